@@ -1,6 +1,23 @@
 //! Tributary broker: a Kafka-wire-compatible broker.
 //!
-//! Modules:
-//! - [`storage`]: per-partition segmented log of RecordBatch v2, indexes, checkpoints, recovery.
+//! - [`protocol`]: frames, request headers, the served API versions.
+//! - [`handlers`]: one module per Kafka API behind one dispatch.
+//! - [`broker`]: shared state; [`topics`]: topic registry and configs; [`partition`]: a
+//!   partition's log, producer state and waiters; [`producer`]: idempotent producers.
+//! - [`storage`]: segmented log of RecordBatch v2, indexes, checkpoints, recovery.
+//! - [`flusher`]: group-commit fsync; [`server`] and [`connection`]: the network edge.
 
+pub mod broker;
+pub mod config;
+pub mod connection;
+pub mod flusher;
+mod fsutil;
+pub mod handlers;
+pub mod partition;
+pub mod producer;
+pub mod protocol;
+pub mod server;
 pub mod storage;
+pub mod topics;
+
+pub use broker::Broker;

@@ -1,1 +1,60 @@
-fn main() {}
+//! `tributary-broker`: parses configuration, starts logging, runs the broker until SIGINT or
+//! SIGTERM.
+
+use anyhow::Context;
+use clap::Parser;
+use tributary_broker::{config, server, Broker};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = config::BrokerConfig::resolve(config::Flags::parse())?;
+    init_logging(config.json_logs);
+    let listener = tokio::net::TcpListener::bind(&config.listener)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listener))?;
+    tracing::info!(
+        listener = %config.listener,
+        advertised = %format!("{}:{}", config.advertised_host, config.advertised_port),
+        data_dir = %config.data_dir.display(),
+        broker_id = config.broker_id,
+        "starting broker"
+    );
+    let broker = Broker::open(config).context("cannot open the broker's data")?;
+    tracing::info!(cluster_id = %broker.cluster_id, topics = broker.topics.list().len(), "broker ready");
+    server::run(broker, listener, shutdown_signal()).await;
+    Ok(())
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {},
+                    _ = term.recv() => {},
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

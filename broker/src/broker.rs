@@ -1,0 +1,110 @@
+//! The broker's shared state: configuration, cluster identity, topics, producer ids and the
+//! group-commit flusher. Handlers receive it as `Arc<Broker>`.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::config::BrokerConfig;
+use crate::flusher::Flusher;
+use crate::producer::{IdAllocator, IdAllocatorError};
+use crate::topics::{LocalStore, RegistryError, TopicRegistry};
+
+/// Start-up failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The data directory is unusable.
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Topics could not be loaded.
+    #[error(transparent)]
+    Topics(#[from] RegistryError),
+    /// The producer id checkpoint is unusable.
+    #[error(transparent)]
+    ProducerIds(#[from] IdAllocatorError),
+}
+
+/// Shared broker state.
+pub struct Broker {
+    /// Effective configuration.
+    pub config: Arc<BrokerConfig>,
+    /// Cluster id, generated once and kept in `meta.properties`.
+    pub cluster_id: String,
+    /// Topics and partitions.
+    pub topics: TopicRegistry,
+    /// Producer id source for InitProducerId.
+    pub producer_ids: IdAllocator,
+    /// Group-commit fsync queue.
+    pub flusher: Flusher,
+}
+
+impl Broker {
+    /// Opens the data directory, recovers every partition and starts the flusher. Must run
+    /// inside a Tokio runtime.
+    pub fn open(config: BrokerConfig) -> Result<Arc<Broker>, StartError> {
+        let dir = config.data_dir.clone();
+        std::fs::create_dir_all(&dir).map_err(|source| StartError::DataDir {
+            path: dir.clone(),
+            source,
+        })?;
+        let cluster_id = load_or_create_cluster_id(&dir, config.broker_id)?;
+        let config = Arc::new(config);
+        let topics = TopicRegistry::open(config.clone(), Box::new(LocalStore::new(&dir)))?;
+        let producer_ids = IdAllocator::open(&dir.join("producer-ids"))?;
+        Ok(Arc::new(Broker {
+            config,
+            cluster_id,
+            topics,
+            producer_ids,
+            flusher: Flusher::start(),
+        }))
+    }
+
+    /// fsyncs and checkpoints every partition (graceful shutdown).
+    pub fn flush_all(&self) {
+        for topic in self.topics.list() {
+            for partition in &topic.partitions {
+                if let Err(error) = partition.flush() {
+                    tracing::error!(?partition, %error, "flush at shutdown failed");
+                }
+            }
+        }
+    }
+}
+
+fn load_or_create_cluster_id(dir: &Path, broker_id: i32) -> Result<String, StartError> {
+    let path = dir.join("meta.properties");
+    let io = |source| StartError::DataDir {
+        path: path.clone(),
+        source,
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            if let Some(id) = text
+                .lines()
+                .find_map(|l| l.strip_prefix("cluster.id="))
+                .filter(|id| !id.trim().is_empty())
+            {
+                return Ok(id.trim().to_string());
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(e)),
+    }
+    let id = new_cluster_id();
+    let text = format!("version=1\ncluster.id={id}\nnode.id={broker_id}\n");
+    crate::fsutil::write_atomic(&path, text.as_bytes()).map_err(io)?;
+    Ok(id)
+}
+
+/// A 22-character URL-safe base64 UUID, the form Kafka uses for cluster ids.
+fn new_cluster_id() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let bits = uuid::Uuid::new_v4().as_u128();
+    (0..22)
+        .map(|i| ALPHABET[((bits >> (i * 6)) & 63) as usize] as char)
+        .collect()
+}

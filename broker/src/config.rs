@@ -1,0 +1,332 @@
+//! Broker configuration: command-line flags, `TRIBUTARY_*` environment variables and an optional
+//! YAML file, in that order of precedence, with Kafka's defaults for everything left unset.
+
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use serde::Deserialize;
+
+use crate::storage::{LogConfig, TimestampType};
+
+/// Errors in the broker configuration; each says which setting to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The config file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The config file is not valid YAML for the known keys.
+    #[error("invalid config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: serde_yaml::Error,
+    },
+    /// A setting has a value outside its allowed range.
+    #[error("invalid value for {key}: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+/// Command-line flags; every flag also reads `TRIBUTARY_<FLAG>` from the environment, and any
+/// flag left unset falls back to the config file, then to the Kafka default.
+#[derive(Debug, Default, Parser, Deserialize)]
+#[command(name = "tributary-broker", version, about = "Kafka-compatible broker")]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Flags {
+    /// YAML file with any of these settings (flag names as keys).
+    #[arg(long, env = "TRIBUTARY_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Address the Kafka listener binds, host:port.
+    #[arg(long, env = "TRIBUTARY_LISTENER")]
+    pub listener: Option<String>,
+    /// host:port clients are told to connect to (defaults to the listener).
+    #[arg(long, env = "TRIBUTARY_ADVERTISED_LISTENER")]
+    pub advertised_listener: Option<String>,
+    /// Directory holding partition logs and broker metadata.
+    #[arg(long, env = "TRIBUTARY_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// This broker's node id.
+    #[arg(long, env = "TRIBUTARY_BROKER_ID")]
+    pub broker_id: Option<i32>,
+    /// Rack advertised in Metadata (rack-aware clients use it).
+    #[arg(long, env = "TRIBUTARY_RACK")]
+    pub rack: Option<String>,
+    /// Partitions of an auto-created topic, or when CreateTopics asks for the default (-1).
+    #[arg(long, env = "TRIBUTARY_NUM_PARTITIONS")]
+    pub num_partitions: Option<i32>,
+    /// Replication factor used when CreateTopics asks for the default (-1).
+    #[arg(long, env = "TRIBUTARY_DEFAULT_REPLICATION_FACTOR")]
+    pub default_replication_factor: Option<i16>,
+    /// Whether Metadata and Produce for an unknown topic create it.
+    #[arg(long, env = "TRIBUTARY_AUTO_CREATE_TOPICS")]
+    pub auto_create_topics: Option<bool>,
+    /// Default retention.ms for topics (-1 keeps data forever).
+    #[arg(long, env = "TRIBUTARY_LOG_RETENTION_MS")]
+    pub log_retention_ms: Option<i64>,
+    /// Default retention.bytes per partition (-1 for no size limit).
+    #[arg(long, env = "TRIBUTARY_LOG_RETENTION_BYTES")]
+    pub log_retention_bytes: Option<i64>,
+    /// Default segment.bytes: a segment rolls when it would grow past this.
+    #[arg(long, env = "TRIBUTARY_LOG_SEGMENT_BYTES")]
+    pub log_segment_bytes: Option<u64>,
+    /// Default segment.ms: a segment rolls when it is older than this.
+    #[arg(long, env = "TRIBUTARY_LOG_SEGMENT_MS")]
+    pub log_segment_ms: Option<i64>,
+    /// Default max.message.bytes: the largest record batch accepted.
+    #[arg(long, env = "TRIBUTARY_MESSAGE_MAX_BYTES")]
+    pub message_max_bytes: Option<i32>,
+    /// Default min.insync.replicas for topics.
+    #[arg(long, env = "TRIBUTARY_MIN_INSYNC_REPLICAS")]
+    pub min_insync_replicas: Option<i32>,
+    /// How often retention and segment age are checked, in milliseconds.
+    #[arg(long, env = "TRIBUTARY_LOG_RETENTION_CHECK_INTERVAL_MS")]
+    pub log_retention_check_interval_ms: Option<u64>,
+    /// fsync before answering acks=all produce requests (group commit).
+    #[arg(long, env = "TRIBUTARY_FSYNC_ACKS_ALL")]
+    pub fsync_acks_all: Option<bool>,
+    /// fsync before answering acks=1 produce requests too.
+    #[arg(long, env = "TRIBUTARY_FSYNC_ACKS_ONE")]
+    pub fsync_acks_one: Option<bool>,
+    /// Largest request frame accepted (socket.request.max.bytes).
+    #[arg(long, env = "TRIBUTARY_SOCKET_REQUEST_MAX_BYTES")]
+    pub socket_request_max_bytes: Option<usize>,
+    /// Most client connections served at once; further ones wait to be accepted.
+    #[arg(long, env = "TRIBUTARY_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "TRIBUTARY_LOG_FORMAT")]
+    pub log_format: Option<String>,
+}
+
+impl Flags {
+    /// Fills every setting left unset here from `other` (the config file).
+    fn or(self, other: Flags) -> Flags {
+        macro_rules! pick {
+            ($($f:ident),*) => { Flags { config: self.config, $($f: self.$f.or(other.$f)),* } };
+        }
+        pick!(
+            listener,
+            advertised_listener,
+            data_dir,
+            broker_id,
+            rack,
+            num_partitions,
+            default_replication_factor,
+            auto_create_topics,
+            log_retention_ms,
+            log_retention_bytes,
+            log_segment_bytes,
+            log_segment_ms,
+            message_max_bytes,
+            min_insync_replicas,
+            log_retention_check_interval_ms,
+            fsync_acks_all,
+            fsync_acks_one,
+            socket_request_max_bytes,
+            max_connections,
+            log_format
+        )
+    }
+}
+
+/// The broker's effective configuration.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// Address the Kafka listener binds.
+    pub listener: String,
+    /// Host advertised to clients in Metadata.
+    pub advertised_host: String,
+    /// Port advertised to clients in Metadata.
+    pub advertised_port: i32,
+    /// Directory of logs and metadata.
+    pub data_dir: PathBuf,
+    /// This broker's node id.
+    pub broker_id: i32,
+    /// Optional rack id.
+    pub rack: Option<String>,
+    /// Default partition count.
+    pub num_partitions: i32,
+    /// Default replication factor.
+    pub default_replication_factor: i16,
+    /// Auto-create unknown topics on Metadata/Produce.
+    pub auto_create_topics: bool,
+    /// Topic config defaults (the broker-level `log.*` settings).
+    pub log_defaults: LogConfig,
+    /// Default min.insync.replicas.
+    pub min_insync_replicas: i32,
+    /// Retention check period.
+    pub retention_check_interval_ms: u64,
+    /// fsync before acks=all answers.
+    pub fsync_acks_all: bool,
+    /// fsync before acks=1 answers.
+    pub fsync_acks_one: bool,
+    /// Largest accepted request frame.
+    pub socket_request_max_bytes: usize,
+    /// Connection limit.
+    pub max_connections: usize,
+    /// Emit JSON logs instead of text.
+    pub json_logs: bool,
+}
+
+impl BrokerConfig {
+    /// Resolves flags, environment and the optional config file into a checked configuration.
+    pub fn resolve(flags: Flags) -> Result<BrokerConfig, ConfigError> {
+        let flags = match flags.config.clone() {
+            Some(path) => flags.or(read_file(&path)?),
+            None => flags,
+        };
+        let listener = flags
+            .listener
+            .unwrap_or_else(|| "127.0.0.1:9092".to_string());
+        let advertised = flags
+            .advertised_listener
+            .unwrap_or_else(|| listener.clone());
+        let (advertised_host, advertised_port) = split_host_port(&advertised)?;
+        let defaults = LogConfig::default();
+        let mut log_defaults = LogConfig {
+            retention_ms: flags.log_retention_ms.unwrap_or(defaults.retention_ms),
+            retention_bytes: flags.log_retention_bytes.unwrap_or(defaults.retention_bytes),
+            segment_bytes: flags.log_segment_bytes.unwrap_or(defaults.segment_bytes),
+            segment_ms: flags.log_segment_ms.unwrap_or(defaults.segment_ms),
+            ..defaults
+        };
+        if let Some(max) = flags.message_max_bytes {
+            log_defaults.max_message_bytes = u32::try_from(max).map_err(|_| invalid(
+                "message-max-bytes",
+                "must be a positive number of bytes",
+            ))?;
+        }
+        log_defaults.timestamp_type = TimestampType::CreateTime;
+        let config = BrokerConfig {
+            listener,
+            advertised_host,
+            advertised_port,
+            data_dir: flags.data_dir.unwrap_or_else(|| PathBuf::from("./data")),
+            broker_id: flags.broker_id.unwrap_or(0),
+            rack: flags.rack,
+            num_partitions: flags.num_partitions.unwrap_or(1),
+            default_replication_factor: flags.default_replication_factor.unwrap_or(1),
+            auto_create_topics: flags.auto_create_topics.unwrap_or(true),
+            log_defaults,
+            min_insync_replicas: flags.min_insync_replicas.unwrap_or(1),
+            retention_check_interval_ms: flags.log_retention_check_interval_ms.unwrap_or(30_000),
+            fsync_acks_all: flags.fsync_acks_all.unwrap_or(true),
+            fsync_acks_one: flags.fsync_acks_one.unwrap_or(false),
+            socket_request_max_bytes: flags.socket_request_max_bytes.unwrap_or(104_857_600),
+            max_connections: flags.max_connections.unwrap_or(10_000),
+            json_logs: flags.log_format.as_deref() == Some("json"),
+        };
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.broker_id < 0 {
+            return Err(invalid("broker-id", "must be 0 or greater"));
+        }
+        if self.num_partitions < 1 {
+            return Err(invalid("num-partitions", "must be at least 1"));
+        }
+        if self.default_replication_factor < 1 {
+            return Err(invalid("default-replication-factor", "must be at least 1"));
+        }
+        if self.log_defaults.segment_bytes < 14 {
+            return Err(invalid("log-segment-bytes", "must be at least 14 bytes"));
+        }
+        if self.socket_request_max_bytes < 1024 {
+            return Err(invalid("socket-request-max-bytes", "must be at least 1024"));
+        }
+        if self.max_connections == 0 {
+            return Err(invalid("max-connections", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+fn invalid(key: &'static str, reason: &str) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        reason: reason.to_string(),
+    }
+}
+
+fn read_file(path: &Path) -> Result<Flags, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_yaml::from_str(&text).map_err(|source| ConfigError::Parse {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn split_host_port(addr: &str) -> Result<(String, i32), ConfigError> {
+    let bad = || {
+        invalid(
+            "advertised-listener",
+            &format!("`{addr}` is not host:port"),
+        )
+    };
+    let (host, port) = addr.rsplit_once(':').ok_or_else(bad)?;
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err(bad());
+    }
+    Ok((host.to_string(), i32::from(port)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_kafka() {
+        let config = BrokerConfig::resolve(Flags::default()).unwrap();
+        assert_eq!(config.listener, "127.0.0.1:9092");
+        assert_eq!(config.advertised_port, 9092);
+        assert_eq!(config.num_partitions, 1);
+        assert!(config.auto_create_topics);
+        assert!(config.fsync_acks_all);
+    }
+
+    #[test]
+    fn file_fills_what_flags_leave_unset() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("broker.yaml");
+        std::fs::write(&path, "num-partitions: 6\nbroker-id: 3\n").unwrap();
+        let flags = Flags {
+            config: Some(path),
+            broker_id: Some(7),
+            ..Flags::default()
+        };
+        let config = BrokerConfig::resolve(flags).unwrap();
+        assert_eq!(config.num_partitions, 6);
+        assert_eq!(config.broker_id, 7);
+    }
+
+    #[test]
+    fn unknown_file_keys_and_bad_values_are_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("broker.yaml");
+        std::fs::write(&path, "no-such-key: 1\n").unwrap();
+        let flags = Flags {
+            config: Some(path),
+            ..Flags::default()
+        };
+        assert!(matches!(
+            BrokerConfig::resolve(flags),
+            Err(ConfigError::Parse { .. })
+        ));
+        let flags = Flags {
+            advertised_listener: Some("nohost".into()),
+            ..Flags::default()
+        };
+        assert!(BrokerConfig::resolve(flags).is_err());
+    }
+}

@@ -1,0 +1,361 @@
+//! DescribeConfigs, AlterConfigs and IncrementalAlterConfigs for topics and this broker.
+
+use std::collections::BTreeMap;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
+};
+use kafka_protocol::messages::{
+    alter_configs_response, incremental_alter_configs_response, AlterConfigsRequest,
+    AlterConfigsResponse, DescribeConfigsRequest, DescribeConfigsResponse,
+    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use super::errors::registry_code;
+use super::RequestContext;
+use crate::config::BrokerConfig;
+use crate::topics::config::{broker_default, find_key, ConfigType, TOPIC_CONFIG_KEYS};
+use crate::topics::RegistryError;
+
+/// ConfigResource type of a topic.
+const RESOURCE_TOPIC: i8 = 2;
+/// ConfigResource type of a broker.
+const RESOURCE_BROKER: i8 = 4;
+/// ConfigSource: a per-topic override.
+pub(crate) const CONFIG_SOURCE_TOPIC: i8 = 1;
+/// ConfigSource: set in the broker's static configuration.
+const CONFIG_SOURCE_STATIC_BROKER: i8 = 4;
+/// ConfigSource: the built-in default.
+pub(crate) const CONFIG_SOURCE_DEFAULT: i8 = 5;
+
+/// One described config before it is encoded.
+struct Entry {
+    name: String,
+    value: String,
+    source: i8,
+    kind: ConfigType,
+    doc: &'static str,
+    read_only: bool,
+}
+
+/// Describes topic or broker configs.
+pub(crate) async fn describe(
+    ctx: RequestContext,
+    request: DescribeConfigsRequest,
+) -> DescribeConfigsResponse {
+    let results = request
+        .resources
+        .into_iter()
+        .map(|resource| {
+            let result = DescribeConfigsResult::default()
+                .with_resource_type(resource.resource_type)
+                .with_resource_name(resource.resource_name.clone());
+            let entries = match resource.resource_type {
+                RESOURCE_TOPIC => topic_entries(&ctx, &resource.resource_name),
+                RESOURCE_BROKER => broker_entries(&ctx.broker.config, &resource.resource_name),
+                other => Err((
+                    ResponseError::InvalidRequest,
+                    format!("config resource type {other} is not supported"),
+                )),
+            };
+            match entries {
+                Ok(entries) => {
+                    let keys = resource.configuration_keys.map(|keys| {
+                        keys.iter().map(|k| k.to_string()).collect::<Vec<_>>()
+                    });
+                    let configs = entries
+                        .into_iter()
+                        .filter(|e| keys.as_ref().is_none_or(|keys| keys.contains(&e.name)))
+                        .map(|e| encode(e, request.include_synonyms, request.include_documentation))
+                        .collect();
+                    result.with_configs(configs)
+                }
+                Err((code, message)) => result
+                    .with_error_code(code.code())
+                    .with_error_message(Some(StrBytes::from_string(message))),
+            }
+        })
+        .collect();
+    DescribeConfigsResponse::default().with_results(results)
+}
+
+fn topic_entries(ctx: &RequestContext, name: &str) -> Result<Vec<Entry>, (ResponseError, String)> {
+    let topic = ctx.broker.topics.get(name).ok_or_else(|| {
+        (
+            ResponseError::UnknownTopicOrPartition,
+            format!("topic `{name}` does not exist"),
+        )
+    })?;
+    let broker = &ctx.broker.config;
+    Ok(TOPIC_CONFIG_KEYS
+        .iter()
+        .map(|key| {
+            let (value, source) = match topic.record.configs.get(key.name) {
+                Some(v) => (v.clone(), CONFIG_SOURCE_TOPIC),
+                None => (broker_default(broker, key.name), CONFIG_SOURCE_DEFAULT),
+            };
+            Entry {
+                name: key.name.to_string(),
+                value,
+                source,
+                kind: key.kind,
+                doc: key.doc,
+                read_only: false,
+            }
+        })
+        .collect())
+}
+
+fn broker_entries(config: &BrokerConfig, name: &str) -> Result<Vec<Entry>, (ResponseError, String)> {
+    if !name.is_empty() && name != config.broker_id.to_string() {
+        return Err((
+            ResponseError::InvalidRequest,
+            format!("this is broker {}, not broker {name}", config.broker_id),
+        ));
+    }
+    let listener = format!("PLAINTEXT://{}", config.listener);
+    let advertised = format!(
+        "PLAINTEXT://{}:{}",
+        config.advertised_host, config.advertised_port
+    );
+    let log = &config.log_defaults;
+    let rows: Vec<(&str, String, ConfigType)> = vec![
+        ("broker.id", config.broker_id.to_string(), ConfigType::Int),
+        ("node.id", config.broker_id.to_string(), ConfigType::Int),
+        ("listeners", listener, ConfigType::List),
+        ("advertised.listeners", advertised, ConfigType::List),
+        ("log.dirs", config.data_dir.display().to_string(), ConfigType::String),
+        ("num.partitions", config.num_partitions.to_string(), ConfigType::Int),
+        (
+            "default.replication.factor",
+            config.default_replication_factor.to_string(),
+            ConfigType::Int,
+        ),
+        (
+            "auto.create.topics.enable",
+            config.auto_create_topics.to_string(),
+            ConfigType::Boolean,
+        ),
+        ("log.retention.ms", log.retention_ms.to_string(), ConfigType::Long),
+        ("log.retention.bytes", log.retention_bytes.to_string(), ConfigType::Long),
+        ("log.segment.bytes", log.segment_bytes.to_string(), ConfigType::Int),
+        ("log.roll.ms", log.segment_ms.to_string(), ConfigType::Long),
+        ("message.max.bytes", log.max_message_bytes.to_string(), ConfigType::Int),
+        (
+            "min.insync.replicas",
+            config.min_insync_replicas.to_string(),
+            ConfigType::Int,
+        ),
+        (
+            "socket.request.max.bytes",
+            config.socket_request_max_bytes.to_string(),
+            ConfigType::Int,
+        ),
+    ];
+    Ok(rows
+        .into_iter()
+        .map(|(name, value, kind)| Entry {
+            name: name.to_string(),
+            value,
+            source: CONFIG_SOURCE_STATIC_BROKER,
+            kind,
+            doc: "",
+            read_only: true,
+        })
+        .collect())
+}
+
+fn encode(entry: Entry, synonyms: bool, documentation: bool) -> DescribeConfigsResourceResult {
+    let value = Some(StrBytes::from_string(entry.value));
+    let synonyms = if synonyms {
+        vec![DescribeConfigsSynonym::default()
+            .with_name(StrBytes::from_string(entry.name.clone()))
+            .with_value(value.clone())
+            .with_source(entry.source)]
+    } else {
+        Vec::new()
+    };
+    DescribeConfigsResourceResult::default()
+        .with_name(StrBytes::from_string(entry.name))
+        .with_value(value)
+        .with_read_only(entry.read_only)
+        .with_config_source(entry.source)
+        .with_synonyms(synonyms)
+        .with_config_type(entry.kind as i8)
+        .with_documentation(documentation.then(|| StrBytes::from_static_str(entry.doc)))
+}
+
+/// Replaces a topic's whole set of overrides (the legacy, non-incremental API).
+pub(crate) async fn alter(ctx: RequestContext, request: AlterConfigsRequest) -> AlterConfigsResponse {
+    let responses = request
+        .resources
+        .into_iter()
+        .map(|resource| {
+            let outcome = match resource.resource_type {
+                RESOURCE_TOPIC => resource
+                    .configs
+                    .into_iter()
+                    .map(|c| match c.value {
+                        Some(v) => Ok((c.name.to_string(), v.to_string())),
+                        None => Err(RegistryError::InvalidConfig(format!(
+                            "null value for config `{}`",
+                            c.name
+                        ))),
+                    })
+                    .collect::<Result<BTreeMap<_, _>, _>>()
+                    .and_then(|configs| {
+                        ctx.broker
+                            .topics
+                            .set_configs(&resource.resource_name, configs, request.validate_only)
+                    })
+                    .map_err(registry_failure),
+                other => Err(not_alterable(other)),
+            };
+            let (code, message) = split(outcome);
+            alter_configs_response::AlterConfigsResourceResponse::default()
+                .with_resource_type(resource.resource_type)
+                .with_resource_name(resource.resource_name)
+                .with_error_code(code)
+                .with_error_message(message)
+        })
+        .collect();
+    AlterConfigsResponse::default().with_responses(responses)
+}
+
+/// Operations of IncrementalAlterConfigs.
+const OP_SET: i8 = 0;
+const OP_DELETE: i8 = 1;
+const OP_APPEND: i8 = 2;
+const OP_SUBTRACT: i8 = 3;
+
+/// Applies SET/DELETE/APPEND/SUBTRACT operations to topic overrides.
+pub(crate) async fn incremental_alter(
+    ctx: RequestContext,
+    request: IncrementalAlterConfigsRequest,
+) -> IncrementalAlterConfigsResponse {
+    let responses = request
+        .resources
+        .into_iter()
+        .map(|resource| {
+            let outcome = match resource.resource_type {
+                RESOURCE_TOPIC => {
+                    let name = resource.resource_name.to_string();
+                    match ctx.broker.topics.get(&name) {
+                        None => Err((
+                            ResponseError::UnknownTopicOrPartition,
+                            format!("topic `{name}` does not exist"),
+                        )),
+                        Some(topic) => {
+                            let mut configs = topic.record.configs.clone();
+                            resource
+                                .configs
+                                .iter()
+                                .try_for_each(|c| {
+                                    apply_op(
+                                        &ctx.broker.config,
+                                        &mut configs,
+                                        &c.name,
+                                        c.config_operation,
+                                        c.value.as_deref(),
+                                    )
+                                })
+                                .and_then(|()| {
+                                    ctx.broker
+                                        .topics
+                                        .set_configs(&name, configs, request.validate_only)
+                                        .map_err(registry_failure)
+                                })
+                        }
+                    }
+                }
+                other => Err(not_alterable(other)),
+            };
+            let (code, message) = split(outcome);
+            incremental_alter_configs_response::AlterConfigsResourceResponse::default()
+                .with_resource_type(resource.resource_type)
+                .with_resource_name(resource.resource_name)
+                .with_error_code(code)
+                .with_error_message(message)
+        })
+        .collect();
+    IncrementalAlterConfigsResponse::default().with_responses(responses)
+}
+
+fn apply_op(
+    broker: &BrokerConfig,
+    configs: &mut BTreeMap<String, String>,
+    name: &str,
+    op: i8,
+    value: Option<&str>,
+) -> Result<(), (ResponseError, String)> {
+    let invalid = |msg: String| (ResponseError::InvalidConfig, msg);
+    let key = find_key(name).ok_or_else(|| invalid(format!("unknown topic config `{name}`")))?;
+    let need_value = || value.ok_or_else(|| invalid(format!("config `{name}` needs a value")));
+    match op {
+        OP_SET => {
+            configs.insert(name.to_string(), need_value()?.to_string());
+        }
+        OP_DELETE => {
+            configs.remove(name);
+        }
+        OP_APPEND | OP_SUBTRACT => {
+            if key.kind != ConfigType::List {
+                return Err(invalid(format!(
+                    "APPEND and SUBTRACT need a list config; `{name}` is not one"
+                )));
+            }
+            let current = configs
+                .get(name)
+                .cloned()
+                .unwrap_or_else(|| broker_default(broker, name));
+            let mut items: Vec<String> = current
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect();
+            for item in need_value()?.split(',').map(str::trim) {
+                if op == OP_APPEND {
+                    if !items.iter().any(|i| i == item) {
+                        items.push(item.to_string());
+                    }
+                } else {
+                    items.retain(|i| i != item);
+                }
+            }
+            configs.insert(name.to_string(), items.join(","));
+        }
+        other => {
+            return Err((
+                ResponseError::InvalidRequest,
+                format!("unknown config operation {other}"),
+            ))
+        }
+    }
+    Ok(())
+}
+
+fn registry_failure(error: RegistryError) -> (ResponseError, String) {
+    (registry_code(&error), error.to_string())
+}
+
+fn not_alterable(resource_type: i8) -> (ResponseError, String) {
+    let message = if resource_type == RESOURCE_BROKER {
+        "broker configs are static: set them by flag, environment or config file and restart"
+            .to_string()
+    } else {
+        format!("config resource type {resource_type} is not supported")
+    };
+    (ResponseError::InvalidRequest, message)
+}
+
+fn split(outcome: Result<(), (ResponseError, String)>) -> (i16, Option<StrBytes>) {
+    match outcome {
+        Ok(()) => (0, None),
+        Err((code, message)) => {
+            tracing::info!(%message, "config change refused");
+            (code.code(), Some(StrBytes::from_string(message)))
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! DescribeCluster: the cluster id, controller and brokers (AdminClient.describeCluster).
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
+use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::RequestContext;
+
+/// Endpoint type of broker listeners (KIP-919); the only kind this broker has.
+const ENDPOINT_BROKERS: i8 = 1;
+
+/// Describes this single-broker cluster.
+pub(crate) async fn handle(
+    ctx: RequestContext,
+    request: DescribeClusterRequest,
+) -> DescribeClusterResponse {
+    let config = &ctx.broker.config;
+    let response = DescribeClusterResponse::default()
+        .with_endpoint_type(request.endpoint_type)
+        .with_cluster_authorized_operations(i32::MIN);
+    if request.endpoint_type != ENDPOINT_BROKERS {
+        return response
+            .with_error_code(ResponseError::UnsupportedEndpointType.code())
+            .with_error_message(Some(StrBytes::from_static_str(
+                "only broker endpoints are served",
+            )));
+    }
+    response
+        .with_cluster_id(StrBytes::from_string(ctx.broker.cluster_id.clone()))
+        .with_controller_id(BrokerId(config.broker_id))
+        .with_brokers(vec![DescribeClusterBroker::default()
+            .with_broker_id(BrokerId(config.broker_id))
+            .with_host(StrBytes::from_string(config.advertised_host.clone()))
+            .with_port(config.advertised_port)
+            .with_rack(config.rack.clone().map(StrBytes::from_string))])
+}

@@ -1,0 +1,49 @@
+//! The one place internal errors become Kafka error codes.
+
+use kafka_protocol::error::ResponseError;
+
+use crate::partition::AppendError;
+use crate::producer::SequenceError;
+use crate::storage::StorageError;
+use crate::topics::RegistryError;
+
+/// Kafka error code for a topic-registry failure.
+pub(crate) fn registry_code(error: &RegistryError) -> ResponseError {
+    match error {
+        RegistryError::InvalidName(_) => ResponseError::InvalidTopicException,
+        RegistryError::TopicExists(_) => ResponseError::TopicAlreadyExists,
+        RegistryError::UnknownTopic(_) => ResponseError::UnknownTopicOrPartition,
+        RegistryError::InvalidPartitions(_) => ResponseError::InvalidPartitions,
+        RegistryError::InvalidReplicationFactor(_) => ResponseError::InvalidReplicationFactor,
+        RegistryError::InvalidConfig(_) => ResponseError::InvalidConfig,
+        RegistryError::InvalidReplicaAssignment(_) => ResponseError::InvalidReplicaAssignment,
+        RegistryError::Storage(e) => storage_code(e),
+        RegistryError::Store(_) => ResponseError::KafkaStorageError,
+    }
+}
+
+/// Kafka error code for a storage failure.
+pub(crate) fn storage_code(error: &StorageError) -> ResponseError {
+    match error {
+        StorageError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+        StorageError::BatchTooLarge { .. } => ResponseError::MessageTooLarge,
+        StorageError::CrcMismatch { .. } | StorageError::CorruptBatch { .. } => {
+            ResponseError::CorruptMessage
+        }
+        StorageError::InvalidMagic { .. } => ResponseError::UnsupportedForMessageFormat,
+        _ => ResponseError::KafkaStorageError,
+    }
+}
+
+/// Kafka error code for a refused append.
+pub(crate) fn append_code(error: &AppendError) -> ResponseError {
+    match error {
+        AppendError::Storage(e) => storage_code(e),
+        AppendError::Sequence(SequenceError::StaleEpoch { .. }) => {
+            ResponseError::InvalidProducerEpoch
+        }
+        AppendError::Sequence(SequenceError::OutOfOrder { .. }) => {
+            ResponseError::OutOfOrderSequenceNumber
+        }
+    }
+}

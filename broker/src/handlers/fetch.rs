@@ -1,0 +1,201 @@
+//! Fetch: whole record batches from the requested offsets, long-polling until `min_bytes` are
+//! available or `max_wait_ms` passes. Fetch sessions (KIP-227) are declined by answering
+//! session id 0, which makes clients send full requests.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::future::select_all;
+use futures::FutureExt;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::fetch_request::FetchPartition;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::errors::storage_code;
+use super::{topic_lookup, RequestContext};
+use crate::partition::Partition;
+use crate::topics::Topic;
+
+/// Topic of one fetch entry, resolved once per request.
+struct WantedTopic {
+    name: TopicName,
+    id: uuid::Uuid,
+    topic: Result<Arc<Topic>, ResponseError>,
+    partitions: Vec<FetchPartition>,
+}
+
+/// Serves a fetch, waiting for data as the request allows.
+pub(crate) async fn handle(ctx: RequestContext, request: FetchRequest) -> FetchResponse {
+    let version = ctx.version();
+    if request.session_id != 0 {
+        return FetchResponse::default()
+            .with_error_code(ResponseError::FetchSessionIdNotFound.code())
+            .with_session_id(0);
+    }
+    let wanted: Vec<WantedTopic> = request
+        .topics
+        .into_iter()
+        .map(|t| {
+            let topic = if version >= 13 {
+                ctx.broker
+                    .topics
+                    .get_by_id(&t.topic_id)
+                    .ok_or(ResponseError::UnknownTopicId)
+            } else {
+                topic_lookup::by_name(&ctx.broker, &t.topic)
+                    .ok_or(ResponseError::UnknownTopicOrPartition)
+            };
+            let name = match &topic {
+                Ok(found) if version >= 13 => {
+                    TopicName(StrBytes::from_string(found.name().to_string()))
+                }
+                _ => t.topic,
+            };
+            WantedTopic {
+                name,
+                id: t.topic_id,
+                topic,
+                partitions: t.partitions,
+            }
+        })
+        .collect();
+    let max_bytes = usize::try_from(request.max_bytes).unwrap_or(0);
+    let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
+    let max_wait = Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0));
+    let deadline = Instant::now() + max_wait;
+    let mut watchers: Vec<watch::Receiver<i64>> = wanted
+        .iter()
+        .filter_map(|t| t.topic.as_ref().ok().map(|topic| (topic, &t.partitions)))
+        .flat_map(|(topic, partitions)| {
+            partitions
+                .iter()
+                .filter_map(|p| topic.partition(p.partition).map(|p| p.watch_high_watermark()))
+        })
+        .collect();
+    loop {
+        for w in &mut watchers {
+            w.borrow_and_update();
+        }
+        let (responses, bytes, failed) = read_all(&wanted, max_bytes);
+        if bytes >= min_bytes || failed || Instant::now() >= deadline {
+            return FetchResponse::default()
+                .with_session_id(0)
+                .with_responses(responses);
+        }
+        wait_for_data(&mut watchers, deadline).await;
+    }
+}
+
+/// Waits until any watched high watermark moves, or the deadline.
+async fn wait_for_data(watchers: &mut [watch::Receiver<i64>], deadline: Instant) {
+    if watchers.is_empty() {
+        tokio::time::sleep_until(deadline).await;
+        return;
+    }
+    let changed = select_all(watchers.iter_mut().map(|w| w.changed().boxed()));
+    let _ = tokio::time::timeout_at(deadline, changed).await;
+}
+
+/// Reads every requested partition within the byte budget; returns the responses, the bytes
+/// read and whether any partition failed (an error answers at once, as in Kafka).
+fn read_all(wanted: &[WantedTopic], max_bytes: usize) -> (Vec<FetchableTopicResponse>, usize, bool) {
+    let mut remaining = max_bytes;
+    let mut total = 0usize;
+    let mut failed = false;
+    let responses = wanted
+        .iter()
+        .map(|t| {
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let partition = t
+                        .topic
+                        .clone()
+                        .and_then(|topic| topic_lookup::partition(Some(&topic), p.partition));
+                    let data = match partition {
+                        Err(code) => Err((code, None)),
+                        Ok(partition) => {
+                            match topic_lookup::check_leader_epoch(&partition, p.current_leader_epoch) {
+                                Err(code) => Err((code, Some(partition))),
+                                Ok(()) => read_one(&partition, p, &mut remaining, total == 0),
+                            }
+                        }
+                    };
+                    match data {
+                        Ok(data) => {
+                            total += data.records.as_ref().map_or(0, Bytes::len);
+                            data
+                        }
+                        Err((code, partition)) => {
+                            failed = true;
+                            error_data(p.partition, code, partition.as_deref())
+                        }
+                    }
+                })
+                .collect();
+            FetchableTopicResponse::default()
+                .with_topic(t.name.clone())
+                .with_topic_id(t.id)
+                .with_partitions(partitions)
+        })
+        .collect();
+    (responses, total, failed)
+}
+
+type ReadError = (ResponseError, Option<Arc<Partition>>);
+
+fn read_one(
+    partition: &Arc<Partition>,
+    wanted: &FetchPartition,
+    remaining: &mut usize,
+    first: bool,
+) -> Result<PartitionData, ReadError> {
+    let limit = usize::try_from(wanted.partition_max_bytes)
+        .unwrap_or(0)
+        .min(*remaining);
+    let data = partition
+        .read(wanted.fetch_offset, limit, first)
+        .map_err(|e| (storage_code(&e), Some(partition.clone())))?;
+    *remaining = remaining.saturating_sub(data.records.len());
+    Ok(PartitionData::default()
+        .with_partition_index(wanted.partition)
+        .with_high_watermark(data.high_watermark)
+        .with_last_stable_offset(data.high_watermark)
+        .with_log_start_offset(data.log_start_offset)
+        .with_preferred_read_replica(kafka_protocol::messages::BrokerId(-1))
+        .with_records(Some(data.records)))
+}
+
+fn error_data(index: i32, code: ResponseError, partition: Option<&Partition>) -> PartitionData {
+    let (hw, start) = partition.map_or((-1, -1), |p| {
+        p.with_log(|log| (log.high_watermark(), log.log_start_offset()))
+    });
+    PartitionData::default()
+        .with_partition_index(index)
+        .with_error_code(code.code())
+        .with_high_watermark(hw)
+        .with_last_stable_offset(hw)
+        .with_log_start_offset(start)
+        .with_preferred_read_replica(kafka_protocol::messages::BrokerId(-1))
+        .with_records(Some(Bytes::new()))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn empty_record_sets_are_encoded_as_empty_not_null() {
+        use kafka_protocol::protocol::Encodable;
+        let data = super::error_data(0, kafka_protocol::error::ResponseError::OffsetOutOfRange, None);
+        assert_eq!(data.records.as_ref().map(|r| r.len()), Some(0));
+        let mut buf = bytes::BytesMut::new();
+        data.encode(&mut buf, 11).unwrap();
+        // v11 (non-flexible) ends with the records as INT32 length 0, not -1 (null).
+        assert_eq!(&buf[buf.len() - 4..], &[0, 0, 0, 0]);
+    }
+}

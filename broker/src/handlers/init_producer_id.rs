@@ -1,0 +1,40 @@
+//! InitProducerId: producer ids for idempotent producers (KIP-98), with the epoch bump a
+//! producer asks for after an unrecoverable sequence error (KIP-360).
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
+
+use super::RequestContext;
+
+/// Hands out a new producer id, or bumps the epoch of the one the producer already has.
+pub(crate) async fn handle(
+    ctx: RequestContext,
+    request: InitProducerIdRequest,
+) -> InitProducerIdResponse {
+    let response = InitProducerIdResponse::default();
+    if request.transactional_id.is_some() {
+        // Transactions need a transaction coordinator, which this broker does not run yet.
+        return response
+            .with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code())
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1);
+    }
+    let bump = request.producer_id.0 >= 0 && request.producer_epoch >= 0;
+    if bump && request.producer_epoch < i16::MAX - 1 {
+        return response
+            .with_producer_id(request.producer_id)
+            .with_producer_epoch(request.producer_epoch + 1);
+    }
+    match ctx.broker.producer_ids.next_id() {
+        Ok(id) => response
+            .with_producer_id(ProducerId(id))
+            .with_producer_epoch(0),
+        Err(error) => {
+            tracing::error!(%error, "cannot allocate a producer id");
+            response
+                .with_error_code(ResponseError::KafkaStorageError.code())
+                .with_producer_id(ProducerId(-1))
+                .with_producer_epoch(-1)
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! ListOffsets: earliest, latest, max-timestamp and by-timestamp offsets.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+
+use super::errors::storage_code;
+use super::{topic_lookup, RequestContext};
+
+const LATEST: i64 = -1;
+const EARLIEST: i64 = -2;
+const MAX_TIMESTAMP: i64 = -3;
+const EARLIEST_LOCAL: i64 = -4;
+
+/// Answers offset lookups for each partition asked about.
+pub(crate) async fn handle(ctx: RequestContext, request: ListOffsetsRequest) -> ListOffsetsResponse {
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|topic| {
+            let found = topic_lookup::by_name(&ctx.broker, &topic.name);
+            let partitions = topic
+                .partitions
+                .into_iter()
+                .map(|wanted| {
+                    let response = ListOffsetsPartitionResponse::default()
+                        .with_partition_index(wanted.partition_index)
+                        .with_timestamp(-1)
+                        .with_offset(-1)
+                        .with_leader_epoch(-1);
+                    let lookup = topic_lookup::partition(found.as_ref(), wanted.partition_index)
+                        .and_then(|p| {
+                            topic_lookup::check_leader_epoch(&p, wanted.current_leader_epoch)?;
+                            Ok(p)
+                        })
+                        .and_then(|p| {
+                            let epoch = p.leader_epoch();
+                            p.with_log(|log| match wanted.timestamp {
+                                LATEST => Ok(Some((log.high_watermark(), -1))),
+                                EARLIEST | EARLIEST_LOCAL => Ok(Some((log.log_start_offset(), -1))),
+                                MAX_TIMESTAMP => Ok(Some(log.max_timestamp()).filter(|(o, _)| *o >= 0)),
+                                ts if ts >= 0 => log.offset_for_timestamp(ts).map_err(|e| storage_code(&e)),
+                                _ => Err(ResponseError::InvalidRequest),
+                            })
+                            .map(|found| (found, epoch))
+                        });
+                    match lookup {
+                        Ok((Some((offset, timestamp)), epoch)) => response
+                            .with_offset(offset)
+                            .with_timestamp(timestamp)
+                            .with_leader_epoch(epoch),
+                        Ok((None, _)) => response,
+                        Err(code) => response.with_error_code(code.code()),
+                    }
+                })
+                .collect();
+            ListOffsetsTopicResponse::default()
+                .with_name(topic.name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    ListOffsetsResponse::default().with_topics(topics)
+}

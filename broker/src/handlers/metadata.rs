@@ -1,0 +1,146 @@
+//! Metadata: brokers, and topics with their partitions, leaders and replicas. Unknown topics are
+//! auto-created when the broker and the request allow it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use super::errors::registry_code;
+use super::RequestContext;
+use crate::topics::{RegistryError, Topic, TopicSpec};
+
+/// Every ACL operation bit (read, write, create, ...), reported when clients ask for the
+/// operations they are authorized for; this broker has no authorizer.
+const ALL_TOPIC_OPERATIONS: i32 = 0b1111_1111_1000;
+const ALL_CLUSTER_OPERATIONS: i32 = 0b1_1111_1111_1000;
+
+/// Answers a Metadata request.
+pub(crate) async fn handle(ctx: RequestContext, request: MetadataRequest) -> MetadataResponse {
+    let broker = &ctx.broker;
+    let config = &broker.config;
+    let version = ctx.version();
+    // v1+: null means all topics; v0: an empty list means all topics.
+    let wanted = match request.topics {
+        Some(list) if !(version == 0 && list.is_empty()) => Some(list),
+        _ => None,
+    };
+    let auto_create =
+        config.auto_create_topics && (version < 4 || request.allow_auto_topic_creation);
+    let topic_ops = if request.include_topic_authorized_operations {
+        ALL_TOPIC_OPERATIONS
+    } else {
+        i32::MIN
+    };
+    let topics = match wanted {
+        None => broker
+            .topics
+            .list()
+            .iter()
+            .map(|t| describe(t, config.broker_id, topic_ops))
+            .collect(),
+        Some(list) => list
+            .into_iter()
+            .map(|wanted| {
+                if let Some(name) = wanted.name {
+                    match find_or_create(&ctx, &name, auto_create) {
+                        Ok(topic) => describe(&topic, config.broker_id, topic_ops),
+                        Err(error) => missing(Some(name), wanted.topic_id, error),
+                    }
+                } else {
+                    match broker.topics.get_by_id(&wanted.topic_id) {
+                        Some(topic) => describe(&topic, config.broker_id, topic_ops),
+                        None => missing(None, wanted.topic_id, ResponseError::UnknownTopicId),
+                    }
+                }
+            })
+            .collect(),
+    };
+    MetadataResponse::default()
+        .with_brokers(vec![MetadataResponseBroker::default()
+            .with_node_id(BrokerId(config.broker_id))
+            .with_host(StrBytes::from_string(config.advertised_host.clone()))
+            .with_port(config.advertised_port)
+            .with_rack(config.rack.clone().map(StrBytes::from_string))])
+        .with_cluster_id(Some(StrBytes::from_string(broker.cluster_id.clone())))
+        .with_controller_id(BrokerId(config.broker_id))
+        .with_topics(topics)
+        .with_cluster_authorized_operations(if request.include_cluster_authorized_operations {
+            ALL_CLUSTER_OPERATIONS
+        } else {
+            i32::MIN
+        })
+}
+
+fn find_or_create(
+    ctx: &RequestContext,
+    name: &TopicName,
+    auto_create: bool,
+) -> Result<Arc<Topic>, ResponseError> {
+    let topics = &ctx.broker.topics;
+    if let Some(topic) = topics.get(name) {
+        return Ok(topic);
+    }
+    if let Err(reason) = crate::topics::names::validate_topic_name(name) {
+        tracing::debug!(%reason, "metadata for an invalid topic name");
+        return Err(ResponseError::InvalidTopicException);
+    }
+    if !auto_create {
+        return Err(ResponseError::UnknownTopicOrPartition);
+    }
+    let spec = TopicSpec {
+        name: name.to_string(),
+        partitions: -1,
+        replication_factor: -1,
+        configs: BTreeMap::new(),
+    };
+    match topics.create(&spec) {
+        Ok(topic) => Ok(topic),
+        // Another request created it first.
+        Err(RegistryError::TopicExists(_)) => {
+            topics.get(name).ok_or(ResponseError::UnknownTopicOrPartition)
+        }
+        Err(error) => {
+            tracing::warn!(topic = %name.as_str(), %error, "auto-creating topic failed");
+            Err(registry_code(&error))
+        }
+    }
+}
+
+fn describe(topic: &Topic, broker_id: i32, operations: i32) -> MetadataResponseTopic {
+    let partitions = topic
+        .partitions
+        .iter()
+        .map(|p| {
+            MetadataResponsePartition::default()
+                .with_partition_index(p.index())
+                .with_leader_id(BrokerId(broker_id))
+                .with_leader_epoch(p.leader_epoch())
+                .with_replica_nodes(vec![BrokerId(broker_id)])
+                .with_isr_nodes(vec![BrokerId(broker_id)])
+        })
+        .collect();
+    MetadataResponseTopic::default()
+        .with_name(Some(TopicName(StrBytes::from_string(topic.name().to_string()))))
+        .with_topic_id(topic.record.id)
+        .with_is_internal(topic.is_internal())
+        .with_partitions(partitions)
+        .with_topic_authorized_operations(operations)
+}
+
+fn missing(
+    name: Option<TopicName>,
+    topic_id: uuid::Uuid,
+    error: ResponseError,
+) -> MetadataResponseTopic {
+    MetadataResponseTopic::default()
+        .with_error_code(error.code())
+        .with_name(name)
+        .with_topic_id(topic_id)
+        .with_topic_authorized_operations(i32::MIN)
+}

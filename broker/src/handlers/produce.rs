@@ -1,0 +1,127 @@
+//! Produce: append record batches, then answer once the requested durability is reached.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::errors::append_code;
+use super::{now_ms, topic_lookup, RequestContext};
+use crate::partition::Partition;
+
+/// An append that must be fsynced before the answer.
+struct DurableWait {
+    partition: Arc<Partition>,
+    end_offset: i64,
+    topic_slot: usize,
+    partition_slot: usize,
+}
+
+/// Appends every partition's batches now, and returns the future of the response (`None` for
+/// acks=0, which Kafka never answers).
+pub(crate) fn handle(
+    ctx: RequestContext,
+    request: ProduceRequest,
+) -> impl Future<Output = Option<ProduceResponse>> + Send + 'static {
+    let broker = ctx.broker.clone();
+    let acks = request.acks;
+    let now = now_ms();
+    let valid_acks = matches!(acks, -1..=1);
+    let wait_for_fsync = match acks {
+        -1 => broker.config.fsync_acks_all,
+        1 => broker.config.fsync_acks_one,
+        _ => false,
+    };
+    let mut waits = Vec::new();
+    let responses: Vec<TopicProduceResponse> = request
+        .topic_data
+        .into_iter()
+        .enumerate()
+        .map(|(topic_slot, topic_data)| {
+            let topic = topic_lookup::by_name(&broker, &topic_data.name);
+            let partitions = topic_data
+                .partition_data
+                .into_iter()
+                .enumerate()
+                .map(|(partition_slot, data)| {
+                    let response = PartitionProduceResponse::default()
+                        .with_index(data.index)
+                        .with_base_offset(-1)
+                        .with_log_append_time_ms(-1)
+                        .with_log_start_offset(-1);
+                    if !valid_acks {
+                        return response.with_error_code(ResponseError::InvalidRequiredAcks.code());
+                    }
+                    if request.transactional_id.is_some() {
+                        return response
+                            .with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code());
+                    }
+                    let partition = match topic_lookup::partition(topic.as_ref(), data.index) {
+                        Ok(p) => p,
+                        Err(code) => return response.with_error_code(code.code()),
+                    };
+                    let Some(records) = data.records.filter(|r| !r.is_empty()) else {
+                        return response.with_error_code(ResponseError::CorruptMessage.code());
+                    };
+                    match partition.append(&records, now) {
+                        Ok(appended) => {
+                            broker.flusher.request_sync(&partition);
+                            if wait_for_fsync {
+                                waits.push(DurableWait {
+                                    partition: partition.clone(),
+                                    end_offset: appended.end_offset,
+                                    topic_slot,
+                                    partition_slot,
+                                });
+                            }
+                            response
+                                .with_base_offset(appended.base_offset)
+                                .with_log_append_time_ms(appended.log_append_time)
+                                .with_log_start_offset(appended.log_start_offset)
+                        }
+                        Err(error) => {
+                            let code = append_code(&error);
+                            tracing::info!(
+                                topic = partition.topic(),
+                                partition = partition.index(),
+                                %error,
+                                "produce refused"
+                            );
+                            response
+                                .with_error_code(code.code())
+                                .with_error_message(Some(StrBytes::from_string(error.to_string())))
+                        }
+                    }
+                })
+                .collect();
+            TopicProduceResponse::default()
+                .with_name(topic_data.name)
+                .with_topic_id(topic_data.topic_id)
+                .with_partition_responses(partitions)
+        })
+        .collect();
+    let timeout = Duration::from_millis(u64::try_from(request.timeout_ms.max(0)).unwrap_or(0));
+    async move {
+        let mut responses = responses;
+        for wait in waits {
+            let mut durable = wait.partition.watch_durable();
+            let reached = tokio::time::timeout(
+                timeout.max(Duration::from_millis(1)),
+                durable.wait_for(|&d| d >= wait.end_offset),
+            )
+            .await;
+            if !matches!(reached, Ok(Ok(_))) {
+                let slot = &mut responses[wait.topic_slot].partition_responses[wait.partition_slot];
+                slot.error_code = ResponseError::RequestTimedOut.code();
+                slot.error_message = Some(StrBytes::from_static_str(
+                    "the write was not fsynced within the request timeout",
+                ));
+            }
+        }
+        (acks != 0).then(|| ProduceResponse::default().with_responses(responses))
+    }
+}

@@ -1,0 +1,268 @@
+//! One partition replica as the request handlers see it: the log and producer state under one
+//! lock, plus watch channels that wake long-polling fetches and acks=all producers.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tokio::sync::watch;
+
+use crate::producer::{BatchIdentity, ProducerStateTable, SequenceCheck, SequenceError};
+use crate::storage::{self, LogConfig, PartitionLog, PendingSync, StorageError};
+
+/// Why an append was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    /// The batch is invalid or the disk write failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// Idempotent-producer sequence or epoch check failed.
+    #[error(transparent)]
+    Sequence(#[from] SequenceError),
+}
+
+/// Where an append landed.
+#[derive(Debug, Clone, Copy)]
+pub struct Appended {
+    /// Offset of the first record (the original one for a duplicate).
+    pub base_offset: i64,
+    /// Offset after the last record written by this call; what acks=all waits to be durable.
+    pub end_offset: i64,
+    /// Broker time stamped on LogAppendTime topics, else -1.
+    pub log_append_time: i64,
+    /// Log start offset after the append.
+    pub log_start_offset: i64,
+}
+
+/// Data and positions returned to a fetch.
+#[derive(Debug, Clone)]
+pub struct FetchedData {
+    /// Whole record batches (possibly empty, never absent).
+    pub records: Bytes,
+    /// High watermark at the time of the read.
+    pub high_watermark: i64,
+    /// Log start offset at the time of the read.
+    pub log_start_offset: i64,
+}
+
+struct State {
+    log: PartitionLog,
+    producers: ProducerStateTable,
+}
+
+/// One partition of a topic hosted by this broker.
+pub struct Partition {
+    topic: String,
+    index: i32,
+    dir: PathBuf,
+    leader_epoch: i32,
+    state: Mutex<State>,
+    /// High watermark; fetches waiting for data watch it.
+    high_watermark: watch::Sender<i64>,
+    /// Offset below which everything is fsynced; acks=all producers watch it.
+    durable: watch::Sender<i64>,
+    /// Set while this partition is queued for the group-commit flusher.
+    queued_for_sync: AtomicBool,
+}
+
+impl std::fmt::Debug for Partition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Partition({}-{})", self.topic, self.index)
+    }
+}
+
+impl Partition {
+    /// Opens (recovering) the log in `dir` and rebuilds producer state from it.
+    pub fn open(
+        dir: &Path,
+        topic: &str,
+        index: i32,
+        leader_epoch: i32,
+        config: LogConfig,
+    ) -> Result<Partition, StorageError> {
+        let log = PartitionLog::open(dir, config)?;
+        let mut producers = ProducerStateTable::default();
+        log.scan_batch_headers(log.log_start_offset(), |header| {
+            let identity = BatchIdentity {
+                producer_id: header.producer_id,
+                producer_epoch: header.producer_epoch,
+                base_sequence: header.base_sequence,
+                last_offset_delta: header.last_offset_delta,
+            };
+            producers.record(&identity, header.base_offset);
+        })?;
+        let end = log.log_end_offset();
+        Ok(Partition {
+            topic: topic.to_string(),
+            index,
+            dir: dir.to_path_buf(),
+            leader_epoch,
+            high_watermark: watch::Sender::new(end),
+            durable: watch::Sender::new(end),
+            state: Mutex::new(State { log, producers }),
+            queued_for_sync: AtomicBool::new(false),
+        })
+    }
+
+    /// Topic name.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// Partition index.
+    pub fn index(&self) -> i32 {
+        self.index
+    }
+
+    /// Current leader epoch.
+    pub fn leader_epoch(&self) -> i32 {
+        self.leader_epoch
+    }
+
+    /// Appends the record batches of one produce request, checking idempotence per batch.
+    pub fn append(&self, records: &[u8], now_ms: i64) -> Result<Appended, AppendError> {
+        let mut buf = records.to_vec();
+        let batches = storage::split_batches(&mut buf)?;
+        let mut state = self.state.lock();
+        let mut first: Option<Appended> = None;
+        let mut end_offset = state.log.log_end_offset();
+        for batch in batches {
+            let identity = storage::batch_identity(batch)?;
+            let appended = match state.producers.check(&identity)? {
+                SequenceCheck::Duplicate { base_offset } => Appended {
+                    base_offset,
+                    end_offset,
+                    log_append_time: -1,
+                    log_start_offset: state.log.log_start_offset(),
+                },
+                SequenceCheck::Append => {
+                    let info = state.log.append(batch, self.leader_epoch, now_ms)?;
+                    state.producers.record(&identity, info.base_offset);
+                    end_offset = info.last_offset + 1;
+                    Appended {
+                        base_offset: info.base_offset,
+                        end_offset,
+                        log_append_time: info.log_append_time,
+                        log_start_offset: info.log_start_offset,
+                    }
+                }
+            };
+            first.get_or_insert(appended);
+        }
+        // Single replica: the high watermark follows the log end at once.
+        state.log.set_high_watermark(end_offset);
+        drop(state);
+        self.high_watermark.send_if_modified(|hw| {
+            let moved = *hw != end_offset;
+            *hw = end_offset;
+            moved
+        });
+        let mut appended = first.ok_or(StorageError::CorruptBatch {
+            reason: "produce request carried no record batch".into(),
+        })?;
+        appended.end_offset = end_offset;
+        Ok(appended)
+    }
+
+    /// Reads whole batches from `offset` up to the high watermark.
+    pub fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one_batch: bool,
+    ) -> Result<FetchedData, StorageError> {
+        let (plan, high_watermark, log_start_offset) = {
+            let state = self.state.lock();
+            let hw = state.log.high_watermark();
+            let plan = state.log.read_plan(offset, max_bytes, hw, min_one_batch)?;
+            (plan, hw, state.log.log_start_offset())
+        };
+        Ok(FetchedData {
+            records: plan.load()?,
+            high_watermark,
+            log_start_offset,
+        })
+    }
+
+    /// Runs `f` with the log locked, for queries such as offsets by timestamp.
+    pub fn with_log<T>(&self, f: impl FnOnce(&PartitionLog) -> T) -> T {
+        f(&self.state.lock().log)
+    }
+
+    /// A receiver that changes whenever the high watermark moves.
+    pub fn watch_high_watermark(&self) -> watch::Receiver<i64> {
+        self.high_watermark.subscribe()
+    }
+
+    /// A receiver of the durable (fsynced) offset.
+    pub fn watch_durable(&self) -> watch::Receiver<i64> {
+        self.durable.subscribe()
+    }
+
+    /// Marks the partition queued for the flusher; true if it was not queued yet.
+    pub(crate) fn enqueue_for_sync(&self) -> bool {
+        !self.queued_for_sync.swap(true, Ordering::AcqRel)
+    }
+
+    /// Takes what must be fsynced; called by the flusher, which then runs it off the lock.
+    pub(crate) fn take_pending_sync(&self) -> Option<PendingSync> {
+        self.queued_for_sync.store(false, Ordering::Release);
+        self.state.lock().log.pending_sync()
+    }
+
+    /// Records that everything below `offset` is on disk and wakes acks=all waiters.
+    pub(crate) fn mark_synced(&self, offset: i64) {
+        self.state.lock().log.mark_synced(offset);
+        self.durable.send_if_modified(|d| {
+            let moved = offset > *d;
+            if moved {
+                *d = offset;
+            }
+            moved
+        });
+    }
+
+    /// Applies retention and age-based rolling.
+    pub fn enforce_retention(&self, now_ms: i64) -> Result<(), StorageError> {
+        self.state.lock().log.enforce_retention(now_ms).map(|_| ())
+    }
+
+    /// fsyncs everything and writes checkpoints (shutdown, tests).
+    pub fn flush(&self) -> Result<(), StorageError> {
+        let mut state = self.state.lock();
+        state.log.flush()?;
+        let end = state.log.log_end_offset();
+        state.log.mark_synced(end);
+        state.log.checkpoint()?;
+        drop(state);
+        self.durable.send_replace(end);
+        Ok(())
+    }
+
+    /// Writes the high-watermark and recovery-point checkpoints.
+    pub fn checkpoint(&self) -> Result<(), StorageError> {
+        self.state.lock().log.checkpoint()
+    }
+
+    /// Switches to new topic settings.
+    pub fn update_config(&self, config: LogConfig) {
+        self.state.lock().log.update_config(config);
+    }
+
+    /// Removes the partition's files (topic deletion).
+    pub fn delete_data(&self) -> Result<(), StorageError> {
+        let mut state = self.state.lock();
+        state.producers.clear();
+        match std::fs::remove_dir_all(&self.dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StorageError::Io(e)),
+        }
+    }
+
+    /// Log size in bytes.
+    pub fn size_bytes(&self) -> u64 {
+        self.state.lock().log.size_bytes()
+    }
+}

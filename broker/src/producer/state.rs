@@ -1,0 +1,240 @@
+//! Per-partition producer state (Kafka's ProducerStateManager): the last sequences of each
+//! producer, so retried batches are answered with their original offsets and gaps are refused.
+
+use std::collections::{HashMap, VecDeque};
+
+/// How many recent batches per producer are remembered for duplicate detection; Kafka allows at
+/// most five in-flight requests per connection for idempotent producers.
+const REMEMBERED_BATCHES: usize = 5;
+
+/// The idempotence fields of one record batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchIdentity {
+    /// Producer id (-1 when not idempotent).
+    pub producer_id: i64,
+    /// Producer epoch.
+    pub producer_epoch: i16,
+    /// Sequence of the first record.
+    pub base_sequence: i32,
+    /// Records in the batch minus one.
+    pub last_offset_delta: i32,
+}
+
+impl BatchIdentity {
+    /// Whether the batch takes part in idempotence.
+    pub fn is_idempotent(&self) -> bool {
+        self.producer_id >= 0 && self.base_sequence >= 0
+    }
+
+    fn last_sequence(&self) -> i32 {
+        wrapping_add(self.base_sequence, self.last_offset_delta)
+    }
+}
+
+/// Outcome of checking a batch against the producer's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SequenceCheck {
+    /// A new batch in sequence: append it.
+    Append,
+    /// A retry of a batch already in the log at this base offset: answer with it, append nothing.
+    Duplicate { base_offset: i64 },
+}
+
+/// Reasons a batch is refused, mapped to Kafka error codes by the produce handler.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SequenceError {
+    /// The epoch is older than the producer's current one (INVALID_PRODUCER_EPOCH).
+    #[error("producer {producer_id} epoch {epoch} is older than the current epoch {current}")]
+    StaleEpoch {
+        producer_id: i64,
+        epoch: i16,
+        current: i16,
+    },
+    /// The sequence does not follow the last one (OUT_OF_ORDER_SEQUENCE_NUMBER).
+    #[error("producer {producer_id}: sequence {found} does not follow {last}")]
+    OutOfOrder {
+        producer_id: i64,
+        found: i32,
+        last: i32,
+    },
+}
+
+#[derive(Debug, Clone, Copy)]
+struct BatchRecord {
+    first_seq: i32,
+    last_seq: i32,
+    base_offset: i64,
+}
+
+#[derive(Debug, Default)]
+struct ProducerEntry {
+    epoch: i16,
+    batches: VecDeque<BatchRecord>,
+}
+
+/// The producer state of one partition.
+#[derive(Debug, Default)]
+pub struct ProducerStateTable {
+    producers: HashMap<i64, ProducerEntry>,
+}
+
+impl ProducerStateTable {
+    /// Decides whether `batch` is appended, answered as a duplicate, or refused.
+    pub fn check(&self, batch: &BatchIdentity) -> Result<SequenceCheck, SequenceError> {
+        if !batch.is_idempotent() {
+            return Ok(SequenceCheck::Append);
+        }
+        let Some(entry) = self.producers.get(&batch.producer_id) else {
+            // Unknown producer (new, or its records were removed by retention): accept any
+            // sequence, as Kafka does when no epoch is known.
+            return Ok(SequenceCheck::Append);
+        };
+        if batch.producer_epoch < entry.epoch {
+            return Err(SequenceError::StaleEpoch {
+                producer_id: batch.producer_id,
+                epoch: batch.producer_epoch,
+                current: entry.epoch,
+            });
+        }
+        if batch.producer_epoch > entry.epoch {
+            return if batch.base_sequence == 0 {
+                Ok(SequenceCheck::Append)
+            } else {
+                Err(SequenceError::OutOfOrder {
+                    producer_id: batch.producer_id,
+                    found: batch.base_sequence,
+                    last: -1,
+                })
+            };
+        }
+        let last_seq = batch.last_sequence();
+        if let Some(dup) = entry
+            .batches
+            .iter()
+            .find(|b| b.first_seq == batch.base_sequence && b.last_seq == last_seq)
+        {
+            return Ok(SequenceCheck::Duplicate {
+                base_offset: dup.base_offset,
+            });
+        }
+        let last = entry.batches.back().map_or(-1, |b| b.last_seq);
+        let in_sequence = batch.base_sequence == wrapping_add(last, 1)
+            || (entry.batches.is_empty() && batch.base_sequence == 0);
+        if in_sequence {
+            Ok(SequenceCheck::Append)
+        } else {
+            Err(SequenceError::OutOfOrder {
+                producer_id: batch.producer_id,
+                found: batch.base_sequence,
+                last,
+            })
+        }
+    }
+
+    /// Records an appended batch (also used to rebuild state from the log at start-up).
+    pub fn record(&mut self, batch: &BatchIdentity, base_offset: i64) {
+        if !batch.is_idempotent() {
+            return;
+        }
+        let entry = self.producers.entry(batch.producer_id).or_default();
+        if batch.producer_epoch != entry.epoch {
+            entry.epoch = batch.producer_epoch;
+            entry.batches.clear();
+        }
+        if entry.batches.len() == REMEMBERED_BATCHES {
+            entry.batches.pop_front();
+        }
+        entry.batches.push_back(BatchRecord {
+            first_seq: batch.base_sequence,
+            last_seq: batch.last_sequence(),
+            base_offset,
+        });
+    }
+
+    /// Forgets every producer (after the log was truncated or deleted).
+    pub fn clear(&mut self) {
+        self.producers.clear();
+    }
+}
+
+fn wrapping_add(seq: i32, delta: i32) -> i32 {
+    // Kafka sequences wrap from i32::MAX back to 0.
+    let sum = i64::from(seq) + i64::from(delta);
+    if sum > i64::from(i32::MAX) {
+        (sum - i64::from(i32::MAX) - 1) as i32
+    } else {
+        sum as i32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(pid: i64, epoch: i16, seq: i32, records: i32) -> BatchIdentity {
+        BatchIdentity {
+            producer_id: pid,
+            producer_epoch: epoch,
+            base_sequence: seq,
+            last_offset_delta: records - 1,
+        }
+    }
+
+    #[test]
+    fn in_order_batches_append_and_retries_are_duplicates() {
+        let mut table = ProducerStateTable::default();
+        let first = batch(7, 0, 0, 3);
+        assert_eq!(table.check(&first), Ok(SequenceCheck::Append));
+        table.record(&first, 100);
+        let second = batch(7, 0, 3, 2);
+        assert_eq!(table.check(&second), Ok(SequenceCheck::Append));
+        table.record(&second, 103);
+        assert_eq!(
+            table.check(&first),
+            Ok(SequenceCheck::Duplicate { base_offset: 100 })
+        );
+        assert_eq!(
+            table.check(&second),
+            Ok(SequenceCheck::Duplicate { base_offset: 103 })
+        );
+    }
+
+    #[test]
+    fn gaps_are_out_of_order_and_old_epochs_are_fenced() {
+        let mut table = ProducerStateTable::default();
+        table.record(&batch(7, 1, 0, 3), 0);
+        assert!(matches!(
+            table.check(&batch(7, 1, 5, 1)),
+            Err(SequenceError::OutOfOrder { found: 5, last: 2, .. })
+        ));
+        assert!(matches!(
+            table.check(&batch(7, 0, 3, 1)),
+            Err(SequenceError::StaleEpoch { .. })
+        ));
+        assert_eq!(table.check(&batch(7, 2, 0, 1)), Ok(SequenceCheck::Append));
+        assert!(table.check(&batch(7, 2, 4, 1)).is_err());
+    }
+
+    #[test]
+    fn unknown_producers_and_plain_batches_are_accepted() {
+        let table = ProducerStateTable::default();
+        assert_eq!(table.check(&batch(9, 0, 42, 1)), Ok(SequenceCheck::Append));
+        assert_eq!(table.check(&batch(-1, -1, -1, 1)), Ok(SequenceCheck::Append));
+    }
+
+    #[test]
+    fn only_the_last_five_batches_are_remembered_and_sequences_wrap() {
+        let mut table = ProducerStateTable::default();
+        for i in 0..6 {
+            table.record(&batch(1, 0, i, 1), i64::from(i));
+        }
+        assert!(table.check(&batch(1, 0, 0, 1)).is_err());
+        assert_eq!(
+            table.check(&batch(1, 0, 1, 1)),
+            Ok(SequenceCheck::Duplicate { base_offset: 1 })
+        );
+        let mut table = ProducerStateTable::default();
+        table.record(&batch(2, 0, i32::MAX - 1, 2), 0);
+        assert_eq!(table.check(&batch(2, 0, 0, 1)), Ok(SequenceCheck::Append));
+    }
+}

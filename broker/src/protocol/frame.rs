@@ -1,0 +1,89 @@
+//! Size-prefixed frames: reading one from a socket and writing a response into one.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::ResponseHeader;
+use kafka_protocol::protocol::{Encodable, HeaderVersion};
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+/// Why a frame could not be read or a response encoded; all of these close the connection.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// The socket failed or closed mid-frame.
+    #[error("socket read failed: {0}")]
+    Io(#[from] std::io::Error),
+    /// The size prefix is negative or above socket.request.max.bytes.
+    #[error("frame of {size} bytes is outside 8..={max} (socket.request.max.bytes)")]
+    BadSize { size: i64, max: usize },
+    /// The response could not be encoded at the requested version.
+    #[error("cannot encode response: {0}")]
+    Encode(String),
+}
+
+/// The fixed start of every request header, readable before the version-specific decoding.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestPrefix {
+    /// API key.
+    pub api_key: i16,
+    /// API version.
+    pub api_version: i16,
+    /// Correlation id echoed in the response.
+    pub correlation_id: i32,
+}
+
+impl RequestPrefix {
+    /// Reads the prefix from a frame (frames are at least 8 bytes long).
+    pub fn parse(frame: &[u8]) -> Option<RequestPrefix> {
+        let api_key = i16::from_be_bytes(frame.get(0..2)?.try_into().ok()?);
+        let api_version = i16::from_be_bytes(frame.get(2..4)?.try_into().ok()?);
+        let correlation_id = i32::from_be_bytes(frame.get(4..8)?.try_into().ok()?);
+        Some(RequestPrefix {
+            api_key,
+            api_version,
+            correlation_id,
+        })
+    }
+}
+
+/// Reads one frame; `Ok(None)` on a clean end of stream between frames.
+pub async fn read_frame<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    max: usize,
+) -> Result<Option<Bytes>, FrameError> {
+    let mut size = [0u8; 4];
+    match reader.read_exact(&mut size).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
+    let size = i32::from_be_bytes(size);
+    let len = usize::try_from(size)
+        .ok()
+        .filter(|len| (8..=max).contains(len))
+        .ok_or(FrameError::BadSize {
+            size: i64::from(size),
+            max,
+        })?;
+    let mut buf = BytesMut::zeroed(len);
+    reader.read_exact(&mut buf).await?;
+    Ok(Some(buf.freeze()))
+}
+
+/// Encodes `response` with its header at `version`, size prefix included.
+pub fn encode_response<R: Encodable + HeaderVersion>(
+    correlation_id: i32,
+    version: i16,
+    response: &R,
+) -> Result<Bytes, FrameError> {
+    let header_version = R::header_version(version);
+    let header = ResponseHeader::default().with_correlation_id(correlation_id);
+    let encode_err = |e: anyhow::Error| FrameError::Encode(e.to_string());
+    let size = header
+        .compute_size(header_version)
+        .and_then(|h| response.compute_size(version).map(|b| h + b))
+        .map_err(encode_err)?;
+    let mut buf = BytesMut::with_capacity(size + 4);
+    buf.put_u32(u32::try_from(size).map_err(|_| FrameError::Encode("response too large".into()))?);
+    header.encode(&mut buf, header_version).map_err(encode_err)?;
+    response.encode(&mut buf, version).map_err(encode_err)?;
+    Ok(buf.freeze())
+}

@@ -1,0 +1,8 @@
+//! The Kafka wire format at the connection edge: size-prefixed frames, the fixed request header
+//! prefix, response encoding and the table of API versions this broker serves.
+
+mod frame;
+mod versions;
+
+pub use frame::{encode_response, read_frame, FrameError, RequestPrefix};
+pub use versions::{supported_range, SUPPORTED_APIS};

@@ -1,0 +1,95 @@
+//! The accept loop: a connection limit, a task per connection, background maintenance, and a
+//! graceful shutdown that lets connections finish and flushes every partition.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::broker::Broker;
+use crate::connection;
+
+/// How long shutdown waits for open connections before flushing and exiting anyway.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// How often high-watermark and recovery-point checkpoints are written.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Serves Kafka clients on `listener` until `shutdown` resolves.
+pub async fn run(
+    broker: Arc<Broker>,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let limit = Arc::new(Semaphore::new(broker.config.max_connections));
+    let mut connections = JoinSet::new();
+    let maintenance = tokio::spawn(maintain(broker.clone()));
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            _ = &mut shutdown => break,
+            permit = limit.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+        };
+        let accepted = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, _)) => {
+                let broker = broker.clone();
+                connections.spawn(async move {
+                    connection::serve(broker, stream).await;
+                    drop(permit);
+                });
+            }
+            Err(error) => {
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        while connections.try_join_next().is_some() {}
+    }
+    tracing::info!(open = connections.len(), "shutting down");
+    drop(listener);
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    connections.abort_all();
+    maintenance.abort();
+    broker.flush_all();
+    tracing::info!("shutdown complete");
+}
+
+/// Periodic work: retention, age-based segment rolls and checkpoints.
+async fn maintain(broker: Arc<Broker>) {
+    let retention_every = Duration::from_millis(broker.config.retention_check_interval_ms.max(10));
+    let mut retention = tokio::time::interval(retention_every);
+    let mut checkpoint = tokio::time::interval(CHECKPOINT_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = retention.tick() => {
+                let now = crate::handlers::now_ms();
+                for_each_partition(&broker, |p| p.enforce_retention(now));
+            }
+            _ = checkpoint.tick() => for_each_partition(&broker, |p| p.checkpoint()),
+        }
+    }
+}
+
+fn for_each_partition(
+    broker: &Broker,
+    task: impl Fn(&crate::partition::Partition) -> Result<(), crate::storage::StorageError>,
+) {
+    for topic in broker.topics.list() {
+        for partition in &topic.partitions {
+            if let Err(error) = task(partition) {
+                tracing::warn!(?partition, %error, "partition maintenance failed");
+            }
+        }
+    }
+}

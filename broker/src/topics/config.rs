@@ -1,0 +1,231 @@
+//! Topic configuration: the known keys with their types and broker defaults, validation of
+//! overrides, and the effective [`LogConfig`] the storage layer runs with.
+
+use std::collections::BTreeMap;
+
+use crate::config::BrokerConfig;
+use crate::storage::{LogConfig, TimestampType};
+
+/// Kafka's config value types, as DescribeConfigs v3+ reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigType {
+    /// true/false.
+    Boolean = 1,
+    /// Free string with a per-key check.
+    String = 2,
+    /// 32-bit integer.
+    Int = 3,
+    /// 64-bit integer.
+    Long = 5,
+    /// Floating point.
+    Double = 6,
+    /// Comma-separated list.
+    List = 7,
+}
+
+/// One known topic config key.
+#[derive(Debug)]
+pub struct ConfigKey {
+    /// Kafka's key name.
+    pub name: &'static str,
+    /// Value type.
+    pub kind: ConfigType,
+    /// One-line documentation (DescribeConfigs v3+ include_documentation).
+    pub doc: &'static str,
+}
+
+const fn key(name: &'static str, kind: ConfigType, doc: &'static str) -> ConfigKey {
+    ConfigKey { name, kind, doc }
+}
+
+/// Every topic config key the broker accepts, in Kafka's order.
+pub const TOPIC_CONFIG_KEYS: &[ConfigKey] = &[
+    key("cleanup.policy", ConfigType::List, "delete and/or compact old segments"),
+    key("compression.type", ConfigType::String, "final compression of stored batches"),
+    key("delete.retention.ms", ConfigType::Long, "how long tombstones are kept when compacting"),
+    key("file.delete.delay.ms", ConfigType::Long, "delay before a deleted file is removed"),
+    key("flush.messages", ConfigType::Long, "records between forced fsyncs"),
+    key("flush.ms", ConfigType::Long, "milliseconds between forced fsyncs"),
+    key("index.interval.bytes", ConfigType::Int, "log bytes between offset index entries"),
+    key("max.compaction.lag.ms", ConfigType::Long, "longest a record stays uncompacted"),
+    key("max.message.bytes", ConfigType::Int, "largest record batch accepted"),
+    key("message.timestamp.after.max.ms", ConfigType::Long, "how far ahead a CreateTime may be"),
+    key("message.timestamp.before.max.ms", ConfigType::Long, "how far behind a CreateTime may be"),
+    key("message.timestamp.type", ConfigType::String, "CreateTime or LogAppendTime"),
+    key("min.cleanable.dirty.ratio", ConfigType::Double, "dirty ratio that triggers compaction"),
+    key("min.compaction.lag.ms", ConfigType::Long, "shortest a record stays uncompacted"),
+    key("min.insync.replicas", ConfigType::Int, "replicas that must ack an acks=all write"),
+    key("preallocate", ConfigType::Boolean, "preallocate segment files"),
+    key("retention.bytes", ConfigType::Long, "largest size of a partition before old segments go"),
+    key("retention.ms", ConfigType::Long, "longest time a segment is kept"),
+    key("segment.bytes", ConfigType::Int, "segment size at which the log rolls"),
+    key("segment.index.bytes", ConfigType::Int, "maximum size of an offset index"),
+    key("segment.jitter.ms", ConfigType::Long, "random jitter subtracted from segment.ms"),
+    key("segment.ms", ConfigType::Long, "segment age at which the log rolls"),
+    key("unclean.leader.election.enable", ConfigType::Boolean, "allow out-of-sync leaders"),
+];
+
+/// Looks a key up in [`TOPIC_CONFIG_KEYS`].
+pub fn find_key(name: &str) -> Option<&'static ConfigKey> {
+    TOPIC_CONFIG_KEYS.iter().find(|k| k.name == name)
+}
+
+/// The broker-wide default of each topic key, as a string like Kafka reports it.
+pub fn broker_default(broker: &BrokerConfig, name: &str) -> String {
+    let log = &broker.log_defaults;
+    match name {
+        "cleanup.policy" => "delete".into(),
+        "compression.type" => "producer".into(),
+        "delete.retention.ms" => "86400000".into(),
+        "file.delete.delay.ms" => "60000".into(),
+        "flush.messages" | "flush.ms" => i64::MAX.to_string(),
+        "index.interval.bytes" => log.index_interval_bytes.to_string(),
+        "max.compaction.lag.ms" => i64::MAX.to_string(),
+        "max.message.bytes" => log.max_message_bytes.to_string(),
+        "message.timestamp.after.max.ms" | "message.timestamp.before.max.ms" => {
+            i64::MAX.to_string()
+        }
+        "message.timestamp.type" => "CreateTime".into(),
+        "min.cleanable.dirty.ratio" => "0.5".into(),
+        "min.compaction.lag.ms" => "0".into(),
+        "min.insync.replicas" => broker.min_insync_replicas.to_string(),
+        "preallocate" | "unclean.leader.election.enable" => "false".into(),
+        "retention.bytes" => log.retention_bytes.to_string(),
+        "retention.ms" => log.retention_ms.to_string(),
+        "segment.bytes" => log.segment_bytes.to_string(),
+        "segment.index.bytes" => "10485760".into(),
+        "segment.jitter.ms" => "0".into(),
+        "segment.ms" => log.segment_ms.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// Checks one override; the error text goes back to the client with INVALID_CONFIG.
+pub fn validate(name: &str, value: &str) -> Result<(), String> {
+    let key = find_key(name).ok_or_else(|| format!("unknown topic config `{name}`"))?;
+    let bad = |what: &str| format!("invalid value `{value}` for `{name}`: {what}");
+    match key.kind {
+        ConfigType::Boolean => {
+            value.parse::<bool>().map_err(|_| bad("expected true or false"))?;
+        }
+        ConfigType::Int => {
+            let v = value.parse::<i32>().map_err(|_| bad("expected a 32-bit integer"))?;
+            let min = match name {
+                "max.message.bytes" | "min.insync.replicas" | "index.interval.bytes" => 1,
+                "segment.bytes" => 14,
+                "segment.index.bytes" => 4,
+                _ => 0,
+            };
+            if v < min {
+                return Err(bad(&format!("must be at least {min}")));
+            }
+        }
+        ConfigType::Long => {
+            let v = value.parse::<i64>().map_err(|_| bad("expected an integer"))?;
+            let min = match name {
+                "retention.ms" | "retention.bytes" => -1,
+                "segment.ms" | "flush.messages" | "flush.ms" | "max.compaction.lag.ms" => 1,
+                _ => 0,
+            };
+            if v < min {
+                return Err(bad(&format!("must be at least {min}")));
+            }
+        }
+        ConfigType::Double => {
+            let v = value.parse::<f64>().map_err(|_| bad("expected a number"))?;
+            if !(0.0..=1.0).contains(&v) {
+                return Err(bad("must be between 0 and 1"));
+            }
+        }
+        ConfigType::List => {
+            if value.split(',').map(str::trim).any(|p| p != "delete" && p != "compact") {
+                return Err(bad("expected delete, compact or both"));
+            }
+        }
+        ConfigType::String => {
+            let allowed: &[&str] = match name {
+                "compression.type" => &[
+                    "producer",
+                    "uncompressed",
+                    "none",
+                    "gzip",
+                    "snappy",
+                    "lz4",
+                    "zstd",
+                ],
+                "message.timestamp.type" => &["CreateTime", "LogAppendTime"],
+                _ => &[],
+            };
+            if !allowed.contains(&value) {
+                return Err(bad(&format!("expected one of {}", allowed.join(", "))));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks a whole set of overrides.
+pub fn validate_all(overrides: &BTreeMap<String, String>) -> Result<(), String> {
+    overrides.iter().try_for_each(|(k, v)| validate(k, v))
+}
+
+/// The effective value of `name`: the topic's override, else the broker default.
+pub fn effective(broker: &BrokerConfig, overrides: &BTreeMap<String, String>, name: &str) -> String {
+    overrides
+        .get(name)
+        .cloned()
+        .unwrap_or_else(|| broker_default(broker, name))
+}
+
+/// The storage settings a topic's partitions run with.
+pub fn log_config(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -> LogConfig {
+    let get = |name: &str| effective(broker, overrides, name);
+    let d = &broker.log_defaults;
+    LogConfig {
+        segment_bytes: get("segment.bytes").parse().unwrap_or(d.segment_bytes),
+        segment_ms: get("segment.ms").parse().unwrap_or(d.segment_ms),
+        retention_ms: get("retention.ms").parse().unwrap_or(d.retention_ms),
+        retention_bytes: get("retention.bytes").parse().unwrap_or(d.retention_bytes),
+        max_message_bytes: get("max.message.bytes")
+            .parse()
+            .unwrap_or(d.max_message_bytes),
+        index_interval_bytes: get("index.interval.bytes")
+            .parse()
+            .unwrap_or(d.index_interval_bytes),
+        timestamp_type: if get("message.timestamp.type") == "LogAppendTime" {
+            TimestampType::LogAppendTime
+        } else {
+            TimestampType::CreateTime
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{BrokerConfig, Flags};
+
+    #[test]
+    fn validation_follows_types_and_ranges() {
+        assert!(validate("retention.ms", "-1").is_ok());
+        assert!(validate("retention.ms", "abc").is_err());
+        assert!(validate("segment.bytes", "10").is_err());
+        assert!(validate("cleanup.policy", "compact,delete").is_ok());
+        assert!(validate("cleanup.policy", "shred").is_err());
+        assert!(validate("compression.type", "zstd").is_ok());
+        assert!(validate("compression.type", "brotli").is_err());
+        assert!(validate("no.such.key", "1").is_err());
+    }
+
+    #[test]
+    fn overrides_win_over_broker_defaults() {
+        let broker = BrokerConfig::resolve(Flags::default()).unwrap();
+        let mut overrides = BTreeMap::new();
+        overrides.insert("retention.ms".to_string(), "1000".to_string());
+        overrides.insert("message.timestamp.type".into(), "LogAppendTime".into());
+        let log = log_config(&broker, &overrides);
+        assert_eq!(log.retention_ms, 1000);
+        assert_eq!(log.timestamp_type, TimestampType::LogAppendTime);
+        assert_eq!(log.segment_bytes, broker.log_defaults.segment_bytes);
+    }
+}

@@ -1,0 +1,339 @@
+//! The registry of topics and their open partitions. Topics are immutable snapshots replaced
+//! on every change (copy on write), so the produce and fetch paths only take a short read lock
+//! to find a partition.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use uuid::Uuid;
+
+use super::config;
+use super::names::validate_topic_name;
+use super::store::{MetadataStore, StoreError, TopicRecord};
+use crate::config::BrokerConfig;
+use crate::partition::Partition;
+use crate::storage::StorageError;
+
+/// Why a topic operation was refused or failed; the handlers map these to Kafka error codes.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The name breaks Kafka's naming rules.
+    #[error("{0}")]
+    InvalidName(String),
+    /// A topic of that name exists.
+    #[error("topic `{0}` already exists")]
+    TopicExists(String),
+    /// No topic of that name.
+    #[error("topic `{0}` does not exist")]
+    UnknownTopic(String),
+    /// Bad partition count.
+    #[error("{0}")]
+    InvalidPartitions(String),
+    /// Bad replication factor.
+    #[error("{0}")]
+    InvalidReplicationFactor(String),
+    /// Bad config override.
+    #[error("{0}")]
+    InvalidConfig(String),
+    /// Manual replica assignments are not accepted by a standalone broker.
+    #[error("{0}")]
+    InvalidReplicaAssignment(String),
+    /// A partition log could not be opened or removed.
+    #[error("storage failure: {0}")]
+    Storage(#[from] StorageError),
+    /// Topic metadata could not be saved.
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+/// A request to create a topic, after defaults are applied.
+#[derive(Debug, Clone)]
+pub struct TopicSpec {
+    /// Topic name.
+    pub name: String,
+    /// Partition count (-1 for the broker default).
+    pub partitions: i32,
+    /// Replication factor (-1 for the broker default).
+    pub replication_factor: i16,
+    /// Config overrides.
+    pub configs: BTreeMap<String, String>,
+}
+
+/// An immutable snapshot of one topic.
+#[derive(Debug)]
+pub struct Topic {
+    /// Persisted description.
+    pub record: TopicRecord,
+    /// Open partitions, index = partition id.
+    pub partitions: Vec<Arc<Partition>>,
+}
+
+impl Topic {
+    /// Topic name.
+    pub fn name(&self) -> &str {
+        &self.record.name
+    }
+
+    /// Partition by index, if it exists.
+    pub fn partition(&self, index: i32) -> Option<&Arc<Partition>> {
+        usize::try_from(index).ok().and_then(|i| self.partitions.get(i))
+    }
+
+    /// Whether this is a broker-internal topic (names starting with `__`).
+    pub fn is_internal(&self) -> bool {
+        self.record.name.starts_with("__")
+    }
+}
+
+#[derive(Default)]
+struct Maps {
+    by_name: HashMap<String, Arc<Topic>>,
+    by_id: HashMap<Uuid, Arc<Topic>>,
+}
+
+/// All topics of this broker.
+pub struct TopicRegistry {
+    config: Arc<BrokerConfig>,
+    store: Box<dyn MetadataStore>,
+    maps: RwLock<Maps>,
+    /// Serializes metadata changes so each save sees the previous one.
+    writes: Mutex<()>,
+}
+
+impl TopicRegistry {
+    /// Loads saved topics and opens (recovering) their partitions.
+    pub fn open(
+        config: Arc<BrokerConfig>,
+        store: Box<dyn MetadataStore>,
+    ) -> Result<TopicRegistry, RegistryError> {
+        let mut maps = Maps::default();
+        for record in store.load()? {
+            let partitions = (0..record.partitions)
+                .map(|i| open_partition(&config, &record, i))
+                .collect::<Result<Vec<_>, _>>()?;
+            insert(&mut maps, Topic { record, partitions });
+        }
+        Ok(TopicRegistry {
+            config,
+            store,
+            maps: RwLock::new(maps),
+            writes: Mutex::new(()),
+        })
+    }
+
+    /// Topic by name.
+    pub fn get(&self, name: &str) -> Option<Arc<Topic>> {
+        self.maps.read().by_name.get(name).cloned()
+    }
+
+    /// Topic by id.
+    pub fn get_by_id(&self, id: &Uuid) -> Option<Arc<Topic>> {
+        self.maps.read().by_id.get(id).cloned()
+    }
+
+    /// Every topic, sorted by name.
+    pub fn list(&self) -> Vec<Arc<Topic>> {
+        let mut topics: Vec<_> = self.maps.read().by_name.values().cloned().collect();
+        topics.sort_by(|a, b| a.name().cmp(b.name()));
+        topics
+    }
+
+    /// Checks a creation request and applies defaults, without creating anything.
+    pub fn validate_create(&self, spec: &TopicSpec) -> Result<TopicRecord, RegistryError> {
+        validate_topic_name(&spec.name).map_err(RegistryError::InvalidName)?;
+        if self.get(&spec.name).is_some() {
+            return Err(RegistryError::TopicExists(spec.name.clone()));
+        }
+        if let Some(clash) = self.colliding_name(&spec.name) {
+            return Err(RegistryError::InvalidName(format!(
+                "topic `{}` collides with existing topic `{clash}`: `.` and `_` are interchangeable in metric names",
+                spec.name
+            )));
+        }
+        let partitions = match spec.partitions {
+            -1 => self.config.num_partitions,
+            n if n >= 1 => n,
+            n => {
+                return Err(RegistryError::InvalidPartitions(format!(
+                    "number of partitions must be at least 1, got {n}"
+                )))
+            }
+        };
+        let replication_factor = match spec.replication_factor {
+            -1 => self.config.default_replication_factor,
+            n => n,
+        };
+        if replication_factor < 1 {
+            return Err(RegistryError::InvalidReplicationFactor(format!(
+                "replication factor must be at least 1, got {replication_factor}"
+            )));
+        }
+        if replication_factor > 1 {
+            return Err(RegistryError::InvalidReplicationFactor(format!(
+                "replication factor {replication_factor} is larger than the 1 available broker"
+            )));
+        }
+        config::validate_all(&spec.configs).map_err(RegistryError::InvalidConfig)?;
+        Ok(TopicRecord {
+            name: spec.name.clone(),
+            id: Uuid::new_v4(),
+            partitions,
+            replication_factor,
+            configs: spec.configs.clone(),
+            leader_epoch: 0,
+        })
+    }
+
+    /// Creates a topic and its partitions.
+    pub fn create(&self, spec: &TopicSpec) -> Result<Arc<Topic>, RegistryError> {
+        let _guard = self.writes.lock();
+        let record = self.validate_create(spec)?;
+        let partitions = (0..record.partitions)
+            .map(|i| open_partition(&self.config, &record, i))
+            .collect::<Result<Vec<_>, _>>()?;
+        let topic = Arc::new(Topic { record, partitions });
+        self.commit(|maps| {
+            maps.by_name.insert(topic.name().to_string(), topic.clone());
+            maps.by_id.insert(topic.record.id, topic.clone());
+        })?;
+        tracing::info!(topic = topic.name(), partitions = topic.partitions.len(), "created topic");
+        Ok(topic)
+    }
+
+    /// Deletes a topic and its data.
+    pub fn delete(&self, name: &str) -> Result<Arc<Topic>, RegistryError> {
+        let _guard = self.writes.lock();
+        let topic = self
+            .get(name)
+            .ok_or_else(|| RegistryError::UnknownTopic(name.to_string()))?;
+        self.commit(|maps| {
+            maps.by_name.remove(name);
+            maps.by_id.remove(&topic.record.id);
+        })?;
+        for partition in &topic.partitions {
+            partition.delete_data()?;
+        }
+        tracing::info!(topic = name, "deleted topic");
+        Ok(topic)
+    }
+
+    /// Grows a topic to `count` partitions (never shrinks).
+    pub fn add_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        validate_only: bool,
+    ) -> Result<(), RegistryError> {
+        let _guard = self.writes.lock();
+        let topic = self
+            .get(name)
+            .ok_or_else(|| RegistryError::UnknownTopic(name.to_string()))?;
+        let current = topic.record.partitions;
+        if count <= current {
+            return Err(RegistryError::InvalidPartitions(format!(
+                "topic `{name}` has {current} partitions; the new count must be larger, got {count}"
+            )));
+        }
+        if validate_only {
+            return Ok(());
+        }
+        let mut record = topic.record.clone();
+        record.partitions = count;
+        let mut partitions = topic.partitions.clone();
+        for i in current..count {
+            partitions.push(open_partition(&self.config, &record, i)?);
+        }
+        self.replace(Topic { record, partitions })
+    }
+
+    /// Replaces a topic's config overrides with `configs`.
+    pub fn set_configs(
+        &self,
+        name: &str,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<(), RegistryError> {
+        let _guard = self.writes.lock();
+        let topic = self
+            .get(name)
+            .ok_or_else(|| RegistryError::UnknownTopic(name.to_string()))?;
+        config::validate_all(&configs).map_err(RegistryError::InvalidConfig)?;
+        if validate_only {
+            return Ok(());
+        }
+        let log_config = config::log_config(&self.config, &configs);
+        for partition in &topic.partitions {
+            partition.update_config(log_config.clone());
+        }
+        let mut record = topic.record.clone();
+        record.configs = configs;
+        self.replace(Topic {
+            record,
+            partitions: topic.partitions.clone(),
+        })
+    }
+
+    /// The broker configuration topics take their defaults from.
+    pub fn broker_config(&self) -> &BrokerConfig {
+        &self.config
+    }
+
+    fn replace(&self, topic: Topic) -> Result<(), RegistryError> {
+        let topic = Arc::new(topic);
+        self.commit(|maps| {
+            maps.by_name.insert(topic.name().to_string(), topic.clone());
+            maps.by_id.insert(topic.record.id, topic.clone());
+        })
+    }
+
+    /// Applies `change` to a copy of the maps, saves it, then publishes it.
+    fn commit(&self, change: impl FnOnce(&mut Maps)) -> Result<(), RegistryError> {
+        let mut next = {
+            let maps = self.maps.read();
+            Maps {
+                by_name: maps.by_name.clone(),
+                by_id: maps.by_id.clone(),
+            }
+        };
+        change(&mut next);
+        let mut records: Vec<_> = next.by_name.values().map(|t| t.record.clone()).collect();
+        records.sort_by(|a, b| a.name.cmp(&b.name));
+        self.store.save(&records)?;
+        *self.maps.write() = next;
+        Ok(())
+    }
+
+    fn colliding_name(&self, name: &str) -> Option<String> {
+        let norm = |s: &str| s.replace('.', "_");
+        let wanted = norm(name);
+        self.maps
+            .read()
+            .by_name
+            .keys()
+            .find(|existing| norm(existing) == wanted)
+            .cloned()
+    }
+}
+
+fn insert(maps: &mut Maps, topic: Topic) {
+    let topic = Arc::new(topic);
+    maps.by_name.insert(topic.name().to_string(), topic.clone());
+    maps.by_id.insert(topic.record.id, topic);
+}
+
+fn open_partition(
+    config: &BrokerConfig,
+    record: &TopicRecord,
+    index: i32,
+) -> Result<Arc<Partition>, RegistryError> {
+    let dir = config.data_dir.join(format!("{}-{index}", record.name));
+    let log_config = config::log_config(config, &record.configs);
+    Ok(Arc::new(Partition::open(
+        &dir,
+        &record.name,
+        index,
+        record.leader_epoch,
+        log_config,
+    )?))
+}
