@@ -189,16 +189,16 @@ impl BrokerConfig {
         let defaults = LogConfig::default();
         let mut log_defaults = LogConfig {
             retention_ms: flags.log_retention_ms.unwrap_or(defaults.retention_ms),
-            retention_bytes: flags.log_retention_bytes.unwrap_or(defaults.retention_bytes),
+            retention_bytes: flags
+                .log_retention_bytes
+                .unwrap_or(defaults.retention_bytes),
             segment_bytes: flags.log_segment_bytes.unwrap_or(defaults.segment_bytes),
             segment_ms: flags.log_segment_ms.unwrap_or(defaults.segment_ms),
             ..defaults
         };
         if let Some(max) = flags.message_max_bytes {
-            log_defaults.max_message_bytes = u32::try_from(max).map_err(|_| invalid(
-                "message-max-bytes",
-                "must be a positive number of bytes",
-            ))?;
+            log_defaults.max_message_bytes = u32::try_from(max)
+                .map_err(|_| invalid("message-max-bytes", "must be a positive number of bytes"))?;
         }
         log_defaults.timestamp_type = TimestampType::CreateTime;
         let config = BrokerConfig {
@@ -266,12 +266,7 @@ fn read_file(path: &Path) -> Result<Flags, ConfigError> {
 }
 
 fn split_host_port(addr: &str) -> Result<(String, i32), ConfigError> {
-    let bad = || {
-        invalid(
-            "advertised-listener",
-            &format!("`{addr}` is not host:port"),
-        )
-    };
+    let bad = || invalid("advertised-listener", &format!("`{addr}` is not host:port"));
     let (host, port) = addr.rsplit_once(':').ok_or_else(bad)?;
     let port: u16 = port.parse().map_err(|_| bad())?;
     let host = host.trim_start_matches('[').trim_end_matches(']');

@@ -38,9 +38,7 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Arc<Partition>>) {
         let syncs: Vec<_> = round
             .into_iter()
             .filter_map(|p| p.take_pending_sync().map(|s| (p, s)))
-            .map(|(partition, sync)| {
-                tokio::task::spawn_blocking(move || (sync.run(), partition))
-            })
+            .map(|(partition, sync)| tokio::task::spawn_blocking(move || (sync.run(), partition)))
             .collect();
         for sync in syncs {
             match sync.await {

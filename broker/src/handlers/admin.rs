@@ -154,7 +154,11 @@ pub(crate) async fn delete_topics(
 ) -> DeleteTopicsResponse {
     let topics = &ctx.broker.topics;
     let wanted: Vec<(Option<TopicName>, uuid::Uuid)> = if ctx.version() >= 6 {
-        request.topics.into_iter().map(|t| (t.name, t.topic_id)).collect()
+        request
+            .topics
+            .into_iter()
+            .map(|t| (t.name, t.topic_id))
+            .collect()
     } else {
         request
             .topic_names
@@ -181,7 +185,9 @@ pub(crate) async fn delete_topics(
                 return result.with_error_code(error.code());
             };
             let result = result
-                .with_name(Some(TopicName(StrBytes::from_string(topic.name().to_string()))))
+                .with_name(Some(TopicName(StrBytes::from_string(
+                    topic.name().to_string(),
+                ))))
                 .with_topic_id(topic.record.id);
             match topics.delete(topic.name()) {
                 Ok(_) => result,
@@ -209,15 +215,20 @@ pub(crate) async fn create_partitions(
         .map(|topic| {
             let result = CreatePartitionsTopicResult::default().with_name(topic.name.clone());
             let outcome = match &topic.assignments {
-                Some(assignments) if assignments.iter().any(|a| a.broker_ids.iter().any(|b| b.0 != me)) => {
+                Some(assignments)
+                    if assignments
+                        .iter()
+                        .any(|a| a.broker_ids.iter().any(|b| b.0 != me)) =>
+                {
                     Err(RegistryError::InvalidReplicaAssignment(format!(
                         "assignments must name only broker {me}"
                     )))
                 }
-                _ => ctx
-                    .broker
-                    .topics
-                    .add_partitions(&topic.name, topic.count, request.validate_only),
+                _ => ctx.broker.topics.add_partitions(
+                    &topic.name,
+                    topic.count,
+                    request.validate_only,
+                ),
             };
             match outcome {
                 Ok(()) => result,

@@ -9,7 +9,10 @@ use super::RequestContext;
 use crate::protocol::{encode_response, SUPPORTED_APIS};
 
 /// Answers with the served version table.
-pub(crate) async fn handle(_ctx: RequestContext, _request: ApiVersionsRequest) -> ApiVersionsResponse {
+pub(crate) async fn handle(
+    _ctx: RequestContext,
+    _request: ApiVersionsRequest,
+) -> ApiVersionsResponse {
     response(0)
 }
 

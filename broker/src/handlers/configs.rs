@@ -62,9 +62,9 @@ pub(crate) async fn describe(
             };
             match entries {
                 Ok(entries) => {
-                    let keys = resource.configuration_keys.map(|keys| {
-                        keys.iter().map(|k| k.to_string()).collect::<Vec<_>>()
-                    });
+                    let keys = resource
+                        .configuration_keys
+                        .map(|keys| keys.iter().map(|k| k.to_string()).collect::<Vec<_>>());
                     let configs = entries
                         .into_iter()
                         .filter(|e| keys.as_ref().is_none_or(|keys| keys.contains(&e.name)))
@@ -108,7 +108,10 @@ fn topic_entries(ctx: &RequestContext, name: &str) -> Result<Vec<Entry>, (Respon
         .collect())
 }
 
-fn broker_entries(config: &BrokerConfig, name: &str) -> Result<Vec<Entry>, (ResponseError, String)> {
+fn broker_entries(
+    config: &BrokerConfig,
+    name: &str,
+) -> Result<Vec<Entry>, (ResponseError, String)> {
     if !name.is_empty() && name != config.broker_id.to_string() {
         return Err((
             ResponseError::InvalidRequest,
@@ -126,8 +129,16 @@ fn broker_entries(config: &BrokerConfig, name: &str) -> Result<Vec<Entry>, (Resp
         ("node.id", config.broker_id.to_string(), ConfigType::Int),
         ("listeners", listener, ConfigType::List),
         ("advertised.listeners", advertised, ConfigType::List),
-        ("log.dirs", config.data_dir.display().to_string(), ConfigType::String),
-        ("num.partitions", config.num_partitions.to_string(), ConfigType::Int),
+        (
+            "log.dirs",
+            config.data_dir.display().to_string(),
+            ConfigType::String,
+        ),
+        (
+            "num.partitions",
+            config.num_partitions.to_string(),
+            ConfigType::Int,
+        ),
         (
             "default.replication.factor",
             config.default_replication_factor.to_string(),
@@ -138,11 +149,27 @@ fn broker_entries(config: &BrokerConfig, name: &str) -> Result<Vec<Entry>, (Resp
             config.auto_create_topics.to_string(),
             ConfigType::Boolean,
         ),
-        ("log.retention.ms", log.retention_ms.to_string(), ConfigType::Long),
-        ("log.retention.bytes", log.retention_bytes.to_string(), ConfigType::Long),
-        ("log.segment.bytes", log.segment_bytes.to_string(), ConfigType::Int),
+        (
+            "log.retention.ms",
+            log.retention_ms.to_string(),
+            ConfigType::Long,
+        ),
+        (
+            "log.retention.bytes",
+            log.retention_bytes.to_string(),
+            ConfigType::Long,
+        ),
+        (
+            "log.segment.bytes",
+            log.segment_bytes.to_string(),
+            ConfigType::Int,
+        ),
         ("log.roll.ms", log.segment_ms.to_string(), ConfigType::Long),
-        ("message.max.bytes", log.max_message_bytes.to_string(), ConfigType::Int),
+        (
+            "message.max.bytes",
+            log.max_message_bytes.to_string(),
+            ConfigType::Int,
+        ),
         (
             "min.insync.replicas",
             config.min_insync_replicas.to_string(),
@@ -188,7 +215,10 @@ fn encode(entry: Entry, synonyms: bool, documentation: bool) -> DescribeConfigsR
 }
 
 /// Replaces a topic's whole set of overrides (the legacy, non-incremental API).
-pub(crate) async fn alter(ctx: RequestContext, request: AlterConfigsRequest) -> AlterConfigsResponse {
+pub(crate) async fn alter(
+    ctx: RequestContext,
+    request: AlterConfigsRequest,
+) -> AlterConfigsResponse {
     let responses = request
         .resources
         .into_iter()
@@ -206,9 +236,11 @@ pub(crate) async fn alter(ctx: RequestContext, request: AlterConfigsRequest) -> 
                     })
                     .collect::<Result<BTreeMap<_, _>, _>>()
                     .and_then(|configs| {
-                        ctx.broker
-                            .topics
-                            .set_configs(&resource.resource_name, configs, request.validate_only)
+                        ctx.broker.topics.set_configs(
+                            &resource.resource_name,
+                            configs,
+                            request.validate_only,
+                        )
                     })
                     .map_err(registry_failure),
                 other => Err(not_alterable(other)),

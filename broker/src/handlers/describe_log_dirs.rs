@@ -14,11 +14,16 @@ pub(crate) async fn handle(
     request: DescribeLogDirsRequest,
 ) -> DescribeLogDirsResponse {
     let registry = &ctx.broker.topics;
-    let wanted: Vec<(std::sync::Arc<crate::topics::Topic>, Option<Vec<i32>>)> = match request.topics {
+    let wanted: Vec<(std::sync::Arc<crate::topics::Topic>, Option<Vec<i32>>)> = match request.topics
+    {
         None => registry.list().into_iter().map(|t| (t, None)).collect(),
         Some(list) => list
             .into_iter()
-            .filter_map(|t| registry.get(&t.topic).map(|topic| (topic, Some(t.partitions))))
+            .filter_map(|t| {
+                registry
+                    .get(&t.topic)
+                    .map(|topic| (topic, Some(t.partitions)))
+            })
             .collect(),
     };
     let topics = wanted
@@ -41,9 +46,15 @@ pub(crate) async fn handle(
         .collect();
     let dir = ctx.broker.config.data_dir.clone();
     let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
+    // -1 is Kafka's "unknown" when the file system cannot be asked.
+    let (total, usable) = rustix::fs::statvfs(&dir).map_or((-1, -1), |fs| {
+        let size =
+            |blocks: u64| i64::try_from(blocks.saturating_mul(fs.f_frsize)).unwrap_or(i64::MAX);
+        (size(fs.f_blocks), size(fs.f_bavail))
+    });
     DescribeLogDirsResponse::default().with_results(vec![DescribeLogDirsResult::default()
         .with_log_dir(StrBytes::from_string(dir.display().to_string()))
         .with_topics(topics)
-        .with_total_bytes(-1)
-        .with_usable_bytes(-1)])
+        .with_total_bytes(total)
+        .with_usable_bytes(usable)])
 }

@@ -27,7 +27,7 @@ pub(crate) fn storage_code(error: &StorageError) -> ResponseError {
     match error {
         StorageError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
         StorageError::BatchTooLarge { .. } => ResponseError::MessageTooLarge,
-        StorageError::CrcMismatch { .. } | StorageError::CorruptBatch { .. } => {
+        StorageError::CrcMismatch | StorageError::CorruptBatch { .. } => {
             ResponseError::CorruptMessage
         }
         StorageError::InvalidMagic { .. } => ResponseError::UnsupportedForMessageFormat,

@@ -72,9 +72,11 @@ pub(crate) async fn handle(ctx: RequestContext, request: FetchRequest) -> FetchR
         .iter()
         .filter_map(|t| t.topic.as_ref().ok().map(|topic| (topic, &t.partitions)))
         .flat_map(|(topic, partitions)| {
-            partitions
-                .iter()
-                .filter_map(|p| topic.partition(p.partition).map(|p| p.watch_high_watermark()))
+            partitions.iter().filter_map(|p| {
+                topic
+                    .partition(p.partition)
+                    .map(|p| p.watch_high_watermark())
+            })
         })
         .collect();
     loop {
@@ -103,7 +105,10 @@ async fn wait_for_data(watchers: &mut [watch::Receiver<i64>], deadline: Instant)
 
 /// Reads every requested partition within the byte budget; returns the responses, the bytes
 /// read and whether any partition failed (an error answers at once, as in Kafka).
-fn read_all(wanted: &[WantedTopic], max_bytes: usize) -> (Vec<FetchableTopicResponse>, usize, bool) {
+fn read_all(
+    wanted: &[WantedTopic],
+    max_bytes: usize,
+) -> (Vec<FetchableTopicResponse>, usize, bool) {
     let mut remaining = max_bytes;
     let mut total = 0usize;
     let mut failed = false;
@@ -121,7 +126,10 @@ fn read_all(wanted: &[WantedTopic], max_bytes: usize) -> (Vec<FetchableTopicResp
                     let data = match partition {
                         Err(code) => Err((code, None)),
                         Ok(partition) => {
-                            match topic_lookup::check_leader_epoch(&partition, p.current_leader_epoch) {
+                            match topic_lookup::check_leader_epoch(
+                                &partition,
+                                p.current_leader_epoch,
+                            ) {
                                 Err(code) => Err((code, Some(partition))),
                                 Ok(()) => read_one(&partition, p, &mut remaining, total == 0),
                             }
@@ -191,7 +199,11 @@ mod tests {
     #[test]
     fn empty_record_sets_are_encoded_as_empty_not_null() {
         use kafka_protocol::protocol::Encodable;
-        let data = super::error_data(0, kafka_protocol::error::ResponseError::OffsetOutOfRange, None);
+        let data = super::error_data(
+            0,
+            kafka_protocol::error::ResponseError::OffsetOutOfRange,
+            None,
+        );
         assert_eq!(data.records.as_ref().map(|r| r.len()), Some(0));
         let mut buf = bytes::BytesMut::new();
         data.encode(&mut buf, 11).unwrap();

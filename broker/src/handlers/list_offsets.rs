@@ -15,7 +15,10 @@ const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
 
 /// Answers offset lookups for each partition asked about.
-pub(crate) async fn handle(ctx: RequestContext, request: ListOffsetsRequest) -> ListOffsetsResponse {
+pub(crate) async fn handle(
+    ctx: RequestContext,
+    request: ListOffsetsRequest,
+) -> ListOffsetsResponse {
     let topics = request
         .topics
         .into_iter()
@@ -40,8 +43,12 @@ pub(crate) async fn handle(ctx: RequestContext, request: ListOffsetsRequest) -> 
                             p.with_log(|log| match wanted.timestamp {
                                 LATEST => Ok(Some((log.high_watermark(), -1))),
                                 EARLIEST | EARLIEST_LOCAL => Ok(Some((log.log_start_offset(), -1))),
-                                MAX_TIMESTAMP => Ok(Some(log.max_timestamp()).filter(|(o, _)| *o >= 0)),
-                                ts if ts >= 0 => log.offset_for_timestamp(ts).map_err(|e| storage_code(&e)),
+                                MAX_TIMESTAMP => {
+                                    Ok(Some(log.max_timestamp()).filter(|(o, _)| *o >= 0))
+                                }
+                                ts if ts >= 0 => {
+                                    log.offset_for_timestamp(ts).map_err(|e| storage_code(&e))
+                                }
                                 _ => Err(ResponseError::InvalidRequest),
                             })
                             .map(|found| (found, epoch))

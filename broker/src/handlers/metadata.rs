@@ -102,9 +102,9 @@ fn find_or_create(
     match topics.create(&spec) {
         Ok(topic) => Ok(topic),
         // Another request created it first.
-        Err(RegistryError::TopicExists(_)) => {
-            topics.get(name).ok_or(ResponseError::UnknownTopicOrPartition)
-        }
+        Err(RegistryError::TopicExists(_)) => topics
+            .get(name)
+            .ok_or(ResponseError::UnknownTopicOrPartition),
         Err(error) => {
             tracing::warn!(topic = %name.as_str(), %error, "auto-creating topic failed");
             Err(registry_code(&error))
@@ -126,7 +126,9 @@ fn describe(topic: &Topic, broker_id: i32, operations: i32) -> MetadataResponseT
         })
         .collect();
     MetadataResponseTopic::default()
-        .with_name(Some(TopicName(StrBytes::from_string(topic.name().to_string()))))
+        .with_name(Some(TopicName(StrBytes::from_string(
+            topic.name().to_string(),
+        ))))
         .with_topic_id(topic.record.id)
         .with_is_internal(topic.is_internal())
         .with_partitions(partitions)

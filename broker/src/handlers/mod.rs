@@ -17,6 +17,7 @@ mod list_offsets;
 mod metadata;
 mod offset_for_leader_epoch;
 mod produce;
+mod refuse;
 mod topic_lookup;
 
 use std::future::Future;
@@ -25,10 +26,13 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use kafka_protocol::messages::{ApiKey, RequestHeader};
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion};
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Message};
 
 use crate::broker::Broker;
+use refuse::Refuse;
+
 use crate::protocol::{encode_response, supported_range, FrameError, RequestPrefix};
 
 /// A request's pending answer: the encoded response frame, or `None` when the API sends no
@@ -82,21 +86,18 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Bytes) -> Result<PendingResponse, D
     let api =
         ApiKey::try_from(prefix.api_key).map_err(|_| DispatchError::UnknownApi(prefix.api_key))?;
     let version = prefix.api_version;
-    let Some((min, max)) = supported_range(api).filter(|(min, max)| (*min..=*max).contains(&version))
-    else {
-        if api == ApiKey::ApiVersions {
-            // Kafka answers an unknown ApiVersions version with a v0 error response listing
-            // what it serves, so the client can retry with a version both sides know.
-            return Ok(ready(api_versions::unsupported(prefix.correlation_id)));
-        }
-        return Err(DispatchError::UnsupportedVersion {
-            api,
-            version,
-            served: supported_range(api)
-                .map_or_else(|| "none".to_string(), |(a, b)| format!("v{a}..=v{b}")),
-        });
+    let served = supported_range(api).is_some_and(|(min, max)| (min..=max).contains(&version));
+    if !served && api == ApiKey::ApiVersions {
+        // Kafka answers an unknown ApiVersions version with a v0 error response listing what
+        // it serves, so the client can retry with a version both sides know.
+        return Ok(ready(api_versions::unsupported(prefix.correlation_id)));
+    }
+    let unsupported = || DispatchError::UnsupportedVersion {
+        api,
+        version,
+        served: supported_range(api)
+            .map_or_else(|| "none".to_string(), |(a, b)| format!("v{a}..=v{b}")),
     };
-    debug_assert!(min <= max);
     let mut body = frame;
     let header = RequestHeader::decode(&mut body, api.request_header_version(version))
         .map_err(|e| malformed(api, version, e))?;
@@ -105,44 +106,70 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Bytes) -> Result<PendingResponse, D
         header,
     };
     let correlation_id = prefix.correlation_id;
+    // Decodes the body as `$request`; served versions go to `$handler`, versions the codec
+    // knows but this broker does not serve get UNSUPPORTED_VERSION in the response, and the
+    // rest close the connection.
     macro_rules! route {
-        ($handler:path) => {{
-            let request = Decodable::decode(&mut body, version).map_err(|e| malformed(api, version, e))?;
-            answer(correlation_id, version, $handler(ctx, request))
+        ($request:ty, $handler:path) => {
+            route!(@ $request, |ctx, request| answer(correlation_id, version, $handler(ctx, request)))
+        };
+        (@ $request:ty, $run:expr) => {{
+            let known = <$request as Message>::VERSIONS;
+            if !(known.min..=known.max).contains(&version) {
+                return Err(unsupported());
+            }
+            let request: $request =
+                Decodable::decode(&mut body, version).map_err(|e| malformed(api, version, e))?;
+            if served {
+                let run = $run;
+                run(ctx, request)
+            } else {
+                tracing::warn!(error = %unsupported(), "answering UNSUPPORTED_VERSION");
+                let response = request.refuse(ResponseError::UnsupportedVersion);
+                answer(correlation_id, version, async move { response })
+            }
         }};
     }
     Ok(match api {
-        ApiKey::ApiVersions => route!(api_versions::handle),
-        ApiKey::Metadata => route!(metadata::handle),
-        ApiKey::Produce => {
-            let request = Decodable::decode(&mut body, version)
-                .map_err(|e| malformed(api, version, e))?;
+        ApiKey::ApiVersions => {
+            let request: ApiVersionsRequest =
+                Decodable::decode(&mut body, version).map_err(|e| malformed(api, version, e))?;
+            answer(correlation_id, version, api_versions::handle(ctx, request))
+        }
+        ApiKey::Metadata => route!(MetadataRequest, metadata::handle),
+        ApiKey::Produce => route!(@ ProduceRequest, |ctx, request| {
             let pending = produce::handle(ctx, request);
             async move {
                 let response = pending.await?;
                 encode_or_log(correlation_id, version, &response)
             }
             .boxed()
+        }),
+        ApiKey::Fetch => route!(FetchRequest, fetch::handle),
+        ApiKey::ListOffsets => route!(ListOffsetsRequest, list_offsets::handle),
+        ApiKey::OffsetForLeaderEpoch => {
+            route!(OffsetForLeaderEpochRequest, offset_for_leader_epoch::handle)
         }
-        ApiKey::Fetch => route!(fetch::handle),
-        ApiKey::ListOffsets => route!(list_offsets::handle),
-        ApiKey::OffsetForLeaderEpoch => route!(offset_for_leader_epoch::handle),
-        ApiKey::CreateTopics => route!(admin::create_topics),
-        ApiKey::DeleteTopics => route!(admin::delete_topics),
-        ApiKey::CreatePartitions => route!(admin::create_partitions),
-        ApiKey::DescribeConfigs => route!(configs::describe),
-        ApiKey::AlterConfigs => route!(configs::alter),
-        ApiKey::IncrementalAlterConfigs => route!(configs::incremental_alter),
-        ApiKey::DescribeCluster => route!(describe_cluster::handle),
-        ApiKey::DescribeLogDirs => route!(describe_log_dirs::handle),
-        ApiKey::InitProducerId => route!(init_producer_id::handle),
-        other => {
-            return Err(DispatchError::UnsupportedVersion {
-                api: other,
-                version,
-                served: "none".into(),
-            })
+        ApiKey::CreateTopics => route!(CreateTopicsRequest, admin::create_topics),
+        ApiKey::DeleteTopics => route!(DeleteTopicsRequest, admin::delete_topics),
+        ApiKey::CreatePartitions => {
+            route!(CreatePartitionsRequest, admin::create_partitions)
         }
+        ApiKey::DescribeConfigs => route!(DescribeConfigsRequest, configs::describe),
+        ApiKey::AlterConfigs => route!(AlterConfigsRequest, configs::alter),
+        ApiKey::IncrementalAlterConfigs => {
+            route!(IncrementalAlterConfigsRequest, configs::incremental_alter)
+        }
+        ApiKey::DescribeCluster => {
+            route!(DescribeClusterRequest, describe_cluster::handle)
+        }
+        ApiKey::DescribeLogDirs => {
+            route!(DescribeLogDirsRequest, describe_log_dirs::handle)
+        }
+        ApiKey::InitProducerId => {
+            route!(InitProducerIdRequest, init_producer_id::handle)
+        }
+        _ => return Err(unsupported()),
     })
 }
 

@@ -57,8 +57,9 @@ pub(crate) fn handle(
                         return response.with_error_code(ResponseError::InvalidRequiredAcks.code());
                     }
                     if request.transactional_id.is_some() {
-                        return response
-                            .with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code());
+                        return response.with_error_code(
+                            ResponseError::TransactionalIdAuthorizationFailed.code(),
+                        );
                     }
                     let partition = match topic_lookup::partition(topic.as_ref(), data.index) {
                         Ok(p) => p,

@@ -10,7 +10,10 @@ use crate::partition::Partition;
 use crate::topics::Topic;
 
 /// The partition `index` of `topic`, or UNKNOWN_TOPIC_OR_PARTITION.
-pub(crate) fn partition(topic: Option<&Arc<Topic>>, index: i32) -> Result<Arc<Partition>, ResponseError> {
+pub(crate) fn partition(
+    topic: Option<&Arc<Topic>>,
+    index: i32,
+) -> Result<Arc<Partition>, ResponseError> {
     topic
         .and_then(|t| t.partition(index))
         .cloned()
@@ -18,7 +21,10 @@ pub(crate) fn partition(topic: Option<&Arc<Topic>>, index: i32) -> Result<Arc<Pa
 }
 
 /// Checks a client's `current_leader_epoch` (-1 means "not known"), as KIP-320 describes.
-pub(crate) fn check_leader_epoch(partition: &Partition, client_epoch: i32) -> Result<(), ResponseError> {
+pub(crate) fn check_leader_epoch(
+    partition: &Partition,
+    client_epoch: i32,
+) -> Result<(), ResponseError> {
     let epoch = partition.leader_epoch();
     if client_epoch < 0 || client_epoch == epoch {
         Ok(())

@@ -205,7 +205,11 @@ mod tests {
         table.record(&batch(7, 1, 0, 3), 0);
         assert!(matches!(
             table.check(&batch(7, 1, 5, 1)),
-            Err(SequenceError::OutOfOrder { found: 5, last: 2, .. })
+            Err(SequenceError::OutOfOrder {
+                found: 5,
+                last: 2,
+                ..
+            })
         ));
         assert!(matches!(
             table.check(&batch(7, 0, 3, 1)),
@@ -219,7 +223,10 @@ mod tests {
     fn unknown_producers_and_plain_batches_are_accepted() {
         let table = ProducerStateTable::default();
         assert_eq!(table.check(&batch(9, 0, 42, 1)), Ok(SequenceCheck::Append));
-        assert_eq!(table.check(&batch(-1, -1, -1, 1)), Ok(SequenceCheck::Append));
+        assert_eq!(
+            table.check(&batch(-1, -1, -1, 1)),
+            Ok(SequenceCheck::Append)
+        );
     }
 
     #[test]

@@ -83,7 +83,9 @@ pub fn encode_response<R: Encodable + HeaderVersion>(
         .map_err(encode_err)?;
     let mut buf = BytesMut::with_capacity(size + 4);
     buf.put_u32(u32::try_from(size).map_err(|_| FrameError::Encode("response too large".into()))?);
-    header.encode(&mut buf, header_version).map_err(encode_err)?;
+    header
+        .encode(&mut buf, header_version)
+        .map_err(encode_err)?;
     response.encode(&mut buf, version).map_err(encode_err)?;
     Ok(buf.freeze())
 }

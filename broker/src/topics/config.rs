@@ -40,29 +40,121 @@ const fn key(name: &'static str, kind: ConfigType, doc: &'static str) -> ConfigK
 
 /// Every topic config key the broker accepts, in Kafka's order.
 pub const TOPIC_CONFIG_KEYS: &[ConfigKey] = &[
-    key("cleanup.policy", ConfigType::List, "delete and/or compact old segments"),
-    key("compression.type", ConfigType::String, "final compression of stored batches"),
-    key("delete.retention.ms", ConfigType::Long, "how long tombstones are kept when compacting"),
-    key("file.delete.delay.ms", ConfigType::Long, "delay before a deleted file is removed"),
-    key("flush.messages", ConfigType::Long, "records between forced fsyncs"),
-    key("flush.ms", ConfigType::Long, "milliseconds between forced fsyncs"),
-    key("index.interval.bytes", ConfigType::Int, "log bytes between offset index entries"),
-    key("max.compaction.lag.ms", ConfigType::Long, "longest a record stays uncompacted"),
-    key("max.message.bytes", ConfigType::Int, "largest record batch accepted"),
-    key("message.timestamp.after.max.ms", ConfigType::Long, "how far ahead a CreateTime may be"),
-    key("message.timestamp.before.max.ms", ConfigType::Long, "how far behind a CreateTime may be"),
-    key("message.timestamp.type", ConfigType::String, "CreateTime or LogAppendTime"),
-    key("min.cleanable.dirty.ratio", ConfigType::Double, "dirty ratio that triggers compaction"),
-    key("min.compaction.lag.ms", ConfigType::Long, "shortest a record stays uncompacted"),
-    key("min.insync.replicas", ConfigType::Int, "replicas that must ack an acks=all write"),
-    key("preallocate", ConfigType::Boolean, "preallocate segment files"),
-    key("retention.bytes", ConfigType::Long, "largest size of a partition before old segments go"),
-    key("retention.ms", ConfigType::Long, "longest time a segment is kept"),
-    key("segment.bytes", ConfigType::Int, "segment size at which the log rolls"),
-    key("segment.index.bytes", ConfigType::Int, "maximum size of an offset index"),
-    key("segment.jitter.ms", ConfigType::Long, "random jitter subtracted from segment.ms"),
-    key("segment.ms", ConfigType::Long, "segment age at which the log rolls"),
-    key("unclean.leader.election.enable", ConfigType::Boolean, "allow out-of-sync leaders"),
+    key(
+        "cleanup.policy",
+        ConfigType::List,
+        "delete and/or compact old segments",
+    ),
+    key(
+        "compression.type",
+        ConfigType::String,
+        "final compression of stored batches",
+    ),
+    key(
+        "delete.retention.ms",
+        ConfigType::Long,
+        "how long tombstones are kept when compacting",
+    ),
+    key(
+        "file.delete.delay.ms",
+        ConfigType::Long,
+        "delay before a deleted file is removed",
+    ),
+    key(
+        "flush.messages",
+        ConfigType::Long,
+        "records between forced fsyncs",
+    ),
+    key(
+        "flush.ms",
+        ConfigType::Long,
+        "milliseconds between forced fsyncs",
+    ),
+    key(
+        "index.interval.bytes",
+        ConfigType::Int,
+        "log bytes between offset index entries",
+    ),
+    key(
+        "max.compaction.lag.ms",
+        ConfigType::Long,
+        "longest a record stays uncompacted",
+    ),
+    key(
+        "max.message.bytes",
+        ConfigType::Int,
+        "largest record batch accepted",
+    ),
+    key(
+        "message.timestamp.after.max.ms",
+        ConfigType::Long,
+        "how far ahead a CreateTime may be",
+    ),
+    key(
+        "message.timestamp.before.max.ms",
+        ConfigType::Long,
+        "how far behind a CreateTime may be",
+    ),
+    key(
+        "message.timestamp.type",
+        ConfigType::String,
+        "CreateTime or LogAppendTime",
+    ),
+    key(
+        "min.cleanable.dirty.ratio",
+        ConfigType::Double,
+        "dirty ratio that triggers compaction",
+    ),
+    key(
+        "min.compaction.lag.ms",
+        ConfigType::Long,
+        "shortest a record stays uncompacted",
+    ),
+    key(
+        "min.insync.replicas",
+        ConfigType::Int,
+        "replicas that must ack an acks=all write",
+    ),
+    key(
+        "preallocate",
+        ConfigType::Boolean,
+        "preallocate segment files",
+    ),
+    key(
+        "retention.bytes",
+        ConfigType::Long,
+        "largest size of a partition before old segments go",
+    ),
+    key(
+        "retention.ms",
+        ConfigType::Long,
+        "longest time a segment is kept",
+    ),
+    key(
+        "segment.bytes",
+        ConfigType::Int,
+        "segment size at which the log rolls",
+    ),
+    key(
+        "segment.index.bytes",
+        ConfigType::Int,
+        "maximum size of an offset index",
+    ),
+    key(
+        "segment.jitter.ms",
+        ConfigType::Long,
+        "random jitter subtracted from segment.ms",
+    ),
+    key(
+        "segment.ms",
+        ConfigType::Long,
+        "segment age at which the log rolls",
+    ),
+    key(
+        "unclean.leader.election.enable",
+        ConfigType::Boolean,
+        "allow out-of-sync leaders",
+    ),
 ];
 
 /// Looks a key up in [`TOPIC_CONFIG_KEYS`].
@@ -106,10 +198,14 @@ pub fn validate(name: &str, value: &str) -> Result<(), String> {
     let bad = |what: &str| format!("invalid value `{value}` for `{name}`: {what}");
     match key.kind {
         ConfigType::Boolean => {
-            value.parse::<bool>().map_err(|_| bad("expected true or false"))?;
+            value
+                .parse::<bool>()
+                .map_err(|_| bad("expected true or false"))?;
         }
         ConfigType::Int => {
-            let v = value.parse::<i32>().map_err(|_| bad("expected a 32-bit integer"))?;
+            let v = value
+                .parse::<i32>()
+                .map_err(|_| bad("expected a 32-bit integer"))?;
             let min = match name {
                 "max.message.bytes" | "min.insync.replicas" | "index.interval.bytes" => 1,
                 "segment.bytes" => 14,
@@ -121,7 +217,9 @@ pub fn validate(name: &str, value: &str) -> Result<(), String> {
             }
         }
         ConfigType::Long => {
-            let v = value.parse::<i64>().map_err(|_| bad("expected an integer"))?;
+            let v = value
+                .parse::<i64>()
+                .map_err(|_| bad("expected an integer"))?;
             let min = match name {
                 "retention.ms" | "retention.bytes" => -1,
                 "segment.ms" | "flush.messages" | "flush.ms" | "max.compaction.lag.ms" => 1,
@@ -138,7 +236,11 @@ pub fn validate(name: &str, value: &str) -> Result<(), String> {
             }
         }
         ConfigType::List => {
-            if value.split(',').map(str::trim).any(|p| p != "delete" && p != "compact") {
+            if value
+                .split(',')
+                .map(str::trim)
+                .any(|p| p != "delete" && p != "compact")
+            {
                 return Err(bad("expected delete, compact or both"));
             }
         }
@@ -170,7 +272,11 @@ pub fn validate_all(overrides: &BTreeMap<String, String>) -> Result<(), String> 
 }
 
 /// The effective value of `name`: the topic's override, else the broker default.
-pub fn effective(broker: &BrokerConfig, overrides: &BTreeMap<String, String>, name: &str) -> String {
+pub fn effective(
+    broker: &BrokerConfig,
+    overrides: &BTreeMap<String, String>,
+    name: &str,
+) -> String {
     overrides
         .get(name)
         .cloned()

@@ -41,7 +41,15 @@ mod tests {
 
     #[test]
     fn rejects_illegal_names() {
-        for name in ["", ".", "..", "has space", "slash/y", "ünï", &"x".repeat(250)] {
+        for name in [
+            "",
+            ".",
+            "..",
+            "has space",
+            "slash/y",
+            "ünï",
+            &"x".repeat(250),
+        ] {
             assert!(validate_topic_name(name).is_err(), "{name}");
         }
     }

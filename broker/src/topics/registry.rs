@@ -77,7 +77,9 @@ impl Topic {
 
     /// Partition by index, if it exists.
     pub fn partition(&self, index: i32) -> Option<&Arc<Partition>> {
-        usize::try_from(index).ok().and_then(|i| self.partitions.get(i))
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| self.partitions.get(i))
     }
 
     /// Whether this is a broker-internal topic (names starting with `__`).
@@ -197,7 +199,11 @@ impl TopicRegistry {
             maps.by_name.insert(topic.name().to_string(), topic.clone());
             maps.by_id.insert(topic.record.id, topic.clone());
         })?;
-        tracing::info!(topic = topic.name(), partitions = topic.partitions.len(), "created topic");
+        tracing::info!(
+            topic = topic.name(),
+            partitions = topic.partitions.len(),
+            "created topic"
+        );
         Ok(topic)
     }
 
