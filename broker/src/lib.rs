@@ -8,6 +8,7 @@
 //! - [`flusher`]: group-commit fsync; [`server`] and [`connection`]: the network edge.
 
 pub mod broker;
+pub mod codec;
 pub mod config;
 pub mod connection;
 pub mod flusher;
