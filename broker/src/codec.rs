@@ -98,7 +98,9 @@ mod tests {
 
     #[test]
     fn every_codec_round_trips() {
-        let data: Vec<u8> = (0..10_000u32).flat_map(|i| (i % 251).to_le_bytes()).collect();
+        let data: Vec<u8> = (0..10_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect();
         for codec in [
             Compression::None,
             Compression::Gzip,
@@ -113,14 +115,25 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        for codec in [Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
-            assert!(decompress(codec, b"definitely not compressed").is_err(), "{codec:?}");
+        for codec in [
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ] {
+            assert!(
+                decompress(codec, b"definitely not compressed").is_err(),
+                "{codec:?}"
+            );
         }
     }
 
     #[test]
     fn policy_parses_kafka_values() {
-        assert_eq!(CompressionPolicy::parse("producer"), CompressionPolicy::Producer);
+        assert_eq!(
+            CompressionPolicy::parse("producer"),
+            CompressionPolicy::Producer
+        );
         assert_eq!(
             CompressionPolicy::parse("uncompressed"),
             CompressionPolicy::Force(Compression::None)

@@ -97,6 +97,9 @@ pub struct Flags {
     /// Most client connections served at once; further ones wait to be accepted.
     #[arg(long, env = "TRIBUTARY_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
+    /// Address of the HTTP endpoint serving /metrics, /healthz and /readyz.
+    #[arg(long, env = "TRIBUTARY_HTTP_LISTENER")]
+    pub http_listener: Option<String>,
     /// Log format: `text` or `json`.
     #[arg(long, env = "TRIBUTARY_LOG_FORMAT")]
     pub log_format: Option<String>,
@@ -128,6 +131,7 @@ impl Flags {
             fsync_acks_one,
             socket_request_max_bytes,
             max_connections,
+            http_listener,
             log_format
         )
     }
@@ -168,6 +172,8 @@ pub struct BrokerConfig {
     pub socket_request_max_bytes: usize,
     /// Connection limit.
     pub max_connections: usize,
+    /// HTTP endpoint address for metrics and probes.
+    pub http_listener: String,
     /// Emit JSON logs instead of text.
     pub json_logs: bool,
 }
@@ -218,6 +224,9 @@ impl BrokerConfig {
             fsync_acks_one: flags.fsync_acks_one.unwrap_or(false),
             socket_request_max_bytes: flags.socket_request_max_bytes.unwrap_or(104_857_600),
             max_connections: flags.max_connections.unwrap_or(10_000),
+            http_listener: flags
+                .http_listener
+                .unwrap_or_else(|| "127.0.0.1:9644".to_string()),
             json_logs: flags.log_format.as_deref() == Some("json"),
         };
         config.check()?;

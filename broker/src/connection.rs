@@ -10,7 +10,9 @@ use tokio::sync::mpsc;
 
 use crate::broker::Broker;
 use crate::handlers::{dispatch, PendingResponse};
-use crate::protocol::{read_frame, FrameError};
+use crate::protocol::{read_frame, FrameError, RequestPrefix};
+use kafka_protocol::messages::ApiKey;
+use std::time::Instant;
 
 /// Requests dispatched but not yet answered, per connection (Kafka clients keep at most a few
 /// in flight; this bounds memory when one does not).
@@ -24,6 +26,8 @@ pub async fn serve(broker: Arc<Broker>, stream: TcpStream) {
     if let Err(error) = stream.set_nodelay(true) {
         tracing::debug!(%peer, %error, "cannot set TCP_NODELAY");
     }
+    broker.metrics.connections.inc();
+    let _open = ConnectionGuard(broker.clone());
     let (read_half, write_half) = stream.into_split();
     let (tx, rx) = mpsc::channel::<PendingResponse>(PIPELINE_DEPTH);
     let writer = tokio::spawn(write_responses(rx, write_half));
@@ -42,13 +46,28 @@ pub async fn serve(broker: Arc<Broker>, stream: TcpStream) {
                 break;
             }
         };
+        let api = RequestPrefix::parse(&frame)
+            .and_then(|p| ApiKey::try_from(p.api_key).ok())
+            .map_or_else(|| "Unknown".to_string(), |api| format!("{api:?}"));
+        let started = Instant::now();
         match dispatch(&broker, frame) {
             Ok(pending) => {
-                if tx.send(pending).await.is_err() {
+                let metrics = broker.clone();
+                let timed = async move {
+                    let response = pending.await;
+                    let m = &metrics.metrics;
+                    m.requests.with_label_values(&[&api]).inc();
+                    m.request_seconds
+                        .with_label_values(&[&api])
+                        .observe(started.elapsed().as_secs_f64());
+                    response
+                };
+                if tx.send(Box::pin(timed)).await.is_err() {
                     break;
                 }
             }
             Err(error) => {
+                broker.metrics.rejected_requests.inc();
                 tracing::warn!(%peer, %error, "closing connection");
                 break;
             }
@@ -78,4 +97,13 @@ async fn write_responses(
         }
     }
     let _ = writer.flush().await;
+}
+
+/// Decrements the open-connection gauge however the connection ends.
+struct ConnectionGuard(Arc<Broker>);
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.0.metrics.connections.dec();
+    }
 }

@@ -6,6 +6,7 @@
 //!   partition's log, producer state and waiters; [`producer`]: idempotent producers.
 //! - [`storage`]: segmented log of RecordBatch v2, indexes, checkpoints, recovery.
 //! - [`flusher`]: group-commit fsync; [`server`] and [`connection`]: the network edge.
+//! - [`metrics`] and [`http`]: Prometheus metrics and health endpoints.
 
 pub mod broker;
 pub mod codec;
@@ -14,6 +15,8 @@ pub mod connection;
 pub mod flusher;
 mod fsutil;
 pub mod handlers;
+pub mod http;
+pub mod metrics;
 pub mod partition;
 pub mod producer;
 pub mod protocol;

@@ -19,9 +19,14 @@ async fn main() -> anyhow::Result<()> {
         broker_id = config.broker_id,
         "starting broker"
     );
+    let http = tokio::net::TcpListener::bind(&config.http_listener)
+        .await
+        .with_context(|| format!("cannot listen on {} for HTTP", config.http_listener))?;
     let broker = Broker::open(config).context("cannot open the broker's data")?;
+    let http = tokio::spawn(tributary_broker::http::serve(broker.clone(), http));
     tracing::info!(cluster_id = %broker.cluster_id, topics = broker.topics.list().len(), "broker ready");
     server::run(broker, listener, shutdown_signal()).await;
+    http.abort();
     Ok(())
 }
 

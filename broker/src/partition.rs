@@ -33,6 +33,8 @@ pub struct Appended {
     pub log_append_time: i64,
     /// Log start offset after the append.
     pub log_start_offset: i64,
+    /// Records newly written (0 when every batch was a duplicate).
+    pub records: i64,
 }
 
 /// Data and positions returned to a fetch.
@@ -126,7 +128,8 @@ impl Partition {
         let batches = storage::split_batches(&mut buf)?;
         let mut state = self.state.lock();
         let mut first: Option<Appended> = None;
-        let mut end_offset = state.log.log_end_offset();
+        let start = state.log.log_end_offset();
+        let mut end_offset = start;
         for batch in batches {
             let identity = storage::batch_identity(batch)?;
             let appended = match state.producers.check(&identity)? {
@@ -135,6 +138,7 @@ impl Partition {
                     end_offset,
                     log_append_time: -1,
                     log_start_offset: state.log.log_start_offset(),
+                    records: 0,
                 },
                 SequenceCheck::Append => {
                     let info = state.log.append(batch, self.leader_epoch, now_ms)?;
@@ -145,6 +149,7 @@ impl Partition {
                         end_offset,
                         log_append_time: info.log_append_time,
                         log_start_offset: info.log_start_offset,
+                        records: 0,
                     }
                 }
             };
@@ -162,6 +167,7 @@ impl Partition {
             reason: "produce request carried no record batch".into(),
         })?;
         appended.end_offset = end_offset;
+        appended.records = end_offset - start;
         Ok(appended)
     }
 

@@ -190,7 +190,12 @@ pub(crate) async fn delete_topics(
                 ))))
                 .with_topic_id(topic.record.id);
             match topics.delete(topic.name()) {
-                Ok(_) => result,
+                Ok(deleted) => {
+                    ctx.broker
+                        .metrics
+                        .forget_topic(deleted.name(), deleted.record.partitions);
+                    result
+                }
                 Err(error) => {
                     tracing::warn!(topic = topic.name(), %error, "delete topic failed");
                     result

@@ -85,6 +85,20 @@ pub(crate) async fn handle(ctx: RequestContext, request: FetchRequest) -> FetchR
         }
         let (responses, bytes, failed) = read_all(&wanted, max_bytes);
         if bytes >= min_bytes || failed || Instant::now() >= deadline {
+            for topic in &responses {
+                let sent: usize = topic
+                    .partitions
+                    .iter()
+                    .filter_map(|p| p.records.as_ref().map(Bytes::len))
+                    .sum();
+                if sent > 0 {
+                    ctx.broker
+                        .metrics
+                        .bytes_out
+                        .with_label_values(&[topic.topic.as_str()])
+                        .inc_by(sent as u64);
+                }
+            }
             return FetchResponse::default()
                 .with_session_id(0)
                 .with_responses(responses);

@@ -70,6 +70,14 @@ pub(crate) fn handle(
                     };
                     match partition.append(&records, now) {
                         Ok(appended) => {
+                            let m = &broker.metrics;
+                            let topic = [partition.topic()];
+                            m.bytes_in
+                                .with_label_values(&topic)
+                                .inc_by(records.len() as u64);
+                            m.messages_in
+                                .with_label_values(&topic)
+                                .inc_by(u64::try_from(appended.records).unwrap_or(0));
                             broker.flusher.request_sync(&partition);
                             if wait_for_fsync {
                                 waits.push(DurableWait {
@@ -86,6 +94,11 @@ pub(crate) fn handle(
                         }
                         Err(error) => {
                             let code = append_code(&error);
+                            broker
+                                .metrics
+                                .failed_produce
+                                .with_label_values(&[partition.topic(), &format!("{code:?}")])
+                                .inc();
                             tracing::info!(
                                 topic = partition.topic(),
                                 partition = partition.index(),
