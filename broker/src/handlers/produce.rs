@@ -11,7 +11,10 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::errors::append_code;
 use super::{now_ms, topic_lookup, RequestContext};
+use crate::broker::Broker;
 use crate::partition::Partition;
+use crate::topics::config::effective;
+use crate::topics::Topic;
 
 /// An append that must be fsynced before the answer.
 struct DurableWait {
@@ -65,6 +68,12 @@ pub(crate) fn handle(
                         Ok(p) => p,
                         Err(code) => return response.with_error_code(code.code()),
                     };
+                    if let Some(refusal) = topic
+                        .as_deref()
+                        .and_then(|t| refuse_topic(&broker, t, acks))
+                    {
+                        return response.with_error_code(refusal.code());
+                    }
                     let Some(records) = data.records.filter(|r| !r.is_empty()) else {
                         return response.with_error_code(ResponseError::CorruptMessage.code());
                     };
@@ -138,4 +147,16 @@ pub(crate) fn handle(
         }
         (acks != 0).then(|| ProduceResponse::default().with_responses(responses))
     }
+}
+
+/// Topic-level reasons to refuse a produce: clients may not write internal topics, and
+/// acks=all needs at least min.insync.replicas in-sync replicas (one on a standalone broker).
+fn refuse_topic(broker: &Broker, topic: &Topic, acks: i16) -> Option<ResponseError> {
+    if topic.is_internal() {
+        return Some(ResponseError::InvalidTopicException);
+    }
+    let min_isr: usize = effective(&broker.config, &topic.record.configs, "min.insync.replicas")
+        .parse()
+        .unwrap_or(1);
+    (acks == -1 && min_isr > 1).then_some(ResponseError::NotEnoughReplicas)
 }

@@ -82,9 +82,12 @@ impl Topic {
             .and_then(|i| self.partitions.get(i))
     }
 
-    /// Whether this is a broker-internal topic (names starting with `__`).
+    /// Whether this is one of Kafka's internal topics, which clients may read but not write.
     pub fn is_internal(&self) -> bool {
-        self.record.name.starts_with("__")
+        matches!(
+            self.record.name.as_str(),
+            "__consumer_offsets" | "__transaction_state"
+        )
     }
 }
 
