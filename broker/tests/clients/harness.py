@@ -1,0 +1,330 @@
+"""Broker processes, tool locations and polling helpers shared by the client tests and the
+benchmark. Nothing here knows pytest, so `broker/bench/bench.py` can use it too."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Iterable, Optional, TypeVar
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+TOOLS_DIR = REPO_ROOT / ".tools"
+CLIENTS_DIR = Path(__file__).resolve().parent
+JAVA_SRC_DIR = CLIENTS_DIR / "java"
+
+T = TypeVar("T")
+
+
+class Timeout(AssertionError):
+    """A condition polled with a deadline never came true."""
+
+
+def wait_until(
+    condition: Callable[[], T],
+    timeout: float,
+    what: str,
+    interval: float = 0.05,
+) -> T:
+    """Polls `condition` until it returns a truthy value or `timeout` seconds pass.
+
+    Exceptions raised by the condition count as "not yet"; the last one is reported on timeout.
+    """
+    deadline = time.monotonic() + timeout
+    last_error: Optional[BaseException] = None
+    while True:
+        try:
+            value = condition()
+            if value:
+                return value
+        except Exception as e:  # noqa: BLE001 - reported below
+            last_error = e
+        if time.monotonic() >= deadline:
+            detail = f" (last error: {last_error!r})" if last_error else ""
+            raise Timeout(f"timed out after {timeout:.0f}s waiting for {what}{detail}")
+        time.sleep(interval)
+        interval = min(interval * 1.5, 0.5)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_accepts(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+# ---------------------------------------------------------------------------------------------
+# Tool locations (installed by .ci/install-tools.sh; each can be overridden by an env var)
+# ---------------------------------------------------------------------------------------------
+
+
+def tributary_binary(profile: str = "debug") -> Path:
+    path = Path(os.environ.get("TRIBUTARY_BROKER_BIN", REPO_ROOT / "target" / profile / "tributary-broker"))
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: run `cargo build -p tributary-broker` (or `make test`)")
+    return path
+
+
+def tansu_binary() -> Path:
+    path = Path(os.environ.get("TANSU_BIN", TOOLS_DIR / "tansu" / "tansu"))
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: run .ci/install-tools.sh")
+    return path
+
+
+def kafka_java_jars() -> list[Path]:
+    lib = Path(os.environ.get("KAFKA_JAVA_LIB", TOOLS_DIR / "kafka-java"))
+    jars = sorted(lib.glob("*.jar"))
+    if not any(j.name.startswith("kafka-clients") for j in jars):
+        raise FileNotFoundError(f"no kafka-clients jar in {lib}: run .ci/install-tools.sh")
+    return jars
+
+
+def kcat_binary() -> str:
+    path = shutil.which("kcat")
+    if not path:
+        raise FileNotFoundError("kcat not installed: run .ci/install-tools.sh")
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Broker processes
+# ---------------------------------------------------------------------------------------------
+
+BROKER_KINDS = ("tributary", "tansu")
+
+
+class BrokerProcess:
+    """One broker process on a free port, with its stderr in a file.
+
+    `kind` is "tributary" (our binary) or "tansu" (the peer broker, memory storage: it ignores
+    the data dir and most settings, and loses everything on restart).
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        workdir: Path,
+        binary: Optional[Path] = None,
+        settings: Optional[dict[str, object]] = None,
+        port: Optional[int] = None,
+        extra_env: Optional[dict[str, str]] = None,
+    ) -> None:
+        if kind not in BROKER_KINDS:
+            raise ValueError(f"unknown broker kind {kind!r}; expected one of {BROKER_KINDS}")
+        self.kind = kind
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.data_dir = self.workdir / "data"
+        self.data_dir.mkdir(exist_ok=True)
+        self.binary = binary or (tributary_binary() if kind == "tributary" else tansu_binary())
+        self.settings = dict(settings or {})
+        self.host = "127.0.0.1"
+        self.port = port or free_port()
+        self.extra_env = dict(extra_env or {})
+        self.proc: Optional[subprocess.Popen] = None
+        self.starts = 0
+        self.log_path = self.workdir / "broker.log"
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def command(self) -> list[str]:
+        addr = self.bootstrap
+        if self.kind == "tansu":
+            return [
+                str(self.binary),
+                "broker",
+                "--listener-url", f"tcp://{addr}",
+                "--advertised-listener-url", f"tcp://{addr}",
+                "--storage-engine", "memory://tansu/",
+            ]
+        cmd = [
+            str(self.binary),
+            "--listener", addr,
+            "--advertised-listener", addr,
+            "--data-dir", str(self.data_dir),
+            "--broker-id", "0",
+        ]
+        for key, value in self.settings.items():
+            if isinstance(value, bool):
+                value = "true" if value else "false"
+            cmd += [f"--{key.replace('_', '-')}", str(value)]
+        return cmd
+
+    def start(self, timeout: float = 30.0) -> "BrokerProcess":
+        if self.alive():
+            raise RuntimeError("broker already running")
+        env = dict(os.environ)
+        env.setdefault("RUST_BACKTRACE", "1")
+        if self.kind == "tributary":
+            # The metrics/health endpoint must not collide between brokers started side by side.
+            env["TRIBUTARY_HTTP_LISTENER"] = f"127.0.0.1:{free_port()}"
+        env.update(self.extra_env)
+        self.starts += 1
+        log = open(self.log_path, "ab")
+        log.write(f"\n===== start #{self.starts}: {' '.join(self.command())}\n".encode())
+        log.flush()
+        self.proc = subprocess.Popen(
+            self.command(),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.workdir,
+            env=env,
+        )
+        log.close()
+
+        def ready() -> bool:
+            if self.proc.poll() is not None:
+                raise BrokerDied(f"broker exited with {self.proc.returncode} during start-up:\n{self.log_tail()}")
+            return port_accepts(self.host, self.port)
+
+        try:
+            wait_until(ready, timeout, f"{self.kind} broker to accept connections on {self.bootstrap}")
+        except BrokerDied:
+            raise
+        except Timeout as e:
+            self.kill()
+            raise Timeout(f"{e}\n{self.log_tail()}") from None
+        return self
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout: float = 15.0) -> Optional[int]:
+        """SIGTERM, then wait; SIGKILL if it does not exit in time. Returns the exit code."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        """SIGKILL: the crash the durability tests simulate."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def restart(self, hard: bool = False, timeout: float = 30.0) -> "BrokerProcess":
+        """Stops (SIGKILL when `hard`) and starts again on the same port and data dir."""
+        if hard:
+            self.kill()
+        else:
+            self.stop()
+        return self.start(timeout)
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+
+class BrokerDied(AssertionError):
+    """The broker process exited when it should have been serving."""
+
+
+# ---------------------------------------------------------------------------------------------
+# The Java client (broker/tests/clients/java)
+# ---------------------------------------------------------------------------------------------
+
+
+def java_build(src_dir: Path, build_dir: Path, jars: Iterable[Path]) -> Path:
+    """Compiles every .java file under `src_dir` into `build_dir` unless it is up to date."""
+    sources = sorted(src_dir.glob("*.java"))
+    if not sources:
+        raise FileNotFoundError(f"no Java sources in {src_dir}")
+    stamp = build_dir / ".stamp"
+    newest = max(s.stat().st_mtime for s in sources)
+    if stamp.is_file() and stamp.stat().st_mtime >= newest:
+        return build_dir
+    if build_dir.exists():
+        shutil.rmtree(build_dir)
+    build_dir.mkdir(parents=True)
+    cp = os.pathsep.join(str(j) for j in jars)
+    subprocess.run(
+        ["javac", "-nowarn", "-encoding", "UTF-8", "-d", str(build_dir), "-cp", cp, *map(str, sources)],
+        check=True,
+        capture_output=False,
+    )
+    stamp.touch()
+    return build_dir
+
+
+class JavaResult:
+    def __init__(self, args: list[str], returncode: int, stdout: str, stderr: str) -> None:
+        self.args = args
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
+        self.lines = []
+        for line in stdout.splitlines():
+            line = line.strip()
+            if line.startswith("{"):
+                self.lines.append(json.loads(line))
+
+    def events(self, kind: str) -> list[dict]:
+        return [l for l in self.lines if l.get("event") == kind]
+
+    def one(self, kind: str) -> dict:
+        found = self.events(kind)
+        assert len(found) == 1, f"expected one {kind!r} line, got {found}\n{self.describe()}"
+        return found[0]
+
+    def describe(self) -> str:
+        return (
+            f"$ {' '.join(self.args)}\nexit {self.returncode}\n--- stdout\n{self.stdout[-4000:]}"
+            f"\n--- stderr\n{self.stderr[-4000:]}"
+        )
+
+
+class JavaClient:
+    """Runs `KafkaCli` (broker/tests/clients/java) subcommands; each prints JSON lines."""
+
+    MAIN = "KafkaCli"
+
+    def __init__(self, build_dir: Path, jars: list[Path], jvm_flags: Optional[list[str]] = None) -> None:
+        self.classpath = os.pathsep.join([str(build_dir), *map(str, jars)])
+        # Short-lived test processes: fast start-up beats peak JIT throughput.
+        self.jvm_flags = jvm_flags if jvm_flags is not None else ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xss1m"]
+
+    def run(
+        self,
+        *args: str,
+        stdin: Optional[str] = None,
+        timeout: float = 120.0,
+        check: bool = True,
+    ) -> JavaResult:
+        cmd = ["java", *self.jvm_flags, "-cp", self.classpath, self.MAIN, *map(str, args)]
+        proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=timeout)
+        result = JavaResult(cmd, proc.returncode, proc.stdout, proc.stderr)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"Java client failed\n{result.describe()}")
+        return result
+
+
+def make_temp_dir(prefix: str) -> Path:
+    return Path(tempfile.mkdtemp(prefix=prefix))

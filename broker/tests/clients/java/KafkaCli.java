@@ -1,0 +1,652 @@
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collection;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Properties;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.atomic.AtomicLong;
+
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.AlterConfigOp;
+import org.apache.kafka.clients.admin.Config;
+import org.apache.kafka.clients.admin.ConfigEntry;
+import org.apache.kafka.clients.admin.CreateTopicsOptions;
+import org.apache.kafka.clients.admin.DescribeClusterResult;
+import org.apache.kafka.clients.admin.LogDirDescription;
+import org.apache.kafka.clients.admin.NewPartitions;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.admin.OffsetSpec;
+import org.apache.kafka.clients.admin.ListOffsetsResult;
+import org.apache.kafka.clients.admin.ReplicaInfo;
+import org.apache.kafka.clients.admin.TopicDescription;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.ConsumerRecords;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.OffsetAndTimestamp;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.Node;
+import org.apache.kafka.common.PartitionInfo;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.TopicPartitionInfo;
+import org.apache.kafka.common.config.ConfigResource;
+import org.apache.kafka.common.header.Header;
+import org.apache.kafka.common.header.internals.RecordHeader;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+
+/**
+ * A small command-line front end to the Apache Kafka Java client for the integration tests.
+ * Every subcommand prints one JSON object per line on stdout; the tests parse them.
+ *
+ * <pre>
+ * produce  --bootstrap B --topic T [--count N --key-prefix K --keys N --value-prefix V --value-size S]
+ *          [--stdin] [--partition P] [--prop k=v]...
+ *          stdin lines: {"key":s|null,"value":s|null,"headers":[[k,v|null]...],"partition":n,"timestamp":ms}
+ *          prints {"event":"ack","i","partition","offset","timestamp"} or {"event":"error","i","error","message"}
+ * consume  --bootstrap B --topic T [--partitions 0,1] [--group G] [--offset N] [--max N]
+ *          [--timeout-ms MS] [--prop k=v]...
+ *          prints {"event":"record","partition","offset","key","value","headers","timestamp","timestampType"}
+ * admin    create-topic --topic T [--partitions N] [--rf R] [--config k=v]... [--validate-only]
+ *          list-topics | describe-topics --topic T... | delete-topic --topic T...
+ *          create-partitions --topic T --count N | describe-configs --topic T
+ *          alter-configs --topic T [--set k=v]... [--delete k]... [--legacy]
+ *          describe-cluster | describe-log-dirs
+ * offsets  --bootstrap B --topic T --partition P [--time MS]...
+ *          prints beginning, end, offsetsForTimes and the admin max-timestamp offset
+ * </pre>
+ * Errors expected by a test are printed as {"event":"error","error":"ExceptionClass",...}
+ * and the exit code stays 0; anything unexpected exits non-zero.
+ */
+public final class KafkaCli {
+
+    public static void main(String[] argv) throws Exception {
+        if (argv.length == 0) {
+            System.err.println("usage: KafkaCli produce|consume|admin|offsets ...");
+            System.exit(64);
+        }
+        Args args = new Args(Arrays.copyOfRange(argv, 1, argv.length));
+        switch (argv[0]) {
+            case "produce": produce(args); break;
+            case "consume": consume(args); break;
+            case "admin": admin(args); break;
+            case "offsets": offsets(args); break;
+            default:
+                System.err.println("unknown subcommand " + argv[0]);
+                System.exit(64);
+        }
+        System.out.flush();
+        // Client threads (e.g. a producer's sender after an error) must not keep us alive.
+        System.exit(0);
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // produce
+    // ---------------------------------------------------------------------------------------
+
+    static void produce(Args args) throws Exception {
+        Properties props = new Properties();
+        props.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, args.required("bootstrap"));
+        props.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+        props.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+        props.putAll(args.props());
+        String topic = args.required("topic");
+        Integer fixedPartition = args.has("partition") ? Integer.valueOf(args.get("partition")) : null;
+
+        List<ProducerRecord<byte[], byte[]>> records = new ArrayList<>();
+        if (args.flag("stdin")) {
+            BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+            String line;
+            while ((line = in.readLine()) != null) {
+                if (line.isBlank()) continue;
+                @SuppressWarnings("unchecked")
+                Map<String, Object> r = (Map<String, Object>) Json.parse(line);
+                List<Header> headers = new ArrayList<>();
+                Object hs = r.get("headers");
+                if (hs != null) {
+                    for (Object h : (List<?>) hs) {
+                        List<?> kv = (List<?>) h;
+                        headers.add(new RecordHeader((String) kv.get(0), bytes((String) kv.get(1))));
+                    }
+                }
+                Integer partition = r.get("partition") != null
+                        ? Integer.valueOf(((Number) r.get("partition")).intValue()) : fixedPartition;
+                Long ts = r.get("timestamp") != null ? Long.valueOf(((Number) r.get("timestamp")).longValue()) : null;
+                records.add(new ProducerRecord<>(topic, partition, ts,
+                        bytes((String) r.get("key")), bytes((String) r.get("value")), headers));
+            }
+        } else {
+            int count = Integer.parseInt(args.get("count", "10"));
+            String keyPrefix = args.get("key-prefix", null);
+            int keys = Integer.parseInt(args.get("keys", "0"));
+            String valuePrefix = args.get("value-prefix", "value-");
+            int valueSize = Integer.parseInt(args.get("value-size", "0"));
+            for (int i = 0; i < count; i++) {
+                String key = keyPrefix == null ? null : keyPrefix + (keys > 0 ? i % keys : i);
+                StringBuilder value = new StringBuilder(valuePrefix).append(i);
+                while (value.length() < valueSize) value.append('x');
+                records.add(new ProducerRecord<>(topic, fixedPartition, null, bytes(key), bytes(value.toString())));
+            }
+        }
+
+        AtomicLong acked = new AtomicLong();
+        AtomicLong failed = new AtomicLong();
+        try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(props)) {
+            for (int i = 0; i < records.size(); i++) {
+                final int index = i;
+                producer.send(records.get(i), (meta, err) -> {
+                    Map<String, Object> o = new LinkedHashMap<>();
+                    o.put("i", index);
+                    if (err == null) {
+                        acked.incrementAndGet();
+                        o.put("event", "ack");
+                        o.put("partition", meta.partition());
+                        o.put("offset", meta.offset());
+                        o.put("timestamp", meta.timestamp());
+                    } else {
+                        failed.incrementAndGet();
+                        o.put("event", "error");
+                        o.put("error", err.getClass().getSimpleName());
+                        o.put("message", String.valueOf(err.getMessage()));
+                    }
+                    emit(o);
+                });
+            }
+            producer.flush();
+        }
+        emit(obj("event", "done", "acked", acked.get(), "errors", failed.get()));
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // consume
+    // ---------------------------------------------------------------------------------------
+
+    static void consume(Args args) {
+        Properties props = new Properties();
+        props.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, args.required("bootstrap"));
+        props.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        props.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        props.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        String group = args.get("group", null);
+        if (group != null) {
+            props.put(ConsumerConfig.GROUP_ID_CONFIG, group);
+        } else {
+            props.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        }
+        props.putAll(args.props());
+        String topic = args.required("topic");
+        long max = Long.parseLong(args.get("max", "-1"));
+        long timeoutMs = Long.parseLong(args.get("timeout-ms", "15000"));
+
+        long count = 0;
+        try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(props)) {
+            if (group != null) {
+                consumer.subscribe(Collections.singletonList(topic));
+            } else {
+                List<TopicPartition> tps = new ArrayList<>();
+                if (args.has("partitions")) {
+                    for (String p : args.get("partitions").split(",")) tps.add(new TopicPartition(topic, Integer.parseInt(p)));
+                } else {
+                    for (PartitionInfo p : consumer.partitionsFor(topic, Duration.ofMillis(timeoutMs))) {
+                        tps.add(new TopicPartition(topic, p.partition()));
+                    }
+                }
+                consumer.assign(tps);
+                if (args.has("offset")) {
+                    long offset = Long.parseLong(args.get("offset"));
+                    for (TopicPartition tp : tps) consumer.seek(tp, offset);
+                } else {
+                    consumer.seekToBeginning(tps);
+                }
+            }
+            long deadline = System.currentTimeMillis() + timeoutMs;
+            while ((max < 0 || count < max) && System.currentTimeMillis() < deadline) {
+                ConsumerRecords<byte[], byte[]> batch = consumer.poll(Duration.ofMillis(200));
+                for (ConsumerRecord<byte[], byte[]> r : batch) {
+                    List<Object> headers = new ArrayList<>();
+                    for (Header h : r.headers()) headers.add(Arrays.asList(h.key(), string(h.value())));
+                    Map<String, Object> o = new LinkedHashMap<>();
+                    o.put("event", "record");
+                    o.put("partition", r.partition());
+                    o.put("offset", r.offset());
+                    o.put("key", string(r.key()));
+                    o.put("value", string(r.value()));
+                    o.put("headers", headers);
+                    o.put("timestamp", r.timestamp());
+                    o.put("timestampType", r.timestampType().name);
+                    emit(o);
+                    count++;
+                    if (max >= 0 && count >= max) break;
+                }
+            }
+        }
+        emit(obj("event", "done", "count", count));
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // offsets
+    // ---------------------------------------------------------------------------------------
+
+    static void offsets(Args args) throws Exception {
+        String bootstrap = args.required("bootstrap");
+        TopicPartition tp = new TopicPartition(args.required("topic"), Integer.parseInt(args.get("partition", "0")));
+        Properties props = new Properties();
+        props.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        props.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        props.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        props.putAll(args.props());
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("event", "offsets");
+        Duration timeout = Duration.ofSeconds(15);
+        try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(props)) {
+            List<TopicPartition> tps = Collections.singletonList(tp);
+            out.put("beginning", consumer.beginningOffsets(tps, timeout).get(tp));
+            out.put("end", consumer.endOffsets(tps, timeout).get(tp));
+            Map<String, Object> forTimes = new LinkedHashMap<>();
+            for (String t : args.all("time")) {
+                Map<TopicPartition, OffsetAndTimestamp> r =
+                        consumer.offsetsForTimes(Collections.singletonMap(tp, Long.parseLong(t)), timeout);
+                OffsetAndTimestamp ot = r.get(tp);
+                forTimes.put(t, ot == null ? null : obj("offset", ot.offset(), "timestamp", ot.timestamp()));
+            }
+            out.put("forTimes", forTimes);
+        }
+        try (Admin admin = adminClient(bootstrap, args)) {
+            ListOffsetsResult.ListOffsetsResultInfo info =
+                    admin.listOffsets(Collections.singletonMap(tp, OffsetSpec.maxTimestamp())).partitionResult(tp).get();
+            out.put("maxTimestamp", obj("offset", info.offset(), "timestamp", info.timestamp()));
+        } catch (ExecutionException e) {
+            out.put("maxTimestamp", obj("error", e.getCause().getClass().getSimpleName()));
+        }
+        emit(out);
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // admin
+    // ---------------------------------------------------------------------------------------
+
+    static Admin adminClient(String bootstrap, Args args) {
+        Properties props = new Properties();
+        props.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        props.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, "20000");
+        props.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, "10000");
+        props.putAll(args.props());
+        return Admin.create(props);
+    }
+
+    static void admin(Args args) throws Exception {
+        String op = args.positional(0);
+        try (Admin admin = adminClient(args.required("bootstrap"), args)) {
+            try {
+                adminOp(admin, op, args);
+            } catch (ExecutionException e) {
+                Throwable cause = e.getCause();
+                emit(obj("event", "error", "op", op, "error", cause.getClass().getSimpleName(),
+                        "message", String.valueOf(cause.getMessage())));
+            }
+        }
+    }
+
+    @SuppressWarnings("deprecation")
+    static void adminOp(Admin admin, String op, Args args) throws Exception {
+        switch (op) {
+            case "create-topic": {
+                String topic = args.required("topic");
+                int partitions = Integer.parseInt(args.get("partitions", "1"));
+                short rf = Short.parseShort(args.get("rf", "1"));
+                NewTopic nt = new NewTopic(topic, partitions, rf).configs(args.keyValues("config"));
+                CreateTopicsOptions opts = new CreateTopicsOptions().validateOnly(args.flag("validate-only"));
+                var result = admin.createTopics(Collections.singletonList(nt), opts);
+                result.all().get();
+                Map<String, Object> o = obj("event", "created", "topic", topic, "validateOnly", args.flag("validate-only"));
+                try {
+                    o.put("numPartitions", result.numPartitions(topic).get());
+                } catch (ExecutionException | UnsupportedOperationException e) {
+                    o.put("numPartitions", null);
+                }
+                emit(o);
+                break;
+            }
+            case "list-topics": {
+                emit(obj("event", "topics", "topics", new ArrayList<>(admin.listTopics().names().get())));
+                break;
+            }
+            case "describe-topics": {
+                Map<String, TopicDescription> d = admin.describeTopics(args.all("topic")).allTopicNames().get();
+                for (TopicDescription td : d.values()) {
+                    List<Object> parts = new ArrayList<>();
+                    for (TopicPartitionInfo p : td.partitions()) {
+                        List<Object> replicas = new ArrayList<>();
+                        for (Node n : p.replicas()) replicas.add(n.id());
+                        List<Object> isr = new ArrayList<>();
+                        for (Node n : p.isr()) isr.add(n.id());
+                        parts.add(obj("partition", p.partition(), "leader", p.leader() == null ? null : p.leader().id(),
+                                "replicas", replicas, "isr", isr));
+                    }
+                    emit(obj("event", "topic", "topic", td.name(), "topicId", String.valueOf(td.topicId()),
+                            "internal", td.isInternal(), "partitions", parts));
+                }
+                break;
+            }
+            case "delete-topic": {
+                admin.deleteTopics(args.all("topic")).all().get();
+                emit(obj("event", "deleted", "topics", args.all("topic")));
+                break;
+            }
+            case "create-partitions": {
+                String topic = args.required("topic");
+                int count = Integer.parseInt(args.required("count"));
+                admin.createPartitions(Collections.singletonMap(topic, NewPartitions.increaseTo(count))).all().get();
+                emit(obj("event", "partitions-created", "topic", topic, "count", count));
+                break;
+            }
+            case "describe-configs": {
+                ConfigResource res = new ConfigResource(ConfigResource.Type.TOPIC, args.required("topic"));
+                Config config = admin.describeConfigs(Collections.singletonList(res)).all().get().get(res);
+                Map<String, Object> values = new LinkedHashMap<>();
+                Map<String, Object> sources = new LinkedHashMap<>();
+                for (ConfigEntry e : config.entries()) {
+                    values.put(e.name(), e.value());
+                    sources.put(e.name(), e.source().name());
+                }
+                emit(obj("event", "configs", "configs", values, "sources", sources));
+                break;
+            }
+            case "alter-configs": {
+                ConfigResource res = new ConfigResource(ConfigResource.Type.TOPIC, args.required("topic"));
+                if (args.flag("legacy")) {
+                    List<ConfigEntry> entries = new ArrayList<>();
+                    for (Map.Entry<String, String> e : args.keyValues("set").entrySet()) {
+                        entries.add(new ConfigEntry(e.getKey(), e.getValue()));
+                    }
+                    admin.alterConfigs(Collections.singletonMap(res, new Config(entries))).all().get();
+                } else {
+                    List<AlterConfigOp> ops = new ArrayList<>();
+                    for (Map.Entry<String, String> e : args.keyValues("set").entrySet()) {
+                        ops.add(new AlterConfigOp(new ConfigEntry(e.getKey(), e.getValue()), AlterConfigOp.OpType.SET));
+                    }
+                    for (String k : args.all("delete")) {
+                        ops.add(new AlterConfigOp(new ConfigEntry(k, null), AlterConfigOp.OpType.DELETE));
+                    }
+                    Map<ConfigResource, Collection<AlterConfigOp>> m = new HashMap<>();
+                    m.put(res, ops);
+                    admin.incrementalAlterConfigs(m).all().get();
+                }
+                emit(obj("event", "altered", "topic", res.name(), "legacy", args.flag("legacy")));
+                break;
+            }
+            case "describe-cluster": {
+                DescribeClusterResult r = admin.describeCluster();
+                List<Object> nodes = new ArrayList<>();
+                for (Node n : r.nodes().get()) nodes.add(obj("id", n.id(), "host", n.host(), "port", n.port()));
+                Node controller = r.controller().get();
+                emit(obj("event", "cluster", "clusterId", r.clusterId().get(),
+                        "controller", controller == null ? null : controller.id(), "nodes", nodes));
+                break;
+            }
+            case "describe-log-dirs": {
+                List<Integer> brokers = new ArrayList<>();
+                for (Node n : admin.describeCluster().nodes().get()) brokers.add(n.id());
+                Map<Integer, Map<String, LogDirDescription>> all = admin.describeLogDirs(brokers).allDescriptions().get();
+                for (Map.Entry<Integer, Map<String, LogDirDescription>> b : all.entrySet()) {
+                    for (Map.Entry<String, LogDirDescription> d : b.getValue().entrySet()) {
+                        Map<String, Object> replicas = new LinkedHashMap<>();
+                        for (Map.Entry<TopicPartition, ReplicaInfo> r : d.getValue().replicaInfos().entrySet()) {
+                            replicas.put(r.getKey().toString(), r.getValue().size());
+                        }
+                        LogDirDescription desc = d.getValue();
+                        emit(obj("event", "logdir", "broker", b.getKey(), "path", d.getKey(),
+                                "error", desc.error() == null ? null : desc.error().getClass().getSimpleName(),
+                                "replicas", replicas,
+                                "totalBytes", desc.totalBytes().isPresent() ? desc.totalBytes().getAsLong() : null,
+                                "usableBytes", desc.usableBytes().isPresent() ? desc.usableBytes().getAsLong() : null));
+                    }
+                }
+                break;
+            }
+            default:
+                throw new IllegalArgumentException("unknown admin operation " + op);
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // helpers
+    // ---------------------------------------------------------------------------------------
+
+    static byte[] bytes(String s) {
+        return s == null ? null : s.getBytes(StandardCharsets.UTF_8);
+    }
+
+    static String string(byte[] b) {
+        return b == null ? null : new String(b, StandardCharsets.UTF_8);
+    }
+
+    static Map<String, Object> obj(Object... kv) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        for (int i = 0; i < kv.length; i += 2) m.put((String) kv[i], kv[i + 1]);
+        return m;
+    }
+
+    static synchronized void emit(Map<String, Object> o) {
+        System.out.println(Json.write(o));
+    }
+
+    /** `--name value` options (repeatable), `--flag` booleans and positional words. */
+    static final class Args {
+        private final Map<String, List<String>> options = new LinkedHashMap<>();
+        private final List<String> positional = new ArrayList<>();
+        private static final List<String> FLAGS = Arrays.asList("stdin", "validate-only", "legacy");
+
+        Args(String[] argv) {
+            for (int i = 0; i < argv.length; i++) {
+                String a = argv[i];
+                if (a.startsWith("--")) {
+                    String name = a.substring(2);
+                    if (FLAGS.contains(name)) {
+                        options.computeIfAbsent(name, k -> new ArrayList<>()).add("true");
+                    } else {
+                        if (i + 1 >= argv.length) throw new IllegalArgumentException("missing value for " + a);
+                        options.computeIfAbsent(name, k -> new ArrayList<>()).add(argv[++i]);
+                    }
+                } else {
+                    positional.add(a);
+                }
+            }
+        }
+
+        boolean has(String name) { return options.containsKey(name); }
+        boolean flag(String name) { return has(name); }
+        String get(String name) { return required(name); }
+
+        String get(String name, String dflt) {
+            List<String> v = options.get(name);
+            return v == null ? dflt : v.get(v.size() - 1);
+        }
+
+        String required(String name) {
+            String v = get(name, null);
+            if (v == null) throw new IllegalArgumentException("--" + name + " is required");
+            return v;
+        }
+
+        List<String> all(String name) { return options.getOrDefault(name, Collections.emptyList()); }
+
+        String positional(int i) {
+            if (i >= positional.size()) throw new IllegalArgumentException("missing operation");
+            return positional.get(i);
+        }
+
+        Map<String, String> keyValues(String name) {
+            Map<String, String> m = new LinkedHashMap<>();
+            for (String kv : all(name)) {
+                int eq = kv.indexOf('=');
+                if (eq < 0) throw new IllegalArgumentException("--" + name + " wants key=value, got " + kv);
+                m.put(kv.substring(0, eq), kv.substring(eq + 1));
+            }
+            return m;
+        }
+
+        Properties props() {
+            Properties p = new Properties();
+            p.putAll(keyValues("prop"));
+            return p;
+        }
+    }
+
+    /** Just enough JSON for the records the tests feed in and the lines we print. */
+    static final class Json {
+        static String write(Object o) {
+            StringBuilder sb = new StringBuilder();
+            write(sb, o);
+            return sb.toString();
+        }
+
+        private static void write(StringBuilder sb, Object o) {
+            if (o == null) {
+                sb.append("null");
+            } else if (o instanceof String) {
+                sb.append('"');
+                for (char c : ((String) o).toCharArray()) {
+                    switch (c) {
+                        case '"': sb.append("\\\""); break;
+                        case '\\': sb.append("\\\\"); break;
+                        case '\n': sb.append("\\n"); break;
+                        case '\r': sb.append("\\r"); break;
+                        case '\t': sb.append("\\t"); break;
+                        default:
+                            if (c < 0x20) sb.append(String.format("\\u%04x", (int) c));
+                            else sb.append(c);
+                    }
+                }
+                sb.append('"');
+            } else if (o instanceof Number || o instanceof Boolean) {
+                sb.append(o);
+            } else if (o instanceof Map) {
+                sb.append('{');
+                boolean first = true;
+                for (Map.Entry<?, ?> e : ((Map<?, ?>) o).entrySet()) {
+                    if (!first) sb.append(',');
+                    first = false;
+                    write(sb, String.valueOf(e.getKey()));
+                    sb.append(':');
+                    write(sb, e.getValue());
+                }
+                sb.append('}');
+            } else if (o instanceof Collection) {
+                sb.append('[');
+                boolean first = true;
+                for (Object e : (Collection<?>) o) {
+                    if (!first) sb.append(',');
+                    first = false;
+                    write(sb, e);
+                }
+                sb.append(']');
+            } else if (o instanceof Optional) {
+                write(sb, ((Optional<?>) o).orElse(null));
+            } else {
+                write(sb, o.toString());
+            }
+        }
+
+        static Object parse(String s) {
+            Json p = new Json(s);
+            p.ws();
+            Object v = p.value();
+            p.ws();
+            if (p.i != s.length()) throw new IllegalArgumentException("trailing data in JSON: " + s);
+            return v;
+        }
+
+        private final String s;
+        private int i;
+
+        private Json(String s) { this.s = s; }
+
+        private void ws() { while (i < s.length() && Character.isWhitespace(s.charAt(i))) i++; }
+
+        private Object value() {
+            char c = s.charAt(i);
+            if (c == '{') {
+                Map<String, Object> m = new LinkedHashMap<>();
+                i++;
+                ws();
+                if (s.charAt(i) == '}') { i++; return m; }
+                while (true) {
+                    ws();
+                    String k = (String) value();
+                    ws();
+                    expect(':');
+                    ws();
+                    m.put(k, value());
+                    ws();
+                    if (s.charAt(i) == ',') { i++; continue; }
+                    expect('}');
+                    return m;
+                }
+            } else if (c == '[') {
+                List<Object> l = new ArrayList<>();
+                i++;
+                ws();
+                if (s.charAt(i) == ']') { i++; return l; }
+                while (true) {
+                    ws();
+                    l.add(value());
+                    ws();
+                    if (s.charAt(i) == ',') { i++; continue; }
+                    expect(']');
+                    return l;
+                }
+            } else if (c == '"') {
+                StringBuilder sb = new StringBuilder();
+                i++;
+                while (true) {
+                    char d = s.charAt(i++);
+                    if (d == '"') return sb.toString();
+                    if (d != '\\') { sb.append(d); continue; }
+                    char e = s.charAt(i++);
+                    switch (e) {
+                        case 'n': sb.append('\n'); break;
+                        case 't': sb.append('\t'); break;
+                        case 'r': sb.append('\r'); break;
+                        case 'b': sb.append('\b'); break;
+                        case 'f': sb.append('\f'); break;
+                        case 'u': sb.append((char) Integer.parseInt(s.substring(i, i + 4), 16)); i += 4; break;
+                        default: sb.append(e);
+                    }
+                }
+            } else if (s.startsWith("null", i)) {
+                i += 4;
+                return null;
+            } else if (s.startsWith("true", i)) {
+                i += 4;
+                return Boolean.TRUE;
+            } else if (s.startsWith("false", i)) {
+                i += 5;
+                return Boolean.FALSE;
+            } else {
+                int start = i;
+                while (i < s.length() && "+-0123456789.eE".indexOf(s.charAt(i)) >= 0) i++;
+                String num = s.substring(start, i);
+                if (num.contains(".") || num.contains("e") || num.contains("E")) return Double.valueOf(num);
+                return Long.valueOf(num);
+            }
+        }
+
+        private void expect(char c) {
+            if (s.charAt(i) != c) throw new IllegalArgumentException("expected '" + c + "' at " + i + " in " + s);
+            i++;
+        }
+    }
+}

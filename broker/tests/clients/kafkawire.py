@@ -1,0 +1,330 @@
+"""Hand-built Kafka frames for the tests that must control the bytes on the wire (null
+client_id, unsupported versions, malformed input, raw Fetch). Only the few messages the tests
+need, encoded straight from the protocol guide (https://kafka.apache.org/protocol)."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+API_PRODUCE = 0
+API_FETCH = 1
+API_METADATA = 3
+API_API_VERSIONS = 18
+
+ERR_NONE = 0
+ERR_UNKNOWN_TOPIC_OR_PARTITION = 3
+ERR_MESSAGE_TOO_LARGE = 10
+ERR_INVALID_TOPIC_EXCEPTION = 17
+ERR_UNSUPPORTED_VERSION = 35
+
+
+def int16(v: int) -> bytes:
+    return struct.pack(">h", v)
+
+
+def int32(v: int) -> bytes:
+    return struct.pack(">i", v)
+
+
+def int64(v: int) -> bytes:
+    return struct.pack(">q", v)
+
+
+def string(s: Optional[str]) -> bytes:
+    """A (nullable) STRING: int16 length, -1 for null."""
+    if s is None:
+        return int16(-1)
+    b = s.encode()
+    return int16(len(b)) + b
+
+
+def uvarint(v: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = v & 0x7F
+        v >>= 7
+        if v:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def compact_string(s: Optional[str]) -> bytes:
+    if s is None:
+        return uvarint(0)
+    b = s.encode()
+    return uvarint(len(b) + 1) + b
+
+
+def request_header(api_key: int, api_version: int, correlation_id: int, client_id: Optional[str], flexible: bool) -> bytes:
+    """Request header v1 (v2 when `flexible`: adds an empty tagged-field section)."""
+    h = int16(api_key) + int16(api_version) + int32(correlation_id) + string(client_id)
+    if flexible:
+        h += uvarint(0)
+    return h
+
+
+def frame(payload: bytes) -> bytes:
+    return int32(len(payload)) + payload
+
+
+class Reader:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def take(self, n: int) -> bytes:
+        if self.pos + n > len(self.data):
+            raise ValueError(f"short read: want {n} bytes at {self.pos}, have {len(self.data) - self.pos}")
+        b = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return b
+
+    def int8(self) -> int:
+        return struct.unpack(">b", self.take(1))[0]
+
+    def int16(self) -> int:
+        return struct.unpack(">h", self.take(2))[0]
+
+    def int32(self) -> int:
+        return struct.unpack(">i", self.take(4))[0]
+
+    def int64(self) -> int:
+        return struct.unpack(">q", self.take(8))[0]
+
+    def string(self) -> Optional[str]:
+        n = self.int16()
+        return None if n < 0 else self.take(n).decode()
+
+    def bytes_(self) -> Optional[bytes]:
+        n = self.int32()
+        return None if n < 0 else self.take(n)
+
+    def remaining(self) -> int:
+        return len(self.data) - self.pos
+
+
+class Connection:
+    """A blocking socket speaking length-prefixed frames."""
+
+    def __init__(self, bootstrap: str, timeout: float = 10.0) -> None:
+        host, port = bootstrap.rsplit(":", 1)
+        self.sock = socket.create_connection((host, int(port)), timeout=timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def recv_exact(self, n: int) -> bytes:
+        buf = bytearray()
+        while len(buf) < n:
+            chunk = self.sock.recv(n - len(buf))
+            if not chunk:
+                raise ConnectionError(f"connection closed after {len(buf)} of {n} bytes")
+            buf += chunk
+        return bytes(buf)
+
+    def recv_frame(self) -> bytes:
+        (size,) = struct.unpack(">i", self.recv_exact(4))
+        return self.recv_exact(size)
+
+    def request(self, payload: bytes) -> bytes:
+        self.send(frame(payload))
+        return self.recv_frame()
+
+    def closed_by_peer(self, timeout: float) -> bool:
+        """True once the peer closes (EOF or reset) within `timeout`; False if it stays open."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.sock.settimeout(max(0.05, deadline - time.monotonic()))
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                return False
+            except (ConnectionResetError, BrokenPipeError):
+                return True
+            if not data:
+                return True
+            # A response to something we sent; keep draining until the close.
+        return False
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> "Connection":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# ApiVersions
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ApiVersionsV0:
+    correlation_id: int
+    error_code: int
+    api_keys: dict[int, tuple[int, int]]
+    trailing_bytes: int
+
+
+def api_versions_request(version: int, correlation_id: int, client_id: Optional[str] = "tributary-tests") -> bytes:
+    if version >= 3:
+        body = compact_string("tributary-tests") + compact_string("1.0") + uvarint(0)
+        return request_header(API_API_VERSIONS, version, correlation_id, client_id, flexible=True) + body
+    return request_header(API_API_VERSIONS, version, correlation_id, client_id, flexible=False)
+
+
+def parse_api_versions_v0(response: bytes) -> ApiVersionsV0:
+    """Parses a response as ApiVersions v0 (header v0: no tagged fields, even for v3+)."""
+    r = Reader(response)
+    correlation_id = r.int32()
+    error_code = r.int16()
+    n = r.int32()
+    keys = {}
+    for _ in range(max(n, 0)):
+        key, lo, hi = r.int16(), r.int16(), r.int16()
+        keys[key] = (lo, hi)
+    return ApiVersionsV0(correlation_id, error_code, keys, r.remaining())
+
+
+def parse_api_versions_v1(response: bytes) -> ApiVersionsV0:
+    """ApiVersions v1/v2: the v0 body followed by throttle_time_ms."""
+    r = Reader(response)
+    correlation_id = r.int32()
+    error_code = r.int16()
+    n = r.int32()
+    keys = {}
+    for _ in range(max(n, 0)):
+        key, lo, hi = r.int16(), r.int16(), r.int16()
+        keys[key] = (lo, hi)
+    r.int32()  # throttle_time_ms
+    return ApiVersionsV0(correlation_id, error_code, keys, r.remaining())
+
+
+# ---------------------------------------------------------------------------------------------
+# Metadata v4 (non-flexible; has allow_auto_topic_creation)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TopicMetadata:
+    error_code: int
+    name: str
+    partitions: dict[int, int]  # partition -> error code
+
+
+def metadata_request_v4(correlation_id: int, topics: Optional[list[str]], allow_auto_create: bool,
+                        client_id: Optional[str] = "tributary-tests") -> bytes:
+    if topics is None:
+        body = int32(-1)
+    else:
+        body = int32(len(topics)) + b"".join(string(t) for t in topics)
+    body += b"\x01" if allow_auto_create else b"\x00"
+    return request_header(API_METADATA, 4, correlation_id, client_id, flexible=False) + body
+
+
+def parse_metadata_v4(response: bytes) -> tuple[int, list[dict], list[TopicMetadata]]:
+    r = Reader(response)
+    correlation_id = r.int32()
+    r.int32()  # throttle
+    brokers = []
+    for _ in range(r.int32()):
+        node, host, port, rack = r.int32(), r.string(), r.int32(), r.string()
+        brokers.append({"node_id": node, "host": host, "port": port, "rack": rack})
+    r.string()  # cluster id
+    r.int32()  # controller id
+    topics = []
+    for _ in range(r.int32()):
+        err, name, _internal = r.int16(), r.string(), r.int8()
+        parts = {}
+        for _ in range(r.int32()):
+            perr, pidx = r.int16(), r.int32()
+            r.int32()  # leader
+            for _ in range(r.int32()):
+                r.int32()  # replicas
+            for _ in range(r.int32()):
+                r.int32()  # isr
+            for _ in range(r.int32()):
+                r.int32()  # offline
+            parts[pidx] = perr
+        topics.append(TopicMetadata(err, name, parts))
+    assert r.remaining() == 0, f"{r.remaining()} unexpected trailing bytes in Metadata v4 response"
+    return correlation_id, brokers, topics
+
+
+# ---------------------------------------------------------------------------------------------
+# Fetch v4 (non-flexible, read_committed-capable, RecordBatch v2)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class FetchedPartition:
+    partition: int
+    error_code: int
+    high_watermark: int
+    records: Optional[bytes]
+
+
+def fetch_request_v4(correlation_id: int, topic: str, partition: int, offset: int,
+                     max_wait_ms: int = 0, min_bytes: int = 1, max_bytes: int = 1 << 20) -> bytes:
+    body = (
+        int32(-1)  # replica_id: a consumer
+        + int32(max_wait_ms)
+        + int32(min_bytes)
+        + int32(max_bytes)
+        + b"\x00"  # isolation_level: read_uncommitted
+        + int32(1) + string(topic)
+        + int32(1) + int32(partition) + int64(offset) + int32(max_bytes)
+    )
+    return request_header(API_FETCH, 4, correlation_id, "tributary-tests", flexible=False) + body
+
+
+def parse_fetch_v4(response: bytes) -> tuple[int, list[FetchedPartition]]:
+    r = Reader(response)
+    correlation_id = r.int32()
+    r.int32()  # throttle
+    out = []
+    for _ in range(r.int32()):
+        r.string()  # topic
+        for _ in range(r.int32()):
+            partition, err, hw = r.int32(), r.int16(), r.int64()
+            r.int64()  # last stable offset
+            n_aborted = r.int32()
+            for _ in range(max(n_aborted, 0)):
+                r.int64()
+                r.int64()
+            out.append(FetchedPartition(partition, err, hw, r.bytes_()))
+    return correlation_id, out
+
+
+@dataclass
+class BatchHeader:
+    base_offset: int
+    last_offset_delta: int
+    record_count: int
+    magic: int
+
+
+def record_batches(records: bytes) -> list[BatchHeader]:
+    """Walks RecordBatch v2 headers in a fetched record set (a trailing partial batch is allowed)."""
+    out = []
+    pos = 0
+    while pos + 61 <= len(records):
+        base_offset, batch_length = struct.unpack(">qi", records[pos:pos + 12])
+        magic = records[pos + 16]
+        last_offset_delta = struct.unpack(">i", records[pos + 23:pos + 27])[0]
+        record_count = struct.unpack(">i", records[pos + 57:pos + 61])[0]
+        if pos + 12 + batch_length > len(records):
+            break
+        out.append(BatchHeader(base_offset, last_offset_delta, record_count, magic))
+        pos += 12 + batch_length
+    return out
