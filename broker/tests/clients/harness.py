@@ -171,6 +171,7 @@ class BrokerProcess:
             raise RuntimeError("broker already running")
         env = dict(os.environ)
         env.setdefault("RUST_BACKTRACE", "1")
+        env.setdefault("NO_COLOR", "1")  # plain log lines in test reports
         if self.kind == "tributary":
             # The metrics/health endpoint must not collide between brokers started side by side.
             env["TRIBUTARY_HTTP_LISTENER"] = f"127.0.0.1:{free_port()}"
@@ -295,9 +296,10 @@ class JavaResult:
         return found[0]
 
     def describe(self) -> str:
+        stderr = "\n".join(l for l in self.stderr.splitlines() if not l.startswith("SLF4J:"))
         return (
             f"$ {' '.join(self.args)}\nexit {self.returncode}\n--- stdout\n{self.stdout[-4000:]}"
-            f"\n--- stderr\n{self.stderr[-4000:]}"
+            f"\n--- stderr\n{stderr[-4000:]}"
         )
 
 

@@ -253,8 +253,6 @@ def parse_metadata_v4(response: bytes) -> tuple[int, list[dict], list[TopicMetad
                 r.int32()  # replicas
             for _ in range(r.int32()):
                 r.int32()  # isr
-            for _ in range(r.int32()):
-                r.int32()  # offline
             parts[pidx] = perr
         topics.append(TopicMetadata(err, name, parts))
     assert r.remaining() == 0, f"{r.remaining()} unexpected trailing bytes in Metadata v4 response"

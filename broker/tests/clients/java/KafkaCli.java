@@ -101,6 +101,10 @@ public final class KafkaCli {
         props.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, args.required("bootstrap"));
         props.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
         props.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+        // Bounded so a broker that keeps refusing fails the test in time, not the suite's timeout.
+        props.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, "30000");
+        props.put(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, "15000");
+        props.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, "20000");
         props.putAll(args.props());
         String topic = args.required("topic");
         Integer fixedPartition = args.has("partition") ? Integer.valueOf(args.get("partition")) : null;
@@ -179,6 +183,7 @@ public final class KafkaCli {
         props.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
         props.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
         props.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        props.put(ConsumerConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, "20000");
         String group = args.get("group", null);
         if (group != null) {
             props.put(ConsumerConfig.GROUP_ID_CONFIG, group);
@@ -256,10 +261,15 @@ public final class KafkaCli {
             out.put("end", consumer.endOffsets(tps, timeout).get(tp));
             Map<String, Object> forTimes = new LinkedHashMap<>();
             for (String t : args.all("time")) {
-                Map<TopicPartition, OffsetAndTimestamp> r =
-                        consumer.offsetsForTimes(Collections.singletonMap(tp, Long.parseLong(t)), timeout);
-                OffsetAndTimestamp ot = r.get(tp);
-                forTimes.put(t, ot == null ? null : obj("offset", ot.offset(), "timestamp", ot.timestamp()));
+                try {
+                    Map<TopicPartition, OffsetAndTimestamp> r =
+                            consumer.offsetsForTimes(Collections.singletonMap(tp, Long.parseLong(t)), timeout);
+                    OffsetAndTimestamp ot = r.get(tp);
+                    forTimes.put(t, ot == null ? null : obj("offset", ot.offset(), "timestamp", ot.timestamp()));
+                } catch (RuntimeException e) {
+                    // e.g. a broker answering with a negative timestamp for a found offset
+                    forTimes.put(t, obj("error", e.getClass().getSimpleName(), "message", String.valueOf(e.getMessage())));
+                }
             }
             out.put("forTimes", forTimes);
         }

@@ -1,0 +1,279 @@
+"""Topic administration through three real admin clients: the Java Admin (CreateTopics incl.
+validate_only, Metadata, DescribeConfigs, AlterConfigs, IncrementalAlterConfigs,
+CreatePartitions, DeleteTopics, DescribeCluster, DescribeLogDirs), confluent-kafka's
+AdminClient and kafka-python's KafkaAdminClient."""
+
+import pytest
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import (
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewPartitions,
+    NewTopic,
+    ResourceType,
+)
+
+from harness import wait_until
+from pyclients import ck_admin, ck_create_topic, ck_produce
+
+# The topic configs the broker honours and must report (issue 2).
+TOPIC_CONFIGS = [
+    "retention.ms", "retention.bytes", "segment.bytes", "segment.ms", "max.message.bytes",
+    "cleanup.policy", "min.insync.replicas", "message.timestamp.type", "compression.type",
+]
+INVALID_NAMES = ["bad name", "slash/topic", "..", "a" * 250, "caf\u00e9"]
+
+
+def admin(java, broker, *args):
+    return java.run("admin", *args, "--bootstrap", broker.bootstrap)
+
+
+def java_topics(java, broker) -> set:
+    return set(admin(java, broker, "list-topics").one("topics")["topics"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Java Admin
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.peer_gap("Tansu 0.6 creates the topic on a validate_only CreateTopics")
+def test_java_create_validate_only_creates_nothing(broker, topic, java):
+    out = admin(java, broker, "create-topic", "--topic", topic, "--partitions", "3", "--validate-only")
+    assert out.events("error") == [], out.describe()
+    assert out.one("created")["validateOnly"] is True
+    assert topic not in java_topics(java, broker)
+
+
+@pytest.mark.peer_gap("Tansu 0.6 accepts a validate_only request for an invalid topic name")
+def test_java_create_validate_only_still_validates(broker, java):
+    out = admin(java, broker, "create-topic", "--topic", "bad name!", "--validate-only")
+    assert out.one("error")["error"] == "InvalidTopicException", out.describe()
+
+
+def test_java_create_list_describe_and_delete_a_topic(broker, topic, java):
+    created = admin(java, broker, "create-topic", "--topic", topic, "--partitions", "3")
+    assert created.one("created")["numPartitions"] == 3
+    assert topic in java_topics(java, broker)
+
+    desc = admin(java, broker, "describe-topics", "--topic", topic).one("topic")
+    assert desc["topic"] == topic and desc["internal"] is False
+    assert desc["topicId"] not in ("AAAAAAAAAAAAAAAAAAAAAA", "null"), "Metadata v10+ must carry a real topic id"
+    assert [p["partition"] for p in desc["partitions"]] == [0, 1, 2]
+    for p in desc["partitions"]:
+        assert p["leader"] is not None and p["replicas"] == [p["leader"]] and p["isr"] == [p["leader"]]
+
+    again = admin(java, broker, "create-topic", "--topic", topic, "--partitions", "3")
+    assert again.one("error")["error"] == "TopicExistsException"
+
+    admin(java, broker, "delete-topic", "--topic", topic).one("deleted")
+    wait_until(lambda: topic not in java_topics(java, broker), 20, f"{topic} to disappear from listings")
+    gone = admin(java, broker, "describe-topics", "--topic", topic)
+    assert gone.one("error")["error"] == "UnknownTopicOrPartitionException"
+
+
+def test_java_delete_unknown_topic_is_an_error(broker, topic, java):
+    out = admin(java, broker, "delete-topic", "--topic", topic)
+    assert out.one("error")["error"] == "UnknownTopicOrPartitionException"
+
+
+@pytest.mark.peer_gap("Tansu 0.6 creates topics with invalid names")
+@pytest.mark.parametrize("name", INVALID_NAMES, ids=["space", "slash", "dotdot", "too-long", "non-ascii"])
+def test_java_create_rejects_invalid_topic_names(broker, java, name):
+    out = admin(java, broker, "create-topic", "--topic", name, "--partitions", "1")
+    assert out.one("error")["error"] == "InvalidTopicException", out.describe()
+    assert name not in java_topics(java, broker)
+
+
+@pytest.mark.peer_gap("Tansu 0.6 reports no topic configs")
+def test_java_describe_configs_reports_topic_overrides_and_defaults(broker, topic, java):
+    admin(java, broker, "create-topic", "--topic", topic, "--partitions", "1",
+          "--config", "retention.ms=123456", "--config", "cleanup.policy=compact").one("created")
+    out = admin(java, broker, "describe-configs", "--topic", topic).one("configs")
+    configs, sources = out["configs"], out["sources"]
+    for name in TOPIC_CONFIGS:
+        assert name in configs, f"{name} missing from DescribeConfigs"
+    assert configs["retention.ms"] == "123456" and sources["retention.ms"] == "DYNAMIC_TOPIC_CONFIG"
+    assert configs["cleanup.policy"] == "compact" and sources["cleanup.policy"] == "DYNAMIC_TOPIC_CONFIG"
+    assert sources["segment.bytes"] != "DYNAMIC_TOPIC_CONFIG"
+    assert int(configs["segment.bytes"]) > 0
+    assert configs["compression.type"] == "producer"
+
+
+@pytest.mark.peer_gap("Tansu 0.6 does not implement (Incremental)AlterConfigs")
+def test_java_incremental_alter_configs_sets_and_deletes(broker, topic, java):
+    admin(java, broker, "create-topic", "--topic", topic, "--partitions", "1").one("created")
+    before = admin(java, broker, "describe-configs", "--topic", topic).one("configs")["configs"]
+    admin(java, broker, "alter-configs", "--topic", topic, "--set", "retention.ms=3600000",
+          "--set", "max.message.bytes=2048").one("altered")
+    out = admin(java, broker, "describe-configs", "--topic", topic).one("configs")
+    assert out["configs"]["retention.ms"] == "3600000"
+    assert out["configs"]["max.message.bytes"] == "2048"
+    assert out["sources"]["retention.ms"] == "DYNAMIC_TOPIC_CONFIG"
+
+    admin(java, broker, "alter-configs", "--topic", topic, "--delete", "retention.ms").one("altered")
+    out = admin(java, broker, "describe-configs", "--topic", topic).one("configs")
+    assert out["configs"]["retention.ms"] == before["retention.ms"]
+    assert out["sources"]["retention.ms"] != "DYNAMIC_TOPIC_CONFIG"
+    assert out["configs"]["max.message.bytes"] == "2048"
+
+    bad = admin(java, broker, "alter-configs", "--topic", topic, "--set", "retention.ms=not-a-number")
+    assert bad.one("error")["error"] in ("InvalidConfigurationException", "InvalidRequestException")
+
+
+@pytest.mark.peer_gap("Tansu 0.6 does not implement AlterConfigs")
+def test_java_legacy_alter_configs_replaces_the_whole_set(broker, topic, java):
+    admin(java, broker, "create-topic", "--topic", topic, "--partitions", "1",
+          "--config", "retention.ms=123456").one("created")
+    admin(java, broker, "alter-configs", "--legacy", "--topic", topic, "--set", "segment.ms=600000").one("altered")
+    out = admin(java, broker, "describe-configs", "--topic", topic).one("configs")
+    assert out["configs"]["segment.ms"] == "600000"
+    assert out["sources"]["segment.ms"] == "DYNAMIC_TOPIC_CONFIG"
+    # AlterConfigs is not incremental: the earlier override is gone.
+    assert out["sources"]["retention.ms"] != "DYNAMIC_TOPIC_CONFIG"
+
+
+@pytest.mark.peer_gap("Tansu 0.6 does not implement CreatePartitions")
+def test_java_create_partitions_grows_and_refuses_to_shrink(broker, topic, java):
+    admin(java, broker, "create-topic", "--topic", topic, "--partitions", "2").one("created")
+    admin(java, broker, "create-partitions", "--topic", topic, "--count", "5").one("partitions-created")
+    desc = admin(java, broker, "describe-topics", "--topic", topic).one("topic")
+    assert [p["partition"] for p in desc["partitions"]] == [0, 1, 2, 3, 4]
+    shrink = admin(java, broker, "create-partitions", "--topic", topic, "--count", "3")
+    assert shrink.one("error")["error"] == "InvalidPartitionsException"
+    # The new partitions take writes.
+    produced = java.run("produce", "--bootstrap", broker.bootstrap, "--topic", topic, "--count", "1",
+                        "--partition", "4")
+    assert produced.one("ack")["partition"] == 4
+
+
+def test_java_describe_cluster_names_this_broker(broker, java):
+    out = admin(java, broker, "describe-cluster").one("cluster")
+    assert out["clusterId"]
+    assert len(out["nodes"]) == 1
+    node = out["nodes"][0]
+    assert (node["host"], node["port"]) == (broker.host, broker.port)
+    assert out["controller"] == node["id"]
+
+
+@pytest.mark.peer_gap("Tansu 0.6 does not implement DescribeLogDirs")
+def test_java_describe_log_dirs_lists_partitions_with_sizes(broker, topic, java):
+    admin(java, broker, "create-topic", "--topic", topic, "--partitions", "2").one("created")
+    java.run("produce", "--bootstrap", broker.bootstrap, "--topic", topic, "--count", "20",
+             "--partition", "0", "--value-size", "100").one("done")
+    dirs = admin(java, broker, "describe-log-dirs").events("logdir")
+    assert dirs, "no log dirs described"
+    replicas = {}
+    for d in dirs:
+        assert d["error"] is None
+        replicas.update(d["replicas"])
+    assert f"{topic}-0" in replicas and f"{topic}-1" in replicas
+    assert replicas[f"{topic}-0"] >= 20 * 100
+    assert replicas[f"{topic}-1"] == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# confluent-kafka AdminClient
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.peer_gap("Tansu 0.6 creates the topic on a validate_only CreateTopics")
+def test_confluent_admin_create_validate_only_list_and_delete(broker, topic):
+    client = ck_admin(broker.bootstrap)
+    client.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)],
+                         validate_only=True)[topic].result(20)
+    assert topic not in client.list_topics(timeout=10).topics
+    client.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])[topic].result(20)
+    md = client.list_topics(timeout=10)
+    assert sorted(md.topics[topic].partitions) == [0, 1]
+    client.delete_topics([topic], operation_timeout=20)[topic].result(20)
+    wait_until(lambda: topic not in client.list_topics(timeout=10).topics, 20, "topic deletion")
+
+
+@pytest.mark.peer_gap("Tansu 0.6 creates topics with invalid names")
+def test_confluent_admin_rejects_invalid_topic_name(broker):
+    client = ck_admin(broker.bootstrap)
+    with pytest.raises(KafkaException) as e:
+        client.create_topics([NewTopic("no spaces allowed", 1, 1)])["no spaces allowed"].result(20)
+    assert e.value.args[0].code() == KafkaError.TOPIC_EXCEPTION
+
+
+@pytest.mark.peer_gap("Tansu 0.6 implements neither DescribeConfigs content nor IncrementalAlterConfigs")
+def test_confluent_admin_describe_and_incrementally_alter_configs(broker, topic):
+    ck_create_topic(broker.bootstrap, topic, partitions=1, config={"retention.ms": "86400000"})
+    client = ck_admin(broker.bootstrap)
+    res = ConfigResource(ResourceType.TOPIC, topic)
+    configs = client.describe_configs([res])[res].result(20)
+    assert configs["retention.ms"].value == "86400000"
+    for name in TOPIC_CONFIGS:
+        assert name in configs
+    alter = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[
+        ConfigEntry("retention.bytes", "1048576", incremental_operation=AlterConfigOpType.SET)])
+    client.incremental_alter_configs([alter])[alter].result(20)
+    configs = client.describe_configs([res])[res].result(20)
+    assert configs["retention.bytes"].value == "1048576"
+    assert configs["retention.ms"].value == "86400000"
+
+
+@pytest.mark.peer_gap("Tansu 0.6 does not implement CreatePartitions")
+def test_confluent_admin_create_partitions(broker, topic):
+    ck_create_topic(broker.bootstrap, topic, partitions=1)
+    client = ck_admin(broker.bootstrap)
+    client.create_partitions([NewPartitions(topic, 3)])[topic].result(20)
+    wait_until(lambda: len(client.list_topics(topic, timeout=10).topics[topic].partitions) == 3, 20,
+               "3 partitions in metadata")
+    reports = ck_produce(broker.bootstrap, topic, [{"value": b"p2", "partition": 2}])
+    assert reports[0].error is None and reports[0].partition == 2
+
+
+def test_confluent_admin_describe_cluster(broker):
+    client = ck_admin(broker.bootstrap)  # must outlive the future
+    desc = client.describe_cluster(request_timeout=20).result(20)
+    assert desc.cluster_id
+    assert [(n.host, n.port) for n in desc.nodes] == [(broker.host, broker.port)]
+    assert desc.controller is not None and desc.controller.id == desc.nodes[0].id
+
+
+# ---------------------------------------------------------------------------------------------
+# kafka-python KafkaAdminClient
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.peer_gap("Tansu 0.6 creates the topic on a validate_only CreateTopics")
+def test_kafka_python_admin_topic_lifecycle(broker, topic):
+    from kafka.admin import KafkaAdminClient, NewTopic as KpNewTopic
+
+    client = KafkaAdminClient(bootstrap_servers=broker.bootstrap, request_timeout_ms=20000)
+    try:
+        client.create_topics([KpNewTopic(topic, 2, 1)], validate_only=True)
+        assert topic not in client.list_topics()
+        client.create_topics([KpNewTopic(topic, 2, 1, topic_configs={"retention.ms": "7200000"})])
+        assert topic in client.list_topics()
+        described = client.describe_topics([topic])
+        assert len(described) == 1 and described[0]["error_code"] == 0
+        assert sorted(p["partition"] for p in described[0]["partitions"]) == [0, 1]
+        client.delete_topics([topic])
+        wait_until(lambda: topic not in client.list_topics(), 20, "topic deletion")
+    finally:
+        client.close()
+
+
+@pytest.mark.peer_gap("Tansu 0.6 reports no topic configs")
+def test_kafka_python_admin_describe_configs(broker, topic):
+    from kafka.admin import ConfigResource as KpConfigResource, ConfigResourceType, KafkaAdminClient
+
+    ck_create_topic(broker.bootstrap, topic, partitions=1, config={"retention.ms": "7200000"})
+    client = KafkaAdminClient(bootstrap_servers=broker.bootstrap, request_timeout_ms=20000)
+    try:
+        responses = client.describe_configs([KpConfigResource(ConfigResourceType.TOPIC, topic)])
+        entries = {}
+        for resp in responses:
+            for resource in resp.resources:
+                assert resource[0] == 0, f"DescribeConfigs error {resource[0]}"
+                for entry in resource[4]:
+                    entries[entry[0]] = entry[1]
+        assert entries["retention.ms"] == "7200000"
+        assert "cleanup.policy" in entries
+    finally:
+        client.close()
