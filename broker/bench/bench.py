@@ -1,0 +1,181 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark: Tributary against the peer broker Tansu on this machine.
+
+Starts each broker in turn, alternating A B A B (`--rounds` of each), and drives both with the
+same Java-client workload (java/Bench.java): 1 KiB records to a 6-partition topic with acks=all
+and then acks=1, a consume-back of everything, and an end-to-end latency run at a fixed
+1,000 records/s. Prints records/s, MB/s and p50/p99/p999 latency per broker and the ratio
+ours/peer. `make bench` runs it against the release build.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests" / "clients"))
+
+from harness import REPO_ROOT, BrokerProcess, java_build, kafka_java_jars, tansu_binary  # noqa: E402
+
+BUILD_DIR = HERE / "java" / "build"
+THROUGHPUT_PHASES = [("produce-all", "produce acks=all"), ("produce-1", "produce acks=1"), ("consume", "consume")]
+
+
+def run_workload(broker: BrokerProcess, classpath: str, args: argparse.Namespace) -> dict[str, dict]:
+    cmd = [
+        "java", "-Xms512m", "-Xmx1g", "-cp", classpath, "Bench",
+        "--bootstrap", broker.bootstrap,
+        "--records", str(args.records),
+        "--record-size", str(args.record_size),
+        "--partitions", str(args.partitions),
+        "--rate", str(args.rate),
+        "--seconds", str(args.latency_seconds),
+        "--warmup-seconds", str(args.warmup_seconds),
+        "--phases", args.phases,
+    ]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
+    except subprocess.TimeoutExpired as e:
+        partial = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+        raise RuntimeError(f"workload against {broker.kind} timed out after {args.timeout:g}s; phases done:\n"
+                           f"{partial}\nbroker log:\n{broker.log_tail(30)}") from None
+    results = {}
+    for line in proc.stdout.splitlines():
+        if line.startswith("{"):
+            r = json.loads(line)
+            results[r["phase"]] = r
+    if proc.returncode != 0:
+        stderr = "\n".join(l for l in proc.stderr.splitlines() if not l.startswith("SLF4J:"))
+        raise RuntimeError(f"workload against {broker.kind} failed (exit {proc.returncode}):\n{stderr[-3000:]}\n"
+                           f"broker log:\n{broker.log_tail(30)}")
+    return results
+
+
+def one_run(kind: str, binary: Path, classpath: str, args: argparse.Namespace, scratch: Path, n: int) -> dict:
+    workdir = scratch / f"{n:02d}-{kind}"
+    settings = {}
+    broker = BrokerProcess(kind, workdir, binary=binary, settings=settings)
+    broker.start()
+    try:
+        t = time.monotonic()
+        results = run_workload(broker, classpath, args)
+        print(f"  {kind:<10} round done in {time.monotonic() - t:5.1f}s: " + ", ".join(
+            f"{p} {r['recordsPerSec']:,.0f} rec/s" for p, r in results.items() if "recordsPerSec" in r)
+            + (f", latency p99 {results['latency']['p99Ms']:.2f} ms" if "latency" in results else ""),
+            flush=True)
+        return results
+    finally:
+        broker.stop()
+        if broker.proc is not None and broker.proc.returncode not in (0, None, -15):
+            print(f"  note: {kind} exited with {broker.proc.returncode}", flush=True)
+        shutil.rmtree(workdir / "data", ignore_errors=True)
+
+
+def mean(values: list[float]) -> float | None:
+    values = [v for v in values if v is not None]
+    return statistics.fmean(values) if values else None
+
+
+def fmt(v: float | None, spec: str) -> str:
+    return "n/a" if v is None else format(v, spec)
+
+
+def ratio(ours: float | None, peer: float | None) -> str:
+    if ours is None or peer is None or peer == 0:
+        return "n/a"
+    return f"{ours / peer:.2f}x"
+
+
+def report(runs: dict[str, list[dict]], args: argparse.Namespace) -> str:
+    ours, peer = runs["tributary"], runs["tansu"]
+    lines = [
+        f"Tributary vs Tansu: {args.records:,} x {args.record_size} B records per produce phase, "
+        f"{args.partitions} partitions, {args.rounds} alternating rounds each (mean shown)",
+        "",
+        f"{'phase':<18} {'tributary rec/s':>16} {'MB/s':>8} {'tansu rec/s':>14} {'MB/s':>8} {'ours/peer':>10}",
+    ]
+    for phase, label in THROUGHPUT_PHASES:
+        o_rec = mean([r[phase]["recordsPerSec"] for r in ours if phase in r])
+        o_mb = mean([r[phase]["mbPerSec"] for r in ours if phase in r])
+        p_rec = mean([r[phase]["recordsPerSec"] for r in peer if phase in r])
+        p_mb = mean([r[phase]["mbPerSec"] for r in peer if phase in r])
+        if o_rec is None and p_rec is None:
+            continue
+        lines.append(f"{label:<18} {fmt(o_rec, ',.0f'):>16} {fmt(o_mb, '.1f'):>8} {fmt(p_rec, ',.0f'):>14} "
+                     f"{fmt(p_mb, '.1f'):>8} {ratio(o_rec, p_rec):>10}")
+    if any("latency" in r for r in ours + peer):
+        lines += ["", f"end-to-end latency at {args.rate:,} records/s for {args.latency_seconds:g} s "
+                      f"(default client settings; first {args.warmup_seconds:g} s excluded)",
+                  f"{'percentile':<18} {'tributary ms':>16} {'tansu ms':>14} {'ours/peer':>10}"]
+        for key, label in (("p50Ms", "p50"), ("p99Ms", "p99"), ("p999Ms", "p99.9")):
+            o = mean([r["latency"][key] for r in ours if "latency" in r])
+            p = mean([r["latency"][key] for r in peer if "latency" in r])
+            lines.append(f"{label:<18} {fmt(o, '.2f'):>16} {fmt(p, '.2f'):>14} {ratio(o, p):>10}")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--broker-bin", type=Path, default=REPO_ROOT / "target" / "release" / "tributary-broker")
+    parser.add_argument("--tansu-bin", type=Path, default=None)
+    parser.add_argument("--rounds", type=int, default=2, help="runs per broker, alternating A B A B")
+    parser.add_argument("--records", type=int, default=200_000, help="records per produce phase")
+    parser.add_argument("--record-size", type=int, default=1024)
+    parser.add_argument("--partitions", type=int, default=6)
+    parser.add_argument("--rate", type=int, default=1000, help="latency run: records per second")
+    parser.add_argument("--latency-seconds", type=float, default=10)
+    parser.add_argument("--warmup-seconds", type=float, default=1)
+    parser.add_argument("--phases", default="produce-all,produce-1,consume,latency")
+    parser.add_argument("--only", choices=["tributary", "tansu"], help="run one broker only (no ratios)")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds per workload run")
+    parser.add_argument("--json", type=Path, help="also write raw results here")
+    args = parser.parse_args()
+
+    binaries = {
+        "tributary": args.broker_bin.resolve(),
+        "tansu": (args.tansu_bin or tansu_binary()).resolve(),
+    }
+    for kind, path in binaries.items():
+        if not path.is_file() and args.only in (None, kind):
+            print(f"bench: {kind} binary {path} not found", file=sys.stderr)
+            return 2
+    jars = kafka_java_jars()
+    build = java_build(HERE / "java", BUILD_DIR, jars)
+    classpath = ":".join([str(build), *map(str, jars)])
+
+    kinds = [args.only] if args.only else ["tributary", "tansu"]
+    runs: dict[str, list[dict]] = {"tributary": [], "tansu": []}
+    # Broker data on the repo's disk (target/ is ignored), never a tmpfs that would make fsync free.
+    scratch_root = REPO_ROOT / "target" / "bench"
+    scratch_root.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="run-", dir=scratch_root))
+    n = 0
+    try:
+        for rnd in range(1, args.rounds + 1):
+            print(f"round {rnd}/{args.rounds}", flush=True)
+            for kind in kinds:
+                n += 1
+                runs[kind].append(one_run(kind, binaries[kind], classpath, args, scratch, n))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+    if args.json:
+        args.json.write_text(json.dumps(runs, indent=2))
+    print()
+    if args.only:
+        print(json.dumps(runs[args.only], indent=2))
+    else:
+        print(report(runs, args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

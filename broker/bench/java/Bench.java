@@ -1,0 +1,298 @@
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.locks.LockSupport;
+
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.ConsumerRecords;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.PartitionInfo;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+
+/**
+ * The benchmark workload, run with the Apache Kafka Java client against one broker:
+ *
+ * <ol>
+ *   <li>produce N records of S bytes with acks=all (the client's default idempotent producer),
+ *   <li>produce N more with acks=1,
+ *   <li>consume all 2N back from the beginning (assigned partitions, no group),
+ *   <li>end-to-end latency: R records/s for T seconds with default client settings, measured
+ *       from just before send() to the consumer's poll() returning the record (same JVM, so one
+ *       monotonic clock).
+ * </ol>
+ *
+ * Usage: {@code Bench --bootstrap B [--records N] [--record-size S] [--partitions P]
+ * [--rate R] [--seconds T] [--warmup-seconds W]}. Prints one JSON object per phase.
+ */
+public final class Bench {
+
+    public static void main(String[] argv) throws Exception {
+        Map<String, String> a = new LinkedHashMap<>();
+        for (int i = 0; i + 1 < argv.length; i += 2) a.put(argv[i].replaceFirst("^--", ""), argv[i + 1]);
+        String bootstrap = req(a, "bootstrap");
+        long records = Long.parseLong(a.getOrDefault("records", "200000"));
+        int size = Integer.parseInt(a.getOrDefault("record-size", "1024"));
+        int partitions = Integer.parseInt(a.getOrDefault("partitions", "6"));
+        int rate = Integer.parseInt(a.getOrDefault("rate", "1000"));
+        double seconds = Double.parseDouble(a.getOrDefault("seconds", "10"));
+        double warmup = Double.parseDouble(a.getOrDefault("warmup-seconds", "1"));
+        String phases = a.getOrDefault("phases", "produce-all,produce-1,consume,latency");
+        if (size < 16) throw new IllegalArgumentException("--record-size must be at least 16 (latency stamps)");
+        String suffix = Long.toHexString(System.nanoTime());
+        String topic = "bench-" + suffix;
+        String latencyTopic = "bench-latency-" + suffix;
+
+        createTopics(bootstrap, partitions, topic, latencyTopic);
+        long produced = 0;
+        for (String phase : phases.split(",")) {
+            switch (phase) {
+                case "produce-all":
+                    produce(bootstrap, topic, records, size, "all", phase);
+                    produced += records;
+                    break;
+                case "produce-1":
+                    produce(bootstrap, topic, records, size, "1", phase);
+                    produced += records;
+                    break;
+                case "consume":
+                    consume(bootstrap, topic, produced, phase);
+                    break;
+                case "latency":
+                    latency(bootstrap, latencyTopic, rate, seconds, warmup, size, phase);
+                    break;
+                default:
+                    throw new IllegalArgumentException("unknown phase " + phase);
+            }
+        }
+        System.exit(0);
+    }
+
+    static void createTopics(String bootstrap, int partitions, String... topics) throws Exception {
+        Properties p = new Properties();
+        p.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        try (Admin admin = Admin.create(p)) {
+            List<NewTopic> nts = new ArrayList<>();
+            for (String t : topics) nts.add(new NewTopic(t, partitions, (short) 1));
+            admin.createTopics(nts).all().get(60, TimeUnit.SECONDS);
+        }
+    }
+
+    static void produce(String bootstrap, String topic, long n, int size, String acks, String phase) throws Exception {
+        Properties p = new Properties();
+        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+        p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+        p.put(ProducerConfig.ACKS_CONFIG, acks);
+        byte[] value = new byte[size];
+        Arrays.fill(value, (byte) 'x');
+        AtomicLong acked = new AtomicLong();
+        AtomicReference<Exception> error = new AtomicReference<>();
+        long start;
+        long end;
+        try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(p)) {
+            // One record first so metadata and the connection are set up outside the timing.
+            producer.send(new ProducerRecord<>(topic, value)).get(60, TimeUnit.SECONDS);
+            start = System.nanoTime();
+            for (long i = 1; i < n; i++) {
+                producer.send(new ProducerRecord<>(topic, value), (m, e) -> {
+                    if (e != null) error.compareAndSet(null, e);
+                    else acked.incrementAndGet();
+                });
+            }
+            producer.flush();
+            end = System.nanoTime();
+        }
+        if (error.get() != null) throw new RuntimeException(phase + " failed", error.get());
+        emitThroughput(phase, acked.get(), acked.get() * size, end - start, acks);
+    }
+
+    static KafkaConsumer<byte[], byte[]> consumer(String bootstrap) {
+        Properties p = new Properties();
+        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        return new KafkaConsumer<>(p);
+    }
+
+    static List<TopicPartition> partitions(KafkaConsumer<?, ?> c, String topic) {
+        List<TopicPartition> tps = new ArrayList<>();
+        for (PartitionInfo pi : c.partitionsFor(topic, Duration.ofSeconds(30))) tps.add(new TopicPartition(topic, pi.partition()));
+        return tps;
+    }
+
+    static void consume(String bootstrap, String topic, long n, String phase) {
+        long count = 0;
+        long bytes = 0;
+        long start;
+        long end;
+        try (KafkaConsumer<byte[], byte[]> c = consumer(bootstrap)) {
+            List<TopicPartition> tps = partitions(c, topic);
+            c.assign(tps);
+            c.seekToBeginning(tps);
+            start = System.nanoTime();
+            long deadline = start + TimeUnit.SECONDS.toNanos(300);
+            while (count < n && System.nanoTime() < deadline) {
+                ConsumerRecords<byte[], byte[]> rs = c.poll(Duration.ofMillis(500));
+                for (ConsumerRecord<byte[], byte[]> r : rs) {
+                    count++;
+                    bytes += r.serializedValueSize();
+                }
+            }
+            end = System.nanoTime();
+        }
+        if (count < n) throw new RuntimeException(phase + ": consumed " + count + " of " + n);
+        emitThroughput(phase, count, bytes, end - start, null);
+    }
+
+    static void latency(String bootstrap, String topic, int rate, double seconds, double warmup, int size, String phase)
+            throws Exception {
+        long total = (long) (rate * seconds);
+        long warmupRecords = (long) (rate * warmup);
+        long[] latencies = new long[(int) total];
+        AtomicLong received = new AtomicLong();
+        CountDownLatch ready = new CountDownLatch(1);
+        AtomicReference<Throwable> consumerError = new AtomicReference<>();
+        Thread reader = new Thread(() -> {
+            try (KafkaConsumer<byte[], byte[]> c = consumer(bootstrap)) {
+                List<TopicPartition> tps = partitions(c, topic);
+                c.assign(tps);
+                c.seekToEnd(tps);
+                for (TopicPartition tp : tps) c.position(tp);
+                ready.countDown();
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos((long) seconds + 60);
+                while (received.get() < total && System.nanoTime() < deadline) {
+                    ConsumerRecords<byte[], byte[]> rs = c.poll(Duration.ofMillis(100));
+                    long now = System.nanoTime();
+                    for (ConsumerRecord<byte[], byte[]> r : rs) {
+                        byte[] v = r.value();
+                        long seq = readLong(v, 0);
+                        long sent = readLong(v, 8);
+                        if (seq >= 0 && seq < total) latencies[(int) seq] = now - sent;
+                        received.incrementAndGet();
+                    }
+                }
+            } catch (Throwable t) {
+                consumerError.set(t);
+                ready.countDown();
+            }
+        }, "latency-consumer");
+        reader.start();
+        if (!ready.await(60, TimeUnit.SECONDS)) throw new RuntimeException("consumer not ready");
+
+        Properties p = new Properties();
+        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+        p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+        AtomicReference<Exception> error = new AtomicReference<>();
+        try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(p)) {
+            producer.partitionsFor(topic);
+            long interval = 1_000_000_000L / rate;
+            long start = System.nanoTime();
+            for (long i = 0; i < total; i++) {
+                long due = start + i * interval;
+                long wait;
+                while ((wait = due - System.nanoTime()) > 0) {
+                    if (wait > 200_000) LockSupport.parkNanos(wait - 100_000);
+                    else Thread.onSpinWait();
+                }
+                byte[] v = new byte[size];
+                writeLong(v, 0, i);
+                writeLong(v, 8, System.nanoTime());
+                producer.send(new ProducerRecord<>(topic, v), (m, e) -> {
+                    if (e != null) error.compareAndSet(null, e);
+                });
+            }
+            producer.flush();
+        }
+        reader.join(TimeUnit.SECONDS.toMillis((long) seconds + 90));
+        if (error.get() != null) throw new RuntimeException(phase + ": produce failed", error.get());
+        if (consumerError.get() != null) throw new RuntimeException(phase + ": consume failed", consumerError.get());
+        long got = received.get();
+        long[] measured = Arrays.copyOfRange(latencies, (int) Math.min(warmupRecords, total), (int) total);
+        Arrays.sort(measured);
+        Map<String, Object> o = new LinkedHashMap<>();
+        o.put("phase", phase);
+        o.put("records", got);
+        o.put("expected", total);
+        o.put("rate", rate);
+        o.put("p50Ms", pct(measured, 0.50));
+        o.put("p99Ms", pct(measured, 0.99));
+        o.put("p999Ms", pct(measured, 0.999));
+        o.put("maxMs", measured.length == 0 ? null : measured[measured.length - 1] / 1e6);
+        emit(o);
+        if (got < total) throw new RuntimeException(phase + ": received " + got + " of " + total);
+    }
+
+    static Double pct(long[] sorted, double q) {
+        if (sorted.length == 0) return null;
+        int idx = (int) Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1);
+        return sorted[Math.max(idx, 0)] / 1e6;
+    }
+
+    static void emitThroughput(String phase, long records, long bytes, long nanos, String acks) {
+        double secs = nanos / 1e9;
+        Map<String, Object> o = new LinkedHashMap<>();
+        o.put("phase", phase);
+        if (acks != null) o.put("acks", acks);
+        o.put("records", records);
+        o.put("bytes", bytes);
+        o.put("seconds", secs);
+        o.put("recordsPerSec", records / secs);
+        o.put("mbPerSec", bytes / secs / (1024.0 * 1024.0));
+        emit(o);
+    }
+
+    static void emit(Map<String, Object> o) {
+        StringBuilder sb = new StringBuilder("{");
+        boolean first = true;
+        for (Map.Entry<String, Object> e : o.entrySet()) {
+            if (!first) sb.append(',');
+            first = false;
+            sb.append('"').append(e.getKey()).append("\":");
+            Object v = e.getValue();
+            if (v == null) sb.append("null");
+            else if (v instanceof Number) sb.append(v);
+            else sb.append('"').append(v).append('"');
+        }
+        System.out.println(sb.append('}'));
+        System.out.flush();
+    }
+
+    static String req(Map<String, String> a, String k) {
+        String v = a.get(k);
+        if (v == null) throw new IllegalArgumentException("--" + k + " is required");
+        return v;
+    }
+
+    static long readLong(byte[] b, int off) {
+        long v = 0;
+        for (int i = 0; i < 8; i++) v = (v << 8) | (b[off + i] & 0xffL);
+        return v;
+    }
+
+    static void writeLong(byte[] b, int off, long v) {
+        for (int i = 7; i >= 0; i--) {
+            b[off + i] = (byte) v;
+            v >>>= 8;
+        }
+    }
+}

@@ -1,0 +1,29 @@
+"""The benchmark (broker/bench, `make bench`) still runs end to end, on a tiny workload, so it
+cannot rot between the times someone runs it for figures."""
+
+import json
+import subprocess
+import sys
+
+from harness import REPO_ROOT, tributary_binary
+
+
+def test_bench_runs_a_small_workload_against_both_brokers(tmp_path):
+    out_json = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "broker" / "bench" / "bench.py"),
+         "--broker-bin", str(tributary_binary()),
+         "--rounds", "1", "--records", "2000", "--rate", "500", "--latency-seconds", "1",
+         "--warmup-seconds", "0.2", "--timeout", "120", "--json", str(out_json)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, f"bench failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert "ours/peer" in proc.stdout
+    runs = json.loads(out_json.read_text())
+    for kind in ("tributary", "tansu"):
+        assert len(runs[kind]) == 1
+        r = runs[kind][0]
+        assert r["produce-all"]["records"] == 1999 and r["produce-all"]["recordsPerSec"] > 0
+        assert r["produce-1"]["records"] == 1999
+        assert r["consume"]["records"] == 4000
+        assert r["latency"]["records"] == 500 and r["latency"]["p99Ms"] is not None
