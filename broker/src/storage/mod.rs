@@ -12,12 +12,30 @@
 //! uses to validate produce requests.
 
 pub mod batch;
+mod checkpoint;
 mod config;
+mod epoch;
 mod error;
+mod index;
+mod index_file;
+mod log;
+mod read;
+mod recovery;
+mod retention;
+mod scan;
+mod segment;
+mod sync;
+mod time_index;
+mod timestamp;
 
 #[cfg(test)]
 mod test_util;
 
 pub use batch::{BatchError, BatchHeaderInfo, BatchView, BatchViewMut};
 pub use config::{LogConfig, TimestampType};
+pub use epoch::EpochEntry;
 pub use error::{Result, StorageError};
+pub use log::{AppendInfo, PartitionLog};
+pub use read::ReadPlan;
+pub use retention::RetentionOutcome;
+pub use sync::PendingSync;

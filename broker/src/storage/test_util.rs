@@ -88,3 +88,50 @@ pub(crate) fn simple(records: usize, ts: i64) -> BytesMut {
         ..BatchSpec::default()
     })
 }
+
+use std::path::Path;
+
+use super::batch::split_batches;
+use super::{AppendInfo, LogConfig, PartitionLog};
+
+/// Wall clock used by tests unless they need another.
+pub(crate) const NOW: i64 = 1_700_000_000_000;
+
+/// Opens a log, failing the test on error.
+pub(crate) fn open(dir: &Path, config: LogConfig) -> PartitionLog {
+    PartitionLog::open(dir, config).expect("open log")
+}
+
+/// Appends one request's bytes with leader epoch 0 at [`NOW`].
+pub(crate) fn append(log: &mut PartitionLog, mut bytes: BytesMut) -> AppendInfo {
+    log.append(&mut bytes, 0, NOW).expect("append")
+}
+
+/// (base offset, last offset) of every batch from `from` to the log end, fetching the way a
+/// consumer does (one segment per call).
+pub(crate) fn read_all(log: &PartitionLog, from: i64) -> Vec<(i64, i64)> {
+    let mut out = Vec::new();
+    let mut offset = from;
+    while offset < log.log_end_offset() {
+        let plan = log
+            .read_plan(offset, usize::MAX, i64::MAX, true)
+            .expect("plan");
+        let bytes = plan.load().expect("load");
+        assert!(!bytes.is_empty(), "no progress at offset {offset}");
+        for batch in split_batches(&bytes) {
+            let batch = batch.expect("stored batch is valid");
+            out.push((batch.base_offset(), batch.last_offset()));
+            offset = batch.next_offset();
+        }
+    }
+    out
+}
+
+/// Small segments and a dense index, so a few batches exercise rolls and index lookups.
+pub(crate) fn small_config() -> LogConfig {
+    LogConfig {
+        segment_bytes: 1024,
+        index_interval_bytes: 100,
+        ..LogConfig::default()
+    }
+}

@@ -1,0 +1,165 @@
+//! Loading a partition directory after a restart or crash.
+//!
+//! Segments wholly before the recovery point were fsynced and are trusted: only their index
+//! tails are checked. Every later segment (at least the active one) is read batch by batch,
+//! checking headers, CRCs and offset order; the first torn or invalid batch ends the log: the
+//! segment is cut there and later segments are deleted, as Kafka does.
+
+use std::fs;
+use std::path::Path;
+
+use tracing::{info, warn};
+
+use super::error::{Result, StorageError};
+use super::scan::{BatchScan, ScanError};
+use super::segment::{
+    parse_log_file_name, AppendedBatch, Segment, INDEX_SUFFIX, TIME_INDEX_SUFFIX,
+};
+
+/// Opens every segment in `dir`, recovering those at or after `recovery_point`. The result is
+/// sorted by base offset and may be empty.
+pub(crate) fn load_segments(
+    dir: &Path,
+    recovery_point: i64,
+    index_interval: u32,
+) -> Result<Vec<Segment>> {
+    let bases = list_segments(dir)?;
+    let mut segments: Vec<Segment> = Vec::with_capacity(bases.len());
+    for (i, &base) in bases.iter().enumerate() {
+        let (mut segment, index_sane, time_sane) = Segment::open_unchecked(dir, base)?;
+        let next_base = bases.get(i + 1).copied();
+        let trusted = next_base.is_some_and(|next| next <= recovery_point);
+        let loaded = trusted && index_sane && time_sane && segment.load_trusted()?;
+        if !loaded {
+            if trusted {
+                warn!(segment = %segment.log_path().display(), "index does not match the log; rebuilding it");
+            }
+            let previous_end = segments.last().map(Segment::next_offset);
+            let clean = recover_segment(&mut segment, previous_end, index_interval)?;
+            if !clean {
+                segments.push(segment);
+                for &later in &bases[i + 1..] {
+                    warn!(
+                        base_offset = later,
+                        "deleting segment after a corrupt batch"
+                    );
+                    let (later, _, _) = Segment::open_unchecked(dir, later)?;
+                    later.delete_files()?;
+                }
+                return Ok(segments);
+            }
+        }
+        segments.push(segment);
+    }
+    Ok(segments)
+}
+
+/// Base offsets of the `.log` files in `dir`, sorted; removes leftovers of interrupted
+/// writes (temporary checkpoints) and index files without a log.
+fn list_segments(dir: &Path) -> Result<Vec<i64>> {
+    let dir_error = |source| StorageError::Directory {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut bases = Vec::new();
+    let mut indexes = Vec::new();
+    for entry in fs::read_dir(dir).map_err(dir_error)? {
+        let entry = entry.map_err(dir_error)?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some(base) = parse_log_file_name(name) {
+            bases.push(base);
+        } else if name.ends_with(".tmp") {
+            remove_leftover(&entry.path())?;
+        } else if let Some(stem) = name
+            .strip_suffix(INDEX_SUFFIX)
+            .or_else(|| name.strip_suffix(TIME_INDEX_SUFFIX))
+        {
+            indexes.push((stem.trim_end_matches('.').to_string(), entry.path()));
+        }
+    }
+    bases.sort_unstable();
+    for (stem, path) in indexes {
+        let has_log = stem
+            .parse::<i64>()
+            .is_ok_and(|b| bases.binary_search(&b).is_ok());
+        if !has_log {
+            remove_leftover(&path)?;
+        }
+    }
+    Ok(bases)
+}
+
+fn remove_leftover(path: &Path) -> Result<()> {
+    info!(path = %path.display(), "removing leftover file");
+    fs::remove_file(path).map_err(|source| StorageError::Delete {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Re-reads a whole segment, rebuilding its indexes; cuts it at the first invalid batch.
+/// Returns `false` when something was cut.
+pub(crate) fn recover_segment(
+    segment: &mut Segment,
+    previous_end: Option<i64>,
+    index_interval: u32,
+) -> Result<bool> {
+    segment.reset_for_rebuild()?;
+    let base = segment.base_offset();
+    let file_size = segment.size();
+    let file = std::sync::Arc::clone(segment.log_file());
+    let mut scan = BatchScan::new(&file, 0, file_size);
+    let mut expected = previous_end.unwrap_or(base).max(base);
+    let mut valid = 0u64;
+    let mut first_timestamp = None;
+    let mut stop = None;
+    loop {
+        let (position, view) = match scan.next_batch() {
+            Ok(Some(found)) => found,
+            Ok(None) => break,
+            Err(ScanError::Io(source)) => {
+                return Err(StorageError::SegmentRead {
+                    path: segment.log_path().to_path_buf(),
+                    source,
+                })
+            }
+            Err(ScanError::Invalid { position, error }) => {
+                stop = Some((position, error.to_string()));
+                break;
+            }
+        };
+        let relative_end = view.last_offset() - base;
+        if view.base_offset() < expected || relative_end > i64::from(i32::MAX) {
+            stop = Some((
+                position,
+                format!("batch offset {} out of order", view.base_offset()),
+            ));
+            break;
+        }
+        let batch = AppendedBatch {
+            size: view.size() as u32,
+            last_offset: view.last_offset(),
+            max_timestamp: view.max_timestamp(),
+        };
+        first_timestamp.get_or_insert(view.max_timestamp());
+        expected = view.next_offset();
+        segment.index_batch(position, &batch, index_interval);
+        valid = position + u64::from(batch.size);
+    }
+    let next_offset = segment.next_offset();
+    segment.set_recovered(valid, next_offset, first_timestamp);
+    let clean = stop.is_none();
+    if let Some((position, reason)) = stop {
+        warn!(
+            segment = %segment.log_path().display(),
+            position,
+            discarded_bytes = file_size - position,
+            %reason,
+            "truncating log at the first invalid batch"
+        );
+        segment.truncate_file(position)?;
+    }
+    segment.persist_indexes()?;
+    Ok(clean)
+}

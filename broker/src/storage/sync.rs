@@ -1,0 +1,159 @@
+//! Durability: group commit with the fsync outside the partition lock, and checkpoints.
+//!
+//! The broker calls [`PartitionLog::pending_sync`] under the lock, runs the returned
+//! [`PendingSync`] without it (one fsync covers every batch appended meanwhile), then reports
+//! success with [`PartitionLog::mark_synced`]. Keep at most one sync in flight per partition.
+
+use std::fs::File;
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::checkpoint::{self, HIGH_WATERMARK_FILE, LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE};
+use super::error::{Result, StorageError};
+use super::log::PartitionLog;
+
+/// Bookkeeping of what has been handed out for syncing.
+#[derive(Debug)]
+pub(crate) struct SyncState {
+    /// Log end offset covered by the last [`PendingSync`] handed out.
+    requested: i64,
+    /// A segment file was created since then, so the directory needs an fsync too.
+    dir_dirty: bool,
+    /// Lowest truncation point since the last sync was handed out: a sync started before a
+    /// truncation must not vouch for data written after it.
+    truncated_to: Option<i64>,
+    /// Base offsets of segments rolled since then, whose indexes are final and need an fsync.
+    rolled: Vec<i64>,
+}
+
+impl SyncState {
+    /// Nothing pending beyond `synced`.
+    pub(crate) fn new(synced: i64) -> Self {
+        Self {
+            requested: synced,
+            dir_dirty: false,
+            truncated_to: None,
+            rolled: Vec::new(),
+        }
+    }
+
+    /// Notes a new segment file.
+    pub(crate) fn segment_created(&mut self) {
+        self.dir_dirty = true;
+    }
+
+    /// Notes that the segment at `base_offset` stopped being active.
+    pub(crate) fn segment_rolled(&mut self, base_offset: i64) {
+        self.rolled.push(base_offset);
+    }
+
+    /// Notes a truncation to `end`.
+    pub(crate) fn truncated(&mut self, end: i64) {
+        self.requested = self.requested.min(end);
+        self.truncated_to = Some(self.truncated_to.map_or(end, |t| t.min(end)));
+        self.dir_dirty = true;
+    }
+}
+
+/// Files to fsync, taken under the lock and run outside it.
+#[derive(Debug)]
+pub struct PendingSync {
+    files: Vec<Arc<File>>,
+    dir: Option<PathBuf>,
+    offset: i64,
+}
+
+impl PendingSync {
+    /// Log end offset that is durable once this sync succeeds.
+    pub fn offset(&self) -> i64 {
+        self.offset
+    }
+
+    /// Fsyncs the files (and the directory if segments were created) and returns the offset
+    /// to pass to [`PartitionLog::mark_synced`].
+    pub fn run(self) -> io::Result<i64> {
+        for file in &self.files {
+            file.sync_data()?;
+        }
+        if let Some(dir) = &self.dir {
+            checkpoint::sync_dir(dir)?;
+        }
+        Ok(self.offset)
+    }
+}
+
+impl PartitionLog {
+    /// Handles to fsync everything written since the last call, or `None` when nothing is.
+    pub fn pending_sync(&mut self) -> Option<PendingSync> {
+        let end = self.log_end_offset();
+        if end <= self.sync.requested && !self.sync.dir_dirty && self.sync.rolled.is_empty() {
+            return None;
+        }
+        let from = self.sync.requested;
+        let active = self.segments.len() - 1;
+        let mut files = Vec::new();
+        for (i, segment) in self.segments.iter().enumerate() {
+            if segment.next_offset() > from || (i == active && segment.base_offset() >= from) {
+                files.push(std::sync::Arc::clone(segment.log_file()));
+            }
+            if i != active && self.sync.rolled.contains(&segment.base_offset()) {
+                files.push(segment.index.file_handle());
+                files.push(segment.time_index.file_handle());
+            }
+        }
+        self.sync.rolled.clear();
+        let dir = self.sync.dir_dirty.then(|| self.dir.clone());
+        self.sync.requested = end;
+        self.sync.dir_dirty = false;
+        self.sync.truncated_to = None;
+        Some(PendingSync {
+            files,
+            dir,
+            offset: end,
+        })
+    }
+
+    /// Records that data up to `offset` is on disk, advancing the recovery point (written to
+    /// disk lazily by [`PartitionLog::checkpoint`]).
+    pub fn mark_synced(&mut self, offset: i64) {
+        let mut offset = offset.min(self.log_end_offset());
+        if let Some(cap) = self.sync.truncated_to {
+            offset = offset.min(cap);
+        }
+        self.recovery_point = self.recovery_point.max(offset);
+    }
+
+    /// Fsyncs everything and writes all checkpoints, synchronously (shutdown, tests).
+    pub fn flush(&mut self) -> Result<()> {
+        if let Some(pending) = self.pending_sync() {
+            let offset = pending.run().map_err(|source| StorageError::SegmentWrite {
+                path: self.dir.clone(),
+                source,
+            })?;
+            self.mark_synced(offset);
+        }
+        self.checkpoint()
+    }
+
+    /// Persists high watermark, recovery point and log start offset if they changed.
+    pub fn checkpoint(&mut self) -> Result<()> {
+        let current = (
+            self.high_watermark,
+            self.recovery_point,
+            self.log_start_offset,
+        );
+        let old = self.persisted;
+        if old.map(|o| o.0) != Some(current.0) {
+            checkpoint::write_offset(&self.dir, HIGH_WATERMARK_FILE, current.0)?;
+        }
+        if old.map(|o| o.1) != Some(current.1) {
+            checkpoint::write_offset(&self.dir, RECOVERY_POINT_FILE, current.1)?;
+        }
+        if old.map(|o| o.2) != Some(current.2) {
+            checkpoint::write_offset(&self.dir, LOG_START_OFFSET_FILE, current.2)?;
+        }
+        self.persisted = Some(current);
+        Ok(())
+    }
+}
