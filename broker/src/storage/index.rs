@@ -24,8 +24,10 @@ impl OffsetIndex {
     /// sign of damage, reported by returning `false` so the caller rebuilds it.
     pub(crate) fn open(path: &Path, base_offset: i64, log_size: u64) -> Result<(Self, bool)> {
         let (file, bytes) = IndexFile::open(path)?;
+        let existed = bytes.is_some();
+        let bytes = bytes.unwrap_or_default();
         let mut entries = Vec::with_capacity(bytes.len() / ENTRY_LEN);
-        let mut sane = bytes.len() % ENTRY_LEN == 0;
+        let mut sane = existed && bytes.len() % ENTRY_LEN == 0;
         for chunk in bytes.chunks_exact(ENTRY_LEN) {
             let rel = u32::from_be_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
             let pos = u32::from_be_bytes([chunk[4], chunk[5], chunk[6], chunk[7]]);
@@ -138,7 +140,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("x.index");
         let (mut idx, sane) = OffsetIndex::open(&path, 100, 0).expect("open");
-        assert!(sane);
+        assert!(!sane, "a missing index must be rebuilt");
         idx.push(109, 4100);
         idx.push(130, 8300);
         idx.persist().expect("persist");

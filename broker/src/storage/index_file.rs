@@ -20,8 +20,10 @@ pub(crate) struct IndexFile {
 }
 
 impl IndexFile {
-    /// Opens (creating if needed) the file and returns it with its whole content.
-    pub(crate) fn open(path: &Path) -> Result<(Self, Vec<u8>)> {
+    /// Opens (creating if needed) the file and returns it with its whole content, or `None`
+    /// content when the file did not exist (so the caller rebuilds the index).
+    pub(crate) fn open(path: &Path) -> Result<(Self, Option<Vec<u8>>)> {
+        let existed = path.exists();
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -45,7 +47,7 @@ impl IndexFile {
                 file: Arc::new(file),
                 len,
             },
-            bytes,
+            existed.then_some(bytes),
         ))
     }
 

@@ -101,3 +101,92 @@ impl PartitionLog {
         Ok(empty)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::storage::batch::split_batches;
+    use crate::storage::test_util::{append, open, simple};
+    use crate::storage::{LogConfig, StorageError};
+
+    fn batches_in(plan_bytes: &[u8]) -> Vec<(i64, i64)> {
+        split_batches(plan_bytes)
+            .map(|b| {
+                let b = b.expect("valid");
+                (b.base_offset(), b.last_offset())
+            })
+            .collect()
+    }
+
+    fn log_with_batches_of(sizes: &[usize]) -> (tempfile::TempDir, crate::storage::PartitionLog) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut log = open(dir.path(), LogConfig::default());
+        for &n in sizes {
+            append(&mut log, simple(n, 1_000));
+        }
+        (dir, log)
+    }
+
+    #[test]
+    fn fetch_from_the_middle_of_a_batch_returns_the_whole_batch() {
+        let (_dir, log) = log_with_batches_of(&[5, 5, 5]);
+        let plan = log.read_plan(7, usize::MAX, i64::MAX, false).expect("plan");
+        let bytes = plan.load().expect("load");
+        assert_eq!(batches_in(&bytes), vec![(5, 9), (10, 14)]);
+    }
+
+    #[test]
+    fn max_bytes_cuts_at_batch_boundaries_and_min_one_batch_overrides_it() {
+        let (_dir, log) = log_with_batches_of(&[5, 5, 5]);
+        let one = log.read_plan(0, 1, i64::MAX, true).expect("plan");
+        let first_size = one.length;
+        assert_eq!(batches_in(&one.load().expect("load")), vec![(0, 4)]);
+        let none = log
+            .read_plan(0, first_size - 1, i64::MAX, false)
+            .expect("plan");
+        assert!(none.is_empty());
+        let two = log
+            .read_plan(0, first_size * 2 + 10, i64::MAX, false)
+            .expect("plan");
+        assert_eq!(batches_in(&two.load().expect("load")).len(), 2);
+    }
+
+    #[test]
+    fn reads_stop_before_the_high_watermark() {
+        let (_dir, log) = log_with_batches_of(&[5, 5, 5]);
+        let plan = log.read_plan(0, usize::MAX, 10, true).expect("plan");
+        assert_eq!(
+            batches_in(&plan.load().expect("load")),
+            vec![(0, 4), (5, 9)]
+        );
+        assert!(log
+            .read_plan(10, usize::MAX, 10, true)
+            .expect("plan")
+            .is_empty());
+        // A batch that straddles the bound is not committed yet.
+        assert!(log
+            .read_plan(10, usize::MAX, 12, true)
+            .expect("plan")
+            .is_empty());
+    }
+
+    #[test]
+    fn offsets_outside_the_log_are_out_of_range_and_the_end_is_empty() {
+        let (_dir, log) = log_with_batches_of(&[5]);
+        assert!(log
+            .read_plan(5, 100, i64::MAX, true)
+            .expect("plan")
+            .is_empty());
+        assert!(matches!(
+            log.read_plan(6, 100, i64::MAX, true),
+            Err(StorageError::OffsetOutOfRange {
+                offset: 6,
+                log_start_offset: 0,
+                log_end_offset: 5
+            })
+        ));
+        assert!(matches!(
+            log.read_plan(-1, 100, i64::MAX, true),
+            Err(StorageError::OffsetOutOfRange { .. })
+        ));
+    }
+}

@@ -72,10 +72,11 @@ fn list_segments(dir: &Path) -> Result<Vec<i64>> {
         } else if name.ends_with(".tmp") {
             remove_leftover(&entry.path())?;
         } else if let Some(stem) = name
-            .strip_suffix(INDEX_SUFFIX)
-            .or_else(|| name.strip_suffix(TIME_INDEX_SUFFIX))
+            .strip_suffix(TIME_INDEX_SUFFIX)
+            .or_else(|| name.strip_suffix(INDEX_SUFFIX))
+            .and_then(|s| s.strip_suffix('.'))
         {
-            indexes.push((stem.trim_end_matches('.').to_string(), entry.path()));
+            indexes.push((stem.to_string(), entry.path()));
         }
     }
     bases.sort_unstable();
@@ -162,4 +163,136 @@ pub(crate) fn recover_segment(
     }
     segment.persist_indexes()?;
     Ok(clean)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs::{self, OpenOptions};
+    use std::io::Write;
+
+    use crate::storage::segment::{file_name, INDEX_SUFFIX, LOG_SUFFIX};
+    use crate::storage::test_util::{append, open, read_all, simple, small_config};
+    use crate::storage::LogConfig;
+
+    fn segment_path(dir: &std::path::Path, base: i64) -> std::path::PathBuf {
+        dir.join(file_name(base, LOG_SUFFIX))
+    }
+
+    #[test]
+    fn a_torn_tail_is_cut_back_to_the_last_whole_batch() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut log = open(dir.path(), LogConfig::default());
+        for _ in 0..3 {
+            append(&mut log, simple(4, 1_000));
+        }
+        let size = log.size_bytes();
+        drop(log);
+        let file = OpenOptions::new()
+            .write(true)
+            .open(segment_path(dir.path(), 0))
+            .expect("segment");
+        file.set_len(size - 10).expect("tear");
+        drop(file);
+        let mut log = open(dir.path(), LogConfig::default());
+        assert_eq!(log.log_end_offset(), 8);
+        assert_eq!(read_all(&log, 0), vec![(0, 3), (4, 7)]);
+        assert_eq!(append(&mut log, simple(1, 1_000)).base_offset, 8);
+    }
+
+    #[test]
+    fn trailing_garbage_is_discarded() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut log = open(dir.path(), LogConfig::default());
+        append(&mut log, simple(2, 1_000));
+        let size = log.size_bytes();
+        drop(log);
+        let mut file = OpenOptions::new()
+            .append(true)
+            .open(segment_path(dir.path(), 0))
+            .expect("segment");
+        file.write_all(&[0xab; 100]).expect("garbage");
+        drop(file);
+        let log = open(dir.path(), LogConfig::default());
+        assert_eq!(log.log_end_offset(), 2);
+        assert_eq!(log.size_bytes(), size);
+    }
+
+    #[test]
+    fn a_crc_corrupted_batch_ends_the_log_and_later_segments_go() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut log = open(dir.path(), small_config());
+        for _ in 0..40 {
+            append(&mut log, simple(2, 1_000));
+        }
+        assert!(log.segment_count() > 2);
+        let second = log.segments[0].size();
+        let first_batch_len = simple(2, 1_000).len() as u64;
+        drop(log);
+        // Flip a payload byte of the second batch of the first segment.
+        let path = segment_path(dir.path(), 0);
+        let mut bytes = fs::read(&path).expect("read");
+        let at = (first_batch_len * 2 - 1) as usize;
+        assert!(at < second as usize);
+        bytes[at] ^= 0xff;
+        fs::write(&path, bytes).expect("write");
+        let log = open(dir.path(), small_config());
+        assert_eq!(log.log_end_offset(), 2);
+        assert_eq!(log.segment_count(), 1);
+        assert_eq!(read_all(&log, 0), vec![(0, 1)]);
+    }
+
+    #[test]
+    fn indexes_of_flushed_segments_are_reused_on_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut log = open(dir.path(), small_config());
+        for _ in 0..40 {
+            append(&mut log, simple(2, 1_000));
+        }
+        log.flush().expect("flush");
+        let entries = log.segments[0].index.last();
+        let time_entries = log.segments[0].time_index.last();
+        assert!(entries.is_some() && time_entries.is_some());
+        drop(log);
+        let log = open(dir.path(), small_config());
+        assert_eq!(log.segments[0].index.last(), entries);
+        assert_eq!(log.segments[0].time_index.last(), time_entries);
+        assert_eq!(log.segments[0].max_timestamp().0, 1_001);
+    }
+
+    #[test]
+    fn missing_or_damaged_indexes_are_rebuilt() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut log = open(dir.path(), small_config());
+        for _ in 0..40 {
+            append(&mut log, simple(2, 1_000));
+        }
+        log.flush().expect("flush");
+        let expected = read_all(&log, 0);
+        drop(log);
+        fs::remove_file(dir.path().join(file_name(0, INDEX_SUFFIX))).expect("remove index");
+        fs::write(dir.path().join(file_name(0, "timeindex")), [7u8; 13]).expect("garbage");
+        fs::write(dir.path().join(file_name(8, INDEX_SUFFIX)), [0xffu8; 16]).expect("garbage");
+        let log = open(dir.path(), small_config());
+        assert_eq!(read_all(&log, 0), expected);
+        assert!(log.segments[1].index.last().is_some());
+        assert!(
+            log.segments[0].index.last().is_some(),
+            "{:?}",
+            log.segments[0]
+        );
+        assert_eq!(log.segments[0].max_timestamp().0, 1_001);
+    }
+
+    #[test]
+    fn leftover_temporary_and_orphan_index_files_are_removed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        fs::write(dir.path().join("high-watermark.tmp"), "x").expect("tmp");
+        fs::write(dir.path().join(file_name(99, INDEX_SUFFIX)), [0u8; 8]).expect("orphan");
+        fs::write(dir.path().join(file_name(99, "timeindex")), [0u8; 12]).expect("orphan");
+        let log = open(dir.path(), LogConfig::default());
+        assert_eq!(log.log_end_offset(), 0);
+        assert!(!dir.path().join("high-watermark.tmp").exists());
+        assert!(!dir.path().join(file_name(99, INDEX_SUFFIX)).exists());
+        assert!(!dir.path().join(file_name(99, "timeindex")).exists());
+    }
 }

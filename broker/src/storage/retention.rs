@@ -114,3 +114,110 @@ impl PartitionLog {
         Ok((freed, count))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::storage::test_util::{append, open, read_all, simple, small_config, NOW};
+    use crate::storage::{LogConfig, StorageError};
+
+    #[test]
+    fn old_segments_are_deleted_by_time_but_never_the_active_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = LogConfig {
+            retention_ms: 10_000,
+            ..small_config()
+        };
+        let mut log = open(dir.path(), config);
+        for _ in 0..30 {
+            append(&mut log, simple(2, NOW - 60_000));
+        }
+        for _ in 0..30 {
+            append(&mut log, simple(2, NOW));
+        }
+        let segments = log.segment_count();
+        let outcome = log.enforce_retention(NOW).expect("retention");
+        assert!(outcome.deleted_segments > 0);
+        assert_eq!(log.segment_count(), segments - outcome.deleted_segments);
+        assert_eq!(outcome.log_start_offset, log.log_start_offset());
+        assert_eq!(log.log_start_offset(), log.segments[0].base_offset());
+        assert!(log.log_start_offset() <= 60, "recent data kept");
+        // Everything old enough goes at a later time, but the active segment stays.
+        let outcome = log.enforce_retention(NOW + 1_000_000).expect("retention");
+        assert!(outcome.deleted_segments > 0);
+        assert_eq!(log.segment_count(), 1);
+        assert_eq!(log.log_end_offset(), 120);
+        assert!(matches!(
+            log.read_plan(0, 10, i64::MAX, true),
+            Err(StorageError::OffsetOutOfRange { .. })
+        ));
+    }
+
+    #[test]
+    fn oldest_segments_are_deleted_while_the_log_exceeds_retention_bytes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = LogConfig {
+            retention_ms: -1,
+            retention_bytes: 2_500,
+            ..small_config()
+        };
+        let mut log = open(dir.path(), config);
+        for _ in 0..60 {
+            append(&mut log, simple(2, 1_000));
+        }
+        assert!(log.size_bytes() > 5_000);
+        let outcome = log.enforce_retention(NOW).expect("retention");
+        assert!(outcome.deleted_bytes > 0);
+        // Kafka never goes below retention.bytes: it keeps the segment that would.
+        assert!(log.size_bytes() >= 2_500);
+        assert!(log.size_bytes() < 2_500 + 1_024, "deletes all it may");
+        let start = log.log_start_offset();
+        assert_eq!(read_all(&log, start).first().map(|b| b.0), Some(start));
+        drop(log);
+        let log = open(dir.path(), LogConfig::default());
+        assert_eq!(log.log_start_offset(), start);
+    }
+
+    #[test]
+    fn an_idle_active_segment_is_rolled_after_segment_ms() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = LogConfig {
+            segment_ms: 1_000,
+            retention_ms: 5_000,
+            ..LogConfig::default()
+        };
+        let mut log = open(dir.path(), config);
+        log.append(&mut simple(1, NOW), 0, NOW).expect("append");
+        let outcome = log.enforce_retention(NOW + 500).expect("retention");
+        assert!(!outcome.rolled);
+        let outcome = log.enforce_retention(NOW + 10_000).expect("retention");
+        assert!(outcome.rolled);
+        assert_eq!(outcome.deleted_segments, 1);
+        assert_eq!(log.log_start_offset(), 1);
+        assert_eq!(log.log_end_offset(), 1);
+    }
+
+    #[test]
+    fn delete_records_advances_the_log_start_up_to_the_high_watermark() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut log = open(dir.path(), small_config());
+        for _ in 0..40 {
+            append(&mut log, simple(2, 1_000));
+        }
+        log.set_high_watermark(50);
+        assert!(matches!(
+            log.delete_records(51),
+            Err(StorageError::OffsetOutOfRange { .. })
+        ));
+        let segments = log.segment_count();
+        assert_eq!(log.delete_records(45).expect("delete"), 45);
+        assert_eq!(log.log_start_offset(), 45);
+        assert!(log.segment_count() < segments);
+        assert!(log.segments[0].base_offset() <= 45);
+        // The batch holding the new start is still served whole.
+        assert_eq!(read_all(&log, 45).first(), Some(&(44, 45)));
+        log.checkpoint().expect("checkpoint");
+        drop(log);
+        let log = open(dir.path(), small_config());
+        assert_eq!(log.log_start_offset(), 45);
+    }
+}

@@ -157,3 +157,61 @@ impl PartitionLog {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::storage::test_util::{append, open, simple, small_config};
+    use crate::storage::LogConfig;
+
+    #[test]
+    fn pending_sync_covers_new_writes_and_mark_synced_advances_the_recovery_point() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut log = open(dir.path(), LogConfig::default());
+        assert!(log.pending_sync().is_none());
+        append(&mut log, simple(3, 1_000));
+        append(&mut log, simple(2, 1_000));
+        let pending = log.pending_sync().expect("something to sync");
+        assert_eq!(pending.offset(), 5);
+        assert!(log.pending_sync().is_none(), "handed out once");
+        append(&mut log, simple(1, 1_000));
+        let synced = pending.run().expect("fsync");
+        log.mark_synced(synced);
+        assert_eq!(log.recovery_point(), 5);
+        let next = log.pending_sync().expect("the later append");
+        assert_eq!(next.offset(), 6);
+        log.mark_synced(next.run().expect("fsync"));
+        assert_eq!(log.recovery_point(), 6);
+    }
+
+    #[test]
+    fn a_sync_started_before_a_truncation_does_not_vouch_for_later_data() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut log = open(dir.path(), LogConfig::default());
+        for _ in 0..4 {
+            append(&mut log, simple(5, 1_000));
+        }
+        let pending = log.pending_sync().expect("pending");
+        log.truncate_to(10).expect("truncate");
+        append(&mut log, simple(10, 1_000));
+        log.mark_synced(pending.run().expect("fsync"));
+        assert_eq!(log.recovery_point(), 10);
+    }
+
+    #[test]
+    fn checkpoints_survive_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut log = open(dir.path(), small_config());
+        for _ in 0..30 {
+            append(&mut log, simple(2, 1_000));
+        }
+        log.set_high_watermark(42);
+        log.flush().expect("flush");
+        assert_eq!(log.recovery_point(), 60);
+        drop(log);
+        let log = open(dir.path(), small_config());
+        assert_eq!(log.high_watermark(), 42);
+        assert_eq!(log.recovery_point(), 60);
+        assert_eq!(log.log_end_offset(), 60);
+        assert_eq!(log.latest_epoch(), Some(0));
+    }
+}

@@ -23,8 +23,10 @@ impl TimeIndex {
     /// pointing past `next_offset`) so the caller rebuilds it.
     pub(crate) fn open(path: &Path, base_offset: i64, next_offset: i64) -> Result<(Self, bool)> {
         let (file, bytes) = IndexFile::open(path)?;
+        let existed = bytes.is_some();
+        let bytes = bytes.unwrap_or_default();
         let mut entries = Vec::with_capacity(bytes.len() / ENTRY_LEN);
-        let mut sane = bytes.len() % ENTRY_LEN == 0;
+        let mut sane = existed && bytes.len() % ENTRY_LEN == 0;
         for chunk in bytes.chunks_exact(ENTRY_LEN) {
             let mut ts = [0u8; 8];
             ts.copy_from_slice(&chunk[..8]);

@@ -98,3 +98,95 @@ impl PartitionLog {
         Ok(None)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use kafka_protocol::records::Compression;
+
+    use crate::storage::test_util::{append, batch, open, simple, small_config, BatchSpec, NOW};
+    use crate::storage::{LogConfig, TimestampType};
+
+    fn spec(timestamps: &[i64], compression: Compression) -> BatchSpec {
+        BatchSpec {
+            timestamps: timestamps.to_vec(),
+            compression,
+            ..BatchSpec::default()
+        }
+    }
+
+    #[test]
+    fn offset_for_timestamp_finds_the_first_record_at_or_after_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut log = open(dir.path(), small_config());
+        for i in 0..30 {
+            append(&mut log, simple(2, 1_000 + i * 10));
+        }
+        // Out-of-order timestamps inside a compressed batch: offsets 60, 61, 62.
+        append(
+            &mut log,
+            batch(&spec(&[5_000, 4_000, 6_000], Compression::Gzip)),
+        );
+        append(&mut log, batch(&spec(&[4_500, 7_000], Compression::Lz4)));
+        assert!(log.segment_count() > 1);
+        assert_eq!(
+            log.offset_for_timestamp(0).expect("lookup"),
+            Some((0, 1_000))
+        );
+        assert_eq!(
+            log.offset_for_timestamp(1_001).expect("lookup"),
+            Some((1, 1_001))
+        );
+        assert_eq!(
+            log.offset_for_timestamp(1_105).expect("lookup"),
+            Some((22, 1_110))
+        );
+        assert_eq!(
+            log.offset_for_timestamp(4_000).expect("lookup"),
+            Some((60, 5_000))
+        );
+        assert_eq!(
+            log.offset_for_timestamp(5_500).expect("lookup"),
+            Some((62, 6_000))
+        );
+        assert_eq!(
+            log.offset_for_timestamp(6_500).expect("lookup"),
+            Some((64, 7_000))
+        );
+        assert_eq!(log.offset_for_timestamp(7_001).expect("lookup"), None);
+    }
+
+    #[test]
+    fn max_timestamp_points_at_the_record_holding_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut log = open(dir.path(), small_config());
+        assert_eq!(log.max_timestamp().expect("empty"), None);
+        for i in 0..20 {
+            append(&mut log, simple(2, 1_000 + i));
+        }
+        append(
+            &mut log,
+            batch(&spec(&[3_000, 9_000, 9_000, 2_000], Compression::Snappy)),
+        );
+        for i in 0..20 {
+            append(&mut log, simple(2, 2_000 + i));
+        }
+        assert_eq!(log.max_timestamp().expect("lookup"), Some((41, 9_000)));
+    }
+
+    #[test]
+    fn log_append_time_batches_use_the_batch_timestamp_for_every_record() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = LogConfig {
+            timestamp_type: TimestampType::LogAppendTime,
+            ..LogConfig::default()
+        };
+        let mut log = open(dir.path(), config);
+        log.append(&mut simple(3, 5), 0, NOW).expect("append");
+        log.append(&mut simple(3, 5), 0, NOW + 10).expect("append");
+        assert_eq!(
+            log.offset_for_timestamp(NOW + 1).expect("lookup"),
+            Some((3, NOW + 10))
+        );
+        assert_eq!(log.max_timestamp().expect("lookup"), Some((3, NOW + 10)));
+    }
+}
