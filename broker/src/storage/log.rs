@@ -161,6 +161,7 @@ impl PartitionLog {
             }
             offsets += i64::from(view.last_offset_delta()) + 1;
             metas.push(AppendedBatch {
+                base_offset: 0,
                 size: size as u32,
                 last_offset: i64::from(view.last_offset_delta()),
                 max_timestamp: view.max_timestamp(),
@@ -188,6 +189,7 @@ impl PartitionLog {
                 meta.max_timestamp = now_ms;
             }
             // `last_offset` held the delta until now.
+            meta.base_offset = offset;
             meta.last_offset += offset;
             offset = meta.last_offset + 1;
             position = end;
@@ -341,15 +343,21 @@ impl PartitionLog {
     /// Deletes all data and restarts the log empty at `offset` (a follower far behind the
     /// leader's log start).
     pub fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<()> {
-        for segment in self.segments.drain(..) {
-            segment.delete_files()?;
-        }
-        self.segments.push(Segment::create(&self.dir, offset)?);
+        // Create first so the log always has an active segment, even if a delete fails.
+        // A segment already based at `offset` has its files truncated and reused.
+        let fresh = Segment::create(&self.dir, offset)?;
+        let old = std::mem::replace(&mut self.segments, vec![fresh]);
         self.sync.segment_created();
         self.log_start_offset = offset;
-        self.epochs.clear()?;
-        self.after_truncation(offset)?;
         self.high_watermark = offset;
+        self.recovery_point = offset;
+        self.sync.truncated(offset);
+        let deleted = old
+            .iter()
+            .filter(|s| s.base_offset() != offset)
+            .try_for_each(Segment::delete_files);
+        self.epochs.clear()?;
+        deleted?;
         self.checkpoint()
     }
 

@@ -20,6 +20,7 @@ mod index;
 mod index_file;
 mod log;
 mod read;
+mod recent;
 mod recovery;
 mod retention;
 mod scan;

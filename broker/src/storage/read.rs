@@ -74,29 +74,15 @@ impl PartitionLog {
         }
         let first = self.segment_index_for(offset);
         for segment in &self.segments[first..] {
-            let Some(batch) = segment.find_batch(offset)? else {
-                continue;
-            };
-            if batch.last_offset >= max_offset_exclusive {
-                return Ok(empty);
+            if let Some((position, length)) =
+                segment.plan_read(offset, max_bytes, max_offset_exclusive, min_one_batch)?
+            {
+                return Ok(ReadPlan {
+                    file: Arc::clone(segment.log_file()),
+                    position,
+                    length,
+                });
             }
-            let mut length = batch.size as usize;
-            if length > max_bytes && !min_one_batch {
-                return Ok(empty);
-            }
-            segment.scan_headers(batch.position + u64::from(batch.size), |next| {
-                let fits = length + next.size as usize <= max_bytes;
-                if next.last_offset >= max_offset_exclusive || !fits {
-                    return false;
-                }
-                length += next.size as usize;
-                true
-            })?;
-            return Ok(ReadPlan {
-                file: Arc::clone(segment.log_file()),
-                position: batch.position,
-                length,
-            });
         }
         Ok(empty)
     }
@@ -167,6 +153,21 @@ mod tests {
             .read_plan(10, usize::MAX, 12, true)
             .expect("plan")
             .is_empty());
+    }
+
+    #[test]
+    fn plans_agree_whether_positions_come_from_memory_or_from_the_file() {
+        // More batches than the in-memory tail remembers, so early offsets use the index.
+        let (_dir, log) = log_with_batches_of(&[1; 700]);
+        let batch_len = simple(1, 1_000).len();
+        for offset in [0, 100, 187, 188, 189, 650, 697, 699] {
+            let plan = log
+                .read_plan(offset, batch_len * 3, 699, false)
+                .expect("plan");
+            let got = batches_in(&plan.load().expect("load"));
+            let expected: Vec<_> = (offset..(offset + 3).min(699)).map(|o| (o, o)).collect();
+            assert_eq!(got, expected, "from offset {offset}");
+        }
     }
 
     #[test]

@@ -139,6 +139,7 @@ pub(crate) fn recover_segment(
             break;
         }
         let batch = AppendedBatch {
+            base_offset: view.base_offset(),
             size: view.size() as u32,
             last_offset: view.last_offset(),
             max_timestamp: view.max_timestamp(),

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use super::batch::BatchHeaderInfo;
 use super::error::{Result, StorageError};
 use super::index::OffsetIndex;
+use super::recent::{BatchSpan, RecentBatches};
 use super::scan::{HeaderScan, ScanError};
 use super::time_index::TimeIndex;
 
@@ -38,6 +39,8 @@ pub(crate) fn parse_log_file_name(name: &str) -> Option<i64> {
 /// Per-batch facts the segment needs to index an append.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct AppendedBatch {
+    /// First offset.
+    pub(crate) base_offset: i64,
     /// Size on disk.
     pub(crate) size: u32,
     /// Last offset.
@@ -65,6 +68,8 @@ pub(crate) struct Segment {
     offset_of_max_timestamp: i64,
     /// Wall time of the first append (or first batch timestamp after reopen), for segment.ms.
     rolling_base_ms: Option<i64>,
+    /// Positions of the latest batches, for planning tail reads without I/O.
+    recent: RecentBatches,
 }
 
 fn open_log(path: &Path, truncate: bool) -> Result<File> {
@@ -124,6 +129,7 @@ impl Segment {
                 max_timestamp: -1,
                 offset_of_max_timestamp: -1,
                 rolling_base_ms: None,
+                recent: RecentBatches::new(base_offset),
             },
             index_sane,
             time_sane,
@@ -155,6 +161,7 @@ impl Segment {
             max_timestamp: -1,
             offset_of_max_timestamp: -1,
             rolling_base_ms: None,
+            recent: RecentBatches::new(base_offset),
         })
     }
 
@@ -253,6 +260,8 @@ impl Segment {
         }
         self.bytes_since_index += u64::from(batch.size);
         self.next_offset = batch.last_offset + 1;
+        self.recent
+            .push(batch.base_offset, batch.last_offset, position, batch.size);
     }
 
     /// Forgets indexes and derived state before recovery re-reads the whole file.
@@ -264,6 +273,7 @@ impl Segment {
         self.max_timestamp = -1;
         self.offset_of_max_timestamp = -1;
         self.rolling_base_ms = None;
+        self.recent.clear();
         Ok(())
     }
 
@@ -273,7 +283,9 @@ impl Segment {
         self.time_index.persist()
     }
 
-    /// Sets the state recovery established (valid size, first batch timestamp).
+    /// Sets the state recovery established. The first-append time is lost on restart; the
+    /// file's creation time approximates it (segments are created by the append that rolls),
+    /// falling back to the first batch's timestamp where the filesystem lacks birth times.
     pub(crate) fn set_recovered(
         &mut self,
         size: u64,
@@ -282,7 +294,17 @@ impl Segment {
     ) {
         self.size = size;
         self.next_offset = next_offset.max(self.base_offset);
-        self.rolling_base_ms = first_timestamp;
+        self.rolling_base_ms = if size == 0 {
+            None
+        } else {
+            self.created_ms().or(first_timestamp)
+        };
+    }
+
+    fn created_ms(&self) -> Option<i64> {
+        let created = self.log.metadata().and_then(|m| m.created()).ok()?;
+        let since_epoch = created.duration_since(std::time::UNIX_EPOCH).ok()?;
+        i64::try_from(since_epoch.as_millis()).ok()
     }
 
     /// Restores timestamp state after loading a trusted segment.
@@ -296,6 +318,7 @@ impl Segment {
     /// Called when the segment stops being active: records the final max timestamp in the
     /// time index so a restart knows it without scanning.
     pub(crate) fn on_roll(&mut self) -> Result<()> {
+        self.recent.clear();
         if self.max_timestamp >= 0 {
             self.time_index
                 .maybe_push(self.max_timestamp, self.offset_of_max_timestamp);
@@ -339,10 +362,13 @@ impl Segment {
         }
         let start = self.index.last().map_or(0, |(_, pos)| u64::from(pos));
         let mut bytes_since = 0u64;
+        self.recent.clear();
         let file = Arc::clone(&self.log);
         let mut scan = HeaderScan::new(&file, start, self.size);
         while let Some(h) = scan.next_header().map_err(|e| self.scan_error(e))? {
             self.set_max_timestamp(h.max_timestamp, h.last_offset);
+            self.recent
+                .push(h.base_offset, h.last_offset, h.position, h.size);
             self.next_offset = h.next_offset();
             // The indexed batch at `start` restarted the count, so it is the sum from there.
             bytes_since += u64::from(h.size);
@@ -383,15 +409,7 @@ impl Segment {
         {
             return Ok(false);
         }
-        self.rolling_base_ms = self.first_batch()?.map(|h| h.max_timestamp);
         Ok(true)
-    }
-
-    /// Header of the first batch, if any.
-    pub(crate) fn first_batch(&self) -> Result<Option<BatchHeaderInfo>> {
-        HeaderScan::new(&self.log, 0, self.size)
-            .next_header()
-            .map_err(|e| self.scan_error(e))
     }
 
     /// Header of the first batch whose last offset is >= `offset`, found through the offset
@@ -405,6 +423,45 @@ impl Segment {
             }
         }
         Ok(None)
+    }
+
+    /// Plans a read of whole batches from the one holding `offset` (see
+    /// [`super::PartitionLog::read_plan`]) as (position, length); `None` when no batch of this
+    /// segment reaches `offset`. Recent batches are planned from memory, older ones through
+    /// the offset index and a header scan.
+    pub(crate) fn plan_read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        max_offset_exclusive: i64,
+        min_one_batch: bool,
+    ) -> Result<Option<(u64, usize)>> {
+        let mut plan = PlanBuilder {
+            max_bytes,
+            max_offset_exclusive,
+            min_one_batch,
+            position: None,
+            length: 0,
+        };
+        if let Some(recent) = self.recent.starting_at(offset) {
+            for span in recent {
+                if !plan.offer(span) {
+                    break;
+                }
+            }
+            return Ok(plan.finish());
+        }
+        let start = u64::from(self.index.lookup(offset));
+        let mut scan = HeaderScan::new(&self.log, start, self.size);
+        while let Some(h) = scan.next_header().map_err(|e| self.scan_error(e))? {
+            if h.last_offset < offset {
+                continue;
+            }
+            if !plan.offer((h.last_offset, h.position, h.size)) {
+                break;
+            }
+        }
+        Ok(plan.finish())
     }
 
     /// Calls `f` for each batch header from `position` until it returns `false`.
@@ -467,5 +524,39 @@ impl Segment {
                 source: error,
             },
         }
+    }
+}
+
+/// Accumulates consecutive batches into a read plan under the fetch limits.
+#[derive(Debug)]
+struct PlanBuilder {
+    max_bytes: usize,
+    max_offset_exclusive: i64,
+    min_one_batch: bool,
+    position: Option<u64>,
+    length: usize,
+}
+
+impl PlanBuilder {
+    /// Takes the next batch if it fits; `false` when the plan is complete.
+    fn offer(&mut self, (last_offset, position, size): BatchSpan) -> bool {
+        let first = self.position.is_none();
+        if first {
+            self.position = Some(position);
+        }
+        let size = size as usize;
+        if last_offset >= self.max_offset_exclusive {
+            return false;
+        }
+        let fits = self.length + size <= self.max_bytes || (first && self.min_one_batch);
+        if !fits {
+            return false;
+        }
+        self.length += size;
+        true
+    }
+
+    fn finish(self) -> Option<(u64, usize)> {
+        self.position.map(|p| (p, self.length))
     }
 }
