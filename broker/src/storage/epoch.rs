@@ -103,10 +103,16 @@ impl LeaderEpochCache {
         true
     }
 
-    /// [`Self::assign_in_memory`] and persist if changed.
+    /// [`Self::assign_in_memory`], made durable before it takes effect: if the checkpoint
+    /// cannot be written the cache is unchanged, so it never claims an epoch a restart would
+    /// forget.
     pub(crate) fn assign(&mut self, epoch: i32, start_offset: i64) -> Result<()> {
+        let before = self.entries.clone();
         if self.assign_in_memory(epoch, start_offset) {
-            self.persist()?;
+            if let Err(e) = self.persist() {
+                self.entries = before;
+                return Err(e);
+            }
         }
         Ok(())
     }

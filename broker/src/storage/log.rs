@@ -405,6 +405,14 @@ mod tests {
     use crate::storage::test_util::{append, open, read_all, simple, small_config, NOW};
 
     #[test]
+    fn logs_and_read_plans_can_cross_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<PartitionLog>();
+        shareable::<crate::storage::ReadPlan>();
+        shareable::<crate::storage::PendingSync>();
+    }
+
+    #[test]
     fn appends_get_consecutive_offsets_and_read_back_intact() {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut log = open(dir.path(), LogConfig::default());

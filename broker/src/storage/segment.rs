@@ -8,6 +8,8 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use tracing::warn;
+
 use super::batch::BatchHeaderInfo;
 use super::error::{Result, StorageError};
 use super::index::OffsetIndex;
@@ -242,8 +244,13 @@ impl Segment {
         }
         self.size = position;
         self.rolling_base_ms.get_or_insert(now_ms);
-        self.index.persist()?;
-        self.time_index.persist()
+        // The data is in; failing the append now would make the producer retry and duplicate
+        // it. Index files are caches of the in-memory indexes: unwritten entries are retried
+        // on the next persist, and a restart validates or rebuilds them.
+        if let Err(e) = self.persist_indexes() {
+            warn!(error = %e, "cannot write index entries; will retry");
+        }
+        Ok(())
     }
 
     /// Updates in-memory index state for a batch at `position` (append and rebuild share it).
