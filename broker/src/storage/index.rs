@@ -120,9 +120,14 @@ impl OffsetIndex {
         self.file.truncate(0)
     }
 
-    /// Shared handle for an fsync outside the partition lock.
-    pub(crate) fn file_handle(&self) -> std::sync::Arc<std::fs::File> {
-        self.file.handle()
+    /// True while the index file is held open.
+    pub(crate) fn is_file_open(&self) -> bool {
+        self.file.is_open()
+    }
+
+    /// Gives up the open file handle for an fsync outside the partition lock.
+    pub(crate) fn take_file_handle(&mut self) -> Option<std::sync::Arc<std::fs::File>> {
+        self.file.take_handle()
     }
 
     /// Path of the index file.

@@ -2,6 +2,8 @@
 //!
 //! Indexes live in memory (binary-searched) and are mirrored to disk only so that a restart
 //! does not need to rescan every segment; a damaged index file is rebuilt from the log.
+//! Closed segments give their index file handles up once synced, so a partition holds about
+//! one open file per segment, as with Kafka.
 
 use std::fs::{File, OpenOptions};
 use std::io::Read;
@@ -15,8 +17,22 @@ use super::error::{Result, StorageError};
 #[derive(Debug)]
 pub(crate) struct IndexFile {
     path: PathBuf,
-    file: Arc<File>,
+    /// Open while the index is being written; reopened on demand after [`Self::take_handle`].
+    file: Option<Arc<File>>,
     len: u64,
+}
+
+fn open_rw(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|source| StorageError::SegmentOpen {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 impl IndexFile {
@@ -24,16 +40,7 @@ impl IndexFile {
     /// content when the file did not exist (so the caller rebuilds the index).
     pub(crate) fn open(path: &Path) -> Result<(Self, Option<Vec<u8>>)> {
         let existed = path.exists();
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(|source| StorageError::SegmentOpen {
-                path: path.to_path_buf(),
-                source,
-            })?;
+        let mut file = open_rw(path)?;
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes)
             .map_err(|source| StorageError::SegmentRead {
@@ -44,11 +51,21 @@ impl IndexFile {
         Ok((
             Self {
                 path: path.to_path_buf(),
-                file: Arc::new(file),
+                file: Some(Arc::new(file)),
                 len,
             },
             existed.then_some(bytes),
         ))
+    }
+
+    fn file(&mut self) -> Result<&Arc<File>> {
+        if self.file.is_none() {
+            self.file = Some(Arc::new(open_rw(&self.path)?));
+        }
+        self.file.as_ref().ok_or_else(|| StorageError::SegmentOpen {
+            path: self.path.clone(),
+            source: std::io::Error::other("index file handle missing"),
+        })
     }
 
     /// Appends raw entry bytes at the end.
@@ -56,8 +73,9 @@ impl IndexFile {
         if bytes.is_empty() {
             return Ok(());
         }
-        self.file
-            .write_all_at(bytes, self.len)
+        let at = self.len;
+        self.file()?
+            .write_all_at(bytes, at)
             .map_err(|source| self.write_error(source))?;
         self.len += bytes.len() as u64;
         Ok(())
@@ -68,16 +86,22 @@ impl IndexFile {
         if len == self.len {
             return Ok(());
         }
-        self.file
+        self.file()?
             .set_len(len)
             .map_err(|source| self.write_error(source))?;
         self.len = len;
         Ok(())
     }
 
-    /// Shared handle for an fsync outside the partition lock.
-    pub(crate) fn handle(&self) -> Arc<File> {
-        Arc::clone(&self.file)
+    /// Hands the open handle over (for an fsync outside the partition lock) and closes this
+    /// side of it; later writes reopen the file.
+    pub(crate) fn take_handle(&mut self) -> Option<Arc<File>> {
+        self.file.take()
+    }
+
+    /// True while this index holds an open handle.
+    pub(crate) fn is_open(&self) -> bool {
+        self.file.is_some()
     }
 
     /// Path of the file.

@@ -87,6 +87,15 @@ impl PartitionLog {
             persisted: None,
             scratch: Vec::new(),
         };
+        // Closed segments rebuilt by recovery still hold their indexes open: sync and release
+        // them with the next group commit.
+        let closed = log.segments.len() - 1;
+        for i in 0..closed {
+            if log.segments[i].index_files_open() {
+                let base = log.segments[i].base_offset();
+                log.sync.segment_rolled(base);
+            }
+        }
         if !epochs_sane && log.size_bytes() > 0 {
             log.rebuild_epoch_cache()?;
         }

@@ -30,6 +30,10 @@ pub(crate) fn load_segments(
         let next_base = bases.get(i + 1).copied();
         let trusted = next_base.is_some_and(|next| next <= recovery_point);
         let loaded = trusted && index_sane && time_sane && segment.load_trusted()?;
+        if loaded {
+            // Closed and durable: nothing will write its indexes, so do not hold them open.
+            drop(segment.take_index_handles());
+        }
         if !loaded {
             if trusted {
                 warn!(segment = %segment.log_path().display(), "index does not match the log; rebuilding it");

@@ -498,6 +498,23 @@ impl Segment {
         Ok(buf)
     }
 
+    /// True while index files are held open (active, or closed but not yet synced).
+    pub(crate) fn index_files_open(&self) -> bool {
+        self.index.is_file_open() || self.time_index.is_file_open()
+    }
+
+    /// Gives up the index file handles of a closed segment: returned for a final fsync, and
+    /// no longer held open by the segment.
+    pub(crate) fn take_index_handles(&mut self) -> Vec<Arc<File>> {
+        [
+            self.index.take_file_handle(),
+            self.time_index.take_file_handle(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
     /// Deletes the segment's files.
     pub(crate) fn delete_files(&self) -> Result<()> {
         for path in [

@@ -93,13 +93,12 @@ impl PartitionLog {
         let from = self.sync.requested;
         let active = self.segments.len() - 1;
         let mut files = Vec::new();
-        for (i, segment) in self.segments.iter().enumerate() {
+        for (i, segment) in self.segments.iter_mut().enumerate() {
             if segment.next_offset() > from || (i == active && segment.base_offset() >= from) {
-                files.push(std::sync::Arc::clone(segment.log_file()));
+                files.push(Arc::clone(segment.log_file()));
             }
             if i != active && self.sync.rolled.contains(&segment.base_offset()) {
-                files.push(segment.index.file_handle());
-                files.push(segment.time_index.file_handle());
+                files.extend(segment.take_index_handles());
             }
         }
         self.sync.rolled.clear();
@@ -195,6 +194,20 @@ mod tests {
         append(&mut log, simple(10, 1_000));
         log.mark_synced(pending.run().expect("fsync"));
         assert_eq!(log.recovery_point(), 10);
+    }
+
+    #[test]
+    fn closed_segments_release_their_index_files_once_synced() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut log = open(dir.path(), small_config());
+        for _ in 0..30 {
+            append(&mut log, simple(2, 1_000));
+        }
+        assert!(log.segments.iter().all(|s| s.index_files_open()));
+        log.flush().expect("flush");
+        let (closed, active) = log.segments.split_at(log.segments.len() - 1);
+        assert!(closed.iter().all(|s| !s.index_files_open()));
+        assert!(active[0].index_files_open());
     }
 
     #[test]
