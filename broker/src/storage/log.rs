@@ -346,7 +346,10 @@ impl PartitionLog {
             }
         }
         let end = self.active_mut().truncate_to(offset)?;
-        self.after_truncation(end)
+        self.after_truncation(end)?;
+        // Persist the lowered recovery point now, as Kafka does: segments past it will be
+        // rewritten, and a restart must not trust them on the strength of an old checkpoint.
+        self.checkpoint()
     }
 
     /// Deletes all data and restarts the log empty at `offset` (a follower far behind the

@@ -265,6 +265,31 @@ mod tests {
     }
 
     #[test]
+    fn data_rewritten_after_a_truncation_is_not_trusted_blindly() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut log = open(dir.path(), small_config());
+        for _ in 0..40 {
+            append(&mut log, simple(2, 1_000));
+        }
+        log.flush().expect("flush");
+        log.truncate_to(4).expect("truncate");
+        for _ in 0..40 {
+            append(&mut log, simple(2, 2_000));
+        }
+        assert!(log.segment_count() > 2);
+        drop(log);
+        // Corrupt the last batch of the first segment, rewritten after the truncation.
+        let path = segment_path(dir.path(), 0);
+        let mut bytes = fs::read(&path).expect("read");
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        fs::write(&path, bytes).expect("write");
+        let log = open(dir.path(), small_config());
+        assert_eq!(log.segment_count(), 1);
+        assert!(log.log_end_offset() < 20, "cut at the corrupt batch");
+    }
+
+    #[test]
     fn missing_or_damaged_indexes_are_rebuilt() {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut log = open(dir.path(), small_config());

@@ -208,6 +208,22 @@ mod tests {
         let (closed, active) = log.segments.split_at(log.segments.len() - 1);
         assert!(closed.iter().all(|s| !s.index_files_open()));
         assert!(active[0].index_files_open());
+        // A truncation into a closed segment reopens its indexes for writing.
+        log.truncate_to(3).expect("truncate");
+        append(&mut log, simple(40, 1_000));
+        for _ in 0..20 {
+            append(&mut log, simple(2, 1_000));
+        }
+        drop(log);
+        let log = open(dir.path(), small_config());
+        assert_eq!(log.log_end_offset(), 82);
+        assert!(log.segment_count() > 2);
+        assert!(
+            log.segments[..log.segments.len() - 1]
+                .iter()
+                .all(|s| s.index_files_open()),
+            "recovered, not yet synced"
+        );
     }
 
     #[test]
