@@ -92,6 +92,41 @@ pub fn compress(codec: Compression, data: &[u8]) -> Result<BytesMut, CodecError>
     })
 }
 
+/// Size of the RecordBatch v2 header; the records section follows it.
+const HEADER_LEN: usize = 61;
+/// Offset of the attributes field, where the CRC-covered part of a batch begins.
+const ATTRIBUTES: usize = 21;
+
+/// Rewrites one whole, valid batch so its records are compressed with `target`; `None` when
+/// it already is. Producer id, epoch, sequences, offsets and timestamps are unchanged.
+pub fn recompress(batch: &[u8], target: Compression) -> Result<Option<Vec<u8>>, CodecError> {
+    let corrupt = |reason: &str| CodecError {
+        codec: target,
+        action: "recompression",
+        reason: reason.to_string(),
+    };
+    let header = batch
+        .get(..HEADER_LEN)
+        .ok_or_else(|| corrupt("short batch"))?;
+    let attributes = i16::from_be_bytes([header[ATTRIBUTES], header[ATTRIBUTES + 1]]);
+    let source = from_attributes(attributes).ok_or_else(|| corrupt("unknown codec"))?;
+    if source == target {
+        return Ok(None);
+    }
+    let raw = decompress(source, &batch[HEADER_LEN..])?;
+    let packed = compress(target, &raw)?;
+    let mut out = Vec::with_capacity(HEADER_LEN + packed.len());
+    out.extend_from_slice(header);
+    out.extend_from_slice(&packed);
+    let length = i32::try_from(out.len() - 12).map_err(|_| corrupt("batch too large"))?;
+    out[8..12].copy_from_slice(&length.to_be_bytes());
+    let attributes = (attributes & !0x7) | target as i16;
+    out[ATTRIBUTES..ATTRIBUTES + 2].copy_from_slice(&attributes.to_be_bytes());
+    let crc = crc32c::crc32c(&out[ATTRIBUTES..]);
+    out[17..21].copy_from_slice(&crc.to_be_bytes());
+    Ok(Some(out))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,6 +161,43 @@ mod tests {
                 "{codec:?}"
             );
         }
+    }
+
+    #[test]
+    fn recompressed_batches_keep_their_records() {
+        use kafka_protocol::records::{
+            Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+        };
+        let records: Vec<Record> = (0..5)
+            .map(|i| Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: 0,
+                producer_id: 7,
+                producer_epoch: 1,
+                timestamp_type: TimestampType::Creation,
+                offset: i,
+                sequence: i as i32,
+                timestamp: 1_000 + i,
+                key: Some(Bytes::from(format!("k{i}"))),
+                value: Some(Bytes::from(vec![b'v'; 100])),
+                headers: Default::default(),
+            })
+            .collect();
+        let mut lz4 = BytesMut::new();
+        let options = RecordEncodeOptions {
+            version: 2,
+            compression: Compression::Lz4,
+        };
+        RecordBatchEncoder::encode(&mut lz4, &records, &options).unwrap();
+        assert!(recompress(&lz4, Compression::Lz4).unwrap().is_none());
+        let zstd = recompress(&lz4, Compression::Zstd).unwrap().unwrap();
+        let crc = u32::from_be_bytes(zstd[17..21].try_into().unwrap());
+        assert_eq!(crc, crc32c::crc32c(&zstd[21..]));
+        let decoded = RecordBatchDecoder::decode(&mut Bytes::from(zstd)).unwrap();
+        assert_eq!(decoded.compression, Compression::Zstd);
+        assert_eq!(decoded.records, records);
     }
 
     #[test]

@@ -5,11 +5,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use tokio::sync::watch;
 
+use crate::codec::{self, CodecError, CompressionPolicy};
 use crate::producer::{BatchIdentity, ProducerStateTable, SequenceCheck, SequenceError};
-use crate::storage::{self, LogConfig, PartitionLog, PendingSync, StorageError};
+use crate::storage::{BatchError, BatchView, LogConfig, PartitionLog, PendingSync, StorageError};
 
 /// Why an append was refused.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +21,12 @@ pub enum AppendError {
     /// Idempotent-producer sequence or epoch check failed.
     #[error(transparent)]
     Sequence(#[from] SequenceError),
+    /// A batch breaks a rule Kafka enforces on client writes.
+    #[error("invalid record batch: {0}")]
+    InvalidRecord(String),
+    /// Recompressing for the topic's compression.type failed.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
 }
 
 /// Where an append landed.
@@ -66,6 +73,8 @@ pub struct Partition {
     durable: watch::Sender<i64>,
     /// Set while this partition is queued for the group-commit flusher.
     queued_for_sync: AtomicBool,
+    /// The topic's compression.type.
+    compression: RwLock<CompressionPolicy>,
 }
 
 impl std::fmt::Debug for Partition {
@@ -104,6 +113,7 @@ impl Partition {
             durable: watch::Sender::new(end),
             state: Mutex::new(State { log, producers }),
             queued_for_sync: AtomicBool::new(false),
+            compression: RwLock::new(CompressionPolicy::Producer),
         })
     }
 
@@ -124,14 +134,12 @@ impl Partition {
 
     /// Appends the record batches of one produce request, checking idempotence per batch.
     pub fn append(&self, records: &[u8], now_ms: i64) -> Result<Appended, AppendError> {
-        let mut buf = records.to_vec();
-        let batches = storage::split_batches(&mut buf)?;
+        let batches = self.prepare(records)?;
         let mut state = self.state.lock();
-        let mut first: Option<Appended> = None;
         let start = state.log.log_end_offset();
         let mut end_offset = start;
-        for batch in batches {
-            let identity = storage::batch_identity(batch)?;
+        let mut first: Option<Appended> = None;
+        for (identity, mut batch) in batches {
             let appended = match state.producers.check(&identity)? {
                 SequenceCheck::Duplicate { base_offset } => Appended {
                     base_offset,
@@ -141,7 +149,7 @@ impl Partition {
                     records: 0,
                 },
                 SequenceCheck::Append => {
-                    let info = state.log.append(batch, self.leader_epoch, now_ms)?;
+                    let info = state.log.append(&mut batch, self.leader_epoch, now_ms)?;
                     state.producers.record(&identity, info.base_offset);
                     end_offset = info.last_offset + 1;
                     Appended {
@@ -163,12 +171,70 @@ impl Partition {
             *hw = end_offset;
             moved
         });
-        let mut appended = first.ok_or(StorageError::CorruptBatch {
-            reason: "produce request carried no record batch".into(),
-        })?;
+        let mut appended = first.ok_or(StorageError::EmptyAppend)?;
         appended.end_offset = end_offset;
         appended.records = end_offset - start;
         Ok(appended)
+    }
+
+    /// Splits a produce request's records into batches, applies the checks Kafka makes on
+    /// client batches and the topic's compression policy, outside the partition lock.
+    fn prepare(&self, records: &[u8]) -> Result<Vec<(BatchIdentity, Vec<u8>)>, AppendError> {
+        let policy = self.compression();
+        let mut out = Vec::with_capacity(1);
+        let mut pos = 0;
+        while pos < records.len() {
+            let index = out.len();
+            let invalid = |source| StorageError::InvalidBatch { index, source };
+            let view = BatchView::header(&records[pos..]).map_err(invalid)?;
+            let bytes = records.get(pos..pos + view.size()).ok_or_else(|| {
+                invalid(BatchError::Truncated {
+                    needed: view.size(),
+                    available: records.len() - pos,
+                })
+            })?;
+            if view.is_control() {
+                return Err(AppendError::InvalidRecord(
+                    "clients may not write control batches".into(),
+                ));
+            }
+            if view.record_count() == 0
+                || i64::from(view.record_count()) != i64::from(view.last_offset_delta()) + 1
+            {
+                return Err(AppendError::InvalidRecord(format!(
+                    "batch {index} has {} records but lastOffsetDelta {}",
+                    view.record_count(),
+                    view.last_offset_delta()
+                )));
+            }
+            let identity = BatchIdentity {
+                producer_id: view.producer_id(),
+                producer_epoch: view.producer_epoch(),
+                base_sequence: view.base_sequence(),
+                last_offset_delta: view.last_offset_delta(),
+            };
+            let batch = match policy {
+                CompressionPolicy::Force(codec) => {
+                    // Only a batch whose CRC holds is worth recompressing (and re-signing).
+                    BatchView::parse(bytes).map_err(invalid)?;
+                    codec::recompress(bytes, codec)?.unwrap_or_else(|| bytes.to_vec())
+                }
+                CompressionPolicy::Producer => bytes.to_vec(),
+            };
+            out.push((identity, batch));
+            pos += view.size();
+        }
+        Ok(out)
+    }
+
+    /// The topic's `compression.type` policy.
+    fn compression(&self) -> CompressionPolicy {
+        *self.compression.read()
+    }
+
+    /// Applies a new `compression.type`.
+    pub fn set_compression(&self, policy: CompressionPolicy) {
+        *self.compression.write() = policy;
     }
 
     /// Reads whole batches from `offset` up to the high watermark.
@@ -185,7 +251,10 @@ impl Partition {
             (plan, hw, state.log.log_start_offset())
         };
         Ok(FetchedData {
-            records: plan.load()?,
+            records: plan.load().map_err(|source| StorageError::SegmentRead {
+                path: self.dir.clone(),
+                source,
+            })?,
             high_watermark,
             log_start_offset,
         })
@@ -263,7 +332,10 @@ impl Partition {
         match std::fs::remove_dir_all(&self.dir) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(StorageError::Io(e)),
+            Err(source) => Err(StorageError::Delete {
+                path: self.dir.clone(),
+                source,
+            }),
         }
     }
 

@@ -4,7 +4,7 @@ use kafka_protocol::error::ResponseError;
 
 use crate::partition::AppendError;
 use crate::producer::SequenceError;
-use crate::storage::StorageError;
+use crate::storage::{BatchError, StorageError};
 use crate::topics::RegistryError;
 
 /// Kafka error code for a topic-registry failure.
@@ -26,11 +26,12 @@ pub(crate) fn registry_code(error: &RegistryError) -> ResponseError {
 pub(crate) fn storage_code(error: &StorageError) -> ResponseError {
     match error {
         StorageError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
-        StorageError::BatchTooLarge { .. } => ResponseError::MessageTooLarge,
-        StorageError::CrcMismatch | StorageError::CorruptBatch { .. } => {
-            ResponseError::CorruptMessage
-        }
-        StorageError::InvalidMagic { .. } => ResponseError::UnsupportedForMessageFormat,
+        StorageError::InvalidBatch { source, .. } => match source {
+            BatchError::BatchTooLarge { .. } => ResponseError::MessageTooLarge,
+            BatchError::InvalidMagic { .. } => ResponseError::UnsupportedForMessageFormat,
+            _ => ResponseError::CorruptMessage,
+        },
+        StorageError::EmptyAppend => ResponseError::CorruptMessage,
         _ => ResponseError::KafkaStorageError,
     }
 }
@@ -39,6 +40,8 @@ pub(crate) fn storage_code(error: &StorageError) -> ResponseError {
 pub(crate) fn append_code(error: &AppendError) -> ResponseError {
     match error {
         AppendError::Storage(e) => storage_code(e),
+        AppendError::InvalidRecord(_) => ResponseError::InvalidRecord,
+        AppendError::Codec(_) => ResponseError::CorruptMessage,
         AppendError::Sequence(SequenceError::StaleEpoch { .. }) => {
             ResponseError::InvalidProducerEpoch
         }

@@ -43,9 +43,7 @@ pub(crate) async fn handle(
                             p.with_log(|log| match wanted.timestamp {
                                 LATEST => Ok(Some((log.high_watermark(), -1))),
                                 EARLIEST | EARLIEST_LOCAL => Ok(Some((log.log_start_offset(), -1))),
-                                MAX_TIMESTAMP => {
-                                    Ok(Some(log.max_timestamp()).filter(|(o, _)| *o >= 0))
-                                }
+                                MAX_TIMESTAMP => log.max_timestamp().map_err(|e| storage_code(&e)),
                                 ts if ts >= 0 => {
                                     log.offset_for_timestamp(ts).map_err(|e| storage_code(&e))
                                 }

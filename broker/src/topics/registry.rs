@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::config;
 use super::names::validate_topic_name;
 use super::store::{MetadataStore, StoreError, TopicRecord};
+use crate::codec::CompressionPolicy;
 use crate::config::BrokerConfig;
 use crate::partition::Partition;
 use crate::storage::StorageError;
@@ -272,8 +273,10 @@ impl TopicRegistry {
             return Ok(());
         }
         let log_config = config::log_config(&self.config, &configs);
+        let compression = compression_policy(&self.config, &configs);
         for partition in &topic.partitions {
             partition.update_config(log_config.clone());
+            partition.set_compression(compression);
         }
         let mut record = topic.record.clone();
         record.configs = configs;
@@ -338,11 +341,14 @@ fn open_partition(
 ) -> Result<Arc<Partition>, RegistryError> {
     let dir = config.data_dir.join(format!("{}-{index}", record.name));
     let log_config = config::log_config(config, &record.configs);
-    Ok(Arc::new(Partition::open(
-        &dir,
-        &record.name,
-        index,
-        record.leader_epoch,
-        log_config,
-    )?))
+    let partition = Partition::open(&dir, &record.name, index, record.leader_epoch, log_config)?;
+    partition.set_compression(compression_policy(config, &record.configs));
+    Ok(Arc::new(partition))
+}
+
+fn compression_policy(
+    config: &BrokerConfig,
+    configs: &BTreeMap<String, String>,
+) -> CompressionPolicy {
+    CompressionPolicy::parse(&config::effective(config, configs, "compression.type"))
 }

@@ -58,7 +58,9 @@ def ck_produce(bootstrap: str, topic: str, records: Iterable[dict], config: Opti
                timeout: float = 30.0) -> list[Delivered]:
     """Produces records given as dicts (key, value, headers, partition, timestamp) and returns
     every delivery report, in send order."""
-    conf = {"bootstrap.servers": bootstrap}
+    # Bounded delivery: a refused record comes back as an error report instead of retrying
+    # for librdkafka's default five minutes.
+    conf = {"bootstrap.servers": bootstrap, "message.timeout.ms": int(timeout * 1000 * 2 / 3)}
     conf.update(config or {})
     producer = Producer(conf)
     reports: list[Optional[Delivered]] = []

@@ -1,0 +1,55 @@
+//! Per-partition log configuration (the subset of Kafka topic configs storage acts on).
+
+/// How the broker treats record timestamps (Kafka `message.timestamp.type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TimestampType {
+    /// Keep the producer's timestamps.
+    #[default]
+    CreateTime,
+    /// Overwrite each batch's max timestamp with the broker's clock at append.
+    LogAppendTime,
+}
+
+/// Storage settings of one partition; defaults match Kafka's broker defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    /// Roll to a new segment before this many bytes (Kafka `segment.bytes`).
+    pub segment_bytes: u64,
+    /// Roll when the active segment's first append is older than this (Kafka `segment.ms`).
+    pub segment_ms: i64,
+    /// Delete segments whose newest record is older than this; -1 keeps forever
+    /// (Kafka `retention.ms`).
+    pub retention_ms: i64,
+    /// Delete oldest segments while the log is larger than this; -1 means unlimited
+    /// (Kafka `retention.bytes`).
+    pub retention_bytes: i64,
+    /// Largest batch accepted, header included (Kafka `max.message.bytes`).
+    pub max_message_bytes: u32,
+    /// Bytes of log between two sparse index entries (Kafka `index.interval.bytes`).
+    pub index_interval_bytes: u32,
+    /// Whether the broker stamps batches with its own clock.
+    pub timestamp_type: TimestampType,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        const WEEK_MS: i64 = 7 * 24 * 60 * 60 * 1000;
+        Self {
+            segment_bytes: 1 << 30,
+            segment_ms: WEEK_MS,
+            retention_ms: WEEK_MS,
+            retention_bytes: -1,
+            max_message_bytes: 1_048_588,
+            index_interval_bytes: 4096,
+            timestamp_type: TimestampType::CreateTime,
+        }
+    }
+}
+
+impl LogConfig {
+    /// Segment size limit clamped so file positions always fit the index's u32 and Kafka's
+    /// i32 positions.
+    pub(crate) fn effective_segment_bytes(&self) -> u64 {
+        self.segment_bytes.clamp(1, i32::MAX as u64)
+    }
+}

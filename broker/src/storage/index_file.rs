@@ -1,0 +1,118 @@
+//! Append-only file of fixed-size entries shared by the offset and time indexes.
+//!
+//! Indexes live in memory (binary-searched) and are mirrored to disk only so that a restart
+//! does not need to rescan every segment; a damaged index file is rebuilt from the log.
+//! Closed segments give their index file handles up once synced, so a partition holds about
+//! one open file per segment, as with Kafka.
+
+use std::fs::{File, OpenOptions};
+use std::io::Read;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::error::{Result, StorageError};
+
+/// Disk mirror of an in-memory index.
+#[derive(Debug)]
+pub(crate) struct IndexFile {
+    path: PathBuf,
+    /// Open while the index is being written; reopened on demand after [`Self::take_handle`].
+    file: Option<Arc<File>>,
+    len: u64,
+}
+
+fn open_rw(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|source| StorageError::SegmentOpen {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+impl IndexFile {
+    /// Opens (creating if needed) the file and returns it with its whole content, or `None`
+    /// content when the file did not exist (so the caller rebuilds the index).
+    pub(crate) fn open(path: &Path) -> Result<(Self, Option<Vec<u8>>)> {
+        let existed = path.exists();
+        let mut file = open_rw(path)?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)
+            .map_err(|source| StorageError::SegmentRead {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        let len = bytes.len() as u64;
+        Ok((
+            Self {
+                path: path.to_path_buf(),
+                file: Some(Arc::new(file)),
+                len,
+            },
+            existed.then_some(bytes),
+        ))
+    }
+
+    fn file(&mut self) -> Result<&Arc<File>> {
+        if self.file.is_none() {
+            self.file = Some(Arc::new(open_rw(&self.path)?));
+        }
+        self.file.as_ref().ok_or_else(|| StorageError::SegmentOpen {
+            path: self.path.clone(),
+            source: std::io::Error::other("index file handle missing"),
+        })
+    }
+
+    /// Appends raw entry bytes at the end.
+    pub(crate) fn append(&mut self, bytes: &[u8]) -> Result<()> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        let at = self.len;
+        self.file()?
+            .write_all_at(bytes, at)
+            .map_err(|source| self.write_error(source))?;
+        self.len += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Cuts the file to `len` bytes.
+    pub(crate) fn truncate(&mut self, len: u64) -> Result<()> {
+        if len == self.len {
+            return Ok(());
+        }
+        self.file()?
+            .set_len(len)
+            .map_err(|source| self.write_error(source))?;
+        self.len = len;
+        Ok(())
+    }
+
+    /// Hands the open handle over (for an fsync outside the partition lock) and closes this
+    /// side of it; later writes reopen the file.
+    pub(crate) fn take_handle(&mut self) -> Option<Arc<File>> {
+        self.file.take()
+    }
+
+    /// True while this index holds an open handle.
+    pub(crate) fn is_open(&self) -> bool {
+        self.file.is_some()
+    }
+
+    /// Path of the file.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn write_error(&self, source: std::io::Error) -> StorageError {
+        StorageError::SegmentWrite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! Retention: deleting whole old segments by age, total size and log start offset, as
+//! Kafka's `deleteOldSegments`. The active segment is never deleted.
+
+use tracing::info;
+
+use super::error::{Result, StorageError};
+use super::log::PartitionLog;
+
+/// What a retention pass did (for logs and metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RetentionOutcome {
+    /// Segments deleted.
+    pub deleted_segments: usize,
+    /// Bytes freed.
+    pub deleted_bytes: u64,
+    /// Log start offset after the pass.
+    pub log_start_offset: i64,
+    /// Whether the active segment was rolled because `segment.ms` elapsed.
+    pub rolled: bool,
+}
+
+impl PartitionLog {
+    /// Rolls the active segment if `segment.ms` elapsed (so idle partitions age out too),
+    /// then deletes the oldest non-active segments while their newest timestamp is older than
+    /// `retention.ms`, the log exceeds `retention.bytes`, or they lie wholly below the log
+    /// start offset; advances the log start offset accordingly.
+    pub fn enforce_retention(&mut self, now_ms: i64) -> Result<RetentionOutcome> {
+        let mut outcome = RetentionOutcome::default();
+        let active = self.active();
+        if !active.is_empty()
+            && active
+                .rolling_base_ms()
+                .is_some_and(|t| now_ms - t >= self.config.segment_ms)
+        {
+            self.roll()?;
+            outcome.rolled = true;
+        }
+        let retention_ms = self.config.retention_ms;
+        let retention_bytes = self.config.retention_bytes;
+        let mut excess = if retention_bytes >= 0 {
+            self.size_bytes() as i64 - retention_bytes
+        } else {
+            0
+        };
+        let mut count = 0;
+        while count + 1 < self.segments.len() {
+            let segment = &self.segments[count];
+            let below_start = self.segments[count + 1].base_offset() <= self.log_start_offset;
+            let expired = retention_ms >= 0
+                && now_ms - segment.largest_timestamp_for_retention() > retention_ms;
+            let oversize = retention_bytes >= 0 && excess >= segment.size() as i64;
+            if !(below_start || expired || oversize) {
+                break;
+            }
+            excess -= segment.size() as i64;
+            count += 1;
+        }
+        let (deleted_bytes, _) = self.delete_oldest_segments(count)?;
+        outcome.deleted_segments = count;
+        outcome.deleted_bytes = deleted_bytes;
+        outcome.log_start_offset = self.log_start_offset;
+        Ok(outcome)
+    }
+
+    /// Advances the log start offset to `before_offset` (DeleteRecords) and deletes segments
+    /// wholly below it. Offsets past the high watermark cannot be deleted. Returns the new log
+    /// start offset.
+    pub fn delete_records(&mut self, before_offset: i64) -> Result<i64> {
+        if before_offset > self.high_watermark || before_offset < 0 {
+            return Err(StorageError::OffsetOutOfRange {
+                offset: before_offset,
+                log_start_offset: self.log_start_offset,
+                log_end_offset: self.log_end_offset(),
+            });
+        }
+        if before_offset > self.log_start_offset {
+            self.log_start_offset = before_offset;
+            self.epochs.truncate_from_start(before_offset)?;
+        }
+        let count = self
+            .segments
+            .windows(2)
+            .take_while(|pair| pair[1].base_offset() <= self.log_start_offset)
+            .count();
+        self.delete_oldest_segments(count)?;
+        Ok(self.log_start_offset)
+    }
+
+    /// Deletes the `count` oldest segments (never the active one) and moves the log start
+    /// offset past them. Returns bytes freed and segments deleted.
+    fn delete_oldest_segments(&mut self, count: usize) -> Result<(u64, usize)> {
+        let count = count.min(self.segments.len().saturating_sub(1));
+        if count == 0 {
+            return Ok((0, 0));
+        }
+        let mut freed = 0;
+        for segment in self.segments.drain(..count) {
+            freed += segment.size();
+            info!(
+                segment = %segment.log_path().display(),
+                bytes = segment.size(),
+                "deleting segment by retention"
+            );
+            segment.delete_files()?;
+        }
+        self.sync.segment_created();
+        let first_base = self.segments[0].base_offset();
+        if first_base > self.log_start_offset {
+            self.log_start_offset = first_base;
+            self.epochs.truncate_from_start(first_base)?;
+        }
+        self.high_watermark = self.high_watermark.max(self.log_start_offset);
+        self.recovery_point = self.recovery_point.max(self.log_start_offset);
+        Ok((freed, count))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::storage::test_util::{append, open, read_all, simple, small_config, NOW};
+    use crate::storage::{LogConfig, StorageError};
+
+    #[test]
+    fn old_segments_are_deleted_by_time_but_never_the_active_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = LogConfig {
+            retention_ms: 10_000,
+            ..small_config()
+        };
+        let mut log = open(dir.path(), config);
+        for _ in 0..30 {
+            append(&mut log, simple(2, NOW - 60_000));
+        }
+        for _ in 0..30 {
+            append(&mut log, simple(2, NOW));
+        }
+        let segments = log.segment_count();
+        let outcome = log.enforce_retention(NOW).expect("retention");
+        assert!(outcome.deleted_segments > 0);
+        assert_eq!(log.segment_count(), segments - outcome.deleted_segments);
+        assert_eq!(outcome.log_start_offset, log.log_start_offset());
+        assert_eq!(log.log_start_offset(), log.segments[0].base_offset());
+        assert!(log.log_start_offset() <= 60, "recent data kept");
+        // Everything old enough goes at a later time, but the active segment stays.
+        let outcome = log.enforce_retention(NOW + 1_000_000).expect("retention");
+        assert!(outcome.deleted_segments > 0);
+        assert_eq!(log.segment_count(), 1);
+        assert_eq!(log.log_end_offset(), 120);
+        assert!(matches!(
+            log.read_plan(0, 10, i64::MAX, true),
+            Err(StorageError::OffsetOutOfRange { .. })
+        ));
+    }
+
+    #[test]
+    fn oldest_segments_are_deleted_while_the_log_exceeds_retention_bytes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = LogConfig {
+            retention_ms: -1,
+            retention_bytes: 2_500,
+            ..small_config()
+        };
+        let mut log = open(dir.path(), config);
+        for _ in 0..60 {
+            append(&mut log, simple(2, 1_000));
+        }
+        assert!(log.size_bytes() > 5_000);
+        let outcome = log.enforce_retention(NOW).expect("retention");
+        assert!(outcome.deleted_bytes > 0);
+        // Kafka never goes below retention.bytes: it keeps the segment that would.
+        assert!(log.size_bytes() >= 2_500);
+        assert!(log.size_bytes() < 2_500 + 1_024, "deletes all it may");
+        let start = log.log_start_offset();
+        assert_eq!(read_all(&log, start).first().map(|b| b.0), Some(start));
+        drop(log);
+        let log = open(dir.path(), LogConfig::default());
+        assert_eq!(log.log_start_offset(), start);
+    }
+
+    #[test]
+    fn an_idle_active_segment_is_rolled_after_segment_ms() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = LogConfig {
+            segment_ms: 1_000,
+            retention_ms: 5_000,
+            ..LogConfig::default()
+        };
+        let mut log = open(dir.path(), config);
+        log.append(&mut simple(1, NOW), 0, NOW).expect("append");
+        let outcome = log.enforce_retention(NOW + 500).expect("retention");
+        assert!(!outcome.rolled);
+        let outcome = log.enforce_retention(NOW + 10_000).expect("retention");
+        assert!(outcome.rolled);
+        assert_eq!(outcome.deleted_segments, 1);
+        assert_eq!(log.log_start_offset(), 1);
+        assert_eq!(log.log_end_offset(), 1);
+    }
+
+    #[test]
+    fn delete_records_advances_the_log_start_up_to_the_high_watermark() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut log = open(dir.path(), small_config());
+        for _ in 0..40 {
+            append(&mut log, simple(2, 1_000));
+        }
+        log.set_high_watermark(50);
+        assert!(matches!(
+            log.delete_records(51),
+            Err(StorageError::OffsetOutOfRange { .. })
+        ));
+        let segments = log.segment_count();
+        assert_eq!(log.delete_records(45).expect("delete"), 45);
+        assert_eq!(log.log_start_offset(), 45);
+        assert!(log.segment_count() < segments);
+        assert!(log.segments[0].base_offset() <= 45);
+        // The batch holding the new start is still served whole.
+        assert_eq!(read_all(&log, 45).first(), Some(&(44, 45)));
+        log.checkpoint().expect("checkpoint");
+        drop(log);
+        let log = open(dir.path(), small_config());
+        assert_eq!(log.log_start_offset(), 45);
+    }
+}
