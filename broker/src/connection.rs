@@ -9,7 +9,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use crate::broker::Broker;
-use crate::handlers::{dispatch, PendingResponse};
+use crate::handlers::{dispatch, PendingResponse, Reply};
 use crate::protocol::{read_frame, FrameError, RequestPrefix};
 use kafka_protocol::messages::ApiKey;
 use std::time::Instant;
@@ -86,10 +86,14 @@ async fn write_responses(
 ) {
     let mut writer = BufWriter::with_capacity(64 * 1024, write_half);
     while let Some(pending) = rx.recv().await {
-        if let Some(frame) = pending.await {
-            if writer.write_all(&frame).await.is_err() {
-                return;
+        match pending.await {
+            Reply::Frame(frame) => {
+                if writer.write_all(&frame).await.is_err() {
+                    return;
+                }
             }
+            Reply::Nothing => {}
+            Reply::Close => break,
         }
         // Flush when nothing else is ready, so back-to-back answers share a syscall.
         if rx.is_empty() && writer.flush().await.is_err() {

@@ -130,12 +130,20 @@ fn created(ctx: &RequestContext, name: TopicName, record: &TopicRecord) -> Creat
                 .with_config_source(source)
         })
         .collect();
-    CreatableTopicResult::default()
-        .with_name(name)
-        .with_topic_id(record.id)
-        .with_num_partitions(record.partitions)
-        .with_replication_factor(record.replication_factor)
-        .with_configs(Some(configs))
+    let result = CreatableTopicResult::default().with_name(name);
+    let result = if ctx.version() >= 7 {
+        result.with_topic_id(record.id)
+    } else {
+        result
+    };
+    if ctx.version() >= 5 {
+        result
+            .with_num_partitions(record.partitions)
+            .with_replication_factor(record.replication_factor)
+            .with_configs(Some(configs))
+    } else {
+        result
+    }
 }
 
 fn failed(name: TopicName, error: ResponseError, message: String) -> CreatableTopicResult {
@@ -184,11 +192,14 @@ pub(crate) async fn delete_topics(
                 };
                 return result.with_error_code(error.code());
             };
-            let result = result
-                .with_name(Some(TopicName(StrBytes::from_string(
-                    topic.name().to_string(),
-                ))))
-                .with_topic_id(topic.record.id);
+            let result = result.with_name(Some(TopicName(StrBytes::from_string(
+                topic.name().to_string(),
+            ))));
+            let result = if ctx.version() >= 6 {
+                result.with_topic_id(topic.record.id)
+            } else {
+                result
+            };
             match topics.delete(topic.name()) {
                 Ok(deleted) => {
                     ctx.broker
@@ -198,9 +209,12 @@ pub(crate) async fn delete_topics(
                 }
                 Err(error) => {
                     tracing::warn!(topic = topic.name(), %error, "delete topic failed");
-                    result
-                        .with_error_code(registry_code(&error).code())
-                        .with_error_message(Some(StrBytes::from_string(error.to_string())))
+                    let result = result.with_error_code(registry_code(&error).code());
+                    if ctx.version() >= 5 {
+                        result.with_error_message(Some(StrBytes::from_string(error.to_string())))
+                    } else {
+                        result
+                    }
                 }
             }
         })

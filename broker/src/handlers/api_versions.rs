@@ -1,12 +1,11 @@
 //! ApiVersions: tells clients exactly which API versions this broker serves.
 
-use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
 
-use super::RequestContext;
-use crate::protocol::{encode_response, SUPPORTED_APIS};
+use super::{encode_or_log, Reply, RequestContext};
+use crate::protocol::SUPPORTED_APIS;
 
 /// Answers with the served version table.
 pub(crate) async fn handle(
@@ -17,15 +16,9 @@ pub(crate) async fn handle(
 }
 
 /// The v0 error response to an ApiVersions request at a version this broker does not know.
-pub(crate) fn unsupported(correlation_id: i32) -> Option<Bytes> {
+pub(crate) fn unsupported(correlation_id: i32) -> Reply {
     let response = response(ResponseError::UnsupportedVersion.code());
-    match encode_response(correlation_id, 0, &response) {
-        Ok(frame) => Some(frame),
-        Err(error) => {
-            tracing::error!(%error, "cannot encode ApiVersions error response");
-            None
-        }
-    }
+    encode_or_log(correlation_id, 0, &response)
 }
 
 fn response(error_code: i16) -> ApiVersionsResponse {

@@ -68,7 +68,14 @@ pub(crate) async fn describe(
                     let configs = entries
                         .into_iter()
                         .filter(|e| keys.as_ref().is_none_or(|keys| keys.contains(&e.name)))
-                        .map(|e| encode(e, request.include_synonyms, request.include_documentation))
+                        .map(|e| {
+                            encode(
+                                e,
+                                request.include_synonyms,
+                                request.include_documentation,
+                                ctx.version(),
+                            )
+                        })
                         .collect();
                     result.with_configs(configs)
                 }
@@ -194,7 +201,12 @@ fn broker_entries(
         .collect())
 }
 
-fn encode(entry: Entry, synonyms: bool, documentation: bool) -> DescribeConfigsResourceResult {
+fn encode(
+    entry: Entry,
+    synonyms: bool,
+    documentation: bool,
+    version: i16,
+) -> DescribeConfigsResourceResult {
     let value = Some(StrBytes::from_string(entry.value));
     let synonyms = if synonyms {
         vec![DescribeConfigsSynonym::default()
@@ -204,14 +216,20 @@ fn encode(entry: Entry, synonyms: bool, documentation: bool) -> DescribeConfigsR
     } else {
         Vec::new()
     };
-    DescribeConfigsResourceResult::default()
+    let result = DescribeConfigsResourceResult::default()
         .with_name(StrBytes::from_string(entry.name))
         .with_value(value)
         .with_read_only(entry.read_only)
         .with_config_source(entry.source)
-        .with_synonyms(synonyms)
-        .with_config_type(entry.kind as i8)
-        .with_documentation(documentation.then(|| StrBytes::from_static_str(entry.doc)))
+        .with_synonyms(synonyms);
+    // Types and documentation exist from v3 on.
+    if version >= 3 {
+        result
+            .with_config_type(entry.kind as i8)
+            .with_documentation(documentation.then(|| StrBytes::from_static_str(entry.doc)))
+    } else {
+        result
+    }
 }
 
 /// Replaces a topic's whole set of overrides (the legacy, non-incremental API).

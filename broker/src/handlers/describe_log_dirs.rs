@@ -52,9 +52,14 @@ pub(crate) async fn handle(
             |blocks: u64| i64::try_from(blocks.saturating_mul(fs.f_frsize)).unwrap_or(i64::MAX);
         (size(fs.f_blocks), size(fs.f_bavail))
     });
-    DescribeLogDirsResponse::default().with_results(vec![DescribeLogDirsResult::default()
+    let result = DescribeLogDirsResult::default()
         .with_log_dir(StrBytes::from_string(dir.display().to_string()))
-        .with_topics(topics)
-        .with_total_bytes(total)
-        .with_usable_bytes(usable)])
+        .with_topics(topics);
+    // Capacity fields exist from v4 on.
+    let result = if ctx.version() >= 4 {
+        result.with_total_bytes(total).with_usable_bytes(usable)
+    } else {
+        result
+    };
+    DescribeLogDirsResponse::default().with_results(vec![result])
 }

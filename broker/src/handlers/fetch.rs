@@ -83,7 +83,7 @@ pub(crate) async fn handle(ctx: RequestContext, request: FetchRequest) -> FetchR
         for w in &mut watchers {
             w.borrow_and_update();
         }
-        let (responses, bytes, failed) = read_all(&wanted, max_bytes);
+        let (responses, bytes, failed) = read_all(&wanted, max_bytes, version);
         if bytes >= min_bytes || failed || Instant::now() >= deadline {
             for topic in &responses {
                 let sent: usize = topic
@@ -122,6 +122,7 @@ async fn wait_for_data(watchers: &mut [watch::Receiver<i64>], deadline: Instant)
 fn read_all(
     wanted: &[WantedTopic],
     max_bytes: usize,
+    version: i16,
 ) -> (Vec<FetchableTopicResponse>, usize, bool) {
     let mut remaining = max_bytes;
     let mut total = 0usize;
@@ -150,13 +151,23 @@ fn read_all(
                         }
                     };
                     match data {
+                        // logStartOffset exists from v5 on.
+                        Ok(data) if version < 5 => {
+                            total += data.records.as_ref().map_or(0, Bytes::len);
+                            data.with_log_start_offset(-1)
+                        }
                         Ok(data) => {
                             total += data.records.as_ref().map_or(0, Bytes::len);
                             data
                         }
                         Err((code, partition)) => {
                             failed = true;
-                            error_data(p.partition, code, partition.as_deref())
+                            let data = error_data(p.partition, code, partition.as_deref());
+                            if version >= 5 {
+                                data
+                            } else {
+                                data.with_log_start_offset(-1)
+                            }
                         }
                     }
                 })

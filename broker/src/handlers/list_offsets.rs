@@ -52,10 +52,15 @@ pub(crate) async fn handle(
                             .map(|found| (found, epoch))
                         });
                     match lookup {
-                        Ok((Some((offset, timestamp)), epoch)) => response
-                            .with_offset(offset)
-                            .with_timestamp(timestamp)
-                            .with_leader_epoch(epoch),
+                        Ok((Some((offset, timestamp)), epoch)) => {
+                            let response = response.with_offset(offset).with_timestamp(timestamp);
+                            // leaderEpoch exists from v4 on.
+                            if ctx.version() >= 4 {
+                                response.with_leader_epoch(epoch)
+                            } else {
+                                response
+                            }
+                        }
                         Ok((None, _)) => response,
                         Err(code) => response.with_error_code(code.code()),
                     }

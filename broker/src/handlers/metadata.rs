@@ -42,19 +42,19 @@ pub(crate) async fn handle(ctx: RequestContext, request: MetadataRequest) -> Met
             .topics
             .list()
             .iter()
-            .map(|t| describe(t, config.broker_id, topic_ops))
+            .map(|t| describe(t, config.broker_id, topic_ops, version))
             .collect(),
         Some(list) => list
             .into_iter()
             .map(|wanted| {
                 if let Some(name) = wanted.name {
                     match find_or_create(&ctx, &name, auto_create) {
-                        Ok(topic) => describe(&topic, config.broker_id, topic_ops),
+                        Ok(topic) => describe(&topic, config.broker_id, topic_ops, version),
                         Err(error) => missing(Some(name), wanted.topic_id, error),
                     }
                 } else {
                     match broker.topics.get_by_id(&wanted.topic_id) {
-                        Some(topic) => describe(&topic, config.broker_id, topic_ops),
+                        Some(topic) => describe(&topic, config.broker_id, topic_ops, version),
                         None => missing(None, wanted.topic_id, ResponseError::UnknownTopicId),
                     }
                 }
@@ -67,7 +67,7 @@ pub(crate) async fn handle(ctx: RequestContext, request: MetadataRequest) -> Met
             .with_host(StrBytes::from_string(config.advertised_host.clone()))
             .with_port(config.advertised_port)
             .with_rack(config.rack.clone().map(StrBytes::from_string))])
-        .with_cluster_id(Some(StrBytes::from_string(broker.cluster_id.clone())))
+        .with_cluster_id((version >= 2).then(|| StrBytes::from_string(broker.cluster_id.clone())))
         .with_controller_id(BrokerId(config.broker_id))
         .with_topics(topics)
         .with_cluster_authorized_operations(if request.include_cluster_authorized_operations {
@@ -112,7 +112,7 @@ fn find_or_create(
     }
 }
 
-fn describe(topic: &Topic, broker_id: i32, operations: i32) -> MetadataResponseTopic {
+fn describe(topic: &Topic, broker_id: i32, operations: i32, version: i16) -> MetadataResponseTopic {
     let partitions = topic
         .partitions
         .iter()
@@ -120,7 +120,7 @@ fn describe(topic: &Topic, broker_id: i32, operations: i32) -> MetadataResponseT
             MetadataResponsePartition::default()
                 .with_partition_index(p.index())
                 .with_leader_id(BrokerId(broker_id))
-                .with_leader_epoch(p.leader_epoch())
+                .with_leader_epoch(if version >= 7 { p.leader_epoch() } else { -1 })
                 .with_replica_nodes(vec![BrokerId(broker_id)])
                 .with_isr_nodes(vec![BrokerId(broker_id)])
         })
@@ -129,8 +129,12 @@ fn describe(topic: &Topic, broker_id: i32, operations: i32) -> MetadataResponseT
         .with_name(Some(TopicName(StrBytes::from_string(
             topic.name().to_string(),
         ))))
-        .with_topic_id(topic.record.id)
-        .with_is_internal(topic.is_internal())
+        .with_topic_id(if version >= 10 {
+            topic.record.id
+        } else {
+            uuid::Uuid::nil()
+        })
+        .with_is_internal(version >= 1 && topic.is_internal())
         .with_partitions(partitions)
         .with_topic_authorized_operations(operations)
 }

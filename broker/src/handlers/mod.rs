@@ -33,11 +33,22 @@ use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Message};
 use crate::broker::Broker;
 use refuse::Refuse;
 
-use crate::protocol::{encode_response, supported_range, FrameError, RequestPrefix};
+use crate::protocol::{encode_response, supported_range, RequestPrefix};
 
-/// A request's pending answer: the encoded response frame, or `None` when the API sends no
-/// response (Produce with acks=0).
-pub type PendingResponse = BoxFuture<'static, Option<Bytes>>;
+/// What the connection does once a request is handled.
+#[derive(Debug)]
+pub enum Reply {
+    /// Send this encoded response frame.
+    Frame(Bytes),
+    /// Send nothing (Produce with acks=0).
+    Nothing,
+    /// The response could not be encoded: close the connection so the client retries
+    /// elsewhere instead of waiting forever.
+    Close,
+}
+
+/// A request's pending answer.
+pub type PendingResponse = BoxFuture<'static, Reply>;
 
 /// Requests that close the connection instead of being answered, as Kafka does.
 #[derive(Debug, thiserror::Error)]
@@ -140,8 +151,10 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Bytes) -> Result<PendingResponse, D
         ApiKey::Produce => route!(@ ProduceRequest, |ctx, request| {
             let pending = produce::handle(ctx, request);
             async move {
-                let response = pending.await?;
-                encode_or_log(correlation_id, version, &response)
+                match pending.await {
+                    Some(response) => encode_or_log(correlation_id, version, &response),
+                    None => Reply::Nothing,
+                }
             }
             .boxed()
         }),
@@ -181,7 +194,7 @@ fn malformed(api: ApiKey, version: i16, error: anyhow::Error) -> DispatchError {
     }
 }
 
-fn ready(frame: Option<Bytes>) -> PendingResponse {
+fn ready(frame: Reply) -> PendingResponse {
     futures::future::ready(frame).boxed()
 }
 
@@ -197,16 +210,12 @@ fn encode_or_log<R: Encodable + HeaderVersion>(
     correlation_id: i32,
     version: i16,
     response: &R,
-) -> Option<Bytes> {
+) -> Reply {
     match encode_response(correlation_id, version, response) {
-        Ok(frame) => Some(frame),
-        Err(FrameError::Encode(error)) => {
-            tracing::error!(correlation_id, version, %error, "dropping unencodable response");
-            None
-        }
+        Ok(frame) => Reply::Frame(frame),
         Err(error) => {
-            tracing::error!(correlation_id, %error, "dropping response");
-            None
+            tracing::error!(correlation_id, version, %error, "cannot encode response; closing");
+            Reply::Close
         }
     }
 }

@@ -31,6 +31,7 @@ pub(crate) fn handle(
     request: ProduceRequest,
 ) -> impl Future<Output = Option<ProduceResponse>> + Send + 'static {
     let broker = ctx.broker.clone();
+    let version = ctx.version();
     let acks = request.acks;
     let now = now_ms();
     let valid_acks = matches!(acks, -1..=1);
@@ -99,7 +100,11 @@ pub(crate) fn handle(
                             response
                                 .with_base_offset(appended.base_offset)
                                 .with_log_append_time_ms(appended.log_append_time)
-                                .with_log_start_offset(appended.log_start_offset)
+                                .with_log_start_offset(if version >= 5 {
+                                    appended.log_start_offset
+                                } else {
+                                    -1
+                                })
                         }
                         Err(error) => {
                             let code = append_code(&error);
@@ -114,9 +119,9 @@ pub(crate) fn handle(
                                 %error,
                                 "produce refused"
                             );
-                            response
-                                .with_error_code(code.code())
-                                .with_error_message(Some(StrBytes::from_string(error.to_string())))
+                            response.with_error_code(code.code()).with_error_message(
+                                (version >= 8).then(|| StrBytes::from_string(error.to_string())),
+                            )
                         }
                     }
                 })
@@ -140,9 +145,11 @@ pub(crate) fn handle(
             if !matches!(reached, Ok(Ok(_))) {
                 let slot = &mut responses[wait.topic_slot].partition_responses[wait.partition_slot];
                 slot.error_code = ResponseError::RequestTimedOut.code();
-                slot.error_message = Some(StrBytes::from_static_str(
-                    "the write was not fsynced within the request timeout",
-                ));
+                if version >= 8 {
+                    slot.error_message = Some(StrBytes::from_static_str(
+                        "the write was not fsynced within the request timeout",
+                    ));
+                }
             }
         }
         (acks != 0).then(|| ProduceResponse::default().with_responses(responses))
