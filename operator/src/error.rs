@@ -56,6 +56,14 @@ pub enum Error {
         /// The missing field.
         field: &'static str,
     },
+    /// A deleted topic's data is still on some brokers; the finalizer stays until they drop it.
+    #[error("KafkaTopic {topic} is waiting for brokers {brokers:?} to delete its data")]
+    DeletionPending {
+        /// Topic.
+        topic: String,
+        /// Brokers that still hold data.
+        brokers: Vec<i32>,
+    },
     /// Encoding a patch failed (a bug, not bad input).
     #[error("cannot encode {what}: {source}")]
     Encode {
@@ -79,6 +87,7 @@ impl Error {
             Error::Serve { .. } => "serve",
             Error::MissingField { .. } => "missing_field",
             Error::Encode { .. } => "encode",
+            Error::DeletionPending { .. } => "deletion_pending",
         }
     }
 

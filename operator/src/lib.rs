@@ -5,12 +5,14 @@
 //! Decisions are pure functions ([`placement`], [`builders`], [`cluster::status`],
 //! [`topic::plan`]); the reconcilers only read the world, call them, and apply the result.
 
+pub mod apply;
 pub mod builders;
 pub mod cluster;
 pub mod context;
 pub mod error;
 pub mod http;
 pub mod leader;
+pub mod liveness;
 pub mod metrics;
 pub mod placement;
 pub mod run;

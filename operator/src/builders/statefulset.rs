@@ -122,14 +122,22 @@ fn pod_template(cluster: &KafkaCluster, names: &Names, config_hash: &str) -> Pod
             priority_class_name: overrides.priority_class_name.clone(),
             topology_spread_constraints: Some(spread(cluster, names)),
             containers: vec![broker_container(cluster)],
-            volumes: Some(vec![Volume {
-                name: "config".to_owned(),
-                config_map: Some(ConfigMapVolumeSource {
-                    name: names.config(),
-                    ..ConfigMapVolumeSource::default()
-                }),
-                ..Volume::default()
-            }]),
+            volumes: Some(vec![
+                Volume {
+                    name: "config".to_owned(),
+                    config_map: Some(ConfigMapVolumeSource {
+                        name: names.config(),
+                        ..ConfigMapVolumeSource::default()
+                    }),
+                    ..Volume::default()
+                },
+                // The root filesystem is read-only; scratch space lives here.
+                Volume {
+                    name: "tmp".to_owned(),
+                    empty_dir: Some(EmptyDirVolumeSource::default()),
+                    ..Volume::default()
+                },
+            ]),
             ..PodSpec::default()
         }),
     }

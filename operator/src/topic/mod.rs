@@ -1,1 +1,6 @@
-//! placeholder
+//! The KafkaTopic controller: validate, place replicas, elect leaders, delete via finalizer.
+
+pub mod plan;
+pub mod reconcile;
+
+pub use reconcile::{error_policy, reconcile};
