@@ -25,6 +25,9 @@
 // The KubeSchema derive copies each validated struct into a private helper type, which the
 // unreachable_pub lint reports; the real types are exported from lib.rs.
 #![allow(unreachable_pub)]
+// Several `printcolumn(...)` entries repeat `type_ = ...`, which clippy mistakes for duplicated
+// attributes.
+#![allow(clippy::duplicated_attributes)]
 
 use std::collections::BTreeMap;
 

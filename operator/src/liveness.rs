@@ -42,6 +42,22 @@ pub fn live_brokers(cluster: &str, leases: &[Lease], now: Timestamp) -> BTreeSet
         .collect()
 }
 
+/// Time until the first live broker Lease of `cluster` expires: when the controller must look
+/// again, because an expiry produces no watch event.
+pub fn next_expiry(cluster: &str, leases: &[Lease], now: Timestamp) -> Option<std::time::Duration> {
+    leases
+        .iter()
+        .filter(|l| lease_is_live(l, now))
+        .filter(|l| parse_broker_lease(&l.name_any()).is_some_and(|(c, _)| c == cluster))
+        .filter_map(|l| {
+            let spec = l.spec.as_ref()?;
+            let expires = spec.renew_time.as_ref()?.0
+                + SignedDuration::from_secs(i64::from(spec.lease_duration_seconds?));
+            std::time::Duration::try_from(expires.duration_since(now)).ok()
+        })
+        .min()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,7 +17,7 @@ use tributary_crds::{is_paused, KafkaCluster, KafkaTopic, KafkaTopicStatus, Topi
 
 use super::plan::{plan, TopicInput};
 use crate::context::Context;
-use crate::liveness::live_brokers;
+use crate::liveness::{live_brokers, next_expiry};
 use crate::{Error, Result};
 
 /// Label value for metrics.
@@ -53,10 +53,14 @@ pub async fn reconcile(topic: Arc<KafkaTopic>, ctx: Arc<Context>) -> Result<Acti
     })
 }
 
-async fn read_cluster(
-    topic: &KafkaTopic,
-    ctx: &Context,
-) -> Result<(Option<KafkaCluster>, BTreeSet<i32>)> {
+/// The topic's cluster, its live brokers, and when the first of their Leases expires.
+struct ClusterView {
+    cluster: Option<KafkaCluster>,
+    live: BTreeSet<i32>,
+    next_expiry: Option<Duration>,
+}
+
+async fn read_cluster(topic: &KafkaTopic, ctx: &Context) -> Result<ClusterView> {
     let ns = topic.namespace().unwrap_or_default();
     let cluster_name = &topic.spec.cluster_ref;
     let cluster = Api::<KafkaCluster>::namespaced(ctx.client.clone(), &ns)
@@ -68,17 +72,20 @@ async fn read_cluster(
         .await
         .map_err(|e| Error::kube(format!("list leases in {ns}"), e))?
         .items;
-    Ok((
+    let now = Timestamp::now();
+    Ok(ClusterView {
         cluster,
-        live_brokers(cluster_name, &leases, Timestamp::now()),
-    ))
+        live: live_brokers(cluster_name, &leases, now),
+        next_expiry: next_expiry(cluster_name, &leases, now),
+    })
 }
 
 async fn apply(topic: &KafkaTopic, ctx: &Context) -> Result<Action> {
     if is_paused(&topic.metadata) {
         return Ok(Action::await_change());
     }
-    let (cluster, live) = read_cluster(topic, ctx).await?;
+    let view = read_cluster(topic, ctx).await?;
+    let (cluster, live) = (view.cluster.clone(), view.live.clone());
     let planned = plan(TopicInput {
         topic,
         cluster: cluster.as_ref(),
@@ -93,8 +100,13 @@ async fn apply(topic: &KafkaTopic, ctx: &Context) -> Result<Action> {
         ctx.event(&reference, ev.reason, ev.note, ev.warning).await;
     }
     Ok(match planned.status.phase {
+        // A Lease expiry produces no watch event, so look again right after the next one.
         Some(TopicPhase::Provisioned) if planned.status.leaderless_partitions == 0 => {
-            Action::requeue(Duration::from_secs(60))
+            Action::requeue(
+                view.next_expiry
+                    .map_or(Duration::from_secs(60), |d| d + Duration::from_millis(100))
+                    .clamp(Duration::from_secs(1), Duration::from_secs(60)),
+            )
         }
         Some(TopicPhase::Provisioned) | Some(TopicPhase::Pending) => {
             Action::requeue(Duration::from_secs(10))
@@ -137,8 +149,7 @@ async fn cleanup(topic: &KafkaTopic, ctx: &Context) -> Result<Action> {
         .await;
         return Ok(Action::await_change());
     }
-    let (cluster, _) = read_cluster(topic, ctx).await?;
-    let Some(cluster) = cluster else {
+    let Some(cluster) = read_cluster(topic, ctx).await?.cluster else {
         return Ok(Action::await_change());
     };
     let members: BTreeSet<i32> = (0..cluster.spec.brokers).collect();
