@@ -93,7 +93,6 @@ def test_metadata_for_a_missing_topic_is_unknown_when_auto_create_is_off(broker_
     assert reports[0].error is not None
 
 
-@pytest.mark.peer_gap("Tansu 0.6 auto-creates topics with invalid names")
 @pytest.mark.parametrize("name", ["bad name", "x" * 250, "with/slash"], ids=["space", "too-long", "slash"])
 def test_metadata_rejects_invalid_topic_names(broker, name):
     with kw.Connection(broker.bootstrap) as conn:

@@ -1,0 +1,414 @@
+//! `KafkaCluster`: the desired set of brokers and everything the operator renders from it
+//! (StatefulSet, Services, ConfigMap, RBAC, PodDisruptionBudget), plus its observed status.
+
+// The KubeSchema derive copies each validated struct into a private helper type, which the
+// unreachable_pub lint reports; the real types are exported from lib.rs.
+#![allow(unreachable_pub)]
+// Several `printcolumn(...)` entries repeat `type_ = ...`, which clippy mistakes for duplicated
+// attributes.
+#![allow(clippy::duplicated_attributes)]
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Affinity, ResourceRequirements, Toleration};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{broker_keys_rule, MAX_CONFIG_ENTRIES};
+
+/// Image used when `spec.image` is not set.
+pub const DEFAULT_IMAGE: &str = "ghcr.io/tributary-dev/tributary-broker:0.1.0";
+
+/// Desired state of a Kafka cluster. The name of the object names every child object
+/// (`<name>-broker`, `<name>-brokers`, `<name>-bootstrap`, `<name>-config`).
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "tributary.dev",
+    version = "v1alpha1",
+    kind = "KafkaCluster",
+    namespaced,
+    status = "KafkaClusterStatus",
+    derive = "PartialEq",
+    shortname = "kc",
+    category = "tributary",
+    doc = "A Kafka-compatible cluster of Tributary brokers run as a StatefulSet.",
+    scale(
+        spec_replicas_path = ".spec.brokers",
+        status_replicas_path = ".status.replicas",
+        label_selector_path = ".status.labelSelector"
+    ),
+    printcolumn(name = "Brokers", type_ = "integer", json_path = ".spec.brokers"),
+    printcolumn(name = "Ready", type_ = "integer", json_path = ".status.readyBrokers"),
+    printcolumn(
+        name = "Status",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
+    ),
+    printcolumn(
+        name = "Bootstrap",
+        type_ = "string",
+        json_path = ".status.bootstrapServers",
+        priority = "1"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct KafkaClusterSpec {
+    /// Number of brokers (StatefulSet replicas); broker ids are the pod ordinals 0..brokers-1.
+    /// Scaling down decommissions the highest ids: the operator moves their replicas first.
+    #[schemars(range(min = 1, max = 256))]
+    pub brokers: i32,
+
+    /// Broker container image.
+    #[serde(default = "default_image")]
+    #[schemars(length(min = 1, max = 512))]
+    pub image: String,
+
+    /// Image pull policy for the broker container.
+    #[serde(default)]
+    pub image_pull_policy: PullPolicy,
+
+    /// Kafka broker settings written into the broker config file. Only the keys in
+    /// `tributary_crds::config::BROKER_CONFIG_KEYS` are accepted; settings the operator derives
+    /// (ids, listeners, directories, rack) cannot be overridden.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = MAX_CONFIG_ENTRIES))]
+    #[x_kube(validation = broker_keys_rule())]
+    pub config: BTreeMap<String, String>,
+
+    /// Persistent storage for each broker's log directory.
+    #[serde(default)]
+    pub storage: Storage,
+
+    /// CPU and memory for the broker container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+
+    /// Rack (zone) awareness: when set, replicas of a partition are spread across racks and
+    /// pods across the topology domain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rack: Option<Rack>,
+
+    /// Client listeners. Plain TCP only for now; TLS and SASL come later.
+    #[serde(default = "default_listeners")]
+    #[schemars(length(min = 1, max = 4))]
+    #[x_kube(validation = kube::core::Rule::new("self.all(l, self.exists_one(m, m.name == l.name) && self.exists_one(m, m.port == l.port))").message("listener names and ports must be unique"))]
+    pub listeners: Vec<Listener>,
+
+    /// Overrides applied to the broker pod template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<PodTemplateOverrides>,
+
+    /// The PodDisruptionBudget protecting the brokers from voluntary evictions.
+    #[serde(default)]
+    pub disruption_budget: DisruptionBudget,
+
+    /// Metrics endpoint, ServiceMonitor and alert rules.
+    #[serde(default)]
+    pub monitoring: Monitoring,
+
+    /// Broker Lease timing: how fast a dead broker is noticed versus how much API traffic
+    /// renewals cost.
+    #[serde(default)]
+    pub coordination: Coordination,
+
+    /// Seconds a broker gets to move leadership away and flush before it is killed.
+    #[serde(default = "default_grace")]
+    #[schemars(range(min = 30, max = 3600))]
+    pub termination_grace_period_seconds: i64,
+}
+
+fn default_image() -> String {
+    DEFAULT_IMAGE.to_owned()
+}
+
+fn default_grace() -> i64 {
+    120
+}
+
+fn default_listeners() -> Vec<Listener> {
+    vec![Listener::default()]
+}
+
+/// Kubernetes image pull policy.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum PullPolicy {
+    /// Always pull.
+    Always,
+    /// Pull when not present on the node.
+    #[default]
+    IfNotPresent,
+    /// Never pull.
+    Never,
+}
+
+impl PullPolicy {
+    /// The string Kubernetes expects in `imagePullPolicy`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PullPolicy::Always => "Always",
+            PullPolicy::IfNotPresent => "IfNotPresent",
+            PullPolicy::Never => "Never",
+        }
+    }
+}
+
+/// Per-broker persistent volume.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Storage {
+    /// Volume size as a Kubernetes quantity, e.g. `100Gi`.
+    #[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"))]
+    pub size: String,
+    /// StorageClass for the claims; the cluster default when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class_name: Option<String>,
+    /// Delete the PersistentVolumeClaims (and so the data) when the KafkaCluster is deleted.
+    /// Claims of scaled-down brokers are always kept so a scale-up finds its data again.
+    #[serde(default)]
+    pub delete_claim: bool,
+}
+
+impl Default for Storage {
+    fn default() -> Self {
+        Storage {
+            size: "10Gi".to_owned(),
+            storage_class_name: None,
+            delete_claim: false,
+        }
+    }
+}
+
+/// Rack awareness settings.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Rack {
+    /// Node label whose value is a broker's rack, e.g. `topology.kubernetes.io/zone`.
+    #[schemars(length(min = 1, max = 316))]
+    pub topology_key: String,
+}
+
+/// A client listener.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Listener {
+    /// Listener name as it appears in `listeners` / `advertised.listeners`.
+    #[schemars(regex(pattern = r"^[A-Z][A-Z0-9_]{0,30}$"))]
+    pub name: String,
+    /// Container and Service port.
+    #[schemars(range(min = 1024, max = 65535))]
+    pub port: i32,
+    /// Security protocol.
+    #[serde(default)]
+    pub protocol: ListenerProtocol,
+}
+
+impl Default for Listener {
+    fn default() -> Self {
+        Listener {
+            name: "PLAIN".to_owned(),
+            port: 9092,
+            protocol: ListenerProtocol::Plaintext,
+        }
+    }
+}
+
+/// Listener security protocol; TLS and SASL variants come later.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum ListenerProtocol {
+    /// Unencrypted, unauthenticated TCP (Kafka `PLAINTEXT`).
+    #[default]
+    #[serde(rename = "PLAINTEXT")]
+    Plaintext,
+}
+
+/// Overrides for the broker pod template.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PodTemplateOverrides {
+    /// Extra pod labels (the operator's own labels win on conflict).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Extra pod annotations.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    /// Pod affinity rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affinity: Option<Affinity>,
+    /// Pod tolerations.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tolerations: Vec<Toleration>,
+    /// Node selector.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_selector: BTreeMap<String, String>,
+    /// PriorityClass of the broker pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority_class_name: Option<String>,
+}
+
+/// PodDisruptionBudget settings.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DisruptionBudget {
+    /// Create the PodDisruptionBudget.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Brokers that may be voluntarily down at once.
+    #[serde(default = "default_one")]
+    #[schemars(range(min = 1, max = 255))]
+    pub max_unavailable: i32,
+}
+
+impl Default for DisruptionBudget {
+    fn default() -> Self {
+        DisruptionBudget {
+            enabled: true,
+            max_unavailable: 1,
+        }
+    }
+}
+
+/// Monitoring settings.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Monitoring {
+    /// Annotate pods for Prometheus scraping of `/metrics`.
+    #[serde(default = "default_true")]
+    pub metrics: bool,
+    /// Create a prometheus-operator ServiceMonitor for the brokers.
+    #[serde(default)]
+    pub service_monitor: bool,
+    /// Create a prometheus-operator PrometheusRule with Kafka alerts.
+    #[serde(default)]
+    pub rules: bool,
+    /// Scrape interval for the ServiceMonitor, e.g. `30s`.
+    #[serde(default = "default_interval")]
+    #[schemars(regex(pattern = r"^[0-9]+(ms|s|m|h)$"))]
+    pub interval: String,
+}
+
+impl Default for Monitoring {
+    fn default() -> Self {
+        Monitoring {
+            metrics: true,
+            service_monitor: false,
+            rules: false,
+            interval: default_interval(),
+        }
+    }
+}
+
+fn default_interval() -> String {
+    "30s".to_owned()
+}
+
+/// Broker Lease timing.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = kube::core::Rule::new("self.renewIntervalSeconds * 2 <= self.leaseDurationSeconds").message("renewIntervalSeconds must be at most half of leaseDurationSeconds so one lost renewal does not expire the lease"))]
+pub struct Coordination {
+    /// A broker whose Lease is older than this is considered dead and loses leadership.
+    #[serde(default = "default_lease_duration")]
+    #[schemars(range(min = 2, max = 300))]
+    pub lease_duration_seconds: i32,
+    /// How often brokers renew their Lease.
+    #[serde(default = "default_renew_interval")]
+    #[schemars(range(min = 1, max = 150))]
+    pub renew_interval_seconds: i32,
+}
+
+impl Default for Coordination {
+    fn default() -> Self {
+        Coordination {
+            lease_duration_seconds: default_lease_duration(),
+            renew_interval_seconds: default_renew_interval(),
+        }
+    }
+}
+
+fn default_lease_duration() -> i32 {
+    15
+}
+
+fn default_renew_interval() -> i32 {
+    5
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_one() -> i32 {
+    1
+}
+
+/// Observed state of a Kafka cluster, written only by the operator.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KafkaClusterStatus {
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Ready, Progressing and Degraded, each with a reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// Broker pods that exist (the scale subresource's current replicas).
+    #[serde(default)]
+    pub replicas: i32,
+    /// Broker pods that are ready and run the current config.
+    #[serde(default)]
+    pub ready_brokers: i32,
+    /// Per-broker state, ordered by id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub brokers: Vec<BrokerStatus>,
+    /// `host:port` list clients bootstrap from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bootstrap_servers: Option<String>,
+    /// Kafka cluster id (derived from the object's UID, stable for its life).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<String>,
+    /// Identity of the operator replica acting as the Kafka controller.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controller: Option<String>,
+    /// Partitions of this cluster's topics without a live leader.
+    #[serde(default)]
+    pub offline_partitions: i32,
+    /// Partitions of this cluster's topics whose ISR is smaller than their replica set.
+    #[serde(default)]
+    pub under_replicated_partitions: i32,
+    /// Label selector of the broker pods, for the scale subresource (`kubectl scale`, HPA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_selector: Option<String>,
+    /// Hash of the rendered broker config; pods whose annotation differs are out of date.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_hash: Option<String>,
+}
+
+/// One broker as the operator sees it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BrokerStatus {
+    /// Broker id (pod ordinal).
+    pub id: i32,
+    /// Pod name.
+    pub pod: String,
+    /// Pod is Ready.
+    pub ready: bool,
+    /// Image the pod runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Pod runs the current config hash.
+    pub config_in_sync: bool,
+    /// Broker holds an unexpired Lease (it is registered, in Kafka terms).
+    #[serde(default)]
+    pub registered: bool,
+    /// Rack (value of `rack.topologyKey` on the pod's node), used for replica placement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rack: Option<String>,
+}

@@ -1,0 +1,244 @@
+//! Which Kafka configuration keys a KafkaCluster or KafkaTopic may set, and what their values
+//! must look like. The key lists feed the CRD's CEL rules (so `kubectl apply` rejects a typo)
+//! and the value checks run in the operator (so a bad value becomes a condition, not a crash).
+
+use std::collections::BTreeMap;
+
+use kube::core::Rule;
+
+/// Broker settings users may set in `KafkaCluster.spec.config`. Everything the operator derives
+/// itself (broker id, listeners, advertised listeners, log dirs, rack) is deliberately absent.
+pub const BROKER_CONFIG_KEYS: &[&str] = &[
+    "auto.create.topics.enable",
+    "compression.type",
+    "default.replication.factor",
+    "delete.topic.enable",
+    "group.initial.rebalance.delay.ms",
+    "group.max.session.timeout.ms",
+    "group.min.session.timeout.ms",
+    "log.cleanup.policy",
+    "log.flush.interval.messages",
+    "log.flush.interval.ms",
+    "log.retention.bytes",
+    "log.retention.hours",
+    "log.retention.ms",
+    "log.roll.ms",
+    "log.segment.bytes",
+    "message.max.bytes",
+    "min.insync.replicas",
+    "num.io.threads",
+    "num.network.threads",
+    "num.partitions",
+    "offsets.retention.minutes",
+    "offsets.topic.num.partitions",
+    "offsets.topic.replication.factor",
+    "replica.lag.time.max.ms",
+    "socket.receive.buffer.bytes",
+    "socket.request.max.bytes",
+    "socket.send.buffer.bytes",
+    "transaction.state.log.min.isr",
+    "transaction.state.log.replication.factor",
+    "unclean.leader.election.enable",
+];
+
+/// Topic-level settings users may set in `KafkaTopic.spec.config` (Kafka's topic configs).
+pub const TOPIC_CONFIG_KEYS: &[&str] = &[
+    "cleanup.policy",
+    "compression.type",
+    "delete.retention.ms",
+    "file.delete.delay.ms",
+    "flush.messages",
+    "flush.ms",
+    "index.interval.bytes",
+    "max.compaction.lag.ms",
+    "max.message.bytes",
+    "message.timestamp.type",
+    "min.cleanable.dirty.ratio",
+    "min.compaction.lag.ms",
+    "min.insync.replicas",
+    "preallocate",
+    "retention.bytes",
+    "retention.ms",
+    "segment.bytes",
+    "segment.index.bytes",
+    "segment.ms",
+    "unclean.leader.election.enable",
+];
+
+/// Upper bound on entries in a config map; keeps the CEL cost of the key check bounded.
+pub const MAX_CONFIG_ENTRIES: u32 = 64;
+
+/// A configuration value the broker would not accept.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// The key is not in the allow-list (the CRD rejects this too; kept for old objects).
+    #[error(
+        "config key {key:?} is not supported; see the list in the KafkaTopic/KafkaCluster docs"
+    )]
+    UnknownKey {
+        /// The rejected key.
+        key: String,
+    },
+    /// The value does not parse as the key's type or is outside its range.
+    #[error("config {key}={value:?} is invalid: expected {expected}")]
+    BadValue {
+        /// The key.
+        key: String,
+        /// The rejected value.
+        value: String,
+        /// What a valid value looks like.
+        expected: &'static str,
+    },
+}
+
+/// CEL rule restricting a map's keys to `keys` (`self` is the map).
+pub fn keys_rule(keys: &[&str], what: &str) -> Rule {
+    let list = keys
+        .iter()
+        .map(|k| format!("'{k}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let message = format!(
+        "unsupported {what} config key; allowed keys: {}",
+        keys.join(", ")
+    );
+    Rule::new(format!("self.all(k, k in [{list}])")).message(message.as_str())
+}
+
+/// CEL rule for `KafkaCluster.spec.config`.
+pub fn broker_keys_rule() -> Rule {
+    keys_rule(BROKER_CONFIG_KEYS, "broker")
+}
+
+/// CEL rule for `KafkaTopic.spec.config`.
+pub fn topic_keys_rule() -> Rule {
+    keys_rule(TOPIC_CONFIG_KEYS, "topic")
+}
+
+/// Checks every value of a topic config. Keys mapped to `None` are unmanaged and skipped.
+pub fn validate_topic_config(config: &BTreeMap<String, Option<String>>) -> Result<(), ConfigError> {
+    for (key, value) in config {
+        let Some(value) = value else { continue };
+        if !TOPIC_CONFIG_KEYS.contains(&key.as_str()) {
+            return Err(ConfigError::UnknownKey { key: key.clone() });
+        }
+        check_value(key, value)?;
+    }
+    Ok(())
+}
+
+/// Checks every value of a broker config.
+pub fn validate_broker_config(config: &BTreeMap<String, String>) -> Result<(), ConfigError> {
+    for (key, value) in config {
+        if !BROKER_CONFIG_KEYS.contains(&key.as_str()) {
+            return Err(ConfigError::UnknownKey { key: key.clone() });
+        }
+        check_value(key, value)?;
+    }
+    Ok(())
+}
+
+fn check_value(key: &str, value: &str) -> Result<(), ConfigError> {
+    let bad = |expected| ConfigError::BadValue {
+        key: key.to_owned(),
+        value: value.to_owned(),
+        expected,
+    };
+    match key {
+        "cleanup.policy" | "log.cleanup.policy" => {
+            let mut parts: Vec<&str> = value.split(',').map(str::trim).collect();
+            parts.sort_unstable();
+            parts.dedup();
+            if parts.is_empty() || parts.iter().any(|p| !matches!(*p, "delete" | "compact")) {
+                return Err(bad("a comma-separated list of delete and compact"));
+            }
+        }
+        "compression.type" => {
+            if !matches!(
+                value,
+                "producer" | "uncompressed" | "gzip" | "snappy" | "lz4" | "zstd"
+            ) {
+                return Err(bad(
+                    "one of producer, uncompressed, gzip, snappy, lz4, zstd",
+                ));
+            }
+        }
+        "message.timestamp.type" => {
+            if !matches!(value, "CreateTime" | "LogAppendTime") {
+                return Err(bad("CreateTime or LogAppendTime"));
+            }
+        }
+        "min.cleanable.dirty.ratio" => match value.parse::<f64>() {
+            Ok(r) if (0.0..=1.0).contains(&r) => {}
+            _ => return Err(bad("a number between 0 and 1")),
+        },
+        k if k.ends_with(".enable") || k == "preallocate" => {
+            if !matches!(value, "true" | "false") {
+                return Err(bad("true or false"));
+            }
+        }
+        // retention.ms and retention.bytes accept -1 for "unlimited".
+        "retention.ms" | "retention.bytes" | "log.retention.ms" | "log.retention.bytes" => {
+            match value.parse::<i64>() {
+                Ok(n) if n >= -1 => {}
+                _ => return Err(bad("an integer >= -1 (-1 means unlimited)")),
+            }
+        }
+        _ => match value.parse::<i64>() {
+            Ok(n) if n >= 0 => {}
+            _ => return Err(bad("a non-negative integer")),
+        },
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn topic(pairs: &[(&str, Option<&str>)]) -> BTreeMap<String, Option<String>> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.map(str::to_owned)))
+            .collect()
+    }
+
+    #[test]
+    fn accepts_valid_topic_config_and_skips_unmanaged_keys() {
+        let c = topic(&[
+            ("cleanup.policy", Some("compact,delete")),
+            ("retention.ms", Some("-1")),
+            ("min.insync.replicas", Some("2")),
+            ("compression.type", None),
+        ]);
+        assert_eq!(validate_topic_config(&c), Ok(()));
+    }
+
+    #[test]
+    fn rejects_bad_values_with_the_key_named() {
+        let err = validate_topic_config(&topic(&[("cleanup.policy", Some("forever"))]));
+        assert!(
+            matches!(err, Err(ConfigError::BadValue { ref key, .. }) if key == "cleanup.policy")
+        );
+        assert!(validate_topic_config(&topic(&[("segment.bytes", Some("-5"))])).is_err());
+        assert!(validate_topic_config(&topic(&[("retention.ms", Some("1d"))])).is_err());
+        assert!(validate_topic_config(&topic(&[("log.dirs", Some("/x"))])).is_err());
+    }
+
+    #[test]
+    fn broker_config_rejects_operator_owned_keys() {
+        let c: BTreeMap<String, String> = [("broker.id".to_owned(), "3".to_owned())].into();
+        assert!(matches!(
+            validate_broker_config(&c),
+            Err(ConfigError::UnknownKey { .. })
+        ));
+    }
+
+    #[test]
+    fn keys_rule_lists_every_key() {
+        let rule = topic_keys_rule();
+        for k in TOPIC_CONFIG_KEYS {
+            assert!(rule.rule.contains(&format!("'{k}'")));
+        }
+    }
+}

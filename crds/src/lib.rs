@@ -1,0 +1,34 @@
+//! Custom resources shared by the Tributary broker and operator.
+//!
+//! `KafkaCluster` describes a set of brokers; `KafkaTopic` describes a topic and carries, in its
+//! status, the partition metadata (replicas, leader, leader epoch, ISR) that ZooKeeper holds in
+//! Apache Kafka. Both types live in group `tributary.dev`, version `v1alpha1`.
+
+pub mod cluster;
+pub mod conditions;
+pub mod config;
+pub mod crdgen;
+pub mod ids;
+pub mod topic;
+
+pub use cluster::{KafkaCluster, KafkaClusterSpec, KafkaClusterStatus};
+pub use topic::{KafkaTopic, KafkaTopicSpec, KafkaTopicStatus, PartitionStatus, TopicPhase};
+
+/// API group of every Tributary resource.
+pub const GROUP: &str = "tributary.dev";
+
+/// Annotation that, set to `"true"` on a KafkaCluster or KafkaTopic, stops the operator from
+/// changing anything for it (for manual surgery during an incident).
+pub const PAUSE_ANNOTATION: &str = "tributary.dev/paused";
+
+/// Label carrying the owning KafkaCluster's name on every object the operator creates, and on
+/// KafkaTopics, so brokers and the operator can select by cluster.
+pub const CLUSTER_LABEL: &str = "tributary.dev/cluster";
+
+/// True when `meta` carries the pause annotation with value `"true"`.
+pub fn is_paused(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> bool {
+    meta.annotations
+        .as_ref()
+        .and_then(|a| a.get(PAUSE_ANNOTATION))
+        .is_some_and(|v| v == "true")
+}

@@ -1,0 +1,231 @@
+//! The generated CRDs accept the examples and reject bad objects, by schema and by CEL rule,
+//! including transition rules (`oldSelf`) that only apply on update.
+
+mod support;
+
+use serde_json::Value;
+use support::{errors, schema_of, yaml};
+
+const CLUSTER_CRD: &str = "kafkaclusters.tributary.dev.yaml";
+const TOPIC_CRD: &str = "kafkatopics.tributary.dev.yaml";
+
+fn example(name: &str) -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples")
+        .join(name);
+    yaml(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display())))
+}
+
+fn cluster(spec: &str) -> Value {
+    yaml(&format!("apiVersion: tributary.dev/v1alpha1\nkind: KafkaCluster\nmetadata: {{name: c}}\nspec:\n{spec}"))
+}
+
+fn topic(spec: &str) -> Value {
+    yaml(&format!("apiVersion: tributary.dev/v1alpha1\nkind: KafkaTopic\nmetadata: {{name: t}}\nspec:\n{spec}"))
+}
+
+fn assert_rejected(schema: &Value, obj: &Value, old: Option<&Value>, needle: &str) {
+    let errs = errors(schema, obj, old);
+    assert!(
+        errs.iter().any(|e| e.contains(needle)),
+        "expected an error containing {needle:?}, got {errs:?} for {obj}"
+    );
+}
+
+#[test]
+fn example_manifests_are_valid() {
+    let cs = schema_of(CLUSTER_CRD);
+    assert_eq!(
+        errors(&cs, &example("kafka-cluster.yaml"), None),
+        Vec::<String>::new()
+    );
+    let ts = schema_of(TOPIC_CRD);
+    assert_eq!(
+        errors(&ts, &example("kafka-topic.yaml"), None),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn minimal_objects_are_valid() {
+    assert_eq!(
+        errors(&schema_of(CLUSTER_CRD), &cluster("  brokers: 1"), None),
+        Vec::<String>::new()
+    );
+    let t = topic("  clusterRef: c\n  partitions: 1\n  replicationFactor: 1");
+    assert_eq!(
+        errors(&schema_of(TOPIC_CRD), &t, None),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn cluster_schema_rejects_out_of_range_and_malformed_fields() {
+    let s = schema_of(CLUSTER_CRD);
+    assert_rejected(
+        &s,
+        &cluster("  brokers: 0"),
+        None,
+        ".spec.brokers: must be >= 1",
+    );
+    assert_rejected(
+        &s,
+        &cluster("  brokers: 1000"),
+        None,
+        ".spec.brokers: must be <= 256",
+    );
+    assert_rejected(
+        &s,
+        &cluster("  brokers: 3\n  storage: {size: lots}"),
+        None,
+        ".spec.storage.size",
+    );
+    assert_rejected(
+        &s,
+        &cluster("  brokers: 3\n  imagePullPolicy: Sometimes"),
+        None,
+        "imagePullPolicy",
+    );
+    assert_rejected(
+        &s,
+        &cluster("  brokers: 3\n  listeners: [{name: plain, port: 9092}]"),
+        None,
+        "listeners[0].name",
+    );
+    assert_rejected(
+        &s,
+        &cluster("  brokers: 3\n  listeners: [{name: PLAIN, port: 80}]"),
+        None,
+        "listeners[0].port",
+    );
+    assert_rejected(
+        &s,
+        &cluster("  brokers: 3\n  brokerz: 4"),
+        None,
+        ".spec.brokerz: unknown field",
+    );
+    assert_rejected(&s, &cluster("  image: x"), None, ".spec.brokers: required");
+}
+
+#[test]
+fn cluster_cel_rules_reject_bad_combinations() {
+    let s = schema_of(CLUSTER_CRD);
+    assert_rejected(
+        &s,
+        &cluster("  brokers: 3\n  config: {broker.id: '7'}"),
+        None,
+        "unsupported broker config key",
+    );
+    assert_rejected(
+        &s,
+        &cluster(
+            "  brokers: 3\n  coordination: {leaseDurationSeconds: 15, renewIntervalSeconds: 10}",
+        ),
+        None,
+        "renewIntervalSeconds must be at most half",
+    );
+    assert_rejected(
+        &s,
+        &cluster("  brokers: 3\n  listeners: [{name: A, port: 9092}, {name: A, port: 9093}]"),
+        None,
+        "listener names and ports must be unique",
+    );
+    let ok = cluster("  brokers: 3\n  listeners: [{name: A, port: 9092}, {name: B, port: 9093}]");
+    assert_eq!(errors(&s, &ok, None), Vec::<String>::new());
+}
+
+#[test]
+fn topic_schema_rejects_out_of_range_and_malformed_fields() {
+    let s = schema_of(TOPIC_CRD);
+    assert_rejected(
+        &s,
+        &topic("  clusterRef: c\n  partitions: 0\n  replicationFactor: 1"),
+        None,
+        "partitions: must be >= 1",
+    );
+    assert_rejected(
+        &s,
+        &topic("  clusterRef: c\n  partitions: 10001\n  replicationFactor: 1"),
+        None,
+        "partitions: must be <= 10000",
+    );
+    assert_rejected(
+        &s,
+        &topic("  clusterRef: c\n  partitions: 1\n  replicationFactor: 8"),
+        None,
+        "replicationFactor: must be <= 7",
+    );
+    assert_rejected(
+        &s,
+        &topic(
+            "  clusterRef: c\n  topicName: 'bad name!'\n  partitions: 1\n  replicationFactor: 1",
+        ),
+        None,
+        "topicName",
+    );
+    assert_rejected(
+        &s,
+        &topic("  clusterRef: c\n  partitions: 1\n  replicationFactor: 1\n  deletionPolicy: Keep"),
+        None,
+        "deletionPolicy",
+    );
+}
+
+#[test]
+fn topic_cel_rules_reject_bad_values_on_create() {
+    let s = schema_of(TOPIC_CRD);
+    assert_rejected(
+        &s,
+        &topic(
+            "  clusterRef: c\n  partitions: 1\n  replicationFactor: 1\n  config: {log.dirs: /x}",
+        ),
+        None,
+        "unsupported topic config key",
+    );
+    assert_rejected(
+        &s,
+        &topic("  clusterRef: c\n  topicName: '..'\n  partitions: 1\n  replicationFactor: 1"),
+        None,
+        "topicName may not be",
+    );
+}
+
+#[test]
+fn topic_transition_rules_guard_partitions_replication_and_identity() {
+    let s = schema_of(TOPIC_CRD);
+    let old = topic("  clusterRef: c\n  partitions: 12\n  replicationFactor: 3");
+    let grow = topic("  clusterRef: c\n  partitions: 24\n  replicationFactor: 3");
+    assert_eq!(errors(&s, &grow, Some(&old)), Vec::<String>::new());
+    assert_eq!(errors(&s, &old, Some(&old)), Vec::<String>::new());
+
+    let shrink = topic("  clusterRef: c\n  partitions: 6\n  replicationFactor: 3");
+    assert_rejected(&s, &shrink, Some(&old), "partitions can only increase");
+    let rf = topic("  clusterRef: c\n  partitions: 12\n  replicationFactor: 2");
+    assert_rejected(&s, &rf, Some(&old), "replicationFactor is immutable");
+    let moved = topic("  clusterRef: other\n  partitions: 12\n  replicationFactor: 3");
+    assert_rejected(&s, &moved, Some(&old), "clusterRef is immutable");
+    let renamed =
+        topic("  clusterRef: c\n  topicName: other\n  partitions: 12\n  replicationFactor: 3");
+    assert_rejected(&s, &renamed, Some(&old), "topicName is immutable");
+}
+
+#[test]
+fn every_cel_rule_compiles() {
+    for file in [CLUSTER_CRD, TOPIC_CRD] {
+        let compiled = kube_cel::compile_schema(&schema_of(file));
+        let errs: Vec<String> = compiled
+            .compilation_errors()
+            .iter()
+            .map(|e| format!("{e:?}"))
+            .collect();
+        assert!(errs.is_empty(), "{file}: {errs:?}");
+    }
+}
+
+#[test]
+fn status_lists_are_bounded_for_the_object_size_limit() {
+    let s = schema_of(TOPIC_CRD);
+    let partitions = &s["properties"]["status"]["properties"]["partitions"];
+    assert_eq!(partitions["maxItems"], 10000);
+    assert_eq!(partitions["items"]["properties"]["replicas"]["maxItems"], 7);
+}

@@ -1,0 +1,94 @@
+//! The broker config file and its hash.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use sha2::{Digest, Sha256};
+use tributary_crds::KafkaCluster;
+
+use super::{Names, ADMIN_PORT, CONFIG_FILE, DATA_DIR};
+
+/// Renders `server.properties`: the user's settings plus the ones the operator owns. Keys are
+/// sorted so the same spec always renders the same bytes (and hash).
+///
+/// Per-broker values (id, advertised host) cannot live in a shared file; the pod gets them from
+/// the environment (`BROKER_ID` from the pod-index label, `POD_NAME`) and joins
+/// `${POD_NAME}.<advertised.host.suffix>`.
+pub fn server_properties(cluster: &KafkaCluster, names: &Names) -> String {
+    let spec = &cluster.spec;
+    let mut props: BTreeMap<String, String> = spec.config.clone();
+    let listeners = &spec.listeners;
+    let set = |p: &mut BTreeMap<String, String>, k: &str, v: String| {
+        p.insert(k.to_owned(), v);
+    };
+    set(&mut props, "cluster.name", names.cluster.clone());
+    set(&mut props, "cluster.namespace", names.namespace.clone());
+    set(
+        &mut props,
+        "listeners",
+        listeners
+            .iter()
+            .map(|l| format!("{}://0.0.0.0:{}", l.name, l.port))
+            .collect::<Vec<_>>()
+            .join(","),
+    );
+    set(
+        &mut props,
+        "listener.security.protocol.map",
+        listeners
+            .iter()
+            .map(|l| format!("{}:PLAINTEXT", l.name))
+            .collect::<Vec<_>>()
+            .join(","),
+    );
+    if let Some(first) = listeners.first() {
+        set(&mut props, "inter.broker.listener.name", first.name.clone());
+    }
+    set(
+        &mut props,
+        "advertised.host.suffix",
+        format!("{}.{}.svc", names.headless(), names.namespace),
+    );
+    set(&mut props, "log.dirs", format!("{DATA_DIR}/data"));
+    set(&mut props, "admin.port", ADMIN_PORT.to_string());
+    set(
+        &mut props,
+        "broker.lease.prefix",
+        format!("{}-", names.broker()),
+    );
+    set(
+        &mut props,
+        "broker.lease.duration.ms",
+        (i64::from(spec.coordination.lease_duration_seconds) * 1000).to_string(),
+    );
+    set(
+        &mut props,
+        "broker.lease.renew.interval.ms",
+        (i64::from(spec.coordination.renew_interval_seconds) * 1000).to_string(),
+    );
+    let mut out = String::from(
+        "# Rendered by tributary-operator from the KafkaCluster; edit the KafkaCluster instead.\n",
+    );
+    for (k, v) in &props {
+        let _ = writeln!(out, "{k}={v}");
+    }
+    out
+}
+
+/// Short hex SHA-256 of the rendered config.
+pub fn config_hash(properties: &str) -> String {
+    let digest = Sha256::digest(properties.as_bytes());
+    digest.iter().take(8).fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+pub(super) fn config_map(names: &Names, properties: String) -> ConfigMap {
+    ConfigMap {
+        metadata: names.meta(names.config()),
+        data: Some(BTreeMap::from([(CONFIG_FILE.to_owned(), properties)])),
+        ..ConfigMap::default()
+    }
+}

@@ -1,0 +1,6 @@
+//! The KafkaCluster controller: render children, apply them, report status.
+
+pub mod reconcile;
+pub mod status;
+
+pub use reconcile::{error_policy, reconcile};

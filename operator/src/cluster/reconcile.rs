@@ -1,0 +1,224 @@
+//! KafkaCluster reconcile: apply the rendered children, observe pods/leases/topics, write
+//! status, publish events on changes. An invalid spec becomes a condition and an event with a
+//! slow requeue, never a crash or a hot loop.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod, Service, ServiceAccount};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{ListParams, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::{Api, Resource, ResourceExt};
+use tributary_crds::conditions::{is_true, READY};
+use tributary_crds::config::validate_broker_config;
+use tributary_crds::{is_paused, KafkaCluster, KafkaTopic};
+
+use super::status::{compute, Observed};
+use crate::apply::{apply, delete_if_exists};
+use crate::builders::{build, ClusterObjects, Names};
+use crate::context::Context;
+use crate::{Error, Result};
+
+/// Label value for metrics.
+pub const CONTROLLER: &str = "kafkacluster";
+
+/// Reconciles one KafkaCluster.
+pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Action> {
+    let _timer = ctx.metrics.reconcile_started(CONTROLLER);
+    if is_paused(&cluster.metadata) {
+        tracing::info!(cluster = %cluster.name_any(), "paused; not reconciling");
+        return Ok(Action::await_change());
+    }
+    let names = Names::of(&cluster)?;
+    let spec_error = validate_broker_config(&cluster.spec.config)
+        .err()
+        .map(|e| e.to_string());
+    let objects = match &spec_error {
+        None => {
+            let objects = build(&cluster)?;
+            apply_children(&ctx, &names, &objects).await?;
+            Some(objects)
+        }
+        // Keep whatever runs now; do not roll brokers onto a config they would reject.
+        Some(_) => None,
+    };
+
+    let client = &ctx.client;
+    let ns = names.namespace.as_str();
+    let sts = Api::<StatefulSet>::namespaced(client.clone(), ns)
+        .get_opt(&names.broker())
+        .await
+        .map_err(|e| Error::kube(format!("get StatefulSet {ns}/{}", names.broker()), e))?;
+    let selector = ListParams::default().labels(&names.selector_string());
+    let pods = Api::<Pod>::namespaced(client.clone(), ns)
+        .list(&selector)
+        .await
+        .map_err(|e| Error::kube(format!("list pods in {ns}"), e))?
+        .items;
+    let leases = Api::<Lease>::namespaced(client.clone(), ns)
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| Error::kube(format!("list leases in {ns}"), e))?
+        .items;
+    let topics: Vec<KafkaTopic> = Api::<KafkaTopic>::namespaced(client.clone(), ns)
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| Error::kube(format!("list kafkatopics in {ns}"), e))?
+        .items
+        .into_iter()
+        .filter(|t| t.spec.cluster_ref == names.cluster)
+        .collect();
+    let node_racks = node_racks(&ctx, &cluster, &pods).await;
+
+    let status = compute(Observed {
+        cluster: &cluster,
+        names: &names,
+        config_hash: objects.as_ref().map(|o| o.config_hash.as_str()),
+        spec_error: spec_error.as_deref(),
+        stateful_set: sts.as_ref(),
+        pods: &pods,
+        leases: &leases,
+        topics: &topics,
+        node_racks: &node_racks,
+        controller: &ctx.settings.identity,
+        now: Timestamp::now(),
+    });
+    publish_changes(&ctx, &cluster, &status, spec_error.as_deref()).await;
+    let old = cluster.status.clone().unwrap_or_default();
+    if old != status {
+        let patch = serde_json::json!({ "status": status });
+        Api::<KafkaCluster>::namespaced(client.clone(), ns)
+            .patch_status(
+                &names.cluster,
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+            .map_err(|e| {
+                Error::kube(
+                    format!("update status of KafkaCluster {ns}/{}", names.cluster),
+                    e,
+                )
+            })?;
+    }
+    Ok(match (&spec_error, is_true(&status.conditions, READY)) {
+        (Some(_), _) => Action::requeue(Duration::from_secs(300)),
+        (None, true) => Action::requeue(Duration::from_secs(60)),
+        (None, false) => Action::requeue(Duration::from_secs(10)),
+    })
+}
+
+async fn apply_children(ctx: &Context, names: &Names, o: &ClusterObjects) -> Result<()> {
+    let c = &ctx.client;
+    apply::<ServiceAccount>(c, &o.service_account).await?;
+    apply::<Role>(c, &o.role).await?;
+    apply::<RoleBinding>(c, &o.role_binding).await?;
+    apply::<ConfigMap>(c, &o.config_map).await?;
+    apply::<Service>(c, &o.headless_service).await?;
+    apply::<Service>(c, &o.bootstrap_service).await?;
+    apply::<StatefulSet>(c, &o.stateful_set).await?;
+    match &o.pod_disruption_budget {
+        Some(pdb) => {
+            apply::<PodDisruptionBudget>(c, pdb).await?;
+        }
+        None => {
+            delete_if_exists::<PodDisruptionBudget>(c, &names.namespace, &names.broker()).await?
+        }
+    }
+    Ok(())
+}
+
+/// Rack of each broker's node, when rack awareness is on. Unreadable nodes just have no rack
+/// (placement then treats the broker as rackless) rather than failing the reconcile.
+async fn node_racks(
+    ctx: &Context,
+    cluster: &KafkaCluster,
+    pods: &[Pod],
+) -> BTreeMap<String, String> {
+    let mut racks = BTreeMap::new();
+    let Some(rack) = &cluster.spec.rack else {
+        return racks;
+    };
+    let nodes: Api<Node> = Api::all(ctx.client.clone());
+    for node_name in pods
+        .iter()
+        .filter_map(|p| p.spec.as_ref()?.node_name.clone())
+    {
+        match nodes.get_opt(&node_name).await {
+            Ok(Some(node)) => {
+                if let Some(value) = node.labels().get(&rack.topology_key) {
+                    racks.insert(node_name, value.clone());
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(node = %node_name, error = %e, "cannot read node for its rack label")
+            }
+        }
+    }
+    racks
+}
+
+async fn publish_changes(
+    ctx: &Context,
+    cluster: &KafkaCluster,
+    new: &tributary_crds::KafkaClusterStatus,
+    spec_error: Option<&str>,
+) {
+    let old = cluster.status.clone().unwrap_or_default();
+    let reference = cluster.object_ref(&());
+    if let Some(err) = spec_error {
+        let was_invalid = old
+            .conditions
+            .iter()
+            .any(|c| c.type_ == READY && c.reason == "InvalidSpec");
+        if !was_invalid {
+            ctx.event(&reference, "InvalidSpec", err.to_owned(), true)
+                .await;
+        }
+        return;
+    }
+    if old.config_hash.is_some() && old.config_hash != new.config_hash {
+        let note = format!(
+            "broker config changed (hash {}); rolling brokers",
+            new.config_hash.clone().unwrap_or_default()
+        );
+        ctx.event(&reference, "ConfigChanged", note, false).await;
+    }
+    let was_ready = is_true(&old.conditions, READY);
+    let ready = is_true(&new.conditions, READY);
+    if ready && !was_ready {
+        ctx.event(
+            &reference,
+            "Ready",
+            format!("{} brokers ready", new.ready_brokers),
+            false,
+        )
+        .await;
+    } else if was_ready && !ready {
+        ctx.event(
+            &reference,
+            "NotReady",
+            format!("{} brokers ready", new.ready_brokers),
+            true,
+        )
+        .await;
+    }
+}
+
+/// Counts the failure, publishes nothing (the next reconcile will), and backs off; conflicts
+/// retry quickly because they only mean someone else wrote first.
+pub fn error_policy(cluster: Arc<KafkaCluster>, error: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics.reconcile_failed(CONTROLLER, error);
+    tracing::warn!(cluster = %cluster.name_any(), %error, "reconcile failed");
+    match error {
+        Error::Conflict { .. } => Action::requeue(Duration::from_millis(500)),
+        _ => Action::requeue(Duration::from_secs(15)),
+    }
+}

@@ -1,0 +1,184 @@
+//! The KafkaCluster decision: what its status should say, from what the operator observed.
+//! Pure, so "invalid spec gives a condition" and "ready when every broker is" are unit tests.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
+use tributary_crds::cluster::BrokerStatus;
+use tributary_crds::conditions::{set_condition, DEGRADED, PROGRESSING, READY};
+use tributary_crds::ids::kafka_id_from_uid;
+use tributary_crds::{KafkaCluster, KafkaClusterStatus, KafkaTopic};
+
+use crate::builders::{Names, CONFIG_HASH_ANNOTATION};
+use crate::liveness::live_brokers;
+
+/// Everything the status is computed from.
+#[derive(Clone, Copy, Debug)]
+pub struct Observed<'a> {
+    /// The cluster as read.
+    pub cluster: &'a KafkaCluster,
+    /// Its names.
+    pub names: &'a Names,
+    /// Hash of the config the operator rendered (None when the spec is invalid).
+    pub config_hash: Option<&'a str>,
+    /// Why the spec cannot be applied, if it cannot.
+    pub spec_error: Option<&'a str>,
+    /// The broker StatefulSet, if it exists.
+    pub stateful_set: Option<&'a StatefulSet>,
+    /// Broker pods.
+    pub pods: &'a [Pod],
+    /// Leases in the namespace.
+    pub leases: &'a [k8s_openapi::api::coordination::v1::Lease],
+    /// KafkaTopics of this cluster.
+    pub topics: &'a [KafkaTopic],
+    /// Node name to rack, for rack-aware clusters.
+    pub node_racks: &'a BTreeMap<String, String>,
+    /// Identity of the operator replica acting as controller.
+    pub controller: &'a str,
+    /// Current time (for Lease expiry).
+    pub now: Timestamp,
+}
+
+fn pod_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// Computes the cluster's status.
+pub fn compute(o: Observed<'_>) -> KafkaClusterStatus {
+    let cluster = o.cluster;
+    let generation = cluster.metadata.generation;
+    let old = cluster.status.clone().unwrap_or_default();
+    let live = live_brokers(&o.names.cluster, o.leases, o.now);
+    let pods: BTreeMap<String, &Pod> = o.pods.iter().map(|p| (p.name_any(), p)).collect();
+    let current_hash = o.config_hash.map(str::to_owned).or(old.config_hash.clone());
+
+    let brokers: Vec<BrokerStatus> = (0..cluster.spec.brokers)
+        .map(|id| {
+            let pod_name = o.names.broker_pod(id);
+            let pod = pods.get(&pod_name);
+            let pod_hash = pod.and_then(|p| p.annotations().get(CONFIG_HASH_ANNOTATION).cloned());
+            let node = pod
+                .and_then(|p| p.spec.as_ref())
+                .and_then(|s| s.node_name.clone());
+            BrokerStatus {
+                id,
+                pod: pod_name,
+                ready: pod.is_some_and(|p| pod_ready(p)),
+                image: pod
+                    .and_then(|p| p.spec.as_ref())
+                    .and_then(|s| s.containers.iter().find(|c| c.name == "broker"))
+                    .and_then(|c| c.image.clone()),
+                config_in_sync: pod_hash.is_some() && pod_hash == current_hash,
+                registered: live.contains(&id),
+                rack: node.and_then(|n| o.node_racks.get(&n).cloned()),
+            }
+        })
+        .collect();
+    let ready_brokers = i32::try_from(
+        brokers
+            .iter()
+            .filter(|b| b.ready && b.config_in_sync)
+            .count(),
+    )
+    .unwrap_or(0);
+    let sum = |f: fn(&tributary_crds::KafkaTopicStatus) -> i32| -> i32 {
+        o.topics
+            .iter()
+            .filter_map(|t| t.status.as_ref())
+            .map(f)
+            .sum()
+    };
+    let listener_port = cluster.spec.listeners.first().map_or(9092, |l| l.port);
+
+    let mut status = KafkaClusterStatus {
+        observed_generation: generation,
+        conditions: old.conditions.clone(),
+        replicas: o
+            .stateful_set
+            .and_then(|s| s.status.as_ref())
+            .map_or(0, |s| s.replicas),
+        ready_brokers,
+        brokers,
+        bootstrap_servers: Some(o.names.bootstrap_servers(listener_port)),
+        cluster_id: cluster
+            .metadata
+            .uid
+            .as_deref()
+            .and_then(|u| kafka_id_from_uid(u).ok()),
+        controller: Some(o.controller.to_owned()),
+        offline_partitions: sum(|s| s.leaderless_partitions),
+        under_replicated_partitions: sum(|s| s.under_replicated_partitions),
+        label_selector: Some(o.names.selector_string()),
+        config_hash: current_hash,
+    };
+
+    let conds = &mut status.conditions;
+    let want = cluster.spec.brokers;
+    if let Some(err) = o.spec_error {
+        set_condition(conds, READY, false, "InvalidSpec", err, generation);
+        set_condition(
+            conds,
+            PROGRESSING,
+            false,
+            "InvalidSpec",
+            "fix the spec to continue",
+            generation,
+        );
+        set_condition(conds, DEGRADED, true, "InvalidSpec", err, generation);
+        return status;
+    }
+    if ready_brokers == want {
+        set_condition(
+            conds,
+            READY,
+            true,
+            "AllBrokersReady",
+            format!("{want}/{want} brokers ready"),
+            generation,
+        );
+        set_condition(conds, PROGRESSING, false, "Stable", "", generation);
+    } else {
+        let stale = status.brokers.iter().filter(|b| !b.config_in_sync).count();
+        let reason = if stale > 0 {
+            "RollingUpdate"
+        } else {
+            "BrokersStarting"
+        };
+        let msg = format!("{ready_brokers}/{want} brokers ready and up to date");
+        set_condition(
+            conds,
+            READY,
+            false,
+            "BrokersNotReady",
+            msg.clone(),
+            generation,
+        );
+        set_condition(conds, PROGRESSING, true, reason, msg, generation);
+    }
+    if status.offline_partitions > 0 {
+        let msg = format!("{} partitions have no leader", status.offline_partitions);
+        set_condition(conds, DEGRADED, true, "OfflinePartitions", msg, generation);
+    } else if status.under_replicated_partitions > 0 {
+        let msg = format!(
+            "{} partitions are under-replicated",
+            status.under_replicated_partitions
+        );
+        set_condition(
+            conds,
+            DEGRADED,
+            true,
+            "UnderReplicatedPartitions",
+            msg,
+            generation,
+        );
+    } else {
+        set_condition(conds, DEGRADED, false, "Healthy", "", generation);
+    }
+    status
+}

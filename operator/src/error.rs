@@ -1,0 +1,105 @@
+//! The operator's error type. Each variant says what failed and carries the cause; each has a
+//! short metric label so failures are counted by kind.
+
+use crate::builders::BuildError;
+
+/// Anything a reconcile or the operator's plumbing can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A Kubernetes API call failed.
+    #[error("Kubernetes API call {action} failed: {source}")]
+    Kube {
+        /// What was being done, e.g. `apply StatefulSet demo-broker`.
+        action: String,
+        /// The cause.
+        #[source]
+        source: kube::Error,
+    },
+    /// A conditional write lost a race; the reconcile is retried with fresh data.
+    #[error("{what} changed while being updated (resourceVersion conflict); retrying")]
+    Conflict {
+        /// The object.
+        what: String,
+    },
+    /// Rendering child objects failed.
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    /// The CRDs are not installed, so nothing can be watched.
+    #[error("the {crd} CRD is not installed ({source}); install it with `kubectl apply -f crds/` or the Helm chart")]
+    CrdMissing {
+        /// CRD name.
+        crd: &'static str,
+        /// The cause.
+        #[source]
+        source: kube::Error,
+    },
+    /// This replica was leader and could not renew its Lease in time.
+    #[error("lost the operator leader Lease {lease}; exiting so another replica takes over")]
+    LostLeadership {
+        /// Lease name.
+        lease: String,
+    },
+    /// The metrics/health HTTP server could not start.
+    #[error("cannot serve metrics on {addr}: {source}")]
+    Serve {
+        /// Listen address.
+        addr: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An object the API returned lacks a field Kubernetes always sets.
+    #[error("{what} has no {field}; the API server should always set it")]
+    MissingField {
+        /// The object.
+        what: String,
+        /// The missing field.
+        field: &'static str,
+    },
+    /// A deleted topic's data is still on some brokers; the finalizer stays until they drop it.
+    #[error("KafkaTopic {topic} is waiting for brokers {brokers:?} to delete its data")]
+    DeletionPending {
+        /// Topic.
+        topic: String,
+        /// Brokers that still hold data.
+        brokers: Vec<i32>,
+    },
+    /// Encoding a patch failed (a bug, not bad input).
+    #[error("cannot encode {what}: {source}")]
+    Encode {
+        /// What was encoded.
+        what: String,
+        /// The cause.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl Error {
+    /// Short label for the `reconcile_errors_total{error=...}` metric.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::Kube { .. } => "kube",
+            Error::Conflict { .. } => "conflict",
+            Error::Build(_) => "build",
+            Error::CrdMissing { .. } => "crd_missing",
+            Error::LostLeadership { .. } => "lost_leadership",
+            Error::Serve { .. } => "serve",
+            Error::MissingField { .. } => "missing_field",
+            Error::Encode { .. } => "encode",
+            Error::DeletionPending { .. } => "deletion_pending",
+        }
+    }
+
+    /// Wraps a kube error, turning HTTP 409 into [`Error::Conflict`].
+    pub fn kube(action: impl Into<String>, source: kube::Error) -> Self {
+        let action = action.into();
+        match &source {
+            kube::Error::Api(status) if status.code == 409 => Error::Conflict { what: action },
+            _ => Error::Kube { action, source },
+        }
+    }
+}
+
+/// Result with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

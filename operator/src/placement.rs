@@ -1,0 +1,182 @@
+//! Replica placement: which brokers hold each partition of a topic.
+//!
+//! Pure and deterministic, so it can be property-tested and so two operator replicas (or two
+//! reconciles) always agree. Rules, in priority order:
+//! 1. every partition gets `replication_factor` distinct live brokers;
+//! 2. existing replicas never move; only replicas on brokers that left the cluster
+//!    (decommissioned) are replaced;
+//! 3. replicas of one partition go to different racks while unused racks remain;
+//! 4. replica counts per broker stay as even as possible, then leader (first replica) counts:
+//!    within one of each other without racks, or with equal-sized racks and at most one replica
+//!    per rack (the property tests pin exactly this).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A broker that can take replicas.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Broker {
+    /// Broker id.
+    pub id: i32,
+    /// Rack (zone), when rack awareness is on and known.
+    pub rack: Option<String>,
+}
+
+/// Input to [`place`].
+#[derive(Clone, Copy, Debug)]
+pub struct PlacementRequest<'a> {
+    /// Brokers currently in the cluster.
+    pub brokers: &'a [Broker],
+    /// Desired number of partitions (at least `existing.len()`).
+    pub partitions: i32,
+    /// Replicas per partition.
+    pub replication_factor: i32,
+    /// Current replica lists, indexed by partition number.
+    pub existing: &'a [Vec<i32>],
+}
+
+/// Why a placement is impossible.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PlacementError {
+    /// Fewer brokers than replicas per partition.
+    #[error("replication factor {replication_factor} needs at least that many brokers, the cluster has {brokers}")]
+    InsufficientBrokers {
+        /// Requested replicas per partition.
+        replication_factor: i32,
+        /// Brokers available.
+        brokers: usize,
+    },
+    /// Partitions can only be added, never removed.
+    #[error("topic has {existing} partitions and cannot shrink to {requested}")]
+    PartitionsDecrease {
+        /// Partitions that exist.
+        existing: usize,
+        /// Partitions asked for.
+        requested: i32,
+    },
+}
+
+/// Computes the replica list of every partition `0..partitions`.
+pub fn place(req: PlacementRequest<'_>) -> Result<Vec<Vec<i32>>, PlacementError> {
+    let rf = usize::try_from(req.replication_factor.max(1)).unwrap_or(1);
+    let ids: BTreeSet<i32> = req.brokers.iter().map(|b| b.id).collect();
+    if ids.len() < rf {
+        return Err(PlacementError::InsufficientBrokers {
+            replication_factor: req.replication_factor,
+            brokers: ids.len(),
+        });
+    }
+    let wanted = usize::try_from(req.partitions).unwrap_or(0);
+    if wanted < req.existing.len() {
+        return Err(PlacementError::PartitionsDecrease {
+            existing: req.existing.len(),
+            requested: req.partitions,
+        });
+    }
+    let racks: BTreeMap<i32, Option<&str>> = req
+        .brokers
+        .iter()
+        .map(|b| (b.id, b.rack.as_deref()))
+        .collect();
+    let mut loads = Loads::default();
+
+    // Keep every surviving replica of existing partitions and count it.
+    let mut result: Vec<Vec<i32>> = req
+        .existing
+        .iter()
+        .map(|replicas| {
+            let mut kept: Vec<i32> = Vec::with_capacity(rf);
+            for id in replicas {
+                if ids.contains(id) && !kept.contains(id) && kept.len() < rf {
+                    kept.push(*id);
+                }
+            }
+            loads.count(&kept);
+            kept
+        })
+        .collect();
+    result.resize(wanted, Vec::new());
+
+    let ordered: Vec<i32> = ids.iter().copied().collect();
+    for (p, replicas) in result.iter_mut().enumerate() {
+        if replicas.len() >= rf {
+            continue;
+        }
+        let fresh = replicas.is_empty();
+        while replicas.len() < rf {
+            let used_racks: Vec<Option<&str>> = replicas
+                .iter()
+                .map(|id| racks.get(id).copied().flatten())
+                .collect();
+            let leading = fresh && replicas.is_empty();
+            let pick = ordered
+                .iter()
+                .filter(|id| !replicas.contains(id))
+                .min_by_key(|id| {
+                    let rack = racks.get(id).copied().flatten();
+                    // How many replicas of this partition already sit in the broker's rack.
+                    let rack_taken = if rack.is_some() {
+                        used_racks.iter().filter(|r| **r == rack).count()
+                    } else {
+                        0
+                    };
+                    // Replica load always decides first (that keeps replicas balanced). Among equally
+                    // loaded brokers a new partition's leader is the one leading the fewest
+                    // partitions, and followers are the ones leading the most, which keeps
+                    // low-leadership brokers free to lead the next partitions.
+                    let leaders = loads.leaders(**id);
+                    let tie = if leading {
+                        leaders
+                    } else {
+                        usize::MAX - leaders
+                    };
+                    (
+                        rack_taken,
+                        loads.replicas(**id),
+                        tie,
+                        rotation(**id, p, &ordered),
+                    )
+                })
+                .copied();
+            let Some(id) = pick else { break };
+            replicas.push(id);
+            *loads.replicas.entry(id).or_default() += 1;
+            if leading {
+                *loads.leaders.entry(id).or_default() += 1;
+            }
+        }
+    }
+    Ok(result)
+}
+
+/// Ties go to brokers in a rotation that starts at a different broker for each partition, so
+/// equal loads still spread evenly.
+fn rotation(id: i32, partition: usize, ordered: &[i32]) -> usize {
+    let n = ordered.len().max(1);
+    let pos = ordered.iter().position(|b| *b == id).unwrap_or(0);
+    (pos + n - partition % n) % n
+}
+
+#[derive(Default)]
+struct Loads {
+    replicas: BTreeMap<i32, usize>,
+    leaders: BTreeMap<i32, usize>,
+}
+
+impl Loads {
+    fn count(&mut self, replicas: &[i32]) {
+        for id in replicas {
+            *self.replicas.entry(*id).or_default() += 1;
+        }
+        if let Some(first) = replicas.first() {
+            *self.leaders.entry(*first).or_default() += 1;
+        }
+    }
+
+    fn replicas(&self, id: i32) -> usize {
+        self.replicas.get(&id).copied().unwrap_or(0)
+    }
+
+    fn leaders(&self, id: i32) -> usize {
+        self.leaders.get(&id).copied().unwrap_or(0)
+    }
+}

@@ -1,0 +1,208 @@
+//! Wiring: check the CRDs, stand by until this replica holds the leader Lease, run both
+//! controllers while renewing it, and on shutdown stop them and release the Lease.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use kube::api::ListParams;
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::{watcher, Controller};
+use kube::{Api, Client, ResourceExt};
+use tokio::sync::watch;
+use tributary_crds::{KafkaCluster, KafkaTopic};
+
+use crate::context::{Context, Settings};
+use crate::leader::LeaderElector;
+use crate::liveness::parse_broker_lease;
+use crate::metrics::Metrics;
+use crate::{cluster, topic, Error, Result};
+
+/// Resolves once `rx` reports `true` (or its sender is gone).
+pub async fn wait_for(mut rx: watch::Receiver<bool>) {
+    while !*rx.borrow_and_update() {
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+fn api<K>(client: &Client, ns: Option<&str>) -> Api<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+{
+    match ns {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// Fails with a hint when the CRDs are not installed (controller-rs does the same).
+pub async fn check_crds(client: &Client, ns: Option<&str>) -> Result<()> {
+    let one = ListParams::default().limit(1);
+    api::<KafkaCluster>(client, ns)
+        .list(&one)
+        .await
+        .map_err(|source| Error::CrdMissing {
+            crd: "kafkaclusters.tributary.dev",
+            source,
+        })?;
+    api::<KafkaTopic>(client, ns)
+        .list(&one)
+        .await
+        .map_err(|source| Error::CrdMissing {
+            crd: "kafkatopics.tributary.dev",
+            source,
+        })?;
+    Ok(())
+}
+
+/// Runs the operator until `shutdown` turns true.
+pub async fn run(
+    client: Client,
+    settings: Settings,
+    metrics: Arc<Metrics>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<()> {
+    check_crds(&client, settings.watch_namespace.as_deref()).await?;
+    metrics.set_ready(true);
+    let elector = LeaderElector::new(
+        client.clone(),
+        &settings.lease_namespace,
+        &settings.lease_name,
+        &settings.identity,
+        settings.lease_duration,
+    );
+    // Stand by until we lead.
+    loop {
+        if *shutdown.borrow() {
+            return Ok(());
+        }
+        match elector.try_acquire_or_renew().await {
+            Ok(true) => break,
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "leader election attempt failed"),
+        }
+        tokio::select! {
+            () = wait_for(shutdown.clone()) => return Ok(()),
+            () = tokio::time::sleep(settings.renew_interval) => {}
+        }
+    }
+    tracing::info!(identity = %settings.identity, "became leader");
+    metrics.leader.set(1);
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let ctx = Context::new(client, metrics.clone(), settings.clone());
+    let controllers = tokio::spawn(run_controllers(ctx, stop_rx));
+    let outcome = renew_until_shutdown(&elector, &settings, shutdown).await;
+    let _ = stop_tx.send(true);
+    if let Err(e) = controllers.await {
+        tracing::warn!(error = %e, "controller task ended abnormally");
+    }
+    metrics.leader.set(0);
+    if outcome.is_ok() {
+        if let Err(e) = elector.release().await {
+            tracing::warn!(error = %e, "could not release the leader Lease; it will expire");
+        }
+    }
+    outcome
+}
+
+async fn renew_until_shutdown(
+    elector: &LeaderElector,
+    settings: &Settings,
+    shutdown: watch::Receiver<bool>,
+) -> Result<()> {
+    let mut last_renewed = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            () = wait_for(shutdown.clone()) => return Ok(()),
+            () = tokio::time::sleep(settings.renew_interval) => {}
+        }
+        match elector.try_acquire_or_renew().await {
+            Ok(true) => last_renewed = tokio::time::Instant::now(),
+            Ok(false) => {
+                return Err(Error::LostLeadership {
+                    lease: settings.lease_name.clone(),
+                })
+            }
+            Err(e) => tracing::warn!(error = %e, "renewing the leader Lease failed"),
+        }
+        if last_renewed.elapsed() >= settings.lease_duration {
+            return Err(Error::LostLeadership {
+                lease: settings.lease_name.clone(),
+            });
+        }
+    }
+}
+
+/// Runs the KafkaCluster and KafkaTopic controllers until `stop` turns true.
+pub async fn run_controllers(ctx: Arc<Context>, stop: watch::Receiver<bool>) {
+    let client = ctx.client.clone();
+    let ns = ctx.settings.watch_namespace.clone();
+    let ns = ns.as_deref();
+    let owned =
+        watcher::Config::default().labels("app.kubernetes.io/managed-by=tributary-operator");
+
+    let clusters = Controller::new(
+        api::<KafkaCluster>(&client, ns),
+        watcher::Config::default().any_semantic(),
+    )
+    .owns(api::<StatefulSet>(&client, ns), owned.clone())
+    .owns(api::<ConfigMap>(&client, ns), owned.clone())
+    .owns(api::<Service>(&client, ns), owned)
+    .watches(
+        api::<Lease>(&client, ns),
+        watcher::Config::default(),
+        |lease: Lease| {
+            let ns = lease.namespace();
+            let name = lease.name_any();
+            parse_broker_lease(&name).map(|(cluster, _)| {
+                ObjectRef::<KafkaCluster>::new(cluster).within(ns.as_deref().unwrap_or_default())
+            })
+        },
+    )
+    .graceful_shutdown_on(wait_for(stop.clone()))
+    .run(cluster::reconcile, cluster::error_policy, ctx.clone())
+    .for_each(|_| futures::future::ready(()));
+
+    let topics = Controller::new(api::<KafkaTopic>(&client, ns), watcher::Config::default());
+    let store = topics.store();
+    let store2 = store.clone();
+    let topics = topics
+        .watches(
+            api::<KafkaCluster>(&client, ns),
+            watcher::Config::default(),
+            move |c: KafkaCluster| topics_of(&store, c.namespace(), &c.name_any()),
+        )
+        .watches(
+            api::<Lease>(&client, ns),
+            watcher::Config::default(),
+            move |lease: Lease| {
+                let name = lease.name_any();
+                match parse_broker_lease(&name) {
+                    Some((cluster, _)) => topics_of(&store2, lease.namespace(), cluster),
+                    None => Vec::new(),
+                }
+            },
+        )
+        .graceful_shutdown_on(wait_for(stop))
+        .run(topic::reconcile, topic::error_policy, ctx)
+        .for_each(|_| futures::future::ready(()));
+    futures::join!(clusters, topics);
+}
+
+fn topics_of(
+    store: &kube::runtime::reflector::Store<KafkaTopic>,
+    ns: Option<String>,
+    cluster: &str,
+) -> Vec<ObjectRef<KafkaTopic>> {
+    store
+        .state()
+        .iter()
+        .filter(|t| t.namespace() == ns && t.spec.cluster_ref == cluster)
+        .map(|t| ObjectRef::from(t.as_ref()))
+        .collect()
+}

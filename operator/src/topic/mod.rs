@@ -1,0 +1,6 @@
+//! The KafkaTopic controller: validate, place replicas, elect leaders, delete via finalizer.
+
+pub mod plan;
+pub mod reconcile;
+
+pub use reconcile::{error_policy, reconcile};

@@ -1,0 +1,206 @@
+//! KafkaTopic reconcile: read the cluster and broker Leases, run the pure [`plan`], write the
+//! status with a resourceVersion precondition (partition leaders write it too), and on
+//! deletion wait in the finalizer until the brokers have dropped the data.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{ListParams, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::finalizer::{finalizer, Event as Finalizer};
+use kube::{Api, Resource, ResourceExt};
+use tributary_crds::topic::{DeletionPolicy, TOPIC_FINALIZER};
+use tributary_crds::{is_paused, KafkaCluster, KafkaTopic, KafkaTopicStatus, TopicPhase};
+
+use super::plan::{plan, TopicInput};
+use crate::context::Context;
+use crate::liveness::{live_brokers, next_expiry};
+use crate::{Error, Result};
+
+/// Label value for metrics.
+pub const CONTROLLER: &str = "kafkatopic";
+
+/// Reconciles one KafkaTopic through the finalizer wrapper.
+pub async fn reconcile(topic: Arc<KafkaTopic>, ctx: Arc<Context>) -> Result<Action> {
+    let _timer = ctx.metrics.reconcile_started(CONTROLLER);
+    let ns = topic.namespace().unwrap_or_default();
+    let api: Api<KafkaTopic> = Api::namespaced(ctx.client.clone(), &ns);
+    finalizer(&api, TOPIC_FINALIZER, topic, |event| async {
+        match event {
+            Finalizer::Apply(t) => apply(&t, &ctx).await,
+            Finalizer::Cleanup(t) => cleanup(&t, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| match e {
+        kube::runtime::finalizer::Error::ApplyFailed(inner)
+        | kube::runtime::finalizer::Error::CleanupFailed(inner) => inner,
+        kube::runtime::finalizer::Error::AddFinalizer(source)
+        | kube::runtime::finalizer::Error::RemoveFinalizer(source) => {
+            Error::kube("update finalizers of KafkaTopic", source)
+        }
+        kube::runtime::finalizer::Error::UnnamedObject => Error::MissingField {
+            what: "KafkaTopic".to_owned(),
+            field: "metadata.name",
+        },
+        kube::runtime::finalizer::Error::InvalidFinalizer => Error::MissingField {
+            what: "KafkaTopic finalizer".to_owned(),
+            field: "valid name",
+        },
+    })
+}
+
+/// The topic's cluster, its live brokers, and when the first of their Leases expires.
+struct ClusterView {
+    cluster: Option<KafkaCluster>,
+    live: BTreeSet<i32>,
+    next_expiry: Option<Duration>,
+}
+
+async fn read_cluster(topic: &KafkaTopic, ctx: &Context) -> Result<ClusterView> {
+    let ns = topic.namespace().unwrap_or_default();
+    let cluster_name = &topic.spec.cluster_ref;
+    let cluster = Api::<KafkaCluster>::namespaced(ctx.client.clone(), &ns)
+        .get_opt(cluster_name)
+        .await
+        .map_err(|e| Error::kube(format!("get KafkaCluster {ns}/{cluster_name}"), e))?;
+    let leases = Api::<Lease>::namespaced(ctx.client.clone(), &ns)
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| Error::kube(format!("list leases in {ns}"), e))?
+        .items;
+    let now = Timestamp::now();
+    Ok(ClusterView {
+        cluster,
+        live: live_brokers(cluster_name, &leases, now),
+        next_expiry: next_expiry(cluster_name, &leases, now),
+    })
+}
+
+async fn apply(topic: &KafkaTopic, ctx: &Context) -> Result<Action> {
+    if is_paused(&topic.metadata) {
+        return Ok(Action::await_change());
+    }
+    let view = read_cluster(topic, ctx).await?;
+    let (cluster, live) = (view.cluster.clone(), view.live.clone());
+    let planned = plan(TopicInput {
+        topic,
+        cluster: cluster.as_ref(),
+        live_brokers: &live,
+    });
+    let old = topic.status.clone().unwrap_or_default();
+    if planned.status != old {
+        write_status(topic, ctx, &planned.status).await?;
+    }
+    let reference = topic.object_ref(&());
+    for ev in planned.events {
+        ctx.event(&reference, ev.reason, ev.note, ev.warning).await;
+    }
+    Ok(match planned.status.phase {
+        // A Lease expiry produces no watch event, so look again right after the next one.
+        Some(TopicPhase::Provisioned) if planned.status.leaderless_partitions == 0 => {
+            Action::requeue(
+                view.next_expiry
+                    .map_or(Duration::from_secs(60), |d| d + Duration::from_millis(100))
+                    .clamp(Duration::from_secs(1), Duration::from_secs(60)),
+            )
+        }
+        Some(TopicPhase::Provisioned) | Some(TopicPhase::Pending) => {
+            Action::requeue(Duration::from_secs(10))
+        }
+        // Invalid or unsatisfiable: wait for a spec change (or the cluster to grow), slowly.
+        _ => Action::requeue(Duration::from_secs(120)),
+    })
+}
+
+/// Writes status only if nobody changed the object since we read it (compare-and-swap).
+async fn write_status(topic: &KafkaTopic, ctx: &Context, status: &KafkaTopicStatus) -> Result<()> {
+    let ns = topic.namespace().unwrap_or_default();
+    let name = topic.name_any();
+    let rv = topic
+        .resource_version()
+        .ok_or_else(|| Error::MissingField {
+            what: format!("KafkaTopic {ns}/{name}"),
+            field: "resourceVersion",
+        })?;
+    let patch = serde_json::json!({ "metadata": { "resourceVersion": rv }, "status": status });
+    Api::<KafkaTopic>::namespaced(ctx.client.clone(), &ns)
+        .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(|e| Error::kube(format!("update status of KafkaTopic {ns}/{name}"), e))?;
+    Ok(())
+}
+
+/// Deletion: Retain, or a vanished cluster, lets the object go at once. Otherwise list the
+/// brokers holding replicas in `status.pendingDeletion` and wait until they have removed
+/// themselves (brokers that left the cluster are not waited for).
+async fn cleanup(topic: &KafkaTopic, ctx: &Context) -> Result<Action> {
+    let reference = topic.object_ref(&());
+    if topic.spec.deletion_policy == DeletionPolicy::Retain {
+        ctx.event(
+            &reference,
+            "Retained",
+            "topic data kept on the brokers (deletionPolicy: Retain)".into(),
+            false,
+        )
+        .await;
+        return Ok(Action::await_change());
+    }
+    let Some(cluster) = read_cluster(topic, ctx).await?.cluster else {
+        return Ok(Action::await_change());
+    };
+    let members: BTreeSet<i32> = (0..cluster.spec.brokers).collect();
+    let mut status = topic.status.clone().unwrap_or_default();
+    let pending: Vec<i32> = match &status.pending_deletion {
+        Some(p) => p
+            .iter()
+            .copied()
+            .filter(|id| members.contains(id))
+            .collect(),
+        None => {
+            let holders: BTreeSet<i32> = status
+                .partitions
+                .iter()
+                .flat_map(|p| p.replicas.iter().copied())
+                .collect();
+            let pending: Vec<i32> = holders.intersection(&members).copied().collect();
+            status.phase = Some(TopicPhase::Deleting);
+            status.pending_deletion = Some(pending.clone());
+            write_status(topic, ctx, &status).await?;
+            let note = format!("waiting for brokers {pending:?} to delete the partitions");
+            ctx.event(&reference, "Deleting", note, false).await;
+            pending
+        }
+    };
+    if pending.is_empty() {
+        ctx.event(
+            &reference,
+            "Deleted",
+            "every broker dropped the topic's data".into(),
+            false,
+        )
+        .await;
+        Ok(Action::await_change())
+    } else {
+        Err(Error::DeletionPending {
+            topic: topic.name_any(),
+            brokers: pending,
+        })
+    }
+}
+
+/// Counts the failure and backs off; conflicts and pending deletions retry soon.
+pub fn error_policy(topic: Arc<KafkaTopic>, error: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics.reconcile_failed(CONTROLLER, error);
+    match error {
+        Error::Conflict { .. } => Action::requeue(Duration::from_millis(200)),
+        Error::DeletionPending { .. } => Action::requeue(Duration::from_secs(5)),
+        _ => {
+            tracing::warn!(topic = %topic.name_any(), %error, "reconcile failed");
+            Action::requeue(Duration::from_secs(15))
+        }
+    }
+}

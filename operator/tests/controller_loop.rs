@@ -1,0 +1,415 @@
+//! The real controllers, leader election included, against the in-memory Kubernetes API: a
+//! cluster and a topic are driven to Ready through resourceVersion conflicts, a partition
+//! increase, a broker failure, an unsatisfiable topic and a finalizer-guarded deletion.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::{Api, Client, CustomResourceExt};
+use serde_json::json;
+use tokio::sync::watch;
+use tributary_crds::{KafkaCluster, KafkaTopic, TopicPhase};
+use tributary_operator::builders::CONFIG_HASH_ANNOTATION;
+use tributary_operator::context::Settings;
+use tributary_operator::metrics::Metrics;
+use tributary_operator::testing::FakeApiServer;
+
+const NS: &str = "streaming";
+const DEADLINE: Duration = Duration::from_secs(30);
+
+/// Polls `f` until it yields `Some`, failing the test with `what` after the deadline.
+async fn wait_until<T, F, Fut>(what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn install_crds(client: &Client) {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in [KafkaCluster::crd(), KafkaTopic::crd()] {
+        if let Err(e) = crds.create(&PostParams::default(), &crd).await {
+            panic!("install CRD: {e}");
+        }
+    }
+}
+
+fn obj<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> T {
+    serde_json::from_value(v).unwrap_or_else(|e| panic!("bad test object: {e}"))
+}
+
+/// Stand-in for the kubelet and the brokers: ready pods running the StatefulSet's template,
+/// StatefulSet status, and a fresh Lease per broker.
+async fn start_brokers(client: &Client, sts: &StatefulSet, n: i32) {
+    let hash = sts
+        .spec
+        .template
+        .metadata
+        .as_ref()
+        .and_then(|m| m.annotations.as_ref())
+        .and_then(|a| a.get(CONFIG_HASH_ANNOTATION))
+        .cloned()
+        .unwrap_or_default();
+    let labels = sts.spec.selector.match_labels.clone().unwrap_or_default();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
+    let leases: Api<Lease> = Api::namespaced(client.clone(), NS);
+    for id in 0..n {
+        let name = format!("demo-broker-{id}");
+        let pod: Pod = obj(json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": { "name": name, "labels": labels, "annotations": { CONFIG_HASH_ANNOTATION: hash } },
+            "spec": { "nodeName": format!("node-{id}"), "containers": [{ "name": "broker", "image": "tributary:test" }] },
+        }));
+        if let Err(e) = pods.create(&PostParams::default(), &pod).await {
+            panic!("create pod: {e}");
+        }
+        let ready = json!({ "status": { "conditions": [{ "type": "Ready", "status": "True" }] } });
+        if let Err(e) = pods
+            .patch_status(&name, &PatchParams::default(), &Patch::Merge(&ready))
+            .await
+        {
+            panic!("pod status: {e}");
+        }
+        renew_lease(&leases, id, 60).await;
+    }
+    let status = json!({ "status": { "replicas": n, "readyReplicas": n, "updatedReplicas": n } });
+    let sts_api: Api<StatefulSet> = Api::namespaced(client.clone(), NS);
+    if let Err(e) = sts_api
+        .patch_status(
+            "demo-broker",
+            &PatchParams::default(),
+            &Patch::Merge(&status),
+        )
+        .await
+    {
+        panic!("sts status: {e}");
+    }
+}
+
+/// Writes broker `id`'s Lease, renewed `age_secs` ago... or now, with `duration` seconds.
+async fn renew_lease(leases: &Api<Lease>, id: i32, duration: i32) {
+    let now = k8s_openapi::jiff::Timestamp::now().to_string();
+    let lease = json!({
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": { "name": format!("demo-broker-{id}") },
+        "spec": { "holderIdentity": format!("demo-broker-{id}"), "leaseDurationSeconds": duration, "renewTime": now },
+    });
+    let params = PatchParams::apply("broker").force();
+    if let Err(e) = leases
+        .patch(&format!("demo-broker-{id}"), &params, &Patch::Apply(&lease))
+        .await
+    {
+        panic!("lease: {e}");
+    }
+}
+
+async fn expire_lease(leases: &Api<Lease>, id: i32) {
+    let old = (k8s_openapi::jiff::Timestamp::now()
+        - k8s_openapi::jiff::SignedDuration::from_secs(600))
+    .to_string();
+    let patch = json!({ "spec": { "renewTime": old } });
+    if let Err(e) = leases
+        .patch(
+            &format!("demo-broker-{id}"),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+    {
+        panic!("expire lease: {e}");
+    }
+}
+
+async fn topic_where(
+    topics: &Api<KafkaTopic>,
+    name: &str,
+    f: impl Fn(&KafkaTopic) -> bool,
+) -> Option<KafkaTopic> {
+    topics.get_opt(name).await.ok().flatten().filter(|t| f(t))
+}
+
+fn phase(t: &KafkaTopic) -> Option<TopicPhase> {
+    t.status.as_ref().and_then(|s| s.phase)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_drives_cluster_and_topics_through_their_lifecycle() {
+    let server = FakeApiServer::new();
+    let client = server.client(NS);
+    install_crds(&client).await;
+
+    let metrics = Arc::new(Metrics::new().unwrap_or_else(|e| panic!("metrics: {e}")));
+    let mut settings = Settings::new("operator-0", NS);
+    settings.renew_interval = Duration::from_millis(200);
+    settings.lease_duration = Duration::from_secs(2);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let operator = tokio::spawn(tributary_operator::run::run(
+        client.clone(),
+        settings,
+        metrics.clone(),
+        stop_rx,
+    ));
+
+    // A three-broker cluster: the operator renders and applies its children.
+    let clusters: Api<KafkaCluster> = Api::namespaced(client.clone(), NS);
+    let cluster: KafkaCluster = obj(json!({
+        "apiVersion": "tributary.dev/v1alpha1", "kind": "KafkaCluster",
+        "metadata": { "name": "demo" },
+        "spec": { "brokers": 3, "config": { "min.insync.replicas": "2" } },
+    }));
+    if let Err(e) = clusters.create(&PostParams::default(), &cluster).await {
+        panic!("create cluster: {e}");
+    }
+    let sts_api: Api<StatefulSet> = Api::namespaced(client.clone(), NS);
+    let sts = wait_until("the broker StatefulSet", || async {
+        sts_api.get_opt("demo-broker").await.ok().flatten()
+    })
+    .await;
+    assert_eq!(sts.spec.replicas, Some(3));
+    for (resource, name) in [
+        ("/configmaps", "demo-config"),
+        ("/services", "demo-brokers"),
+        ("/services", "demo-bootstrap"),
+        ("/serviceaccounts", "demo-broker"),
+        ("rbac.authorization.k8s.io/roles", "demo-broker"),
+        ("rbac.authorization.k8s.io/rolebindings", "demo-broker"),
+        ("policy/poddisruptionbudgets", "demo-broker"),
+    ] {
+        let child = server
+            .get(resource, NS, name)
+            .unwrap_or_else(|| panic!("{resource} {name} missing"));
+        assert_eq!(
+            child["metadata"]["ownerReferences"][0]["kind"], "KafkaCluster",
+            "{name} owner"
+        );
+    }
+
+    // Not ready until brokers run; then Ready with every broker listed.
+    let waiting = clusters
+        .get("demo")
+        .await
+        .unwrap_or_else(|e| panic!("get: {e}"));
+    let ready_now = waiting
+        .status
+        .as_ref()
+        .is_some_and(|s| s.ready_brokers == 3);
+    assert!(!ready_now, "cluster cannot be ready before any pod exists");
+    start_brokers(&client, &sts, 3).await;
+    let ready = wait_until("cluster Ready", || async {
+        clusters.get("demo").await.ok().filter(|c| {
+            c.status.as_ref().is_some_and(|s| {
+                s.ready_brokers == 3 && tributary_crds::conditions::is_true(&s.conditions, "Ready")
+            })
+        })
+    })
+    .await;
+    let status = ready.status.unwrap_or_default();
+    assert_eq!(status.brokers.len(), 3);
+    assert!(status
+        .brokers
+        .iter()
+        .all(|b| b.ready && b.config_in_sync && b.registered));
+    assert_eq!(status.observed_generation, ready.metadata.generation);
+    assert_eq!(status.cluster_id.as_ref().map(String::len), Some(22));
+    assert_eq!(status.controller.as_deref(), Some("operator-0"));
+    assert_eq!(
+        status.bootstrap_servers.as_deref(),
+        Some("demo-bootstrap.streaming.svc:9092")
+    );
+
+    // A topic, with the first two status writes losing a resourceVersion race.
+    server.fail_next_writes("tributary.dev/kafkatopics/status", 2);
+    let topics: Api<KafkaTopic> = Api::namespaced(client.clone(), NS);
+    let topic: KafkaTopic = obj(json!({
+        "apiVersion": "tributary.dev/v1alpha1", "kind": "KafkaTopic",
+        "metadata": { "name": "orders" },
+        "spec": { "clusterRef": "demo", "partitions": 6, "replicationFactor": 3, "config": { "retention.ms": "1000", "compression.type": null } },
+    }));
+    if let Err(e) = topics.create(&PostParams::default(), &topic).await {
+        panic!("create topic: {e}");
+    }
+    let placed = wait_until("topic provisioned", || async {
+        topic_where(&topics, "orders", |t| {
+            phase(t) == Some(TopicPhase::Provisioned)
+                && t.status
+                    .as_ref()
+                    .is_some_and(|s| s.leaderless_partitions == 0)
+        })
+        .await
+    })
+    .await;
+    let s = placed.status.clone().unwrap_or_default();
+    assert_eq!(s.partitions.len(), 6);
+    for p in &s.partitions {
+        assert_eq!(p.replicas.len(), 3);
+        assert_eq!(p.leader, p.replicas[0], "preferred leader elected");
+        assert_eq!(p.isr.len(), 3);
+    }
+    assert_eq!(
+        s.effective_config.get("retention.ms").map(String::as_str),
+        Some("1000")
+    );
+    assert!(
+        !s.effective_config.contains_key("compression.type"),
+        "null leaves the key unmanaged"
+    );
+    assert!(placed
+        .metadata
+        .finalizers
+        .unwrap_or_default()
+        .contains(&"tributary.dev/topic-data".to_owned()));
+    assert!(server.conflicts() >= 2, "the injected conflicts were hit");
+    assert!(
+        metrics.errors("kafkatopic", "conflict") >= 2,
+        "conflicts are counted and retried"
+    );
+
+    // Growing the topic keeps every existing assignment.
+    let grow = json!({ "spec": { "partitions": 9 } });
+    if let Err(e) = topics
+        .patch("orders", &PatchParams::default(), &Patch::Merge(&grow))
+        .await
+    {
+        panic!("grow: {e}");
+    }
+    let grown = wait_until("9 partitions", || async {
+        topic_where(&topics, "orders", |t| {
+            t.status.as_ref().is_some_and(|s| s.partitions.len() == 9)
+        })
+        .await
+    })
+    .await;
+    let g = grown.status.clone().unwrap_or_default();
+    for (before, after) in s.partitions.iter().zip(&g.partitions) {
+        assert_eq!(before.replicas, after.replicas);
+    }
+    assert_eq!(g.observed_generation, grown.metadata.generation);
+    assert_eq!(
+        grown.metadata.generation,
+        Some(2),
+        "spec change bumped generation"
+    );
+
+    // The leader of partition 0 dies: a live in-sync replica takes over with a higher epoch.
+    let leases: Api<Lease> = Api::namespaced(client.clone(), NS);
+    let dead = g.partitions[0].leader;
+    let epoch = g.partitions[0].leader_epoch;
+    expire_lease(&leases, dead).await;
+    let failed_over = wait_until("leader failover", || async {
+        topic_where(&topics, "orders", |t| {
+            t.status
+                .as_ref()
+                .is_some_and(|s| s.partitions[0].leader != dead && s.partitions[0].leader >= 0)
+        })
+        .await
+    })
+    .await;
+    let p0 = failed_over.status.unwrap_or_default().partitions[0].clone();
+    assert!(p0.leader_epoch > epoch);
+    assert!(!p0.isr.contains(&dead));
+    renew_lease(&leases, dead, 60).await;
+
+    // An unsatisfiable topic gets a phase and condition, not an error loop.
+    let big: KafkaTopic = obj(json!({
+        "apiVersion": "tributary.dev/v1alpha1", "kind": "KafkaTopic",
+        "metadata": { "name": "too-wide" },
+        "spec": { "clusterRef": "demo", "partitions": 1, "replicationFactor": 5 },
+    }));
+    if let Err(e) = topics.create(&PostParams::default(), &big).await {
+        panic!("create: {e}");
+    }
+    let blocked = wait_until("InsufficientBrokers", || async {
+        topic_where(&topics, "too-wide", |t| {
+            phase(t) == Some(TopicPhase::InsufficientBrokers)
+        })
+        .await
+    })
+    .await;
+    let conds = blocked.status.unwrap_or_default().conditions;
+    assert!(conds
+        .iter()
+        .any(|c| c.type_ == "Ready" && c.status == "False" && c.reason == "InsufficientBrokers"));
+    let events = wait_until("an InsufficientBrokers event", || async {
+        let evs = server.list("events.k8s.io/events", NS);
+        evs.iter()
+            .any(|e| e["reason"] == "InsufficientBrokers")
+            .then_some(evs)
+    })
+    .await;
+    assert!(events.iter().any(|e| e["reason"] == "PartitionsAssigned"));
+    assert_eq!(
+        metrics.errors("kafkatopic", "kube"),
+        0,
+        "no API errors along the way"
+    );
+
+    // Deletion waits for the brokers to drop the data.
+    if let Err(e) = topics.delete("orders", &Default::default()).await {
+        panic!("delete: {e}");
+    }
+    let deleting = wait_until("Deleting with pending brokers", || async {
+        topic_where(&topics, "orders", |t| {
+            phase(t) == Some(TopicPhase::Deleting)
+                && t.status
+                    .as_ref()
+                    .and_then(|s| s.pending_deletion.as_ref())
+                    .is_some_and(|p| !p.is_empty())
+        })
+        .await
+    })
+    .await;
+    assert!(deleting.metadata.deletion_timestamp.is_some());
+    // Each broker drops its data and removes itself, with a resourceVersion precondition.
+    let rv = deleting
+        .metadata
+        .resource_version
+        .clone()
+        .unwrap_or_default();
+    let done =
+        json!({ "metadata": { "resourceVersion": rv }, "status": { "pendingDeletion": [] } });
+    if let Err(e) = topics
+        .patch_status("orders", &PatchParams::default(), &Patch::Merge(&done))
+        .await
+    {
+        panic!("brokers ack deletion: {e}");
+    }
+    wait_until("topic gone", || async {
+        topics.get_opt("orders").await.ok().filter(Option::is_none)
+    })
+    .await;
+
+    // Graceful shutdown releases the leader Lease.
+    assert_eq!(metrics.leader.get(), 1);
+    let _ = stop_tx.send(true);
+    match tokio::time::timeout(DEADLINE, operator).await {
+        Ok(Ok(Ok(()))) => {}
+        other => panic!("operator did not stop cleanly: {other:?}"),
+    }
+    let lease = server
+        .get("coordination.k8s.io/leases", NS, "tributary-operator")
+        .unwrap_or_default();
+    assert!(
+        lease["spec"]
+            .get("holderIdentity")
+            .is_none_or(serde_json::Value::is_null),
+        "lease released: {lease}"
+    );
+    assert_eq!(metrics.leader.get(), 0);
+}

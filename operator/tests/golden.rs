@@ -1,0 +1,161 @@
+//! Golden files: the exact objects a KafkaCluster renders to, for a human to review.
+//! Regenerate with `UPDATE_GOLDEN=1 cargo test -p tributary-operator --test golden`.
+
+use std::path::{Path, PathBuf};
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use tributary_crds::KafkaCluster;
+use tributary_operator::builders::{build, ClusterObjects, CONFIG_HASH_ANNOTATION};
+
+fn golden_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
+}
+
+/// A KafkaCluster as the API server would hand it over (namespace and uid set).
+fn stored(yaml: &str) -> KafkaCluster {
+    let mut c: KafkaCluster =
+        serde_yaml::from_str(yaml).unwrap_or_else(|e| panic!("bad fixture: {e}"));
+    c.metadata.namespace = Some("streaming".to_owned());
+    c.metadata.uid = Some("0b5e2c1e-6f1a-4c3e-9d2b-7a8f9e0d1c2b".to_owned());
+    c
+}
+
+fn example_cluster() -> KafkaCluster {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/kafka-cluster.yaml");
+    stored(
+        &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display())),
+    )
+}
+
+fn minimal_cluster() -> KafkaCluster {
+    stored("apiVersion: tributary.dev/v1alpha1\nkind: KafkaCluster\nmetadata: {name: mini}\nspec: {brokers: 1}\n")
+}
+
+fn render(objects: &ClusterObjects) -> String {
+    fn doc<T: serde::Serialize>(out: &mut String, kind: &str, api: &str, obj: &T) {
+        let mut value =
+            serde_json::to_value(obj).unwrap_or_else(|e| panic!("serialize {kind}: {e}"));
+        if let Some(map) = value.as_object_mut() {
+            map.insert("apiVersion".into(), api.into());
+            map.insert("kind".into(), kind.into());
+        }
+        let yaml = serde_yaml::to_string(&value).unwrap_or_else(|e| panic!("yaml {kind}: {e}"));
+        out.push_str("---\n");
+        out.push_str(&yaml);
+    }
+    let mut out = String::new();
+    doc(&mut out, "ServiceAccount", "v1", &objects.service_account);
+    doc(
+        &mut out,
+        "Role",
+        "rbac.authorization.k8s.io/v1",
+        &objects.role,
+    );
+    doc(
+        &mut out,
+        "RoleBinding",
+        "rbac.authorization.k8s.io/v1",
+        &objects.role_binding,
+    );
+    doc(&mut out, "ConfigMap", "v1", &objects.config_map);
+    doc(&mut out, "Service", "v1", &objects.headless_service);
+    doc(&mut out, "Service", "v1", &objects.bootstrap_service);
+    doc(&mut out, "StatefulSet", "apps/v1", &objects.stateful_set);
+    if let Some(pdb) = &objects.pod_disruption_budget {
+        doc(&mut out, "PodDisruptionBudget", "policy/v1", pdb);
+    }
+    out
+}
+
+fn check_golden(name: &str, actual: &str) {
+    let path = golden_dir().join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, actual).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        expected == actual,
+        "{} differs from the rendered objects; review and regenerate with UPDATE_GOLDEN=1\n--- rendered:\n{actual}",
+        path.display()
+    );
+}
+
+fn built(c: &KafkaCluster) -> ClusterObjects {
+    build(c).unwrap_or_else(|e| panic!("build failed: {e}"))
+}
+
+#[test]
+fn example_cluster_renders_the_golden_objects() {
+    check_golden("example-cluster.yaml", &render(&built(&example_cluster())));
+}
+
+#[test]
+fn minimal_cluster_renders_the_golden_objects() {
+    check_golden("minimal-cluster.yaml", &render(&built(&minimal_cluster())));
+}
+
+fn template_hash(sts: &StatefulSet) -> Option<String> {
+    sts.spec
+        .template
+        .metadata
+        .as_ref()?
+        .annotations
+        .as_ref()?
+        .get(CONFIG_HASH_ANNOTATION)
+        .cloned()
+}
+
+#[test]
+fn config_change_changes_the_hash_and_rolls_the_pods() {
+    let before = built(&example_cluster());
+    let mut changed = example_cluster();
+    changed
+        .spec
+        .config
+        .insert("log.retention.hours".to_owned(), "24".to_owned());
+    let after = built(&changed);
+    assert_ne!(before.config_hash, after.config_hash);
+    assert_eq!(
+        template_hash(&after.stateful_set),
+        Some(after.config_hash.clone())
+    );
+    assert_ne!(
+        template_hash(&before.stateful_set),
+        template_hash(&after.stateful_set)
+    );
+}
+
+#[test]
+fn non_config_changes_keep_the_hash() {
+    let before = built(&example_cluster());
+    let mut scaled = example_cluster();
+    scaled.spec.brokers = 5;
+    let after = built(&scaled);
+    assert_eq!(before.config_hash, after.config_hash);
+    assert_eq!(after.stateful_set.spec.replicas, Some(5));
+}
+
+#[test]
+fn delete_claim_controls_pvc_retention_and_budget_can_be_disabled() {
+    let mut c = minimal_cluster();
+    c.spec.storage.delete_claim = true;
+    c.spec.disruption_budget.enabled = false;
+    let o = built(&c);
+    let policy = o
+        .stateful_set
+        .spec
+        .persistent_volume_claim_retention_policy
+        .clone()
+        .unwrap_or_default();
+    assert_eq!(policy.when_deleted.as_deref(), Some("Delete"));
+    assert_eq!(policy.when_scaled.as_deref(), Some("Retain"));
+    assert!(o.pod_disruption_budget.is_none());
+}
+
+#[test]
+fn unstored_cluster_is_an_error_not_a_panic() {
+    let mut c = minimal_cluster();
+    c.metadata.uid = None;
+    assert!(build(&c).is_err());
+}
