@@ -92,7 +92,10 @@ impl Partition {
         leader_epoch: i32,
         config: LogConfig,
     ) -> Result<Partition, StorageError> {
-        let log = PartitionLog::open(dir, config)?;
+        let mut log = PartitionLog::open(dir, config)?;
+        // A single replica has committed everything it holds: what recovery kept is readable.
+        let end = log.log_end_offset();
+        log.set_high_watermark(end);
         let mut producers = ProducerStateTable::default();
         log.scan_batch_headers(log.log_start_offset(), |header| {
             let identity = BatchIdentity {
@@ -103,7 +106,6 @@ impl Partition {
             };
             producers.record(&identity, header.base_offset);
         })?;
-        let end = log.log_end_offset();
         Ok(Partition {
             topic: topic.to_string(),
             index,
