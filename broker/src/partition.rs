@@ -300,6 +300,20 @@ impl Partition {
         });
     }
 
+    /// Moves the log start offset to `offset` (-1: the high watermark), for DeleteRecords;
+    /// returns the new log start offset.
+    pub fn delete_records(&self, offset: i64) -> Result<i64, StorageError> {
+        let mut state = self.state.lock();
+        let target = if offset == -1 {
+            state.log.high_watermark()
+        } else {
+            offset
+        };
+        let start = state.log.delete_records(target)?;
+        state.log.checkpoint()?;
+        Ok(start)
+    }
+
     /// Applies retention and age-based rolling.
     pub fn enforce_retention(&self, now_ms: i64) -> Result<(), StorageError> {
         self.state.lock().log.enforce_retention(now_ms).map(|_| ())

@@ -8,6 +8,7 @@
 mod admin;
 mod api_versions;
 mod configs;
+mod delete_records;
 mod describe_cluster;
 mod describe_log_dirs;
 mod errors;
@@ -179,6 +180,7 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Bytes) -> Result<PendingResponse, D
         ApiKey::DescribeLogDirs => {
             route!(DescribeLogDirsRequest, describe_log_dirs::handle)
         }
+        ApiKey::DeleteRecords => route!(DeleteRecordsRequest, delete_records::handle),
         ApiKey::InitProducerId => {
             route!(InitProducerIdRequest, init_producer_id::handle)
         }

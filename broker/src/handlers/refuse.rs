@@ -134,6 +134,33 @@ impl Refuse for DeleteTopicsRequest {
     }
 }
 
+impl Refuse for DeleteRecordsRequest {
+    type Response = DeleteRecordsResponse;
+    fn refuse(self, error: ResponseError) -> DeleteRecordsResponse {
+        use delete_records_response::{DeleteRecordsPartitionResult, DeleteRecordsTopicResult};
+        DeleteRecordsResponse::default().with_topics(
+            self.topics
+                .into_iter()
+                .map(|t| {
+                    DeleteRecordsTopicResult::default()
+                        .with_name(t.name)
+                        .with_partitions(
+                            t.partitions
+                                .iter()
+                                .map(|p| {
+                                    DeleteRecordsPartitionResult::default()
+                                        .with_partition_index(p.partition_index)
+                                        .with_low_watermark(-1)
+                                        .with_error_code(error.code())
+                                })
+                                .collect(),
+                        )
+                })
+                .collect(),
+        )
+    }
+}
+
 impl Refuse for CreatePartitionsRequest {
     type Response = CreatePartitionsResponse;
     fn refuse(self, error: ResponseError) -> CreatePartitionsResponse {
