@@ -252,7 +252,7 @@ def test_kafka_python_admin_topic_lifecycle(broker, topic):
         assert topic in client.list_topics()
         described = client.describe_topics([topic])
         assert len(described) == 1 and described[0]["error_code"] == 0
-        assert sorted(p["partition"] for p in described[0]["partitions"]) == [0, 1]
+        assert sorted(p["partition_index"] for p in described[0]["partitions"]) == [0, 1]
         client.delete_topics([topic])
         wait_until(lambda: topic not in client.list_topics(), 20, "topic deletion")
     finally:
@@ -266,14 +266,13 @@ def test_kafka_python_admin_describe_configs(broker, topic):
     ck_create_topic(broker.bootstrap, topic, partitions=1, config={"retention.ms": "7200000"})
     client = KafkaAdminClient(bootstrap_servers=broker.bootstrap, request_timeout_ms=20000)
     try:
-        responses = client.describe_configs([KpConfigResource(ConfigResourceType.TOPIC, topic)])
-        entries = {}
-        for resp in responses:
-            for resource in resp.resources:
-                assert resource[0] == 0, f"DescribeConfigs error {resource[0]}"
-                for entry in resource[4]:
-                    entries[entry[0]] = entry[1]
+        # kafka-python 3: {resource type: {name: {config: {value, config_source, ...}}}}
+        described = client.describe_configs([KpConfigResource(ConfigResourceType.TOPIC, topic)], config_filter="all")
+        entries = {k: v["value"] for k, v in described["topic"][topic].items()}
+        sources = {k: v["config_source"] for k, v in described["topic"][topic].items()}
         assert entries["retention.ms"] == "7200000"
-        assert "cleanup.policy" in entries
+        assert sources["retention.ms"] == "DYNAMIC_TOPIC_CONFIG"
+        for name in TOPIC_CONFIGS:
+            assert name in entries, f"{name} missing from DescribeConfigs"
     finally:
         client.close()
