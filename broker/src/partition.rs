@@ -331,9 +331,15 @@ impl Partition {
         Ok(())
     }
 
-    /// Writes the high-watermark and recovery-point checkpoints.
+    /// Writes the high-watermark, recovery-point and log-start checkpoints; the fsyncs run
+    /// without holding the partition lock. Blocking: call from a blocking thread.
     pub fn checkpoint(&self) -> Result<(), StorageError> {
-        self.state.lock().log.checkpoint()
+        let Some(plan) = self.state.lock().log.checkpoint_plan() else {
+            return Ok(());
+        };
+        plan.write()?;
+        self.state.lock().log.mark_checkpointed(&plan);
+        Ok(())
     }
 
     /// Switches to new topic settings.

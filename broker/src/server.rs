@@ -74,9 +74,20 @@ async fn maintain(broker: Arc<Broker>) {
         tokio::select! {
             _ = retention.tick() => {
                 let now = crate::handlers::now_ms();
-                for_each_partition(&broker, |p| p.enforce_retention(now));
+                let broker = broker.clone();
+                // File deletion and fsyncs block: keep them off the async workers.
+                let _ = tokio::task::spawn_blocking(move || {
+                    for_each_partition(&broker, |p| p.enforce_retention(now));
+                })
+                .await;
             }
-            _ = checkpoint.tick() => for_each_partition(&broker, |p| p.checkpoint()),
+            _ = checkpoint.tick() => {
+                let broker = broker.clone();
+                let _ = tokio::task::spawn_blocking(move || {
+                    for_each_partition(&broker, |p| p.checkpoint());
+                })
+                .await;
+            }
         }
     }
 }

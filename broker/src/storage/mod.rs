@@ -39,4 +39,4 @@ pub use error::{Result, StorageError};
 pub use log::{AppendInfo, PartitionLog};
 pub use read::ReadPlan;
 pub use retention::RetentionOutcome;
-pub use sync::PendingSync;
+pub use sync::{CheckpointPlan, PendingSync};

@@ -137,22 +137,64 @@ impl PartitionLog {
 
     /// Persists high watermark, recovery point and log start offset if they changed.
     pub fn checkpoint(&mut self) -> Result<()> {
-        let current = (
+        if let Some(plan) = self.checkpoint_plan() {
+            plan.write()?;
+            self.mark_checkpointed(&plan);
+        }
+        Ok(())
+    }
+
+    /// The checkpoint files that changed since the last write, to be written by
+    /// [`CheckpointPlan::write`] outside the partition lock (each write fsyncs twice), then
+    /// confirmed with [`PartitionLog::mark_checkpointed`]. Plans of one partition must be
+    /// written one at a time, in the order they were taken.
+    pub fn checkpoint_plan(&self) -> Option<CheckpointPlan> {
+        let values = (
             self.high_watermark,
             self.recovery_point,
             self.log_start_offset,
         );
         let old = self.persisted;
-        if old.map(|o| o.0) != Some(current.0) {
-            checkpoint::write_offset(&self.dir, HIGH_WATERMARK_FILE, current.0)?;
+        let changed = [
+            old.map(|o| o.0) != Some(values.0),
+            old.map(|o| o.1) != Some(values.1),
+            old.map(|o| o.2) != Some(values.2),
+        ];
+        changed.contains(&true).then(|| CheckpointPlan {
+            dir: self.dir.clone(),
+            values,
+            changed,
+        })
+    }
+
+    /// Records that `plan` was written.
+    pub fn mark_checkpointed(&mut self, plan: &CheckpointPlan) {
+        self.persisted = Some(plan.values);
+    }
+}
+
+/// Checkpoint values taken under the lock and written without it.
+#[derive(Debug, Clone)]
+pub struct CheckpointPlan {
+    dir: std::path::PathBuf,
+    values: (i64, i64, i64),
+    changed: [bool; 3],
+}
+
+impl CheckpointPlan {
+    /// Writes the changed checkpoint files atomically and durably.
+    pub fn write(&self) -> Result<()> {
+        let files = [
+            HIGH_WATERMARK_FILE,
+            RECOVERY_POINT_FILE,
+            LOG_START_OFFSET_FILE,
+        ];
+        let values = [self.values.0, self.values.1, self.values.2];
+        for ((file, value), changed) in files.iter().zip(values).zip(self.changed) {
+            if changed {
+                checkpoint::write_offset(&self.dir, file, value)?;
+            }
         }
-        if old.map(|o| o.1) != Some(current.1) {
-            checkpoint::write_offset(&self.dir, RECOVERY_POINT_FILE, current.1)?;
-        }
-        if old.map(|o| o.2) != Some(current.2) {
-            checkpoint::write_offset(&self.dir, LOG_START_OFFSET_FILE, current.2)?;
-        }
-        self.persisted = Some(current);
         Ok(())
     }
 }
