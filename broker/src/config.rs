@@ -25,6 +25,13 @@ pub enum ConfigError {
         #[source]
         source: serde_yaml::Error,
     },
+    /// The Kafka-style properties file is malformed.
+    #[error("invalid properties file {path}: {source}")]
+    Properties {
+        path: PathBuf,
+        #[source]
+        source: crate::properties::PropertiesError,
+    },
     /// A setting has a value outside its allowed range.
     #[error("invalid value for {key}: {reason}")]
     Invalid { key: &'static str, reason: String },
@@ -36,7 +43,8 @@ pub enum ConfigError {
 #[command(name = "tributary-broker", version, about = "Kafka-compatible broker")]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct Flags {
-    /// YAML file with any of these settings (flag names as keys).
+    /// Config file: YAML with these flag names as keys, or a Kafka `server.properties` file
+    /// (`.properties`) with Kafka's key names.
     #[arg(long, env = "TRIBUTARY_CONFIG")]
     #[serde(skip)]
     pub config: Option<PathBuf>,
@@ -268,6 +276,14 @@ fn read_file(path: &Path) -> Result<Flags, ConfigError> {
         path: path.to_path_buf(),
         source,
     })?;
+    if path.extension().is_some_and(|e| e == "properties") {
+        return crate::properties::parse(&text, |key| std::env::var(key).ok()).map_err(|source| {
+            ConfigError::Properties {
+                path: path.to_path_buf(),
+                source,
+            }
+        });
+    }
     serde_yaml::from_str(&text).map_err(|source| ConfigError::Parse {
         path: path.to_path_buf(),
         source,

@@ -19,6 +19,7 @@ pub mod http;
 pub mod metrics;
 pub mod partition;
 pub mod producer;
+pub mod properties;
 pub mod protocol;
 pub mod server;
 pub mod storage;

@@ -1,0 +1,142 @@
+//! Kafka-style `server.properties` files: the broker reads the keys Kafka operators already use
+//! (and that the operator renders into the broker ConfigMap), so one config serves both.
+
+use crate::config::Flags;
+
+/// Why a properties file was refused.
+#[derive(Debug, thiserror::Error)]
+#[error("line {line}: {reason}")]
+pub struct PropertiesError {
+    line: usize,
+    reason: String,
+}
+
+/// Parses `key=value` lines (`#`/`!` comments, blank lines ignored) into broker settings.
+/// `env` supplies the per-pod values a shared file cannot hold (`BROKER_ID`, `POD_NAME`).
+/// Unknown keys are logged and ignored, as Kafka does.
+pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Flags, PropertiesError> {
+    let mut flags = Flags::default();
+    let mut listener_port: Option<String> = None;
+    let mut advertised_suffix: Option<String> = None;
+    for (n, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
+            continue;
+        }
+        let bad = |reason: String| PropertiesError {
+            line: n + 1,
+            reason,
+        };
+        let (key, value) = line
+            .split_once(['=', ':'])
+            .map(|(k, v)| (k.trim(), v.trim().to_string()))
+            .ok_or_else(|| bad(format!("`{line}` is not key=value")))?;
+        let number = |v: &str| {
+            v.parse::<i64>()
+                .map_err(|_| bad(format!("{key}: `{v}` is not a number")))
+        };
+        let boolean = |v: &str| {
+            v.parse::<bool>()
+                .map_err(|_| bad(format!("{key}: `{v}` is not true or false")))
+        };
+        match key {
+            "broker.id" | "node.id" => flags.broker_id = Some(narrow(number(&value)?, &bad)?),
+            "listeners" => {
+                let first = value.split(',').next().unwrap_or_default();
+                let addr = first.split_once("://").map_or(first, |(_, a)| a);
+                listener_port = addr.rsplit_once(':').map(|(_, p)| p.to_string());
+                flags.listener = Some(addr.to_string());
+            }
+            "advertised.listeners" => {
+                let first = value.split(',').next().unwrap_or_default();
+                let addr = first.split_once("://").map_or(first, |(_, a)| a);
+                flags.advertised_listener = Some(addr.to_string());
+            }
+            "advertised.host.suffix" => advertised_suffix = Some(value),
+            "log.dirs" | "log.dir" => {
+                flags.data_dir = value.split(',').next().map(std::path::PathBuf::from);
+            }
+            "broker.rack" => flags.rack = Some(value),
+            "num.partitions" => flags.num_partitions = Some(narrow(number(&value)?, &bad)?),
+            "default.replication.factor" => {
+                flags.default_replication_factor = Some(narrow(number(&value)?, &bad)?);
+            }
+            "auto.create.topics.enable" => flags.auto_create_topics = Some(boolean(&value)?),
+            "log.retention.ms" => flags.log_retention_ms = Some(number(&value)?),
+            "log.retention.minutes" => flags.log_retention_ms = Some(number(&value)? * 60_000),
+            "log.retention.hours" => flags.log_retention_ms = Some(number(&value)? * 3_600_000),
+            "log.retention.bytes" => flags.log_retention_bytes = Some(number(&value)?),
+            "log.segment.bytes" => flags.log_segment_bytes = Some(narrow(number(&value)?, &bad)?),
+            "log.roll.ms" => flags.log_segment_ms = Some(number(&value)?),
+            "log.roll.hours" => flags.log_segment_ms = Some(number(&value)? * 3_600_000),
+            "log.retention.check.interval.ms" => {
+                flags.log_retention_check_interval_ms = Some(narrow(number(&value)?, &bad)?);
+            }
+            "message.max.bytes" => flags.message_max_bytes = Some(narrow(number(&value)?, &bad)?),
+            "min.insync.replicas" => {
+                flags.min_insync_replicas = Some(narrow(number(&value)?, &bad)?)
+            }
+            "socket.request.max.bytes" => {
+                flags.socket_request_max_bytes = Some(narrow(number(&value)?, &bad)?);
+            }
+            "max.connections" => flags.max_connections = Some(narrow(number(&value)?, &bad)?),
+            "admin.port" => flags.http_listener = Some(format!("0.0.0.0:{value}")),
+            _ => tracing::warn!(key, "ignoring unknown broker property"),
+        }
+    }
+    if flags.broker_id.is_none() {
+        if let Some(id) = env("BROKER_ID").and_then(|v| v.trim().parse().ok()) {
+            flags.broker_id = Some(id);
+        }
+    }
+    if flags.advertised_listener.is_none() {
+        if let (Some(suffix), Some(pod), Some(port)) =
+            (advertised_suffix, env("POD_NAME"), listener_port)
+        {
+            flags.advertised_listener = Some(format!("{pod}.{suffix}:{port}"));
+        }
+    }
+    Ok(flags)
+}
+
+fn narrow<T: TryFrom<i64>>(
+    value: i64,
+    bad: &impl Fn(String) -> PropertiesError,
+) -> Result<T, PropertiesError> {
+    T::try_from(value).map_err(|_| bad(format!("{value} is out of range")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kafka_keys_become_broker_settings() {
+        let text = "# comment\nlisteners=PLAIN://0.0.0.0:9092\nlog.dirs=/var/lib/tributary/data\n\
+                    num.partitions=6\nlog.retention.hours=2\nauto.create.topics.enable=false\n\
+                    advertised.host.suffix=demo-brokers.ns.svc\nadmin.port=9644\nunknown.key=1\n";
+        let env = |k: &str| match k {
+            "BROKER_ID" => Some("2".to_string()),
+            "POD_NAME" => Some("demo-broker-2".to_string()),
+            _ => None,
+        };
+        let flags = parse(text, env).unwrap();
+        assert_eq!(flags.listener.as_deref(), Some("0.0.0.0:9092"));
+        assert_eq!(
+            flags.advertised_listener.as_deref(),
+            Some("demo-broker-2.demo-brokers.ns.svc:9092")
+        );
+        assert_eq!(flags.broker_id, Some(2));
+        assert_eq!(flags.num_partitions, Some(6));
+        assert_eq!(flags.log_retention_ms, Some(7_200_000));
+        assert_eq!(flags.auto_create_topics, Some(false));
+        assert_eq!(flags.http_listener.as_deref(), Some("0.0.0.0:9644"));
+    }
+
+    #[test]
+    fn malformed_lines_and_values_are_errors() {
+        assert!(parse("just-a-key\n", |_| None).is_err());
+        assert!(parse("num.partitions=many\n", |_| None).is_err());
+        assert!(parse("broker.id=99999999999\n", |_| None).is_err());
+    }
+}
