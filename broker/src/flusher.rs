@@ -7,6 +7,9 @@ use tokio::sync::mpsc;
 
 use crate::partition::Partition;
 
+/// Exit code of a broker halted by a failed fsync.
+pub const FSYNC_FAILURE_EXIT_CODE: i32 = 70;
+
 /// Handle for queueing partitions that have unsynced writes.
 #[derive(Debug, Clone)]
 pub struct Flusher {
@@ -44,10 +47,17 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Arc<Partition>>) {
             match sync.await {
                 Ok((Ok(offset), partition)) => partition.mark_synced(offset),
                 Ok((Err(error), partition)) => {
-                    // Acks wait for this offset and time out: no unsynced write is acknowledged.
-                    tracing::error!(?partition, %error, "fsync failed");
+                    // After a failed fsync the kernel may have dropped the dirty pages, so the
+                    // data in the page cache can no longer be trusted to reach the disk. Like
+                    // Kafka with a failed log directory, halt: recovery on restart rescans
+                    // everything after the recovery point, and nothing unsynced was acked.
+                    tracing::error!(?partition, %error, "fsync failed; halting the broker");
+                    std::process::exit(FSYNC_FAILURE_EXIT_CODE);
                 }
-                Err(error) => tracing::error!(%error, "fsync task failed"),
+                Err(error) => {
+                    tracing::error!(%error, "fsync task failed; halting the broker");
+                    std::process::exit(FSYNC_FAILURE_EXIT_CODE);
+                }
             }
         }
     }
