@@ -109,18 +109,17 @@ pub async fn run(a: ConsumeArgs, settings: &Settings, out: &Output) -> Result<()
         (None, true) => Format::json(),
         (None, false) => Format::parse("value").map_err(usage)?,
     };
+    let group = a.group.as_deref();
+    let partitions = a.partition.as_ref().map(|p| p.0.as_slice());
+    // Flag conflicts are usage errors, reported before touching the network.
+    mode(group, partitions, spec, &[])?;
     let (_, md) = client::connect(settings)?;
     let t = find_topic(&md, &a.topic)?;
     let all = partition_ids(t);
     if let Some(p) = &a.partition {
         check_partitions(t, &p.0)?;
     }
-    let mode = mode(
-        a.group.as_deref(),
-        a.partition.as_ref().map(|p| p.0.as_slice()),
-        spec,
-        &all,
-    )?;
+    let mode = mode(group, partitions, spec, &all)?;
 
     let reset = match &mode {
         Mode::Subscribe { reset } => *reset,

@@ -270,6 +270,7 @@ impl Error {
             KafkaError::ClientCreation(ref desc) => Error::ClientConfig {
                 reason: desc.clone(),
             },
+            KafkaError::AdminOp(code) => Error::code(action, code),
             _ => match source.rdkafka_error_code() {
                 Some(code) => Error::code(action, code),
                 None => Error::Kafka { action, source },
@@ -306,8 +307,8 @@ impl Error {
             C::NotEnoughReplicas | C::NotEnoughReplicasAfterAppend => {
                 "fewer in-sync replicas than min.insync.replicas; use --acks 1 or fix the replicas"
             }
-            C::UnsupportedVersion | C::InvalidRequest => {
-                "the broker does not support this operation"
+            C::UnsupportedVersion | C::InvalidRequest | C::UnsupportedFeature => {
+                "the broker does not implement the Kafka API this needs"
             }
             C::NonEmptyGroup => "stop the group's consumers first",
             C::OperationTimedOut | C::RequestTimedOut => {

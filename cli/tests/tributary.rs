@@ -1,0 +1,45 @@
+//! `trib` against a real Tributary broker started by each test.
+
+mod common;
+
+use common::{scenarios, Broker};
+
+#[test]
+fn records_round_trip_through_tributary() {
+    scenarios::produce_consume_round_trip(&Broker::tributary());
+}
+
+#[test]
+fn failed_records_fail_produce_on_tributary() {
+    scenarios::produce_reports_failed_records(&Broker::tributary());
+}
+
+#[test]
+fn partitions_are_respected_on_tributary() {
+    scenarios::partitions_are_respected(&Broker::tributary());
+}
+
+#[test]
+fn topic_lifecycle_on_tributary() {
+    scenarios::topic_lifecycle(&Broker::tributary());
+}
+
+#[test]
+fn add_partitions_on_tributary() {
+    scenarios::add_partitions(&Broker::tributary());
+}
+
+#[test]
+fn topic_configs_on_tributary() {
+    scenarios::topic_configs(&Broker::tributary());
+}
+
+#[test]
+fn unknown_topics_are_reported_on_tributary() {
+    scenarios::unknown_topic_errors(&Broker::tributary());
+}
+
+#[test]
+fn cluster_info_on_tributary() {
+    scenarios::cluster_info(&Broker::tributary());
+}
