@@ -1,17 +1,712 @@
-//! `trib bench produce|consume`.
+//! `trib bench produce|consume`: throughput and latency, like Kafka's producer-perf-test and
+//! consumer-perf-test, with a live progress line and a summary (or `--json`).
 
-use crate::client::Settings;
-use crate::error::Result;
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{NewTopic, TopicReplication};
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{DeliveryResult, Message};
+use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::{Offset, TopicPartitionList};
+use serde_json::json;
+
+use crate::client::{self, find_topic, partition_ids, Settings, TribContext};
+use crate::error::{Error, Result};
 use crate::output::Output;
+use crate::parse::{now_ms, parse_duration, parse_size};
+use crate::produce::{Acks, Compression};
 
 /// `trib bench` subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum BenchCommand {
-    /// Produce
-    Produce,
+    /// Produce records as fast as allowed and report throughput and delivery latency
+    Produce(ProduceArgs),
+    /// Consume records as fast as possible and report throughput
+    Consume(ConsumeArgs),
+}
+
+/// Flags of `trib bench produce`.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("amount").args(["num_records", "duration"])))]
+pub struct ProduceArgs {
+    /// Topic to write (created with --partitions if it does not exist)
+    pub topic: String,
+    /// Value size of each record (e.g. 100, 1KiB)
+    #[arg(short = 's', long, default_value = "100", value_parser = parse_size)]
+    pub record_size: usize,
+    /// Records to send [default: 100000 unless --duration is given]
+    #[arg(short, long)]
+    pub num_records: Option<u64>,
+    /// Send for this long instead of a fixed count (e.g. 30s)
+    #[arg(short, long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Cap the send rate in records per second [default: unlimited]
+    #[arg(short, long, value_name = "RECORDS_PER_SEC")]
+    pub rate: Option<u64>,
+    /// Acknowledgements to wait for
+    #[arg(long, value_enum, default_value_t = Acks::All)]
+    pub acks: Acks,
+    /// Compression codec
+    #[arg(short = 'z', long, value_enum, default_value_t = Compression::None)]
+    pub compression: Compression,
+    /// Partitions of the topic when trib creates it
+    #[arg(short, long, default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..))]
+    pub partitions: i32,
+}
+
+/// Flags of `trib bench consume`.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("amount").args(["num_records", "duration"])))]
+pub struct ConsumeArgs {
+    /// Topic to read
+    pub topic: String,
+    /// Records to read [default: everything up to the end offsets at start]
+    #[arg(short, long)]
+    pub num_records: Option<u64>,
+    /// Read for this long instead of a fixed count (e.g. 30s)
+    #[arg(short, long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Consume as a member of this group (from its committed offsets, or the oldest)
+    #[arg(short, long)]
+    pub group: Option<String>,
 }
 
 /// Runs a `trib bench` subcommand.
-pub async fn run(_cmd: BenchCommand, _settings: &Settings, _out: &Output) -> Result<()> {
+pub async fn run(cmd: BenchCommand, settings: &Settings, out: &Output) -> Result<()> {
+    if let BenchCommand::Produce(a) = &cmd {
+        ensure_topic(settings, out, &a.topic, a.partitions).await?;
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let settings2 = settings.clone();
+    let out2 = *out;
+    let stop2 = stop.clone();
+    let mut task = tokio::task::spawn_blocking(move || match cmd {
+        BenchCommand::Produce(a) => bench_produce(a, &settings2, &out2, &stop2),
+        BenchCommand::Consume(a) => bench_consume(a, &settings2, &out2, &stop2),
+    });
+    let joined = tokio::select! {
+        r = &mut task => r,
+        _ = tokio::signal::ctrl_c() => {
+            stop.store(true, Ordering::Relaxed);
+            task.await
+        }
+    };
+    let summary =
+        joined.map_err(|e| Error::io("run the benchmark", std::io::Error::other(e)))??;
+    summary.print(out)?;
+    match summary.incomplete {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// A latency histogram in microseconds with log-linear buckets (128 per power of two, so
+/// every percentile is within 1% of the recorded value).
+#[derive(Debug, Clone)]
+pub struct Histogram {
+    counts: Vec<u64>,
+    total: u64,
+    sum: u128,
+    max: u64,
+}
+
+const SUB_BITS: u32 = 7;
+const SUB: u64 = 1 << SUB_BITS;
+const MAX_VALUE: u64 = (1 << 40) - 1;
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram::new()
+    }
+}
+
+impl Histogram {
+    /// An empty histogram.
+    pub fn new() -> Histogram {
+        Histogram {
+            counts: vec![0; bucket(MAX_VALUE) + 1],
+            total: 0,
+            sum: 0,
+            max: 0,
+        }
+    }
+
+    /// Records one value (clamped to about 12 days).
+    pub fn record(&mut self, v: u64) {
+        let v = v.min(MAX_VALUE);
+        self.counts[bucket(v)] += 1;
+        self.total += 1;
+        self.sum += u128::from(v);
+        self.max = self.max.max(v);
+    }
+
+    /// How many values were recorded.
+    pub fn count(&self) -> u64 {
+        self.total
+    }
+
+    /// The mean, or 0 when empty.
+    pub fn mean(&self) -> f64 {
+        if self.total == 0 {
+            0.0
+        } else {
+            self.sum as f64 / self.total as f64
+        }
+    }
+
+    /// The largest value recorded.
+    pub fn max(&self) -> u64 {
+        self.max
+    }
+
+    /// The value at quantile `q` (0..=1): the upper end of the bucket holding it, capped at
+    /// the maximum. 0 when empty.
+    pub fn quantile(&self, q: f64) -> u64 {
+        if self.total == 0 {
+            return 0;
+        }
+        let rank = ((q.clamp(0.0, 1.0) * self.total as f64).ceil() as u64).max(1);
+        let mut seen = 0;
+        for (i, c) in self.counts.iter().enumerate() {
+            seen += c;
+            if seen >= rank {
+                return bucket_top(i).min(self.max);
+            }
+        }
+        self.max
+    }
+}
+
+fn bucket(v: u64) -> usize {
+    if v < SUB {
+        return v as usize;
+    }
+    let exp = 63 - v.leading_zeros();
+    let mantissa = (v >> (exp - SUB_BITS)) & (SUB - 1);
+    ((exp - SUB_BITS + 1) as usize) * SUB as usize + mantissa as usize
+}
+
+fn bucket_top(i: usize) -> u64 {
+    let i = i as u64;
+    if i < SUB {
+        return i;
+    }
+    let exp = i / SUB + u64::from(SUB_BITS) - 1;
+    let mantissa = i % SUB;
+    let shift = exp - u64::from(SUB_BITS);
+    ((SUB + mantissa + 1) << shift) - 1
+}
+
+/// The result of a run.
+#[derive(Debug)]
+struct Summary {
+    kind: &'static str,
+    topic: String,
+    records: u64,
+    bytes: u64,
+    failed: u64,
+    elapsed: Duration,
+    latency: Histogram,
+    latency_label: &'static str,
+    incomplete: Option<Error>,
+}
+
+fn ms(us: f64) -> f64 {
+    (us / 10.0).round() / 100.0
+}
+
+impl Summary {
+    fn rates(&self) -> (f64, f64) {
+        let secs = self.elapsed.as_secs_f64().max(1e-9);
+        (
+            self.records as f64 / secs,
+            self.bytes as f64 / secs / (1024.0 * 1024.0),
+        )
+    }
+
+    fn print(&self, out: &Output) -> Result<()> {
+        let (rps, mbps) = self.rates();
+        let h = &self.latency;
+        let q = |x: f64| ms(h.quantile(x) as f64);
+        if out.json {
+            return out.print_json(&json!({
+                "benchmark": self.kind,
+                "topic": self.topic,
+                "records": self.records,
+                "bytes": self.bytes,
+                "failed": self.failed,
+                "seconds": (self.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+                "records_per_sec": rps.round(),
+                "mib_per_sec": (mbps * 100.0).round() / 100.0,
+                "latency_ms": {
+                    "measures": self.latency_label,
+                    "count": h.count(),
+                    "avg": ms(h.mean()),
+                    "p50": q(0.5),
+                    "p95": q(0.95),
+                    "p99": q(0.99),
+                    "p999": q(0.999),
+                    "max": ms(h.max() as f64),
+                },
+                "complete": self.incomplete.is_none(),
+            }));
+        }
+        let mut fields = vec![
+            (
+                "records",
+                format!("{} ({} failed)", self.records, self.failed),
+            ),
+            ("elapsed", format!("{:.2} s", self.elapsed.as_secs_f64())),
+            (
+                "throughput",
+                out.bold(&format!("{rps:.0} records/s, {mbps:.2} MiB/s")),
+            ),
+        ];
+        if h.count() > 0 {
+            fields.push((
+                "latency",
+                format!(
+                    "avg {:.2} ms, p50 {:.2}, p95 {:.2}, p99 {:.2}, p99.9 {:.2}, max {:.2} ms ({})",
+                    ms(h.mean()),
+                    q(0.5),
+                    q(0.95),
+                    q(0.99),
+                    q(0.999),
+                    ms(h.max() as f64),
+                    self.latency_label
+                ),
+            ));
+        }
+        out.print_fields(&fields)
+    }
+}
+
+/// Prints a progress line on stderr: redrawn each second on a terminal, a new line every
+/// five seconds otherwise.
+struct Progress {
+    tty: bool,
+    started: Instant,
+    last: Instant,
+    last_count: u64,
+    last_bytes: u64,
+}
+
+impl Progress {
+    fn new(out: &Output) -> Progress {
+        let now = Instant::now();
+        Progress {
+            tty: out.stderr_tty,
+            started: now,
+            last: now,
+            last_count: 0,
+            last_bytes: 0,
+        }
+    }
+
+    fn tick(&mut self, verb: &str, count: u64, bytes: u64) {
+        let every = if self.tty {
+            Duration::from_secs(1)
+        } else {
+            Duration::from_secs(5)
+        };
+        let since = self.last.elapsed();
+        if since < every {
+            return;
+        }
+        let secs = since.as_secs_f64();
+        let rps = (count - self.last_count) as f64 / secs;
+        let mbps = (bytes - self.last_bytes) as f64 / secs / (1024.0 * 1024.0);
+        let line = format!(
+            "{:>6.0}s  {count} records {verb}, {rps:.0} records/s ({mbps:.2} MiB/s)",
+            self.started.elapsed().as_secs_f64()
+        );
+        let mut err = std::io::stderr().lock();
+        let _ = if self.tty {
+            write!(err, "\r\x1b[2K{line}")
+        } else {
+            writeln!(err, "{line}")
+        };
+        let _ = err.flush();
+        self.last = Instant::now();
+        self.last_count = count;
+        self.last_bytes = bytes;
+    }
+
+    fn done(&self) {
+        if self.tty && self.last != self.started {
+            eprintln!();
+        }
+    }
+}
+
+/// Shared state between the send loop and librdkafka's delivery callbacks.
+#[derive(Debug, Default)]
+struct Deliveries {
+    delivered: AtomicU64,
+    failed: AtomicU64,
+    latency: Mutex<Histogram>,
+    first_error: Mutex<Option<String>>,
+}
+
+struct BenchContext {
+    tracker: TribContext,
+    started: Instant,
+    deliveries: Arc<Deliveries>,
+}
+
+impl ClientContext for BenchContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        self.tracker.log(level, fac, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.tracker.error(error, reason);
+    }
+}
+
+impl ProducerContext for BenchContext {
+    /// Send time in microseconds since the start of the run.
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, sent_us: usize) {
+        match result {
+            Ok(_) => {
+                let now = self.started.elapsed().as_micros() as u64;
+                let lat = now.saturating_sub(sent_us as u64);
+                self.deliveries
+                    .latency
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .record(lat);
+                self.deliveries.delivered.fetch_add(1, Ordering::Relaxed);
+            }
+            Err((e, _)) => {
+                self.deliveries.failed.fetch_add(1, Ordering::Relaxed);
+                let mut first = self
+                    .deliveries
+                    .first_error
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                first.get_or_insert_with(|| e.to_string());
+            }
+        }
+    }
+}
+
+/// A payload of `size` pseudo-random letters, so compression has realistic work to do.
+pub fn payload(size: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..size)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            b'A' + (x % 26) as u8
+        })
+        .collect()
+}
+
+/// Creates the topic when it does not exist.
+async fn ensure_topic(
+    settings: &Settings,
+    out: &Output,
+    topic: &str,
+    partitions: i32,
+) -> Result<()> {
+    let (_, md) = client::connect(settings)?;
+    match find_topic(&md, topic) {
+        Ok(_) => return Ok(()),
+        Err(Error::UnknownTopic { .. }) => {}
+        Err(e) => return Err(e),
+    }
+    let admin = settings.admin()?;
+    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(-1));
+    let results = admin
+        .create_topics([&new], &settings.admin_options())
+        .await
+        .map_err(|e| Error::kafka(format!("create topic '{topic}'"), e))?;
+    for r in results {
+        match r {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((_, code)) => return Err(Error::code(format!("create topic '{topic}'"), code)),
+        }
+    }
+    out.note(&format!(
+        "created topic {topic} with {partitions} partition(s)"
+    ));
     Ok(())
+}
+
+fn bench_produce(
+    a: ProduceArgs,
+    settings: &Settings,
+    out: &Output,
+    stop: &AtomicBool,
+) -> Result<Summary> {
+    let deliveries = Arc::new(Deliveries::default());
+    let started = Instant::now();
+    let context = BenchContext {
+        tracker: TribContext::new(settings.verbose),
+        started,
+        deliveries: deliveries.clone(),
+    };
+    let cfg = settings.config_with(
+        &[
+            ("linger.ms", "5".to_string()),
+            ("queue.buffering.max.messages", "1000000".to_string()),
+            (
+                "message.timeout.ms",
+                settings
+                    .timeout
+                    .max(Duration::from_secs(30))
+                    .as_millis()
+                    .to_string(),
+            ),
+        ],
+        &[
+            ("acks", a.acks.as_config().to_string()),
+            ("compression.codec", a.compression.as_config().to_string()),
+        ],
+    );
+    let producer: ThreadedProducer<BenchContext> = settings.create_with(&cfg, context)?;
+    let limit = match (a.num_records, a.duration) {
+        (Some(n), _) => Some(n),
+        (None, Some(_)) => None,
+        (None, None) => Some(100_000),
+    };
+    let value = payload(a.record_size);
+    let mut progress = Progress::new(out);
+    let mut sent = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        if limit.is_some_and(|n| sent >= n) || a.duration.is_some_and(|d| started.elapsed() >= d) {
+            break;
+        }
+        if let Some(rate) = a.rate.filter(|r| *r > 0) {
+            let due = Duration::from_secs_f64(sent as f64 / rate as f64);
+            let now = started.elapsed();
+            if due > now {
+                std::thread::sleep((due - now).min(Duration::from_millis(50)));
+                continue;
+            }
+        }
+        let mut record = BaseRecord::<(), [u8], usize>::with_opaque_to(
+            &a.topic,
+            started.elapsed().as_micros() as usize,
+        )
+        .payload(value.as_slice());
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                    record = r;
+                    std::thread::sleep(Duration::from_millis(1));
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                }
+                Err((e, _)) => {
+                    return Err(Error::kafka(format!("produce to '{}'", a.topic), e));
+                }
+            }
+        }
+        sent += 1;
+        progress.tick("sent", sent, sent * a.record_size as u64);
+    }
+    let _ = producer.flush(settings.timeout.max(Duration::from_secs(30)));
+    progress.done();
+    let elapsed = started.elapsed();
+    let delivered = deliveries.delivered.load(Ordering::Relaxed);
+    let failed = deliveries.failed.load(Ordering::Relaxed);
+    let latency = deliveries
+        .latency
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let incomplete = (failed > 0).then(|| Error::ProduceFailed {
+        failed,
+        total: sent,
+        first: deliveries
+            .first_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .unwrap_or_default(),
+    });
+    Ok(Summary {
+        kind: "produce",
+        topic: a.topic,
+        records: delivered,
+        bytes: delivered * a.record_size as u64,
+        failed,
+        elapsed,
+        latency,
+        latency_label: "send to acknowledgement",
+        incomplete,
+    })
+}
+
+fn bench_consume(
+    a: ConsumeArgs,
+    settings: &Settings,
+    out: &Output,
+    stop: &AtomicBool,
+) -> Result<Summary> {
+    let (lookup, md) = client::connect(settings)?;
+    let t = find_topic(&md, &a.topic)?;
+    let partitions = partition_ids(t);
+    // Without a count or duration, read what is there when the run starts.
+    let mut target = a.num_records;
+    if target.is_none() && a.duration.is_none() {
+        let mut total = 0u64;
+        for p in &partitions {
+            let (low, high) = client::watermarks(&lookup, settings, &a.topic, *p)?;
+            total += (high - low).max(0) as u64;
+        }
+        target = Some(total);
+    }
+    let group = a.group.clone().unwrap_or_else(client::ephemeral_group);
+    let cfg = settings.config_with(
+        &[
+            ("enable.auto.commit", a.group.is_some().to_string()),
+            ("auto.offset.reset", "earliest".to_string()),
+            ("allow.auto.create.topics", "false".to_string()),
+        ],
+        &[("group.id", group)],
+    );
+    let consumer: BaseConsumer<TribContext> = settings.create(&cfg)?;
+    if a.group.is_some() {
+        consumer
+            .subscribe(&[&a.topic])
+            .map_err(|e| Error::kafka(format!("subscribe to '{}'", a.topic), e))?;
+    } else {
+        let mut tpl = TopicPartitionList::new();
+        for p in &partitions {
+            tpl.add_partition_offset(&a.topic, *p, Offset::Beginning)
+                .map_err(|e| Error::kafka("build the assignment", e))?;
+        }
+        consumer
+            .assign(&tpl)
+            .map_err(|e| Error::kafka(format!("read '{}'", a.topic), e))?;
+    }
+    let mut latency = Histogram::new();
+    let mut progress = Progress::new(out);
+    let (mut records, mut bytes) = (0u64, 0u64);
+    let mut started: Option<Instant> = None;
+    let mut last_record = Instant::now();
+    let mut incomplete = None;
+    loop {
+        if stop.load(Ordering::Relaxed) || target.is_some_and(|n| records >= n) {
+            break;
+        }
+        if let (Some(d), Some(s)) = (a.duration, started) {
+            if s.elapsed() >= d {
+                break;
+            }
+        }
+        if last_record.elapsed() >= settings.timeout {
+            if let Some(n) = target {
+                incomplete = Some(Error::Incomplete {
+                    got: records,
+                    wanted: n,
+                    idle: settings.timeout,
+                });
+            }
+            break;
+        }
+        match consumer.poll(Duration::from_millis(100)) {
+            None => {}
+            Some(Ok(m)) => {
+                started.get_or_insert_with(Instant::now);
+                last_record = Instant::now();
+                records += 1;
+                bytes += (m.payload_len() + m.key().map_or(0, <[u8]>::len)) as u64;
+                if let Some(ts) = m.timestamp().to_millis() {
+                    latency.record((now_ms() - ts).max(0) as u64 * 1000);
+                }
+            }
+            Some(Err(e)) => match e.rdkafka_error_code() {
+                Some(RDKafkaErrorCode::UnknownTopicOrPartition) => {
+                    return Err(Error::UnknownTopic { topic: a.topic })
+                }
+                Some(
+                    RDKafkaErrorCode::BrokerTransportFailure | RDKafkaErrorCode::AllBrokersDown,
+                ) => {}
+                _ => return Err(Error::kafka(format!("consume from '{}'", a.topic), e)),
+            },
+        }
+        progress.tick("received", records, bytes);
+    }
+    progress.done();
+    Ok(Summary {
+        kind: "consume",
+        topic: a.topic,
+        records,
+        bytes,
+        failed: 0,
+        elapsed: started.map_or(Duration::ZERO, |s| s.elapsed()),
+        latency,
+        latency_label: "record timestamp to receipt",
+        incomplete,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_are_monotonic_and_tight() {
+        let mut last = 0;
+        for v in (0..100_000u64).chain([1 << 20, 1 << 30, MAX_VALUE]) {
+            let b = bucket(v);
+            assert!(b >= last, "{v}");
+            last = b;
+            let top = bucket_top(b);
+            assert!(top >= v, "bucket of {v} tops at {top}");
+            assert!(top as f64 <= v as f64 * 1.01 + 1.0, "{v} -> {top}");
+        }
+    }
+
+    #[test]
+    fn quantiles_are_within_one_percent() {
+        let mut h = Histogram::new();
+        for v in 1..=10_000u64 {
+            h.record(v);
+        }
+        let near = |got: u64, want: f64| (got as f64 - want).abs() <= want * 0.01 + 1.0;
+        assert!(near(h.quantile(0.5), 5000.0), "{}", h.quantile(0.5));
+        assert!(near(h.quantile(0.99), 9900.0), "{}", h.quantile(0.99));
+        assert!(near(h.quantile(0.999), 9990.0), "{}", h.quantile(0.999));
+        assert_eq!(h.quantile(1.0), 10_000);
+        assert_eq!(h.max(), 10_000);
+        assert!((h.mean() - 5000.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn empty_histograms_report_zero() {
+        let h = Histogram::new();
+        assert_eq!(h.quantile(0.99), 0);
+        assert_eq!(h.mean(), 0.0);
+    }
+
+    #[test]
+    fn huge_values_are_clamped() {
+        let mut h = Histogram::new();
+        h.record(u64::MAX);
+        assert_eq!(h.max(), MAX_VALUE);
+    }
+
+    #[test]
+    fn payloads_have_the_requested_size() {
+        assert_eq!(payload(0).len(), 0);
+        let p = payload(1000);
+        assert_eq!(p.len(), 1000);
+        assert!(p.iter().all(u8::is_ascii_uppercase));
+    }
 }

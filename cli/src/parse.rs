@@ -159,6 +159,30 @@ pub fn parse_partitions(s: &str) -> Result<Vec<i32>, String> {
     Ok(out)
 }
 
+/// A topic, optionally restricted to some partitions: `orders` or `orders:0,2` or `orders:0-3`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicPartitions {
+    /// Topic name.
+    pub topic: String,
+    /// Partitions; `None` means all of them.
+    pub partitions: Option<Vec<i32>>,
+}
+
+/// Parses `TOPIC` or `TOPIC:PARTITIONS` (see [`parse_partitions`]).
+pub fn parse_topic_partitions(s: &str) -> Result<TopicPartitions, String> {
+    let (topic, parts) = match s.rsplit_once(':') {
+        Some((t, p)) => (t, Some(parse_partitions(p)?)),
+        None => (s, None),
+    };
+    if topic.is_empty() {
+        return Err(format!("'{s}' names no topic; use TOPIC or TOPIC:0,1"));
+    }
+    Ok(TopicPartitions {
+        topic: topic.to_string(),
+        partitions: parts,
+    })
+}
+
 /// Parses a byte size such as `100`, `1KiB`, `4k`, `1MB` or `1m` (all multiples are 1024).
 pub fn parse_size(s: &str) -> Result<usize, String> {
     let t = s.trim().to_ascii_lowercase();
@@ -276,6 +300,26 @@ mod tests {
         assert!(parse_partitions("a").is_err());
         assert!(parse_partitions(",").is_err());
         assert!(parse_partitions("0-2147483647").is_err());
+    }
+
+    #[test]
+    fn topics_may_name_partitions() {
+        assert_eq!(
+            parse_topic_partitions("orders"),
+            Ok(TopicPartitions {
+                topic: "orders".into(),
+                partitions: None
+            })
+        );
+        assert_eq!(
+            parse_topic_partitions("orders:0-1,3"),
+            Ok(TopicPartitions {
+                topic: "orders".into(),
+                partitions: Some(vec![0, 1, 3])
+            })
+        );
+        assert!(parse_topic_partitions(":1").is_err());
+        assert!(parse_topic_partitions("orders:x").is_err());
     }
 
     #[test]
