@@ -414,11 +414,21 @@ fn describe(a: DescribeArgs, settings: &Settings, out: &Output) -> Result<()> {
 async fn delete(a: DeleteArgs, settings: &Settings, out: &Output) -> Result<()> {
     let (consumer, _) = client::connect(settings)?;
     for group in &a.groups {
-        // Some brokers answer a delete of an unknown group with success; say so plainly.
-        if fetch_group(&consumer, settings, group)?.is_none() {
-            return Err(Error::UnknownGroup {
-                group: group.clone(),
-            });
+        // Checked here too: some brokers delete unknown or active groups without complaint.
+        match fetch_group(&consumer, settings, group)? {
+            None => {
+                return Err(Error::UnknownGroup {
+                    group: group.clone(),
+                })
+            }
+            Some(info) if !info.members.is_empty() => {
+                return Err(Error::GroupActive {
+                    group: group.clone(),
+                    state: info.state,
+                    members: info.members.len(),
+                })
+            }
+            Some(_) => {}
         }
     }
     let admin = settings.admin()?;

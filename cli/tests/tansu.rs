@@ -45,3 +45,18 @@ fn unsupported_admin_apis_are_named_on_tansu() {
         &["could not add partitions to 't'", "does not implement"],
     );
 }
+
+#[test]
+fn groups_on_tansu() {
+    scenarios::group_lifecycle(&Broker::tansu());
+}
+
+#[test]
+fn ctrl_c_and_active_groups_on_tansu() {
+    scenarios::ctrl_c_commits_and_active_groups_are_protected(&Broker::tansu());
+}
+
+#[test]
+fn benchmarks_on_tansu() {
+    scenarios::benchmarks(&Broker::tansu());
+}

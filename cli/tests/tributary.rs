@@ -43,3 +43,18 @@ fn unknown_topics_are_reported_on_tributary() {
 fn cluster_info_on_tributary() {
     scenarios::cluster_info(&Broker::tributary());
 }
+
+#[test]
+fn groups_on_tributary() {
+    scenarios::group_lifecycle(&Broker::tributary());
+}
+
+#[test]
+fn ctrl_c_and_active_groups_on_tributary() {
+    scenarios::ctrl_c_commits_and_active_groups_are_protected(&Broker::tributary());
+}
+
+#[test]
+fn benchmarks_on_tributary() {
+    scenarios::benchmarks(&Broker::tributary());
+}

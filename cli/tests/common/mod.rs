@@ -316,6 +316,115 @@ pub fn trib_with_input(brokers: &str, args: &[&str], input: &[u8]) -> Run {
     }
 }
 
+/// A `trib` process running in the background (e.g. a consumer waiting for records).
+pub struct Background {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    /// Every stdout line seen so far.
+    pub seen: Vec<String>,
+    stderr: Option<std::thread::JoinHandle<Vec<u8>>>,
+}
+
+/// Starts `trib` against `brokers` without waiting for it.
+pub fn spawn_trib(brokers: &str, args: &[&str]) -> Background {
+    use std::io::{BufRead, Read};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trib"))
+        .args(args)
+        .env("TRIB_BROKERS", brokers)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run trib");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut err = child.stderr.take().expect("stderr");
+    let stderr = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = err.read_to_end(&mut buf);
+        buf
+    });
+    Background {
+        child,
+        lines: rx,
+        seen: Vec::new(),
+        stderr: Some(stderr),
+    }
+}
+
+impl Background {
+    /// Waits until `n` stdout lines have been seen in total.
+    #[track_caller]
+    pub fn wait_lines(&mut self, n: usize, timeout: Duration) -> &[String] {
+        let deadline = Instant::now() + timeout;
+        while self.seen.len() < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.seen.push(line),
+                Err(_) => panic!("saw {:?}, wanted {n} lines within {timeout:?}", self.seen),
+            }
+        }
+        &self.seen
+    }
+
+    /// Sends SIGINT (Ctrl-C) to the process.
+    pub fn interrupt(&self) {
+        let status = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -INT failed");
+    }
+
+    /// Waits for the process to exit and returns what it printed.
+    #[track_caller]
+    pub fn finish(mut self, timeout: Duration) -> Run {
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait for trib") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("background trib did not exit within {timeout:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(200)) {
+            self.seen.push(line);
+        }
+        let stderr = self
+            .stderr
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default();
+        Run {
+            code: status.code().unwrap_or(-1),
+            stdout: self.seen.iter().map(|l| format!("{l}\n")).collect(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// Runs `check` until it returns `Some`, or panics with `what` after `timeout`.
 #[track_caller]
 pub fn eventually<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
