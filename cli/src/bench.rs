@@ -570,6 +570,9 @@ fn bench_consume(
         }
         target = Some(total);
     }
+    if let Some(g) = &a.group {
+        client::check_group_support(&lookup, settings, g)?;
+    }
     let group = a.group.clone().unwrap_or_else(client::ephemeral_group);
     let cfg = settings.config_with(
         &[

@@ -315,6 +315,24 @@ pub fn metadata(
     }
 }
 
+/// Fails with a clear error when the broker has no consumer group support, instead of letting
+/// librdkafka wait forever for a group coordinator. Other errors are left to the join itself.
+pub fn check_group_support(
+    consumer: &BaseConsumer<TribContext>,
+    settings: &Settings,
+    group: &str,
+) -> Result<()> {
+    match consumer.fetch_group_list(Some(group), settings.timeout) {
+        Err(e) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::UnsupportedFeature) => {
+            Err(Error::code(
+                format!("join consumer group '{group}'"),
+                RDKafkaErrorCode::UnsupportedFeature,
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Looks up one topic in `md`, or fails with [`Error::UnknownTopic`].
 pub fn find_topic<'a>(md: &'a Metadata, topic: &str) -> Result<&'a MetadataTopic> {
     let t = md

@@ -113,8 +113,11 @@ pub async fn run(a: ConsumeArgs, settings: &Settings, out: &Output) -> Result<()
     let partitions = a.partition.as_ref().map(|p| p.0.as_slice());
     // Flag conflicts are usage errors, reported before touching the network.
     mode(group, partitions, spec, &[])?;
-    let (_, md) = client::connect(settings)?;
+    let (lookup, md) = client::connect(settings)?;
     let t = find_topic(&md, &a.topic)?;
+    if let Some(g) = group {
+        client::check_group_support(&lookup, settings, g)?;
+    }
     let all = partition_ids(t);
     if let Some(p) = &a.partition {
         check_partitions(t, &p.0)?;
@@ -151,7 +154,7 @@ pub async fn run(a: ConsumeArgs, settings: &Settings, out: &Output) -> Result<()
         }
     }
 
-    let result = consume_loop(&consumer, &a, &mode, &format, out).await;
+    let result = consume_loop(&consumer, &a, &mode, &format, settings, out).await;
     if a.group.is_some() {
         match consumer.commit_consumer_state(CommitMode::Sync) {
             Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
@@ -262,6 +265,7 @@ async fn consume_loop(
     a: &ConsumeArgs,
     mode: &Mode,
     format: &Format,
+    settings: &Settings,
     out: &Output,
 ) -> Result<u64> {
     let mut count = 0u64;
@@ -269,6 +273,10 @@ async fn consume_loop(
     let mut warned = false;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
+    // A group join can take a while; say so once instead of waiting silently.
+    let join_warning = tokio::time::sleep(settings.timeout);
+    tokio::pin!(join_warning);
+    let mut join_warned = !matches!(mode, Mode::Subscribe { .. });
     let mut headers: Vec<(String, Option<Vec<u8>>)> = Vec::new();
     loop {
         if a.max_messages.is_some_and(|max| count >= max) {
@@ -276,6 +284,18 @@ async fn consume_loop(
         }
         let msg = tokio::select! {
             _ = &mut ctrl_c => return Ok(count),
+            _ = &mut join_warning, if !join_warned => {
+                join_warned = true;
+                if consumer.assignment().is_ok_and(|a| a.count() == 0) {
+                    out.warn(&format!(
+                        "still waiting for group '{}' to assign partitions after {}; \
+                         the group coordinator may be slow or unavailable",
+                        a.group.as_deref().unwrap_or_default(),
+                        humantime::format_duration(settings.timeout)
+                    ));
+                }
+                continue;
+            }
             m = consumer.recv() => m,
         };
         match msg {

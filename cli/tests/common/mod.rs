@@ -114,15 +114,12 @@ impl Broker {
         let dir = tempfile::tempdir().expect("temp dir");
         let addr = format!("127.0.0.1:{}", free_port());
         let data = dir.path().join("data");
+        // The metrics endpoint needs its own port too, or brokers side by side collide.
+        let http = format!("127.0.0.1:{}", free_port());
         let mut cmd = Command::new(bin);
-        cmd.args([
-            "--listener",
-            &addr,
-            "--advertised-listener",
-            &addr,
-            "--data-dir",
-        ])
-        .arg(&data);
+        cmd.args(["--listener", &addr, "--advertised-listener", &addr])
+            .args(["--http-listener", &http, "--data-dir"])
+            .arg(&data);
         Broker::spawn(Kind::Tributary, cmd, addr, dir)
     }
 
