@@ -462,11 +462,7 @@ fn bench_produce(
             ("queue.buffering.max.messages", "1000000".to_string()),
             (
                 "message.timeout.ms",
-                settings
-                    .timeout
-                    .max(Duration::from_secs(30))
-                    .as_millis()
-                    .to_string(),
+                crate::produce::millis(settings.timeout.max(Duration::from_secs(30))),
             ),
         ],
         &[

@@ -41,11 +41,8 @@ impl Settings {
         flags: &[(&str, String)],
     ) -> ClientConfig {
         let mut cfg = ClientConfig::new();
-        let ms = self
-            .timeout
-            .as_millis()
-            .clamp(1, i32::MAX as u128)
-            .to_string();
+        // librdkafka accepts socket timeouts of 10 ms to 5 minutes.
+        let ms = self.timeout.as_millis().clamp(10, 300_000).to_string();
         cfg.set("bootstrap.servers", &self.brokers)
             .set("client.id", "trib")
             .set("socket.timeout.ms", ms.as_str())
@@ -452,6 +449,22 @@ mod tests {
             unreachable(&s, &f("Connection refused")).kind(),
             "unreachable"
         );
+    }
+
+    #[test]
+    fn any_timeout_makes_a_valid_client_config() {
+        for timeout in [
+            Duration::from_millis(1),
+            Duration::from_secs(3600 * 24 * 365),
+        ] {
+            let s = Settings {
+                brokers: "127.0.0.1:1".into(),
+                timeout,
+                overrides: vec![],
+                verbose: false,
+            };
+            assert!(s.lookup_consumer(None).is_ok(), "{timeout:?}");
+        }
     }
 
     #[test]

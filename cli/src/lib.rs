@@ -1,6 +1,8 @@
 //! `trib`: a command-line client for Tributary and any Kafka-compatible broker, built on
 //! librdkafka. One module per command family; parsing and formatting are pure functions.
 
+#![warn(missing_docs)]
+
 pub mod args;
 pub mod bench;
 pub mod client;

@@ -97,6 +97,11 @@ impl Compression {
     }
 }
 
+/// A duration as a librdkafka millisecond setting (at most `i32::MAX`).
+pub fn millis(d: Duration) -> String {
+    d.as_millis().clamp(1, i32::MAX as u128).to_string()
+}
+
 /// Splits a line into key and value at the first `sep`; `None` if `sep` does not occur.
 pub fn split_key<'a>(line: &'a [u8], sep: &[u8]) -> Option<(&'a [u8], &'a [u8])> {
     if sep.is_empty() {
@@ -188,10 +193,7 @@ pub async fn run(a: ProduceArgs, settings: &Settings, out: &Output) -> Result<()
     let message_timeout = settings.timeout.max(Duration::from_secs(1));
     let cfg = settings.config_with(
         &[
-            (
-                "message.timeout.ms",
-                message_timeout.as_millis().to_string(),
-            ),
+            ("message.timeout.ms", millis(message_timeout)),
             ("linger.ms", "5".to_string()),
         ],
         &[

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{scenarios, Broker};
+use common::{scenarios, trib, trib_with_input, Broker};
 
 #[test]
 fn records_round_trip_through_tributary() {
@@ -57,4 +57,25 @@ fn ctrl_c_and_active_groups_on_tributary() {
 #[test]
 fn benchmarks_on_tributary() {
     scenarios::benchmarks(&Broker::tributary());
+}
+
+#[test]
+fn produce_creates_topics_where_the_broker_allows_it() {
+    let b = Broker::tributary();
+    trib_with_input(&b.addr, &["produce", "fresh"], b"first\n").ok();
+    let out = trib(&b.addr, &["consume", "fresh", "--from-beginning", "-e"]);
+    assert_eq!(out.ok(), "first\n");
+}
+
+#[test]
+fn produce_to_a_missing_topic_fails_where_auto_create_is_off() {
+    let b = Broker::tributary_with(&["--auto-create-topics", "false"]);
+    trib_with_input(&b.addr, &["produce", "missing"], b"x\n").fails(
+        1,
+        &[
+            "topic 'missing' does not exist",
+            "trib topic create missing",
+        ],
+    );
+    trib(&b.addr, &["consume", "missing"]).fails(1, &["does not exist"]);
 }

@@ -110,6 +110,11 @@ impl Broker {
 
     /// Starts `tributary-broker` with a fresh data directory.
     pub fn tributary() -> Broker {
+        Broker::tributary_with(&[])
+    }
+
+    /// Starts `tributary-broker` with a fresh data directory and extra flags.
+    pub fn tributary_with(extra: &[&str]) -> Broker {
         let bin = tributary_binary();
         let dir = tempfile::tempdir().expect("temp dir");
         let addr = format!("127.0.0.1:{}", free_port());
@@ -119,7 +124,8 @@ impl Broker {
         let mut cmd = Command::new(bin);
         cmd.args(["--listener", &addr, "--advertised-listener", &addr])
             .args(["--http-listener", &http, "--data-dir"])
-            .arg(&data);
+            .arg(&data)
+            .args(extra);
         Broker::spawn(Kind::Tributary, cmd, addr, dir)
     }
 
