@@ -104,7 +104,11 @@ pub enum Command {
         #[command(subcommand)]
         command: bench::BenchCommand,
     },
-    /// Print a shell completion script, e.g. `trib completion bash > ~/.local/share/bash-completion/completions/trib`
+    /// Print a shell completion script (e.g. `trib completion bash`)
+    #[command(after_help = "Install, e.g.:\n  \
+        trib completion bash > ~/.local/share/bash-completion/completions/trib\n  \
+        trib completion zsh > ~/.zfunc/_trib\n  \
+        trib completion fish > ~/.config/fish/completions/trib.fish")]
     Completion {
         /// The shell to complete for.
         shell: Shell,
