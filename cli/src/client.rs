@@ -295,7 +295,10 @@ pub fn metadata(
         }
         drain_events(consumer);
         let failures = client.context().failures();
-        let all_failed = failures.len() >= wanted;
+        // A name can resolve to several addresses (localhost: ::1, then 127.0.0.1) and
+        // librdkafka tries them one by one, about 100 ms apart: give it a second before
+        // treating "every broker failed once" as unreachable.
+        let all_failed = failures.len() >= wanted && start.elapsed() >= Duration::from_secs(1);
         let fatal = failures.iter().any(|(_, r)| {
             let r = r.to_ascii_lowercase();
             r.contains("authentication") || r.contains("ssl") || r.contains("apiversion")
