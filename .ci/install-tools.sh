@@ -34,9 +34,17 @@ mkdir -p "$TOOLS_DIR"
 # The directory ignores itself, so nothing downloaded here is ever committed.
 [ -f "$TOOLS_DIR/.gitignore" ] || printf '*\n' > "$TOOLS_DIR/.gitignore"
 
-install_kcat() {
-    if command -v kcat >/dev/null 2>&1; then return; fi
-    command -v apt-get >/dev/null 2>&1 || die "kcat is missing and apt-get is not available"
+# Debian packages: kcat for the client tests; a C toolchain, cmake and the OpenSSL and zlib
+# headers for the librdkafka that the rdkafka crate builds for `trib`.
+DEBIAN_PACKAGES=(kcat cmake g++ make pkg-config libssl-dev zlib1g-dev)
+
+install_debian_packages() {
+    local missing=()
+    for pkg in "${DEBIAN_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    done
+    [ "${#missing[@]}" -eq 0 ] && return
+    command -v apt-get >/dev/null 2>&1 || die "missing ${missing[*]} and apt-get is not available"
     local sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
     export DEBIAN_FRONTEND=noninteractive
@@ -45,9 +53,10 @@ install_kcat() {
         log "apt-get update (package lists do not know kcat)"
         $sudo apt-get update -qq
     fi
-    log "apt-get install kcat"
-    $sudo apt-get install -y -qq --no-install-recommends kcat >/dev/null
+    log "apt-get install ${missing[*]}"
+    $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     command -v kcat >/dev/null 2>&1 || die "kcat still missing after apt-get install"
+    command -v cmake >/dev/null 2>&1 || die "cmake still missing after apt-get install"
 }
 
 install_python_packages() {
@@ -153,7 +162,7 @@ check_prerequisites() {
 }
 
 check_prerequisites
-install_kcat
+install_debian_packages
 install_python_packages
 install_kafka_java
 install_tansu
