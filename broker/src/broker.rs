@@ -60,13 +60,14 @@ impl Broker {
         let config = Arc::new(config);
         let topics = TopicRegistry::open(config.clone(), Box::new(LocalStore::new(&dir)))?;
         let producer_ids = IdAllocator::open(&dir.join("producer-ids"))?;
+        let metrics = Metrics::new()?;
         Ok(Arc::new(Broker {
             config,
             cluster_id,
             topics,
             producer_ids,
-            flusher: Flusher::start(),
-            metrics: Metrics::new()?,
+            flusher: Flusher::new(metrics.flush_seconds.clone()),
+            metrics,
         }))
     }
 

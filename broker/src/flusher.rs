@@ -1,64 +1,66 @@
-//! Group commit: one background task fsyncs every partition written since its last round, so
-//! one fsync covers all batches appended meanwhile and acks=all producers share its cost.
+//! Group commit. Each partition has at most one fsync running; writes that arrive meanwhile
+//! are covered by the next one, which starts as soon as the running one ends. So one fsync
+//! covers every batch appended while the previous was on disk, acks=all producers share its
+//! cost, and partitions never wait for each other.
 
 use std::sync::Arc;
+use std::time::Instant;
 
-use tokio::sync::mpsc;
+use prometheus::Histogram;
+use tokio::runtime::Handle;
 
 use crate::partition::Partition;
 
 /// Exit code of a broker halted by a failed fsync.
 pub const FSYNC_FAILURE_EXIT_CODE: i32 = 70;
 
-/// Handle for queueing partitions that have unsynced writes.
+/// Starts fsyncs for partitions with unsynced writes.
 #[derive(Debug, Clone)]
 pub struct Flusher {
-    queue: mpsc::UnboundedSender<Arc<Partition>>,
+    runtime: Handle,
+    flush_seconds: Histogram,
 }
 
 impl Flusher {
-    /// Starts the flusher task on the current runtime.
-    pub fn start() -> Flusher {
-        let (queue, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(rx));
-        Flusher { queue }
+    /// A flusher running its fsyncs on the blocking pool of the current runtime.
+    pub fn new(flush_seconds: Histogram) -> Flusher {
+        Flusher {
+            runtime: Handle::current(),
+            flush_seconds,
+        }
     }
 
-    /// Queues `partition` for the next fsync round (no-op if it is queued already).
+    /// Makes sure `partition`'s writes so far get fsynced.
     pub fn request_sync(&self, partition: &Arc<Partition>) {
-        if partition.enqueue_for_sync() && self.queue.send(partition.clone()).is_err() {
-            tracing::error!(?partition, "flusher stopped; write will not be synced");
+        if partition.request_sync() {
+            let partition = partition.clone();
+            let flush_seconds = self.flush_seconds.clone();
+            self.runtime
+                .spawn_blocking(move || sync_until_clean(&partition, &flush_seconds));
         }
     }
 }
 
-async fn run(mut rx: mpsc::UnboundedReceiver<Arc<Partition>>) {
-    while let Some(first) = rx.recv().await {
-        let mut round = vec![first];
-        while let Ok(more) = rx.try_recv() {
-            round.push(more);
-        }
-        let syncs: Vec<_> = round
-            .into_iter()
-            .filter_map(|p| p.take_pending_sync().map(|s| (p, s)))
-            .map(|(partition, sync)| tokio::task::spawn_blocking(move || (sync.run(), partition)))
-            .collect();
-        for sync in syncs {
-            match sync.await {
-                Ok((Ok(offset), partition)) => partition.mark_synced(offset),
-                Ok((Err(error), partition)) => {
+/// Runs fsync rounds for one partition until no write is left unsynced.
+fn sync_until_clean(partition: &Partition, flush_seconds: &Histogram) {
+    loop {
+        if let Some(pending) = partition.take_pending_sync() {
+            let started = Instant::now();
+            match pending.run() {
+                Ok(offset) => partition.mark_synced(offset),
+                Err(error) => {
                     // After a failed fsync the kernel may have dropped the dirty pages, so the
-                    // data in the page cache can no longer be trusted to reach the disk. Like
-                    // Kafka with a failed log directory, halt: recovery on restart rescans
-                    // everything after the recovery point, and nothing unsynced was acked.
+                    // page cache can no longer be trusted to reach the disk. Like Kafka with a
+                    // failed log directory, halt: recovery on restart rescans everything after
+                    // the recovery point, and nothing unsynced was acknowledged.
                     tracing::error!(?partition, %error, "fsync failed; halting the broker");
                     std::process::exit(FSYNC_FAILURE_EXIT_CODE);
                 }
-                Err(error) => {
-                    tracing::error!(%error, "fsync task failed; halting the broker");
-                    std::process::exit(FSYNC_FAILURE_EXIT_CODE);
-                }
             }
+            flush_seconds.observe(started.elapsed().as_secs_f64());
+        }
+        if partition.finish_sync() {
+            return;
         }
     }
 }

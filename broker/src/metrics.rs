@@ -2,8 +2,8 @@
 //! alert on (`kafka_server_brokertopicmetrics_*`, `kafka_network_requestmetrics_*`, ...).
 
 use prometheus::{
-    exponential_buckets, histogram_opts, opts, Encoder, HistogramVec, IntCounter, IntCounterVec,
-    IntGauge, IntGaugeVec, Registry, TextEncoder,
+    exponential_buckets, histogram_opts, opts, Encoder, Histogram, HistogramVec, IntCounter,
+    IntCounterVec, IntGauge, IntGaugeVec, Registry, TextEncoder,
 };
 
 /// The broker's metrics; one instance per broker, registered in its own registry.
@@ -35,6 +35,8 @@ pub struct Metrics {
     pub isr_shrinks: IntCounter,
     /// ISR expansions.
     pub isr_expands: IntCounter,
+    /// Duration of each group-commit fsync.
+    pub flush_seconds: Histogram,
     /// Log size per partition.
     pub log_size: IntGaugeVec,
     /// Log end offset per partition.
@@ -84,6 +86,12 @@ impl Metrics {
             &["request"],
         )?;
         registry.register(Box::new(request_seconds.clone()))?;
+        let flush_seconds = Histogram::with_opts(histogram_opts!(
+            "kafka_log_logflushstats_flush_duration_seconds",
+            "Duration of each group-commit fsync of a partition",
+            exponential_buckets(0.00005, 2.0, 18)?
+        ))?;
+        registry.register(Box::new(flush_seconds.clone()))?;
         Ok(Metrics {
             bytes_in: counter_vec(
                 "kafka_server_brokertopicmetrics_bytesin_total",
@@ -111,6 +119,7 @@ impl Metrics {
                 &["request"],
             )?,
             request_seconds,
+            flush_seconds,
             rejected_requests: counter(
                 "kafka_network_requestmetrics_rejected_total",
                 "Requests that closed their connection: malformed, unknown API or version",

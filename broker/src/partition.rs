@@ -2,7 +2,14 @@
 //! lock, plus watch channels that wake long-polling fetches and acks=all producers.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// No fsync running.
+const SYNC_IDLE: u8 = 0;
+/// An fsync is running and covers every write so far.
+const SYNC_RUNNING: u8 = 1;
+/// An fsync is running and writes arrived after it started.
+const SYNC_RUNNING_DIRTY: u8 = 2;
 
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
@@ -71,8 +78,8 @@ pub struct Partition {
     high_watermark: watch::Sender<i64>,
     /// Offset below which everything is fsynced; acks=all producers watch it.
     durable: watch::Sender<i64>,
-    /// Set while this partition is queued for the group-commit flusher.
-    queued_for_sync: AtomicBool,
+    /// Group-commit state: idle, syncing, or syncing with newer writes waiting.
+    sync_state: AtomicU8,
     /// The topic's compression.type.
     compression: RwLock<CompressionPolicy>,
 }
@@ -114,7 +121,7 @@ impl Partition {
             high_watermark: watch::Sender::new(end),
             durable: watch::Sender::new(end),
             state: Mutex::new(State { log, producers }),
-            queued_for_sync: AtomicBool::new(false),
+            sync_state: AtomicU8::new(SYNC_IDLE),
             compression: RwLock::new(CompressionPolicy::Producer),
         })
     }
@@ -277,15 +284,37 @@ impl Partition {
         self.durable.subscribe()
     }
 
-    /// Marks the partition queued for the flusher; true if it was not queued yet.
-    pub(crate) fn enqueue_for_sync(&self) -> bool {
-        !self.queued_for_sync.swap(true, Ordering::AcqRel)
+    /// Records that new writes need an fsync; true when no sync is running, so the caller
+    /// must start one (at most one runs per partition, as storage requires).
+    pub(crate) fn request_sync(&self) -> bool {
+        let mut state = self.sync_state.load(Ordering::Acquire);
+        loop {
+            let next = match state {
+                SYNC_IDLE => SYNC_RUNNING,
+                SYNC_RUNNING => SYNC_RUNNING_DIRTY,
+                _ => return false,
+            };
+            match self
+                .sync_state
+                .compare_exchange(state, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return state == SYNC_IDLE,
+                Err(actual) => state = actual,
+            }
+        }
     }
 
-    /// Takes what must be fsynced; called by the flusher, which then runs it off the lock.
+    /// Takes what must be fsynced now; writes after this call will ask for another round.
     pub(crate) fn take_pending_sync(&self) -> Option<PendingSync> {
-        self.queued_for_sync.store(false, Ordering::Release);
+        self.sync_state.store(SYNC_RUNNING, Ordering::Release);
         self.state.lock().log.pending_sync()
+    }
+
+    /// Ends the running sync unless writes asked for another round meanwhile; true if done.
+    pub(crate) fn finish_sync(&self) -> bool {
+        self.sync_state
+            .compare_exchange(SYNC_RUNNING, SYNC_IDLE, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
     }
 
     /// Records that everything below `offset` is on disk and wakes acks=all waiters.
