@@ -24,6 +24,8 @@ pub struct Settings {
     pub lease_duration: Duration,
     /// How often the leader renews (and standbys retry).
     pub renew_interval: Duration,
+    /// Server-side apply the CRDs compiled into this binary before starting ([`crate::crds`]).
+    pub apply_crds: bool,
 }
 
 impl Settings {
@@ -36,6 +38,7 @@ impl Settings {
             lease_name: "tributary-operator".to_owned(),
             lease_duration: Duration::from_secs(15),
             renew_interval: Duration::from_secs(5),
+            apply_crds: false,
         }
     }
 }

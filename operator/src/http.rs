@@ -14,19 +14,26 @@ use tokio::net::TcpListener;
 use crate::metrics::Metrics;
 use crate::{Error, Result};
 
-/// Binds `addr` and serves until `shutdown` resolves.
+/// Binds `addr`; done before connecting to the Kubernetes API so a bad address fails fast
+/// and `/metrics` serves even while the API is unreachable.
+pub async fn bind(addr: &str) -> Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::Serve {
+            addr: addr.to_owned(),
+            source,
+        })
+}
+
+/// Serves on `listener` until `shutdown` resolves.
 pub async fn serve(
-    addr: String,
+    listener: TcpListener,
     metrics: Arc<Metrics>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
-    let listener = TcpListener::bind(&addr)
-        .await
-        .map_err(|source| Error::Serve {
-            addr: addr.clone(),
-            source,
-        })?;
-    tracing::info!(%addr, "serving /metrics, /healthz, /readyz");
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "serving /metrics, /healthz, /readyz");
+    }
     tokio::pin!(shutdown);
     loop {
         let (stream, _) = tokio::select! {

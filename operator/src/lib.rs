@@ -9,6 +9,7 @@ pub mod apply;
 pub mod builders;
 pub mod cluster;
 pub mod context;
+pub mod crds;
 pub mod error;
 pub mod http;
 pub mod leader;

@@ -32,9 +32,15 @@ struct Args {
     /// Seconds between renewals.
     #[arg(long, default_value_t = 5)]
     renew_interval_seconds: u64,
-    /// Address of the /metrics, /healthz and /readyz server.
+    /// Address of the /metrics, /healthz and /readyz server. It serves from start-up on,
+    /// also while the Kubernetes API is unreachable (then /readyz fails).
     #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:8080")]
     metrics_addr: String,
+    /// Server-side apply the KafkaCluster and KafkaTopic CRDs built into this binary at
+    /// start-up, so upgrading the operator upgrades the CRDs (Helm never does). Needs RBAC
+    /// for those two customresourcedefinitions.
+    #[arg(long, env = "APPLY_CRDS")]
+    apply_crds: bool,
 }
 
 #[tokio::main]
@@ -56,11 +62,10 @@ async fn main() -> anyhow::Result<()> {
         lease_name: args.lease_name,
         lease_duration: Duration::from_secs(args.lease_duration_seconds),
         renew_interval: Duration::from_secs(args.renew_interval_seconds),
+        apply_crds: args.apply_crds,
     };
     let metrics = Arc::new(Metrics::new().context("registering metrics")?);
-    let client = kube::Client::try_default()
-        .await
-        .context("connecting to the Kubernetes API")?;
+    let listener = tributary_operator::http::bind(&args.metrics_addr).await?;
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     tokio::spawn(async move {
@@ -69,10 +74,15 @@ async fn main() -> anyhow::Result<()> {
         let _ = shutdown_tx.send(true);
     });
     let server = tokio::spawn(tributary_operator::http::serve(
-        args.metrics_addr,
+        listener,
         metrics.clone(),
         tributary_operator::run::wait_for(shutdown_rx.clone()),
     ));
+    // Reads kubeconfig or the in-cluster service account; no request is made yet, so an
+    // unreachable API is handled by the retries in `run`, with /metrics already serving.
+    let client = kube::Client::try_default()
+        .await
+        .context("loading the Kubernetes client configuration")?;
     let outcome = tributary_operator::run::run(client, settings, metrics, shutdown_rx).await;
     server.abort();
     outcome.context("operator stopped")

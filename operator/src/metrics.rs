@@ -16,6 +16,8 @@ pub struct Metrics {
     duration: HistogramVec,
     /// 1 while this replica holds the leader Lease.
     pub leader: IntGauge,
+    /// Mirrors `/readyz` so an alert can see an operator stuck before it can reconcile.
+    ready_gauge: IntGauge,
     ready: AtomicBool,
 }
 
@@ -54,13 +56,28 @@ impl Metrics {
         registry.register(Box::new(reconciles.clone()))?;
         registry.register(Box::new(errors.clone()))?;
         registry.register(Box::new(duration.clone()))?;
+        let ready_gauge = IntGauge::new(
+            "tributary_operator_ready",
+            "1 when the Kubernetes API answers and the CRDs are installed (same as /readyz)",
+        )?;
         registry.register(Box::new(leader.clone()))?;
+        registry.register(Box::new(ready_gauge.clone()))?;
+        // Series exist at zero from the start, so `rate()` and `increase()` see the first
+        // reconcile instead of treating it as the beginning of the series.
+        for controller in [
+            crate::cluster::reconcile::CONTROLLER,
+            crate::topic::reconcile::CONTROLLER,
+        ] {
+            reconciles.with_label_values(&[controller]);
+            duration.with_label_values(&[controller]);
+        }
         Ok(Metrics {
             registry,
             reconciles,
             errors,
             duration,
             leader,
+            ready_gauge,
             ready: AtomicBool::new(false),
         })
     }
@@ -91,6 +108,7 @@ impl Metrics {
     /// Marks the operator ready (CRDs present, loops started or standing by).
     pub fn set_ready(&self, ready: bool) {
         self.ready.store(ready, Ordering::SeqCst);
+        self.ready_gauge.set(i64::from(ready));
     }
 
     /// Readiness for `/readyz`.

@@ -1,7 +1,9 @@
-//! Wiring: check the CRDs, stand by until this replica holds the leader Lease, run both
-//! controllers while renewing it, and on shutdown stop them and release the Lease.
+//! Wiring: wait until the API answers and the CRDs are installed (applying them first with
+//! `--apply-crds`), stand by until this replica holds the leader Lease, run both controllers
+//! while renewing it, and on shutdown stop them and release the Lease.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
@@ -59,6 +61,50 @@ pub async fn check_crds(client: &Client, ns: Option<&str>) -> Result<()> {
     Ok(())
 }
 
+/// First delay between start-up attempts while the API is unreachable or the CRDs missing.
+const STARTUP_RETRY_MIN: Duration = Duration::from_millis(500);
+/// Longest delay between start-up attempts.
+const STARTUP_RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// Applies the CRDs (when configured) and checks they are served, retrying with backoff while
+/// the API is unreachable or the CRDs are missing. The metrics endpoint keeps serving
+/// meanwhile, with `/readyz` failing. Returns `false` if shutdown came first.
+pub async fn wait_until_api_ready(
+    client: &Client,
+    settings: &Settings,
+    metrics: &Metrics,
+    shutdown: watch::Receiver<bool>,
+) -> bool {
+    let mut delay = STARTUP_RETRY_MIN;
+    loop {
+        let attempt = async {
+            if settings.apply_crds {
+                crate::crds::apply_crds(client).await?;
+            }
+            check_crds(client, settings.watch_namespace.as_deref()).await
+        };
+        let outcome = tokio::select! {
+            () = wait_for(shutdown.clone()) => return false,
+            outcome = attempt => outcome,
+        };
+        match outcome {
+            Ok(()) => {
+                metrics.set_ready(true);
+                return true;
+            }
+            Err(e) => {
+                metrics.set_ready(false);
+                tracing::warn!(error = %e, retry_in = ?delay, "not ready to start the controllers");
+            }
+        }
+        tokio::select! {
+            () = wait_for(shutdown.clone()) => return false,
+            () = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(STARTUP_RETRY_MAX);
+    }
+}
+
 /// Runs the operator until `shutdown` turns true.
 pub async fn run(
     client: Client,
@@ -66,8 +112,9 @@ pub async fn run(
     metrics: Arc<Metrics>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<()> {
-    check_crds(&client, settings.watch_namespace.as_deref()).await?;
-    metrics.set_ready(true);
+    if !wait_until_api_ready(&client, &settings, &metrics, shutdown.clone()).await {
+        return Ok(());
+    }
     let elector = LeaderElector::new(
         client.clone(),
         &settings.lease_namespace,
