@@ -1,0 +1,112 @@
+{{/* Chart name, overridable. */}}
+{{- define "tributary.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Object-name prefix: <release>-tributary, or the release name if it already says tributary. */}}
+{{- define "tributary.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Name of the operator's objects. */}}
+{{- define "tributary.operatorName" -}}
+{{- printf "%s-operator" (include "tributary.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels on every object. */}}
+{{- define "tributary.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/name: {{ include "tributary.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: tributary
+{{- end }}
+
+{{/* Selector labels of the operator pods (never change across upgrades). */}}
+{{- define "tributary.operatorSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "tributary.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: operator
+{{- end }}
+
+{{/* Labels of operator objects. */}}
+{{- define "tributary.operatorLabels" -}}
+{{ include "tributary.labels" . }}
+app.kubernetes.io/component: operator
+{{- end }}
+
+{{/* The operator's ServiceAccount. */}}
+{{- define "tributary.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "tributary.operatorName" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* Operator image reference. */}}
+{{- define "tributary.operatorImage" -}}
+{{- printf "%s:%s" .Values.operator.image.repository (default .Chart.AppVersion .Values.operator.image.tag) }}
+{{- end }}
+
+{{/* Broker image reference. */}}
+{{- define "tributary.brokerImage" -}}
+{{- printf "%s:%s" .Values.brokerImage.repository (default .Chart.AppVersion .Values.brokerImage.tag) }}
+{{- end }}
+
+{{/* Name of the chart's KafkaCluster. */}}
+{{- define "tributary.clusterName" -}}
+{{- default .Release.Name .Values.kafkaCluster.name }}
+{{- end }}
+
+{{/* Namespace the operator watches, or "" for all. */}}
+{{- define "tributary.watchNamespace" -}}
+{{- .Values.operator.watchNamespace }}
+{{- end }}
+
+{{/*
+Rules the operator needs inside every namespace it watches. Creating the brokers' Role needs
+every right that Role grants (Kubernetes forbids escalation), hence create on kafkatopics.
+*/}}
+{{- define "tributary.namespacedRules" -}}
+- apiGroups: ["tributary.dev"]
+  resources: ["kafkaclusters"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["tributary.dev"]
+  resources: ["kafkatopics"]
+  verbs: ["get", "list", "watch", "create", "update", "patch"]
+- apiGroups: ["tributary.dev"]
+  resources: ["kafkaclusters/status", "kafkatopics/status"]
+  verbs: ["get", "update", "patch"]
+- apiGroups: ["apps"]
+  resources: ["statefulsets"]
+  verbs: ["get", "list", "watch", "create", "patch"]
+- apiGroups: [""]
+  resources: ["configmaps", "services", "serviceaccounts"]
+  verbs: ["get", "list", "watch", "create", "patch"]
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["policy"]
+  resources: ["poddisruptionbudgets"]
+  verbs: ["get", "create", "patch", "delete"]
+- apiGroups: ["rbac.authorization.k8s.io"]
+  resources: ["roles", "rolebindings"]
+  verbs: ["get", "create", "patch"]
+- apiGroups: ["coordination.k8s.io"]
+  resources: ["leases"]
+  verbs: ["get", "list", "watch", "create", "update", "patch"]
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+{{- end }}
