@@ -4,15 +4,18 @@ CARGO ?= cargo
 
 .PHONY: test tools build client-tests bench
 
-# Installs (or checks) the real tools: kcat, the Python clients, the Kafka Java client, Tansu.
+# Installs (or checks) the real tools: kcat, the Python clients, the Kafka Java client, Tansu,
+# helm and kubectl, Prometheus and promtool.
 tools:
 	./.ci/install-tools.sh
 
+# The client tests run the broker; the monitoring test (test_prometheus.py) also the operator.
 build:
-	$(CARGO) build -p tributary-broker
+	$(CARGO) build -p tributary-broker -p tributary-operator
 
-# Real clients against target/debug/tributary-broker; pass PYTEST_ARGS="-k ..." to select, or
-# PYTEST_ARGS="--broker-kind tansu" to validate the harness against the peer broker.
+# Real clients against target/debug/tributary-broker (and a real Prometheus scraping it and the
+# operator); pass PYTEST_ARGS="-k ..." to select, or PYTEST_ARGS="--broker-kind tansu" to
+# validate the harness against the peer broker.
 client-tests: tools build
 	$(PYTHON) -m pytest broker/tests/clients -q $(PYTEST_ARGS)
 

@@ -125,7 +125,7 @@ impl Metrics {
                 "Requests that closed their connection: malformed, unknown API or version",
             )?,
             connections: gauge(
-                "kafka_server_socketservermetrics_connection_count",
+                "kafka_server_socketservermetrics_connections",
                 "Open client connections",
             )?,
             partitions: gauge(
