@@ -1,11 +1,12 @@
 //! The broker's shared state: configuration, cluster identity, topics, producer ids and the
-//! group-commit flusher. Handlers receive it as `Arc<Broker>`.
+//! group-commit flusher, and the group coordinator. Handlers receive it as `Arc<Broker>`.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use crate::config::BrokerConfig;
 use crate::flusher::Flusher;
+use crate::group::{BrokerLog, GroupCoordinator};
 use crate::metrics::{Metrics, MetricsError};
 use crate::producer::{IdAllocator, IdAllocatorError};
 use crate::topics::{LocalStore, RegistryError, TopicRegistry};
@@ -45,6 +46,8 @@ pub struct Broker {
     pub flusher: Flusher,
     /// Prometheus metrics.
     pub metrics: Metrics,
+    /// Consumer groups and committed offsets.
+    pub groups: Arc<GroupCoordinator>,
 }
 
 impl Broker {
@@ -60,15 +63,23 @@ impl Broker {
         let config = Arc::new(config);
         let topics = TopicRegistry::open(config.clone(), Box::new(LocalStore::new(&dir)))?;
         let producer_ids = IdAllocator::open(&dir.join("producer-ids"))?;
+        let group_config = config.group.clone();
         let metrics = Metrics::new()?;
-        Ok(Arc::new(Broker {
+        let flusher = Flusher::new(metrics.flush_seconds.clone());
+        let broker = Arc::new_cyclic(|weak| Broker {
             config,
             cluster_id,
             topics,
             producer_ids,
-            flusher: Flusher::new(metrics.flush_seconds.clone()),
+            flusher,
             metrics,
-        }))
+            groups: Arc::new(GroupCoordinator::new(
+                group_config,
+                Arc::new(BrokerLog::new(weak.clone())),
+            )),
+        });
+        broker.groups.start();
+        Ok(broker)
     }
 
     /// Whether the broker serves all of its partitions (for `/readyz`). A standalone broker
