@@ -3,8 +3,8 @@
 
 use kafka_protocol::error::ResponseError;
 
+use super::classic::Group;
 use super::effects::Now;
-use super::group::Group;
 use super::state::GroupState;
 
 /// Who is committing.

@@ -2,8 +2,8 @@
 
 use kafka_protocol::error::ResponseError;
 
+use super::classic::Group;
 use super::effects::{Effects, Now};
-use super::group::Group;
 use super::state::GroupState;
 
 /// One member leaving, as LeaveGroup v3+ lists them.

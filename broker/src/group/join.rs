@@ -6,8 +6,8 @@
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 
+use super::classic::{Group, NEW_MEMBER_JOIN_TIMEOUT_MS};
 use super::effects::{AfterStore, Effects, JoinResult, Now, StoreGroup};
-use super::group::{Group, NEW_MEMBER_JOIN_TIMEOUT_MS};
 use super::member::{Member, MemberProtocol};
 use super::protocol;
 use super::state::GroupState;

@@ -4,8 +4,8 @@
 
 use std::collections::HashMap;
 
+use super::classic::Group;
 use super::effects::Now;
-use super::group::Group;
 use super::log::LogRecord;
 use super::offsets::{Committed, TopicPartition};
 use super::records::{decode_key, GroupValue, OffsetValue, RecordKey};

@@ -317,10 +317,13 @@ pub mod memory {
 
     use super::*;
 
+    /// Per partition: its batches and its end offset.
+    type Partitions = Vec<(Vec<Bytes>, i64)>;
+
     /// Batches per partition, with their base offsets patched in.
     #[derive(Default)]
     pub struct MemoryLog {
-        partitions: Mutex<Option<Vec<(Vec<Bytes>, i64)>>>,
+        partitions: Mutex<Option<Partitions>>,
         /// When set, appends fail.
         pub fail_appends: std::sync::atomic::AtomicBool,
     }

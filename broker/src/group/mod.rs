@@ -2,7 +2,7 @@
 //! LeaveGroup), committed offsets, and their persistence in `__consumer_offsets`.
 //!
 //! - Pure decisions, tested step by step: [`state`] (legal transitions), [`protocol`]
-//!   (protocol choice), [`group`] with [`join`], [`sync`], [`heartbeat`], [`rebalance`] (the
+//!   (protocol choice), [`classic`] (the group) with [`join`], [`sync`], [`heartbeat`], [`rebalance`] (the
 //!   state machine and its deadlines), [`commit`] (who may commit), [`offsets`] (committed
 //!   offsets and retention), [`summary`]. Operations return [`effects::Effects`] instead of
 //!   doing I/O.
@@ -11,11 +11,11 @@
 //! - [`coordinator`]: the shared entry point the request handlers call; it locks a group,
 //!   runs an operation and carries out its effects, and runs the timers.
 
+pub mod classic;
 pub mod commit;
 pub mod config;
 pub mod coordinator;
 pub mod effects;
-pub mod group;
 pub mod heartbeat;
 pub mod join;
 pub mod load;

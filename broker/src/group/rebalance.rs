@@ -5,8 +5,8 @@
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 
+use super::classic::{Group, InitialDelay, JoinPhase};
 use super::effects::{AfterStore, Effects, Now, StoreGroup, SyncResult};
-use super::group::{Group, InitialDelay, JoinPhase};
 use super::state::GroupState;
 
 impl Group {

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 
-use super::group::Group;
+use super::classic::Group;
 use super::state::GroupState;
 
 /// One member as DescribeGroups shows it.

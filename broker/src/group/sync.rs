@@ -4,8 +4,8 @@
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 
+use super::classic::Group;
 use super::effects::{AfterStore, Effects, Now, StoreGroup, SyncResult};
-use super::group::Group;
 use super::state::GroupState;
 
 /// A SyncGroup as the group sees it.

@@ -3,9 +3,9 @@
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 
+use super::classic::{Group, NEW_MEMBER_JOIN_TIMEOUT_MS};
 use super::commit::Committer;
 use super::effects::{AfterStore, Effects, JoinResult, Now};
-use super::group::{Group, NEW_MEMBER_JOIN_TIMEOUT_MS};
 use super::heartbeat::LeavingMember;
 use super::join::{JoinOutcome, JoinRequest};
 use super::member::MemberProtocol;

@@ -21,9 +21,9 @@ use parking_lot::{Mutex, RwLock};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use super::classic::Group;
 use super::config::GroupConfig;
 use super::effects::{AfterStore, Effects, JoinResult, Now, StoreGroup, SyncResult};
-use super::group::Group;
 use super::log::{Appended, Entry, LogError, OffsetsLog};
 use super::partitioner::partition_for;
 use super::records::group_key;
