@@ -2,10 +2,11 @@
 //! group-commit flusher, and the group coordinator. Handlers receive it as `Arc<Broker>`.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use crate::config::BrokerConfig;
 use crate::flusher::Flusher;
+use crate::group::log::OffsetsLog;
 use crate::group::{BrokerLog, GroupCoordinator};
 use crate::metrics::{Metrics, MetricsError};
 use crate::producer::{IdAllocator, IdAllocatorError};
@@ -54,6 +55,15 @@ impl Broker {
     /// Opens the data directory, recovers every partition and starts the flusher. Must run
     /// inside a Tokio runtime.
     pub fn open(config: BrokerConfig) -> Result<Arc<Broker>, StartError> {
+        Broker::open_with_offsets_log(config, |broker| Arc::new(BrokerLog::new(broker)))
+    }
+
+    /// [`Broker::open`] with the group coordinator writing to the log `offsets_log` makes
+    /// (tests use an in-memory one); it gets a weak handle to the broker being built.
+    pub fn open_with_offsets_log(
+        config: BrokerConfig,
+        offsets_log: impl FnOnce(Weak<Broker>) -> Arc<dyn OffsetsLog>,
+    ) -> Result<Arc<Broker>, StartError> {
         let dir = config.data_dir.clone();
         std::fs::create_dir_all(&dir).map_err(|source| StartError::DataDir {
             path: dir.clone(),
@@ -75,7 +85,7 @@ impl Broker {
             metrics,
             groups: Arc::new(GroupCoordinator::new(
                 group_config,
-                Arc::new(BrokerLog::new(weak.clone())),
+                offsets_log(weak.clone()),
             )),
         });
         broker.groups.start();

@@ -94,7 +94,9 @@ fn find_or_create(
         // Created by the coordinator, with its partition count and compaction, as Kafka
         // creates internal topics whatever the broker's auto-create setting.
         ctx.broker.groups.find("")?;
-        return topics.get(name).ok_or(ResponseError::UnknownTopicOrPartition);
+        return topics
+            .get(name)
+            .ok_or(ResponseError::UnknownTopicOrPartition);
     }
     if !auto_create {
         return Err(ResponseError::UnknownTopicOrPartition);

@@ -16,6 +16,8 @@ mod describe_log_dirs;
 mod errors;
 mod fetch;
 mod find_coordinator;
+#[cfg(test)]
+mod group_wire_tests;
 mod heartbeat;
 mod init_producer_id;
 mod join_group;
