@@ -1,11 +1,13 @@
 //! The broker's shared state: configuration, cluster identity, topics, producer ids and the
-//! group-commit flusher. Handlers receive it as `Arc<Broker>`.
+//! group-commit flusher, and the group coordinator. Handlers receive it as `Arc<Broker>`.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use crate::config::BrokerConfig;
 use crate::flusher::Flusher;
+use crate::group::log::OffsetsLog;
+use crate::group::{BrokerLog, GroupCoordinator};
 use crate::metrics::{Metrics, MetricsError};
 use crate::producer::{IdAllocator, IdAllocatorError};
 use crate::topics::{LocalStore, RegistryError, TopicRegistry};
@@ -45,12 +47,23 @@ pub struct Broker {
     pub flusher: Flusher,
     /// Prometheus metrics.
     pub metrics: Metrics,
+    /// Consumer groups and committed offsets.
+    pub groups: Arc<GroupCoordinator>,
 }
 
 impl Broker {
     /// Opens the data directory, recovers every partition and starts the flusher. Must run
     /// inside a Tokio runtime.
     pub fn open(config: BrokerConfig) -> Result<Arc<Broker>, StartError> {
+        Broker::open_with_offsets_log(config, |broker| Arc::new(BrokerLog::new(broker)))
+    }
+
+    /// [`Broker::open`] with the group coordinator writing to the log `offsets_log` makes
+    /// (tests use an in-memory one); it gets a weak handle to the broker being built.
+    pub fn open_with_offsets_log(
+        config: BrokerConfig,
+        offsets_log: impl FnOnce(Weak<Broker>) -> Arc<dyn OffsetsLog>,
+    ) -> Result<Arc<Broker>, StartError> {
         let dir = config.data_dir.clone();
         std::fs::create_dir_all(&dir).map_err(|source| StartError::DataDir {
             path: dir.clone(),
@@ -60,15 +73,23 @@ impl Broker {
         let config = Arc::new(config);
         let topics = TopicRegistry::open(config.clone(), Box::new(LocalStore::new(&dir)))?;
         let producer_ids = IdAllocator::open(&dir.join("producer-ids"))?;
+        let group_config = config.group.clone();
         let metrics = Metrics::new()?;
-        Ok(Arc::new(Broker {
+        let flusher = Flusher::new(metrics.flush_seconds.clone());
+        let broker = Arc::new_cyclic(|weak| Broker {
             config,
             cluster_id,
             topics,
             producer_ids,
-            flusher: Flusher::new(metrics.flush_seconds.clone()),
+            flusher,
             metrics,
-        }))
+            groups: Arc::new(GroupCoordinator::new(
+                group_config,
+                offsets_log(weak.clone()),
+            )),
+        });
+        broker.groups.start();
+        Ok(broker)
     }
 
     /// Whether the broker serves all of its partitions (for `/readyz`). A standalone broker

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use clap::Parser;
 use serde::Deserialize;
 
+use crate::group::GroupConfig;
 use crate::storage::{LogConfig, TimestampType};
 
 /// Errors in the broker configuration; each says which setting to fix.
@@ -108,6 +109,25 @@ pub struct Flags {
     /// Address of the HTTP endpoint serving /metrics, /healthz and /readyz.
     #[arg(long, env = "TRIBUTARY_HTTP_LISTENER")]
     pub http_listener: Option<String>,
+    /// group.initial.rebalance.delay.ms: how long a new group's first rebalance waits for
+    /// more members.
+    #[arg(long, env = "TRIBUTARY_GROUP_INITIAL_REBALANCE_DELAY_MS")]
+    pub group_initial_rebalance_delay_ms: Option<i64>,
+    /// group.min.session.timeout.ms: shortest session timeout a member may ask for.
+    #[arg(long, env = "TRIBUTARY_GROUP_MIN_SESSION_TIMEOUT_MS")]
+    pub group_min_session_timeout_ms: Option<i32>,
+    /// group.max.session.timeout.ms: longest session timeout a member may ask for.
+    #[arg(long, env = "TRIBUTARY_GROUP_MAX_SESSION_TIMEOUT_MS")]
+    pub group_max_session_timeout_ms: Option<i32>,
+    /// offsets.topic.num.partitions: partitions of `__consumer_offsets` when it is created.
+    #[arg(long, env = "TRIBUTARY_OFFSETS_TOPIC_NUM_PARTITIONS")]
+    pub offsets_topic_num_partitions: Option<i32>,
+    /// offsets.retention.minutes: how long offsets of an empty group are kept.
+    #[arg(long, env = "TRIBUTARY_OFFSETS_RETENTION_MINUTES")]
+    pub offsets_retention_minutes: Option<i64>,
+    /// offsets.retention.check.interval.ms: how often expired offsets are removed.
+    #[arg(long, env = "TRIBUTARY_OFFSETS_RETENTION_CHECK_INTERVAL_MS")]
+    pub offsets_retention_check_interval_ms: Option<i64>,
     /// Log format: `text` or `json`.
     #[arg(long, env = "TRIBUTARY_LOG_FORMAT")]
     pub log_format: Option<String>,
@@ -140,6 +160,12 @@ impl Flags {
             socket_request_max_bytes,
             max_connections,
             http_listener,
+            group_initial_rebalance_delay_ms,
+            group_min_session_timeout_ms,
+            group_max_session_timeout_ms,
+            offsets_topic_num_partitions,
+            offsets_retention_minutes,
+            offsets_retention_check_interval_ms,
             log_format
         )
     }
@@ -182,6 +208,8 @@ pub struct BrokerConfig {
     pub max_connections: usize,
     /// HTTP endpoint address for metrics and probes.
     pub http_listener: String,
+    /// Group coordinator settings.
+    pub group: GroupConfig,
     /// Emit JSON logs instead of text.
     pub json_logs: bool,
 }
@@ -193,6 +221,7 @@ impl BrokerConfig {
             Some(path) => flags.or(read_file(&path)?),
             None => flags,
         };
+        let group = group_config(&flags)?;
         let listener = flags
             .listener
             .unwrap_or_else(|| "127.0.0.1:9092".to_string());
@@ -235,6 +264,7 @@ impl BrokerConfig {
             http_listener: flags
                 .http_listener
                 .unwrap_or_else(|| "127.0.0.1:9644".to_string()),
+            group,
             json_logs: flags.log_format.as_deref() == Some("json"),
         };
         config.check()?;
@@ -262,6 +292,62 @@ impl BrokerConfig {
         }
         Ok(())
     }
+}
+
+/// The group coordinator settings, Kafka's defaults filled in.
+fn group_config(flags: &Flags) -> Result<GroupConfig, ConfigError> {
+    let d = GroupConfig::default();
+    let config = GroupConfig {
+        initial_rebalance_delay_ms: flags
+            .group_initial_rebalance_delay_ms
+            .unwrap_or(d.initial_rebalance_delay_ms),
+        min_session_timeout_ms: flags
+            .group_min_session_timeout_ms
+            .unwrap_or(d.min_session_timeout_ms),
+        max_session_timeout_ms: flags
+            .group_max_session_timeout_ms
+            .unwrap_or(d.max_session_timeout_ms),
+        offsets_topic_partitions: flags
+            .offsets_topic_num_partitions
+            .unwrap_or(d.offsets_topic_partitions),
+        offsets_retention_ms: flags
+            .offsets_retention_minutes
+            .map_or(d.offsets_retention_ms, |m| m.saturating_mul(60_000)),
+        offsets_retention_check_interval_ms: flags
+            .offsets_retention_check_interval_ms
+            .unwrap_or(d.offsets_retention_check_interval_ms),
+        ..d
+    };
+    if config.initial_rebalance_delay_ms < 0 {
+        return Err(invalid(
+            "group-initial-rebalance-delay-ms",
+            "must be 0 or greater",
+        ));
+    }
+    if config.min_session_timeout_ms < 0
+        || config.max_session_timeout_ms < config.min_session_timeout_ms
+    {
+        return Err(invalid(
+            "group-max-session-timeout-ms",
+            "must be at least group-min-session-timeout-ms, which must be 0 or greater",
+        ));
+    }
+    if config.offsets_topic_partitions < 1 {
+        return Err(invalid(
+            "offsets-topic-num-partitions",
+            "must be at least 1",
+        ));
+    }
+    if config.offsets_retention_ms < 1 {
+        return Err(invalid("offsets-retention-minutes", "must be at least 1"));
+    }
+    if config.offsets_retention_check_interval_ms < 1 {
+        return Err(invalid(
+            "offsets-retention-check-interval-ms",
+            "must be at least 1",
+        ));
+    }
+    Ok(config)
 }
 
 fn invalid(key: &'static str, reason: &str) -> ConfigError {

@@ -23,6 +23,9 @@ pub async fn serve(broker: Arc<Broker>, stream: TcpStream) {
     let peer = stream
         .peer_addr()
         .map_or_else(|_| "unknown".to_string(), |a| a.to_string());
+    let client_host: Arc<str> = stream
+        .peer_addr()
+        .map_or_else(|_| "/unknown".into(), |a| format!("/{}", a.ip()).into());
     if let Err(error) = stream.set_nodelay(true) {
         tracing::debug!(%peer, %error, "cannot set TCP_NODELAY");
     }
@@ -50,7 +53,7 @@ pub async fn serve(broker: Arc<Broker>, stream: TcpStream) {
             .and_then(|p| ApiKey::try_from(p.api_key).ok())
             .map_or_else(|| "Unknown".to_string(), |api| format!("{api:?}"));
         let started = Instant::now();
-        match dispatch(&broker, frame) {
+        match dispatch(&broker, frame, &client_host) {
             Ok(pending) => {
                 let metrics = broker.clone();
                 let timed = async move {

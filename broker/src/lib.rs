@@ -5,6 +5,7 @@
 //! - [`broker`]: shared state; [`topics`]: topic registry and configs; [`partition`]: a
 //!   partition's log, producer state and waiters; [`producer`]: idempotent producers.
 //! - [`storage`]: segmented log of RecordBatch v2, indexes, checkpoints, recovery.
+//! - [`group`]: the group coordinator (consumer groups and committed offsets).
 //! - [`flusher`]: group-commit fsync; [`server`] and [`connection`]: the network edge.
 //! - [`metrics`] and [`http`]: Prometheus metrics and health endpoints.
 
@@ -14,6 +15,7 @@ pub mod config;
 pub mod connection;
 pub mod flusher;
 mod fsutil;
+pub mod group;
 pub mod handlers;
 pub mod http;
 pub mod metrics;

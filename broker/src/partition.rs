@@ -17,7 +17,9 @@ use tokio::sync::watch;
 
 use crate::codec::{self, CodecError, CompressionPolicy};
 use crate::producer::{BatchIdentity, ProducerStateTable, SequenceCheck, SequenceError};
-use crate::storage::{BatchError, BatchView, LogConfig, PartitionLog, PendingSync, StorageError};
+use crate::storage::{
+    BatchError, BatchView, CompactionOutcome, LogConfig, PartitionLog, PendingSync, StorageError,
+};
 
 /// Why an append was refused.
 #[derive(Debug, thiserror::Error)]
@@ -346,6 +348,16 @@ impl Partition {
     /// Applies retention and age-based rolling.
     pub fn enforce_retention(&self, now_ms: i64) -> Result<(), StorageError> {
         self.state.lock().log.enforce_retention(now_ms).map(|_| ())
+    }
+
+    /// Compacts the closed segments of a `cleanup.policy=compact` partition; the reading and
+    /// rewriting run without the partition lock. Blocking: call from a blocking thread.
+    pub fn compact(&self, now_ms: i64) -> Result<CompactionOutcome, StorageError> {
+        let Some(job) = self.state.lock().log.compaction_job(now_ms) else {
+            return Ok(CompactionOutcome::default());
+        };
+        let compacted = job.run()?;
+        self.state.lock().log.install_compaction(compacted)
     }
 
     /// fsyncs everything and writes checkpoints (shutdown, tests).

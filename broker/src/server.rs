@@ -65,7 +65,7 @@ pub async fn run(
     tracing::info!("shutdown complete");
 }
 
-/// Periodic work: retention, age-based segment rolls and checkpoints.
+/// Periodic work: retention, compaction, age-based segment rolls and checkpoints.
 async fn maintain(broker: Arc<Broker>) {
     let retention_every = Duration::from_millis(broker.config.retention_check_interval_ms.max(10));
     let mut retention = tokio::time::interval(retention_every);
@@ -77,7 +77,10 @@ async fn maintain(broker: Arc<Broker>) {
                 let broker = broker.clone();
                 // File deletion and fsyncs block: keep them off the async workers.
                 let _ = tokio::task::spawn_blocking(move || {
-                    for_each_partition(&broker, |p| p.enforce_retention(now));
+                    for_each_partition(&broker, |p| {
+                        p.enforce_retention(now)?;
+                        p.compact(now).map(|_| ())
+                    });
                 })
                 .await;
             }

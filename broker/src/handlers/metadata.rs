@@ -90,6 +90,14 @@ fn find_or_create(
         tracing::debug!(%reason, "metadata for an invalid topic name");
         return Err(ResponseError::InvalidTopicException);
     }
+    if name.as_str() == crate::group::OFFSETS_TOPIC {
+        // Created by the coordinator, with its partition count and compaction, as Kafka
+        // creates internal topics whatever the broker's auto-create setting.
+        ctx.broker.groups.find("")?;
+        return topics
+            .get(name)
+            .ok_or(ResponseError::UnknownTopicOrPartition);
+    }
     if !auto_create {
         return Err(ResponseError::UnknownTopicOrPartition);
     }

@@ -8,17 +8,30 @@
 mod admin;
 mod api_versions;
 mod configs;
+mod delete_groups;
 mod delete_records;
 mod describe_cluster;
+mod describe_groups;
 mod describe_log_dirs;
 mod errors;
 mod fetch;
+mod find_coordinator;
+#[cfg(test)]
+mod group_wire_tests;
+mod heartbeat;
 mod init_producer_id;
+mod join_group;
+mod leave_group;
+mod list_groups;
 mod list_offsets;
 mod metadata;
+mod offset_commit;
+mod offset_delete;
+mod offset_fetch;
 mod offset_for_leader_epoch;
 mod produce;
 mod refuse;
+mod sync_group;
 mod topic_lookup;
 
 use std::future::Future;
@@ -83,6 +96,8 @@ pub struct RequestContext {
     pub broker: Arc<Broker>,
     /// Decoded request header.
     pub header: RequestHeader,
+    /// Client address as Kafka reports it (`/ip`), for group member descriptions.
+    pub client_host: Arc<str>,
 }
 
 impl RequestContext {
@@ -92,8 +107,13 @@ impl RequestContext {
     }
 }
 
-/// Decodes one request frame, applies its ordered effects, and returns its pending response.
-pub fn dispatch(broker: &Arc<Broker>, frame: Bytes) -> Result<PendingResponse, DispatchError> {
+/// Decodes one request frame from a client at `client_host`, applies its ordered effects, and
+/// returns its pending response.
+pub fn dispatch(
+    broker: &Arc<Broker>,
+    frame: Bytes,
+    client_host: &Arc<str>,
+) -> Result<PendingResponse, DispatchError> {
     let prefix = RequestPrefix::parse(&frame).ok_or(DispatchError::ShortFrame)?;
     let api =
         ApiKey::try_from(prefix.api_key).map_err(|_| DispatchError::UnknownApi(prefix.api_key))?;
@@ -116,6 +136,7 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Bytes) -> Result<PendingResponse, D
     let ctx = RequestContext {
         broker: broker.clone(),
         header,
+        client_host: client_host.clone(),
     };
     let correlation_id = prefix.correlation_id;
     // Decodes the body as `$request`; served versions go to `$handler`, versions the codec
@@ -184,6 +205,17 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Bytes) -> Result<PendingResponse, D
         ApiKey::InitProducerId => {
             route!(InitProducerIdRequest, init_producer_id::handle)
         }
+        ApiKey::FindCoordinator => route!(FindCoordinatorRequest, find_coordinator::handle),
+        ApiKey::JoinGroup => route!(JoinGroupRequest, join_group::handle),
+        ApiKey::SyncGroup => route!(SyncGroupRequest, sync_group::handle),
+        ApiKey::Heartbeat => route!(HeartbeatRequest, heartbeat::handle),
+        ApiKey::LeaveGroup => route!(LeaveGroupRequest, leave_group::handle),
+        ApiKey::OffsetCommit => route!(OffsetCommitRequest, offset_commit::handle),
+        ApiKey::OffsetFetch => route!(OffsetFetchRequest, offset_fetch::handle),
+        ApiKey::OffsetDelete => route!(OffsetDeleteRequest, offset_delete::handle),
+        ApiKey::ListGroups => route!(ListGroupsRequest, list_groups::handle),
+        ApiKey::DescribeGroups => route!(DescribeGroupsRequest, describe_groups::handle),
+        ApiKey::DeleteGroups => route!(DeleteGroupsRequest, delete_groups::handle),
         _ => return Err(unsupported()),
     })
 }

@@ -29,6 +29,12 @@ pub struct LogConfig {
     pub index_interval_bytes: u32,
     /// Whether the broker stamps batches with its own clock.
     pub timestamp_type: TimestampType,
+    /// `cleanup.policy` has `delete`: retention by time and size removes old segments.
+    pub delete: bool,
+    /// `cleanup.policy` has `compact`: closed segments keep the latest record per key.
+    pub compact: bool,
+    /// How long tombstones survive compaction (Kafka `delete.retention.ms`).
+    pub delete_retention_ms: i64,
 }
 
 impl Default for LogConfig {
@@ -42,6 +48,9 @@ impl Default for LogConfig {
             max_message_bytes: 1_048_588,
             index_interval_bytes: 4096,
             timestamp_type: TimestampType::CreateTime,
+            delete: true,
+            compact: false,
+            delete_retention_ms: 24 * 60 * 60 * 1000,
         }
     }
 }

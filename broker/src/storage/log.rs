@@ -11,6 +11,7 @@ use tracing::{info, warn};
 
 use super::batch::{split_batches, BatchError, BatchViewMut};
 use super::checkpoint::{self, HIGH_WATERMARK_FILE, LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE};
+use super::compaction::CleanerState;
 use super::config::{LogConfig, TimestampType};
 use super::epoch::LeaderEpochCache;
 use super::error::{Result, StorageError};
@@ -47,6 +48,8 @@ pub struct PartitionLog {
     pub(super) persisted: Option<(i64, i64, i64)>,
     /// Reused per append to avoid an allocation per request.
     scratch: Vec<AppendedBatch>,
+    /// Where compaction got to.
+    pub(super) cleaner: CleanerState,
 }
 
 impl PartitionLog {
@@ -86,6 +89,7 @@ impl PartitionLog {
             sync: SyncState::new(recovery_point),
             persisted: None,
             scratch: Vec::new(),
+            cleaner: CleanerState::default(),
         };
         // Closed segments rebuilt by recovery still hold their indexes open: sync and release
         // them with the next group commit.

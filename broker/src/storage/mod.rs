@@ -1,6 +1,6 @@
 //! Per-partition log storage: segments of Kafka RecordBatch v2 stored exactly as produced,
 //! sparse offset and time indexes, leader epoch cache, checkpoints, crash recovery and
-//! retention.
+//! retention, and compaction of `cleanup.policy=compact` logs.
 //!
 //! Layout of a partition directory:
 //! - `<20-digit base offset>.log`: batches, back to back;
@@ -13,6 +13,7 @@
 
 pub mod batch;
 mod checkpoint;
+mod compaction;
 mod config;
 mod epoch;
 mod error;
@@ -33,6 +34,7 @@ mod timestamp;
 mod test_util;
 
 pub use batch::{BatchError, BatchHeaderInfo, BatchView, BatchViewMut};
+pub use compaction::{CompactedSegments, CompactionJob, CompactionOutcome};
 pub use config::{LogConfig, TimestampType};
 pub use epoch::EpochEntry;
 pub use error::{Result, StorageError};

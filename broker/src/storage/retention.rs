@@ -1,5 +1,6 @@
 //! Retention: deleting whole old segments by age, total size and log start offset, as
-//! Kafka's `deleteOldSegments`. The active segment is never deleted.
+//! Kafka's `deleteOldSegments`, for `cleanup.policy=delete` logs. The active segment is never
+//! deleted.
 
 use tracing::info;
 
@@ -35,8 +36,12 @@ impl PartitionLog {
             self.roll()?;
             outcome.rolled = true;
         }
-        let retention_ms = self.config.retention_ms;
-        let retention_bytes = self.config.retention_bytes;
+        // Compacted-only logs are never cut by age or size: compaction bounds them.
+        let (retention_ms, retention_bytes) = if self.config.delete {
+            (self.config.retention_ms, self.config.retention_bytes)
+        } else {
+            (-1, -1)
+        };
         let mut excess = if retention_bytes >= 0 {
             self.size_bytes() as i64 - retention_bytes
         } else {

@@ -287,6 +287,7 @@ pub fn effective(
 pub fn log_config(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -> LogConfig {
     let get = |name: &str| effective(broker, overrides, name);
     let d = &broker.log_defaults;
+    let policy = get("cleanup.policy");
     LogConfig {
         segment_bytes: get("segment.bytes").parse().unwrap_or(d.segment_bytes),
         segment_ms: get("segment.ms").parse().unwrap_or(d.segment_ms),
@@ -303,7 +304,17 @@ pub fn log_config(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -
         } else {
             TimestampType::CreateTime
         },
+        delete: has_policy(&policy, "delete"),
+        compact: has_policy(&policy, "compact"),
+        delete_retention_ms: get("delete.retention.ms")
+            .parse()
+            .unwrap_or(d.delete_retention_ms),
     }
+}
+
+/// Whether a `cleanup.policy` list names `policy`.
+fn has_policy(list: &str, policy: &str) -> bool {
+    list.split(',').any(|p| p.trim() == policy)
 }
 
 #[cfg(test)]
@@ -333,5 +344,14 @@ mod tests {
         assert_eq!(log.retention_ms, 1000);
         assert_eq!(log.timestamp_type, TimestampType::LogAppendTime);
         assert_eq!(log.segment_bytes, broker.log_defaults.segment_bytes);
+        assert!(log.delete && !log.compact);
+        overrides.insert("cleanup.policy".into(), "compact".into());
+        overrides.insert("delete.retention.ms".into(), "5".into());
+        let log = log_config(&broker, &overrides);
+        assert!(!log.delete && log.compact);
+        assert_eq!(log.delete_retention_ms, 5);
+        overrides.insert("cleanup.policy".into(), "compact, delete".into());
+        let log = log_config(&broker, &overrides);
+        assert!(log.delete && log.compact);
     }
 }

@@ -1,0 +1,54 @@
+//! Which offset commits a group accepts (Kafka's `validateOffsetCommit` and the state check
+//! of `doCommitOffsets`).
+
+use kafka_protocol::error::ResponseError;
+
+use super::classic::Group;
+use super::effects::Now;
+use super::state::GroupState;
+
+/// Who is committing.
+#[derive(Debug, Clone, Default)]
+pub struct Committer {
+    /// Member id ("" for a client not using group management).
+    pub member_id: String,
+    /// Static instance id.
+    pub instance_id: Option<String>,
+    /// Generation (-1 for a client not using group management).
+    pub generation: i32,
+}
+
+impl Group {
+    /// Whether `who` may commit now; an accepted commit from a member also counts as a
+    /// heartbeat.
+    pub fn check_commit(&mut self, who: &Committer, now: Now) -> Result<(), ResponseError> {
+        if self.state == GroupState::Dead {
+            return Err(ResponseError::CoordinatorNotAvailable);
+        }
+        let managed = who.generation >= 0 || !who.member_id.is_empty() || who.instance_id.is_some();
+        if managed {
+            if self.is_fenced(who.instance_id.as_deref(), &who.member_id) {
+                return Err(ResponseError::FencedInstanceId);
+            }
+            if !self.has_member(&who.member_id) {
+                return Err(ResponseError::UnknownMemberId);
+            }
+            if who.generation != self.generation {
+                return Err(ResponseError::IllegalGeneration);
+            }
+        } else if self.state != GroupState::Empty {
+            // Only members may commit for a group that has members.
+            return Err(ResponseError::UnknownMemberId);
+        }
+        match self.state {
+            GroupState::Empty => Ok(()),
+            GroupState::Stable | GroupState::PreparingRebalance => {
+                // Commits stay allowed while preparing: the heartbeat tells the member to rejoin.
+                self.touch(&who.member_id, now);
+                Ok(())
+            }
+            GroupState::CompletingRebalance => Err(ResponseError::RebalanceInProgress),
+            GroupState::Dead => Err(ResponseError::CoordinatorNotAvailable),
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! The group coordinator: owns every group of this broker's `__consumer_offsets` partitions,
+//! runs group operations under a per-group lock, carries out their effects (answers to
+//! waiting requests, records to persist), drives timers, and loads groups on start.
+//!
+//! Locking rule: the group map lock is never held while a group is locked.
+
+mod admin;
+mod expiry;
+mod loading;
+mod membership;
+mod offsets;
+mod timers;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::error::ResponseError;
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use super::classic::Group;
+use super::config::GroupConfig;
+use super::effects::{AfterStore, Effects, JoinResult, Now, StoreGroup, SyncResult};
+use super::log::{Appended, Entry, LogError, OffsetsLog};
+use super::partitioner::partition_for;
+use super::records::group_key;
+use super::state::GroupState;
+use super::timer::Timers;
+
+pub use admin::ListedGroup;
+pub use offsets::{CommitOffset, CommitRequest, FetchedTopic};
+
+/// A group with the requests waiting on it.
+pub(crate) struct Slot {
+    group: Group,
+    joins: HashMap<String, oneshot::Sender<JoinResult>>,
+    syncs: HashMap<String, oneshot::Sender<SyncResult>>,
+    /// Deadline already in the timer heap for this group.
+    scheduled: Option<i64>,
+}
+
+type SharedSlot = Arc<Mutex<Slot>>;
+
+/// Whether an API accepts the empty group id (Kafka allows it for the offset and admin APIs,
+/// for old clients and so every group can be inspected).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum GroupIdRule {
+    /// JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetDelete: must be non-empty.
+    NonEmpty,
+    /// OffsetCommit, OffsetFetch, DescribeGroups, DeleteGroups: empty is fine.
+    AllowEmpty,
+}
+
+/// The coordinator of every group on this broker.
+pub struct GroupCoordinator {
+    config: GroupConfig,
+    log: Arc<dyn OffsetsLog>,
+    epoch: Instant,
+    groups: RwLock<HashMap<String, SharedSlot>>,
+    /// `__consumer_offsets` partitions still being loaded.
+    loading: RwLock<HashSet<i32>>,
+    partitions: AtomicI32,
+    timers: Arc<Timers>,
+}
+
+impl GroupCoordinator {
+    /// A coordinator writing to `log`. Nothing runs until [`GroupCoordinator::start`].
+    pub fn new(config: GroupConfig, log: Arc<dyn OffsetsLog>) -> GroupCoordinator {
+        let partitions = config.offsets_topic_partitions;
+        GroupCoordinator {
+            config,
+            log,
+            epoch: Instant::now(),
+            groups: RwLock::new(HashMap::new()),
+            loading: RwLock::new(HashSet::new()),
+            partitions: AtomicI32::new(partitions),
+            timers: Arc::new(Timers::default()),
+        }
+    }
+
+    /// Starts loading existing groups, the timer and offset expiry. Needs a Tokio runtime.
+    pub fn start(self: &Arc<Self>) {
+        if let Some(n) = self.log.partitions() {
+            self.partitions.store(n, Ordering::SeqCst);
+            self.loading.write().extend(0..n);
+            tokio::spawn(loading::load_all(self.clone(), n));
+        }
+        tokio::spawn(timers::run(Arc::downgrade(self), self.timers.clone()));
+        tokio::spawn(expiry::run(
+            Arc::downgrade(self),
+            Duration::from_millis(
+                u64::try_from(self.config.offsets_retention_check_interval_ms.max(1)).unwrap_or(1),
+            ),
+        ));
+    }
+
+    /// Settings.
+    pub fn config(&self) -> &GroupConfig {
+        &self.config
+    }
+
+    /// Whether any partition is still loading.
+    pub fn is_loading(&self) -> bool {
+        !self.loading.read().is_empty()
+    }
+
+    fn now(&self) -> Now {
+        Now {
+            mono: i64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(i64::MAX),
+            wall: crate::handlers::now_ms(),
+        }
+    }
+
+    /// The `__consumer_offsets` partition holding `group_id`.
+    pub fn partition_for(&self, group_id: &str) -> i32 {
+        partition_for(group_id, self.partitions.load(Ordering::SeqCst))
+    }
+
+    /// FindCoordinator for a group: makes sure the offsets topic exists, so this broker can
+    /// act as the coordinator.
+    pub fn find(&self, group_id: &str) -> Result<(), ResponseError> {
+        let _ = group_id;
+        self.ensure_topic().map_err(|e| {
+            tracing::warn!(error = %e, "cannot create the offsets topic");
+            e.code()
+        })
+    }
+
+    fn ensure_topic(&self) -> Result<(), LogError> {
+        let n = self
+            .log
+            .ensure_topic(self.config.offsets_topic_partitions)?;
+        self.partitions.store(n, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Checks what Kafka's `validateGroupStatus` checks: a valid id and a loaded partition.
+    pub(crate) fn check(&self, group_id: &str, rule: GroupIdRule) -> Result<(), ResponseError> {
+        if rule == GroupIdRule::NonEmpty && group_id.is_empty() {
+            return Err(ResponseError::InvalidGroupId);
+        }
+        if self.loading.read().contains(&self.partition_for(group_id)) {
+            return Err(ResponseError::CoordinatorLoadInProgress);
+        }
+        Ok(())
+    }
+
+    fn get(&self, group_id: &str) -> Option<SharedSlot> {
+        self.groups.read().get(group_id).cloned()
+    }
+
+    fn get_or_create(&self, group_id: &str) -> SharedSlot {
+        if let Some(slot) = self.get(group_id) {
+            return slot;
+        }
+        let now = self.now();
+        self.groups
+            .write()
+            .entry(group_id.to_string())
+            .or_insert_with(|| {
+                Arc::new(Mutex::new(Slot {
+                    group: Group::new(group_id, now, self.config.initial_rebalance_delay_ms),
+                    joins: HashMap::new(),
+                    syncs: HashMap::new(),
+                    scheduled: None,
+                }))
+            })
+            .clone()
+    }
+
+    /// Drops a dead group from the map, unless a new group took its id meanwhile.
+    fn forget(&self, group_id: &str, slot: &SharedSlot) {
+        let mut groups = self.groups.write();
+        if groups.get(group_id).is_some_and(|s| Arc::ptr_eq(s, slot)) {
+            groups.remove(group_id);
+        }
+    }
+
+    /// Appends records for `group_id` to its partition.
+    fn append(&self, group_id: &str, entries: &[Entry], now: Now) -> Result<Appended, LogError> {
+        self.ensure_topic()?;
+        let timeout = Duration::from_millis(
+            u64::try_from(self.config.offsets_commit_timeout_ms).unwrap_or(0),
+        );
+        self.log
+            .append(self.partition_for(group_id), entries, now.wall, timeout)
+    }
+
+    /// Carries out `effects` for a locked group: answers waiters, persists records, and
+    /// re-arms the group's timer.
+    fn apply(self: &Arc<Self>, shared: &SharedSlot, slot: &mut Slot, effects: Effects) {
+        for (member, reply) in effects.joins {
+            if let Some(tx) = slot.joins.remove(&member) {
+                let _ = tx.send(reply);
+            }
+        }
+        for (member, reply) in effects.syncs {
+            if let Some(tx) = slot.syncs.remove(&member) {
+                let _ = tx.send(reply);
+            }
+        }
+        for store in effects.stores {
+            self.store(shared, slot, store);
+        }
+        self.schedule(slot);
+    }
+
+    fn schedule(&self, slot: &mut Slot) {
+        if let Some(deadline) = slot.group.next_deadline() {
+            if slot.scheduled.is_none_or(|s| deadline < s) {
+                slot.scheduled = Some(deadline);
+                self.timers.schedule(deadline, slot.group.id());
+            }
+        }
+    }
+
+    /// Persists a group record; what waits on it continues once it is durable.
+    fn store(self: &Arc<Self>, shared: &SharedSlot, slot: &mut Slot, store: StoreGroup) {
+        let group_id = slot.group.id().to_string();
+        let now = self.now();
+        let entries = [(group_key(&group_id), Some(store.value.encode()))];
+        match self.append(&group_id, &entries, now) {
+            Err(error) => {
+                tracing::warn!(group = %group_id, %error, "cannot store group metadata");
+                let effects = slot.group.on_stored(store.then, Err(error.code()), now);
+                self.apply(shared, slot, effects);
+            }
+            Ok(appended) => {
+                let this = self.clone();
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    let result = appended.durable.await.map_err(|error| {
+                        tracing::warn!(group = %group_id, %error, "group metadata not durable");
+                        error.code()
+                    });
+                    if store.then == AfterStore::Nothing {
+                        return;
+                    }
+                    let mut slot = shared.lock();
+                    let now = this.now();
+                    let effects = slot.group.on_stored(store.then, result, now);
+                    this.apply(&shared, &mut slot, effects);
+                });
+            }
+        }
+    }
+
+    /// Marks a group Dead and removes it, with tombstones for its metadata (when it ever
+    /// had a generation) and for `offsets`. Returns the tombstone entries to append.
+    fn bury(&self, shared: &SharedSlot, slot: &mut Slot, now: Now) -> Vec<Entry> {
+        let group = &mut slot.group;
+        let mut tombstones: Vec<Entry> = group
+            .offsets
+            .remove_all()
+            .into_iter()
+            .map(|(t, p)| (super::records::offset_key(group.id(), &t, p), None))
+            .collect();
+        if group.generation() > 0 {
+            tombstones.push((group_key(group.id()), None));
+        }
+        if group.state() != GroupState::Dead {
+            group.transition(GroupState::Dead, now);
+        }
+        slot.joins.clear();
+        slot.syncs.clear();
+        self.forget(&group.id.clone(), shared);
+        tombstones
+    }
+}
+
+#[cfg(test)]
+mod tests;

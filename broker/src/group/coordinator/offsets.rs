@@ -1,0 +1,215 @@
+//! OffsetCommit, OffsetFetch and OffsetDelete. A commit is answered once its records are
+//! durable; readers see it only then (Kafka's pending offset commits).
+
+use std::sync::Arc;
+
+use kafka_protocol::error::ResponseError;
+
+use super::{GroupCoordinator, GroupIdRule};
+use crate::group::commit::Committer;
+use crate::group::log::Entry;
+use crate::group::offsets::{Committed, TopicPartition};
+use crate::group::records::{offset_key, OffsetValue};
+use crate::group::state::GroupState;
+
+/// One partition's commit.
+#[derive(Debug, Clone)]
+pub struct CommitOffset {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// Next offset to consume.
+    pub offset: i64,
+    /// Leader epoch (-1 unknown).
+    pub leader_epoch: i32,
+    /// Client metadata.
+    pub metadata: Option<String>,
+}
+
+/// An OffsetCommit after topic validation.
+#[derive(Debug, Clone)]
+pub struct CommitRequest {
+    /// Group id.
+    pub group_id: String,
+    /// Member, instance and generation of the committer.
+    pub committer: Committer,
+    /// Explicit retention of OffsetCommit v2-v4 (`None` for the broker default).
+    pub retention_ms: Option<i64>,
+    /// Offsets to commit.
+    pub offsets: Vec<CommitOffset>,
+}
+
+/// Committed offsets of one topic: per partition, `None` when nothing is committed.
+pub type FetchedTopic = (String, Vec<(i32, Option<OffsetValue>)>);
+
+impl GroupCoordinator {
+    /// OffsetCommit: one result per requested offset, in order.
+    pub async fn commit(
+        self: &Arc<Self>,
+        request: CommitRequest,
+    ) -> Vec<Result<(), ResponseError>> {
+        let all = |e: ResponseError| vec![Err(e); request.offsets.len()];
+        if let Err(error) = self.check(&request.group_id, GroupIdRule::AllowEmpty) {
+            return all(error);
+        }
+        let shared = match self.get(&request.group_id) {
+            Some(shared) => shared,
+            // A client without group management commits for a group nobody created yet.
+            None if request.committer.generation < 0 => self.get_or_create(&request.group_id),
+            None => return all(ResponseError::IllegalGeneration),
+        };
+        let now = self.now();
+        let mut results = vec![Ok(()); request.offsets.len()];
+        let mut written: Vec<(usize, TopicPartition, OffsetValue)> = Vec::new();
+        for (i, o) in request.offsets.iter().enumerate() {
+            let metadata = o.metadata.clone().unwrap_or_default();
+            if metadata.len() > self.config.offset_metadata_max_bytes {
+                results[i] = Err(ResponseError::OffsetMetadataTooLarge);
+                continue;
+            }
+            let value = OffsetValue {
+                offset: o.offset,
+                leader_epoch: o.leader_epoch,
+                metadata,
+                commit_timestamp: now.wall,
+                expire_timestamp: request.retention_ms.map(|r| now.wall.saturating_add(r)),
+            };
+            written.push((i, (o.topic.clone(), o.partition), value));
+        }
+        let appended = {
+            let mut slot = shared.lock();
+            if let Err(error) = slot.group.check_commit(&request.committer, now) {
+                return all(error);
+            }
+            self.schedule(&mut slot);
+            if written.is_empty() {
+                return results;
+            }
+            let entries: Vec<Entry> = written
+                .iter()
+                .map(|(_, (t, p), v)| (offset_key(&request.group_id, t, *p), Some(v.encode())))
+                .collect();
+            match self.append(&request.group_id, &entries, now) {
+                Ok(appended) => {
+                    let tps: Vec<TopicPartition> =
+                        written.iter().map(|(_, tp, _)| tp.clone()).collect();
+                    slot.group.offsets.begin(&tps);
+                    appended
+                }
+                Err(error) => {
+                    tracing::warn!(group = %request.group_id, %error, "offset commit not written");
+                    for (i, _, _) in &written {
+                        results[*i] = Err(error.code());
+                    }
+                    return results;
+                }
+            }
+        };
+        let durable = appended.durable.await;
+        let mut slot = shared.lock();
+        for (n, (i, tp, value)) in written.into_iter().enumerate() {
+            // The record is in the log either way, so memory follows it; a client that saw
+            // a timeout retries.
+            let record_offset = appended.base_offset + i64::try_from(n).unwrap_or(0);
+            slot.group.offsets.finish(
+                &tp,
+                Some(Committed {
+                    value,
+                    record_offset,
+                }),
+            );
+            if let Err(error) = &durable {
+                results[i] = Err(error.code());
+            }
+        }
+        results
+    }
+
+    /// OffsetFetch for one group: the requested partitions, or every committed offset when
+    /// `topics` is `None`.
+    pub fn fetch_offsets(
+        &self,
+        group_id: &str,
+        topics: Option<Vec<(String, Vec<i32>)>>,
+    ) -> Result<Vec<FetchedTopic>, ResponseError> {
+        self.check(group_id, GroupIdRule::AllowEmpty)?;
+        let shared = self.get(group_id);
+        let slot = shared.as_ref().map(|s| s.lock());
+        let store = slot.as_ref().map(|s| &s.group.offsets);
+        Ok(match topics {
+            Some(topics) => topics
+                .into_iter()
+                .map(|(topic, partitions)| {
+                    let offsets = partitions
+                        .into_iter()
+                        .map(|p| (p, store.and_then(|s| s.get(&topic, p)).cloned()))
+                        .collect();
+                    (topic, offsets)
+                })
+                .collect(),
+            None => {
+                let mut out: Vec<FetchedTopic> = Vec::new();
+                for ((topic, partition), value) in store.into_iter().flat_map(|s| s.iter()) {
+                    match out.last_mut() {
+                        Some((t, ps)) if t == topic => ps.push((*partition, Some(value.clone()))),
+                        _ => out.push((topic.clone(), vec![(*partition, Some(value.clone()))])),
+                    }
+                }
+                out
+            }
+        })
+    }
+
+    /// OffsetDelete: removes offsets of topics the group does not consume.
+    pub async fn delete_offsets(
+        self: &Arc<Self>,
+        group_id: &str,
+        partitions: Vec<TopicPartition>,
+    ) -> Result<Vec<Result<(), ResponseError>>, ResponseError> {
+        self.check(group_id, GroupIdRule::NonEmpty)?;
+        let shared = self.get(group_id).ok_or(ResponseError::GroupIdNotFound)?;
+        let now = self.now();
+        let (results, appended) = {
+            let mut slot = shared.lock();
+            let group = &mut slot.group;
+            let consumer = group.protocol_type() == Some("consumer");
+            let results: Vec<Result<(), ResponseError>> = match group.state() {
+                GroupState::Dead => return Err(ResponseError::GroupIdNotFound),
+                GroupState::Empty => partitions.iter().map(|_| Ok(())).collect(),
+                _ if consumer => partitions
+                    .iter()
+                    .map(|(t, _)| {
+                        if group.is_subscribed_to(t) {
+                            Err(ResponseError::GroupSubscribedToTopic)
+                        } else {
+                            Ok(())
+                        }
+                    })
+                    .collect(),
+                _ => return Err(ResponseError::NonEmptyGroup),
+            };
+            let mut tombstones: Vec<Entry> = Vec::new();
+            for (tp, result) in partitions.iter().zip(&results) {
+                if result.is_ok() && group.offsets.remove(tp).is_some() {
+                    tombstones.push((offset_key(group_id, &tp.0, tp.1), None));
+                }
+            }
+            let appended = if tombstones.is_empty() {
+                None
+            } else {
+                Some(self.append(group_id, &tombstones, now))
+            };
+            (results, appended)
+        };
+        match appended {
+            None => Ok(results),
+            Some(Err(error)) => Err(error.code()),
+            Some(Ok(appended)) => appended
+                .durable
+                .await
+                .map(|()| results)
+                .map_err(|e| e.code()),
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! Rebuilding groups from a `__consumer_offsets` partition (Kafka's `doLoadGroupsAndOffsets`):
+//! replay every record in order, the latest per key winning and tombstones removing, then
+//! build one group per group id that has metadata or offsets left.
+
+use std::collections::HashMap;
+
+use super::classic::Group;
+use super::effects::Now;
+use super::log::LogRecord;
+use super::offsets::{Committed, TopicPartition};
+use super::records::{decode_key, GroupValue, OffsetValue, RecordKey};
+
+/// What the records of one group add up to.
+#[derive(Debug, Default)]
+struct Replayed {
+    metadata: Option<GroupValue>,
+    offsets: HashMap<TopicPartition, Committed>,
+}
+
+/// Replays records in offset order.
+#[derive(Debug, Default)]
+pub struct Replay {
+    groups: HashMap<String, Replayed>,
+    skipped: usize,
+}
+
+impl Replay {
+    /// Applies one record.
+    pub fn apply(&mut self, record: &LogRecord) {
+        let Some(key) = record.key.as_ref() else {
+            self.skipped += 1;
+            return;
+        };
+        match decode_key(key) {
+            Ok(RecordKey::Offset {
+                group,
+                topic,
+                partition,
+            }) => {
+                let entry = self.groups.entry(group).or_default();
+                let tp = (topic, partition);
+                match record.value.as_deref().map(OffsetValue::decode) {
+                    None => {
+                        entry.offsets.remove(&tp);
+                    }
+                    Some(Ok(value)) => {
+                        entry.offsets.insert(
+                            tp,
+                            Committed {
+                                value,
+                                record_offset: record.offset,
+                            },
+                        );
+                    }
+                    Some(Err(error)) => {
+                        tracing::warn!(offset = record.offset, %error, "skipping undecodable offset commit");
+                        self.skipped += 1;
+                    }
+                }
+            }
+            Ok(RecordKey::Group { group }) => {
+                let entry = self.groups.entry(group).or_default();
+                match record.value.as_deref().map(GroupValue::decode) {
+                    None => entry.metadata = None,
+                    Some(Ok(value)) => entry.metadata = Some(value),
+                    Some(Err(error)) => {
+                        tracing::warn!(offset = record.offset, %error, "skipping undecodable group metadata");
+                        self.skipped += 1;
+                    }
+                }
+            }
+            Ok(RecordKey::Other { .. }) => self.skipped += 1,
+            Err(error) => {
+                tracing::warn!(offset = record.offset, %error, "skipping undecodable key");
+                self.skipped += 1;
+            }
+        }
+    }
+
+    /// Records that were not understood.
+    pub fn skipped(&self) -> usize {
+        self.skipped
+    }
+
+    /// The groups left standing: with metadata (Stable or Empty), or offsets only (Empty).
+    pub fn into_groups(self, now: Now, initial_delay_ms: i64) -> Vec<Group> {
+        self.groups
+            .into_iter()
+            .filter(|(_, r)| r.metadata.is_some() || !r.offsets.is_empty())
+            .map(|(id, r)| {
+                let mut group = match r.metadata {
+                    Some(value) => Group::from_value(&id, value, now, initial_delay_ms),
+                    None => Group::new(&id, now, initial_delay_ms),
+                };
+                for (tp, committed) in r.offsets {
+                    group.offsets.apply(tp, committed);
+                }
+                group
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::group::records::{group_key, offset_key};
+    use crate::group::state::GroupState;
+
+    fn offset_record(at: i64, group: &str, p: i32, offset: Option<i64>) -> LogRecord {
+        LogRecord {
+            offset: at,
+            key: Some(offset_key(group, "t", p)),
+            value: offset.map(|o| {
+                OffsetValue {
+                    offset: o,
+                    leader_epoch: -1,
+                    metadata: String::new(),
+                    commit_timestamp: 1,
+                    expire_timestamp: None,
+                }
+                .encode()
+            }),
+        }
+    }
+
+    fn group_record(at: i64, group: &str, value: Option<GroupValue>) -> LogRecord {
+        LogRecord {
+            offset: at,
+            key: Some(group_key(group)),
+            value: value.map(|v| v.encode()),
+        }
+    }
+
+    fn empty_value(generation: i32) -> GroupValue {
+        GroupValue {
+            protocol_type: "consumer".into(),
+            generation,
+            protocol: None,
+            leader: None,
+            current_state_timestamp: 7,
+            members: vec![],
+        }
+    }
+
+    const NOW: Now = Now { mono: 0, wall: 0 };
+
+    #[test]
+    fn latest_record_per_key_wins_and_tombstones_remove() {
+        let mut replay = Replay::default();
+        for r in [
+            offset_record(0, "g", 0, Some(5)),
+            offset_record(1, "g", 0, Some(9)),
+            offset_record(2, "g", 1, Some(3)),
+            offset_record(3, "g", 1, None),
+            group_record(4, "g", Some(empty_value(4))),
+        ] {
+            replay.apply(&r);
+        }
+        let groups = replay.into_groups(NOW, 0);
+        assert_eq!(groups.len(), 1);
+        let g = &groups[0];
+        assert_eq!(g.state(), GroupState::Empty);
+        assert_eq!(g.generation(), 4);
+        assert_eq!(g.protocol_type(), Some("consumer"));
+        assert_eq!(g.offsets.get("t", 0).map(|v| v.offset), Some(9));
+        assert_eq!(g.offsets.get("t", 1), None);
+    }
+
+    #[test]
+    fn deleted_groups_disappear_and_offset_only_groups_stay() {
+        let mut replay = Replay::default();
+        for r in [
+            group_record(0, "deleted", Some(empty_value(1))),
+            offset_record(1, "deleted", 0, Some(1)),
+            offset_record(2, "deleted", 0, None),
+            group_record(3, "deleted", None),
+            offset_record(4, "simple", 0, Some(42)),
+        ] {
+            replay.apply(&r);
+        }
+        let groups = replay.into_groups(NOW, 0);
+        assert_eq!(groups.len(), 1);
+        assert_eq!(groups[0].id(), "simple");
+        assert_eq!(groups[0].protocol_type(), None);
+        assert_eq!(groups[0].generation(), 0);
+    }
+
+    #[test]
+    fn a_group_with_members_loads_stable_and_garbage_is_skipped() {
+        let mut value = empty_value(3);
+        value.protocol = Some("range".into());
+        value.leader = Some("m".into());
+        value.members = vec![crate::group::records::MemberValue {
+            member_id: "m".into(),
+            instance_id: Some("i".into()),
+            client_id: "c".into(),
+            client_host: "h".into(),
+            rebalance_timeout_ms: 1000,
+            session_timeout_ms: 500,
+            subscription: Bytes::new(),
+            assignment: Bytes::from_static(b"a"),
+        }];
+        let mut replay = Replay::default();
+        replay.apply(&group_record(0, "g", Some(value)));
+        replay.apply(&LogRecord {
+            offset: 1,
+            key: Some(Bytes::from_static(b"\x00")),
+            value: None,
+        });
+        assert_eq!(replay.skipped(), 1);
+        let groups = replay.into_groups(Now { mono: 100, wall: 0 }, 0);
+        let g = &groups[0];
+        assert_eq!(g.state(), GroupState::Stable);
+        assert_eq!(g.leader(), Some("m"));
+        assert_eq!(g.static_member_id("i"), Some("m"));
+        let m = g.member("m").unwrap();
+        assert_eq!(m.heartbeat_deadline, 600);
+        assert_eq!(&m.assignment[..], b"a");
+    }
+}

@@ -1,0 +1,453 @@
+//! The coordinator's view of `__consumer_offsets`: append key/value records as one
+//! RecordBatch v2 and wait until it is durable, and read a partition back when loading. The
+//! [`OffsetsLog`] trait keeps the group logic testable without real storage.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::indexmap::IndexMap;
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+
+use crate::broker::Broker;
+use crate::partition::{AppendError, Partition};
+use crate::storage::{BatchError, StorageError};
+use crate::topics::{RegistryError, TopicSpec};
+
+/// Name of the internal topic holding offsets and group metadata.
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+/// Why the offsets topic could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// The broker is shutting down.
+    #[error("the broker is shutting down")]
+    Closed,
+    /// The topic does not exist and could not be created.
+    #[error("cannot create {OFFSETS_TOPIC}: {0}")]
+    Create(#[source] RegistryError),
+    /// The partition does not exist.
+    #[error("{OFFSETS_TOPIC} has no partition {0}")]
+    NoPartition(i32),
+    /// The append was refused.
+    #[error("append to {OFFSETS_TOPIC} failed: {0}")]
+    Append(#[source] AppendError),
+    /// Reading the partition failed.
+    #[error("reading {OFFSETS_TOPIC} failed: {0}")]
+    Read(#[source] StorageError),
+    /// Records could not be encoded.
+    #[error("cannot encode records: {0}")]
+    Encode(String),
+    /// The write did not become durable in time.
+    #[error("the write was not durable within {0:?}")]
+    Timeout(Duration),
+}
+
+impl LogError {
+    /// The Kafka error a client sees when its group write fails (Kafka maps storage
+    /// failures of the offsets topic to coordinator errors, which clients retry).
+    pub fn code(&self) -> ResponseError {
+        match self {
+            LogError::Append(AppendError::Storage(StorageError::InvalidBatch {
+                source: BatchError::BatchTooLarge { .. },
+                ..
+            })) => ResponseError::InvalidCommitOffsetSize,
+            LogError::Append(_) | LogError::Read(_) => ResponseError::NotCoordinator,
+            LogError::Timeout(_) => ResponseError::RequestTimedOut,
+            LogError::Closed | LogError::Create(_) | LogError::NoPartition(_) => {
+                ResponseError::CoordinatorNotAvailable
+            }
+            LogError::Encode(_) => ResponseError::UnknownServerError,
+        }
+    }
+}
+
+/// A key and value (`None` for a tombstone) to append.
+pub type Entry = (Bytes, Option<Bytes>);
+
+/// An append that happened; `durable` resolves once it survives a crash.
+pub struct Appended {
+    /// Offset of the first record.
+    pub base_offset: i64,
+    /// Resolves when the records are durable (or that failed).
+    pub durable: BoxFuture<'static, Result<(), LogError>>,
+}
+
+/// One record read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRecord {
+    /// Offset in the partition.
+    pub offset: i64,
+    /// Key.
+    pub key: Option<Bytes>,
+    /// Value (`None` for a tombstone).
+    pub value: Option<Bytes>,
+}
+
+/// A chunk read from a partition.
+#[derive(Debug, Default)]
+pub struct Chunk {
+    /// Records in offset order.
+    pub records: Vec<LogRecord>,
+    /// Where the next read starts.
+    pub next_offset: i64,
+    /// The read reached the end of what is committed.
+    pub at_end: bool,
+}
+
+/// Storage of the coordinator's records.
+pub trait OffsetsLog: Send + Sync + 'static {
+    /// Partition count of the topic, `None` while it does not exist.
+    fn partitions(&self) -> Option<i32>;
+    /// Creates the topic with `partitions` unless it exists; returns its partition count.
+    fn ensure_topic(&self, partitions: i32) -> Result<i32, LogError>;
+    /// Appends `entries` to `partition` as one batch, now; the returned future waits for
+    /// durability for at most `timeout`.
+    fn append(
+        &self,
+        partition: i32,
+        entries: &[Entry],
+        now_wall: i64,
+        timeout: Duration,
+    ) -> Result<Appended, LogError>;
+    /// Reads records of `partition` from `offset`.
+    fn read(&self, partition: i32, offset: i64) -> Result<Chunk, LogError>;
+}
+
+/// Encodes `entries` as one uncompressed RecordBatch v2 with base offset 0.
+pub fn encode_batch(entries: &[Entry], now_wall: i64) -> Result<Bytes, LogError> {
+    let records: Vec<Record> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, (key, value))| {
+            let offset = i64::try_from(i).unwrap_or(i64::MAX);
+            Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: -1,
+                producer_id: -1,
+                producer_epoch: -1,
+                timestamp_type: TimestampType::Creation,
+                offset,
+                // offset - sequence stays constant so the encoder keeps one batch, whose base
+                // sequence is then -1 (no sequence).
+                sequence: i32::try_from(offset - 1).unwrap_or(i32::MAX),
+                timestamp: now_wall,
+                key: Some(key.clone()),
+                value: value.clone(),
+                headers: IndexMap::new(),
+            }
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .map_err(|e| LogError::Encode(e.to_string()))?;
+    Ok(buf.freeze())
+}
+
+/// Splits whole batches out of `data` and decodes their records; a batch that does not
+/// decode is skipped with a warning (its offsets are still passed). Returns the records and
+/// the offset after the last batch seen.
+pub fn decode_batches(mut data: Bytes, mut next_offset: i64) -> (Vec<LogRecord>, i64) {
+    const HEADER: usize = 8 + 4 + 4 + 1 + 4 + 2 + 4;
+    let mut out = Vec::new();
+    while data.len() >= HEADER {
+        let base_offset = i64::from_be_bytes(data[0..8].try_into().unwrap_or_default());
+        let length = i32::from_be_bytes(data[8..12].try_into().unwrap_or_default());
+        let Some(total) = usize::try_from(length).ok().map(|l| l + 12) else {
+            break;
+        };
+        if data.len() < total || total < HEADER {
+            break;
+        }
+        let last_delta = i32::from_be_bytes(data[23..27].try_into().unwrap_or_default());
+        let mut batch = data.split_to(total);
+        next_offset = base_offset + i64::from(last_delta) + 1;
+        match RecordBatchDecoder::decode(&mut batch) {
+            Ok(set) => {
+                out.extend(
+                    set.records
+                        .into_iter()
+                        .filter(|r| !r.control)
+                        .map(|r| LogRecord {
+                            offset: r.offset,
+                            key: r.key,
+                            value: r.value,
+                        }),
+                )
+            }
+            Err(error) => {
+                tracing::warn!(base_offset, %error, "skipping undecodable batch in {OFFSETS_TOPIC}")
+            }
+        }
+    }
+    (out, next_offset)
+}
+
+/// [`OffsetsLog`] over the broker's own topic registry, flusher and partitions.
+pub struct BrokerLog {
+    broker: Weak<Broker>,
+}
+
+impl BrokerLog {
+    /// A log that reaches the broker through `broker` (weak: the broker owns the coordinator).
+    pub fn new(broker: Weak<Broker>) -> BrokerLog {
+        BrokerLog { broker }
+    }
+
+    fn broker(&self) -> Result<Arc<Broker>, LogError> {
+        self.broker.upgrade().ok_or(LogError::Closed)
+    }
+
+    fn partition(&self, broker: &Broker, index: i32) -> Result<Arc<Partition>, LogError> {
+        broker
+            .topics
+            .get(OFFSETS_TOPIC)
+            .and_then(|t| t.partition(index).cloned())
+            .ok_or(LogError::NoPartition(index))
+    }
+}
+
+/// Topic configs of `__consumer_offsets` (Kafka's defaults for it).
+fn offsets_topic_configs() -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("cleanup.policy".to_string(), "compact".to_string()),
+        ("compression.type".to_string(), "producer".to_string()),
+        ("segment.bytes".to_string(), "104857600".to_string()),
+    ])
+}
+
+impl OffsetsLog for BrokerLog {
+    fn partitions(&self) -> Option<i32> {
+        let broker = self.broker.upgrade()?;
+        let topic = broker.topics.get(OFFSETS_TOPIC)?;
+        i32::try_from(topic.partitions.len()).ok()
+    }
+
+    fn ensure_topic(&self, partitions: i32) -> Result<i32, LogError> {
+        if let Some(n) = self.partitions() {
+            return Ok(n);
+        }
+        let broker = self.broker()?;
+        let spec = TopicSpec {
+            name: OFFSETS_TOPIC.to_string(),
+            partitions,
+            replication_factor: -1,
+            configs: offsets_topic_configs(),
+        };
+        match broker.topics.create(&spec) {
+            Ok(topic) => Ok(i32::try_from(topic.partitions.len()).unwrap_or(partitions)),
+            Err(RegistryError::TopicExists(_)) => Ok(self.partitions().unwrap_or(partitions)),
+            Err(error) => Err(LogError::Create(error)),
+        }
+    }
+
+    fn append(
+        &self,
+        partition: i32,
+        entries: &[Entry],
+        now_wall: i64,
+        timeout: Duration,
+    ) -> Result<Appended, LogError> {
+        let broker = self.broker()?;
+        let partition = self.partition(&broker, partition)?;
+        let batch = encode_batch(entries, now_wall)?;
+        let appended = partition
+            .append(&batch, now_wall)
+            .map_err(LogError::Append)?;
+        broker.flusher.request_sync(&partition);
+        let wait = broker.config.fsync_acks_all;
+        let end = appended.end_offset;
+        let durable = async move {
+            if !wait {
+                return Ok(());
+            }
+            let mut durable = partition.watch_durable();
+            let reached = tokio::time::timeout(timeout, durable.wait_for(|&d| d >= end))
+                .await
+                .map(|r| r.is_ok());
+            match reached {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(LogError::Closed),
+                Err(_) => Err(LogError::Timeout(timeout)),
+            }
+        }
+        .boxed();
+        Ok(Appended {
+            base_offset: appended.base_offset,
+            durable,
+        })
+    }
+
+    fn read(&self, partition: i32, offset: i64) -> Result<Chunk, LogError> {
+        const READ_BYTES: usize = 4 << 20;
+        let broker = self.broker()?;
+        let partition = self.partition(&broker, partition)?;
+        let data = partition
+            .read(offset, READ_BYTES, true)
+            .map_err(LogError::Read)?;
+        let (records, next_offset) = decode_batches(data.records, offset);
+        Ok(Chunk {
+            records,
+            at_end: next_offset >= data.high_watermark || next_offset == offset,
+            next_offset,
+        })
+    }
+}
+
+/// An in-memory [`OffsetsLog`] for tests: real batch encoding, offsets assigned on append,
+/// instant durability (unless failures are injected).
+#[cfg(test)]
+pub mod memory {
+    use parking_lot::Mutex;
+
+    use super::*;
+
+    /// Per partition: its batches and its end offset.
+    type Partitions = Vec<(Vec<Bytes>, i64)>;
+
+    /// Batches per partition, with their base offsets patched in.
+    #[derive(Default)]
+    pub struct MemoryLog {
+        partitions: Mutex<Option<Partitions>>,
+        /// When set, appends fail.
+        pub fail_appends: std::sync::atomic::AtomicBool,
+    }
+
+    impl MemoryLog {
+        /// A log whose topic already exists with `n` partitions.
+        pub fn with_partitions(n: i32) -> MemoryLog {
+            let log = MemoryLog::default();
+            *log.partitions.lock() = Some((0..n).map(|_| (Vec::new(), 0)).collect());
+            log
+        }
+
+        /// Every record of `partition`.
+        pub fn records(&self, partition: i32) -> Vec<LogRecord> {
+            let mut offset = 0;
+            let mut out = Vec::new();
+            while let Ok(chunk) = self.read(partition, offset) {
+                out.extend(chunk.records);
+                if chunk.at_end {
+                    break;
+                }
+                offset = chunk.next_offset;
+            }
+            out
+        }
+    }
+
+    impl OffsetsLog for MemoryLog {
+        fn partitions(&self) -> Option<i32> {
+            self.partitions
+                .lock()
+                .as_ref()
+                .and_then(|p| i32::try_from(p.len()).ok())
+        }
+
+        fn ensure_topic(&self, partitions: i32) -> Result<i32, LogError> {
+            let mut guard = self.partitions.lock();
+            let p = guard.get_or_insert_with(|| (0..partitions).map(|_| (Vec::new(), 0)).collect());
+            Ok(i32::try_from(p.len()).unwrap_or(partitions))
+        }
+
+        fn append(
+            &self,
+            partition: i32,
+            entries: &[Entry],
+            now_wall: i64,
+            _timeout: Duration,
+        ) -> Result<Appended, LogError> {
+            if self.fail_appends.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(LogError::NoPartition(partition));
+            }
+            let mut guard = self.partitions.lock();
+            let (batches, end) = guard
+                .as_mut()
+                .and_then(|p| p.get_mut(usize::try_from(partition).ok()?))
+                .ok_or(LogError::NoPartition(partition))?;
+            let mut batch = BytesMut::from(&encode_batch(entries, now_wall)?[..]);
+            batch[0..8].copy_from_slice(&end.to_be_bytes());
+            let base_offset = *end;
+            batches.push(batch.freeze());
+            *end += i64::try_from(entries.len()).unwrap_or(0);
+            Ok(Appended {
+                base_offset,
+                durable: futures::future::ready(Ok(())).boxed(),
+            })
+        }
+
+        fn read(&self, partition: i32, offset: i64) -> Result<Chunk, LogError> {
+            let guard = self.partitions.lock();
+            let (batches, end) = guard
+                .as_ref()
+                .and_then(|p| p.get(usize::try_from(partition).ok()?))
+                .ok_or(LogError::NoPartition(partition))?;
+            let mut data = BytesMut::new();
+            for b in batches {
+                data.extend_from_slice(b);
+            }
+            let (records, next) = decode_batches(data.freeze(), offset);
+            Ok(Chunk {
+                records: records.into_iter().filter(|r| r.offset >= offset).collect(),
+                next_offset: next,
+                at_end: true,
+            })
+            .map(|mut c: Chunk| {
+                c.at_end = c.next_offset >= *end;
+                c
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_batch_per_append_round_trips() {
+        let entries = vec![
+            (Bytes::from_static(b"k1"), Some(Bytes::from_static(b"v1"))),
+            (Bytes::from_static(b"k2"), None),
+        ];
+        let batch = encode_batch(&entries, 1234).unwrap();
+        let infos = RecordBatchDecoder::decode_batch_info(&mut batch.clone()).unwrap();
+        assert_eq!(infos.len(), 1, "a single batch");
+        assert_eq!(infos[0].producer_id, -1);
+        assert_eq!(infos[0].base_sequence, -1);
+        let (records, next) = decode_batches(batch, 0);
+        assert_eq!(next, 2);
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[1].value, None, "tombstone keeps a null value");
+        assert_eq!(records[0].key.as_deref(), Some(&b"k1"[..]));
+    }
+
+    #[test]
+    fn corrupt_batches_are_skipped_but_offsets_advance() {
+        let good = encode_batch(&[(Bytes::from_static(b"k"), None)], 0).unwrap();
+        let mut bad = BytesMut::from(&good[..]);
+        bad[0..8].copy_from_slice(&5i64.to_be_bytes());
+        let last = bad.len() - 1;
+        bad[last] ^= 0xff; // breaks the CRC
+        let mut data = BytesMut::from(&good[..]);
+        data.extend_from_slice(&bad);
+        let (records, next) = decode_batches(data.freeze(), 0);
+        assert_eq!(records.len(), 1);
+        assert_eq!(next, 6);
+    }
+}

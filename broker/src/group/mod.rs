@@ -1,0 +1,40 @@
+//! Consumer groups: the classic group protocol (JoinGroup / SyncGroup / Heartbeat /
+//! LeaveGroup), committed offsets, and their persistence in `__consumer_offsets`.
+//!
+//! - Pure decisions, tested step by step: [`state`] (legal transitions), [`protocol`]
+//!   (protocol choice), [`classic`] (the group) with [`join`], [`sync`], [`heartbeat`], [`rebalance`] (the
+//!   state machine and its deadlines), [`commit`] (who may commit), [`offsets`] (committed
+//!   offsets and retention), [`summary`]. Operations return [`effects::Effects`] instead of
+//!   doing I/O.
+//! - Persistence: [`records`] (Kafka's record schemas), [`log`] (batches in and out of the
+//!   offsets topic), [`load`] (replay on start), [`partitioner`] (group → partition).
+//! - [`coordinator`]: the shared entry point the request handlers call; it locks a group,
+//!   runs an operation and carries out its effects, and runs the timers.
+
+pub mod classic;
+pub mod commit;
+pub mod config;
+pub mod coordinator;
+pub mod effects;
+pub mod heartbeat;
+pub mod join;
+pub mod load;
+pub mod log;
+pub mod member;
+pub mod offsets;
+pub mod partitioner;
+pub mod protocol;
+pub mod rebalance;
+pub mod records;
+pub mod state;
+pub mod summary;
+pub mod sync;
+pub mod timer;
+
+#[cfg(test)]
+mod tests;
+
+pub use config::GroupConfig;
+pub use coordinator::GroupCoordinator;
+pub use log::{BrokerLog, OFFSETS_TOPIC};
+pub use state::GroupState;

@@ -1,0 +1,88 @@
+//! FindCoordinator: this broker coordinates every group (standalone: it leads every
+//! `__consumer_offsets` partition). v4+ batches keys; transaction coordinators do not exist
+//! yet.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::refuse::Refuse;
+use super::RequestContext;
+
+const GROUP: i8 = 0;
+const TRANSACTION: i8 = 1;
+
+/// Answers a FindCoordinator request.
+pub(crate) async fn handle(
+    ctx: RequestContext,
+    request: FindCoordinatorRequest,
+) -> FindCoordinatorResponse {
+    let version = ctx.version();
+    let keys = if version >= 4 {
+        request.coordinator_keys
+    } else {
+        vec![request.key]
+    };
+    let coordinators: Vec<Coordinator> = keys
+        .into_iter()
+        .map(|key| lookup(&ctx, request.key_type, key))
+        .collect();
+    if version >= 4 {
+        return FindCoordinatorResponse::default().with_coordinators(coordinators);
+    }
+    let c = coordinators.into_iter().next().unwrap_or_default();
+    FindCoordinatorResponse::default()
+        .with_error_code(c.error_code)
+        .with_error_message(if version >= 1 { c.error_message } else { None })
+        .with_node_id(c.node_id)
+        .with_host(c.host)
+        .with_port(c.port)
+}
+
+fn lookup(ctx: &RequestContext, key_type: i8, key: StrBytes) -> Coordinator {
+    let result = match key_type {
+        GROUP => ctx.broker.groups.find(&key),
+        TRANSACTION => Err(ResponseError::CoordinatorNotAvailable),
+        _ => Err(ResponseError::InvalidRequest),
+    };
+    let config = &ctx.broker.config;
+    match result {
+        Ok(()) => Coordinator::default()
+            .with_key(key)
+            .with_node_id(BrokerId(config.broker_id))
+            .with_host(StrBytes::from_string(config.advertised_host.clone()))
+            .with_port(config.advertised_port),
+        Err(error) => failed(key, error),
+    }
+}
+
+fn failed(key: StrBytes, error: ResponseError) -> Coordinator {
+    Coordinator::default()
+        .with_key(key)
+        .with_node_id(BrokerId(-1))
+        .with_host(StrBytes::default())
+        .with_port(-1)
+        .with_error_code(error.code())
+        .with_error_message(Some(StrBytes::from_static_str(match error {
+            ResponseError::CoordinatorNotAvailable => "the coordinator is not available",
+            ResponseError::InvalidRequest => "unknown coordinator key type",
+            _ => "coordinator lookup failed",
+        })))
+}
+
+impl Refuse for FindCoordinatorRequest {
+    type Response = FindCoordinatorResponse;
+    fn refuse(self, error: ResponseError) -> FindCoordinatorResponse {
+        FindCoordinatorResponse::default()
+            .with_error_code(error.code())
+            .with_node_id(BrokerId(-1))
+            .with_port(-1)
+            .with_coordinators(
+                self.coordinator_keys
+                    .into_iter()
+                    .map(|k| failed(k, error))
+                    .collect(),
+            )
+    }
+}

@@ -1,0 +1,363 @@
+//! Every group API at every served version, through `dispatch` and back through the
+//! response decoder, over a broker whose coordinator writes to an in-memory log.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bytes::{Buf, Bytes, BytesMut};
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+
+use super::dispatch;
+use crate::broker::Broker;
+use crate::config::{BrokerConfig, Flags};
+use crate::group::log::memory::MemoryLog;
+use crate::topics::TopicSpec;
+
+const NONE: i16 = 0;
+
+fn s(v: &str) -> StrBytes {
+    StrBytes::from_string(v.to_string())
+}
+
+fn group(v: &str) -> GroupId {
+    GroupId(s(v))
+}
+
+fn topic(v: &str) -> TopicName {
+    TopicName(s(v))
+}
+
+async fn broker(dir: &std::path::Path) -> Arc<Broker> {
+    let config = BrokerConfig::resolve(Flags {
+        data_dir: Some(dir.to_path_buf()),
+        group_initial_rebalance_delay_ms: Some(0),
+        ..Flags::default()
+    })
+    .unwrap();
+    let broker = Broker::open_with_offsets_log(config, |_| Arc::new(MemoryLog::default())).unwrap();
+    broker
+        .topics
+        .create(&TopicSpec {
+            name: "t".into(),
+            partitions: 2,
+            replication_factor: -1,
+            configs: BTreeMap::new(),
+        })
+        .unwrap();
+    broker
+}
+
+/// Sends `request` at `version` and decodes the answer at the same version.
+async fn call<Q: Encodable, R: Decodable>(
+    broker: &Arc<Broker>,
+    api: ApiKey,
+    version: i16,
+    request: &Q,
+) -> R {
+    let header = RequestHeader::default()
+        .with_request_api_key(api as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(7)
+        .with_client_id(Some(s("wire-test")));
+    let mut buf = BytesMut::new();
+    header
+        .encode(&mut buf, api.request_header_version(version))
+        .unwrap();
+    request
+        .encode(&mut buf, version)
+        .unwrap_or_else(|e| panic!("{api:?} v{version} request: {e}"));
+    let pending = dispatch(broker, buf.freeze(), &Arc::from("/127.0.0.1"))
+        .unwrap_or_else(|e| panic!("{api:?} v{version} refused: {e}"));
+    let mut frame: Bytes = match pending.await {
+        super::Reply::Frame(frame) => frame,
+        other => panic!("{api:?} v{version}: no response frame ({other:?})"),
+    };
+    frame.advance(4);
+    ResponseHeader::decode(&mut frame, api.response_header_version(version)).unwrap();
+    let response = R::decode(&mut frame, version)
+        .unwrap_or_else(|e| panic!("{api:?} v{version} response: {e}"));
+    assert!(!frame.has_remaining(), "{api:?} v{version}: trailing bytes");
+    response
+}
+
+#[tokio::test]
+async fn find_coordinator_every_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path()).await;
+    for v in 0..=6 {
+        let mut req = FindCoordinatorRequest::default();
+        if v >= 4 {
+            req.coordinator_keys = vec![s("g"), s("h")];
+        } else {
+            req.key = s("g");
+        }
+        let r: FindCoordinatorResponse = call(&b, ApiKey::FindCoordinator, v, &req).await;
+        if v >= 4 {
+            assert_eq!(r.coordinators.len(), 2);
+            assert!(r
+                .coordinators
+                .iter()
+                .all(|c| c.error_code == NONE && c.node_id.0 == 0));
+        } else {
+            assert_eq!((r.error_code, r.node_id.0), (NONE, 0), "v{v}");
+            assert_eq!(r.port, b.config.advertised_port);
+        }
+        if v >= 1 {
+            req.key_type = 1;
+            let r: FindCoordinatorResponse = call(&b, ApiKey::FindCoordinator, v, &req).await;
+            let code = if v >= 4 {
+                r.coordinators[0].error_code
+            } else {
+                r.error_code
+            };
+            assert_eq!(
+                code,
+                ResponseError::CoordinatorNotAvailable.code(),
+                "transactions, v{v}"
+            );
+        }
+    }
+    assert!(
+        b.topics.get(crate::group::OFFSETS_TOPIC).is_none(),
+        "the memory log holds it"
+    );
+}
+
+/// A whole group life at JoinGroup version `v` and the matching versions of the others.
+async fn group_life(b: &Arc<Broker>, v: i16) {
+    let id = format!("wire-{v}");
+    let mut join = JoinGroupRequest::default()
+        .with_group_id(group(&id))
+        .with_session_timeout_ms(10_000)
+        .with_protocol_type(s("consumer"))
+        .with_protocols(vec![join_group_request::JoinGroupRequestProtocol::default(
+        )
+        .with_name(s("range"))
+        .with_metadata(Bytes::from_static(b"meta"))]);
+    if v >= 1 {
+        join.rebalance_timeout_ms = 10_000;
+    }
+    if v >= 8 {
+        join.reason = Some(s("test"));
+    }
+    let mut r: JoinGroupResponse = call(b, ApiKey::JoinGroup, v, &join).await;
+    if v >= 4 {
+        assert_eq!(r.error_code, ResponseError::MemberIdRequired.code(), "v{v}");
+        join.member_id = r.member_id.clone();
+        r = call(b, ApiKey::JoinGroup, v, &join).await;
+    }
+    assert_eq!(r.error_code, NONE, "join v{v}");
+    assert_eq!(r.generation_id, 1);
+    assert_eq!(r.leader, r.member_id);
+    assert_eq!(r.members.len(), 1);
+    assert_eq!(r.protocol_name.as_deref(), Some("range"));
+    let member = r.member_id.clone();
+
+    let sv = v.min(5);
+    let mut sync = SyncGroupRequest::default()
+        .with_group_id(group(&id))
+        .with_generation_id(1)
+        .with_member_id(member.clone())
+        .with_assignments(vec![
+            sync_group_request::SyncGroupRequestAssignment::default()
+                .with_member_id(member.clone())
+                .with_assignment(Bytes::from_static(b"assigned")),
+        ]);
+    if sv >= 5 {
+        sync.protocol_type = Some(s("consumer"));
+        sync.protocol_name = Some(s("range"));
+    }
+    let r: SyncGroupResponse = call(b, ApiKey::SyncGroup, sv, &sync).await;
+    assert_eq!(
+        (r.error_code, &r.assignment[..]),
+        (NONE, &b"assigned"[..]),
+        "sync v{sv}"
+    );
+
+    let hb = HeartbeatRequest::default()
+        .with_group_id(group(&id))
+        .with_generation_id(1)
+        .with_member_id(member.clone());
+    let r: HeartbeatResponse = call(b, ApiKey::Heartbeat, v.min(4), &hb).await;
+    assert_eq!(r.error_code, NONE);
+
+    for cv in 2..=9 {
+        let mut p = offset_commit_request::OffsetCommitRequestPartition::default()
+            .with_partition_index(0)
+            .with_committed_offset(100 + i64::from(cv))
+            .with_committed_metadata(Some(s("m")));
+        if cv >= 6 {
+            p.committed_leader_epoch = 4;
+        }
+        let mut commit = OffsetCommitRequest::default()
+            .with_group_id(group(&id))
+            .with_generation_id_or_member_epoch(1)
+            .with_member_id(member.clone())
+            .with_topics(vec![
+                offset_commit_request::OffsetCommitRequestTopic::default()
+                    .with_name(topic("t"))
+                    .with_partitions(vec![p.clone()]),
+                offset_commit_request::OffsetCommitRequestTopic::default()
+                    .with_name(topic("nope"))
+                    .with_partitions(vec![p]),
+            ]);
+        if cv <= 4 {
+            commit.retention_time_ms = -1;
+        }
+        let r: OffsetCommitResponse = call(b, ApiKey::OffsetCommit, cv, &commit).await;
+        assert_eq!(r.topics[0].partitions[0].error_code, NONE, "commit v{cv}");
+        assert_eq!(
+            r.topics[1].partitions[0].error_code,
+            ResponseError::UnknownTopicOrPartition.code()
+        );
+    }
+
+    for fv in 1..=9 {
+        let (offset, epoch) = if fv >= 8 {
+            let req = OffsetFetchRequest::default().with_groups(vec![
+                offset_fetch_request::OffsetFetchRequestGroup::default()
+                    .with_group_id(group(&id))
+                    .with_topics(Some(vec![
+                        offset_fetch_request::OffsetFetchRequestTopics::default()
+                            .with_name(topic("t"))
+                            .with_partition_indexes(vec![0, 1]),
+                    ])),
+            ]);
+            let r: OffsetFetchResponse = call(b, ApiKey::OffsetFetch, fv, &req).await;
+            let p = &r.groups[0].topics[0].partitions;
+            assert_eq!(p[1].committed_offset, -1);
+            (p[0].committed_offset, p[0].committed_leader_epoch)
+        } else {
+            let req = OffsetFetchRequest::default()
+                .with_group_id(group(&id))
+                .with_topics(Some(vec![
+                    offset_fetch_request::OffsetFetchRequestTopic::default()
+                        .with_name(topic("t"))
+                        .with_partition_indexes(vec![0, 1]),
+                ]));
+            let r: OffsetFetchResponse = call(b, ApiKey::OffsetFetch, fv, &req).await;
+            let p = &r.topics[0].partitions;
+            assert_eq!((p[1].committed_offset, p[1].error_code), (-1, NONE));
+            (p[0].committed_offset, p[0].committed_leader_epoch)
+        };
+        assert_eq!(offset, 109, "fetch v{fv}");
+        if fv >= 5 {
+            assert_eq!(epoch, 4);
+        }
+    }
+
+    for dv in 0..=5 {
+        let req = DescribeGroupsRequest::default().with_groups(vec![group(&id), group("unknown")]);
+        let r: DescribeGroupsResponse = call(b, ApiKey::DescribeGroups, dv, &req).await;
+        assert_eq!(r.groups[0].group_state.as_str(), "Stable", "describe v{dv}");
+        assert_eq!(r.groups[0].protocol_data.as_str(), "range");
+        assert_eq!(&r.groups[0].members[0].member_assignment[..], b"assigned");
+        assert_eq!(r.groups[0].members[0].client_id.as_str(), "wire-test");
+        assert_eq!(r.groups[0].members[0].client_host.as_str(), "/127.0.0.1");
+        assert_eq!(r.groups[1].group_state.as_str(), "Dead");
+    }
+
+    let lv = v.min(5);
+    let leave = if lv >= 3 {
+        LeaveGroupRequest::default()
+            .with_group_id(group(&id))
+            .with_members(vec![
+                leave_group_request::MemberIdentity::default().with_member_id(member.clone())
+            ])
+    } else {
+        LeaveGroupRequest::default()
+            .with_group_id(group(&id))
+            .with_member_id(member.clone())
+    };
+    let r: LeaveGroupResponse = call(b, ApiKey::LeaveGroup, lv, &leave).await;
+    assert_eq!(r.error_code, NONE, "leave v{lv}");
+    if lv >= 3 {
+        assert_eq!(r.members[0].error_code, NONE);
+    }
+    let r: HeartbeatResponse = call(b, ApiKey::Heartbeat, v.min(4), &hb).await;
+    assert_eq!(r.error_code, ResponseError::UnknownMemberId.code());
+}
+
+#[tokio::test]
+async fn a_group_lives_and_dies_at_every_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path()).await;
+    for v in 0..=9 {
+        group_life(&b, v).await;
+    }
+    for lv in 0..=5 {
+        let mut req = ListGroupsRequest::default();
+        if lv >= 4 {
+            req.states_filter = vec![s("empty")];
+        }
+        let r: ListGroupsResponse = call(&b, ApiKey::ListGroups, lv, &req).await;
+        assert_eq!(r.groups.len(), 10, "list v{lv}");
+        assert_eq!(r.groups[0].protocol_type.as_str(), "consumer");
+        if lv >= 4 {
+            assert_eq!(r.groups[0].group_state.as_str(), "Empty");
+            req.states_filter = vec![s("Stable")];
+            let r: ListGroupsResponse = call(&b, ApiKey::ListGroups, lv, &req).await;
+            assert!(r.groups.is_empty());
+        }
+        if lv >= 5 {
+            req.states_filter = vec![];
+            req.types_filter = vec![s("consumer")];
+            let r: ListGroupsResponse = call(&b, ApiKey::ListGroups, lv, &req).await;
+            assert!(r.groups.is_empty(), "only classic groups exist");
+        }
+    }
+    for (i, dv) in [0, 1, 2].into_iter().enumerate() {
+        let req = DeleteGroupsRequest::default()
+            .with_groups_names(vec![group(&format!("wire-{i}")), group("never-existed")]);
+        let r: DeleteGroupsResponse = call(&b, ApiKey::DeleteGroups, dv, &req).await;
+        assert_eq!(r.results[0].error_code, NONE, "delete v{dv}");
+        assert_eq!(
+            r.results[1].error_code,
+            ResponseError::GroupIdNotFound.code()
+        );
+    }
+}
+
+#[tokio::test]
+async fn offset_delete_and_simple_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path()).await;
+    let commit = OffsetCommitRequest::default()
+        .with_group_id(group("simple"))
+        .with_generation_id_or_member_epoch(-1)
+        .with_topics(vec![
+            offset_commit_request::OffsetCommitRequestTopic::default()
+                .with_name(topic("t"))
+                .with_partitions(vec![
+                    offset_commit_request::OffsetCommitRequestPartition::default()
+                        .with_partition_index(1)
+                        .with_committed_offset(5),
+                ]),
+        ]);
+    let r: OffsetCommitResponse = call(&b, ApiKey::OffsetCommit, 8, &commit).await;
+    assert_eq!(r.topics[0].partitions[0].error_code, NONE);
+    let req = OffsetDeleteRequest::default()
+        .with_group_id(group("simple"))
+        .with_topics(vec![
+            offset_delete_request::OffsetDeleteRequestTopic::default()
+                .with_name(topic("t"))
+                .with_partitions(vec![
+                    offset_delete_request::OffsetDeleteRequestPartition::default()
+                        .with_partition_index(1),
+                ]),
+        ]);
+    let r: OffsetDeleteResponse = call(&b, ApiKey::OffsetDelete, 0, &req).await;
+    assert_eq!(
+        (r.error_code, r.topics[0].partitions[0].error_code),
+        (NONE, NONE)
+    );
+    let req = req.with_group_id(group("missing"));
+    let r: OffsetDeleteResponse = call(&b, ApiKey::OffsetDelete, 0, &req).await;
+    assert_eq!(r.error_code, ResponseError::GroupIdNotFound.code());
+    // All offsets of a group (null topics, v2+).
+    let req = OffsetFetchRequest::default().with_group_id(group("simple"));
+    let r: OffsetFetchResponse = call(&b, ApiKey::OffsetFetch, 7, &req).await;
+    assert!(r.topics.is_empty(), "the offset was deleted");
+}

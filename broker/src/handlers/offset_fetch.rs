@@ -1,0 +1,179 @@
+//! OffsetFetch: committed offsets of one group (v1-v7) or several (v8+); partitions without
+//! a commit report offset -1. `require_stable` needs no wait: this broker has no pending
+//! transactional commits.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+};
+use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use super::refuse::Refuse;
+use super::RequestContext;
+use crate::group::coordinator::FetchedTopic;
+use crate::group::records::OffsetValue;
+
+/// One partition's answer, whichever response shape carries it.
+struct Answer {
+    partition: i32,
+    value: Option<OffsetValue>,
+    error: Option<ResponseError>,
+}
+
+/// Answers an OffsetFetch request.
+pub(crate) async fn handle(
+    ctx: RequestContext,
+    request: OffsetFetchRequest,
+) -> OffsetFetchResponse {
+    let version = ctx.version();
+    if version >= 8 {
+        let groups = request
+            .groups
+            .into_iter()
+            .map(|g| {
+                let topics = g.topics.map(|ts| {
+                    ts.into_iter()
+                        .map(|t| (t.name.to_string(), t.partition_indexes))
+                        .collect()
+                });
+                let (error, topics) = fetch(&ctx, &g.group_id, topics);
+                OffsetFetchResponseGroup::default()
+                    .with_group_id(g.group_id)
+                    .with_error_code(error.map_or(0, |e| e.code()))
+                    .with_topics(
+                        topics
+                            .into_iter()
+                            .map(|(name, answers)| {
+                                OffsetFetchResponseTopics::default()
+                                    .with_name(TopicName(StrBytes::from_string(name)))
+                                    .with_partitions(
+                                        answers.into_iter().map(partitions_v8).collect(),
+                                    )
+                            })
+                            .collect(),
+                    )
+            })
+            .collect();
+        return OffsetFetchResponse::default().with_groups(groups);
+    }
+    // v1 has no "all topics" form and no top-level error: errors go on every partition.
+    let topics = request.topics.map(|ts| {
+        ts.into_iter()
+            .map(|t| (t.name.to_string(), t.partition_indexes))
+            .collect()
+    });
+    let (error, topics) = fetch(&ctx, &request.group_id, topics);
+    let topics = topics
+        .into_iter()
+        .map(|(name, answers)| {
+            OffsetFetchResponseTopic::default()
+                .with_name(TopicName(StrBytes::from_string(name)))
+                .with_partitions(
+                    answers
+                        .into_iter()
+                        .map(|mut a| {
+                            if version < 2 {
+                                a.error = error;
+                            }
+                            partitions_v0(a)
+                        })
+                        .collect(),
+                )
+        })
+        .collect();
+    OffsetFetchResponse::default()
+        .with_error_code(if version >= 2 {
+            error.map_or(0, |e| e.code())
+        } else {
+            0
+        })
+        .with_topics(topics)
+}
+
+type Answers = Vec<(String, Vec<Answer>)>;
+
+/// Offsets of one group; on a group-level error, the requested partitions with no offset.
+fn fetch(
+    ctx: &RequestContext,
+    group_id: &str,
+    topics: Option<Vec<(String, Vec<i32>)>>,
+) -> (Option<ResponseError>, Answers) {
+    let to_answers = |fetched: Vec<FetchedTopic>| -> Answers {
+        fetched
+            .into_iter()
+            .map(|(t, ps)| {
+                let answers = ps
+                    .into_iter()
+                    .map(|(partition, value)| Answer {
+                        partition,
+                        value,
+                        error: None,
+                    })
+                    .collect();
+                (t, answers)
+            })
+            .collect()
+    };
+    match ctx.broker.groups.fetch_offsets(group_id, topics.clone()) {
+        Ok(fetched) => (None, to_answers(fetched)),
+        Err(error) => {
+            let empty = topics
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(t, ps)| (t, ps.into_iter().map(|p| (p, None)).collect()))
+                .collect();
+            (Some(error), to_answers(empty))
+        }
+    }
+}
+
+fn fields(a: &Answer) -> (i64, i32, StrBytes) {
+    match &a.value {
+        Some(v) => (
+            v.offset,
+            v.leader_epoch,
+            StrBytes::from_string(v.metadata.clone()),
+        ),
+        None => (-1, -1, StrBytes::default()),
+    }
+}
+
+fn partitions_v0(a: Answer) -> OffsetFetchResponsePartition {
+    let (offset, epoch, metadata) = fields(&a);
+    OffsetFetchResponsePartition::default()
+        .with_partition_index(a.partition)
+        .with_committed_offset(offset)
+        .with_committed_leader_epoch(epoch)
+        .with_metadata(Some(metadata))
+        .with_error_code(a.error.map_or(0, |e| e.code()))
+}
+
+fn partitions_v8(a: Answer) -> OffsetFetchResponsePartitions {
+    let (offset, epoch, metadata) = fields(&a);
+    OffsetFetchResponsePartitions::default()
+        .with_partition_index(a.partition)
+        .with_committed_offset(offset)
+        .with_committed_leader_epoch(epoch)
+        .with_metadata(Some(metadata))
+        .with_error_code(a.error.map_or(0, |e| e.code()))
+}
+
+impl Refuse for OffsetFetchRequest {
+    type Response = OffsetFetchResponse;
+    fn refuse(self, error: ResponseError) -> OffsetFetchResponse {
+        OffsetFetchResponse::default()
+            .with_error_code(error.code())
+            .with_groups(
+                self.groups
+                    .into_iter()
+                    .map(|g| {
+                        OffsetFetchResponseGroup::default()
+                            .with_group_id(g.group_id)
+                            .with_error_code(error.code())
+                    })
+                    .collect(),
+            )
+    }
+}

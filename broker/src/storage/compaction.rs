@@ -1,0 +1,669 @@
+//! Log compaction for `cleanup.policy=compact`: closed segments keep only the latest record
+//! of each key; tombstones (null values) stay long enough for consumers to see them
+//! (`delete.retention.ms`, counted from the tombstone batch's newest timestamp) and then go.
+//! Records keep their offsets, so readers see gaps, never renumbering; the active segment is
+//! never touched.
+//!
+//! A pass has three steps, like checkpoints: [`PartitionLog::compaction_job`] snapshots the
+//! closed segments under the partition lock, [`CompactionJob::run`] reads them and writes the
+//! cleaned copies to temporary files without the lock, and
+//! [`PartitionLog::install_compaction`] swaps them in under the lock, unless the segments
+//! changed meanwhile. A crash leaves either the old or the new file (the swap is a rename);
+//! leftover temporary files are removed on open, and indexes are rebuilt from the new file.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
+};
+use tracing::{info, warn};
+
+use super::batch::{split_batches, BatchView, HEADER_LEN};
+use super::error::{Result, StorageError};
+use super::log::PartitionLog;
+use super::recovery::recover_segment;
+use super::segment::{file_name, Segment, LOG_SUFFIX};
+
+/// Smallest encoding of a record (length, attributes, timestamp and offset deltas, key and
+/// value lengths, header count: one byte each), to reject implausible record counts before
+/// the decoder allocates for them.
+const MIN_RECORD_BYTES: usize = 7;
+
+/// What the cleaner remembers between passes, to skip passes with nothing to do.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct CleanerState {
+    /// End offset of the closed segments at the last pass.
+    cleaned_end: i64,
+    /// Earliest wall time at which a kept tombstone may go.
+    tombstone_due: Option<i64>,
+}
+
+/// What a compaction pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CompactionOutcome {
+    /// Segments replaced by cleaned copies.
+    pub segments_rewritten: usize,
+    /// Records removed (older values and expired tombstones).
+    pub records_removed: u64,
+    /// Bytes freed.
+    pub bytes_freed: u64,
+}
+
+/// One closed segment as it was when the pass started.
+#[derive(Debug)]
+struct SnapshotSegment {
+    base_offset: i64,
+    file: Arc<File>,
+    size: u64,
+}
+
+/// The closed segments of a partition to compact, snapshot under the partition lock.
+#[derive(Debug)]
+pub struct CompactionJob {
+    dir: PathBuf,
+    segments: Vec<SnapshotSegment>,
+    /// Tombstones whose batch is older than this (wall ms) are removed.
+    tombstones_before: i64,
+    delete_retention_ms: i64,
+    closed_end: i64,
+}
+
+/// A cleaned copy waiting to replace a segment.
+#[derive(Debug)]
+struct Rewritten {
+    base_offset: i64,
+    old_size: u64,
+    new_size: u64,
+    tmp: PathBuf,
+    removed: u64,
+}
+
+/// The result of [`CompactionJob::run`], to hand to [`PartitionLog::install_compaction`].
+#[derive(Debug)]
+pub struct CompactedSegments {
+    rewritten: Vec<Rewritten>,
+    closed_end: i64,
+    tombstone_due: Option<i64>,
+}
+
+impl PartitionLog {
+    /// A compaction pass to run, if the log is compacted and has closed segments that
+    /// changed since the last pass or tombstones that are due.
+    pub fn compaction_job(&self, now_ms: i64) -> Option<CompactionJob> {
+        if !self.config.compact || self.segments.len() < 2 {
+            return None;
+        }
+        let closed = &self.segments[..self.segments.len() - 1];
+        let closed_end = closed.last().map_or(0, Segment::next_offset);
+        let tombstones_due = self.cleaner.tombstone_due.is_some_and(|t| now_ms >= t);
+        if closed_end == self.cleaner.cleaned_end && !tombstones_due {
+            return None;
+        }
+        Some(CompactionJob {
+            dir: self.dir.clone(),
+            segments: closed
+                .iter()
+                .map(|s| SnapshotSegment {
+                    base_offset: s.base_offset(),
+                    file: Arc::clone(s.log_file()),
+                    size: s.size(),
+                })
+                .collect(),
+            tombstones_before: now_ms.saturating_sub(self.config.delete_retention_ms),
+            delete_retention_ms: self.config.delete_retention_ms,
+            closed_end,
+        })
+    }
+
+    /// Swaps cleaned copies in for segments that did not change since the snapshot (a
+    /// truncation or retention may have replaced or removed them meanwhile).
+    pub fn install_compaction(
+        &mut self,
+        compacted: CompactedSegments,
+    ) -> Result<CompactionOutcome> {
+        let mut outcome = CompactionOutcome::default();
+        let mut complete = true;
+        for r in compacted.rewritten {
+            let last = self.segments.len() - 1;
+            let Some(i) = self.segments[..last]
+                .iter()
+                .position(|s| s.base_offset() == r.base_offset && s.size() == r.old_size)
+            else {
+                complete = false;
+                let _ = fs::remove_file(&r.tmp);
+                continue;
+            };
+            self.swap_segment(i, &r.tmp)?;
+            outcome.segments_rewritten += 1;
+            outcome.records_removed += r.removed;
+            outcome.bytes_freed += r.old_size.saturating_sub(r.new_size);
+        }
+        if complete {
+            self.cleaner = CleanerState {
+                cleaned_end: compacted.closed_end,
+                tombstone_due: compacted.tombstone_due,
+            };
+        }
+        if outcome.segments_rewritten > 0 {
+            info!(
+                dir = %self.dir.display(),
+                segments = outcome.segments_rewritten,
+                records_removed = outcome.records_removed,
+                bytes_freed = outcome.bytes_freed,
+                "compacted log"
+            );
+        }
+        Ok(outcome)
+    }
+
+    /// Replaces segment `i` by the file at `tmp` and rebuilds its indexes.
+    fn swap_segment(&mut self, i: usize, tmp: &Path) -> Result<()> {
+        let base = self.segments[i].base_offset();
+        // Index files describe the old bytes: remove them first, so a crash after the rename
+        // finds none and rebuilds them.
+        for path in [
+            self.segments[i].index.path(),
+            self.segments[i].time_index.path(),
+        ] {
+            match fs::remove_file(path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(StorageError::Delete {
+                        path: path.to_path_buf(),
+                        source,
+                    })
+                }
+            }
+        }
+        let log_path = self.dir.join(file_name(base, LOG_SUFFIX));
+        fs::rename(tmp, &log_path).map_err(|source| StorageError::SegmentWrite {
+            path: log_path.clone(),
+            source,
+        })?;
+        sync_dir(&self.dir)?;
+        let (mut segment, _, _) = Segment::open_unchecked(&self.dir, base)?;
+        let previous_end = i.checked_sub(1).map(|p| self.segments[p].next_offset());
+        if !recover_segment(&mut segment, previous_end, self.config.index_interval_bytes)? {
+            warn!(segment = %log_path.display(), "compacted segment failed validation and was cut");
+        }
+        drop(segment.take_index_handles());
+        self.segments[i] = segment;
+        Ok(())
+    }
+}
+
+impl CompactionJob {
+    /// Reads the snapshot, works out the latest offset of every key and writes cleaned
+    /// copies of the segments that lose records. Blocking file I/O: run it off the partition
+    /// lock, on a blocking thread.
+    pub fn run(self) -> Result<CompactedSegments> {
+        remove_stale_temporaries(&self.dir);
+        let mut data = Vec::with_capacity(self.segments.len());
+        for s in &self.segments {
+            let mut buf = vec![0u8; usize::try_from(s.size).unwrap_or(0)];
+            s.file
+                .read_exact_at(&mut buf, 0)
+                .map_err(|source| StorageError::SegmentRead {
+                    path: self.dir.join(file_name(s.base_offset, LOG_SUFFIX)),
+                    source,
+                })?;
+            data.push(buf);
+        }
+        let latest = latest_offsets(data.iter().map(Vec::as_slice));
+        let mut rewritten = Vec::new();
+        let mut tombstone_due: Option<i64> = None;
+        for (s, bytes) in self.segments.iter().zip(&data) {
+            let filtered = filter_segment(bytes, &latest, self.tombstones_before);
+            if let Some(t) = filtered.newest_kept_tombstone {
+                let due = t.saturating_add(self.delete_retention_ms).saturating_add(1);
+                tombstone_due = Some(tombstone_due.map_or(due, |d| d.min(due)));
+            }
+            if filtered.removed == 0 {
+                continue;
+            }
+            let tmp = self.dir.join(format!(
+                "{}.compact.tmp",
+                file_name(s.base_offset, LOG_SUFFIX)
+            ));
+            write_synced(&tmp, &filtered.bytes)?;
+            rewritten.push(Rewritten {
+                base_offset: s.base_offset,
+                old_size: s.size,
+                new_size: filtered.bytes.len() as u64,
+                tmp,
+                removed: filtered.removed,
+            });
+        }
+        Ok(CompactedSegments {
+            rewritten,
+            closed_end: self.closed_end,
+            tombstone_due,
+        })
+    }
+}
+
+/// Removes cleaned copies a crash left behind (the open path removes them too).
+fn remove_stale_temporaries(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".compact.tmp")
+        {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    let io = |source| StorageError::SegmentWrite {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = File::create(path).map_err(io)?;
+    file.write_all(bytes).map_err(io)?;
+    file.sync_all().map_err(io)
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|source| StorageError::Directory {
+            path: dir.to_path_buf(),
+            source,
+        })
+}
+
+/// The decoded records of a batch, or `None` for batches compaction leaves alone (control
+/// batches, and anything that does not decode or claims more records than it can hold).
+fn records_of(view: &BatchView<'_>) -> Option<Vec<Record>> {
+    if view.is_control() {
+        return None;
+    }
+    let count = usize::try_from(view.record_count()).ok()?;
+    let body = view.as_bytes().get(HEADER_LEN..)?;
+    let raw: Bytes = match crate::codec::from_attributes(view.attributes())? {
+        Compression::None => Bytes::copy_from_slice(body),
+        codec => crate::codec::decompress(codec, body).ok()?,
+    };
+    if count > raw.len() / MIN_RECORD_BYTES + 1 {
+        return None;
+    }
+    let mut bytes = Bytes::copy_from_slice(view.as_bytes());
+    let set = RecordBatchDecoder::decode_with_custom_compression(
+        &mut bytes,
+        Some(|_: &mut Bytes, _: Compression| Ok(raw.clone())),
+    )
+    .ok()?;
+    Some(set.records)
+}
+
+/// The latest offset of every key in `segments`.
+fn latest_offsets<'a>(segments: impl Iterator<Item = &'a [u8]>) -> HashMap<Bytes, i64> {
+    let mut latest = HashMap::new();
+    for data in segments {
+        for view in split_batches(data).map_while(std::result::Result::ok) {
+            for record in records_of(&view).unwrap_or_default() {
+                if let Some(key) = record.key {
+                    latest.insert(key, record.offset);
+                }
+            }
+        }
+    }
+    latest
+}
+
+/// A segment's bytes after compaction.
+#[derive(Debug, Default)]
+struct Filtered {
+    bytes: Vec<u8>,
+    removed: u64,
+    /// Newest batch timestamp among the tombstones kept, to know when they fall due.
+    newest_kept_tombstone: Option<i64>,
+}
+
+/// Keeps each batch's records that are the latest of their key (and unkeyed ones), minus
+/// tombstones whose batch is older than `tombstones_before`. Untouched batches are copied
+/// byte for byte; partly kept ones are re-encoded with their codec, offsets and timestamps.
+fn filter_segment(data: &[u8], latest: &HashMap<Bytes, i64>, tombstones_before: i64) -> Filtered {
+    let mut out = Filtered {
+        bytes: Vec::with_capacity(data.len()),
+        ..Filtered::default()
+    };
+    for view in split_batches(data).map_while(std::result::Result::ok) {
+        let Some(records) = records_of(&view) else {
+            out.bytes.extend_from_slice(view.as_bytes());
+            continue;
+        };
+        let total = records.len();
+        let batch_time = view.max_timestamp();
+        let kept: Vec<Record> = records
+            .into_iter()
+            .filter(|r| {
+                let Some(key) = &r.key else {
+                    return true;
+                };
+                let newest = latest.get(key).is_none_or(|&o| o == r.offset);
+                newest && !(r.value.is_none() && batch_time < tombstones_before)
+            })
+            .collect();
+        if kept.iter().any(|r| r.value.is_none()) {
+            out.newest_kept_tombstone = Some(
+                out.newest_kept_tombstone
+                    .map_or(batch_time, |t| t.max(batch_time)),
+            );
+        }
+        out.removed += (total - kept.len()) as u64;
+        if kept.len() == total {
+            out.bytes.extend_from_slice(view.as_bytes());
+        } else if !kept.is_empty() {
+            match encode(&kept, &view) {
+                Some(bytes) => out.bytes.extend_from_slice(&bytes),
+                None => {
+                    // Cannot re-encode: keep the batch whole rather than lose records.
+                    out.removed -= (total - kept.len()) as u64;
+                    out.bytes.extend_from_slice(view.as_bytes());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Encodes the kept records of `original` as one batch with its codec.
+fn encode(records: &[Record], original: &BatchView<'_>) -> Option<BytesMut> {
+    let compression = crate::codec::from_attributes(original.attributes())?;
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression,
+        },
+    )
+    .ok()?;
+    // One batch, or the encoder split it (records of a producer whose sequence no longer
+    // matches their offsets); both are valid logs.
+    Some(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::{Bytes, BytesMut};
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
+        TimestampType,
+    };
+
+    use crate::storage::test_util::{open, read_all, NOW};
+    use crate::storage::{LogConfig, PartitionLog};
+
+    const DAY: i64 = 86_400_000;
+
+    fn config() -> LogConfig {
+        LogConfig {
+            segment_bytes: 400,
+            index_interval_bytes: 100,
+            compact: true,
+            delete: false,
+            delete_retention_ms: DAY,
+            ..LogConfig::default()
+        }
+    }
+
+    /// One batch of (key, value) records at `ts`.
+    fn keyed(entries: &[(&str, Option<&str>)], ts: i64, compression: Compression) -> BytesMut {
+        let records: Vec<Record> = entries
+            .iter()
+            .enumerate()
+            .map(|(i, (k, v))| Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: -1,
+                producer_id: -1,
+                producer_epoch: -1,
+                timestamp_type: TimestampType::Creation,
+                offset: i as i64,
+                sequence: i as i32 - 1,
+                timestamp: ts,
+                key: Some(Bytes::copy_from_slice(k.as_bytes())),
+                value: v.map(|v| Bytes::copy_from_slice(v.as_bytes())),
+                headers: Default::default(),
+            })
+            .collect();
+        let mut buf = BytesMut::new();
+        RecordBatchEncoder::encode(
+            &mut buf,
+            &records,
+            &RecordEncodeOptions {
+                version: 2,
+                compression,
+            },
+        )
+        .unwrap();
+        buf
+    }
+
+    /// Every (offset, key, value) a consumer reading from the start would see.
+    fn contents(log: &PartitionLog) -> Vec<(i64, String, Option<String>)> {
+        let mut out = Vec::new();
+        let mut offset = log.log_start_offset();
+        while offset < log.log_end_offset() {
+            let bytes = log
+                .read_plan(offset, usize::MAX, i64::MAX, true)
+                .unwrap()
+                .load()
+                .unwrap();
+            assert!(!bytes.is_empty(), "no progress at {offset}");
+            let mut buf = bytes.clone();
+            for set in RecordBatchDecoder::decode_all(&mut buf).unwrap() {
+                for r in set.records {
+                    out.push((
+                        r.offset,
+                        String::from_utf8(r.key.unwrap().to_vec()).unwrap(),
+                        r.value.map(|v| String::from_utf8(v.to_vec()).unwrap()),
+                    ));
+                    offset = r.offset + 1;
+                }
+            }
+            for b in crate::storage::batch::split_batches(&bytes) {
+                offset = offset.max(b.unwrap().next_offset());
+            }
+        }
+        out
+    }
+
+    fn compact(log: &mut PartitionLog, now: i64) -> super::CompactionOutcome {
+        match log.compaction_job(now) {
+            None => super::CompactionOutcome::default(),
+            Some(job) => {
+                let done = job.run().unwrap();
+                log.install_compaction(done).unwrap()
+            }
+        }
+    }
+
+    fn append(log: &mut PartitionLog, mut batch: BytesMut) {
+        log.append(&mut batch, 0, NOW).unwrap();
+    }
+
+    /// Fills several segments: k0..k4 written three times (v1, v2, v3), then a tombstone for
+    /// k1, then one more record to hold the active segment.
+    fn filled(dir: &std::path::Path, compression: Compression) -> PartitionLog {
+        let mut log = open(dir, config());
+        for round in 1..=3 {
+            for k in 0..5 {
+                let key = format!("k{k}");
+                let value = format!("v{round}");
+                append(&mut log, keyed(&[(&key, Some(&value))], NOW, compression));
+            }
+        }
+        append(
+            &mut log,
+            keyed(&[("k1", None), ("k2", Some("v4"))], NOW, compression),
+        );
+        append(&mut log, keyed(&[("k9", Some("active"))], NOW, compression));
+        assert!(log.segment_count() >= 3, "the test needs closed segments");
+        log
+    }
+
+    #[test]
+    fn keeps_the_latest_value_per_key_with_its_original_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = filled(dir.path(), Compression::None);
+        let before = contents(&log);
+        let active_base = log.segments.last().unwrap().base_offset();
+        let outcome = compact(&mut log, NOW);
+        assert!(outcome.segments_rewritten > 0 && outcome.records_removed > 0);
+        let after = contents(&log);
+        // Below the active segment: one record per key, the last one written.
+        let closed: Vec<_> = after
+            .iter()
+            .filter(|(o, _, _)| *o < active_base)
+            .cloned()
+            .collect();
+        let mut keys: Vec<_> = closed.iter().map(|(_, k, _)| k.clone()).collect();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), closed.len(), "one record per key: {closed:?}");
+        for (offset, key, value) in &closed {
+            let last = before
+                .iter()
+                .filter(|(o, k, _)| k == key && *o < active_base)
+                .max_by_key(|(o, _, _)| *o)
+                .unwrap();
+            assert_eq!((offset, value), (&last.0, &last.2), "{key}");
+        }
+        // The tombstone for k1 stays within delete.retention.ms; the active segment is intact.
+        assert!(closed.iter().any(|(_, k, v)| k == "k1" && v.is_none()) || active_base <= 15);
+        let active_before: Vec<_> = before
+            .iter()
+            .filter(|(o, _, _)| *o >= active_base)
+            .collect();
+        let active_after: Vec<_> = after.iter().filter(|(o, _, _)| *o >= active_base).collect();
+        assert_eq!(active_before, active_after);
+        // Offsets only grow, with gaps where records went.
+        assert!(after.windows(2).all(|w| w[0].0 < w[1].0));
+        assert_eq!(log.log_end_offset(), before.last().unwrap().0 + 1);
+        // Nothing changed: the next pass is skipped.
+        assert_eq!(log.compaction_job(NOW).map(|_| ()), None);
+    }
+
+    #[test]
+    fn tombstones_go_after_delete_retention_and_everything_survives_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = filled(dir.path(), Compression::Lz4);
+        // Roll so the tombstone batch is closed too.
+        append(
+            &mut log,
+            keyed(&[("pad", Some(&"x".repeat(400)))], NOW, Compression::Lz4),
+        );
+        compact(&mut log, NOW);
+        assert!(contents(&log)
+            .iter()
+            .any(|(_, k, v)| k == "k1" && v.is_none()));
+        assert!(log.compaction_job(NOW + DAY - 1).is_none(), "not due yet");
+        let outcome = compact(&mut log, NOW + DAY + 1);
+        assert!(outcome.records_removed >= 1);
+        let after = contents(&log);
+        assert!(
+            !after.iter().any(|(_, k, _)| k == "k1"),
+            "tombstone and its key are gone: {after:?}"
+        );
+        assert!(after
+            .iter()
+            .any(|(_, k, v)| k == "k2" && v.as_deref() == Some("v4")));
+        // Reopen: indexes rebuilt from the compacted files, same data.
+        drop(log);
+        let log = open(dir.path(), config());
+        assert_eq!(contents(&log), after);
+        assert!(!read_all(&log, 0).is_empty());
+    }
+
+    #[test]
+    fn fetching_a_removed_offset_returns_the_next_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = filled(dir.path(), Compression::None);
+        compact(&mut log, NOW);
+        // Offset 0 held k0=v1, superseded by k0=v3.
+        let bytes = log
+            .read_plan(0, usize::MAX, i64::MAX, true)
+            .unwrap()
+            .load()
+            .unwrap();
+        let mut buf = bytes.clone();
+        let first = RecordBatchDecoder::decode_all(&mut buf).unwrap()[0].records[0].offset;
+        assert!(first > 0);
+    }
+
+    #[test]
+    fn logs_that_are_not_compacted_and_active_segments_are_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = open(
+            dir.path(),
+            LogConfig {
+                compact: false,
+                ..config()
+            },
+        );
+        append(
+            &mut log,
+            keyed(
+                &[("k", Some("1")), ("k", Some("2"))],
+                NOW,
+                Compression::None,
+            ),
+        );
+        assert!(log.compaction_job(NOW).is_none());
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = open(dir.path(), config());
+        append(
+            &mut log,
+            keyed(
+                &[("k", Some("1")), ("k", Some("2"))],
+                NOW,
+                Compression::None,
+            ),
+        );
+        assert!(log.compaction_job(NOW).is_none(), "only an active segment");
+    }
+
+    #[test]
+    fn a_segment_changed_during_the_pass_is_not_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = filled(dir.path(), Compression::None);
+        let job = log.compaction_job(NOW).unwrap();
+        let done = job.run().unwrap();
+        log.truncate_to(3).unwrap();
+        let outcome = log.install_compaction(done).unwrap();
+        assert_eq!(outcome.segments_rewritten, 0);
+        assert!(std::fs::read_dir(dir.path()).unwrap().all(|e| !e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".tmp")));
+    }
+
+    #[test]
+    fn implausible_record_counts_are_left_alone() {
+        let mut batch = keyed(&[("k", Some("v"))], NOW, Compression::None);
+        // Claim two billion records; fix the CRC so the batch still validates.
+        batch[57..61].copy_from_slice(&i32::MAX.to_be_bytes());
+        let crc = crc32c::crc32c(&batch[21..]);
+        batch[17..21].copy_from_slice(&crc.to_be_bytes());
+        let view = crate::storage::batch::BatchView::parse(&batch).unwrap();
+        assert!(super::records_of(&view).is_none());
+    }
+}
