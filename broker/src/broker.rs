@@ -124,6 +124,34 @@ impl Broker {
         // A standalone broker leads every partition with a full ISR of one.
         m.under_replicated.set(0);
         m.offline.set(0);
+        self.refresh_consumer_lag();
+    }
+
+    /// Lag of every committed group offset: high watermark minus committed offset. Series of
+    /// deleted groups and offsets disappear because the gauge is rebuilt on each scrape.
+    fn refresh_consumer_lag(&self) {
+        let lag = &self.metrics.consumer_lag;
+        lag.reset();
+        let (_, groups) = self.groups.list(&[]);
+        for group in groups {
+            let Ok(topics) = self.groups.fetch_offsets(&group.group_id, None) else {
+                continue;
+            };
+            for (topic_name, partitions) in topics {
+                let Some(topic) = self.topics.get(&topic_name) else {
+                    continue;
+                };
+                for (index, committed) in partitions {
+                    let (Some(partition), Some(committed)) = (topic.partition(index), committed)
+                    else {
+                        continue;
+                    };
+                    let hw = partition.with_log(|log| log.high_watermark());
+                    lag.with_label_values(&[&group.group_id, &topic_name, &index.to_string()])
+                        .set((hw - committed.offset).max(0));
+                }
+            }
+        }
     }
 
     /// fsyncs and checkpoints every partition (graceful shutdown).

@@ -37,6 +37,8 @@ pub struct Metrics {
     pub isr_expands: IntCounter,
     /// Duration of each group-commit fsync.
     pub flush_seconds: Histogram,
+    /// Consumer group lag per committed partition.
+    pub consumer_lag: IntGaugeVec,
     /// Log size per partition.
     pub log_size: IntGaugeVec,
     /// Log end offset per partition.
@@ -147,6 +149,11 @@ impl Metrics {
             isr_expands: counter(
                 "kafka_server_replicamanager_isrexpands_total",
                 "In-sync replica set expansions",
+            )?,
+            consumer_lag: gauge_vec(
+                "kafka_consumergroup_lag",
+                "Records between a group's committed offset and the high watermark",
+                &["group", "topic", "partition"],
             )?,
             log_size: gauge_vec(
                 "kafka_log_log_size",
