@@ -64,6 +64,8 @@ pub(crate) async fn describe(
                 Ok(entries) => {
                     let keys = resource
                         .configuration_keys
+                        // Null or empty: every config, as Kafka answers.
+                        .filter(|keys| !keys.is_empty())
                         .map(|keys| keys.iter().map(|k| k.to_string()).collect::<Vec<_>>());
                     let configs = entries
                         .into_iter()

@@ -17,7 +17,7 @@ use crate::topics::TopicSpec;
 
 const NONE: i16 = 0;
 
-fn s(v: &str) -> StrBytes {
+pub(super) fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_string())
 }
 
@@ -25,11 +25,11 @@ fn group(v: &str) -> GroupId {
     GroupId(s(v))
 }
 
-fn topic(v: &str) -> TopicName {
+pub(super) fn topic(v: &str) -> TopicName {
     TopicName(s(v))
 }
 
-async fn broker(dir: &std::path::Path) -> Arc<Broker> {
+pub(super) async fn broker(dir: &std::path::Path) -> Arc<Broker> {
     let config = BrokerConfig::resolve(Flags {
         data_dir: Some(dir.to_path_buf()),
         group_initial_rebalance_delay_ms: Some(0),
@@ -50,7 +50,7 @@ async fn broker(dir: &std::path::Path) -> Arc<Broker> {
 }
 
 /// Sends `request` at `version` and decodes the answer at the same version.
-async fn call<Q: Encodable, R: Decodable>(
+pub(super) async fn call<Q: Encodable, R: Decodable>(
     broker: &Arc<Broker>,
     api: ApiKey,
     version: i16,

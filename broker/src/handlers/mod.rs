@@ -33,6 +33,8 @@ mod produce;
 mod refuse;
 mod sync_group;
 mod topic_lookup;
+#[cfg(test)]
+mod wire_tests;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -1,0 +1,330 @@
+//! Every non-group API at every version ApiVersions advertises, through `dispatch` and back
+//! through the response decoder: each answer must encode at the client's version (fields a
+//! version lacks left unset) and carry the expected outcome.
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::*;
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+
+use super::group_wire_tests::{broker, call, s, topic};
+use crate::protocol::supported_range;
+
+fn versions(api: ApiKey) -> std::ops::RangeInclusive<i16> {
+    let (min, max) = supported_range(api).unwrap();
+    min..=max
+}
+
+fn batch(records: i64) -> Bytes {
+    let records: Vec<Record> = (0..records)
+        .map(|i| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i,
+            sequence: -1,
+            timestamp: 1_000 + i,
+            key: Some(Bytes::from(format!("k{i}"))),
+            value: Some(Bytes::from_static(b"value")),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    RecordBatchEncoder::encode(&mut buf, &records, &options).unwrap();
+    buf.freeze()
+}
+
+#[tokio::test]
+async fn produce_fetch_and_offsets_at_every_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path()).await;
+    let topic_id = b.topics.get("t").unwrap().record.id;
+    let mut expected_offset = 0;
+    for v in versions(ApiKey::Produce) {
+        let request = ProduceRequest::default()
+            .with_acks(-1)
+            .with_timeout_ms(5_000)
+            .with_topic_data(vec![produce_request::TopicProduceData::default()
+                .with_name(topic("t"))
+                .with_partition_data(vec![
+                    produce_request::PartitionProduceData::default()
+                        .with_index(0)
+                        .with_records(Some(batch(2))),
+                ])]);
+        let response: ProduceResponse = call(&b, ApiKey::Produce, v, &request).await;
+        let p = &response.responses[0].partition_responses[0];
+        assert_eq!(
+            (p.error_code, p.base_offset),
+            (0, expected_offset),
+            "Produce v{v}"
+        );
+        expected_offset += 2;
+    }
+    for v in versions(ApiKey::Fetch) {
+        let request = FetchRequest::default()
+            .with_max_wait_ms(0)
+            .with_max_bytes(1 << 20)
+            .with_session_epoch(-1)
+            .with_topics(vec![fetch_request::FetchTopic::default()
+                .with_topic(if v < 13 { topic("t") } else { topic("") })
+                .with_topic_id(if v >= 13 { topic_id } else { uuid::Uuid::nil() })
+                .with_partitions(vec![fetch_request::FetchPartition::default()
+                    .with_partition(0)
+                    .with_fetch_offset(3)
+                    .with_partition_max_bytes(1 << 20)])]);
+        let response: FetchResponse = call(&b, ApiKey::Fetch, v, &request).await;
+        let p = &response.responses[0].partitions[0];
+        assert_eq!(p.error_code, 0, "Fetch v{v}");
+        assert_eq!(p.high_watermark, expected_offset, "Fetch v{v}");
+        let records = p.records.as_ref().unwrap();
+        // The answer starts with the whole batch holding offset 3.
+        let base = i64::from_be_bytes(records[..8].try_into().unwrap());
+        let last = base + i64::from(i32::from_be_bytes(records[23..27].try_into().unwrap()));
+        assert!(
+            (base..=last).contains(&3),
+            "Fetch v{v}: batch {base}..={last}"
+        );
+    }
+    for v in versions(ApiKey::ListOffsets) {
+        for (timestamp, want) in [(-2, 0), (-1, expected_offset), (1_001, 1)] {
+            let request = ListOffsetsRequest::default()
+                .with_replica_id(BrokerId(-1))
+                .with_topics(vec![list_offsets_request::ListOffsetsTopic::default()
+                    .with_name(topic("t"))
+                    .with_partitions(vec![
+                        list_offsets_request::ListOffsetsPartition::default()
+                            .with_partition_index(0)
+                            .with_timestamp(timestamp),
+                    ])]);
+            let response: ListOffsetsResponse = call(&b, ApiKey::ListOffsets, v, &request).await;
+            let p = &response.topics[0].partitions[0];
+            assert_eq!(
+                (p.error_code, p.offset),
+                (0, want),
+                "ListOffsets v{v} ts {timestamp}"
+            );
+        }
+    }
+    for v in versions(ApiKey::OffsetForLeaderEpoch) {
+        let request = OffsetForLeaderEpochRequest::default().with_topics(vec![
+            offset_for_leader_epoch_request::OffsetForLeaderTopic::default()
+                .with_topic(topic("t"))
+                .with_partitions(vec![
+                    offset_for_leader_epoch_request::OffsetForLeaderPartition::default()
+                        .with_partition(0)
+                        .with_leader_epoch(0),
+                ]),
+        ]);
+        let response: OffsetForLeaderEpochResponse =
+            call(&b, ApiKey::OffsetForLeaderEpoch, v, &request).await;
+        let p = &response.topics[0].partitions[0];
+        assert_eq!(
+            (p.error_code, p.end_offset),
+            (0, expected_offset),
+            "OffsetForLeaderEpoch v{v}"
+        );
+    }
+    for v in versions(ApiKey::DeleteRecords) {
+        let request = DeleteRecordsRequest::default().with_topics(vec![
+            delete_records_request::DeleteRecordsTopic::default()
+                .with_name(topic("t"))
+                .with_partitions(vec![
+                    delete_records_request::DeleteRecordsPartition::default()
+                        .with_partition_index(1)
+                        .with_offset(0),
+                ]),
+        ]);
+        let response: DeleteRecordsResponse = call(&b, ApiKey::DeleteRecords, v, &request).await;
+        assert_eq!(
+            response.topics[0].partitions[0].error_code, 0,
+            "DeleteRecords v{v}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn metadata_and_admin_apis_at_every_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path()).await;
+    for v in versions(ApiKey::ApiVersions) {
+        let response: ApiVersionsResponse =
+            call(&b, ApiKey::ApiVersions, v, &ApiVersionsRequest::default()).await;
+        assert_eq!(response.error_code, 0, "ApiVersions v{v}");
+        assert!(!response.api_keys.is_empty());
+    }
+    for v in versions(ApiKey::Metadata) {
+        let request = MetadataRequest::default().with_topics(Some(vec![
+            metadata_request::MetadataRequestTopic::default().with_name(Some(topic("t"))),
+        ]));
+        let response: MetadataResponse = call(&b, ApiKey::Metadata, v, &request).await;
+        assert_eq!(response.topics[0].error_code, 0, "Metadata v{v}");
+        assert_eq!(response.topics[0].partitions.len(), 2, "Metadata v{v}");
+    }
+    for v in versions(ApiKey::CreateTopics) {
+        let name = format!("created-v{v}");
+        let create = |validate_only| {
+            CreateTopicsRequest::default()
+                .with_validate_only(validate_only)
+                .with_topics(vec![create_topics_request::CreatableTopic::default()
+                    .with_name(topic(&name))
+                    .with_num_partitions(3)
+                    .with_replication_factor(1)
+                    .with_configs(vec![
+                        create_topics_request::CreatableTopicConfig::default()
+                            .with_name(s("retention.ms"))
+                            .with_value(Some(s("60000"))),
+                    ])])
+        };
+        let checked: CreateTopicsResponse = call(&b, ApiKey::CreateTopics, v, &create(true)).await;
+        assert_eq!(
+            checked.topics[0].error_code, 0,
+            "CreateTopics v{v} validate_only"
+        );
+        assert!(b.topics.get(&name).is_none(), "validate_only created v{v}");
+        let created: CreateTopicsResponse = call(&b, ApiKey::CreateTopics, v, &create(false)).await;
+        assert_eq!(created.topics[0].error_code, 0, "CreateTopics v{v}");
+        let again: CreateTopicsResponse = call(&b, ApiKey::CreateTopics, v, &create(false)).await;
+        assert_eq!(
+            again.topics[0].error_code, 36,
+            "CreateTopics v{v}: TOPIC_ALREADY_EXISTS"
+        );
+    }
+    for v in versions(ApiKey::CreatePartitions) {
+        let request = CreatePartitionsRequest::default().with_topics(vec![
+            create_partitions_request::CreatePartitionsTopic::default()
+                .with_name(topic("created-v2"))
+                .with_count(4 + i32::from(v)),
+            create_partitions_request::CreatePartitionsTopic::default()
+                .with_name(topic("missing"))
+                .with_count(2),
+        ]);
+        let response: CreatePartitionsResponse =
+            call(&b, ApiKey::CreatePartitions, v, &request).await;
+        let codes: Vec<i16> = response.results.iter().map(|r| r.error_code).collect();
+        assert_eq!(codes, vec![0, 3], "CreatePartitions v{v}");
+    }
+    for v in versions(ApiKey::DescribeConfigs) {
+        let request = DescribeConfigsRequest::default()
+            .with_include_synonyms(v >= 1)
+            .with_include_documentation(v >= 3)
+            .with_resources(vec![
+                describe_configs_request::DescribeConfigsResource::default()
+                    .with_resource_type(2)
+                    .with_resource_name(s("created-v2")),
+                describe_configs_request::DescribeConfigsResource::default()
+                    .with_resource_type(4)
+                    .with_resource_name(s("0")),
+            ]);
+        let response: DescribeConfigsResponse =
+            call(&b, ApiKey::DescribeConfigs, v, &request).await;
+        let retention = response.results[0]
+            .configs
+            .iter()
+            .find(|c| c.name.as_str() == "retention.ms")
+            .unwrap();
+        assert_eq!(
+            retention.value.as_deref(),
+            Some("60000"),
+            "DescribeConfigs v{v}"
+        );
+        assert_eq!(
+            response.results[1].error_code, 0,
+            "DescribeConfigs v{v} broker"
+        );
+    }
+    for v in versions(ApiKey::AlterConfigs) {
+        let request = AlterConfigsRequest::default().with_resources(vec![
+            alter_configs_request::AlterConfigsResource::default()
+                .with_resource_type(2)
+                .with_resource_name(s("created-v2"))
+                .with_configs(vec![alter_configs_request::AlterableConfig::default()
+                    .with_name(s("retention.ms"))
+                    .with_value(Some(s(&format!("{}", 70_000 + i32::from(v)))))]),
+        ]);
+        let response: AlterConfigsResponse = call(&b, ApiKey::AlterConfigs, v, &request).await;
+        assert_eq!(response.responses[0].error_code, 0, "AlterConfigs v{v}");
+    }
+    for v in versions(ApiKey::IncrementalAlterConfigs) {
+        let request = IncrementalAlterConfigsRequest::default().with_resources(vec![
+            incremental_alter_configs_request::AlterConfigsResource::default()
+                .with_resource_type(2)
+                .with_resource_name(s("created-v2"))
+                .with_configs(vec![
+                    incremental_alter_configs_request::AlterableConfig::default()
+                        .with_name(s("cleanup.policy"))
+                        .with_config_operation(2)
+                        .with_value(Some(s("compact"))),
+                ]),
+        ]);
+        let response: IncrementalAlterConfigsResponse =
+            call(&b, ApiKey::IncrementalAlterConfigs, v, &request).await;
+        assert_eq!(
+            response.responses[0].error_code, 0,
+            "IncrementalAlterConfigs v{v}"
+        );
+    }
+    let configs = &b.topics.get("created-v2").unwrap().record.configs;
+    assert_eq!(
+        configs.get("cleanup.policy").map(String::as_str),
+        Some("delete,compact")
+    );
+    for v in versions(ApiKey::DescribeCluster) {
+        let response: DescribeClusterResponse = call(
+            &b,
+            ApiKey::DescribeCluster,
+            v,
+            &DescribeClusterRequest::default(),
+        )
+        .await;
+        assert_eq!(
+            (response.error_code, response.brokers.len()),
+            (0, 1),
+            "DescribeCluster v{v}"
+        );
+    }
+    for v in versions(ApiKey::DescribeLogDirs) {
+        let response: DescribeLogDirsResponse = call(
+            &b,
+            ApiKey::DescribeLogDirs,
+            v,
+            &DescribeLogDirsRequest::default().with_topics(None),
+        )
+        .await;
+        assert!(
+            !response.results[0].topics.is_empty(),
+            "DescribeLogDirs v{v}"
+        );
+    }
+    for v in versions(ApiKey::InitProducerId) {
+        let request = InitProducerIdRequest::default()
+            .with_transactional_id(None)
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1)
+            .with_transaction_timeout_ms(60_000);
+        let response: InitProducerIdResponse = call(&b, ApiKey::InitProducerId, v, &request).await;
+        assert_eq!(response.error_code, 0, "InitProducerId v{v}");
+        assert!(response.producer_id.0 >= 0);
+    }
+    for v in versions(ApiKey::DeleteTopics) {
+        let name = format!("created-v{}", v + 1);
+        let request = if v >= 6 {
+            DeleteTopicsRequest::default()
+                .with_topics(vec![delete_topics_request::DeleteTopicState::default()
+                    .with_name(Some(topic(&name)))])
+        } else {
+            DeleteTopicsRequest::default().with_topic_names(vec![topic(&name)])
+        };
+        let response: DeleteTopicsResponse = call(&b, ApiKey::DeleteTopics, v, &request).await;
+        assert_eq!(response.responses[0].error_code, 0, "DeleteTopics v{v}");
+        assert!(b.topics.get(&name).is_none());
+    }
+}
