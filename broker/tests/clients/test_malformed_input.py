@@ -111,3 +111,20 @@ def test_an_unknown_api_key_gets_an_error_or_a_close_never_silence(broker):
     finally:
         conn.close()
     assert broker.alive()
+
+
+@pytest.mark.parametrize("api_key,version,body", [
+    # Metadata v1 claiming 2^31-1 topics in a 4-byte body.
+    (3, 1, struct.pack(">i", 0x7FFFFFFF)),
+    # Metadata v9 (flexible) claiming a compact array of 2^31 topics.
+    (3, 9, bytes([0x80, 0x80, 0x80, 0x80, 0x08])),
+    # Produce v3 claiming 2^31-1 topics.
+    (0, 3, struct.pack(">hhii", -1, -1, 1000, 0x7FFFFFFF)),
+])
+def test_hostile_array_lengths_do_not_bring_the_broker_down(broker, topic, api_key, version, body):
+    flexible_header = (api_key == 3 and version >= 9)
+    header = struct.pack(">hhih", api_key, version, 1, -1) + (b"\x00" if flexible_header else b"")
+    frame = header + body
+    conn = send_raw(broker.bootstrap, struct.pack(">i", len(frame)) + frame)
+    conn.close()
+    assert_serves_real_clients(broker, topic, f"after a hostile length for api {api_key} v{version}")
