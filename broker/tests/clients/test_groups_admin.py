@@ -17,6 +17,7 @@ def members():
         m.kill()
 
 
+@pytest.mark.peer_gap("Tansu 0.6 lists groups without their state")
 def test_admin_client_lists_describes_alters_and_deletes_groups(broker, topic, java, members):
     ck_create_topic(broker.bootstrap, topic, partitions=4)
     ck_produce(broker.bootstrap, topic, [{"value": f"{i}".encode(), "partition": i % 4} for i in range(40)])
