@@ -91,7 +91,8 @@ def fmt(v: float | None, spec: str) -> str:
 def ratio(ours: float | None, peer: float | None) -> str:
     if ours is None or peer is None or peer == 0:
         return "n/a"
-    return f"{ours / peer:.2f}x"
+    r = ours / peer
+    return f"{r:.2f}x" if r >= 0.1 else f"{r:.3f}x"
 
 
 def report(runs: dict[str, list[dict]], args: argparse.Namespace) -> str:
@@ -114,11 +115,12 @@ def report(runs: dict[str, list[dict]], args: argparse.Namespace) -> str:
     if any("latency" in r for r in ours + peer):
         lines += ["", f"end-to-end latency at {args.rate:,} records/s for {args.latency_seconds:g} s "
                       f"(default client settings; first {args.warmup_seconds:g} s excluded)",
-                  f"{'percentile':<18} {'tributary ms':>16} {'tansu ms':>14} {'ours/peer':>10}"]
+                  f"{'percentile':<18} {'tributary ms':>16} {'tansu ms':>14} {'ours/peer':>10}  (lower is better)"]
         for key, label in (("p50Ms", "p50"), ("p99Ms", "p99"), ("p999Ms", "p99.9")):
             o = mean([r["latency"][key] for r in ours if "latency" in r])
             p = mean([r["latency"][key] for r in peer if "latency" in r])
             lines.append(f"{label:<18} {fmt(o, '.2f'):>16} {fmt(p, '.2f'):>14} {ratio(o, p):>10}")
+    lines += ["", "Per-round figures are printed above the table; on a shared machine single rounds vary."]
     return "\n".join(lines)
 
 
