@@ -196,41 +196,39 @@ impl Refuse for DescribeConfigsRequest {
     }
 }
 
-impl Refuse for AlterConfigsRequest {
-    type Response = AlterConfigsResponse;
-    fn refuse(self, error: ResponseError) -> AlterConfigsResponse {
-        use alter_configs_response::AlterConfigsResourceResponse;
-        AlterConfigsResponse::default().with_responses(
-            self.resources
-                .into_iter()
-                .map(|r| {
-                    AlterConfigsResourceResponse::default()
-                        .with_resource_type(r.resource_type)
-                        .with_resource_name(r.resource_name)
-                        .with_error_code(error.code())
-                })
-                .collect(),
-        )
-    }
+/// The legacy and incremental AlterConfigs share their response shape.
+macro_rules! refuse_alter_configs {
+    ($request:ty, $response:ty, $module:ident) => {
+        impl Refuse for $request {
+            type Response = $response;
+            fn refuse(self, error: ResponseError) -> $response {
+                use $module::AlterConfigsResourceResponse;
+                <$response>::default().with_responses(
+                    self.resources
+                        .into_iter()
+                        .map(|r| {
+                            AlterConfigsResourceResponse::default()
+                                .with_resource_type(r.resource_type)
+                                .with_resource_name(r.resource_name)
+                                .with_error_code(error.code())
+                        })
+                        .collect(),
+                )
+            }
+        }
+    };
 }
 
-impl Refuse for IncrementalAlterConfigsRequest {
-    type Response = IncrementalAlterConfigsResponse;
-    fn refuse(self, error: ResponseError) -> IncrementalAlterConfigsResponse {
-        use incremental_alter_configs_response::AlterConfigsResourceResponse;
-        IncrementalAlterConfigsResponse::default().with_responses(
-            self.resources
-                .into_iter()
-                .map(|r| {
-                    AlterConfigsResourceResponse::default()
-                        .with_resource_type(r.resource_type)
-                        .with_resource_name(r.resource_name)
-                        .with_error_code(error.code())
-                })
-                .collect(),
-        )
-    }
-}
+refuse_alter_configs!(
+    AlterConfigsRequest,
+    AlterConfigsResponse,
+    alter_configs_response
+);
+refuse_alter_configs!(
+    IncrementalAlterConfigsRequest,
+    IncrementalAlterConfigsResponse,
+    incremental_alter_configs_response
+);
 
 impl Refuse for OffsetForLeaderEpochRequest {
     type Response = OffsetForLeaderEpochResponse;

@@ -328,3 +328,35 @@ async fn metadata_and_admin_apis_at_every_version() {
         assert!(b.topics.get(&name).is_none());
     }
 }
+
+#[tokio::test]
+async fn versions_the_codec_knows_but_we_do_not_serve_get_unsupported_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path()).await;
+    let unsupported = kafka_protocol::error::ResponseError::UnsupportedVersion.code();
+    let (_, max) = supported_range(ApiKey::Produce).unwrap();
+    let request = ProduceRequest::default()
+        .with_acks(-1)
+        .with_topic_data(vec![produce_request::TopicProduceData::default()
+            .with_name(topic("t"))
+            .with_partition_data(vec![
+                produce_request::PartitionProduceData::default()
+                    .with_index(0)
+                    .with_records(Some(batch(1))),
+            ])]);
+    let response: ProduceResponse = call(&b, ApiKey::Produce, max + 1, &request).await;
+    assert_eq!(
+        response.responses[0].partition_responses[0].error_code,
+        unsupported
+    );
+    assert_eq!(
+        b.topics.get("t").unwrap().partitions[0].with_log(|l| l.log_end_offset()),
+        0
+    );
+    let (_, max) = supported_range(ApiKey::Metadata).unwrap();
+    let request = MetadataRequest::default().with_topics(Some(vec![
+        metadata_request::MetadataRequestTopic::default().with_name(Some(topic("t"))),
+    ]));
+    let response: MetadataResponse = call(&b, ApiKey::Metadata, max + 1, &request).await;
+    assert_eq!(response.topics[0].error_code, unsupported);
+}
