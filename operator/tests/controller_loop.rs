@@ -413,3 +413,81 @@ async fn operator_drives_cluster_and_topics_through_their_lifecycle() {
     );
     assert_eq!(metrics.leader.get(), 0);
 }
+
+/// Starts the operator against `client` with fast timings; returns the stop switch and task.
+fn start_operator(
+    client: &Client,
+    metrics: Arc<Metrics>,
+) -> (
+    watch::Sender<bool>,
+    tokio::task::JoinHandle<tributary_operator::Result<()>>,
+) {
+    let mut settings = Settings::new("operator-0", NS);
+    settings.renew_interval = Duration::from_millis(200);
+    settings.lease_duration = Duration::from_secs(2);
+    settings.error_backoff = Duration::from_millis(500);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let task = tokio::spawn(tributary_operator::run::run(
+        client.clone(),
+        settings,
+        metrics,
+        stop_rx,
+    ));
+    (stop_tx, task)
+}
+
+/// Creates KafkaCluster `demo` from `spec`.
+async fn create_cluster(client: &Client, spec: serde_json::Value) {
+    let clusters: Api<KafkaCluster> = Api::namespaced(client.clone(), NS);
+    let cluster: KafkaCluster = obj(json!({
+        "apiVersion": "tributary.dev/v1alpha1", "kind": "KafkaCluster",
+        "metadata": { "name": "demo" }, "spec": spec,
+    }));
+    if let Err(e) = clusters.create(&PostParams::default(), &cluster).await {
+        panic!("create cluster: {e}");
+    }
+}
+
+/// Events about KafkaCluster `demo` with `reason`.
+fn cluster_events(server: &FakeApiServer, reason: &str) -> Vec<serde_json::Value> {
+    server
+        .list("events.k8s.io/events", NS)
+        .into_iter()
+        .filter(|e| e["reason"] == reason && e["regarding"]["name"] == "demo")
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_reconcile_publishes_a_warning_event_and_retries() {
+    let server = FakeApiServer::new();
+    let client = server.client(NS);
+    install_crds(&client).await;
+    // The first child write is refused, as if RBAC were missing.
+    server.fail_next_writes_with("/serviceaccounts", 1, 403);
+    let metrics = Arc::new(Metrics::new().unwrap_or_else(|e| panic!("metrics: {e}")));
+    let (stop, operator) = start_operator(&client, metrics.clone());
+    create_cluster(&client, json!({ "brokers": 1 })).await;
+
+    let events = wait_until("a ReconcileFailed event", || async {
+        let evs = cluster_events(&server, "ReconcileFailed");
+        (!evs.is_empty()).then_some(evs)
+    })
+    .await;
+    assert_eq!(events[0]["type"], "Warning");
+    assert_eq!(events[0]["regarding"]["kind"], "KafkaCluster");
+    let note = events[0]["note"].as_str().unwrap_or_default();
+    assert!(
+        note.contains("kind kube"),
+        "note names the error kind: {note}"
+    );
+    assert!(metrics.errors("kafkacluster", "kube") >= 1);
+
+    // The backoff still retries, and the retry succeeds.
+    let sts_api: Api<StatefulSet> = Api::namespaced(client.clone(), NS);
+    wait_until("the StatefulSet after the retry", || async {
+        sts_api.get_opt("demo-broker").await.ok().flatten()
+    })
+    .await;
+    let _ = stop.send(true);
+    let _ = tokio::time::timeout(DEADLINE, operator).await;
+}

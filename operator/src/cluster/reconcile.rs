@@ -212,13 +212,14 @@ async fn publish_changes(
     }
 }
 
-/// Counts the failure, publishes nothing (the next reconcile will), and backs off; conflicts
-/// retry quickly because they only mean someone else wrote first.
+/// Counts the failure, publishes a Warning Event (at most one per backoff period), and backs
+/// off; conflicts retry quickly because they only mean someone else wrote first.
 pub fn error_policy(cluster: Arc<KafkaCluster>, error: &Error, ctx: Arc<Context>) -> Action {
     ctx.metrics.reconcile_failed(CONTROLLER, error);
     tracing::warn!(cluster = %cluster.name_any(), %error, "reconcile failed");
+    ctx.report_failure(cluster.object_ref(&()), error);
     match error {
         Error::Conflict { .. } => Action::requeue(Duration::from_millis(500)),
-        _ => Action::requeue(Duration::from_secs(15)),
+        _ => Action::requeue(ctx.settings.error_backoff),
     }
 }

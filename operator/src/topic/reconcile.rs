@@ -192,15 +192,17 @@ async fn cleanup(topic: &KafkaTopic, ctx: &Context) -> Result<Action> {
     }
 }
 
-/// Counts the failure and backs off; conflicts and pending deletions retry soon.
+/// Counts the failure, publishes a Warning Event (at most one per backoff period), and backs
+/// off; conflicts and pending deletions retry soon.
 pub fn error_policy(topic: Arc<KafkaTopic>, error: &Error, ctx: Arc<Context>) -> Action {
     ctx.metrics.reconcile_failed(CONTROLLER, error);
+    ctx.report_failure(topic.object_ref(&()), error);
     match error {
         Error::Conflict { .. } => Action::requeue(Duration::from_millis(200)),
         Error::DeletionPending { .. } => Action::requeue(Duration::from_secs(5)),
         _ => {
             tracing::warn!(topic = %topic.name_any(), %error, "reconcile failed");
-            Action::requeue(Duration::from_secs(15))
+            Action::requeue(ctx.settings.error_backoff)
         }
     }
 }
