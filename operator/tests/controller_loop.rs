@@ -491,3 +491,75 @@ async fn failed_reconcile_publishes_a_warning_event_and_retries() {
     let _ = stop.send(true);
     let _ = tokio::time::timeout(DEADLINE, operator).await;
 }
+
+fn paused_condition(
+    c: &KafkaCluster,
+) -> Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+    c.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Paused")
+        .cloned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paused_cluster_reports_paused_and_resumes_when_the_annotation_goes() {
+    let server = FakeApiServer::new();
+    let client = server.client(NS);
+    install_crds(&client).await;
+    let metrics = Arc::new(Metrics::new().unwrap_or_else(|e| panic!("metrics: {e}")));
+    let (stop, operator) = start_operator(&client, metrics);
+    create_cluster(&client, json!({ "brokers": 1 })).await;
+    let sts_api: Api<StatefulSet> = Api::namespaced(client.clone(), NS);
+    wait_until("the StatefulSet", || async {
+        sts_api.get_opt("demo-broker").await.ok().flatten()
+    })
+    .await;
+
+    // Pause and grow in one write: the operator acknowledges the pause, not the growth.
+    let clusters: Api<KafkaCluster> = Api::namespaced(client.clone(), NS);
+    let pause = json!({
+        "metadata": { "annotations": { "tributary.dev/paused": "true" } },
+        "spec": { "brokers": 2 },
+    });
+    if let Err(e) = clusters
+        .patch("demo", &PatchParams::default(), &Patch::Merge(&pause))
+        .await
+    {
+        panic!("pause: {e}");
+    }
+    let paused = wait_until("Paused condition", || async {
+        clusters.get("demo").await.ok().filter(|c| {
+            paused_condition(c).is_some_and(|p| {
+                p.status == "True"
+                    && p.reason == "Paused"
+                    && p.observed_generation == c.metadata.generation
+            })
+        })
+    })
+    .await;
+    assert_eq!(paused.metadata.generation, Some(2));
+    let sts = sts_api
+        .get("demo-broker")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(sts.spec.replicas, Some(1), "paused: not applied");
+
+    // Resuming clears the condition and applies the pending change.
+    let resume = json!({ "metadata": { "annotations": { "tributary.dev/paused": null } } });
+    if let Err(e) = clusters
+        .patch("demo", &PatchParams::default(), &Patch::Merge(&resume))
+        .await
+    {
+        panic!("resume: {e}");
+    }
+    wait_until("resumed", || async {
+        let c = clusters.get("demo").await.ok()?;
+        let sts = sts_api.get("demo-broker").await.ok()?;
+        (paused_condition(&c).is_none() && sts.spec.replicas == Some(2)).then_some(())
+    })
+    .await;
+    let _ = stop.send(true);
+    let _ = tokio::time::timeout(DEADLINE, operator).await;
+}

@@ -17,12 +17,13 @@ use kube::runtime::controller::Action;
 use kube::{Api, Resource, ResourceExt};
 use tributary_crds::conditions::{is_true, READY};
 use tributary_crds::config::validate_broker_config;
-use tributary_crds::{is_paused, KafkaCluster, KafkaTopic};
+use tributary_crds::{is_paused, KafkaCluster, KafkaTopic, PAUSE_ANNOTATION};
 
 use super::status::{compute, Observed};
 use crate::apply::{apply, delete_if_exists};
 use crate::builders::{build, ClusterObjects, Names};
 use crate::context::Context;
+use crate::pause::{set_paused, PAUSED};
 use crate::{Error, Result};
 
 /// Label value for metrics.
@@ -33,6 +34,7 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
     let _timer = ctx.metrics.reconcile_started(CONTROLLER);
     if is_paused(&cluster.metadata) {
         tracing::info!(cluster = %cluster.name_any(), "paused; not reconciling");
+        mark_paused(&cluster, &ctx).await?;
         return Ok(Action::await_change());
     }
     let names = Names::of(&cluster)?;
@@ -112,6 +114,29 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
         (None, true) => Action::requeue(Duration::from_secs(60)),
         (None, false) => Action::requeue(Duration::from_secs(10)),
     })
+}
+
+/// Sets the `Paused` condition (once per generation) and says so in an Event.
+async fn mark_paused(cluster: &KafkaCluster, ctx: &Context) -> Result<()> {
+    let mut status = cluster.status.clone().unwrap_or_default();
+    let was_paused = is_true(&status.conditions, PAUSED);
+    if !set_paused(&mut status.conditions, true, cluster.metadata.generation) {
+        return Ok(());
+    }
+    let ns = cluster.namespace().unwrap_or_default();
+    let name = cluster.name_any();
+    let patch = serde_json::json!({ "status": { "conditions": status.conditions } });
+    Api::<KafkaCluster>::namespaced(ctx.client.clone(), &ns)
+        .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(|e| Error::kube(format!("update status of KafkaCluster {ns}/{name}"), e))?;
+    if !was_paused {
+        let note =
+            format!("{PAUSE_ANNOTATION} is set; changes are not applied until it is removed");
+        ctx.event(&cluster.object_ref(&()), PAUSED, note, false)
+            .await;
+    }
+    Ok(())
 }
 
 async fn apply_children(ctx: &Context, names: &Names, o: &ClusterObjects) -> Result<()> {

@@ -119,6 +119,8 @@ pub fn compute(o: Observed<'_>) -> KafkaClusterStatus {
     };
 
     let conds = &mut status.conditions;
+    // compute() only runs when not paused, so a resumed cluster drops the condition.
+    crate::pause::set_paused(conds, false, generation);
     let want = cluster.spec.brokers;
     if let Some(err) = o.spec_error {
         set_condition(conds, READY, false, "InvalidSpec", err, generation);

@@ -18,6 +18,7 @@ use tributary_crds::{is_paused, KafkaCluster, KafkaTopic, KafkaTopicStatus, Topi
 use super::plan::{plan, TopicInput};
 use crate::context::Context;
 use crate::liveness::{live_brokers, next_expiry};
+use crate::pause::set_paused;
 use crate::{Error, Result};
 
 /// Label value for metrics.
@@ -82,15 +83,24 @@ async fn read_cluster(topic: &KafkaTopic, ctx: &Context) -> Result<ClusterView> 
 
 async fn apply(topic: &KafkaTopic, ctx: &Context) -> Result<Action> {
     if is_paused(&topic.metadata) {
+        let mut status = topic.status.clone().unwrap_or_default();
+        if set_paused(&mut status.conditions, true, topic.metadata.generation) {
+            write_status(topic, ctx, &status).await?;
+        }
         return Ok(Action::await_change());
     }
     let view = read_cluster(topic, ctx).await?;
     let (cluster, live) = (view.cluster.clone(), view.live.clone());
-    let planned = plan(TopicInput {
+    let mut planned = plan(TopicInput {
         topic,
         cluster: cluster.as_ref(),
         live_brokers: &live,
     });
+    set_paused(
+        &mut planned.status.conditions,
+        false,
+        topic.metadata.generation,
+    );
     let old = topic.status.clone().unwrap_or_default();
     if planned.status != old {
         write_status(topic, ctx, &planned.status).await?;
