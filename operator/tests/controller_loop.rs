@@ -563,3 +563,104 @@ async fn paused_cluster_reports_paused_and_resumes_when_the_annotation_goes() {
     let _ = stop.send(true);
     let _ = tokio::time::timeout(DEADLINE, operator).await;
 }
+
+fn condition(
+    c: &KafkaCluster,
+    type_: &str,
+) -> Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+    c.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|x| x.type_ == type_)
+        .cloned()
+}
+
+/// A one-broker spec with the PodMonitor and the alert rules turned on.
+fn monitored_spec() -> serde_json::Value {
+    json!({ "brokers": 1, "monitoring": { "serviceMonitor": true, "rules": true } })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitoring_spec_applies_pod_monitor_and_rules_and_removes_them_when_off() {
+    let server = FakeApiServer::new();
+    let client = server.client(NS);
+    install_crds(&client).await;
+    let metrics = Arc::new(Metrics::new().unwrap_or_else(|e| panic!("metrics: {e}")));
+    let (stop, operator) = start_operator(&client, metrics);
+    create_cluster(&client, monitored_spec()).await;
+
+    let pm = wait_until("the PodMonitor", || async {
+        server.get("monitoring.coreos.com/podmonitors", NS, "demo-broker")
+    })
+    .await;
+    assert_eq!(pm["metadata"]["ownerReferences"][0]["kind"], "KafkaCluster");
+    assert_eq!(pm["spec"]["podMetricsEndpoints"][0]["port"], "admin");
+    let rule = wait_until("the PrometheusRule", || async {
+        server.get("monitoring.coreos.com/prometheusrules", NS, "demo-alerts")
+    })
+    .await;
+    let alerts: Vec<&str> = rule["spec"]["groups"][0]["rules"]
+        .as_array()
+        .map(|rs| rs.iter().filter_map(|r| r["alert"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(alerts.len(), 4, "{alerts:?}");
+    let clusters: Api<KafkaCluster> = Api::namespaced(client.clone(), NS);
+    wait_until("Monitoring condition True", || async {
+        clusters
+            .get("demo")
+            .await
+            .ok()
+            .filter(|c| condition(c, "Monitoring").is_some_and(|m| m.status == "True"))
+    })
+    .await;
+
+    let off = json!({ "spec": { "monitoring": { "serviceMonitor": false, "rules": false } } });
+    if let Err(e) = clusters
+        .patch("demo", &PatchParams::default(), &Patch::Merge(&off))
+        .await
+    {
+        panic!("turn monitoring off: {e}");
+    }
+    wait_until("monitoring objects deleted", || async {
+        let pm = server.get("monitoring.coreos.com/podmonitors", NS, "demo-broker");
+        let rule = server.get("monitoring.coreos.com/prometheusrules", NS, "demo-alerts");
+        (pm.is_none() && rule.is_none()).then_some(())
+    })
+    .await;
+    let _ = stop.send(true);
+    let _ = tokio::time::timeout(DEADLINE, operator).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_prometheus_operator_is_reported_without_failing_the_reconcile() {
+    let server = FakeApiServer::new();
+    server.unserve_group("monitoring.coreos.com");
+    let client = server.client(NS);
+    install_crds(&client).await;
+    let metrics = Arc::new(Metrics::new().unwrap_or_else(|e| panic!("metrics: {e}")));
+    let (stop, operator) = start_operator(&client, metrics.clone());
+    create_cluster(&client, monitored_spec()).await;
+
+    let clusters: Api<KafkaCluster> = Api::namespaced(client.clone(), NS);
+    let c = wait_until("MonitoringUnavailable condition", || async {
+        clusters.get("demo").await.ok().filter(|c| {
+            condition(c, "Monitoring")
+                .is_some_and(|m| m.status == "False" && m.reason == "MonitoringUnavailable")
+        })
+    })
+    .await;
+    assert!(c.status.is_some_and(|s| s.bootstrap_servers.is_some()));
+    assert!(server.get("apps/statefulsets", NS, "demo-broker").is_some());
+    wait_until("a MonitoringUnavailable event", || async {
+        (!cluster_events(&server, "MonitoringUnavailable").is_empty()).then_some(())
+    })
+    .await;
+    assert_eq!(
+        metrics.errors("kafkacluster", "kube"),
+        0,
+        "not a reconcile failure"
+    );
+    let _ = stop.send(true);
+    let _ = tokio::time::timeout(DEADLINE, operator).await;
+}

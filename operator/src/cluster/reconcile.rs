@@ -19,8 +19,11 @@ use tributary_crds::conditions::{is_true, READY};
 use tributary_crds::config::validate_broker_config;
 use tributary_crds::{is_paused, KafkaCluster, KafkaTopic, PAUSE_ANNOTATION};
 
-use super::status::{compute, Observed};
-use crate::apply::{apply, delete_if_exists};
+use super::status::{
+    compute, set_monitoring, MonitoringOutcome, Observed, MONITORING, MONITORING_UNAVAILABLE,
+};
+use crate::apply::{apply, apply_dynamic, delete_dynamic_if_exists, delete_if_exists};
+use crate::builders::monitoring::{pod_monitor_resource, prometheus_rule_resource};
 use crate::builders::{build, ClusterObjects, Names};
 use crate::context::Context;
 use crate::pause::{set_paused, PAUSED};
@@ -41,14 +44,15 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
     let spec_error = validate_broker_config(&cluster.spec.config)
         .err()
         .map(|e| e.to_string());
-    let objects = match &spec_error {
+    let (objects, monitoring) = match &spec_error {
         None => {
             let objects = build(&cluster)?;
             apply_children(&ctx, &names, &objects).await?;
-            Some(objects)
+            let monitoring = apply_monitoring(&ctx, &names, &objects).await?;
+            (Some(objects), Some(monitoring))
         }
         // Keep whatever runs now; do not roll brokers onto a config they would reject.
-        Some(_) => None,
+        Some(_) => (None, None),
     };
 
     let client = &ctx.client;
@@ -78,7 +82,7 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
         .collect();
     let node_racks = node_racks(&ctx, &cluster, &pods).await;
 
-    let status = compute(Observed {
+    let mut status = compute(Observed {
         cluster: &cluster,
         names: &names,
         config_hash: objects.as_ref().map(|o| o.config_hash.as_str()),
@@ -91,6 +95,10 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
         controller: &ctx.settings.identity,
         now: Timestamp::now(),
     });
+    if let Some(outcome) = &monitoring {
+        set_monitoring(&mut status.conditions, outcome, cluster.metadata.generation);
+        publish_monitoring(&ctx, &cluster, outcome).await;
+    }
     publish_changes(&ctx, &cluster, &status, spec_error.as_deref()).await;
     let old = cluster.status.clone().unwrap_or_default();
     if old != status {
@@ -157,6 +165,72 @@ async fn apply_children(ctx: &Context, names: &Names, o: &ClusterObjects) -> Res
         }
     }
     Ok(())
+}
+
+/// Applies the requested PodMonitor/PrometheusRule and deletes unrequested ones. A 404 means
+/// the prometheus-operator CRDs are not installed: reported, never fatal for the cluster.
+async fn apply_monitoring(
+    ctx: &Context,
+    names: &Names,
+    o: &ClusterObjects,
+) -> Result<MonitoringOutcome> {
+    let c = &ctx.client;
+    let ns = names.namespace.as_str();
+    let wanted = [
+        (pod_monitor_resource(), &o.pod_monitor, names.broker()),
+        (
+            prometheus_rule_resource(),
+            &o.prometheus_rule,
+            format!("{}-alerts", names.cluster),
+        ),
+    ];
+    let mut outcome = MonitoringOutcome::Disabled;
+    for (resource, obj, name) in wanted {
+        match obj {
+            Some(obj) => match apply_dynamic(c, &resource, obj).await {
+                Ok(_) => {
+                    if outcome == MonitoringOutcome::Disabled {
+                        outcome = MonitoringOutcome::Applied;
+                    }
+                }
+                Err(kube::Error::Api(s)) if s.code == 404 => {
+                    outcome = MonitoringOutcome::Unavailable(format!(
+                        "{}/{} is not served (install the prometheus-operator CRDs); {} {name} not created",
+                        resource.group, resource.version, resource.kind
+                    ));
+                }
+                Err(e) => {
+                    return Err(Error::kube(
+                        format!("apply {} {ns}/{name}", resource.kind),
+                        e,
+                    ))
+                }
+            },
+            None => delete_dynamic_if_exists(c, &resource, ns, &name).await?,
+        }
+    }
+    Ok(outcome)
+}
+
+/// A Warning Event when monitoring first turns out to be unavailable.
+async fn publish_monitoring(ctx: &Context, cluster: &KafkaCluster, outcome: &MonitoringOutcome) {
+    let MonitoringOutcome::Unavailable(msg) = outcome else {
+        return;
+    };
+    let already = cluster.status.as_ref().is_some_and(|s| {
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == MONITORING && c.reason == MONITORING_UNAVAILABLE)
+    });
+    if !already {
+        ctx.event(
+            &cluster.object_ref(&()),
+            MONITORING_UNAVAILABLE,
+            msg.clone(),
+            true,
+        )
+        .await;
+    }
 }
 
 /// Rack of each broker's node, when rack awareness is on. Unreadable nodes just have no rack

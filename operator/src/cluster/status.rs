@@ -184,3 +184,46 @@ pub fn compute(o: Observed<'_>) -> KafkaClusterStatus {
     }
     status
 }
+
+/// Condition type reporting the prometheus-operator objects of `spec.monitoring`.
+pub const MONITORING: &str = "Monitoring";
+/// Reason (and Event reason) when the monitoring.coreos.com CRDs are not installed.
+pub const MONITORING_UNAVAILABLE: &str = "MonitoringUnavailable";
+
+/// What became of the PodMonitor and PrometheusRule this reconcile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MonitoringOutcome {
+    /// Neither is asked for (any earlier ones were deleted).
+    Disabled,
+    /// Every requested object was applied.
+    Applied,
+    /// The prometheus-operator CRDs are not served; the message says which resource.
+    Unavailable(String),
+}
+
+/// Records `outcome` in the `Monitoring` condition (removed when monitoring is off).
+pub fn set_monitoring(
+    conditions: &mut Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>,
+    outcome: &MonitoringOutcome,
+    generation: Option<i64>,
+) {
+    match outcome {
+        MonitoringOutcome::Disabled => conditions.retain(|c| c.type_ != MONITORING),
+        MonitoringOutcome::Applied => set_condition(
+            conditions,
+            MONITORING,
+            true,
+            "Applied",
+            "PodMonitor/PrometheusRule applied",
+            generation,
+        ),
+        MonitoringOutcome::Unavailable(msg) => set_condition(
+            conditions,
+            MONITORING,
+            false,
+            MONITORING_UNAVAILABLE,
+            msg.clone(),
+            generation,
+        ),
+    }
+}

@@ -62,6 +62,11 @@ impl FakeApiServer {
         self.with(|s| s.fail_next.insert(resource.to_owned(), (n, code)));
     }
 
+    /// Answers every request for API `group` with 404, as if its CRDs were not installed.
+    pub fn unserve_group(&self, group: &str) {
+        self.with(|s| s.unserved.insert(group.to_owned()));
+    }
+
     /// Conflicts answered so far (injected or real).
     pub fn conflicts(&self) -> u64 {
         self.with(|s| s.conflicts)

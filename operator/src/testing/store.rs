@@ -61,6 +61,8 @@ pub(super) struct Store {
     /// Writes still to fail per resource, and the HTTP status they fail with.
     pub(super) fail_next: BTreeMap<String, (usize, u16)>,
     pub(super) conflicts: u64,
+    /// API groups answered with 404, as if their CRDs were not installed.
+    pub(super) unserved: std::collections::BTreeSet<String>,
     pub(super) events: broadcast::Sender<WatchEvent>,
 }
 
@@ -75,6 +77,7 @@ impl Default for Store {
             applied: BTreeMap::new(),
             fail_next: BTreeMap::new(),
             conflicts: 0,
+            unserved: std::collections::BTreeSet::new(),
             events,
         }
     }
