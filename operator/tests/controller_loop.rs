@@ -664,3 +664,94 @@ async fn missing_prometheus_operator_is_reported_without_failing_the_reconcile()
     let _ = stop.send(true);
     let _ = tokio::time::timeout(DEADLINE, operator).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_down_waits_until_topics_moved_replicas_off_the_removed_brokers() {
+    let server = FakeApiServer::new();
+    let client = server.client(NS);
+    install_crds(&client).await;
+    let metrics = Arc::new(Metrics::new().unwrap_or_else(|e| panic!("metrics: {e}")));
+    let (stop, operator) = start_operator(&client, metrics);
+    create_cluster(&client, json!({ "brokers": 3 })).await;
+    let sts_api: Api<StatefulSet> = Api::namespaced(client.clone(), NS);
+    let sts = wait_until("the StatefulSet", || async {
+        sts_api.get_opt("demo-broker").await.ok().flatten()
+    })
+    .await;
+    start_brokers(&client, &sts, 3).await;
+
+    // One replica per partition, spread over all three brokers.
+    let topics: Api<KafkaTopic> = Api::namespaced(client.clone(), NS);
+    let topic: KafkaTopic = obj(json!({
+        "apiVersion": "tributary.dev/v1alpha1", "kind": "KafkaTopic",
+        "metadata": { "name": "events" },
+        "spec": { "clusterRef": "demo", "partitions": 3, "replicationFactor": 1 },
+    }));
+    if let Err(e) = topics.create(&PostParams::default(), &topic).await {
+        panic!("create topic: {e}");
+    }
+    let on_broker_2 = |t: &KafkaTopic| {
+        t.status
+            .as_ref()
+            .is_some_and(|s| s.partitions.iter().any(|p| p.replicas.contains(&2)))
+    };
+    wait_until("a replica on broker 2", || async {
+        topic_where(&topics, "events", on_broker_2).await
+    })
+    .await;
+
+    // Hold the topic still (paused) so the replica stays on broker 2, then scale to two brokers.
+    let pause = json!({ "metadata": { "annotations": { "tributary.dev/paused": "true" } } });
+    if let Err(e) = topics
+        .patch("events", &PatchParams::default(), &Patch::Merge(&pause))
+        .await
+    {
+        panic!("pause topic: {e}");
+    }
+    let clusters: Api<KafkaCluster> = Api::namespaced(client.clone(), NS);
+    let shrink = json!({ "spec": { "brokers": 2 } });
+    if let Err(e) = clusters
+        .patch("demo", &PatchParams::default(), &Patch::Merge(&shrink))
+        .await
+    {
+        panic!("scale down: {e}");
+    }
+    let draining = |c: &KafkaCluster| {
+        condition(c, "Progressing").is_some_and(|p| {
+            p.status == "True"
+                && p.reason == "DrainingBrokers"
+                && p.observed_generation == c.metadata.generation
+        })
+    };
+    wait_until("Progressing/DrainingBrokers", || async {
+        clusters.get("demo").await.ok().filter(|c| draining(c))
+    })
+    .await;
+    let held = sts_api
+        .get("demo-broker")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        held.spec.replicas,
+        Some(3),
+        "broker 2 still holds a replica"
+    );
+
+    // Resume the topic: placement moves the replica, then the StatefulSet shrinks.
+    let resume = json!({ "metadata": { "annotations": { "tributary.dev/paused": null } } });
+    if let Err(e) = topics
+        .patch("events", &PatchParams::default(), &Patch::Merge(&resume))
+        .await
+    {
+        panic!("resume topic: {e}");
+    }
+    wait_until("StatefulSet shrunk after the move", || async {
+        let sts = sts_api.get("demo-broker").await.ok()?;
+        let c = clusters.get("demo").await.ok()?;
+        let t = topics.get("events").await.ok()?;
+        (sts.spec.replicas == Some(2) && !draining(&c) && !on_broker_2(&t)).then_some(())
+    })
+    .await;
+    let _ = stop.send(true);
+    let _ = tokio::time::timeout(DEADLINE, operator).await;
+}

@@ -19,8 +19,10 @@ use tributary_crds::conditions::{is_true, READY};
 use tributary_crds::config::validate_broker_config;
 use tributary_crds::{is_paused, KafkaCluster, KafkaTopic, PAUSE_ANNOTATION};
 
+use super::scale::scale_decision;
 use super::status::{
-    compute, set_monitoring, MonitoringOutcome, Observed, MONITORING, MONITORING_UNAVAILABLE,
+    compute, set_draining, set_monitoring, MonitoringOutcome, Observed, MONITORING,
+    MONITORING_UNAVAILABLE,
 };
 use crate::apply::{apply, apply_dynamic, delete_dynamic_if_exists, delete_if_exists};
 use crate::builders::monitoring::{pod_monitor_resource, prometheus_rule_resource};
@@ -44,9 +46,29 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
     let spec_error = validate_broker_config(&cluster.spec.config)
         .err()
         .map(|e| e.to_string());
+    let client = &ctx.client;
+    let ns = names.namespace.as_str();
+    let sts_api = Api::<StatefulSet>::namespaced(client.clone(), ns);
+    let get_sts = || async {
+        sts_api
+            .get_opt(&names.broker())
+            .await
+            .map_err(|e| Error::kube(format!("get StatefulSet {ns}/{}", names.broker()), e))
+    };
+    let topics: Vec<KafkaTopic> = Api::<KafkaTopic>::namespaced(client.clone(), ns)
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| Error::kube(format!("list kafkatopics in {ns}"), e))?
+        .items
+        .into_iter()
+        .filter(|t| t.spec.cluster_ref == names.cluster)
+        .collect();
+    let running = get_sts().await?.and_then(|s| s.spec.replicas);
+    let scale = scale_decision(running, cluster.spec.brokers, &topics);
     let (objects, monitoring) = match &spec_error {
         None => {
-            let objects = build(&cluster)?;
+            let mut objects = build(&cluster)?;
+            objects.stateful_set.spec.replicas = Some(scale.replicas);
             apply_children(&ctx, &names, &objects).await?;
             let monitoring = apply_monitoring(&ctx, &names, &objects).await?;
             (Some(objects), Some(monitoring))
@@ -55,12 +77,7 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
         Some(_) => (None, None),
     };
 
-    let client = &ctx.client;
-    let ns = names.namespace.as_str();
-    let sts = Api::<StatefulSet>::namespaced(client.clone(), ns)
-        .get_opt(&names.broker())
-        .await
-        .map_err(|e| Error::kube(format!("get StatefulSet {ns}/{}", names.broker()), e))?;
+    let sts = get_sts().await?;
     let selector = ListParams::default().labels(&names.selector_string());
     let pods = Api::<Pod>::namespaced(client.clone(), ns)
         .list(&selector)
@@ -72,14 +89,6 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
         .await
         .map_err(|e| Error::kube(format!("list leases in {ns}"), e))?
         .items;
-    let topics: Vec<KafkaTopic> = Api::<KafkaTopic>::namespaced(client.clone(), ns)
-        .list(&ListParams::default())
-        .await
-        .map_err(|e| Error::kube(format!("list kafkatopics in {ns}"), e))?
-        .items
-        .into_iter()
-        .filter(|t| t.spec.cluster_ref == names.cluster)
-        .collect();
     let node_racks = node_racks(&ctx, &cluster, &pods).await;
 
     let mut status = compute(Observed {
@@ -95,6 +104,13 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
         controller: &ctx.settings.identity,
         now: Timestamp::now(),
     });
+    if spec_error.is_none() {
+        set_draining(
+            &mut status.conditions,
+            &scale.draining,
+            cluster.metadata.generation,
+        );
+    }
     if let Some(outcome) = &monitoring {
         set_monitoring(&mut status.conditions, outcome, cluster.metadata.generation);
         publish_monitoring(&ctx, &cluster, outcome).await;
@@ -119,6 +135,8 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
     }
     Ok(match (&spec_error, is_true(&status.conditions, READY)) {
         (Some(_), _) => Action::requeue(Duration::from_secs(300)),
+        // Topic status changes also wake us; this is the fallback.
+        (None, _) if !scale.draining.is_empty() => Action::requeue(Duration::from_secs(5)),
         (None, true) => Action::requeue(Duration::from_secs(60)),
         (None, false) => Action::requeue(Duration::from_secs(10)),
     })

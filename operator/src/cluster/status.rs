@@ -227,3 +227,26 @@ pub fn set_monitoring(
         ),
     }
 }
+
+/// Reason of the `Progressing` condition while a scale-down waits for replicas to move.
+pub const DRAINING_BROKERS: &str = "DrainingBrokers";
+
+/// Marks the cluster `Progressing` with [`DRAINING_BROKERS`] while `draining` is not empty.
+pub fn set_draining(
+    conditions: &mut Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>,
+    draining: &std::collections::BTreeSet<i32>,
+    generation: Option<i64>,
+) {
+    if draining.is_empty() {
+        return;
+    }
+    let msg = format!("scale-down waits until topics move their replicas off brokers {draining:?}");
+    set_condition(
+        conditions,
+        PROGRESSING,
+        true,
+        DRAINING_BROKERS,
+        msg,
+        generation,
+    );
+}
