@@ -755,3 +755,39 @@ async fn scale_down_waits_until_topics_moved_replicas_off_the_removed_brokers() 
     let _ = stop.send(true);
     let _ = tokio::time::timeout(DEADLINE, operator).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forbidden_monitoring_objects_are_reported_not_fatal() {
+    let server = FakeApiServer::new();
+    let client = server.client(NS);
+    install_crds(&client).await;
+    // As if the operator's RBAC lacked monitoring.coreos.com.
+    server.fail_next_writes_with("monitoring.coreos.com/podmonitors", 1, 403);
+    let metrics = Arc::new(Metrics::new().unwrap_or_else(|e| panic!("metrics: {e}")));
+    let (stop, operator) = start_operator(&client, metrics.clone());
+    create_cluster(&client, monitored_spec()).await;
+    let events = wait_until("a MonitoringUnavailable event", || async {
+        let evs = cluster_events(&server, "MonitoringUnavailable");
+        (!evs.is_empty()).then_some(evs)
+    })
+    .await;
+    let note = events[0]["note"].as_str().unwrap_or_default();
+    assert!(note.contains("RBAC"), "{note}");
+    // The next reconcile applies it and the condition recovers.
+    let clusters: Api<KafkaCluster> = Api::namespaced(client.clone(), NS);
+    wait_until("Monitoring condition True", || async {
+        clusters
+            .get("demo")
+            .await
+            .ok()
+            .filter(|c| condition(c, "Monitoring").is_some_and(|m| m.status == "True"))
+    })
+    .await;
+    assert_eq!(
+        metrics.errors("kafkacluster", "kube"),
+        0,
+        "not a reconcile failure"
+    );
+    let _ = stop.send(true);
+    let _ = tokio::time::timeout(DEADLINE, operator).await;
+}

@@ -8,7 +8,8 @@ use tributary_crds::KafkaCluster;
 
 use super::{Names, ADMIN_PORT_NAME};
 
-/// Value of the `job` label on every scraped broker series; the alerts select on it.
+/// Value of the `job` label on every scraped broker series; the alerts select on it. Series
+/// also get `cluster` (the KafkaCluster name), as with the Helm chart's PodMonitor.
 pub const JOB: &str = "tributary-broker";
 
 /// API group of the prometheus-operator resources.
@@ -30,6 +31,11 @@ pub fn prometheus_rule_resource() -> ApiResource {
     )
 }
 
+/// Name of the cluster's PrometheusRule.
+pub fn prometheus_rule_name(names: &Names) -> String {
+    format!("{}-alerts", names.cluster)
+}
+
 /// The PodMonitor, when `spec.monitoring.serviceMonitor` is on. A PodMonitor rather than a
 /// ServiceMonitor because the admin port is on the pods, not on the Services.
 pub fn pod_monitor(cluster: &KafkaCluster, names: &Names) -> Option<DynamicObject> {
@@ -49,7 +55,7 @@ pub fn pod_monitor(cluster: &KafkaCluster, names: &Names) -> Option<DynamicObjec
                 "interval": monitoring.interval,
                 "relabelings": [
                     { "action": "replace", "targetLabel": "job", "replacement": JOB },
-                    { "action": "replace", "targetLabel": "tributary_cluster", "replacement": names.cluster },
+                    { "action": "replace", "targetLabel": "cluster", "replacement": names.cluster },
                 ],
             }],
         }
@@ -64,7 +70,7 @@ pub fn prometheus_rule(cluster: &KafkaCluster, names: &Names) -> Option<DynamicO
         return None;
     }
     let sel = format!(
-        "job=\"{JOB}\",namespace=\"{}\",tributary_cluster=\"{}\"",
+        "job=\"{JOB}\",namespace=\"{}\",cluster=\"{}\"",
         names.namespace, names.cluster
     );
     let brokers = cluster.spec.brokers;
@@ -73,7 +79,7 @@ pub fn prometheus_rule(cluster: &KafkaCluster, names: &Names) -> Option<DynamicO
             "alert": alert,
             "expr": expr,
             "for": for_,
-            "labels": { "severity": severity, "tributary_cluster": names.cluster },
+            "labels": { "severity": severity, "cluster": names.cluster },
             "annotations": { "summary": summary },
         })
     };
@@ -107,7 +113,7 @@ pub fn prometheus_rule(cluster: &KafkaCluster, names: &Names) -> Option<DynamicO
             "A consumer group is more than 10000 records behind on a topic.",
         ),
     ];
-    let name = format!("{}-alerts", names.cluster);
+    let name = prometheus_rule_name(names);
     let mut obj = DynamicObject::new(&name, &prometheus_rule_resource());
     obj.metadata = names.meta(name);
     obj.data = json!({

@@ -25,7 +25,7 @@ use super::status::{
     MONITORING_UNAVAILABLE,
 };
 use crate::apply::{apply, apply_dynamic, delete_dynamic_if_exists, delete_if_exists};
-use crate::builders::monitoring::{pod_monitor_resource, prometheus_rule_resource};
+use crate::builders::monitoring::{self, pod_monitor_resource, prometheus_rule_resource};
 use crate::builders::{build, ClusterObjects, Names};
 use crate::context::Context;
 use crate::pause::{set_paused, PAUSED};
@@ -70,7 +70,7 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
             let mut objects = build(&cluster)?;
             objects.stateful_set.spec.replicas = Some(scale.replicas);
             apply_children(&ctx, &names, &objects).await?;
-            let monitoring = apply_monitoring(&ctx, &names, &objects).await?;
+            let monitoring = apply_monitoring(&ctx, &cluster, &names, &objects).await?;
             (Some(objects), Some(monitoring))
         }
         // Keep whatever runs now; do not roll brokers onto a config they would reject.
@@ -185,25 +185,33 @@ async fn apply_children(ctx: &Context, names: &Names, o: &ClusterObjects) -> Res
     Ok(())
 }
 
-/// Applies the requested PodMonitor/PrometheusRule and deletes unrequested ones. A 404 means
-/// the prometheus-operator CRDs are not installed: reported, never fatal for the cluster.
+/// Applies the requested PodMonitor/PrometheusRule and deletes unrequested ones (only if the
+/// status says some were managed, so clusters without monitoring make no calls). A 404 means
+/// the prometheus-operator CRDs are not installed, a 403 that the operator may not manage
+/// them: both are reported, never fatal for the cluster.
 async fn apply_monitoring(
     ctx: &Context,
+    cluster: &KafkaCluster,
     names: &Names,
     o: &ClusterObjects,
 ) -> Result<MonitoringOutcome> {
     let c = &ctx.client;
     let ns = names.namespace.as_str();
+    let managed_before = cluster
+        .status
+        .as_ref()
+        .is_some_and(|s| s.conditions.iter().any(|c| c.type_ == MONITORING));
     let wanted = [
         (pod_monitor_resource(), &o.pod_monitor, names.broker()),
         (
             prometheus_rule_resource(),
             &o.prometheus_rule,
-            format!("{}-alerts", names.cluster),
+            monitoring::prometheus_rule_name(names),
         ),
     ];
     let mut outcome = MonitoringOutcome::Disabled;
     for (resource, obj, name) in wanted {
+        let what = format!("{} {ns}/{name}", resource.kind);
         match obj {
             Some(obj) => match apply_dynamic(c, &resource, obj).await {
                 Ok(_) => {
@@ -213,18 +221,24 @@ async fn apply_monitoring(
                 }
                 Err(kube::Error::Api(s)) if s.code == 404 => {
                     outcome = MonitoringOutcome::Unavailable(format!(
-                        "{}/{} is not served (install the prometheus-operator CRDs); {} {name} not created",
-                        resource.group, resource.version, resource.kind
+                        "{}/{} is not served (install the prometheus-operator CRDs); {what} not created",
+                        resource.group, resource.version
                     ));
                 }
-                Err(e) => {
-                    return Err(Error::kube(
-                        format!("apply {} {ns}/{name}", resource.kind),
-                        e,
-                    ))
+                Err(kube::Error::Api(s)) if s.code == 403 => {
+                    outcome = MonitoringOutcome::Unavailable(format!(
+                        "the operator may not manage {}.{} (grant it in its RBAC); {what} not created",
+                        resource.plural, resource.group
+                    ));
                 }
+                Err(e) => return Err(Error::kube(format!("apply {what}"), e)),
             },
-            None => delete_dynamic_if_exists(c, &resource, ns, &name).await?,
+            None if managed_before => {
+                if let Err(e) = delete_dynamic_if_exists(c, &resource, ns, &name).await {
+                    tracing::warn!(error = %e, "cannot delete {what}; leaving it");
+                }
+            }
+            None => {}
         }
     }
     Ok(outcome)
