@@ -708,6 +708,17 @@ async fn scale_down_waits_until_topics_moved_replicas_off_the_removed_brokers() 
     {
         panic!("pause topic: {e}");
     }
+    let topic_paused = |t: &KafkaTopic| {
+        t.status.as_ref().is_some_and(|s| {
+            s.conditions
+                .iter()
+                .any(|c| c.type_ == "Paused" && c.status == "True" && c.reason == "Paused")
+        })
+    };
+    wait_until("the topic's Paused condition", || async {
+        topic_where(&topics, "events", topic_paused).await
+    })
+    .await;
     let clusters: Api<KafkaCluster> = Api::namespaced(client.clone(), NS);
     let shrink = json!({ "spec": { "brokers": 2 } });
     if let Err(e) = clusters
@@ -749,7 +760,8 @@ async fn scale_down_waits_until_topics_moved_replicas_off_the_removed_brokers() 
         let sts = sts_api.get("demo-broker").await.ok()?;
         let c = clusters.get("demo").await.ok()?;
         let t = topics.get("events").await.ok()?;
-        (sts.spec.replicas == Some(2) && !draining(&c) && !on_broker_2(&t)).then_some(())
+        (sts.spec.replicas == Some(2) && !draining(&c) && !on_broker_2(&t) && !topic_paused(&t))
+            .then_some(())
     })
     .await;
     let _ = stop.send(true);
