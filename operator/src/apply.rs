@@ -3,7 +3,7 @@
 use std::fmt::Debug;
 
 use k8s_openapi::NamespaceResourceScope;
-use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::api::{ApiResource, DeleteParams, DynamicObject, Patch, PatchParams};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -42,6 +42,38 @@ where
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
         Err(e) => Err(Error::kube(
             format!("delete {} {ns}/{name}", K::kind(&())),
+            e,
+        )),
+    }
+}
+
+/// Server-side applies an object of a resource the operator has no Rust type for. Returns the
+/// raw kube error so callers can tell "resource not served" (404) from other failures.
+pub async fn apply_dynamic(
+    client: &Client,
+    resource: &ApiResource,
+    obj: &DynamicObject,
+) -> std::result::Result<DynamicObject, kube::Error> {
+    let ns = obj.namespace().unwrap_or_default();
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, resource);
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    api.patch(&obj.name_any(), &params, &Patch::Apply(obj))
+        .await
+}
+
+/// Deletes a dynamic object if it exists; a missing object or resource is not an error.
+pub async fn delete_dynamic_if_exists(
+    client: &Client,
+    resource: &ApiResource,
+    ns: &str,
+    name: &str,
+) -> Result<()> {
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, resource);
+    match api.delete(name, &DeleteParams::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(Error::kube(
+            format!("delete {} {ns}/{name}", resource.kind),
             e,
         )),
     }

@@ -1,7 +1,8 @@
 //! State shared by every reconcile: the client, metrics, the event recorder and settings.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
@@ -26,6 +27,9 @@ pub struct Settings {
     pub renew_interval: Duration,
     /// Server-side apply the CRDs compiled into this binary before starting ([`crate::crds`]).
     pub apply_crds: bool,
+    /// Requeue delay after a failed reconcile (conflicts retry sooner); also the shortest gap
+    /// between two failure Events about the same object.
+    pub error_backoff: Duration,
 }
 
 impl Settings {
@@ -39,6 +43,7 @@ impl Settings {
             lease_duration: Duration::from_secs(15),
             renew_interval: Duration::from_secs(5),
             apply_crds: false,
+            error_backoff: Duration::from_secs(15),
         }
     }
 }
@@ -53,6 +58,31 @@ pub struct Context {
     pub recorder: Recorder,
     /// Settings.
     pub settings: Settings,
+    /// When a failure Event was last published per object, so a failing object gets at most
+    /// one per backoff period.
+    failure_events: Mutex<FailureEvents>,
+}
+
+/// Rate limit for failure Events: at most one per object per `period`.
+#[derive(Debug, Default)]
+pub struct FailureEvents {
+    last: HashMap<String, Instant>,
+}
+
+impl FailureEvents {
+    /// Whether an Event about `key` may be published at `now`; records it if so.
+    pub fn allow(&mut self, key: &str, now: Instant, period: Duration) -> bool {
+        match self.last.get(key) {
+            Some(at) if now.saturating_duration_since(*at) < period => false,
+            _ => {
+                // Forget objects that have been quiet for a while, so the map stays small.
+                self.last
+                    .retain(|_, at| now.saturating_duration_since(*at) < period * 4);
+                self.last.insert(key.to_owned(), now);
+                true
+            }
+        }
+    }
 }
 
 impl Context {
@@ -68,6 +98,7 @@ impl Context {
             metrics,
             recorder,
             settings,
+            failure_events: Mutex::new(FailureEvents::default()),
         })
     }
 
@@ -94,5 +125,59 @@ impl Context {
         if let Err(e) = self.recorder.publish(&event, regarding).await {
             tracing::warn!(error = %e, reason, "could not publish event");
         }
+    }
+
+    /// Publishes a Warning Event for a failed reconcile of `regarding`, in the background
+    /// (error policies are synchronous), unless one went out for it within the backoff period
+    /// or the error is routine (see [`crate::Error::event_reason`]).
+    pub fn report_failure(self: &Arc<Self>, regarding: ObjectReference, error: &crate::Error) {
+        let Some(reason) = error.event_reason() else {
+            return;
+        };
+        let key = format!(
+            "{}/{}/{}",
+            regarding.kind.as_deref().unwrap_or_default(),
+            regarding.namespace.as_deref().unwrap_or_default(),
+            regarding.name.as_deref().unwrap_or_default()
+        );
+        let allowed = self
+            .failure_events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .allow(&key, Instant::now(), self.settings.error_backoff);
+        if !allowed {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let note = format!(
+            "{error} (kind {}; retrying in {:?})",
+            error.metric_label(),
+            self.settings.error_backoff
+        );
+        let ctx = Arc::clone(self);
+        runtime.spawn(async move { ctx.event(&regarding, reason, note, true).await });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_events_are_limited_to_one_per_object_per_period() {
+        let mut limiter = FailureEvents::default();
+        let t0 = Instant::now();
+        let period = Duration::from_secs(15);
+        assert!(limiter.allow("KafkaCluster/ns/a", t0, period));
+        assert!(!limiter.allow("KafkaCluster/ns/a", t0 + Duration::from_secs(14), period));
+        assert!(limiter.allow("KafkaCluster/ns/b", t0 + Duration::from_secs(1), period));
+        assert!(limiter.allow("KafkaCluster/ns/a", t0 + period, period));
+        assert!(!limiter.allow(
+            "KafkaCluster/ns/a",
+            t0 + period + Duration::from_secs(1),
+            period
+        ));
     }
 }

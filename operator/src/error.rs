@@ -91,6 +91,17 @@ impl Error {
         }
     }
 
+    /// Reason of the Warning Event published when a reconcile fails this way; `None` for
+    /// failures that are routine and retried at once (conflicts, deletions still waiting).
+    pub fn event_reason(&self) -> Option<&'static str> {
+        match self {
+            Error::Conflict { .. } | Error::DeletionPending { .. } => None,
+            Error::Build(_) => Some("BuildFailed"),
+            Error::CrdMissing { .. } => Some("CrdMissing"),
+            _ => Some("ReconcileFailed"),
+        }
+    }
+
     /// Wraps a kube error, turning HTTP 409 into [`Error::Conflict`].
     pub fn kube(action: impl Into<String>, source: kube::Error) -> Self {
         let action = action.into();

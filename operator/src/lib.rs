@@ -15,6 +15,7 @@ pub mod http;
 pub mod leader;
 pub mod liveness;
 pub mod metrics;
+pub mod pause;
 pub mod placement;
 pub mod run;
 pub mod topic;

@@ -63,6 +63,7 @@ async fn main() -> anyhow::Result<()> {
         lease_duration: Duration::from_secs(args.lease_duration_seconds),
         renew_interval: Duration::from_secs(args.renew_interval_seconds),
         apply_crds: args.apply_crds,
+        error_backoff: Duration::from_secs(15),
     };
     let metrics = Arc::new(Metrics::new().context("registering metrics")?);
     let listener = tributary_operator::http::bind(&args.metrics_addr).await?;

@@ -200,6 +200,19 @@ pub async fn run_controllers(ctx: Arc<Context>, stop: watch::Receiver<bool>) {
     .owns(api::<StatefulSet>(&client, ns), owned.clone())
     .owns(api::<ConfigMap>(&client, ns), owned.clone())
     .owns(api::<Service>(&client, ns), owned)
+    // Topic status says when brokers being removed hold no more replicas (scale-down guard)
+    // and feeds the offline/under-replicated counts.
+    .watches(
+        api::<KafkaTopic>(&client, ns),
+        watcher::Config::default(),
+        |t: KafkaTopic| {
+            let ns = t.namespace();
+            Some(
+                ObjectRef::<KafkaCluster>::new(&t.spec.cluster_ref)
+                    .within(ns.as_deref().unwrap_or_default()),
+            )
+        },
+    )
     .watches(
         api::<Lease>(&client, ns),
         watcher::Config::default(),

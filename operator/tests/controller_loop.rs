@@ -413,3 +413,393 @@ async fn operator_drives_cluster_and_topics_through_their_lifecycle() {
     );
     assert_eq!(metrics.leader.get(), 0);
 }
+
+/// Starts the operator against `client` with fast timings; returns the stop switch and task.
+fn start_operator(
+    client: &Client,
+    metrics: Arc<Metrics>,
+) -> (
+    watch::Sender<bool>,
+    tokio::task::JoinHandle<tributary_operator::Result<()>>,
+) {
+    let mut settings = Settings::new("operator-0", NS);
+    settings.renew_interval = Duration::from_millis(200);
+    settings.lease_duration = Duration::from_secs(2);
+    settings.error_backoff = Duration::from_millis(500);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let task = tokio::spawn(tributary_operator::run::run(
+        client.clone(),
+        settings,
+        metrics,
+        stop_rx,
+    ));
+    (stop_tx, task)
+}
+
+/// Creates KafkaCluster `demo` from `spec`.
+async fn create_cluster(client: &Client, spec: serde_json::Value) {
+    let clusters: Api<KafkaCluster> = Api::namespaced(client.clone(), NS);
+    let cluster: KafkaCluster = obj(json!({
+        "apiVersion": "tributary.dev/v1alpha1", "kind": "KafkaCluster",
+        "metadata": { "name": "demo" }, "spec": spec,
+    }));
+    if let Err(e) = clusters.create(&PostParams::default(), &cluster).await {
+        panic!("create cluster: {e}");
+    }
+}
+
+/// Events about KafkaCluster `demo` with `reason`.
+fn cluster_events(server: &FakeApiServer, reason: &str) -> Vec<serde_json::Value> {
+    server
+        .list("events.k8s.io/events", NS)
+        .into_iter()
+        .filter(|e| e["reason"] == reason && e["regarding"]["name"] == "demo")
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_reconcile_publishes_a_warning_event_and_retries() {
+    let server = FakeApiServer::new();
+    let client = server.client(NS);
+    install_crds(&client).await;
+    // The first child write is refused, as if RBAC were missing.
+    server.fail_next_writes_with("/serviceaccounts", 1, 403);
+    let metrics = Arc::new(Metrics::new().unwrap_or_else(|e| panic!("metrics: {e}")));
+    let (stop, operator) = start_operator(&client, metrics.clone());
+    create_cluster(&client, json!({ "brokers": 1 })).await;
+
+    let events = wait_until("a ReconcileFailed event", || async {
+        let evs = cluster_events(&server, "ReconcileFailed");
+        (!evs.is_empty()).then_some(evs)
+    })
+    .await;
+    assert_eq!(events[0]["type"], "Warning");
+    assert_eq!(events[0]["regarding"]["kind"], "KafkaCluster");
+    let note = events[0]["note"].as_str().unwrap_or_default();
+    assert!(
+        note.contains("kind kube"),
+        "note names the error kind: {note}"
+    );
+    assert!(metrics.errors("kafkacluster", "kube") >= 1);
+
+    // The backoff still retries, and the retry succeeds.
+    let sts_api: Api<StatefulSet> = Api::namespaced(client.clone(), NS);
+    wait_until("the StatefulSet after the retry", || async {
+        sts_api.get_opt("demo-broker").await.ok().flatten()
+    })
+    .await;
+    let _ = stop.send(true);
+    let _ = tokio::time::timeout(DEADLINE, operator).await;
+}
+
+fn paused_condition(
+    c: &KafkaCluster,
+) -> Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+    c.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Paused")
+        .cloned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paused_cluster_reports_paused_and_resumes_when_the_annotation_goes() {
+    let server = FakeApiServer::new();
+    let client = server.client(NS);
+    install_crds(&client).await;
+    let metrics = Arc::new(Metrics::new().unwrap_or_else(|e| panic!("metrics: {e}")));
+    let (stop, operator) = start_operator(&client, metrics);
+    create_cluster(&client, json!({ "brokers": 1 })).await;
+    let sts_api: Api<StatefulSet> = Api::namespaced(client.clone(), NS);
+    wait_until("the StatefulSet", || async {
+        sts_api.get_opt("demo-broker").await.ok().flatten()
+    })
+    .await;
+
+    // Pause and grow in one write: the operator acknowledges the pause, not the growth.
+    let clusters: Api<KafkaCluster> = Api::namespaced(client.clone(), NS);
+    let pause = json!({
+        "metadata": { "annotations": { "tributary.dev/paused": "true" } },
+        "spec": { "brokers": 2 },
+    });
+    if let Err(e) = clusters
+        .patch("demo", &PatchParams::default(), &Patch::Merge(&pause))
+        .await
+    {
+        panic!("pause: {e}");
+    }
+    let paused = wait_until("Paused condition", || async {
+        clusters.get("demo").await.ok().filter(|c| {
+            paused_condition(c).is_some_and(|p| {
+                p.status == "True"
+                    && p.reason == "Paused"
+                    && p.observed_generation == c.metadata.generation
+            })
+        })
+    })
+    .await;
+    assert_eq!(paused.metadata.generation, Some(2));
+    let sts = sts_api
+        .get("demo-broker")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(sts.spec.replicas, Some(1), "paused: not applied");
+
+    // Resuming clears the condition and applies the pending change.
+    let resume = json!({ "metadata": { "annotations": { "tributary.dev/paused": null } } });
+    if let Err(e) = clusters
+        .patch("demo", &PatchParams::default(), &Patch::Merge(&resume))
+        .await
+    {
+        panic!("resume: {e}");
+    }
+    wait_until("resumed", || async {
+        let c = clusters.get("demo").await.ok()?;
+        let sts = sts_api.get("demo-broker").await.ok()?;
+        (paused_condition(&c).is_none() && sts.spec.replicas == Some(2)).then_some(())
+    })
+    .await;
+    let _ = stop.send(true);
+    let _ = tokio::time::timeout(DEADLINE, operator).await;
+}
+
+fn condition(
+    c: &KafkaCluster,
+    type_: &str,
+) -> Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+    c.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|x| x.type_ == type_)
+        .cloned()
+}
+
+/// A one-broker spec with the PodMonitor and the alert rules turned on.
+fn monitored_spec() -> serde_json::Value {
+    json!({ "brokers": 1, "monitoring": { "serviceMonitor": true, "rules": true } })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitoring_spec_applies_pod_monitor_and_rules_and_removes_them_when_off() {
+    let server = FakeApiServer::new();
+    let client = server.client(NS);
+    install_crds(&client).await;
+    let metrics = Arc::new(Metrics::new().unwrap_or_else(|e| panic!("metrics: {e}")));
+    let (stop, operator) = start_operator(&client, metrics);
+    create_cluster(&client, monitored_spec()).await;
+
+    let pm = wait_until("the PodMonitor", || async {
+        server.get("monitoring.coreos.com/podmonitors", NS, "demo-broker")
+    })
+    .await;
+    assert_eq!(pm["metadata"]["ownerReferences"][0]["kind"], "KafkaCluster");
+    assert_eq!(pm["spec"]["podMetricsEndpoints"][0]["port"], "admin");
+    let rule = wait_until("the PrometheusRule", || async {
+        server.get("monitoring.coreos.com/prometheusrules", NS, "demo-alerts")
+    })
+    .await;
+    let alerts: Vec<&str> = rule["spec"]["groups"][0]["rules"]
+        .as_array()
+        .map(|rs| rs.iter().filter_map(|r| r["alert"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(alerts.len(), 4, "{alerts:?}");
+    let clusters: Api<KafkaCluster> = Api::namespaced(client.clone(), NS);
+    wait_until("Monitoring condition True", || async {
+        clusters
+            .get("demo")
+            .await
+            .ok()
+            .filter(|c| condition(c, "Monitoring").is_some_and(|m| m.status == "True"))
+    })
+    .await;
+
+    let off = json!({ "spec": { "monitoring": { "serviceMonitor": false, "rules": false } } });
+    if let Err(e) = clusters
+        .patch("demo", &PatchParams::default(), &Patch::Merge(&off))
+        .await
+    {
+        panic!("turn monitoring off: {e}");
+    }
+    wait_until("monitoring objects deleted", || async {
+        let pm = server.get("monitoring.coreos.com/podmonitors", NS, "demo-broker");
+        let rule = server.get("monitoring.coreos.com/prometheusrules", NS, "demo-alerts");
+        (pm.is_none() && rule.is_none()).then_some(())
+    })
+    .await;
+    let _ = stop.send(true);
+    let _ = tokio::time::timeout(DEADLINE, operator).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_prometheus_operator_is_reported_without_failing_the_reconcile() {
+    let server = FakeApiServer::new();
+    server.unserve_group("monitoring.coreos.com");
+    let client = server.client(NS);
+    install_crds(&client).await;
+    let metrics = Arc::new(Metrics::new().unwrap_or_else(|e| panic!("metrics: {e}")));
+    let (stop, operator) = start_operator(&client, metrics.clone());
+    create_cluster(&client, monitored_spec()).await;
+
+    let clusters: Api<KafkaCluster> = Api::namespaced(client.clone(), NS);
+    let c = wait_until("MonitoringUnavailable condition", || async {
+        clusters.get("demo").await.ok().filter(|c| {
+            condition(c, "Monitoring")
+                .is_some_and(|m| m.status == "False" && m.reason == "MonitoringUnavailable")
+        })
+    })
+    .await;
+    assert!(c.status.is_some_and(|s| s.bootstrap_servers.is_some()));
+    assert!(server.get("apps/statefulsets", NS, "demo-broker").is_some());
+    wait_until("a MonitoringUnavailable event", || async {
+        (!cluster_events(&server, "MonitoringUnavailable").is_empty()).then_some(())
+    })
+    .await;
+    assert_eq!(
+        metrics.errors("kafkacluster", "kube"),
+        0,
+        "not a reconcile failure"
+    );
+    let _ = stop.send(true);
+    let _ = tokio::time::timeout(DEADLINE, operator).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_down_waits_until_topics_moved_replicas_off_the_removed_brokers() {
+    let server = FakeApiServer::new();
+    let client = server.client(NS);
+    install_crds(&client).await;
+    let metrics = Arc::new(Metrics::new().unwrap_or_else(|e| panic!("metrics: {e}")));
+    let (stop, operator) = start_operator(&client, metrics);
+    create_cluster(&client, json!({ "brokers": 3 })).await;
+    let sts_api: Api<StatefulSet> = Api::namespaced(client.clone(), NS);
+    let sts = wait_until("the StatefulSet", || async {
+        sts_api.get_opt("demo-broker").await.ok().flatten()
+    })
+    .await;
+    start_brokers(&client, &sts, 3).await;
+
+    // One replica per partition, spread over all three brokers.
+    let topics: Api<KafkaTopic> = Api::namespaced(client.clone(), NS);
+    let topic: KafkaTopic = obj(json!({
+        "apiVersion": "tributary.dev/v1alpha1", "kind": "KafkaTopic",
+        "metadata": { "name": "events" },
+        "spec": { "clusterRef": "demo", "partitions": 3, "replicationFactor": 1 },
+    }));
+    if let Err(e) = topics.create(&PostParams::default(), &topic).await {
+        panic!("create topic: {e}");
+    }
+    let on_broker_2 = |t: &KafkaTopic| {
+        t.status
+            .as_ref()
+            .is_some_and(|s| s.partitions.iter().any(|p| p.replicas.contains(&2)))
+    };
+    wait_until("a replica on broker 2", || async {
+        topic_where(&topics, "events", on_broker_2).await
+    })
+    .await;
+
+    // Hold the topic still (paused) so the replica stays on broker 2, then scale to two brokers.
+    let pause = json!({ "metadata": { "annotations": { "tributary.dev/paused": "true" } } });
+    if let Err(e) = topics
+        .patch("events", &PatchParams::default(), &Patch::Merge(&pause))
+        .await
+    {
+        panic!("pause topic: {e}");
+    }
+    let topic_paused = |t: &KafkaTopic| {
+        t.status.as_ref().is_some_and(|s| {
+            s.conditions
+                .iter()
+                .any(|c| c.type_ == "Paused" && c.status == "True" && c.reason == "Paused")
+        })
+    };
+    wait_until("the topic's Paused condition", || async {
+        topic_where(&topics, "events", topic_paused).await
+    })
+    .await;
+    let clusters: Api<KafkaCluster> = Api::namespaced(client.clone(), NS);
+    let shrink = json!({ "spec": { "brokers": 2 } });
+    if let Err(e) = clusters
+        .patch("demo", &PatchParams::default(), &Patch::Merge(&shrink))
+        .await
+    {
+        panic!("scale down: {e}");
+    }
+    let draining = |c: &KafkaCluster| {
+        condition(c, "Progressing").is_some_and(|p| {
+            p.status == "True"
+                && p.reason == "DrainingBrokers"
+                && p.observed_generation == c.metadata.generation
+        })
+    };
+    wait_until("Progressing/DrainingBrokers", || async {
+        clusters.get("demo").await.ok().filter(|c| draining(c))
+    })
+    .await;
+    let held = sts_api
+        .get("demo-broker")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        held.spec.replicas,
+        Some(3),
+        "broker 2 still holds a replica"
+    );
+
+    // Resume the topic: placement moves the replica, then the StatefulSet shrinks.
+    let resume = json!({ "metadata": { "annotations": { "tributary.dev/paused": null } } });
+    if let Err(e) = topics
+        .patch("events", &PatchParams::default(), &Patch::Merge(&resume))
+        .await
+    {
+        panic!("resume topic: {e}");
+    }
+    wait_until("StatefulSet shrunk after the move", || async {
+        let sts = sts_api.get("demo-broker").await.ok()?;
+        let c = clusters.get("demo").await.ok()?;
+        let t = topics.get("events").await.ok()?;
+        (sts.spec.replicas == Some(2) && !draining(&c) && !on_broker_2(&t) && !topic_paused(&t))
+            .then_some(())
+    })
+    .await;
+    let _ = stop.send(true);
+    let _ = tokio::time::timeout(DEADLINE, operator).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forbidden_monitoring_objects_are_reported_not_fatal() {
+    let server = FakeApiServer::new();
+    let client = server.client(NS);
+    install_crds(&client).await;
+    // As if the operator's RBAC lacked monitoring.coreos.com.
+    server.fail_next_writes_with("monitoring.coreos.com/podmonitors", 1, 403);
+    let metrics = Arc::new(Metrics::new().unwrap_or_else(|e| panic!("metrics: {e}")));
+    let (stop, operator) = start_operator(&client, metrics.clone());
+    create_cluster(&client, monitored_spec()).await;
+    let events = wait_until("a MonitoringUnavailable event", || async {
+        let evs = cluster_events(&server, "MonitoringUnavailable");
+        (!evs.is_empty()).then_some(evs)
+    })
+    .await;
+    let note = events[0]["note"].as_str().unwrap_or_default();
+    assert!(note.contains("RBAC"), "{note}");
+    // The next reconcile applies it and the condition recovers.
+    let clusters: Api<KafkaCluster> = Api::namespaced(client.clone(), NS);
+    wait_until("Monitoring condition True", || async {
+        clusters
+            .get("demo")
+            .await
+            .ok()
+            .filter(|c| condition(c, "Monitoring").is_some_and(|m| m.status == "True"))
+    })
+    .await;
+    assert_eq!(
+        metrics.errors("kafkacluster", "kube"),
+        0,
+        "not a reconcile failure"
+    );
+    let _ = stop.send(true);
+    let _ = tokio::time::timeout(DEADLINE, operator).await;
+}

@@ -64,6 +64,12 @@ fn render(objects: &ClusterObjects) -> String {
     if let Some(pdb) = &objects.pod_disruption_budget {
         doc(&mut out, "PodDisruptionBudget", "policy/v1", pdb);
     }
+    if let Some(pm) = &objects.pod_monitor {
+        doc(&mut out, "PodMonitor", "monitoring.coreos.com/v1", pm);
+    }
+    if let Some(rule) = &objects.prometheus_rule {
+        doc(&mut out, "PrometheusRule", "monitoring.coreos.com/v1", rule);
+    }
     out
 }
 
@@ -93,6 +99,50 @@ fn example_cluster_renders_the_golden_objects() {
 #[test]
 fn minimal_cluster_renders_the_golden_objects() {
     check_golden("minimal-cluster.yaml", &render(&built(&minimal_cluster())));
+}
+
+#[test]
+fn monitored_cluster_renders_the_golden_pod_monitor_and_rules() {
+    let mut c = minimal_cluster();
+    c.spec.monitoring.service_monitor = true;
+    c.spec.monitoring.rules = true;
+    let o = built(&c);
+    let mut only = String::new();
+    let full = render(&o);
+    // Just the monitoring documents: the rest is pinned by minimal-cluster.yaml.
+    for doc in full
+        .split("---\n")
+        .filter(|d| d.contains("monitoring.coreos.com/v1"))
+    {
+        only.push_str("---\n");
+        only.push_str(doc);
+    }
+    check_golden("monitoring.yaml", &only);
+    let pm = o.pod_monitor.unwrap_or_else(|| panic!("PodMonitor"));
+    let endpoint = &pm.data["spec"]["podMetricsEndpoints"][0];
+    let admin = o.stateful_set.spec.template.spec.as_ref().and_then(|s| {
+        s.containers[0]
+            .ports
+            .as_ref()?
+            .iter()
+            .find(|p| p.container_port == tributary_operator::builders::ADMIN_PORT)
+            .and_then(|p| p.name.clone())
+    });
+    assert_eq!(
+        endpoint["port"].as_str(),
+        admin.as_deref(),
+        "scrapes the pods' metrics port"
+    );
+    assert_eq!(
+        pm.metadata.owner_references.unwrap_or_default()[0].kind,
+        "KafkaCluster"
+    );
+}
+
+#[test]
+fn monitoring_objects_are_off_by_default() {
+    let o = built(&minimal_cluster());
+    assert!(o.pod_monitor.is_none() && o.prometheus_rule.is_none());
 }
 
 fn template_hash(sts: &StatefulSet) -> Option<String> {

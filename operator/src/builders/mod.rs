@@ -4,6 +4,7 @@
 //! the output.
 
 mod config;
+pub mod monitoring;
 mod pdb;
 mod rbac;
 mod services;
@@ -16,6 +17,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::api::DynamicObject;
 use kube::{Resource, ResourceExt};
 use tributary_crds::{KafkaCluster, CLUSTER_LABEL};
 
@@ -26,6 +28,8 @@ pub use config::{config_hash, server_properties};
 pub const CONFIG_HASH_ANNOTATION: &str = "tributary.dev/config-hash";
 /// Port of the broker's HTTP endpoints (`/metrics`, `/healthz`, `/readyz`).
 pub const ADMIN_PORT: i32 = 9644;
+/// Name of the admin port on the broker pods; the PodMonitor scrapes it.
+pub const ADMIN_PORT_NAME: &str = "admin";
 /// Where the broker's data volume is mounted.
 pub const DATA_DIR: &str = "/var/lib/tributary";
 /// Where the rendered config is mounted.
@@ -65,6 +69,10 @@ pub struct ClusterObjects {
     pub stateful_set: StatefulSet,
     /// Limits voluntary evictions; `None` when disabled in the spec.
     pub pod_disruption_budget: Option<PodDisruptionBudget>,
+    /// prometheus-operator PodMonitor for the brokers; `None` unless `monitoring.serviceMonitor`.
+    pub pod_monitor: Option<DynamicObject>,
+    /// prometheus-operator PrometheusRule with the broker alerts; `None` unless `monitoring.rules`.
+    pub prometheus_rule: Option<DynamicObject>,
     /// Hash of the rendered config (also on the pod template).
     pub config_hash: String,
 }
@@ -83,6 +91,8 @@ pub fn build(cluster: &KafkaCluster) -> Result<ClusterObjects, BuildError> {
         bootstrap_service: services::bootstrap(cluster, &names),
         stateful_set: statefulset::stateful_set(cluster, &names, &hash),
         pod_disruption_budget: pdb::pod_disruption_budget(cluster, &names),
+        pod_monitor: monitoring::pod_monitor(cluster, &names),
+        prometheus_rule: monitoring::prometheus_rule(cluster, &names),
         config_hash: hash,
     })
 }

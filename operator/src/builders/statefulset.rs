@@ -19,7 +19,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use tributary_crds::KafkaCluster;
 
-use super::{Names, ADMIN_PORT, CONFIG_DIR, CONFIG_FILE, CONFIG_HASH_ANNOTATION, DATA_DIR};
+use super::{
+    Names, ADMIN_PORT, ADMIN_PORT_NAME, CONFIG_DIR, CONFIG_FILE, CONFIG_HASH_ANNOTATION, DATA_DIR,
+};
 
 /// Default spread key when no rack key is configured.
 const ZONE_KEY: &str = "topology.kubernetes.io/zone";
@@ -190,7 +192,7 @@ fn probe(path: &str, period: i32, failures: i32) -> Probe {
     Probe {
         http_get: Some(HTTPGetAction {
             path: Some(path.to_owned()),
-            port: IntOrString::String("admin".to_owned()),
+            port: IntOrString::String(ADMIN_PORT_NAME.to_owned()),
             ..HTTPGetAction::default()
         }),
         period_seconds: Some(period),
@@ -213,7 +215,7 @@ fn broker_container(cluster: &KafkaCluster) -> Container {
         })
         .collect();
     ports.push(ContainerPort {
-        name: Some("admin".to_owned()),
+        name: Some(ADMIN_PORT_NAME.to_owned()),
         container_port: ADMIN_PORT,
         protocol: Some("TCP".to_owned()),
         ..ContainerPort::default()

@@ -17,12 +17,18 @@ use kube::runtime::controller::Action;
 use kube::{Api, Resource, ResourceExt};
 use tributary_crds::conditions::{is_true, READY};
 use tributary_crds::config::validate_broker_config;
-use tributary_crds::{is_paused, KafkaCluster, KafkaTopic};
+use tributary_crds::{is_paused, KafkaCluster, KafkaTopic, PAUSE_ANNOTATION};
 
-use super::status::{compute, Observed};
-use crate::apply::{apply, delete_if_exists};
+use super::scale::scale_decision;
+use super::status::{
+    compute, set_draining, set_monitoring, MonitoringOutcome, Observed, MONITORING,
+    MONITORING_UNAVAILABLE,
+};
+use crate::apply::{apply, apply_dynamic, delete_dynamic_if_exists, delete_if_exists};
+use crate::builders::monitoring::{self, pod_monitor_resource, prometheus_rule_resource};
 use crate::builders::{build, ClusterObjects, Names};
 use crate::context::Context;
+use crate::pause::{set_paused, PAUSED};
 use crate::{Error, Result};
 
 /// Label value for metrics.
@@ -33,28 +39,45 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
     let _timer = ctx.metrics.reconcile_started(CONTROLLER);
     if is_paused(&cluster.metadata) {
         tracing::info!(cluster = %cluster.name_any(), "paused; not reconciling");
+        mark_paused(&cluster, &ctx).await?;
         return Ok(Action::await_change());
     }
     let names = Names::of(&cluster)?;
     let spec_error = validate_broker_config(&cluster.spec.config)
         .err()
         .map(|e| e.to_string());
-    let objects = match &spec_error {
-        None => {
-            let objects = build(&cluster)?;
-            apply_children(&ctx, &names, &objects).await?;
-            Some(objects)
-        }
-        // Keep whatever runs now; do not roll brokers onto a config they would reject.
-        Some(_) => None,
-    };
-
     let client = &ctx.client;
     let ns = names.namespace.as_str();
-    let sts = Api::<StatefulSet>::namespaced(client.clone(), ns)
-        .get_opt(&names.broker())
+    let sts_api = Api::<StatefulSet>::namespaced(client.clone(), ns);
+    let get_sts = || async {
+        sts_api
+            .get_opt(&names.broker())
+            .await
+            .map_err(|e| Error::kube(format!("get StatefulSet {ns}/{}", names.broker()), e))
+    };
+    let topics: Vec<KafkaTopic> = Api::<KafkaTopic>::namespaced(client.clone(), ns)
+        .list(&ListParams::default())
         .await
-        .map_err(|e| Error::kube(format!("get StatefulSet {ns}/{}", names.broker()), e))?;
+        .map_err(|e| Error::kube(format!("list kafkatopics in {ns}"), e))?
+        .items
+        .into_iter()
+        .filter(|t| t.spec.cluster_ref == names.cluster)
+        .collect();
+    let running = get_sts().await?.and_then(|s| s.spec.replicas);
+    let scale = scale_decision(running, cluster.spec.brokers, &topics);
+    let (objects, monitoring) = match &spec_error {
+        None => {
+            let mut objects = build(&cluster)?;
+            objects.stateful_set.spec.replicas = Some(scale.replicas);
+            apply_children(&ctx, &names, &objects).await?;
+            let monitoring = apply_monitoring(&ctx, &cluster, &names, &objects).await?;
+            (Some(objects), Some(monitoring))
+        }
+        // Keep whatever runs now; do not roll brokers onto a config they would reject.
+        Some(_) => (None, None),
+    };
+
+    let sts = get_sts().await?;
     let selector = ListParams::default().labels(&names.selector_string());
     let pods = Api::<Pod>::namespaced(client.clone(), ns)
         .list(&selector)
@@ -66,17 +89,9 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
         .await
         .map_err(|e| Error::kube(format!("list leases in {ns}"), e))?
         .items;
-    let topics: Vec<KafkaTopic> = Api::<KafkaTopic>::namespaced(client.clone(), ns)
-        .list(&ListParams::default())
-        .await
-        .map_err(|e| Error::kube(format!("list kafkatopics in {ns}"), e))?
-        .items
-        .into_iter()
-        .filter(|t| t.spec.cluster_ref == names.cluster)
-        .collect();
     let node_racks = node_racks(&ctx, &cluster, &pods).await;
 
-    let status = compute(Observed {
+    let mut status = compute(Observed {
         cluster: &cluster,
         names: &names,
         config_hash: objects.as_ref().map(|o| o.config_hash.as_str()),
@@ -89,6 +104,17 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
         controller: &ctx.settings.identity,
         now: Timestamp::now(),
     });
+    if spec_error.is_none() {
+        set_draining(
+            &mut status.conditions,
+            &scale.draining,
+            cluster.metadata.generation,
+        );
+    }
+    if let Some(outcome) = &monitoring {
+        set_monitoring(&mut status.conditions, outcome, cluster.metadata.generation);
+        publish_monitoring(&ctx, &cluster, outcome).await;
+    }
     publish_changes(&ctx, &cluster, &status, spec_error.as_deref()).await;
     let old = cluster.status.clone().unwrap_or_default();
     if old != status {
@@ -109,9 +135,34 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
     }
     Ok(match (&spec_error, is_true(&status.conditions, READY)) {
         (Some(_), _) => Action::requeue(Duration::from_secs(300)),
+        // Topic status changes also wake us; this is the fallback.
+        (None, _) if !scale.draining.is_empty() => Action::requeue(Duration::from_secs(5)),
         (None, true) => Action::requeue(Duration::from_secs(60)),
         (None, false) => Action::requeue(Duration::from_secs(10)),
     })
+}
+
+/// Sets the `Paused` condition (once per generation) and says so in an Event.
+async fn mark_paused(cluster: &KafkaCluster, ctx: &Context) -> Result<()> {
+    let mut status = cluster.status.clone().unwrap_or_default();
+    let was_paused = is_true(&status.conditions, PAUSED);
+    if !set_paused(&mut status.conditions, true, cluster.metadata.generation) {
+        return Ok(());
+    }
+    let ns = cluster.namespace().unwrap_or_default();
+    let name = cluster.name_any();
+    let patch = serde_json::json!({ "status": { "conditions": status.conditions } });
+    Api::<KafkaCluster>::namespaced(ctx.client.clone(), &ns)
+        .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(|e| Error::kube(format!("update status of KafkaCluster {ns}/{name}"), e))?;
+    if !was_paused {
+        let note =
+            format!("{PAUSE_ANNOTATION} is set; changes are not applied until it is removed");
+        ctx.event(&cluster.object_ref(&()), PAUSED, note, false)
+            .await;
+    }
+    Ok(())
 }
 
 async fn apply_children(ctx: &Context, names: &Names, o: &ClusterObjects) -> Result<()> {
@@ -132,6 +183,86 @@ async fn apply_children(ctx: &Context, names: &Names, o: &ClusterObjects) -> Res
         }
     }
     Ok(())
+}
+
+/// Applies the requested PodMonitor/PrometheusRule and deletes unrequested ones (only if the
+/// status says some were managed, so clusters without monitoring make no calls). A 404 means
+/// the prometheus-operator CRDs are not installed, a 403 that the operator may not manage
+/// them: both are reported, never fatal for the cluster.
+async fn apply_monitoring(
+    ctx: &Context,
+    cluster: &KafkaCluster,
+    names: &Names,
+    o: &ClusterObjects,
+) -> Result<MonitoringOutcome> {
+    let c = &ctx.client;
+    let ns = names.namespace.as_str();
+    let managed_before = cluster
+        .status
+        .as_ref()
+        .is_some_and(|s| s.conditions.iter().any(|c| c.type_ == MONITORING));
+    let wanted = [
+        (pod_monitor_resource(), &o.pod_monitor, names.broker()),
+        (
+            prometheus_rule_resource(),
+            &o.prometheus_rule,
+            monitoring::prometheus_rule_name(names),
+        ),
+    ];
+    let mut outcome = MonitoringOutcome::Disabled;
+    for (resource, obj, name) in wanted {
+        let what = format!("{} {ns}/{name}", resource.kind);
+        match obj {
+            Some(obj) => match apply_dynamic(c, &resource, obj).await {
+                Ok(_) => {
+                    if outcome == MonitoringOutcome::Disabled {
+                        outcome = MonitoringOutcome::Applied;
+                    }
+                }
+                Err(kube::Error::Api(s)) if s.code == 404 => {
+                    outcome = MonitoringOutcome::Unavailable(format!(
+                        "{}/{} is not served (install the prometheus-operator CRDs); {what} not created",
+                        resource.group, resource.version
+                    ));
+                }
+                Err(kube::Error::Api(s)) if s.code == 403 => {
+                    outcome = MonitoringOutcome::Unavailable(format!(
+                        "the operator may not manage {}.{} (grant it in its RBAC); {what} not created",
+                        resource.plural, resource.group
+                    ));
+                }
+                Err(e) => return Err(Error::kube(format!("apply {what}"), e)),
+            },
+            None if managed_before => {
+                if let Err(e) = delete_dynamic_if_exists(c, &resource, ns, &name).await {
+                    tracing::warn!(error = %e, "cannot delete {what}; leaving it");
+                }
+            }
+            None => {}
+        }
+    }
+    Ok(outcome)
+}
+
+/// A Warning Event when monitoring first turns out to be unavailable.
+async fn publish_monitoring(ctx: &Context, cluster: &KafkaCluster, outcome: &MonitoringOutcome) {
+    let MonitoringOutcome::Unavailable(msg) = outcome else {
+        return;
+    };
+    let already = cluster.status.as_ref().is_some_and(|s| {
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == MONITORING && c.reason == MONITORING_UNAVAILABLE)
+    });
+    if !already {
+        ctx.event(
+            &cluster.object_ref(&()),
+            MONITORING_UNAVAILABLE,
+            msg.clone(),
+            true,
+        )
+        .await;
+    }
 }
 
 /// Rack of each broker's node, when rack awareness is on. Unreadable nodes just have no rack
@@ -212,13 +343,14 @@ async fn publish_changes(
     }
 }
 
-/// Counts the failure, publishes nothing (the next reconcile will), and backs off; conflicts
-/// retry quickly because they only mean someone else wrote first.
+/// Counts the failure, publishes a Warning Event (at most one per backoff period), and backs
+/// off; conflicts retry quickly because they only mean someone else wrote first.
 pub fn error_policy(cluster: Arc<KafkaCluster>, error: &Error, ctx: Arc<Context>) -> Action {
     ctx.metrics.reconcile_failed(CONTROLLER, error);
     tracing::warn!(cluster = %cluster.name_any(), %error, "reconcile failed");
+    ctx.report_failure(cluster.object_ref(&()), error);
     match error {
         Error::Conflict { .. } => Action::requeue(Duration::from_millis(500)),
-        _ => Action::requeue(Duration::from_secs(15)),
+        _ => Action::requeue(ctx.settings.error_backoff),
     }
 }

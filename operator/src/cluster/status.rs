@@ -119,6 +119,8 @@ pub fn compute(o: Observed<'_>) -> KafkaClusterStatus {
     };
 
     let conds = &mut status.conditions;
+    // compute() only runs when not paused, so a resumed cluster drops the condition.
+    crate::pause::set_paused(conds, false, generation);
     let want = cluster.spec.brokers;
     if let Some(err) = o.spec_error {
         set_condition(conds, READY, false, "InvalidSpec", err, generation);
@@ -181,4 +183,70 @@ pub fn compute(o: Observed<'_>) -> KafkaClusterStatus {
         set_condition(conds, DEGRADED, false, "Healthy", "", generation);
     }
     status
+}
+
+/// Condition type reporting the prometheus-operator objects of `spec.monitoring`.
+pub const MONITORING: &str = "Monitoring";
+/// Reason (and Event reason) when the monitoring.coreos.com CRDs are not installed.
+pub const MONITORING_UNAVAILABLE: &str = "MonitoringUnavailable";
+
+/// What became of the PodMonitor and PrometheusRule this reconcile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MonitoringOutcome {
+    /// Neither is asked for (any earlier ones were deleted).
+    Disabled,
+    /// Every requested object was applied.
+    Applied,
+    /// The prometheus-operator CRDs are not served; the message says which resource.
+    Unavailable(String),
+}
+
+/// Records `outcome` in the `Monitoring` condition (removed when monitoring is off).
+pub fn set_monitoring(
+    conditions: &mut Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>,
+    outcome: &MonitoringOutcome,
+    generation: Option<i64>,
+) {
+    match outcome {
+        MonitoringOutcome::Disabled => conditions.retain(|c| c.type_ != MONITORING),
+        MonitoringOutcome::Applied => set_condition(
+            conditions,
+            MONITORING,
+            true,
+            "Applied",
+            "PodMonitor/PrometheusRule applied",
+            generation,
+        ),
+        MonitoringOutcome::Unavailable(msg) => set_condition(
+            conditions,
+            MONITORING,
+            false,
+            MONITORING_UNAVAILABLE,
+            msg.clone(),
+            generation,
+        ),
+    }
+}
+
+/// Reason of the `Progressing` condition while a scale-down waits for replicas to move.
+pub const DRAINING_BROKERS: &str = "DrainingBrokers";
+
+/// Marks the cluster `Progressing` with [`DRAINING_BROKERS`] while `draining` is not empty.
+pub fn set_draining(
+    conditions: &mut Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>,
+    draining: &std::collections::BTreeSet<i32>,
+    generation: Option<i64>,
+) {
+    if draining.is_empty() {
+        return;
+    }
+    let msg = format!("scale-down waits until topics move their replicas off brokers {draining:?}");
+    set_condition(
+        conditions,
+        PROGRESSING,
+        true,
+        DRAINING_BROKERS,
+        msg,
+        generation,
+    );
 }

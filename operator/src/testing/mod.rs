@@ -54,7 +54,17 @@ impl FakeApiServer {
     /// Makes the next `n` writes to `resource` (e.g. `tributary.dev/kafkatopics/status`) fail
     /// with 409 Conflict, as if another writer got there first.
     pub fn fail_next_writes(&self, resource: &str, n: usize) {
-        self.with(|s| s.fail_next.insert(resource.to_owned(), n));
+        self.fail_next_writes_with(resource, n, 409);
+    }
+
+    /// Makes the next `n` writes to `resource` fail with HTTP `code` (403 Forbidden, 500, ...).
+    pub fn fail_next_writes_with(&self, resource: &str, n: usize, code: u16) {
+        self.with(|s| s.fail_next.insert(resource.to_owned(), (n, code)));
+    }
+
+    /// Answers every request for API `group` with 404, as if its CRDs were not installed.
+    pub fn unserve_group(&self, group: &str) {
+        self.with(|s| s.unserved.insert(group.to_owned()));
     }
 
     /// Conflicts answered so far (injected or real).

@@ -144,6 +144,14 @@ pub(super) async fn handle(
             format!("no route for {}", req.uri().path()),
         ));
     };
+    let group = route.resource.split('/').next().unwrap_or_default();
+    if server.with(|s| s.unserved.contains(group)) {
+        return error(&ApiError::new(
+            404,
+            "NotFound",
+            format!("the server could not find the requested resource ({group})"),
+        ));
+    }
     let q = query(&req);
     let method = req.method().clone();
     let content_type = req

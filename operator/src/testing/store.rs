@@ -58,8 +58,11 @@ pub(super) struct Store {
     objects: BTreeMap<Key, Value>,
     history: Vec<WatchEvent>,
     pub(super) applied: BTreeMap<(Key, String), Value>,
-    pub(super) fail_next: BTreeMap<String, usize>,
+    /// Writes still to fail per resource, and the HTTP status they fail with.
+    pub(super) fail_next: BTreeMap<String, (usize, u16)>,
     pub(super) conflicts: u64,
+    /// API groups answered with 404, as if their CRDs were not installed.
+    pub(super) unserved: std::collections::BTreeSet<String>,
     pub(super) events: broadcast::Sender<WatchEvent>,
 }
 
@@ -74,6 +77,7 @@ impl Default for Store {
             applied: BTreeMap::new(),
             fail_next: BTreeMap::new(),
             conflicts: 0,
+            unserved: std::collections::BTreeSet::new(),
             events,
         }
     }
@@ -148,15 +152,20 @@ impl Store {
 
     /// Consumes one injected conflict for `resource`, if any.
     pub(super) fn injected_conflict(&mut self, resource: &str) -> Option<ApiError> {
-        let n = self.fail_next.get_mut(resource)?;
+        let (n, code) = self.fail_next.get_mut(resource)?;
         if *n == 0 {
             return None;
         }
         *n -= 1;
+        let reason = match *code {
+            409 => "Conflict",
+            403 => "Forbidden",
+            _ => "InternalError",
+        };
         Some(ApiError::new(
-            409,
-            "Conflict",
-            format!("injected conflict on {resource}"),
+            *code,
+            reason,
+            format!("injected {reason} on {resource}"),
         ))
     }
 

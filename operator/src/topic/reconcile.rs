@@ -18,6 +18,7 @@ use tributary_crds::{is_paused, KafkaCluster, KafkaTopic, KafkaTopicStatus, Topi
 use super::plan::{plan, TopicInput};
 use crate::context::Context;
 use crate::liveness::{live_brokers, next_expiry};
+use crate::pause::set_paused;
 use crate::{Error, Result};
 
 /// Label value for metrics.
@@ -82,15 +83,24 @@ async fn read_cluster(topic: &KafkaTopic, ctx: &Context) -> Result<ClusterView> 
 
 async fn apply(topic: &KafkaTopic, ctx: &Context) -> Result<Action> {
     if is_paused(&topic.metadata) {
+        let mut status = topic.status.clone().unwrap_or_default();
+        if set_paused(&mut status.conditions, true, topic.metadata.generation) {
+            write_status(topic, ctx, &status).await?;
+        }
         return Ok(Action::await_change());
     }
     let view = read_cluster(topic, ctx).await?;
     let (cluster, live) = (view.cluster.clone(), view.live.clone());
-    let planned = plan(TopicInput {
+    let mut planned = plan(TopicInput {
         topic,
         cluster: cluster.as_ref(),
         live_brokers: &live,
     });
+    set_paused(
+        &mut planned.status.conditions,
+        false,
+        topic.metadata.generation,
+    );
     let old = topic.status.clone().unwrap_or_default();
     if planned.status != old {
         write_status(topic, ctx, &planned.status).await?;
@@ -192,15 +202,17 @@ async fn cleanup(topic: &KafkaTopic, ctx: &Context) -> Result<Action> {
     }
 }
 
-/// Counts the failure and backs off; conflicts and pending deletions retry soon.
+/// Counts the failure, publishes a Warning Event (at most one per backoff period), and backs
+/// off; conflicts and pending deletions retry soon.
 pub fn error_policy(topic: Arc<KafkaTopic>, error: &Error, ctx: Arc<Context>) -> Action {
     ctx.metrics.reconcile_failed(CONTROLLER, error);
+    ctx.report_failure(topic.object_ref(&()), error);
     match error {
         Error::Conflict { .. } => Action::requeue(Duration::from_millis(200)),
         Error::DeletionPending { .. } => Action::requeue(Duration::from_secs(5)),
         _ => {
             tracing::warn!(topic = %topic.name_any(), %error, "reconcile failed");
-            Action::requeue(Duration::from_secs(15))
+            Action::requeue(ctx.settings.error_backoff)
         }
     }
 }
