@@ -109,4 +109,8 @@ every right that Role grants (Kubernetes forbids escalation), hence create on ka
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
+# PodMonitor and PrometheusRule of a KafkaCluster's spec.monitoring (prometheus-operator).
+- apiGroups: ["monitoring.coreos.com"]
+  resources: ["podmonitors", "prometheusrules"]
+  verbs: ["get", "create", "patch", "delete"]
 {{- end }}
