@@ -2,7 +2,7 @@
 //! lock, plus watch channels that wake long-polling fetches and acks=all producers.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 /// No fsync running.
 const SYNC_IDLE: u8 = 0;
@@ -18,7 +18,8 @@ use tokio::sync::watch;
 use crate::codec::{self, CodecError, CompressionPolicy};
 use crate::producer::{BatchIdentity, ProducerStateTable, SequenceCheck, SequenceError};
 use crate::storage::{
-    BatchError, BatchView, CompactionOutcome, LogConfig, PartitionLog, PendingSync, StorageError,
+    keyless_records, BatchError, BatchView, CompactionOutcome, LogConfig, PartitionLog,
+    PendingSync, StorageError,
 };
 
 /// Why an append was refused.
@@ -36,6 +37,10 @@ pub enum AppendError {
     /// Recompressing for the topic's compression.type failed.
     #[error(transparent)]
     Codec(#[from] CodecError),
+    /// A compacted topic got records without a key (their indexes within the batch): Kafka
+    /// refuses the whole batch and names those records (KIP-467).
+    #[error("compacted topic cannot accept a record without key (records {records:?})")]
+    KeylessRecords { records: Vec<i32> },
 }
 
 /// Where an append landed.
@@ -84,6 +89,8 @@ pub struct Partition {
     sync_state: AtomicU8,
     /// The topic's compression.type.
     compression: RwLock<CompressionPolicy>,
+    /// Whether records need keys (`cleanup.policy` includes compact).
+    keys_required: AtomicBool,
 }
 
 impl std::fmt::Debug for Partition {
@@ -101,6 +108,7 @@ impl Partition {
         leader_epoch: i32,
         config: LogConfig,
     ) -> Result<Partition, StorageError> {
+        let keys_required = AtomicBool::new(config.compact);
         let mut log = PartitionLog::open(dir, config)?;
         // A single replica has committed everything it holds: what recovery kept is readable.
         let end = log.log_end_offset();
@@ -125,6 +133,7 @@ impl Partition {
             state: Mutex::new(State { log, producers }),
             sync_state: AtomicU8::new(SYNC_IDLE),
             compression: RwLock::new(CompressionPolicy::Producer),
+            keys_required,
         })
     }
 
@@ -217,6 +226,20 @@ impl Partition {
                     view.record_count(),
                     view.last_offset_delta()
                 )));
+            }
+            if self.keys_required.load(Ordering::Acquire) {
+                let parsed = BatchView::parse(bytes).map_err(invalid)?;
+                match keyless_records(&parsed) {
+                    None => {
+                        return Err(AppendError::InvalidRecord(format!(
+                            "the records of batch {index} do not decode"
+                        )))
+                    }
+                    Some(records) if !records.is_empty() => {
+                        return Err(AppendError::KeylessRecords { records })
+                    }
+                    Some(_) => {}
+                }
             }
             let identity = BatchIdentity {
                 producer_id: view.producer_id(),
@@ -385,6 +408,7 @@ impl Partition {
 
     /// Switches to new topic settings.
     pub fn update_config(&self, config: LogConfig) {
+        self.keys_required.store(config.compact, Ordering::Release);
         self.state.lock().log.update_config(config);
     }
 

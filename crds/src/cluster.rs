@@ -109,7 +109,7 @@ pub struct KafkaClusterSpec {
     #[serde(default)]
     pub disruption_budget: DisruptionBudget,
 
-    /// Metrics endpoint, ServiceMonitor and alert rules.
+    /// Metrics endpoint, PodMonitor and alert rules.
     #[serde(default)]
     pub monitoring: Monitoring,
 
@@ -281,13 +281,14 @@ pub struct Monitoring {
     /// Annotate pods for Prometheus scraping of `/metrics`.
     #[serde(default = "default_true")]
     pub metrics: bool,
-    /// Create a prometheus-operator ServiceMonitor for the brokers.
+    /// Have the operator create a prometheus-operator scrape target for the brokers: a
+    /// PodMonitor, because every broker pod must be scraped, not one behind a Service.
     #[serde(default)]
     pub service_monitor: bool,
     /// Create a prometheus-operator PrometheusRule with Kafka alerts.
     #[serde(default)]
     pub rules: bool,
-    /// Scrape interval for the ServiceMonitor, e.g. `30s`.
+    /// Scrape interval of that PodMonitor, e.g. `30s`.
     #[serde(default = "default_interval")]
     #[schemars(regex(pattern = r"^[0-9]+(ms|s|m|h)$"))]
     pub interval: String,

@@ -5,6 +5,7 @@ use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::metadata::ALL_CLUSTER_OPERATIONS;
 use super::RequestContext;
 
 /// Endpoint type of broker listeners (KIP-919); the only kind this broker has.
@@ -18,7 +19,11 @@ pub(crate) async fn handle(
     let config = &ctx.broker.config;
     let response = DescribeClusterResponse::default()
         .with_endpoint_type(request.endpoint_type)
-        .with_cluster_authorized_operations(i32::MIN);
+        .with_cluster_authorized_operations(if request.include_cluster_authorized_operations {
+            ALL_CLUSTER_OPERATIONS
+        } else {
+            i32::MIN
+        });
     if request.endpoint_type != ENDPOINT_BROKERS {
         return response
             .with_error_code(ResponseError::UnsupportedEndpointType.code())

@@ -40,7 +40,9 @@ pub(crate) fn storage_code(error: &StorageError) -> ResponseError {
 pub(crate) fn append_code(error: &AppendError) -> ResponseError {
     match error {
         AppendError::Storage(e) => storage_code(e),
-        AppendError::InvalidRecord(_) => ResponseError::InvalidRecord,
+        AppendError::InvalidRecord(_) | AppendError::KeylessRecords { .. } => {
+            ResponseError::InvalidRecord
+        }
         AppendError::Codec(_) => ResponseError::CorruptMessage,
         AppendError::Sequence(SequenceError::StaleEpoch { .. }) => {
             ResponseError::InvalidProducerEpoch

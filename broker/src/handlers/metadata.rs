@@ -15,10 +15,13 @@ use super::errors::registry_code;
 use super::RequestContext;
 use crate::topics::{RegistryError, Topic, TopicSpec};
 
-/// Every ACL operation bit (read, write, create, ...), reported when clients ask for the
-/// operations they are authorized for; this broker has no authorizer.
-const ALL_TOPIC_OPERATIONS: i32 = 0b1111_1111_1000;
-const ALL_CLUSTER_OPERATIONS: i32 = 0b1_1111_1111_1000;
+/// Every operation Kafka defines on a topic (read, write, create, delete, alter, describe,
+/// describe and alter configs: AclOperation codes 3-8, 10, 11), reported when clients ask
+/// what they are authorized for; this broker has no authorizer, so everything is allowed.
+pub(crate) const ALL_TOPIC_OPERATIONS: i32 = 0b1101_1111_1000;
+/// Every operation Kafka defines on the cluster (create, alter, describe, cluster action,
+/// describe and alter configs, idempotent write: codes 5, 7-12).
+pub(crate) const ALL_CLUSTER_OPERATIONS: i32 = 0b1_1111_1010_0000;
 
 /// Answers a Metadata request.
 pub(crate) async fn handle(ctx: RequestContext, request: MetadataRequest) -> MetadataResponse {

@@ -5,14 +5,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::errors::append_code;
 use super::{now_ms, topic_lookup, RequestContext};
 use crate::broker::Broker;
-use crate::partition::Partition;
+use crate::partition::{AppendError, Partition};
 use crate::topics::config::effective;
 use crate::topics::Topic;
 
@@ -119,9 +121,13 @@ pub(crate) fn handle(
                                 %error,
                                 "produce refused"
                             );
-                            response.with_error_code(code.code()).with_error_message(
-                                (version >= 8).then(|| StrBytes::from_string(error.to_string())),
-                            )
+                            let response = response.with_error_code(code.code());
+                            if version < 8 {
+                                return response;
+                            }
+                            response
+                                .with_error_message(Some(StrBytes::from_string(error.to_string())))
+                                .with_record_errors(record_errors(&error))
                         }
                     }
                 })
@@ -166,4 +172,22 @@ fn refuse_topic(broker: &Broker, topic: &Topic, acks: i16) -> Option<ResponseErr
         .parse()
         .unwrap_or(1);
     (acks == -1 && min_isr > 1).then_some(ResponseError::NotEnoughReplicas)
+}
+
+/// The records that made a batch fail (KIP-467), so clients fail just those and retry or
+/// fail the rest of the batch separately.
+fn record_errors(error: &AppendError) -> Vec<BatchIndexAndErrorMessage> {
+    match error {
+        AppendError::KeylessRecords { records } => records
+            .iter()
+            .map(|&index| {
+                BatchIndexAndErrorMessage::default()
+                    .with_batch_index(index)
+                    .with_batch_index_error_message(Some(StrBytes::from_static_str(
+                        "Compacted topic cannot accept message without key",
+                    )))
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
 }

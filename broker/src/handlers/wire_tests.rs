@@ -17,8 +17,15 @@ fn versions(api: ApiKey) -> std::ops::RangeInclusive<i16> {
 }
 
 fn batch(records: i64) -> Bytes {
-    let records: Vec<Record> = (0..records)
-        .map(|i| Record {
+    let keys: Vec<Option<String>> = (0..records).map(|i| Some(format!("k{i}"))).collect();
+    keyed_batch(&keys)
+}
+
+/// One uncompressed batch with a record per key (`None`: a keyless record).
+fn keyed_batch(keys: &[Option<String>]) -> Bytes {
+    let records: Vec<Record> = (0i32..)
+        .zip(keys)
+        .map(|(i, key)| Record {
             transactional: false,
             control: false,
             delete_horizon: false,
@@ -26,10 +33,11 @@ fn batch(records: i64) -> Bytes {
             producer_id: -1,
             producer_epoch: -1,
             timestamp_type: TimestampType::Creation,
-            offset: i,
-            sequence: -1,
-            timestamp: 1_000 + i,
-            key: Some(Bytes::from(format!("k{i}"))),
+            offset: i64::from(i),
+            // The encoder keeps records in one batch while offset - sequence holds.
+            sequence: i - 1,
+            timestamp: 1_000 + i64::from(i),
+            key: key.clone().map(Bytes::from),
             value: Some(Bytes::from_static(b"value")),
             headers: Default::default(),
         })
@@ -41,6 +49,51 @@ fn batch(records: i64) -> Bytes {
     };
     RecordBatchEncoder::encode(&mut buf, &records, &options).unwrap();
     buf.freeze()
+}
+
+#[tokio::test]
+async fn a_compacted_topic_refuses_keyless_records_and_names_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path()).await;
+    let configs = [("cleanup.policy".to_string(), "compact".to_string())].into();
+    b.topics.set_configs("t", configs, false).unwrap();
+    let keys = [Some("a".to_string()), None, Some("c".to_string()), None];
+    for v in versions(ApiKey::Produce) {
+        let request = ProduceRequest::default()
+            .with_acks(-1)
+            .with_timeout_ms(5_000)
+            .with_topic_data(vec![produce_request::TopicProduceData::default()
+                .with_name(topic("t"))
+                .with_partition_data(vec![
+                    produce_request::PartitionProduceData::default()
+                        .with_index(0)
+                        .with_records(Some(keyed_batch(&keys))),
+                ])]);
+        let response: ProduceResponse = call(&b, ApiKey::Produce, v, &request).await;
+        let p = &response.responses[0].partition_responses[0];
+        assert_eq!(p.error_code, 87, "Produce v{v}: INVALID_RECORD");
+        let named: Vec<i32> = p.record_errors.iter().map(|e| e.batch_index).collect();
+        let want: Vec<i32> = if v >= 8 { vec![1, 3] } else { vec![] };
+        assert_eq!(named, want, "Produce v{v}");
+    }
+    let all_keyed = [Some("a".to_string()), Some("b".to_string())];
+    let request = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(5_000)
+        .with_topic_data(vec![produce_request::TopicProduceData::default()
+            .with_name(topic("t"))
+            .with_partition_data(vec![
+                produce_request::PartitionProduceData::default()
+                    .with_index(0)
+                    .with_records(Some(keyed_batch(&all_keyed))),
+            ])]);
+    let response: ProduceResponse = call(&b, ApiKey::Produce, 11, &request).await;
+    let p = &response.responses[0].partition_responses[0];
+    assert_eq!(
+        (p.error_code, p.base_offset),
+        (0, 0),
+        "nothing was written before"
+    );
 }
 
 #[tokio::test]
@@ -162,12 +215,20 @@ async fn metadata_and_admin_apis_at_every_version() {
         assert!(!response.api_keys.is_empty());
     }
     for v in versions(ApiKey::Metadata) {
-        let request = MetadataRequest::default().with_topics(Some(vec![
-            metadata_request::MetadataRequestTopic::default().with_name(Some(topic("t"))),
-        ]));
+        let request = MetadataRequest::default()
+            .with_include_topic_authorized_operations(v >= 8)
+            .with_topics(Some(vec![metadata_request::MetadataRequestTopic::default(
+            )
+            .with_name(Some(topic("t")))]));
         let response: MetadataResponse = call(&b, ApiKey::Metadata, v, &request).await;
         assert_eq!(response.topics[0].error_code, 0, "Metadata v{v}");
         assert_eq!(response.topics[0].partitions.len(), 2, "Metadata v{v}");
+        if v >= 8 {
+            // READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS:
+            // what Kafka defines for topics, without CLUSTER_ACTION.
+            let ops = response.topics[0].topic_authorized_operations;
+            assert_eq!(ops, 0b1101_1111_1000, "Metadata v{v}");
+        }
     }
     for v in versions(ApiKey::CreateTopics) {
         let name = format!("created-v{v}");

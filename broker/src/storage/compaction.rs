@@ -19,21 +19,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
-};
+use kafka_protocol::records::{Record, RecordBatchEncoder, RecordEncodeOptions};
 use tracing::{info, warn};
 
-use super::batch::{split_batches, BatchView, HEADER_LEN};
+use super::batch::{split_batches, BatchView};
 use super::error::{Result, StorageError};
 use super::log::PartitionLog;
+use super::records::records_of;
 use super::recovery::recover_segment;
 use super::segment::{file_name, Segment, LOG_SUFFIX};
-
-/// Smallest encoding of a record (length, attributes, timestamp and offset deltas, key and
-/// value lengths, header count: one byte each), to reject implausible record counts before
-/// the decoder allocates for them.
-const MIN_RECORD_BYTES: usize = 7;
 
 /// What the cleaner remembers between passes, to skip passes with nothing to do.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -284,30 +278,6 @@ fn sync_dir(dir: &Path) -> Result<()> {
         })
 }
 
-/// The decoded records of a batch, or `None` for batches compaction leaves alone (control
-/// batches, and anything that does not decode or claims more records than it can hold).
-fn records_of(view: &BatchView<'_>) -> Option<Vec<Record>> {
-    if view.is_control() {
-        return None;
-    }
-    let count = usize::try_from(view.record_count()).ok()?;
-    let body = view.as_bytes().get(HEADER_LEN..)?;
-    let raw: Bytes = match crate::codec::from_attributes(view.attributes())? {
-        Compression::None => Bytes::copy_from_slice(body),
-        codec => crate::codec::decompress(codec, body).ok()?,
-    };
-    if count > raw.len() / MIN_RECORD_BYTES + 1 {
-        return None;
-    }
-    let mut bytes = Bytes::copy_from_slice(view.as_bytes());
-    let set = RecordBatchDecoder::decode_with_custom_compression(
-        &mut bytes,
-        Some(|_: &mut Bytes, _: Compression| Ok(raw.clone())),
-    )
-    .ok()?;
-    Some(set.records)
-}
-
 /// The latest offset of every key in `segments`.
 fn latest_offsets<'a>(segments: impl Iterator<Item = &'a [u8]>) -> HashMap<Bytes, i64> {
     let mut latest = HashMap::new();
@@ -406,6 +376,7 @@ mod tests {
         TimestampType,
     };
 
+    use super::records_of;
     use crate::storage::test_util::{open, read_all, NOW};
     use crate::storage::{LogConfig, PartitionLog};
 
@@ -664,6 +635,6 @@ mod tests {
         let crc = crc32c::crc32c(&batch[21..]);
         batch[17..21].copy_from_slice(&crc.to_be_bytes());
         let view = crate::storage::batch::BatchView::parse(&batch).unwrap();
-        assert!(super::records_of(&view).is_none());
+        assert!(records_of(&view).is_none());
     }
 }

@@ -71,9 +71,29 @@ pub const TOPIC_CONFIG_KEYS: &[ConfigKey] = &[
         "milliseconds between forced fsyncs",
     ),
     key(
+        "follower.replication.throttled.replicas",
+        ConfigType::List,
+        "replicas throttled on the follower side (partition:broker, or *)",
+    ),
+    key(
         "index.interval.bytes",
         ConfigType::Int,
         "log bytes between offset index entries",
+    ),
+    key(
+        "leader.replication.throttled.replicas",
+        ConfigType::List,
+        "replicas throttled on the leader side (partition:broker, or *)",
+    ),
+    key(
+        "local.retention.bytes",
+        ConfigType::Long,
+        "local size kept when tiered storage is on (-2: retention.bytes)",
+    ),
+    key(
+        "local.retention.ms",
+        ConfigType::Long,
+        "local time kept when tiered storage is on (-2: retention.ms)",
     ),
     key(
         "max.compaction.lag.ms",
@@ -86,6 +106,16 @@ pub const TOPIC_CONFIG_KEYS: &[ConfigKey] = &[
         "largest record batch accepted",
     ),
     key(
+        "message.downconversion.enable",
+        ConfigType::Boolean,
+        "accepted for compatibility; old formats are never served",
+    ),
+    key(
+        "message.format.version",
+        ConfigType::String,
+        "deprecated since Kafka 3.0 and ignored: batches are always v2",
+    ),
+    key(
         "message.timestamp.after.max.ms",
         ConfigType::Long,
         "how far ahead a CreateTime may be",
@@ -94,6 +124,11 @@ pub const TOPIC_CONFIG_KEYS: &[ConfigKey] = &[
         "message.timestamp.before.max.ms",
         ConfigType::Long,
         "how far behind a CreateTime may be",
+    ),
+    key(
+        "message.timestamp.difference.max.ms",
+        ConfigType::Long,
+        "deprecated form of message.timestamp.before.max.ms",
     ),
     key(
         "message.timestamp.type",
@@ -119,6 +154,11 @@ pub const TOPIC_CONFIG_KEYS: &[ConfigKey] = &[
         "preallocate",
         ConfigType::Boolean,
         "preallocate segment files",
+    ),
+    key(
+        "remote.storage.enable",
+        ConfigType::Boolean,
+        "tiered storage; accepted only as false",
     ),
     key(
         "retention.bytes",
@@ -170,18 +210,26 @@ pub fn broker_default(broker: &BrokerConfig, name: &str) -> String {
         "compression.type" => "producer".into(),
         "delete.retention.ms" => "86400000".into(),
         "file.delete.delay.ms" => "60000".into(),
+        "follower.replication.throttled.replicas" | "leader.replication.throttled.replicas" => {
+            String::new()
+        }
+        "local.retention.bytes" | "local.retention.ms" => "-2".into(),
+        "message.downconversion.enable" => "true".into(),
+        "message.format.version" => "3.0-IV1".into(),
         "flush.messages" | "flush.ms" => i64::MAX.to_string(),
         "index.interval.bytes" => log.index_interval_bytes.to_string(),
         "max.compaction.lag.ms" => i64::MAX.to_string(),
         "max.message.bytes" => log.max_message_bytes.to_string(),
-        "message.timestamp.after.max.ms" | "message.timestamp.before.max.ms" => {
-            i64::MAX.to_string()
-        }
+        "message.timestamp.after.max.ms"
+        | "message.timestamp.before.max.ms"
+        | "message.timestamp.difference.max.ms" => i64::MAX.to_string(),
         "message.timestamp.type" => "CreateTime".into(),
         "min.cleanable.dirty.ratio" => "0.5".into(),
         "min.compaction.lag.ms" => "0".into(),
         "min.insync.replicas" => broker.min_insync_replicas.to_string(),
-        "preallocate" | "unclean.leader.election.enable" => "false".into(),
+        "preallocate" | "remote.storage.enable" | "unclean.leader.election.enable" => {
+            "false".into()
+        }
         "retention.bytes" => log.retention_bytes.to_string(),
         "retention.ms" => log.retention_ms.to_string(),
         "segment.bytes" => log.segment_bytes.to_string(),
@@ -198,9 +246,12 @@ pub fn validate(name: &str, value: &str) -> Result<(), String> {
     let bad = |what: &str| format!("invalid value `{value}` for `{name}`: {what}");
     match key.kind {
         ConfigType::Boolean => {
-            value
+            let enabled = value
                 .parse::<bool>()
                 .map_err(|_| bad("expected true or false"))?;
+            if enabled && name == "remote.storage.enable" {
+                return Err(bad("tiered storage is not supported"));
+            }
         }
         ConfigType::Int => {
             let v = value
@@ -222,6 +273,7 @@ pub fn validate(name: &str, value: &str) -> Result<(), String> {
                 .map_err(|_| bad("expected an integer"))?;
             let min = match name {
                 "retention.ms" | "retention.bytes" => -1,
+                "local.retention.ms" | "local.retention.bytes" => -2,
                 "segment.ms" | "flush.messages" | "flush.ms" | "max.compaction.lag.ms" => 1,
                 _ => 0,
             };
@@ -235,13 +287,23 @@ pub fn validate(name: &str, value: &str) -> Result<(), String> {
                 return Err(bad("must be between 0 and 1"));
             }
         }
-        ConfigType::List => {
+        ConfigType::List if name == "cleanup.policy" => {
             if value
                 .split(',')
                 .map(str::trim)
                 .any(|p| p != "delete" && p != "compact")
             {
                 return Err(bad("expected delete, compact or both"));
+            }
+        }
+        ConfigType::List => {
+            if !is_throttled_replicas(value) {
+                return Err(bad("expected *, or a list of partition:broker"));
+            }
+        }
+        ConfigType::String if name == "message.format.version" => {
+            if !is_message_format_version(value) {
+                return Err(bad("expected a Kafka version such as 3.0-IV1"));
             }
         }
         ConfigType::String => {
@@ -264,6 +326,27 @@ pub fn validate(name: &str, value: &str) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// `*`, empty, or `partition:broker` pairs, as the replication throttle lists take.
+fn is_throttled_replicas(value: &str) -> bool {
+    let value = value.trim();
+    value == "*"
+        || value.is_empty()
+        || value.split(',').all(|pair| {
+            pair.trim()
+                .split_once(':')
+                .is_some_and(|(p, b)| p.parse::<u32>().is_ok() && b.parse::<u32>().is_ok())
+        })
+}
+
+/// A Kafka release or inter-broker protocol version: `0.10.0`, `2.8-IV1`, `3.0-IV1`.
+fn is_message_format_version(value: &str) -> bool {
+    let (release, iv) = value.split_once("-IV").unwrap_or((value, "0"));
+    let parts: Vec<&str> = release.split('.').collect();
+    (2..=4).contains(&parts.len())
+        && parts.iter().all(|p| p.parse::<u16>().is_ok())
+        && iv.parse::<u8>().is_ok()
 }
 
 /// Checks a whole set of overrides.
@@ -329,6 +412,14 @@ mod tests {
         assert!(validate("segment.bytes", "10").is_err());
         assert!(validate("cleanup.policy", "compact,delete").is_ok());
         assert!(validate("cleanup.policy", "shred").is_err());
+        assert!(validate("message.format.version", "0.10.0.0").is_ok());
+        assert!(validate("message.format.version", "3.0-IV1").is_ok());
+        assert!(validate("message.format.version", "latest").is_err());
+        assert!(validate("leader.replication.throttled.replicas", "0:1,1:2").is_ok());
+        assert!(validate("leader.replication.throttled.replicas", "*").is_ok());
+        assert!(validate("leader.replication.throttled.replicas", "x").is_err());
+        assert!(validate("remote.storage.enable", "true").is_err());
+        assert!(validate("local.retention.ms", "-2").is_ok());
         assert!(validate("compression.type", "zstd").is_ok());
         assert!(validate("compression.type", "brotli").is_err());
         assert!(validate("no.such.key", "1").is_err());
