@@ -11,6 +11,7 @@ use crate::group::{BrokerLog, GroupCoordinator};
 use crate::metrics::{Metrics, MetricsError};
 use crate::producer::{IdAllocator, IdAllocatorError};
 use crate::topics::{LocalStore, RegistryError, TopicRegistry};
+use crate::txn::{StoreError, TransactionCoordinator};
 
 /// Start-up failures.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +32,9 @@ pub enum StartError {
     /// Metrics could not be registered.
     #[error(transparent)]
     Metrics(#[from] MetricsError),
+    /// The transaction state is unusable.
+    #[error(transparent)]
+    Transactions(#[from] StoreError),
 }
 
 /// Shared broker state.
@@ -49,6 +53,8 @@ pub struct Broker {
     pub metrics: Metrics,
     /// Consumer groups and committed offsets.
     pub groups: Arc<GroupCoordinator>,
+    /// Transactional ids and their transactions.
+    pub txns: TransactionCoordinator,
 }
 
 impl Broker {
@@ -73,6 +79,7 @@ impl Broker {
         let config = Arc::new(config);
         let topics = TopicRegistry::open(config.clone(), Box::new(LocalStore::new(&dir)))?;
         let producer_ids = IdAllocator::open(&dir.join("producer-ids"))?;
+        let txns = TransactionCoordinator::open(&dir, config.transaction_max_timeout_ms)?;
         let group_config = config.group.clone();
         let metrics = Metrics::new()?;
         let flusher = Flusher::new(metrics.flush_seconds.clone());
@@ -87,8 +94,10 @@ impl Broker {
                 group_config,
                 offsets_log(weak.clone()),
             )),
+            txns,
         });
         broker.groups.start();
+        spawn_transaction_expiry(Arc::downgrade(&broker));
         Ok(broker)
     }
 
@@ -198,4 +207,22 @@ fn new_cluster_id() -> String {
     (0..22)
         .map(|i| ALPHABET[((bits >> (i * 6)) & 63) as usize] as char)
         .collect()
+}
+
+/// How often transactions are checked for timeouts and unfinished ends.
+const TRANSACTION_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Aborts timed-out transactions and finishes interrupted ends (also those prepared before a
+/// restart) until the broker is dropped.
+fn spawn_transaction_expiry(broker: Weak<Broker>) {
+    tokio::spawn(async move {
+        loop {
+            let Some(b) = broker.upgrade() else {
+                return;
+            };
+            b.txns.expire(&b).await;
+            drop(b);
+            tokio::time::sleep(TRANSACTION_CHECK_INTERVAL).await;
+        }
+    });
 }

@@ -128,6 +128,9 @@ pub struct Flags {
     /// offsets.retention.check.interval.ms: how often expired offsets are removed.
     #[arg(long, env = "TRIBUTARY_OFFSETS_RETENTION_CHECK_INTERVAL_MS")]
     pub offsets_retention_check_interval_ms: Option<i64>,
+    /// transaction.max.timeout.ms: longest transaction.timeout.ms a producer may ask for.
+    #[arg(long, env = "TRIBUTARY_TRANSACTION_MAX_TIMEOUT_MS")]
+    pub transaction_max_timeout_ms: Option<i32>,
     /// Log format: `text` or `json`.
     #[arg(long, env = "TRIBUTARY_LOG_FORMAT")]
     pub log_format: Option<String>,
@@ -166,6 +169,7 @@ impl Flags {
             offsets_topic_num_partitions,
             offsets_retention_minutes,
             offsets_retention_check_interval_ms,
+            transaction_max_timeout_ms,
             log_format
         )
     }
@@ -206,6 +210,8 @@ pub struct BrokerConfig {
     pub socket_request_max_bytes: usize,
     /// Connection limit.
     pub max_connections: usize,
+    /// Longest transaction timeout accepted (transaction.max.timeout.ms).
+    pub transaction_max_timeout_ms: i32,
     /// HTTP endpoint address for metrics and probes.
     pub http_listener: String,
     /// Group coordinator settings.
@@ -261,6 +267,7 @@ impl BrokerConfig {
             fsync_acks_one: flags.fsync_acks_one.unwrap_or(false),
             socket_request_max_bytes: flags.socket_request_max_bytes.unwrap_or(104_857_600),
             max_connections: flags.max_connections.unwrap_or(10_000),
+            transaction_max_timeout_ms: flags.transaction_max_timeout_ms.unwrap_or(900_000),
             http_listener: flags
                 .http_listener
                 .unwrap_or_else(|| "127.0.0.1:9644".to_string()),
@@ -289,6 +296,9 @@ impl BrokerConfig {
         }
         if self.max_connections == 0 {
             return Err(invalid("max-connections", "must be at least 1"));
+        }
+        if self.transaction_max_timeout_ms < 1 {
+            return Err(invalid("transaction-max-timeout-ms", "must be at least 1"));
         }
         Ok(())
     }

@@ -26,5 +26,6 @@ pub mod protocol;
 pub mod server;
 pub mod storage;
 pub mod topics;
+pub mod txn;
 
 pub use broker::Broker;

@@ -16,10 +16,12 @@ use parking_lot::{Mutex, RwLock};
 use tokio::sync::watch;
 
 use crate::codec::{self, CodecError, CompressionPolicy};
-use crate::producer::{BatchIdentity, ProducerStateTable, SequenceCheck, SequenceError};
+use crate::producer::{
+    AbortedTxn, BatchIdentity, ProducerStateTable, SequenceCheck, SequenceError, TxnIndex,
+};
 use crate::storage::{
-    keyless_records, BatchError, BatchView, CompactionOutcome, LogConfig, PartitionLog,
-    PendingSync, StorageError,
+    keyless_records, marker_batch, marker_is_commit, BatchError, BatchView, CompactionOutcome,
+    LogConfig, PartitionLog, PendingSync, StorageError,
 };
 
 /// Why an append was refused.
@@ -67,11 +69,40 @@ pub struct FetchedData {
     pub high_watermark: i64,
     /// Log start offset at the time of the read.
     pub log_start_offset: i64,
+    /// Last stable offset: below it no transaction is open.
+    pub last_stable_offset: i64,
+    /// Aborted transactions within the returned records (READ_COMMITTED reads only).
+    pub aborted: Vec<AbortedTxn>,
+}
+
+/// What isolation a read asks for (the fetch's isolation_level).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// Everything up to the high watermark.
+    ReadUncommitted,
+    /// Only up to the last stable offset, with the aborted transactions listed.
+    ReadCommitted,
+}
+
+/// A client batch that passed the checks, ready to append.
+struct Prepared {
+    identity: BatchIdentity,
+    transactional: bool,
+    bytes: Vec<u8>,
 }
 
 struct State {
     log: PartitionLog,
     producers: ProducerStateTable,
+    txns: TxnIndex,
+}
+
+impl State {
+    /// The high watermark, held back by the oldest open transaction.
+    fn last_stable_offset(&self) -> i64 {
+        let hw = self.log.high_watermark();
+        self.txns.first_unstable_offset().map_or(hw, |f| f.min(hw))
+    }
 }
 
 /// One partition of a topic hosted by this broker.
@@ -114,6 +145,7 @@ impl Partition {
         let end = log.log_end_offset();
         log.set_high_watermark(end);
         let mut producers = ProducerStateTable::default();
+        let mut txn_events = Vec::new();
         log.scan_batch_headers(log.log_start_offset(), |header| {
             let identity = BatchIdentity {
                 producer_id: header.producer_id,
@@ -122,7 +154,11 @@ impl Partition {
                 last_offset_delta: header.last_offset_delta,
             };
             producers.record(&identity, header.base_offset);
+            if header.is_transactional() {
+                txn_events.push(*header);
+            }
         })?;
+        let txns = rebuild_txns(&log, &mut producers, &txn_events)?;
         Ok(Partition {
             topic: topic.to_string(),
             index,
@@ -130,7 +166,11 @@ impl Partition {
             leader_epoch,
             high_watermark: watch::Sender::new(end),
             durable: watch::Sender::new(end),
-            state: Mutex::new(State { log, producers }),
+            state: Mutex::new(State {
+                log,
+                producers,
+                txns,
+            }),
             sync_state: AtomicU8::new(SYNC_IDLE),
             compression: RwLock::new(CompressionPolicy::Producer),
             keys_required,
@@ -159,7 +199,12 @@ impl Partition {
         let start = state.log.log_end_offset();
         let mut end_offset = start;
         let mut first: Option<Appended> = None;
-        for (identity, mut batch) in batches {
+        for Prepared {
+            identity,
+            transactional,
+            bytes: mut batch,
+        } in batches
+        {
             let appended = match state.producers.check(&identity)? {
                 SequenceCheck::Duplicate { base_offset } => Appended {
                     base_offset,
@@ -171,6 +216,9 @@ impl Partition {
                 SequenceCheck::Append => {
                     let info = state.log.append(&mut batch, self.leader_epoch, now_ms)?;
                     state.producers.record(&identity, info.base_offset);
+                    if transactional {
+                        state.txns.on_data(identity.producer_id, info.base_offset);
+                    }
                     end_offset = info.last_offset + 1;
                     Appended {
                         base_offset: info.base_offset,
@@ -199,7 +247,7 @@ impl Partition {
 
     /// Splits a produce request's records into batches, applies the checks Kafka makes on
     /// client batches and the topic's compression policy, outside the partition lock.
-    fn prepare(&self, records: &[u8]) -> Result<Vec<(BatchIdentity, Vec<u8>)>, AppendError> {
+    fn prepare(&self, records: &[u8]) -> Result<Vec<Prepared>, AppendError> {
         let policy = self.compression();
         let mut out = Vec::with_capacity(1);
         let mut pos = 0;
@@ -255,7 +303,11 @@ impl Partition {
                 }
                 CompressionPolicy::Producer => bytes.to_vec(),
             };
-            out.push((identity, batch));
+            out.push(Prepared {
+                identity,
+                transactional: view.is_transactional(),
+                bytes: batch,
+            });
             pos += view.size();
         }
         Ok(out)
@@ -277,21 +329,83 @@ impl Partition {
         offset: i64,
         max_bytes: usize,
         min_one_batch: bool,
+        isolation: Isolation,
     ) -> Result<FetchedData, StorageError> {
-        let (plan, high_watermark, log_start_offset) = {
+        let (plan, high_watermark, last_stable_offset, log_start_offset, txns) = {
             let state = self.state.lock();
             let hw = state.log.high_watermark();
-            let plan = state.log.read_plan(offset, max_bytes, hw, min_one_batch)?;
-            (plan, hw, state.log.log_start_offset())
+            let lso = state.last_stable_offset();
+            let limit = match isolation {
+                Isolation::ReadUncommitted => hw,
+                Isolation::ReadCommitted => lso,
+            };
+            let plan = state
+                .log
+                .read_plan(offset, max_bytes, limit, min_one_batch)?;
+            let aborted = match isolation {
+                Isolation::ReadCommitted if !plan.is_empty() => {
+                    state.txns.aborted_between(offset, lso)
+                }
+                _ => Vec::new(),
+            };
+            (plan, hw, lso, state.log.log_start_offset(), aborted)
+        };
+        let records = plan.load().map_err(|source| StorageError::SegmentRead {
+            path: self.dir.clone(),
+            source,
+        })?;
+        // Only the aborted transactions the returned batches can hold matter to the reader.
+        let aborted = if txns.is_empty() {
+            txns
+        } else {
+            let end = last_offset_in(&records).map_or(offset, |last| last + 1);
+            txns.into_iter().filter(|a| a.first_offset < end).collect()
         };
         Ok(FetchedData {
-            records: plan.load().map_err(|source| StorageError::SegmentRead {
-                path: self.dir.clone(),
-                source,
-            })?,
+            records,
             high_watermark,
             log_start_offset,
+            last_stable_offset,
+            aborted,
         })
+    }
+
+    /// The last stable offset: the high watermark, held back by the oldest open transaction.
+    pub fn last_stable_offset(&self) -> i64 {
+        self.state.lock().last_stable_offset()
+    }
+
+    /// Whether `producer_id` has an open transaction in this partition.
+    pub fn has_open_transaction(&self, producer_id: i64) -> bool {
+        self.state.lock().txns.is_ongoing(producer_id)
+    }
+
+    /// Ends the producer's transaction here with a COMMIT or ABORT marker (written by the
+    /// transaction coordinator) and returns the offset after it, for waiting on durability.
+    /// The marker's epoch fences older instances of the producer.
+    pub fn append_marker(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        commit: bool,
+        now_ms: i64,
+    ) -> Result<i64, AppendError> {
+        let mut batch = marker_batch(producer_id, producer_epoch, commit, 0, now_ms)
+            .ok_or_else(|| AppendError::InvalidRecord("cannot encode a marker".into()))?
+            .to_vec();
+        let mut state = self.state.lock();
+        let info = state.log.append(&mut batch, self.leader_epoch, now_ms)?;
+        state.producers.fence(producer_id, producer_epoch);
+        state.txns.on_marker(producer_id, info.base_offset, commit);
+        let end_offset = info.last_offset + 1;
+        state.log.set_high_watermark(end_offset);
+        drop(state);
+        self.high_watermark.send_if_modified(|hw| {
+            let moved = *hw != end_offset;
+            *hw = end_offset;
+            moved
+        });
+        Ok(end_offset)
     }
 
     /// Runs `f` with the log locked, for queries such as offsets by timestamp.
@@ -416,6 +530,7 @@ impl Partition {
     pub fn delete_data(&self) -> Result<(), StorageError> {
         let mut state = self.state.lock();
         state.producers.clear();
+        state.txns.clear();
         match std::fs::remove_dir_all(&self.dir) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -430,4 +545,48 @@ impl Partition {
     pub fn size_bytes(&self) -> u64 {
         self.state.lock().log.size_bytes()
     }
+}
+
+/// Offset of the last record in `records` (whole batches, walked by their headers), if any.
+fn last_offset_in(records: &[u8]) -> Option<i64> {
+    let mut pos = 0;
+    let mut last = None;
+    while let Some(view) = records
+        .get(pos..)
+        .and_then(|rest| BatchView::header(rest).ok())
+    {
+        last = Some(view.last_offset());
+        pos += view.size();
+    }
+    last
+}
+
+/// Replays the transactional batches found at start-up: data opens a transaction, a marker
+/// (read back to learn whether it commits or aborts) closes it and fences older epochs.
+fn rebuild_txns(
+    log: &PartitionLog,
+    producers: &mut ProducerStateTable,
+    headers: &[crate::storage::BatchHeaderInfo],
+) -> Result<TxnIndex, StorageError> {
+    let mut txns = TxnIndex::default();
+    for header in headers {
+        if !header.is_control() {
+            txns.on_data(header.producer_id, header.base_offset);
+            continue;
+        }
+        let end = header.next_offset();
+        let plan = log.read_plan(header.base_offset, header.size as usize, end, true)?;
+        let bytes = plan.load().map_err(|source| StorageError::SegmentRead {
+            path: log.dir().to_path_buf(),
+            source,
+        })?;
+        let commit = BatchView::parse(&bytes)
+            .ok()
+            .and_then(|v| marker_is_commit(&v));
+        if let Some(commit) = commit {
+            producers.fence(header.producer_id, header.producer_epoch);
+            txns.on_marker(header.producer_id, header.base_offset, commit);
+        }
+    }
+    Ok(txns)
 }

@@ -73,6 +73,9 @@ pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Flags, 
                 flags.log_retention_check_interval_ms = Some(narrow(number(&value)?, &bad)?);
             }
             "message.max.bytes" => flags.message_max_bytes = Some(narrow(number(&value)?, &bad)?),
+            "transaction.max.timeout.ms" => {
+                flags.transaction_max_timeout_ms = Some(narrow(number(&value)?, &bad)?)
+            }
             "min.insync.replicas" => {
                 flags.min_insync_replicas = Some(narrow(number(&value)?, &bad)?)
             }

@@ -16,7 +16,7 @@ use kafka_protocol::records::{
 };
 
 use crate::broker::Broker;
-use crate::partition::{AppendError, Partition};
+use crate::partition::{AppendError, Isolation, Partition};
 use crate::storage::{BatchError, StorageError};
 use crate::topics::{RegistryError, TopicSpec};
 
@@ -298,7 +298,7 @@ impl OffsetsLog for BrokerLog {
         let broker = self.broker()?;
         let partition = self.partition(&broker, partition)?;
         let data = partition
-            .read(offset, READ_BYTES, true)
+            .read(offset, READ_BYTES, true, Isolation::ReadUncommitted)
             .map_err(LogError::Read)?;
         let (records, next_offset) = decode_batches(data.records, offset);
         Ok(Chunk {

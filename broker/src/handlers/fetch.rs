@@ -10,15 +10,17 @@ use futures::future::select_all;
 use futures::FutureExt;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_request::FetchPartition;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::errors::storage_code;
 use super::{topic_lookup, RequestContext};
-use crate::partition::Partition;
+use crate::partition::{Isolation, Partition};
 use crate::topics::Topic;
 
 /// Topic of one fetch entry, resolved once per request.
@@ -68,6 +70,11 @@ pub(crate) async fn handle(ctx: RequestContext, request: FetchRequest) -> FetchR
     let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
     let max_wait = Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0));
     let deadline = Instant::now() + max_wait;
+    let isolation = if request.isolation_level == 1 {
+        Isolation::ReadCommitted
+    } else {
+        Isolation::ReadUncommitted
+    };
     let mut watchers: Vec<watch::Receiver<i64>> = wanted
         .iter()
         .filter_map(|t| t.topic.as_ref().ok().map(|topic| (topic, &t.partitions)))
@@ -83,7 +90,7 @@ pub(crate) async fn handle(ctx: RequestContext, request: FetchRequest) -> FetchR
         for w in &mut watchers {
             w.borrow_and_update();
         }
-        let (responses, bytes, failed) = read_all(&wanted, max_bytes, version);
+        let (responses, bytes, failed) = read_all(&wanted, max_bytes, version, isolation);
         if bytes >= min_bytes || failed || Instant::now() >= deadline {
             for topic in &responses {
                 let sent: usize = topic
@@ -123,6 +130,7 @@ fn read_all(
     wanted: &[WantedTopic],
     max_bytes: usize,
     version: i16,
+    isolation: Isolation,
 ) -> (Vec<FetchableTopicResponse>, usize, bool) {
     let mut remaining = max_bytes;
     let mut total = 0usize;
@@ -146,7 +154,9 @@ fn read_all(
                                 p.current_leader_epoch,
                             ) {
                                 Err(code) => Err((code, Some(partition))),
-                                Ok(()) => read_one(&partition, p, &mut remaining, total == 0),
+                                Ok(()) => {
+                                    read_one(&partition, p, &mut remaining, total == 0, isolation)
+                                }
                             }
                         }
                     };
@@ -188,19 +198,30 @@ fn read_one(
     wanted: &FetchPartition,
     remaining: &mut usize,
     first: bool,
+    isolation: Isolation,
 ) -> Result<PartitionData, ReadError> {
     let limit = usize::try_from(wanted.partition_max_bytes)
         .unwrap_or(0)
         .min(*remaining);
     let data = partition
-        .read(wanted.fetch_offset, limit, first)
+        .read(wanted.fetch_offset, limit, first, isolation)
         .map_err(|e| (storage_code(&e), Some(partition.clone())))?;
     *remaining = remaining.saturating_sub(data.records.len());
     Ok(PartitionData::default()
         .with_partition_index(wanted.partition)
         .with_high_watermark(data.high_watermark)
-        .with_last_stable_offset(data.high_watermark)
+        .with_last_stable_offset(data.last_stable_offset)
         .with_log_start_offset(data.log_start_offset)
+        .with_aborted_transactions((isolation == Isolation::ReadCommitted).then(|| {
+            data.aborted
+                .iter()
+                .map(|a| {
+                    AbortedTransaction::default()
+                        .with_producer_id(ProducerId(a.producer_id))
+                        .with_first_offset(a.first_offset)
+                })
+                .collect()
+        }))
         .with_preferred_read_replica(kafka_protocol::messages::BrokerId(-1))
         .with_records(Some(data.records)))
 }
@@ -209,11 +230,12 @@ fn error_data(index: i32, code: ResponseError, partition: Option<&Partition>) ->
     let (hw, start) = partition.map_or((-1, -1), |p| {
         p.with_log(|log| (log.high_watermark(), log.log_start_offset()))
     });
+    let lso = partition.map_or(-1, Partition::last_stable_offset);
     PartitionData::default()
         .with_partition_index(index)
         .with_error_code(code.code())
         .with_high_watermark(hw)
-        .with_last_stable_offset(hw)
+        .with_last_stable_offset(lso)
         .with_log_start_offset(start)
         .with_preferred_read_replica(kafka_protocol::messages::BrokerId(-1))
         .with_records(Some(Bytes::new()))

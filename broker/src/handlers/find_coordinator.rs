@@ -43,7 +43,8 @@ pub(crate) async fn handle(
 fn lookup(ctx: &RequestContext, key_type: i8, key: StrBytes) -> Coordinator {
     let result = match key_type {
         GROUP => ctx.broker.groups.find(&key),
-        TRANSACTION => Err(ResponseError::CoordinatorNotAvailable),
+        // This broker coordinates every transactional id.
+        TRANSACTION => Ok(()),
         _ => Err(ResponseError::InvalidRequest),
     };
     let config = &ctx.broker.config;

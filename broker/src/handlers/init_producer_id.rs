@@ -1,10 +1,12 @@
 //! InitProducerId: producer ids for idempotent producers (KIP-98), with the epoch bump a
-//! producer asks for after an unrecoverable sequence error (KIP-360).
+//! producer asks for after an unrecoverable sequence error (KIP-360); transactional ids are
+//! the transaction coordinator's.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
 use super::RequestContext;
+use crate::txn::ProducerRef;
 
 /// Hands out a new producer id, or bumps the epoch of the one the producer already has.
 pub(crate) async fn handle(
@@ -12,12 +14,30 @@ pub(crate) async fn handle(
     request: InitProducerIdRequest,
 ) -> InitProducerIdResponse {
     let response = InitProducerIdResponse::default();
-    if request.transactional_id.is_some() {
-        // Transactions need a transaction coordinator, which this broker does not run yet.
-        return response
-            .with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code())
-            .with_producer_id(ProducerId(-1))
-            .with_producer_epoch(-1);
+    if let Some(transactional_id) = request.transactional_id.as_deref() {
+        let expected = (request.producer_id.0 >= 0).then_some(ProducerRef {
+            id: request.producer_id.0,
+            epoch: request.producer_epoch,
+        });
+        let outcome = ctx
+            .broker
+            .txns
+            .init_producer_id(
+                &ctx.broker,
+                transactional_id,
+                request.transaction_timeout_ms,
+                expected,
+            )
+            .await;
+        return match outcome {
+            Ok(producer) => response
+                .with_producer_id(ProducerId(producer.id))
+                .with_producer_epoch(producer.epoch),
+            Err(error) => response
+                .with_error_code(error.code())
+                .with_producer_id(ProducerId(-1))
+                .with_producer_epoch(-1),
+        };
     }
     let bump = request.producer_id.0 >= 0 && request.producer_epoch >= 0;
     if bump && request.producer_epoch < i16::MAX - 1 {

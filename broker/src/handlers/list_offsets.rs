@@ -19,6 +19,7 @@ pub(crate) async fn handle(
     ctx: RequestContext,
     request: ListOffsetsRequest,
 ) -> ListOffsetsResponse {
+    let read_committed = request.isolation_level == 1;
     let topics = request
         .topics
         .into_iter()
@@ -40,8 +41,14 @@ pub(crate) async fn handle(
                         })
                         .and_then(|p| {
                             let epoch = p.leader_epoch();
+                            // READ_COMMITTED readers see the log end as the last stable offset.
+                            let latest = if read_committed {
+                                p.last_stable_offset()
+                            } else {
+                                p.with_log(|log| log.high_watermark())
+                            };
                             p.with_log(|log| match wanted.timestamp {
-                                LATEST => Ok(Some((log.high_watermark(), -1))),
+                                LATEST => Ok(Some((latest, -1))),
                                 EARLIEST | EARLIEST_LOCAL => Ok(Some((log.log_start_offset(), -1))),
                                 MAX_TIMESTAMP => log.max_timestamp().map_err(|e| storage_code(&e)),
                                 ts if ts >= 0 => {

@@ -33,6 +33,7 @@ mod produce;
 mod refuse;
 mod sync_group;
 mod topic_lookup;
+mod txn;
 #[cfg(test)]
 mod wire_tests;
 
@@ -218,6 +219,10 @@ pub fn dispatch(
         ApiKey::ListGroups => route!(ListGroupsRequest, list_groups::handle),
         ApiKey::DescribeGroups => route!(DescribeGroupsRequest, describe_groups::handle),
         ApiKey::DeleteGroups => route!(DeleteGroupsRequest, delete_groups::handle),
+        ApiKey::AddPartitionsToTxn => route!(AddPartitionsToTxnRequest, txn::add_partitions),
+        ApiKey::AddOffsetsToTxn => route!(AddOffsetsToTxnRequest, txn::add_offsets),
+        ApiKey::TxnOffsetCommit => route!(TxnOffsetCommitRequest, txn::txn_offset_commit),
+        ApiKey::EndTxn => route!(EndTxnRequest, txn::end_txn),
         _ => return Err(unsupported()),
     })
 }

@@ -1,6 +1,6 @@
 //! OffsetFetch: committed offsets of one group (v1-v7) or several (v8+); partitions without
-//! a commit report offset -1. `require_stable` needs no wait: this broker has no pending
-//! transactional commits.
+//! a commit report offset -1. With `require_stable` (KIP-447), partitions whose offsets an open
+//! transaction is about to commit answer UNSTABLE_OFFSET_COMMIT, which clients retry.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_fetch_response::{
@@ -38,7 +38,7 @@ pub(crate) async fn handle(
                         .map(|t| (t.name.to_string(), t.partition_indexes))
                         .collect()
                 });
-                let (error, topics) = fetch(&ctx, &g.group_id, topics);
+                let (error, topics) = fetch(&ctx, &g.group_id, topics, request.require_stable);
                 OffsetFetchResponseGroup::default()
                     .with_group_id(g.group_id)
                     .with_error_code(error.map_or(0, |e| e.code()))
@@ -64,7 +64,7 @@ pub(crate) async fn handle(
             .map(|t| (t.name.to_string(), t.partition_indexes))
             .collect()
     });
-    let (error, topics) = fetch(&ctx, &request.group_id, topics);
+    let (error, topics) = fetch(&ctx, &request.group_id, topics, request.require_stable);
     let topics = topics
         .into_iter()
         .map(|(name, answers)| {
@@ -99,7 +99,9 @@ fn fetch(
     ctx: &RequestContext,
     group_id: &str,
     topics: Option<Vec<(String, Vec<i32>)>>,
+    require_stable: bool,
 ) -> (Option<ResponseError>, Answers) {
+    let txns = &ctx.broker.txns;
     let to_answers = |fetched: Vec<FetchedTopic>| -> Answers {
         fetched
             .into_iter()
@@ -108,8 +110,9 @@ fn fetch(
                     .into_iter()
                     .map(|(partition, value)| Answer {
                         partition,
+                        error: (require_stable && txns.has_pending_offset(group_id, &t, partition))
+                            .then_some(ResponseError::UnstableOffsetCommit),
                         value,
-                        error: None,
                     })
                     .collect();
                 (t, answers)

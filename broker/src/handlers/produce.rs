@@ -15,8 +15,10 @@ use super::errors::append_code;
 use super::{now_ms, topic_lookup, RequestContext};
 use crate::broker::Broker;
 use crate::partition::{AppendError, Partition};
+use crate::storage::BatchView;
 use crate::topics::config::effective;
 use crate::topics::Topic;
+use crate::txn::ProducerRef;
 
 /// An append that must be fsynced before the answer.
 struct DurableWait {
@@ -62,15 +64,15 @@ pub(crate) fn handle(
                     if !valid_acks {
                         return response.with_error_code(ResponseError::InvalidRequiredAcks.code());
                     }
-                    if request.transactional_id.is_some() {
-                        return response.with_error_code(
-                            ResponseError::TransactionalIdAuthorizationFailed.code(),
-                        );
-                    }
                     let partition = match topic_lookup::partition(topic.as_ref(), data.index) {
                         Ok(p) => p,
                         Err(code) => return response.with_error_code(code.code()),
                     };
+                    if let Err(code) =
+                        check_transactional(&broker, &partition, data.records.as_deref())
+                    {
+                        return response.with_error_code(code.code());
+                    }
                     if let Some(refusal) = topic
                         .as_deref()
                         .and_then(|t| refuse_topic(&broker, t, acks))
@@ -172,6 +174,28 @@ fn refuse_topic(broker: &Broker, topic: &Topic, acks: i16) -> Option<ResponseErr
         .parse()
         .unwrap_or(1);
     (acks == -1 && min_isr > 1).then_some(ResponseError::NotEnoughReplicas)
+}
+
+/// Transactional batches need their producer's open transaction to have added the partition
+/// (Kafka's transaction verification): a write outside one could never be ended.
+fn check_transactional(
+    broker: &Broker,
+    partition: &Partition,
+    records: Option<&[u8]>,
+) -> Result<(), ResponseError> {
+    let Some(view) = records.and_then(|r| BatchView::header(r).ok()) else {
+        return Ok(());
+    };
+    if !view.is_transactional() {
+        return Ok(());
+    }
+    let producer = ProducerRef {
+        id: view.producer_id(),
+        epoch: view.producer_epoch(),
+    };
+    broker
+        .txns
+        .check_produce(producer, partition.topic(), partition.index())
 }
 
 /// The records that made a batch fail (KIP-467), so clients fail just those and retry or

@@ -1,7 +1,10 @@
-//! Idempotent producers: producer id allocation and per-partition sequence tracking.
+//! Idempotent and transactional producers: producer id allocation, per-partition sequence
+//! tracking, and per-partition transaction bookkeeping.
 
 mod ids;
 mod state;
+mod txn_index;
 
 pub use ids::{IdAllocator, IdAllocatorError};
 pub use state::{BatchIdentity, ProducerStateTable, SequenceCheck, SequenceError};
+pub use txn_index::{AbortedTxn, TxnIndex};

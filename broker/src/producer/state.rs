@@ -151,6 +151,21 @@ impl ProducerStateTable {
         });
     }
 
+    /// Applies a transaction marker's epoch: a newer epoch fences the producer's older
+    /// instances, whose later batches are refused as stale.
+    pub fn fence(&mut self, producer_id: i64, epoch: i16) {
+        let entry = self.producers.entry(producer_id).or_default();
+        if epoch > entry.epoch {
+            entry.epoch = epoch;
+            entry.batches.clear();
+        }
+    }
+
+    /// The producer's current epoch here, if it wrote to this partition.
+    pub fn epoch(&self, producer_id: i64) -> Option<i16> {
+        self.producers.get(&producer_id).map(|e| e.epoch)
+    }
+
     /// Forgets every producer (after the log was truncated or deleted).
     pub fn clear(&mut self) {
         self.producers.clear();

@@ -41,6 +41,6 @@ pub use epoch::EpochEntry;
 pub use error::{Result, StorageError};
 pub use log::{AppendInfo, PartitionLog};
 pub use read::ReadPlan;
-pub(crate) use records::keyless_records;
+pub(crate) use records::{keyless_records, marker_batch, marker_is_commit};
 pub use retention::RetentionOutcome;
 pub use sync::{CheckpointPlan, PendingSync};

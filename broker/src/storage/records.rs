@@ -1,8 +1,11 @@
 //! Decoding the records inside a batch, for the few places that look past batch headers:
-//! compaction (keys and values) and produce validation of compacted topics (keys).
+//! compaction (keys and values), produce validation of compacted topics (keys), and
+//! transaction markers (written by the broker, read back when rebuilding state).
 
-use bytes::Bytes;
-use kafka_protocol::records::{Compression, Record, RecordBatchDecoder};
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
 
 use super::batch::{BatchView, HEADER_LEN};
 
@@ -17,6 +20,64 @@ pub(crate) fn records_of(view: &BatchView<'_>) -> Option<Vec<Record>> {
     if view.is_control() {
         return None;
     }
+    decode(view)
+}
+
+/// Whether a control batch is a COMMIT marker (`Some(false)`: ABORT); `None` when it is not
+/// a transaction marker.
+pub(crate) fn marker_is_commit(view: &BatchView<'_>) -> Option<bool> {
+    if !view.is_control() {
+        return None;
+    }
+    let records = decode(view)?;
+    let key = records.first()?.key.as_ref()?;
+    match key.get(2..4)? {
+        [0, 0] => Some(false),
+        [0, 1] => Some(true),
+        _ => None,
+    }
+}
+
+/// A control batch marking the end of a producer's transaction: one record whose key is
+/// (version 0, type ABORT=0 or COMMIT=1) and whose value is (version 0, coordinator epoch).
+pub(crate) fn marker_batch(
+    producer_id: i64,
+    producer_epoch: i16,
+    commit: bool,
+    coordinator_epoch: i32,
+    now_ms: i64,
+) -> Option<BytesMut> {
+    let mut key = BytesMut::with_capacity(4);
+    key.put_i16(0);
+    key.put_i16(i16::from(commit));
+    let mut value = BytesMut::with_capacity(6);
+    value.put_i16(0);
+    value.put_i32(coordinator_epoch);
+    let record = Record {
+        transactional: true,
+        control: true,
+        delete_horizon: false,
+        partition_leader_epoch: -1,
+        producer_id,
+        producer_epoch,
+        timestamp_type: TimestampType::Creation,
+        offset: 0,
+        sequence: -1,
+        timestamp: now_ms,
+        key: Some(key.freeze()),
+        value: Some(value.freeze()),
+        headers: Default::default(),
+    };
+    let mut buf = BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    RecordBatchEncoder::encode(&mut buf, std::iter::once(&record), &options).ok()?;
+    Some(buf)
+}
+
+fn decode(view: &BatchView<'_>) -> Option<Vec<Record>> {
     let count = usize::try_from(view.record_count()).ok()?;
     let body = view.as_bytes().get(HEADER_LEN..)?;
     let raw: Bytes = match crate::codec::from_attributes(view.attributes())? {
@@ -85,6 +146,23 @@ mod tests {
         };
         RecordBatchEncoder::encode(&mut buf, &records, &options).unwrap();
         buf
+    }
+
+    #[test]
+    fn markers_round_trip_their_type() {
+        for commit in [true, false] {
+            let buf = super::marker_batch(7, 3, commit, 0, 1_000).unwrap();
+            let view = BatchView::parse(&buf).unwrap();
+            assert!(view.is_control() && view.is_transactional());
+            assert_eq!((view.producer_id(), view.producer_epoch()), (7, 3));
+            assert_eq!(super::marker_is_commit(&view), Some(commit));
+            assert_eq!(super::records_of(&view), None);
+        }
+        let buf = batch(&[Some("a")], Compression::None);
+        assert_eq!(
+            super::marker_is_commit(&BatchView::parse(&buf).unwrap()),
+            None
+        );
     }
 
     #[test]

@@ -49,6 +49,54 @@ impl GroupCoordinator {
         self: &Arc<Self>,
         request: CommitRequest,
     ) -> Vec<Result<(), ResponseError>> {
+        self.write_offsets(request, true).await
+    }
+
+    /// Commits the offsets a transaction sent (TxnOffsetCommit), when the transaction
+    /// commits: the committer was checked when the offsets were sent, so membership changes
+    /// since then do not refuse them.
+    pub async fn commit_transactional(
+        self: &Arc<Self>,
+        group_id: &str,
+        offsets: Vec<CommitOffset>,
+    ) -> Vec<Result<(), ResponseError>> {
+        let request = CommitRequest {
+            group_id: group_id.to_string(),
+            committer: Committer {
+                generation: -1,
+                ..Committer::default()
+            },
+            retention_ms: None,
+            offsets,
+        };
+        self.write_offsets(request, false).await
+    }
+
+    /// Whether `committer` may commit offsets of `group_id` now (TxnOffsetCommit's check of
+    /// the generation and member, KIP-447); a group nobody created yet accepts anyone.
+    pub fn check_committer(
+        &self,
+        group_id: &str,
+        committer: &Committer,
+    ) -> Result<(), ResponseError> {
+        self.check(group_id, GroupIdRule::AllowEmpty)?;
+        let Some(shared) = self.get(group_id) else {
+            return if committer.generation < 0 {
+                Ok(())
+            } else {
+                Err(ResponseError::IllegalGeneration)
+            };
+        };
+        let now = self.now();
+        let mut slot = shared.lock();
+        slot.group.check_commit(committer, now)
+    }
+
+    async fn write_offsets(
+        self: &Arc<Self>,
+        request: CommitRequest,
+        check_committer: bool,
+    ) -> Vec<Result<(), ResponseError>> {
         let all = |e: ResponseError| vec![Err(e); request.offsets.len()];
         if let Err(error) = self.check(&request.group_id, GroupIdRule::AllowEmpty) {
             return all(error);
@@ -79,7 +127,14 @@ impl GroupCoordinator {
         }
         let appended = {
             let mut slot = shared.lock();
-            if let Err(error) = slot.group.check_commit(&request.committer, now) {
+            let allowed = if check_committer {
+                slot.group.check_commit(&request.committer, now)
+            } else if slot.group.state == GroupState::Dead {
+                Err(ResponseError::CoordinatorNotAvailable)
+            } else {
+                Ok(())
+            };
+            if let Err(error) = allowed {
                 return all(error);
             }
             self.schedule(&mut slot);

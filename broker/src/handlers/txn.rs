@@ -1,0 +1,261 @@
+//! The transactional producer's APIs (KIP-98): AddPartitionsToTxn, AddOffsetsToTxn,
+//! TxnOffsetCommit and EndTxn, answered by the transaction coordinator (InitProducerId lives
+//! with the idempotent producer's handler).
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::add_partitions_to_txn_response::{
+    AddPartitionsToTxnPartitionResult, AddPartitionsToTxnTopicResult,
+};
+use kafka_protocol::messages::txn_offset_commit_response::{
+    TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::{
+    AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, AddPartitionsToTxnRequest,
+    AddPartitionsToTxnResponse, EndTxnRequest, EndTxnResponse, TxnOffsetCommitRequest,
+    TxnOffsetCommitResponse,
+};
+
+use super::refuse::Refuse;
+use super::{topic_lookup, RequestContext};
+use crate::group::commit::Committer;
+use crate::txn::{PendingOffset, ProducerRef};
+
+/// AddPartitionsToTxn v0-v3 (one transaction per request, as clients send it): every
+/// partition joins, or none does; unknown partitions fail and the rest are not attempted.
+pub(crate) async fn add_partitions(
+    ctx: RequestContext,
+    request: AddPartitionsToTxnRequest,
+) -> AddPartitionsToTxnResponse {
+    let producer = ProducerRef {
+        id: request.v3_and_below_producer_id.0,
+        epoch: request.v3_and_below_producer_epoch,
+    };
+    let mut wanted = Vec::new();
+    let mut unknown = false;
+    for topic in &request.v3_and_below_topics {
+        let found = topic_lookup::by_name(&ctx.broker, &topic.name);
+        for &p in &topic.partitions {
+            unknown |= topic_lookup::partition(found.as_ref(), p).is_err();
+            wanted.push((topic.name.to_string(), p));
+        }
+    }
+    let outcome = if unknown {
+        Err(ResponseError::OperationNotAttempted)
+    } else {
+        ctx.broker
+            .txns
+            .add_partitions(&request.v3_and_below_transactional_id, producer, &wanted)
+            .await
+    };
+    let broker = &ctx.broker;
+    let results = request
+        .v3_and_below_topics
+        .into_iter()
+        .map(|topic| {
+            let found = topic_lookup::by_name(broker, &topic.name);
+            let partitions = topic
+                .partitions
+                .iter()
+                .map(|&p| {
+                    let code = match (&outcome, topic_lookup::partition(found.as_ref(), p)) {
+                        (_, Err(code)) => code.code(),
+                        (Ok(()), Ok(_)) => 0,
+                        (Err(error), Ok(_)) => error.code(),
+                    };
+                    AddPartitionsToTxnPartitionResult::default()
+                        .with_partition_index(p)
+                        .with_partition_error_code(code)
+                })
+                .collect();
+            AddPartitionsToTxnTopicResult::default()
+                .with_name(topic.name)
+                .with_results_by_partition(partitions)
+        })
+        .collect();
+    AddPartitionsToTxnResponse::default().with_results_by_topic_v3_and_below(results)
+}
+
+/// AddOffsetsToTxn: the group's offsets will be committed with the transaction.
+pub(crate) async fn add_offsets(
+    ctx: RequestContext,
+    request: AddOffsetsToTxnRequest,
+) -> AddOffsetsToTxnResponse {
+    let producer = ProducerRef {
+        id: request.producer_id.0,
+        epoch: request.producer_epoch,
+    };
+    let outcome = ctx
+        .broker
+        .txns
+        .add_offsets(&request.transactional_id, producer, &request.group_id)
+        .await;
+    AddOffsetsToTxnResponse::default().with_error_code(code(outcome))
+}
+
+/// TxnOffsetCommit: offsets held by the transaction until it ends. A consumer-group member
+/// sending its generation (KIP-447) is checked like an OffsetCommit.
+pub(crate) async fn txn_offset_commit(
+    ctx: RequestContext,
+    request: TxnOffsetCommitRequest,
+) -> TxnOffsetCommitResponse {
+    let group_id = request.group_id.to_string();
+    let committer = Committer {
+        member_id: request.member_id.to_string(),
+        instance_id: request.group_instance_id.as_ref().map(ToString::to_string),
+        generation: request.generation_id,
+    };
+    let producer = ProducerRef {
+        id: request.producer_id.0,
+        epoch: request.producer_epoch,
+    };
+    let broker = &ctx.broker;
+    let mut offsets = Vec::new();
+    let mut unknown = Vec::new();
+    for topic in &request.topics {
+        let found = topic_lookup::by_name(broker, &topic.name);
+        for p in &topic.partitions {
+            match topic_lookup::partition(found.as_ref(), p.partition_index) {
+                Ok(_) => offsets.push(PendingOffset {
+                    group: group_id.clone(),
+                    topic: topic.name.to_string(),
+                    partition: p.partition_index,
+                    offset: p.committed_offset,
+                    leader_epoch: p.committed_leader_epoch,
+                    metadata: p.committed_metadata.as_ref().map(ToString::to_string),
+                }),
+                Err(code) => unknown.push((topic.name.to_string(), p.partition_index, code)),
+            }
+        }
+    }
+    let outcome = match broker.groups.check_committer(&group_id, &committer) {
+        Err(error) => Err(error),
+        Ok(()) => {
+            broker
+                .txns
+                .add_pending_offsets(&request.transactional_id, producer, &group_id, offsets)
+                .await
+        }
+    };
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|topic| {
+            let name = topic.name.to_string();
+            let partitions = topic
+                .partitions
+                .iter()
+                .map(|p| {
+                    let failed = unknown
+                        .iter()
+                        .find(|(t, i, _)| *t == name && *i == p.partition_index);
+                    let code = match (failed, &outcome) {
+                        (Some((_, _, code)), _) => code.code(),
+                        (None, outcome) => code(*outcome),
+                    };
+                    TxnOffsetCommitResponsePartition::default()
+                        .with_partition_index(p.partition_index)
+                        .with_error_code(code)
+                })
+                .collect();
+            TxnOffsetCommitResponseTopic::default()
+                .with_name(topic.name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    TxnOffsetCommitResponse::default().with_topics(topics)
+}
+
+/// EndTxn: commit or abort, answered once every marker is durable.
+pub(crate) async fn end_txn(ctx: RequestContext, request: EndTxnRequest) -> EndTxnResponse {
+    let producer = ProducerRef {
+        id: request.producer_id.0,
+        epoch: request.producer_epoch,
+    };
+    let outcome = ctx
+        .broker
+        .txns
+        .end_txn(
+            &ctx.broker,
+            &request.transactional_id,
+            producer,
+            request.committed,
+        )
+        .await;
+    EndTxnResponse::default()
+        .with_error_code(code(outcome))
+        .with_producer_id(request.producer_id)
+        .with_producer_epoch(request.producer_epoch)
+}
+
+fn code(outcome: Result<(), ResponseError>) -> i16 {
+    outcome.err().map_or(0, |e| e.code())
+}
+
+impl Refuse for AddPartitionsToTxnRequest {
+    type Response = AddPartitionsToTxnResponse;
+    fn refuse(self, error: ResponseError) -> AddPartitionsToTxnResponse {
+        AddPartitionsToTxnResponse::default()
+            .with_error_code(error.code())
+            .with_results_by_topic_v3_and_below(
+                self.v3_and_below_topics
+                    .into_iter()
+                    .map(|t| {
+                        AddPartitionsToTxnTopicResult::default()
+                            .with_results_by_partition(
+                                t.partitions
+                                    .iter()
+                                    .map(|&p| {
+                                        AddPartitionsToTxnPartitionResult::default()
+                                            .with_partition_index(p)
+                                            .with_partition_error_code(error.code())
+                                    })
+                                    .collect(),
+                            )
+                            .with_name(t.name)
+                    })
+                    .collect(),
+            )
+    }
+}
+
+impl Refuse for AddOffsetsToTxnRequest {
+    type Response = AddOffsetsToTxnResponse;
+    fn refuse(self, error: ResponseError) -> AddOffsetsToTxnResponse {
+        AddOffsetsToTxnResponse::default().with_error_code(error.code())
+    }
+}
+
+impl Refuse for TxnOffsetCommitRequest {
+    type Response = TxnOffsetCommitResponse;
+    fn refuse(self, error: ResponseError) -> TxnOffsetCommitResponse {
+        TxnOffsetCommitResponse::default().with_topics(
+            self.topics
+                .into_iter()
+                .map(|t| {
+                    TxnOffsetCommitResponseTopic::default()
+                        .with_partitions(
+                            t.partitions
+                                .iter()
+                                .map(|p| {
+                                    TxnOffsetCommitResponsePartition::default()
+                                        .with_partition_index(p.partition_index)
+                                        .with_error_code(error.code())
+                                })
+                                .collect(),
+                        )
+                        .with_name(t.name)
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Refuse for EndTxnRequest {
+    type Response = EndTxnResponse;
+    fn refuse(self, error: ResponseError) -> EndTxnResponse {
+        EndTxnResponse::default()
+            .with_error_code(error.code())
+            .with_producer_id(self.producer_id)
+            .with_producer_epoch(self.producer_epoch)
+    }
+}

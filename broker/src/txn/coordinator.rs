@@ -1,0 +1,428 @@
+//! The transaction coordinator (KIP-98) of a standalone broker: binds transactional ids to
+//! producer ids and epochs, tracks the partitions and group offsets of each open transaction,
+//! and ends transactions by writing COMMIT or ABORT markers to every partition they touched
+//! (and committing their offsets). Transactions that outlive their timeout are aborted with an
+//! epoch bump that fences the producer.
+//!
+//! Every change is saved (see [`TxnStore`]) before it is acted on, so after a crash the
+//! coordinator finishes what it had prepared. Requests are serialized by one async lock: a
+//! transaction's steps are few and the markers are the only slow part.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use kafka_protocol::error::ResponseError;
+use parking_lot::RwLock;
+use tokio::sync::Mutex;
+
+use super::metadata::{PendingOffset, TxnMetadata, TxnState};
+use super::store::{StoreError, TxnMap, TxnStore};
+use crate::broker::Broker;
+use crate::group::coordinator::CommitOffset;
+use crate::handlers::now_ms;
+
+/// How long marker writes may take to become durable before the end is retried later.
+const MARKER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What the produce path checks of a transactional producer without the coordinator lock.
+#[derive(Debug, Default)]
+struct OpenTxn {
+    epoch: i16,
+    /// Whether a transaction is open (partitions may be written).
+    open: bool,
+    partitions: HashSet<(String, i32)>,
+    pending_offsets: HashSet<(String, String, i32)>,
+}
+
+/// A producer's identity in a transactional request.
+#[derive(Debug, Clone, Copy)]
+pub struct ProducerRef {
+    /// Producer id.
+    pub id: i64,
+    /// Producer epoch.
+    pub epoch: i16,
+}
+
+/// Coordinator of every transactional id on this broker.
+pub struct TransactionCoordinator {
+    store: TxnStore,
+    max_timeout_ms: i32,
+    txns: Mutex<TxnMap>,
+    open: RwLock<HashMap<i64, OpenTxn>>,
+}
+
+impl TransactionCoordinator {
+    /// Loads the saved transactions of the broker in `data_dir`.
+    pub fn open(
+        data_dir: &std::path::Path,
+        max_timeout_ms: i32,
+    ) -> Result<TransactionCoordinator, StoreError> {
+        let store = TxnStore::new(data_dir);
+        let txns = store.load()?;
+        let open = txns
+            .values()
+            .map(|t| (t.producer_id, open_view(t)))
+            .collect();
+        Ok(TransactionCoordinator {
+            store,
+            max_timeout_ms,
+            txns: Mutex::new(txns),
+            open: RwLock::new(open),
+        })
+    }
+
+    /// InitProducerId for a transactional id: a new producer id, or the existing one with a
+    /// bumped epoch that fences older instances; an open transaction is aborted first.
+    pub async fn init_producer_id(
+        &self,
+        broker: &Broker,
+        transactional_id: &str,
+        timeout_ms: i32,
+        expected: Option<ProducerRef>,
+    ) -> Result<ProducerRef, ResponseError> {
+        if timeout_ms <= 0 || timeout_ms > self.max_timeout_ms {
+            return Err(ResponseError::InvalidTransactionTimeout);
+        }
+        let now = now_ms();
+        let mut txns = self.txns.lock().await;
+        let Some(mut txn) = txns.get(transactional_id).cloned() else {
+            let id = next_producer_id(broker)?;
+            let txn = TxnMetadata::new(id, timeout_ms, now);
+            let result = ProducerRef { id, epoch: 0 };
+            self.save(&mut txns, transactional_id, txn).await?;
+            return Ok(result);
+        };
+        if let Some(expected) = expected {
+            let current = expected.id == txn.producer_id
+                && (expected.epoch == txn.producer_epoch
+                    || expected.epoch == txn.last_producer_epoch);
+            if !current {
+                return Err(ResponseError::ProducerFenced);
+            }
+        }
+        if txn.state == TxnState::Ongoing {
+            // Fence the old instance with the bumped epoch its markers carry.
+            self.bump_epoch(broker, &mut txn)?;
+            self.finish(broker, &mut txns, transactional_id, txn.clone(), false)
+                .await?;
+            txn = txns.get(transactional_id).cloned().unwrap_or(txn);
+        } else {
+            self.bump_epoch(broker, &mut txn)?;
+        }
+        txn.timeout_ms = timeout_ms;
+        txn.last_producer_epoch = -1;
+        txn.updated_ms = now;
+        let result = ProducerRef {
+            id: txn.producer_id,
+            epoch: txn.producer_epoch,
+        };
+        self.save(&mut txns, transactional_id, txn).await?;
+        Ok(result)
+    }
+
+    /// AddPartitionsToTxn: the partitions join the transaction (opening it if needed).
+    pub async fn add_partitions(
+        &self,
+        transactional_id: &str,
+        producer: ProducerRef,
+        partitions: &[(String, i32)],
+    ) -> Result<(), ResponseError> {
+        let mut txns = self.txns.lock().await;
+        let mut txn = current(&txns, transactional_id, producer)?;
+        let now = now_ms();
+        let before = txn.clone();
+        txn.begin(now)?;
+        txn.partitions.extend(partitions.iter().cloned());
+        if txn != before {
+            txn.updated_ms = now;
+            self.save(&mut txns, transactional_id, txn).await?;
+        }
+        Ok(())
+    }
+
+    /// AddOffsetsToTxn: the group's offsets will be committed with the transaction.
+    pub async fn add_offsets(
+        &self,
+        transactional_id: &str,
+        producer: ProducerRef,
+        group_id: &str,
+    ) -> Result<(), ResponseError> {
+        let mut txns = self.txns.lock().await;
+        let mut txn = current(&txns, transactional_id, producer)?;
+        let now = now_ms();
+        let before = txn.clone();
+        txn.begin(now)?;
+        txn.groups.insert(group_id.to_string());
+        if txn != before {
+            txn.updated_ms = now;
+            self.save(&mut txns, transactional_id, txn).await?;
+        }
+        Ok(())
+    }
+
+    /// TxnOffsetCommit: offsets held until the transaction ends (committed with it, dropped
+    /// if it aborts). They are saved with the PrepareCommit state, not before: a crash
+    /// before that aborts the transaction anyway.
+    pub async fn add_pending_offsets(
+        &self,
+        transactional_id: &str,
+        producer: ProducerRef,
+        group_id: &str,
+        offsets: Vec<PendingOffset>,
+    ) -> Result<(), ResponseError> {
+        let mut txns = self.txns.lock().await;
+        let mut txn = current(&txns, transactional_id, producer)?;
+        if txn.state != TxnState::Ongoing || !txn.groups.contains(group_id) {
+            return Err(ResponseError::InvalidTxnState);
+        }
+        txn.add_offsets(offsets);
+        self.publish(&txn);
+        txns.insert(transactional_id.to_string(), txn);
+        Ok(())
+    }
+
+    /// EndTxn: commits or aborts the open transaction; a retried end that already
+    /// completed is answered with success.
+    pub async fn end_txn(
+        &self,
+        broker: &Broker,
+        transactional_id: &str,
+        producer: ProducerRef,
+        commit: bool,
+    ) -> Result<(), ResponseError> {
+        let mut txns = self.txns.lock().await;
+        let txn = current(&txns, transactional_id, producer)?;
+        if !txn.end_decision(commit)? {
+            return Ok(());
+        }
+        self.finish(broker, &mut txns, transactional_id, txn, commit)
+            .await
+    }
+
+    /// Whether a transactional batch may be written: its producer's transaction is open with
+    /// this epoch and has added the partition.
+    pub fn check_produce(
+        &self,
+        producer: ProducerRef,
+        topic: &str,
+        partition: i32,
+    ) -> Result<(), ResponseError> {
+        let open = self.open.read();
+        let Some(txn) = open.get(&producer.id) else {
+            return Err(ResponseError::InvalidTxnState);
+        };
+        if producer.epoch < txn.epoch {
+            // A fenced instance: clients treat this as fatal, as they must.
+            return Err(ResponseError::InvalidProducerEpoch);
+        }
+        if !txn.open || !txn.partitions.contains(&(topic.to_string(), partition)) {
+            return Err(ResponseError::InvalidTxnState);
+        }
+        Ok(())
+    }
+
+    /// Whether an open transaction holds an offset of `group_id` for the partition, not yet
+    /// committed (OffsetFetch with require_stable answers UNSTABLE_OFFSET_COMMIT, KIP-447).
+    pub fn has_pending_offset(&self, group_id: &str, topic: &str, partition: i32) -> bool {
+        let key = (group_id.to_string(), topic.to_string(), partition);
+        self.open
+            .read()
+            .values()
+            .any(|t| t.pending_offsets.contains(&key))
+    }
+
+    /// Aborts transactions past their timeout (bumping the epoch, which fences the producer
+    /// until it re-initializes) and finishes ends that could not complete earlier.
+    pub async fn expire(&self, broker: &Broker) {
+        let now = now_ms();
+        let mut txns = self.txns.lock().await;
+        let due: Vec<(String, TxnMetadata)> = txns
+            .iter()
+            .filter(|(_, t)| {
+                t.is_expired(now)
+                    || matches!(t.state, TxnState::PrepareCommit | TxnState::PrepareAbort)
+            })
+            .map(|(id, t)| (id.clone(), t.clone()))
+            .collect();
+        for (id, mut txn) in due {
+            let commit = txn.state == TxnState::PrepareCommit;
+            if txn.state == TxnState::Ongoing {
+                tracing::info!(transactional_id = %id, "aborting a transaction past its timeout");
+                let before = txn.producer_epoch;
+                if self.bump_epoch(broker, &mut txn).is_err() {
+                    continue;
+                }
+                txn.last_producer_epoch = before;
+            }
+            if let Err(error) = self.finish(broker, &mut txns, &id, txn, commit).await {
+                tracing::warn!(transactional_id = %id, ?error, "transaction end will be retried");
+            }
+        }
+    }
+
+    /// Prepares, writes the markers (and on commit the offsets) of, and completes `txn`.
+    async fn finish(
+        &self,
+        broker: &Broker,
+        txns: &mut TxnMap,
+        transactional_id: &str,
+        mut txn: TxnMetadata,
+        commit: bool,
+    ) -> Result<(), ResponseError> {
+        txn.state = if commit {
+            TxnState::PrepareCommit
+        } else {
+            TxnState::PrepareAbort
+        };
+        txn.updated_ms = now_ms();
+        self.save(txns, transactional_id, txn.clone()).await?;
+        write_markers(broker, &txn, commit).await?;
+        if commit {
+            commit_offsets(broker, &txn.pending_offsets).await?;
+        }
+        txn.state = if commit {
+            TxnState::CompleteCommit
+        } else {
+            TxnState::CompleteAbort
+        };
+        txn.partitions.clear();
+        txn.groups.clear();
+        txn.pending_offsets.clear();
+        txn.updated_ms = now_ms();
+        self.save(txns, transactional_id, txn).await
+    }
+
+    /// Moves to the next epoch, or to a new producer id when the epoch is exhausted.
+    fn bump_epoch(&self, broker: &Broker, txn: &mut TxnMetadata) -> Result<(), ResponseError> {
+        if txn.producer_epoch >= i16::MAX - 1 {
+            self.open.write().remove(&txn.producer_id);
+            txn.producer_id = next_producer_id(broker)?;
+            txn.producer_epoch = 0;
+        } else {
+            txn.producer_epoch += 1;
+        }
+        Ok(())
+    }
+
+    /// Saves `txn` durably, then makes it current.
+    async fn save(
+        &self,
+        txns: &mut TxnMap,
+        transactional_id: &str,
+        txn: TxnMetadata,
+    ) -> Result<(), ResponseError> {
+        let previous = txns.insert(transactional_id.to_string(), txn.clone());
+        if let Err(error) = self.store.save(txns).await {
+            tracing::error!(%error, "cannot save transaction state");
+            match previous {
+                Some(previous) => txns.insert(transactional_id.to_string(), previous),
+                None => txns.remove(transactional_id),
+            };
+            return Err(ResponseError::KafkaStorageError);
+        }
+        self.publish(&txn);
+        Ok(())
+    }
+
+    /// Mirrors `txn` into the lock-free view the produce path reads.
+    fn publish(&self, txn: &TxnMetadata) {
+        self.open.write().insert(txn.producer_id, open_view(txn));
+    }
+}
+
+/// What the produce path needs of `txn`.
+fn open_view(txn: &TxnMetadata) -> OpenTxn {
+    OpenTxn {
+        epoch: txn.producer_epoch,
+        open: matches!(
+            txn.state,
+            TxnState::Ongoing | TxnState::PrepareCommit | TxnState::PrepareAbort
+        ),
+        partitions: txn.partitions.iter().cloned().collect(),
+        pending_offsets: txn
+            .pending_offsets
+            .iter()
+            .map(|o| (o.group.clone(), o.topic.clone(), o.partition))
+            .collect(),
+    }
+}
+
+/// The transaction of `transactional_id` if `producer` is its current instance.
+fn current(
+    txns: &TxnMap,
+    transactional_id: &str,
+    producer: ProducerRef,
+) -> Result<TxnMetadata, ResponseError> {
+    let txn = txns
+        .get(transactional_id)
+        .ok_or(ResponseError::InvalidProducerIdMapping)?;
+    txn.check_producer(producer.id, producer.epoch)?;
+    Ok(txn.clone())
+}
+
+fn next_producer_id(broker: &Broker) -> Result<i64, ResponseError> {
+    broker.producer_ids.next_id().map_err(|error| {
+        tracing::error!(%error, "cannot allocate a producer id");
+        ResponseError::KafkaStorageError
+    })
+}
+
+/// Appends the marker to every partition of the transaction and waits until all are durable.
+async fn write_markers(
+    broker: &Broker,
+    txn: &TxnMetadata,
+    commit: bool,
+) -> Result<(), ResponseError> {
+    let now = now_ms();
+    let mut waits = Vec::with_capacity(txn.partitions.len());
+    for (topic, index) in &txn.partitions {
+        // A partition deleted since it was added has nothing left to mark.
+        let Some(topic) = broker.topics.get(topic) else {
+            continue;
+        };
+        let Some(partition) = topic.partition(*index) else {
+            continue;
+        };
+        match partition.append_marker(txn.producer_id, txn.producer_epoch, commit, now) {
+            Ok(end_offset) => {
+                broker.flusher.request_sync(partition);
+                waits.push((partition.clone(), end_offset));
+            }
+            Err(error) => {
+                tracing::error!(topic = topic.name(), partition = index, %error, "cannot write a transaction marker");
+                return Err(ResponseError::KafkaStorageError);
+            }
+        }
+    }
+    for (partition, end_offset) in waits {
+        let mut durable = partition.watch_durable();
+        let reached =
+            tokio::time::timeout(MARKER_TIMEOUT, durable.wait_for(|&d| d >= end_offset)).await;
+        if !matches!(reached, Ok(Ok(_))) {
+            return Err(ResponseError::RequestTimedOut);
+        }
+    }
+    Ok(())
+}
+
+/// Commits the transaction's offsets, group by group.
+async fn commit_offsets(broker: &Broker, pending: &[PendingOffset]) -> Result<(), ResponseError> {
+    let mut by_group: HashMap<&str, Vec<CommitOffset>> = HashMap::new();
+    for o in pending {
+        by_group.entry(&o.group).or_default().push(CommitOffset {
+            topic: o.topic.clone(),
+            partition: o.partition,
+            offset: o.offset,
+            leader_epoch: o.leader_epoch,
+            metadata: o.metadata.clone(),
+        });
+    }
+    for (group, offsets) in by_group {
+        let results = broker.groups.commit_transactional(group, offsets).await;
+        if let Some(Err(error)) = results.into_iter().find(Result::is_err) {
+            tracing::warn!(group, ?error, "transactional offsets not committed");
+            return Err(error);
+        }
+    }
+    Ok(())
+}
