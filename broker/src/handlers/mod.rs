@@ -35,6 +35,8 @@ mod sync_group;
 mod topic_lookup;
 mod txn;
 #[cfg(test)]
+mod txn_wire_tests;
+#[cfg(test)]
 mod wire_tests;
 
 use std::future::Future;

@@ -30,6 +30,8 @@ import org.apache.kafka.clients.admin.ListOffsetsResult;
 import org.apache.kafka.clients.admin.ReplicaInfo;
 import org.apache.kafka.clients.admin.TopicDescription;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerGroupMetadata;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -37,6 +39,7 @@ import org.apache.kafka.clients.consumer.OffsetAndTimestamp;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.Node;
 import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
@@ -66,6 +69,12 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  *          describe-cluster | describe-log-dirs
  * offsets  --bootstrap B --topic T --partition P [--time MS]...
  *          prints beginning, end, offsetsForTimes and the admin max-timestamp offset
+ * txn      --bootstrap B --topic T --transactional-id X [--transactions N] [--count N]
+ *          [--abort-every K] [--offsets-group G --offsets-topic T2] [--prop k=v]...
+ *          N transactions of `count` records each ("t<n>-<i>"), flushed before they end; every
+ *          K-th one aborts; with a
+ *          group, each transaction also commits offset (n+1)*count of T2 partition 0 for it.
+ *          prints {"event":"txn","n","result":"committed"|"aborted"} then {"event":"done"}
  * </pre>
  * Errors expected by a test are printed as {"event":"error","error":"ExceptionClass",...}
  * and the exit code stays 0; anything unexpected exits non-zero.
@@ -83,6 +92,7 @@ public final class KafkaCli {
             case "consume": consume(args); break;
             case "admin": admin(args); break;
             case "offsets": offsets(args); break;
+            case "txn": txn(args); break;
             default:
                 System.err.println("unknown subcommand " + argv[0]);
                 System.exit(64);
@@ -171,6 +181,56 @@ public final class KafkaCli {
             producer.flush();
         }
         emit(obj("event", "done", "acked", acked.get(), "errors", failed.get()));
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // txn
+    // ---------------------------------------------------------------------------------------
+
+    static void txn(Args args) throws Exception {
+        Properties props = new Properties();
+        props.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, args.required("bootstrap"));
+        props.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+        props.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+        props.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, args.required("transactional-id"));
+        props.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, "30000");
+        props.put(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, "15000");
+        props.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, "20000");
+        props.putAll(args.props());
+        String topic = args.required("topic");
+        int transactions = Integer.parseInt(args.get("transactions", "1"));
+        int count = Integer.parseInt(args.get("count", "10"));
+        int abortEvery = Integer.parseInt(args.get("abort-every", "0"));
+        String group = args.get("offsets-group", null);
+        try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(props)) {
+            producer.initTransactions();
+            for (int n = 0; n < transactions; n++) {
+                producer.beginTransaction();
+                for (int i = 0; i < count; i++) {
+                    producer.send(new ProducerRecord<>(topic, bytes("k" + i), bytes("t" + n + "-" + i)));
+                }
+                if (group != null) {
+                    TopicPartition source = new TopicPartition(args.required("offsets-topic"), 0);
+                    producer.sendOffsetsToTransaction(
+                            Collections.singletonMap(source, new OffsetAndMetadata((long) (n + 1) * count)),
+                            new ConsumerGroupMetadata(group));
+                }
+                boolean abort = abortEvery > 0 && (n + 1) % abortEvery == 0;
+                // Flushed first, so an aborted transaction's records are in the log, not just
+                // dropped by the client.
+                producer.flush();
+                if (abort) {
+                    producer.abortTransaction();
+                } else {
+                    producer.commitTransaction();
+                }
+                emit(obj("event", "txn", "n", n, "result", abort ? "aborted" : "committed"));
+            }
+        } catch (KafkaException e) {
+            emit(obj("event", "error", "error", e.getClass().getSimpleName(), "message", String.valueOf(e.getMessage())));
+            return;
+        }
+        emit(obj("event", "done"));
     }
 
     // ---------------------------------------------------------------------------------------

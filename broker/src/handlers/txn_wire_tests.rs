@@ -1,0 +1,283 @@
+//! The transactional APIs at every served version, through `dispatch`: a transaction that
+//! writes records and offsets, is seen or skipped by READ_COMMITTED fetches, and ends once.
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::*;
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+
+use super::group_wire_tests::{broker, call, s, topic};
+use crate::protocol::supported_range;
+
+fn transactional_batch(producer_id: i64, epoch: i16, records: i32) -> Bytes {
+    let records: Vec<Record> = (0..records)
+        .map(|i| Record {
+            transactional: true,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id,
+            producer_epoch: epoch,
+            timestamp_type: TimestampType::Creation,
+            offset: i64::from(i),
+            sequence: i,
+            timestamp: 1_000,
+            key: None,
+            value: Some(Bytes::from(format!("v{i}"))),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    RecordBatchEncoder::encode(&mut buf, &records, &options).unwrap();
+    buf.freeze()
+}
+
+fn fetch_committed(offset: i64) -> FetchRequest {
+    FetchRequest::default()
+        .with_max_wait_ms(0)
+        .with_max_bytes(1 << 20)
+        .with_isolation_level(1)
+        .with_session_id(0)
+        .with_session_epoch(-1)
+        .with_topics(vec![fetch_request::FetchTopic::default()
+            .with_topic(topic("t"))
+            .with_partitions(vec![fetch_request::FetchPartition::default()
+                .with_partition(0)
+                .with_fetch_offset(offset)
+                .with_partition_max_bytes(1 << 20)])])
+}
+
+fn offset_fetch(group: &str) -> OffsetFetchRequest {
+    OffsetFetchRequest::default()
+        .with_group_id(GroupId(s(group)))
+        .with_require_stable(true)
+        .with_topics(Some(vec![
+            offset_fetch_request::OffsetFetchRequestTopic::default()
+                .with_name(topic("t"))
+                .with_partition_indexes(vec![1]),
+        ]))
+}
+
+#[tokio::test]
+async fn a_transaction_at_every_version_commits_or_aborts_records_and_offsets() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path()).await;
+    let (min, max) = supported_range(ApiKey::EndTxn).unwrap();
+    for v in min..=max {
+        for commit in [true, false] {
+            let txn_id = s(&format!("tx-{v}-{commit}"));
+            let group = format!("g-{v}-{commit}");
+            let init: InitProducerIdResponse = call(
+                &b,
+                ApiKey::InitProducerId,
+                v,
+                &InitProducerIdRequest::default()
+                    .with_transactional_id(Some(TransactionalId(txn_id.clone())))
+                    .with_transaction_timeout_ms(60_000)
+                    .with_producer_id(ProducerId(-1))
+                    .with_producer_epoch(-1),
+            )
+            .await;
+            assert_eq!(init.error_code, 0, "InitProducerId v{v}");
+            let (pid, epoch) = (init.producer_id, init.producer_epoch);
+
+            let add = AddPartitionsToTxnRequest::default()
+                .with_v3_and_below_transactional_id(TransactionalId(txn_id.clone()))
+                .with_v3_and_below_producer_id(pid)
+                .with_v3_and_below_producer_epoch(epoch)
+                .with_v3_and_below_topics(vec![
+                    add_partitions_to_txn_request::AddPartitionsToTxnTopic::default()
+                        .with_name(topic("t"))
+                        .with_partitions(vec![0, 7]),
+                ]);
+            let added: AddPartitionsToTxnResponse =
+                call(&b, ApiKey::AddPartitionsToTxn, v, &add).await;
+            let codes: Vec<i16> = added.results_by_topic_v3_and_below[0]
+                .results_by_partition
+                .iter()
+                .map(|r| r.partition_error_code)
+                .collect();
+            let not_attempted = ResponseError::OperationNotAttempted.code();
+            let unknown = ResponseError::UnknownTopicOrPartition.code();
+            assert_eq!(codes, vec![not_attempted, unknown], "v{v}: none added");
+            let add = add.with_v3_and_below_topics(vec![
+                add_partitions_to_txn_request::AddPartitionsToTxnTopic::default()
+                    .with_name(topic("t"))
+                    .with_partitions(vec![0]),
+            ]);
+            let added: AddPartitionsToTxnResponse =
+                call(&b, ApiKey::AddPartitionsToTxn, v, &add).await;
+            let result = &added.results_by_topic_v3_and_below[0].results_by_partition[0];
+            assert_eq!(result.partition_error_code, 0, "AddPartitionsToTxn v{v}");
+
+            let start = b
+                .topics
+                .get("t")
+                .unwrap()
+                .partition(0)
+                .unwrap()
+                .last_stable_offset();
+            let produce = ProduceRequest::default()
+                .with_transactional_id(Some(TransactionalId(txn_id.clone())))
+                .with_acks(-1)
+                .with_timeout_ms(5_000)
+                .with_topic_data(vec![produce_request::TopicProduceData::default()
+                    .with_name(topic("t"))
+                    .with_partition_data(vec![
+                        produce_request::PartitionProduceData::default()
+                            .with_index(0)
+                            .with_records(Some(transactional_batch(pid.0, epoch, 3))),
+                    ])]);
+            let produced: ProduceResponse = call(&b, ApiKey::Produce, 11, &produce).await;
+            assert_eq!(produced.responses[0].partition_responses[0].error_code, 0);
+
+            let fetched: FetchResponse = call(&b, ApiKey::Fetch, 11, &fetch_committed(start)).await;
+            let p = &fetched.responses[0].partitions[0];
+            assert_eq!(
+                p.last_stable_offset, start,
+                "v{v}: the open transaction holds the LSO"
+            );
+            assert_eq!(p.high_watermark, start + 3);
+            assert_eq!(p.records.as_ref().map(Bytes::len), Some(0));
+
+            let offsets: AddOffsetsToTxnResponse = call(
+                &b,
+                ApiKey::AddOffsetsToTxn,
+                v,
+                &AddOffsetsToTxnRequest::default()
+                    .with_transactional_id(TransactionalId(txn_id.clone()))
+                    .with_producer_id(pid)
+                    .with_producer_epoch(epoch)
+                    .with_group_id(GroupId(s(&group))),
+            )
+            .await;
+            assert_eq!(offsets.error_code, 0, "AddOffsetsToTxn v{v}");
+            let commit_offsets = TxnOffsetCommitRequest::default()
+                .with_transactional_id(TransactionalId(txn_id.clone()))
+                .with_group_id(GroupId(s(&group)))
+                .with_producer_id(pid)
+                .with_producer_epoch(epoch)
+                .with_generation_id(-1)
+                .with_topics(vec![
+                    txn_offset_commit_request::TxnOffsetCommitRequestTopic::default()
+                        .with_name(topic("t"))
+                        .with_partitions(vec![
+                            txn_offset_commit_request::TxnOffsetCommitRequestPartition::default()
+                                .with_partition_index(1)
+                                .with_committed_offset(42)
+                                .with_committed_leader_epoch(-1),
+                        ]),
+                ]);
+            let sent: TxnOffsetCommitResponse =
+                call(&b, ApiKey::TxnOffsetCommit, v, &commit_offsets).await;
+            assert_eq!(
+                sent.topics[0].partitions[0].error_code, 0,
+                "TxnOffsetCommit v{v}"
+            );
+            let unstable: OffsetFetchResponse =
+                call(&b, ApiKey::OffsetFetch, 7, &offset_fetch(&group)).await;
+            assert_eq!(
+                unstable.topics[0].partitions[0].error_code,
+                ResponseError::UnstableOffsetCommit.code()
+            );
+
+            let end = EndTxnRequest::default()
+                .with_transactional_id(TransactionalId(txn_id.clone()))
+                .with_producer_id(pid)
+                .with_producer_epoch(epoch)
+                .with_committed(commit);
+            for attempt in ["end", "retry"] {
+                let ended: EndTxnResponse = call(&b, ApiKey::EndTxn, v, &end).await;
+                assert_eq!(ended.error_code, 0, "EndTxn v{v} {attempt}");
+            }
+            let other = end.clone().with_committed(!commit);
+            let wrong: EndTxnResponse = call(&b, ApiKey::EndTxn, v, &other).await;
+            assert_eq!(wrong.error_code, ResponseError::InvalidTxnState.code());
+
+            let fetched: FetchResponse = call(&b, ApiKey::Fetch, 11, &fetch_committed(start)).await;
+            let p = &fetched.responses[0].partitions[0];
+            assert_eq!(p.last_stable_offset, start + 4, "v{v}: records and marker");
+            let aborted: Vec<i64> = p
+                .aborted_transactions
+                .iter()
+                .flatten()
+                .map(|a| a.producer_id.0)
+                .collect();
+            assert_eq!(aborted, if commit { vec![] } else { vec![pid.0] }, "v{v}");
+            let fetched_offsets: OffsetFetchResponse =
+                call(&b, ApiKey::OffsetFetch, 7, &offset_fetch(&group)).await;
+            let offset = &fetched_offsets.topics[0].partitions[0];
+            assert_eq!(offset.error_code, 0);
+            assert_eq!(
+                offset.committed_offset,
+                if commit { 42 } else { -1 },
+                "v{v}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn transactional_writes_outside_an_open_transaction_or_from_a_fenced_epoch_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path()).await;
+    let init = |timeout| {
+        InitProducerIdRequest::default()
+            .with_transactional_id(Some(TransactionalId(s("tx"))))
+            .with_transaction_timeout_ms(timeout)
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1)
+    };
+    let refused: InitProducerIdResponse =
+        call(&b, ApiKey::InitProducerId, 4, &init(i32::MAX)).await;
+    assert_eq!(
+        refused.error_code,
+        ResponseError::InvalidTransactionTimeout.code()
+    );
+    let first: InitProducerIdResponse = call(&b, ApiKey::InitProducerId, 4, &init(60_000)).await;
+    let produce = |epoch| {
+        ProduceRequest::default()
+            .with_acks(-1)
+            .with_timeout_ms(5_000)
+            .with_topic_data(vec![produce_request::TopicProduceData::default()
+                .with_name(topic("t"))
+                .with_partition_data(vec![
+                    produce_request::PartitionProduceData::default()
+                        .with_index(0)
+                        .with_records(Some(transactional_batch(first.producer_id.0, epoch, 1))),
+                ])])
+    };
+    let outside: ProduceResponse =
+        call(&b, ApiKey::Produce, 11, &produce(first.producer_epoch)).await;
+    assert_eq!(
+        outside.responses[0].partition_responses[0].error_code,
+        ResponseError::InvalidTxnState.code()
+    );
+    let second: InitProducerIdResponse = call(&b, ApiKey::InitProducerId, 4, &init(60_000)).await;
+    assert_eq!(second.producer_id, first.producer_id);
+    assert_eq!(second.producer_epoch, first.producer_epoch + 1);
+    let fenced: ProduceResponse =
+        call(&b, ApiKey::Produce, 11, &produce(first.producer_epoch)).await;
+    assert_eq!(
+        fenced.responses[0].partition_responses[0].error_code,
+        ResponseError::InvalidProducerEpoch.code()
+    );
+    let end: EndTxnResponse = call(
+        &b,
+        ApiKey::EndTxn,
+        3,
+        &EndTxnRequest::default()
+            .with_transactional_id(TransactionalId(s("tx")))
+            .with_producer_id(first.producer_id)
+            .with_producer_epoch(first.producer_epoch)
+            .with_committed(true),
+    )
+    .await;
+    assert_eq!(end.error_code, ResponseError::ProducerFenced.code());
+}

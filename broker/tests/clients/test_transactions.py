@@ -1,0 +1,130 @@
+"""Transactions (KIP-98) with the Java client 3.9.1 and librdkafka (confluent-kafka): commits
+are visible to READ_COMMITTED consumers and aborts are not, offsets sent to a transaction
+commit with it, a new producer instance fences the old one, and an open transaction holds
+READ_COMMITTED readers back until it times out, across a broker crash too."""
+
+import time
+
+import pytest
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+
+from pyclients import ck_consume, ck_create_topic, ck_produce
+
+
+def committed_values(bootstrap: str, topic: str, partitions: int, expected: int) -> list[bytes]:
+    got = ck_consume(bootstrap, topic, range(partitions), expected=expected,
+                     config={"isolation.level": "read_committed"})
+    return sorted(r.value for r in got)
+
+
+def read_committed_within(bootstrap: str, topic: str, seconds: float) -> list[bytes]:
+    """Everything a READ_COMMITTED consumer of partition 0 sees within `seconds`."""
+    consumer = Consumer({
+        "bootstrap.servers": bootstrap,
+        "group.id": "txn-reader",
+        "enable.auto.commit": False,
+        "isolation.level": "read_committed",
+    })
+    try:
+        consumer.assign([TopicPartition(topic, 0, -2)])
+        out = []
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            msg = consumer.poll(0.2)
+            if msg is not None and not msg.error():
+                out.append(msg.value())
+        return out
+    finally:
+        consumer.close()
+
+
+def txn_producer(bootstrap: str, transactional_id: str, **extra) -> Producer:
+    conf = {"bootstrap.servers": bootstrap, "transactional.id": transactional_id}
+    conf.update(extra)
+    producer = Producer(conf)
+    producer.init_transactions(20)
+    return producer
+
+
+@pytest.mark.peer_gap("Tansu 0.6 does not implement transactions")
+def test_java_commits_are_read_and_aborts_are_skipped(broker, topic, java):
+    ck_create_topic(broker.bootstrap, topic, partitions=3)
+    result = java.run("txn", "--bootstrap", broker.bootstrap, "--topic", topic,
+                      "--transactional-id", f"{topic}-tx", "--transactions", "6",
+                      "--count", "20", "--abort-every", "3")
+    outcomes = [e["result"] for e in result.events("txn")]
+    assert outcomes == ["committed", "committed", "aborted"] * 2, result.describe()
+    result.one("done")
+
+    want = sorted(f"t{n}-{i}".encode() for n in (0, 1, 3, 4) for i in range(20))
+    assert committed_values(broker.bootstrap, topic, 3, expected=80) == want
+    # READ_UNCOMMITTED readers see the aborted records too (and never the markers).
+    everything = ck_consume(broker.bootstrap, topic, range(3), expected=120,
+                            config={"isolation.level": "read_uncommitted"})
+    assert len({r.value for r in everything}) == 120
+
+    consumed = java.run("consume", "--bootstrap", broker.bootstrap, "--topic", topic, "--max", "80",
+                        "--prop", "isolation.level=read_committed")
+    assert sorted(r["value"].encode() for r in consumed.events("record")) == want
+
+
+@pytest.mark.peer_gap("Tansu 0.6 does not implement transactions")
+def test_offsets_sent_to_a_transaction_commit_only_with_it(broker, topic, java):
+    source = f"{topic}-source"
+    ck_create_topic(broker.bootstrap, topic)
+    ck_create_topic(broker.bootstrap, source)
+    group = f"{topic}-group"
+    result = java.run("txn", "--bootstrap", broker.bootstrap, "--topic", topic,
+                      "--transactional-id", f"{topic}-tx", "--transactions", "3", "--count", "5",
+                      "--abort-every", "3", "--offsets-group", group, "--offsets-topic", source)
+    result.one("done")
+    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": group})
+    try:
+        [committed] = consumer.committed([TopicPartition(source, 0)], timeout=10)
+    finally:
+        consumer.close()
+    # Transactions 0 and 1 committed offsets 5 and 10; the aborted third one's 15 is dropped.
+    assert committed.offset == 10
+
+
+@pytest.mark.peer_gap("Tansu 0.6 does not implement transactions")
+def test_a_new_producer_instance_fences_the_old_one(broker, topic):
+    ck_create_topic(broker.bootstrap, topic)
+    old = txn_producer(broker.bootstrap, f"{topic}-tx")
+    old.begin_transaction()
+    old.produce(topic, b"zombie", partition=0)
+    old.flush(10)
+
+    new = txn_producer(broker.bootstrap, f"{topic}-tx")
+    with pytest.raises(KafkaException) as fenced:
+        old.commit_transaction(10)
+    assert fenced.value.args[0].fatal(), fenced.value
+
+    new.begin_transaction()
+    new.produce(topic, b"successor", partition=0)
+    new.commit_transaction(10)
+    assert committed_values(broker.bootstrap, topic, 1, expected=1) == [b"successor"]
+
+
+@pytest.mark.peer_gap("Tansu 0.6 does not implement transactions")
+def test_an_open_transaction_holds_readers_back_until_it_times_out_even_across_a_crash(broker, topic):
+    ck_create_topic(broker.bootstrap, topic)
+    stuck = txn_producer(broker.bootstrap, f"{topic}-tx", **{"transaction.timeout.ms": 4000})
+    stuck.begin_transaction()
+    for i in range(5):
+        stuck.produce(topic, f"open-{i}".encode(), partition=0)
+    stuck.flush(10)
+    reports = ck_produce(broker.bootstrap, topic,
+                         [{"value": f"plain-{i}".encode(), "partition": 0} for i in range(3)])
+    assert all(r.error is None for r in reports)
+    # The plain records sit behind the open transaction's first record.
+    assert read_committed_within(broker.bootstrap, topic, 1.5) == []
+
+    broker.restart(hard=True)
+    assert read_committed_within(broker.bootstrap, topic, 1.0) == [], "the crash opened the gate"
+    # The coordinator aborts the transaction after its timeout; then the plain records show.
+    deadline = time.monotonic() + 20
+    seen = []
+    while time.monotonic() < deadline and len(seen) < 3:
+        seen = read_committed_within(broker.bootstrap, topic, 1.0)
+    assert seen == [b"plain-0", b"plain-1", b"plain-2"]
