@@ -375,11 +375,6 @@ impl Partition {
         self.state.lock().last_stable_offset()
     }
 
-    /// Whether `producer_id` has an open transaction in this partition.
-    pub fn has_open_transaction(&self, producer_id: i64) -> bool {
-        self.state.lock().txns.is_ongoing(producer_id)
-    }
-
     /// Ends the producer's transaction here with a COMMIT or ABORT marker (written by the
     /// transaction coordinator) and returns the offset after it, for waiting on durability.
     /// The marker's epoch fences older instances of the producer.
@@ -479,12 +474,17 @@ impl Partition {
         };
         let start = state.log.delete_records(target)?;
         state.log.checkpoint()?;
+        state.txns.drop_before(start);
         Ok(start)
     }
 
     /// Applies retention and age-based rolling.
     pub fn enforce_retention(&self, now_ms: i64) -> Result<(), StorageError> {
-        self.state.lock().log.enforce_retention(now_ms).map(|_| ())
+        let mut state = self.state.lock();
+        state.log.enforce_retention(now_ms)?;
+        let start = state.log.log_start_offset();
+        state.txns.drop_before(start);
+        Ok(())
     }
 
     /// Compacts the closed segments of a `cleanup.policy=compact` partition; the reading and

@@ -51,11 +51,6 @@ impl TxnIndex {
         self.ongoing.values().copied().min()
     }
 
-    /// Whether the producer has an open transaction here.
-    pub fn is_ongoing(&self, producer_id: i64) -> bool {
-        self.ongoing.contains_key(&producer_id)
-    }
-
     /// Aborted transactions overlapping offsets `[from, to)`, for a fetch returning them.
     pub fn aborted_between(&self, from: i64, to: i64) -> Vec<AbortedTxn> {
         self.aborted
@@ -91,7 +86,6 @@ mod tests {
         assert_eq!(index.first_unstable_offset(), Some(10));
         index.on_marker(1, 13, true);
         assert_eq!(index.first_unstable_offset(), Some(11));
-        assert!(!index.is_ongoing(1) && index.is_ongoing(2));
         index.on_marker(2, 14, false);
         assert_eq!(index.first_unstable_offset(), None);
         assert!(index
