@@ -34,6 +34,7 @@ mod refuse;
 mod sync_group;
 mod topic_lookup;
 mod txn;
+mod txn_admin;
 #[cfg(test)]
 mod txn_wire_tests;
 #[cfg(test)]
@@ -225,6 +226,10 @@ pub fn dispatch(
         ApiKey::AddOffsetsToTxn => route!(AddOffsetsToTxnRequest, txn::add_offsets),
         ApiKey::TxnOffsetCommit => route!(TxnOffsetCommitRequest, txn::txn_offset_commit),
         ApiKey::EndTxn => route!(EndTxnRequest, txn::end_txn),
+        ApiKey::ListTransactions => route!(ListTransactionsRequest, txn_admin::list),
+        ApiKey::DescribeTransactions => {
+            route!(DescribeTransactionsRequest, txn_admin::describe)
+        }
         _ => return Err(unsupported()),
     })
 }

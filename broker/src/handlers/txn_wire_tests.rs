@@ -281,3 +281,77 @@ async fn transactional_writes_outside_an_open_transaction_or_from_a_fenced_epoch
     .await;
     assert_eq!(end.error_code, ResponseError::ProducerFenced.code());
 }
+
+#[tokio::test]
+async fn transactions_are_listed_and_described_at_every_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path()).await;
+    let init: InitProducerIdResponse = call(
+        &b,
+        ApiKey::InitProducerId,
+        4,
+        &InitProducerIdRequest::default()
+            .with_transactional_id(Some(TransactionalId(s("listed"))))
+            .with_transaction_timeout_ms(30_000)
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1),
+    )
+    .await;
+    let add = AddPartitionsToTxnRequest::default()
+        .with_v3_and_below_transactional_id(TransactionalId(s("listed")))
+        .with_v3_and_below_producer_id(init.producer_id)
+        .with_v3_and_below_producer_epoch(init.producer_epoch)
+        .with_v3_and_below_topics(vec![
+            add_partitions_to_txn_request::AddPartitionsToTxnTopic::default()
+                .with_name(topic("t"))
+                .with_partitions(vec![1, 0]),
+        ]);
+    let _: AddPartitionsToTxnResponse = call(&b, ApiKey::AddPartitionsToTxn, 3, &add).await;
+
+    let (min, max) = supported_range(ApiKey::ListTransactions).unwrap();
+    for v in min..=max {
+        let all: ListTransactionsResponse = call(
+            &b,
+            ApiKey::ListTransactions,
+            v,
+            &ListTransactionsRequest::default(),
+        )
+        .await;
+        assert_eq!(all.transaction_states.len(), 1, "v{v}");
+        assert_eq!(
+            all.transaction_states[0].transaction_state.as_str(),
+            "Ongoing"
+        );
+        let filtered: ListTransactionsResponse = call(
+            &b,
+            ApiKey::ListTransactions,
+            v,
+            &ListTransactionsRequest::default()
+                .with_state_filters(vec![s("CompleteCommit"), s("Sleeping")]),
+        )
+        .await;
+        assert!(filtered.transaction_states.is_empty(), "v{v}");
+        assert_eq!(filtered.unknown_state_filters, vec![s("Sleeping")]);
+    }
+    let described: DescribeTransactionsResponse = call(
+        &b,
+        ApiKey::DescribeTransactions,
+        0,
+        &DescribeTransactionsRequest::default().with_transactional_ids(vec![
+            TransactionalId(s("listed")),
+            TransactionalId(s("nope")),
+        ]),
+    )
+    .await;
+    let [listed, missing] = &described.transaction_states[..] else {
+        panic!("two answers expected: {described:?}");
+    };
+    assert_eq!(listed.error_code, 0);
+    assert_eq!(listed.transaction_timeout_ms, 30_000);
+    assert_eq!(listed.producer_id, init.producer_id);
+    assert_eq!(listed.topics[0].partitions, vec![0, 1]);
+    assert_eq!(
+        missing.error_code,
+        ResponseError::TransactionalIdNotFound.code()
+    );
+}

@@ -199,6 +199,17 @@ impl TransactionCoordinator {
             .await
     }
 
+    /// Every transactional id with its metadata, in id order (ListTransactions and
+    /// DescribeTransactions).
+    pub async fn snapshot(&self) -> Vec<(String, TxnMetadata)> {
+        self.txns
+            .lock()
+            .await
+            .iter()
+            .map(|(id, txn)| (id.clone(), txn.clone()))
+            .collect()
+    }
+
     /// Whether a transactional batch may be written: its producer's transaction is open with
     /// this epoch and has added the partition.
     pub fn check_produce(

@@ -1,0 +1,143 @@
+//! ListTransactions and DescribeTransactions (KIP-664): what the Admin client and
+//! kafka-transactions.sh show of the coordinator's transactional ids.
+
+use std::collections::BTreeMap;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{
+    describe_transactions_response, list_transactions_response, DescribeTransactionsRequest,
+    DescribeTransactionsResponse, ListTransactionsRequest, ListTransactionsResponse, ProducerId,
+    TopicName, TransactionalId,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use super::refuse::Refuse;
+use super::{now_ms, RequestContext};
+use crate::txn::TxnState;
+
+const STATES: [TxnState; 6] = [
+    TxnState::Empty,
+    TxnState::Ongoing,
+    TxnState::PrepareCommit,
+    TxnState::PrepareAbort,
+    TxnState::CompleteCommit,
+    TxnState::CompleteAbort,
+];
+
+/// ListTransactions: the transactional ids matching every filter given (states, producer
+/// ids, open for at least `duration_filter` ms).
+pub(crate) async fn list(
+    ctx: RequestContext,
+    request: ListTransactionsRequest,
+) -> ListTransactionsResponse {
+    let unknown: Vec<StrBytes> = request
+        .state_filters
+        .iter()
+        .filter(|f| !STATES.iter().any(|s| s.name() == f.as_str()))
+        .cloned()
+        .collect();
+    let now = now_ms();
+    let states = ctx
+        .broker
+        .txns
+        .snapshot()
+        .await
+        .into_iter()
+        .filter(|(_, txn)| {
+            let state_ok = request.state_filters.is_empty()
+                || request
+                    .state_filters
+                    .iter()
+                    .any(|f| f.as_str() == txn.state.name());
+            let producer_ok = request.producer_id_filters.is_empty()
+                || request
+                    .producer_id_filters
+                    .contains(&ProducerId(txn.producer_id));
+            let duration_ok = request.duration_filter < 0
+                || (txn.state == TxnState::Ongoing
+                    && now.saturating_sub(txn.started_ms) >= request.duration_filter);
+            state_ok && producer_ok && duration_ok
+        })
+        .map(|(id, txn)| {
+            list_transactions_response::TransactionState::default()
+                .with_transactional_id(TransactionalId(StrBytes::from_string(id)))
+                .with_producer_id(ProducerId(txn.producer_id))
+                .with_transaction_state(StrBytes::from_static_str(txn.state.name()))
+        })
+        .collect();
+    ListTransactionsResponse::default()
+        .with_unknown_state_filters(unknown)
+        .with_transaction_states(states)
+}
+
+/// DescribeTransactions: state, timeout, producer and partitions of each id asked about.
+pub(crate) async fn describe(
+    ctx: RequestContext,
+    request: DescribeTransactionsRequest,
+) -> DescribeTransactionsResponse {
+    let known: BTreeMap<String, _> = ctx.broker.txns.snapshot().await.into_iter().collect();
+    let states = request
+        .transactional_ids
+        .into_iter()
+        .map(|id| {
+            let state = describe_transactions_response::TransactionState::default()
+                .with_transactional_id(id.clone())
+                .with_producer_id(ProducerId(-1))
+                .with_producer_epoch(-1)
+                .with_transaction_start_time_ms(-1);
+            let Some(txn) = known.get(id.as_str()) else {
+                return state
+                    .with_error_code(ResponseError::TransactionalIdNotFound.code())
+                    .with_transaction_state(StrBytes::from_static_str("Dead"));
+            };
+            let mut topics: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+            for (topic, partition) in &txn.partitions {
+                topics.entry(topic).or_default().push(*partition);
+            }
+            state
+                .with_transaction_state(StrBytes::from_static_str(txn.state.name()))
+                .with_transaction_timeout_ms(txn.timeout_ms)
+                .with_transaction_start_time_ms(if txn.state == TxnState::Ongoing {
+                    txn.started_ms
+                } else {
+                    -1
+                })
+                .with_producer_id(ProducerId(txn.producer_id))
+                .with_producer_epoch(txn.producer_epoch)
+                .with_topics(
+                    topics
+                        .into_iter()
+                        .map(|(topic, partitions)| {
+                            describe_transactions_response::TopicData::default()
+                                .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
+                                .with_partitions(partitions)
+                        })
+                        .collect(),
+                )
+        })
+        .collect();
+    DescribeTransactionsResponse::default().with_transaction_states(states)
+}
+
+impl Refuse for ListTransactionsRequest {
+    type Response = ListTransactionsResponse;
+    fn refuse(self, error: ResponseError) -> ListTransactionsResponse {
+        ListTransactionsResponse::default().with_error_code(error.code())
+    }
+}
+
+impl Refuse for DescribeTransactionsRequest {
+    type Response = DescribeTransactionsResponse;
+    fn refuse(self, error: ResponseError) -> DescribeTransactionsResponse {
+        DescribeTransactionsResponse::default().with_transaction_states(
+            self.transactional_ids
+                .into_iter()
+                .map(|id| {
+                    describe_transactions_response::TransactionState::default()
+                        .with_transactional_id(id)
+                        .with_error_code(error.code())
+                })
+                .collect(),
+        )
+    }
+}
