@@ -5,6 +5,7 @@
 //! rest (waiting for fsync, long polling). The connection answers those futures in request
 //! order, so pipelined requests keep Kafka's per-connection ordering.
 
+mod acls;
 mod admin;
 mod api_versions;
 mod configs;
@@ -226,6 +227,9 @@ pub fn dispatch(
         ApiKey::AddOffsetsToTxn => route!(AddOffsetsToTxnRequest, txn::add_offsets),
         ApiKey::TxnOffsetCommit => route!(TxnOffsetCommitRequest, txn::txn_offset_commit),
         ApiKey::EndTxn => route!(EndTxnRequest, txn::end_txn),
+        ApiKey::DescribeAcls => route!(DescribeAclsRequest, acls::describe),
+        ApiKey::CreateAcls => route!(CreateAclsRequest, acls::create),
+        ApiKey::DeleteAcls => route!(DeleteAclsRequest, acls::delete),
         ApiKey::ListTransactions => route!(ListTransactionsRequest, txn_admin::list),
         ApiKey::DescribeTransactions => {
             route!(DescribeTransactionsRequest, txn_admin::describe)

@@ -421,3 +421,28 @@ async fn versions_the_codec_knows_but_we_do_not_serve_get_unsupported_version() 
     let response: MetadataResponse = call(&b, ApiKey::Metadata, max + 1, &request).await;
     assert_eq!(response.topics[0].error_code, unsupported);
 }
+
+#[tokio::test]
+async fn acl_apis_answer_security_disabled_at_every_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path()).await;
+    let disabled = kafka_protocol::error::ResponseError::SecurityDisabled.code();
+    for v in versions(ApiKey::DescribeAcls) {
+        let r: DescribeAclsResponse =
+            call(&b, ApiKey::DescribeAcls, v, &DescribeAclsRequest::default()).await;
+        assert_eq!(r.error_code, disabled, "DescribeAcls v{v}");
+    }
+    for v in versions(ApiKey::CreateAcls) {
+        let request = CreateAclsRequest::default()
+            .with_creations(vec![create_acls_request::AclCreation::default()]);
+        let r: CreateAclsResponse = call(&b, ApiKey::CreateAcls, v, &request).await;
+        assert_eq!(r.results.len(), 1, "CreateAcls v{v}");
+        assert_eq!(r.results[0].error_code, disabled, "CreateAcls v{v}");
+    }
+    for v in versions(ApiKey::DeleteAcls) {
+        let request = DeleteAclsRequest::default()
+            .with_filters(vec![delete_acls_request::DeleteAclsFilter::default()]);
+        let r: DeleteAclsResponse = call(&b, ApiKey::DeleteAcls, v, &request).await;
+        assert_eq!(r.filter_results[0].error_code, disabled, "DeleteAcls v{v}");
+    }
+}
