@@ -101,7 +101,10 @@ impl State {
     /// The high watermark, held back by the oldest open transaction.
     fn last_stable_offset(&self) -> i64 {
         let hw = self.log.high_watermark();
-        self.txns.first_unstable_offset().map_or(hw, |f| f.min(hw))
+        let first_unstable = self.txns.first_unstable_offset();
+        // An open transaction whose start was removed (retention, DeleteRecords) holds the
+        // stable offset at the log start, not below it.
+        first_unstable.map_or(hw, |f| f.max(self.log.log_start_offset()).min(hw))
     }
 }
 
@@ -490,7 +493,16 @@ impl Partition {
     /// Compacts the closed segments of a `cleanup.policy=compact` partition; the reading and
     /// rewriting run without the partition lock. Blocking: call from a blocking thread.
     pub fn compact(&self, now_ms: i64) -> Result<CompactionOutcome, StorageError> {
-        let Some(job) = self.state.lock().log.compaction_job(now_ms) else {
+        let job = {
+            let state = self.state.lock();
+            // The cleaner does not yet tell committed from aborted or open transactional
+            // records, so logs holding any are left alone rather than cleaned wrongly.
+            if state.txns.has_transactions() {
+                return Ok(CompactionOutcome::default());
+            }
+            state.log.compaction_job(now_ms)
+        };
+        let Some(job) = job else {
             return Ok(CompactionOutcome::default());
         };
         let compacted = job.run()?;

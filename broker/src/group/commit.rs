@@ -52,3 +52,28 @@ impl Group {
         }
     }
 }
+
+impl Group {
+    /// Whether `who` may send offsets with a transaction (TxnOffsetCommit, KIP-447): a
+    /// producer outside group management always may; a member must be current. Unlike plain
+    /// commits, the group's state does not matter: the offsets apply when the transaction
+    /// commits.
+    pub fn check_txn_commit(&self, who: &Committer) -> Result<(), ResponseError> {
+        if self.state == GroupState::Dead {
+            return Err(ResponseError::CoordinatorNotAvailable);
+        }
+        if who.generation < 0 && who.member_id.is_empty() && who.instance_id.is_none() {
+            return Ok(());
+        }
+        if self.is_fenced(who.instance_id.as_deref(), &who.member_id) {
+            return Err(ResponseError::FencedInstanceId);
+        }
+        if !self.has_member(&who.member_id) {
+            return Err(ResponseError::UnknownMemberId);
+        }
+        if who.generation != self.generation {
+            return Err(ResponseError::IllegalGeneration);
+        }
+        Ok(())
+    }
+}

@@ -29,7 +29,7 @@ pub(crate) async fn handle(
                 expected,
             )
             .await;
-        return match outcome {
+        return match super::txn::fencing_for_version(outcome, ctx.version(), 4) {
             Ok(producer) => response
                 .with_producer_id(ProducerId(producer.id))
                 .with_producer_epoch(producer.epoch),

@@ -177,25 +177,32 @@ fn refuse_topic(broker: &Broker, topic: &Topic, acks: i16) -> Option<ResponseErr
 }
 
 /// Transactional batches need their producer's open transaction to have added the partition
-/// (Kafka's transaction verification): a write outside one could never be ended.
+/// (Kafka's transaction verification): a write outside one could never be ended. Every batch
+/// of the request is checked, by its header.
 fn check_transactional(
     broker: &Broker,
     partition: &Partition,
     records: Option<&[u8]>,
 ) -> Result<(), ResponseError> {
-    let Some(view) = records.and_then(|r| BatchView::header(r).ok()) else {
-        return Ok(());
-    };
-    if !view.is_transactional() {
-        return Ok(());
+    let records = records.unwrap_or_default();
+    let mut pos = 0;
+    while let Some(view) = records.get(pos..).and_then(|r| BatchView::header(r).ok()) {
+        pos += view.size();
+        if !view.is_transactional() {
+            continue;
+        }
+        if view.producer_id() < 0 {
+            return Err(ResponseError::InvalidRecord);
+        }
+        let producer = ProducerRef {
+            id: view.producer_id(),
+            epoch: view.producer_epoch(),
+        };
+        broker
+            .txns
+            .check_produce(producer, partition.topic(), partition.index())?;
     }
-    let producer = ProducerRef {
-        id: view.producer_id(),
-        epoch: view.producer_epoch(),
-    };
-    broker
-        .txns
-        .check_produce(producer, partition.topic(), partition.index())
+    Ok(())
 }
 
 /// The records that made a batch fail (KIP-467), so clients fail just those and retry or

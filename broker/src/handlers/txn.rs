@@ -42,10 +42,12 @@ pub(crate) async fn add_partitions(
     let outcome = if unknown {
         Err(ResponseError::OperationNotAttempted)
     } else {
-        ctx.broker
+        let added = ctx
+            .broker
             .txns
             .add_partitions(&request.v3_and_below_transactional_id, producer, &wanted)
-            .await
+            .await;
+        fencing_for_version(added, ctx.version(), 2)
     };
     let broker = &ctx.broker;
     let results = request
@@ -89,6 +91,7 @@ pub(crate) async fn add_offsets(
         .txns
         .add_offsets(&request.transactional_id, producer, &request.group_id)
         .await;
+    let outcome = fencing_for_version(outcome, ctx.version(), 2);
     AddOffsetsToTxnResponse::default().with_error_code(code(outcome))
 }
 
@@ -109,12 +112,22 @@ pub(crate) async fn txn_offset_commit(
         epoch: request.producer_epoch,
     };
     let broker = &ctx.broker;
+    let max_metadata = broker.groups.offset_metadata_max_bytes();
     let mut offsets = Vec::new();
-    let mut unknown = Vec::new();
+    let mut refused = Vec::new();
     for topic in &request.topics {
         let found = topic_lookup::by_name(broker, &topic.name);
         for p in &topic.partitions {
+            let too_large = p
+                .committed_metadata
+                .as_ref()
+                .is_some_and(|m| m.len() > max_metadata);
             match topic_lookup::partition(found.as_ref(), p.partition_index) {
+                Ok(_) if too_large => refused.push((
+                    topic.name.to_string(),
+                    p.partition_index,
+                    ResponseError::OffsetMetadataTooLarge,
+                )),
                 Ok(_) => offsets.push(PendingOffset {
                     group: group_id.clone(),
                     topic: topic.name.to_string(),
@@ -123,11 +136,11 @@ pub(crate) async fn txn_offset_commit(
                     leader_epoch: p.committed_leader_epoch,
                     metadata: p.committed_metadata.as_ref().map(ToString::to_string),
                 }),
-                Err(code) => unknown.push((topic.name.to_string(), p.partition_index, code)),
+                Err(code) => refused.push((topic.name.to_string(), p.partition_index, code)),
             }
         }
     }
-    let outcome = match broker.groups.check_committer(&group_id, &committer) {
+    let outcome = match broker.groups.check_txn_committer(&group_id, &committer) {
         Err(error) => Err(error),
         Ok(()) => {
             broker
@@ -136,6 +149,8 @@ pub(crate) async fn txn_offset_commit(
                 .await
         }
     };
+    // Every served version predates PRODUCER_FENCED here.
+    let outcome = fencing_for_version(outcome, ctx.version(), i16::MAX);
     let topics = request
         .topics
         .into_iter()
@@ -145,7 +160,7 @@ pub(crate) async fn txn_offset_commit(
                 .partitions
                 .iter()
                 .map(|p| {
-                    let failed = unknown
+                    let failed = refused
                         .iter()
                         .find(|(t, i, _)| *t == name && *i == p.partition_index);
                     let code = match (failed, &outcome) {
@@ -181,6 +196,7 @@ pub(crate) async fn end_txn(ctx: RequestContext, request: EndTxnRequest) -> EndT
             request.committed,
         )
         .await;
+    let outcome = fencing_for_version(outcome, ctx.version(), 2);
     EndTxnResponse::default()
         .with_error_code(code(outcome))
         .with_producer_id(request.producer_id)
@@ -189,6 +205,21 @@ pub(crate) async fn end_txn(ctx: RequestContext, request: EndTxnRequest) -> EndT
 
 fn code(outcome: Result<(), ResponseError>) -> i16 {
     outcome.err().map_or(0, |e| e.code())
+}
+
+/// PRODUCER_FENCED exists for clients from `since` on (KIP-588); older ones expect
+/// INVALID_PRODUCER_EPOCH for the same condition.
+pub(super) fn fencing_for_version<T>(
+    outcome: Result<T, ResponseError>,
+    version: i16,
+    since: i16,
+) -> Result<T, ResponseError> {
+    match outcome {
+        Err(ResponseError::ProducerFenced) if version < since => {
+            Err(ResponseError::InvalidProducerEpoch)
+        }
+        other => other,
+    }
 }
 
 impl Refuse for AddPartitionsToTxnRequest {

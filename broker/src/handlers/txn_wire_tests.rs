@@ -280,6 +280,86 @@ async fn transactional_writes_outside_an_open_transaction_or_from_a_fenced_epoch
     )
     .await;
     assert_eq!(end.error_code, ResponseError::ProducerFenced.code());
+    // Clients older than KIP-588 get INVALID_PRODUCER_EPOCH for the same fencing.
+    let old_end: EndTxnResponse = call(
+        &b,
+        ApiKey::EndTxn,
+        1,
+        &EndTxnRequest::default()
+            .with_transactional_id(TransactionalId(s("tx")))
+            .with_producer_id(first.producer_id)
+            .with_producer_epoch(first.producer_epoch)
+            .with_committed(true),
+    )
+    .await;
+    assert_eq!(
+        old_end.error_code,
+        ResponseError::InvalidProducerEpoch.code()
+    );
+
+    // A retried bump (KIP-360: the producer names the epoch it had) gets the current epoch,
+    // not another bump; a stale one is fenced.
+    let retried = |epoch| {
+        init(60_000)
+            .with_producer_id(first.producer_id)
+            .with_producer_epoch(epoch)
+    };
+    let again: InitProducerIdResponse = call(
+        &b,
+        ApiKey::InitProducerId,
+        4,
+        &retried(first.producer_epoch),
+    )
+    .await;
+    assert_eq!(
+        (again.error_code, again.producer_epoch),
+        (0, second.producer_epoch)
+    );
+    let bumped: InitProducerIdResponse = call(
+        &b,
+        ApiKey::InitProducerId,
+        4,
+        &retried(second.producer_epoch),
+    )
+    .await;
+    assert_eq!(bumped.producer_epoch, second.producer_epoch + 1);
+    let stale: InitProducerIdResponse = call(
+        &b,
+        ApiKey::InitProducerId,
+        4,
+        &retried(first.producer_epoch),
+    )
+    .await;
+    assert_eq!(stale.error_code, ResponseError::ProducerFenced.code());
+
+    // A plain batch followed by a transactional one without a producer is refused whole.
+    let mut records = BytesMut::from(&super::wire_tests::plain_batch()[..]);
+    records.extend_from_slice(&transactional_batch(-1, -1, 1));
+    let sneaky = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(5_000)
+        .with_topic_data(vec![produce_request::TopicProduceData::default()
+            .with_name(topic("t"))
+            .with_partition_data(vec![
+                produce_request::PartitionProduceData::default()
+                    .with_index(0)
+                    .with_records(Some(records.freeze())),
+            ])]);
+    let refused: ProduceResponse = call(&b, ApiKey::Produce, 11, &sneaky).await;
+    assert_eq!(
+        refused.responses[0].partition_responses[0].error_code,
+        ResponseError::InvalidRecord.code()
+    );
+    assert_eq!(
+        b.topics
+            .get("t")
+            .unwrap()
+            .partition(0)
+            .unwrap()
+            .last_stable_offset(),
+        0,
+        "nothing was written, nothing is held open"
+    );
 }
 
 #[tokio::test]

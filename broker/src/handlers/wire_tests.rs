@@ -16,6 +16,11 @@ fn versions(api: ApiKey) -> std::ops::RangeInclusive<i16> {
     min..=max
 }
 
+/// One plain (non-transactional) batch of one record.
+pub(super) fn plain_batch() -> Bytes {
+    batch(1)
+}
+
 fn batch(records: i64) -> Bytes {
     let keys: Vec<Option<String>> = (0..records).map(|i| Some(format!("k{i}"))).collect();
     keyed_batch(&keys)

@@ -80,6 +80,9 @@ impl TransactionCoordinator {
         timeout_ms: i32,
         expected: Option<ProducerRef>,
     ) -> Result<ProducerRef, ResponseError> {
+        if transactional_id.is_empty() {
+            return Err(ResponseError::InvalidRequest);
+        }
         if timeout_ms <= 0 || timeout_ms > self.max_timeout_ms {
             return Err(ResponseError::InvalidTransactionTimeout);
         }
@@ -92,25 +95,40 @@ impl TransactionCoordinator {
             self.save(&mut txns, transactional_id, txn).await?;
             return Ok(result);
         };
+        if matches!(txn.state, TxnState::PrepareCommit | TxnState::PrepareAbort) {
+            // The last end is still being completed; the client retries.
+            return Err(ResponseError::ConcurrentTransactions);
+        }
         if let Some(expected) = expected {
-            let current = expected.id == txn.producer_id
-                && (expected.epoch == txn.producer_epoch
-                    || expected.epoch == txn.last_producer_epoch);
-            if !current {
+            if expected.id != txn.producer_id {
+                return Err(ResponseError::ProducerFenced);
+            }
+            if expected.epoch == txn.last_producer_epoch && txn.state != TxnState::Ongoing {
+                // A retry of the bump that made the current epoch, or the producer whose
+                // transaction timed out (KIP-360): it gets the current epoch.
+                return Ok(ProducerRef {
+                    id: txn.producer_id,
+                    epoch: txn.producer_epoch,
+                });
+            }
+            if expected.epoch != txn.producer_epoch {
                 return Err(ResponseError::ProducerFenced);
             }
         }
+        let previous = txn.producer_epoch;
+        self.bump_epoch(broker, &mut txn)?;
         if txn.state == TxnState::Ongoing {
-            // Fence the old instance with the bumped epoch its markers carry.
-            self.bump_epoch(broker, &mut txn)?;
-            self.finish(broker, &mut txns, transactional_id, txn.clone(), false)
+            // Fence the old instance with the bumped epoch its abort markers carry.
+            let completed = self
+                .finish(broker, &mut txns, transactional_id, txn.clone(), false)
                 .await?;
+            if !completed {
+                return Err(ResponseError::ConcurrentTransactions);
+            }
             txn = txns.get(transactional_id).cloned().unwrap_or(txn);
-        } else {
-            self.bump_epoch(broker, &mut txn)?;
         }
         txn.timeout_ms = timeout_ms;
-        txn.last_producer_epoch = -1;
+        txn.last_producer_epoch = previous;
         txn.updated_ms = now;
         let result = ProducerRef {
             id: txn.producer_id,
@@ -161,8 +179,7 @@ impl TransactionCoordinator {
     }
 
     /// TxnOffsetCommit: offsets held until the transaction ends (committed with it, dropped
-    /// if it aborts). They are saved with the PrepareCommit state, not before: a crash
-    /// before that aborts the transaction anyway.
+    /// if it aborts).
     pub async fn add_pending_offsets(
         &self,
         transactional_id: &str,
@@ -176,9 +193,9 @@ impl TransactionCoordinator {
             return Err(ResponseError::InvalidTxnState);
         }
         txn.add_offsets(offsets);
-        self.publish(&txn);
-        txns.insert(transactional_id.to_string(), txn);
-        Ok(())
+        txn.updated_ms = now_ms();
+        // Saved now: after a crash the same producer may still commit the transaction.
+        self.save(&mut txns, transactional_id, txn).await
     }
 
     /// EndTxn: commits or aborts the open transaction; a retried end that already
@@ -195,8 +212,10 @@ impl TransactionCoordinator {
         if !txn.end_decision(commit)? {
             return Ok(());
         }
+        // Once the decision is saved the end happens, now or on a later retry.
         self.finish(broker, &mut txns, transactional_id, txn, commit)
             .await
+            .map(|_| ())
     }
 
     /// Every transactional id with its metadata, in id order (ListTransactions and
@@ -222,8 +241,8 @@ impl TransactionCoordinator {
         let Some(txn) = open.get(&producer.id) else {
             return Err(ResponseError::InvalidTxnState);
         };
-        if producer.epoch < txn.epoch {
-            // A fenced instance: clients treat this as fatal, as they must.
+        if producer.epoch != txn.epoch {
+            // A fenced (or impossible) instance: clients treat this as fatal, as they must.
             return Err(ResponseError::InvalidProducerEpoch);
         }
         if !txn.open || !txn.partitions.contains(&(topic.to_string(), partition)) {
@@ -266,12 +285,14 @@ impl TransactionCoordinator {
                 txn.last_producer_epoch = before;
             }
             if let Err(error) = self.finish(broker, &mut txns, &id, txn, commit).await {
-                tracing::warn!(transactional_id = %id, ?error, "transaction end will be retried");
+                tracing::warn!(transactional_id = %id, ?error, "transaction end not saved");
             }
         }
     }
 
-    /// Prepares, writes the markers (and on commit the offsets) of, and completes `txn`.
+    /// Saves the decision (a Prepare state), then writes the markers (and on commit the
+    /// offsets) and completes `txn`. `Ok(false)`: the decision is saved but the rest failed
+    /// and is retried by [`TransactionCoordinator::expire`].
     async fn finish(
         &self,
         broker: &Broker,
@@ -279,17 +300,40 @@ impl TransactionCoordinator {
         transactional_id: &str,
         mut txn: TxnMetadata,
         commit: bool,
-    ) -> Result<(), ResponseError> {
-        txn.state = if commit {
+    ) -> Result<bool, ResponseError> {
+        let prepared = if commit {
             TxnState::PrepareCommit
         } else {
             TxnState::PrepareAbort
         };
-        txn.updated_ms = now_ms();
-        self.save(txns, transactional_id, txn.clone()).await?;
-        write_markers(broker, &txn, commit).await?;
+        if txn.state != prepared {
+            txn.state = prepared;
+            txn.markers_written = false;
+            txn.updated_ms = now_ms();
+            self.save(txns, transactional_id, txn.clone()).await?;
+        }
+        if !txn.markers_written {
+            if let Err(error) = write_markers(broker, &txn, commit).await {
+                tracing::warn!(
+                    transactional_id,
+                    ?error,
+                    "transaction markers will be retried"
+                );
+                return Ok(false);
+            }
+            txn.markers_written = true;
+        }
         if commit {
-            commit_offsets(broker, &txn.pending_offsets).await?;
+            if let Err(error) = commit_offsets(broker, &txn.pending_offsets).await {
+                tracing::warn!(
+                    transactional_id,
+                    ?error,
+                    "transaction offsets will be retried"
+                );
+                // Remember the markers, so the retry only commits the offsets.
+                self.save(txns, transactional_id, txn).await?;
+                return Ok(false);
+            }
         }
         txn.state = if commit {
             TxnState::CompleteCommit
@@ -299,8 +343,10 @@ impl TransactionCoordinator {
         txn.partitions.clear();
         txn.groups.clear();
         txn.pending_offsets.clear();
+        txn.markers_written = false;
         txn.updated_ms = now_ms();
-        self.save(txns, transactional_id, txn).await
+        self.save(txns, transactional_id, txn).await?;
+        Ok(true)
     }
 
     /// Moves to the next epoch, or to a new producer id when the epoch is exhausted.
@@ -345,10 +391,7 @@ impl TransactionCoordinator {
 fn open_view(txn: &TxnMetadata) -> OpenTxn {
     OpenTxn {
         epoch: txn.producer_epoch,
-        open: matches!(
-            txn.state,
-            TxnState::Ongoing | TxnState::PrepareCommit | TxnState::PrepareAbort
-        ),
+        open: txn.state == TxnState::Ongoing,
         partitions: txn.partitions.iter().cloned().collect(),
         pending_offsets: txn
             .pending_offsets

@@ -81,6 +81,10 @@ pub struct TxnMetadata {
     /// (-1 otherwise): that producer may still re-initialize with it (KIP-360).
     #[serde(default = "no_epoch")]
     pub last_producer_epoch: i16,
+    /// In a Prepare state: the markers are written and durable, only the offsets (and the
+    /// completion) remain, so a retried end does not write them again.
+    #[serde(default)]
+    pub markers_written: bool,
 }
 
 fn no_epoch() -> i16 {
@@ -101,6 +105,7 @@ impl TxnMetadata {
             started_ms: -1,
             updated_ms: now_ms,
             last_producer_epoch: -1,
+            markers_written: false,
         }
     }
 
@@ -143,7 +148,8 @@ impl TxnMetadata {
         match (self.state, commit) {
             (TxnState::Ongoing, _) => Ok(true),
             (TxnState::CompleteCommit, true) | (TxnState::CompleteAbort, false) => Ok(false),
-            (TxnState::PrepareCommit | TxnState::PrepareAbort, _) => {
+            // The same end still being completed: retry later.
+            (TxnState::PrepareCommit, true) | (TxnState::PrepareAbort, false) => {
                 Err(ResponseError::ConcurrentTransactions)
             }
             _ => Err(ResponseError::InvalidTxnState),
@@ -202,6 +208,13 @@ mod tests {
         txn.state = TxnState::CompleteCommit;
         assert_eq!(txn.end_decision(true), Ok(false));
         assert_eq!(txn.end_decision(false), Err(ResponseError::InvalidTxnState));
+        txn.state = TxnState::PrepareCommit;
+        assert_eq!(
+            txn.end_decision(true),
+            Err(ResponseError::ConcurrentTransactions)
+        );
+        assert_eq!(txn.end_decision(false), Err(ResponseError::InvalidTxnState));
+        txn.state = TxnState::CompleteCommit;
         txn.begin(20).unwrap();
         assert!(txn.partitions.is_empty() && txn.started_ms == 20);
     }

@@ -72,9 +72,9 @@ impl GroupCoordinator {
         self.write_offsets(request, false).await
     }
 
-    /// Whether `committer` may commit offsets of `group_id` now (TxnOffsetCommit's check of
-    /// the generation and member, KIP-447); a group nobody created yet accepts anyone.
-    pub fn check_committer(
+    /// Whether `committer` may send offsets of `group_id` with a transaction (TxnOffsetCommit,
+    /// KIP-447).
+    pub fn check_txn_committer(
         &self,
         group_id: &str,
         committer: &Committer,
@@ -87,9 +87,13 @@ impl GroupCoordinator {
                 Err(ResponseError::IllegalGeneration)
             };
         };
-        let now = self.now();
-        let mut slot = shared.lock();
-        slot.group.check_commit(committer, now)
+        let slot = shared.lock();
+        slot.group.check_txn_commit(committer)
+    }
+
+    /// The longest metadata string a commit may carry (offset.metadata.max.bytes).
+    pub fn offset_metadata_max_bytes(&self) -> usize {
+        self.config.offset_metadata_max_bytes
     }
 
     async fn write_offsets(
