@@ -128,3 +128,27 @@ def test_an_open_transaction_holds_readers_back_until_it_times_out_even_across_a
     while time.monotonic() < deadline and len(seen) < 3:
         seen = read_committed_within(broker.bootstrap, topic, 1.0)
     assert seen == [b"plain-0", b"plain-1", b"plain-2"]
+
+
+@pytest.mark.peer_gap("Tansu 0.6 does not implement transactions")
+def test_java_consume_transform_produce_is_exactly_once(broker, topic, java):
+    source, sink, group = f"{topic}-in", f"{topic}-out", f"{topic}-eos"
+    ck_create_topic(broker.bootstrap, source, partitions=2)
+    ck_create_topic(broker.bootstrap, sink, partitions=2)
+    reports = ck_produce(broker.bootstrap, source, [{"value": f"r{i}".encode()} for i in range(200)])
+    assert all(r.error is None for r in reports)
+
+    result = java.run("eos", "--bootstrap", broker.bootstrap, "--input", source, "--output", sink,
+                      "--group", group, "--transactional-id", f"{topic}-tx", "--count", "200")
+    done = result.one("done")
+    assert done["copied"] == 200 and done["transactions"] >= 1, result.describe()
+
+    assert committed_values(broker.bootstrap, sink, 2, expected=200) == sorted(
+        f"r{i}-out".encode() for i in range(200))
+    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": group})
+    try:
+        committed = consumer.committed([TopicPartition(source, 0), TopicPartition(source, 1)], timeout=10)
+    finally:
+        consumer.close()
+    per_partition = {p: sum(1 for r in reports if r.partition == p) for p in (0, 1)}
+    assert {tp.partition: tp.offset for tp in committed} == per_partition

@@ -75,6 +75,11 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  *          K-th one aborts; with a
  *          group, each transaction also commits offset (n+1)*count of T2 partition 0 for it.
  *          prints {"event":"txn","n","result":"committed"|"aborted"} then {"event":"done"}
+ * eos      --bootstrap B --input T1 --output T2 --group G --transactional-id X --count N
+ *          consume-transform-produce: reads N records of T1 in group G (read_committed) and
+ *          writes each value with "-out" appended to T2, committing output and input offsets
+ *          in one transaction per poll (offsets with the consumer's group metadata, KIP-447).
+ *          prints {"event":"done","copied":n,"transactions":t}
  * </pre>
  * Errors expected by a test are printed as {"event":"error","error":"ExceptionClass",...}
  * and the exit code stays 0; anything unexpected exits non-zero.
@@ -93,6 +98,7 @@ public final class KafkaCli {
             case "admin": admin(args); break;
             case "offsets": offsets(args); break;
             case "txn": txn(args); break;
+            case "eos": eos(args); break;
             default:
                 System.err.println("unknown subcommand " + argv[0]);
                 System.exit(64);
@@ -231,6 +237,52 @@ public final class KafkaCli {
             return;
         }
         emit(obj("event", "done"));
+    }
+
+    static void eos(Args args) throws Exception {
+        String bootstrap = args.required("bootstrap");
+        Properties cprops = new Properties();
+        cprops.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        cprops.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        cprops.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        cprops.put(ConsumerConfig.GROUP_ID_CONFIG, args.required("group"));
+        cprops.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        cprops.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        cprops.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+        Properties pprops = new Properties();
+        pprops.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        pprops.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+        pprops.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+        pprops.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, args.required("transactional-id"));
+        String output = args.required("output");
+        long count = Long.parseLong(args.required("count"));
+        long deadline = System.currentTimeMillis() + Long.parseLong(args.get("timeout-ms", "60000"));
+        long copied = 0;
+        int transactions = 0;
+        try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(cprops);
+             KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(pprops)) {
+            producer.initTransactions();
+            consumer.subscribe(Collections.singletonList(args.required("input")));
+            while (copied < count && System.currentTimeMillis() < deadline) {
+                ConsumerRecords<byte[], byte[]> records = consumer.poll(Duration.ofMillis(200));
+                if (records.isEmpty()) continue;
+                producer.beginTransaction();
+                Map<TopicPartition, OffsetAndMetadata> next = new HashMap<>();
+                for (ConsumerRecord<byte[], byte[]> r : records) {
+                    String value = new String(r.value(), StandardCharsets.UTF_8) + "-out";
+                    producer.send(new ProducerRecord<>(output, r.key(), value.getBytes(StandardCharsets.UTF_8)));
+                    next.put(new TopicPartition(r.topic(), r.partition()), new OffsetAndMetadata(r.offset() + 1));
+                    copied++;
+                }
+                producer.sendOffsetsToTransaction(next, consumer.groupMetadata());
+                producer.commitTransaction();
+                transactions++;
+            }
+        } catch (KafkaException e) {
+            emit(obj("event", "error", "error", e.getClass().getSimpleName(), "message", String.valueOf(e.getMessage())));
+            return;
+        }
+        emit(obj("event", "done", "copied", copied, "transactions", transactions));
     }
 
     // ---------------------------------------------------------------------------------------
