@@ -25,17 +25,8 @@ impl Group {
         if self.state == GroupState::Dead {
             return Err(ResponseError::CoordinatorNotAvailable);
         }
-        let managed = who.generation >= 0 || !who.member_id.is_empty() || who.instance_id.is_some();
-        if managed {
-            if self.is_fenced(who.instance_id.as_deref(), &who.member_id) {
-                return Err(ResponseError::FencedInstanceId);
-            }
-            if !self.has_member(&who.member_id) {
-                return Err(ResponseError::UnknownMemberId);
-            }
-            if who.generation != self.generation {
-                return Err(ResponseError::IllegalGeneration);
-            }
+        if who.is_managed() {
+            self.check_member(who)?;
         } else if self.state != GroupState::Empty {
             // Only members may commit for a group that has members.
             return Err(ResponseError::UnknownMemberId);
@@ -62,9 +53,15 @@ impl Group {
         if self.state == GroupState::Dead {
             return Err(ResponseError::CoordinatorNotAvailable);
         }
-        if who.generation < 0 && who.member_id.is_empty() && who.instance_id.is_none() {
-            return Ok(());
+        if who.is_managed() {
+            self.check_member(who)
+        } else {
+            Ok(())
         }
+    }
+
+    /// A committer claiming membership must be the current member at this generation.
+    fn check_member(&self, who: &Committer) -> Result<(), ResponseError> {
         if self.is_fenced(who.instance_id.as_deref(), &who.member_id) {
             return Err(ResponseError::FencedInstanceId);
         }
@@ -75,5 +72,13 @@ impl Group {
             return Err(ResponseError::IllegalGeneration);
         }
         Ok(())
+    }
+}
+
+impl Committer {
+    /// Whether the committer claims group membership (else it is a client managing its own
+    /// assignment).
+    fn is_managed(&self) -> bool {
+        self.generation >= 0 || !self.member_id.is_empty() || self.instance_id.is_some()
     }
 }

@@ -4,38 +4,23 @@
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::*;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::records::{Compression, Record};
 
 use super::group_wire_tests::{broker, call, s, topic};
 use crate::protocol::supported_range;
+use crate::storage::test_util::{encode, record};
 
 fn transactional_batch(producer_id: i64, epoch: i16, records: i32) -> Bytes {
     let records: Vec<Record> = (0..records)
         .map(|i| Record {
             transactional: true,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
             producer_id,
             producer_epoch: epoch,
-            timestamp_type: TimestampType::Creation,
-            offset: i64::from(i),
             sequence: i,
-            timestamp: 1_000,
-            key: None,
-            value: Some(Bytes::from(format!("v{i}"))),
-            headers: Default::default(),
+            ..record(i, None, Some("v"))
         })
         .collect();
-    let mut buf = BytesMut::new();
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression: Compression::None,
-    };
-    RecordBatchEncoder::encode(&mut buf, &records, &options).unwrap();
-    buf.freeze()
+    encode(&records, Compression::None).freeze()
 }
 
 fn fetch_committed(offset: i64) -> FetchRequest {

@@ -2,14 +2,13 @@
 //! through the response decoder: each answer must encode at the client's version (fields a
 //! version lacks left unset) and carry the expected outcome.
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::messages::*;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::records::Compression;
 
 use super::group_wire_tests::{broker, call, s, topic};
 use crate::protocol::supported_range;
+use crate::storage::test_util::{encode, record};
 
 fn versions(api: ApiKey) -> std::ops::RangeInclusive<i16> {
     let (min, max) = supported_range(api).unwrap();
@@ -28,32 +27,11 @@ fn batch(records: i64) -> Bytes {
 
 /// One uncompressed batch with a record per key (`None`: a keyless record).
 fn keyed_batch(keys: &[Option<String>]) -> Bytes {
-    let records: Vec<Record> = (0i32..)
+    let records: Vec<_> = (0..)
         .zip(keys)
-        .map(|(i, key)| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i64::from(i),
-            // The encoder keeps records in one batch while offset - sequence holds.
-            sequence: i - 1,
-            timestamp: 1_000 + i64::from(i),
-            key: key.clone().map(Bytes::from),
-            value: Some(Bytes::from_static(b"value")),
-            headers: Default::default(),
-        })
+        .map(|(i, key)| record(i, key.as_deref(), Some("value")))
         .collect();
-    let mut buf = BytesMut::new();
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression: Compression::None,
-    };
-    RecordBatchEncoder::encode(&mut buf, &records, &options).unwrap();
-    buf.freeze()
+    encode(&records, Compression::None).freeze()
 }
 
 #[tokio::test]

@@ -32,7 +32,7 @@ mod time_index;
 mod timestamp;
 
 #[cfg(test)]
-mod test_util;
+pub(crate) mod test_util;
 
 pub use batch::{BatchError, BatchHeaderInfo, BatchView, BatchViewMut};
 pub use compaction::{CompactedSegments, CompactionJob, CompactionOutcome};

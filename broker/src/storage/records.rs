@@ -111,41 +111,19 @@ pub(crate) fn keyless_records(view: &BatchView<'_>) -> Option<Vec<i32>> {
 
 #[cfg(test)]
 mod tests {
-    use bytes::{Bytes, BytesMut};
-    use kafka_protocol::records::{
-        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-    };
+    use bytes::BytesMut;
+    use kafka_protocol::records::Compression;
 
     use super::keyless_records;
+    use crate::storage::test_util::{encode, record};
     use crate::storage::BatchView;
 
     fn batch(keys: &[Option<&'static str>], compression: Compression) -> BytesMut {
-        let records: Vec<Record> = (0..)
+        let records: Vec<_> = (0..)
             .zip(keys)
-            .map(|(i, key)| Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: 0,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
-                offset: i,
-                // The encoder keeps records in one batch while offset - sequence holds.
-                sequence: i32::try_from(i).unwrap() - 1,
-                timestamp: 1_000 + i,
-                key: key.map(|k| Bytes::from_static(k.as_bytes())),
-                value: Some(Bytes::from_static(b"value")),
-                headers: Default::default(),
-            })
+            .map(|(i, k)| record(i, *k, Some("value")))
             .collect();
-        let mut buf = BytesMut::new();
-        let options = RecordEncodeOptions {
-            version: 2,
-            compression,
-        };
-        RecordBatchEncoder::encode(&mut buf, &records, &options).unwrap();
-        buf
+        encode(&records, compression)
     }
 
     #[test]

@@ -135,3 +135,34 @@ pub(crate) fn small_config() -> LogConfig {
         ..LogConfig::default()
     }
 }
+
+/// A plain producer's record at `offset` of its batch (the sequence keeps offset - sequence
+/// constant, so the encoder keeps consecutive records in one batch).
+pub(crate) fn record(offset: i32, key: Option<&str>, value: Option<&str>) -> Record {
+    Record {
+        transactional: false,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: 0,
+        producer_id: -1,
+        producer_epoch: -1,
+        timestamp_type: TimestampType::Creation,
+        offset: i64::from(offset),
+        sequence: offset - 1,
+        timestamp: 1_000 + i64::from(offset),
+        key: key.map(|k| Bytes::from(k.to_string())),
+        value: value.map(|v| Bytes::from(v.to_string())),
+        headers: Default::default(),
+    }
+}
+
+/// `records` encoded as RecordBatch v2.
+pub(crate) fn encode(records: &[Record], compression: Compression) -> BytesMut {
+    let mut buf = BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression,
+    };
+    RecordBatchEncoder::encode(&mut buf, records, &options).expect("encodable records");
+    buf
+}

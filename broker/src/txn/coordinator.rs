@@ -145,17 +145,10 @@ impl TransactionCoordinator {
         producer: ProducerRef,
         partitions: &[(String, i32)],
     ) -> Result<(), ResponseError> {
-        let mut txns = self.txns.lock().await;
-        let mut txn = current(&txns, transactional_id, producer)?;
-        let now = now_ms();
-        let before = txn.clone();
-        txn.begin(now)?;
-        txn.partitions.extend(partitions.iter().cloned());
-        if txn != before {
-            txn.updated_ms = now;
-            self.save(&mut txns, transactional_id, txn).await?;
-        }
-        Ok(())
+        self.join(transactional_id, producer, |txn| {
+            txn.partitions.extend(partitions.iter().cloned())
+        })
+        .await
     }
 
     /// AddOffsetsToTxn: the group's offsets will be committed with the transaction.
@@ -165,12 +158,25 @@ impl TransactionCoordinator {
         producer: ProducerRef,
         group_id: &str,
     ) -> Result<(), ResponseError> {
+        self.join(transactional_id, producer, |txn| {
+            txn.groups.insert(group_id.to_string());
+        })
+        .await
+    }
+
+    /// Opens the transaction if needed and applies `add`, saving only what changed.
+    async fn join(
+        &self,
+        transactional_id: &str,
+        producer: ProducerRef,
+        add: impl FnOnce(&mut TxnMetadata),
+    ) -> Result<(), ResponseError> {
         let mut txns = self.txns.lock().await;
         let mut txn = current(&txns, transactional_id, producer)?;
         let now = now_ms();
         let before = txn.clone();
         txn.begin(now)?;
-        txn.groups.insert(group_id.to_string());
+        add(&mut txn);
         if txn != before {
             txn.updated_ms = now;
             self.save(&mut txns, transactional_id, txn).await?;

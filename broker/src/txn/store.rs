@@ -3,10 +3,10 @@
 //! the producer ids and epochs it handed out and the transactions it must finish.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::metadata::TxnMetadata;
+use crate::fsutil::write_atomic;
 
 /// Failure to read or write the state file.
 #[derive(Debug, thiserror::Error)]
@@ -70,23 +70,11 @@ impl TxnStore {
             path: self.path.clone(),
             source,
         };
-        tokio::task::spawn_blocking(move || write_atomically(&path, &bytes))
+        tokio::task::spawn_blocking(move || write_atomic(&path, &bytes))
             .await
             .map_err(|e| io(std::io::Error::other(e)))?
             .map_err(io)
     }
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("json.tmp");
-    let mut file = std::fs::File::create(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
