@@ -2,7 +2,7 @@
 PYTHON ?= python3
 CARGO ?= cargo
 
-.PHONY: test tools build client-tests bench
+.PHONY: test tools build client-tests bench librdkafka-tests
 
 # Installs (or checks) the real tools: kcat, the Python clients, the Kafka Java client, Tansu,
 # helm and kubectl, Prometheus and promtool.
@@ -27,3 +27,8 @@ test: tools build
 bench: tools
 	$(CARGO) build --release -p tributary-broker
 	$(PYTHON) broker/bench/bench.py --broker-bin target/release/tributary-broker $(BENCH_ARGS)
+
+# librdkafka's own regression suite (quick mode) against a fresh broker; not part of `make test`
+# because it builds librdkafka and its tests first (about 10 minutes on 2 cores).
+librdkafka-tests: tools
+	./broker/tests/librdkafka/run.sh
