@@ -420,3 +420,44 @@ async fn transactions_are_listed_and_described_at_every_version() {
         ResponseError::TransactionalIdNotFound.code()
     );
 }
+
+#[tokio::test]
+async fn an_exhausted_epoch_ends_the_transaction_under_the_old_id_then_moves_to_a_new_one() {
+    use crate::txn::{TxnMap, TxnMetadata, TxnState};
+    let dir = tempfile::tempdir().unwrap();
+    let mut old = TxnMetadata::new(7, 60_000, crate::handlers::now_ms());
+    old.producer_epoch = i16::MAX - 1;
+    old.state = TxnState::Ongoing;
+    old.started_ms = old.updated_ms;
+    old.partitions.insert(("t".into(), 0));
+    let saved: TxnMap = [("worn".to_string(), old)].into();
+    std::fs::write(
+        dir.path().join("transactions.json"),
+        serde_json::to_vec(&saved).unwrap(),
+    )
+    .unwrap();
+    let b = broker(dir.path()).await;
+    let renewed: InitProducerIdResponse = call(
+        &b,
+        ApiKey::InitProducerId,
+        4,
+        &InitProducerIdRequest::default()
+            .with_transactional_id(Some(TransactionalId(s("worn"))))
+            .with_transaction_timeout_ms(60_000)
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1),
+    )
+    .await;
+    assert_eq!(renewed.error_code, 0);
+    assert_ne!(renewed.producer_id.0, 7);
+    assert_eq!(renewed.producer_epoch, 0);
+    // The abort marker was written under the old id and epoch.
+    let fetched: FetchResponse = call(&b, ApiKey::Fetch, 11, &fetch_committed(0)).await;
+    let records = fetched.responses[0].partitions[0].records.clone().unwrap();
+    let marker = crate::storage::BatchView::parse(&records).unwrap();
+    assert!(marker.is_control());
+    assert_eq!(
+        (marker.producer_id(), marker.producer_epoch()),
+        (7, i16::MAX - 1)
+    );
+}

@@ -115,8 +115,8 @@ impl TransactionCoordinator {
                 return Err(ResponseError::ProducerFenced);
             }
         }
-        let previous = txn.producer_epoch;
-        self.bump_epoch(broker, &mut txn)?;
+        let mut previous = txn.producer_epoch;
+        let bumped = bump_epoch(&mut txn);
         if txn.state == TxnState::Ongoing {
             // Fence the old instance with the bumped epoch its abort markers carry.
             let completed = self
@@ -126,6 +126,14 @@ impl TransactionCoordinator {
                 return Err(ResponseError::ConcurrentTransactions);
             }
             txn = txns.get(transactional_id).cloned().unwrap_or(txn);
+        }
+        if !bumped {
+            // Epochs exhausted: a new producer id, after the old one's markers were written
+            // with it; the old id is forgotten, so its instances can no longer write.
+            self.open.write().remove(&txn.producer_id);
+            txn.producer_id = next_producer_id(broker)?;
+            txn.producer_epoch = 0;
+            previous = -1;
         }
         txn.timeout_ms = timeout_ms;
         txn.last_producer_epoch = previous;
@@ -285,10 +293,9 @@ impl TransactionCoordinator {
             if txn.state == TxnState::Ongoing {
                 tracing::info!(transactional_id = %id, "aborting a transaction past its timeout");
                 let before = txn.producer_epoch;
-                if self.bump_epoch(broker, &mut txn).is_err() {
-                    continue;
+                if bump_epoch(&mut txn) {
+                    txn.last_producer_epoch = before;
                 }
-                txn.last_producer_epoch = before;
             }
             if let Err(error) = self.finish(broker, &mut txns, &id, txn, commit).await {
                 tracing::warn!(transactional_id = %id, ?error, "transaction end not saved");
@@ -355,18 +362,6 @@ impl TransactionCoordinator {
         Ok(true)
     }
 
-    /// Moves to the next epoch, or to a new producer id when the epoch is exhausted.
-    fn bump_epoch(&self, broker: &Broker, txn: &mut TxnMetadata) -> Result<(), ResponseError> {
-        if txn.producer_epoch >= i16::MAX - 1 {
-            self.open.write().remove(&txn.producer_id);
-            txn.producer_id = next_producer_id(broker)?;
-            txn.producer_epoch = 0;
-        } else {
-            txn.producer_epoch += 1;
-        }
-        Ok(())
-    }
-
     /// Saves `txn` durably, then makes it current.
     async fn save(
         &self,
@@ -405,6 +400,16 @@ fn open_view(txn: &TxnMetadata) -> OpenTxn {
             .map(|o| (o.group.clone(), o.topic.clone(), o.partition))
             .collect(),
     }
+}
+
+/// Moves to the next epoch; false when the epochs are exhausted (the caller moves to a new
+/// producer id once the current one's markers are written).
+fn bump_epoch(txn: &mut TxnMetadata) -> bool {
+    if txn.producer_epoch >= i16::MAX - 1 {
+        return false;
+    }
+    txn.producer_epoch += 1;
+    true
 }
 
 /// The transaction of `transactional_id` if `producer` is its current instance.
