@@ -22,6 +22,7 @@ mod group_wire_tests;
 mod heartbeat;
 mod init_producer_id;
 mod join_group;
+mod leadership;
 mod leave_group;
 mod list_groups;
 mod list_offsets;
@@ -227,6 +228,13 @@ pub fn dispatch(
         ApiKey::AddOffsetsToTxn => route!(AddOffsetsToTxnRequest, txn::add_offsets),
         ApiKey::TxnOffsetCommit => route!(TxnOffsetCommitRequest, txn::txn_offset_commit),
         ApiKey::EndTxn => route!(EndTxnRequest, txn::end_txn),
+        ApiKey::ElectLeaders => route!(ElectLeadersRequest, leadership::elect),
+        ApiKey::ListPartitionReassignments => {
+            route!(
+                ListPartitionReassignmentsRequest,
+                leadership::list_reassignments
+            )
+        }
         ApiKey::DescribeAcls => route!(DescribeAclsRequest, acls::describe),
         ApiKey::CreateAcls => route!(CreateAclsRequest, acls::create),
         ApiKey::DeleteAcls => route!(DeleteAclsRequest, acls::delete),

@@ -429,3 +429,34 @@ async fn acl_apis_answer_security_disabled_at_every_version() {
         assert_eq!(r.filter_results[0].error_code, disabled, "DeleteAcls v{v}");
     }
 }
+
+#[tokio::test]
+async fn elections_are_never_needed_and_nothing_is_reassigned() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path()).await;
+    for v in versions(ApiKey::ElectLeaders) {
+        let request = ElectLeadersRequest::default()
+            .with_election_type(0)
+            .with_topic_partitions(Some(vec![elect_leaders_request::TopicPartitions::default(
+            )
+            .with_topic(topic("t"))
+            .with_partitions(vec![0, 9])]));
+        let r: ElectLeadersResponse = call(&b, ApiKey::ElectLeaders, v, &request).await;
+        let codes: Vec<i16> = r.replica_election_results[0]
+            .partition_result
+            .iter()
+            .map(|p| p.error_code)
+            .collect();
+        let not_needed = kafka_protocol::error::ResponseError::ElectionNotNeeded.code();
+        let unknown = kafka_protocol::error::ResponseError::UnknownTopicOrPartition.code();
+        assert_eq!(codes, vec![not_needed, unknown], "ElectLeaders v{v}");
+    }
+    let r: ListPartitionReassignmentsResponse = call(
+        &b,
+        ApiKey::ListPartitionReassignments,
+        0,
+        &ListPartitionReassignmentsRequest::default(),
+    )
+    .await;
+    assert_eq!((r.error_code, r.topics.len()), (0, 0));
+}
