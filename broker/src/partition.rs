@@ -17,7 +17,8 @@ use tokio::sync::watch;
 
 use crate::codec::{self, CodecError, CompressionPolicy};
 use crate::producer::{
-    AbortedTxn, BatchIdentity, ProducerStateTable, SequenceCheck, SequenceError, TxnIndex,
+    AbortedTxn, BatchIdentity, ProducerStateTable, ProducerSummary, SequenceCheck, SequenceError,
+    TxnIndex,
 };
 use crate::storage::{
     keyless_records, marker_batch, marker_is_commit, BatchError, BatchView, CompactionOutcome,
@@ -157,6 +158,7 @@ impl Partition {
                 last_offset_delta: header.last_offset_delta,
             };
             producers.record(&identity, header.base_offset);
+            producers.touch(header.producer_id, header.max_timestamp);
             if header.is_transactional() {
                 txn_events.push(*header);
             }
@@ -219,6 +221,10 @@ impl Partition {
                 SequenceCheck::Append => {
                     let info = state.log.append(&mut batch, self.leader_epoch, now_ms)?;
                     state.producers.record(&identity, info.base_offset);
+                    state.producers.touch(
+                        identity.producer_id,
+                        BatchView::header(&batch).map_or(-1, |v| v.max_timestamp()),
+                    );
                     if transactional {
                         state.txns.on_data(identity.producer_id, info.base_offset);
                     }
@@ -371,6 +377,17 @@ impl Partition {
             last_stable_offset,
             aborted,
         })
+    }
+
+    /// The producers that wrote here, with the start of their open transaction (-1 none).
+    pub fn producers(&self) -> Vec<(ProducerSummary, i64)> {
+        let state = self.state.lock();
+        state
+            .producers
+            .summaries()
+            .into_iter()
+            .map(|p| (p, state.txns.open_since(p.producer_id).unwrap_or(-1)))
+            .collect()
     }
 
     /// The last stable offset: the high watermark, held back by the oldest open transaction.

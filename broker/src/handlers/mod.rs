@@ -238,6 +238,9 @@ pub fn dispatch(
         ApiKey::DescribeAcls => route!(DescribeAclsRequest, acls::describe),
         ApiKey::CreateAcls => route!(CreateAclsRequest, acls::create),
         ApiKey::DeleteAcls => route!(DeleteAclsRequest, acls::delete),
+        ApiKey::DescribeProducers => {
+            route!(DescribeProducersRequest, txn_admin::describe_producers)
+        }
         ApiKey::ListTransactions => route!(ListTransactionsRequest, txn_admin::list),
         ApiKey::DescribeTransactions => {
             route!(DescribeTransactionsRequest, txn_admin::describe)

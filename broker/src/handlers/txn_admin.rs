@@ -1,18 +1,20 @@
-//! ListTransactions and DescribeTransactions (KIP-664): what the Admin client and
-//! kafka-transactions.sh show of the coordinator's transactional ids.
+//! ListTransactions, DescribeTransactions and DescribeProducers (KIP-664): what the Admin
+//! client and kafka-transactions.sh show of the coordinator's transactional ids and of the
+//! producers writing each partition (to find hanging transactions).
 
 use std::collections::BTreeMap;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
-    describe_transactions_response, list_transactions_response, DescribeTransactionsRequest,
+    describe_producers_response, describe_transactions_response, list_transactions_response,
+    DescribeProducersRequest, DescribeProducersResponse, DescribeTransactionsRequest,
     DescribeTransactionsResponse, ListTransactionsRequest, ListTransactionsResponse, ProducerId,
     TopicName, TransactionalId,
 };
 use kafka_protocol::protocol::StrBytes;
 
 use super::refuse::Refuse;
-use super::{now_ms, RequestContext};
+use super::{now_ms, topic_lookup, RequestContext};
 use crate::txn::TxnState;
 
 const STATES: [TxnState; 6] = [
@@ -117,6 +119,76 @@ pub(crate) async fn describe(
         })
         .collect();
     DescribeTransactionsResponse::default().with_transaction_states(states)
+}
+
+/// DescribeProducers: the producers of each partition asked about, with their epoch, last
+/// sequence and timestamp, and where their open transaction started.
+pub(crate) async fn describe_producers(
+    ctx: RequestContext,
+    request: DescribeProducersRequest,
+) -> DescribeProducersResponse {
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|t| {
+            let found = topic_lookup::by_name(&ctx.broker, &t.name);
+            let partitions = t
+                .partition_indexes
+                .iter()
+                .map(|&index| {
+                    let response = describe_producers_response::PartitionResponse::default()
+                        .with_partition_index(index);
+                    match topic_lookup::partition(found.as_ref(), index) {
+                        Err(code) => response.with_error_code(code.code()),
+                        Ok(partition) => response.with_active_producers(
+                            partition
+                                .producers()
+                                .into_iter()
+                                .map(|(p, txn_start)| {
+                                    describe_producers_response::ProducerState::default()
+                                        .with_producer_id(ProducerId(p.producer_id))
+                                        .with_producer_epoch(i32::from(p.epoch))
+                                        .with_last_sequence(p.last_sequence)
+                                        .with_last_timestamp(p.last_timestamp)
+                                        .with_coordinator_epoch(-1)
+                                        .with_current_txn_start_offset(txn_start)
+                                })
+                                .collect(),
+                        ),
+                    }
+                })
+                .collect();
+            describe_producers_response::TopicResponse::default()
+                .with_name(t.name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    DescribeProducersResponse::default().with_topics(topics)
+}
+
+impl Refuse for DescribeProducersRequest {
+    type Response = DescribeProducersResponse;
+    fn refuse(self, error: ResponseError) -> DescribeProducersResponse {
+        DescribeProducersResponse::default().with_topics(
+            self.topics
+                .into_iter()
+                .map(|t| {
+                    describe_producers_response::TopicResponse::default()
+                        .with_partitions(
+                            t.partition_indexes
+                                .iter()
+                                .map(|&p| {
+                                    describe_producers_response::PartitionResponse::default()
+                                        .with_partition_index(p)
+                                        .with_error_code(error.code())
+                                })
+                                .collect(),
+                        )
+                        .with_name(t.name)
+                })
+                .collect(),
+        )
+    }
 }
 
 impl Refuse for ListTransactionsRequest {

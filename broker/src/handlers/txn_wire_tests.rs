@@ -122,6 +122,32 @@ async fn a_transaction_at_every_version_commits_or_aborts_records_and_offsets() 
             let produced: ProduceResponse = call(&b, ApiKey::Produce, 11, &produce).await;
             assert_eq!(produced.responses[0].partition_responses[0].error_code, 0);
 
+            let described: DescribeProducersResponse = call(
+                &b,
+                ApiKey::DescribeProducers,
+                0,
+                &DescribeProducersRequest::default().with_topics(vec![
+                    describe_producers_request::TopicRequest::default()
+                        .with_name(topic("t"))
+                        .with_partition_indexes(vec![0]),
+                ]),
+            )
+            .await;
+            let mine = described.topics[0].partitions[0]
+                .active_producers
+                .iter()
+                .find(|p| p.producer_id == pid)
+                .expect("the producer is described");
+            assert_eq!(
+                (
+                    mine.last_sequence,
+                    mine.last_timestamp,
+                    mine.current_txn_start_offset
+                ),
+                (2, 1_002, start),
+                "DescribeProducers"
+            );
+
             let fetched: FetchResponse = call(&b, ApiKey::Fetch, 11, &fetch_committed(start)).await;
             let p = &fetched.responses[0].partitions[0];
             assert_eq!(

@@ -6,5 +6,5 @@ mod state;
 mod txn_index;
 
 pub use ids::{IdAllocator, IdAllocatorError};
-pub use state::{BatchIdentity, ProducerStateTable, SequenceCheck, SequenceError};
+pub use state::{BatchIdentity, ProducerStateTable, ProducerSummary, SequenceCheck, SequenceError};
 pub use txn_index::{AbortedTxn, TxnIndex};

@@ -70,6 +70,21 @@ struct BatchRecord {
 struct ProducerEntry {
     epoch: i16,
     batches: VecDeque<BatchRecord>,
+    /// Max timestamp of the producer's last batch here (-1 unknown).
+    last_timestamp: i64,
+}
+
+/// One producer's state in a partition, as DescribeProducers reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerSummary {
+    /// Producer id.
+    pub producer_id: i64,
+    /// Current epoch.
+    pub epoch: i16,
+    /// Sequence of its last record here (-1 none).
+    pub last_sequence: i32,
+    /// Max timestamp of its last batch here (-1 unknown).
+    pub last_timestamp: i64,
 }
 
 /// The producer state of one partition.
@@ -149,6 +164,33 @@ impl ProducerStateTable {
             last_seq: batch.last_sequence(),
             base_offset,
         });
+    }
+
+    /// Notes the max timestamp of a batch the producer just appended.
+    pub fn touch(&mut self, producer_id: i64, timestamp: i64) {
+        if let Some(entry) = self.producers.get_mut(&producer_id) {
+            entry.last_timestamp = timestamp;
+        }
+    }
+
+    /// Every producer known here, by producer id.
+    pub fn summaries(&self) -> Vec<ProducerSummary> {
+        let mut all: Vec<ProducerSummary> = self
+            .producers
+            .iter()
+            .map(|(&producer_id, e)| ProducerSummary {
+                producer_id,
+                epoch: e.epoch,
+                last_sequence: e.batches.back().map_or(-1, |b| b.last_seq),
+                last_timestamp: if e.last_timestamp > 0 {
+                    e.last_timestamp
+                } else {
+                    -1
+                },
+            })
+            .collect();
+        all.sort_unstable_by_key(|p| p.producer_id);
+        all
     }
 
     /// Applies a transaction marker's epoch: a newer epoch fences the producer's older

@@ -51,6 +51,11 @@ impl TxnIndex {
         self.ongoing.values().copied().min()
     }
 
+    /// Where the producer's open transaction started here, if one is open.
+    pub fn open_since(&self, producer_id: i64) -> Option<i64> {
+        self.ongoing.get(&producer_id).copied()
+    }
+
     /// Whether any transaction is open or any aborted one is still in the log.
     pub fn has_transactions(&self) -> bool {
         !self.ongoing.is_empty() || !self.aborted.is_empty()
