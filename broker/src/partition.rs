@@ -21,8 +21,8 @@ use crate::producer::{
     TxnIndex,
 };
 use crate::storage::{
-    keyless_records, marker_batch, marker_is_commit, BatchError, BatchView, CompactionOutcome,
-    LogConfig, PartitionLog, PendingSync, StorageError,
+    keyless_records, marker_batch, marker_is_commit, AbortedRange, BatchError, BatchView,
+    CleanerTxns, CompactionOutcome, LogConfig, PartitionLog, PendingSync, StorageError,
 };
 
 /// Why an append was refused.
@@ -512,12 +512,20 @@ impl Partition {
     pub fn compact(&self, now_ms: i64) -> Result<CompactionOutcome, StorageError> {
         let job = {
             let state = self.state.lock();
-            // The cleaner does not yet tell committed from aborted or open transactional
-            // records, so logs holding any are left alone rather than cleaned wrongly.
-            if state.txns.has_transactions() {
-                return Ok(CompactionOutcome::default());
-            }
-            state.log.compaction_job(now_ms)
+            let txns = CleanerTxns {
+                first_unstable_offset: state.txns.first_unstable_offset(),
+                aborted: state
+                    .txns
+                    .aborted_between(state.log.log_start_offset(), i64::MAX)
+                    .into_iter()
+                    .map(|a| AbortedRange {
+                        producer_id: a.producer_id,
+                        first_offset: a.first_offset,
+                        last_offset: a.last_offset,
+                    })
+                    .collect(),
+            };
+            state.log.compaction_job(now_ms, txns)
         };
         let Some(job) = job else {
             return Ok(CompactionOutcome::default());

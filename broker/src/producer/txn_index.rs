@@ -56,11 +56,6 @@ impl TxnIndex {
         self.ongoing.get(&producer_id).copied()
     }
 
-    /// Whether any transaction is open or any aborted one is still in the log.
-    pub fn has_transactions(&self) -> bool {
-        !self.ongoing.is_empty() || !self.aborted.is_empty()
-    }
-
     /// Aborted transactions overlapping offsets `[from, to)`, for a fetch returning them.
     pub fn aborted_between(&self, from: i64, to: i64) -> Vec<AbortedTxn> {
         self.aborted

@@ -2,7 +2,9 @@
 //! of each key; tombstones (null values) stay long enough for consumers to see them
 //! (`delete.retention.ms`, counted from the tombstone batch's newest timestamp) and then go.
 //! Records keep their offsets, so readers see gaps, never renumbering; the active segment is
-//! never touched.
+//! never touched. Transactions are respected as in Kafka: segments reaching past the first
+//! open transaction are left for later, and records of aborted transactions neither count as
+//! the latest value of their key nor survive the pass (their markers stay).
 //!
 //! A pass has three steps, like checkpoints: [`PartitionLog::compaction_job`] snapshots the
 //! closed segments under the partition lock, [`CompactionJob::run`] reads them and writes the
@@ -49,6 +51,38 @@ pub struct CompactionOutcome {
     pub bytes_freed: u64,
 }
 
+/// The records of an aborted transaction: its producer, from its first record to its marker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AbortedRange {
+    /// Producer id.
+    pub producer_id: i64,
+    /// Offset of the transaction's first record.
+    pub first_offset: i64,
+    /// Offset of its abort marker.
+    pub last_offset: i64,
+}
+
+/// What the cleaner must know of the partition's transactions.
+#[derive(Debug, Clone, Default)]
+pub struct CleanerTxns {
+    /// First offset of the oldest open transaction; nothing from there on is cleaned.
+    pub first_unstable_offset: Option<i64>,
+    /// Aborted transactions whose records are dropped.
+    pub aborted: Vec<AbortedRange>,
+}
+
+impl CleanerTxns {
+    /// Whether `view` holds records of an aborted transaction.
+    fn is_aborted(&self, view: &BatchView<'_>) -> bool {
+        view.is_transactional()
+            && !view.is_control()
+            && self.aborted.iter().any(|a| {
+                a.producer_id == view.producer_id()
+                    && (a.first_offset..=a.last_offset).contains(&view.base_offset())
+            })
+    }
+}
+
 /// One closed segment as it was when the pass started.
 #[derive(Debug)]
 struct SnapshotSegment {
@@ -66,6 +100,7 @@ pub struct CompactionJob {
     tombstones_before: i64,
     delete_retention_ms: i64,
     closed_end: i64,
+    txns: CleanerTxns,
 }
 
 /// A cleaned copy waiting to replace a segment.
@@ -89,11 +124,19 @@ pub struct CompactedSegments {
 impl PartitionLog {
     /// A compaction pass to run, if the log is compacted and has closed segments that
     /// changed since the last pass or tombstones that are due.
-    pub fn compaction_job(&self, now_ms: i64) -> Option<CompactionJob> {
+    pub fn compaction_job(&self, now_ms: i64, txns: CleanerTxns) -> Option<CompactionJob> {
         if !self.config.compact || self.segments.len() < 2 {
             return None;
         }
-        let closed = &self.segments[..self.segments.len() - 1];
+        let limit = txns.first_unstable_offset.unwrap_or(i64::MAX);
+        let cleanable = self.segments[..self.segments.len() - 1]
+            .iter()
+            .take_while(|s| s.next_offset() <= limit)
+            .count();
+        let closed = &self.segments[..cleanable];
+        if closed.is_empty() {
+            return None;
+        }
         let closed_end = closed.last().map_or(0, Segment::next_offset);
         let tombstones_due = self.cleaner.tombstone_due.is_some_and(|t| now_ms >= t);
         if closed_end == self.cleaner.cleaned_end && !tombstones_due {
@@ -112,6 +155,7 @@ impl PartitionLog {
             tombstones_before: now_ms.saturating_sub(self.config.delete_retention_ms),
             delete_retention_ms: self.config.delete_retention_ms,
             closed_end,
+            txns,
         })
     }
 
@@ -210,11 +254,11 @@ impl CompactionJob {
                 })?;
             data.push(buf);
         }
-        let latest = latest_offsets(data.iter().map(Vec::as_slice));
+        let latest = latest_offsets(data.iter().map(Vec::as_slice), &self.txns);
         let mut rewritten = Vec::new();
         let mut tombstone_due: Option<i64> = None;
         for (s, bytes) in self.segments.iter().zip(&data) {
-            let filtered = filter_segment(bytes, &latest, self.tombstones_before);
+            let filtered = filter_segment(bytes, &latest, self.tombstones_before, &self.txns);
             if let Some(t) = filtered.newest_kept_tombstone {
                 let due = t.saturating_add(self.delete_retention_ms).saturating_add(1);
                 tombstone_due = Some(tombstone_due.map_or(due, |d| d.min(due)));
@@ -278,11 +322,17 @@ fn sync_dir(dir: &Path) -> Result<()> {
         })
 }
 
-/// The latest offset of every key in `segments`.
-fn latest_offsets<'a>(segments: impl Iterator<Item = &'a [u8]>) -> HashMap<Bytes, i64> {
+/// The latest offset of every key in `segments`, aborted records aside.
+fn latest_offsets<'a>(
+    segments: impl Iterator<Item = &'a [u8]>,
+    txns: &CleanerTxns,
+) -> HashMap<Bytes, i64> {
     let mut latest = HashMap::new();
     for data in segments {
         for view in split_batches(data).map_while(std::result::Result::ok) {
+            if txns.is_aborted(&view) {
+                continue;
+            }
             for record in records_of(&view).unwrap_or_default() {
                 if let Some(key) = record.key {
                     latest.insert(key, record.offset);
@@ -303,14 +353,23 @@ struct Filtered {
 }
 
 /// Keeps each batch's records that are the latest of their key (and unkeyed ones), minus
-/// tombstones whose batch is older than `tombstones_before`. Untouched batches are copied
+/// tombstones whose batch is older than `tombstones_before` and aborted batches. Untouched batches are copied
 /// byte for byte; partly kept ones are re-encoded with their codec, offsets and timestamps.
-fn filter_segment(data: &[u8], latest: &HashMap<Bytes, i64>, tombstones_before: i64) -> Filtered {
+fn filter_segment(
+    data: &[u8],
+    latest: &HashMap<Bytes, i64>,
+    tombstones_before: i64,
+    txns: &CleanerTxns,
+) -> Filtered {
     let mut out = Filtered {
         bytes: Vec::with_capacity(data.len()),
         ..Filtered::default()
     };
     for view in split_batches(data).map_while(std::result::Result::ok) {
+        if txns.is_aborted(&view) {
+            out.removed += u64::try_from(view.record_count()).unwrap_or(0);
+            continue;
+        }
         let Some(records) = records_of(&view) else {
             out.bytes.extend_from_slice(view.as_bytes());
             continue;
@@ -427,6 +486,35 @@ mod tests {
         buf
     }
 
+    /// One batch of a transactional producer's (key, value) records.
+    fn transactional(entries: &[(&str, Option<&str>)], producer_id: i64) -> BytesMut {
+        let mut batch = keyed(entries, NOW, Compression::None);
+        let records: Vec<Record> = RecordBatchDecoder::decode_all(&mut batch.clone().freeze())
+            .unwrap()
+            .remove(0)
+            .records
+            .into_iter()
+            .map(|r| Record {
+                transactional: true,
+                producer_id,
+                producer_epoch: 0,
+                sequence: i32::try_from(r.offset).unwrap(),
+                ..r
+            })
+            .collect();
+        batch.clear();
+        RecordBatchEncoder::encode(
+            &mut batch,
+            &records,
+            &RecordEncodeOptions {
+                version: 2,
+                compression: Compression::None,
+            },
+        )
+        .unwrap();
+        batch
+    }
+
     /// Every (offset, key, value) a consumer reading from the start would see.
     fn contents(log: &PartitionLog) -> Vec<(i64, String, Option<String>)> {
         let mut out = Vec::new();
@@ -457,7 +545,7 @@ mod tests {
     }
 
     fn compact(log: &mut PartitionLog, now: i64) -> super::CompactionOutcome {
-        match log.compaction_job(now) {
+        match log.compaction_job(now, super::CleanerTxns::default()) {
             None => super::CompactionOutcome::default(),
             Some(job) => {
                 let done = job.run().unwrap();
@@ -529,7 +617,11 @@ mod tests {
         assert!(after.windows(2).all(|w| w[0].0 < w[1].0));
         assert_eq!(log.log_end_offset(), before.last().unwrap().0 + 1);
         // Nothing changed: the next pass is skipped.
-        assert_eq!(log.compaction_job(NOW).map(|_| ()), None);
+        assert_eq!(
+            log.compaction_job(NOW, super::CleanerTxns::default())
+                .map(|_| ()),
+            None
+        );
     }
 
     #[test]
@@ -545,7 +637,11 @@ mod tests {
         assert!(contents(&log)
             .iter()
             .any(|(_, k, v)| k == "k1" && v.is_none()));
-        assert!(log.compaction_job(NOW + DAY - 1).is_none(), "not due yet");
+        assert!(
+            log.compaction_job(NOW + DAY - 1, super::CleanerTxns::default())
+                .is_none(),
+            "not due yet"
+        );
         let outcome = compact(&mut log, NOW + DAY + 1);
         assert!(outcome.records_removed >= 1);
         let after = contents(&log);
@@ -597,7 +693,9 @@ mod tests {
                 Compression::None,
             ),
         );
-        assert!(log.compaction_job(NOW).is_none());
+        assert!(log
+            .compaction_job(NOW, super::CleanerTxns::default())
+            .is_none());
         let dir = tempfile::tempdir().unwrap();
         let mut log = open(dir.path(), config());
         append(
@@ -608,14 +706,20 @@ mod tests {
                 Compression::None,
             ),
         );
-        assert!(log.compaction_job(NOW).is_none(), "only an active segment");
+        assert!(
+            log.compaction_job(NOW, super::CleanerTxns::default())
+                .is_none(),
+            "only an active segment"
+        );
     }
 
     #[test]
     fn a_segment_changed_during_the_pass_is_not_replaced() {
         let dir = tempfile::tempdir().unwrap();
         let mut log = filled(dir.path(), Compression::None);
-        let job = log.compaction_job(NOW).unwrap();
+        let job = log
+            .compaction_job(NOW, super::CleanerTxns::default())
+            .unwrap();
         let done = job.run().unwrap();
         log.truncate_to(3).unwrap();
         let outcome = log.install_compaction(done).unwrap();
@@ -636,5 +740,51 @@ mod tests {
         batch[17..21].copy_from_slice(&crc.to_be_bytes());
         let view = crate::storage::batch::BatchView::parse(&batch).unwrap();
         assert!(records_of(&view).is_none());
+    }
+
+    #[test]
+    fn aborted_records_are_dropped_and_open_transactions_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = open(dir.path(), config());
+        append(
+            &mut log,
+            keyed(&[("k", Some("committed"))], NOW, Compression::None),
+        );
+        append(&mut log, transactional(&[("k", Some("aborted"))], 9));
+        let marker = crate::storage::marker_batch(9, 0, false, 0, NOW).unwrap();
+        append(&mut log, marker);
+        for i in 0..12 {
+            let key = format!("pad{i}");
+            append(
+                &mut log,
+                keyed(&[(&key, Some("x"))], NOW, Compression::None),
+            );
+        }
+        assert!(log.segment_count() >= 3, "the test needs closed segments");
+
+        let open_at_start = super::CleanerTxns {
+            first_unstable_offset: Some(0),
+            aborted: Vec::new(),
+        };
+        assert!(log.compaction_job(NOW, open_at_start).is_none());
+
+        let txns = super::CleanerTxns {
+            first_unstable_offset: None,
+            aborted: vec![super::AbortedRange {
+                producer_id: 9,
+                first_offset: 1,
+                last_offset: 2,
+            }],
+        };
+        let job = log.compaction_job(NOW, txns).unwrap();
+        let outcome = log.install_compaction(job.run().unwrap()).unwrap();
+        assert_eq!(outcome.records_removed, 1);
+        let after = contents(&log);
+        let values: Vec<_> = after
+            .iter()
+            .filter(|(_, k, _)| k == "k")
+            .map(|(o, _, v)| (*o, v.clone()))
+            .collect();
+        assert_eq!(values, vec![(0, Some("committed".to_string()))]);
     }
 }

@@ -35,7 +35,9 @@ mod timestamp;
 pub(crate) mod test_util;
 
 pub use batch::{BatchError, BatchHeaderInfo, BatchView, BatchViewMut};
-pub use compaction::{CompactedSegments, CompactionJob, CompactionOutcome};
+pub use compaction::{
+    AbortedRange, CleanerTxns, CompactedSegments, CompactionJob, CompactionOutcome,
+};
 pub use config::{LogConfig, TimestampType};
 pub use epoch::EpochEntry;
 pub use error::{Result, StorageError};
