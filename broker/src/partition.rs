@@ -40,6 +40,10 @@ pub enum AppendError {
     /// Recompressing for the topic's compression.type failed.
     #[error(transparent)]
     Codec(#[from] CodecError),
+    /// A transactional batch outside its producer's open transaction (the coordinator's
+    /// error).
+    #[error("transactional batch refused: {0:?}")]
+    Transaction(kafka_protocol::error::ResponseError),
     /// A compacted topic got records without a key (their indexes within the batch): Kafka
     /// refuses the whole batch and names those records (KIP-467).
     #[error("compacted topic cannot accept a record without key (records {records:?})")]
@@ -199,8 +203,23 @@ impl Partition {
 
     /// Appends the record batches of one produce request, checking idempotence per batch.
     pub fn append(&self, records: &[u8], now_ms: i64) -> Result<Appended, AppendError> {
+        self.append_verified(records, now_ms, &|_| Ok(()))
+    }
+
+    /// [`Partition::append`] where every transactional batch must first pass `verify` (the
+    /// transaction coordinator's check), under the partition lock: a transaction's marker is
+    /// appended under the same lock, so no batch of it can land after its marker.
+    pub fn append_verified(
+        &self,
+        records: &[u8],
+        now_ms: i64,
+        verify: &dyn Fn(&BatchIdentity) -> Result<(), AppendError>,
+    ) -> Result<Appended, AppendError> {
         let batches = self.prepare(records)?;
         let mut state = self.state.lock();
+        for batch in batches.iter().filter(|b| b.transactional) {
+            verify(&batch.identity)?;
+        }
         let start = state.log.log_end_offset();
         let mut end_offset = start;
         let mut first: Option<Appended> = None;

@@ -44,6 +44,7 @@ pub(crate) fn append_code(error: &AppendError) -> ResponseError {
             ResponseError::InvalidRecord
         }
         AppendError::Codec(_) => ResponseError::CorruptMessage,
+        AppendError::Transaction(code) => *code,
         AppendError::Sequence(SequenceError::StaleEpoch { .. }) => {
             ResponseError::InvalidProducerEpoch
         }

@@ -15,7 +15,7 @@ use super::errors::append_code;
 use super::{now_ms, topic_lookup, RequestContext};
 use crate::broker::Broker;
 use crate::partition::{AppendError, Partition};
-use crate::storage::BatchView;
+use crate::producer::BatchIdentity;
 use crate::topics::config::effective;
 use crate::topics::Topic;
 use crate::txn::ProducerRef;
@@ -68,11 +68,6 @@ pub(crate) fn handle(
                         Ok(p) => p,
                         Err(code) => return response.with_error_code(code.code()),
                     };
-                    if let Err(code) =
-                        check_transactional(&broker, &partition, data.records.as_deref())
-                    {
-                        return response.with_error_code(code.code());
-                    }
                     if let Some(refusal) = topic
                         .as_deref()
                         .and_then(|t| refuse_topic(&broker, t, acks))
@@ -82,7 +77,9 @@ pub(crate) fn handle(
                     let Some(records) = data.records.filter(|r| !r.is_empty()) else {
                         return response.with_error_code(ResponseError::CorruptMessage.code());
                     };
-                    match partition.append(&records, now) {
+                    let verify =
+                        |batch: &BatchIdentity| verify_transactional(&broker, &partition, batch);
+                    match partition.append_verified(&records, now, &verify) {
                         Ok(appended) => {
                             let m = &broker.metrics;
                             let topic = [partition.topic()];
@@ -177,32 +174,25 @@ fn refuse_topic(broker: &Broker, topic: &Topic, acks: i16) -> Option<ResponseErr
 }
 
 /// Transactional batches need their producer's open transaction to have added the partition
-/// (Kafka's transaction verification): a write outside one could never be ended. Every batch
-/// of the request is checked, by its header.
-fn check_transactional(
+/// (Kafka's transaction verification): a write outside one could never be ended.
+fn verify_transactional(
     broker: &Broker,
     partition: &Partition,
-    records: Option<&[u8]>,
-) -> Result<(), ResponseError> {
-    let records = records.unwrap_or_default();
-    let mut pos = 0;
-    while let Some(view) = records.get(pos..).and_then(|r| BatchView::header(r).ok()) {
-        pos += view.size();
-        if !view.is_transactional() {
-            continue;
-        }
-        if view.producer_id() < 0 {
-            return Err(ResponseError::InvalidRecord);
-        }
-        let producer = ProducerRef {
-            id: view.producer_id(),
-            epoch: view.producer_epoch(),
-        };
-        broker
-            .txns
-            .check_produce(producer, partition.topic(), partition.index())?;
+    batch: &BatchIdentity,
+) -> Result<(), AppendError> {
+    if batch.producer_id < 0 {
+        return Err(AppendError::InvalidRecord(
+            "a transactional batch needs a producer id".into(),
+        ));
     }
-    Ok(())
+    let producer = ProducerRef {
+        id: batch.producer_id,
+        epoch: batch.producer_epoch,
+    };
+    broker
+        .txns
+        .check_produce(producer, partition.topic(), partition.index())
+        .map_err(AppendError::Transaction)
 }
 
 /// The records that made a batch fail (KIP-467), so clients fail just those and retry or
