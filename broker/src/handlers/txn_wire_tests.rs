@@ -487,3 +487,66 @@ async fn an_exhausted_epoch_ends_the_transaction_under_the_old_id_then_moves_to_
         (7, i16::MAX - 1)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_transactions_of_different_ids_all_end_and_all_are_saved() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path()).await;
+    let tasks: Vec<_> = (0..16)
+        .map(|n| {
+            let b = b.clone();
+            tokio::spawn(async move {
+                let id = TransactionalId(s(&format!("parallel-{n}")));
+                let init: InitProducerIdResponse = call(
+                    &b,
+                    ApiKey::InitProducerId,
+                    4,
+                    &InitProducerIdRequest::default()
+                        .with_transactional_id(Some(id.clone()))
+                        .with_transaction_timeout_ms(60_000)
+                        .with_producer_id(ProducerId(-1))
+                        .with_producer_epoch(-1),
+                )
+                .await;
+                let add = AddPartitionsToTxnRequest::default()
+                    .with_v3_and_below_transactional_id(id.clone())
+                    .with_v3_and_below_producer_id(init.producer_id)
+                    .with_v3_and_below_producer_epoch(init.producer_epoch)
+                    .with_v3_and_below_topics(vec![
+                        add_partitions_to_txn_request::AddPartitionsToTxnTopic::default()
+                            .with_name(topic("t"))
+                            .with_partitions(vec![n % 2]),
+                    ]);
+                let _: AddPartitionsToTxnResponse =
+                    call(&b, ApiKey::AddPartitionsToTxn, 3, &add).await;
+                let end: EndTxnResponse = call(
+                    &b,
+                    ApiKey::EndTxn,
+                    3,
+                    &EndTxnRequest::default()
+                        .with_transactional_id(id)
+                        .with_producer_id(init.producer_id)
+                        .with_producer_epoch(init.producer_epoch)
+                        .with_committed(n % 3 != 0),
+                )
+                .await;
+                end.error_code
+            })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), 0);
+    }
+    // The state file holds every id's final state: no save overwrote another's.
+    let saved = crate::txn::TxnStore::new(dir.path()).load().unwrap();
+    assert_eq!(saved.len(), 16);
+    for (id, txn) in saved {
+        let n: i32 = id.trim_start_matches("parallel-").parse().unwrap();
+        let want = if n % 3 != 0 {
+            crate::txn::TxnState::CompleteCommit
+        } else {
+            crate::txn::TxnState::CompleteAbort
+        };
+        assert_eq!(txn.state, want, "{id}");
+    }
+}

@@ -5,15 +5,17 @@
 //! epoch bump that fences the producer.
 //!
 //! Every change is saved (see [`TxnStore`]) before it is acted on, so after a crash the
-//! coordinator finishes what it had prepared. Requests are serialized by one async lock: a
-//! transaction's steps are few and the markers are the only slow part.
+//! coordinator finishes what it had prepared. Requests of one transactional id run one at a
+//! time under that id's async lock; different ids proceed in parallel, their saves batched
+//! into versioned snapshots of the state file (a newer snapshot covers every older change).
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use kafka_protocol::error::ResponseError;
-use parking_lot::RwLock;
-use tokio::sync::Mutex;
+use parking_lot::{Mutex, RwLock};
 
 use super::metadata::{PendingOffset, TxnMetadata, TxnState};
 use super::store::{StoreError, TxnMap, TxnStore};
@@ -43,11 +45,23 @@ pub struct ProducerRef {
     pub epoch: i16,
 }
 
+/// The current state of every id, and the version of that state.
+#[derive(Debug, Default)]
+struct Versioned {
+    txns: TxnMap,
+    version: u64,
+}
+
 /// Coordinator of every transactional id on this broker.
 pub struct TransactionCoordinator {
     store: TxnStore,
     max_timeout_ms: i32,
-    txns: Mutex<TxnMap>,
+    /// Locked briefly, never across an await.
+    state: Mutex<Versioned>,
+    /// One async lock per transactional id.
+    id_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// The version last written to the state file; held while writing.
+    written: tokio::sync::Mutex<u64>,
     open: RwLock<HashMap<i64, OpenTxn>>,
 }
 
@@ -66,7 +80,9 @@ impl TransactionCoordinator {
         Ok(TransactionCoordinator {
             store,
             max_timeout_ms,
-            txns: Mutex::new(txns),
+            state: Mutex::new(Versioned { txns, version: 0 }),
+            id_locks: Mutex::new(HashMap::new()),
+            written: tokio::sync::Mutex::new(0),
             open: RwLock::new(open),
         })
     }
@@ -87,12 +103,12 @@ impl TransactionCoordinator {
             return Err(ResponseError::InvalidTransactionTimeout);
         }
         let now = now_ms();
-        let mut txns = self.txns.lock().await;
-        let Some(mut txn) = txns.get(transactional_id).cloned() else {
+        let _serial = self.lock_id(transactional_id).await;
+        let Some(mut txn) = self.get(transactional_id) else {
             let id = next_producer_id(broker)?;
             let txn = TxnMetadata::new(id, timeout_ms, now);
             let result = ProducerRef { id, epoch: 0 };
-            self.save(&mut txns, transactional_id, txn).await?;
+            self.save(transactional_id, txn).await?;
             return Ok(result);
         };
         if matches!(txn.state, TxnState::PrepareCommit | TxnState::PrepareAbort) {
@@ -120,12 +136,12 @@ impl TransactionCoordinator {
         if txn.state == TxnState::Ongoing {
             // Fence the old instance with the bumped epoch its abort markers carry.
             let completed = self
-                .finish(broker, &mut txns, transactional_id, txn.clone(), false)
+                .finish(broker, transactional_id, txn.clone(), false)
                 .await?;
             if !completed {
                 return Err(ResponseError::ConcurrentTransactions);
             }
-            txn = txns.get(transactional_id).cloned().unwrap_or(txn);
+            txn = self.get(transactional_id).unwrap_or(txn);
         }
         if !bumped {
             // Epochs exhausted: a new producer id, after the old one's markers were written
@@ -142,7 +158,7 @@ impl TransactionCoordinator {
             id: txn.producer_id,
             epoch: txn.producer_epoch,
         };
-        self.save(&mut txns, transactional_id, txn).await?;
+        self.save(transactional_id, txn).await?;
         Ok(result)
     }
 
@@ -179,15 +195,15 @@ impl TransactionCoordinator {
         producer: ProducerRef,
         add: impl FnOnce(&mut TxnMetadata),
     ) -> Result<(), ResponseError> {
-        let mut txns = self.txns.lock().await;
-        let mut txn = current(&txns, transactional_id, producer)?;
+        let _serial = self.lock_id(transactional_id).await;
+        let mut txn = self.current(transactional_id, producer)?;
         let now = now_ms();
         let before = txn.clone();
         txn.begin(now)?;
         add(&mut txn);
         if txn != before {
             txn.updated_ms = now;
-            self.save(&mut txns, transactional_id, txn).await?;
+            self.save(transactional_id, txn).await?;
         }
         Ok(())
     }
@@ -201,15 +217,15 @@ impl TransactionCoordinator {
         group_id: &str,
         offsets: Vec<PendingOffset>,
     ) -> Result<(), ResponseError> {
-        let mut txns = self.txns.lock().await;
-        let mut txn = current(&txns, transactional_id, producer)?;
+        let _serial = self.lock_id(transactional_id).await;
+        let mut txn = self.current(transactional_id, producer)?;
         if txn.state != TxnState::Ongoing || !txn.groups.contains(group_id) {
             return Err(ResponseError::InvalidTxnState);
         }
         txn.add_offsets(offsets);
         txn.updated_ms = now_ms();
         // Saved now: after a crash the same producer may still commit the transaction.
-        self.save(&mut txns, transactional_id, txn).await
+        self.save(transactional_id, txn).await
     }
 
     /// EndTxn: commits or aborts the open transaction; a retried end that already
@@ -221,13 +237,13 @@ impl TransactionCoordinator {
         producer: ProducerRef,
         commit: bool,
     ) -> Result<(), ResponseError> {
-        let mut txns = self.txns.lock().await;
-        let txn = current(&txns, transactional_id, producer)?;
+        let _serial = self.lock_id(transactional_id).await;
+        let txn = self.current(transactional_id, producer)?;
         if !txn.end_decision(commit)? {
             return Ok(());
         }
         // Once the decision is saved the end happens, now or on a later retry.
-        self.finish(broker, &mut txns, transactional_id, txn, commit)
+        self.finish(broker, transactional_id, txn, commit)
             .await
             .map(|_| ())
     }
@@ -235,9 +251,9 @@ impl TransactionCoordinator {
     /// Every transactional id with its metadata, in id order (ListTransactions and
     /// DescribeTransactions).
     pub async fn snapshot(&self) -> Vec<(String, TxnMetadata)> {
-        self.txns
+        self.state
             .lock()
-            .await
+            .txns
             .iter()
             .map(|(id, txn)| (id.clone(), txn.clone()))
             .collect()
@@ -278,17 +294,25 @@ impl TransactionCoordinator {
     /// Aborts transactions past their timeout (bumping the epoch, which fences the producer
     /// until it re-initializes) and finishes ends that could not complete earlier.
     pub async fn expire(&self, broker: &Broker) {
-        let now = now_ms();
-        let mut txns = self.txns.lock().await;
-        let due: Vec<(String, TxnMetadata)> = txns
-            .iter()
-            .filter(|(_, t)| {
-                t.is_expired(now)
-                    || matches!(t.state, TxnState::PrepareCommit | TxnState::PrepareAbort)
-            })
-            .map(|(id, t)| (id.clone(), t.clone()))
-            .collect();
-        for (id, mut txn) in due {
+        let due = |t: &TxnMetadata, now: i64| {
+            t.is_expired(now) || matches!(t.state, TxnState::PrepareCommit | TxnState::PrepareAbort)
+        };
+        let ids: Vec<String> = {
+            let now = now_ms();
+            let state = self.state.lock();
+            state
+                .txns
+                .iter()
+                .filter(|(_, t)| due(t, now))
+                .map(|(id, _)| id.clone())
+                .collect()
+        };
+        for id in ids {
+            let _serial = self.lock_id(&id).await;
+            // Looked at again under the id's lock: a request may have ended it meanwhile.
+            let Some(mut txn) = self.get(&id).filter(|t| due(t, now_ms())) else {
+                continue;
+            };
             let commit = txn.state == TxnState::PrepareCommit;
             if txn.state == TxnState::Ongoing {
                 tracing::info!(transactional_id = %id, "aborting a transaction past its timeout");
@@ -297,7 +321,7 @@ impl TransactionCoordinator {
                     txn.last_producer_epoch = before;
                 }
             }
-            if let Err(error) = self.finish(broker, &mut txns, &id, txn, commit).await {
+            if let Err(error) = self.finish(broker, &id, txn, commit).await {
                 tracing::warn!(transactional_id = %id, ?error, "transaction end not saved");
             }
         }
@@ -309,7 +333,6 @@ impl TransactionCoordinator {
     async fn finish(
         &self,
         broker: &Broker,
-        txns: &mut TxnMap,
         transactional_id: &str,
         mut txn: TxnMetadata,
         commit: bool,
@@ -323,7 +346,7 @@ impl TransactionCoordinator {
             txn.state = prepared;
             txn.markers_written = false;
             txn.updated_ms = now_ms();
-            self.save(txns, transactional_id, txn.clone()).await?;
+            self.save(transactional_id, txn.clone()).await?;
         }
         if !txn.markers_written {
             if let Err(error) = write_markers(broker, &txn, commit).await {
@@ -344,7 +367,7 @@ impl TransactionCoordinator {
                     "transaction offsets will be retried"
                 );
                 // Remember the markers, so the retry only commits the offsets.
-                self.save(txns, transactional_id, txn).await?;
+                self.save(transactional_id, txn).await?;
                 return Ok(false);
             }
         }
@@ -358,28 +381,63 @@ impl TransactionCoordinator {
         txn.pending_offsets.clear();
         txn.markers_written = false;
         txn.updated_ms = now_ms();
-        self.save(txns, transactional_id, txn).await?;
+        self.save(transactional_id, txn).await?;
         Ok(true)
     }
 
-    /// Saves `txn` durably, then makes it current.
-    async fn save(
-        &self,
-        txns: &mut TxnMap,
-        transactional_id: &str,
-        txn: TxnMetadata,
-    ) -> Result<(), ResponseError> {
-        let previous = txns.insert(transactional_id.to_string(), txn.clone());
-        if let Err(error) = self.store.save(txns).await {
-            tracing::error!(%error, "cannot save transaction state");
-            match previous {
-                Some(previous) => txns.insert(transactional_id.to_string(), previous),
-                None => txns.remove(transactional_id),
-            };
-            return Err(ResponseError::KafkaStorageError);
+    /// Makes `txn` current and returns once a state file holding it is durable.
+    async fn save(&self, transactional_id: &str, txn: TxnMetadata) -> Result<(), ResponseError> {
+        let (snapshot, version, previous) = {
+            let mut state = self.state.lock();
+            let previous = state.txns.insert(transactional_id.to_string(), txn.clone());
+            state.version += 1;
+            (state.txns.clone(), state.version, previous)
+        };
+        let mut written = self.written.lock().await;
+        if *written < version {
+            if let Err(error) = self.store.save(&snapshot).await {
+                tracing::error!(%error, "cannot save transaction state");
+                let mut state = self.state.lock();
+                match previous {
+                    Some(previous) => state.txns.insert(transactional_id.to_string(), previous),
+                    None => state.txns.remove(transactional_id),
+                };
+                return Err(ResponseError::KafkaStorageError);
+            }
+            *written = version;
         }
+        drop(written);
         self.publish(&txn);
         Ok(())
+    }
+
+    /// The current metadata of `transactional_id`.
+    fn get(&self, transactional_id: &str) -> Option<TxnMetadata> {
+        self.state.lock().txns.get(transactional_id).cloned()
+    }
+
+    /// The transaction of `transactional_id` if `producer` is its current instance.
+    fn current(
+        &self,
+        transactional_id: &str,
+        producer: ProducerRef,
+    ) -> Result<TxnMetadata, ResponseError> {
+        let txn = self
+            .get(transactional_id)
+            .ok_or(ResponseError::InvalidProducerIdMapping)?;
+        txn.check_producer(producer.id, producer.epoch)?;
+        Ok(txn)
+    }
+
+    /// Waits for the lock serializing the requests of `transactional_id`.
+    async fn lock_id(&self, transactional_id: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = self
+            .id_locks
+            .lock()
+            .entry(transactional_id.to_string())
+            .or_default()
+            .clone();
+        lock.lock_owned().await
     }
 
     /// Mirrors `txn` into the lock-free view the produce path reads.
@@ -410,19 +468,6 @@ fn bump_epoch(txn: &mut TxnMetadata) -> bool {
     }
     txn.producer_epoch += 1;
     true
-}
-
-/// The transaction of `transactional_id` if `producer` is its current instance.
-fn current(
-    txns: &TxnMap,
-    transactional_id: &str,
-    producer: ProducerRef,
-) -> Result<TxnMetadata, ResponseError> {
-    let txn = txns
-        .get(transactional_id)
-        .ok_or(ResponseError::InvalidProducerIdMapping)?;
-    txn.check_producer(producer.id, producer.epoch)?;
-    Ok(txn.clone())
 }
 
 fn next_producer_id(broker: &Broker) -> Result<i64, ResponseError> {
