@@ -10,9 +10,8 @@
 //! into versioned snapshots of the state file (a newer snapshot covers every older change).
 
 use std::collections::{HashMap, HashSet};
-use std::time::Duration;
-
 use std::sync::Arc;
+use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
 use parking_lot::{Mutex, RwLock};
@@ -26,9 +25,10 @@ use crate::handlers::now_ms;
 /// How long marker writes may take to become durable before the end is retried later.
 const MARKER_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// What the produce path checks of a transactional producer without the coordinator lock.
+/// What the produce path and OffsetFetch check of a transactional producer without waiting
+/// for its id's lock.
 #[derive(Debug, Default)]
-struct OpenTxn {
+struct ProducerView {
     epoch: i16,
     /// Whether a transaction is open (partitions may be written).
     open: bool,
@@ -62,7 +62,8 @@ pub struct TransactionCoordinator {
     id_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// The version last written to the state file; held while writing.
     written: tokio::sync::Mutex<u64>,
-    open: RwLock<HashMap<i64, OpenTxn>>,
+    /// Every transactional producer by producer id.
+    producers: RwLock<HashMap<i64, ProducerView>>,
 }
 
 impl TransactionCoordinator {
@@ -73,9 +74,9 @@ impl TransactionCoordinator {
     ) -> Result<TransactionCoordinator, StoreError> {
         let store = TxnStore::new(data_dir);
         let txns = store.load()?;
-        let open = txns
+        let producers = txns
             .values()
-            .map(|t| (t.producer_id, open_view(t)))
+            .map(|t| (t.producer_id, producer_view(t)))
             .collect();
         Ok(TransactionCoordinator {
             store,
@@ -83,7 +84,7 @@ impl TransactionCoordinator {
             state: Mutex::new(Versioned { txns, version: 0 }),
             id_locks: Mutex::new(HashMap::new()),
             written: tokio::sync::Mutex::new(0),
-            open: RwLock::new(open),
+            producers: RwLock::new(producers),
         })
     }
 
@@ -146,7 +147,7 @@ impl TransactionCoordinator {
         if !bumped {
             // Epochs exhausted: a new producer id, after the old one's markers were written
             // with it; the old id is forgotten, so its instances can no longer write.
-            self.open.write().remove(&txn.producer_id);
+            self.producers.write().remove(&txn.producer_id);
             txn.producer_id = next_producer_id(broker)?;
             txn.producer_epoch = 0;
             previous = -1;
@@ -267,8 +268,8 @@ impl TransactionCoordinator {
         topic: &str,
         partition: i32,
     ) -> Result<(), ResponseError> {
-        let open = self.open.read();
-        let Some(txn) = open.get(&producer.id) else {
+        let producers = self.producers.read();
+        let Some(txn) = producers.get(&producer.id) else {
             return Err(ResponseError::InvalidTxnState);
         };
         if producer.epoch != txn.epoch {
@@ -285,7 +286,7 @@ impl TransactionCoordinator {
     /// committed (OffsetFetch with require_stable answers UNSTABLE_OFFSET_COMMIT, KIP-447).
     pub fn has_pending_offset(&self, group_id: &str, topic: &str, partition: i32) -> bool {
         let key = (group_id.to_string(), topic.to_string(), partition);
-        self.open
+        self.producers
             .read()
             .values()
             .any(|t| t.pending_offsets.contains(&key))
@@ -442,13 +443,15 @@ impl TransactionCoordinator {
 
     /// Mirrors `txn` into the lock-free view the produce path reads.
     fn publish(&self, txn: &TxnMetadata) {
-        self.open.write().insert(txn.producer_id, open_view(txn));
+        self.producers
+            .write()
+            .insert(txn.producer_id, producer_view(txn));
     }
 }
 
 /// What the produce path needs of `txn`.
-fn open_view(txn: &TxnMetadata) -> OpenTxn {
-    OpenTxn {
+fn producer_view(txn: &TxnMetadata) -> ProducerView {
+    ProducerView {
         epoch: txn.producer_epoch,
         open: txn.state == TxnState::Ongoing,
         partitions: txn.partitions.iter().cloned().collect(),
