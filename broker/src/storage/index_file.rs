@@ -1,4 +1,5 @@
-//! Append-only file of fixed-size entries shared by the offset and time indexes.
+//! The parts the offset and time indexes share: an in-memory list of fixed-size entries, both
+//! fields strictly ordered, mirrored to an append-only file.
 //!
 //! Indexes live in memory (binary-searched) and are mirrored to disk only so that a restart
 //! does not need to rescan every segment; a damaged index file is rebuilt from the log.
@@ -114,5 +115,102 @@ impl IndexFile {
             path: self.path.clone(),
             source,
         }
+    }
+}
+
+/// One fixed-size entry of a sparse index.
+pub(crate) trait IndexEntry: Copy {
+    /// Encoded size in bytes.
+    const LEN: usize;
+    /// Decodes one entry from exactly [`Self::LEN`] bytes.
+    fn decode(bytes: &[u8]) -> Self;
+    /// Appends the big-endian encoding.
+    fn encode(&self, out: &mut Vec<u8>);
+    /// Whether the entry may follow `previous` (indexes only grow).
+    fn follows(&self, previous: &Self) -> bool;
+}
+
+/// Entries in memory, mirrored to an [`IndexFile`] up to `persisted`.
+#[derive(Debug)]
+pub(crate) struct SparseIndex<E> {
+    pub(crate) entries: Vec<E>,
+    persisted: usize,
+    file: IndexFile,
+}
+
+impl<E: IndexEntry> SparseIndex<E> {
+    /// Loads the file; `false` with it when the file was missing or damaged (bad length,
+    /// entries out of order or failing `valid`), so the caller rebuilds the index.
+    pub(crate) fn open(path: &Path, valid: impl Fn(&E) -> bool) -> Result<(Self, bool)> {
+        let (file, bytes) = IndexFile::open(path)?;
+        let existed = bytes.is_some();
+        let bytes = bytes.unwrap_or_default();
+        let mut entries: Vec<E> = Vec::with_capacity(bytes.len() / E::LEN);
+        let mut sane = existed && bytes.len() % E::LEN == 0;
+        for chunk in bytes.chunks_exact(E::LEN) {
+            let entry = E::decode(chunk);
+            if !entries.last().is_none_or(|last| entry.follows(last)) || !valid(&entry) {
+                sane = false;
+                break;
+            }
+            entries.push(entry);
+        }
+        let persisted = entries.len();
+        Ok((
+            Self {
+                entries,
+                persisted,
+                file,
+            },
+            sane,
+        ))
+    }
+
+    /// Adds `entry` if it follows the last one; written to disk by [`Self::persist`].
+    pub(crate) fn push(&mut self, entry: E) {
+        if self.entries.last().is_none_or(|last| entry.follows(last)) {
+            self.entries.push(entry);
+        }
+    }
+
+    /// Writes entries added since the last persist with one write.
+    pub(crate) fn persist(&mut self) -> Result<()> {
+        if self.persisted >= self.entries.len() {
+            return Ok(());
+        }
+        let mut bytes = Vec::with_capacity((self.entries.len() - self.persisted) * E::LEN);
+        for entry in &self.entries[self.persisted..] {
+            entry.encode(&mut bytes);
+        }
+        self.file.append(&bytes)?;
+        self.persisted = self.entries.len();
+        Ok(())
+    }
+
+    /// Keeps the first `keep` entries.
+    pub(crate) fn truncate(&mut self, keep: usize) -> Result<()> {
+        self.entries.truncate(keep);
+        self.persisted = self.persisted.min(keep);
+        self.file.truncate((self.persisted * E::LEN) as u64)
+    }
+
+    /// Forgets everything (before a rebuild).
+    pub(crate) fn clear(&mut self) -> Result<()> {
+        self.truncate(0)
+    }
+
+    /// True while the index file is held open.
+    pub(crate) fn is_file_open(&self) -> bool {
+        self.file.is_open()
+    }
+
+    /// Gives up the open file handle for an fsync outside the partition lock.
+    pub(crate) fn take_file_handle(&mut self) -> Option<Arc<File>> {
+        self.file.take_handle()
+    }
+
+    /// Path of the index file.
+    pub(crate) fn path(&self) -> &Path {
+        self.file.path()
     }
 }
