@@ -23,6 +23,42 @@ fn transactional_batch(producer_id: i64, epoch: i16, records: i32) -> Bytes {
     encode(&records, Compression::None).freeze()
 }
 
+/// InitProducerId for a new producer of `id`.
+fn init_request(id: &str, timeout_ms: i32) -> InitProducerIdRequest {
+    InitProducerIdRequest::default()
+        .with_transactional_id(Some(TransactionalId(s(id))))
+        .with_transaction_timeout_ms(timeout_ms)
+        .with_producer_id(ProducerId(-1))
+        .with_producer_epoch(-1)
+}
+
+/// AddPartitionsToTxn (v0-3 form) of partitions of topic `t`.
+fn add_request(
+    id: &str,
+    pid: ProducerId,
+    epoch: i16,
+    partitions: Vec<i32>,
+) -> AddPartitionsToTxnRequest {
+    AddPartitionsToTxnRequest::default()
+        .with_v3_and_below_transactional_id(TransactionalId(s(id)))
+        .with_v3_and_below_producer_id(pid)
+        .with_v3_and_below_producer_epoch(epoch)
+        .with_v3_and_below_topics(vec![
+            add_partitions_to_txn_request::AddPartitionsToTxnTopic::default()
+                .with_name(topic("t"))
+                .with_partitions(partitions),
+        ])
+}
+
+/// EndTxn of `id`'s producer.
+fn end_request(id: &str, pid: ProducerId, epoch: i16, commit: bool) -> EndTxnRequest {
+    EndTxnRequest::default()
+        .with_transactional_id(TransactionalId(s(id)))
+        .with_producer_id(pid)
+        .with_producer_epoch(epoch)
+        .with_committed(commit)
+}
+
 fn fetch_committed(offset: i64) -> FetchRequest {
     FetchRequest::default()
         .with_max_wait_ms(0)
@@ -56,31 +92,20 @@ async fn a_transaction_at_every_version_commits_or_aborts_records_and_offsets() 
     let (min, max) = supported_range(ApiKey::EndTxn).unwrap();
     for v in min..=max {
         for commit in [true, false] {
-            let txn_id = s(&format!("tx-{v}-{commit}"));
+            let txn_name = format!("tx-{v}-{commit}");
+            let txn_id = s(&txn_name);
             let group = format!("g-{v}-{commit}");
             let init: InitProducerIdResponse = call(
                 &b,
                 ApiKey::InitProducerId,
                 v,
-                &InitProducerIdRequest::default()
-                    .with_transactional_id(Some(TransactionalId(txn_id.clone())))
-                    .with_transaction_timeout_ms(60_000)
-                    .with_producer_id(ProducerId(-1))
-                    .with_producer_epoch(-1),
+                &init_request(&txn_name, 60_000),
             )
             .await;
             assert_eq!(init.error_code, 0, "InitProducerId v{v}");
             let (pid, epoch) = (init.producer_id, init.producer_epoch);
 
-            let add = AddPartitionsToTxnRequest::default()
-                .with_v3_and_below_transactional_id(TransactionalId(txn_id.clone()))
-                .with_v3_and_below_producer_id(pid)
-                .with_v3_and_below_producer_epoch(epoch)
-                .with_v3_and_below_topics(vec![
-                    add_partitions_to_txn_request::AddPartitionsToTxnTopic::default()
-                        .with_name(topic("t"))
-                        .with_partitions(vec![0, 7]),
-                ]);
+            let add = add_request(&txn_name, pid, epoch, vec![0, 7]);
             let added: AddPartitionsToTxnResponse =
                 call(&b, ApiKey::AddPartitionsToTxn, v, &add).await;
             let codes: Vec<i16> = added.results_by_topic_v3_and_below[0]
@@ -198,11 +223,7 @@ async fn a_transaction_at_every_version_commits_or_aborts_records_and_offsets() 
                 ResponseError::UnstableOffsetCommit.code()
             );
 
-            let end = EndTxnRequest::default()
-                .with_transactional_id(TransactionalId(txn_id.clone()))
-                .with_producer_id(pid)
-                .with_producer_epoch(epoch)
-                .with_committed(commit);
+            let end = end_request(&txn_name, pid, epoch, commit);
             for attempt in ["end", "retry"] {
                 let ended: EndTxnResponse = call(&b, ApiKey::EndTxn, v, &end).await;
                 assert_eq!(ended.error_code, 0, "EndTxn v{v} {attempt}");
@@ -238,13 +259,7 @@ async fn a_transaction_at_every_version_commits_or_aborts_records_and_offsets() 
 async fn transactional_writes_outside_an_open_transaction_or_from_a_fenced_epoch_fail() {
     let dir = tempfile::tempdir().unwrap();
     let b = broker(dir.path()).await;
-    let init = |timeout| {
-        InitProducerIdRequest::default()
-            .with_transactional_id(Some(TransactionalId(s("tx"))))
-            .with_transaction_timeout_ms(timeout)
-            .with_producer_id(ProducerId(-1))
-            .with_producer_epoch(-1)
-    };
+    let init = |timeout| init_request("tx", timeout);
     let refused: InitProducerIdResponse =
         call(&b, ApiKey::InitProducerId, 4, &init(i32::MAX)).await;
     assert_eq!(
@@ -283,11 +298,7 @@ async fn transactional_writes_outside_an_open_transaction_or_from_a_fenced_epoch
         &b,
         ApiKey::EndTxn,
         3,
-        &EndTxnRequest::default()
-            .with_transactional_id(TransactionalId(s("tx")))
-            .with_producer_id(first.producer_id)
-            .with_producer_epoch(first.producer_epoch)
-            .with_committed(true),
+        &end_request("tx", first.producer_id, first.producer_epoch, true),
     )
     .await;
     assert_eq!(end.error_code, ResponseError::ProducerFenced.code());
@@ -296,11 +307,7 @@ async fn transactional_writes_outside_an_open_transaction_or_from_a_fenced_epoch
         &b,
         ApiKey::EndTxn,
         1,
-        &EndTxnRequest::default()
-            .with_transactional_id(TransactionalId(s("tx")))
-            .with_producer_id(first.producer_id)
-            .with_producer_epoch(first.producer_epoch)
-            .with_committed(true),
+        &end_request("tx", first.producer_id, first.producer_epoch, true),
     )
     .await;
     assert_eq!(
@@ -381,22 +388,10 @@ async fn transactions_are_listed_and_described_at_every_version() {
         &b,
         ApiKey::InitProducerId,
         4,
-        &InitProducerIdRequest::default()
-            .with_transactional_id(Some(TransactionalId(s("listed"))))
-            .with_transaction_timeout_ms(30_000)
-            .with_producer_id(ProducerId(-1))
-            .with_producer_epoch(-1),
+        &init_request("listed", 30_000),
     )
     .await;
-    let add = AddPartitionsToTxnRequest::default()
-        .with_v3_and_below_transactional_id(TransactionalId(s("listed")))
-        .with_v3_and_below_producer_id(init.producer_id)
-        .with_v3_and_below_producer_epoch(init.producer_epoch)
-        .with_v3_and_below_topics(vec![
-            add_partitions_to_txn_request::AddPartitionsToTxnTopic::default()
-                .with_name(topic("t"))
-                .with_partitions(vec![1, 0]),
-        ]);
+    let add = add_request("listed", init.producer_id, init.producer_epoch, vec![1, 0]);
     let _: AddPartitionsToTxnResponse = call(&b, ApiKey::AddPartitionsToTxn, 3, &add).await;
 
     let (min, max) = supported_range(ApiKey::ListTransactions).unwrap();
@@ -463,17 +458,8 @@ async fn an_exhausted_epoch_ends_the_transaction_under_the_old_id_then_moves_to_
     )
     .unwrap();
     let b = broker(dir.path()).await;
-    let renewed: InitProducerIdResponse = call(
-        &b,
-        ApiKey::InitProducerId,
-        4,
-        &InitProducerIdRequest::default()
-            .with_transactional_id(Some(TransactionalId(s("worn"))))
-            .with_transaction_timeout_ms(60_000)
-            .with_producer_id(ProducerId(-1))
-            .with_producer_epoch(-1),
-    )
-    .await;
+    let renewed: InitProducerIdResponse =
+        call(&b, ApiKey::InitProducerId, 4, &init_request("worn", 60_000)).await;
     assert_eq!(renewed.error_code, 0);
     assert_ne!(renewed.producer_id.0, 7);
     assert_eq!(renewed.producer_epoch, 0);
@@ -496,38 +482,17 @@ async fn concurrent_transactions_of_different_ids_all_end_and_all_are_saved() {
         .map(|n| {
             let b = b.clone();
             tokio::spawn(async move {
-                let id = TransactionalId(s(&format!("parallel-{n}")));
-                let init: InitProducerIdResponse = call(
-                    &b,
-                    ApiKey::InitProducerId,
-                    4,
-                    &InitProducerIdRequest::default()
-                        .with_transactional_id(Some(id.clone()))
-                        .with_transaction_timeout_ms(60_000)
-                        .with_producer_id(ProducerId(-1))
-                        .with_producer_epoch(-1),
-                )
-                .await;
-                let add = AddPartitionsToTxnRequest::default()
-                    .with_v3_and_below_transactional_id(id.clone())
-                    .with_v3_and_below_producer_id(init.producer_id)
-                    .with_v3_and_below_producer_epoch(init.producer_epoch)
-                    .with_v3_and_below_topics(vec![
-                        add_partitions_to_txn_request::AddPartitionsToTxnTopic::default()
-                            .with_name(topic("t"))
-                            .with_partitions(vec![n % 2]),
-                    ]);
+                let id = format!("parallel-{n}");
+                let init: InitProducerIdResponse =
+                    call(&b, ApiKey::InitProducerId, 4, &init_request(&id, 60_000)).await;
+                let add = add_request(&id, init.producer_id, init.producer_epoch, vec![n % 2]);
                 let _: AddPartitionsToTxnResponse =
                     call(&b, ApiKey::AddPartitionsToTxn, 3, &add).await;
                 let end: EndTxnResponse = call(
                     &b,
                     ApiKey::EndTxn,
                     3,
-                    &EndTxnRequest::default()
-                        .with_transactional_id(id)
-                        .with_producer_id(init.producer_id)
-                        .with_producer_epoch(init.producer_epoch)
-                        .with_committed(n % 3 != 0),
+                    &end_request(&id, init.producer_id, init.producer_epoch, n % 3 != 0),
                 )
                 .await;
                 end.error_code
