@@ -160,9 +160,9 @@ impl Partition {
                 producer_epoch: header.producer_epoch,
                 base_sequence: header.base_sequence,
                 last_offset_delta: header.last_offset_delta,
+                max_timestamp: header.max_timestamp,
             };
             producers.record(&identity, header.base_offset);
-            producers.touch(header.producer_id, header.max_timestamp);
             if header.is_transactional() {
                 txn_events.push(*header);
             }
@@ -240,10 +240,6 @@ impl Partition {
                 SequenceCheck::Append => {
                     let info = state.log.append(&mut batch, self.leader_epoch, now_ms)?;
                     state.producers.record(&identity, info.base_offset);
-                    state.producers.touch(
-                        identity.producer_id,
-                        BatchView::header(&batch).map_or(-1, |v| v.max_timestamp()),
-                    );
                     if transactional {
                         state.txns.on_data(identity.producer_id, info.base_offset);
                     }
@@ -322,6 +318,7 @@ impl Partition {
                 producer_epoch: view.producer_epoch(),
                 base_sequence: view.base_sequence(),
                 last_offset_delta: view.last_offset_delta(),
+                max_timestamp: view.max_timestamp(),
             };
             let batch = match policy {
                 CompressionPolicy::Force(codec) => {

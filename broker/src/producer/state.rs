@@ -18,6 +18,8 @@ pub struct BatchIdentity {
     pub base_sequence: i32,
     /// Records in the batch minus one.
     pub last_offset_delta: i32,
+    /// The batch's max timestamp (what DescribeProducers reports as the last one).
+    pub max_timestamp: i64,
 }
 
 impl BatchIdentity {
@@ -164,13 +166,7 @@ impl ProducerStateTable {
             last_seq: batch.last_sequence(),
             base_offset,
         });
-    }
-
-    /// Notes the max timestamp of a batch the producer just appended.
-    pub fn touch(&mut self, producer_id: i64, timestamp: i64) {
-        if let Some(entry) = self.producers.get_mut(&producer_id) {
-            entry.last_timestamp = timestamp;
-        }
+        entry.last_timestamp = batch.max_timestamp;
     }
 
     /// Every producer known here, by producer id.
@@ -230,6 +226,7 @@ mod tests {
 
     fn batch(pid: i64, epoch: i16, seq: i32, records: i32) -> BatchIdentity {
         BatchIdentity {
+            max_timestamp: 1_000,
             producer_id: pid,
             producer_epoch: epoch,
             base_sequence: seq,
