@@ -30,18 +30,27 @@ pub(crate) async fn add_partitions(
         id: request.v3_and_below_producer_id.0,
         epoch: request.v3_and_below_producer_epoch,
     };
-    let mut wanted = Vec::new();
-    let mut unknown = false;
-    for topic in &request.v3_and_below_topics {
-        let found = topic_lookup::by_name(&ctx.broker, &topic.name);
-        for &p in &topic.partitions {
-            unknown |= topic_lookup::partition(found.as_ref(), p).is_err();
-            wanted.push((topic.name.to_string(), p));
-        }
-    }
-    let outcome = if unknown {
+    // Each partition's own lookup error, in request order.
+    let lookups: Vec<Vec<Option<ResponseError>>> = request
+        .v3_and_below_topics
+        .iter()
+        .map(|topic| {
+            let found = topic_lookup::by_name(&ctx.broker, &topic.name);
+            topic
+                .partitions
+                .iter()
+                .map(|&p| topic_lookup::partition(found.as_ref(), p).err())
+                .collect()
+        })
+        .collect();
+    let outcome = if lookups.iter().flatten().any(Option::is_some) {
         Err(ResponseError::OperationNotAttempted)
     } else {
+        let wanted: Vec<(String, i32)> = request
+            .v3_and_below_topics
+            .iter()
+            .flat_map(|t| t.partitions.iter().map(|&p| (t.name.to_string(), p)))
+            .collect();
         let added = ctx
             .broker
             .txns
@@ -49,21 +58,17 @@ pub(crate) async fn add_partitions(
             .await;
         fencing_for_version(added, ctx.version(), 2)
     };
-    let broker = &ctx.broker;
     let results = request
         .v3_and_below_topics
         .into_iter()
-        .map(|topic| {
-            let found = topic_lookup::by_name(broker, &topic.name);
+        .zip(lookups)
+        .map(|(topic, lookups)| {
             let partitions = topic
                 .partitions
                 .iter()
-                .map(|&p| {
-                    let code = match (&outcome, topic_lookup::partition(found.as_ref(), p)) {
-                        (_, Err(code)) => code.code(),
-                        (Ok(()), Ok(_)) => 0,
-                        (Err(error), Ok(_)) => error.code(),
-                    };
+                .zip(lookups)
+                .map(|(&p, lookup)| {
+                    let code = lookup.or(outcome.err()).map_or(0, |e| e.code());
                     AddPartitionsToTxnPartitionResult::default()
                         .with_partition_index(p)
                         .with_partition_error_code(code)
@@ -114,32 +119,38 @@ pub(crate) async fn txn_offset_commit(
     let broker = &ctx.broker;
     let max_metadata = broker.groups.offset_metadata_max_bytes();
     let mut offsets = Vec::new();
-    let mut refused = Vec::new();
-    for topic in &request.topics {
-        let found = topic_lookup::by_name(broker, &topic.name);
-        for p in &topic.partitions {
-            let too_large = p
-                .committed_metadata
-                .as_ref()
-                .is_some_and(|m| m.len() > max_metadata);
-            match topic_lookup::partition(found.as_ref(), p.partition_index) {
-                Ok(_) if too_large => refused.push((
-                    topic.name.to_string(),
-                    p.partition_index,
-                    ResponseError::OffsetMetadataTooLarge,
-                )),
-                Ok(_) => offsets.push(PendingOffset {
-                    group: group_id.clone(),
-                    topic: topic.name.to_string(),
-                    partition: p.partition_index,
-                    offset: p.committed_offset,
-                    leader_epoch: p.committed_leader_epoch,
-                    metadata: p.committed_metadata.as_ref().map(ToString::to_string),
-                }),
-                Err(code) => refused.push((topic.name.to_string(), p.partition_index, code)),
-            }
-        }
-    }
+    // Each partition's own refusal, in request order.
+    let refusals: Vec<Vec<Option<ResponseError>>> = request
+        .topics
+        .iter()
+        .map(|topic| {
+            let found = topic_lookup::by_name(broker, &topic.name);
+            topic
+                .partitions
+                .iter()
+                .map(|p| {
+                    let metadata = p.committed_metadata.as_ref();
+                    match topic_lookup::partition(found.as_ref(), p.partition_index) {
+                        Err(code) => Some(code),
+                        Ok(_) if metadata.is_some_and(|m| m.len() > max_metadata) => {
+                            Some(ResponseError::OffsetMetadataTooLarge)
+                        }
+                        Ok(_) => {
+                            offsets.push(PendingOffset {
+                                group: group_id.clone(),
+                                topic: topic.name.to_string(),
+                                partition: p.partition_index,
+                                offset: p.committed_offset,
+                                leader_epoch: p.committed_leader_epoch,
+                                metadata: metadata.map(ToString::to_string),
+                            });
+                            None
+                        }
+                    }
+                })
+                .collect()
+        })
+        .collect();
     let outcome = match broker.groups.check_txn_committer(&group_id, &committer) {
         Err(error) => Err(error),
         Ok(()) => {
@@ -154,22 +165,16 @@ pub(crate) async fn txn_offset_commit(
     let topics = request
         .topics
         .into_iter()
-        .map(|topic| {
-            let name = topic.name.to_string();
+        .zip(refusals)
+        .map(|(topic, refusals)| {
             let partitions = topic
                 .partitions
                 .iter()
-                .map(|p| {
-                    let failed = refused
-                        .iter()
-                        .find(|(t, i, _)| *t == name && *i == p.partition_index);
-                    let code = match (failed, &outcome) {
-                        (Some((_, _, code)), _) => code.code(),
-                        (None, outcome) => code(*outcome),
-                    };
+                .zip(refusals)
+                .map(|(p, refusal)| {
                     TxnOffsetCommitResponsePartition::default()
                         .with_partition_index(p.partition_index)
-                        .with_error_code(code)
+                        .with_error_code(refusal.or(outcome.err()).map_or(0, |e| e.code()))
                 })
                 .collect();
             TxnOffsetCommitResponseTopic::default()
