@@ -43,7 +43,6 @@ pub(crate) async fn list(
         .broker
         .txns
         .snapshot()
-        .await
         .into_iter()
         .filter(|(_, txn)| {
             let state_ok = request.state_filters.is_empty()
@@ -77,7 +76,7 @@ pub(crate) async fn describe(
     ctx: RequestContext,
     request: DescribeTransactionsRequest,
 ) -> DescribeTransactionsResponse {
-    let known: BTreeMap<String, _> = ctx.broker.txns.snapshot().await.into_iter().collect();
+    let known: BTreeMap<String, _> = ctx.broker.txns.snapshot().into_iter().collect();
     let states = request
         .transactional_ids
         .into_iter()

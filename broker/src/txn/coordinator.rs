@@ -251,7 +251,7 @@ impl TransactionCoordinator {
 
     /// Every transactional id with its metadata, in id order (ListTransactions and
     /// DescribeTransactions).
-    pub async fn snapshot(&self) -> Vec<(String, TxnMetadata)> {
+    pub fn snapshot(&self) -> Vec<(String, TxnMetadata)> {
         self.state
             .lock()
             .txns
