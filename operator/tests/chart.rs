@@ -178,14 +178,19 @@ mod monitoring {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
     use serde::{Deserialize, Serialize};
 
+    /// A prometheus-operator object: the usual envelope around its own spec.
     #[derive(Serialize, Deserialize)]
     #[serde(deny_unknown_fields, rename_all = "camelCase")]
-    pub(crate) struct ServiceMonitor {
+    pub(crate) struct Object<Spec> {
         pub(crate) api_version: String,
         pub(crate) kind: String,
         pub(crate) metadata: ObjectMeta,
-        pub(crate) spec: ServiceMonitorSpec,
+        pub(crate) spec: Spec,
     }
+
+    pub(crate) type ServiceMonitor = Object<ServiceMonitorSpec>;
+    pub(crate) type PodMonitor = Object<PodMonitorSpec>;
+    pub(crate) type PrometheusRule = Object<PrometheusRuleSpec>;
 
     #[derive(Serialize, Deserialize)]
     #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -196,15 +201,6 @@ mod monitoring {
         #[serde(skip_serializing_if = "Option::is_none")]
         pub(crate) namespace_selector: Option<NamespaceSelector>,
         pub(crate) endpoints: Vec<Endpoint>,
-    }
-
-    #[derive(Serialize, Deserialize)]
-    #[serde(deny_unknown_fields, rename_all = "camelCase")]
-    pub(crate) struct PodMonitor {
-        pub(crate) api_version: String,
-        pub(crate) kind: String,
-        pub(crate) metadata: ObjectMeta,
-        pub(crate) spec: PodMonitorSpec,
     }
 
     #[derive(Serialize, Deserialize)]
@@ -263,15 +259,6 @@ mod monitoring {
         pub(crate) regex: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
         pub(crate) replacement: Option<String>,
-    }
-
-    #[derive(Serialize, Deserialize)]
-    #[serde(deny_unknown_fields, rename_all = "camelCase")]
-    pub(crate) struct PrometheusRule {
-        pub(crate) api_version: String,
-        pub(crate) kind: String,
-        pub(crate) metadata: ObjectMeta,
-        pub(crate) spec: PrometheusRuleSpec,
     }
 
     #[derive(Serialize, Deserialize)]
