@@ -42,6 +42,19 @@ where
     }
 }
 
+/// Merge-patches `name`, failing the test with `what` if the API server refuses.
+async fn merge_patch<K>(api: &Api<K>, name: &str, patch: &serde_json::Value, what: &str)
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    if let Err(e) = api
+        .patch(name, &PatchParams::default(), &Patch::Merge(patch))
+        .await
+    {
+        panic!("{what}: {e}");
+    }
+}
+
 async fn install_crds(client: &Client) {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     for crd in [KafkaCluster::crd(), KafkaTopic::crd()] {
@@ -283,12 +296,7 @@ async fn operator_drives_cluster_and_topics_through_their_lifecycle() {
 
     // Growing the topic keeps every existing assignment.
     let grow = json!({ "spec": { "partitions": 9 } });
-    if let Err(e) = topics
-        .patch("orders", &PatchParams::default(), &Patch::Merge(&grow))
-        .await
-    {
-        panic!("grow: {e}");
-    }
+    merge_patch(&topics, "orders", &grow, "grow").await;
     let grown = wait_until("9 partitions", || async {
         topic_where(&topics, "orders", |t| {
             t.status.as_ref().is_some_and(|s| s.partitions.len() == 9)
@@ -523,12 +531,7 @@ async fn paused_cluster_reports_paused_and_resumes_when_the_annotation_goes() {
         "metadata": { "annotations": { "tributary.dev/paused": "true" } },
         "spec": { "brokers": 2 },
     });
-    if let Err(e) = clusters
-        .patch("demo", &PatchParams::default(), &Patch::Merge(&pause))
-        .await
-    {
-        panic!("pause: {e}");
-    }
+    merge_patch(&clusters, "demo", &pause, "pause").await;
     let paused = wait_until("Paused condition", || async {
         clusters.get("demo").await.ok().filter(|c| {
             paused_condition(c).is_some_and(|p| {
@@ -548,12 +551,7 @@ async fn paused_cluster_reports_paused_and_resumes_when_the_annotation_goes() {
 
     // Resuming clears the condition and applies the pending change.
     let resume = json!({ "metadata": { "annotations": { "tributary.dev/paused": null } } });
-    if let Err(e) = clusters
-        .patch("demo", &PatchParams::default(), &Patch::Merge(&resume))
-        .await
-    {
-        panic!("resume: {e}");
-    }
+    merge_patch(&clusters, "demo", &resume, "resume").await;
     wait_until("resumed", || async {
         let c = clusters.get("demo").await.ok()?;
         let sts = sts_api.get("demo-broker").await.ok()?;
@@ -616,12 +614,7 @@ async fn monitoring_spec_applies_pod_monitor_and_rules_and_removes_them_when_off
     .await;
 
     let off = json!({ "spec": { "monitoring": { "serviceMonitor": false, "rules": false } } });
-    if let Err(e) = clusters
-        .patch("demo", &PatchParams::default(), &Patch::Merge(&off))
-        .await
-    {
-        panic!("turn monitoring off: {e}");
-    }
+    merge_patch(&clusters, "demo", &off, "turn monitoring off").await;
     wait_until("monitoring objects deleted", || async {
         let pm = server.get("monitoring.coreos.com/podmonitors", NS, "demo-broker");
         let rule = server.get("monitoring.coreos.com/prometheusrules", NS, "demo-alerts");
@@ -702,12 +695,7 @@ async fn scale_down_waits_until_topics_moved_replicas_off_the_removed_brokers() 
 
     // Hold the topic still (paused) so the replica stays on broker 2, then scale to two brokers.
     let pause = json!({ "metadata": { "annotations": { "tributary.dev/paused": "true" } } });
-    if let Err(e) = topics
-        .patch("events", &PatchParams::default(), &Patch::Merge(&pause))
-        .await
-    {
-        panic!("pause topic: {e}");
-    }
+    merge_patch(&topics, "events", &pause, "pause topic").await;
     let topic_paused = |t: &KafkaTopic| {
         t.status.as_ref().is_some_and(|s| {
             s.conditions
@@ -721,12 +709,7 @@ async fn scale_down_waits_until_topics_moved_replicas_off_the_removed_brokers() 
     .await;
     let clusters: Api<KafkaCluster> = Api::namespaced(client.clone(), NS);
     let shrink = json!({ "spec": { "brokers": 2 } });
-    if let Err(e) = clusters
-        .patch("demo", &PatchParams::default(), &Patch::Merge(&shrink))
-        .await
-    {
-        panic!("scale down: {e}");
-    }
+    merge_patch(&clusters, "demo", &shrink, "scale down").await;
     let draining = |c: &KafkaCluster| {
         condition(c, "Progressing").is_some_and(|p| {
             p.status == "True"
@@ -750,12 +733,7 @@ async fn scale_down_waits_until_topics_moved_replicas_off_the_removed_brokers() 
 
     // Resume the topic: placement moves the replica, then the StatefulSet shrinks.
     let resume = json!({ "metadata": { "annotations": { "tributary.dev/paused": null } } });
-    if let Err(e) = topics
-        .patch("events", &PatchParams::default(), &Patch::Merge(&resume))
-        .await
-    {
-        panic!("resume topic: {e}");
-    }
+    merge_patch(&topics, "events", &resume, "resume topic").await;
     wait_until("StatefulSet shrunk after the move", || async {
         let sts = sts_api.get("demo-broker").await.ok()?;
         let c = clusters.get("demo").await.ok()?;
