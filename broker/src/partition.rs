@@ -12,13 +12,12 @@ const SYNC_RUNNING: u8 = 1;
 const SYNC_RUNNING_DIRTY: u8 = 2;
 
 use bytes::Bytes;
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Mutex, MutexGuard, RwLock};
 use tokio::sync::watch;
 
 use crate::codec::{self, CodecError, CompressionPolicy};
 use crate::producer::{
-    AbortedTxn, BatchIdentity, ProducerStateTable, ProducerSummary, SequenceCheck, SequenceError,
-    TxnIndex,
+    BatchIdentity, ProducerStateTable, ProducerSummary, SequenceCheck, SequenceError, TxnIndex,
 };
 use crate::storage::{
     keyless_records, marker_batch, marker_is_commit, AbortedRange, BatchError, BatchView,
@@ -77,7 +76,7 @@ pub struct FetchedData {
     /// Last stable offset: below it no transaction is open.
     pub last_stable_offset: i64,
     /// Aborted transactions within the returned records (READ_COMMITTED reads only).
-    pub aborted: Vec<AbortedTxn>,
+    pub aborted: Vec<AbortedRange>,
 }
 
 /// What isolation a read asks for (the fetch's isolation_level).
@@ -255,14 +254,7 @@ impl Partition {
             };
             first.get_or_insert(appended);
         }
-        // Single replica: the high watermark follows the log end at once.
-        state.log.set_high_watermark(end_offset);
-        drop(state);
-        self.high_watermark.send_if_modified(|hw| {
-            let moved = *hw != end_offset;
-            *hw = end_offset;
-            moved
-        });
+        self.advance_high_watermark(state, end_offset);
         let mut appended = first.ok_or(StorageError::EmptyAppend)?;
         appended.end_offset = end_offset;
         appended.records = end_offset - start;
@@ -429,6 +421,13 @@ impl Partition {
         state.producers.fence(producer_id, producer_epoch);
         state.txns.on_marker(producer_id, info.base_offset, commit);
         let end_offset = info.last_offset + 1;
+        self.advance_high_watermark(state, end_offset);
+        Ok(end_offset)
+    }
+
+    /// Single replica: the high watermark follows the log end at once; waiting fetches wake
+    /// once the lock is released.
+    fn advance_high_watermark(&self, mut state: MutexGuard<'_, State>, end_offset: i64) {
         state.log.set_high_watermark(end_offset);
         drop(state);
         self.high_watermark.send_if_modified(|hw| {
@@ -436,7 +435,6 @@ impl Partition {
             *hw = end_offset;
             moved
         });
-        Ok(end_offset)
     }
 
     /// Runs `f` with the log locked, for queries such as offsets by timestamp.
@@ -532,14 +530,7 @@ impl Partition {
                 first_unstable_offset: state.txns.first_unstable_offset(),
                 aborted: state
                     .txns
-                    .aborted_between(state.log.log_start_offset(), i64::MAX)
-                    .into_iter()
-                    .map(|a| AbortedRange {
-                        producer_id: a.producer_id,
-                        first_offset: a.first_offset,
-                        last_offset: a.last_offset,
-                    })
-                    .collect(),
+                    .aborted_between(state.log.log_start_offset(), i64::MAX),
             };
             state.log.compaction_job(now_ms, txns)
         };

@@ -5,16 +5,7 @@
 
 use std::collections::HashMap;
 
-/// One aborted transaction: its producer and the offsets from its first record to its marker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AbortedTxn {
-    /// Producer id.
-    pub producer_id: i64,
-    /// Offset of the transaction's first record in this partition.
-    pub first_offset: i64,
-    /// Offset of the abort marker.
-    pub last_offset: i64,
-}
+use crate::storage::AbortedRange;
 
 /// Open and aborted transactions of one partition.
 #[derive(Debug, Default)]
@@ -22,7 +13,7 @@ pub struct TxnIndex {
     /// Producer id → offset of the first record of its open transaction.
     ongoing: HashMap<i64, i64>,
     /// Aborted transactions in marker order.
-    aborted: Vec<AbortedTxn>,
+    aborted: Vec<AbortedRange>,
 }
 
 impl TxnIndex {
@@ -37,7 +28,7 @@ impl TxnIndex {
     pub fn on_marker(&mut self, producer_id: i64, marker_offset: i64, commit: bool) {
         if let Some(first_offset) = self.ongoing.remove(&producer_id) {
             if !commit {
-                self.aborted.push(AbortedTxn {
+                self.aborted.push(AbortedRange {
                     producer_id,
                     first_offset,
                     last_offset: marker_offset,
@@ -57,7 +48,7 @@ impl TxnIndex {
     }
 
     /// Aborted transactions overlapping offsets `[from, to)`, for a fetch returning them.
-    pub fn aborted_between(&self, from: i64, to: i64) -> Vec<AbortedTxn> {
+    pub fn aborted_between(&self, from: i64, to: i64) -> Vec<AbortedRange> {
         self.aborted
             .iter()
             .filter(|a| a.last_offset >= from && a.first_offset < to)
@@ -107,7 +98,7 @@ mod tests {
         index.on_data(6, 10);
         index.on_marker(6, 12, false);
         index.on_marker(7, 20, false);
-        let ids = |v: Vec<AbortedTxn>| v.iter().map(|a| a.producer_id).collect::<Vec<_>>();
+        let ids = |v: Vec<AbortedRange>| v.iter().map(|a| a.producer_id).collect::<Vec<_>>();
         assert_eq!(ids(index.aborted_between(0, 5)), vec![5]);
         assert_eq!(ids(index.aborted_between(5, 10)), Vec::<i64>::new());
         assert_eq!(ids(index.aborted_between(3, 11)), vec![5, 6]);
