@@ -94,6 +94,13 @@ pub struct Flags {
     /// How often retention and segment age are checked, in milliseconds.
     #[arg(long, env = "TRIBUTARY_LOG_RETENTION_CHECK_INTERVAL_MS")]
     pub log_retention_check_interval_ms: Option<u64>,
+    /// Default flush.messages: unsynced records that force an fsync of writes no producer
+    /// waits on (unset: left to the OS and to segment rolls, as in Kafka).
+    #[arg(long, env = "TRIBUTARY_LOG_FLUSH_INTERVAL_MESSAGES")]
+    pub log_flush_interval_messages: Option<i64>,
+    /// Default flush.ms: longest such writes stay unsynced (unset: no limit, as in Kafka).
+    #[arg(long, env = "TRIBUTARY_LOG_FLUSH_INTERVAL_MS")]
+    pub log_flush_interval_ms: Option<i64>,
     /// fsync before answering acks=all produce requests (group commit).
     #[arg(long, env = "TRIBUTARY_FSYNC_ACKS_ALL")]
     pub fsync_acks_all: Option<bool>,
@@ -158,6 +165,8 @@ impl Flags {
             message_max_bytes,
             min_insync_replicas,
             log_retention_check_interval_ms,
+            log_flush_interval_messages,
+            log_flush_interval_ms,
             fsync_acks_all,
             fsync_acks_one,
             socket_request_max_bytes,
@@ -243,6 +252,10 @@ impl BrokerConfig {
                 .unwrap_or(defaults.retention_bytes),
             segment_bytes: flags.log_segment_bytes.unwrap_or(defaults.segment_bytes),
             segment_ms: flags.log_segment_ms.unwrap_or(defaults.segment_ms),
+            flush_messages: flags
+                .log_flush_interval_messages
+                .unwrap_or(defaults.flush_messages),
+            flush_ms: flags.log_flush_interval_ms.unwrap_or(defaults.flush_ms),
             ..defaults
         };
         if let Some(max) = flags.message_max_bytes {
@@ -290,6 +303,12 @@ impl BrokerConfig {
         }
         if self.log_defaults.segment_bytes < 14 {
             return Err(invalid("log-segment-bytes", "must be at least 14 bytes"));
+        }
+        if self.log_defaults.flush_messages < 1 {
+            return Err(invalid("log-flush-interval-messages", "must be at least 1"));
+        }
+        if self.log_defaults.flush_ms < 1 {
+            return Err(invalid("log-flush-interval-ms", "must be at least 1"));
         }
         if self.socket_request_max_bytes < 1024 {
             return Err(invalid("socket-request-max-bytes", "must be at least 1024"));

@@ -1,15 +1,17 @@
 //! Group commit. Each partition has at most one fsync running; writes that arrive meanwhile
 //! are covered by the next one, which starts as soon as the running one ends. So one fsync
 //! covers every batch appended while the previous was on disk, acks=all producers share its
-//! cost, and partitions never wait for each other.
+//! cost, and partitions never wait for each other. Writes nobody waits on are fsynced as the
+//! topic's `flush.messages` and `flush.ms` say, and at segment rolls.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use prometheus::Histogram;
 use tokio::runtime::Handle;
 
 use crate::partition::Partition;
+use crate::storage::FlushDue;
 
 /// Exit code of a broker halted by a failed fsync.
 pub const FSYNC_FAILURE_EXIT_CODE: i32 = 70;
@@ -37,6 +39,25 @@ impl Flusher {
             let flush_seconds = self.flush_seconds.clone();
             self.runtime
                 .spawn_blocking(move || sync_until_clean(&partition, &flush_seconds));
+        }
+    }
+
+    /// Schedules the fsync `due` asks for, for writes no producer waits on.
+    pub fn after_write(&self, partition: &Arc<Partition>, due: FlushDue) {
+        match due {
+            FlushDue::Now => self.request_sync(partition),
+            FlushDue::Within(ms) => {
+                if partition.schedule_flush() {
+                    let flusher = self.clone();
+                    let partition = partition.clone();
+                    self.runtime.spawn(async move {
+                        tokio::time::sleep(Duration::from_millis(ms)).await;
+                        partition.deferred_flush_started();
+                        flusher.request_sync(&partition);
+                    });
+                }
+            }
+            FlushDue::Later => {}
         }
     }
 }

@@ -21,7 +21,7 @@ use crate::producer::{
 };
 use crate::storage::{
     keyless_records, marker_batch, marker_is_commit, AbortedRange, BatchError, BatchView,
-    CleanerTxns, CompactionOutcome, LogConfig, PartitionLog, PendingSync, StorageError,
+    CleanerTxns, CompactionOutcome, FlushDue, LogConfig, PartitionLog, PendingSync, StorageError,
 };
 
 /// Why an append was refused.
@@ -62,6 +62,8 @@ pub struct Appended {
     pub log_start_offset: i64,
     /// Records newly written (0 when every batch was a duplicate).
     pub records: i64,
+    /// When the writes so far need an fsync if no producer waits for one.
+    pub flush: FlushDue,
 }
 
 /// Data and positions returned to a fetch.
@@ -125,6 +127,8 @@ pub struct Partition {
     durable: watch::Sender<i64>,
     /// Group-commit state: idle, syncing, or syncing with newer writes waiting.
     sync_state: AtomicU8,
+    /// A deferred fsync (flush.ms) is scheduled.
+    flush_scheduled: AtomicBool,
     /// The topic's compression.type.
     compression: RwLock<CompressionPolicy>,
     /// Whether records need keys (`cleanup.policy` includes compact).
@@ -180,6 +184,7 @@ impl Partition {
                 txns,
             }),
             sync_state: AtomicU8::new(SYNC_IDLE),
+            flush_scheduled: AtomicBool::new(false),
             compression: RwLock::new(CompressionPolicy::Producer),
             keys_required,
         })
@@ -235,6 +240,7 @@ impl Partition {
                     log_append_time: -1,
                     log_start_offset: state.log.log_start_offset(),
                     records: 0,
+                    flush: FlushDue::Later,
                 },
                 SequenceCheck::Append => {
                     let info = state.log.append(&mut batch, self.leader_epoch, now_ms)?;
@@ -249,15 +255,18 @@ impl Partition {
                         log_append_time: info.log_append_time,
                         log_start_offset: info.log_start_offset,
                         records: 0,
+                        flush: FlushDue::Later,
                     }
                 }
             };
             first.get_or_insert(appended);
         }
+        let flush = state.log.flush_due();
         self.advance_high_watermark(state, end_offset);
         let mut appended = first.ok_or(StorageError::EmptyAppend)?;
         appended.end_offset = end_offset;
         appended.records = end_offset - start;
+        appended.flush = flush;
         Ok(appended)
     }
 
@@ -470,6 +479,21 @@ impl Partition {
                 Err(actual) => state = actual,
             }
         }
+    }
+
+    /// When the writes so far need an fsync if no producer waits for one.
+    pub fn flush_due(&self) -> FlushDue {
+        self.state.lock().log.flush_due()
+    }
+
+    /// Claims the one deferred fsync a partition may have scheduled; false if one already is.
+    pub(crate) fn schedule_flush(&self) -> bool {
+        !self.flush_scheduled.swap(true, Ordering::AcqRel)
+    }
+
+    /// Ends the scheduled deferred fsync, just before it is requested.
+    pub(crate) fn deferred_flush_started(&self) {
+        self.flush_scheduled.store(false, Ordering::Release);
     }
 
     /// Takes what must be fsynced now; writes after this call will ask for another round.

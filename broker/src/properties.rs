@@ -69,6 +69,10 @@ pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Flags, 
             "log.segment.bytes" => flags.log_segment_bytes = Some(narrow(number(&value)?, &bad)?),
             "log.roll.ms" => flags.log_segment_ms = Some(number(&value)?),
             "log.roll.hours" => flags.log_segment_ms = Some(number(&value)? * 3_600_000),
+            "log.flush.interval.messages" => {
+                flags.log_flush_interval_messages = Some(number(&value)?);
+            }
+            "log.flush.interval.ms" => flags.log_flush_interval_ms = Some(number(&value)?),
             "log.retention.check.interval.ms" => {
                 flags.log_retention_check_interval_ms = Some(narrow(number(&value)?, &bad)?);
             }
@@ -117,7 +121,8 @@ mod tests {
     fn kafka_keys_become_broker_settings() {
         let text = "# comment\nlisteners=PLAIN://0.0.0.0:9092\nlog.dirs=/var/lib/tributary/data\n\
                     num.partitions=6\nlog.retention.hours=2\nauto.create.topics.enable=false\n\
-                    advertised.host.suffix=demo-brokers.ns.svc\nadmin.port=9644\nunknown.key=1\n";
+                    advertised.host.suffix=demo-brokers.ns.svc\nadmin.port=9644\nunknown.key=1\n\
+                    log.flush.interval.messages=10000\nlog.flush.interval.ms=1000\n";
         let env = |k: &str| match k {
             "BROKER_ID" => Some("2".to_string()),
             "POD_NAME" => Some("demo-broker-2".to_string()),
@@ -134,6 +139,8 @@ mod tests {
         assert_eq!(flags.log_retention_ms, Some(7_200_000));
         assert_eq!(flags.auto_create_topics, Some(false));
         assert_eq!(flags.http_listener.as_deref(), Some("0.0.0.0:9644"));
+        assert_eq!(flags.log_flush_interval_messages, Some(10_000));
+        assert_eq!(flags.log_flush_interval_ms, Some(1_000));
     }
 
     #[test]

@@ -85,6 +85,12 @@ async fn maintain(broker: Arc<Broker>) {
                 .await;
             }
             _ = checkpoint.tick() => {
+                // Segments rolled by age and writes past flush.ms or flush.messages.
+                for topic in broker.topics.list() {
+                    for partition in &topic.partitions {
+                        broker.flusher.after_write(partition, partition.flush_due());
+                    }
+                }
                 let broker = broker.clone();
                 let _ = tokio::task::spawn_blocking(move || {
                     for_each_partition(&broker, |p| p.checkpoint());

@@ -89,14 +89,16 @@ pub(crate) fn handle(
                             m.messages_in
                                 .with_label_values(&topic)
                                 .inc_by(u64::try_from(appended.records).unwrap_or(0));
-                            broker.flusher.request_sync(&partition);
                             if wait_for_fsync {
+                                broker.flusher.request_sync(&partition);
                                 waits.push(DurableWait {
                                     partition: partition.clone(),
                                     end_offset: appended.end_offset,
                                     topic_slot,
                                     partition_slot,
                                 });
+                            } else {
+                                broker.flusher.after_write(&partition, appended.flush);
                             }
                             response
                                 .with_base_offset(appended.base_offset)

@@ -460,3 +460,64 @@ async fn elections_are_never_needed_and_nothing_is_reassigned() {
     .await;
     assert_eq!((r.error_code, r.topics.len()), (0, 0));
 }
+
+/// Produces one batch of `records` to partition `index` of "t" with `acks`.
+async fn produce_to(
+    b: &std::sync::Arc<crate::broker::Broker>,
+    index: i32,
+    acks: i16,
+    records: i64,
+) {
+    let request = ProduceRequest::default()
+        .with_acks(acks)
+        .with_timeout_ms(5_000)
+        .with_topic_data(vec![produce_request::TopicProduceData::default()
+            .with_name(topic("t"))
+            .with_partition_data(vec![
+                produce_request::PartitionProduceData::default()
+                    .with_index(index)
+                    .with_records(Some(batch(records))),
+            ])]);
+    let response: ProduceResponse = call(b, ApiKey::Produce, 9, &request).await;
+    assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
+}
+
+#[tokio::test]
+async fn writes_nobody_waits_on_are_fsynced_as_flush_messages_and_flush_ms_say() {
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path()).await;
+    let partition = |i: i32| b.topics.get("t").unwrap().partition(i).unwrap().clone();
+    let durable = |i: i32| *partition(i).watch_durable().borrow();
+    let reaches = |i: i32, end: i64| {
+        let mut rx = partition(i).watch_durable();
+        async move {
+            tokio::time::timeout(Duration::from_secs(5), rx.wait_for(|&d| d >= end))
+                .await
+                .is_ok()
+        }
+    };
+
+    // Kafka's defaults: acks=1 is answered after the write and the OS decides when it reaches
+    // the disk; acks=all waits for the group-commit fsync.
+    produce_to(&b, 0, 1, 3).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(durable(0), 0, "no fsync for acks=1 by default");
+    produce_to(&b, 0, -1, 2).await;
+    assert_eq!(durable(0), 5, "acks=all answered once durable");
+
+    // flush.messages: the write that reaches the count starts an fsync.
+    let configs = [("flush.messages".to_string(), "4".to_string())].into();
+    b.topics.set_configs("t", configs, false).unwrap();
+    produce_to(&b, 1, 1, 3).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(durable(1), 0, "below flush.messages");
+    produce_to(&b, 1, 1, 1).await;
+    assert!(reaches(1, 4).await, "flush.messages reached");
+
+    // flush.ms: unsynced writes are fsynced within that time.
+    let configs = [("flush.ms".to_string(), "100".to_string())].into();
+    b.topics.set_configs("t", configs, false).unwrap();
+    produce_to(&b, 1, 1, 2).await;
+    assert!(reaches(1, 6).await, "flush.ms elapsed");
+}

@@ -35,6 +35,11 @@ pub struct LogConfig {
     pub compact: bool,
     /// How long tombstones survive compaction (Kafka `delete.retention.ms`).
     pub delete_retention_ms: i64,
+    /// Unsynced records that force an fsync of writes no producer waits on (Kafka
+    /// `flush.messages`); `i64::MAX` leaves them to the OS and to segment rolls.
+    pub flush_messages: i64,
+    /// Longest time such writes stay unsynced (Kafka `flush.ms`); `i64::MAX` for no limit.
+    pub flush_ms: i64,
 }
 
 impl Default for LogConfig {
@@ -51,6 +56,8 @@ impl Default for LogConfig {
             delete: true,
             compact: false,
             delete_retention_ms: 24 * 60 * 60 * 1000,
+            flush_messages: i64::MAX,
+            flush_ms: i64::MAX,
         }
     }
 }

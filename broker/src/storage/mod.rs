@@ -45,4 +45,4 @@ pub use log::{AppendInfo, PartitionLog};
 pub use read::ReadPlan;
 pub(crate) use records::{keyless_records, marker_batch, marker_is_commit};
 pub use retention::RetentionOutcome;
-pub use sync::{CheckpointPlan, PendingSync};
+pub use sync::{CheckpointPlan, FlushDue, PendingSync};

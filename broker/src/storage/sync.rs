@@ -56,6 +56,18 @@ impl SyncState {
     }
 }
 
+/// When writes that no producer waits on should be fsynced (Kafka's `flush.messages` and
+/// `flush.ms`; a rolled segment is always flushed, so recovery only rescans the active one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlushDue {
+    /// Start an fsync now.
+    Now,
+    /// Start one within this many milliseconds.
+    Within(u64),
+    /// Leave it to the OS, the next roll or shutdown.
+    Later,
+}
+
 /// Files to fsync, taken under the lock and run outside it.
 #[derive(Debug)]
 pub struct PendingSync {
@@ -111,6 +123,19 @@ impl PartitionLog {
             dir,
             offset: end,
         })
+    }
+
+    /// Whether unsynced writes call for an fsync, by the topic's flush settings.
+    pub fn flush_due(&self) -> FlushDue {
+        let unsynced = self.log_end_offset() - self.recovery_point;
+        if !self.sync.rolled.is_empty() || (unsynced > 0 && unsynced >= self.config.flush_messages)
+        {
+            FlushDue::Now
+        } else if unsynced > 0 && self.config.flush_ms != i64::MAX {
+            FlushDue::Within(u64::try_from(self.config.flush_ms).unwrap_or(0))
+        } else {
+            FlushDue::Later
+        }
     }
 
     /// Records that data up to `offset` is on disk, advancing the recovery point (written to
@@ -202,7 +227,54 @@ impl CheckpointPlan {
 #[cfg(test)]
 mod tests {
     use crate::storage::test_util::{append, open, simple, small_config};
-    use crate::storage::LogConfig;
+    use crate::storage::{FlushDue, LogConfig};
+
+    #[test]
+    fn unsynced_writes_are_due_by_flush_messages_flush_ms_and_rolls() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut log = open(dir.path().join("kafka").as_path(), LogConfig::default());
+        append(&mut log, simple(3, 1_000));
+        assert_eq!(
+            log.flush_due(),
+            FlushDue::Later,
+            "Kafka's default: the OS decides"
+        );
+
+        let by_count = LogConfig {
+            flush_messages: 4,
+            ..LogConfig::default()
+        };
+        let mut log = open(dir.path().join("count").as_path(), by_count);
+        assert_eq!(log.flush_due(), FlushDue::Later, "nothing unsynced");
+        append(&mut log, simple(3, 1_000));
+        assert_eq!(log.flush_due(), FlushDue::Later);
+        append(&mut log, simple(1, 1_000));
+        assert_eq!(log.flush_due(), FlushDue::Now);
+        log.flush().expect("flush");
+        assert_eq!(log.flush_due(), FlushDue::Later);
+
+        let by_time = LogConfig {
+            flush_ms: 250,
+            ..LogConfig::default()
+        };
+        let mut log = open(dir.path().join("time").as_path(), by_time);
+        assert_eq!(log.flush_due(), FlushDue::Later, "nothing unsynced");
+        append(&mut log, simple(1, 1_000));
+        assert_eq!(log.flush_due(), FlushDue::Within(250));
+
+        let mut log = open(dir.path().join("roll").as_path(), small_config());
+        while log.segment_count() < 2 {
+            append(&mut log, simple(2, 1_000));
+        }
+        assert_eq!(
+            log.flush_due(),
+            FlushDue::Now,
+            "a rolled segment is flushed"
+        );
+        log.flush().expect("flush");
+        append(&mut log, simple(1, 1_000));
+        assert_eq!(log.flush_due(), FlushDue::Later);
+    }
 
     #[test]
     fn pending_sync_covers_new_writes_and_mark_synced_advances_the_recovery_point() {

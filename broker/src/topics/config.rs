@@ -216,7 +216,8 @@ pub fn broker_default(broker: &BrokerConfig, name: &str) -> String {
         "local.retention.bytes" | "local.retention.ms" => "-2".into(),
         "message.downconversion.enable" => "true".into(),
         "message.format.version" => "3.0-IV1".into(),
-        "flush.messages" | "flush.ms" => i64::MAX.to_string(),
+        "flush.messages" => log.flush_messages.to_string(),
+        "flush.ms" => log.flush_ms.to_string(),
         "index.interval.bytes" => log.index_interval_bytes.to_string(),
         "max.compaction.lag.ms" => i64::MAX.to_string(),
         "max.message.bytes" => log.max_message_bytes.to_string(),
@@ -392,6 +393,8 @@ pub fn log_config(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -
         delete_retention_ms: get("delete.retention.ms")
             .parse()
             .unwrap_or(d.delete_retention_ms),
+        flush_messages: get("flush.messages").parse().unwrap_or(d.flush_messages),
+        flush_ms: get("flush.ms").parse().unwrap_or(d.flush_ms),
     }
 }
 
