@@ -1,4 +1,5 @@
-//! ListOffsets: earliest, latest, max-timestamp and by-timestamp offsets.
+//! ListOffsets: earliest, latest, max-timestamp and by-timestamp offsets (and the tiered
+//! offsets of KIP-1005, which without tiered storage are the local ones or none).
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::list_offsets_response::{
@@ -13,6 +14,8 @@ const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
+/// KIP-1005: the highest offset in tiered storage; none without tiered storage.
+const LATEST_TIERED: i64 = -5;
 
 /// Answers offset lookups for each partition asked about.
 pub(crate) async fn handle(
@@ -51,6 +54,7 @@ pub(crate) async fn handle(
                                 LATEST => Ok(Some((latest, -1))),
                                 EARLIEST | EARLIEST_LOCAL => Ok(Some((log.log_start_offset(), -1))),
                                 MAX_TIMESTAMP => log.max_timestamp().map_err(|e| storage_code(&e)),
+                                LATEST_TIERED => Ok(None),
                                 ts if ts >= 0 => {
                                     log.offset_for_timestamp(ts).map_err(|e| storage_code(&e))
                                 }

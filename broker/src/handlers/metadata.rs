@@ -49,18 +49,19 @@ pub(crate) async fn handle(ctx: RequestContext, request: MetadataRequest) -> Met
             .collect(),
         Some(list) => list
             .into_iter()
-            .map(|wanted| {
-                if let Some(name) = wanted.name {
+            .map(|wanted| match wanted.name {
+                // A topic id wins over the name, as in Kafka: the Java client sends an empty
+                // name beside the id it asks about.
+                Some(name) if wanted.topic_id.is_nil() => {
                     match find_or_create(&ctx, &name, auto_create) {
                         Ok(topic) => describe(&topic, config.broker_id, topic_ops, version),
                         Err(error) => missing(Some(name), wanted.topic_id, error),
                     }
-                } else {
-                    match broker.topics.get_by_id(&wanted.topic_id) {
-                        Some(topic) => describe(&topic, config.broker_id, topic_ops, version),
-                        None => missing(None, wanted.topic_id, ResponseError::UnknownTopicId),
-                    }
                 }
+                _ => match broker.topics.get_by_id(&wanted.topic_id) {
+                    Some(topic) => describe(&topic, config.broker_id, topic_ops, version),
+                    None => missing(None, wanted.topic_id, ResponseError::UnknownTopicId),
+                },
             })
             .collect(),
     };

@@ -131,7 +131,14 @@ async fn produce_fetch_and_offsets_at_every_version() {
         );
     }
     for v in versions(ApiKey::ListOffsets) {
-        for (timestamp, want) in [(-2, 0), (-1, expected_offset), (1_001, 1)] {
+        let mut cases = vec![(-2, 0), (-1, expected_offset), (1_001, 1)];
+        if v >= 8 {
+            cases.push((-4, 0)); // earliest local: the log start without tiered storage
+        }
+        if v >= 9 {
+            cases.push((-5, -1)); // latest tiered: none without tiered storage
+        }
+        for (timestamp, want) in cases {
             let request = ListOffsetsRequest::default()
                 .with_replica_id(BrokerId(-1))
                 .with_topics(vec![list_offsets_request::ListOffsetsTopic::default()
@@ -520,4 +527,39 @@ async fn writes_nobody_waits_on_are_fsynced_as_flush_messages_and_flush_ms_say()
     b.topics.set_configs("t", configs, false).unwrap();
     produce_to(&b, 1, 1, 2).await;
     assert!(reaches(1, 6).await, "flush.ms elapsed");
+}
+
+#[tokio::test]
+async fn metadata_finds_topics_by_id_whatever_name_comes_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path()).await;
+    let id = b.topics.get("t").unwrap().record.id;
+    {
+        let v = 12;
+        // The Java client sends an empty name beside the id.
+        let request = MetadataRequest::default().with_topics(Some(vec![
+            metadata_request::MetadataRequestTopic::default()
+                .with_topic_id(id)
+                .with_name(Some(topic(""))),
+            metadata_request::MetadataRequestTopic::default()
+                .with_topic_id(uuid::Uuid::from_u128(7))
+                .with_name(None),
+        ]));
+        let response: MetadataResponse = call(&b, ApiKey::Metadata, v, &request).await;
+        let found = &response.topics[0];
+        assert_eq!(
+            (
+                found.error_code,
+                found.name.as_ref().map(|n| n.as_str()),
+                found.topic_id
+            ),
+            (0, Some("t"), id),
+            "Metadata v{v}"
+        );
+        assert_eq!(found.partitions.len(), 2, "Metadata v{v}");
+        assert_eq!(
+            response.topics[1].error_code, 100,
+            "Metadata v{v}: UNKNOWN_TOPIC_ID"
+        );
+    }
 }
