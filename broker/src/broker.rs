@@ -10,6 +10,7 @@ use crate::group::log::OffsetsLog;
 use crate::group::{BrokerLog, GroupCoordinator};
 use crate::metrics::{Metrics, MetricsError};
 use crate::producer::{IdAllocator, IdAllocatorError};
+use crate::topics::dynamic::{DynamicConfigError, DynamicConfigs};
 use crate::topics::{LocalStore, RegistryError, TopicRegistry};
 use crate::txn::{StoreError, TransactionCoordinator};
 
@@ -35,6 +36,9 @@ pub enum StartError {
     /// The transaction state is unusable.
     #[error(transparent)]
     Transactions(#[from] StoreError),
+    /// The dynamic broker configs are unreadable.
+    #[error(transparent)]
+    DynamicConfigs(#[from] DynamicConfigError),
 }
 
 /// Shared broker state.
@@ -76,6 +80,8 @@ impl Broker {
             source,
         })?;
         let cluster_id = load_or_create_cluster_id(&dir, config.broker_id)?;
+        let mut config = config;
+        config.dynamic = Arc::new(DynamicConfigs::open(&dir)?);
         let config = Arc::new(config);
         let topics = TopicRegistry::open(config.clone(), Box::new(LocalStore::new(&dir)))?;
         let producer_ids = IdAllocator::open(&dir.join("producer-ids"))?;

@@ -2,12 +2,14 @@
 //! YAML file, in that order of precedence, with Kafka's defaults for everything left unset.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use clap::Parser;
 use serde::Deserialize;
 
 use crate::group::GroupConfig;
 use crate::storage::{LogConfig, TimestampType};
+use crate::topics::dynamic::DynamicConfigs;
 
 /// Errors in the broker configuration; each says which setting to fix.
 #[derive(Debug, thiserror::Error)]
@@ -227,6 +229,9 @@ pub struct BrokerConfig {
     pub group: GroupConfig,
     /// Emit JSON logs instead of text.
     pub json_logs: bool,
+    /// Topic defaults changed at runtime (loaded from the data directory when the broker
+    /// opens); shared by every copy of this configuration.
+    pub dynamic: Arc<DynamicConfigs>,
 }
 
 impl BrokerConfig {
@@ -286,6 +291,7 @@ impl BrokerConfig {
                 .unwrap_or_else(|| "127.0.0.1:9644".to_string()),
             group,
             json_logs: flags.log_format.as_deref() == Some("json"),
+            dynamic: Arc::default(),
         };
         config.check()?;
         Ok(config)

@@ -1,4 +1,5 @@
-//! DescribeConfigs, AlterConfigs and IncrementalAlterConfigs for topics and this broker.
+//! DescribeConfigs, AlterConfigs and IncrementalAlterConfigs for topics and this broker (whose
+//! dynamic configs are the `log.*` defaults of topic configs).
 
 use std::collections::BTreeMap;
 
@@ -15,8 +16,12 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::errors::registry_code;
 use super::RequestContext;
+use crate::broker::Broker;
 use crate::config::BrokerConfig;
-use crate::topics::config::{broker_default, find_key, ConfigType, TOPIC_CONFIG_KEYS};
+use crate::topics::config::{
+    broker_default, find_key, static_default, ConfigType, TOPIC_CONFIG_KEYS,
+};
+use crate::topics::dynamic::{self, DynamicConfigError, Level, DYNAMIC_LOG_KEYS};
 use crate::topics::RegistryError;
 
 /// ConfigResource type of a topic.
@@ -25,6 +30,10 @@ const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
 /// ConfigSource: a per-topic override.
 pub(crate) const CONFIG_SOURCE_TOPIC: i8 = 1;
+/// ConfigSource: a dynamic config of this broker.
+const CONFIG_SOURCE_DYNAMIC_BROKER: i8 = 2;
+/// ConfigSource: a dynamic config of every broker.
+const CONFIG_SOURCE_DYNAMIC_DEFAULT: i8 = 3;
 /// ConfigSource: set in the broker's static configuration.
 const CONFIG_SOURCE_STATIC_BROKER: i8 = 4;
 /// ConfigSource: the built-in default.
@@ -103,7 +112,10 @@ fn topic_entries(ctx: &RequestContext, name: &str) -> Result<Vec<Entry>, (Respon
         .map(|key| {
             let (value, source) = match topic.record.configs.get(key.name) {
                 Some(v) => (v.clone(), CONFIG_SOURCE_TOPIC),
-                None => (broker_default(broker, key.name), CONFIG_SOURCE_DEFAULT),
+                None => match dynamic_value(broker, key.name) {
+                    Some(found) => found,
+                    None => (broker_default(broker, key.name), CONFIG_SOURCE_DEFAULT),
+                },
             };
             Entry {
                 name: key.name.to_string(),
@@ -117,22 +129,58 @@ fn topic_entries(ctx: &RequestContext, name: &str) -> Result<Vec<Entry>, (Respon
         .collect())
 }
 
+/// The dynamic broker config standing in for topic key `topic_key`'s default, with its source.
+fn dynamic_value(broker: &BrokerConfig, topic_key: &str) -> Option<(String, i8)> {
+    let (value, level) = broker.dynamic.get(dynamic::broker_key(topic_key)?)?;
+    Some((value, source_of(level)))
+}
+
+fn source_of(level: Level) -> i8 {
+    match level {
+        Level::Broker => CONFIG_SOURCE_DYNAMIC_BROKER,
+        Level::Cluster => CONFIG_SOURCE_DYNAMIC_DEFAULT,
+    }
+}
+
+/// Which dynamic values a BROKER resource name means: this broker's id or "" (every broker).
+fn broker_level(config: &BrokerConfig, name: &str) -> Result<Level, (ResponseError, String)> {
+    if name.is_empty() {
+        Ok(Level::Cluster)
+    } else if name == config.broker_id.to_string() {
+        Ok(Level::Broker)
+    } else {
+        Err((
+            ResponseError::InvalidRequest,
+            format!("this is broker {}, not broker {name}", config.broker_id),
+        ))
+    }
+}
+
 fn broker_entries(
     config: &BrokerConfig,
     name: &str,
 ) -> Result<Vec<Entry>, (ResponseError, String)> {
-    if !name.is_empty() && name != config.broker_id.to_string() {
-        return Err((
-            ResponseError::InvalidRequest,
-            format!("this is broker {}, not broker {name}", config.broker_id),
-        ));
+    if broker_level(config, name)? == Level::Cluster {
+        // Kafka describes the cluster-wide default resource by its dynamic values alone.
+        return Ok(config
+            .dynamic
+            .at(Level::Cluster)
+            .into_iter()
+            .map(|(name, value)| Entry {
+                kind: dynamic::kind(&name).unwrap_or(ConfigType::String),
+                name,
+                value,
+                source: CONFIG_SOURCE_DYNAMIC_DEFAULT,
+                doc: "",
+                read_only: false,
+            })
+            .collect());
     }
     let listener = format!("PLAINTEXT://{}", config.listener);
     let advertised = format!(
         "PLAINTEXT://{}:{}",
         config.advertised_host, config.advertised_port
     );
-    let log = &config.log_defaults;
     let rows: Vec<(&str, String, ConfigType)> = vec![
         ("broker.id", config.broker_id.to_string(), ConfigType::Int),
         ("node.id", config.broker_id.to_string(), ConfigType::Int),
@@ -159,48 +207,37 @@ fn broker_entries(
             ConfigType::Boolean,
         ),
         (
-            "log.retention.ms",
-            log.retention_ms.to_string(),
-            ConfigType::Long,
-        ),
-        (
-            "log.retention.bytes",
-            log.retention_bytes.to_string(),
-            ConfigType::Long,
-        ),
-        (
-            "log.segment.bytes",
-            log.segment_bytes.to_string(),
-            ConfigType::Int,
-        ),
-        ("log.roll.ms", log.segment_ms.to_string(), ConfigType::Long),
-        (
-            "message.max.bytes",
-            log.max_message_bytes.to_string(),
-            ConfigType::Int,
-        ),
-        (
-            "min.insync.replicas",
-            config.min_insync_replicas.to_string(),
-            ConfigType::Int,
-        ),
-        (
             "socket.request.max.bytes",
             config.socket_request_max_bytes.to_string(),
             ConfigType::Int,
         ),
     ];
-    Ok(rows
-        .into_iter()
-        .map(|(name, value, kind)| Entry {
+    let fixed = rows.into_iter().map(|(name, value, kind)| Entry {
+        name: name.to_string(),
+        value,
+        source: CONFIG_SOURCE_STATIC_BROKER,
+        kind,
+        doc: "",
+        read_only: true,
+    });
+    let dynamic = DYNAMIC_LOG_KEYS.iter().map(|&(name, topic_key)| {
+        let (value, source) = match config.dynamic.get(name) {
+            Some((value, level)) => (value, source_of(level)),
+            None => (
+                static_default(config, topic_key),
+                CONFIG_SOURCE_STATIC_BROKER,
+            ),
+        };
+        Entry {
             name: name.to_string(),
             value,
-            source: CONFIG_SOURCE_STATIC_BROKER,
-            kind,
+            source,
+            kind: dynamic::kind(name).unwrap_or(ConfigType::String),
             doc: "",
-            read_only: true,
-        })
-        .collect())
+            read_only: false,
+        }
+    });
+    Ok(fixed.chain(dynamic).collect())
 }
 
 fn encode(
@@ -263,6 +300,21 @@ pub(crate) async fn alter(
                         )
                     })
                     .map_err(registry_failure),
+                RESOURCE_BROKER => resource
+                    .configs
+                    .into_iter()
+                    .map(|c| match c.value {
+                        Some(v) => Ok((c.name.to_string(), v.to_string())),
+                        None => Err((
+                            ResponseError::InvalidConfig,
+                            format!("null value for config `{}`", c.name),
+                        )),
+                    })
+                    .collect::<Result<BTreeMap<_, _>, _>>()
+                    .and_then(|values| {
+                        let level = broker_level(&ctx.broker.config, &resource.resource_name)?;
+                        set_dynamic(&ctx.broker, level, values, request.validate_only)
+                    }),
                 other => Err(not_alterable(other)),
             };
             let (code, message) = split(outcome);
@@ -301,16 +353,26 @@ pub(crate) async fn incremental_alter(
                         )),
                         Some(topic) => {
                             let mut configs = topic.record.configs.clone();
+                            let broker = &ctx.broker.config;
                             resource
                                 .configs
                                 .iter()
                                 .try_for_each(|c| {
+                                    let key = find_key(&c.name).ok_or_else(|| {
+                                        (
+                                            ResponseError::InvalidConfig,
+                                            format!("unknown topic config `{}`", c.name),
+                                        )
+                                    })?;
                                     apply_op(
-                                        &ctx.broker.config,
                                         &mut configs,
-                                        &c.name,
-                                        c.config_operation,
-                                        c.value.as_deref(),
+                                        Change {
+                                            name: &c.name,
+                                            kind: key.kind,
+                                            op: c.config_operation,
+                                            value: c.value.as_deref(),
+                                        },
+                                        || broker_default(broker, key.name),
                                     )
                                 })
                                 .and_then(|()| {
@@ -321,6 +383,33 @@ pub(crate) async fn incremental_alter(
                                 })
                         }
                     }
+                }
+                RESOURCE_BROKER => {
+                    let config = &ctx.broker.config;
+                    broker_level(config, &resource.resource_name).and_then(|level| {
+                        let mut values = config.dynamic.at(level);
+                        resource
+                            .configs
+                            .iter()
+                            .try_for_each(|c| {
+                                let (kind, topic_key) = dynamic::kind(&c.name)
+                                    .zip(dynamic::topic_key(&c.name))
+                                    .ok_or_else(|| dynamic_failure(not_dynamic(&c.name)))?;
+                                apply_op(
+                                    &mut values,
+                                    Change {
+                                        name: &c.name,
+                                        kind,
+                                        op: c.config_operation,
+                                        value: c.value.as_deref(),
+                                    },
+                                    || static_default(config, topic_key),
+                                )
+                            })
+                            .and_then(|()| {
+                                set_dynamic(&ctx.broker, level, values, request.validate_only)
+                            })
+                    })
                 }
                 other => Err(not_alterable(other)),
             };
@@ -335,15 +424,28 @@ pub(crate) async fn incremental_alter(
     IncrementalAlterConfigsResponse::default().with_responses(responses)
 }
 
-fn apply_op(
-    broker: &BrokerConfig,
-    configs: &mut BTreeMap<String, String>,
-    name: &str,
+/// One operation of IncrementalAlterConfigs on a config of type `kind`.
+struct Change<'a> {
+    name: &'a str,
+    kind: ConfigType,
     op: i8,
-    value: Option<&str>,
+    value: Option<&'a str>,
+}
+
+/// Applies `change` to `configs`; APPEND and SUBTRACT start from `default` when the config is
+/// not set there.
+fn apply_op(
+    configs: &mut BTreeMap<String, String>,
+    change: Change<'_>,
+    default: impl FnOnce() -> String,
 ) -> Result<(), (ResponseError, String)> {
+    let Change {
+        name,
+        kind,
+        op,
+        value,
+    } = change;
     let invalid = |msg: String| (ResponseError::InvalidConfig, msg);
-    let key = find_key(name).ok_or_else(|| invalid(format!("unknown topic config `{name}`")))?;
     let need_value = || value.ok_or_else(|| invalid(format!("config `{name}` needs a value")));
     match op {
         OP_SET => {
@@ -353,15 +455,12 @@ fn apply_op(
             configs.remove(name);
         }
         OP_APPEND | OP_SUBTRACT => {
-            if key.kind != ConfigType::List {
+            if kind != ConfigType::List {
                 return Err(invalid(format!(
                     "APPEND and SUBTRACT need a list config; `{name}` is not one"
                 )));
             }
-            let current = configs
-                .get(name)
-                .cloned()
-                .unwrap_or_else(|| broker_default(broker, name));
+            let current = configs.get(name).cloned().unwrap_or_else(default);
             let mut items: Vec<String> = current
                 .split(',')
                 .map(|s| s.trim().to_string())
@@ -392,14 +491,44 @@ fn registry_failure(error: RegistryError) -> (ResponseError, String) {
     (registry_code(&error), error.to_string())
 }
 
-fn not_alterable(resource_type: i8) -> (ResponseError, String) {
-    let message = if resource_type == RESOURCE_BROKER {
-        "broker configs are static: set them by flag, environment or config file and restart"
-            .to_string()
-    } else {
-        format!("config resource type {resource_type} is not supported")
+/// Replaces the dynamic broker configs of `level` and applies them to every topic.
+fn set_dynamic(
+    broker: &Broker,
+    level: Level,
+    values: BTreeMap<String, String>,
+    validate_only: bool,
+) -> Result<(), (ResponseError, String)> {
+    broker
+        .config
+        .dynamic
+        .replace(level, values, validate_only)
+        .map_err(dynamic_failure)?;
+    if !validate_only {
+        broker.topics.reapply_defaults();
+    }
+    Ok(())
+}
+
+fn not_dynamic(name: &str) -> DynamicConfigError {
+    DynamicConfigError::NotDynamic(name.to_string())
+}
+
+fn dynamic_failure(error: DynamicConfigError) -> (ResponseError, String) {
+    let code = match error {
+        DynamicConfigError::NotDynamic(_) => ResponseError::InvalidRequest,
+        DynamicConfigError::InvalidValue(_) => ResponseError::InvalidConfig,
+        DynamicConfigError::Save { .. } | DynamicConfigError::Load { .. } => {
+            ResponseError::UnknownServerError
+        }
     };
-    (ResponseError::InvalidRequest, message)
+    (code, error.to_string())
+}
+
+fn not_alterable(resource_type: i8) -> (ResponseError, String) {
+    (
+        ResponseError::InvalidRequest,
+        format!("config resource type {resource_type} is not supported"),
+    )
 }
 
 fn split(outcome: Result<(), (ResponseError, String)>) -> (i16, Option<StrBytes>) {

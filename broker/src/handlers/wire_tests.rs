@@ -563,3 +563,142 @@ async fn metadata_finds_topics_by_id_whatever_name_comes_with_it() {
         );
     }
 }
+
+/// Sends one IncrementalAlterConfigs operation on a BROKER resource; returns its error code.
+async fn alter_broker(
+    b: &std::sync::Arc<crate::broker::Broker>,
+    v: i16,
+    name: &str,
+    op: i8,
+    key: &str,
+    value: &str,
+) -> i16 {
+    let request = IncrementalAlterConfigsRequest::default().with_resources(vec![
+        incremental_alter_configs_request::AlterConfigsResource::default()
+            .with_resource_type(4)
+            .with_resource_name(s(name))
+            .with_configs(vec![
+                incremental_alter_configs_request::AlterableConfig::default()
+                    .with_name(s(key))
+                    .with_config_operation(op)
+                    .with_value(Some(s(value))),
+            ]),
+    ]);
+    let response: IncrementalAlterConfigsResponse =
+        call(b, ApiKey::IncrementalAlterConfigs, v, &request).await;
+    response.responses[0].error_code
+}
+
+/// Value and source of `key` in a DescribeConfigs of one resource.
+async fn described(
+    b: &std::sync::Arc<crate::broker::Broker>,
+    resource_type: i8,
+    name: &str,
+    key: &str,
+) -> Option<(String, i8)> {
+    let request = DescribeConfigsRequest::default().with_resources(vec![
+        describe_configs_request::DescribeConfigsResource::default()
+            .with_resource_type(resource_type)
+            .with_resource_name(s(name)),
+    ]);
+    let response: DescribeConfigsResponse = call(b, ApiKey::DescribeConfigs, 4, &request).await;
+    assert_eq!(response.results[0].error_code, 0, "describe {name}");
+    response.results[0]
+        .configs
+        .iter()
+        .find(|c| c.name.as_str() == key)
+        .map(|c| {
+            (
+                c.value.as_deref().unwrap_or_default().to_string(),
+                c.config_source,
+            )
+        })
+}
+
+#[tokio::test]
+async fn dynamic_broker_configs_change_topic_defaults_at_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path()).await;
+    let retention = |b: &std::sync::Arc<crate::broker::Broker>| {
+        let p = b.topics.get("t").unwrap().partition(0).unwrap().clone();
+        p.with_log(|log| log.config().retention_ms)
+    };
+    for v in versions(ApiKey::IncrementalAlterConfigs) {
+        let cluster = 100_000 + i64::from(v);
+        assert_eq!(
+            alter_broker(&b, v, "", 0, "log.retention.ms", &cluster.to_string()).await,
+            0
+        );
+        assert_eq!(retention(&b), cluster, "v{v}: applied to the partitions");
+        assert_eq!(
+            described(&b, 2, "t", "retention.ms").await,
+            Some((cluster.to_string(), 3)),
+            "v{v}: DYNAMIC_DEFAULT_BROKER_CONFIG"
+        );
+        // This broker's own value wins over the cluster-wide one.
+        assert_eq!(
+            alter_broker(&b, v, "0", 0, "log.retention.ms", "200000").await,
+            0
+        );
+        assert_eq!(retention(&b), 200_000);
+        assert_eq!(
+            described(&b, 4, "0", "log.retention.ms").await,
+            Some(("200000".into(), 2))
+        );
+        assert_eq!(
+            described(&b, 4, "", "log.retention.ms").await,
+            Some((cluster.to_string(), 3))
+        );
+        assert_eq!(
+            alter_broker(&b, v, "0", 1, "log.retention.ms", "").await,
+            0,
+            "DELETE"
+        );
+        assert_eq!(retention(&b), cluster);
+        // Refusals: static configs, bad values, other brokers.
+        assert_eq!(alter_broker(&b, v, "0", 0, "num.partitions", "3").await, 42);
+        assert_eq!(
+            alter_broker(&b, v, "0", 0, "log.segment.bytes", "many").await,
+            40
+        );
+        assert_eq!(
+            alter_broker(&b, v, "7", 0, "log.retention.ms", "1").await,
+            42
+        );
+    }
+    assert_eq!(
+        alter_broker(&b, 1, "0", 2, "log.cleanup.policy", "compact").await,
+        0
+    );
+    assert_eq!(
+        described(&b, 2, "t", "cleanup.policy").await,
+        Some(("delete,compact".into(), 2)),
+        "APPEND starts from the static default"
+    );
+    // The legacy AlterConfigs replaces the whole set of a level.
+    for v in versions(ApiKey::AlterConfigs) {
+        let request = AlterConfigsRequest::default().with_resources(vec![
+            alter_configs_request::AlterConfigsResource::default()
+                .with_resource_type(4)
+                .with_resource_name(s("0"))
+                .with_configs(vec![alter_configs_request::AlterableConfig::default()
+                    .with_name(s("log.roll.ms"))
+                    .with_value(Some(s("3600000")))]),
+        ]);
+        let response: AlterConfigsResponse = call(&b, ApiKey::AlterConfigs, v, &request).await;
+        assert_eq!(response.responses[0].error_code, 0, "AlterConfigs v{v}");
+        assert_eq!(
+            described(&b, 2, "t", "cleanup.policy").await,
+            Some(("delete".into(), 5)),
+            "AlterConfigs v{v}: the broker-level policy is gone"
+        );
+        assert_eq!(
+            described(&b, 2, "t", "segment.ms").await,
+            Some(("3600000".into(), 2))
+        );
+    }
+    assert!(
+        dir.path().join("dynamic-configs.json").exists(),
+        "persisted"
+    );
+}

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use super::dynamic;
 use crate::config::BrokerConfig;
 use crate::storage::{LogConfig, TimestampType};
 
@@ -202,8 +203,17 @@ pub fn find_key(name: &str) -> Option<&'static ConfigKey> {
     TOPIC_CONFIG_KEYS.iter().find(|k| k.name == name)
 }
 
-/// The broker-wide default of each topic key, as a string like Kafka reports it.
+/// The broker-wide default of each topic key, as a string like Kafka reports it: a dynamic
+/// broker config if one is set, else the static configuration.
 pub fn broker_default(broker: &BrokerConfig, name: &str) -> String {
+    match dynamic::broker_key(name).and_then(|key| broker.dynamic.get(key)) {
+        Some((value, _)) => value,
+        None => static_default(broker, name),
+    }
+}
+
+/// The default of a topic key from the broker's static configuration.
+pub fn static_default(broker: &BrokerConfig, name: &str) -> String {
     let log = &broker.log_defaults;
     match name {
         "cleanup.policy" => "delete".into(),

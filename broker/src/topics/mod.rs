@@ -2,6 +2,7 @@
 //! registry is persisted.
 
 pub mod config;
+pub mod dynamic;
 pub mod names;
 mod registry;
 mod store;

@@ -272,18 +272,22 @@ impl TopicRegistry {
         if validate_only {
             return Ok(());
         }
-        let log_config = config::log_config(&self.config, &configs);
-        let compression = compression_policy(&self.config, &configs);
-        for partition in &topic.partitions {
-            partition.update_config(log_config.clone());
-            partition.set_compression(compression);
-        }
+        apply_configs(&self.config, &topic.partitions, &configs);
         let mut record = topic.record.clone();
         record.configs = configs;
         self.replace(Topic {
             record,
             partitions: topic.partitions.clone(),
         })
+    }
+
+    /// Applies changed broker defaults (dynamic broker configs) to the partitions of every
+    /// topic that does not override them.
+    pub fn reapply_defaults(&self) {
+        let _guard = self.writes.lock();
+        for topic in self.list() {
+            apply_configs(&self.config, &topic.partitions, &topic.record.configs);
+        }
     }
 
     /// The broker configuration topics take their defaults from.
@@ -344,6 +348,20 @@ fn open_partition(
     let partition = Partition::open(&dir, &record.name, index, record.leader_epoch, log_config)?;
     partition.set_compression(compression_policy(config, &record.configs));
     Ok(Arc::new(partition))
+}
+
+/// Gives partitions the storage settings and compression of a topic's effective configs.
+fn apply_configs(
+    broker: &BrokerConfig,
+    partitions: &[Arc<Partition>],
+    configs: &BTreeMap<String, String>,
+) {
+    let log_config = config::log_config(broker, configs);
+    let compression = compression_policy(broker, configs);
+    for partition in partitions {
+        partition.update_config(log_config.clone());
+        partition.set_compression(compression);
+    }
 }
 
 fn compression_policy(

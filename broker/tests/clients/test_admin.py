@@ -1,13 +1,14 @@
 """Topic administration through three real admin clients: the Java Admin (CreateTopics incl.
 validate_only, Metadata, DescribeConfigs, AlterConfigs, IncrementalAlterConfigs,
 CreatePartitions, DeleteTopics, DescribeCluster, DescribeLogDirs), confluent-kafka's
-AdminClient and kafka-python's KafkaAdminClient."""
+AdminClient (also dynamic broker configs) and kafka-python's KafkaAdminClient."""
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import (
     AlterConfigOpType,
     ConfigEntry,
+    ConfigSource,
     ConfigResource,
     NewPartitions,
     NewTopic,
@@ -214,6 +215,41 @@ def test_confluent_admin_describe_and_incrementally_alter_configs(broker, topic)
     configs = client.describe_configs([res])[res].result(20)
     assert configs["retention.bytes"].value == "1048576"
     assert configs["retention.ms"].value == "86400000"
+
+
+@pytest.mark.peer_gap("Tansu 0.6 implements neither DescribeConfigs content nor IncrementalAlterConfigs")
+def test_dynamic_broker_configs_change_topic_defaults_and_persist(broker, topic, java):
+    ck_create_topic(broker.bootstrap, topic, partitions=1)
+    # Every broker (the empty resource name, which confluent-kafka does not accept): Java.
+    admin(java, broker, "alter-configs", "--broker", "", "--set", "log.retention.ms=7200000")
+    client = ck_admin(broker.bootstrap)
+    this_broker = ConfigResource(ResourceType.BROKER, "0", incremental_configs=[
+        ConfigEntry("log.segment.bytes", "1048576", incremental_operation=AlterConfigOpType.SET)])
+    client.incremental_alter_configs([this_broker])[this_broker].result(20)
+    static = ConfigResource(ResourceType.BROKER, "0", incremental_configs=[
+        ConfigEntry("num.partitions", "3", incremental_operation=AlterConfigOpType.SET)])
+    with pytest.raises(KafkaException) as refused:
+        client.incremental_alter_configs([static])[static].result(20)
+    assert refused.value.args[0].code() == KafkaError.INVALID_REQUEST
+
+    def topic_defaults():
+        res = ConfigResource(ResourceType.TOPIC, topic)
+        fresh = ck_admin(broker.bootstrap)
+        configs = fresh.describe_configs([res])[res].result(20)
+        return {k: (configs[k].value, configs[k].source) for k in ("retention.ms", "segment.bytes")}
+
+    want = {
+        "retention.ms": ("7200000", ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value),
+        "segment.bytes": ("1048576", ConfigSource.DYNAMIC_BROKER_CONFIG.value),
+    }
+    assert topic_defaults() == want
+    broker.restart()
+    assert topic_defaults() == want, "dynamic broker configs survive a restart"
+    res = ConfigResource(ResourceType.BROKER, "0")
+    fresh = ck_admin(broker.bootstrap)
+    described = fresh.describe_configs([res])[res].result(20)
+    assert described["log.retention.ms"].value == "7200000"
+    assert described["log.segment.bytes"].source == ConfigSource.DYNAMIC_BROKER_CONFIG.value
 
 
 @pytest.mark.peer_gap("Tansu 0.6 does not implement CreatePartitions")

@@ -487,7 +487,10 @@ public final class KafkaCli {
                 break;
             }
             case "alter-configs": {
-                ConfigResource res = new ConfigResource(ConfigResource.Type.TOPIC, args.required("topic"));
+                // --broker ID (empty: every broker) alters dynamic broker configs instead.
+                ConfigResource res = args.has("broker")
+                    ? new ConfigResource(ConfigResource.Type.BROKER, args.get("broker"))
+                    : new ConfigResource(ConfigResource.Type.TOPIC, args.required("topic"));
                 if (args.flag("legacy")) {
                     List<ConfigEntry> entries = new ArrayList<>();
                     for (Map.Entry<String, String> e : args.keyValues("set").entrySet()) {

@@ -1,0 +1,309 @@
+//! Dynamic broker configs: the `log.*` defaults of topic configs, changed at runtime with
+//! AlterConfigs or IncrementalAlterConfigs on a BROKER resource, as Kafka allows for its
+//! cluster-wide dynamic configs. A value set for this broker (resource name = its id) wins over
+//! one set for every broker (empty resource name), which wins over the static configuration.
+//! Both levels are kept in `dynamic-configs.json` in the data directory.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+
+use super::config::{self, ConfigType};
+
+/// File holding both levels, in the data directory.
+const FILE: &str = "dynamic-configs.json";
+
+/// Broker configs that may change at runtime, each with the topic config it is the default
+/// of (Kafka's `DynamicLogConfig` names).
+pub const DYNAMIC_LOG_KEYS: &[(&str, &str)] = &[
+    ("compression.type", "compression.type"),
+    ("log.cleaner.delete.retention.ms", "delete.retention.ms"),
+    ("log.cleaner.max.compaction.lag.ms", "max.compaction.lag.ms"),
+    (
+        "log.cleaner.min.cleanable.ratio",
+        "min.cleanable.dirty.ratio",
+    ),
+    ("log.cleaner.min.compaction.lag.ms", "min.compaction.lag.ms"),
+    ("log.cleanup.policy", "cleanup.policy"),
+    ("log.flush.interval.messages", "flush.messages"),
+    ("log.flush.interval.ms", "flush.ms"),
+    ("log.index.interval.bytes", "index.interval.bytes"),
+    (
+        "log.message.timestamp.after.max.ms",
+        "message.timestamp.after.max.ms",
+    ),
+    (
+        "log.message.timestamp.before.max.ms",
+        "message.timestamp.before.max.ms",
+    ),
+    ("log.message.timestamp.type", "message.timestamp.type"),
+    ("log.retention.bytes", "retention.bytes"),
+    ("log.retention.ms", "retention.ms"),
+    ("log.roll.ms", "segment.ms"),
+    ("log.segment.bytes", "segment.bytes"),
+    ("message.max.bytes", "max.message.bytes"),
+    ("min.insync.replicas", "min.insync.replicas"),
+];
+
+/// The topic config a dynamic broker config is the default of.
+pub fn topic_key(broker_key: &str) -> Option<&'static str> {
+    DYNAMIC_LOG_KEYS
+        .iter()
+        .find(|(b, _)| *b == broker_key)
+        .map(|(_, t)| *t)
+}
+
+/// The dynamic broker config that is the default of a topic config.
+pub fn broker_key(topic_key: &str) -> Option<&'static str> {
+    DYNAMIC_LOG_KEYS
+        .iter()
+        .find(|(_, t)| *t == topic_key)
+        .map(|(b, _)| *b)
+}
+
+/// The value type of a dynamic broker config.
+pub fn kind(broker_key: &str) -> Option<ConfigType> {
+    topic_key(broker_key)
+        .and_then(config::find_key)
+        .map(|k| k.kind)
+}
+
+/// Which set of dynamic values a BROKER resource names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// This broker only (resource name = its id): Kafka's DYNAMIC_BROKER_CONFIG.
+    Broker,
+    /// Every broker (empty resource name): Kafka's DYNAMIC_DEFAULT_BROKER_CONFIG.
+    Cluster,
+}
+
+/// Why a dynamic config change is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum DynamicConfigError {
+    /// The key is not one of [`DYNAMIC_LOG_KEYS`].
+    #[error("cannot update these configs dynamically: {0}")]
+    NotDynamic(String),
+    /// The value does not suit the key.
+    #[error("{0}")]
+    InvalidValue(String),
+    /// The file could not be written; nothing changed.
+    #[error("saving {path}: {source}")]
+    Save {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        source: std::io::Error,
+    },
+    /// The file exists but does not parse.
+    #[error("reading {path}: {reason}")]
+    Load {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// Both levels, as stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Levels {
+    #[serde(default)]
+    broker: BTreeMap<String, String>,
+    #[serde(default)]
+    cluster: BTreeMap<String, String>,
+}
+
+impl Levels {
+    fn at(&self, level: Level) -> &BTreeMap<String, String> {
+        match level {
+            Level::Broker => &self.broker,
+            Level::Cluster => &self.cluster,
+        }
+    }
+
+    fn at_mut(&mut self, level: Level) -> &mut BTreeMap<String, String> {
+        match level {
+            Level::Broker => &mut self.broker,
+            Level::Cluster => &mut self.cluster,
+        }
+    }
+}
+
+/// The dynamic values of this broker; shared by every copy of the broker configuration.
+#[derive(Debug, Default)]
+pub struct DynamicConfigs {
+    /// Where they persist; `None` keeps them in memory (tests, tools).
+    path: Option<PathBuf>,
+    levels: RwLock<Levels>,
+}
+
+impl DynamicConfigs {
+    /// Loads the values saved in `data_dir`, if any.
+    pub fn open(data_dir: &Path) -> Result<DynamicConfigs, DynamicConfigError> {
+        let path = data_dir.join(FILE);
+        let levels = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| DynamicConfigError::Load {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Levels::default(),
+            Err(e) => {
+                return Err(DynamicConfigError::Load {
+                    path,
+                    reason: e.to_string(),
+                })
+            }
+        };
+        Ok(DynamicConfigs {
+            path: Some(path),
+            levels: RwLock::new(levels),
+        })
+    }
+
+    /// The dynamic value of a broker key and the level it comes from, this broker's first.
+    pub fn get(&self, broker_key: &str) -> Option<(String, Level)> {
+        let levels = self.levels.read();
+        levels
+            .broker
+            .get(broker_key)
+            .map(|v| (v.clone(), Level::Broker))
+            .or_else(|| {
+                levels
+                    .cluster
+                    .get(broker_key)
+                    .map(|v| (v.clone(), Level::Cluster))
+            })
+    }
+
+    /// Every value set at `level`.
+    pub fn at(&self, level: Level) -> BTreeMap<String, String> {
+        self.levels.read().at(level).clone()
+    }
+
+    /// Replaces the values of `level` with `values` after checking each (unless
+    /// `validate_only`), and saves them; on error nothing changes.
+    pub fn replace(
+        &self,
+        level: Level,
+        values: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<(), DynamicConfigError> {
+        let refused: Vec<&str> = values
+            .keys()
+            .filter(|k| topic_key(k).is_none())
+            .map(String::as_str)
+            .collect();
+        if !refused.is_empty() {
+            return Err(DynamicConfigError::NotDynamic(refused.join(", ")));
+        }
+        for (key, value) in &values {
+            if let Some(topic_key) = topic_key(key) {
+                config::validate(topic_key, value).map_err(|reason| {
+                    DynamicConfigError::InvalidValue(reason.replace(topic_key, key))
+                })?;
+            }
+        }
+        if validate_only {
+            return Ok(());
+        }
+        let mut levels = self.levels.write();
+        let mut next = levels.clone();
+        *next.at_mut(level) = values;
+        if let Some(path) = &self.path {
+            let json = serde_json::to_vec_pretty(&next).map_err(|e| DynamicConfigError::Save {
+                path: path.clone(),
+                source: e.into(),
+            })?;
+            crate::fsutil::write_atomic(path, &json).map_err(|source| {
+                DynamicConfigError::Save {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
+        }
+        *levels = next;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn broker_values_win_over_cluster_values_and_survive_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dynamic = DynamicConfigs::open(dir.path()).expect("open");
+        assert_eq!(dynamic.get("log.retention.ms"), None);
+        dynamic
+            .replace(
+                Level::Cluster,
+                values(&[("log.retention.ms", "1000"), ("log.roll.ms", "500")]),
+                false,
+            )
+            .expect("cluster");
+        dynamic
+            .replace(
+                Level::Broker,
+                values(&[("log.retention.ms", "2000")]),
+                false,
+            )
+            .expect("broker");
+        let reopened = DynamicConfigs::open(dir.path()).expect("reopen");
+        assert_eq!(
+            reopened.get("log.retention.ms"),
+            Some(("2000".into(), Level::Broker))
+        );
+        assert_eq!(
+            reopened.get("log.roll.ms"),
+            Some(("500".into(), Level::Cluster))
+        );
+        assert_eq!(reopened.at(Level::Broker).len(), 1);
+    }
+
+    #[test]
+    fn static_keys_and_bad_values_are_refused_and_change_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dynamic = DynamicConfigs::open(dir.path()).expect("open");
+        let not_dynamic = dynamic.replace(
+            Level::Cluster,
+            values(&[("num.partitions", "3"), ("log.retention.ms", "5")]),
+            false,
+        );
+        assert!(
+            matches!(&not_dynamic, Err(DynamicConfigError::NotDynamic(k)) if k == "num.partitions"),
+            "{not_dynamic:?}"
+        );
+        let bad = dynamic.replace(
+            Level::Cluster,
+            values(&[("log.segment.bytes", "many")]),
+            false,
+        );
+        assert!(
+            matches!(&bad, Err(DynamicConfigError::InvalidValue(m)) if m.contains("log.segment.bytes")),
+            "{bad:?}"
+        );
+        dynamic
+            .replace(Level::Cluster, values(&[("log.retention.ms", "5")]), true)
+            .expect("valid");
+        assert_eq!(dynamic.get("log.retention.ms"), None, "validate_only");
+        assert!(!dir.path().join(FILE).exists());
+    }
+
+    #[test]
+    fn every_dynamic_key_defaults_a_known_topic_config() {
+        for (broker, topic) in DYNAMIC_LOG_KEYS {
+            assert!(config::find_key(topic).is_some(), "{broker} -> {topic}");
+            assert_eq!(broker_key(topic), Some(*broker));
+        }
+    }
+}
