@@ -112,10 +112,8 @@ fn topic_entries(ctx: &RequestContext, name: &str) -> Result<Vec<Entry>, (Respon
         .map(|key| {
             let (value, source) = match topic.record.configs.get(key.name) {
                 Some(v) => (v.clone(), CONFIG_SOURCE_TOPIC),
-                None => match dynamic_value(broker, key.name) {
-                    Some(found) => found,
-                    None => (broker_default(broker, key.name), CONFIG_SOURCE_DEFAULT),
-                },
+                None => dynamic_value(broker, key.name)
+                    .unwrap_or_else(|| (static_default(broker, key.name), CONFIG_SOURCE_DEFAULT)),
             };
             Entry {
                 name: key.name.to_string(),

@@ -14,7 +14,7 @@ def test_bench_runs_a_small_workload_against_both_brokers(tmp_path):
         [sys.executable, str(REPO_ROOT / "broker" / "bench" / "bench.py"),
          "--broker-bin", str(tributary_binary()),
          "--rounds", "1", "--records", "2000", "--rate", "500", "--latency-seconds", "1",
-         "--warmup-seconds", "0.2", "--timeout", "120", "--json", str(out_json)],
+         "--warmup-seconds", "0.2", "--warmup-records", "1000", "--timeout", "120", "--json", str(out_json)],
         capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, f"bench failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
@@ -23,6 +23,7 @@ def test_bench_runs_a_small_workload_against_both_brokers(tmp_path):
     for kind in ("tributary", "tansu"):
         assert len(runs[kind]) == 1
         r = runs[kind][0]
+        assert r["warmup"]["records"] == 999, "the unmeasured warm-up ran first"
         assert r["produce-all"]["records"] == 1999 and r["produce-all"]["recordsPerSec"] > 0
         assert r["produce-1"]["records"] == 1999
         assert r["consume"]["records"] == 4000
