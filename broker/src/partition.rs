@@ -413,8 +413,9 @@ impl Partition {
     }
 
     /// Ends the producer's transaction here with a COMMIT or ABORT marker (written by the
-    /// transaction coordinator) and returns the offset after it, for waiting on durability.
-    /// The marker's epoch fences older instances of the producer.
+    /// transaction coordinator, or by an admin aborting a hanging transaction) and returns the
+    /// offset after it, for waiting on durability. The marker's epoch fences older instances
+    /// of the producer; a marker older than the producer's epoch here is refused.
     pub fn append_marker(
         &self,
         producer_id: i64,
@@ -426,6 +427,15 @@ impl Partition {
             .ok_or_else(|| AppendError::InvalidRecord("cannot encode a marker".into()))?
             .to_vec();
         let mut state = self.state.lock();
+        if let Some(current) = state.producers.epoch(producer_id) {
+            if producer_epoch < current {
+                return Err(AppendError::Sequence(SequenceError::StaleEpoch {
+                    producer_id,
+                    epoch: producer_epoch,
+                    current,
+                }));
+            }
+        }
         let info = state.log.append(&mut batch, self.leader_epoch, now_ms)?;
         state.producers.fence(producer_id, producer_epoch);
         state.txns.on_marker(producer_id, info.base_offset, commit);

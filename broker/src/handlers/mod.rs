@@ -14,7 +14,7 @@ mod delete_records;
 mod describe_cluster;
 mod describe_groups;
 mod describe_log_dirs;
-mod errors;
+pub(crate) mod errors;
 mod fetch;
 mod find_coordinator;
 #[cfg(test)]
@@ -242,6 +242,7 @@ pub fn dispatch(
             route!(DescribeProducersRequest, txn_admin::describe_producers)
         }
         ApiKey::ListTransactions => route!(ListTransactionsRequest, txn_admin::list),
+        ApiKey::WriteTxnMarkers => route!(WriteTxnMarkersRequest, txn_admin::write_markers),
         ApiKey::DescribeTransactions => {
             route!(DescribeTransactionsRequest, txn_admin::describe)
         }

@@ -1,20 +1,22 @@
-//! ListTransactions, DescribeTransactions and DescribeProducers (KIP-664): what the Admin
-//! client and kafka-transactions.sh show of the coordinator's transactional ids and of the
-//! producers writing each partition (to find hanging transactions).
+//! ListTransactions, DescribeTransactions, DescribeProducers and WriteTxnMarkers (KIP-664):
+//! what the Admin client and kafka-transactions.sh show of the coordinator's transactional ids
+//! and of the producers writing each partition, to find hanging transactions and abort them.
 
 use std::collections::BTreeMap;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
     describe_producers_response, describe_transactions_response, list_transactions_response,
-    DescribeProducersRequest, DescribeProducersResponse, DescribeTransactionsRequest,
-    DescribeTransactionsResponse, ListTransactionsRequest, ListTransactionsResponse, ProducerId,
-    TopicName, TransactionalId,
+    write_txn_markers_request, write_txn_markers_response, DescribeProducersRequest,
+    DescribeProducersResponse, DescribeTransactionsRequest, DescribeTransactionsResponse,
+    ListTransactionsRequest, ListTransactionsResponse, ProducerId, TopicName, TransactionalId,
+    WriteTxnMarkersRequest, WriteTxnMarkersResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 
 use super::refuse::Refuse;
 use super::{now_ms, topic_lookup, RequestContext};
+use crate::txn::coordinator::{append_marker, marker_durable};
 use crate::txn::TxnState;
 
 const STATES: [TxnState; 6] = [
@@ -190,6 +192,39 @@ impl Refuse for DescribeProducersRequest {
     }
 }
 
+impl Refuse for WriteTxnMarkersRequest {
+    type Response = WriteTxnMarkersResponse;
+    fn refuse(self, error: ResponseError) -> WriteTxnMarkersResponse {
+        use write_txn_markers_response::{
+            WritableTxnMarkerPartitionResult, WritableTxnMarkerResult, WritableTxnMarkerTopicResult,
+        };
+        let topic = |t: write_txn_markers_request::WritableTxnMarkerTopic| {
+            WritableTxnMarkerTopicResult::default()
+                .with_partitions(
+                    t.partition_indexes
+                        .iter()
+                        .map(|&p| {
+                            WritableTxnMarkerPartitionResult::default()
+                                .with_partition_index(p)
+                                .with_error_code(error.code())
+                        })
+                        .collect(),
+                )
+                .with_name(t.name)
+        };
+        WriteTxnMarkersResponse::default().with_markers(
+            self.markers
+                .into_iter()
+                .map(|m| {
+                    WritableTxnMarkerResult::default()
+                        .with_producer_id(m.producer_id)
+                        .with_topics(m.topics.into_iter().map(topic).collect())
+                })
+                .collect(),
+        )
+    }
+}
+
 impl Refuse for ListTransactionsRequest {
     type Response = ListTransactionsResponse;
     fn refuse(self, error: ResponseError) -> ListTransactionsResponse {
@@ -211,4 +246,56 @@ impl Refuse for DescribeTransactionsRequest {
                 .collect(),
         )
     }
+}
+
+/// WriteTxnMarkers: writes the COMMIT or ABORT markers asked for (Admin.abortTransaction and
+/// `kafka-transactions.sh abort` end a hanging transaction this way) and answers once each is
+/// on disk, with an error per partition.
+pub(crate) async fn write_markers(
+    ctx: RequestContext,
+    request: WriteTxnMarkersRequest,
+) -> WriteTxnMarkersResponse {
+    let broker = &ctx.broker;
+    let now = now_ms();
+    let mut markers = Vec::with_capacity(request.markers.len());
+    for marker in request.markers {
+        let mut topics = Vec::with_capacity(marker.topics.len());
+        for wanted in marker.topics {
+            let topic = topic_lookup::by_name(broker, &wanted.name);
+            let mut partitions = Vec::with_capacity(wanted.partition_indexes.len());
+            for index in wanted.partition_indexes {
+                let written = topic_lookup::partition(topic.as_ref(), index).and_then(|p| {
+                    append_marker(
+                        broker,
+                        &p,
+                        marker.producer_id.0,
+                        marker.producer_epoch,
+                        marker.transaction_result,
+                        now,
+                    )
+                    .map(|end| (p, end))
+                });
+                let code = match written {
+                    Ok((p, end)) => marker_durable(&p, end).await.err(),
+                    Err(code) => Some(code),
+                };
+                partitions.push(
+                    write_txn_markers_response::WritableTxnMarkerPartitionResult::default()
+                        .with_partition_index(index)
+                        .with_error_code(code.map_or(0, |c| c.code())),
+                );
+            }
+            topics.push(
+                write_txn_markers_response::WritableTxnMarkerTopicResult::default()
+                    .with_name(wanted.name)
+                    .with_partitions(partitions),
+            );
+        }
+        markers.push(
+            write_txn_markers_response::WritableTxnMarkerResult::default()
+                .with_producer_id(marker.producer_id)
+                .with_topics(topics),
+        );
+    }
+    WriteTxnMarkersResponse::default().with_markers(markers)
 }

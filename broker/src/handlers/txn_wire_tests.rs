@@ -515,3 +515,126 @@ async fn concurrent_transactions_of_different_ids_all_end_and_all_are_saved() {
         assert_eq!(txn.state, want, "{id}");
     }
 }
+
+/// WriteTxnMarkers for partitions `indexes` of topic `t`.
+fn markers_request(
+    pid: ProducerId,
+    epoch: i16,
+    commit: bool,
+    indexes: Vec<i32>,
+) -> WriteTxnMarkersRequest {
+    WriteTxnMarkersRequest::default().with_markers(vec![
+        write_txn_markers_request::WritableTxnMarker::default()
+            .with_producer_id(pid)
+            .with_producer_epoch(epoch)
+            .with_transaction_result(commit)
+            .with_coordinator_epoch(0)
+            .with_topics(vec![
+                write_txn_markers_request::WritableTxnMarkerTopic::default()
+                    .with_name(topic("t"))
+                    .with_partition_indexes(indexes),
+            ]),
+    ])
+}
+
+#[tokio::test]
+async fn an_admin_abort_ends_a_hanging_transaction_at_every_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path()).await;
+    let (min, max) = supported_range(ApiKey::WriteTxnMarkers).unwrap();
+    for v in min..=max {
+        let id = format!("hanging-{v}");
+        let init: InitProducerIdResponse =
+            call(&b, ApiKey::InitProducerId, 4, &init_request(&id, 60_000)).await;
+        let (pid, epoch) = (init.producer_id, init.producer_epoch);
+        let added: AddPartitionsToTxnResponse = call(
+            &b,
+            ApiKey::AddPartitionsToTxn,
+            3,
+            &add_request(&id, pid, epoch, vec![0]),
+        )
+        .await;
+        assert_eq!(
+            added.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code,
+            0
+        );
+        let produce = ProduceRequest::default()
+            .with_acks(-1)
+            .with_timeout_ms(5_000)
+            .with_transactional_id(Some(TransactionalId(s(&id))))
+            .with_topic_data(vec![produce_request::TopicProduceData::default()
+                .with_name(topic("t"))
+                .with_partition_data(vec![
+                    produce_request::PartitionProduceData::default()
+                        .with_index(0)
+                        .with_records(Some(transactional_batch(pid.0, epoch, 2))),
+                ])]);
+        let produced: ProduceResponse = call(&b, ApiKey::Produce, 11, &produce).await;
+        let base = produced.responses[0].partition_responses[0].base_offset;
+        let stable = || {
+            b.topics
+                .get("t")
+                .unwrap()
+                .partition(0)
+                .unwrap()
+                .last_stable_offset()
+        };
+        assert_eq!(
+            stable(),
+            base,
+            "v{v}: the open transaction holds READ_COMMITTED back"
+        );
+
+        // A marker older than the producer's epoch is refused; a missing partition is named.
+        let stale: WriteTxnMarkersResponse = call(
+            &b,
+            ApiKey::WriteTxnMarkers,
+            v,
+            &markers_request(pid, epoch - 1, false, vec![0, 9]),
+        )
+        .await;
+        let codes: Vec<i16> = stale.markers[0].topics[0]
+            .partitions
+            .iter()
+            .map(|p| p.error_code)
+            .collect();
+        assert_eq!(
+            codes,
+            vec![
+                ResponseError::InvalidProducerEpoch.code(),
+                ResponseError::UnknownTopicOrPartition.code()
+            ],
+            "v{v}"
+        );
+        let aborted: WriteTxnMarkersResponse = call(
+            &b,
+            ApiKey::WriteTxnMarkers,
+            v,
+            &markers_request(pid, epoch, false, vec![0]),
+        )
+        .await;
+        assert_eq!(aborted.markers[0].producer_id, pid);
+        assert_eq!(
+            aborted.markers[0].topics[0].partitions[0].error_code, 0,
+            "v{v}"
+        );
+        assert_eq!(stable(), base + 3, "v{v}: records and marker are stable");
+        let fetched: FetchResponse = call(&b, ApiKey::Fetch, 11, &fetch_committed(base)).await;
+        let p = &fetched.responses[0].partitions[0];
+        let aborted: Vec<(i64, i64)> = p
+            .aborted_transactions
+            .iter()
+            .flatten()
+            .map(|a| (a.producer_id.0, a.first_offset))
+            .collect();
+        assert_eq!(
+            aborted,
+            vec![(pid.0, base)],
+            "v{v}: READ_COMMITTED skips them"
+        );
+        // The coordinator still ends its side of the transaction.
+        let end: EndTxnResponse =
+            call(&b, ApiKey::EndTxn, 3, &end_request(&id, pid, epoch, false)).await;
+        assert_eq!(end.error_code, 0, "v{v}");
+    }
+}

@@ -20,7 +20,9 @@ use super::metadata::{PendingOffset, TxnMetadata, TxnState};
 use super::store::{StoreError, TxnMap, TxnStore};
 use crate::broker::Broker;
 use crate::group::coordinator::CommitOffset;
+use crate::handlers::errors::append_code;
 use crate::handlers::now_ms;
+use crate::partition::{AppendError, Partition};
 
 /// How long marker writes may take to become durable before the end is retried later.
 const MARKER_TIMEOUT: Duration = Duration::from_secs(30);
@@ -496,26 +498,60 @@ async fn write_markers(
         let Some(partition) = topic.partition(*index) else {
             continue;
         };
-        match partition.append_marker(txn.producer_id, txn.producer_epoch, commit, now) {
-            Ok(end_offset) => {
-                broker.flusher.request_sync(partition);
-                waits.push((partition.clone(), end_offset));
-            }
-            Err(error) => {
-                tracing::error!(topic = topic.name(), partition = index, %error, "cannot write a transaction marker");
-                return Err(ResponseError::KafkaStorageError);
-            }
-        }
+        let end_offset = append_marker(
+            broker,
+            partition,
+            txn.producer_id,
+            txn.producer_epoch,
+            commit,
+            now,
+        )?;
+        waits.push((partition.clone(), end_offset));
     }
     for (partition, end_offset) in waits {
-        let mut durable = partition.watch_durable();
-        let reached =
-            tokio::time::timeout(MARKER_TIMEOUT, durable.wait_for(|&d| d >= end_offset)).await;
-        if !matches!(reached, Ok(Ok(_))) {
-            return Err(ResponseError::RequestTimedOut);
-        }
+        marker_durable(&partition, end_offset).await?;
     }
     Ok(())
+}
+
+/// Appends a COMMIT or ABORT marker of the producer to `partition` and starts its fsync;
+/// returns the offset after it, for [`marker_durable`].
+pub(crate) fn append_marker(
+    broker: &Broker,
+    partition: &Arc<Partition>,
+    producer_id: i64,
+    producer_epoch: i16,
+    commit: bool,
+    now: i64,
+) -> Result<i64, ResponseError> {
+    match partition.append_marker(producer_id, producer_epoch, commit, now) {
+        Ok(end_offset) => {
+            broker.flusher.request_sync(partition);
+            Ok(end_offset)
+        }
+        Err(error @ AppendError::Sequence(_)) => {
+            tracing::info!(?partition, %error, "transaction marker refused");
+            Err(append_code(&error))
+        }
+        Err(error) => {
+            tracing::error!(?partition, %error, "cannot write a transaction marker");
+            Err(ResponseError::KafkaStorageError)
+        }
+    }
+}
+
+/// Waits until a marker appended by [`append_marker`] is on disk.
+pub(crate) async fn marker_durable(
+    partition: &Partition,
+    end_offset: i64,
+) -> Result<(), ResponseError> {
+    let mut durable = partition.watch_durable();
+    let reached =
+        tokio::time::timeout(MARKER_TIMEOUT, durable.wait_for(|&d| d >= end_offset)).await;
+    match reached {
+        Ok(Ok(_)) => Ok(()),
+        _ => Err(ResponseError::RequestTimedOut),
+    }
 }
 
 /// Commits the transaction's offsets, group by group.

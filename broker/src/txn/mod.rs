@@ -1,7 +1,7 @@
 //! Transactions (KIP-98): the coordinator that binds transactional ids to producers and ends
 //! their transactions with markers, its durable state, and the per-transaction rules.
 
-mod coordinator;
+pub(crate) mod coordinator;
 mod metadata;
 mod store;
 

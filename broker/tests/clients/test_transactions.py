@@ -1,7 +1,8 @@
 """Transactions (KIP-98) with the Java client 3.9.1 and librdkafka (confluent-kafka): commits
 are visible to READ_COMMITTED consumers and aborts are not, offsets sent to a transaction
-commit with it, a new producer instance fences the old one, and an open transaction holds
-READ_COMMITTED readers back until it times out, across a broker crash too."""
+commit with it, a new producer instance fences the old one, an open transaction holds
+READ_COMMITTED readers back until it times out, across a broker crash too, or until an admin
+aborts it."""
 
 import time
 
@@ -44,6 +45,24 @@ def txn_producer(bootstrap: str, transactional_id: str, **extra) -> Producer:
     producer = Producer(conf)
     producer.init_transactions(20)
     return producer
+
+
+def plain_records_behind_an_open_transaction(bootstrap: str, topic: str, timeout_ms: int,
+                                            plain: int) -> Producer:
+    """Opens a transaction on partition 0 of a new topic, then writes `plain` records after it;
+    returns the transaction's producer, which READ_COMMITTED readers now wait on."""
+    ck_create_topic(bootstrap, topic)
+    stuck = txn_producer(bootstrap, f"{topic}-tx", **{"transaction.timeout.ms": timeout_ms})
+    stuck.begin_transaction()
+    for i in range(5):
+        stuck.produce(topic, f"open-{i}".encode(), partition=0)
+    stuck.flush(10)
+    reports = ck_produce(bootstrap, topic,
+                         [{"value": f"plain-{i}".encode(), "partition": 0} for i in range(plain)])
+    assert all(r.error is None for r in reports)
+    # The plain records sit behind the open transaction's first record.
+    assert read_committed_within(bootstrap, topic, 1.5) == []
+    return stuck
 
 
 @pytest.mark.peer_gap("Tansu 0.6 does not implement transactions")
@@ -108,17 +127,7 @@ def test_a_new_producer_instance_fences_the_old_one(broker, topic):
 
 @pytest.mark.peer_gap("Tansu 0.6 does not implement transactions")
 def test_an_open_transaction_holds_readers_back_until_it_times_out_even_across_a_crash(broker, topic):
-    ck_create_topic(broker.bootstrap, topic)
-    stuck = txn_producer(broker.bootstrap, f"{topic}-tx", **{"transaction.timeout.ms": 4000})
-    stuck.begin_transaction()
-    for i in range(5):
-        stuck.produce(topic, f"open-{i}".encode(), partition=0)
-    stuck.flush(10)
-    reports = ck_produce(broker.bootstrap, topic,
-                         [{"value": f"plain-{i}".encode(), "partition": 0} for i in range(3)])
-    assert all(r.error is None for r in reports)
-    # The plain records sit behind the open transaction's first record.
-    assert read_committed_within(broker.bootstrap, topic, 1.5) == []
+    stuck = plain_records_behind_an_open_transaction(broker.bootstrap, topic, 4000, plain=3)
 
     broker.restart(hard=True)
     assert read_committed_within(broker.bootstrap, topic, 1.0) == [], "the crash opened the gate"
@@ -128,6 +137,17 @@ def test_an_open_transaction_holds_readers_back_until_it_times_out_even_across_a
     while time.monotonic() < deadline and len(seen) < 3:
         seen = read_committed_within(broker.bootstrap, topic, 1.0)
     assert seen == [b"plain-0", b"plain-1", b"plain-2"]
+
+
+@pytest.mark.peer_gap("Tansu 0.6 does not implement transactions")
+def test_java_admin_aborts_a_hanging_transaction(broker, topic, java):
+    stuck = plain_records_behind_an_open_transaction(broker.bootstrap, topic, 600000, plain=2)
+
+    # What kafka-transactions.sh abort does: DescribeProducers, then WriteTxnMarkers.
+    out = java.run("admin", "abort-hanging", "--topic", topic, "--partition", "0",
+                   "--bootstrap", broker.bootstrap).one("aborted")
+    assert len(out["transactions"]) == 1 and out["transactions"][0].endswith("@0"), out
+    assert read_committed_within(broker.bootstrap, topic, 2.0) == [b"plain-0", b"plain-1"]
 
 
 @pytest.mark.peer_gap("Tansu 0.6 does not implement transactions")

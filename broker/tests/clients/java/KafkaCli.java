@@ -15,6 +15,7 @@ import java.util.Properties;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.atomic.AtomicLong;
 
+import org.apache.kafka.clients.admin.AbortTransactionSpec;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.AlterConfigOp;
@@ -26,6 +27,7 @@ import org.apache.kafka.clients.admin.LogDirDescription;
 import org.apache.kafka.clients.admin.NewPartitions;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.OffsetSpec;
+import org.apache.kafka.clients.admin.ProducerState;
 import org.apache.kafka.clients.admin.ListOffsetsResult;
 import org.apache.kafka.clients.admin.ReplicaInfo;
 import org.apache.kafka.clients.admin.TopicDescription;
@@ -519,6 +521,20 @@ public final class KafkaCli {
                 Node controller = r.controller().get();
                 emit(obj("event", "cluster", "clusterId", r.clusterId().get(),
                         "controller", controller == null ? null : controller.id(), "nodes", nodes));
+                break;
+            }
+            case "abort-hanging": {
+                // What kafka-transactions.sh abort does: find the partition's producers with an
+                // open transaction (DescribeProducers) and abort each (WriteTxnMarkers).
+                TopicPartition tp = new TopicPartition(args.required("topic"), Integer.parseInt(args.get("partition", "0")));
+                List<String> aborted = new ArrayList<>();
+                for (ProducerState p : admin.describeProducers(Collections.singletonList(tp)).partitionResult(tp).get().activeProducers()) {
+                    if (!p.currentTransactionStartOffset().isPresent()) continue;
+                    admin.abortTransaction(new AbortTransactionSpec(tp, p.producerId(), (short) p.producerEpoch(),
+                            p.coordinatorEpoch().orElse(0))).all().get();
+                    aborted.add(p.producerId() + "@" + p.currentTransactionStartOffset().getAsLong());
+                }
+                emit(obj("event", "aborted", "transactions", aborted));
                 break;
             }
             case "describe-log-dirs": {
