@@ -140,6 +140,9 @@ pub struct Flags {
     /// transaction.max.timeout.ms: longest transaction.timeout.ms a producer may ask for.
     #[arg(long, env = "TRIBUTARY_TRANSACTION_MAX_TIMEOUT_MS")]
     pub transaction_max_timeout_ms: Option<i32>,
+    /// producer.id.expiration.ms: how long a partition remembers an idle producer's sequences.
+    #[arg(long, env = "TRIBUTARY_PRODUCER_ID_EXPIRATION_MS")]
+    pub producer_id_expiration_ms: Option<i64>,
     /// Log format: `text` or `json`.
     #[arg(long, env = "TRIBUTARY_LOG_FORMAT")]
     pub log_format: Option<String>,
@@ -181,6 +184,7 @@ impl Flags {
             offsets_retention_minutes,
             offsets_retention_check_interval_ms,
             transaction_max_timeout_ms,
+            producer_id_expiration_ms,
             log_format
         )
     }
@@ -223,6 +227,8 @@ pub struct BrokerConfig {
     pub max_connections: usize,
     /// Longest transaction timeout accepted (transaction.max.timeout.ms).
     pub transaction_max_timeout_ms: i32,
+    /// How long idle producers' idempotence state is kept (producer.id.expiration.ms).
+    pub producer_id_expiration_ms: i64,
     /// HTTP endpoint address for metrics and probes.
     pub http_listener: String,
     /// Group coordinator settings.
@@ -286,6 +292,7 @@ impl BrokerConfig {
             socket_request_max_bytes: flags.socket_request_max_bytes.unwrap_or(104_857_600),
             max_connections: flags.max_connections.unwrap_or(10_000),
             transaction_max_timeout_ms: flags.transaction_max_timeout_ms.unwrap_or(900_000),
+            producer_id_expiration_ms: flags.producer_id_expiration_ms.unwrap_or(86_400_000),
             http_listener: flags
                 .http_listener
                 .unwrap_or_else(|| "127.0.0.1:9644".to_string()),
@@ -324,6 +331,9 @@ impl BrokerConfig {
         }
         if self.transaction_max_timeout_ms < 1 {
             return Err(invalid("transaction-max-timeout-ms", "must be at least 1"));
+        }
+        if self.producer_id_expiration_ms < 1 {
+            return Err(invalid("producer-id-expiration-ms", "must be at least 1"));
         }
         Ok(())
     }

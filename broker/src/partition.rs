@@ -546,6 +546,17 @@ impl Partition {
         Ok(start)
     }
 
+    /// Forgets the idempotence state of producers idle here for `expiration_ms` (Kafka's
+    /// `producer.id.expiration.ms`) unless their transaction is open, so state does not grow
+    /// with every producer instance that ever wrote; returns how many were forgotten.
+    pub fn expire_producers(&self, now_ms: i64, expiration_ms: i64) -> usize {
+        let mut state = self.state.lock();
+        let State {
+            producers, txns, ..
+        } = &mut *state;
+        producers.expire(now_ms, expiration_ms, |pid| txns.open_since(pid).is_some())
+    }
+
     /// Applies retention and age-based rolling.
     pub fn enforce_retention(&self, now_ms: i64) -> Result<(), StorageError> {
         let mut state = self.state.lock();

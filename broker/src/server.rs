@@ -77,7 +77,9 @@ async fn maintain(broker: Arc<Broker>) {
                 let broker = broker.clone();
                 // File deletion and fsyncs block: keep them off the async workers.
                 let _ = tokio::task::spawn_blocking(move || {
+                    let expiration = broker.config.producer_id_expiration_ms;
                     for_each_partition(&broker, |p| {
+                        p.expire_producers(now, expiration);
                         p.enforce_retention(now)?;
                         p.compact(now).map(|_| ())
                     });

@@ -537,6 +537,86 @@ fn markers_request(
     ])
 }
 
+/// Starts a transaction of `id` that writes two records to partition 0 of `t`; returns its
+/// producer id, epoch and first offset.
+async fn open_transaction(
+    b: &std::sync::Arc<crate::broker::Broker>,
+    id: &str,
+) -> (ProducerId, i16, i64) {
+    let init: InitProducerIdResponse =
+        call(b, ApiKey::InitProducerId, 4, &init_request(id, 60_000)).await;
+    let (pid, epoch) = (init.producer_id, init.producer_epoch);
+    let added: AddPartitionsToTxnResponse = call(
+        b,
+        ApiKey::AddPartitionsToTxn,
+        3,
+        &add_request(id, pid, epoch, vec![0]),
+    )
+    .await;
+    assert_eq!(
+        added.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code,
+        0
+    );
+    let produce = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(5_000)
+        .with_transactional_id(Some(TransactionalId(s(id))))
+        .with_topic_data(vec![produce_request::TopicProduceData::default()
+            .with_name(topic("t"))
+            .with_partition_data(vec![
+                produce_request::PartitionProduceData::default()
+                    .with_index(0)
+                    .with_records(Some(transactional_batch(pid.0, epoch, 2))),
+            ])]);
+    let produced: ProduceResponse = call(b, ApiKey::Produce, 11, &produce).await;
+    (
+        pid,
+        epoch,
+        produced.responses[0].partition_responses[0].base_offset,
+    )
+}
+
+#[tokio::test]
+async fn idle_producers_are_forgotten_but_not_while_their_transaction_is_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path()).await;
+    let partition = b.topics.get("t").unwrap().partition(0).unwrap().clone();
+    let idempotent: Vec<Record> = (0..2)
+        .map(|i| Record {
+            producer_id: 900,
+            producer_epoch: 0,
+            sequence: i,
+            ..record(i, None, Some("v"))
+        })
+        .collect();
+    let now = super::now_ms();
+    partition
+        .append(&encode(&idempotent, Compression::None), now)
+        .unwrap();
+    let (pid, _, _) = open_transaction(&b, "kept").await;
+    // Their batches carry test timestamps of 1970: a day after now, both are idle.
+    let day = 86_400_000;
+    assert_eq!(partition.expire_producers(1_000, day), 0, "both active");
+    assert_eq!(partition.expire_producers(now + day, day), 1);
+    let described: DescribeProducersResponse = call(
+        &b,
+        ApiKey::DescribeProducers,
+        0,
+        &DescribeProducersRequest::default().with_topics(vec![
+            describe_producers_request::TopicRequest::default()
+                .with_name(topic("t"))
+                .with_partition_indexes(vec![0]),
+        ]),
+    )
+    .await;
+    let left: Vec<i64> = described.topics[0].partitions[0]
+        .active_producers
+        .iter()
+        .map(|p| p.producer_id.0)
+        .collect();
+    assert_eq!(left, vec![pid.0], "the open transaction's producer stays");
+}
+
 #[tokio::test]
 async fn an_admin_abort_ends_a_hanging_transaction_at_every_version() {
     let dir = tempfile::tempdir().unwrap();
@@ -544,33 +624,7 @@ async fn an_admin_abort_ends_a_hanging_transaction_at_every_version() {
     let (min, max) = supported_range(ApiKey::WriteTxnMarkers).unwrap();
     for v in min..=max {
         let id = format!("hanging-{v}");
-        let init: InitProducerIdResponse =
-            call(&b, ApiKey::InitProducerId, 4, &init_request(&id, 60_000)).await;
-        let (pid, epoch) = (init.producer_id, init.producer_epoch);
-        let added: AddPartitionsToTxnResponse = call(
-            &b,
-            ApiKey::AddPartitionsToTxn,
-            3,
-            &add_request(&id, pid, epoch, vec![0]),
-        )
-        .await;
-        assert_eq!(
-            added.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code,
-            0
-        );
-        let produce = ProduceRequest::default()
-            .with_acks(-1)
-            .with_timeout_ms(5_000)
-            .with_transactional_id(Some(TransactionalId(s(&id))))
-            .with_topic_data(vec![produce_request::TopicProduceData::default()
-                .with_name(topic("t"))
-                .with_partition_data(vec![
-                    produce_request::PartitionProduceData::default()
-                        .with_index(0)
-                        .with_records(Some(transactional_batch(pid.0, epoch, 2))),
-                ])]);
-        let produced: ProduceResponse = call(&b, ApiKey::Produce, 11, &produce).await;
-        let base = produced.responses[0].partition_responses[0].base_offset;
+        let (pid, epoch, base) = open_transaction(&b, &id).await;
         let stable = || {
             b.topics
                 .get("t")

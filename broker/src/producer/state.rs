@@ -204,6 +204,18 @@ impl ProducerStateTable {
         self.producers.get(&producer_id).map(|e| e.epoch)
     }
 
+    /// Forgets producers whose last batch here is at least `expiration_ms` older than
+    /// `now_ms` (Kafka's `producer.id.expiration.ms`), except those `keep` names (an open
+    /// transaction); returns how many were forgotten. A retry from a forgotten producer is
+    /// appended again, as in Kafka.
+    pub fn expire(&mut self, now_ms: i64, expiration_ms: i64, keep: impl Fn(i64) -> bool) -> usize {
+        let before = self.producers.len();
+        self.producers.retain(|&producer_id, entry| {
+            now_ms.saturating_sub(entry.last_timestamp) < expiration_ms || keep(producer_id)
+        });
+        before - self.producers.len()
+    }
+
     /// Forgets every producer (after the log was truncated or deleted).
     pub fn clear(&mut self) {
         self.producers.clear();
@@ -232,6 +244,34 @@ mod tests {
             base_sequence: seq,
             last_offset_delta: records - 1,
         }
+    }
+
+    #[test]
+    fn idle_producers_expire_unless_kept() {
+        let mut table = ProducerStateTable::default();
+        table.record(&batch(1, 0, 0, 1), 0); // last timestamp 1_000
+        table.record(
+            &BatchIdentity {
+                max_timestamp: 5_000,
+                ..batch(2, 0, 0, 1)
+            },
+            1,
+        );
+        table.record(&batch(3, 0, 0, 1), 2);
+        assert_eq!(
+            table.expire(4_999, 4_000, |_| false),
+            0,
+            "not idle long enough"
+        );
+        assert_eq!(table.expire(5_000, 4_000, |pid| pid == 3), 1);
+        assert_eq!(table.epoch(1), None, "forgotten");
+        assert_eq!(table.epoch(3), Some(0), "kept: its transaction is open");
+        assert_eq!(
+            table.check(&batch(1, 0, 0, 1)),
+            Ok(SequenceCheck::Append),
+            "a forgotten producer starts afresh"
+        );
+        assert_eq!(table.summaries().len(), 2);
     }
 
     #[test]
