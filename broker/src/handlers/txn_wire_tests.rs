@@ -147,19 +147,8 @@ async fn a_transaction_at_every_version_commits_or_aborts_records_and_offsets() 
             let produced: ProduceResponse = call(&b, ApiKey::Produce, 11, &produce).await;
             assert_eq!(produced.responses[0].partition_responses[0].error_code, 0);
 
-            let described: DescribeProducersResponse = call(
-                &b,
-                ApiKey::DescribeProducers,
-                0,
-                &DescribeProducersRequest::default().with_topics(vec![
-                    describe_producers_request::TopicRequest::default()
-                        .with_name(topic("t"))
-                        .with_partition_indexes(vec![0]),
-                ]),
-            )
-            .await;
-            let mine = described.topics[0].partitions[0]
-                .active_producers
+            let described = producers_of_partition_0(&b).await;
+            let mine = described
                 .iter()
                 .find(|p| p.producer_id == pid)
                 .expect("the producer is described");
@@ -537,6 +526,20 @@ fn markers_request(
     ])
 }
 
+/// DescribeProducers of partition 0 of `t`.
+async fn producers_of_partition_0(
+    b: &std::sync::Arc<crate::broker::Broker>,
+) -> Vec<describe_producers_response::ProducerState> {
+    let request = DescribeProducersRequest::default().with_topics(vec![
+        describe_producers_request::TopicRequest::default()
+            .with_name(topic("t"))
+            .with_partition_indexes(vec![0]),
+    ]);
+    let mut described: DescribeProducersResponse =
+        call(b, ApiKey::DescribeProducers, 0, &request).await;
+    std::mem::take(&mut described.topics[0].partitions[0].active_producers)
+}
+
 /// Starts a transaction of `id` that writes two records to partition 0 of `t`; returns its
 /// producer id, epoch and first offset.
 async fn open_transaction(
@@ -598,19 +601,8 @@ async fn idle_producers_are_forgotten_but_not_while_their_transaction_is_open() 
     let day = 86_400_000;
     assert_eq!(partition.expire_producers(1_000, day), 0, "both active");
     assert_eq!(partition.expire_producers(now + day, day), 1);
-    let described: DescribeProducersResponse = call(
-        &b,
-        ApiKey::DescribeProducers,
-        0,
-        &DescribeProducersRequest::default().with_topics(vec![
-            describe_producers_request::TopicRequest::default()
-                .with_name(topic("t"))
-                .with_partition_indexes(vec![0]),
-        ]),
-    )
-    .await;
-    let left: Vec<i64> = described.topics[0].partitions[0]
-        .active_producers
+    let left: Vec<i64> = producers_of_partition_0(&b)
+        .await
         .iter()
         .map(|p| p.producer_id.0)
         .collect();
