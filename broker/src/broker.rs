@@ -85,7 +85,11 @@ impl Broker {
         let config = Arc::new(config);
         let topics = TopicRegistry::open(config.clone(), Box::new(LocalStore::new(&dir)))?;
         let producer_ids = IdAllocator::open(&dir.join("producer-ids"))?;
-        let txns = TransactionCoordinator::open(&dir, config.transaction_max_timeout_ms)?;
+        let txns = TransactionCoordinator::open(
+            &dir,
+            config.transaction_max_timeout_ms,
+            config.transactional_id_expiration_ms,
+        )?;
         let group_config = config.group.clone();
         let metrics = Metrics::new()?;
         let flusher = Flusher::new(metrics.flush_seconds.clone());

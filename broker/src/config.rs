@@ -140,6 +140,9 @@ pub struct Flags {
     /// transaction.max.timeout.ms: longest transaction.timeout.ms a producer may ask for.
     #[arg(long, env = "TRIBUTARY_TRANSACTION_MAX_TIMEOUT_MS")]
     pub transaction_max_timeout_ms: Option<i32>,
+    /// transactional.id.expiration.ms: how long an idle transactional id is remembered.
+    #[arg(long, env = "TRIBUTARY_TRANSACTIONAL_ID_EXPIRATION_MS")]
+    pub transactional_id_expiration_ms: Option<i64>,
     /// producer.id.expiration.ms: how long a partition remembers an idle producer's sequences.
     #[arg(long, env = "TRIBUTARY_PRODUCER_ID_EXPIRATION_MS")]
     pub producer_id_expiration_ms: Option<i64>,
@@ -185,6 +188,7 @@ impl Flags {
             offsets_retention_check_interval_ms,
             transaction_max_timeout_ms,
             producer_id_expiration_ms,
+            transactional_id_expiration_ms,
             log_format
         )
     }
@@ -229,6 +233,8 @@ pub struct BrokerConfig {
     pub transaction_max_timeout_ms: i32,
     /// How long idle producers' idempotence state is kept (producer.id.expiration.ms).
     pub producer_id_expiration_ms: i64,
+    /// How long idle transactional ids are kept (transactional.id.expiration.ms).
+    pub transactional_id_expiration_ms: i64,
     /// HTTP endpoint address for metrics and probes.
     pub http_listener: String,
     /// Group coordinator settings.
@@ -293,6 +299,9 @@ impl BrokerConfig {
             max_connections: flags.max_connections.unwrap_or(10_000),
             transaction_max_timeout_ms: flags.transaction_max_timeout_ms.unwrap_or(900_000),
             producer_id_expiration_ms: flags.producer_id_expiration_ms.unwrap_or(86_400_000),
+            transactional_id_expiration_ms: flags
+                .transactional_id_expiration_ms
+                .unwrap_or(604_800_000),
             http_listener: flags
                 .http_listener
                 .unwrap_or_else(|| "127.0.0.1:9644".to_string()),
@@ -334,6 +343,12 @@ impl BrokerConfig {
         }
         if self.producer_id_expiration_ms < 1 {
             return Err(invalid("producer-id-expiration-ms", "must be at least 1"));
+        }
+        if self.transactional_id_expiration_ms < 1 {
+            return Err(invalid(
+                "transactional-id-expiration-ms",
+                "must be at least 1",
+            ));
         }
         Ok(())
     }

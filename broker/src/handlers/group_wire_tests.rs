@@ -30,10 +30,15 @@ pub(super) fn topic(v: &str) -> TopicName {
 }
 
 pub(super) async fn broker(dir: &std::path::Path) -> Arc<Broker> {
+    broker_with(dir, Flags::default()).await
+}
+
+/// [`broker`] with some settings of `flags`.
+pub(super) async fn broker_with(dir: &std::path::Path, flags: Flags) -> Arc<Broker> {
     let config = BrokerConfig::resolve(Flags {
         data_dir: Some(dir.to_path_buf()),
         group_initial_rebalance_delay_ms: Some(0),
-        ..Flags::default()
+        ..flags
     })
     .unwrap();
     let broker = Broker::open_with_offsets_log(config, |_| Arc::new(MemoryLog::default())).unwrap();

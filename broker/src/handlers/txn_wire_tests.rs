@@ -6,7 +6,7 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::*;
 use kafka_protocol::records::{Compression, Record};
 
-use super::group_wire_tests::{broker, call, s, topic};
+use super::group_wire_tests::{broker, broker_with, call, s, topic};
 use crate::protocol::supported_range;
 use crate::storage::test_util::{encode, record};
 
@@ -683,4 +683,39 @@ async fn an_admin_abort_ends_a_hanging_transaction_at_every_version() {
             call(&b, ApiKey::EndTxn, 3, &end_request(&id, pid, epoch, false)).await;
         assert_eq!(end.error_code, 0, "v{v}");
     }
+}
+
+#[tokio::test]
+async fn idle_transactional_ids_expire_but_open_transactions_do_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let flags = crate::config::Flags {
+        transactional_id_expiration_ms: Some(1),
+        ..Default::default()
+    };
+    let b = broker_with(dir.path(), flags).await;
+    let idle: InitProducerIdResponse =
+        call(&b, ApiKey::InitProducerId, 4, &init_request("idle", 60_000)).await;
+    let (open_pid, _, _) = open_transaction(&b, "open").await;
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    b.txns.expire(&b).await;
+    let listed: ListTransactionsResponse = call(
+        &b,
+        ApiKey::ListTransactions,
+        0,
+        &ListTransactionsRequest::default(),
+    )
+    .await;
+    let ids: Vec<(String, i64)> = listed
+        .transaction_states
+        .iter()
+        .map(|t| (t.transactional_id.to_string(), t.producer_id.0))
+        .collect();
+    assert_eq!(ids, vec![("open".to_string(), open_pid.0)]);
+    // The forgotten id starts afresh with a new producer id.
+    let again: InitProducerIdResponse =
+        call(&b, ApiKey::InitProducerId, 4, &init_request("idle", 60_000)).await;
+    assert_eq!(again.error_code, 0);
+    assert_ne!(again.producer_id, idle.producer_id);
+    let saved = std::fs::read_to_string(dir.path().join("transactions.json")).unwrap();
+    assert!(saved.contains("\"open\""), "{saved}");
 }

@@ -58,6 +58,9 @@ struct Versioned {
 pub struct TransactionCoordinator {
     store: TxnStore,
     max_timeout_ms: i32,
+    /// transactional.id.expiration.ms: ids idle this long without an open transaction are
+    /// forgotten.
+    id_expiration_ms: i64,
     /// Locked briefly, never across an await.
     state: Mutex<Versioned>,
     /// One async lock per transactional id.
@@ -73,6 +76,7 @@ impl TransactionCoordinator {
     pub fn open(
         data_dir: &std::path::Path,
         max_timeout_ms: i32,
+        id_expiration_ms: i64,
     ) -> Result<TransactionCoordinator, StoreError> {
         let store = TxnStore::new(data_dir);
         let txns = store.load()?;
@@ -83,6 +87,7 @@ impl TransactionCoordinator {
         Ok(TransactionCoordinator {
             store,
             max_timeout_ms,
+            id_expiration_ms,
             state: Mutex::new(Versioned { txns, version: 0 }),
             id_locks: Mutex::new(HashMap::new()),
             written: tokio::sync::Mutex::new(0),
@@ -295,22 +300,18 @@ impl TransactionCoordinator {
     }
 
     /// Aborts transactions past their timeout (bumping the epoch, which fences the producer
-    /// until it re-initializes) and finishes ends that could not complete earlier.
+    /// until it re-initializes), finishes ends that could not complete earlier, and forgets
+    /// ids idle for transactional.id.expiration.ms.
     pub async fn expire(&self, broker: &Broker) {
+        self.end_overdue(broker).await;
+        self.forget_idle().await;
+    }
+
+    async fn end_overdue(&self, broker: &Broker) {
         let due = |t: &TxnMetadata, now: i64| {
             t.is_expired(now) || matches!(t.state, TxnState::PrepareCommit | TxnState::PrepareAbort)
         };
-        let ids: Vec<String> = {
-            let now = now_ms();
-            let state = self.state.lock();
-            state
-                .txns
-                .iter()
-                .filter(|(_, t)| due(t, now))
-                .map(|(id, _)| id.clone())
-                .collect()
-        };
-        for id in ids {
+        for id in self.ids_where(due) {
             let _serial = self.lock_id(&id).await;
             // Looked at again under the id's lock: a request may have ended it meanwhile.
             let Some(mut txn) = self.get(&id).filter(|t| due(t, now_ms())) else {
@@ -327,6 +328,48 @@ impl TransactionCoordinator {
             if let Err(error) = self.finish(broker, &id, txn, commit).await {
                 tracing::warn!(transactional_id = %id, ?error, "transaction end not saved");
             }
+        }
+    }
+
+    /// The transactional ids whose metadata passes `test` now.
+    fn ids_where(&self, test: impl Fn(&TxnMetadata, i64) -> bool) -> Vec<String> {
+        let now = now_ms();
+        let state = self.state.lock();
+        state
+            .txns
+            .iter()
+            .filter(|(_, t)| test(t, now))
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// Forgets transactional ids without an open transaction whose last change is older than
+    /// the expiration, as Kafka does; their producers can no longer end anything here.
+    async fn forget_idle(&self) {
+        let expiration = self.id_expiration_ms;
+        let idle = |t: &TxnMetadata, now: i64| {
+            matches!(
+                t.state,
+                TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort
+            ) && now.saturating_sub(t.updated_ms) >= expiration
+        };
+        for id in self.ids_where(idle) {
+            let serial = self.lock_id(&id).await;
+            // Looked at again under the id's lock: a request may have used it meanwhile.
+            let Some(txn) = self.get(&id).filter(|t| idle(t, now_ms())) else {
+                continue;
+            };
+            if self.commit(&id, None).await.is_err() {
+                continue;
+            }
+            tracing::info!(transactional_id = %id, "transactional id expired");
+            self.producers.write().remove(&txn.producer_id);
+            let mut locks = self.id_locks.lock();
+            // Only when nobody else waits on it, so one id never has two locks.
+            if locks.get(&id).is_some_and(|l| Arc::strong_count(l) == 2) {
+                locks.remove(&id);
+            }
+            drop(serial);
         }
     }
 
@@ -390,9 +433,24 @@ impl TransactionCoordinator {
 
     /// Makes `txn` current and returns once a state file holding it is durable.
     async fn save(&self, transactional_id: &str, txn: TxnMetadata) -> Result<(), ResponseError> {
+        self.commit(transactional_id, Some(txn.clone())).await?;
+        self.publish(&txn);
+        Ok(())
+    }
+
+    /// Makes `txn` (`None`: no entry) the state of `transactional_id` and returns once a state
+    /// file holding it is durable; on failure the previous state stays.
+    async fn commit(
+        &self,
+        transactional_id: &str,
+        txn: Option<TxnMetadata>,
+    ) -> Result<(), ResponseError> {
         let (snapshot, version, previous) = {
             let mut state = self.state.lock();
-            let previous = state.txns.insert(transactional_id.to_string(), txn.clone());
+            let previous = match txn {
+                Some(txn) => state.txns.insert(transactional_id.to_string(), txn),
+                None => state.txns.remove(transactional_id),
+            };
             state.version += 1;
             (state.txns.clone(), state.version, previous)
         };
@@ -409,8 +467,6 @@ impl TransactionCoordinator {
             }
             *written = version;
         }
-        drop(written);
-        self.publish(&txn);
         Ok(())
     }
 
