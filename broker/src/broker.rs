@@ -92,7 +92,10 @@ impl Broker {
         )?;
         let group_config = config.group.clone();
         let metrics = Metrics::new()?;
-        let flusher = Flusher::new(metrics.flush_seconds.clone());
+        let flusher = Flusher::new(
+            metrics.flush_seconds.clone(),
+            filesystem_handle(&dir, config.fsync_filesystem)?,
+        );
         let broker = Arc::new_cyclic(|weak| Broker {
             config,
             cluster_id,
@@ -183,6 +186,19 @@ impl Broker {
             }
         }
     }
+}
+
+/// The data directory opened for filesystem-wide syncs, when enabled and the OS has them.
+fn filesystem_handle(dir: &Path, enabled: bool) -> Result<Option<std::fs::File>, StartError> {
+    if !enabled || !cfg!(target_os = "linux") {
+        return Ok(None);
+    }
+    std::fs::File::open(dir)
+        .map(Some)
+        .map_err(|source| StartError::DataDir {
+            path: dir.to_path_buf(),
+            source,
+        })
 }
 
 fn load_or_create_cluster_id(dir: &Path, broker_id: i32) -> Result<String, StartError> {

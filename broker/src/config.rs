@@ -109,6 +109,10 @@ pub struct Flags {
     /// fsync before answering acks=1 produce requests too.
     #[arg(long, env = "TRIBUTARY_FSYNC_ACKS_ONE")]
     pub fsync_acks_one: Option<bool>,
+    /// Sync the data directory's whole filesystem once when a group commit covers several
+    /// partitions (cheapest on a volume of its own; turn off on a disk shared with busy writers).
+    #[arg(long, env = "TRIBUTARY_FSYNC_FILESYSTEM")]
+    pub fsync_filesystem: Option<bool>,
     /// Largest request frame accepted (socket.request.max.bytes).
     #[arg(long, env = "TRIBUTARY_SOCKET_REQUEST_MAX_BYTES")]
     pub socket_request_max_bytes: Option<usize>,
@@ -177,6 +181,7 @@ impl Flags {
             log_flush_interval_ms,
             fsync_acks_all,
             fsync_acks_one,
+            fsync_filesystem,
             socket_request_max_bytes,
             max_connections,
             http_listener,
@@ -225,6 +230,8 @@ pub struct BrokerConfig {
     pub fsync_acks_all: bool,
     /// fsync before acks=1 answers.
     pub fsync_acks_one: bool,
+    /// Group commits covering several partitions sync the whole filesystem once.
+    pub fsync_filesystem: bool,
     /// Largest accepted request frame.
     pub socket_request_max_bytes: usize,
     /// Connection limit.
@@ -295,6 +302,7 @@ impl BrokerConfig {
             retention_check_interval_ms: flags.log_retention_check_interval_ms.unwrap_or(30_000),
             fsync_acks_all: flags.fsync_acks_all.unwrap_or(true),
             fsync_acks_one: flags.fsync_acks_one.unwrap_or(false),
+            fsync_filesystem: flags.fsync_filesystem.unwrap_or(true),
             socket_request_max_bytes: flags.socket_request_max_bytes.unwrap_or(104_857_600),
             max_connections: flags.max_connections.unwrap_or(10_000),
             transaction_max_timeout_ms: flags.transaction_max_timeout_ms.unwrap_or(900_000),

@@ -529,6 +529,27 @@ async fn writes_nobody_waits_on_are_fsynced_as_flush_messages_and_flush_ms_say()
     assert!(reaches(1, 6).await, "flush.ms elapsed");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acks_all_writes_to_many_partitions_share_fsync_rounds_and_all_become_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path()).await;
+    let durable = |i: i32| {
+        let partition = b.topics.get("t").unwrap().partition(i).unwrap().clone();
+        let durable = *partition.watch_durable().borrow();
+        durable
+    };
+    // Rounds covering both partitions sync the filesystem once; rounds covering one sync its
+    // files. Either way every answer means the partition's writes are durable.
+    let writes = (0..40).map(|n| produce_to(&b, n % 2, -1, 3));
+    futures::future::join_all(writes).await;
+    assert_eq!((durable(0), durable(1)), (60, 60));
+    let rounds = b.metrics.flush_seconds.get_sample_count();
+    assert!(
+        (1..=40).contains(&rounds),
+        "{rounds} fsync rounds for 40 writes"
+    );
+}
+
 #[tokio::test]
 async fn metadata_finds_topics_by_id_whatever_name_comes_with_it() {
     let dir = tempfile::tempdir().unwrap();
