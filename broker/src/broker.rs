@@ -10,6 +10,7 @@ use crate::group::log::OffsetsLog;
 use crate::group::{BrokerLog, GroupCoordinator};
 use crate::metrics::{Metrics, MetricsError};
 use crate::producer::{IdAllocator, IdAllocatorError};
+use crate::quotas::{QuotaStoreError, Quotas};
 use crate::topics::dynamic::{DynamicConfigError, DynamicConfigs};
 use crate::topics::{LocalStore, RegistryError, TopicRegistry};
 use crate::txn::{StoreError, TransactionCoordinator};
@@ -39,6 +40,9 @@ pub enum StartError {
     /// The dynamic broker configs are unreadable.
     #[error(transparent)]
     DynamicConfigs(#[from] DynamicConfigError),
+    /// The client quotas are unreadable.
+    #[error(transparent)]
+    Quotas(#[from] QuotaStoreError),
 }
 
 /// Shared broker state.
@@ -59,6 +63,8 @@ pub struct Broker {
     pub groups: Arc<GroupCoordinator>,
     /// Transactional ids and their transactions.
     pub txns: TransactionCoordinator,
+    /// Client quotas and the rates they are enforced against.
+    pub quotas: Quotas,
 }
 
 impl Broker {
@@ -90,6 +96,7 @@ impl Broker {
             config.transaction_max_timeout_ms,
             config.transactional_id_expiration_ms,
         )?;
+        let quotas = Quotas::open(&dir)?;
         let group_config = config.group.clone();
         let metrics = Metrics::new()?;
         let flusher = Flusher::new(
@@ -108,6 +115,7 @@ impl Broker {
                 offsets_log(weak.clone()),
             )),
             txns,
+            quotas,
         });
         broker.groups.start();
         spawn_transaction_expiry(Arc::downgrade(&broker));

@@ -9,7 +9,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use crate::broker::Broker;
-use crate::handlers::{dispatch, PendingResponse, Reply};
+use crate::handlers::{dispatch, Client, PendingResponse, Reply};
 use crate::protocol::{read_frame, FrameError, RequestPrefix};
 use kafka_protocol::messages::ApiKey;
 use std::time::Instant;
@@ -23,9 +23,11 @@ pub async fn serve(broker: Arc<Broker>, stream: TcpStream) {
     let peer = stream
         .peer_addr()
         .map_or_else(|_| "unknown".to_string(), |a| a.to_string());
-    let client_host: Arc<str> = stream
-        .peer_addr()
-        .map_or_else(|_| "/unknown".into(), |a| format!("/{}", a.ip()).into());
+    let client = Arc::new(Client::new(
+        stream
+            .peer_addr()
+            .map_or_else(|_| "/unknown".into(), |a| format!("/{}", a.ip()).into()),
+    ));
     if let Err(error) = stream.set_nodelay(true) {
         tracing::debug!(%peer, %error, "cannot set TCP_NODELAY");
     }
@@ -49,11 +51,15 @@ pub async fn serve(broker: Arc<Broker>, stream: TcpStream) {
                 break;
             }
         };
+        if let Some(pause) = client.paused_for() {
+            // Over its quota: like Kafka's muted channel, nothing more is read meanwhile.
+            tokio::time::sleep(pause).await;
+        }
         let api = RequestPrefix::parse(&frame)
             .and_then(|p| ApiKey::try_from(p.api_key).ok())
             .map_or_else(|| "Unknown".to_string(), |api| format!("{api:?}"));
         let started = Instant::now();
-        match dispatch(&broker, frame, &client_host) {
+        match dispatch(&broker, frame, &client) {
             Ok(pending) => {
                 let metrics = broker.clone();
                 let timed = async move {

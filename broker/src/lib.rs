@@ -7,6 +7,7 @@
 //! - [`storage`]: segmented log of RecordBatch v2, indexes, checkpoints, recovery.
 //! - [`group`]: the group coordinator (consumer groups and committed offsets).
 //! - [`flusher`]: group-commit fsync; [`server`] and [`connection`]: the network edge.
+//! - [`quotas`]: client quotas and the byte rates they are enforced against.
 //! - [`metrics`] and [`http`]: Prometheus metrics and health endpoints.
 
 pub mod broker;
@@ -23,6 +24,7 @@ pub mod partition;
 pub mod producer;
 pub mod properties;
 pub mod protocol;
+pub mod quotas;
 pub mod server;
 pub mod storage;
 pub mod topics;

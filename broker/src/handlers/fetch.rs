@@ -19,8 +19,9 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::errors::storage_code;
-use super::{topic_lookup, RequestContext};
+use super::{topic_lookup, Client, RequestContext};
 use crate::partition::{Isolation, Partition};
+use crate::quotas::entity::CONSUMER_BYTE_RATE;
 use crate::topics::Topic;
 
 /// Topic of one fetch entry, resolved once per request.
@@ -66,8 +67,17 @@ pub(crate) async fn handle(ctx: RequestContext, request: FetchRequest) -> FetchR
             }
         })
         .collect();
-    let max_bytes = usize::try_from(request.max_bytes).unwrap_or(0);
-    let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
+    let mut max_bytes = usize::try_from(request.max_bytes).unwrap_or(0);
+    if version >= 3 {
+        let quota_window = ctx
+            .broker
+            .quotas
+            .max_in_window(Client::id(&ctx.header), CONSUMER_BYTE_RATE);
+        max_bytes = max_bytes.min(quota_window.unwrap_or(usize::MAX));
+    }
+    let min_bytes = usize::try_from(request.min_bytes)
+        .unwrap_or(0)
+        .min(max_bytes);
     let max_wait = Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0));
     let deadline = Instant::now() + max_wait;
     let isolation = if request.isolation_level == 1 {
@@ -92,26 +102,42 @@ pub(crate) async fn handle(ctx: RequestContext, request: FetchRequest) -> FetchR
         }
         let (responses, bytes, failed) = read_all(&wanted, max_bytes, version, isolation);
         if bytes >= min_bytes || failed || Instant::now() >= deadline {
-            for topic in &responses {
-                let sent: usize = topic
-                    .partitions
-                    .iter()
-                    .filter_map(|p| p.records.as_ref().map(Bytes::len))
-                    .sum();
-                if sent > 0 {
-                    ctx.broker
-                        .metrics
-                        .bytes_out
-                        .with_label_values(&[topic.topic.as_str()])
-                        .inc_by(sent as u64);
-                }
-            }
-            return FetchResponse::default()
-                .with_session_id(0)
-                .with_responses(responses);
+            return answer(&ctx, responses);
         }
         wait_for_data(&mut watchers, deadline).await;
     }
+}
+
+/// The response carrying `responses`, unless sending them puts the client over its fetch
+/// quota: then, as in Kafka, an empty response with the throttle time.
+fn answer(ctx: &RequestContext, responses: Vec<FetchableTopicResponse>) -> FetchResponse {
+    let sent = |topic: &FetchableTopicResponse| -> usize {
+        topic
+            .partitions
+            .iter()
+            .filter_map(|p| p.records.as_ref().map(Bytes::len))
+            .sum()
+    };
+    let total = responses.iter().map(sent).sum();
+    let throttle_time_ms = ctx.charge(CONSUMER_BYTE_RATE, total);
+    let response = FetchResponse::default()
+        .with_session_id(0)
+        .with_throttle_time_ms(throttle_time_ms);
+    if throttle_time_ms > 0 {
+        ctx.refund(CONSUMER_BYTE_RATE, total);
+        return response;
+    }
+    for topic in &responses {
+        let bytes = sent(topic);
+        if bytes > 0 {
+            ctx.broker
+                .metrics
+                .bytes_out
+                .with_label_values(&[topic.topic.as_str()])
+                .inc_by(bytes as u64);
+        }
+    }
+    response.with_responses(responses)
 }
 
 /// Waits until any watched high watermark moves, or the deadline.

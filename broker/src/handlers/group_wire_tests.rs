@@ -9,7 +9,7 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
-use super::dispatch;
+use super::{dispatch, Client};
 use crate::broker::Broker;
 use crate::config::{BrokerConfig, Flags};
 use crate::group::log::memory::MemoryLog;
@@ -73,8 +73,12 @@ pub(super) async fn call<Q: Encodable, R: Decodable>(
     request
         .encode(&mut buf, version)
         .unwrap_or_else(|e| panic!("{api:?} v{version} request: {e}"));
-    let pending = dispatch(broker, buf.freeze(), &Arc::from("/127.0.0.1"))
-        .unwrap_or_else(|e| panic!("{api:?} v{version} refused: {e}"));
+    let pending = dispatch(
+        broker,
+        buf.freeze(),
+        &Arc::new(Client::new(Arc::from("/127.0.0.1"))),
+    )
+    .unwrap_or_else(|e| panic!("{api:?} v{version} refused: {e}"));
     let mut frame: Bytes = match pending.await {
         super::Reply::Frame(frame) => frame,
         other => panic!("{api:?} v{version}: no response frame ({other:?})"),

@@ -27,7 +27,7 @@ pub(crate) async fn handle(ctx: RequestContext, request: JoinGroupRequest) -> Jo
             .as_ref()
             .map(|c| c.to_string())
             .unwrap_or_default(),
-        client_host: ctx.client_host.to_string(),
+        client_host: ctx.client.host.to_string(),
         session_timeout_ms: request.session_timeout_ms,
         // v0 has no rebalance timeout: Kafka uses the session timeout.
         rebalance_timeout_ms: if version >= 1 {

@@ -8,6 +8,7 @@
 mod acls;
 mod admin;
 mod api_versions;
+mod client_quotas;
 mod configs;
 mod delete_groups;
 mod delete_records;
@@ -32,6 +33,8 @@ mod offset_delete;
 mod offset_fetch;
 mod offset_for_leader_epoch;
 mod produce;
+#[cfg(test)]
+mod quota_wire_tests;
 mod refuse;
 mod sync_group;
 mod topic_lookup;
@@ -43,6 +46,7 @@ mod txn_wire_tests;
 mod wire_tests;
 
 use std::future::Future;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -97,6 +101,45 @@ pub enum DispatchError {
     },
 }
 
+/// The client at the other end of a connection.
+#[derive(Debug)]
+pub struct Client {
+    /// Its address as Kafka reports it (`/ip`), for group member descriptions.
+    pub host: Arc<str>,
+    /// Until when (ms since the epoch) its next requests wait: a client over its quota is
+    /// paused as Kafka mutes its channel.
+    muted_until_ms: AtomicI64,
+}
+
+impl Client {
+    /// A client at `host`, not paused.
+    pub fn new(host: Arc<str>) -> Client {
+        Client {
+            host,
+            muted_until_ms: AtomicI64::new(0),
+        }
+    }
+
+    /// Pauses the client's next requests for `ms` from now.
+    pub fn throttle(&self, ms: i32) {
+        if ms > 0 {
+            let until = now_ms() + i64::from(ms);
+            self.muted_until_ms.fetch_max(until, Ordering::AcqRel);
+        }
+    }
+
+    /// How long the client's next request must wait, if at all.
+    pub fn paused_for(&self) -> Option<std::time::Duration> {
+        let left = self.muted_until_ms.load(Ordering::Acquire) - now_ms();
+        (left > 0).then(|| std::time::Duration::from_millis(left.unsigned_abs()))
+    }
+
+    /// The client id of a request, empty when the client sent none.
+    fn id(header: &RequestHeader) -> &str {
+        header.client_id.as_deref().unwrap_or("")
+    }
+}
+
 /// What a handler knows about the request beyond its body.
 #[derive(Clone)]
 pub struct RequestContext {
@@ -104,8 +147,8 @@ pub struct RequestContext {
     pub broker: Arc<Broker>,
     /// Decoded request header.
     pub header: RequestHeader,
-    /// Client address as Kafka reports it (`/ip`), for group member descriptions.
-    pub client_host: Arc<str>,
+    /// The client that sent it.
+    pub client: Arc<Client>,
 }
 
 impl RequestContext {
@@ -113,14 +156,31 @@ impl RequestContext {
     pub fn version(&self) -> i16 {
         self.header.request_api_version
     }
+
+    /// Counts `bytes` against the client's quota `key` and pauses it as long as that says;
+    /// returns the throttle time for the response.
+    pub(crate) fn charge(&self, key: &'static str, bytes: usize) -> i32 {
+        let ms = self
+            .broker
+            .quotas
+            .record(Client::id(&self.header), key, bytes, now_ms());
+        self.client.throttle(ms);
+        ms
+    }
+
+    /// Takes back a [`RequestContext::charge`] for bytes that were not sent after all.
+    pub(crate) fn refund(&self, key: &'static str, bytes: usize) {
+        let id = Client::id(&self.header);
+        self.broker.quotas.unrecord(id, key, bytes, now_ms());
+    }
 }
 
-/// Decodes one request frame from a client at `client_host`, applies its ordered effects, and
-/// returns its pending response.
+/// Decodes one request frame from `client`, applies its ordered effects, and returns its
+/// pending response.
 pub fn dispatch(
     broker: &Arc<Broker>,
     frame: Bytes,
-    client_host: &Arc<str>,
+    client: &Arc<Client>,
 ) -> Result<PendingResponse, DispatchError> {
     let prefix = RequestPrefix::parse(&frame).ok_or(DispatchError::ShortFrame)?;
     let api =
@@ -144,7 +204,7 @@ pub fn dispatch(
     let ctx = RequestContext {
         broker: broker.clone(),
         header,
-        client_host: client_host.clone(),
+        client: client.clone(),
     };
     let correlation_id = prefix.correlation_id;
     // Decodes the body as `$request`; served versions go to `$handler`, versions the codec
@@ -238,6 +298,10 @@ pub fn dispatch(
         ApiKey::DescribeAcls => route!(DescribeAclsRequest, acls::describe),
         ApiKey::CreateAcls => route!(CreateAclsRequest, acls::create),
         ApiKey::DeleteAcls => route!(DeleteAclsRequest, acls::delete),
+        ApiKey::DescribeClientQuotas => {
+            route!(DescribeClientQuotasRequest, client_quotas::describe)
+        }
+        ApiKey::AlterClientQuotas => route!(AlterClientQuotasRequest, client_quotas::alter),
         ApiKey::DescribeProducers => {
             route!(DescribeProducersRequest, txn_admin::describe_producers)
         }

@@ -16,6 +16,7 @@ use super::{now_ms, topic_lookup, RequestContext};
 use crate::broker::Broker;
 use crate::partition::{AppendError, Partition};
 use crate::producer::BatchIdentity;
+use crate::quotas::entity::PRODUCER_BYTE_RATE;
 use crate::topics::config::effective;
 use crate::topics::Topic;
 use crate::txn::ProducerRef;
@@ -44,6 +45,14 @@ pub(crate) fn handle(
         1 => broker.config.fsync_acks_one,
         _ => false,
     };
+    let bytes: usize = request
+        .topic_data
+        .iter()
+        .flat_map(|t| &t.partition_data)
+        .filter_map(|p| p.records.as_ref())
+        .map(|r| r.len())
+        .sum();
+    let throttle_time_ms = ctx.charge(PRODUCER_BYTE_RATE, bytes);
     let mut waits = Vec::new();
     let responses: Vec<TopicProduceResponse> = request
         .topic_data
@@ -159,7 +168,11 @@ pub(crate) fn handle(
                 }
             }
         }
-        (acks != 0).then(|| ProduceResponse::default().with_responses(responses))
+        (acks != 0).then(|| {
+            ProduceResponse::default()
+                .with_responses(responses)
+                .with_throttle_time_ms(throttle_time_ms)
+        })
     }
 }
 

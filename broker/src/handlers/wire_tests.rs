@@ -20,7 +20,7 @@ pub(super) fn plain_batch() -> Bytes {
     batch(1)
 }
 
-fn batch(records: i64) -> Bytes {
+pub(super) fn batch(records: i64) -> Bytes {
     let keys: Vec<Option<String>> = (0..records).map(|i| Some(format!("k{i}"))).collect();
     keyed_batch(&keys)
 }

@@ -1,10 +1,14 @@
 """Topic administration through three real admin clients: the Java Admin (CreateTopics incl.
 validate_only, Metadata, DescribeConfigs, AlterConfigs, IncrementalAlterConfigs,
 CreatePartitions, DeleteTopics, DescribeCluster, DescribeLogDirs), confluent-kafka's
-AdminClient (also dynamic broker configs) and kafka-python's KafkaAdminClient."""
+AdminClient (also dynamic broker configs) and kafka-python's KafkaAdminClient; client quotas
+through the Java Admin, enforced on confluent-kafka clients."""
+
+import json
+import time
 
 import pytest
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import (
     AlterConfigOpType,
     ConfigEntry,
@@ -312,3 +316,109 @@ def test_kafka_python_admin_describe_configs(broker, topic):
             assert name in entries, f"{name} missing from DescribeConfigs"
     finally:
         client.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Client quotas
+# ---------------------------------------------------------------------------------------------
+
+
+def quota_entries(java, broker, *match: str, strict: bool = False) -> list[dict]:
+    args = [a for m in match for a in ("--match", m)] + (["--strict"] if strict else [])
+    out = admin(java, broker, "describe-quotas", *args)
+    return sorted(out.one("quotas")["entries"], key=lambda e: json.dumps(e, sort_keys=True))
+
+
+@pytest.mark.peer_gap("Tansu 0.6 has no client quotas")
+def test_java_client_quotas_are_altered_described_and_persist(broker, java):
+    def alter(*args):
+        return admin(java, broker, "alter-quotas", *args)
+
+    ok = alter("--entity", "client-id=slow", "--set", "producer_byte_rate=20000",
+               "--set", "consumer_byte_rate=30000")
+    assert ok.events("error") == [], ok.describe()
+    alter("--entity", "user=", "--entity", "client-id=", "--set", "request_percentage=50")
+    alter("--entity", "ip=10.0.0.1", "--set", "connection_creation_rate=5")
+    ghost = alter("--entity", "client-id=ghost", "--set", "producer_byte_rate=100", "--validate-only")
+    assert ghost.events("error") == [], ghost.describe()
+    for refused in (
+        ["--entity", "client-id=x", "--set", "producer_byte_rate=1.5"],
+        ["--entity", "client-id=x", "--set", "no_such_quota=1"],
+        ["--entity", "ip=10.0.0.2", "--set", "producer_byte_rate=1"],
+    ):
+        out = alter(*refused)
+        assert out.one("error")["error"] == "InvalidRequestException", out.describe()
+
+    slow = {"entity": {"client-id": "slow"},
+            "values": {"consumer_byte_rate": 30000.0, "producer_byte_rate": 20000.0}}
+    defaults = {"entity": {"client-id": None, "user": None}, "values": {"request_percentage": 50.0}}
+    ip = {"entity": {"ip": "10.0.0.1"}, "values": {"connection_creation_rate": 5.0}}
+    everything = sorted([slow, defaults, ip], key=lambda e: json.dumps(e, sort_keys=True))
+    assert quota_entries(java, broker) == everything, "validate-only and refused changes stored nothing"
+    assert quota_entries(java, broker, "client-id=slow") == [slow]
+    assert quota_entries(java, broker, "client-id=<default>") == [defaults]
+    assert quota_entries(java, broker, "client-id=<default>", strict=True) == []
+    assert quota_entries(java, broker, "ip=<any>") == [ip]
+
+    broker.restart()
+    assert quota_entries(java, broker) == everything, "quotas survive a restart"
+    alter("--entity", "client-id=slow", "--remove", "producer_byte_rate", "--remove", "consumer_byte_rate")
+    assert quota_entries(java, broker, "client-id=<any>") == []
+
+
+@pytest.mark.peer_gap("Tansu 0.6 has no client quotas")
+def test_clients_over_their_byte_rate_quota_are_throttled_and_lose_nothing(broker, topic, java):
+    """Kafka measures rates over at least ten seconds, so 10 kB/s lets a client move 100 kB at
+    once and then holds it back: 400 kB take about 40 s. A client without a quota is not held
+    back, and once the quota is removed the throttled one finishes with every record in order."""
+    ck_create_topic(broker.bootstrap, topic, partitions=1)
+    admin(java, broker, "alter-quotas", "--entity", "client-id=slow",
+          "--set", "producer_byte_rate=10000", "--set", "consumer_byte_rate=10000")
+    value = b"v" * 1000
+    throttle_seen = []
+
+    def stats(raw):
+        for b in json.loads(raw).get("brokers", {}).values():
+            throttle_seen.append(b.get("throttle", {}).get("max", 0))
+
+    # Small requests: the quota holds back what follows a request, not the request itself.
+    slow = Producer({"bootstrap.servers": broker.bootstrap, "client.id": "slow", "linger.ms": 5,
+                     "batch.size": 10000, "statistics.interval.ms": 200, "stats_cb": stats})
+    fast = Producer({"bootstrap.servers": broker.bootstrap, "client.id": "fast", "linger.ms": 5})
+    failures = []
+
+    def report(err, _msg):
+        if err is not None:
+            failures.append(err)
+
+    for i in range(400):
+        slow.produce(topic, key=b"slow", value=value, headers={"i": str(i)}, on_delivery=report)
+        fast.produce(topic, key=b"fast", value=value, headers={"i": str(i)}, on_delivery=report)
+    assert fast.flush(10) == 0, "an unthrottled client is not held back"
+    assert slow.flush(4) > 0, "the throttled producer is still held back after 4 s"
+    assert max(throttle_seen, default=0) > 0, "the broker told the producer its throttle time"
+
+    def read(client_id: str, expected: int, timeout: float) -> list:
+        consumer = Consumer({"bootstrap.servers": broker.bootstrap, "client.id": client_id,
+                             "group.id": f"{client_id}-{topic}", "auto.offset.reset": "earliest",
+                             "enable.auto.commit": False})
+        consumer.assign([TopicPartition(topic, 0, 0)])
+        got, deadline = [], time.monotonic() + timeout
+        while len(got) < expected and time.monotonic() < deadline:
+            m = consumer.poll(0.2)
+            if m is not None and m.error() is None:
+                got.append(m)
+        consumer.close()
+        return got
+
+    written = 400 + (400 - len(slow))
+    assert len(read("slow", written, 4)) < written, "the throttled consumer is held back"
+    admin(java, broker, "alter-quotas", "--entity", "client-id=slow",
+          "--remove", "producer_byte_rate", "--remove", "consumer_byte_rate")
+    assert slow.flush(30) == 0, "the producer finishes once the quota is gone"
+    assert failures == []
+    got = read("slow", 800, 30)
+    assert len(got) == 800
+    for key in (b"slow", b"fast"):
+        order = [int(dict(m.headers())["i"]) for m in got if m.key() == key]
+        assert order == list(range(400)), f"{key!r} records lost or reordered"

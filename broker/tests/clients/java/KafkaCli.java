@@ -12,12 +12,14 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Properties;
+import java.util.TreeMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.atomic.AtomicLong;
 
 import org.apache.kafka.clients.admin.AbortTransactionSpec;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.AlterClientQuotasOptions;
 import org.apache.kafka.clients.admin.AlterConfigOp;
 import org.apache.kafka.clients.admin.Config;
 import org.apache.kafka.clients.admin.ConfigEntry;
@@ -39,6 +41,10 @@ import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.consumer.OffsetAndTimestamp;
 import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.common.quota.ClientQuotaAlteration;
+import org.apache.kafka.common.quota.ClientQuotaEntity;
+import org.apache.kafka.common.quota.ClientQuotaFilter;
+import org.apache.kafka.common.quota.ClientQuotaFilterComponent;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.KafkaException;
@@ -537,6 +543,44 @@ public final class KafkaCli {
                 emit(obj("event", "aborted", "transactions", aborted));
                 break;
             }
+            case "alter-quotas": {
+                // --entity type=name (repeatable; an empty name is the type's default),
+                // --set key=value and --remove key (repeatable), --validate-only.
+                Map<String, String> entity = new HashMap<>();
+                for (Map.Entry<String, String> e : args.keyValues("entity").entrySet()) {
+                    entity.put(e.getKey(), e.getValue().isEmpty() ? null : e.getValue());
+                }
+                List<ClientQuotaAlteration.Op> ops = new ArrayList<>();
+                for (Map.Entry<String, String> e : args.keyValues("set").entrySet()) {
+                    ops.add(new ClientQuotaAlteration.Op(e.getKey(), Double.parseDouble(e.getValue())));
+                }
+                for (String k : args.all("remove")) ops.add(new ClientQuotaAlteration.Op(k, null));
+                admin.alterClientQuotas(
+                        Collections.singletonList(new ClientQuotaAlteration(new ClientQuotaEntity(entity), ops)),
+                        new AlterClientQuotasOptions().validateOnly(args.flag("validate-only"))).all().get();
+                emit(obj("event", "quotas-altered"));
+                break;
+            }
+            case "describe-quotas": {
+                // --match type=name, type=<default> or type=<any> (repeatable), --strict.
+                List<ClientQuotaFilterComponent> components = new ArrayList<>();
+                for (Map.Entry<String, String> e : args.keyValues("match").entrySet()) {
+                    switch (e.getValue()) {
+                        case "<default>": components.add(ClientQuotaFilterComponent.ofDefaultEntity(e.getKey())); break;
+                        case "<any>": components.add(ClientQuotaFilterComponent.ofEntityType(e.getKey())); break;
+                        default: components.add(ClientQuotaFilterComponent.ofEntity(e.getKey(), e.getValue()));
+                    }
+                }
+                ClientQuotaFilter filter = args.flag("strict")
+                    ? ClientQuotaFilter.containsOnly(components) : ClientQuotaFilter.contains(components);
+                List<Object> entries = new ArrayList<>();
+                for (Map.Entry<ClientQuotaEntity, Map<String, Double>> e
+                        : admin.describeClientQuotas(filter).entities().get().entrySet()) {
+                    entries.add(obj("entity", new TreeMap<>(e.getKey().entries()), "values", new TreeMap<>(e.getValue())));
+                }
+                emit(obj("event", "quotas", "entries", entries));
+                break;
+            }
             case "describe-log-dirs": {
                 List<Integer> brokers = new ArrayList<>();
                 for (Node n : admin.describeCluster().nodes().get()) brokers.add(n.id());
@@ -588,7 +632,7 @@ public final class KafkaCli {
     static final class Args {
         private final Map<String, List<String>> options = new LinkedHashMap<>();
         private final List<String> positional = new ArrayList<>();
-        private static final List<String> FLAGS = Arrays.asList("stdin", "validate-only", "legacy");
+        private static final List<String> FLAGS = Arrays.asList("stdin", "validate-only", "legacy", "strict");
 
         Args(String[] argv) {
             for (int i = 0; i < argv.length; i++) {

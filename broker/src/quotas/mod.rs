@@ -1,0 +1,86 @@
+//! Client quotas: produce and fetch byte rates per user and client id, set with
+//! AlterClientQuotas (`kafka-configs.sh --entity-type clients|users`) and enforced as Kafka does,
+//! by answering with a throttle time and pausing the connection for it.
+
+pub mod entity;
+mod rate;
+pub mod store;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use parking_lot::Mutex;
+
+use entity::Entity;
+use rate::Rate;
+pub use store::{ClientQuotas, QuotaStoreError};
+
+/// The principal of every client: listeners are PLAINTEXT, so Kafka's `ANONYMOUS`.
+pub const ANONYMOUS: &str = "ANONYMOUS";
+
+/// How often rates of clients gone quiet are dropped.
+const PURGE_INTERVAL_MS: i64 = 60_000;
+
+/// The quotas and the measured rates they are enforced against.
+#[derive(Debug)]
+pub struct Quotas {
+    /// The configured quotas.
+    pub store: ClientQuotas,
+    rates: Mutex<Rates>,
+}
+
+#[derive(Debug, Default)]
+struct Rates {
+    /// By quota key and the entity the usage is accounted under.
+    by_entity: HashMap<(&'static str, Entity), Rate>,
+    last_purge_ms: i64,
+}
+
+impl Quotas {
+    /// The quotas saved in `data_dir`, with no usage measured yet.
+    pub fn open(data_dir: &Path) -> Result<Quotas, QuotaStoreError> {
+        Ok(Quotas::new(ClientQuotas::open(data_dir)?))
+    }
+
+    /// Quotas from `store`, with no usage measured yet.
+    pub fn new(store: ClientQuotas) -> Quotas {
+        Quotas {
+            store,
+            rates: Mutex::new(Rates::default()),
+        }
+    }
+
+    /// Counts `bytes` against the client's quota `key` (if one applies) and returns how many
+    /// milliseconds the client must pause, 0 when it is within its quota.
+    pub fn record(&self, client_id: &str, key: &'static str, bytes: usize, now_ms: i64) -> i32 {
+        let Some((entity, quota)) = self.store.lookup(ANONYMOUS, client_id, key) else {
+            return 0;
+        };
+        let mut rates = self.rates.lock();
+        if now_ms - rates.last_purge_ms >= PURGE_INTERVAL_MS {
+            rates.by_entity.retain(|_, rate| !rate.is_idle(now_ms));
+            rates.last_purge_ms = now_ms;
+        }
+        let rate = rates.by_entity.entry((key, entity)).or_default();
+        rate.record(bytes as f64, now_ms);
+        i32::try_from(rate.throttle_ms(quota, now_ms)).unwrap_or(i32::MAX)
+    }
+
+    /// The most bytes one response may carry without putting an idle client over its quota
+    /// `key` (Kafka caps fetches at this so a throttled consumer still makes progress).
+    pub fn max_in_window(&self, client_id: &str, key: &'static str) -> Option<usize> {
+        let (_, quota) = self.store.lookup(ANONYMOUS, client_id, key)?;
+        Some((quota * rate::MIN_WINDOW_SECONDS).min(usize::MAX as f64) as usize)
+    }
+
+    /// Takes back a [`Quotas::record`] whose bytes were not sent after all (a throttled fetch
+    /// is answered empty).
+    pub fn unrecord(&self, client_id: &str, key: &'static str, bytes: usize, now_ms: i64) {
+        let Some((entity, _)) = self.store.lookup(ANONYMOUS, client_id, key) else {
+            return;
+        };
+        if let Some(rate) = self.rates.lock().by_entity.get_mut(&(key, entity)) {
+            rate.record(-(bytes as f64), now_ms);
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! The client quotas set with AlterClientQuotas, kept in `client-quotas.json` in the data
+//! directory and looked up for every produce and fetch.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+
+use super::entity::{check_quota, resolution_order, Entity, EntityType, Filter, Invalid};
+
+/// File holding the quotas, in the data directory.
+const FILE: &str = "client-quotas.json";
+
+/// The quota values of one entity, by key.
+pub type Values = BTreeMap<String, f64>;
+
+/// Why quotas could not be loaded or changed.
+#[derive(Debug, thiserror::Error)]
+pub enum QuotaStoreError {
+    /// A change does not suit its entity or key.
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    /// The file could not be written; nothing changed.
+    #[error("saving {path}: {source}")]
+    Save {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        source: std::io::Error,
+    },
+    /// The file exists but does not parse.
+    #[error("reading {path}: {reason}")]
+    Load {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// One entity's quotas as stored (JSON objects cannot have entity keys).
+#[derive(Debug, Serialize, Deserialize)]
+struct Stored {
+    entity: Vec<(EntityType, Option<String>)>,
+    values: Values,
+}
+
+/// A change to one quota key: `Some` sets it, `None` removes it.
+pub type Op = (String, Option<f64>);
+
+/// Every client quota of the broker.
+#[derive(Debug, Default)]
+pub struct ClientQuotas {
+    /// Where they persist; `None` keeps them in memory (tests).
+    path: Option<PathBuf>,
+    quotas: RwLock<BTreeMap<Entity, Values>>,
+}
+
+impl ClientQuotas {
+    /// Loads the quotas saved in `data_dir`, if any.
+    pub fn open(data_dir: &Path) -> Result<ClientQuotas, QuotaStoreError> {
+        let path = data_dir.join(FILE);
+        let load_error = |reason: String| QuotaStoreError::Load {
+            path: path.clone(),
+            reason,
+        };
+        let stored: Vec<Stored> = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| load_error(e.to_string()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(load_error(e.to_string())),
+        };
+        let quotas = stored
+            .into_iter()
+            .map(|s| (s.entity.into_iter().collect(), s.values))
+            .collect();
+        Ok(ClientQuotas {
+            path: Some(path),
+            quotas: RwLock::new(quotas),
+        })
+    }
+
+    /// The entities passing `filter`, with their quotas.
+    pub fn describe(&self, filter: &Filter) -> Vec<(Entity, Values)> {
+        self.quotas
+            .read()
+            .iter()
+            .filter(|(entity, _)| filter.matches(entity))
+            .map(|(entity, values)| (entity.clone(), values.clone()))
+            .collect()
+    }
+
+    /// Checks `ops` against `entity` and, unless `validate_only`, applies and saves them; an
+    /// entity left without quotas is forgotten. On error nothing changes.
+    pub fn alter(
+        &self,
+        entity: &Entity,
+        ops: &[Op],
+        validate_only: bool,
+    ) -> Result<(), QuotaStoreError> {
+        let mut seen = std::collections::BTreeSet::new();
+        for (key, value) in ops {
+            if !seen.insert(key) {
+                return Err(Invalid(format!("Duplicate quota key {key}")).into());
+            }
+            if let Some(value) = value {
+                check_quota(entity, key, *value)?;
+            }
+        }
+        if validate_only {
+            return Ok(());
+        }
+        let mut quotas = self.quotas.write();
+        let mut next = quotas.clone();
+        let values = next.entry(entity.clone()).or_default();
+        for (key, value) in ops {
+            match value {
+                Some(value) => values.insert(key.clone(), *value),
+                None => values.remove(key),
+            };
+        }
+        if values.is_empty() {
+            next.remove(entity);
+        }
+        self.save(&next)?;
+        *quotas = next;
+        Ok(())
+    }
+
+    /// The quota `key` that applies to a client, and the entity it is accounted under: the
+    /// matched entity with the client's own names in place of defaults, so a default quota
+    /// limits each client on its own while a named user's quota is shared by its clients.
+    pub fn lookup(&self, user: &str, client_id: &str, key: &str) -> Option<(Entity, f64)> {
+        let quotas = self.quotas.read();
+        resolution_order(user, client_id)
+            .into_iter()
+            .find_map(|entity| {
+                let value = *quotas.get(&entity)?.get(key)?;
+                let accounted = entity
+                    .into_keys()
+                    .map(|kind| {
+                        let name = match kind {
+                            EntityType::User => user,
+                            _ => client_id,
+                        };
+                        (kind, Some(name.to_string()))
+                    })
+                    .collect();
+                Some((accounted, value))
+            })
+    }
+
+    fn save(&self, quotas: &BTreeMap<Entity, Values>) -> Result<(), QuotaStoreError> {
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        let stored: Vec<Stored> = quotas
+            .iter()
+            .map(|(entity, values)| Stored {
+                entity: entity.clone().into_iter().collect(),
+                values: values.clone(),
+            })
+            .collect();
+        let save_error = |source| QuotaStoreError::Save {
+            path: path.clone(),
+            source,
+        };
+        let json = serde_json::to_vec_pretty(&stored).map_err(|e| save_error(e.into()))?;
+        crate::fsutil::write_atomic(path, &json).map_err(save_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::entity::{parse_entity, CONSUMER_BYTE_RATE, PRODUCER_BYTE_RATE};
+    use super::*;
+
+    fn entity(pairs: &[(&str, Option<&str>)]) -> Entity {
+        parse_entity(pairs.iter().copied()).unwrap()
+    }
+
+    fn set(key: &str, value: f64) -> Op {
+        (key.to_string(), Some(value))
+    }
+
+    #[test]
+    fn quotas_persist_and_an_entity_without_quotas_is_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let client = entity(&[("client-id", Some("c"))]);
+        let quotas = ClientQuotas::open(dir.path()).unwrap();
+        quotas
+            .alter(&client, &[set(PRODUCER_BYTE_RATE, 1000.0)], false)
+            .unwrap();
+        quotas
+            .alter(&client, &[set(CONSUMER_BYTE_RATE, 2000.0)], true)
+            .unwrap();
+        let reopened = ClientQuotas::open(dir.path()).unwrap();
+        let all = reopened.describe(&Filter::default());
+        assert_eq!(all.len(), 1);
+        assert_eq!(
+            all[0].1,
+            Values::from([(PRODUCER_BYTE_RATE.into(), 1000.0)])
+        );
+
+        let remove = (PRODUCER_BYTE_RATE.to_string(), None);
+        reopened.alter(&client, &[remove], false).unwrap();
+        assert!(ClientQuotas::open(dir.path())
+            .unwrap()
+            .describe(&Filter::default())
+            .is_empty());
+    }
+
+    #[test]
+    fn invalid_changes_change_nothing() {
+        let quotas = ClientQuotas::default();
+        let client = entity(&[("client-id", Some("c"))]);
+        let ops = [set(PRODUCER_BYTE_RATE, 1000.0), set("no_such_quota", 1.0)];
+        assert!(quotas.alter(&client, &ops, false).is_err());
+        let twice = [set(PRODUCER_BYTE_RATE, 1.0), set(PRODUCER_BYTE_RATE, 2.0)];
+        assert!(quotas.alter(&client, &twice, false).is_err());
+        assert!(quotas.describe(&Filter::default()).is_empty());
+    }
+
+    #[test]
+    fn the_most_specific_quota_applies_and_defaults_are_accounted_per_client() {
+        let quotas = ClientQuotas::default();
+        let rate = |e: &[(&str, Option<&str>)], v| {
+            quotas
+                .alter(&entity(e), &[set(PRODUCER_BYTE_RATE, v)], false)
+                .unwrap()
+        };
+        rate(&[("client-id", None)], 100.0);
+        rate(&[("client-id", Some("fast"))], 1000.0);
+        rate(&[("user", Some("alice"))], 50.0);
+
+        let (accounted, value) = quotas.lookup("bob", "slow", PRODUCER_BYTE_RATE).unwrap();
+        assert_eq!(value, 100.0);
+        assert_eq!(accounted, entity(&[("client-id", Some("slow"))]));
+        assert_eq!(
+            quotas.lookup("bob", "fast", PRODUCER_BYTE_RATE).unwrap().1,
+            1000.0
+        );
+        let (accounted, value) = quotas.lookup("alice", "fast", PRODUCER_BYTE_RATE).unwrap();
+        assert_eq!(value, 50.0, "user quotas come before client-id quotas");
+        assert_eq!(accounted, entity(&[("user", Some("alice"))]));
+        assert!(quotas.lookup("bob", "c", CONSUMER_BYTE_RATE).is_none());
+    }
+}
