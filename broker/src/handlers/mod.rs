@@ -14,7 +14,6 @@ mod delete_groups;
 mod delete_records;
 mod describe_cluster;
 mod describe_groups;
-mod describe_log_dirs;
 pub(crate) mod errors;
 mod fetch;
 mod find_coordinator;
@@ -27,6 +26,7 @@ mod leadership;
 mod leave_group;
 mod list_groups;
 mod list_offsets;
+mod log_dirs;
 mod metadata;
 mod offset_commit;
 mod offset_delete;
@@ -267,8 +267,9 @@ pub fn dispatch(
             route!(DescribeClusterRequest, describe_cluster::handle)
         }
         ApiKey::DescribeLogDirs => {
-            route!(DescribeLogDirsRequest, describe_log_dirs::handle)
+            route!(DescribeLogDirsRequest, log_dirs::describe)
         }
+        ApiKey::AlterReplicaLogDirs => route!(AlterReplicaLogDirsRequest, log_dirs::alter),
         ApiKey::DeleteRecords => route!(DeleteRecordsRequest, delete_records::handle),
         ApiKey::InitProducerId => {
             route!(InitProducerIdRequest, init_producer_id::handle)

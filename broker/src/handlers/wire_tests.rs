@@ -723,3 +723,48 @@ async fn dynamic_broker_configs_change_topic_defaults_at_runtime() {
         "persisted"
     );
 }
+
+#[tokio::test]
+async fn replicas_move_only_to_the_one_log_directory_they_are_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path()).await;
+    let alter = |path: String, partitions: Vec<i32>| {
+        AlterReplicaLogDirsRequest::default().with_dirs(vec![
+            alter_replica_log_dirs_request::AlterReplicaLogDir::default()
+                .with_path(s(&path))
+                .with_topics(vec![
+                    alter_replica_log_dirs_request::AlterReplicaLogDirTopic::default()
+                        .with_name(topic("t"))
+                        .with_partitions(partitions),
+                ]),
+        ])
+    };
+    use kafka_protocol::error::ResponseError;
+    let ours = std::fs::canonicalize(dir.path()).unwrap();
+    for v in versions(ApiKey::AlterReplicaLogDirs) {
+        let cases = [
+            (ours.display().to_string(), 0, 0),
+            (
+                ours.display().to_string(),
+                9,
+                ResponseError::ReplicaNotAvailable.code(),
+            ),
+            (
+                "/elsewhere".to_string(),
+                0,
+                ResponseError::LogDirNotFound.code(),
+            ),
+        ];
+        for (path, partition, code) in cases {
+            let request = alter(path.clone(), vec![partition]);
+            let response: AlterReplicaLogDirsResponse =
+                call(&b, ApiKey::AlterReplicaLogDirs, v, &request).await;
+            let result = &response.results[0].partitions[0];
+            assert_eq!(
+                (result.partition_index, result.error_code),
+                (partition, code),
+                "v{v} {path} partition {partition}"
+            );
+        }
+    }
+}

@@ -1,6 +1,6 @@
 """Topic administration through three real admin clients: the Java Admin (CreateTopics incl.
 validate_only, Metadata, DescribeConfigs, AlterConfigs, IncrementalAlterConfigs,
-CreatePartitions, DeleteTopics, DescribeCluster, DescribeLogDirs), confluent-kafka's
+CreatePartitions, DeleteTopics, DescribeCluster, DescribeLogDirs, AlterReplicaLogDirs), confluent-kafka's
 AdminClient (also dynamic broker configs) and kafka-python's KafkaAdminClient; client quotas
 through the Java Admin, enforced on confluent-kafka clients."""
 
@@ -176,6 +176,21 @@ def test_java_describe_log_dirs_lists_partitions_with_sizes(broker, topic, java)
     assert f"{topic}-0" in replicas and f"{topic}-1" in replicas
     assert replicas[f"{topic}-0"] >= 20 * 100
     assert replicas[f"{topic}-1"] == 0
+
+
+@pytest.mark.peer_gap("Tansu 0.6 does not implement AlterReplicaLogDirs")
+def test_java_alter_replica_log_dirs_accepts_only_the_one_log_dir(broker, topic, java):
+    admin(java, broker, "create-topic", "--topic", topic, "--partitions", "1").one("created")
+    path = admin(java, broker, "describe-log-dirs").one("logdir")["path"]
+
+    def move(partition: int, to: str):
+        return admin(java, broker, "alter-replica-log-dirs", "--topic", topic,
+                     "--partition", str(partition), "--dir", to)
+
+    moved = move(0, path)
+    assert moved.events("error") == [], moved.describe()
+    assert move(0, path + "-elsewhere").one("error")["error"] == "LogDirNotFoundException"
+    assert move(5, path).one("error")["error"] == "ReplicaNotAvailableException"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.consumer.OffsetAndTimestamp;
 import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.common.TopicPartitionReplica;
 import org.apache.kafka.common.quota.ClientQuotaAlteration;
 import org.apache.kafka.common.quota.ClientQuotaEntity;
 import org.apache.kafka.common.quota.ClientQuotaFilter;
@@ -579,6 +580,13 @@ public final class KafkaCli {
                     entries.add(obj("entity", new TreeMap<>(e.getKey().entries()), "values", new TreeMap<>(e.getValue())));
                 }
                 emit(obj("event", "quotas", "entries", entries));
+                break;
+            }
+            case "alter-replica-log-dirs": {
+                TopicPartitionReplica replica = new TopicPartitionReplica(args.required("topic"),
+                        Integer.parseInt(args.get("partition", "0")), Integer.parseInt(args.get("broker", "0")));
+                admin.alterReplicaLogDirs(Collections.singletonMap(replica, args.required("dir"))).all().get();
+                emit(obj("event", "moved", "replica", replica.toString()));
                 break;
             }
             case "describe-log-dirs": {
