@@ -60,14 +60,26 @@ impl Flusher {
     /// Makes sure `partition`'s writes so far get fsynced, in the shared rounds producers
     /// wait on.
     pub fn request_sync(&self, partition: &Arc<Partition>) {
-        if partition.request_sync() {
-            let mut queue = self.rounds.queue.lock();
-            queue.waiting.push(partition.clone());
-            if !queue.running {
-                queue.running = true;
-                let rounds = self.rounds.clone();
-                self.runtime.spawn_blocking(move || rounds.run());
-            }
+        self.request_syncs([partition]);
+    }
+
+    /// [`Flusher::request_sync`] for several partitions at once, so the writes of one request
+    /// start one round together rather than the first starting a round of its own.
+    pub fn request_syncs<'a>(&self, partitions: impl IntoIterator<Item = &'a Arc<Partition>>) {
+        let wanted: Vec<_> = partitions
+            .into_iter()
+            .filter(|p| p.request_sync())
+            .cloned()
+            .collect();
+        if wanted.is_empty() {
+            return;
+        }
+        let mut queue = self.rounds.queue.lock();
+        queue.waiting.extend(wanted);
+        if !queue.running {
+            queue.running = true;
+            let rounds = self.rounds.clone();
+            self.runtime.spawn_blocking(move || rounds.run());
         }
     }
 

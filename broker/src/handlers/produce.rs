@@ -99,7 +99,6 @@ pub(crate) fn handle(
                                 .with_label_values(&topic)
                                 .inc_by(u64::try_from(appended.records).unwrap_or(0));
                             if wait_for_fsync {
-                                broker.flusher.request_sync(&partition);
                                 waits.push(DurableWait {
                                     partition: partition.clone(),
                                     end_offset: appended.end_offset,
@@ -148,6 +147,9 @@ pub(crate) fn handle(
                 .with_partition_responses(partitions)
         })
         .collect();
+    broker
+        .flusher
+        .request_syncs(waits.iter().map(|w| &w.partition));
     let timeout = Duration::from_millis(u64::try_from(request.timeout_ms.max(0)).unwrap_or(0));
     async move {
         let mut responses = responses;
