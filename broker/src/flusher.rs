@@ -3,7 +3,8 @@
 //! one round covers every batch appended while the previous was on disk and acks=all producers
 //! share its cost. A round covering several partitions syncs the data directory's filesystem
 //! once (one journal commit and cache flush instead of one per file, a third of the CPU for a
-//! request spread over six partitions); a round covering one fsyncs its files. Writes nobody
+//! request spread over six partitions) when little else is waiting to be written back; a round
+//! covering one partition, or with much else dirty, fsyncs its files. Writes nobody
 //! waits on are fsynced as the topic's `flush.messages` and `flush.ms` say, and at segment
 //! rolls.
 
@@ -150,7 +151,7 @@ impl Rounds {
             return;
         }
         let synced: std::io::Result<Vec<_>> = match self.data_dir.as_ref() {
-            Some(dir) if pending.len() > 1 => sync_filesystem(dir)
+            Some(dir) if pending.len() > 1 && little_else_dirty() => sync_filesystem(dir)
                 .map(|()| pending.into_iter().map(|(p, s)| (p, s.offset())).collect()),
             _ => pending
                 .into_iter()
@@ -176,6 +177,25 @@ impl Rounds {
     }
 }
 
+/// Page cache not yet written back above which a round syncs its files one by one: `syncfs`
+/// would also write back everything else dirty (writes nobody waits on, other programs'),
+/// holding acks=all producers up behind it.
+const SYNCFS_MAX_DIRTY_BYTES: u64 = 4 << 20;
+
+/// Whether the page cache holds little unwritten data, so a `syncfs` costs about what the
+/// round's own files do. Unknown counts as not.
+fn little_else_dirty() -> bool {
+    dirty_bytes().is_some_and(|dirty| dirty <= SYNCFS_MAX_DIRTY_BYTES)
+}
+
+/// The system's dirty page cache, from `/proc/meminfo`.
+fn dirty_bytes() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = meminfo.lines().find(|l| l.starts_with("Dirty:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
 /// Makes every write on `dir`'s filesystem durable with one `syncfs`: a single journal
 /// commit and cache flush instead of one per file.
 #[cfg(target_os = "linux")]
@@ -188,4 +208,14 @@ fn sync_filesystem(dir: &File) -> std::io::Result<()> {
 #[cfg(not(target_os = "linux"))]
 fn sync_filesystem(_: &File) -> std::io::Result<()> {
     Err(std::io::ErrorKind::Unsupported.into())
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_dirty_page_cache_is_read_from_meminfo() {
+        let dirty = super::dirty_bytes().expect("Dirty: in /proc/meminfo");
+        assert_eq!(dirty % 1024, 0, "reported in KiB");
+    }
 }
