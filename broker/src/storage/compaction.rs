@@ -2,9 +2,11 @@
 //! of each key; tombstones (null values) stay long enough for consumers to see them
 //! (`delete.retention.ms`, counted from the tombstone batch's newest timestamp) and then go.
 //! Records keep their offsets, so readers see gaps, never renumbering; the active segment is
-//! never touched. Transactions are respected as in Kafka: segments reaching past the first
-//! open transaction are left for later, and records of aborted transactions neither count as
-//! the latest value of their key nor survive the pass (their markers stay).
+//! never touched, nor are segments holding records younger than `min.compaction.lag.ms`
+//! (`max.compaction.lag.ms` rolls the active segment). Transactions are respected as in
+//! Kafka: segments reaching past the first open transaction are left for later, and records
+//! of aborted transactions neither count as the latest value of their key nor survive the
+//! pass (their markers stay).
 //!
 //! A pass has three steps, like checkpoints: [`PartitionLog::compaction_job`] snapshots the
 //! closed segments under the partition lock, [`CompactionJob::run`] reads them and writes the
@@ -128,10 +130,17 @@ impl PartitionLog {
         if !self.config.compact || self.segments.len() < 2 {
             return None;
         }
+        // Like Kafka's first uncleanable offset: an open transaction, or a segment holding
+        // records younger than min.compaction.lag.ms, ends what this pass may clean.
         let limit = txns.first_unstable_offset.unwrap_or(i64::MAX);
+        let young = now_ms.saturating_sub(self.config.min_compaction_lag_ms);
         let cleanable = self.segments[..self.segments.len() - 1]
             .iter()
-            .take_while(|s| s.next_offset() <= limit)
+            .take_while(|s| {
+                // A segment emptied by an earlier pass has no records to be young.
+                let old_enough = s.is_empty() || s.largest_timestamp_for_retention() <= young;
+                s.next_offset() <= limit && old_enough
+            })
             .count();
         let closed = &self.segments[..cleanable];
         if closed.is_empty() {
@@ -622,6 +631,36 @@ mod tests {
                 .map(|_| ()),
             None
         );
+    }
+
+    #[test]
+    fn records_younger_than_min_compaction_lag_are_kept() {
+        const HOUR: i64 = 3_600_000;
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = filled(dir.path(), Compression::None);
+        log.config.min_compaction_lag_ms = HOUR;
+        let before = contents(&log);
+        assert!(log
+            .compaction_job(NOW + HOUR - 1, super::CleanerTxns::default())
+            .is_none());
+        assert_eq!(contents(&log), before);
+        let outcome = compact(&mut log, NOW + HOUR);
+        assert!(outcome.records_removed > 0, "compacted once the lag passed");
+    }
+
+    #[test]
+    fn a_compacted_log_rolls_at_max_compaction_lag() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = open(
+            dir.path(),
+            LogConfig {
+                max_compaction_lag_ms: 1_000,
+                ..config()
+            },
+        );
+        append(&mut log, keyed(&[("k", Some("v"))], NOW, Compression::None));
+        assert!(!log.enforce_retention(NOW + 999).unwrap().rolled);
+        assert!(log.enforce_retention(NOW + 1_000).unwrap().rolled);
     }
 
     #[test]

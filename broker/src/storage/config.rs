@@ -35,6 +35,12 @@ pub struct LogConfig {
     pub compact: bool,
     /// How long tombstones survive compaction (Kafka `delete.retention.ms`).
     pub delete_retention_ms: i64,
+    /// Records younger than this are never compacted away (Kafka `min.compaction.lag.ms`),
+    /// so consumers within it see every update.
+    pub min_compaction_lag_ms: i64,
+    /// The longest a record stays uncompactable in the active segment (Kafka
+    /// `max.compaction.lag.ms`): a compacted log rolls at this age as at `segment.ms`.
+    pub max_compaction_lag_ms: i64,
     /// Unsynced records that force an fsync of writes no producer waits on (Kafka
     /// `flush.messages`); `i64::MAX` leaves them to the OS and to segment rolls.
     pub flush_messages: i64,
@@ -56,6 +62,8 @@ impl Default for LogConfig {
             delete: true,
             compact: false,
             delete_retention_ms: 24 * 60 * 60 * 1000,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
             flush_messages: i64::MAX,
             flush_ms: i64::MAX,
         }
@@ -67,5 +75,15 @@ impl LogConfig {
     /// i32 positions.
     pub(crate) fn effective_segment_bytes(&self) -> u64 {
         self.segment_bytes.clamp(1, i32::MAX as u64)
+    }
+
+    /// Age at which the active segment rolls: `segment.ms`, or `max.compaction.lag.ms` if
+    /// sooner on a compacted log (only closed segments are compacted).
+    pub(crate) fn roll_ms(&self) -> i64 {
+        if self.compact {
+            self.segment_ms.min(self.max_compaction_lag_ms)
+        } else {
+            self.segment_ms
+        }
     }
 }

@@ -230,7 +230,7 @@ impl PartitionLog {
         let too_big = active.size() + bytes > self.config.effective_segment_bytes();
         let too_old = active
             .rolling_base_ms()
-            .is_some_and(|t| now_ms - t >= self.config.segment_ms);
+            .is_some_and(|t| now_ms - t >= self.config.roll_ms());
         let overflow =
             active.next_offset() + offsets - 1 - active.base_offset() > i64::from(i32::MAX);
         if too_big || too_old || overflow {

@@ -31,7 +31,7 @@ impl PartitionLog {
         if !active.is_empty()
             && active
                 .rolling_base_ms()
-                .is_some_and(|t| now_ms - t >= self.config.segment_ms)
+                .is_some_and(|t| now_ms - t >= self.config.roll_ms())
         {
             self.roll()?;
             outcome.rolled = true;

@@ -403,6 +403,12 @@ pub fn log_config(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -
         delete_retention_ms: get("delete.retention.ms")
             .parse()
             .unwrap_or(d.delete_retention_ms),
+        min_compaction_lag_ms: get("min.compaction.lag.ms")
+            .parse()
+            .unwrap_or(d.min_compaction_lag_ms),
+        max_compaction_lag_ms: get("max.compaction.lag.ms")
+            .parse()
+            .unwrap_or(d.max_compaction_lag_ms),
         flush_messages: get("flush.messages").parse().unwrap_or(d.flush_messages),
         flush_ms: get("flush.ms").parse().unwrap_or(d.flush_ms),
     }
