@@ -9,15 +9,19 @@
 //! pass (their markers stay).
 //!
 //! A pass has three steps, like checkpoints: [`PartitionLog::compaction_job`] snapshots the
-//! closed segments under the partition lock, [`CompactionJob::run`] reads them and writes the
-//! cleaned copies to temporary files without the lock, and
-//! [`PartitionLog::install_compaction`] swaps them in under the lock, unless the segments
-//! changed meanwhile. A crash leaves either the old or the new file (the swap is a rename);
-//! leftover temporary files are removed on open, and indexes are rebuilt from the new file.
+//! closed segments under the partition lock, [`CompactionJob::run`] reads them (one at a
+//! time, twice: the latest offset of every key, then the cleaned copies) and writes the
+//! copies to temporary files without the lock, and [`PartitionLog::install_compaction`] swaps
+//! them in under the lock, unless the segments changed meanwhile. As in Kafka, runs of small
+//! consecutive segments that fit one segment together are merged into one copy, so a long-lived
+//! compacted topic does not pile up tiny segments. A copy first becomes a `.swap` file naming
+//! the offsets it stands for, then the old files go, then it takes the first one's name; a
+//! crash anywhere is finished or undone on open, and indexes are rebuilt from the new file.
 
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::Write;
+use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -89,6 +93,7 @@ impl CleanerTxns {
 #[derive(Debug)]
 struct SnapshotSegment {
     base_offset: i64,
+    next_offset: i64,
     file: Arc<File>,
     size: u64,
 }
@@ -98,6 +103,8 @@ struct SnapshotSegment {
 pub struct CompactionJob {
     dir: PathBuf,
     segments: Vec<SnapshotSegment>,
+    /// Runs of consecutive segments written back as one (Kafka merges small segments).
+    groups: Vec<Range<usize>>,
     /// Tombstones whose batch is older than this (wall ms) are removed.
     tombstones_before: i64,
     delete_retention_ms: i64,
@@ -105,11 +112,13 @@ pub struct CompactionJob {
     txns: CleanerTxns,
 }
 
-/// A cleaned copy waiting to replace a segment.
+/// A cleaned copy waiting to replace a run of segments.
 #[derive(Debug)]
 struct Rewritten {
-    base_offset: i64,
-    old_size: u64,
+    /// (base offset, size) of each replaced segment, as snapshotted.
+    members: Vec<(i64, u64)>,
+    /// Next offset after the last member: the range the copy stands for ends here.
+    end: i64,
     new_size: u64,
     tmp: PathBuf,
     removed: u64,
@@ -151,16 +160,20 @@ impl PartitionLog {
         if closed_end == self.cleaner.cleaned_end && !tombstones_due {
             return None;
         }
+        let segments: Vec<SnapshotSegment> = closed
+            .iter()
+            .map(|s| SnapshotSegment {
+                base_offset: s.base_offset(),
+                next_offset: s.next_offset(),
+                file: Arc::clone(s.log_file()),
+                size: s.size(),
+            })
+            .collect();
+        let groups = group_by_size(&segments, self.config.effective_segment_bytes());
         Some(CompactionJob {
             dir: self.dir.clone(),
-            segments: closed
-                .iter()
-                .map(|s| SnapshotSegment {
-                    base_offset: s.base_offset(),
-                    file: Arc::clone(s.log_file()),
-                    size: s.size(),
-                })
-                .collect(),
+            segments,
+            groups,
             tombstones_before: now_ms.saturating_sub(self.config.delete_retention_ms),
             delete_retention_ms: self.config.delete_retention_ms,
             closed_end,
@@ -178,18 +191,27 @@ impl PartitionLog {
         let mut complete = true;
         for r in compacted.rewritten {
             let last = self.segments.len() - 1;
-            let Some(i) = self.segments[..last]
+            let first = r.members.first().map_or(-1, |m| m.0);
+            let start = self.segments[..last]
                 .iter()
-                .position(|s| s.base_offset() == r.base_offset && s.size() == r.old_size)
-            else {
+                .position(|s| s.base_offset() == first)
+                .filter(|&i| {
+                    i + r.members.len() <= last
+                        && self.segments[i..i + r.members.len()]
+                            .iter()
+                            .zip(&r.members)
+                            .all(|(s, &(base, size))| s.base_offset() == base && s.size() == size)
+                });
+            let Some(i) = start else {
                 complete = false;
                 let _ = fs::remove_file(&r.tmp);
                 continue;
             };
-            self.swap_segment(i, &r.tmp)?;
-            outcome.segments_rewritten += 1;
+            self.replace_segments(i, r.members.len(), &r.tmp, r.end)?;
+            let old_size: u64 = r.members.iter().map(|m| m.1).sum();
+            outcome.segments_rewritten += r.members.len();
             outcome.records_removed += r.removed;
-            outcome.bytes_freed += r.old_size.saturating_sub(r.new_size);
+            outcome.bytes_freed += old_size.saturating_sub(r.new_size);
         }
         if complete {
             self.cleaner = CleanerState {
@@ -209,28 +231,23 @@ impl PartitionLog {
         Ok(outcome)
     }
 
-    /// Replaces segment `i` by the file at `tmp` and rebuilds its indexes.
-    fn swap_segment(&mut self, i: usize, tmp: &Path) -> Result<()> {
+    /// Replaces the `count` segments from `i` on by the file at `tmp`, which holds their
+    /// cleaned records up to `end`, and rebuilds its indexes. Crash-safe like Kafka's swap:
+    /// the copy becomes a `.swap` file naming its range before the old files go, and opening
+    /// the log finishes an interrupted swap ([`complete_swaps`]).
+    fn replace_segments(&mut self, i: usize, count: usize, tmp: &Path, end: i64) -> Result<()> {
         let base = self.segments[i].base_offset();
-        // Index files describe the old bytes: remove them first, so a crash after the rename
-        // finds none and rebuilds them.
-        for path in [
-            self.segments[i].index.path(),
-            self.segments[i].time_index.path(),
-        ] {
-            match fs::remove_file(path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(source) => {
-                    return Err(StorageError::Delete {
-                        path: path.to_path_buf(),
-                        source,
-                    })
-                }
-            }
+        let swap = self.dir.join(swap_file_name(base, end));
+        fs::rename(tmp, &swap).map_err(|source| StorageError::SegmentWrite {
+            path: swap.clone(),
+            source,
+        })?;
+        sync_dir(&self.dir)?;
+        for old in &self.segments[i..i + count] {
+            old.delete_files()?;
         }
         let log_path = self.dir.join(file_name(base, LOG_SUFFIX));
-        fs::rename(tmp, &log_path).map_err(|source| StorageError::SegmentWrite {
+        fs::rename(&swap, &log_path).map_err(|source| StorageError::SegmentWrite {
             path: log_path.clone(),
             source,
         })?;
@@ -241,9 +258,92 @@ impl PartitionLog {
             warn!(segment = %log_path.display(), "compacted segment failed validation and was cut");
         }
         drop(segment.take_index_handles());
-        self.segments[i] = segment;
+        self.segments.splice(i..i + count, [segment]);
         Ok(())
     }
+}
+
+/// `<base>.log.<end>.swap`: a cleaned copy standing for the segments in `[base, end)`.
+fn swap_file_name(base: i64, end: i64) -> String {
+    format!("{}.{end:020}.swap", file_name(base, LOG_SUFFIX))
+}
+
+/// The `[base, end)` range a swap file name stands for.
+fn parse_swap_file_name(name: &str) -> Option<(i64, i64)> {
+    let rest = name.strip_suffix(".swap")?;
+    let (log, end) = rest.rsplit_once('.')?;
+    let base = super::segment::parse_log_file_name(log)?;
+    let end = end.parse().ok().filter(|_| end.len() == 20)?;
+    Some((base, end))
+}
+
+/// Finishes swaps a crash interrupted: the segment files in a swap file's range go and the
+/// swap file becomes the segment. Runs before the segments are listed.
+pub(crate) fn complete_swaps(dir: &Path) -> Result<()> {
+    let dir_error = |source| StorageError::Directory {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let names: Vec<String> = fs::read_dir(dir)
+        .map_err(dir_error)?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    for (base, end) in names.iter().filter_map(|n| parse_swap_file_name(n)) {
+        info!(dir = %dir.display(), base, end, "finishing an interrupted compaction swap");
+        for old in names
+            .iter()
+            .filter_map(|n| super::segment::parse_log_file_name(n))
+        {
+            if (base..end).contains(&old) {
+                for suffix in [
+                    LOG_SUFFIX,
+                    super::segment::INDEX_SUFFIX,
+                    super::segment::TIME_INDEX_SUFFIX,
+                ] {
+                    remove_if_present(&dir.join(file_name(old, suffix)))?;
+                }
+            }
+        }
+        let log_path = dir.join(file_name(base, LOG_SUFFIX));
+        fs::rename(dir.join(swap_file_name(base, end)), &log_path).map_err(|source| {
+            StorageError::SegmentWrite {
+                path: log_path,
+                source,
+            }
+        })?;
+    }
+    sync_dir(dir)
+}
+
+fn remove_if_present(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(StorageError::Delete {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Splits `segments` into runs of consecutive segments that fit one segment of `max_bytes`
+/// together and whose offsets fit one segment's 32-bit relative offsets, as Kafka's cleaner
+/// groups them.
+fn group_by_size(segments: &[SnapshotSegment], max_bytes: u64) -> Vec<Range<usize>> {
+    let mut groups: Vec<Range<usize>> = Vec::new();
+    for (i, s) in segments.iter().enumerate() {
+        if let Some(group) = groups.last_mut() {
+            let first = &segments[group.start];
+            let bytes: u64 = segments[group.clone()].iter().map(|m| m.size).sum();
+            let span = s.next_offset - 1 - first.base_offset;
+            if bytes + s.size <= max_bytes && span <= i64::from(i32::MAX) {
+                group.end = i + 1;
+                continue;
+            }
+        }
+        groups.push(i..i + 1);
+    }
+    groups
 }
 
 impl CompactionJob {
@@ -252,40 +352,45 @@ impl CompactionJob {
     /// lock, on a blocking thread.
     pub fn run(self) -> Result<CompactedSegments> {
         remove_stale_temporaries(&self.dir);
-        let mut data = Vec::with_capacity(self.segments.len());
+        // Two passes, one segment in memory at a time: the latest offset of every key, then
+        // the cleaned copies.
+        let mut latest = HashMap::new();
         for s in &self.segments {
-            let mut buf = vec![0u8; usize::try_from(s.size).unwrap_or(0)];
-            s.file
-                .read_exact_at(&mut buf, 0)
-                .map_err(|source| StorageError::SegmentRead {
-                    path: self.dir.join(file_name(s.base_offset, LOG_SUFFIX)),
-                    source,
-                })?;
-            data.push(buf);
+            add_latest_offsets(&mut latest, &self.read(s)?, &self.txns);
         }
-        let latest = latest_offsets(data.iter().map(Vec::as_slice), &self.txns);
         let mut rewritten = Vec::new();
         let mut tombstone_due: Option<i64> = None;
-        for (s, bytes) in self.segments.iter().zip(&data) {
-            let filtered = filter_segment(bytes, &latest, self.tombstones_before, &self.txns);
-            if let Some(t) = filtered.newest_kept_tombstone {
-                let due = t.saturating_add(self.delete_retention_ms).saturating_add(1);
-                tombstone_due = Some(tombstone_due.map_or(due, |d| d.min(due)));
+        for group in &self.groups {
+            let members = &self.segments[group.clone()];
+            let mut bytes = Vec::new();
+            let mut removed = 0;
+            for s in members {
+                let data = self.read(s)?;
+                let filtered = filter_segment(&data, &latest, self.tombstones_before, &self.txns);
+                if let Some(t) = filtered.newest_kept_tombstone {
+                    let due = t.saturating_add(self.delete_retention_ms).saturating_add(1);
+                    tombstone_due = Some(tombstone_due.map_or(due, |d| d.min(due)));
+                }
+                removed += filtered.removed;
+                bytes.extend_from_slice(&filtered.bytes);
             }
-            if filtered.removed == 0 {
+            if removed == 0 && members.len() == 1 {
                 continue;
             }
+            let (Some(first), Some(last)) = (members.first(), members.last()) else {
+                continue;
+            };
             let tmp = self.dir.join(format!(
                 "{}.compact.tmp",
-                file_name(s.base_offset, LOG_SUFFIX)
+                file_name(first.base_offset, LOG_SUFFIX)
             ));
-            write_synced(&tmp, &filtered.bytes)?;
+            write_synced(&tmp, &bytes)?;
             rewritten.push(Rewritten {
-                base_offset: s.base_offset,
-                old_size: s.size,
-                new_size: filtered.bytes.len() as u64,
+                members: members.iter().map(|m| (m.base_offset, m.size)).collect(),
+                end: last.next_offset,
+                new_size: bytes.len() as u64,
                 tmp,
-                removed: filtered.removed,
+                removed,
             });
         }
         Ok(CompactedSegments {
@@ -293,6 +398,17 @@ impl CompactionJob {
             closed_end: self.closed_end,
             tombstone_due,
         })
+    }
+
+    fn read(&self, s: &SnapshotSegment) -> Result<Vec<u8>> {
+        let mut buf = vec![0u8; usize::try_from(s.size).unwrap_or(0)];
+        s.file
+            .read_exact_at(&mut buf, 0)
+            .map_err(|source| StorageError::SegmentRead {
+                path: self.dir.join(file_name(s.base_offset, LOG_SUFFIX)),
+                source,
+            })?;
+        Ok(buf)
     }
 }
 
@@ -331,25 +447,19 @@ fn sync_dir(dir: &Path) -> Result<()> {
         })
 }
 
-/// The latest offset of every key in `segments`, aborted records aside.
-fn latest_offsets<'a>(
-    segments: impl Iterator<Item = &'a [u8]>,
-    txns: &CleanerTxns,
-) -> HashMap<Bytes, i64> {
-    let mut latest = HashMap::new();
-    for data in segments {
-        for view in split_batches(data).map_while(std::result::Result::ok) {
-            if txns.is_aborted(&view) {
-                continue;
-            }
-            for record in records_of(&view).unwrap_or_default() {
-                if let Some(key) = record.key {
-                    latest.insert(key, record.offset);
-                }
+/// Notes the offset of every key in a segment's `data` as its latest, aborted records aside;
+/// fed the segments in order, `latest` ends with each key's last offset.
+fn add_latest_offsets(latest: &mut HashMap<Bytes, i64>, data: &[u8], txns: &CleanerTxns) {
+    for view in split_batches(data).map_while(std::result::Result::ok) {
+        if txns.is_aborted(&view) {
+            continue;
+        }
+        for record in records_of(&view).unwrap_or_default() {
+            if let Some(key) = record.key {
+                latest.insert(key, record.offset);
             }
         }
     }
-    latest
 }
 
 /// A segment's bytes after compaction.
@@ -631,6 +741,104 @@ mod tests {
                 .map(|_| ()),
             None
         );
+    }
+
+    type Contents = [(i64, String, Option<String>)];
+
+    /// Every record in `before` but not `after` has a later record of its key.
+    fn only_superseded_went(before: &Contents, after: &Contents) {
+        for (offset, key, _) in before.iter().filter(|r| !after.contains(r)) {
+            assert!(
+                before.iter().any(|(o, k, _)| k == key && o > offset),
+                "only superseded records went: {key} at {offset}"
+            );
+        }
+    }
+
+    /// A compacted log whose closed segments shrank, plus new ones: the next pass merges.
+    fn shrunk(dir: &std::path::Path) -> PartitionLog {
+        let mut log = filled(dir, Compression::None);
+        compact(&mut log, NOW);
+        for k in 0..8 {
+            let key = format!("k{k}");
+            append(
+                &mut log,
+                keyed(&[(&key, Some("v5"))], NOW, Compression::None),
+            );
+        }
+        log
+    }
+
+    #[test]
+    fn small_segments_are_merged_and_the_merge_survives_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = shrunk(dir.path());
+        let closed_before = log.segment_count() - 1;
+        let before = contents(&log);
+        compact(&mut log, NOW);
+        let closed_after = log.segment_count() - 1;
+        assert!(
+            closed_after < closed_before,
+            "{closed_before} closed segments before, {closed_after} after"
+        );
+        let merged = contents(&log);
+        only_superseded_went(&before, &merged);
+        let count = log.segment_count();
+        drop(log);
+        let log = open(dir.path(), config());
+        assert_eq!((log.segment_count(), contents(&log)), (count, merged));
+    }
+
+    #[test]
+    fn an_interrupted_swap_is_finished_when_the_log_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = shrunk(dir.path());
+        let job = log
+            .compaction_job(NOW, super::CleanerTxns::default())
+            .unwrap();
+        let done = job.run().unwrap();
+        let merge = done
+            .rewritten
+            .iter()
+            .find(|r| r.members.len() > 1)
+            .expect("a group of segments to merge");
+        // The crash came after the copy became a swap file and one old segment went.
+        let (base, end) = (merge.members[0].0, merge.end);
+        let swap = dir.path().join(super::swap_file_name(base, end));
+        std::fs::rename(&merge.tmp, &swap).unwrap();
+        std::fs::remove_file(dir.path().join(super::file_name(base, "log"))).unwrap();
+        let before = contents(&log);
+        let segments_before = log.segment_count();
+        drop(log);
+        let log = open(dir.path(), config());
+        assert!(!swap.exists());
+        assert_eq!(
+            log.segment_count(),
+            segments_before + 1 - merge.members.len()
+        );
+        let after = contents(&log);
+        only_superseded_went(&before, &after);
+        assert!(after.windows(2).all(|w| w[0].0 < w[1].0), "no offset twice");
+        assert_eq!(after.last(), before.last());
+    }
+
+    #[test]
+    fn segments_are_grouped_while_they_fit_one_segment() {
+        let segment = |base: i64, next: i64, size: u64| super::SnapshotSegment {
+            base_offset: base,
+            next_offset: next,
+            file: std::sync::Arc::new(tempfile::tempfile().unwrap()),
+            size,
+        };
+        let segments = [
+            segment(0, 10, 100),
+            segment(10, 20, 100),
+            segment(20, 30, 300),
+            segment(30, 40, 50),
+            segment(40, 1 << 32, 10),
+        ];
+        let groups = super::group_by_size(&segments, 250);
+        assert_eq!(groups, [0..2, 2..3, 3..4, 4..5]);
     }
 
     #[test]

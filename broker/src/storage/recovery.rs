@@ -61,6 +61,7 @@ pub(crate) fn load_segments(
 /// Base offsets of the `.log` files in `dir`, sorted; removes leftovers of interrupted
 /// writes (temporary checkpoints) and index files without a log.
 fn list_segments(dir: &Path) -> Result<Vec<i64>> {
+    super::compaction::complete_swaps(dir)?;
     let dir_error = |source| StorageError::Directory {
         path: dir.to_path_buf(),
         source,
