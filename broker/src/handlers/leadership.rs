@@ -1,10 +1,15 @@
-//! ElectLeaders and ListPartitionReassignments on a standalone broker: every partition is
-//! led by its only (and preferred) replica and nothing is ever being reassigned, so elections
-//! are never needed and the reassignment list is empty, as Kafka answers for such a cluster.
+//! ElectLeaders and partition reassignments on a standalone broker: every partition is led by
+//! its only (and preferred) replica and nothing is ever being reassigned, so elections are
+//! never needed, the reassignment list is empty, and the only reassignment that can succeed
+//! keeps each partition on this broker, as Kafka answers for such a cluster.
 
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::alter_partition_reassignments_response::{
+    ReassignablePartitionResponse, ReassignableTopicResponse,
+};
 use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaElectionResult};
 use kafka_protocol::messages::{
+    AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse, BrokerId,
     ElectLeadersRequest, ElectLeadersResponse, ListPartitionReassignmentsRequest,
     ListPartitionReassignmentsResponse,
 };
@@ -56,6 +61,82 @@ pub(crate) async fn list_reassignments(
     _request: ListPartitionReassignmentsRequest,
 ) -> ListPartitionReassignmentsResponse {
     ListPartitionReassignmentsResponse::default()
+}
+
+/// AlterPartitionReassignments: moving a partition onto this broker alone is a no-op; any
+/// other replica list names brokers that do not exist, and there is never a reassignment to
+/// cancel.
+pub(crate) async fn alter_reassignments(
+    ctx: RequestContext,
+    request: AlterPartitionReassignmentsRequest,
+) -> AlterPartitionReassignmentsResponse {
+    let this = BrokerId(ctx.broker.config.broker_id);
+    answer_reassignments(request, |topic, partition, replicas| {
+        let found = topic_lookup::by_name(&ctx.broker, topic);
+        if let Err(code) = topic_lookup::partition(found.as_ref(), partition) {
+            return Some((code, "no such partition".to_string()));
+        }
+        match replicas {
+            None => Some((
+                ResponseError::NoReassignmentInProgress,
+                "no reassignment is in progress".to_string(),
+            )),
+            Some([only]) if *only == this => None,
+            Some([]) => Some((
+                ResponseError::InvalidReplicaAssignment,
+                "the replica list is empty".to_string(),
+            )),
+            Some(list) => {
+                let other = list.iter().find(|&&b| b != this).unwrap_or(&this);
+                Some((
+                    ResponseError::InvalidReplicaAssignment,
+                    format!("broker {} is not registered, or is listed twice", other.0),
+                ))
+            }
+        }
+    })
+}
+
+/// The response giving each requested partition the error `decide` returns for it.
+fn answer_reassignments(
+    request: AlterPartitionReassignmentsRequest,
+    decide: impl Fn(
+        &kafka_protocol::messages::TopicName,
+        i32,
+        Option<&[BrokerId]>,
+    ) -> Option<(ResponseError, String)>,
+) -> AlterPartitionReassignmentsResponse {
+    let responses = request
+        .topics
+        .into_iter()
+        .map(|t| {
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let refused = decide(&t.name, p.partition_index, p.replicas.as_deref());
+                    if let Some((_, message)) = &refused {
+                        tracing::info!(topic = %t.name.as_str(), partition = p.partition_index, %message, "reassignment refused");
+                    }
+                    ReassignablePartitionResponse::default()
+                        .with_partition_index(p.partition_index)
+                        .with_error_code(refused.as_ref().map_or(0, |r| r.0.code()))
+                        .with_error_message(refused.map(|r| StrBytes::from_string(r.1)))
+                })
+                .collect();
+            ReassignableTopicResponse::default()
+                .with_name(t.name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    AlterPartitionReassignmentsResponse::default().with_responses(responses)
+}
+
+impl Refuse for AlterPartitionReassignmentsRequest {
+    type Response = AlterPartitionReassignmentsResponse;
+    fn refuse(self, error: ResponseError) -> AlterPartitionReassignmentsResponse {
+        answer_reassignments(self, |_, _, _| Some((error, error.to_string())))
+    }
 }
 
 impl Refuse for ElectLeadersRequest {

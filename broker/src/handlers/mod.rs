@@ -290,6 +290,12 @@ pub fn dispatch(
         ApiKey::TxnOffsetCommit => route!(TxnOffsetCommitRequest, txn::txn_offset_commit),
         ApiKey::EndTxn => route!(EndTxnRequest, txn::end_txn),
         ApiKey::ElectLeaders => route!(ElectLeadersRequest, leadership::elect),
+        ApiKey::AlterPartitionReassignments => {
+            route!(
+                AlterPartitionReassignmentsRequest,
+                leadership::alter_reassignments
+            )
+        }
         ApiKey::ListPartitionReassignments => {
             route!(
                 ListPartitionReassignmentsRequest,

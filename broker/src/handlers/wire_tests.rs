@@ -768,3 +768,37 @@ async fn replicas_move_only_to_the_one_log_directory_they_are_in() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_partition_can_only_be_reassigned_to_the_broker_it_is_on() {
+    use kafka_protocol::error::ResponseError;
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path()).await;
+    let reassign = |partition: i32, replicas: Option<Vec<i32>>| {
+        AlterPartitionReassignmentsRequest::default().with_topics(vec![
+            alter_partition_reassignments_request::ReassignableTopic::default()
+                .with_name(topic("t"))
+                .with_partitions(vec![
+                    alter_partition_reassignments_request::ReassignablePartition::default()
+                        .with_partition_index(partition)
+                        .with_replicas(replicas.map(|r| r.into_iter().map(BrokerId).collect())),
+                ]),
+        ])
+    };
+    let cases = [
+        (0, Some(vec![0]), 0),
+        (0, Some(vec![1]), ResponseError::InvalidReplicaAssignment.code()),
+        (0, Some(vec![0, 0]), ResponseError::InvalidReplicaAssignment.code()),
+        (0, Some(vec![]), ResponseError::InvalidReplicaAssignment.code()),
+        (0, None, ResponseError::NoReassignmentInProgress.code()),
+        (9, Some(vec![0]), ResponseError::UnknownTopicOrPartition.code()),
+    ];
+    for (partition, replicas, code) in cases {
+        let request = reassign(partition, replicas.clone());
+        let response: AlterPartitionReassignmentsResponse =
+            call(&b, ApiKey::AlterPartitionReassignments, 0, &request).await;
+        assert_eq!(response.error_code, 0);
+        let result = &response.responses[0].partitions[0];
+        assert_eq!(result.error_code, code, "{partition} -> {replicas:?}");
+    }
+}

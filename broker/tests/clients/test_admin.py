@@ -1,6 +1,7 @@
 """Topic administration through three real admin clients: the Java Admin (CreateTopics incl.
 validate_only, Metadata, DescribeConfigs, AlterConfigs, IncrementalAlterConfigs,
-CreatePartitions, DeleteTopics, DescribeCluster, DescribeLogDirs, AlterReplicaLogDirs), confluent-kafka's
+CreatePartitions, DeleteTopics, DescribeCluster, DescribeLogDirs, AlterReplicaLogDirs,
+AlterPartitionReassignments, ElectLeaders), confluent-kafka's
 AdminClient (also dynamic broker configs) and kafka-python's KafkaAdminClient; client quotas
 through the Java Admin, enforced on confluent-kafka clients."""
 
@@ -176,6 +177,23 @@ def test_java_describe_log_dirs_lists_partitions_with_sizes(broker, topic, java)
     assert f"{topic}-0" in replicas and f"{topic}-1" in replicas
     assert replicas[f"{topic}-0"] >= 20 * 100
     assert replicas[f"{topic}-1"] == 0
+
+
+@pytest.mark.peer_gap("Tansu 0.6 does not implement partition reassignments or elections")
+def test_java_reassignments_and_elections_on_a_single_broker(broker, topic, java):
+    admin(java, broker, "create-topic", "--topic", topic, "--partitions", "1").one("created")
+
+    def reassign(*args):
+        return admin(java, broker, "reassign", "--topic", topic, *args)
+
+    stay = reassign("--replicas", "0")
+    assert stay.one("reassigned")["inProgress"] == 0, stay.describe()
+    assert reassign("--replicas", "0,1").one("error")["error"] == "InvalidReplicaAssignmentException"
+    assert reassign().one("error")["error"] == "NoReassignmentInProgressException"
+    missing = reassign("--partition", "4", "--replicas", "0").one("error")["error"]
+    assert missing == "UnknownTopicOrPartitionException"
+    elected = admin(java, broker, "elect-leaders", "--topic", topic).one("elected")
+    assert elected["error"] == "ElectionNotNeededException"
 
 
 @pytest.mark.peer_gap("Tansu 0.6 does not implement AlterReplicaLogDirs")

@@ -26,6 +26,7 @@ import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.admin.CreateTopicsOptions;
 import org.apache.kafka.clients.admin.DescribeClusterResult;
 import org.apache.kafka.clients.admin.LogDirDescription;
+import org.apache.kafka.clients.admin.NewPartitionReassignment;
 import org.apache.kafka.clients.admin.NewPartitions;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.OffsetSpec;
@@ -41,6 +42,7 @@ import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.consumer.OffsetAndTimestamp;
 import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.common.ElectionType;
 import org.apache.kafka.common.TopicPartitionReplica;
 import org.apache.kafka.common.quota.ClientQuotaAlteration;
 import org.apache.kafka.common.quota.ClientQuotaEntity;
@@ -580,6 +582,29 @@ public final class KafkaCli {
                     entries.add(obj("entity", new TreeMap<>(e.getKey().entries()), "values", new TreeMap<>(e.getValue())));
                 }
                 emit(obj("event", "quotas", "entries", entries));
+                break;
+            }
+            case "reassign": {
+                // --replicas 0,1 moves the partition; without it, cancels its reassignment.
+                TopicPartition tp = new TopicPartition(args.required("topic"), Integer.parseInt(args.get("partition", "0")));
+                Optional<NewPartitionReassignment> target = Optional.empty();
+                if (args.has("replicas")) {
+                    List<Integer> replicas = new ArrayList<>();
+                    for (String r : args.get("replicas").split(",")) if (!r.isEmpty()) replicas.add(Integer.parseInt(r));
+                    target = Optional.of(new NewPartitionReassignment(replicas));
+                }
+                admin.alterPartitionReassignments(Collections.singletonMap(tp, target)).all().get();
+                emit(obj("event", "reassigned", "partition", tp.toString(),
+                        "inProgress", admin.listPartitionReassignments().reassignments().get().size()));
+                break;
+            }
+            case "elect-leaders": {
+                TopicPartition tp = new TopicPartition(args.required("topic"), Integer.parseInt(args.get("partition", "0")));
+                Map<TopicPartition, Optional<Throwable>> results =
+                    admin.electLeaders(ElectionType.PREFERRED, Collections.singleton(tp)).partitions().get();
+                Optional<Throwable> error = results.get(tp);
+                emit(obj("event", "elected", "partition", tp.toString(),
+                        "error", error.isPresent() ? error.get().getClass().getSimpleName() : null));
                 break;
             }
             case "alter-replica-log-dirs": {
