@@ -43,6 +43,9 @@ pub enum StartError {
     /// The client quotas are unreadable.
     #[error(transparent)]
     Quotas(#[from] QuotaStoreError),
+    /// The SCRAM credentials are unreadable.
+    #[error(transparent)]
+    Scram(#[from] crate::scram::LoadError),
 }
 
 /// Shared broker state.
@@ -65,6 +68,8 @@ pub struct Broker {
     pub txns: TransactionCoordinator,
     /// Client quotas and the rates they are enforced against.
     pub quotas: Quotas,
+    /// Users' SCRAM credentials.
+    pub scram: crate::scram::ScramCredentials,
 }
 
 impl Broker {
@@ -97,6 +102,7 @@ impl Broker {
             config.transactional_id_expiration_ms,
         )?;
         let quotas = Quotas::open(&dir)?;
+        let scram = crate::scram::ScramCredentials::open(&dir)?;
         let group_config = config.group.clone();
         let metrics = Metrics::new()?;
         let flusher = Flusher::new(
@@ -116,6 +122,7 @@ impl Broker {
             )),
             txns,
             quotas,
+            scram,
         });
         broker.groups.start();
         spawn_transaction_expiry(Arc::downgrade(&broker));

@@ -25,6 +25,7 @@ pub mod producer;
 pub mod properties;
 pub mod protocol;
 pub mod quotas;
+pub mod scram;
 pub mod server;
 pub mod storage;
 pub mod topics;

@@ -36,6 +36,7 @@ mod produce;
 #[cfg(test)]
 mod quota_wire_tests;
 mod refuse;
+mod scram_credentials;
 mod sync_group;
 mod topic_lookup;
 mod txn;
@@ -309,6 +310,15 @@ pub fn dispatch(
             route!(DescribeClientQuotasRequest, client_quotas::describe)
         }
         ApiKey::AlterClientQuotas => route!(AlterClientQuotasRequest, client_quotas::alter),
+        ApiKey::DescribeUserScramCredentials => {
+            route!(
+                DescribeUserScramCredentialsRequest,
+                scram_credentials::describe
+            )
+        }
+        ApiKey::AlterUserScramCredentials => {
+            route!(AlterUserScramCredentialsRequest, scram_credentials::alter)
+        }
         ApiKey::DescribeProducers => {
             route!(DescribeProducersRequest, txn_admin::describe_producers)
         }

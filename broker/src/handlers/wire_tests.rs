@@ -787,11 +787,27 @@ async fn a_partition_can_only_be_reassigned_to_the_broker_it_is_on() {
     };
     let cases = [
         (0, Some(vec![0]), 0),
-        (0, Some(vec![1]), ResponseError::InvalidReplicaAssignment.code()),
-        (0, Some(vec![0, 0]), ResponseError::InvalidReplicaAssignment.code()),
-        (0, Some(vec![]), ResponseError::InvalidReplicaAssignment.code()),
+        (
+            0,
+            Some(vec![1]),
+            ResponseError::InvalidReplicaAssignment.code(),
+        ),
+        (
+            0,
+            Some(vec![0, 0]),
+            ResponseError::InvalidReplicaAssignment.code(),
+        ),
+        (
+            0,
+            Some(vec![]),
+            ResponseError::InvalidReplicaAssignment.code(),
+        ),
         (0, None, ResponseError::NoReassignmentInProgress.code()),
-        (9, Some(vec![0]), ResponseError::UnknownTopicOrPartition.code()),
+        (
+            9,
+            Some(vec![0]),
+            ResponseError::UnknownTopicOrPartition.code(),
+        ),
     ];
     for (partition, replicas, code) in cases {
         let request = reassign(partition, replicas.clone());
@@ -801,4 +817,72 @@ async fn a_partition_can_only_be_reassigned_to_the_broker_it_is_on() {
         let result = &response.responses[0].partitions[0];
         assert_eq!(result.error_code, code, "{partition} -> {replicas:?}");
     }
+}
+
+#[tokio::test]
+async fn scram_credential_refusals_carry_kafkas_error_codes() {
+    use kafka_protocol::error::ResponseError;
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path()).await;
+    let upsert = |user: &str, mechanism: i8, iterations: i32| {
+        alter_user_scram_credentials_request::ScramCredentialUpsertion::default()
+            .with_name(s(user))
+            .with_mechanism(mechanism)
+            .with_iterations(iterations)
+            .with_salt(Bytes::from_static(b"salt"))
+            .with_salted_password(Bytes::from(vec![1u8; 32]))
+    };
+    let request = AlterUserScramCredentialsRequest::default().with_upsertions(vec![
+        upsert("ok", 1, 4096),
+        upsert("mech", 9, 4096),
+        upsert("few", 2, 10),
+    ]);
+    let response: AlterUserScramCredentialsResponse =
+        call(&b, ApiKey::AlterUserScramCredentials, 0, &request).await;
+    let codes: Vec<_> = response
+        .results
+        .iter()
+        .map(|r| (r.user.to_string(), r.error_code))
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            ("ok".to_string(), 0),
+            (
+                "mech".to_string(),
+                ResponseError::UnsupportedSaslMechanism.code()
+            ),
+            (
+                "few".to_string(),
+                ResponseError::UnacceptableCredential.code()
+            ),
+        ]
+    );
+    let named = |names: &[&str]| {
+        DescribeUserScramCredentialsRequest::default().with_users(Some(
+            names
+                .iter()
+                .map(|n| {
+                    describe_user_scram_credentials_request::UserName::default().with_name(s(n))
+                })
+                .collect(),
+        ))
+    };
+    let described: DescribeUserScramCredentialsResponse = call(
+        &b,
+        ApiKey::DescribeUserScramCredentials,
+        0,
+        &named(&["ok", "nobody", "twice", "twice"]),
+    )
+    .await;
+    let codes: Vec<_> = described.results.iter().map(|r| r.error_code).collect();
+    assert_eq!(
+        codes,
+        [
+            0,
+            ResponseError::ResourceNotFound.code(),
+            ResponseError::DuplicateResource.code()
+        ]
+    );
+    assert_eq!(described.results[0].credential_infos[0].iterations, 4096);
 }

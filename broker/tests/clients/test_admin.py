@@ -179,6 +179,36 @@ def test_java_describe_log_dirs_lists_partitions_with_sizes(broker, topic, java)
     assert replicas[f"{topic}-1"] == 0
 
 
+@pytest.mark.peer_gap("Tansu 0.6 has no SCRAM credentials")
+def test_java_scram_credentials_are_stored_described_and_deleted(broker, java):
+    def scram(op, *args):
+        return admin(java, broker, op, *args)
+
+    for user, mechanism, iterations in (("alice", "SCRAM-SHA-256", "8192"),
+                                        ("alice", "SCRAM-SHA-512", "4096"),
+                                        ("bob", "SCRAM-SHA-256", "16384")):
+        out = scram("alter-scram", "--user", user, "--mechanism", mechanism,
+                    "--iterations", iterations, "--password", f"{user}-secret")
+        assert out.events("error") == [], out.describe()
+    few = scram("alter-scram", "--user", "carol", "--mechanism", "SCRAM-SHA-256",
+                "--iterations", "1000", "--password", "x")
+    assert few.one("error")["error"] == "UnacceptableCredentialException"
+    gone = scram("alter-scram", "--user", "nobody", "--mechanism", "SCRAM-SHA-256", "--delete")
+    assert gone.one("error")["error"] == "ResourceNotFoundException"
+
+    everyone = {"alice": {"SCRAM-SHA-256": 8192, "SCRAM-SHA-512": 4096}, "bob": {"SCRAM-SHA-256": 16384}}
+    assert scram("describe-scram").one("scram")["users"] == everyone
+    assert scram("describe-scram", "--user", "bob").one("scram")["users"] == {"bob": everyone["bob"]}
+    # RESOURCE_NOT_FOUND: not a SCRAM user, which the Admin client reports as no credentials.
+    assert scram("describe-scram", "--user", "carol").one("scram")["users"] == {"carol": {}}
+    broker.restart()
+    assert scram("describe-scram").one("scram")["users"] == everyone, "credentials survive a restart"
+    saved = (broker.data_dir / "scram-credentials.json").read_text()
+    assert "alice-secret" not in saved
+    scram("alter-scram", "--user", "bob", "--mechanism", "SCRAM-SHA-256", "--delete")
+    assert scram("describe-scram").one("scram")["users"] == {"alice": everyone["alice"]}
+
+
 @pytest.mark.peer_gap("Tansu 0.6 does not implement partition reassignments or elections")
 def test_java_reassignments_and_elections_on_a_single_broker(broker, topic, java):
     admin(java, broker, "create-topic", "--topic", topic, "--partitions", "1").one("created")

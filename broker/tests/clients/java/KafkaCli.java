@@ -33,7 +33,13 @@ import org.apache.kafka.clients.admin.OffsetSpec;
 import org.apache.kafka.clients.admin.ProducerState;
 import org.apache.kafka.clients.admin.ListOffsetsResult;
 import org.apache.kafka.clients.admin.ReplicaInfo;
+import org.apache.kafka.clients.admin.ScramCredentialInfo;
+import org.apache.kafka.clients.admin.ScramMechanism;
 import org.apache.kafka.clients.admin.TopicDescription;
+import org.apache.kafka.clients.admin.UserScramCredentialAlteration;
+import org.apache.kafka.clients.admin.UserScramCredentialDeletion;
+import org.apache.kafka.clients.admin.UserScramCredentialUpsertion;
+import org.apache.kafka.clients.admin.UserScramCredentialsDescription;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerGroupMetadata;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
@@ -584,6 +590,36 @@ public final class KafkaCli {
                 emit(obj("event", "quotas", "entries", entries));
                 break;
             }
+            case "alter-scram": {
+                // --user U --mechanism SCRAM-SHA-256 (--iterations N --password P | --delete)
+                String user = args.required("user");
+                ScramMechanism mechanism = ScramMechanism.fromMechanismName(args.required("mechanism"));
+                UserScramCredentialAlteration change = args.flag("delete")
+                    ? new UserScramCredentialDeletion(user, mechanism)
+                    : new UserScramCredentialUpsertion(user,
+                        new ScramCredentialInfo(mechanism, Integer.parseInt(args.get("iterations", "8192"))),
+                        args.required("password"));
+                admin.alterUserScramCredentials(Collections.singletonList(change)).all().get();
+                emit(obj("event", "scram-altered", "user", user));
+                break;
+            }
+            case "describe-scram": {
+                // --user U (repeatable; none: every user)
+                List<String> users = args.all("user");
+                Map<String, UserScramCredentialsDescription> found = users.isEmpty()
+                    ? admin.describeUserScramCredentials().all().get()
+                    : admin.describeUserScramCredentials(users).all().get();
+                Map<String, Object> out = new TreeMap<>();
+                for (Map.Entry<String, UserScramCredentialsDescription> e : found.entrySet()) {
+                    Map<String, Object> infos = new TreeMap<>();
+                    for (ScramCredentialInfo info : e.getValue().credentialInfos()) {
+                        infos.put(info.mechanism().mechanismName(), info.iterations());
+                    }
+                    out.put(e.getKey(), infos);
+                }
+                emit(obj("event", "scram", "users", out));
+                break;
+            }
             case "reassign": {
                 // --replicas 0,1 moves the partition; without it, cancels its reassignment.
                 TopicPartition tp = new TopicPartition(args.required("topic"), Integer.parseInt(args.get("partition", "0")));
@@ -665,7 +701,7 @@ public final class KafkaCli {
     static final class Args {
         private final Map<String, List<String>> options = new LinkedHashMap<>();
         private final List<String> positional = new ArrayList<>();
-        private static final List<String> FLAGS = Arrays.asList("stdin", "validate-only", "legacy", "strict");
+        private static final List<String> FLAGS = Arrays.asList("stdin", "validate-only", "legacy", "strict", "delete");
 
         Args(String[] argv) {
             for (int i = 0; i < argv.length; i++) {

@@ -1,0 +1,421 @@
+//! SCRAM credentials (`kafka-configs.sh --entity-type users --add-config SCRAM-SHA-256=...`,
+//! `Admin.alterUserScramCredentials`), kept as Kafka keeps them: the salt, the iteration count
+//! and the stored and server keys derived from the salted password (RFC 5802), never the
+//! password. Checked as Kafka's controller checks them; saved in `scram-credentials.json`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256, Sha512};
+
+/// File holding the credentials, in the data directory (readable by the broker only).
+const FILE: &str = "scram-credentials.json";
+
+/// The SCRAM mechanisms Kafka knows, by their protocol codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Mechanism {
+    /// SCRAM-SHA-256 (code 1).
+    #[serde(rename = "SCRAM-SHA-256")]
+    Sha256,
+    /// SCRAM-SHA-512 (code 2).
+    #[serde(rename = "SCRAM-SHA-512")]
+    Sha512,
+}
+
+impl Mechanism {
+    /// The mechanism with protocol code `code`.
+    pub fn from_code(code: i8) -> Option<Mechanism> {
+        match code {
+            1 => Some(Mechanism::Sha256),
+            2 => Some(Mechanism::Sha512),
+            _ => None,
+        }
+    }
+
+    /// Its protocol code.
+    pub fn code(self) -> i8 {
+        match self {
+            Mechanism::Sha256 => 1,
+            Mechanism::Sha512 => 2,
+        }
+    }
+
+    /// (stored key, server key) for a salted password (RFC 5802).
+    fn keys(self, salted_password: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+        macro_rules! derive {
+            ($hash:ty) => {{
+                let hmac = |message: &[u8]| -> Option<Vec<u8>> {
+                    let mut mac = Hmac::<$hash>::new_from_slice(salted_password).ok()?;
+                    mac.update(message);
+                    Some(mac.finalize().into_bytes().to_vec())
+                };
+                let client_key = hmac(b"Client Key")?;
+                Some((<$hash>::digest(&client_key).to_vec(), hmac(b"Server Key")?))
+            }};
+        }
+        match self {
+            Mechanism::Sha256 => derive!(Sha256),
+            Mechanism::Sha512 => derive!(Sha512),
+        }
+    }
+}
+
+/// Kafka's bounds on iterations, for both mechanisms.
+const MIN_ITERATIONS: i32 = 4096;
+const MAX_ITERATIONS: i32 = 16384;
+
+/// One user's credential for one mechanism, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Credential {
+    iterations: i32,
+    salt: String,
+    stored_key: String,
+    server_key: String,
+}
+
+/// Why a user's part of a request is refused; each maps to Kafka's error code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// UNSUPPORTED_SASL_MECHANISM.
+    #[error("Unknown SCRAM mechanism")]
+    UnknownMechanism,
+    /// UNACCEPTABLE_CREDENTIAL.
+    #[error("{0}")]
+    Unacceptable(&'static str),
+    /// DUPLICATE_RESOURCE.
+    #[error("{0}")]
+    Duplicate(&'static str),
+    /// RESOURCE_NOT_FOUND.
+    #[error("{0}")]
+    NotFound(&'static str),
+    /// The file could not be written; nothing changed (UNKNOWN_SERVER_ERROR).
+    #[error("saving the credentials failed: {0}")]
+    Save(String),
+}
+
+/// Why the saved credentials cannot be loaded.
+#[derive(Debug, thiserror::Error)]
+#[error("reading {path}: {reason}")]
+pub struct LoadError {
+    path: PathBuf,
+    reason: String,
+}
+
+/// A deletion: (user, mechanism code).
+pub type Deletion = (String, i8);
+
+/// An upsertion: user, mechanism code, iterations, salt and salted password.
+#[derive(Debug, Clone)]
+pub struct Upsertion {
+    /// The user.
+    pub user: String,
+    /// Mechanism code.
+    pub mechanism: i8,
+    /// Iterations the client salted with.
+    pub iterations: i32,
+    /// The salt.
+    pub salt: Vec<u8>,
+    /// Hi(password, salt, iterations).
+    pub salted_password: Vec<u8>,
+}
+
+type Users = BTreeMap<String, BTreeMap<Mechanism, Credential>>;
+
+/// A user's (mechanism, iterations) pairs, or why they cannot be described.
+pub type Described = Result<Vec<(Mechanism, i32)>, Refusal>;
+
+/// Every user's SCRAM credentials.
+#[derive(Debug, Default)]
+pub struct ScramCredentials {
+    /// Where they persist; `None` keeps them in memory (tests).
+    path: Option<PathBuf>,
+    users: RwLock<Users>,
+}
+
+impl ScramCredentials {
+    /// Loads the credentials saved in `data_dir`, if any.
+    pub fn open(data_dir: &Path) -> Result<ScramCredentials, LoadError> {
+        let path = data_dir.join(FILE);
+        let error = |reason: String| LoadError {
+            path: path.clone(),
+            reason,
+        };
+        let users = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| error(e.to_string()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Users::new(),
+            Err(e) => return Err(error(e.to_string())),
+        };
+        Ok(ScramCredentials {
+            path: Some(path),
+            users: RwLock::new(users),
+        })
+    }
+
+    /// (mechanism, iterations) of each named user, or of every user when `users` is empty.
+    pub fn describe(&self, users: &[String]) -> Vec<(String, Described)> {
+        let all = self.users.read();
+        let infos = |creds: &BTreeMap<Mechanism, Credential>| {
+            creds.iter().map(|(m, c)| (*m, c.iterations)).collect()
+        };
+        if users.is_empty() {
+            return all
+                .iter()
+                .map(|(user, creds)| (user.clone(), Ok(infos(creds))))
+                .collect();
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        let duplicated: std::collections::BTreeSet<&String> =
+            users.iter().filter(|u| !seen.insert(*u)).collect();
+        let mut answered = std::collections::BTreeSet::new();
+        users
+            .iter()
+            .filter(|u| answered.insert(*u))
+            .map(|user| {
+                let result = if duplicated.contains(user) {
+                    Err(Refusal::Duplicate(
+                        "Cannot describe SCRAM credentials for the same user twice in a single request",
+                    ))
+                } else {
+                    all.get(user).map(infos).ok_or(Refusal::NotFound(
+                        "Attempt to describe a user credential that does not exist",
+                    ))
+                };
+                (user.clone(), result)
+            })
+            .collect()
+    }
+
+    /// Applies the deletions and upsertions, all of a user's or none of them, and returns
+    /// each user's outcome in order of first mention.
+    pub fn alter(
+        &self,
+        deletions: &[Deletion],
+        upsertions: &[Upsertion],
+    ) -> Vec<(String, Result<(), Refusal>)> {
+        let mut users = self.users.write();
+        let mut next = users.clone();
+        let mut outcomes: Vec<(String, Result<(), Refusal>)> = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        let ops = deletions
+            .iter()
+            .map(|(user, m)| (user, *m, None))
+            .chain(upsertions.iter().map(|u| (&u.user, u.mechanism, Some(u))));
+        let mut changes = Vec::new();
+        for (user, code, upsert) in ops {
+            let index = match outcomes.iter().position(|(u, _)| u == user) {
+                Some(i) => i,
+                None => {
+                    outcomes.push((user.clone(), Ok(())));
+                    outcomes.len() - 1
+                }
+            };
+            let checked = check(&users, user, code, upsert, &mut seen);
+            match checked {
+                Ok(change) => changes.push((index, user.clone(), change)),
+                Err(refusal) => {
+                    if outcomes[index].1.is_ok() {
+                        outcomes[index].1 = Err(refusal);
+                    }
+                }
+            }
+        }
+        for (index, user, (mechanism, credential)) in changes {
+            if outcomes[index].1.is_err() {
+                continue;
+            }
+            let creds = next.entry(user.clone()).or_default();
+            match credential {
+                Some(credential) => creds.insert(mechanism, credential),
+                None => creds.remove(&mechanism),
+            };
+            if creds.is_empty() {
+                next.remove(&user);
+            }
+        }
+        if next != *users {
+            if let Err(error) = self.save(&next) {
+                for outcome in outcomes.iter_mut().filter(|o| o.1.is_ok()) {
+                    outcome.1 = Err(Refusal::Save(error.to_string()));
+                }
+                return outcomes;
+            }
+            *users = next;
+        }
+        outcomes
+    }
+
+    fn save(&self, users: &Users) -> std::io::Result<()> {
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        let json = serde_json::to_vec_pretty(users)?;
+        crate::fsutil::write_atomic(path, &json)?;
+        restrict_to_owner(path)
+    }
+}
+
+#[cfg(unix)]
+fn restrict_to_owner(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+}
+
+#[cfg(not(unix))]
+fn restrict_to_owner(_: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// Checks one operation against the current credentials; the change it makes (`None`
+/// credential: a deletion).
+fn check(
+    users: &Users,
+    user: &str,
+    code: i8,
+    upsert: Option<&Upsertion>,
+    seen: &mut std::collections::BTreeSet<(String, i8)>,
+) -> Result<(Mechanism, Option<Credential>), Refusal> {
+    if user.is_empty() {
+        return Err(Refusal::Unacceptable("Username must not be empty"));
+    }
+    let mechanism = Mechanism::from_code(code).ok_or(Refusal::UnknownMechanism)?;
+    if !seen.insert((user.to_string(), code)) {
+        return Err(Refusal::Duplicate(
+            "A user credential cannot be altered twice in the same request",
+        ));
+    }
+    let Some(upsert) = upsert else {
+        let exists = users.get(user).is_some_and(|c| c.contains_key(&mechanism));
+        if !exists {
+            return Err(Refusal::NotFound(
+                "Attempt to delete a user credential that does not exist",
+            ));
+        }
+        return Ok((mechanism, None));
+    };
+    if upsert.iterations < MIN_ITERATIONS {
+        return Err(Refusal::Unacceptable("Too few iterations"));
+    }
+    if upsert.iterations > MAX_ITERATIONS {
+        return Err(Refusal::Unacceptable("Too many iterations"));
+    }
+    if upsert.salt.is_empty() || upsert.salted_password.is_empty() {
+        return Err(Refusal::Unacceptable(
+            "Salt and salted password must not be empty",
+        ));
+    }
+    let (stored_key, server_key) = mechanism
+        .keys(&upsert.salted_password)
+        .ok_or(Refusal::Unacceptable("Unusable salted password"))?;
+    Ok((
+        mechanism,
+        Some(Credential {
+            iterations: upsert.iterations,
+            salt: BASE64.encode(&upsert.salt),
+            stored_key: BASE64.encode(stored_key),
+            server_key: BASE64.encode(server_key),
+        }),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upsert(user: &str, mechanism: i8, iterations: i32) -> Upsertion {
+        Upsertion {
+            user: user.into(),
+            mechanism,
+            iterations,
+            salt: b"salt".to_vec(),
+            salted_password: vec![7; 32],
+        }
+    }
+
+    #[test]
+    fn credentials_are_checked_per_user_and_persist_without_the_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let creds = ScramCredentials::open(dir.path()).unwrap();
+        let outcomes = creds.alter(
+            &[("ghost".into(), 1)],
+            &[
+                upsert("alice", 1, 8192),
+                upsert("alice", 2, 4096),
+                upsert("bob", 1, 100),
+                upsert("carol", 3, 8192),
+                upsert("", 1, 8192),
+                upsert("dave", 1, 8192),
+                upsert("dave", 1, 8192),
+            ],
+        );
+        let codes: Vec<_> = outcomes
+            .iter()
+            .map(|(u, r)| (u.as_str(), r.clone()))
+            .collect();
+        assert_eq!(
+            codes,
+            [
+                (
+                    "ghost",
+                    Err(Refusal::NotFound(
+                        "Attempt to delete a user credential that does not exist"
+                    ))
+                ),
+                ("alice", Ok(())),
+                ("bob", Err(Refusal::Unacceptable("Too few iterations"))),
+                ("carol", Err(Refusal::UnknownMechanism)),
+                ("", Err(Refusal::Unacceptable("Username must not be empty"))),
+                (
+                    "dave",
+                    Err(Refusal::Duplicate(
+                        "A user credential cannot be altered twice in the same request"
+                    ))
+                ),
+            ]
+        );
+        let reopened = ScramCredentials::open(dir.path()).unwrap();
+        let all = reopened.describe(&[]);
+        assert_eq!(
+            all,
+            [(
+                "alice".to_string(),
+                Ok(vec![(Mechanism::Sha256, 8192), (Mechanism::Sha512, 4096)])
+            )]
+        );
+        let saved = std::fs::read_to_string(dir.path().join(FILE)).unwrap();
+        assert!(
+            !saved.contains(&BASE64.encode([7u8; 32])),
+            "no salted password saved"
+        );
+
+        let named = reopened.describe(&["alice".into(), "zed".into(), "zed".into()]);
+        assert!(named[0].1.is_ok());
+        assert!(matches!(named[1].1, Err(Refusal::Duplicate(_))));
+        assert_eq!(
+            reopened.alter(&[("alice".into(), 1), ("alice".into(), 2)], &[])[0].1,
+            Ok(())
+        );
+        assert!(reopened.describe(&[]).is_empty());
+    }
+
+    #[test]
+    fn stored_and_server_keys_follow_rfc_5802() {
+        // RFC 7677's SCRAM-SHA-256 example: user "user", password "pencil".
+        let salted = BASE64
+            .decode("xKSVEDI6tPlSysH6mUQZOeeOp01r6B3fcJbodRPcYV0=")
+            .unwrap();
+        let (stored, server) = Mechanism::Sha256.keys(&salted).unwrap();
+        assert_eq!(
+            BASE64.encode(stored),
+            "WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY="
+        );
+        assert_eq!(
+            BASE64.encode(server),
+            "wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU="
+        );
+    }
+}
