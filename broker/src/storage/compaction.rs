@@ -160,6 +160,9 @@ impl PartitionLog {
         if closed_end == self.cleaner.cleaned_end && !tombstones_due {
             return None;
         }
+        if !tombstones_due && !self.dirty_enough(closed, now_ms) {
+            return None;
+        }
         let segments: Vec<SnapshotSegment> = closed
             .iter()
             .map(|s| SnapshotSegment {
@@ -179,6 +182,26 @@ impl PartitionLog {
             closed_end,
             txns,
         })
+    }
+
+    /// Whether the segments not cleaned yet make up `min.cleanable.dirty.ratio` of `closed`,
+    /// or one of them has waited `max.compaction.lag.ms`, as Kafka's cleaner decides.
+    fn dirty_enough(&self, closed: &[Segment], now_ms: i64) -> bool {
+        let cleaned = self.cleaner.cleaned_end;
+        let (mut clean, mut dirty) = (0u64, 0u64);
+        let mut overdue = false;
+        for s in closed {
+            if s.next_offset() <= cleaned {
+                clean += s.size();
+            } else {
+                dirty += s.size();
+                let first = s.rolling_base_ms().unwrap_or(now_ms);
+                overdue |= now_ms.saturating_sub(first) >= self.config.max_compaction_lag_ms;
+            }
+        }
+        let total = clean + dirty;
+        overdue
+            || (total > 0 && dirty as f64 / total as f64 >= self.config.min_cleanable_dirty_ratio)
     }
 
     /// Swaps cleaned copies in for segments that did not change since the snapshot (a
@@ -567,6 +590,7 @@ mod tests {
             compact: true,
             delete: false,
             delete_retention_ms: DAY,
+            min_cleanable_dirty_ratio: 0.0,
             ..LogConfig::default()
         }
     }
@@ -839,6 +863,37 @@ mod tests {
         ];
         let groups = super::group_by_size(&segments, 250);
         assert_eq!(groups, [0..2, 2..3, 3..4, 4..5]);
+    }
+
+    #[test]
+    fn a_pass_waits_for_min_cleanable_dirty_ratio_unless_max_compaction_lag_passed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = filled(dir.path(), Compression::None);
+        compact(&mut log, NOW);
+        // One more small closed segment is dirty, but far below 90% of the log.
+        for k in 0..6 {
+            let key = format!("k{k}");
+            append(
+                &mut log,
+                keyed(&[(&key, Some("v6"))], NOW, Compression::None),
+            );
+        }
+        log.config.min_cleanable_dirty_ratio = 0.9;
+        let txns = super::CleanerTxns::default;
+        assert!(
+            log.compaction_job(NOW, txns()).is_none(),
+            "not dirty enough"
+        );
+        log.config.min_cleanable_dirty_ratio = 0.1;
+        assert!(log.compaction_job(NOW, txns()).is_some(), "dirty enough");
+        log.config.min_cleanable_dirty_ratio = 0.9;
+        log.config.max_compaction_lag_ms = 1_000;
+        let later = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+            + 1_000;
+        assert!(log.compaction_job(later, txns()).is_some(), "overdue");
     }
 
     #[test]

@@ -11,7 +11,7 @@ pub enum TimestampType {
 }
 
 /// Storage settings of one partition; defaults match Kafka's broker defaults.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LogConfig {
     /// Roll to a new segment before this many bytes (Kafka `segment.bytes`).
     pub segment_bytes: u64,
@@ -39,8 +39,12 @@ pub struct LogConfig {
     /// so consumers within it see every update.
     pub min_compaction_lag_ms: i64,
     /// The longest a record stays uncompactable in the active segment (Kafka
-    /// `max.compaction.lag.ms`): a compacted log rolls at this age as at `segment.ms`.
+    /// `max.compaction.lag.ms`): a compacted log rolls at this age as at `segment.ms`, and a
+    /// dirty segment this old is cleaned whatever the dirty ratio.
     pub max_compaction_lag_ms: i64,
+    /// Share of the log not yet cleaned at which a pass runs (Kafka
+    /// `min.cleanable.dirty.ratio`), so big compacted logs are not reread on every roll.
+    pub min_cleanable_dirty_ratio: f64,
     /// Unsynced records that force an fsync of writes no producer waits on (Kafka
     /// `flush.messages`); `i64::MAX` leaves them to the OS and to segment rolls.
     pub flush_messages: i64,
@@ -64,6 +68,7 @@ impl Default for LogConfig {
             delete_retention_ms: 24 * 60 * 60 * 1000,
             min_compaction_lag_ms: 0,
             max_compaction_lag_ms: i64::MAX,
+            min_cleanable_dirty_ratio: 0.5,
             flush_messages: i64::MAX,
             flush_ms: i64::MAX,
         }

@@ -409,6 +409,9 @@ pub fn log_config(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -
         max_compaction_lag_ms: get("max.compaction.lag.ms")
             .parse()
             .unwrap_or(d.max_compaction_lag_ms),
+        min_cleanable_dirty_ratio: get("min.cleanable.dirty.ratio")
+            .parse()
+            .unwrap_or(d.min_cleanable_dirty_ratio),
         flush_messages: get("flush.messages").parse().unwrap_or(d.flush_messages),
         flush_ms: get("flush.ms").parse().unwrap_or(d.flush_ms),
     }

@@ -193,7 +193,7 @@ def test_java_scram_credentials_are_stored_described_and_deleted(broker, java):
     few = scram("alter-scram", "--user", "carol", "--mechanism", "SCRAM-SHA-256",
                 "--iterations", "1000", "--password", "x")
     assert few.one("error")["error"] == "UnacceptableCredentialException"
-    gone = scram("alter-scram", "--user", "nobody", "--mechanism", "SCRAM-SHA-256", "--delete")
+    gone = scram("alter-scram", "--user", "nobody", "--mechanism", "SCRAM-SHA-256", "--drop")
     assert gone.one("error")["error"] == "ResourceNotFoundException"
 
     everyone = {"alice": {"SCRAM-SHA-256": 8192, "SCRAM-SHA-512": 4096}, "bob": {"SCRAM-SHA-256": 16384}}
@@ -205,7 +205,7 @@ def test_java_scram_credentials_are_stored_described_and_deleted(broker, java):
     assert scram("describe-scram").one("scram")["users"] == everyone, "credentials survive a restart"
     saved = (broker.data_dir / "scram-credentials.json").read_text()
     assert "alice-secret" not in saved
-    scram("alter-scram", "--user", "bob", "--mechanism", "SCRAM-SHA-256", "--delete")
+    scram("alter-scram", "--user", "bob", "--mechanism", "SCRAM-SHA-256", "--drop")
     assert scram("describe-scram").one("scram")["users"] == {"alice": everyone["alice"]}
 
 

@@ -83,7 +83,13 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  *          list-topics | describe-topics --topic T... | delete-topic --topic T...
  *          create-partitions --topic T --count N | describe-configs --topic T
  *          alter-configs --topic T [--set k=v]... [--delete k]... [--legacy]
- *          describe-cluster | describe-log-dirs
+ *          describe-cluster | describe-log-dirs | abort-hanging --topic T [--partition P]
+ *          alter-replica-log-dirs --topic T [--partition P] --dir D
+ *          reassign --topic T [--partition P] [--replicas 0,1] | elect-leaders --topic T
+ *          alter-quotas --entity type=name... [--set k=v]... [--remove k]... [--validate-only]
+ *          describe-quotas [--match type=name|type=<default>|type=<any>]... [--strict]
+ *          alter-scram --user U --mechanism M (--iterations N --password P | --drop)
+ *          describe-scram [--user U]...
  * offsets  --bootstrap B --topic T --partition P [--time MS]...
  *          prints beginning, end, offsetsForTimes and the admin max-timestamp offset
  * txn      --bootstrap B --topic T --transactional-id X [--transactions N] [--count N]
@@ -591,10 +597,10 @@ public final class KafkaCli {
                 break;
             }
             case "alter-scram": {
-                // --user U --mechanism SCRAM-SHA-256 (--iterations N --password P | --delete)
+                // --user U --mechanism SCRAM-SHA-256 (--iterations N --password P | --drop)
                 String user = args.required("user");
                 ScramMechanism mechanism = ScramMechanism.fromMechanismName(args.required("mechanism"));
-                UserScramCredentialAlteration change = args.flag("delete")
+                UserScramCredentialAlteration change = args.flag("drop")
                     ? new UserScramCredentialDeletion(user, mechanism)
                     : new UserScramCredentialUpsertion(user,
                         new ScramCredentialInfo(mechanism, Integer.parseInt(args.get("iterations", "8192"))),
@@ -701,7 +707,7 @@ public final class KafkaCli {
     static final class Args {
         private final Map<String, List<String>> options = new LinkedHashMap<>();
         private final List<String> positional = new ArrayList<>();
-        private static final List<String> FLAGS = Arrays.asList("stdin", "validate-only", "legacy", "strict", "delete");
+        private static final List<String> FLAGS = Arrays.asList("stdin", "validate-only", "legacy", "strict", "drop");
 
         Args(String[] argv) {
             for (int i = 0; i < argv.length; i++) {
