@@ -20,6 +20,8 @@ pub(crate) const HIGH_WATERMARK_FILE: &str = "high-watermark";
 pub(crate) const RECOVERY_POINT_FILE: &str = "recovery-point";
 /// Log start offset checkpoint file name (advanced by retention and DeleteRecords).
 pub(crate) const LOG_START_OFFSET_FILE: &str = "log-start-offset";
+/// Compaction progress: the offset cleaned up to and when kept tombstones fall due.
+pub(crate) const CLEANER_FILE: &str = "cleaner-checkpoint";
 /// Leader epoch checkpoint file name (Kafka's name and format).
 pub(crate) const LEADER_EPOCH_FILE: &str = "leader-epoch-checkpoint";
 

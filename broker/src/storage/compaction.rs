@@ -17,6 +17,8 @@
 //! compacted topic does not pile up tiny segments. A copy first becomes a `.swap` file naming
 //! the offsets it stands for, then the old files go, then it takes the first one's name; a
 //! crash anywhere is finished or undone on open, and indexes are rebuilt from the new file.
+//! Progress (cleaned up to, tombstones due) is kept in `cleaner-checkpoint`, so a restart does
+//! not count the whole log as dirty.
 
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -31,6 +33,7 @@ use kafka_protocol::records::{Record, RecordBatchEncoder, RecordEncodeOptions};
 use tracing::{info, warn};
 
 use super::batch::{split_batches, BatchView};
+use super::checkpoint::CLEANER_FILE;
 use super::error::{Result, StorageError};
 use super::log::PartitionLog;
 use super::records::records_of;
@@ -44,6 +47,27 @@ pub(crate) struct CleanerState {
     cleaned_end: i64,
     /// Earliest wall time at which a kept tombstone may go.
     tombstone_due: Option<i64>,
+}
+
+impl CleanerState {
+    /// The state saved in `dir` by the last complete pass, so a restart does not count the
+    /// whole log as dirty; none when the log was never compacted (or the file is unreadable).
+    pub(crate) fn load(dir: &Path, log_end: i64) -> Result<CleanerState> {
+        let lines = super::checkpoint::read_lines(dir, CLEANER_FILE)?.unwrap_or_default();
+        let number = |i: usize| lines.get(i).and_then(|l| l.parse::<i64>().ok());
+        Ok(CleanerState {
+            cleaned_end: number(0).unwrap_or(0).clamp(0, log_end.max(0)),
+            tombstone_due: number(1).filter(|&t| t >= 0),
+        })
+    }
+
+    fn save(&self, dir: &Path) -> Result<()> {
+        let lines = [
+            self.cleaned_end.to_string(),
+            self.tombstone_due.unwrap_or(-1).to_string(),
+        ];
+        super::checkpoint::write_lines(dir, CLEANER_FILE, &lines)
+    }
 }
 
 /// What a compaction pass did.
@@ -241,6 +265,7 @@ impl PartitionLog {
                 cleaned_end: compacted.closed_end,
                 tombstone_due: compacted.tombstone_due,
             };
+            self.cleaner.save(&self.dir)?;
         }
         if outcome.segments_rewritten > 0 {
             info!(
@@ -894,6 +919,28 @@ mod tests {
             .as_millis() as i64
             + 1_000;
         assert!(log.compaction_job(later, txns()).is_some(), "overdue");
+    }
+
+    #[test]
+    fn a_reopened_log_remembers_what_was_cleaned_and_when_tombstones_fall_due() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = filled(dir.path(), Compression::None);
+        append(
+            &mut log,
+            keyed(&[("pad", Some(&"x".repeat(400)))], NOW, Compression::None),
+        );
+        compact(&mut log, NOW);
+        drop(log);
+        let log = open(dir.path(), config());
+        let txns = super::CleanerTxns::default;
+        assert!(
+            log.compaction_job(NOW, txns()).is_none(),
+            "nothing dirty after a reopen"
+        );
+        assert!(
+            log.compaction_job(NOW + DAY + 1, txns()).is_some(),
+            "tombstones fall due"
+        );
     }
 
     #[test]

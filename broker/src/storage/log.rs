@@ -78,6 +78,7 @@ impl PartitionLog {
             .clamp(log_start_offset, log_end);
         let recovery_point = recovery_point.clamp(0, log_end);
         let (epochs, epochs_sane) = LeaderEpochCache::load(&dir)?;
+        let cleaner = CleanerState::load(&dir, log_end)?;
         let mut log = Self {
             dir,
             config,
@@ -89,7 +90,7 @@ impl PartitionLog {
             sync: SyncState::new(recovery_point),
             persisted: None,
             scratch: Vec::new(),
-            cleaner: CleanerState::default(),
+            cleaner,
         };
         // Closed segments rebuilt by recovery still hold their indexes open: sync and release
         // them with the next group commit.
