@@ -39,10 +39,22 @@ pub async fn run(
             accepted = listener.accept() => accepted,
         };
         match accepted {
-            Ok((stream, _)) => {
+            Ok((stream, peer)) => {
+                let ip = peer.ip().to_string();
+                let now = crate::handlers::now_ms();
+                let throttle_ms = broker.quotas.record_connection(&ip, now);
                 let broker = broker.clone();
                 connections.spawn(async move {
-                    connection::serve(broker, stream).await;
+                    if throttle_ms > 0 {
+                        // Over its connection_creation_rate: closed unserved after the
+                        // throttle time, as Kafka does, so the client backs off.
+                        tracing::info!(%ip, throttle_ms, "connection over its creation rate quota");
+                        let pause = u64::try_from(throttle_ms).unwrap_or(0);
+                        tokio::time::sleep(Duration::from_millis(pause)).await;
+                        drop(stream);
+                    } else {
+                        connection::serve(broker, stream).await;
+                    }
                     drop(permit);
                 });
             }

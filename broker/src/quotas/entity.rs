@@ -66,7 +66,10 @@ const CLIENT_KEYS: &[(&str, Kind)] = &[
     ("request_percentage", Kind::Double),
     ("controller_mutation_rate", Kind::Double),
 ];
-const IP_KEYS: &[(&str, Kind)] = &[("connection_creation_rate", Kind::Int)];
+/// New connections per second from one address.
+pub const CONNECTION_CREATION_RATE: &str = "connection_creation_rate";
+
+const IP_KEYS: &[(&str, Kind)] = &[(CONNECTION_CREATION_RATE, Kind::Int)];
 
 /// Builds an entity from request pairs of (type, name); `None` names the default.
 pub fn parse_entity<'a>(

@@ -1,6 +1,7 @@
-//! Client quotas: produce and fetch byte rates per user and client id, set with
-//! AlterClientQuotas (`kafka-configs.sh --entity-type clients|users`) and enforced as Kafka does,
-//! by answering with a throttle time and pausing the connection for it.
+//! Client quotas: produce and fetch byte rates per user and client id, and connection creation
+//! rates per address, set with AlterClientQuotas (`kafka-configs.sh --entity-type
+//! clients|users|ips`) and enforced as Kafka does: a throttle time in the response and a
+//! paused connection, or for too many new connections a delayed close.
 
 pub mod entity;
 mod rate;
@@ -53,7 +54,27 @@ impl Quotas {
     /// Counts `bytes` against the client's quota `key` (if one applies) and returns how many
     /// milliseconds the client must pause, 0 when it is within its quota.
     pub fn record(&self, client_id: &str, key: &'static str, bytes: usize, now_ms: i64) -> i32 {
-        let Some((entity, quota)) = self.store.lookup(ANONYMOUS, client_id, key) else {
+        let resolved = self.store.lookup(ANONYMOUS, client_id, key);
+        self.charge(key, resolved, bytes as f64, now_ms)
+    }
+
+    /// Counts a new connection from `ip` against its `connection_creation_rate` and returns
+    /// how long to hold it before closing it, 0 when it may be served (Kafka delays the close
+    /// of a throttled connection so the client backs off).
+    pub fn record_connection(&self, ip: &str, now_ms: i64) -> i32 {
+        let key = entity::CONNECTION_CREATION_RATE;
+        let resolved = self.store.lookup_ip(ip, key);
+        self.charge(key, resolved, 1.0, now_ms)
+    }
+
+    fn charge(
+        &self,
+        key: &'static str,
+        resolved: Option<(Entity, f64)>,
+        amount: f64,
+        now_ms: i64,
+    ) -> i32 {
+        let Some((entity, quota)) = resolved else {
             return 0;
         };
         let mut rates = self.rates.lock();
@@ -62,7 +83,7 @@ impl Quotas {
             rates.last_purge_ms = now_ms;
         }
         let rate = rates.by_entity.entry((key, entity)).or_default();
-        rate.record(bytes as f64, now_ms);
+        rate.record(amount, now_ms);
         i32::try_from(rate.throttle_ms(quota, now_ms)).unwrap_or(i32::MAX)
     }
 

@@ -150,6 +150,18 @@ impl ClientQuotas {
             })
     }
 
+    /// The quota `key` that applies to connections from `ip` (its own, else the ip default),
+    /// accounted per address.
+    pub fn lookup_ip(&self, ip: &str, key: &str) -> Option<(Entity, f64)> {
+        let quotas = self.quotas.read();
+        let own = Entity::from([(EntityType::Ip, Some(ip.to_string()))]);
+        let default = Entity::from([(EntityType::Ip, None)]);
+        let value = [&own, &default]
+            .into_iter()
+            .find_map(|e| quotas.get(e)?.get(key).copied())?;
+        Some((own, value))
+    }
+
     fn save(&self, quotas: &BTreeMap<Entity, Values>) -> Result<(), QuotaStoreError> {
         let Some(path) = &self.path else {
             return Ok(());
@@ -244,5 +256,20 @@ mod tests {
         assert_eq!(value, 50.0, "user quotas come before client-id quotas");
         assert_eq!(accounted, entity(&[("user", Some("alice"))]));
         assert!(quotas.lookup("bob", "c", CONSUMER_BYTE_RATE).is_none());
+    }
+
+    #[test]
+    fn an_address_gets_its_own_connection_quota_or_the_default_one() {
+        let quotas = ClientQuotas::default();
+        let key = "connection_creation_rate";
+        let rate = |e: &[(&str, Option<&str>)], v| {
+            quotas.alter(&entity(e), &[set(key, v)], false).unwrap()
+        };
+        rate(&[("ip", None)], 10.0);
+        rate(&[("ip", Some("10.0.0.1"))], 2.0);
+        assert_eq!(quotas.lookup_ip("10.0.0.1", key).unwrap().1, 2.0);
+        let (accounted, value) = quotas.lookup_ip("10.0.0.2", key).unwrap();
+        assert_eq!(value, 10.0);
+        assert_eq!(accounted, entity(&[("ip", Some("10.0.0.2"))]));
     }
 }

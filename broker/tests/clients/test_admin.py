@@ -6,6 +6,7 @@ AdminClient (also dynamic broker configs) and kafka-python's KafkaAdminClient; c
 through the Java Admin, enforced on confluent-kafka clients."""
 
 import json
+import socket
 import time
 
 import pytest
@@ -20,6 +21,7 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
+import kafkawire
 from harness import wait_until
 from pyclients import ck_admin, ck_create_topic, ck_produce
 
@@ -485,3 +487,32 @@ def test_clients_over_their_byte_rate_quota_are_throttled_and_lose_nothing(broke
     for key in (b"slow", b"fast"):
         order = [int(dict(m.headers())["i"]) for m in got if m.key() == key]
         assert order == list(range(400)), f"{key!r} records lost or reordered"
+
+
+@pytest.mark.peer_gap("Tansu 0.6 has no client quotas")
+def test_connections_over_an_ip_creation_rate_are_closed_unserved(broker, java):
+    """1 connection/s, measured over at least ten seconds, lets about ten connections in at
+    once; Kafka closes the ones after that unserved (after a delay). Other addresses are not
+    affected. The test connects from 127.0.0.2 so the admin client's 127.0.0.1 is not."""
+    out = admin(java, broker, "alter-quotas", "--entity", "ip=127.0.0.2", "--set", "connection_creation_rate=1")
+    assert out.events("error") == [], out.describe()
+    host, port = broker.bootstrap.rsplit(":", 1)
+
+    def connect(source: str) -> socket.socket:
+        sock = socket.create_connection((host, int(port)), timeout=3, source_address=(source, 0))
+        sock.sendall(kafkawire.frame(kafkawire.api_versions_request(0, 1)))
+        return sock
+
+    def served(sock: socket.socket) -> bool:
+        try:
+            return len(sock.recv(4)) == 4
+        except (socket.timeout, ConnectionError):
+            return False
+        finally:
+            sock.close()
+
+    burst = [connect("127.0.0.2") for _ in range(20)]
+    results = [served(sock) for sock in burst]
+    assert 5 <= sum(results) <= 12, results
+    assert not any(results[12:]), f"connections past the quota were served: {results}"
+    assert served(connect("127.0.0.1")), "another address is not throttled"
