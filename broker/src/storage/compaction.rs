@@ -290,12 +290,25 @@ impl PartitionLog {
             path: swap.clone(),
             source,
         })?;
+        // From here the swap must finish: memory and disk would disagree otherwise, and a later
+        // pass could leave a second swap for the same base. On failure halt, as on a failed
+        // fsync; opening the log finishes the swap.
+        match self.finish_swap(i, count, &swap, base) {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                tracing::error!(dir = %self.dir.display(), %error, "compaction swap failed; halting the broker");
+                std::process::exit(crate::flusher::FSYNC_FAILURE_EXIT_CODE);
+            }
+        }
+    }
+
+    fn finish_swap(&mut self, i: usize, count: usize, swap: &Path, base: i64) -> Result<()> {
         sync_dir(&self.dir)?;
         for old in &self.segments[i..i + count] {
             old.delete_files()?;
         }
         let log_path = self.dir.join(file_name(base, LOG_SUFFIX));
-        fs::rename(&swap, &log_path).map_err(|source| StorageError::SegmentWrite {
+        fs::rename(swap, &log_path).map_err(|source| StorageError::SegmentWrite {
             path: log_path.clone(),
             source,
         })?;
@@ -336,7 +349,18 @@ pub(crate) fn complete_swaps(dir: &Path) -> Result<()> {
         .map_err(dir_error)?
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
         .collect();
-    for (base, end) in names.iter().filter_map(|n| parse_swap_file_name(n)) {
+    // Passes only grow a base's range, so of two swaps for one base the wider is the newer.
+    let mut swaps: Vec<(i64, i64)> = names
+        .iter()
+        .filter_map(|n| parse_swap_file_name(n))
+        .collect();
+    swaps.sort_unstable_by_key(|&(base, end)| (base, std::cmp::Reverse(end)));
+    let mut finished = std::collections::BTreeSet::new();
+    for (base, end) in swaps {
+        if !finished.insert(base) {
+            remove_if_present(&dir.join(swap_file_name(base, end)))?;
+            continue;
+        }
         info!(dir = %dir.display(), base, end, "finishing an interrupted compaction swap");
         for old in names
             .iter()
@@ -410,8 +434,20 @@ impl CompactionJob {
         let mut tombstone_due: Option<i64> = None;
         for group in &self.groups {
             let members = &self.segments[group.clone()];
-            let mut bytes = Vec::new();
-            let mut removed = 0;
+            let (Some(first), Some(last)) = (members.first(), members.last()) else {
+                continue;
+            };
+            let tmp = self.dir.join(format!(
+                "{}.compact.tmp",
+                file_name(first.base_offset, LOG_SUFFIX)
+            ));
+            let io = |source| StorageError::SegmentWrite {
+                path: tmp.clone(),
+                source,
+            };
+            // The copy is written as it is made; a lone segment that loses nothing has none.
+            let mut copy: Option<File> = None;
+            let (mut removed, mut new_size) = (0, 0u64);
             for s in members {
                 let data = self.read(s)?;
                 let filtered = filter_segment(&data, &latest, self.tombstones_before, &self.txns);
@@ -420,23 +456,22 @@ impl CompactionJob {
                     tombstone_due = Some(tombstone_due.map_or(due, |d| d.min(due)));
                 }
                 removed += filtered.removed;
-                bytes.extend_from_slice(&filtered.bytes);
+                if copy.is_none() && (members.len() > 1 || filtered.removed > 0) {
+                    copy = Some(File::create(&tmp).map_err(io)?);
+                }
+                if let Some(file) = copy.as_mut() {
+                    file.write_all(&filtered.bytes).map_err(io)?;
+                    new_size += filtered.bytes.len() as u64;
+                }
             }
-            if removed == 0 && members.len() == 1 {
-                continue;
-            }
-            let (Some(first), Some(last)) = (members.first(), members.last()) else {
+            let Some(file) = copy else {
                 continue;
             };
-            let tmp = self.dir.join(format!(
-                "{}.compact.tmp",
-                file_name(first.base_offset, LOG_SUFFIX)
-            ));
-            write_synced(&tmp, &bytes)?;
+            file.sync_all().map_err(io)?;
             rewritten.push(Rewritten {
                 members: members.iter().map(|m| (m.base_offset, m.size)).collect(),
                 end: last.next_offset,
-                new_size: bytes.len() as u64,
+                new_size,
                 tmp,
                 removed,
             });
@@ -476,16 +511,6 @@ fn remove_stale_temporaries(dir: &Path) {
     }
 }
 
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io = |source| StorageError::SegmentWrite {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut file = File::create(path).map_err(io)?;
-    file.write_all(bytes).map_err(io)?;
-    file.sync_all().map_err(io)
-}
-
 fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
@@ -504,7 +529,13 @@ fn add_latest_offsets(latest: &mut HashMap<Bytes, i64>, data: &[u8], txns: &Clea
         }
         for record in records_of(&view).unwrap_or_default() {
             if let Some(key) = record.key {
-                latest.insert(key, record.offset);
+                match latest.get_mut(&key) {
+                    Some(offset) => *offset = record.offset,
+                    // An owned copy: the key would otherwise keep its whole batch in memory.
+                    None => {
+                        latest.insert(Bytes::copy_from_slice(&key), record.offset);
+                    }
+                }
             }
         }
     }
@@ -869,6 +900,25 @@ mod tests {
         only_superseded_went(&before, &after);
         assert!(after.windows(2).all(|w| w[0].0 < w[1].0), "no offset twice");
         assert_eq!(after.last(), before.last());
+    }
+
+    #[test]
+    fn of_two_swaps_for_one_base_the_wider_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = |name: String| dir.path().join(name);
+        std::fs::write(path(super::file_name(0, "log")), "old").unwrap();
+        std::fs::write(path(super::file_name(5, "log")), "old").unwrap();
+        std::fs::write(path(super::swap_file_name(0, 5)), "narrow").unwrap();
+        std::fs::write(path(super::swap_file_name(0, 9)), "wide").unwrap();
+        super::complete_swaps(dir.path()).unwrap();
+        let mut names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, [super::file_name(0, "log")]);
+        let merged = std::fs::read_to_string(path(super::file_name(0, "log"))).unwrap();
+        assert_eq!(merged, "wide");
     }
 
     #[test]
