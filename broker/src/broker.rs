@@ -203,9 +203,17 @@ impl Broker {
     }
 }
 
-/// The data directory opened for filesystem-wide syncs, when enabled and the OS has them.
+/// The data directory opened for filesystem-wide syncs, when enabled and the OS has them with
+/// error reporting (Linux 5.8 on; before, `syncfs` did not report writeback errors).
 fn filesystem_handle(dir: &Path, enabled: bool) -> Result<Option<std::fs::File>, StartError> {
-    if !enabled || !cfg!(target_os = "linux") {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    if !enabled || !cfg!(target_os = "linux") || !reports_syncfs_errors(&release) {
+        if enabled {
+            tracing::info!(
+                kernel = release.trim(),
+                "syncing partition files one by one"
+            );
+        }
         return Ok(None);
     }
     std::fs::File::open(dir)
@@ -214,6 +222,16 @@ fn filesystem_handle(dir: &Path, enabled: bool) -> Result<Option<std::fs::File>,
             path: dir.to_path_buf(),
             source,
         })
+}
+
+/// Whether a kernel `release` ("6.1.0-18-amd64") is Linux 5.8 or later.
+fn reports_syncfs_errors(release: &str) -> bool {
+    let mut numbers = release
+        .trim()
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|n| n.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0));
+    (major, minor) >= (5, 8)
 }
 
 fn load_or_create_cluster_id(dir: &Path, broker_id: i32) -> Result<String, StartError> {
@@ -266,4 +284,21 @@ fn spawn_transaction_expiry(broker: Weak<Broker>) {
             tokio::time::sleep(TRANSACTION_CHECK_INTERVAL).await;
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn syncfs_is_trusted_from_linux_5_8() {
+        for (release, trusted) in [
+            ("6.1.0-18-amd64", true),
+            ("5.8.0", true),
+            ("5.10.102.1-microsoft-standard-WSL2", true),
+            ("5.4.0-150-generic", false),
+            ("4.19.0", false),
+            ("", false),
+        ] {
+            assert_eq!(super::reports_syncfs_errors(release), trusted, "{release}");
+        }
+    }
 }

@@ -153,10 +153,7 @@ impl Rounds {
         let synced: std::io::Result<Vec<_>> = match self.data_dir.as_ref() {
             Some(dir) if pending.len() > 1 && little_else_dirty() => sync_filesystem(dir)
                 .map(|()| pending.into_iter().map(|(p, s)| (p, s.offset())).collect()),
-            _ => pending
-                .into_iter()
-                .map(|(p, s)| s.run().map(|offset| (p, offset)))
-                .collect(),
+            _ => sync_each(pending),
         };
         match synced {
             Ok(synced) => {
@@ -175,6 +172,34 @@ impl Rounds {
             }
         }
     }
+}
+
+/// Fsyncs each partition's files, in parallel when there are several: one device flush
+/// overlaps the others as it would in separate rounds.
+fn sync_each(
+    pending: Vec<(&Arc<Partition>, crate::storage::PendingSync)>,
+) -> std::io::Result<Vec<(&Arc<Partition>, i64)>> {
+    if pending.len() < 2 {
+        return pending
+            .into_iter()
+            .map(|(p, s)| s.run().map(|offset| (p, offset)))
+            .collect();
+    }
+    std::thread::scope(|scope| {
+        let running: Vec<_> = pending
+            .into_iter()
+            .map(|(p, s)| (p, scope.spawn(move || s.run())))
+            .collect();
+        running
+            .into_iter()
+            .map(|(p, handle)| {
+                let synced = handle
+                    .join()
+                    .unwrap_or_else(|_| Err(std::io::Error::other("fsync thread panicked")));
+                synced.map(|offset| (p, offset))
+            })
+            .collect()
+    })
 }
 
 /// Page cache not yet written back above which a round syncs its files one by one: `syncfs`

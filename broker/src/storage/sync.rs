@@ -89,7 +89,12 @@ impl PendingSync {
             file.sync_data()?;
         }
         if let Some(dir) = &self.dir {
-            checkpoint::sync_dir(dir)?;
+            match checkpoint::sync_dir(dir) {
+                // The partition was deleted meanwhile (DeleteTopics): nothing left to make
+                // durable, and nobody can read it any more.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                other => other?,
+            }
         }
         Ok(self.offset)
     }
@@ -274,6 +279,23 @@ mod tests {
         log.flush().expect("flush");
         append(&mut log, simple(1, 1_000));
         assert_eq!(log.flush_due(), FlushDue::Later);
+    }
+
+    #[test]
+    fn a_sync_of_a_deleted_partition_succeeds() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let partition = dir.path().join("deleted-0");
+        let mut log = open(partition.as_path(), small_config());
+        while log.segment_count() < 2 {
+            append(&mut log, simple(2, 1_000));
+        }
+        let pending = log.pending_sync().expect("something to sync");
+        assert!(
+            pending.dir.is_some(),
+            "a new segment makes the directory dirty"
+        );
+        std::fs::remove_dir_all(&partition).expect("delete the partition");
+        assert!(pending.run().is_ok());
     }
 
     #[test]
