@@ -254,20 +254,8 @@ impl ScramCredentials {
             return Ok(());
         };
         let json = serde_json::to_vec_pretty(users)?;
-        crate::fsutil::write_atomic(path, &json)?;
-        restrict_to_owner(path)
+        crate::fsutil::write_atomic_private(path, &json)
     }
-}
-
-#[cfg(unix)]
-fn restrict_to_owner(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-}
-
-#[cfg(not(unix))]
-fn restrict_to_owner(_: &Path) -> std::io::Result<()> {
-    Ok(())
 }
 
 /// Checks one operation against the current credentials; the change it makes (`None`
@@ -387,6 +375,15 @@ mod tests {
             )]
         );
         let saved = std::fs::read_to_string(dir.path().join(FILE)).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "readable by the broker only");
+        }
         assert!(
             !saved.contains(&BASE64.encode([7u8; 32])),
             "no salted password saved"

@@ -40,22 +40,24 @@ pub async fn run(
         };
         match accepted {
             Ok((stream, peer)) => {
-                let ip = peer.ip().to_string();
+                let ip = peer.ip().to_canonical().to_string();
                 let now = crate::handlers::now_ms();
                 let throttle_ms = broker.quotas.record_connection(&ip, now);
                 let broker = broker.clone();
                 connections.spawn(async move {
                     if throttle_ms > 0 {
                         // Over its connection_creation_rate: closed unserved after the
-                        // throttle time, as Kafka does, so the client backs off.
+                        // throttle time, as Kafka does, so the client backs off. It gives
+                        // its connection slot back at once, so it cannot crowd others out.
+                        drop(permit);
                         tracing::info!(%ip, throttle_ms, "connection over its creation rate quota");
                         let pause = u64::try_from(throttle_ms).unwrap_or(0);
                         tokio::time::sleep(Duration::from_millis(pause)).await;
                         drop(stream);
                     } else {
                         connection::serve(broker, stream).await;
+                        drop(permit);
                     }
-                    drop(permit);
                 });
             }
             Err(error) => {

@@ -27,9 +27,14 @@ pub(crate) async fn describe(
         Ok(filter) => filter,
         Err(invalid) => {
             tracing::info!(%invalid, "DescribeClientQuotas refused");
+            let code = if invalid.unsupported {
+                ResponseError::UnsupportedVersion
+            } else {
+                ResponseError::InvalidRequest
+            };
             return DescribeClientQuotasResponse::default()
-                .with_error_code(ResponseError::InvalidRequest.code())
-                .with_error_message(Some(StrBytes::from_string(invalid.0)));
+                .with_error_code(code.code())
+                .with_error_message(Some(StrBytes::from_string(invalid.message)));
         }
     };
     let entries = ctx

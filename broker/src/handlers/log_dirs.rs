@@ -85,10 +85,13 @@ pub(crate) async fn alter(
     ctx: RequestContext,
     request: AlterReplicaLogDirsRequest,
 ) -> AlterReplicaLogDirsResponse {
-    let ours = absolute(&ctx.broker.config.data_dir);
+    // The name DescribeLogDirs reports, or the configured one; a client's path is never
+    // resolved on the filesystem.
+    let configured = ctx.broker.config.data_dir.clone();
+    let ours = absolute(&configured);
     let topics = &ctx.broker.topics;
     answer_each(request, |path, topic, index| {
-        if absolute(Path::new(path)) != ours {
+        if Path::new(path) != ours && Path::new(path) != configured {
             tracing::info!(path, "AlterReplicaLogDirs to an unknown log directory");
             return Some(ResponseError::LogDirNotFound);
         }

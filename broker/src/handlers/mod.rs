@@ -47,7 +47,6 @@ mod txn_wire_tests;
 mod wire_tests;
 
 use std::future::Future;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -107,9 +106,9 @@ pub enum DispatchError {
 pub struct Client {
     /// Its address as Kafka reports it (`/ip`), for group member descriptions.
     pub host: Arc<str>,
-    /// Until when (ms since the epoch) its next requests wait: a client over its quota is
-    /// paused as Kafka mutes its channel.
-    muted_until_ms: AtomicI64,
+    /// Until when its next requests wait: a client over its quota is paused as Kafka mutes
+    /// its channel. Monotonic, so a clock step cannot stall it.
+    muted_until: parking_lot::Mutex<Option<std::time::Instant>>,
 }
 
 impl Client {
@@ -117,22 +116,25 @@ impl Client {
     pub fn new(host: Arc<str>) -> Client {
         Client {
             host,
-            muted_until_ms: AtomicI64::new(0),
+            muted_until: parking_lot::Mutex::new(None),
         }
     }
 
     /// Pauses the client's next requests for `ms` from now.
     pub fn throttle(&self, ms: i32) {
+        let Ok(ms) = u64::try_from(ms) else { return };
         if ms > 0 {
-            let until = now_ms() + i64::from(ms);
-            self.muted_until_ms.fetch_max(until, Ordering::AcqRel);
+            let until = std::time::Instant::now() + std::time::Duration::from_millis(ms);
+            let mut muted = self.muted_until.lock();
+            *muted = Some(muted.map_or(until, |m| m.max(until)));
         }
     }
 
     /// How long the client's next request must wait, if at all.
     pub fn paused_for(&self) -> Option<std::time::Duration> {
-        let left = self.muted_until_ms.load(Ordering::Acquire) - now_ms();
-        (left > 0).then(|| std::time::Duration::from_millis(left.unsigned_abs()))
+        let until = (*self.muted_until.lock())?;
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        (!left.is_zero()).then_some(left)
     }
 
     /// The client id of a request, empty when the client sent none.

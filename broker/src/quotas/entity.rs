@@ -38,13 +38,23 @@ impl EntityType {
 /// A quota entity: each type it names maps to a name, or `None` for that type's default.
 pub type Entity = BTreeMap<EntityType, Option<String>>;
 
-/// Why an entity, a quota or a filter is refused (Kafka answers INVALID_REQUEST with this).
+/// Why an entity, a quota or a filter is refused: INVALID_REQUEST, or UNSUPPORTED_VERSION for
+/// a filter on an entity type Kafka does not know, as Kafka answers.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct Invalid(pub String);
+#[error("{message}")]
+pub struct Invalid {
+    /// What is wrong.
+    pub message: String,
+    /// The entity type is unknown rather than the request malformed.
+    pub unsupported: bool,
+}
 
-fn invalid(message: impl Into<String>) -> Invalid {
-    Invalid(message.into())
+/// An INVALID_REQUEST refusal.
+pub(crate) fn invalid(message: impl Into<String>) -> Invalid {
+    Invalid {
+        message: message.into(),
+        unsupported: false,
+    }
 }
 
 /// The value kinds of quota keys: integral ones refuse fractions.
@@ -95,10 +105,12 @@ pub fn parse_entity<'a>(
                 "Invalid quota entity combination, IP entity should not be combined with User or ClientId",
             ));
         }
-        if let Some(Some(ip)) = entity.get(&EntityType::Ip) {
-            if ip.parse::<IpAddr>().is_err() {
-                return Err(invalid(format!("{ip} is not a valid IP address")));
-            }
+        if let Some(Some(ip)) = entity.get_mut(&EntityType::Ip) {
+            // Kept in canonical form: connections are looked up by their canonical address.
+            let parsed = ip
+                .parse::<IpAddr>()
+                .map_err(|_| invalid(format!("{ip} is not a valid IP address")))?;
+            *ip = parsed.to_canonical().to_string();
         }
     }
     Ok(entity)
@@ -139,7 +151,7 @@ pub enum NameMatch {
     Exact(String),
     /// The type's default.
     Default,
-    /// Any name, not the default.
+    /// Any entity of the type (Kafka's "specified": defaults match too).
     Specified,
 }
 
@@ -159,8 +171,10 @@ impl Filter {
     ) -> Result<Filter, Invalid> {
         let mut parsed = BTreeMap::new();
         for (kind, match_type, name) in components {
-            let kind = EntityType::parse(kind)
-                .ok_or_else(|| invalid(format!("Custom entity type '{kind}' not supported")))?;
+            let kind = EntityType::parse(kind).ok_or_else(|| Invalid {
+                message: format!("Custom entity type '{kind}' not supported"),
+                unsupported: true,
+            })?;
             let matcher = match (match_type, name) {
                 (0, Some(name)) => NameMatch::Exact(name.to_string()),
                 (1, None) => NameMatch::Default,
@@ -201,7 +215,8 @@ impl Filter {
                 (None, _) => false,
                 (Some(name), NameMatch::Exact(wanted)) => name.as_deref() == Some(wanted.as_str()),
                 (Some(name), NameMatch::Default) => name.is_none(),
-                (Some(name), NameMatch::Specified) => name.is_some(),
+                // As in Kafka: any entity of the type, its default included.
+                (Some(_), NameMatch::Specified) => true,
             })
     }
 }
@@ -242,6 +257,8 @@ mod tests {
     fn entities_are_checked_as_kafka_checks_them() {
         assert!(entity(&[("user", Some("alice")), ("client-id", None)]).is_ok());
         assert!(entity(&[("ip", Some("10.0.0.1"))]).is_ok());
+        let mapped = entity(&[("ip", Some("::ffff:10.0.0.1"))]).unwrap();
+        assert_eq!(mapped[&EntityType::Ip].as_deref(), Some("10.0.0.1"));
         assert!(entity(&[("ip", None)]).is_ok());
         for bad in [
             &[][..],
@@ -281,7 +298,7 @@ mod tests {
         assert!(filter(&[("user", 0, Some("alice"))], false).matches(&named));
         assert!(!filter(&[("user", 0, Some("alice"))], true).matches(&named));
         assert!(filter(&[("user", 2, None)], false).matches(&named));
-        assert!(!filter(&[("user", 2, None)], false).matches(&default_user));
+        assert!(filter(&[("user", 2, None)], false).matches(&default_user));
         assert!(filter(&[("user", 1, None)], true).matches(&default_user));
         assert!(!filter(&[("client-id", 1, None)], false).matches(&default_user));
         for bad in [

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
-use super::entity::{check_quota, resolution_order, Entity, EntityType, Filter, Invalid};
+use super::entity::{check_quota, invalid, resolution_order, Entity, EntityType, Filter, Invalid};
 
 /// File holding the quotas, in the data directory.
 const FILE: &str = "client-quotas.json";
@@ -55,6 +55,8 @@ pub struct ClientQuotas {
     /// Where they persist; `None` keeps them in memory (tests).
     path: Option<PathBuf>,
     quotas: RwLock<BTreeMap<Entity, Values>>,
+    /// Held while a change is prepared and saved.
+    saving: parking_lot::Mutex<()>,
 }
 
 impl ClientQuotas {
@@ -77,6 +79,7 @@ impl ClientQuotas {
         Ok(ClientQuotas {
             path: Some(path),
             quotas: RwLock::new(quotas),
+            saving: parking_lot::Mutex::new(()),
         })
     }
 
@@ -101,7 +104,7 @@ impl ClientQuotas {
         let mut seen = std::collections::BTreeSet::new();
         for (key, value) in ops {
             if !seen.insert(key) {
-                return Err(Invalid(format!("Duplicate quota key {key}")).into());
+                return Err(invalid(format!("Duplicate quota key {key}")).into());
             }
             if let Some(value) = value {
                 check_quota(entity, key, *value)?;
@@ -110,8 +113,10 @@ impl ClientQuotas {
         if validate_only {
             return Ok(());
         }
-        let mut quotas = self.quotas.write();
-        let mut next = quotas.clone();
+        // Changes are serialized by `saving` and prepared and saved without blocking lookups,
+        // which every produce and fetch makes.
+        let _serial = self.saving.lock();
+        let mut next = self.quotas.read().clone();
         let values = next.entry(entity.clone()).or_default();
         for (key, value) in ops {
             match value {
@@ -123,7 +128,7 @@ impl ClientQuotas {
             next.remove(entity);
         }
         self.save(&next)?;
-        *quotas = next;
+        *self.quotas.write() = next;
         Ok(())
     }
 
