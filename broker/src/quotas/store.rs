@@ -137,6 +137,10 @@ impl ClientQuotas {
     /// limits each client on its own while a named user's quota is shared by its clients.
     pub fn lookup(&self, user: &str, client_id: &str, key: &str) -> Option<(Entity, f64)> {
         let quotas = self.quotas.read();
+        // Every produce and fetch asks: with no quotas, build no candidate entities.
+        if quotas.is_empty() {
+            return None;
+        }
         resolution_order(user, client_id)
             .into_iter()
             .find_map(|entity| {
@@ -159,6 +163,9 @@ impl ClientQuotas {
     /// accounted per address.
     pub fn lookup_ip(&self, ip: &str, key: &str) -> Option<(Entity, f64)> {
         let quotas = self.quotas.read();
+        if quotas.is_empty() {
+            return None;
+        }
         let own = Entity::from([(EntityType::Ip, Some(ip.to_string()))]);
         let default = Entity::from([(EntityType::Ip, None)]);
         let value = [&own, &default]
