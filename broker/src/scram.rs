@@ -141,15 +141,10 @@ impl ScramCredentials {
     /// Loads the credentials saved in `data_dir`, if any.
     pub fn open(data_dir: &Path) -> Result<ScramCredentials, LoadError> {
         let path = data_dir.join(FILE);
-        let error = |reason: String| LoadError {
+        let users = crate::fsutil::read_json_or_default(&path).map_err(|reason| LoadError {
             path: path.clone(),
             reason,
-        };
-        let users = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| error(e.to_string()))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Users::new(),
-            Err(e) => return Err(error(e.to_string())),
-        };
+        })?;
         Ok(ScramCredentials {
             path: Some(path),
             users: RwLock::new(users),

@@ -63,15 +63,11 @@ impl ClientQuotas {
     /// Loads the quotas saved in `data_dir`, if any.
     pub fn open(data_dir: &Path) -> Result<ClientQuotas, QuotaStoreError> {
         let path = data_dir.join(FILE);
-        let load_error = |reason: String| QuotaStoreError::Load {
-            path: path.clone(),
-            reason,
-        };
-        let stored: Vec<Stored> = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| load_error(e.to_string()))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(load_error(e.to_string())),
-        };
+        let stored: Vec<Stored> =
+            crate::fsutil::read_json_or_default(&path).map_err(|reason| QuotaStoreError::Load {
+                path: path.clone(),
+                reason,
+            })?;
         let quotas = stored
             .into_iter()
             .map(|s| (s.entity.into_iter().collect(), s.values))
@@ -185,12 +181,10 @@ impl ClientQuotas {
                 values: values.clone(),
             })
             .collect();
-        let save_error = |source| QuotaStoreError::Save {
+        crate::fsutil::write_json(path, &stored).map_err(|source| QuotaStoreError::Save {
             path: path.clone(),
             source,
-        };
-        let json = serde_json::to_vec_pretty(&stored).map_err(|e| save_error(e.into()))?;
-        crate::fsutil::write_atomic(path, &json).map_err(save_error)
+        })
     }
 }
 

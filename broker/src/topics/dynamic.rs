@@ -143,19 +143,12 @@ impl DynamicConfigs {
     /// Loads the values saved in `data_dir`, if any.
     pub fn open(data_dir: &Path) -> Result<DynamicConfigs, DynamicConfigError> {
         let path = data_dir.join(FILE);
-        let levels = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| DynamicConfigError::Load {
+        let levels = crate::fsutil::read_json_or_default(&path).map_err(|reason| {
+            DynamicConfigError::Load {
                 path: path.clone(),
-                reason: e.to_string(),
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Levels::default(),
-            Err(e) => {
-                return Err(DynamicConfigError::Load {
-                    path,
-                    reason: e.to_string(),
-                })
+                reason,
             }
-        };
+        })?;
         Ok(DynamicConfigs {
             path: Some(path),
             levels: RwLock::new(levels),
@@ -212,15 +205,9 @@ impl DynamicConfigs {
         let mut next = levels.clone();
         *next.at_mut(level) = values;
         if let Some(path) = &self.path {
-            let json = serde_json::to_vec_pretty(&next).map_err(|e| DynamicConfigError::Save {
+            crate::fsutil::write_json(path, &next).map_err(|source| DynamicConfigError::Save {
                 path: path.clone(),
-                source: e.into(),
-            })?;
-            crate::fsutil::write_atomic(path, &json).map_err(|source| {
-                DynamicConfigError::Save {
-                    path: path.clone(),
-                    source,
-                }
+                source,
             })?;
         }
         *levels = next;
