@@ -111,14 +111,17 @@ pub(crate) async fn handle(ctx: RequestContext, request: FetchRequest) -> FetchR
 /// The response carrying `responses`, unless sending them puts the client over its fetch
 /// quota: then, as in Kafka, an empty response with the throttle time.
 fn answer(ctx: &RequestContext, responses: Vec<FetchableTopicResponse>) -> FetchResponse {
-    let sent = |topic: &FetchableTopicResponse| -> usize {
-        topic
-            .partitions
-            .iter()
-            .filter_map(|p| p.records.as_ref().map(Bytes::len))
-            .sum()
-    };
-    let total = responses.iter().map(sent).sum();
+    let sizes: Vec<usize> = responses
+        .iter()
+        .map(|topic| {
+            topic
+                .partitions
+                .iter()
+                .filter_map(|p| p.records.as_ref().map(Bytes::len))
+                .sum()
+        })
+        .collect();
+    let total = sizes.iter().sum();
     let throttle_time_ms = ctx.charge(CONSUMER_BYTE_RATE, total);
     let response = FetchResponse::default()
         .with_session_id(0)
@@ -127,8 +130,7 @@ fn answer(ctx: &RequestContext, responses: Vec<FetchableTopicResponse>) -> Fetch
         ctx.refund(CONSUMER_BYTE_RATE, total);
         return response;
     }
-    for topic in &responses {
-        let bytes = sent(topic);
+    for (topic, &bytes) in responses.iter().zip(&sizes) {
         if bytes > 0 {
             ctx.broker
                 .metrics
