@@ -326,4 +326,44 @@ mod tests {
         assert!(!dir.path().join(file_name(99, INDEX_SUFFIX)).exists());
         assert!(!dir.path().join(file_name(99, "timeindex")).exists());
     }
+
+    #[test]
+    fn index_files_are_written_when_a_segment_closes_and_trusted_after_a_restart() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut log = open(dir.path(), small_config());
+        let file_len = |base: i64, suffix: &str| {
+            fs::metadata(dir.path().join(file_name(base, suffix)))
+                .expect("index file")
+                .len()
+        };
+        for _ in 0..3 {
+            append(&mut log, simple(2, 1_000));
+        }
+        assert_eq!(log.segment_count(), 1);
+        assert!(log.segments[0].index.last().is_some(), "indexed in memory");
+        assert_eq!(file_len(0, INDEX_SUFFIX), 0, "not written while active");
+        assert_eq!(file_len(0, "timeindex"), 0);
+        while log.segment_count() < 2 {
+            append(&mut log, simple(2, 1_000));
+        }
+        let closed = &log.segments[0];
+        assert_eq!(
+            file_len(0, INDEX_SUFFIX),
+            closed.index.entries.len() as u64 * 8,
+            "every entry written at the roll"
+        );
+        assert_eq!(
+            file_len(0, "timeindex"),
+            closed.time_index.entries.len() as u64 * 12
+        );
+        let entries = closed.index.entries.len();
+        log.flush().expect("flush");
+        drop(log);
+        let log = open(dir.path(), small_config());
+        assert_eq!(log.segments[0].index.entries.len(), entries);
+        assert!(
+            !log.segments[0].index_files_open(),
+            "the closed segment was loaded as trusted, not rebuilt"
+        );
+    }
 }

@@ -8,8 +8,6 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use tracing::warn;
-
 use super::batch::BatchHeaderInfo;
 use super::error::{Result, StorageError};
 use super::index::OffsetIndex;
@@ -244,12 +242,9 @@ impl Segment {
         }
         self.size = position;
         self.rolling_base_ms.get_or_insert(now_ms);
-        // The data is in; failing the append now would make the producer retry and duplicate
-        // it. Index files are caches of the in-memory indexes: unwritten entries are retried
-        // on the next persist, and a restart validates or rebuilds them.
-        if let Err(e) = self.persist_indexes() {
-            warn!(error = %e, "cannot write index entries; will retry");
-        }
+        // The index files are written when the segment closes, not here: recovery rebuilds
+        // the active segment's indexes from its log anyway, and writing them on every append
+        // would only add dirty pages and journal work to each group-commit fsync.
         Ok(())
     }
 
@@ -323,14 +318,15 @@ impl Segment {
     }
 
     /// Called when the segment stops being active: records the final max timestamp in the
-    /// time index so a restart knows it without scanning.
+    /// time index so a restart knows it without scanning, and writes both index files (until
+    /// now they lived in memory only).
     pub(crate) fn on_roll(&mut self) -> Result<()> {
         self.recent.clear();
         if self.max_timestamp >= 0 {
             self.time_index
                 .maybe_push(self.max_timestamp, self.offset_of_max_timestamp);
         }
-        self.time_index.persist()
+        self.persist_indexes()
     }
 
     /// Cuts the file to `size` bytes (recovery of a torn tail).
