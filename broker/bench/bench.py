@@ -130,14 +130,14 @@ def main() -> int:
     parser.add_argument("--broker-bin", type=Path, default=REPO_ROOT / "target" / "release" / "tributary-broker")
     parser.add_argument("--tansu-bin", type=Path, default=None)
     parser.add_argument("--rounds", type=int, default=2, help="runs per broker, alternating A B A B")
-    parser.add_argument("--records", type=int, default=200_000, help="records per produce phase")
+    parser.add_argument("--records", type=int, default=400_000, help="records per produce phase")
     parser.add_argument("--record-size", type=int, default=1024)
     parser.add_argument("--partitions", type=int, default=6)
     parser.add_argument("--rate", type=int, default=1000, help="latency run: records per second")
     parser.add_argument("--latency-seconds", type=float, default=10)
     parser.add_argument("--warmup-seconds", type=float, default=1)
-    parser.add_argument("--warmup-records", type=int, default=100_000,
-                        help="unmeasured acks=all records produced first, to warm the client's JIT")
+    parser.add_argument("--warmup-records", type=int, default=1_000_000,
+                        help="unmeasured records produced first (acks=all and acks=1), to warm the client's JIT")
     parser.add_argument("--phases", default="warmup,produce-all,produce-1,consume,latency")
     parser.add_argument("--only", choices=["tributary", "tansu"], help="run one broker only (no ratios)")
     parser.add_argument("--timeout", type=float, default=600, help="seconds per workload run")
