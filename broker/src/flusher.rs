@@ -36,6 +36,8 @@ struct Rounds {
     /// The data directory, whose filesystem one `syncfs` makes durable at once.
     data_dir: Option<File>,
     flush_seconds: Histogram,
+    /// The last [`little_else_dirty`] answer and when it was read, reused briefly.
+    dirty_check: Mutex<Option<(Instant, bool)>>,
 }
 
 #[derive(Debug, Default)]
@@ -54,6 +56,7 @@ impl Flusher {
                 queue: Mutex::new(Queue::default()),
                 data_dir,
                 flush_seconds,
+                dirty_check: Mutex::new(None),
             }),
         }
     }
@@ -140,6 +143,20 @@ impl Rounds {
         }
     }
 
+    /// [`little_else_dirty`], read from /proc at most once per [`DIRTY_CHECK_INTERVAL`]
+    /// rather than on each of the thousand or so rounds a second of acks=all traffic runs.
+    fn little_else_dirty(&self) -> bool {
+        let mut last = self.dirty_check.lock();
+        match *last {
+            Some((at, answer)) if at.elapsed() < DIRTY_CHECK_INTERVAL => answer,
+            _ => {
+                let answer = little_else_dirty();
+                *last = Some((Instant::now(), answer));
+                answer
+            }
+        }
+    }
+
     /// One fsync round: everything the partitions wrote so far becomes durable.
     fn round(&self, partitions: &[Arc<Partition>]) {
         let started = Instant::now();
@@ -151,7 +168,7 @@ impl Rounds {
             return;
         }
         let synced: std::io::Result<Vec<_>> = match self.data_dir.as_ref() {
-            Some(dir) if pending.len() > 1 && little_else_dirty() => sync_filesystem(dir)
+            Some(dir) if pending.len() > 1 && self.little_else_dirty() => sync_filesystem(dir)
                 .map(|()| pending.into_iter().map(|(p, s)| (p, s.offset())).collect()),
             _ => sync_each(pending),
         };
@@ -206,6 +223,9 @@ fn sync_each(
 /// would also write back everything else dirty (writes nobody waits on, other programs'),
 /// holding acks=all producers up behind it.
 const SYNCFS_MAX_DIRTY_BYTES: u64 = 4 << 20;
+
+/// How long a reading of the dirty page cache stays good enough to pick a round's sync.
+const DIRTY_CHECK_INTERVAL: Duration = Duration::from_millis(10);
 
 /// Whether the page cache holds little unwritten data, so a `syncfs` costs about what the
 /// round's own files do. Unknown counts as not.
