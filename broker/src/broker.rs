@@ -8,6 +8,7 @@ use crate::config::BrokerConfig;
 use crate::flusher::Flusher;
 use crate::group::log::OffsetsLog;
 use crate::group::{BrokerLog, GroupCoordinator};
+use crate::journal::{Replay, JOURNAL_FILE};
 use crate::metrics::{Metrics, MetricsError};
 use crate::producer::{IdAllocator, IdAllocatorError};
 use crate::quotas::{QuotaStoreError, Quotas};
@@ -94,7 +95,12 @@ impl Broker {
         let mut config = config;
         config.dynamic = Arc::new(DynamicConfigs::open(&dir)?);
         let config = Arc::new(config);
-        let topics = TopicRegistry::open(config.clone(), Box::new(LocalStore::new(&dir)))?;
+        let journal_path = dir.join(JOURNAL_FILE);
+        let replay = Replay::scan(&journal_path).map_err(|source| StartError::DataDir {
+            path: journal_path.clone(),
+            source,
+        })?;
+        let topics = TopicRegistry::open(config.clone(), Box::new(LocalStore::new(&dir)), &replay)?;
         let producer_ids = IdAllocator::open(&dir.join("producer-ids"))?;
         let txns = TransactionCoordinator::open(
             &dir,
@@ -124,6 +130,7 @@ impl Broker {
             quotas,
             scram,
         });
+        start_journal(&broker, journal_path, replay.last_seq())?;
         broker.groups.start();
         spawn_transaction_expiry(Arc::downgrade(&broker));
         Ok(broker)
@@ -200,6 +207,28 @@ impl Broker {
                 }
             }
         }
+    }
+}
+
+/// Starts the commit journal when fsynced produce requests can use it; with the journal off,
+/// removes an old one, whose records every partition has replayed and fsynced by now.
+fn start_journal(
+    broker: &Broker,
+    path: std::path::PathBuf,
+    last_seq: u64,
+) -> Result<(), StartError> {
+    let config = &broker.config;
+    if config.commit_journal_bytes > 0 && (config.fsync_acks_all || config.fsync_acks_one) {
+        broker
+            .flusher
+            .start_journal(path, config.commit_journal_bytes, last_seq);
+        return Ok(());
+    }
+    match std::fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(StartError::DataDir { path, source: e })
+        }
+        _ => Ok(()),
     }
 }
 

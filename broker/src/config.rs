@@ -113,6 +113,11 @@ pub struct Flags {
     /// partitions (cheapest on a volume of its own; turn off on a disk shared with busy writers).
     #[arg(long, env = "TRIBUTARY_FSYNC_FILESYSTEM")]
     pub fsync_filesystem: Option<bool>,
+    /// Size of the commit journal that makes fsynced produce requests durable with one
+    /// sequential write per group commit (0: fsync the segments instead). Created zero-filled
+    /// in the data directory at start-up.
+    #[arg(long, env = "TRIBUTARY_COMMIT_JOURNAL_BYTES")]
+    pub commit_journal_bytes: Option<u64>,
     /// Largest request frame accepted (socket.request.max.bytes).
     #[arg(long, env = "TRIBUTARY_SOCKET_REQUEST_MAX_BYTES")]
     pub socket_request_max_bytes: Option<usize>,
@@ -182,6 +187,7 @@ impl Flags {
             fsync_acks_all,
             fsync_acks_one,
             fsync_filesystem,
+            commit_journal_bytes,
             socket_request_max_bytes,
             max_connections,
             http_listener,
@@ -232,6 +238,8 @@ pub struct BrokerConfig {
     pub fsync_acks_one: bool,
     /// Group commits covering several partitions sync the whole filesystem once.
     pub fsync_filesystem: bool,
+    /// Commit journal size in bytes; 0 turns the journal off.
+    pub commit_journal_bytes: u64,
     /// Largest accepted request frame.
     pub socket_request_max_bytes: usize,
     /// Connection limit.
@@ -303,6 +311,7 @@ impl BrokerConfig {
             fsync_acks_all: flags.fsync_acks_all.unwrap_or(true),
             fsync_acks_one: flags.fsync_acks_one.unwrap_or(false),
             fsync_filesystem: flags.fsync_filesystem.unwrap_or(true),
+            commit_journal_bytes: flags.commit_journal_bytes.unwrap_or(128 << 20),
             socket_request_max_bytes: flags.socket_request_max_bytes.unwrap_or(104_857_600),
             max_connections: flags.max_connections.unwrap_or(10_000),
             transaction_max_timeout_ms: flags.transaction_max_timeout_ms.unwrap_or(900_000),
@@ -339,6 +348,12 @@ impl BrokerConfig {
         }
         if self.log_defaults.flush_ms < 1 {
             return Err(invalid("log-flush-interval-ms", "must be at least 1"));
+        }
+        if self.commit_journal_bytes != 0 && self.commit_journal_bytes < 1 << 20 {
+            return Err(invalid(
+                "commit-journal-bytes",
+                "must be 0 (off) or at least 1048576",
+            ));
         }
         if self.socket_request_max_bytes < 1024 {
             return Err(invalid("socket-request-max-bytes", "must be at least 1024"));
@@ -502,5 +517,21 @@ mod tests {
             ..Flags::default()
         };
         assert!(BrokerConfig::resolve(flags).is_err());
+    }
+
+    #[test]
+    fn the_commit_journal_is_off_or_at_least_a_mebibyte() {
+        let journal = |bytes| {
+            BrokerConfig::resolve(Flags {
+                commit_journal_bytes: Some(bytes),
+                ..Flags::default()
+            })
+            .map(|c| c.commit_journal_bytes)
+        };
+        assert_eq!(journal(0).ok(), Some(0));
+        assert_eq!(journal(1 << 20).ok(), Some(1 << 20));
+        assert!(journal(4096).is_err());
+        let default = BrokerConfig::resolve(Flags::default()).unwrap();
+        assert_eq!(default.commit_journal_bytes, 128 << 20);
     }
 }

@@ -7,8 +7,14 @@
 //! covering one partition, or with much else dirty, fsyncs its files. Writes nobody
 //! waits on are fsynced as the topic's `flush.messages` and `flush.ms` say, and at segment
 //! rolls.
+//!
+//! Once the commit journal is ready, a round covering journaled batches instead writes them
+//! to the journal with one `fdatasync` (see [`crate::journal`]); checkpoints in the background
+//! fsync the segments those rounds covered and release the journal space.
 
 use std::fs::File;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,6 +22,7 @@ use parking_lot::Mutex;
 use prometheus::Histogram;
 use tokio::runtime::Handle;
 
+use crate::journal::{Entry, Journal};
 use crate::partition::Partition;
 use crate::storage::FlushDue;
 
@@ -25,39 +32,112 @@ pub const FSYNC_FAILURE_EXIT_CODE: i32 = 70;
 /// Starts fsyncs for partitions with unsynced writes.
 #[derive(Debug, Clone)]
 pub struct Flusher {
-    runtime: Handle,
     rounds: Arc<Rounds>,
 }
 
 /// The partitions waiting for the next fsync round, and whether a round runs.
 #[derive(Debug)]
 struct Rounds {
+    runtime: Handle,
     queue: Mutex<Queue>,
     /// The data directory, whose filesystem one `syncfs` makes durable at once.
     data_dir: Option<File>,
     flush_seconds: Histogram,
     /// The last [`little_else_dirty`] answer and when it was read, reused briefly.
     dirty_check: Mutex<Option<(Instant, bool)>>,
+    /// The commit journal, once created; rounds hold the lock from taking the partitions'
+    /// batches until they are durable, so each round finishes before the next takes.
+    journal: Mutex<Option<JournalState>>,
+    journal_ready: AtomicBool,
+    checkpointing: AtomicBool,
 }
 
 #[derive(Debug, Default)]
 struct Queue {
+    /// Partitions whose segments need an fsync.
     waiting: Vec<Arc<Partition>>,
+    /// Partitions with batches queued for the journal.
+    journaled: Vec<Arc<Partition>>,
     running: bool,
 }
+
+#[derive(Debug)]
+struct JournalState {
+    journal: Journal,
+    /// Partitions journaled since the last checkpoint began: its segments to fsync.
+    touched: Vec<Arc<Partition>>,
+    last_checkpoint: Instant,
+}
+
+/// A checkpoint starts once live journal records fill this fraction of the file (1/n)...
+const CHECKPOINT_FRACTION: u64 = 2;
+/// ...or when this long has passed since the last one.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(30);
 
 impl Flusher {
     /// A flusher running its fsyncs on the blocking pool of the current runtime; rounds
     /// covering several partitions sync `data_dir`'s filesystem once instead of each file.
     pub fn new(flush_seconds: Histogram, data_dir: Option<File>) -> Flusher {
         Flusher {
-            runtime: Handle::current(),
             rounds: Arc::new(Rounds {
+                runtime: Handle::current(),
                 queue: Mutex::new(Queue::default()),
                 data_dir,
                 flush_seconds,
                 dirty_check: Mutex::new(None),
+                journal: Mutex::new(None),
+                journal_ready: AtomicBool::new(false),
+                checkpointing: AtomicBool::new(false),
             }),
+        }
+    }
+
+    /// Creates (zero-filling, which takes a moment) or reopens the commit journal at `path`
+    /// in the background, for rounds numbered after `last_seq`; fsynced appends use it once
+    /// it is ready and fsync their segments until then, or for good if it cannot be made.
+    pub fn start_journal(&self, path: PathBuf, size: u64, last_seq: u64) {
+        let rounds = self.rounds.clone();
+        self.rounds.runtime.spawn_blocking(move || {
+            match Journal::open_or_create(&path, size, last_seq) {
+                Ok(journal) => {
+                    tracing::info!(path = %path.display(), bytes = journal.size(), "commit journal ready");
+                    *rounds.journal.lock() = Some(JournalState {
+                        journal,
+                        touched: Vec::new(),
+                        last_checkpoint: Instant::now(),
+                    });
+                    rounds.journal_ready.store(true, Ordering::Release);
+                }
+                Err(error) => tracing::warn!(
+                    path = %path.display(),
+                    %error,
+                    "cannot create the commit journal; fsynced produce requests fsync their segments"
+                ),
+            }
+        });
+    }
+
+    /// Whether appends may go through the commit journal
+    /// ([`crate::partition::Partition::append_verified`] with `journal`).
+    pub fn journal_ready(&self) -> bool {
+        self.rounds.journal_ready.load(Ordering::Acquire)
+    }
+
+    /// Makes the batches these partitions queued for the journal durable in the next journal
+    /// round, which acks=all producers wait on like a group commit.
+    pub fn request_journal_commits<'a>(
+        &self,
+        partitions: impl IntoIterator<Item = &'a Arc<Partition>>,
+    ) {
+        let wanted: Vec<_> = partitions
+            .into_iter()
+            .filter(|p| p.request_journal())
+            .cloned()
+            .collect();
+        if !wanted.is_empty() {
+            let mut queue = self.rounds.queue.lock();
+            queue.journaled.extend(wanted);
+            self.rounds.start_running(&mut queue);
         }
     }
 
@@ -80,11 +160,7 @@ impl Flusher {
         }
         let mut queue = self.rounds.queue.lock();
         queue.waiting.extend(wanted);
-        if !queue.running {
-            queue.running = true;
-            let rounds = self.rounds.clone();
-            self.runtime.spawn_blocking(move || rounds.run());
-        }
+        self.rounds.start_running(&mut queue);
     }
 
     /// Fsyncs `partition` on its own, for writes nobody waits on: a large flush (a rolled
@@ -93,7 +169,7 @@ impl Flusher {
         if partition.request_sync() {
             let partition = partition.clone();
             let rounds = self.rounds.clone();
-            self.runtime.spawn_blocking(move || loop {
+            self.rounds.runtime.spawn_blocking(move || loop {
                 rounds.round(std::slice::from_ref(&partition));
                 if partition.finish_sync() {
                     return;
@@ -110,7 +186,7 @@ impl Flusher {
                 if partition.schedule_flush() {
                     let flusher = self.clone();
                     let partition = partition.clone();
-                    self.runtime.spawn(async move {
+                    self.rounds.runtime.spawn(async move {
                         tokio::time::sleep(Duration::from_millis(ms)).await;
                         partition.deferred_flush_started();
                         flusher.flush_alone(&partition);
@@ -123,17 +199,35 @@ impl Flusher {
 }
 
 impl Rounds {
+    /// Starts the thread running rounds unless it runs.
+    fn start_running(self: &Arc<Self>, queue: &mut Queue) {
+        if !queue.running {
+            queue.running = true;
+            let rounds = self.clone();
+            self.runtime.spawn_blocking(move || rounds.run());
+        }
+    }
+
     /// Runs rounds until no partition waits.
-    fn run(&self) {
+    fn run(self: &Arc<Self>) {
         loop {
-            let partitions = {
+            let (journaled, partitions) = {
                 let mut queue = self.queue.lock();
-                if queue.waiting.is_empty() {
+                if queue.waiting.is_empty() && queue.journaled.is_empty() {
                     queue.running = false;
                     return;
                 }
-                std::mem::take(&mut queue.waiting)
+                (
+                    std::mem::take(&mut queue.journaled),
+                    std::mem::take(&mut queue.waiting),
+                )
             };
+            if !journaled.is_empty() {
+                self.journal_round(journaled);
+            }
+            if partitions.is_empty() {
+                continue;
+            }
             self.round(&partitions);
             let dirty: Vec<_> = partitions
                 .into_iter()
@@ -141,6 +235,85 @@ impl Rounds {
                 .collect();
             self.queue.lock().waiting.extend(dirty);
         }
+    }
+
+    /// One journal round: the batches the partitions queued become durable with one journal
+    /// record, or, when the journal has no room for it, by fsyncing their segments.
+    fn journal_round(self: &Arc<Self>, partitions: Vec<Arc<Partition>>) {
+        let started = Instant::now();
+        let mut guard = self.journal.lock();
+        let taken: Vec<_> = partitions
+            .into_iter()
+            .filter_map(|p| p.take_journaled().map(|(batches, end)| (p, batches, end)))
+            .collect();
+        if taken.is_empty() {
+            return;
+        }
+        let committed = match guard.as_mut() {
+            Some(state) => {
+                let entries: Vec<Entry<'_>> = taken
+                    .iter()
+                    .flat_map(|(p, batches, _)| {
+                        batches.iter().map(|(base_offset, bytes)| Entry {
+                            topic_id: p.topic_id(),
+                            partition: p.index(),
+                            base_offset: *base_offset,
+                            batches: bytes,
+                        })
+                    })
+                    .collect();
+                state.journal.commit(&entries)
+            }
+            None => Ok(None),
+        };
+        let synced = match committed {
+            Ok(Some(_)) => {
+                if let Some(state) = guard.as_mut() {
+                    for (partition, _, _) in &taken {
+                        if !state.touched.iter().any(|t| Arc::ptr_eq(t, partition)) {
+                            state.touched.push(partition.clone());
+                        }
+                    }
+                }
+                Ok(())
+            }
+            Ok(None) => sync_segments(taken.iter().map(|(p, _, _)| p)),
+            Err(error) => Err(error),
+        };
+        if let Err(error) = synced {
+            halt(&error);
+        }
+        for (partition, _, end) in &taken {
+            partition.mark_durable(*end);
+        }
+        self.flush_seconds.observe(started.elapsed().as_secs_f64());
+        let due = guard.as_ref().is_some_and(|state| {
+            state.journal.used() >= state.journal.size() / CHECKPOINT_FRACTION
+                || state.last_checkpoint.elapsed() >= CHECKPOINT_INTERVAL
+        });
+        drop(guard);
+        if due && !self.checkpointing.swap(true, Ordering::AcqRel) {
+            let rounds = self.clone();
+            self.runtime.spawn_blocking(move || rounds.checkpoint());
+        }
+    }
+
+    /// Fsyncs the segments of every partition journaled so far, then frees the journal
+    /// records that covered them.
+    fn checkpoint(&self) {
+        let taken = self.journal.lock().as_mut().map(|state| {
+            state.last_checkpoint = Instant::now();
+            (state.journal.last_seq(), std::mem::take(&mut state.touched))
+        });
+        if let Some((seq, partitions)) = taken {
+            if let Err(error) = sync_segments(&partitions) {
+                halt(&error);
+            }
+            if let Some(state) = self.journal.lock().as_mut() {
+                state.journal.release_through(seq);
+            }
+        }
+        self.checkpointing.store(false, Ordering::Release);
     }
 
     /// [`little_else_dirty`], read from /proc at most once per [`DIRTY_CHECK_INTERVAL`]
@@ -179,16 +352,43 @@ impl Rounds {
                 }
                 self.flush_seconds.observe(started.elapsed().as_secs_f64());
             }
-            Err(error) => {
-                // After a failed fsync the kernel may have dropped the dirty pages, so the
-                // page cache can no longer be trusted to reach the disk. Like Kafka with a
-                // failed log directory, halt: recovery on restart rescans everything after
-                // the recovery point, and nothing unsynced was acknowledged.
-                tracing::error!(%error, "fsync failed; halting the broker");
-                std::process::exit(FSYNC_FAILURE_EXIT_CODE);
-            }
+            Err(error) => halt(&error),
         }
     }
+}
+
+/// After a failed fsync the kernel may have dropped the dirty pages, so the page cache can no
+/// longer be trusted to reach the disk. Like Kafka with a failed log directory, halt: recovery
+/// on restart rescans everything after the recovery point and replays the journal, and nothing
+/// not durable was acknowledged.
+fn halt(error: &std::io::Error) -> ! {
+    tracing::error!(%error, "fsync failed; halting the broker");
+    std::process::exit(FSYNC_FAILURE_EXIT_CODE);
+}
+
+/// Most threads one [`sync_segments`] fsyncs with.
+const SEGMENT_SYNC_THREADS: usize = 8;
+
+/// Fsyncs the segments the partitions wrote since their recovery points, a few partitions per
+/// thread, so device flushes overlap.
+fn sync_segments<'a>(
+    partitions: impl IntoIterator<Item = &'a Arc<Partition>>,
+) -> std::io::Result<()> {
+    let partitions: Vec<_> = partitions.into_iter().collect();
+    let per_thread = partitions.len().div_ceil(SEGMENT_SYNC_THREADS).max(1);
+    std::thread::scope(|scope| {
+        let running: Vec<_> = partitions
+            .chunks(per_thread)
+            .map(|chunk| {
+                scope.spawn(move || chunk.iter().try_for_each(|p| p.sync_segments().map(drop)))
+            })
+            .collect();
+        running.into_iter().try_for_each(|handle| {
+            handle
+                .join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("fsync thread panicked")))
+        })
+    })
 }
 
 /// Fsyncs each partition's files, in parallel when there are several: one device flush

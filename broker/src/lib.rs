@@ -6,7 +6,8 @@
 //!   partition's log, producer state and waiters; [`producer`]: idempotent producers.
 //! - [`storage`]: segmented log of RecordBatch v2, indexes, checkpoints, recovery.
 //! - [`group`]: the group coordinator (consumer groups and committed offsets).
-//! - [`flusher`]: group-commit fsync; [`server`] and [`connection`]: the network edge.
+//! - [`flusher`]: group-commit fsync, through the [`journal`] when it is ready;
+//!   [`server`] and [`connection`]: the network edge.
 //! - [`quotas`]: client quotas and the byte rates they are enforced against.
 //! - [`metrics`] and [`http`]: Prometheus metrics and health endpoints.
 
@@ -19,6 +20,7 @@ mod fsutil;
 pub mod group;
 pub mod handlers;
 pub mod http;
+pub mod journal;
 pub mod metrics;
 pub mod partition;
 pub mod producer;

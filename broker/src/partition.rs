@@ -15,7 +15,10 @@ use bytes::Bytes;
 use parking_lot::{Mutex, MutexGuard, RwLock};
 use tokio::sync::watch;
 
+use uuid::Uuid;
+
 use crate::codec::{self, CodecError, CompressionPolicy};
+use crate::journal::{JournaledBatches, Replay};
 use crate::producer::{
     BatchIdentity, ProducerStateTable, ProducerSummary, SequenceCheck, SequenceError, TxnIndex,
 };
@@ -64,6 +67,8 @@ pub struct Appended {
     pub records: i64,
     /// When the writes so far need an fsync if no producer waits for one.
     pub flush: FlushDue,
+    /// The batches went to the commit journal: the next journal round makes them durable.
+    pub journaled: bool,
 }
 
 /// Data and positions returned to a fetch.
@@ -101,6 +106,17 @@ struct State {
     log: PartitionLog,
     producers: ProducerStateTable,
     txns: TxnIndex,
+    journal: JournalChain,
+}
+
+/// This partition's share of the commit journal (see [`crate::journal`]).
+#[derive(Debug, Default)]
+struct JournalChain {
+    /// Everything below this offset is fsynced or journaled (or queued for the next round);
+    /// appends continue the chain only from here, so replay never meets a gap.
+    end: i64,
+    /// Batches appended since the last journal round took them: (base offset, stored bytes).
+    queued: JournaledBatches,
 }
 
 impl State {
@@ -117,6 +133,7 @@ impl State {
 /// One partition of a topic hosted by this broker.
 pub struct Partition {
     topic: String,
+    topic_id: Uuid,
     index: i32,
     dir: PathBuf,
     leader_epoch: i32,
@@ -129,6 +146,8 @@ pub struct Partition {
     sync_state: AtomicU8,
     /// A deferred fsync (flush.ms) is scheduled.
     flush_scheduled: AtomicBool,
+    /// The partition waits in the flusher's queue for a journal round.
+    journal_requested: AtomicBool,
     /// The topic's compression.type.
     compression: RwLock<CompressionPolicy>,
     /// Whether records need keys (`cleanup.policy` includes compact).
@@ -142,16 +161,26 @@ impl std::fmt::Debug for Partition {
 }
 
 impl Partition {
-    /// Opens (recovering) the log in `dir` and rebuilds producer state from it.
+    /// Opens (recovering) the log in `dir`, re-appends what `replay` holds beyond its end,
+    /// and rebuilds producer state from it.
     pub fn open(
         dir: &Path,
-        topic: &str,
+        topic: (&str, Uuid),
         index: i32,
         leader_epoch: i32,
         config: LogConfig,
+        replay: &Replay,
     ) -> Result<Partition, StorageError> {
+        let (topic, topic_id) = topic;
         let keys_required = AtomicBool::new(config.compact);
         let mut log = PartitionLog::open(dir, config)?;
+        let journaled = replay
+            .batches_from(topic_id, index, log.log_end_offset())
+            .map_err(|source| StorageError::JournalRead { source })?;
+        if log.replay_journaled(journaled, crate::handlers::now_ms())? > 0 {
+            // Durable before the journal's space is reused.
+            log.flush()?;
+        }
         // A single replica has committed everything it holds: what recovery kept is readable.
         let end = log.log_end_offset();
         log.set_high_watermark(end);
@@ -171,8 +200,13 @@ impl Partition {
             }
         })?;
         let txns = rebuild_txns(&log, &mut producers, &txn_events)?;
+        let journal = JournalChain {
+            end: log.recovery_point(),
+            queued: Vec::new(),
+        };
         Ok(Partition {
             topic: topic.to_string(),
+            topic_id,
             index,
             dir: dir.to_path_buf(),
             leader_epoch,
@@ -182,9 +216,11 @@ impl Partition {
                 log,
                 producers,
                 txns,
+                journal,
             }),
             sync_state: AtomicU8::new(SYNC_IDLE),
             flush_scheduled: AtomicBool::new(false),
+            journal_requested: AtomicBool::new(false),
             compression: RwLock::new(CompressionPolicy::Producer),
             keys_required,
         })
@@ -193,6 +229,11 @@ impl Partition {
     /// Topic name.
     pub fn topic(&self) -> &str {
         &self.topic
+    }
+
+    /// The topic's id.
+    pub fn topic_id(&self) -> Uuid {
+        self.topic_id
     }
 
     /// Partition index.
@@ -207,17 +248,20 @@ impl Partition {
 
     /// Appends the record batches of one produce request, checking idempotence per batch.
     pub fn append(&self, records: &[u8], now_ms: i64) -> Result<Appended, AppendError> {
-        self.append_verified(records, now_ms, &|_| Ok(()))
+        self.append_verified(records, now_ms, &|_| Ok(()), false)
     }
 
     /// [`Partition::append`] where every transactional batch must first pass `verify` (the
     /// transaction coordinator's check), under the partition lock: a transaction's marker is
-    /// appended under the same lock, so no batch of it can land after its marker.
+    /// appended under the same lock, so no batch of it can land after its marker. With
+    /// `journal`, the batches also go to the commit journal's queue if everything before them
+    /// is durable or journaled (see [`Appended::journaled`]).
     pub fn append_verified(
         &self,
         records: &[u8],
         now_ms: i64,
         verify: &dyn Fn(&BatchIdentity) -> Result<(), AppendError>,
+        journal: bool,
     ) -> Result<Appended, AppendError> {
         let batches = self.prepare(records)?;
         let mut state = self.state.lock();
@@ -225,6 +269,7 @@ impl Partition {
             verify(&batch.identity)?;
         }
         let start = state.log.log_end_offset();
+        let journaled = journal && state.journal.end == start;
         let mut end_offset = start;
         let mut first: Option<Appended> = None;
         for Prepared {
@@ -241,6 +286,7 @@ impl Partition {
                     log_start_offset: state.log.log_start_offset(),
                     records: 0,
                     flush: FlushDue::Later,
+                    journaled,
                 },
                 SequenceCheck::Append => {
                     let info = state.log.append(&mut batch, self.leader_epoch, now_ms)?;
@@ -249,6 +295,10 @@ impl Partition {
                         state.txns.on_data(identity.producer_id, info.base_offset);
                     }
                     end_offset = info.last_offset + 1;
+                    if journaled {
+                        state.journal.queued.push((info.base_offset, batch));
+                        state.journal.end = end_offset;
+                    }
                     Appended {
                         base_offset: info.base_offset,
                         end_offset,
@@ -256,6 +306,7 @@ impl Partition {
                         log_start_offset: info.log_start_offset,
                         records: 0,
                         flush: FlushDue::Later,
+                        journaled,
                     }
                 }
             };
@@ -521,7 +572,44 @@ impl Partition {
 
     /// Records that everything below `offset` is on disk and wakes acks=all waiters.
     pub(crate) fn mark_synced(&self, offset: i64) {
-        self.state.lock().log.mark_synced(offset);
+        {
+            let mut state = self.state.lock();
+            state.log.mark_synced(offset);
+            let recovery_point = state.log.recovery_point();
+            state.journal.end = state.journal.end.max(recovery_point);
+        }
+        self.mark_durable(offset);
+    }
+
+    /// Records that a journal round queued the partition; false if it already waits in the
+    /// queue.
+    pub(crate) fn request_journal(&self) -> bool {
+        !self.journal_requested.swap(true, Ordering::AcqRel)
+    }
+
+    /// Takes the batches queued for the journal, with the offset below which everything is
+    /// durable once they are; `None` if nothing is queued. Call from one journal round at a
+    /// time, each finishing before the next takes.
+    pub(crate) fn take_journaled(&self) -> Option<(JournaledBatches, i64)> {
+        self.journal_requested.store(false, Ordering::Release);
+        let mut state = self.state.lock();
+        if state.journal.queued.is_empty() {
+            return None;
+        }
+        Some((std::mem::take(&mut state.journal.queued), state.journal.end))
+    }
+
+    /// Fsyncs every segment file written after the recovery point and the directory, without
+    /// touching the group-commit bookkeeping (so it may run beside a group commit), and
+    /// returns the offset below which everything is now durable. For journal checkpoints;
+    /// the recovery point advances with the next ordinary sync.
+    pub(crate) fn sync_segments(&self) -> std::io::Result<i64> {
+        let pending = self.state.lock().log.sync_since_recovery_point();
+        pending.run()
+    }
+
+    /// Wakes acks=all waiters: everything below `offset` is durable (fsynced or journaled).
+    pub(crate) fn mark_durable(&self, offset: i64) {
         self.durable.send_if_modified(|d| {
             let moved = offset > *d;
             if moved {

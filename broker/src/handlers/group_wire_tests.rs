@@ -35,13 +35,7 @@ pub(super) async fn broker(dir: &std::path::Path) -> Arc<Broker> {
 
 /// [`broker`] with some settings of `flags`.
 pub(super) async fn broker_with(dir: &std::path::Path, flags: Flags) -> Arc<Broker> {
-    let config = BrokerConfig::resolve(Flags {
-        data_dir: Some(dir.to_path_buf()),
-        group_initial_rebalance_delay_ms: Some(0),
-        ..flags
-    })
-    .unwrap();
-    let broker = Broker::open_with_offsets_log(config, |_| Arc::new(MemoryLog::default())).unwrap();
+    let broker = open_broker(dir, flags);
     broker
         .topics
         .create(&TopicSpec {
@@ -52,6 +46,18 @@ pub(super) async fn broker_with(dir: &std::path::Path, flags: Flags) -> Arc<Brok
         })
         .unwrap();
     broker
+}
+
+/// Opens (or reopens) a broker on `dir` with a small commit journal, creating no topic.
+pub(super) fn open_broker(dir: &std::path::Path, flags: Flags) -> Arc<Broker> {
+    let config = BrokerConfig::resolve(Flags {
+        data_dir: Some(dir.to_path_buf()),
+        group_initial_rebalance_delay_ms: Some(0),
+        commit_journal_bytes: flags.commit_journal_bytes.or(Some(1 << 20)),
+        ..flags
+    })
+    .unwrap();
+    Broker::open_with_offsets_log(config, |_| Arc::new(MemoryLog::default())).unwrap()
 }
 
 /// Sends `request` at `version` and decodes the answer at the same version.

@@ -22,6 +22,8 @@ mod group_wire_tests;
 mod heartbeat;
 mod init_producer_id;
 mod join_group;
+#[cfg(test)]
+mod journal_wire_tests;
 mod leadership;
 mod leave_group;
 mod list_groups;

@@ -25,6 +25,8 @@ use crate::txn::ProducerRef;
 struct DurableWait {
     partition: Arc<Partition>,
     end_offset: i64,
+    /// The next journal round makes it durable, rather than an fsync of the segments.
+    journaled: bool,
     topic_slot: usize,
     partition_slot: usize,
 }
@@ -45,6 +47,7 @@ pub(crate) fn handle(
         1 => broker.config.fsync_acks_one,
         _ => false,
     };
+    let journal = wait_for_fsync && broker.flusher.journal_ready();
     let bytes: usize = request
         .topic_data
         .iter()
@@ -88,7 +91,7 @@ pub(crate) fn handle(
                     };
                     let verify =
                         |batch: &BatchIdentity| verify_transactional(&broker, &partition, batch);
-                    match partition.append_verified(&records, now, &verify) {
+                    match partition.append_verified(&records, now, &verify, journal) {
                         Ok(appended) => {
                             let m = &broker.metrics;
                             let topic = [partition.topic()];
@@ -102,6 +105,7 @@ pub(crate) fn handle(
                                 waits.push(DurableWait {
                                     partition: partition.clone(),
                                     end_offset: appended.end_offset,
+                                    journaled: appended.journaled,
                                     topic_slot,
                                     partition_slot,
                                 });
@@ -147,9 +151,13 @@ pub(crate) fn handle(
                 .with_partition_responses(partitions)
         })
         .collect();
+    let (journaled, fsynced): (Vec<_>, Vec<_>) = waits.iter().partition(|w| w.journaled);
     broker
         .flusher
-        .request_syncs(waits.iter().map(|w| &w.partition));
+        .request_journal_commits(journaled.into_iter().map(|w| &w.partition));
+    broker
+        .flusher
+        .request_syncs(fsynced.into_iter().map(|w| &w.partition));
     let timeout = Duration::from_millis(u64::try_from(request.timeout_ms.max(0)).unwrap_or(0));
     async move {
         let mut responses = responses;

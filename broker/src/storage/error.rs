@@ -111,6 +111,13 @@ pub enum StorageError {
         /// Decoder message.
         reason: String,
     },
+    /// Reading the batches the commit journal holds for this partition failed.
+    #[error("cannot read the commit journal: {source}")]
+    JournalRead {
+        /// Underlying error.
+        #[source]
+        source: io::Error,
+    },
     /// One append would span more offsets than a segment can address.
     #[error("append spans {offsets} offsets, more than one segment can address")]
     OffsetOverflow {
@@ -134,6 +141,7 @@ impl StorageError {
             Self::Checkpoint { .. } => "checkpoint",
             Self::CorruptSegment { .. } => "corrupt_segment",
             Self::RecordDecode { .. } => "record_decode",
+            Self::JournalRead { .. } => "journal_read",
             Self::OffsetOverflow { .. } => "offset_overflow",
         }
     }
@@ -150,6 +158,7 @@ impl StorageError {
                 | Self::Delete { .. }
                 | Self::Checkpoint { .. }
                 | Self::CorruptSegment { .. }
+                | Self::JournalRead { .. }
         )
     }
 }

@@ -24,6 +24,7 @@ mod read;
 mod recent;
 mod records;
 mod recovery;
+mod replay;
 mod retention;
 mod scan;
 mod segment;
@@ -35,6 +36,7 @@ mod timestamp;
 pub(crate) mod test_util;
 
 pub use batch::{BatchError, BatchHeaderInfo, BatchView, BatchViewMut};
+pub(crate) use checkpoint::sync_dir;
 pub use compaction::{
     AbortedRange, CleanerTxns, CompactedSegments, CompactionJob, CompactionOutcome,
 };

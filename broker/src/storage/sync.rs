@@ -130,6 +130,25 @@ impl PartitionLog {
         })
     }
 
+    /// Handles to fsync every segment written after the recovery point, and the directory
+    /// (segments may have been created since), leaving the group-commit bookkeeping alone so
+    /// the sync may run beside a [`PendingSync`] of the group commit. Its offset does not
+    /// advance the recovery point: that takes the rolled segments' indexes too.
+    pub fn sync_since_recovery_point(&self) -> PendingSync {
+        let from = self.recovery_point;
+        let files = self
+            .segments
+            .iter()
+            .filter(|s| s.next_offset() > from || s.base_offset() >= from)
+            .map(|s| Arc::clone(s.log_file()))
+            .collect();
+        PendingSync {
+            files,
+            dir: Some(self.dir.clone()),
+            offset: self.log_end_offset(),
+        }
+    }
+
     /// Whether unsynced writes call for an fsync, by the topic's flush settings.
     pub fn flush_due(&self) -> FlushDue {
         let unsynced = self.log_end_offset() - self.recovery_point;

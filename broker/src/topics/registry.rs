@@ -13,6 +13,7 @@ use super::names::validate_topic_name;
 use super::store::{MetadataStore, StoreError, TopicRecord};
 use crate::codec::CompressionPolicy;
 use crate::config::BrokerConfig;
+use crate::journal::Replay;
 use crate::partition::Partition;
 use crate::storage::StorageError;
 
@@ -108,15 +109,17 @@ pub struct TopicRegistry {
 }
 
 impl TopicRegistry {
-    /// Loads saved topics and opens (recovering) their partitions.
+    /// Loads saved topics and opens (recovering) their partitions, re-appending what the
+    /// commit journal's `replay` holds beyond their recovered ends.
     pub fn open(
         config: Arc<BrokerConfig>,
         store: Box<dyn MetadataStore>,
+        replay: &Replay,
     ) -> Result<TopicRegistry, RegistryError> {
         let mut maps = Maps::default();
         for record in store.load()? {
             let partitions = (0..record.partitions)
-                .map(|i| open_partition(&config, &record, i))
+                .map(|i| open_partition(&config, &record, i, replay))
                 .collect::<Result<Vec<_>, _>>()?;
             insert(&mut maps, Topic { record, partitions });
         }
@@ -196,7 +199,7 @@ impl TopicRegistry {
         let _guard = self.writes.lock();
         let record = self.validate_create(spec)?;
         let partitions = (0..record.partitions)
-            .map(|i| open_partition(&self.config, &record, i))
+            .map(|i| open_partition(&self.config, &record, i, &Replay::default()))
             .collect::<Result<Vec<_>, _>>()?;
         let topic = Arc::new(Topic { record, partitions });
         self.commit(|maps| {
@@ -252,7 +255,12 @@ impl TopicRegistry {
         record.partitions = count;
         let mut partitions = topic.partitions.clone();
         for i in current..count {
-            partitions.push(open_partition(&self.config, &record, i)?);
+            partitions.push(open_partition(
+                &self.config,
+                &record,
+                i,
+                &Replay::default(),
+            )?);
         }
         self.replace(Topic { record, partitions })
     }
@@ -342,10 +350,18 @@ fn open_partition(
     config: &BrokerConfig,
     record: &TopicRecord,
     index: i32,
+    replay: &Replay,
 ) -> Result<Arc<Partition>, RegistryError> {
     let dir = config.data_dir.join(format!("{}-{index}", record.name));
     let log_config = config::log_config(config, &record.configs);
-    let partition = Partition::open(&dir, &record.name, index, record.leader_epoch, log_config)?;
+    let partition = Partition::open(
+        &dir,
+        (&record.name, record.id),
+        index,
+        record.leader_epoch,
+        log_config,
+        replay,
+    )?;
     partition.set_compression(compression_policy(config, &record.configs));
     Ok(Arc::new(partition))
 }
