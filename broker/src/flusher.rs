@@ -283,8 +283,14 @@ impl Rounds {
         if let Err(error) = synced {
             halt(&error);
         }
-        for (partition, _, end) in &taken {
-            partition.mark_durable(*end);
+        // Advance every partition before waking anyone: a producer waiting on several of
+        // them, woken by the first, then finds the rest done rather than sleeping again.
+        let advanced: Vec<_> = taken
+            .iter()
+            .filter(|(partition, _, end)| partition.advance_durable(*end))
+            .collect();
+        for (partition, _, _) in advanced {
+            partition.wake_durable_waiters();
         }
         self.flush_seconds.observe(started.elapsed().as_secs_f64());
         let due = guard.as_ref().is_some_and(|state| {

@@ -2,7 +2,7 @@
 //! lock, plus watch channels that wake long-polling fetches and acks=all producers.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
 
 /// No fsync running.
 const SYNC_IDLE: u8 = 0;
@@ -13,7 +13,7 @@ const SYNC_RUNNING_DIRTY: u8 = 2;
 
 use bytes::Bytes;
 use parking_lot::{Mutex, MutexGuard, RwLock};
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 
 use uuid::Uuid;
 
@@ -140,8 +140,10 @@ pub struct Partition {
     state: Mutex<State>,
     /// High watermark; fetches waiting for data watch it.
     high_watermark: watch::Sender<i64>,
-    /// Offset below which everything is fsynced; acks=all producers watch it.
-    durable: watch::Sender<i64>,
+    /// Offset below which everything is durable (fsynced or journaled); acks=all producers
+    /// wait for it through `durable_changed`.
+    durable: AtomicI64,
+    durable_changed: Notify,
     /// Group-commit state: idle, syncing, or syncing with newer writes waiting.
     sync_state: AtomicU8,
     /// A deferred fsync (flush.ms) is scheduled.
@@ -211,7 +213,8 @@ impl Partition {
             dir: dir.to_path_buf(),
             leader_epoch,
             high_watermark: watch::Sender::new(end),
-            durable: watch::Sender::new(end),
+            durable: AtomicI64::new(end),
+            durable_changed: Notify::new(),
             state: Mutex::new(State {
                 log,
                 producers,
@@ -517,9 +520,21 @@ impl Partition {
         self.high_watermark.subscribe()
     }
 
-    /// A receiver of the durable (fsynced) offset.
-    pub fn watch_durable(&self) -> watch::Receiver<i64> {
-        self.durable.subscribe()
+    /// The offset below which everything is durable (fsynced or journaled).
+    pub fn durable_offset(&self) -> i64 {
+        self.durable.load(Ordering::Acquire)
+    }
+
+    /// Returns once everything below `offset` is durable.
+    pub async fn wait_durable(&self, offset: i64) {
+        loop {
+            // Registered before the check, so an advance right after it still wakes us.
+            let changed = self.durable_changed.notified();
+            if self.durable_offset() >= offset {
+                return;
+            }
+            changed.await;
+        }
     }
 
     /// Records that new writes need an fsync; true when no sync is running, so the caller
@@ -610,13 +625,21 @@ impl Partition {
 
     /// Wakes acks=all waiters: everything below `offset` is durable (fsynced or journaled).
     pub(crate) fn mark_durable(&self, offset: i64) {
-        self.durable.send_if_modified(|d| {
-            let moved = offset > *d;
-            if moved {
-                *d = offset;
-            }
-            moved
-        });
+        if self.advance_durable(offset) {
+            self.wake_durable_waiters();
+        }
+    }
+
+    /// Moves the durable offset up to `offset` without waking anyone; true if it moved. A
+    /// round covering several partitions advances them all first, so each waiter, woken by
+    /// the first, finds the rest done instead of sleeping again.
+    pub(crate) fn advance_durable(&self, offset: i64) -> bool {
+        self.durable.fetch_max(offset, Ordering::AcqRel) < offset
+    }
+
+    /// Wakes those waiting in [`Partition::wait_durable`].
+    pub(crate) fn wake_durable_waiters(&self) {
+        self.durable_changed.notify_waiters();
     }
 
     /// Moves the log start offset to `offset` (-1: the high watermark), for DeleteRecords;
@@ -682,7 +705,7 @@ impl Partition {
         state.log.mark_synced(end);
         state.log.checkpoint()?;
         drop(state);
-        self.durable.send_replace(end);
+        self.mark_durable(end);
         Ok(())
     }
 

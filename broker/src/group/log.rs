@@ -276,15 +276,9 @@ impl OffsetsLog for BrokerLog {
             if !wait {
                 return Ok(());
             }
-            let mut durable = partition.watch_durable();
-            let reached = tokio::time::timeout(timeout, durable.wait_for(|&d| d >= end))
+            tokio::time::timeout(timeout, partition.wait_durable(end))
                 .await
-                .map(|r| r.is_ok());
-            match reached {
-                Ok(true) => Ok(()),
-                Ok(false) => Err(LogError::Closed),
-                Err(_) => Err(LogError::Timeout(timeout)),
-            }
+                .map_err(|_| LogError::Timeout(timeout))
         }
         .boxed();
         Ok(Appended {

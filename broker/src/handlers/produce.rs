@@ -162,13 +162,12 @@ pub(crate) fn handle(
     async move {
         let mut responses = responses;
         for wait in waits {
-            let mut durable = wait.partition.watch_durable();
             let reached = tokio::time::timeout(
                 timeout.max(Duration::from_millis(1)),
-                durable.wait_for(|&d| d >= wait.end_offset),
+                wait.partition.wait_durable(wait.end_offset),
             )
             .await;
-            if !matches!(reached, Ok(Ok(_))) {
+            if reached.is_err() {
                 let slot = &mut responses[wait.topic_slot].partition_responses[wait.partition_slot];
                 slot.error_code = ResponseError::RequestTimedOut.code();
                 if version >= 8 {

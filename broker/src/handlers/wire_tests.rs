@@ -495,11 +495,11 @@ async fn writes_nobody_waits_on_are_fsynced_as_flush_messages_and_flush_ms_say()
     let dir = tempfile::tempdir().unwrap();
     let b = broker(dir.path()).await;
     let partition = |i: i32| b.topics.get("t").unwrap().partition(i).unwrap().clone();
-    let durable = |i: i32| *partition(i).watch_durable().borrow();
+    let durable = |i: i32| partition(i).durable_offset();
     let reaches = |i: i32, end: i64| {
-        let mut rx = partition(i).watch_durable();
+        let partition = partition(i);
         async move {
-            tokio::time::timeout(Duration::from_secs(5), rx.wait_for(|&d| d >= end))
+            tokio::time::timeout(Duration::from_secs(5), partition.wait_durable(end))
                 .await
                 .is_ok()
         }
@@ -535,8 +535,7 @@ async fn acks_all_writes_to_many_partitions_share_fsync_rounds_and_all_become_du
     let b = broker(dir.path()).await;
     let durable = |i: i32| {
         let partition = b.topics.get("t").unwrap().partition(i).unwrap().clone();
-        let durable = *partition.watch_durable().borrow();
-        durable
+        partition.durable_offset()
     };
     // Rounds covering both partitions sync the filesystem once; rounds covering one sync its
     // files. Either way every answer means the partition's writes are durable.

@@ -601,13 +601,9 @@ pub(crate) async fn marker_durable(
     partition: &Partition,
     end_offset: i64,
 ) -> Result<(), ResponseError> {
-    let mut durable = partition.watch_durable();
-    let reached =
-        tokio::time::timeout(MARKER_TIMEOUT, durable.wait_for(|&d| d >= end_offset)).await;
-    match reached {
-        Ok(Ok(_)) => Ok(()),
-        _ => Err(ResponseError::RequestTimedOut),
-    }
+    tokio::time::timeout(MARKER_TIMEOUT, partition.wait_durable(end_offset))
+        .await
+        .map_err(|_| ResponseError::RequestTimedOut)
 }
 
 /// Commits the transaction's offsets, group by group.
