@@ -12,6 +12,7 @@
 //! to the journal with one `fdatasync` (see [`crate::journal`]); checkpoints in the background
 //! fsync the segments those rounds covered and release the journal space.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,6 +22,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use prometheus::Histogram;
 use tokio::runtime::Handle;
+use uuid::Uuid;
 
 use crate::journal::{Entry, Journal};
 use crate::partition::Partition;
@@ -64,8 +66,9 @@ struct Queue {
 #[derive(Debug)]
 struct JournalState {
     journal: Journal,
-    /// Partitions journaled since the last checkpoint began: its segments to fsync.
-    touched: Vec<Arc<Partition>>,
+    /// Partitions journaled since the last checkpoint began, by topic id and index: the
+    /// segments the next checkpoint fsyncs.
+    touched: HashMap<(Uuid, i32), Arc<Partition>>,
     last_checkpoint: Instant,
 }
 
@@ -103,7 +106,7 @@ impl Flusher {
                     tracing::info!(path = %path.display(), bytes = journal.size(), "commit journal ready");
                     *rounds.journal.lock() = Some(JournalState {
                         journal,
-                        touched: Vec::new(),
+                        touched: HashMap::new(),
                         last_checkpoint: Instant::now(),
                     });
                     rounds.journal_ready.store(true, Ordering::Release);
@@ -270,9 +273,10 @@ impl Rounds {
             Ok(Some(_)) => {
                 if let Some(state) = guard.as_mut() {
                     for (partition, _, _) in &taken {
-                        if !state.touched.iter().any(|t| Arc::ptr_eq(t, partition)) {
-                            state.touched.push(partition.clone());
-                        }
+                        state
+                            .touched
+                            .entry((partition.topic_id(), partition.index()))
+                            .or_insert_with(|| partition.clone());
                     }
                 }
                 Ok(())
@@ -312,7 +316,7 @@ impl Rounds {
             (state.journal.last_seq(), std::mem::take(&mut state.touched))
         });
         if let Some((seq, partitions)) = taken {
-            if let Err(error) = sync_segments(&partitions) {
+            if let Err(error) = sync_segments(partitions.values()) {
                 halt(&error);
             }
             if let Some(state) = self.journal.lock().as_mut() {
@@ -385,9 +389,7 @@ fn sync_segments<'a>(
     std::thread::scope(|scope| {
         let running: Vec<_> = partitions
             .chunks(per_thread)
-            .map(|chunk| {
-                scope.spawn(move || chunk.iter().try_for_each(|p| p.sync_segments().map(drop)))
-            })
+            .map(|chunk| scope.spawn(move || chunk.iter().try_for_each(|p| p.sync_segments())))
             .collect();
         running.into_iter().try_for_each(|handle| {
             handle

@@ -615,12 +615,11 @@ impl Partition {
     }
 
     /// Fsyncs every segment file written after the recovery point and the directory, without
-    /// touching the group-commit bookkeeping (so it may run beside a group commit), and
-    /// returns the offset below which everything is now durable. For journal checkpoints;
-    /// the recovery point advances with the next ordinary sync.
-    pub(crate) fn sync_segments(&self) -> std::io::Result<i64> {
+    /// touching the group-commit bookkeeping (so it may run beside a group commit): for
+    /// journal checkpoints; the recovery point advances with the next ordinary sync.
+    pub(crate) fn sync_segments(&self) -> std::io::Result<()> {
         let pending = self.state.lock().log.sync_since_recovery_point();
-        pending.run()
+        pending.run().map(drop)
     }
 
     /// Wakes acks=all waiters: everything below `offset` is durable (fsynced or journaled).

@@ -10,29 +10,22 @@ use kafka_protocol::messages::*;
 use kafka_protocol::records::Compression;
 
 use super::group_wire_tests::{broker_with, call, open_broker, topic};
-use super::wire_tests::batch;
+use super::wire_tests::{batch, produce_request};
 use crate::broker::Broker;
 use crate::config::Flags;
 use crate::journal::{Replay, JOURNAL_FILE};
 use crate::storage::batch::split_batches;
 use crate::storage::test_util::{encode, record};
 
-fn produce(partition: i32, records: Bytes) -> ProduceRequest {
-    ProduceRequest::default()
-        .with_acks(-1)
-        .with_timeout_ms(10_000)
-        .with_topic_data(vec![produce_request::TopicProduceData::default()
-            .with_name(topic("t"))
-            .with_partition_data(vec![
-                produce_request::PartitionProduceData::default()
-                    .with_index(partition)
-                    .with_records(Some(records)),
-            ])])
-}
-
 /// Produces `records` with acks=all and returns the base offset, failing on any error.
 async fn produce_acked(b: &Arc<Broker>, partition: i32, records: Bytes) -> i64 {
-    let response: ProduceResponse = call(b, ApiKey::Produce, 9, &produce(partition, records)).await;
+    let response: ProduceResponse = call(
+        b,
+        ApiKey::Produce,
+        9,
+        &produce_request(partition, -1, records),
+    )
+    .await;
     let answer = &response.responses[0].partition_responses[0];
     assert_eq!(answer.error_code, 0, "produce to partition {partition}");
     answer.base_offset

@@ -4,7 +4,7 @@
 use kafka_protocol::messages::*;
 
 use super::group_wire_tests::{broker, call, s};
-use super::wire_tests::batch;
+use super::wire_tests::{batch, produce_request};
 
 fn entity(pairs: &[(&str, Option<&str>)]) -> Vec<alter_client_quotas_request::EntityData> {
     pairs
@@ -178,19 +178,6 @@ async fn client_quotas_are_altered_and_described_as_kafka_filters_them() {
     }
 }
 
-fn produce(records: bytes::Bytes) -> ProduceRequest {
-    ProduceRequest::default()
-        .with_acks(1)
-        .with_timeout_ms(5_000)
-        .with_topic_data(vec![produce_request::TopicProduceData::default()
-            .with_name(super::group_wire_tests::topic("t"))
-            .with_partition_data(vec![
-                produce_request::PartitionProduceData::default()
-                    .with_index(0)
-                    .with_records(Some(records)),
-            ])])
-}
-
 fn fetch() -> FetchRequest {
     FetchRequest::default()
         .with_max_wait_ms(0)
@@ -219,12 +206,14 @@ async fn produce_and_fetch_over_the_client_quota_are_throttled() {
         }
     };
 
-    let unlimited: ProduceResponse = call(&b, ApiKey::Produce, 9, &produce(batch(20))).await;
+    let unlimited: ProduceResponse =
+        call(&b, ApiKey::Produce, 9, &produce_request(0, 1, batch(20))).await;
     assert_eq!(unlimited.throttle_time_ms, 0);
 
     // 10 bytes/s allows 100 bytes in the ten-second window; a batch is more than that.
     quota("producer_byte_rate", 10.0).await;
-    let throttled: ProduceResponse = call(&b, ApiKey::Produce, 9, &produce(batch(20))).await;
+    let throttled: ProduceResponse =
+        call(&b, ApiKey::Produce, 9, &produce_request(0, 1, batch(20))).await;
     let partition = &throttled.responses[0].partition_responses[0];
     assert_eq!(
         partition.error_code, 0,

@@ -469,13 +469,9 @@ async fn elections_are_never_needed_and_nothing_is_reassigned() {
 }
 
 /// Produces one batch of `records` to partition `index` of "t" with `acks`.
-async fn produce_to(
-    b: &std::sync::Arc<crate::broker::Broker>,
-    index: i32,
-    acks: i16,
-    records: i64,
-) {
-    let request = ProduceRequest::default()
+/// A produce request of `records` to partition `index` of topic `t`.
+pub(super) fn produce_request(index: i32, acks: i16, records: Bytes) -> ProduceRequest {
+    ProduceRequest::default()
         .with_acks(acks)
         .with_timeout_ms(5_000)
         .with_topic_data(vec![produce_request::TopicProduceData::default()
@@ -483,8 +479,17 @@ async fn produce_to(
             .with_partition_data(vec![
                 produce_request::PartitionProduceData::default()
                     .with_index(index)
-                    .with_records(Some(batch(records))),
-            ])]);
+                    .with_records(Some(records)),
+            ])])
+}
+
+async fn produce_to(
+    b: &std::sync::Arc<crate::broker::Broker>,
+    index: i32,
+    acks: i16,
+    records: i64,
+) {
+    let request = produce_request(index, acks, batch(records));
     let response: ProduceResponse = call(b, ApiKey::Produce, 9, &request).await;
     assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
 }

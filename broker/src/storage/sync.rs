@@ -107,14 +107,10 @@ impl PartitionLog {
         if end <= self.sync.requested && !self.sync.dir_dirty && self.sync.rolled.is_empty() {
             return None;
         }
-        let from = self.sync.requested;
+        let mut files = self.log_files_from(self.sync.requested);
         let active = self.segments.len() - 1;
-        let mut files = Vec::new();
-        for (i, segment) in self.segments.iter_mut().enumerate() {
-            if segment.next_offset() > from || (i == active && segment.base_offset() >= from) {
-                files.push(Arc::clone(segment.log_file()));
-            }
-            if i != active && self.sync.rolled.contains(&segment.base_offset()) {
+        for segment in &mut self.segments[..active] {
+            if self.sync.rolled.contains(&segment.base_offset()) {
                 files.extend(segment.take_index_handles());
             }
         }
@@ -135,18 +131,22 @@ impl PartitionLog {
     /// the sync may run beside a [`PendingSync`] of the group commit. Its offset does not
     /// advance the recovery point: that takes the rolled segments' indexes too.
     pub fn sync_since_recovery_point(&self) -> PendingSync {
-        let from = self.recovery_point;
-        let files = self
-            .segments
-            .iter()
-            .filter(|s| s.next_offset() > from || s.base_offset() >= from)
-            .map(|s| Arc::clone(s.log_file()))
-            .collect();
         PendingSync {
-            files,
+            files: self.log_files_from(self.recovery_point),
             dir: Some(self.dir.clone()),
             offset: self.log_end_offset(),
         }
+    }
+
+    /// The log files that may hold writes at or after offset `from`.
+    fn log_files_from(&self, from: i64) -> Vec<Arc<File>> {
+        let active = self.segments.len() - 1;
+        self.segments
+            .iter()
+            .enumerate()
+            .filter(|(i, s)| s.next_offset() > from || (*i == active && s.base_offset() >= from))
+            .map(|(_, s)| Arc::clone(s.log_file()))
+            .collect()
     }
 
     /// Whether unsynced writes call for an fsync, by the topic's flush settings.
