@@ -125,7 +125,9 @@ impl Broker {
         cmd.args(["--listener", &addr, "--advertised-listener", &addr])
             .args(["--http-listener", &http, "--data-dir"])
             .arg(&data)
-            .args(extra);
+            .args(extra)
+            // Tests start many brokers; each need not preallocate the default 128 MiB journal.
+            .env("TRIBUTARY_COMMIT_JOURNAL_BYTES", (8u64 << 20).to_string());
         Broker::spawn(Kind::Tributary, cmd, addr, dir)
     }
 
