@@ -4,6 +4,7 @@ client, and the broker's log attached to every failing test's report."""
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import uuid
@@ -40,6 +41,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # Brokers started by the tests get a few MiB of commit journal instead of the default
+    # 128 MiB: a run starts hundreds of them, each preallocating its journal. (The benchmark,
+    # run outside pytest, keeps the default.)
+    os.environ.setdefault("TRIBUTARY_COMMIT_JOURNAL_BYTES", str(8 << 20))
     config.addinivalue_line(
         "markers",
         "peer_gap(reason): Kafka behaviour the peer broker Tansu lacks; expected to fail (xfail) "

@@ -175,9 +175,6 @@ class BrokerProcess:
         if self.kind == "tributary":
             # The metrics/health endpoint must not collide between brokers started side by side.
             env["TRIBUTARY_HTTP_LISTENER"] = f"127.0.0.1:{free_port()}"
-            # A few MiB of commit journal instead of the default 128 MiB: a full run starts
-            # hundreds of brokers, and each preallocates its journal.
-            env.setdefault("TRIBUTARY_COMMIT_JOURNAL_BYTES", str(8 << 20))
         env.update(self.extra_env)
         self.starts += 1
         log = open(self.log_path, "ab")
