@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -52,6 +52,9 @@ struct Rounds {
     journal: Mutex<Option<JournalState>>,
     journal_ready: AtomicBool,
     checkpointing: AtomicBool,
+    /// Journal rounds run so far, and whether a task watches them for a quiet spell.
+    journal_rounds: AtomicU64,
+    quiet_watch: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -77,8 +80,13 @@ struct JournalState {
 /// rounds producers wait on, so one fsyncing half the journal held them up for tens of
 /// milliseconds (produce p99.9 over 50 ms); an eighth keeps it to a few.
 const CHECKPOINT_FRACTION: u64 = 8;
-/// ...or when this long has passed since the last one.
+/// ...or when this long has passed since the last one...
 const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(30);
+/// ...or when no journal round ran for this long. A burst of acks=all writes is checkpointed
+/// as soon as it ends, while its segments hold little else to write back: writes nobody waits
+/// on (acks=1) that land in the same segments later would otherwise all be written back by
+/// the next checkpoint's fsyncs, a long stall for the acks=all producers of that moment.
+const QUIET_AFTER: Duration = Duration::from_millis(10);
 
 impl Flusher {
     /// A flusher running its fsyncs on the blocking pool of the current runtime; rounds
@@ -94,6 +102,8 @@ impl Flusher {
                 journal: Mutex::new(None),
                 journal_ready: AtomicBool::new(false),
                 checkpointing: AtomicBool::new(false),
+                journal_rounds: AtomicU64::new(0),
+                quiet_watch: AtomicBool::new(false),
             }),
         }
     }
@@ -121,6 +131,16 @@ impl Flusher {
                 ),
             }
         });
+    }
+
+    /// Bytes of journal records not yet released by a checkpoint (`None`: no journal).
+    #[cfg(test)]
+    pub(crate) fn journal_used(&self) -> Option<u64> {
+        self.rounds
+            .journal
+            .lock()
+            .as_ref()
+            .map(|s| s.journal.used())
     }
 
     /// Whether appends may go through the commit journal
@@ -305,10 +325,57 @@ impl Rounds {
                 || state.last_checkpoint.elapsed() >= CHECKPOINT_INTERVAL
         });
         drop(guard);
-        if due && !self.checkpointing.swap(true, Ordering::AcqRel) {
+        self.journal_rounds.fetch_add(1, Ordering::AcqRel);
+        if due {
+            self.start_checkpoint();
+        } else if !self.quiet_watch.swap(true, Ordering::AcqRel) {
+            let rounds = self.clone();
+            self.runtime
+                .spawn(async move { rounds.checkpoint_when_quiet().await });
+        }
+    }
+
+    /// Starts a checkpoint in the background unless one runs.
+    fn start_checkpoint(self: &Arc<Self>) {
+        if !self.checkpointing.swap(true, Ordering::AcqRel) {
             let rounds = self.clone();
             self.runtime.spawn_blocking(move || rounds.checkpoint());
         }
+    }
+
+    /// Watches the journal rounds and, once none ran for [`QUIET_AFTER`], checkpoints until
+    /// every partition journaled so far is checkpointed.
+    async fn checkpoint_when_quiet(self: Arc<Self>) {
+        let mut seen = self.journal_rounds.load(Ordering::Acquire);
+        loop {
+            tokio::time::sleep(QUIET_AFTER).await;
+            let now = self.journal_rounds.load(Ordering::Acquire);
+            if now != seen {
+                seen = now;
+                continue;
+            }
+            if self.checkpointing.load(Ordering::Acquire) {
+                continue;
+            }
+            if self.journaled_since_checkpoint() {
+                self.start_checkpoint();
+                continue;
+            }
+            self.quiet_watch.store(false, Ordering::Release);
+            // A round between the check and the store found this watch running and started
+            // none; watch on for it unless a new watch already does.
+            if !self.journaled_since_checkpoint() || self.quiet_watch.swap(true, Ordering::AcqRel) {
+                return;
+            }
+        }
+    }
+
+    /// Whether partitions were journaled since the last checkpoint began.
+    fn journaled_since_checkpoint(&self) -> bool {
+        self.journal
+            .lock()
+            .as_ref()
+            .is_some_and(|state| !state.touched.is_empty())
     }
 
     /// Fsyncs the segments of every partition journaled so far, then frees the journal

@@ -1,6 +1,6 @@
 //! The commit journal end to end: acks=all produce requests answered after a journal round
-//! survive a crash that loses every unsynced byte of their segments, and a journal that wraps
-//! and checkpoints replays nothing twice.
+//! survive a crash that loses every unsynced byte of their segments, a journal that wraps
+//! and checkpoints replays nothing twice, and one that goes quiet is checkpointed.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -146,4 +146,25 @@ async fn a_wrapping_journal_checkpoints_and_replays_nothing_twice() {
             assert_eq!(pair[0].1 + 1, pair[1].0, "offsets without gaps or overlaps");
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_journal_is_checkpointed_without_waiting_to_fill() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker_with(dir.path(), Flags::default()).await;
+    journal_ready(&b).await;
+    produce_acked(&b, 0, batch(5)).await;
+    produce_acked(&b, 1, batch(5)).await;
+    // Far below any fill threshold and the periodic checkpoint, so only the quiet spell after
+    // the last round frees the journal.
+    for _ in 0..200 {
+        if b.flusher.journal_used() == Some(0) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!(
+        "journal still holds {:?} bytes two seconds after the last write",
+        b.flusher.journal_used()
+    );
 }
