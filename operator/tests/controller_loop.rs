@@ -225,10 +225,14 @@ async fn operator_drives_cluster_and_topics_through_their_lifecycle() {
         .is_some_and(|s| s.ready_brokers == 3);
     assert!(!ready_now, "cluster cannot be ready before any pod exists");
     start_brokers(&client, &sts, 3).await;
-    let ready = wait_until("cluster Ready", || async {
+    // Ready follows the pods; each broker's Lease is renewed just after its pod turns ready, so
+    // wait for the status that has seen all three.
+    let ready = wait_until("cluster Ready with every broker registered", || async {
         clusters.get("demo").await.ok().filter(|c| {
             c.status.as_ref().is_some_and(|s| {
-                s.ready_brokers == 3 && tributary_crds::conditions::is_true(&s.conditions, "Ready")
+                s.ready_brokers == 3
+                    && tributary_crds::conditions::is_true(&s.conditions, "Ready")
+                    && s.brokers.iter().all(|b| b.registered)
             })
         })
     })
