@@ -275,37 +275,33 @@ impl Rounds {
         if taken.is_empty() {
             return;
         }
-        let committed = match guard.as_mut() {
-            Some(state) => {
-                let entries: Vec<Entry<'_>> = taken
-                    .iter()
-                    .flat_map(|(p, batches, _)| {
-                        batches.iter().map(|(base_offset, bytes)| Entry {
-                            topic_id: p.topic_id(),
-                            partition: p.index(),
-                            base_offset: *base_offset,
-                            batches: bytes,
-                        })
-                    })
-                    .collect();
-                state.journal.commit(&entries)
-            }
-            None => Ok(None),
-        };
-        let synced = match committed {
-            Ok(Some(_)) => {
-                if let Some(state) = guard.as_mut() {
-                    for (partition, _, _) in &taken {
-                        state
-                            .touched
-                            .entry((partition.topic_id(), partition.index()))
-                            .or_insert_with(|| partition.clone());
-                    }
+        let entries: Vec<Entry<'_>> = taken
+            .iter()
+            .flat_map(|(p, batches, _)| {
+                batches.iter().map(|(base_offset, bytes)| Entry {
+                    topic_id: p.topic_id(),
+                    partition: p.index(),
+                    base_offset: *base_offset,
+                    batches: bytes,
+                })
+            })
+            .collect();
+        let synced = match guard
+            .as_mut()
+            .map(|state| (state.journal.commit(&entries), state))
+        {
+            Some((Ok(Some(_)), state)) => {
+                for (partition, _, _) in &taken {
+                    state
+                        .touched
+                        .entry((partition.topic_id(), partition.index()))
+                        .or_insert_with(|| partition.clone());
                 }
                 Ok(())
             }
-            Ok(None) => sync_segments(taken.iter().map(|(p, _, _)| p)),
-            Err(error) => Err(error),
+            Some((Err(error), _)) => Err(error),
+            // No room in the journal (or none at all): the segments themselves.
+            Some((Ok(None), _)) | None => sync_segments(taken.iter().map(|(p, _, _)| p)),
         };
         if let Err(error) = synced {
             halt(&error);
@@ -328,7 +324,10 @@ impl Rounds {
         self.journal_rounds.fetch_add(1, Ordering::AcqRel);
         if due {
             self.start_checkpoint();
-        } else if !self.quiet_watch.swap(true, Ordering::AcqRel) {
+        }
+        // Also after a due round: what the burst journals after this checkpoint began still
+        // needs the checkpoint when the burst ends.
+        if !self.quiet_watch.swap(true, Ordering::AcqRel) {
             let rounds = self.clone();
             self.runtime
                 .spawn(async move { rounds.checkpoint_when_quiet().await });
