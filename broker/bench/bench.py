@@ -2,9 +2,10 @@
 """Side-by-side benchmark: Tributary against the peer broker Tansu on this machine.
 
 Starts each broker in turn, alternating A B A B (`--rounds` of each), and drives both with the
-same Java-client workload (java/Bench.java): after an unmeasured warm-up produce (so the client's
-JIT is warm), 1 KiB records to a 6-partition topic with acks=all and then acks=1, a consume-back
-of everything, and an end-to-end latency run at a fixed 1,000 records/s. Prints records/s, MB/s and p50/p99/p999 latency per broker and the ratio
+same Java-client workload (java/Bench.java): after an unmeasured warm-up produce that lasts until
+the client's JIT has compiled its produce paths, 1 KiB records to a 6-partition topic with
+acks=all and then acks=1, a consume-back of everything, and an end-to-end latency run at a fixed
+1,000 records/s. Prints records/s, MB/s and p50/p99/p999 latency per broker and the ratio
 ours/peer. `make bench` runs it against the release build.
 """
 
@@ -137,7 +138,8 @@ def main() -> int:
     parser.add_argument("--latency-seconds", type=float, default=10)
     parser.add_argument("--warmup-seconds", type=float, default=1)
     parser.add_argument("--warmup-records", type=int, default=1_000_000,
-                        help="unmeasured records produced first (acks=all and acks=1), to warm the client's JIT")
+                        help="unmeasured records produced first at least (acks=1 and acks=all), more while the "
+                             "client's JIT is still compiling")
     parser.add_argument("--phases", default="warmup,produce-all,produce-1,consume,latency")
     parser.add_argument("--only", choices=["tributary", "tansu"], help="run one broker only (no ratios)")
     parser.add_argument("--timeout", type=float, default=600, help="seconds per workload run")

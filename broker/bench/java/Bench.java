@@ -1,3 +1,4 @@
+import java.lang.management.ManagementFactory;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -31,8 +32,10 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * The benchmark workload, run with the Apache Kafka Java client against one broker:
  *
  * <ol>
- *   <li>warm up: produce W records to another topic, alternating acks=all and acks=1, not
- *       measured, so the JIT has compiled the client's produce paths before the timed phases,
+ *   <li>warm up, not measured: produce to throw-away topics, alternating acks=1 and acks=all,
+ *       until the client's JIT has compiled its produce paths (at least W records), then delete
+ *       those topics and wait for the JIT to go quiet, so the timed phases measure the broker
+ *       rather than the client compiling itself,
  *   <li>produce N records of S bytes with acks=all (the client's default idempotent producer),
  *   <li>produce N more with acks=1,
  *   <li>consume all 2N back from the beginning (assigned partitions, no group),
@@ -65,25 +68,12 @@ public final class Bench {
         String latencyTopic = "bench-latency-" + suffix;
         String warmupTopic = "bench-warmup-" + suffix;
 
-        createTopics(bootstrap, partitions, topic, latencyTopic, warmupTopic);
+        createTopics(bootstrap, partitions, topic, latencyTopic);
         long produced = 0;
         for (String phase : phases.split(",")) {
             switch (phase) {
                 case "warmup":
-                    // Not measured: the client's JIT compiles the produce paths here, so the
-                    // measured phases see a warm client whichever broker runs first. C2 needs
-                    // many sends and responses of both kinds before the producer runs at full
-                    // speed (about a million records on a 2-core machine), so the warm-up
-                    // alternates acks=1 and acks=all in four parts, ending with acks=all so the
-                    // measured phase does not start behind a backlog of unsynced pages.
-                    long[] warm = {0, 0};
-                    for (int part = 0; part < 4; part++) {
-                        long[] done = produceTimed(bootstrap, warmupTopic, warmupRecords / 4, size,
-                                part % 2 == 0 ? "1" : "all", phase);
-                        warm[0] += done[0];
-                        warm[1] += done[1];
-                    }
-                    emitThroughput(phase, warm[0], warm[0] * size, warm[1], null);
+                    warmUp(bootstrap, partitions, warmupTopic, warmupRecords, size, phase);
                     break;
                 case "produce-all":
                     produce(bootstrap, topic, records, size, "all", phase);
@@ -106,6 +96,71 @@ public final class Bench {
         System.exit(0);
     }
 
+    /** Most warm-up parts, whatever the JIT is doing. */
+    static final int MAX_WARMUP_PARTS = 16;
+
+    /**
+     * Warms the client up. On a 2-core machine C2 is still compiling the producer's send and
+     * response paths after a million records, and a phase measured meanwhile shares the CPU
+     * with the compiler (the first measured phase ran 15-25% slower than later ones). So: parts
+     * of a quarter of {@code minRecords}, each with a fresh producer and topic as the measured
+     * phases have, alternating acks=1 and acks=all and ending on acks=all, until one part after
+     * the minimum compiles for under a tenth of its time. The topics are then deleted, so their
+     * unsynced pages are never written back under a measured phase, and the JIT left to finish
+     * what it queued.
+     */
+    static void warmUp(String bootstrap, int partitions, String topicPrefix, long minRecords, int size, String phase)
+            throws Exception {
+        long part = Math.max(minRecords / 4, 1);
+        long records = 0;
+        long nanos = 0;
+        long jitStart = jitMillis();
+        List<String> topics = new ArrayList<>();
+        for (int n = 0; n < MAX_WARMUP_PARTS; n++) {
+            String topic = topicPrefix + "-" + n;
+            createTopics(bootstrap, partitions, topic);
+            topics.add(topic);
+            String acks = n % 2 == 0 ? "1" : "all";
+            long jit = jitMillis();
+            long[] done = produceTimed(bootstrap, topic, part, size, acks, phase);
+            records += done[0];
+            nanos += done[1];
+            boolean compiling = (jitMillis() - jit) * 1_000_000L > done[1] / 10;
+            if (acks.equals("all") && records >= minRecords && !compiling) break;
+        }
+        deleteTopics(bootstrap, topics);
+        awaitQuietJit();
+        Map<String, Object> o = throughput(phase, records, records * size, nanos, null);
+        o.put("parts", topics.size());
+        o.put("jitMs", jitMillis() - jitStart);
+        emit(o);
+    }
+
+    /** Milliseconds the JIT has spent compiling so far. */
+    static long jitMillis() {
+        return ManagementFactory.getCompilationMXBean().getTotalCompilationTime();
+    }
+
+    /** Waits (at most 30 s) until the JIT has compiled nothing for 600 ms. */
+    static void awaitQuietJit() throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        long last = jitMillis();
+        for (int quiet = 0; quiet < 3 && System.nanoTime() < deadline; ) {
+            Thread.sleep(200);
+            long now = jitMillis();
+            quiet = now == last ? quiet + 1 : 0;
+            last = now;
+        }
+    }
+
+    static void deleteTopics(String bootstrap, List<String> topics) throws Exception {
+        Properties p = new Properties();
+        p.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        try (Admin admin = Admin.create(p)) {
+            admin.deleteTopics(topics).all().get(60, TimeUnit.SECONDS);
+        }
+    }
+
     static void createTopics(String bootstrap, int partitions, String... topics) throws Exception {
         Properties p = new Properties();
         p.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
@@ -117,8 +172,11 @@ public final class Bench {
     }
 
     static void produce(String bootstrap, String topic, long n, int size, String acks, String phase) throws Exception {
+        long jit = jitMillis();
         long[] done = produceTimed(bootstrap, topic, n, size, acks, phase);
-        emitThroughput(phase, done[0], done[0] * size, done[1], acks);
+        Map<String, Object> o = throughput(phase, done[0], done[0] * size, done[1], acks);
+        o.put("jitMs", jitMillis() - jit);
+        emit(o);
     }
 
     /** Produces n records and returns {records acknowledged in the timed part, its nanoseconds}. */
@@ -277,6 +335,10 @@ public final class Bench {
     }
 
     static void emitThroughput(String phase, long records, long bytes, long nanos, String acks) {
+        emit(throughput(phase, records, bytes, nanos, acks));
+    }
+
+    static Map<String, Object> throughput(String phase, long records, long bytes, long nanos, String acks) {
         double secs = nanos / 1e9;
         Map<String, Object> o = new LinkedHashMap<>();
         o.put("phase", phase);
@@ -286,7 +348,7 @@ public final class Bench {
         o.put("seconds", secs);
         o.put("recordsPerSec", records / secs);
         o.put("mbPerSec", bytes / secs / (1024.0 * 1024.0));
-        emit(o);
+        return o;
     }
 
     static void emit(Map<String, Object> o) {
