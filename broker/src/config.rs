@@ -96,6 +96,10 @@ pub struct Flags {
     /// How often retention and segment age are checked, in milliseconds.
     #[arg(long, env = "TRIBUTARY_LOG_RETENTION_CHECK_INTERVAL_MS")]
     pub log_retention_check_interval_ms: Option<u64>,
+    /// How often compacted topics are checked for a cleaning pass, in milliseconds (Kafka's
+    /// log.cleaner.backoff.ms).
+    #[arg(long, env = "TRIBUTARY_LOG_CLEANER_BACKOFF_MS")]
+    pub log_cleaner_backoff_ms: Option<u64>,
     /// Default flush.messages: unsynced records that force an fsync of writes no producer
     /// waits on (unset: left to the OS and to segment rolls, as in Kafka).
     #[arg(long, env = "TRIBUTARY_LOG_FLUSH_INTERVAL_MESSAGES")]
@@ -182,6 +186,7 @@ impl Flags {
             message_max_bytes,
             min_insync_replicas,
             log_retention_check_interval_ms,
+            log_cleaner_backoff_ms,
             log_flush_interval_messages,
             log_flush_interval_ms,
             fsync_acks_all,
@@ -232,6 +237,8 @@ pub struct BrokerConfig {
     pub min_insync_replicas: i32,
     /// Retention check period.
     pub retention_check_interval_ms: u64,
+    /// Compaction check period.
+    pub cleaner_backoff_ms: u64,
     /// fsync before acks=all answers.
     pub fsync_acks_all: bool,
     /// fsync before acks=1 answers.
@@ -308,6 +315,7 @@ impl BrokerConfig {
             log_defaults,
             min_insync_replicas: flags.min_insync_replicas.unwrap_or(1),
             retention_check_interval_ms: flags.log_retention_check_interval_ms.unwrap_or(30_000),
+            cleaner_backoff_ms: flags.log_cleaner_backoff_ms.unwrap_or(15_000),
             fsync_acks_all: flags.fsync_acks_all.unwrap_or(true),
             fsync_acks_one: flags.fsync_acks_one.unwrap_or(false),
             fsync_filesystem: flags.fsync_filesystem.unwrap_or(true),
@@ -482,6 +490,7 @@ mod tests {
         assert_eq!(config.num_partitions, 1);
         assert!(config.auto_create_topics);
         assert!(config.fsync_acks_all);
+        assert_eq!(config.cleaner_backoff_ms, 15_000, "log.cleaner.backoff.ms");
     }
 
     #[test]

@@ -76,6 +76,9 @@ pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Flags, 
             "log.retention.check.interval.ms" => {
                 flags.log_retention_check_interval_ms = Some(narrow(number(&value)?, &bad)?);
             }
+            "log.cleaner.backoff.ms" => {
+                flags.log_cleaner_backoff_ms = Some(narrow(number(&value)?, &bad)?);
+            }
             "message.max.bytes" => flags.message_max_bytes = Some(narrow(number(&value)?, &bad)?),
             "transactional.id.expiration.ms" => {
                 flags.transactional_id_expiration_ms = Some(number(&value)?);
@@ -129,7 +132,8 @@ mod tests {
                     num.partitions=6\nlog.retention.hours=2\nauto.create.topics.enable=false\n\
                     advertised.host.suffix=demo-brokers.ns.svc\nadmin.port=9644\nunknown.key=1\n\
                     log.flush.interval.messages=10000\nlog.flush.interval.ms=1000\n\
-                    producer.id.expiration.ms=3600000\ntransactional.id.expiration.ms=7200000\n";
+                    producer.id.expiration.ms=3600000\ntransactional.id.expiration.ms=7200000\n\
+                    log.cleaner.backoff.ms=500\n";
         let env = |k: &str| match k {
             "BROKER_ID" => Some("2".to_string()),
             "POD_NAME" => Some("demo-broker-2".to_string()),
@@ -150,6 +154,7 @@ mod tests {
         assert_eq!(flags.log_flush_interval_ms, Some(1_000));
         assert_eq!(flags.producer_id_expiration_ms, Some(3_600_000));
         assert_eq!(flags.transactional_id_expiration_ms, Some(7_200_000));
+        assert_eq!(flags.log_cleaner_backoff_ms, Some(500));
     }
 
     #[test]

@@ -81,8 +81,11 @@ pub async fn run(
 
 /// Periodic work: retention, compaction, age-based segment rolls and checkpoints.
 async fn maintain(broker: Arc<Broker>) {
-    let retention_every = Duration::from_millis(broker.config.retention_check_interval_ms.max(10));
-    let mut retention = tokio::time::interval(retention_every);
+    let every = |ms: u64| tokio::time::interval(Duration::from_millis(ms.max(10)));
+    let mut retention = every(broker.config.retention_check_interval_ms);
+    // Kafka's cleaner looks for work every log.cleaner.backoff.ms, far more often than
+    // retention runs: clients expect a compacted topic cleaned within seconds.
+    let mut cleaner = every(broker.config.cleaner_backoff_ms);
     let mut checkpoint = tokio::time::interval(CHECKPOINT_INTERVAL);
     loop {
         tokio::select! {
@@ -94,9 +97,16 @@ async fn maintain(broker: Arc<Broker>) {
                     let expiration = broker.config.producer_id_expiration_ms;
                     for_each_partition(&broker, |p| {
                         p.expire_producers(now, expiration);
-                        p.enforce_retention(now)?;
-                        p.compact(now).map(|_| ())
+                        p.enforce_retention(now)
                     });
+                })
+                .await;
+            }
+            _ = cleaner.tick() => {
+                let now = crate::handlers::now_ms();
+                let broker = broker.clone();
+                let _ = tokio::task::spawn_blocking(move || {
+                    for_each_partition(&broker, |p| p.compact(now).map(|_| ()));
                 })
                 .await;
             }

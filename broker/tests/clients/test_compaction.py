@@ -41,7 +41,7 @@ def read_from_start(bootstrap: str, topic: str, timeout: float = 20.0) -> list[t
 
 @pytest.mark.peer_gap("Tansu 0.6 does not compact topics")
 def test_compacted_topic_keeps_latest_values_and_drops_tombstones(broker_factory, topic, java):
-    broker = broker_factory(log_retention_check_interval_ms=300)
+    broker = broker_factory(log_cleaner_backoff_ms=300)
     ck_create_topic(broker.bootstrap, topic, partitions=1,
                     config={"cleanup.policy": "compact", "segment.bytes": "2048", "delete.retention.ms": "3000"})
     for r in range(ROUNDS):
