@@ -83,8 +83,9 @@ pub async fn run(
 async fn maintain(broker: Arc<Broker>) {
     let every = |ms: u64| tokio::time::interval(Duration::from_millis(ms.max(10)));
     let mut retention = every(broker.config.retention_check_interval_ms);
-    // Kafka's cleaner looks for work every log.cleaner.backoff.ms, far more often than
-    // retention runs: clients expect a compacted topic cleaned within seconds.
+    // Like Kafka's cleaner, compaction looks for work on its own schedule
+    // (log.cleaner.backoff.ms): clients expect a compacted topic cleaned within seconds of a
+    // segment roll, not at the next retention check.
     let mut cleaner = every(broker.config.cleaner_backoff_ms);
     let mut checkpoint = tokio::time::interval(CHECKPOINT_INTERVAL);
     loop {
