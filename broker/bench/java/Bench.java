@@ -246,7 +246,7 @@ public final class Bench {
             end = System.nanoTime();
         }
         if (count < n) throw new RuntimeException(phase + ": consumed " + count + " of " + n);
-        emitThroughput(phase, count, bytes, end - start, null);
+        emit(throughput(phase, count, bytes, end - start, null));
     }
 
     static void latency(String bootstrap, String topic, int rate, double seconds, double warmup, int size, String phase)
@@ -332,10 +332,6 @@ public final class Bench {
         if (sorted.length == 0) return null;
         int idx = (int) Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1);
         return sorted[Math.max(idx, 0)] / 1e6;
-    }
-
-    static void emitThroughput(String phase, long records, long bytes, long nanos, String acks) {
-        emit(throughput(phase, records, bytes, nanos, acks));
     }
 
     static Map<String, Object> throughput(String phase, long records, long bytes, long nanos, String acks) {

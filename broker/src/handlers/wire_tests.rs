@@ -468,7 +468,6 @@ async fn elections_are_never_needed_and_nothing_is_reassigned() {
     assert_eq!((r.error_code, r.topics.len()), (0, 0));
 }
 
-/// Produces one batch of `records` to partition `index` of "t" with `acks`.
 /// A produce request of `records` to partition `index` of topic `t`.
 pub(super) fn produce_request(index: i32, acks: i16, records: Bytes) -> ProduceRequest {
     ProduceRequest::default()
@@ -483,6 +482,7 @@ pub(super) fn produce_request(index: i32, acks: i16, records: Bytes) -> ProduceR
             ])])
 }
 
+/// Produces one batch of `records` to partition `index` of "t" with `acks`.
 async fn produce_to(
     b: &std::sync::Arc<crate::broker::Broker>,
     index: i32,
