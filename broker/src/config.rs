@@ -7,6 +7,7 @@ use std::sync::Arc;
 use clap::Parser;
 use serde::Deserialize;
 
+use crate::codec::UNCOMPRESSED_BATCH_CEILING;
 use crate::group::GroupConfig;
 use crate::storage::{LogConfig, TimestampType};
 use crate::topics::dynamic::DynamicConfigs;
@@ -72,7 +73,9 @@ pub struct Flags {
     /// Replication factor used when CreateTopics asks for the default (-1).
     #[arg(long, env = "TRIBUTARY_DEFAULT_REPLICATION_FACTOR")]
     pub default_replication_factor: Option<i16>,
-    /// Whether Metadata and Produce for an unknown topic create it.
+    /// Whether a Metadata request naming an unknown topic creates it (when the client allows
+    /// it). Produce never creates topics, as in Kafka: it answers UNKNOWN_TOPIC_OR_PARTITION
+    /// and the producer's next Metadata request creates the topic.
     #[arg(long, env = "TRIBUTARY_AUTO_CREATE_TOPICS")]
     pub auto_create_topics: Option<bool>,
     /// Default retention.ms for topics (-1 keeps data forever).
@@ -90,6 +93,19 @@ pub struct Flags {
     /// Default max.message.bytes: the largest record batch accepted.
     #[arg(long, env = "TRIBUTARY_MESSAGE_MAX_BYTES")]
     pub message_max_bytes: Option<i32>,
+    /// What a compressed batch may expand to when produced; a batch over it (a compression
+    /// bomb) is refused with MESSAGE_TOO_LARGE.
+    #[arg(long, env = "TRIBUTARY_MAX_UNCOMPRESSED_BATCH_BYTES")]
+    pub max_uncompressed_batch_bytes: Option<u64>,
+    /// Most partitions this broker hosts (max.broker.partitions); CreateTopics and
+    /// CreatePartitions past it are refused with POLICY_VIOLATION. Default: what the file
+    /// descriptor limit and memory allow.
+    #[arg(long, env = "TRIBUTARY_MAX_BROKER_PARTITIONS")]
+    pub max_broker_partitions: Option<usize>,
+    /// Most partitions one CreateTopics or CreatePartitions request may create (Kafka's fixed
+    /// limit is 10000).
+    #[arg(long, env = "TRIBUTARY_MAX_PARTITIONS_PER_REQUEST")]
+    pub max_partitions_per_request: Option<usize>,
     /// Default min.insync.replicas for topics.
     #[arg(long, env = "TRIBUTARY_MIN_INSYNC_REPLICAS")]
     pub min_insync_replicas: Option<i32>,
@@ -184,6 +200,9 @@ impl Flags {
             log_segment_bytes,
             log_segment_ms,
             message_max_bytes,
+            max_uncompressed_batch_bytes,
+            max_broker_partitions,
+            max_partitions_per_request,
             min_insync_replicas,
             log_retention_check_interval_ms,
             log_cleaner_backoff_ms,
@@ -210,6 +229,16 @@ impl Flags {
     }
 }
 
+/// Bounds on partition creation, so no request can exhaust the broker's descriptors or
+/// memory (KIP-578's `max.broker.partitions`; Kafka 4 refuses over 10000 per request).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionLimits {
+    /// Most partitions this broker hosts.
+    pub per_broker: usize,
+    /// Most partitions one request may create.
+    pub per_request: usize,
+}
+
 /// The broker's effective configuration.
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
@@ -229,10 +258,12 @@ pub struct BrokerConfig {
     pub num_partitions: i32,
     /// Default replication factor.
     pub default_replication_factor: i16,
-    /// Auto-create unknown topics on Metadata/Produce.
+    /// Auto-create unknown topics named by Metadata requests.
     pub auto_create_topics: bool,
     /// Topic config defaults (the broker-level `log.*` settings).
     pub log_defaults: LogConfig,
+    /// Partition limits for topic creation.
+    pub partition_limits: PartitionLimits,
     /// Default min.insync.replicas.
     pub min_insync_replicas: i32,
     /// Retention check period.
@@ -302,6 +333,21 @@ impl BrokerConfig {
                 .map_err(|_| invalid("message-max-bytes", "must be a positive number of bytes"))?;
         }
         log_defaults.timestamp_type = TimestampType::CreateTime;
+        if let Some(max) = flags.max_uncompressed_batch_bytes {
+            if !(1 << 20..=UNCOMPRESSED_BATCH_CEILING).contains(&max) {
+                return Err(invalid(
+                    "max-uncompressed-batch-bytes",
+                    "must be between 1048576 (1 MiB) and 1073741824 (1 GiB)",
+                ));
+            }
+            log_defaults.max_uncompressed_batch_bytes = max;
+        }
+        let partition_limits = PartitionLimits {
+            per_broker: flags
+                .max_broker_partitions
+                .unwrap_or_else(crate::limits::default_max_broker_partitions),
+            per_request: flags.max_partitions_per_request.unwrap_or(10_000),
+        };
         let config = BrokerConfig {
             listener,
             advertised_host,
@@ -313,6 +359,7 @@ impl BrokerConfig {
             default_replication_factor: flags.default_replication_factor.unwrap_or(1),
             auto_create_topics: flags.auto_create_topics.unwrap_or(true),
             log_defaults,
+            partition_limits,
             min_insync_replicas: flags.min_insync_replicas.unwrap_or(1),
             retention_check_interval_ms: flags.log_retention_check_interval_ms.unwrap_or(30_000),
             cleaner_backoff_ms: flags.log_cleaner_backoff_ms.unwrap_or(15_000),
@@ -365,6 +412,12 @@ impl BrokerConfig {
         }
         if self.socket_request_max_bytes < 1024 {
             return Err(invalid("socket-request-max-bytes", "must be at least 1024"));
+        }
+        if self.partition_limits.per_broker == 0 {
+            return Err(invalid("max-broker-partitions", "must be at least 1"));
+        }
+        if self.partition_limits.per_request == 0 {
+            return Err(invalid("max-partitions-per-request", "must be at least 1"));
         }
         if self.max_connections == 0 {
             return Err(invalid("max-connections", "must be at least 1"));

@@ -3,7 +3,8 @@
 //! - [`protocol`]: frames, request headers, the served API versions.
 //! - [`handlers`]: one module per Kafka API behind one dispatch.
 //! - [`broker`]: shared state; [`topics`]: topic registry and configs; [`partition`]: a
-//!   partition's log, producer state and waiters; [`producer`]: idempotent producers.
+//!   partition's log, producer state and waiters; [`client_batch`]: Kafka's checks on produced
+//!   batches; [`producer`]: idempotent producers.
 //! - [`storage`]: segmented log of RecordBatch v2, indexes, checkpoints, recovery.
 //! - [`group`]: the group coordinator (consumer groups and committed offsets).
 //! - [`flusher`]: group-commit fsync, through the [`journal`] when it is ready;
@@ -12,6 +13,7 @@
 //! - [`metrics`] and [`http`]: Prometheus metrics and health endpoints.
 
 pub mod broker;
+pub mod client_batch;
 pub mod codec;
 pub mod config;
 pub mod connection;
@@ -21,6 +23,7 @@ pub mod group;
 pub mod handlers;
 pub mod http;
 pub mod journal;
+pub mod limits;
 pub mod metrics;
 pub mod partition;
 pub mod producer;

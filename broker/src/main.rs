@@ -7,6 +7,8 @@ use tributary_broker::{config, server, Broker};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // Before the configuration, whose default partition budget follows the descriptor limit.
+    let fd_limit = tributary_broker::limits::raise_fd_limit();
     let config = config::BrokerConfig::resolve(config::Flags::parse())?;
     init_logging(config.json_logs);
     let listener = tokio::net::TcpListener::bind(&config.listener)
@@ -17,6 +19,8 @@ async fn main() -> anyhow::Result<()> {
         advertised = %format!("{}:{}", config.advertised_host, config.advertised_port),
         data_dir = %config.data_dir.display(),
         broker_id = config.broker_id,
+        fd_limit,
+        max_broker_partitions = config.partition_limits.per_broker,
         "starting broker"
     );
     let http = tokio::net::TcpListener::bind(&config.http_listener)

@@ -17,14 +17,15 @@ use tokio::sync::{watch, Notify};
 
 use uuid::Uuid;
 
-use crate::codec::{self, CodecError, CompressionPolicy};
+use crate::client_batch::{self, CheckedBatch, ClientBatchRules};
+use crate::codec::{CodecError, CompressionPolicy};
 use crate::journal::{JournaledBatches, Replay};
 use crate::producer::{
     BatchIdentity, ProducerStateTable, ProducerSummary, SequenceCheck, SequenceError, TxnIndex,
 };
 use crate::storage::{
-    keyless_records, marker_batch, marker_is_commit, AbortedRange, BatchError, BatchView,
-    CleanerTxns, CompactionOutcome, FlushDue, LogConfig, PartitionLog, PendingSync, StorageError,
+    marker_batch, marker_is_commit, AbortedRange, BatchView, CleanerTxns, CompactionOutcome,
+    FlushDue, LogConfig, PartitionLog, PendingSync, StorageError,
 };
 
 /// Why an append was refused.
@@ -50,6 +51,11 @@ pub enum AppendError {
     /// refuses the whole batch and names those records (KIP-467).
     #[error("compacted topic cannot accept a record without key (records {records:?})")]
     KeylessRecords { records: Vec<i32> },
+    /// Records whose timestamps the topic refuses (outside `message.timestamp.before.max.ms`
+    /// / `after.max.ms`, or LogAppendTime set by the producer), with each record's index and
+    /// reason (KIP-467).
+    #[error("{} record(s) with an invalid timestamp, e.g. {}", records.len(), records.first().map_or("", |r| r.1.as_str()))]
+    InvalidTimestamp { records: Vec<(i32, String)> },
 }
 
 /// Where an append landed.
@@ -93,13 +99,6 @@ pub enum Isolation {
     ReadUncommitted,
     /// Only up to the last stable offset, with the aborted transactions listed.
     ReadCommitted,
-}
-
-/// A client batch that passed the checks, ready to append.
-struct Prepared {
-    identity: BatchIdentity,
-    transactional: bool,
-    bytes: Vec<u8>,
 }
 
 struct State {
@@ -150,10 +149,11 @@ pub struct Partition {
     flush_scheduled: AtomicBool,
     /// The partition waits in the flusher's queue for a journal round.
     journal_requested: AtomicBool,
-    /// The topic's compression.type.
-    compression: RwLock<CompressionPolicy>,
-    /// Whether records need keys (`cleanup.policy` includes compact).
-    keys_required: AtomicBool,
+    /// What the topic's configs ask of client batches.
+    rules: RwLock<ClientBatchRules>,
+    /// The topic was deleted: requests holding this partition stop waiting on it and let it
+    /// go, so its files close with the last reference.
+    deleted: AtomicBool,
 }
 
 impl std::fmt::Debug for Partition {
@@ -174,7 +174,7 @@ impl Partition {
         replay: &Replay,
     ) -> Result<Partition, StorageError> {
         let (topic, topic_id) = topic;
-        let keys_required = AtomicBool::new(config.compact);
+        let rules = RwLock::new(rules_for(&config, CompressionPolicy::Producer));
         let mut log = PartitionLog::open(dir, config)?;
         let journaled = replay
             .batches_from(topic_id, index, log.log_end_offset())
@@ -224,8 +224,8 @@ impl Partition {
             sync_state: AtomicU8::new(SYNC_IDLE),
             flush_scheduled: AtomicBool::new(false),
             journal_requested: AtomicBool::new(false),
-            compression: RwLock::new(CompressionPolicy::Producer),
-            keys_required,
+            rules,
+            deleted: AtomicBool::new(false),
         })
     }
 
@@ -249,16 +249,19 @@ impl Partition {
         self.leader_epoch
     }
 
-    /// Appends the record batches of one produce request, checking idempotence per batch.
+    /// Appends batches the broker itself wrote (group metadata, offsets), checking headers,
+    /// CRCs and idempotence but not the rules for client writes.
     pub fn append(&self, records: &[u8], now_ms: i64) -> Result<Appended, AppendError> {
-        self.append_verified(records, now_ms, &|_| Ok(()), false)
+        let batches = own_batches(records)?;
+        self.append_checked(batches, now_ms, &|_| Ok(()), false)
     }
 
-    /// [`Partition::append`] where every transactional batch must first pass `verify` (the
-    /// transaction coordinator's check), under the partition lock: a transaction's marker is
-    /// appended under the same lock, so no batch of it can land after its marker. With
-    /// `journal`, the batches also go to the commit journal's queue if everything before them
-    /// is durable or journaled (see [`Appended::journaled`]).
+    /// Appends one partition's data of a produce request after Kafka's checks on client
+    /// batches ([`client_batch`], outside the lock). Every transactional batch must first pass
+    /// `verify` (the transaction coordinator's check), under the partition lock: a
+    /// transaction's marker is appended under the same lock, so no batch of it can land after
+    /// its marker. With `journal`, the batches also go to the commit journal's queue if
+    /// everything before them is durable or journaled (see [`Appended::journaled`]).
     pub fn append_verified(
         &self,
         records: &[u8],
@@ -266,7 +269,18 @@ impl Partition {
         verify: &dyn Fn(&BatchIdentity) -> Result<(), AppendError>,
         journal: bool,
     ) -> Result<Appended, AppendError> {
-        let batches = self.prepare(records)?;
+        let rules = *self.rules.read();
+        let batch = client_batch::check(records, &rules, now_ms)?;
+        self.append_checked(vec![batch], now_ms, verify, journal)
+    }
+
+    fn append_checked(
+        &self,
+        batches: Vec<CheckedBatch>,
+        now_ms: i64,
+        verify: &dyn Fn(&BatchIdentity) -> Result<(), AppendError>,
+        journal: bool,
+    ) -> Result<Appended, AppendError> {
         let mut state = self.state.lock();
         for batch in batches.iter().filter(|b| b.transactional) {
             verify(&batch.identity)?;
@@ -275,7 +289,7 @@ impl Partition {
         let journaled = journal && state.journal.end == start;
         let mut end_offset = start;
         let mut first: Option<Appended> = None;
-        for Prepared {
+        for CheckedBatch {
             identity,
             transactional,
             bytes: mut batch,
@@ -324,83 +338,9 @@ impl Partition {
         Ok(appended)
     }
 
-    /// Splits a produce request's records into batches, applies the checks Kafka makes on
-    /// client batches and the topic's compression policy, outside the partition lock.
-    fn prepare(&self, records: &[u8]) -> Result<Vec<Prepared>, AppendError> {
-        let policy = self.compression();
-        let mut out = Vec::with_capacity(1);
-        let mut pos = 0;
-        while pos < records.len() {
-            let index = out.len();
-            let invalid = |source| StorageError::InvalidBatch { index, source };
-            let view = BatchView::header(&records[pos..]).map_err(invalid)?;
-            let bytes = records.get(pos..pos + view.size()).ok_or_else(|| {
-                invalid(BatchError::Truncated {
-                    needed: view.size(),
-                    available: records.len() - pos,
-                })
-            })?;
-            if view.is_control() {
-                return Err(AppendError::InvalidRecord(
-                    "clients may not write control batches".into(),
-                ));
-            }
-            if view.record_count() == 0
-                || i64::from(view.record_count()) != i64::from(view.last_offset_delta()) + 1
-            {
-                return Err(AppendError::InvalidRecord(format!(
-                    "batch {index} has {} records but lastOffsetDelta {}",
-                    view.record_count(),
-                    view.last_offset_delta()
-                )));
-            }
-            if self.keys_required.load(Ordering::Acquire) {
-                let parsed = BatchView::parse(bytes).map_err(invalid)?;
-                match keyless_records(&parsed) {
-                    None => {
-                        return Err(AppendError::InvalidRecord(format!(
-                            "the records of batch {index} do not decode"
-                        )))
-                    }
-                    Some(records) if !records.is_empty() => {
-                        return Err(AppendError::KeylessRecords { records })
-                    }
-                    Some(_) => {}
-                }
-            }
-            let identity = BatchIdentity {
-                producer_id: view.producer_id(),
-                producer_epoch: view.producer_epoch(),
-                base_sequence: view.base_sequence(),
-                last_offset_delta: view.last_offset_delta(),
-                max_timestamp: view.max_timestamp(),
-            };
-            let batch = match policy {
-                CompressionPolicy::Force(codec) => {
-                    // Only a batch whose CRC holds is worth recompressing (and re-signing).
-                    BatchView::parse(bytes).map_err(invalid)?;
-                    codec::recompress(bytes, codec)?.unwrap_or_else(|| bytes.to_vec())
-                }
-                CompressionPolicy::Producer => bytes.to_vec(),
-            };
-            out.push(Prepared {
-                identity,
-                transactional: view.is_transactional(),
-                bytes: batch,
-            });
-            pos += view.size();
-        }
-        Ok(out)
-    }
-
-    /// The topic's `compression.type` policy.
-    fn compression(&self) -> CompressionPolicy {
-        *self.compression.read()
-    }
-
     /// Applies a new `compression.type`.
     pub fn set_compression(&self, policy: CompressionPolicy) {
-        *self.compression.write() = policy;
+        self.rules.write().compression = policy;
     }
 
     /// Reads whole batches from `offset` up to the high watermark.
@@ -525,16 +465,25 @@ impl Partition {
         self.durable.load(Ordering::Acquire)
     }
 
-    /// Returns once everything below `offset` is durable.
-    pub async fn wait_durable(&self, offset: i64) {
+    /// Returns once everything below `offset` is durable (true), or the partition was
+    /// deleted (false).
+    pub async fn wait_durable(&self, offset: i64) -> bool {
         loop {
             // Registered before the check, so an advance right after it still wakes us.
             let changed = self.durable_changed.notified();
             if self.durable_offset() >= offset {
-                return;
+                return true;
+            }
+            if self.is_deleted() {
+                return false;
             }
             changed.await;
         }
+    }
+
+    /// Whether the partition's topic was deleted.
+    pub fn is_deleted(&self) -> bool {
+        self.deleted.load(Ordering::Acquire)
     }
 
     /// Records that new writes need an fsync; true when no sync is running, so the caller
@@ -721,29 +670,78 @@ impl Partition {
 
     /// Switches to new topic settings.
     pub fn update_config(&self, config: LogConfig) {
-        self.keys_required.store(config.compact, Ordering::Release);
+        {
+            let mut rules = self.rules.write();
+            *rules = rules_for(&config, rules.compression);
+        }
         self.state.lock().log.update_config(config);
     }
 
-    /// Removes the partition's files (topic deletion).
+    /// Removes the partition's files (topic deletion) and wakes every fetch and producer
+    /// waiting on it, so they answer and drop their references (and with the last one the
+    /// open segment files) instead of holding them until their timeouts.
     pub fn delete_data(&self) -> Result<(), StorageError> {
-        let mut state = self.state.lock();
-        state.producers.clear();
-        state.txns.clear();
-        match std::fs::remove_dir_all(&self.dir) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(source) => Err(StorageError::Delete {
-                path: self.dir.clone(),
-                source,
-            }),
-        }
+        self.deleted.store(true, Ordering::Release);
+        let removed = {
+            let mut state = self.state.lock();
+            state.producers.clear();
+            state.txns.clear();
+            match std::fs::remove_dir_all(&self.dir) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(source) => Err(StorageError::Delete {
+                    path: self.dir.clone(),
+                    source,
+                }),
+            }
+        };
+        self.high_watermark.send_modify(|_| {});
+        self.wake_durable_waiters();
+        removed
     }
 
     /// Log size in bytes.
     pub fn size_bytes(&self) -> u64 {
         self.state.lock().log.size_bytes()
     }
+}
+
+/// The client-batch rules of a topic with these storage settings and `compression.type`.
+fn rules_for(config: &LogConfig, compression: CompressionPolicy) -> ClientBatchRules {
+    ClientBatchRules {
+        compression,
+        keys_required: config.compact,
+        timestamp_type: config.timestamp_type,
+        timestamp_before_max_ms: config.timestamp_before_max_ms,
+        timestamp_after_max_ms: config.timestamp_after_max_ms,
+        max_message_bytes: config.max_message_bytes,
+        max_uncompressed_bytes: config.max_uncompressed_batch_bytes,
+    }
+}
+
+/// Splits batches the broker wrote itself into what [`Partition::append_checked`] takes;
+/// headers are checked here, CRCs by the log.
+fn own_batches(records: &[u8]) -> Result<Vec<CheckedBatch>, AppendError> {
+    let mut out = Vec::with_capacity(1);
+    let mut pos = 0;
+    while pos < records.len() {
+        let index = out.len();
+        let invalid = |source| StorageError::InvalidBatch { index, source };
+        let view = BatchView::header(&records[pos..]).map_err(invalid)?;
+        let bytes = records.get(pos..pos + view.size()).ok_or_else(|| {
+            invalid(crate::storage::BatchError::Truncated {
+                needed: view.size(),
+                available: records.len() - pos,
+            })
+        })?;
+        out.push(CheckedBatch {
+            identity: BatchIdentity::of(&view),
+            transactional: view.is_transactional(),
+            bytes: bytes.to_vec(),
+        });
+        pos += view.size();
+    }
+    Ok(out)
 }
 
 /// Offset of the last record in `records` (whole batches, walked by their headers), if any.

@@ -80,6 +80,15 @@ pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Flags, 
                 flags.log_cleaner_backoff_ms = Some(narrow(number(&value)?, &bad)?);
             }
             "message.max.bytes" => flags.message_max_bytes = Some(narrow(number(&value)?, &bad)?),
+            "max.uncompressed.batch.bytes" => {
+                flags.max_uncompressed_batch_bytes = Some(narrow(number(&value)?, &bad)?);
+            }
+            "max.broker.partitions" => {
+                flags.max_broker_partitions = Some(narrow(number(&value)?, &bad)?);
+            }
+            "max.partitions.per.request" => {
+                flags.max_partitions_per_request = Some(narrow(number(&value)?, &bad)?);
+            }
             "transactional.id.expiration.ms" => {
                 flags.transactional_id_expiration_ms = Some(number(&value)?);
             }

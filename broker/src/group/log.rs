@@ -276,9 +276,11 @@ impl OffsetsLog for BrokerLog {
             if !wait {
                 return Ok(());
             }
-            tokio::time::timeout(timeout, partition.wait_durable(end))
-                .await
-                .map_err(|_| LogError::Timeout(timeout))
+            match tokio::time::timeout(timeout, partition.wait_durable(end)).await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(LogError::NoPartition(partition.index())),
+                Err(_) => Err(LogError::Timeout(timeout)),
+            }
         }
         .boxed();
         Ok(Appended {

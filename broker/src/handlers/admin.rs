@@ -34,6 +34,25 @@ pub(crate) async fn create_topics(
         .filter(|t| !seen.insert(t.name.to_string()))
         .map(|t| t.name.to_string())
         .collect();
+    let default_partitions = ctx.broker.config.num_partitions;
+    let requested = request
+        .topics
+        .iter()
+        .map(|t| match (t.assignments.len(), t.num_partitions) {
+            (0, -1) => u64::try_from(default_partitions).unwrap_or(0),
+            (0, n) => u64::try_from(n).unwrap_or(0),
+            (assigned, _) => assigned as u64,
+        })
+        .sum();
+    if let Some(message) = over_request_limit(&ctx, requested) {
+        tracing::info!(requested, "create topics refused: {message}");
+        let topics = request
+            .topics
+            .into_iter()
+            .map(|t| failed(t.name, ResponseError::PolicyViolation, message.clone()))
+            .collect();
+        return CreateTopicsResponse::default().with_topics(topics);
+    }
     let topics = request
         .topics
         .into_iter()
@@ -146,6 +165,18 @@ fn created(ctx: &RequestContext, name: TopicName, record: &TopicRecord) -> Creat
     }
 }
 
+/// Kafka refuses a whole request that would create more partitions than one request may
+/// (every topic in it gets POLICY_VIOLATION); the message names the limit.
+fn over_request_limit(ctx: &RequestContext, requested: u64) -> Option<String> {
+    let limit = ctx.broker.config.partition_limits.per_request;
+    (requested > limit as u64).then(|| {
+        format!(
+            "Excessively large number of partitions per request: {requested} requested, limit \
+             {limit} (max.partitions.per.request)"
+        )
+    })
+}
+
 fn failed(name: TopicName, error: ResponseError, message: String) -> CreatableTopicResult {
     CreatableTopicResult::default()
         .with_name(name)
@@ -228,6 +259,28 @@ pub(crate) async fn create_partitions(
     request: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
     let me = ctx.broker.config.broker_id;
+    let growth = request
+        .topics
+        .iter()
+        .filter_map(|t| {
+            let current = ctx.broker.topics.get(&t.name)?.record.partitions;
+            u64::try_from(t.count.saturating_sub(current)).ok()
+        })
+        .sum();
+    if let Some(message) = over_request_limit(&ctx, growth) {
+        tracing::info!(growth, "create partitions refused: {message}");
+        let results = request
+            .topics
+            .into_iter()
+            .map(|t| {
+                CreatePartitionsTopicResult::default()
+                    .with_name(t.name)
+                    .with_error_code(ResponseError::PolicyViolation.code())
+                    .with_error_message(Some(StrBytes::from_string(message.clone())))
+            })
+            .collect();
+        return CreatePartitionsResponse::default().with_results(results);
+    }
     let results = request
         .topics
         .into_iter()

@@ -17,6 +17,7 @@ pub(crate) fn registry_code(error: &RegistryError) -> ResponseError {
         RegistryError::InvalidReplicationFactor(_) => ResponseError::InvalidReplicationFactor,
         RegistryError::InvalidConfig(_) => ResponseError::InvalidConfig,
         RegistryError::InvalidReplicaAssignment(_) => ResponseError::InvalidReplicaAssignment,
+        RegistryError::PolicyViolation(_) => ResponseError::PolicyViolation,
         RegistryError::Storage(e) => storage_code(e),
         RegistryError::Store(_) => ResponseError::KafkaStorageError,
     }
@@ -27,9 +28,16 @@ pub(crate) fn storage_code(error: &StorageError) -> ResponseError {
     match error {
         StorageError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
         StorageError::InvalidBatch { source, .. } => match source {
-            BatchError::BatchTooLarge { .. } => ResponseError::MessageTooLarge,
+            BatchError::BatchTooLarge { .. } | BatchError::UncompressedTooLarge { .. } => {
+                ResponseError::MessageTooLarge
+            }
             BatchError::InvalidMagic { .. } => ResponseError::UnsupportedForMessageFormat,
-            _ => ResponseError::CorruptMessage,
+            BatchError::InvalidRecord { .. } => ResponseError::InvalidRecord,
+            BatchError::Truncated { .. }
+            | BatchError::CorruptBatch { .. }
+            | BatchError::CrcMismatch { .. }
+            | BatchError::UnknownCompression { .. }
+            | BatchError::Decompression { .. } => ResponseError::CorruptMessage,
         },
         StorageError::EmptyAppend => ResponseError::CorruptMessage,
         _ => ResponseError::KafkaStorageError,
@@ -43,7 +51,9 @@ pub(crate) fn append_code(error: &AppendError) -> ResponseError {
         AppendError::InvalidRecord(_) | AppendError::KeylessRecords { .. } => {
             ResponseError::InvalidRecord
         }
+        AppendError::Codec(e) if e.is_over_limit() => ResponseError::MessageTooLarge,
         AppendError::Codec(_) => ResponseError::CorruptMessage,
+        AppendError::InvalidTimestamp { .. } => ResponseError::InvalidTimestamp,
         AppendError::Transaction(code) => *code,
         AppendError::Sequence(SequenceError::StaleEpoch { .. }) => {
             ResponseError::InvalidProducerEpoch

@@ -19,6 +19,8 @@ mod fetch;
 mod find_coordinator;
 #[cfg(test)]
 mod group_wire_tests;
+#[cfg(test)]
+mod hardening_wire_tests;
 mod heartbeat;
 mod init_producer_id;
 mod join_group;

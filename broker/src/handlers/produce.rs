@@ -17,6 +17,7 @@ use crate::broker::Broker;
 use crate::partition::{AppendError, Partition};
 use crate::producer::BatchIdentity;
 use crate::quotas::entity::PRODUCER_BYTE_RATE;
+use crate::storage::{BatchError, StorageError};
 use crate::topics::config::effective;
 use crate::topics::Topic;
 use crate::txn::ProducerRef;
@@ -167,13 +168,22 @@ pub(crate) fn handle(
                 wait.partition.wait_durable(wait.end_offset),
             )
             .await;
-            if reached.is_err() {
+            let failure = match reached {
+                Ok(true) => None,
+                Ok(false) => Some((
+                    ResponseError::UnknownTopicOrPartition,
+                    "the topic was deleted before the write was fsynced",
+                )),
+                Err(_) => Some((
+                    ResponseError::RequestTimedOut,
+                    "the write was not fsynced within the request timeout",
+                )),
+            };
+            if let Some((code, message)) = failure {
                 let slot = &mut responses[wait.topic_slot].partition_responses[wait.partition_slot];
-                slot.error_code = ResponseError::RequestTimedOut.code();
+                slot.error_code = code.code();
                 if version >= 8 {
-                    slot.error_message = Some(StrBytes::from_static_str(
-                        "the write was not fsynced within the request timeout",
-                    ));
+                    slot.error_message = Some(StrBytes::from_static_str(message));
                 }
             }
         }
@@ -222,17 +232,29 @@ fn verify_transactional(
 /// The records that made a batch fail (KIP-467), so clients fail just those and retry or
 /// fail the rest of the batch separately.
 fn record_errors(error: &AppendError) -> Vec<BatchIndexAndErrorMessage> {
+    let one = |index: i32, message: String| {
+        BatchIndexAndErrorMessage::default()
+            .with_batch_index(index)
+            .with_batch_index_error_message(Some(StrBytes::from_string(message)))
+    };
     match error {
         AppendError::KeylessRecords { records } => records
             .iter()
             .map(|&index| {
-                BatchIndexAndErrorMessage::default()
-                    .with_batch_index(index)
-                    .with_batch_index_error_message(Some(StrBytes::from_static_str(
-                        "Compacted topic cannot accept message without key",
-                    )))
+                one(
+                    index,
+                    "Compacted topic cannot accept message without key".into(),
+                )
             })
             .collect(),
+        AppendError::InvalidTimestamp { records } => records
+            .iter()
+            .map(|(index, reason)| one(*index, reason.clone()))
+            .collect(),
+        AppendError::Storage(StorageError::InvalidBatch {
+            source: BatchError::InvalidRecord { index, reason },
+            ..
+        }) => vec![one(*index, reason.clone())],
         _ => Vec::new(),
     }
 }

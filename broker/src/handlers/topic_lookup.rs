@@ -9,13 +9,15 @@ use crate::broker::Broker;
 use crate::partition::Partition;
 use crate::topics::Topic;
 
-/// The partition `index` of `topic`, or UNKNOWN_TOPIC_OR_PARTITION.
+/// The partition `index` of `topic`, or UNKNOWN_TOPIC_OR_PARTITION (also once the topic is
+/// deleted under a request that found it).
 pub(crate) fn partition(
     topic: Option<&Arc<Topic>>,
     index: i32,
 ) -> Result<Arc<Partition>, ResponseError> {
     topic
         .and_then(|t| t.partition(index))
+        .filter(|p| !p.is_deleted())
         .cloned()
         .ok_or(ResponseError::UnknownTopicOrPartition)
 }

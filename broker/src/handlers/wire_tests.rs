@@ -504,9 +504,10 @@ async fn writes_nobody_waits_on_are_fsynced_as_flush_messages_and_flush_ms_say()
     let reaches = |i: i32, end: i64| {
         let partition = partition(i);
         async move {
-            tokio::time::timeout(Duration::from_secs(5), partition.wait_durable(end))
-                .await
-                .is_ok()
+            matches!(
+                tokio::time::timeout(Duration::from_secs(5), partition.wait_durable(end)).await,
+                Ok(true)
+            )
         }
     };
 

@@ -23,6 +23,17 @@ pub struct BatchIdentity {
 }
 
 impl BatchIdentity {
+    /// The identity a batch header carries.
+    pub fn of(view: &crate::storage::BatchView<'_>) -> Self {
+        Self {
+            producer_id: view.producer_id(),
+            producer_epoch: view.producer_epoch(),
+            base_sequence: view.base_sequence(),
+            last_offset_delta: view.last_offset_delta(),
+            max_timestamp: view.max_timestamp(),
+        }
+    }
+
     /// Whether the batch takes part in idempotence.
     pub fn is_idempotent(&self) -> bool {
         self.producer_id >= 0 && self.base_sequence >= 0

@@ -33,8 +33,9 @@ const TRANSACTIONAL_BIT: i16 = 1 << 4;
 const CONTROL_BIT: i16 = 1 << 5;
 
 /// Why a batch was rejected; the protocol layer maps these to Kafka error codes
-/// (`Truncated`/`Corrupt`/`CrcMismatch`/`UnknownCompression` → CORRUPT_MESSAGE,
-/// `InvalidMagic` → UNSUPPORTED_FOR_MESSAGE_FORMAT, `BatchTooLarge` → MESSAGE_TOO_LARGE).
+/// (`Truncated`/`Corrupt`/`CrcMismatch`/`UnknownCompression`/`Decompression` →
+/// CORRUPT_MESSAGE, `InvalidRecord` → INVALID_RECORD, `InvalidMagic` →
+/// UNSUPPORTED_FOR_MESSAGE_FORMAT, `BatchTooLarge`/`UncompressedTooLarge` → MESSAGE_TOO_LARGE).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum BatchError {
     /// The buffer ends before the batch does (a torn write or a short request).
@@ -81,6 +82,29 @@ pub enum BatchError {
         /// The configured limit.
         max: u32,
     },
+    /// The compressed records do not decode with the batch's codec.
+    #[error("the batch's compressed records do not decode: {reason}")]
+    Decompression {
+        /// What the decoder said.
+        reason: String,
+    },
+    /// The records expand past what the broker accepts uncompressed (a compression bomb).
+    #[error(
+        "the batch's records expand past {limit} bytes uncompressed (max.uncompressed.batch.bytes)"
+    )]
+    UncompressedTooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// The records section is not what the header declares, or a record breaks the v2 record
+    /// format.
+    #[error("invalid record: {reason}")]
+    InvalidRecord {
+        /// The record at fault, from 0 (KIP-467's batch index).
+        index: i32,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 impl BatchError {
@@ -93,6 +117,9 @@ impl BatchError {
             Self::CrcMismatch { .. } => "crc_mismatch",
             Self::UnknownCompression { .. } => "unknown_compression",
             Self::BatchTooLarge { .. } => "too_large",
+            Self::Decompression { .. } => "decompression",
+            Self::UncompressedTooLarge { .. } => "uncompressed_too_large",
+            Self::InvalidRecord { .. } => "invalid_record",
         }
     }
 }
@@ -424,6 +451,17 @@ impl<'a> BatchViewMut<'a> {
     /// Sets the partition leader epoch (not covered by the CRC).
     pub fn set_partition_leader_epoch(&mut self, epoch: i32) {
         self.buf[LEADER_EPOCH..LEADER_EPOCH + 4].copy_from_slice(&epoch.to_be_bytes());
+    }
+
+    /// Sets the max timestamp of a CreateTime batch to the largest record timestamp found by
+    /// validation, as Kafka does when a client's header disagrees, and recomputes the CRC.
+    pub fn set_max_timestamp(&mut self, max_timestamp: i64) {
+        if self.view().max_timestamp() == max_timestamp {
+            return;
+        }
+        self.buf[MAX_TIMESTAMP..MAX_TIMESTAMP + 8].copy_from_slice(&max_timestamp.to_be_bytes());
+        let crc = crc32c::crc32c(&self.buf[ATTRIBUTES..]);
+        self.buf[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
     }
 
     /// Stamps the batch with the broker's clock as Kafka does for LogAppendTime topics:

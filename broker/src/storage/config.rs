@@ -29,6 +29,14 @@ pub struct LogConfig {
     pub index_interval_bytes: u32,
     /// Whether the broker stamps batches with its own clock.
     pub timestamp_type: TimestampType,
+    /// How far in the past a CreateTime record timestamp may be (Kafka
+    /// `message.timestamp.before.max.ms`, or the deprecated `difference.max.ms`).
+    pub timestamp_before_max_ms: i64,
+    /// How far in the future it may be (Kafka `message.timestamp.after.max.ms`).
+    pub timestamp_after_max_ms: i64,
+    /// What a compressed batch may expand to when produced, so a compression bomb is refused
+    /// (broker setting `max.uncompressed.batch.bytes`).
+    pub max_uncompressed_batch_bytes: u64,
     /// `cleanup.policy` has `delete`: retention by time and size removes old segments.
     pub delete: bool,
     /// `cleanup.policy` has `compact`: closed segments keep the latest record per key.
@@ -63,6 +71,9 @@ impl Default for LogConfig {
             max_message_bytes: 1_048_588,
             index_interval_bytes: 4096,
             timestamp_type: TimestampType::CreateTime,
+            timestamp_before_max_ms: i64::MAX,
+            timestamp_after_max_ms: i64::MAX,
+            max_uncompressed_batch_bytes: 128 << 20,
             delete: true,
             compact: false,
             delete_retention_ms: 24 * 60 * 60 * 1000,

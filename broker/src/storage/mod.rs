@@ -8,8 +8,8 @@
 //! - `.timeindex`: (timestamp i64, relative offset u32) when the max timestamp grows;
 //! - `leader-epoch-checkpoint`, `high-watermark`, `recovery-point`, `log-start-offset`.
 //!
-//! [`PartitionLog`] is the entry point; [`batch`] has the header views the protocol layer
-//! uses to validate produce requests.
+//! [`PartitionLog`] is the entry point; [`batch`] has the header views and [`check_records`]
+//! the record-level checks the protocol layer uses to validate produce requests.
 
 pub mod batch;
 mod checkpoint;
@@ -31,6 +31,7 @@ mod segment;
 mod sync;
 mod time_index;
 mod timestamp;
+mod validate;
 
 #[cfg(test)]
 pub(crate) mod test_util;
@@ -45,6 +46,7 @@ pub use epoch::EpochEntry;
 pub use error::{Result, StorageError};
 pub use log::{AppendInfo, PartitionLog};
 pub use read::ReadPlan;
-pub(crate) use records::{keyless_records, marker_batch, marker_is_commit};
+pub(crate) use records::{marker_batch, marker_is_commit};
 pub use retention::RetentionOutcome;
 pub use sync::{CheckpointPlan, FlushDue, PendingSync};
+pub use validate::{check_decompressed, check_records, OffsetDeltas, RecordInfo};

@@ -82,7 +82,9 @@ fn decode(view: &BatchView<'_>) -> Option<Vec<Record>> {
     let body = view.as_bytes().get(HEADER_LEN..)?;
     let raw: Bytes = match crate::codec::from_attributes(view.attributes())? {
         Compression::None => Bytes::copy_from_slice(body),
-        codec => crate::codec::decompress(codec, body).ok()?,
+        codec => {
+            crate::codec::decompress(codec, body, crate::codec::UNCOMPRESSED_BATCH_CEILING).ok()?
+        }
     };
     if count > raw.len() / MIN_RECORD_BYTES + 1 {
         return None;
@@ -96,25 +98,11 @@ fn decode(view: &BatchView<'_>) -> Option<Vec<Record>> {
     Some(set.records)
 }
 
-/// Indexes (within the batch) of the records without a key, which a compacted topic refuses;
-/// `None` when the records do not decode.
-pub(crate) fn keyless_records(view: &BatchView<'_>) -> Option<Vec<i32>> {
-    let records = records_of(view)?;
-    Some(
-        (0..)
-            .zip(records.iter())
-            .filter(|(_, record)| record.key.is_none())
-            .map(|(index, _)| index)
-            .collect(),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use bytes::BytesMut;
     use kafka_protocol::records::Compression;
 
-    use super::keyless_records;
     use crate::storage::test_util::{encode, record};
     use crate::storage::BatchView;
 
@@ -141,17 +129,5 @@ mod tests {
             super::marker_is_commit(&BatchView::parse(&buf).unwrap()),
             None
         );
-    }
-
-    #[test]
-    fn keyless_records_are_found_by_index_in_any_codec() {
-        for codec in [Compression::None, Compression::Gzip, Compression::Zstd] {
-            let buf = batch(&[Some("a"), None, Some("c"), None], codec);
-            let view = BatchView::parse(&buf).unwrap();
-            assert_eq!(keyless_records(&view), Some(vec![1, 3]), "{codec:?}");
-            let buf = batch(&[Some("a")], codec);
-            let view = BatchView::parse(&buf).unwrap();
-            assert_eq!(keyless_records(&view), Some(vec![]), "{codec:?}");
-        }
     }
 }

@@ -248,6 +248,34 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_whose_records_disagree_with_its_header_ends_the_log() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut log = open(dir.path(), LogConfig::default());
+        append(&mut log, simple(2, 1_000));
+        append(&mut log, simple(3, 1_000));
+        let good = log.size_bytes() as usize;
+        drop(log);
+        // A third batch with a valid CRC whose header claims one more record than it holds,
+        // as a broker without record validation would have stored it.
+        let mut lying = simple(1, 1_000).to_vec();
+        lying[0..8].copy_from_slice(&5i64.to_be_bytes());
+        lying[23..27].copy_from_slice(&1i32.to_be_bytes());
+        lying[57..61].copy_from_slice(&2i32.to_be_bytes());
+        let crc = crc32c::crc32c(&lying[21..]);
+        lying[17..21].copy_from_slice(&crc.to_be_bytes());
+        let path = segment_path(dir.path(), 0);
+        let mut bytes = fs::read(&path).expect("read");
+        assert_eq!(bytes.len(), good);
+        bytes.extend_from_slice(&lying);
+        bytes.extend_from_slice(&simple(1, 1_000));
+        fs::write(&path, bytes).expect("write");
+        let log = open(dir.path(), LogConfig::default());
+        assert_eq!(log.log_end_offset(), 5);
+        assert_eq!(read_all(&log, 0), vec![(0, 1), (2, 4)]);
+        assert_eq!(log.size_bytes() as usize, good);
+    }
+
+    #[test]
     fn indexes_of_flushed_segments_are_reused_on_reopen() {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut log = open(dir.path(), small_config());

@@ -8,6 +8,8 @@ use std::os::unix::fs::FileExt;
 use super::batch::{
     batch_size_from_prefix, BatchError, BatchHeaderInfo, BatchView, HEADER_LEN, LOG_OVERHEAD,
 };
+use super::validate::{check_records, OffsetDeltas};
+use crate::codec::UNCOMPRESSED_BATCH_CEILING;
 
 /// Bytes read at once when scanning headers: several small batches per read, little waste
 /// when batches are large.
@@ -129,7 +131,8 @@ impl<'a> HeaderScan<'a> {
     }
 }
 
-/// Walks whole batches, checking each header and CRC (recovery of unflushed data).
+/// Walks whole batches, checking each header, CRC and its records (recovery of unflushed
+/// data).
 #[derive(Debug)]
 pub(crate) struct BatchScan<'a> {
     file: &'a File,
@@ -186,11 +189,18 @@ impl<'a> BatchScan<'a> {
         self.window
             .ensure(self.file, pos, size, BATCH_WINDOW, self.end)
             .map_err(|e| read_error(e, pos, size))?;
-        let view =
-            BatchView::parse(self.window.slice(pos, size)).map_err(|error| ScanError::Invalid {
-                position: pos,
-                error,
-            })?;
+        let invalid = |error| ScanError::Invalid {
+            position: pos,
+            error,
+        };
+        let view = BatchView::parse(self.window.slice(pos, size)).map_err(invalid)?;
+        check_records(
+            &view,
+            OffsetDeltas::Increasing,
+            UNCOMPRESSED_BATCH_CEILING,
+            |_| {},
+        )
+        .map_err(invalid)?;
         self.pos += view.size() as u64;
         Ok(Some((pos, view)))
     }

@@ -5,6 +5,15 @@ use kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 
+/// Every codec, uncompressed first.
+pub(crate) const ALL_CODECS: [Compression; 5] = [
+    Compression::None,
+    Compression::Gzip,
+    Compression::Snappy,
+    Compression::Lz4,
+    Compression::Zstd,
+];
+
 /// What to put in a test batch.
 #[derive(Debug, Clone)]
 pub(crate) struct BatchSpec {

@@ -398,6 +398,15 @@ pub fn log_config(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -
         } else {
             TimestampType::CreateTime
         },
+        timestamp_before_max_ms: timestamp_bound(
+            &get("message.timestamp.before.max.ms"),
+            &get("message.timestamp.difference.max.ms"),
+        ),
+        timestamp_after_max_ms: timestamp_bound(
+            &get("message.timestamp.after.max.ms"),
+            &get("message.timestamp.difference.max.ms"),
+        ),
+        max_uncompressed_batch_bytes: d.max_uncompressed_batch_bytes,
         delete: has_policy(&policy, "delete"),
         compact: has_policy(&policy, "compact"),
         delete_retention_ms: get("delete.retention.ms")
@@ -414,6 +423,15 @@ pub fn log_config(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -
             .unwrap_or(d.min_cleanable_dirty_ratio),
         flush_messages: get("flush.messages").parse().unwrap_or(d.flush_messages),
         flush_ms: get("flush.ms").parse().unwrap_or(d.flush_ms),
+    }
+}
+
+/// A timestamp bound as Kafka resolves it: the `before`/`after` setting when set, else the
+/// deprecated `message.timestamp.difference.max.ms`, else no bound.
+fn timestamp_bound(bound: &str, difference: &str) -> i64 {
+    match bound.parse::<i64>() {
+        Ok(ms) if ms != i64::MAX => ms,
+        _ => difference.parse().unwrap_or(i64::MAX),
     }
 }
 

@@ -3,6 +3,7 @@
 //! to find a partition.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
@@ -41,6 +42,9 @@ pub enum RegistryError {
     /// Manual replica assignments are not accepted by a standalone broker.
     #[error("{0}")]
     InvalidReplicaAssignment(String),
+    /// The request would pass a partition limit (per request or per broker).
+    #[error("{0}")]
+    PolicyViolation(String),
     /// A partition log could not be opened or removed.
     #[error("storage failure: {0}")]
     Storage(#[from] StorageError),
@@ -117,7 +121,9 @@ impl TopicRegistry {
         replay: &Replay,
     ) -> Result<TopicRegistry, RegistryError> {
         let mut maps = Maps::default();
-        for record in store.load()? {
+        let records = store.load()?;
+        remove_stray_directories(&config.data_dir, &records);
+        for record in records {
             let partitions = (0..record.partitions)
                 .map(|i| open_partition(&config, &record, i, replay))
                 .collect::<Result<Vec<_>, _>>()?;
@@ -169,6 +175,7 @@ impl TopicRegistry {
                 )))
             }
         };
+        self.check_partition_limits(partitions)?;
         let replication_factor = match spec.replication_factor {
             -1 => self.config.default_replication_factor,
             n => n,
@@ -194,18 +201,53 @@ impl TopicRegistry {
         })
     }
 
-    /// Creates a topic and its partitions.
+    /// Refuses `adding` more partitions when one request may not create that many or this
+    /// broker would host more than it can.
+    fn check_partition_limits(&self, adding: i32) -> Result<(), RegistryError> {
+        let limits = self.config.partition_limits;
+        let adding = usize::try_from(adding).unwrap_or(0);
+        if adding > limits.per_request {
+            return Err(RegistryError::PolicyViolation(format!(
+                "Excessively large number of partitions per request: {adding} requested, limit {} \
+                 (max.partitions.per.request)",
+                limits.per_request
+            )));
+        }
+        let hosted = self.hosted_partitions();
+        if hosted.saturating_add(adding) > limits.per_broker {
+            return Err(RegistryError::PolicyViolation(format!(
+                "this broker hosts {hosted} partitions; {adding} more would pass its limit of {} \
+                 (max.broker.partitions)",
+                limits.per_broker
+            )));
+        }
+        Ok(())
+    }
+
+    /// Partitions of every topic.
+    pub fn hosted_partitions(&self) -> usize {
+        self.maps
+            .read()
+            .by_name
+            .values()
+            .map(|t| t.partitions.len())
+            .sum()
+    }
+
+    /// Creates a topic and its partitions: all of it, or nothing left on disk.
     pub fn create(&self, spec: &TopicSpec) -> Result<Arc<Topic>, RegistryError> {
         let _guard = self.writes.lock();
         let record = self.validate_create(spec)?;
-        let partitions = (0..record.partitions)
-            .map(|i| open_partition(&self.config, &record, i, &Replay::default()))
-            .collect::<Result<Vec<_>, _>>()?;
+        let partitions = open_new_partitions(&self.config, &record, 0)?;
         let topic = Arc::new(Topic { record, partitions });
-        self.commit(|maps| {
+        let committed = self.commit(|maps| {
             maps.by_name.insert(topic.name().to_string(), topic.clone());
             maps.by_id.insert(topic.record.id, topic.clone());
-        })?;
+        });
+        if let Err(error) = committed {
+            discard(&topic.partitions);
+            return Err(error);
+        }
         tracing::info!(
             topic = topic.name(),
             partitions = topic.partitions.len(),
@@ -248,21 +290,20 @@ impl TopicRegistry {
                 "topic `{name}` has {current} partitions; the new count must be larger, got {count}"
             )));
         }
+        self.check_partition_limits(count - current)?;
         if validate_only {
             return Ok(());
         }
         let mut record = topic.record.clone();
         record.partitions = count;
+        let added = open_new_partitions(&self.config, &record, current)?;
         let mut partitions = topic.partitions.clone();
-        for i in current..count {
-            partitions.push(open_partition(
-                &self.config,
-                &record,
-                i,
-                &Replay::default(),
-            )?);
+        partitions.extend(added.iter().cloned());
+        let replaced = self.replace(Topic { record, partitions });
+        if replaced.is_err() {
+            discard(&added);
         }
-        self.replace(Topic { record, partitions })
+        replaced
     }
 
     /// Replaces a topic's config overrides with `configs`.
@@ -346,13 +387,106 @@ fn insert(maps: &mut Maps, topic: Topic) {
     maps.by_id.insert(topic.record.id, topic);
 }
 
+fn partition_dir(data_dir: &Path, topic: &str, index: i32) -> PathBuf {
+    data_dir.join(format!("{topic}-{index}"))
+}
+
+/// Opens partitions `from..record.partitions` of a topic being created or grown, each in a
+/// fresh directory (a leftover of a deleted topic or an interrupted creation is removed
+/// first). On failure every one of them is removed again, so nothing is left on disk.
+fn open_new_partitions(
+    config: &BrokerConfig,
+    record: &TopicRecord,
+    from: i32,
+) -> Result<Vec<Arc<Partition>>, RegistryError> {
+    let mut opened = Vec::new();
+    for index in from..record.partitions {
+        let dir = partition_dir(&config.data_dir, &record.name, index);
+        let fresh = remove_dir(&dir).and_then(|removed| {
+            if removed {
+                tracing::warn!(dir = %dir.display(), "replaced a leftover partition directory");
+            }
+            open_partition(config, record, index, &Replay::default())
+        });
+        match fresh {
+            Ok(partition) => opened.push(partition),
+            Err(error) => {
+                discard(&opened);
+                if let Err(e) = remove_dir(&dir) {
+                    tracing::warn!(error = %e, "cannot remove a partly created partition");
+                }
+                return Err(error);
+            }
+        }
+    }
+    Ok(opened)
+}
+
+/// Removes the data of partitions that were opened for a change that did not happen.
+fn discard(partitions: &[Arc<Partition>]) {
+    for partition in partitions {
+        if let Err(error) = partition.delete_data() {
+            tracing::warn!(%error, "cannot remove a partition of a failed creation");
+        }
+    }
+}
+
+/// Removes `dir` and everything in it; false if it did not exist.
+fn remove_dir(dir: &Path) -> Result<bool, RegistryError> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(source) => Err(RegistryError::Storage(StorageError::Delete {
+            path: dir.to_path_buf(),
+            source,
+        })),
+    }
+}
+
+/// Removes partition directories (`<topic>-<n>`) that the saved topics do not own: what a
+/// crash left of a creation that never completed, or of a deletion that did not finish.
+fn remove_stray_directories(data_dir: &Path, records: &[TopicRecord]) {
+    let owned: HashMap<&str, i32> = records
+        .iter()
+        .map(|r| (r.name.as_str(), r.partitions))
+        .collect();
+    let Ok(entries) = std::fs::read_dir(data_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        let Some((topic, index)) = parse_partition_dir(&name) else {
+            continue;
+        };
+        let stray = owned.get(topic).is_none_or(|&count| index >= count);
+        if stray && entry.file_type().is_ok_and(|t| t.is_dir()) {
+            match remove_dir(&entry.path()) {
+                Ok(_) => tracing::warn!(dir = name, "removed a partition directory no topic owns"),
+                Err(error) => tracing::warn!(%error, "cannot remove a stray partition directory"),
+            }
+        }
+    }
+}
+
+/// `(topic, index)` of a partition directory name, if it is one.
+fn parse_partition_dir(name: &str) -> Option<(&str, i32)> {
+    let (topic, index) = name.rsplit_once('-')?;
+    if index.is_empty() || !index.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    validate_topic_name(topic).ok()?;
+    Some((topic, index.parse().ok()?))
+}
+
 fn open_partition(
     config: &BrokerConfig,
     record: &TopicRecord,
     index: i32,
     replay: &Replay,
 ) -> Result<Arc<Partition>, RegistryError> {
-    let dir = config.data_dir.join(format!("{}-{index}", record.name));
+    let dir = partition_dir(&config.data_dir, &record.name, index);
     let log_config = config::log_config(config, &record.configs);
     let partition = Partition::open(
         &dir,
@@ -386,3 +520,6 @@ fn compression_policy(
 ) -> CompressionPolicy {
     CompressionPolicy::parse(&config::effective(config, configs, "compression.type"))
 }
+
+#[cfg(test)]
+mod tests;

@@ -601,9 +601,11 @@ pub(crate) async fn marker_durable(
     partition: &Partition,
     end_offset: i64,
 ) -> Result<(), ResponseError> {
-    tokio::time::timeout(MARKER_TIMEOUT, partition.wait_durable(end_offset))
-        .await
-        .map_err(|_| ResponseError::RequestTimedOut)
+    match tokio::time::timeout(MARKER_TIMEOUT, partition.wait_durable(end_offset)).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(ResponseError::UnknownTopicOrPartition),
+        Err(_) => Err(ResponseError::RequestTimedOut),
+    }
 }
 
 /// Commits the transaction's offsets, group by group.

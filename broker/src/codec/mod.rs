@@ -1,18 +1,44 @@
 //! Kafka's compression codecs over raw bytes, and the topic-level `compression.type` policy:
 //! when a topic names a codec, batches arriving in another one are recompressed before they are
-//! stored, as Kafka does.
+//! stored, as Kafka does. Decompression always streams and is always bounded ([`stream`]).
 
-use bytes::{Buf, Bytes, BytesMut};
-use kafka_protocol::compression::{Compressor, Decompressor, Gzip, Lz4, Snappy, Zstd};
+mod snappy;
+pub mod stream;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::compression::{Compressor, Gzip, Lz4, Snappy, Zstd};
 use kafka_protocol::records::Compression;
 
-/// A codec failure; the produce handler answers CORRUPT_MESSAGE.
+/// The most a stored batch may expand to, whatever `--max-uncompressed-batch-bytes` says:
+/// the ceiling of that setting, used when reading back batches validated when written.
+pub const UNCOMPRESSED_BATCH_CEILING: u64 = 1 << 30;
+
+/// A codec failure; the produce handler answers CORRUPT_MESSAGE, or MESSAGE_TOO_LARGE when
+/// the records expanded past their limit.
 #[derive(Debug, thiserror::Error)]
 #[error("{codec:?} {action} failed: {reason}")]
 pub struct CodecError {
     codec: Compression,
     action: &'static str,
     reason: String,
+    over_limit: bool,
+}
+
+impl CodecError {
+    fn new(codec: Compression, action: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            codec,
+            action,
+            reason: reason.into(),
+            over_limit: false,
+        }
+    }
+
+    /// Whether decompression stopped because the records expanded past their limit (a
+    /// compression bomb), rather than because they do not decode.
+    pub fn is_over_limit(&self) -> bool {
+        self.over_limit
+    }
 }
 
 /// The codec of a batch from its attributes (bits 0-2), if valid.
@@ -50,22 +76,9 @@ impl CompressionPolicy {
     }
 }
 
-/// Decompresses `data` written with `codec`.
-pub fn decompress(codec: Compression, data: &[u8]) -> Result<Bytes, CodecError> {
-    let mut input = Bytes::copy_from_slice(data);
-    let take = |buf: &mut Bytes| Ok(buf.copy_to_bytes(buf.remaining()));
-    let out = match codec {
-        Compression::None => Ok(input),
-        Compression::Gzip => Gzip::decompress(&mut input, take),
-        Compression::Snappy => Snappy::decompress(&mut input, take),
-        Compression::Lz4 => Lz4::decompress(&mut input, take),
-        Compression::Zstd => Zstd::decompress(&mut input, take),
-    };
-    out.map_err(|e| CodecError {
-        codec,
-        action: "decompression",
-        reason: e.to_string(),
-    })
+/// Decompresses `data` written with `codec`, refusing to expand past `limit` bytes.
+pub fn decompress(codec: Compression, data: &[u8], limit: u64) -> Result<Bytes, CodecError> {
+    stream::decompress_bounded(codec, data, limit).map(Bytes::from)
 }
 
 /// Compresses `data` with `codec`.
@@ -85,11 +98,8 @@ pub fn compress(codec: Compression, data: &[u8]) -> Result<BytesMut, CodecError>
         Compression::Lz4 => Lz4::compress(&mut out, fill),
         Compression::Zstd => Zstd::compress(&mut out, fill),
     };
-    done.map(|()| out).map_err(|e| CodecError {
-        codec,
-        action: "compression",
-        reason: e.to_string(),
-    })
+    done.map(|()| out)
+        .map_err(|e| CodecError::new(codec, "compression", e.to_string()))
 }
 
 /// Size of the RecordBatch v2 header; the records section follows it.
@@ -98,33 +108,50 @@ const HEADER_LEN: usize = 61;
 const ATTRIBUTES: usize = 21;
 
 /// Rewrites one whole, valid batch so its records are compressed with `target`; `None` when
-/// it already is. Producer id, epoch, sequences, offsets and timestamps are unchanged.
-pub fn recompress(batch: &[u8], target: Compression) -> Result<Option<Vec<u8>>, CodecError> {
-    let corrupt = |reason: &str| CodecError {
-        codec: target,
-        action: "recompression",
-        reason: reason.to_string(),
-    };
+/// it already is. Producer id, epoch, sequences, offsets and timestamps are unchanged; the
+/// records may expand to at most `limit` bytes on the way.
+pub fn recompress(
+    batch: &[u8],
+    target: Compression,
+    limit: u64,
+) -> Result<Option<Vec<u8>>, CodecError> {
     let header = batch
         .get(..HEADER_LEN)
-        .ok_or_else(|| corrupt("short batch"))?;
-    let attributes = i16::from_be_bytes([header[ATTRIBUTES], header[ATTRIBUTES + 1]]);
-    let source = from_attributes(attributes).ok_or_else(|| corrupt("unknown codec"))?;
+        .ok_or_else(|| corrupt(target, "short batch"))?;
+    let source =
+        from_attributes(attributes_of(header)).ok_or_else(|| corrupt(target, "unknown codec"))?;
     if source == target {
         return Ok(None);
     }
-    let raw = decompress(source, &batch[HEADER_LEN..])?;
-    let packed = compress(target, &raw)?;
+    let raw = decompress(source, &batch[HEADER_LEN..], limit)?;
+    repack(header, &raw, target).map(Some)
+}
+
+/// A batch with `header` (from a batch of the same records) and the uncompressed records
+/// `raw` compressed with `target`: length, codec bits and CRC rewritten.
+pub fn repack(header: &[u8], raw: &[u8], target: Compression) -> Result<Vec<u8>, CodecError> {
+    let header = header
+        .get(..HEADER_LEN)
+        .ok_or_else(|| corrupt(target, "short batch"))?;
+    let packed = compress(target, raw)?;
     let mut out = Vec::with_capacity(HEADER_LEN + packed.len());
     out.extend_from_slice(header);
     out.extend_from_slice(&packed);
-    let length = i32::try_from(out.len() - 12).map_err(|_| corrupt("batch too large"))?;
+    let length = i32::try_from(out.len() - 12).map_err(|_| corrupt(target, "batch too large"))?;
     out[8..12].copy_from_slice(&length.to_be_bytes());
-    let attributes = (attributes & !0x7) | target as i16;
+    let attributes = (attributes_of(header) & !0x7) | target as i16;
     out[ATTRIBUTES..ATTRIBUTES + 2].copy_from_slice(&attributes.to_be_bytes());
     let crc = crc32c::crc32c(&out[ATTRIBUTES..]);
     out[17..21].copy_from_slice(&crc.to_be_bytes());
-    Ok(Some(out))
+    Ok(out)
+}
+
+fn attributes_of(header: &[u8]) -> i16 {
+    i16::from_be_bytes([header[ATTRIBUTES], header[ATTRIBUTES + 1]])
+}
+
+fn corrupt(codec: Compression, reason: &str) -> CodecError {
+    CodecError::new(codec, "recompression", reason)
 }
 
 #[cfg(test)]
@@ -136,15 +163,13 @@ mod tests {
         let data: Vec<u8> = (0..10_000u32)
             .flat_map(|i| (i % 251).to_le_bytes())
             .collect();
-        for codec in [
-            Compression::None,
-            Compression::Gzip,
-            Compression::Snappy,
-            Compression::Lz4,
-            Compression::Zstd,
-        ] {
+        for codec in crate::storage::test_util::ALL_CODECS {
             let packed = compress(codec, &data).unwrap();
-            assert_eq!(decompress(codec, &packed).unwrap(), data, "{codec:?}");
+            assert_eq!(
+                decompress(codec, &packed, 1 << 20).unwrap(),
+                data,
+                "{codec:?}"
+            );
         }
     }
 
@@ -157,7 +182,7 @@ mod tests {
             Compression::Zstd,
         ] {
             assert!(
-                decompress(codec, b"definitely not compressed").is_err(),
+                decompress(codec, b"definitely not compressed", 1 << 20).is_err(),
                 "{codec:?}"
             );
         }
@@ -191,8 +216,12 @@ mod tests {
             compression: Compression::Lz4,
         };
         RecordBatchEncoder::encode(&mut lz4, &records, &options).unwrap();
-        assert!(recompress(&lz4, Compression::Lz4).unwrap().is_none());
-        let zstd = recompress(&lz4, Compression::Zstd).unwrap().unwrap();
+        assert!(recompress(&lz4, Compression::Lz4, 1 << 20)
+            .unwrap()
+            .is_none());
+        let zstd = recompress(&lz4, Compression::Zstd, 1 << 20)
+            .unwrap()
+            .unwrap();
         let crc = u32::from_be_bytes(zstd[17..21].try_into().unwrap());
         assert_eq!(crc, crc32c::crc32c(&zstd[21..]));
         let decoded = RecordBatchDecoder::decode(&mut Bytes::from(zstd)).unwrap();
