@@ -4,7 +4,8 @@
 Starts each broker in turn, alternating A B A B (`--rounds` of each), and drives both with the
 same Java-client workload (java/Bench.java): after an unmeasured warm-up produce that lasts until
 the client's JIT has compiled its produce paths, 1 KiB records to a 6-partition topic with
-acks=all and then acks=1, a consume-back of everything, and an end-to-end latency run at a fixed
+acks=all and then acks=1, lz4 and zstd compressed produce (acks=1) to a topic of their own, a
+consume-back of the uncompressed records, and an end-to-end latency run at a fixed
 1,000 records/s. Prints records/s, MB/s and p50/p99/p999 latency per broker and the ratio
 ours/peer. `make bench` runs it against the release build.
 """
@@ -27,7 +28,13 @@ sys.path.insert(0, str(HERE.parent / "tests" / "clients"))
 from harness import REPO_ROOT, BrokerProcess, java_build, kafka_java_jars, tansu_binary  # noqa: E402
 
 BUILD_DIR = HERE / "java" / "build"
-THROUGHPUT_PHASES = [("produce-all", "produce acks=all"), ("produce-1", "produce acks=1"), ("consume", "consume")]
+THROUGHPUT_PHASES = [
+    ("produce-all", "produce acks=all"),
+    ("produce-1", "produce acks=1"),
+    ("produce-lz4", "produce lz4 acks=1"),
+    ("produce-zstd", "produce zstd acks=1"),
+    ("consume", "consume"),
+]
 
 
 def run_workload(broker: BrokerProcess, classpath: str, args: argparse.Namespace) -> dict[str, dict]:
@@ -140,7 +147,7 @@ def main() -> int:
     parser.add_argument("--warmup-records", type=int, default=1_000_000,
                         help="unmeasured records produced first at least (acks=1 and acks=all), more while the "
                              "client's JIT is still compiling")
-    parser.add_argument("--phases", default="warmup,produce-all,produce-1,consume,latency")
+    parser.add_argument("--phases", default="warmup,produce-all,produce-1,produce-lz4,produce-zstd,consume,latency")
     parser.add_argument("--only", choices=["tributary", "tansu"], help="run one broker only (no ratios)")
     parser.add_argument("--timeout", type=float, default=600, help="seconds per workload run")
     parser.add_argument("--json", type=Path, help="also write raw results here")

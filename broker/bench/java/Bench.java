@@ -7,6 +7,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+import java.util.SplittableRandom;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
@@ -38,7 +39,11 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  *       rather than the client compiling itself,
  *   <li>produce N records of S bytes with acks=all (the client's default idempotent producer),
  *   <li>produce N more with acks=1,
- *   <li>consume all 2N back from the beginning (assigned partitions, no group),
+ *   <li>produce N with acks=1 compressed with lz4, then N with zstd, to a topic of their own:
+ *       values of 16 letters drawn at random (about 2:1 compressible, each record different),
+ *       so the broker's validation decompresses real work,
+ *   <li>consume the 2N uncompressed records back from the beginning (assigned partitions, no
+ *       group),
  *   <li>end-to-end latency: R records/s for T seconds with default client settings, measured
  *       from just before send() to the consumer's poll() returning the record (same JVM, so one
  *       monotonic clock).
@@ -67,8 +72,9 @@ public final class Bench {
         String topic = "bench-" + suffix;
         String latencyTopic = "bench-latency-" + suffix;
         String warmupTopic = "bench-warmup-" + suffix;
+        String compressedTopic = "bench-compressed-" + suffix;
 
-        createTopics(bootstrap, partitions, topic, latencyTopic);
+        createTopics(bootstrap, partitions, topic, latencyTopic, compressedTopic);
         long produced = 0;
         for (String phase : phases.split(",")) {
             switch (phase) {
@@ -82,6 +88,10 @@ public final class Bench {
                 case "produce-1":
                     produce(bootstrap, topic, records, size, "1", phase);
                     produced += records;
+                    break;
+                case "produce-lz4":
+                case "produce-zstd":
+                    produce(bootstrap, compressedTopic, records, size, "1", phase);
                     break;
                 case "consume":
                     consume(bootstrap, topic, produced, phase);
@@ -173,22 +183,46 @@ public final class Bench {
 
     static void produce(String bootstrap, String topic, long n, int size, String acks, String phase) throws Exception {
         long jit = jitMillis();
-        long[] done = produceTimed(bootstrap, topic, n, size, acks, phase);
+        long[] done = phase.startsWith("produce-") && !phase.equals("produce-all") && !phase.equals("produce-1")
+                ? produceTimed(bootstrap, topic, n, size, acks, phase, phase.substring("produce-".length()))
+                : produceTimed(bootstrap, topic, n, size, acks, phase);
         Map<String, Object> o = throughput(phase, done[0], done[0] * size, done[1], acks);
         o.put("jitMs", jitMillis() - jit);
         emit(o);
     }
 
-    /** Produces n records and returns {records acknowledged in the timed part, its nanoseconds}. */
+    /** Produces n uncompressed records of one repeated byte; see the other overload. */
     static long[] produceTimed(String bootstrap, String topic, long n, int size, String acks, String phase)
             throws Exception {
+        byte[] value = new byte[size];
+        Arrays.fill(value, (byte) 'x');
+        return produceTimed(bootstrap, topic, n, acks, phase, "none", new byte[][] {value});
+    }
+
+    /** Produces n records compressed with `codec`, each value different (see the class doc). */
+    static long[] produceTimed(String bootstrap, String topic, long n, int size, String acks, String phase,
+            String codec) throws Exception {
+        SplittableRandom random = new SplittableRandom(42);
+        byte[][] values = new byte[1024][size];
+        for (byte[] value : values) {
+            for (int i = 0; i < size; i++) value[i] = (byte) ('a' + random.nextInt(16));
+        }
+        return produceTimed(bootstrap, topic, n, acks, phase, codec, values);
+    }
+
+    /**
+     * Produces n records cycling through `values` and returns {records acknowledged in the timed
+     * part, its nanoseconds}.
+     */
+    static long[] produceTimed(String bootstrap, String topic, long n, String acks, String phase, String codec,
+            byte[][] values) throws Exception {
         Properties p = new Properties();
         p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
         p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
         p.put(ProducerConfig.ACKS_CONFIG, acks);
-        byte[] value = new byte[size];
-        Arrays.fill(value, (byte) 'x');
+        p.put(ProducerConfig.COMPRESSION_TYPE_CONFIG, codec);
+        byte[] value = values[0];
         AtomicLong acked = new AtomicLong();
         AtomicReference<Exception> error = new AtomicReference<>();
         long start;
@@ -198,7 +232,7 @@ public final class Bench {
             producer.send(new ProducerRecord<>(topic, value)).get(60, TimeUnit.SECONDS);
             start = System.nanoTime();
             for (long i = 1; i < n; i++) {
-                producer.send(new ProducerRecord<>(topic, value), (m, e) -> {
+                producer.send(new ProducerRecord<>(topic, values[(int) (i % values.length)]), (m, e) -> {
                     if (e != null) error.compareAndSet(null, e);
                     else acked.incrementAndGet();
                 });

@@ -105,6 +105,19 @@ class Reader:
         n = self.int32()
         return None if n < 0 else self.take(n)
 
+    def uvarint(self) -> int:
+        value, shift = 0, 0
+        while True:
+            b = self.take(1)[0]
+            value |= (b & 0x7F) << shift
+            if not b & 0x80:
+                return value
+            shift += 7
+
+    def compact_string(self) -> Optional[str]:
+        n = self.uvarint() - 1
+        return None if n < 0 else self.take(n).decode()
+
     def remaining(self) -> int:
         return len(self.data) - self.pos
 
