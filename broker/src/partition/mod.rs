@@ -787,3 +787,6 @@ fn rebuild_txns(
     }
     Ok(txns)
 }
+
+#[cfg(test)]
+mod tests;

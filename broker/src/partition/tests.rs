@@ -1,0 +1,307 @@
+//! `Partition` on its own: appends from clients and from the broker, idempotence, transactions
+//! and the last stable offset, durability waits, config changes, DeleteRecords, producer expiry
+//! and what a reopen rebuilds from the log. The wire and client suites cover the same paths
+//! end to end; these pin the behaviour down for the cluster-mode rewrite.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use kafka_protocol::records::{Compression, Record};
+use uuid::Uuid;
+
+use super::*;
+use crate::codec::CompressionPolicy;
+use crate::producer::SequenceError;
+use crate::storage::test_util::{batch, encode, record, simple, BatchSpec};
+
+const NOW: i64 = 1_700_000_000_000;
+
+fn open(dir: &Path) -> Partition {
+    open_with(dir, LogConfig::default())
+}
+
+fn open_with(dir: &Path, config: LogConfig) -> Partition {
+    Partition::open(dir, ("t", Uuid::nil()), 0, 3, config, &Replay::default()).expect("open")
+}
+
+fn idempotent(pid: i64, base_sequence: i32, records: usize) -> BytesMut {
+    batch(&BatchSpec {
+        records,
+        producer_id: pid,
+        base_sequence,
+        timestamp: NOW,
+        ..BatchSpec::default()
+    })
+}
+
+/// A transactional batch of producer `pid` (epoch 0), `records` records from `base_sequence`.
+fn transactional(pid: i64, base_sequence: i32, records: i32) -> BytesMut {
+    let records: Vec<Record> = (0..records)
+        .map(|i| Record {
+            transactional: true,
+            producer_id: pid,
+            producer_epoch: 0,
+            sequence: base_sequence + i,
+            timestamp: NOW,
+            ..record(i, Some("k"), Some("v"))
+        })
+        .collect();
+    encode(&records, Compression::None)
+}
+
+fn append(p: &Partition, bytes: &[u8]) -> Appended {
+    p.append_verified(bytes, NOW, &|_| Ok(()), false)
+        .expect("append")
+}
+
+fn read_offsets(p: &Partition, from: i64, isolation: Isolation) -> (Vec<(i64, i64)>, FetchedData) {
+    let data = p.read(from, 1 << 20, true, isolation).expect("read");
+    let batches = crate::storage::batch::split_batches(&data.records)
+        .map(|b| {
+            let b = b.expect("valid stored batch");
+            (b.base_offset(), b.last_offset())
+        })
+        .collect();
+    (batches, data)
+}
+
+#[test]
+fn client_batches_get_consecutive_offsets_stamped_with_the_leader_epoch() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = open(dir.path());
+    let a = append(&p, &simple(2, NOW));
+    let b = append(&p, &simple(3, NOW));
+    assert_eq!((a.base_offset, a.end_offset, a.records), (0, 2, 2));
+    assert_eq!((b.base_offset, b.end_offset, b.records), (2, 5, 3));
+    let (batches, data) = read_offsets(&p, 0, Isolation::ReadUncommitted);
+    assert_eq!(batches, [(0, 1), (2, 4)]);
+    assert_eq!(data.high_watermark, 5, "a single replica commits at once");
+    let stored = BatchView::parse(&data.records).expect("first batch");
+    assert_eq!(stored.partition_leader_epoch(), 3);
+    assert_eq!(*p.watch_high_watermark().borrow(), 5);
+}
+
+#[test]
+fn a_retried_idempotent_batch_gets_its_first_offset_and_writes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = open(dir.path());
+    append(&p, &idempotent(7, 0, 2));
+    let second = append(&p, &idempotent(7, 2, 3));
+    let retry = append(&p, &idempotent(7, 2, 3));
+    assert_eq!((retry.base_offset, retry.records), (second.base_offset, 0));
+    assert_eq!(p.with_log(|l| l.log_end_offset()), 5);
+}
+
+#[test]
+fn a_sequence_gap_is_refused_and_nothing_is_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = open(dir.path());
+    append(&p, &idempotent(7, 0, 2));
+    let gap = p.append_verified(&idempotent(7, 5, 1), NOW, &|_| Ok(()), false);
+    assert!(matches!(
+        gap,
+        Err(AppendError::Sequence(SequenceError::OutOfOrder { .. }))
+    ));
+    assert_eq!(p.with_log(|l| l.log_end_offset()), 2);
+}
+
+#[test]
+fn an_open_transaction_holds_the_last_stable_offset_until_its_marker() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = open(dir.path());
+    append(&p, &simple(1, NOW));
+    append(&p, &transactional(9, 0, 2));
+    append(&p, &simple(1, NOW));
+    assert_eq!(
+        p.last_stable_offset(),
+        1,
+        "held at the transaction's first offset"
+    );
+    let (committed, data) = read_offsets(&p, 0, Isolation::ReadCommitted);
+    assert_eq!(committed, [(0, 0)]);
+    assert_eq!(data.last_stable_offset, 1);
+    let end = p.append_marker(9, 0, false, NOW).expect("abort marker");
+    assert_eq!(end, 5);
+    assert_eq!(p.last_stable_offset(), 5);
+    let (_, data) = read_offsets(&p, 0, Isolation::ReadCommitted);
+    let aborted: Vec<_> = data
+        .aborted
+        .iter()
+        .map(|a| (a.producer_id, a.first_offset))
+        .collect();
+    assert_eq!(
+        aborted,
+        [(9, 1)],
+        "read_committed readers learn what to skip"
+    );
+}
+
+#[test]
+fn a_marker_fences_older_epochs_of_its_producer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = open(dir.path());
+    append(&p, &transactional(9, 0, 1));
+    p.append_marker(9, 2, true, NOW).expect("commit at epoch 2");
+    let stale = p.append_marker(9, 1, true, NOW);
+    assert!(matches!(
+        stale,
+        Err(AppendError::Sequence(SequenceError::StaleEpoch { .. }))
+    ));
+    let old_epoch = p.append_verified(&transactional(9, 1, 1), NOW, &|_| Ok(()), false);
+    assert!(
+        old_epoch.is_err(),
+        "epoch 0 writes are fenced after an epoch-2 marker"
+    );
+}
+
+#[test]
+fn transactional_batches_must_pass_the_coordinators_check() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = open(dir.path());
+    let refused = p.append_verified(
+        &transactional(9, 0, 1),
+        NOW,
+        &|_| {
+            Err(AppendError::Transaction(
+                kafka_protocol::error::ResponseError::InvalidTxnState,
+            ))
+        },
+        false,
+    );
+    assert!(matches!(refused, Err(AppendError::Transaction(_))));
+    assert_eq!(p.with_log(|l| l.log_end_offset()), 0);
+    // Plain batches never ask.
+    let plain = p.append_verified(&simple(1, NOW), NOW, &|_| panic!("asked"), false);
+    assert!(plain.is_ok());
+}
+
+#[tokio::test]
+async fn durability_waits_end_when_the_offset_is_synced_or_the_partition_deleted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = Arc::new(open(dir.path()));
+    let appended = append(&p, &simple(4, NOW));
+    let waiter = {
+        let p = p.clone();
+        tokio::spawn(async move { p.wait_durable(appended.end_offset).await })
+    };
+    tokio::task::yield_now().await;
+    assert!(!waiter.is_finished(), "not durable before a sync");
+    p.mark_durable(appended.end_offset);
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .ok()
+            .and_then(Result::ok),
+        Some(true)
+    );
+    let more = append(&p, &simple(1, NOW));
+    let waiter = {
+        let p = p.clone();
+        tokio::spawn(async move { p.wait_durable(more.end_offset).await })
+    };
+    p.delete_data().expect("delete");
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .ok()
+            .and_then(Result::ok),
+        Some(false)
+    );
+    assert!(!dir.path().exists());
+}
+
+#[test]
+fn reopening_rebuilds_idempotence_and_open_transactions_from_the_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let p = open(dir.path());
+        append(&p, &idempotent(7, 0, 2));
+        append(&p, &transactional(9, 0, 1));
+        p.flush().expect("flush");
+    }
+    let p = open(dir.path());
+    let retry = append(&p, &idempotent(7, 0, 2));
+    assert_eq!(
+        (retry.base_offset, retry.records),
+        (0, 0),
+        "dedup survives the restart"
+    );
+    assert_eq!(
+        p.last_stable_offset(),
+        2,
+        "the open transaction still holds it"
+    );
+    let producers: Vec<i64> = p.producers().iter().map(|(s, _)| s.producer_id).collect();
+    assert_eq!(producers, [7, 9]);
+}
+
+#[test]
+fn a_forced_codec_is_applied_to_what_is_stored() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = open(dir.path());
+    p.set_compression(CompressionPolicy::Force(Compression::Lz4));
+    append(&p, &simple(3, NOW));
+    let (_, data) = read_offsets(&p, 0, Isolation::ReadUncommitted);
+    let stored = BatchView::parse(&data.records).expect("stored batch");
+    assert_eq!(
+        stored.compression(),
+        crate::storage::batch::Compression::Lz4
+    );
+}
+
+#[test]
+fn turning_on_compaction_makes_keys_required() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = open(dir.path());
+    append(&p, &simple(1, NOW));
+    p.update_config(LogConfig {
+        compact: true,
+        ..LogConfig::default()
+    });
+    let keyless = p.append_verified(&simple(1, NOW), NOW, &|_| Ok(()), false);
+    assert!(matches!(keyless, Err(AppendError::KeylessRecords { .. })));
+}
+
+#[test]
+fn delete_records_moves_the_log_start_and_older_reads_are_out_of_range() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = open(dir.path());
+    for _ in 0..3 {
+        append(&p, &simple(2, NOW));
+    }
+    assert_eq!(p.delete_records(3).expect("delete records"), 3);
+    assert!(matches!(
+        p.read(1, 1 << 20, true, Isolation::ReadUncommitted),
+        Err(StorageError::OffsetOutOfRange { .. })
+    ));
+    assert_eq!(p.delete_records(-1).expect("to the high watermark"), 6);
+}
+
+#[test]
+fn idle_producers_expire_unless_their_transaction_is_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = open(dir.path());
+    append(&p, &idempotent(7, 0, 1));
+    append(&p, &transactional(9, 0, 1));
+    let later = NOW + 10_000;
+    assert_eq!(p.expire_producers(later, 5_000), 1);
+    let left: Vec<i64> = p.producers().iter().map(|(s, _)| s.producer_id).collect();
+    assert_eq!(left, [9]);
+}
+
+#[test]
+fn broker_batches_skip_the_client_rules_but_not_the_crc() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = open(dir.path());
+    let mut two = simple(1, NOW).to_vec();
+    two.extend_from_slice(&simple(2, NOW));
+    let appended = p
+        .append(&two, NOW)
+        .expect("the broker may write several batches");
+    assert_eq!(appended.end_offset, 3);
+    let mut corrupt = simple(1, NOW).to_vec();
+    let last = corrupt.len() - 1;
+    corrupt[last] ^= 1;
+    assert!(p.append(&corrupt, NOW).is_err());
+}
