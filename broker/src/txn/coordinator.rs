@@ -629,3 +629,6 @@ async fn commit_offsets(broker: &Broker, pending: &[PendingOffset]) -> Result<()
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,294 @@
+//! The transaction coordinator against a real broker in a temporary directory: producer ids
+//! and epochs, fencing, what a transaction may write, commit and abort with their markers
+//! and offsets, timeouts, restarts in the middle of an end, and id expiry.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kafka_protocol::error::ResponseError;
+
+use super::*;
+use crate::config::{BrokerConfig, Flags};
+use crate::partition::Isolation;
+use crate::storage::batch::split_batches;
+use crate::txn::PendingOffset;
+
+const TIMEOUT_MS: i32 = 60_000;
+
+fn open_broker(dir: &std::path::Path, flags: Flags) -> Arc<Broker> {
+    let config = BrokerConfig::resolve(Flags {
+        data_dir: Some(dir.to_path_buf()),
+        commit_journal_bytes: Some(1 << 20),
+        group_initial_rebalance_delay_ms: Some(0),
+        ..flags
+    })
+    .expect("config");
+    let broker = Broker::open(config).expect("open broker");
+    if broker.topics.get("t").is_none() {
+        broker
+            .topics
+            .create(&crate::topics::TopicSpec {
+                name: "t".into(),
+                partitions: 2,
+                replication_factor: -1,
+                configs: BTreeMap::new(),
+            })
+            .expect("create topic");
+    }
+    broker
+}
+
+fn txns(broker: &Broker) -> &TransactionCoordinator {
+    &broker.txns
+}
+
+async fn init(broker: &Broker, id: &str) -> ProducerRef {
+    txns(broker)
+        .init_producer_id(broker, id, TIMEOUT_MS, None)
+        .await
+        .expect("init producer id")
+}
+
+/// (is control, commit?) of every batch in partition `index` of "t".
+fn batches(broker: &Broker, index: i32) -> Vec<(bool, i64)> {
+    let partition = broker
+        .topics
+        .get("t")
+        .and_then(|t| t.partition(index).cloned())
+        .expect("p");
+    let data = partition
+        .read(0, 1 << 20, true, Isolation::ReadUncommitted)
+        .expect("read");
+    split_batches(&data.records)
+        .map(|b| {
+            let b = b.expect("batch");
+            (b.is_control(), b.producer_id())
+        })
+        .collect()
+}
+
+fn offset_of(broker: &Broker, group: &str) -> Option<i64> {
+    let fetched = broker
+        .groups
+        .fetch_offsets(group, Some(vec![("t".into(), vec![0])]))
+        .ok()?;
+    fetched.first()?.1.first()?.1.as_ref().map(|o| o.offset)
+}
+
+fn pending(group: &str, offset: i64) -> PendingOffset {
+    PendingOffset {
+        group: group.into(),
+        topic: "t".into(),
+        partition: 0,
+        offset,
+        leader_epoch: -1,
+        metadata: None,
+    }
+}
+
+#[tokio::test]
+async fn a_new_id_gets_a_fresh_producer_and_a_re_init_bumps_the_epoch() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let b = open_broker(dir.path(), Flags::default());
+    let first = init(&b, "tx").await;
+    assert_eq!(first.epoch, 0);
+    let other = init(&b, "other").await;
+    assert_ne!(
+        other.id, first.id,
+        "each transactional id has its own producer id"
+    );
+    let again = init(&b, "tx").await;
+    assert_eq!((again.id, again.epoch), (first.id, 1));
+    let refused = txns(&b)
+        .init_producer_id(&b, "tx", TIMEOUT_MS * 100, None)
+        .await;
+    assert_eq!(
+        refused.err(),
+        Some(ResponseError::InvalidTransactionTimeout)
+    );
+    let empty = txns(&b).init_producer_id(&b, "", TIMEOUT_MS, None).await;
+    assert_eq!(empty.err(), Some(ResponseError::InvalidRequest));
+}
+
+#[tokio::test]
+async fn only_added_partitions_of_the_current_epoch_may_be_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let b = open_broker(dir.path(), Flags::default());
+    let old = init(&b, "tx").await;
+    let producer = init(&b, "tx").await;
+    let c = txns(&b);
+    assert_eq!(
+        c.check_produce(producer, "t", 0),
+        Err(ResponseError::InvalidTxnState)
+    );
+    c.add_partitions("tx", producer, &[("t".into(), 0)])
+        .await
+        .expect("add");
+    assert_eq!(c.check_produce(producer, "t", 0), Ok(()));
+    assert_eq!(
+        c.check_produce(producer, "t", 1),
+        Err(ResponseError::InvalidTxnState)
+    );
+    assert_eq!(
+        c.check_produce(old, "t", 0),
+        Err(ResponseError::InvalidProducerEpoch)
+    );
+    let fenced = c.add_partitions("tx", old, &[("t".into(), 1)]).await;
+    assert_eq!(fenced.err(), Some(ResponseError::ProducerFenced));
+}
+
+#[tokio::test]
+async fn a_commit_writes_markers_to_every_partition_and_commits_the_offsets() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let b = open_broker(dir.path(), Flags::default());
+    let p = init(&b, "tx").await;
+    let c = txns(&b);
+    c.add_partitions("tx", p, &[("t".into(), 0), ("t".into(), 1)])
+        .await
+        .expect("add");
+    c.add_offsets("tx", p, "g").await.expect("add offsets");
+    c.add_pending_offsets("tx", p, "g", vec![pending("g", 42)])
+        .await
+        .expect("txn offsets");
+    assert!(
+        c.has_pending_offset("g", "t", 0),
+        "held until the end (KIP-447)"
+    );
+    assert_eq!(offset_of(&b, "g"), None, "not visible before the commit");
+    c.end_txn(&b, "tx", p, true).await.expect("commit");
+    assert_eq!(batches(&b, 0), [(true, p.id)]);
+    assert_eq!(batches(&b, 1), [(true, p.id)]);
+    assert_eq!(offset_of(&b, "g"), Some(42));
+    assert!(!c.has_pending_offset("g", "t", 0));
+    // A retried commit is answered with success and writes nothing more.
+    c.end_txn(&b, "tx", p, true).await.expect("retried commit");
+    assert_eq!(batches(&b, 0).len(), 1);
+    let state = c
+        .snapshot()
+        .into_iter()
+        .find(|(id, _)| id == "tx")
+        .map(|(_, t)| t.state);
+    assert_eq!(state, Some(TxnState::CompleteCommit));
+}
+
+#[tokio::test]
+async fn an_abort_writes_markers_and_drops_the_offsets() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let b = open_broker(dir.path(), Flags::default());
+    let p = init(&b, "tx").await;
+    let c = txns(&b);
+    c.add_partitions("tx", p, &[("t".into(), 0)])
+        .await
+        .expect("add");
+    c.add_offsets("tx", p, "g").await.expect("add offsets");
+    c.add_pending_offsets("tx", p, "g", vec![pending("g", 7)])
+        .await
+        .expect("txn offsets");
+    c.end_txn(&b, "tx", p, false).await.expect("abort");
+    assert_eq!(batches(&b, 0), [(true, p.id)]);
+    assert_eq!(offset_of(&b, "g"), None);
+    let wrong = c.end_txn(&b, "tx", p, true).await;
+    assert_eq!(
+        wrong.err(),
+        Some(ResponseError::InvalidTxnState),
+        "commit after abort"
+    );
+}
+
+#[tokio::test]
+async fn re_initializing_aborts_the_open_transaction_and_fences_the_old_instance() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let b = open_broker(dir.path(), Flags::default());
+    let p = init(&b, "tx").await;
+    let c = txns(&b);
+    c.add_partitions("tx", p, &[("t".into(), 1)])
+        .await
+        .expect("add");
+    let next = init(&b, "tx").await;
+    assert_eq!((next.id, next.epoch), (p.id, p.epoch + 1));
+    assert_eq!(
+        batches(&b, 1),
+        [(true, p.id)],
+        "the abort marker fences the old epoch"
+    );
+    assert_eq!(
+        c.end_txn(&b, "tx", p, true).await.err(),
+        Some(ResponseError::ProducerFenced)
+    );
+}
+
+#[tokio::test]
+async fn a_transaction_past_its_timeout_is_aborted_and_its_producer_fenced() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let b = open_broker(dir.path(), Flags::default());
+    let p = txns(&b)
+        .init_producer_id(&b, "tx", 1, None)
+        .await
+        .expect("init with a 1 ms timeout");
+    let c = txns(&b);
+    c.add_partitions("tx", p, &[("t".into(), 0)])
+        .await
+        .expect("add");
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    c.expire(&b).await;
+    let txn = c
+        .snapshot()
+        .into_iter()
+        .find(|(id, _)| id == "tx")
+        .map(|(_, t)| t);
+    let txn = txn.expect("still known");
+    assert_eq!(txn.state, TxnState::CompleteAbort);
+    assert_eq!(txn.producer_epoch, p.epoch + 1);
+    assert_eq!(
+        c.check_produce(p, "t", 0),
+        Err(ResponseError::InvalidProducerEpoch)
+    );
+    // KIP-360: the timed-out producer may re-initialize with its old epoch.
+    let back = c
+        .init_producer_id(&b, "tx", TIMEOUT_MS, Some(p))
+        .await
+        .expect("re-init after timeout");
+    assert_eq!(back.id, p.id);
+}
+
+#[tokio::test]
+async fn state_survives_a_restart_and_idle_ids_expire() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = {
+        let b = open_broker(dir.path(), Flags::default());
+        let p = init(&b, "tx").await;
+        txns(&b)
+            .add_partitions("tx", p, &[("t".into(), 0)])
+            .await
+            .expect("add");
+        for topic in b.topics.list() {
+            for partition in &topic.partitions {
+                partition.flush().expect("flush");
+            }
+        }
+        p
+    };
+    let b = open_broker(
+        dir.path(),
+        Flags {
+            transactional_id_expiration_ms: Some(1),
+            ..Flags::default()
+        },
+    );
+    let c = txns(&b);
+    assert_eq!(
+        c.check_produce(p, "t", 0),
+        Ok(()),
+        "the open transaction is back"
+    );
+    c.end_txn(&b, "tx", p, true)
+        .await
+        .expect("commit after restart");
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    c.expire(&b).await;
+    assert!(c.snapshot().is_empty(), "an idle, ended id is forgotten");
+    assert_eq!(
+        c.check_produce(p, "t", 0),
+        Err(ResponseError::InvalidTxnState)
+    );
+}
