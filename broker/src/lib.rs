@@ -14,6 +14,7 @@
 
 pub mod broker;
 pub mod client_batch;
+pub mod clock;
 pub mod codec;
 pub mod config;
 pub mod connection;

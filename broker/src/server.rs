@@ -41,7 +41,7 @@ pub async fn run(
         match accepted {
             Ok((stream, peer)) => {
                 let ip = peer.ip().to_canonical().to_string();
-                let now = crate::handlers::now_ms();
+                let now = crate::clock::now_ms();
                 let throttle_ms = broker.quotas.record_connection(&ip, now);
                 let broker = broker.clone();
                 connections.spawn(async move {
@@ -91,7 +91,7 @@ async fn maintain(broker: Arc<Broker>) {
     loop {
         tokio::select! {
             _ = retention.tick() => {
-                let now = crate::handlers::now_ms();
+                let now = crate::clock::now_ms();
                 let broker = broker.clone();
                 // File deletion and fsyncs block: keep them off the async workers.
                 let _ = tokio::task::spawn_blocking(move || {
@@ -104,7 +104,7 @@ async fn maintain(broker: Arc<Broker>) {
                 .await;
             }
             _ = cleaner.tick() => {
-                let now = crate::handlers::now_ms();
+                let now = crate::clock::now_ms();
                 let broker = broker.clone();
                 let _ = tokio::task::spawn_blocking(move || {
                     for_each_partition(&broker, |p| p.compact(now).map(|_| ()));

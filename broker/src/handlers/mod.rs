@@ -170,7 +170,7 @@ impl RequestContext {
         let ms = self
             .broker
             .quotas
-            .record(Client::id(&self.header), key, bytes, now_ms());
+            .record(Client::id(&self.header), key, bytes, crate::clock::now_ms());
         self.client.throttle(ms);
         ms
     }
@@ -178,7 +178,7 @@ impl RequestContext {
     /// Takes back a [`RequestContext::charge`] for bytes that were not sent after all.
     pub(crate) fn refund(&self, key: &'static str, bytes: usize) {
         let id = Client::id(&self.header);
-        self.broker.quotas.unrecord(id, key, bytes, now_ms());
+        self.broker.quotas.unrecord(id, key, bytes, crate::clock::now_ms());
     }
 }
 
@@ -369,11 +369,4 @@ fn encode_or_log<R: Encodable + HeaderVersion>(
             Reply::Close
         }
     }
-}
-
-/// Milliseconds since the Unix epoch.
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

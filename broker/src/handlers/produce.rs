@@ -12,7 +12,8 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::errors::append_code;
-use super::{now_ms, topic_lookup, RequestContext};
+use super::{topic_lookup, RequestContext};
+use crate::clock::now_ms;
 use crate::broker::Broker;
 use crate::partition::{AppendError, Partition};
 use crate::producer::BatchIdentity;

@@ -15,7 +15,8 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::refuse::Refuse;
-use super::{now_ms, topic_lookup, RequestContext};
+use super::{topic_lookup, RequestContext};
+use crate::clock::now_ms;
 use crate::txn::coordinator::{append_marker, marker_durable};
 use crate::txn::TxnState;
 

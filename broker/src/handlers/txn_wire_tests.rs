@@ -435,7 +435,7 @@ async fn transactions_are_listed_and_described_at_every_version() {
 async fn an_exhausted_epoch_ends_the_transaction_under_the_old_id_then_moves_to_a_new_one() {
     use crate::txn::{TxnMap, TxnMetadata, TxnState};
     let dir = tempfile::tempdir().unwrap();
-    let mut old = TxnMetadata::new(7, 60_000, crate::handlers::now_ms());
+    let mut old = TxnMetadata::new(7, 60_000, crate::clock::now_ms());
     old.producer_epoch = i16::MAX - 1;
     old.state = TxnState::Ongoing;
     old.started_ms = old.updated_ms;
@@ -592,7 +592,7 @@ async fn idle_producers_are_forgotten_but_not_while_their_transaction_is_open() 
             ..record(i, None, Some("v"))
         })
         .collect();
-    let now = super::now_ms();
+    let now = crate::clock::now_ms();
     partition
         .append(&encode(&idempotent, Compression::None), now)
         .unwrap();

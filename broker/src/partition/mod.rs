@@ -179,7 +179,7 @@ impl Partition {
         let journaled = replay
             .batches_from(topic_id, index, log.log_end_offset())
             .map_err(|source| StorageError::JournalRead { source })?;
-        if log.replay_journaled(journaled, crate::handlers::now_ms())? > 0 {
+        if log.replay_journaled(journaled, crate::clock::now_ms())? > 0 {
             // Durable before the journal's space is reused.
             log.flush()?;
         }

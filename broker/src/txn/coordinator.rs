@@ -21,7 +21,7 @@ use super::store::{StoreError, TxnMap, TxnStore};
 use crate::broker::Broker;
 use crate::group::coordinator::CommitOffset;
 use crate::handlers::errors::append_code;
-use crate::handlers::now_ms;
+use crate::clock::now_ms;
 use crate::partition::{AppendError, Partition};
 
 /// How long marker writes may take to become durable before the end is retried later.

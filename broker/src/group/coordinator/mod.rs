@@ -110,7 +110,7 @@ impl GroupCoordinator {
     fn now(&self) -> Now {
         Now {
             mono: i64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(i64::MAX),
-            wall: crate::handlers::now_ms(),
+            wall: crate::clock::now_ms(),
         }
     }
 
