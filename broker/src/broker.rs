@@ -5,9 +5,10 @@ use std::path::Path;
 use std::sync::{Arc, Weak};
 
 use crate::config::BrokerConfig;
+use crate::coordination::BrokerLog;
 use crate::flusher::Flusher;
 use crate::group::log::OffsetsLog;
-use crate::group::{BrokerLog, GroupCoordinator};
+use crate::group::GroupCoordinator;
 use crate::journal::{Replay, JOURNAL_FILE};
 use crate::metrics::{Metrics, MetricsError};
 use crate::producer::{IdAllocator, IdAllocatorError};
@@ -308,7 +309,7 @@ fn spawn_transaction_expiry(broker: Weak<Broker>) {
             let Some(b) = broker.upgrade() else {
                 return;
             };
-            b.txns.expire(&b).await;
+            b.txns.expire(&*b).await;
             drop(b);
             tokio::time::sleep(TRANSACTION_CHECK_INTERVAL).await;
         }

@@ -18,6 +18,7 @@ pub mod clock;
 pub mod codec;
 pub mod config;
 pub mod connection;
+pub mod coordination;
 pub mod flusher;
 mod fsutil;
 pub mod group;

@@ -1,24 +1,21 @@
 //! The coordinator's view of `__consumer_offsets`: append key/value records as one
-//! RecordBatch v2 and wait until it is durable, and read a partition back when loading. The
-//! [`OffsetsLog`] trait keeps the group logic testable without real storage.
+//! RecordBatch v2 and wait until it is committed, and read a partition back when loading. The
+//! [`OffsetsLog`] trait keeps the group logic testable without real storage and free of the
+//! broker's types (`crate::coordination` implements it over the broker's partitions).
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures::future::BoxFuture;
-use futures::FutureExt;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::indexmap::IndexMap;
 use kafka_protocol::records::{
     Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 
-use crate::broker::Broker;
-use crate::partition::{AppendError, Isolation, Partition};
+use crate::partition::AppendError;
 use crate::storage::{BatchError, StorageError};
-use crate::topics::{RegistryError, TopicSpec};
+use crate::topics::RegistryError;
 
 /// Name of the internal topic holding offsets and group metadata.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -198,117 +195,11 @@ pub fn decode_batches(mut data: Bytes, mut next_offset: i64) -> (Vec<LogRecord>,
     (out, next_offset)
 }
 
-/// [`OffsetsLog`] over the broker's own topic registry, flusher and partitions.
-pub struct BrokerLog {
-    broker: Weak<Broker>,
-}
-
-impl BrokerLog {
-    /// A log that reaches the broker through `broker` (weak: the broker owns the coordinator).
-    pub fn new(broker: Weak<Broker>) -> BrokerLog {
-        BrokerLog { broker }
-    }
-
-    fn broker(&self) -> Result<Arc<Broker>, LogError> {
-        self.broker.upgrade().ok_or(LogError::Closed)
-    }
-
-    fn partition(&self, broker: &Broker, index: i32) -> Result<Arc<Partition>, LogError> {
-        broker
-            .topics
-            .get(OFFSETS_TOPIC)
-            .and_then(|t| t.partition(index).cloned())
-            .ok_or(LogError::NoPartition(index))
-    }
-}
-
-/// Topic configs of `__consumer_offsets` (Kafka's defaults for it).
-fn offsets_topic_configs() -> BTreeMap<String, String> {
-    BTreeMap::from([
-        ("cleanup.policy".to_string(), "compact".to_string()),
-        ("compression.type".to_string(), "producer".to_string()),
-        ("segment.bytes".to_string(), "104857600".to_string()),
-    ])
-}
-
-impl OffsetsLog for BrokerLog {
-    fn partitions(&self) -> Option<i32> {
-        let broker = self.broker.upgrade()?;
-        let topic = broker.topics.get(OFFSETS_TOPIC)?;
-        i32::try_from(topic.partitions.len()).ok()
-    }
-
-    fn ensure_topic(&self, partitions: i32) -> Result<i32, LogError> {
-        if let Some(n) = self.partitions() {
-            return Ok(n);
-        }
-        let broker = self.broker()?;
-        let spec = TopicSpec {
-            name: OFFSETS_TOPIC.to_string(),
-            partitions,
-            replication_factor: -1,
-            configs: offsets_topic_configs(),
-        };
-        match broker.topics.create(&spec) {
-            Ok(topic) => Ok(i32::try_from(topic.partitions.len()).unwrap_or(partitions)),
-            Err(RegistryError::TopicExists(_)) => Ok(self.partitions().unwrap_or(partitions)),
-            Err(error) => Err(LogError::Create(error)),
-        }
-    }
-
-    fn append(
-        &self,
-        partition: i32,
-        entries: &[Entry],
-        now_wall: i64,
-        timeout: Duration,
-    ) -> Result<Appended, LogError> {
-        let broker = self.broker()?;
-        let partition = self.partition(&broker, partition)?;
-        let batch = encode_batch(entries, now_wall)?;
-        let appended = partition
-            .append(&batch, now_wall)
-            .map_err(LogError::Append)?;
-        broker.flusher.request_sync(&partition);
-        let wait = broker.config.fsync_acks_all;
-        let end = appended.end_offset;
-        let durable = async move {
-            if !wait {
-                return Ok(());
-            }
-            match tokio::time::timeout(timeout, partition.wait_durable(end)).await {
-                Ok(true) => Ok(()),
-                Ok(false) => Err(LogError::NoPartition(partition.index())),
-                Err(_) => Err(LogError::Timeout(timeout)),
-            }
-        }
-        .boxed();
-        Ok(Appended {
-            base_offset: appended.base_offset,
-            durable,
-        })
-    }
-
-    fn read(&self, partition: i32, offset: i64) -> Result<Chunk, LogError> {
-        const READ_BYTES: usize = 4 << 20;
-        let broker = self.broker()?;
-        let partition = self.partition(&broker, partition)?;
-        let data = partition
-            .read(offset, READ_BYTES, true, Isolation::ReadUncommitted)
-            .map_err(LogError::Read)?;
-        let (records, next_offset) = decode_batches(data.records, offset);
-        Ok(Chunk {
-            records,
-            at_end: next_offset >= data.high_watermark || next_offset == offset,
-            next_offset,
-        })
-    }
-}
-
 /// An in-memory [`OffsetsLog`] for tests: real batch encoding, offsets assigned on append,
 /// instant durability (unless failures are injected).
 #[cfg(test)]
 pub mod memory {
+    use futures::FutureExt;
     use parking_lot::Mutex;
 
     use super::*;

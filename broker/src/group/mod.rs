@@ -36,5 +36,5 @@ mod tests;
 
 pub use config::GroupConfig;
 pub use coordinator::GroupCoordinator;
-pub use log::{BrokerLog, OFFSETS_TOPIC};
+pub use log::OFFSETS_TOPIC;
 pub use state::GroupState;

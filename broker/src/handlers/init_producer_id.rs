@@ -23,7 +23,7 @@ pub(crate) async fn handle(
             .broker
             .txns
             .init_producer_id(
-                &ctx.broker,
+                &*ctx.broker,
                 transactional_id,
                 request.transaction_timeout_ms,
                 expected,

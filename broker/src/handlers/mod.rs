@@ -167,10 +167,10 @@ impl RequestContext {
     /// Counts `bytes` against the client's quota `key` and pauses it as long as that says;
     /// returns the throttle time for the response.
     pub(crate) fn charge(&self, key: &'static str, bytes: usize) -> i32 {
-        let ms = self
-            .broker
-            .quotas
-            .record(Client::id(&self.header), key, bytes, crate::clock::now_ms());
+        let ms =
+            self.broker
+                .quotas
+                .record(Client::id(&self.header), key, bytes, crate::clock::now_ms());
         self.client.throttle(ms);
         ms
     }
@@ -178,7 +178,9 @@ impl RequestContext {
     /// Takes back a [`RequestContext::charge`] for bytes that were not sent after all.
     pub(crate) fn refund(&self, key: &'static str, bytes: usize) {
         let id = Client::id(&self.header);
-        self.broker.quotas.unrecord(id, key, bytes, crate::clock::now_ms());
+        self.broker
+            .quotas
+            .unrecord(id, key, bytes, crate::clock::now_ms());
     }
 }
 

@@ -13,9 +13,9 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::errors::append_code;
 use super::{topic_lookup, RequestContext};
-use crate::clock::now_ms;
 use crate::broker::Broker;
-use crate::partition::{AppendError, Partition};
+use crate::clock::now_ms;
+use crate::partition::{AppendError, CommitWaitError, Durability, Partition};
 use crate::producer::BatchIdentity;
 use crate::quotas::entity::PRODUCER_BYTE_RATE;
 use crate::storage::{BatchError, StorageError};
@@ -23,10 +23,11 @@ use crate::topics::config::effective;
 use crate::topics::Topic;
 use crate::txn::ProducerRef;
 
-/// An append that must be fsynced before the answer.
-struct DurableWait {
+/// An append the answer waits for.
+struct CommitWait {
     partition: Arc<Partition>,
     end_offset: i64,
+    durability: Durability,
     /// The next journal round makes it durable, rather than an fsync of the segments.
     journaled: bool,
     topic_slot: usize,
@@ -44,11 +45,15 @@ pub(crate) fn handle(
     let acks = request.acks;
     let now = now_ms();
     let valid_acks = matches!(acks, -1..=1);
-    let wait_for_fsync = match acks {
-        -1 => broker.config.fsync_acks_all,
-        1 => broker.config.fsync_acks_one,
-        _ => false,
+    // acks=all waits for the in-sync replicas (and the fsync when configured); acks=1 only for
+    // the fsync when configured; acks=0 for nothing.
+    let durability = match acks {
+        -1 if broker.config.fsync_acks_all => Some(Durability::Synced),
+        -1 => Some(Durability::Written),
+        1 if broker.config.fsync_acks_one => Some(Durability::Synced),
+        _ => None,
     };
+    let wait_for_fsync = durability == Some(Durability::Synced);
     let journal = wait_for_fsync && broker.flusher.journal_ready();
     let bytes: usize = request
         .topic_data
@@ -103,16 +108,18 @@ pub(crate) fn handle(
                             m.messages_in
                                 .with_label_values(&topic)
                                 .inc_by(u64::try_from(appended.records).unwrap_or(0));
-                            if wait_for_fsync {
-                                waits.push(DurableWait {
+                            if !wait_for_fsync {
+                                broker.flusher.after_write(&partition, appended.flush);
+                            }
+                            if let Some(durability) = durability {
+                                waits.push(CommitWait {
                                     partition: partition.clone(),
                                     end_offset: appended.end_offset,
+                                    durability,
                                     journaled: appended.journaled,
                                     topic_slot,
                                     partition_slot,
                                 });
-                            } else {
-                                broker.flusher.after_write(&partition, appended.flush);
                             }
                             response
                                 .with_base_offset(appended.base_offset)
@@ -153,7 +160,10 @@ pub(crate) fn handle(
                 .with_partition_responses(partitions)
         })
         .collect();
-    let (journaled, fsynced): (Vec<_>, Vec<_>) = waits.iter().partition(|w| w.journaled);
+    let (journaled, fsynced): (Vec<_>, Vec<_>) = waits
+        .iter()
+        .filter(|w| w.durability == Durability::Synced)
+        .partition(|w| w.journaled);
     broker
         .flusher
         .request_journal_commits(journaled.into_iter().map(|w| &w.partition));
@@ -161,23 +171,24 @@ pub(crate) fn handle(
         .flusher
         .request_syncs(fsynced.into_iter().map(|w| &w.partition));
     let timeout = Duration::from_millis(u64::try_from(request.timeout_ms.max(0)).unwrap_or(0));
+    let deadline = tokio::time::Instant::now() + timeout.max(Duration::from_millis(1));
     async move {
         let mut responses = responses;
         for wait in waits {
-            let reached = tokio::time::timeout(
-                timeout.max(Duration::from_millis(1)),
-                wait.partition.wait_durable(wait.end_offset),
-            )
-            .await;
-            let failure = match reached {
-                Ok(true) => None,
-                Ok(false) => Some((
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let committed = wait
+                .partition
+                .wait_committed(wait.end_offset, wait.durability, left)
+                .await;
+            let failure = match committed {
+                Ok(()) => None,
+                Err(CommitWaitError::Gone) => Some((
                     ResponseError::UnknownTopicOrPartition,
-                    "the topic was deleted before the write was fsynced",
+                    "the topic was deleted before the write was committed",
                 )),
-                Err(_) => Some((
+                Err(CommitWaitError::TimedOut(_)) => Some((
                     ResponseError::RequestTimedOut,
-                    "the write was not fsynced within the request timeout",
+                    "the write was not committed within the request timeout",
                 )),
             };
             if let Some((code, message)) = failure {

@@ -195,7 +195,7 @@ pub(crate) async fn end_txn(ctx: RequestContext, request: EndTxnRequest) -> EndT
         .broker
         .txns
         .end_txn(
-            &ctx.broker,
+            &*ctx.broker,
             &request.transactional_id,
             producer,
             request.committed,

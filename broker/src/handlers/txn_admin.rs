@@ -17,8 +17,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::refuse::Refuse;
 use super::{topic_lookup, RequestContext};
 use crate::clock::now_ms;
-use crate::txn::coordinator::{append_marker, marker_durable};
-use crate::txn::TxnState;
+use crate::txn::{ProducerRef, TxnHost, TxnState, MARKER_TIMEOUT};
 
 const STATES: [TxnState; 6] = [
     TxnState::Empty,
@@ -262,22 +261,23 @@ pub(crate) async fn write_markers(
     for marker in request.markers {
         let mut topics = Vec::with_capacity(marker.topics.len());
         for wanted in marker.topics {
-            let topic = topic_lookup::by_name(broker, &wanted.name);
             let mut partitions = Vec::with_capacity(wanted.partition_indexes.len());
             for index in wanted.partition_indexes {
-                let written = topic_lookup::partition(topic.as_ref(), index).and_then(|p| {
-                    append_marker(
-                        broker,
-                        &p,
-                        marker.producer_id.0,
-                        marker.producer_epoch,
-                        marker.transaction_result,
-                        now,
-                    )
-                    .map(|end| (p, end))
-                });
+                let producer = ProducerRef {
+                    id: marker.producer_id.0,
+                    epoch: marker.producer_epoch,
+                };
+                let written = TxnHost::append_marker(
+                    &**broker,
+                    &wanted.name,
+                    index,
+                    producer,
+                    marker.transaction_result,
+                    now,
+                );
                 let code = match written {
-                    Ok((p, end)) => marker_durable(&p, end).await.err(),
+                    Ok(Some(write)) => write.committed(MARKER_TIMEOUT).await.err(),
+                    Ok(None) => Some(ResponseError::UnknownTopicOrPartition),
                     Err(code) => Some(code),
                 };
                 partitions.push(

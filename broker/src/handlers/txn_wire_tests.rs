@@ -697,7 +697,7 @@ async fn idle_transactional_ids_expire_but_open_transactions_do_not() {
         call(&b, ApiKey::InitProducerId, 4, &init_request("idle", 60_000)).await;
     let (open_pid, _, _) = open_transaction(&b, "open").await;
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    b.txns.expire(&b).await;
+    b.txns.expire(&*b).await;
     let listed: ListTransactionsResponse = call(
         &b,
         ApiKey::ListTransactions,

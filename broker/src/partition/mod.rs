@@ -58,6 +58,26 @@ pub enum AppendError {
     InvalidTimestamp { records: Vec<(i32, String)> },
 }
 
+/// What an acknowledgement of a write waits for, beyond the in-sync replicas having it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Written to the log (the page cache): acks=1, and acks=all with fsync off.
+    Written,
+    /// Fsynced or in the commit journal.
+    Synced,
+}
+
+/// Why waiting for a write to be committed ended without it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CommitWaitError {
+    /// The deadline passed first.
+    #[error("the write was not committed within {0:?}")]
+    TimedOut(std::time::Duration),
+    /// The partition was deleted while the write waited.
+    #[error("the partition was deleted before the write was committed")]
+    Gone,
+}
+
 /// Where an append landed.
 #[derive(Debug, Clone, Copy)]
 pub struct Appended {
@@ -466,8 +486,8 @@ impl Partition {
     }
 
     /// Returns once everything below `offset` is durable (true), or the partition was
-    /// deleted (false).
-    pub async fn wait_durable(&self, offset: i64) -> bool {
+    /// deleted (false). Writers wait with [`Partition::wait_committed`].
+    pub(crate) async fn wait_durable(&self, offset: i64) -> bool {
         loop {
             // Registered before the check, so an advance right after it still wakes us.
             let changed = self.durable_changed.notified();
@@ -479,6 +499,37 @@ impl Partition {
             }
             changed.await;
         }
+    }
+
+    /// Returns once everything below `offset` is committed: below the high watermark (every
+    /// in-sync replica has it) and, with [`Durability::Synced`], durable. The one wait every
+    /// writer uses: produce, the group coordinator's log and transaction markers.
+    pub async fn wait_committed(
+        &self,
+        offset: i64,
+        durability: Durability,
+        timeout: std::time::Duration,
+    ) -> Result<(), CommitWaitError> {
+        let wait = async {
+            if durability == Durability::Synced && !self.wait_durable(offset).await {
+                return Err(CommitWaitError::Gone);
+            }
+            let mut high_watermark = self.high_watermark.subscribe();
+            loop {
+                if self.is_deleted() {
+                    return Err(CommitWaitError::Gone);
+                }
+                if *high_watermark.borrow_and_update() >= offset {
+                    return Ok(());
+                }
+                if high_watermark.changed().await.is_err() {
+                    return Err(CommitWaitError::Gone);
+                }
+            }
+        };
+        tokio::time::timeout(timeout, wait)
+            .await
+            .unwrap_or(Err(CommitWaitError::TimedOut(timeout)))
     }
 
     /// Whether the partition's topic was deleted.

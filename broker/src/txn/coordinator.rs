@@ -9,23 +9,16 @@
 //! time under that id's async lock; different ids proceed in parallel, their saves batched
 //! into versioned snapshots of the state file (a newer snapshot covers every older change).
 
-use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
-use std::time::Duration;
-
 use kafka_protocol::error::ResponseError;
 use parking_lot::{Mutex, RwLock};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
+use super::host::{TxnHost, MARKER_TIMEOUT};
 use super::metadata::{PendingOffset, TxnMetadata, TxnState};
 use super::store::{StoreError, TxnMap, TxnStore};
-use crate::broker::Broker;
-use crate::group::coordinator::CommitOffset;
-use crate::handlers::errors::append_code;
 use crate::clock::now_ms;
-use crate::partition::{AppendError, Partition};
-
-/// How long marker writes may take to become durable before the end is retried later.
-const MARKER_TIMEOUT: Duration = Duration::from_secs(30);
+use crate::group::coordinator::CommitOffset;
 
 /// What the produce path and OffsetFetch check of a transactional producer without waiting
 /// for its id's lock.
@@ -99,7 +92,7 @@ impl TransactionCoordinator {
     /// bumped epoch that fences older instances; an open transaction is aborted first.
     pub async fn init_producer_id(
         &self,
-        broker: &Broker,
+        host: &dyn TxnHost,
         transactional_id: &str,
         timeout_ms: i32,
         expected: Option<ProducerRef>,
@@ -113,7 +106,7 @@ impl TransactionCoordinator {
         let now = now_ms();
         let _serial = self.lock_id(transactional_id).await;
         let Some(mut txn) = self.get(transactional_id) else {
-            let id = next_producer_id(broker)?;
+            let id = next_producer_id(host)?;
             let txn = TxnMetadata::new(id, timeout_ms, now);
             let result = ProducerRef { id, epoch: 0 };
             self.save(transactional_id, txn).await?;
@@ -144,7 +137,7 @@ impl TransactionCoordinator {
         if txn.state == TxnState::Ongoing {
             // Fence the old instance with the bumped epoch its abort markers carry.
             let completed = self
-                .finish(broker, transactional_id, txn.clone(), false)
+                .finish(host, transactional_id, txn.clone(), false)
                 .await?;
             if !completed {
                 return Err(ResponseError::ConcurrentTransactions);
@@ -155,7 +148,7 @@ impl TransactionCoordinator {
             // Epochs exhausted: a new producer id, after the old one's markers were written
             // with it; the old id is forgotten, so its instances can no longer write.
             self.producers.write().remove(&txn.producer_id);
-            txn.producer_id = next_producer_id(broker)?;
+            txn.producer_id = next_producer_id(host)?;
             txn.producer_epoch = 0;
             previous = -1;
         }
@@ -240,7 +233,7 @@ impl TransactionCoordinator {
     /// completed is answered with success.
     pub async fn end_txn(
         &self,
-        broker: &Broker,
+        host: &dyn TxnHost,
         transactional_id: &str,
         producer: ProducerRef,
         commit: bool,
@@ -251,7 +244,7 @@ impl TransactionCoordinator {
             return Ok(());
         }
         // Once the decision is saved the end happens, now or on a later retry.
-        self.finish(broker, transactional_id, txn, commit)
+        self.finish(host, transactional_id, txn, commit)
             .await
             .map(|_| ())
     }
@@ -302,12 +295,12 @@ impl TransactionCoordinator {
     /// Aborts transactions past their timeout (bumping the epoch, which fences the producer
     /// until it re-initializes), finishes ends that could not complete earlier, and forgets
     /// ids idle for transactional.id.expiration.ms.
-    pub async fn expire(&self, broker: &Broker) {
-        self.end_overdue(broker).await;
+    pub async fn expire(&self, host: &dyn TxnHost) {
+        self.end_overdue(host).await;
         self.forget_idle().await;
     }
 
-    async fn end_overdue(&self, broker: &Broker) {
+    async fn end_overdue(&self, host: &dyn TxnHost) {
         let due = |t: &TxnMetadata, now: i64| {
             t.is_expired(now) || matches!(t.state, TxnState::PrepareCommit | TxnState::PrepareAbort)
         };
@@ -325,7 +318,7 @@ impl TransactionCoordinator {
                     txn.last_producer_epoch = before;
                 }
             }
-            if let Err(error) = self.finish(broker, &id, txn, commit).await {
+            if let Err(error) = self.finish(host, &id, txn, commit).await {
                 tracing::warn!(transactional_id = %id, ?error, "transaction end not saved");
             }
         }
@@ -378,7 +371,7 @@ impl TransactionCoordinator {
     /// and is retried by [`TransactionCoordinator::expire`].
     async fn finish(
         &self,
-        broker: &Broker,
+        host: &dyn TxnHost,
         transactional_id: &str,
         mut txn: TxnMetadata,
         commit: bool,
@@ -395,7 +388,7 @@ impl TransactionCoordinator {
             self.save(transactional_id, txn.clone()).await?;
         }
         if !txn.markers_written {
-            if let Err(error) = write_markers(broker, &txn, commit).await {
+            if let Err(error) = write_markers(host, &txn, commit).await {
                 tracing::warn!(
                     transactional_id,
                     ?error,
@@ -406,7 +399,7 @@ impl TransactionCoordinator {
             txn.markers_written = true;
         }
         if commit {
-            if let Err(error) = commit_offsets(broker, &txn.pending_offsets).await {
+            if let Err(error) = commit_offsets(host, &txn.pending_offsets).await {
                 tracing::warn!(
                     transactional_id,
                     ?error,
@@ -531,85 +524,40 @@ fn bump_epoch(txn: &mut TxnMetadata) -> bool {
     true
 }
 
-fn next_producer_id(broker: &Broker) -> Result<i64, ResponseError> {
-    broker.producer_ids.next_id().map_err(|error| {
-        tracing::error!(%error, "cannot allocate a producer id");
-        ResponseError::KafkaStorageError
-    })
+fn next_producer_id(host: &dyn TxnHost) -> Result<i64, ResponseError> {
+    host.next_producer_id()
 }
 
-/// Appends the marker to every partition of the transaction and waits until all are durable.
+/// Appends the marker to every partition of the transaction and waits until all are
+/// committed.
 async fn write_markers(
-    broker: &Broker,
+    host: &dyn TxnHost,
     txn: &TxnMetadata,
     commit: bool,
 ) -> Result<(), ResponseError> {
     let now = now_ms();
-    let mut waits = Vec::with_capacity(txn.partitions.len());
+    let producer = ProducerRef {
+        id: txn.producer_id,
+        epoch: txn.producer_epoch,
+    };
+    let mut writes = Vec::with_capacity(txn.partitions.len());
     for (topic, index) in &txn.partitions {
         // A partition deleted since it was added has nothing left to mark.
-        let Some(topic) = broker.topics.get(topic) else {
-            continue;
-        };
-        let Some(partition) = topic.partition(*index) else {
-            continue;
-        };
-        let end_offset = append_marker(
-            broker,
-            partition,
-            txn.producer_id,
-            txn.producer_epoch,
-            commit,
-            now,
-        )?;
-        waits.push((partition.clone(), end_offset));
+        if let Some(write) = host.append_marker(topic, *index, producer, commit, now)? {
+            writes.push(write);
+        }
     }
-    for (partition, end_offset) in waits {
-        marker_durable(&partition, end_offset).await?;
+    for write in writes {
+        write.committed(MARKER_TIMEOUT).await?;
     }
     Ok(())
 }
 
-/// Appends a COMMIT or ABORT marker of the producer to `partition` and starts its fsync;
-/// returns the offset after it, for [`marker_durable`].
-pub(crate) fn append_marker(
-    broker: &Broker,
-    partition: &Arc<Partition>,
-    producer_id: i64,
-    producer_epoch: i16,
-    commit: bool,
-    now: i64,
-) -> Result<i64, ResponseError> {
-    match partition.append_marker(producer_id, producer_epoch, commit, now) {
-        Ok(end_offset) => {
-            broker.flusher.request_sync(partition);
-            Ok(end_offset)
-        }
-        Err(error @ AppendError::Sequence(_)) => {
-            tracing::info!(?partition, %error, "transaction marker refused");
-            Err(append_code(&error))
-        }
-        Err(error) => {
-            tracing::error!(?partition, %error, "cannot write a transaction marker");
-            Err(ResponseError::KafkaStorageError)
-        }
-    }
-}
-
-/// Waits until a marker appended by [`append_marker`] is on disk.
-pub(crate) async fn marker_durable(
-    partition: &Partition,
-    end_offset: i64,
-) -> Result<(), ResponseError> {
-    match tokio::time::timeout(MARKER_TIMEOUT, partition.wait_durable(end_offset)).await {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(ResponseError::UnknownTopicOrPartition),
-        Err(_) => Err(ResponseError::RequestTimedOut),
-    }
-}
-
 /// Commits the transaction's offsets, group by group.
-async fn commit_offsets(broker: &Broker, pending: &[PendingOffset]) -> Result<(), ResponseError> {
+async fn commit_offsets(
+    host: &dyn TxnHost,
+    pending: &[PendingOffset],
+) -> Result<(), ResponseError> {
     let mut by_group: HashMap<&str, Vec<CommitOffset>> = HashMap::new();
     for o in pending {
         by_group.entry(&o.group).or_default().push(CommitOffset {
@@ -621,11 +569,7 @@ async fn commit_offsets(broker: &Broker, pending: &[PendingOffset]) -> Result<()
         });
     }
     for (group, offsets) in by_group {
-        let results = broker.groups.commit_transactional(group, offsets).await;
-        if let Some(Err(error)) = results.into_iter().find(Result::is_err) {
-            tracing::warn!(group, ?error, "transactional offsets not committed");
-            return Err(error);
-        }
+        host.commit_offsets(group, offsets).await?;
     }
     Ok(())
 }

@@ -2,9 +2,11 @@
 //! their transactions with markers, its durable state, and the per-transaction rules.
 
 pub(crate) mod coordinator;
+mod host;
 mod metadata;
 mod store;
 
 pub use coordinator::{ProducerRef, TransactionCoordinator};
+pub use host::{MarkerWrite, TxnHost, MARKER_TIMEOUT};
 pub use metadata::{PendingOffset, TxnMetadata, TxnState};
 pub use store::{StoreError, TxnMap, TxnStore};

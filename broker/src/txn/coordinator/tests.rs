@@ -8,6 +8,7 @@ use std::sync::Arc;
 use kafka_protocol::error::ResponseError;
 
 use super::*;
+use crate::broker::Broker;
 use crate::config::{BrokerConfig, Flags};
 use crate::partition::Isolation;
 use crate::storage::batch::split_batches;
@@ -100,13 +101,13 @@ async fn a_new_id_gets_a_fresh_producer_and_a_re_init_bumps_the_epoch() {
     let again = init(&b, "tx").await;
     assert_eq!((again.id, again.epoch), (first.id, 1));
     let refused = txns(&b)
-        .init_producer_id(&b, "tx", TIMEOUT_MS * 100, None)
+        .init_producer_id(&*b, "tx", TIMEOUT_MS * 100, None)
         .await;
     assert_eq!(
         refused.err(),
         Some(ResponseError::InvalidTransactionTimeout)
     );
-    let empty = txns(&b).init_producer_id(&b, "", TIMEOUT_MS, None).await;
+    let empty = txns(&b).init_producer_id(&*b, "", TIMEOUT_MS, None).await;
     assert_eq!(empty.err(), Some(ResponseError::InvalidRequest));
 }
 
@@ -155,13 +156,13 @@ async fn a_commit_writes_markers_to_every_partition_and_commits_the_offsets() {
         "held until the end (KIP-447)"
     );
     assert_eq!(offset_of(&b, "g"), None, "not visible before the commit");
-    c.end_txn(&b, "tx", p, true).await.expect("commit");
+    c.end_txn(&*b, "tx", p, true).await.expect("commit");
     assert_eq!(batches(&b, 0), [(true, p.id)]);
     assert_eq!(batches(&b, 1), [(true, p.id)]);
     assert_eq!(offset_of(&b, "g"), Some(42));
     assert!(!c.has_pending_offset("g", "t", 0));
     // A retried commit is answered with success and writes nothing more.
-    c.end_txn(&b, "tx", p, true).await.expect("retried commit");
+    c.end_txn(&*b, "tx", p, true).await.expect("retried commit");
     assert_eq!(batches(&b, 0).len(), 1);
     let state = c
         .snapshot()
@@ -184,10 +185,10 @@ async fn an_abort_writes_markers_and_drops_the_offsets() {
     c.add_pending_offsets("tx", p, "g", vec![pending("g", 7)])
         .await
         .expect("txn offsets");
-    c.end_txn(&b, "tx", p, false).await.expect("abort");
+    c.end_txn(&*b, "tx", p, false).await.expect("abort");
     assert_eq!(batches(&b, 0), [(true, p.id)]);
     assert_eq!(offset_of(&b, "g"), None);
-    let wrong = c.end_txn(&b, "tx", p, true).await;
+    let wrong = c.end_txn(&*b, "tx", p, true).await;
     assert_eq!(
         wrong.err(),
         Some(ResponseError::InvalidTxnState),
@@ -212,7 +213,7 @@ async fn re_initializing_aborts_the_open_transaction_and_fences_the_old_instance
         "the abort marker fences the old epoch"
     );
     assert_eq!(
-        c.end_txn(&b, "tx", p, true).await.err(),
+        c.end_txn(&*b, "tx", p, true).await.err(),
         Some(ResponseError::ProducerFenced)
     );
 }
@@ -222,7 +223,7 @@ async fn a_transaction_past_its_timeout_is_aborted_and_its_producer_fenced() {
     let dir = tempfile::tempdir().expect("tempdir");
     let b = open_broker(dir.path(), Flags::default());
     let p = txns(&b)
-        .init_producer_id(&b, "tx", 1, None)
+        .init_producer_id(&*b, "tx", 1, None)
         .await
         .expect("init with a 1 ms timeout");
     let c = txns(&b);
@@ -230,7 +231,7 @@ async fn a_transaction_past_its_timeout_is_aborted_and_its_producer_fenced() {
         .await
         .expect("add");
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    c.expire(&b).await;
+    c.expire(&*b).await;
     let txn = c
         .snapshot()
         .into_iter()
@@ -245,7 +246,7 @@ async fn a_transaction_past_its_timeout_is_aborted_and_its_producer_fenced() {
     );
     // KIP-360: the timed-out producer may re-initialize with its old epoch.
     let back = c
-        .init_producer_id(&b, "tx", TIMEOUT_MS, Some(p))
+        .init_producer_id(&*b, "tx", TIMEOUT_MS, Some(p))
         .await
         .expect("re-init after timeout");
     assert_eq!(back.id, p.id);
@@ -281,11 +282,11 @@ async fn state_survives_a_restart_and_idle_ids_expire() {
         Ok(()),
         "the open transaction is back"
     );
-    c.end_txn(&b, "tx", p, true)
+    c.end_txn(&*b, "tx", p, true)
         .await
         .expect("commit after restart");
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    c.expire(&b).await;
+    c.expire(&*b).await;
     assert!(c.snapshot().is_empty(), "an idle, ended id is forgotten");
     assert_eq!(
         c.check_produce(p, "t", 0),
