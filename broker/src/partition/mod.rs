@@ -326,7 +326,9 @@ impl Partition {
                     journaled,
                 },
                 SequenceCheck::Append => {
-                    let info = state.log.append(&mut batch, self.leader_epoch, now_ms)?;
+                    let info = state
+                        .log
+                        .append_verified(&mut batch, self.leader_epoch, now_ms)?;
                     state.producers.record(&identity, info.base_offset);
                     if transactional {
                         state.txns.on_data(identity.producer_id, info.base_offset);
@@ -770,21 +772,16 @@ fn rules_for(config: &LogConfig, compression: CompressionPolicy) -> ClientBatchR
     }
 }
 
-/// Splits batches the broker wrote itself into what [`Partition::append_checked`] takes;
-/// headers are checked here, CRCs by the log.
+/// Splits batches the broker wrote itself into what [`Partition::append_checked`] takes,
+/// checking each header and CRC.
 fn own_batches(records: &[u8]) -> Result<Vec<CheckedBatch>, AppendError> {
     let mut out = Vec::with_capacity(1);
     let mut pos = 0;
     while pos < records.len() {
         let index = out.len();
         let invalid = |source| StorageError::InvalidBatch { index, source };
-        let view = BatchView::header(&records[pos..]).map_err(invalid)?;
-        let bytes = records.get(pos..pos + view.size()).ok_or_else(|| {
-            invalid(crate::storage::BatchError::Truncated {
-                needed: view.size(),
-                available: records.len() - pos,
-            })
-        })?;
+        let view = BatchView::parse(&records[pos..]).map_err(invalid)?;
+        let bytes = view.as_bytes();
         out.push(CheckedBatch {
             identity: BatchIdentity::of(&view),
             transactional: view.is_transactional(),

@@ -486,6 +486,7 @@ pub struct Batches<'a> {
     buf: &'a [u8],
     pos: usize,
     failed: bool,
+    check_crc: bool,
 }
 
 /// Splits `buf` into batches, validating each one (header and CRC).
@@ -494,6 +495,16 @@ pub fn split_batches(buf: &[u8]) -> Batches<'_> {
         buf,
         pos: 0,
         failed: false,
+        check_crc: true,
+    }
+}
+
+/// [`split_batches`] for batches whose CRCs the caller has just verified: headers and lengths
+/// are checked, the CRC (a pass over every byte) is not computed again.
+pub(crate) fn split_verified_batches(buf: &[u8]) -> Batches<'_> {
+    Batches {
+        check_crc: false,
+        ..split_batches(buf)
     }
 }
 
@@ -511,7 +522,19 @@ impl<'a> Iterator for Batches<'a> {
         if self.failed || self.pos >= self.buf.len() {
             return None;
         }
-        match BatchView::parse(&self.buf[self.pos..]) {
+        let rest = &self.buf[self.pos..];
+        let parsed = if self.check_crc {
+            BatchView::parse(rest)
+        } else {
+            BatchView::header(rest).and_then(|header| match rest.get(..header.size()) {
+                Some(buf) => Ok(BatchView { buf }),
+                None => Err(BatchError::Truncated {
+                    needed: header.size(),
+                    available: rest.len(),
+                }),
+            })
+        };
+        match parsed {
             Ok(view) => {
                 self.pos += view.size();
                 Some(Ok(view))

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use tracing::{info, warn};
 
-use super::batch::{split_batches, BatchError, BatchViewMut};
+use super::batch::{split_batches, split_verified_batches, BatchError, BatchViewMut};
 use super::checkpoint::{self, HIGH_WATERMARK_FILE, LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE};
 use super::compaction::CleanerState;
 use super::config::{LogConfig, TimestampType};
@@ -148,9 +148,30 @@ impl PartitionLog {
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<AppendInfo> {
+        self.append_checking(batches, leader_epoch, now_ms, true)
+    }
+
+    /// [`PartitionLog::append`] of batches whose CRCs the caller verified (the partition
+    /// checks every batch before it takes its lock): headers are checked, CRCs not again.
+    pub fn append_verified(
+        &mut self,
+        batches: &mut [u8],
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo> {
+        self.append_checking(batches, leader_epoch, now_ms, false)
+    }
+
+    fn append_checking(
+        &mut self,
+        batches: &mut [u8],
+        leader_epoch: i32,
+        now_ms: i64,
+        check_crc: bool,
+    ) -> Result<AppendInfo> {
         let mut metas = std::mem::take(&mut self.scratch);
         metas.clear();
-        let result = self.append_with(batches, leader_epoch, now_ms, &mut metas);
+        let result = self.append_with(batches, leader_epoch, now_ms, check_crc, &mut metas);
         self.scratch = metas;
         result
     }
@@ -160,11 +181,17 @@ impl PartitionLog {
         batches: &mut [u8],
         leader_epoch: i32,
         now_ms: i64,
+        check_crc: bool,
         metas: &mut Vec<AppendedBatch>,
     ) -> Result<AppendInfo> {
         let max = self.config.max_message_bytes;
         let mut offsets: i64 = 0;
-        for (index, batch) in split_batches(batches).enumerate() {
+        let split = if check_crc {
+            split_batches(batches)
+        } else {
+            split_verified_batches(batches)
+        };
+        for (index, batch) in split.enumerate() {
             let view = batch.map_err(|source| StorageError::InvalidBatch { index, source })?;
             let size = view.size();
             if size > max as usize {
@@ -459,6 +486,27 @@ mod tests {
         let info = append(&mut log, request);
         assert_eq!((info.base_offset, info.last_offset), (0, 4));
         assert_eq!(read_all(&log, 0), vec![(0, 1), (2, 4)]);
+    }
+
+    #[test]
+    fn verified_appends_check_headers_and_lengths_but_do_not_recompute_crcs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut log = open(dir.path(), LogConfig::default());
+        let mut flipped = simple(1, 1_000);
+        let last = flipped.len() - 1;
+        flipped[last] ^= 1;
+        // The caller vouches for the CRC (it computed it); the log does not pay for it again.
+        assert!(log.append_verified(&mut flipped.clone(), 0, NOW).is_ok());
+        assert!(log.append(&mut flipped, 0, NOW).is_err());
+        let mut torn = simple(1, 1_000);
+        torn.truncate(torn.len() - 3);
+        assert!(matches!(
+            log.append_verified(&mut torn, 0, NOW),
+            Err(StorageError::InvalidBatch {
+                source: BatchError::Truncated { .. },
+                ..
+            })
+        ));
     }
 
     #[test]
