@@ -7,6 +7,7 @@ mod admission;
 mod delete;
 mod read;
 mod scale;
+mod services;
 mod strategy;
 mod write;
 

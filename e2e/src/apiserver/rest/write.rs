@@ -3,6 +3,7 @@
 use serde_json::Value;
 
 use super::admission::{decode, namespace_admits, validate};
+use super::services;
 use super::strategy::{has_finalizers, prepare_create, prepare_update};
 use super::{Target, WriteOptions, Written};
 use crate::apiserver::convert::{to_served, to_stored};
@@ -91,6 +92,9 @@ impl State {
             if self.store.get(&target.key(&name)).is_some() {
                 return Err(ApiError::already_exists(&rt.qualified(), &rt.group, &name));
             }
+        }
+        if rt.group.is_empty() && rt.kind == "Service" {
+            self.allocate_service(&mut obj)?;
         }
         let uid = self.store.next_uid();
         prepare_create(target, &mut obj, uid);
@@ -279,6 +283,9 @@ impl State {
                 self.faults.conflicts += 1;
                 return Err(ApiError::stale(&rt.qualified(), &rt.group, name));
             }
+        }
+        if rt.group.is_empty() && rt.kind == "Service" {
+            services::keep_allocations(&old, &mut new);
         }
         prepare_update(target, &old, &mut new);
         validate(target, &new, Some(&old))?;

@@ -65,6 +65,28 @@ pub(crate) struct Located {
     pub(crate) error: FieldError,
 }
 
+/// Every rule in the tree that does not compile, with where it is.
+fn rule_errors(node: &kube_cel::CompiledSchema, path: &str, out: &mut Vec<String>) {
+    for e in node.compilation_errors() {
+        let at = if path.is_empty() { "<root>" } else { path };
+        out.push(format!("{at}: {e}"));
+    }
+    let mut props: Vec<_> = node.properties.iter().collect();
+    props.sort_by(|a, b| a.0.cmp(b.0));
+    for (k, child) in props {
+        rule_errors(child, &format!("{path}.{k}"), out);
+    }
+    if let Some(items) = &node.items {
+        rule_errors(items, &format!("{path}[*]"), out);
+    }
+    if let Some(values) = &node.additional_properties {
+        rule_errors(values, &format!("{path}[*]"), out);
+    }
+    for sub in node.all_of.iter().chain(&node.one_of).chain(&node.any_of) {
+        rule_errors(sub, path, out);
+    }
+}
+
 /// The `openAPIV3Schema` of one CRD version, with its CEL rules compiled once.
 pub(crate) struct Schema {
     /// The schema as the CRD carries it.
@@ -77,11 +99,8 @@ impl Schema {
     /// make the CRD invalid.
     pub(crate) fn new(raw: Value) -> (Schema, Vec<String>) {
         let compiled = kube_cel::compile_schema(&raw);
-        let errors = compiled
-            .compilation_errors()
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+        let mut errors = Vec::new();
+        rule_errors(&compiled, "", &mut errors);
         (Schema { raw, compiled }, errors)
     }
 
@@ -233,6 +252,15 @@ mod tests {
                 .any(|e| e.starts_with("spec.config[a]: Invalid value")),
             "{errs:?}"
         );
+    }
+
+    #[test]
+    fn rules_that_do_not_compile_are_reported_with_their_place() {
+        let raw = json!({"type": "object", "properties": {"spec": {"type": "object",
+            "x-kubernetes-validations": [{"rule": "self.size() >"}]}}});
+        let (_, errors) = Schema::new(raw);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].starts_with(".spec: "), "{errors:?}");
     }
 
     #[test]
