@@ -4,6 +4,7 @@
 //! write and the controllers that react to it.
 
 mod admission;
+mod defaults;
 mod delete;
 mod read;
 mod scale;

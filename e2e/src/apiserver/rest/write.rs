@@ -3,8 +3,8 @@
 use serde_json::Value;
 
 use super::admission::{decode, namespace_admits, validate};
-use super::services;
 use super::strategy::{has_finalizers, prepare_create, prepare_update};
+use super::{defaults, services};
 use super::{Target, WriteOptions, Written};
 use crate::apiserver::convert::{to_served, to_stored};
 use crate::apiserver::error::{ApiError, ApiResult};
@@ -93,6 +93,7 @@ impl State {
                 return Err(ApiError::already_exists(&rt.qualified(), &rt.group, &name));
             }
         }
+        defaults::apply(rt, &mut obj);
         if rt.group.is_empty() && rt.kind == "Service" {
             self.allocate_service(&mut obj)?;
         }
@@ -182,17 +183,15 @@ impl State {
         }
         let live = self.live(target, name)?;
         let mut patched = to_served(rt, &target.version, &live);
+        // A patch that does not apply, as the apiserver's patcher reports it.
         let invalid_patch = |e: String| {
             let mut err = ApiError::new(
                 422,
                 "Invalid",
-                format!("the server rejected our request due to an error in our request: {e}"),
+                "the server rejected our request due to an error in our request",
             );
-            err.subject = Some(crate::apiserver::error::Subject {
-                name: name.to_owned(),
-                group: rt.group.clone(),
-                kind: rt.kind.clone(),
-            });
+            err.causes =
+                vec![serde_json::json!({"reason": "UnexpectedServerResponse", "message": e})];
             err
         };
         match kind {
@@ -284,6 +283,7 @@ impl State {
                 return Err(ApiError::stale(&rt.qualified(), &rt.group, name));
             }
         }
+        defaults::apply(rt, &mut new);
         if rt.group.is_empty() && rt.kind == "Service" {
             services::keep_allocations(&old, &mut new);
         }
