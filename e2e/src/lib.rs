@@ -68,11 +68,13 @@
 
 pub mod apiserver;
 pub mod kubeconfig;
+pub mod poll;
 pub mod tools;
 
 use std::path::PathBuf;
 
 pub use apiserver::FakeApiServer;
+pub use poll::wait_until;
 
 /// Failures of the control plane's own plumbing (the API's answers are [`apiserver::ApiError`]).
 #[derive(Debug, thiserror::Error)]

@@ -24,22 +24,12 @@ const NS: &str = "streaming";
 const DEADLINE: Duration = Duration::from_secs(30);
 
 /// Polls `f` until it yields `Some`, failing the test with `what` after the deadline.
-async fn wait_until<T, F, Fut>(what: &str, mut f: F) -> T
+async fn wait_until<T, F, Fut>(what: &str, f: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    tributary_e2e::wait_until(what, DEADLINE, f).await
 }
 
 /// Merge-patches `name`, failing the test with `what` if the API server refuses.

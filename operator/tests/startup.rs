@@ -19,19 +19,17 @@ const NS: &str = "tributary-system";
 const DEADLINE: Duration = Duration::from_secs(30);
 const CRDS: &str = "apiextensions.k8s.io/customresourcedefinitions";
 
+/// Polls `f` until it is true, failing the test with `what` after the deadline.
 async fn wait_until<F, Fut>(what: &str, mut f: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while !f().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    tributary_e2e::wait_until(what, DEADLINE, || {
+        let done = f();
+        async move { done.await.then_some(()) }
+    })
+    .await
 }
 
 fn metrics() -> Arc<Metrics> {

@@ -38,7 +38,7 @@ pub(crate) fn groups(types: &[Arc<ResourceType>]) -> Vec<(String, Vec<String>)> 
         }
     }
     for (_, versions) in &mut out {
-        versions.sort_by(|a, b| version_priority(b).cmp(&version_priority(a)));
+        versions.sort_by_key(|v| std::cmp::Reverse(version_priority(v)));
     }
     out
 }
@@ -258,7 +258,7 @@ mod tests {
     #[test]
     fn preferred_versions_are_ga_then_beta_then_alpha() {
         let mut vs = vec!["v1alpha1", "v1", "v2beta1", "v1beta2"];
-        vs.sort_by(|a, b| version_priority(b).cmp(&version_priority(a)));
+        vs.sort_by_key(|v| std::cmp::Reverse(version_priority(v)));
         assert_eq!(vs, vec!["v1", "v2beta1", "v1beta2", "v1alpha1"]);
     }
 }

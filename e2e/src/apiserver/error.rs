@@ -171,6 +171,13 @@ pub struct ApiError {
     pub reason: &'static str,
     /// Human-readable message, shaped like the real server's.
     pub message: String,
+    /// Object and field-level causes, when the Status carries details.
+    pub details: Option<Box<Details>>,
+}
+
+/// The `details` of a Status.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Details {
     /// Object the error is about.
     pub subject: Option<Subject>,
     /// Field-level causes (validation, field manager conflicts).
@@ -184,9 +191,20 @@ impl ApiError {
             code,
             reason,
             message: message.into(),
-            subject: None,
-            causes: Vec::new(),
+            details: None,
         }
+    }
+
+    /// This error about `subject`.
+    pub fn with_subject(mut self, subject: Subject) -> Self {
+        self.details.get_or_insert_with(Box::default).subject = Some(subject);
+        self
+    }
+
+    /// This error with field-level `causes`.
+    pub fn with_causes(mut self, causes: Vec<Value>) -> Self {
+        self.details.get_or_insert_with(Box::default).causes = causes;
+        self
     }
 
     /// 400 BadRequest.
@@ -196,17 +214,16 @@ impl ApiError {
 
     /// 404 NotFound for `<resource> "<name>"`, `resource` being `plural` or `plural.group`.
     pub fn not_found(qualified_resource: &str, group: &str, name: &str) -> Self {
-        let mut e = Self::new(
+        Self::new(
             404,
             "NotFound",
             format!("{qualified_resource} {name:?} not found"),
-        );
-        e.subject = Some(Subject {
+        )
+        .with_subject(Subject {
             name: name.to_owned(),
             group: group.to_owned(),
             kind: plural_of(qualified_resource),
-        });
-        e
+        })
     }
 
     /// 404 for a path no resource serves.
@@ -220,32 +237,30 @@ impl ApiError {
 
     /// 409 AlreadyExists.
     pub fn already_exists(qualified_resource: &str, group: &str, name: &str) -> Self {
-        let mut e = Self::new(
+        Self::new(
             409,
             "AlreadyExists",
             format!("{qualified_resource} {name:?} already exists"),
-        );
-        e.subject = Some(Subject {
+        )
+        .with_subject(Subject {
             name: name.to_owned(),
             group: group.to_owned(),
             kind: plural_of(qualified_resource),
-        });
-        e
+        })
     }
 
     /// 409 Conflict on a stale resourceVersion or failed precondition.
     pub fn conflict(qualified_resource: &str, group: &str, name: &str, why: &str) -> Self {
-        let mut e = Self::new(
+        Self::new(
             409,
             "Conflict",
             format!("Operation cannot be fulfilled on {qualified_resource} {name:?}: {why}"),
-        );
-        e.subject = Some(Subject {
+        )
+        .with_subject(Subject {
             name: name.to_owned(),
             group: group.to_owned(),
             kind: plural_of(qualified_resource),
-        });
-        e
+        })
     }
 
     /// The stale-resourceVersion conflict every optimistic-concurrency client retries on.
@@ -275,21 +290,24 @@ impl ApiError {
                     .join(", ")
             ),
         };
-        let mut e = Self::new(
+        Self::new(
             422,
             "Invalid",
             format!("{qualified} {name:?} is invalid: {list}"),
-        );
-        e.subject = Some(Subject {
+        )
+        .with_subject(Subject {
             name: name.to_owned(),
             group: group.to_owned(),
             kind: kind.to_owned(),
-        });
-        e.causes = errors
-            .iter()
-            .map(|f| json!({ "reason": f.kind.reason(), "message": f.body(), "field": f.field }))
-            .collect();
-        e
+        })
+        .with_causes(
+            errors
+                .iter()
+                .map(
+                    |f| json!({ "reason": f.kind.reason(), "message": f.body(), "field": f.field }),
+                )
+                .collect(),
+        )
     }
 
     /// 410 Gone with reason Expired: a resourceVersion or continue token older than history.
@@ -330,17 +348,17 @@ impl ApiError {
             "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
             "message": self.message, "reason": self.reason, "code": self.code,
         });
-        if self.subject.is_some() || !self.causes.is_empty() {
+        if let Some(d) = &self.details {
             let mut details = serde_json::Map::new();
-            if let Some(s) = &self.subject {
+            if let Some(s) = &d.subject {
                 details.insert("name".into(), json!(s.name));
                 if !s.group.is_empty() {
                     details.insert("group".into(), json!(s.group));
                 }
                 details.insert("kind".into(), json!(s.kind));
             }
-            if !self.causes.is_empty() {
-                details.insert("causes".into(), Value::Array(self.causes.clone()));
+            if !d.causes.is_empty() {
+                details.insert("causes".into(), Value::Array(d.causes.clone()));
             }
             status["details"] = Value::Object(details);
         }

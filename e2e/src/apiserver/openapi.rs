@@ -29,7 +29,7 @@ fn hash(doc: &Value) -> String {
         .to_string()
         .bytes()
         .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x1_0000_0001_b3)
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
         });
     format!("{h:016X}")
 }

@@ -100,7 +100,7 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: http::header::HeaderName) -> &'a str {
+fn header(headers: &HeaderMap, name: http::header::HeaderName) -> &str {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())

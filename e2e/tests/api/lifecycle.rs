@@ -8,7 +8,7 @@ use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::{json, Value};
 
-use crate::support::{api_error, server, wait_until};
+use crate::support::{api_error, publish_event, server, wait_until};
 
 const NS: &str = "streaming";
 
@@ -240,26 +240,14 @@ async fn events_written_by_a_recorder_are_read_as_core_events() {
         )
         .await
         .expect("cm");
-    let recorder = kube::runtime::events::Recorder::new(
-        client.clone(),
-        kube::runtime::events::Reporter {
-            controller: "tributary-test".into(),
-            instance: Some("t-0".into()),
-        },
-    );
-    recorder
-        .publish(
-            &kube::runtime::events::Event {
-                type_: kube::runtime::events::EventType::Normal,
-                reason: "Tested".into(),
-                note: Some("hello".into()),
-                action: "Test".into(),
-                secondary: None,
-            },
-            &cm.object_ref(&()),
-        )
-        .await
-        .expect("publish");
+    publish_event(
+        &client,
+        &cm.object_ref(&()),
+        kube::runtime::events::EventType::Normal,
+        "Tested",
+        "hello",
+    )
+    .await;
     let core: Api<Event> = Api::namespaced(client, NS);
     let selector = format!(
         "involvedObject.name=c,involvedObject.kind=ConfigMap,involvedObject.uid={}",
@@ -286,15 +274,17 @@ async fn lease_renewals_are_conditional_writes() {
         .await
         .expect("lease");
     let mut b = lease.clone();
-    b.spec
-        .as_mut()
-        .map(|s| s.holder_identity = Some("b".into()));
+    if let Some(s) = b.spec.as_mut() {
+        s.holder_identity = Some("b".into());
+    }
     leases
         .replace("l", &PostParams::default(), &b)
         .await
         .expect("b takes it");
     let mut a = lease;
-    a.spec.as_mut().map(|s| s.renew_time = None);
+    if let Some(s) = a.spec.as_mut() {
+        s.renew_time = None;
+    }
     assert_eq!(
         api_error(leases.replace("l", &PostParams::default(), &a).await).code,
         409,

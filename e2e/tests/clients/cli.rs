@@ -5,7 +5,7 @@ use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::cluster::tool;
-use crate::support::DEADLINE;
+use crate::support::next_line;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_apiserver_command_serves_the_api_and_prints_its_kubeconfig() {
@@ -20,11 +20,7 @@ async fn the_apiserver_command_serves_the_api_and_prints_its_kubeconfig() {
         .spawn()
         .expect("start tributary-e2e apiserver");
     let mut lines = BufReader::new(server.stdout.take().expect("stdout")).lines();
-    let printed = tokio::time::timeout(DEADLINE, lines.next_line())
-        .await
-        .expect("prints in time")
-        .expect("read")
-        .expect("a line");
+    let printed = next_line(&mut lines).await;
     assert_eq!(
         std::path::Path::new(&printed),
         std::fs::canonicalize(&path).expect("written")

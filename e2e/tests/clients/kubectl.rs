@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::cluster::{row, tool, Cluster};
-use crate::support::{wait_until, DEADLINE};
+use crate::support::{next_line, publish_event, wait_until, DEADLINE};
 
 const NS: &str = "default";
 
@@ -231,29 +231,16 @@ async fn kubectl_describe_shows_a_kafka_cluster_with_its_events() {
         .get("demo")
         .await
         .expect("cluster");
-    let recorder = kube::runtime::events::Recorder::new(
-        c.client.clone(),
-        kube::runtime::events::Reporter {
-            controller: "tributary-operator".into(),
-            instance: Some("op-0".into()),
-        },
-    );
-    recorder
-        .publish(
-            &kube::runtime::events::Event {
-                type_: kube::runtime::events::EventType::Warning,
-                reason: "BrokersStarting".into(),
-                note: Some("1 of 3 brokers ready".into()),
-                action: "Reconcile".into(),
-                secondary: None,
-            },
-            &cluster.object_ref(&ApiResource::from_gvk_with_plural(
-                &GroupVersionKind::gvk("tributary.dev", "v1alpha1", "KafkaCluster"),
-                "kafkaclusters",
-            )),
-        )
-        .await
-        .expect("event");
+    let kind = GroupVersionKind::gvk("tributary.dev", "v1alpha1", "KafkaCluster");
+    let reference = cluster.object_ref(&ApiResource::from_gvk_with_plural(&kind, "kafkaclusters"));
+    publish_event(
+        &c.client,
+        &reference,
+        kube::runtime::events::EventType::Warning,
+        "BrokersStarting",
+        "1 of 3 brokers ready",
+    )
+    .await;
     let out = c.kubectl_ok(&["describe", "kafkacluster", "demo"]).await;
     assert!(
         out.contains("Name:         demo") && out.contains("Brokers:"),
@@ -363,13 +350,6 @@ async fn kubectl_get_watch_prints_every_change_to_the_topics() {
         .expect("kubectl get -w");
     let mut lines = BufReader::new(watch.stdout.take().expect("stdout")).lines();
     let topics = kafka(&c.client, "KafkaTopic", "kafkatopics");
-    let next_line = async |lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>| {
-        tokio::time::timeout(DEADLINE, lines.next_line())
-            .await
-            .expect("a line in time")
-            .expect("read")
-            .expect("open")
-    };
     let first = next_line(&mut lines).await;
     assert!(
         first.split_whitespace().eq([

@@ -18,22 +18,12 @@ use tributary_e2e::FakeApiServer;
 pub const DEADLINE: Duration = Duration::from_secs(30);
 
 /// Polls `f` until it yields `Some`, failing the test with `what` after [`DEADLINE`].
-pub async fn wait_until<T, F, Fut>(what: &str, mut f: F) -> T
+pub async fn wait_until<T, F, Fut>(what: &str, f: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    tributary_e2e::wait_until(what, DEADLINE, f).await
 }
 
 /// A server with namespace `ns`, and a client defaulting to it.
@@ -120,5 +110,43 @@ pub fn api_error<T: std::fmt::Debug>(r: Result<T, kube::Error>) -> kube::core::S
     match r {
         Err(kube::Error::Api(s)) => *s,
         other => panic!("expected an API error, got {other:?}"),
+    }
+}
+
+/// Publishes an Event about `reference` the way the operator's recorder does
+/// (`events.k8s.io/v1`).
+pub async fn publish_event(
+    client: &Client,
+    reference: &k8s_openapi::api::core::v1::ObjectReference,
+    type_: kube::runtime::events::EventType,
+    reason: &str,
+    note: &str,
+) {
+    use kube::runtime::events::{Event, Recorder, Reporter};
+    let reporter = Reporter {
+        controller: "tributary-test".into(),
+        instance: Some("test-0".into()),
+    };
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note.into()),
+        action: "Test".into(),
+        secondary: None,
+    };
+    Recorder::new(client.clone(), reporter)
+        .publish(&event, reference)
+        .await
+        .unwrap_or_else(|e| panic!("publish event {reason}: {e}"));
+}
+
+/// The next line a child process prints, failing the test after [`DEADLINE`].
+pub async fn next_line<R>(lines: &mut tokio::io::Lines<R>) -> String
+where
+    R: tokio::io::AsyncBufRead + Unpin,
+{
+    match tokio::time::timeout(DEADLINE, lines.next_line()).await {
+        Ok(Ok(Some(line))) => line,
+        other => panic!("no line in time: {other:?}"),
     }
 }

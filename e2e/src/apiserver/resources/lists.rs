@@ -134,20 +134,19 @@ pub(crate) fn builtin_atomic_map(kind: &str, path: &[Seg]) -> bool {
             return true;
         }
     }
-    match (kind, p.as_str()) {
+    matches!(
+        (kind, p.as_str()),
         (
             "Deployment"
-            | "ReplicaSet"
-            | "StatefulSet"
-            | "DaemonSet"
-            | "Job"
-            | "PodDisruptionBudget",
+                | "ReplicaSet"
+                | "StatefulSet"
+                | "DaemonSet"
+                | "Job"
+                | "PodDisruptionBudget",
             "spec.selector",
-        ) => true,
-        ("RoleBinding" | "ClusterRoleBinding", "roleRef") => true,
-        ("Event", "involvedObject" | "related") => true,
-        _ => false,
-    }
+        ) | ("RoleBinding" | "ClusterRoleBinding", "roleRef")
+            | ("Event", "involvedObject" | "related")
+    )
 }
 
 #[cfg(test)]

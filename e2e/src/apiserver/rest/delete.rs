@@ -111,19 +111,11 @@ impl State {
             }
         }
         if opts.dry_run {
-            return Ok(Written {
-                object: to_served(rt, &target.version, &live),
-                code: 200,
-                warnings: Vec::new(),
-            });
+            return Ok(Written::new(to_served(rt, &target.version, &live), 200));
         }
         let result = self.delete_stored(&key, opts)?;
         self.settle();
-        Ok(Written {
-            object: to_served(rt, &target.version, &result),
-            code: 200,
-            warnings: Vec::new(),
-        })
+        Ok(Written::new(to_served(rt, &target.version, &result), 200))
     }
 
     /// Deletes the object at `key` (no preconditions): marks it when finalizers or a grace

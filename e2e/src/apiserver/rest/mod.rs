@@ -104,3 +104,14 @@ pub(crate) struct Written {
     /// `Warning` headers (unknown fields under `fieldValidation=Warn`).
     pub(crate) warnings: Vec<String>,
 }
+
+impl Written {
+    /// An answer without warnings.
+    pub(crate) fn new(object: Value, code: u16) -> Self {
+        Written {
+            object,
+            code,
+            warnings: Vec::new(),
+        }
+    }
+}

@@ -99,7 +99,8 @@ impl State {
         }
         if needs_node_ports(svc) {
             let mut used = taken_ports;
-            for p in svc["spec"]["ports"].as_array_mut().into_iter().flatten() {
+            let ports = svc["spec"]["ports"].as_array_mut().into_iter().flatten();
+            for p in ports.filter(|p| p.is_object()) {
                 match p["nodePort"].as_u64() {
                     Some(n) if used.contains(&n) => {
                         return Err(invalid(FieldError::invalid(

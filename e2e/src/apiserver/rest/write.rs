@@ -64,7 +64,7 @@ impl State {
     fn suffix(&mut self) -> String {
         let uid = self.store.next_uid();
         let mut n = uid.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x1_0000_0001_b3)
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
         });
         (0..5)
             .map(|_| {
@@ -113,22 +113,14 @@ impl State {
             &types,
         );
         if opts.dry_run {
-            return Ok(Written {
-                object: obj,
-                code: 201,
-                warnings: Vec::new(),
-            });
+            return Ok(Written::new(obj, 201));
         }
         let storage = self.storage_type(target)?;
         let stored = self
             .store
             .put(&target.key(&name), to_stored(rt, &storage, &obj));
         self.settle();
-        Ok(Written {
-            object: to_served(rt, &target.version, &stored),
-            code: 201,
-            warnings: Vec::new(),
-        })
+        Ok(Written::new(to_served(rt, &target.version, &stored), 201))
     }
 
     fn storage_type(
@@ -185,14 +177,14 @@ impl State {
         let mut patched = to_served(rt, &target.version, &live);
         // A patch that does not apply, as the apiserver's patcher reports it.
         let invalid_patch = |e: String| {
-            let mut err = ApiError::new(
+            ApiError::new(
                 422,
                 "Invalid",
                 "the server rejected our request due to an error in our request",
-            );
-            err.causes =
-                vec![serde_json::json!({"reason": "UnexpectedServerResponse", "message": e})];
-            err
+            )
+            .with_causes(vec![
+                serde_json::json!({"reason": "UnexpectedServerResponse", "message": e}),
+            ])
         };
         match kind {
             PatchKind::Merge => patch::merge(&mut patched, &body),
@@ -303,18 +295,10 @@ impl State {
         );
         new["metadata"]["resourceVersion"] = Value::String(current_rv.to_owned());
         if new == old {
-            return Ok(Written {
-                object: old,
-                code: 200,
-                warnings: Vec::new(),
-            });
+            return Ok(Written::new(old, 200));
         }
         if opts.dry_run {
-            return Ok(Written {
-                object: new,
-                code: 200,
-                warnings: Vec::new(),
-            });
+            return Ok(Written::new(new, 200));
         }
         let storage = self.storage_type(target)?;
         let key: Key = target.key(name);
@@ -329,10 +313,6 @@ impl State {
                 self.store.put(&key, stored)
             };
         self.settle();
-        Ok(Written {
-            object: to_served(rt, &target.version, &result),
-            code: 200,
-            warnings: Vec::new(),
-        })
+        Ok(Written::new(to_served(rt, &target.version, &result), 200))
     }
 }

@@ -132,6 +132,19 @@ fn node(s: &Value, v: &Value, path: &mut Vec<PathSeg>, out: &mut Vec<Located>) {
     junctors(s, v, path, out);
 }
 
+/// `Too many: <n>: must have at most <max> items` (maxItems and maxProperties alike).
+fn too_many(out: &mut Vec<Located>, path: &[PathSeg], n: u64, max: Option<u64>) {
+    if let Some(max) = max.filter(|m| n > *m) {
+        let e = FieldError::new(
+            FieldErrorKind::TooMany,
+            render_path(path),
+            Some(n.to_string()),
+            format!("must have at most {max} items"),
+        );
+        push(out, path, e);
+    }
+}
+
 fn object(
     s: &Value,
     map: &serde_json::Map<String, Value>,
@@ -147,18 +160,7 @@ fn object(
         }
     }
     let n = map.len() as u64;
-    if let Some(max) = s["maxProperties"].as_u64().filter(|m| n > *m) {
-        push(
-            out,
-            path,
-            FieldError::new(
-                FieldErrorKind::TooMany,
-                p.clone(),
-                Some(n.to_string()),
-                format!("must have at most {max} items"),
-            ),
-        );
-    }
+    too_many(out, path, n, s["maxProperties"].as_u64());
     if let Some(min) = s["minProperties"].as_u64().filter(|m| n < *m) {
         invalid(
             out,
@@ -185,18 +187,7 @@ fn object(
 fn array(s: &Value, items: &[Value], path: &mut Vec<PathSeg>, out: &mut Vec<Located>) {
     let p = render_path(path);
     let n = items.len() as u64;
-    if let Some(max) = s["maxItems"].as_u64().filter(|m| n > *m) {
-        push(
-            out,
-            path,
-            FieldError::new(
-                FieldErrorKind::TooMany,
-                p.clone(),
-                Some(n.to_string()),
-                format!("must have at most {max} items"),
-            ),
-        );
-    }
+    too_many(out, path, n, s["maxItems"].as_u64());
     if let Some(min) = s["minItems"].as_u64().filter(|m| n < *m) {
         let v = Value::Array(items.to_vec());
         invalid(

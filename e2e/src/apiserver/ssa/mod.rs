@@ -364,12 +364,12 @@ fn conflict_error(conflicts: &[(String, FieldPath)]) -> ApiError {
             )
         }
     };
-    let mut e = ApiError::new(409, "Conflict", message);
-    e.causes = conflicts
-        .iter()
-        .map(|(m, p)| json!({"type": "FieldManagerConflict", "message": format!("conflict with {m}"), "field": render(p)}))
-        .collect();
-    e
+    ApiError::new(409, "Conflict", message).with_causes(
+        conflicts
+            .iter()
+            .map(|(m, p)| json!({"type": "FieldManagerConflict", "message": format!("conflict with {m}"), "field": render(p)}))
+            .collect(),
+    )
 }
 
 /// The default field manager for a request without `fieldManager`: the User-Agent's program
