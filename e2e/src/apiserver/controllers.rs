@@ -175,86 +175,74 @@ impl State {
 
     /// The garbage collector; true when anything changed.
     fn garbage_collect(&mut self) -> bool {
-        let mut changed = false;
-        // Dependents by owner uid.
+        // One pass over the objects, without copying them: dependents by owner uid, owners
+        // waiting for the collector (orphan or foreground), and dependents with owners gone.
         let mut dependents: HashMap<String, Vec<Key>> = HashMap::new();
-        for key in self.store.keys() {
-            if let Some(obj) = self.store.get(&key) {
-                for r in obj["metadata"]["ownerReferences"]
-                    .as_array()
+        let mut waiting: Vec<(Key, String, &'static str)> = Vec::new();
+        let mut dangling: Vec<(Key, Vec<Value>)> = Vec::new();
+        for (key, obj) in self.store.iter() {
+            let refs = obj["metadata"]["ownerReferences"].as_array();
+            for u in refs.into_iter().flatten().filter_map(|r| r["uid"].as_str()) {
+                dependents
+                    .entry(u.to_owned())
+                    .or_default()
+                    .push(key.clone());
+            }
+            if deleting(obj) {
+                let fs = finalizers(obj);
+                let policy = [ORPHAN, FOREGROUND]
                     .into_iter()
-                    .flatten()
-                {
-                    if let Some(u) = r["uid"].as_str() {
-                        dependents
-                            .entry(u.to_owned())
-                            .or_default()
-                            .push(key.clone());
-                    }
+                    .find(|p| fs.iter().any(|f| f == p));
+                if let Some(p) = policy {
+                    waiting.push((key.clone(), uid(obj).to_owned(), p));
+                }
+            } else if let Some(refs) = refs.filter(|r| !r.is_empty()) {
+                let solid: Vec<Value> = refs
+                    .iter()
+                    .filter(|r| self.owner_exists(key, r))
+                    .cloned()
+                    .collect();
+                if solid.len() != refs.len() {
+                    dangling.push((key.clone(), solid));
                 }
             }
         }
-        for key in self.store.keys() {
-            let Some(obj) = self.store.get(&key).cloned() else {
-                continue;
-            };
-            if !deleting(&obj) {
-                continue;
-            }
-            let fs = finalizers(&obj);
-            let deps = dependents.get(uid(&obj)).cloned().unwrap_or_default();
-            if fs.iter().any(|f| f == ORPHAN) {
+        let mut changed = false;
+        for (key, owner_uid, policy) in waiting {
+            let deps = dependents.get(&owner_uid).cloned().unwrap_or_default();
+            if policy == ORPHAN {
                 for d in &deps {
-                    self.drop_owner_ref(d, uid(&obj));
+                    self.drop_owner_ref(d, &owner_uid);
                 }
                 self.remove_finalizer(&key, ORPHAN);
                 changed = true;
-            } else if fs.iter().any(|f| f == FOREGROUND) {
-                let mut blocking = false;
-                for d in &deps {
-                    let Some(dep) = self.store.get(d).cloned() else {
-                        continue;
-                    };
-                    blocking |= dep["metadata"]["ownerReferences"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .any(|r| r["uid"] == uid(&obj) && r["blockOwnerDeletion"] == true);
-                    if !deleting(&dep) {
-                        let has_own = dependents.get(uid(&dep)).is_some_and(|v| !v.is_empty());
-                        self.background_delete(
-                            d,
-                            if has_own { "Foreground" } else { "Background" },
-                        );
-                        changed = true;
-                    }
-                }
-                if !blocking {
-                    self.remove_finalizer(&key, FOREGROUND);
+                continue;
+            }
+            let mut blocking = false;
+            for d in &deps {
+                let Some(dep) = self.store.get(d) else {
+                    continue;
+                };
+                blocking |= dep["metadata"]["ownerReferences"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|r| r["uid"] == owner_uid.as_str() && r["blockOwnerDeletion"] == true);
+                if !deleting(dep) {
+                    let has_own = dependents.get(uid(dep)).is_some_and(|v| !v.is_empty());
+                    self.background_delete(d, if has_own { "Foreground" } else { "Background" });
                     changed = true;
                 }
             }
+            if !blocking {
+                self.remove_finalizer(&key, FOREGROUND);
+                changed = true;
+            }
         }
-        for key in self.store.keys() {
-            let Some(obj) = self.store.get(&key).cloned() else {
-                continue;
-            };
-            let refs = obj["metadata"]["ownerReferences"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
-            if refs.is_empty() || deleting(&obj) {
-                continue;
-            }
-            let (solid, dangling): (Vec<Value>, Vec<Value>) =
-                refs.into_iter().partition(|r| self.owner_exists(&key, r));
-            if dangling.is_empty() {
-                continue;
-            }
+        for (key, solid) in dangling {
             if solid.is_empty() {
                 self.background_delete(&key, "Background");
-            } else {
-                let mut updated = obj;
+            } else if let Some(mut updated) = self.store.get(&key).cloned() {
                 updated["metadata"]["ownerReferences"] = json!(solid);
                 self.store.put(&key, updated);
             }
@@ -272,9 +260,9 @@ impl State {
         owner_key.namespace.is_empty() || owner_key.namespace == key.namespace
     }
 
-    fn drop_owner_ref(&mut self, key: &Key, owner_uid: &str) -> bool {
+    fn drop_owner_ref(&mut self, key: &Key, owner_uid: &str) {
         let Some(mut obj) = self.store.get(key).cloned() else {
-            return false;
+            return;
         };
         let refs: Vec<Value> = obj["metadata"]["ownerReferences"]
             .as_array()
@@ -291,7 +279,6 @@ impl State {
             obj["metadata"]["ownerReferences"] = json!(refs);
         }
         self.store.put(key, obj);
-        true
     }
 
     /// The namespace controllers; true when anything changed.
@@ -332,13 +319,9 @@ impl State {
     fn empty_namespace(&mut self, key: &Key, ns: &Value) -> bool {
         let contents: Vec<(Key, bool)> = self
             .store
-            .keys()
-            .into_iter()
-            .filter(|k| k.namespace == key.name)
-            .map(|k| {
-                let d = self.store.get(&k).is_some_and(deleting);
-                (k, d)
-            })
+            .iter()
+            .filter(|(k, _)| k.namespace == key.name)
+            .map(|(k, o)| (k.clone(), deleting(o)))
             .collect();
         if contents.is_empty() {
             let spec_finalizers = ns["spec"]["finalizers"]

@@ -169,6 +169,14 @@ fn decode_body(content_type: &str, body: &Bytes) -> ApiResult<Option<Value>> {
 
 /// Answers one request.
 pub(crate) async fn handle(server: &FakeApiServer, req: Request<Bytes>) -> Response<Body> {
+    let method = req.method().clone();
+    let uri = req.uri().clone();
+    let resp = answer(server, req).await;
+    tracing::debug!(%method, %uri, status = resp.status().as_u16(), "request");
+    resp
+}
+
+async fn answer(server: &FakeApiServer, req: Request<Bytes>) -> Response<Body> {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_owned();
     if let Some(resp) = fixed(server, &parts.method, &path, &parts.headers) {

@@ -77,9 +77,9 @@ impl Store {
         })
     }
 
-    /// Every key, for the controllers' sweeps.
-    pub(crate) fn keys(&self) -> Vec<Key> {
-        self.objects.keys().cloned().collect()
+    /// Every object in key order, for the controllers' sweeps.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&Key, &Value)> {
+        self.objects.iter()
     }
 
     /// A fresh uid.

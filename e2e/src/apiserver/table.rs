@@ -118,8 +118,14 @@ fn builtin_columns(rt: &ResourceType) -> Vec<Column> {
     }
 }
 
-/// The columns of `rt` in `version`, Name first.
+/// The columns of `rt` in `version`, Name first (last and hidden for core Events, as
+/// `kubectl get events` shows them).
 fn columns(rt: &ResourceType, version: &str) -> Vec<Column> {
+    if rt.group.is_empty() && rt.kind == "Event" {
+        let mut cols = builtin_columns(rt);
+        cols.push(col("Name", "string", "name", 1, ".metadata.name"));
+        return cols;
+    }
     let mut cols = vec![col("Name", "string", "name", 0, ".metadata.name")];
     cols[0].description = "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names".into();
     if rt.is_custom() {
