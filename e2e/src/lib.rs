@@ -58,7 +58,8 @@
 //! and any CRD version conversion beyond `apiVersion`; CRD name conflicts, `selectableFields`
 //! and the CEL cost budget; strategic merge patch's `retainKeys` strategy semantics beyond the
 //! directive and `$setElementOrder` interleaving; server-side apply across versions and for
-//! `events.k8s.io` field renames; duplicate JSON keys; OpenAPI v2 and built-in kinds' OpenAPI
+//! `events.k8s.io` field renames, and maps recorded as members (`.`) in managedFields;
+//! duplicate JSON keys; OpenAPI v2 and built-in kinds' OpenAPI
 //! schemas (kubectl falls back to its compiled-in types; `kubectl explain` works for custom
 //! resources only); protobuf and CBOR responses (answers are JSON); the other controllers of
 //! kube-controller-manager (Deployments, ReplicaSets, StatefulSets, Endpoints, ...) and the

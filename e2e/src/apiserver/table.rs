@@ -177,8 +177,11 @@ pub(crate) fn human_duration(secs: i64) -> String {
 }
 
 fn age_of(ts: Option<&str>) -> Value {
-    let Some(t) = ts.and_then(|t| t.parse::<k8s_openapi::jiff::Timestamp>().ok()) else {
+    let Some(ts) = ts else {
         return json!("<unknown>");
+    };
+    let Ok(t) = ts.parse::<k8s_openapi::jiff::Timestamp>() else {
+        return json!("<invalid>");
     };
     let secs = k8s_openapi::jiff::Timestamp::now().as_second() - t.as_second();
     json!(human_duration(secs))
@@ -255,8 +258,8 @@ fn computed(which: &str, obj: &Value) -> Value {
     }
 }
 
-/// One cell, as the real table convertors fill it: strings printed, dates as ages, numbers
-/// and booleans as JSON values, nothing for a missing value.
+/// One cell, as the real table convertors fill it: the first value the path finds, strings
+/// printed, dates as ages, numbers and booleans as JSON values, nothing for a missing value.
 fn cell(c: &Column, obj: &Value) -> Value {
     if let Some(which) = c.json_path.strip_prefix('!') {
         return computed(which, obj);
@@ -267,14 +270,10 @@ fn cell(c: &Column, obj: &Value) -> Value {
     };
     match c.type_.as_str() {
         "date" => age_of(first.as_str()),
-        "string" => json!(found
-            .iter()
-            .map(|v| match v {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            })
-            .collect::<Vec<_>>()
-            .join(" ")),
+        "string" => match first {
+            Value::String(s) => json!(s),
+            other => json!(other.to_string()),
+        },
         "integer" => first.as_i64().map_or(Value::Null, |i| json!(i)),
         "number" => first.as_f64().map_or(Value::Null, |f| json!(f)),
         "boolean" => first.as_bool().map_or(Value::Null, |b| json!(b)),
