@@ -4,7 +4,7 @@ use std::process::Stdio;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use super::cluster::tool;
+use super::cluster::{succeeded, tool};
 use crate::support::next_line;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -32,13 +32,8 @@ async fn the_apiserver_command_serves_the_api_and_prints_its_kubeconfig() {
         .output()
         .await
         .expect("kubectl");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
+        succeeded(&out),
         "serviceaccount/default",
         "the context's namespace is kube-system"
     );

@@ -120,3 +120,13 @@ pub(crate) fn row<'a>(table: &'a str, name: &str) -> Vec<&'a str> {
         .find(|cols| cols.first() == Some(&name))
         .unwrap_or_else(|| panic!("no row {name} in:\n{table}"))
 }
+
+/// The trimmed stdout of a finished command, failing the test unless it succeeded.
+pub(crate) fn succeeded(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}

@@ -9,7 +9,7 @@ use kube::{Api, Resource};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use super::cluster::{row, tool, Cluster};
+use super::cluster::{row, succeeded, tool, Cluster};
 use crate::support::{next_line, publish_event, wait_until, DEADLINE};
 
 const NS: &str = "default";
@@ -327,13 +327,8 @@ async fn kubectl_wait_returns_once_the_cluster_reports_ready() {
         .await
         .expect("kubectl wait returns")
         .expect("output");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
+        succeeded(&out),
         "kafkacluster.tributary.dev/demo condition met"
     );
 }

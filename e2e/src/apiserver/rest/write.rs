@@ -31,6 +31,17 @@ fn writer<'a>(
     }
 }
 
+/// Records the write of `new` (from `old`) by `opts.manager` in its managedFields.
+fn record(target: &Target, opts: &WriteOptions, old: Option<&Value>, new: &mut Value) {
+    let time = now();
+    let api_version = target.api_version();
+    let types = VersionTypes {
+        rt: &target.rt,
+        version: &target.version,
+    };
+    ssa::record_update(old, new, &writer(target, opts, &api_version, &time), &types);
+}
+
 impl State {
     /// POST: creates an object from `body`.
     pub(crate) fn create(
@@ -100,18 +111,7 @@ impl State {
         let uid = self.store.next_uid();
         prepare_create(target, &mut obj, uid);
         validate(target, &obj, None)?;
-        let time = now();
-        let api_version = target.api_version();
-        let types = VersionTypes {
-            rt,
-            version: &target.version,
-        };
-        ssa::record_update(
-            None,
-            &mut obj,
-            &writer(target, opts, &api_version, &time),
-            &types,
-        );
+        record(target, opts, None, &mut obj);
         if opts.dry_run {
             return Ok(Written::new(obj, 201));
         }
@@ -281,18 +281,7 @@ impl State {
         }
         prepare_update(target, &old, &mut new);
         validate(target, &new, Some(&old))?;
-        let time = now();
-        let api_version = target.api_version();
-        let types = VersionTypes {
-            rt,
-            version: &target.version,
-        };
-        ssa::record_update(
-            Some(&old),
-            &mut new,
-            &writer(target, opts, &api_version, &time),
-            &types,
-        );
+        record(target, opts, Some(&old), &mut new);
         new["metadata"]["resourceVersion"] = Value::String(current_rv.to_owned());
         if new == old {
             return Ok(Written::new(old, 200));
