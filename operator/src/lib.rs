@@ -20,9 +20,6 @@ pub mod placement;
 pub mod run;
 pub mod topic;
 
-#[cfg(feature = "testing")]
-pub mod testing;
-
 pub use error::{Error, Result};
 
 /// Field manager for every server-side apply, so ownership of fields is attributable.

@@ -15,31 +15,21 @@ use kube::{Api, Client, CustomResourceExt};
 use serde_json::json;
 use tokio::sync::watch;
 use tributary_crds::{KafkaCluster, KafkaTopic, TopicPhase};
+use tributary_e2e::FakeApiServer;
 use tributary_operator::builders::CONFIG_HASH_ANNOTATION;
 use tributary_operator::context::Settings;
 use tributary_operator::metrics::Metrics;
-use tributary_operator::testing::FakeApiServer;
 
 const NS: &str = "streaming";
 const DEADLINE: Duration = Duration::from_secs(30);
 
 /// Polls `f` until it yields `Some`, failing the test with `what` after the deadline.
-async fn wait_until<T, F, Fut>(what: &str, mut f: F) -> T
+async fn wait_until<T, F, Fut>(what: &str, f: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    tributary_e2e::wait_until(what, DEADLINE, f).await
 }
 
 /// Merge-patches `name`, failing the test with `what` if the API server refuses.
@@ -165,6 +155,7 @@ fn phase(t: &KafkaTopic) -> Option<TopicPhase> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operator_drives_cluster_and_topics_through_their_lifecycle() {
     let server = FakeApiServer::new();
+    server.create_namespace(NS);
     let client = server.client(NS);
     install_crds(&client).await;
 
@@ -205,9 +196,11 @@ async fn operator_drives_cluster_and_topics_through_their_lifecycle() {
         ("rbac.authorization.k8s.io/rolebindings", "demo-broker"),
         ("policy/poddisruptionbudgets", "demo-broker"),
     ] {
-        let child = server
-            .get(resource, NS, name)
-            .unwrap_or_else(|| panic!("{resource} {name} missing"));
+        // Applied in one reconcile, the PodDisruptionBudget after the StatefulSet.
+        let child = wait_until(&format!("{resource} {name}"), || async {
+            server.get(resource, NS, name)
+        })
+        .await;
         assert_eq!(
             child["metadata"]["ownerReferences"][0]["kind"], "KafkaCluster",
             "{name} owner"
@@ -472,6 +465,7 @@ fn cluster_events(server: &FakeApiServer, reason: &str) -> Vec<serde_json::Value
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_reconcile_publishes_a_warning_event_and_retries() {
     let server = FakeApiServer::new();
+    server.create_namespace(NS);
     let client = server.client(NS);
     install_crds(&client).await;
     // The first child write is refused, as if RBAC were missing.
@@ -518,6 +512,7 @@ fn paused_condition(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paused_cluster_reports_paused_and_resumes_when_the_annotation_goes() {
     let server = FakeApiServer::new();
+    server.create_namespace(NS);
     let client = server.client(NS);
     install_crds(&client).await;
     let metrics = Arc::new(Metrics::new().unwrap_or_else(|e| panic!("metrics: {e}")));
@@ -586,6 +581,7 @@ fn monitored_spec() -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn monitoring_spec_applies_pod_monitor_and_rules_and_removes_them_when_off() {
     let server = FakeApiServer::new();
+    server.create_namespace(NS);
     let client = server.client(NS);
     install_crds(&client).await;
     let metrics = Arc::new(Metrics::new().unwrap_or_else(|e| panic!("metrics: {e}")));
@@ -632,6 +628,7 @@ async fn monitoring_spec_applies_pod_monitor_and_rules_and_removes_them_when_off
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_prometheus_operator_is_reported_without_failing_the_reconcile() {
     let server = FakeApiServer::new();
+    server.create_namespace(NS);
     server.unserve_group("monitoring.coreos.com");
     let client = server.client(NS);
     install_crds(&client).await;
@@ -665,6 +662,7 @@ async fn missing_prometheus_operator_is_reported_without_failing_the_reconcile()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scale_down_waits_until_topics_moved_replicas_off_the_removed_brokers() {
     let server = FakeApiServer::new();
+    server.create_namespace(NS);
     let client = server.client(NS);
     install_crds(&client).await;
     let metrics = Arc::new(Metrics::new().unwrap_or_else(|e| panic!("metrics: {e}")));
@@ -753,6 +751,7 @@ async fn scale_down_waits_until_topics_moved_replicas_off_the_removed_brokers() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forbidden_monitoring_objects_are_reported_not_fatal() {
     let server = FakeApiServer::new();
+    server.create_namespace(NS);
     let client = server.client(NS);
     install_crds(&client).await;
     // As if the operator's RBAC lacked monitoring.coreos.com.

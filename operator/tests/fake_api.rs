@@ -4,12 +4,13 @@
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Patch, PatchParams, PostParams};
-use kube::Api;
+use kube::{Api, CustomResourceExt};
 use serde_json::json;
 use tributary_crds::KafkaTopic;
+use tributary_e2e::FakeApiServer;
 use tributary_operator::leader::LeaderElector;
-use tributary_operator::testing::FakeApiServer;
 
 fn cm(name: &str, value: &str) -> ConfigMap {
     serde_json::from_value(json!({ "apiVersion": "v1", "kind": "ConfigMap", "metadata": { "name": name }, "data": { "k": value } }))
@@ -19,6 +20,7 @@ fn cm(name: &str, value: &str) -> ConfigMap {
 #[tokio::test]
 async fn stale_resource_version_is_a_conflict() {
     let server = FakeApiServer::new();
+    server.create_namespace("ns");
     let api: Api<ConfigMap> = Api::namespaced(server.client("ns"), "ns");
     let created = api
         .create(&PostParams::default(), &cm("c", "1"))
@@ -45,6 +47,11 @@ async fn stale_resource_version_is_a_conflict() {
 #[tokio::test]
 async fn status_is_a_separate_subresource_and_spec_changes_bump_generation() {
     let server = FakeApiServer::new();
+    server.create_namespace("ns");
+    let crds: Api<CustomResourceDefinition> = Api::all(server.client("ns"));
+    crds.create(&PostParams::default(), &KafkaTopic::crd())
+        .await
+        .unwrap_or_else(|e| panic!("install the KafkaTopic CRD: {e}"));
     let api: Api<KafkaTopic> = Api::namespaced(server.client("ns"), "ns");
     let t: KafkaTopic = serde_json::from_value(json!({
         "apiVersion": "tributary.dev/v1alpha1", "kind": "KafkaTopic", "metadata": { "name": "t" },
@@ -79,6 +86,7 @@ async fn status_is_a_separate_subresource_and_spec_changes_bump_generation() {
 #[tokio::test]
 async fn one_leader_at_a_time_and_release_hands_over() {
     let server = FakeApiServer::new();
+    server.create_namespace("ns");
     let a = LeaderElector::new(
         server.client("ns"),
         "ns",

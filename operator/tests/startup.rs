@@ -11,27 +11,25 @@ use kube::{Api, CustomResourceExt};
 use serde_json::Value;
 use tokio::sync::watch;
 use tributary_crds::{KafkaCluster, KafkaTopic};
+use tributary_e2e::FakeApiServer;
 use tributary_operator::context::Settings;
 use tributary_operator::metrics::Metrics;
-use tributary_operator::testing::FakeApiServer;
 
 const NS: &str = "tributary-system";
 const DEADLINE: Duration = Duration::from_secs(30);
 const CRDS: &str = "apiextensions.k8s.io/customresourcedefinitions";
 
+/// Polls `f` until it is true, failing the test with `what` after the deadline.
 async fn wait_until<F, Fut>(what: &str, mut f: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while !f().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    tributary_e2e::wait_until(what, DEADLINE, || {
+        let done = f();
+        async move { done.await.then_some(()) }
+    })
+    .await
 }
 
 fn metrics() -> Arc<Metrics> {
@@ -53,10 +51,17 @@ fn spec_of(crd: &CustomResourceDefinition) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_crds_replaces_a_stale_crd_and_installs_a_missing_one_before_leading() {
     let server = FakeApiServer::new();
+    server.create_namespace(NS);
     let client = server.client(NS);
-    // An older release's KafkaCluster CRD: no schema, one printer column fewer.
+    // An older release's KafkaCluster CRD: a schema that only knew `spec`, no printer columns.
     let mut stale = KafkaCluster::crd();
-    stale.spec.versions[0].schema = None;
+    stale.spec.versions[0].schema = Some(
+        serde_json::from_value(
+            serde_json::json!({"openAPIV3Schema": {"type": "object", "properties": {
+            "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}}),
+        )
+        .unwrap_or_else(|e| panic!("stale schema: {e}")),
+    );
     stale.spec.versions[0].additional_printer_columns = None;
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     if let Err(e) = crds.create(&PostParams::default(), &stale).await {
@@ -93,6 +98,18 @@ async fn apply_crds_replaces_a_stale_crd_and_installs_a_missing_one_before_leadi
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_apply_crds_the_operator_never_writes_crds() {
     let server = FakeApiServer::new();
+    server.create_namespace(NS);
+    // Installed by someone else (helm's crds/), as the operator needs them to start.
+    let crds: Api<CustomResourceDefinition> = Api::all(server.client(NS));
+    let by_helm = PostParams {
+        field_manager: Some("helm".into()),
+        ..PostParams::default()
+    };
+    for crd in [KafkaCluster::crd(), KafkaTopic::crd()] {
+        if let Err(e) = crds.create(&by_helm, &crd).await {
+            panic!("install CRD: {e}");
+        }
+    }
     let metrics = metrics();
     let (stop_tx, stop_rx) = watch::channel(false);
     let operator = tokio::spawn(tributary_operator::run::run(
@@ -106,10 +123,17 @@ async fn without_apply_crds_the_operator_never_writes_crds() {
     })
     .await;
     for name in ["kafkaclusters.tributary.dev", "kafkatopics.tributary.dev"] {
-        assert!(
-            server.get(CRDS, "", name).is_none(),
-            "{name} written without --apply-crds"
-        );
+        let crd = server
+            .get(CRDS, "", name)
+            .unwrap_or_else(|| panic!("{name} is gone"));
+        let writers: Vec<&str> = crd["metadata"]["managedFields"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["subresource"].is_null())
+            .filter_map(|e| e["manager"].as_str())
+            .collect();
+        assert_eq!(writers, vec!["helm"], "{name} written without --apply-crds");
     }
     let _ = stop_tx.send(true);
     match tokio::time::timeout(DEADLINE, operator).await {

@@ -1,0 +1,122 @@
+//! Serving the API over plain HTTP/1.1 on a local address (kube-rs, client-go and helm accept
+//! an `http://` server in a kubeconfig), with a connection limit and a shutdown that also ends
+//! long-running watches.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http_body_util::BodyExt;
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::{JoinHandle, JoinSet};
+
+use super::error::ApiError;
+use super::router;
+use super::FakeApiServer;
+
+/// Connections served at once; more wait in the accept queue.
+const MAX_CONNECTIONS: usize = 1024;
+
+/// A running HTTP server; dropping it stops it.
+pub struct Served {
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Served {
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:<port>`, the kubeconfig's server.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, closes every connection (watches included) and waits for that.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// Binds `addr` and serves `server` on it.
+pub(super) async fn serve(server: FakeApiServer, addr: SocketAddr) -> std::io::Result<Served> {
+    let listener = TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let (stop, mut stopped) = watch::channel(false);
+    let task = tokio::spawn(async move {
+        let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        let mut connections = JoinSet::new();
+        loop {
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                break;
+            };
+            let accepted = tokio::select! {
+                _ = stopped.changed() => break,
+                accepted = listener.accept() => accepted,
+            };
+            let (stream, _) = match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!("accept: {e}");
+                    continue;
+                }
+            };
+            let server = server.clone();
+            connections.spawn(async move {
+                let service = hyper::service::service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| {
+                        let server = server.clone();
+                        async move {
+                            let (parts, body) = req.into_parts();
+                            let resp = match body.collect().await {
+                                Ok(b) => {
+                                    router::handle(
+                                        &server,
+                                        hyper::Request::from_parts(parts, b.to_bytes()),
+                                    )
+                                    .await
+                                }
+                                Err(e) => router::error_for(&ApiError::bad_request(format!(
+                                    "cannot read body: {e}"
+                                ))),
+                            };
+                            Ok::<_, Infallible>(resp)
+                        }
+                    },
+                );
+                if let Err(e) = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await
+                {
+                    tracing::debug!("connection: {e}");
+                }
+                drop(permit);
+            });
+            while connections.try_join_next().is_some() {}
+        }
+        connections.shutdown().await;
+    });
+    Ok(Served {
+        addr,
+        stop,
+        task: Some(task),
+    })
+}

@@ -1,0 +1,290 @@
+//! An in-memory Kubernetes API server with Kubernetes' semantics, for the operator's
+//! in-process tests (a `kube::Client` through a tower service) and for the real `kubectl`,
+//! `helm`, `tributary-operator` and `tributary-broker` binaries (HTTP on 127.0.0.1 and a
+//! kubeconfig). See the crate documentation for what is and is not modelled.
+
+mod controllers;
+mod convert;
+mod discovery;
+mod error;
+mod history;
+mod http;
+mod jsonpath;
+mod names;
+mod openapi;
+mod patch;
+mod protobuf;
+mod resources;
+mod rest;
+mod route;
+mod router;
+mod schema;
+mod selector;
+mod ssa;
+mod state;
+mod store;
+mod table;
+mod watch;
+
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+
+pub use self::error::{ApiError, FieldError, FieldErrorKind};
+pub use self::http::Served;
+
+use self::convert::to_served;
+use self::rest::{FieldValidation, Target, WriteOptions};
+use self::state::State;
+use self::store::Key;
+
+/// Tunables of the server; the defaults are a real cluster's behaviour at small scale.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Changes kept for watch resumption and consistent pagination; resuming from a
+    /// resourceVersion older than that answers 410 Gone (Expired). Tests make it small to
+    /// force compaction.
+    pub watch_history: usize,
+    /// How often a watch that allows bookmarks gets one (the real server sends one about
+    /// every minute).
+    pub bookmark_interval: Duration,
+    /// Install the prometheus-operator CRDs (ServiceMonitor, PodMonitor, PrometheusRule) at
+    /// start, as clusters that run the chart's monitoring have them.
+    pub monitoring_crds: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            watch_history: 10_000,
+            bookmark_interval: Duration::from_secs(60),
+            monitoring_crds: true,
+        }
+    }
+}
+
+/// Namespaces every cluster starts with.
+const SYSTEM_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
+
+/// The in-memory API server. Cheap to clone; clones share state.
+#[derive(Clone)]
+pub struct FakeApiServer {
+    state: Arc<Mutex<State>>,
+    config: Arc<Config>,
+    /// `host:port` once served over HTTP (for discovery's server address).
+    address: Arc<Mutex<String>>,
+}
+
+impl Default for FakeApiServer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FakeApiServer {
+    /// A server with the default [`Config`]: the system namespaces and the
+    /// prometheus-operator CRDs, nothing else.
+    pub fn new() -> Self {
+        Self::with_config(Config::default())
+    }
+
+    /// A server with `config`.
+    pub fn with_config(config: Config) -> Self {
+        let server = FakeApiServer {
+            state: Arc::new(Mutex::new(State::new(config.watch_history))),
+            config: Arc::new(config),
+            address: Arc::new(Mutex::new("127.0.0.1:6443".to_owned())),
+        };
+        for ns in SYSTEM_NAMESPACES {
+            server.create_namespace(ns);
+        }
+        if server.config.monitoring_crds {
+            for crd in monitoring_crds() {
+                server.system_create(
+                    "apiextensions.k8s.io",
+                    "v1",
+                    "customresourcedefinitions",
+                    "",
+                    crd,
+                );
+            }
+        }
+        server
+    }
+
+    /// Creates namespace `name` (tests create the namespaces they use, as on a real cluster).
+    pub fn create_namespace(&self, name: &str) {
+        let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+        self.system_create("", "v1", "namespaces", "", ns);
+    }
+
+    /// Creates an object as the system would; failures (it already exists) are ignored.
+    fn system_create(&self, group: &str, version: &str, plural: &str, namespace: &str, obj: Value) {
+        self.with(|st| {
+            let Some(rt) = st.registry.find(group, version, plural) else {
+                return;
+            };
+            let target = Target {
+                rt,
+                version: version.to_owned(),
+                namespace: namespace.to_owned(),
+                name: None,
+                sub: None,
+            };
+            let opts = WriteOptions {
+                manager: "kube-apiserver".into(),
+                validation: FieldValidation::Strict,
+                dry_run: false,
+                force: false,
+            };
+            if let Err(e) = st.create(&target, obj, &opts) {
+                tracing::debug!("system create of {plural}: {e}");
+            }
+        });
+    }
+
+    /// A client whose requests this server answers in-process; `namespace` is the client's
+    /// default.
+    pub fn client(&self, namespace: &str) -> kube::Client {
+        let server = self.clone();
+        let service = tower::service_fn(move |req: ::http::Request<kube::client::Body>| {
+            let server = server.clone();
+            async move {
+                let (parts, body) = req.into_parts();
+                let bytes = match body.collect().await {
+                    Ok(b) => b.to_bytes(),
+                    Err(e) => {
+                        let err = ApiError::bad_request(format!("cannot read body: {e}"));
+                        return Ok::<_, Infallible>(router::error_for(&err));
+                    }
+                };
+                Ok(router::handle(&server, ::http::Request::from_parts(parts, bytes)).await)
+            }
+        });
+        kube::Client::new(service, namespace)
+    }
+
+    /// Serves the API over HTTP on `127.0.0.1` (an ephemeral port) until the returned handle
+    /// is dropped or shut down.
+    pub async fn serve(&self) -> std::io::Result<Served> {
+        self.serve_on(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+    }
+
+    /// Serves the API over HTTP on `addr`.
+    pub async fn serve_on(&self, addr: std::net::SocketAddr) -> std::io::Result<Served> {
+        let served = http::serve(self.clone(), addr).await?;
+        *self.address.lock().unwrap_or_else(PoisonError::into_inner) = served.addr().to_string();
+        Ok(served)
+    }
+
+    fn address(&self) -> String {
+        self.address
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Makes the next `n` writes to `resource` (e.g. `tributary.dev/kafkatopics/status`) fail
+    /// with 409 Conflict, as if another writer got there first.
+    pub fn fail_next_writes(&self, resource: &str, n: usize) {
+        self.fail_next_writes_with(resource, n, 409);
+    }
+
+    /// Makes the next `n` writes to `resource` fail with HTTP `code` (403 Forbidden, 500, ...).
+    pub fn fail_next_writes_with(&self, resource: &str, n: usize, code: u16) {
+        self.with(|s| s.faults.fail_next.insert(resource.to_owned(), (n, code)));
+    }
+
+    /// Answers every request for API `group` with 404 and leaves it out of discovery, as if
+    /// it were not installed.
+    pub fn unserve_group(&self, group: &str) {
+        self.with(|s| s.faults.unserved.insert(group.to_owned()));
+    }
+
+    /// 409 Conflicts answered so far (injected or real).
+    pub fn conflicts(&self) -> u64 {
+        self.with(|s| s.faults.conflicts)
+    }
+
+    /// Forgets the watch history, as etcd compaction does: resuming a watch or continuing a
+    /// list from any earlier resourceVersion answers 410 Gone.
+    pub fn compact_history(&self) {
+        self.with(|s| {
+            let rv = s.store.rv();
+            s.store.history.compact_all(rv);
+        });
+    }
+
+    /// The object as `resource` serves it, in its preferred version. `resource` is
+    /// `group/plural` (`/pods` for the core group).
+    pub fn get(&self, resource: &str, namespace: &str, name: &str) -> Option<Value> {
+        self.with(|s| {
+            let rt = s
+                .registry
+                .all()
+                .iter()
+                .find(|t| t.id() == resource)?
+                .clone();
+            let version = rt.versions.first()?.name.clone();
+            s.store
+                .get(&Key::new(&rt.storage, namespace, name))
+                .map(|o| to_served(&rt, &version, o))
+        })
+    }
+
+    /// Every object of `resource` in `namespace`, as `resource` serves them.
+    pub fn list(&self, resource: &str, namespace: &str) -> Vec<Value> {
+        self.with(|s| {
+            let Some(rt) = s
+                .registry
+                .all()
+                .iter()
+                .find(|t| t.id() == resource)
+                .cloned()
+            else {
+                return Vec::new();
+            };
+            let Some(version) = rt.versions.first().map(|v| v.name.clone()) else {
+                return Vec::new();
+            };
+            s.store
+                .scan(&rt.storage, Some(namespace))
+                .map(|(_, o)| to_served(&rt, &version, o))
+                .collect()
+        })
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        let mut guard = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        f(&mut guard)
+    }
+}
+
+/// The prometheus-operator CRDs the chart's monitoring objects need, with permissive schemas.
+fn monitoring_crds() -> Vec<Value> {
+    [
+        ("servicemonitors", "ServiceMonitor", "smon"),
+        ("podmonitors", "PodMonitor", "pmon"),
+        ("prometheusrules", "PrometheusRule", "promrule"),
+    ]
+    .into_iter()
+    .map(|(plural, kind, short)| {
+        json!({
+            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": format!("{plural}.monitoring.coreos.com")},
+            "spec": {
+                "group": "monitoring.coreos.com", "scope": "Namespaced",
+                "names": {"plural": plural, "kind": kind, "singular": kind.to_lowercase(),
+                          "listKind": format!("{kind}List"), "shortNames": [short], "categories": ["prometheus-operator"]},
+                "versions": [{"name": "v1", "served": true, "storage": true,
+                    "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                        "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}}}],
+            },
+        })
+    })
+    .collect()
+}

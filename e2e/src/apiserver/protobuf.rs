@@ -1,0 +1,354 @@
+//! Reading the Kubernetes protobuf encoding (`application/vnd.kubernetes.protobuf`) for the
+//! few kinds client-go's typed clients send that way to us: since client-go 1.32 they prefer
+//! protobuf request bodies, so helm's release Secrets, `--create-namespace` and typed deletes
+//! arrive in it. Other kinds answer 415, as a real server does for custom resources.
+
+use base64::Engine as _;
+use serde_json::{json, Map, Value};
+
+/// The four bytes every Kubernetes protobuf body starts with.
+const MAGIC: &[u8] = b"k8s\0";
+
+/// How a field's bytes become JSON.
+#[derive(Clone, Copy)]
+enum Ty {
+    Str,
+    /// Base64 in JSON (`[]byte`).
+    Bytes,
+    Int,
+    Bool,
+    Msg(&'static [Field]),
+    MapStr,
+    MapBytes,
+    Time,
+    /// `FieldsV1`: a message whose field 1 holds raw JSON.
+    RawJson,
+}
+
+#[derive(Clone, Copy)]
+struct Field {
+    num: u64,
+    name: &'static str,
+    ty: Ty,
+    repeated: bool,
+}
+
+const fn f(num: u64, name: &'static str, ty: Ty) -> Field {
+    Field {
+        num,
+        name,
+        ty,
+        repeated: false,
+    }
+}
+
+const fn rep(num: u64, name: &'static str, ty: Ty) -> Field {
+    Field {
+        num,
+        name,
+        ty,
+        repeated: true,
+    }
+}
+
+const OWNER_REFERENCE: &[Field] = &[
+    f(1, "kind", Ty::Str),
+    f(3, "name", Ty::Str),
+    f(4, "uid", Ty::Str),
+    f(5, "apiVersion", Ty::Str),
+    f(6, "controller", Ty::Bool),
+    f(7, "blockOwnerDeletion", Ty::Bool),
+];
+
+const MANAGED_FIELDS_ENTRY: &[Field] = &[
+    f(1, "manager", Ty::Str),
+    f(2, "operation", Ty::Str),
+    f(3, "apiVersion", Ty::Str),
+    f(4, "time", Ty::Time),
+    f(6, "fieldsType", Ty::Str),
+    f(7, "fieldsV1", Ty::RawJson),
+    f(8, "subresource", Ty::Str),
+];
+
+const OBJECT_META: &[Field] = &[
+    f(1, "name", Ty::Str),
+    f(2, "generateName", Ty::Str),
+    f(3, "namespace", Ty::Str),
+    f(4, "selfLink", Ty::Str),
+    f(5, "uid", Ty::Str),
+    f(6, "resourceVersion", Ty::Str),
+    f(7, "generation", Ty::Int),
+    f(8, "creationTimestamp", Ty::Time),
+    f(9, "deletionTimestamp", Ty::Time),
+    f(10, "deletionGracePeriodSeconds", Ty::Int),
+    f(11, "labels", Ty::MapStr),
+    f(12, "annotations", Ty::MapStr),
+    rep(13, "ownerReferences", Ty::Msg(OWNER_REFERENCE)),
+    rep(14, "finalizers", Ty::Str),
+    rep(17, "managedFields", Ty::Msg(MANAGED_FIELDS_ENTRY)),
+];
+
+const SECRET: &[Field] = &[
+    f(1, "metadata", Ty::Msg(OBJECT_META)),
+    f(2, "data", Ty::MapBytes),
+    f(3, "type", Ty::Str),
+    f(4, "stringData", Ty::MapStr),
+    f(5, "immutable", Ty::Bool),
+];
+
+const CONFIG_MAP: &[Field] = &[
+    f(1, "metadata", Ty::Msg(OBJECT_META)),
+    f(2, "data", Ty::MapStr),
+    f(3, "binaryData", Ty::MapBytes),
+    f(4, "immutable", Ty::Bool),
+];
+
+const NAMESPACE_SPEC: &[Field] = &[rep(1, "finalizers", Ty::Str)];
+const NAMESPACE_STATUS: &[Field] = &[f(1, "phase", Ty::Str)];
+const NAMESPACE: &[Field] = &[
+    f(1, "metadata", Ty::Msg(OBJECT_META)),
+    f(2, "spec", Ty::Msg(NAMESPACE_SPEC)),
+    f(3, "status", Ty::Msg(NAMESPACE_STATUS)),
+];
+
+const PRECONDITIONS: &[Field] = &[f(1, "uid", Ty::Str), f(2, "resourceVersion", Ty::Str)];
+const DELETE_OPTIONS: &[Field] = &[
+    f(1, "gracePeriodSeconds", Ty::Int),
+    f(2, "preconditions", Ty::Msg(PRECONDITIONS)),
+    f(3, "orphanDependents", Ty::Bool),
+    f(4, "propagationPolicy", Ty::Str),
+    rep(5, "dryRun", Ty::Str),
+];
+
+const TYPE_META: &[Field] = &[f(1, "apiVersion", Ty::Str), f(2, "kind", Ty::Str)];
+
+/// Why a body could not be read.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ProtobufError {
+    /// Not a Kubernetes protobuf envelope, or truncated.
+    #[error("malformed protobuf body: {0}")]
+    Malformed(&'static str),
+    /// A kind this server has no protobuf schema for.
+    #[error("protobuf bodies of kind {0:?} are not supported; send JSON")]
+    Unsupported(String),
+}
+
+struct Reader<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn varint(&mut self) -> Result<u64, ProtobufError> {
+        let mut out = 0u64;
+        for shift in (0..64).step_by(7) {
+            let (&b, rest) = self
+                .buf
+                .split_first()
+                .ok_or(ProtobufError::Malformed("truncated varint"))?;
+            self.buf = rest;
+            out |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(out);
+            }
+        }
+        Err(ProtobufError::Malformed("varint too long"))
+    }
+
+    fn bytes(&mut self) -> Result<&'a [u8], ProtobufError> {
+        let len =
+            usize::try_from(self.varint()?).map_err(|_| ProtobufError::Malformed("length"))?;
+        if len > self.buf.len() {
+            return Err(ProtobufError::Malformed("truncated field"));
+        }
+        let (b, rest) = self.buf.split_at(len);
+        self.buf = rest;
+        Ok(b)
+    }
+
+    fn skip(&mut self, wire: u64) -> Result<(), ProtobufError> {
+        match wire {
+            0 => self.varint().map(|_| ()),
+            1 => self.advance(8),
+            2 => self.bytes().map(|_| ()),
+            5 => self.advance(4),
+            _ => Err(ProtobufError::Malformed("unknown wire type")),
+        }
+    }
+
+    fn advance(&mut self, n: usize) -> Result<(), ProtobufError> {
+        if n > self.buf.len() {
+            return Err(ProtobufError::Malformed("truncated fixed field"));
+        }
+        self.buf = &self.buf[n..];
+        Ok(())
+    }
+}
+
+fn decode_message(buf: &[u8], fields: &[Field]) -> Result<Map<String, Value>, ProtobufError> {
+    let mut r = Reader { buf };
+    let mut out = Map::new();
+    while !r.buf.is_empty() {
+        let tag = r.varint()?;
+        let (num, wire) = (tag >> 3, tag & 7);
+        let Some(field) = fields.iter().find(|f| f.num == num) else {
+            r.skip(wire)?;
+            continue;
+        };
+        let value = match field.ty {
+            Ty::Int => Value::from(r.varint()? as i64),
+            Ty::Bool => Value::Bool(r.varint()? != 0),
+            Ty::Str => Value::String(String::from_utf8_lossy(r.bytes()?).into_owned()),
+            Ty::Bytes => {
+                Value::String(base64::engine::general_purpose::STANDARD.encode(r.bytes()?))
+            }
+            Ty::Msg(sub) => Value::Object(decode_message(r.bytes()?, sub)?),
+            Ty::Time => {
+                let t = decode_message(r.bytes()?, &[f(1, "seconds", Ty::Int)])?;
+                let secs = t.get("seconds").and_then(Value::as_i64).unwrap_or(0);
+                k8s_openapi::jiff::Timestamp::from_second(secs)
+                    .map(|ts| Value::String(ts.to_string()))
+                    .unwrap_or(Value::Null)
+            }
+            Ty::RawJson => {
+                let raw = decode_message(r.bytes()?, &[f(1, "raw", Ty::Str)])?;
+                raw.get("raw")
+                    .and_then(Value::as_str)
+                    .and_then(|s| serde_json::from_str(s).ok())
+                    .unwrap_or(Value::Null)
+            }
+            Ty::MapStr | Ty::MapBytes => {
+                let value_ty = if matches!(field.ty, Ty::MapStr) {
+                    Ty::Str
+                } else {
+                    Ty::Bytes
+                };
+                let entry = decode_message(r.bytes()?, &[f(1, "k", Ty::Str), f(2, "v", value_ty)])?;
+                let k = entry
+                    .get("k")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
+                let v = entry
+                    .get("v")
+                    .cloned()
+                    .unwrap_or(Value::String(String::new()));
+                let map = out.entry(field.name).or_insert_with(|| json!({}));
+                if let Some(m) = map.as_object_mut() {
+                    m.insert(k, v);
+                }
+                continue;
+            }
+        };
+        if field.repeated {
+            let list = out.entry(field.name).or_insert_with(|| json!([]));
+            if let Some(items) = list.as_array_mut() {
+                items.push(value);
+            }
+        } else {
+            out.insert(field.name.to_owned(), value);
+        }
+    }
+    Ok(out)
+}
+
+fn schema_of(kind: &str) -> Option<&'static [Field]> {
+    Some(match kind {
+        "Secret" => SECRET,
+        "ConfigMap" => CONFIG_MAP,
+        "Namespace" => NAMESPACE,
+        "DeleteOptions" => DELETE_OPTIONS,
+        _ => return None,
+    })
+}
+
+/// Decodes a protobuf request body into the JSON object it encodes.
+pub(crate) fn decode(body: &[u8]) -> Result<Value, ProtobufError> {
+    let envelope = body
+        .strip_prefix(MAGIC)
+        .ok_or(ProtobufError::Malformed("missing k8s magic"))?;
+    let unknown = decode_message(
+        envelope,
+        &[f(1, "typeMeta", Ty::Msg(TYPE_META)), f(2, "raw", Ty::Bytes)],
+    )?;
+    let kind = unknown["typeMeta"]["kind"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let api_version = unknown["typeMeta"]["apiVersion"].clone();
+    let schema = schema_of(&kind).ok_or_else(|| ProtobufError::Unsupported(kind.clone()))?;
+    let raw = unknown
+        .get("raw")
+        .and_then(Value::as_str)
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .unwrap_or_default();
+    let mut obj = decode_message(&raw, schema)?;
+    obj.insert("apiVersion".into(), api_version);
+    obj.insert("kind".into(), Value::String(kind));
+    Ok(Value::Object(obj))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn varint(mut n: u64, out: &mut Vec<u8>) {
+        loop {
+            let b = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(b);
+                return;
+            }
+            out.push(b | 0x80);
+        }
+    }
+
+    fn field(num: u64, bytes: &[u8], out: &mut Vec<u8>) {
+        varint(num << 3 | 2, out);
+        varint(bytes.len() as u64, out);
+        out.extend_from_slice(bytes);
+    }
+
+    fn entry(k: &str, v: &[u8]) -> Vec<u8> {
+        let mut e = Vec::new();
+        field(1, k.as_bytes(), &mut e);
+        field(2, v, &mut e);
+        e
+    }
+
+    #[test]
+    fn decodes_a_helm_release_secret() {
+        let mut meta = Vec::new();
+        field(1, b"sh.helm.release.v1.demo.v1", &mut meta);
+        field(3, b"ns", &mut meta);
+        field(11, &entry("owner", b"helm"), &mut meta);
+        let mut secret = Vec::new();
+        field(1, &meta, &mut secret);
+        field(2, &entry("release", b"\x00\x01"), &mut secret);
+        field(3, b"helm.sh/release.v1", &mut secret);
+        let mut type_meta = Vec::new();
+        field(1, b"v1", &mut type_meta);
+        field(2, b"Secret", &mut type_meta);
+        let mut body = MAGIC.to_vec();
+        field(1, &type_meta, &mut body);
+        field(2, &secret, &mut body);
+        let v = decode(&body).expect("decodes");
+        assert_eq!(v["kind"], "Secret");
+        assert_eq!(v["metadata"]["name"], "sh.helm.release.v1.demo.v1");
+        assert_eq!(v["metadata"]["labels"]["owner"], "helm");
+        assert_eq!(v["data"]["release"], "AAE=");
+        assert_eq!(v["type"], "helm.sh/release.v1");
+    }
+
+    #[test]
+    fn unknown_kinds_and_garbage_are_errors() {
+        assert!(matches!(decode(b"nope"), Err(ProtobufError::Malformed(_))));
+        let mut type_meta = Vec::new();
+        field(2, b"Pod", &mut type_meta);
+        let mut body = MAGIC.to_vec();
+        field(1, &type_meta, &mut body);
+        assert!(matches!(decode(&body), Err(ProtobufError::Unsupported(k)) if k == "Pod"));
+        let truncated = [MAGIC, &[0x0a, 0x50]].concat();
+        assert!(decode(&truncated).is_err());
+    }
+}

@@ -1,0 +1,78 @@
+//! Everything behind the server's one lock: the objects, the resources served, and the faults
+//! tests inject.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::error::ApiError;
+use super::resources::Registry;
+use super::store::Store;
+
+/// Failures a test asks for.
+#[derive(Default)]
+pub(crate) struct Faults {
+    /// Writes still to fail per resource (`group/plural[/sub]`), and the HTTP code.
+    pub(crate) fail_next: BTreeMap<String, (usize, u16)>,
+    /// 409 Conflicts answered so far (injected or real).
+    pub(crate) conflicts: u64,
+    /// API groups answered with 404 and left out of discovery.
+    pub(crate) unserved: BTreeSet<String>,
+}
+
+impl Faults {
+    /// Consumes one injected failure for `resource`, if any.
+    pub(crate) fn take(&mut self, resource: &str) -> Option<ApiError> {
+        let (n, code) = self.fail_next.get_mut(resource)?;
+        if *n == 0 {
+            return None;
+        }
+        *n -= 1;
+        let reason = match *code {
+            409 => "Conflict",
+            403 => "Forbidden",
+            422 => "Invalid",
+            _ => "InternalError",
+        };
+        Some(ApiError::new(
+            *code,
+            reason,
+            format!("injected {reason} on {resource}"),
+        ))
+    }
+}
+
+/// The server's state.
+pub(crate) struct State {
+    pub(crate) store: Store,
+    pub(crate) registry: Registry,
+    pub(crate) faults: Faults,
+    /// `uid:generation` of each CRD whose resources are registered, to re-register on change.
+    pub(crate) crd_stamps: BTreeMap<String, String>,
+}
+
+impl State {
+    /// An empty state keeping `history` watch events.
+    pub(crate) fn new(history: usize) -> Self {
+        State {
+            store: Store::new(history),
+            registry: Registry::default(),
+            faults: Faults::default(),
+            crd_stamps: BTreeMap::new(),
+        }
+    }
+}
+
+/// The current time as Kubernetes writes timestamps (RFC 3339, whole seconds).
+pub(crate) fn now() -> String {
+    let secs = k8s_openapi::jiff::Timestamp::now().as_second();
+    k8s_openapi::jiff::Timestamp::from_second(secs)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}
+
+/// `now` plus `secs` seconds, for graceful deletion deadlines.
+pub(crate) fn now_plus(secs: i64) -> String {
+    let t = k8s_openapi::jiff::Timestamp::now().as_second() + secs;
+    k8s_openapi::jiff::Timestamp::from_second(t)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}

@@ -1,0 +1,62 @@
+//! The kubeconfig that points `kubectl`, `helm`, the operator and the brokers at a served
+//! control plane (`KUBECONFIG=<path>`; kube-rs reads it first in `Config::infer`).
+
+use std::path::Path;
+
+use serde_json::json;
+
+/// Name of the cluster, context and user in the kubeconfig.
+pub const CONTEXT: &str = "tributary-e2e";
+
+/// The kubeconfig YAML for a server at `url`, with `namespace` as the default namespace.
+pub fn render(url: &str, namespace: &str) -> String {
+    let config = json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": CONTEXT, "cluster": {"server": url}}],
+        "users": [{"name": CONTEXT, "user": {}}],
+        "contexts": [{"name": CONTEXT, "context": {"cluster": CONTEXT, "user": CONTEXT, "namespace": namespace}}],
+        "current-context": CONTEXT,
+        "preferences": {},
+    });
+    serde_yaml::to_string(&config).unwrap_or_default()
+}
+
+/// Writes the kubeconfig for `url` to `path` (mode 0600, as kubectl expects of credentials).
+pub fn write(path: &Path, url: &str, namespace: &str) -> crate::Result<()> {
+    let io = |source| crate::Error::Kubeconfig {
+        path: path.to_owned(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    std::fs::write(path, render(url, namespace)).map_err(io)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kube_rs_reads_the_rendered_kubeconfig() {
+        let text = render("http://127.0.0.1:1234", "streaming");
+        let kc: kube::config::Kubeconfig = serde_yaml::from_str(&text).expect("parses");
+        assert_eq!(kc.current_context.as_deref(), Some(CONTEXT));
+        let cluster = kc.clusters[0].cluster.as_ref().expect("cluster");
+        assert_eq!(cluster.server.as_deref(), Some("http://127.0.0.1:1234"));
+        assert_eq!(
+            kc.contexts[0]
+                .context
+                .as_ref()
+                .and_then(|c| c.namespace.as_deref()),
+            Some("streaming")
+        );
+    }
+}

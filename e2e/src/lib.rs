@@ -1,0 +1,100 @@
+//! Tributary's end-to-end test support: a local Kubernetes control plane that the real
+//! `helm`, `kubectl`, `tributary-operator` and `tributary-broker` binaries use through a
+//! kubeconfig, and that the operator's and brokers' in-process tests use through a
+//! `kube::Client`. Test support only: no shipped binary depends on this crate.
+//!
+//! # The API server ([`apiserver::FakeApiServer`])
+//!
+//! One in-memory store behind one lock, served in-process ([`FakeApiServer::client`]) or over
+//! HTTP on 127.0.0.1 ([`FakeApiServer::serve`], [`kubeconfig::write`]). Modelled, with the real
+//! server's status codes, reasons and message shapes:
+//!
+//! - **Discovery**: `/api`, `/apis`, `/api/v1`, `/apis/<group>[/<version>]`, and aggregated
+//!   discovery (`apidiscovery.k8s.io/v2` and `v2beta1`); `/version`, `/healthz`, `/readyz`.
+//! - **OpenAPI v3**: the index and per group-version documents with each resource's
+//!   operations, the `fieldValidation` parameter and patch media types (so clients validate
+//!   server-side), and custom resources' schemas as components.
+//! - **Resources**: the built-in kinds the chart, operator, brokers, kubectl and helm use
+//!   (namespaces, pods, services, configmaps, secrets, serviceaccounts, core and
+//!   `events.k8s.io` events sharing one storage, endpoints, endpointslices, PVCs, PVs, nodes,
+//!   deployments, replicasets, statefulsets, daemonsets, controllerrevisions, jobs, cronjobs,
+//!   PDBs, RBAC roles and bindings, leases, storageclasses, CRDs), each decoded through its
+//!   k8s-openapi type; custom resources registered by creating CustomResourceDefinitions
+//!   (served under their group, scope, versions, subresources, short names, categories and
+//!   printer columns once established); the prometheus-operator CRDs pre-installed.
+//! - **Structural schemas** of custom resources: pruning of unknown fields, defaulting,
+//!   OpenAPI value validation and `x-kubernetes-validations` CEL rules (kube-cel, transition
+//!   rules on update), with CRD validation ratcheting; 422 Invalid listing every cause.
+//! - **`fieldValidation`** Strict (400), Warn (Warning headers, the default) and Ignore, for
+//!   custom resources and built-ins alike.
+//! - **Verbs**: get, list (label selectors with `in`/`notin`/exists, field selectors per kind,
+//!   `limit`/`continue` pagination consistent at the first page's resourceVersion,
+//!   `resourceVersionMatch=Exact`), create (`generateName`), update, patch (JSON merge, JSON
+//!   patch, strategic merge with the built-ins' merge keys and directives), server-side apply
+//!   (managedFields, field ownership per manager and subresource, 409 conflicts unless forced,
+//!   removal of fields a manager stops applying), delete (preconditions, propagation policy),
+//!   deletecollection, `dryRun`.
+//! - **Subresources**: status (only it writes `status`) and scale (`autoscaling/v1` Scale).
+//! - **Concurrency and change**: resourceVersion preconditions (409 Conflict),
+//!   `metadata.generation` bumped on spec changes (observedGeneration is left to controllers),
+//!   managedFields timestamps, watches from a resourceVersion with bookmarks,
+//!   `sendInitialEvents`, selector transitions, and 410 Gone once the bounded history
+//!   ([`apiserver::Config::watch_history`]) is compacted.
+//! - **Lifecycle**: finalizers and `deletionTimestamp` (no new finalizers while deleting);
+//!   the garbage collector (background, foreground with `blockOwnerDeletion`, orphan,
+//!   dangling references); namespace deletion removing its contents; NamespaceLifecycle
+//!   admission; a `default` ServiceAccount per namespace; CRD establishment and cleanup;
+//!   graceful deletion of pods bound to an existing Node (the kubelet finishes it).
+//! - **Output**: Tables for `kubectl get` (CRD printer columns, common built-in columns,
+//!   watch rows), PartialObjectMetadata; protobuf request bodies for the kinds client-go's
+//!   typed clients send that way here (Secret, ConfigMap, Namespace, DeleteOptions).
+//!
+//! Not modelled (requests relying on these behave differently from a real cluster):
+//! authentication, authorization and RBAC enforcement (everything is allowed; RBAC objects are
+//! only stored); admission webhooks, ValidatingAdmissionPolicies and admission plugins other
+//! than NamespaceLifecycle (no ServiceAccount, LimitRange, quota or pod security admission);
+//! built-in kinds' defaulting and field validation beyond types and unknown fields (a
+//! Deployment without containers is accepted); immutable built-in fields; conversion webhooks
+//! and any CRD version conversion beyond `apiVersion`; CRD name conflicts, `selectableFields`
+//! and the CEL cost budget; strategic merge patch's `retainKeys` strategy semantics beyond the
+//! directive and `$setElementOrder` interleaving; server-side apply across versions and for
+//! `events.k8s.io` field renames, and maps recorded as members (`.`) in managedFields;
+//! duplicate JSON keys; OpenAPI v2 and built-in kinds' OpenAPI
+//! schemas (kubectl falls back to its compiled-in types; `kubectl explain` works for custom
+//! resources only); protobuf and CBOR responses (answers are JSON); the other controllers of
+//! kube-controller-manager (Deployments, ReplicaSets, StatefulSets, Endpoints, ...) and the
+//! scheduler: objects stay as written until a test or the kubelet stand-in acts on them;
+//! Event TTLs; API priority and fairness; `exec`, `logs`, `port-forward`, `proxy` and other
+//! connect subresources; TLS (the server is plain HTTP on 127.0.0.1).
+
+pub mod apiserver;
+pub mod kubeconfig;
+pub mod poll;
+pub mod tools;
+
+use std::path::PathBuf;
+
+pub use apiserver::FakeApiServer;
+pub use poll::wait_until;
+
+/// Failures of the control plane's own plumbing (the API's answers are [`apiserver::ApiError`]).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The HTTP listener could not be bound.
+    #[error("cannot listen on {addr}: {source}; pick another --port")]
+    Bind {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The kubeconfig could not be written.
+    #[error("cannot write the kubeconfig {}: {source}", path.display())]
+    Kubeconfig {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Result of this crate's fallible plumbing.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

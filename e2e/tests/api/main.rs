@@ -1,0 +1,13 @@
+//! The API server's Kubernetes semantics, through the in-process `kube::Client` and raw
+//! requests: each module one area, each test one behaviour a real API server has.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod crds;
+mod discovery;
+mod lifecycle;
+mod reads;
+mod robustness;
+mod watch;
+mod writes;

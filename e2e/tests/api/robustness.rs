@@ -1,0 +1,160 @@
+//! Bad input gets a Status answer, never a panic or a stuck server.
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::Api;
+
+use crate::support::{install_crds, raw, server};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_requests_get_status_answers_and_the_server_keeps_serving() {
+    let (_server, client) = server("ns");
+    install_crds(&client).await;
+    let cms = "/api/v1/namespaces/ns/configmaps";
+    let topics = "/apis/tributary.dev/v1alpha1/namespaces/ns/kafkatopics";
+    let json = "application/json";
+    let cases: Vec<(&str, String, &str, Vec<u8>)> = vec![
+        ("POST", cms.into(), json, b"{not json".to_vec()),
+        ("POST", cms.into(), json, b"[1,2,3]".to_vec()),
+        (
+            "POST",
+            cms.into(),
+            json,
+            br#"{"metadata": "nope"}"#.to_vec(),
+        ),
+        (
+            "POST",
+            cms.into(),
+            json,
+            br#"{"apiVersion": "v2", "metadata": {"name": "x"}}"#.to_vec(),
+        ),
+        (
+            "POST",
+            cms.into(),
+            json,
+            br#"{"kind": "Pod", "metadata": {"name": "x"}}"#.to_vec(),
+        ),
+        (
+            "POST",
+            cms.into(),
+            json,
+            br#"{"metadata": {"name": "x", "labels": {"k": 5}}}"#.to_vec(),
+        ),
+        (
+            "POST",
+            cms.into(),
+            "application/vnd.kubernetes.protobuf",
+            b"k8s\0\x0a\xff\xff".to_vec(),
+        ),
+        ("POST", cms.into(), "text/plain", b"hello".to_vec()),
+        (
+            "POST",
+            topics.into(),
+            json,
+            br#"{"metadata": {"name": "t"}, "spec": "scalar", "status": [1]}"#.to_vec(),
+        ),
+        (
+            "POST",
+            topics.into(),
+            json,
+            br#"{"metadata": {"name": "t"}, "spec": {"partitions": "x", "config": []}}"#.to_vec(),
+        ),
+        ("PUT", format!("{cms}/missing"), json, b"{}".to_vec()),
+        (
+            "PATCH",
+            format!("{cms}/missing"),
+            "application/merge-patch+json",
+            b"{}".to_vec(),
+        ),
+        (
+            "PATCH",
+            format!("{cms}/x"),
+            "application/json-patch+json",
+            b"{\"op\": 1}".to_vec(),
+        ),
+        (
+            "PATCH",
+            format!("{cms}/x"),
+            "application/apply-patch+yaml?fieldManager=x",
+            b": : :".to_vec(),
+        ),
+        (
+            "PATCH",
+            format!("{cms}/x?fieldManager=m"),
+            "application/apply-patch+yaml",
+            b"- a\n- b".to_vec(),
+        ),
+        (
+            "PATCH",
+            format!("{cms}/x?fieldManager=m"),
+            "application/apply-patch+yaml",
+            br#"{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "y"}}"#.to_vec(),
+        ),
+        (
+            "DELETE",
+            format!("{cms}/missing"),
+            json,
+            b"{\"propagationPolicy\": \"Sideways\"}".to_vec(),
+        ),
+        (
+            "GET",
+            format!("{cms}?labelSelector=a%20in%20(b"),
+            json,
+            Vec::new(),
+        ),
+        (
+            "GET",
+            format!("{cms}?fieldSelector=bogus"),
+            json,
+            Vec::new(),
+        ),
+        ("GET", format!("{cms}?limit=-1"), json, Vec::new()),
+        ("GET", format!("{cms}?continue=garbage"), json, Vec::new()),
+        (
+            "GET",
+            format!("{cms}?watch=1&resourceVersion=abc"),
+            json,
+            Vec::new(),
+        ),
+        (
+            "GET",
+            "/api/v1/namespaces/ns/configmaps/x/scale".into(),
+            json,
+            Vec::new(),
+        ),
+        (
+            "POST",
+            "/api/v1/namespaces/ns/configmaps/x".into(),
+            json,
+            b"{}".to_vec(),
+        ),
+        (
+            "GET",
+            "/api/v1/namespaces/ns/configmaps/%ff%fe".into(),
+            json,
+            Vec::new(),
+        ),
+    ];
+    for (method, path, content_type, body) in cases {
+        let r = raw(
+            &client,
+            method,
+            &path,
+            &[("content-type", content_type)],
+            body,
+        )
+        .await;
+        let watch_error =
+            path.contains("watch=1") && r.status == 200 && r.text.contains("\"ERROR\"");
+        assert!(
+            (400..500).contains(&r.status) || watch_error,
+            "{method} {path}: {} {}",
+            r.status,
+            r.text
+        );
+        if !watch_error {
+            assert_eq!(r.body["kind"], "Status", "{method} {path}: {}", r.text);
+        }
+    }
+    let api: Api<ConfigMap> = Api::namespaced(client, "ns");
+    assert!(api.list(&Default::default()).await.is_ok(), "still serving");
+}
