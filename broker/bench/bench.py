@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -37,7 +39,17 @@ THROUGHPUT_PHASES = [
 ]
 
 
+def cpu_ms(pid: int) -> float:
+    """User plus system CPU time the process has used so far, in ms (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks * 1000.0 / os.sysconf("SC_CLK_TCK")
+
+
 def run_workload(broker: BrokerProcess, classpath: str, args: argparse.Namespace) -> dict[str, dict]:
+    """Runs the Java workload; each phase's result also gets `brokerCpuMs`, the CPU the broker
+    process used between the previous phase's end and this one's: a measure of the broker's
+    cost that other load on the machine barely moves, unlike throughput."""
     cmd = [
         "java", "-Xms512m", "-Xmx1g", "-cp", classpath, "Bench",
         "--bootstrap", broker.bootstrap,
@@ -50,20 +62,35 @@ def run_workload(broker: BrokerProcess, classpath: str, args: argparse.Namespace
         "--warmup-records", str(args.warmup_records),
         "--phases", args.phases,
     ]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
-    except subprocess.TimeoutExpired as e:
-        partial = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
-        raise RuntimeError(f"workload against {broker.kind} timed out after {args.timeout:g}s; phases done:\n"
-                           f"{partial}\nbroker log:\n{broker.log_tail(30)}") from None
+    pid = broker.proc.pid
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stderr: list[str] = []
+    reader = threading.Thread(target=lambda: stderr.extend(proc.stderr), daemon=True)
+    reader.start()
+    timer = threading.Timer(args.timeout, proc.kill)
+    timer.start()
     results = {}
-    for line in proc.stdout.splitlines():
-        if line.startswith("{"):
-            r = json.loads(line)
-            results[r["phase"]] = r
+    lines: list[str] = []
+    try:
+        last_cpu = cpu_ms(pid)
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("{"):
+                r = json.loads(line)
+                now_cpu = cpu_ms(pid)
+                r["brokerCpuMs"] = now_cpu - last_cpu
+                last_cpu = now_cpu
+                results[r["phase"]] = r
+        proc.wait()
+    finally:
+        timer.cancel()
+        reader.join(5)
     if proc.returncode != 0:
-        stderr = "\n".join(l for l in proc.stderr.splitlines() if not l.startswith("SLF4J:"))
-        raise RuntimeError(f"workload against {broker.kind} failed (exit {proc.returncode}):\n{stderr[-3000:]}\n"
+        if proc.returncode == -9:
+            raise RuntimeError(f"workload against {broker.kind} timed out after {args.timeout:g}s; phases done:\n"
+                               f"{''.join(lines)}\nbroker log:\n{broker.log_tail(30)}")
+        text = "\n".join(l.rstrip() for l in stderr if not l.startswith("SLF4J:"))
+        raise RuntimeError(f"workload against {broker.kind} failed (exit {proc.returncode}):\n{text[-3000:]}\n"
                            f"broker log:\n{broker.log_tail(30)}")
     return results
 
@@ -104,13 +131,19 @@ def ratio(ours: float | None, peer: float | None) -> str:
     return f"{r:.2f}x" if r >= 0.1 else f"{r:.3f}x"
 
 
+def cpu_per_record(result: dict) -> float:
+    """Broker CPU microseconds per record of a phase."""
+    return result["brokerCpuMs"] * 1000.0 / max(result["records"], 1)
+
+
 def report(runs: dict[str, list[dict]], args: argparse.Namespace) -> str:
     ours, peer = runs["tributary"], runs["tansu"]
     lines = [
         f"Tributary vs Tansu: {args.records:,} x {args.record_size} B records per produce phase, "
         f"{args.partitions} partitions, {args.rounds} alternating rounds each (mean shown)",
         "",
-        f"{'phase':<18} {'tributary rec/s':>16} {'MB/s':>8} {'tansu rec/s':>14} {'MB/s':>8} {'ours/peer':>10}",
+        f"{'phase':<18} {'tributary rec/s':>16} {'MB/s':>8} {'tansu rec/s':>14} {'MB/s':>8} {'ours/peer':>10}"
+        f" {'CPU us/rec ours':>16} {'peer':>8}",
     ]
     for phase, label in THROUGHPUT_PHASES:
         o_rec = mean([r[phase]["recordsPerSec"] for r in ours if phase in r])
@@ -119,8 +152,10 @@ def report(runs: dict[str, list[dict]], args: argparse.Namespace) -> str:
         p_mb = mean([r[phase]["mbPerSec"] for r in peer if phase in r])
         if o_rec is None and p_rec is None:
             continue
+        o_cpu = mean([cpu_per_record(r[phase]) for r in ours if phase in r])
+        p_cpu = mean([cpu_per_record(r[phase]) for r in peer if phase in r])
         lines.append(f"{label:<18} {fmt(o_rec, ',.0f'):>16} {fmt(o_mb, '.1f'):>8} {fmt(p_rec, ',.0f'):>14} "
-                     f"{fmt(p_mb, '.1f'):>8} {ratio(o_rec, p_rec):>10}")
+                     f"{fmt(p_mb, '.1f'):>8} {ratio(o_rec, p_rec):>10} {fmt(o_cpu, '.2f'):>16} {fmt(p_cpu, '.2f'):>8}")
     if any("latency" in r for r in ours + peer):
         lines += ["", f"end-to-end latency at {args.rate:,} records/s for {args.latency_seconds:g} s "
                       f"(default client settings; first {args.warmup_seconds:g} s excluded)",

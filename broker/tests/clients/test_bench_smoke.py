@@ -31,3 +31,4 @@ def test_bench_runs_a_small_workload_against_both_brokers(tmp_path):
         assert r["produce-lz4"]["records"] == 1999 and r["produce-zstd"]["records"] == 1999
         assert r["consume"]["records"] == 4000, "only the uncompressed topic is consumed"
         assert r["latency"]["records"] == 500 and r["latency"]["p99Ms"] is not None
+        assert all(r[phase]["brokerCpuMs"] >= 0 for phase in r), "each phase measures the broker's CPU"
