@@ -10,11 +10,14 @@ use crate::flusher::Flusher;
 use crate::group::log::OffsetsLog;
 use crate::group::GroupCoordinator;
 use crate::journal::{Replay, JOURNAL_FILE};
+use crate::metadata::local::LocalMetadata;
+use crate::metadata::{BrokerInfo, ClusterImage, MetadataCache, MetadataError, MetadataSource};
 use crate::metrics::{Metrics, MetricsError};
 use crate::producer::{IdAllocator, IdAllocatorError};
 use crate::quotas::{QuotaStoreError, Quotas};
+use crate::replica::ReplicaManager;
 use crate::topics::dynamic::{DynamicConfigError, DynamicConfigs};
-use crate::topics::{LocalStore, RegistryError, TopicRegistry};
+use crate::topics::LocalStore;
 use crate::txn::{StoreError, TransactionCoordinator};
 
 /// Start-up failures.
@@ -29,7 +32,7 @@ pub enum StartError {
     },
     /// Topics could not be loaded.
     #[error(transparent)]
-    Topics(#[from] RegistryError),
+    Topics(#[from] MetadataError),
     /// The producer id checkpoint is unusable.
     #[error(transparent)]
     ProducerIds(#[from] IdAllocatorError),
@@ -56,8 +59,12 @@ pub struct Broker {
     pub config: Arc<BrokerConfig>,
     /// Cluster id, generated once and kept in `meta.properties`.
     pub cluster_id: String,
-    /// Topics and partitions.
-    pub topics: TopicRegistry,
+    /// The cluster as this broker sees it: brokers, topics, partition leaders and ISRs.
+    pub metadata: Arc<MetadataCache>,
+    /// Where topic changes go (the data directory on a standalone broker).
+    pub admin: Arc<dyn MetadataSource>,
+    /// The partitions this broker hosts, in their roles.
+    pub replicas: Arc<ReplicaManager>,
     /// Producer id source for InitProducerId.
     pub producer_ids: IdAllocator,
     /// Group-commit fsync queue.
@@ -101,7 +108,15 @@ impl Broker {
             path: journal_path.clone(),
             source,
         })?;
-        let topics = TopicRegistry::open(config.clone(), Box::new(LocalStore::new(&dir)), &replay)?;
+        let last_journal_seq = replay.last_seq();
+        let replicas = Arc::new(ReplicaManager::new(config.clone(), replay));
+        let metadata = Arc::new(MetadataCache::new(standalone_image(&config, &cluster_id)));
+        let admin: Arc<dyn MetadataSource> = Arc::new(LocalMetadata::open(
+            config.clone(),
+            Box::new(LocalStore::new(&dir)),
+            metadata.clone(),
+            replicas.clone(),
+        )?);
         let producer_ids = IdAllocator::open(&dir.join("producer-ids"))?;
         let txns = TransactionCoordinator::open(
             &dir,
@@ -119,7 +134,9 @@ impl Broker {
         let broker = Arc::new_cyclic(|weak| Broker {
             config,
             cluster_id,
-            topics,
+            metadata,
+            admin,
+            replicas,
             producer_ids,
             flusher,
             metrics,
@@ -131,7 +148,7 @@ impl Broker {
             quotas,
             scram,
         });
-        start_journal(&broker, journal_path, replay.last_seq())?;
+        start_journal(&broker, journal_path, last_journal_seq)?;
         broker.groups.start();
         spawn_transaction_expiry(Arc::downgrade(&broker));
         Ok(broker)
@@ -147,10 +164,10 @@ impl Broker {
     pub fn refresh_gauges(&self) {
         let m = &self.metrics;
         let mut count = 0;
-        for topic in self.topics.list() {
-            for p in &topic.partitions {
+        for p in self.replicas.all() {
+            {
                 count += 1;
-                let labels = [topic.name(), &p.index().to_string()];
+                let labels = [p.topic(), &p.index().to_string()];
                 let (size, start, end) = p.with_log(|log| {
                     (
                         log.size_bytes(),
@@ -166,9 +183,21 @@ impl Broker {
             }
         }
         m.partitions.set(count);
-        // A standalone broker leads every partition with a full ISR of one.
-        m.under_replicated.set(0);
-        m.offline.set(0);
+        let image = self.metadata.image();
+        let led = image
+            .replicas_of(self.config.broker_id)
+            .filter(|(_, _, p)| p.leader == self.config.broker_id);
+        let under_replicated = led
+            .filter(|(_, _, p)| p.isr.len() < p.replicas.len())
+            .count();
+        m.under_replicated
+            .set(i64::try_from(under_replicated).unwrap_or(i64::MAX));
+        let offline = image
+            .topics()
+            .flat_map(|t| &t.partitions)
+            .filter(|p| !p.has_leader())
+            .count();
+        m.offline.set(i64::try_from(offline).unwrap_or(i64::MAX));
         self.refresh_consumer_lag();
     }
 
@@ -183,11 +212,9 @@ impl Broker {
                 continue;
             };
             for (topic_name, partitions) in topics {
-                let Some(topic) = self.topics.get(&topic_name) else {
-                    continue;
-                };
                 for (index, committed) in partitions {
-                    let (Some(partition), Some(committed)) = (topic.partition(index), committed)
+                    let (Some(partition), Some(committed)) =
+                        (self.replicas.get(&topic_name, index), committed)
                     else {
                         continue;
                     };
@@ -201,14 +228,24 @@ impl Broker {
 
     /// fsyncs and checkpoints every partition (graceful shutdown).
     pub fn flush_all(&self) {
-        for topic in self.topics.list() {
-            for partition in &topic.partitions {
-                if let Err(error) = partition.flush() {
-                    tracing::error!(?partition, %error, "flush at shutdown failed");
-                }
+        for partition in self.replicas.all() {
+            if let Err(error) = partition.flush() {
+                tracing::error!(?partition, %error, "flush at shutdown failed");
             }
         }
     }
+}
+
+/// The image a standalone broker starts from: itself as the only broker and the controller.
+fn standalone_image(config: &BrokerConfig, cluster_id: &str) -> ClusterImage {
+    let me = BrokerInfo {
+        id: config.broker_id,
+        host: config.advertised_host.clone(),
+        port: config.advertised_port,
+        rack: config.rack.clone(),
+        incarnation: 1,
+    };
+    ClusterImage::new(cluster_id.to_string(), config.broker_id, vec![me])
 }
 
 /// Starts the commit journal when fsynced produce requests can use it; with the journal off,

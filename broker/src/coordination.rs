@@ -18,8 +18,8 @@ use crate::group::log::{
 };
 use crate::group::OFFSETS_TOPIC;
 use crate::handlers::errors::append_code;
+use crate::metadata::TopicSpec;
 use crate::partition::{AppendError, CommitWaitError, Durability, Isolation, Partition};
-use crate::topics::{RegistryError, TopicSpec};
 use crate::txn::{MarkerWrite, ProducerRef, TxnHost};
 
 /// The group coordinator's [`OffsetsLog`] over the broker's `__consumer_offsets` partitions.
@@ -39,9 +39,8 @@ impl BrokerLog {
 
     fn partition(&self, broker: &Broker, index: i32) -> Result<Arc<Partition>, LogError> {
         broker
-            .topics
-            .get(OFFSETS_TOPIC)
-            .and_then(|t| t.partition(index).cloned())
+            .replicas
+            .get(OFFSETS_TOPIC, index)
             .ok_or(LogError::NoPartition(index))
     }
 }
@@ -58,8 +57,8 @@ fn offsets_topic_configs() -> BTreeMap<String, String> {
 impl OffsetsLog for BrokerLog {
     fn partitions(&self) -> Option<i32> {
         let broker = self.broker.upgrade()?;
-        let topic = broker.topics.get(OFFSETS_TOPIC)?;
-        i32::try_from(topic.partitions.len()).ok()
+        let image = broker.metadata.image();
+        Some(image.topic(OFFSETS_TOPIC)?.partition_count())
     }
 
     fn ensure_topic(&self, partitions: i32) -> Result<i32, LogError> {
@@ -72,10 +71,11 @@ impl OffsetsLog for BrokerLog {
             partitions,
             replication_factor: -1,
             configs: offsets_topic_configs(),
+            ..TopicSpec::default()
         };
-        match broker.topics.create(&spec) {
-            Ok(topic) => Ok(i32::try_from(topic.partitions.len()).unwrap_or(partitions)),
-            Err(RegistryError::TopicExists(_)) => Ok(self.partitions().unwrap_or(partitions)),
+        match broker.admin.ensure_topic(spec) {
+            Ok(Some(topic)) => Ok(topic.partition_count()),
+            Ok(None) => Err(LogError::Creating),
             Err(error) => Err(LogError::Create(error)),
         }
     }
@@ -148,13 +148,10 @@ impl TxnHost for Broker {
         commit: bool,
         now_ms: i64,
     ) -> Result<Option<MarkerWrite>, ResponseError> {
-        let Some(partition) = self
-            .topics
-            .get(topic)
-            .and_then(|t| t.partition(partition).cloned())
-            .filter(|p| !p.is_deleted())
-        else {
-            return Ok(None);
+        let partition = match crate::handlers::topic_lookup::leader(self, topic, partition) {
+            Ok(partition) => partition,
+            Err(ResponseError::UnknownTopicOrPartition) => return Ok(None),
+            Err(code) => return Err(code),
         };
         match partition.append_marker(producer.id, producer.epoch, commit, now_ms) {
             Ok(end_offset) => {

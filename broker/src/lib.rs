@@ -2,9 +2,11 @@
 //!
 //! - [`protocol`]: frames, request headers, the served API versions.
 //! - [`handlers`]: one module per Kafka API behind one dispatch.
-//! - [`broker`]: shared state; [`topics`]: topic registry and configs; [`partition`]: a
-//!   partition's log, producer state and waiters; [`client_batch`]: Kafka's checks on produced
-//!   batches; [`producer`]: idempotent producers.
+//! - [`broker`]: shared state; [`metadata`]: the cluster image (brokers, topics, leaders,
+//!   ISRs) and where it comes from; [`replica`]: the partitions this broker hosts and their
+//!   roles; [`topics`]: topic names and configs; [`partition`]: a partition's log, producer
+//!   state and waiters; [`client_batch`]: Kafka's checks on produced batches; [`producer`]:
+//!   idempotent producers.
 //! - [`storage`]: segmented log of RecordBatch v2, indexes, checkpoints, recovery.
 //! - [`group`]: the group coordinator (consumer groups and committed offsets).
 //! - [`flusher`]: group-commit fsync, through the [`journal`] when it is ready;
@@ -26,16 +28,21 @@ pub mod handlers;
 pub mod http;
 pub mod journal;
 pub mod limits;
+pub mod metadata;
 pub mod metrics;
 pub mod partition;
 pub mod producer;
 pub mod properties;
 pub mod protocol;
 pub mod quotas;
+pub mod replica;
 pub mod scram;
 pub mod server;
 pub mod storage;
 pub mod topics;
 pub mod txn;
+
+#[cfg(test)]
+mod test_support;
 
 pub use broker::Broker;

@@ -28,7 +28,7 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {} for HTTP", config.http_listener))?;
     let broker = Broker::open(config).context("cannot open the broker's data")?;
     let http = tokio::spawn(tributary_broker::http::serve(broker.clone(), http));
-    tracing::info!(cluster_id = %broker.cluster_id, topics = broker.topics.list().len(), "broker ready");
+    tracing::info!(cluster_id = %broker.cluster_id, topics = broker.metadata.image().topics().count(), "broker ready");
     server::run(broker, listener, shutdown_signal()).await;
     http.abort();
     Ok(())

@@ -113,10 +113,8 @@ async fn maintain(broker: Arc<Broker>) {
             }
             _ = checkpoint.tick() => {
                 // Segments rolled by age and writes past flush.ms or flush.messages.
-                for topic in broker.topics.list() {
-                    for partition in &topic.partitions {
-                        broker.flusher.after_write(partition, partition.flush_due());
-                    }
+                for partition in broker.replicas.all() {
+                    broker.flusher.after_write(&partition, partition.flush_due());
                 }
                 let broker = broker.clone();
                 let _ = tokio::task::spawn_blocking(move || {
@@ -132,11 +130,9 @@ fn for_each_partition(
     broker: &Broker,
     task: impl Fn(&crate::partition::Partition) -> Result<(), crate::storage::StorageError>,
 ) {
-    for topic in broker.topics.list() {
-        for partition in &topic.partitions {
-            if let Err(error) = task(partition) {
-                tracing::warn!(?partition, %error, "partition maintenance failed");
-            }
+    for partition in broker.replicas.all() {
+        if let Err(error) = task(&partition) {
+            tracing::warn!(?partition, %error, "partition maintenance failed");
         }
     }
 }

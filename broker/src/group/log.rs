@@ -13,9 +13,9 @@ use kafka_protocol::records::{
     Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 
+use crate::metadata::MetadataError;
 use crate::partition::AppendError;
 use crate::storage::{BatchError, StorageError};
-use crate::topics::RegistryError;
 
 /// Name of the internal topic holding offsets and group metadata.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -28,10 +28,13 @@ pub enum LogError {
     Closed,
     /// The topic does not exist and could not be created.
     #[error("cannot create {OFFSETS_TOPIC}: {0}")]
-    Create(#[source] RegistryError),
+    Create(#[source] MetadataError),
     /// The partition does not exist.
     #[error("{OFFSETS_TOPIC} has no partition {0}")]
     NoPartition(i32),
+    /// The topic is being created; the client retries.
+    #[error("{OFFSETS_TOPIC} is being created")]
+    Creating,
     /// The append was refused.
     #[error("append to {OFFSETS_TOPIC} failed: {0}")]
     Append(#[source] AppendError),
@@ -57,9 +60,10 @@ impl LogError {
             })) => ResponseError::InvalidCommitOffsetSize,
             LogError::Append(_) | LogError::Read(_) => ResponseError::NotCoordinator,
             LogError::Timeout(_) => ResponseError::RequestTimedOut,
-            LogError::Closed | LogError::Create(_) | LogError::NoPartition(_) => {
-                ResponseError::CoordinatorNotAvailable
-            }
+            LogError::Closed
+            | LogError::Create(_)
+            | LogError::NoPartition(_)
+            | LogError::Creating => ResponseError::CoordinatorNotAvailable,
             LogError::Encode(_) => ResponseError::UnknownServerError,
         }
     }

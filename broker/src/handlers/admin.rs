@@ -17,10 +17,10 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::configs::CONFIG_SOURCE_DEFAULT;
 use super::configs::CONFIG_SOURCE_TOPIC;
-use super::errors::registry_code;
+use super::errors::metadata_code;
 use super::RequestContext;
+use crate::metadata::{MetadataError, TopicImage, TopicSpec};
 use crate::topics::config::{effective, TOPIC_CONFIG_KEYS};
-use crate::topics::{RegistryError, TopicRecord, TopicSpec};
 
 /// Creates topics (or only validates them with `validate_only`).
 pub(crate) async fn create_topics(
@@ -53,88 +53,82 @@ pub(crate) async fn create_topics(
             .collect();
         return CreateTopicsResponse::default().with_topics(topics);
     }
-    let topics = request
-        .topics
-        .into_iter()
-        .map(|topic| {
-            let name = topic.name.clone();
-            if duplicates.contains(name.as_str()) {
-                return failed(
-                    name,
-                    ResponseError::InvalidRequest,
-                    "topic appears more than once in the request".into(),
-                );
+    let mut topics = Vec::with_capacity(request.topics.len());
+    for topic in request.topics {
+        let name = topic.name.clone();
+        if duplicates.contains(name.as_str()) {
+            topics.push(failed(
+                name,
+                ResponseError::InvalidRequest,
+                "topic appears more than once in the request".into(),
+            ));
+            continue;
+        }
+        topics.push(match create_one(&ctx, topic, request.validate_only).await {
+            Ok(image) => created(&ctx, name, &image),
+            Err(error) => {
+                tracing::info!(topic = %name.as_str(), %error, "create topic refused");
+                failed(name, metadata_code(&error), error.to_string())
             }
-            match create_one(&ctx, topic, request.validate_only) {
-                Ok(record) => created(&ctx, name, &record),
-                Err(error) => {
-                    tracing::info!(topic = %name.as_str(), %error, "create topic refused");
-                    failed(name, registry_code(&error), error.to_string())
-                }
-            }
-        })
-        .collect();
+        });
+    }
     CreateTopicsResponse::default().with_topics(topics)
 }
 
-fn create_one(
+async fn create_one(
     ctx: &RequestContext,
     topic: CreatableTopic,
     validate_only: bool,
-) -> Result<TopicRecord, RegistryError> {
+) -> Result<std::sync::Arc<TopicImage>, MetadataError> {
     let mut configs = BTreeMap::new();
     for config in topic.configs {
         let value = config.value.ok_or_else(|| {
-            RegistryError::InvalidConfig(format!("null value for config `{}`", config.name))
+            MetadataError::InvalidConfig(format!("null value for config `{}`", config.name))
         })?;
         configs.insert(config.name.to_string(), value.to_string());
     }
-    let (partitions, replication_factor) = if topic.assignments.is_empty() {
-        (topic.num_partitions, topic.replication_factor)
-    } else {
-        if topic.num_partitions != -1 || topic.replication_factor != -1 {
-            return Err(RegistryError::InvalidReplicaAssignment(
-                "give either replica assignments or partitions and replication factor, not both"
-                    .into(),
-            ));
-        }
-        let me = ctx.broker.config.broker_id;
-        if let Some(bad) = topic
-            .assignments
-            .iter()
-            .find(|a| a.broker_ids.iter().any(|b| b.0 != me) || a.broker_ids.is_empty())
-        {
-            return Err(RegistryError::InvalidReplicaAssignment(format!(
-                "partition {} is assigned to brokers {:?}; the only broker is {me}",
-                bad.partition_index,
-                bad.broker_ids.iter().map(|b| b.0).collect::<Vec<_>>()
-            )));
-        }
-        let rf = topic.assignments[0].broker_ids.len();
-        (
-            i32::try_from(topic.assignments.len()).unwrap_or(i32::MAX),
-            i16::try_from(rf).unwrap_or(i16::MAX),
-        )
-    };
+    let mut assignments: Vec<_> = topic
+        .assignments
+        .iter()
+        .map(|a| {
+            (
+                a.partition_index,
+                a.broker_ids.iter().map(|b| b.0).collect(),
+            )
+        })
+        .collect();
+    assignments.sort_by_key(|(index, _)| *index);
+    if let Some((at, (index, _))) = (0..).zip(&assignments).find(|(at, (index, _))| at != index) {
+        return Err(MetadataError::InvalidReplicaAssignment(format!(
+            "partition assignments must run 0, 1, ... without gaps; found {index} at position {at}"
+        )));
+    }
     let spec = TopicSpec {
         name: topic.name.to_string(),
-        partitions,
-        replication_factor,
+        partitions: topic.num_partitions,
+        replication_factor: topic.replication_factor,
         configs,
+        assignments: assignments
+            .into_iter()
+            .map(|(_, replicas)| replicas)
+            .collect(),
     };
     if validate_only {
-        ctx.broker.topics.validate_create(&spec)
+        ctx.broker
+            .admin
+            .validate_create(&spec)
+            .map(std::sync::Arc::new)
     } else {
-        ctx.broker.topics.create(&spec).map(|t| t.record.clone())
+        ctx.broker.admin.create_topic(spec).await
     }
 }
 
-fn created(ctx: &RequestContext, name: TopicName, record: &TopicRecord) -> CreatableTopicResult {
+fn created(ctx: &RequestContext, name: TopicName, topic: &TopicImage) -> CreatableTopicResult {
     let broker = &ctx.broker.config;
     let configs = TOPIC_CONFIG_KEYS
         .iter()
         .map(|key| {
-            let source = if record.configs.contains_key(key.name) {
+            let source = if topic.configs.contains_key(key.name) {
                 CONFIG_SOURCE_TOPIC
             } else {
                 CONFIG_SOURCE_DEFAULT
@@ -143,7 +137,7 @@ fn created(ctx: &RequestContext, name: TopicName, record: &TopicRecord) -> Creat
                 .with_name(StrBytes::from_static_str(key.name))
                 .with_value(Some(StrBytes::from_string(effective(
                     broker,
-                    &record.configs,
+                    &topic.configs,
                     key.name,
                 ))))
                 .with_config_source(source)
@@ -151,14 +145,14 @@ fn created(ctx: &RequestContext, name: TopicName, record: &TopicRecord) -> Creat
         .collect();
     let result = CreatableTopicResult::default().with_name(name);
     let result = if ctx.version() >= 7 {
-        result.with_topic_id(record.id)
+        result.with_topic_id(topic.id)
     } else {
         result
     };
     if ctx.version() >= 5 {
         result
-            .with_num_partitions(record.partitions)
-            .with_replication_factor(record.replication_factor)
+            .with_num_partitions(topic.partition_count())
+            .with_replication_factor(topic.replication_factor)
             .with_configs(Some(configs))
     } else {
         result
@@ -191,7 +185,6 @@ pub(crate) async fn delete_topics(
     ctx: RequestContext,
     request: DeleteTopicsRequest,
 ) -> DeleteTopicsResponse {
-    let topics = &ctx.broker.topics;
     let wanted: Vec<(Option<TopicName>, uuid::Uuid)> = if ctx.version() >= 6 {
         request
             .topics
@@ -205,51 +198,49 @@ pub(crate) async fn delete_topics(
             .map(|n| (Some(n), uuid::Uuid::nil()))
             .collect()
     };
-    let responses = wanted
-        .into_iter()
-        .map(|(name, id)| {
-            let topic = match &name {
-                Some(name) => topics.get(name),
-                None => topics.get_by_id(&id),
-            };
-            let result = DeletableTopicResult::default()
-                .with_name(name.clone())
-                .with_topic_id(id);
-            let Some(topic) = topic else {
-                let error = if name.is_some() {
-                    ResponseError::UnknownTopicOrPartition
-                } else {
-                    ResponseError::UnknownTopicId
-                };
-                return result.with_error_code(error.code());
-            };
-            let result = result.with_name(Some(TopicName(StrBytes::from_string(
-                topic.name().to_string(),
-            ))));
-            let result = if ctx.version() >= 6 {
-                result.with_topic_id(topic.record.id)
+    let image = ctx.broker.metadata.image();
+    let mut responses = Vec::with_capacity(wanted.len());
+    for (name, id) in wanted {
+        let topic = match &name {
+            Some(name) => image.topic(name),
+            None => image.topic_by_id(&id),
+        };
+        let result = DeletableTopicResult::default()
+            .with_name(name.clone())
+            .with_topic_id(id);
+        let Some(topic) = topic else {
+            let error = if name.is_some() {
+                ResponseError::UnknownTopicOrPartition
             } else {
-                result
+                ResponseError::UnknownTopicId
             };
-            match topics.delete(topic.name()) {
-                Ok(deleted) => {
-                    ctx.broker
-                        .metrics
-                        .forget_topic(deleted.name(), deleted.record.partitions);
+            responses.push(result.with_error_code(error.code()));
+            continue;
+        };
+        let result = result.with_name(Some(TopicName(StrBytes::from_string(topic.name.clone()))));
+        let result = if ctx.version() >= 6 {
+            result.with_topic_id(topic.id)
+        } else {
+            result
+        };
+        responses.push(match ctx.broker.admin.delete_topic(&topic.name).await {
+            Ok(deleted) => {
+                ctx.broker
+                    .metrics
+                    .forget_topic(&deleted.name, deleted.partition_count());
+                result
+            }
+            Err(error) => {
+                tracing::warn!(topic = topic.name, %error, "delete topic failed");
+                let result = result.with_error_code(metadata_code(&error).code());
+                if ctx.version() >= 5 {
+                    result.with_error_message(Some(StrBytes::from_string(error.to_string())))
+                } else {
                     result
                 }
-                Err(error) => {
-                    tracing::warn!(topic = topic.name(), %error, "delete topic failed");
-                    let result = result.with_error_code(registry_code(&error).code());
-                    if ctx.version() >= 5 {
-                        result.with_error_message(Some(StrBytes::from_string(error.to_string())))
-                    } else {
-                        result
-                    }
-                }
             }
-        })
-        .collect();
+        });
+    }
     DeleteTopicsResponse::default().with_responses(responses)
 }
 
@@ -258,12 +249,12 @@ pub(crate) async fn create_partitions(
     ctx: RequestContext,
     request: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
-    let me = ctx.broker.config.broker_id;
+    let image = ctx.broker.metadata.image();
     let growth = request
         .topics
         .iter()
         .filter_map(|t| {
-            let current = ctx.broker.topics.get(&t.name)?.record.partitions;
+            let current = image.topic(&t.name)?.partition_count();
             u64::try_from(t.count.saturating_sub(current)).ok()
         })
         .sum();
@@ -281,34 +272,26 @@ pub(crate) async fn create_partitions(
             .collect();
         return CreatePartitionsResponse::default().with_results(results);
     }
-    let results = request
-        .topics
-        .into_iter()
-        .map(|topic| {
-            let result = CreatePartitionsTopicResult::default().with_name(topic.name.clone());
-            let outcome = match &topic.assignments {
-                Some(assignments)
-                    if assignments
-                        .iter()
-                        .any(|a| a.broker_ids.iter().any(|b| b.0 != me)) =>
-                {
-                    Err(RegistryError::InvalidReplicaAssignment(format!(
-                        "assignments must name only broker {me}"
-                    )))
-                }
-                _ => ctx.broker.topics.add_partitions(
-                    &topic.name,
-                    topic.count,
-                    request.validate_only,
-                ),
-            };
-            match outcome {
-                Ok(()) => result,
-                Err(error) => result
-                    .with_error_code(registry_code(&error).code())
-                    .with_error_message(Some(StrBytes::from_string(error.to_string()))),
-            }
-        })
-        .collect();
+    let mut results = Vec::with_capacity(request.topics.len());
+    for topic in request.topics {
+        let result = CreatePartitionsTopicResult::default().with_name(topic.name.clone());
+        let assignments = topic
+            .assignments
+            .unwrap_or_default()
+            .into_iter()
+            .map(|a| a.broker_ids.into_iter().map(|b| b.0).collect())
+            .collect();
+        let outcome = ctx
+            .broker
+            .admin
+            .create_partitions(&topic.name, topic.count, assignments, request.validate_only)
+            .await;
+        results.push(match outcome {
+            Ok(()) => result,
+            Err(error) => result
+                .with_error_code(metadata_code(&error).code())
+                .with_error_message(Some(StrBytes::from_string(error.to_string()))),
+        });
+    }
     CreatePartitionsResponse::default().with_results(results)
 }

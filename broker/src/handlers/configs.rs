@@ -14,15 +14,15 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::errors::registry_code;
+use super::errors::metadata_code;
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::config::BrokerConfig;
+use crate::metadata::MetadataError;
 use crate::topics::config::{
     broker_default, find_key, static_default, ConfigType, TOPIC_CONFIG_KEYS,
 };
 use crate::topics::dynamic::{self, DynamicConfigError, Level, DYNAMIC_LOG_KEYS};
-use crate::topics::RegistryError;
 
 /// ConfigResource type of a topic.
 const RESOURCE_TOPIC: i8 = 2;
@@ -100,7 +100,8 @@ pub(crate) async fn describe(
 }
 
 fn topic_entries(ctx: &RequestContext, name: &str) -> Result<Vec<Entry>, (ResponseError, String)> {
-    let topic = ctx.broker.topics.get(name).ok_or_else(|| {
+    let image = ctx.broker.metadata.image();
+    let topic = image.topic(name).ok_or_else(|| {
         (
             ResponseError::UnknownTopicOrPartition,
             format!("topic `{name}` does not exist"),
@@ -110,7 +111,7 @@ fn topic_entries(ctx: &RequestContext, name: &str) -> Result<Vec<Entry>, (Respon
     Ok(TOPIC_CONFIG_KEYS
         .iter()
         .map(|key| {
-            let (value, source) = match topic.record.configs.get(key.name) {
+            let (value, source) = match topic.configs.get(key.name) {
                 Some(v) => (v.clone(), CONFIG_SOURCE_TOPIC),
                 None => dynamic_value(broker, key.name)
                     .unwrap_or_else(|| (static_default(broker, key.name), CONFIG_SOURCE_DEFAULT)),
@@ -274,30 +275,36 @@ pub(crate) async fn alter(
     ctx: RequestContext,
     request: AlterConfigsRequest,
 ) -> AlterConfigsResponse {
-    let responses = request
-        .resources
-        .into_iter()
-        .map(|resource| {
+    let mut responses = Vec::with_capacity(request.resources.len());
+    for resource in request.resources {
+        {
             let outcome = match resource.resource_type {
-                RESOURCE_TOPIC => resource
-                    .configs
-                    .into_iter()
-                    .map(|c| match c.value {
-                        Some(v) => Ok((c.name.to_string(), v.to_string())),
-                        None => Err(RegistryError::InvalidConfig(format!(
-                            "null value for config `{}`",
-                            c.name
-                        ))),
-                    })
-                    .collect::<Result<BTreeMap<_, _>, _>>()
-                    .and_then(|configs| {
-                        ctx.broker.topics.set_configs(
-                            &resource.resource_name,
-                            configs,
-                            request.validate_only,
-                        )
-                    })
-                    .map_err(registry_failure),
+                RESOURCE_TOPIC => {
+                    let parsed = resource
+                        .configs
+                        .into_iter()
+                        .map(|c| match c.value {
+                            Some(v) => Ok((c.name.to_string(), v.to_string())),
+                            None => Err(MetadataError::InvalidConfig(format!(
+                                "null value for config `{}`",
+                                c.name
+                            ))),
+                        })
+                        .collect::<Result<BTreeMap<_, _>, _>>();
+                    match parsed {
+                        Ok(configs) => ctx
+                            .broker
+                            .admin
+                            .set_topic_configs(
+                                &resource.resource_name,
+                                configs,
+                                request.validate_only,
+                            )
+                            .await
+                            .map_err(metadata_failure),
+                        Err(error) => Err(metadata_failure(error)),
+                    }
+                }
                 RESOURCE_BROKER => resource
                     .configs
                     .into_iter()
@@ -316,13 +323,15 @@ pub(crate) async fn alter(
                 other => Err(not_alterable(other)),
             };
             let (code, message) = split(outcome);
-            alter_configs_response::AlterConfigsResourceResponse::default()
-                .with_resource_type(resource.resource_type)
-                .with_resource_name(resource.resource_name)
-                .with_error_code(code)
-                .with_error_message(message)
-        })
-        .collect();
+            responses.push(
+                alter_configs_response::AlterConfigsResourceResponse::default()
+                    .with_resource_type(resource.resource_type)
+                    .with_resource_name(resource.resource_name)
+                    .with_error_code(code)
+                    .with_error_message(message),
+            );
+        }
+    }
     AlterConfigsResponse::default().with_responses(responses)
 }
 
@@ -337,20 +346,20 @@ pub(crate) async fn incremental_alter(
     ctx: RequestContext,
     request: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
-    let responses = request
-        .resources
-        .into_iter()
-        .map(|resource| {
+    let mut responses = Vec::with_capacity(request.resources.len());
+    for resource in request.resources {
+        {
             let outcome = match resource.resource_type {
                 RESOURCE_TOPIC => {
                     let name = resource.resource_name.to_string();
-                    match ctx.broker.topics.get(&name) {
+                    let image = ctx.broker.metadata.image();
+                    let changed = match image.topic(&name) {
                         None => Err((
                             ResponseError::UnknownTopicOrPartition,
                             format!("topic `{name}` does not exist"),
                         )),
                         Some(topic) => {
-                            let mut configs = topic.record.configs.clone();
+                            let mut configs = topic.configs.clone();
                             let broker = &ctx.broker.config;
                             resource
                                 .configs
@@ -373,13 +382,17 @@ pub(crate) async fn incremental_alter(
                                         || broker_default(broker, key.name),
                                     )
                                 })
-                                .and_then(|()| {
-                                    ctx.broker
-                                        .topics
-                                        .set_configs(&name, configs, request.validate_only)
-                                        .map_err(registry_failure)
-                                })
+                                .map(|()| configs)
                         }
+                    };
+                    match changed {
+                        Ok(configs) => ctx
+                            .broker
+                            .admin
+                            .set_topic_configs(&name, configs, request.validate_only)
+                            .await
+                            .map_err(metadata_failure),
+                        Err(error) => Err(error),
                     }
                 }
                 RESOURCE_BROKER => {
@@ -412,13 +425,15 @@ pub(crate) async fn incremental_alter(
                 other => Err(not_alterable(other)),
             };
             let (code, message) = split(outcome);
-            incremental_alter_configs_response::AlterConfigsResourceResponse::default()
-                .with_resource_type(resource.resource_type)
-                .with_resource_name(resource.resource_name)
-                .with_error_code(code)
-                .with_error_message(message)
-        })
-        .collect();
+            responses.push(
+                incremental_alter_configs_response::AlterConfigsResourceResponse::default()
+                    .with_resource_type(resource.resource_type)
+                    .with_resource_name(resource.resource_name)
+                    .with_error_code(code)
+                    .with_error_message(message),
+            );
+        }
+    }
     IncrementalAlterConfigsResponse::default().with_responses(responses)
 }
 
@@ -485,8 +500,8 @@ fn apply_op(
     Ok(())
 }
 
-fn registry_failure(error: RegistryError) -> (ResponseError, String) {
-    (registry_code(&error), error.to_string())
+fn metadata_failure(error: MetadataError) -> (ResponseError, String) {
+    (metadata_code(&error), error.to_string())
 }
 
 /// Replaces the dynamic broker configs of `level` and applies them to every topic.
@@ -502,7 +517,7 @@ fn set_dynamic(
         .replace(level, values, validate_only)
         .map_err(dynamic_failure)?;
     if !validate_only {
-        broker.topics.reapply_defaults();
+        broker.admin.reapply_defaults();
     }
     Ok(())
 }

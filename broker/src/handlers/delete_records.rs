@@ -17,7 +17,6 @@ pub(crate) async fn handle(
         .topics
         .into_iter()
         .map(|topic| {
-            let found = topic_lookup::by_name(&ctx.broker, &topic.name);
             let partitions = topic
                 .partitions
                 .iter()
@@ -25,13 +24,14 @@ pub(crate) async fn handle(
                     let result = DeleteRecordsPartitionResult::default()
                         .with_partition_index(wanted.partition_index)
                         .with_low_watermark(-1);
-                    let outcome = topic_lookup::partition(found.as_ref(), wanted.partition_index)
-                        .and_then(|p| {
-                            p.delete_records(wanted.offset).map_err(|error| {
-                                tracing::info!(%error, "delete records refused");
-                                storage_code(&error)
-                            })
-                        });
+                    let outcome =
+                        topic_lookup::leader(&ctx.broker, &topic.name, wanted.partition_index)
+                            .and_then(|p| {
+                                p.delete_records(wanted.offset).map_err(|error| {
+                                    tracing::info!(%error, "delete records refused");
+                                    storage_code(&error)
+                                })
+                            });
                     match outcome {
                         Ok(low_watermark) => result.with_low_watermark(low_watermark),
                         Err(code) => result.with_error_code(code.code()),

@@ -2,24 +2,24 @@
 
 use kafka_protocol::error::ResponseError;
 
+use crate::metadata::MetadataError;
 use crate::partition::AppendError;
 use crate::producer::SequenceError;
 use crate::storage::{BatchError, StorageError};
-use crate::topics::RegistryError;
 
-/// Kafka error code for a topic-registry failure.
-pub(crate) fn registry_code(error: &RegistryError) -> ResponseError {
+/// Kafka error code for a refused or failed metadata change.
+pub(crate) fn metadata_code(error: &MetadataError) -> ResponseError {
     match error {
-        RegistryError::InvalidName(_) => ResponseError::InvalidTopicException,
-        RegistryError::TopicExists(_) => ResponseError::TopicAlreadyExists,
-        RegistryError::UnknownTopic(_) => ResponseError::UnknownTopicOrPartition,
-        RegistryError::InvalidPartitions(_) => ResponseError::InvalidPartitions,
-        RegistryError::InvalidReplicationFactor(_) => ResponseError::InvalidReplicationFactor,
-        RegistryError::InvalidConfig(_) => ResponseError::InvalidConfig,
-        RegistryError::InvalidReplicaAssignment(_) => ResponseError::InvalidReplicaAssignment,
-        RegistryError::PolicyViolation(_) => ResponseError::PolicyViolation,
-        RegistryError::Storage(e) => storage_code(e),
-        RegistryError::Store(_) => ResponseError::KafkaStorageError,
+        MetadataError::InvalidName(_) => ResponseError::InvalidTopicException,
+        MetadataError::TopicExists(_) => ResponseError::TopicAlreadyExists,
+        MetadataError::UnknownTopic(_) => ResponseError::UnknownTopicOrPartition,
+        MetadataError::InvalidPartitions(_) => ResponseError::InvalidPartitions,
+        MetadataError::InvalidReplicationFactor(_) => ResponseError::InvalidReplicationFactor,
+        MetadataError::InvalidConfig(_) => ResponseError::InvalidConfig,
+        MetadataError::InvalidReplicaAssignment(_) => ResponseError::InvalidReplicaAssignment,
+        MetadataError::PolicyViolation(_) => ResponseError::PolicyViolation,
+        MetadataError::Storage(e) => storage_code(e),
+        MetadataError::Store(_) => ResponseError::KafkaStorageError,
     }
 }
 
@@ -54,6 +54,7 @@ pub(crate) fn append_code(error: &AppendError) -> ResponseError {
         AppendError::Codec(e) if e.is_over_limit() => ResponseError::MessageTooLarge,
         AppendError::Codec(_) => ResponseError::CorruptMessage,
         AppendError::InvalidTimestamp { .. } => ResponseError::InvalidTimestamp,
+        AppendError::NotLeader { .. } => ResponseError::NotLeaderOrFollower,
         AppendError::Transaction(code) => *code,
         AppendError::Sequence(SequenceError::StaleEpoch { .. }) => {
             ResponseError::InvalidProducerEpoch

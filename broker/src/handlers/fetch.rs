@@ -22,14 +22,13 @@ use super::errors::storage_code;
 use super::{topic_lookup, Client, RequestContext};
 use crate::partition::{Isolation, Partition};
 use crate::quotas::entity::CONSUMER_BYTE_RATE;
-use crate::topics::Topic;
 
-/// Topic of one fetch entry, resolved once per request.
+/// Topic of one fetch entry, its partitions resolved to the replicas this broker leads once
+/// per request.
 struct WantedTopic {
     name: TopicName,
     id: uuid::Uuid,
-    topic: Result<Arc<Topic>, ResponseError>,
-    partitions: Vec<FetchPartition>,
+    partitions: Vec<(FetchPartition, Result<Arc<Partition>, ResponseError>)>,
 }
 
 /// Serves a fetch, waiting for data as the request allows.
@@ -40,30 +39,38 @@ pub(crate) async fn handle(ctx: RequestContext, request: FetchRequest) -> FetchR
             .with_error_code(ResponseError::FetchSessionIdNotFound.code())
             .with_session_id(0);
     }
+    let image = ctx.broker.metadata.image();
     let wanted: Vec<WantedTopic> = request
         .topics
         .into_iter()
         .map(|t| {
             let topic = if version >= 13 {
-                ctx.broker
-                    .topics
-                    .get_by_id(&t.topic_id)
+                image
+                    .topic_by_id(&t.topic_id)
                     .ok_or(ResponseError::UnknownTopicId)
             } else {
-                topic_lookup::by_name(&ctx.broker, &t.topic)
+                image
+                    .topic(&t.topic)
                     .ok_or(ResponseError::UnknownTopicOrPartition)
             };
             let name = match &topic {
-                Ok(found) if version >= 13 => {
-                    TopicName(StrBytes::from_string(found.name().to_string()))
-                }
+                Ok(found) if version >= 13 => TopicName(StrBytes::from_string(found.name.clone())),
                 _ => t.topic,
             };
+            let partitions = t
+                .partitions
+                .into_iter()
+                .map(|p| {
+                    let replica = topic.and_then(|found| {
+                        topic_lookup::leader(&ctx.broker, &found.name, p.partition)
+                    });
+                    (p, replica)
+                })
+                .collect();
             WantedTopic {
                 name,
                 id: t.topic_id,
-                topic,
-                partitions: t.partitions,
+                partitions,
             }
         })
         .collect();
@@ -87,14 +94,9 @@ pub(crate) async fn handle(ctx: RequestContext, request: FetchRequest) -> FetchR
     };
     let mut watchers: Vec<watch::Receiver<i64>> = wanted
         .iter()
-        .filter_map(|t| t.topic.as_ref().ok().map(|topic| (topic, &t.partitions)))
-        .flat_map(|(topic, partitions)| {
-            partitions.iter().filter_map(|p| {
-                topic
-                    .partition(p.partition)
-                    .map(|p| p.watch_high_watermark())
-            })
-        })
+        .flat_map(|t| &t.partitions)
+        .filter_map(|(_, replica)| replica.as_ref().ok())
+        .map(|p| p.watch_high_watermark())
         .collect();
     loop {
         for w in &mut watchers {
@@ -169,21 +171,20 @@ fn read_all(
             let partitions = t
                 .partitions
                 .iter()
-                .map(|p| {
-                    let partition = t
-                        .topic
-                        .clone()
-                        .and_then(|topic| topic_lookup::partition(Some(&topic), p.partition));
-                    let data = match partition {
-                        Err(code) => Err((code, None)),
+                .map(|(p, replica)| {
+                    let data = match replica {
+                        Err(code) => Err((*code, None)),
+                        Ok(partition) if partition.is_deleted() => {
+                            Err((ResponseError::UnknownTopicOrPartition, None))
+                        }
                         Ok(partition) => {
                             match topic_lookup::check_leader_epoch(
-                                &partition,
+                                partition,
                                 p.current_leader_epoch,
                             ) {
-                                Err(code) => Err((code, Some(partition))),
+                                Err(code) => Err((code, Some(partition.clone()))),
                                 Ok(()) => {
-                                    read_one(&partition, p, &mut remaining, total == 0, isolation)
+                                    read_one(partition, p, &mut remaining, total == 0, isolation)
                                 }
                             }
                         }

@@ -13,7 +13,7 @@ use super::{dispatch, Client};
 use crate::broker::Broker;
 use crate::config::{BrokerConfig, Flags};
 use crate::group::log::memory::MemoryLog;
-use crate::topics::TopicSpec;
+use crate::test_support::create_topic;
 
 const NONE: i16 = 0;
 
@@ -36,15 +36,7 @@ pub(super) async fn broker(dir: &std::path::Path) -> Arc<Broker> {
 /// [`broker`] with some settings of `flags`.
 pub(super) async fn broker_with(dir: &std::path::Path, flags: Flags) -> Arc<Broker> {
     let broker = open_broker(dir, flags);
-    broker
-        .topics
-        .create(&TopicSpec {
-            name: "t".into(),
-            partitions: 2,
-            replication_factor: -1,
-            configs: BTreeMap::new(),
-        })
-        .unwrap();
+    create_topic(&broker, "t", 2, BTreeMap::new());
     broker
 }
 
@@ -132,7 +124,7 @@ async fn find_coordinator_every_version() {
         }
     }
     assert!(
-        b.topics.get(crate::group::OFFSETS_TOPIC).is_none(),
+        crate::test_support::topic(&b, crate::group::OFFSETS_TOPIC).is_none(),
         "the memory log holds it"
     );
 }

@@ -16,7 +16,6 @@ use super::group_wire_tests::{broker, call, topic};
 use super::wire_tests::plain_batch;
 use super::{dispatch, Client, Reply};
 use crate::broker::Broker;
-use crate::topics::TopicSpec;
 
 /// A gzip-flagged batch holding 16 garbage bytes, CRC valid, to topic `fz-g1` (Produce v9).
 const GZIP_GARBAGE: &str = "0000007100000009000000090002667a00000001000013880206667a2d673102000000004e000000000000000000000041ffffffff02d43bcb570001000000000000018bcfe568000000018bcfe56800ffffffffffffffffffffffffffff000000010102030405060708090a0b0c0d0e0f10000000";
@@ -62,20 +61,11 @@ fn create(broker: &Broker, name: &str) {
 }
 
 fn create_with(broker: &Broker, name: &str, partitions: i32) {
-    broker
-        .topics
-        .create(&TopicSpec {
-            name: name.into(),
-            partitions,
-            replication_factor: -1,
-            configs: BTreeMap::new(),
-        })
-        .expect("create topic");
+    crate::test_support::create_topic(broker, name, partitions, BTreeMap::new());
 }
 
 fn log_end(broker: &Broker, name: &str) -> i64 {
-    let topic = broker.topics.get(name).expect("topic");
-    topic.partitions[0].with_log(|log| log.log_end_offset())
+    crate::test_support::partition(broker, name, 0).with_log(|log| log.log_end_offset())
 }
 
 /// Produces one valid record to partition 0 of `name` (Produce v9, acks=1).
@@ -151,7 +141,7 @@ async fn two_billion_partitions_are_refused_naming_the_limit_with_nothing_on_dis
         .map(|m| m.to_string())
         .unwrap_or_default();
     assert!(message.contains("max.partitions.per.request"), "{message}");
-    assert!(b.topics.get("big").is_none());
+    assert!(crate::test_support::topic(&b, "big").is_none());
     assert_eq!(
         std::fs::read_dir(dir.path()).expect("dir").count(),
         dirs_before
@@ -178,8 +168,8 @@ async fn deleting_a_topic_ends_long_polls_on_it_and_closes_its_files() {
     let dir = tempfile::tempdir().expect("tempdir");
     let b = broker(dir.path()).await;
     create_with(&b, "gone", 3);
-    let gone = b.topics.get("gone").expect("topic");
-    let held = Arc::downgrade(&gone.partitions[0]);
+    let gone = crate::test_support::partition(&b, "gone", 0);
+    let held = Arc::downgrade(&gone);
     assert!(
         open_files_under(dir.path(), "gone-") >= 3,
         "segments are open"
@@ -207,9 +197,10 @@ async fn deleting_a_topic_ends_long_polls_on_it_and_closes_its_files() {
         let response: FetchResponse = call(&fetcher, ApiKey::Fetch, 12, &fetch).await;
         response
     });
-    // The fetch holds the topic while it waits.
+    // The fetch holds the partitions while it waits (the replica manager and this test hold
+    // one reference each).
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
-    while Arc::strong_count(&gone) < 4 {
+    while Arc::strong_count(&gone) < 3 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "the fetch never started waiting"
@@ -250,5 +241,5 @@ async fn produce_to_an_unknown_topic_creates_nothing_as_in_kafka() {
     let response = produce_one(&b, "never-created").await;
     let p = &response.responses[0].partition_responses[0];
     assert_eq!(p.error_code, 3, "UNKNOWN_TOPIC_OR_PARTITION");
-    assert!(b.topics.get("never-created").is_none());
+    assert!(crate::test_support::topic(&b, "never-created").is_none());
 }

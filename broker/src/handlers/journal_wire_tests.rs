@@ -98,7 +98,7 @@ async fn acknowledged_writes_come_back_from_the_journal_after_losing_the_page_ca
     }
     let before = [batches(&b, 0).await, batches(&b, 1).await];
     assert_eq!(before[0].len(), 10);
-    let id = b.topics.get("t").expect("topic").record.id;
+    let id = crate::test_support::topic(&b, "t").expect("topic").id;
     let journaled = Replay::scan(&dir.path().join(JOURNAL_FILE)).unwrap();
     assert_eq!(
         journaled.batches_from(id, 0, 0).unwrap().len(),

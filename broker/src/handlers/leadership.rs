@@ -16,7 +16,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::refuse::Refuse;
-use super::{topic_lookup, RequestContext};
+use super::RequestContext;
 
 /// ElectLeaders: ELECTION_NOT_NEEDED for every existing partition asked about; with no
 /// partitions named (all of them), nothing needs an election, so nothing is listed.
@@ -29,17 +29,21 @@ pub(crate) async fn elect(
         .unwrap_or_default()
         .into_iter()
         .map(|t| {
-            let found = topic_lookup::by_name(&ctx.broker, &t.topic);
+            let image = ctx.broker.metadata.image();
             let partitions = t
                 .partitions
                 .iter()
                 .map(|&p| {
-                    let (code, message) = match topic_lookup::partition(found.as_ref(), p) {
-                        Ok(_) => (
+                    let (code, message) = match image.partition(&t.topic, p) {
+                        Some(state) if state.replicas.first() == Some(&state.leader) => (
                             ResponseError::ElectionNotNeeded,
                             "the preferred replica already leads",
                         ),
-                        Err(code) => (code, "no such partition"),
+                        Some(_) => (
+                            ResponseError::PreferredLeaderNotAvailable,
+                            "the preferred replica cannot lead now",
+                        ),
+                        None => (ResponseError::UnknownTopicOrPartition, "no such partition"),
                     };
                     PartitionResult::default()
                         .with_partition_id(p)
@@ -72,9 +76,17 @@ pub(crate) async fn alter_reassignments(
 ) -> AlterPartitionReassignmentsResponse {
     let this = BrokerId(ctx.broker.config.broker_id);
     answer_reassignments(request, |topic, partition, replicas| {
-        let found = topic_lookup::by_name(&ctx.broker, topic);
-        if let Err(code) = topic_lookup::partition(found.as_ref(), partition) {
-            return Some((code, "no such partition".to_string()));
+        if ctx
+            .broker
+            .metadata
+            .image()
+            .partition(topic, partition)
+            .is_none()
+        {
+            return Some((
+                ResponseError::UnknownTopicOrPartition,
+                "no such partition".to_string(),
+            ));
         }
         match replicas {
             None => Some((

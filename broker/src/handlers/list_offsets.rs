@@ -27,7 +27,6 @@ pub(crate) async fn handle(
         .topics
         .into_iter()
         .map(|topic| {
-            let found = topic_lookup::by_name(&ctx.broker, &topic.name);
             let partitions = topic
                 .partitions
                 .into_iter()
@@ -37,31 +36,36 @@ pub(crate) async fn handle(
                         .with_timestamp(-1)
                         .with_offset(-1)
                         .with_leader_epoch(-1);
-                    let lookup = topic_lookup::partition(found.as_ref(), wanted.partition_index)
-                        .and_then(|p| {
-                            topic_lookup::check_leader_epoch(&p, wanted.current_leader_epoch)?;
-                            Ok(p)
-                        })
-                        .and_then(|p| {
-                            let epoch = p.leader_epoch();
-                            // READ_COMMITTED readers see the log end as the last stable offset.
-                            let latest = if read_committed {
-                                p.last_stable_offset()
-                            } else {
-                                p.with_log(|log| log.high_watermark())
-                            };
-                            p.with_log(|log| match wanted.timestamp {
-                                LATEST => Ok(Some((latest, -1))),
-                                EARLIEST | EARLIEST_LOCAL => Ok(Some((log.log_start_offset(), -1))),
-                                MAX_TIMESTAMP => log.max_timestamp().map_err(|e| storage_code(&e)),
-                                LATEST_TIERED => Ok(None),
-                                ts if ts >= 0 => {
-                                    log.offset_for_timestamp(ts).map_err(|e| storage_code(&e))
-                                }
-                                _ => Err(ResponseError::InvalidRequest),
+                    let lookup =
+                        topic_lookup::leader(&ctx.broker, &topic.name, wanted.partition_index)
+                            .and_then(|p| {
+                                topic_lookup::check_leader_epoch(&p, wanted.current_leader_epoch)?;
+                                Ok(p)
                             })
-                            .map(|found| (found, epoch))
-                        });
+                            .and_then(|p| {
+                                let epoch = p.leader_epoch();
+                                // READ_COMMITTED readers see the log end as the last stable offset.
+                                let latest = if read_committed {
+                                    p.last_stable_offset()
+                                } else {
+                                    p.with_log(|log| log.high_watermark())
+                                };
+                                p.with_log(|log| match wanted.timestamp {
+                                    LATEST => Ok(Some((latest, -1))),
+                                    EARLIEST | EARLIEST_LOCAL => {
+                                        Ok(Some((log.log_start_offset(), -1)))
+                                    }
+                                    MAX_TIMESTAMP => {
+                                        log.max_timestamp().map_err(|e| storage_code(&e))
+                                    }
+                                    LATEST_TIERED => Ok(None),
+                                    ts if ts >= 0 => {
+                                        log.offset_for_timestamp(ts).map_err(|e| storage_code(&e))
+                                    }
+                                    _ => Err(ResponseError::InvalidRequest),
+                                })
+                                .map(|found| (found, epoch))
+                            });
                     match lookup {
                         Ok((Some((offset, timestamp)), epoch)) => {
                             let response = response.with_offset(offset).with_timestamp(timestamp);

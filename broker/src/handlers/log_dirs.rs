@@ -1,6 +1,8 @@
 //! DescribeLogDirs and AlterReplicaLogDirs for the broker's one data directory.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::alter_replica_log_dirs_response::{
@@ -17,6 +19,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::refuse::Refuse;
 use super::RequestContext;
+use crate::partition::Partition;
 
 /// The absolute path of `dir`, as log directories are named to clients.
 fn absolute(dir: &Path) -> PathBuf {
@@ -28,25 +31,25 @@ pub(crate) async fn describe(
     ctx: RequestContext,
     request: DescribeLogDirsRequest,
 ) -> DescribeLogDirsResponse {
-    let registry = &ctx.broker.topics;
-    let wanted: Vec<(std::sync::Arc<crate::topics::Topic>, Option<Vec<i32>>)> = match request.topics
-    {
-        None => registry.list().into_iter().map(|t| (t, None)).collect(),
+    let mut hosted: BTreeMap<String, Vec<Arc<Partition>>> = BTreeMap::new();
+    for p in ctx.broker.replicas.all() {
+        hosted.entry(p.topic().to_string()).or_default().push(p);
+    }
+    let wanted: Vec<(String, Option<Vec<i32>>)> = match request.topics {
+        None => hosted.keys().map(|t| (t.clone(), None)).collect(),
         Some(list) => list
             .into_iter()
-            .filter_map(|t| {
-                registry
-                    .get(&t.topic)
-                    .map(|topic| (topic, Some(t.partitions)))
-            })
+            .filter(|t| hosted.contains_key(t.topic.as_str()))
+            .map(|t| (t.topic.to_string(), Some(t.partitions)))
             .collect(),
     };
     let topics = wanted
         .into_iter()
         .map(|(topic, only)| {
-            let partitions = topic
-                .partitions
-                .iter()
+            let partitions = hosted
+                .get(&topic)
+                .into_iter()
+                .flatten()
                 .filter(|p| only.as_ref().is_none_or(|only| only.contains(&p.index())))
                 .map(|p| {
                     DescribeLogDirsPartition::default()
@@ -55,7 +58,7 @@ pub(crate) async fn describe(
                 })
                 .collect();
             DescribeLogDirsTopic::default()
-                .with_name(TopicName(StrBytes::from_string(topic.name().to_string())))
+                .with_name(TopicName(StrBytes::from_string(topic)))
                 .with_partitions(partitions)
         })
         .collect();
@@ -89,15 +92,13 @@ pub(crate) async fn alter(
     // resolved on the filesystem.
     let configured = ctx.broker.config.data_dir.clone();
     let ours = absolute(&configured);
-    let topics = &ctx.broker.topics;
+    let replicas = &ctx.broker.replicas;
     answer_each(request, |path, topic, index| {
         if Path::new(path) != ours && Path::new(path) != configured {
             tracing::info!(path, "AlterReplicaLogDirs to an unknown log directory");
             return Some(ResponseError::LogDirNotFound);
         }
-        let hosted = topics
-            .get(topic)
-            .is_some_and(|t| t.partition(index).is_some());
+        let hosted = replicas.get(topic, index).is_some();
         (!hosted).then_some(ResponseError::ReplicaNotAvailable)
     })
 }

@@ -1,7 +1,6 @@
 //! Metadata: brokers, and topics with their partitions, leaders and replicas. Unknown topics are
 //! auto-created when the broker and the request allow it.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError;
@@ -11,9 +10,9 @@ use kafka_protocol::messages::metadata_response::{
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
-use super::errors::registry_code;
+use super::errors::metadata_code;
 use super::RequestContext;
-use crate::topics::{RegistryError, Topic, TopicSpec};
+use crate::metadata::{MetadataError, TopicImage, TopicSpec};
 
 /// Every operation Kafka defines on a topic (read, write, create, delete, alter, describe,
 /// describe and alter configs: AclOperation codes 3-8, 10, 11), reported when clients ask
@@ -40,39 +39,48 @@ pub(crate) async fn handle(ctx: RequestContext, request: MetadataRequest) -> Met
     } else {
         i32::MIN
     };
+    let image = broker.metadata.image();
     let topics = match wanted {
-        None => broker
-            .topics
-            .list()
-            .iter()
-            .map(|t| describe(t, config.broker_id, topic_ops, version))
+        None => image
+            .topics()
+            .map(|t| describe(t, topic_ops, version))
             .collect(),
-        Some(list) => list
-            .into_iter()
-            .map(|wanted| match wanted.name {
-                // A topic id wins over the name, as in Kafka: the Java client sends an empty
-                // name beside the id it asks about.
-                Some(name) if wanted.topic_id.is_nil() => {
-                    match find_or_create(&ctx, &name, auto_create) {
-                        Ok(topic) => describe(&topic, config.broker_id, topic_ops, version),
-                        Err(error) => missing(Some(name), wanted.topic_id, error),
+        Some(list) => {
+            let mut topics = Vec::with_capacity(list.len());
+            for wanted in list {
+                topics.push(match wanted.name {
+                    // A topic id wins over the name, as in Kafka: the Java client sends an
+                    // empty name beside the id it asks about.
+                    Some(name) if wanted.topic_id.is_nil() => {
+                        match find_or_create(&ctx, &name, auto_create).await {
+                            Ok(topic) => describe(&topic, topic_ops, version),
+                            Err(error) => missing(Some(name), wanted.topic_id, error),
+                        }
                     }
-                }
-                _ => match broker.topics.get_by_id(&wanted.topic_id) {
-                    Some(topic) => describe(&topic, config.broker_id, topic_ops, version),
-                    None => missing(None, wanted.topic_id, ResponseError::UnknownTopicId),
-                },
-            })
-            .collect(),
+                    _ => match image.topic_by_id(&wanted.topic_id) {
+                        Some(topic) => describe(topic, topic_ops, version),
+                        None => missing(None, wanted.topic_id, ResponseError::UnknownTopicId),
+                    },
+                });
+            }
+            topics
+        }
     };
+    let brokers = image
+        .brokers
+        .values()
+        .map(|b| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(b.id))
+                .with_host(StrBytes::from_string(b.host.clone()))
+                .with_port(b.port)
+                .with_rack(b.rack.clone().map(StrBytes::from_string))
+        })
+        .collect();
     MetadataResponse::default()
-        .with_brokers(vec![MetadataResponseBroker::default()
-            .with_node_id(BrokerId(config.broker_id))
-            .with_host(StrBytes::from_string(config.advertised_host.clone()))
-            .with_port(config.advertised_port)
-            .with_rack(config.rack.clone().map(StrBytes::from_string))])
-        .with_cluster_id((version >= 2).then(|| StrBytes::from_string(broker.cluster_id.clone())))
-        .with_controller_id(BrokerId(config.broker_id))
+        .with_brokers(brokers)
+        .with_cluster_id((version >= 2).then(|| StrBytes::from_string(image.cluster_id.clone())))
+        .with_controller_id(BrokerId(image.controller_id))
         .with_topics(topics)
         .with_cluster_authorized_operations(if request.include_cluster_authorized_operations {
             ALL_CLUSTER_OPERATIONS
@@ -81,14 +89,13 @@ pub(crate) async fn handle(ctx: RequestContext, request: MetadataRequest) -> Met
         })
 }
 
-fn find_or_create(
+async fn find_or_create(
     ctx: &RequestContext,
     name: &TopicName,
     auto_create: bool,
-) -> Result<Arc<Topic>, ResponseError> {
-    let topics = &ctx.broker.topics;
-    if let Some(topic) = topics.get(name) {
-        return Ok(topic);
+) -> Result<Arc<TopicImage>, ResponseError> {
+    if let Some(topic) = ctx.broker.metadata.image().topic(name) {
+        return Ok(topic.clone());
     }
     if let Err(reason) = crate::topics::names::validate_topic_name(name) {
         tracing::debug!(%reason, "metadata for an invalid topic name");
@@ -98,9 +105,13 @@ fn find_or_create(
         // Created by the coordinator, with its partition count and compaction, as Kafka
         // creates internal topics whatever the broker's auto-create setting.
         ctx.broker.groups.find("")?;
-        return topics
-            .get(name)
-            .ok_or(ResponseError::UnknownTopicOrPartition);
+        return ctx
+            .broker
+            .metadata
+            .image()
+            .topic(name)
+            .cloned()
+            .ok_or(ResponseError::LeaderNotAvailable);
     }
     if !auto_create {
         return Err(ResponseError::UnknownTopicOrPartition);
@@ -109,40 +120,46 @@ fn find_or_create(
         name: name.to_string(),
         partitions: -1,
         replication_factor: -1,
-        configs: BTreeMap::new(),
+        ..TopicSpec::default()
     };
-    match topics.create(&spec) {
+    match ctx.broker.admin.create_topic(spec).await {
         Ok(topic) => Ok(topic),
         // Another request created it first.
-        Err(RegistryError::TopicExists(_)) => topics
-            .get(name)
+        Err(MetadataError::TopicExists(_)) => ctx
+            .broker
+            .metadata
+            .image()
+            .topic(name)
+            .cloned()
             .ok_or(ResponseError::UnknownTopicOrPartition),
         Err(error) => {
             tracing::warn!(topic = %name.as_str(), %error, "auto-creating topic failed");
-            Err(registry_code(&error))
+            Err(metadata_code(&error))
         }
     }
 }
 
-fn describe(topic: &Topic, broker_id: i32, operations: i32, version: i16) -> MetadataResponseTopic {
-    let partitions = topic
-        .partitions
-        .iter()
-        .map(|p| {
+fn describe(topic: &TopicImage, operations: i32, version: i16) -> MetadataResponseTopic {
+    let partitions = (0..)
+        .zip(&topic.partitions)
+        .map(|(index, p)| {
             MetadataResponsePartition::default()
-                .with_partition_index(p.index())
-                .with_leader_id(BrokerId(broker_id))
-                .with_leader_epoch(if version >= 7 { p.leader_epoch() } else { -1 })
-                .with_replica_nodes(vec![BrokerId(broker_id)])
-                .with_isr_nodes(vec![BrokerId(broker_id)])
+                .with_partition_index(index)
+                .with_leader_id(BrokerId(p.leader))
+                .with_leader_epoch(if version >= 7 { p.leader_epoch } else { -1 })
+                .with_replica_nodes(p.replicas.iter().copied().map(BrokerId).collect())
+                .with_isr_nodes(p.isr.iter().map(|m| BrokerId(m.broker)).collect())
+                .with_error_code(if p.has_leader() {
+                    0
+                } else {
+                    ResponseError::LeaderNotAvailable.code()
+                })
         })
         .collect();
     MetadataResponseTopic::default()
-        .with_name(Some(TopicName(StrBytes::from_string(
-            topic.name().to_string(),
-        ))))
+        .with_name(Some(TopicName(StrBytes::from_string(topic.name.clone()))))
         .with_topic_id(if version >= 10 {
-            topic.record.id
+            topic.id
         } else {
             uuid::Uuid::nil()
         })

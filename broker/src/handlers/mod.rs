@@ -42,7 +42,7 @@ mod quota_wire_tests;
 mod refuse;
 mod scram_credentials;
 mod sync_group;
-mod topic_lookup;
+pub(crate) mod topic_lookup;
 mod txn;
 mod txn_admin;
 #[cfg(test)]

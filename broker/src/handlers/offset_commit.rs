@@ -8,7 +8,7 @@ use kafka_protocol::messages::offset_commit_response::{
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
 use super::refuse::Refuse;
-use super::RequestContext;
+use super::{topic_lookup, RequestContext};
 use crate::group::commit::Committer;
 use crate::group::coordinator::{CommitOffset, CommitRequest};
 
@@ -22,17 +22,11 @@ pub(crate) async fn handle(
     let mut plan: Vec<Vec<Result<usize, ResponseError>>> = Vec::new();
     let mut offsets = Vec::new();
     for topic in &request.topics {
-        let known = ctx.broker.topics.get(&topic.name);
         let row = topic
             .partitions
             .iter()
             .map(|p| {
-                if known
-                    .as_ref()
-                    .is_none_or(|t| t.partition(p.partition_index).is_none())
-                {
-                    return Err(ResponseError::UnknownTopicOrPartition);
-                }
+                topic_lookup::exists(&ctx.broker, &topic.name, p.partition_index)?;
                 offsets.push(CommitOffset {
                     topic: topic.name.to_string(),
                     partition: p.partition_index,

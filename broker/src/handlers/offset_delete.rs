@@ -9,7 +9,7 @@ use kafka_protocol::messages::offset_delete_response::{
 use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
 
 use super::refuse::Refuse;
-use super::RequestContext;
+use super::{topic_lookup, RequestContext};
 
 /// Answers an OffsetDelete request.
 pub(crate) async fn handle(
@@ -19,13 +19,9 @@ pub(crate) async fn handle(
     let mut errors: HashMap<(String, i32), ResponseError> = HashMap::new();
     let mut wanted = Vec::new();
     for topic in &request.topics {
-        let known = ctx.broker.topics.get(&topic.name);
         for p in &topic.partitions {
             let tp = (topic.name.to_string(), p.partition_index);
-            if known
-                .as_ref()
-                .is_some_and(|t| t.partition(p.partition_index).is_some())
-            {
+            if topic_lookup::exists(&ctx.broker, &topic.name, p.partition_index).is_ok() {
                 wanted.push(tp);
             } else {
                 errors.insert(tp, ResponseError::UnknownTopicOrPartition);

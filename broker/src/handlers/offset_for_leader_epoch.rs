@@ -17,7 +17,6 @@ pub(crate) async fn handle(
         .topics
         .into_iter()
         .map(|topic| {
-            let found = topic_lookup::by_name(&ctx.broker, &topic.topic);
             let partitions = topic
                 .partitions
                 .into_iter()
@@ -26,7 +25,7 @@ pub(crate) async fn handle(
                         .with_partition(wanted.partition)
                         .with_leader_epoch(-1)
                         .with_end_offset(-1);
-                    let outcome = topic_lookup::partition(found.as_ref(), wanted.partition)
+                    let outcome = topic_lookup::leader(&ctx.broker, &topic.topic, wanted.partition)
                         .and_then(|p| {
                             topic_lookup::check_leader_epoch(&p, wanted.current_leader_epoch)?;
                             Ok(p.with_log(|log| log.end_offset_for_epoch(wanted.leader_epoch)))

@@ -15,12 +15,12 @@ use super::errors::append_code;
 use super::{topic_lookup, RequestContext};
 use crate::broker::Broker;
 use crate::clock::now_ms;
+use crate::metadata::TopicImage;
 use crate::partition::{AppendError, CommitWaitError, Durability, Partition};
 use crate::producer::BatchIdentity;
 use crate::quotas::entity::PRODUCER_BYTE_RATE;
 use crate::storage::{BatchError, StorageError};
 use crate::topics::config::effective;
-use crate::topics::Topic;
 use crate::txn::ProducerRef;
 
 /// An append the answer waits for.
@@ -69,7 +69,7 @@ pub(crate) fn handle(
         .into_iter()
         .enumerate()
         .map(|(topic_slot, topic_data)| {
-            let topic = topic_lookup::by_name(&broker, &topic_data.name);
+            let topic = topic_lookup::topic(&broker, &topic_data.name);
             let partitions = topic_data
                 .partition_data
                 .into_iter()
@@ -83,13 +83,14 @@ pub(crate) fn handle(
                     if !valid_acks {
                         return response.with_error_code(ResponseError::InvalidRequiredAcks.code());
                     }
-                    let partition = match topic_lookup::partition(topic.as_ref(), data.index) {
-                        Ok(p) => p,
-                        Err(code) => return response.with_error_code(code.code()),
-                    };
+                    let partition =
+                        match topic_lookup::leader(&broker, &topic_data.name, data.index) {
+                            Ok(p) => p,
+                            Err(code) => return response.with_error_code(code.code()),
+                        };
                     if let Some(refusal) = topic
                         .as_deref()
-                        .and_then(|t| refuse_topic(&broker, t, acks))
+                        .and_then(|t| refuse_topic(&broker, t, data.index, acks))
                     {
                         return response.with_error_code(refusal.code());
                     }
@@ -208,15 +209,21 @@ pub(crate) fn handle(
 }
 
 /// Topic-level reasons to refuse a produce: clients may not write internal topics, and
-/// acks=all needs at least min.insync.replicas in-sync replicas (one on a standalone broker).
-fn refuse_topic(broker: &Broker, topic: &Topic, acks: i16) -> Option<ResponseError> {
+/// acks=all needs at least min.insync.replicas in the partition's ISR.
+fn refuse_topic(
+    broker: &Broker,
+    topic: &TopicImage,
+    index: i32,
+    acks: i16,
+) -> Option<ResponseError> {
     if topic.is_internal() {
         return Some(ResponseError::InvalidTopicException);
     }
-    let min_isr: usize = effective(&broker.config, &topic.record.configs, "min.insync.replicas")
+    let min_isr: usize = effective(&broker.config, &topic.configs, "min.insync.replicas")
         .parse()
         .unwrap_or(1);
-    (acks == -1 && min_isr > 1).then_some(ResponseError::NotEnoughReplicas)
+    let isr = topic.partition(index).map_or(0, |p| p.isr.len());
+    (acks == -1 && isr < min_isr).then_some(ResponseError::NotEnoughReplicas)
 }
 
 /// Transactional batches need their producer's open transaction to have added the partition

@@ -1,25 +1,45 @@
-//! Finding the partition a request names, with the error Kafka returns when it is missing or
-//! the client's leader epoch does not match.
+//! Finding what a request names, with the error Kafka returns when it is missing, led
+//! elsewhere, or the client's leader epoch does not match. Topics come from the metadata
+//! image; the replicas that serve them from the replica manager.
 
 use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError;
 
 use crate::broker::Broker;
+use crate::metadata::TopicImage;
 use crate::partition::Partition;
-use crate::topics::Topic;
 
-/// The partition `index` of `topic`, or UNKNOWN_TOPIC_OR_PARTITION (also once the topic is
-/// deleted under a request that found it).
-pub(crate) fn partition(
-    topic: Option<&Arc<Topic>>,
+/// Topic `name` in the current image.
+pub(crate) fn topic(broker: &Broker, name: &str) -> Option<Arc<TopicImage>> {
+    broker.metadata.image().topic(name).cloned()
+}
+
+/// Whether the cluster has partition `index` of `topic` (UNKNOWN_TOPIC_OR_PARTITION if not),
+/// wherever it is led.
+pub(crate) fn exists(broker: &Broker, topic: &str, index: i32) -> Result<(), ResponseError> {
+    match broker.metadata.image().partition(topic, index) {
+        Some(_) => Ok(()),
+        None => Err(ResponseError::UnknownTopicOrPartition),
+    }
+}
+
+/// The replica of partition `index` of `topic` this broker leads: UNKNOWN_TOPIC_OR_PARTITION
+/// when the cluster has no such partition (or it was deleted under the request),
+/// NOT_LEADER_OR_FOLLOWER when another broker leads it.
+pub(crate) fn leader(
+    broker: &Broker,
+    topic: &str,
     index: i32,
 ) -> Result<Arc<Partition>, ResponseError> {
-    topic
-        .and_then(|t| t.partition(index))
-        .filter(|p| !p.is_deleted())
-        .cloned()
-        .ok_or(ResponseError::UnknownTopicOrPartition)
+    if broker.metadata.image().partition(topic, index).is_none() {
+        return Err(ResponseError::UnknownTopicOrPartition);
+    }
+    match broker.replicas.get(topic, index) {
+        Some(p) if p.is_deleted() => Err(ResponseError::UnknownTopicOrPartition),
+        Some(p) if p.role().is_leader() => Ok(p),
+        _ => Err(ResponseError::NotLeaderOrFollower),
+    }
 }
 
 /// Checks a client's `current_leader_epoch` (-1 means "not known"), as KIP-320 describes.
@@ -35,9 +55,4 @@ pub(crate) fn check_leader_epoch(
     } else {
         Err(ResponseError::UnknownLeaderEpoch)
     }
-}
-
-/// Looks a topic up by name.
-pub(crate) fn by_name(broker: &Broker, name: &str) -> Option<Arc<Topic>> {
-    broker.topics.get(name)
 }

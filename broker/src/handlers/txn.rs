@@ -35,11 +35,10 @@ pub(crate) async fn add_partitions(
         .v3_and_below_topics
         .iter()
         .map(|topic| {
-            let found = topic_lookup::by_name(&ctx.broker, &topic.name);
             topic
                 .partitions
                 .iter()
-                .map(|&p| topic_lookup::partition(found.as_ref(), p).err())
+                .map(|&p| topic_lookup::exists(&ctx.broker, &topic.name, p).err())
                 .collect()
         })
         .collect();
@@ -124,13 +123,12 @@ pub(crate) async fn txn_offset_commit(
         .topics
         .iter()
         .map(|topic| {
-            let found = topic_lookup::by_name(broker, &topic.name);
             topic
                 .partitions
                 .iter()
                 .map(|p| {
                     let metadata = p.committed_metadata.as_ref();
-                    match topic_lookup::partition(found.as_ref(), p.partition_index) {
+                    match topic_lookup::exists(broker, &topic.name, p.partition_index) {
                         Err(code) => Some(code),
                         Ok(_) if metadata.is_some_and(|m| m.len() > max_metadata) => {
                             Some(ResponseError::OffsetMetadataTooLarge)

@@ -132,14 +132,13 @@ pub(crate) async fn describe_producers(
         .topics
         .into_iter()
         .map(|t| {
-            let found = topic_lookup::by_name(&ctx.broker, &t.name);
             let partitions = t
                 .partition_indexes
                 .iter()
                 .map(|&index| {
                     let response = describe_producers_response::PartitionResponse::default()
                         .with_partition_index(index);
-                    match topic_lookup::partition(found.as_ref(), index) {
+                    match topic_lookup::leader(&ctx.broker, &t.name, index) {
                         Err(code) => response.with_error_code(code.code()),
                         Ok(partition) => response.with_active_producers(
                             partition

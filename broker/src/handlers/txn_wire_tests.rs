@@ -126,13 +126,7 @@ async fn a_transaction_at_every_version_commits_or_aborts_records_and_offsets() 
             let result = &added.results_by_topic_v3_and_below[0].results_by_partition[0];
             assert_eq!(result.partition_error_code, 0, "AddPartitionsToTxn v{v}");
 
-            let start = b
-                .topics
-                .get("t")
-                .unwrap()
-                .partition(0)
-                .unwrap()
-                .last_stable_offset();
+            let start = crate::test_support::partition(&b, "t", 0).last_stable_offset();
             let produce = ProduceRequest::default()
                 .with_transactional_id(Some(TransactionalId(txn_id.clone())))
                 .with_acks(-1)
@@ -358,12 +352,7 @@ async fn transactional_writes_outside_an_open_transaction_or_from_a_fenced_epoch
         ResponseError::InvalidRecord.code()
     );
     assert_eq!(
-        b.topics
-            .get("t")
-            .unwrap()
-            .partition(0)
-            .unwrap()
-            .last_stable_offset(),
+        crate::test_support::partition(&b, "t", 0).last_stable_offset(),
         0,
         "nothing was written, nothing is held open"
     );
@@ -583,7 +572,7 @@ async fn open_transaction(
 async fn idle_producers_are_forgotten_but_not_while_their_transaction_is_open() {
     let dir = tempfile::tempdir().unwrap();
     let b = broker(dir.path()).await;
-    let partition = b.topics.get("t").unwrap().partition(0).unwrap().clone();
+    let partition = crate::test_support::partition(&b, "t", 0);
     let idempotent: Vec<Record> = (0..2)
         .map(|i| Record {
             producer_id: 900,
@@ -617,14 +606,7 @@ async fn an_admin_abort_ends_a_hanging_transaction_at_every_version() {
     for v in min..=max {
         let id = format!("hanging-{v}");
         let (pid, epoch, base) = open_transaction(&b, &id).await;
-        let stable = || {
-            b.topics
-                .get("t")
-                .unwrap()
-                .partition(0)
-                .unwrap()
-                .last_stable_offset()
-        };
+        let stable = || crate::test_support::partition(&b, "t", 0).last_stable_offset();
         assert_eq!(
             stable(),
             base,

@@ -39,7 +39,7 @@ async fn a_compacted_topic_refuses_keyless_records_and_names_them() {
     let dir = tempfile::tempdir().unwrap();
     let b = broker(dir.path()).await;
     let configs = [("cleanup.policy".to_string(), "compact".to_string())].into();
-    b.topics.set_configs("t", configs, false).unwrap();
+    crate::test_support::set_configs(&b, "t", configs);
     let keys = [Some("a".to_string()), None, Some("c".to_string()), None];
     for v in versions(ApiKey::Produce) {
         let request = ProduceRequest::default()
@@ -83,7 +83,7 @@ async fn a_compacted_topic_refuses_keyless_records_and_names_them() {
 async fn produce_fetch_and_offsets_at_every_version() {
     let dir = tempfile::tempdir().unwrap();
     let b = broker(dir.path()).await;
-    let topic_id = b.topics.get("t").unwrap().record.id;
+    let topic_id = crate::test_support::topic(&b, "t").unwrap().id;
     let mut expected_offset = 0;
     for v in versions(ApiKey::Produce) {
         let request = ProduceRequest::default()
@@ -240,7 +240,10 @@ async fn metadata_and_admin_apis_at_every_version() {
             checked.topics[0].error_code, 0,
             "CreateTopics v{v} validate_only"
         );
-        assert!(b.topics.get(&name).is_none(), "validate_only created v{v}");
+        assert!(
+            crate::test_support::topic(&b, &name).is_none(),
+            "validate_only created v{v}"
+        );
         let created: CreateTopicsResponse = call(&b, ApiKey::CreateTopics, v, &create(false)).await;
         assert_eq!(created.topics[0].error_code, 0, "CreateTopics v{v}");
         let again: CreateTopicsResponse = call(&b, ApiKey::CreateTopics, v, &create(false)).await;
@@ -323,7 +326,9 @@ async fn metadata_and_admin_apis_at_every_version() {
             "IncrementalAlterConfigs v{v}"
         );
     }
-    let configs = &b.topics.get("created-v2").unwrap().record.configs;
+    let configs = &crate::test_support::topic(&b, "created-v2")
+        .unwrap()
+        .configs;
     assert_eq!(
         configs.get("cleanup.policy").map(String::as_str),
         Some("delete,compact")
@@ -376,7 +381,7 @@ async fn metadata_and_admin_apis_at_every_version() {
         };
         let response: DeleteTopicsResponse = call(&b, ApiKey::DeleteTopics, v, &request).await;
         assert_eq!(response.responses[0].error_code, 0, "DeleteTopics v{v}");
-        assert!(b.topics.get(&name).is_none());
+        assert!(crate::test_support::topic(&b, &name).is_none());
     }
 }
 
@@ -401,7 +406,7 @@ async fn versions_the_codec_knows_but_we_do_not_serve_get_unsupported_version() 
         unsupported
     );
     assert_eq!(
-        b.topics.get("t").unwrap().partitions[0].with_log(|l| l.log_end_offset()),
+        crate::test_support::partition(&b, "t", 0).with_log(|l| l.log_end_offset()),
         0
     );
     let (_, max) = supported_range(ApiKey::Metadata).unwrap();
@@ -499,7 +504,7 @@ async fn writes_nobody_waits_on_are_fsynced_as_flush_messages_and_flush_ms_say()
     use std::time::Duration;
     let dir = tempfile::tempdir().unwrap();
     let b = broker(dir.path()).await;
-    let partition = |i: i32| b.topics.get("t").unwrap().partition(i).unwrap().clone();
+    let partition = |i: i32| crate::test_support::partition(&b, "t", i);
     let durable = |i: i32| partition(i).durable_offset();
     let reaches = |i: i32, end: i64| {
         let partition = partition(i);
@@ -521,7 +526,7 @@ async fn writes_nobody_waits_on_are_fsynced_as_flush_messages_and_flush_ms_say()
 
     // flush.messages: the write that reaches the count starts an fsync.
     let configs = [("flush.messages".to_string(), "4".to_string())].into();
-    b.topics.set_configs("t", configs, false).unwrap();
+    crate::test_support::set_configs(&b, "t", configs);
     produce_to(&b, 1, 1, 3).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(durable(1), 0, "below flush.messages");
@@ -530,7 +535,7 @@ async fn writes_nobody_waits_on_are_fsynced_as_flush_messages_and_flush_ms_say()
 
     // flush.ms: unsynced writes are fsynced within that time.
     let configs = [("flush.ms".to_string(), "100".to_string())].into();
-    b.topics.set_configs("t", configs, false).unwrap();
+    crate::test_support::set_configs(&b, "t", configs);
     produce_to(&b, 1, 1, 2).await;
     assert!(reaches(1, 6).await, "flush.ms elapsed");
 }
@@ -540,7 +545,7 @@ async fn acks_all_writes_to_many_partitions_share_fsync_rounds_and_all_become_du
     let dir = tempfile::tempdir().unwrap();
     let b = broker(dir.path()).await;
     let durable = |i: i32| {
-        let partition = b.topics.get("t").unwrap().partition(i).unwrap().clone();
+        let partition = crate::test_support::partition(&b, "t", i);
         partition.durable_offset()
     };
     // Rounds covering both partitions sync the filesystem once; rounds covering one sync its
@@ -559,7 +564,7 @@ async fn acks_all_writes_to_many_partitions_share_fsync_rounds_and_all_become_du
 async fn metadata_finds_topics_by_id_whatever_name_comes_with_it() {
     let dir = tempfile::tempdir().unwrap();
     let b = broker(dir.path()).await;
-    let id = b.topics.get("t").unwrap().record.id;
+    let id = crate::test_support::topic(&b, "t").unwrap().id;
     {
         let v = 12;
         // The Java client sends an empty name beside the id.
@@ -646,7 +651,7 @@ async fn dynamic_broker_configs_change_topic_defaults_at_runtime() {
     let dir = tempfile::tempdir().unwrap();
     let b = broker(dir.path()).await;
     let retention = |b: &std::sync::Arc<crate::broker::Broker>| {
-        let p = b.topics.get("t").unwrap().partition(0).unwrap().clone();
+        let p = crate::test_support::partition(b, "t", 0);
         p.with_log(|log| log.config().retention_ms)
     };
     for v in versions(ApiKey::IncrementalAlterConfigs) {

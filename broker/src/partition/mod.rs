@@ -51,11 +51,46 @@ pub enum AppendError {
     /// refuses the whole batch and names those records (KIP-467).
     #[error("compacted topic cannot accept a record without key (records {records:?})")]
     KeylessRecords { records: Vec<i32> },
+    /// This replica does not lead the partition (anymore): the client should refresh its
+    /// metadata and write to the leader.
+    #[error("this broker is not the leader of the partition ({role:?})")]
+    NotLeader { role: Role },
     /// Records whose timestamps the topic refuses (outside `message.timestamp.before.max.ms`
     /// / `after.max.ms`, or LogAppendTime set by the producer), with each record's index and
     /// reason (KIP-467).
     #[error("{} record(s) with an invalid timestamp, e.g. {}", records.len(), records.first().map_or("", |r| r.1.as_str()))]
     InvalidTimestamp { records: Vec<(i32, String)> },
+}
+
+/// What this replica does for its partition, and at which leader epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Takes writes and serves reads.
+    Leader {
+        /// The leader epoch batches are stamped with.
+        epoch: i32,
+    },
+    /// Copies the leader's log.
+    Follower {
+        /// The leader's broker id (-1 when the partition has none).
+        leader: i32,
+        /// The leader epoch it follows.
+        epoch: i32,
+    },
+}
+
+impl Role {
+    /// The leader epoch this role acts at.
+    pub fn epoch(self) -> i32 {
+        match self {
+            Role::Leader { epoch } | Role::Follower { epoch, .. } => epoch,
+        }
+    }
+
+    /// Whether this replica leads.
+    pub fn is_leader(self) -> bool {
+        matches!(self, Role::Leader { .. })
+    }
 }
 
 /// What an acknowledgement of a write waits for, beyond the in-sync replicas having it.
@@ -155,7 +190,9 @@ pub struct Partition {
     topic_id: Uuid,
     index: i32,
     dir: PathBuf,
-    leader_epoch: i32,
+    /// Leader or follower, and the epoch; read under the state lock by writers, so a write
+    /// never lands after a change of role.
+    role: RwLock<Role>,
     state: Mutex<State>,
     /// High watermark; fetches waiting for data watch it.
     high_watermark: watch::Sender<i64>,
@@ -189,7 +226,7 @@ impl Partition {
         dir: &Path,
         topic: (&str, Uuid),
         index: i32,
-        leader_epoch: i32,
+        role: Role,
         config: LogConfig,
         replay: &Replay,
     ) -> Result<Partition, StorageError> {
@@ -231,7 +268,7 @@ impl Partition {
             topic_id,
             index,
             dir: dir.to_path_buf(),
-            leader_epoch,
+            role: RwLock::new(role),
             high_watermark: watch::Sender::new(end),
             durable: AtomicI64::new(end),
             durable_changed: Notify::new(),
@@ -266,7 +303,31 @@ impl Partition {
 
     /// Current leader epoch.
     pub fn leader_epoch(&self) -> i32 {
-        self.leader_epoch
+        self.role.read().epoch()
+    }
+
+    /// Leader or follower, and at which epoch.
+    pub fn role(&self) -> Role {
+        *self.role.read()
+    }
+
+    /// Takes a new role from the metadata. Taken under the state lock, so no write of the
+    /// old role is in flight while it changes.
+    pub fn set_role(&self, role: Role) {
+        let _writes = self.state.lock();
+        let mut current = self.role.write();
+        if *current != role {
+            tracing::info!(partition = ?self, from = ?*current, to = ?role, "replica role changes");
+            *current = role;
+        }
+    }
+
+    /// The leader epoch to stamp writes with, or why this replica may not write.
+    fn writable_epoch(&self) -> Result<i32, AppendError> {
+        match *self.role.read() {
+            Role::Leader { epoch } => Ok(epoch),
+            role => Err(AppendError::NotLeader { role }),
+        }
     }
 
     /// Appends batches the broker itself wrote (group metadata, offsets), checking headers,
@@ -302,6 +363,7 @@ impl Partition {
         journal: bool,
     ) -> Result<Appended, AppendError> {
         let mut state = self.state.lock();
+        let epoch = self.writable_epoch()?;
         for batch in batches.iter().filter(|b| b.transactional) {
             verify(&batch.identity)?;
         }
@@ -326,9 +388,7 @@ impl Partition {
                     journaled,
                 },
                 SequenceCheck::Append => {
-                    let info = state
-                        .log
-                        .append_verified(&mut batch, self.leader_epoch, now_ms)?;
+                    let info = state.log.append_verified(&mut batch, epoch, now_ms)?;
                     state.producers.record(&identity, info.base_offset);
                     if transactional {
                         state.txns.on_data(identity.producer_id, info.base_offset);
@@ -443,6 +503,7 @@ impl Partition {
             .ok_or_else(|| AppendError::InvalidRecord("cannot encode a marker".into()))?
             .to_vec();
         let mut state = self.state.lock();
+        let epoch = self.writable_epoch()?;
         if let Some(current) = state.producers.epoch(producer_id) {
             if producer_epoch < current {
                 return Err(AppendError::Sequence(SequenceError::StaleEpoch {
@@ -452,7 +513,7 @@ impl Partition {
                 }));
             }
         }
-        let info = state.log.append(&mut batch, self.leader_epoch, now_ms)?;
+        let info = state.log.append(&mut batch, epoch, now_ms)?;
         state.producers.fence(producer_id, producer_epoch);
         state.txns.on_marker(producer_id, info.base_offset, commit);
         let end_offset = info.last_offset + 1;

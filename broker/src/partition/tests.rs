@@ -22,7 +22,8 @@ fn open(dir: &Path) -> Partition {
 }
 
 fn open_with(dir: &Path, config: LogConfig) -> Partition {
-    Partition::open(dir, ("t", Uuid::nil()), 0, 3, config, &Replay::default()).expect("open")
+    let role = Role::Leader { epoch: 3 };
+    Partition::open(dir, ("t", Uuid::nil()), 0, role, config, &Replay::default()).expect("open")
 }
 
 fn idempotent(pid: i64, base_sequence: i32, records: usize) -> BytesMut {
@@ -304,4 +305,27 @@ fn broker_batches_skip_the_client_rules_but_not_the_crc() {
     let last = corrupt.len() - 1;
     corrupt[last] ^= 1;
     assert!(p.append(&corrupt, NOW).is_err());
+}
+
+#[test]
+fn only_a_leader_takes_writes_and_a_new_epoch_stamps_the_next_batches() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = open(dir.path());
+    append(&p, &simple(1, NOW));
+    p.set_role(Role::Follower {
+        leader: 2,
+        epoch: 4,
+    });
+    let refused = p.append_verified(&simple(1, NOW), NOW, &|_| Ok(()), false);
+    assert!(matches!(refused, Err(AppendError::NotLeader { .. })));
+    assert!(matches!(
+        p.append_marker(9, 0, true, NOW),
+        Err(AppendError::NotLeader { .. })
+    ));
+    p.set_role(Role::Leader { epoch: 5 });
+    assert_eq!(p.leader_epoch(), 5);
+    append(&p, &simple(1, NOW));
+    let (_, data) = read_offsets(&p, 1, Isolation::ReadUncommitted);
+    let stored = BatchView::parse(&data.records).expect("batch");
+    assert_eq!(stored.partition_leader_epoch(), 5);
 }

@@ -1,11 +1,9 @@
-//! Topics: names, configuration, the registry of topics and their partitions, and where the
-//! registry is persisted.
+//! Topics: names, configuration (per topic and broker-wide dynamic defaults), and the file a
+//! standalone broker keeps its topics in.
 
 pub mod config;
 pub mod dynamic;
 pub mod names;
-mod registry;
 mod store;
 
-pub use registry::{RegistryError, Topic, TopicRegistry, TopicSpec};
 pub use store::{LocalStore, MetadataStore, StoreError, TopicRecord};

@@ -25,16 +25,8 @@ fn open_broker(dir: &std::path::Path, flags: Flags) -> Arc<Broker> {
     })
     .expect("config");
     let broker = Broker::open(config).expect("open broker");
-    if broker.topics.get("t").is_none() {
-        broker
-            .topics
-            .create(&crate::topics::TopicSpec {
-                name: "t".into(),
-                partitions: 2,
-                replication_factor: -1,
-                configs: BTreeMap::new(),
-            })
-            .expect("create topic");
+    if crate::test_support::topic(&broker, "t").is_none() {
+        crate::test_support::create_topic(&broker, "t", 2, BTreeMap::new());
     }
     broker
 }
@@ -52,11 +44,7 @@ async fn init(broker: &Broker, id: &str) -> ProducerRef {
 
 /// (is control, commit?) of every batch in partition `index` of "t".
 fn batches(broker: &Broker, index: i32) -> Vec<(bool, i64)> {
-    let partition = broker
-        .topics
-        .get("t")
-        .and_then(|t| t.partition(index).cloned())
-        .expect("p");
+    let partition = crate::test_support::partition(broker, "t", index);
     let data = partition
         .read(0, 1 << 20, true, Isolation::ReadUncommitted)
         .expect("read");
@@ -262,10 +250,8 @@ async fn state_survives_a_restart_and_idle_ids_expire() {
             .add_partitions("tx", p, &[("t".into(), 0)])
             .await
             .expect("add");
-        for topic in b.topics.list() {
-            for partition in &topic.partitions {
-                partition.flush().expect("flush");
-            }
+        for partition in b.replicas.all() {
+            partition.flush().expect("flush");
         }
         p
     };

@@ -1,0 +1,282 @@
+//! The replica manager: which partitions this broker hosts, opened from its data directory,
+//! and in which role. It applies each new [`ClusterImage`]: replicas assigned here are opened
+//! (re-appending what the commit journal holds for them at start-up), their role follows the
+//! leader and epoch of the image, config changes reach their logs, and replicas no longer
+//! assigned here are deleted. New topics are opened all or nothing.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+
+use super::dirs::{partition_dir, remove_dir, remove_stray};
+use crate::codec::CompressionPolicy;
+use crate::config::BrokerConfig;
+use crate::journal::Replay;
+use crate::metadata::{ClusterImage, MetadataError, PartitionState, TopicImage};
+use crate::partition::{Partition, Role};
+use crate::topics::config;
+
+/// A hosted partition's key: topic name and index.
+type Key = (String, i32);
+
+/// What one [`ReplicaManager::apply`] changed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Replicas opened.
+    pub opened: Vec<Key>,
+    /// Replicas deleted (their topic is gone or they moved away).
+    pub deleted: Vec<Key>,
+    /// Replicas the image assigns here that could not be opened (logged; retried at the
+    /// next image).
+    pub failed: Vec<Key>,
+}
+
+/// The partitions this broker hosts.
+pub struct ReplicaManager {
+    broker_id: i32,
+    config: Arc<BrokerConfig>,
+    partitions: RwLock<BTreeMap<Key, Arc<Partition>>>,
+    /// The configs each hosted topic's partitions run with, to notice changes.
+    applied_configs: Mutex<HashMap<String, BTreeMap<String, String>>>,
+    /// The commit journal's batches, re-appended to partitions opened at start-up; dropped
+    /// once the first image has been applied.
+    replay: Mutex<Option<Replay>>,
+    /// Serialises applies and creations.
+    changes: Mutex<()>,
+}
+
+impl ReplicaManager {
+    /// A manager hosting nothing yet; `replay` holds what the commit journal kept.
+    pub fn new(config: Arc<BrokerConfig>, replay: Replay) -> ReplicaManager {
+        ReplicaManager {
+            broker_id: config.broker_id,
+            config,
+            partitions: RwLock::new(BTreeMap::new()),
+            applied_configs: Mutex::new(HashMap::new()),
+            replay: Mutex::new(Some(replay)),
+            changes: Mutex::new(()),
+        }
+    }
+
+    /// The hosted replica of partition `index` of `topic`.
+    pub fn get(&self, topic: &str, index: i32) -> Option<Arc<Partition>> {
+        self.partitions
+            .read()
+            .get(&(topic.to_string(), index))
+            .cloned()
+    }
+
+    /// Every hosted replica, by topic and index.
+    pub fn all(&self) -> Vec<Arc<Partition>> {
+        self.partitions.read().values().cloned().collect()
+    }
+
+    /// How many replicas this broker hosts.
+    pub fn hosted(&self) -> usize {
+        self.partitions.read().len()
+    }
+
+    /// Opens the replicas `topic` has here from partition `from` on, in fresh directories (a
+    /// leftover of a deleted topic or an interrupted creation is removed first), and starts
+    /// hosting them. All or nothing: on failure every one opened is removed again.
+    pub fn open_new(&self, topic: &TopicImage, from: i32) -> Result<(), MetadataError> {
+        let _changes = self.changes.lock();
+        let mut opened = Vec::new();
+        for (index, state) in (0..)
+            .zip(&topic.partitions)
+            .skip(usize::try_from(from).unwrap_or(0))
+        {
+            if !state.has_replica(self.broker_id) {
+                continue;
+            }
+            let dir = partition_dir(&self.config.data_dir, &topic.name, index);
+            let fresh = remove_dir(&dir).and_then(|removed| {
+                if removed {
+                    tracing::warn!(dir = %dir.display(), "replaced a leftover partition directory");
+                }
+                self.open(topic, index, state, &Replay::default())
+            });
+            match fresh {
+                Ok(partition) => opened.push(partition),
+                Err(error) => {
+                    discard(&opened);
+                    if let Err(e) = remove_dir(&dir) {
+                        tracing::warn!(error = %e, "cannot remove a partly created partition");
+                    }
+                    return Err(error);
+                }
+            }
+        }
+        let mut partitions = self.partitions.write();
+        for partition in opened {
+            partitions.insert((topic.name.clone(), partition.index()), partition);
+        }
+        drop(partitions);
+        self.applied_configs
+            .lock()
+            .insert(topic.name.clone(), topic.configs.clone());
+        Ok(())
+    }
+
+    /// Stops hosting the replicas of `topic` from partition `from` on, opened by a change
+    /// that did not happen, and removes their data.
+    pub fn abandon(&self, topic: &str, from: i32) {
+        let _changes = self.changes.lock();
+        let removed = {
+            let mut partitions = self.partitions.write();
+            let keys: Vec<Key> = partitions
+                .keys()
+                .filter(|(name, index)| name == topic && *index >= from)
+                .cloned()
+                .collect();
+            keys.iter()
+                .filter_map(|k| partitions.remove(k))
+                .collect::<Vec<_>>()
+        };
+        discard(&removed);
+    }
+
+    /// Brings the hosted replicas in line with `image`. The first call also removes partition
+    /// directories the image does not assign here and drops the journal's replay.
+    pub fn apply(&self, image: &ClusterImage) -> Applied {
+        let _changes = self.changes.lock();
+        let mut applied = Applied::default();
+        let assigned: HashMap<Key, (&Arc<TopicImage>, &PartitionState)> = image
+            .replicas_of(self.broker_id)
+            .map(|(topic, index, state)| ((topic.name.clone(), index), (topic, state)))
+            .collect();
+        // Deleted topics, replicas moved away, and topics re-created under the same name.
+        let gone: Vec<Key> = self
+            .partitions
+            .read()
+            .iter()
+            .filter(|(key, p)| {
+                assigned
+                    .get(*key)
+                    .is_none_or(|(topic, _)| topic.id != p.topic_id())
+            })
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in gone {
+            if let Some(partition) = self.partitions.write().remove(&key) {
+                if let Err(error) = partition.delete_data() {
+                    tracing::warn!(%error, ?partition, "cannot delete a replica's data");
+                }
+                applied.deleted.push(key);
+            }
+        }
+        let mut replay = self.replay.lock();
+        if replay.is_some() {
+            let owned: HashSet<Key> = assigned.keys().cloned().collect();
+            remove_stray(&self.config.data_dir, &owned);
+        }
+        let journal = replay.take().unwrap_or_default();
+        drop(replay);
+        let mut configs_changed = HashSet::new();
+        {
+            let mut applied_configs = self.applied_configs.lock();
+            for (topic, _) in assigned.values() {
+                if applied_configs.get(&topic.name) != Some(&topic.configs) {
+                    applied_configs.insert(topic.name.clone(), topic.configs.clone());
+                    configs_changed.insert(topic.name.clone());
+                }
+            }
+            applied_configs.retain(|name, _| image.topic(name).is_some());
+        }
+        for (key, (topic, state)) in &assigned {
+            let existing = self.get(&key.0, key.1);
+            match existing {
+                Some(partition) => {
+                    partition.set_role(self.role_in(state));
+                    if configs_changed.contains(&topic.name) {
+                        self.apply_configs(&partition, &topic.configs);
+                    }
+                }
+                None => match self.open(topic, key.1, state, &journal) {
+                    Ok(partition) => {
+                        self.partitions.write().insert(key.clone(), partition);
+                        applied.opened.push(key.clone());
+                    }
+                    Err(error) => {
+                        tracing::error!(topic = key.0, partition = key.1, %error, "cannot open a replica");
+                        applied.failed.push(key.clone());
+                    }
+                },
+            }
+        }
+        applied.opened.sort();
+        applied
+    }
+
+    /// Applies changed broker-wide topic defaults to every hosted partition.
+    pub fn reapply_defaults(&self, image: &ClusterImage) {
+        let _changes = self.changes.lock();
+        for partition in self.all() {
+            if let Some(topic) = image.topic(partition.topic()) {
+                self.apply_configs(&partition, &topic.configs);
+            }
+        }
+    }
+
+    /// The broker configuration partitions take their defaults from.
+    pub fn broker_config(&self) -> &BrokerConfig {
+        &self.config
+    }
+
+    /// This broker's role in a partition with `state`.
+    fn role_in(&self, state: &PartitionState) -> Role {
+        if state.leader == self.broker_id {
+            Role::Leader {
+                epoch: state.leader_epoch,
+            }
+        } else {
+            Role::Follower {
+                leader: state.leader,
+                epoch: state.leader_epoch,
+            }
+        }
+    }
+
+    fn open(
+        &self,
+        topic: &TopicImage,
+        index: i32,
+        state: &PartitionState,
+        replay: &Replay,
+    ) -> Result<Arc<Partition>, MetadataError> {
+        let dir = partition_dir(&self.config.data_dir, &topic.name, index);
+        let log_config = config::log_config(&self.config, &topic.configs);
+        let partition = Partition::open(
+            &dir,
+            (&topic.name, topic.id),
+            index,
+            self.role_in(state),
+            log_config,
+            replay,
+        )?;
+        partition.set_compression(compression_policy(&self.config, &topic.configs));
+        Ok(Arc::new(partition))
+    }
+
+    fn apply_configs(&self, partition: &Partition, configs: &BTreeMap<String, String>) {
+        partition.update_config(config::log_config(&self.config, configs));
+        partition.set_compression(compression_policy(&self.config, configs));
+    }
+}
+
+/// Removes the data of replicas that were opened for a change that did not happen.
+fn discard(partitions: &[Arc<Partition>]) {
+    for partition in partitions {
+        if let Err(error) = partition.delete_data() {
+            tracing::warn!(%error, "cannot remove a partition of a failed creation");
+        }
+    }
+}
+
+fn compression_policy(
+    config: &BrokerConfig,
+    configs: &BTreeMap<String, String>,
+) -> CompressionPolicy {
+    CompressionPolicy::parse(&config::effective(config, configs, "compression.type"))
+}
