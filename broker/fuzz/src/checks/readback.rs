@@ -1,0 +1,260 @@
+//! Reading acknowledged partitions back: with the harness's own Fetch and the strict decoder
+//! (every stored batch must decode cleanly, and the log end must match the records present),
+//! and with kcat, a real consumer, which must read the whole partition without an error and
+//! see as many records as the strict decoder.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::ledger::Ledger;
+use super::strict::{check_record_set, Limits};
+use super::Failure;
+use crate::client::{self, Conn};
+use crate::{Error, Result};
+
+/// Offsets past the records present before the log end counts as jumped (gaps from deleted
+/// records and aborted transactions' markers are far smaller in a fuzz run).
+const JUMP_SLACK: i64 = 1 << 20;
+/// Most fetches per partition (bounded loop).
+const MAX_FETCHES: usize = 20_000;
+/// How long kcat may take per partition.
+const KCAT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What reading one partition found.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PartitionRead {
+    /// Batches that decoded cleanly.
+    pub batches: u64,
+    /// Data records in them (control records excluded), what a consumer should see.
+    pub data_records: i64,
+    /// Whether any batch was defective (then consumer counts are not compared).
+    pub defective: bool,
+}
+
+/// Reads back every partition the ledger touched; returns the findings.
+pub fn check_all(
+    bootstrap: &str,
+    ledger: &Ledger,
+    limits: &Limits,
+    kcat: &str,
+) -> Result<Vec<Failure>> {
+    let mut failures = Vec::new();
+    let mut conn = Conn::connect(bootstrap, Duration::from_secs(30))?;
+    for (topic, partition) in ledger.touched() {
+        let read = strict_read(&mut conn, &topic, partition, ledger, limits, &mut failures)?;
+        if let Some(read) = read {
+            failures.extend(kcat_read(kcat, bootstrap, &topic, partition, &read));
+        }
+    }
+    Ok(failures)
+}
+
+/// Fetches a partition from its log start to its high watermark through the strict decoder.
+/// None when the topic is gone (deleted by a fuzzed DeleteTopics).
+fn strict_read(
+    conn: &mut Conn,
+    topic: &str,
+    partition: i32,
+    ledger: &Ledger,
+    limits: &Limits,
+    failures: &mut Vec<Failure>,
+) -> Result<Option<PartitionRead>> {
+    const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+    const OFFSET_OUT_OF_RANGE: i16 = 1;
+    let mut read = PartitionRead::default();
+    let mut offset = 0i64;
+    let mut max_bytes = 8 << 20;
+    let mut start = None;
+    for _ in 0..MAX_FETCHES {
+        let f = client::fetch(conn, topic, partition, offset, max_bytes)?;
+        match f.error_code {
+            0 => {}
+            UNKNOWN_TOPIC_OR_PARTITION | 100 => return Ok(None),
+            OFFSET_OUT_OF_RANGE if offset < f.log_start_offset => {
+                offset = f.log_start_offset;
+                continue;
+            }
+            e => {
+                return Err(Error::Setup(format!(
+                    "reading back {topic}-{partition} at {offset}: error {e}"
+                )))
+            }
+        }
+        let start = *start.get_or_insert(f.log_start_offset.max(0));
+        if offset >= f.high_watermark {
+            let spanned = f.high_watermark - start;
+            if spanned > read.data_records + read.batches as i64 + JUMP_SLACK {
+                failures.push(Failure::OffsetJump {
+                    topic: topic.to_string(),
+                    partition,
+                    log_end: f.high_watermark,
+                    records: read.data_records,
+                });
+            }
+            return Ok(Some(read));
+        }
+        let checked = check_record_set(&f.records, limits, true);
+        if checked.is_empty() {
+            if f.records.is_empty() || max_bytes >= 256 << 20 {
+                // Nothing more to read below the high watermark: treat as the end.
+                return Ok(Some(read));
+            }
+            max_bytes = (max_bytes * 4).min(256 << 20);
+            continue;
+        }
+        for batch in checked {
+            match batch {
+                Ok(info) => {
+                    read.batches += 1;
+                    if !info.is_control() {
+                        read.data_records += i64::from(info.records);
+                    }
+                    offset = info.next_offset();
+                }
+                Err((base, defect)) => {
+                    read.defective = true;
+                    let base = base.unwrap_or(offset);
+                    failures.push(Failure::StoredInvalid {
+                        topic: topic.to_string(),
+                        partition,
+                        offset: base,
+                        defect: defect.to_string(),
+                        acked_by: ledger.at(topic, partition, base).map(|a| a.case.clone()),
+                    });
+                    offset = skip_past(&f.records, base).max(base + 1);
+                }
+            }
+        }
+    }
+    Ok(Some(read))
+}
+
+/// The offset after a defective batch, from its header's lastOffsetDelta when readable.
+fn skip_past(records: &[u8], base: i64) -> i64 {
+    let mut pos = 0;
+    while pos + 27 <= records.len() {
+        let b = &records[pos..];
+        let batch_base = i64::from_be_bytes(b[..8].try_into().unwrap_or([0; 8]));
+        let len = i32::from_be_bytes([b[8], b[9], b[10], b[11]]);
+        if batch_base == base {
+            let delta = i32::from_be_bytes([b[23], b[24], b[25], b[26]]);
+            return base + i64::from(delta.max(0)) + 1;
+        }
+        pos += 12 + usize::try_from(len).unwrap_or(usize::MAX / 2);
+    }
+    base + 1
+}
+
+/// kcat reads the whole partition; it must exit cleanly without errors and, when every batch
+/// was valid, print as many records as the strict decoder counted.
+fn kcat_read(
+    kcat: &str,
+    bootstrap: &str,
+    topic: &str,
+    partition: i32,
+    read: &PartitionRead,
+) -> Option<Failure> {
+    let fail = |detail: String| Failure::Consumer {
+        tool: "kcat",
+        topic: topic.to_string(),
+        partition,
+        detail,
+    };
+    let out = run_with_timeout(
+        Command::new(kcat).args([
+            "-C",
+            "-b",
+            bootstrap,
+            "-t",
+            topic,
+            "-p",
+            &partition.to_string(),
+            "-o",
+            "beginning",
+            "-e",
+            "-q",
+            "-f",
+            "%o\\n",
+            "-X",
+            "fetch.message.max.bytes=16777216",
+            "-X",
+            "check.crcs=true",
+        ]),
+        KCAT_TIMEOUT,
+    );
+    let out = match out {
+        Ok(o) => o,
+        Err(e) => return Some(fail(e)),
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("ERROR") || l.contains("error"))
+        .take(5)
+        .collect();
+    if !out.status.success() || !errors.is_empty() {
+        return Some(fail(format!("exit {}; {}", out.status, errors.join(" | "))));
+    }
+    let seen = String::from_utf8_lossy(&out.stdout).lines().count() as i64;
+    (!read.defective && seen != read.data_records).then(|| {
+        fail(format!(
+            "read {seen} records, the strict decoder {}",
+            read.data_records
+        ))
+    })
+}
+
+/// Runs a command to completion or kills it after `timeout`.
+pub fn run_with_timeout(
+    cmd: &mut Command,
+    timeout: Duration,
+) -> std::result::Result<std::process::Output, String> {
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run {:?}: {e}", cmd.get_program()))?;
+    wait_with_timeout(child, timeout)
+}
+
+/// Waits for a started child, killing it after `timeout`. Its pipes are drained by threads
+/// so a chatty child cannot block on a full pipe while we wait.
+pub fn wait_with_timeout(
+    mut child: std::process::Child,
+    timeout: Duration,
+) -> std::result::Result<std::process::Output, String> {
+    fn drain(
+        pipe: Option<impl std::io::Read + Send + 'static>,
+    ) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
+    }
+    let out = drain(child.stdout.take());
+    let err = drain(child.stderr.take());
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Ok(status),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break Err(format!("timed out after {} s", timeout.as_secs()));
+            }
+            Err(e) => break Err(e.to_string()),
+        }
+    };
+    let stdout = out.join().unwrap_or_default();
+    let stderr = err.join().unwrap_or_default();
+    status.map(|status| std::process::Output {
+        status,
+        stdout,
+        stderr,
+    })
+}
