@@ -178,20 +178,12 @@ impl Broker {
 
     /// Resident memory in KiB (VmRSS).
     pub fn rss_kib(&self) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid?)).ok()?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        rss_kib(self.pid?)
     }
 
     /// Open file descriptors.
     pub fn fds(&self) -> Option<usize> {
-        Some(
-            std::fs::read_dir(format!("/proc/{}/fd", self.pid?))
-                .ok()?
-                .count(),
-        )
+        fds(self.pid?)
     }
 
     /// Log lines written since the last call that contain "panicked at", with the lines after.
@@ -232,6 +224,20 @@ impl Broker {
             let _ = child.wait();
         }
     }
+}
+
+/// Resident memory of process `pid` in KiB (VmRSS).
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
+/// Open file descriptors of process `pid`.
+pub fn fds(pid: u32) -> Option<usize> {
+    Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count())
 }
 
 impl Drop for Broker {

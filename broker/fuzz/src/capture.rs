@@ -167,12 +167,15 @@ pub fn source_of(client_id: &str) -> &'static str {
         .map_or("other", |(_, s)| s)
 }
 
+/// (API key, version, source client): what the corpus keeps a few exemplars of.
+type Kind<'a> = (i16, i16, &'a str);
+
 /// Keeps the `per_kind` smallest distinct frames per (API, version, source), correlation ids
 /// zeroed; refuses a frame that names this machine (its host name or a scratch path).
 pub fn reduce(frames: &[Vec<u8>], per_kind: usize, max_bytes: usize) -> Result<Vec<Entry>> {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     let host = host.trim();
-    let mut kept: BTreeMap<(i16, i16, &str), BTreeSet<(usize, Vec<u8>)>> = BTreeMap::new();
+    let mut kept: BTreeMap<Kind<'_>, BTreeSet<(usize, Vec<u8>)>> = BTreeMap::new();
     for frame in frames {
         if frame.len() > max_bytes {
             continue;

@@ -62,7 +62,7 @@ struct RunArgs {
     #[arg(long, default_value_t = 5)]
     readback_every: u64,
     /// Concurrent senders.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 8)]
     workers: usize,
     /// Wait per answer, milliseconds.
     #[arg(long, default_value_t = 1000)]

@@ -57,6 +57,10 @@ pub struct ApiTally {
     pub send_failed: u64,
     /// acks=0 produce requests.
     pub no_response_due: u64,
+    /// Time spent on these frames (send to answer, close or timeout), ms.
+    pub total_ms: u64,
+    /// The first case whose answer did not decode (index, frame hex), to look into.
+    pub first_undecodable: Option<(u64, String)>,
 }
 
 impl ApiTally {
@@ -97,6 +101,10 @@ impl ApiTally {
         self.timed_out += other.timed_out;
         self.send_failed += other.send_failed;
         self.no_response_due += other.no_response_due;
+        self.total_ms += other.total_ms;
+        if self.first_undecodable.is_none() {
+            self.first_undecodable.clone_from(&other.first_undecodable);
+        }
     }
 }
 
@@ -212,9 +220,10 @@ impl fmt::Display for Summary {
                 .collect();
             write!(
                 f,
-                "  {:<30} sent {:>6}  answered {:>6} [{}]  closed {}  timed out {}",
+                "  {:<30} sent {:>6} ({:>4} ms avg)  answered {:>6} [{}]  closed {}  timed out {}",
                 format!("{} ({key})", api_name(*key)),
                 t.sent,
+                t.total_ms / t.sent.max(1),
                 t.answered,
                 codes.join(" "),
                 t.closed,
@@ -231,6 +240,12 @@ impl fmt::Display for Summary {
                 }
             }
             writeln!(f)?;
+            if let Some((index, frame)) = &t.first_undecodable {
+                writeln!(
+                    f,
+                    "    first undecodable answer: case {index}, frame {frame}"
+                )?;
+            }
         }
         let verdict = |kinds: &[&str]| {
             if self.count(kinds) == 0 {

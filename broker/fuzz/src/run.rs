@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{Shutdown, TcpStream};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -88,6 +88,9 @@ struct Shared {
     ledger: Mutex<Ledger>,
     failures: Mutex<Vec<Failure>>,
     recent: Mutex<VecDeque<CaseRef>>,
+    peaks: Mutex<Peaks>,
+    /// Whether the memory / descriptor ceilings were already reported.
+    reported: Mutex<(bool, bool)>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -111,44 +114,110 @@ pub fn run(opts: &Options) -> Result<Summary> {
             log,
         } => Broker::attach(bootstrap.clone(), http.clone(), *pid, log.clone()),
     };
-    let served = client::served(&broker.bootstrap)?;
-    let mut corpus = Corpus::load(&opts.corpus)?;
-    let seeds = regression::seeds()?;
-    corpus.merge(seeds);
-    let mut topics: Vec<(String, i32)> = corpus.topics.iter().cloned().collect();
-    topics.push((MARKER_TOPIC.to_string(), 1));
-    ensure_topics(&broker.bootstrap, &topics)?;
-    let vocab = Vocabulary {
-        topics: topics.iter().map(|(t, _)| t.clone()).collect(),
-        groups: groups_of(&corpus.frames),
-    };
-    let first_topic = topics.first().map_or("fz-g1", |(t, _)| t.as_str());
-    let first_group = vocab.groups.first().map_or("fz-group", |g| g.as_str());
-    let wide = widen(&corpus.frames, &served, first_topic, first_group);
-    if wide.is_empty() {
-        return Err(Error::Setup(
-            "the corpus is empty: run `tributary-fuzz capture` first".into(),
-        ));
-    }
-
+    let setup = Setup::prepare(&broker.bootstrap, opts)?;
     let shared = Shared {
         bootstrap: broker.bootstrap.clone(),
         tallies: Mutex::new(BTreeMap::new()),
         ledger: Mutex::new(Ledger::default()),
         failures: Mutex::new(Vec::new()),
         recent: Mutex::new(VecDeque::new()),
+        peaks: Mutex::new(Peaks::default()),
+        reported: Mutex::new((false, false)),
     };
-    let mut summary = Summary {
+    let stop = AtomicBool::new(false);
+    let pid = broker.pid;
+    let progress = std::thread::scope(|scope| {
+        if let Some(pid) = pid {
+            let (stop, peaks) = (&stop, &shared.peaks);
+            scope.spawn(move || health::sample(pid, stop, peaks));
+        }
+        let progress = campaign(&mut broker, &setup, opts, &shared);
+        stop.store(true, Ordering::Relaxed);
+        progress
+    })?;
+    broker.stop();
+    let ledger = lock(&shared.ledger);
+    let acks = (ledger.valid_acks, ledger.invalid_acks);
+    drop(ledger);
+    let tallies = std::mem::take(&mut *lock(&shared.tallies));
+    let failures = dedup(std::mem::take(&mut *lock(&shared.failures)));
+    let peaks = *lock(&shared.peaks);
+    Ok(Summary {
         seed: opts.seed,
+        tallies,
+        rounds: progress.rounds,
+        duration: started.elapsed(),
+        peaks,
         ceilings: Some(opts.ceilings),
-        corpus: (wide.len(), corpus.seeds.len()),
-        ..Summary::default()
-    };
-    let mut peaks = Peaks::default();
+        acks,
+        readbacks: progress.readbacks,
+        corpus: (setup.wide.len(), setup.seeds.len()),
+        failures,
+    })
+}
 
+/// What the run sends, prepared once.
+struct Setup {
+    served: crate::corpus::widen::Served,
+    topics: Vec<(String, i32)>,
+    vocab: Vocabulary,
+    wide: Vec<Entry>,
+    seeds: Vec<Entry>,
+}
+
+impl Setup {
+    /// Served versions, corpus and regression seeds, their topics created, the corpus widened.
+    fn prepare(bootstrap: &str, opts: &Options) -> Result<Setup> {
+        let served = client::served(bootstrap)?;
+        let mut corpus = Corpus::load(&opts.corpus)?;
+        corpus.merge(regression::seeds()?);
+        let mut topics: Vec<(String, i32)> = corpus.topics.iter().cloned().collect();
+        topics.push((MARKER_TOPIC.to_string(), 1));
+        ensure_topics(bootstrap, &topics)?;
+        let vocab = Vocabulary {
+            topics: topics.iter().map(|(t, _)| t.clone()).collect(),
+            groups: groups_of(&corpus.frames),
+        };
+        let topic = topics.first().map_or("fz-g1", |(t, _)| t.as_str());
+        let group = vocab.groups.first().map_or("fz-group", |g| g.as_str());
+        let wide = widen(&corpus.frames, &served, topic, group);
+        if wide.is_empty() {
+            return Err(Error::Setup(
+                "the corpus is empty: run `tributary-fuzz capture` first".into(),
+            ));
+        }
+        Ok(Setup {
+            served,
+            topics,
+            vocab,
+            wide,
+            seeds: corpus.seeds,
+        })
+    }
+}
+
+/// How far a campaign got.
+struct Progress {
+    rounds: u64,
+    readbacks: (u64, usize),
+}
+
+/// The regression seeds, then rounds of mutated frames with checks between them, then the
+/// final read-back.
+fn campaign(
+    broker: &mut Broker,
+    setup: &Setup,
+    opts: &Options,
+    shared: &Shared,
+) -> Result<Progress> {
+    let began = Instant::now();
+    let mut progress = Progress {
+        rounds: 0,
+        readbacks: (0, 0),
+    };
     // Round 0: the regression seeds, unmutated, one by one on fresh connections.
     let seed_timeout = opts.response_timeout.max(Duration::from_secs(30));
-    for (n, s) in corpus.seeds.iter().enumerate() {
+    for (n, s) in setup.seeds.iter().enumerate() {
         let case = Case {
             index: u64::MAX - n as u64,
             frame: s.frame.clone(),
@@ -156,29 +225,48 @@ pub fn run(opts: &Options) -> Result<Summary> {
             mutation: "none".into(),
             fresh_connection: true,
         };
-        let mut conn = None;
-        send_case(&case, &mut conn, seed_timeout, opts, &shared);
+        send_case(&case, &mut None, seed_timeout, opts, shared);
     }
-    between_rounds(&mut broker, opts, &shared, &mut peaks, 0);
-
-    let arsenal = Arsenal::default();
+    let dead = between_rounds(broker, opts, shared, 0);
+    eprintln!(
+        "tributary-fuzz: regression seeds sent and checked in {:.1} s",
+        began.elapsed().as_secs_f64()
+    );
+    if dead {
+        return Ok(progress);
+    }
+    let arsenal = if opts.bombs {
+        let building = Instant::now();
+        let arsenal = Arsenal::build().map_err(Error::io("building compression bombs"))?;
+        eprintln!(
+            "tributary-fuzz: compression bombs built in {:.1} s",
+            building.elapsed().as_secs_f64()
+        );
+        arsenal
+    } else {
+        Arsenal::default()
+    };
     let mutator = Mutator {
         seed: opts.seed,
-        corpus: &wide,
-        served: &served,
-        vocab: &vocab,
+        corpus: &setup.wide,
+        served: &setup.served,
+        vocab: &setup.vocab,
         arsenal: opts.bombs.then_some(&arsenal),
     };
     let next = AtomicU64::new(0);
     let deadline = Instant::now() + Duration::from_secs(opts.seconds);
     let max_frames = opts.max_frames.unwrap_or(u64::MAX);
     let max_rounds = opts.seconds / opts.round_seconds.max(1) + 2;
-    let mut round = 0;
-    while round < max_rounds
+    while progress.rounds < max_rounds
         && Instant::now() < deadline
         && next.load(Ordering::Relaxed) < max_frames
     {
-        round += 1;
+        progress.rounds += 1;
+        eprintln!(
+            "tributary-fuzz: round {} starts ({:.1} s in)",
+            progress.rounds,
+            began.elapsed().as_secs_f64()
+        );
         let round_end =
             (Instant::now() + Duration::from_secs(opts.round_seconds.max(1))).min(deadline);
         std::thread::scope(|scope| {
@@ -195,35 +283,36 @@ pub fn run(opts: &Options) -> Result<Summary> {
                             &mut conn,
                             opts.response_timeout,
                             opts,
-                            &shared,
+                            shared,
                         );
                     }
                 });
             }
         });
-        summary.rounds = round;
-        ensure_topics(&broker.bootstrap, &topics).ok();
-        let fatal = between_rounds(&mut broker, opts, &shared, &mut peaks, round);
-        if fatal {
-            break;
+        let checking = Instant::now();
+        ensure_topics(&broker.bootstrap, &setup.topics).ok();
+        let dead = between_rounds(broker, opts, shared, progress.rounds);
+        eprintln!(
+            "tributary-fuzz: round {} done, {} frames sent so far; checks took {:.1} s",
+            progress.rounds,
+            next.load(Ordering::Relaxed).min(max_frames),
+            checking.elapsed().as_secs_f64()
+        );
+        if dead {
+            return Ok(progress);
         }
-        if round % opts.readback_every.max(1) == 0 {
-            summary.readbacks = readback_pass(&broker, opts, &shared, summary.readbacks.0)?;
+        if progress.rounds % opts.readback_every.max(1) == 0 && Instant::now() < deadline {
+            progress.readbacks = readback_pass(broker, opts, shared, progress.readbacks.0)?;
         }
     }
-    if broker.exited().is_none() {
-        summary.readbacks = readback_pass(&broker, opts, &shared, summary.readbacks.0)?;
-        between_rounds(&mut broker, opts, &shared, &mut peaks, round + 1);
-    }
-    broker.stop();
-    let ledger = lock(&shared.ledger);
-    summary.acks = (ledger.valid_acks, ledger.invalid_acks);
-    drop(ledger);
-    summary.tallies = std::mem::take(&mut *lock(&shared.tallies));
-    summary.failures = dedup(std::mem::take(&mut *lock(&shared.failures)));
-    summary.peaks = peaks;
-    summary.duration = started.elapsed();
-    Ok(summary)
+    let reading = Instant::now();
+    progress.readbacks = readback_pass(broker, opts, shared, progress.readbacks.0)?;
+    between_rounds(broker, opts, shared, progress.rounds + 1);
+    eprintln!(
+        "tributary-fuzz: final read-back and checks took {:.1} s",
+        reading.elapsed().as_secs_f64()
+    );
+    Ok(progress)
 }
 
 /// Creates the topics the corpus expects (again after fuzzed DeleteTopics removed some).
@@ -253,18 +342,17 @@ fn groups_of(frames: &[Entry]) -> Vec<String> {
 }
 
 /// Liveness, panics, resources and the kcat round trip; true when the broker is gone.
-fn between_rounds(
-    broker: &mut Broker,
-    opts: &Options,
-    shared: &Shared,
-    peaks: &mut Peaks,
-    round: u64,
-) -> bool {
+fn between_rounds(broker: &mut Broker, opts: &Options, shared: &Shared, round: u64) -> bool {
     let recent: Vec<CaseRef> = lock(&shared.recent).iter().cloned().collect();
     let mut found = health::liveness(broker, &recent);
     let dead = found.iter().any(|f| matches!(f, Failure::Died { .. }));
+    let peaks = *lock(&shared.peaks);
+    found.extend(health::resources(
+        &peaks,
+        &opts.ceilings,
+        &mut lock(&shared.reported),
+    ));
     if !dead {
-        found.extend(health::resources(broker, &opts.ceilings, peaks));
         let marker = format!("fz-marker-{}-{round}", opts.seed);
         found.extend(health::round_trip(&opts.kcat, &broker.bootstrap, &marker));
     }
@@ -319,8 +407,19 @@ fn send_case(
         }
         recent.push_back(caseref.clone());
     }
+    let sent_at = Instant::now();
     let outcome = exchange(case, conn, timeout, opts, shared, &caseref);
-    lock(&shared.tallies).entry(key).or_default().add(&outcome);
+    let elapsed_ms = sent_at.elapsed().as_millis() as u64;
+    let mut tallies = lock(&shared.tallies);
+    let tally = tallies.entry(key).or_default();
+    tally.add(&outcome);
+    tally.total_ms += elapsed_ms;
+    if outcome == Outcome::Undecodable && tally.first_undecodable.is_none() {
+        tally.first_undecodable = Some((
+            case.index,
+            wire::hex(&case.frame[..case.frame.len().min(512)]),
+        ));
+    }
 }
 
 fn exchange(
@@ -331,12 +430,11 @@ fn exchange(
     shared: &Shared,
     caseref: &CaseRef,
 ) -> Outcome {
-    let Some(prefix) = wire::prefix(&case.frame) else {
-        return Outcome::SendFailed;
-    };
-    let declared =
-        i32::from_be_bytes([case.frame[0], case.frame[1], case.frame[2], case.frame[3]]) as i64;
-    let honest = declared == case.frame.len() as i64 - 4;
+    let declared = case
+        .frame
+        .get(..4)
+        .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]) as i64);
+    let honest = declared == Some(case.frame.len() as i64 - 4);
     let mut fresh = None;
     let slot = if case.fresh_connection || !honest {
         &mut fresh
@@ -367,6 +465,13 @@ fn exchange(
         // end our side so it sees EOF instead of waiting out our timeout.
         let _ = stream.shutdown(Shutdown::Write);
     }
+    let Some(prefix) = wire::prefix(&case.frame) else {
+        // Too short for a header: nothing can answer it; the broker should close.
+        return match wire::read_frame(stream, wire::MAX_RESPONSE_BYTES) {
+            Ok(_) => Outcome::Undecodable,
+            Err(_) => Outcome::Closed,
+        };
+    };
     let payload = match wire::read_frame(stream, wire::MAX_RESPONSE_BYTES) {
         Ok(p) => p,
         Err(e) => {
@@ -381,12 +486,12 @@ fn exchange(
         return Outcome::Undecodable;
     };
     // An unserved ApiVersions version is answered at v0 (KIP-511).
-    let version = match (
-        api,
-        wire::decode_response(api, prefix.api_version, &payload),
-    ) {
-        (ApiKey::ApiVersions, None) => 0,
-        _ => prefix.api_version,
+    let decodes =
+        |v: i16| wire::decode_response(api, v, &payload).is_some_and(|r| r.body.is_some());
+    let version = if api == ApiKey::ApiVersions && !decodes(prefix.api_version) {
+        0
+    } else {
+        prefix.api_version
     };
     let Some(response) = wire::decode_response(api, version, &payload) else {
         return Outcome::Undecodable;

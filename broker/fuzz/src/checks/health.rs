@@ -4,11 +4,13 @@
 
 use std::io::Write;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use super::readback::{run_with_timeout, wait_with_timeout};
 use super::{CaseRef, Failure};
-use crate::broker::Broker;
+use crate::broker::{self, Broker};
 
 /// The topic the round trip writes markers to.
 pub const MARKER_TOPIC: &str = "fz-marker";
@@ -31,26 +33,36 @@ pub struct Peaks {
     pub fds: usize,
 }
 
-/// Samples memory and descriptors into `peaks`; fails above the ceilings.
-pub fn resources(broker: &Broker, ceilings: &Ceilings, peaks: &mut Peaks) -> Vec<Failure> {
-    let mut out = Vec::new();
-    if let Some(rss) = broker.rss_kib().map(|k| k / 1024) {
-        peaks.rss_mib = peaks.rss_mib.max(rss);
-        if rss > ceilings.rss_mib {
-            out.push(Failure::Memory {
-                rss_mib: rss,
-                ceiling_mib: ceilings.rss_mib,
-            });
+/// Samples memory and descriptors of `pid` every 50 ms into `peaks` until `stop` is set:
+/// a burst (thousands of partitions opened, then closed again) must not slip between rounds.
+pub fn sample(pid: u32, stop: &AtomicBool, peaks: &Mutex<Peaks>) {
+    while !stop.load(Ordering::Relaxed) {
+        let (rss, fds) = (broker::rss_kib(pid).map(|k| k / 1024), broker::fds(pid));
+        {
+            let mut p = peaks.lock().unwrap_or_else(|e| e.into_inner());
+            p.rss_mib = p.rss_mib.max(rss.unwrap_or(0));
+            p.fds = p.fds.max(fds.unwrap_or(0));
         }
+        std::thread::sleep(Duration::from_millis(50));
     }
-    if let Some(fds) = broker.fds() {
-        peaks.fds = peaks.fds.max(fds);
-        if fds > ceilings.fds {
-            out.push(Failure::Descriptors {
-                fds,
-                ceiling: ceilings.fds,
-            });
-        }
+}
+
+/// Fails when the peaks passed a ceiling (`reported` keeps each from being reported twice).
+pub fn resources(peaks: &Peaks, ceilings: &Ceilings, reported: &mut (bool, bool)) -> Vec<Failure> {
+    let mut out = Vec::new();
+    if peaks.rss_mib > ceilings.rss_mib && !reported.0 {
+        reported.0 = true;
+        out.push(Failure::Memory {
+            rss_mib: peaks.rss_mib,
+            ceiling_mib: ceilings.rss_mib,
+        });
+    }
+    if peaks.fds > ceilings.fds && !reported.1 {
+        reported.1 = true;
+        out.push(Failure::Descriptors {
+            fds: peaks.fds,
+            ceiling: ceilings.fds,
+        });
     }
     out
 }

@@ -2,9 +2,8 @@
 //! Built by streaming zeros through the encoder, so the harness never holds the expansion.
 //! A broker must refuse them at bounded memory and time (issue 20), never store them.
 
-use std::collections::HashMap;
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::codec::{self, Codec};
 use crate::records::{put_varint, BatchHeader};
@@ -19,8 +18,14 @@ pub enum Shape {
     TrailingZeros,
 }
 
-/// Expansion sizes the bombs are built with.
-pub const SIZES: [usize; 2] = [256 << 20, 1 << 30];
+/// The bombs of a run: (expansion, shape). One well-formed giant record of 1 GiB and a
+/// 256 MiB tail of zeros after a small record, per codec.
+pub const KINDS: [(usize, Shape); 2] = [
+    (1 << 30, Shape::GiantRecord),
+    (256 << 20, Shape::TrailingZeros),
+];
+/// The codecs bombs are built with.
+pub const CODECS: [Codec; 4] = [Codec::Gzip, Codec::Lz4, Codec::Zstd, Codec::Snappy];
 
 /// One bomb: its batch and what it is.
 #[derive(Debug, Clone)]
@@ -31,36 +36,52 @@ pub struct Bomb {
     pub what: String,
 }
 
-/// Bombs built once per run and shared by the workers (building the 1 GiB ones costs seconds).
+/// Every bomb of a run, built before the first round (in parallel: the gigabyte ones cost
+/// seconds of CPU each) so picking one is instant and the same for the same seed.
 #[derive(Debug, Default)]
 pub struct Arsenal {
-    built: Mutex<HashMap<(Codec, usize, Shape), Arc<Vec<u8>>>>,
+    bombs: Vec<Bomb>,
 }
 
 impl Arsenal {
-    /// A random bomb, built on first use.
-    pub fn pick(&self, rng: &mut Rng) -> Bomb {
-        let codec = *rng
-            .pick(&[Codec::Gzip, Codec::Lz4, Codec::Zstd, Codec::Snappy])
-            .unwrap_or(&Codec::Zstd);
-        let size = *rng.pick(&SIZES).unwrap_or(&SIZES[0]);
-        let shape = if rng.chance(50) {
-            Shape::GiantRecord
-        } else {
-            Shape::TrailingZeros
-        };
-        let key = (codec, size, shape);
-        let what = format!(
-            "{} bomb expanding to {} MiB ({shape:?})",
-            codec.name(),
-            size >> 20
-        );
-        let mut built = self.built.lock().unwrap_or_else(|e| e.into_inner());
-        let batch = built
-            .entry(key)
-            .or_insert_with(|| Arc::new(build(codec, size, shape).unwrap_or_default()))
-            .clone();
-        Bomb { batch, what }
+    /// Builds every (codec, kind) bomb.
+    pub fn build() -> std::io::Result<Arsenal> {
+        let specs: Vec<(Codec, usize, Shape)> = CODECS
+            .iter()
+            .flat_map(|&c| KINDS.iter().map(move |&(size, shape)| (c, size, shape)))
+            .collect();
+        let built: Vec<std::io::Result<Bomb>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = specs
+                .iter()
+                .map(|&(codec, size, shape)| {
+                    scope.spawn(move || {
+                        build(codec, size, shape).map(|b| Bomb {
+                            batch: Arc::new(b),
+                            what: format!(
+                                "{} bomb expanding to {} MiB ({shape:?})",
+                                codec.name(),
+                                size >> 20
+                            ),
+                        })
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(std::io::Error::other("bomb builder panicked")))
+                })
+                .collect()
+        });
+        Ok(Arsenal {
+            bombs: built.into_iter().collect::<std::io::Result<Vec<_>>>()?,
+        })
+    }
+
+    /// A random bomb (None when the arsenal is empty).
+    pub fn pick(&self, rng: &mut Rng) -> Option<&Bomb> {
+        rng.pick(&self.bombs)
     }
 }
 
@@ -123,18 +144,18 @@ fn compress_zeros(codec: Codec, prefix: &[u8], zeros: usize) -> std::io::Result<
             Ok(out)
         }
         Codec::Gzip => {
-            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
             feed(&mut enc)?;
             enc.finish()
         }
         Codec::Lz4 => {
-            let mut enc = lz4::EncoderBuilder::new().level(9).build(Vec::new())?;
+            let mut enc = lz4::EncoderBuilder::new().build(Vec::new())?;
             feed(&mut enc)?;
             let (out, result) = enc.finish();
             result.map(|()| out)
         }
         Codec::Zstd => {
-            let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 19)?;
+            let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 3)?;
             feed(&mut enc)?;
             enc.finish()
         }

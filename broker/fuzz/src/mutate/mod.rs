@@ -121,12 +121,13 @@ impl Mutator<'_> {
             return "produce without partitions, unmutated".into();
         };
         let original = partition.records.clone().unwrap_or_default();
-        let (bytes, what) = match (bomb, self.arsenal) {
-            (true, Some(arsenal)) => {
-                let b = arsenal.pick(rng);
-                (b.batch.to_vec(), b.what)
-            }
-            _ => {
+        let picked = match (bomb, self.arsenal) {
+            (true, Some(arsenal)) => arsenal.pick(rng),
+            _ => None,
+        };
+        let (bytes, what) = match picked {
+            Some(b) => (b.batch.to_vec(), b.what.clone()),
+            None => {
                 let records = batch::records_of(&original)
                     .map(|(_, r)| r)
                     .unwrap_or_default();

@@ -111,7 +111,11 @@ pub fn mutate(request: &mut RequestKind, rng: &mut Rng, vocab: &Vocabulary) -> O
 
 fn short(s: &str) -> String {
     if s.len() > 24 {
-        format!("{}…({} bytes)", &s[..s.floor_char_boundary(24)], s.len())
+        format!(
+            "{}…({} bytes)",
+            s.chars().take(24).collect::<String>(),
+            s.len()
+        )
     } else {
         s.to_string()
     }
