@@ -91,6 +91,8 @@ struct Shared {
     peaks: Mutex<Peaks>,
     /// Whether the memory / descriptor ceilings were already reported.
     reported: Mutex<(bool, bool)>,
+    /// Failures per kind so far (how many were shown as they happened).
+    live: Mutex<BTreeMap<&'static str, usize>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -123,6 +125,7 @@ pub fn run(opts: &Options) -> Result<Summary> {
         recent: Mutex::new(VecDeque::new()),
         peaks: Mutex::new(Peaks::default()),
         reported: Mutex::new((false, false)),
+        live: Mutex::new(BTreeMap::new()),
     };
     let stop = AtomicBool::new(false);
     let pid = broker.pid;
@@ -356,11 +359,30 @@ fn between_rounds(broker: &mut Broker, opts: &Options, shared: &Shared, round: u
         let marker = format!("fz-marker-{}-{round}", opts.seed);
         found.extend(health::round_trip(&opts.kcat, &broker.bootstrap, &marker));
     }
-    for f in &found {
-        eprintln!("{f}");
-    }
-    lock(&shared.failures).extend(found);
+    record_failures(shared, found);
     dead
+}
+
+/// Failures shown as they happen, per kind (all of them are in the summary).
+const LIVE_PER_KIND: usize = 3;
+
+/// Keeps failures for the summary and shows the first few of each kind at once.
+fn record_failures(shared: &Shared, found: Vec<Failure>) {
+    if found.is_empty() {
+        return;
+    }
+    let mut failures = lock(&shared.failures);
+    let mut live = lock(&shared.live);
+    for f in found {
+        let seen = live.entry(f.kind()).or_default();
+        *seen += 1;
+        match *seen - 1 {
+            n if n < LIVE_PER_KIND => eprintln!("{f}"),
+            n if n == LIVE_PER_KIND => eprintln!("(more [{}] failures: see the summary)", f.kind()),
+            _ => {}
+        }
+        failures.push(f);
+    }
 }
 
 fn readback_pass(
@@ -373,8 +395,7 @@ fn readback_pass(
     let found = readback::check_all(&broker.bootstrap, &ledger, &opts.limits, &opts.kcat)?;
     let partitions = ledger.touched().len();
     drop(ledger);
-    let mut failures = lock(&shared.failures);
-    failures.extend(found);
+    record_failures(shared, found);
     Ok((passes + 1, partitions))
 }
 
@@ -503,10 +524,7 @@ fn exchange(
     if let (Some(_), ResponseKind::Produce(r)) = (&decoded, &body) {
         let sent = sent_batches(&case.frame, &opts.limits);
         let found = lock(&shared.ledger).record(caseref, &sent, r);
-        for f in &found {
-            eprintln!("{f}");
-        }
-        lock(&shared.failures).extend(found);
+        record_failures(shared, found);
     }
     Outcome::Answered {
         codes: error_codes(&body),
