@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::broker::{Broker, SpawnOptions};
-use crate::checks::readback::wait_with_timeout;
+use crate::checks::tool::wait_with_timeout;
 use crate::corpus::{Corpus, Entry};
 use crate::{wire, Error, Result};
 

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::readback::{run_with_timeout, wait_with_timeout};
+use super::tool::{kcat_consume, wait_with_timeout};
 use super::{CaseRef, Failure};
 use crate::broker::{self, Broker};
 
@@ -128,20 +128,12 @@ pub fn round_trip(kcat: &str, bootstrap: &str, marker: &str) -> Option<Failure> 
         }
         Err(e) => return fail(format!("kcat -P: {e}")),
     }
-    let out = run_with_timeout(
-        Command::new(kcat).args([
-            "-C",
-            "-b",
-            bootstrap,
-            "-t",
-            MARKER_TOPIC,
-            "-p",
-            "0",
-            "-o",
-            "beginning",
-            "-e",
-            "-q",
-        ]),
+    let out = kcat_consume(
+        kcat,
+        bootstrap,
+        MARKER_TOPIC,
+        0,
+        &[],
         Duration::from_secs(30),
     );
     match out {

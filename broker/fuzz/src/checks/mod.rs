@@ -5,6 +5,7 @@ pub mod health;
 pub mod ledger;
 pub mod readback;
 pub mod strict;
+pub mod tool;
 
 use std::fmt;
 

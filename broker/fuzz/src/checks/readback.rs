@@ -3,11 +3,11 @@
 //! and with kcat, a real consumer, which must read the whole partition without an error and
 //! see as many records as the strict decoder.
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::ledger::Ledger;
 use super::strict::{check_record_set, Limits};
+use super::tool::kcat_consume;
 use super::Failure;
 use crate::client::{self, Conn};
 use crate::{Error, Result};
@@ -178,26 +178,19 @@ fn kcat_read(
         partition,
         detail,
     };
-    let out = run_with_timeout(
-        Command::new(kcat).args([
-            "-C",
-            "-b",
-            bootstrap,
-            "-t",
-            topic,
-            "-p",
-            &partition.to_string(),
-            "-o",
-            "beginning",
-            "-e",
-            "-q",
+    let out = kcat_consume(
+        kcat,
+        bootstrap,
+        topic,
+        partition,
+        &[
             "-f",
             "%o\\n",
             "-X",
             "fetch.message.max.bytes=16777216",
             "-X",
             "check.crcs=true",
-        ]),
+        ],
         KCAT_TIMEOUT,
     );
     let out = match out {
@@ -219,60 +212,5 @@ fn kcat_read(
             "read {seen} records, the strict decoder {}",
             read.data_records
         ))
-    })
-}
-
-/// Runs a command to completion or kills it after `timeout`.
-pub fn run_with_timeout(
-    cmd: &mut Command,
-    timeout: Duration,
-) -> std::result::Result<std::process::Output, String> {
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run {:?}: {e}", cmd.get_program()))?;
-    wait_with_timeout(child, timeout)
-}
-
-/// Waits for a started child, killing it after `timeout`. Its pipes are drained by threads
-/// so a chatty child cannot block on a full pipe while we wait.
-pub fn wait_with_timeout(
-    mut child: std::process::Child,
-    timeout: Duration,
-) -> std::result::Result<std::process::Output, String> {
-    fn drain(
-        pipe: Option<impl std::io::Read + Send + 'static>,
-    ) -> std::thread::JoinHandle<Vec<u8>> {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(mut p) = pipe {
-                let _ = p.read_to_end(&mut buf);
-            }
-            buf
-        })
-    }
-    let out = drain(child.stdout.take());
-    let err = drain(child.stderr.take());
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Ok(status),
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
-            Ok(None) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break Err(format!("timed out after {} s", timeout.as_secs()));
-            }
-            Err(e) => break Err(e.to_string()),
-        }
-    };
-    let stdout = out.join().unwrap_or_default();
-    let stderr = err.join().unwrap_or_default();
-    status.map(|status| std::process::Output {
-        status,
-        stdout,
-        stderr,
     })
 }

@@ -129,36 +129,7 @@ pub fn mutate_kind(
             records[i].offset_delta = d;
             format!("record {i} offsetDelta {d}")
         }
-        3 => {
-            let i = rng.below(records.len());
-            let lie = *rng
-                .pick(&[-1i64, -2, i64::from(i32::MAX), 1 << 20])
-                .unwrap_or(&-1);
-            records[i].length_lie = Some(lie);
-            format!("record {i} length varint {lie}")
-        }
-        4 => {
-            let i = rng.below(records.len());
-            let lie = *rng
-                .pick(&[-2i64, 1000, i64::from(i32::MAX), i64::from(i32::MIN)])
-                .unwrap_or(&-2);
-            records[i].key_length_lie = Some(lie);
-            format!("record {i} key length {lie}")
-        }
-        5 => {
-            let i = rng.below(records.len());
-            let lie = *rng
-                .pick(&[-2i64, 1000, i64::from(i32::MAX), i64::from(i32::MIN)])
-                .unwrap_or(&-2);
-            records[i].value_length_lie = Some(lie);
-            format!("record {i} value length {lie}")
-        }
-        6 => {
-            let i = rng.below(records.len());
-            let lie = *rng.pick(&[-1i64, 1000, i64::from(i32::MAX)]).unwrap_or(&-1);
-            records[i].header_count_lie = Some(lie);
-            format!("record {i} header count {lie}")
-        }
+        3..=6 => length_lie(kind, &mut records, rng),
         7 => {
             let bits = 5 + rng.below(3) as i16;
             header.attributes = bits;
@@ -302,6 +273,23 @@ pub fn mutate_kind(
         _ => raw,
     };
     invalid(header.build(&payload), what)
+}
+
+/// Kinds 3-6: one record's length, key length, value length or header count made to lie
+/// with a value that can never be read consistently (negative or past the record).
+fn length_lie(kind: usize, records: &mut [RecordSpec], rng: &mut Rng) -> String {
+    const RUNS_PAST: [i64; 4] = [-2, 1000, i32::MAX as i64, i32::MIN as i64];
+    let i = rng.below(records.len());
+    let lie = *rng.pick(&RUNS_PAST).unwrap_or(&-2);
+    let r = &mut records[i];
+    let (slot, field) = match kind {
+        3 => (&mut r.length_lie, "length varint"),
+        4 => (&mut r.key_length_lie, "key length"),
+        5 => (&mut r.value_length_lie, "value length"),
+        _ => (&mut r.header_count_lie, "header count"),
+    };
+    *slot = Some(lie);
+    format!("record {i} {field} {lie}")
 }
 
 fn valid(header: BatchHeader, records: &[RecordSpec], codec: Codec, what: String) -> MutatedBatch {

@@ -187,18 +187,29 @@ mod tests {
         }]
     }
 
+    fn produce_served() -> Served {
+        vec![(ApiKey::Produce, 3, 11)]
+    }
+
+    fn mutator<'a>(
+        seed: u64,
+        corpus: &'a [Entry],
+        served: &'a Served,
+        vocab: &'a typed::Vocabulary,
+    ) -> Mutator<'a> {
+        Mutator {
+            seed,
+            corpus,
+            served,
+            vocab,
+            arsenal: None,
+        }
+    }
+
     #[test]
     fn a_case_is_the_same_for_the_same_seed_and_index() {
-        let c = corpus();
-        let served = vec![(ApiKey::Produce, 3, 11)];
-        let vocab = typed::Vocabulary::default();
-        let m = Mutator {
-            seed: 9,
-            corpus: &c,
-            served: &served,
-            vocab: &vocab,
-            arsenal: None,
-        };
+        let (c, served, vocab) = (corpus(), produce_served(), typed::Vocabulary::default());
+        let m = mutator(9, &c, &served, &vocab);
         for i in 0..50 {
             let (a, b) = (m.case(i), m.case(i));
             assert_eq!((a.frame, a.mutation), (b.frame, b.mutation));
@@ -207,16 +218,8 @@ mod tests {
 
     #[test]
     fn batch_mutations_stay_valid_produce_requests() {
-        let c = corpus();
-        let served = vec![(ApiKey::Produce, 3, 11)];
-        let vocab = typed::Vocabulary::default();
-        let m = Mutator {
-            seed: 1,
-            corpus: &c,
-            served: &served,
-            vocab: &vocab,
-            arsenal: None,
-        };
+        let (c, served, vocab) = (corpus(), produce_served(), typed::Vocabulary::default());
+        let m = mutator(1, &c, &served, &vocab);
         let mut produced = 0;
         for i in 0..200 {
             let case = m.case(i);
