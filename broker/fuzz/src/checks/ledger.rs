@@ -201,6 +201,7 @@ mod tests {
             index: 2,
             origin: "test".into(),
             mutation: "m".into(),
+            frame_len: frame.len(),
             frame,
         }
     }

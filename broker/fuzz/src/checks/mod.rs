@@ -12,9 +12,9 @@ use std::fmt;
 use crate::mutate::Case;
 use crate::wire::hex;
 
-/// Frames longer than this are shown shortened in reports (the seed and index regenerate
-/// them whole).
-const HEX_SHOWN: usize = 8 << 10;
+/// Bytes of a frame a report keeps (the ledger holds a reference per acknowledgement, and
+/// bombs are megabytes); the seed and case index regenerate longer frames whole.
+const FRAME_KEPT: usize = 4 << 10;
 
 /// A case as a report names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,8 +27,10 @@ pub struct CaseRef {
     pub origin: String,
     /// What was done to it.
     pub mutation: String,
-    /// The frame as sent.
+    /// The frame as sent, or its first [`FRAME_KEPT`] bytes.
     pub frame: Vec<u8>,
+    /// The frame's whole length.
+    pub frame_len: usize,
 }
 
 impl CaseRef {
@@ -39,7 +41,8 @@ impl CaseRef {
             index: case.index,
             origin: case.origin.clone(),
             mutation: case.mutation.clone(),
-            frame: case.frame.clone(),
+            frame: case.frame[..case.frame.len().min(FRAME_KEPT)].to_vec(),
+            frame_len: case.frame.len(),
         }
     }
 }
@@ -52,16 +55,15 @@ impl fmt::Display for CaseRef {
             self.seed, self.index, self.origin, self.mutation
         )?;
         let h = hex(&self.frame);
-        if h.len() > HEX_SHOWN {
+        if self.frame.len() < self.frame_len {
             write!(
                 f,
-                "    frame ({} bytes, first {} shown): {}…",
-                self.frame.len(),
-                HEX_SHOWN / 2,
-                &h[..HEX_SHOWN]
+                "    frame ({} bytes, first {} shown): {h}…",
+                self.frame_len,
+                self.frame.len()
             )
         } else {
-            write!(f, "    frame ({} bytes): {h}", self.frame.len())
+            write!(f, "    frame ({} bytes): {h}", self.frame_len)
         }
     }
 }
@@ -218,5 +220,29 @@ impl fmt::Display for Failure {
                 write!(f, "{tool} on {topic}-{partition}: {detail}")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_case_reference_keeps_a_bomb_sized_frame_short_but_names_its_length() {
+        let case = Case {
+            index: 7,
+            frame: vec![0xab; 100_000],
+            origin: "o".into(),
+            mutation: "m".into(),
+            fresh_connection: false,
+        };
+        let r = CaseRef::of(3, &case);
+        assert_eq!((r.frame.len(), r.frame_len), (FRAME_KEPT, 100_000));
+        let text = r.to_string();
+        assert!(text.contains("seed 3 index 7"), "{text}");
+        assert!(
+            text.contains("frame (100000 bytes, first 4096 shown)"),
+            "{text}"
+        );
     }
 }
