@@ -167,6 +167,8 @@ pub struct Summary {
     pub readbacks: (u64, usize),
     /// Widened corpus size (captured + re-encoded + synthesized) and regression seeds sent.
     pub corpus: (usize, usize),
+    /// Served (API key, version) pairs the widened corpus covers, and how many are served.
+    pub coverage: (usize, usize),
     /// Every finding.
     pub failures: Vec<Failure>,
 }
@@ -195,12 +197,14 @@ impl fmt::Display for Summary {
         writeln!(f, "== tributary-fuzz summary ==")?;
         writeln!(
             f,
-            "seed {}: {} frames in {} rounds, {:.1} s; corpus {} frames widened, {} regression seeds",
+            "seed {}: {} frames in {} rounds, {:.1} s; corpus {} frames widened (covering {} of {} served API versions), {} regression seeds",
             self.seed,
             self.frames(),
             self.rounds,
             self.duration.as_secs_f64(),
             self.corpus.0,
+            self.coverage.0,
+            self.coverage.1,
             self.corpus.1
         )?;
         writeln!(

@@ -204,7 +204,7 @@ fn kcat_read(
         .take(5)
         .collect();
     if !out.status.success() || !errors.is_empty() {
-        return Some(fail(format!("exit {}; {}", out.status, errors.join(" | "))));
+        return Some(fail(format!("{}; {}", out.status, errors.join(" | "))));
     }
     let seen = String::from_utf8_lossy(&out.stdout).lines().count() as i64;
     (!read.defective && seen != read.data_records).then(|| {

@@ -158,6 +158,7 @@ pub fn run(opts: &Options) -> Result<Summary> {
         acks,
         readbacks: progress.readbacks,
         corpus: (setup.wide.len(), setup.seeds.len()),
+        coverage: setup.coverage(),
         failures,
     })
 }
@@ -172,6 +173,24 @@ struct Setup {
 }
 
 impl Setup {
+    /// How many served (API, version) pairs the widened corpus has a frame for, of how many.
+    fn coverage(&self) -> (usize, usize) {
+        let have: std::collections::BTreeSet<(i16, i16)> = self
+            .wide
+            .iter()
+            .map(|e| (e.api_key, e.api_version))
+            .collect();
+        let served: Vec<(i16, i16)> = self
+            .served
+            .iter()
+            .flat_map(|&(api, lo, hi)| (lo..=hi).map(move |v| (api as i16, v)))
+            .collect();
+        (
+            served.iter().filter(|k| have.contains(k)).count(),
+            served.len(),
+        )
+    }
+
     /// Served versions, corpus and regression seeds, their topics created, the corpus widened.
     fn prepare(bootstrap: &str, opts: &Options) -> Result<Setup> {
         let served = client::served(bootstrap)?;
