@@ -186,23 +186,35 @@ impl Broker {
         fds(self.pid?)
     }
 
-    /// Log lines written since the last call that contain "panicked at", with the lines after.
-    pub fn new_panics(&mut self) -> Option<String> {
-        let path = self.log_path.as_ref()?;
-        let mut f = std::fs::File::open(path).ok()?;
-        f.seek(SeekFrom::Start(self.log_read)).ok()?;
-        let mut text = String::new();
-        let n = f.take(64 << 20).read_to_string(&mut text).ok()?;
+    /// The first "panicked at" in what the log gained since the last call, with the lines
+    /// after it. Err when the log cannot be read: the panic check must not pass unread.
+    pub fn new_panics(&mut self) -> std::result::Result<Option<String>, String> {
+        let path = self
+            .log_path
+            .as_ref()
+            .ok_or("no broker log to check for panics")?;
+        let unreadable =
+            |e: std::io::Error| format!("cannot read the broker log {}: {e}", path.display());
+        let mut f = std::fs::File::open(path).map_err(unreadable)?;
+        f.seek(SeekFrom::Start(self.log_read)).map_err(unreadable)?;
+        let mut bytes = Vec::new();
+        let n = f
+            .take(64 << 20)
+            .read_to_end(&mut bytes)
+            .map_err(unreadable)?;
         self.log_read += n as u64;
-        let at = text.find("panicked at")?;
+        let text = String::from_utf8_lossy(&bytes);
+        let Some(at) = text.find("panicked at") else {
+            return Ok(None);
+        };
         let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
-        Some(
+        Ok(Some(
             text[start..]
                 .lines()
                 .take(25)
                 .collect::<Vec<_>>()
                 .join("\n"),
-        )
+        ))
     }
 
     /// The last `n` lines of its log.

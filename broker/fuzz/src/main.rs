@@ -31,8 +31,9 @@ struct RunArgs {
     /// Broker binary to start (fresh data directory).
     #[arg(long, default_value = "target/release/tributary-broker")]
     broker_bin: PathBuf,
-    /// Attach to a running broker at this Kafka address instead of starting one.
-    #[arg(long, requires = "attach_http")]
+    /// Attach to a running broker at this Kafka address instead of starting one (with its
+    /// HTTP address, pid and log file, so every check can run).
+    #[arg(long, requires_all = ["attach_http", "attach_pid", "attach_log"])]
     attach: Option<String>,
     /// The attached broker's HTTP listener (for /healthz).
     #[arg(long)]

@@ -70,11 +70,16 @@ pub fn resources(peaks: &Peaks, ceilings: &Ceilings, reported: &mut (bool, bool)
 /// Process alive, no panic logged, /healthz 200. `recent` names the frames sent last.
 pub fn liveness(broker: &mut Broker, recent: &[CaseRef]) -> Vec<Failure> {
     let mut out = Vec::new();
-    if let Some(excerpt) = broker.new_panics() {
-        out.push(Failure::Panic {
+    match broker.new_panics() {
+        Ok(None) => {}
+        Ok(Some(excerpt)) => out.push(Failure::Panic {
             excerpt,
             recent: recent.to_vec(),
-        });
+        }),
+        Err(reason) => out.push(Failure::Panic {
+            excerpt: reason,
+            recent: Vec::new(),
+        }),
     }
     if let Some(status) = broker.exited() {
         out.push(Failure::Died {

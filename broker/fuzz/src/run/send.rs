@@ -135,11 +135,13 @@ fn exchange(
     }
 }
 
+/// A connection whose every step is bounded: a broker that stops reading or answering costs a
+/// worker seconds, not the rest of its round.
 fn connect(addr: &str, timeout: Duration) -> Option<TcpStream> {
     let addr = addr.parse().ok()?;
-    let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).ok()?;
+    let s = TcpStream::connect_timeout(&addr, Duration::from_secs(3)).ok()?;
     s.set_read_timeout(Some(timeout)).ok()?;
-    s.set_write_timeout(Some(Duration::from_secs(10))).ok()?;
+    s.set_write_timeout(Some(Duration::from_secs(5))).ok()?;
     let _ = s.set_nodelay(true);
     Some(s)
 }
