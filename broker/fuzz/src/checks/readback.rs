@@ -125,7 +125,12 @@ fn strict_read(
                 Ok(info) => {
                     read.batches += 1;
                     if !info.is_control() {
-                        read.data_records += i64::from(info.records);
+                        // Consumers skip the records of the first batch below the log start
+                        // (DeleteRecords moves it inside a batch); producer batches number
+                        // their records contiguously from the base offset.
+                        let below =
+                            (start - info.header.base_offset).clamp(0, i64::from(info.records));
+                        read.data_records += i64::from(info.records) - below;
                     }
                     offset = info.next_offset();
                 }
