@@ -2,7 +2,7 @@
 
 use kube::CustomResourceExt;
 
-use crate::{KafkaCluster, KafkaTopic};
+use crate::{KafkaCluster, KafkaPartition, KafkaTopic};
 
 /// Errors rendering CRDs.
 #[derive(Debug, thiserror::Error)]
@@ -30,11 +30,20 @@ pub fn rendered() -> Result<Vec<(&'static str, String)>, CrdGenError> {
         kind: "KafkaTopic",
         source,
     })?;
+    let partition =
+        serde_yaml::to_string(&KafkaPartition::crd()).map_err(|source| CrdGenError::Yaml {
+            kind: "KafkaPartition",
+            source,
+        })?;
     Ok(vec![
         (
             "kafkaclusters.tributary.dev.yaml",
             format!("{header}{cluster}"),
         ),
         ("kafkatopics.tributary.dev.yaml", format!("{header}{topic}")),
+        (
+            "kafkapartitions.tributary.dev.yaml",
+            format!("{header}{partition}"),
+        ),
     ])
 }

@@ -1,17 +1,22 @@
 //! Custom resources shared by the Tributary broker and operator.
 //!
-//! `KafkaCluster` describes a set of brokers; `KafkaTopic` describes a topic and carries, in its
-//! status, the partition metadata (replicas, leader, leader epoch, ISR) that ZooKeeper holds in
-//! Apache Kafka. Both types live in group `tributary.dev`, version `v1alpha1`.
+//! `KafkaCluster` describes a set of brokers; `KafkaTopic` describes a topic; `KafkaPartition`
+//! holds one partition's assignment, leader, epochs and in-sync replicas (the state ZooKeeper
+//! holds in Apache Kafka). All live in group `tributary.dev`, version `v1alpha1`.
+//! [`registration`] names the Lease annotations brokers register with and the object producer
+//! ids come from.
 
 pub mod cluster;
 pub mod conditions;
 pub mod config;
 pub mod crdgen;
 pub mod ids;
+pub mod partition;
+pub mod registration;
 pub mod topic;
 
 pub use cluster::{KafkaCluster, KafkaClusterSpec, KafkaClusterStatus};
+pub use partition::{IsrEntry, KafkaPartition, KafkaPartitionSpec, KafkaPartitionStatus};
 pub use topic::{KafkaTopic, KafkaTopicSpec, KafkaTopicStatus, PartitionStatus, TopicPhase};
 
 /// API group of every Tributary resource.

@@ -8,6 +8,7 @@ use support::{errors, schema_of, yaml};
 
 const CLUSTER_CRD: &str = "kafkaclusters.tributary.dev.yaml";
 const TOPIC_CRD: &str = "kafkatopics.tributary.dev.yaml";
+const PARTITION_CRD: &str = "kafkapartitions.tributary.dev.yaml";
 
 fn example(name: &str) -> Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -211,7 +212,7 @@ fn topic_transition_rules_guard_partitions_replication_and_identity() {
 
 #[test]
 fn every_cel_rule_compiles() {
-    for file in [CLUSTER_CRD, TOPIC_CRD] {
+    for file in [CLUSTER_CRD, TOPIC_CRD, PARTITION_CRD] {
         let compiled = kube_cel::compile_schema(&schema_of(file));
         let errs: Vec<String> = compiled
             .compilation_errors()
@@ -228,4 +229,42 @@ fn status_lists_are_bounded_for_the_object_size_limit() {
     let partitions = &s["properties"]["status"]["properties"]["partitions"];
     assert_eq!(partitions["maxItems"], 10000);
     assert_eq!(partitions["items"]["properties"]["replicas"]["maxItems"], 7);
+}
+
+fn partition(spec: &str) -> Value {
+    yaml(&format!(
+        "apiVersion: tributary.dev/v1alpha1\nkind: KafkaPartition\nmetadata: {{name: t-0}}\nspec:\n{spec}"
+    ))
+}
+
+#[test]
+fn partitions_need_distinct_replicas_and_keep_their_identity() {
+    let s = schema_of(PARTITION_CRD);
+    let good =
+        "  clusterRef: c\n  topic: orders\n  topicId: AAAAAAAAAAAAAAAAAAAAAA\n  partition: 0\n";
+    let valid = partition(&format!("{good}  replicas: [2, 0, 1]"));
+    assert_eq!(errors(&s, &valid, None), Vec::<String>::new());
+    assert_rejected(
+        &s,
+        &partition(&format!("{good}  replicas: [1, 1]")),
+        None,
+        "replicas are distinct brokers",
+    );
+    assert_rejected(
+        &s,
+        &partition(&format!("{good}  replicas: [-1]")),
+        None,
+        "broker ids are not negative",
+    );
+    assert_rejected(&s, &partition(&format!("{good}  replicas: []")), None, "");
+    let moved = partition(
+        "  clusterRef: c\n  topic: orders\n  topicId: AAAAAAAAAAAAAAAAAAAAAA\n  partition: 1\n  replicas: [0]",
+    );
+    assert_rejected(&s, &moved, Some(&valid), "partition is immutable");
+    let reassigned = partition(&format!("{good}  replicas: [0, 1, 2]"));
+    assert_eq!(
+        errors(&s, &reassigned, Some(&valid)),
+        Vec::<String>::new(),
+        "the assignment may change"
+    );
 }

@@ -795,7 +795,11 @@ fn chart_crds_are_the_generated_crds() {
     names.sort();
     assert_eq!(
         names,
-        ["kafkaclusters.tributary.dev", "kafkatopics.tributary.dev"]
+        [
+            "kafkaclusters.tributary.dev",
+            "kafkapartitions.tributary.dev",
+            "kafkatopics.tributary.dev"
+        ]
     );
     for crd in &r.crds {
         assert!(

@@ -1,0 +1,131 @@
+//! `KafkaPartition`: one partition of a topic, the state ZooKeeper's partition znode holds in
+//! Apache Kafka (its PartitionRegistration in KRaft). `spec.replicas` is the assignment, written
+//! by the operator; `status` is leadership and the in-sync replicas, written by the controller
+//! (the active operator) at elections and by the partition's leader when the ISR changes.
+//!
+//! One object per partition keeps every object small (etcd caps objects at 1.5 MiB) and keeps
+//! writes from conflicting across partitions: an ISR change of one partition never retries
+//! because another changed. Objects are named `<kafkatopic>-<partition>` and owned by their
+//! KafkaTopic, so deleting the topic deletes them.
+//!
+//! # Who writes what, and how
+//!
+//! Every write is a replace (or patch) carrying the `resourceVersion` the writer read, and a
+//! status write also checks `partitionEpoch`: a writer that read an older epoch re-reads and
+//! decides again, never overwrites. Each write raises `partitionEpoch`; elections raise
+//! `leaderEpoch` too. Nothing here changes with offsets or high watermarks: the API server is
+//! a coordination store, written on transitions only.
+
+// The KubeSchema derive copies each validated struct into a private helper type, which the
+// unreachable_pub lint reports; the real types are exported from lib.rs.
+#![allow(unreachable_pub)]
+#![allow(clippy::duplicated_attributes)]
+
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::topic::MAX_REPLICATION_FACTOR;
+
+/// Leader id of a partition that has none.
+pub const NO_LEADER: i32 = -1;
+
+/// A partition's assignment.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[kube(
+    group = "tributary.dev",
+    version = "v1alpha1",
+    kind = "KafkaPartition",
+    namespaced,
+    status = "KafkaPartitionStatus",
+    derive = "PartialEq",
+    shortname = "kp",
+    category = "tributary",
+    doc = "One partition of a KafkaTopic: its replicas, leader, epochs and in-sync replicas.",
+    printcolumn(name = "Topic", type_ = "string", json_path = ".spec.topic"),
+    printcolumn(name = "Partition", type_ = "integer", json_path = ".spec.partition"),
+    printcolumn(name = "Leader", type_ = "integer", json_path = ".status.leader"),
+    printcolumn(name = "Epoch", type_ = "integer", json_path = ".status.leaderEpoch"),
+    printcolumn(name = "ISR", type_ = "string", json_path = ".status.isr[*].brokerId"),
+    printcolumn(
+        name = "Replicas",
+        type_ = "string",
+        json_path = ".spec.replicas",
+        priority = "1"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct KafkaPartitionSpec {
+    /// Name of the KafkaCluster (same namespace) hosting the partition.
+    #[schemars(length(min = 1, max = 63))]
+    #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("clusterRef is immutable"))]
+    pub cluster_ref: String,
+
+    /// Kafka topic name.
+    #[schemars(length(min = 1, max = 249), regex(pattern = r"^[a-zA-Z0-9._-]+$"))]
+    #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("topic is immutable"))]
+    pub topic: String,
+
+    /// Kafka topic id (22-character URL-safe base64), from the KafkaTopic's UID.
+    #[schemars(length(min = 22, max = 22))]
+    #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("topicId is immutable"))]
+    pub topic_id: String,
+
+    /// Partition number.
+    #[schemars(range(min = 0, max = 9999))]
+    #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("partition is immutable"))]
+    pub partition: i32,
+
+    /// Broker ids holding a replica; the first is the preferred leader.
+    #[schemars(length(min = 1, max = 7))]
+    #[x_kube(validation = kube::core::Rule::new("self.all(b, b >= 0)").message("broker ids are not negative"))]
+    #[x_kube(validation = kube::core::Rule::new("self.all(b, self.exists_one(c, c == b))").message("replicas are distinct brokers"))]
+    pub replicas: Vec<i32>,
+}
+
+/// A member of the in-sync replica set: the broker and the incarnation that caught up. A
+/// broker restarted since (a new incarnation, possibly with an empty disk) is not in sync
+/// until it catches up again (KIP-841, KIP-903).
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, JsonSchema,
+)]
+#[serde(rename_all = "camelCase")]
+pub struct IsrEntry {
+    /// Broker id.
+    pub broker_id: i32,
+    /// The broker's incarnation epoch when it joined the ISR.
+    pub broker_epoch: i64,
+}
+
+/// Leadership and in-sync replicas of a partition.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KafkaPartitionStatus {
+    /// Current leader, or -1.
+    pub leader: i32,
+    /// Raised at every leadership change; fences requests of older leaders.
+    pub leader_epoch: i32,
+    /// Raised at every change of this status; writers compare it.
+    pub partition_epoch: i32,
+    /// In-sync replicas with their incarnations.
+    #[serde(default)]
+    #[schemars(length(max = 7))]
+    pub isr: Vec<IsrEntry>,
+}
+
+const _: () = assert!(
+    MAX_REPLICATION_FACTOR == 7,
+    "keep the schema's max length in step"
+);
+
+impl KafkaPartition {
+    /// The object name of partition `partition` of the KafkaTopic named `kafka_topic`.
+    pub fn object_name(kafka_topic: &str, partition: i32) -> String {
+        format!("{kafka_topic}-{partition}")
+    }
+}

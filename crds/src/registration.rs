@@ -1,0 +1,173 @@
+//! How brokers register and where cluster-wide ids come from, in Kubernetes objects.
+//!
+//! # Broker registration: the Lease `<cluster>-broker-<id>`
+//!
+//! Kafka's ephemeral broker znode (or KRaft's BrokerRegistration): the broker holds and
+//! renews the Lease; its annotations carry what clients and the controller need. The
+//! incarnation epoch rises with a conditional write at every start of the broker process, so
+//! anything recorded under an earlier incarnation (ISR membership) is recognisable.
+//! Liveness is judged by the observer's own clock: a Lease whose `renewTime` has not changed
+//! for `leaseDurationSeconds` of the observer's time is expired, whatever the time in it says.
+//!
+//! # Producer ids: the ConfigMap `<cluster>-producer-ids`
+//!
+//! Kafka's AllocateProducerIds: brokers take blocks of [`PRODUCER_ID_BLOCK_SIZE`] ids by a
+//! conditional update of the next free id, so no two producers ever share one.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::coordination::v1::Lease;
+
+/// Annotation: host clients connect to.
+pub const HOST_ANNOTATION: &str = "tributary.dev/advertised-host";
+/// Annotation: port clients connect to.
+pub const PORT_ANNOTATION: &str = "tributary.dev/advertised-port";
+/// Annotation: the broker's rack, when it has one.
+pub const RACK_ANNOTATION: &str = "tributary.dev/rack";
+/// Annotation: the incarnation epoch of the broker process holding the Lease.
+pub const INCARNATION_ANNOTATION: &str = "tributary.dev/incarnation";
+/// Annotation set to `"true"` while the broker shuts down in a controlled way: the controller
+/// moves its leaderships away.
+pub const SHUTTING_DOWN_ANNOTATION: &str = "tributary.dev/shutting-down";
+
+/// Ids a broker takes at once.
+pub const PRODUCER_ID_BLOCK_SIZE: i64 = 1000;
+/// ConfigMap data key holding the first producer id no block has taken.
+pub const NEXT_PRODUCER_ID_KEY: &str = "nextProducerId";
+
+/// Name of broker `id`'s Lease in `cluster`.
+pub fn broker_lease_name(cluster: &str, id: i32) -> String {
+    format!("{cluster}-broker-{id}")
+}
+
+/// `(cluster, id)` of a broker Lease name.
+pub fn parse_broker_lease_name(name: &str) -> Option<(&str, i32)> {
+    let (cluster, id) = name.rsplit_once("-broker-")?;
+    let id: i32 = id.parse().ok()?;
+    (id >= 0 && !cluster.is_empty()).then_some((cluster, id))
+}
+
+/// Name of the ConfigMap holding `cluster`'s next producer id.
+pub fn producer_ids_name(cluster: &str) -> String {
+    format!("{cluster}-producer-ids")
+}
+
+/// What a broker's Lease says of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registration {
+    /// Broker id.
+    pub id: i32,
+    /// Host clients connect to.
+    pub host: String,
+    /// Port clients connect to.
+    pub port: i32,
+    /// Rack, if any.
+    pub rack: Option<String>,
+    /// Incarnation epoch.
+    pub incarnation: i64,
+    /// Whether the broker is shutting down (its leaderships should move).
+    pub shutting_down: bool,
+}
+
+impl Registration {
+    /// The registration in `lease`, if it is a broker Lease of `cluster` with the annotations
+    /// complete and a holder.
+    pub fn from_lease(cluster: &str, lease: &Lease) -> Option<Registration> {
+        let name = lease.metadata.name.as_deref()?;
+        let (of, id) = parse_broker_lease_name(name)?;
+        if of != cluster {
+            return None;
+        }
+        let holder = lease.spec.as_ref()?.holder_identity.as_deref()?;
+        if holder.is_empty() {
+            return None;
+        }
+        let annotations = lease.metadata.annotations.as_ref()?;
+        let get = |key: &str| annotations.get(key).map(String::as_str);
+        Some(Registration {
+            id,
+            host: get(HOST_ANNOTATION)?.to_string(),
+            port: get(PORT_ANNOTATION)?.parse().ok()?,
+            rack: get(RACK_ANNOTATION).map(str::to_string),
+            incarnation: get(INCARNATION_ANNOTATION)?.parse().ok()?,
+            shutting_down: get(SHUTTING_DOWN_ANNOTATION) == Some("true"),
+        })
+    }
+
+    /// The annotations that carry this registration.
+    pub fn annotations(&self) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::from([
+            (HOST_ANNOTATION.to_string(), self.host.clone()),
+            (PORT_ANNOTATION.to_string(), self.port.to_string()),
+            (
+                INCARNATION_ANNOTATION.to_string(),
+                self.incarnation.to_string(),
+            ),
+        ]);
+        if let Some(rack) = &self.rack {
+            out.insert(RACK_ANNOTATION.to_string(), rack.clone());
+        }
+        if self.shutting_down {
+            out.insert(SHUTTING_DOWN_ANNOTATION.to_string(), "true".to_string());
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::coordination::v1::LeaseSpec;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    fn lease(name: &str, registration: &Registration, holder: Option<&str>) -> Lease {
+        Lease {
+            metadata: ObjectMeta {
+                name: Some(name.to_string()),
+                annotations: Some(registration.annotations()),
+                ..ObjectMeta::default()
+            },
+            spec: Some(LeaseSpec {
+                holder_identity: holder.map(str::to_string),
+                ..LeaseSpec::default()
+            }),
+        }
+    }
+
+    #[test]
+    fn a_registration_round_trips_through_its_lease() {
+        let r = Registration {
+            id: 2,
+            host: "demo-broker-2.demo-brokers.kafka.svc".into(),
+            port: 9092,
+            rack: Some("zone-a".into()),
+            incarnation: 7,
+            shutting_down: true,
+        };
+        let l = lease(&broker_lease_name("demo", 2), &r, Some("demo-broker-2"));
+        assert_eq!(Registration::from_lease("demo", &l), Some(r.clone()));
+        assert_eq!(
+            Registration::from_lease("other", &l),
+            None,
+            "another cluster's lease"
+        );
+        let released = lease(&broker_lease_name("demo", 2), &r, Some(""));
+        assert_eq!(
+            Registration::from_lease("demo", &released),
+            None,
+            "no holder"
+        );
+    }
+
+    #[test]
+    fn broker_lease_names_parse() {
+        assert_eq!(parse_broker_lease_name("demo-broker-0"), Some(("demo", 0)));
+        assert_eq!(
+            parse_broker_lease_name("my-app-broker-12"),
+            Some(("my-app", 12))
+        );
+        assert_eq!(parse_broker_lease_name("demo-broker-x"), None);
+        assert_eq!(parse_broker_lease_name("-broker-1"), None);
+        assert_eq!(producer_ids_name("demo"), "demo-producer-ids");
+    }
+}
