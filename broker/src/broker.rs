@@ -150,6 +150,7 @@ impl Broker {
         });
         start_journal(&broker, journal_path, last_journal_seq)?;
         broker.groups.start();
+        spawn_leadership_sync(&broker);
         spawn_transaction_expiry(Arc::downgrade(&broker));
         Ok(broker)
     }
@@ -333,6 +334,21 @@ fn new_cluster_id() -> String {
     (0..22)
         .map(|i| ALPHABET[((bits >> (i * 6)) & 63) as usize] as char)
         .collect()
+}
+
+/// Moves the coordinators along with the leadership of their partitions whenever the
+/// metadata changes, until the broker is dropped.
+fn spawn_leadership_sync(broker: &Arc<Broker>) {
+    let mut images = broker.metadata.subscribe();
+    let broker = Arc::downgrade(broker);
+    tokio::spawn(async move {
+        while images.changed().await.is_ok() {
+            let Some(b) = broker.upgrade() else {
+                return;
+            };
+            b.groups.sync_leadership();
+        }
+    });
 }
 
 /// How often transactions are checked for timeouts and unfinished ends.

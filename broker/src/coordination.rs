@@ -116,6 +116,20 @@ impl OffsetsLog for BrokerLog {
         })
     }
 
+    fn leader(&self, partition: i32) -> Option<i32> {
+        let broker = self.broker.upgrade()?;
+        let image = broker.metadata.image();
+        let state = image.partition(OFFSETS_TOPIC, partition)?;
+        state.has_leader().then_some(state.leader)
+    }
+
+    fn leader_epoch(&self, partition: i32) -> Option<i32> {
+        let broker = self.broker.upgrade()?;
+        let replica = broker.replicas.get(OFFSETS_TOPIC, partition)?;
+        let role = replica.role();
+        (role.is_leader() && !replica.is_deleted()).then_some(role.epoch())
+    }
+
     fn read(&self, partition: i32, offset: i64) -> Result<Chunk, LogError> {
         const READ_BYTES: usize = 4 << 20;
         let broker = self.broker()?;

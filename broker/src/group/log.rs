@@ -119,6 +119,11 @@ pub trait OffsetsLog: Send + Sync + 'static {
     ) -> Result<Appended, LogError>;
     /// Reads records of `partition` from `offset`.
     fn read(&self, partition: i32, offset: i64) -> Result<Chunk, LogError>;
+    /// The leader epoch of `partition` while this broker leads it (and so coordinates its
+    /// groups), `None` otherwise.
+    fn leader_epoch(&self, partition: i32) -> Option<i32>;
+    /// The broker leading `partition` (the coordinator FindCoordinator names), if any.
+    fn leader(&self, partition: i32) -> Option<i32>;
 }
 
 /// Encodes `entries` as one uncompressed RecordBatch v2 with base offset 0.
@@ -217,6 +222,9 @@ pub mod memory {
         partitions: Mutex<Option<Partitions>>,
         /// When set, appends fail.
         pub fail_appends: std::sync::atomic::AtomicBool,
+        /// Leadership per partition where a test set it; every partition is led (epoch 0)
+        /// otherwise.
+        leaders: Mutex<std::collections::HashMap<i32, Option<i32>>>,
     }
 
     impl MemoryLog {
@@ -225,6 +233,11 @@ pub mod memory {
             let log = MemoryLog::default();
             *log.partitions.lock() = Some((0..n).map(|_| (Vec::new(), 0)).collect());
             log
+        }
+
+        /// Makes this broker lead `partition` at `epoch` (`None`: another broker leads it).
+        pub fn set_leader(&self, partition: i32, epoch: Option<i32>) {
+            self.leaders.lock().insert(partition, epoch);
         }
 
         /// Every record of `partition`.
@@ -302,6 +315,24 @@ pub mod memory {
                 c.at_end = c.next_offset >= *end;
                 c
             })
+        }
+
+        fn leader(&self, partition: i32) -> Option<i32> {
+            // The test broker is node 0; a partition led elsewhere is led by node 1.
+            Some(if self.leader_epoch(partition).is_some() {
+                0
+            } else {
+                1
+            })
+        }
+
+        fn leader_epoch(&self, partition: i32) -> Option<i32> {
+            if let Some(set) = self.leaders.lock().get(&partition) {
+                return *set;
+            }
+            let guard = self.partitions.lock();
+            let count = guard.as_ref().map_or(0, Vec::len);
+            (usize::try_from(partition).is_ok_and(|p| p < count)).then_some(0)
         }
     }
 }

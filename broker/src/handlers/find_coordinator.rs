@@ -1,6 +1,5 @@
-//! FindCoordinator: this broker coordinates every group (standalone: it leads every
-//! `__consumer_offsets` partition). v4+ batches keys; transaction coordinators do not exist
-//! yet.
+//! FindCoordinator: a group is coordinated by the leader of its `__consumer_offsets`
+//! partition, as in Kafka; this broker coordinates every transactional id. v4+ batches keys.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
@@ -41,19 +40,25 @@ pub(crate) async fn handle(
 }
 
 fn lookup(ctx: &RequestContext, key_type: i8, key: StrBytes) -> Coordinator {
-    let result = match key_type {
+    let image = ctx.broker.metadata.image();
+    let coordinator = match key_type {
+        // The leader of the group's `__consumer_offsets` partition.
         GROUP => ctx.broker.groups.find(&key),
         // This broker coordinates every transactional id.
-        TRANSACTION => Ok(()),
+        TRANSACTION => Ok(ctx.broker.config.broker_id),
         _ => Err(ResponseError::InvalidRequest),
     };
-    let config = &ctx.broker.config;
-    match result {
-        Ok(()) => Coordinator::default()
+    let node = coordinator.and_then(|id| {
+        image
+            .broker(id)
+            .ok_or(ResponseError::CoordinatorNotAvailable)
+    });
+    match node {
+        Ok(node) => Coordinator::default()
             .with_key(key)
-            .with_node_id(BrokerId(config.broker_id))
-            .with_host(StrBytes::from_string(config.advertised_host.clone()))
-            .with_port(config.advertised_port),
+            .with_node_id(BrokerId(node.id))
+            .with_host(StrBytes::from_string(node.host.clone()))
+            .with_port(node.port),
         Err(error) => failed(key, error),
     }
 }

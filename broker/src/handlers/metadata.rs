@@ -104,7 +104,7 @@ async fn find_or_create(
     if name.as_str() == crate::group::OFFSETS_TOPIC {
         // Created by the coordinator, with its partition count and compaction, as Kafka
         // creates internal topics whatever the broker's auto-create setting.
-        ctx.broker.groups.find("")?;
+        ctx.broker.groups.find("").map(drop)?;
         return ctx
             .broker
             .metadata

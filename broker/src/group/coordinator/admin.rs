@@ -44,7 +44,7 @@ impl GroupCoordinator {
     }
 
     /// DescribeGroups for one group; an unknown group is reported Dead, as Kafka does.
-    pub fn describe(&self, group_id: &str) -> Result<GroupSummary, ResponseError> {
+    pub fn describe(self: &Arc<Self>, group_id: &str) -> Result<GroupSummary, ResponseError> {
         self.check(group_id, GroupIdRule::AllowEmpty)?;
         Ok(self
             .get(group_id)

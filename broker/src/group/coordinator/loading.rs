@@ -1,5 +1,5 @@
-//! Loading groups from `__consumer_offsets` on start; groups of a partition answer
-//! COORDINATOR_LOAD_IN_PROGRESS until it is loaded.
+//! Loading the groups of one `__consumer_offsets` partition when this broker comes to lead it
+//! (see [`super::ownership`]); its groups answer COORDINATOR_LOAD_IN_PROGRESS until then.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,32 +9,6 @@ use parking_lot::Mutex;
 use super::{GroupCoordinator, Slot};
 use crate::group::load::Replay;
 use crate::group::log::{LogError, OffsetsLog};
-
-/// Loads every partition, concurrently.
-pub(super) async fn load_all(coordinator: Arc<GroupCoordinator>, partitions: i32) {
-    let started = std::time::Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for p in 0..partitions {
-        let log = coordinator.log.clone();
-        tasks.spawn_blocking(move || (p, replay_partition(log.as_ref(), p)));
-    }
-    let mut groups = 0;
-    while let Some(joined) = tasks.join_next().await {
-        let Ok((p, replayed)) = joined else {
-            tracing::error!("a loading task panicked");
-            continue;
-        };
-        match replayed {
-            Ok(replay) => groups += coordinator.install(p, replay),
-            Err(error) => {
-                tracing::error!(partition = p, %error, "cannot load group partition; its groups start empty");
-                coordinator.loading.write().remove(&p);
-            }
-        }
-    }
-    coordinator.loading.write().clear();
-    tracing::info!(groups, partitions, elapsed = ?started.elapsed(), "loaded consumer groups");
-}
 
 /// Reads `partition` from its start and replays every record.
 pub(super) fn replay_partition(log: &dyn OffsetsLog, partition: i32) -> Result<Replay, LogError> {
@@ -62,7 +36,7 @@ pub(super) fn replay_partition(log: &dyn OffsetsLog, partition: i32) -> Result<R
 
 impl GroupCoordinator {
     /// Installs the groups replayed from `partition` and opens it for requests.
-    pub(super) fn install(self: &Arc<Self>, partition: i32, replay: Replay) -> usize {
+    pub(super) fn install(self: &Arc<Self>, replay: Replay) -> usize {
         let now = self.now();
         let loaded = replay.into_groups(now, self.config.initial_rebalance_delay_ms);
         let count = loaded.len();
@@ -84,7 +58,6 @@ impl GroupCoordinator {
         for slot in shared {
             self.schedule(&mut slot.lock());
         }
-        self.loading.write().remove(&partition);
         count
     }
 }

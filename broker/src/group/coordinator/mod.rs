@@ -9,9 +9,10 @@ mod expiry;
 mod loading;
 mod membership;
 mod offsets;
+mod ownership;
 mod timers;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,8 +61,9 @@ pub struct GroupCoordinator {
     log: Arc<dyn OffsetsLog>,
     epoch: Instant,
     groups: RwLock<HashMap<String, SharedSlot>>,
-    /// `__consumer_offsets` partitions still being loaded.
-    loading: RwLock<HashSet<i32>>,
+    /// The `__consumer_offsets` partitions served here (led by this broker), loading or
+    /// loaded.
+    owned: RwLock<HashMap<i32, ownership::Ownership>>,
     partitions: AtomicI32,
     timers: Arc<Timers>,
 }
@@ -75,19 +77,16 @@ impl GroupCoordinator {
             log,
             epoch: Instant::now(),
             groups: RwLock::new(HashMap::new()),
-            loading: RwLock::new(HashSet::new()),
+            owned: RwLock::new(HashMap::new()),
             partitions: AtomicI32::new(partitions),
             timers: Arc::new(Timers::default()),
         }
     }
 
-    /// Starts loading existing groups, the timer and offset expiry. Needs a Tokio runtime.
+    /// Starts loading the groups of the partitions led here, the timer and offset expiry.
+    /// Needs a Tokio runtime.
     pub fn start(self: &Arc<Self>) {
-        if let Some(n) = self.log.partitions() {
-            self.partitions.store(n, Ordering::SeqCst);
-            self.loading.write().extend(0..n);
-            tokio::spawn(loading::load_all(self.clone(), n));
-        }
+        self.sync_leadership();
         tokio::spawn(timers::run(Arc::downgrade(self), self.timers.clone()));
         tokio::spawn(expiry::run(
             Arc::downgrade(self),
@@ -102,11 +101,6 @@ impl GroupCoordinator {
         &self.config
     }
 
-    /// Whether any partition is still loading.
-    pub fn is_loading(&self) -> bool {
-        !self.loading.read().is_empty()
-    }
-
     fn now(&self) -> Now {
         Now {
             mono: i64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(i64::MAX),
@@ -116,36 +110,49 @@ impl GroupCoordinator {
 
     /// The `__consumer_offsets` partition holding `group_id`.
     pub fn partition_for(&self, group_id: &str) -> i32 {
-        partition_for(group_id, self.partitions.load(Ordering::SeqCst))
+        partition_for(group_id, self.partition_count())
     }
 
-    /// FindCoordinator for a group: makes sure the offsets topic exists, so this broker can
-    /// act as the coordinator.
-    pub fn find(&self, group_id: &str) -> Result<(), ResponseError> {
-        let _ = group_id;
+    fn partition_count(&self) -> i32 {
+        self.partitions.load(Ordering::SeqCst)
+    }
+
+    fn set_partitions(&self, count: i32) {
+        self.partitions.store(count, Ordering::SeqCst);
+    }
+
+    /// FindCoordinator for a group: makes sure the offsets topic exists and returns the
+    /// broker leading the group's partition, which coordinates it.
+    pub fn find(&self, group_id: &str) -> Result<i32, ResponseError> {
         self.ensure_topic().map_err(|e| {
             tracing::warn!(error = %e, "cannot create the offsets topic");
             e.code()
-        })
+        })?;
+        self.log
+            .leader(self.partition_for(group_id))
+            .ok_or(ResponseError::CoordinatorNotAvailable)
     }
 
     fn ensure_topic(&self) -> Result<(), LogError> {
         let n = self
             .log
             .ensure_topic(self.config.offsets_topic_partitions)?;
-        self.partitions.store(n, Ordering::SeqCst);
+        self.set_partitions(n);
         Ok(())
     }
 
-    /// Checks what Kafka's `validateGroupStatus` checks: a valid id and a loaded partition.
-    pub(crate) fn check(&self, group_id: &str, rule: GroupIdRule) -> Result<(), ResponseError> {
+    /// Checks what Kafka's `validateGroupStatus` checks: a valid id, and a partition this
+    /// broker leads and has loaded (NOT_COORDINATOR / COORDINATOR_LOAD_IN_PROGRESS otherwise).
+    pub(crate) fn check(
+        self: &Arc<Self>,
+        group_id: &str,
+        rule: GroupIdRule,
+    ) -> Result<(), ResponseError> {
         if rule == GroupIdRule::NonEmpty && group_id.is_empty() {
             return Err(ResponseError::InvalidGroupId);
         }
-        if self.loading.read().contains(&self.partition_for(group_id)) {
-            return Err(ResponseError::CoordinatorLoadInProgress);
-        }
-        Ok(())
+        self.ensure_topic().map_err(|e| e.code())?;
+        self.serve(self.partition_for(group_id))
     }
 
     fn get(&self, group_id: &str) -> Option<SharedSlot> {

@@ -75,7 +75,7 @@ impl GroupCoordinator {
     /// Whether `committer` may send offsets of `group_id` with a transaction (TxnOffsetCommit,
     /// KIP-447).
     pub fn check_txn_committer(
-        &self,
+        self: &Arc<Self>,
         group_id: &str,
         committer: &Committer,
     ) -> Result<(), ResponseError> {
@@ -188,7 +188,7 @@ impl GroupCoordinator {
     /// OffsetFetch for one group: the requested partitions, or every committed offset when
     /// `topics` is `None`.
     pub fn fetch_offsets(
-        &self,
+        self: &Arc<Self>,
         group_id: &str,
         topics: Option<Vec<(String, Vec<i32>)>>,
     ) -> Result<Vec<FetchedTopic>, ResponseError> {

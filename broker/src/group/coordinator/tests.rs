@@ -272,7 +272,9 @@ async fn invalid_ids_loading_partitions_and_bad_session_timeouts_are_refused() {
     let log = Arc::new(MemoryLog::with_partitions(PARTITIONS));
     let c = Arc::new(GroupCoordinator::new(config(), log.clone()));
     // Not started: pretend every partition is loading.
-    c.loading.write().extend(0..PARTITIONS);
+    c.owned
+        .write()
+        .extend((0..PARTITIONS).map(|p| (p, ownership::Ownership::Loading { epoch: 0 })));
     assert_eq!(
         c.join("g", join_req("")).await.error,
         Some(ResponseError::CoordinatorLoadInProgress)
@@ -286,7 +288,9 @@ async fn invalid_ids_loading_partitions_and_bad_session_timeouts_are_refused() {
         c.list(&[]).0,
         Some(ResponseError::CoordinatorLoadInProgress)
     );
-    c.loading.write().clear();
+    c.owned
+        .write()
+        .extend((0..PARTITIONS).map(|p| (p, ownership::Ownership::Loaded { epoch: 0 })));
     assert_eq!(
         c.join("", join_req("")).await.error,
         Some(ResponseError::InvalidGroupId)
@@ -355,4 +359,45 @@ async fn offsets_of_empty_groups_expire_after_retention() {
         .filter(|r| r.value.is_none())
         .count();
     assert_eq!(tombstones, 1);
+}
+
+#[tokio::test]
+async fn groups_are_served_only_by_the_leader_of_their_partition_and_move_with_it() {
+    let log = Arc::new(MemoryLog::with_partitions(PARTITIONS));
+    let c = coordinator(&log);
+    loaded(&c).await;
+    let p = c.partition_for("g");
+    c.commit(commit_req("g", 42)).await;
+    assert_eq!(offset_of(&c, "g"), Some(42));
+    // Leadership moves to another broker: the group is unloaded and answered elsewhere.
+    log.set_leader(p, None);
+    assert_eq!(
+        c.fetch_offsets("g", None).err(),
+        Some(ResponseError::NotCoordinator)
+    );
+    assert!(c.get("g").is_none(), "the group left memory");
+    // Back at a new epoch: loaded again from the log (at once: it fits one read), with its
+    // committed offset.
+    log.set_leader(p, Some(3));
+    assert_eq!(offset_of(&c, "g"), Some(42));
+    // Other partitions were never disturbed.
+    let other = (0..100)
+        .map(|i| format!("other-{i}"))
+        .find(|g| c.partition_for(g) != p)
+        .expect("a group on another partition");
+    assert!(c.fetch_offsets(&other, None).is_ok());
+}
+
+fn commit_req(group: &str, offset: i64) -> CommitRequest {
+    let outside_group_management = Committer {
+        member_id: String::new(),
+        instance_id: None,
+        generation: -1,
+    };
+    commit(group, outside_group_management, offset)
+}
+
+fn offset_of(c: &Arc<GroupCoordinator>, group: &str) -> Option<i64> {
+    let topics = c.fetch_offsets(group, None).ok()?;
+    topics.first()?.1.first()?.1.as_ref().map(|o| o.offset)
 }
