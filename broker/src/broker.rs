@@ -13,7 +13,7 @@ use crate::journal::{Replay, JOURNAL_FILE};
 use crate::metadata::local::LocalMetadata;
 use crate::metadata::{BrokerInfo, ClusterImage, MetadataCache, MetadataError, MetadataSource};
 use crate::metrics::{Metrics, MetricsError};
-use crate::producer::{IdAllocator, IdAllocatorError};
+use crate::producer::{FileBlocks, IdAllocator, IdAllocatorError};
 use crate::quotas::{QuotaStoreError, Quotas};
 use crate::replica::ReplicaManager;
 use crate::topics::dynamic::{DynamicConfigError, DynamicConfigs};
@@ -117,7 +117,7 @@ impl Broker {
             metadata.clone(),
             replicas.clone(),
         )?);
-        let producer_ids = IdAllocator::open(&dir.join("producer-ids"))?;
+        let producer_ids = IdAllocator::new(Box::new(FileBlocks::open(&dir.join("producer-ids"))?));
         let txns = TransactionCoordinator::open(
             &dir,
             config.transaction_max_timeout_ms,

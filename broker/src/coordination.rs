@@ -147,11 +147,14 @@ impl OffsetsLog for BrokerLog {
 }
 
 impl TxnHost for Broker {
-    fn next_producer_id(&self) -> Result<i64, ResponseError> {
-        self.producer_ids.next_id().map_err(|error| {
-            tracing::error!(%error, "cannot allocate a producer id");
-            ResponseError::KafkaStorageError
-        })
+    fn next_producer_id(&self) -> BoxFuture<'_, Result<i64, ResponseError>> {
+        async move {
+            self.producer_ids.next_id().await.map_err(|error| {
+                tracing::error!(%error, "cannot allocate a producer id");
+                ResponseError::KafkaStorageError
+            })
+        }
+        .boxed()
     }
 
     fn append_marker(

@@ -45,7 +45,7 @@ pub(crate) async fn handle(
             .with_producer_id(request.producer_id)
             .with_producer_epoch(request.producer_epoch + 1);
     }
-    match ctx.broker.producer_ids.next_id() {
+    match ctx.broker.producer_ids.next_id().await {
         Ok(id) => response
             .with_producer_id(ProducerId(id))
             .with_producer_epoch(0),

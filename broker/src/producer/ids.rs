@@ -1,14 +1,18 @@
-//! Producer id allocation that never hands out the same id twice, across restarts too: ids are
-//! reserved in blocks whose end is persisted before any id of the block is used.
+//! Producer id allocation that never hands out the same id twice, across restarts and across
+//! brokers: ids are taken in blocks, and a block is durably reserved where the cluster keeps
+//! producer ids (a file in the data directory on a standalone broker, a Kubernetes object in
+//! cluster mode, as Kafka's AllocateProducerIds) before any id of it is used.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use parking_lot::Mutex;
+use futures::future::BoxFuture;
+use futures::FutureExt;
 
-/// Ids reserved per write of the checkpoint file.
+/// Ids a standalone broker reserves at once (Kafka's block size).
 const BLOCK: i64 = 1000;
 
-/// Failure to persist the producer id block.
+/// Failure to reserve a block of producer ids.
 #[derive(Debug, thiserror::Error)]
 pub enum IdAllocatorError {
     /// The checkpoint file could not be read or written.
@@ -18,25 +22,56 @@ pub enum IdAllocatorError {
         #[source]
         source: std::io::Error,
     },
+    /// The cluster's producer id object could not be updated.
+    #[error("cannot reserve producer ids: {0}")]
+    Cluster(String),
 }
 
-#[derive(Debug)]
-struct Block {
-    next: i64,
-    end: i64,
+/// Where blocks of producer ids are reserved.
+pub trait BlockSource: Send + Sync {
+    /// Reserves the next block; durable (never handed out again) before it returns.
+    fn next_block(&self) -> BoxFuture<'_, Result<Range<i64>, IdAllocatorError>>;
 }
 
-/// Hands out producer ids; thread-safe.
-#[derive(Debug)]
+/// Hands out producer ids from reserved blocks.
 pub struct IdAllocator {
-    path: PathBuf,
-    block: Mutex<Block>,
+    source: Box<dyn BlockSource>,
+    block: tokio::sync::Mutex<Range<i64>>,
 }
 
 impl IdAllocator {
-    /// Opens the allocator whose reservation lives in `path`; a missing file starts at 0.
-    pub fn open(path: &Path) -> Result<IdAllocator, IdAllocatorError> {
-        let start = match std::fs::read_to_string(path) {
+    /// An allocator reserving its blocks from `source`.
+    pub fn new(source: Box<dyn BlockSource>) -> IdAllocator {
+        IdAllocator {
+            source,
+            block: tokio::sync::Mutex::new(0..0),
+        }
+    }
+
+    /// The next unused producer id.
+    pub async fn next_id(&self) -> Result<i64, IdAllocatorError> {
+        let mut block = self.block.lock().await;
+        if block.is_empty() {
+            *block = self.source.next_block().await?;
+        }
+        let id = block.start;
+        block.start += 1;
+        Ok(id)
+    }
+}
+
+/// Blocks reserved in a file of the data directory (standalone): the file holds the end of
+/// the last block reserved.
+#[derive(Debug)]
+pub struct FileBlocks {
+    path: PathBuf,
+    reserved: parking_lot::Mutex<i64>,
+}
+
+impl FileBlocks {
+    /// Blocks reserved in `path`; a missing file starts at 0.
+    pub fn open(path: &Path) -> Result<FileBlocks, IdAllocatorError> {
+        let end = match std::fs::read_to_string(path) {
             Ok(text) => text.trim().parse::<i64>().unwrap_or(0),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
             Err(source) => {
@@ -46,31 +81,28 @@ impl IdAllocator {
                 })
             }
         };
-        Ok(IdAllocator {
+        Ok(FileBlocks {
             path: path.to_path_buf(),
-            block: Mutex::new(Block {
-                next: start,
-                end: start,
-            }),
+            reserved: parking_lot::Mutex::new(end),
         })
     }
+}
 
-    /// The next unused producer id.
-    pub fn next_id(&self) -> Result<i64, IdAllocatorError> {
-        let mut block = self.block.lock();
-        if block.next >= block.end {
-            let end = block.end + BLOCK;
-            crate::fsutil::write_atomic(&self.path, end.to_string().as_bytes()).map_err(
-                |source| IdAllocatorError::Io {
-                    path: self.path.clone(),
-                    source,
-                },
-            )?;
-            block.end = end;
-        }
-        let id = block.next;
-        block.next += 1;
-        Ok(id)
+impl BlockSource for FileBlocks {
+    fn next_block(&self) -> BoxFuture<'_, Result<Range<i64>, IdAllocatorError>> {
+        let mut reserved = self.reserved.lock();
+        let start = *reserved;
+        let end = start + BLOCK;
+        let written = crate::fsutil::write_atomic(&self.path, end.to_string().as_bytes())
+            .map(|()| {
+                *reserved = end;
+                start..end
+            })
+            .map_err(|source| IdAllocatorError::Io {
+                path: self.path.clone(),
+                source,
+            });
+        async move { written }.boxed()
     }
 }
 
@@ -78,16 +110,24 @@ impl IdAllocator {
 mod tests {
     use super::*;
 
-    #[test]
-    fn ids_are_unique_across_reopen() {
-        let dir = tempfile::tempdir().unwrap();
+    fn allocator(path: &Path) -> IdAllocator {
+        IdAllocator::new(Box::new(FileBlocks::open(path).expect("open")))
+    }
+
+    #[tokio::test]
+    async fn ids_are_unique_across_blocks_and_reopens() {
+        let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("producer-ids");
-        let first = IdAllocator::open(&path).unwrap();
-        let a = first.next_id().unwrap();
-        let b = first.next_id().unwrap();
-        assert_ne!(a, b);
-        let second = IdAllocator::open(&path).unwrap();
-        let c = second.next_id().unwrap();
-        assert!(c > b, "{c} must be above {b}");
+        let first = allocator(&path);
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..BLOCK + 5 {
+            assert!(seen.insert(first.next_id().await.expect("id")));
+        }
+        let second = allocator(&path);
+        let after = second.next_id().await.expect("id");
+        assert!(
+            seen.iter().all(|&id| id < after),
+            "{after} is above every earlier id"
+        );
     }
 }

@@ -5,6 +5,6 @@ mod ids;
 mod state;
 mod txn_index;
 
-pub use ids::{IdAllocator, IdAllocatorError};
+pub use ids::{BlockSource, FileBlocks, IdAllocator, IdAllocatorError};
 pub use state::{BatchIdentity, ProducerStateTable, ProducerSummary, SequenceCheck, SequenceError};
 pub use txn_index::TxnIndex;

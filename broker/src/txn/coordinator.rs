@@ -106,7 +106,7 @@ impl TransactionCoordinator {
         let now = now_ms();
         let _serial = self.lock_id(transactional_id).await;
         let Some(mut txn) = self.get(transactional_id) else {
-            let id = next_producer_id(host)?;
+            let id = next_producer_id(host).await?;
             let txn = TxnMetadata::new(id, timeout_ms, now);
             let result = ProducerRef { id, epoch: 0 };
             self.save(transactional_id, txn).await?;
@@ -148,7 +148,7 @@ impl TransactionCoordinator {
             // Epochs exhausted: a new producer id, after the old one's markers were written
             // with it; the old id is forgotten, so its instances can no longer write.
             self.producers.write().remove(&txn.producer_id);
-            txn.producer_id = next_producer_id(host)?;
+            txn.producer_id = next_producer_id(host).await?;
             txn.producer_epoch = 0;
             previous = -1;
         }
@@ -524,8 +524,8 @@ fn bump_epoch(txn: &mut TxnMetadata) -> bool {
     true
 }
 
-fn next_producer_id(host: &dyn TxnHost) -> Result<i64, ResponseError> {
-    host.next_producer_id()
+async fn next_producer_id(host: &dyn TxnHost) -> Result<i64, ResponseError> {
+    host.next_producer_id().await
 }
 
 /// Appends the marker to every partition of the transaction and waits until all are

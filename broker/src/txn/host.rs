@@ -46,7 +46,7 @@ impl MarkerWrite {
 /// The broker as the transaction coordinator sees it.
 pub trait TxnHost: Send + Sync {
     /// A producer id no other producer has.
-    fn next_producer_id(&self) -> Result<i64, ResponseError>;
+    fn next_producer_id(&self) -> BoxFuture<'_, Result<i64, ResponseError>>;
 
     /// Appends `producer`'s COMMIT or ABORT marker to the partition and starts making it
     /// durable; `Ok(None)` when the partition no longer exists (nothing is left to mark).
