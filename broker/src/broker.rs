@@ -51,6 +51,9 @@ pub enum StartError {
     /// The SCRAM credentials are unreadable.
     #[error(transparent)]
     Scram(#[from] crate::scram::LoadError),
+    /// Cluster mode could not start (registration, watching the cluster's objects).
+    #[error(transparent)]
+    Cluster(#[from] crate::kube::KubeError),
 }
 
 /// Shared broker state.
@@ -79,6 +82,8 @@ pub struct Broker {
     pub quotas: Quotas,
     /// Users' SCRAM credentials.
     pub scram: crate::scram::ScramCredentials,
+    /// This broker's registration in cluster mode.
+    pub registrar: Option<Arc<crate::kube::registration::Registrar>>,
 }
 
 impl Broker {
@@ -94,71 +99,51 @@ impl Broker {
         config: BrokerConfig,
         offsets_log: impl FnOnce(Weak<Broker>) -> Arc<dyn OffsetsLog>,
     ) -> Result<Arc<Broker>, StartError> {
-        let dir = config.data_dir.clone();
-        std::fs::create_dir_all(&dir).map_err(|source| StartError::DataDir {
-            path: dir.clone(),
-            source,
-        })?;
-        let cluster_id = load_or_create_cluster_id(&dir, config.broker_id)?;
-        let mut config = config;
-        config.dynamic = Arc::new(DynamicConfigs::open(&dir)?);
-        let config = Arc::new(config);
-        let journal_path = dir.join(JOURNAL_FILE);
-        let replay = Replay::scan(&journal_path).map_err(|source| StartError::DataDir {
-            path: journal_path.clone(),
-            source,
-        })?;
-        let last_journal_seq = replay.last_seq();
-        let replicas = Arc::new(ReplicaManager::new(config.clone(), replay));
-        let metadata = Arc::new(MetadataCache::new(standalone_image(&config, &cluster_id)));
+        let prepared = Prepared::new(config)?;
+        let dir = prepared.config.data_dir.clone();
+        let cluster_id = load_or_create_cluster_id(&dir, prepared.config.broker_id)?;
+        let metadata = Arc::new(MetadataCache::new(standalone_image(
+            &prepared.config,
+            &cluster_id,
+        )));
         let admin: Arc<dyn MetadataSource> = Arc::new(LocalMetadata::open(
-            config.clone(),
+            prepared.config.clone(),
             Box::new(LocalStore::new(&dir)),
             metadata.clone(),
-            replicas.clone(),
+            prepared.replicas.clone(),
         )?);
-        let producer_ids = IdAllocator::new(Box::new(FileBlocks::open(&dir.join("producer-ids"))?));
-        let txns = TransactionCoordinator::open(
-            &dir,
-            config.transaction_max_timeout_ms,
-            config.transactional_id_expiration_ms,
-        )?;
-        let quotas = Quotas::open(&dir)?;
-        let scram = crate::scram::ScramCredentials::open(&dir)?;
-        let group_config = config.group.clone();
-        let metrics = Metrics::new()?;
-        let flusher = Flusher::new(
-            metrics.flush_seconds.clone(),
-            filesystem_handle(&dir, config.fsync_filesystem)?,
-        );
-        let broker = Arc::new_cyclic(|weak| Broker {
-            config,
+        let blocks = Box::new(FileBlocks::open(&dir.join("producer-ids"))?);
+        let parts = MetadataParts {
             cluster_id,
             metadata,
             admin,
-            replicas,
-            producer_ids,
-            flusher,
-            metrics,
-            groups: Arc::new(GroupCoordinator::new(
-                group_config,
-                offsets_log(weak.clone()),
-            )),
-            txns,
-            quotas,
-            scram,
-        });
-        start_journal(&broker, journal_path, last_journal_seq)?;
-        broker.groups.start();
-        spawn_leadership_sync(&broker);
-        spawn_transaction_expiry(Arc::downgrade(&broker));
-        Ok(broker)
+            producer_ids: IdAllocator::new(blocks),
+            registrar: None,
+        };
+        prepared.assemble(parts, offsets_log)
     }
 
-    /// Whether the broker serves all of its partitions (for `/readyz`). A standalone broker
-    /// has recovered every partition before it accepts connections.
+    /// Opens a broker in cluster mode: registers in its Lease as a new incarnation, watches
+    /// the cluster's objects until the first image is applied (its partitions open), and keeps
+    /// its registration renewed from then on.
+    pub async fn open_in_cluster(
+        config: BrokerConfig,
+        client: kube::Client,
+    ) -> Result<Arc<Broker>, StartError> {
+        let prepared = Prepared::new(config)?;
+        let parts = crate::kube::start::metadata_parts(
+            client,
+            prepared.config.clone(),
+            prepared.replicas.clone(),
+        )
+        .await?;
+        prepared.assemble(parts, |broker| Arc::new(BrokerLog::new(broker)))
+    }
+
+    /// Whether the broker serves all of its partitions (for `/readyz`): it has recovered them
+    /// before it accepts connections, and in cluster mode its registration is current.
     pub fn is_ready(&self) -> bool {
-        true
+        !self.replicas.fence().is_fenced()
     }
 
     /// Updates the gauges that are computed rather than counted, before a scrape.
@@ -234,6 +219,105 @@ impl Broker {
                 tracing::error!(?partition, %error, "flush at shutdown failed");
             }
         }
+    }
+}
+
+/// What both modes open the same way: the data directory, its dynamic configs, the journal's
+/// replay and the replica manager that will host the partitions.
+struct Prepared {
+    config: Arc<BrokerConfig>,
+    journal_path: std::path::PathBuf,
+    last_journal_seq: u64,
+    replicas: Arc<ReplicaManager>,
+}
+
+/// Where the metadata comes from: a standalone broker's data directory, or Kubernetes.
+pub struct MetadataParts {
+    /// The cluster id clients see.
+    pub cluster_id: String,
+    /// The image cache the source keeps current.
+    pub metadata: Arc<MetadataCache>,
+    /// Where topic changes go.
+    pub admin: Arc<dyn MetadataSource>,
+    /// Producer ids.
+    pub producer_ids: IdAllocator,
+    /// The registration to renew and release (cluster mode).
+    pub registrar: Option<Arc<crate::kube::registration::Registrar>>,
+}
+
+impl Prepared {
+    fn new(config: BrokerConfig) -> Result<Prepared, StartError> {
+        let dir = config.data_dir.clone();
+        std::fs::create_dir_all(&dir).map_err(|source| StartError::DataDir {
+            path: dir.clone(),
+            source,
+        })?;
+        let mut config = config;
+        config.dynamic = Arc::new(DynamicConfigs::open(&dir)?);
+        let config = Arc::new(config);
+        let journal_path = dir.join(JOURNAL_FILE);
+        let replay = Replay::scan(&journal_path).map_err(|source| StartError::DataDir {
+            path: journal_path.clone(),
+            source,
+        })?;
+        let last_journal_seq = replay.last_seq();
+        let replicas = Arc::new(ReplicaManager::new(config.clone(), replay));
+        Ok(Prepared {
+            config,
+            journal_path,
+            last_journal_seq,
+            replicas,
+        })
+    }
+
+    fn assemble(
+        self,
+        parts: MetadataParts,
+        offsets_log: impl FnOnce(Weak<Broker>) -> Arc<dyn OffsetsLog>,
+    ) -> Result<Arc<Broker>, StartError> {
+        let Prepared {
+            config,
+            journal_path,
+            last_journal_seq,
+            replicas,
+        } = self;
+        let dir = config.data_dir.clone();
+        let txns = TransactionCoordinator::open(
+            &dir,
+            config.transaction_max_timeout_ms,
+            config.transactional_id_expiration_ms,
+        )?;
+        let quotas = Quotas::open(&dir)?;
+        let scram = crate::scram::ScramCredentials::open(&dir)?;
+        let group_config = config.group.clone();
+        let metrics = Metrics::new()?;
+        let flusher = Flusher::new(
+            metrics.flush_seconds.clone(),
+            filesystem_handle(&dir, config.fsync_filesystem)?,
+        );
+        let broker = Arc::new_cyclic(|weak| Broker {
+            config,
+            cluster_id: parts.cluster_id,
+            metadata: parts.metadata,
+            admin: parts.admin,
+            replicas,
+            producer_ids: parts.producer_ids,
+            flusher,
+            metrics,
+            groups: Arc::new(GroupCoordinator::new(
+                group_config,
+                offsets_log(weak.clone()),
+            )),
+            txns,
+            quotas,
+            scram,
+            registrar: parts.registrar,
+        });
+        start_journal(&broker, journal_path, last_journal_seq)?;
+        broker.groups.start();
+        spawn_image_applier(&broker);
+        spawn_transaction_expiry(Arc::downgrade(&broker));
+        Ok(broker)
     }
 }
 
@@ -336,19 +420,43 @@ fn new_cluster_id() -> String {
         .collect()
 }
 
-/// Moves the coordinators along with the leadership of their partitions whenever the
-/// metadata changes, until the broker is dropped.
-fn spawn_leadership_sync(broker: &Arc<Broker>) {
+/// Applies every new image, until the broker is dropped: the replica manager opens, re-roles
+/// and deletes replicas (file work, on a blocking thread), metrics of deleted topics go, the
+/// coordinators follow the leadership of their partitions.
+/// A standalone broker's source applies its own changes first, so here they are no-ops.
+fn spawn_image_applier(broker: &Arc<Broker>) {
     let mut images = broker.metadata.subscribe();
+    // The image current at start is applied too (a no-op when the source applied it already).
+    images.mark_changed();
     let broker = Arc::downgrade(broker);
     tokio::spawn(async move {
         while images.changed().await.is_ok() {
             let Some(b) = broker.upgrade() else {
                 return;
             };
+            images.borrow_and_update();
+            let (replicas, cache) = (b.replicas.clone(), b.metadata.clone());
+            let applied = tokio::task::spawn_blocking(move || replicas.apply_latest(&cache)).await;
+            match applied {
+                Ok(applied) => forget_deleted(&b, &applied.deleted),
+                Err(error) => tracing::error!(%error, "applying the cluster image failed"),
+            }
+            b.metadata.mark_applied();
             b.groups.sync_leadership();
         }
     });
+}
+
+/// Drops the metric series of replicas that went, and of their topics when the image no
+/// longer has them.
+fn forget_deleted(broker: &Broker, deleted: &[(String, i32)]) {
+    let image = broker.metadata.image();
+    for (topic, index) in deleted {
+        broker.metrics.forget_partition(topic, *index);
+        if image.topic(topic).is_none() {
+            broker.metrics.forget_topic(topic, 0);
+        }
+    }
 }
 
 /// How often transactions are checked for timeouts and unfinished ends.

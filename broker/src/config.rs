@@ -178,6 +178,19 @@ pub struct Flags {
     /// Log format: `text` or `json`.
     #[arg(long, env = "TRIBUTARY_LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// Cluster mode: the KafkaCluster this broker belongs to. Its metadata then lives in
+    /// Kubernetes (KafkaTopics, KafkaPartitions, broker Leases) instead of the data directory.
+    #[arg(long, env = "TRIBUTARY_CLUSTER_NAME")]
+    pub cluster_name: Option<String>,
+    /// Cluster mode: the namespace of the KafkaCluster (default: the pod's, POD_NAMESPACE).
+    #[arg(long, env = "TRIBUTARY_CLUSTER_NAMESPACE")]
+    pub cluster_namespace: Option<String>,
+    /// Cluster mode: how long the broker's registration Lease lasts without renewal.
+    #[arg(long, env = "TRIBUTARY_BROKER_LEASE_DURATION_MS")]
+    pub broker_lease_duration_ms: Option<u64>,
+    /// Cluster mode: how often the broker renews its registration Lease.
+    #[arg(long, env = "TRIBUTARY_BROKER_LEASE_RENEW_INTERVAL_MS")]
+    pub broker_lease_renew_interval_ms: Option<u64>,
 }
 
 impl Flags {
@@ -224,7 +237,11 @@ impl Flags {
             transaction_max_timeout_ms,
             producer_id_expiration_ms,
             transactional_id_expiration_ms,
-            log_format
+            log_format,
+            cluster_name,
+            cluster_namespace,
+            broker_lease_duration_ms,
+            broker_lease_renew_interval_ms
         )
     }
 }
@@ -297,6 +314,70 @@ pub struct BrokerConfig {
     /// Topic defaults changed at runtime (loaded from the data directory when the broker
     /// opens); shared by every copy of this configuration.
     pub dynamic: Arc<DynamicConfigs>,
+    /// Cluster mode's settings; `None` for a standalone broker.
+    pub cluster: Option<ClusterSettings>,
+}
+
+/// Where a broker in cluster mode finds its cluster and how it keeps its registration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterSettings {
+    /// KafkaCluster name.
+    pub name: String,
+    /// Its namespace.
+    pub namespace: String,
+    /// This broker's pod, the holder of its registration Lease.
+    pub pod_name: String,
+    /// A Lease not renewed for this long is expired.
+    pub lease_duration: std::time::Duration,
+    /// How often the Lease is renewed.
+    pub renew_interval: std::time::Duration,
+    /// How long after sending its last successful renewal the broker stops acting as a
+    /// leader: shorter than the lease duration, so it stops before anyone declares it dead.
+    pub renew_deadline: std::time::Duration,
+}
+
+impl ClusterSettings {
+    /// The settings for `flags` in cluster mode (`None`: standalone).
+    fn resolve(flags: &Flags, broker_id: i32) -> Result<Option<ClusterSettings>, ConfigError> {
+        let Some(name) = flags.cluster_name.clone() else {
+            return Ok(None);
+        };
+        let namespace = flags
+            .cluster_namespace
+            .clone()
+            .or_else(|| std::env::var("POD_NAMESPACE").ok())
+            .ok_or_else(|| {
+                invalid(
+                    "cluster-namespace",
+                    "cluster mode needs the KafkaCluster's namespace (or POD_NAMESPACE)",
+                )
+            })?;
+        let pod_name = std::env::var("POD_NAME")
+            .ok()
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| format!("{name}-broker-{broker_id}"));
+        let lease_ms = flags.broker_lease_duration_ms.unwrap_or(15_000);
+        let renew_ms = flags.broker_lease_renew_interval_ms.unwrap_or(2_000);
+        if renew_ms == 0 || lease_ms < 3 * renew_ms {
+            return Err(invalid(
+                "broker-lease-duration-ms",
+                "must be at least three renew intervals, so one late renewal does not expire the Lease",
+            ));
+        }
+        // client-go's rule: lease duration > renew deadline > retry period (here 2x renewal).
+        let deadline_ms = (lease_ms * 2 / 3)
+            .max(2 * renew_ms)
+            .min(lease_ms - renew_ms);
+        let ms = std::time::Duration::from_millis;
+        Ok(Some(ClusterSettings {
+            name,
+            namespace,
+            pod_name,
+            lease_duration: ms(lease_ms),
+            renew_interval: ms(renew_ms),
+            renew_deadline: ms(deadline_ms),
+        }))
+    }
 }
 
 impl BrokerConfig {
@@ -307,6 +388,7 @@ impl BrokerConfig {
             None => flags,
         };
         let group = group_config(&flags)?;
+        let cluster = ClusterSettings::resolve(&flags, flags.broker_id.unwrap_or(0))?;
         let listener = flags
             .listener
             .unwrap_or_else(|| "127.0.0.1:9092".to_string());
@@ -380,6 +462,7 @@ impl BrokerConfig {
             group,
             json_logs: flags.log_format.as_deref() == Some("json"),
             dynamic: Arc::default(),
+            cluster,
         };
         config.check()?;
         Ok(config)

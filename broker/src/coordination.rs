@@ -126,8 +126,7 @@ impl OffsetsLog for BrokerLog {
     fn leader_epoch(&self, partition: i32) -> Option<i32> {
         let broker = self.broker.upgrade()?;
         let replica = broker.replicas.get(OFFSETS_TOPIC, partition)?;
-        let role = replica.role();
-        (role.is_leader() && !replica.is_deleted()).then_some(role.epoch())
+        (replica.acts_as_leader() && !replica.is_deleted()).then_some(replica.leader_epoch())
     }
 
     fn read(&self, partition: i32, offset: i64) -> Result<Chunk, LogError> {

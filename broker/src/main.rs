@@ -26,10 +26,31 @@ async fn main() -> anyhow::Result<()> {
     let http = tokio::net::TcpListener::bind(&config.http_listener)
         .await
         .with_context(|| format!("cannot listen on {} for HTTP", config.http_listener))?;
-    let broker = Broker::open(config).context("cannot open the broker's data")?;
+    let broker = match config.cluster.clone() {
+        None => Broker::open(config).context("cannot open the broker's data")?,
+        Some(cluster) => {
+            let client = kube::Client::try_default()
+                .await
+                .context("cluster mode cannot reach the Kubernetes API")?;
+            tracing::info!(
+                cluster = cluster.name,
+                namespace = cluster.namespace,
+                "joining the cluster"
+            );
+            Broker::open_in_cluster(config, client)
+                .await
+                .context("cannot join the cluster")?
+        }
+    };
     let http = tokio::spawn(tributary_broker::http::serve(broker.clone(), http));
     tracing::info!(cluster_id = %broker.cluster_id, topics = broker.metadata.image().topics().count(), "broker ready");
-    server::run(broker, listener, shutdown_signal()).await;
+    server::run(broker.clone(), listener, shutdown_signal()).await;
+    if let Some(registrar) = &broker.registrar {
+        // The controller re-elects this broker's partitions at once instead of after expiry.
+        if let Err(error) = registrar.release().await {
+            tracing::warn!(%error, "could not release the registration");
+        }
+    }
     http.abort();
     Ok(())
 }

@@ -183,16 +183,21 @@ impl Metrics {
         String::from_utf8(out).unwrap_or_default()
     }
 
-    /// Drops the per-partition series of a deleted topic.
+    /// Drops the series of a deleted topic.
     pub fn forget_topic(&self, topic: &str, partitions: i32) {
         for p in 0..partitions {
-            let p = p.to_string();
-            for vec in [&self.log_size, &self.log_end_offset, &self.log_start_offset] {
-                let _ = vec.remove_label_values(&[topic, &p]);
-            }
+            self.forget_partition(topic, p);
         }
         for vec in [&self.bytes_in, &self.bytes_out, &self.messages_in] {
             let _ = vec.remove_label_values(&[topic]);
+        }
+    }
+
+    /// Drops the series of a replica this broker no longer hosts.
+    pub fn forget_partition(&self, topic: &str, index: i32) {
+        let index = index.to_string();
+        for vec in [&self.log_size, &self.log_end_offset, &self.log_start_offset] {
+            let _ = vec.remove_label_values(&[topic, &index]);
         }
     }
 }

@@ -106,6 +106,16 @@ pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Flags, 
             }
             "max.connections" => flags.max_connections = Some(narrow(number(&value)?, &bad)?),
             "admin.port" => flags.http_listener = Some(format!("0.0.0.0:{value}")),
+            "cluster.name" => flags.cluster_name = Some(value.to_string()),
+            "cluster.namespace" => flags.cluster_namespace = Some(value.to_string()),
+            "broker.lease.duration.ms" => {
+                flags.broker_lease_duration_ms = Some(narrow(number(&value)?, &bad)?);
+            }
+            "broker.lease.renew.interval.ms" => {
+                flags.broker_lease_renew_interval_ms = Some(narrow(number(&value)?, &bad)?);
+            }
+            // Always `<cluster>-broker-`, which cluster mode derives from cluster.name.
+            "broker.lease.prefix" => {}
             _ => tracing::warn!(key, "ignoring unknown broker property"),
         }
     }

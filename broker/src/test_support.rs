@@ -26,7 +26,7 @@ pub(crate) fn create_topic(
     };
     broker
         .admin
-        .create_topic(spec)
+        .create_topic(spec, std::time::Duration::from_secs(5))
         .now_or_never()
         .expect("a standalone broker creates topics at once")
         .expect("create topic")
@@ -49,7 +49,7 @@ pub(crate) fn partition(broker: &Broker, name: &str, index: i32) -> Arc<Partitio
 pub(crate) fn set_configs(broker: &Broker, name: &str, configs: BTreeMap<String, String>) {
     broker
         .admin
-        .set_topic_configs(name, configs, false)
+        .set_topic_configs(name, configs, false, std::time::Duration::from_secs(5))
         .now_or_never()
         .expect("a standalone broker changes configs at once")
         .expect("set configs");

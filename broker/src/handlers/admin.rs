@@ -1,6 +1,7 @@
 //! Topic administration: CreateTopics, DeleteTopics and CreatePartitions.
 
 use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
@@ -19,7 +20,7 @@ use super::configs::CONFIG_SOURCE_DEFAULT;
 use super::configs::CONFIG_SOURCE_TOPIC;
 use super::errors::metadata_code;
 use super::RequestContext;
-use crate::metadata::{MetadataError, TopicImage, TopicSpec};
+use crate::metadata::{Growth, MetadataError, TopicImage, TopicSpec};
 use crate::topics::config::{effective, TOPIC_CONFIG_KEYS};
 
 /// Creates topics (or only validates them with `validate_only`).
@@ -64,13 +65,16 @@ pub(crate) async fn create_topics(
             ));
             continue;
         }
-        topics.push(match create_one(&ctx, topic, request.validate_only).await {
-            Ok(image) => created(&ctx, name, &image),
-            Err(error) => {
-                tracing::info!(topic = %name.as_str(), %error, "create topic refused");
-                failed(name, metadata_code(&error), error.to_string())
-            }
-        });
+        let timeout = request_timeout(request.timeout_ms);
+        topics.push(
+            match create_one(&ctx, topic, request.validate_only, timeout).await {
+                Ok(image) => created(&ctx, name, &image),
+                Err(error) => {
+                    tracing::info!(topic = %name.as_str(), %error, "create topic refused");
+                    failed(name, metadata_code(&error), error.to_string())
+                }
+            },
+        );
     }
     CreateTopicsResponse::default().with_topics(topics)
 }
@@ -79,6 +83,7 @@ async fn create_one(
     ctx: &RequestContext,
     topic: CreatableTopic,
     validate_only: bool,
+    timeout: Duration,
 ) -> Result<std::sync::Arc<TopicImage>, MetadataError> {
     let mut configs = BTreeMap::new();
     for config in topic.configs {
@@ -119,7 +124,7 @@ async fn create_one(
             .validate_create(&spec)
             .map(std::sync::Arc::new)
     } else {
-        ctx.broker.admin.create_topic(spec).await
+        ctx.broker.admin.create_topic(spec, timeout).await
     }
 }
 
@@ -159,6 +164,11 @@ fn created(ctx: &RequestContext, name: TopicName, topic: &TopicImage) -> Creatab
     }
 }
 
+/// How long a topic change may take to take effect: the request's timeout (at least 1 ms).
+pub(crate) fn request_timeout(timeout_ms: i32) -> Duration {
+    Duration::from_millis(u64::try_from(timeout_ms).unwrap_or(0).max(1))
+}
+
 /// Kafka refuses a whole request that would create more partitions than one request may
 /// (every topic in it gets POLICY_VIOLATION); the message names the limit.
 fn over_request_limit(ctx: &RequestContext, requested: u64) -> Option<String> {
@@ -185,6 +195,7 @@ pub(crate) async fn delete_topics(
     ctx: RequestContext,
     request: DeleteTopicsRequest,
 ) -> DeleteTopicsResponse {
+    let request_timeout_ms = request.timeout_ms;
     let wanted: Vec<(Option<TopicName>, uuid::Uuid)> = if ctx.version() >= 6 {
         request
             .topics
@@ -223,23 +234,26 @@ pub(crate) async fn delete_topics(
         } else {
             result
         };
-        responses.push(match ctx.broker.admin.delete_topic(&topic.name).await {
-            Ok(deleted) => {
-                ctx.broker
-                    .metrics
-                    .forget_topic(&deleted.name, deleted.partition_count());
-                result
-            }
-            Err(error) => {
-                tracing::warn!(topic = topic.name, %error, "delete topic failed");
-                let result = result.with_error_code(metadata_code(&error).code());
-                if ctx.version() >= 5 {
-                    result.with_error_message(Some(StrBytes::from_string(error.to_string())))
-                } else {
+        let timeout = request_timeout(request_timeout_ms);
+        responses.push(
+            match ctx.broker.admin.delete_topic(&topic.name, timeout).await {
+                Ok(deleted) => {
+                    ctx.broker
+                        .metrics
+                        .forget_topic(&deleted.name, deleted.partition_count());
                     result
                 }
-            }
-        });
+                Err(error) => {
+                    tracing::warn!(topic = topic.name, %error, "delete topic failed");
+                    let result = result.with_error_code(metadata_code(&error).code());
+                    if ctx.version() >= 5 {
+                        result.with_error_message(Some(StrBytes::from_string(error.to_string())))
+                    } else {
+                        result
+                    }
+                }
+            },
+        );
     }
     DeleteTopicsResponse::default().with_responses(responses)
 }
@@ -281,10 +295,15 @@ pub(crate) async fn create_partitions(
             .into_iter()
             .map(|a| a.broker_ids.into_iter().map(|b| b.0).collect())
             .collect();
+        let growth = Growth {
+            count: topic.count,
+            assignments,
+            validate_only: request.validate_only,
+        };
         let outcome = ctx
             .broker
             .admin
-            .create_partitions(&topic.name, topic.count, assignments, request.validate_only)
+            .create_partitions(&topic.name, growth, request_timeout(request.timeout_ms))
             .await;
         results.push(match outcome {
             Ok(()) => result,

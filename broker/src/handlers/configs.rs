@@ -299,6 +299,7 @@ pub(crate) async fn alter(
                                 &resource.resource_name,
                                 configs,
                                 request.validate_only,
+                                CONFIG_TIMEOUT,
                             )
                             .await
                             .map_err(metadata_failure),
@@ -334,6 +335,9 @@ pub(crate) async fn alter(
     }
     AlterConfigsResponse::default().with_responses(responses)
 }
+
+/// How long a topic config change may take to take effect (the requests carry no timeout).
+const CONFIG_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Operations of IncrementalAlterConfigs.
 const OP_SET: i8 = 0;
@@ -389,7 +393,12 @@ pub(crate) async fn incremental_alter(
                         Ok(configs) => ctx
                             .broker
                             .admin
-                            .set_topic_configs(&name, configs, request.validate_only)
+                            .set_topic_configs(
+                                &name,
+                                configs,
+                                request.validate_only,
+                                CONFIG_TIMEOUT,
+                            )
                             .await
                             .map_err(metadata_failure),
                         Err(error) => Err(error),

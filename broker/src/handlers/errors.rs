@@ -20,6 +20,8 @@ pub(crate) fn metadata_code(error: &MetadataError) -> ResponseError {
         MetadataError::PolicyViolation(_) => ResponseError::PolicyViolation,
         MetadataError::Storage(e) => storage_code(e),
         MetadataError::Store(_) => ResponseError::KafkaStorageError,
+        MetadataError::TimedOut(_) => ResponseError::RequestTimedOut,
+        MetadataError::Unavailable(_) => ResponseError::BrokerNotAvailable,
     }
 }
 
@@ -54,7 +56,7 @@ pub(crate) fn append_code(error: &AppendError) -> ResponseError {
         AppendError::Codec(e) if e.is_over_limit() => ResponseError::MessageTooLarge,
         AppendError::Codec(_) => ResponseError::CorruptMessage,
         AppendError::InvalidTimestamp { .. } => ResponseError::InvalidTimestamp,
-        AppendError::NotLeader { .. } => ResponseError::NotLeaderOrFollower,
+        AppendError::NotLeader { .. } | AppendError::Fenced => ResponseError::NotLeaderOrFollower,
         AppendError::Transaction(code) => *code,
         AppendError::Sequence(SequenceError::StaleEpoch { .. }) => {
             ResponseError::InvalidProducerEpoch

@@ -122,7 +122,9 @@ async fn find_or_create(
         replication_factor: -1,
         ..TopicSpec::default()
     };
-    match ctx.broker.admin.create_topic(spec).await {
+    // Auto-creation answers within the client's patience for metadata.
+    let timeout = std::time::Duration::from_secs(30);
+    match ctx.broker.admin.create_topic(spec, timeout).await {
         Ok(topic) => Ok(topic),
         // Another request created it first.
         Err(MetadataError::TopicExists(_)) => ctx

@@ -37,7 +37,7 @@ pub(crate) fn leader(
     }
     match broker.replicas.get(topic, index) {
         Some(p) if p.is_deleted() => Err(ResponseError::UnknownTopicOrPartition),
-        Some(p) if p.role().is_leader() => Ok(p),
+        Some(p) if p.acts_as_leader() => Ok(p),
         _ => Err(ResponseError::NotLeaderOrFollower),
     }
 }

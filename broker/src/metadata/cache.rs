@@ -11,6 +11,9 @@ use super::image::ClusterImage;
 #[derive(Debug)]
 pub struct MetadataCache {
     current: watch::Sender<Arc<ClusterImage>>,
+    /// Counts images the replica manager has applied, so a change can wait until it is in
+    /// effect here and not only published.
+    applied: watch::Sender<u64>,
 }
 
 impl MetadataCache {
@@ -18,6 +21,7 @@ impl MetadataCache {
     pub fn new(image: ClusterImage) -> MetadataCache {
         MetadataCache {
             current: watch::Sender::new(Arc::new(image)),
+            applied: watch::Sender::new(0),
         }
     }
 
@@ -31,9 +35,26 @@ impl MetadataCache {
         self.current.subscribe()
     }
 
-    /// Replaces the image.
+    /// Replaces the image, unless `image` is the current one (a change to the objects that
+    /// the image does not show, such as a Lease renewal, wakes nobody).
     pub fn publish(&self, image: ClusterImage) {
-        self.current.send_replace(Arc::new(image));
+        self.current.send_if_modified(|current| {
+            let changed = **current != image;
+            if changed {
+                *current = Arc::new(image);
+            }
+            changed
+        });
+    }
+
+    /// Records that the replica manager applied the current image.
+    pub fn mark_applied(&self) {
+        self.applied.send_modify(|n| *n += 1);
+    }
+
+    /// A receiver that wakes after each image applied.
+    pub fn subscribe_applied(&self) -> watch::Receiver<u64> {
+        self.applied.subscribe()
     }
 
     /// Replaces the image with `change` applied to a copy of it; concurrent updates are

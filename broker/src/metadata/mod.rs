@@ -12,4 +12,4 @@ pub use cache::MetadataCache;
 pub use image::{
     is_internal_topic, BrokerInfo, ClusterImage, IsrMember, PartitionState, TopicImage, NO_LEADER,
 };
-pub use source::{MetadataError, MetadataSource, TopicSpec};
+pub use source::{Growth, MetadataError, MetadataSource, TopicSpec};

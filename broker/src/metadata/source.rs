@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 
@@ -44,6 +45,12 @@ pub enum MetadataError {
     /// Topic metadata could not be saved.
     #[error("{0}")]
     Store(#[from] StoreError),
+    /// The change was made but did not take effect in time (the object stays, as in Kafka).
+    #[error("{0}")]
+    TimedOut(String),
+    /// The cluster's metadata store could not be reached or refused the change.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// A request to create a topic, before defaults are applied.
@@ -62,7 +69,8 @@ pub struct TopicSpec {
 }
 
 /// Changes to the cluster's topics. Every method returns once the change is visible in the
-/// metadata cache (and, for new partitions, their leaders serve them) or failed.
+/// metadata cache (and, for new partitions, their leaders serve them), failed, or `timeout`
+/// passed (a standalone broker finishes at once).
 pub trait MetadataSource: Send + Sync {
     /// Checks a creation and applies defaults without making it (CreateTopics with
     /// `validate_only`).
@@ -72,22 +80,22 @@ pub trait MetadataSource: Send + Sync {
     fn create_topic(
         &self,
         spec: TopicSpec,
+        timeout: Duration,
     ) -> BoxFuture<'_, Result<Arc<TopicImage>, MetadataError>>;
 
     /// Deletes a topic and, on every broker, its data.
     fn delete_topic<'a>(
         &'a self,
         name: &'a str,
+        timeout: Duration,
     ) -> BoxFuture<'a, Result<Arc<TopicImage>, MetadataError>>;
 
-    /// Grows a topic to `count` partitions (never shrinks), placed as `assignments` say when
-    /// given.
+    /// Grows a topic to `change.count` partitions (never shrinks).
     fn create_partitions<'a>(
         &'a self,
         name: &'a str,
-        count: i32,
-        assignments: Vec<Vec<i32>>,
-        validate_only: bool,
+        change: Growth,
+        timeout: Duration,
     ) -> BoxFuture<'a, Result<(), MetadataError>>;
 
     /// Replaces a topic's config overrides.
@@ -96,6 +104,7 @@ pub trait MetadataSource: Send + Sync {
         name: &'a str,
         configs: BTreeMap<String, String>,
         validate_only: bool,
+        timeout: Duration,
     ) -> BoxFuture<'a, Result<(), MetadataError>>;
 
     /// Makes sure a topic the broker needs itself exists, as Kafka creates its internal
@@ -106,4 +115,15 @@ pub trait MetadataSource: Send + Sync {
     /// Applies changed broker-wide topic defaults (dynamic broker configs) to the partitions
     /// of every topic that does not override them.
     fn reapply_defaults(&self);
+}
+
+/// A partition count increase (CreatePartitions).
+#[derive(Debug, Clone, Default)]
+pub struct Growth {
+    /// The new partition count.
+    pub count: i32,
+    /// Replicas of each new partition chosen by the client (empty: the cluster places them).
+    pub assignments: Vec<Vec<i32>>,
+    /// Only check that the change would be accepted.
+    pub validate_only: bool,
 }

@@ -51,6 +51,10 @@ pub enum AppendError {
     /// refuses the whole batch and names those records (KIP-467).
     #[error("compacted topic cannot accept a record without key (records {records:?})")]
     KeylessRecords { records: Vec<i32> },
+    /// The broker could not renew its registration in time and does not act as a leader
+    /// until it does: the client retries (here or at a new leader).
+    #[error("this broker's registration has lapsed; it does not act as a leader until renewed")]
+    Fenced,
     /// This replica does not lead the partition (anymore): the client should refresh its
     /// metadata and write to the leader.
     #[error("this broker is not the leader of the partition ({role:?})")]
@@ -211,6 +215,8 @@ pub struct Partition {
     /// The topic was deleted: requests holding this partition stop waiting on it and let it
     /// go, so its files close with the last reference.
     deleted: AtomicBool,
+    /// The broker's self-fence: while raised, this replica does not act as a leader.
+    fence: std::sync::OnceLock<std::sync::Arc<crate::fence::Fence>>,
 }
 
 impl std::fmt::Debug for Partition {
@@ -283,6 +289,7 @@ impl Partition {
             journal_requested: AtomicBool::new(false),
             rules,
             deleted: AtomicBool::new(false),
+            fence: std::sync::OnceLock::new(),
         })
     }
 
@@ -322,9 +329,24 @@ impl Partition {
         }
     }
 
+    /// Subjects this replica to the broker's self-fence (cluster mode).
+    pub fn attach_fence(&self, fence: std::sync::Arc<crate::fence::Fence>) {
+        let _ = self.fence.set(fence);
+    }
+
+    /// Whether this replica may act as the leader now: it leads, and the broker is not fenced.
+    pub fn acts_as_leader(&self) -> bool {
+        self.role().is_leader() && !self.fenced()
+    }
+
+    fn fenced(&self) -> bool {
+        self.fence.get().is_some_and(|f| f.is_fenced())
+    }
+
     /// The leader epoch to stamp writes with, or why this replica may not write.
     fn writable_epoch(&self) -> Result<i32, AppendError> {
         match *self.role.read() {
+            Role::Leader { .. } if self.fenced() => Err(AppendError::Fenced),
             Role::Leader { epoch } => Ok(epoch),
             role => Err(AppendError::NotLeader { role }),
         }

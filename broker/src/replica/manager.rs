@@ -12,8 +12,9 @@ use parking_lot::{Mutex, RwLock};
 use super::dirs::{partition_dir, remove_dir, remove_stray};
 use crate::codec::CompressionPolicy;
 use crate::config::BrokerConfig;
+use crate::fence::Fence;
 use crate::journal::Replay;
-use crate::metadata::{ClusterImage, MetadataError, PartitionState, TopicImage};
+use crate::metadata::{ClusterImage, MetadataCache, MetadataError, PartitionState, TopicImage};
 use crate::partition::{Partition, Role};
 use crate::topics::config;
 
@@ -44,6 +45,11 @@ pub struct ReplicaManager {
     replay: Mutex<Option<Replay>>,
     /// Serialises applies and creations.
     changes: Mutex<()>,
+    /// Replicas opened for a change not yet in a published image (a standalone creation
+    /// opens them before it commits): an apply of an earlier image leaves them alone.
+    pending: Mutex<HashSet<Key>>,
+    /// The broker's self-fence, which every hosted replica obeys.
+    fence: Arc<Fence>,
 }
 
 impl ReplicaManager {
@@ -56,7 +62,14 @@ impl ReplicaManager {
             applied_configs: Mutex::new(HashMap::new()),
             replay: Mutex::new(Some(replay)),
             changes: Mutex::new(()),
+            pending: Mutex::new(HashSet::new()),
+            fence: Arc::default(),
         }
+    }
+
+    /// The self-fence every hosted replica obeys (raised by cluster mode's registration).
+    pub fn fence(&self) -> &Arc<Fence> {
+        &self.fence
     }
 
     /// The hosted replica of partition `index` of `topic`.
@@ -109,10 +122,13 @@ impl ReplicaManager {
             }
         }
         let mut partitions = self.partitions.write();
+        let mut pending = self.pending.lock();
         for partition in opened {
-            partitions.insert((topic.name.clone(), partition.index()), partition);
+            let key = (topic.name.clone(), partition.index());
+            pending.insert(key.clone());
+            partitions.insert(key, partition);
         }
-        drop(partitions);
+        drop((partitions, pending));
         self.applied_configs
             .lock()
             .insert(topic.name.clone(), topic.configs.clone());
@@ -130,34 +146,58 @@ impl ReplicaManager {
                 .filter(|(name, index)| name == topic && *index >= from)
                 .cloned()
                 .collect();
+            let mut pending = self.pending.lock();
             keys.iter()
-                .filter_map(|k| partitions.remove(k))
+                .filter_map(|k| {
+                    pending.remove(k);
+                    partitions.remove(k)
+                })
                 .collect::<Vec<_>>()
         };
         discard(&removed);
     }
 
-    /// Brings the hosted replicas in line with `image`. The first call also removes partition
+    /// Brings the hosted replicas in line with the cache's current image, read under the lock
+    /// that serialises applies: whoever applies last applies the newest image, so an apply
+    /// that raced a newer publication never undoes it. The first call also removes partition
     /// directories the image does not assign here and drops the journal's replay.
-    pub fn apply(&self, image: &ClusterImage) -> Applied {
+    pub fn apply_latest(&self, cache: &MetadataCache) -> Applied {
         let _changes = self.changes.lock();
+        self.apply_locked(&cache.image())
+    }
+
+    /// [`ReplicaManager::apply_latest`] of a given image (tests).
+    #[cfg(test)]
+    pub(crate) fn apply(&self, image: &ClusterImage) -> Applied {
+        let _changes = self.changes.lock();
+        self.apply_locked(image)
+    }
+
+    fn apply_locked(&self, image: &ClusterImage) -> Applied {
         let mut applied = Applied::default();
         let assigned: HashMap<Key, (&Arc<TopicImage>, &PartitionState)> = image
             .replicas_of(self.broker_id)
             .map(|(topic, index, state)| ((topic.name.clone(), index), (topic, state)))
             .collect();
         // Deleted topics, replicas moved away, and topics re-created under the same name.
-        let gone: Vec<Key> = self
-            .partitions
-            .read()
-            .iter()
-            .filter(|(key, p)| {
-                assigned
-                    .get(*key)
-                    .is_none_or(|(topic, _)| topic.id != p.topic_id())
-            })
-            .map(|(key, _)| key.clone())
-            .collect();
+        let gone: Vec<Key> = {
+            let mut pending = self.pending.lock();
+            let partitions = self.partitions.read();
+            pending.retain(|key| {
+                let arrived = assigned.get(key).zip(partitions.get(key));
+                arrived.is_none_or(|((topic, _), p)| topic.id != p.topic_id())
+            });
+            partitions
+                .iter()
+                .filter(|(key, p)| {
+                    !pending.contains(*key)
+                        && assigned
+                            .get(*key)
+                            .is_none_or(|(topic, _)| topic.id != p.topic_id())
+                })
+                .map(|(key, _)| key.clone())
+                .collect()
+        };
         for key in gone {
             if let Some(partition) = self.partitions.write().remove(&key) {
                 if let Err(error) = partition.delete_data() {
@@ -256,6 +296,7 @@ impl ReplicaManager {
             replay,
         )?;
         partition.set_compression(compression_policy(&self.config, &topic.configs));
+        partition.attach_fence(self.fence.clone());
         Ok(Arc::new(partition))
     }
 

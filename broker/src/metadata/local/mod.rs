@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
@@ -13,7 +14,7 @@ use uuid::Uuid;
 
 use super::cache::MetadataCache;
 use super::image::{ClusterImage, PartitionState, TopicImage};
-use super::source::{MetadataError, MetadataSource, TopicSpec};
+use super::source::{Growth, MetadataError, MetadataSource, TopicSpec};
 use super::validate::{validate_create, validate_growth};
 use crate::config::BrokerConfig;
 use crate::replica::ReplicaManager;
@@ -44,12 +45,12 @@ impl LocalMetadata {
     ) -> Result<LocalMetadata, MetadataError> {
         let records = store.load()?;
         let broker_id = config.broker_id;
-        let image = cache.update(|image| {
+        cache.update(|image| {
             for record in &records {
                 image.put_topic(Arc::new(topic_image(record, broker_id)));
             }
         });
-        let applied = replicas.apply(&image);
+        let applied = replicas.apply_latest(&cache);
         if let Some((topic, index)) = applied.failed.first() {
             return Err(MetadataError::InvalidPartitions(format!(
                 "partition {index} of topic `{topic}` cannot be opened (see the log)"
@@ -100,6 +101,7 @@ impl LocalMetadata {
             self.replicas.abandon(&topic.name, 0);
             return Err(error);
         }
+        self.replicas.apply_latest(&self.cache);
         tracing::info!(
             topic = topic.name,
             partitions = topic.partitions.len(),
@@ -116,10 +118,10 @@ impl LocalMetadata {
             .topic(name)
             .cloned()
             .ok_or_else(|| MetadataError::UnknownTopic(name.to_string()))?;
-        let image = self.commit(|image| {
+        self.commit(|image| {
             image.remove_topic(name);
         })?;
-        self.replicas.apply(&image);
+        self.replicas.apply_latest(&self.cache);
         tracing::info!(topic = name, "deleted topic");
         Ok(topic)
     }
@@ -153,6 +155,7 @@ impl LocalMetadata {
             self.replicas.abandon(name, current);
             return Err(error);
         }
+        self.replicas.apply_latest(&self.cache);
         Ok(())
     }
 
@@ -173,8 +176,8 @@ impl LocalMetadata {
         }
         let mut changed = TopicImage::clone(old);
         changed.configs = configs;
-        let image = self.commit(|image| image.put_topic(Arc::new(changed)))?;
-        self.replicas.apply(&image);
+        self.commit(|image| image.put_topic(Arc::new(changed)))?;
+        self.replicas.apply_latest(&self.cache);
         Ok(())
     }
 }
@@ -197,6 +200,7 @@ impl MetadataSource for LocalMetadata {
     fn create_topic(
         &self,
         spec: TopicSpec,
+        _timeout: Duration,
     ) -> BoxFuture<'_, Result<Arc<TopicImage>, MetadataError>> {
         let created = self.create(&spec);
         async move { created }.boxed()
@@ -205,6 +209,7 @@ impl MetadataSource for LocalMetadata {
     fn delete_topic<'a>(
         &'a self,
         name: &'a str,
+        _timeout: Duration,
     ) -> BoxFuture<'a, Result<Arc<TopicImage>, MetadataError>> {
         let deleted = self.delete(name);
         async move { deleted }.boxed()
@@ -213,11 +218,15 @@ impl MetadataSource for LocalMetadata {
     fn create_partitions<'a>(
         &'a self,
         name: &'a str,
-        count: i32,
-        assignments: Vec<Vec<i32>>,
-        validate_only: bool,
+        change: Growth,
+        _timeout: Duration,
     ) -> BoxFuture<'a, Result<(), MetadataError>> {
-        let grown = self.grow(name, count, &assignments, validate_only);
+        let grown = self.grow(
+            name,
+            change.count,
+            &change.assignments,
+            change.validate_only,
+        );
         async move { grown }.boxed()
     }
 
@@ -226,6 +235,7 @@ impl MetadataSource for LocalMetadata {
         name: &'a str,
         configs: BTreeMap<String, String>,
         validate_only: bool,
+        _timeout: Duration,
     ) -> BoxFuture<'a, Result<(), MetadataError>> {
         let set = self.set_configs(name, configs, validate_only);
         async move { set }.boxed()

@@ -1,0 +1,263 @@
+//! The cluster image a broker in cluster mode serves, built from the Kubernetes objects it
+//! watches: registered brokers from their Leases, topics from KafkaTopics, every partition's
+//! replicas, leader, epochs and ISR from its KafkaPartition. A pure function of the objects, so
+//! every broker watching the same objects serves the same metadata.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use k8s_openapi::api::coordination::v1::Lease;
+use tributary_crds::registration::Registration;
+use tributary_crds::{KafkaPartition, KafkaTopic};
+use uuid::Uuid;
+
+use crate::metadata::{BrokerInfo, ClusterImage, IsrMember, PartitionState, TopicImage, NO_LEADER};
+
+/// The objects an image is made of.
+pub struct Objects<'a> {
+    /// The cluster id clients see.
+    pub cluster_id: &'a str,
+    /// KafkaTopics of the cluster.
+    pub topics: &'a [Arc<KafkaTopic>],
+    /// KafkaPartitions of the cluster.
+    pub partitions: &'a [Arc<KafkaPartition>],
+    /// Leases in the cluster's namespace.
+    pub leases: &'a [Arc<Lease>],
+    /// The KafkaCluster's name.
+    pub cluster: &'a str,
+}
+
+/// The image `objects` describe. Topics being deleted are left out (their replicas are
+/// deleted), and a topic's partitions run from 0 while their KafkaPartitions exist.
+pub fn build(objects: &Objects<'_>) -> ClusterImage {
+    let brokers: Vec<BrokerInfo> = objects
+        .leases
+        .iter()
+        .filter_map(|lease| Registration::from_lease(objects.cluster, lease))
+        .map(|r| BrokerInfo {
+            id: r.id,
+            host: r.host,
+            port: r.port,
+            rack: r.rack,
+            incarnation: r.incarnation,
+        })
+        .collect();
+    // A live broker: clients send controller-bound requests there (any broker serves them).
+    let controller = brokers.iter().map(|b| b.id).min().unwrap_or(NO_LEADER);
+    let mut by_topic: BTreeMap<(&str, &str), BTreeMap<i32, &KafkaPartition>> = BTreeMap::new();
+    for p in objects.partitions {
+        if p.metadata.deletion_timestamp.is_some() || p.spec.cluster_ref != objects.cluster {
+            continue;
+        }
+        by_topic
+            .entry((p.spec.topic.as_str(), p.spec.topic_id.as_str()))
+            .or_default()
+            .insert(p.spec.partition, p);
+    }
+    let mut image = ClusterImage::new(objects.cluster_id.to_string(), controller, brokers);
+    for topic in objects.topics {
+        if topic.metadata.deletion_timestamp.is_some() || topic.spec.cluster_ref != objects.cluster
+        {
+            continue;
+        }
+        let Some(id) = topic_id(topic) else {
+            continue;
+        };
+        let kafka_id = tributary_crds::ids::kafka_id_from_uid(&id.to_string()).unwrap_or_default();
+        let name = topic.kafka_name();
+        let placed = by_topic.get(&(name, kafka_id.as_str()));
+        let partitions = (0..topic.spec.partitions)
+            .map_while(|i| placed.and_then(|p| p.get(&i)).map(|p| state_of(p)))
+            .collect();
+        image.put_topic(Arc::new(TopicImage {
+            name: name.to_string(),
+            id,
+            configs: configs_of(topic),
+            replication_factor: i16::try_from(topic.spec.replication_factor).unwrap_or(i16::MAX),
+            partitions,
+        }));
+    }
+    image
+}
+
+/// The topic id: the KafkaTopic's UID.
+pub fn topic_id(topic: &KafkaTopic) -> Option<Uuid> {
+    topic
+        .metadata
+        .uid
+        .as_deref()
+        .and_then(|u| Uuid::parse_str(u).ok())
+}
+
+/// The configs brokers apply: what the operator validated (`status.effectiveConfig`) once it
+/// has, else the spec's managed values.
+fn configs_of(topic: &KafkaTopic) -> BTreeMap<String, String> {
+    let effective = topic.status.as_ref().map(|s| &s.effective_config);
+    match effective {
+        Some(effective) if !effective.is_empty() => effective.clone(),
+        _ => topic
+            .spec
+            .config
+            .iter()
+            .filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v)))
+            .collect(),
+    }
+}
+
+fn state_of(partition: &KafkaPartition) -> PartitionState {
+    let status = partition
+        .status
+        .clone()
+        .unwrap_or_else(|| tributary_crds::KafkaPartitionStatus {
+            leader: NO_LEADER,
+            ..Default::default()
+        });
+    PartitionState {
+        replicas: partition.spec.replicas.clone(),
+        leader: status.leader,
+        leader_epoch: status.leader_epoch,
+        partition_epoch: status.partition_epoch,
+        isr: status
+            .isr
+            .iter()
+            .map(|m| IsrMember {
+                broker: m.broker_id,
+                incarnation: m.broker_epoch,
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::coordination::v1::LeaseSpec;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+    use tributary_crds::{IsrEntry, KafkaPartitionSpec, KafkaPartitionStatus, KafkaTopicSpec};
+
+    const UID: &str = "fb2e7c4a-1d3f-4a8b-9c2e-0123456789ab";
+
+    fn lease(id: i32, holder: Option<&str>) -> Arc<Lease> {
+        let r = Registration {
+            id,
+            host: format!("b{id}"),
+            port: 9092,
+            rack: None,
+            incarnation: 3,
+            shutting_down: false,
+        };
+        Arc::new(Lease {
+            metadata: ObjectMeta {
+                name: Some(format!("c-broker-{id}")),
+                annotations: Some(r.annotations()),
+                ..ObjectMeta::default()
+            },
+            spec: Some(LeaseSpec {
+                holder_identity: holder.map(str::to_string),
+                ..LeaseSpec::default()
+            }),
+        })
+    }
+
+    fn topic(partitions: i32) -> Arc<KafkaTopic> {
+        let mut t = KafkaTopic::new(
+            "orders",
+            KafkaTopicSpec {
+                cluster_ref: "c".into(),
+                topic_name: None,
+                partitions,
+                replication_factor: 2,
+                config: [("retention.ms".to_string(), Some("1000".to_string()))].into(),
+                deletion_policy: Default::default(),
+            },
+        );
+        t.metadata.uid = Some(UID.into());
+        Arc::new(t)
+    }
+
+    fn partition(index: i32, leader: Option<i32>) -> Arc<KafkaPartition> {
+        let mut p = KafkaPartition::new(
+            &format!("orders-{index}"),
+            KafkaPartitionSpec {
+                cluster_ref: "c".into(),
+                topic: "orders".into(),
+                topic_id: tributary_crds::ids::kafka_id_from_uid(UID).unwrap_or_default(),
+                partition: index,
+                replicas: vec![0, 1],
+            },
+        );
+        p.status = leader.map(|leader| KafkaPartitionStatus {
+            leader,
+            leader_epoch: 4,
+            partition_epoch: 6,
+            isr: vec![IsrEntry {
+                broker_id: leader,
+                broker_epoch: 3,
+            }],
+        });
+        Arc::new(p)
+    }
+
+    fn build_with(
+        topics: &[Arc<KafkaTopic>],
+        partitions: &[Arc<KafkaPartition>],
+        leases: &[Arc<Lease>],
+    ) -> ClusterImage {
+        build(&Objects {
+            cluster_id: "id",
+            topics,
+            partitions,
+            leases,
+            cluster: "c",
+        })
+    }
+
+    #[test]
+    fn brokers_topics_and_partition_states_come_from_their_objects() {
+        let image = build_with(
+            &[topic(2)],
+            &[partition(0, Some(1)), partition(1, None)],
+            &[
+                lease(1, Some("c-broker-1")),
+                lease(0, Some("c-broker-0")),
+                lease(2, None),
+            ],
+        );
+        assert_eq!(image.brokers.keys().copied().collect::<Vec<_>>(), [0, 1]);
+        assert_eq!(image.controller_id, 0, "the lowest registered broker");
+        let t = image.topic("orders").expect("topic");
+        assert_eq!(t.id.to_string(), UID);
+        assert_eq!(
+            t.configs.get("retention.ms").map(String::as_str),
+            Some("1000")
+        );
+        let p0 = t.partition(0).expect("p0");
+        assert_eq!((p0.leader, p0.leader_epoch, p0.partition_epoch), (1, 4, 6));
+        assert_eq!(
+            p0.isr[0],
+            IsrMember {
+                broker: 1,
+                incarnation: 3
+            }
+        );
+        let p1 = t.partition(1).expect("p1");
+        assert!(!p1.has_leader(), "no status yet: no leader");
+    }
+
+    #[test]
+    fn partitions_stop_at_the_first_one_not_placed_and_deleted_topics_vanish() {
+        let image = build_with(
+            &[topic(3)],
+            &[partition(0, Some(0)), partition(2, Some(0))],
+            &[],
+        );
+        assert_eq!(image.topic("orders").map(|t| t.partition_count()), Some(1));
+        let mut deleting = KafkaTopic::clone(&topic(1));
+        deleting.metadata.deletion_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                k8s_openapi::jiff::Timestamp::now(),
+            ));
+        let image = build_with(&[Arc::new(deleting)], &[partition(0, Some(0))], &[]);
+        assert!(image.topic("orders").is_none());
+    }
+}

@@ -1,0 +1,16 @@
+//! Cluster mode: the broker's metadata lives in Kubernetes, with the API server in the role
+//! ZooKeeper plays for Apache Kafka. The broker registers in its Lease ([`registration`]),
+//! watches KafkaTopics, KafkaPartitions and broker Leases into cluster images ([`watcher`],
+//! [`image`]), writes KafkaTopics for the Kafka admin API ([`source`]), and reserves producer
+//! ids in the cluster's ConfigMap ([`blocks`]).
+
+pub mod blocks;
+mod error;
+pub mod image;
+mod names;
+pub mod registration;
+pub mod source;
+pub mod start;
+pub mod watcher;
+
+pub use error::KubeError;

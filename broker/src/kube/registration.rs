@@ -1,0 +1,281 @@
+//! Broker registration: the Lease `<cluster>-broker-<id>` (Kafka's ephemeral broker znode).
+//!
+//! At every start the broker takes its Lease with a conditional write that raises the
+//! incarnation epoch, so everything recorded under an earlier process (ISR membership) is
+//! recognisable. It then renews every renew interval; the self-fence goes up when no renewal
+//! sent within the renew deadline succeeded (measured on this process's monotonic clock from
+//! the SEND time of the last success), and down again when one does. A broker whose Lease a
+//! newer process took (a higher incarnation) stays fenced for good.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::PostParams;
+use kube::{Api, Client};
+use parking_lot::Mutex;
+use tokio::time::Instant;
+use tributary_crds::registration::{broker_lease_name, Registration};
+use tributary_crds::CLUSTER_LABEL;
+
+use super::error::{is_conflict, is_not_found, KubeError};
+use crate::config::ClusterSettings;
+use crate::fence::Fence;
+
+/// How many times a start-up registration retries a lost race before giving up.
+const REGISTER_ATTEMPTS: usize = 20;
+/// How often the fence watchdog looks at the last renewal.
+const FENCE_CHECK: Duration = Duration::from_millis(50);
+
+/// This broker's registration as it is in Kubernetes.
+pub struct Registrar {
+    api: Api<Lease>,
+    settings: ClusterSettings,
+    name: String,
+    me: Mutex<Registration>,
+    /// When the last successful renewal was sent.
+    renewed: Mutex<Instant>,
+    fence: Arc<Fence>,
+    /// The renewal and fence-watch tasks, stopped at release.
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Registrar {
+    /// Registers broker `me.id` as a new incarnation: the incarnation in `me` is ignored and
+    /// replaced by one above any the Lease recorded.
+    pub async fn register(
+        client: Client,
+        settings: ClusterSettings,
+        mut me: Registration,
+        fence: Arc<Fence>,
+    ) -> Result<Arc<Registrar>, KubeError> {
+        let api: Api<Lease> = Api::namespaced(client, &settings.namespace);
+        let name = broker_lease_name(&settings.name, me.id);
+        for _ in 0..REGISTER_ATTEMPTS {
+            let sent = Instant::now();
+            let existing = api
+                .get_opt(&name)
+                .await
+                .map_err(|e| KubeError::api(format!("read Lease {name}"), e))?;
+            let previous = existing.as_ref().map_or(0, |lease| {
+                lease
+                    .metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get(tributary_crds::registration::INCARNATION_ANNOTATION))
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .unwrap_or(0)
+            });
+            me.incarnation = previous + 1;
+            me.shutting_down = false;
+            let written = match existing {
+                None => {
+                    let lease = lease_for(&settings, &name, &me, None);
+                    api.create(&PostParams::default(), &lease).await
+                }
+                Some(lease) => {
+                    let lease = lease_for(&settings, &name, &me, Some(lease));
+                    api.replace(&name, &PostParams::default(), &lease).await
+                }
+            };
+            match written {
+                Ok(_) => {
+                    tracing::info!(
+                        lease = name,
+                        incarnation = me.incarnation,
+                        "registered broker"
+                    );
+                    return Ok(Arc::new(Registrar {
+                        api,
+                        settings,
+                        name,
+                        me: Mutex::new(me),
+                        renewed: Mutex::new(sent),
+                        fence,
+                        tasks: Mutex::new(Vec::new()),
+                    }));
+                }
+                Err(e) if is_conflict(&e) => continue,
+                Err(e) => return Err(KubeError::api(format!("register in Lease {name}"), e)),
+            }
+        }
+        Err(KubeError::Invalid(format!(
+            "Lease {name} kept changing while this broker tried to register"
+        )))
+    }
+
+    /// This process's incarnation epoch.
+    pub fn incarnation(&self) -> i64 {
+        self.me.lock().incarnation
+    }
+
+    /// Renews the Lease every renew interval and keeps the fence in step, until
+    /// [`Registrar::release`].
+    pub fn spawn(self: &Arc<Self>) {
+        let watchdog = Arc::downgrade(self);
+        let fence_task = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(FENCE_CHECK).await;
+                let Some(registrar) = watchdog.upgrade() else {
+                    return;
+                };
+                registrar.check_fence();
+            }
+        });
+        let renewer = Arc::downgrade(self);
+        let interval = self.settings.renew_interval;
+        let renew_task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(registrar) = renewer.upgrade() else {
+                    return;
+                };
+                match registrar.renew().await {
+                    Ok(()) => {}
+                    Err(KubeError::Superseded { id, ours, theirs }) => {
+                        tracing::error!(
+                            id,
+                            ours,
+                            theirs,
+                            "a newer process registered as this broker; staying fenced"
+                        );
+                        registrar.stop_tasks();
+                        registrar.fence.set(true);
+                        return;
+                    }
+                    Err(error) => tracing::warn!(%error, "Lease renewal failed; retrying"),
+                }
+                registrar.check_fence();
+            }
+        });
+        self.tasks.lock().extend([fence_task, renew_task]);
+    }
+
+    fn stop_tasks(&self) {
+        for task in self.tasks.lock().drain(..) {
+            task.abort();
+        }
+    }
+
+    /// Raises the fence once the last successful renewal was sent longer than the renew
+    /// deadline ago, lowers it otherwise.
+    fn check_fence(&self) {
+        let since = self.renewed.lock().elapsed();
+        self.fence.set(since > self.settings.renew_deadline);
+    }
+
+    /// One renewal: a replace conditional on the resourceVersion read, so a newer
+    /// incarnation's Lease is never overwritten.
+    pub async fn renew(&self) -> Result<(), KubeError> {
+        let sent = Instant::now();
+        let lease = self
+            .api
+            .get(&self.name)
+            .await
+            .map_err(|e| KubeError::api(format!("read Lease {}", self.name), e))?;
+        let me = self.me.lock().clone();
+        let theirs = incarnation_of(&lease);
+        if theirs != me.incarnation {
+            return Err(KubeError::Superseded {
+                id: me.id,
+                ours: me.incarnation,
+                theirs,
+            });
+        }
+        let renewed = lease_for(&self.settings, &self.name, &me, Some(lease));
+        match self
+            .api
+            .replace(&self.name, &PostParams::default(), &renewed)
+            .await
+        {
+            Ok(_) => {
+                *self.renewed.lock() = sent;
+                Ok(())
+            }
+            // Lost a race with another writer: the next tick re-reads.
+            Err(e) if is_conflict(&e) => Ok(()),
+            Err(e) => Err(KubeError::api(format!("renew Lease {}", self.name), e)),
+        }
+    }
+
+    /// Stops renewing and leading, and clears the Lease's holder so the controller re-elects
+    /// this broker's partitions at once rather than after the Lease expires.
+    pub async fn release(&self) -> Result<(), KubeError> {
+        self.stop_tasks();
+        self.fence.set(true);
+        let lease = match self.api.get(&self.name).await {
+            Ok(lease) => lease,
+            Err(e) if is_not_found(&e) => return Ok(()),
+            Err(e) => return Err(KubeError::api(format!("read Lease {}", self.name), e)),
+        };
+        if incarnation_of(&lease) != self.incarnation() {
+            return Ok(());
+        }
+        let mut released = lease;
+        if let Some(spec) = released.spec.as_mut() {
+            spec.holder_identity = None;
+            spec.renew_time = None;
+        }
+        self.api
+            .replace(&self.name, &PostParams::default(), &released)
+            .await
+            .map(drop)
+            .map_err(|e| KubeError::api(format!("release Lease {}", self.name), e))
+    }
+}
+
+fn incarnation_of(lease: &Lease) -> i64 {
+    lease
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(tributary_crds::registration::INCARNATION_ANNOTATION))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The Lease holding `me`: `existing` (keeping its resourceVersion, labels and other
+/// annotations) with this broker as holder, renewed now.
+fn lease_for(
+    settings: &ClusterSettings,
+    name: &str,
+    me: &Registration,
+    existing: Option<Lease>,
+) -> Lease {
+    let now = MicroTime(Timestamp::now());
+    let mut lease = existing.unwrap_or_else(|| Lease {
+        metadata: ObjectMeta {
+            name: Some(name.to_string()),
+            namespace: Some(settings.namespace.clone()),
+            ..ObjectMeta::default()
+        },
+        spec: None,
+    });
+    lease
+        .metadata
+        .labels
+        .get_or_insert_with(Default::default)
+        .insert(CLUSTER_LABEL.to_string(), settings.name.clone());
+    let annotations = lease
+        .metadata
+        .annotations
+        .get_or_insert_with(Default::default);
+    annotations.remove(tributary_crds::registration::SHUTTING_DOWN_ANNOTATION);
+    annotations.remove(tributary_crds::registration::RACK_ANNOTATION);
+    annotations.extend(me.annotations());
+    let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
+    let taken = spec.holder_identity.as_deref() != Some(settings.pod_name.as_str());
+    if taken {
+        spec.acquire_time = Some(now.clone());
+        spec.lease_transitions = Some(spec.lease_transitions.unwrap_or(0) + 1);
+    }
+    spec.holder_identity = Some(settings.pod_name.clone());
+    spec.lease_duration_seconds =
+        Some(i32::try_from(settings.lease_duration.as_secs().max(1)).unwrap_or(i32::MAX));
+    spec.renew_time = Some(now);
+    lease
+}

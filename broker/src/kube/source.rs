@@ -1,0 +1,451 @@
+//! Topic changes in cluster mode: the Kafka admin API writes KafkaTopic objects (CreateTopics
+//! and auto-creation create them, DeleteTopics deletes them, CreatePartitions and the config
+//! APIs update them, each a write conditional on the resourceVersion read) and answers once the
+//! cluster image shows the change in effect: the operator has placed new partitions and the
+//! controller has given each a leader. `kubectl apply` and `kafka-topics.sh --create` are two
+//! doors to the same room.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{DeleteParams, PostParams};
+use kube::{Api, Client};
+use tributary_crds::topic::DeletionPolicy;
+use tributary_crds::{KafkaTopic, KafkaTopicSpec, CLUSTER_LABEL};
+
+use super::error::is_conflict;
+use super::names::object_name;
+use super::watcher::{find_topic, Stores};
+use crate::config::{BrokerConfig, ClusterSettings};
+use crate::metadata::validate::{validate_create, validate_growth};
+use crate::metadata::{
+    ClusterImage, Growth, MetadataCache, MetadataError, MetadataSource, TopicImage, TopicSpec,
+};
+use crate::replica::ReplicaManager;
+use crate::topics::config;
+
+/// Attempts of a conditional update that keeps losing races before it gives up.
+const ATTEMPTS: usize = 20;
+/// How often deletions this broker has not reported yet are looked for.
+const DELETION_REPORT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Topic metadata in Kubernetes objects.
+#[derive(Clone)]
+pub struct KubeMetadata {
+    api: Api<KafkaTopic>,
+    settings: ClusterSettings,
+    config: Arc<BrokerConfig>,
+    cache: Arc<MetadataCache>,
+    stores: Stores,
+    replicas: Arc<ReplicaManager>,
+}
+
+impl KubeMetadata {
+    /// A source writing `settings`' cluster's KafkaTopics and reading `stores`.
+    pub fn new(
+        client: Client,
+        settings: ClusterSettings,
+        config: Arc<BrokerConfig>,
+        cache: Arc<MetadataCache>,
+        stores: Stores,
+        replicas: Arc<ReplicaManager>,
+    ) -> KubeMetadata {
+        KubeMetadata {
+            api: Api::namespaced(client, &settings.namespace),
+            settings,
+            config,
+            cache,
+            stores,
+            replicas,
+        }
+    }
+
+    /// Waits until the image applied here satisfies `done` (returning what it yields) or
+    /// `timeout` passes.
+    async fn wait_for<T>(
+        &self,
+        timeout: Duration,
+        what: &str,
+        done: impl Fn(&ClusterImage) -> Option<T>,
+    ) -> Result<T, MetadataError> {
+        let mut applied = self.cache.subscribe_applied();
+        let waited = tokio::time::timeout(timeout, async {
+            loop {
+                applied.borrow_and_update();
+                if let Some(found) = done(&self.cache.image()) {
+                    return Ok(found);
+                }
+                if applied.changed().await.is_err() {
+                    return Err(MetadataError::Unavailable(
+                        "the broker is shutting down".into(),
+                    ));
+                }
+            }
+        })
+        .await;
+        waited.unwrap_or_else(|_| {
+            Err(MetadataError::TimedOut(format!(
+                "{what} did not take effect within {timeout:?}; the change stays and completes later"
+            )))
+        })
+    }
+
+    /// Whether every partition of `topic` has a leader, and those led here are open here in
+    /// that role (other brokers open theirs when their image arrives; until then clients get
+    /// a retriable NOT_LEADER_OR_FOLLOWER, as with Kafka).
+    fn served(&self, topic: &TopicImage) -> bool {
+        let me = self.config.broker_id;
+        topic.partitions.iter().enumerate().all(|(index, p)| {
+            p.has_leader()
+                && (p.leader != me
+                    || i32::try_from(index)
+                        .ok()
+                        .and_then(|i| self.replicas.get(&topic.name, i))
+                        .is_some_and(|r| {
+                            r.role()
+                                == crate::partition::Role::Leader {
+                                    epoch: p.leader_epoch,
+                                }
+                        }))
+        })
+    }
+
+    async fn create(
+        &self,
+        spec: TopicSpec,
+        timeout: Duration,
+    ) -> Result<Arc<TopicImage>, MetadataError> {
+        let valid = validate_create(&spec, &self.cache.image(), &self.config)?;
+        if !valid.assignments.is_empty() {
+            return Err(MetadataError::InvalidReplicaAssignment(
+                "manual replica assignments are not accepted in cluster mode; the operator places replicas"
+                    .into(),
+            ));
+        }
+        let name = object_name(&valid.name);
+        let topic = KafkaTopic {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                namespace: Some(self.settings.namespace.clone()),
+                labels: Some(BTreeMap::from([(
+                    CLUSTER_LABEL.to_string(),
+                    self.settings.name.clone(),
+                )])),
+                ..ObjectMeta::default()
+            },
+            spec: KafkaTopicSpec {
+                cluster_ref: self.settings.name.clone(),
+                topic_name: (name != valid.name).then(|| valid.name.clone()),
+                partitions: valid.partitions,
+                replication_factor: i32::from(valid.replication_factor),
+                config: valid
+                    .configs
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Some(v.clone())))
+                    .collect(),
+                deletion_policy: DeletionPolicy::Delete,
+            },
+            status: None,
+        };
+        match self.api.create(&PostParams::default(), &topic).await {
+            Ok(_) => {}
+            Err(e) if is_conflict(&e) => return Err(MetadataError::TopicExists(valid.name)),
+            Err(e) => return Err(refused(&format!("create KafkaTopic {name}"), e)),
+        }
+        tracing::info!(topic = valid.name, object = name, "created KafkaTopic");
+        let partitions = valid.partitions;
+        self.wait_for(timeout, &format!("topic `{}`", valid.name), |image| {
+            image
+                .topic(&valid.name)
+                .filter(|t| t.partition_count() == partitions && self.served(t))
+                .cloned()
+        })
+        .await
+    }
+
+    async fn delete(
+        &self,
+        name: &str,
+        timeout: Duration,
+    ) -> Result<Arc<TopicImage>, MetadataError> {
+        let image = self.cache.image();
+        let topic = image
+            .topic(name)
+            .cloned()
+            .ok_or_else(|| MetadataError::UnknownTopic(name.to_string()))?;
+        let object = find_topic(&self.stores, name)
+            .and_then(|t| t.metadata.name.clone())
+            .ok_or_else(|| MetadataError::UnknownTopic(name.to_string()))?;
+        match self.api.delete(&object, &DeleteParams::background()).await {
+            Ok(_) => {}
+            Err(e) if super::error::is_not_found(&e) => {}
+            Err(e) => return Err(refused(&format!("delete KafkaTopic {object}"), e)),
+        }
+        tracing::info!(topic = name, object, "deleted KafkaTopic");
+        let id = topic.id;
+        self.wait_for(timeout, &format!("deleting topic `{name}`"), |image| {
+            image.topic(name).is_none_or(|t| t.id != id).then_some(())
+        })
+        .await?;
+        Ok(topic)
+    }
+
+    async fn grow(
+        &self,
+        name: &str,
+        change: Growth,
+        timeout: Duration,
+    ) -> Result<(), MetadataError> {
+        validate_growth(
+            name,
+            change.count,
+            &change.assignments,
+            &self.cache.image(),
+            &self.config,
+        )?;
+        if !change.assignments.is_empty() {
+            return Err(MetadataError::InvalidReplicaAssignment(
+                "manual replica assignments are not accepted in cluster mode; the operator places replicas"
+                    .into(),
+            ));
+        }
+        if change.validate_only {
+            return Ok(());
+        }
+        let count = change.count;
+        self.update(name, |spec| {
+            if spec.partitions >= count {
+                return Err(MetadataError::InvalidPartitions(format!(
+                    "topic `{name}` already has {} partitions",
+                    spec.partitions
+                )));
+            }
+            spec.partitions = count;
+            Ok(())
+        })
+        .await?;
+        self.wait_for(timeout, &format!("growing topic `{name}`"), |image| {
+            image
+                .topic(name)
+                .filter(|t| t.partition_count() >= count && self.served(t))
+                .map(drop)
+        })
+        .await
+    }
+
+    async fn set_configs(
+        &self,
+        name: &str,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+        timeout: Duration,
+    ) -> Result<(), MetadataError> {
+        if self.cache.image().topic(name).is_none() {
+            return Err(MetadataError::UnknownTopic(name.to_string()));
+        }
+        config::validate_all(&configs).map_err(MetadataError::InvalidConfig)?;
+        if validate_only {
+            return Ok(());
+        }
+        let wanted = configs.clone();
+        self.update(name, move |spec| {
+            spec.config = wanted
+                .iter()
+                .map(|(k, v)| (k.clone(), Some(v.clone())))
+                .collect();
+            Ok(())
+        })
+        .await?;
+        self.wait_for(timeout, &format!("configs of topic `{name}`"), |image| {
+            image.topic(name).filter(|t| t.configs == configs).map(drop)
+        })
+        .await
+    }
+
+    /// Applies `change` to the spec of topic `name`'s KafkaTopic with a replace conditional on
+    /// the resourceVersion read; a lost race re-reads and applies again.
+    async fn update(
+        &self,
+        name: &str,
+        change: impl Fn(&mut KafkaTopicSpec) -> Result<(), MetadataError>,
+    ) -> Result<(), MetadataError> {
+        let object = find_topic(&self.stores, name)
+            .and_then(|t| t.metadata.name.clone())
+            .ok_or_else(|| MetadataError::UnknownTopic(name.to_string()))?;
+        for _ in 0..ATTEMPTS {
+            let mut topic = self
+                .api
+                .get(&object)
+                .await
+                .map_err(|e| refused(&format!("read KafkaTopic {object}"), e))?;
+            change(&mut topic.spec)?;
+            match self
+                .api
+                .replace(&object, &PostParams::default(), &topic)
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(e) if is_conflict(&e) => continue,
+                Err(e) => return Err(refused(&format!("update KafkaTopic {object}"), e)),
+            }
+        }
+        Err(MetadataError::Unavailable(format!(
+            "KafkaTopic {object} kept changing; try again"
+        )))
+    }
+
+    /// Reports dropped topic data after every image applied and every
+    /// [`DELETION_REPORT_INTERVAL`] (the operator lists brokers in `pendingDeletion` after the
+    /// deletion began, a change the image does not show), until the broker shuts down.
+    pub fn spawn_deletion_reports(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let source = Arc::downgrade(self);
+        let mut applied = self.cache.subscribe_applied();
+        tokio::spawn(async move {
+            loop {
+                let Some(source) = source.upgrade() else {
+                    return;
+                };
+                source.acknowledge_deletions().await;
+                drop(source);
+                tokio::select! {
+                    changed = applied.changed() => if changed.is_err() { return },
+                    () = tokio::time::sleep(DELETION_REPORT_INTERVAL) => {}
+                }
+            }
+        })
+    }
+
+    /// Tells the operator this broker dropped the data of topics being deleted: removes its
+    /// id from their `status.pendingDeletion` (conditional writes; a lost race is retried at
+    /// the next round).
+    async fn acknowledge_deletions(&self) {
+        let me = self.config.broker_id;
+        for topic in self.stores.topics.state() {
+            if topic.metadata.deletion_timestamp.is_none()
+                || topic.spec.cluster_ref != self.settings.name
+            {
+                continue;
+            }
+            let pending = topic
+                .status
+                .as_ref()
+                .and_then(|s| s.pending_deletion.as_ref());
+            if !pending.is_some_and(|p| p.contains(&me)) {
+                continue;
+            }
+            let kafka_name = topic.kafka_name().to_string();
+            if self.replicas.all().iter().any(|p| p.topic() == kafka_name) {
+                continue;
+            }
+            let mut acknowledged = KafkaTopic::clone(&topic);
+            if let Some(status) = acknowledged.status.as_mut() {
+                if let Some(list) = status.pending_deletion.as_mut() {
+                    list.retain(|&b| b != me);
+                }
+            }
+            let Some(object) = topic.metadata.name.clone() else {
+                continue;
+            };
+            match self
+                .api
+                .replace_status(&object, &PostParams::default(), &acknowledged)
+                .await
+            {
+                Ok(_) => tracing::info!(topic = kafka_name, "dropped the data of a deleted topic"),
+                Err(e) if is_conflict(&e) => {}
+                Err(e) => {
+                    tracing::warn!(topic = kafka_name, error = %e, "cannot report a deletion")
+                }
+            }
+        }
+    }
+}
+
+/// A refusal or failure of the API server, as a metadata error.
+fn refused(what: &str, error: kube::Error) -> MetadataError {
+    match &error {
+        kube::Error::Api(status) if status.code == 422 || status.code == 400 => {
+            MetadataError::InvalidConfig(format!("{what}: {}", status.message))
+        }
+        _ => MetadataError::Unavailable(format!("{what}: {error}")),
+    }
+}
+
+impl MetadataSource for KubeMetadata {
+    fn validate_create(&self, spec: &TopicSpec) -> Result<TopicImage, MetadataError> {
+        let valid = validate_create(spec, &self.cache.image(), &self.config)?;
+        Ok(TopicImage {
+            name: valid.name,
+            id: uuid::Uuid::nil(),
+            configs: valid.configs,
+            replication_factor: valid.replication_factor,
+            partitions: Vec::new(),
+        })
+    }
+
+    fn create_topic(
+        &self,
+        spec: TopicSpec,
+        timeout: Duration,
+    ) -> BoxFuture<'_, Result<Arc<TopicImage>, MetadataError>> {
+        self.create(spec, timeout).boxed()
+    }
+
+    fn delete_topic<'a>(
+        &'a self,
+        name: &'a str,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<Arc<TopicImage>, MetadataError>> {
+        self.delete(name, timeout).boxed()
+    }
+
+    fn create_partitions<'a>(
+        &'a self,
+        name: &'a str,
+        change: Growth,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<(), MetadataError>> {
+        self.grow(name, change, timeout).boxed()
+    }
+
+    fn set_topic_configs<'a>(
+        &'a self,
+        name: &'a str,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<(), MetadataError>> {
+        self.set_configs(name, configs, validate_only, timeout)
+            .boxed()
+    }
+
+    fn ensure_topic(&self, spec: TopicSpec) -> Result<Option<Arc<TopicImage>>, MetadataError> {
+        let image = self.cache.image();
+        if let Some(topic) = image.topic(&spec.name) {
+            let ready =
+                topic.partitions.iter().all(|p| p.has_leader()) && !topic.partitions.is_empty();
+            return Ok(ready.then(|| topic.clone()));
+        }
+        if find_topic(&self.stores, &spec.name).is_none() {
+            let creator = self.clone();
+            tokio::spawn(async move {
+                let name = spec.name.clone();
+                match creator.create(spec, Duration::from_secs(60)).await {
+                    Ok(_) | Err(MetadataError::TopicExists(_)) => {}
+                    Err(error) => {
+                        tracing::warn!(topic = name, %error, "cannot create an internal topic")
+                    }
+                }
+            });
+        }
+        Ok(None)
+    }
+
+    fn reapply_defaults(&self) {
+        self.replicas.reapply_defaults(&self.cache.image());
+    }
+}

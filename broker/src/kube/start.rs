@@ -1,0 +1,116 @@
+//! Starting a broker in cluster mode: the cluster id from the KafkaCluster, registration in the
+//! broker's Lease, the watches that feed the image cache (waiting for the first full image),
+//! and the metadata source and producer-id blocks that write to Kubernetes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::{Api, Client};
+use tributary_crds::registration::Registration;
+use tributary_crds::KafkaCluster;
+
+use super::blocks::ConfigMapBlocks;
+use super::registration::Registrar;
+use super::source::KubeMetadata;
+use super::{watcher, KubeError};
+use crate::broker::MetadataParts;
+use crate::config::{BrokerConfig, ClusterSettings};
+use crate::metadata::{ClusterImage, MetadataCache, NO_LEADER};
+use crate::producer::IdAllocator;
+use crate::replica::ReplicaManager;
+
+/// How long a start waits for the watches to list the cluster's objects.
+const FIRST_IMAGE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Registers this broker, starts its renewals and watches, and returns the parts of a broker
+/// whose metadata lives in Kubernetes, once the first image is in the cache.
+pub async fn metadata_parts(
+    client: Client,
+    config: Arc<BrokerConfig>,
+    replicas: Arc<ReplicaManager>,
+) -> Result<MetadataParts, KubeError> {
+    let settings = config
+        .cluster
+        .clone()
+        .ok_or_else(|| KubeError::Invalid("cluster mode needs --cluster-name".into()))?;
+    let cluster_id = cluster_id(&client, &settings).await?;
+    let me = Registration {
+        id: config.broker_id,
+        host: config.advertised_host.clone(),
+        port: config.advertised_port,
+        rack: config.rack.clone(),
+        incarnation: 0,
+        shutting_down: false,
+    };
+    let registrar = Registrar::register(
+        client.clone(),
+        settings.clone(),
+        me,
+        replicas.fence().clone(),
+    )
+    .await?;
+    registrar.spawn();
+
+    let metadata = Arc::new(MetadataCache::new(ClusterImage::new(
+        cluster_id.clone(),
+        NO_LEADER,
+        vec![],
+    )));
+    let mut images = metadata.subscribe();
+    let publisher = metadata.clone();
+    let stores = watcher::spawn(
+        client.clone(),
+        settings.clone(),
+        cluster_id.clone(),
+        move |image| publisher.publish(image),
+    );
+    tokio::time::timeout(FIRST_IMAGE_TIMEOUT, images.changed())
+        .await
+        .map_err(|_| {
+            KubeError::Invalid(format!(
+                "the KafkaTopics, KafkaPartitions and Leases of namespace {} did not list within {}s",
+                settings.namespace,
+                FIRST_IMAGE_TIMEOUT.as_secs()
+            ))
+        })?
+        .map_err(|_| KubeError::Invalid("the cluster watch stopped".into()))?;
+
+    let blocks = ConfigMapBlocks::new(client.clone(), &settings.namespace, &settings.name);
+    let admin = Arc::new(KubeMetadata::new(
+        client,
+        settings,
+        config,
+        metadata.clone(),
+        stores,
+        replicas,
+    ));
+    admin.spawn_deletion_reports();
+    Ok(MetadataParts {
+        cluster_id,
+        metadata,
+        admin,
+        producer_ids: IdAllocator::new(Box::new(blocks)),
+        registrar: Some(registrar),
+    })
+}
+
+/// The cluster id: the one the operator published in the KafkaCluster's status, or the same
+/// derivation from its uid when the status is not written yet.
+async fn cluster_id(client: &Client, settings: &ClusterSettings) -> Result<String, KubeError> {
+    let api: Api<KafkaCluster> = Api::namespaced(client.clone(), &settings.namespace);
+    let cluster = api.get(&settings.name).await.map_err(|e| {
+        KubeError::api(
+            format!("read KafkaCluster {}/{}", settings.namespace, settings.name),
+            e,
+        )
+    })?;
+    if let Some(id) = cluster.status.as_ref().and_then(|s| s.cluster_id.clone()) {
+        return Ok(id);
+    }
+    let uid =
+        cluster.metadata.uid.as_deref().ok_or_else(|| {
+            KubeError::Invalid(format!("KafkaCluster {} has no uid", settings.name))
+        })?;
+    tributary_crds::ids::kafka_id_from_uid(uid)
+        .map_err(|e| KubeError::Invalid(format!("KafkaCluster {} uid: {e}", settings.name)))
+}

@@ -1,0 +1,317 @@
+//! A control plane (the in-memory Kubernetes API with the Tributary CRDs and one KafkaCluster)
+//! and brokers started in cluster mode against it, each with its own data directory and a
+//! real TCP listener.
+
+#![allow(unreachable_pub)]
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::PostParams;
+use kube::{Api, Client, CustomResourceExt};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tributary_broker::config::{BrokerConfig, Flags};
+use tributary_broker::Broker;
+use tributary_crds::{
+    IsrEntry, KafkaCluster, KafkaPartition, KafkaPartitionSpec, KafkaPartitionStatus, KafkaTopic,
+    KafkaTopicSpec,
+};
+use tributary_e2e::FakeApiServer;
+
+/// Namespace of every test cluster.
+pub const NS: &str = "kafka";
+/// Name of every test cluster.
+pub const CLUSTER: &str = "demo";
+/// How long any condition may take to become true.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+/// Lease timings short enough for tests to see expiry and fencing quickly.
+pub const LEASE_MS: u64 = 1_500;
+/// Renewal interval matching [`LEASE_MS`].
+pub const RENEW_MS: u64 = 250;
+
+/// Polls `f` until it yields `Some`, failing the test with `what` after [`DEADLINE`].
+pub async fn wait_until<T, F, Fut>(what: &str, f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    tributary_e2e::wait_until(what, DEADLINE, f).await
+}
+
+/// The in-memory API server with the CRDs installed and KafkaCluster `demo` created.
+pub struct ControlPlane {
+    /// The server, for fault injection and direct reads.
+    pub server: FakeApiServer,
+    /// A client of namespace [`NS`].
+    pub client: Client,
+}
+
+impl ControlPlane {
+    /// A fresh control plane.
+    pub async fn new() -> ControlPlane {
+        let server = FakeApiServer::new();
+        server.create_namespace(NS);
+        let client = server.client(NS);
+        let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+        for crd in [
+            KafkaCluster::crd(),
+            KafkaTopic::crd(),
+            KafkaPartition::crd(),
+        ] {
+            crds.create(&PostParams::default(), &crd)
+                .await
+                .unwrap_or_else(|e| panic!("create CRD: {e}"));
+        }
+        let cluster: KafkaCluster = serde_json::from_value(serde_json::json!({
+            "apiVersion": "tributary.dev/v1alpha1",
+            "kind": "KafkaCluster",
+            "metadata": {"name": CLUSTER, "namespace": NS},
+            "spec": {"brokers": 3, "image": "tributary-broker:test"},
+        }))
+        .unwrap_or_else(|e| panic!("KafkaCluster: {e}"));
+        wait_until("the CRDs to be served", || {
+            let api: Api<KafkaCluster> = Api::namespaced(client.clone(), NS);
+            let cluster = cluster.clone();
+            async move { api.create(&PostParams::default(), &cluster).await.ok() }
+        })
+        .await;
+        ControlPlane { server, client }
+    }
+
+    /// Typed access to the namespace's objects of kind `K`.
+    pub fn api<K>(&self) -> Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        <K as kube::Resource>::DynamicType: Default,
+    {
+        Api::namespaced(self.client.clone(), NS)
+    }
+
+    /// Creates KafkaTopic `name` as `kubectl apply` would (no status: the operator's part is
+    /// [`ControlPlane::place`]).
+    pub async fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i32,
+    ) -> KafkaTopic {
+        let topic = KafkaTopic {
+            metadata: kube::api::ObjectMeta {
+                name: Some(name.to_string()),
+                namespace: Some(NS.to_string()),
+                ..Default::default()
+            },
+            spec: KafkaTopicSpec {
+                cluster_ref: CLUSTER.to_string(),
+                topic_name: None,
+                partitions,
+                replication_factor,
+                config: BTreeMap::new(),
+                deletion_policy: Default::default(),
+            },
+            status: None,
+        };
+        self.api::<KafkaTopic>()
+            .create(&PostParams::default(), &topic)
+            .await
+            .unwrap_or_else(|e| panic!("create KafkaTopic {name}: {e}"))
+    }
+
+    /// Writes the KafkaPartition `<object>-<n>` of KafkaTopic `object` as the operator and
+    /// controller would: `replicas`, led by `leader` with every replica in sync at
+    /// `incarnation`.
+    pub async fn place(
+        &self,
+        object: &str,
+        n: i32,
+        replicas: &[i32],
+        leader: i32,
+        incarnation: i64,
+    ) {
+        let topic = self
+            .api::<KafkaTopic>()
+            .get(object)
+            .await
+            .unwrap_or_else(|e| panic!("read KafkaTopic {object}: {e}"));
+        let uid = topic.metadata.uid.clone().unwrap_or_default();
+        let topic_id = tributary_crds::ids::kafka_id_from_uid(&uid)
+            .unwrap_or_else(|e| panic!("topic id of {object}: {e}"));
+        let owner = k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+            api_version: "tributary.dev/v1alpha1".into(),
+            kind: "KafkaTopic".into(),
+            name: object.to_string(),
+            uid,
+            controller: Some(true),
+            block_owner_deletion: Some(true),
+        };
+        let name = format!("{object}-{n}");
+        let partition = KafkaPartition {
+            metadata: kube::api::ObjectMeta {
+                name: Some(name.clone()),
+                namespace: Some(NS.to_string()),
+                owner_references: Some(vec![owner]),
+                ..Default::default()
+            },
+            spec: KafkaPartitionSpec {
+                cluster_ref: CLUSTER.to_string(),
+                topic: topic.kafka_name().to_string(),
+                topic_id,
+                partition: n,
+                replicas: replicas.to_vec(),
+            },
+            status: None,
+        };
+        let api = self.api::<KafkaPartition>();
+        let created = api
+            .create(&PostParams::default(), &partition)
+            .await
+            .unwrap_or_else(|e| panic!("create KafkaPartition {name}: {e}"));
+        self.set_leader(&created, leader, 0, replicas, incarnation)
+            .await;
+    }
+
+    /// Writes the status of `partition`: `leader` at `leader_epoch`, ISR `isr` at
+    /// `incarnation`, one partition epoch later.
+    pub async fn set_leader(
+        &self,
+        partition: &KafkaPartition,
+        leader: i32,
+        leader_epoch: i32,
+        isr: &[i32],
+        incarnation: i64,
+    ) {
+        let mut next = partition.clone();
+        let epoch = partition
+            .status
+            .as_ref()
+            .map_or(0, |s| s.partition_epoch + 1);
+        next.status = Some(KafkaPartitionStatus {
+            leader,
+            leader_epoch,
+            partition_epoch: epoch,
+            isr: isr
+                .iter()
+                .map(|&broker_id| IsrEntry {
+                    broker_id,
+                    broker_epoch: incarnation,
+                })
+                .collect(),
+        });
+        let name = partition.metadata.name.clone().unwrap_or_default();
+        self.api::<KafkaPartition>()
+            .replace_status(&name, &PostParams::default(), &next)
+            .await
+            .unwrap_or_else(|e| panic!("write status of KafkaPartition {name}: {e}"));
+    }
+}
+
+/// A broker running in cluster mode.
+pub struct RunningBroker {
+    /// Its shared state.
+    pub broker: Arc<Broker>,
+    /// `host:port` of its Kafka listener.
+    pub address: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningBroker {
+    /// Starts broker `id` of [`CLUSTER`] on `data_dir`, serving Kafka on an ephemeral port.
+    pub async fn start(plane: &ControlPlane, id: i32, data_dir: &std::path::Path) -> RunningBroker {
+        RunningBroker::start_with(plane.client.clone(), id, data_dir).await
+    }
+
+    /// [`RunningBroker::start`] with its own API client (one served over HTTP, say).
+    pub async fn start_with(client: Client, id: i32, data_dir: &std::path::Path) -> RunningBroker {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("bind: {e}"));
+        let address = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_else(|e| panic!("local address: {e}"));
+        let config = BrokerConfig::resolve(Flags {
+            listener: Some(address.clone()),
+            data_dir: Some(data_dir.to_path_buf()),
+            broker_id: Some(id),
+            cluster_name: Some(CLUSTER.to_string()),
+            cluster_namespace: Some(NS.to_string()),
+            broker_lease_duration_ms: Some(LEASE_MS),
+            broker_lease_renew_interval_ms: Some(RENEW_MS),
+            ..Flags::default()
+        })
+        .unwrap_or_else(|e| panic!("config: {e}"));
+        let broker = Broker::open_in_cluster(config, client)
+            .await
+            .unwrap_or_else(|e| panic!("broker {id} did not start: {e}"));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(tributary_broker::server::run(
+            broker.clone(),
+            listener,
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        RunningBroker {
+            broker,
+            address,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Stops serving and releases the registration, as a broker does on SIGTERM.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        if let Some(registrar) = &self.broker.registrar {
+            registrar
+                .release()
+                .await
+                .unwrap_or_else(|e| panic!("release: {e}"));
+        }
+    }
+}
+
+/// A batch of `n` records `v0..` encoded for produce.
+pub fn records(n: usize) -> bytes::Bytes {
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    let records: Vec<Record> = (0..n)
+        .map(|i| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i64::try_from(i).unwrap_or(0),
+            sequence: -1,
+            timestamp: 1_700_000_000_000,
+            key: None,
+            value: Some(bytes::Bytes::from(format!("v{i}"))),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = bytes::BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .unwrap_or_else(|e| panic!("encode: {e}"));
+    buf.freeze()
+}
