@@ -68,9 +68,13 @@
 //! connect subresources; TLS (the server is plain HTTP on 127.0.0.1).
 
 pub mod apiserver;
+pub mod controllers;
 pub mod kubeconfig;
+pub mod kubelet;
+pub mod local;
 pub mod poll;
 pub mod tools;
+pub mod up;
 
 use std::path::PathBuf;
 
@@ -84,6 +88,29 @@ pub enum Error {
     #[error("cannot listen on {addr}: {source}; pick another --port")]
     Bind {
         addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The kubelet stand-in could not start.
+    #[error(transparent)]
+    Kubelet(#[from] kubelet::KubeletError),
+    /// A tool (helm, kubectl, cargo) could not be started.
+    #[error("cannot run {program}: {source}; run `make tools` (.ci/install-tools.sh) first")]
+    Spawn {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A tool failed.
+    #[error("`{command}` failed:\n{output}")]
+    Tool { command: String, output: String },
+    /// Something did not happen in time.
+    #[error("timed out after {seconds} s waiting for {what}")]
+    Timeout { what: String, seconds: u64 },
+    /// A file could not be written or read.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
         #[source]
         source: std::io::Error,
     },

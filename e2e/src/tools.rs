@@ -19,10 +19,123 @@ pub fn kubectl() -> PathBuf {
     repo_root().join(".tools/kubectl/kubectl")
 }
 
-/// A debug build of one of our binaries, `<target>/debug/<name>` (`CARGO_TARGET_DIR` honoured).
-pub fn debug_binary(name: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
+/// The cargo target directory (`CARGO_TARGET_DIR`, or `<repo>/target`).
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target"));
-    target.join("debug").join(name)
+        .unwrap_or_else(|| repo_root().join("target"))
+}
+
+/// A debug build of one of our binaries, `<target>/debug/<name>`.
+pub fn debug_binary(name: &str) -> PathBuf {
+    target_dir().join("debug").join(name)
+}
+
+/// What our binaries are built from: a binary older than any of these files is rebuilt.
+const SOURCES: &[&str] = &[
+    "broker/src",
+    "broker/Cargo.toml",
+    "broker/vendor",
+    "operator/src",
+    "operator/Cargo.toml",
+    "crds/src",
+    "crds/Cargo.toml",
+    "Cargo.lock",
+];
+
+/// Directories walked for [`SOURCES`] at most this deep.
+const MAX_DEPTH: usize = 12;
+
+fn newest_under(path: &std::path::Path, depth: usize, newest: &mut std::time::SystemTime) {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return;
+    };
+    if meta.is_dir() && depth < MAX_DEPTH {
+        for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {
+            newest_under(&entry.path(), depth + 1, newest);
+        }
+    } else if let Ok(m) = meta.modified() {
+        *newest = (*newest).max(m);
+    }
+}
+
+/// The newest modification time of the broker's and operator's sources.
+pub fn newest_source() -> std::time::SystemTime {
+    let root = repo_root();
+    let mut newest = std::time::SystemTime::UNIX_EPOCH;
+    for p in SOURCES {
+        newest_under(&root.join(p), 0, &mut newest);
+    }
+    newest
+}
+
+/// Builds `target/debug/tributary-broker` and `tributary-operator` (`cargo build -p ...`, as
+/// `make build` does) when either is missing or older than its sources.
+pub async fn build_binaries() -> crate::Result<()> {
+    let bins = ["tributary-broker", "tributary-operator"];
+    let newest = newest_source();
+    let stale = bins.iter().any(|b| {
+        std::fs::metadata(debug_binary(b))
+            .and_then(|m| m.modified())
+            .map_or(true, |t| t < newest)
+    });
+    if !stale {
+        return Ok(());
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let status = tokio::process::Command::new(&cargo)
+        .args([
+            "build",
+            "-p",
+            "tributary-broker",
+            "-p",
+            "tributary-operator",
+        ])
+        .current_dir(repo_root())
+        .status()
+        .await
+        .map_err(|source| crate::Error::Spawn {
+            program: cargo.clone(),
+            source,
+        })?;
+    if !status.success() {
+        return Err(crate::Error::Tool {
+            command: format!("{cargo} build -p tributary-broker -p tributary-operator"),
+            output: status.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Runs `program` with `args` and the environment `env`, returning its stdout; a failure
+/// carries its output.
+pub async fn run(
+    program: &std::path::Path,
+    args: &[&str],
+    env: &[(&str, &std::ffi::OsStr)],
+) -> crate::Result<String> {
+    let shown = program.display().to_string();
+    let out = tokio::process::Command::new(program)
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(repo_root())
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(|source| crate::Error::Spawn {
+            program: shown.clone(),
+            source,
+        })?;
+    if !out.status.success() {
+        return Err(crate::Error::Tool {
+            command: format!("{shown} {}", args.join(" ")),
+            output: format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
