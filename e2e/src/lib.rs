@@ -73,6 +73,7 @@ pub mod kubeconfig;
 pub mod kubelet;
 pub mod local;
 pub mod poll;
+pub mod prometheus;
 pub mod tools;
 pub mod up;
 

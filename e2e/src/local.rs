@@ -31,6 +31,10 @@ pub struct LocalConfig {
     pub port: u16,
     /// Longest grace period each pod gets at shutdown.
     pub shutdown_grace: Duration,
+    /// Have the watchdog remove the whole state directory (not only the pods' directories)
+    /// when the process that started the cluster exits: for tests, whose shared control plane
+    /// is never dropped.
+    pub remove_state_dir_at_exit: bool,
 }
 
 impl LocalConfig {
@@ -44,6 +48,7 @@ impl LocalConfig {
             namespace: "default".to_owned(),
             port: 0,
             shutdown_grace: Duration::from_secs(10),
+            remove_state_dir_at_exit: false,
         }
     }
 }
@@ -84,6 +89,9 @@ impl LocalCluster {
                 images: config.images,
                 api_url: served.url(),
                 watchdog: config.watchdog,
+                watchdog_removes: config
+                    .remove_state_dir_at_exit
+                    .then(|| config.state_dir.clone()),
                 shutdown_grace: config.shutdown_grace,
             },
         )

@@ -31,19 +31,31 @@ pub fn debug_binary(name: &str) -> PathBuf {
     target_dir().join("debug").join(name)
 }
 
-/// What our binaries are built from: a binary older than any of these files is rebuilt.
-const SOURCES: &[&str] = &[
-    "broker/src",
-    "broker/Cargo.toml",
-    "broker/vendor",
-    "operator/src",
-    "operator/Cargo.toml",
-    "crds/src",
-    "crds/Cargo.toml",
-    "Cargo.lock",
+/// Each of our binaries and what it is built from: a binary older than any of these files
+/// is rebuilt.
+const BINARIES: &[(&str, &[&str])] = &[
+    (
+        "tributary-broker",
+        &[
+            "broker/src",
+            "broker/Cargo.toml",
+            "broker/vendor",
+            "Cargo.lock",
+        ],
+    ),
+    (
+        "tributary-operator",
+        &[
+            "operator/src",
+            "operator/Cargo.toml",
+            "crds/src",
+            "crds/Cargo.toml",
+            "Cargo.lock",
+        ],
+    ),
 ];
 
-/// Directories walked for [`SOURCES`] at most this deep.
+/// Directories walked for sources at most this deep.
 const MAX_DEPTH: usize = 12;
 
 fn newest_under(path: &std::path::Path, depth: usize, newest: &mut std::time::SystemTime) {
@@ -59,27 +71,22 @@ fn newest_under(path: &std::path::Path, depth: usize, newest: &mut std::time::Sy
     }
 }
 
-/// The newest modification time of the broker's and operator's sources.
-pub fn newest_source() -> std::time::SystemTime {
+/// Whether `target/debug/<binary>` is missing or older than one of `sources`.
+fn stale(binary: &str, sources: &[&str]) -> bool {
     let root = repo_root();
     let mut newest = std::time::SystemTime::UNIX_EPOCH;
-    for p in SOURCES {
+    for p in sources {
         newest_under(&root.join(p), 0, &mut newest);
     }
-    newest
+    std::fs::metadata(debug_binary(binary))
+        .and_then(|m| m.modified())
+        .map_or(true, |t| t < newest)
 }
 
 /// Builds `target/debug/tributary-broker` and `tributary-operator` (`cargo build -p ...`, as
 /// `make build` does) when either is missing or older than its sources.
 pub async fn build_binaries() -> crate::Result<()> {
-    let bins = ["tributary-broker", "tributary-operator"];
-    let newest = newest_source();
-    let stale = bins.iter().any(|b| {
-        std::fs::metadata(debug_binary(b))
-            .and_then(|m| m.modified())
-            .map_or(true, |t| t < newest)
-    });
-    if !stale {
+    if !BINARIES.iter().any(|(bin, sources)| stale(bin, sources)) {
         return Ok(());
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());

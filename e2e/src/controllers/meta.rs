@@ -1,10 +1,8 @@
 //! What every workload controller asks of objects: who controls them, whether a selector
 //! matches, whether a pod is ready or available, and the short hashes that name revisions.
 
-use std::collections::BTreeMap;
-
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::jiff::Timestamp;
 use kube::Resource;
@@ -36,28 +34,6 @@ where
         controller: controller.then_some(true),
         block_owner_deletion: Some(true),
     })
-}
-
-/// Whether `selector` selects an object labelled `labels` (matchLabels and matchExpressions;
-/// an empty selector selects everything, as for workloads).
-pub(crate) fn selects(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
-    let by_label = selector
-        .match_labels
-        .iter()
-        .flatten()
-        .all(|(k, v)| labels.get(k) == Some(v));
-    let by_expression = selector.match_expressions.iter().flatten().all(|e| {
-        let values = e.values.as_deref().unwrap_or_default();
-        let have = labels.get(&e.key);
-        match e.operator.as_str() {
-            "In" => have.is_some_and(|v| values.contains(v)),
-            "NotIn" => have.is_none_or(|v| !values.contains(v)),
-            "Exists" => have.is_some(),
-            "DoesNotExist" => have.is_none(),
-            _ => false,
-        }
-    });
-    by_label && by_expression
 }
 
 /// Whether the object is being deleted.
@@ -165,29 +141,6 @@ pub(crate) fn uid(meta: &ObjectMeta) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
-
-    #[test]
-    fn selectors_match_labels_and_expressions() {
-        let labels = BTreeMap::from([("app".to_owned(), "kafka".to_owned())]);
-        let mut sel = LabelSelector {
-            match_labels: Some(labels.clone()),
-            ..LabelSelector::default()
-        };
-        assert!(selects(&sel, &labels));
-        sel.match_expressions = Some(vec![LabelSelectorRequirement {
-            key: "tier".into(),
-            operator: "DoesNotExist".into(),
-            values: None,
-        }]);
-        assert!(selects(&sel, &labels));
-        sel.match_expressions = Some(vec![LabelSelectorRequirement {
-            key: "app".into(),
-            operator: "NotIn".into(),
-            values: Some(vec!["kafka".into()]),
-        }]);
-        assert!(!selects(&sel, &labels));
-    }
 
     #[test]
     fn hashes_are_stable_and_safe_encoded() {

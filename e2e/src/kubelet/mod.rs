@@ -87,6 +87,9 @@ pub struct KubeletConfig {
     /// The `tributary-e2e` binary, run as the watchdog that kills the pods' processes if this
     /// process dies (None: only dropping the kubelet kills them).
     pub watchdog: Option<PathBuf>,
+    /// What the watchdog removes when it fires: the pods' directories by default, or this
+    /// (e.g. the whole state directory of a test's control plane).
+    pub watchdog_removes: Option<PathBuf>,
     /// Longest grace period given to each pod at [`Kubelet::shutdown`].
     pub shutdown_grace: Duration,
 }
@@ -271,8 +274,12 @@ impl Kubelet {
         for d in [&pods_dir, &logs_dir] {
             std::fs::create_dir_all(d).map_err(setup)?;
         }
+        let removes = config
+            .watchdog_removes
+            .clone()
+            .unwrap_or_else(|| pods_dir.clone());
         let groups =
-            process::Groups::new(config.watchdog.as_deref(), Some(&pods_dir)).map_err(setup)?;
+            process::Groups::new(config.watchdog.as_deref(), Some(&removes)).map_err(setup)?;
         let client = server.client("default");
         let node_ip = network.node_ip();
         register(&client, &node(&config, node_ip, network.cidr()))

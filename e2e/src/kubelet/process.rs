@@ -159,10 +159,36 @@ pub fn watchdog(input: impl BufRead) {
             dirs.push(PathBuf::from(dir));
         }
     }
-    for pid in groups {
-        signal_group(pid, Signal::KILL);
+    for pid in &groups {
+        signal_group(*pid, Signal::KILL);
+    }
+    // SIGKILL is delivered asynchronously: wait (bounded) until the groups are gone before
+    // removing what they were writing to.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while groups.iter().any(|pid| group_alive(*pid)) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
     for dir in dirs {
-        let _ = std::fs::remove_dir_all(dir);
+        for _ in 0..3 {
+            match std::fs::remove_dir_all(&dir) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                _ => break,
+            }
+        }
     }
+}
+
+/// Whether the group's leader `pid` still runs (a zombie, which nobody may reap now that its
+/// parent is gone, has stopped writing).
+fn group_alive(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // The state follows the parenthesized command name.
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next());
+    !matches!(state, Some("Z" | "X") | None)
 }
