@@ -2,14 +2,15 @@
 PYTHON ?= python3
 CARGO ?= cargo
 
-.PHONY: test tools build client-tests bench librdkafka-tests
+.PHONY: test tools build client-tests e2e-tests bench librdkafka-tests
 
 # Installs (or checks) the real tools: kcat, the Python clients, the Kafka Java client, Tansu,
-# helm and kubectl, Prometheus and promtool.
+# helm and kubectl, Prometheus and promtool, shellcheck.
 tools:
 	./.ci/install-tools.sh
 
-# The client tests run the broker; the monitoring test (test_prometheus.py) also the operator.
+# The client tests run the broker; the monitoring test (test_prometheus.py) also the operator;
+# the e2e scenarios run both as the local control plane's pods.
 build:
 	$(CARGO) build -p tributary-broker -p tributary-operator
 
@@ -18,6 +19,11 @@ build:
 # validate the harness against the peer broker.
 client-tests: tools build
 	$(PYTHON) -m pytest broker/tests/clients -q $(PYTEST_ARGS)
+
+# The e2e control plane's tests and the scenarios' local driver (`cargo test --workspace` in
+# `test` runs them too); pass E2E_ARGS="--nocapture" to see each scenario's wall time.
+e2e-tests: tools build
+	$(CARGO) test -p tributary-e2e -- $(E2E_ARGS)
 
 test: tools build
 	$(CARGO) test --workspace

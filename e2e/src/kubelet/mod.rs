@@ -1,6 +1,6 @@
 //! A stand-in for the kubelet of one node: it registers a Node, and runs every pod bound to it
 //! as local processes of the binaries its images map to ([`ImageTable`]), one process group per
-//! container, each pod on its own loopback IP (`127.0.S.N`, see [`network`]), with the
+//! container, each pod on its own loopback IP (`127.0.S.N`: each kubelet claims a loopback /24), with the
 //! command, args and environment of the spec (`$(VAR)` expansion and the downward API as the
 //! kubelet does them), volumes as host directories (paths rewritten, see [`volumes`]),
 //! probes, restarts with back-off, and status written to the API; a deleted pod gets SIGTERM,
@@ -105,8 +105,7 @@ impl Inner {
         let workers = self.workers.lock().unwrap_or_else(PoisonError::into_inner);
         workers
             .values()
-            .filter(|w| w.shared.namespace == namespace && w.shared.name == pod && !w.finished())
-            .last()
+            .rfind(|w| w.shared.namespace == namespace && w.shared.name == pod && !w.finished())
             .map(f)
     }
 }
@@ -442,5 +441,5 @@ fn sync(inner: &Inner, pods: Vec<Pod>) {
             w.terminate(grace_of(&w.shared.pod), false);
         }
     }
-    workers.retain(|uid, w| !(w.finished() && !seen.contains(uid)));
+    workers.retain(|uid, w| !w.finished() || seen.contains(uid));
 }

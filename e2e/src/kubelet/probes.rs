@@ -142,7 +142,7 @@ async fn attempt(action: &Action) -> Result<(), String> {
                 .write_all(request.as_bytes())
                 .await
                 .map_err(|e| e.to_string())?;
-            let mut head = vec![0_u8; 64];
+            let mut head = [0_u8; 64];
             let mut read = 0;
             while read < head.len() && !head[..read].contains(&b'\n') {
                 let n = stream

@@ -375,17 +375,12 @@ pub(crate) async fn run(driver: Driver) {
             .collect();
         json!({"eval_time": "20m", "alertname": alert, "exp_alerts": [{"exp_labels": exp, "exp_annotations": annotations}]})
     };
+    // The broker stops answering and no operator replica leads.
     let down = |l: &BTreeMap<String, String>| -> Option<&'static str> {
-        if *l == broker_up {
-            Some("0")
-        } else if l
+        let leader = l
             .get("__name__")
-            .is_some_and(|n| n == "tributary_operator_leader")
-        {
-            Some("0")
-        } else {
-            None
-        }
+            .is_some_and(|n| n == "tributary_operator_leader");
+        (*l == broker_up || leader).then_some("0")
     };
     let test = json!({
         "rule_files": [rules_file.to_string_lossy()],
