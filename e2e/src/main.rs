@@ -121,7 +121,7 @@ async fn up(options: UpOptions) -> anyhow::Result<()> {
 }
 
 fn down(state_dir: &Path) -> anyhow::Result<()> {
-    use rustix::process::{kill_process, test_kill_process, Pid, Signal};
+    use rustix::process::{kill_process, Pid, Signal};
     let file = pid_file(state_dir);
     let text = match std::fs::read_to_string(&file) {
         Ok(t) => t,
@@ -143,7 +143,8 @@ fn down(state_dir: &Path) -> anyhow::Result<()> {
         return Ok(());
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    while test_kill_process(pid).is_ok() {
+    let raw = pid.as_raw_nonzero().get().unsigned_abs();
+    while tributary_e2e::kubelet::running(raw) {
         anyhow::ensure!(
             std::time::Instant::now() < deadline,
             "the cluster (pid {}) did not stop within 120 s",

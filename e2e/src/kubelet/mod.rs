@@ -40,7 +40,7 @@ use tokio::task::JoinHandle;
 
 pub use self::images::{Image, ImageTable};
 pub use self::network::NoSubnet;
-pub use self::process::watchdog;
+pub use self::process::{running, watchdog};
 pub use rustix::process::Signal;
 
 use self::network::PodNetwork;

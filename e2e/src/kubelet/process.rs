@@ -165,7 +165,7 @@ pub fn watchdog(input: impl BufRead) {
     // SIGKILL is delivered asynchronously: wait (bounded) until the groups are gone before
     // removing what they were writing to.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while groups.iter().any(|pid| group_alive(*pid)) && std::time::Instant::now() < deadline {
+    while groups.iter().any(|pid| running(*pid)) && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     for dir in dirs {
@@ -180,9 +180,9 @@ pub fn watchdog(input: impl BufRead) {
     }
 }
 
-/// Whether the group's leader `pid` still runs (a zombie, which nobody may reap now that its
-/// parent is gone, has stopped writing).
-fn group_alive(pid: u32) -> bool {
+/// Whether process `pid` still runs: it exists and is not a zombie (which has stopped running
+/// but stays until its parent, or nobody once the parent is gone, reaps it).
+pub fn running(pid: u32) -> bool {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return false;
     };
