@@ -352,6 +352,48 @@ fn user_relabelings(endpoint: &Value) -> Vec<Value> {
         .collect()
 }
 
+/// One scrape job per endpoint of a monitor (`endpoints` names its endpoint list), as
+/// prometheus-operator writes them: the job-name bookkeeping rule, the monitor's selector on
+/// `selected` labels and its namespaces, then the rules `rules_for(port)` of its kind, the
+/// `endpoint` label, and the endpoint's own relabelings.
+fn monitor_jobs(
+    monitor: &Value,
+    kind: &str,
+    endpoints: &str,
+    selected: &str,
+    targets: &Path,
+    rules_for: impl Fn(&str) -> Vec<Value>,
+) -> Vec<Value> {
+    let ns = monitor["metadata"]["namespace"]
+        .as_str()
+        .unwrap_or_default();
+    let name = monitor["metadata"]["name"].as_str().unwrap_or_default();
+    let list = monitor["spec"][endpoints]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    list.iter()
+        .enumerate()
+        .map(|(i, ep)| {
+            let port = ep["port"].as_str().unwrap_or_default();
+            let mut rules = vec![
+                json!({"source_labels": ["job"], "target_label": "__tmp_prometheus_job_name"}),
+            ];
+            rules.extend(selector_rules(
+                selected,
+                &monitor["spec"]["selector"]["matchLabels"],
+            ));
+            rules.extend(namespace_rule(monitor));
+            rules.extend(rules_for(port));
+            rules.push(json!({"target_label": "endpoint", "replacement": port}));
+            rules.extend(user_relabelings(ep));
+            let mut job = scrape_settings(&format!("{kind}/{ns}/{name}/{i}"), ep, targets);
+            job.insert("relabel_configs".into(), json!(rules));
+            Value::Object(job)
+        })
+        .collect()
+}
+
 /// The scrape jobs prometheus-operator generates for a PodMonitor (one per
 /// podMetricsEndpoint), reading targets from `targets` (see [`pod_targets`]).
 pub fn pod_monitor_jobs(monitor: &Value, targets: &Path) -> Vec<Value> {
@@ -359,66 +401,47 @@ pub fn pod_monitor_jobs(monitor: &Value, targets: &Path) -> Vec<Value> {
         .as_str()
         .unwrap_or_default();
     let name = monitor["metadata"]["name"].as_str().unwrap_or_default();
-    let endpoints = monitor["spec"]["podMetricsEndpoints"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    endpoints
-        .iter()
-        .enumerate()
-        .map(|(i, ep)| {
-            let port = ep["port"].as_str().unwrap_or_default();
-            let mut rules = vec![json!({"source_labels": ["job"], "target_label": "__tmp_prometheus_job_name"})];
-            rules.extend(selector_rules("__meta_kubernetes_pod", &monitor["spec"]["selector"]["matchLabels"]));
-            rules.extend(namespace_rule(monitor));
-            rules.push(json!({"action": "drop", "source_labels": ["__meta_kubernetes_pod_phase"], "regex": "(Failed|Succeeded)"}));
-            rules.push(json!({"action": "keep", "source_labels": ["__meta_kubernetes_pod_container_port_name"], "regex": port}));
-            rules.push(json!({"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"}));
-            rules.push(json!({"source_labels": ["__meta_kubernetes_pod_container_name"], "target_label": "container"}));
-            rules.push(json!({"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"}));
-            rules.push(json!({"target_label": "job", "replacement": format!("{ns}/{name}")}));
-            rules.push(json!({"target_label": "endpoint", "replacement": port}));
-            rules.extend(user_relabelings(ep));
-            let mut job = scrape_settings(&format!("podMonitor/{ns}/{name}/{i}"), ep, targets);
-            job.insert("relabel_configs".into(), json!(rules));
-            Value::Object(job)
-        })
-        .collect()
+    let job = format!("{ns}/{name}");
+    monitor_jobs(
+        monitor,
+        "podMonitor",
+        "podMetricsEndpoints",
+        "__meta_kubernetes_pod",
+        targets,
+        |port| {
+            vec![
+                json!({"action": "drop", "source_labels": ["__meta_kubernetes_pod_phase"], "regex": "(Failed|Succeeded)"}),
+                json!({"action": "keep", "source_labels": ["__meta_kubernetes_pod_container_port_name"], "regex": port}),
+                json!({"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"}),
+                json!({"source_labels": ["__meta_kubernetes_pod_container_name"], "target_label": "container"}),
+                json!({"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"}),
+                json!({"target_label": "job", "replacement": job}),
+            ]
+        },
+    )
 }
 
 /// The scrape jobs prometheus-operator generates for a ServiceMonitor with the
 /// `endpointslice` role, reading targets from `targets` (see [`endpointslice_targets`]).
 pub fn service_monitor_jobs(monitor: &Value, targets: &Path) -> Vec<Value> {
-    let ns = monitor["metadata"]["namespace"]
-        .as_str()
-        .unwrap_or_default();
-    let name = monitor["metadata"]["name"].as_str().unwrap_or_default();
-    let endpoints = monitor["spec"]["endpoints"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    endpoints
-        .iter()
-        .enumerate()
-        .map(|(i, ep)| {
-            let port = ep["port"].as_str().unwrap_or_default();
-            let mut rules = vec![json!({"source_labels": ["job"], "target_label": "__tmp_prometheus_job_name"})];
-            rules.extend(selector_rules("__meta_kubernetes_service", &monitor["spec"]["selector"]["matchLabels"]));
-            rules.extend(namespace_rule(monitor));
-            rules.push(json!({"action": "keep", "source_labels": ["__meta_kubernetes_endpointslice_port_name"], "regex": port}));
-            rules.push(json!({"source_labels": ["__meta_kubernetes_endpointslice_address_target_kind", "__meta_kubernetes_endpointslice_address_target_name"],
-                "separator": ";", "regex": "Pod;(.*)", "replacement": "${1}", "target_label": "pod"}));
-            rules.push(json!({"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"}));
-            rules.push(json!({"source_labels": ["__meta_kubernetes_service_name"], "target_label": "service"}));
-            rules.push(json!({"source_labels": ["__meta_kubernetes_pod_container_name"], "target_label": "container"}));
-            rules.push(json!({"source_labels": ["__meta_kubernetes_service_name"], "target_label": "job", "replacement": "${1}"}));
-            rules.push(json!({"target_label": "endpoint", "replacement": port}));
-            rules.extend(user_relabelings(ep));
-            let mut job = scrape_settings(&format!("serviceMonitor/{ns}/{name}/{i}"), ep, targets);
-            job.insert("relabel_configs".into(), json!(rules));
-            Value::Object(job)
-        })
-        .collect()
+    monitor_jobs(
+        monitor,
+        "serviceMonitor",
+        "endpoints",
+        "__meta_kubernetes_service",
+        targets,
+        |port| {
+            vec![
+                json!({"action": "keep", "source_labels": ["__meta_kubernetes_endpointslice_port_name"], "regex": port}),
+                json!({"source_labels": ["__meta_kubernetes_endpointslice_address_target_kind", "__meta_kubernetes_endpointslice_address_target_name"],
+                "separator": ";", "regex": "Pod;(.*)", "replacement": "${1}", "target_label": "pod"}),
+                json!({"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"}),
+                json!({"source_labels": ["__meta_kubernetes_service_name"], "target_label": "service"}),
+                json!({"source_labels": ["__meta_kubernetes_pod_container_name"], "target_label": "container"}),
+                json!({"source_labels": ["__meta_kubernetes_service_name"], "target_label": "job", "replacement": "${1}"}),
+            ]
+        },
+    )
 }
 
 /// The classic annotation-driven job (`prometheus.io/scrape`, `/path`, `/port` on pods), as

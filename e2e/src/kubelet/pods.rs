@@ -480,6 +480,26 @@ enum ProbeEvent {
     Unhealthy(String),
 }
 
+/// Runs `p` every period after its initial delay until it fails `failureThreshold` times in a
+/// row (`Some(why)`) or, when `until_success`, until it succeeds (`None`).
+async fn until_failed(p: &Prober, until_success: bool) -> Option<String> {
+    tokio::time::sleep(p.initial_delay).await;
+    let mut failures = 0;
+    loop {
+        match p.check().await {
+            Ok(()) if until_success => return None,
+            Ok(()) => failures = 0,
+            Err(why) => {
+                failures += 1;
+                if failures >= p.failure_threshold {
+                    return Some(why);
+                }
+            }
+        }
+        tokio::time::sleep(p.period).await;
+    }
+}
+
 /// Runs the probes of one container instance, reporting transitions.
 async fn probe(p: Prepared, tx: tokio::sync::mpsc::Sender<ProbeEvent>) {
     let mut started = p.startup.is_none();
@@ -487,24 +507,13 @@ async fn probe(p: Prepared, tx: tokio::sync::mpsc::Sender<ProbeEvent>) {
         let _ = tx.send(ProbeEvent::Started).await;
     }
     if let Some(startup) = &p.startup {
-        tokio::time::sleep(startup.initial_delay).await;
-        let mut failures = 0;
-        loop {
-            match startup.check().await {
-                Ok(()) => break,
-                Err(why) => {
-                    failures += 1;
-                    if failures >= startup.failure_threshold {
-                        let _ = tx
-                            .send(ProbeEvent::Unhealthy(format!(
-                                "Startup probe failed: {why}"
-                            )))
-                            .await;
-                        return;
-                    }
-                }
-            }
-            tokio::time::sleep(startup.period).await;
+        if let Some(why) = until_failed(startup, true).await {
+            let _ = tx
+                .send(ProbeEvent::Unhealthy(format!(
+                    "Startup probe failed: {why}"
+                )))
+                .await;
+            return;
         }
         started = true;
         let _ = tx.send(ProbeEvent::Started).await;
@@ -542,24 +551,12 @@ async fn probe(p: Prepared, tx: tokio::sync::mpsc::Sender<ProbeEvent>) {
         let Some(l) = &p.liveness else {
             return std::future::pending::<()>().await;
         };
-        tokio::time::sleep(l.initial_delay).await;
-        let mut bad = 0;
-        loop {
-            match l.check().await {
-                Ok(()) => bad = 0,
-                Err(why) => {
-                    bad += 1;
-                    if bad >= l.failure_threshold {
-                        let _ = tx
-                            .send(ProbeEvent::Unhealthy(format!(
-                                "Liveness probe failed: {why}"
-                            )))
-                            .await;
-                        return;
-                    }
-                }
-            }
-            tokio::time::sleep(l.period).await;
+        if let Some(why) = until_failed(l, false).await {
+            let _ = tx
+                .send(ProbeEvent::Unhealthy(format!(
+                    "Liveness probe failed: {why}"
+                )))
+                .await;
         }
     };
     tokio::join!(readiness, liveness);

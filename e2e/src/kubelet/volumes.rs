@@ -210,63 +210,68 @@ fn pick(items: Option<&Vec<KeyToPath>>, all: Vec<(String, Vec<u8>, bool)>) -> Fi
     }
 }
 
-fn config_map_files(
-    volume: &str,
-    name: &str,
-    items: Option<&Vec<KeyToPath>>,
-    optional: bool,
-    objects: &Objects,
-) -> Result<Files, VolumeError> {
-    let Some(cm) = objects.config_maps.get(name) else {
-        if optional {
-            return Ok(Vec::new());
-        }
-        return Err(VolumeError::NotReady {
-            volume: volume.to_owned(),
-            why: format!("configmap {name:?} not found"),
-        });
-    };
-    let mut all: Files = cm
-        .data
-        .iter()
-        .flatten()
-        .map(|(k, v)| (k.clone(), v.clone().into_bytes(), true))
-        .collect();
-    all.extend(
-        cm.binary_data
-            .iter()
-            .flatten()
-            .map(|(k, v)| (k.clone(), v.0.clone(), false)),
-    );
-    Ok(pick(items, all))
+/// Where a volume's files come from.
+#[derive(Clone, Copy)]
+enum Source {
+    ConfigMap,
+    Secret,
 }
 
-fn secret_files(
+/// A ConfigMap's keys as files (`data` is text, `binaryData` is not).
+fn config_map_entries(cm: &ConfigMap) -> Files {
+    let text = cm
+        .data
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.clone().into_bytes(), true));
+    let binary = cm
+        .binary_data
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.0.clone(), false));
+    text.chain(binary).collect()
+}
+
+/// A Secret's keys as files (text when they are UTF-8).
+fn secret_entries(secret: &Secret) -> Files {
+    let data = secret
+        .data
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.0.clone(), std::str::from_utf8(&v.0).is_ok()));
+    let strings = secret
+        .string_data
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.clone().into_bytes(), true));
+    data.chain(strings).collect()
+}
+
+/// The files of ConfigMap or Secret `name` for `volume`: all its keys, or the `items` picked; a
+/// missing object is an error unless optional.
+fn object_files(
     volume: &str,
+    source: Source,
     name: &str,
     items: Option<&Vec<KeyToPath>>,
     optional: bool,
     objects: &Objects,
 ) -> Result<Files, VolumeError> {
-    let Some(secret) = objects.secrets.get(name) else {
-        if optional {
-            return Ok(Vec::new());
-        }
-        return Err(VolumeError::NotReady {
-            volume: volume.to_owned(),
-            why: format!("secret {name:?} not found"),
-        });
+    let (kind, entries) = match source {
+        Source::ConfigMap => (
+            "configmap",
+            objects.config_maps.get(name).map(config_map_entries),
+        ),
+        Source::Secret => ("secret", objects.secrets.get(name).map(secret_entries)),
     };
-    let mut all: Files = secret
-        .data
-        .iter()
-        .flatten()
-        .map(|(k, v)| (k.clone(), v.0.clone(), std::str::from_utf8(&v.0).is_ok()))
-        .collect();
-    for (k, v) in secret.string_data.iter().flatten() {
-        all.push((k.clone(), v.clone().into_bytes(), true));
+    match entries {
+        Some(all) => Ok(pick(items, all)),
+        None if optional => Ok(Vec::new()),
+        None => Err(VolumeError::NotReady {
+            volume: volume.to_owned(),
+            why: format!("{kind} {name:?} not found"),
+        }),
     }
-    Ok(pick(items, all))
 }
 
 fn downward_files(
@@ -291,60 +296,47 @@ fn downward_files(
 
 /// The files a volume holds, or nothing for directories the pod fills itself.
 fn files(v: &Volume, objects: &Objects, src: &Sources<'_>) -> Result<Files, VolumeError> {
-    if let Some(cm) = &v.config_map {
-        return config_map_files(
+    let of = |source, name: &str, items: Option<&Vec<KeyToPath>>, optional: Option<bool>| {
+        object_files(
             &v.name,
-            &cm.name,
-            cm.items.as_ref(),
-            cm.optional == Some(true),
+            source,
+            name,
+            items,
+            optional == Some(true),
             objects,
-        );
+        )
+    };
+    let downward = |items: Option<&Vec<k8s_openapi::api::core::v1::DownwardAPIVolumeFile>>| {
+        downward_files(&v.name, items.map(Vec::as_slice).unwrap_or_default(), src)
+    };
+    if let Some(cm) = &v.config_map {
+        return of(Source::ConfigMap, &cm.name, cm.items.as_ref(), cm.optional);
     }
     if let Some(s) = &v.secret {
         let name = s.secret_name.clone().unwrap_or_default();
-        return secret_files(
-            &v.name,
-            &name,
-            s.items.as_ref(),
-            s.optional == Some(true),
-            objects,
-        );
+        return of(Source::Secret, &name, s.items.as_ref(), s.optional);
     }
     if let Some(d) = &v.downward_api {
-        return downward_files(&v.name, d.items.as_deref().unwrap_or_default(), src);
+        return downward(d.items.as_ref());
     }
-    if let Some(p) = &v.projected {
-        let mut out = Vec::new();
-        for source in p.sources.iter().flatten() {
-            if let Some(cm) = &source.config_map {
-                out.extend(config_map_files(
-                    &v.name,
-                    &cm.name,
-                    cm.items.as_ref(),
-                    cm.optional == Some(true),
-                    objects,
-                )?);
-            }
-            if let Some(s) = &source.secret {
-                out.extend(secret_files(
-                    &v.name,
-                    &s.name,
-                    s.items.as_ref(),
-                    s.optional == Some(true),
-                    objects,
-                )?);
-            }
-            if let Some(d) = &source.downward_api {
-                out.extend(downward_files(
-                    &v.name,
-                    d.items.as_deref().unwrap_or_default(),
-                    src,
-                )?);
-            }
+    let mut out = Vec::new();
+    for source in v.projected.iter().flat_map(|p| p.sources.iter().flatten()) {
+        if let Some(cm) = &source.config_map {
+            out.extend(of(
+                Source::ConfigMap,
+                &cm.name,
+                cm.items.as_ref(),
+                cm.optional,
+            )?);
         }
-        return Ok(out);
+        if let Some(s) = &source.secret {
+            out.extend(of(Source::Secret, &s.name, s.items.as_ref(), s.optional)?);
+        }
+        if let Some(d) = &source.downward_api {
+            out.extend(downward(d.items.as_ref())?);
+        }
     }
-    Ok(Vec::new())
+    Ok(out)
 }
 
 /// Creates every volume directory and writes the files of configMap, secret, downwardAPI and

@@ -5,12 +5,12 @@
 use crate::env::{condition, wait, Driver, Env};
 use crate::kafka::http_get;
 
-use super::{events, operator_pods, pod_ip, REACT};
+use super::{events, kafka_cluster, operator_pods, pod_ip, REACT};
 
 const NS: &str = "bad-input";
 
 fn cluster(name: &str, spec: &str) -> String {
-    format!("apiVersion: tributary.dev/v1alpha1\nkind: KafkaCluster\nmetadata: {{name: {name}, namespace: {NS}}}\nspec: {spec}\n")
+    kafka_cluster(NS, name, spec)
 }
 
 fn topic(name: &str, spec: &str) -> String {

@@ -7,7 +7,7 @@ use crate::env::{condition, wait, Driver, Env};
 use crate::kafka::{http_get, kcat_metadata};
 use crate::support::tools::row;
 
-use super::{events, name, pod_ip, REACT, READY};
+use super::{events, name, pod_ip, ready, REACT};
 
 const NS: &str = "cluster";
 
@@ -16,18 +16,7 @@ pub(crate) async fn run(driver: Driver) {
     env.namespace(NS).await;
     env.kubectl_ok(&["apply", "-n", NS, "-f", "examples/kafka-cluster.yaml"])
         .await;
-    let timeout = format!("--timeout={}s", READY.as_secs());
-    env.kubectl_ok(&[
-        "wait",
-        "--for=condition=Ready",
-        "kafkacluster/demo",
-        "-n",
-        NS,
-        &timeout,
-    ])
-    .await;
-
-    let kc = env.get_json(&["kafkacluster", "demo", "-n", NS]).await;
+    let kc = ready(&env, NS, "demo").await;
     let status = &kc["status"];
     assert_eq!(
         status["observedGeneration"], kc["metadata"]["generation"],

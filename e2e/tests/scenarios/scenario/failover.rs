@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::env::{wait, Driver, Env, OPERATOR_LEASE, RELEASE_NS};
 use crate::kafka::http_get;
 
-use super::{leader, name, operator_pods, pod_ip, REACT};
+use super::{kafka_cluster, leader, lease_holder, name, operator_pods, pod_ip, ONE_BROKER, REACT};
 
 const NS: &str = "failover";
 
@@ -35,18 +35,7 @@ pub(crate) async fn run(driver: Driver) {
     env.kill(RELEASE_NS, &holder, "operator").await;
     let killed = Instant::now();
     let took = wait("the standby to take the Lease", REACT, || async {
-        let out = env
-            .kubectl(&[
-                "get",
-                "lease",
-                OPERATOR_LEASE,
-                "-n",
-                RELEASE_NS,
-                "-o",
-                "jsonpath={.spec.holderIdentity}",
-            ])
-            .await;
-        (out.ok && out.stdout.trim() == standby).then(|| killed.elapsed())
+        (lease_holder(&env).await.as_deref() == Some(standby.as_str())).then(|| killed.elapsed())
     })
     .await;
     // It waits for the dead holder's Lease to expire, then takes it at its next attempt.
@@ -61,11 +50,7 @@ pub(crate) async fn run(driver: Driver) {
     );
 
     // The next change is reconciled by the new leader.
-    env.apply(&format!(
-        "apiVersion: tributary.dev/v1alpha1\nkind: KafkaCluster\nmetadata: {{name: after, namespace: {NS}}}\n\
-         spec: {{brokers: 1, storage: {{size: 1Gi, deleteClaim: true}}}}\n"
-    ))
-    .await;
+    env.apply(&kafka_cluster(NS, "after", ONE_BROKER)).await;
     wait(
         "the new leader to reconcile the new cluster",
         REACT,

@@ -7,17 +7,13 @@ use crate::env::{condition, wait, Driver, Env, RELEASE, RELEASE_NS};
 use crate::kafka::http_get;
 use crate::support::tools::row;
 
-use super::{leader, name, operator_pods, pod_ip, REACT, READY};
+use super::{kafka_cluster, leader, name, operator_pods, pod_ip, ready, ONE_BROKER, REACT};
 
 const NS: &str = "install-columns";
 
-pub(crate) async fn run(driver: Driver) {
-    let env = Env::fresh(driver).await;
-    env.install_chart(&[]).await;
-    let list = env.helm_ok(&["list", "--namespace", RELEASE_NS]).await;
-    let release = row(&list, RELEASE);
-    assert!(release.contains(&"deployed") && release[2] == "1", "{list}");
-    env.kubectl_ok(&[
+/// Waits (`kubectl rollout status`) until the operator Deployment has rolled out.
+async fn rolled_out(env: &Env) {
+    let args = [
         "rollout",
         "status",
         "deployment/tributary-operator",
@@ -25,8 +21,17 @@ pub(crate) async fn run(driver: Driver) {
         RELEASE_NS,
         "--timeout",
         "120s",
-    ])
-    .await;
+    ];
+    env.kubectl_ok(&args).await;
+}
+
+pub(crate) async fn run(driver: Driver) {
+    let env = Env::fresh(driver).await;
+    env.install_chart(&[]).await;
+    let list = env.helm_ok(&["list", "--namespace", RELEASE_NS]).await;
+    let release = row(&list, RELEASE);
+    assert!(release.contains(&"deployed") && release[2] == "1", "{list}");
+    rolled_out(&env).await;
     let deployment = env
         .get_json(&["deployment", "tributary-operator", "-n", RELEASE_NS])
         .await;
@@ -90,22 +95,12 @@ pub(crate) async fn run(driver: Driver) {
     // Printer columns of both kinds, with a one-broker cluster and a topic on it.
     env.namespace(NS).await;
     env.apply(&format!(
-        "apiVersion: tributary.dev/v1alpha1\nkind: KafkaCluster\nmetadata: {{name: columns, namespace: {NS}}}\n\
-         spec: {{brokers: 1, storage: {{size: 1Gi, deleteClaim: true}}}}\n---\n\
-         apiVersion: tributary.dev/v1alpha1\nkind: KafkaTopic\nmetadata: {{name: events, namespace: {NS}}}\n\
-         spec: {{clusterRef: columns, partitions: 3, replicationFactor: 1}}\n"
+        "{}---\napiVersion: tributary.dev/v1alpha1\nkind: KafkaTopic\nmetadata: {{name: events, namespace: {NS}}}\n\
+         spec: {{clusterRef: columns, partitions: 3, replicationFactor: 1}}\n",
+        kafka_cluster(NS, "columns", ONE_BROKER)
     ))
     .await;
-    let timeout = format!("--timeout={}s", READY.as_secs());
-    env.kubectl_ok(&[
-        "wait",
-        "--for=condition=Ready",
-        "kafkacluster/columns",
-        "-n",
-        NS,
-        &timeout,
-    ])
-    .await;
+    ready(&env, NS, "columns").await;
     let table = env
         .kubectl_ok(&["get", "kafkaclusters,kafkatopics", "-n", NS])
         .await;
@@ -158,16 +153,7 @@ pub(crate) async fn run(driver: Driver) {
         "180s",
     ])
     .await;
-    env.kubectl_ok(&[
-        "rollout",
-        "status",
-        "deployment/tributary-operator",
-        "-n",
-        RELEASE_NS,
-        "--timeout",
-        "120s",
-    ])
-    .await;
+    rolled_out(&env).await;
     let list = env.helm_ok(&["list", "--namespace", RELEASE_NS]).await;
     assert_eq!(row(&list, RELEASE)[2], "2", "{list}");
     let pods = operator_pods(&env, 1).await;

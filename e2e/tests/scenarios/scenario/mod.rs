@@ -19,28 +19,57 @@ pub(crate) const READY: Duration = Duration::from_secs(180);
 /// How long the operator may take to react to a change.
 pub(crate) const REACT: Duration = Duration::from_secs(60);
 
+/// The holder of the operator's leader Lease, if it has one.
+pub(crate) async fn lease_holder(env: &Env) -> Option<String> {
+    let lease = env
+        .kubectl(&[
+            "get",
+            "lease",
+            OPERATOR_LEASE,
+            "-n",
+            RELEASE_NS,
+            "-o",
+            "jsonpath={.spec.holderIdentity}",
+        ])
+        .await;
+    let holder = lease.stdout.trim().to_owned();
+    (lease.ok && !holder.is_empty()).then_some(holder)
+}
+
 /// The holder of the operator's leader Lease, once one of `candidates` holds it.
 pub(crate) async fn leader(env: &Env, candidates: &[String]) -> String {
     wait(
         "an operator replica to hold the leader Lease",
         REACT,
-        || async {
-            let lease = env
-                .kubectl(&[
-                    "get",
-                    "lease",
-                    OPERATOR_LEASE,
-                    "-n",
-                    RELEASE_NS,
-                    "-o",
-                    "jsonpath={.spec.holderIdentity}",
-                ])
-                .await;
-            let holder = lease.stdout.trim().to_owned();
-            (lease.ok && candidates.contains(&holder)).then_some(holder)
-        },
+        || async { lease_holder(env).await.filter(|h| candidates.contains(h)) },
     )
     .await
+}
+
+/// A KafkaCluster manifest: `name` in `namespace` with `spec` (YAML).
+pub(crate) fn kafka_cluster(namespace: &str, name: &str, spec: &str) -> String {
+    format!(
+        "apiVersion: tributary.dev/v1alpha1\nkind: KafkaCluster\nmetadata: {{name: {name}, namespace: {namespace}}}\nspec: {spec}\n"
+    )
+}
+
+/// The spec of a one-broker cluster whose claims go with it.
+pub(crate) const ONE_BROKER: &str = "{brokers: 1, storage: {size: 1Gi, deleteClaim: true}}";
+
+/// Waits (`kubectl wait`) until KafkaCluster `namespace/name` is Ready; returns it.
+pub(crate) async fn ready(env: &Env, namespace: &str, name: &str) -> Value {
+    let timeout = format!("--timeout={}s", READY.as_secs());
+    let resource = format!("kafkacluster/{name}");
+    env.kubectl_ok(&[
+        "wait",
+        "--for=condition=Ready",
+        &resource,
+        "-n",
+        namespace,
+        &timeout,
+    ])
+    .await;
+    env.get_json(&["kafkacluster", name, "-n", namespace]).await
 }
 
 /// The names of the operator's pods, once `n` are Running and Ready.

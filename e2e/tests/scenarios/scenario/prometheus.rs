@@ -16,7 +16,7 @@ use tributary_e2e::prometheus as sd;
 use crate::env::{wait, Driver, Env, RELEASE_NS};
 use crate::kafka::http_get;
 
-use super::{operator_pods, REACT, READY};
+use super::{kafka_cluster, operator_pods, ready, ONE_BROKER, REACT};
 
 const NS: &str = "prometheus";
 const CLUSTER: &str = "metrics";
@@ -165,21 +165,8 @@ fn labels_of(series: &Value) -> BTreeMap<String, String> {
 pub(crate) async fn run(driver: Driver) {
     let env = Env::shared(driver).await;
     env.namespace(NS).await;
-    env.apply(&format!(
-        "apiVersion: tributary.dev/v1alpha1\nkind: KafkaCluster\nmetadata: {{name: {CLUSTER}, namespace: {NS}}}\n\
-         spec: {{brokers: 1, storage: {{size: 1Gi, deleteClaim: true}}}}\n"
-    ))
-    .await;
-    let timeout = format!("--timeout={}s", READY.as_secs());
-    env.kubectl_ok(&[
-        "wait",
-        "--for=condition=Ready",
-        &format!("kafkacluster/{CLUSTER}"),
-        "-n",
-        NS,
-        &timeout,
-    ])
-    .await;
+    env.apply(&kafka_cluster(NS, CLUSTER, ONE_BROKER)).await;
+    ready(&env, NS, CLUSTER).await;
     operator_pods(&env, 2).await;
 
     // Discovery as Prometheus' Kubernetes SD would see the cluster now.

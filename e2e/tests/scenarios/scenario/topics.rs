@@ -7,26 +7,24 @@
 use crate::env::{wait, Driver, Env};
 use crate::kafka::java;
 
-use super::{REACT, READY};
+use super::{kafka_cluster, ready, REACT, READY};
 
 const NS: &str = "topics";
 const CLUSTER: &str = "streams";
 const TOPIC: &str = "orders";
 
-/// The topic's partitions as the Java admin client describes them.
-async fn partitions(bootstrap: &str) -> usize {
-    let lines = java(
-        &[
-            "admin",
-            "--bootstrap",
-            bootstrap,
-            "describe-topics",
-            "--topic",
-            TOPIC,
-        ],
+/// `KafkaCli admin --bootstrap <bootstrap> <op> --topic orders`'s JSON lines.
+async fn admin(bootstrap: &str, op: &str) -> Vec<serde_json::Value> {
+    java(
+        &["admin", "--bootstrap", bootstrap, op, "--topic", TOPIC],
         None,
     )
-    .await;
+    .await
+}
+
+/// The topic's partitions as the Java admin client describes them.
+async fn partitions(bootstrap: &str) -> usize {
+    let lines = admin(bootstrap, "describe-topics").await;
     lines
         .iter()
         .find(|l| l["event"] == "topic")
@@ -51,22 +49,10 @@ async fn provisioned(env: &Env, n: usize) {
 pub(crate) async fn run(driver: Driver) {
     let env = Env::shared(driver).await;
     env.namespace(NS).await;
-    env.apply(&format!(
-        "apiVersion: tributary.dev/v1alpha1\nkind: KafkaCluster\nmetadata: {{name: {CLUSTER}, namespace: {NS}}}\n\
-         spec:\n  brokers: 3\n  storage: {{size: 1Gi, deleteClaim: true}}\n  listeners: [{{name: PLAIN, port: 9092, advertise: PodIP}}]\n"
-    ))
-    .await;
-    let timeout = format!("--timeout={}s", READY.as_secs());
-    env.kubectl_ok(&[
-        "wait",
-        "--for=condition=Ready",
-        &format!("kafkacluster/{CLUSTER}"),
-        "-n",
-        NS,
-        &timeout,
-    ])
-    .await;
-    let kc = env.get_json(&["kafkacluster", CLUSTER, "-n", NS]).await;
+    let spec = "{brokers: 3, storage: {size: 1Gi, deleteClaim: true}, \
+                listeners: [{name: PLAIN, port: 9092, advertise: PodIP}]}";
+    env.apply(&kafka_cluster(NS, CLUSTER, spec)).await;
+    let kc = ready(&env, NS, CLUSTER).await;
     let bootstrap = kc["status"]["bootstrapServers"]
         .as_str()
         .expect("bootstrap servers")
@@ -138,18 +124,7 @@ pub(crate) async fn run(driver: Driver) {
             &format!("{broker} to report retention.ms=7200000"),
             REACT,
             || async {
-                let lines = java(
-                    &[
-                        "admin",
-                        "--bootstrap",
-                        broker,
-                        "describe-configs",
-                        "--topic",
-                        TOPIC,
-                    ],
-                    None,
-                )
-                .await;
+                let lines = admin(broker, "describe-configs").await;
                 lines
                     .iter()
                     .any(|l| l["event"] == "configs" && l["configs"]["retention.ms"] == "7200000")
