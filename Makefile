@@ -2,14 +2,15 @@
 PYTHON ?= python3
 CARGO ?= cargo
 
-.PHONY: test tools build client-tests bench librdkafka-tests fuzz fuzz-short
+.PHONY: test tools build client-tests e2e-tests bench librdkafka-tests fuzz fuzz-short
 
 # Installs (or checks) the real tools: kcat, the Python clients, the Kafka Java client, Tansu,
-# helm and kubectl, Prometheus and promtool.
+# helm and kubectl, Prometheus and promtool, shellcheck.
 tools:
 	./.ci/install-tools.sh
 
-# The client tests run the broker; the monitoring test (test_prometheus.py) also the operator.
+# The client tests run the broker; the monitoring test (test_prometheus.py) also the operator;
+# the e2e scenarios run both as the local control plane's pods.
 build:
 	$(CARGO) build -p tributary-broker -p tributary-operator
 
@@ -19,12 +20,17 @@ build:
 client-tests: tools build
 	$(PYTHON) -m pytest broker/tests/clients -q $(PYTEST_ARGS)
 
+# The e2e control plane's tests and the scenarios' local driver (`cargo test --workspace` in
+# `test` runs them too); pass E2E_ARGS="--nocapture" to see each scenario's wall time.
+e2e-tests: tools build
+	$(CARGO) test -p tributary-e2e -- $(E2E_ARGS)
+
 test: tools build
 	$(CARGO) test --workspace
 	$(PYTHON) -m pytest broker/tests/clients -q $(PYTEST_ARGS)
 	$(FUZZ_SHORT)
 
-# The fuzz harness (broker/fuzz, issue 20): issue 20's reproducer frames first, then
+# The fuzz harness (broker/fuzz): the regression frames of known defects first, then
 # structure-aware mutations of the captured client corpus, with checks (no panic, /healthz,
 # a kcat round trip between rounds, memory and descriptor ceilings, no invalid batch ever
 # acknowledged, every acknowledged partition read back clean). Exits non-zero when a check

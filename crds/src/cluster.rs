@@ -207,6 +207,9 @@ pub struct Listener {
     /// Security protocol.
     #[serde(default)]
     pub protocol: ListenerProtocol,
+    /// The address each broker gives clients for this listener.
+    #[serde(default)]
+    pub advertise: AdvertisedAddress,
 }
 
 impl Default for Listener {
@@ -215,8 +218,24 @@ impl Default for Listener {
             name: "PLAIN".to_owned(),
             port: 9092,
             protocol: ListenerProtocol::Plaintext,
+            advertise: AdvertisedAddress::Dns,
         }
     }
+}
+
+/// The address a broker advertises (returns in Metadata) for a listener.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum AdvertisedAddress {
+    /// The broker's stable DNS name, `<pod>.<cluster>-brokers.<namespace>.svc:<port>`: for
+    /// clients that resolve cluster DNS (inside the cluster).
+    #[default]
+    #[serde(rename = "DNS")]
+    Dns,
+    /// The broker pod's IP (`status.podIP`), which changes when the pod is recreated: for
+    /// clients outside the cluster on a network that routes pod IPs (flat networks such as
+    /// the AWS VPC CNI, or a route to the pod CIDR) but does not resolve cluster DNS.
+    #[serde(rename = "PodIP")]
+    PodIp,
 }
 
 /// Listener security protocol; TLS and SASL variants come later.

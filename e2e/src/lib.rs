@@ -34,7 +34,9 @@
 //!   (managedFields, field ownership per manager and subresource, 409 conflicts unless forced,
 //!   removal of fields a manager stops applying), delete (preconditions, propagation policy),
 //!   deletecollection, `dryRun`.
-//! - **Subresources**: status (only it writes `status`) and scale (`autoscaling/v1` Scale).
+//! - **Subresources**: status (only it writes `status`), scale (`autoscaling/v1` Scale),
+//!   `pods/binding` (assigns a pod to a node once) and `pods/log` (read from the kubelet
+//!   stand-in, as the real server proxies the kubelet; `tailLines`, `previous`, no `follow`).
 //! - **Concurrency and change**: resourceVersion preconditions (409 Conflict),
 //!   `metadata.generation` bumped on spec changes (observedGeneration is left to controllers),
 //!   managedFields timestamps, watches from a resourceVersion with bookmarks,
@@ -49,10 +51,27 @@
 //!   watch rows), PartialObjectMetadata; protobuf request bodies for the kinds client-go's
 //!   typed clients send that way here (Secret, ConfigMap, Namespace, DeleteOptions).
 //!
-//! Not modelled (requests relying on these behave differently from a real cluster):
-//! authentication, authorization and RBAC enforcement (everything is allowed; RBAC objects are
-//! only stored); admission webhooks, ValidatingAdmissionPolicies and admission plugins other
-//! than NamespaceLifecycle (no ServiceAccount, LimitRange, quota or pod security admission);
+//! # The rest of a cluster
+//!
+//! - [`controllers`]: the workload controllers of kube-controller-manager as API clients
+//!   (Deployments through ReplicaSets, ReplicaSets, StatefulSets with ControllerRevisions and
+//!   claims, EndpointSlices), a host-path volume provisioner with a default StorageClass, and a
+//!   scheduler binding pods to the node.
+//! - [`kubelet`]: a stand-in for one node's kubelet that runs pods as local processes of the
+//!   binaries their images map to, each on its own loopback IP, with volumes as host
+//!   directories (see its documentation for what it rewrites and what it does not model).
+//! - [`local::LocalCluster`]: all of it together, served with a kubeconfig; [`up`] adds the
+//!   chart and a KafkaCluster (`tributary-e2e up`).
+//! - [`prometheus`]: targets and scrape jobs as Prometheus' Kubernetes discovery and
+//!   prometheus-operator make them, for the real Prometheus.
+//!
+//! # Not modelled
+//!
+//! Requests relying on these behave differently from a real cluster: authentication,
+//! authorization and RBAC enforcement (everything is allowed; RBAC objects are only stored);
+//! admission webhooks, ValidatingAdmissionPolicies and admission plugins other than
+//! NamespaceLifecycle (no ServiceAccount, LimitRange, quota or pod security admission; the
+//! pvc-protection finalizer is added by the volume controller instead);
 //! built-in kinds' defaulting and field validation beyond types and unknown fields (a
 //! Deployment without containers is accepted); immutable built-in fields; conversion webhooks
 //! and any CRD version conversion beyond `apiVersion`; CRD name conflicts, `selectableFields`
@@ -61,16 +80,25 @@
 //! `events.k8s.io` field renames, and maps recorded as members (`.`) in managedFields;
 //! duplicate JSON keys; OpenAPI v2 and built-in kinds' OpenAPI
 //! schemas (kubectl falls back to its compiled-in types; `kubectl explain` works for custom
-//! resources only); protobuf and CBOR responses (answers are JSON); the other controllers of
-//! kube-controller-manager (Deployments, ReplicaSets, StatefulSets, Endpoints, ...) and the
-//! scheduler: objects stay as written until a test or the kubelet stand-in acts on them;
-//! Event TTLs; API priority and fairness; `exec`, `logs`, `port-forward`, `proxy` and other
-//! connect subresources; TLS (the server is plain HTTP on 127.0.0.1).
+//! resources only); protobuf and CBOR responses (answers are JSON); the controllers not listed
+//! above (DaemonSets, Jobs, CronJobs, HorizontalPodAutoscalers, PodDisruptionBudget status and
+//! the eviction API, node lifecycle and taints, service accounts' tokens, core v1 Endpoints,
+//! ReplicaSet adoption of orphaned pods, the Deployment collision count); the scheduler's
+//! predicates and priorities (affinity, topology spread, taints, resources: one node takes
+//! every pod whose nodeSelector it matches); Service networking (cluster IPs and node ports are
+//! allocated but nothing routes them; there is no cluster DNS: clients use pod IPs); Event
+//! TTLs; API priority and fairness; `exec`, `attach`, `port-forward`, `proxy`; TLS (the server
+//! is plain HTTP on 127.0.0.1).
 
 pub mod apiserver;
+pub mod controllers;
 pub mod kubeconfig;
+pub mod kubelet;
+pub mod local;
 pub mod poll;
+pub mod prometheus;
 pub mod tools;
+pub mod up;
 
 use std::path::PathBuf;
 
@@ -84,6 +112,29 @@ pub enum Error {
     #[error("cannot listen on {addr}: {source}; pick another --port")]
     Bind {
         addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The kubelet stand-in could not start.
+    #[error(transparent)]
+    Kubelet(#[from] kubelet::KubeletError),
+    /// A tool (helm, kubectl, cargo) could not be started.
+    #[error("cannot run {program}: {source}; run `make tools` (.ci/install-tools.sh) first")]
+    Spawn {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A tool failed.
+    #[error("`{command}` failed:\n{output}")]
+    Tool { command: String, output: String },
+    /// Something did not happen in time.
+    #[error("timed out after {seconds} s waiting for {what}")]
+    Timeout { what: String, seconds: u64 },
+    /// A file could not be written or read.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
         #[source]
         source: std::io::Error,
     },

@@ -1,12 +1,17 @@
-//! `tributary-e2e`: the local control plane's command line. `apiserver` serves the in-memory
-//! Kubernetes API on 127.0.0.1 and writes a kubeconfig for kubectl, helm and our binaries.
+//! `tributary-e2e`: the local control plane's command line. `up` starts a development cluster
+//! (control plane, the chart through helm, a KafkaCluster) until Ctrl-C or `down`; `apiserver`
+//! serves only the in-memory Kubernetes API; `watchdog` is the helper that kills the pods'
+//! processes if their kubelet's process dies.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use tributary_e2e::apiserver::Config;
+use tributary_e2e::local::LocalConfig;
+use tributary_e2e::up::UpOptions;
 use tributary_e2e::{kubeconfig, FakeApiServer};
 
 #[derive(Parser, Debug)]
@@ -21,6 +26,42 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Start a local multi-broker cluster: the control plane, `helm install` of the chart and
+    /// a KafkaCluster of N brokers; print the bootstrap address and the kubeconfig, and stay up
+    /// until Ctrl-C, SIGTERM or `down`.
+    Up {
+        /// Brokers in the KafkaCluster.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=64))]
+        brokers: u32,
+        /// Namespace of the KafkaCluster.
+        #[arg(long, default_value = "kafka")]
+        namespace: String,
+        /// Name of the KafkaCluster.
+        #[arg(long, default_value = "demo")]
+        name: String,
+        /// Directory for the kubeconfig, volumes, pods and logs (wiped at start).
+        #[arg(long, default_value = "target/e2e/up")]
+        state_dir: PathBuf,
+        /// Port of the API server on 127.0.0.1 (0: any free port).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Run an image as a local binary: REPOSITORY=BINARY[:ENTRYPOINT] (repeatable; the
+        /// chart's images map to target/debug by default).
+        #[arg(long = "image")]
+        images: Vec<String>,
+        /// Extra `helm install --set` values (repeatable).
+        #[arg(long = "set")]
+        helm_set: Vec<String>,
+        /// Seconds the cluster may take to become Ready.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
+    /// Stop the cluster `up` started (SIGTERM to it, then wait until everything is gone).
+    Down {
+        /// The state directory `up` used.
+        #[arg(long, default_value = "target/e2e/up")]
+        state_dir: PathBuf,
+    },
     /// Serve the Kubernetes API on 127.0.0.1 until Ctrl-C, and print the kubeconfig's path.
     Apiserver {
         /// Port to listen on (0: any free port).
@@ -36,6 +77,83 @@ enum Command {
         #[arg(long, default_value_t = Config::default().watch_history)]
         watch_history: usize,
     },
+    /// Internal: kill the process groups named on stdin once stdin closes.
+    #[command(hide = true)]
+    Watchdog,
+}
+
+/// Waits for Ctrl-C or SIGTERM.
+async fn stopped() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}
+
+fn pid_file(state_dir: &Path) -> PathBuf {
+    state_dir.join("up.pid")
+}
+
+async fn up(options: UpOptions) -> anyhow::Result<()> {
+    let state_dir = options.local.state_dir.clone();
+    let started = tributary_e2e::up::up(options).await;
+    let up = match started {
+        Ok(up) => up,
+        Err(e) => return Err(e).context("starting the local cluster"),
+    };
+    std::fs::write(pid_file(&state_dir), std::process::id().to_string())
+        .with_context(|| format!("writing {}", pid_file(&state_dir).display()))?;
+    let kubeconfig = std::fs::canonicalize(up.cluster.kubeconfig())
+        .unwrap_or_else(|_| up.cluster.kubeconfig().to_owned());
+    println!("Kafka bootstrap: {}", up.bootstrap);
+    println!("kubeconfig:      {}", kubeconfig.display());
+    println!("  export KUBECONFIG={}", kubeconfig.display());
+    println!("  kubectl get kafkaclusters,pods -A");
+    println!("Ctrl-C or `cargo run -p tributary-e2e -- down` stops every process.");
+    stopped().await?;
+    tracing::info!("stopping");
+    up.cluster.shutdown().await;
+    let _ = std::fs::remove_file(pid_file(&state_dir));
+    Ok(())
+}
+
+fn down(state_dir: &Path) -> anyhow::Result<()> {
+    use rustix::process::{kill_process, Pid, Signal};
+    let file = pid_file(state_dir);
+    let text = match std::fs::read_to_string(&file) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            println!("nothing to stop: {} does not exist", file.display());
+            return Ok(());
+        }
+        Err(e) => return Err(e).with_context(|| format!("reading {}", file.display())),
+    };
+    let pid = text
+        .trim()
+        .parse::<i32>()
+        .ok()
+        .and_then(Pid::from_raw)
+        .with_context(|| format!("{} does not hold a process id", file.display()))?;
+    if kill_process(pid, Signal::TERM).is_err() {
+        println!("the cluster (pid {}) is not running", pid.as_raw_nonzero());
+        let _ = std::fs::remove_file(&file);
+        return Ok(());
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let raw = pid.as_raw_nonzero().get().unsigned_abs();
+    while tributary_e2e::kubelet::running(raw) {
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "the cluster (pid {}) did not stop within 120 s",
+            pid.as_raw_nonzero()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    println!("stopped");
+    Ok(())
 }
 
 #[tokio::main]
@@ -47,6 +165,39 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
+        Command::Up {
+            brokers,
+            namespace,
+            name,
+            state_dir,
+            port,
+            images,
+            helm_set,
+            timeout,
+        } => {
+            let state_dir = std::path::absolute(&state_dir).unwrap_or(state_dir);
+            let watchdog = std::env::current_exe().ok();
+            let mut local = LocalConfig::new(state_dir, watchdog);
+            local.port = port;
+            local.namespace = namespace.clone();
+            for entry in &images {
+                local.images.add_entry(entry)?;
+            }
+            up(UpOptions {
+                brokers,
+                namespace,
+                name,
+                local,
+                helm_set,
+                timeout: Duration::from_secs(timeout),
+            })
+            .await
+        }
+        Command::Down { state_dir } => down(&state_dir),
+        Command::Watchdog => {
+            tributary_e2e::kubelet::watchdog(std::io::stdin().lock());
+            Ok(())
+        }
         Command::Apiserver {
             port,
             kubeconfig: path,
@@ -66,9 +217,7 @@ async fn main() -> anyhow::Result<()> {
             let shown = std::fs::canonicalize(&path).unwrap_or(path);
             tracing::info!(url = %served.url(), "serving the Kubernetes API");
             println!("{}", shown.display());
-            tokio::signal::ctrl_c()
-                .await
-                .context("waiting for Ctrl-C")?;
+            stopped().await?;
             served.shutdown().await;
             Ok(())
         }

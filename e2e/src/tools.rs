@@ -19,10 +19,130 @@ pub fn kubectl() -> PathBuf {
     repo_root().join(".tools/kubectl/kubectl")
 }
 
-/// A debug build of one of our binaries, `<target>/debug/<name>` (`CARGO_TARGET_DIR` honoured).
-pub fn debug_binary(name: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
+/// The cargo target directory (`CARGO_TARGET_DIR`, or `<repo>/target`).
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target"));
-    target.join("debug").join(name)
+        .unwrap_or_else(|| repo_root().join("target"))
+}
+
+/// A debug build of one of our binaries, `<target>/debug/<name>`.
+pub fn debug_binary(name: &str) -> PathBuf {
+    target_dir().join("debug").join(name)
+}
+
+/// Each of our binaries and what it is built from: a binary older than any of these files
+/// is rebuilt.
+const BINARIES: &[(&str, &[&str])] = &[
+    (
+        "tributary-broker",
+        &[
+            "broker/src",
+            "broker/Cargo.toml",
+            "broker/vendor",
+            "Cargo.lock",
+        ],
+    ),
+    (
+        "tributary-operator",
+        &[
+            "operator/src",
+            "operator/Cargo.toml",
+            "crds/src",
+            "crds/Cargo.toml",
+            "Cargo.lock",
+        ],
+    ),
+];
+
+/// Directories walked for sources at most this deep.
+const MAX_DEPTH: usize = 12;
+
+fn newest_under(path: &std::path::Path, depth: usize, newest: &mut std::time::SystemTime) {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return;
+    };
+    if meta.is_dir() && depth < MAX_DEPTH {
+        for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {
+            newest_under(&entry.path(), depth + 1, newest);
+        }
+    } else if let Ok(m) = meta.modified() {
+        *newest = (*newest).max(m);
+    }
+}
+
+/// Whether `target/debug/<binary>` is missing or older than one of `sources`.
+fn stale(binary: &str, sources: &[&str]) -> bool {
+    let root = repo_root();
+    let mut newest = std::time::SystemTime::UNIX_EPOCH;
+    for p in sources {
+        newest_under(&root.join(p), 0, &mut newest);
+    }
+    std::fs::metadata(debug_binary(binary))
+        .and_then(|m| m.modified())
+        .map_or(true, |t| t < newest)
+}
+
+/// Builds `target/debug/tributary-broker` and `tributary-operator` (`cargo build -p ...`, as
+/// `make build` does) when either is missing or older than its sources.
+pub async fn build_binaries() -> crate::Result<()> {
+    if !BINARIES.iter().any(|(bin, sources)| stale(bin, sources)) {
+        return Ok(());
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let status = tokio::process::Command::new(&cargo)
+        .args([
+            "build",
+            "-p",
+            "tributary-broker",
+            "-p",
+            "tributary-operator",
+        ])
+        .current_dir(repo_root())
+        .status()
+        .await
+        .map_err(|source| crate::Error::Spawn {
+            program: cargo.clone(),
+            source,
+        })?;
+    if !status.success() {
+        return Err(crate::Error::Tool {
+            command: format!("{cargo} build -p tributary-broker -p tributary-operator"),
+            output: status.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Runs `program` with `args` and the environment `env`, returning its stdout; a failure
+/// carries its output.
+pub async fn run(
+    program: &std::path::Path,
+    args: &[&str],
+    env: &[(&str, &std::ffi::OsStr)],
+) -> crate::Result<String> {
+    let shown = program.display().to_string();
+    let out = tokio::process::Command::new(program)
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(repo_root())
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(|source| crate::Error::Spawn {
+            program: shown.clone(),
+            source,
+        })?;
+    if !out.status.success() {
+        return Err(crate::Error::Tool {
+            command: format!("{shown} {}", args.join(" ")),
+            output: format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }

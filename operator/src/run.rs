@@ -121,7 +121,8 @@ pub async fn run(
         &settings.lease_name,
         &settings.identity,
         settings.lease_duration,
-    );
+    )
+    .standby_grace(settings.renew_interval);
     // Stand by until we lead.
     loop {
         if *shutdown.borrow() {

@@ -161,3 +161,51 @@ fn new_partitions_get_preferred_leaders_when_brokers_are_live() {
     assert_eq!(p.status.leaderless_partitions, 0);
     assert_eq!(p.status.topic_id.as_ref().map(String::len), Some(22));
 }
+
+#[test]
+fn bootstrap_servers_are_the_service_name_unless_the_listener_advertises_pod_ips() {
+    let pod = |name: &str, ip: &str| -> k8s_openapi::api::core::v1::Pod {
+        serde_json::from_value(
+            serde_json::json!({"metadata": {"name": name, "namespace": "ns"},
+            "status": {"podIP": ip}}),
+        )
+        .unwrap_or_else(|e| panic!("fixture: {e}"))
+    };
+    let pods = [
+        pod("demo-broker-1", "10.0.0.2"),
+        pod("demo-broker-0", "10.0.0.1"),
+    ];
+    let status_of = |c: &KafkaCluster, pods: &[k8s_openapi::api::core::v1::Pod]| {
+        let names = Names::of(c).unwrap_or_else(|e| panic!("{e}"));
+        compute(Observed {
+            cluster: c,
+            names: &names,
+            config_hash: Some("h"),
+            spec_error: None,
+            stateful_set: None,
+            pods,
+            leases: &[],
+            topics: &[],
+            node_racks: &BTreeMap::new(),
+            controller: "op-0",
+            now: Timestamp::now(),
+        })
+    };
+    let dns = cluster(serde_json::json!({ "brokers": 2 }));
+    assert_eq!(
+        status_of(&dns, &pods).bootstrap_servers.as_deref(),
+        Some("demo-bootstrap.ns.svc:9092")
+    );
+    let pod_ips = cluster(serde_json::json!({ "brokers": 2,
+        "listeners": [{"name": "PLAIN", "port": 9093, "advertise": "PodIP"}] }));
+    assert_eq!(
+        status_of(&pod_ips, &pods).bootstrap_servers.as_deref(),
+        Some("10.0.0.1:9093,10.0.0.2:9093"),
+        "by broker id"
+    );
+    assert_eq!(
+        status_of(&pod_ips, &[]).bootstrap_servers.as_deref(),
+        Some("demo-bootstrap.ns.svc:9093"),
+        "the Service until a broker has an IP"
+    );
+}

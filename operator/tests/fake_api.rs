@@ -129,3 +129,41 @@ async fn one_leader_at_a_time_and_release_hands_over() {
         .await
         .unwrap_or_else(|e| panic!("{e}")));
 }
+
+#[tokio::test]
+async fn a_restarted_replica_waits_out_its_old_lease_and_the_watching_standby_takes_it_first() {
+    let server = FakeApiServer::new();
+    server.create_namespace("ns");
+    let elector = |id: &str| {
+        LeaderElector::new(server.client("ns"), "ns", "op", id, Duration::from_secs(1))
+            .standby_grace(Duration::from_millis(500))
+    };
+    async fn take(e: &LeaderElector) -> bool {
+        e.try_acquire_or_renew()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+    let first = elector("a");
+    let standby = elector("b");
+    assert!(take(&first).await);
+    assert!(!take(&standby).await, "the standby watches the live Lease");
+    assert!(take(&first).await, "the leader renews");
+    assert!(!take(&standby).await, "the standby sees the renewal");
+    // The leader's process dies; its pod restarts it under the same identity.
+    drop(first);
+    let restarted = elector("a");
+    assert!(
+        !take(&restarted).await,
+        "a new process does not take over its previous incarnation's live Lease"
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(
+        !take(&restarted).await,
+        "a process that just started waits a renew interval longer"
+    );
+    assert!(
+        take(&standby).await,
+        "the standby takes the Lease once it saw no renewal for its duration"
+    );
+    assert!(!take(&restarted).await);
+}

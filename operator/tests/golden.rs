@@ -209,3 +209,31 @@ fn unstored_cluster_is_an_error_not_a_panic() {
     c.metadata.uid = None;
     assert!(build(&c).is_err());
 }
+
+#[test]
+fn brokers_bind_the_pod_ip_and_advertise_it_only_when_asked() {
+    let args = |yaml: &str| -> Vec<String> {
+        let sts = built(&stored(yaml)).stateful_set;
+        let pod = sts.spec.template.spec.unwrap_or_default();
+        pod.containers[0].args.clone().unwrap_or_default()
+    };
+    let dns = args("apiVersion: tributary.dev/v1alpha1\nkind: KafkaCluster\nmetadata: {name: a}\nspec: {brokers: 1}\n");
+    assert!(
+        dns.contains(&"--listener=$(POD_IP):9092".to_owned()),
+        "{dns:?}"
+    );
+    assert!(
+        dns.contains(&"--http-listener=$(POD_IP):9644".to_owned()),
+        "{dns:?}"
+    );
+    assert!(
+        !dns.iter().any(|a| a.starts_with("--advertised-listener")),
+        "{dns:?}"
+    );
+    let pod_ip = args("apiVersion: tributary.dev/v1alpha1\nkind: KafkaCluster\nmetadata: {name: a}\n\
+                       spec: {brokers: 1, listeners: [{name: PLAIN, port: 9093, advertise: PodIP}]}\n");
+    assert!(
+        pod_ip.contains(&"--advertised-listener=$(POD_IP):9093".to_owned()),
+        "{pod_ip:?}"
+    );
+}

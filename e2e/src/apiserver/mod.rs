@@ -35,6 +35,7 @@ use serde_json::{json, Value};
 
 pub use self::error::{ApiError, FieldError, FieldErrorKind};
 pub use self::http::Served;
+pub use self::rest::PodLogs;
 
 use self::convert::to_served;
 use self::rest::{FieldValidation, Target, WriteOptions};
@@ -76,6 +77,8 @@ pub struct FakeApiServer {
     config: Arc<Config>,
     /// `host:port` once served over HTTP (for discovery's server address).
     address: Arc<Mutex<String>>,
+    /// Where `pods/log` reads from (the kubelet stand-in), once one registered.
+    pod_logs: Arc<Mutex<Option<Arc<dyn PodLogs>>>>,
 }
 
 impl Default for FakeApiServer {
@@ -97,6 +100,7 @@ impl FakeApiServer {
             state: Arc::new(Mutex::new(State::new(config.watch_history))),
             config: Arc::new(config),
             address: Arc::new(Mutex::new("127.0.0.1:6443".to_owned())),
+            pod_logs: Arc::new(Mutex::new(None)),
         };
         for ns in SYSTEM_NAMESPACES {
             server.create_namespace(ns);
@@ -188,6 +192,26 @@ impl FakeApiServer {
             .clone()
     }
 
+    /// Serves `pods/log` from `logs` (the kubelet stand-in registers itself, as a real node's
+    /// kubelet serves the logs the API server proxies).
+    pub fn set_pod_logs(&self, logs: Arc<dyn PodLogs>) {
+        *self.pod_logs.lock().unwrap_or_else(PoisonError::into_inner) = Some(logs);
+    }
+
+    fn pod_logs(&self) -> Option<Arc<dyn PodLogs>> {
+        self.pod_logs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// A feed of every change to stored objects, for control loops that react to any change
+    /// at once (the workload controllers, the kubelet stand-in) rather than through one watch
+    /// per resource.
+    pub fn changes(&self) -> Changes {
+        Changes(self.with(|s| s.store.history.subscribe()))
+    }
+
     /// Makes the next `n` writes to `resource` (e.g. `tributary.dev/kafkatopics/status`) fail
     /// with 409 Conflict, as if another writer got there first.
     pub fn fail_next_writes(&self, resource: &str, n: usize) {
@@ -261,6 +285,36 @@ impl FakeApiServer {
     fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
         let mut guard = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         f(&mut guard)
+    }
+}
+
+/// Changes to stored objects, in order (see [`FakeApiServer::changes`]).
+pub struct Changes(tokio::sync::broadcast::Receiver<Arc<history::Change>>);
+
+impl Changes {
+    /// Waits for the next change and returns the resource it touched (`group/plural`,
+    /// `/pods` for the core group), `*` when changes were missed by a slow reader, `None`
+    /// once the server is gone.
+    pub async fn next(&mut self) -> Option<String> {
+        use tokio::sync::broadcast::error::RecvError;
+        match self.0.recv().await {
+            Ok(change) => Some(change.key.resource.clone()),
+            Err(RecvError::Lagged(_)) => Some("*".to_owned()),
+            Err(RecvError::Closed) => None,
+        }
+    }
+
+    /// Drops the changes already queued, returning how many there were.
+    pub fn drain(&mut self) -> usize {
+        let mut n = 0;
+        while !matches!(
+            self.0.try_recv(),
+            Err(tokio::sync::broadcast::error::TryRecvError::Empty
+                | tokio::sync::broadcast::error::TryRecvError::Closed)
+        ) {
+            n += 1;
+        }
+        n
     }
 }
 

@@ -186,6 +186,9 @@ async fn answer(server: &FakeApiServer, req: Request<Bytes>) -> Response<Body> {
         return error_for(&ApiError::no_route());
     };
     let q = query(&parts.uri);
+    if route.sub.as_deref() == Some("log") && parts.method == Method::GET {
+        return pod_log(server, &route, &q).unwrap_or_else(|e| error_for(&e));
+    }
     match resource(server, &route, &parts.method, &parts.headers, &q, &body) {
         Ok(resp) => resp,
         Err(e) => error_for(&e),
@@ -271,9 +274,11 @@ fn target(st: &State, route: &Route) -> ApiResult<Target> {
     }
     if let Some(sub) = &route.sub {
         let v = rt.version(&route.version);
+        let pod = rt.group.is_empty() && rt.plural == "pods";
         let ok = match sub.as_str() {
             "status" => v.is_some_and(|v| v.status),
             "scale" => v.is_some_and(|v| v.scale.is_some()),
+            "binding" | "log" => pod,
             _ => false,
         };
         if !ok {
@@ -349,6 +354,10 @@ fn resource(
                 let obj = st.get(&target, &name)?;
                 Ok(json_response(200, &shaped_object(&target, obj, accept, q)))
             }
+            (Method::POST, Some(name)) if sub == "binding" => {
+                let obj = decode_body(content_type, body)?.ok_or_else(|| ApiError::bad_request("binding needs a body"))?;
+                Ok(written(st.bind(&target, &name, &obj)?))
+            }
             (Method::POST, None) => {
                 let obj = decode_body(content_type, body)?.ok_or_else(|| ApiError::bad_request("create needs a body"))?;
                 Ok(written(st.create(&target, obj, &write_options(q, headers)?)?))
@@ -395,6 +404,46 @@ fn resource(
             ))),
         }
     })
+}
+
+/// GET `pods/<name>/log`: the container's output from the kubelet's [`PodLogs`] (read outside
+/// the lock), the last `tailLines` lines when asked; `follow` is answered with what there is.
+fn pod_log(
+    server: &FakeApiServer,
+    route: &Route,
+    q: &BTreeMap<String, String>,
+) -> ApiResult<Response<Body>> {
+    let (namespace, container) = server.with(|st| {
+        let target = target(st, route)?;
+        let name = target.name.clone().unwrap_or_default();
+        let container = st.log_container(&target, &name, q.get("container").map(String::as_str))?;
+        Ok::<_, ApiError>((target.namespace, container))
+    })?;
+    let pod = route.name.clone().unwrap_or_default();
+    let previous = matches!(q.get("previous").map(String::as_str), Some("true" | "1"));
+    let text = server
+        .pod_logs()
+        .and_then(|logs| logs.read(&namespace, &pod, &container, previous))
+        .ok_or_else(|| {
+            let state = if previous {
+                "has no previous instance"
+            } else {
+                "is waiting to start"
+            };
+            ApiError::bad_request(format!("container {container:?} in pod {pod:?} {state}"))
+        })?;
+    let text = match q.get("tailLines").and_then(|n| n.parse::<usize>().ok()) {
+        Some(n) => {
+            let lines: Vec<&str> = text.lines().collect();
+            let mut tail = lines[lines.len().saturating_sub(n)..].join("\n");
+            if !tail.is_empty() {
+                tail.push('\n');
+            }
+            tail
+        }
+        None => text,
+    };
+    Ok(respond(200, "text/plain", Bytes::from(text)))
 }
 
 fn include(q: &BTreeMap<String, String>) -> Include {

@@ -10,4 +10,5 @@ mod lifecycle;
 mod reads;
 mod robustness;
 mod watch;
+mod workloads;
 mod writes;

@@ -15,55 +15,11 @@ use crate::support::{dynamic, wait_until};
 
 const NS: &str = "tributary-system";
 
-/// The newest modification time of the files the operator binary is built from.
-fn newest_source() -> std::time::SystemTime {
-    fn walk(path: &std::path::Path, newest: &mut std::time::SystemTime) {
-        let Ok(meta) = std::fs::metadata(path) else {
-            return;
-        };
-        if meta.is_dir() {
-            for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {
-                walk(&entry.path(), newest);
-            }
-        } else if let Ok(m) = meta.modified() {
-            *newest = (*newest).max(m);
-        }
-    }
-    let root = tools::repo_root();
-    let mut newest = std::time::SystemTime::UNIX_EPOCH;
-    for p in [
-        "operator/src",
-        "operator/Cargo.toml",
-        "crds/src",
-        "crds/Cargo.toml",
-        "Cargo.lock",
-    ] {
-        walk(&root.join(p), &mut newest);
-    }
-    newest
-}
-
 /// `target/debug/tributary-operator`, built first when missing or older than its sources
 /// (`cargo test --workspace` and `make build` build it; `cargo test -p tributary-e2e` may not).
 async fn operator_binary() -> std::path::PathBuf {
-    let bin = tools::debug_binary("tributary-operator");
-    let built = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
-    if built.is_none_or(|t| t < newest_source()) {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = tokio::process::Command::new(cargo)
-            .args(["build", "--quiet", "-p", "tributary-operator"])
-            .current_dir(tools::repo_root())
-            .status()
-            .await
-            .expect("run cargo build -p tributary-operator");
-        assert!(status.success(), "cargo build -p tributary-operator failed");
-    }
-    assert!(
-        bin.is_file(),
-        "{} is missing after cargo build",
-        bin.display()
-    );
-    bin
+    tools::build_binaries().await.expect("build the operator");
+    tools::debug_binary("tributary-operator")
 }
 
 fn free_port() -> u16 {

@@ -6,6 +6,8 @@
 use std::future::Future;
 use std::time::Duration;
 
+pub mod tools;
+
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;

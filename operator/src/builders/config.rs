@@ -68,7 +68,8 @@ pub fn server_properties(cluster: &KafkaCluster, names: &Names) -> String {
         (i64::from(spec.coordination.renew_interval_seconds) * 1000).to_string(),
     );
     let mut out = String::from(
-        "# Rendered by tributary-operator from the KafkaCluster; edit the KafkaCluster instead.\n",
+        "# Rendered by tributary-operator from the KafkaCluster; edit the KafkaCluster instead.\n\
+         # Each broker binds these ports on its pod IP (--listener, --http-listener).\n",
     );
     for (k, v) in &props {
         let _ = writeln!(out, "{k}={v}");

@@ -17,6 +17,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use tributary_crds::cluster::AdvertisedAddress;
 use tributary_crds::KafkaCluster;
 
 use super::{
@@ -202,6 +203,27 @@ fn probe(path: &str, period: i32, failures: i32) -> Probe {
     }
 }
 
+/// The broker's command line: the shared config file, plus what differs per pod. The Kafka
+/// listener and the HTTP endpoints bind the pod's IP (`$(POD_IP)`, which Kubernetes expands
+/// from the env), not 0.0.0.0: probes, Prometheus and clients reach the pod there, and brokers
+/// that share a host or network namespace do not collide. A listener that advertises the pod
+/// IP gets `--advertised-listener`; otherwise the file's `advertised.host.suffix` with the pod
+/// name gives the DNS name.
+fn broker_args(cluster: &KafkaCluster) -> Vec<String> {
+    let mut args = vec![
+        "--config".to_owned(),
+        format!("{CONFIG_DIR}/{CONFIG_FILE}"),
+        format!("--http-listener=$(POD_IP):{ADMIN_PORT}"),
+    ];
+    if let Some(first) = cluster.spec.listeners.first() {
+        args.push(format!("--listener=$(POD_IP):{}", first.port));
+        if first.advertise == AdvertisedAddress::PodIp {
+            args.push(format!("--advertised-listener=$(POD_IP):{}", first.port));
+        }
+    }
+    args
+}
+
 fn broker_container(cluster: &KafkaCluster) -> Container {
     let spec = &cluster.spec;
     let mut ports: Vec<ContainerPort> = spec
@@ -224,10 +246,7 @@ fn broker_container(cluster: &KafkaCluster) -> Container {
         name: "broker".to_owned(),
         image: Some(spec.image.clone()),
         image_pull_policy: Some(spec.image_pull_policy.as_str().to_owned()),
-        args: Some(vec![
-            "--config".to_owned(),
-            format!("{CONFIG_DIR}/{CONFIG_FILE}"),
-        ]),
+        args: Some(broker_args(cluster)),
         env: Some(vec![
             field_env(
                 "BROKER_ID",
@@ -236,6 +255,7 @@ fn broker_container(cluster: &KafkaCluster) -> Container {
             field_env("POD_NAME", "metadata.name"),
             field_env("POD_NAMESPACE", "metadata.namespace"),
             field_env("NODE_NAME", "spec.nodeName"),
+            field_env("POD_IP", "status.podIP"),
         ]),
         ports: Some(ports),
         resources: spec.resources.clone(),

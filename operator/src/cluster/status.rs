@@ -7,7 +7,7 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
-use tributary_crds::cluster::BrokerStatus;
+use tributary_crds::cluster::{AdvertisedAddress, BrokerStatus};
 use tributary_crds::conditions::{set_condition, DEGRADED, PROGRESSING, READY};
 use tributary_crds::ids::kafka_id_from_uid;
 use tributary_crds::{KafkaCluster, KafkaClusterStatus, KafkaTopic};
@@ -47,6 +47,32 @@ fn pod_ready(pod: &Pod) -> bool {
         .as_ref()
         .and_then(|s| s.conditions.as_ref())
         .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// Where clients bootstrap: the bootstrap Service's DNS name, or, when the first listener
+/// advertises pod IPs (clients that do not resolve cluster DNS), the brokers' pod IPs (the
+/// Service name until a broker has one).
+fn bootstrap_servers(
+    cluster: &KafkaCluster,
+    names: &Names,
+    pods: &BTreeMap<String, &Pod>,
+    port: i32,
+) -> String {
+    let dns = names.bootstrap_servers(port);
+    let advertise = cluster.spec.listeners.first().map(|l| l.advertise);
+    if advertise != Some(AdvertisedAddress::PodIp) {
+        return dns;
+    }
+    let ips: Vec<String> = (0..cluster.spec.brokers)
+        .filter_map(|id| pods.get(&names.broker_pod(id)))
+        .filter_map(|p| p.status.as_ref()?.pod_ip.clone())
+        .map(|ip| format!("{ip}:{port}"))
+        .collect();
+    if ips.is_empty() {
+        dns
+    } else {
+        ips.join(",")
+    }
 }
 
 /// Computes the cluster's status.
@@ -95,6 +121,7 @@ pub fn compute(o: Observed<'_>) -> KafkaClusterStatus {
             .sum()
     };
     let listener_port = cluster.spec.listeners.first().map_or(9092, |l| l.port);
+    let bootstrap_servers = bootstrap_servers(cluster, o.names, &pods, listener_port);
 
     let mut status = KafkaClusterStatus {
         observed_generation: generation,
@@ -105,7 +132,7 @@ pub fn compute(o: Observed<'_>) -> KafkaClusterStatus {
             .map_or(0, |s| s.replicas),
         ready_brokers,
         brokers,
-        bootstrap_servers: Some(o.names.bootstrap_servers(listener_port)),
+        bootstrap_servers: Some(bootstrap_servers),
         cluster_id: cluster
             .metadata
             .uid

@@ -6,6 +6,7 @@
 mod admission;
 mod defaults;
 mod delete;
+mod pods;
 mod read;
 mod scale;
 mod services;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 pub(crate) use delete::{DeleteOptions, FOREGROUND, ORPHAN};
+pub use pods::PodLogs;
 pub(crate) use read::ListOptions;
 pub(crate) use strategy::has_finalizers;
 

@@ -1,0 +1,492 @@
+//! The Deployment controller: one ReplicaSet per pod template (`<name>-<pod-template-hash>`,
+//! the hash also in its selector and pod labels), rolled out by the strategy (Recreate, or
+//! RollingUpdate within maxSurge and maxUnavailable), revision annotations
+//! (`deployment.kubernetes.io/revision`), old ReplicaSets pruned past
+//! `revisionHistoryLimit`, and the status `kubectl rollout status` and helm's readiness
+//! checks read: observedGeneration, replicas, updated/ready/available/unavailable replicas,
+//! and the Available and Progressing conditions (NewReplicaSetCreated, ReplicaSetUpdated,
+//! NewReplicaSetAvailable, ProgressDeadlineExceeded).
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{
+    Deployment, DeploymentCondition, DeploymentStatus, ReplicaSet, ReplicaSetSpec,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client};
+use serde_json::json;
+
+use super::meta::{self, controlled_by, owner_ref};
+use super::{logged, Snapshot};
+
+/// Label and selector key distinguishing the ReplicaSets of one Deployment.
+pub const TEMPLATE_HASH_LABEL: &str = "pod-template-hash";
+/// Annotation with a ReplicaSet's (and its Deployment's current) revision number.
+pub const REVISION_ANNOTATION: &str = "deployment.kubernetes.io/revision";
+
+/// One pass over every Deployment.
+pub(crate) async fn sync(client: &Client, snap: &Snapshot) {
+    for d in &snap.deployments {
+        if !meta::terminating(&d.metadata) {
+            sync_one(client, snap, d).await;
+        }
+    }
+}
+
+fn revision(rs: &ReplicaSet) -> i64 {
+    rs.metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(REVISION_ANNOTATION))
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(0)
+}
+
+fn spec_replicas(rs: &ReplicaSet) -> i32 {
+    rs.spec.replicas.unwrap_or(0)
+}
+
+fn status_of(rs: &ReplicaSet, f: fn(&k8s_openapi::api::apps::v1::ReplicaSetStatus) -> i32) -> i32 {
+    rs.status.as_ref().map_or(0, f)
+}
+
+fn available_of(rs: &ReplicaSet) -> i32 {
+    status_of(rs, |s| s.available_replicas.unwrap_or(0))
+}
+
+/// The rollout step: new spec.replicas per ReplicaSet name, when they change.
+struct Plan {
+    scale: BTreeMap<String, i32>,
+}
+
+impl Plan {
+    fn set(&mut self, rs: &ReplicaSet, replicas: i32) {
+        if spec_replicas(rs) != replicas {
+            self.scale
+                .insert(meta::name(&rs.metadata).to_owned(), replicas);
+        }
+    }
+}
+
+/// How the ReplicaSets of a Deployment should be scaled now (the real controller's
+/// `rolloutRolling` / `rolloutRecreate` and scaling rules).
+fn plan(d: &Deployment, new: &ReplicaSet, old: &[&ReplicaSet]) -> Plan {
+    let mut plan = Plan {
+        scale: BTreeMap::new(),
+    };
+    let spec = &d.spec;
+    let replicas = spec.replicas.unwrap_or(1);
+    let strategy = spec.strategy.as_ref();
+    let old_spec: i32 = old.iter().map(|r| spec_replicas(r)).sum();
+    if strategy.and_then(|s| s.type_.as_deref()) == Some("Recreate") {
+        if old_spec > 0 {
+            for rs in old {
+                plan.set(rs, 0);
+            }
+        } else if old.iter().all(|r| status_of(r, |s| s.replicas) == 0) {
+            plan.set(new, replicas);
+        }
+        return plan;
+    }
+    if old_spec == 0 {
+        plan.set(new, replicas);
+        return plan;
+    }
+    let rolling = strategy.and_then(|s| s.rolling_update.as_ref());
+    let surge = meta::scaled(
+        rolling.and_then(|r| r.max_surge.as_ref()),
+        replicas,
+        "25%",
+        true,
+    );
+    let mut unavailable = meta::scaled(
+        rolling.and_then(|r| r.max_unavailable.as_ref()),
+        replicas,
+        "25%",
+        false,
+    );
+    if surge == 0 && unavailable == 0 {
+        unavailable = 1;
+    }
+    let new_spec = spec_replicas(new);
+    if new_spec > replicas {
+        plan.set(new, replicas);
+        return plan;
+    }
+    let all_spec = old_spec + new_spec;
+    let max_total = replicas + surge;
+    if new_spec < replicas && all_spec < max_total {
+        plan.set(new, (new_spec + max_total - all_spec).min(replicas));
+        return plan;
+    }
+    // Scale old ReplicaSets down as far as availability allows: unhealthy replicas first.
+    let min_available = replicas - unavailable;
+    let new_unavailable = new_spec - available_of(new);
+    let mut budget = all_spec - min_available - new_unavailable;
+    if budget <= 0 {
+        return plan;
+    }
+    let mut sorted: Vec<&ReplicaSet> = old.to_vec();
+    sorted.sort_by_key(|r| r.metadata.creation_timestamp.as_ref().map(|t| t.0));
+    let mut target: BTreeMap<String, i32> = sorted
+        .iter()
+        .map(|r| (meta::name(&r.metadata).to_owned(), spec_replicas(r)))
+        .collect();
+    for rs in &sorted {
+        let name = meta::name(&rs.metadata);
+        let current = target.get(name).copied().unwrap_or(0);
+        let unhealthy = (current - available_of(rs)).max(0).min(budget);
+        if unhealthy > 0 {
+            target.insert(name.to_owned(), current - unhealthy);
+            budget -= unhealthy;
+        }
+    }
+    let all_available: i32 = old.iter().map(|r| available_of(r)).sum::<i32>() + available_of(new);
+    let mut healthy_budget = all_available - min_available;
+    for rs in &sorted {
+        if healthy_budget <= 0 {
+            break;
+        }
+        let name = meta::name(&rs.metadata);
+        let current = target.get(name).copied().unwrap_or(0);
+        let down = current.min(healthy_budget);
+        target.insert(name.to_owned(), current - down);
+        healthy_budget -= down;
+    }
+    for rs in sorted {
+        if let Some(n) = target.get(meta::name(&rs.metadata)) {
+            plan.set(rs, *n);
+        }
+    }
+    plan
+}
+
+async fn sync_one(client: &Client, snap: &Snapshot, d: &Deployment) {
+    let ns = meta::namespace(&d.metadata);
+    let name = meta::name(&d.metadata);
+    let uid = meta::uid(&d.metadata);
+    let spec = &d.spec;
+    let rs_api: Api<ReplicaSet> = Api::namespaced(client.clone(), ns);
+    let owned: Vec<&ReplicaSet> = snap
+        .replica_sets
+        .iter()
+        .filter(|r| meta::namespace(&r.metadata) == ns && controlled_by(&r.metadata, uid))
+        .collect();
+    let hash = meta::hash(&spec.template);
+    let new = owned.iter().copied().find(|r| {
+        r.metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(TEMPLATE_HASH_LABEL))
+            == Some(&hash)
+    });
+    let old: Vec<&ReplicaSet> = owned
+        .iter()
+        .copied()
+        .filter(|r| new.is_none_or(|n| n.metadata.uid != r.metadata.uid))
+        .collect();
+    let paused = spec.paused == Some(true);
+    let Some(new) = new else {
+        if !paused {
+            create_replica_set(client, d, &hash, &old).await;
+        }
+        return;
+    };
+    if !paused {
+        let plan = plan(d, new, &old);
+        for (rs_name, replicas) in &plan.scale {
+            let patch = json!({"spec": {"replicas": replicas}});
+            logged(
+                &format!("scale ReplicaSet {ns}/{rs_name}"),
+                rs_api
+                    .patch(rs_name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await,
+            );
+        }
+        prune_history(&rs_api, spec.revision_history_limit.unwrap_or(10), &old).await;
+    }
+    let rev = revision(new).to_string();
+    let current_rev = d
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(REVISION_ANNOTATION));
+    if current_rev != Some(&rev) {
+        let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
+        let patch = json!({"metadata": {"annotations": {REVISION_ANNOTATION: rev}}});
+        logged(
+            &format!("revision of Deployment {ns}/{name}"),
+            api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await,
+        );
+    }
+    write_status(client, snap, d, new, &owned).await;
+}
+
+async fn create_replica_set(client: &Client, d: &Deployment, hash: &str, old: &[&ReplicaSet]) {
+    let ns = meta::namespace(&d.metadata);
+    let name = meta::name(&d.metadata);
+    let spec = &d.spec;
+    let replicas = spec.replicas.unwrap_or(1);
+    let recreate = spec.strategy.as_ref().and_then(|s| s.type_.as_deref()) == Some("Recreate");
+    let old_spec: i32 = old.iter().map(|r| spec_replicas(r)).sum();
+    let initial = if old_spec == 0 {
+        replicas
+    } else if recreate {
+        0
+    } else {
+        let surge = meta::scaled(
+            spec.strategy
+                .as_ref()
+                .and_then(|s| s.rolling_update.as_ref())
+                .and_then(|r| r.max_surge.as_ref()),
+            replicas,
+            "25%",
+            true,
+        );
+        (replicas + surge - old_spec).clamp(0, replicas)
+    };
+    let mut template = spec.template.clone();
+    let mut template_meta = template.metadata.take().unwrap_or_default();
+    template_meta
+        .labels
+        .get_or_insert_with(BTreeMap::new)
+        .insert(TEMPLATE_HASH_LABEL.to_owned(), hash.to_owned());
+    let labels = template_meta.labels.clone();
+    template.metadata = Some(template_meta);
+    let mut selector = spec.selector.clone();
+    selector
+        .match_labels
+        .get_or_insert_with(BTreeMap::new)
+        .insert(TEMPLATE_HASH_LABEL.to_owned(), hash.to_owned());
+    let next_revision = old.iter().map(|r| revision(r)).max().unwrap_or(0) + 1;
+    let rs = ReplicaSet {
+        metadata: ObjectMeta {
+            name: Some(format!("{name}-{hash}")),
+            namespace: Some(ns.to_owned()),
+            labels,
+            annotations: Some(BTreeMap::from([
+                (REVISION_ANNOTATION.to_owned(), next_revision.to_string()),
+                (
+                    "deployment.kubernetes.io/desired-replicas".to_owned(),
+                    replicas.to_string(),
+                ),
+            ])),
+            owner_references: owner_ref(d, true).map(|r| vec![r]),
+            ..ObjectMeta::default()
+        },
+        spec: ReplicaSetSpec {
+            replicas: Some(initial),
+            min_ready_seconds: spec.min_ready_seconds,
+            selector,
+            template: Some(template),
+        },
+        status: None,
+    };
+    let api: Api<ReplicaSet> = Api::namespaced(client.clone(), ns);
+    logged(
+        &format!("create the ReplicaSet of Deployment {ns}/{name}"),
+        api.create(&PostParams::default(), &rs).await,
+    );
+}
+
+/// Deletes scaled-down old ReplicaSets beyond the history limit, oldest revisions first.
+async fn prune_history(api: &Api<ReplicaSet>, limit: i32, old: &[&ReplicaSet]) {
+    let mut idle: Vec<&ReplicaSet> = old
+        .iter()
+        .copied()
+        .filter(|r| spec_replicas(r) == 0 && status_of(r, |s| s.replicas) == 0)
+        .filter(|r| !meta::terminating(&r.metadata))
+        .collect();
+    let keep = usize::try_from(limit).unwrap_or(0);
+    if idle.len() <= keep {
+        return;
+    }
+    idle.sort_by_key(|r| revision(r));
+    for rs in &idle[..idle.len() - keep] {
+        let name = meta::name(&rs.metadata);
+        logged(
+            &format!("prune ReplicaSet {name}"),
+            api.delete(name, &DeleteParams::default()).await,
+        );
+    }
+}
+
+/// A condition with the times kept when nothing but the update time changes.
+fn condition(
+    old: Option<&DeploymentCondition>,
+    type_: &str,
+    status: bool,
+    reason: &str,
+    message: String,
+    now: &Time,
+    progressed: bool,
+) -> DeploymentCondition {
+    let status = if status { "True" } else { "False" }.to_owned();
+    let same = old.is_some_and(|o| {
+        o.status.as_deref() == Some(status.as_str()) && o.reason.as_deref() == Some(reason)
+    });
+    let transition = old
+        .filter(|o| o.status.as_deref() == Some(status.as_str()))
+        .and_then(|o| o.last_transition_time.clone())
+        .unwrap_or_else(|| now.clone());
+    let update = match old.and_then(|o| o.last_update_time.clone()) {
+        Some(t) if same && !progressed => t,
+        _ => now.clone(),
+    };
+    DeploymentCondition {
+        type_: Some(type_.to_owned()),
+        status: Some(status),
+        reason: Some(reason.to_owned()),
+        message: Some(message),
+        last_transition_time: Some(transition),
+        last_update_time: Some(update),
+    }
+}
+
+async fn write_status(
+    client: &Client,
+    snap: &Snapshot,
+    d: &Deployment,
+    new: &ReplicaSet,
+    owned: &[&ReplicaSet],
+) {
+    let ns = meta::namespace(&d.metadata);
+    let name = meta::name(&d.metadata);
+    let spec = &d.spec;
+    let replicas = spec.replicas.unwrap_or(1);
+    let sum = |f: fn(&k8s_openapi::api::apps::v1::ReplicaSetStatus) -> i32| -> i32 {
+        owned.iter().map(|r| status_of(r, f)).sum()
+    };
+    let total_spec: i32 = owned.iter().map(|r| spec_replicas(r)).sum();
+    let available = sum(|s| s.available_replicas.unwrap_or(0));
+    let updated = status_of(new, |s| s.replicas);
+    let old_pods: i32 = owned
+        .iter()
+        .filter(|r| r.metadata.uid != new.metadata.uid)
+        .map(|r| status_of(r, |s| s.replicas))
+        .sum();
+    let unavailable_allowed =
+        if spec.strategy.as_ref().and_then(|s| s.type_.as_deref()) == Some("Recreate") {
+            0
+        } else {
+            meta::scaled(
+                spec.strategy
+                    .as_ref()
+                    .and_then(|s| s.rolling_update.as_ref())
+                    .and_then(|r| r.max_unavailable.as_ref()),
+                replicas,
+                "25%",
+                false,
+            )
+        };
+    let old_status = d.status.clone().unwrap_or_default();
+    let old_conditions = old_status.conditions.clone().unwrap_or_default();
+    let find = |t: &str| {
+        old_conditions
+            .iter()
+            .find(|c| c.type_.as_deref() == Some(t))
+    };
+    let now = Time(snap.now);
+    let mut status = DeploymentStatus {
+        observed_generation: d.metadata.generation,
+        replicas: Some(sum(|s| s.replicas)),
+        updated_replicas: Some(updated),
+        ready_replicas: Some(sum(|s| s.ready_replicas.unwrap_or(0))),
+        available_replicas: Some(available),
+        unavailable_replicas: Some((total_spec - available).max(0)),
+        collision_count: old_status.collision_count,
+        terminating_replicas: old_status.terminating_replicas,
+        conditions: None,
+    };
+    let progressed = status.replicas != old_status.replicas
+        || status.updated_replicas != old_status.updated_replicas
+        || status.ready_replicas != old_status.ready_replicas
+        || status.available_replicas != old_status.available_replicas;
+    let minimum = available >= replicas - unavailable_allowed;
+    let available_condition = if minimum {
+        condition(
+            find("Available"),
+            "Available",
+            true,
+            "MinimumReplicasAvailable",
+            "Deployment has minimum availability.".to_owned(),
+            &now,
+            false,
+        )
+    } else {
+        condition(
+            find("Available"),
+            "Available",
+            false,
+            "MinimumReplicasUnavailable",
+            "Deployment does not have minimum availability.".to_owned(),
+            &now,
+            false,
+        )
+    };
+    let new_name = meta::name(&new.metadata);
+    let complete = updated == replicas
+        && spec_replicas(new) == replicas
+        && available_of(new) == replicas
+        && old_pods == 0;
+    let deadline = i64::from(spec.progress_deadline_seconds.unwrap_or(600));
+    let previous = find("Progressing");
+    let stalled = previous
+        .and_then(|c| c.last_update_time.as_ref())
+        .is_some_and(|t| snap.now.as_second() - t.0.as_second() > deadline);
+    let progressing = if complete {
+        condition(
+            previous,
+            "Progressing",
+            true,
+            "NewReplicaSetAvailable",
+            format!("ReplicaSet {new_name:?} has successfully progressed."),
+            &now,
+            progressed,
+        )
+    } else if progressed || !stalled || spec.paused == Some(true) {
+        let reason = if previous.is_none() {
+            "NewReplicaSetCreated"
+        } else {
+            "ReplicaSetUpdated"
+        };
+        let message = if previous.is_none() {
+            format!("Created new replica set {new_name:?}")
+        } else {
+            format!("ReplicaSet {new_name:?} is progressing.")
+        };
+        condition(
+            previous,
+            "Progressing",
+            true,
+            reason,
+            message,
+            &now,
+            progressed,
+        )
+    } else {
+        condition(
+            previous,
+            "Progressing",
+            false,
+            "ProgressDeadlineExceeded",
+            format!("ReplicaSet {new_name:?} has timed out progressing."),
+            &now,
+            false,
+        )
+    };
+    status.conditions = Some(vec![available_condition, progressing]);
+    if d.status.as_ref() == Some(&status) {
+        return;
+    }
+    let mut updated_d = d.clone();
+    updated_d.status = Some(status);
+    let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
+    logged(
+        &format!("status of Deployment {ns}/{name}"),
+        api.replace_status(name, &PostParams::default(), &updated_d)
+            .await,
+    );
+}

@@ -1,0 +1,147 @@
+//! The ReplicaSet controller: keeps `spec.replicas` active pods from the template (created
+//! with `generateName`, controlled by the ReplicaSet), deletes the surplus in the real
+//! controller's order (unscheduled, then pending, then not ready, then the youngest), and
+//! reports replica, ready and available counts. Orphaned pods matching the selector are not
+//! adopted.
+
+use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetStatus};
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{DeleteParams, PostParams};
+use kube::{Api, Client};
+
+use super::meta::{self, active, available, controlled_by, owner_ref, ready};
+use super::{logged, Snapshot};
+
+/// Pod creations per ReplicaSet and pass (the real controller's slow-start batches).
+const BURST: i32 = 50;
+
+/// One pass over every ReplicaSet.
+pub(crate) async fn sync(client: &Client, snap: &Snapshot) {
+    for rs in &snap.replica_sets {
+        if meta::terminating(&rs.metadata) {
+            continue;
+        }
+        sync_one(client, snap, rs).await;
+    }
+}
+
+/// The pods `rs` controls.
+pub(crate) fn pods_of<'a>(snap: &'a Snapshot, rs: &ReplicaSet) -> Vec<&'a Pod> {
+    let ns = meta::namespace(&rs.metadata);
+    let uid = meta::uid(&rs.metadata);
+    snap.pods
+        .iter()
+        .filter(|p| meta::namespace(&p.metadata) == ns && controlled_by(&p.metadata, uid))
+        .collect()
+}
+
+/// Deletion preference: lower goes first.
+fn deletion_rank(pod: &Pod) -> (u8, u8, u8, std::cmp::Reverse<i64>) {
+    let unscheduled = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.node_name.as_deref())
+        .is_none_or(str::is_empty);
+    let phase = match meta::phase(pod) {
+        "Pending" => 0,
+        "Running" => 2,
+        _ => 1,
+    };
+    let created = pod
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .map_or(0, |t| t.0.as_second());
+    (
+        u8::from(!unscheduled),
+        phase,
+        u8::from(ready(pod)),
+        std::cmp::Reverse(created),
+    )
+}
+
+async fn sync_one(client: &Client, snap: &Snapshot, rs: &ReplicaSet) {
+    let ns = meta::namespace(&rs.metadata);
+    let name = meta::name(&rs.metadata);
+    let spec = &rs.spec;
+    let want = spec.replicas.unwrap_or(1);
+    let pods = pods_of(snap, rs);
+    let mut live: Vec<&Pod> = pods.iter().copied().filter(|p| active(p)).collect();
+    let have = i32::try_from(live.len()).unwrap_or(i32::MAX);
+    let api: Api<Pod> = Api::namespaced(client.clone(), ns);
+    if have < want {
+        let Some(template) = spec.template.as_ref() else {
+            return;
+        };
+        let template_meta = template.metadata.clone().unwrap_or_default();
+        for _ in 0..(want - have).min(BURST) {
+            let pod = Pod {
+                metadata: ObjectMeta {
+                    generate_name: Some(format!("{name}-")),
+                    namespace: Some(ns.to_owned()),
+                    labels: template_meta.labels.clone(),
+                    annotations: template_meta.annotations.clone(),
+                    owner_references: owner_ref(rs, true).map(|r| vec![r]),
+                    ..ObjectMeta::default()
+                },
+                spec: template.spec.clone(),
+                status: None,
+            };
+            if logged(
+                &format!("create a pod of ReplicaSet {ns}/{name}"),
+                api.create(&PostParams::default(), &pod).await,
+            )
+            .is_none()
+            {
+                break;
+            }
+        }
+    } else if have > want {
+        live.sort_by_key(|p| deletion_rank(p));
+        let surplus = usize::try_from(have - want).unwrap_or(0);
+        for pod in live.iter().take(surplus) {
+            let pod_name = meta::name(&pod.metadata);
+            logged(
+                &format!("delete pod {ns}/{pod_name}"),
+                api.delete(pod_name, &DeleteParams::default()).await,
+            );
+        }
+    }
+    let min_ready = spec.min_ready_seconds.unwrap_or(0);
+    let template_labels = spec
+        .template
+        .as_ref()
+        .and_then(|t| t.metadata.as_ref())
+        .and_then(|m| m.labels.clone())
+        .unwrap_or_default();
+    let live: Vec<&Pod> = pods.iter().copied().filter(|p| active(p)).collect();
+    let count = |f: &dyn Fn(&Pod) -> bool| {
+        i32::try_from(live.iter().filter(|p| f(p)).count()).unwrap_or(i32::MAX)
+    };
+    let status = ReplicaSetStatus {
+        replicas: count(&|_| true),
+        fully_labeled_replicas: Some(count(&|p| {
+            let labels = p.metadata.labels.clone().unwrap_or_default();
+            template_labels
+                .iter()
+                .all(|(k, v)| labels.get(k) == Some(v))
+        })),
+        ready_replicas: Some(count(&ready)),
+        available_replicas: Some(count(&|p| available(p, min_ready, snap.now))),
+        observed_generation: rs.metadata.generation,
+        conditions: rs.status.as_ref().and_then(|s| s.conditions.clone()),
+        terminating_replicas: rs.status.as_ref().and_then(|s| s.terminating_replicas),
+    };
+    if rs.status.as_ref() != Some(&status) {
+        let mut updated = rs.clone();
+        updated.status = Some(status);
+        let rs_api: Api<ReplicaSet> = Api::namespaced(client.clone(), ns);
+        logged(
+            &format!("status of ReplicaSet {ns}/{name}"),
+            rs_api
+                .replace_status(name, &PostParams::default(), &updated)
+                .await,
+        );
+    }
+}

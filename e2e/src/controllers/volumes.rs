@@ -1,0 +1,288 @@
+//! Persistent volumes: a default StorageClass whose provisioner makes one host directory per
+//! claim (a PersistentVolume `pvc-<claim uid>` with that `hostPath`, bound to the claim both
+//! ways, as the PV controller and an external provisioner do), the `kubernetes.io/pvc-protection`
+//! finalizer (a claim in use by a pod is deleted only after the pod), and reclaiming volumes
+//! whose claim is gone (`Delete`: the directory and the PersistentVolume are removed; `Retain`:
+//! the volume becomes Released and keeps its data).
+//!
+//! Claims of other StorageClasses stay Pending, as they would without their provisioner.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use k8s_openapi::api::core::v1::{
+    HostPathVolumeSource, ObjectReference, PersistentVolume, PersistentVolumeClaim,
+    PersistentVolumeClaimStatus, PersistentVolumeSpec, PersistentVolumeStatus,
+};
+use k8s_openapi::api::storage::v1::StorageClass;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client};
+use serde_json::json;
+
+use super::meta;
+use super::{logged, Snapshot};
+
+/// The provisioner of the default StorageClass.
+pub const PROVISIONER: &str = "tributary.dev/host-path";
+/// Name of the default StorageClass.
+pub const DEFAULT_CLASS: &str = "standard";
+/// Annotation marking the default StorageClass.
+const DEFAULT_CLASS_ANNOTATION: &str = "storageclass.kubernetes.io/is-default-class";
+/// Finalizer holding a claim while a pod uses it.
+pub const PVC_PROTECTION: &str = "kubernetes.io/pvc-protection";
+
+/// Creates the default StorageClass (as a cluster's addons do); it may already exist.
+pub(crate) async fn install_default_class(client: &Client) {
+    let class = StorageClass {
+        metadata: ObjectMeta {
+            name: Some(DEFAULT_CLASS.to_owned()),
+            annotations: Some(BTreeMap::from([(
+                DEFAULT_CLASS_ANNOTATION.to_owned(),
+                "true".to_owned(),
+            )])),
+            ..ObjectMeta::default()
+        },
+        provisioner: PROVISIONER.to_owned(),
+        reclaim_policy: Some("Delete".to_owned()),
+        volume_binding_mode: Some("Immediate".to_owned()),
+        ..StorageClass::default()
+    };
+    let api: Api<StorageClass> = Api::all(client.clone());
+    if let Err(e) = api.create(&PostParams::default(), &class).await {
+        tracing::debug!("default StorageClass: {e}");
+    }
+}
+
+/// One pass: provision and bind claims, protect claims in use, reclaim released volumes.
+pub(crate) async fn sync(client: &Client, snap: &Snapshot, dir: &Path) {
+    for claim in &snap.claims {
+        let ns = meta::namespace(&claim.metadata);
+        let name = meta::name(&claim.metadata);
+        let api: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), ns);
+        let finalizers = claim.metadata.finalizers.clone().unwrap_or_default();
+        let protected = finalizers.iter().any(|f| f == PVC_PROTECTION);
+        if meta::terminating(&claim.metadata) {
+            if protected && !in_use(snap, ns, name) {
+                let kept: Vec<&String> =
+                    finalizers.iter().filter(|f| *f != PVC_PROTECTION).collect();
+                let patch = json!({"metadata": {"finalizers": kept, "resourceVersion": claim.metadata.resource_version}});
+                logged(
+                    &format!("release claim {ns}/{name}"),
+                    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+                        .await,
+                );
+            }
+            continue;
+        }
+        if !protected {
+            let mut with = finalizers.clone();
+            with.push(PVC_PROTECTION.to_owned());
+            let patch = json!({"metadata": {"finalizers": with, "resourceVersion": claim.metadata.resource_version}});
+            logged(
+                &format!("protect claim {ns}/{name}"),
+                api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await,
+            );
+            continue;
+        }
+        provision(client, snap, claim, dir).await;
+    }
+    reclaim(client, snap, dir).await;
+}
+
+/// Whether a pod that has not finished uses claim `name`.
+fn in_use(snap: &Snapshot, ns: &str, name: &str) -> bool {
+    snap.pods.iter().any(|p| {
+        meta::namespace(&p.metadata) == ns
+            && !matches!(meta::phase(p), "Succeeded" | "Failed")
+            && p.spec
+                .iter()
+                .flat_map(|s| s.volumes.iter().flatten())
+                .any(|v| {
+                    v.persistent_volume_claim
+                        .as_ref()
+                        .is_some_and(|c| c.claim_name == name)
+                })
+    })
+}
+
+/// The class a claim asks for (the default class when it names none).
+fn class_of<'a>(snap: &'a Snapshot, claim: &PersistentVolumeClaim) -> Option<&'a StorageClass> {
+    let asked = claim
+        .spec
+        .as_ref()
+        .and_then(|s| s.storage_class_name.as_deref());
+    snap.classes.iter().find(|c| match asked {
+        Some(name) => meta::name(&c.metadata) == name,
+        None => c
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(DEFAULT_CLASS_ANNOTATION))
+            .is_some_and(|v| v == "true"),
+    })
+}
+
+async fn provision(client: &Client, snap: &Snapshot, claim: &PersistentVolumeClaim, dir: &Path) {
+    let ns = meta::namespace(&claim.metadata);
+    let name = meta::name(&claim.metadata);
+    let uid = meta::uid(&claim.metadata);
+    let bound = claim.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Bound");
+    if bound {
+        return;
+    }
+    let Some(class) = class_of(snap, claim).filter(|c| c.provisioner == PROVISIONER) else {
+        return;
+    };
+    let class_name = meta::name(&class.metadata).to_owned();
+    let spec = claim.spec.clone().unwrap_or_default();
+    let capacity = spec
+        .resources
+        .as_ref()
+        .and_then(|r| r.requests.clone())
+        .unwrap_or_default();
+    let pv_name = format!("pvc-{uid}");
+    let path = dir.join(&pv_name);
+    if let Err(e) = std::fs::create_dir_all(&path) {
+        tracing::warn!("cannot provision {}: {e}", path.display());
+        return;
+    }
+    let pv_api: Api<PersistentVolume> = Api::all(client.clone());
+    if !snap
+        .volumes
+        .iter()
+        .any(|v| meta::name(&v.metadata) == pv_name)
+    {
+        let pv = PersistentVolume {
+            metadata: ObjectMeta {
+                name: Some(pv_name.clone()),
+                annotations: Some(BTreeMap::from([(
+                    "pv.kubernetes.io/provisioned-by".to_owned(),
+                    PROVISIONER.to_owned(),
+                )])),
+                ..ObjectMeta::default()
+            },
+            spec: Some(PersistentVolumeSpec {
+                access_modes: spec.access_modes.clone(),
+                capacity: Some(capacity.clone()),
+                claim_ref: Some(ObjectReference {
+                    api_version: Some("v1".to_owned()),
+                    kind: Some("PersistentVolumeClaim".to_owned()),
+                    namespace: Some(ns.to_owned()),
+                    name: Some(name.to_owned()),
+                    uid: Some(uid.to_owned()),
+                    ..ObjectReference::default()
+                }),
+                host_path: Some(HostPathVolumeSource {
+                    path: path.to_string_lossy().into_owned(),
+                    type_: Some("Directory".to_owned()),
+                }),
+                persistent_volume_reclaim_policy: Some(
+                    class
+                        .reclaim_policy
+                        .clone()
+                        .unwrap_or_else(|| "Delete".to_owned()),
+                ),
+                storage_class_name: Some(class_name.clone()),
+                volume_mode: spec.volume_mode.clone(),
+                ..PersistentVolumeSpec::default()
+            }),
+            status: None,
+        };
+        let Some(created) = logged(
+            &format!("provision {pv_name}"),
+            pv_api.create(&PostParams::default(), &pv).await,
+        ) else {
+            return;
+        };
+        let mut done = created;
+        done.status = Some(PersistentVolumeStatus {
+            phase: Some("Bound".to_owned()),
+            ..PersistentVolumeStatus::default()
+        });
+        logged(
+            &format!("status of {pv_name}"),
+            pv_api
+                .replace_status(&pv_name, &PostParams::default(), &done)
+                .await,
+        );
+    }
+    let api: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), ns);
+    let patch = json!({
+        "metadata": {"annotations": {
+            "pv.kubernetes.io/bind-completed": "yes",
+            "pv.kubernetes.io/bound-by-controller": "yes",
+            "volume.kubernetes.io/storage-provisioner": PROVISIONER,
+        }},
+        "spec": {"volumeName": pv_name, "storageClassName": class_name},
+    });
+    let Some(mut patched) = logged(
+        &format!("bind claim {ns}/{name}"),
+        api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await,
+    ) else {
+        return;
+    };
+    patched.status = Some(PersistentVolumeClaimStatus {
+        phase: Some("Bound".to_owned()),
+        access_modes: spec.access_modes.clone(),
+        capacity: Some(capacity),
+        ..PersistentVolumeClaimStatus::default()
+    });
+    logged(
+        &format!("status of claim {ns}/{name}"),
+        api.replace_status(name, &PostParams::default(), &patched)
+            .await,
+    );
+}
+
+/// Volumes whose claim is gone: removed with their directory (`Delete`) or Released.
+async fn reclaim(client: &Client, snap: &Snapshot, dir: &Path) {
+    let pv_api: Api<PersistentVolume> = Api::all(client.clone());
+    for pv in &snap.volumes {
+        let Some(spec) = pv.spec.as_ref() else {
+            continue;
+        };
+        let Some(claim_uid) = spec.claim_ref.as_ref().and_then(|c| c.uid.as_deref()) else {
+            continue;
+        };
+        if snap
+            .claims
+            .iter()
+            .any(|c| meta::uid(&c.metadata) == claim_uid)
+        {
+            continue;
+        }
+        let name = meta::name(&pv.metadata);
+        if spec.persistent_volume_reclaim_policy.as_deref() == Some("Delete") {
+            if let Some(path) = spec.host_path.as_ref().map(|h| PathBuf::from(&h.path)) {
+                // Only what this provisioner made, never another host path.
+                if path.parent() == Some(dir) {
+                    if let Err(e) = std::fs::remove_dir_all(&path) {
+                        if e.kind() != std::io::ErrorKind::NotFound {
+                            tracing::warn!("cannot delete {}: {e}", path.display());
+                            continue;
+                        }
+                    }
+                }
+            }
+            logged(
+                &format!("delete {name}"),
+                pv_api.delete(name, &DeleteParams::default()).await,
+            );
+        } else if pv.status.as_ref().and_then(|s| s.phase.as_deref()) != Some("Released") {
+            let mut released = pv.clone();
+            released.status = Some(PersistentVolumeStatus {
+                phase: Some("Released".to_owned()),
+                ..PersistentVolumeStatus::default()
+            });
+            logged(
+                &format!("release {name}"),
+                pv_api
+                    .replace_status(name, &PostParams::default(), &released)
+                    .await,
+            );
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! `tributary-e2e up`: a multi-broker development cluster on one machine. Starts the local
+//! control plane, installs `charts/tributary` with the real helm (the chart's images run the
+//! `target/debug` binaries), applies a KafkaCluster whose listener advertises pod IPs (so
+//! clients on the host reach each broker), and waits until it is Ready.
+
+use std::ffi::OsStr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::local::{LocalCluster, LocalConfig};
+use crate::tools;
+
+/// Namespace of the chart's release.
+pub const RELEASE_NAMESPACE: &str = "tributary-system";
+/// Name of the chart's release.
+pub const RELEASE: &str = "tributary";
+
+/// What to start.
+#[derive(Clone, Debug)]
+pub struct UpOptions {
+    /// Brokers of the KafkaCluster.
+    pub brokers: u32,
+    /// Namespace of the KafkaCluster.
+    pub namespace: String,
+    /// Name of the KafkaCluster.
+    pub name: String,
+    /// Control plane settings (state directory, images, watchdog, port).
+    pub local: LocalConfig,
+    /// Extra `helm install --set` values.
+    pub helm_set: Vec<String>,
+    /// How long the cluster may take to become Ready.
+    pub timeout: Duration,
+}
+
+/// The KafkaCluster of `up`: `examples/kafka-cluster.yaml`'s shape, sized for one machine,
+/// advertising pod IPs.
+pub fn kafka_cluster(name: &str, namespace: &str, brokers: u32) -> String {
+    let replication = brokers.min(3);
+    let min_isr = replication.saturating_sub(1).max(1);
+    format!(
+        "apiVersion: tributary.dev/v1alpha1
+kind: KafkaCluster
+metadata:
+  name: {name}
+  namespace: {namespace}
+spec:
+  brokers: {brokers}
+  config:
+    default.replication.factor: \"{replication}\"
+    min.insync.replicas: \"{min_isr}\"
+  storage:
+    size: 1Gi
+    deleteClaim: true
+  listeners:
+    - name: PLAIN
+      port: 9092
+      advertise: PodIP
+  terminationGracePeriodSeconds: 30
+"
+    )
+}
+
+/// A started development cluster.
+pub struct Up {
+    /// The control plane and its processes.
+    pub cluster: LocalCluster,
+    /// Where Kafka clients bootstrap (`ip:port,...`).
+    pub bootstrap: String,
+}
+
+/// Polls the KafkaCluster until its Ready condition is True; returns its status.
+pub async fn wait_ready(
+    cluster: &LocalCluster,
+    namespace: &str,
+    name: &str,
+    timeout: Duration,
+) -> crate::Result<Value> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let obj = cluster
+            .server()
+            .get("tributary.dev/kafkaclusters", namespace, name);
+        let status = obj
+            .as_ref()
+            .map(|o| o["status"].clone())
+            .unwrap_or_default();
+        let ready = status["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True");
+        let generation = obj.as_ref().map(|o| o["metadata"]["generation"].clone());
+        if ready && generation.as_ref() == Some(&status["observedGeneration"]) {
+            return Ok(status);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(crate::Error::Timeout {
+                what: format!("KafkaCluster {namespace}/{name} to become Ready (status: {status})"),
+                seconds: timeout.as_secs(),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Starts everything; the caller stops it with [`LocalCluster::shutdown`].
+pub async fn up(options: UpOptions) -> crate::Result<Up> {
+    tools::build_binaries().await?;
+    let io = |path: PathBuf| move |source| crate::Error::Io { path, source };
+    let state = options.local.state_dir.clone();
+    if state.exists() {
+        std::fs::remove_dir_all(&state).map_err(io(state.clone()))?;
+    }
+    std::fs::create_dir_all(&state).map_err(io(state.clone()))?;
+    let cluster = LocalCluster::start(options.local.clone()).await?;
+    let kubeconfig = cluster.kubeconfig().as_os_str().to_owned();
+    let env: [(&str, &OsStr); 1] = [("KUBECONFIG", &kubeconfig)];
+    let timeout = format!("{}s", options.timeout.as_secs());
+    let mut args = vec![
+        "install",
+        RELEASE,
+        "charts/tributary",
+        "--namespace",
+        RELEASE_NAMESPACE,
+        "--create-namespace",
+        "--wait",
+        "--timeout",
+        &timeout,
+    ];
+    for set in &options.helm_set {
+        args.extend(["--set", set.as_str()]);
+    }
+    tools::run(&tools::helm(), &args, &env).await?;
+    let manifest = state.join("kafka-cluster.yaml");
+    std::fs::write(
+        &manifest,
+        kafka_cluster(&options.name, &options.namespace, options.brokers),
+    )
+    .map_err(io(manifest.clone()))?;
+    let ns = format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {}\n",
+        options.namespace
+    );
+    let ns_file = state.join("namespace.yaml");
+    std::fs::write(&ns_file, ns).map_err(io(ns_file.clone()))?;
+    let (ns_path, manifest_path) = (ns_file.to_string_lossy(), manifest.to_string_lossy());
+    tools::run(
+        &tools::kubectl(),
+        &["apply", "-f", &ns_path, "-f", &manifest_path],
+        &env,
+    )
+    .await?;
+    let status = wait_ready(&cluster, &options.namespace, &options.name, options.timeout).await?;
+    let bootstrap = status["bootstrapServers"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    Ok(Up { cluster, bootstrap })
+}

@@ -1,0 +1,289 @@
+//! The kubelet stand-in with real processes: `/bin/sh` as a container image, pods bound to its
+//! node by hand. Environment expansion and the downward API, volume paths rewritten in args and
+//! ConfigMap files, pod IPs, probes, logs, restarts with back-off, graceful deletion, and no
+//! process outliving the kubelet.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use kube::api::{DeleteParams, PostParams};
+use kube::{Api, Client};
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tributary_e2e::apiserver::Served;
+use tributary_e2e::kubelet::{running, Image, ImageTable, Kubelet, KubeletConfig};
+use tributary_e2e::FakeApiServer;
+
+use crate::support::{raw, wait_until};
+
+const NS: &str = "node";
+
+/// A control plane with one kubelet that runs `test/sh` images as `/bin/sh`.
+struct Node {
+    client: Client,
+    kubelet: Option<Kubelet>,
+    _served: Served,
+    _dir: tempfile::TempDir,
+}
+
+async fn node() -> Node {
+    let server = FakeApiServer::new();
+    server.create_namespace(NS);
+    let served = server.serve().await.expect("serve");
+    let dir = tempfile::tempdir().expect("state dir");
+    let mut images = ImageTable::default();
+    images.insert(
+        "test/sh",
+        Image {
+            binary: PathBuf::from("/bin/sh"),
+            entrypoint: "/bin/sh".into(),
+            cmd: Vec::new(),
+        },
+    );
+    let kubelet = Kubelet::start(
+        &server,
+        KubeletConfig {
+            node_name: "node-1".into(),
+            zone: "zone-a".into(),
+            state_dir: dir.path().to_owned(),
+            images,
+            api_url: served.url(),
+            watchdog: Some(PathBuf::from(env!("CARGO_BIN_EXE_tributary-e2e"))),
+            watchdog_removes: None,
+            shutdown_grace: Duration::from_secs(5),
+        },
+    )
+    .await
+    .expect("start the kubelet");
+    Node {
+        client: server.client(NS),
+        kubelet: Some(kubelet),
+        _served: served,
+        _dir: dir,
+    }
+}
+
+fn typed<T: serde::de::DeserializeOwned>(v: Value) -> T {
+    serde_json::from_value(v).unwrap_or_else(|e| panic!("bad test object: {e}"))
+}
+
+/// A pod bound to node-1 running `script` with `sh -c`.
+fn pod(name: &str, script: &str, extra: Value) -> Pod {
+    let mut p = json!({"metadata": {"name": name, "labels": {"idx": "7"}}, "spec": {
+        "nodeName": "node-1",
+        "containers": [{"name": "main", "image": "test/sh:1", "command": ["/bin/sh", "-c", script]}]}});
+    merge(&mut p, extra);
+    typed(p)
+}
+
+fn merge(into: &mut Value, from: Value) {
+    match (into, from) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in b {
+                merge(a.entry(k).or_insert(Value::Null), v);
+            }
+        }
+        (a, b) => *a = b,
+    }
+}
+
+/// `GET http://<addr><path>`'s body.
+async fn get(addr: &str, path: &str) -> Option<String> {
+    let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
+        .await
+        .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.ok()?;
+    out.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_runs_with_its_expanded_env_and_rewritten_volume_paths_on_its_ip_and_turns_ready_on_its_probe(
+) {
+    let n = node().await;
+    let cms: Api<ConfigMap> = Api::namespaced(n.client.clone(), NS);
+    cms.create(
+        &PostParams::default(),
+        &typed(json!({"metadata": {"name": "conf"},
+        "data": {"app.conf": "data_dir=/var/lib/app/data\n"}})),
+    )
+    .await
+    .expect("configmap");
+    let script = "env > /var/lib/app/env; cp /etc/app/app.conf /var/lib/app/; \
+                  exec python3 -m http.server --bind $(POD_IP) 8000 --directory /var/lib/app";
+    let pods: Api<Pod> = Api::namespaced(n.client.clone(), NS);
+    pods.create(&PostParams::default(), &pod("web", script, json!({"spec": {
+        "volumes": [{"name": "conf", "configMap": {"name": "conf"}}, {"name": "data", "emptyDir": {}}],
+        "containers": [{"name": "main", "image": "test/sh:1", "command": ["/bin/sh", "-c", script],
+            "env": [
+                {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+                {"name": "INDEX", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['idx']"}}},
+                {"name": "GREETING", "value": "hello from $(INDEX) at $(POD_IP) in $(NOWHERE)"}],
+            "volumeMounts": [{"name": "conf", "mountPath": "/etc/app"}, {"name": "data", "mountPath": "/var/lib/app"}],
+            "readinessProbe": {"httpGet": {"path": "/env", "port": 8000}, "periodSeconds": 1}}]}})))
+        .await
+        .expect("pod");
+    let ready = wait_until("the pod to be Ready", || async {
+        let p = pods.get("web").await.ok()?;
+        let s = p.status.clone()?;
+        let ready = s
+            .conditions
+            .iter()
+            .flatten()
+            .any(|c| c.type_ == "Ready" && c.status == "True");
+        (ready && s.phase.as_deref() == Some("Running")).then_some(p)
+    })
+    .await;
+    let status = ready.status.expect("status");
+    let ip = status.pod_ip.expect("pod IP");
+    assert!(
+        ip.starts_with("127.0.") && !ip.ends_with(".1"),
+        "a loopback pod IP: {ip}"
+    );
+    let cs = &status.container_statuses.expect("container statuses")[0];
+    assert!(
+        cs.ready && cs.started == Some(true) && cs.restart_count == 0,
+        "{cs:?}"
+    );
+    let addr = format!("{ip}:8000");
+    let env = get(&addr, "/env").await.expect("GET /env");
+    assert!(
+        env.contains(&format!("GREETING=hello from 7 at {ip} in $(NOWHERE)")),
+        "{env}"
+    );
+    assert!(
+        env.contains("HOSTNAME=web") && env.contains("KUBECONFIG="),
+        "{env}"
+    );
+    let conf = get(&addr, "/app.conf").await.expect("GET /app.conf");
+    let data_dir = conf
+        .trim()
+        .strip_prefix("data_dir=")
+        .expect("rewritten config");
+    assert!(
+        data_dir.ends_with("/volumes/data/data") && !data_dir.starts_with("/var/lib/app"),
+        "{conf}"
+    );
+    let logs = raw(
+        &n.client,
+        "GET",
+        &format!("/api/v1/namespaces/{NS}/pods/web/log"),
+        &[],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(logs.status, 200);
+    assert!(
+        logs.text.contains("GET /app.conf"),
+        "the container's output: {}",
+        logs.text
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashing_container_is_restarted_at_once_then_backs_off() {
+    let n = node().await;
+    let pods: Api<Pod> = Api::namespaced(n.client.clone(), NS);
+    pods.create(
+        &PostParams::default(),
+        &pod("crash", "echo starting; exit 3", json!({})),
+    )
+    .await
+    .expect("pod");
+    let cs = wait_until("CrashLoopBackOff after two runs", || async {
+        let p = pods.get("crash").await.ok()?;
+        let cs = p.status?.container_statuses?.into_iter().next()?;
+        let waiting = cs.state.as_ref()?.waiting.as_ref()?.reason.clone()?;
+        (cs.restart_count == 2 && waiting == "CrashLoopBackOff").then_some(cs)
+    })
+    .await;
+    let last = cs
+        .last_state
+        .and_then(|s| s.terminated)
+        .expect("the last termination");
+    assert_eq!((last.exit_code, last.reason.as_deref()), (3, Some("Error")));
+    let phase = pods
+        .get("crash")
+        .await
+        .expect("pod")
+        .status
+        .and_then(|s| s.phase);
+    assert_eq!(
+        phase.as_deref(),
+        Some("Running"),
+        "a restarting pod is Running"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletion_sends_sigterm_then_sigkill_after_the_grace_period_then_removes_the_pod() {
+    let n = node().await;
+    let kubelet = n.kubelet.as_ref().expect("kubelet");
+    let pods: Api<Pod> = Api::namespaced(n.client.clone(), NS);
+    pods.create(
+        &PostParams::default(),
+        &pod("polite", "exec sleep 300", json!({})),
+    )
+    .await
+    .expect("pod");
+    pods.create(
+        &PostParams::default(),
+        &pod(
+            "stubborn",
+            "trap '' TERM; exec sleep 300",
+            json!({"spec": {"terminationGracePeriodSeconds": 2}}),
+        ),
+    )
+    .await
+    .expect("pod");
+    let pids = wait_until("both processes", || async {
+        Some((
+            kubelet.pid(NS, "polite", "main")?,
+            kubelet.pid(NS, "stubborn", "main")?,
+        ))
+    })
+    .await;
+    for (name, pid, min, max) in [("polite", pids.0, 0, 2), ("stubborn", pids.1, 2, 8)] {
+        let start = Instant::now();
+        pods.delete(name, &DeleteParams::default())
+            .await
+            .expect("delete");
+        wait_until(&format!("{name} to be gone"), || async {
+            pods.get_opt(name).await.ok()?.is_none().then_some(())
+        })
+        .await;
+        let took = start.elapsed();
+        assert!(
+            took >= Duration::from_secs(min) && took < Duration::from_secs(max),
+            "{name} took {took:?}"
+        );
+        assert!(!running(pid), "{name}'s process {pid} outlived its pod");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_process_outlives_the_kubelet() {
+    let mut n = node().await;
+    let pods: Api<Pod> = Api::namespaced(n.client.clone(), NS);
+    pods.create(
+        &PostParams::default(),
+        &pod("sleeper", "trap '' TERM; exec sleep 300", json!({})),
+    )
+    .await
+    .expect("pod");
+    let kubelet = n.kubelet.take().expect("kubelet");
+    let pid = wait_until("the process", || async {
+        kubelet.pid(NS, "sleeper", "main")
+    })
+    .await;
+    drop(kubelet);
+    wait_until("the process to be killed", || async {
+        (!running(pid)).then_some(())
+    })
+    .await;
+}

@@ -1,0 +1,196 @@
+//! Where a scenario runs: an [`Env`] is a cluster with a kubeconfig, the real kubectl and helm
+//! pointed at it, and the few things only the driver can do (kill a container's process,
+//! list a volume's files). Scenarios ask for the shared environment (the chart installed
+//! once, with `e2e/chart-values.yaml`) or for one of their own.
+
+use std::future::Future;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::tools::Tools;
+use crate::{kind, local};
+
+/// The chart's release.
+pub(crate) const RELEASE: &str = "tributary";
+/// Its namespace.
+pub(crate) const RELEASE_NS: &str = "tributary-system";
+/// The values every environment installs the chart with.
+pub(crate) const VALUES: &str = "e2e/chart-values.yaml";
+/// Label on the namespaces scenarios create (the kind driver removes them between scenarios).
+pub(crate) const SCENARIO_LABEL: &str = "tributary.dev/e2e-scenario";
+/// The operator's Lease (chart default).
+pub(crate) const OPERATOR_LEASE: &str = "tributary-operator";
+/// Label selecting the operator's pods.
+pub(crate) const OPERATOR_PODS: &str = "app.kubernetes.io/component=operator";
+
+/// Which cluster the scenarios run against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Driver {
+    /// The local control plane with the kubelet stand-in.
+    Local,
+    /// A kind cluster (e2e/kind/run.sh).
+    Kind,
+}
+
+/// Runs a scenario and reports its wall time (shown with `--nocapture`).
+pub(crate) async fn timed(name: &str, scenario: impl Future<Output = ()>) {
+    let start = Instant::now();
+    scenario.await;
+    eprintln!("scenario {name}: {:.1} s", start.elapsed().as_secs_f64());
+}
+
+/// The driver's part of an environment.
+pub(crate) enum Backend {
+    Local(local::Local),
+    Kind(kind::Kind),
+}
+
+/// A cluster a scenario runs against.
+pub(crate) struct Env {
+    pub(crate) tools: Tools,
+    pub(crate) backend: Backend,
+}
+
+impl Deref for Env {
+    type Target = Tools;
+
+    fn deref(&self) -> &Tools {
+        &self.tools
+    }
+}
+
+impl Env {
+    /// The environment every scenario that only adds objects in namespaces of its own shares:
+    /// the chart installed once.
+    pub(crate) async fn shared(driver: Driver) -> Arc<Env> {
+        match driver {
+            Driver::Local => local::shared().await,
+            Driver::Kind => Arc::new(kind::shared().await),
+        }
+    }
+
+    /// An environment of the scenario's own, with nothing installed.
+    pub(crate) async fn fresh(driver: Driver) -> Env {
+        match driver {
+            Driver::Local => local::fresh().await,
+            Driver::Kind => kind::fresh().await,
+        }
+    }
+
+    /// Stops what the environment started (a fresh local control plane's processes).
+    pub(crate) async fn stop(self) {
+        if let Backend::Local(l) = self.backend {
+            l.stop().await;
+        }
+    }
+
+    /// `helm install`s the chart (release `tributary` in `tributary-system`) with the e2e
+    /// values and `extra` arguments, waiting until it is ready.
+    pub(crate) async fn install_chart(&self, extra: &[&str]) {
+        let mut args = vec![
+            "install",
+            RELEASE,
+            "charts/tributary",
+            "--namespace",
+            RELEASE_NS,
+            "--create-namespace",
+            "--values",
+            VALUES,
+            "--wait",
+            "--timeout",
+            "180s",
+        ];
+        args.extend_from_slice(extra);
+        self.helm_ok(&args).await;
+    }
+
+    /// Creates namespace `name` (labelled as a scenario's).
+    pub(crate) async fn namespace(&self, name: &str) {
+        let manifest = format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n  labels:\n    {SCENARIO_LABEL}: \"true\"\n"
+        );
+        self.apply(&manifest).await;
+    }
+
+    /// `kubectl apply -f` of `manifest` (YAML).
+    pub(crate) async fn apply(&self, manifest: &str) -> String {
+        let out = self.apply_result(manifest).await;
+        assert!(
+            out.ok,
+            "kubectl apply failed:\n{}{}\n{manifest}",
+            out.stdout, out.stderr
+        );
+        out.stdout
+    }
+
+    /// `kubectl apply -f` of `manifest`, whatever the outcome.
+    pub(crate) async fn apply_result(&self, manifest: &str) -> crate::support::tools::Output {
+        let file = tempfile::NamedTempFile::new().expect("temp file");
+        std::fs::write(file.path(), manifest).expect("write manifest");
+        let path = file.path().to_string_lossy().into_owned();
+        self.kubectl(&["apply", "-f", &path]).await
+    }
+
+    /// `kubectl get -o json` of one object.
+    pub(crate) async fn get_json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["get"];
+        all.extend_from_slice(args);
+        all.extend(["-o", "json"]);
+        serde_json::from_str(&self.kubectl_ok(&all).await).expect("kubectl printed JSON")
+    }
+
+    /// The pods of `namespace` matching `selector`, as JSON.
+    pub(crate) async fn pods(&self, namespace: &str, selector: &str) -> Vec<Value> {
+        let list = self
+            .get_json(&["pods", "-n", namespace, "-l", selector])
+            .await;
+        list["items"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// SIGKILLs the process of `container` in pod `namespace/pod`, as a crash would.
+    pub(crate) async fn kill(&self, namespace: &str, pod: &str, container: &str) {
+        match &self.backend {
+            Backend::Local(l) => l.kill(namespace, pod, container),
+            Backend::Kind(k) => k.kill(self, namespace, pod, container).await,
+        }
+    }
+
+    /// Every file under the volume bound to claim `namespace/claim` (paths relative to it).
+    pub(crate) async fn claim_files(&self, namespace: &str, claim: &str) -> Vec<String> {
+        let pvc = self.get_json(&["pvc", claim, "-n", namespace]).await;
+        let pv_name = pvc["spec"]["volumeName"]
+            .as_str()
+            .expect("the claim is bound")
+            .to_owned();
+        let pv = self.get_json(&["pv", &pv_name]).await;
+        let path = pv["spec"]["hostPath"]["path"]
+            .as_str()
+            .or_else(|| pv["spec"]["local"]["path"].as_str())
+            .expect("a host-path volume")
+            .to_owned();
+        match &self.backend {
+            Backend::Local(_) => local::files_under(std::path::Path::new(&path)),
+            Backend::Kind(k) => k.files_under(&pv, &path).await,
+        }
+    }
+}
+
+/// Polls `f` every 50 ms until it yields `Some`, failing the scenario after `deadline`.
+pub(crate) async fn wait<T, F, Fut>(what: &str, deadline: Duration, f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    tributary_e2e::wait_until(what, deadline, f).await
+}
+
+/// The `status` of condition `type_` in an object's `status.conditions`.
+pub(crate) fn condition<'a>(obj: &'a Value, type_: &str) -> Option<&'a Value> {
+    obj["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)
+}

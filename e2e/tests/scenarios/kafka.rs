@@ -1,0 +1,145 @@
+//! Real clients from the host: kcat (librdkafka) for the Kafka protocol, the Apache Kafka Java
+//! client through `broker/tests/clients/java/KafkaCli.java` (compiled on first use), and plain
+//! HTTP for `/metrics`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::OnceCell;
+use tributary_e2e::tools::{repo_root, target_dir};
+
+/// Longest a client command may run.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// What kcat's `-L -J` says about the cluster behind `bootstrap` (ApiVersions, then Metadata).
+pub(crate) async fn kcat_metadata(bootstrap: &str) -> Result<Value, String> {
+    let run = tokio::process::Command::new("kcat")
+        .args(["-L", "-J", "-m", "10", "-b", bootstrap])
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(CLIENT_TIMEOUT, run)
+        .await
+        .map_err(|_| "kcat timed out".to_owned())?
+        .map_err(|e| format!("kcat (install it with .ci/install-tools.sh): {e}"))?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| format!("kcat printed no JSON: {e}"))
+}
+
+/// `GET http://<addr><path>`: status and body (HTTP/1.0, read to the end).
+pub(crate) async fn http_get(addr: &str, path: &str) -> Result<(u16, String), String> {
+    let fetch = async {
+        let mut s = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| e.to_string())?;
+        s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await.map_err(|e| e.to_string())?;
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let code = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .ok_or_else(|| format!("no HTTP status in {head:?}"))?;
+        Ok((code, body.to_owned()))
+    };
+    tokio::time::timeout(Duration::from_secs(10), fetch)
+        .await
+        .map_err(|_| format!("GET {addr}{path} timed out"))?
+}
+
+/// The Java client's classpath: the compiled KafkaCli and the jars `.ci/install-tools.sh`
+/// unpacks into `.tools/kafka-java`.
+async fn java_classpath() -> &'static str {
+    static CLASSPATH: OnceCell<String> = OnceCell::const_new();
+    CLASSPATH
+        .get_or_init(|| async {
+            let lib = repo_root().join(".tools/kafka-java");
+            let jars: Vec<PathBuf> = std::fs::read_dir(&lib)
+                .unwrap_or_else(|e| panic!("{}: {e}; run .ci/install-tools.sh", lib.display()))
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "jar"))
+                .collect();
+            assert!(
+                jars.iter()
+                    .any(|j| j.to_string_lossy().contains("kafka-clients")),
+                "no kafka-clients jar in {}: run .ci/install-tools.sh",
+                lib.display()
+            );
+            let jar_path = std::env::join_paths(&jars).expect("classpath");
+            let out = target_dir().join("e2e/java");
+            std::fs::create_dir_all(&out).expect("java output dir");
+            let src = repo_root().join("broker/tests/clients/java");
+            let sources: Vec<PathBuf> = std::fs::read_dir(&src)
+                .expect("java sources")
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "java"))
+                .collect();
+            let status = tokio::process::Command::new("javac")
+                .args(["-nowarn", "-encoding", "UTF-8", "-d"])
+                .arg(&out)
+                .arg("-cp")
+                .arg(&jar_path)
+                .args(&sources)
+                .status()
+                .await
+                .expect("javac");
+            assert!(status.success(), "javac failed");
+            let mut all = vec![out];
+            all.extend(jars);
+            std::env::join_paths(all)
+                .expect("classpath")
+                .to_string_lossy()
+                .into_owned()
+        })
+        .await
+}
+
+/// Runs `KafkaCli <args>` (see broker/tests/clients/java/KafkaCli.java), returning the JSON
+/// lines it printed; a non-zero exit fails the scenario.
+pub(crate) async fn java(args: &[&str], stdin: Option<&str>) -> Vec<Value> {
+    let classpath = java_classpath().await;
+    let mut cmd = tokio::process::Command::new("java");
+    cmd.args([
+        "-XX:TieredStopAtLevel=1",
+        "-XX:+UseSerialGC",
+        "-cp",
+        classpath,
+        "KafkaCli",
+    ])
+    .args(args)
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .kill_on_drop(true);
+    let mut child = cmd.spawn().expect("java");
+    if let Some(mut input) = child.stdin.take() {
+        input
+            .write_all(stdin.unwrap_or_default().as_bytes())
+            .await
+            .expect("java stdin");
+    }
+    let out = tokio::time::timeout(CLIENT_TIMEOUT, child.wait_with_output())
+        .await
+        .expect("the Java client finished in time")
+        .expect("java ran");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "KafkaCli {args:?} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
