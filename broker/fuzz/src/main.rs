@@ -12,7 +12,7 @@ use tributary_fuzz::checks::strict::Limits;
 use tributary_fuzz::{capture, run};
 
 #[derive(Parser)]
-#[command(about = "Structure-aware fuzz harness for tributary-broker (issue 20)")]
+#[command(about = "Structure-aware fuzz harness for tributary-broker")]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,

@@ -322,7 +322,7 @@ mod tests {
     }
 
     #[test]
-    fn the_issue_reproducers_batches_are_defective() {
+    fn the_reproducer_batches_are_defective() {
         let seeds = crate::corpus::regression::seeds().unwrap();
         let batch_of = |name: &str| {
             let seed = seeds.seeds.iter().find(|s| s.source == name).unwrap();
@@ -333,7 +333,7 @@ mod tests {
             };
             r.topic_data[0].partition_data[0].records.clone().unwrap()
         };
-        let gzip = check_record_set(&batch_of("issue20-gzip-garbage"), &Limits::default(), false);
+        let gzip = check_record_set(&batch_of("gzip-garbage"), &Limits::default(), false);
         assert!(
             matches!(
                 gzip[..],
@@ -342,7 +342,7 @@ mod tests {
             "{gzip:?}"
         );
         let count = check_record_set(
-            &batch_of("issue20-count-2147483647"),
+            &batch_of("count-2147483647"),
             &Limits::default(),
             false,
         );

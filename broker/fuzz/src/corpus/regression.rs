@@ -1,4 +1,4 @@
-//! The regression seeds: issue 20's reproducer frames, byte for byte, sent first in every run.
+//! The regression seeds: the reproducer frames of known defects, byte for byte, sent first in every run.
 
 use super::Corpus;
 use crate::Result;
@@ -14,15 +14,15 @@ pub fn seeds() -> Result<Corpus> {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn issue_20s_reproducers_are_all_there() {
+    fn the_known_defect_reproducers_are_all_there() {
         let c = super::seeds().unwrap();
         let names: Vec<&str> = c.seeds.iter().map(|s| s.source.as_str()).collect();
         assert_eq!(
             names,
             [
-                "issue20-gzip-garbage",
-                "issue20-count-2147483647",
-                "issue20-create-topics-2147483647-partitions"
+                "gzip-garbage",
+                "count-2147483647",
+                "create-topics-2147483647-partitions"
             ]
         );
         assert!(c.topics.contains(&("fz-g1".to_string(), 1)));

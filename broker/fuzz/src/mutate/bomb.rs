@@ -1,6 +1,6 @@
 //! Compression bombs: batches whose few compressed bytes expand to hundreds of MB or more.
 //! Built by streaming zeros through the encoder, so the harness never holds the expansion.
-//! A broker must refuse them at bounded memory and time (issue 20), never store them.
+//! A broker must refuse them at bounded memory and time, never store them.
 
 use std::io::Write;
 use std::sync::Arc;

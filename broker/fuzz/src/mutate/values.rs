@@ -6,7 +6,7 @@ use crate::rng::Rng;
 
 /// int16 values at the edges of what fields mean.
 pub const I16_EDGES: [i16; 9] = [0, -1, 1, 2, -2, i16::MAX, i16::MIN, 255, 256];
-/// int32 values at the edges, incl. the 2^31-1 of issue 20.
+/// int32 values at the edges, incl. 2^31-1.
 pub const I32_EDGES: [i32; 12] = [
     0,
     -1,
