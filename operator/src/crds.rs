@@ -15,7 +15,11 @@ use crate::{Error, Result, FIELD_MANAGER};
 
 /// The CRDs this operator serves, exactly as `crds/*.yaml` and the chart carry them.
 pub fn definitions() -> Vec<CustomResourceDefinition> {
-    vec![KafkaCluster::crd(), KafkaTopic::crd(), KafkaPartition::crd()]
+    vec![
+        KafkaCluster::crd(),
+        KafkaTopic::crd(),
+        KafkaPartition::crd(),
+    ]
 }
 
 /// Applies every CRD in [`definitions`], taking ownership of the fields (Helm's or a previous
