@@ -408,6 +408,11 @@ pub struct KafkaClusterStatus {
     /// Hash of the rendered broker config; pods whose annotation differs are out of date.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_hash: Option<String>,
+    /// Name of the ConfigMap brokers take producer-id blocks from, once the operator created
+    /// it. Should it disappear later the operator does not recreate it (a fresh counter would
+    /// hand out ids already in use) and reports the cluster Degraded instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub producer_ids: Option<String>,
 }
 
 /// One broker as the operator sees it.
@@ -425,7 +430,8 @@ pub struct BrokerStatus {
     pub image: Option<String>,
     /// Pod runs the current config hash.
     pub config_in_sync: bool,
-    /// Broker holds an unexpired Lease (it is registered, in Kafka terms).
+    /// The active controller sees the broker's Lease held and renewed, judged by its own clock
+    /// (the broker is registered, in Kafka terms).
     #[serde(default)]
     pub registered: bool,
     /// Rack (value of `rack.topologyKey` on the pod's node), used for replica placement.

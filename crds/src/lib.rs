@@ -17,7 +17,7 @@ pub mod topic;
 
 pub use cluster::{KafkaCluster, KafkaClusterSpec, KafkaClusterStatus};
 pub use partition::{IsrEntry, KafkaPartition, KafkaPartitionSpec, KafkaPartitionStatus};
-pub use topic::{KafkaTopic, KafkaTopicSpec, KafkaTopicStatus, PartitionStatus, TopicPhase};
+pub use topic::{KafkaTopic, KafkaTopicSpec, KafkaTopicStatus, TopicPhase};
 
 /// API group of every Tributary resource.
 pub const GROUP: &str = "tributary.dev";

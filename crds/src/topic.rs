@@ -1,26 +1,29 @@
-//! `KafkaTopic`: a topic's desired shape in `spec`, and in `status` the partition metadata that
-//! ZooKeeper holds in Apache Kafka (replicas, leader, leader epoch, ISR).
+//! `KafkaTopic`: a topic's desired shape in `spec`, and in `status` a summary the operator
+//! keeps (phase, conditions, topic id, how many partitions are placed, how many lack a leader
+//! or a full ISR). The partitions themselves are `KafkaPartition` objects owned by the topic
+//! ([`crate::partition`]): one object per partition keeps each object small and keeps an ISR
+//! change of one partition from conflicting with every other partition's.
 //!
 //! # Size bound
 //!
-//! The whole status lives in one object, and Kubernetes (etcd) caps an object at 1.5 MiB. One
-//! partition entry with replication factor 7 is about 120 bytes of JSON, so the schema caps a
-//! topic at 10,000 partitions and a replication factor of 7 (about 1.2 MiB at worst). Larger
-//! topics need sharded status objects, which do not exist yet.
+//! Each partition is its own object, so the topic's status stays a few hundred bytes however
+//! many partitions it has. [`MAX_PARTITIONS`] is a published limit (one object per partition
+//! costs one write per leadership change), not an etcd object-size bound.
 //!
 //! # Who writes what
 //!
-//! The operator creates `status.partitions` (placement), sets `phase`, `conditions` and
-//! `effectiveConfig`. Partition leaders write `leader`, `leaderEpoch` and `isr` of their own
-//! partitions. Every status write carries a resourceVersion precondition and retries on
-//! conflict, so neither side overwrites the other.
+//! The operator creates the KafkaPartition objects (placement) and writes this status:
+//! `phase`, `conditions`, `effectiveConfig`, and the counts, computed from the
+//! KafkaPartitions. Every status write carries a resourceVersion precondition and retries on
+//! conflict.
 //!
 //! # Deletion
 //!
 //! Deleting a KafkaTopic with `deletionPolicy: Delete` sets `phase: Deleting` and lists in
 //! `status.pendingDeletion` every broker that holds a replica. Each broker deletes its local
 //! partition data and then removes its own id from that list (conditional write). When the list
-//! is empty the operator drops its finalizer and the object goes away.
+//! is empty the operator drops its finalizer, the object goes away and the garbage collector
+//! deletes its KafkaPartitions.
 
 // The KubeSchema derive copies each validated struct into a private helper type, which the
 // unreachable_pub lint reports; the real types are exported from lib.rs.
@@ -38,9 +41,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{topic_keys_rule, MAX_CONFIG_ENTRIES};
 
-/// Largest partition count a KafkaTopic may have (see the module docs for why).
+/// Largest partition count a KafkaTopic may have: a published limit, since every partition is
+/// an object the controller writes at each leadership change (see the module docs).
 pub const MAX_PARTITIONS: i32 = 10_000;
-/// Largest replication factor a KafkaTopic may have (see the module docs for why).
+/// Largest replication factor a KafkaTopic may have (bounds the ISR list of a KafkaPartition).
 pub const MAX_REPLICATION_FACTOR: i32 = 7;
 /// Finalizer the operator keeps on a KafkaTopic until brokers have dropped its data.
 pub const TOPIC_FINALIZER: &str = "tributary.dev/topic-data";
@@ -64,7 +68,23 @@ pub const TOPIC_FINALIZER: &str = "tributary.dev/topic-data";
         type_ = "integer",
         json_path = ".spec.replicationFactor"
     ),
+    printcolumn(
+        name = "Leaderless",
+        type_ = "integer",
+        json_path = ".status.leaderlessPartitions"
+    ),
+    printcolumn(
+        name = "Under Replicated",
+        type_ = "integer",
+        json_path = ".status.underReplicatedPartitions"
+    ),
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(
+        name = "Placed",
+        type_ = "integer",
+        json_path = ".status.placedPartitions",
+        priority = "1"
+    ),
     printcolumn(
         name = "Age",
         type_ = "date",
@@ -134,7 +154,7 @@ pub enum DeletionPolicy {
 pub enum TopicPhase {
     /// Not yet placed (cluster missing or not observed yet).
     Pending,
-    /// Every partition has replicas assigned.
+    /// Every partition has replicas assigned (a KafkaPartition object each).
     Provisioned,
     /// `spec.config` has a value the broker would reject.
     InvalidConfig,
@@ -144,7 +164,7 @@ pub enum TopicPhase {
     Deleting,
 }
 
-/// Observed state of a topic, shared by the operator and the partition leaders.
+/// Observed state of a topic: a summary, so it stays small however many partitions there are.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct KafkaTopicStatus {
@@ -163,35 +183,17 @@ pub struct KafkaTopicStatus {
     /// The managed topic configs the brokers apply (spec.config minus unmanaged keys).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub effective_config: BTreeMap<String, String>,
-    /// Partition assignments and leadership, ordered by partition number.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 10000))]
-    pub partitions: Vec<PartitionStatus>,
-    /// Partitions without a leader.
+    /// Partitions with replicas assigned (a KafkaPartition object each); equals
+    /// `spec.partitions` once placement has caught up with the spec.
+    #[serde(default)]
+    pub placed_partitions: i32,
+    /// Placed partitions without a leader (offline, or not yet given one by the controller).
     #[serde(default)]
     pub leaderless_partitions: i32,
-    /// Partitions whose ISR is smaller than their replica set.
+    /// Placed partitions whose ISR is smaller than their replica set.
     #[serde(default)]
     pub under_replicated_partitions: i32,
     /// During deletion: brokers that still hold data for this topic.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_deletion: Option<Vec<i32>>,
-}
-
-/// One partition's assignment and leadership (Kafka's PartitionRegistration).
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct PartitionStatus {
-    /// Partition number.
-    pub partition: i32,
-    /// Broker ids holding a replica; the first is the preferred leader.
-    #[schemars(length(max = 7))]
-    pub replicas: Vec<i32>,
-    /// Current leader broker id, -1 when none.
-    pub leader: i32,
-    /// Incremented on every leadership change; fences stale leaders.
-    pub leader_epoch: i32,
-    /// In-sync replicas.
-    #[schemars(length(max = 7))]
-    pub isr: Vec<i32>,
 }

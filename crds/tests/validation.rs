@@ -224,11 +224,29 @@ fn every_cel_rule_compiles() {
 }
 
 #[test]
-fn status_lists_are_bounded_for_the_object_size_limit() {
-    let s = schema_of(TOPIC_CRD);
-    let partitions = &s["properties"]["status"]["properties"]["partitions"];
-    assert_eq!(partitions["maxItems"], 10000);
-    assert_eq!(partitions["items"]["properties"]["replicas"]["maxItems"], 7);
+fn topic_status_is_a_summary_and_partition_lists_are_bounded() {
+    let topic = schema_of(TOPIC_CRD);
+    let status = &topic["properties"]["status"]["properties"];
+    assert!(
+        status.get("partitions").is_none(),
+        "partitions live in KafkaPartition objects, not in the topic"
+    );
+    for count in [
+        "placedPartitions",
+        "leaderlessPartitions",
+        "underReplicatedPartitions",
+    ] {
+        assert_eq!(status[count]["type"], "integer", "{count}");
+    }
+    let partition = schema_of(PARTITION_CRD);
+    assert_eq!(
+        partition["properties"]["spec"]["properties"]["replicas"]["maxItems"],
+        7
+    );
+    assert_eq!(
+        partition["properties"]["status"]["properties"]["isr"]["maxItems"],
+        7
+    );
 }
 
 fn partition(spec: &str) -> Value {

@@ -8,6 +8,7 @@ use k8s_openapi::api::core::v1::ObjectReference;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::Client;
 
+use crate::controller::LiveBrokers;
 use crate::metrics::Metrics;
 
 /// Operator settings (from the command line in production, from the test otherwise).
@@ -30,6 +31,10 @@ pub struct Settings {
     /// Requeue delay after a failed reconcile (conflicts retry sooner); also the shortest gap
     /// between two failure Events about the same object.
     pub error_backoff: Duration,
+    /// KafkaPartition writes the controller keeps in flight at once after a broker failure:
+    /// enough to re-elect thousands of partitions in seconds, few enough not to flood the API
+    /// server.
+    pub controller_write_concurrency: usize,
 }
 
 impl Settings {
@@ -44,6 +49,7 @@ impl Settings {
             renew_interval: Duration::from_secs(5),
             apply_crds: false,
             error_backoff: Duration::from_secs(15),
+            controller_write_concurrency: 32,
         }
     }
 }
@@ -58,6 +64,8 @@ pub struct Context {
     pub recorder: Recorder,
     /// Settings.
     pub settings: Settings,
+    /// Brokers the controller role sees alive (the cluster status reports them).
+    pub live_brokers: LiveBrokers,
     /// When a failure Event was last published per object, so a failing object gets at most
     /// one per backoff period.
     failure_events: Mutex<FailureEvents>,
@@ -98,6 +106,7 @@ impl Context {
             metrics,
             recorder,
             settings,
+            live_brokers: LiveBrokers::default(),
             failure_events: Mutex::new(FailureEvents::default()),
         })
     }

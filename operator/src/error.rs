@@ -64,6 +64,13 @@ pub enum Error {
         /// Brokers that still hold data.
         brokers: Vec<i32>,
     },
+    /// A KafkaPartition this topic needs is named like an existing object of another owner
+    /// (usually a deleted topic of the same name whose partitions are still being collected).
+    #[error("KafkaPartition {name} exists and belongs to something else (a deleted topic of the same name?); waiting for it to go")]
+    PartitionNameTaken {
+        /// The object name.
+        name: String,
+    },
     /// Encoding a patch failed (a bug, not bad input).
     #[error("cannot encode {what}: {source}")]
     Encode {
@@ -88,6 +95,7 @@ impl Error {
             Error::MissingField { .. } => "missing_field",
             Error::Encode { .. } => "encode",
             Error::DeletionPending { .. } => "deletion_pending",
+            Error::PartitionNameTaken { .. } => "partition_name_taken",
         }
     }
 
@@ -98,6 +106,7 @@ impl Error {
             Error::Conflict { .. } | Error::DeletionPending { .. } => None,
             Error::Build(_) => Some("BuildFailed"),
             Error::CrdMissing { .. } => Some("CrdMissing"),
+            Error::PartitionNameTaken { .. } => Some("PartitionNameTaken"),
             _ => Some("ReconcileFailed"),
         }
     }

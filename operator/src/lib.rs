@@ -1,19 +1,21 @@
 //! Tributary operator: turns `KafkaCluster` objects into broker StatefulSets (and their
-//! Services, ConfigMap, RBAC and PodDisruptionBudget) and `KafkaTopic` objects into partition
-//! assignments, and acts as the Kafka controller (leader election after broker failure).
+//! Services, ConfigMaps, RBAC and PodDisruptionBudget) and `KafkaTopic` objects into
+//! `KafkaPartition` objects, and acts as the Kafka controller ([`controller`]: broker liveness
+//! from Leases, leader elections and ISR upkeep in each KafkaPartition).
 //!
 //! Decisions are pure functions ([`placement`], [`builders`], [`cluster::status`],
-//! [`topic::plan`]); the reconcilers only read the world, call them, and apply the result.
+//! [`topic::plan`], [`controller::liveness`], [`controller::election`]); the reconcilers and
+//! the controller loop only read the world, call them, and apply the result.
 
 pub mod apply;
 pub mod builders;
 pub mod cluster;
 pub mod context;
+pub mod controller;
 pub mod crds;
 pub mod error;
 pub mod http;
 pub mod leader;
-pub mod liveness;
 pub mod metrics;
 pub mod pause;
 pub mod placement;

@@ -36,9 +36,13 @@ struct Args {
     /// also while the Kubernetes API is unreachable (then /readyz fails).
     #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:8080")]
     metrics_addr: String,
-    /// Server-side apply the KafkaCluster and KafkaTopic CRDs built into this binary at
-    /// start-up, so upgrading the operator upgrades the CRDs (Helm never does). Needs RBAC
-    /// for those two customresourcedefinitions.
+    /// KafkaPartition writes the controller keeps in flight at once (elections after a broker
+    /// failure).
+    #[arg(long, default_value_t = 32)]
+    controller_write_concurrency: usize,
+    /// Server-side apply the Tributary CRDs built into this binary at start-up, so upgrading
+    /// the operator upgrades the CRDs (Helm never does). Needs RBAC for exactly those
+    /// customresourcedefinitions.
     #[arg(long, env = "APPLY_CRDS")]
     apply_crds: bool,
 }
@@ -64,6 +68,7 @@ async fn main() -> anyhow::Result<()> {
         renew_interval: Duration::from_secs(args.renew_interval_seconds),
         apply_crds: args.apply_crds,
         error_backoff: Duration::from_secs(15),
+        controller_write_concurrency: args.controller_write_concurrency.max(1),
     };
     let metrics = Arc::new(Metrics::new().context("registering metrics")?);
     let listener = tributary_operator::http::bind(&args.metrics_addr).await?;

@@ -1,12 +1,22 @@
-//! Prometheus metrics: reconcile counts, errors by kind, durations per controller, and whether
-//! this replica is the leader. Served on `/metrics` by [`crate::http`].
+//! Prometheus metrics: reconcile counts, errors by kind, durations per controller, whether
+//! this replica is the leader, and the controller role's work (partition leadership changes,
+//! conditional writes and their conflicts, offline partitions, live brokers). Served on
+//! `/metrics` by [`crate::http`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramTimer, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramTimer, HistogramVec, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
+
+use crate::controller::election::Change;
+
+/// Results of a controller write, as labelled in `tributary_operator_controller_writes_total`.
+const WRITE_RESULTS: [&str; 4] = ["ok", "conflict", "error", "refused"];
 
 /// The operator's metrics and readiness flag.
 pub struct Metrics {
@@ -19,6 +29,11 @@ pub struct Metrics {
     /// Mirrors `/readyz` so an alert can see an operator stuck before it can reconcile.
     ready_gauge: IntGauge,
     ready: AtomicBool,
+    partition_changes: IntCounterVec,
+    controller_writes: IntCounterVec,
+    offline_partitions: IntGaugeVec,
+    live_brokers: IntGaugeVec,
+    controller_pass: Histogram,
 }
 
 impl Metrics {
@@ -71,6 +86,58 @@ impl Metrics {
             reconciles.with_label_values(&[controller]);
             duration.with_label_values(&[controller]);
         }
+        let partition_changes = IntCounterVec::new(
+            Opts::new(
+                "tributary_operator_partition_changes_total",
+                "KafkaPartition status changes the controller wrote, by kind (initial, clean, unclean, offline, isr_shrink)",
+            ),
+            &["change"],
+        )?;
+        let controller_writes = IntCounterVec::new(
+            Opts::new(
+                "tributary_operator_controller_writes_total",
+                "Conditional KafkaPartition status writes by the controller, by result (a conflict is re-read and decided again)",
+            ),
+            &["result"],
+        )?;
+        let offline_partitions = IntGaugeVec::new(
+            Opts::new(
+                "tributary_operator_offline_partitions",
+                "Partitions without a leader, as the active controller sees them",
+            ),
+            &["namespace", "cluster"],
+        )?;
+        let live_brokers = IntGaugeVec::new(
+            Opts::new(
+                "tributary_operator_live_brokers",
+                "Brokers whose Lease the active controller sees renewed",
+            ),
+            &["namespace", "cluster"],
+        )?;
+        let controller_pass = Histogram::with_opts(
+            HistogramOpts::new(
+                "tributary_operator_controller_pass_duration_seconds",
+                "Time from deciding to the last write of a controller pass that changed partitions",
+            )
+            .buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+        )?;
+        registry.register(Box::new(partition_changes.clone()))?;
+        registry.register(Box::new(controller_writes.clone()))?;
+        registry.register(Box::new(offline_partitions.clone()))?;
+        registry.register(Box::new(live_brokers.clone()))?;
+        registry.register(Box::new(controller_pass.clone()))?;
+        for change in [
+            Change::Initial,
+            Change::CleanElection,
+            Change::UncleanElection,
+            Change::Offline,
+            Change::IsrShrink,
+        ] {
+            partition_changes.with_label_values(&[change.label()]);
+        }
+        for result in WRITE_RESULTS {
+            controller_writes.with_label_values(&[result]);
+        }
         Ok(Metrics {
             registry,
             reconciles,
@@ -79,6 +146,11 @@ impl Metrics {
             leader,
             ready_gauge,
             ready: AtomicBool::new(false),
+            partition_changes,
+            controller_writes,
+            offline_partitions,
+            live_brokers,
+            controller_pass,
         })
     }
 
@@ -103,6 +175,64 @@ impl Metrics {
     /// Failures so far for `controller` and error kind.
     pub fn errors(&self, controller: &str, kind: &str) -> u64 {
         self.errors.with_label_values(&[controller, kind]).get()
+    }
+
+    /// Counts a partition status change the controller wrote.
+    pub fn partition_changed(&self, change: Change) {
+        self.partition_changes
+            .with_label_values(&[change.label()])
+            .inc();
+    }
+
+    /// Partition status changes of `change` so far.
+    pub fn partition_changes(&self, change: Change) -> u64 {
+        self.partition_changes
+            .with_label_values(&[change.label()])
+            .get()
+    }
+
+    /// Counts a controller write attempt by result (`ok`, `conflict`, `error`, `refused`).
+    pub fn controller_write(&self, result: &str) {
+        self.controller_writes.with_label_values(&[result]).inc();
+    }
+
+    /// Controller write attempts with `result` so far.
+    pub fn controller_writes(&self, result: &str) -> u64 {
+        self.controller_writes.with_label_values(&[result]).get()
+    }
+
+    /// Sets the live-broker and offline-partition gauges from one controller pass; clusters no
+    /// longer seen lose their series.
+    pub fn set_controller_gauges(
+        &self,
+        live: &BTreeMap<(String, String), BTreeSet<i32>>,
+        offline: &BTreeMap<(String, String), i64>,
+    ) {
+        self.live_brokers.reset();
+        self.offline_partitions.reset();
+        for ((ns, cluster), ids) in live {
+            self.live_brokers
+                .with_label_values(&[ns.as_str(), cluster.as_str()])
+                .set(i64::try_from(ids.len()).unwrap_or(i64::MAX));
+        }
+        for ((ns, cluster), n) in offline {
+            self.offline_partitions
+                .with_label_values(&[ns.as_str(), cluster.as_str()])
+                .set(*n);
+        }
+    }
+
+    /// Offline partitions of `cluster` in `namespace` at the last controller pass.
+    pub fn offline_partitions(&self, namespace: &str, cluster: &str) -> i64 {
+        self.offline_partitions
+            .with_label_values(&[namespace, cluster])
+            .get()
+    }
+
+    /// Records a controller pass that wrote `writes` partitions.
+    pub fn controller_pass_finished(&self, took: Duration, writes: usize) {
+        self.controller_pass.observe(took.as_secs_f64());
+        tracing::debug!(?took, writes, "controller pass finished");
     }
 
     /// Marks the operator ready (CRDs present, loops started or standing by).

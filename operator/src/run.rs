@@ -1,10 +1,12 @@
 //! Wiring: wait until the API answers and the CRDs are installed (applying them first with
-//! `--apply-crds`), stand by until this replica holds the leader Lease, run both controllers
-//! while renewing it, and on shutdown stop them and release the Lease.
+//! `--apply-crds`), stand by until this replica holds the leader Lease, run the KafkaCluster
+//! and KafkaTopic controllers and the Kafka controller role while renewing it, and on shutdown
+//! stop them and release the Lease.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::channel::mpsc;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::coordination::v1::Lease;
@@ -14,13 +16,13 @@ use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{watcher, Controller};
 use kube::{Api, Client, ResourceExt};
 use tokio::sync::watch;
-use tributary_crds::{KafkaCluster, KafkaTopic};
+use tributary_crds::registration::parse_broker_lease_name;
+use tributary_crds::{KafkaCluster, KafkaPartition, KafkaTopic};
 
 use crate::context::{Context, Settings};
 use crate::leader::LeaderElector;
-use crate::liveness::parse_broker_lease;
 use crate::metrics::Metrics;
-use crate::{cluster, topic, Error, Result};
+use crate::{cluster, controller, topic, Error, Result};
 
 /// Resolves once `rx` reports `true` (or its sender is gone).
 pub async fn wait_for(mut rx: watch::Receiver<bool>) {
@@ -31,7 +33,8 @@ pub async fn wait_for(mut rx: watch::Receiver<bool>) {
     }
 }
 
-fn api<K>(client: &Client, ns: Option<&str>) -> Api<K>
+/// An Api for `K` in `ns`, or in every namespace.
+pub(crate) fn api<K>(client: &Client, ns: Option<&str>) -> Api<K>
 where
     K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
 {
@@ -56,6 +59,13 @@ pub async fn check_crds(client: &Client, ns: Option<&str>) -> Result<()> {
         .await
         .map_err(|source| Error::CrdMissing {
             crd: "kafkatopics.tributary.dev",
+            source,
+        })?;
+    api::<KafkaPartition>(client, ns)
+        .list(&one)
+        .await
+        .map_err(|source| Error::CrdMissing {
+            crd: "kafkapartitions.tributary.dev",
             source,
         })?;
     Ok(())
@@ -186,8 +196,12 @@ async fn renew_until_shutdown(
     }
 }
 
-/// Runs the KafkaCluster and KafkaTopic controllers until `stop` turns true.
+/// Runs the KafkaCluster and KafkaTopic controllers and the controller role until `stop`
+/// turns true.
 pub async fn run_controllers(ctx: Arc<Context>, stop: watch::Receiver<bool>) {
+    // The controller role pokes the cluster controller when a broker's liveness changes (an
+    // expiry produces no watch event), so `registered` in the status follows.
+    let (brokers_changed, clusters_to_refresh) = mpsc::channel::<()>(1);
     let client = ctx.client.clone();
     let ns = ctx.settings.watch_namespace.clone();
     let ns = ns.as_deref();
@@ -201,8 +215,8 @@ pub async fn run_controllers(ctx: Arc<Context>, stop: watch::Receiver<bool>) {
     .owns(api::<StatefulSet>(&client, ns), owned.clone())
     .owns(api::<ConfigMap>(&client, ns), owned.clone())
     .owns(api::<Service>(&client, ns), owned)
-    // Topic status says when brokers being removed hold no more replicas (scale-down guard)
-    // and feeds the offline/under-replicated counts.
+    // Topic status feeds the offline/under-replicated counts and follows placement changes
+    // (which the scale-down guard waits for).
     .watches(
         api::<KafkaTopic>(&client, ns),
         watcher::Config::default(),
@@ -220,39 +234,34 @@ pub async fn run_controllers(ctx: Arc<Context>, stop: watch::Receiver<bool>) {
         |lease: Lease| {
             let ns = lease.namespace();
             let name = lease.name_any();
-            parse_broker_lease(&name).map(|(cluster, _)| {
+            parse_broker_lease_name(&name).map(|(cluster, _)| {
                 ObjectRef::<KafkaCluster>::new(cluster).within(ns.as_deref().unwrap_or_default())
             })
         },
     )
+    .reconcile_all_on(clusters_to_refresh)
     .graceful_shutdown_on(wait_for(stop.clone()))
     .run(cluster::reconcile, cluster::error_policy, ctx.clone())
     .for_each(|_| futures::future::ready(()));
 
     let topics = Controller::new(api::<KafkaTopic>(&client, ns), watcher::Config::default());
     let store = topics.store();
-    let store2 = store.clone();
     let topics = topics
+        // Leadership changes of its partitions update the topic's summary.
+        .owns(
+            api::<KafkaPartition>(&client, ns),
+            watcher::Config::default().labels(tributary_crds::CLUSTER_LABEL),
+        )
         .watches(
             api::<KafkaCluster>(&client, ns),
             watcher::Config::default(),
             move |c: KafkaCluster| topics_of(&store, c.namespace(), &c.name_any()),
         )
-        .watches(
-            api::<Lease>(&client, ns),
-            watcher::Config::default(),
-            move |lease: Lease| {
-                let name = lease.name_any();
-                match parse_broker_lease(&name) {
-                    Some((cluster, _)) => topics_of(&store2, lease.namespace(), cluster),
-                    None => Vec::new(),
-                }
-            },
-        )
-        .graceful_shutdown_on(wait_for(stop))
-        .run(topic::reconcile, topic::error_policy, ctx)
+        .graceful_shutdown_on(wait_for(stop.clone()))
+        .run(topic::reconcile, topic::error_policy, ctx.clone())
         .for_each(|_| futures::future::ready(()));
-    futures::join!(clusters, topics);
+    let role = controller::run(ctx, brokers_changed, stop);
+    futures::join!(clusters, topics, role);
 }
 
 fn topics_of(

@@ -672,7 +672,11 @@ fn default_values_render_a_hardened_operator_with_least_privilege() {
     );
 
     // The CRD rule exists, names exactly our CRDs, and nothing is a wildcard.
-    for name in ["kafkaclusters.tributary.dev", "kafkatopics.tributary.dev"] {
+    for name in [
+        "kafkaclusters.tributary.dev",
+        "kafkatopics.tributary.dev",
+        "kafkapartitions.tributary.dev",
+    ] {
         for verb in ["get", "create", "patch"] {
             assert!(
                 allowed(
@@ -1169,6 +1173,13 @@ fn operator_rbac_covers_the_role_it_grants_brokers() {
             ),
             ("tributary.dev", "kafkaclusters/status", &["patch"][..]),
             ("tributary.dev", "kafkatopics/status", &["patch"][..]),
+            (
+                "tributary.dev",
+                "kafkapartitions",
+                &["list", "watch", "create", "update"][..],
+            ),
+            ("tributary.dev", "kafkapartitions/status", &["update"][..]),
+            ("", "configmaps", &["get", "create"][..]),
             ("events.k8s.io", "events", &["create"][..]),
         ] {
             for verb in verbs {

@@ -2,65 +2,24 @@
 //! cluster and a topic are driven to Ready through resourceVersion conflicts, a partition
 //! increase, a broker failure, an unsatisfiable topic and a finalizer-guarded deletion.
 
-use std::future::Future;
-use std::sync::Arc;
-use std::time::Duration;
+mod common;
 
+use common::{
+    create_cluster, merge_patch, metrics, obj, partitions_of, partitions_where, setup,
+    start_operator, wait_until, SimBroker, DEADLINE, NS,
+};
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Patch, PatchParams, PostParams};
-use kube::{Api, Client, CustomResourceExt};
+use kube::{Api, Client};
 use serde_json::json;
-use tokio::sync::watch;
 use tributary_crds::{KafkaCluster, KafkaTopic, TopicPhase};
 use tributary_e2e::FakeApiServer;
 use tributary_operator::builders::CONFIG_HASH_ANNOTATION;
-use tributary_operator::context::Settings;
-use tributary_operator::metrics::Metrics;
-
-const NS: &str = "streaming";
-const DEADLINE: Duration = Duration::from_secs(30);
-
-/// Polls `f` until it yields `Some`, failing the test with `what` after the deadline.
-async fn wait_until<T, F, Fut>(what: &str, f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    tributary_e2e::wait_until(what, DEADLINE, f).await
-}
-
-/// Merge-patches `name`, failing the test with `what` if the API server refuses.
-async fn merge_patch<K>(api: &Api<K>, name: &str, patch: &serde_json::Value, what: &str)
-where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-{
-    if let Err(e) = api
-        .patch(name, &PatchParams::default(), &Patch::Merge(patch))
-        .await
-    {
-        panic!("{what}: {e}");
-    }
-}
-
-async fn install_crds(client: &Client) {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in [KafkaCluster::crd(), KafkaTopic::crd()] {
-        if let Err(e) = crds.create(&PostParams::default(), &crd).await {
-            panic!("install CRD: {e}");
-        }
-    }
-}
-
-fn obj<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> T {
-    serde_json::from_value(v).unwrap_or_else(|e| panic!("bad test object: {e}"))
-}
 
 /// Stand-in for the kubelet and the brokers: ready pods running the StatefulSet's template,
-/// StatefulSet status, and a fresh Lease per broker.
-async fn start_brokers(client: &Client, sts: &StatefulSet, n: i32) {
+/// StatefulSet status, and a registered, renewing broker per pod.
+async fn start_brokers(client: &Client, sts: &StatefulSet, n: i32) -> Vec<SimBroker> {
     let hash = sts
         .spec
         .template
@@ -72,7 +31,7 @@ async fn start_brokers(client: &Client, sts: &StatefulSet, n: i32) {
         .unwrap_or_default();
     let labels = sts.spec.selector.match_labels.clone().unwrap_or_default();
     let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
-    let leases: Api<Lease> = Api::namespaced(client.clone(), NS);
+    let mut brokers = Vec::new();
     for id in 0..n {
         let name = format!("demo-broker-{id}");
         let pod: Pod = obj(json!({
@@ -90,7 +49,7 @@ async fn start_brokers(client: &Client, sts: &StatefulSet, n: i32) {
         {
             panic!("pod status: {e}");
         }
-        renew_lease(&leases, id, 60).await;
+        brokers.push(SimBroker::start(client, id).await);
     }
     let status = json!({ "status": { "replicas": n, "readyReplicas": n, "updatedReplicas": n } });
     let sts_api: Api<StatefulSet> = Api::namespaced(client.clone(), NS);
@@ -104,40 +63,7 @@ async fn start_brokers(client: &Client, sts: &StatefulSet, n: i32) {
     {
         panic!("sts status: {e}");
     }
-}
-
-/// Writes broker `id`'s Lease, renewed `age_secs` ago... or now, with `duration` seconds.
-async fn renew_lease(leases: &Api<Lease>, id: i32, duration: i32) {
-    let now = k8s_openapi::jiff::Timestamp::now().to_string();
-    let lease = json!({
-        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-        "metadata": { "name": format!("demo-broker-{id}") },
-        "spec": { "holderIdentity": format!("demo-broker-{id}"), "leaseDurationSeconds": duration, "renewTime": now },
-    });
-    let params = PatchParams::apply("broker").force();
-    if let Err(e) = leases
-        .patch(&format!("demo-broker-{id}"), &params, &Patch::Apply(&lease))
-        .await
-    {
-        panic!("lease: {e}");
-    }
-}
-
-async fn expire_lease(leases: &Api<Lease>, id: i32) {
-    let old = (k8s_openapi::jiff::Timestamp::now()
-        - k8s_openapi::jiff::SignedDuration::from_secs(600))
-    .to_string();
-    let patch = json!({ "spec": { "renewTime": old } });
-    if let Err(e) = leases
-        .patch(
-            &format!("demo-broker-{id}"),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await
-    {
-        panic!("expire lease: {e}");
-    }
+    brokers
 }
 
 async fn topic_where(
@@ -154,22 +80,9 @@ fn phase(t: &KafkaTopic) -> Option<TopicPhase> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operator_drives_cluster_and_topics_through_their_lifecycle() {
-    let server = FakeApiServer::new();
-    server.create_namespace(NS);
-    let client = server.client(NS);
-    install_crds(&client).await;
-
-    let metrics = Arc::new(Metrics::new().unwrap_or_else(|e| panic!("metrics: {e}")));
-    let mut settings = Settings::new("operator-0", NS);
-    settings.renew_interval = Duration::from_millis(200);
-    settings.lease_duration = Duration::from_secs(2);
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let operator = tokio::spawn(tributary_operator::run::run(
-        client.clone(),
-        settings,
-        metrics.clone(),
-        stop_rx,
-    ));
+    let (server, client) = setup().await;
+    let metrics = metrics();
+    let (stop_tx, operator) = start_operator(&client, metrics.clone());
 
     // A three-broker cluster: the operator renders and applies its children.
     let clusters: Api<KafkaCluster> = Api::namespaced(client.clone(), NS);
@@ -217,9 +130,9 @@ async fn operator_drives_cluster_and_topics_through_their_lifecycle() {
         .as_ref()
         .is_some_and(|s| s.ready_brokers == 3);
     assert!(!ready_now, "cluster cannot be ready before any pod exists");
-    start_brokers(&client, &sts, 3).await;
-    // Ready follows the pods; each broker's Lease is renewed just after its pod turns ready, so
-    // wait for the status that has seen all three.
+    let mut brokers = start_brokers(&client, &sts, 3).await;
+    // Ready follows the pods; each broker registers just after its pod turns ready, so wait
+    // for the status that has seen all three.
     let ready = wait_until("cluster Ready with every broker registered", || async {
         clusters.get("demo").await.ok().filter(|c| {
             c.status.as_ref().is_some_and(|s| {
@@ -266,11 +179,14 @@ async fn operator_drives_cluster_and_topics_through_their_lifecycle() {
     })
     .await;
     let s = placed.status.clone().unwrap_or_default();
-    assert_eq!(s.partitions.len(), 6);
-    for p in &s.partitions {
-        assert_eq!(p.replicas.len(), 3);
-        assert_eq!(p.leader, p.replicas[0], "preferred leader elected");
-        assert_eq!(p.isr.len(), 3);
+    assert_eq!(s.placed_partitions, 6);
+    let first = partitions_of(&client, "orders").await;
+    assert_eq!(first.len(), 6);
+    for p in &first {
+        let st = p.status.clone().unwrap_or_default();
+        assert_eq!(p.spec.replicas.len(), 3);
+        assert_eq!(st.leader, p.spec.replicas[0], "preferred leader elected");
+        assert_eq!(st.isr.len(), 3);
     }
     assert_eq!(
         s.effective_config.get("retention.ms").map(String::as_str),
@@ -294,16 +210,20 @@ async fn operator_drives_cluster_and_topics_through_their_lifecycle() {
     // Growing the topic keeps every existing assignment.
     let grow = json!({ "spec": { "partitions": 9 } });
     merge_patch(&topics, "orders", &grow, "grow").await;
-    let grown = wait_until("9 partitions", || async {
+    let grown = wait_until("9 partitions placed and led", || async {
         topic_where(&topics, "orders", |t| {
-            t.status.as_ref().is_some_and(|s| s.partitions.len() == 9)
+            t.status
+                .as_ref()
+                .is_some_and(|s| s.placed_partitions == 9 && s.leaderless_partitions == 0)
         })
         .await
     })
     .await;
     let g = grown.status.clone().unwrap_or_default();
-    for (before, after) in s.partitions.iter().zip(&g.partitions) {
-        assert_eq!(before.replicas, after.replicas);
+    let after = partitions_of(&client, "orders").await;
+    assert_eq!(after.len(), 9);
+    for (before, after) in first.iter().zip(&after) {
+        assert_eq!(before.spec.replicas, after.spec.replicas);
     }
     assert_eq!(g.observed_generation, grown.metadata.generation);
     assert_eq!(
@@ -313,23 +233,21 @@ async fn operator_drives_cluster_and_topics_through_their_lifecycle() {
     );
 
     // The leader of partition 0 dies: a live in-sync replica takes over with a higher epoch.
-    let leases: Api<Lease> = Api::namespaced(client.clone(), NS);
-    let dead = g.partitions[0].leader;
-    let epoch = g.partitions[0].leader_epoch;
-    expire_lease(&leases, dead).await;
-    let failed_over = wait_until("leader failover", || async {
-        topic_where(&topics, "orders", |t| {
-            t.status
-                .as_ref()
-                .is_some_and(|s| s.partitions[0].leader != dead && s.partitions[0].leader >= 0)
-        })
-        .await
+    let p0 = after[0].status.clone().unwrap_or_default();
+    let (dead, epoch) = (p0.leader, p0.leader_epoch);
+    let index = brokers
+        .iter()
+        .position(|b| b.id == dead)
+        .unwrap_or_else(|| panic!("no broker {dead}"));
+    brokers.remove(index).kill().await;
+    let failed_over = partitions_where(&client, "orders", 9, "leader failover", |p, s| {
+        p.spec.partition != 0 || (s.leader != dead && s.leader >= 0)
     })
     .await;
-    let p0 = failed_over.status.unwrap_or_default().partitions[0].clone();
+    let p0 = failed_over[0].status.clone().unwrap_or_default();
     assert!(p0.leader_epoch > epoch);
-    assert!(!p0.isr.contains(&dead));
-    renew_lease(&leases, dead, 60).await;
+    assert!(!p0.isr.iter().any(|e| e.broker_id == dead));
+    brokers.push(SimBroker::start(&client, dead).await);
 
     // An unsatisfiable topic gets a phase and condition, not an error loop.
     let big: KafkaTopic = obj(json!({
@@ -419,40 +337,6 @@ async fn operator_drives_cluster_and_topics_through_their_lifecycle() {
     assert_eq!(metrics.leader.get(), 0);
 }
 
-/// Starts the operator against `client` with fast timings; returns the stop switch and task.
-fn start_operator(
-    client: &Client,
-    metrics: Arc<Metrics>,
-) -> (
-    watch::Sender<bool>,
-    tokio::task::JoinHandle<tributary_operator::Result<()>>,
-) {
-    let mut settings = Settings::new("operator-0", NS);
-    settings.renew_interval = Duration::from_millis(200);
-    settings.lease_duration = Duration::from_secs(2);
-    settings.error_backoff = Duration::from_millis(500);
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let task = tokio::spawn(tributary_operator::run::run(
-        client.clone(),
-        settings,
-        metrics,
-        stop_rx,
-    ));
-    (stop_tx, task)
-}
-
-/// Creates KafkaCluster `demo` from `spec`.
-async fn create_cluster(client: &Client, spec: serde_json::Value) {
-    let clusters: Api<KafkaCluster> = Api::namespaced(client.clone(), NS);
-    let cluster: KafkaCluster = obj(json!({
-        "apiVersion": "tributary.dev/v1alpha1", "kind": "KafkaCluster",
-        "metadata": { "name": "demo" }, "spec": spec,
-    }));
-    if let Err(e) = clusters.create(&PostParams::default(), &cluster).await {
-        panic!("create cluster: {e}");
-    }
-}
-
 /// Events about KafkaCluster `demo` with `reason`.
 fn cluster_events(server: &FakeApiServer, reason: &str) -> Vec<serde_json::Value> {
     server
@@ -464,13 +348,10 @@ fn cluster_events(server: &FakeApiServer, reason: &str) -> Vec<serde_json::Value
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_reconcile_publishes_a_warning_event_and_retries() {
-    let server = FakeApiServer::new();
-    server.create_namespace(NS);
-    let client = server.client(NS);
-    install_crds(&client).await;
+    let (server, client) = setup().await;
     // The first child write is refused, as if RBAC were missing.
     server.fail_next_writes_with("/serviceaccounts", 1, 403);
-    let metrics = Arc::new(Metrics::new().unwrap_or_else(|e| panic!("metrics: {e}")));
+    let metrics = metrics();
     let (stop, operator) = start_operator(&client, metrics.clone());
     create_cluster(&client, json!({ "brokers": 1 })).await;
 
@@ -511,11 +392,8 @@ fn paused_condition(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paused_cluster_reports_paused_and_resumes_when_the_annotation_goes() {
-    let server = FakeApiServer::new();
-    server.create_namespace(NS);
-    let client = server.client(NS);
-    install_crds(&client).await;
-    let metrics = Arc::new(Metrics::new().unwrap_or_else(|e| panic!("metrics: {e}")));
+    let (_server, client) = setup().await;
+    let metrics = metrics();
     let (stop, operator) = start_operator(&client, metrics);
     create_cluster(&client, json!({ "brokers": 1 })).await;
     let sts_api: Api<StatefulSet> = Api::namespaced(client.clone(), NS);
@@ -580,11 +458,8 @@ fn monitored_spec() -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn monitoring_spec_applies_pod_monitor_and_rules_and_removes_them_when_off() {
-    let server = FakeApiServer::new();
-    server.create_namespace(NS);
-    let client = server.client(NS);
-    install_crds(&client).await;
-    let metrics = Arc::new(Metrics::new().unwrap_or_else(|e| panic!("metrics: {e}")));
+    let (server, client) = setup().await;
+    let metrics = metrics();
     let (stop, operator) = start_operator(&client, metrics);
     create_cluster(&client, monitored_spec()).await;
 
@@ -631,8 +506,8 @@ async fn missing_prometheus_operator_is_reported_without_failing_the_reconcile()
     server.create_namespace(NS);
     server.unserve_group("monitoring.coreos.com");
     let client = server.client(NS);
-    install_crds(&client).await;
-    let metrics = Arc::new(Metrics::new().unwrap_or_else(|e| panic!("metrics: {e}")));
+    common::install_crds(&client).await;
+    let metrics = metrics();
     let (stop, operator) = start_operator(&client, metrics.clone());
     create_cluster(&client, monitored_spec()).await;
 
@@ -661,11 +536,8 @@ async fn missing_prometheus_operator_is_reported_without_failing_the_reconcile()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scale_down_waits_until_topics_moved_replicas_off_the_removed_brokers() {
-    let server = FakeApiServer::new();
-    server.create_namespace(NS);
-    let client = server.client(NS);
-    install_crds(&client).await;
-    let metrics = Arc::new(Metrics::new().unwrap_or_else(|e| panic!("metrics: {e}")));
+    let (_server, client) = setup().await;
+    let metrics = metrics();
     let (stop, operator) = start_operator(&client, metrics);
     create_cluster(&client, json!({ "brokers": 3 })).await;
     let sts_api: Api<StatefulSet> = Api::namespaced(client.clone(), NS);
@@ -673,7 +545,7 @@ async fn scale_down_waits_until_topics_moved_replicas_off_the_removed_brokers() 
         sts_api.get_opt("demo-broker").await.ok().flatten()
     })
     .await;
-    start_brokers(&client, &sts, 3).await;
+    let _brokers = start_brokers(&client, &sts, 3).await;
 
     // One replica per partition, spread over all three brokers.
     let topics: Api<KafkaTopic> = Api::namespaced(client.clone(), NS);
@@ -685,13 +557,14 @@ async fn scale_down_waits_until_topics_moved_replicas_off_the_removed_brokers() 
     if let Err(e) = topics.create(&PostParams::default(), &topic).await {
         panic!("create topic: {e}");
     }
-    let on_broker_2 = |t: &KafkaTopic| {
-        t.status
-            .as_ref()
-            .is_some_and(|s| s.partitions.iter().any(|p| p.replicas.contains(&2)))
+    let on_broker_2 = || async {
+        partitions_of(&client, "events")
+            .await
+            .iter()
+            .any(|p| p.spec.replicas.contains(&2))
     };
     wait_until("a replica on broker 2", || async {
-        topic_where(&topics, "events", on_broker_2).await
+        on_broker_2().await.then_some(())
     })
     .await;
 
@@ -740,8 +613,8 @@ async fn scale_down_waits_until_topics_moved_replicas_off_the_removed_brokers() 
         let sts = sts_api.get("demo-broker").await.ok()?;
         let c = clusters.get("demo").await.ok()?;
         let t = topics.get("events").await.ok()?;
-        (sts.spec.replicas == Some(2) && !draining(&c) && !on_broker_2(&t) && !topic_paused(&t))
-            .then_some(())
+        let moved = !on_broker_2().await;
+        (sts.spec.replicas == Some(2) && !draining(&c) && moved && !topic_paused(&t)).then_some(())
     })
     .await;
     let _ = stop.send(true);
@@ -750,13 +623,10 @@ async fn scale_down_waits_until_topics_moved_replicas_off_the_removed_brokers() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forbidden_monitoring_objects_are_reported_not_fatal() {
-    let server = FakeApiServer::new();
-    server.create_namespace(NS);
-    let client = server.client(NS);
-    install_crds(&client).await;
+    let (server, client) = setup().await;
     // As if the operator's RBAC lacked monitoring.coreos.com.
     server.fail_next_writes_with("monitoring.coreos.com/podmonitors", 1, 403);
-    let metrics = Arc::new(Metrics::new().unwrap_or_else(|e| panic!("metrics: {e}")));
+    let metrics = metrics();
     let (stop, operator) = start_operator(&client, metrics.clone());
     create_cluster(&client, monitored_spec()).await;
     let events = wait_until("a MonitoringUnavailable event", || async {

@@ -2,12 +2,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::jiff::Timestamp;
 use tributary_crds::conditions::{is_true, DEGRADED, READY};
-use tributary_crds::{KafkaCluster, KafkaTopic, TopicPhase};
+use tributary_crds::{IsrEntry, KafkaCluster, KafkaPartitionStatus, KafkaTopic, TopicPhase};
 use tributary_operator::builders::Names;
-use tributary_operator::cluster::status::{compute, Observed};
-use tributary_operator::topic::plan::{plan, TopicInput};
+use tributary_operator::cluster::status::{compute, Observed, ProducerIds};
+use tributary_operator::topic::partitions::PartitionChanges;
+use tributary_operator::topic::plan::{plan, TopicInput, TopicPlan};
 
 fn cluster(spec: serde_json::Value) -> KafkaCluster {
     let mut c: KafkaCluster = serde_json::from_value(serde_json::json!({
@@ -18,6 +18,20 @@ fn cluster(spec: serde_json::Value) -> KafkaCluster {
     .unwrap_or_else(|e| panic!("fixture: {e}"));
     c.status = None;
     c
+}
+
+/// Plans `t` with `partitions` as read, failing the test on a build error.
+fn planned(
+    t: &KafkaTopic,
+    c: Option<&KafkaCluster>,
+    partitions: &[tributary_crds::KafkaPartition],
+) -> TopicPlan {
+    plan(TopicInput {
+        topic: t,
+        cluster: c,
+        partitions,
+    })
+    .unwrap_or_else(|e| panic!("plan: {e}"))
 }
 
 fn topic(spec: serde_json::Value) -> KafkaTopic {
@@ -40,11 +54,11 @@ fn invalid_cluster_spec_becomes_a_degraded_condition() {
         spec_error: Some("config num.io.threads=\"many\" is invalid"),
         stateful_set: None,
         pods: &[],
-        leases: &[],
+        live_brokers: &BTreeSet::new(),
         topics: &[],
         node_racks: &BTreeMap::new(),
         controller: "op-0",
-        now: Timestamp::now(),
+        producer_ids: &ProducerIds::Unknown,
     });
     assert!(is_true(&status.conditions, DEGRADED));
     assert!(!is_true(&status.conditions, READY));
@@ -66,11 +80,11 @@ fn cluster_without_pods_is_progressing_not_ready() {
         spec_error: None,
         stateful_set: None,
         pods: &[],
-        leases: &[],
+        live_brokers: &BTreeSet::new(),
         topics: &[],
         node_racks: &BTreeMap::new(),
         controller: "op-0",
-        now: Timestamp::now(),
+        producer_ids: &ProducerIds::Unknown,
     });
     assert!(!is_true(&status.conditions, READY));
     assert!(is_true(&status.conditions, "Progressing"));
@@ -88,16 +102,14 @@ fn topic_with_bad_config_value_gets_invalid_config_phase() {
         "clusterRef": "demo", "partitions": 3, "replicationFactor": 3,
         "config": { "cleanup.policy": "forever" },
     }));
-    let p = plan(TopicInput {
-        topic: &t,
-        cluster: Some(&c),
-        live_brokers: &BTreeSet::new(),
-    });
+    let p = planned(&t, Some(&c), &[]);
     assert_eq!(p.status.phase, Some(TopicPhase::InvalidConfig));
-    assert!(
-        p.status.partitions.is_empty(),
+    assert_eq!(
+        p.partitions,
+        PartitionChanges::default(),
         "nothing is placed for an invalid topic"
     );
+    assert_eq!(p.status.placed_partitions, 0);
     assert_eq!(p.events.first().map(|e| e.reason), Some("InvalidConfig"));
 }
 
@@ -108,11 +120,7 @@ fn min_isr_above_replication_factor_is_invalid() {
         "clusterRef": "demo", "partitions": 1, "replicationFactor": 2,
         "config": { "min.insync.replicas": "3" },
     }));
-    let p = plan(TopicInput {
-        topic: &t,
-        cluster: Some(&c),
-        live_brokers: &BTreeSet::new(),
-    });
+    let p = planned(&t, Some(&c), &[]);
     assert_eq!(p.status.phase, Some(TopicPhase::InvalidConfig));
 }
 
@@ -121,20 +129,12 @@ fn topic_without_cluster_is_pending_and_repeating_the_plan_is_quiet() {
     let t = topic(
         serde_json::json!({ "clusterRef": "missing", "partitions": 1, "replicationFactor": 1 }),
     );
-    let first = plan(TopicInput {
-        topic: &t,
-        cluster: None,
-        live_brokers: &BTreeSet::new(),
-    });
+    let first = planned(&t, None, &[]);
     assert_eq!(first.status.phase, Some(TopicPhase::Pending));
     assert_eq!(first.events.len(), 1);
     let mut again = t.clone();
     again.status = Some(first.status.clone());
-    let second = plan(TopicInput {
-        topic: &again,
-        cluster: None,
-        live_brokers: &BTreeSet::new(),
-    });
+    let second = planned(&again, None, &[]);
     assert_eq!(
         second.status, first.status,
         "a second reconcile changes nothing"
@@ -143,23 +143,68 @@ fn topic_without_cluster_is_pending_and_repeating_the_plan_is_quiet() {
 }
 
 #[test]
-fn new_partitions_get_preferred_leaders_when_brokers_are_live() {
+fn a_topic_becomes_one_partition_object_each_and_is_ready_once_the_controller_leads_them() {
     let c = cluster(serde_json::json!({ "brokers": 3 }));
     let t =
         topic(serde_json::json!({ "clusterRef": "demo", "partitions": 3, "replicationFactor": 2 }));
-    let p = plan(TopicInput {
-        topic: &t,
-        cluster: Some(&c),
-        live_brokers: &BTreeSet::from([0, 1, 2]),
-    });
-    assert_eq!(p.status.phase, Some(TopicPhase::Provisioned));
-    assert!(p
-        .status
-        .partitions
-        .iter()
-        .all(|x| x.leader == x.replicas[0] && x.leader_epoch == 1));
-    assert_eq!(p.status.leaderless_partitions, 0);
-    assert_eq!(p.status.topic_id.as_ref().map(String::len), Some(22));
+    let first = planned(&t, Some(&c), &[]);
+    assert_eq!(first.status.phase, Some(TopicPhase::Provisioned));
+    assert_eq!(first.partitions.create.len(), 3);
+    assert!(first.partitions.reassign.is_empty());
+    assert_eq!(
+        (
+            first.status.placed_partitions,
+            first.status.leaderless_partitions
+        ),
+        (3, 3),
+        "no leader until the controller gives one"
+    );
+    assert!(!is_true(&first.status.conditions, READY));
+    assert_eq!(first.status.topic_id.as_ref().map(String::len), Some(22));
+    assert_eq!(
+        first.events.first().map(|e| e.reason),
+        Some("PartitionsAssigned")
+    );
+
+    // The controller leads them; one has lost a follower.
+    let mut led = first.partitions.create.clone();
+    for p in &mut led {
+        let isr = if p.spec.partition == 1 {
+            &p.spec.replicas[..1]
+        } else {
+            &p.spec.replicas[..]
+        };
+        p.status = Some(KafkaPartitionStatus {
+            leader: p.spec.replicas[0],
+            isr: isr
+                .iter()
+                .map(|&broker_id| IsrEntry {
+                    broker_id,
+                    broker_epoch: 1,
+                })
+                .collect(),
+            ..KafkaPartitionStatus::default()
+        });
+    }
+    let mut again = t.clone();
+    again.status = Some(first.status.clone());
+    let second = planned(&again, Some(&c), &led);
+    assert_eq!(
+        second.partitions,
+        PartitionChanges::default(),
+        "nothing moves"
+    );
+    assert_eq!(
+        (
+            second.status.placed_partitions,
+            second.status.leaderless_partitions,
+            second.status.under_replicated_partitions
+        ),
+        (3, 0, 1)
+    );
+    assert!(is_true(&second.status.conditions, READY));
+    assert!(is_true(&second.status.conditions, DEGRADED));
+    assert!(second.events.is_empty());
 }
 
 #[test]
@@ -184,11 +229,11 @@ fn bootstrap_servers_are_the_service_name_unless_the_listener_advertises_pod_ips
             spec_error: None,
             stateful_set: None,
             pods,
-            leases: &[],
+            live_brokers: &BTreeSet::new(),
             topics: &[],
             node_racks: &BTreeMap::new(),
             controller: "op-0",
-            now: Timestamp::now(),
+            producer_ids: &ProducerIds::Unknown,
         })
     };
     let dns = cluster(serde_json::json!({ "brokers": 2 }));

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use tributary_crds::KafkaCluster;
-use tributary_operator::builders::{build, ClusterObjects, CONFIG_HASH_ANNOTATION};
+use tributary_operator::builders::{
+    build, producer_ids, ClusterObjects, Names, CONFIG_HASH_ANNOTATION,
+};
 
 fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
@@ -31,18 +33,26 @@ fn minimal_cluster() -> KafkaCluster {
     stored("apiVersion: tributary.dev/v1alpha1\nkind: KafkaCluster\nmetadata: {name: mini}\nspec: {brokers: 1}\n")
 }
 
-fn render(objects: &ClusterObjects) -> String {
-    fn doc<T: serde::Serialize>(out: &mut String, kind: &str, api: &str, obj: &T) {
-        let mut value =
-            serde_json::to_value(obj).unwrap_or_else(|e| panic!("serialize {kind}: {e}"));
-        if let Some(map) = value.as_object_mut() {
-            map.insert("apiVersion".into(), api.into());
-            map.insert("kind".into(), kind.into());
-        }
-        let yaml = serde_yaml::to_string(&value).unwrap_or_else(|e| panic!("yaml {kind}: {e}"));
-        out.push_str("---\n");
-        out.push_str(&yaml);
+fn doc<T: serde::Serialize>(out: &mut String, kind: &str, api: &str, obj: &T) {
+    let mut value = serde_json::to_value(obj).unwrap_or_else(|e| panic!("serialize {kind}: {e}"));
+    if let Some(map) = value.as_object_mut() {
+        map.insert("apiVersion".into(), api.into());
+        map.insert("kind".into(), kind.into());
     }
+    let yaml = serde_yaml::to_string(&value).unwrap_or_else(|e| panic!("yaml {kind}: {e}"));
+    out.push_str("---\n");
+    out.push_str(&yaml);
+}
+
+/// Every object of `c`: the applied children and the producer-id ConfigMap created once.
+fn render_cluster(c: &KafkaCluster) -> String {
+    let mut out = render(&built(c));
+    let names = Names::of(c).unwrap_or_else(|e| panic!("{e}"));
+    doc(&mut out, "ConfigMap", "v1", &producer_ids(&names));
+    out
+}
+
+fn render(objects: &ClusterObjects) -> String {
     let mut out = String::new();
     doc(&mut out, "ServiceAccount", "v1", &objects.service_account);
     doc(
@@ -93,12 +103,12 @@ fn built(c: &KafkaCluster) -> ClusterObjects {
 
 #[test]
 fn example_cluster_renders_the_golden_objects() {
-    check_golden("example-cluster.yaml", &render(&built(&example_cluster())));
+    check_golden("example-cluster.yaml", &render_cluster(&example_cluster()));
 }
 
 #[test]
 fn minimal_cluster_renders_the_golden_objects() {
-    check_golden("minimal-cluster.yaml", &render(&built(&minimal_cluster())));
+    check_golden("minimal-cluster.yaml", &render_cluster(&minimal_cluster()));
 }
 
 #[test]

@@ -10,7 +10,7 @@ use kube::api::PostParams;
 use kube::{Api, CustomResourceExt};
 use serde_json::Value;
 use tokio::sync::watch;
-use tributary_crds::{KafkaCluster, KafkaTopic};
+use tributary_crds::{KafkaCluster, KafkaPartition, KafkaTopic};
 use tributary_e2e::FakeApiServer;
 use tributary_operator::context::Settings;
 use tributary_operator::metrics::Metrics;
@@ -81,7 +81,11 @@ async fn apply_crds_replaces_a_stale_crd_and_installs_a_missing_one_before_leadi
     })
     .await;
 
-    for want in [KafkaCluster::crd(), KafkaTopic::crd()] {
+    for want in [
+        KafkaCluster::crd(),
+        KafkaTopic::crd(),
+        KafkaPartition::crd(),
+    ] {
         let name = want.metadata.name.clone().unwrap_or_default();
         let stored = server
             .get(CRDS, "", &name)
@@ -105,7 +109,11 @@ async fn without_apply_crds_the_operator_never_writes_crds() {
         field_manager: Some("helm".into()),
         ..PostParams::default()
     };
-    for crd in [KafkaCluster::crd(), KafkaTopic::crd()] {
+    for crd in [
+        KafkaCluster::crd(),
+        KafkaTopic::crd(),
+        KafkaPartition::crd(),
+    ] {
         if let Err(e) = crds.create(&by_helm, &crd).await {
             panic!("install CRD: {e}");
         }
@@ -122,7 +130,11 @@ async fn without_apply_crds_the_operator_never_writes_crds() {
         metrics.leader.get() == 1
     })
     .await;
-    for name in ["kafkaclusters.tributary.dev", "kafkatopics.tributary.dev"] {
+    for name in [
+        "kafkaclusters.tributary.dev",
+        "kafkatopics.tributary.dev",
+        "kafkapartitions.tributary.dev",
+    ] {
         let crd = server
             .get(CRDS, "", name)
             .unwrap_or_else(|| panic!("{name} is gone"));

@@ -82,17 +82,29 @@ every right that Role grants (Kubernetes forbids escalation), hence create on ka
 - apiGroups: ["tributary.dev"]
   resources: ["kafkaclusters"]
   verbs: ["get", "list", "watch"]
+# delete on kafkatopics only so the operator may grant it to the brokers (the Kafka admin
+# API's DeleteTopics); Kubernetes refuses a Role granting more than its creator holds.
 - apiGroups: ["tributary.dev"]
   resources: ["kafkatopics"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+# One KafkaPartition per partition: the topic reconciler creates them and replaces their
+# replicas; the controller role writes leadership and ISR into their status.
+- apiGroups: ["tributary.dev"]
+  resources: ["kafkapartitions"]
   verbs: ["get", "list", "watch", "create", "update", "patch"]
 - apiGroups: ["tributary.dev"]
-  resources: ["kafkaclusters/status", "kafkatopics/status"]
+  resources: ["kafkaclusters/status", "kafkatopics/status", "kafkapartitions/status"]
   verbs: ["get", "update", "patch"]
 - apiGroups: ["apps"]
   resources: ["statefulsets"]
   verbs: ["get", "list", "watch", "create", "patch"]
+# update on configmaps only so the operator may grant the brokers update on the producer-id
+# ConfigMap (the operator itself only creates that one).
 - apiGroups: [""]
-  resources: ["configmaps", "services", "serviceaccounts"]
+  resources: ["configmaps"]
+  verbs: ["get", "list", "watch", "create", "update", "patch"]
+- apiGroups: [""]
+  resources: ["services", "serviceaccounts"]
   verbs: ["get", "list", "watch", "create", "patch"]
 - apiGroups: [""]
   resources: ["pods"]

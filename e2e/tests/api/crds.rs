@@ -219,7 +219,10 @@ async fn printer_columns_fill_the_tables_kubectl_asks_for() {
             "Cluster",
             "Partitions",
             "Replication Factor",
+            "Leaderless",
+            "Under Replicated",
             "Phase",
+            "Placed",
             "Age"
         ]
     );

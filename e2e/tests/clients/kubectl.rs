@@ -74,8 +74,21 @@ async fn kubectl_applies_the_crds_and_examples_and_prints_their_printer_columns(
         &row(&out, "kafkacluster.tributary.dev/demo")[1..4],
         ["3", "3", "AllBrokersReady"]
     );
-    assert!(out.contains("NAME                              CLUSTER   PARTITIONS   REPLICATION FACTOR   PHASE   AGE")
-        || out.lines().any(|l| l.split_whitespace().eq(["NAME", "CLUSTER", "PARTITIONS", "REPLICATION", "FACTOR", "PHASE", "AGE"])), "{out}");
+    assert!(
+        out.lines().any(|l| l.split_whitespace().eq([
+            "NAME",
+            "CLUSTER",
+            "PARTITIONS",
+            "REPLICATION",
+            "FACTOR",
+            "LEADERLESS",
+            "UNDER",
+            "REPLICATED",
+            "PHASE",
+            "AGE"
+        ])),
+        "{out}"
+    );
     assert_eq!(
         &row(&out, "kafkatopic.tributary.dev/orders")[1..4],
         ["demo", "12", "3"]
@@ -354,6 +367,9 @@ async fn kubectl_get_watch_prints_every_change_to_the_topics() {
             "PARTITIONS",
             "REPLICATION",
             "FACTOR",
+            "LEADERLESS",
+            "UNDER",
+            "REPLICATED",
             "PHASE",
             "AGE"
         ]),

@@ -6,6 +6,7 @@
 mod config;
 pub mod monitoring;
 mod pdb;
+mod producer_ids;
 mod rbac;
 mod services;
 mod statefulset;
@@ -22,6 +23,7 @@ use kube::{Resource, ResourceExt};
 use tributary_crds::{KafkaCluster, CLUSTER_LABEL};
 
 pub use config::{config_hash, server_properties};
+pub use producer_ids::producer_ids;
 
 /// Annotation on the pod template holding the config hash: a config change changes the pod
 /// template and so rolls the brokers.
@@ -43,6 +45,16 @@ pub enum BuildError {
     /// The KafkaCluster has no name/namespace/uid yet (it was never stored by the API server).
     #[error("KafkaCluster {name:?} lacks {field}; only objects read from the API server can be rendered")]
     Unstored {
+        /// Name, if any.
+        name: String,
+        /// The missing field.
+        field: &'static str,
+    },
+    /// A KafkaTopic lacks what its KafkaPartitions are derived from (never stored yet).
+    #[error(
+        "KafkaTopic {name:?} lacks {field}; only objects read from the API server get partitions"
+    )]
+    UnstoredTopic {
         /// Name, if any.
         name: String,
         /// The missing field.

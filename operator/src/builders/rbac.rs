@@ -1,8 +1,17 @@
-//! The brokers' identity and least-privilege rights: their own Leases and the KafkaTopics in
-//! the namespace, and read access to their own KafkaCluster (for racks and listeners).
+//! The brokers' identity and least-privilege rights in the namespace:
+//! - Leases: register and renew (`<cluster>-broker-<id>`), read the others'. Creating cannot be
+//!   limited to names (RBAC does not know a name on create), so neither is the rest.
+//! - KafkaTopics: read, and create/update/patch/delete (the Kafka admin API writes them), and
+//!   their status, to remove themselves from `pendingDeletion` after deleting a topic's data.
+//! - KafkaPartitions: read, and write the status (a partition's leader records ISR changes);
+//!   never the spec, which is the operator's assignment.
+//! - The producer-id ConfigMap: read and update (take a block of ids), nothing else.
+//! - Their own KafkaCluster: read (racks and listeners).
 
 use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+
+use tributary_crds::registration::producer_ids_name;
 
 use super::Names;
 
@@ -29,20 +38,41 @@ fn rule(
 }
 
 pub(super) fn role(names: &Names) -> Role {
-    const RW: &[&str] = &["get", "list", "watch", "create", "update", "patch"];
+    const READ: &[&str] = &["get", "list", "watch"];
+    let group = tributary_crds::GROUP;
     Role {
         metadata: names.meta(names.broker()),
         rules: Some(vec![
-            rule("coordination.k8s.io", &["leases"], RW, None),
-            rule(tributary_crds::GROUP, &["kafkatopics"], RW, None),
             rule(
-                tributary_crds::GROUP,
-                &["kafkatopics/status"],
-                &["get", "update", "patch"],
+                "coordination.k8s.io",
+                &["leases"],
+                &["get", "list", "watch", "create", "update"],
                 None,
             ),
             rule(
-                tributary_crds::GROUP,
+                group,
+                &["kafkatopics"],
+                &[
+                    "get", "list", "watch", "create", "update", "patch", "delete",
+                ],
+                None,
+            ),
+            rule(group, &["kafkatopics/status"], &["update", "patch"], None),
+            rule(group, &["kafkapartitions"], READ, None),
+            rule(
+                group,
+                &["kafkapartitions/status"],
+                &["update", "patch"],
+                None,
+            ),
+            rule(
+                "",
+                &["configmaps"],
+                &["get", "update"],
+                Some(vec![producer_ids_name(&names.cluster)]),
+            ),
+            rule(
+                group,
                 &["kafkaclusters"],
                 &["get", "watch"],
                 Some(vec![names.cluster.clone()]),

@@ -1,4 +1,5 @@
-//! KafkaCluster reconcile: apply the rendered children, observe pods/leases/topics, write
+//! KafkaCluster reconcile: apply the rendered children, create the producer-id ConfigMap once,
+//! observe pods/topics/partitions (and the brokers the controller role sees alive), write
 //! status, publish events on changes. An invalid spec becomes a condition and an event with a
 //! slow requeue, never a crash or a hot loop.
 
@@ -7,26 +8,27 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
-use k8s_openapi::jiff::Timestamp;
-use kube::api::{ListParams, Patch, PatchParams};
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::{Api, Resource, ResourceExt};
 use tributary_crds::conditions::{is_true, READY};
 use tributary_crds::config::validate_broker_config;
-use tributary_crds::{is_paused, KafkaCluster, KafkaTopic, PAUSE_ANNOTATION};
+use tributary_crds::registration::producer_ids_name;
+use tributary_crds::{
+    is_paused, KafkaCluster, KafkaPartition, KafkaTopic, CLUSTER_LABEL, PAUSE_ANNOTATION,
+};
 
 use super::scale::scale_decision;
 use super::status::{
-    compute, set_draining, set_monitoring, MonitoringOutcome, Observed, MONITORING,
+    compute, set_draining, set_monitoring, MonitoringOutcome, Observed, ProducerIds, MONITORING,
     MONITORING_UNAVAILABLE,
 };
 use crate::apply::{apply, apply_dynamic, delete_dynamic_if_exists, delete_if_exists};
 use crate::builders::monitoring::{self, pod_monitor_resource, prometheus_rule_resource};
-use crate::builders::{build, ClusterObjects, Names};
+use crate::builders::{build, producer_ids, ClusterObjects, Names};
 use crate::context::Context;
 use crate::pause::{set_paused, PAUSED};
 use crate::{Error, Result};
@@ -63,18 +65,24 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
         .into_iter()
         .filter(|t| t.spec.cluster_ref == names.cluster)
         .collect();
+    let partitions: Vec<KafkaPartition> = Api::<KafkaPartition>::namespaced(client.clone(), ns)
+        .list(&ListParams::default().labels(&format!("{CLUSTER_LABEL}={}", names.cluster)))
+        .await
+        .map_err(|e| Error::kube(format!("list kafkapartitions in {ns}"), e))?
+        .items;
     let running = get_sts().await?.and_then(|s| s.spec.replicas);
-    let scale = scale_decision(running, cluster.spec.brokers, &topics);
-    let (objects, monitoring) = match &spec_error {
+    let scale = scale_decision(running, cluster.spec.brokers, &partitions);
+    let (objects, monitoring, producer_ids) = match &spec_error {
         None => {
             let mut objects = build(&cluster)?;
             objects.stateful_set.spec.replicas = Some(scale.replicas);
             apply_children(&ctx, &names, &objects).await?;
+            let ids = ensure_producer_ids(&ctx, &cluster, &names).await?;
             let monitoring = apply_monitoring(&ctx, &cluster, &names, &objects).await?;
-            (Some(objects), Some(monitoring))
+            (Some(objects), Some(monitoring), ids)
         }
         // Keep whatever runs now; do not roll brokers onto a config they would reject.
-        Some(_) => (None, None),
+        Some(_) => (None, None, ProducerIds::Unknown),
     };
 
     let sts = get_sts().await?;
@@ -84,11 +92,7 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
         .await
         .map_err(|e| Error::kube(format!("list pods in {ns}"), e))?
         .items;
-    let leases = Api::<Lease>::namespaced(client.clone(), ns)
-        .list(&ListParams::default())
-        .await
-        .map_err(|e| Error::kube(format!("list leases in {ns}"), e))?
-        .items;
+    let live_brokers = ctx.live_brokers.of(ns, &names.cluster);
     let node_racks = node_racks(&ctx, &cluster, &pods).await;
 
     let mut status = compute(Observed {
@@ -98,11 +102,11 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
         spec_error: spec_error.as_deref(),
         stateful_set: sts.as_ref(),
         pods: &pods,
-        leases: &leases,
+        live_brokers: &live_brokers,
         topics: &topics,
         node_racks: &node_racks,
         controller: &ctx.settings.identity,
-        now: Timestamp::now(),
+        producer_ids: &producer_ids,
     });
     if spec_error.is_none() {
         set_draining(
@@ -183,6 +187,59 @@ async fn apply_children(ctx: &Context, names: &Names, o: &ClusterObjects) -> Res
         }
     }
     Ok(())
+}
+
+/// Creates the producer-id ConfigMap if it was never created; never writes it otherwise (the
+/// brokers own its counter). One that disappears after creation is reported, not recreated.
+async fn ensure_producer_ids(
+    ctx: &Context,
+    cluster: &KafkaCluster,
+    names: &Names,
+) -> Result<ProducerIds> {
+    let ns = names.namespace.as_str();
+    let name = producer_ids_name(&names.cluster);
+    let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), ns);
+    let exists = api
+        .get_opt(&name)
+        .await
+        .map_err(|e| Error::kube(format!("get ConfigMap {ns}/{name}"), e))?
+        .is_some();
+    let created_before = cluster
+        .status
+        .as_ref()
+        .and_then(|s| s.producer_ids.as_deref())
+        == Some(name.as_str());
+    if exists {
+        return Ok(ProducerIds::Present(name));
+    }
+    if created_before {
+        let reported = cluster.status.as_ref().is_some_and(|s| {
+            s.conditions.iter().any(|c| {
+                c.type_ == tributary_crds::conditions::DEGRADED && c.reason == "ProducerIdsMissing"
+            })
+        });
+        if !reported {
+            let note = format!(
+                "ConfigMap {name} was deleted; not recreating it at 0, which would reuse producer ids"
+            );
+            ctx.event(&cluster.object_ref(&()), "ProducerIdsMissing", note, true)
+                .await;
+        }
+        return Ok(ProducerIds::Missing(name));
+    }
+    match api
+        .create(&PostParams::default(), &producer_ids(names))
+        .await
+    {
+        Ok(_) => {
+            let note = format!("created ConfigMap {name} for producer-id blocks");
+            ctx.event(&cluster.object_ref(&()), "ProducerIdsCreated", note, false)
+                .await;
+            Ok(ProducerIds::Present(name))
+        }
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(ProducerIds::Present(name)),
+        Err(e) => Err(Error::kube(format!("create ConfigMap {ns}/{name}"), e)),
+    }
 }
 
 /// Applies the requested PodMonitor/PrometheusRule and deletes unrequested ones (only if the

@@ -1,11 +1,10 @@
 //! The KafkaCluster decision: what its status should say, from what the operator observed.
 //! Pure, so "invalid spec gives a condition" and "ready when every broker is" are unit tests.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use tributary_crds::cluster::{AdvertisedAddress, BrokerStatus};
 use tributary_crds::conditions::{set_condition, DEGRADED, PROGRESSING, READY};
@@ -13,7 +12,6 @@ use tributary_crds::ids::kafka_id_from_uid;
 use tributary_crds::{KafkaCluster, KafkaClusterStatus, KafkaTopic};
 
 use crate::builders::{Names, CONFIG_HASH_ANNOTATION};
-use crate::liveness::live_brokers;
 
 /// Everything the status is computed from.
 #[derive(Clone, Copy, Debug)]
@@ -30,16 +28,28 @@ pub struct Observed<'a> {
     pub stateful_set: Option<&'a StatefulSet>,
     /// Broker pods.
     pub pods: &'a [Pod],
-    /// Leases in the namespace.
-    pub leases: &'a [k8s_openapi::api::coordination::v1::Lease],
+    /// Brokers the controller role sees renewing their Leases.
+    pub live_brokers: &'a BTreeSet<i32>,
     /// KafkaTopics of this cluster.
     pub topics: &'a [KafkaTopic],
     /// Node name to rack, for rack-aware clusters.
     pub node_racks: &'a BTreeMap<String, String>,
     /// Identity of the operator replica acting as controller.
     pub controller: &'a str,
-    /// Current time (for Lease expiry).
-    pub now: Timestamp,
+    /// The producer-id ConfigMap.
+    pub producer_ids: &'a ProducerIds,
+}
+
+/// What became of the cluster's producer-id ConfigMap.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProducerIds {
+    /// Not looked at (the spec is invalid, nothing was applied).
+    Unknown,
+    /// It exists (created now or before).
+    Present(String),
+    /// It was created once and has since been deleted: not recreated, since a fresh counter
+    /// would hand out ids producers already use.
+    Missing(String),
 }
 
 fn pod_ready(pod: &Pod) -> bool {
@@ -80,7 +90,7 @@ pub fn compute(o: Observed<'_>) -> KafkaClusterStatus {
     let cluster = o.cluster;
     let generation = cluster.metadata.generation;
     let old = cluster.status.clone().unwrap_or_default();
-    let live = live_brokers(&o.names.cluster, o.leases, o.now);
+    let live = o.live_brokers;
     let pods: BTreeMap<String, &Pod> = o.pods.iter().map(|p| (p.name_any(), p)).collect();
     let current_hash = o.config_hash.map(str::to_owned).or(old.config_hash.clone());
 
@@ -143,6 +153,10 @@ pub fn compute(o: Observed<'_>) -> KafkaClusterStatus {
         under_replicated_partitions: sum(|s| s.under_replicated_partitions),
         label_selector: Some(o.names.selector_string()),
         config_hash: current_hash,
+        producer_ids: match o.producer_ids {
+            ProducerIds::Unknown => old.producer_ids.clone(),
+            ProducerIds::Present(name) | ProducerIds::Missing(name) => Some(name.clone()),
+        },
     };
 
     let conds = &mut status.conditions;
@@ -190,7 +204,13 @@ pub fn compute(o: Observed<'_>) -> KafkaClusterStatus {
         );
         set_condition(conds, PROGRESSING, true, reason, msg, generation);
     }
-    if status.offline_partitions > 0 {
+    if let ProducerIds::Missing(name) = o.producer_ids {
+        let msg = format!(
+            "ConfigMap {name} (producer ids) was deleted; recreate it with {} above every producer id in use",
+            tributary_crds::registration::NEXT_PRODUCER_ID_KEY
+        );
+        set_condition(conds, DEGRADED, true, "ProducerIdsMissing", msg, generation);
+    } else if status.offline_partitions > 0 {
         let msg = format!("{} partitions have no leader", status.offline_partitions);
         set_condition(conds, DEGRADED, true, "OfflinePartitions", msg, generation);
     } else if status.under_replicated_partitions > 0 {

@@ -1,14 +1,17 @@
-//! The KafkaTopic decision: given the topic, its cluster and which brokers are alive, what the
-//! status should be. Pure; the reconciler writes the result with a resourceVersion
-//! precondition.
+//! The KafkaTopic decision: given the topic, its cluster and its KafkaPartitions, which
+//! partition objects to create or reassign and what the summary status should say. Pure; the
+//! reconciler writes the objects, then the status with a resourceVersion precondition.
+//! Leadership is not decided here: the controller role writes it into each KafkaPartition.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use tributary_crds::conditions::{set_condition, DEGRADED, READY};
 use tributary_crds::config::validate_topic_config;
 use tributary_crds::ids::kafka_id_from_uid;
-use tributary_crds::{KafkaCluster, KafkaTopic, KafkaTopicStatus, PartitionStatus, TopicPhase};
+use tributary_crds::{KafkaCluster, KafkaPartition, KafkaTopic, KafkaTopicStatus, TopicPhase};
 
+use super::partitions::{changes, recorded_assignment, PartitionChanges};
+use crate::builders::BuildError;
 use crate::placement::{place, Broker, PlacementError, PlacementRequest};
 
 /// What the plan looks at.
@@ -18,8 +21,8 @@ pub struct TopicInput<'a> {
     pub topic: &'a KafkaTopic,
     /// Its cluster, if it exists.
     pub cluster: Option<&'a KafkaCluster>,
-    /// Brokers of that cluster holding a live Lease.
-    pub live_brokers: &'a BTreeSet<i32>,
+    /// The topic's KafkaPartitions as read.
+    pub partitions: &'a [KafkaPartition],
 }
 
 /// Something worth a Kubernetes Event.
@@ -33,17 +36,19 @@ pub struct PlanEvent {
     pub warning: bool,
 }
 
-/// The desired status and the events describing the change.
+/// The partition objects to write, the desired status and the events describing the change.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TopicPlan {
+    /// KafkaPartitions to create or reassign (written before the status).
+    pub partitions: PartitionChanges,
     /// Status to write.
     pub status: KafkaTopicStatus,
     /// Events to publish (only for changes, so repeated reconciles stay quiet).
     pub events: Vec<PlanEvent>,
 }
 
-/// Computes the topic's next status.
-pub fn plan(input: TopicInput<'_>) -> TopicPlan {
+/// Computes the topic's partition objects and next status.
+pub fn plan(input: TopicInput<'_>) -> Result<TopicPlan, BuildError> {
     let topic = input.topic;
     let old = topic.status.clone().unwrap_or_default();
     let generation = topic.metadata.generation;
@@ -103,7 +108,11 @@ pub fn plan(input: TopicInput<'_>) -> TopicPlan {
                 warning: true,
             },
         );
-        return TopicPlan { status, events };
+        return Ok(TopicPlan {
+            partitions: PartitionChanges::default(),
+            status,
+            events,
+        });
     };
     if let Err(e) = validate_topic_config(&topic.spec.config) {
         blocked(
@@ -122,7 +131,11 @@ pub fn plan(input: TopicInput<'_>) -> TopicPlan {
                 warning: true,
             },
         );
-        return TopicPlan { status, events };
+        return Ok(TopicPlan {
+            partitions: PartitionChanges::default(),
+            status,
+            events,
+        });
     }
     let min_isr = topic
         .spec
@@ -152,7 +165,11 @@ pub fn plan(input: TopicInput<'_>) -> TopicPlan {
                 warning: true,
             },
         );
-        return TopicPlan { status, events };
+        return Ok(TopicPlan {
+            partitions: PartitionChanges::default(),
+            status,
+            events,
+        });
     }
 
     let racks: BTreeMap<i32, Option<String>> = cluster
@@ -167,7 +184,7 @@ pub fn plan(input: TopicInput<'_>) -> TopicPlan {
             rack: racks.get(&id).cloned().flatten(),
         })
         .collect();
-    let existing: Vec<Vec<i32>> = old.partitions.iter().map(|p| p.replicas.clone()).collect();
+    let existing = recorded_assignment(input.partitions);
     let assignment = match place(PlacementRequest {
         brokers: &brokers,
         partitions: topic.spec.partitions,
@@ -195,29 +212,15 @@ pub fn plan(input: TopicInput<'_>) -> TopicPlan {
                     warning: true,
                 },
             );
-            return TopicPlan { status, events };
+            return Ok(TopicPlan {
+                partitions: PartitionChanges::default(),
+                status,
+                events,
+            });
         }
     };
-
-    let unclean = topic
-        .spec
-        .config
-        .get("unclean.leader.election.enable")
-        .cloned()
-        .flatten()
-        .as_deref()
-        == Some("true")
-        || cluster
-            .spec
-            .config
-            .get("unclean.leader.election.enable")
-            .map(String::as_str)
-            == Some("true");
-    status.partitions = merge_assignment(&old.partitions, &assignment);
-    let elected = elect_leaders(&mut status.partitions, input.live_brokers, unclean);
-    status.leaderless_partitions = count(&status.partitions, |p| p.leader < 0);
-    status.under_replicated_partitions =
-        count(&status.partitions, |p| p.isr.len() < p.replicas.len());
+    let partitions = changes(topic, input.partitions, &assignment)?;
+    summarize(&mut status, input.partitions, &partitions, assignment.len());
     status.phase = Some(TopicPhase::Provisioned);
     if status.leaderless_partitions == 0 {
         set_condition(
@@ -230,9 +233,8 @@ pub fn plan(input: TopicInput<'_>) -> TopicPlan {
         );
     } else {
         let msg = format!(
-            "{} of {} partitions have no live leader",
-            status.leaderless_partitions,
-            status.partitions.len()
+            "{} of {} partitions have no leader",
+            status.leaderless_partitions, status.placed_partitions
         );
         set_condition(
             &mut status.conditions,
@@ -267,18 +269,17 @@ pub fn plan(input: TopicInput<'_>) -> TopicPlan {
         );
     }
 
-    if old.partitions.len() != status.partitions.len() {
-        let note = if old.partitions.is_empty() {
+    if !partitions.create.is_empty() {
+        let before = input.partitions.len();
+        let note = if before == 0 {
             format!(
                 "assigned {} partitions x {} replicas",
-                status.partitions.len(),
-                topic.spec.replication_factor
+                status.placed_partitions, topic.spec.replication_factor
             )
         } else {
             format!(
-                "partitions increased from {} to {}",
-                old.partitions.len(),
-                status.partitions.len()
+                "partitions increased from {before} to {}",
+                status.placed_partitions
             )
         };
         events.push(PlanEvent {
@@ -287,19 +288,56 @@ pub fn plan(input: TopicInput<'_>) -> TopicPlan {
             warning: false,
         });
     }
-    if !elected.is_empty() {
-        let note = format!("elected leaders for partitions {elected:?}");
+    if !partitions.reassign.is_empty() {
+        let moved: Vec<String> = partitions
+            .reassign
+            .iter()
+            .map(|p| format!("{}→{:?}", p.spec.partition, p.spec.replicas))
+            .collect();
         events.push(PlanEvent {
-            reason: "LeadersElected",
-            note,
+            reason: "ReplicasReassigned",
+            note: format!(
+                "replicas on brokers that left the cluster replaced: {}",
+                moved.join(", ")
+            ),
             warning: false,
         });
     }
-    TopicPlan { status, events }
+    Ok(TopicPlan {
+        partitions,
+        status,
+        events,
+    })
 }
 
-fn count(partitions: &[PartitionStatus], f: impl Fn(&PartitionStatus) -> bool) -> i32 {
-    i32::try_from(partitions.iter().filter(|p| f(p)).count()).unwrap_or(i32::MAX)
+/// The counts: `placed` partitions, of which those without a leader (including the ones about
+/// to be created, which the controller has not led yet) and those with a short ISR.
+fn summarize(
+    status: &mut KafkaTopicStatus,
+    existing: &[KafkaPartition],
+    changes: &PartitionChanges,
+    placed: usize,
+) {
+    let replicas = |p: &KafkaPartition| {
+        changes
+            .reassign
+            .iter()
+            .find(|r| r.spec.partition == p.spec.partition)
+            .map_or(p.spec.replicas.len(), |r| r.spec.replicas.len())
+    };
+    let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
+    let led = existing
+        .iter()
+        .filter(|p| p.status.as_ref().is_some_and(|s| s.leader >= 0))
+        .count();
+    status.placed_partitions = count(placed);
+    status.leaderless_partitions = count(placed.saturating_sub(led));
+    status.under_replicated_partitions = count(
+        existing
+            .iter()
+            .filter(|p| p.status.as_ref().is_some_and(|s| s.isr.len() < replicas(p)))
+            .count(),
+    );
 }
 
 fn push_if_new(
@@ -310,141 +348,5 @@ fn push_if_new(
 ) {
     if old.phase != new.phase {
         events.push(event);
-    }
-}
-
-/// Combines placement with the leadership already recorded: existing partitions keep leader,
-/// epoch and ISR (restricted to their replicas); new partitions start leaderless with every
-/// replica in sync (they are empty).
-fn merge_assignment(old: &[PartitionStatus], assignment: &[Vec<i32>]) -> Vec<PartitionStatus> {
-    assignment
-        .iter()
-        .enumerate()
-        .map(|(i, replicas)| {
-            let partition = i32::try_from(i).unwrap_or(i32::MAX);
-            match old.get(i) {
-                Some(p) => {
-                    let isr: Vec<i32> = p
-                        .isr
-                        .iter()
-                        .copied()
-                        .filter(|id| replicas.contains(id))
-                        .collect();
-                    let leader = if replicas.contains(&p.leader) {
-                        p.leader
-                    } else {
-                        -1
-                    };
-                    let leader_epoch = if leader == p.leader {
-                        p.leader_epoch
-                    } else {
-                        p.leader_epoch + 1
-                    };
-                    PartitionStatus {
-                        partition,
-                        replicas: replicas.clone(),
-                        leader,
-                        leader_epoch,
-                        isr,
-                    }
-                }
-                None => PartitionStatus {
-                    partition,
-                    replicas: replicas.clone(),
-                    leader: -1,
-                    leader_epoch: 0,
-                    isr: replicas.clone(),
-                },
-            }
-        })
-        .collect()
-}
-
-/// The Kafka controller's leader election: a partition whose leader is not live gets the first
-/// live in-sync replica (in preferred order) and a higher leader epoch. With no live in-sync
-/// replica it goes offline (leader -1), unless unclean election is enabled. Returns the
-/// partitions whose leader changed.
-pub fn elect_leaders(
-    partitions: &mut [PartitionStatus],
-    live: &BTreeSet<i32>,
-    unclean: bool,
-) -> Vec<i32> {
-    let mut changed = Vec::new();
-    for p in partitions.iter_mut() {
-        if p.leader >= 0 && live.contains(&p.leader) {
-            continue;
-        }
-        let dead_leader = p.leader;
-        let clean = p
-            .replicas
-            .iter()
-            .copied()
-            .find(|id| p.isr.contains(id) && live.contains(id));
-        let new_leader = match clean {
-            Some(id) => {
-                if dead_leader >= 0 && p.isr.len() > 1 {
-                    p.isr.retain(|r| *r != dead_leader);
-                }
-                Some(id)
-            }
-            None if unclean => {
-                let id = p.replicas.iter().copied().find(|id| live.contains(id));
-                if let Some(id) = id {
-                    p.isr = vec![id];
-                }
-                id
-            }
-            None => None,
-        };
-        let leader = new_leader.unwrap_or(-1);
-        if leader != p.leader {
-            p.leader = leader;
-            p.leader_epoch += 1;
-            changed.push(p.partition);
-        }
-    }
-    changed
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn part(replicas: &[i32], leader: i32, epoch: i32, isr: &[i32]) -> PartitionStatus {
-        PartitionStatus {
-            partition: 0,
-            replicas: replicas.to_vec(),
-            leader,
-            leader_epoch: epoch,
-            isr: isr.to_vec(),
-        }
-    }
-
-    #[test]
-    fn dead_leader_is_replaced_by_live_isr_member_with_higher_epoch() {
-        let mut ps = vec![part(&[0, 1, 2], 0, 4, &[0, 1, 2])];
-        let changed = elect_leaders(&mut ps, &BTreeSet::from([1, 2]), false);
-        assert_eq!(changed, vec![0]);
-        assert_eq!((ps[0].leader, ps[0].leader_epoch), (1, 5));
-        assert_eq!(ps[0].isr, vec![1, 2]);
-    }
-
-    #[test]
-    fn no_live_isr_means_offline_unless_unclean() {
-        let mut ps = vec![part(&[0, 1], 0, 1, &[0])];
-        elect_leaders(&mut ps, &BTreeSet::from([1]), false);
-        assert_eq!((ps[0].leader, ps[0].leader_epoch), (-1, 2));
-        elect_leaders(&mut ps, &BTreeSet::from([1]), true);
-        assert_eq!(
-            (ps[0].leader, ps[0].leader_epoch, ps[0].isr.clone()),
-            (1, 3, vec![1])
-        );
-    }
-
-    #[test]
-    fn live_leader_is_left_alone() {
-        let mut ps = vec![part(&[0, 1], 1, 7, &[0, 1])];
-        assert!(elect_leaders(&mut ps, &BTreeSet::from([0, 1]), false).is_empty());
-        assert_eq!((ps[0].leader, ps[0].leader_epoch), (1, 7));
     }
 }

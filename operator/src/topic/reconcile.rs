@@ -1,25 +1,30 @@
-//! KafkaTopic reconcile: read the cluster and broker Leases, run the pure [`plan`], write the
-//! status with a resourceVersion precondition (partition leaders write it too), and on
-//! deletion wait in the finalizer until the brokers have dropped the data.
+//! KafkaTopic reconcile: read the cluster and the topic's KafkaPartitions, run the pure
+//! [`plan`], create (or reassign) the KafkaPartitions, write the summary status with a
+//! resourceVersion precondition, and on deletion wait in the finalizer until the brokers have
+//! dropped the data.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::jiff::Timestamp;
-use kube::api::{ListParams, Patch, PatchParams};
+use futures::{stream, StreamExt, TryStreamExt};
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{finalizer, Event as Finalizer};
 use kube::{Api, Resource, ResourceExt};
 use tributary_crds::topic::{DeletionPolicy, TOPIC_FINALIZER};
-use tributary_crds::{is_paused, KafkaCluster, KafkaTopic, KafkaTopicStatus, TopicPhase};
+use tributary_crds::{
+    is_paused, KafkaCluster, KafkaPartition, KafkaTopic, KafkaTopicStatus, TopicPhase,
+};
 
+use super::partitions::selector;
 use super::plan::{plan, TopicInput};
 use crate::context::Context;
-use crate::liveness::{live_brokers, next_expiry};
 use crate::pause::set_paused;
 use crate::{Error, Result};
+
+/// KafkaPartition creations in flight at once when a topic is created or grows.
+const CREATE_CONCURRENCY: usize = 16;
 
 /// Label value for metrics.
 pub const CONTROLLER: &str = "kafkatopic";
@@ -54,31 +59,89 @@ pub async fn reconcile(topic: Arc<KafkaTopic>, ctx: Arc<Context>) -> Result<Acti
     })
 }
 
-/// The topic's cluster, its live brokers, and when the first of their Leases expires.
-struct ClusterView {
+/// The topic's cluster and KafkaPartitions.
+struct TopicView {
     cluster: Option<KafkaCluster>,
-    live: BTreeSet<i32>,
-    next_expiry: Option<Duration>,
+    partitions: Vec<KafkaPartition>,
 }
 
-async fn read_cluster(topic: &KafkaTopic, ctx: &Context) -> Result<ClusterView> {
+async fn read(topic: &KafkaTopic, ctx: &Context) -> Result<TopicView> {
     let ns = topic.namespace().unwrap_or_default();
     let cluster_name = &topic.spec.cluster_ref;
     let cluster = Api::<KafkaCluster>::namespaced(ctx.client.clone(), &ns)
         .get_opt(cluster_name)
         .await
         .map_err(|e| Error::kube(format!("get KafkaCluster {ns}/{cluster_name}"), e))?;
-    let leases = Api::<Lease>::namespaced(ctx.client.clone(), &ns)
-        .list(&ListParams::default())
+    let uid = topic.uid().ok_or_else(|| Error::MissingField {
+        what: format!("KafkaTopic {ns}/{}", topic.name_any()),
+        field: "metadata.uid",
+    })?;
+    let partitions = Api::<KafkaPartition>::namespaced(ctx.client.clone(), &ns)
+        .list(&ListParams::default().labels(&selector(&uid)))
         .await
-        .map_err(|e| Error::kube(format!("list leases in {ns}"), e))?
+        .map_err(|e| {
+            Error::kube(
+                format!("list kafkapartitions of {ns}/{}", topic.name_any()),
+                e,
+            )
+        })?
         .items;
-    let now = Timestamp::now();
-    Ok(ClusterView {
+    Ok(TopicView {
         cluster,
-        live: live_brokers(cluster_name, &leases, now),
-        next_expiry: next_expiry(cluster_name, &leases, now),
+        partitions,
     })
+}
+
+/// Creates the new KafkaPartitions (concurrently) and replaces reassigned ones on the
+/// resourceVersion read. An object of the same name left by an earlier topic of that name is
+/// waited for, never taken over.
+async fn write_partitions(
+    topic: &KafkaTopic,
+    ctx: &Context,
+    changes: super::partitions::PartitionChanges,
+) -> Result<()> {
+    let ns = topic.namespace().unwrap_or_default();
+    let api: Api<KafkaPartition> = Api::namespaced(ctx.client.clone(), &ns);
+    let uid = topic.uid().unwrap_or_default();
+    stream::iter(changes.create)
+        .map(|p| create_partition(&api, &ns, &uid, p))
+        .buffer_unordered(CREATE_CONCURRENCY)
+        .try_collect::<Vec<()>>()
+        .await?;
+    for p in changes.reassign {
+        let name = p.name_any();
+        api.replace(&name, &PostParams::default(), &p)
+            .await
+            .map_err(|e| Error::kube(format!("reassign KafkaPartition {ns}/{name}"), e))?;
+    }
+    Ok(())
+}
+
+/// Creates one KafkaPartition; finding it already created by this topic is success.
+async fn create_partition(
+    api: &Api<KafkaPartition>,
+    ns: &str,
+    topic_uid: &str,
+    p: KafkaPartition,
+) -> Result<()> {
+    let name = p.name_any();
+    match api.create(&PostParams::default(), &p).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 409 => {
+            let existing = api
+                .get_opt(&name)
+                .await
+                .map_err(|e| Error::kube(format!("get KafkaPartition {ns}/{name}"), e))?;
+            let ours =
+                existing.is_some_and(|e| e.owner_references().iter().any(|r| r.uid == topic_uid));
+            if ours {
+                Ok(())
+            } else {
+                Err(Error::PartitionNameTaken { name })
+            }
+        }
+        Err(e) => Err(Error::kube(format!("create KafkaPartition {ns}/{name}"), e)),
+    }
 }
 
 async fn apply(topic: &KafkaTopic, ctx: &Context) -> Result<Action> {
@@ -89,13 +152,13 @@ async fn apply(topic: &KafkaTopic, ctx: &Context) -> Result<Action> {
         }
         return Ok(Action::await_change());
     }
-    let view = read_cluster(topic, ctx).await?;
-    let (cluster, live) = (view.cluster.clone(), view.live.clone());
+    let view = read(topic, ctx).await?;
     let mut planned = plan(TopicInput {
         topic,
-        cluster: cluster.as_ref(),
-        live_brokers: &live,
-    });
+        cluster: view.cluster.as_ref(),
+        partitions: &view.partitions,
+    })?;
+    write_partitions(topic, ctx, std::mem::take(&mut planned.partitions)).await?;
     set_paused(
         &mut planned.status.conditions,
         false,
@@ -110,17 +173,9 @@ async fn apply(topic: &KafkaTopic, ctx: &Context) -> Result<Action> {
         ctx.event(&reference, ev.reason, ev.note, ev.warning).await;
     }
     Ok(match planned.status.phase {
-        // A Lease expiry produces no watch event, so look again right after the next one.
-        Some(TopicPhase::Provisioned) if planned.status.leaderless_partitions == 0 => {
-            Action::requeue(
-                view.next_expiry
-                    .map_or(Duration::from_secs(60), |d| d + Duration::from_millis(100))
-                    .clamp(Duration::from_secs(1), Duration::from_secs(60)),
-            )
-        }
-        Some(TopicPhase::Provisioned) | Some(TopicPhase::Pending) => {
-            Action::requeue(Duration::from_secs(10))
-        }
+        // KafkaPartition changes wake the topic (it owns them); this is the fallback.
+        Some(TopicPhase::Provisioned) => Action::requeue(Duration::from_secs(60)),
+        Some(TopicPhase::Pending) => Action::requeue(Duration::from_secs(10)),
         // Invalid or unsatisfiable: wait for a spec change (or the cluster to grow), slowly.
         _ => Action::requeue(Duration::from_secs(120)),
     })
@@ -159,7 +214,8 @@ async fn cleanup(topic: &KafkaTopic, ctx: &Context) -> Result<Action> {
         .await;
         return Ok(Action::await_change());
     }
-    let Some(cluster) = read_cluster(topic, ctx).await?.cluster else {
+    let view = read(topic, ctx).await?;
+    let Some(cluster) = view.cluster else {
         return Ok(Action::await_change());
     };
     let members: BTreeSet<i32> = (0..cluster.spec.brokers).collect();
@@ -171,10 +227,10 @@ async fn cleanup(topic: &KafkaTopic, ctx: &Context) -> Result<Action> {
             .filter(|id| members.contains(id))
             .collect(),
         None => {
-            let holders: BTreeSet<i32> = status
+            let holders: BTreeSet<i32> = view
                 .partitions
                 .iter()
-                .flat_map(|p| p.replicas.iter().copied())
+                .flat_map(|p| p.spec.replicas.iter().copied())
                 .collect();
             let pending: Vec<i32> = holders.intersection(&members).copied().collect();
             status.phase = Some(TopicPhase::Deleting);
@@ -209,6 +265,7 @@ pub fn error_policy(topic: Arc<KafkaTopic>, error: &Error, ctx: Arc<Context>) ->
     ctx.report_failure(topic.object_ref(&()), error);
     match error {
         Error::Conflict { .. } => Action::requeue(Duration::from_millis(200)),
+        Error::PartitionNameTaken { .. } => Action::requeue(Duration::from_secs(2)),
         Error::DeletionPending { .. } => Action::requeue(Duration::from_secs(5)),
         _ => {
             tracing::warn!(topic = %topic.name_any(), %error, "reconcile failed");

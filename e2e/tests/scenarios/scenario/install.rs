@@ -119,6 +119,9 @@ pub(crate) async fn run(driver: Driver) {
                 "PARTITIONS",
                 "REPLICATION",
                 "FACTOR",
+                "LEADERLESS",
+                "UNDER",
+                "REPLICATED",
                 "PHASE",
                 "AGE"
             ],

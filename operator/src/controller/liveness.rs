@@ -1,0 +1,417 @@
+//! Broker liveness by observation, as client-go's leader election judges a Lease: a broker is
+//! alive while the controller keeps seeing its Lease renewed. The time written in the Lease
+//! (`renewTime`) is another machine's clock and is never compared with ours; only whether it
+//! *changed*, and when (on this process's monotonic clock) we saw it change.
+//!
+//! A Lease is expired once `leaseDurationSeconds` of our time has passed since we last saw its
+//! holder or `renewTime` change, counted at the earliest from when observation (re)started:
+//! a newly active controller, or one whose watch broke, has not watched long enough to tell a
+//! dead broker from a live one, so it waits one full lease duration before declaring anyone
+//! dead. A Lease with no holder (released at a clean shutdown), without complete registration
+//! annotations, or deleted, is not alive: that is the broker's own statement, not a timing
+//! judgement.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::jiff::Timestamp;
+use tributary_crds::registration::{parse_broker_lease_name, Registration};
+
+/// Lease duration assumed when a broker Lease states none (client-go's default).
+pub const DEFAULT_LEASE_DURATION: Duration = Duration::from_secs(15);
+
+/// A broker the controller sees alive, with what elections need to know of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LiveBroker {
+    /// The incarnation epoch in its Lease: ISR entries recorded under another one are stale.
+    pub incarnation: i64,
+    /// It announced a controlled shutdown: its leaderships and ISR places should move.
+    pub shutting_down: bool,
+}
+
+/// The live brokers of one cluster at one instant, by id; absent means dead.
+pub type BrokerView = BTreeMap<i32, LiveBroker>;
+
+/// One broker Lease's identity: namespace, cluster and broker id.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BrokerKey {
+    /// Namespace of the Lease (and of the KafkaCluster).
+    pub namespace: String,
+    /// KafkaCluster name.
+    pub cluster: String,
+    /// Broker id.
+    pub id: i32,
+}
+
+impl BrokerKey {
+    /// The key of a broker Lease named `name` in `namespace`, if it is one.
+    pub fn of(namespace: &str, name: &str) -> Option<BrokerKey> {
+        let (cluster, id) = parse_broker_lease_name(name)?;
+        Some(BrokerKey {
+            namespace: namespace.to_owned(),
+            cluster: cluster.to_owned(),
+            id,
+        })
+    }
+}
+
+/// What the broker writes at each renewal; a change is a sign of life. (Not the
+/// resourceVersion: any other writer's edit would change it too.)
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Fingerprint {
+    holder: Option<String>,
+    renew_time: Option<Timestamp>,
+}
+
+#[derive(Clone, Debug)]
+struct Observation {
+    fingerprint: Fingerprint,
+    /// When this process saw the fingerprint change (or first saw the Lease).
+    changed_at: Instant,
+    duration: Duration,
+    /// `None` without a holder or with incomplete annotations: not alive.
+    registration: Option<Registration>,
+}
+
+/// Every broker Lease the controller watches, with when it last saw each renewed.
+#[derive(Clone, Debug)]
+pub struct Liveness {
+    /// Observation (re)started here: nobody expires before one lease duration after it.
+    observing_since: Instant,
+    leases: BTreeMap<BrokerKey, Observation>,
+    /// Keys seen since a re-list began; the rest are dropped when it ends.
+    relisting: Option<BTreeSet<BrokerKey>>,
+}
+
+impl Liveness {
+    /// Starts observing at `now` (when this replica became the active controller).
+    pub fn new(now: Instant) -> Self {
+        Liveness {
+            observing_since: now,
+            leases: BTreeMap::new(),
+            relisting: None,
+        }
+    }
+
+    /// Observation was interrupted (the Lease watch failed): renewals may have gone unseen, so
+    /// start the grace period again rather than declare brokers dead that merely went unseen.
+    pub fn restart_grace(&mut self, now: Instant) {
+        self.observing_since = self.observing_since.max(now);
+    }
+
+    /// Records `lease` (in `namespace`) as seen at `now`. Returns the broker it belongs to, or
+    /// `None` if it is not a broker Lease.
+    pub fn observe(&mut self, namespace: &str, lease: &Lease, now: Instant) -> Option<BrokerKey> {
+        let name = lease.metadata.name.as_deref()?;
+        let key = BrokerKey::of(namespace, name)?;
+        let spec = lease.spec.clone().unwrap_or_default();
+        let fingerprint = Fingerprint {
+            holder: spec.holder_identity.filter(|h| !h.is_empty()),
+            renew_time: spec.renew_time.map(|t| t.0),
+        };
+        let duration = spec
+            .lease_duration_seconds
+            .and_then(|s| u64::try_from(s).ok())
+            .filter(|s| *s > 0)
+            .map_or(DEFAULT_LEASE_DURATION, Duration::from_secs);
+        let registration = Registration::from_lease(&key.cluster, lease);
+        let changed_at = match self.leases.get(&key) {
+            Some(old) if old.fingerprint == fingerprint => old.changed_at,
+            _ => now,
+        };
+        if let Some(seen) = &mut self.relisting {
+            seen.insert(key.clone());
+        }
+        self.leases.insert(
+            key.clone(),
+            Observation {
+                fingerprint,
+                changed_at,
+                duration,
+                registration,
+            },
+        );
+        Some(key)
+    }
+
+    /// The Lease `name` in `namespace` was deleted: its broker is no longer registered.
+    pub fn forget(&mut self, namespace: &str, name: &str) {
+        if let Some(key) = BrokerKey::of(namespace, name) {
+            self.leases.remove(&key);
+        }
+    }
+
+    /// The watch starts listing every Lease again (after a gap in its history).
+    pub fn begin_relist(&mut self) {
+        self.relisting = Some(BTreeSet::new());
+    }
+
+    /// The re-list is complete: Leases it did not return were deleted meanwhile.
+    pub fn end_relist(&mut self) {
+        if let Some(seen) = self.relisting.take() {
+            self.leases.retain(|k, _| seen.contains(k));
+        }
+    }
+
+    /// When `key`'s Lease expires by our clock, if it is alive at all.
+    fn expiry(&self, key: &BrokerKey) -> Option<(Instant, &Registration)> {
+        let o = self.leases.get(key)?;
+        let registration = o.registration.as_ref()?;
+        Some((
+            o.changed_at.max(self.observing_since) + o.duration,
+            registration,
+        ))
+    }
+
+    /// Whether broker `key` is alive at `now`.
+    pub fn is_live(&self, key: &BrokerKey, now: Instant) -> bool {
+        self.expiry(key).is_some_and(|(at, _)| now < at)
+    }
+
+    /// The live brokers of `cluster` in `namespace` at `now`.
+    pub fn view(&self, namespace: &str, cluster: &str, now: Instant) -> BrokerView {
+        self.leases
+            .keys()
+            .filter(|k| k.namespace == namespace && k.cluster == cluster)
+            .filter_map(|k| {
+                let (at, r) = self.expiry(k)?;
+                (now < at).then_some((
+                    k.id,
+                    LiveBroker {
+                        incarnation: r.incarnation,
+                        shutting_down: r.shutting_down,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    /// Every live broker at `now`, for transitions and metrics.
+    pub fn live(&self, now: Instant) -> BTreeSet<BrokerKey> {
+        self.leases
+            .keys()
+            .filter(|k| self.is_live(k, now))
+            .cloned()
+            .collect()
+    }
+
+    /// The next instant a live broker expires unless renewed: when to look again, since an
+    /// expiry produces no watch event.
+    pub fn next_expiry(&self, now: Instant) -> Option<Instant> {
+        self.leases
+            .keys()
+            .filter_map(|k| self.expiry(k).map(|(at, _)| at))
+            .filter(|at| *at > now)
+            .min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::coordination::v1::LeaseSpec;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+    use k8s_openapi::jiff::SignedDuration;
+
+    const NS: &str = "ns";
+    const SECOND: Duration = Duration::from_secs(1);
+
+    /// Broker `id`'s Lease as the broker writes it, renewed at `renewed` by its own clock.
+    fn lease(id: i32, holder: Option<&str>, renewed: Timestamp, incarnation: i64) -> Lease {
+        let registration = Registration {
+            id,
+            host: format!("demo-broker-{id}"),
+            port: 9092,
+            rack: None,
+            incarnation,
+            shutting_down: false,
+        };
+        Lease {
+            metadata: ObjectMeta {
+                name: Some(format!("demo-broker-{id}")),
+                annotations: Some(registration.annotations()),
+                ..ObjectMeta::default()
+            },
+            spec: Some(LeaseSpec {
+                holder_identity: holder.map(str::to_owned),
+                renew_time: Some(MicroTime(renewed)),
+                lease_duration_seconds: Some(10),
+                ..LeaseSpec::default()
+            }),
+        }
+    }
+
+    fn key(id: i32) -> BrokerKey {
+        BrokerKey {
+            namespace: NS.into(),
+            cluster: "demo".into(),
+            id,
+        }
+    }
+
+    fn at(wall: Timestamp, secs: i64) -> Timestamp {
+        wall + SignedDuration::from_secs(secs)
+    }
+
+    /// Steps `(t, lease, live)`: at `t` seconds after activation, observe `lease` if any,
+    /// then expect broker 0 to be live or not.
+    fn run(steps: Vec<(u32, Option<Lease>, bool)>) {
+        let t0 = Instant::now();
+        let mut l = Liveness::new(t0);
+        for (i, (t, lease, live)) in steps.into_iter().enumerate() {
+            let now = t0 + SECOND * t;
+            if let Some(lease) = &lease {
+                l.observe(NS, lease, now);
+            }
+            assert_eq!(l.is_live(&key(0), now), live, "step {i} at t={t}");
+            assert_eq!(l.view(NS, "demo", now).contains_key(&0), live);
+        }
+    }
+
+    #[test]
+    fn a_renewing_broker_stays_live_and_a_silent_one_expires_after_one_duration() {
+        let w = Timestamp::now();
+        let renewed = |s: i64| Some(lease(0, Some("b0"), at(w, s), 1));
+        run(vec![
+            (0, renewed(0), true),
+            (5, renewed(5), true),
+            (12, renewed(12), true),
+            // Observing the same renewal again is no sign of life.
+            (20, renewed(12), true),
+            (21, None, true),
+            (22, None, false),
+            // A renewal after expiry brings it back.
+            (30, renewed(30), true),
+        ]);
+    }
+
+    #[test]
+    fn a_new_controller_waits_one_duration_before_declaring_a_stale_lease_dead() {
+        // The Lease says it was renewed an hour ago, but that is the broker's clock: we only
+        // know we have not seen it renewed since we started.
+        let w = Timestamp::now();
+        run(vec![
+            (0, Some(lease(0, Some("b0"), at(w, -3600), 1)), true),
+            (9, None, true),
+            (10, None, false),
+        ]);
+    }
+
+    #[test]
+    fn a_renew_time_hours_in_the_future_does_not_keep_a_silent_broker_alive() {
+        let w = Timestamp::now();
+        run(vec![
+            (0, Some(lease(0, Some("b0"), at(w, 3 * 3600), 1)), true),
+            (9, None, true),
+            (10, None, false),
+            (3600, None, false),
+        ]);
+    }
+
+    #[test]
+    fn renewals_stamped_hours_in_the_past_keep_a_broker_alive() {
+        let w = Timestamp::now();
+        let skewed = |s: i64| Some(lease(0, Some("b0"), at(w, s - 5 * 3600), 1));
+        run(vec![
+            (0, skewed(0), true),
+            (8, skewed(8), true),
+            (16, skewed(16), true),
+            (24, skewed(24), true),
+            (33, None, true),
+            (34, None, false),
+        ]);
+    }
+
+    #[test]
+    fn a_released_or_unannotated_lease_is_not_live_even_during_the_grace_period() {
+        let w = Timestamp::now();
+        let mut bare = lease(0, Some("b0"), w, 1);
+        bare.metadata.annotations = None;
+        run(vec![
+            (0, Some(lease(0, Some("b0"), w, 1)), true),
+            (1, Some(lease(0, None, at(w, 1), 1)), false),
+            (2, Some(bare), false),
+            (3, Some(lease(0, Some("b0"), at(w, 3), 2)), true),
+        ]);
+    }
+
+    #[test]
+    fn the_view_carries_incarnation_and_shutting_down_and_ignores_other_clusters() {
+        let t0 = Instant::now();
+        let w = Timestamp::now();
+        let mut l = Liveness::new(t0);
+        let mut down = lease(1, Some("b1"), w, 7);
+        let mut annotations = down.metadata.annotations.clone().unwrap_or_default();
+        annotations.insert(
+            tributary_crds::registration::SHUTTING_DOWN_ANNOTATION.into(),
+            "true".into(),
+        );
+        down.metadata.annotations = Some(annotations);
+        let mut other = lease(2, Some("x"), w, 1);
+        other.metadata.name = Some("other-broker-2".into());
+        let mut controller = lease(3, Some("op"), w, 1);
+        controller.metadata.name = Some("demo-controller".into());
+        l.observe(NS, &lease(0, Some("b0"), w, 3), t0);
+        l.observe(NS, &down, t0);
+        l.observe(NS, &other, t0);
+        assert_eq!(l.observe(NS, &controller, t0), None);
+        assert_eq!(
+            l.view(NS, "demo", t0),
+            BrokerView::from([
+                (
+                    0,
+                    LiveBroker {
+                        incarnation: 3,
+                        shutting_down: false
+                    }
+                ),
+                (
+                    1,
+                    LiveBroker {
+                        incarnation: 7,
+                        shutting_down: true
+                    }
+                ),
+            ])
+        );
+        assert!(l.view("elsewhere", "demo", t0).is_empty());
+    }
+
+    #[test]
+    fn a_relist_keeps_when_renewals_were_seen_and_drops_deleted_leases() {
+        let t0 = Instant::now();
+        let w = Timestamp::now();
+        let mut l = Liveness::new(t0);
+        l.observe(NS, &lease(0, Some("b0"), w, 1), t0);
+        l.observe(NS, &lease(1, Some("b1"), w, 1), t0);
+        // The watch breaks and lists again 8 s later: broker 0 unchanged, broker 1 gone.
+        l.begin_relist();
+        l.observe(NS, &lease(0, Some("b0"), w, 1), t0 + 8 * SECOND);
+        l.end_relist();
+        assert!(
+            !l.is_live(&key(1), t0 + 8 * SECOND),
+            "deleted while unwatched"
+        );
+        assert!(
+            !l.is_live(&key(0), t0 + 10 * SECOND),
+            "an unchanged Lease seen again is not a renewal"
+        );
+    }
+
+    #[test]
+    fn a_broken_watch_restarts_the_grace_period() {
+        let t0 = Instant::now();
+        let w = Timestamp::now();
+        let mut l = Liveness::new(t0);
+        l.observe(NS, &lease(0, Some("b0"), w, 1), t0);
+        l.forget(NS, "not-a-broker");
+        l.restart_grace(t0 + 7 * SECOND);
+        assert!(l.is_live(&key(0), t0 + 16 * SECOND));
+        assert!(!l.is_live(&key(0), t0 + 17 * SECOND));
+        assert_eq!(l.next_expiry(t0), Some(t0 + 17 * SECOND));
+        l.forget(NS, "demo-broker-0");
+        assert!(!l.is_live(&key(0), t0 + SECOND), "a deleted Lease is gone");
+        assert_eq!(l.next_expiry(t0), None);
+    }
+}

@@ -1,0 +1,53 @@
+//! The Kafka controller role: broker liveness from Lease renewals the controller itself
+//! observes, leader elections and ISR maintenance for every KafkaPartition, written with
+//! resourceVersion preconditions. Only the operator replica holding the leader Lease runs it.
+//!
+//! - [`liveness`]: which brokers are alive, by this process's clock (pure).
+//! - [`election`]: what one partition's status should become (pure).
+//! - [`cache`]: the partitions as watched, overlaid with the controller's own newer writes.
+//! - [`writer`]: conditional writes, re-read and re-decided on conflict, bounded concurrency.
+//! - [`run`]: the watches and the decision loop.
+
+pub mod cache;
+pub mod election;
+pub mod liveness;
+pub mod run;
+pub mod writer;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Mutex, PoisonError};
+
+pub use run::run;
+
+/// The brokers the active controller last saw alive, per `(namespace, cluster)`, so the
+/// KafkaCluster status says which are registered by the same judgement elections use.
+#[derive(Debug, Default)]
+pub struct LiveBrokers {
+    by_cluster: Mutex<BTreeMap<(String, String), BTreeSet<i32>>>,
+}
+
+impl LiveBrokers {
+    /// Replaces the whole picture (after a decision pass).
+    pub fn publish(&self, by_cluster: BTreeMap<(String, String), BTreeSet<i32>>) {
+        *self.lock() = by_cluster;
+    }
+
+    /// Forgets everything (the controller role stopped: it no longer knows).
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
+    /// Live broker ids of `cluster` in `namespace`.
+    pub fn of(&self, namespace: &str, cluster: &str) -> BTreeSet<i32> {
+        self.lock()
+            .get(&(namespace.to_owned(), cluster.to_owned()))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<(String, String), BTreeSet<i32>>> {
+        self.by_cluster
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
