@@ -74,7 +74,6 @@ scenarios! {
         => crate::scenario::bad_input::run;
     prometheus_scrapes_the_operator_and_brokers_and_the_chart_alert_rules_evaluate
         => crate::scenario::prometheus::run;
-    #[ignore = "needs cluster mode: brokers do not read KafkaTopics yet"]
     a_kafka_topic_is_provisioned_serves_java_clients_grows_takes_config_and_is_deleted_from_every_broker
         => crate::scenario::topics::run;
 }

@@ -341,11 +341,7 @@ mod tests {
             ),
             "{gzip:?}"
         );
-        let count = check_record_set(
-            &batch_of("count-2147483647"),
-            &Limits::default(),
-            false,
-        );
+        let count = check_record_set(&batch_of("count-2147483647"), &Limits::default(), false);
         assert_eq!(
             count,
             vec![Err((

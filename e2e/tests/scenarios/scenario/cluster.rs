@@ -1,7 +1,7 @@
 //! cluster: `kubectl apply -f examples/kafka-cluster.yaml` (3 brokers) becomes Ready, with its
 //! status, conditions and Events; the StatefulSet rolls out with bound claims; every broker
 //! process serves the Kafka protocol (kcat: ApiVersions and Metadata, advertising its DNS
-//! name) and `/metrics`.
+//! name, listing all three brokers and the same topics) and `/metrics`.
 
 use crate::env::{condition, wait, Driver, Env};
 use crate::kafka::{http_get, kcat_metadata};
@@ -95,6 +95,7 @@ pub(crate) async fn run(driver: Driver) {
     );
     let pods = env.pods(NS, "app.kubernetes.io/component=broker").await;
     assert_eq!(pods.len(), 3);
+    let mut views = Vec::new();
     for pod in &pods {
         let pod_name = name(pod);
         let ordinal = pod["metadata"]["labels"]["apps.kubernetes.io/pod-index"]
@@ -117,6 +118,23 @@ pub(crate) async fn run(driver: Driver) {
             .find(|b| b["id"].as_i64() == ordinal.parse().ok())
             .unwrap_or_else(|| panic!("broker {ordinal} not in its own metadata: {metadata}"));
         assert_eq!(me["name"], advertised.as_str(), "{metadata}");
+        // One cluster: every broker lists all three, as registered through their Leases.
+        let mut ids: Vec<i64> = metadata["brokers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|b| b["id"].as_i64())
+            .collect();
+        ids.sort_unstable();
+        assert_eq!(ids, [0, 1, 2], "{pod_name} lists every broker: {metadata}");
+        let mut topics: Vec<String> = metadata["topics"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t["topic"].as_str().map(str::to_owned))
+            .collect();
+        topics.sort_unstable();
+        views.push((pod_name.to_owned(), topics));
         let (code, body) = http_get(&format!("{ip}:9644"), "/metrics")
             .await
             .expect("GET /metrics");
@@ -126,4 +144,8 @@ pub(crate) async fn run(driver: Driver) {
             "{pod_name} /metrics:\n{body}"
         );
     }
+    assert!(
+        views.windows(2).all(|w| w[0].1 == w[1].1),
+        "every broker lists the same topics: {views:?}"
+    );
 }

@@ -1,8 +1,7 @@
 //! topics: a KafkaTopic applied with kubectl becomes Provisioned; the Java client produces and
 //! consumes through the bootstrap address (brokers advertising their pod IPs); growing
 //! `partitions` adds partitions; a config change reaches the brokers; deleting the KafkaTopic
-//! removes its data from every broker's data directory. Needs brokers that act on KafkaTopics
-//! (cluster mode).
+//! removes its data from every broker's data directory.
 
 use crate::env::{wait, Driver, Env};
 use crate::kafka::java;
@@ -32,15 +31,17 @@ async fn partitions(bootstrap: &str) -> usize {
         .unwrap_or(0)
 }
 
-/// Waits until the KafkaTopic is Provisioned with `n` partitions.
+/// Waits until the KafkaTopic is Provisioned with `n` partitions placed, each with a leader.
 async fn provisioned(env: &Env, n: usize) {
     wait(
         &format!("KafkaTopic {TOPIC} to be Provisioned with {n} partitions"),
         READY,
         || async {
             let kt = env.get_json(&["kafkatopic", TOPIC, "-n", NS]).await;
-            let parts = kt["status"]["partitions"].as_array().map_or(0, Vec::len);
-            (kt["status"]["phase"] == "Provisioned" && parts == n).then_some(())
+            let status = &kt["status"];
+            let placed = status["placedPartitions"].as_u64() == Some(n as u64);
+            let led = status["leaderlessPartitions"].as_u64() == Some(0);
+            (status["phase"] == "Provisioned" && placed && led).then_some(())
         },
     )
     .await;
