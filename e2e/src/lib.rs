@@ -91,6 +91,7 @@
 //! is plain HTTP on 127.0.0.1).
 
 pub mod apiserver;
+pub mod clients;
 pub mod controllers;
 pub mod kubeconfig;
 pub mod kubelet;

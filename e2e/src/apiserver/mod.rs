@@ -223,6 +223,14 @@ impl FakeApiServer {
         self.with(|s| s.faults.fail_next.insert(resource.to_owned(), (n, code)));
     }
 
+    /// Makes the next `n` writes to object `name` of `resource` (e.g.
+    /// `coordination.k8s.io/leases`, `demo-broker-1`) fail with HTTP `code`, as a network
+    /// partition between one client and the API server would; other objects are unaffected.
+    pub fn fail_next_object_writes_with(&self, resource: &str, name: &str, n: usize, code: u16) {
+        let key = state::object_key(resource, name);
+        self.with(|s| s.faults.fail_next.insert(key, (n, code)));
+    }
+
     /// Answers every request for API `group` with 404 and leaves it out of discovery, as if
     /// it were not installed.
     pub fn unserve_group(&self, group: &str) {

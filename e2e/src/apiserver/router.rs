@@ -331,7 +331,11 @@ fn resource(
                 Some(sub) => format!("{}/{sub}", target.rt.id()),
                 None => target.rt.id(),
             };
-            if let Some(e) = st.faults.take(&id) {
+            let of_object = target.name.as_deref().map(|n| super::state::object_key(&id, n));
+            let injected = of_object
+                .and_then(|key| st.faults.take(&key))
+                .or_else(|| st.faults.take(&id));
+            if let Some(e) = injected {
                 if e.code == 409 {
                     st.faults.conflicts += 1;
                 }

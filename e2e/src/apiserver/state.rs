@@ -7,10 +7,16 @@ use super::error::ApiError;
 use super::resources::Registry;
 use super::store::Store;
 
+/// The fault key of one object's writes: `resource` (`group/plural[/sub]`) and its name.
+pub(crate) fn object_key(resource: &str, name: &str) -> String {
+    format!("{resource}#{name}")
+}
+
 /// Failures a test asks for.
 #[derive(Default)]
 pub(crate) struct Faults {
-    /// Writes still to fail per resource (`group/plural[/sub]`), and the HTTP code.
+    /// Writes still to fail per resource (`group/plural[/sub]`) or per object of one
+    /// ([`object_key`]), and the HTTP code.
     pub(crate) fail_next: BTreeMap<String, (usize, u16)>,
     /// 409 Conflicts answered so far (injected or real).
     pub(crate) conflicts: u64,

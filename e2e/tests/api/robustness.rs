@@ -158,3 +158,36 @@ async fn malformed_requests_get_status_answers_and_the_server_keeps_serving() {
     let api: Api<ConfigMap> = Api::namespaced(client, "ns");
     assert!(api.list(&Default::default()).await.is_ok(), "still serving");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injected_faults_can_target_one_object_and_leave_the_others_alone() {
+    let (server, client) = server("ns");
+    let cms: Api<ConfigMap> = Api::namespaced(client, "ns");
+    let cm = |name: &str| ConfigMap {
+        metadata: kube::api::ObjectMeta {
+            name: Some(name.to_owned()),
+            ..Default::default()
+        },
+        ..ConfigMap::default()
+    };
+    let post = kube::api::PostParams::default();
+    for name in ["a", "b"] {
+        cms.create(&post, &cm(name)).await.expect("create");
+    }
+    server.fail_next_object_writes_with("/configmaps", "a", 2, 503);
+    let patch = kube::api::Patch::Merge(serde_json::json!({"data": {"k": "v"}}));
+    let params = kube::api::PatchParams::default();
+    for _ in 0..2 {
+        let refused = cms.patch("a", &params, &patch).await;
+        assert!(
+            matches!(refused, Err(kube::Error::Api(ref s)) if s.code == 503),
+            "{refused:?}"
+        );
+        cms.patch("b", &params, &patch)
+            .await
+            .expect("other objects are written");
+    }
+    cms.patch("a", &params, &patch)
+        .await
+        .expect("the fault is used up");
+}

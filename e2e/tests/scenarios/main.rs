@@ -13,7 +13,6 @@
 mod support;
 
 mod env;
-mod kafka;
 mod kind;
 mod local;
 mod scenario;

@@ -3,7 +3,7 @@
 //! can tell, reported as a status condition and a Warning Event; nothing crashes.
 
 use crate::env::{condition, wait, Driver, Env};
-use crate::kafka::http_get;
+use tributary_e2e::clients::http_get;
 
 use super::{events, kafka_cluster, operator_pods, pod_ip, REACT};
 

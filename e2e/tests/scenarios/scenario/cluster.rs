@@ -4,8 +4,8 @@
 //! name, listing all three brokers and the same topics) and `/metrics`.
 
 use crate::env::{condition, wait, Driver, Env};
-use crate::kafka::{http_get, kcat_metadata};
 use crate::support::tools::row;
+use tributary_e2e::clients::{http_get, kcat_metadata};
 
 use super::{events, name, pod_ip, ready, REACT};
 

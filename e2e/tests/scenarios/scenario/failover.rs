@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use crate::env::{wait, Driver, Env, OPERATOR_LEASE, RELEASE_NS};
-use crate::kafka::http_get;
+use tributary_e2e::clients::http_get;
 
 use super::{kafka_cluster, leader, lease_holder, name, operator_pods, pod_ip, ONE_BROKER, REACT};
 

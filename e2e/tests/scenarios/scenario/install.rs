@@ -4,8 +4,8 @@
 //! Deployment; `helm uninstall` removes the release.
 
 use crate::env::{condition, wait, Driver, Env, RELEASE, RELEASE_NS};
-use crate::kafka::http_get;
 use crate::support::tools::row;
+use tributary_e2e::clients::http_get;
 
 use super::{kafka_cluster, leader, name, operator_pods, pod_ip, ready, ONE_BROKER, REACT};
 

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use tributary_e2e::prometheus as sd;
 
 use crate::env::{wait, Driver, Env, RELEASE_NS};
-use crate::kafka::http_get;
+use tributary_e2e::clients::http_get;
 
 use super::{kafka_cluster, operator_pods, ready, ONE_BROKER, REACT};
 

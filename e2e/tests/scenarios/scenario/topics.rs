@@ -4,7 +4,7 @@
 //! removes its data from every broker's data directory.
 
 use crate::env::{wait, Driver, Env};
-use crate::kafka::java;
+use tributary_e2e::clients::java;
 
 use super::{kafka_cluster, ready, REACT, READY};
 

@@ -1,20 +1,21 @@
-//! Real clients from the host: kcat (librdkafka) for the Kafka protocol, the Apache Kafka Java
-//! client through `broker/tests/clients/java/KafkaCli.java` (compiled on first use), and plain
-//! HTTP for `/metrics`.
+//! Real clients from the host, for tests: kcat (librdkafka) for the Kafka protocol, the Apache
+//! Kafka Java client through `broker/tests/clients/java/KafkaCli.java` (compiled on first use),
+//! and plain HTTP for `/metrics`. They panic on what a test cannot go on from (a missing tool,
+//! a client that fails), naming how to fix it.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::tools::{repo_root, target_dir};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::OnceCell;
-use tributary_e2e::tools::{repo_root, target_dir};
 
 /// Longest a client command may run.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// What kcat's `-L -J` says about the cluster behind `bootstrap` (ApiVersions, then Metadata).
-pub(crate) async fn kcat_metadata(bootstrap: &str) -> Result<Value, String> {
+pub async fn kcat_metadata(bootstrap: &str) -> Result<Value, String> {
     let run = tokio::process::Command::new("kcat")
         .args(["-L", "-J", "-m", "10", "-b", bootstrap])
         .kill_on_drop(true)
@@ -30,7 +31,7 @@ pub(crate) async fn kcat_metadata(bootstrap: &str) -> Result<Value, String> {
 }
 
 /// `GET http://<addr><path>`: status and body (HTTP/1.0, read to the end).
-pub(crate) async fn http_get(addr: &str, path: &str) -> Result<(u16, String), String> {
+pub async fn http_get(addr: &str, path: &str) -> Result<(u16, String), String> {
     let fetch = async {
         let mut s = tokio::net::TcpStream::connect(addr)
             .await
@@ -104,8 +105,8 @@ async fn java_classpath() -> &'static str {
 }
 
 /// Runs `KafkaCli <args>` (see broker/tests/clients/java/KafkaCli.java), returning the JSON
-/// lines it printed; a non-zero exit fails the scenario.
-pub(crate) async fn java(args: &[&str], stdin: Option<&str>) -> Vec<Value> {
+/// lines it printed; a non-zero exit fails the test.
+pub async fn java(args: &[&str], stdin: Option<&str>) -> Vec<Value> {
     let classpath = java_classpath().await;
     let mut cmd = tokio::process::Command::new("java");
     cmd.args([
