@@ -107,6 +107,12 @@ async fn java_classpath() -> &'static str {
 /// Runs `KafkaCli <args>` (see broker/tests/clients/java/KafkaCli.java), returning the JSON
 /// lines it printed; a non-zero exit fails the test.
 pub async fn java(args: &[&str], stdin: Option<&str>) -> Vec<Value> {
+    java_main("KafkaCli", args, stdin).await
+}
+
+/// Runs `<class> <args>` from broker/tests/clients/java (`KafkaCli`, `GroupCli`), returning
+/// the JSON lines it printed; a non-zero exit fails the test.
+pub async fn java_main(class: &str, args: &[&str], stdin: Option<&str>) -> Vec<Value> {
     let classpath = java_classpath().await;
     let mut cmd = tokio::process::Command::new("java");
     cmd.args([
@@ -114,7 +120,7 @@ pub async fn java(args: &[&str], stdin: Option<&str>) -> Vec<Value> {
         "-XX:+UseSerialGC",
         "-cp",
         classpath,
-        "KafkaCli",
+        class,
     ])
     .args(args)
     .stdin(std::process::Stdio::piped())
@@ -135,7 +141,7 @@ pub async fn java(args: &[&str], stdin: Option<&str>) -> Vec<Value> {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "KafkaCli {args:?} failed:\n{stdout}\n{}",
+        "{class} {args:?} failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
     stdout

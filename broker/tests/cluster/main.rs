@@ -1,7 +1,9 @@
 //! Cluster mode against the in-memory Kubernetes API: brokers register, build their image from
-//! the cluster's objects, and write KafkaTopics for the Kafka admin API.
+//! the cluster's objects, and write KafkaTopics for the Kafka admin API; with the operator's
+//! controllers in-process, real clients use the three brokers as one cluster.
 
 mod image;
+mod operated;
 mod registration;
 mod source;
 mod support;

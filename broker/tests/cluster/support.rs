@@ -242,6 +242,8 @@ impl RunningBroker {
             cluster_namespace: Some(NS.to_string()),
             broker_lease_duration_ms: Some(LEASE_MS),
             broker_lease_renew_interval_ms: Some(RENEW_MS),
+            // Groups of the real clients form at once.
+            group_initial_rebalance_delay_ms: Some(0),
             ..Flags::default()
         })
         .unwrap_or_else(|e| panic!("config: {e}"));

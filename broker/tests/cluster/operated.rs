@@ -1,0 +1,416 @@
+//! Three brokers and the operator's controllers (placement, elections, liveness) against the
+//! in-memory API server, used by real clients through one bootstrap address: the Java client
+//! and librdkafka (kcat) create topics through either door, produce to and consume from
+//! partitions led by different brokers, and groups commit with coordinators on different
+//! brokers; a broker that cannot renew its Lease fences itself and the controller moves or
+//! offlines its partitions, then gives them back when it returns.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::watch;
+use tributary_crds::KafkaTopic;
+use tributary_e2e::clients::{java, java_main, kcat_metadata};
+use tributary_operator::context::{Context, Settings};
+use tributary_operator::metrics::Metrics;
+
+use crate::support::{wait_until, ControlPlane, RunningBroker, NS};
+
+const LEASES: &str = "coordination.k8s.io/leases";
+
+/// The control plane, the operator's controllers and three brokers.
+struct Operated {
+    plane: ControlPlane,
+    brokers: Vec<RunningBroker>,
+    _dirs: Vec<tempfile::TempDir>,
+    stop: watch::Sender<bool>,
+    operator: tokio::task::JoinHandle<()>,
+}
+
+impl Operated {
+    async fn start() -> Operated {
+        let plane = ControlPlane::new().await;
+        let metrics = Arc::new(Metrics::new().unwrap_or_else(|e| panic!("metrics: {e}")));
+        let mut settings = Settings::new("operator-0", NS);
+        settings.watch_namespace = Some(NS.to_owned());
+        settings.error_backoff = Duration::from_millis(500);
+        let ctx = Context::new(plane.client.clone(), metrics, settings);
+        let (stop, stopped) = watch::channel(false);
+        let operator = tokio::spawn(tributary_operator::run::run_controllers(ctx, stopped));
+        let dirs: Vec<tempfile::TempDir> = (0..3)
+            .map(|_| tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}")))
+            .collect();
+        let brokers = futures::future::join_all(
+            dirs.iter()
+                .enumerate()
+                .map(|(id, dir)| RunningBroker::start(&plane, id as i32, dir.path())),
+        )
+        .await;
+        Operated {
+            plane,
+            brokers,
+            _dirs: dirs,
+            stop,
+            operator,
+        }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        for broker in self.brokers {
+            broker.shutdown().await;
+        }
+        let _ = self.operator.await;
+    }
+}
+
+/// `(partition, leader, replicas)` of `topic` as the broker at `address` answers Metadata.
+async fn layout(address: &str, topic: &str) -> Vec<(i64, i64, Vec<i64>)> {
+    let metadata = kcat_metadata(address)
+        .await
+        .unwrap_or_else(|e| panic!("kcat -L {address}: {e}"));
+    let ids = |v: &Value| -> Vec<i64> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["id"].as_i64())
+            .collect()
+    };
+    let mut partitions: Vec<(i64, i64, Vec<i64>)> = metadata["topics"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|t| t["topic"] == topic)
+        .flat_map(|t| t["partitions"].as_array().cloned().unwrap_or_default())
+        .map(|p| {
+            (
+                p["partition"].as_i64().unwrap_or(-1),
+                p["leader"].as_i64().unwrap_or(-1),
+                ids(&p["replicas"]),
+            )
+        })
+        .collect();
+    partitions.sort();
+    partitions
+}
+
+/// Waits until every broker answers Metadata for `topic` with `n` partitions, each led, and
+/// all of them the same; returns that layout.
+async fn served(cluster: &Operated, topic: &str, n: usize) -> Vec<(i64, i64, Vec<i64>)> {
+    wait_until(
+        &format!("every broker to serve {topic} with {n} led partitions"),
+        || async {
+            let mut views = Vec::new();
+            for broker in &cluster.brokers {
+                views.push(layout(&broker.address, topic).await);
+            }
+            let first = views.first().cloned()?;
+            let complete = first.len() == n && first.iter().all(|(_, leader, _)| *leader >= 0);
+            (complete && views.iter().all(|v| *v == first)).then_some(first)
+        },
+    )
+    .await
+}
+
+/// Runs kcat (librdkafka) with `args`, feeding it `stdin`; its stdout.
+async fn kcat(args: &[&str], stdin: &str) -> String {
+    let mut child = tokio::process::Command::new("kcat")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("kcat (install it with .ci/install-tools.sh): {e}"));
+    if let Some(mut input) = child.stdin.take() {
+        input
+            .write_all(stdin.as_bytes())
+            .await
+            .unwrap_or_else(|e| panic!("kcat stdin: {e}"));
+    }
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("kcat {args:?} did not finish"))
+        .unwrap_or_else(|e| panic!("kcat: {e}"));
+    assert!(
+        out.status.success(),
+        "kcat {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn count(lines: &[Value], event: &str) -> usize {
+    lines.iter().filter(|l| l["event"] == event).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_clients_use_one_bootstrap_for_topics_led_by_different_brokers_made_through_either_door(
+) {
+    let cluster = Operated::start().await;
+    let bootstrap = cluster.brokers[0].address.clone();
+
+    // Door one: the Kafka admin API (the Java client's CreateTopics) writes a KafkaTopic.
+    let created = java(
+        &[
+            "admin",
+            "--bootstrap",
+            &bootstrap,
+            "create-topic",
+            "--topic",
+            "orders",
+            "--partitions",
+            "6",
+            "--rf",
+            "1",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(count(&created, "created"), 1, "{created:?}");
+    let object = cluster
+        .plane
+        .api::<KafkaTopic>()
+        .get("orders")
+        .await
+        .unwrap_or_else(|e| panic!("CreateTopics wrote no KafkaTopic: {e}"));
+    assert_eq!(object.spec.partitions, 6);
+
+    // Door two: a KafkaTopic as `kubectl apply` writes it.
+    cluster.plane.create_topic("events", 3, 1).await;
+
+    let orders = served(&cluster, "orders", 6).await;
+    let leaders: BTreeSet<i64> = orders.iter().map(|(_, leader, _)| *leader).collect();
+    assert_eq!(
+        leaders,
+        BTreeSet::from([0, 1, 2]),
+        "placement spreads the leaders: {orders:?}"
+    );
+    served(&cluster, "events", 3).await;
+    let listed = java(&["admin", "--bootstrap", &bootstrap, "list-topics"], None).await;
+    let names = listed
+        .iter()
+        .find(|l| l["event"] == "topics")
+        .map(|l| l["topics"].to_string())
+        .unwrap_or_default();
+    assert!(
+        names.contains("orders") && names.contains("events"),
+        "{listed:?}"
+    );
+
+    // The Java client produces through one broker to partitions led by all three.
+    let acks = java(
+        &[
+            "produce",
+            "--bootstrap",
+            &bootstrap,
+            "--topic",
+            "orders",
+            "--count",
+            "300",
+            "--key-prefix",
+            "k",
+            "--prop",
+            "acks=all",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(count(&acks, "ack"), 300, "{acks:?}");
+    let partitions: BTreeSet<i64> = acks
+        .iter()
+        .filter(|l| l["event"] == "ack")
+        .filter_map(|l| l["partition"].as_i64())
+        .collect();
+    assert!(
+        partitions.len() > 3,
+        "keys spread over partitions: {partitions:?}"
+    );
+
+    // librdkafka produces through another broker and reads everything back.
+    let lines: String = (0..90).map(|i| format!("key{i}:value{i}\n")).collect();
+    kcat(
+        &[
+            "-b",
+            &cluster.brokers[1].address,
+            "-P",
+            "-t",
+            "events",
+            "-K",
+            ":",
+            "-X",
+            "acks=all",
+        ],
+        &lines,
+    )
+    .await;
+    let read = kcat(
+        &[
+            "-b",
+            &cluster.brokers[2].address,
+            "-C",
+            "-t",
+            "events",
+            "-o",
+            "beginning",
+            "-e",
+            "-q",
+            "-f",
+            "%k:%s\n",
+        ],
+        "",
+    )
+    .await;
+    let read: BTreeSet<&str> = read.lines().collect();
+    assert_eq!(read, lines.lines().collect::<BTreeSet<_>>());
+
+    // Groups: each commits with its coordinator, the leader of its __consumer_offsets
+    // partition, and a second member of the group resumes from the commit.
+    let mut coordinators = BTreeSet::new();
+    for group in ["audit", "billing", "search", "ledger"] {
+        let consumed = java(
+            &[
+                "consume",
+                "--bootstrap",
+                &bootstrap,
+                "--topic",
+                "orders",
+                "--group",
+                group,
+                "--max",
+                "300",
+                "--timeout-ms",
+                "60000",
+            ],
+            None,
+        )
+        .await;
+        assert_eq!(count(&consumed, "record"), 300, "{group}: {consumed:?}");
+        let again = java(
+            &[
+                "consume",
+                "--bootstrap",
+                &cluster.brokers[2].address,
+                "--topic",
+                "orders",
+                "--group",
+                group,
+                "--timeout-ms",
+                "3000",
+            ],
+            None,
+        )
+        .await;
+        assert_eq!(
+            count(&again, "record"),
+            0,
+            "{group} resumes after its commits"
+        );
+        let described = java_main(
+            "GroupCli",
+            &[
+                "groups",
+                "--bootstrap",
+                &bootstrap,
+                "describe",
+                "--group",
+                group,
+            ],
+            None,
+        )
+        .await;
+        let coordinator = described
+            .iter()
+            .find(|l| l["event"] == "description")
+            .and_then(|l| l["coordinator"].as_i64())
+            .unwrap_or_else(|| panic!("no coordinator for {group}: {described:?}"));
+        coordinators.insert(coordinator);
+    }
+    assert!(
+        coordinators.len() > 1,
+        "group coordinators on different brokers: {coordinators:?}"
+    );
+    cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_that_cannot_renew_fences_itself_loses_its_leaderships_and_gets_them_back() {
+    let cluster = Operated::start().await;
+    cluster.plane.create_topic("single", 3, 1).await;
+    cluster.plane.create_topic("triple", 3, 3).await;
+    let single = served(&cluster, "single", 3).await;
+    let triple = served(&cluster, "triple", 3).await;
+    // The broker leading partition 0 of `single`, and what it leads of `triple`.
+    let (_, cut_off, _) = single[0].clone();
+    let led_triple: Vec<i64> = triple
+        .iter()
+        .filter(|(_, leader, _)| *leader == cut_off)
+        .map(|(p, _, _)| *p)
+        .collect();
+    let witness = cluster
+        .brokers
+        .iter()
+        .find(|b| b.broker.config.broker_id != cut_off as i32)
+        .map(|b| b.address.clone())
+        .unwrap_or_default();
+    let broker = &cluster.brokers[usize::try_from(cut_off).unwrap_or(0)];
+    let replica = broker
+        .broker
+        .replicas
+        .get("single", 0)
+        .unwrap_or_else(|| panic!("broker {cut_off} hosts single-0"));
+    assert!(replica.acts_as_leader());
+
+    // Cut it off from the API server: its renewals fail from now on.
+    let lease = format!("demo-broker-{cut_off}");
+    cluster
+        .plane
+        .server
+        .fail_next_object_writes_with(LEASES, &lease, usize::MAX, 503);
+    wait_until("the cut-off broker to fence itself", || async {
+        (!replica.acts_as_leader()).then_some(())
+    })
+    .await;
+    wait_until(
+        "the controller to offline its RF 1 partition and move its RF 3 leaderships",
+        || async {
+            let single_now = layout(&witness, "single").await;
+            let triple_now = layout(&witness, "triple").await;
+            let offline = single_now.first().is_some_and(|(_, l, _)| *l == -1);
+            let moved = led_triple.iter().all(|p| {
+                triple_now
+                    .iter()
+                    .any(|(q, l, _)| q == p && *l >= 0 && *l != cut_off)
+            });
+            (offline && moved).then_some(())
+        },
+    )
+    .await;
+    let summary = wait_until(
+        "the KafkaTopic to count the leaderless partition",
+        || async {
+            let topic = cluster.plane.api::<KafkaTopic>().get("single").await.ok()?;
+            let status = topic.status?;
+            (status.leaderless_partitions == 1).then_some(status)
+        },
+    )
+    .await;
+    assert_eq!(summary.placed_partitions, 3);
+
+    // Reconnected: it renews, lifts its fence, and the controller gives its RF 1 partition
+    // back to the last member of its ISR.
+    cluster
+        .plane
+        .server
+        .fail_next_object_writes_with(LEASES, &lease, 0, 503);
+    let back = served(&cluster, "single", 3).await;
+    assert_eq!(back[0].1, cut_off, "{back:?}");
+    wait_until("the returned broker to lead single-0 again", || async {
+        replica.acts_as_leader().then_some(())
+    })
+    .await;
+    cluster.stop().await;
+}
