@@ -2,6 +2,7 @@
 //! available or `max_wait_ms` passes. Fetch sessions (KIP-227) are declined by answering
 //! session id 0, which makes clients send full requests.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,9 +12,9 @@ use futures::FutureExt;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_request::FetchPartition;
 use kafka_protocol::messages::fetch_response::{
-    AbortedTransaction, FetchableTopicResponse, PartitionData,
+    AbortedTransaction, FetchableTopicResponse, LeaderIdAndEpoch, NodeEndpoint, PartitionData,
 };
-use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId, TopicName};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, ProducerId, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -132,6 +133,12 @@ fn answer(ctx: &RequestContext, responses: Vec<FetchableTopicResponse>) -> Fetch
         ctx.refund(CONSUMER_BYTE_RATE, total);
         return response;
     }
+    let mut responses = responses;
+    let response = if ctx.version() >= 16 {
+        response.with_node_endpoints(add_leader_hints(ctx, &mut responses))
+    } else {
+        response
+    };
     for (topic, &bytes) in responses.iter().zip(&sizes) {
         if bytes > 0 {
             ctx.broker
@@ -142,6 +149,44 @@ fn answer(ctx: &RequestContext, responses: Vec<FetchableTopicResponse>) -> Fetch
         }
     }
     response.with_responses(responses)
+}
+
+/// Tells clients refused with NOT_LEADER_OR_FOLLOWER where each partition is led now
+/// (KIP-951, Fetch v16+): the leader and epoch per partition, and the leaders' endpoints.
+fn add_leader_hints(
+    ctx: &RequestContext,
+    responses: &mut [FetchableTopicResponse],
+) -> Vec<NodeEndpoint> {
+    let image = ctx.broker.metadata.image();
+    let mut endpoints: BTreeMap<i32, NodeEndpoint> = BTreeMap::new();
+    for topic in responses {
+        let name = match image.topic_by_id(&topic.topic_id) {
+            Some(found) => found.name.clone(),
+            None => topic.topic.to_string(),
+        };
+        for partition in &mut topic.partitions {
+            if partition.error_code != ResponseError::NotLeaderOrFollower.code() {
+                continue;
+            }
+            let Some(hint) =
+                topic_lookup::leader_hint(&ctx.broker, &name, partition.partition_index)
+            else {
+                continue;
+            };
+            partition.current_leader = LeaderIdAndEpoch::default()
+                .with_leader_id(BrokerId(hint.leader))
+                .with_leader_epoch(hint.epoch);
+            let info = hint.endpoint;
+            endpoints.entry(info.id).or_insert_with(|| {
+                NodeEndpoint::default()
+                    .with_node_id(BrokerId(info.id))
+                    .with_host(StrBytes::from_string(info.host))
+                    .with_port(info.port)
+                    .with_rack(info.rack.map(StrBytes::from_string))
+            });
+        }
+    }
+    endpoints.into_values().collect()
 }
 
 /// Waits until any watched high watermark moves, or the deadline.

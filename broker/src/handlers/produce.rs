@@ -1,14 +1,16 @@
 //! Produce: append record batches, then answer once the requested durability is reached.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{
-    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+    BatchIndexAndErrorMessage, LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse,
+    TopicProduceResponse,
 };
-use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::messages::{BrokerId, ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::errors::append_code;
@@ -64,7 +66,7 @@ pub(crate) fn handle(
         .sum();
     let throttle_time_ms = ctx.charge(PRODUCER_BYTE_RATE, bytes);
     let mut waits = Vec::new();
-    let responses: Vec<TopicProduceResponse> = request
+    let mut responses: Vec<TopicProduceResponse> = request
         .topic_data
         .into_iter()
         .enumerate()
@@ -161,6 +163,11 @@ pub(crate) fn handle(
                 .with_partition_responses(partitions)
         })
         .collect();
+    let node_endpoints = if version >= 10 {
+        add_leader_hints(&broker, &mut responses)
+    } else {
+        Vec::new()
+    };
     let (journaled, fsynced): (Vec<_>, Vec<_>) = waits
         .iter()
         .filter(|w| w.durability == Durability::Synced)
@@ -204,8 +211,37 @@ pub(crate) fn handle(
             ProduceResponse::default()
                 .with_responses(responses)
                 .with_throttle_time_ms(throttle_time_ms)
+                .with_node_endpoints(node_endpoints)
         })
     }
+}
+
+/// Tells clients refused with NOT_LEADER_OR_FOLLOWER where each partition is led now
+/// (KIP-951, Produce v10+): the leader and epoch per partition, and the leaders' endpoints.
+fn add_leader_hints(broker: &Broker, responses: &mut [TopicProduceResponse]) -> Vec<NodeEndpoint> {
+    let mut endpoints: BTreeMap<i32, NodeEndpoint> = BTreeMap::new();
+    for topic in responses {
+        for partition in &mut topic.partition_responses {
+            if partition.error_code != ResponseError::NotLeaderOrFollower.code() {
+                continue;
+            }
+            let Some(hint) = topic_lookup::leader_hint(broker, &topic.name, partition.index) else {
+                continue;
+            };
+            partition.current_leader = LeaderIdAndEpoch::default()
+                .with_leader_id(BrokerId(hint.leader))
+                .with_leader_epoch(hint.epoch);
+            let info = hint.endpoint;
+            endpoints.entry(info.id).or_insert_with(|| {
+                NodeEndpoint::default()
+                    .with_node_id(BrokerId(info.id))
+                    .with_host(StrBytes::from_string(info.host))
+                    .with_port(info.port)
+                    .with_rack(info.rack.map(StrBytes::from_string))
+            });
+        }
+    }
+    endpoints.into_values().collect()
 }
 
 /// Topic-level reasons to refuse a produce: clients may not write internal topics, and

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use kafka_protocol::error::ResponseError;
 
 use crate::broker::Broker;
-use crate::metadata::TopicImage;
+use crate::metadata::{BrokerInfo, TopicImage};
 use crate::partition::Partition;
 
 /// Topic `name` in the current image.
@@ -55,4 +55,30 @@ pub(crate) fn check_leader_epoch(
     } else {
         Err(ResponseError::UnknownLeaderEpoch)
     }
+}
+
+/// What a client told NOT_LEADER_OR_FOLLOWER learns of the partition's leader (KIP-951), so it
+/// can retry there without a Metadata round trip.
+pub(crate) struct LeaderHint {
+    /// The leader's broker id.
+    pub leader: i32,
+    /// Its leader epoch.
+    pub epoch: i32,
+    /// How to reach it.
+    pub endpoint: BrokerInfo,
+}
+
+/// The [`LeaderHint`] for partition `index` of `topic`: None when the image has no leader for
+/// it, or names this broker (which just refused to act as one, e.g. while fenced).
+pub(crate) fn leader_hint(broker: &Broker, topic: &str, index: i32) -> Option<LeaderHint> {
+    let image = broker.metadata.image();
+    let state = image.partition(topic, index)?;
+    if state.leader < 0 || state.leader == broker.config.broker_id {
+        return None;
+    }
+    Some(LeaderHint {
+        leader: state.leader,
+        epoch: state.leader_epoch,
+        endpoint: image.broker(state.leader)?.clone(),
+    })
 }

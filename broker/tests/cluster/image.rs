@@ -7,7 +7,7 @@ use tributary_broker::metadata::IsrMember;
 use tributary_broker::partition::Role;
 use tributary_crds::{KafkaPartition, KafkaTopic, KafkaTopicStatus};
 
-use crate::support::{wait_until, ControlPlane, RunningBroker, NS};
+use crate::support::{kafka_call, wait_until, ControlPlane, RunningBroker, NS};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_broker_serves_the_same_image_and_hosts_its_replicas_in_their_roles() {
@@ -197,4 +197,79 @@ async fn the_image_follows_changes_made_while_the_watch_was_broken_and_history_c
         b0.broker.replicas.get("during", 0)
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_that_does_not_lead_names_the_leader_in_produce_and_fetch_answers() {
+    use kafka_protocol::messages::{
+        fetch_request, produce_request, ApiKey, BrokerId, FetchRequest, FetchResponse,
+        ProduceRequest, ProduceResponse, TopicName,
+    };
+    use kafka_protocol::protocol::StrBytes;
+
+    let plane = ControlPlane::new().await;
+    let dirs: Vec<_> = (0..2)
+        .map(|_| tempfile::tempdir().expect("tempdir"))
+        .collect();
+    let b0 = RunningBroker::start(&plane, 0, dirs[0].path()).await;
+    let b1 = RunningBroker::start(&plane, 1, dirs[1].path()).await;
+    plane.create_topic("orders", 1, 2).await;
+    plane.place("orders", 0, &[0, 1], 0, 1).await;
+    let p0 = plane
+        .api::<KafkaPartition>()
+        .get("orders-0")
+        .await
+        .expect("orders-0");
+    plane.set_leader(&p0, 0, 4, &[0, 1], 1).await;
+    let id = wait_until("broker 1 to follow broker 0 at epoch 4", || async {
+        let replica = b1.broker.replicas.get("orders", 0)?;
+        (replica.role()
+            == Role::Follower {
+                leader: 0,
+                epoch: 4,
+            })
+        .then(|| replica.topic_id())
+    })
+    .await;
+    let leader_port = b0.address.rsplit(':').next().and_then(|p| p.parse().ok());
+
+    let produce = ProduceRequest::default()
+        .with_acks(1)
+        .with_timeout_ms(5_000)
+        .with_topic_data(vec![produce_request::TopicProduceData::default()
+            .with_name(TopicName(StrBytes::from_static_str("orders")))
+            .with_partition_data(vec![
+                produce_request::PartitionProduceData::default()
+                    .with_index(0)
+                    .with_records(Some(crate::support::records(1))),
+            ])]);
+    let answer: ProduceResponse = kafka_call(&b1.address, ApiKey::Produce, 11, &produce).await;
+    let partition = &answer.responses[0].partition_responses[0];
+    assert_eq!(partition.error_code, 6, "NOT_LEADER_OR_FOLLOWER");
+    assert_eq!(partition.current_leader.leader_id, BrokerId(0));
+    assert_eq!(partition.current_leader.leader_epoch, 4);
+    assert_eq!(answer.node_endpoints.len(), 1);
+    assert_eq!(answer.node_endpoints[0].node_id, BrokerId(0));
+    assert_eq!(Some(answer.node_endpoints[0].port), leader_port);
+
+    let fetch = FetchRequest::default()
+        .with_max_wait_ms(0)
+        .with_max_bytes(1 << 20)
+        .with_topics(vec![fetch_request::FetchTopic::default()
+            .with_topic_id(id)
+            .with_partitions(vec![fetch_request::FetchPartition::default()
+                .with_partition(0)
+                .with_partition_max_bytes(1 << 20)])]);
+    let answer: FetchResponse = kafka_call(&b1.address, ApiKey::Fetch, 17, &fetch).await;
+    let partition = &answer.responses[0].partitions[0];
+    assert_eq!(partition.error_code, 6, "NOT_LEADER_OR_FOLLOWER");
+    assert_eq!(partition.current_leader.leader_id, BrokerId(0));
+    assert_eq!(partition.current_leader.leader_epoch, 4);
+    assert_eq!(answer.node_endpoints.len(), 1);
+    assert_eq!(Some(answer.node_endpoints[0].port), leader_port);
+
+    // The leader itself answers without hints.
+    let answer: ProduceResponse = kafka_call(&b0.address, ApiKey::Produce, 11, &produce).await;
+    assert_eq!(answer.responses[0].partition_responses[0].error_code, 0);
+    assert!(answer.node_endpoints.is_empty());
 }

@@ -317,3 +317,59 @@ pub fn records(n: usize) -> bytes::Bytes {
     .unwrap_or_else(|e| panic!("encode: {e}"));
     buf.freeze()
 }
+
+/// Sends `request` at `version` to the broker at `address` over TCP and decodes its answer.
+pub async fn kafka_call<Q, R>(
+    address: &str,
+    api: kafka_protocol::messages::ApiKey,
+    version: i16,
+    request: &Q,
+) -> R
+where
+    Q: kafka_protocol::protocol::Encodable,
+    R: kafka_protocol::protocol::Decodable,
+{
+    use bytes::{Buf, BufMut};
+    use kafka_protocol::messages::{RequestHeader, ResponseHeader};
+    use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let header = RequestHeader::default()
+        .with_request_api_key(api as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(1)
+        .with_client_id(Some(StrBytes::from_static_str("cluster-test")));
+    let mut body = bytes::BytesMut::new();
+    header
+        .encode(&mut body, api.request_header_version(version))
+        .unwrap_or_else(|e| panic!("header: {e}"));
+    request
+        .encode(&mut body, version)
+        .unwrap_or_else(|e| panic!("{api:?} v{version}: {e}"));
+    let mut frame = bytes::BytesMut::new();
+    frame.put_i32(i32::try_from(body.len()).unwrap_or(i32::MAX));
+    frame.extend_from_slice(&body);
+    let mut stream = tokio::net::TcpStream::connect(address)
+        .await
+        .unwrap_or_else(|e| panic!("connect {address}: {e}"));
+    stream
+        .write_all(&frame)
+        .await
+        .unwrap_or_else(|e| panic!("send: {e}"));
+    let size = stream
+        .read_i32()
+        .await
+        .unwrap_or_else(|e| panic!("read size: {e}"));
+    let mut answer = vec![0u8; usize::try_from(size).unwrap_or(0)];
+    stream
+        .read_exact(&mut answer)
+        .await
+        .unwrap_or_else(|e| panic!("read answer: {e}"));
+    let mut answer = bytes::Bytes::from(answer);
+    ResponseHeader::decode(&mut answer, api.response_header_version(version))
+        .unwrap_or_else(|e| panic!("response header: {e}"));
+    let response =
+        R::decode(&mut answer, version).unwrap_or_else(|e| panic!("{api:?} v{version}: {e}"));
+    assert_eq!(answer.remaining(), 0, "{api:?} v{version}: trailing bytes");
+    response
+}
