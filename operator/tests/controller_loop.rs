@@ -186,7 +186,7 @@ async fn operator_drives_cluster_and_topics_through_their_lifecycle() {
         let st = p.status.clone().unwrap_or_default();
         assert_eq!(p.spec.replicas.len(), 3);
         assert_eq!(st.leader, p.spec.replicas[0], "preferred leader elected");
-        assert_eq!(st.isr.len(), 3);
+        assert_eq!(st.isr.len(), 1, "the leader alone until followers catch up");
     }
     assert_eq!(
         s.effective_config.get("retention.ms").map(String::as_str),
@@ -232,8 +232,30 @@ async fn operator_drives_cluster_and_topics_through_their_lifecycle() {
         "spec change bumped generation"
     );
 
-    // The leader of partition 0 dies: a live in-sync replica takes over with a higher epoch.
-    let p0 = after[0].status.clone().unwrap_or_default();
+    // Partition 0's followers catch up and its leader adds them to the ISR (as a replicating
+    // leader does); then the leader dies: a live in-sync replica takes over with a higher epoch.
+    let mut caught_up = after[0].clone();
+    if let Some(st) = caught_up.status.as_mut() {
+        st.isr = caught_up
+            .spec
+            .replicas
+            .iter()
+            .map(|&broker_id| tributary_crds::IsrEntry {
+                broker_id,
+                broker_epoch: brokers
+                    .iter()
+                    .find(|b| b.id == broker_id)
+                    .map_or(0, |b| b.incarnation),
+            })
+            .collect();
+        st.partition_epoch += 1;
+    }
+    let name = caught_up.metadata.name.clone().unwrap_or_default();
+    Api::<tributary_crds::KafkaPartition>::namespaced(client.clone(), NS)
+        .replace_status(&name, &PostParams::default(), &caught_up)
+        .await
+        .unwrap_or_else(|e| panic!("ISR expansion of {name}: {e}"));
+    let p0 = caught_up.status.clone().unwrap_or_default();
     let (dead, epoch) = (p0.leader, p0.leader_epoch);
     let index = brokers
         .iter()

@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
-use tributary_crds::KafkaTopic;
+use tributary_crds::{KafkaPartition, KafkaTopic};
 use tributary_e2e::clients::{java, java_main, kcat_metadata};
 use tributary_operator::context::{Context, Settings};
 use tributary_operator::metrics::Metrics;
@@ -350,6 +350,34 @@ async fn a_broker_that_cannot_renew_fences_itself_loses_its_leaderships_and_gets
         .filter(|(_, leader, _)| *leader == cut_off)
         .map(|(p, _, _)| *p)
         .collect();
+    assert!(!led_triple.is_empty(), "leaders spread: {triple:?}");
+    // Its followers of `triple` caught up and joined the ISR, as a replicating leader records
+    // it (the controller alone starts every partition with its leader as the only member).
+    for broker in &cluster.brokers {
+        let incarnation = broker.broker.registrar.as_ref().map(|r| r.incarnation());
+        assert_eq!(incarnation, Some(1), "fresh brokers");
+    }
+    for &p in &led_triple {
+        let name = format!("triple-{p}");
+        let object = cluster
+            .plane
+            .api::<KafkaPartition>()
+            .get(&name)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let status = object.status.clone().unwrap_or_default();
+        assert_eq!(status.isr.len(), 1, "the leader alone at first");
+        cluster
+            .plane
+            .set_leader(
+                &object,
+                status.leader,
+                status.leader_epoch,
+                &object.spec.replicas,
+                1,
+            )
+            .await;
+    }
     let witness = cluster
         .brokers
         .iter()
@@ -357,12 +385,11 @@ async fn a_broker_that_cannot_renew_fences_itself_loses_its_leaderships_and_gets
         .map(|b| b.address.clone())
         .unwrap_or_default();
     let broker = &cluster.brokers[usize::try_from(cut_off).unwrap_or(0)];
-    let replica = broker
-        .broker
-        .replicas
-        .get("single", 0)
-        .unwrap_or_else(|| panic!("broker {cut_off} hosts single-0"));
-    assert!(replica.acts_as_leader());
+    let replica = wait_until("the broker to lead single-0", || async {
+        let replica = broker.broker.replicas.get("single", 0)?;
+        replica.acts_as_leader().then_some(replica)
+    })
+    .await;
 
     // Cut it off from the API server: its renewals fail from now on.
     let lease = format!("demo-broker-{cut_off}");
@@ -375,7 +402,7 @@ async fn a_broker_that_cannot_renew_fences_itself_loses_its_leaderships_and_gets
     })
     .await;
     wait_until(
-        "the controller to offline its RF 1 partition and move its RF 3 leaderships",
+        "the controller to offline its RF 1 partition and move its RF 3 leaderships to in-sync followers",
         || async {
             let single_now = layout(&witness, "single").await;
             let triple_now = layout(&witness, "triple").await;
