@@ -441,7 +441,6 @@ fn spawn_image_applier(broker: &Arc<Broker>) {
                 Ok(applied) => forget_deleted(&b, &applied.deleted),
                 Err(error) => tracing::error!(%error, "applying the cluster image failed"),
             }
-            b.metadata.mark_applied();
             b.groups.sync_leadership();
         }
     });

@@ -35,8 +35,6 @@ pub struct Registrar {
     settings: ClusterSettings,
     name: String,
     me: Mutex<Registration>,
-    /// When the last successful renewal was sent.
-    renewed: Mutex<Instant>,
     fence: Arc<Fence>,
     /// The renewal and fence-watch tasks, stopped at release.
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -82,6 +80,7 @@ impl Registrar {
             };
             match written {
                 Ok(_) => {
+                    fence.valid_until(sent, settings.renew_deadline);
                     tracing::info!(
                         lease = name,
                         incarnation = me.incarnation,
@@ -92,7 +91,6 @@ impl Registrar {
                         settings,
                         name,
                         me: Mutex::new(me),
-                        renewed: Mutex::new(sent),
                         fence,
                         tasks: Mutex::new(Vec::new()),
                     }));
@@ -144,7 +142,7 @@ impl Registrar {
                             "a newer process registered as this broker; staying fenced"
                         );
                         registrar.stop_tasks();
-                        registrar.fence.set(true);
+                        registrar.fence.revoke();
                         return;
                     }
                     Err(error) => tracing::warn!(%error, "Lease renewal failed; retrying"),
@@ -161,11 +159,9 @@ impl Registrar {
         }
     }
 
-    /// Raises the fence once the last successful renewal was sent longer than the renew
-    /// deadline ago, lowers it otherwise.
+    /// Logs the fence going up or down (the fence itself is a deadline, checked at use).
     fn check_fence(&self) {
-        let since = self.renewed.lock().elapsed();
-        self.fence.set(since > self.settings.renew_deadline);
+        self.fence.report();
     }
 
     /// One renewal: a replace conditional on the resourceVersion read, so a newer
@@ -193,7 +189,7 @@ impl Registrar {
             .await
         {
             Ok(_) => {
-                *self.renewed.lock() = sent;
+                self.fence.valid_until(sent, self.settings.renew_deadline);
                 Ok(())
             }
             // Lost a race with another writer: the next tick re-reads.
@@ -206,7 +202,7 @@ impl Registrar {
     /// this broker's partitions at once rather than after the Lease expires.
     pub async fn release(&self) -> Result<(), KubeError> {
         self.stop_tasks();
-        self.fence.set(true);
+        self.fence.revoke();
         let lease = match self.api.get(&self.name).await {
             Ok(lease) => lease,
             Err(e) if is_not_found(&e) => return Ok(()),

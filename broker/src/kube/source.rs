@@ -75,8 +75,8 @@ impl KubeMetadata {
         let mut applied = self.cache.subscribe_applied();
         let waited = tokio::time::timeout(timeout, async {
             loop {
-                applied.borrow_and_update();
-                if let Some(found) = done(&self.cache.image()) {
+                let image = applied.borrow_and_update().clone();
+                if let Some(found) = done(&image) {
                     return Ok(found);
                 }
                 if applied.changed().await.is_err() {

@@ -11,17 +11,18 @@ use super::image::ClusterImage;
 #[derive(Debug)]
 pub struct MetadataCache {
     current: watch::Sender<Arc<ClusterImage>>,
-    /// Counts images the replica manager has applied, so a change can wait until it is in
+    /// The image the replica manager applied last, so a change can wait until it is in
     /// effect here and not only published.
-    applied: watch::Sender<u64>,
+    applied: watch::Sender<Arc<ClusterImage>>,
 }
 
 impl MetadataCache {
     /// A cache starting at `image`.
     pub fn new(image: ClusterImage) -> MetadataCache {
+        let image = Arc::new(image);
         MetadataCache {
-            current: watch::Sender::new(Arc::new(image)),
-            applied: watch::Sender::new(0),
+            current: watch::Sender::new(image.clone()),
+            applied: watch::Sender::new(image),
         }
     }
 
@@ -47,13 +48,13 @@ impl MetadataCache {
         });
     }
 
-    /// Records that the replica manager applied the current image.
-    pub fn mark_applied(&self) {
-        self.applied.send_modify(|n| *n += 1);
+    /// Records that the replica manager applied `image`.
+    pub fn mark_applied(&self, image: Arc<ClusterImage>) {
+        self.applied.send_replace(image);
     }
 
-    /// A receiver that wakes after each image applied.
-    pub fn subscribe_applied(&self) -> watch::Receiver<u64> {
+    /// A receiver of the last image applied, woken after each apply.
+    pub fn subscribe_applied(&self) -> watch::Receiver<Arc<ClusterImage>> {
         self.applied.subscribe()
     }
 

@@ -160,10 +160,14 @@ impl ReplicaManager {
     /// Brings the hosted replicas in line with the cache's current image, read under the lock
     /// that serialises applies: whoever applies last applies the newest image, so an apply
     /// that raced a newer publication never undoes it. The first call also removes partition
-    /// directories the image does not assign here and drops the journal's replay.
+    /// directories the image does not assign here and drops the journal's replay. The cache
+    /// then records the image as applied.
     pub fn apply_latest(&self, cache: &MetadataCache) -> Applied {
         let _changes = self.changes.lock();
-        self.apply_locked(&cache.image())
+        let image = cache.image();
+        let applied = self.apply_locked(&image);
+        cache.mark_applied(image);
+        applied
     }
 
     /// [`ReplicaManager::apply_latest`] of a given image (tests).
