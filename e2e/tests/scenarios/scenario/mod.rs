@@ -3,6 +3,7 @@
 
 pub(crate) mod bad_input;
 pub(crate) mod cluster;
+pub(crate) mod durability;
 pub(crate) mod failover;
 pub(crate) mod install;
 pub(crate) mod prometheus;
