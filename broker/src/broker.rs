@@ -5,9 +5,9 @@ use std::path::Path;
 use std::sync::{Arc, Weak};
 
 use crate::config::BrokerConfig;
-use crate::coordination::BrokerLog;
+use crate::coordination::{BrokerLog, InternalTopic};
 use crate::flusher::Flusher;
-use crate::group::log::OffsetsLog;
+use crate::group::log::CoordinatorLog;
 use crate::group::GroupCoordinator;
 use crate::journal::{Replay, JOURNAL_FILE};
 use crate::metadata::local::LocalMetadata;
@@ -90,14 +90,16 @@ impl Broker {
     /// Opens the data directory, recovers every partition and starts the flusher. Must run
     /// inside a Tokio runtime.
     pub fn open(config: BrokerConfig) -> Result<Arc<Broker>, StartError> {
-        Broker::open_with_offsets_log(config, |broker| Arc::new(BrokerLog::new(broker)))
+        Broker::open_with_offsets_log(config, |broker| {
+            Arc::new(BrokerLog::new(broker, InternalTopic::offsets()))
+        })
     }
 
     /// [`Broker::open`] with the group coordinator writing to the log `offsets_log` makes
     /// (tests use an in-memory one); it gets a weak handle to the broker being built.
     pub fn open_with_offsets_log(
         config: BrokerConfig,
-        offsets_log: impl FnOnce(Weak<Broker>) -> Arc<dyn OffsetsLog>,
+        offsets_log: impl FnOnce(Weak<Broker>) -> Arc<dyn CoordinatorLog>,
     ) -> Result<Arc<Broker>, StartError> {
         let prepared = Prepared::new(config)?;
         let dir = prepared.config.data_dir.clone();
@@ -137,7 +139,9 @@ impl Broker {
             prepared.replicas.clone(),
         )
         .await?;
-        prepared.assemble(parts, |broker| Arc::new(BrokerLog::new(broker)))
+        prepared.assemble(parts, |broker| {
+            Arc::new(BrokerLog::new(broker, InternalTopic::offsets()))
+        })
     }
 
     /// Whether the broker serves all of its partitions (for `/readyz`): it has recovered them
@@ -273,7 +277,7 @@ impl Prepared {
     fn assemble(
         self,
         parts: MetadataParts,
-        offsets_log: impl FnOnce(Weak<Broker>) -> Arc<dyn OffsetsLog>,
+        offsets_log: impl FnOnce(Weak<Broker>) -> Arc<dyn CoordinatorLog>,
     ) -> Result<Arc<Broker>, StartError> {
         let Prepared {
             config,
