@@ -18,7 +18,7 @@ use crate::quotas::{QuotaStoreError, Quotas};
 use crate::replica::ReplicaManager;
 use crate::topics::dynamic::{DynamicConfigError, DynamicConfigs};
 use crate::topics::LocalStore;
-use crate::txn::{StoreError, TransactionCoordinator};
+use crate::txn::{Legacy, StoreError, TransactionCoordinator, TxnConfig};
 
 /// Start-up failures.
 #[derive(Debug, thiserror::Error)]
@@ -77,7 +77,7 @@ pub struct Broker {
     /// Consumer groups and committed offsets.
     pub groups: Arc<GroupCoordinator>,
     /// Transactional ids and their transactions.
-    pub txns: TransactionCoordinator,
+    pub txns: Arc<TransactionCoordinator>,
     /// Client quotas and the rates they are enforced against.
     pub quotas: Quotas,
     /// Users' SCRAM credentials.
@@ -286,11 +286,14 @@ impl Prepared {
             replicas,
         } = self;
         let dir = config.data_dir.clone();
-        let txns = TransactionCoordinator::open(
-            &dir,
-            config.transaction_max_timeout_ms,
-            config.transactional_id_expiration_ms,
-        )?;
+        let legacy_txns = Legacy::read(&dir, config.cluster.is_none())?;
+        let txn_config = TxnConfig {
+            max_timeout_ms: config.transaction_max_timeout_ms,
+            id_expiration_ms: config.transactional_id_expiration_ms,
+            topic_partitions: config.transaction_state_log_num_partitions,
+            ..TxnConfig::default()
+        };
+        let txn_topic = InternalTopic::transactions(&config);
         let quotas = Quotas::open(&dir)?;
         let scram = crate::scram::ScramCredentials::open(&dir)?;
         let group_config = config.group.clone();
@@ -312,13 +315,17 @@ impl Prepared {
                 group_config,
                 offsets_log(weak.clone()),
             )),
-            txns,
+            txns: Arc::new(TransactionCoordinator::new(
+                txn_config,
+                Arc::new(BrokerLog::new(weak.clone(), txn_topic)),
+            )),
             quotas,
             scram,
             registrar: parts.registrar,
         });
         start_journal(&broker, journal_path, last_journal_seq)?;
         broker.groups.start();
+        broker.txns.start(legacy_txns);
         spawn_image_applier(&broker);
         spawn_transaction_expiry(Arc::downgrade(&broker));
         Ok(broker)
@@ -447,6 +454,7 @@ fn spawn_image_applier(broker: &Arc<Broker>) {
             }
             b.metadata.mark_applied();
             b.groups.sync_leadership();
+            b.txns.sync_leadership();
         }
     });
 }

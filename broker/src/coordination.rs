@@ -13,6 +13,7 @@ use futures::FutureExt;
 use kafka_protocol::error::ResponseError;
 
 use crate::broker::Broker;
+use crate::config::BrokerConfig;
 use crate::group::coordinator::CommitOffset;
 use crate::group::log::{
     decode_batches, encode_batch, Appended, Chunk, CoordinatorLog, Entry, LogError,
@@ -21,7 +22,7 @@ use crate::group::OFFSETS_TOPIC;
 use crate::handlers::errors::append_code;
 use crate::metadata::TopicSpec;
 use crate::partition::{AppendError, CommitWaitError, Durability, Isolation, Partition};
-use crate::txn::{MarkerWrite, ProducerRef, TxnHost};
+use crate::txn::{MarkerWrite, ProducerRef, TxnHost, TRANSACTION_TOPIC};
 
 /// An internal topic a coordinator keeps its state in, as it is created on demand.
 #[derive(Debug, Clone)]
@@ -44,6 +45,36 @@ impl InternalTopic {
                 ("cleanup.policy".to_string(), "compact".to_string()),
                 ("compression.type".to_string(), "producer".to_string()),
                 ("segment.bytes".to_string(), "104857600".to_string()),
+            ]),
+        }
+    }
+
+    /// `__transaction_state`, with the configs Kafka enforces for it. A standalone broker
+    /// is its only replica; in cluster mode Kafka's replication settings apply, and the topic
+    /// is not created while fewer brokers are registered (the coordinator is not available
+    /// until then, as in Kafka).
+    pub fn transactions(config: &BrokerConfig) -> InternalTopic {
+        let standalone = config.cluster.is_none();
+        let replication_factor = if standalone {
+            1
+        } else {
+            config.transaction_state_log_replication_factor
+        };
+        let min_isr = config
+            .transaction_state_log_min_isr
+            .min(i32::from(replication_factor));
+        InternalTopic {
+            name: TRANSACTION_TOPIC,
+            replication_factor,
+            configs: BTreeMap::from([
+                ("cleanup.policy".to_string(), "compact".to_string()),
+                ("compression.type".to_string(), "uncompressed".to_string()),
+                ("segment.bytes".to_string(), "104857600".to_string()),
+                ("min.insync.replicas".to_string(), min_isr.to_string()),
+                (
+                    "unclean.leader.election.enable".to_string(),
+                    "false".to_string(),
+                ),
             ]),
         }
     }
