@@ -5,9 +5,9 @@ use std::path::Path;
 use std::sync::{Arc, Weak};
 
 use crate::config::BrokerConfig;
-use crate::coordination::BrokerLog;
+use crate::coordination::{BrokerLog, InternalTopic};
 use crate::flusher::Flusher;
-use crate::group::log::OffsetsLog;
+use crate::group::log::CoordinatorLog;
 use crate::group::GroupCoordinator;
 use crate::journal::{Replay, JOURNAL_FILE};
 use crate::metadata::local::LocalMetadata;
@@ -18,7 +18,7 @@ use crate::quotas::{QuotaStoreError, Quotas};
 use crate::replica::ReplicaManager;
 use crate::topics::dynamic::{DynamicConfigError, DynamicConfigs};
 use crate::topics::LocalStore;
-use crate::txn::{StoreError, TransactionCoordinator};
+use crate::txn::{Legacy, StoreError, TransactionCoordinator, TxnConfig};
 
 /// Start-up failures.
 #[derive(Debug, thiserror::Error)]
@@ -77,7 +77,7 @@ pub struct Broker {
     /// Consumer groups and committed offsets.
     pub groups: Arc<GroupCoordinator>,
     /// Transactional ids and their transactions.
-    pub txns: TransactionCoordinator,
+    pub txns: Arc<TransactionCoordinator>,
     /// Client quotas and the rates they are enforced against.
     pub quotas: Quotas,
     /// Users' SCRAM credentials.
@@ -90,14 +90,16 @@ impl Broker {
     /// Opens the data directory, recovers every partition and starts the flusher. Must run
     /// inside a Tokio runtime.
     pub fn open(config: BrokerConfig) -> Result<Arc<Broker>, StartError> {
-        Broker::open_with_offsets_log(config, |broker| Arc::new(BrokerLog::new(broker)))
+        Broker::open_with_offsets_log(config, |broker| {
+            Arc::new(BrokerLog::new(broker, InternalTopic::offsets()))
+        })
     }
 
     /// [`Broker::open`] with the group coordinator writing to the log `offsets_log` makes
     /// (tests use an in-memory one); it gets a weak handle to the broker being built.
     pub fn open_with_offsets_log(
         config: BrokerConfig,
-        offsets_log: impl FnOnce(Weak<Broker>) -> Arc<dyn OffsetsLog>,
+        offsets_log: impl FnOnce(Weak<Broker>) -> Arc<dyn CoordinatorLog>,
     ) -> Result<Arc<Broker>, StartError> {
         let prepared = Prepared::new(config)?;
         let dir = prepared.config.data_dir.clone();
@@ -137,7 +139,9 @@ impl Broker {
             prepared.replicas.clone(),
         )
         .await?;
-        prepared.assemble(parts, |broker| Arc::new(BrokerLog::new(broker)))
+        prepared.assemble(parts, |broker| {
+            Arc::new(BrokerLog::new(broker, InternalTopic::offsets()))
+        })
     }
 
     /// Whether the broker serves all of its partitions (for `/readyz`): it has recovered them
@@ -273,7 +277,7 @@ impl Prepared {
     fn assemble(
         self,
         parts: MetadataParts,
-        offsets_log: impl FnOnce(Weak<Broker>) -> Arc<dyn OffsetsLog>,
+        offsets_log: impl FnOnce(Weak<Broker>) -> Arc<dyn CoordinatorLog>,
     ) -> Result<Arc<Broker>, StartError> {
         let Prepared {
             config,
@@ -282,11 +286,14 @@ impl Prepared {
             replicas,
         } = self;
         let dir = config.data_dir.clone();
-        let txns = TransactionCoordinator::open(
-            &dir,
-            config.transaction_max_timeout_ms,
-            config.transactional_id_expiration_ms,
-        )?;
+        let legacy_txns = Legacy::read(&dir, config.cluster.is_none())?;
+        let txn_config = TxnConfig {
+            max_timeout_ms: config.transaction_max_timeout_ms,
+            id_expiration_ms: config.transactional_id_expiration_ms,
+            topic_partitions: config.transaction_state_log_num_partitions,
+            ..TxnConfig::default()
+        };
+        let txn_topic = InternalTopic::transactions(&config);
         let quotas = Quotas::open(&dir)?;
         let scram = crate::scram::ScramCredentials::open(&dir)?;
         let group_config = config.group.clone();
@@ -308,13 +315,17 @@ impl Prepared {
                 group_config,
                 offsets_log(weak.clone()),
             )),
-            txns,
+            txns: Arc::new(TransactionCoordinator::new(
+                txn_config,
+                Arc::new(BrokerLog::new(weak.clone(), txn_topic)),
+            )),
             quotas,
             scram,
             registrar: parts.registrar,
         });
         start_journal(&broker, journal_path, last_journal_seq)?;
         broker.groups.start();
+        broker.txns.start(legacy_txns);
         spawn_image_applier(&broker);
         spawn_transaction_expiry(Arc::downgrade(&broker));
         Ok(broker)
@@ -442,6 +453,7 @@ fn spawn_image_applier(broker: &Arc<Broker>) {
                 Err(error) => tracing::error!(%error, "applying the cluster image failed"),
             }
             b.groups.sync_leadership();
+            b.txns.sync_leadership();
         }
     });
 }

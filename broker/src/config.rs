@@ -172,6 +172,17 @@ pub struct Flags {
     /// transactional.id.expiration.ms: how long an idle transactional id is remembered.
     #[arg(long, env = "TRIBUTARY_TRANSACTIONAL_ID_EXPIRATION_MS")]
     pub transactional_id_expiration_ms: Option<i64>,
+    /// transaction.state.log.num.partitions: partitions of `__transaction_state` when it is
+    /// created.
+    #[arg(long, env = "TRIBUTARY_TRANSACTION_STATE_LOG_NUM_PARTITIONS")]
+    pub transaction_state_log_num_partitions: Option<i32>,
+    /// transaction.state.log.replication.factor: replicas of `__transaction_state` in cluster
+    /// mode (a standalone broker has one).
+    #[arg(long, env = "TRIBUTARY_TRANSACTION_STATE_LOG_REPLICATION_FACTOR")]
+    pub transaction_state_log_replication_factor: Option<i16>,
+    /// transaction.state.log.min.isr: min.insync.replicas of `__transaction_state`.
+    #[arg(long, env = "TRIBUTARY_TRANSACTION_STATE_LOG_MIN_ISR")]
+    pub transaction_state_log_min_isr: Option<i32>,
     /// producer.id.expiration.ms: how long a partition remembers an idle producer's sequences.
     #[arg(long, env = "TRIBUTARY_PRODUCER_ID_EXPIRATION_MS")]
     pub producer_id_expiration_ms: Option<i64>,
@@ -237,6 +248,9 @@ impl Flags {
             transaction_max_timeout_ms,
             producer_id_expiration_ms,
             transactional_id_expiration_ms,
+            transaction_state_log_num_partitions,
+            transaction_state_log_replication_factor,
+            transaction_state_log_min_isr,
             log_format,
             cluster_name,
             cluster_namespace,
@@ -305,6 +319,14 @@ pub struct BrokerConfig {
     pub producer_id_expiration_ms: i64,
     /// How long idle transactional ids are kept (transactional.id.expiration.ms).
     pub transactional_id_expiration_ms: i64,
+    /// Partitions of `__transaction_state` when it is created
+    /// (transaction.state.log.num.partitions).
+    pub transaction_state_log_num_partitions: i32,
+    /// Replicas of `__transaction_state` in cluster mode
+    /// (transaction.state.log.replication.factor).
+    pub transaction_state_log_replication_factor: i16,
+    /// min.insync.replicas of `__transaction_state` (transaction.state.log.min.isr).
+    pub transaction_state_log_min_isr: i32,
     /// HTTP endpoint address for metrics and probes.
     pub http_listener: String,
     /// Group coordinator settings.
@@ -456,6 +478,13 @@ impl BrokerConfig {
             transactional_id_expiration_ms: flags
                 .transactional_id_expiration_ms
                 .unwrap_or(604_800_000),
+            transaction_state_log_num_partitions: flags
+                .transaction_state_log_num_partitions
+                .unwrap_or(50),
+            transaction_state_log_replication_factor: flags
+                .transaction_state_log_replication_factor
+                .unwrap_or(3),
+            transaction_state_log_min_isr: flags.transaction_state_log_min_isr.unwrap_or(2),
             http_listener: flags
                 .http_listener
                 .unwrap_or_else(|| "127.0.0.1:9644".to_string()),
@@ -514,6 +543,24 @@ impl BrokerConfig {
         if self.transactional_id_expiration_ms < 1 {
             return Err(invalid(
                 "transactional-id-expiration-ms",
+                "must be at least 1",
+            ));
+        }
+        if self.transaction_state_log_num_partitions < 1 {
+            return Err(invalid(
+                "transaction-state-log-num-partitions",
+                "must be at least 1",
+            ));
+        }
+        if self.transaction_state_log_replication_factor < 1 {
+            return Err(invalid(
+                "transaction-state-log-replication-factor",
+                "must be at least 1",
+            ));
+        }
+        if self.transaction_state_log_min_isr < 1 {
+            return Err(invalid(
+                "transaction-state-log-min-isr",
                 "must be at least 1",
             ));
         }

@@ -1,7 +1,8 @@
-//! How the coordinators reach the broker: the group coordinator's [`OffsetsLog`] and the
-//! transaction coordinator's [`TxnHost`] implemented over the broker's partitions, flusher
-//! and producer ids. The coordinators themselves know neither [`Broker`] nor each other's
-//! types beyond these traits.
+//! How the coordinators reach the broker: a [`CoordinatorLog`] over an internal topic's
+//! partitions (`__consumer_offsets` for groups, `__transaction_state` for transactions) and
+//! the transaction coordinator's [`TxnHost`], implemented over the broker's partitions,
+//! flusher and producer ids. The coordinators themselves know neither [`Broker`] nor each
+//! other's types beyond these traits.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
@@ -12,25 +13,84 @@ use futures::FutureExt;
 use kafka_protocol::error::ResponseError;
 
 use crate::broker::Broker;
+use crate::config::BrokerConfig;
 use crate::group::coordinator::CommitOffset;
 use crate::group::log::{
-    decode_batches, encode_batch, Appended, Chunk, Entry, LogError, OffsetsLog,
+    decode_batches, encode_batch, Appended, Chunk, CoordinatorLog, Entry, LogError,
 };
 use crate::group::OFFSETS_TOPIC;
 use crate::handlers::errors::append_code;
 use crate::metadata::TopicSpec;
 use crate::partition::{AppendError, CommitWaitError, Durability, Isolation, Partition};
-use crate::txn::{MarkerWrite, ProducerRef, TxnHost};
+use crate::txn::{MarkerWrite, ProducerRef, TxnHost, TRANSACTION_TOPIC};
 
-/// The group coordinator's [`OffsetsLog`] over the broker's `__consumer_offsets` partitions.
+/// An internal topic a coordinator keeps its state in, as it is created on demand.
+#[derive(Debug, Clone)]
+pub struct InternalTopic {
+    /// Topic name.
+    pub name: &'static str,
+    /// Replication factor (-1 for the broker default).
+    pub replication_factor: i16,
+    /// Topic configs (compaction, segment size, ...).
+    pub configs: BTreeMap<String, String>,
+}
+
+impl InternalTopic {
+    /// `__consumer_offsets`, with Kafka's configs for it.
+    pub fn offsets() -> InternalTopic {
+        InternalTopic {
+            name: OFFSETS_TOPIC,
+            replication_factor: -1,
+            configs: BTreeMap::from([
+                ("cleanup.policy".to_string(), "compact".to_string()),
+                ("compression.type".to_string(), "producer".to_string()),
+                ("segment.bytes".to_string(), "104857600".to_string()),
+            ]),
+        }
+    }
+
+    /// `__transaction_state`, with the configs Kafka enforces for it. A standalone broker
+    /// is its only replica; in cluster mode Kafka's replication settings apply, and the topic
+    /// is not created while fewer brokers are registered (the coordinator is not available
+    /// until then, as in Kafka).
+    pub fn transactions(config: &BrokerConfig) -> InternalTopic {
+        let standalone = config.cluster.is_none();
+        let replication_factor = if standalone {
+            1
+        } else {
+            config.transaction_state_log_replication_factor
+        };
+        let min_isr = config
+            .transaction_state_log_min_isr
+            .min(i32::from(replication_factor));
+        InternalTopic {
+            name: TRANSACTION_TOPIC,
+            replication_factor,
+            configs: BTreeMap::from([
+                ("cleanup.policy".to_string(), "compact".to_string()),
+                ("compression.type".to_string(), "uncompressed".to_string()),
+                ("segment.bytes".to_string(), "104857600".to_string()),
+                ("min.insync.replicas".to_string(), min_isr.to_string()),
+                (
+                    "unclean.leader.election.enable".to_string(),
+                    "false".to_string(),
+                ),
+            ]),
+        }
+    }
+}
+
+/// A coordinator's [`CoordinatorLog`] over the broker's partitions of one internal topic.
 pub struct BrokerLog {
     broker: Weak<Broker>,
+    topic: InternalTopic,
 }
 
 impl BrokerLog {
-    /// A log that reaches the broker through `broker` (weak: the broker owns the coordinator).
-    pub fn new(broker: Weak<Broker>) -> BrokerLog {
-        BrokerLog { broker }
+    /// A log of `topic` that reaches the broker through `broker` (weak: the broker owns the
+    /// coordinator).
+    pub fn new(broker: Weak<Broker>, topic: InternalTopic) -> BrokerLog {
+        BrokerLog { broker, topic }
     }
 
     fn broker(&self) -> Result<Arc<Broker>, LogError> {
@@ -40,25 +100,19 @@ impl BrokerLog {
     fn partition(&self, broker: &Broker, index: i32) -> Result<Arc<Partition>, LogError> {
         broker
             .replicas
-            .get(OFFSETS_TOPIC, index)
-            .ok_or(LogError::NoPartition(index))
+            .get(self.topic.name, index)
+            .ok_or(LogError::NoPartition {
+                topic: self.topic.name,
+                partition: index,
+            })
     }
 }
 
-/// Topic configs of `__consumer_offsets` (Kafka's defaults for it).
-fn offsets_topic_configs() -> BTreeMap<String, String> {
-    BTreeMap::from([
-        ("cleanup.policy".to_string(), "compact".to_string()),
-        ("compression.type".to_string(), "producer".to_string()),
-        ("segment.bytes".to_string(), "104857600".to_string()),
-    ])
-}
-
-impl OffsetsLog for BrokerLog {
+impl CoordinatorLog for BrokerLog {
     fn partitions(&self) -> Option<i32> {
         let broker = self.broker.upgrade()?;
         let image = broker.metadata.image();
-        Some(image.topic(OFFSETS_TOPIC)?.partition_count())
+        Some(image.topic(self.topic.name)?.partition_count())
     }
 
     fn ensure_topic(&self, partitions: i32) -> Result<i32, LogError> {
@@ -67,16 +121,17 @@ impl OffsetsLog for BrokerLog {
         }
         let broker = self.broker()?;
         let spec = TopicSpec {
-            name: OFFSETS_TOPIC.to_string(),
+            name: self.topic.name.to_string(),
             partitions,
-            replication_factor: -1,
-            configs: offsets_topic_configs(),
+            replication_factor: self.topic.replication_factor,
+            configs: self.topic.configs.clone(),
             ..TopicSpec::default()
         };
+        let topic = self.topic.name;
         match broker.admin.ensure_topic(spec) {
-            Ok(Some(topic)) => Ok(topic.partition_count()),
-            Ok(None) => Err(LogError::Creating),
-            Err(error) => Err(LogError::Create(error)),
+            Ok(Some(created)) => Ok(created.partition_count()),
+            Ok(None) => Err(LogError::Creating { topic }),
+            Err(source) => Err(LogError::Create { topic, source }),
         }
     }
 
@@ -92,7 +147,10 @@ impl OffsetsLog for BrokerLog {
         let batch = encode_batch(entries, now_wall)?;
         let appended = partition
             .append(&batch, now_wall)
-            .map_err(LogError::Append)?;
+            .map_err(|source| LogError::Append {
+                topic: self.topic.name,
+                source,
+            })?;
         broker.flusher.request_sync(&partition);
         let durability = if broker.config.fsync_acks_all {
             Durability::Synced
@@ -100,12 +158,16 @@ impl OffsetsLog for BrokerLog {
             Durability::Written
         };
         let end = appended.end_offset;
+        let topic = self.topic.name;
         let durable = async move {
             partition
                 .wait_committed(end, durability, timeout)
                 .await
                 .map_err(|error| match error {
-                    CommitWaitError::Gone => LogError::NoPartition(partition.index()),
+                    CommitWaitError::Gone => LogError::NoPartition {
+                        topic,
+                        partition: partition.index(),
+                    },
                     CommitWaitError::TimedOut(_) => LogError::Timeout(timeout),
                 })
         }
@@ -119,13 +181,13 @@ impl OffsetsLog for BrokerLog {
     fn leader(&self, partition: i32) -> Option<i32> {
         let broker = self.broker.upgrade()?;
         let image = broker.metadata.image();
-        let state = image.partition(OFFSETS_TOPIC, partition)?;
+        let state = image.partition(self.topic.name, partition)?;
         state.has_leader().then_some(state.leader)
     }
 
     fn leader_epoch(&self, partition: i32) -> Option<i32> {
         let broker = self.broker.upgrade()?;
-        let replica = broker.replicas.get(OFFSETS_TOPIC, partition)?;
+        let replica = broker.replicas.get(self.topic.name, partition)?;
         (replica.acts_as_leader() && !replica.is_deleted()).then_some(replica.leader_epoch())
     }
 
@@ -135,7 +197,10 @@ impl OffsetsLog for BrokerLog {
         let partition = self.partition(&broker, partition)?;
         let data = partition
             .read(offset, READ_BYTES, true, Isolation::ReadUncommitted)
-            .map_err(LogError::Read)?;
+            .map_err(|source| LogError::Read {
+                topic: self.topic.name,
+                source,
+            })?;
         let (records, next_offset) = decode_batches(data.records, offset);
         Ok(Chunk {
             records,

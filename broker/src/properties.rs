@@ -95,6 +95,16 @@ pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Flags, 
             "producer.id.expiration.ms" => {
                 flags.producer_id_expiration_ms = Some(number(&value)?);
             }
+            "transaction.state.log.num.partitions" => {
+                flags.transaction_state_log_num_partitions = Some(narrow(number(&value)?, &bad)?);
+            }
+            "transaction.state.log.replication.factor" => {
+                flags.transaction_state_log_replication_factor =
+                    Some(narrow(number(&value)?, &bad)?);
+            }
+            "transaction.state.log.min.isr" => {
+                flags.transaction_state_log_min_isr = Some(narrow(number(&value)?, &bad)?);
+            }
             "transaction.max.timeout.ms" => {
                 flags.transaction_max_timeout_ms = Some(narrow(number(&value)?, &bad)?)
             }
@@ -152,7 +162,8 @@ mod tests {
                     advertised.host.suffix=demo-brokers.ns.svc\nadmin.port=9644\nunknown.key=1\n\
                     log.flush.interval.messages=10000\nlog.flush.interval.ms=1000\n\
                     producer.id.expiration.ms=3600000\ntransactional.id.expiration.ms=7200000\n\
-                    log.cleaner.backoff.ms=500\n";
+                    log.cleaner.backoff.ms=500\ntransaction.state.log.num.partitions=5\n\
+                    transaction.state.log.replication.factor=2\ntransaction.state.log.min.isr=1\n";
         let env = |k: &str| match k {
             "BROKER_ID" => Some("2".to_string()),
             "POD_NAME" => Some("demo-broker-2".to_string()),
@@ -174,6 +185,9 @@ mod tests {
         assert_eq!(flags.producer_id_expiration_ms, Some(3_600_000));
         assert_eq!(flags.transactional_id_expiration_ms, Some(7_200_000));
         assert_eq!(flags.log_cleaner_backoff_ms, Some(500));
+        assert_eq!(flags.transaction_state_log_num_partitions, Some(5));
+        assert_eq!(flags.transaction_state_log_replication_factor, Some(2));
+        assert_eq!(flags.transaction_state_log_min_isr, Some(1));
     }
 
     #[test]

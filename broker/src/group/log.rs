@@ -1,7 +1,8 @@
-//! The coordinator's view of `__consumer_offsets`: append key/value records as one
-//! RecordBatch v2 and wait until it is committed, and read a partition back when loading. The
-//! [`OffsetsLog`] trait keeps the group logic testable without real storage and free of the
-//! broker's types (`crate::coordination` implements it over the broker's partitions).
+//! A coordinator's view of its internal topic (`__consumer_offsets` for groups,
+//! `__transaction_state` for transactions): append key/value records as one RecordBatch v2 and
+//! wait until it is committed, and read a partition back when loading. The [`CoordinatorLog`]
+//! trait keeps the coordinators testable without real storage and free of the broker's types
+//! (`crate::coordination` implements it over the broker's partitions).
 
 use std::time::Duration;
 
@@ -20,27 +21,39 @@ use crate::storage::{BatchError, StorageError};
 /// Name of the internal topic holding offsets and group metadata.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
-/// Why the offsets topic could not be written or read.
+/// Why a coordinator's topic could not be written or read.
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
     /// The broker is shutting down.
     #[error("the broker is shutting down")]
     Closed,
     /// The topic does not exist and could not be created.
-    #[error("cannot create {OFFSETS_TOPIC}: {0}")]
-    Create(#[source] MetadataError),
+    #[error("cannot create {topic}: {source}")]
+    Create {
+        topic: &'static str,
+        #[source]
+        source: MetadataError,
+    },
     /// The partition does not exist.
-    #[error("{OFFSETS_TOPIC} has no partition {0}")]
-    NoPartition(i32),
+    #[error("{topic} has no partition {partition}")]
+    NoPartition { topic: &'static str, partition: i32 },
     /// The topic is being created; the client retries.
-    #[error("{OFFSETS_TOPIC} is being created")]
-    Creating,
+    #[error("{topic} is being created")]
+    Creating { topic: &'static str },
     /// The append was refused.
-    #[error("append to {OFFSETS_TOPIC} failed: {0}")]
-    Append(#[source] AppendError),
+    #[error("append to {topic} failed: {source}")]
+    Append {
+        topic: &'static str,
+        #[source]
+        source: AppendError,
+    },
     /// Reading the partition failed.
-    #[error("reading {OFFSETS_TOPIC} failed: {0}")]
-    Read(#[source] StorageError),
+    #[error("reading {topic} failed: {source}")]
+    Read {
+        topic: &'static str,
+        #[source]
+        source: StorageError,
+    },
     /// Records could not be encoded.
     #[error("cannot encode records: {0}")]
     Encode(String),
@@ -50,20 +63,24 @@ pub enum LogError {
 }
 
 impl LogError {
-    /// The Kafka error a client sees when its group write fails (Kafka maps storage
-    /// failures of the offsets topic to coordinator errors, which clients retry).
+    /// The Kafka error a client sees when its coordinator write fails (Kafka maps storage
+    /// failures of the coordinator topics to coordinator errors, which clients retry).
     pub fn code(&self) -> ResponseError {
         match self {
-            LogError::Append(AppendError::Storage(StorageError::InvalidBatch {
-                source: BatchError::BatchTooLarge { .. },
+            LogError::Append {
+                source:
+                    AppendError::Storage(StorageError::InvalidBatch {
+                        source: BatchError::BatchTooLarge { .. },
+                        ..
+                    }),
                 ..
-            })) => ResponseError::InvalidCommitOffsetSize,
-            LogError::Append(_) | LogError::Read(_) => ResponseError::NotCoordinator,
+            } => ResponseError::InvalidCommitOffsetSize,
+            LogError::Append { .. } | LogError::Read { .. } => ResponseError::NotCoordinator,
             LogError::Timeout(_) => ResponseError::RequestTimedOut,
             LogError::Closed
-            | LogError::Create(_)
-            | LogError::NoPartition(_)
-            | LogError::Creating => ResponseError::CoordinatorNotAvailable,
+            | LogError::Create { .. }
+            | LogError::NoPartition { .. }
+            | LogError::Creating { .. } => ResponseError::CoordinatorNotAvailable,
             LogError::Encode(_) => ResponseError::UnknownServerError,
         }
     }
@@ -102,8 +119,9 @@ pub struct Chunk {
     pub at_end: bool,
 }
 
-/// Storage of the coordinator's records.
-pub trait OffsetsLog: Send + Sync + 'static {
+/// Storage of a coordinator's records: one internal topic, whose partition leaders are the
+/// coordinators of the keys hashed to them.
+pub trait CoordinatorLog: Send + Sync + 'static {
     /// Partition count of the topic, `None` while it does not exist.
     fn partitions(&self) -> Option<i32>;
     /// Creates the topic with `partitions` unless it exists; returns its partition count.
@@ -120,7 +138,7 @@ pub trait OffsetsLog: Send + Sync + 'static {
     /// Reads records of `partition` from `offset`.
     fn read(&self, partition: i32, offset: i64) -> Result<Chunk, LogError>;
     /// The leader epoch of `partition` while this broker leads it (and so coordinates its
-    /// groups), `None` otherwise.
+    /// keys), `None` otherwise.
     fn leader_epoch(&self, partition: i32) -> Option<i32>;
     /// The broker leading `partition` (the coordinator FindCoordinator names), if any.
     fn leader(&self, partition: i32) -> Option<i32>;
@@ -197,14 +215,14 @@ pub fn decode_batches(mut data: Bytes, mut next_offset: i64) -> (Vec<LogRecord>,
                 )
             }
             Err(error) => {
-                tracing::warn!(base_offset, %error, "skipping undecodable batch in {OFFSETS_TOPIC}")
+                tracing::warn!(base_offset, %error, "skipping an undecodable coordinator batch")
             }
         }
     }
     (out, next_offset)
 }
 
-/// An in-memory [`OffsetsLog`] for tests: real batch encoding, offsets assigned on append,
+/// An in-memory [`CoordinatorLog`] for tests: real batch encoding, offsets assigned on append,
 /// instant durability (unless failures are injected).
 #[cfg(test)]
 pub mod memory {
@@ -212,6 +230,9 @@ pub mod memory {
     use parking_lot::Mutex;
 
     use super::*;
+
+    /// The topic name the memory log's errors give.
+    const TEST_TOPIC: &str = "memory-log";
 
     /// Per partition: its batches and its end offset.
     type Partitions = Vec<(Vec<Bytes>, i64)>;
@@ -255,7 +276,7 @@ pub mod memory {
         }
     }
 
-    impl OffsetsLog for MemoryLog {
+    impl CoordinatorLog for MemoryLog {
         fn partitions(&self) -> Option<i32> {
             self.partitions
                 .lock()
@@ -277,13 +298,19 @@ pub mod memory {
             _timeout: Duration,
         ) -> Result<Appended, LogError> {
             if self.fail_appends.load(std::sync::atomic::Ordering::SeqCst) {
-                return Err(LogError::NoPartition(partition));
+                return Err(LogError::NoPartition {
+                    topic: TEST_TOPIC,
+                    partition,
+                });
             }
             let mut guard = self.partitions.lock();
             let (batches, end) = guard
                 .as_mut()
                 .and_then(|p| p.get_mut(usize::try_from(partition).ok()?))
-                .ok_or(LogError::NoPartition(partition))?;
+                .ok_or(LogError::NoPartition {
+                    topic: TEST_TOPIC,
+                    partition,
+                })?;
             let mut batch = BytesMut::from(&encode_batch(entries, now_wall)?[..]);
             batch[0..8].copy_from_slice(&end.to_be_bytes());
             let base_offset = *end;
@@ -300,7 +327,10 @@ pub mod memory {
             let (batches, end) = guard
                 .as_ref()
                 .and_then(|p| p.get(usize::try_from(partition).ok()?))
-                .ok_or(LogError::NoPartition(partition))?;
+                .ok_or(LogError::NoPartition {
+                    topic: TEST_TOPIC,
+                    partition,
+                })?;
             let mut data = BytesMut::new();
             for b in batches {
                 data.extend_from_slice(b);

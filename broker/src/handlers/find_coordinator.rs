@@ -1,5 +1,6 @@
 //! FindCoordinator: a group is coordinated by the leader of its `__consumer_offsets`
-//! partition, as in Kafka; this broker coordinates every transactional id. v4+ batches keys.
+//! partition, a transactional id by the leader of its `__transaction_state` partition, as in
+//! Kafka (the topic is created on the first lookup). v4+ batches keys.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
@@ -44,8 +45,8 @@ fn lookup(ctx: &RequestContext, key_type: i8, key: StrBytes) -> Coordinator {
     let coordinator = match key_type {
         // The leader of the group's `__consumer_offsets` partition.
         GROUP => ctx.broker.groups.find(&key),
-        // This broker coordinates every transactional id.
-        TRANSACTION => Ok(ctx.broker.config.broker_id),
+        // The leader of the id's `__transaction_state` partition.
+        TRANSACTION => ctx.broker.txns.find(&key),
         _ => Err(ResponseError::InvalidRequest),
     };
     let node = coordinator.and_then(|id| {

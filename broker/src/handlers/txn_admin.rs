@@ -28,12 +28,16 @@ const STATES: [TxnState; 6] = [
     TxnState::CompleteAbort,
 ];
 
-/// ListTransactions: the transactional ids matching every filter given (states, producer
-/// ids, open for at least `duration_filter` ms).
+/// ListTransactions: the transactional ids this broker coordinates matching every filter
+/// given (states, producer ids, open for at least `duration_filter` ms);
+/// COORDINATOR_LOAD_IN_PROGRESS while a partition of them is loading, as Kafka answers.
 pub(crate) async fn list(
     ctx: RequestContext,
     request: ListTransactionsRequest,
 ) -> ListTransactionsResponse {
+    if ctx.broker.txns.is_loading() {
+        return request.refuse(ResponseError::CoordinatorLoadInProgress);
+    }
     let unknown: Vec<StrBytes> = request
         .state_filters
         .iter()
@@ -73,12 +77,12 @@ pub(crate) async fn list(
         .with_transaction_states(states)
 }
 
-/// DescribeTransactions: state, timeout, producer and partitions of each id asked about.
+/// DescribeTransactions: state, timeout, producer and partitions of each id asked about;
+/// NOT_COORDINATOR (or COORDINATOR_LOAD_IN_PROGRESS) for ids another broker coordinates.
 pub(crate) async fn describe(
     ctx: RequestContext,
     request: DescribeTransactionsRequest,
 ) -> DescribeTransactionsResponse {
-    let known: BTreeMap<String, _> = ctx.broker.txns.snapshot().into_iter().collect();
     let states = request
         .transactional_ids
         .into_iter()
@@ -88,10 +92,14 @@ pub(crate) async fn describe(
                 .with_producer_id(ProducerId(-1))
                 .with_producer_epoch(-1)
                 .with_transaction_start_time_ms(-1);
-            let Some(txn) = known.get(id.as_str()) else {
-                return state
-                    .with_error_code(ResponseError::TransactionalIdNotFound.code())
-                    .with_transaction_state(StrBytes::from_static_str("Dead"));
+            let txn = match ctx.broker.txns.describe(&id) {
+                Ok(Some(txn)) => txn,
+                Ok(None) => {
+                    return state
+                        .with_error_code(ResponseError::TransactionalIdNotFound.code())
+                        .with_transaction_state(StrBytes::from_static_str("Dead"))
+                }
+                Err(error) => return state.with_error_code(error.code()),
             };
             let mut topics: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
             for (topic, partition) in &txn.partitions {

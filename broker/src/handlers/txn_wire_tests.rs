@@ -23,6 +23,15 @@ fn transactional_batch(producer_id: i64, epoch: i16, records: i32) -> Bytes {
     encode(&records, Compression::None).freeze()
 }
 
+/// Polls until the transaction coordinator has loaded (or migrated) its state.
+async fn wait_until_loaded(b: &crate::broker::Broker) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while b.txns.is_loading() {
+        assert!(std::time::Instant::now() < deadline, "still loading");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 /// InitProducerId for a new producer of `id`.
 fn init_request(id: &str, timeout_ms: i32) -> InitProducerIdRequest {
     InitProducerIdRequest::default()
@@ -436,6 +445,8 @@ async fn an_exhausted_epoch_ends_the_transaction_under_the_old_id_then_moves_to_
     )
     .unwrap();
     let b = broker(dir.path()).await;
+    // The state file is moved into __transaction_state first.
+    wait_until_loaded(&b).await;
     let renewed: InitProducerIdResponse =
         call(&b, ApiKey::InitProducerId, 4, &init_request("worn", 60_000)).await;
     assert_eq!(renewed.error_code, 0);
@@ -480,8 +491,8 @@ async fn concurrent_transactions_of_different_ids_all_end_and_all_are_saved() {
     for task in tasks {
         assert_eq!(task.await.unwrap(), 0);
     }
-    // The state file holds every id's final state: no save overwrote another's.
-    let saved = crate::txn::TxnStore::new(dir.path()).load().unwrap();
+    // The topic holds every id's final state: no write overwrote another's.
+    let saved = b.txns.state_in_log();
     assert_eq!(saved.len(), 16);
     for (id, txn) in saved {
         let n: i32 = id.trim_start_matches("parallel-").parse().unwrap();
@@ -698,6 +709,44 @@ async fn idle_transactional_ids_expire_but_open_transactions_do_not() {
         call(&b, ApiKey::InitProducerId, 4, &init_request("idle", 60_000)).await;
     assert_eq!(again.error_code, 0);
     assert_ne!(again.producer_id, idle.producer_id);
-    let saved = std::fs::read_to_string(dir.path().join("transactions.json")).unwrap();
-    assert!(saved.contains("\"open\""), "{saved}");
+    let saved = b.txns.state_in_log();
+    assert!(saved.contains_key("open"), "{saved:?}");
+}
+
+#[tokio::test]
+async fn find_coordinator_names_the_leader_of_the_ids_transaction_state_partition() {
+    let dir = tempfile::tempdir().unwrap();
+    let flags = crate::config::Flags {
+        transaction_state_log_num_partitions: Some(7),
+        ..Default::default()
+    };
+    let b = broker_with(dir.path(), flags).await;
+    for v in 1..=6 {
+        let mut req = FindCoordinatorRequest::default().with_key_type(1);
+        if v >= 4 {
+            req.coordinator_keys = vec![s("tx-a"), s("tx-b")];
+        } else {
+            req.key = s("tx-a");
+        }
+        let r: FindCoordinatorResponse = call(&b, ApiKey::FindCoordinator, v, &req).await;
+        let found: Vec<(i16, i32)> = if v >= 4 {
+            r.coordinators
+                .iter()
+                .map(|c| (c.error_code, c.node_id.0))
+                .collect()
+        } else {
+            vec![(r.error_code, r.node_id.0)]
+        };
+        assert!(found.iter().all(|&f| f == (0, 0)), "v{v}: {found:?}");
+    }
+    // The first lookup created the topic as Kafka does: compacted, with the configured count.
+    let topic = crate::test_support::topic(&b, crate::txn::TRANSACTION_TOPIC).expect("created");
+    assert_eq!(topic.partition_count(), 7);
+    assert_eq!(
+        topic.configs.get("cleanup.policy").map(String::as_str),
+        Some("compact")
+    );
+    assert_eq!(b.txns.partition_for("tx-a"), {
+        crate::group::partitioner::partition_for("tx-a", 7)
+    });
 }

@@ -1,24 +1,35 @@
-//! The transaction coordinator (KIP-98) of a standalone broker: binds transactional ids to
-//! producer ids and epochs, tracks the partitions and group offsets of each open transaction,
-//! and ends transactions by writing COMMIT or ABORT markers to every partition they touched
-//! (and committing their offsets). Transactions that outlive their timeout are aborted with an
+//! The transaction coordinator (KIP-98): binds transactional ids to producer ids and
+//! epochs, tracks the partitions and group offsets of each open transaction, and ends
+//! transactions by writing COMMIT or ABORT markers to every partition they touched (and
+//! committing their offsets). Transactions that outlive their timeout are aborted with an
 //! epoch bump that fences the producer.
 //!
-//! Every change is saved (see [`TxnStore`]) before it is acted on, so after a crash the
-//! coordinator finishes what it had prepared. Requests of one transactional id run one at a
-//! time under that id's async lock; different ids proceed in parallel, their saves batched
-//! into versioned snapshots of the state file (a newer snapshot covers every older change).
+//! A transactional id is coordinated by the leader of its `__transaction_state` partition
+//! (see [`ownership`]), as in Kafka. Every change is appended to that partition (see
+//! [`super::records`]) and durable before it is acted on or answered, so a new leader, or this
+//! broker after a crash, finishes what was prepared. Requests of one transactional id run one
+//! at a time under that id's async lock; different ids proceed in parallel.
+
+mod migrate;
+mod ownership;
 
 use kafka_protocol::error::ResponseError;
 use parking_lot::{Mutex, RwLock};
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
 
+use super::config::TxnConfig;
 use super::host::{TxnHost, MARKER_TIMEOUT};
 use super::metadata::{PendingOffset, TxnMetadata, TxnState};
-use super::store::{StoreError, TxnMap, TxnStore};
+use super::records::{encode_value, txn_key};
+use super::store::TxnMap;
 use crate::clock::now_ms;
 use crate::group::coordinator::CommitOffset;
+use crate::group::log::{CoordinatorLog, LogError};
+use crate::group::partitioner::partition_for;
+
+pub use migrate::Legacy;
 
 /// What the produce path and OffsetFetch check of a transactional producer without waiting
 /// for its id's lock.
@@ -40,58 +51,91 @@ pub struct ProducerRef {
     pub epoch: i16,
 }
 
-/// The current state of every id, and the version of that state.
-#[derive(Debug, Default)]
-struct Versioned {
-    txns: TxnMap,
-    version: u64,
-}
-
-/// Coordinator of every transactional id on this broker.
+/// Coordinator of the transactional ids whose `__transaction_state` partitions this broker
+/// leads.
 pub struct TransactionCoordinator {
-    store: TxnStore,
-    max_timeout_ms: i32,
-    /// transactional.id.expiration.ms: ids idle this long without an open transaction are
-    /// forgotten.
-    id_expiration_ms: i64,
-    /// Locked briefly, never across an await.
-    state: Mutex<Versioned>,
+    config: TxnConfig,
+    log: Arc<dyn CoordinatorLog>,
+    /// Partition count of `__transaction_state` (the configured one until it exists).
+    partitions: AtomicI32,
+    /// The partitions served here (led by this broker), loading or loaded.
+    owned: RwLock<HashMap<i32, ownership::Ownership>>,
+    /// Set while the state of a broker from before the topic is being moved into it: every
+    /// id answers COORDINATOR_LOAD_IN_PROGRESS meanwhile.
+    migrating: AtomicBool,
+    /// Every id of the loaded partitions. Locked briefly, never across an await; taken after
+    /// `owned` when both are.
+    state: Mutex<TxnMap>,
     /// One async lock per transactional id.
     id_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    /// The version last written to the state file; held while writing.
-    written: tokio::sync::Mutex<u64>,
-    /// Every transactional producer by producer id.
+    /// Every transactional producer of the loaded ids by producer id; taken after `state`.
     producers: RwLock<HashMap<i64, ProducerView>>,
 }
 
 impl TransactionCoordinator {
-    /// Loads the saved transactions of the broker in `data_dir`.
-    pub fn open(
-        data_dir: &std::path::Path,
-        max_timeout_ms: i32,
-        id_expiration_ms: i64,
-    ) -> Result<TransactionCoordinator, StoreError> {
-        let store = TxnStore::new(data_dir);
-        let txns = store.load()?;
-        let producers = txns
-            .values()
-            .map(|t| (t.producer_id, producer_view(t)))
-            .collect();
-        Ok(TransactionCoordinator {
-            store,
-            max_timeout_ms,
-            id_expiration_ms,
-            state: Mutex::new(Versioned { txns, version: 0 }),
+    /// A coordinator keeping its state in `log`. Nothing is served until
+    /// [`TransactionCoordinator::start`].
+    pub fn new(config: TxnConfig, log: Arc<dyn CoordinatorLog>) -> TransactionCoordinator {
+        let partitions = config.topic_partitions;
+        TransactionCoordinator {
+            config,
+            log,
+            partitions: AtomicI32::new(partitions),
+            owned: RwLock::new(HashMap::new()),
+            migrating: AtomicBool::new(false),
+            state: Mutex::new(TxnMap::new()),
             id_locks: Mutex::new(HashMap::new()),
-            written: tokio::sync::Mutex::new(0),
-            producers: RwLock::new(producers),
-        })
+            producers: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// Moves `legacy` state into the topic first if there is some, then loads the partitions
+    /// led here. Needs a Tokio runtime.
+    pub fn start(self: &Arc<Self>, legacy: Option<Legacy>) {
+        match legacy {
+            Some(legacy) => {
+                self.migrating.store(true, Ordering::SeqCst);
+                tokio::spawn(migrate::run(self.clone(), legacy));
+            }
+            None => self.sync_leadership(),
+        }
+    }
+
+    /// The `__transaction_state` partition of `transactional_id`.
+    pub fn partition_for(&self, transactional_id: &str) -> i32 {
+        partition_for(transactional_id, self.partitions.load(Ordering::SeqCst))
+    }
+
+    /// FindCoordinator for a transactional id: makes sure the topic exists and returns the
+    /// broker leading the id's partition, which coordinates it.
+    pub fn find(&self, transactional_id: &str) -> Result<i32, ResponseError> {
+        self.ensure_topic().map_err(|e| {
+            tracing::warn!(error = %e, "cannot create the transaction state topic");
+            e.code()
+        })?;
+        self.log
+            .leader(self.partition_for(transactional_id))
+            .ok_or(ResponseError::CoordinatorNotAvailable)
+    }
+
+    fn ensure_topic(&self) -> Result<(), LogError> {
+        let n = self.log.ensure_topic(self.config.topic_partitions)?;
+        self.partitions.store(n, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Whether this broker coordinates `transactional_id` now: the leader epoch its partition
+    /// is served at, or NOT_COORDINATOR / COORDINATOR_LOAD_IN_PROGRESS (Kafka's
+    /// `getTransactionState` checks).
+    fn check(self: &Arc<Self>, transactional_id: &str) -> Result<i32, ResponseError> {
+        self.ensure_topic().map_err(|e| e.code())?;
+        self.serve(self.partition_for(transactional_id))
     }
 
     /// InitProducerId for a transactional id: a new producer id, or the existing one with a
     /// bumped epoch that fences older instances; an open transaction is aborted first.
     pub async fn init_producer_id(
-        &self,
+        self: &Arc<Self>,
         host: &dyn TxnHost,
         transactional_id: &str,
         timeout_ms: i32,
@@ -100,9 +144,10 @@ impl TransactionCoordinator {
         if transactional_id.is_empty() {
             return Err(ResponseError::InvalidRequest);
         }
-        if timeout_ms <= 0 || timeout_ms > self.max_timeout_ms {
+        if timeout_ms <= 0 || timeout_ms > self.config.max_timeout_ms {
             return Err(ResponseError::InvalidTransactionTimeout);
         }
+        self.check(transactional_id)?;
         let now = now_ms();
         let _serial = self.lock_id(transactional_id).await;
         let Some(mut txn) = self.get(transactional_id) else {
@@ -165,7 +210,7 @@ impl TransactionCoordinator {
 
     /// AddPartitionsToTxn: the partitions join the transaction (opening it if needed).
     pub async fn add_partitions(
-        &self,
+        self: &Arc<Self>,
         transactional_id: &str,
         producer: ProducerRef,
         partitions: &[(String, i32)],
@@ -178,7 +223,7 @@ impl TransactionCoordinator {
 
     /// AddOffsetsToTxn: the group's offsets will be committed with the transaction.
     pub async fn add_offsets(
-        &self,
+        self: &Arc<Self>,
         transactional_id: &str,
         producer: ProducerRef,
         group_id: &str,
@@ -191,11 +236,12 @@ impl TransactionCoordinator {
 
     /// Opens the transaction if needed and applies `add`, saving only what changed.
     async fn join(
-        &self,
+        self: &Arc<Self>,
         transactional_id: &str,
         producer: ProducerRef,
         add: impl FnOnce(&mut TxnMetadata),
     ) -> Result<(), ResponseError> {
+        self.check(transactional_id)?;
         let _serial = self.lock_id(transactional_id).await;
         let mut txn = self.current(transactional_id, producer)?;
         let now = now_ms();
@@ -212,12 +258,13 @@ impl TransactionCoordinator {
     /// TxnOffsetCommit: offsets held until the transaction ends (committed with it, dropped
     /// if it aborts).
     pub async fn add_pending_offsets(
-        &self,
+        self: &Arc<Self>,
         transactional_id: &str,
         producer: ProducerRef,
         group_id: &str,
         offsets: Vec<PendingOffset>,
     ) -> Result<(), ResponseError> {
+        self.check(transactional_id)?;
         let _serial = self.lock_id(transactional_id).await;
         let mut txn = self.current(transactional_id, producer)?;
         if txn.state != TxnState::Ongoing || !txn.groups.contains(group_id) {
@@ -232,12 +279,13 @@ impl TransactionCoordinator {
     /// EndTxn: commits or aborts the open transaction; a retried end that already
     /// completed is answered with success.
     pub async fn end_txn(
-        &self,
+        self: &Arc<Self>,
         host: &dyn TxnHost,
         transactional_id: &str,
         producer: ProducerRef,
         commit: bool,
     ) -> Result<(), ResponseError> {
+        self.check(transactional_id)?;
         let _serial = self.lock_id(transactional_id).await;
         let txn = self.current(transactional_id, producer)?;
         if !txn.end_decision(commit)? {
@@ -249,15 +297,24 @@ impl TransactionCoordinator {
             .map(|_| ())
     }
 
-    /// Every transactional id with its metadata, in id order (ListTransactions and
-    /// DescribeTransactions).
+    /// Every transactional id this broker coordinates, with its metadata, in id order
+    /// (ListTransactions).
     pub fn snapshot(&self) -> Vec<(String, TxnMetadata)> {
         self.state
             .lock()
-            .txns
             .iter()
             .map(|(id, txn)| (id.clone(), txn.clone()))
             .collect()
+    }
+
+    /// DescribeTransactions of one id: its metadata (`None` when unknown), or why this broker
+    /// cannot say.
+    pub fn describe(
+        self: &Arc<Self>,
+        transactional_id: &str,
+    ) -> Result<Option<TxnMetadata>, ResponseError> {
+        self.check(transactional_id)?;
+        Ok(self.get(transactional_id))
     }
 
     /// Whether a transactional batch may be written: its producer's transaction is open with
@@ -295,12 +352,12 @@ impl TransactionCoordinator {
     /// Aborts transactions past their timeout (bumping the epoch, which fences the producer
     /// until it re-initializes), finishes ends that could not complete earlier, and forgets
     /// ids idle for transactional.id.expiration.ms.
-    pub async fn expire(&self, host: &dyn TxnHost) {
+    pub async fn expire(self: &Arc<Self>, host: &dyn TxnHost) {
         self.end_overdue(host).await;
         self.forget_idle().await;
     }
 
-    async fn end_overdue(&self, host: &dyn TxnHost) {
+    async fn end_overdue(self: &Arc<Self>, host: &dyn TxnHost) {
         let due = |t: &TxnMetadata, now: i64| {
             t.is_expired(now) || matches!(t.state, TxnState::PrepareCommit | TxnState::PrepareAbort)
         };
@@ -329,7 +386,6 @@ impl TransactionCoordinator {
         let now = now_ms();
         let state = self.state.lock();
         state
-            .txns
             .iter()
             .filter(|(_, t)| test(t, now))
             .map(|(id, _)| id.clone())
@@ -338,8 +394,8 @@ impl TransactionCoordinator {
 
     /// Forgets transactional ids without an open transaction whose last change is older than
     /// the expiration, as Kafka does; their producers can no longer end anything here.
-    async fn forget_idle(&self) {
-        let expiration = self.id_expiration_ms;
+    async fn forget_idle(self: &Arc<Self>) {
+        let expiration = self.config.id_expiration_ms;
         let idle = |t: &TxnMetadata, now: i64| {
             matches!(
                 t.state,
@@ -352,7 +408,8 @@ impl TransactionCoordinator {
             let Some(txn) = self.get(&id).filter(|t| idle(t, now_ms())) else {
                 continue;
             };
-            if self.commit(&id, None).await.is_err() {
+            // A tombstone: compaction removes the id from the topic too.
+            if self.write(&id, None).await.is_err() {
                 continue;
             }
             tracing::info!(transactional_id = %id, "transactional id expired");
@@ -370,7 +427,7 @@ impl TransactionCoordinator {
     /// offsets) and completes `txn`. `Ok(false)`: the decision is saved but the rest failed
     /// and is retried by [`TransactionCoordinator::expire`].
     async fn finish(
-        &self,
+        self: &Arc<Self>,
         host: &dyn TxnHost,
         transactional_id: &str,
         mut txn: TxnMetadata,
@@ -424,48 +481,60 @@ impl TransactionCoordinator {
         Ok(true)
     }
 
-    /// Makes `txn` current and returns once a state file holding it is durable.
-    async fn save(&self, transactional_id: &str, txn: TxnMetadata) -> Result<(), ResponseError> {
-        self.commit(transactional_id, Some(txn.clone())).await?;
-        self.publish(&txn);
-        Ok(())
+    /// Makes `txn` the state of `transactional_id` once its record is durable.
+    async fn save(
+        self: &Arc<Self>,
+        transactional_id: &str,
+        txn: TxnMetadata,
+    ) -> Result<(), ResponseError> {
+        self.write(transactional_id, Some(txn)).await
     }
 
-    /// Makes `txn` (`None`: no entry) the state of `transactional_id` and returns once a state
-    /// file holding it is durable; on failure the previous state stays.
-    async fn commit(
-        &self,
+    /// Appends `txn` (`None`: a tombstone) to the id's partition, waits until it is committed
+    /// and durable, then makes it current. Only while this broker leads the partition at the
+    /// epoch it loaded (a replica that no longer acts as leader refuses the append too); on
+    /// failure the previous state stays.
+    async fn write(
+        self: &Arc<Self>,
         transactional_id: &str,
         txn: Option<TxnMetadata>,
     ) -> Result<(), ResponseError> {
-        let (snapshot, version, previous) = {
-            let mut state = self.state.lock();
-            let previous = match txn {
-                Some(txn) => state.txns.insert(transactional_id.to_string(), txn),
-                None => state.txns.remove(transactional_id),
+        let partition = self.partition_for(transactional_id);
+        let epoch = self.serve(partition)?;
+        let entries = [(txn_key(transactional_id), txn.as_ref().map(encode_value))];
+        let written =
+            match self
+                .log
+                .append(partition, &entries, now_ms(), self.config.write_timeout)
+            {
+                Ok(appended) => appended.durable.await,
+                Err(error) => Err(error),
             };
-            state.version += 1;
-            (state.txns.clone(), state.version, previous)
-        };
-        let mut written = self.written.lock().await;
-        if *written < version {
-            if let Err(error) = self.store.save(&snapshot).await {
-                tracing::error!(%error, "cannot save transaction state");
-                let mut state = self.state.lock();
-                match previous {
-                    Some(previous) => state.txns.insert(transactional_id.to_string(), previous),
-                    None => state.txns.remove(transactional_id),
-                };
-                return Err(ResponseError::KafkaStorageError);
+        if let Err(error) = written {
+            tracing::warn!(transactional_id, partition, %error, "transaction state not written");
+            return Err(write_error_code(&error));
+        }
+        let owned = self.owned.read();
+        if owned.get(&partition) != Some(&ownership::Ownership::Loaded { epoch }) {
+            // Leadership moved meanwhile: the new coordinator reads the record from the log.
+            return Err(ResponseError::NotCoordinator);
+        }
+        let mut state = self.state.lock();
+        match txn {
+            Some(txn) => {
+                self.publish(&txn);
+                state.insert(transactional_id.to_string(), txn);
             }
-            *written = version;
+            None => {
+                state.remove(transactional_id);
+            }
         }
         Ok(())
     }
 
     /// The current metadata of `transactional_id`.
     fn get(&self, transactional_id: &str) -> Option<TxnMetadata> {
-        self.state.lock().txns.get(transactional_id).cloned()
+        self.state.lock().get(transactional_id).cloned()
     }
 
     /// The transaction of `transactional_id` if `producer` is its current instance.
@@ -479,6 +548,18 @@ impl TransactionCoordinator {
             .ok_or(ResponseError::InvalidProducerIdMapping)?;
         txn.check_producer(producer.id, producer.epoch)?;
         Ok(txn)
+    }
+
+    /// What replaying every partition of the log gives now (tests compare it with memory).
+    #[cfg(test)]
+    pub(crate) fn state_in_log(&self) -> TxnMap {
+        let mut all = TxnMap::new();
+        for partition in 0..self.log.partitions().unwrap_or(0) {
+            let replay = ownership::replay_partition(self.log.as_ref(), partition)
+                .expect("replay a partition");
+            all.extend(replay.into_txns());
+        }
+        all
     }
 
     /// Waits for the lock serializing the requests of `transactional_id`.
@@ -511,6 +592,19 @@ fn producer_view(txn: &TxnMetadata) -> ProducerView {
             .iter()
             .map(|o| (o.group.clone(), o.topic.clone(), o.partition))
             .collect(),
+    }
+}
+
+/// The error a client gets when a state record could not be written, as Kafka maps them
+/// (`TransactionStateManager.appendTransactionToLog`): retriable coordinator errors, except
+/// for a record too large.
+fn write_error_code(error: &LogError) -> ResponseError {
+    match error.code() {
+        ResponseError::RequestTimedOut => ResponseError::CoordinatorNotAvailable,
+        ResponseError::InvalidCommitOffsetSize | ResponseError::UnknownServerError => {
+            ResponseError::UnknownServerError
+        }
+        code => code,
     }
 }
 

@@ -1,12 +1,23 @@
 //! Transactions (KIP-98): the coordinator that binds transactional ids to producers and ends
-//! their transactions with markers, its durable state, and the per-transaction rules.
+//! their transactions with markers, its durable state in `__transaction_state`, and the
+//! per-transaction rules.
+//!
+//! - [`metadata`]: one id's state and the pure checks every request makes against it.
+//! - [`records`]: Kafka's `__transaction_state` record schemas.
+//! - [`coordinator`]: the operations, the partitions served (ownership, loading) and the
+//!   one-time migration of the state file brokers kept before the topic ([`store`]).
+//! - [`host`]: what the coordinator needs of the rest of the broker.
 
+mod config;
 pub(crate) mod coordinator;
 mod host;
 mod metadata;
+pub mod records;
 mod store;
 
-pub use coordinator::{ProducerRef, TransactionCoordinator};
+pub use config::TxnConfig;
+pub use coordinator::{Legacy, ProducerRef, TransactionCoordinator};
 pub use host::{MarkerWrite, TxnHost, MARKER_TIMEOUT};
 pub use metadata::{PendingOffset, TxnMetadata, TxnState};
+pub use records::TRANSACTION_TOPIC;
 pub use store::{StoreError, TxnMap, TxnStore};

@@ -8,10 +8,13 @@ use parking_lot::Mutex;
 
 use super::{GroupCoordinator, Slot};
 use crate::group::load::Replay;
-use crate::group::log::{LogError, OffsetsLog};
+use crate::group::log::{CoordinatorLog, LogError};
 
 /// Reads `partition` from its start and replays every record.
-pub(super) fn replay_partition(log: &dyn OffsetsLog, partition: i32) -> Result<Replay, LogError> {
+pub(super) fn replay_partition(
+    log: &dyn CoordinatorLog,
+    partition: i32,
+) -> Result<Replay, LogError> {
     let mut replay = Replay::default();
     let mut offset = 0;
     loop {

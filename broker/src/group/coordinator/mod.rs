@@ -25,7 +25,7 @@ use tokio::time::Instant;
 use super::classic::Group;
 use super::config::GroupConfig;
 use super::effects::{AfterStore, Effects, JoinResult, Now, StoreGroup, SyncResult};
-use super::log::{Appended, Entry, LogError, OffsetsLog};
+use super::log::{Appended, CoordinatorLog, Entry, LogError};
 use super::partitioner::partition_for;
 use super::records::group_key;
 use super::state::GroupState;
@@ -58,7 +58,7 @@ pub(crate) enum GroupIdRule {
 /// The coordinator of every group on this broker.
 pub struct GroupCoordinator {
     config: GroupConfig,
-    log: Arc<dyn OffsetsLog>,
+    log: Arc<dyn CoordinatorLog>,
     epoch: Instant,
     groups: RwLock<HashMap<String, SharedSlot>>,
     /// The `__consumer_offsets` partitions served here (led by this broker), loading or
@@ -70,7 +70,7 @@ pub struct GroupCoordinator {
 
 impl GroupCoordinator {
     /// A coordinator writing to `log`. Nothing runs until [`GroupCoordinator::start`].
-    pub fn new(config: GroupConfig, log: Arc<dyn OffsetsLog>) -> GroupCoordinator {
+    pub fn new(config: GroupConfig, log: Arc<dyn CoordinatorLog>) -> GroupCoordinator {
         let partitions = config.offsets_topic_partitions;
         GroupCoordinator {
             config,

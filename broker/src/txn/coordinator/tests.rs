@@ -31,7 +31,7 @@ fn open_broker(dir: &std::path::Path, flags: Flags) -> Arc<Broker> {
     broker
 }
 
-fn txns(broker: &Broker) -> &TransactionCoordinator {
+fn txns(broker: &Broker) -> &Arc<TransactionCoordinator> {
     &broker.txns
 }
 
@@ -278,4 +278,117 @@ async fn state_survives_a_restart_and_idle_ids_expire() {
         c.check_produce(p, "t", 0),
         Err(ResponseError::InvalidTxnState)
     );
+}
+
+/// Polls until the coordinator has loaded (or migrated) its state.
+async fn loaded(broker: &Broker) {
+    for _ in 0..2000 {
+        if !txns(broker).is_loading() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    panic!("transaction state never loaded");
+}
+
+/// Appends `txn` for `id` straight to its `__transaction_state` partition, as a coordinator
+/// that crashed right after saving it would have left it.
+fn append_state(broker: &Broker, id: &str, txn: &TxnMetadata) {
+    let index = txns(broker).partition_for(id);
+    let partition = crate::test_support::partition(broker, crate::txn::TRANSACTION_TOPIC, index);
+    let entries = [(
+        crate::txn::records::txn_key(id),
+        Some(crate::txn::records::encode_value(txn)),
+    )];
+    let batch = crate::group::log::encode_batch(&entries, crate::clock::now_ms()).expect("encode");
+    partition
+        .append(&batch, crate::clock::now_ms())
+        .expect("append");
+    partition.flush().expect("flush");
+}
+
+#[tokio::test]
+async fn a_prepared_commit_and_the_producer_epoch_survive_a_restart_through_the_topic() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = {
+        let b = open_broker(dir.path(), Flags::default());
+        init(&b, "tx").await;
+        let p = init(&b, "tx").await;
+        txns(&b)
+            .add_partitions("tx", p, &[("t".into(), 0)])
+            .await
+            .expect("add");
+        // The broker dies right after saving the commit decision, before any marker.
+        let mut prepared = txns(&b)
+            .snapshot()
+            .into_iter()
+            .find(|(id, _)| id == "tx")
+            .map(|(_, t)| t)
+            .expect("known");
+        prepared.state = TxnState::PrepareCommit;
+        append_state(&b, "tx", &prepared);
+        p
+    };
+    assert!(
+        !dir.path().join("transactions.json").exists(),
+        "the state lives in the topic only"
+    );
+    let b = open_broker(dir.path(), Flags::default());
+    loaded(&b).await;
+    let (_, txn) = txns(&b)
+        .snapshot()
+        .into_iter()
+        .find(|(id, _)| id == "tx")
+        .expect("loaded from the topic");
+    assert_eq!((txn.producer_id, txn.producer_epoch), (p.id, 1));
+    assert_eq!(txn.state, TxnState::PrepareCommit);
+    // The periodic expiry completes what was prepared: the marker, then CompleteCommit.
+    txns(&b).expire(&*b).await;
+    assert_eq!(batches(&b, 0), [(true, p.id)]);
+    let state = txns(&b)
+        .snapshot()
+        .into_iter()
+        .find(|(id, _)| id == "tx")
+        .map(|(_, t)| t.state);
+    assert_eq!(state, Some(TxnState::CompleteCommit));
+    // The producer keeps its id; an older epoch stays fenced.
+    let next = init(&b, "tx").await;
+    assert_eq!((next.id, next.epoch), (p.id, 2));
+}
+
+#[tokio::test]
+async fn a_state_file_from_before_the_topic_is_migrated_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut idle = TxnMetadata::new(40, TIMEOUT_MS, crate::clock::now_ms());
+    idle.producer_epoch = 5;
+    let mut prepared = TxnMetadata::new(41, TIMEOUT_MS, crate::clock::now_ms());
+    prepared.state = TxnState::PrepareCommit;
+    prepared.started_ms = prepared.updated_ms;
+    prepared.partitions.insert(("t".into(), 1));
+    let file: crate::txn::TxnMap = [
+        ("idle".to_string(), idle),
+        ("prepared".to_string(), prepared),
+    ]
+    .into();
+    let path = dir.path().join("transactions.json");
+    std::fs::write(&path, serde_json::to_vec(&file).expect("json")).expect("write");
+
+    let b = open_broker(dir.path(), Flags::default());
+    loaded(&b).await;
+    assert!(!path.exists(), "set aside once migrated");
+    assert!(dir.path().join("transactions.json.migrated").exists());
+    assert_eq!(txns(&b).state_in_log(), file, "every id is in the topic");
+    // The producer keeps its id and epoch.
+    let again = init(&b, "idle").await;
+    assert_eq!((again.id, again.epoch), (40, 6));
+    // The prepared commit is completed.
+    txns(&b).expire(&*b).await;
+    assert_eq!(batches(&b, 1), [(true, 41)]);
+    drop(b);
+
+    // A restart loads from the topic; the set-aside file is not applied again.
+    let b = open_broker(dir.path(), Flags::default());
+    loaded(&b).await;
+    let again = init(&b, "idle").await;
+    assert_eq!((again.id, again.epoch), (40, 7));
 }
