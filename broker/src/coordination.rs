@@ -11,6 +11,11 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{
+    write_txn_markers_request, ApiKey, ProducerId, TopicName, WriteTxnMarkersRequest,
+    WriteTxnMarkersResponse,
+};
+use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::Broker;
 use crate::config::BrokerConfig;
@@ -22,7 +27,7 @@ use crate::group::OFFSETS_TOPIC;
 use crate::handlers::errors::append_code;
 use crate::metadata::TopicSpec;
 use crate::partition::{AppendError, CommitWaitError, Durability, Isolation, Partition};
-use crate::txn::{MarkerWrite, ProducerRef, TxnHost, TRANSACTION_TOPIC};
+use crate::txn::{MarkerWrite, ProducerRef, TxnHost, MARKER_TIMEOUT, TRANSACTION_TOPIC};
 
 /// An internal topic a coordinator keeps its state in, as it is created on demand.
 #[derive(Debug, Clone)]
@@ -229,24 +234,11 @@ impl TxnHost for Broker {
         commit: bool,
         now_ms: i64,
     ) -> Result<Option<MarkerWrite>, ResponseError> {
-        let partition = match crate::handlers::topic_lookup::leader(self, topic, partition) {
-            Ok(partition) => partition,
-            Err(ResponseError::UnknownTopicOrPartition) => return Ok(None),
-            Err(code) => return Err(code),
-        };
-        match partition.append_marker(producer.id, producer.epoch, commit, now_ms) {
-            Ok(end_offset) => {
-                self.flusher.request_sync(&partition);
-                Ok(Some(MarkerWrite::new(partition, end_offset)))
+        match crate::handlers::topic_lookup::leader(self, topic, partition) {
+            Err(ResponseError::NotLeaderOrFollower) => {
+                forward_marker(self, topic, partition, producer, commit)
             }
-            Err(error @ AppendError::Sequence(_)) => {
-                tracing::info!(?partition, %error, "transaction marker refused");
-                Err(append_code(&error))
-            }
-            Err(error) => {
-                tracing::error!(?partition, %error, "cannot write a transaction marker");
-                Err(ResponseError::KafkaStorageError)
-            }
+            _ => append_local_marker(self, topic, partition, producer, commit, now_ms),
         }
     }
 
@@ -267,4 +259,96 @@ impl TxnHost for Broker {
         }
         .boxed()
     }
+}
+
+/// Appends `producer`'s marker to a partition this broker leads (WriteTxnMarkers from a
+/// coordinator lands here; it never forwards); `Ok(None)` when the partition is gone.
+pub fn append_local_marker(
+    broker: &Broker,
+    topic: &str,
+    partition: i32,
+    producer: ProducerRef,
+    commit: bool,
+    now_ms: i64,
+) -> Result<Option<MarkerWrite>, ResponseError> {
+    let partition = match crate::handlers::topic_lookup::leader(broker, topic, partition) {
+        Ok(partition) => partition,
+        Err(ResponseError::UnknownTopicOrPartition) => return Ok(None),
+        Err(code) => return Err(code),
+    };
+    match partition.append_marker(producer.id, producer.epoch, commit, now_ms) {
+        Ok(end_offset) => {
+            broker.flusher.request_sync(&partition);
+            Ok(Some(MarkerWrite::new(partition, end_offset)))
+        }
+        Err(error @ AppendError::Sequence(_)) => {
+            tracing::info!(?partition, %error, "transaction marker refused");
+            Err(append_code(&error))
+        }
+        Err(error) => {
+            tracing::error!(?partition, %error, "cannot write a transaction marker");
+            Err(ResponseError::KafkaStorageError)
+        }
+    }
+}
+
+/// Sends the marker to the partition's leader with WriteTxnMarkers, as Kafka's coordinators
+/// do; NOT_LEADER_OR_FOLLOWER when the partition has no leader now (the end is retried).
+fn forward_marker(
+    broker: &Broker,
+    topic: &str,
+    partition: i32,
+    producer: ProducerRef,
+    commit: bool,
+) -> Result<Option<MarkerWrite>, ResponseError> {
+    let image = broker.metadata.image();
+    let leader = image
+        .partition(topic, partition)
+        .map(|p| p.leader)
+        .filter(|l| *l >= 0 && *l != broker.config.broker_id)
+        .and_then(|l| image.broker(l))
+        .ok_or(ResponseError::NotLeaderOrFollower)?;
+    let address = format!("{}:{}", leader.host, leader.port);
+    let request = WriteTxnMarkersRequest::default().with_markers(vec![
+        write_txn_markers_request::WritableTxnMarker::default()
+            .with_producer_id(ProducerId(producer.id))
+            .with_producer_epoch(producer.epoch)
+            .with_transaction_result(commit)
+            .with_coordinator_epoch(0)
+            .with_topics(vec![
+                write_txn_markers_request::WritableTxnMarkerTopic::default()
+                    .with_name(TopicName(StrBytes::from_string(topic.to_owned())))
+                    .with_partition_indexes(vec![partition]),
+            ]),
+    ]);
+    let topic = topic.to_owned();
+    let sent = tokio::spawn(async move {
+        let answer: WriteTxnMarkersResponse = crate::peer::call(
+            &address,
+            ApiKey::WriteTxnMarkers,
+            1,
+            &request,
+            MARKER_TIMEOUT,
+        )
+        .await
+        .map_err(|error| {
+            tracing::warn!(%error, topic, partition, "transaction marker not delivered");
+            ResponseError::NotLeaderOrFollower
+        })?;
+        let code = answer
+            .markers
+            .iter()
+            .flat_map(|m| &m.topics)
+            .flat_map(|t| &t.partitions)
+            .map(|p| p.error_code)
+            .find(|c| *c != 0)
+            .unwrap_or(0);
+        match ResponseError::try_from_code(code) {
+            None => Ok(()),
+            // The topic was deleted meanwhile: nothing is left to mark.
+            Some(ResponseError::UnknownTopicOrPartition) => Ok(()),
+            Some(error) => Err(error),
+        }
+    });
+    Ok(Some(MarkerWrite::remote(sent)))
 }

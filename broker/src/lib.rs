@@ -33,6 +33,7 @@ pub mod limits;
 pub mod metadata;
 pub mod metrics;
 pub mod partition;
+pub mod peer;
 pub mod producer;
 pub mod properties;
 pub mod protocol;

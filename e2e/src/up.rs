@@ -39,8 +39,8 @@ pub struct UpOptions {
 pub fn kafka_cluster(name: &str, namespace: &str, brokers: u32) -> String {
     let replication = brokers.min(3);
     // Followers do not copy data yet, so every partition's ISR is its leader alone: a higher
-    // min.insync.replicas would refuse every acks=all write. It becomes replication - 1 when
-    // followers replicate.
+    // min.insync.replicas (and transaction.state.log.min.isr) would refuse every acks=all
+    // write. It becomes replication - 1 when followers replicate.
     let min_isr = 1;
     format!(
         "apiVersion: tributary.dev/v1alpha1
@@ -53,6 +53,8 @@ spec:
   config:
     default.replication.factor: \"{replication}\"
     min.insync.replicas: \"{min_isr}\"
+    transaction.state.log.replication.factor: \"{replication}\"
+    transaction.state.log.min.isr: \"{min_isr}\"
   storage:
     size: 1Gi
     deleteClaim: true

@@ -101,10 +101,15 @@ async fn find_or_create(
         tracing::debug!(%reason, "metadata for an invalid topic name");
         return Err(ResponseError::InvalidTopicException);
     }
-    if name.as_str() == crate::group::OFFSETS_TOPIC {
-        // Created by the coordinator, with its partition count and compaction, as Kafka
+    let internal = match name.as_str() {
+        crate::group::OFFSETS_TOPIC => Some(ctx.broker.groups.find("")),
+        crate::txn::TRANSACTION_TOPIC => Some(ctx.broker.txns.find("")),
+        _ => None,
+    };
+    if let Some(created) = internal {
+        // Created by its coordinator, with its partition count and compaction, as Kafka
         // creates internal topics whatever the broker's auto-create setting.
-        ctx.broker.groups.find("").map(drop)?;
+        created.map(drop)?;
         return ctx
             .broker
             .metadata

@@ -274,6 +274,12 @@ fn verify_transactional(
             "a transactional batch needs a producer id".into(),
         ));
     }
+    // In a cluster the producer's coordinator may be another broker: its writes are taken
+    // on trust there, as Kafka does without KIP-890's verification, and its marker arrives
+    // by WriteTxnMarkers.
+    if broker.config.cluster.is_some() && !broker.txns.coordinates_producer(batch.producer_id) {
+        return Ok(());
+    }
     let producer = ProducerRef {
         id: batch.producer_id,
         epoch: batch.producer_epoch,

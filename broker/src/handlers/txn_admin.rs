@@ -17,7 +17,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::refuse::Refuse;
 use super::{topic_lookup, RequestContext};
 use crate::clock::now_ms;
-use crate::txn::{ProducerRef, TxnHost, TxnState, MARKER_TIMEOUT};
+use crate::txn::{ProducerRef, TxnState, MARKER_TIMEOUT};
 
 const STATES: [TxnState; 6] = [
     TxnState::Empty,
@@ -274,8 +274,8 @@ pub(crate) async fn write_markers(
                     id: marker.producer_id.0,
                     epoch: marker.producer_epoch,
                 };
-                let written = TxnHost::append_marker(
-                    &**broker,
+                let written = crate::coordination::append_local_marker(
+                    broker,
                     &wanted.name,
                     index,
                     producer,

@@ -317,6 +317,12 @@ impl TransactionCoordinator {
         Ok(self.get(transactional_id))
     }
 
+    /// Whether this broker coordinates producer `id`'s transactions (holds its state), so
+    /// [`TransactionCoordinator::check_produce`] can judge its writes.
+    pub fn coordinates_producer(&self, id: i64) -> bool {
+        self.producers.read().contains_key(&id)
+    }
+
     /// Whether a transactional batch may be written: its producer's transaction is open with
     /// this epoch and has added the partition.
     pub fn check_produce(

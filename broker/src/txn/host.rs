@@ -15,31 +15,53 @@ use crate::partition::{CommitWaitError, Durability, Partition};
 /// How long a marker may take to be committed before the end is retried later.
 pub const MARKER_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A marker appended to a partition, on its way to being committed.
+/// A marker on its way to being committed: appended to a partition this broker leads, or
+/// sent to the partition's leader (WriteTxnMarkers), whose answer says it is committed.
 #[derive(Debug)]
-pub struct MarkerWrite {
-    partition: Arc<Partition>,
-    end_offset: i64,
+pub struct MarkerWrite(Pending);
+
+#[derive(Debug)]
+enum Pending {
+    Local {
+        partition: Arc<Partition>,
+        end_offset: i64,
+    },
+    Remote(tokio::task::JoinHandle<Result<(), ResponseError>>),
 }
 
 impl MarkerWrite {
     /// A marker in `partition` whose offset ends before `end_offset`.
     pub fn new(partition: Arc<Partition>, end_offset: i64) -> MarkerWrite {
-        MarkerWrite {
+        MarkerWrite(Pending::Local {
             partition,
             end_offset,
-        }
+        })
+    }
+
+    /// A marker another broker is writing; `sent` ends when it answered.
+    pub fn remote(sent: tokio::task::JoinHandle<Result<(), ResponseError>>) -> MarkerWrite {
+        MarkerWrite(Pending::Remote(sent))
     }
 
     /// Returns once the marker is committed and durable.
-    pub async fn committed(&self, timeout: Duration) -> Result<(), ResponseError> {
-        self.partition
-            .wait_committed(self.end_offset, Durability::Synced, timeout)
-            .await
-            .map_err(|error| match error {
-                CommitWaitError::Gone => ResponseError::UnknownTopicOrPartition,
-                CommitWaitError::TimedOut(_) => ResponseError::RequestTimedOut,
-            })
+    pub async fn committed(self, timeout: Duration) -> Result<(), ResponseError> {
+        match self.0 {
+            Pending::Local {
+                partition,
+                end_offset,
+            } => partition
+                .wait_committed(end_offset, Durability::Synced, timeout)
+                .await
+                .map_err(|error| match error {
+                    CommitWaitError::Gone => ResponseError::UnknownTopicOrPartition,
+                    CommitWaitError::TimedOut(_) => ResponseError::RequestTimedOut,
+                }),
+            Pending::Remote(sent) => match tokio::time::timeout(timeout, sent).await {
+                Ok(Ok(answer)) => answer,
+                Ok(Err(_)) => Err(ResponseError::UnknownServerError),
+                Err(_) => Err(ResponseError::RequestTimedOut),
+            },
+        }
     }
 }
 

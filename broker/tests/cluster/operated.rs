@@ -333,6 +333,77 @@ async fn real_clients_use_one_bootstrap_for_topics_led_by_different_brokers_made
         coordinators.len() > 1,
         "group coordinators on different brokers: {coordinators:?}"
     );
+
+    // Transactions: the coordinator (the leader of the id's __transaction_state partition)
+    // sends its markers to partitions led by the other brokers; read_committed consumers see
+    // the committed transactions only.
+    let created = java(
+        &[
+            "admin",
+            "--bootstrap",
+            &bootstrap,
+            "create-topic",
+            "--topic",
+            "payments",
+            "--partitions",
+            "6",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(count(&created, "created"), 1, "{created:?}");
+    let payments = served(&cluster, "payments", 6).await;
+    let leaders: BTreeSet<i64> = payments.iter().map(|(_, leader, _)| *leader).collect();
+    assert_eq!(leaders.len(), 3, "{payments:?}");
+    let txns = java(
+        &[
+            "txn",
+            "--bootstrap",
+            &bootstrap,
+            "--topic",
+            "payments",
+            "--transactional-id",
+            "payer",
+            "--transactions",
+            "4",
+            "--count",
+            "30",
+            "--abort-every",
+            "2",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(count(&txns, "txn"), 4, "{txns:?}");
+    assert_eq!(count(&txns, "done"), 1, "{txns:?}");
+    let committed = java(
+        &[
+            "consume",
+            "--bootstrap",
+            &cluster.brokers[1].address,
+            "--topic",
+            "payments",
+            "--timeout-ms",
+            "8000",
+            "--prop",
+            "isolation.level=read_committed",
+        ],
+        None,
+    )
+    .await;
+    let values: BTreeSet<String> = committed
+        .iter()
+        .filter(|l| l["event"] == "record")
+        .filter_map(|l| l["value"].as_str().map(str::to_owned))
+        .collect();
+    let expected: BTreeSet<String> = [0, 2]
+        .iter()
+        .flat_map(|n| (0..30).map(move |i| format!("t{n}-{i}")))
+        .collect();
+    assert_eq!(
+        values, expected,
+        "the committed transactions, and only them"
+    );
     cluster.stop().await;
 }
 
