@@ -22,14 +22,19 @@ async fn every_broker_serves_the_same_image_and_hosts_its_replicas_in_their_role
     plane.place("orders", 1, &[1, 0], 1, 1).await;
 
     for b in [&b0, &b1] {
-        let image = wait_until("both brokers and both partitions in the image", || async {
-            let image = b.broker.metadata.image();
-            (image.brokers.len() == 2
-                && image
-                    .topic("orders")
-                    .is_some_and(|t| t.partition_count() == 2))
-            .then_some(image)
-        })
+        // A partition enters the image when its object is created and gets its leader when the
+        // status is written, a second write: wait for both.
+        let image = wait_until(
+            "both brokers and both placed partitions in the image",
+            || async {
+                let image = b.broker.metadata.image();
+                (image.brokers.len() == 2
+                    && image.topic("orders").is_some_and(|t| {
+                        t.partition_count() == 2 && t.partitions.iter().all(|p| p.leader >= 0)
+                    }))
+                .then_some(image)
+            },
+        )
         .await;
         let orders = image.topic("orders").expect("orders");
         let uid = topic.metadata.uid.clone().expect("uid");
