@@ -174,6 +174,12 @@ impl CoordinatorLog for BrokerLog {
                         partition: partition.index(),
                     },
                     CommitWaitError::TimedOut(_) => LogError::Timeout(timeout),
+                    CommitWaitError::NotLeader => LogError::Append {
+                        topic,
+                        source: AppendError::NotLeader {
+                            role: partition.role(),
+                        },
+                    },
                 })
         }
         .boxed();

@@ -198,6 +198,10 @@ pub(crate) fn handle(
                     ResponseError::RequestTimedOut,
                     "the write was not committed within the request timeout",
                 )),
+                Err(CommitWaitError::NotLeader) => Some((
+                    ResponseError::NotLeaderOrFollower,
+                    "leadership moved before the write was committed",
+                )),
             };
             if let Some((code, message)) = failure {
                 let slot = &mut responses[wait.topic_slot].partition_responses[wait.partition_slot];

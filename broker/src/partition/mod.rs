@@ -12,7 +12,7 @@ const SYNC_RUNNING: u8 = 1;
 const SYNC_RUNNING_DIRTY: u8 = 2;
 
 use bytes::Bytes;
-use parking_lot::{Mutex, MutexGuard, RwLock};
+use parking_lot::{Mutex, RwLock};
 use tokio::sync::{watch, Notify};
 
 use uuid::Uuid;
@@ -115,6 +115,10 @@ pub enum CommitWaitError {
     /// The partition was deleted while the write waited.
     #[error("the partition was deleted before the write was committed")]
     Gone,
+    /// Leadership moved before the in-sync replicas had the write: the new leader may not
+    /// have it, so the writer retries there.
+    #[error("leadership moved before the write was committed")]
+    NotLeader,
 }
 
 /// Where an append landed.
@@ -165,6 +169,7 @@ struct State {
     producers: ProducerStateTable,
     txns: TxnIndex,
     journal: JournalChain,
+    replication: replication::Replication,
 }
 
 /// This partition's share of the commit journal (see [`crate::journal`]).
@@ -249,22 +254,7 @@ impl Partition {
         // A single replica has committed everything it holds: what recovery kept is readable.
         let end = log.log_end_offset();
         log.set_high_watermark(end);
-        let mut producers = ProducerStateTable::default();
-        let mut txn_events = Vec::new();
-        log.scan_batch_headers(log.log_start_offset(), |header| {
-            let identity = BatchIdentity {
-                producer_id: header.producer_id,
-                producer_epoch: header.producer_epoch,
-                base_sequence: header.base_sequence,
-                last_offset_delta: header.last_offset_delta,
-                max_timestamp: header.max_timestamp,
-            };
-            producers.record(&identity, header.base_offset);
-            if header.is_transactional() {
-                txn_events.push(*header);
-            }
-        })?;
-        let txns = rebuild_txns(&log, &mut producers, &txn_events)?;
+        let (producers, txns) = rebuild_producer_state(&log)?;
         let journal = JournalChain {
             end: log.recovery_point(),
             queued: Vec::new(),
@@ -283,6 +273,7 @@ impl Partition {
                 producers,
                 txns,
                 journal,
+                replication: replication::Replication::default(),
             }),
             sync_state: AtomicU8::new(SYNC_IDLE),
             flush_scheduled: AtomicBool::new(false),
@@ -318,15 +309,14 @@ impl Partition {
         *self.role.read()
     }
 
-    /// Takes a new role from the metadata. Taken under the state lock, so no write of the
-    /// old role is in flight while it changes.
+    /// Takes a new role, keeping the assignment and ISR held (see
+    /// [`Partition::apply_leadership`], which the replica manager uses).
     pub fn set_role(&self, role: Role) {
-        let _writes = self.state.lock();
-        let mut current = self.role.write();
-        if *current != role {
-            tracing::info!(partition = ?self, from = ?*current, to = ?role, "replica role changes");
-            *current = role;
-        }
+        let current = {
+            let state = self.state.lock();
+            state.replication.leadership(role)
+        };
+        self.apply_leadership(current, crate::clock::now_ms());
     }
 
     /// Subjects this replica to the broker's self-fence (cluster mode).
@@ -434,7 +424,7 @@ impl Partition {
             first.get_or_insert(appended);
         }
         let flush = state.log.flush_due();
-        self.advance_high_watermark(state, end_offset);
+        self.recompute_high_watermark(state);
         let mut appended = first.ok_or(StorageError::EmptyAppend)?;
         appended.end_offset = end_offset;
         appended.records = end_offset - start;
@@ -539,20 +529,8 @@ impl Partition {
         state.producers.fence(producer_id, producer_epoch);
         state.txns.on_marker(producer_id, info.base_offset, commit);
         let end_offset = info.last_offset + 1;
-        self.advance_high_watermark(state, end_offset);
+        self.recompute_high_watermark(state);
         Ok(end_offset)
-    }
-
-    /// Single replica: the high watermark follows the log end at once; waiting fetches wake
-    /// once the lock is released.
-    fn advance_high_watermark(&self, mut state: MutexGuard<'_, State>, end_offset: i64) {
-        state.log.set_high_watermark(end_offset);
-        drop(state);
-        self.high_watermark.send_if_modified(|hw| {
-            let moved = *hw != end_offset;
-            *hw = end_offset;
-            moved
-        });
     }
 
     /// Runs `f` with the log locked, for queries such as offsets by timestamp.
@@ -595,6 +573,7 @@ impl Partition {
         durability: Durability,
         timeout: std::time::Duration,
     ) -> Result<(), CommitWaitError> {
+        let epoch = self.leader_epoch();
         let wait = async {
             if durability == Durability::Synced && !self.wait_durable(offset).await {
                 return Err(CommitWaitError::Gone);
@@ -606,6 +585,9 @@ impl Partition {
                 }
                 if *high_watermark.borrow_and_update() >= offset {
                     return Ok(());
+                }
+                if self.role() != (Role::Leader { epoch }) {
+                    return Err(CommitWaitError::NotLeader);
                 }
                 if high_watermark.changed().await.is_err() {
                     return Err(CommitWaitError::Gone);
@@ -889,6 +871,28 @@ fn last_offset_in(records: &[u8]) -> Option<i64> {
     last
 }
 
+/// Producer and transaction state rebuilt from the batch headers of `log` (start-up, and
+/// after a follower's truncation).
+fn rebuild_producer_state(log: &PartitionLog) -> Result<(ProducerStateTable, TxnIndex), StorageError> {
+    let mut producers = ProducerStateTable::default();
+    let mut txn_events = Vec::new();
+    log.scan_batch_headers(log.log_start_offset(), |header| {
+        let identity = BatchIdentity {
+            producer_id: header.producer_id,
+            producer_epoch: header.producer_epoch,
+            base_sequence: header.base_sequence,
+            last_offset_delta: header.last_offset_delta,
+            max_timestamp: header.max_timestamp,
+        };
+        producers.record(&identity, header.base_offset);
+        if header.is_transactional() {
+            txn_events.push(*header);
+        }
+    })?;
+    let txns = rebuild_txns(log, &mut producers, &txn_events)?;
+    Ok((producers, txns))
+}
+
 /// Replays the transactional batches found at start-up: data opens a transaction, a marker
 /// (read back to learn whether it commits or aborts) closes it and fences older epochs.
 fn rebuild_txns(
@@ -919,5 +923,9 @@ fn rebuild_txns(
     Ok(txns)
 }
 
+pub mod isr;
+mod replication;
 #[cfg(test)]
 mod tests;
+
+pub use replication::{IsrProposal, Leadership, ReplicaFetch, ReplicaRead};

@@ -15,7 +15,7 @@ use crate::config::BrokerConfig;
 use crate::fence::Fence;
 use crate::journal::Replay;
 use crate::metadata::{ClusterImage, MetadataCache, MetadataError, PartitionState, TopicImage};
-use crate::partition::{Partition, Role};
+use crate::partition::{Leadership, Partition, Role};
 use crate::topics::config;
 
 /// A hosted partition's key: topic name and index.
@@ -232,7 +232,7 @@ impl ReplicaManager {
             let existing = self.get(&key.0, key.1);
             match existing {
                 Some(partition) => {
-                    partition.set_role(self.role_in(state));
+                    partition.apply_leadership(self.leadership_in(state), crate::clock::now_ms());
                     if configs_changed.contains(&topic.name) {
                         self.apply_configs(&partition, &topic.configs);
                     }
@@ -282,6 +282,17 @@ impl ReplicaManager {
         }
     }
 
+    /// This broker's share of a partition with `state`: its role, the assignment and the ISR.
+    fn leadership_in(&self, state: &PartitionState) -> Leadership {
+        Leadership {
+            me: self.broker_id,
+            role: self.role_in(state),
+            replicas: state.replicas.clone(),
+            isr: state.isr.clone(),
+            partition_epoch: state.partition_epoch,
+        }
+    }
+
     fn open(
         &self,
         topic: &TopicImage,
@@ -301,6 +312,7 @@ impl ReplicaManager {
         )?;
         partition.set_compression(compression_policy(&self.config, &topic.configs));
         partition.attach_fence(self.fence.clone());
+        partition.apply_leadership(self.leadership_in(state), crate::clock::now_ms());
         Ok(Arc::new(partition))
     }
 

@@ -118,6 +118,14 @@ pub enum StorageError {
         #[source]
         source: io::Error,
     },
+    /// Batches copied from the leader do not continue this replica's log.
+    #[error("replicated batches start at offset {found}, but the log ends at {expected}")]
+    NotContiguous {
+        /// The log end offset.
+        expected: i64,
+        /// Base offset of the first new batch.
+        found: i64,
+    },
     /// One append would span more offsets than a segment can address.
     #[error("append spans {offsets} offsets, more than one segment can address")]
     OffsetOverflow {
@@ -143,6 +151,7 @@ impl StorageError {
             Self::RecordDecode { .. } => "record_decode",
             Self::JournalRead { .. } => "journal_read",
             Self::OffsetOverflow { .. } => "offset_overflow",
+            Self::NotContiguous { .. } => "not_contiguous",
         }
     }
 

@@ -250,7 +250,7 @@ impl PartitionLog {
     /// Rolls before an append of `bytes` bytes and `offsets` offsets when the active segment
     /// is non-empty and would grow past `segment.bytes`, is older than `segment.ms`, or could
     /// not address the new offsets with 32-bit relative offsets.
-    fn maybe_roll(&mut self, bytes: u64, offsets: i64, now_ms: i64) -> Result<()> {
+    pub(super) fn maybe_roll(&mut self, bytes: u64, offsets: i64, now_ms: i64) -> Result<()> {
         let active = self.active();
         if active.is_empty() {
             return Ok(());

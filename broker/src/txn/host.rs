@@ -55,6 +55,7 @@ impl MarkerWrite {
                 .map_err(|error| match error {
                     CommitWaitError::Gone => ResponseError::UnknownTopicOrPartition,
                     CommitWaitError::TimedOut(_) => ResponseError::RequestTimedOut,
+                    CommitWaitError::NotLeader => ResponseError::NotLeaderOrFollower,
                 }),
             Pending::Remote(sent) => match tokio::time::timeout(timeout, sent).await {
                 Ok(Ok(answer)) => answer,

@@ -1,0 +1,451 @@
+//! Replication of one partition: the leader serving its followers' fetches (positions, high
+//! watermark, ISR changes proposed for the metadata) and a follower appending what it fetched
+//! and truncating where its log diverged from the leader's (KIP-101, KIP-279, KIP-595).
+//! Decisions are the pure functions of [`super::isr`]; this module applies them under the
+//! partition lock.
+
+use parking_lot::MutexGuard;
+
+use super::isr::{self, Follower, Followers, JoinCheck};
+use super::{AppendError, FetchedData, Partition, Role, State};
+use crate::metadata::IsrMember;
+use crate::producer::BatchIdentity;
+use crate::storage::{marker_is_commit, BatchView, FlushDue, Replicated, StorageError};
+
+/// The partition's replication state from the metadata, applied by the replica manager.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leadership {
+    /// This broker's id.
+    pub me: i32,
+    /// Leader or follower, and the leader epoch.
+    pub role: Role,
+    /// The assignment.
+    pub replicas: Vec<i32>,
+    /// The committed ISR.
+    pub isr: Vec<IsrMember>,
+    /// The partition epoch of that state (raised by every change of it).
+    pub partition_epoch: i32,
+}
+
+/// An ISR change the leader asks the metadata to record; written only if the partition is
+/// still at `leader_epoch` and `partition_epoch`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IsrProposal {
+    /// Topic name.
+    pub topic: String,
+    /// Partition index.
+    pub partition: i32,
+    /// The leader (this broker).
+    pub leader: i32,
+    /// Leader epoch the change is made under.
+    pub leader_epoch: i32,
+    /// Partition epoch the change is based on.
+    pub partition_epoch: i32,
+    /// The new ISR.
+    pub isr: Vec<IsrMember>,
+}
+
+/// A follower's fetch as the leader sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct ReplicaFetch {
+    /// The follower's broker id.
+    pub broker: i32,
+    /// The follower process's incarnation (Fetch v15 ReplicaState.replica_epoch).
+    pub incarnation: i64,
+    /// The follower's log end.
+    pub fetch_offset: i64,
+    /// Epoch of the last batch the follower holds, -1 if unknown (Fetch v12+).
+    pub last_fetched_epoch: i32,
+    /// The incarnation the follower's broker is registered with now.
+    pub registered_incarnation: Option<i64>,
+}
+
+/// The leader's answer to a follower's fetch.
+#[derive(Debug, Clone)]
+pub enum ReplicaRead {
+    /// Batches from the fetch offset up to the log end.
+    Data(FetchedData),
+    /// The follower's log diverges: it ends `last_fetched_epoch` after this leader did, so it
+    /// truncates to at most `end_offset` of `epoch` and fetches again (KIP-595).
+    Diverging {
+        /// The largest epoch the leader has at or below the follower's.
+        epoch: i32,
+        /// Where that epoch ends on the leader.
+        end_offset: i64,
+        /// The leader's high watermark.
+        high_watermark: i64,
+        /// The leader's log start offset.
+        log_start_offset: i64,
+    },
+}
+
+/// The leader's state for replication, kept under the partition lock.
+#[derive(Debug, Default)]
+pub(super) struct Replication {
+    /// Whether the metadata's state was applied yet.
+    applied: bool,
+    me: i32,
+    replicas: Vec<i32>,
+    /// The committed ISR; empty on a standalone broker (the leader alone).
+    isr: Vec<IsrMember>,
+    partition_epoch: i32,
+    /// An ISR change being written.
+    pending: Option<Vec<IsrMember>>,
+    followers: Followers,
+    /// First offset of this leader's epoch.
+    epoch_start_offset: i64,
+}
+
+impl Replication {
+    /// The high watermark the leader's state allows, not below `current`.
+    pub(super) fn high_watermark(&self, leader_end: i64, current: i64) -> i64 {
+        let isr = isr::maximal_isr(&self.isr, self.pending.as_deref());
+        isr::high_watermark(self.me, leader_end, &isr, &self.followers, current)
+    }
+
+    /// The state held, with `role`.
+    pub(super) fn leadership(&self, role: Role) -> Leadership {
+        Leadership {
+            me: self.me,
+            role,
+            replicas: self.replicas.clone(),
+            isr: self.isr.clone(),
+            partition_epoch: self.partition_epoch,
+        }
+    }
+}
+
+impl Partition {
+    /// Takes the partition's state from a new metadata image: the role (becoming leader
+    /// starts a new epoch in the log at its end, and resets what it knows of the followers),
+    /// the assignment, and the ISR when the image's is newer than the one held.
+    pub fn apply_leadership(&self, next: Leadership, now_ms: i64) {
+        let mut state = self.state.lock();
+        let mut role = self.role.write();
+        let role_changed = *role != next.role;
+        if role_changed {
+            tracing::info!(partition = ?self, from = ?*role, to = ?next.role, "replica role changes");
+            *role = next.role;
+        }
+        let r = &mut state.replication;
+        // The first application starts the replica's term as a change of role does.
+        let changed = role_changed || !r.applied;
+        r.applied = true;
+        if changed || next.partition_epoch >= r.partition_epoch {
+            r.isr = next.isr;
+            r.partition_epoch = next.partition_epoch;
+            r.pending = None;
+        }
+        r.me = next.me;
+        r.replicas = next.replicas;
+        if changed {
+            r.followers.clear();
+            if let Role::Leader { epoch } = next.role {
+                for m in r.isr.iter().filter(|m| m.broker != r.me) {
+                    r.followers
+                        .insert(m.broker, Follower::new(m.incarnation, now_ms));
+                }
+                if let Err(error) = state.log.start_epoch(epoch) {
+                    tracing::error!(partition = ?self, %error, "cannot record the new leader epoch");
+                }
+                state.replication.epoch_start_offset = state.log.log_end_offset();
+            }
+        }
+        drop(role);
+        if next.role.is_leader() {
+            self.recompute_high_watermark(state);
+        } else {
+            drop(state);
+        }
+        if role_changed {
+            // Producers waiting for their writes to commit learn that leadership moved.
+            self.high_watermark.send_modify(|_| {});
+        }
+    }
+
+    /// The leader's high watermark after its state changed; wakes waiters when it moved.
+    pub(super) fn recompute_high_watermark(&self, mut state: MutexGuard<'_, State>) {
+        let end = state.log.log_end_offset();
+        let hw = state
+            .replication
+            .high_watermark(end, state.log.high_watermark())
+            .min(end);
+        state.log.set_high_watermark(hw);
+        drop(state);
+        self.high_watermark.send_if_modified(|current| {
+            let moved = *current != hw;
+            *current = hw;
+            moved
+        });
+    }
+
+    /// Serves a follower's fetch on the leader: the divergence check, then the follower's
+    /// new position (which may advance the high watermark and qualify it for the ISR), then
+    /// batches up to the log end. Returns an ISR change to write, if one became due.
+    pub fn read_for_follower(
+        &self,
+        fetch: ReplicaFetch,
+        max_bytes: usize,
+        now_ms: i64,
+    ) -> Result<(ReplicaRead, Option<IsrProposal>), StorageError> {
+        let mut state = self.state.lock();
+        let log_start_offset = state.log.log_start_offset();
+        if fetch.last_fetched_epoch >= 0 {
+            let (epoch, end_offset) = state.log.end_offset_for_epoch(fetch.last_fetched_epoch);
+            if epoch != fetch.last_fetched_epoch || end_offset < fetch.fetch_offset {
+                return Ok((
+                    ReplicaRead::Diverging {
+                        epoch,
+                        end_offset,
+                        high_watermark: state.log.high_watermark(),
+                        log_start_offset,
+                    },
+                    None,
+                ));
+            }
+        }
+        let end = state.log.log_end_offset();
+        let plan = state.log.read_plan(fetch.fetch_offset, max_bytes, end, true)?;
+        let current_hw = state.log.high_watermark();
+        let r = &mut state.replication;
+        r.followers
+            .entry(fetch.broker)
+            .or_insert_with(|| Follower::new(fetch.incarnation, now_ms))
+            .on_fetch(fetch.incarnation, fetch.fetch_offset, end, now_ms);
+        let hw = r.high_watermark(end, current_hw).min(end);
+        let proposal = self.propose_expansion(&mut state, fetch, hw);
+        state.log.set_high_watermark(hw);
+        let last_stable_offset = state.last_stable_offset();
+        drop(state);
+        self.high_watermark.send_if_modified(|current| {
+            let moved = *current != hw;
+            *current = hw;
+            moved
+        });
+        let records = plan.load().map_err(|source| StorageError::SegmentRead {
+            path: self.dir.clone(),
+            source,
+        })?;
+        let data = FetchedData {
+            records,
+            high_watermark: hw,
+            log_start_offset,
+            last_stable_offset,
+            aborted: Vec::new(),
+        };
+        Ok((ReplicaRead::Data(data), proposal))
+    }
+
+    fn propose_expansion(
+        &self,
+        state: &mut State,
+        fetch: ReplicaFetch,
+        hw: i64,
+    ) -> Option<IsrProposal> {
+        let Role::Leader { epoch } = *self.role.read() else {
+            return None;
+        };
+        let r = &mut state.replication;
+        if r.pending.is_some() || r.isr.is_empty() || self.fenced() {
+            return None;
+        }
+        let follower = r.followers.get(&fetch.broker)?;
+        let check = JoinCheck {
+            high_watermark: hw,
+            epoch_start_offset: r.epoch_start_offset,
+            registered_incarnation: fetch.registered_incarnation,
+        };
+        let next = isr::expanded(&r.isr, &r.replicas, fetch.broker, follower, check)?;
+        r.pending = Some(next.clone());
+        Some(IsrProposal {
+            topic: self.topic.clone(),
+            partition: self.index,
+            leader: r.me,
+            leader_epoch: epoch,
+            partition_epoch: r.partition_epoch,
+            isr: next,
+        })
+    }
+
+    /// The ISR without followers that lagged for `max_lag_ms`, if any did and no other change
+    /// is being written (Kafka's `maybeShrinkIsr`, run periodically by the leader).
+    pub fn propose_shrink(&self, now_ms: i64, max_lag_ms: i64) -> Option<IsrProposal> {
+        let Role::Leader { epoch } = *self.role.read() else {
+            return None;
+        };
+        let mut state = self.state.lock();
+        let r = &mut state.replication;
+        if r.pending.is_some() || r.isr.is_empty() || self.fenced() {
+            return None;
+        }
+        let next = isr::shrunk(r.me, &r.isr, &r.followers, now_ms, max_lag_ms)?;
+        r.pending = Some(next.clone());
+        let me = r.me;
+        let base = r.partition_epoch;
+        drop(state);
+        Some(IsrProposal {
+            topic: self.topic.clone(),
+            partition: self.index,
+            leader: me,
+            leader_epoch: epoch,
+            partition_epoch: base,
+            isr: next,
+        })
+    }
+
+    /// Ends an ISR change: recorded at `written` (the new partition epoch) or refused (None;
+    /// the metadata changed under it and the next image tells how).
+    pub fn isr_change_done(&self, proposal: &IsrProposal, written: Option<i32>) {
+        let mut state = self.state.lock();
+        let r = &mut state.replication;
+        if r.pending.as_ref() != Some(&proposal.isr) {
+            return;
+        }
+        r.pending = None;
+        if let Some(epoch) = written {
+            if epoch > r.partition_epoch {
+                r.isr = proposal.isr.clone();
+                r.partition_epoch = epoch;
+            }
+        }
+        if self.role.read().is_leader() {
+            self.recompute_high_watermark(state);
+        }
+    }
+
+    /// How many replicas the committed ISR holds (the leader alone when it has none).
+    pub fn isr_size(&self) -> usize {
+        self.state.lock().replication.isr.len().max(1)
+    }
+
+    /// The committed ISR's broker ids.
+    pub fn isr_brokers(&self) -> Vec<i32> {
+        let state = self.state.lock();
+        state.replication.isr.iter().map(|m| m.broker).collect()
+    }
+
+    /// Where this replica's log ends and the epoch of its last batch (-1 if none), for the
+    /// next fetch from the leader.
+    pub fn fetch_position(&self) -> (i64, i32) {
+        let state = self.state.lock();
+        (
+            state.log.log_end_offset(),
+            state.log.latest_epoch().unwrap_or(-1),
+        )
+    }
+
+    /// The first offset of the current leader epoch (where this leader began).
+    pub fn epoch_start_offset(&self) -> i64 {
+        self.state.lock().replication.epoch_start_offset
+    }
+
+    /// Appends batches fetched from the leader on a follower, keeping their offsets and
+    /// epochs, rebuilding producer and transaction state from them, and taking the leader's
+    /// high watermark (bounded by this log's end) and log start offset.
+    pub fn append_from_leader(
+        &self,
+        records: &[u8],
+        leader_high_watermark: i64,
+        leader_log_start: i64,
+        now_ms: i64,
+    ) -> Result<(Option<Replicated>, FlushDue), AppendError> {
+        let mut state = self.state.lock();
+        let role = *self.role.read();
+        if role.is_leader() {
+            return Err(AppendError::NotLeader { role });
+        }
+        let appended = if records.is_empty() {
+            None
+        } else {
+            state.log.append_replicated(records, now_ms)?
+        };
+        if let Some(new) = appended {
+            remember_producers(&mut state, records, new.base_offset);
+        }
+        let start = state.log.log_start_offset();
+        if leader_log_start > start && leader_log_start <= state.log.high_watermark() {
+            state.log.delete_records(leader_log_start)?;
+            state.txns.drop_before(leader_log_start);
+        }
+        let end = state.log.log_end_offset();
+        let hw = leader_high_watermark.min(end).max(state.log.high_watermark());
+        state.log.set_high_watermark(hw);
+        let flush = state.log.flush_due();
+        drop(state);
+        self.high_watermark.send_if_modified(|current| {
+            let moved = *current != hw;
+            *current = hw;
+            moved
+        });
+        Ok((appended, flush))
+    }
+
+    /// Removes everything from `offset` on (a follower whose log diverged from its new
+    /// leader's) and rebuilds producer and transaction state from what stays.
+    pub fn truncate_replica(&self, offset: i64) -> Result<(), StorageError> {
+        let mut state = self.state.lock();
+        if offset >= state.log.log_end_offset() {
+            return Ok(());
+        }
+        tracing::info!(partition = ?self, from = state.log.log_end_offset(), to = offset, "truncating a diverged replica");
+        state.log.truncate_to(offset)?;
+        self.after_truncation(state)
+    }
+
+    /// Drops the whole log and restarts it at `offset` (a follower behind the leader's log
+    /// start).
+    pub fn restart_replica_at(&self, offset: i64) -> Result<(), StorageError> {
+        let mut state = self.state.lock();
+        tracing::info!(partition = ?self, offset, "restarting a replica at the leader's log start");
+        state.log.truncate_fully_and_start_at(offset)?;
+        self.after_truncation(state)
+    }
+
+    fn after_truncation(&self, mut state: MutexGuard<'_, State>) -> Result<(), StorageError> {
+        let end = state.log.log_end_offset();
+        let (producers, txns) = super::rebuild_producer_state(&state.log)?;
+        state.producers = producers;
+        state.txns = txns;
+        state.journal.end = state.journal.end.min(end);
+        state.journal.queued.retain(|(base, _)| *base < end);
+        let hw = state.log.high_watermark();
+        drop(state);
+        self.durable
+            .fetch_min(end, std::sync::atomic::Ordering::AcqRel);
+        self.high_watermark.send_if_modified(|current| {
+            let moved = *current != hw;
+            *current = hw;
+            moved
+        });
+        Ok(())
+    }
+}
+
+/// Producer and transaction state of batches a follower just appended from `from` on.
+fn remember_producers(state: &mut State, records: &[u8], from: i64) {
+    let mut pos = 0;
+    while let Some(view) = records.get(pos..).and_then(|rest| BatchView::header(rest).ok()) {
+        pos += view.size();
+        if view.base_offset() < from {
+            continue;
+        }
+        let identity = BatchIdentity::of(&view);
+        state.producers.record(&identity, view.base_offset());
+        if view.is_control() {
+            let commit = records
+                .get(pos - view.size()..pos)
+                .and_then(|bytes| BatchView::parse(bytes).ok())
+                .and_then(|v| marker_is_commit(&v));
+            if let Some(commit) = commit {
+                state
+                    .producers
+                    .fence(identity.producer_id, identity.producer_epoch);
+                state
+                    .txns
+                    .on_marker(identity.producer_id, view.base_offset(), commit);
+            }
+        } else if view.is_transactional() {
+            state.txns.on_data(identity.producer_id, view.base_offset());
+        }
+    }
+}
