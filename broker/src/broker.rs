@@ -328,6 +328,9 @@ impl Prepared {
         broker.txns.start(legacy_txns);
         spawn_image_applier(&broker);
         spawn_transaction_expiry(Arc::downgrade(&broker));
+        if broker.registrar.is_some() {
+            crate::replica::fetcher::spawn(&broker);
+        }
         Ok(broker)
     }
 }

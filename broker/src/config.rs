@@ -183,6 +183,13 @@ pub struct Flags {
     /// transaction.state.log.min.isr: min.insync.replicas of `__transaction_state`.
     #[arg(long, env = "TRIBUTARY_TRANSACTION_STATE_LOG_MIN_ISR")]
     pub transaction_state_log_min_isr: Option<i32>,
+    /// replica.lag.time.max.ms: how long a follower may go without catching up with its
+    /// leader before the leader removes it from the ISR.
+    #[arg(long, env = "TRIBUTARY_REPLICA_LAG_TIME_MAX_MS")]
+    pub replica_lag_time_max_ms: Option<i64>,
+    /// replica.fetch.wait.max.ms: how long a follower's fetch waits at the leader for data.
+    #[arg(long, env = "TRIBUTARY_REPLICA_FETCH_WAIT_MAX_MS")]
+    pub replica_fetch_wait_max_ms: Option<i32>,
     /// producer.id.expiration.ms: how long a partition remembers an idle producer's sequences.
     #[arg(long, env = "TRIBUTARY_PRODUCER_ID_EXPIRATION_MS")]
     pub producer_id_expiration_ms: Option<i64>,
@@ -251,6 +258,8 @@ impl Flags {
             transaction_state_log_num_partitions,
             transaction_state_log_replication_factor,
             transaction_state_log_min_isr,
+            replica_lag_time_max_ms,
+            replica_fetch_wait_max_ms,
             log_format,
             cluster_name,
             cluster_namespace,
@@ -327,6 +336,10 @@ pub struct BrokerConfig {
     pub transaction_state_log_replication_factor: i16,
     /// min.insync.replicas of `__transaction_state` (transaction.state.log.min.isr).
     pub transaction_state_log_min_isr: i32,
+    /// How long a follower may lag before it leaves the ISR (replica.lag.time.max.ms).
+    pub replica_lag_time_max_ms: i64,
+    /// How long a follower's fetch waits at the leader (replica.fetch.wait.max.ms).
+    pub replica_fetch_wait_max_ms: i32,
     /// HTTP endpoint address for metrics and probes.
     pub http_listener: String,
     /// Group coordinator settings.
@@ -485,6 +498,8 @@ impl BrokerConfig {
                 .transaction_state_log_replication_factor
                 .unwrap_or(3),
             transaction_state_log_min_isr: flags.transaction_state_log_min_isr.unwrap_or(2),
+            replica_lag_time_max_ms: flags.replica_lag_time_max_ms.unwrap_or(30_000),
+            replica_fetch_wait_max_ms: flags.replica_fetch_wait_max_ms.unwrap_or(500),
             http_listener: flags
                 .http_listener
                 .unwrap_or_else(|| "127.0.0.1:9644".to_string()),
@@ -563,6 +578,12 @@ impl BrokerConfig {
                 "transaction-state-log-min-isr",
                 "must be at least 1",
             ));
+        }
+        if self.replica_lag_time_max_ms < 1 {
+            return Err(invalid("replica-lag-time-max-ms", "must be at least 1"));
+        }
+        if self.replica_fetch_wait_max_ms < 0 {
+            return Err(invalid("replica-fetch-wait-max-ms", "must not be negative"));
         }
         Ok(())
     }

@@ -102,6 +102,10 @@ pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Flags, 
                 flags.transaction_state_log_replication_factor =
                     Some(narrow(number(&value)?, &bad)?);
             }
+            "replica.lag.time.max.ms" => flags.replica_lag_time_max_ms = Some(number(&value)?),
+            "replica.fetch.wait.max.ms" => {
+                flags.replica_fetch_wait_max_ms = Some(narrow(number(&value)?, &bad)?)
+            }
             "transaction.state.log.min.isr" => {
                 flags.transaction_state_log_min_isr = Some(narrow(number(&value)?, &bad)?);
             }

@@ -24,7 +24,9 @@ pub async fn run(
 ) {
     let limit = Arc::new(Semaphore::new(broker.config.max_connections));
     let mut connections = JoinSet::new();
-    let maintenance = tokio::spawn(maintain(broker.clone()));
+    // Held in a set so it ends with this future even when the future is dropped unfinished.
+    let mut maintenance = JoinSet::new();
+    maintenance.spawn(maintain(broker.clone()));
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -74,7 +76,7 @@ pub async fn run(
     })
     .await;
     connections.abort_all();
-    maintenance.abort();
+    maintenance.abort_all();
     broker.flush_all();
     tracing::info!("shutdown complete");
 }

@@ -40,6 +40,9 @@ pub(crate) async fn handle(ctx: RequestContext, request: FetchRequest) -> FetchR
             .with_error_code(ResponseError::FetchSessionIdNotFound.code())
             .with_session_id(0);
     }
+    if let Some(follower) = super::replica_fetch::follower_of(&request, version) {
+        return super::replica_fetch::handle(ctx, request, follower).await;
+    }
     let image = ctx.broker.metadata.image();
     let wanted: Vec<WantedTopic> = request
         .topics
@@ -300,7 +303,11 @@ fn read_one(
         .with_records(Some(data.records)))
 }
 
-fn error_data(index: i32, code: ResponseError, partition: Option<&Partition>) -> PartitionData {
+pub(super) fn error_data(
+    index: i32,
+    code: ResponseError,
+    partition: Option<&Partition>,
+) -> PartitionData {
     let (hw, start) = partition.map_or((-1, -1), |p| {
         p.with_log(|log| (log.high_watermark(), log.log_start_offset()))
     });

@@ -40,6 +40,7 @@ mod produce;
 #[cfg(test)]
 mod quota_wire_tests;
 mod refuse;
+mod replica_fetch;
 mod scram_credentials;
 mod sync_group;
 pub(crate) mod topic_lookup;

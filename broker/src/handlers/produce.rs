@@ -32,6 +32,9 @@ struct CommitWait {
     durability: Durability,
     /// The next journal round makes it durable, rather than an fsync of the segments.
     journaled: bool,
+    /// acks=all: the in-sync replicas must have it too, and at least `min_isr` of them must
+    /// be in the ISR when they do; acks=1 waits only for this broker's disk.
+    min_isr: Option<usize>,
     topic_slot: usize,
     partition_slot: usize,
 }
@@ -104,12 +107,12 @@ pub(crate) fn handle(
                     match partition.append_verified(&records, now, &verify, journal) {
                         Ok(appended) => {
                             let m = &broker.metrics;
-                            let topic = [partition.topic()];
+                            let labels = [partition.topic()];
                             m.bytes_in
-                                .with_label_values(&topic)
+                                .with_label_values(&labels)
                                 .inc_by(records.len() as u64);
                             m.messages_in
-                                .with_label_values(&topic)
+                                .with_label_values(&labels)
                                 .inc_by(u64::try_from(appended.records).unwrap_or(0));
                             if !wait_for_fsync {
                                 broker.flusher.after_write(&partition, appended.flush);
@@ -120,6 +123,8 @@ pub(crate) fn handle(
                                     end_offset: appended.end_offset,
                                     durability,
                                     journaled: appended.journaled,
+                                    min_isr: (acks == -1)
+                                        .then(|| min_insync_replicas(&broker, topic.as_deref())),
                                     topic_slot,
                                     partition_slot,
                                 });
@@ -184,11 +189,25 @@ pub(crate) fn handle(
         let mut responses = responses;
         for wait in waits {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let committed = wait
-                .partition
-                .wait_committed(wait.end_offset, wait.durability, left)
-                .await;
+            let committed = match wait.min_isr {
+                Some(_) => {
+                    wait.partition
+                        .wait_committed(wait.end_offset, wait.durability, left)
+                        .await
+                }
+                None => wait.partition.wait_local(wait.end_offset, left).await,
+            };
             let failure = match committed {
+                Ok(())
+                    if wait
+                        .min_isr
+                        .is_some_and(|min| wait.partition.isr_size() < min) =>
+                {
+                    Some((
+                        ResponseError::NotEnoughReplicasAfterAppend,
+                        "the write is committed, but the ISR shrank below min.insync.replicas",
+                    ))
+                }
                 Ok(()) => None,
                 Err(CommitWaitError::Gone) => Some((
                     ResponseError::UnknownTopicOrPartition,
@@ -259,11 +278,20 @@ fn refuse_topic(
     if topic.is_internal() {
         return Some(ResponseError::InvalidTopicException);
     }
-    let min_isr: usize = effective(&broker.config, &topic.configs, "min.insync.replicas")
-        .parse()
-        .unwrap_or(1);
+    let min_isr = min_insync_replicas(broker, Some(topic));
     let isr = topic.partition(index).map_or(0, |p| p.isr.len());
     (acks == -1 && isr < min_isr).then_some(ResponseError::NotEnoughReplicas)
+}
+
+/// The topic's min.insync.replicas (1 when unknown).
+fn min_insync_replicas(broker: &Broker, topic: Option<&TopicImage>) -> usize {
+    topic
+        .and_then(|t| {
+            effective(&broker.config, &t.configs, "min.insync.replicas")
+                .parse()
+                .ok()
+        })
+        .unwrap_or(1)
 }
 
 /// Transactional batches need their producer's open transaction to have added the partition

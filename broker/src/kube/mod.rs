@@ -1,12 +1,14 @@
 //! Cluster mode: the broker's metadata lives in Kubernetes, with the API server in the role
 //! ZooKeeper plays for Apache Kafka. The broker registers in its Lease ([`registration`]),
 //! watches KafkaTopics, KafkaPartitions and broker Leases into cluster images ([`watcher`],
-//! [`image`]), writes KafkaTopics for the Kafka admin API ([`source`]), and reserves producer
-//! ids in the cluster's ConfigMap ([`blocks`]).
+//! [`image`]), writes KafkaTopics for the Kafka admin API ([`source`]) and its leaders' ISR
+//! changes to KafkaPartitions ([`isr`]), and reserves producer ids in the cluster's ConfigMap
+//! ([`blocks`]).
 
 pub mod blocks;
 mod error;
 pub mod image;
+pub mod isr;
 mod names;
 pub mod registration;
 pub mod source;

@@ -10,6 +10,7 @@ use tributary_crds::registration::Registration;
 use tributary_crds::KafkaCluster;
 
 use super::blocks::ConfigMapBlocks;
+use super::isr::KubeIsrWriter;
 use super::registration::Registrar;
 use super::source::KubeMetadata;
 use super::{watcher, KubeError};
@@ -75,6 +76,11 @@ pub async fn metadata_parts(
         })?
         .map_err(|_| KubeError::Invalid("the cluster watch stopped".into()))?;
 
+    replicas.set_isr_writer(Arc::new(KubeIsrWriter::new(
+        client.clone(),
+        &settings,
+        stores.partitions.clone(),
+    )));
     let blocks = ConfigMapBlocks::new(client.clone(), &settings.namespace, &settings.name);
     let admin = Arc::new(KubeMetadata::new(
         client,

@@ -216,21 +216,39 @@ mod tests {
             registered_incarnation: Some(3),
         };
         // Below the high watermark.
-        assert_eq!(expanded(&isr, &replicas, 1, &fetched(3, 9, 20, 1), check), None);
+        assert_eq!(
+            expanded(&isr, &replicas, 1, &fetched(3, 9, 20, 1), check),
+            None
+        );
         // At the high watermark but before the epoch's start.
-        assert_eq!(expanded(&isr, &replicas, 1, &fetched(3, 11, 20, 1), check), None);
+        assert_eq!(
+            expanded(&isr, &replicas, 1, &fetched(3, 11, 20, 1), check),
+            None
+        );
         // Both: joins with its incarnation.
         assert_eq!(
             expanded(&isr, &replicas, 1, &fetched(3, 12, 20, 1), check),
             Some(vec![member(0, 1), member(1, 3)])
         );
         // A process of an older incarnation never joins.
-        assert_eq!(expanded(&isr, &replicas, 1, &fetched(2, 20, 20, 1), check), None);
+        assert_eq!(
+            expanded(&isr, &replicas, 1, &fetched(2, 20, 20, 1), check),
+            None
+        );
         // Not a replica.
-        assert_eq!(expanded(&isr, &[0, 2], 1, &fetched(3, 20, 20, 1), check), None);
+        assert_eq!(
+            expanded(&isr, &[0, 2], 1, &fetched(3, 20, 20, 1), check),
+            None
+        );
         // Already a member.
         assert_eq!(
-            expanded(&[member(0, 1), member(1, 3)], &replicas, 1, &fetched(3, 20, 20, 1), check),
+            expanded(
+                &[member(0, 1), member(1, 3)],
+                &replicas,
+                1,
+                &fetched(3, 20, 20, 1),
+                check
+            ),
             None
         );
     }

@@ -205,6 +205,8 @@ pub struct Partition {
     state: Mutex<State>,
     /// High watermark; fetches waiting for data watch it.
     high_watermark: watch::Sender<i64>,
+    /// The leader's log end; its followers' fetches waiting for data watch it.
+    log_end: watch::Sender<i64>,
     /// Offset below which everything is durable (fsynced or journaled); acks=all producers
     /// wait for it through `durable_changed`.
     durable: AtomicI64,
@@ -266,6 +268,7 @@ impl Partition {
             dir: dir.to_path_buf(),
             role: RwLock::new(role),
             high_watermark: watch::Sender::new(end),
+            log_end: watch::Sender::new(end),
             durable: AtomicI64::new(end),
             durable_changed: Notify::new(),
             state: Mutex::new(State {
@@ -538,6 +541,11 @@ impl Partition {
         f(&self.state.lock().log)
     }
 
+    /// A receiver that changes whenever the leader's log grows (followers long-poll on it).
+    pub fn watch_log_end(&self) -> watch::Receiver<i64> {
+        self.log_end.subscribe()
+    }
+
     /// A receiver that changes whenever the high watermark moves.
     pub fn watch_high_watermark(&self) -> watch::Receiver<i64> {
         self.high_watermark.subscribe()
@@ -597,6 +605,20 @@ impl Partition {
         tokio::time::timeout(timeout, wait)
             .await
             .unwrap_or(Err(CommitWaitError::TimedOut(timeout)))
+    }
+
+    /// Returns once everything below `offset` is durable on this broker, whatever the
+    /// followers have (acks=1 with `fsync_acks_one`).
+    pub async fn wait_local(
+        &self,
+        offset: i64,
+        timeout: std::time::Duration,
+    ) -> Result<(), CommitWaitError> {
+        match tokio::time::timeout(timeout, self.wait_durable(offset)).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(CommitWaitError::Gone),
+            Err(_) => Err(CommitWaitError::TimedOut(timeout)),
+        }
     }
 
     /// Whether the partition's topic was deleted.
@@ -814,6 +836,7 @@ impl Partition {
             }
         };
         self.high_watermark.send_modify(|_| {});
+        self.log_end.send_modify(|_| {});
         self.wake_durable_waiters();
         removed
     }
@@ -873,7 +896,9 @@ fn last_offset_in(records: &[u8]) -> Option<i64> {
 
 /// Producer and transaction state rebuilt from the batch headers of `log` (start-up, and
 /// after a follower's truncation).
-fn rebuild_producer_state(log: &PartitionLog) -> Result<(ProducerStateTable, TxnIndex), StorageError> {
+fn rebuild_producer_state(
+    log: &PartitionLog,
+) -> Result<(ProducerStateTable, TxnIndex), StorageError> {
     let mut producers = ProducerStateTable::default();
     let mut txn_events = Vec::new();
     log.scan_batch_headers(log.log_start_offset(), |header| {

@@ -158,8 +158,10 @@ impl Partition {
             drop(state);
         }
         if role_changed {
-            // Producers waiting for their writes to commit learn that leadership moved.
+            // Producers waiting for their writes to commit, and followers waiting for data,
+            // learn that leadership moved.
             self.high_watermark.send_modify(|_| {});
+            self.log_end.send_modify(|_| {});
         }
     }
 
@@ -175,6 +177,11 @@ impl Partition {
         self.high_watermark.send_if_modified(|current| {
             let moved = *current != hw;
             *current = hw;
+            moved
+        });
+        self.log_end.send_if_modified(|current| {
+            let moved = *current != end;
+            *current = end;
             moved
         });
     }
@@ -205,7 +212,9 @@ impl Partition {
             }
         }
         let end = state.log.log_end_offset();
-        let plan = state.log.read_plan(fetch.fetch_offset, max_bytes, end, true)?;
+        let plan = state
+            .log
+            .read_plan(fetch.fetch_offset, max_bytes, end, true)?;
         let current_hw = state.log.high_watermark();
         let r = &mut state.replication;
         r.followers
@@ -368,7 +377,9 @@ impl Partition {
             state.txns.drop_before(leader_log_start);
         }
         let end = state.log.log_end_offset();
-        let hw = leader_high_watermark.min(end).max(state.log.high_watermark());
+        let hw = leader_high_watermark
+            .min(end)
+            .max(state.log.high_watermark());
         state.log.set_high_watermark(hw);
         let flush = state.log.flush_due();
         drop(state);
@@ -424,7 +435,10 @@ impl Partition {
 /// Producer and transaction state of batches a follower just appended from `from` on.
 fn remember_producers(state: &mut State, records: &[u8], from: i64) {
     let mut pos = 0;
-    while let Some(view) = records.get(pos..).and_then(|rest| BatchView::header(rest).ok()) {
+    while let Some(view) = records
+        .get(pos..)
+        .and_then(|rest| BatchView::header(rest).ok())
+    {
         pos += view.size();
         if view.base_offset() < from {
             continue;

@@ -10,12 +10,13 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 
 use super::dirs::{partition_dir, remove_dir, remove_stray};
+use super::IsrWriter;
 use crate::codec::CompressionPolicy;
 use crate::config::BrokerConfig;
 use crate::fence::Fence;
 use crate::journal::Replay;
 use crate::metadata::{ClusterImage, MetadataCache, MetadataError, PartitionState, TopicImage};
-use crate::partition::{Leadership, Partition, Role};
+use crate::partition::{IsrProposal, Leadership, Partition, Role};
 use crate::topics::config;
 
 /// A hosted partition's key: topic name and index.
@@ -50,6 +51,8 @@ pub struct ReplicaManager {
     pending: Mutex<HashSet<Key>>,
     /// The broker's self-fence, which every hosted replica obeys.
     fence: Arc<Fence>,
+    /// Where leaders record ISR changes (cluster mode; a standalone broker has no followers).
+    isr_writer: std::sync::OnceLock<Arc<dyn IsrWriter>>,
 }
 
 impl ReplicaManager {
@@ -64,6 +67,27 @@ impl ReplicaManager {
             changes: Mutex::new(()),
             pending: Mutex::new(HashSet::new()),
             fence: Arc::default(),
+            isr_writer: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Sets where leaders record ISR changes (once, at a cluster-mode start).
+    pub fn set_isr_writer(&self, writer: Arc<dyn IsrWriter>) {
+        let _ = self.isr_writer.set(writer);
+    }
+
+    /// Records an ISR change a hosted leader proposed, in the background.
+    pub fn submit_isr_change(&self, partition: Arc<Partition>, proposal: IsrProposal) {
+        super::isr_changes::submit(self.isr_writer.get().cloned(), partition, proposal);
+    }
+
+    /// Proposes removing followers that lagged for `max_lag_ms` from every ISR this broker
+    /// leads (Kafka's periodic `maybeShrinkIsr`).
+    pub fn shrink_lagging(&self, now_ms: i64, max_lag_ms: i64) {
+        for partition in self.all() {
+            if let Some(proposal) = partition.propose_shrink(now_ms, max_lag_ms) {
+                self.submit_isr_change(partition, proposal);
+            }
         }
     }
 

@@ -2,8 +2,11 @@
 //! by the [`ReplicaManager`]: become leader, become follower, stop and delete.
 
 mod dirs;
+pub mod fetcher;
+mod isr_changes;
 mod manager;
 
+pub use isr_changes::IsrWriter;
 pub use manager::ReplicaManager;
 
 #[cfg(test)]

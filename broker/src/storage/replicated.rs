@@ -71,7 +71,11 @@ impl PartitionLog {
     /// in it (KIP-101): a follower asking for the previous epoch's end then learns where it
     /// ended on this replica.
     pub fn start_epoch(&mut self, epoch: i32) -> Result<()> {
-        if self.epochs.latest_epoch().is_some_and(|latest| latest >= epoch) {
+        if self
+            .epochs
+            .latest_epoch()
+            .is_some_and(|latest| latest >= epoch)
+        {
             return Ok(());
         }
         let end = self.log_end_offset();
@@ -111,7 +115,10 @@ mod tests {
         assert_eq!((appended.base_offset, appended.end_offset), (0, 6));
         assert_eq!(follower.latest_epoch(), Some(4));
         // Fetching the same data again adds nothing.
-        assert_eq!(follower.append_replicated(&fetched, NOW).expect("again"), None);
+        assert_eq!(
+            follower.append_replicated(&fetched, NOW).expect("again"),
+            None
+        );
         assert_eq!(follower.log_end_offset(), 6);
     }
 

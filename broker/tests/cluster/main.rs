@@ -5,5 +5,6 @@
 mod image;
 mod operated;
 mod registration;
+mod replication;
 mod source;
 mod support;

@@ -22,16 +22,16 @@ use crate::support::{wait_until, ControlPlane, RunningBroker, NS};
 const LEASES: &str = "coordination.k8s.io/leases";
 
 /// The control plane, the operator's controllers and three brokers.
-struct Operated {
-    plane: ControlPlane,
-    brokers: Vec<RunningBroker>,
-    _dirs: Vec<tempfile::TempDir>,
+pub(crate) struct Operated {
+    pub(crate) plane: ControlPlane,
+    pub(crate) brokers: Vec<RunningBroker>,
+    dirs: Vec<tempfile::TempDir>,
     stop: watch::Sender<bool>,
     operator: tokio::task::JoinHandle<()>,
 }
 
 impl Operated {
-    async fn start() -> Operated {
+    pub(crate) async fn start() -> Operated {
         let plane = ControlPlane::new().await;
         let metrics = Arc::new(Metrics::new().unwrap_or_else(|e| panic!("metrics: {e}")));
         let mut settings = Settings::new("operator-0", NS);
@@ -52,13 +52,49 @@ impl Operated {
         Operated {
             plane,
             brokers,
-            _dirs: dirs,
+            dirs,
             stop,
             operator,
         }
     }
 
-    async fn stop(self) {
+    /// The running broker `id`.
+    pub(crate) fn broker(&self, id: i32) -> &RunningBroker {
+        self.brokers
+            .iter()
+            .find(|b| b.broker.config.broker_id == id)
+            .unwrap_or_else(|| panic!("broker {id} is not running"))
+    }
+
+    /// SIGKILLs broker `id` (see [`RunningBroker::kill`]): its Lease stops being renewed.
+    pub(crate) fn kill(&mut self, id: i32) {
+        let lease = format!("demo-broker-{id}");
+        self.plane
+            .server
+            .fail_next_object_writes_with(LEASES, &lease, usize::MAX, 503);
+        let position = self
+            .brokers
+            .iter()
+            .position(|b| b.broker.config.broker_id == id)
+            .unwrap_or_else(|| panic!("broker {id} is not running"));
+        self.brokers.remove(position).kill();
+    }
+
+    /// Starts broker `id` again on its data directory, as a new incarnation.
+    pub(crate) async fn restart(&mut self, id: i32) {
+        let lease = format!("demo-broker-{id}");
+        self.plane
+            .server
+            .fail_next_object_writes_with(LEASES, &lease, 0, 503);
+        let dir = self.dirs[usize::try_from(id).unwrap_or(0)]
+            .path()
+            .to_path_buf();
+        let broker = RunningBroker::start(&self.plane, id, &dir).await;
+        self.brokers.push(broker);
+        self.brokers.sort_by_key(|b| b.broker.config.broker_id);
+    }
+
+    pub(crate) async fn stop(self) {
         let _ = self.stop.send(true);
         for broker in self.brokers {
             broker.shutdown().await;
@@ -68,7 +104,7 @@ impl Operated {
 }
 
 /// `(partition, leader, replicas)` of `topic` as the broker at `address` answers Metadata.
-async fn layout(address: &str, topic: &str) -> Vec<(i64, i64, Vec<i64>)> {
+pub(crate) async fn layout(address: &str, topic: &str) -> Vec<(i64, i64, Vec<i64>)> {
     let metadata = kcat_metadata(address)
         .await
         .unwrap_or_else(|e| panic!("kcat -L {address}: {e}"));
@@ -99,7 +135,7 @@ async fn layout(address: &str, topic: &str) -> Vec<(i64, i64, Vec<i64>)> {
 
 /// Waits until every broker answers Metadata for `topic` with `n` partitions, each led, and
 /// all of them the same; returns that layout.
-async fn served(cluster: &Operated, topic: &str, n: usize) -> Vec<(i64, i64, Vec<i64>)> {
+pub(crate) async fn served(cluster: &Operated, topic: &str, n: usize) -> Vec<(i64, i64, Vec<i64>)> {
     wait_until(
         &format!("every broker to serve {topic} with {n} led partitions"),
         || async {
@@ -115,8 +151,21 @@ async fn served(cluster: &Operated, topic: &str, n: usize) -> Vec<(i64, i64, Vec
     .await
 }
 
+/// Waits until KafkaPartition `name` records `n` in-sync replicas; returns its status.
+pub(crate) async fn wait_for_isr(
+    cluster: &Operated,
+    name: &str,
+    n: usize,
+) -> tributary_crds::KafkaPartitionStatus {
+    wait_until(&format!("{n} in-sync replicas of {name}"), || async {
+        let object = cluster.plane.api::<KafkaPartition>().get(name).await.ok()?;
+        object.status.filter(|s| s.isr.len() == n)
+    })
+    .await
+}
+
 /// Runs kcat (librdkafka) with `args`, feeding it `stdin`; its stdout.
-async fn kcat(args: &[&str], stdin: &str) -> String {
+pub(crate) async fn kcat(args: &[&str], stdin: &str) -> String {
     let mut child = tokio::process::Command::new("kcat")
         .args(args)
         .stdin(std::process::Stdio::piped())
@@ -143,7 +192,7 @@ async fn kcat(args: &[&str], stdin: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn count(lines: &[Value], event: &str) -> usize {
+pub(crate) fn count(lines: &[Value], event: &str) -> usize {
     lines.iter().filter(|l| l["event"] == event).count()
 }
 
@@ -422,32 +471,14 @@ async fn a_broker_that_cannot_renew_fences_itself_loses_its_leaderships_and_gets
         .map(|(p, _, _)| *p)
         .collect();
     assert!(!led_triple.is_empty(), "leaders spread: {triple:?}");
-    // Its followers of `triple` caught up and joined the ISR, as a replicating leader records
-    // it (the controller alone starts every partition with its leader as the only member).
+    // Its followers of `triple` catch up and join the ISR, recorded by the leader (the
+    // controller starts every partition with its leader as the only member).
     for broker in &cluster.brokers {
         let incarnation = broker.broker.registrar.as_ref().map(|r| r.incarnation());
         assert_eq!(incarnation, Some(1), "fresh brokers");
     }
     for &p in &led_triple {
-        let name = format!("triple-{p}");
-        let object = cluster
-            .plane
-            .api::<KafkaPartition>()
-            .get(&name)
-            .await
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        let status = object.status.clone().unwrap_or_default();
-        assert_eq!(status.isr.len(), 1, "the leader alone at first");
-        cluster
-            .plane
-            .set_leader(
-                &object,
-                status.leader,
-                status.leader_epoch,
-                &object.spec.replicas,
-                1,
-            )
-            .await;
+        wait_for_isr(&cluster, &format!("triple-{p}"), 3).await;
     }
     let witness = cluster
         .brokers

@@ -268,6 +268,16 @@ impl RunningBroker {
         }
     }
 
+    /// Ends the broker as SIGKILL would: no flush, no release; its connections drop, its
+    /// tasks stop with its last reference, and its Lease (whose writes the caller makes fail
+    /// first, as its renewal task may outlive it for a moment) expires.
+    pub fn kill(mut self) {
+        self.stop.take();
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+
     /// Stops serving and releases the registration, as a broker does on SIGTERM.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {

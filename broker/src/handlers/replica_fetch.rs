@@ -1,0 +1,237 @@
+//! Fetch from a follower (a replica id in the request, Fetch v15+ `ReplicaState`): served by
+//! the leader up to its log end rather than the high watermark, without quotas or
+//! isolation, with the divergence check of KIP-595 (`DivergingEpoch`), and recording the
+//! follower's position, which moves the high watermark and may add it to the ISR. Long-polls
+//! on the leader's log end.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::future::select_all;
+use futures::FutureExt;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::fetch_request::FetchPartition;
+use kafka_protocol::messages::fetch_response::{
+    EpochEndOffset, FetchableTopicResponse, PartitionData,
+};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::errors::storage_code;
+use super::fetch::error_data;
+use super::{topic_lookup, RequestContext};
+use crate::partition::{Partition, ReplicaFetch, ReplicaRead};
+
+/// The follower a fetch comes from: its broker id and process incarnation.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FollowerId {
+    pub broker: i32,
+    pub incarnation: i64,
+}
+
+/// The follower sending `request`, if a replica sent it.
+pub(crate) fn follower_of(request: &FetchRequest, version: i16) -> Option<FollowerId> {
+    let (broker, incarnation) = if version >= 15 {
+        (
+            request.replica_state.replica_id.0,
+            request.replica_state.replica_epoch,
+        )
+    } else {
+        (request.replica_id.0, -1)
+    };
+    (broker >= 0).then_some(FollowerId {
+        broker,
+        incarnation,
+    })
+}
+
+struct Wanted {
+    name: TopicName,
+    id: uuid::Uuid,
+    partitions: Vec<(FetchPartition, Result<Arc<Partition>, ResponseError>)>,
+}
+
+/// Serves a follower's fetch.
+pub(crate) async fn handle(
+    ctx: RequestContext,
+    request: FetchRequest,
+    follower: FollowerId,
+) -> FetchResponse {
+    let version = ctx.version();
+    let image = ctx.broker.metadata.image();
+    let registered = image.broker(follower.broker).map(|b| b.incarnation);
+    let wanted: Vec<Wanted> = request
+        .topics
+        .into_iter()
+        .map(|t| {
+            let topic = if version >= 13 {
+                image
+                    .topic_by_id(&t.topic_id)
+                    .ok_or(ResponseError::UnknownTopicId)
+            } else {
+                image
+                    .topic(&t.topic)
+                    .ok_or(ResponseError::UnknownTopicOrPartition)
+            };
+            let name = match &topic {
+                Ok(found) if version >= 13 => TopicName(StrBytes::from_string(found.name.clone())),
+                _ => t.topic,
+            };
+            let partitions = t
+                .partitions
+                .into_iter()
+                .map(|p| {
+                    let replica = topic
+                        .and_then(|found| {
+                            topic_lookup::leader(&ctx.broker, &found.name, p.partition)
+                        })
+                        .and_then(|partition| {
+                            topic_lookup::check_leader_epoch(&partition, p.current_leader_epoch)
+                                .map(|()| partition)
+                        });
+                    (p, replica)
+                })
+                .collect();
+            Wanted {
+                name,
+                id: t.topic_id,
+                partitions,
+            }
+        })
+        .collect();
+    drop(image);
+    let max_bytes = usize::try_from(request.max_bytes).unwrap_or(0);
+    let min_bytes = usize::try_from(request.min_bytes)
+        .unwrap_or(0)
+        .min(max_bytes);
+    let max_wait = Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0));
+    let deadline = Instant::now() + max_wait;
+    let mut watchers: Vec<watch::Receiver<i64>> = wanted
+        .iter()
+        .flat_map(|t| &t.partitions)
+        .filter_map(|(_, replica)| replica.as_ref().ok())
+        .map(|p| p.watch_log_end())
+        .collect();
+    loop {
+        for w in &mut watchers {
+            w.borrow_and_update();
+        }
+        let (responses, bytes, answer_now) =
+            read_all(&ctx, &wanted, follower, registered, max_bytes);
+        if bytes >= min_bytes || answer_now || Instant::now() >= deadline {
+            return FetchResponse::default()
+                .with_session_id(0)
+                .with_responses(responses);
+        }
+        if watchers.is_empty() {
+            tokio::time::sleep_until(deadline).await;
+        } else {
+            let changed = select_all(watchers.iter_mut().map(|w| w.changed().boxed()));
+            let _ = tokio::time::timeout_at(deadline, changed).await;
+        }
+    }
+}
+
+/// Reads every partition for the follower; returns the responses, the bytes read, and
+/// whether to answer at once (an error or a divergence).
+fn read_all(
+    ctx: &RequestContext,
+    wanted: &[Wanted],
+    follower: FollowerId,
+    registered: Option<i64>,
+    max_bytes: usize,
+) -> (Vec<FetchableTopicResponse>, usize, bool) {
+    let mut remaining = max_bytes;
+    let mut total = 0;
+    let mut answer_now = false;
+    let now_ms = crate::clock::now_ms();
+    let responses = wanted
+        .iter()
+        .map(|t| {
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|(p, replica)| {
+                    let partition = match replica {
+                        Ok(partition) if !partition.is_deleted() => partition,
+                        Ok(_) => {
+                            answer_now = true;
+                            return error_data(
+                                p.partition,
+                                ResponseError::UnknownTopicOrPartition,
+                                None,
+                            );
+                        }
+                        Err(code) => {
+                            answer_now = true;
+                            return error_data(p.partition, *code, None);
+                        }
+                    };
+                    let fetch = ReplicaFetch {
+                        broker: follower.broker,
+                        incarnation: follower.incarnation,
+                        fetch_offset: p.fetch_offset,
+                        last_fetched_epoch: p.last_fetched_epoch,
+                        registered_incarnation: registered,
+                    };
+                    let limit = usize::try_from(p.partition_max_bytes)
+                        .unwrap_or(0)
+                        .min(remaining);
+                    match partition.read_for_follower(fetch, limit, now_ms) {
+                        Ok((read, proposal)) => {
+                            if let Some(proposal) = proposal {
+                                ctx.broker
+                                    .replicas
+                                    .submit_isr_change(partition.clone(), proposal);
+                            }
+                            match read {
+                                ReplicaRead::Data(data) => {
+                                    remaining = remaining.saturating_sub(data.records.len());
+                                    total += data.records.len();
+                                    PartitionData::default()
+                                        .with_partition_index(p.partition)
+                                        .with_high_watermark(data.high_watermark)
+                                        .with_last_stable_offset(data.last_stable_offset)
+                                        .with_log_start_offset(data.log_start_offset)
+                                        .with_preferred_read_replica(BrokerId(-1))
+                                        .with_records(Some(data.records))
+                                }
+                                ReplicaRead::Diverging {
+                                    epoch,
+                                    end_offset,
+                                    high_watermark,
+                                    log_start_offset,
+                                } => {
+                                    answer_now = true;
+                                    PartitionData::default()
+                                        .with_partition_index(p.partition)
+                                        .with_high_watermark(high_watermark)
+                                        .with_log_start_offset(log_start_offset)
+                                        .with_diverging_epoch(
+                                            EpochEndOffset::default()
+                                                .with_epoch(epoch)
+                                                .with_end_offset(end_offset),
+                                        )
+                                        .with_preferred_read_replica(BrokerId(-1))
+                                        .with_records(Some(Bytes::new()))
+                                }
+                            }
+                        }
+                        Err(error) => {
+                            answer_now = true;
+                            error_data(p.partition, storage_code(&error), Some(partition))
+                        }
+                    }
+                })
+                .collect();
+            FetchableTopicResponse::default()
+                .with_topic(t.name.clone())
+                .with_topic_id(t.id)
+                .with_partitions(partitions)
+        })
+        .collect();
+    (responses, total, answer_now)
+}
