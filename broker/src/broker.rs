@@ -174,14 +174,31 @@ impl Broker {
         }
         m.partitions.set(count);
         let image = self.metadata.image();
-        let led = image
+        let led: Vec<_> = image
             .replicas_of(self.config.broker_id)
-            .filter(|(_, _, p)| p.leader == self.config.broker_id);
+            .filter(|(_, _, p)| p.leader == self.config.broker_id)
+            .collect();
         let under_replicated = led
+            .iter()
             .filter(|(_, _, p)| p.isr.len() < p.replicas.len())
             .count();
-        m.under_replicated
-            .set(i64::try_from(under_replicated).unwrap_or(i64::MAX));
+        let under_min_isr = led
+            .iter()
+            .filter(|(topic, _, p)| {
+                let min: usize = crate::topics::config::effective(
+                    &self.config,
+                    &topic.configs,
+                    "min.insync.replicas",
+                )
+                .parse()
+                .unwrap_or(1);
+                p.isr.len() < min
+            })
+            .count();
+        let level = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        m.under_replicated.set(level(under_replicated));
+        m.under_min_isr.set(level(under_min_isr));
+        m.leaders.set(level(led.len()));
         let offline = image
             .topics()
             .flat_map(|t| &t.partitions)
@@ -302,6 +319,11 @@ impl Prepared {
             metrics.flush_seconds.clone(),
             filesystem_handle(&dir, config.fsync_filesystem)?,
         );
+        replicas.set_isr_counters(crate::replica::IsrCounters {
+            shrinks: metrics.isr_shrinks.clone(),
+            expands: metrics.isr_expands.clone(),
+            failed: metrics.failed_isr_updates.clone(),
+        });
         let broker = Arc::new_cyclic(|weak| Broker {
             config,
             cluster_id: parts.cluster_id,

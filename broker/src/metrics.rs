@@ -35,6 +35,12 @@ pub struct Metrics {
     pub isr_shrinks: IntCounter,
     /// ISR expansions.
     pub isr_expands: IntCounter,
+    /// ISR changes a leader could not record (the metadata changed first, or the write failed).
+    pub failed_isr_updates: IntCounter,
+    /// Partitions this broker leads.
+    pub leaders: IntGauge,
+    /// Led partitions whose ISR is smaller than their min.insync.replicas.
+    pub under_min_isr: IntGauge,
     /// Duration of each group-commit fsync.
     pub flush_seconds: Histogram,
     /// Consumer group lag per committed partition.
@@ -149,6 +155,18 @@ impl Metrics {
             isr_expands: counter(
                 "kafka_server_replicamanager_isrexpands_total",
                 "In-sync replica set expansions",
+            )?,
+            failed_isr_updates: counter(
+                "kafka_server_replicamanager_failedisrupdates_total",
+                "ISR changes a leader could not record",
+            )?,
+            leaders: gauge(
+                "kafka_server_replicamanager_leadercount",
+                "Partitions this broker leads",
+            )?,
+            under_min_isr: gauge(
+                "kafka_server_replicamanager_underminisrpartitioncount",
+                "Led partitions with fewer in-sync replicas than min.insync.replicas",
             )?,
             consumer_lag: gauge_vec(
                 "kafka_consumergroup_lag",

@@ -38,10 +38,8 @@ pub struct UpOptions {
 /// advertising pod IPs.
 pub fn kafka_cluster(name: &str, namespace: &str, brokers: u32) -> String {
     let replication = brokers.min(3);
-    // Followers do not copy data yet, so every partition's ISR is its leader alone: a higher
-    // min.insync.replicas (and transaction.state.log.min.isr) would refuse every acks=all
-    // write. It becomes replication - 1 when followers replicate.
-    let min_isr = 1;
+    // acks=all survives the loss of one replica, as Kafka's usual production settings.
+    let min_isr = replication.saturating_sub(1).max(1);
     format!(
         "apiVersion: tributary.dev/v1alpha1
 kind: KafkaCluster

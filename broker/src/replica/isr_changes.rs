@@ -16,10 +16,19 @@ pub trait IsrWriter: Send + Sync {
     fn write<'a>(&'a self, proposal: &'a IsrProposal) -> BoxFuture<'a, Option<i32>>;
 }
 
+/// Counters of ISR changes, as Kafka's ReplicaManager reports them.
+#[derive(Clone)]
+pub(crate) struct IsrCounters {
+    pub shrinks: prometheus::IntCounter,
+    pub expands: prometheus::IntCounter,
+    pub failed: prometheus::IntCounter,
+}
+
 /// Writes `proposal` with `writer` (none: refused at once) and reports the outcome to
-/// `partition`.
+/// `partition` and the counters.
 pub(crate) fn submit(
     writer: Option<Arc<dyn IsrWriter>>,
+    counters: Option<IsrCounters>,
     partition: Arc<Partition>,
     proposal: IsrProposal,
 ) {
@@ -27,8 +36,16 @@ pub(crate) fn submit(
         partition.isr_change_done(&proposal, None);
         return;
     };
+    let before = partition.isr_size();
     tokio::spawn(async move {
         let written = writer.write(&proposal).await;
+        if let Some(c) = &counters {
+            match written {
+                Some(_) if proposal.isr.len() < before => c.shrinks.inc(),
+                Some(_) => c.expands.inc(),
+                None => c.failed.inc(),
+            }
+        }
         match written {
             Some(epoch) => tracing::info!(
                 topic = proposal.topic,

@@ -53,6 +53,8 @@ pub struct ReplicaManager {
     fence: Arc<Fence>,
     /// Where leaders record ISR changes (cluster mode; a standalone broker has no followers).
     isr_writer: std::sync::OnceLock<Arc<dyn IsrWriter>>,
+    /// The counters those changes count in.
+    isr_counters: std::sync::OnceLock<super::isr_changes::IsrCounters>,
 }
 
 impl ReplicaManager {
@@ -68,6 +70,7 @@ impl ReplicaManager {
             pending: Mutex::new(HashSet::new()),
             fence: Arc::default(),
             isr_writer: std::sync::OnceLock::new(),
+            isr_counters: std::sync::OnceLock::new(),
         }
     }
 
@@ -76,9 +79,19 @@ impl ReplicaManager {
         let _ = self.isr_writer.set(writer);
     }
 
+    /// Sets the counters of ISR changes (once, when the broker's metrics exist).
+    pub(crate) fn set_isr_counters(&self, counters: super::isr_changes::IsrCounters) {
+        let _ = self.isr_counters.set(counters);
+    }
+
     /// Records an ISR change a hosted leader proposed, in the background.
     pub fn submit_isr_change(&self, partition: Arc<Partition>, proposal: IsrProposal) {
-        super::isr_changes::submit(self.isr_writer.get().cloned(), partition, proposal);
+        super::isr_changes::submit(
+            self.isr_writer.get().cloned(),
+            self.isr_counters.get().cloned(),
+            partition,
+            proposal,
+        );
     }
 
     /// Proposes removing followers that lagged for `max_lag_ms` from every ISR this broker

@@ -6,6 +6,7 @@ pub mod fetcher;
 mod isr_changes;
 mod manager;
 
+pub(crate) use isr_changes::IsrCounters;
 pub use isr_changes::IsrWriter;
 pub use manager::ReplicaManager;
 

@@ -244,8 +244,6 @@ impl RunningBroker {
             broker_lease_renew_interval_ms: Some(RENEW_MS),
             // Groups of the real clients form at once.
             group_initial_rebalance_delay_ms: Some(0),
-            // Followers do not replicate yet: every ISR is its leader alone.
-            transaction_state_log_min_isr: Some(1),
             ..Flags::default()
         })
         .unwrap_or_else(|e| panic!("config: {e}"));
