@@ -50,7 +50,12 @@ pub(crate) async fn handle(
                                 } else {
                                     p.with_log(|log| log.high_watermark())
                                 };
+                                // A new leader whose high watermark has not reached the start
+                                // of its epoch does not know the end yet (KIP-207).
+                                let settling =
+                                    p.epoch_start_offset() > p.with_log(|log| log.high_watermark());
                                 p.with_log(|log| match wanted.timestamp {
+                                    LATEST if settling => Err(ResponseError::OffsetNotAvailable),
                                     LATEST => Ok(Some((latest, -1))),
                                     EARLIEST | EARLIEST_LOCAL => {
                                         Ok(Some((log.log_start_offset(), -1)))

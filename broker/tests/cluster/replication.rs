@@ -144,3 +144,105 @@ async fn a_killed_leader_is_replaced_by_an_in_sync_follower_holding_every_acknow
     assert_eq!(read.iter().cloned().collect::<BTreeSet<_>>(), acked);
     cluster.stop().await;
 }
+
+/// The bytes of every running replica's log of `topic`-0 from offset 0, by broker.
+fn logs(cluster: &Operated, topic: &str) -> Vec<(i32, bytes::Bytes)> {
+    cluster
+        .brokers
+        .iter()
+        .filter_map(|b| {
+            let p = b.broker.replicas.get(topic, 0)?;
+            let end = p.with_log(|log| log.log_end_offset());
+            let plan = p.with_log(|log| log.read_plan(0, usize::MAX >> 1, end, true).ok())?;
+            Some((b.broker.config.broker_id, plan.load().ok()?))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn records_only_a_dead_leader_held_are_truncated_away_when_it_returns_to_a_new_leader() {
+    let mut cluster = Operated::start().await;
+    let bootstrap = cluster.broker(0).address.clone();
+    let created = java(
+        &[
+            "admin",
+            "--bootstrap",
+            &bootstrap,
+            "create-topic",
+            "--topic",
+            "drift",
+            "--partitions",
+            "1",
+            "--rf",
+            "3",
+            "--config",
+            "unclean.leader.election.enable=true",
+        ],
+        None,
+    )
+    .await;
+    assert!(
+        !created.iter().any(|l| l["event"] == "error"),
+        "{created:?}"
+    );
+    let layout = served(&cluster, "drift", 1).await;
+    let old_leader = i32::try_from(layout[0].1).unwrap_or(-1);
+    let followers: Vec<i32> = (0..3).filter(|id| *id != old_leader).collect();
+    let bootstrap = cluster.broker(old_leader).address.clone();
+    let shared = produce(&bootstrap, "drift", 100, "shared").await;
+    assert_eq!(count(&shared, "ack"), 100, "{shared:?}");
+    wait_for_isr(&cluster, "drift-0", 3).await;
+    wait_until("the followers to hold the shared records", || async {
+        let all = positions(&cluster, "drift");
+        (all.len() == 3 && all.iter().all(|p| *p == (100, 100))).then_some(())
+    })
+    .await;
+
+    // The followers die; the controller leaves the leader alone in the ISR, and it takes
+    // writes nobody copies.
+    for id in &followers {
+        cluster.kill(*id);
+    }
+    wait_for_isr(&cluster, "drift-0", 1).await;
+    let lonely = produce(&bootstrap, "drift", 50, "lonely").await;
+    assert_eq!(count(&lonely, "ack"), 50, "{lonely:?}");
+
+    // The leader dies; the followers return and, unclean election allowed, one leads.
+    cluster.kill(old_leader);
+    for id in &followers {
+        cluster.restart(*id).await;
+    }
+    let bootstrap = cluster.broker(followers[0]).address.clone();
+    let new_leader = wait_until("a returned follower to lead", || async {
+        let status = cluster
+            .plane
+            .api::<KafkaPartition>()
+            .get("drift-0")
+            .await
+            .ok()?
+            .status?;
+        followers.contains(&status.leader).then_some(status.leader)
+    })
+    .await;
+    let after = produce(&bootstrap, "drift", 30, "after").await;
+    assert_eq!(count(&after, "ack"), 30, "{after:?}");
+
+    // The old leader returns: its 50 lonely records go, and every replica holds the same log.
+    cluster.restart(old_leader).await;
+    wait_for_isr(&cluster, "drift-0", 3).await;
+    let same = wait_until("every replica to hold the same 130 records", || async {
+        let logs = logs(&cluster, "drift");
+        let ends = positions(&cluster, "drift");
+        let first = logs.first()?.1.clone();
+        (logs.len() == 3
+            && ends.iter().all(|p| p.0 == 130)
+            && logs.iter().all(|(_, bytes)| *bytes == first))
+        .then_some(first)
+    })
+    .await;
+    assert!(!same.is_empty());
+    let read = read_values(&consume_all(&bootstrap, "drift", 130).await);
+    assert_eq!(read.len(), 130, "{new_leader} leads: {read:?}");
+    assert!(read.iter().all(|v| !v.starts_with("lonely")));
+    cluster.stop().await;
+}

@@ -75,7 +75,7 @@ scenarios! {
         => crate::scenario::prometheus::run;
     a_kafka_topic_is_provisioned_serves_java_clients_grows_takes_config_and_is_deleted_from_every_broker
         => crate::scenario::topics::run;
-    a_leader_killed_with_sigkill_restarts_leads_again_and_loses_no_acknowledged_record
+    a_leader_killed_with_sigkill_fails_over_to_an_in_sync_follower_rejoins_and_loses_no_acknowledged_record
         => crate::scenario::durability::run;
 }
 

@@ -1,7 +1,8 @@
 //! durability: the leader of a replicated partition is killed with SIGKILL between two rounds
-//! of acks=all writes through the Java client; its pod restarts it as a new incarnation, the
-//! controller gives the partition back to it (the last member of the ISR) and every
-//! acknowledged record reads back, none twice.
+//! of acks=all writes through the Java client; the controller hands the partition to an
+//! in-sync follower within the lease bound, writes go on there, the pod restarts the killed
+//! broker as a new incarnation that catches up and rejoins the ISR, and every acknowledged
+//! record reads back, none twice.
 
 use std::collections::BTreeSet;
 
@@ -9,7 +10,7 @@ use tributary_e2e::clients::java;
 
 use crate::env::{wait, Driver, Env};
 
-use super::{kafka_cluster, ready, REACT, READY};
+use super::{kafka_cluster, ready, READY};
 
 const NS: &str = "durability";
 const CLUSTER: &str = "vault";
@@ -38,15 +39,30 @@ async fn produce(bootstrap: &str, prefix: &str, count: usize) -> usize {
     lines.iter().filter(|l| l["event"] == "ack").count()
 }
 
-/// The partition's leader as the KafkaPartition object records it, once it has one.
-async fn leader(env: &Env) -> i64 {
-    wait("ledger-0 to have a leader", REACT, || async {
+/// The partition's status as the KafkaPartition object records it, once `accept` takes it.
+async fn status(
+    env: &Env,
+    what: &str,
+    accept: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    wait(what, READY, || async {
         let kp = env
             .get_json(&["kafkapartition", &format!("{TOPIC}-0"), "-n", NS])
             .await;
-        kp["status"]["leader"].as_i64().filter(|l| *l >= 0)
+        let status = kp["status"].clone();
+        accept(&status).then_some(status)
     })
     .await
+}
+
+/// The ISR's broker ids and incarnations.
+fn isr(status: &serde_json::Value) -> Vec<(i64, i64)> {
+    status["isr"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| Some((e["brokerId"].as_i64()?, e["brokerEpoch"].as_i64()?)))
+        .collect()
 }
 
 pub(crate) async fn run(driver: Driver) {
@@ -65,8 +81,12 @@ pub(crate) async fn run(driver: Driver) {
          spec: {{clusterRef: {CLUSTER}, partitions: 1, replicationFactor: 3}}\n"
     ))
     .await;
-    let first = leader(&env).await;
     assert_eq!(produce(&bootstrap, "before-", 300).await, 300);
+    let replicated = status(&env, "both followers to join the ISR", |s| {
+        s["leader"].as_i64().is_some_and(|l| l >= 0) && isr(s).len() == 3
+    })
+    .await;
+    let first = replicated["leader"].as_i64().unwrap_or(-1);
 
     let pod = format!("{CLUSTER}-broker-{first}");
     let incarnation = |lease: serde_json::Value| {
@@ -77,17 +97,26 @@ pub(crate) async fn run(driver: Driver) {
     let lease_name = format!("{CLUSTER}-broker-{first}");
     let before = incarnation(env.get_json(&["lease", &lease_name, "-n", NS]).await);
     env.kill(NS, &pod, "broker").await;
-    wait("the killed broker to register again", READY, || async {
-        let now = incarnation(env.get_json(&["lease", &lease_name, "-n", NS]).await);
-        (now > before).then_some(())
+    status(&env, "an in-sync follower to lead", |s| {
+        s["leader"].as_i64().is_some_and(|l| l >= 0 && l != first)
     })
     .await;
     assert_eq!(
         produce(&bootstrap, "after-", 300).await,
         300,
-        "acks=all writes succeed once the restarted leader leads again"
+        "acks=all writes succeed on the new leader"
     );
-    assert_eq!(leader(&env).await, first, "the last ISR member leads again");
+    let now = wait("the killed broker to register again", READY, || async {
+        let now = incarnation(env.get_json(&["lease", &lease_name, "-n", NS]).await);
+        now.filter(|n| Some(*n) > before)
+    })
+    .await;
+    status(
+        &env,
+        "the returned broker to rejoin the ISR as its new incarnation",
+        |s| isr(s).contains(&(first, now)) && isr(s).len() == 3,
+    )
+    .await;
 
     let records = java(
         &[
