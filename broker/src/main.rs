@@ -44,7 +44,16 @@ async fn main() -> anyhow::Result<()> {
     };
     let http = tokio::spawn(tributary_broker::http::serve(broker.clone(), http));
     tracing::info!(cluster_id = %broker.cluster_id, topics = broker.metadata.image().topics().count(), "broker ready");
-    server::run(broker.clone(), listener, shutdown_signal()).await;
+    let draining = broker.clone();
+    let shutdown = async move {
+        shutdown_signal().await;
+        tributary_broker::kube::shutdown::controlled_shutdown(
+            &draining,
+            tributary_broker::kube::shutdown::CONTROLLED_SHUTDOWN_TIMEOUT,
+        )
+        .await;
+    };
+    server::run(broker.clone(), listener, shutdown).await;
     if let Some(registrar) = &broker.registrar {
         // The controller re-elects this broker's partitions at once instead of after expiry.
         if let Err(error) = registrar.release().await {

@@ -11,6 +11,7 @@ pub mod image;
 pub mod isr;
 mod names;
 pub mod registration;
+pub mod shutdown;
 pub mod source;
 pub mod start;
 pub mod watcher;

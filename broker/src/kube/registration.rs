@@ -104,6 +104,13 @@ impl Registrar {
         )))
     }
 
+    /// Announces a controlled shutdown in the Lease (renewals go on carrying it), so the
+    /// controller moves this broker's leaderships to in-sync followers while it still serves.
+    pub async fn begin_shutdown(&self) -> Result<(), KubeError> {
+        self.me.lock().shutting_down = true;
+        self.renew().await
+    }
+
     /// This process's incarnation epoch.
     pub fn incarnation(&self) -> i64 {
         self.me.lock().incarnation

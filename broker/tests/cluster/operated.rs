@@ -80,6 +80,16 @@ impl Operated {
         self.brokers.remove(position).kill();
     }
 
+    /// Stops broker `id` as SIGTERM does, handing its leaderships over first.
+    pub(crate) async fn stop_controlled(&mut self, id: i32) {
+        let position = self
+            .brokers
+            .iter()
+            .position(|b| b.broker.config.broker_id == id)
+            .unwrap_or_else(|| panic!("broker {id} is not running"));
+        self.brokers.remove(position).shutdown_controlled().await;
+    }
+
     /// Starts broker `id` again on its data directory, as a new incarnation.
     pub(crate) async fn restart(&mut self, id: i32) {
         let lease = format!("demo-broker-{id}");

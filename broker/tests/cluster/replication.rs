@@ -246,3 +246,42 @@ async fn records_only_a_dead_leader_held_are_truncated_away_when_it_returns_to_a
     assert!(read.iter().all(|v| !v.starts_with("lonely")));
     cluster.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rolling_restart_moves_leadership_before_each_broker_stops_and_loses_nothing() {
+    let mut cluster = Operated::start().await;
+    cluster.plane.create_topic("rolling", 3, 3).await;
+    served(&cluster, "rolling", 3).await;
+    for p in 0..3 {
+        wait_for_isr(&cluster, &format!("rolling-{p}"), 3).await;
+    }
+    let mut acked = BTreeSet::new();
+    for id in 0..3 {
+        let other = (id + 1) % 3;
+        let bootstrap = cluster.broker(other).address.clone();
+        let prefix = format!("r{id}-");
+        let lines = produce(&bootstrap, "rolling", 100, &prefix).await;
+        assert_eq!(count(&lines, "ack"), 100, "{lines:?}");
+        acked.extend(acked_values(&lines, &prefix));
+        // The broker leaves only once it leads nothing: the controller moved its
+        // leaderships to in-sync followers while it still served.
+        let stopping = cluster.broker(id).broker.clone();
+        cluster.stop_controlled(id).await;
+        let image = stopping.metadata.image();
+        let still_led = image
+            .replicas_of(id)
+            .filter(|(_, _, s)| s.leader == id)
+            .count();
+        assert_eq!(still_led, 0, "broker {id} handed every leadership over");
+        drop(stopping);
+        cluster.restart(id).await;
+        for p in 0..3 {
+            wait_for_isr(&cluster, &format!("rolling-{p}"), 3).await;
+        }
+    }
+    let bootstrap = cluster.broker(0).address.clone();
+    let read = read_values(&consume_all(&bootstrap, "rolling", 300).await);
+    assert_eq!(read.len(), 300, "each record once");
+    assert_eq!(read.into_iter().collect::<BTreeSet<_>>(), acked);
+    cluster.stop().await;
+}

@@ -276,7 +276,14 @@ impl RunningBroker {
         }
     }
 
-    /// Stops serving and releases the registration, as a broker does on SIGTERM.
+    /// Hands the broker's leaderships over as it does on SIGTERM (controlled shutdown), then
+    /// stops it.
+    pub async fn shutdown_controlled(self) {
+        tributary_broker::kube::shutdown::controlled_shutdown(&self.broker, DEADLINE).await;
+        self.shutdown().await;
+    }
+
+    /// Stops serving and releases the registration.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
