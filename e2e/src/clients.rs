@@ -104,15 +104,9 @@ async fn java_classpath() -> &'static str {
         .await
 }
 
-/// Runs `KafkaCli <args>` (see broker/tests/clients/java/KafkaCli.java), returning the JSON
-/// lines it printed; a non-zero exit fails the test.
-pub async fn java(args: &[&str], stdin: Option<&str>) -> Vec<Value> {
-    java_main("KafkaCli", args, stdin).await
-}
-
-/// Runs `<class> <args>` from broker/tests/clients/java (`KafkaCli`, `GroupCli`), returning
-/// the JSON lines it printed; a non-zero exit fails the test.
-pub async fn java_main(class: &str, args: &[&str], stdin: Option<&str>) -> Vec<Value> {
+/// `java <class>` from broker/tests/clients/java (compiled on first use) with stdin, stdout
+/// and stderr piped and killed when dropped; callers add the arguments and spawn it.
+pub(crate) async fn java_command(class: &str) -> tokio::process::Command {
     let classpath = java_classpath().await;
     let mut cmd = tokio::process::Command::new("java");
     cmd.args([
@@ -122,12 +116,23 @@ pub async fn java_main(class: &str, args: &[&str], stdin: Option<&str>) -> Vec<V
         classpath,
         class,
     ])
-    .args(args)
     .stdin(std::process::Stdio::piped())
     .stdout(std::process::Stdio::piped())
     .stderr(std::process::Stdio::piped())
     .kill_on_drop(true);
-    let mut child = cmd.spawn().expect("java");
+    cmd
+}
+
+/// Runs `KafkaCli <args>` (see broker/tests/clients/java/KafkaCli.java), returning the JSON
+/// lines it printed; a non-zero exit fails the test.
+pub async fn java(args: &[&str], stdin: Option<&str>) -> Vec<Value> {
+    java_main("KafkaCli", args, stdin).await
+}
+
+/// Runs `<class> <args>` from broker/tests/clients/java (`KafkaCli`, `GroupCli`), returning
+/// the JSON lines it printed; a non-zero exit fails the test.
+pub async fn java_main(class: &str, args: &[&str], stdin: Option<&str>) -> Vec<Value> {
+    let mut child = java_command(class).await.args(args).spawn().expect("java");
     if let Some(mut input) = child.stdin.take() {
         input
             .write_all(stdin.unwrap_or_default().as_bytes())

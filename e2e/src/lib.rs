@@ -65,6 +65,13 @@
 //! - [`prometheus`]: targets and scrape jobs as Prometheus' Kubernetes discovery and
 //!   prometheus-operator make them, for the real Prometheus.
 //!
+//! # Client histories
+//!
+//! [`history`]: a Jepsen-style checker over what clients saw (every send attempt's outcome
+//! and a read-back of the topic: lost writes, duplicates, non-monotonic offsets, reads of
+//! values never acknowledged), and a Java-client driver that records such histories while a
+//! test kills brokers.
+//!
 //! # Not modelled
 //!
 //! Requests relying on these behave differently from a real cluster: authentication,
@@ -93,6 +100,7 @@
 pub mod apiserver;
 pub mod clients;
 pub mod controllers;
+pub mod history;
 pub mod kubeconfig;
 pub mod kubelet;
 pub mod local;

@@ -103,6 +103,9 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  *          writes each value with "-out" appended to T2, committing output and input offsets
  *          in one transaction per poll (offsets with the consumer's group metadata, KIP-447).
  *          prints {"event":"done","copied":n,"transactions":t}
+ * history-produce | history-consume
+ *          an idempotent producer's send history and a read-back of a topic, for the
+ *          consistency checker: see HistoryCli.java
  * </pre>
  * Errors expected by a test are printed as {"event":"error","error":"ExceptionClass",...}
  * and the exit code stays 0; anything unexpected exits non-zero.
@@ -111,7 +114,7 @@ public final class KafkaCli {
 
     public static void main(String[] argv) throws Exception {
         if (argv.length == 0) {
-            System.err.println("usage: KafkaCli produce|consume|admin|offsets ...");
+            System.err.println("usage: KafkaCli produce|consume|admin|offsets|txn|eos|history-produce|history-consume ...");
             System.exit(64);
         }
         Args args = new Args(Arrays.copyOfRange(argv, 1, argv.length));
@@ -122,6 +125,8 @@ public final class KafkaCli {
             case "offsets": offsets(args); break;
             case "txn": txn(args); break;
             case "eos": eos(args); break;
+            case "history-produce": HistoryCli.produce(args); break;
+            case "history-consume": HistoryCli.consume(args); break;
             default:
                 System.err.println("unknown subcommand " + argv[0]);
                 System.exit(64);
@@ -136,10 +141,7 @@ public final class KafkaCli {
     // ---------------------------------------------------------------------------------------
 
     static void produce(Args args) throws Exception {
-        Properties props = new Properties();
-        props.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, args.required("bootstrap"));
-        props.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
-        props.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+        Properties props = producerProps(args.required("bootstrap"));
         // Bounded so a broker that keeps refusing fails the test in time, not the suite's timeout.
         props.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, "30000");
         props.put(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, "15000");
@@ -217,10 +219,7 @@ public final class KafkaCli {
     // ---------------------------------------------------------------------------------------
 
     static void txn(Args args) throws Exception {
-        Properties props = new Properties();
-        props.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, args.required("bootstrap"));
-        props.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
-        props.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+        Properties props = producerProps(args.required("bootstrap"));
         props.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, args.required("transactional-id"));
         props.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, "30000");
         props.put(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, "15000");
@@ -264,18 +263,12 @@ public final class KafkaCli {
 
     static void eos(Args args) throws Exception {
         String bootstrap = args.required("bootstrap");
-        Properties cprops = new Properties();
-        cprops.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-        cprops.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
-        cprops.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        Properties cprops = consumerProps(bootstrap);
         cprops.put(ConsumerConfig.GROUP_ID_CONFIG, args.required("group"));
         cprops.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
         cprops.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
         cprops.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
-        Properties pprops = new Properties();
-        pprops.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-        pprops.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
-        pprops.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+        Properties pprops = producerProps(bootstrap);
         pprops.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, args.required("transactional-id"));
         String output = args.required("output");
         long count = Long.parseLong(args.required("count"));
@@ -313,10 +306,7 @@ public final class KafkaCli {
     // ---------------------------------------------------------------------------------------
 
     static void consume(Args args) {
-        Properties props = new Properties();
-        props.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, args.required("bootstrap"));
-        props.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
-        props.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        Properties props = consumerProps(args.required("bootstrap"));
         props.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
         props.put(ConsumerConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, "20000");
         String group = args.get("group", null);
@@ -382,10 +372,7 @@ public final class KafkaCli {
     static void offsets(Args args) throws Exception {
         String bootstrap = args.required("bootstrap");
         TopicPartition tp = new TopicPartition(args.required("topic"), Integer.parseInt(args.get("partition", "0")));
-        Properties props = new Properties();
-        props.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-        props.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
-        props.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        Properties props = consumerProps(bootstrap);
         props.putAll(args.props());
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("event", "offsets");
@@ -685,6 +672,24 @@ public final class KafkaCli {
     // helpers
     // ---------------------------------------------------------------------------------------
 
+    /** A byte-array producer's settings for `bootstrap`; callers add the rest. */
+    static Properties producerProps(String bootstrap) {
+        Properties props = new Properties();
+        props.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        props.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+        props.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+        return props;
+    }
+
+    /** A byte-array consumer's settings for `bootstrap`; callers add the rest. */
+    static Properties consumerProps(String bootstrap) {
+        Properties props = new Properties();
+        props.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        props.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        props.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        return props;
+    }
+
     static byte[] bytes(String s) {
         return s == null ? null : s.getBytes(StandardCharsets.UTF_8);
     }
@@ -701,13 +706,15 @@ public final class KafkaCli {
 
     static synchronized void emit(Map<String, Object> o) {
         System.out.println(Json.write(o));
+        // Tests follow some runs line by line (acks so far) while they go on.
+        System.out.flush();
     }
 
     /** `--name value` options (repeatable), `--flag` booleans and positional words. */
     static final class Args {
         private final Map<String, List<String>> options = new LinkedHashMap<>();
         private final List<String> positional = new ArrayList<>();
-        private static final List<String> FLAGS = Arrays.asList("stdin", "validate-only", "legacy", "strict", "drop");
+        private static final List<String> FLAGS = Arrays.asList("stdin", "validate-only", "legacy", "strict", "drop", "stdin-stop");
 
         Args(String[] argv) {
             for (int i = 0; i < argv.length; i++) {
