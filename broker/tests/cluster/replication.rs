@@ -285,3 +285,39 @@ async fn a_rolling_restart_moves_leadership_before_each_broker_stops_and_loses_n
     assert_eq!(read.into_iter().collect::<BTreeSet<_>>(), acked);
     cluster.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killing_the_leader_during_idempotent_production_loses_and_duplicates_no_acknowledged_record(
+) {
+    use std::time::Duration;
+    use tributary_e2e::history::{check, read_back, Workload};
+
+    let mut cluster = Operated::start().await;
+    cluster.plane.create_topic("history", 1, 3).await;
+    let layout = served(&cluster, "history", 1).await;
+    let leader = i32::try_from(layout[0].1).unwrap_or(-1);
+    wait_for_isr(&cluster, "history-0", 3).await;
+    let survivor = (0..3).find(|id| *id != leader).unwrap_or(0);
+    let bootstrap = cluster.broker(survivor).address.clone();
+    let mut workload = Workload::new(&bootstrap, "history");
+    workload.count = Some(2_000);
+    workload.rate = Some(400.0);
+    let producing = workload.start().await;
+    producing.wait_for_acks(400, Duration::from_secs(60)).await;
+    cluster.kill(leader);
+    let history = producing.finish().await;
+    let reads = read_back(&bootstrap, "history", Duration::from_secs(60)).await;
+    check(&history, &reads).assert_clean();
+    assert_eq!(
+        history.acked(),
+        2_000,
+        "every record acknowledged after the failover"
+    );
+    let gap = history.longest_ack_gap().unwrap_or_default();
+    println!("longest pause between acknowledgements across the kill: {gap:?}");
+    assert!(
+        gap < Duration::from_secs(15),
+        "produce resumed within the lease bound: {gap:?}"
+    );
+    cluster.stop().await;
+}
