@@ -10,12 +10,15 @@ use kube::core::Rule;
 /// itself (broker id, listeners, advertised listeners, log dirs, rack) is deliberately absent.
 pub const BROKER_CONFIG_KEYS: &[&str] = &[
     "auto.create.topics.enable",
+    "auto.leader.rebalance.enable",
     "compression.type",
     "default.replication.factor",
     "delete.topic.enable",
     "group.initial.rebalance.delay.ms",
     "group.max.session.timeout.ms",
     "group.min.session.timeout.ms",
+    "leader.imbalance.check.interval.seconds",
+    "leader.imbalance.per.broker.percentage",
     "log.cleanup.policy",
     "log.flush.interval.messages",
     "log.flush.interval.ms",
@@ -168,6 +171,11 @@ fn check_value(key: &str, value: &str) -> Result<(), ConfigError> {
                 return Err(bad("CreateTime or LogAppendTime"));
             }
         }
+        // Kafka's atLeast(1): a zero interval would check without pause.
+        "leader.imbalance.check.interval.seconds" => match value.parse::<i64>() {
+            Ok(n) if n >= 1 => {}
+            _ => return Err(bad("an integer >= 1 (seconds)")),
+        },
         "min.cleanable.dirty.ratio" => match value.parse::<f64>() {
             Ok(r) if (0.0..=1.0).contains(&r) => {}
             _ => return Err(bad("a number between 0 and 1")),
@@ -223,6 +231,23 @@ mod tests {
         assert!(validate_topic_config(&topic(&[("segment.bytes", Some("-5"))])).is_err());
         assert!(validate_topic_config(&topic(&[("retention.ms", Some("1d"))])).is_err());
         assert!(validate_topic_config(&topic(&[("log.dirs", Some("/x"))])).is_err());
+    }
+
+    #[test]
+    fn leader_balancing_settings_are_checked() {
+        let broker = |k: &str, v: &str| -> BTreeMap<String, String> {
+            [(k.to_owned(), v.to_owned())].into()
+        };
+        for (k, v, ok) in [
+            ("auto.leader.rebalance.enable", "false", true),
+            ("auto.leader.rebalance.enable", "yes", false),
+            ("leader.imbalance.per.broker.percentage", "0", true),
+            ("leader.imbalance.per.broker.percentage", "-1", false),
+            ("leader.imbalance.check.interval.seconds", "1", true),
+            ("leader.imbalance.check.interval.seconds", "0", false),
+        ] {
+            assert_eq!(validate_broker_config(&broker(k, v)).is_ok(), ok, "{k}={v}");
+        }
     }
 
     #[test]

@@ -16,7 +16,10 @@ pub mod registration;
 pub mod topic;
 
 pub use cluster::{KafkaCluster, KafkaClusterSpec, KafkaClusterStatus};
-pub use partition::{IsrEntry, KafkaPartition, KafkaPartitionSpec, KafkaPartitionStatus};
+pub use partition::{
+    ElectionType, IsrEntry, KafkaPartition, KafkaPartitionSpec, KafkaPartitionStatus,
+    ELECT_LEADER_ANNOTATION,
+};
 pub use topic::{KafkaTopic, KafkaTopicSpec, KafkaTopicStatus, TopicPhase};
 
 /// API group of every Tributary resource.

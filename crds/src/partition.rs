@@ -30,6 +30,63 @@ use crate::topic::MAX_REPLICATION_FACTOR;
 /// Leader id of a partition that has none.
 pub const NO_LEADER: i32 = -1;
 
+/// Annotation asking the controller for a leader election of this partition: Kafka's
+/// ElectLeaders (KIP-460) as a Kubernetes object. The value is an [`ElectionType`]
+/// (`preferred` or `unclean`). A broker serving ElectLeaders sets it with a patch, and so can a
+/// human (`kubectl annotate kp orders-0 tributary.dev/elect-leader=preferred`).
+///
+/// The contract:
+/// - The controller acts on it at its next pass over the partition, once the failover rules
+///   leave the partition as it is (a dead or shutting-down leader is replaced first; each status
+///   write makes one change, so epochs rise once per change).
+/// - `preferred`: if the first replica of `spec.replicas` is alive (the controller has seen its
+///   Lease renewed), not shutting down, in the ISR under its current incarnation and not the
+///   leader, it becomes the leader (leader and partition epochs + 1, ISR unchanged), whatever
+///   `auto.leader.rebalance.enable` and the imbalance threshold say.
+/// - `unclean`: if the partition has no leader, the first live replica in assignment order that
+///   is not shutting down leads alone in the ISR even if it was not in it (as
+///   `unclean.leader.election.enable` would; records acknowledged by the old ISR may be lost).
+///   A partition with a leader is left as it is.
+/// - Then the controller removes the annotation (a write conditional on the resourceVersion it
+///   read, so a request made meanwhile is decided again, not dropped). It removes it too when the
+///   request cannot be satisfied or its value is not an [`ElectionType`], with a Warning Event on
+///   the KafkaPartition saying why.
+/// - The requester waits for the annotation to go, then reads `status`: a `preferred` request
+///   succeeded if `status.leader` is the first replica (else Kafka's
+///   PREFERRED_LEADER_NOT_AVAILABLE), an `unclean` one if `status.leader` is not -1 (else
+///   ELIGIBLE_LEADERS_NOT_AVAILABLE). ELECTION_NOT_NEEDED is for the requester to tell before
+///   asking, as Kafka's controller does: the preferred replica already leads, or (unclean) the
+///   partition has a leader.
+pub const ELECT_LEADER_ANNOTATION: &str = "tributary.dev/elect-leader";
+
+/// The elections [`ELECT_LEADER_ANNOTATION`] asks for, as in Kafka's ElectLeaders request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ElectionType {
+    /// Move leadership to the preferred (first) replica if it is an eligible ISR member.
+    Preferred,
+    /// Elect any live replica of a partition without a leader, in or out of the ISR.
+    Unclean,
+}
+
+impl ElectionType {
+    /// The annotation value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ElectionType::Preferred => "preferred",
+            ElectionType::Unclean => "unclean",
+        }
+    }
+
+    /// The election an annotation value names, if it names one.
+    pub fn parse(value: &str) -> Option<ElectionType> {
+        match value {
+            "preferred" => Some(ElectionType::Preferred),
+            "unclean" => Some(ElectionType::Unclean),
+            _ => None,
+        }
+    }
+}
+
 /// A partition's assignment.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[kube(
@@ -127,5 +184,46 @@ impl KafkaPartition {
     /// The object name of partition `partition` of the KafkaTopic named `kafka_topic`.
     pub fn object_name(kafka_topic: &str, partition: i32) -> String {
         format!("{kafka_topic}-{partition}")
+    }
+
+    /// The value of the [`ELECT_LEADER_ANNOTATION`] request on this partition, if any.
+    pub fn election_request(&self) -> Option<&str> {
+        self.metadata
+            .annotations
+            .as_ref()?
+            .get(ELECT_LEADER_ANNOTATION)
+            .map(String::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn election_types_round_trip_through_their_annotation_values() {
+        for t in [ElectionType::Preferred, ElectionType::Unclean] {
+            assert_eq!(ElectionType::parse(t.as_str()), Some(t));
+        }
+        assert_eq!(ElectionType::parse("PREFERRED"), None);
+        assert_eq!(ElectionType::parse(""), None);
+    }
+
+    #[test]
+    fn the_election_request_is_read_from_the_annotation() {
+        let mut p = KafkaPartition::new(
+            "t-0",
+            KafkaPartitionSpec {
+                cluster_ref: "demo".into(),
+                topic: "t".into(),
+                topic_id: "AAAAAAAAAAAAAAAAAAAAAA".into(),
+                partition: 0,
+                replicas: vec![0],
+            },
+        );
+        assert_eq!(p.election_request(), None);
+        p.metadata.annotations =
+            Some([(ELECT_LEADER_ANNOTATION.to_owned(), "unclean".to_owned())].into());
+        assert_eq!(p.election_request(), Some("unclean"));
     }
 }
