@@ -1,6 +1,8 @@
 //! Prometheus metrics: reconcile counts, errors by kind, durations per controller, whether
-//! this replica is the leader, and the controller role's work (partition leadership changes,
-//! conditional writes and their conflicts, offline partitions, live brokers). Served on
+//! this replica is the leader, and the controller role's work (partition leadership changes
+//! by kind, conditional writes and their conflicts, election requests answered, offline and
+//! preferred-leader-imbalanced partitions, live brokers), named after what Kafka's controller
+//! reports (OfflinePartitionsCount, PreferredReplicaImbalanceCount, elections by kind). Served on
 //! `/metrics` by [`crate::http`].
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -18,6 +20,16 @@ use crate::controller::election::Change;
 /// Results of a controller write, as labelled in `tributary_operator_controller_writes_total`.
 const WRITE_RESULTS: [&str; 4] = ["ok", "conflict", "error", "refused"];
 
+/// Per-cluster partition counts one controller pass publishes as gauges.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClusterCounts {
+    /// Partitions without a leader (Kafka's OfflinePartitionsCount).
+    pub offline: i64,
+    /// Partitions whose leader is not their preferred replica, offline ones included (Kafka's
+    /// PreferredReplicaImbalanceCount).
+    pub imbalanced: i64,
+}
+
 /// The operator's metrics and readiness flag.
 pub struct Metrics {
     registry: Registry,
@@ -32,6 +44,8 @@ pub struct Metrics {
     partition_changes: IntCounterVec,
     controller_writes: IntCounterVec,
     offline_partitions: IntGaugeVec,
+    imbalanced_partitions: IntGaugeVec,
+    election_requests: IntCounterVec,
     live_brokers: IntGaugeVec,
     controller_pass: Histogram,
 }
@@ -89,7 +103,7 @@ impl Metrics {
         let partition_changes = IntCounterVec::new(
             Opts::new(
                 "tributary_operator_partition_changes_total",
-                "KafkaPartition status changes the controller wrote, by kind (initial, clean, unclean, offline, isr_shrink)",
+                "KafkaPartition status changes the controller wrote, by kind (initial, clean, unclean, preferred, offline, isr_shrink): leader elections by kind, and the other transitions",
             ),
             &["change"],
         )?;
@@ -106,6 +120,20 @@ impl Metrics {
                 "Partitions without a leader, as the active controller sees them",
             ),
             &["namespace", "cluster"],
+        )?;
+        let imbalanced_partitions = IntGaugeVec::new(
+            Opts::new(
+                "tributary_operator_preferred_replica_imbalance",
+                "Partitions whose leader is not their preferred (first) replica, offline ones included, as the active controller sees them",
+            ),
+            &["namespace", "cluster"],
+        )?;
+        let election_requests = IntCounterVec::new(
+            Opts::new(
+                "tributary_operator_election_requests_total",
+                "Election requests (the tributary.dev/elect-leader annotation, Kafka's ElectLeaders) answered, by election type and result (elected, not_needed, not_possible, invalid)",
+            ),
+            &["type", "result"],
         )?;
         let live_brokers = IntGaugeVec::new(
             Opts::new(
@@ -124,15 +152,11 @@ impl Metrics {
         registry.register(Box::new(partition_changes.clone()))?;
         registry.register(Box::new(controller_writes.clone()))?;
         registry.register(Box::new(offline_partitions.clone()))?;
+        registry.register(Box::new(imbalanced_partitions.clone()))?;
+        registry.register(Box::new(election_requests.clone()))?;
         registry.register(Box::new(live_brokers.clone()))?;
         registry.register(Box::new(controller_pass.clone()))?;
-        for change in [
-            Change::Initial,
-            Change::CleanElection,
-            Change::UncleanElection,
-            Change::Offline,
-            Change::IsrShrink,
-        ] {
+        for change in Change::ALL {
             partition_changes.with_label_values(&[change.label()]);
         }
         for result in WRITE_RESULTS {
@@ -149,6 +173,8 @@ impl Metrics {
             partition_changes,
             controller_writes,
             offline_partitions,
+            imbalanced_partitions,
+            election_requests,
             live_brokers,
             controller_pass,
         })
@@ -201,25 +227,51 @@ impl Metrics {
         self.controller_writes.with_label_values(&[result]).get()
     }
 
-    /// Sets the live-broker and offline-partition gauges from one controller pass; clusters no
-    /// longer seen lose their series.
+    /// Sets the live-broker, offline-partition and imbalance gauges from one controller pass;
+    /// clusters no longer seen lose their series.
     pub fn set_controller_gauges(
         &self,
         live: &BTreeMap<(String, String), BTreeSet<i32>>,
-        offline: &BTreeMap<(String, String), i64>,
+        counts: &BTreeMap<(String, String), ClusterCounts>,
     ) {
         self.live_brokers.reset();
         self.offline_partitions.reset();
+        self.imbalanced_partitions.reset();
         for ((ns, cluster), ids) in live {
             self.live_brokers
                 .with_label_values(&[ns.as_str(), cluster.as_str()])
                 .set(i64::try_from(ids.len()).unwrap_or(i64::MAX));
         }
-        for ((ns, cluster), n) in offline {
+        for ((ns, cluster), c) in counts {
+            let labels = [ns.as_str(), cluster.as_str()];
             self.offline_partitions
-                .with_label_values(&[ns.as_str(), cluster.as_str()])
-                .set(*n);
+                .with_label_values(&labels)
+                .set(c.offline);
+            self.imbalanced_partitions
+                .with_label_values(&labels)
+                .set(c.imbalanced);
         }
+    }
+
+    /// Preferred-replica imbalanced partitions of `cluster` in `namespace` at the last pass.
+    pub fn preferred_replica_imbalance(&self, namespace: &str, cluster: &str) -> i64 {
+        self.imbalanced_partitions
+            .with_label_values(&[namespace, cluster])
+            .get()
+    }
+
+    /// Counts an answered election request by election type and result.
+    pub fn election_request(&self, election_type: &str, result: &str) {
+        self.election_requests
+            .with_label_values(&[election_type, result])
+            .inc();
+    }
+
+    /// Election requests of `election_type` answered with `result` so far.
+    pub fn election_requests(&self, election_type: &str, result: &str) -> u64 {
+        self.election_requests
+            .with_label_values(&[election_type, result])
+            .get()
     }
 
     /// Offline partitions of `cluster` in `namespace` at the last controller pass.

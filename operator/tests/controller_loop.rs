@@ -5,7 +5,7 @@
 mod common;
 
 use common::{
-    create_cluster, merge_patch, metrics, obj, partitions_of, partitions_where, setup,
+    create_cluster, expand_isr, merge_patch, metrics, obj, partitions_of, partitions_where, setup,
     start_operator, wait_until, SimBroker, DEADLINE, NS,
 };
 use k8s_openapi::api::apps::v1::StatefulSet;
@@ -234,28 +234,8 @@ async fn operator_drives_cluster_and_topics_through_their_lifecycle() {
 
     // Partition 0's followers catch up and its leader adds them to the ISR (as a replicating
     // leader does); then the leader dies: a live in-sync replica takes over with a higher epoch.
-    let mut caught_up = after[0].clone();
-    if let Some(st) = caught_up.status.as_mut() {
-        st.isr = caught_up
-            .spec
-            .replicas
-            .iter()
-            .map(|&broker_id| tributary_crds::IsrEntry {
-                broker_id,
-                broker_epoch: brokers
-                    .iter()
-                    .find(|b| b.id == broker_id)
-                    .map_or(0, |b| b.incarnation),
-            })
-            .collect();
-        st.partition_epoch += 1;
-    }
-    let name = caught_up.metadata.name.clone().unwrap_or_default();
-    Api::<tributary_crds::KafkaPartition>::namespaced(client.clone(), NS)
-        .replace_status(&name, &PostParams::default(), &caught_up)
-        .await
-        .unwrap_or_else(|e| panic!("ISR expansion of {name}: {e}"));
-    let p0 = caught_up.status.clone().unwrap_or_default();
+    let name = after[0].metadata.name.clone().unwrap_or_default();
+    let p0 = expand_isr(&client, &name, &brokers.iter().collect::<Vec<_>>()).await;
     let (dead, epoch) = (p0.leader, p0.leader_epoch);
     let index = brokers
         .iter()

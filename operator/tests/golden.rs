@@ -197,6 +197,22 @@ fn non_config_changes_keep_the_hash() {
 }
 
 #[test]
+fn leader_balancing_settings_are_the_controllers_and_do_not_roll_the_brokers() {
+    let before = built(&example_cluster());
+    let mut tuned = example_cluster();
+    for (k, v) in [
+        ("auto.leader.rebalance.enable", "false"),
+        ("leader.imbalance.per.broker.percentage", "20"),
+        ("leader.imbalance.check.interval.seconds", "60"),
+    ] {
+        tuned.spec.config.insert(k.to_owned(), v.to_owned());
+    }
+    let after = built(&tuned);
+    assert_eq!(before.config_hash, after.config_hash);
+    assert_eq!(before.config_map, after.config_map);
+}
+
+#[test]
 fn delete_claim_controls_pvc_retention_and_budget_can_be_disabled() {
     let mut c = minimal_cluster();
     c.spec.storage.delete_claim = true;

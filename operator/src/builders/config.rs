@@ -9,8 +9,17 @@ use tributary_crds::KafkaCluster;
 
 use super::{Names, ADMIN_PORT, CONFIG_FILE, DATA_DIR};
 
-/// Renders `server.properties`: the user's settings plus the ones the operator owns. Keys are
-/// sorted so the same spec always renders the same bytes (and hash).
+/// Settings of `KafkaCluster.spec.config` only the controller (this operator) reads: they stay
+/// out of `server.properties`, so changing one does not roll every broker.
+const CONTROLLER_ONLY_KEYS: [&str; 3] = [
+    crate::controller::balance::AUTO_LEADER_REBALANCE,
+    crate::controller::balance::IMBALANCE_PERCENTAGE,
+    crate::controller::balance::CHECK_INTERVAL,
+];
+
+/// Renders `server.properties`: the user's settings (but the `CONTROLLER_ONLY_KEYS`) plus the
+/// ones the operator owns. Keys are sorted so the same spec always renders the same bytes (and
+/// hash).
 ///
 /// Per-broker values (id, advertised host) cannot live in a shared file; the pod gets them from
 /// the environment (`BROKER_ID` from the pod-index label, `POD_NAME`) and joins
@@ -18,6 +27,7 @@ use super::{Names, ADMIN_PORT, CONFIG_FILE, DATA_DIR};
 pub fn server_properties(cluster: &KafkaCluster, names: &Names) -> String {
     let spec = &cluster.spec;
     let mut props: BTreeMap<String, String> = spec.config.clone();
+    props.retain(|k, _| !CONTROLLER_ONLY_KEYS.contains(&k.as_str()));
     let listeners = &spec.listeners;
     let set = |p: &mut BTreeMap<String, String>, k: &str, v: String| {
         p.insert(k.to_owned(), v);

@@ -58,7 +58,14 @@ pub(super) fn role(names: &Names) -> Role {
                 None,
             ),
             rule(group, &["kafkatopics/status"], &["update", "patch"], None),
-            rule(group, &["kafkapartitions"], READ, None),
+            // patch: the election request annotation of Kafka's ElectLeaders
+            // (tributary_crds::ELECT_LEADER_ANNOTATION).
+            rule(
+                group,
+                &["kafkapartitions"],
+                &[READ, &["patch"]].concat(),
+                None,
+            ),
             rule(
                 group,
                 &["kafkapartitions/status"],

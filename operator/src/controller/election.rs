@@ -41,9 +41,22 @@ pub enum Change {
     Offline,
     /// The leader stays; brokers left the ISR.
     IsrShrink,
+    /// Leadership back to the preferred replica, an ISR member (auto leader rebalance or an
+    /// election request; see [`preferred`](super::preferred)).
+    PreferredElection,
 }
 
 impl Change {
+    /// Every kind, for metrics that should exist at zero from the start.
+    pub const ALL: [Change; 6] = [
+        Change::Initial,
+        Change::CleanElection,
+        Change::UncleanElection,
+        Change::Offline,
+        Change::IsrShrink,
+        Change::PreferredElection,
+    ];
+
     /// Metric label.
     pub fn label(self) -> &'static str {
         match self {
@@ -52,6 +65,7 @@ impl Change {
             Change::UncleanElection => "unclean",
             Change::Offline => "offline",
             Change::IsrShrink => "isr_shrink",
+            Change::PreferredElection => "preferred",
         }
     }
 
@@ -283,39 +297,7 @@ pub fn violations(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::controller::liveness::LiveBroker;
-
-    /// `[(id, incarnation, shutting_down)]` as a view.
-    fn live(brokers: &[(i32, i64, bool)]) -> BrokerView {
-        brokers
-            .iter()
-            .map(|&(id, incarnation, shutting_down)| {
-                (
-                    id,
-                    LiveBroker {
-                        incarnation,
-                        shutting_down,
-                    },
-                )
-            })
-            .collect()
-    }
-
-    /// `leader`, epochs, and ISR `[(id, incarnation)]`.
-    fn st(leader: i32, le: i32, pe: i32, isr: &[(i32, i64)]) -> KafkaPartitionStatus {
-        KafkaPartitionStatus {
-            leader,
-            leader_epoch: le,
-            partition_epoch: pe,
-            isr: isr
-                .iter()
-                .map(|&(broker_id, broker_epoch)| IsrEntry {
-                    broker_id,
-                    broker_epoch,
-                })
-                .collect(),
-        }
-    }
+    use crate::controller::fixtures::{live, st};
 
     /// One step of a scenario: the brokers alive now, and the status (and change) expected
     /// after deciding, `None` for "no write".

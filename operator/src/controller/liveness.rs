@@ -28,6 +28,12 @@ pub struct LiveBroker {
     pub incarnation: i64,
     /// It announced a controlled shutdown: its leaderships and ISR places should move.
     pub shutting_down: bool,
+    /// This process has seen its Lease renewed since observation (re)started, rather than
+    /// only found it unexpired: right after taking over, or after a broken watch, a dead
+    /// broker's Lease still looks current for a lease duration. Failover tolerates that (it
+    /// never waits on it); leadership given by choice (preferred elections) goes only to
+    /// brokers seen renewing.
+    pub renewing: bool,
 }
 
 /// The live brokers of one cluster at one instant, by id; absent means dead.
@@ -72,6 +78,8 @@ struct Observation {
     duration: Duration,
     /// `None` without a holder or with incomplete annotations: not alive.
     registration: Option<Registration>,
+    /// A change of the fingerprint was seen since observation (re)started.
+    renewed: bool,
 }
 
 /// Every broker Lease the controller watches, with when it last saw each renewed.
@@ -98,6 +106,9 @@ impl Liveness {
     /// start the grace period again rather than declare brokers dead that merely went unseen.
     pub fn restart_grace(&mut self, now: Instant) {
         self.observing_since = self.observing_since.max(now);
+        for o in self.leases.values_mut() {
+            o.renewed = false;
+        }
     }
 
     /// Records `lease` (in `namespace`) as seen at `now`. Returns the broker it belongs to, or
@@ -116,9 +127,10 @@ impl Liveness {
             .filter(|s| *s > 0)
             .map_or(DEFAULT_LEASE_DURATION, Duration::from_secs);
         let registration = Registration::from_lease(&key.cluster, lease);
-        let changed_at = match self.leases.get(&key) {
-            Some(old) if old.fingerprint == fingerprint => old.changed_at,
-            _ => now,
+        let (changed_at, renewed) = match self.leases.get(&key) {
+            Some(old) if old.fingerprint == fingerprint => (old.changed_at, old.renewed),
+            Some(_) => (now, true),
+            None => (now, false),
         };
         if let Some(seen) = &mut self.relisting {
             seen.insert(key.clone());
@@ -130,6 +142,7 @@ impl Liveness {
                 changed_at,
                 duration,
                 registration,
+                renewed,
             },
         );
         Some(key)
@@ -155,18 +168,19 @@ impl Liveness {
     }
 
     /// When `key`'s Lease expires by our clock, if it is alive at all.
-    fn expiry(&self, key: &BrokerKey) -> Option<(Instant, &Registration)> {
+    fn expiry(&self, key: &BrokerKey) -> Option<(Instant, &Observation, &Registration)> {
         let o = self.leases.get(key)?;
         let registration = o.registration.as_ref()?;
         Some((
             o.changed_at.max(self.observing_since) + o.duration,
+            o,
             registration,
         ))
     }
 
     /// Whether broker `key` is alive at `now`.
     pub fn is_live(&self, key: &BrokerKey, now: Instant) -> bool {
-        self.expiry(key).is_some_and(|(at, _)| now < at)
+        self.expiry(key).is_some_and(|(at, _, _)| now < at)
     }
 
     /// The live brokers of `cluster` in `namespace` at `now`.
@@ -175,12 +189,13 @@ impl Liveness {
             .keys()
             .filter(|k| k.namespace == namespace && k.cluster == cluster)
             .filter_map(|k| {
-                let (at, r) = self.expiry(k)?;
+                let (at, o, r) = self.expiry(k)?;
                 (now < at).then_some((
                     k.id,
                     LiveBroker {
                         incarnation: r.incarnation,
                         shutting_down: r.shutting_down,
+                        renewing: o.renewed,
                     },
                 ))
             })
@@ -201,7 +216,7 @@ impl Liveness {
     pub fn next_expiry(&self, now: Instant) -> Option<Instant> {
         self.leases
             .keys()
-            .filter_map(|k| self.expiry(k).map(|(at, _)| at))
+            .filter_map(|k| self.expiry(k).map(|(at, _, _)| at))
             .filter(|at| *at > now)
             .min()
     }
@@ -363,14 +378,16 @@ mod tests {
                     0,
                     LiveBroker {
                         incarnation: 3,
-                        shutting_down: false
+                        shutting_down: false,
+                        renewing: false,
                     }
                 ),
                 (
                     1,
                     LiveBroker {
                         incarnation: 7,
-                        shutting_down: true
+                        shutting_down: true,
+                        renewing: false,
                     }
                 ),
             ])
@@ -397,6 +414,34 @@ mod tests {
             !l.is_live(&key(0), t0 + 10 * SECOND),
             "an unchanged Lease seen again is not a renewal"
         );
+    }
+
+    #[test]
+    fn a_broker_counts_as_renewing_once_a_renewal_is_seen_and_again_after_a_broken_watch() {
+        let t0 = Instant::now();
+        let w = Timestamp::now();
+        let mut l = Liveness::new(t0);
+        let renewing = |l: &Liveness, t: Instant| l.view(NS, "demo", t).get(&0).map(|b| b.renewing);
+        // Found unexpired at takeover: alive, but maybe dead for most of a lease already.
+        l.observe(NS, &lease(0, Some("b0"), w, 1), t0);
+        assert_eq!(renewing(&l, t0), Some(false));
+        l.observe(NS, &lease(0, Some("b0"), w, 1), t0 + SECOND);
+        assert_eq!(
+            renewing(&l, t0 + SECOND),
+            Some(false),
+            "the same renewal again"
+        );
+        l.observe(NS, &lease(0, Some("b0"), at(w, 2), 1), t0 + 2 * SECOND);
+        assert_eq!(renewing(&l, t0 + 2 * SECOND), Some(true));
+        l.restart_grace(t0 + 3 * SECOND);
+        assert_eq!(
+            renewing(&l, t0 + 3 * SECOND),
+            Some(false),
+            "renewals may have gone unseen"
+        );
+        // A restart (new incarnation) is a change too.
+        l.observe(NS, &lease(0, Some("b0"), at(w, 4), 2), t0 + 4 * SECOND);
+        assert_eq!(renewing(&l, t0 + 4 * SECOND), Some(true));
     }
 
     #[test]

@@ -3,14 +3,23 @@
 //! resourceVersion preconditions. Only the operator replica holding the leader Lease runs it.
 //!
 //! - [`liveness`]: which brokers are alive, by this process's clock (pure).
-//! - [`election`]: what one partition's status should become (pure).
+//! - [`election`]: what one partition's status should become after failures (pure).
+//! - [`preferred`]: preferred-replica and unclean elections on demand (pure).
+//! - [`balance`]: auto leader rebalancing: settings and the per-broker imbalance check (pure).
+//! - [`plan`]: what one pass does to one partition: failover, election requests, rebalancing
+//!   (pure).
 //! - [`cache`]: the partitions as watched, overlaid with the controller's own newer writes.
-//! - [`writer`]: conditional writes, re-read and re-decided on conflict, bounded concurrency.
-//! - [`run`]: the watches and the decision loop.
+//! - [`writer`]: conditional writes, re-read and planned again on conflict, bounded concurrency.
+//! - [`run`](mod@run): the watches and the decision loop.
 
+pub mod balance;
 pub mod cache;
 pub mod election;
+#[cfg(test)]
+mod fixtures;
 pub mod liveness;
+pub mod plan;
+pub mod preferred;
 pub mod run;
 pub mod writer;
 

@@ -3,8 +3,9 @@
 //! One task observes: it watches broker Leases (stamping each renewal with this process's
 //! monotonic clock as it arrives, so a slow decision pass never makes a live broker look
 //! silent), KafkaPartitions, and the topics and clusters whose configs allow unclean election.
-//! Another decides: after any change, or when the next Lease would expire, it runs
-//! [`decide`](super::election::decide) over every partition and hands the changes to the
+//! Another decides: after any change, when the next Lease would expire, or when a cluster's
+//! leader imbalance check is due, it plans every partition ([`super::plan::plan`]: failover,
+//! election requests, auto leader rebalancing) and hands the work to the
 //! [`writer`](super::writer), elections first. Nothing is decided before every watch has
 //! listed once, and no broker is declared dead within one lease duration of taking over.
 
@@ -22,11 +23,14 @@ use kube::{Resource, ResourceExt};
 use tokio::sync::{watch, Notify};
 use tributary_crds::{KafkaCluster, KafkaPartition, KafkaTopic, CLUSTER_LABEL};
 
+use super::balance::{imbalanced_brokers, is_imbalanced, BalanceConfig, Led};
 use super::cache::{key_of, PartitionCache, PartitionKey};
-use super::election::{decide, unclean_enabled, Change, Decision};
+use super::election::{unclean_enabled, Change};
 use super::liveness::{BrokerKey, BrokerView, Liveness};
+use super::plan::{plan, Answer, Inputs, Plan};
 use super::writer::{write_all, Outcome, Planned};
 use crate::context::Context;
+use crate::metrics::ClusterCounts;
 use crate::run::{api, wait_for};
 
 /// Longest sleep between passes when nothing happens (a safety net; changes wake it).
@@ -86,6 +90,9 @@ pub async fn run(
         clusters,
         clusters_changed,
         known_live: None,
+        started: Instant::now(),
+        last_checks: BTreeMap::new(),
+        next_check: None,
     };
     futures::join!(observer, decider.run(&notify, stop));
     ctx.live_brokers.clear();
@@ -216,40 +223,58 @@ struct Decider<'a> {
     clusters_changed: mpsc::Sender<()>,
     /// Brokers live at the previous pass (`None` before the first), for transition Events.
     known_live: Option<BTreeSet<BrokerKey>>,
+    /// When this replica became the active controller (the first imbalance checks follow it).
+    started: Instant,
+    /// When each cluster's leader imbalance was last checked.
+    last_checks: BTreeMap<(String, String), Instant>,
+    /// The earliest imbalance check due, to wake up for.
+    next_check: Option<Instant>,
 }
 
-/// Everything one pass decided on, kept for re-deciding after conflicts.
+/// Everything one pass planned with, kept for planning again after conflicts.
 struct Pass {
     views: BTreeMap<(String, String), BrokerView>,
     unclean: BTreeMap<PartitionKey, bool>,
+    /// Partitions this pass's imbalance checks picked for their preferred leader.
+    rebalance: BTreeSet<PartitionKey>,
     planned: Vec<Planned>,
-    /// Partitions without a leader after the pass's decisions, per cluster.
-    offline: BTreeMap<(String, String), i64>,
+    /// Offline and imbalanced partitions after the pass's plans, per cluster.
+    counts: BTreeMap<(String, String), ClusterCounts>,
     live: BTreeSet<BrokerKey>,
 }
 
 impl Pass {
-    fn redecide(&self, p: &KafkaPartition) -> Option<Decision> {
-        let view = self.views.get(&(
+    fn replan(&self, p: &KafkaPartition) -> Plan {
+        let Some(view) = self.views.get(&(
             p.namespace().unwrap_or_default(),
             p.spec.cluster_ref.clone(),
-        ))?;
-        let unclean = self.unclean.get(&key_of(p)).copied().unwrap_or(false);
-        decide(&p.spec.replicas, p.status.as_ref(), view, unclean)
+        )) else {
+            return Plan::default();
+        };
+        let key = key_of(p);
+        plan(&Inputs {
+            replicas: &p.spec.replicas,
+            status: p.status.as_ref(),
+            brokers: view,
+            unclean: self.unclean.get(&key).copied().unwrap_or(false),
+            rebalance: self.rebalance.contains(&key),
+            request: p.election_request(),
+        })
     }
 }
 
 impl Decider<'_> {
     async fn run(mut self, notify: &Notify, stop: watch::Receiver<bool>) {
         loop {
-            let deadline = {
-                let o = lock(self.observed);
-                o.liveness.next_expiry(Instant::now())
-            }
-            .map_or(IDLE_PASS, |at| {
-                at.saturating_duration_since(Instant::now()) + Duration::from_millis(5)
-            })
-            .min(IDLE_PASS);
+            let next_expiry = lock(self.observed).liveness.next_expiry(Instant::now());
+            let deadline = [next_expiry, self.next_check]
+                .into_iter()
+                .flatten()
+                .min()
+                .map_or(IDLE_PASS, |at| {
+                    at.saturating_duration_since(Instant::now()) + Duration::from_millis(5)
+                })
+                .min(IDLE_PASS);
             tokio::select! {
                 () = wait_for(stop.clone()) => return,
                 () = notify.notified() => {}
@@ -266,7 +291,7 @@ impl Decider<'_> {
             let outcomes = write_all(
                 &self.ctx.client,
                 planned,
-                &|p: &KafkaPartition| pass.redecide(p),
+                &|p: &KafkaPartition| pass.replan(p),
                 self.ctx.settings.controller_write_concurrency,
             )
             .await;
@@ -279,51 +304,123 @@ impl Decider<'_> {
         }
     }
 
-    /// Decides every partition from one consistent snapshot.
-    fn plan(&self, now: Instant) -> Pass {
-        let o = lock(self.observed);
+    /// Plans every partition from one consistent snapshot, running the imbalance check of
+    /// each cluster whose check is due.
+    fn plan(&mut self, now: Instant) -> Pass {
+        let observed = self.observed;
+        let o = lock(observed);
         let mut pass = Pass {
             views: BTreeMap::new(),
             unclean: BTreeMap::new(),
+            rebalance: BTreeSet::new(),
             planned: Vec::new(),
-            offline: BTreeMap::new(),
+            counts: BTreeMap::new(),
             live: o.liveness.live(now),
         };
+        let mut by_cluster: BTreeMap<(String, String), Vec<Arc<KafkaPartition>>> = BTreeMap::new();
         for p in o.partitions.current() {
-            if p.metadata.deletion_timestamp.is_some() {
-                continue;
-            }
-            let ns = p.namespace().unwrap_or_default();
-            let cluster = (ns.clone(), p.spec.cluster_ref.clone());
-            let view = pass
-                .views
-                .entry(cluster.clone())
-                .or_insert_with(|| o.liveness.view(&ns, &cluster.1, now));
-            let topic = p
-                .owner_references()
-                .iter()
-                .find(|r| r.kind == KafkaTopic::kind(&()))
-                .and_then(|r| self.topics.get(&ObjectRef::new(&r.name).within(&ns)));
-            let kafka_cluster = self.clusters.get(&ObjectRef::new(&cluster.1).within(&ns));
-            let unclean = unclean_enabled(topic.as_deref(), kafka_cluster.as_deref());
-            let decision = decide(&p.spec.replicas, p.status.as_ref(), view, unclean);
-            let leader = decision
-                .as_ref()
-                .map(|d| d.status.leader)
-                .or(p.status.as_ref().map(|s| s.leader));
-            let offline = pass.offline.entry(cluster).or_default();
-            if leader.is_none_or(|l| l < 0) {
-                *offline += 1;
-            }
-            pass.unclean.insert(key_of(&p), unclean);
-            if let Some(decision) = decision {
-                pass.planned.push(Planned { base: p, decision });
+            if p.metadata.deletion_timestamp.is_none() {
+                let cluster = (
+                    p.namespace().unwrap_or_default(),
+                    p.spec.cluster_ref.clone(),
+                );
+                by_cluster.entry(cluster).or_default().push(p);
             }
         }
+        self.next_check = None;
+        self.last_checks.retain(|c, _| by_cluster.contains_key(c));
+        for (cluster, partitions) in by_cluster {
+            let view = o.liveness.view(&cluster.0, &cluster.1, now);
+            let kafka_cluster = self
+                .clusters
+                .get(&ObjectRef::new(&cluster.1).within(&cluster.0));
+            let picked = self.check_balance(&cluster, kafka_cluster.as_deref(), &partitions, now);
+            let counts = pass.counts.entry(cluster.clone()).or_default();
+            for p in partitions {
+                let key = key_of(&p);
+                let topic = p
+                    .owner_references()
+                    .iter()
+                    .find(|r| r.kind == KafkaTopic::kind(&()))
+                    .and_then(|r| self.topics.get(&ObjectRef::new(&r.name).within(&cluster.0)));
+                let unclean = unclean_enabled(topic.as_deref(), kafka_cluster.as_deref());
+                let rebalance = p.spec.replicas.first().is_some_and(|b| picked.contains(b));
+                let planned = plan(&Inputs {
+                    replicas: &p.spec.replicas,
+                    status: p.status.as_ref(),
+                    brokers: &view,
+                    unclean,
+                    rebalance,
+                    request: p.election_request(),
+                });
+                let status = planned
+                    .decision
+                    .as_ref()
+                    .map(|d| &d.status)
+                    .or(p.status.as_ref());
+                if status.is_none_or(|s| s.leader < 0) {
+                    counts.offline += 1;
+                }
+                if is_imbalanced(Led {
+                    replicas: &p.spec.replicas,
+                    status,
+                }) {
+                    counts.imbalanced += 1;
+                }
+                pass.unclean.insert(key.clone(), unclean);
+                if rebalance {
+                    pass.rebalance.insert(key);
+                }
+                if !planned.is_empty() {
+                    pass.planned.push(Planned {
+                        base: p,
+                        plan: planned,
+                    });
+                }
+            }
+            pass.views.insert(cluster, view);
+        }
         // Leadership first: those writes end unavailability; ISR shrinks can wait.
-        pass.planned
-            .sort_by_key(|p| !p.decision.change.is_election());
+        pass.planned.sort_by_key(|p| !p.plan.is_election());
         pass
+    }
+
+    /// Runs `cluster`'s leader imbalance check if it is due: the brokers whose preferred
+    /// partitions should move back to them (none when balancing is off or not due). Schedules
+    /// the next check.
+    fn check_balance(
+        &mut self,
+        cluster: &(String, String),
+        kafka_cluster: Option<&KafkaCluster>,
+        partitions: &[Arc<KafkaPartition>],
+        now: Instant,
+    ) -> BTreeSet<i32> {
+        let config = kafka_cluster.map_or_else(BalanceConfig::default, |c| {
+            BalanceConfig::of(&c.spec.config)
+        });
+        if !config.enabled {
+            self.last_checks.remove(cluster);
+            return BTreeSet::new();
+        }
+        let last = self.last_checks.get(cluster).copied();
+        let mut picked = BTreeSet::new();
+        if now >= config.next_check(self.started, last) {
+            self.last_checks.insert(cluster.clone(), now);
+            let led = partitions.iter().map(|p| Led {
+                replicas: &p.spec.replicas,
+                status: p.status.as_ref(),
+            });
+            picked = imbalanced_brokers(led, config.percentage);
+            if !picked.is_empty() {
+                // Debug: a dead preferred broker stays over the threshold at every check; the
+                // moves themselves are counted and published as Events.
+                tracing::debug!(namespace = %cluster.0, cluster = %cluster.1, brokers = ?picked, percentage = config.percentage,
+                    "leader imbalance above the threshold; moving leadership back where the preferred replica may lead");
+            }
+        }
+        let next = config.next_check(self.started, self.last_checks.get(cluster).copied());
+        self.next_check = Some(self.next_check.map_or(next, |n| n.min(next)));
+        picked
     }
 
     /// Publishes the live brokers (cluster status reads them), sets the gauges, and says when
@@ -338,7 +435,7 @@ impl Decider<'_> {
         }
         self.ctx
             .metrics
-            .set_controller_gauges(&by_cluster, &pass.offline);
+            .set_controller_gauges(&by_cluster, &pass.counts);
         self.ctx.live_brokers.publish(by_cluster);
         let before = self.known_live.replace(pass.live.clone());
         let Some(before) = before else {
@@ -380,51 +477,78 @@ impl Decider<'_> {
         }
     }
 
-    /// Folds the outcomes into the cache, the metrics and per-topic Events.
+    /// Folds the outcomes into the cache, the metrics, per-topic Events and the answers to
+    /// election requests (Events on the KafkaPartitions).
     async fn record(&self, outcomes: Vec<Outcome>) {
-        let by_topic = self.absorb(outcomes);
+        let Absorbed { by_topic, answered } = self.absorb(outcomes);
         for changes in by_topic.into_values() {
             changes.publish(self.ctx).await;
         }
+        for (p, answer) in answered {
+            let (reason, note, warning) = answer.event(p.status.as_ref());
+            self.ctx
+                .event(&p.object_ref(&()), reason, note, warning)
+                .await;
+        }
     }
 
-    /// The cache and metrics half of [`Self::record`]; returns the changes per topic.
-    fn absorb(&self, outcomes: Vec<Outcome>) -> BTreeMap<(String, String), TopicChanges> {
+    /// The cache and metrics half of [`Self::record`].
+    fn absorb(&self, outcomes: Vec<Outcome>) -> Absorbed {
         let mut by_topic: BTreeMap<(String, String), TopicChanges> = BTreeMap::new();
+        let mut answered = Vec::new();
         let mut o = lock(self.observed);
         for outcome in outcomes {
-            for _ in 0..outcome.conflicts() {
-                self.ctx.metrics.controller_write("conflict");
+            let metrics = &self.ctx.metrics;
+            for _ in 0..outcome.conflicts {
+                metrics.controller_write("conflict");
             }
-            match outcome {
-                Outcome::Written { object, change, .. } => {
-                    self.ctx.metrics.controller_write("ok");
-                    self.ctx.metrics.partition_changed(change);
-                    if let Some((topic, reference)) = topic_of(&object) {
-                        by_topic
-                            .entry(topic)
-                            .or_insert_with(|| TopicChanges::new(reference))
-                            .add(&object, change);
-                    }
-                    o.partitions.wrote(object);
+            let partition = format!("{}/{}", outcome.key.0, outcome.key.1);
+            if let Some(change) = outcome.change {
+                metrics.controller_write("ok");
+                metrics.partition_changed(change);
+            }
+            if let Some(answer) = &outcome.answered {
+                let (kind, result) = answer.outcome.labels();
+                metrics.election_request(kind, result);
+                tracing::info!(%partition, request = %answer.request, result, "answered an election request");
+            }
+            match &outcome.failure {
+                Some(failure @ super::writer::WriteError::Refused(_)) => {
+                    metrics.controller_write(failure.metric_label());
+                    tracing::error!(%partition, error = %failure, "refused a decision");
                 }
-                Outcome::Settled { object, .. } => {
-                    if let Some(object) = object {
-                        o.partitions.wrote(object);
-                    }
+                Some(failure) => {
+                    metrics.controller_write(failure.metric_label());
+                    tracing::warn!(%partition, error = %failure, "controller write failed; deciding again next pass");
                 }
-                Outcome::Failed { key, error, .. } => {
-                    self.ctx.metrics.controller_write("error");
-                    tracing::warn!(partition = %format!("{}/{}", key.0, key.1), %error, "controller write failed; deciding again next pass");
-                }
-                Outcome::Refused { key, violations } => {
-                    self.ctx.metrics.controller_write("refused");
-                    tracing::error!(partition = %format!("{}/{}", key.0, key.1), ?violations, "refused a decision that breaks partition invariants");
+                None => {}
+            }
+            let Some(object) = outcome.object else {
+                continue;
+            };
+            if let Some(change) = outcome.change {
+                if let Some((topic, reference)) = topic_of(&object) {
+                    by_topic
+                        .entry(topic)
+                        .or_insert_with(|| TopicChanges::new(reference))
+                        .add(&object, change);
                 }
             }
+            if let Some(answer) = outcome.answered {
+                answered.push((object.clone(), answer));
+            }
+            o.partitions.wrote(object);
         }
-        by_topic
+        Absorbed { by_topic, answered }
     }
+}
+
+/// What one pass's outcomes leave to publish.
+struct Absorbed {
+    /// Leadership changes per topic.
+    by_topic: BTreeMap<(String, String), TopicChanges>,
+    /// Election requests answered, with the partition as last written.
+    answered: Vec<(KafkaPartition, Answer)>,
 }
 
 /// The owning KafkaTopic of `p`, as a key and an Event reference.
@@ -447,10 +571,11 @@ fn topic_of(p: &KafkaPartition) -> Option<((String, String), ObjectReference)> {
     ))
 }
 
-/// One pass's leadership changes of one topic, published as at most three Events.
+/// One pass's leadership changes of one topic, published as at most four Events.
 struct TopicChanges {
     reference: ObjectReference,
     elected: Vec<String>,
+    preferred: Vec<String>,
     unclean: Vec<String>,
     offline: Vec<i32>,
 }
@@ -460,6 +585,7 @@ impl TopicChanges {
         TopicChanges {
             reference,
             elected: Vec::new(),
+            preferred: Vec::new(),
             unclean: Vec::new(),
             offline: Vec::new(),
         }
@@ -475,6 +601,7 @@ impl TopicChanges {
         };
         match change {
             Change::Initial | Change::CleanElection => self.elected.push(entry()),
+            Change::PreferredElection => self.preferred.push(entry()),
             Change::UncleanElection => self.unclean.push(entry()),
             Change::Offline => self.offline.push(p.spec.partition),
             Change::IsrShrink => {}
@@ -485,6 +612,14 @@ impl TopicChanges {
         if !self.elected.is_empty() {
             let note = format!("leaders of partitions {}", listed(&self.elected));
             ctx.event(&self.reference, "LeadersElected", note, false)
+                .await;
+        }
+        if !self.preferred.is_empty() {
+            let note = format!(
+                "leadership back to the preferred replicas of partitions {}",
+                listed(&self.preferred)
+            );
+            ctx.event(&self.reference, "PreferredLeadersElected", note, false)
                 .await;
         }
         if !self.unclean.is_empty() {

@@ -21,7 +21,10 @@ use serde_json::json;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tributary_crds::registration::{broker_lease_name, Registration, INCARNATION_ANNOTATION};
-use tributary_crds::{KafkaCluster, KafkaPartition, KafkaPartitionStatus, KafkaTopic};
+use tributary_crds::{
+    IsrEntry, KafkaCluster, KafkaPartition, KafkaPartitionStatus, KafkaTopic,
+    ELECT_LEADER_ANNOTATION,
+};
 use tributary_operator::context::Settings;
 use tributary_operator::controller::election::violations;
 use tributary_operator::metrics::Metrics;
@@ -117,6 +120,44 @@ pub(crate) fn start_operator(
     start_operator_with(client, metrics, settings("operator-0"))
 }
 
+/// One operator replica: its metrics, stop switch and task.
+pub(crate) struct Replica {
+    pub(crate) metrics: Arc<Metrics>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<tributary_operator::Result<()>>,
+}
+
+impl Replica {
+    /// Starts the whole operator as `identity`, with fast timings.
+    pub(crate) fn start(client: &Client, identity: &str) -> Replica {
+        let metrics = metrics();
+        let (stop, task) = start_operator_with(client, metrics.clone(), settings(identity));
+        Replica {
+            metrics,
+            stop,
+            task,
+        }
+    }
+
+    /// Kills the replica as SIGKILL would: nothing more is written, the Lease is not released.
+    /// Returns once every task of it is gone (the last reference to its metrics dropped).
+    pub(crate) async fn kill(self) {
+        self.task.abort();
+        let _ = self.task.await;
+        let metrics = self.metrics;
+        wait_until("every task of the killed replica gone", || async {
+            (Arc::strong_count(&metrics) == 1).then_some(())
+        })
+        .await;
+    }
+
+    /// Stops the replica gracefully (it releases its Lease).
+    pub(crate) async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = tokio::time::timeout(DEADLINE, self.task).await;
+    }
+}
+
 /// Fresh metrics.
 pub(crate) fn metrics() -> Arc<Metrics> {
     Arc::new(Metrics::new().unwrap_or_else(|e| panic!("metrics: {e}")))
@@ -194,6 +235,111 @@ pub(crate) async fn partitions_where(
         all.then_some(ps)
     })
     .await
+}
+
+/// Adds `brokers` (at their current incarnations) to the ISR of KafkaPartition `name`, as its
+/// leader does once they have caught up: a status write with the next partition epoch and a
+/// resourceVersion precondition, re-read on conflict. Returns the status written.
+pub(crate) async fn expand_isr(
+    client: &Client,
+    name: &str,
+    brokers: &[&SimBroker],
+) -> KafkaPartitionStatus {
+    let api: Api<KafkaPartition> = Api::namespaced(client.clone(), NS);
+    loop {
+        let mut p = api
+            .get(name)
+            .await
+            .unwrap_or_else(|e| panic!("get {name}: {e}"));
+        let Some(status) = p.status.as_mut() else {
+            panic!("{name} has no status to expand")
+        };
+        for b in brokers {
+            status.isr.retain(|e| e.broker_id != b.id);
+            status.isr.push(IsrEntry {
+                broker_id: b.id,
+                broker_epoch: b.incarnation,
+            });
+        }
+        status.partition_epoch += 1;
+        let written = status.clone();
+        match api.replace_status(name, &PostParams::default(), &p).await {
+            Ok(_) => return written,
+            Err(kube::Error::Api(s)) if s.code == 409 => continue,
+            Err(e) => panic!("ISR expansion of {name}: {e}"),
+        }
+    }
+}
+
+/// The status a preferred election makes of `from`: `preferred` leads, both epochs raised
+/// once, the ISR as it was.
+pub(crate) fn preferred_elected(
+    from: &KafkaPartitionStatus,
+    preferred: i32,
+) -> KafkaPartitionStatus {
+    KafkaPartitionStatus {
+        leader: preferred,
+        leader_epoch: from.leader_epoch + 1,
+        partition_epoch: from.partition_epoch + 1,
+        isr: from.isr.clone(),
+    }
+}
+
+/// Asks the controller for an election of KafkaPartition `name` (`value`: the election type),
+/// as a broker serving ElectLeaders or `kubectl annotate` does.
+pub(crate) async fn request_election(client: &Client, name: &str, value: &str) {
+    let api: Api<KafkaPartition> = Api::namespaced(client.clone(), NS);
+    let patch = json!({ "metadata": { "annotations": { ELECT_LEADER_ANNOTATION: value } } });
+    merge_patch(&api, name, &patch, "request an election").await;
+}
+
+/// Registers brokers `0..n` of cluster `demo` (Leases only: the controller role needs no pods).
+pub(crate) async fn start_sim_brokers(client: &Client, n: i32) -> Vec<SimBroker> {
+    let mut brokers = Vec::new();
+    for id in 0..n {
+        brokers.push(SimBroker::start(client, id).await);
+    }
+    brokers
+}
+
+/// Stops broker `id` of `brokers` renewing its Lease, as a crash does.
+pub(crate) async fn kill_broker(brokers: &mut Vec<SimBroker>, id: i32) {
+    let index = brokers
+        .iter()
+        .position(|b| b.id == id)
+        .unwrap_or_else(|| panic!("no running broker {id}"));
+    brokers.remove(index).kill().await;
+}
+
+/// Waits until KafkaPartition `name` satisfies `f`; returns it.
+pub(crate) async fn partition_where(
+    client: &Client,
+    name: &str,
+    what: &str,
+    f: impl Fn(&KafkaPartition, &KafkaPartitionStatus) -> bool,
+) -> KafkaPartition {
+    let api: Api<KafkaPartition> = Api::namespaced(client.clone(), NS);
+    wait_until(what, || async {
+        api.get_opt(name)
+            .await
+            .ok()
+            .flatten()
+            .filter(|p| p.status.as_ref().is_some_and(|s| f(p, s)))
+    })
+    .await
+}
+
+/// Events with `reason` about the object named `name`.
+pub(crate) fn events_about(
+    server: &tributary_e2e::FakeApiServer,
+    name: &str,
+    reason: &str,
+) -> Vec<serde_json::Value> {
+    server
+        .list("events.k8s.io/events", NS)
+        .into_iter()
+        .filter(|e| e["reason"] == reason && e["regarding"]["name"] == name)
+        .collect()
 }
 
 /// A broker as the controller sees one: it registers (a new incarnation, by a conditional
@@ -371,8 +517,31 @@ impl History {
         self.lock().values().map(Vec::len).sum()
     }
 
+    /// The distinct statuses partition `name` went through, in order (versions that changed
+    /// only metadata, such as an answered election request, repeat none).
+    pub(crate) fn statuses(&self, name: &str) -> Vec<KafkaPartitionStatus> {
+        let mut out: Vec<KafkaPartitionStatus> = Vec::new();
+        for v in self.lock().get(name).into_iter().flatten() {
+            if let Some(s) = &v.status {
+                if out.last() != Some(s) {
+                    out.push(s.clone());
+                }
+            }
+        }
+        out
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Vec<KafkaPartition>>> {
         self.versions.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits until the recording has seen partition `name` reach `status` (the watch delivers
+    /// a version a moment after a read can return it).
+    pub(crate) async fn wait_for(&self, name: &str, status: &KafkaPartitionStatus) {
+        wait_until(&format!("{name} recorded at {status:?}"), || async {
+            self.statuses(name).contains(status).then_some(())
+        })
+        .await;
     }
 
     /// Fails the test if any version broke an invariant: the leader a replica and in the ISR,
