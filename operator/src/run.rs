@@ -154,6 +154,9 @@ pub async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     let ctx = Context::new(client, metrics.clone(), settings.clone());
     let controllers = tokio::spawn(run_controllers(ctx, stop_rx));
+    // If this future is dropped (its task aborted), the controllers must not run on without
+    // anyone renewing the Lease: they stop with it, as they would with the process.
+    let _abort = AbortOnDrop(controllers.abort_handle());
     let outcome = renew_until_shutdown(&elector, &settings, shutdown).await;
     let _ = stop_tx.send(true);
     if let Err(e) = controllers.await {
@@ -166,6 +169,15 @@ pub async fn run(
         }
     }
     outcome
+}
+
+/// Aborts a spawned task when dropped.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 async fn renew_until_shutdown(
