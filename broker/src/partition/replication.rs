@@ -327,12 +327,6 @@ impl Partition {
         self.state.lock().replication.isr.len().max(1)
     }
 
-    /// The committed ISR's broker ids.
-    pub fn isr_brokers(&self) -> Vec<i32> {
-        let state = self.state.lock();
-        state.replication.isr.iter().map(|m| m.broker).collect()
-    }
-
     /// Where this replica's log ends and the epoch of its last batch (-1 if none), for the
     /// next fetch from the leader.
     pub fn fetch_position(&self) -> (i64, i32) {
