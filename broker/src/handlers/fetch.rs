@@ -10,7 +10,7 @@ use bytes::Bytes;
 use futures::future::select_all;
 use futures::FutureExt;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::fetch_request::FetchPartition;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::fetch_response::{
     AbortedTransaction, FetchableTopicResponse, LeaderIdAndEpoch, NodeEndpoint, PartitionData,
 };
@@ -26,26 +26,18 @@ use crate::quotas::entity::CONSUMER_BYTE_RATE;
 
 /// Topic of one fetch entry, its partitions resolved to the replicas this broker leads once
 /// per request.
-struct WantedTopic {
-    name: TopicName,
-    id: uuid::Uuid,
-    partitions: Vec<(FetchPartition, Result<Arc<Partition>, ResponseError>)>,
+pub(super) struct WantedTopic {
+    pub(super) name: TopicName,
+    pub(super) id: uuid::Uuid,
+    pub(super) partitions: Vec<(FetchPartition, Result<Arc<Partition>, ResponseError>)>,
 }
 
-/// Serves a fetch, waiting for data as the request allows.
-pub(crate) async fn handle(ctx: RequestContext, request: FetchRequest) -> FetchResponse {
+/// Resolves each fetched topic (by id from v13, else by name) and its partitions to the
+/// replicas this broker leads.
+pub(super) fn wanted_topics(ctx: &RequestContext, topics: Vec<FetchTopic>) -> Vec<WantedTopic> {
     let version = ctx.version();
-    if request.session_id != 0 {
-        return FetchResponse::default()
-            .with_error_code(ResponseError::FetchSessionIdNotFound.code())
-            .with_session_id(0);
-    }
-    if let Some(follower) = super::replica_fetch::follower_of(&request, version) {
-        return super::replica_fetch::handle(ctx, request, follower).await;
-    }
     let image = ctx.broker.metadata.image();
-    let wanted: Vec<WantedTopic> = request
-        .topics
+    topics
         .into_iter()
         .map(|t| {
             let topic = if version >= 13 {
@@ -77,7 +69,21 @@ pub(crate) async fn handle(ctx: RequestContext, request: FetchRequest) -> FetchR
                 partitions,
             }
         })
-        .collect();
+        .collect()
+}
+
+/// Serves a fetch, waiting for data as the request allows.
+pub(crate) async fn handle(ctx: RequestContext, request: FetchRequest) -> FetchResponse {
+    let version = ctx.version();
+    if request.session_id != 0 {
+        return FetchResponse::default()
+            .with_error_code(ResponseError::FetchSessionIdNotFound.code())
+            .with_session_id(0);
+    }
+    if let Some(follower) = super::replica_fetch::follower_of(&request, version) {
+        return super::replica_fetch::handle(ctx, request, follower).await;
+    }
+    let wanted = wanted_topics(&ctx, request.topics);
     let mut max_bytes = usize::try_from(request.max_bytes).unwrap_or(0);
     if version >= 3 {
         let quota_window = ctx
@@ -192,8 +198,8 @@ fn add_leader_hints(
     endpoints.into_values().collect()
 }
 
-/// Waits until any watched high watermark moves, or the deadline.
-async fn wait_for_data(watchers: &mut [watch::Receiver<i64>], deadline: Instant) {
+/// Waits until any watched offset moves, or the deadline.
+pub(super) async fn wait_for_data(watchers: &mut [watch::Receiver<i64>], deadline: Instant) {
     if watchers.is_empty() {
         tokio::time::sleep_until(deadline).await;
         return;

@@ -93,9 +93,10 @@ pub(crate) fn handle(
                             Ok(p) => p,
                             Err(code) => return response.with_error_code(code.code()),
                         };
+                    let min_isr = min_insync_replicas(&broker, topic.as_deref());
                     if let Some(refusal) = topic
                         .as_deref()
-                        .and_then(|t| refuse_topic(&broker, t, data.index, acks))
+                        .and_then(|t| refuse_topic(t, data.index, acks, min_isr))
                     {
                         return response.with_error_code(refusal.code());
                     }
@@ -270,15 +271,14 @@ fn add_leader_hints(broker: &Broker, responses: &mut [TopicProduceResponse]) -> 
 /// Topic-level reasons to refuse a produce: clients may not write internal topics, and
 /// acks=all needs at least min.insync.replicas in the partition's ISR.
 fn refuse_topic(
-    broker: &Broker,
     topic: &TopicImage,
     index: i32,
     acks: i16,
+    min_isr: usize,
 ) -> Option<ResponseError> {
     if topic.is_internal() {
         return Some(ResponseError::InvalidTopicException);
     }
-    let min_isr = min_insync_replicas(broker, Some(topic));
     let isr = topic.partition(index).map_or(0, |p| p.isr.len());
     (acks == -1 && isr < min_isr).then_some(ResponseError::NotEnoughReplicas)
 }

@@ -4,26 +4,21 @@
 //! follower's position, which moves the high watermark and may add it to the ISR. Long-polls
 //! on the leader's log end.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::future::select_all;
-use futures::FutureExt;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::fetch_request::FetchPartition;
 use kafka_protocol::messages::fetch_response::{
     EpochEndOffset, FetchableTopicResponse, PartitionData,
 };
-use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::errors::storage_code;
-use super::fetch::error_data;
+use super::fetch::{error_data, wait_for_data, wanted_topics, WantedTopic};
 use super::{topic_lookup, RequestContext};
-use crate::partition::{Partition, ReplicaFetch, ReplicaRead};
+use crate::partition::{ReplicaFetch, ReplicaRead};
 
 /// The follower a fetch comes from: its broker id and process incarnation.
 #[derive(Debug, Clone, Copy)]
@@ -48,61 +43,19 @@ pub(crate) fn follower_of(request: &FetchRequest, version: i16) -> Option<Follow
     })
 }
 
-struct Wanted {
-    name: TopicName,
-    id: uuid::Uuid,
-    partitions: Vec<(FetchPartition, Result<Arc<Partition>, ResponseError>)>,
-}
-
 /// Serves a follower's fetch.
 pub(crate) async fn handle(
     ctx: RequestContext,
     request: FetchRequest,
     follower: FollowerId,
 ) -> FetchResponse {
-    let version = ctx.version();
-    let image = ctx.broker.metadata.image();
-    let registered = image.broker(follower.broker).map(|b| b.incarnation);
-    let wanted: Vec<Wanted> = request
-        .topics
-        .into_iter()
-        .map(|t| {
-            let topic = if version >= 13 {
-                image
-                    .topic_by_id(&t.topic_id)
-                    .ok_or(ResponseError::UnknownTopicId)
-            } else {
-                image
-                    .topic(&t.topic)
-                    .ok_or(ResponseError::UnknownTopicOrPartition)
-            };
-            let name = match &topic {
-                Ok(found) if version >= 13 => TopicName(StrBytes::from_string(found.name.clone())),
-                _ => t.topic,
-            };
-            let partitions = t
-                .partitions
-                .into_iter()
-                .map(|p| {
-                    let replica = topic
-                        .and_then(|found| {
-                            topic_lookup::leader(&ctx.broker, &found.name, p.partition)
-                        })
-                        .and_then(|partition| {
-                            topic_lookup::check_leader_epoch(&partition, p.current_leader_epoch)
-                                .map(|()| partition)
-                        });
-                    (p, replica)
-                })
-                .collect();
-            Wanted {
-                name,
-                id: t.topic_id,
-                partitions,
-            }
-        })
-        .collect();
-    drop(image);
+    let registered = ctx
+        .broker
+        .metadata
+        .image()
+        .broker(follower.broker)
+        .map(|b| b.incarnation);
+    let wanted = wanted_topics(&ctx, request.topics);
     let max_bytes = usize::try_from(request.max_bytes).unwrap_or(0);
     let min_bytes = usize::try_from(request.min_bytes)
         .unwrap_or(0)
@@ -126,12 +79,7 @@ pub(crate) async fn handle(
                 .with_session_id(0)
                 .with_responses(responses);
         }
-        if watchers.is_empty() {
-            tokio::time::sleep_until(deadline).await;
-        } else {
-            let changed = select_all(watchers.iter_mut().map(|w| w.changed().boxed()));
-            let _ = tokio::time::timeout_at(deadline, changed).await;
-        }
+        wait_for_data(&mut watchers, deadline).await;
     }
 }
 
@@ -139,7 +87,7 @@ pub(crate) async fn handle(
 /// whether to answer at once (an error or a divergence).
 fn read_all(
     ctx: &RequestContext,
-    wanted: &[Wanted],
+    wanted: &[WantedTopic],
     follower: FollowerId,
     registered: Option<i64>,
     max_bytes: usize,
@@ -155,19 +103,21 @@ fn read_all(
                 .partitions
                 .iter()
                 .map(|(p, replica)| {
-                    let partition = match replica {
-                        Ok(partition) if !partition.is_deleted() => partition,
-                        Ok(_) => {
-                            answer_now = true;
-                            return error_data(
-                                p.partition,
-                                ResponseError::UnknownTopicOrPartition,
-                                None,
-                            );
-                        }
+                    let checked = replica
+                        .as_ref()
+                        .map_err(|code| *code)
+                        .and_then(|partition| {
+                            if partition.is_deleted() {
+                                return Err(ResponseError::UnknownTopicOrPartition);
+                            }
+                            topic_lookup::check_leader_epoch(partition, p.current_leader_epoch)?;
+                            Ok(partition)
+                        });
+                    let partition = match checked {
+                        Ok(partition) => partition,
                         Err(code) => {
                             answer_now = true;
-                            return error_data(p.partition, *code, None);
+                            return error_data(p.partition, code, None);
                         }
                     };
                     let fetch = ReplicaFetch {

@@ -67,16 +67,17 @@ pub type Followers = BTreeMap<i32, Follower>;
 
 /// The high watermark over `isr` (the leader `me` counts with `leader_end`): the smallest log
 /// end of its members, a member not heard from under its recorded incarnation counting as
-/// nothing; never below `current`.
-pub fn high_watermark(
+/// nothing; never below `current`. While an ISR change is in flight, pass the committed and
+/// the proposed members together (KIP-497's maximal ISR): a member of either counts.
+pub fn high_watermark<'a>(
     me: i32,
     leader_end: i64,
-    isr: &[IsrMember],
+    isr: impl IntoIterator<Item = &'a IsrMember>,
     followers: &Followers,
     current: i64,
 ) -> i64 {
     let lowest = isr
-        .iter()
+        .into_iter()
         .filter(|m| m.broker != me)
         .map(|m| {
             followers
@@ -86,17 +87,6 @@ pub fn high_watermark(
         })
         .fold(leader_end, i64::min);
     lowest.max(current)
-}
-
-/// The committed ISR and an in-flight change together (KIP-497): a member of either counts.
-pub fn maximal_isr(committed: &[IsrMember], pending: Option<&[IsrMember]>) -> Vec<IsrMember> {
-    let mut all = committed.to_vec();
-    for m in pending.unwrap_or_default() {
-        if !all.contains(m) {
-            all.push(*m);
-        }
-    }
-    all
 }
 
 /// What the leader knows when it decides whether a follower joins.
@@ -199,10 +189,18 @@ mod tests {
     fn an_isr_change_in_flight_counts_old_and_new_members() {
         let committed = [member(0, 1), member(1, 1)];
         let pending = [member(0, 1), member(1, 1), member(2, 1)];
-        let all = maximal_isr(&committed, Some(&pending));
-        assert_eq!(all.len(), 3);
+        let mut followers = Followers::new();
+        followers.insert(1, fetched(1, 8, 10, 1));
+        followers.insert(2, fetched(1, 5, 10, 1));
+        // The joining member holds the high watermark back until the change is recorded.
+        let maximal = committed.iter().chain(&pending);
+        assert_eq!(high_watermark(0, 10, maximal, &followers, 0), 5);
+        // A shrink in flight: the leaving member still counts.
         let shrink = [member(0, 1)];
-        assert_eq!(maximal_isr(&committed, Some(&shrink)), committed.to_vec());
+        assert_eq!(
+            high_watermark(0, 10, committed.iter().chain(&shrink), &followers, 0),
+            8
+        );
     }
 
     #[test]

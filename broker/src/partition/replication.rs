@@ -99,8 +99,9 @@ pub(super) struct Replication {
 impl Replication {
     /// The high watermark the leader's state allows, not below `current`.
     pub(super) fn high_watermark(&self, leader_end: i64, current: i64) -> i64 {
-        let isr = isr::maximal_isr(&self.isr, self.pending.as_deref());
-        isr::high_watermark(self.me, leader_end, &isr, &self.followers, current)
+        let pending = self.pending.as_deref().unwrap_or_default();
+        let isr = self.isr.iter().chain(pending);
+        isr::high_watermark(self.me, leader_end, isr, &self.followers, current)
     }
 
     /// The state held, with `role`.
@@ -174,16 +175,8 @@ impl Partition {
             .min(end);
         state.log.set_high_watermark(hw);
         drop(state);
-        self.high_watermark.send_if_modified(|current| {
-            let moved = *current != hw;
-            *current = hw;
-            moved
-        });
-        self.log_end.send_if_modified(|current| {
-            let moved = *current != end;
-            *current = end;
-            moved
-        });
+        publish(&self.high_watermark, hw);
+        publish(&self.log_end, end);
     }
 
     /// Serves a follower's fetch on the leader: the divergence check, then the follower's
@@ -226,11 +219,7 @@ impl Partition {
         state.log.set_high_watermark(hw);
         let last_stable_offset = state.last_stable_offset();
         drop(state);
-        self.high_watermark.send_if_modified(|current| {
-            let moved = *current != hw;
-            *current = hw;
-            moved
-        });
+        publish(&self.high_watermark, hw);
         let records = plan.load().map_err(|source| StorageError::SegmentRead {
             path: self.dir.clone(),
             source,
@@ -377,11 +366,7 @@ impl Partition {
         state.log.set_high_watermark(hw);
         let flush = state.log.flush_due();
         drop(state);
-        self.high_watermark.send_if_modified(|current| {
-            let moved = *current != hw;
-            *current = hw;
-            moved
-        });
+        publish(&self.high_watermark, hw);
         Ok((appended, flush))
     }
 
@@ -417,13 +402,18 @@ impl Partition {
         drop(state);
         self.durable
             .fetch_min(end, std::sync::atomic::Ordering::AcqRel);
-        self.high_watermark.send_if_modified(|current| {
-            let moved = *current != hw;
-            *current = hw;
-            moved
-        });
+        publish(&self.high_watermark, hw);
         Ok(())
     }
+}
+
+/// Sets a watched offset, waking its watchers only when it moved.
+fn publish(channel: &tokio::sync::watch::Sender<i64>, offset: i64) {
+    channel.send_if_modified(|current| {
+        let moved = *current != offset;
+        *current = offset;
+        moved
+    });
 }
 
 /// Producer and transaction state of batches a follower just appended from `from` on.
