@@ -391,7 +391,7 @@ impl ClusterSettings {
             .ok()
             .filter(|p| !p.is_empty())
             .unwrap_or_else(|| format!("{name}-broker-{broker_id}"));
-        let lease_ms = flags.broker_lease_duration_ms.unwrap_or(15_000);
+        let lease_ms = flags.broker_lease_duration_ms.unwrap_or(9_000);
         let renew_ms = flags.broker_lease_renew_interval_ms.unwrap_or(2_000);
         if renew_ms == 0 || lease_ms < 3 * renew_ms {
             return Err(invalid(

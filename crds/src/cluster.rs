@@ -333,11 +333,12 @@ fn default_interval() -> String {
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = kube::core::Rule::new("self.renewIntervalSeconds * 2 <= self.leaseDurationSeconds").message("renewIntervalSeconds must be at most half of leaseDurationSeconds so one lost renewal does not expire the lease"))]
 pub struct Coordination {
-    /// A broker whose Lease is older than this is considered dead and loses leadership.
+    /// A broker whose Lease is older than this is considered dead and loses leadership; 9 s by
+    /// default, Kafka's `broker.session.timeout.ms`, so failover takes about as long as KRaft's.
     #[serde(default = "default_lease_duration")]
     #[schemars(range(min = 2, max = 300))]
     pub lease_duration_seconds: i32,
-    /// How often brokers renew their Lease.
+    /// How often brokers renew their Lease (2 s by default, Kafka's broker heartbeat).
     #[serde(default = "default_renew_interval")]
     #[schemars(range(min = 1, max = 150))]
     pub renew_interval_seconds: i32,
@@ -353,11 +354,11 @@ impl Default for Coordination {
 }
 
 fn default_lease_duration() -> i32 {
-    15
+    9
 }
 
 fn default_renew_interval() -> i32 {
-    5
+    2
 }
 
 fn default_true() -> bool {

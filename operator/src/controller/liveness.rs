@@ -18,8 +18,9 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::jiff::Timestamp;
 use tributary_crds::registration::{parse_broker_lease_name, Registration};
 
-/// Lease duration assumed when a broker Lease states none (client-go's default).
-pub const DEFAULT_LEASE_DURATION: Duration = Duration::from_secs(15);
+/// Lease duration assumed when a broker Lease states none (the brokers' default, Kafka's
+/// `broker.session.timeout.ms`).
+pub const DEFAULT_LEASE_DURATION: Duration = Duration::from_secs(9);
 
 /// A broker the controller sees alive, with what elections need to know of it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
