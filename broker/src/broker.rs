@@ -90,8 +90,9 @@ impl Broker {
     /// Opens the data directory, recovers every partition and starts the flusher. Must run
     /// inside a Tokio runtime.
     pub fn open(config: BrokerConfig) -> Result<Arc<Broker>, StartError> {
+        let offsets = InternalTopic::offsets(&config);
         Broker::open_with_offsets_log(config, |broker| {
-            Arc::new(BrokerLog::new(broker, InternalTopic::offsets()))
+            Arc::new(BrokerLog::new(broker, offsets))
         })
     }
 
@@ -139,9 +140,8 @@ impl Broker {
             prepared.replicas.clone(),
         )
         .await?;
-        prepared.assemble(parts, |broker| {
-            Arc::new(BrokerLog::new(broker, InternalTopic::offsets()))
-        })
+        let offsets = InternalTopic::offsets(&prepared.config);
+        prepared.assemble(parts, |broker| Arc::new(BrokerLog::new(broker, offsets)))
     }
 
     /// Whether the broker serves all of its partitions (for `/readyz`): it has recovered them

@@ -176,6 +176,10 @@ pub struct Flags {
     /// created.
     #[arg(long, env = "TRIBUTARY_TRANSACTION_STATE_LOG_NUM_PARTITIONS")]
     pub transaction_state_log_num_partitions: Option<i32>,
+    /// offsets.topic.replication.factor: replicas of `__consumer_offsets` in cluster mode (a
+    /// standalone broker has one), so committed offsets survive a broker's loss.
+    #[arg(long, env = "TRIBUTARY_OFFSETS_TOPIC_REPLICATION_FACTOR")]
+    pub offsets_topic_replication_factor: Option<i16>,
     /// transaction.state.log.replication.factor: replicas of `__transaction_state` in cluster
     /// mode (a standalone broker has one).
     #[arg(long, env = "TRIBUTARY_TRANSACTION_STATE_LOG_REPLICATION_FACTOR")]
@@ -256,6 +260,7 @@ impl Flags {
             producer_id_expiration_ms,
             transactional_id_expiration_ms,
             transaction_state_log_num_partitions,
+            offsets_topic_replication_factor,
             transaction_state_log_replication_factor,
             transaction_state_log_min_isr,
             replica_lag_time_max_ms,
@@ -331,6 +336,8 @@ pub struct BrokerConfig {
     /// Partitions of `__transaction_state` when it is created
     /// (transaction.state.log.num.partitions).
     pub transaction_state_log_num_partitions: i32,
+    /// Replicas of `__consumer_offsets` in cluster mode (offsets.topic.replication.factor).
+    pub offsets_topic_replication_factor: i16,
     /// Replicas of `__transaction_state` in cluster mode
     /// (transaction.state.log.replication.factor).
     pub transaction_state_log_replication_factor: i16,
@@ -494,6 +501,7 @@ impl BrokerConfig {
             transaction_state_log_num_partitions: flags
                 .transaction_state_log_num_partitions
                 .unwrap_or(50),
+            offsets_topic_replication_factor: flags.offsets_topic_replication_factor.unwrap_or(3),
             transaction_state_log_replication_factor: flags
                 .transaction_state_log_replication_factor
                 .unwrap_or(3),
@@ -564,6 +572,12 @@ impl BrokerConfig {
         if self.transaction_state_log_num_partitions < 1 {
             return Err(invalid(
                 "transaction-state-log-num-partitions",
+                "must be at least 1",
+            ));
+        }
+        if self.offsets_topic_replication_factor < 1 {
+            return Err(invalid(
+                "offsets-topic-replication-factor",
                 "must be at least 1",
             ));
         }

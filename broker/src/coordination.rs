@@ -41,11 +41,17 @@ pub struct InternalTopic {
 }
 
 impl InternalTopic {
-    /// `__consumer_offsets`, with Kafka's configs for it.
-    pub fn offsets() -> InternalTopic {
+    /// `__consumer_offsets`, with Kafka's configs for it: one replica on a standalone broker,
+    /// `offsets.topic.replication.factor` in cluster mode (not created while fewer brokers are
+    /// registered, as in Kafka).
+    pub fn offsets(config: &BrokerConfig) -> InternalTopic {
         InternalTopic {
             name: OFFSETS_TOPIC,
-            replication_factor: -1,
+            replication_factor: if config.cluster.is_none() {
+                1
+            } else {
+                config.offsets_topic_replication_factor
+            },
             configs: BTreeMap::from([
                 ("cleanup.policy".to_string(), "compact".to_string()),
                 ("compression.type".to_string(), "producer".to_string()),

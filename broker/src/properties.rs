@@ -98,6 +98,9 @@ pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Flags, 
             "transaction.state.log.num.partitions" => {
                 flags.transaction_state_log_num_partitions = Some(narrow(number(&value)?, &bad)?);
             }
+            "offsets.topic.replication.factor" => {
+                flags.offsets_topic_replication_factor = Some(narrow(number(&value)?, &bad)?);
+            }
             "transaction.state.log.replication.factor" => {
                 flags.transaction_state_log_replication_factor =
                     Some(narrow(number(&value)?, &bad)?);
@@ -167,7 +170,8 @@ mod tests {
                     log.flush.interval.messages=10000\nlog.flush.interval.ms=1000\n\
                     producer.id.expiration.ms=3600000\ntransactional.id.expiration.ms=7200000\n\
                     log.cleaner.backoff.ms=500\ntransaction.state.log.num.partitions=5\n\
-                    transaction.state.log.replication.factor=2\ntransaction.state.log.min.isr=1\n";
+                    transaction.state.log.replication.factor=2\ntransaction.state.log.min.isr=1\n\
+                    offsets.topic.replication.factor=2\n";
         let env = |k: &str| match k {
             "BROKER_ID" => Some("2".to_string()),
             "POD_NAME" => Some("demo-broker-2".to_string()),
@@ -192,6 +196,7 @@ mod tests {
         assert_eq!(flags.transaction_state_log_num_partitions, Some(5));
         assert_eq!(flags.transaction_state_log_replication_factor, Some(2));
         assert_eq!(flags.transaction_state_log_min_isr, Some(1));
+        assert_eq!(flags.offsets_topic_replication_factor, Some(2));
     }
 
     #[test]

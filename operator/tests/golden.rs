@@ -263,3 +263,25 @@ fn brokers_bind_the_pod_ip_and_advertise_it_only_when_asked() {
         "{pod_ip:?}"
     );
 }
+
+#[test]
+fn internal_topics_get_as_many_replicas_as_brokers_up_to_three_unless_the_user_chose() {
+    let rendered = |c: &KafkaCluster| {
+        let data = built(c).config_map.data.unwrap_or_default();
+        data.values().cloned().collect::<String>()
+    };
+    let mut single = minimal_cluster();
+    single.spec.brokers = 1;
+    let props = rendered(&single);
+    assert!(props.contains("offsets.topic.replication.factor=1\n"), "{props}");
+    assert!(props.contains("transaction.state.log.replication.factor=1\n"), "{props}");
+    let mut large = minimal_cluster();
+    large.spec.brokers = 5;
+    large
+        .spec
+        .config
+        .insert("offsets.topic.replication.factor".into(), "5".into());
+    let props = rendered(&large);
+    assert!(props.contains("offsets.topic.replication.factor=5\n"), "{props}");
+    assert!(props.contains("transaction.state.log.replication.factor=3\n"), "{props}");
+}

@@ -17,6 +17,14 @@ const CONTROLLER_ONLY_KEYS: [&str; 3] = [
     crate::controller::balance::CHECK_INTERVAL,
 ];
 
+/// Internal topics' replication factors, which Kafka defaults to 3: a cluster of fewer brokers
+/// could never create them (no group or transaction coordinator), so unless the user chose,
+/// they get as many replicas as there are brokers, up to 3.
+const INTERNAL_REPLICATION_KEYS: [&str; 2] = [
+    "offsets.topic.replication.factor",
+    "transaction.state.log.replication.factor",
+];
+
 /// Renders `server.properties`: the user's settings (but the `CONTROLLER_ONLY_KEYS`) plus the
 /// ones the operator owns. Keys are sorted so the same spec always renders the same bytes (and
 /// hash).
@@ -28,6 +36,11 @@ pub fn server_properties(cluster: &KafkaCluster, names: &Names) -> String {
     let spec = &cluster.spec;
     let mut props: BTreeMap<String, String> = spec.config.clone();
     props.retain(|k, _| !CONTROLLER_ONLY_KEYS.contains(&k.as_str()));
+    for key in INTERNAL_REPLICATION_KEYS {
+        props
+            .entry(key.to_owned())
+            .or_insert_with(|| spec.brokers.clamp(1, 3).to_string());
+    }
     let listeners = &spec.listeners;
     let set = |p: &mut BTreeMap<String, String>, k: &str, v: String| {
         p.insert(k.to_owned(), v);
