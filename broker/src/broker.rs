@@ -91,9 +91,7 @@ impl Broker {
     /// inside a Tokio runtime.
     pub fn open(config: BrokerConfig) -> Result<Arc<Broker>, StartError> {
         let offsets = InternalTopic::offsets(&config);
-        Broker::open_with_offsets_log(config, |broker| {
-            Arc::new(BrokerLog::new(broker, offsets))
-        })
+        Broker::open_with_offsets_log(config, |broker| Arc::new(BrokerLog::new(broker, offsets)))
     }
 
     /// [`Broker::open`] with the group coordinator writing to the log `offsets_log` makes

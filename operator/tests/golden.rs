@@ -273,8 +273,14 @@ fn internal_topics_get_as_many_replicas_as_brokers_up_to_three_unless_the_user_c
     let mut single = minimal_cluster();
     single.spec.brokers = 1;
     let props = rendered(&single);
-    assert!(props.contains("offsets.topic.replication.factor=1\n"), "{props}");
-    assert!(props.contains("transaction.state.log.replication.factor=1\n"), "{props}");
+    assert!(
+        props.contains("offsets.topic.replication.factor=1\n"),
+        "{props}"
+    );
+    assert!(
+        props.contains("transaction.state.log.replication.factor=1\n"),
+        "{props}"
+    );
     let mut large = minimal_cluster();
     large.spec.brokers = 5;
     large
@@ -282,6 +288,12 @@ fn internal_topics_get_as_many_replicas_as_brokers_up_to_three_unless_the_user_c
         .config
         .insert("offsets.topic.replication.factor".into(), "5".into());
     let props = rendered(&large);
-    assert!(props.contains("offsets.topic.replication.factor=5\n"), "{props}");
-    assert!(props.contains("transaction.state.log.replication.factor=3\n"), "{props}");
+    assert!(
+        props.contains("offsets.topic.replication.factor=5\n"),
+        "{props}"
+    );
+    assert!(
+        props.contains("transaction.state.log.replication.factor=3\n"),
+        "{props}"
+    );
 }
