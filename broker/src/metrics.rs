@@ -41,6 +41,9 @@ pub struct Metrics {
     pub leaders: IntGauge,
     /// Led partitions whose ISR is smaller than their min.insync.replicas.
     pub under_min_isr: IntGauge,
+    /// The largest lag, in records, of any follower replica on this broker behind its
+    /// leader's high watermark (Kafka's ReplicaFetcherManager MaxLag, clientId=Replica).
+    pub replica_max_lag: IntGauge,
     /// Duration of each group-commit fsync.
     pub flush_seconds: Histogram,
     /// Consumer group lag per committed partition.
@@ -168,6 +171,17 @@ impl Metrics {
                 "kafka_server_replicamanager_underminisrpartitioncount",
                 "Led partitions with fewer in-sync replicas than min.insync.replicas",
             )?,
+            replica_max_lag: {
+                let g = IntGauge::with_opts(
+                    opts!(
+                        "kafka_server_replicafetchermanager_maxlag",
+                        "Largest lag in records of a follower replica behind its leader's high watermark"
+                    )
+                    .const_label("clientId", "Replica"),
+                )?;
+                registry.register(Box::new(g.clone()))?;
+                g
+            },
             consumer_lag: gauge_vec(
                 "kafka_consumergroup_lag",
                 "Records between a group's committed offset and the high watermark",
@@ -235,5 +249,9 @@ mod tests {
         let text = metrics.render();
         assert!(text.contains("kafka_server_brokertopicmetrics_bytesin_total{topic=\"t\"} 10"));
         assert!(text.contains("kafka_network_requestmetrics_request_duration_seconds_bucket"));
+        metrics.replica_max_lag.set(12);
+        assert!(metrics
+            .render()
+            .contains("kafka_server_replicafetchermanager_maxlag{clientId=\"Replica\"} 12"));
     }
 }

@@ -3,10 +3,11 @@
 //! (Fetch v15+ `ReplicaState`) for every partition it follows there, appending what comes back
 //! with the leader's offsets and epochs, and truncating where the leader reports that the logs
 //! diverge (KIP-595's `DivergingEpoch`) or that the fetch offset is out of its range.
-//! A supervisor re-plans the tasks whenever an image is applied; the leader's ISR-shrink check
-//! runs beside it.
+//! Each answer also records how far the replica still lags its leader ([`super::lag`], the
+//! MaxLag metric). A supervisor re-plans the tasks whenever an image is applied; the leader's
+//! ISR-shrink check runs beside it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, FetchResponse};
 use tokio::sync::watch;
 use uuid::Uuid;
 
+use super::lag::{fetch_lag, FetcherLag, FollowedKey};
 use crate::broker::Broker;
 use crate::partition::{Partition, Role};
 use crate::peer::PeerConnection;
@@ -44,6 +46,7 @@ fn spawn_supervisor(broker: &Arc<Broker>) {
     let mut applied = broker.metadata.subscribe_applied();
     applied.mark_changed();
     let weak = Arc::downgrade(broker);
+    let lag = Arc::new(FetcherLag::new(broker.metrics.replica_max_lag.clone()));
     tokio::spawn(async move {
         let mut fetchers: HashMap<i32, watch::Sender<Followed>> = HashMap::new();
         while applied.changed().await.is_ok() {
@@ -52,6 +55,12 @@ fn spawn_supervisor(broker: &Arc<Broker>) {
                 return;
             };
             let mut plan = plan(&b);
+            let followed: HashSet<FollowedKey> = plan
+                .values()
+                .flatten()
+                .map(|p| (p.topic_id(), p.index()))
+                .collect();
+            lag.retain(|key| followed.contains(key));
             // Leaders no longer followed get an empty set, which ends their task.
             fetchers.retain(|leader, sender| {
                 let set = plan.remove(leader).unwrap_or_default();
@@ -61,7 +70,7 @@ fn spawn_supervisor(broker: &Arc<Broker>) {
             });
             for (leader, set) in plan {
                 let (sender, receiver) = watch::channel(set);
-                tokio::spawn(fetch_from(weak.clone(), leader, receiver));
+                tokio::spawn(fetch_from(weak.clone(), leader, receiver, lag.clone()));
                 fetchers.insert(leader, sender);
             }
         }
@@ -98,7 +107,12 @@ fn spawn_shrink_check(broker: Weak<Broker>) {
 }
 
 /// Fetches from `leader` for the partitions `followed` holds until it holds none.
-async fn fetch_from(broker: Weak<Broker>, leader: i32, mut followed: watch::Receiver<Followed>) {
+async fn fetch_from(
+    broker: Weak<Broker>,
+    leader: i32,
+    mut followed: watch::Receiver<Followed>,
+    lag: Arc<FetcherLag>,
+) {
     let mut connection: Option<PeerConnection> = None;
     let mut held_back: HashMap<(Uuid, i32), tokio::time::Instant> = HashMap::new();
     loop {
@@ -154,7 +168,7 @@ async fn fetch_from(broker: Weak<Broker>, leader: i32, mut followed: watch::Rece
         match answer {
             Ok(response) if response.error_code == 0 => {
                 for (partition, data) in match_partitions(&sent, response) {
-                    if !apply(&b, &partition, &data) {
+                    if !apply(&b, &partition, &data, &lag) {
                         held_back.insert(
                             (partition.topic_id(), partition.index()),
                             tokio::time::Instant::now() + BACKOFF,
@@ -241,9 +255,14 @@ fn match_partitions(
     out
 }
 
-/// Applies the leader's answer for one partition; false when the partition should wait
-/// before it is fetched again.
-fn apply(broker: &Broker, partition: &Arc<Partition>, data: &PartitionData) -> bool {
+/// Applies the leader's answer for one partition, recording how far the replica still lags;
+/// false when the partition should wait before it is fetched again.
+fn apply(
+    broker: &Broker,
+    partition: &Arc<Partition>,
+    data: &PartitionData,
+    lag: &FetcherLag,
+) -> bool {
     let now_ms = crate::clock::now_ms();
     if data.error_code != 0 {
         return recover(partition, data);
@@ -262,6 +281,11 @@ fn apply(broker: &Broker, partition: &Arc<Partition>, data: &PartitionData) -> b
     {
         Ok((_, flush)) => {
             broker.flusher.after_write(partition, flush);
+            let end = partition.with_log(|log| log.log_end_offset());
+            lag.record(
+                (partition.topic_id(), partition.index()),
+                fetch_lag(data.high_watermark, end),
+            );
             true
         }
         Err(error) => {

@@ -4,6 +4,7 @@
 mod dirs;
 pub mod fetcher;
 mod isr_changes;
+pub mod lag;
 mod manager;
 
 pub(crate) use isr_changes::IsrCounters;
