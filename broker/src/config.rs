@@ -194,6 +194,11 @@ pub struct Flags {
     /// replica.fetch.wait.max.ms: how long a follower's fetch waits at the leader for data.
     #[arg(long, env = "TRIBUTARY_REPLICA_FETCH_WAIT_MAX_MS")]
     pub replica_fetch_wait_max_ms: Option<i32>,
+    /// replica.fsync.before.ack: a follower fsyncs what it fetched before its next fetch
+    /// reports the new position, so an acks=all write is acknowledged only once it is on disk
+    /// on every in-sync replica (off: followers write to the page cache, as Kafka's do).
+    #[arg(long, env = "TRIBUTARY_REPLICA_FSYNC_BEFORE_ACK")]
+    pub replica_fsync_before_ack: Option<bool>,
     /// producer.id.expiration.ms: how long a partition remembers an idle producer's sequences.
     #[arg(long, env = "TRIBUTARY_PRODUCER_ID_EXPIRATION_MS")]
     pub producer_id_expiration_ms: Option<i64>,
@@ -265,6 +270,7 @@ impl Flags {
             transaction_state_log_min_isr,
             replica_lag_time_max_ms,
             replica_fetch_wait_max_ms,
+            replica_fsync_before_ack,
             log_format,
             cluster_name,
             cluster_namespace,
@@ -347,6 +353,9 @@ pub struct BrokerConfig {
     pub replica_lag_time_max_ms: i64,
     /// How long a follower's fetch waits at the leader (replica.fetch.wait.max.ms).
     pub replica_fetch_wait_max_ms: i32,
+    /// Followers fsync fetched batches before reporting their position to the leader
+    /// (replica.fsync.before.ack), so the high watermark counts only fsynced copies.
+    pub replica_fsync_before_ack: bool,
     /// HTTP endpoint address for metrics and probes.
     pub http_listener: String,
     /// Group coordinator settings.
@@ -508,6 +517,7 @@ impl BrokerConfig {
             transaction_state_log_min_isr: flags.transaction_state_log_min_isr.unwrap_or(2),
             replica_lag_time_max_ms: flags.replica_lag_time_max_ms.unwrap_or(30_000),
             replica_fetch_wait_max_ms: flags.replica_fetch_wait_max_ms.unwrap_or(500),
+            replica_fsync_before_ack: flags.replica_fsync_before_ack.unwrap_or(false),
             http_listener: flags
                 .http_listener
                 .unwrap_or_else(|| "127.0.0.1:9644".to_string()),
@@ -708,6 +718,10 @@ mod tests {
         assert_eq!(config.num_partitions, 1);
         assert!(config.auto_create_topics);
         assert!(config.fsync_acks_all);
+        assert!(
+            !config.replica_fsync_before_ack,
+            "followers write as Kafka's do"
+        );
         assert_eq!(config.cleaner_backoff_ms, 15_000, "log.cleaner.backoff.ms");
     }
 

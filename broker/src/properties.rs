@@ -106,6 +106,7 @@ pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Flags, 
                     Some(narrow(number(&value)?, &bad)?);
             }
             "replica.lag.time.max.ms" => flags.replica_lag_time_max_ms = Some(number(&value)?),
+            "replica.fsync.before.ack" => flags.replica_fsync_before_ack = Some(boolean(&value)?),
             "replica.fetch.wait.max.ms" => {
                 flags.replica_fetch_wait_max_ms = Some(narrow(number(&value)?, &bad)?)
             }
@@ -171,7 +172,7 @@ mod tests {
                     producer.id.expiration.ms=3600000\ntransactional.id.expiration.ms=7200000\n\
                     log.cleaner.backoff.ms=500\ntransaction.state.log.num.partitions=5\n\
                     transaction.state.log.replication.factor=2\ntransaction.state.log.min.isr=1\n\
-                    offsets.topic.replication.factor=2\n";
+                    offsets.topic.replication.factor=2\nreplica.fsync.before.ack=true\n";
         let env = |k: &str| match k {
             "BROKER_ID" => Some("2".to_string()),
             "POD_NAME" => Some("demo-broker-2".to_string()),
@@ -197,6 +198,7 @@ mod tests {
         assert_eq!(flags.transaction_state_log_replication_factor, Some(2));
         assert_eq!(flags.transaction_state_log_min_isr, Some(1));
         assert_eq!(flags.offsets_topic_replication_factor, Some(2));
+        assert_eq!(flags.replica_fsync_before_ack, Some(true));
     }
 
     #[test]

@@ -35,6 +35,7 @@ pub const BROKER_CONFIG_KEYS: &[&str] = &[
     "offsets.retention.minutes",
     "offsets.topic.num.partitions",
     "offsets.topic.replication.factor",
+    "replica.fsync.before.ack",
     "replica.lag.time.max.ms",
     "socket.receive.buffer.bytes",
     "socket.request.max.bytes",
@@ -180,7 +181,7 @@ fn check_value(key: &str, value: &str) -> Result<(), ConfigError> {
             Ok(r) if (0.0..=1.0).contains(&r) => {}
             _ => return Err(bad("a number between 0 and 1")),
         },
-        k if k.ends_with(".enable") || k == "preallocate" => {
+        k if k.ends_with(".enable") || k == "preallocate" || k == "replica.fsync.before.ack" => {
             if !matches!(value, "true" | "false") {
                 return Err(bad("true or false"));
             }
@@ -234,7 +235,7 @@ mod tests {
     }
 
     #[test]
-    fn leader_balancing_settings_are_checked() {
+    fn leader_balancing_and_replica_fsync_settings_are_checked() {
         let broker = |k: &str, v: &str| -> BTreeMap<String, String> {
             [(k.to_owned(), v.to_owned())].into()
         };
@@ -245,6 +246,8 @@ mod tests {
             ("leader.imbalance.per.broker.percentage", "-1", false),
             ("leader.imbalance.check.interval.seconds", "1", true),
             ("leader.imbalance.check.interval.seconds", "0", false),
+            ("replica.fsync.before.ack", "true", true),
+            ("replica.fsync.before.ack", "1", false),
         ] {
             assert_eq!(validate_broker_config(&broker(k, v)).is_ok(), ok, "{k}={v}");
         }

@@ -4,7 +4,8 @@
 //! with the leader's offsets and epochs, and truncating where the leader reports that the logs
 //! diverge (KIP-595's `DivergingEpoch`) or that the fetch offset is out of its range.
 //! Each answer also records how far the replica still lags its leader ([`super::lag`], the
-//! MaxLag metric). A supervisor re-plans the tasks whenever an image is applied; the leader's
+//! MaxLag metric); with `replica.fsync.before.ack` a fetch reports only fsynced positions
+//! ([`super::fsync`]). A supervisor re-plans the tasks whenever an image is applied; the leader's
 //! ISR-shrink check runs beside it.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -18,6 +19,7 @@ use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, FetchResponse};
 use tokio::sync::watch;
 use uuid::Uuid;
 
+use super::fsync;
 use super::lag::{fetch_lag, FetcherLag, FollowedKey};
 use crate::broker::Broker;
 use crate::partition::{Partition, Role};
@@ -120,7 +122,7 @@ async fn fetch_from(
         if partitions.is_empty() {
             return;
         }
-        let Some(b) = broker.upgrade() else {
+        let Some(mut b) = broker.upgrade() else {
             return;
         };
         let Some(address) = b
@@ -138,11 +140,22 @@ async fn fetch_from(
         }
         let now = tokio::time::Instant::now();
         held_back.retain(|_, until| *until > now);
-        let sent: Vec<Arc<Partition>> = partitions
+        let mut sent: Vec<Arc<Partition>> = partitions
             .into_iter()
             .filter(|p| !held_back.contains_key(&(p.topic_id(), p.index())))
             .filter(|p| matches!(p.role(), Role::Follower { leader: l, .. } if l == leader))
             .collect();
+        if b.config.replica_fsync_before_ack {
+            // The fetch reports each position to the leader: only fsynced ones.
+            let flusher = b.flusher.clone();
+            drop(b);
+            fsync::sync_fetched(&flusher, &sent).await;
+            sent.retain(|p| fsync::may_report(p, true));
+            let Some(again) = broker.upgrade() else {
+                return;
+            };
+            b = again;
+        }
         if sent.is_empty() {
             drop(b);
             let _ = tokio::time::timeout(BACKOFF, followed.changed()).await;

@@ -3,6 +3,7 @@
 
 mod dirs;
 pub mod fetcher;
+pub mod fsync;
 mod isr_changes;
 pub mod lag;
 mod manager;
