@@ -26,6 +26,11 @@ pub const PORT_ANNOTATION: &str = "tributary.dev/advertised-port";
 pub const RACK_ANNOTATION: &str = "tributary.dev/rack";
 /// Annotation: the incarnation epoch of the broker process holding the Lease.
 pub const INCARNATION_ANNOTATION: &str = "tributary.dev/incarnation";
+/// Annotation: the incarnation at which the broker's data directory was created (0: before
+/// this was recorded). An ISR entry of an earlier incarnation is of data this directory never
+/// held, so the controller does not re-elect the broker on that entry's strength: a broker
+/// back with an empty disk is not the last in-sync replica it was.
+pub const DIRECTORY_EPOCH_ANNOTATION: &str = "tributary.dev/directory-epoch";
 /// Annotation set to `"true"` while the broker shuts down in a controlled way: the controller
 /// moves its leaderships away.
 pub const SHUTTING_DOWN_ANNOTATION: &str = "tributary.dev/shutting-down";
@@ -67,6 +72,9 @@ pub struct Registration {
     pub incarnation: i64,
     /// Whether the broker is shutting down (its leaderships should move).
     pub shutting_down: bool,
+    /// The incarnation its data directory was created at ([`DIRECTORY_EPOCH_ANNOTATION`]);
+    /// `None` from brokers that do not say.
+    pub directory_epoch: Option<i64>,
 }
 
 impl Registration {
@@ -91,6 +99,7 @@ impl Registration {
             rack: get(RACK_ANNOTATION).map(str::to_string),
             incarnation: get(INCARNATION_ANNOTATION)?.parse().ok()?,
             shutting_down: get(SHUTTING_DOWN_ANNOTATION) == Some("true"),
+            directory_epoch: get(DIRECTORY_EPOCH_ANNOTATION).and_then(|v| v.parse().ok()),
         })
     }
 
@@ -109,6 +118,9 @@ impl Registration {
         }
         if self.shutting_down {
             out.insert(SHUTTING_DOWN_ANNOTATION.to_string(), "true".to_string());
+        }
+        if let Some(epoch) = self.directory_epoch {
+            out.insert(DIRECTORY_EPOCH_ANNOTATION.to_string(), epoch.to_string());
         }
         out
     }
@@ -143,6 +155,7 @@ mod tests {
             rack: Some("zone-a".into()),
             incarnation: 7,
             shutting_down: true,
+            directory_epoch: Some(5),
         };
         let l = lease(&broker_lease_name("demo", 2), &r, Some("demo-broker-2"));
         assert_eq!(Registration::from_lease("demo", &l), Some(r.clone()));

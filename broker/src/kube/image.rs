@@ -145,6 +145,7 @@ mod tests {
             rack: None,
             incarnation: 3,
             shutting_down: false,
+            directory_epoch: Some(1),
         };
         Arc::new(Lease {
             metadata: ObjectMeta {

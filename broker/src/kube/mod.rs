@@ -6,6 +6,7 @@
 //! ([`blocks`]).
 
 pub mod blocks;
+pub mod directory;
 mod error;
 pub mod image;
 pub mod isr;

@@ -51,6 +51,8 @@ impl Registrar {
     ) -> Result<Arc<Registrar>, KubeError> {
         let api: Api<Lease> = Api::namespaced(client, &settings.namespace);
         let name = broker_lease_name(&settings.name, me.id);
+        // A fresh data directory is as old as the incarnation that first registers with it.
+        let fresh_directory = me.directory_epoch.is_none();
         for _ in 0..REGISTER_ATTEMPTS {
             let sent = Instant::now();
             let existing = api
@@ -68,6 +70,9 @@ impl Registrar {
             });
             me.incarnation = previous + 1;
             me.shutting_down = false;
+            if fresh_directory {
+                me.directory_epoch = Some(me.incarnation);
+            }
             let written = match existing {
                 None => {
                     let lease = lease_for(&settings, &name, &me, None);

@@ -42,7 +42,9 @@ pub async fn metadata_parts(
         rack: config.rack.clone(),
         incarnation: 0,
         shutting_down: false,
+        directory_epoch: super::directory::read(&config.data_dir)?,
     };
+    let fresh_directory = me.directory_epoch.is_none();
     let registrar = Registrar::register(
         client.clone(),
         settings.clone(),
@@ -50,6 +52,9 @@ pub async fn metadata_parts(
         replicas.fence().clone(),
     )
     .await?;
+    if fresh_directory {
+        super::directory::record(&config.data_dir, registrar.incarnation())?;
+    }
     registrar.spawn();
 
     let metadata = Arc::new(MetadataCache::new(ClusterImage::new(

@@ -49,6 +49,11 @@ pub(super) fn remove_stray(data_dir: &Path, owned: &HashSet<(String, i32)>) {
     }
 }
 
+/// Whether `name` is a partition directory's name.
+pub(crate) fn is_partition_dir_name(name: &str) -> bool {
+    parse_partition_dir(name).is_some()
+}
+
 /// `(topic, index)` of a partition directory name, if it is one.
 fn parse_partition_dir(name: &str) -> Option<(&str, i32)> {
     let (topic, index) = name.rsplit_once('-')?;

@@ -8,6 +8,7 @@ mod isr_changes;
 pub mod lag;
 mod manager;
 
+pub(crate) use dirs::is_partition_dir_name;
 pub(crate) use isr_changes::IsrCounters;
 pub use isr_changes::IsrWriter;
 pub use manager::ReplicaManager;

@@ -157,7 +157,11 @@ pub fn decide(
     let (leader, isr, change) = if let Some(id) = clean {
         (id, isr, Change::CleanElection)
     } else if let Some((id, epoch)) = match isr.as_slice() {
-        [last] => eligible(last.broker_id).map(|epoch| (last.broker_id, epoch)),
+        // The last ISR member, back as a new incarnation, still holds what it had in sync,
+        // unless its data directory is newer than its entry (an empty or replaced disk).
+        [last] if holds_data_of(brokers, last) => {
+            eligible(last.broker_id).map(|epoch| (last.broker_id, epoch))
+        }
         _ => None,
     } {
         let entry = IsrEntry {
@@ -200,6 +204,15 @@ pub fn decide(
             Change::IsrShrink
         },
     })
+}
+
+/// Whether the broker of ISR entry `entry` still has the data directory it had then: one
+/// created at a later incarnation never held what the entry vouches for.
+fn holds_data_of(brokers: &BrokerView, entry: &IsrEntry) -> bool {
+    brokers
+        .get(&entry.broker_id)
+        .and_then(|b| b.directory_epoch)
+        .is_none_or(|created| created <= entry.broker_epoch)
 }
 
 /// The config key that allows electing a replica outside the ISR.
@@ -478,6 +491,32 @@ mod tests {
                     Some((st(2, 7, 12, &[(2, 3)]), CleanElection)),
                 ),
             ],
+        );
+    }
+
+    #[test]
+    fn the_last_isr_member_back_with_a_newer_data_directory_is_not_elected() {
+        let offline = st(-1, 6, 11, &[(2, 1)]);
+        let back = |incarnation: i64, directory: Option<i64>| {
+            let mut view = live(&[(2, incarnation, false)]);
+            if let Some(b) = view.get_mut(&2) {
+                b.directory_epoch = directory;
+            }
+            view
+        };
+        // Its directory predates the entry: it holds what it had in sync.
+        let kept = decide(&[0, 1, 2], Some(&offline), &back(3, Some(1)), false);
+        assert_eq!(kept.map(|d| d.status), Some(st(2, 7, 12, &[(2, 3)])));
+        // Created at incarnation 3 (an empty disk), after the entry of incarnation 1: it
+        // stays offline at every later start too, unless unclean election is allowed.
+        for incarnation in [3, 4] {
+            let empty = back(incarnation, Some(3));
+            assert_eq!(decide(&[0, 1, 2], Some(&offline), &empty, false), None);
+        }
+        let unclean = decide(&[0, 1, 2], Some(&offline), &back(4, Some(3)), true);
+        assert_eq!(
+            unclean.map(|d| (d.status, d.change)),
+            Some((st(2, 7, 12, &[(2, 4)]), UncleanElection))
         );
     }
 

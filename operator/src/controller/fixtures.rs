@@ -15,6 +15,7 @@ pub(crate) fn live(brokers: &[(i32, i64, bool)]) -> BrokerView {
                 LiveBroker {
                     incarnation,
                     shutting_down,
+                    directory_epoch: None,
                     renewing: true,
                 },
             )

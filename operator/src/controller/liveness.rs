@@ -29,6 +29,9 @@ pub struct LiveBroker {
     pub incarnation: i64,
     /// It announced a controlled shutdown: its leaderships and ISR places should move.
     pub shutting_down: bool,
+    /// The incarnation its data directory was created at, if it says: an ISR entry of an
+    /// earlier incarnation is of data it no longer has.
+    pub directory_epoch: Option<i64>,
     /// This process has seen its Lease renewed since observation (re)started, rather than
     /// only found it unexpired: right after taking over, or after a broken watch, a dead
     /// broker's Lease still looks current for a lease duration. Failover tolerates that (it
@@ -196,6 +199,7 @@ impl Liveness {
                     LiveBroker {
                         incarnation: r.incarnation,
                         shutting_down: r.shutting_down,
+                        directory_epoch: r.directory_epoch,
                         renewing: o.renewed,
                     },
                 ))
@@ -242,6 +246,7 @@ mod tests {
             rack: None,
             incarnation,
             shutting_down: false,
+            directory_epoch: None,
         };
         Lease {
             metadata: ObjectMeta {
@@ -380,6 +385,7 @@ mod tests {
                     LiveBroker {
                         incarnation: 3,
                         shutting_down: false,
+                        directory_epoch: None,
                         renewing: false,
                     }
                 ),
@@ -388,6 +394,7 @@ mod tests {
                     LiveBroker {
                         incarnation: 7,
                         shutting_down: true,
+                        directory_epoch: None,
                         renewing: false,
                     }
                 ),

@@ -447,6 +447,7 @@ async fn register(api: &Api<Lease>, id: i32, skew: SignedDuration) -> (Lease, i6
             rack: None,
             incarnation,
             shutting_down: false,
+            directory_epoch: None,
         };
         let now = MicroTime(Timestamp::now() + skew);
         let spec = LeaseSpec {
