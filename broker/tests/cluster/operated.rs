@@ -9,9 +9,13 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use kube::api::PostParams;
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
+use tributary_broker::config::Flags;
 use tributary_crds::{KafkaPartition, KafkaTopic};
 use tributary_e2e::clients::{java, java_main, kcat_metadata};
 use tributary_operator::context::{Context, Settings};
@@ -28,10 +32,24 @@ pub(crate) struct Operated {
     dirs: Vec<tempfile::TempDir>,
     stop: watch::Sender<bool>,
     operator: tokio::task::JoinHandle<()>,
+    /// Settings every broker of this cluster starts with.
+    tune: fn(&mut Flags),
+    /// Lease renewals of isolated brokers ([`Operated::isolate`]).
+    renewers: Vec<(i32, tokio::task::JoinHandle<()>)>,
 }
 
 impl Operated {
     pub(crate) async fn start() -> Operated {
+        Operated::start_tuned(|_| {}).await
+    }
+
+    /// [`Operated::start`] with every broker's settings changed by `tune`.
+    pub(crate) async fn start_tuned(tune: fn(&mut Flags)) -> Operated {
+        // The brokers' logs, when RUST_LOG asks for them.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
         let plane = ControlPlane::new().await;
         let metrics = Arc::new(Metrics::new().unwrap_or_else(|e| panic!("metrics: {e}")));
         let mut settings = Settings::new("operator-0", NS);
@@ -43,11 +61,9 @@ impl Operated {
         let dirs: Vec<tempfile::TempDir> = (0..3)
             .map(|_| tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}")))
             .collect();
-        let brokers = futures::future::join_all(
-            dirs.iter()
-                .enumerate()
-                .map(|(id, dir)| RunningBroker::start(&plane, id as i32, dir.path())),
-        )
+        let brokers = futures::future::join_all(dirs.iter().enumerate().map(|(id, dir)| {
+            RunningBroker::start_tuned(plane.client.clone(), id as i32, dir.path(), tune)
+        }))
         .await;
         Operated {
             plane,
@@ -55,6 +71,8 @@ impl Operated {
             dirs,
             stop,
             operator,
+            tune,
+            renewers: Vec::new(),
         }
     }
 
@@ -80,6 +98,46 @@ impl Operated {
         self.brokers.remove(position).kill();
     }
 
+    /// Empties the data directory of broker `id` (not running), as a replaced disk would.
+    pub(crate) fn wipe(&self, id: i32) {
+        let dir = self.dirs[usize::try_from(id).unwrap_or(0)].path();
+        for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("read {dir:?}: {e}")) {
+            let path = entry.unwrap_or_else(|e| panic!("entry: {e}")).path();
+            let removed = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            removed.unwrap_or_else(|e| panic!("remove {path:?}: {e}"));
+        }
+    }
+
+    /// Stops broker `id` from doing anything but renewing its Lease: a broker partitioned
+    /// from its peers but not from the API server, which the controller keeps seeing alive,
+    /// so only its leaders can tell it lags. [`Operated::restart`] ends it.
+    pub(crate) fn isolate(&mut self, id: i32) {
+        let position = self
+            .brokers
+            .iter()
+            .position(|b| b.broker.config.broker_id == id)
+            .unwrap_or_else(|| panic!("broker {id} is not running"));
+        self.brokers.remove(position).kill();
+        let leases = self.plane.api::<Lease>();
+        let name = format!("demo-broker-{id}");
+        let renewer = tokio::spawn(async move {
+            loop {
+                if let Ok(mut lease) = leases.get(&name).await {
+                    if let Some(spec) = lease.spec.as_mut() {
+                        spec.renew_time = Some(MicroTime(k8s_openapi::jiff::Timestamp::now()));
+                    }
+                    let _ = leases.replace(&name, &PostParams::default(), &lease).await;
+                }
+                tokio::time::sleep(Duration::from_millis(crate::support::RENEW_MS)).await;
+            }
+        });
+        self.renewers.push((id, renewer));
+    }
+
     /// Stops broker `id` as SIGTERM does, handing its leaderships over first.
     pub(crate) async fn stop_controlled(&mut self, id: i32) {
         let position = self
@@ -92,6 +150,12 @@ impl Operated {
 
     /// Starts broker `id` again on its data directory, as a new incarnation.
     pub(crate) async fn restart(&mut self, id: i32) {
+        self.renewers.retain(|(isolated, renewer)| {
+            if *isolated == id {
+                renewer.abort();
+            }
+            *isolated != id
+        });
         let lease = format!("demo-broker-{id}");
         self.plane
             .server
@@ -99,12 +163,16 @@ impl Operated {
         let dir = self.dirs[usize::try_from(id).unwrap_or(0)]
             .path()
             .to_path_buf();
-        let broker = RunningBroker::start(&self.plane, id, &dir).await;
+        let broker =
+            RunningBroker::start_tuned(self.plane.client.clone(), id, &dir, self.tune).await;
         self.brokers.push(broker);
         self.brokers.sort_by_key(|b| b.broker.config.broker_id);
     }
 
     pub(crate) async fn stop(self) {
+        for (_, renewer) in &self.renewers {
+            renewer.abort();
+        }
         let _ = self.stop.send(true);
         for broker in self.brokers {
             broker.shutdown().await;

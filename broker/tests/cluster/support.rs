@@ -227,6 +227,16 @@ impl RunningBroker {
 
     /// [`RunningBroker::start`] with its own API client (one served over HTTP, say).
     pub async fn start_with(client: Client, id: i32, data_dir: &std::path::Path) -> RunningBroker {
+        RunningBroker::start_tuned(client, id, data_dir, |_| {}).await
+    }
+
+    /// [`RunningBroker::start_with`] with settings changed by `tune` (after the tests' own).
+    pub async fn start_tuned(
+        client: Client,
+        id: i32,
+        data_dir: &std::path::Path,
+        tune: fn(&mut Flags),
+    ) -> RunningBroker {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .unwrap_or_else(|e| panic!("bind: {e}"));
@@ -234,7 +244,7 @@ impl RunningBroker {
             .local_addr()
             .map(|a| a.to_string())
             .unwrap_or_else(|e| panic!("local address: {e}"));
-        let config = BrokerConfig::resolve(Flags {
+        let mut flags = Flags {
             listener: Some(address.clone()),
             data_dir: Some(data_dir.to_path_buf()),
             broker_id: Some(id),
@@ -245,8 +255,9 @@ impl RunningBroker {
             // Groups of the real clients form at once.
             group_initial_rebalance_delay_ms: Some(0),
             ..Flags::default()
-        })
-        .unwrap_or_else(|e| panic!("config: {e}"));
+        };
+        tune(&mut flags);
+        let config = BrokerConfig::resolve(flags).unwrap_or_else(|e| panic!("config: {e}"));
         let broker = Broker::open_in_cluster(config, client)
             .await
             .unwrap_or_else(|e| panic!("broker {id} did not start: {e}"));

@@ -1,7 +1,9 @@
 //! Histories from the Apache Kafka Java client (`KafkaCli history-produce` and
 //! `history-consume`, broker/tests/clients/java/HistoryCli.java): an idempotent acks=all
 //! producer running in the background while a test disturbs the cluster, and a read-back of
-//! the whole topic. Like [`crate::clients`], these panic on what a test cannot go on from (a
+//! the whole topic. The producer can be librdkafka instead
+//! (broker/tests/clients/rdkafka_history.py, the same arguments and output). Like
+//! [`crate::clients`], these panic on what a test cannot go on from (a
 //! client that crashed, a read-back that stopped short), saying why.
 
 use std::collections::BTreeMap;
@@ -44,6 +46,18 @@ pub struct Workload {
     pub props: Vec<(String, String)>,
     /// The run is killed and the test fails if it takes longer than this.
     pub time_limit: Duration,
+    /// Which client library produces.
+    pub client: Producer,
+}
+
+/// The client library of a [`Workload`]: failover handling differs between them (metadata
+/// refresh, retries, idempotence epochs), so both are tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Producer {
+    /// The Apache Kafka Java client.
+    Java,
+    /// librdkafka, through confluent-kafka for Python.
+    Librdkafka,
 }
 
 impl Workload {
@@ -62,6 +76,7 @@ impl Workload {
             delivery_timeout: Duration::from_secs(60),
             props: Vec::new(),
             time_limit: Duration::from_secs(300),
+            client: Producer::Java,
         }
     }
 
@@ -103,11 +118,18 @@ impl Workload {
     /// Starts the producer in the background.
     pub async fn start(&self) -> Producing {
         let args = self.args();
-        let mut child = java_command("KafkaCli")
-            .await
-            .args(&args)
+        let mut command = match self.client {
+            Producer::Java => java_command("KafkaCli").await,
+            Producer::Librdkafka => python_command("rdkafka_history.py"),
+        };
+        let mut child = command
+            .args(match self.client {
+                Producer::Java => &args[..],
+                // The script is history-produce itself.
+                Producer::Librdkafka => &args[1..],
+            })
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start java (install a JDK): {e}"));
+            .unwrap_or_else(|e| panic!("cannot start the {:?} producer: {e}", self.client));
         let stdin = child.stdin.take();
         let progress = Arc::new(Progress::default());
         let run = Run {
@@ -491,4 +513,18 @@ mod tests {
              --value-size 0 --delivery-timeout-ms 60000 --stdin-stop --rate 500 --prop linger.ms=5"
         );
     }
+}
+
+/// `python3 broker/tests/clients/<script>` with piped stdio, killed on drop.
+fn python_command(script: &str) -> tokio::process::Command {
+    let path = crate::tools::repo_root()
+        .join("broker/tests/clients")
+        .join(script);
+    let mut cmd = tokio::process::Command::new("python3");
+    cmd.arg(path)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    cmd
 }

@@ -30,7 +30,7 @@ mod report;
 use std::time::Duration;
 
 pub use check::check;
-pub use java::{read_back, Producing, Workload};
+pub use java::{read_back, Producer, Producing, Workload};
 pub use report::{
     AckConflict, Duplicate, Gap, Inconsistent, Lost, Mismatch, Reorder, Report, Unexpected,
     UnexpectedKind,

@@ -93,9 +93,10 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * offsets  --bootstrap B --topic T --partition P [--time MS]...
  *          prints beginning, end, offsetsForTimes and the admin max-timestamp offset
  * txn      --bootstrap B --topic T --transactional-id X [--transactions N] [--count N]
- *          [--abort-every K] [--offsets-group G --offsets-topic T2] [--prop k=v]...
+ *          [--abort-every K] [--offsets-group G --offsets-topic T2] [--hold-ms MS] [--prop k=v]...
  *          N transactions of `count` records each ("t<n>-<i>"), flushed before they end; every
- *          K-th one aborts; with a
+ *          K-th one aborts; with --hold-ms each stays open MS after its flush (printing
+ *          {"event":"flushed","n"}), so a test can disturb the cluster meanwhile; with a
  *          group, each transaction also commits offset (n+1)*count of T2 partition 0 for it.
  *          prints {"event":"txn","n","result":"committed"|"aborted"} then {"event":"done"}
  * eos      --bootstrap B --input T1 --output T2 --group G --transactional-id X --count N
@@ -229,6 +230,7 @@ public final class KafkaCli {
         int transactions = Integer.parseInt(args.get("transactions", "1"));
         int count = Integer.parseInt(args.get("count", "10"));
         int abortEvery = Integer.parseInt(args.get("abort-every", "0"));
+        long holdMs = Long.parseLong(args.get("hold-ms", "0"));
         String group = args.get("offsets-group", null);
         try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(props)) {
             producer.initTransactions();
@@ -247,6 +249,10 @@ public final class KafkaCli {
                 // Flushed first, so an aborted transaction's records are in the log, not just
                 // dropped by the client.
                 producer.flush();
+                if (holdMs > 0) {
+                    emit(obj("event", "flushed", "n", n));
+                    Thread.sleep(holdMs);
+                }
                 if (abort) {
                     producer.abortTransaction();
                 } else {
