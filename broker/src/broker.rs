@@ -10,6 +10,7 @@ use crate::flusher::Flusher;
 use crate::group::log::CoordinatorLog;
 use crate::group::GroupCoordinator;
 use crate::journal::{Replay, JOURNAL_FILE};
+use crate::metadata::elections::LeaderElections;
 use crate::metadata::local::LocalMetadata;
 use crate::metadata::{BrokerInfo, ClusterImage, MetadataCache, MetadataError, MetadataSource};
 use crate::metrics::{Metrics, MetricsError};
@@ -84,6 +85,9 @@ pub struct Broker {
     pub scram: crate::scram::ScramCredentials,
     /// This broker's registration in cluster mode.
     pub registrar: Option<Arc<crate::kube::registration::Registrar>>,
+    /// Where ElectLeaders asks for elections: the controller in cluster mode; none on a
+    /// standalone broker, which leads everything as the only replica.
+    pub elections: Option<Arc<dyn LeaderElections>>,
 }
 
 impl Broker {
@@ -120,6 +124,7 @@ impl Broker {
             admin,
             producer_ids: IdAllocator::new(blocks),
             registrar: None,
+            elections: None,
         };
         prepared.assemble(parts, offsets_log)
     }
@@ -262,6 +267,8 @@ pub struct MetadataParts {
     pub producer_ids: IdAllocator,
     /// The registration to renew and release (cluster mode).
     pub registrar: Option<Arc<crate::kube::registration::Registrar>>,
+    /// Where elections are asked for (cluster mode).
+    pub elections: Option<Arc<dyn LeaderElections>>,
 }
 
 impl Prepared {
@@ -342,6 +349,7 @@ impl Prepared {
             quotas,
             scram,
             registrar: parts.registrar,
+            elections: parts.elections,
         });
         start_journal(&broker, journal_path, last_journal_seq)?;
         broker.groups.start();

@@ -1,63 +1,19 @@
-//! ElectLeaders and partition reassignments on a standalone broker: every partition is led by
-//! its only (and preferred) replica and nothing is ever being reassigned, so elections are
-//! never needed, the reassignment list is empty, and the only reassignment that can succeed
-//! keeps each partition on this broker, as Kafka answers for such a cluster.
+//! Partition reassignments on a standalone broker: nothing is ever being reassigned, so the
+//! reassignment list is empty, and the only reassignment that can succeed keeps each partition
+//! on this broker, as Kafka answers for such a cluster.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::alter_partition_reassignments_response::{
     ReassignablePartitionResponse, ReassignableTopicResponse,
 };
-use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaElectionResult};
 use kafka_protocol::messages::{
     AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse, BrokerId,
-    ElectLeadersRequest, ElectLeadersResponse, ListPartitionReassignmentsRequest,
-    ListPartitionReassignmentsResponse,
+    ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 
 use super::refuse::Refuse;
 use super::RequestContext;
-
-/// ElectLeaders: ELECTION_NOT_NEEDED for every existing partition asked about; with no
-/// partitions named (all of them), nothing needs an election, so nothing is listed.
-pub(crate) async fn elect(
-    ctx: RequestContext,
-    request: ElectLeadersRequest,
-) -> ElectLeadersResponse {
-    let results = request
-        .topic_partitions
-        .unwrap_or_default()
-        .into_iter()
-        .map(|t| {
-            let image = ctx.broker.metadata.image();
-            let partitions = t
-                .partitions
-                .iter()
-                .map(|&p| {
-                    let (code, message) = match image.partition(&t.topic, p) {
-                        Some(state) if state.replicas.first() == Some(&state.leader) => (
-                            ResponseError::ElectionNotNeeded,
-                            "the preferred replica already leads",
-                        ),
-                        Some(_) => (
-                            ResponseError::PreferredLeaderNotAvailable,
-                            "the preferred replica cannot lead now",
-                        ),
-                        None => (ResponseError::UnknownTopicOrPartition, "no such partition"),
-                    };
-                    PartitionResult::default()
-                        .with_partition_id(p)
-                        .with_error_code(code.code())
-                        .with_error_message(Some(StrBytes::from_static_str(message)))
-                })
-                .collect();
-            ReplicaElectionResult::default()
-                .with_topic(t.topic)
-                .with_partition_result(partitions)
-        })
-        .collect();
-    ElectLeadersResponse::default().with_replica_election_results(results)
-}
 
 /// ListPartitionReassignments: none is ever in progress.
 pub(crate) async fn list_reassignments(
@@ -148,13 +104,6 @@ impl Refuse for AlterPartitionReassignmentsRequest {
     type Response = AlterPartitionReassignmentsResponse;
     fn refuse(self, error: ResponseError) -> AlterPartitionReassignmentsResponse {
         answer_reassignments(self, |_, _, _| Some((error, error.to_string())))
-    }
-}
-
-impl Refuse for ElectLeadersRequest {
-    type Response = ElectLeadersResponse;
-    fn refuse(self, error: ResponseError) -> ElectLeadersResponse {
-        ElectLeadersResponse::default().with_error_code(error.code())
     }
 }
 

@@ -14,6 +14,7 @@ mod delete_groups;
 mod delete_records;
 mod describe_cluster;
 mod describe_groups;
+mod elect_leaders;
 pub(crate) mod errors;
 mod fetch;
 mod find_coordinator;
@@ -299,7 +300,7 @@ pub fn dispatch(
         ApiKey::AddOffsetsToTxn => route!(AddOffsetsToTxnRequest, txn::add_offsets),
         ApiKey::TxnOffsetCommit => route!(TxnOffsetCommitRequest, txn::txn_offset_commit),
         ApiKey::EndTxn => route!(EndTxnRequest, txn::end_txn),
-        ApiKey::ElectLeaders => route!(ElectLeadersRequest, leadership::elect),
+        ApiKey::ElectLeaders => route!(ElectLeadersRequest, elect_leaders::elect),
         ApiKey::AlterPartitionReassignments => {
             route!(
                 AlterPartitionReassignmentsRequest,

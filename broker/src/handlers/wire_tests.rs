@@ -462,7 +462,18 @@ async fn elections_are_never_needed_and_nothing_is_reassigned() {
         let not_needed = kafka_protocol::error::ResponseError::ElectionNotNeeded.code();
         let unknown = kafka_protocol::error::ResponseError::UnknownTopicOrPartition.code();
         assert_eq!(codes, vec![not_needed, unknown], "ElectLeaders v{v}");
+        // Every partition (a null list): none needed an election, so none is listed.
+        let every = ElectLeadersRequest::default().with_topic_partitions(None);
+        let r: ElectLeadersResponse = call(&b, ApiKey::ElectLeaders, v, &every).await;
+        assert_eq!(r.replica_election_results.len(), 0, "ElectLeaders v{v}");
     }
+    let unknown_type = ElectLeadersRequest::default().with_election_type(2);
+    let r: ElectLeadersResponse = call(&b, ApiKey::ElectLeaders, 2, &unknown_type).await;
+    let invalid = kafka_protocol::error::ResponseError::InvalidRequest.code();
+    assert_eq!(
+        r.error_code, invalid,
+        "an election type Kafka does not know"
+    );
     let r: ListPartitionReassignmentsResponse = call(
         &b,
         ApiKey::ListPartitionReassignments,

@@ -8,10 +8,11 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use kube::api::PostParams;
 use kube::runtime::reflector::Store;
-use kube::{Api, Client, ResourceExt};
+use kube::{Api, Client};
 use tributary_crds::{IsrEntry, KafkaPartition};
 
 use super::error::is_conflict;
+use super::names::partition_object;
 use crate::config::ClusterSettings;
 use crate::partition::IsrProposal;
 use crate::replica::IsrWriter;
@@ -43,15 +44,7 @@ impl KubeIsrWriter {
 
     /// The object holding partition `index` of Kafka topic `topic`.
     fn object_name(&self, topic: &str, index: i32) -> Option<String> {
-        self.partitions
-            .state()
-            .iter()
-            .find(|p| {
-                p.spec.cluster_ref == self.cluster
-                    && p.spec.topic == topic
-                    && p.spec.partition == index
-            })
-            .map(|p| p.name_any())
+        partition_object(&self.partitions, &self.cluster, topic, index)
     }
 
     async fn write_change(&self, proposal: &IsrProposal) -> Option<i32> {

@@ -2,11 +2,13 @@
 //! ZooKeeper plays for Apache Kafka. The broker registers in its Lease ([`registration`]),
 //! watches KafkaTopics, KafkaPartitions and broker Leases into cluster images ([`watcher`],
 //! [`image`]), writes KafkaTopics for the Kafka admin API ([`source`]) and its leaders' ISR
-//! changes to KafkaPartitions ([`isr`]), and reserves producer ids in the cluster's ConfigMap
-//! ([`blocks`]).
+//! changes to KafkaPartitions ([`isr`]), asks the controller for the elections of Kafka's
+//! ElectLeaders through KafkaPartition annotations ([`elections`]), and reserves producer ids
+//! in the cluster's ConfigMap ([`blocks`]).
 
 pub mod blocks;
 pub mod directory;
+pub mod elections;
 mod error;
 pub mod image;
 pub mod isr;

@@ -2,9 +2,29 @@
 //! object names are lower-case DNS subdomains. A Kafka name that is a valid object name is
 //! used as is; any other becomes a readable lower-case form plus a hash of the original (so
 //! `Orders` and `orders` never collide), and the KafkaTopic carries the real name in
-//! `spec.topicName`.
+//! `spec.topicName`. KafkaPartitions are found by the Kafka topic and index they hold.
 
+use kube::runtime::reflector::Store;
+use kube::ResourceExt;
 use sha2::{Digest, Sha256};
+use tributary_crds::KafkaPartition;
+
+/// The name of the KafkaPartition of cluster `cluster` in `partitions` that holds partition
+/// `index` of Kafka topic `topic`.
+pub(super) fn partition_object(
+    partitions: &Store<KafkaPartition>,
+    cluster: &str,
+    topic: &str,
+    index: i32,
+) -> Option<String> {
+    partitions
+        .state()
+        .iter()
+        .find(|p| {
+            p.spec.cluster_ref == cluster && p.spec.topic == topic && p.spec.partition == index
+        })
+        .map(|p| p.name_any())
+}
 
 /// The KafkaTopic object name for Kafka topic `name`.
 pub(super) fn object_name(name: &str) -> String {

@@ -1,6 +1,6 @@
 //! Starting a broker in cluster mode: the cluster id from the KafkaCluster, registration in the
 //! broker's Lease, the watches that feed the image cache (waiting for the first full image),
-//! and the metadata source and producer-id blocks that write to Kubernetes.
+//! and the metadata source, elections and producer-id blocks that write to Kubernetes.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +10,7 @@ use tributary_crds::registration::Registration;
 use tributary_crds::KafkaCluster;
 
 use super::blocks::ConfigMapBlocks;
+use super::elections::KubeElections;
 use super::isr::KubeIsrWriter;
 use super::registration::Registrar;
 use super::source::KubeMetadata;
@@ -86,6 +87,12 @@ pub async fn metadata_parts(
         &settings,
         stores.partitions.clone(),
     )));
+    let elections = Arc::new(KubeElections::new(
+        client.clone(),
+        &settings,
+        stores.partitions.clone(),
+        metadata.clone(),
+    ));
     let blocks = ConfigMapBlocks::new(client.clone(), &settings.namespace, &settings.name);
     let admin = Arc::new(KubeMetadata::new(
         client,
@@ -102,6 +109,7 @@ pub async fn metadata_parts(
         admin,
         producer_ids: IdAllocator::new(Box::new(blocks)),
         registrar: Some(registrar),
+        elections: Some(elections),
     })
 }
 

@@ -3,6 +3,7 @@
 //! cluster mode). Handlers ask the cache; none assumes it is the only broker.
 
 mod cache;
+pub mod elections;
 mod image;
 pub mod local;
 mod source;

@@ -7,11 +7,14 @@ import java.util.Arrays;
 import java.util.Collection;
 import java.util.Collections;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Properties;
+import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.atomic.AtomicLong;
@@ -25,6 +28,7 @@ import org.apache.kafka.clients.admin.Config;
 import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.admin.CreateTopicsOptions;
 import org.apache.kafka.clients.admin.DescribeClusterResult;
+import org.apache.kafka.clients.admin.ElectLeadersOptions;
 import org.apache.kafka.clients.admin.LogDirDescription;
 import org.apache.kafka.clients.admin.NewPartitionReassignment;
 import org.apache.kafka.clients.admin.NewPartitions;
@@ -85,7 +89,9 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  *          alter-configs --topic T [--set k=v]... [--delete k]... [--legacy]
  *          describe-cluster | describe-log-dirs | abort-hanging --topic T [--partition P]
  *          alter-replica-log-dirs --topic T [--partition P] --dir D
- *          reassign --topic T [--partition P] [--replicas 0,1] | elect-leaders --topic T
+ *          reassign --topic T [--partition P] [--replicas 0,1]
+ *          elect-leaders --topic T [--partition P]... [--type preferred|unclean]
+ *                        [--all-partitions] [--timeout-ms MS]
  *          alter-quotas --entity type=name... [--set k=v]... [--remove k]... [--validate-only]
  *          describe-quotas [--match type=name|type=<default>|type=<any>]... [--strict]
  *          alter-scram --user U --mechanism M (--iterations N --password P | --drop)
@@ -634,12 +640,27 @@ public final class KafkaCli {
                 break;
             }
             case "elect-leaders": {
-                TopicPartition tp = new TopicPartition(args.required("topic"), Integer.parseInt(args.get("partition", "0")));
+                // --partition may repeat (default 0); --all-partitions asks for every partition
+                // (a null set); one line per partition in the answer.
+                ElectionType type = ElectionType.valueOf(args.get("type", "preferred").toUpperCase(Locale.ROOT));
+                Set<TopicPartition> asked = null;
+                if (!args.flag("all-partitions")) {
+                    asked = new HashSet<>();
+                    List<String> partitions = args.all("partition");
+                    for (String p : partitions.isEmpty() ? List.of("0") : partitions) {
+                        asked.add(new TopicPartition(args.required("topic"), Integer.parseInt(p)));
+                    }
+                }
+                ElectLeadersOptions options = new ElectLeadersOptions();
+                if (args.has("timeout-ms")) options.timeoutMs(Integer.parseInt(args.get("timeout-ms")));
                 Map<TopicPartition, Optional<Throwable>> results =
-                    admin.electLeaders(ElectionType.PREFERRED, Collections.singleton(tp)).partitions().get();
-                Optional<Throwable> error = results.get(tp);
-                emit(obj("event", "elected", "partition", tp.toString(),
-                        "error", error.isPresent() ? error.get().getClass().getSimpleName() : null));
+                    admin.electLeaders(type, asked, options).partitions().get();
+                for (Map.Entry<TopicPartition, Optional<Throwable>> r : results.entrySet()) {
+                    Optional<Throwable> error = r.getValue();
+                    emit(obj("event", "elected", "partition", r.getKey().toString(),
+                            "error", error.isPresent() ? error.get().getClass().getSimpleName() : null,
+                            "message", error.isPresent() ? String.valueOf(error.get().getMessage()) : null));
+                }
                 break;
             }
             case "alter-replica-log-dirs": {
