@@ -124,13 +124,7 @@ async fn three_leader_changes_in_a_few_seconds_lose_nothing_and_leave_identical_
     cluster.plane.create_topic("kip279", 1, 3).await;
     served(&cluster, "kip279", 1).await;
     let first = wait_for_isr(&cluster, "kip279-0", 3).await;
-    let mut workload = Workload::new(&cluster.broker(0).address, "kip279");
-    workload.bootstrap = cluster
-        .brokers
-        .iter()
-        .map(|b| b.address.clone())
-        .collect::<Vec<_>>()
-        .join(",");
+    let mut workload = Workload::new(&cluster.bootstrap(), "kip279");
     workload.count = Some(3_000);
     workload.rate = Some(500.0);
     let producing = workload.start().await;
@@ -390,13 +384,7 @@ async fn a_leader_cut_off_from_the_api_server_stops_acknowledging_before_another
     let layout = served(&cluster, "cut", 1).await;
     let leader = i32::try_from(layout[0].1).unwrap_or(-1);
     wait_for_isr(&cluster, "cut-0", 3).await;
-    let mut workload = Workload::new(&cluster.broker(0).address, "cut");
-    workload.bootstrap = cluster
-        .brokers
-        .iter()
-        .map(|b| b.address.clone())
-        .collect::<Vec<_>>()
-        .join(",");
+    let mut workload = Workload::new(&cluster.bootstrap(), "cut");
     workload.count = Some(2_500);
     workload.rate = Some(400.0);
     let producing = workload.start().await;
@@ -456,12 +444,7 @@ async fn group_offsets_and_an_open_transaction_survive_their_coordinators_kill()
     served(&cluster, "orders", 1).await;
     wait_for_isr(&cluster, "orders-0", 3).await;
     let any = cluster.broker(0).address.clone();
-    let all = cluster
-        .brokers
-        .iter()
-        .map(|b| b.address.clone())
-        .collect::<Vec<_>>()
-        .join(",");
+    let all = cluster.bootstrap();
     let first = produce(&all, "orders", 100, "a").await;
     assert_eq!(count(&first, "ack"), 100, "{first:?}");
     let group = |max: usize| {
@@ -492,12 +475,7 @@ async fn group_offsets_and_an_open_transaction_survive_their_coordinators_kill()
     // The group's coordinator dies; its successor has the committed offsets.
     let group_coordinator = coordinator(&any, "billing", 0).await;
     cluster.kill(group_coordinator);
-    let all = cluster
-        .brokers
-        .iter()
-        .map(|b| b.address.clone())
-        .collect::<Vec<_>>()
-        .join(",");
+    let all = cluster.bootstrap();
     let second = produce(&all, "orders", 20, "b").await;
     assert_eq!(count(&second, "ack"), 20, "{second:?}");
     let resumed = group(20).await;
@@ -533,12 +511,7 @@ async fn group_offsets_and_an_open_transaction_survive_their_coordinators_kill()
     // A transaction is open (its records written, not committed) when its coordinator dies.
     let any = cluster.broker(0).address.clone();
     let txn_coordinator = coordinator(&any, "ledger-writer", 1).await;
-    let all = cluster
-        .brokers
-        .iter()
-        .map(|b| b.address.clone())
-        .collect::<Vec<_>>()
-        .join(",");
+    let all = cluster.bootstrap();
     let transaction = {
         let all = all.clone();
         tokio::spawn(async move {

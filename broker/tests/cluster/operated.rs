@@ -76,6 +76,15 @@ impl Operated {
         }
     }
 
+    /// Every running broker's address, as a client's bootstrap list.
+    pub(crate) fn bootstrap(&self) -> String {
+        self.brokers
+            .iter()
+            .map(|b| b.address.clone())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
     /// The running broker `id`.
     pub(crate) fn broker(&self, id: i32) -> &RunningBroker {
         self.brokers
