@@ -4,6 +4,7 @@
 
 mod elections;
 mod failover;
+mod follower_fsync;
 mod image;
 mod operated;
 mod registration;
