@@ -414,6 +414,50 @@ pub struct KafkaClusterStatus {
     /// hand out ids already in use) and reports the cluster Degraded instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub producer_ids: Option<String>,
+    /// The rolling update in progress, absent when every broker pod runs the StatefulSet's
+    /// current template. Kept here, not in memory, so a restarted or newly elected operator
+    /// resumes the roll where it stood (and never restarts a second broker while the first is
+    /// still rejoining its ISRs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roll: Option<RollStatus>,
+}
+
+/// Progress of a rolling update. The StatefulSet uses `OnDelete`: the operator restarts one
+/// broker at a time by deleting its pod once the restart cannot take a partition below
+/// `min.insync.replicas`, and the broker restarted before it is back in every ISR.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RollStatus {
+    /// The StatefulSet revision (`status.updateRevision`) the brokers roll to; a newer one
+    /// (the template changed again mid-roll) starts the roll over towards it.
+    pub revision: String,
+    /// Brokers whose pods run `revision`, ascending.
+    #[serde(default)]
+    pub updated: Vec<i32>,
+    /// Brokers still to restart, in the order the operator means to restart them.
+    #[serde(default)]
+    pub pending: Vec<i32>,
+    /// The broker restarted last: the next restart waits until it is back (Ready, registered
+    /// as a new incarnation, in every ISR it belongs to).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restarting: Option<RestartedBroker>,
+    /// What the roll waits for, when it waits for anything but the restart in progress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_for: Option<String>,
+}
+
+/// A broker whose pod the operator deleted to roll it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RestartedBroker {
+    /// Broker id.
+    pub id: i32,
+    /// UID of the pod deleted: while a pod with this UID exists, the restart has not happened.
+    pub pod_uid: String,
+    /// The broker's incarnation (its Lease's `tributary.dev/incarnation`) when its pod was
+    /// deleted; it is back only as a newer one. Absent when it had no registration then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incarnation: Option<i64>,
 }
 
 /// One broker as the operator sees it.

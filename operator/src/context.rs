@@ -120,6 +120,21 @@ impl Context {
         note: String,
         warning: bool,
     ) {
+        self.event_related(regarding, None, reason, note, warning)
+            .await;
+    }
+
+    /// [`Context::event`] about `regarding` that also names `related` (e.g. the pod a roll
+    /// restarts). Events with the same reason are folded into one series per related object,
+    /// so each restarted pod keeps its own Event.
+    pub async fn event_related(
+        &self,
+        regarding: &ObjectReference,
+        related: Option<ObjectReference>,
+        reason: &str,
+        note: String,
+        warning: bool,
+    ) {
         let event = Event {
             type_: if warning {
                 EventType::Warning
@@ -129,7 +144,7 @@ impl Context {
             reason: reason.to_owned(),
             note: Some(note),
             action: "Reconcile".to_owned(),
-            secondary: None,
+            secondary: related,
         };
         if let Err(e) = self.recorder.publish(&event, regarding).await {
             tracing::warn!(error = %e, reason, "could not publish event");

@@ -2,7 +2,8 @@
 //! this replica is the leader, and the controller role's work (partition leadership changes
 //! by kind, conditional writes and their conflicts, election requests answered, offline and
 //! preferred-leader-imbalanced partitions, live brokers), named after what Kafka's controller
-//! reports (OfflinePartitionsCount, PreferredReplicaImbalanceCount, elections by kind). Served on
+//! reports (OfflinePartitionsCount, PreferredReplicaImbalanceCount, elections by kind), and
+//! rolling updates (brokers still to restart, what a roll waits for, restarts). Served on
 //! `/metrics` by [`crate::http`].
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -48,6 +49,9 @@ pub struct Metrics {
     election_requests: IntCounterVec,
     live_brokers: IntGaugeVec,
     controller_pass: Histogram,
+    roll_pending: IntGaugeVec,
+    roll_waiting: IntGaugeVec,
+    broker_restarts: IntCounterVec,
 }
 
 impl Metrics {
@@ -149,6 +153,30 @@ impl Metrics {
             )
             .buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
         )?;
+        let roll_pending = IntGaugeVec::new(
+            Opts::new(
+                "tributary_operator_roll_pending_brokers",
+                "Brokers of a rolling update whose pods still run an older StatefulSet revision",
+            ),
+            &["namespace", "cluster"],
+        )?;
+        let roll_waiting = IntGaugeVec::new(
+            Opts::new(
+                "tributary_operator_roll_waiting",
+                "1 while a rolling update cannot restart a broker for this reason (BrokerRestarting, BrokerNotReady, BrokerNotRegistered: a restart in progress; BrokerNotInSync, BrokerRecovering, MinInSyncReplicas: held up by the cluster's state)",
+            ),
+            &["namespace", "cluster", "reason"],
+        )?;
+        let broker_restarts = IntCounterVec::new(
+            Opts::new(
+                "tributary_operator_broker_restarts_total",
+                "Broker pods the operator deleted to roll them, by kind (outdated, stuck)",
+            ),
+            &["namespace", "cluster", "kind"],
+        )?;
+        registry.register(Box::new(roll_pending.clone()))?;
+        registry.register(Box::new(roll_waiting.clone()))?;
+        registry.register(Box::new(broker_restarts.clone()))?;
         registry.register(Box::new(partition_changes.clone()))?;
         registry.register(Box::new(controller_writes.clone()))?;
         registry.register(Box::new(offline_partitions.clone()))?;
@@ -177,7 +205,44 @@ impl Metrics {
             election_requests,
             live_brokers,
             controller_pass,
+            roll_pending,
+            roll_waiting,
+            broker_restarts,
         })
+    }
+
+    /// Publishes a cluster's rolling update: brokers still to restart and the reasons it waits
+    /// for (every known reason is set, to 1 or 0, so an alert can watch one series).
+    pub fn set_roll(&self, namespace: &str, cluster: &str, pending: usize, waiting: &[&str]) {
+        self.roll_pending
+            .with_label_values(&[namespace, cluster])
+            .set(i64::try_from(pending).unwrap_or(i64::MAX));
+        for reason in crate::cluster::roll::Blocker::REASONS {
+            self.roll_waiting
+                .with_label_values(&[namespace, cluster, reason])
+                .set(i64::from(waiting.contains(&reason)));
+        }
+    }
+
+    /// Whether the roll of `cluster` waits for `reason` (for tests).
+    pub fn roll_waiting(&self, namespace: &str, cluster: &str, reason: &str) -> i64 {
+        self.roll_waiting
+            .with_label_values(&[namespace, cluster, reason])
+            .get()
+    }
+
+    /// Counts a broker pod deleted to roll it (`kind`: `outdated` or `stuck`).
+    pub fn broker_restarted(&self, namespace: &str, cluster: &str, kind: &str) {
+        self.broker_restarts
+            .with_label_values(&[namespace, cluster, kind])
+            .inc();
+    }
+
+    /// Broker pods of `cluster` deleted to roll them so far, of `kind`.
+    pub fn broker_restarts(&self, namespace: &str, cluster: &str, kind: &str) -> u64 {
+        self.broker_restarts
+            .with_label_values(&[namespace, cluster, kind])
+            .get()
     }
 
     /// Counts a reconcile and times it until the returned timer drops.

@@ -1155,7 +1155,8 @@ fn operator_rbac_covers_the_role_it_grants_brokers() {
             ("", "services", &["list", "watch", "create", "patch"][..]),
             ("", "configmaps", &["list", "watch", "create", "patch"][..]),
             ("", "serviceaccounts", &["create", "patch"][..]),
-            ("", "pods", &["list"][..]),
+            ("", "pods", &["list", "delete"][..]),
+            ("coordination.k8s.io", "leases", &["list"][..]),
             (
                 "policy",
                 "poddisruptionbudgets",

@@ -106,9 +106,11 @@ every right that Role grants (Kubernetes forbids escalation), hence create on ka
 - apiGroups: [""]
   resources: ["services", "serviceaccounts"]
   verbs: ["get", "list", "watch", "create", "patch"]
+# delete: rolling updates (the broker StatefulSet is OnDelete; the operator restarts one
+# broker at a time once it is safe).
 - apiGroups: [""]
   resources: ["pods"]
-  verbs: ["get", "list", "watch"]
+  verbs: ["get", "list", "watch", "delete"]
 - apiGroups: ["policy"]
   resources: ["poddisruptionbudgets"]
   verbs: ["get", "create", "patch", "delete"]

@@ -1,6 +1,6 @@
 //! The broker StatefulSet: pod ordinal = broker id, one data volume per broker, probes on the
-//! broker's health endpoints, zone spread, and a config-hash annotation that rolls the pods
-//! when the config changes.
+//! broker's health endpoints, zone spread, and a config-hash annotation that changes the pod
+//! template when the config changes. Updates are `OnDelete`: the operator rolls the pods.
 
 use std::collections::BTreeMap;
 
@@ -49,8 +49,11 @@ pub(super) fn stateful_set(
                 match_labels: Some(names.selector_labels()),
                 ..LabelSelector::default()
             },
+            // The operator restarts brokers itself, one at a time, only when no partition
+            // would fall below min.insync.replicas and the previous one is back in its ISRs
+            // (crate::cluster::roll); the StatefulSet's RollingUpdate only waits for Ready.
             update_strategy: Some(StatefulSetUpdateStrategy {
-                type_: Some("RollingUpdate".to_owned()),
+                type_: Some("OnDelete".to_owned()),
                 ..StatefulSetUpdateStrategy::default()
             }),
             persistent_volume_claim_retention_policy: Some(

@@ -1,6 +1,6 @@
 //! KafkaCluster reconcile: apply the rendered children, create the producer-id ConfigMap once,
-//! observe pods/topics/partitions (and the brokers the controller role sees alive), write
-//! status, publish events on changes. An invalid spec becomes a condition and an event with a
+//! observe pods/topics/partitions (and the brokers the controller role sees alive), take the
+//! next step of a rolling update, write status, publish events on changes. An invalid spec becomes a condition and an event with a
 //! slow requeue, never a crash or a hot loop.
 
 use std::collections::BTreeMap;
@@ -21,6 +21,7 @@ use tributary_crds::{
     is_paused, KafkaCluster, KafkaPartition, KafkaTopic, CLUSTER_LABEL, PAUSE_ANNOTATION,
 };
 
+use super::rollout::{self, RollObserved};
 use super::scale::scale_decision;
 use super::status::{
     compute, set_draining, set_monitoring, MonitoringOutcome, Observed, ProducerIds, MONITORING,
@@ -92,6 +93,19 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
         .await
         .map_err(|e| Error::kube(format!("list pods in {ns}"), e))?
         .items;
+    let roll = rollout::step(
+        &ctx,
+        RollObserved {
+            cluster: &cluster,
+            names: &names,
+            stateful_set: sts.as_ref(),
+            pods: &pods,
+            topics: &topics,
+            partitions: &partitions,
+            replicas: scale.replicas,
+        },
+    )
+    .await?;
     let live_brokers = ctx.live_brokers.of(ns, &names.cluster);
     let node_racks = node_racks(&ctx, &cluster, &pods).await;
 
@@ -115,6 +129,8 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
             cluster.metadata.generation,
         );
     }
+    status.roll = roll.roll.clone();
+    roll.set_condition(&mut status.conditions, cluster.metadata.generation);
     if let Some(outcome) = &monitoring {
         set_monitoring(&mut status.conditions, outcome, cluster.metadata.generation);
         publish_monitoring(&ctx, &cluster, outcome).await;
@@ -122,7 +138,10 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
     publish_changes(&ctx, &cluster, &status, spec_error.as_deref()).await;
     let old = cluster.status.clone().unwrap_or_default();
     if old != status {
-        let patch = serde_json::json!({ "status": status });
+        let mut patch = serde_json::json!({ "status": status });
+        // A merge patch keeps what it omits: a finished roll (and its cleared fields) must
+        // be written as nulls to go away.
+        patch["status"]["roll"] = rollout::roll_patch(status.roll.as_ref());
         Api::<KafkaCluster>::namespaced(client.clone(), ns)
             .patch_status(
                 &names.cluster,
@@ -140,6 +159,9 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
     Ok(match (&spec_error, is_true(&status.conditions, READY)) {
         (Some(_), _) => Action::requeue(Duration::from_secs(300)),
         // Topic status changes also wake us; this is the fallback.
+        // Broker Lease renewals also wake us every few seconds; this is the fallback while a
+        // roll waits for a broker to come back (pods and partitions are not watched).
+        (None, _) if roll.rolling => Action::requeue(Duration::from_secs(2)),
         (None, _) if !scale.draining.is_empty() => Action::requeue(Duration::from_secs(5)),
         (None, true) => Action::requeue(Duration::from_secs(60)),
         (None, false) => Action::requeue(Duration::from_secs(10)),

@@ -157,6 +157,8 @@ pub fn compute(o: Observed<'_>) -> KafkaClusterStatus {
             ProducerIds::Unknown => old.producer_ids.clone(),
             ProducerIds::Present(name) | ProducerIds::Missing(name) => Some(name.clone()),
         },
+        // The reconciler replaces it with what the roll step decided.
+        roll: old.roll.clone(),
     };
 
     let conds = &mut status.conditions;

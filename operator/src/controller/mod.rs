@@ -16,7 +16,7 @@ pub mod balance;
 pub mod cache;
 pub mod election;
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 pub mod liveness;
 pub mod plan;
 pub mod preferred;
@@ -24,6 +24,7 @@ pub mod run;
 pub mod writer;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 pub use run::run;
@@ -33,17 +34,30 @@ pub use run::run;
 #[derive(Debug, Default)]
 pub struct LiveBrokers {
     by_cluster: Mutex<BTreeMap<(String, String), BTreeSet<i32>>>,
+    /// A pass has published since the role (re)started: an absent broker is dead, not unknown.
+    judged: AtomicBool,
 }
 
 impl LiveBrokers {
     /// Replaces the whole picture (after a decision pass).
     pub fn publish(&self, by_cluster: BTreeMap<(String, String), BTreeSet<i32>>) {
         *self.lock() = by_cluster;
+        self.judged.store(true, Ordering::SeqCst);
     }
 
     /// Forgets everything (the controller role stopped: it no longer knows).
     pub fn clear(&self) {
+        self.judged.store(false, Ordering::SeqCst);
         self.lock().clear();
+    }
+
+    /// Live broker ids of `cluster` in `namespace`, or `None` before the controller's first
+    /// pass: a rolling update must not take "not seen yet" for "dead" and restart a broker
+    /// that is recovering.
+    pub fn judged(&self, namespace: &str, cluster: &str) -> Option<BTreeSet<i32>> {
+        self.judged
+            .load(Ordering::SeqCst)
+            .then(|| self.of(namespace, cluster))
     }
 
     /// Live broker ids of `cluster` in `namespace`.
