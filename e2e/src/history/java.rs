@@ -421,6 +421,20 @@ fn read(v: &Value) -> Result<Read, String> {
     Ok(Read::new(position.0, position.1, id))
 }
 
+/// `python3 broker/tests/clients/<script>` with piped stdio, killed on drop.
+fn python_command(script: &str) -> tokio::process::Command {
+    let path = crate::tools::repo_root()
+        .join("broker/tests/clients")
+        .join(script);
+    let mut cmd = tokio::process::Command::new("python3");
+    cmd.arg(path)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -513,18 +527,4 @@ mod tests {
              --value-size 0 --delivery-timeout-ms 60000 --stdin-stop --rate 500 --prop linger.ms=5"
         );
     }
-}
-
-/// `python3 broker/tests/clients/<script>` with piped stdio, killed on drop.
-fn python_command(script: &str) -> tokio::process::Command {
-    let path = crate::tools::repo_root()
-        .join("broker/tests/clients")
-        .join(script);
-    let mut cmd = tokio::process::Command::new("python3");
-    cmd.arg(path)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true);
-    cmd
 }
