@@ -55,6 +55,12 @@ pub async fn http_get(addr: &str, path: &str) -> Result<(u16, String), String> {
         .map_err(|_| format!("GET {addr}{path} timed out"))?
 }
 
+/// Compiles the Java clients now rather than at their first use (javac takes seconds on a
+/// busy machine), so a test can overlap that with slower set-up.
+pub async fn prepare_java() {
+    java_classpath().await;
+}
+
 /// The Java client's classpath: the compiled KafkaCli and the jars `.ci/install-tools.sh`
 /// unpacks into `.tools/kafka-java`.
 async fn java_classpath() -> &'static str {

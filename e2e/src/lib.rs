@@ -70,7 +70,8 @@
 //! [`history`]: a Jepsen-style checker over what clients saw (every send attempt's outcome
 //! and a read-back of the topic: lost writes, duplicates, non-monotonic offsets, reads of
 //! values never acknowledged), and a Java-client driver that records such histories while a
-//! test kills brokers.
+//! test kills brokers; [`probe`], a raw acks=all Produce to a chosen broker, for the error
+//! codes real clients retry without saying.
 //!
 //! # Not modelled
 //!
@@ -105,6 +106,7 @@ pub mod kubeconfig;
 pub mod kubelet;
 pub mod local;
 pub mod poll;
+pub mod probe;
 pub mod prometheus;
 pub mod tools;
 pub mod up;

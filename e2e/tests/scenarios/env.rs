@@ -1,6 +1,6 @@
 //! Where a scenario runs: an [`Env`] is a cluster with a kubeconfig, the real kubectl and helm
-//! pointed at it, and the few things only the driver can do (kill a container's process,
-//! list a volume's files). Scenarios ask for the shared environment (the chart installed
+//! pointed at it, and the few things only the driver can do (signal a container's process:
+//! kill, freeze, thaw; list a volume's files). Scenarios ask for the shared environment (the chart installed
 //! once, with `e2e/chart-values.yaml`) or for one of their own.
 
 use std::future::Future;
@@ -33,6 +33,29 @@ pub(crate) enum Driver {
     Local,
     /// A kind cluster (e2e/kind/run.sh).
     Kind,
+}
+
+/// A signal a scenario sends a container's process, as a fault would.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Signal {
+    /// SIGKILL: a crash; the kubelet restarts the container.
+    Kill,
+    /// SIGSTOP: the process freezes (a long pause, a hung machine) but keeps its sockets and
+    /// its place in the pod; nothing restarts it.
+    Stop,
+    /// SIGCONT: a frozen process runs on, unaware of the time it lost.
+    Cont,
+}
+
+impl Signal {
+    /// The name `kill -s` takes.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Signal::Kill => "KILL",
+            Signal::Stop => "STOP",
+            Signal::Cont => "CONT",
+        }
+    }
 }
 
 /// Runs a scenario and reports its wall time (shown with `--nocapture`).
@@ -85,6 +108,18 @@ impl Env {
         if let Backend::Local(l) = self.backend {
             l.stop().await;
         }
+    }
+
+    /// A Kubernetes client through the environment's kubeconfig, for scenarios that poll
+    /// objects often (cheaper than a kubectl process each time). Made per call: a client
+    /// belongs to the runtime that made it, and each scenario has its own.
+    pub(crate) async fn client(&self) -> kube::Client {
+        let kubeconfig = kube::config::Kubeconfig::read_from(&self.kubeconfig)
+            .unwrap_or_else(|e| panic!("read {}: {e}", self.kubeconfig.display()));
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+            .await
+            .unwrap_or_else(|e| panic!("load {}: {e}", self.kubeconfig.display()));
+        kube::Client::try_from(config).unwrap_or_else(|e| panic!("a Kubernetes client: {e}"))
     }
 
     /// `helm install`s the chart (release `tributary` in `tributary-system`) with the e2e
@@ -152,9 +187,15 @@ impl Env {
 
     /// SIGKILLs the process of `container` in pod `namespace/pod`, as a crash would.
     pub(crate) async fn kill(&self, namespace: &str, pod: &str, container: &str) {
+        self.signal(namespace, pod, container, Signal::Kill).await;
+    }
+
+    /// Sends `signal` to the process of `container` in pod `namespace/pod`; fails the
+    /// scenario if it does not run.
+    pub(crate) async fn signal(&self, namespace: &str, pod: &str, container: &str, signal: Signal) {
         match &self.backend {
-            Backend::Local(l) => l.kill(namespace, pod, container),
-            Backend::Kind(k) => k.kill(self, namespace, pod, container).await,
+            Backend::Local(l) => l.signal(namespace, pod, container, signal),
+            Backend::Kind(k) => k.signal(self, namespace, pod, container, signal).await,
         }
     }
 

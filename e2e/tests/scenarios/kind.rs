@@ -4,15 +4,15 @@
 //! environment of its own gets the cluster with every release, scenario namespace and
 //! Tributary CRD removed; a shared-environment scenario gets the chart installed if it is not.
 //! Host clients reach pods at their pod IPs (run.sh routes the pod network to the node); a
-//! container's process is killed inside the node (`docker exec <node> kill -9`, the pid from
-//! `crictl inspect`), and a volume's files are listed there.
+//! container's process is signalled inside the node (`docker exec <node> kill -s KILL`, `STOP`
+//! or `CONT`, the pid from `crictl inspect`), and a volume's files are listed there.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::env::{wait, Backend, Env, RELEASE, RELEASE_NS, SCENARIO_LABEL};
+use crate::env::{wait, Backend, Env, Signal, RELEASE, RELEASE_NS, SCENARIO_LABEL};
 use crate::support::tools::Tools;
 
 /// The kind cluster.
@@ -61,7 +61,16 @@ impl Kind {
             .map_or_else(|| format!("{}-control-plane", self.cluster), str::to_owned)
     }
 
-    pub(crate) async fn kill(&self, env: &Env, namespace: &str, pod: &str, container: &str) {
+    /// Signals the container's main process from its node (the node's pid namespace is the
+    /// container's parent, so even STOP and KILL reach the container's pid 1).
+    pub(crate) async fn signal(
+        &self,
+        env: &Env,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+        signal: Signal,
+    ) {
         let node = self.node_of(env, namespace, pod).await;
         let id = docker(&[
             "exec",
@@ -94,7 +103,7 @@ impl Kind {
             &id,
         ])
         .await;
-        docker(&["exec", &node, "kill", "-9", &pid]).await;
+        docker(&["exec", &node, "kill", "-s", signal.name(), &pid]).await;
     }
 
     pub(crate) async fn files_under(&self, pv: &Value, path: &str) -> Vec<String> {

@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::sync::OnceCell;
-use tributary_e2e::kubelet::Signal;
+use tributary_e2e::kubelet;
 use tributary_e2e::local::{LocalCluster, LocalConfig};
 use tributary_e2e::tools;
 
-use crate::env::{Backend, Env};
+use crate::env::{Backend, Env, Signal};
 use crate::support::tools::Tools;
 
 /// A local control plane and its directory.
@@ -22,10 +22,16 @@ pub(crate) struct Local {
 }
 
 impl Local {
-    pub(crate) fn kill(&self, namespace: &str, pod: &str, container: &str) {
+    /// Signals the process group of the container (the kubelet stand-in's own processes).
+    pub(crate) fn signal(&self, namespace: &str, pod: &str, container: &str, signal: Signal) {
         let kubelet = self.cluster.kubelet().expect("the kubelet runs");
+        let signal = match signal {
+            Signal::Kill => kubelet::Signal::KILL,
+            Signal::Stop => kubelet::Signal::STOP,
+            Signal::Cont => kubelet::Signal::CONT,
+        };
         assert!(
-            kubelet.signal(namespace, pod, container, Signal::KILL),
+            kubelet.signal(namespace, pod, container, signal),
             "{namespace}/{pod} has no running {container} process"
         );
     }

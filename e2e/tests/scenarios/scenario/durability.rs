@@ -8,9 +8,9 @@ use std::collections::BTreeSet;
 
 use tributary_e2e::clients::java;
 
-use crate::env::{wait, Driver, Env};
+use crate::env::{Driver, Signal};
 
-use super::{kafka_cluster, ready, READY};
+use super::replicated::{three_brokers, Replicated};
 
 const NS: &str = "durability";
 const CLUSTER: &str = "vault";
@@ -39,84 +39,36 @@ async fn produce(bootstrap: &str, prefix: &str, count: usize) -> usize {
     lines.iter().filter(|l| l["event"] == "ack").count()
 }
 
-/// The partition's status as the KafkaPartition object records it, once `accept` takes it.
-async fn status(
-    env: &Env,
-    what: &str,
-    accept: impl Fn(&serde_json::Value) -> bool,
-) -> serde_json::Value {
-    wait(what, READY, || async {
-        let kp = env
-            .get_json(&["kafkapartition", &format!("{TOPIC}-0"), "-n", NS])
-            .await;
-        let status = kp["status"].clone();
-        accept(&status).then_some(status)
-    })
-    .await
-}
-
-/// The ISR's broker ids and incarnations.
-fn isr(status: &serde_json::Value) -> Vec<(i64, i64)> {
-    status["isr"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|e| Some((e["brokerId"].as_i64()?, e["brokerEpoch"].as_i64()?)))
-        .collect()
-}
-
 pub(crate) async fn run(driver: Driver) {
-    let env = Env::shared(driver).await;
-    env.namespace(NS).await;
-    let spec = "{brokers: 3, storage: {size: 1Gi, deleteClaim: true}, \
-                listeners: [{name: PLAIN, port: 9092, advertise: PodIP}]}";
-    env.apply(&kafka_cluster(NS, CLUSTER, spec)).await;
-    let kc = ready(&env, NS, CLUSTER).await;
-    let bootstrap = kc["status"]["bootstrapServers"]
-        .as_str()
-        .expect("bootstrap servers")
-        .to_owned();
-    env.apply(&format!(
-        "apiVersion: tributary.dev/v1alpha1\nkind: KafkaTopic\nmetadata: {{name: {TOPIC}, namespace: {NS}}}\n\
-         spec: {{clusterRef: {CLUSTER}, partitions: 1, replicationFactor: 3}}\n"
-    ))
-    .await;
+    let mut cluster = Replicated::cluster(driver, NS, CLUSTER, &three_brokers("")).await;
+    cluster.topic(TOPIC, 1, "").await;
+    let bootstrap = cluster.bootstrap.clone();
     assert_eq!(produce(&bootstrap, "before-", 300).await, 300);
-    let replicated = status(&env, "both followers to join the ISR", |s| {
-        s["leader"].as_i64().is_some_and(|l| l >= 0) && isr(s).len() == 3
-    })
-    .await;
-    let first = replicated["leader"].as_i64().unwrap_or(-1);
+    let replicated = cluster
+        .wait_partition(0, "both followers to be in sync", |s| s.fully_replicated())
+        .await;
+    let first = replicated.leader;
 
-    let pod = format!("{CLUSTER}-broker-{first}");
-    let incarnation = |lease: serde_json::Value| {
-        lease["metadata"]["annotations"]["tributary.dev/incarnation"]
-            .as_str()
-            .and_then(|v| v.parse::<i64>().ok())
-    };
-    let lease_name = format!("{CLUSTER}-broker-{first}");
-    let before = incarnation(env.get_json(&["lease", &lease_name, "-n", NS]).await);
-    env.kill(NS, &pod, "broker").await;
-    status(&env, "an in-sync follower to lead", |s| {
-        s["leader"].as_i64().is_some_and(|l| l >= 0 && l != first)
-    })
-    .await;
+    let before = cluster.incarnation(first).await;
+    cluster.signal(first, Signal::Kill).await;
+    cluster
+        .wait_partition(0, "an in-sync follower to lead", |s| {
+            s.leader >= 0 && s.leader != first
+        })
+        .await;
     assert_eq!(
         produce(&bootstrap, "after-", 300).await,
         300,
         "acks=all writes succeed on the new leader"
     );
-    let now = wait("the killed broker to register again", READY, || async {
-        let now = incarnation(env.get_json(&["lease", &lease_name, "-n", NS]).await);
-        now.filter(|n| Some(*n) > before)
-    })
-    .await;
-    status(
-        &env,
-        "the returned broker to rejoin the ISR as its new incarnation",
-        |s| isr(s).contains(&(first, now)) && isr(s).len() == 3,
-    )
-    .await;
+    let now = cluster.next_incarnation(first, before).await;
+    cluster
+        .wait_partition(
+            0,
+            "the returned broker to rejoin the ISR as its new incarnation",
+            |s| s.isr.contains(&(first, now)) && s.fully_replicated(),
+        )
+        .await;
 
     let records = java(
         &[

@@ -5,8 +5,13 @@ pub(crate) mod bad_input;
 pub(crate) mod cluster;
 pub(crate) mod durability;
 pub(crate) mod failover;
+pub(crate) mod failure;
+pub(crate) mod freeze;
 pub(crate) mod install;
 pub(crate) mod prometheus;
+pub(crate) mod replicated;
+pub(crate) mod rolling;
+pub(crate) mod timeline;
 pub(crate) mod topics;
 
 use std::time::Duration;
