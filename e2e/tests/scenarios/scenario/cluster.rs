@@ -75,19 +75,25 @@ pub(crate) async fn run(driver: Driver) {
     .await;
     assert!(seen.iter().all(|(t, _, _)| t == "Normal"), "{seen:?}");
 
-    env.kubectl_ok(&[
-        "rollout",
-        "status",
-        "statefulset/demo-broker",
-        "-n",
-        NS,
-        "--timeout",
-        "60s",
-    ])
+    // The StatefulSet is OnDelete (the operator rolls the brokers), which `kubectl rollout
+    // status` does not follow: its status says when every replica runs the template and is
+    // Ready.
+    let sts = wait(
+        "the broker StatefulSet's replicas to be updated and Ready",
+        REACT,
+        || async {
+            let sts = env
+                .get_json(&["statefulset", "demo-broker", "-n", NS])
+                .await;
+            let status = &sts["status"];
+            let all = |field: &str| status[field].as_i64() == Some(3);
+            (status["observedGeneration"] == sts["metadata"]["generation"]
+                && all("updatedReplicas")
+                && all("readyReplicas"))
+            .then_some(sts)
+        },
+    )
     .await;
-    let sts = env
-        .get_json(&["statefulset", "demo-broker", "-n", NS])
-        .await;
     assert_eq!(
         sts["status"]["currentRevision"], sts["status"]["updateRevision"],
         "{}",
