@@ -188,7 +188,10 @@ pub(crate) fn handle(
     let deadline = tokio::time::Instant::now() + timeout.max(Duration::from_millis(1));
     async move {
         let mut responses = responses;
-        for wait in waits {
+        // Every partition waits at once and is judged the moment its own write commits, as
+        // Kafka does: an ISR that shrinks while another partition of the request still waits
+        // does not fail a write that committed with enough replicas.
+        let outcomes = futures::future::join_all(waits.into_iter().map(|wait| async move {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             let committed = match wait.min_isr {
                 Some(_) => {
@@ -223,8 +226,12 @@ pub(crate) fn handle(
                     "leadership moved before the write was committed",
                 )),
             };
+            (wait.topic_slot, wait.partition_slot, failure)
+        }))
+        .await;
+        for (topic_slot, partition_slot, failure) in outcomes {
             if let Some((code, message)) = failure {
-                let slot = &mut responses[wait.topic_slot].partition_responses[wait.partition_slot];
+                let slot = &mut responses[topic_slot].partition_responses[partition_slot];
                 slot.error_code = code.code();
                 if version >= 8 {
                     slot.error_message = Some(StrBytes::from_static_str(message));
