@@ -8,19 +8,24 @@ acks=all and then acks=1, lz4 and zstd compressed produce (acks=1) to a topic of
 consume-back of the uncompressed records, and an end-to-end latency run at a fixed
 1,000 records/s. Prints records/s, MB/s and p50/p99/p999 latency per broker and the ratio
 ours/peer. `make bench` runs it against the release build.
+
+`--cluster` (`make bench BENCH_MODE=cluster`) measures three release brokers instead, started
+by `tributary-e2e up --release` (see cluster.py): produce acks=all throughput at replication
+factor 3 against 1 (same records, record size and partitions), end-to-end latency at
+replication factor 3 and `--rate` records/s, and the time from SIGKILL of a partition leader to
+the first acks=all acknowledgement the new leader gives, with the default broker Lease and a
+tuned one (`--tuned-lease`), the killed broker restarted at once by its pod and kept down.
+`--cluster-parts` picks throughput, latency and failover.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import statistics
-import subprocess
+import signal
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -28,6 +33,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests" / "clients"))
 
 from harness import REPO_ROOT, BrokerProcess, java_build, kafka_java_jars, tansu_binary  # noqa: E402
+from workload import cpu_per_record, fmt, mean, run_workload  # noqa: E402
+
+import cluster  # noqa: E402
 
 BUILD_DIR = HERE / "java" / "build"
 THROUGHPUT_PHASES = [
@@ -39,62 +47,6 @@ THROUGHPUT_PHASES = [
 ]
 
 
-def cpu_ms(pid: int) -> float:
-    """User plus system CPU time the process has used so far, in ms (/proc/<pid>/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = int(fields[11]) + int(fields[12])  # utime, stime
-    return ticks * 1000.0 / os.sysconf("SC_CLK_TCK")
-
-
-def run_workload(broker: BrokerProcess, classpath: str, args: argparse.Namespace) -> dict[str, dict]:
-    """Runs the Java workload; each phase's result also gets `brokerCpuMs`, the CPU the broker
-    process used between the previous phase's end and this one's: a measure of the broker's
-    cost that other load on the machine barely moves, unlike throughput."""
-    cmd = [
-        "java", "-Xms512m", "-Xmx1g", "-cp", classpath, "Bench",
-        "--bootstrap", broker.bootstrap,
-        "--records", str(args.records),
-        "--record-size", str(args.record_size),
-        "--partitions", str(args.partitions),
-        "--rate", str(args.rate),
-        "--seconds", str(args.latency_seconds),
-        "--warmup-seconds", str(args.warmup_seconds),
-        "--warmup-records", str(args.warmup_records),
-        "--phases", args.phases,
-    ]
-    pid = broker.proc.pid
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    stderr: list[str] = []
-    reader = threading.Thread(target=lambda: stderr.extend(proc.stderr), daemon=True)
-    reader.start()
-    timer = threading.Timer(args.timeout, proc.kill)
-    timer.start()
-    results = {}
-    lines: list[str] = []
-    try:
-        last_cpu = cpu_ms(pid)
-        for line in proc.stdout:
-            lines.append(line)
-            if line.startswith("{"):
-                r = json.loads(line)
-                now_cpu = cpu_ms(pid)
-                r["brokerCpuMs"] = now_cpu - last_cpu
-                last_cpu = now_cpu
-                results[r["phase"]] = r
-        proc.wait()
-    finally:
-        timer.cancel()
-        reader.join(5)
-    if proc.returncode != 0:
-        if proc.returncode == -9:
-            raise RuntimeError(f"workload against {broker.kind} timed out after {args.timeout:g}s; phases done:\n"
-                               f"{''.join(lines)}\nbroker log:\n{broker.log_tail(30)}")
-        text = "\n".join(l.rstrip() for l in stderr if not l.startswith("SLF4J:"))
-        raise RuntimeError(f"workload against {broker.kind} failed (exit {proc.returncode}):\n{text[-3000:]}\n"
-                           f"broker log:\n{broker.log_tail(30)}")
-    return results
-
-
 def one_run(kind: str, binary: Path, classpath: str, args: argparse.Namespace, scratch: Path, n: int) -> dict:
     workdir = scratch / f"{n:02d}-{kind}"
     settings = {}
@@ -102,7 +54,9 @@ def one_run(kind: str, binary: Path, classpath: str, args: argparse.Namespace, s
     broker.start()
     try:
         t = time.monotonic()
-        results = run_workload(broker, classpath, args)
+        phases = run_workload(broker.bootstrap, [broker.proc.pid], broker.kind, lambda: broker.log_tail(30),
+                              classpath, args, args.phases)
+        results = {r["phase"]: r for r in phases}
         print(f"  {kind:<10} round done in {time.monotonic() - t:5.1f}s: " + ", ".join(
             f"{p} {r['recordsPerSec']:,.0f} rec/s" for p, r in results.items() if "recordsPerSec" in r)
             + (f", latency p99 {results['latency']['p99Ms']:.2f} ms" if "latency" in results else ""),
@@ -115,25 +69,11 @@ def one_run(kind: str, binary: Path, classpath: str, args: argparse.Namespace, s
         shutil.rmtree(workdir / "data", ignore_errors=True)
 
 
-def mean(values: list[float]) -> float | None:
-    values = [v for v in values if v is not None]
-    return statistics.fmean(values) if values else None
-
-
-def fmt(v: float | None, spec: str) -> str:
-    return "n/a" if v is None else format(v, spec)
-
-
 def ratio(ours: float | None, peer: float | None) -> str:
     if ours is None or peer is None or peer == 0:
         return "n/a"
     r = ours / peer
     return f"{r:.2f}x" if r >= 0.1 else f"{r:.3f}x"
-
-
-def cpu_per_record(result: dict) -> float:
-    """Broker CPU microseconds per record of a phase."""
-    return result["brokerCpuMs"] * 1000.0 / max(result["records"], 1)
 
 
 def report(runs: dict[str, list[dict]], args: argparse.Namespace) -> str:
@@ -186,7 +126,31 @@ def main() -> int:
     parser.add_argument("--only", choices=["tributary", "tansu"], help="run one broker only (no ratios)")
     parser.add_argument("--timeout", type=float, default=600, help="seconds per workload run")
     parser.add_argument("--json", type=Path, help="also write raw results here")
+    cluster_args = parser.add_argument_group("cluster mode")
+    cluster_args.add_argument("--cluster", action="store_true",
+                              help="three brokers through tributary-e2e up --release instead of the side-by-side run")
+    cluster_args.add_argument("--cluster-parts", default="throughput,latency,failover",
+                              help="which cluster measurements to run (comma-separated)")
+    cluster_args.add_argument("--e2e-bin", type=Path, default=REPO_ROOT / "target" / "release" / "tributary-e2e")
+    cluster_args.add_argument("--failovers", type=int, default=3, help="leader kills per lease setting")
+    cluster_args.add_argument("--failover-rate", type=int, default=50,
+                              help="records/s of the acks=all producer during the kills")
+    cluster_args.add_argument("--tuned-lease", default="3,1", metavar="DURATION,RENEW",
+                              help="the tuned KafkaCluster spec.coordination: "
+                                   "leaseDurationSeconds,renewIntervalSeconds")
+    cluster_args.add_argument("--cluster-timeout", type=float, default=300,
+                              help="seconds a cluster may take to become Ready")
     args = parser.parse_args()
+
+    if args.cluster:
+        if not args.broker_bin.resolve().is_file():
+            print(f"bench: tributary binary {args.broker_bin} not found", file=sys.stderr)
+            return 2
+        # A SIGTERM unwinds like Ctrl-C, so the clusters are stopped on the way out.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+        jars = kafka_java_jars()
+        build = java_build(HERE / "java", BUILD_DIR, jars)
+        return cluster.run(args, ":".join([str(build), *map(str, jars)]), jars)
 
     binaries = {
         "tributary": args.broker_bin.resolve(),

@@ -10,8 +10,10 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use tributary_e2e::apiserver::Config;
+use tributary_e2e::kubelet::ImageTable;
 use tributary_e2e::local::LocalConfig;
-use tributary_e2e::up::UpOptions;
+use tributary_e2e::tools::Profile;
+use tributary_e2e::up::{LeaseTiming, UpOptions};
 use tributary_e2e::{kubeconfig, FakeApiServer};
 
 #[derive(Parser, Debug)]
@@ -49,6 +51,19 @@ enum Command {
         /// chart's images map to target/debug by default).
         #[arg(long = "image")]
         images: Vec<String>,
+        /// Build (when stale) and run the release broker and operator, from target/release:
+        /// for benchmarks.
+        #[arg(long)]
+        release: bool,
+        /// Run the binaries as they are, without building them first.
+        #[arg(long)]
+        no_build: bool,
+        /// The KafkaCluster's spec.coordination.leaseDurationSeconds (default: the CRD's).
+        #[arg(long, requires = "lease_renew_interval_seconds")]
+        lease_duration_seconds: Option<u32>,
+        /// The KafkaCluster's spec.coordination.renewIntervalSeconds (default: the CRD's).
+        #[arg(long, requires = "lease_duration_seconds")]
+        lease_renew_interval_seconds: Option<u32>,
         /// Extra `helm install --set` values (repeatable).
         #[arg(long = "set")]
         helm_set: Vec<String>,
@@ -172,6 +187,10 @@ async fn main() -> anyhow::Result<()> {
             state_dir,
             port,
             images,
+            release,
+            no_build,
+            lease_duration_seconds,
+            lease_renew_interval_seconds,
             helm_set,
             timeout,
         } => {
@@ -180,6 +199,12 @@ async fn main() -> anyhow::Result<()> {
             let mut local = LocalConfig::new(state_dir, watchdog);
             local.port = port;
             local.namespace = namespace.clone();
+            let profile = if release {
+                Profile::Release
+            } else {
+                Profile::Debug
+            };
+            local.images = ImageTable::tributary(&profile.dir());
             for entry in &images {
                 local.images.add_entry(entry)?;
             }
@@ -188,6 +213,14 @@ async fn main() -> anyhow::Result<()> {
                 namespace,
                 name,
                 local,
+                profile,
+                build: !no_build,
+                lease: lease_duration_seconds
+                    .zip(lease_renew_interval_seconds)
+                    .map(|(duration_seconds, renew_interval_seconds)| LeaseTiming {
+                        duration_seconds,
+                        renew_interval_seconds,
+                    }),
                 helm_set,
                 timeout: Duration::from_secs(timeout),
             })

@@ -26,9 +26,29 @@ pub fn target_dir() -> PathBuf {
         .unwrap_or_else(|| repo_root().join("target"))
 }
 
+/// A cargo build profile of our binaries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Profile {
+    /// `cargo build`, into `<target>/debug` (tests and the development cluster).
+    #[default]
+    Debug,
+    /// `cargo build --release`, into `<target>/release` (benchmarks).
+    Release,
+}
+
+impl Profile {
+    /// Its directory under the target directory.
+    pub fn dir(self) -> PathBuf {
+        target_dir().join(match self {
+            Profile::Debug => "debug",
+            Profile::Release => "release",
+        })
+    }
+}
+
 /// A debug build of one of our binaries, `<target>/debug/<name>`.
 pub fn debug_binary(name: &str) -> PathBuf {
-    target_dir().join("debug").join(name)
+    Profile::Debug.dir().join(name)
 }
 
 /// Each of our binaries and what it is built from: a binary older than any of these files
@@ -73,14 +93,14 @@ fn newest_under(path: &std::path::Path, depth: usize, newest: &mut std::time::Sy
     }
 }
 
-/// Whether `target/debug/<binary>` is missing or older than one of `sources`.
-fn stale(binary: &str, sources: &[&str]) -> bool {
+/// Whether `<target>/<profile>/<binary>` is missing or older than one of `sources`.
+fn stale(profile: Profile, binary: &str, sources: &[&str]) -> bool {
     let root = repo_root();
     let mut newest = std::time::SystemTime::UNIX_EPOCH;
     for p in sources {
         newest_under(&root.join(p), 0, &mut newest);
     }
-    std::fs::metadata(debug_binary(binary))
+    std::fs::metadata(profile.dir().join(binary))
         .and_then(|m| m.modified())
         .map_or(true, |t| t < newest)
 }
@@ -88,21 +108,29 @@ fn stale(binary: &str, sources: &[&str]) -> bool {
 /// Builds `target/debug/tributary-broker` and `tributary-operator` (`cargo build -p ...`, as
 /// `make build` does) when either is missing or older than its sources.
 pub async fn build_binaries() -> crate::Result<()> {
-    build(&["tributary-broker", "tributary-operator"]).await
+    build_profile(Profile::Debug, &["tributary-broker", "tributary-operator"]).await
 }
 
-/// Builds `binaries` (names from the list above, each its package's name) when one of them
-/// is missing or older than its sources; cargo skips what is up to date. A test needing only
-/// the broker need not wait for the operator.
+/// Builds the debug `binaries` (names from the list above, each its package's name) when one
+/// of them is missing or older than its sources; cargo skips what is up to date. A test
+/// needing only the broker need not wait for the operator.
 pub async fn build(binaries: &[&str]) -> crate::Result<()> {
+    build_profile(Profile::Debug, binaries).await
+}
+
+/// [`build`] in `profile`.
+pub async fn build_profile(profile: Profile, binaries: &[&str]) -> crate::Result<()> {
     if !BINARIES
         .iter()
-        .any(|(bin, sources)| binaries.contains(bin) && stale(bin, sources))
+        .any(|(bin, sources)| binaries.contains(bin) && stale(profile, bin, sources))
     {
         return Ok(());
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut args = vec!["build"];
+    if profile == Profile::Release {
+        args.push("--release");
+    }
     for bin in binaries {
         args.extend(["-p", bin]);
     }

@@ -1,7 +1,8 @@
 //! `tributary-e2e up`: a multi-broker development cluster on one machine. Starts the local
 //! control plane, installs `charts/tributary` with the real helm (the chart's images run the
-//! `target/debug` binaries), applies a KafkaCluster whose listener advertises pod IPs (so
-//! clients on the host reach each broker), and waits until it is Ready.
+//! `target/debug` binaries, or `target/release` ones for benchmarks), applies a KafkaCluster
+//! whose listener advertises pod IPs (so clients on the host reach each broker), and waits
+//! until it is Ready.
 
 use std::ffi::OsStr;
 use std::path::PathBuf;
@@ -10,7 +11,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::local::{LocalCluster, LocalConfig};
-use crate::tools;
+use crate::tools::{self, Profile};
 
 /// Namespace of the chart's release.
 pub const RELEASE_NAMESPACE: &str = "tributary-system";
@@ -28,18 +29,47 @@ pub struct UpOptions {
     pub name: String,
     /// Control plane settings (state directory, images, watchdog, port).
     pub local: LocalConfig,
+    /// Which build of the broker and operator is made before starting (when stale); the
+    /// images of [`UpOptions::local`] should run that build's binaries.
+    pub profile: Profile,
+    /// Whether to build them at all (false: run the binaries as they are, e.g. the one build a
+    /// benchmark measures throughout).
+    pub build: bool,
+    /// The KafkaCluster's broker Lease timing (None: the CRD's defaults).
+    pub lease: Option<LeaseTiming>,
     /// Extra `helm install --set` values.
     pub helm_set: Vec<String>,
     /// How long the cluster may take to become Ready.
     pub timeout: Duration,
 }
 
+/// `spec.coordination` of a KafkaCluster: how long a broker Lease lasts without renewal and
+/// how often brokers renew it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaseTiming {
+    /// `leaseDurationSeconds`.
+    pub duration_seconds: u32,
+    /// `renewIntervalSeconds`.
+    pub renew_interval_seconds: u32,
+}
+
 /// The KafkaCluster of `up`: `examples/kafka-cluster.yaml`'s shape, sized for one machine,
 /// advertising pod IPs.
-pub fn kafka_cluster(name: &str, namespace: &str, brokers: u32) -> String {
+pub fn kafka_cluster(
+    name: &str,
+    namespace: &str,
+    brokers: u32,
+    lease: Option<LeaseTiming>,
+) -> String {
     let replication = brokers.min(3);
     // acks=all survives the loss of one replica, as Kafka's usual production settings.
     let min_isr = replication.saturating_sub(1).max(1);
+    let coordination = lease.map_or_else(String::new, |l| {
+        format!(
+            "  coordination:\n    leaseDurationSeconds: {}\n    renewIntervalSeconds: {}\n",
+            l.duration_seconds, l.renew_interval_seconds
+        )
+    });
     format!(
         "apiVersion: tributary.dev/v1alpha1
 kind: KafkaCluster
@@ -61,7 +91,7 @@ spec:
       port: 9092
       advertise: PodIP
   terminationGracePeriodSeconds: 30
-"
+{coordination}"
     )
 }
 
@@ -110,7 +140,9 @@ pub async fn wait_ready(
 
 /// Starts everything; the caller stops it with [`LocalCluster::shutdown`].
 pub async fn up(options: UpOptions) -> crate::Result<Up> {
-    tools::build_binaries().await?;
+    if options.build {
+        tools::build_profile(options.profile, &["tributary-broker", "tributary-operator"]).await?;
+    }
     let io = |path: PathBuf| move |source| crate::Error::Io { path, source };
     let state = options.local.state_dir.clone();
     if state.exists() {
@@ -139,7 +171,12 @@ pub async fn up(options: UpOptions) -> crate::Result<Up> {
     let manifest = state.join("kafka-cluster.yaml");
     std::fs::write(
         &manifest,
-        kafka_cluster(&options.name, &options.namespace, options.brokers),
+        kafka_cluster(
+            &options.name,
+            &options.namespace,
+            options.brokers,
+            options.lease,
+        ),
     )
     .map_err(io(manifest.clone()))?;
     let ns = format!(

@@ -3,6 +3,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -49,6 +50,13 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  *       monotonic clock).
  * </ol>
  *
+ * <p>The warm-up, produce and latency phases may name a replication factor, as
+ * {@code warmup@1}, {@code produce-all@3} or {@code latency@3} (the cluster bench): they then
+ * use topics of their own with that replication factor and {@code min.insync.replicas} one
+ * less (at least 1, whatever the cluster's default), created with the others at the start
+ * (the warm-up's as it goes); phases without one use the replication factor 1 topics above,
+ * created without configs. The JSON keeps the phase's name with the suffix.
+ *
  * Usage: {@code Bench --bootstrap B [--records N] [--record-size S] [--partitions P]
  * [--rate R] [--seconds T] [--warmup-seconds W] [--warmup-records W]}. Prints one JSON object
  * per phase.
@@ -75,11 +83,45 @@ public final class Bench {
         String compressedTopic = "bench-compressed-" + suffix;
 
         createTopics(bootstrap, partitions, topic, latencyTopic, compressedTopic);
+        // Topics of the phases that name a replication factor, by "produce@R" or "latency@R".
+        Map<String, String> replicated = new HashMap<>();
+        for (String phase : phases.split(",")) {
+            int at = phase.indexOf('@');
+            if (at < 0 || phase.startsWith("warmup")) continue;
+            short rf = Short.parseShort(phase.substring(at + 1));
+            String kind = phase.startsWith("latency") ? "latency" : "produce";
+            String key = kind + "@" + rf;
+            if (replicated.containsKey(key)) continue;
+            String name = "bench-" + (kind.equals("latency") ? "latency-" : "") + "rf" + rf + "-" + suffix;
+            createTopics(bootstrap, partitions, rf, minIsr(rf), name);
+            replicated.put(key, name);
+        }
         long produced = 0;
         for (String phase : phases.split(",")) {
+            int at = phase.indexOf('@');
+            if (at >= 0) {
+                String base = phase.substring(0, at);
+                String rf = phase.substring(at + 1);
+                switch (base) {
+                    case "warmup":
+                        warmUp(bootstrap, partitions, Short.parseShort(rf), warmupTopic, warmupRecords, size, phase);
+                        break;
+                    case "produce-all":
+                    case "produce-1":
+                        produce(bootstrap, replicated.get("produce@" + rf), records, size,
+                                base.equals("produce-all") ? "all" : "1", phase);
+                        break;
+                    case "latency":
+                        latency(bootstrap, replicated.get("latency@" + rf), rate, seconds, warmup, size, phase);
+                        break;
+                    default:
+                        throw new IllegalArgumentException("phase " + base + " takes no replication factor");
+                }
+                continue;
+            }
             switch (phase) {
                 case "warmup":
-                    warmUp(bootstrap, partitions, warmupTopic, warmupRecords, size, phase);
+                    warmUp(bootstrap, partitions, (short) 0, warmupTopic, warmupRecords, size, phase);
                     break;
                 case "produce-all":
                     produce(bootstrap, topic, records, size, "all", phase);
@@ -117,10 +159,11 @@ public final class Bench {
      * phases have, alternating acks=1 and acks=all and ending on acks=all, until one part after
      * the minimum compiles for under a tenth of its time. The topics are then deleted, so their
      * unsynced pages are never written back under a measured phase, and the JIT left to finish
-     * what it queued.
+     * what it queued. An {@code rf} above 0 gives the topics that replication factor and its
+     * min.insync.replicas ({@code warmup@R}); 0 creates them as the other phases' (R 1, no configs).
      */
-    static void warmUp(String bootstrap, int partitions, String topicPrefix, long minRecords, int size, String phase)
-            throws Exception {
+    static void warmUp(String bootstrap, int partitions, short rf, String topicPrefix, long minRecords, int size,
+            String phase) throws Exception {
         long part = Math.max(minRecords / 4, 1);
         long records = 0;
         long nanos = 0;
@@ -128,7 +171,8 @@ public final class Bench {
         List<String> topics = new ArrayList<>();
         for (int n = 0; n < MAX_WARMUP_PARTS; n++) {
             String topic = topicPrefix + "-" + n;
-            createTopics(bootstrap, partitions, topic);
+            if (rf > 0) createTopics(bootstrap, partitions, rf, minIsr(rf), topic);
+            else createTopics(bootstrap, partitions, topic);
             topics.add(topic);
             String acks = n % 2 == 0 ? "1" : "all";
             long jit = jitMillis();
@@ -171,20 +215,31 @@ public final class Bench {
         }
     }
 
+    /** The topic configs of a replication factor named by a phase: min.insync.replicas R-1, at least 1. */
+    static Map<String, String> minIsr(short rf) {
+        return Map.of("min.insync.replicas", String.valueOf(Math.max(rf - 1, 1)));
+    }
+
     static void createTopics(String bootstrap, int partitions, String... topics) throws Exception {
+        createTopics(bootstrap, partitions, (short) 1, Map.of(), topics);
+    }
+
+    static void createTopics(String bootstrap, int partitions, short replicationFactor, Map<String, String> configs,
+            String... topics) throws Exception {
         Properties p = new Properties();
         p.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         try (Admin admin = Admin.create(p)) {
             List<NewTopic> nts = new ArrayList<>();
-            for (String t : topics) nts.add(new NewTopic(t, partitions, (short) 1));
+            for (String t : topics) nts.add(new NewTopic(t, partitions, replicationFactor).configs(configs));
             admin.createTopics(nts).all().get(60, TimeUnit.SECONDS);
         }
     }
 
     static void produce(String bootstrap, String topic, long n, int size, String acks, String phase) throws Exception {
         long jit = jitMillis();
-        long[] done = phase.startsWith("produce-") && !phase.equals("produce-all") && !phase.equals("produce-1")
-                ? produceTimed(bootstrap, topic, n, size, acks, phase, phase.substring("produce-".length()))
+        String base = phase.split("@")[0];
+        long[] done = base.startsWith("produce-") && !base.equals("produce-all") && !base.equals("produce-1")
+                ? produceTimed(bootstrap, topic, n, size, acks, phase, base.substring("produce-".length()))
                 : produceTimed(bootstrap, topic, n, size, acks, phase);
         Map<String, Object> o = throughput(phase, done[0], done[0] * size, done[1], acks);
         o.put("jitMs", jitMillis() - jit);

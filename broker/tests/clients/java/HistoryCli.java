@@ -42,15 +42,16 @@ import org.apache.kafka.common.errors.TopicAuthorizationException;
  *          Values are the ids I, I+1, ... as decimal text (padded "id:xxx" to S bytes); sends
  *          stop after N records (default 1000 unless a duration is given), after MS, or, with
  *          --stdin-stop, when stdin closes. R caps the send rate (records/s).
- *          prints, flushed as they happen,
- *          {"event":"ack","id","partition","offset","ms"} or
+ *          prints, flushed as they happen, {"event":"start","nanoTime"} (System.nanoTime() at
+ *          the start, CLOCK_MONOTONIC on Linux, so another process can place the ms on its
+ *          own monotonic clock), then {"event":"ack","id","partition","offset","ms"} or
  *          {"event":"error","id","error","message","definite","ms"} (ms since the start), then
  *          {"event":"done","attempted","acked","errors"} once every outcome is in.
  * history-consume --bootstrap B --topic T [--timeout-ms MS] [--idle-ms MS] [--prop k=v]...
  *          reads every partition from the beginning up to the end offsets listed at start
  *          (or until MS passes, or until nothing arrived for idle MS).
- *          prints {"event":"read","partition","offset","id"} ("id":null and the "value" for a
- *          value that is no id), then
+ *          prints {"event":"read","partition","offset","leaderEpoch","id"} ("id":null and the
+ *          "value" for a value that is no id; "leaderEpoch" of its batch, -1 if unknown), then
  *          {"event":"done","reads","complete","ends":{p:end},"positions":{p:position}}.
  * </pre>
  */
@@ -113,6 +114,7 @@ final class HistoryCli {
         if (args.flag("stdin-stop")) watchStdin();
 
         long start = System.nanoTime();
+        KafkaCli.emit(KafkaCli.obj("event", "start", "nanoTime", start));
         Thread main = Thread.currentThread();
         AtomicLong acked = new AtomicLong();
         AtomicLong failed = new AtomicLong();
@@ -238,7 +240,7 @@ final class HistoryCli {
                 if (!batch.isEmpty()) lastRecord = System.currentTimeMillis();
                 for (ConsumerRecord<byte[], byte[]> r : batch) {
                     Map<String, Object> o = KafkaCli.obj("event", "read", "partition", r.partition(),
-                            "offset", r.offset());
+                            "offset", r.offset(), "leaderEpoch", r.leaderEpoch().orElse(-1));
                     Long id = parseId(r.value());
                     o.put("id", id);
                     if (id == null) o.put("value", KafkaCli.string(r.value()));
