@@ -331,7 +331,7 @@ fn default_interval() -> String {
 /// Broker Lease timing.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = kube::core::Rule::new("self.renewIntervalSeconds * 2 <= self.leaseDurationSeconds").message("renewIntervalSeconds must be at most half of leaseDurationSeconds so one lost renewal does not expire the lease"))]
+#[x_kube(validation = kube::core::Rule::new("self.renewIntervalSeconds * 3 <= self.leaseDurationSeconds").message("renewIntervalSeconds must be at most a third of leaseDurationSeconds, so one late renewal neither expires the lease nor fences the broker (the brokers refuse shorter leases)"))]
 pub struct Coordination {
     /// A broker whose Lease is older than this is considered dead and loses leadership; 9 s by
     /// default, Kafka's `broker.session.timeout.ms`, so failover takes about as long as KRaft's.

@@ -123,7 +123,7 @@ fn cluster_cel_rules_reject_bad_combinations() {
             "  brokers: 3\n  coordination: {leaseDurationSeconds: 15, renewIntervalSeconds: 10}",
         ),
         None,
-        "renewIntervalSeconds must be at most half",
+        "renewIntervalSeconds must be at most a third",
     );
     assert_rejected(
         &s,
