@@ -10,11 +10,9 @@ use tributary_crds::{KafkaPartition, KafkaPartitionStatus};
 use tributary_e2e::clients::java;
 use tributary_e2e::history::{check, read_back, Producer, Workload};
 
-use crate::operated::{count, kcat, served, wait_for_isr, Operated};
+use crate::operated::{count, kcat, served, wait_for_isr, Operated, LEASES};
 use crate::replication::{consume_all, logs, positions, produce, produce_with, read_values};
 use crate::support::wait_until;
-
-const LEASES: &str = "coordination.k8s.io/leases";
 
 /// The status of KafkaPartition `name`, if it has one.
 async fn status(cluster: &Operated, name: &str) -> Option<KafkaPartitionStatus> {

@@ -23,7 +23,7 @@ use tributary_operator::metrics::Metrics;
 
 use crate::support::{wait_until, ControlPlane, RunningBroker, NS};
 
-const LEASES: &str = "coordination.k8s.io/leases";
+pub(crate) const LEASES: &str = "coordination.k8s.io/leases";
 
 /// The control plane, the operator's controllers and three brokers.
 pub(crate) struct Operated {
