@@ -244,10 +244,13 @@ async fn a_broker_restarted_with_an_empty_disk_is_never_elected_and_catches_up_f
     let acked = produce(&bootstrap, "blank", 100, "a").await;
     assert_eq!(count(&acked, "ack"), 100, "{acked:?}");
 
-    // Every replica dies; one comes back with an empty data directory.
-    for id in [blank, leader, other] {
+    // Every replica dies, the leader last (so it is the last ISR member the controller
+    // keeps); one comes back with an empty data directory.
+    for (id, left) in [(blank, 2), (other, 1)] {
         cluster.kill(id);
+        wait_for_isr(&cluster, "blank-0", left).await;
     }
+    cluster.kill(leader);
     wait_until("the partition to go offline", || async {
         status(&cluster, "blank-0").await.filter(|s| s.leader < 0)
     })

@@ -28,10 +28,12 @@ pub const NS: &str = "kafka";
 pub const CLUSTER: &str = "demo";
 /// How long any condition may take to become true.
 pub const DEADLINE: Duration = Duration::from_secs(20);
-/// Lease timings short enough for tests to see expiry and fencing quickly.
-pub const LEASE_MS: u64 = 1_500;
+/// Lease timings short enough for tests to see expiry and fencing quickly, and long enough
+/// (Leases state whole seconds; brokers fence after two) that a test machine busy with Java
+/// clients and builds does not fence every broker at once.
+pub const LEASE_MS: u64 = 3_000;
 /// Renewal interval matching [`LEASE_MS`].
-pub const RENEW_MS: u64 = 250;
+pub const RENEW_MS: u64 = 500;
 
 /// Polls `f` until it yields `Some`, failing the test with `what` after [`DEADLINE`].
 pub async fn wait_until<T, F, Fut>(what: &str, f: F) -> T
