@@ -80,7 +80,11 @@ pub(crate) async fn run(driver: Driver) {
         "every broker restarted and back in every ISR, {:.1} s after the change",
         started.elapsed().as_secs_f64()
     ));
-    let samples = timeline.stop();
+    let samples = timeline
+        .stop_once("the timeline to see every broker Ready", READY, |s| {
+            s.down().is_empty()
+        })
+        .await;
     cluster.refresh_bootstrap().await;
     for id in 0..BROKERS {
         let now = cluster.pod_object(id).await.and_then(|p| p.metadata.uid);

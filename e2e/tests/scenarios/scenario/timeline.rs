@@ -124,6 +124,28 @@ impl Timeline {
         Timeline { samples, task }
     }
 
+    /// Waits (bounded by `deadline`) until a sample satisfies `settled`, then stops: the
+    /// cluster is sampled at its own pace, so the last sample may still predate what the
+    /// scenario just waited for through the API.
+    pub(crate) async fn stop_once(
+        self,
+        what: &str,
+        deadline: Duration,
+        settled: impl Fn(&Sample) -> bool,
+    ) -> Vec<Sample> {
+        let samples = self.samples.clone();
+        crate::env::wait(what, deadline, || {
+            let seen = samples
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .last()
+                .is_some_and(&settled);
+            async move { seen.then_some(()) }
+        })
+        .await;
+        self.stop()
+    }
+
     /// Stops sampling; the samples in order.
     pub(crate) fn stop(self) -> Vec<Sample> {
         self.task.abort();
