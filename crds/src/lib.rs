@@ -17,7 +17,7 @@ pub mod topic;
 
 pub use cluster::{KafkaCluster, KafkaClusterSpec, KafkaClusterStatus};
 pub use partition::{
-    ElectionType, IsrEntry, KafkaPartition, KafkaPartitionSpec, KafkaPartitionStatus,
+    Assignment, ElectionType, IsrEntry, KafkaPartition, KafkaPartitionSpec, KafkaPartitionStatus,
     ELECT_LEADER_ANNOTATION,
 };
 pub use topic::{KafkaTopic, KafkaTopicSpec, KafkaTopicStatus, TopicPhase};

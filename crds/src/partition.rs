@@ -138,11 +138,131 @@ pub struct KafkaPartitionSpec {
     #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("partition is immutable"))]
     pub partition: i32,
 
-    /// Broker ids holding a replica; the first is the preferred leader.
-    #[schemars(length(min = 1, max = 7))]
+    /// Broker ids holding a replica; the first is the preferred leader. While a reassignment
+    /// is in progress (see [`Assignment`]): the target replicas, then those being removed.
+    #[schemars(length(min = 1, max = 14))]
     #[x_kube(validation = kube::core::Rule::new("self.all(b, b >= 0)").message("broker ids are not negative"))]
     #[x_kube(validation = kube::core::Rule::new("self.all(b, self.exists_one(c, c == b))").message("replicas are distinct brokers"))]
     pub replicas: Vec<i32>,
+
+    /// Replicas a reassignment in progress adds: in `replicas`, not yet in the ISR of the
+    /// target (Kafka's addingReplicas, KIP-455). Omitted when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 7))]
+    pub adding_replicas: Vec<i32>,
+
+    /// Replicas a reassignment in progress removes once the target replicas are in sync: the
+    /// tail of `replicas` (Kafka's removingReplicas, KIP-455). Omitted when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 7))]
+    pub removing_replicas: Vec<i32>,
+}
+
+/// The replica lists of a partition's spec, as a reassignment writes them.
+///
+/// # The reassignment contract
+///
+/// How partition reassignments (Kafka's AlterPartitionReassignments, KIP-455) are recorded in
+/// a KafkaPartition's spec: the one contract that the Kafka API, scale-out rebalancing,
+/// scale-in draining and replication-factor changes all go through.
+///
+/// - **Start** (any writer with update on `kafkapartitions`: a broker serving
+///   AlterPartitionReassignments, the operator's planners, a human): from the replicas `C`
+///   read, to target `T` (distinct, registered broker ids), ONE spec write carrying the
+///   resourceVersion read: `replicas = T ++ (C − T)`, `addingReplicas = T − C`,
+///   `removingReplicas = C − T` ([`KafkaPartitionSpec::reassigned_to`]). A reassignment
+///   already in progress is replaced the same way, from the current `replicas` (which
+///   include the previous one's adding replicas), as Kafka's controller does. A target equal
+///   to `C` as a set only reorders `replicas` and leaves both lists empty.
+/// - **Catching up**: every broker in `replicas` hosts a replica; an adding one follows the
+///   leader and joins the ISR by the leader's normal expansion rule. Removing replicas stay
+///   in the ISR meanwhile, so the ISR never shrinks below what acknowledged records relied on
+///   (KIP-497).
+/// - **Completion** (only the controller): once every target replica is in the ISR under
+///   its current incarnation and the partition has a leader, first a status write: the ISR
+///   loses the removing replicas, and a removed leader is replaced by a target replica of
+///   the ISR (leader epoch + 1; partition epoch + 1 in any case); then a spec write:
+///   `replicas = T`, both lists cleared. A broker deletes its replica only once `replicas`
+///   no longer lists it (Kafka's StopReplica with delete).
+/// - **Cancel** (any writer, as for start): `replicas = replicas − addingReplicas`, both lists
+///   cleared ([`KafkaPartitionSpec::cancelled`]); the controller then drops the adding
+///   replicas from the ISR (and re-elects if one of them led). A cancel that would leave no
+///   ISR member among the original replicas is refused by the requester (it would need an
+///   unclean election).
+/// - Each write is conditional on the resourceVersion read; a writer that loses a race
+///   re-reads and decides again, never overwrites.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Assignment {
+    /// `spec.replicas`.
+    pub replicas: Vec<i32>,
+    /// `spec.addingReplicas`.
+    pub adding: Vec<i32>,
+    /// `spec.removingReplicas`.
+    pub removing: Vec<i32>,
+}
+
+impl KafkaPartitionSpec {
+    /// Whether a reassignment is in progress.
+    pub fn is_reassigning(&self) -> bool {
+        !self.adding_replicas.is_empty() || !self.removing_replicas.is_empty()
+    }
+
+    /// The replicas once the reassignment in progress (if any) completes, in order.
+    pub fn target_replicas(&self) -> Vec<i32> {
+        self.replicas
+            .iter()
+            .copied()
+            .filter(|r| !self.removing_replicas.contains(r))
+            .collect()
+    }
+
+    /// The replicas before the reassignment in progress (if any), in order.
+    pub fn original_replicas(&self) -> Vec<i32> {
+        self.replicas
+            .iter()
+            .copied()
+            .filter(|r| !self.adding_replicas.contains(r))
+            .collect()
+    }
+
+    /// The lists that start a reassignment from the current replicas to `target` (see
+    /// [`Assignment`]).
+    pub fn reassigned_to(&self, target: &[i32]) -> Assignment {
+        let current = &self.replicas;
+        let removing: Vec<i32> = current
+            .iter()
+            .copied()
+            .filter(|r| !target.contains(r))
+            .collect();
+        let adding: Vec<i32> = target
+            .iter()
+            .copied()
+            .filter(|r| !current.contains(r))
+            .collect();
+        let mut replicas = target.to_vec();
+        replicas.extend(&removing);
+        Assignment {
+            replicas,
+            adding,
+            removing,
+        }
+    }
+
+    /// The lists that cancel the reassignment in progress: the original replicas.
+    pub fn cancelled(&self) -> Assignment {
+        Assignment {
+            replicas: self.original_replicas(),
+            adding: Vec::new(),
+            removing: Vec::new(),
+        }
+    }
+
+    /// Writes `a` into this spec.
+    pub fn set_assignment(&mut self, a: Assignment) {
+        self.replicas = a.replicas;
+        self.adding_replicas = a.adding;
+        self.removing_replicas = a.removing;
+    }
 }
 
 /// A member of the in-sync replica set: the broker and the incarnation that caught up. A
@@ -169,9 +289,10 @@ pub struct KafkaPartitionStatus {
     pub leader_epoch: i32,
     /// Raised at every change of this status; writers compare it.
     pub partition_epoch: i32,
-    /// In-sync replicas with their incarnations.
+    /// In-sync replicas with their incarnations (during a reassignment, up to the target and
+    /// the removed replicas together).
     #[serde(default)]
-    #[schemars(length(max = 7))]
+    #[schemars(length(max = 14))]
     pub isr: Vec<IsrEntry>,
 }
 
@@ -219,11 +340,82 @@ mod tests {
                 topic_id: "AAAAAAAAAAAAAAAAAAAAAA".into(),
                 partition: 0,
                 replicas: vec![0],
+                adding_replicas: Vec::new(),
+                removing_replicas: Vec::new(),
             },
         );
         assert_eq!(p.election_request(), None);
         p.metadata.annotations =
             Some([(ELECT_LEADER_ANNOTATION.to_owned(), "unclean".to_owned())].into());
         assert_eq!(p.election_request(), Some("unclean"));
+    }
+
+    fn spec(replicas: &[i32], adding: &[i32], removing: &[i32]) -> KafkaPartitionSpec {
+        KafkaPartitionSpec {
+            cluster_ref: "demo".into(),
+            topic: "t".into(),
+            topic_id: "AAAAAAAAAAAAAAAAAAAAAA".into(),
+            partition: 0,
+            replicas: replicas.to_vec(),
+            adding_replicas: adding.to_vec(),
+            removing_replicas: removing.to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_reassignment_lists_the_target_first_then_the_replicas_it_removes() {
+        let settled = spec(&[0, 1, 2], &[], &[]);
+        assert!(!settled.is_reassigning());
+        let moving = settled.reassigned_to(&[1, 2, 3]);
+        assert_eq!(
+            moving,
+            Assignment {
+                replicas: vec![1, 2, 3, 0],
+                adding: vec![3],
+                removing: vec![0],
+            }
+        );
+        let mut s = settled.clone();
+        s.set_assignment(moving);
+        assert!(s.is_reassigning());
+        assert_eq!(s.target_replicas(), [1, 2, 3]);
+        assert_eq!(s.original_replicas(), [1, 2, 0]);
+        assert_eq!(s.cancelled().replicas, [1, 2, 0]);
+
+        // Replaced while in progress: from the current replicas, adding ones included.
+        let again = s.reassigned_to(&[2, 4]);
+        assert_eq!(
+            again,
+            Assignment {
+                replicas: vec![2, 4, 1, 3, 0],
+                adding: vec![4],
+                removing: vec![1, 3, 0],
+            }
+        );
+        // Growing the replication factor removes nothing; reordering adds nothing.
+        assert_eq!(
+            spec(&[0], &[], &[]).reassigned_to(&[0, 1, 2]),
+            Assignment {
+                replicas: vec![0, 1, 2],
+                adding: vec![1, 2],
+                removing: vec![],
+            }
+        );
+        assert_eq!(
+            settled.reassigned_to(&[2, 0, 1]),
+            Assignment {
+                replicas: vec![2, 0, 1],
+                ..Assignment::default()
+            }
+        );
+    }
+
+    #[test]
+    fn empty_reassignment_lists_are_omitted_from_the_object() {
+        let json = serde_json::to_value(spec(&[0, 1], &[], &[])).unwrap_or_default();
+        assert!(json.get("addingReplicas").is_none(), "{json}");
+        let json = serde_json::to_value(spec(&[1, 0], &[1], &[0])).unwrap_or_default();
+        assert_eq!(json["addingReplicas"], serde_json::json!([1]));
+        assert_eq!(json["removingReplicas"], serde_json::json!([0]));
     }
 }

@@ -239,13 +239,14 @@ fn topic_status_is_a_summary_and_partition_lists_are_bounded() {
         assert_eq!(status[count]["type"], "integer", "{count}");
     }
     let partition = schema_of(PARTITION_CRD);
-    assert_eq!(
-        partition["properties"]["spec"]["properties"]["replicas"]["maxItems"],
-        7
-    );
+    // A reassignment lists the target and the replicas it removes together.
+    let spec = &partition["properties"]["spec"]["properties"];
+    assert_eq!(spec["replicas"]["maxItems"], 14);
+    assert_eq!(spec["addingReplicas"]["maxItems"], 7);
+    assert_eq!(spec["removingReplicas"]["maxItems"], 7);
     assert_eq!(
         partition["properties"]["status"]["properties"]["isr"]["maxItems"],
-        7
+        14
     );
 }
 

@@ -29,6 +29,8 @@ pub struct ClusterCounts {
     /// Partitions whose leader is not their preferred replica, offline ones included (Kafka's
     /// PreferredReplicaImbalanceCount).
     pub imbalanced: i64,
+    /// Partitions with a reassignment in progress, not completing in this pass.
+    pub reassigning: i64,
 }
 
 /// The operator's metrics and readiness flag.
@@ -46,6 +48,7 @@ pub struct Metrics {
     controller_writes: IntCounterVec,
     offline_partitions: IntGaugeVec,
     imbalanced_partitions: IntGaugeVec,
+    reassigning_partitions: IntGaugeVec,
     election_requests: IntCounterVec,
     live_brokers: IntGaugeVec,
     controller_pass: Histogram,
@@ -107,7 +110,7 @@ impl Metrics {
         let partition_changes = IntCounterVec::new(
             Opts::new(
                 "tributary_operator_partition_changes_total",
-                "KafkaPartition status changes the controller wrote, by kind (initial, clean, unclean, preferred, offline, isr_shrink): leader elections by kind, and the other transitions",
+                "KafkaPartition status changes the controller wrote, by kind (initial, clean, unclean, preferred, offline, isr_shrink, reassignment): leader elections by kind, and the other transitions",
             ),
             &["change"],
         )?;
@@ -129,6 +132,13 @@ impl Metrics {
             Opts::new(
                 "tributary_operator_preferred_replica_imbalance",
                 "Partitions whose leader is not their preferred (first) replica, offline ones included, as the active controller sees them",
+            ),
+            &["namespace", "cluster"],
+        )?;
+        let reassigning_partitions = IntGaugeVec::new(
+            Opts::new(
+                "kafka_controller_kafkacontroller_activereassignmentcount",
+                "Partitions with a reassignment in progress (spec.addingReplicas or spec.removingReplicas set), as the active controller sees them",
             ),
             &["namespace", "cluster"],
         )?;
@@ -181,6 +191,7 @@ impl Metrics {
         registry.register(Box::new(controller_writes.clone()))?;
         registry.register(Box::new(offline_partitions.clone()))?;
         registry.register(Box::new(imbalanced_partitions.clone()))?;
+        registry.register(Box::new(reassigning_partitions.clone()))?;
         registry.register(Box::new(election_requests.clone()))?;
         registry.register(Box::new(live_brokers.clone()))?;
         registry.register(Box::new(controller_pass.clone()))?;
@@ -202,6 +213,7 @@ impl Metrics {
             controller_writes,
             offline_partitions,
             imbalanced_partitions,
+            reassigning_partitions,
             election_requests,
             live_brokers,
             controller_pass,
@@ -302,6 +314,7 @@ impl Metrics {
         self.live_brokers.reset();
         self.offline_partitions.reset();
         self.imbalanced_partitions.reset();
+        self.reassigning_partitions.reset();
         for ((ns, cluster), ids) in live {
             self.live_brokers
                 .with_label_values(&[ns.as_str(), cluster.as_str()])
@@ -315,7 +328,17 @@ impl Metrics {
             self.imbalanced_partitions
                 .with_label_values(&labels)
                 .set(c.imbalanced);
+            self.reassigning_partitions
+                .with_label_values(&labels)
+                .set(c.reassigning);
         }
+    }
+
+    /// Partitions of `cluster` in `namespace` with a reassignment in progress at the last pass.
+    pub fn reassigning_partitions(&self, namespace: &str, cluster: &str) -> i64 {
+        self.reassigning_partitions
+            .with_label_values(&[namespace, cluster])
+            .get()
     }
 
     /// Preferred-replica imbalanced partitions of `cluster` in `namespace` at the last pass.

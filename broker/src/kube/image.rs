@@ -185,6 +185,8 @@ mod tests {
                 topic_id: tributary_crds::ids::kafka_id_from_uid(UID).unwrap_or_default(),
                 partition: index,
                 replicas: vec![0, 1],
+                adding_replicas: Vec::new(),
+                removing_replicas: Vec::new(),
             },
         );
         p.status = leader.map(|leader| KafkaPartitionStatus {

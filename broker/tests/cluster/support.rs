@@ -164,6 +164,8 @@ impl ControlPlane {
                 topic_id,
                 partition: n,
                 replicas: replicas.to_vec(),
+                adding_replicas: Vec::new(),
+                removing_replicas: Vec::new(),
             },
             status: None,
         };

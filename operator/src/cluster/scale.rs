@@ -60,6 +60,8 @@ mod tests {
                         topic_id: "AAAAAAAAAAAAAAAAAAAAAA".into(),
                         partition,
                         replicas: r.to_vec(),
+                        adding_replicas: Vec::new(),
+                        removing_replicas: Vec::new(),
                     },
                 )
             })

@@ -113,6 +113,8 @@ mod tests {
                 topic_id: "AAAAAAAAAAAAAAAAAAAAAA".into(),
                 partition: 0,
                 replicas: vec![0],
+                adding_replicas: Vec::new(),
+                removing_replicas: Vec::new(),
             },
         );
         p.metadata.namespace = Some("ns".into());

@@ -44,17 +44,21 @@ pub enum Change {
     /// Leadership back to the preferred replica, an ISR member (auto leader rebalance or an
     /// election request; see [`preferred`](super::preferred)).
     PreferredElection,
+    /// A reassignment completes: the removed replicas leave the ISR, and a removed leader
+    /// hands over to a target replica (see [`reassign`](super::reassign)).
+    Reassignment,
 }
 
 impl Change {
     /// Every kind, for metrics that should exist at zero from the start.
-    pub const ALL: [Change; 6] = [
+    pub const ALL: [Change; 7] = [
         Change::Initial,
         Change::CleanElection,
         Change::UncleanElection,
         Change::Offline,
         Change::IsrShrink,
         Change::PreferredElection,
+        Change::Reassignment,
     ];
 
     /// Metric label.
@@ -66,6 +70,7 @@ impl Change {
             Change::Offline => "offline",
             Change::IsrShrink => "isr_shrink",
             Change::PreferredElection => "preferred",
+            Change::Reassignment => "reassignment",
         }
     }
 

@@ -6,8 +6,9 @@
 //! - [`election`]: what one partition's status should become after failures (pure).
 //! - [`preferred`]: preferred-replica and unclean elections on demand (pure).
 //! - [`balance`]: auto leader rebalancing: settings and the per-broker imbalance check (pure).
-//! - [`plan`]: what one pass does to one partition: failover, election requests, rebalancing
-//!   (pure).
+//! - [`reassign`]: completing partition reassignments (pure).
+//! - [`plan`]: what one pass does to one partition: failover, reassignment completion,
+//!   election requests, rebalancing (pure).
 //! - [`cache`]: the partitions as watched, overlaid with the controller's own newer writes.
 //! - [`writer`]: conditional writes, re-read and planned again on conflict, bounded concurrency.
 //! - [`run`](mod@run): the watches and the decision loop.
@@ -20,6 +21,7 @@ pub(crate) mod fixtures;
 pub mod liveness;
 pub mod plan;
 pub mod preferred;
+pub mod reassign;
 pub mod run;
 pub mod writer;
 

@@ -1,19 +1,24 @@
 //! What one controller pass does to one partition, in order of urgency:
 //! 1. the failover rules ([`decide`]): a leader that is dead, shutting down, restarted or no
 //!    longer a replica is replaced, and the ISR drops members that cannot be in sync;
-//! 2. otherwise an election request ([`ELECT_LEADER_ANNOTATION`], Kafka's ElectLeaders), which
+//! 2. otherwise the completion of a reassignment whose target replicas are all in sync
+//!    ([`complete`]): a status write, then a spec write;
+//! 3. otherwise an election request ([`ELECT_LEADER_ANNOTATION`], Kafka's ElectLeaders), which
 //!    is answered (its annotation removed) whether or not it could be satisfied;
-//! 3. otherwise auto leader rebalancing, when this pass's imbalance check picked the partition.
+//! 4. otherwise auto leader rebalancing, when this pass's imbalance check picked the partition.
 //!
 //! One change per write: a request or a rebalance waits for a pass in which failover has
 //! nothing to do, so each write raises each epoch at most once and says one thing. Pure; the
 //! writer applies the plan and, after a conflict, plans again from the fresh object.
 
-use tributary_crds::{ElectionType, KafkaPartitionStatus, ELECT_LEADER_ANNOTATION};
+use tributary_crds::{
+    ElectionType, KafkaPartitionSpec, KafkaPartitionStatus, ELECT_LEADER_ANNOTATION,
+};
 
 use super::election::{decide, Change, Decision};
 use super::liveness::BrokerView;
 use super::preferred::{elect_preferred, elect_unclean, NotElected};
+use super::reassign::complete;
 
 /// Everything the plan for one partition depends on.
 #[derive(Clone, Copy, Debug)]
@@ -30,6 +35,9 @@ pub struct Inputs<'a> {
     pub rebalance: bool,
     /// The election request annotation's value, if the partition carries one.
     pub request: Option<&'a str>,
+    /// The partition's spec while a reassignment is in progress (its `replicas` are
+    /// [`Inputs::replicas`]); `None` otherwise.
+    pub reassigning: Option<&'a KafkaPartitionSpec>,
 }
 
 /// The writes one partition needs; empty when it should stay as it is.
@@ -39,12 +47,15 @@ pub struct Plan {
     pub decision: Option<Decision>,
     /// Election request to answer (its annotation removed) after the status write.
     pub answer: Option<Answer>,
+    /// `spec.replicas` completing a reassignment (both lists cleared), written after the
+    /// status write.
+    pub replicas: Option<Vec<i32>>,
 }
 
 impl Plan {
     /// Whether nothing needs writing.
     pub fn is_empty(&self) -> bool {
-        self.decision.is_none() && self.answer.is_none()
+        self.decision.is_none() && self.answer.is_none() && self.replicas.is_none()
     }
 
     /// Whether the plan changes leadership (such writes go first: they end unavailability).
@@ -153,7 +164,14 @@ pub fn plan(i: &Inputs<'_>) -> Plan {
     if let Some(decision) = decide(i.replicas, i.status, i.brokers, i.unclean) {
         return Plan {
             decision: Some(decision),
+            ..Plan::default()
+        };
+    }
+    if let Some(Ok(done)) = i.reassigning.map(|s| complete(s, i.status, i.brokers)) {
+        return Plan {
+            decision: done.status,
             answer: None,
+            replicas: Some(done.replicas),
         };
     }
     if let Some(request) = i.request {
@@ -176,6 +194,7 @@ pub fn plan(i: &Inputs<'_>) -> Plan {
                 request: request.to_owned(),
                 outcome,
             }),
+            replicas: None,
         };
     }
     Plan {
@@ -183,13 +202,14 @@ pub fn plan(i: &Inputs<'_>) -> Plan {
             .rebalance
             .then(|| elect_preferred(i.replicas, i.status, i.brokers).ok())
             .flatten(),
-        answer: None,
+        ..Plan::default()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::controller::election::Decision;
     use crate::controller::fixtures;
 
     /// Brokers `ids`, all at incarnation 1.
@@ -367,6 +387,7 @@ mod tests {
                 unclean: false,
                 rebalance,
                 request,
+                reassigning: None,
             });
             assert_eq!(
                 got.answer.as_ref().map(|a| a.request.as_str()),
@@ -375,6 +396,70 @@ mod tests {
             );
             assert_eq!(summary(got), want, "{what}");
         }
+    }
+
+    #[test]
+    fn reassignments_complete_after_failover_and_before_election_requests() {
+        // {0,1,2} -> {1,2,3}, leader 0 removed.
+        let spec = KafkaPartitionSpec {
+            cluster_ref: "demo".into(),
+            topic: "t".into(),
+            topic_id: "AAAAAAAAAAAAAAAAAAAAAA".into(),
+            partition: 0,
+            replicas: vec![1, 2, 3, 0],
+            adding_replicas: vec![3],
+            removing_replicas: vec![0],
+        };
+        let inputs = |status, brokers, request| Inputs {
+            replicas: &spec.replicas,
+            status: Some(status),
+            brokers,
+            unclean: false,
+            rebalance: true,
+            request,
+            reassigning: Some(&spec),
+        };
+        let all = live(&[0, 1, 2, 3]);
+        let in_sync = st(0, 4, 7, &[0, 1, 2, 3]);
+        let done = Plan {
+            decision: Some(Decision {
+                status: st(1, 5, 8, &[1, 2, 3]),
+                change: Change::Reassignment,
+            }),
+            answer: None,
+            replicas: Some(vec![1, 2, 3]),
+        };
+        assert_eq!(plan(&inputs(&in_sync, &all, None)), done);
+        assert!(
+            done.is_election(),
+            "a completion that moves leadership goes first"
+        );
+        assert_eq!(
+            plan(&inputs(&in_sync, &all, Some("preferred"))),
+            done,
+            "an election request waits for the completion, then is decided on the new replicas"
+        );
+        // The leader being removed dies: failover elects a target replica first (the
+        // assignment lists them first), and the move completes at a later pass.
+        let not_0 = live(&[1, 2, 3]);
+        let failover = plan(&inputs(&in_sync, &not_0, Some("preferred")));
+        assert_eq!(
+            summary(failover),
+            (Some((st(1, 5, 8, &[1, 2, 3]), Change::CleanElection)), None)
+        );
+        let after = st(1, 5, 8, &[1, 2, 3]);
+        assert_eq!(
+            plan(&inputs(&after, &not_0, None)),
+            Plan {
+                replicas: Some(vec![1, 2, 3]),
+                ..Plan::default()
+            }
+        );
+        // Still catching up: nothing for the move; the request is answered as usual.
+        let catching_up = st(0, 4, 7, &[0, 1, 2]);
+        let waiting = plan(&inputs(&catching_up, &all, Some("preferred")));
+        assert_eq!(waiting.replicas, None);
+        assert!(waiting.answer.is_some());
     }
 
     #[test]

@@ -259,6 +259,7 @@ impl Pass {
             unclean: self.unclean.get(&key).copied().unwrap_or(false),
             rebalance: self.rebalance.contains(&key),
             request: p.election_request(),
+            reassigning: p.spec.is_reassigning().then_some(&p.spec),
         })
     }
 }
@@ -352,6 +353,7 @@ impl Decider<'_> {
                     unclean,
                     rebalance,
                     request: p.election_request(),
+                    reassigning: p.spec.is_reassigning().then_some(&p.spec),
                 });
                 let status = planned
                     .decision
@@ -360,6 +362,9 @@ impl Decider<'_> {
                     .or(p.status.as_ref());
                 if status.is_none_or(|s| s.leader < 0) {
                     counts.offline += 1;
+                }
+                if p.spec.is_reassigning() && planned.replicas.is_none() {
+                    counts.reassigning += 1;
                 }
                 if is_imbalanced(Led {
                     replicas: &p.spec.replicas,
@@ -534,6 +539,15 @@ impl Decider<'_> {
                         .add(&object, change);
                 }
             }
+            if outcome.reassigned {
+                tracing::info!(%partition, replicas = ?object.spec.replicas, "reassignment completed");
+                if let Some((topic, reference)) = topic_of(&object) {
+                    by_topic
+                        .entry(topic)
+                        .or_insert_with(|| TopicChanges::new(reference))
+                        .reassigned(&object);
+                }
+            }
             if let Some(answer) = outcome.answered {
                 answered.push((object.clone(), answer));
             }
@@ -578,6 +592,7 @@ struct TopicChanges {
     preferred: Vec<String>,
     unclean: Vec<String>,
     offline: Vec<i32>,
+    reassigned: Vec<String>,
 }
 
 impl TopicChanges {
@@ -588,6 +603,7 @@ impl TopicChanges {
             preferred: Vec::new(),
             unclean: Vec::new(),
             offline: Vec::new(),
+            reassigned: Vec::new(),
         }
     }
 
@@ -601,11 +617,22 @@ impl TopicChanges {
         };
         match change {
             Change::Initial | Change::CleanElection => self.elected.push(entry()),
+            // Reported by `reassigned`, once the spec write completed it.
+            Change::Reassignment => {}
             Change::PreferredElection => self.preferred.push(entry()),
             Change::UncleanElection => self.unclean.push(entry()),
             Change::Offline => self.offline.push(p.spec.partition),
             Change::IsrShrink => {}
         }
+    }
+
+    /// A reassignment completed (its spec written): `p` as it is now.
+    fn reassigned(&mut self, p: &KafkaPartition) {
+        let leader = p.status.as_ref().map_or(-1, |s| s.leader);
+        self.reassigned.push(format!(
+            "{}→{:?} (leader {leader})",
+            p.spec.partition, p.spec.replicas
+        ));
     }
 
     async fn publish(self, ctx: &Context) {
@@ -628,6 +655,11 @@ impl TopicChanges {
                 listed(&self.unclean)
             );
             ctx.event(&self.reference, "UncleanLeaderElection", note, true)
+                .await;
+        }
+        if !self.reassigned.is_empty() {
+            let note = format!("reassignments completed: {}", listed(&self.reassigned));
+            ctx.event(&self.reference, "ReassignmentCompleted", note, false)
                 .await;
         }
         if !self.offline.is_empty() {

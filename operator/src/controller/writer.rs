@@ -1,6 +1,7 @@
 //! The effect of the controller's plans: each KafkaPartition status is replaced with the
-//! resourceVersion it was decided on, and an answered election request loses its annotation by a
-//! patch carrying the resourceVersion too. A 409 means someone wrote in between (the partition's
+//! resourceVersion it was decided on, a completed reassignment's spec is replaced next (on the
+//! resourceVersion the status write returned), and an answered election request loses its
+//! annotation by a patch carrying the resourceVersion too. A 409 means someone wrote in between (the partition's
 //! leader, a requester, or another controller): re-read the object and plan again from it,
 //! never force. So a zombie controller (one that lost the leader Lease without knowing) can
 //! delay a partition but never overwrite a newer state with an older decision.
@@ -76,6 +77,8 @@ pub struct Outcome {
     pub change: Option<Change>,
     /// The election request answered (annotation removed), if one was.
     pub answered: Option<Answer>,
+    /// A reassignment was completed (its spec written).
+    pub reassigned: bool,
     /// Conflicts met on the way.
     pub conflicts: u32,
     /// Why the work stopped short, if it did.
@@ -137,6 +140,7 @@ where
         object: None,
         change: None,
         answered: None,
+        reassigned: false,
         conflicts: 0,
         failure: None,
     };
@@ -157,6 +161,32 @@ where
             if let Step::Done(object) = &step {
                 out.change = Some(decision.change);
                 plan.decision = None;
+                base = Arc::new((**object).clone());
+            }
+            step
+        } else if let Some(replicas) = &plan.replicas {
+            // The status already keeps to the target replicas (the plan's status write, or a
+            // fresh copy's); a spec that would leave the leader or an ISR member unassigned is
+            // a bug in the plan, and refused.
+            if let Some(status) = &base.status {
+                let broken = violations(replicas, None, status);
+                if !broken.is_empty() {
+                    out.failure = Some(WriteError::Refused(broken));
+                    return out;
+                }
+            }
+            let mut next = (*base).clone();
+            next.spec.replicas = replicas.clone();
+            next.spec.adding_replicas.clear();
+            next.spec.removing_replicas.clear();
+            next.metadata.managed_fields = None;
+            let step = api
+                .replace(&key.1, &PostParams::default(), &next)
+                .await
+                .into();
+            if let Step::Done(object) = &step {
+                out.reassigned = true;
+                plan.replicas = None;
                 base = Arc::new((**object).clone());
             }
             step

@@ -1,14 +1,17 @@
 //! Placement into KafkaPartition objects: which partitions of a topic need an object, and
 //! which existing ones get new replicas (only those with replicas on brokers that left the
-//! cluster; placement never moves anything else). Pure; the reconciler creates and replaces
-//! the objects.
+//! cluster; placement never moves anything else). A partition with a reassignment in
+//! progress is left to it, and one whose replicas all sit on brokers of the cluster keeps
+//! them, whatever their number: a completed reassignment (Kafka's AlterPartitionReassignments,
+//! a replication-factor change) is never undone. Pure; the reconciler creates and replaces the
+//! objects.
 //!
 //! Each object is named `<kafkatopic>-<n>`, owned by its KafkaTopic (so the garbage collector
 //! deletes it with the topic) and labelled with the cluster and the topic's UID. The UID label
 //! selects one topic's partitions, and tells them from those of an earlier topic of the same
 //! name that the garbage collector has not removed yet.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use kube::{Resource, ResourceExt};
 use tributary_crds::ids::kafka_id_from_uid;
@@ -25,7 +28,7 @@ pub fn selector(uid: &str) -> String {
 }
 
 /// The replica lists recorded in `partitions`, indexed by partition number (empty where a
-/// partition has no object).
+/// partition has no object); the target replicas of a reassignment in progress.
 pub fn recorded_assignment(partitions: &[KafkaPartition]) -> Vec<Vec<i32>> {
     let by_number: BTreeMap<usize, &KafkaPartition> = partitions
         .iter()
@@ -36,7 +39,7 @@ pub fn recorded_assignment(partitions: &[KafkaPartition]) -> Vec<Vec<i32>> {
         .map(|n| {
             by_number
                 .get(&n)
-                .map(|p| p.spec.replicas.clone())
+                .map(|p| p.spec.target_replicas())
                 .unwrap_or_default()
         })
         .collect()
@@ -78,6 +81,8 @@ pub fn partition_object(
             topic_id,
             partition,
             replicas,
+            adding_replicas: Vec::new(),
+            removing_replicas: Vec::new(),
         },
     );
     object.metadata.namespace = Some(namespace);
@@ -93,11 +98,14 @@ pub fn partition_object(
     Ok(object)
 }
 
-/// Compares the placement `assignment` with the `existing` objects of `topic`.
+/// Compares the placement `assignment` with the `existing` objects of `topic`, on a cluster of
+/// `brokers`: only objects with a replica outside `brokers` and no reassignment in progress
+/// are rewritten.
 pub fn changes(
     topic: &KafkaTopic,
     existing: &[KafkaPartition],
     assignment: &[Vec<i32>],
+    brokers: &BTreeSet<i32>,
 ) -> Result<PartitionChanges, BuildError> {
     let by_number: BTreeMap<i32, &KafkaPartition> =
         existing.iter().map(|p| (p.spec.partition, p)).collect();
@@ -108,7 +116,11 @@ pub fn changes(
             None => out
                 .create
                 .push(partition_object(topic, n, replicas.clone())?),
-            Some(p) if p.spec.replicas != *replicas => {
+            Some(p)
+                if p.spec.replicas != *replicas
+                    && !p.spec.is_reassigning()
+                    && p.spec.replicas.iter().any(|b| !brokers.contains(b)) =>
+            {
                 let mut moved = (*p).clone();
                 moved.spec.replicas = replicas.clone();
                 moved.metadata.managed_fields = None;
@@ -181,7 +193,8 @@ mod tests {
             vec![vec![0, 1], vec![], vec![2, 4]]
         );
         let assignment = vec![vec![0, 1], vec![1, 2], vec![2, 0], vec![0, 2]];
-        let c = changes(&topic(), &have, &assignment).unwrap_or_else(|e| panic!("{e}"));
+        let brokers = BTreeSet::from([0, 1, 2]);
+        let c = changes(&topic(), &have, &assignment, &brokers).unwrap_or_else(|e| panic!("{e}"));
         let created: Vec<(String, Vec<i32>)> = c
             .create
             .iter()
@@ -201,11 +214,42 @@ mod tests {
             Some("12"),
             "replaced on the version read"
         );
-        let none = changes(&topic(), &have, &[vec![0, 1]]).unwrap_or_else(|e| panic!("{e}"));
+        let none =
+            changes(&topic(), &have, &[vec![0, 1]], &brokers).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             none,
             PartitionChanges::default(),
             "nothing to do once placed"
+        );
+    }
+
+    #[test]
+    fn reassignments_in_progress_and_completed_ones_are_left_alone() {
+        let brokers = BTreeSet::from([0, 1, 2, 3]);
+        let mut moving = existing(0, &[1, 2, 3, 0]);
+        moving.spec.adding_replicas = vec![3];
+        moving.spec.removing_replicas = vec![0];
+        // RF 2 grown to 3 by a reassignment, and one moved by hand onto brokers 3 and 1.
+        let grown = existing(1, &[1, 2, 0]);
+        let moved = existing(2, &[3, 1]);
+        let have = [moving, grown, moved];
+        assert_eq!(
+            recorded_assignment(&have),
+            vec![vec![1, 2, 3], vec![1, 2, 0], vec![3, 1]],
+            "placement counts the target replicas"
+        );
+        let placed = vec![vec![1, 2], vec![1, 2], vec![1, 0]];
+        let c = changes(&topic(), &have, &placed, &brokers).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c, PartitionChanges::default());
+        // A reassignment in progress onto a broker that left waits for its requester, which
+        // can cancel it or replace it.
+        let c = changes(&topic(), &have, &placed, &BTreeSet::from([0, 1, 2]))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let rewritten: Vec<i32> = c.reassign.iter().map(|p| p.spec.partition).collect();
+        assert_eq!(
+            rewritten,
+            [2],
+            "only the settled partition on a departed broker"
         );
     }
 

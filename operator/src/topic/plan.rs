@@ -219,7 +219,8 @@ pub fn plan(input: TopicInput<'_>) -> Result<TopicPlan, BuildError> {
             });
         }
     };
-    let partitions = changes(topic, input.partitions, &assignment)?;
+    let ids = brokers.iter().map(|b| b.id).collect();
+    let partitions = changes(topic, input.partitions, &assignment, &ids)?;
     summarize(&mut status, input.partitions, &partitions, assignment.len());
     status.phase = Some(TopicPhase::Provisioned);
     if status.leaderless_partitions == 0 {
@@ -318,12 +319,13 @@ fn summarize(
     changes: &PartitionChanges,
     placed: usize,
 ) {
+    // During a reassignment, as Kafka counts it: the replicas it started from.
     let replicas = |p: &KafkaPartition| {
         changes
             .reassign
             .iter()
             .find(|r| r.spec.partition == p.spec.partition)
-            .map_or(p.spec.replicas.len(), |r| r.spec.replicas.len())
+            .map_or(p.spec.original_replicas().len(), |r| r.spec.replicas.len())
     };
     let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
     let led = existing
