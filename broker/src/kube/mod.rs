@@ -7,6 +7,7 @@
 //! in the cluster's ConfigMap ([`blocks`]).
 
 pub mod blocks;
+pub mod catch_up;
 pub mod directory;
 pub mod elections;
 mod error;

@@ -16,10 +16,12 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::PostParams;
 use kube::{Api, Client};
 use parking_lot::Mutex;
+use std::sync::OnceLock;
 use tokio::time::Instant;
 use tributary_crds::registration::{broker_lease_name, Registration};
 use tributary_crds::CLUSTER_LABEL;
 
+use super::catch_up::CatchUp;
 use super::error::{is_conflict, is_not_found, KubeError};
 use crate::config::ClusterSettings;
 use crate::fence::Fence;
@@ -36,6 +38,9 @@ pub struct Registrar {
     name: String,
     me: Mutex<Registration>,
     fence: Arc<Fence>,
+    /// What a renewal after a lapse waits for before the fence comes down (set once the
+    /// broker has an image; until then nothing is led).
+    catch_up: OnceLock<CatchUp>,
     /// The renewal and fence-watch tasks, stopped at release.
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
@@ -97,6 +102,7 @@ impl Registrar {
                         name,
                         me: Mutex::new(me),
                         fence,
+                        catch_up: OnceLock::new(),
                         tasks: Mutex::new(Vec::new()),
                     }));
                 }
@@ -114,6 +120,14 @@ impl Registrar {
     pub async fn begin_shutdown(&self) -> Result<(), KubeError> {
         self.me.lock().shutting_down = true;
         self.renew().await
+    }
+
+    /// Makes every renewal that follows a lapse wait for `catch_up` before the fence comes
+    /// down (see [`super::catch_up`]).
+    pub fn set_catch_up(&self, catch_up: CatchUp) {
+        if self.catch_up.set(catch_up).is_err() {
+            tracing::warn!("the registration's catch-up was set twice; keeping the first");
+        }
     }
 
     /// This process's incarnation epoch.
@@ -179,6 +193,7 @@ impl Registrar {
     /// One renewal: a replace conditional on the resourceVersion read, so a newer
     /// incarnation's Lease is never overwritten.
     pub async fn renew(&self) -> Result<(), KubeError> {
+        let lapsed = self.fence.is_fenced();
         let sent = Instant::now();
         let lease = self
             .api
@@ -201,6 +216,11 @@ impl Registrar {
             .await
         {
             Ok(_) => {
+                if lapsed {
+                    if let Some(catch_up) = self.catch_up.get() {
+                        catch_up.wait(self.settings.renew_interval).await?;
+                    }
+                }
                 self.fence.valid_until(sent, self.settings.renew_deadline);
                 Ok(())
             }

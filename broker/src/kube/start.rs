@@ -10,6 +10,7 @@ use tributary_crds::registration::Registration;
 use tributary_crds::KafkaCluster;
 
 use super::blocks::ConfigMapBlocks;
+use super::catch_up::CatchUp;
 use super::elections::KubeElections;
 use super::isr::KubeIsrWriter;
 use super::registration::Registrar;
@@ -82,6 +83,12 @@ pub async fn metadata_parts(
         })?
         .map_err(|_| KubeError::Invalid("the cluster watch stopped".into()))?;
 
+    registrar.set_catch_up(CatchUp::new(
+        client.clone(),
+        &settings.namespace,
+        &settings.name,
+        metadata.clone(),
+    ));
     replicas.set_isr_writer(Arc::new(KubeIsrWriter::new(
         client.clone(),
         &settings,

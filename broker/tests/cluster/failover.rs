@@ -423,6 +423,97 @@ async fn a_leader_cut_off_from_the_api_server_stops_acknowledging_before_another
     cluster.stop().await;
 }
 
+/// The resource whose watch events [`a_leader_back_from_a_lapse_leads_again_only_once_it_has_seen_the_elections_it_missed`]
+/// holds back.
+const PARTITIONS: &str = "tributary.dev/kafkapartitions";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_leader_back_from_a_lapse_leads_again_only_once_it_has_seen_the_elections_it_missed() {
+    let cluster = Operated::start().await;
+    cluster.plane.create_topic("lapse", 1, 3).await;
+    let layout = served(&cluster, "lapse", 1).await;
+    let leader = i32::try_from(layout[0].1).unwrap_or(-1);
+    wait_for_isr(&cluster, "lapse-0", 3).await;
+
+    // Watches of KafkaPartitions stall (as a frozen process's would), and the leader's Lease
+    // cannot be renewed: the controller elects another leader the old one does not hear of.
+    cluster.plane.server.hold_watches(PARTITIONS);
+    let lease = format!("demo-broker-{leader}");
+    cluster
+        .plane
+        .server
+        .fail_next_object_writes_with(LEASES, &lease, usize::MAX, 503);
+    let elected = new_leader(&cluster, "lapse-0", leader).await;
+    let old = cluster.broker(leader);
+    assert!(old.broker.replicas.fence().is_fenced());
+
+    // Its renewals succeed again, but its image still names it the leader: it stays fenced,
+    // so a write sent to it is refused rather than acknowledged and later truncated.
+    cluster
+        .plane
+        .server
+        .fail_next_object_writes_with(LEASES, &lease, 0, 503);
+    wait_until("the old leader to renew its Lease again", || async {
+        let renewed = cluster
+            .plane
+            .server
+            .get(LEASES, crate::support::NS, &lease)?;
+        let time = renewed["spec"]["renewTime"].as_str()?.to_owned();
+        let parsed: k8s_openapi::jiff::Timestamp = time.parse().ok()?;
+        (k8s_openapi::jiff::Timestamp::now()
+            .duration_since(parsed)
+            .as_secs_f64()
+            < 0.4)
+            .then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let image = old.broker.metadata.image();
+    let believed = image
+        .topic("lapse")
+        .and_then(|t| t.partition(0))
+        .map(|p| p.leader);
+    assert_eq!(
+        believed,
+        Some(leader),
+        "the stalled watch kept the election from it"
+    );
+    assert!(
+        old.broker.replicas.fence().is_fenced(),
+        "a renewal alone does not let a broker lead on an image older than the election"
+    );
+    let stale = produce_with(
+        &old.address,
+        "lapse",
+        1,
+        "stale",
+        &[
+            "acks=1",
+            "enable.idempotence=false",
+            "retries=0",
+            "delivery.timeout.ms=5000",
+            "request.timeout.ms=4000",
+        ],
+    )
+    .await;
+    assert_eq!(count(&stale, "ack"), 0, "{stale:?}");
+
+    // The watches deliver the election: it follows the new leader and leads nothing.
+    cluster.plane.server.release_watches(PARTITIONS);
+    wait_until("the old leader to lift its fence", || async {
+        (!old.broker.replicas.fence().is_fenced()).then_some(())
+    })
+    .await;
+    let done = produce(&cluster.bootstrap(), "lapse", 20, "after").await;
+    assert_eq!(count(&done, "ack"), 20, "{done:?}");
+    wait_for_isr(&cluster, "lapse-0", 3).await;
+    let read =
+        read_values(&consume_all(&cluster.broker(elected.leader).address, "lapse", 20).await);
+    assert_eq!(read.len(), 20, "{read:?}");
+    assert!(!read.iter().any(|v| v.starts_with("stale")), "{read:?}");
+    cluster.stop().await;
+}
+
 /// The broker coordinating `key` (0: a group, 1: a transactional id), asked of `address`.
 async fn coordinator(address: &str, key: &str, key_type: i8) -> i32 {
     use kafka_protocol::messages::{ApiKey, FindCoordinatorRequest, FindCoordinatorResponse};

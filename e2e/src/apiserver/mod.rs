@@ -231,6 +231,27 @@ impl FakeApiServer {
         self.with(|s| s.faults.fail_next.insert(key, (n, code)));
     }
 
+    /// Holds back the events of every watch of `resource` (`group/plural`, e.g.
+    /// `tributary.dev/kafkapartitions`) until [`FakeApiServer::release_watches`]: watchers
+    /// see nothing change meanwhile while reads and writes go on, as when watch connections
+    /// stall in the network. Held events are delivered in order on release.
+    pub fn hold_watches(&self, resource: &str) {
+        self.with(|s| {
+            s.faults.held_watches.send_modify(|held| {
+                held.insert(resource.to_owned());
+            })
+        });
+    }
+
+    /// Delivers the events held back by [`FakeApiServer::hold_watches`] and stops holding.
+    pub fn release_watches(&self, resource: &str) {
+        self.with(|s| {
+            s.faults.held_watches.send_modify(|held| {
+                held.remove(resource);
+            })
+        });
+    }
+
     /// Answers every request for API `group` with 404 and leaves it out of discovery, as if
     /// it were not installed.
     pub fn unserve_group(&self, group: &str) {

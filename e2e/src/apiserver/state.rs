@@ -22,6 +22,9 @@ pub(crate) struct Faults {
     pub(crate) conflicts: u64,
     /// API groups answered with 404 and left out of discovery.
     pub(crate) unserved: BTreeSet<String>,
+    /// Resources (`group/plural`) whose watch events are held back until released, as a
+    /// watch connection stalled in the network would.
+    pub(crate) held_watches: tokio::sync::watch::Sender<BTreeSet<String>>,
 }
 
 impl Faults {

@@ -3,6 +3,7 @@
 //! when asked for, selector transitions seen as ADDED/DELETED, and an `ERROR` event with a
 //! 410 Expired Status when the history no longer reaches the requested resourceVersion.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,6 +35,8 @@ struct Stream {
     req: WatchRequest,
     rx: broadcast::Receiver<Arc<Change>>,
     tx: mpsc::Sender<Bytes>,
+    /// Resources whose events are held back for now (a fault tests inject).
+    held: tokio::sync::watch::Receiver<BTreeSet<String>>,
     /// Every change up to this resourceVersion has been considered.
     seen: u64,
     headers_sent: bool,
@@ -109,6 +112,13 @@ impl Stream {
         self.tx.send(b).await.is_ok()
     }
 
+    /// Waits while a test holds this watch's resource back.
+    async fn unheld(&mut self) {
+        let resource = self.req.target.rt.storage.clone();
+        // An error means the server is gone; the stream ends with its channel.
+        let _ = self.held.wait_for(|held| !held.contains(&resource)).await;
+    }
+
     async fn run(mut self, initial: Vec<Bytes>) {
         for b in initial {
             if !self.send(b).await {
@@ -140,6 +150,7 @@ impl Stream {
                         }
                         self.seen = change.rv;
                         if let Some(b) = self.translate(&change) {
+                            self.unheld().await;
                             if !self.send(b).await { return; }
                         }
                     }
@@ -159,6 +170,7 @@ impl Stream {
 pub(crate) fn start(st: &State, req: WatchRequest) -> mpsc::Receiver<Bytes> {
     let (tx, out) = mpsc::channel(256);
     let rx = st.store.history.subscribe();
+    let held = st.faults.held_watches.subscribe();
     let current = st.store.rv();
     let requested = req
         .list
@@ -170,6 +182,7 @@ pub(crate) fn start(st: &State, req: WatchRequest) -> mpsc::Receiver<Bytes> {
         req,
         rx,
         tx,
+        held,
         seen: current,
         headers_sent: false,
     };
