@@ -272,9 +272,27 @@ pub async fn run_controllers(ctx: Arc<Context>, stop: watch::Receiver<bool>) {
         .graceful_shutdown_on(wait_for(stop.clone()))
         .run(topic::reconcile, topic::error_policy, ctx.clone())
         .for_each(|_| futures::future::ready(()));
-    let role = controller::run(ctx, brokers_changed, stop);
-    futures::join!(clusters, topics, role);
+    let role = controller::run(ctx, brokers_changed, stop.clone());
+    // kube's graceful shutdown waits for the controllers' stores to list first; a stop that
+    // comes before they have (right after taking the Lease) would wait forever. So, as
+    // controller-runtime's graceful shutdown timeout does, what has not finished after the
+    // grace is dropped (its reconciles cancelled).
+    let forced = async {
+        wait_for(stop.clone()).await;
+        tokio::time::sleep(CONTROLLERS_STOP_GRACE).await;
+    };
+    tokio::select! {
+        _ = async { futures::join!(clusters, topics, role) } => {}
+        () = forced => tracing::warn!(
+            grace_s = CONTROLLERS_STOP_GRACE.as_secs(),
+            "the controllers had not stopped within the grace; dropping them"
+        ),
+    }
 }
+
+/// How long the controllers may take, once asked to stop, to finish the reconciles they
+/// started.
+const CONTROLLERS_STOP_GRACE: Duration = Duration::from_secs(5);
 
 fn topics_of(
     store: &kube::runtime::reflector::Store<KafkaTopic>,
