@@ -15,7 +15,8 @@ factor 3 against 1 (same records, record size and partitions), end-to-end latenc
 replication factor 3 and `--rate` records/s, and the time from SIGKILL of a partition leader to
 the first acks=all acknowledgement the new leader gives, with the default broker Lease and a
 tuned one (`--tuned-lease`), the killed broker restarted at once by its pod and kept down.
-`--cluster-parts` picks throughput, latency and failover.
+`--cluster-parts` picks throughput, latency, fsync (RF 3 again once the brokers rolled onto
+`replica.fsync.before.ack=true`) and failover.
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ def main() -> int:
     cluster_args = parser.add_argument_group("cluster mode")
     cluster_args.add_argument("--cluster", action="store_true",
                               help="three brokers through tributary-e2e up --release instead of the side-by-side run")
-    cluster_args.add_argument("--cluster-parts", default="throughput,latency,failover",
+    cluster_args.add_argument("--cluster-parts", default="throughput,latency,fsync,failover",
                               help="which cluster measurements to run (comma-separated)")
     cluster_args.add_argument("--e2e-bin", type=Path, default=REPO_ROOT / "target" / "release" / "tributary-e2e")
     cluster_args.add_argument("--failovers", type=int, default=3, help="leader kills per lease setting")

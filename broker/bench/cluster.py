@@ -52,6 +52,9 @@ BROKERS = 3
 # Bench.java's topics at these replication factors, and the phases run on them.
 THROUGHPUT = [("produce-all@1", "produce acks=all RF 1"), ("produce-all@3", "produce acks=all RF 3")]
 LATENCY = "latency@3"
+# The RF 3 phase run again once followers fsync before acknowledging (`replica.fsync.before.ack`).
+FSYNC = "+fsync"
+FSYNC_THROUGHPUT = ("produce-all@3", "produce acks=all RF 3, followers fsync")
 RF3_TARGET = 0.40
 FAILOVER_TARGETS = {"default": 10.0, "tuned": 3.0}
 
@@ -415,6 +418,43 @@ def throughput_and_latency(cluster: Cluster, classpath: str, args: argparse.Name
     return results
 
 
+def enable_follower_fsync(cluster: Cluster, timeout: float) -> None:
+    """Sets `replica.fsync.before.ack` in the KafkaCluster and waits until the operator has rolled
+    every broker onto it (the StatefulSet's new revision on every pod, all Ready)."""
+    name = f"{NAME}-broker"
+    before = cluster.get("statefulset", name).get("status", {}).get("updateRevision")
+    cluster.kubectl("patch", "kafkacluster", NAME, "-n", NAMESPACE, "--type", "merge", "-p",
+                    json.dumps({"spec": {"config": {"replica.fsync.before.ack": "true"}}}))
+
+    def rolled() -> bool:
+        s = cluster.get("statefulset", name)
+        status = s.get("status", {})
+        return (status.get("updateRevision") not in (None, before)
+                and status.get("observedGeneration") == s["metadata"].get("generation")
+                and status.get("updatedReplicas") == BROKERS and status.get("readyReplicas") == BROKERS)
+
+    started = time.monotonic()
+    wait_until(rolled, timeout, "the brokers to roll onto replica.fsync.before.ack=true")
+    wait_until(lambda: len(cluster.broker_pids()) == BROKERS, 60, "every broker pod running")
+    print(f"  rolled onto replica.fsync.before.ack=true in {time.monotonic() - started:.0f} s", flush=True)
+
+
+def follower_fsync(cluster: Cluster, classpath: str, args: argparse.Namespace) -> list[dict]:
+    """RF 3 acks=all throughput and latency again with followers fsyncing before they count
+    toward the high watermark; the results' phases are suffixed `+fsync`."""
+    enable_follower_fsync(cluster, args.cluster_timeout)
+    phases = ["warmup@3"] + [FSYNC_THROUGHPUT[0]] * args.rounds + [LATENCY]
+    results = run_workload(cluster.bootstrap, cluster.broker_pids().values(), "the cluster",
+                           cluster.broker_log_tail, classpath, args, ",".join(phases))
+    for r in results:
+        r["phase"] += FSYNC
+        if "recordsPerSec" in r:
+            print(f"  {r['phase']:<20} {r['recordsPerSec']:>10,.0f} rec/s", flush=True)
+        elif "p99Ms" in r:
+            print(f"  {r['phase']:<20} p50 {r['p50Ms']:.2f} ms, p99 {r['p99Ms']:.2f} ms", flush=True)
+    return results
+
+
 def delete_topics(cluster: Cluster, prefix: str) -> None:
     """Deletes the KafkaTopics named `prefix*` and waits (at most 2 minutes) until they are gone."""
     names = [t["metadata"]["name"] for t in cluster.get("kafkatopics")["items"]
@@ -457,6 +497,16 @@ def report(results: list[dict], failovers: dict[str, dict[str, list[dict]]], lea
         if one and three:
             verdict = "met" if three / one >= RF3_TARGET else "NOT met"
             lines.append(f"{'RF 3 / RF 1':<24} {three / one:>10.2f}   (target >= {RF3_TARGET:.2f}: {verdict})")
+    fsync_phase = FSYNC_THROUGHPUT[0] + FSYNC
+    if fsync_phase in by_phase:
+        fsynced = mean([r["recordsPerSec"] for r in by_phase[fsync_phase]])
+        lat = by_phase.get(LATENCY + FSYNC, [{}])[0]
+        lines += ["", "with replica.fsync.before.ack=true (followers fsync before their position counts toward "
+                      "the high watermark; the cluster rolled onto it)",
+                  f"{FSYNC_THROUGHPUT[1]:<24} {fmt(fsynced, ',.0f'):>10} rec/s"
+                  + (f" = {fsynced / rf['produce-all@3']:.2f}x the default RF 3" if fsynced and rf.get('produce-all@3') else ""),
+                  f"latency at {args.rate:,} records/s: p50 {fmt(lat.get('p50Ms'), '.2f')} ms   "
+                  f"p99 {fmt(lat.get('p99Ms'), '.2f')} ms   p99.9 {fmt(lat.get('p999Ms'), '.2f')} ms"]
     if LATENCY in by_phase:
         lat = by_phase[LATENCY][0]
         lines += ["", f"end-to-end latency, RF 3, acks=all, {args.rate:,} records/s for {args.latency_seconds:g} s "
@@ -525,6 +575,9 @@ def run(args: argparse.Namespace, classpath: str, jars: list[Path]) -> int:
                 if wants_workload:
                     results = throughput_and_latency(cluster, classpath, args, parts)
                     delete_topics(cluster, "bench-")
+                    if "fsync" in parts:
+                        results += follower_fsync(cluster, classpath, args)
+                        delete_topics(cluster, "bench-")
                 if "failover" in parts:
                     failovers[label] = failover_trials(cluster, java, args, label, binaries["broker"])
             except BaseException:
