@@ -118,6 +118,12 @@ pub struct KafkaClusterSpec {
     #[serde(default)]
     pub coordination: Coordination,
 
+    /// How the operator moves replicas between brokers: after a scale-out (onto the new
+    /// brokers), before a scale-in (off the removed ones) and when a topic's replication
+    /// factor changes.
+    #[serde(default)]
+    pub rebalance: Rebalance,
+
     /// Seconds a broker gets to move leadership away and flush before it is killed.
     #[serde(default = "default_grace")]
     #[schemars(range(min = 30, max = 3600))]
@@ -351,6 +357,35 @@ impl Default for Coordination {
             renew_interval_seconds: default_renew_interval(),
         }
     }
+}
+
+/// Replica movement: each move is a partition reassignment (add the new replica, wait until
+/// it is in sync, then drop the old one), so it costs one partition's data in replication
+/// traffic; the bound keeps that from starving clients.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Rebalance {
+    /// Spread replicas evenly over the brokers after a scale-out (moves off the removed
+    /// brokers before a scale-in, and replication-factor changes, happen either way).
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Partition reassignments in progress at once in the cluster, whoever started them.
+    #[serde(default = "default_max_moves")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub max_concurrent_moves: i32,
+}
+
+impl Default for Rebalance {
+    fn default() -> Self {
+        Rebalance {
+            enabled: true,
+            max_concurrent_moves: default_max_moves(),
+        }
+    }
+}
+
+fn default_max_moves() -> i32 {
+    5
 }
 
 fn default_lease_duration() -> i32 {

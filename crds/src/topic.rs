@@ -111,9 +111,10 @@ pub struct KafkaTopicSpec {
     #[x_kube(validation = kube::core::Rule::new("self >= oldSelf").message("partitions can only increase"))]
     pub partitions: i32,
 
-    /// Replicas per partition. Immutable until partition reassignment exists.
+    /// Replicas per partition. A change is carried out by partition reassignments (a new
+    /// replica joins and catches up before an old one leaves), at most the cluster's
+    /// `rebalance.maxConcurrentMoves` at a time.
     #[schemars(range(min = 1, max = 7))]
-    #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("replicationFactor is immutable until reassignment exists"))]
     pub replication_factor: i32,
 
     /// Topic configs (`retention.ms`, `cleanup.policy`, ...). A `null` value leaves that key

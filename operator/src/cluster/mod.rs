@@ -1,6 +1,9 @@
 //! The KafkaCluster controller: render children, apply them, roll the brokers one at a time
-//! when their pod template changes ([`roll`] decides, [`rollout`] acts), report status.
+//! when their pod template changes ([`roll`] decides, [`rollout`] acts), move replicas by
+//! bounded reassignments ([`rebalance`] decides, [`moves`] acts), report status.
 
+pub mod moves;
+pub mod rebalance;
 pub mod reconcile;
 pub mod roll;
 pub mod rollout;

@@ -21,10 +21,12 @@ use tributary_crds::{
     is_paused, KafkaCluster, KafkaPartition, KafkaTopic, CLUSTER_LABEL, PAUSE_ANNOTATION,
 };
 
+use super::moves::rebalance;
+use super::rebalance::RebalancePlan;
 use super::rollout::{self, RollObserved};
 use super::scale::scale_decision;
 use super::status::{
-    compute, set_draining, set_monitoring, MonitoringOutcome, Observed, ProducerIds, MONITORING,
+    compute, set_monitoring, set_moves, MonitoringOutcome, Observed, ProducerIds, MONITORING,
     MONITORING_UNAVAILABLE,
 };
 use crate::apply::{apply, apply_dynamic, delete_dynamic_if_exists, delete_if_exists};
@@ -108,6 +110,14 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
     .await?;
     let live_brokers = ctx.live_brokers.of(ns, &names.cluster);
     let node_racks = node_racks(&ctx, &cluster, &pods).await;
+    // Replicas move once the controller role has judged which brokers live, and not during
+    // a roll (its ISR checks assume the replica sets hold still).
+    let moves = match ctx.live_brokers.judged(ns, &names.cluster) {
+        Some(live) if spec_error.is_none() && !roll.rolling => {
+            rebalance(&ctx, &cluster, &topics, &partitions, &live).await
+        }
+        _ => RebalancePlan::default(),
+    };
 
     let mut status = compute(Observed {
         cluster: &cluster,
@@ -123,9 +133,10 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
         producer_ids: &producer_ids,
     });
     if spec_error.is_none() {
-        set_draining(
+        set_moves(
             &mut status.conditions,
             &scale.draining,
+            &moves,
             cluster.metadata.generation,
         );
     }
@@ -163,6 +174,10 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
         // roll waits for a broker to come back (pods and partitions are not watched).
         (None, _) if roll.rolling => Action::requeue(Duration::from_secs(2)),
         (None, _) if !scale.draining.is_empty() => Action::requeue(Duration::from_secs(5)),
+        // Reassignments complete without touching the KafkaCluster: come back for the next.
+        (None, _) if moves.in_progress + moves.moves.len() > 0 => {
+            Action::requeue(Duration::from_secs(5))
+        }
         (None, true) => Action::requeue(Duration::from_secs(60)),
         (None, false) => Action::requeue(Duration::from_secs(10)),
     })

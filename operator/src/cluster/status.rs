@@ -279,22 +279,62 @@ pub fn set_monitoring(
 
 /// Reason of the `Progressing` condition while a scale-down waits for replicas to move.
 pub const DRAINING_BROKERS: &str = "DrainingBrokers";
+/// Reason of `Progressing` = False when the brokers a scale-down removes cannot be drained.
+pub const SCALE_DOWN_BLOCKED: &str = "ScaleDownBlocked";
+/// Reason of the `Progressing` condition while partition reassignments move replicas.
+pub const REBALANCING: &str = "Rebalancing";
 
-/// Marks the cluster `Progressing` with [`DRAINING_BROKERS`] while `draining` is not empty.
-pub fn set_draining(
+/// Sets `Progressing` from the replica moves: a scale-down that cannot drain its brokers
+/// (`stuck` partitions would fall below their replication factor) is refused with
+/// [`SCALE_DOWN_BLOCKED`]; one that can is [`DRAINING_BROKERS`]; other moves in progress are
+/// [`REBALANCING`]. Nothing moving leaves the condition as the rest of the status set it.
+pub fn set_moves(
     conditions: &mut Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>,
     draining: &std::collections::BTreeSet<i32>,
+    moves: &super::rebalance::RebalancePlan,
     generation: Option<i64>,
 ) {
-    if draining.is_empty() {
+    let (progressing, reason, msg) = if !draining.is_empty() && !moves.stuck.is_empty() {
+        let shown: Vec<&str> = moves.stuck.iter().take(10).map(String::as_str).collect();
+        (
+            false,
+            SCALE_DOWN_BLOCKED,
+            format!(
+                "brokers {draining:?} cannot be removed: partitions {} (of {}) would have fewer \
+                 replicas than their topic's replication factor on the brokers left; raise \
+                 spec.brokers again or lower those topics' replicationFactor",
+                shown.join(", "),
+                moves.stuck.len()
+            ),
+        )
+    } else if !draining.is_empty() {
+        (
+            true,
+            DRAINING_BROKERS,
+            format!(
+                "scale-down waits until replicas move off brokers {draining:?} ({} reassignments \
+                 in progress)",
+                moves.in_progress + moves.moves.len()
+            ),
+        )
+    } else if moves.in_progress + moves.moves.len() > 0 {
+        (
+            true,
+            REBALANCING,
+            format!(
+                "{} partition reassignments in progress, {} waiting for their turn",
+                moves.in_progress + moves.moves.len(),
+                moves.deferred
+            ),
+        )
+    } else {
         return;
-    }
-    let msg = format!("scale-down waits until topics move their replicas off brokers {draining:?}");
+    };
     set_condition(
         conditions,
         PROGRESSING,
-        true,
-        DRAINING_BROKERS,
+        progressing,
+        reason,
         msg,
         generation,
     );

@@ -1,10 +1,8 @@
-//! Placement into KafkaPartition objects: which partitions of a topic need an object, and
-//! which existing ones get new replicas (only those with replicas on brokers that left the
-//! cluster; placement never moves anything else). A partition with a reassignment in
-//! progress is left to it, and one whose replicas all sit on brokers of the cluster keeps
-//! them, whatever their number: a completed reassignment (Kafka's AlterPartitionReassignments,
-//! a replication-factor change) is never undone. Pure; the reconciler creates and replaces the
-//! objects.
+//! Placement into KafkaPartition objects: which partitions of a topic need an object. Existing
+//! objects are never rewritten here: replicas move (off brokers leaving the cluster, onto new
+//! ones, to a new replication factor) only by bounded reassignments, which the cluster
+//! reconciler plans (`crate::cluster::rebalance`), and a completed reassignment (Kafka's
+//! AlterPartitionReassignments) is never undone. Pure; the reconciler creates the objects.
 //!
 //! Each object is named `<kafkatopic>-<n>`, owned by its KafkaTopic (so the garbage collector
 //! deletes it with the topic) and labelled with the cluster and the topic's UID. The UID label
@@ -50,8 +48,6 @@ pub fn recorded_assignment(partitions: &[KafkaPartition]) -> Vec<Vec<i32>> {
 pub struct PartitionChanges {
     /// Objects to create.
     pub create: Vec<KafkaPartition>,
-    /// Existing objects with new replicas, carrying the resourceVersion they were read at.
-    pub reassign: Vec<KafkaPartition>,
 }
 
 /// The object for partition `partition` of `topic`, placed on `replicas`.
@@ -98,35 +94,19 @@ pub fn partition_object(
     Ok(object)
 }
 
-/// Compares the placement `assignment` with the `existing` objects of `topic`, on a cluster of
-/// `brokers`: only objects with a replica outside `brokers` and no reassignment in progress
-/// are rewritten.
+/// The objects of `assignment` that `existing` lacks.
 pub fn changes(
     topic: &KafkaTopic,
     existing: &[KafkaPartition],
     assignment: &[Vec<i32>],
-    brokers: &BTreeSet<i32>,
 ) -> Result<PartitionChanges, BuildError> {
-    let by_number: BTreeMap<i32, &KafkaPartition> =
-        existing.iter().map(|p| (p.spec.partition, p)).collect();
+    let have: BTreeSet<i32> = existing.iter().map(|p| p.spec.partition).collect();
     let mut out = PartitionChanges::default();
     for (n, replicas) in assignment.iter().enumerate() {
         let n = i32::try_from(n).unwrap_or(i32::MAX);
-        match by_number.get(&n) {
-            None => out
-                .create
-                .push(partition_object(topic, n, replicas.clone())?),
-            Some(p)
-                if p.spec.replicas != *replicas
-                    && !p.spec.is_reassigning()
-                    && p.spec.replicas.iter().any(|b| !brokers.contains(b)) =>
-            {
-                let mut moved = (*p).clone();
-                moved.spec.replicas = replicas.clone();
-                moved.metadata.managed_fields = None;
-                out.reassign.push(moved);
-            }
-            Some(_) => {}
+        if !have.contains(&n) {
+            out.create
+                .push(partition_object(topic, n, replicas.clone())?);
         }
     }
     Ok(out)
@@ -186,15 +166,14 @@ mod tests {
     }
 
     #[test]
-    fn missing_partitions_are_created_moved_ones_replaced_and_the_rest_left_alone() {
+    fn missing_partitions_are_created_and_existing_ones_never_rewritten() {
         let have = [existing(0, &[0, 1]), existing(2, &[2, 4])];
         assert_eq!(
             recorded_assignment(&have),
             vec![vec![0, 1], vec![], vec![2, 4]]
         );
         let assignment = vec![vec![0, 1], vec![1, 2], vec![2, 0], vec![0, 2]];
-        let brokers = BTreeSet::from([0, 1, 2]);
-        let c = changes(&topic(), &have, &assignment, &brokers).unwrap_or_else(|e| panic!("{e}"));
+        let c = changes(&topic(), &have, &assignment).unwrap_or_else(|e| panic!("{e}"));
         let created: Vec<(String, Vec<i32>)> = c
             .create
             .iter()
@@ -205,17 +184,10 @@ mod tests {
             [
                 ("orders-1".to_owned(), vec![1, 2]),
                 ("orders-3".to_owned(), vec![0, 2])
-            ]
+            ],
+            "partition 2, on broker 4 that left, waits for the rebalance to move it"
         );
-        assert_eq!(c.reassign.len(), 1);
-        assert_eq!(c.reassign[0].spec.replicas, [2, 0]);
-        assert_eq!(
-            c.reassign[0].resource_version().as_deref(),
-            Some("12"),
-            "replaced on the version read"
-        );
-        let none =
-            changes(&topic(), &have, &[vec![0, 1]], &brokers).unwrap_or_else(|e| panic!("{e}"));
+        let none = changes(&topic(), &have, &[vec![0, 1]]).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             none,
             PartitionChanges::default(),
@@ -224,32 +196,16 @@ mod tests {
     }
 
     #[test]
-    fn reassignments_in_progress_and_completed_ones_are_left_alone() {
-        let brokers = BTreeSet::from([0, 1, 2, 3]);
+    fn placement_counts_the_targets_of_reassignments_in_progress() {
         let mut moving = existing(0, &[1, 2, 3, 0]);
         moving.spec.adding_replicas = vec![3];
         moving.spec.removing_replicas = vec![0];
-        // RF 2 grown to 3 by a reassignment, and one moved by hand onto brokers 3 and 1.
+        // RF 2 grown to 3 by a reassignment.
         let grown = existing(1, &[1, 2, 0]);
-        let moved = existing(2, &[3, 1]);
-        let have = [moving, grown, moved];
+        let have = [moving, grown];
         assert_eq!(
             recorded_assignment(&have),
-            vec![vec![1, 2, 3], vec![1, 2, 0], vec![3, 1]],
-            "placement counts the target replicas"
-        );
-        let placed = vec![vec![1, 2], vec![1, 2], vec![1, 0]];
-        let c = changes(&topic(), &have, &placed, &brokers).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(c, PartitionChanges::default());
-        // A reassignment in progress onto a broker that left waits for its requester, which
-        // can cancel it or replace it.
-        let c = changes(&topic(), &have, &placed, &BTreeSet::from([0, 1, 2]))
-            .unwrap_or_else(|e| panic!("{e}"));
-        let rewritten: Vec<i32> = c.reassign.iter().map(|p| p.spec.partition).collect();
-        assert_eq!(
-            rewritten,
-            [2],
-            "only the settled partition on a departed broker"
+            vec![vec![1, 2, 3], vec![1, 2, 0]],
         );
     }
 

@@ -219,9 +219,8 @@ pub fn plan(input: TopicInput<'_>) -> Result<TopicPlan, BuildError> {
             });
         }
     };
-    let ids = brokers.iter().map(|b| b.id).collect();
-    let partitions = changes(topic, input.partitions, &assignment, &ids)?;
-    summarize(&mut status, input.partitions, &partitions, assignment.len());
+    let partitions = changes(topic, input.partitions, &assignment)?;
+    summarize(&mut status, input.partitions, assignment.len());
     status.phase = Some(TopicPhase::Provisioned);
     if status.leaderless_partitions == 0 {
         set_condition(
@@ -289,21 +288,6 @@ pub fn plan(input: TopicInput<'_>) -> Result<TopicPlan, BuildError> {
             warning: false,
         });
     }
-    if !partitions.reassign.is_empty() {
-        let moved: Vec<String> = partitions
-            .reassign
-            .iter()
-            .map(|p| format!("{}→{:?}", p.spec.partition, p.spec.replicas))
-            .collect();
-        events.push(PlanEvent {
-            reason: "ReplicasReassigned",
-            note: format!(
-                "replicas on brokers that left the cluster replaced: {}",
-                moved.join(", ")
-            ),
-            warning: false,
-        });
-    }
     Ok(TopicPlan {
         partitions,
         status,
@@ -313,20 +297,9 @@ pub fn plan(input: TopicInput<'_>) -> Result<TopicPlan, BuildError> {
 
 /// The counts: `placed` partitions, of which those without a leader (including the ones about
 /// to be created, which the controller has not led yet) and those with a short ISR.
-fn summarize(
-    status: &mut KafkaTopicStatus,
-    existing: &[KafkaPartition],
-    changes: &PartitionChanges,
-    placed: usize,
-) {
+fn summarize(status: &mut KafkaTopicStatus, existing: &[KafkaPartition], placed: usize) {
     // During a reassignment, as Kafka counts it: the replicas it started from.
-    let replicas = |p: &KafkaPartition| {
-        changes
-            .reassign
-            .iter()
-            .find(|r| r.spec.partition == p.spec.partition)
-            .map_or(p.spec.original_replicas().len(), |r| r.spec.replicas.len())
-    };
+    let replicas = |p: &KafkaPartition| p.spec.original_replicas().len();
     let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
     let led = existing
         .iter()

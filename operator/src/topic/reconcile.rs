@@ -108,12 +108,6 @@ async fn write_partitions(
         .buffer_unordered(CREATE_CONCURRENCY)
         .try_collect::<Vec<()>>()
         .await?;
-    for p in changes.reassign {
-        let name = p.name_any();
-        api.replace(&name, &PostParams::default(), &p)
-            .await
-            .map_err(|e| Error::kube(format!("reassign KafkaPartition {ns}/{name}"), e))?;
-    }
     Ok(())
 }
 
