@@ -11,9 +11,10 @@ use common::{
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Patch, PatchParams, PostParams};
+use kube::ResourceExt;
 use kube::{Api, Client};
 use serde_json::json;
-use tributary_crds::{KafkaCluster, KafkaTopic, TopicPhase};
+use tributary_crds::{IsrEntry, KafkaCluster, KafkaPartition, KafkaTopic, TopicPhase};
 use tributary_e2e::FakeApiServer;
 use tributary_operator::builders::CONFIG_HASH_ANNOTATION;
 
@@ -537,7 +538,7 @@ async fn missing_prometheus_operator_is_reported_without_failing_the_reconcile()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn scale_down_waits_until_topics_moved_replicas_off_the_removed_brokers() {
+async fn scale_down_moves_replicas_off_the_removed_brokers_by_reassignment_before_shrinking() {
     let (_server, client) = setup().await;
     let metrics = metrics();
     let (stop, operator) = start_operator(&client, metrics);
@@ -547,57 +548,62 @@ async fn scale_down_waits_until_topics_moved_replicas_off_the_removed_brokers() 
         sts_api.get_opt("demo-broker").await.ok().flatten()
     })
     .await;
-    let _brokers = start_brokers(&client, &sts, 3).await;
+    let brokers = start_brokers(&client, &sts, 3).await;
+    let incarnation = |id: i32| {
+        brokers
+            .iter()
+            .find(|b| b.id == id)
+            .map_or(0, |b| b.incarnation)
+    };
 
-    // One replica per partition, spread over all three brokers.
-    let topics: Api<KafkaTopic> = Api::namespaced(client.clone(), NS);
-    let topic: KafkaTopic = obj(json!({
-        "apiVersion": "tributary.dev/v1alpha1", "kind": "KafkaTopic",
-        "metadata": { "name": "events" },
-        "spec": { "clusterRef": "demo", "partitions": 3, "replicationFactor": 1 },
-    }));
-    if let Err(e) = topics.create(&PostParams::default(), &topic).await {
-        panic!("create topic: {e}");
-    }
-    let on_broker_2 = || async {
+    // One replica per partition, spread over all three brokers, each led.
+    create_topic(&client, "events", 3, 1).await;
+    let on_2 = wait_until("the partition on broker 2 to be led", || async {
         partitions_of(&client, "events")
             .await
-            .iter()
-            .any(|p| p.spec.replicas.contains(&2))
-    };
-    wait_until("a replica on broker 2", || async {
-        on_broker_2().await.then_some(())
+            .into_iter()
+            .find(|p| p.spec.replicas == [2] && p.status.as_ref().is_some_and(|s| s.leader == 2))
     })
     .await;
+    let name = on_2.name_any();
 
-    // Hold the topic still (paused) so the replica stays on broker 2, then scale to two brokers.
-    let pause = json!({ "metadata": { "annotations": { "tributary.dev/paused": "true" } } });
-    merge_patch(&topics, "events", &pause, "pause topic").await;
-    let topic_paused = |t: &KafkaTopic| {
-        t.status.as_ref().is_some_and(|s| {
-            s.conditions
-                .iter()
-                .any(|c| c.type_ == "Paused" && c.status == "True" && c.reason == "Paused")
-        })
-    };
-    wait_until("the topic's Paused condition", || async {
-        topic_where(&topics, "events", topic_paused).await
-    })
-    .await;
     let clusters: Api<KafkaCluster> = Api::namespaced(client.clone(), NS);
-    let shrink = json!({ "spec": { "brokers": 2 } });
-    merge_patch(&clusters, "demo", &shrink, "scale down").await;
-    let draining = |c: &KafkaCluster| {
+    merge_patch(
+        &clusters,
+        "demo",
+        &json!({ "spec": { "brokers": 2 } }),
+        "scale down",
+    )
+    .await;
+    let progressing = |c: &KafkaCluster, reason: &str, status: &str| {
         condition(c, "Progressing").is_some_and(|p| {
-            p.status == "True"
-                && p.reason == "DrainingBrokers"
+            p.status == status
+                && p.reason == reason
                 && p.observed_generation == c.metadata.generation
         })
     };
     wait_until("Progressing/DrainingBrokers", || async {
-        clusters.get("demo").await.ok().filter(|c| draining(c))
+        clusters
+            .get("demo")
+            .await
+            .ok()
+            .filter(|c| progressing(c, "DrainingBrokers", "True"))
     })
     .await;
+    // The move starts as a reassignment: the new replica is added, broker 2 stays until the
+    // new one is in sync, and the StatefulSet keeps broker 2.
+    let parts: Api<KafkaPartition> = Api::namespaced(client.clone(), NS);
+    let moving = wait_until("a reassignment off broker 2", || async {
+        parts
+            .get(&name)
+            .await
+            .ok()
+            .filter(|p| p.spec.removing_replicas == [2] && p.spec.adding_replicas.len() == 1)
+    })
+    .await;
+    let new = moving.spec.adding_replicas[0];
+    assert_eq!(moving.spec.replicas, [new, 2]);
+    assert!(new == 0 || new == 1, "{:?}", moving.spec);
     let held = sts_api
         .get("demo-broker")
         .await
@@ -608,19 +614,104 @@ async fn scale_down_waits_until_topics_moved_replicas_off_the_removed_brokers() 
         "broker 2 still holds a replica"
     );
 
-    // Resume the topic: placement moves the replica, then the StatefulSet shrinks.
-    let resume = json!({ "metadata": { "annotations": { "tributary.dev/paused": null } } });
-    merge_patch(&topics, "events", &resume, "resume topic").await;
-    wait_until("StatefulSet shrunk after the move", || async {
+    // The leader (broker 2) takes the caught-up replica into the ISR, as a broker would; the
+    // controller completes the move and the StatefulSet shrinks.
+    let mut caught_up = moving.clone();
+    if let Some(status) = caught_up.status.as_mut() {
+        status.isr.push(IsrEntry {
+            broker_id: new,
+            broker_epoch: incarnation(new),
+        });
+        status.partition_epoch += 1;
+    }
+    if let Err(e) = parts
+        .replace_status(&name, &PostParams::default(), &caught_up)
+        .await
+    {
+        panic!("expand the ISR: {e}");
+    }
+    wait_until("the move completed and the StatefulSet shrunk", || async {
+        let p = parts.get(&name).await.ok()?;
+        let status = p.status.clone()?;
         let sts = sts_api.get("demo-broker").await.ok()?;
         let c = clusters.get("demo").await.ok()?;
-        let t = topics.get("events").await.ok()?;
-        let moved = !on_broker_2().await;
-        (sts.spec.replicas == Some(2) && !draining(&c) && moved && !topic_paused(&t)).then_some(())
+        (p.spec.replicas == [new]
+            && !p.spec.is_reassigning()
+            && status.leader == new
+            && sts.spec.replicas == Some(2)
+            && !progressing(&c, "DrainingBrokers", "True"))
+        .then_some(())
     })
     .await;
     let _ = stop.send(true);
     let _ = tokio::time::timeout(DEADLINE, operator).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scale_down_below_a_topics_replication_factor_is_refused_with_a_condition() {
+    let (_server, client) = setup().await;
+    let metrics = metrics();
+    let (stop, operator) = start_operator(&client, metrics);
+    create_cluster(&client, json!({ "brokers": 3 })).await;
+    let sts_api: Api<StatefulSet> = Api::namespaced(client.clone(), NS);
+    let sts = wait_until("the StatefulSet", || async {
+        sts_api.get_opt("demo-broker").await.ok().flatten()
+    })
+    .await;
+    let _brokers = start_brokers(&client, &sts, 3).await;
+    create_topic(&client, "wide", 2, 3).await;
+    wait_until("the topic's partitions to be led", || async {
+        let led = partitions_of(&client, "wide")
+            .await
+            .iter()
+            .filter(|p| p.status.as_ref().is_some_and(|s| s.leader >= 0))
+            .count();
+        (led == 2).then_some(())
+    })
+    .await;
+    let clusters: Api<KafkaCluster> = Api::namespaced(client.clone(), NS);
+    merge_patch(
+        &clusters,
+        "demo",
+        &json!({ "spec": { "brokers": 2 } }),
+        "scale down",
+    )
+    .await;
+    let blocked = wait_until("Progressing=False/ScaleDownBlocked", || async {
+        let c = clusters.get("demo").await.ok()?;
+        condition(&c, "Progressing")
+            .filter(|p| p.status == "False" && p.reason == "ScaleDownBlocked")
+    })
+    .await;
+    assert!(blocked.message.contains("wide-0"), "{}", blocked.message);
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let held = sts_api
+        .get("demo-broker")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(held.spec.replicas, Some(3), "no broker removed");
+    assert!(
+        partitions_of(&client, "wide")
+            .await
+            .iter()
+            .all(|p| p.spec.replicas.len() == 3 && !p.spec.is_reassigning()),
+        "nothing moved"
+    );
+    let _ = stop.send(true);
+    let _ = tokio::time::timeout(DEADLINE, operator).await;
+}
+
+/// Creates KafkaTopic `name` of cluster `demo`.
+async fn create_topic(client: &Client, name: &str, partitions: i32, rf: i32) {
+    let topics: Api<KafkaTopic> = Api::namespaced(client.clone(), NS);
+    let topic: KafkaTopic = obj(json!({
+        "apiVersion": "tributary.dev/v1alpha1", "kind": "KafkaTopic",
+        "metadata": { "name": name },
+        "spec": { "clusterRef": "demo", "partitions": partitions, "replicationFactor": rf },
+    }));
+    if let Err(e) = topics.create(&PostParams::default(), &topic).await {
+        panic!("create topic: {e}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
