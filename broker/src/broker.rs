@@ -12,6 +12,7 @@ use crate::group::GroupCoordinator;
 use crate::journal::{Replay, JOURNAL_FILE};
 use crate::metadata::elections::LeaderElections;
 use crate::metadata::local::LocalMetadata;
+use crate::metadata::reassignments::PartitionReassignments;
 use crate::metadata::{BrokerInfo, ClusterImage, MetadataCache, MetadataError, MetadataSource};
 use crate::metrics::{Metrics, MetricsError};
 use crate::producer::{FileBlocks, IdAllocator, IdAllocatorError};
@@ -88,6 +89,9 @@ pub struct Broker {
     /// Where ElectLeaders asks for elections: the controller in cluster mode; none on a
     /// standalone broker, which leads everything as the only replica.
     pub elections: Option<Arc<dyn LeaderElections>>,
+    /// Where AlterPartitionReassignments records reassignments: the KafkaPartition objects in
+    /// cluster mode; none on a standalone broker, the only replica of everything.
+    pub reassignments: Option<Arc<dyn PartitionReassignments>>,
 }
 
 impl Broker {
@@ -125,6 +129,7 @@ impl Broker {
             producer_ids: IdAllocator::new(blocks),
             registrar: None,
             elections: None,
+            reassignments: None,
         };
         prepared.assemble(parts, offsets_log)
     }
@@ -269,6 +274,8 @@ pub struct MetadataParts {
     pub registrar: Option<Arc<crate::kube::registration::Registrar>>,
     /// Where elections are asked for (cluster mode).
     pub elections: Option<Arc<dyn LeaderElections>>,
+    /// Where reassignments are recorded (cluster mode).
+    pub reassignments: Option<Arc<dyn PartitionReassignments>>,
 }
 
 impl Prepared {
@@ -350,6 +357,7 @@ impl Prepared {
             scram,
             registrar: parts.registrar,
             elections: parts.elections,
+            reassignments: parts.reassignments,
         });
         start_journal(&broker, journal_path, last_journal_seq)?;
         broker.groups.start();

@@ -172,7 +172,8 @@ pub struct KafkaPartitionSpec {
 ///   resourceVersion read: `replicas = T ++ (C − T)`, `addingReplicas = T − C`,
 ///   `removingReplicas = C − T` ([`KafkaPartitionSpec::reassigned_to`]). A reassignment
 ///   already in progress is replaced the same way, from the current `replicas` (which
-///   include the previous one's adding replicas), as Kafka's controller does. A target equal
+///   include the previous one's adding replicas), as Kafka's controller does; those of its
+///   adding replicas that the new target keeps stay in `addingReplicas`. A target equal
 ///   to `C` as a set only reorders `replicas` and leaves both lists empty.
 /// - **Catching up**: every broker in `replicas` hosts a replica; an adding one follows the
 ///   leader and joins the ISR by the leader's normal expansion rule. Removing replicas stay
@@ -234,10 +235,12 @@ impl KafkaPartitionSpec {
             .copied()
             .filter(|r| !target.contains(r))
             .collect();
+        // A replica the reassignment being replaced was adding stays an adding one: it may
+        // not have caught up yet.
         let adding: Vec<i32> = target
             .iter()
             .copied()
-            .filter(|r| !current.contains(r))
+            .filter(|r| !current.contains(r) || self.adding_replicas.contains(r))
             .collect();
         let mut replicas = target.to_vec();
         replicas.extend(&removing);
@@ -382,6 +385,15 @@ mod tests {
         assert_eq!(s.original_replicas(), [1, 2, 0]);
         assert_eq!(s.cancelled().replicas, [1, 2, 0]);
 
+        // Asked again: nothing changes.
+        assert_eq!(
+            s.reassigned_to(&[1, 2, 3]),
+            Assignment {
+                replicas: vec![1, 2, 3, 0],
+                adding: vec![3],
+                removing: vec![0],
+            }
+        );
         // Replaced while in progress: from the current replicas, adding ones included.
         let again = s.reassigned_to(&[2, 4]);
         assert_eq!(

@@ -64,6 +64,12 @@ impl KubeIsrWriter {
             {
                 return None;
             }
+            // Decided on an older assignment (a reassignment completed or was cancelled
+            // since): an ISR holds replicas only, so the leader decides again from the new one.
+            let replicas = &object.spec.replicas;
+            if proposal.isr.iter().any(|m| !replicas.contains(&m.broker)) {
+                return None;
+            }
             status.isr = proposal
                 .isr
                 .iter()

@@ -14,6 +14,7 @@ mod error;
 pub mod image;
 pub mod isr;
 mod names;
+pub mod reassignments;
 pub mod registration;
 pub mod shutdown;
 pub mod source;

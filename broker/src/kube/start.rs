@@ -13,6 +13,7 @@ use super::blocks::ConfigMapBlocks;
 use super::catch_up::CatchUp;
 use super::elections::KubeElections;
 use super::isr::KubeIsrWriter;
+use super::reassignments::KubeReassignments;
 use super::registration::Registrar;
 use super::source::KubeMetadata;
 use super::{watcher, KubeError};
@@ -100,6 +101,11 @@ pub async fn metadata_parts(
         stores.partitions.clone(),
         metadata.clone(),
     ));
+    let reassignments = Arc::new(KubeReassignments::new(
+        client.clone(),
+        &settings,
+        stores.partitions.clone(),
+    ));
     let blocks = ConfigMapBlocks::new(client.clone(), &settings.namespace, &settings.name);
     let admin = Arc::new(KubeMetadata::new(
         client,
@@ -117,6 +123,7 @@ pub async fn metadata_parts(
         producer_ids: IdAllocator::new(Box::new(blocks)),
         registrar: Some(registrar),
         elections: Some(elections),
+        reassignments: Some(reassignments),
     })
 }
 

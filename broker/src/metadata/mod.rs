@@ -6,6 +6,7 @@ mod cache;
 pub mod elections;
 mod image;
 pub mod local;
+pub mod reassignments;
 mod source;
 pub mod validate;
 

@@ -7,6 +7,7 @@ mod failover;
 mod follower_fsync;
 mod image;
 mod operated;
+mod reassignment;
 mod registration;
 mod replication;
 mod source;

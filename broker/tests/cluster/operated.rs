@@ -45,6 +45,12 @@ impl Operated {
 
     /// [`Operated::start`] with every broker's settings changed by `tune`.
     pub(crate) async fn start_tuned(tune: fn(&mut Flags)) -> Operated {
+        Operated::start_sized(3, tune).await
+    }
+
+    /// [`Operated::start_tuned`] with `n` brokers, ids `0..n` (the KafkaCluster still asks for
+    /// three: placement uses brokers 0 to 2 until a test says otherwise).
+    pub(crate) async fn start_sized(n: usize, tune: fn(&mut Flags)) -> Operated {
         // The brokers' logs, when RUST_LOG asks for them.
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -58,7 +64,7 @@ impl Operated {
         let ctx = Context::new(plane.client.clone(), metrics, settings);
         let (stop, stopped) = watch::channel(false);
         let operator = tokio::spawn(tributary_operator::run::run_controllers(ctx, stopped));
-        let dirs: Vec<tempfile::TempDir> = (0..3)
+        let dirs: Vec<tempfile::TempDir> = (0..n)
             .map(|_| tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}")))
             .collect();
         let brokers = futures::future::join_all(dirs.iter().enumerate().map(|(id, dir)| {

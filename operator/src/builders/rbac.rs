@@ -59,11 +59,12 @@ pub(super) fn role(names: &Names) -> Role {
             ),
             rule(group, &["kafkatopics/status"], &["update", "patch"], None),
             // patch: the election request annotation of Kafka's ElectLeaders
-            // (tributary_crds::ELECT_LEADER_ANNOTATION).
+            // (tributary_crds::ELECT_LEADER_ANNOTATION); update: the reassignment lists of
+            // AlterPartitionReassignments (tributary_crds::Assignment).
             rule(
                 group,
                 &["kafkapartitions"],
-                &[READ, &["patch"]].concat(),
+                &[READ, &["update", "patch"]].concat(),
                 None,
             ),
             rule(

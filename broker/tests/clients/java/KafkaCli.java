@@ -34,6 +34,7 @@ import org.apache.kafka.clients.admin.NewPartitionReassignment;
 import org.apache.kafka.clients.admin.NewPartitions;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.OffsetSpec;
+import org.apache.kafka.clients.admin.PartitionReassignment;
 import org.apache.kafka.clients.admin.ProducerState;
 import org.apache.kafka.clients.admin.ListOffsetsResult;
 import org.apache.kafka.clients.admin.ReplicaInfo;
@@ -90,6 +91,8 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  *          describe-cluster | describe-log-dirs | abort-hanging --topic T [--partition P]
  *          alter-replica-log-dirs --topic T [--partition P] --dir D
  *          reassign --topic T [--partition P] [--replicas 0,1]
+ *          list-reassignments [--topic T --partition P]
+ *                        prints {"event":"reassignment","partition","replicas","adding","removing"}
  *          elect-leaders --topic T [--partition P]... [--type preferred|unclean]
  *                        [--all-partitions] [--timeout-ms MS]
  *          alter-quotas --entity type=name... [--set k=v]... [--remove k]... [--validate-only]
@@ -637,6 +640,22 @@ public final class KafkaCli {
                 admin.alterPartitionReassignments(Collections.singletonMap(tp, target)).all().get();
                 emit(obj("event", "reassigned", "partition", tp.toString(),
                         "inProgress", admin.listPartitionReassignments().reassignments().get().size()));
+                break;
+            }
+            case "list-reassignments": {
+                // kafka-reassign-partitions.sh --verify's call: every reassignment in
+                // progress, or only that of --topic/--partition.
+                Map<TopicPartition, PartitionReassignment> listed = args.has("topic")
+                    ? admin.listPartitionReassignments(Collections.singleton(new TopicPartition(
+                            args.required("topic"), Integer.parseInt(args.get("partition", "0"))))).reassignments().get()
+                    : admin.listPartitionReassignments().reassignments().get();
+                for (Map.Entry<TopicPartition, PartitionReassignment> e : listed.entrySet()) {
+                    emit(obj("event", "reassignment", "partition", e.getKey().toString(),
+                            "replicas", e.getValue().replicas(),
+                            "adding", e.getValue().addingReplicas(),
+                            "removing", e.getValue().removingReplicas()));
+                }
+                emit(obj("event", "listed", "count", listed.size()));
                 break;
             }
             case "elect-leaders": {
