@@ -77,8 +77,12 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
     let scale = scale_decision(running, cluster.spec.brokers, &partitions);
     let (objects, monitoring, producer_ids) = match &spec_error {
         None => {
-            let mut objects = build(&cluster)?;
-            objects.stateful_set.spec.replicas = Some(scale.replicas);
+            // Rendered for the brokers that run, not the count asked for: a scale-down
+            // still draining (or refused) must not change the brokers' configuration (the
+            // internal topics' replication factor follows the broker count) and roll them.
+            let mut running = KafkaCluster::clone(&cluster);
+            running.spec.brokers = scale.replicas;
+            let objects = build(&running)?;
             apply_children(&ctx, &names, &objects).await?;
             let ids = ensure_producer_ids(&ctx, &cluster, &names).await?;
             let monitoring = apply_monitoring(&ctx, &cluster, &names, &objects).await?;
