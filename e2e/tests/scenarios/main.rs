@@ -83,6 +83,8 @@ scenarios! {
         => crate::scenario::rolling::run;
     freeze_a_frozen_leader_fences_itself_and_frozen_followers_stop_acks_below_min_isr_and_nothing_is_lost
         => crate::scenario::freeze::run;
+    scaling_out_spreads_replicas_by_bounded_moves_scaling_in_drains_first_and_an_impossible_scale_in_is_refused
+        => crate::scenario::scaling::run;
 }
 
 /// The names `--list` shows under `prefix`.

@@ -11,6 +11,7 @@ pub(crate) mod install;
 pub(crate) mod prometheus;
 pub(crate) mod replicated;
 pub(crate) mod rolling;
+pub(crate) mod scaling;
 pub(crate) mod timeline;
 pub(crate) mod topics;
 
