@@ -103,7 +103,7 @@ pub struct RollObserved<'a> {
 
 /// Runs one step of the roll: decides, deletes at most one pod, publishes Events and metrics.
 pub async fn step(ctx: &Context, o: RollObserved<'_>) -> Result<RollOutcome> {
-    let old = o.cluster.status.as_ref().and_then(|s| s.roll.clone());
+    let old = recorded_roll(ctx, o.names).await?;
     let revision = match target(o.stateful_set) {
         Target::Unknown => {
             return Ok(RollOutcome {
@@ -271,6 +271,18 @@ pub async fn step(ctx: &Context, o: RollObserved<'_>) -> Result<RollOutcome> {
         }
     };
     Ok(outcome)
+}
+
+/// `status.roll` as the API server holds it now. The reconciled object comes from the
+/// controller's cache, which may not show the previous reconcile's write yet: deciding from it
+/// would forget the broker just restarted and write that forgetting back.
+async fn recorded_roll(ctx: &Context, names: &Names) -> Result<Option<RollStatus>> {
+    let ns = names.namespace.as_str();
+    let cluster = Api::<KafkaCluster>::namespaced(ctx.client.clone(), ns)
+        .get_opt(&names.cluster)
+        .await
+        .map_err(|e| Error::kube(format!("get KafkaCluster {ns}/{}", names.cluster), e))?;
+    Ok(cluster.and_then(|c| c.status?.roll))
 }
 
 /// `status.roll` for a JSON merge patch: its absent optional fields (or the whole roll, once
