@@ -188,8 +188,9 @@ impl Broker {
             .collect();
         let under_replicated = led
             .iter()
-            .filter(|(_, _, p)| p.isr.len() < p.replicas.len())
+            .filter(|(_, _, p)| p.is_under_replicated())
             .count();
+        let reassigning = led.iter().filter(|(_, _, p)| p.is_reassigning()).count();
         let under_min_isr = led
             .iter()
             .filter(|(topic, _, p)| {
@@ -206,6 +207,7 @@ impl Broker {
         let level = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
         m.under_replicated.set(level(under_replicated));
         m.under_min_isr.set(level(under_min_isr));
+        m.reassigning.set(level(reassigning));
         m.leaders.set(level(led.len()));
         let offline = image
             .topics()

@@ -41,6 +41,8 @@ pub struct Metrics {
     pub leaders: IntGauge,
     /// Led partitions whose ISR is smaller than their min.insync.replicas.
     pub under_min_isr: IntGauge,
+    /// Led partitions with a reassignment in progress.
+    pub reassigning: IntGauge,
     /// The largest lag, in records, of any follower replica on this broker behind its
     /// leader's high watermark (Kafka's ReplicaFetcherManager MaxLag, clientId=Replica).
     pub replica_max_lag: IntGauge,
@@ -145,7 +147,11 @@ impl Metrics {
             )?,
             under_replicated: gauge(
                 "kafka_server_replicamanager_underreplicatedpartitions",
-                "Partitions whose ISR is smaller than their replica set",
+                "Led partitions whose ISR is smaller than their replica set (replicas a reassignment adds not counted, KIP-352)",
+            )?,
+            reassigning: gauge(
+                "kafka_server_replicamanager_reassigningpartitions",
+                "Led partitions with a reassignment in progress",
             )?,
             offline: gauge(
                 "kafka_controller_kafkacontroller_offlinepartitionscount",

@@ -125,6 +125,8 @@ fn state_of(partition: &KafkaPartition) -> PartitionState {
                 incarnation: m.broker_epoch,
             })
             .collect(),
+        adding: partition.spec.adding_replicas.clone(),
+        removing: partition.spec.removing_replicas.clone(),
     }
 }
 

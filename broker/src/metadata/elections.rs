@@ -183,6 +183,8 @@ mod tests {
                     incarnation,
                 })
                 .collect(),
+            adding: Vec::new(),
+            removing: Vec::new(),
         }
     }
 

@@ -47,6 +47,10 @@ pub struct PartitionState {
     pub partition_epoch: i32,
     /// In-sync replicas.
     pub isr: Vec<IsrMember>,
+    /// Replicas a reassignment in progress adds (in `replicas`; empty when none is).
+    pub adding: Vec<i32>,
+    /// Replicas a reassignment in progress removes (in `replicas`; empty when none is).
+    pub removing: Vec<i32>,
 }
 
 /// The leader id of a partition without one.
@@ -64,7 +68,20 @@ impl PartitionState {
                 broker,
                 incarnation,
             }],
+            adding: Vec::new(),
+            removing: Vec::new(),
         }
+    }
+
+    /// Whether a reassignment is in progress.
+    pub fn is_reassigning(&self) -> bool {
+        !self.adding.is_empty() || !self.removing.is_empty()
+    }
+
+    /// Whether the ISR is smaller than the replica set the partition had before any
+    /// reassignment in progress (KIP-352: a replica being added is not missing).
+    pub fn is_under_replicated(&self) -> bool {
+        self.isr.len() < self.replicas.len().saturating_sub(self.adding.len())
     }
 
     /// Whether `broker` holds a replica.

@@ -39,6 +39,8 @@ fn state(replicas: &[i32], leader: i32, epoch: i32) -> PartitionState {
                 incarnation: 1,
             })
             .collect(),
+        adding: Vec::new(),
+        removing: Vec::new(),
     }
 }
 
