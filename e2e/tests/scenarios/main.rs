@@ -85,6 +85,8 @@ scenarios! {
         => crate::scenario::freeze::run;
     scaling_out_spreads_replicas_by_bounded_moves_scaling_in_drains_first_and_an_impossible_scale_in_is_refused
         => crate::scenario::scaling::run;
+    replication_factor_1_to_3_copies_a_topics_data_to_two_new_replicas_that_survive_the_first_brokers_loss
+        => crate::scenario::replication_factor::run;
 }
 
 /// The names `--list` shows under `prefix`.
