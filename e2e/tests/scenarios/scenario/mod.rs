@@ -1,6 +1,7 @@
 //! The scenarios, each an `async fn run(driver)` that asks for its environment. Shared helpers
 //! for what several of them read (the operator's Lease, events, broker pods) live here.
 
+pub(crate) mod assignments;
 pub(crate) mod bad_input;
 pub(crate) mod cluster;
 pub(crate) mod durability;
