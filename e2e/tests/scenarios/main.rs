@@ -87,6 +87,8 @@ scenarios! {
         => crate::scenario::scaling::run;
     replication_factor_1_to_3_copies_a_topics_data_to_two_new_replicas_that_survive_the_first_brokers_loss
         => crate::scenario::replication_factor::run;
+    reassignment_by_the_admin_api_moves_a_partition_off_its_leader_and_its_kafkapartition_shows_it
+        => crate::scenario::reassignment::run;
 }
 
 /// The names `--list` shows under `prefix`.

@@ -10,6 +10,7 @@ pub(crate) mod failure;
 pub(crate) mod freeze;
 pub(crate) mod install;
 pub(crate) mod prometheus;
+pub(crate) mod reassignment;
 pub(crate) mod replicated;
 pub(crate) mod replication_factor;
 pub(crate) mod rolling;
