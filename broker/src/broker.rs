@@ -381,8 +381,23 @@ fn standalone_image(config: &BrokerConfig, cluster_id: &str) -> ClusterImage {
         port: config.advertised_port,
         rack: config.rack.clone(),
         incarnation: 1,
+        endpoints: advertised_endpoints(config),
     };
     ClusterImage::new(cluster_id.to_string(), config.broker_id, vec![me])
+}
+
+/// The advertised address of each of the broker's listeners.
+pub(crate) fn advertised_endpoints(config: &BrokerConfig) -> Vec<crate::metadata::Endpoint> {
+    config
+        .listeners
+        .all
+        .iter()
+        .map(|l| crate::metadata::Endpoint {
+            listener: l.name.clone(),
+            host: l.advertised_host.clone(),
+            port: l.advertised_port,
+        })
+        .collect()
 }
 
 /// Starts the commit journal when fsynced produce requests can use it; with the journal off,

@@ -29,6 +29,9 @@ pub enum ConfigError {
         #[source]
         source: serde_yaml::Error,
     },
+    /// The listener settings are inconsistent.
+    #[error(transparent)]
+    Listeners(#[from] crate::security::listeners::ListenerError),
     /// The Kafka-style properties file is malformed.
     #[error("invalid properties file {path}: {source}")]
     Properties {
@@ -52,12 +55,33 @@ pub struct Flags {
     #[arg(long, env = "TRIBUTARY_CONFIG")]
     #[serde(skip)]
     pub config: Option<PathBuf>,
-    /// Address the Kafka listener binds, host:port.
+    /// Address the Kafka listener binds, host:port: one PLAINTEXT listener, or with
+    /// `listeners` set, the bind address of the first of them.
     #[arg(long, env = "TRIBUTARY_LISTENER")]
     pub listener: Option<String>,
-    /// host:port clients are told to connect to (defaults to the listener).
+    /// host:port clients are told to connect to (defaults to the listener); with `listeners`
+    /// set, the advertised address of the first of them.
     #[arg(long, env = "TRIBUTARY_ADVERTISED_LISTENER")]
     pub advertised_listener: Option<String>,
+    /// Kafka's `listeners`: `NAME://host:port,...` (names map to security protocols through
+    /// `listener-security-protocol-map`).
+    #[arg(long, env = "TRIBUTARY_LISTENERS")]
+    pub listeners: Option<String>,
+    /// Kafka's `advertised.listeners`: `NAME://host:port,...`.
+    #[arg(long, env = "TRIBUTARY_ADVERTISED_LISTENERS")]
+    pub advertised_listeners: Option<String>,
+    /// Kafka's `listener.security.protocol.map`: `NAME:PROTOCOL,...` with PLAINTEXT, SSL,
+    /// SASL_PLAINTEXT or SASL_SSL.
+    #[arg(long, env = "TRIBUTARY_LISTENER_SECURITY_PROTOCOL_MAP")]
+    pub listener_security_protocol_map: Option<String>,
+    /// Kafka's `inter.broker.listener.name`: the listener followers and other brokers use.
+    #[arg(long, env = "TRIBUTARY_INTER_BROKER_LISTENER_NAME")]
+    pub inter_broker_listener_name: Option<String>,
+    /// TLS and SASL settings by their Kafka names (`ssl.keystore.location`,
+    /// `sasl.enabled.mechanisms`, `listener.name.<l>.…`), from the config file only: the
+    /// `security` map in YAML, the keys themselves in a `.properties` file.
+    #[arg(skip)]
+    pub security: Option<std::collections::BTreeMap<String, String>>,
     /// Directory holding partition logs and broker metadata.
     #[arg(long, env = "TRIBUTARY_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
@@ -229,6 +253,11 @@ impl Flags {
         pick!(
             listener,
             advertised_listener,
+            listeners,
+            advertised_listeners,
+            listener_security_protocol_map,
+            inter_broker_listener_name,
+            security,
             data_dir,
             broker_id,
             rack,
@@ -293,12 +322,16 @@ pub struct PartitionLimits {
 /// The broker's effective configuration.
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
-    /// Address the Kafka listener binds.
+    /// Address the inter-broker listener binds.
     pub listener: String,
-    /// Host advertised to clients in Metadata.
+    /// Host other brokers reach this one at (the inter-broker listener's advertised host).
     pub advertised_host: String,
-    /// Port advertised to clients in Metadata.
+    /// Port other brokers reach this one at.
     pub advertised_port: i32,
+    /// Every listener, with its security protocol and addresses.
+    pub listeners: crate::security::listeners::Listeners,
+    /// TLS and SASL settings by their Kafka names.
+    pub security: crate::security::settings::SecurityProps,
     /// Directory of logs and metadata.
     pub data_dir: PathBuf,
     /// This broker's node id.
@@ -440,13 +473,14 @@ impl BrokerConfig {
         };
         let group = group_config(&flags)?;
         let cluster = ClusterSettings::resolve(&flags, flags.broker_id.unwrap_or(0))?;
-        let listener = flags
-            .listener
-            .unwrap_or_else(|| "127.0.0.1:9092".to_string());
-        let advertised = flags
-            .advertised_listener
-            .unwrap_or_else(|| listener.clone());
-        let (advertised_host, advertised_port) = split_host_port(&advertised)?;
+        let listeners = resolve_listeners(&flags)?;
+        let inter_broker = listeners.inter_broker();
+        let listener = inter_broker.bind.clone();
+        let advertised_host = inter_broker.advertised_host.clone();
+        let advertised_port = inter_broker.advertised_port;
+        let security = crate::security::settings::SecurityProps::new(
+            flags.security.clone().unwrap_or_default(),
+        );
         let defaults = LogConfig::default();
         let mut log_defaults = LogConfig {
             retention_ms: flags.log_retention_ms.unwrap_or(defaults.retention_ms),
@@ -485,6 +519,8 @@ impl BrokerConfig {
             listener,
             advertised_host,
             advertised_port,
+            listeners,
+            security,
             data_dir: flags.data_dir.unwrap_or_else(|| PathBuf::from("./data")),
             broker_id: flags.broker_id.unwrap_or(0),
             rack: flags.rack,
@@ -695,6 +731,63 @@ fn read_file(path: &Path) -> Result<Flags, ConfigError> {
     })
 }
 
+/// The listeners: Kafka's `listeners` settings, or the `listener` flag's one PLAINTEXT
+/// listener; `listener`/`advertised-listener` given with `listeners` override the first
+/// listener's addresses (the operator passes the pod's IP that way).
+fn resolve_listeners(flags: &Flags) -> Result<crate::security::listeners::Listeners, ConfigError> {
+    use crate::security::listeners::{resolve, ListenerSettings};
+    let host = default_host();
+    let mut listeners = match &flags.listeners {
+        Some(text) => resolve(&ListenerSettings {
+            listeners: text,
+            advertised: flags.advertised_listeners.as_deref(),
+            protocol_map: flags.listener_security_protocol_map.as_deref(),
+            inter_broker: flags.inter_broker_listener_name.as_deref(),
+            default_host: &host,
+        })?,
+        None => {
+            let bind = flags.listener.as_deref().unwrap_or("127.0.0.1:9092");
+            split_host_port(bind)
+                .map_err(|_| invalid("listener", &format!("`{bind}` is not host:port")))?;
+            resolve(&ListenerSettings {
+                listeners: &format!("PLAINTEXT://{bind}"),
+                default_host: &host,
+                ..ListenerSettings::default()
+            })?
+        }
+    };
+    if let Some(first) = listeners.all.first_mut() {
+        if let Some(bind) = &flags.listener {
+            split_host_port(bind)
+                .map_err(|_| invalid("listener", &format!("`{bind}` is not host:port")))?;
+            if flags.listeners.is_some() {
+                first.bind = bind.clone();
+            }
+            if flags.advertised_listener.is_none() && flags.advertised_listeners.is_none() {
+                let (host, port) = split_host_port(bind)?;
+                first.advertised_host = host;
+                first.advertised_port = port;
+            }
+        }
+        if let Some(advertised) = &flags.advertised_listener {
+            let (host, port) = split_host_port(advertised)?;
+            first.advertised_host = host;
+            first.advertised_port = port;
+        }
+    }
+    Ok(listeners)
+}
+
+/// The machine's name, advertised by listeners bound to every interface (as Kafka advertises
+/// the canonical host name).
+fn default_host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
 fn split_host_port(addr: &str) -> Result<(String, i32), ConfigError> {
     let bad = || invalid("advertised-listener", &format!("`{addr}` is not host:port"));
     let (host, port) = addr.rsplit_once(':').ok_or_else(bad)?;
@@ -758,6 +851,41 @@ mod tests {
             ..Flags::default()
         };
         assert!(BrokerConfig::resolve(flags).is_err());
+    }
+
+    #[test]
+    fn the_listener_flag_is_one_plaintext_listener_or_the_first_of_listeners() {
+        let legacy = BrokerConfig::resolve(Flags {
+            listener: Some("0.0.0.0:19092".into()),
+            ..Flags::default()
+        })
+        .unwrap();
+        assert_eq!(legacy.listeners.all.len(), 1);
+        assert_eq!(legacy.listeners.all[0].name, "PLAINTEXT");
+        assert_eq!(
+            legacy.advertised_host, "0.0.0.0",
+            "as before: the bind address"
+        );
+        let both = BrokerConfig::resolve(Flags {
+            listener: Some("10.0.0.5:9092".into()),
+            listeners: Some("INTERNAL://:9092,EXTERNAL://:9094".into()),
+            advertised_listeners: Some("EXTERNAL://kafka.example.com:443".into()),
+            listener_security_protocol_map: Some("INTERNAL:PLAINTEXT,EXTERNAL:SASL_SSL".into()),
+            inter_broker_listener_name: Some("INTERNAL".into()),
+            ..Flags::default()
+        })
+        .unwrap();
+        assert_eq!(both.listener, "10.0.0.5:9092");
+        let external = both.listeners.get("EXTERNAL").unwrap();
+        assert_eq!(
+            (external.advertised_host.as_str(), external.advertised_port),
+            ("kafka.example.com", 443)
+        );
+        let bad = BrokerConfig::resolve(Flags {
+            listeners: Some("INTERNAL://:9092".into()),
+            ..Flags::default()
+        });
+        assert!(matches!(bad, Err(ConfigError::Listeners(_))));
     }
 
     #[test]

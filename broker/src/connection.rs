@@ -1,45 +1,176 @@
-//! One client connection: frames are read and dispatched in arrival order while a writer task
-//! sends the answers in the same order, so pipelined requests overlap their waiting (fsync, long
-//! polls) but never reorder.
+//! One client connection: the TLS handshake and SASL exchange its listener asks for, then
+//! frames read and dispatched in arrival order while a writer task sends the answers in the
+//! same order, so pipelined requests overlap their waiting (fsync, long polls) but never
+//! reorder.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
+use futures::FutureExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit};
+use tokio::time::Instant as Deadline;
 
 use crate::broker::Broker;
 use crate::handlers::{dispatch, Client, PendingResponse, Reply};
-use crate::protocol::{read_frame, FrameError, RequestPrefix};
+use crate::protocol::{read_sized, FrameError, RequestPrefix};
+use crate::security::runtime::{Gate, ListenerRuntime, MAX_UNAUTHENTICATED_FRAME};
+use crate::security::sasl::session::{Action, SaslSession};
+use crate::security::{x509, Principal};
 use kafka_protocol::messages::ApiKey;
 use std::time::Instant;
 
 /// Requests dispatched but not yet answered, per connection (Kafka clients keep at most a few
 /// in flight; this bounds memory when one does not).
 const PIPELINE_DEPTH: usize = 64;
+/// How long a connection refused by SASL stays open after its answer (Kafka's
+/// `connection.failed.authentication.delay.ms` default).
+const FAILED_AUTHENTICATION_DELAY: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// Serves `stream` until the client disconnects or sends something that must close it.
-pub async fn serve(broker: Arc<Broker>, stream: TcpStream) {
-    let peer = stream
-        .peer_addr()
-        .map_or_else(|_| "unknown".to_string(), |a| a.to_string());
-    let client = Arc::new(Client::new(
-        stream
-            .peer_addr()
-            .map_or_else(|_| "/unknown".into(), |a| format!("/{}", a.ip()).into()),
-    ));
+/// How a connection authenticates before it is served.
+struct Admission {
+    /// Its listener.
+    runtime: Arc<ListenerRuntime>,
+    /// Who it is so far: from its certificate, or ANONYMOUS.
+    principal: Principal,
+    /// Held while it has not authenticated (`max.unauthenticated.connections`).
+    permit: Option<OwnedSemaphorePermit>,
+    /// When it must have authenticated.
+    deadline: Deadline,
+}
+
+/// Secures `stream` as its listener asks (TLS handshake, client certificate) and serves it.
+/// Whatever goes wrong here closes this connection only, with a log line.
+pub async fn accept(
+    broker: Arc<Broker>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    runtime: Arc<ListenerRuntime>,
+    gate: Gate,
+) {
     if let Err(error) = stream.set_nodelay(true) {
         tracing::debug!(%peer, %error, "cannot set TCP_NODELAY");
     }
+    let listener = runtime.listener.name.clone();
+    let deadline = Deadline::now() + gate.timeout;
+    let permit = if runtime.authenticates() {
+        match gate.unauthenticated.clone().try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            Err(_) => {
+                broker.metrics.rejected_requests.inc();
+                tracing::warn!(%peer, listener, "too many connections still authenticating (max.unauthenticated.connections); closing");
+                return;
+            }
+        }
+    } else {
+        None
+    };
+    let Some(tls) = &runtime.tls else {
+        let admission = Admission {
+            runtime: runtime.clone(),
+            principal: Principal::anonymous(),
+            permit,
+            deadline,
+        };
+        let (reader, writer) = stream.into_split();
+        serve(broker, reader, writer, peer, admission).await;
+        return;
+    };
+    let stream = match tokio::time::timeout_at(deadline, tls.acceptor().accept(stream)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(error)) => {
+            tracing::warn!(%peer, listener, %error, "TLS handshake failed; closing the connection");
+            return;
+        }
+        Err(_) => {
+            tracing::warn!(%peer, listener, "TLS handshake not completed in time (authentication.timeout.ms); closing");
+            return;
+        }
+    };
+    let certificate = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .map(|cert| x509::subject_dn(cert.as_ref()));
+    let principal = match certificate {
+        None => Principal::anonymous(),
+        Some(None) => {
+            tracing::warn!(%peer, listener, "client certificate subject does not parse; closing");
+            return;
+        }
+        Some(Some(dn)) => match tls.mapper.map(&dn) {
+            Some(name) => Principal::user(name),
+            None => {
+                tracing::warn!(%peer, listener, dn, "no ssl.principal.mapping.rules rule matches the client certificate; closing");
+                return;
+            }
+        },
+    };
+    // Without SASL the handshake was the authentication.
+    let permit = if runtime.sasl.is_some() { permit } else { None };
+    if runtime.sasl.is_none() {
+        tracing::debug!(%peer, listener, %principal, "TLS client authenticated");
+    }
+    let admission = Admission {
+        runtime: runtime.clone(),
+        principal,
+        permit,
+        deadline,
+    };
+    let (reader, writer) = tokio::io::split(stream);
+    serve(broker, reader, writer, peer, admission).await;
+}
+
+/// Serves one connection until the client disconnects or sends something that must close it.
+async fn serve<R, W>(
+    broker: Arc<Broker>,
+    read_half: R,
+    write_half: W,
+    peer_addr: SocketAddr,
+    admission: Admission,
+) where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let peer = peer_addr.to_string();
+    let Admission {
+        runtime,
+        principal,
+        mut permit,
+        deadline,
+    } = admission;
+    let listener = runtime.listener.name.clone();
+    let client = Arc::new(Client::on_listener(
+        format!("/{}", peer_addr.ip()).into(),
+        Arc::from(listener.as_str()),
+    ));
+    client.set_principal(principal);
+    let mut sasl = runtime.sasl.clone().map(SaslSession::new);
     broker.metrics.connections.inc();
     let _open = ConnectionGuard(broker.clone());
-    let (read_half, write_half) = stream.into_split();
     let (tx, rx) = mpsc::channel::<PendingResponse>(PIPELINE_DEPTH);
     let writer = tokio::spawn(write_responses(rx, write_half));
     let mut reader = BufReader::with_capacity(64 * 1024, read_half);
     let max = broker.config.socket_request_max_bytes;
     loop {
-        let frame = match read_frame(&mut reader, max).await {
+        let authenticated = sasl.as_ref().is_none_or(SaslSession::is_authenticated);
+        let raw_token = sasl.as_ref().is_some_and(SaslSession::expects_raw_token);
+        let read = if authenticated {
+            read_sized(&mut reader, 8, max).await
+        } else {
+            let min = if raw_token { 0 } else { 8 };
+            let read = read_sized(&mut reader, min, MAX_UNAUTHENTICATED_FRAME.min(max));
+            match tokio::time::timeout_at(deadline, read).await {
+                Ok(read) => read,
+                Err(_) => {
+                    tracing::warn!(%peer, listener, "SASL authentication not completed in time (authentication.timeout.ms); closing");
+                    break;
+                }
+            }
+        };
+        let frame = match read {
             Ok(Some(frame)) => frame,
             Ok(None) => break,
             Err(FrameError::Io(error)) => {
@@ -47,10 +178,46 @@ pub async fn serve(broker: Arc<Broker>, stream: TcpStream) {
                 break;
             }
             Err(error) => {
-                tracing::warn!(%peer, %error, "closing connection");
+                tracing::warn!(%peer, listener, %error, "closing connection");
                 break;
             }
         };
+        if let Some(session) = sasl.as_mut() {
+            let now = crate::clock::now_ms();
+            let step = if raw_token {
+                session.on_raw_token(&frame, &broker.scram, now)
+            } else {
+                session.on_request(&frame, &broker.scram, now)
+            };
+            if let Some(principal) = step.authenticated {
+                tracing::info!(%peer, listener, %principal, "SASL authentication succeeded");
+                client.set_principal(principal);
+                permit.take();
+            }
+            match step.action {
+                Action::Dispatch => {}
+                Action::Reply(answer) => {
+                    let ready = futures::future::ready(Reply::Frame(answer)).boxed();
+                    if tx.send(ready).await.is_err() {
+                        break;
+                    }
+                    continue;
+                }
+                Action::Close(answer, reason) => {
+                    broker.metrics.rejected_requests.inc();
+                    tracing::warn!(%peer, listener, principal = %client.principal(), reason, "closing connection");
+                    if let Some(answer) = answer {
+                        let _ = tx
+                            .send(futures::future::ready(Reply::Frame(answer)).boxed())
+                            .await;
+                        // Kafka's connection.failed.authentication.delay.ms: a client
+                        // retrying bad credentials in a loop is slowed down.
+                        tokio::time::sleep(FAILED_AUTHENTICATION_DELAY).await;
+                    }
+                    break;
+                }
+            }
+        }
         if let Some(pause) = client.paused_for() {
             // Over its quota: like Kafka's muted channel, nothing more is read meanwhile.
             tokio::time::sleep(pause).await;
@@ -89,9 +256,9 @@ pub async fn serve(broker: Arc<Broker>, stream: TcpStream) {
     }
 }
 
-async fn write_responses(
+async fn write_responses<W: AsyncWrite + Unpin>(
     mut rx: mpsc::Receiver<PendingResponse>,
-    write_half: tokio::net::tcp::OwnedWriteHalf,
+    write_half: W,
 ) {
     let mut writer = BufWriter::with_capacity(64 * 1024, write_half);
     while let Some(pending) = rx.recv().await {
@@ -110,6 +277,8 @@ async fn write_responses(
         }
     }
     let _ = writer.flush().await;
+    // A TLS stream says close_notify; a TCP one closes its write side.
+    let _ = writer.shutdown().await;
 }
 
 /// Decrements the open-connection gauge however the connection ends.

@@ -40,6 +40,7 @@ pub mod protocol;
 pub mod quotas;
 pub mod replica;
 pub mod scram;
+pub mod security;
 pub mod server;
 pub mod storage;
 pub mod topics;

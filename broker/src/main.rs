@@ -11,12 +11,26 @@ async fn main() -> anyhow::Result<()> {
     let fd_limit = tributary_broker::limits::raise_fd_limit();
     let config = config::BrokerConfig::resolve(config::Flags::parse())?;
     init_logging(config.json_logs);
-    let listener = tokio::net::TcpListener::bind(&config.listener)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listener))?;
+    let runtimes = tributary_broker::security::runtime::listeners(&config)
+        .context("cannot set up the listeners' security")?;
+    let gate = tributary_broker::security::runtime::Gate::from_config(&config)?;
+    let mut bound = Vec::new();
+    for runtime in runtimes {
+        let l = &runtime.listener;
+        let socket = tokio::net::TcpListener::bind(&l.bind)
+            .await
+            .with_context(|| format!("cannot listen on {} for listener {}", l.bind, l.name))?;
+        tracing::info!(
+            listener = l.name,
+            protocol = l.protocol.name(),
+            bind = l.bind,
+            advertised = %format!("{}:{}", l.advertised_host, l.advertised_port),
+            "listening"
+        );
+        bound.push(server::Bound { socket, runtime });
+    }
     tracing::info!(
-        listener = %config.listener,
-        advertised = %format!("{}:{}", config.advertised_host, config.advertised_port),
+        inter_broker_listener = config.listeners.inter_broker().name,
         data_dir = %config.data_dir.display(),
         broker_id = config.broker_id,
         fd_limit,
@@ -53,7 +67,7 @@ async fn main() -> anyhow::Result<()> {
         )
         .await;
     };
-    server::run(broker.clone(), listener, shutdown).await;
+    server::serve(broker.clone(), bound, gate, shutdown).await;
     if let Some(registrar) = &broker.registrar {
         // The controller re-elects this broker's partitions at once instead of after expiry.
         if let Err(error) = registrar.release().await {

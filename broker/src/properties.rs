@@ -16,8 +16,8 @@ pub struct PropertiesError {
 /// Unknown keys are logged and ignored, as Kafka does.
 pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Flags, PropertiesError> {
     let mut flags = Flags::default();
-    let mut listener_port: Option<String> = None;
     let mut advertised_suffix: Option<String> = None;
+    let mut security = std::collections::BTreeMap::new();
     for (n, raw) in text.lines().enumerate() {
         let line = raw.trim();
         if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
@@ -41,16 +41,12 @@ pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Flags, 
         };
         match key {
             "broker.id" | "node.id" => flags.broker_id = Some(narrow(number(&value)?, &bad)?),
-            "listeners" => {
-                let first = value.split(',').next().unwrap_or_default();
-                let addr = first.split_once("://").map_or(first, |(_, a)| a);
-                listener_port = addr.rsplit_once(':').map(|(_, p)| p.to_string());
-                flags.listener = Some(addr.to_string());
-            }
-            "advertised.listeners" => {
-                let first = value.split(',').next().unwrap_or_default();
-                let addr = first.split_once("://").map_or(first, |(_, a)| a);
-                flags.advertised_listener = Some(addr.to_string());
+            "listeners" => flags.listeners = Some(value),
+            "advertised.listeners" => flags.advertised_listeners = Some(value),
+            "listener.security.protocol.map" => flags.listener_security_protocol_map = Some(value),
+            "inter.broker.listener.name" => flags.inter_broker_listener_name = Some(value),
+            key if crate::security::settings::is_security_key(key) => {
+                security.insert(key.to_string(), value);
             }
             "advertised.host.suffix" => advertised_suffix = Some(value),
             "log.dirs" | "log.dir" => {
@@ -142,12 +138,24 @@ pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Flags, 
             flags.broker_id = Some(id);
         }
     }
-    if flags.advertised_listener.is_none() {
-        if let (Some(suffix), Some(pod), Some(port)) =
-            (advertised_suffix, env("POD_NAME"), listener_port)
+    if flags.advertised_listeners.is_none() {
+        if let (Some(suffix), Some(pod), Some(listeners)) =
+            (advertised_suffix, env("POD_NAME"), &flags.listeners)
         {
-            flags.advertised_listener = Some(format!("{pod}.{suffix}:{port}"));
+            // Each listener advertises the pod's DNS name with its own port.
+            let advertised: Vec<String> = listeners
+                .split(',')
+                .filter_map(|entry| {
+                    let (name, addr) = entry.trim().split_once("://")?;
+                    let (_, port) = addr.rsplit_once(':')?;
+                    Some(format!("{name}://{pod}.{suffix}:{port}"))
+                })
+                .collect();
+            flags.advertised_listeners = Some(advertised.join(","));
         }
+    }
+    if !security.is_empty() {
+        flags.security = Some(security);
     }
     Ok(flags)
 }
@@ -179,10 +187,10 @@ mod tests {
             _ => None,
         };
         let flags = parse(text, env).unwrap();
-        assert_eq!(flags.listener.as_deref(), Some("0.0.0.0:9092"));
+        assert_eq!(flags.listeners.as_deref(), Some("PLAIN://0.0.0.0:9092"));
         assert_eq!(
-            flags.advertised_listener.as_deref(),
-            Some("demo-broker-2.demo-brokers.ns.svc:9092")
+            flags.advertised_listeners.as_deref(),
+            Some("PLAIN://demo-broker-2.demo-brokers.ns.svc:9092")
         );
         assert_eq!(flags.broker_id, Some(2));
         assert_eq!(flags.num_partitions, Some(6));
@@ -199,6 +207,34 @@ mod tests {
         assert_eq!(flags.transaction_state_log_min_isr, Some(1));
         assert_eq!(flags.offsets_topic_replication_factor, Some(2));
         assert_eq!(flags.replica_fsync_before_ack, Some(true));
+    }
+
+    #[test]
+    fn listener_and_security_keys_are_kept_with_kafkas_names() {
+        let text = "listeners=INTERNAL://:9092,EXTERNAL://:9093\n\
+                    listener.security.protocol.map=INTERNAL:SSL,EXTERNAL:SASL_SSL\n\
+                    inter.broker.listener.name=INTERNAL\n\
+                    advertised.host.suffix=b.ns.svc\n\
+                    ssl.keystore.location=/certs/tls.crt\n\
+                    listener.name.external.sasl.enabled.mechanisms=SCRAM-SHA-512\n\
+                    connections.max.reauth.ms=60000\n";
+        let env = |k: &str| (k == "POD_NAME").then(|| "p-0".to_string());
+        let flags = parse(text, env).unwrap();
+        assert_eq!(
+            flags.advertised_listeners.as_deref(),
+            Some("INTERNAL://p-0.b.ns.svc:9092,EXTERNAL://p-0.b.ns.svc:9093")
+        );
+        assert_eq!(
+            flags.inter_broker_listener_name.as_deref(),
+            Some("INTERNAL")
+        );
+        let security = flags.security.unwrap();
+        assert_eq!(security["ssl.keystore.location"], "/certs/tls.crt");
+        assert_eq!(
+            security["listener.name.external.sasl.enabled.mechanisms"],
+            "SCRAM-SHA-512"
+        );
+        assert_eq!(security["connections.max.reauth.ms"], "60000");
     }
 
     #[test]

@@ -45,6 +45,50 @@ impl Mechanism {
         }
     }
 
+    /// Its IANA name, as SaslHandshake names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mechanism::Sha256 => "SCRAM-SHA-256",
+            Mechanism::Sha512 => "SCRAM-SHA-512",
+        }
+    }
+
+    /// HMAC(key, message) with this mechanism's hash.
+    pub fn hmac(self, key: &[u8], message: &[u8]) -> Option<Vec<u8>> {
+        macro_rules! mac {
+            ($hash:ty) => {{
+                let mut mac = Hmac::<$hash>::new_from_slice(key).ok()?;
+                mac.update(message);
+                Some(mac.finalize().into_bytes().to_vec())
+            }};
+        }
+        match self {
+            Mechanism::Sha256 => mac!(Sha256),
+            Mechanism::Sha512 => mac!(Sha512),
+        }
+    }
+
+    /// H(data) with this mechanism's hash.
+    pub fn hash(self, data: &[u8]) -> Vec<u8> {
+        match self {
+            Mechanism::Sha256 => Sha256::digest(data).to_vec(),
+            Mechanism::Sha512 => Sha512::digest(data).to_vec(),
+        }
+    }
+
+    /// Hi(password, salt, iterations) of RFC 5802 (PBKDF2 with this mechanism's HMAC).
+    pub fn salted_password(self, password: &[u8], salt: &[u8], iterations: u32) -> Option<Vec<u8>> {
+        let mut block = salt.to_vec();
+        block.extend_from_slice(&1u32.to_be_bytes());
+        let mut u = self.hmac(password, &block)?;
+        let mut out = u.clone();
+        for _ in 1..iterations {
+            u = self.hmac(password, &u)?;
+            out.iter_mut().zip(&u).for_each(|(o, x)| *o ^= x);
+        }
+        Some(out)
+    }
+
     /// (stored key, server key) for a salted password (RFC 5802).
     fn keys(self, salted_password: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
         macro_rules! derive {
@@ -76,6 +120,38 @@ struct Credential {
     salt: String,
     stored_key: String,
     server_key: String,
+}
+
+/// A user's credential as a SCRAM exchange needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCredential {
+    /// The salt the client salts its password with.
+    pub salt: Vec<u8>,
+    /// The iteration count it salts with.
+    pub iterations: i32,
+    /// H(ClientKey): what the client's proof is checked against.
+    pub stored_key: Vec<u8>,
+    /// The key the server proves itself with.
+    pub server_key: Vec<u8>,
+}
+
+impl StoredCredential {
+    /// The credential for `password` (clients derive the same; tests and tools use it).
+    pub fn derive(
+        mechanism: Mechanism,
+        password: &[u8],
+        salt: &[u8],
+        iterations: u32,
+    ) -> Option<StoredCredential> {
+        let salted = mechanism.salted_password(password, salt, iterations)?;
+        let (stored_key, server_key) = mechanism.keys(&salted)?;
+        Some(StoredCredential {
+            salt: salt.to_vec(),
+            iterations: i32::try_from(iterations).ok()?,
+            stored_key,
+            server_key,
+        })
+    }
 }
 
 /// Why a user's part of a request is refused; each maps to Kafka's error code.
@@ -183,6 +259,18 @@ impl ScramCredentials {
                 (user.clone(), result)
             })
             .collect()
+    }
+
+    /// `user`'s credential for `mechanism`, if it has one.
+    pub fn lookup(&self, user: &str, mechanism: Mechanism) -> Option<StoredCredential> {
+        let users = self.users.read();
+        let credential = users.get(user)?.get(&mechanism)?;
+        Some(StoredCredential {
+            salt: BASE64.decode(&credential.salt).ok()?,
+            iterations: credential.iterations,
+            stored_key: BASE64.decode(&credential.stored_key).ok()?,
+            server_key: BASE64.decode(&credential.server_key).ok()?,
+        })
     }
 
     /// Applies the deletions and upsertions, all of a user's or none of them, and returns

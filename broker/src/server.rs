@@ -1,15 +1,26 @@
-//! The accept loop: a connection limit, a task per connection, background maintenance, and a
-//! graceful shutdown that lets connections finish and flushes every partition.
+//! The accept loop: every listener's socket, a connection limit, a task per connection,
+//! background maintenance, and a graceful shutdown that lets connections finish and flushes
+//! every partition.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::broker::Broker;
 use crate::connection;
+use crate::security::runtime::{Gate, ListenerRuntime};
+
+/// A bound listener socket and how its connections are secured.
+pub struct Bound {
+    /// The socket.
+    pub socket: TcpListener,
+    /// Its TLS and SASL settings.
+    pub runtime: Arc<ListenerRuntime>,
+}
 
 /// How long shutdown lets open connections finish their requests before closing them, as
 /// Kafka closes its sockets: clients keep connections open, so the whole grace is usually
@@ -19,10 +30,32 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 /// How often high-watermark and recovery-point checkpoints are written.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(5);
 
-/// Serves Kafka clients on `listener` until `shutdown` resolves.
+/// Serves Kafka clients on `listener`, as the configuration's inter-broker listener without
+/// TLS or SASL, until `shutdown` resolves (tests serve a socket they bound themselves).
 pub async fn run(
     broker: Arc<Broker>,
     listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let runtime = Arc::new(ListenerRuntime::plaintext(
+        broker.config.listeners.inter_broker().clone(),
+    ));
+    let gate = Gate {
+        unauthenticated: Arc::new(Semaphore::new(1)),
+        timeout: Duration::from_secs(10),
+    };
+    let bound = vec![Bound {
+        socket: listener,
+        runtime,
+    }];
+    serve(broker, bound, gate, shutdown).await;
+}
+
+/// Serves Kafka clients on every `bound` listener until `shutdown` resolves.
+pub async fn serve(
+    broker: Arc<Broker>,
+    bound: Vec<Bound>,
+    gate: Gate,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let limit = Arc::new(Semaphore::new(broker.config.max_connections));
@@ -39,12 +72,18 @@ pub async fn run(
                 Err(_) => break,
             },
         };
-        let accepted = tokio::select! {
+        // Accepting is cancel-safe: the sockets not chosen lose nothing.
+        let accepts = bound.iter().map(|b| {
+            let runtime = b.runtime.clone();
+            b.socket.accept().map(move |r| (r, runtime)).boxed()
+        });
+        let (accepted, runtime) = tokio::select! {
             _ = &mut shutdown => break,
-            accepted = listener.accept() => accepted,
+            (accepted, _, _) = futures::future::select_all(accepts) => accepted,
         };
         match accepted {
             Ok((stream, peer)) => {
+                let gate = gate.clone();
                 let ip = peer.ip().to_canonical().to_string();
                 let now = crate::clock::now_ms();
                 let throttle_ms = broker.quotas.record_connection(&ip, now);
@@ -60,7 +99,7 @@ pub async fn run(
                         tokio::time::sleep(Duration::from_millis(pause)).await;
                         drop(stream);
                     } else {
-                        connection::serve(broker, stream).await;
+                        connection::accept(broker, stream, peer, runtime, gate).await;
                         drop(permit);
                     }
                 });
@@ -73,7 +112,7 @@ pub async fn run(
         while connections.try_join_next().is_some() {}
     }
     tracing::info!(open = connections.len(), "shutting down");
-    drop(listener);
+    drop(bound);
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, async {
         while connections.join_next().await.is_some() {}
     })

@@ -22,6 +22,10 @@ use k8s_openapi::api::coordination::v1::Lease;
 pub const HOST_ANNOTATION: &str = "tributary.dev/advertised-host";
 /// Annotation: port clients connect to.
 pub const PORT_ANNOTATION: &str = "tributary.dev/advertised-port";
+/// Annotation: every listener's advertised address, `NAME://host:port,...` (Kafka's
+/// `advertised.listeners`), so Metadata answers a client with the addresses of the listener it
+/// came in on. The host and port annotations are the inter-broker listener's.
+pub const LISTENERS_ANNOTATION: &str = "tributary.dev/advertised-listeners";
 /// Annotation: the broker's rack, when it has one.
 pub const RACK_ANNOTATION: &str = "tributary.dev/rack";
 /// Annotation: the incarnation epoch of the broker process holding the Lease.
@@ -57,6 +61,50 @@ pub fn producer_ids_name(cluster: &str) -> String {
     format!("{cluster}-producer-ids")
 }
 
+/// One listener's advertised address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// Listener name, upper case (`INTERNAL`, `EXTERNAL`).
+    pub name: String,
+    /// Host its clients connect to.
+    pub host: String,
+    /// Port its clients connect to.
+    pub port: i32,
+}
+
+/// Parses `NAME://host:port,...`, skipping malformed entries.
+pub fn parse_endpoints(text: &str) -> Vec<Endpoint> {
+    text.split(',')
+        .filter_map(|entry| {
+            let (name, address) = entry.trim().split_once("://")?;
+            let (host, port) = address.rsplit_once(':')?;
+            Some(Endpoint {
+                name: name.to_string(),
+                host: host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_string(),
+                port: port.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+/// Formats endpoints as `NAME://host:port,...`.
+pub fn format_endpoints(endpoints: &[Endpoint]) -> String {
+    endpoints
+        .iter()
+        .map(|e| {
+            if e.host.contains(':') {
+                format!("{}://[{}]:{}", e.name, e.host, e.port)
+            } else {
+                format!("{}://{}:{}", e.name, e.host, e.port)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// What a broker's Lease says of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Registration {
@@ -75,6 +123,9 @@ pub struct Registration {
     /// The incarnation its data directory was created at ([`DIRECTORY_EPOCH_ANNOTATION`]);
     /// `None` from brokers that do not say.
     pub directory_epoch: Option<i64>,
+    /// Every listener's advertised address (empty from brokers that do not say: clients of
+    /// every listener get `host:port`).
+    pub listeners: Vec<Endpoint>,
 }
 
 impl Registration {
@@ -100,6 +151,9 @@ impl Registration {
             incarnation: get(INCARNATION_ANNOTATION)?.parse().ok()?,
             shutting_down: get(SHUTTING_DOWN_ANNOTATION) == Some("true"),
             directory_epoch: get(DIRECTORY_EPOCH_ANNOTATION).and_then(|v| v.parse().ok()),
+            listeners: get(LISTENERS_ANNOTATION)
+                .map(parse_endpoints)
+                .unwrap_or_default(),
         })
     }
 
@@ -118,6 +172,12 @@ impl Registration {
         }
         if self.shutting_down {
             out.insert(SHUTTING_DOWN_ANNOTATION.to_string(), "true".to_string());
+        }
+        if !self.listeners.is_empty() {
+            out.insert(
+                LISTENERS_ANNOTATION.to_string(),
+                format_endpoints(&self.listeners),
+            );
         }
         if let Some(epoch) = self.directory_epoch {
             out.insert(DIRECTORY_EPOCH_ANNOTATION.to_string(), epoch.to_string());
@@ -156,6 +216,11 @@ mod tests {
             incarnation: 7,
             shutting_down: true,
             directory_epoch: Some(5),
+            listeners: vec![Endpoint {
+                name: "EXTERNAL".into(),
+                host: "b.example.com".into(),
+                port: 19092,
+            }],
         };
         let l = lease(&broker_lease_name("demo", 2), &r, Some("demo-broker-2"));
         assert_eq!(Registration::from_lease("demo", &l), Some(r.clone()));

@@ -175,11 +175,17 @@ fn broker_entries(
             })
             .collect());
     }
-    let listener = format!("PLAINTEXT://{}", config.listener);
-    let advertised = format!(
-        "PLAINTEXT://{}:{}",
-        config.advertised_host, config.advertised_port
-    );
+    let all = &config.listeners.all;
+    let listener = all
+        .iter()
+        .map(|l| format!("{}://{}", l.name, l.bind))
+        .collect::<Vec<_>>()
+        .join(",");
+    let advertised = all
+        .iter()
+        .map(|l| format!("{}://{}:{}", l.name, l.advertised_host, l.advertised_port))
+        .collect::<Vec<_>>()
+        .join(",");
     let rows: Vec<(&str, String, ConfigType)> = vec![
         ("broker.id", config.broker_id.to_string(), ConfigType::Int),
         ("node.id", config.broker_id.to_string(), ConfigType::Int),

@@ -31,12 +31,16 @@ pub(crate) async fn handle(
                 "only broker endpoints are served",
             )));
     }
+    let (host, port) = config.listeners.get(&ctx.client.listener).map_or(
+        (config.advertised_host.clone(), config.advertised_port),
+        |l| (l.advertised_host.clone(), l.advertised_port),
+    );
     response
         .with_cluster_id(StrBytes::from_string(ctx.broker.cluster_id.clone()))
         .with_controller_id(BrokerId(config.broker_id))
         .with_brokers(vec![DescribeClusterBroker::default()
             .with_broker_id(BrokerId(config.broker_id))
-            .with_host(StrBytes::from_string(config.advertised_host.clone()))
-            .with_port(config.advertised_port)
+            .with_host(StrBytes::from_string(host))
+            .with_port(port)
             .with_rack(config.rack.clone().map(StrBytes::from_string))])
 }

@@ -86,10 +86,11 @@ pub(crate) async fn handle(ctx: RequestContext, request: FetchRequest) -> FetchR
     let wanted = wanted_topics(&ctx, request.topics);
     let mut max_bytes = usize::try_from(request.max_bytes).unwrap_or(0);
     if version >= 3 {
-        let quota_window = ctx
-            .broker
-            .quotas
-            .max_in_window(Client::id(&ctx.header), CONSUMER_BYTE_RATE);
+        let quota_window = ctx.broker.quotas.max_in_window(
+            &ctx.client.principal().name,
+            Client::id(&ctx.header),
+            CONSUMER_BYTE_RATE,
+        );
         max_bytes = max_bytes.min(quota_window.unwrap_or(usize::MAX));
     }
     let min_bytes = usize::try_from(request.min_bytes)
@@ -187,10 +188,11 @@ fn add_leader_hints(
                 .with_leader_epoch(hint.epoch);
             let info = hint.endpoint;
             endpoints.entry(info.id).or_insert_with(|| {
+                let (host, port) = info.endpoint(&ctx.client.listener);
                 NodeEndpoint::default()
                     .with_node_id(BrokerId(info.id))
-                    .with_host(StrBytes::from_string(info.host))
-                    .with_port(info.port)
+                    .with_host(StrBytes::from_string(host.to_string()))
+                    .with_port(port)
                     .with_rack(info.rack.map(StrBytes::from_string))
             });
         }

@@ -55,11 +55,14 @@ fn lookup(ctx: &RequestContext, key_type: i8, key: StrBytes) -> Coordinator {
             .ok_or(ResponseError::CoordinatorNotAvailable)
     });
     match node {
-        Ok(node) => Coordinator::default()
-            .with_key(key)
-            .with_node_id(BrokerId(node.id))
-            .with_host(StrBytes::from_string(node.host.clone()))
-            .with_port(node.port),
+        Ok(node) => {
+            let (host, port) = node.endpoint(&ctx.client.listener);
+            Coordinator::default()
+                .with_key(key)
+                .with_node_id(BrokerId(node.id))
+                .with_host(StrBytes::from_string(host.to_string()))
+                .with_port(port)
+        }
         Err(error) => failed(key, error),
     }
 }

@@ -70,10 +70,12 @@ pub(crate) async fn handle(ctx: RequestContext, request: MetadataRequest) -> Met
         .brokers
         .values()
         .map(|b| {
+            // The addresses of the listener this request came in on, as Kafka answers.
+            let (host, port) = b.endpoint(&ctx.client.listener);
             MetadataResponseBroker::default()
                 .with_node_id(BrokerId(b.id))
-                .with_host(StrBytes::from_string(b.host.clone()))
-                .with_port(b.port)
+                .with_host(StrBytes::from_string(host.to_string()))
+                .with_port(port)
                 .with_rack(b.rack.clone().map(StrBytes::from_string))
         })
         .collect();

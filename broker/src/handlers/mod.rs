@@ -42,6 +42,7 @@ mod produce;
 mod quota_wire_tests;
 mod refuse;
 mod replica_fetch;
+mod sasl;
 mod scram_credentials;
 mod sync_group;
 pub(crate) mod topic_lookup;
@@ -112,18 +113,40 @@ pub enum DispatchError {
 pub struct Client {
     /// Its address as Kafka reports it (`/ip`), for group member descriptions.
     pub host: Arc<str>,
+    /// The listener it connected to: Metadata and FindCoordinator answer with the addresses
+    /// of that listener, as Kafka does.
+    pub listener: Arc<str>,
+    /// Who it authenticated as; replaced when it re-authenticates.
+    principal: parking_lot::RwLock<Arc<crate::security::Principal>>,
     /// Until when its next requests wait: a client over its quota is paused as Kafka mutes
     /// its channel. Monotonic, so a clock step cannot stall it.
     muted_until: parking_lot::Mutex<Option<std::time::Instant>>,
 }
 
 impl Client {
-    /// A client at `host`, not paused.
+    /// An anonymous client at `host` on the PLAINTEXT listener, not paused.
     pub fn new(host: Arc<str>) -> Client {
+        Client::on_listener(host, Arc::from("PLAINTEXT"))
+    }
+
+    /// An anonymous client at `host` on `listener`, not paused.
+    pub fn on_listener(host: Arc<str>, listener: Arc<str>) -> Client {
         Client {
             host,
+            listener,
+            principal: parking_lot::RwLock::new(Arc::new(crate::security::Principal::anonymous())),
             muted_until: parking_lot::Mutex::new(None),
         }
+    }
+
+    /// Who the client is: `User:ANONYMOUS` until it authenticates.
+    pub fn principal(&self) -> Arc<crate::security::Principal> {
+        self.principal.read().clone()
+    }
+
+    /// Records who the client authenticated as.
+    pub fn set_principal(&self, principal: crate::security::Principal) {
+        *self.principal.write() = Arc::new(principal);
     }
 
     /// Pauses the client's next requests for `ms` from now.
@@ -169,10 +192,14 @@ impl RequestContext {
     /// Counts `bytes` against the client's quota `key` and pauses it as long as that says;
     /// returns the throttle time for the response.
     pub(crate) fn charge(&self, key: &'static str, bytes: usize) -> i32 {
-        let ms =
-            self.broker
-                .quotas
-                .record(Client::id(&self.header), key, bytes, crate::clock::now_ms());
+        let user = self.client.principal();
+        let ms = self.broker.quotas.record(
+            &user.name,
+            Client::id(&self.header),
+            key,
+            bytes,
+            crate::clock::now_ms(),
+        );
         self.client.throttle(ms);
         ms
     }
@@ -180,9 +207,10 @@ impl RequestContext {
     /// Takes back a [`RequestContext::charge`] for bytes that were not sent after all.
     pub(crate) fn refund(&self, key: &'static str, bytes: usize) {
         let id = Client::id(&self.header);
+        let user = self.client.principal();
         self.broker
             .quotas
-            .unrecord(id, key, bytes, crate::clock::now_ms());
+            .unrecord(&user.name, id, key, bytes, crate::clock::now_ms());
     }
 }
 
@@ -313,6 +341,8 @@ pub fn dispatch(
                 leadership::list_reassignments
             )
         }
+        ApiKey::SaslHandshake => route!(SaslHandshakeRequest, sasl::handshake),
+        ApiKey::SaslAuthenticate => route!(SaslAuthenticateRequest, sasl::authenticate),
         ApiKey::DescribeAcls => route!(DescribeAclsRequest, acls::describe),
         ApiKey::CreateAcls => route!(CreateAclsRequest, acls::create),
         ApiKey::DeleteAcls => route!(DeleteAclsRequest, acls::delete),

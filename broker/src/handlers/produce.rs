@@ -46,6 +46,7 @@ pub(crate) fn handle(
     request: ProduceRequest,
 ) -> impl Future<Output = Option<ProduceResponse>> + Send + 'static {
     let broker = ctx.broker.clone();
+    let listener = ctx.client.listener.clone();
     let version = ctx.version();
     let acks = request.acks;
     let now = now_ms();
@@ -170,7 +171,7 @@ pub(crate) fn handle(
         })
         .collect();
     let node_endpoints = if version >= 10 {
-        add_leader_hints(&broker, &mut responses)
+        add_leader_hints(&broker, &listener, &mut responses)
     } else {
         Vec::new()
     };
@@ -249,7 +250,11 @@ pub(crate) fn handle(
 
 /// Tells clients refused with NOT_LEADER_OR_FOLLOWER where each partition is led now
 /// (KIP-951, Produce v10+): the leader and epoch per partition, and the leaders' endpoints.
-fn add_leader_hints(broker: &Broker, responses: &mut [TopicProduceResponse]) -> Vec<NodeEndpoint> {
+fn add_leader_hints(
+    broker: &Broker,
+    listener: &str,
+    responses: &mut [TopicProduceResponse],
+) -> Vec<NodeEndpoint> {
     let mut endpoints: BTreeMap<i32, NodeEndpoint> = BTreeMap::new();
     for topic in responses {
         for partition in &mut topic.partition_responses {
@@ -264,10 +269,11 @@ fn add_leader_hints(broker: &Broker, responses: &mut [TopicProduceResponse]) -> 
                 .with_leader_epoch(hint.epoch);
             let info = hint.endpoint;
             endpoints.entry(info.id).or_insert_with(|| {
+                let (host, port) = info.endpoint(listener);
                 NodeEndpoint::default()
                     .with_node_id(BrokerId(info.id))
-                    .with_host(StrBytes::from_string(info.host))
-                    .with_port(info.port)
+                    .with_host(StrBytes::from_string(host.to_string()))
+                    .with_port(port)
                     .with_rack(info.rack.map(StrBytes::from_string))
             });
         }

@@ -40,6 +40,15 @@ pub fn build(objects: &Objects<'_>) -> ClusterImage {
             port: r.port,
             rack: r.rack,
             incarnation: r.incarnation,
+            endpoints: r
+                .listeners
+                .into_iter()
+                .map(|e| crate::metadata::Endpoint {
+                    listener: e.name,
+                    host: e.host,
+                    port: e.port,
+                })
+                .collect(),
         })
         .collect();
     // A live broker: clients send controller-bound requests there (any broker serves them).
@@ -148,6 +157,7 @@ mod tests {
             incarnation: 3,
             shutting_down: false,
             directory_epoch: Some(1),
+            listeners: Vec::new(),
         };
         Arc::new(Lease {
             metadata: ObjectMeta {

@@ -46,6 +46,14 @@ pub async fn metadata_parts(
         incarnation: 0,
         shutting_down: false,
         directory_epoch: super::directory::read(&config.data_dir)?,
+        listeners: crate::broker::advertised_endpoints(&config)
+            .into_iter()
+            .map(|e| tributary_crds::registration::Endpoint {
+                name: e.listener,
+                host: e.host,
+                port: e.port,
+            })
+            .collect(),
     };
     let fresh_directory = me.directory_epoch.is_none();
     let registrar = Registrar::register(

@@ -165,6 +165,7 @@ mod tests {
             port: 9092,
             rack: None,
             incarnation,
+            endpoints: Vec::new(),
         };
         (id, info)
     }

@@ -23,6 +23,32 @@ pub struct BrokerInfo {
     /// Incarnation epoch: raised at every start of the broker process (KIP-841's broker
     /// epoch), so an ISR entry of an earlier incarnation is recognisable.
     pub incarnation: i64,
+    /// Every listener's advertised address; `host`/`port` are the inter-broker listener's.
+    pub endpoints: Vec<Endpoint>,
+}
+
+/// A listener's advertised address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// Listener name, upper case.
+    pub listener: String,
+    /// Host its clients connect to.
+    pub host: String,
+    /// Port its clients connect to.
+    pub port: i32,
+}
+
+impl BrokerInfo {
+    /// The address clients of `listener` reach this broker at: that listener's, or
+    /// `host:port` when the broker does not advertise it (an older broker).
+    pub fn endpoint(&self, listener: &str) -> (&str, i32) {
+        self.endpoints
+            .iter()
+            .find(|e| e.listener == listener)
+            .map_or((self.host.as_str(), self.port), |e| {
+                (e.host.as_str(), e.port)
+            })
+    }
 }
 
 /// An in-sync replica: the broker and the incarnation that caught up.

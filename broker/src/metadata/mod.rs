@@ -12,6 +12,7 @@ pub mod validate;
 
 pub use cache::MetadataCache;
 pub use image::{
-    is_internal_topic, BrokerInfo, ClusterImage, IsrMember, PartitionState, TopicImage, NO_LEADER,
+    is_internal_topic, BrokerInfo, ClusterImage, Endpoint, IsrMember, PartitionState, TopicImage,
+    NO_LEADER,
 };
 pub use source::{Growth, MetadataError, MetadataSource, TopicSpec};

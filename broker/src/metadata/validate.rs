@@ -190,6 +190,7 @@ mod tests {
                 port: 9092,
                 rack: None,
                 incarnation: 1,
+                endpoints: Vec::new(),
             })
             .collect();
         ClusterImage::new("c".into(), 0, brokers).with_topic(TopicImage {

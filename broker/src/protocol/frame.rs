@@ -12,8 +12,8 @@ pub enum FrameError {
     #[error("socket read failed: {0}")]
     Io(#[from] std::io::Error),
     /// The size prefix is negative or above socket.request.max.bytes.
-    #[error("frame of {size} bytes is outside 8..={max} (socket.request.max.bytes)")]
-    BadSize { size: i64, max: usize },
+    #[error("frame of {size} bytes is outside {min}..={max} (socket.request.max.bytes, or 524288 before authentication)")]
+    BadSize { size: i64, min: usize, max: usize },
     /// The response could not be encoded at the requested version.
     #[error("cannot encode response: {0}")]
     Encode(String),
@@ -44,9 +44,19 @@ impl RequestPrefix {
     }
 }
 
-/// Reads one frame; `Ok(None)` on a clean end of stream between frames.
+/// Reads one request frame; `Ok(None)` on a clean end of stream between frames.
 pub async fn read_frame<R: AsyncRead + Unpin>(
     reader: &mut R,
+    max: usize,
+) -> Result<Option<Bytes>, FrameError> {
+    read_sized(reader, 8, max).await
+}
+
+/// Reads one size-prefixed frame of `min..=max` bytes (a raw SASL token after a v0
+/// SaslHandshake may be shorter than a request header).
+pub async fn read_sized<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    min: usize,
     max: usize,
 ) -> Result<Option<Bytes>, FrameError> {
     let mut size = [0u8; 4];
@@ -58,9 +68,10 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
     let size = i32::from_be_bytes(size);
     let len = usize::try_from(size)
         .ok()
-        .filter(|len| (8..=max).contains(len))
+        .filter(|len| (min..=max).contains(len))
         .ok_or(FrameError::BadSize {
             size: i64::from(size),
+            min,
             max,
         })?;
     let mut buf = BytesMut::zeroed(len);

@@ -16,9 +16,6 @@ use entity::Entity;
 use rate::Rate;
 pub use store::{ClientQuotas, QuotaStoreError};
 
-/// The principal of every client: listeners are PLAINTEXT, so Kafka's `ANONYMOUS`.
-pub const ANONYMOUS: &str = "ANONYMOUS";
-
 /// How often rates of clients gone quiet are dropped.
 const PURGE_INTERVAL_MS: i64 = 60_000;
 
@@ -51,10 +48,18 @@ impl Quotas {
         }
     }
 
-    /// Counts `bytes` against the client's quota `key` (if one applies) and returns how many
+    /// Counts `bytes` against the quota `key` of `user` (the authenticated principal's name,
+    /// `ANONYMOUS` on PLAINTEXT) and `client_id`, if one applies, and returns how many
     /// milliseconds the client must pause, 0 when it is within its quota.
-    pub fn record(&self, client_id: &str, key: &'static str, bytes: usize, now_ms: i64) -> i32 {
-        let resolved = self.store.lookup(ANONYMOUS, client_id, key);
+    pub fn record(
+        &self,
+        user: &str,
+        client_id: &str,
+        key: &'static str,
+        bytes: usize,
+        now_ms: i64,
+    ) -> i32 {
+        let resolved = self.store.lookup(user, client_id, key);
         self.charge(key, resolved, bytes as f64, now_ms)
     }
 
@@ -89,15 +94,22 @@ impl Quotas {
 
     /// The most bytes one response may carry without putting an idle client over its quota
     /// `key` (Kafka caps fetches at this so a throttled consumer still makes progress).
-    pub fn max_in_window(&self, client_id: &str, key: &'static str) -> Option<usize> {
-        let (_, quota) = self.store.lookup(ANONYMOUS, client_id, key)?;
+    pub fn max_in_window(&self, user: &str, client_id: &str, key: &'static str) -> Option<usize> {
+        let (_, quota) = self.store.lookup(user, client_id, key)?;
         Some((quota * rate::MIN_WINDOW_SECONDS).min(usize::MAX as f64) as usize)
     }
 
     /// Takes back a [`Quotas::record`] whose bytes were not sent after all (a throttled fetch
     /// is answered empty).
-    pub fn unrecord(&self, client_id: &str, key: &'static str, bytes: usize, now_ms: i64) {
-        let Some((entity, _)) = self.store.lookup(ANONYMOUS, client_id, key) else {
+    pub fn unrecord(
+        &self,
+        user: &str,
+        client_id: &str,
+        key: &'static str,
+        bytes: usize,
+        now_ms: i64,
+    ) {
+        let Some((entity, _)) = self.store.lookup(user, client_id, key) else {
             return;
         };
         if let Some(rate) = self.rates.lock().by_entity.get_mut(&(key, entity)) {

@@ -62,6 +62,7 @@ fn image(topics: Vec<TopicImage>) -> ClusterImage {
             port: 9092,
             rack: None,
             incarnation: 1,
+            endpoints: Vec::new(),
         })
         .collect();
     topics.into_iter().fold(

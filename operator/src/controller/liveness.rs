@@ -247,6 +247,7 @@ mod tests {
             incarnation,
             shutting_down: false,
             directory_epoch: None,
+            listeners: Vec::new(),
         };
         Lease {
             metadata: ObjectMeta {

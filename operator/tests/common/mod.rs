@@ -448,6 +448,7 @@ async fn register(api: &Api<Lease>, id: i32, skew: SignedDuration) -> (Lease, i6
             incarnation,
             shutting_down: false,
             directory_epoch: None,
+            listeners: Vec::new(),
         };
         let now = MicroTime(Timestamp::now() + skew);
         let spec = LeaseSpec {

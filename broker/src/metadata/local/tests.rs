@@ -39,6 +39,7 @@ fn open_with(
         port: 9092,
         rack: None,
         incarnation: 1,
+        endpoints: Vec::new(),
     };
     let cache = Arc::new(MetadataCache::new(ClusterImage::new(
         "c".into(),
