@@ -25,6 +25,8 @@ PIP_PACKAGES=(
     "zstandard==0.25.0"
     "pytest==8.4.2"
     "pytest-timeout==2.4.0"
+    # Test certificates and signed OAUTHBEARER tokens, made at test time.
+    "cryptography==48.0.0"
 )
 KAFKA_JAVA_WHEEL="shigawire-apache-flink-libraries==2.0.0.post1"
 KAFKA_JAVA_VERSION="3.9.1"
