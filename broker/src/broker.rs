@@ -53,6 +53,9 @@ pub enum StartError {
     /// The SCRAM credentials are unreadable.
     #[error(transparent)]
     Scram(#[from] crate::scram::LoadError),
+    /// The inter-broker listener's client settings are unusable.
+    #[error(transparent)]
+    PeerSecurity(#[from] crate::security::peer::PeerSecurityError),
     /// Cluster mode could not start (registration, watching the cluster's objects).
     #[error(transparent)]
     Cluster(#[from] crate::kube::KubeError),
@@ -84,6 +87,9 @@ pub struct Broker {
     pub quotas: Quotas,
     /// Users' SCRAM credentials.
     pub scram: crate::scram::ScramCredentials,
+    /// How connections to other brokers are secured (the inter-broker listener's TLS and
+    /// SASL), for followers' fetches and transaction markers.
+    pub peer_security: Arc<crate::security::peer::PeerSecurity>,
     /// This broker's registration in cluster mode.
     pub registrar: Option<Arc<crate::kube::registration::Registrar>>,
     /// Where ElectLeaders asks for elections: the controller in cluster mode; none on a
@@ -327,6 +333,7 @@ impl Prepared {
         let txn_topic = InternalTopic::transactions(&config);
         let quotas = Quotas::open(&dir)?;
         let scram = crate::scram::ScramCredentials::open(&dir)?;
+        let peer_security = Arc::new(crate::security::peer::PeerSecurity::from_config(&config)?);
         let group_config = config.group.clone();
         let metrics = Metrics::new()?;
         let flusher = Flusher::new(
@@ -357,6 +364,7 @@ impl Prepared {
             )),
             quotas,
             scram,
+            peer_security,
             registrar: parts.registrar,
             elections: parts.elections,
             reassignments: parts.reassignments,

@@ -321,6 +321,7 @@ fn forward_marker(
         .and_then(|l| image.broker(l))
         .ok_or(ResponseError::NotLeaderOrFollower)?;
     let address = format!("{}:{}", leader.host, leader.port);
+    let security = broker.peer_security.clone();
     let request = WriteTxnMarkersRequest::default().with_markers(vec![
         write_txn_markers_request::WritableTxnMarker::default()
             .with_producer_id(ProducerId(producer.id))
@@ -337,6 +338,7 @@ fn forward_marker(
     let sent = tokio::spawn(async move {
         let answer: WriteTxnMarkersResponse = crate::peer::call(
             &address,
+            security,
             ApiKey::WriteTxnMarkers,
             1,
             &request,

@@ -136,7 +136,7 @@ async fn fetch_from(
             continue;
         };
         if connection.as_ref().is_none_or(|c| c.address() != address) {
-            connection = Some(PeerConnection::new(address));
+            connection = Some(PeerConnection::new(address, b.peer_security.clone()));
         }
         let now = tokio::time::Instant::now();
         held_back.retain(|_, until| *until > now);

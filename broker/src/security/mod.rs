@@ -5,6 +5,9 @@
 pub mod jaas;
 pub mod jwt;
 pub mod listeners;
+pub mod peer;
+#[cfg(test)]
+mod peer_tests;
 pub mod principal;
 pub mod reload;
 pub mod runtime;

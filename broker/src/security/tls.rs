@@ -37,7 +37,7 @@ pub enum Pem {
 }
 
 impl Pem {
-    fn read(&self) -> Result<Vec<u8>, String> {
+    pub(crate) fn read(&self) -> Result<Vec<u8>, String> {
         match self {
             Pem::File(path) => std::fs::read(path).map_err(|e| format!("{}: {e}", path.display())),
             Pem::Inline(text) => Ok(text.clone().into_bytes()),

@@ -1,0 +1,161 @@
+//! How this broker connects to the others' inter-broker listener (`inter.broker.listener.name`):
+//! TLS with the listener's trust store (and this broker's own certificate when the listener asks
+//! for client certificates), then SASL with `sasl.mechanism.inter.broker.protocol` and the
+//! `username`/`password` of that mechanism's JAAS entry, as Kafka's brokers authenticate to
+//! each other.
+
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{ClientConfig, RootCertStore};
+
+use super::jaas;
+use super::sasl::Mechanism;
+use super::tls::{ClientAuth, TlsSettings};
+use crate::config::BrokerConfig;
+
+/// Why the inter-broker client settings are unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("inter-broker listener {listener}: {reason}")]
+pub struct PeerSecurityError {
+    listener: String,
+    reason: String,
+}
+
+/// The SASL identity this broker presents to others.
+#[derive(Clone)]
+pub struct PeerCredentials {
+    /// PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
+    pub mechanism: Mechanism,
+    /// The user.
+    pub username: String,
+    /// Its password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for PeerCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerCredentials")
+            .field("mechanism", &self.mechanism)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a connection to another broker does after TCP connect.
+#[derive(Debug, Clone, Default)]
+pub struct PeerSecurity {
+    /// TLS client settings, when the inter-broker listener speaks TLS.
+    pub tls: Option<Arc<ClientConfig>>,
+    /// SASL identity, when the inter-broker listener authenticates with SASL.
+    pub sasl: Option<PeerCredentials>,
+}
+
+impl PeerSecurity {
+    /// Plain TCP, no authentication.
+    pub fn plaintext() -> PeerSecurity {
+        PeerSecurity::default()
+    }
+
+    /// The client side of `config`'s inter-broker listener.
+    pub fn from_config(config: &BrokerConfig) -> Result<PeerSecurity, PeerSecurityError> {
+        let listener = config.listeners.inter_broker();
+        let name = listener.name.as_str();
+        let bad = |reason: String| PeerSecurityError {
+            listener: name.to_string(),
+            reason,
+        };
+        let tls = if listener.protocol.uses_tls() {
+            let settings =
+                TlsSettings::from_props(&config.security, name).map_err(|e| bad(e.to_string()))?;
+            Some(Arc::new(client_config(&settings).map_err(bad)?))
+        } else {
+            None
+        };
+        let sasl = if listener.protocol.uses_sasl() {
+            let mechanism_name = config
+                .security
+                .global("sasl.mechanism.inter.broker.protocol")
+                .ok_or_else(|| bad("set sasl.mechanism.inter.broker.protocol (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)".into()))?;
+            let mechanism = Mechanism::parse(mechanism_name)
+                .filter(|m| *m != Mechanism::OAuthBearer)
+                .ok_or_else(|| {
+                    bad(format!(
+                        "sasl.mechanism.inter.broker.protocol={mechanism_name}: brokers authenticate to each other with PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"
+                    ))
+                })?;
+            let text = config
+                .security
+                .get_for_mechanism(name, mechanism.name(), "sasl.jaas.config")
+                .ok_or_else(|| {
+                    bad(format!(
+                        "set listener.name.{}.{}.sasl.jaas.config with this broker's username and password",
+                        name.to_ascii_lowercase(),
+                        mechanism.name().to_ascii_lowercase()
+                    ))
+                })?;
+            let options = jaas::options(text).map_err(|e| bad(e.to_string()))?;
+            let field = |key: &str| {
+                options
+                    .get(key)
+                    .cloned()
+                    .ok_or_else(|| bad(format!("the {} JAAS entry has no {key}", mechanism.name())))
+            };
+            Some(PeerCredentials {
+                mechanism,
+                username: field("username")?,
+                password: field("password")?,
+            })
+        } else {
+            None
+        };
+        Ok(PeerSecurity { tls, sasl })
+    }
+
+    /// The TLS name of `host` (a DNS name or an IP address).
+    pub fn server_name(host: &str) -> Option<ServerName<'static>> {
+        ServerName::try_from(
+            host.trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
+        )
+        .ok()
+    }
+}
+
+/// A rustls client trusting the listener's trust store, presenting the broker's own
+/// certificate when the listener requires client certificates.
+fn client_config(settings: &TlsSettings) -> Result<ClientConfig, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let trust = settings
+        .trust
+        .as_ref()
+        .ok_or("TLS between brokers needs ssl.truststore.location to verify the other brokers")?;
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&trust.read()?) {
+        let cert = cert.map_err(|e| format!("trust store: {e}"))?;
+        roots
+            .add(cert)
+            .map_err(|e| format!("trust store certificate: {e}"))?;
+    }
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots);
+    if settings.client_auth == ClientAuth::None {
+        return Ok(builder.with_no_client_auth());
+    }
+    let chain_pem = settings.chain.read()?;
+    let chain = CertificateDer::pem_slice_iter(&chain_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("certificate chain: {e}"))?;
+    let key_pem = match &settings.key {
+        Some(key) => key.read()?,
+        None => chain_pem,
+    };
+    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| format!("private key: {e}"))?;
+    builder
+        .with_client_auth_cert(chain, key)
+        .map_err(|e| format!("client certificate: {e}"))
+}

@@ -1,0 +1,143 @@
+//! The inter-broker client against a real SASL_SSL listener: a broker's [`PeerConnection`]
+//! (what followers fetch and coordinators send markers through) completes TLS and SCRAM with
+//! the credentials of `sasl.mechanism.inter.broker.protocol`, and is refused with wrong ones.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::messages::{ApiKey, MetadataRequest, MetadataResponse};
+
+use crate::config::{BrokerConfig, Flags};
+use crate::peer::{PeerConnection, PeerError};
+use crate::scram::{Mechanism, Upsertion};
+use crate::security::peer::PeerSecurity;
+use crate::security::runtime::{self, Gate};
+use crate::server::{serve, Bound};
+use crate::Broker;
+
+const BROKER_PASSWORD: &str = "broker-secret";
+
+/// A CA, and a server certificate for 127.0.0.1 signed by it, as PEM files in `dir`.
+fn certificates(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let ca_key = rcgen::KeyPair::generate().expect("CA key");
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "peer test CA");
+    let ca_cert = ca.self_signed(&ca_key).expect("CA certificate");
+    let key = rcgen::KeyPair::generate().expect("server key");
+    let params =
+        rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            .expect("server params");
+    let cert = params
+        .signed_by(&key, &ca_cert, &ca_key)
+        .expect("server certificate");
+    let keystore = dir.join("server.pem");
+    let truststore = dir.join("ca.pem");
+    std::fs::write(&keystore, format!("{}{}", cert.pem(), key.serialize_pem()))
+        .expect("write keystore");
+    std::fs::write(&truststore, ca_cert.pem()).expect("write trust store");
+    (keystore, truststore)
+}
+
+fn broker_config(
+    dir: &std::path::Path,
+    (keystore, truststore): &(std::path::PathBuf, std::path::PathBuf),
+    port: u16,
+    password: &str,
+) -> BrokerConfig {
+    let security: BTreeMap<String, String> = [
+        ("ssl.keystore.location", keystore.display().to_string()),
+        ("ssl.truststore.location", truststore.display().to_string()),
+        ("sasl.enabled.mechanisms", "SCRAM-SHA-512".into()),
+        ("sasl.mechanism.inter.broker.protocol", "SCRAM-SHA-512".into()),
+        (
+            "listener.name.replication.scram-sha-512.sasl.jaas.config",
+            format!(
+                "org.apache.kafka.common.security.scram.ScramLoginModule required username=\"broker\" password=\"{password}\";"
+            ),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    BrokerConfig::resolve(Flags {
+        data_dir: Some(dir.join("data")),
+        listeners: Some(format!("REPLICATION://127.0.0.1:{port}")),
+        listener_security_protocol_map: Some("REPLICATION:SASL_SSL".into()),
+        inter_broker_listener_name: Some("REPLICATION".into()),
+        commit_journal_bytes: Some(0),
+        security: Some(security),
+        ..Flags::default()
+    })
+    .expect("config")
+}
+
+#[tokio::test]
+async fn the_inter_broker_client_speaks_tls_and_scram_to_the_inter_broker_listener() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let socket = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = socket.local_addr().expect("address").port();
+    let certs = certificates(dir.path());
+    let config = broker_config(dir.path(), &certs, port, BROKER_PASSWORD);
+    let runtimes = runtime::listeners(&config).expect("listener runtimes");
+    let gate = Gate::from_config(&config).expect("gate");
+    let broker = Broker::open(config).expect("broker");
+    let salt = b"peer-test-salt".to_vec();
+    let salted = Mechanism::Sha512
+        .salted_password(BROKER_PASSWORD.as_bytes(), &salt, 4096)
+        .expect("salted password");
+    let upsert = Upsertion {
+        user: "broker".into(),
+        mechanism: Mechanism::Sha512.code(),
+        iterations: 4096,
+        salt,
+        salted_password: salted,
+    };
+    assert!(broker.scram.alter(&[], &[upsert])[0].1.is_ok());
+    let runtime = runtimes.into_iter().next().expect("one listener");
+    let bound = vec![Bound { socket, runtime }];
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve(broker.clone(), bound, gate, async {
+        let _ = stopped.await;
+    }));
+
+    let address = format!("127.0.0.1:{port}");
+    let mut connection = PeerConnection::new(address.clone(), broker.peer_security.clone());
+    for _ in 0..2 {
+        // Twice: the second request reuses the authenticated connection.
+        let metadata: MetadataResponse = connection
+            .call(
+                ApiKey::Metadata,
+                12,
+                &MetadataRequest::default(),
+                Duration::from_secs(10),
+            )
+            .await
+            .expect("metadata over SASL_SSL");
+        assert_eq!(
+            metadata.brokers.first().map(|b| b.port),
+            Some(i32::from(port))
+        );
+    }
+
+    let other = broker_config(&dir.path().join("other"), &certs, port, "wrong");
+    let wrong = Arc::new(PeerSecurity::from_config(&other).expect("peer security"));
+    let refused: Result<MetadataResponse, _> = PeerConnection::new(address, wrong)
+        .call(
+            ApiKey::Metadata,
+            12,
+            &MetadataRequest::default(),
+            Duration::from_secs(10),
+        )
+        .await;
+    assert!(
+        matches!(&refused, Err(PeerError::Authentication { what, .. }) if what.contains("invalid credentials")),
+        "{refused:?}"
+    );
+    let _ = stop.send(());
+    let _ = server.await;
+}
