@@ -54,17 +54,21 @@ fuzz: tools
 # Side-by-side benchmark: our release build against the peer broker (Tansu), A B A B.
 # `make bench BENCH_MODE=cluster`: three release brokers through `tributary-e2e up --release`
 # instead (RF 3 against RF 1 acks=all throughput, RF 3 latency, leader-kill failover with the
-# default and a tuned broker Lease; broker/bench/bench.py --cluster).
+# default and a tuned broker Lease; broker/bench/bench.py --cluster). `make bench BENCH_MODE=tls`:
+# our broker over TLS against plaintext in the same run (bench.py --tls).
 BENCH_MODE ?= standalone
 bench: tools
 ifeq ($(BENCH_MODE),cluster)
 	$(CARGO) build --release -p tributary-broker -p tributary-operator -p tributary-e2e
 	$(PYTHON) broker/bench/bench.py --cluster --broker-bin target/release/tributary-broker $(BENCH_ARGS)
+else ifeq ($(BENCH_MODE),tls)
+	$(CARGO) build --release -p tributary-broker
+	$(PYTHON) broker/bench/bench.py --tls --broker-bin target/release/tributary-broker $(BENCH_ARGS)
 else ifeq ($(BENCH_MODE),standalone)
 	$(CARGO) build --release -p tributary-broker
 	$(PYTHON) broker/bench/bench.py --broker-bin target/release/tributary-broker $(BENCH_ARGS)
 else
-	$(error BENCH_MODE is standalone or cluster, not $(BENCH_MODE))
+	$(error BENCH_MODE is standalone, cluster or tls, not $(BENCH_MODE))
 endif
 
 # librdkafka's own regression suite (quick mode) against a fresh broker; not part of `make test`

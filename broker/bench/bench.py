@@ -17,6 +17,10 @@ the first acks=all acknowledgement the new leader gives, with the default broker
 tuned one (`--tuned-lease`), the killed broker restarted at once by its pod and kept down.
 `--cluster-parts` picks throughput, latency, fsync (RF 3 again once the brokers rolled onto
 `replica.fsync.before.ack=true`) and failover.
+
+`--tls` (`make bench BENCH_MODE=tls`) measures our broker alone, over TLS against plaintext in
+the same run: a broker with a PLAINTEXT and an SSL listener (certificates made for the run),
+the same workload through each in alternating rounds, and the ratio TLS/plaintext.
 """
 
 from __future__ import annotations
@@ -68,6 +72,63 @@ def one_run(kind: str, binary: Path, classpath: str, args: argparse.Namespace, s
         if broker.proc is not None and broker.proc.returncode not in (0, None, -15):
             print(f"  note: {kind} exited with {broker.proc.returncode}", flush=True)
         shutil.rmtree(workdir / "data", ignore_errors=True)
+
+
+def tls_run(binary: Path, classpath: str, args: argparse.Namespace, scratch: Path) -> int:
+    """TLS against plaintext on one broker binary, alternating, and the ratio of each phase."""
+    from secmaterial import make_pki  # noqa: E402 (needs the cryptography package)
+    from harness import free_port  # noqa: E402
+
+    pki = make_pki(scratch / "pki")
+    client = scratch / "client-ssl.properties"
+    client.write_text(f"security.protocol=SSL\nssl.truststore.type=PEM\nssl.truststore.location={pki.ca}\n")
+    runs: dict[str, list[dict]] = {"plaintext": [], "tls": []}
+    n = 0
+    for rnd in range(1, args.rounds + 1):
+        print(f"round {rnd}/{args.rounds}", flush=True)
+        for mode in ("plaintext", "tls"):
+            n += 1
+            workdir = scratch / f"{n:02d}-{mode}"
+            workdir.mkdir(parents=True)
+            port, tls_port = free_port(), free_port()
+            config = workdir / "broker.yaml"
+            config.write_text(json.dumps({
+                "listeners": f"PLAINTEXT://127.0.0.1:{port},SSL://127.0.0.1:{tls_port}",
+                "security": {"ssl.keystore.type": "PEM", "ssl.keystore.location": str(pki.server)},
+            }))
+            broker = BrokerProcess("tributary", workdir, binary=binary, settings={"config": config}, port=port)
+            broker.start()
+            try:
+                bootstrap = broker.bootstrap if mode == "plaintext" else f"127.0.0.1:{tls_port}"
+                phases = run_workload(bootstrap, [broker.proc.pid], f"tributary ({mode})", lambda: broker.log_tail(30),
+                                      classpath, args, args.phases,
+                                      client_config=client if mode == "tls" else None)
+                results = {r["phase"]: r for r in phases}
+                runs[mode].append(results)
+                print(f"  {mode:<10} " + ", ".join(f"{p} {r['recordsPerSec']:,.0f} rec/s"
+                                                   for p, r in results.items() if "recordsPerSec" in r), flush=True)
+            finally:
+                broker.stop()
+                shutil.rmtree(workdir / "data", ignore_errors=True)
+    if args.json:
+        args.json.write_text(json.dumps(runs, indent=2))
+    lines = ["", f"Tributary over TLS against plaintext: {args.records:,} x {args.record_size} B records per "
+                 f"produce phase, {args.partitions} partitions, {args.rounds} alternating rounds each (mean shown)",
+             "", f"{'phase':<18} {'plaintext rec/s':>16} {'MB/s':>8} {'TLS rec/s':>12} {'MB/s':>8} {'TLS/plain':>10}"
+                 f" {'CPU us/rec plain':>17} {'TLS':>8}"]
+    for phase, label in THROUGHPUT_PHASES:
+        p_rec = mean([r[phase]["recordsPerSec"] for r in runs["plaintext"] if phase in r])
+        t_rec = mean([r[phase]["recordsPerSec"] for r in runs["tls"] if phase in r])
+        if p_rec is None and t_rec is None:
+            continue
+        p_mb = mean([r[phase]["mbPerSec"] for r in runs["plaintext"] if phase in r])
+        t_mb = mean([r[phase]["mbPerSec"] for r in runs["tls"] if phase in r])
+        p_cpu = mean([cpu_per_record(r[phase]) for r in runs["plaintext"] if phase in r])
+        t_cpu = mean([cpu_per_record(r[phase]) for r in runs["tls"] if phase in r])
+        lines.append(f"{label:<18} {fmt(p_rec, ',.0f'):>16} {fmt(p_mb, '.1f'):>8} {fmt(t_rec, ',.0f'):>12} "
+                     f"{fmt(t_mb, '.1f'):>8} {ratio(t_rec, p_rec):>10} {fmt(p_cpu, '.2f'):>17} {fmt(t_cpu, '.2f'):>8}")
+    print("\n".join(lines))
+    return 0
 
 
 def ratio(ours: float | None, peer: float | None) -> str:
@@ -127,6 +188,7 @@ def main() -> int:
     parser.add_argument("--only", choices=["tributary", "tansu"], help="run one broker only (no ratios)")
     parser.add_argument("--timeout", type=float, default=600, help="seconds per workload run")
     parser.add_argument("--json", type=Path, help="also write raw results here")
+    parser.add_argument("--tls", action="store_true", help="our broker over TLS against plaintext (no peer)")
     cluster_args = parser.add_argument_group("cluster mode")
     cluster_args.add_argument("--cluster", action="store_true",
                               help="three brokers through tributary-e2e up --release instead of the side-by-side run")
@@ -158,12 +220,21 @@ def main() -> int:
         "tansu": (args.tansu_bin or tansu_binary()).resolve(),
     }
     for kind, path in binaries.items():
-        if not path.is_file() and args.only in (None, kind):
+        if not path.is_file() and args.only in (None, kind) and not (args.tls and kind == "tansu"):
             print(f"bench: {kind} binary {path} not found", file=sys.stderr)
             return 2
     jars = kafka_java_jars()
     build = java_build(HERE / "java", BUILD_DIR, jars)
     classpath = ":".join([str(build), *map(str, jars)])
+
+    if args.tls:
+        scratch_root = REPO_ROOT / "target" / "bench"
+        scratch_root.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix="tls-", dir=scratch_root))
+        try:
+            return tls_run(binaries["tributary"], classpath, args, scratch)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
 
     kinds = [args.only] if args.only else ["tributary", "tansu"]
     runs: dict[str, list[dict]] = {"tributary": [], "tansu": []}

@@ -21,12 +21,13 @@ def cpu_ms(pid: int) -> float:
 
 
 def run_workload(bootstrap: str, pids: Iterable[int], label: str, log_tail: Callable[[], str], classpath: str,
-                 args: argparse.Namespace, phases: str) -> list[dict]:
+                 args: argparse.Namespace, phases: str, client_config: Path | None = None) -> list[dict]:
     """Runs the Java workload's `phases` against `bootstrap` and returns each phase's result in
     order. Each result also gets `brokerCpuMs`, the CPU the processes `pids` (the brokers) used
     between the previous phase's end and this one's: a measure of the brokers' cost that other
     load on the machine barely moves, unlike throughput. `label` and `log_tail` name the
-    brokers and show their logs when the workload fails."""
+    brokers and show their logs when the workload fails. `client_config` is a properties file
+    every client of the workload also gets (TLS settings)."""
     pids = list(pids)
     cmd = [
         "java", "-Xms512m", "-Xmx1g", "-cp", classpath, "Bench",
@@ -40,6 +41,8 @@ def run_workload(bootstrap: str, pids: Iterable[int], label: str, log_tail: Call
         "--warmup-records", str(args.warmup_records),
         "--phases", phases,
     ]
+    if client_config is not None:
+        cmd += ["--client-config", str(client_config)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     stderr: list[str] = []
     reader = threading.Thread(target=lambda: stderr.extend(proc.stderr), daemon=True)

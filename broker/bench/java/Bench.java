@@ -58,15 +58,24 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * created without configs. The JSON keeps the phase's name with the suffix.
  *
  * Usage: {@code Bench --bootstrap B [--records N] [--record-size S] [--partitions P]
- * [--rate R] [--seconds T] [--warmup-seconds W] [--warmup-records W]}. Prints one JSON object
- * per phase.
+ * [--rate R] [--seconds T] [--warmup-seconds W] [--warmup-records W] [--client-config F]}.
+ * Prints one JSON object per phase. {@code --client-config} names a properties file every client
+ * gets too (security.protocol, trust store, SASL: the TLS benchmark).
  */
 public final class Bench {
+
+    /** Settings every admin, producer and consumer gets (from --client-config). */
+    static final Properties CLIENT = new Properties();
 
     public static void main(String[] argv) throws Exception {
         Map<String, String> a = new LinkedHashMap<>();
         for (int i = 0; i + 1 < argv.length; i += 2) a.put(argv[i].replaceFirst("^--", ""), argv[i + 1]);
         String bootstrap = req(a, "bootstrap");
+        if (a.containsKey("client-config")) {
+            try (java.io.Reader r = java.nio.file.Files.newBufferedReader(java.nio.file.Paths.get(a.get("client-config")))) {
+                CLIENT.load(r);
+            }
+        }
         long records = Long.parseLong(a.getOrDefault("records", "200000"));
         int size = Integer.parseInt(a.getOrDefault("record-size", "1024"));
         int partitions = Integer.parseInt(a.getOrDefault("partitions", "6"));
@@ -209,6 +218,7 @@ public final class Bench {
 
     static void deleteTopics(String bootstrap, List<String> topics) throws Exception {
         Properties p = new Properties();
+        p.putAll(CLIENT);
         p.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         try (Admin admin = Admin.create(p)) {
             admin.deleteTopics(topics).all().get(60, TimeUnit.SECONDS);
@@ -227,6 +237,7 @@ public final class Bench {
     static void createTopics(String bootstrap, int partitions, short replicationFactor, Map<String, String> configs,
             String... topics) throws Exception {
         Properties p = new Properties();
+        p.putAll(CLIENT);
         p.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         try (Admin admin = Admin.create(p)) {
             List<NewTopic> nts = new ArrayList<>();
@@ -272,6 +283,7 @@ public final class Bench {
     static long[] produceTimed(String bootstrap, String topic, long n, String acks, String phase, String codec,
             byte[][] values) throws Exception {
         Properties p = new Properties();
+        p.putAll(CLIENT);
         p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
         p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
@@ -301,6 +313,7 @@ public final class Bench {
 
     static KafkaConsumer<byte[], byte[]> consumer(String bootstrap) {
         Properties p = new Properties();
+        p.putAll(CLIENT);
         p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
         p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
@@ -374,6 +387,7 @@ public final class Bench {
         if (!ready.await(60, TimeUnit.SECONDS)) throw new RuntimeException("consumer not ready");
 
         Properties p = new Properties();
+        p.putAll(CLIENT);
         p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
         p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
