@@ -104,6 +104,7 @@ mod tests {
                     port: 9092,
                     rack: None,
                     incarnation: 1,
+                    endpoints: Vec::new(),
                 };
                 (id, info)
             })
