@@ -183,7 +183,8 @@ impl Metrics {
                         "kafka_server_replicafetchermanager_maxlag",
                         "Largest lag in records of a follower replica behind its leader's high watermark"
                     )
-                    .const_label("clientId", "Replica"),
+                    // Kafka's clientId tag, in the snake_case Prometheus asks of label names.
+                    .const_label("client_id", "Replica"),
                 )?;
                 registry.register(Box::new(g.clone()))?;
                 g
@@ -258,6 +259,6 @@ mod tests {
         metrics.replica_max_lag.set(12);
         assert!(metrics
             .render()
-            .contains("kafka_server_replicafetchermanager_maxlag{clientId=\"Replica\"} 12"));
+            .contains("kafka_server_replicafetchermanager_maxlag{client_id=\"Replica\"} 12"));
     }
 }
