@@ -192,7 +192,13 @@ mod tests {
                 Read::new(p, o, id)
             })
             .collect();
-        (History { attempts }, reads)
+        (
+            History {
+                attempts,
+                retries: 0,
+            },
+            reads,
+        )
     }
 
     #[test]
@@ -285,6 +291,7 @@ mod tests {
     #[test]
     fn gaps_are_reported_but_allowed() {
         let history = History {
+            retries: 0,
             attempts: vec![Attempt::acked(0, 0, 0), Attempt::acked(1, 0, 5)],
         };
         let reads = [Read::new(0, 0, 0), Read::new(0, 5, 1)];
@@ -320,6 +327,7 @@ mod tests {
     #[test]
     fn two_values_read_at_one_position_are_inconsistent() {
         let history = History {
+            retries: 0,
             attempts: vec![
                 Attempt::acked(0, 0, 0),
                 Attempt::failed(1, false, "Timeout"),
@@ -346,6 +354,7 @@ mod tests {
     fn two_values_acknowledged_at_one_position_conflict() {
         // The old leader acknowledged 1 at 0/1, then lost it; the new one gave 0/1 to 2.
         let history = History {
+            retries: 0,
             attempts: vec![
                 Attempt::acked(0, 0, 0),
                 Attempt::acked(1, 0, 1),
@@ -384,6 +393,7 @@ mod tests {
     #[test]
     fn a_value_whose_send_definitely_failed_is_unexpected_if_read() {
         let history = History {
+            retries: 0,
             attempts: vec![
                 Attempt::acked(0, 0, 0),
                 Attempt::failed(1, true, "RecordTooLargeException"),
@@ -405,6 +415,7 @@ mod tests {
     #[test]
     fn values_of_indefinite_outcome_may_or_may_not_be_read() {
         let history = History {
+            retries: 0,
             attempts: vec![
                 Attempt::acked(0, 0, 0),
                 Attempt::failed(1, false, "TimeoutException"),
@@ -421,6 +432,7 @@ mod tests {
     #[test]
     fn an_id_attempted_twice_makes_the_history_ambiguous() {
         let history = History {
+            retries: 0,
             attempts: vec![
                 Attempt::acked(0, 0, 0),
                 Attempt::failed(0, true, "RecordTooLargeException"),

@@ -137,6 +137,7 @@ impl Workload {
             progress: progress.clone(),
             attempts: Vec::new(),
             attempted: None,
+            retries: 0,
         };
         let limit = self.time_limit;
         let task = tokio::spawn(async move {
@@ -230,6 +231,8 @@ struct Run {
     attempts: Vec<Attempt>,
     /// From the final `done` line.
     attempted: Option<u64>,
+    /// From the final `done` line (absent in older output: 0).
+    retries: u64,
 }
 
 impl Run {
@@ -296,6 +299,7 @@ impl Run {
                         .as_u64()
                         .ok_or_else(|| format!("bad done line {line}"))?,
                 );
+                self.retries = v["retries"].as_u64().unwrap_or(0);
             }
             _ => {}
         }
@@ -321,7 +325,10 @@ impl Run {
         let attempts = ids
             .map(|id| by_id.remove(&id).unwrap_or_else(|| Attempt::unknown(id)))
             .collect();
-        Ok(History { attempts })
+        Ok(History {
+            attempts,
+            retries: self.retries,
+        })
     }
 }
 
@@ -445,6 +452,7 @@ mod tests {
             progress: Arc::new(Progress::default()),
             attempts: Vec::new(),
             attempted: None,
+            retries: 0,
         }
     }
 

@@ -138,6 +138,9 @@ impl Attempt {
 pub struct History {
     /// The attempts, each with a distinct id.
     pub attempts: Vec<Attempt>,
+    /// Sends the client retried after a retriable error (the Java producer's
+    /// `record-retry-total`): what a failover or roll cost the client without failing a send.
+    pub retries: u64,
 }
 
 impl History {
@@ -150,6 +153,7 @@ impl History {
     /// [`Workload::first_id`]).
     pub fn extend(&mut self, other: History) {
         self.attempts.extend(other.attempts);
+        self.retries += other.retries;
     }
 
     /// The longest time between two consecutive acknowledgements (by arrival): how long
@@ -196,6 +200,7 @@ mod tests {
             a
         };
         let history = History {
+            retries: 0,
             attempts: vec![
                 at(Attempt::acked(0, 0, 0), 10),
                 at(Attempt::failed(1, false, "TimeoutException"), 4000),

@@ -20,6 +20,8 @@ import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.InvalidRecordException;
 import org.apache.kafka.common.KafkaException;
+import org.apache.kafka.common.Metric;
+import org.apache.kafka.common.MetricName;
 import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.ClusterAuthorizationException;
@@ -46,7 +48,8 @@ import org.apache.kafka.common.errors.TopicAuthorizationException;
  *          the start, CLOCK_MONOTONIC on Linux, so another process can place the ms on its
  *          own monotonic clock), then {"event":"ack","id","partition","offset","ms"} or
  *          {"event":"error","id","error","message","definite","ms"} (ms since the start), then
- *          {"event":"done","attempted","acked","errors"} once every outcome is in.
+ *          {"event":"done","attempted","acked","errors","retries"} once every outcome is in
+ *          ("retries": the client's record-retry-total, sends retried after retriable errors).
  * history-consume --bootstrap B --topic T [--timeout-ms MS] [--idle-ms MS] [--prop k=v]...
  *          reads every partition from the beginning up to the end offsets listed at start
  *          (or until MS passes, or until nothing arrived for idle MS).
@@ -119,6 +122,7 @@ final class HistoryCli {
         AtomicLong acked = new AtomicLong();
         AtomicLong failed = new AtomicLong();
         long attempted = 0;
+        long retries = 0;
         try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(props)) {
             while (!stopRequested && (count < 0 || attempted < count)) {
                 long elapsedMs = (System.nanoTime() - start) / 1_000_000;
@@ -159,10 +163,24 @@ final class HistoryCli {
                     sendingId = -1;
                 }
             }
-            // close() (end of try) waits for every outstanding record's callback.
+            // Every outstanding record's callback, before the client's counters are read.
+            producer.flush();
+            retries = retriesOf(producer);
         }
         KafkaCli.emit(KafkaCli.obj("event", "done", "attempted", attempted,
-                "acked", acked.get(), "errors", failed.get()));
+                "acked", acked.get(), "errors", failed.get(), "retries", retries));
+    }
+
+    /** The producer's record-retry-total: sends retried after a retriable error. */
+    static long retriesOf(KafkaProducer<byte[], byte[]> producer) {
+        for (Map.Entry<MetricName, ? extends Metric> e : producer.metrics().entrySet()) {
+            MetricName name = e.getKey();
+            if (name.name().equals("record-retry-total") && name.group().equals("producer-metrics")) {
+                Object value = e.getValue().metricValue();
+                if (value instanceof Number) return ((Number) value).longValue();
+            }
+        }
+        return 0;
     }
 
     static void failure(long id, Exception err, boolean definite, long ms) {

@@ -412,8 +412,10 @@ impl Replicated {
         let report = check(&all, &reads);
         let gap = history.longest_ack_gap().unwrap_or_default();
         eprintln!(
-            "{name}: {report}\n{name}: longest wait between acknowledgements: {:.2} s",
-            gap.as_secs_f64()
+            "{name}: {report}\n{name}: longest wait between acknowledgements: {:.2} s; {} sends \
+             retried by the client after retriable errors, none failed",
+            gap.as_secs_f64(),
+            history.retries
         );
         report.assert_clean();
         // The checker allows reads of sends whose outcome was unknown; here none may be read:
