@@ -79,7 +79,7 @@ scenarios! {
         => crate::scenario::durability::run;
     failure_of_a_leader_killed_mid_production_loses_nothing_and_the_restarted_broker_rejoins_every_isr
         => crate::scenario::failure::run;
-    rolling_a_config_change_restarts_each_broker_in_turn_after_it_hands_over_its_leaderships_and_loses_nothing
+    rolling_a_config_change_then_an_image_change_restart_each_broker_in_turn_after_it_hands_over_its_leaderships_and_loses_nothing
         => crate::scenario::rolling::run;
     freeze_a_frozen_leader_fences_itself_and_frozen_followers_stop_acks_below_min_isr_and_nothing_is_lost
         => crate::scenario::freeze::run;

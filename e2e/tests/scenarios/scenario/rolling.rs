@@ -1,11 +1,12 @@
 //! rolling: a broker setting changed in the KafkaCluster's `spec.config` lands in the brokers'
 //! config file, so the operator's config-hash annotation changes the pod template and the
-//! brokers roll: one pod deleted at a time, each replaced and Ready before the next goes
-//! (the StatefulSet's RollingUpdate, or the operator deleting `OnDelete` pods in turn, gated
-//! on the ISRs). Each deleted pod's broker gets SIGTERM (the kubelet's graceful termination), announces a
-//! controlled shutdown on its Lease and stops only once the controller has moved every
-//! leadership it held. An idempotent acks=all Java producer writes all along: every record is
-//! acknowledged, none lost, duplicated or reordered, and no send ends in an error.
+//! brokers roll; then a new broker image (`spec.image`) rolls them again. Each roll deletes one
+//! pod at a time, each replaced and Ready before the next goes (the operator deletes the
+//! `OnDelete` pods in turn, gated on the ISRs). Each deleted pod's broker gets SIGTERM (the
+//! kubelet's graceful termination), announces a controlled shutdown on its Lease and stops
+//! only once the controller has moved every leadership it held. An idempotent acks=all Java
+//! producer writes all along: every record is acknowledged, none lost, duplicated or
+//! reordered, and no send ends in an error.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -22,11 +23,38 @@ use super::READY;
 const NS: &str = "rolling";
 const CLUSTER: &str = "roll";
 const TOPIC: &str = "orders";
-/// The change: a broker setting written into server.properties, read at start.
-const CHANGE: &str = r#"{"spec":{"config":{"log.retention.hours":"100"}}}"#;
+/// A config change: a broker setting written into server.properties, read at start.
+const CONFIG_CHANGE: &str = r#"{"spec":{"config":{"log.retention.hours":"100"}}}"#;
+/// The broker image's repository: the kubelet stand-in runs the same binary for any tag, so
+/// a new tag is an image change the brokers survive.
+const BROKER_IMAGE: &str = "ghcr.io/tributary-dev/tributary-broker";
 
 pub(crate) async fn run(driver: Driver) {
     let (mut cluster, producing) = Replicated::producing(driver, NS, CLUSTER, TOPIC, "").await;
+    roll(&mut cluster, "a config change", CONFIG_CHANGE).await;
+    let image = format!("{BROKER_IMAGE}:next");
+    let change = format!(r#"{{"spec":{{"image":"{image}"}}}}"#);
+    roll(&mut cluster, "an image change", &change).await;
+    for id in 0..BROKERS {
+        let images: Vec<Option<String>> = cluster
+            .pod_object(id)
+            .await
+            .and_then(|p| p.spec)
+            .map(|spec| spec.containers.into_iter().map(|c| c.image).collect())
+            .unwrap_or_default();
+        assert!(
+            images.contains(&Some(image.clone())),
+            "broker {id}'s pod runs {image}: {images:?}"
+        );
+    }
+    let history = producing.stop().await;
+    cluster.check("rolling", &history).await;
+}
+
+/// Merge-patches the KafkaCluster with `change` and follows the roll it causes to its end:
+/// every pod replaced, one at a time, each broker leading nothing when it stopped and back in
+/// every ISR as its new incarnation.
+async fn roll(cluster: &mut Replicated, what: &str, change: &str) {
     let mut before = BTreeMap::new();
     for id in 0..BROKERS {
         let uid = cluster
@@ -40,7 +68,7 @@ pub(crate) async fn run(driver: Driver) {
     let sets: Api<StatefulSet> = Api::namespaced(cluster.client(), NS);
     let broker_set = format!("{CLUSTER}-broker");
     let revision = update_revision(&sets.get(&broker_set).await.expect("the broker StatefulSet"));
-    let timeline = Timeline::start(&cluster);
+    let timeline = Timeline::start(cluster);
     let started = Instant::now();
     cluster
         .env
@@ -53,15 +81,19 @@ pub(crate) async fn run(driver: Driver) {
             "--type",
             "merge",
             "-p",
-            CHANGE,
+            change,
         ])
         .await;
-    wait("the StatefulSet to roll every pod", READY, || async {
-        let set = sets.get(&broker_set).await.ok()?;
-        (update_revision(&set) != revision && rolled(&set)).then_some(())
-    })
+    wait(
+        &format!("{what}: the StatefulSet to roll every pod"),
+        READY,
+        || async {
+            let set = sets.get(&broker_set).await.ok()?;
+            (update_revision(&set) != revision && rolled(&set)).then_some(())
+        },
+    )
     .await;
-    cluster.log("the StatefulSet rolled");
+    cluster.log(&format!("{what}: the StatefulSet rolled"));
     cluster
         .wait_all(
             "every restarted broker to rejoin every ISR as its new incarnation",
@@ -77,7 +109,7 @@ pub(crate) async fn run(driver: Driver) {
         )
         .await;
     cluster.log(&format!(
-        "every broker restarted and back in every ISR, {:.1} s after the change",
+        "{what}: every broker restarted and back in every ISR, {:.1} s after the change",
         started.elapsed().as_secs_f64()
     ));
     let samples = timeline
@@ -91,13 +123,10 @@ pub(crate) async fn run(driver: Driver) {
         assert_ne!(
             now.as_deref(),
             Some(before[&id].0.as_str()),
-            "broker {id}'s pod was replaced"
+            "{what}: broker {id}'s pod was replaced"
         );
     }
     assert_one_at_a_time_each_leading_nothing_when_it_stopped(&samples);
-
-    let history = producing.stop().await;
-    cluster.check("rolling", &history).await;
 }
 
 /// The StatefulSet's `status.updateRevision`: the revision of its current pod template.
