@@ -251,6 +251,17 @@ pub async fn run_controllers(ctx: Arc<Context>, stop: watch::Receiver<bool>) {
             })
         },
     )
+    // A reassignment completes, or a moved replica joins the ISR, in the partition objects:
+    // the next move of a rebalance or drain starts then, not at the next requeue.
+    .watches(
+        api::<KafkaPartition>(&client, ns),
+        watcher::Config::default().labels(tributary_crds::CLUSTER_LABEL),
+        |p: KafkaPartition| {
+            let ns = p.namespace();
+            let cluster = p.labels().get(tributary_crds::CLUSTER_LABEL)?.clone();
+            Some(ObjectRef::<KafkaCluster>::new(&cluster).within(ns.as_deref().unwrap_or_default()))
+        },
+    )
     .reconcile_all_on(clusters_to_refresh)
     .graceful_shutdown_on(wait_for(stop.clone()))
     .run(cluster::reconcile, cluster::error_policy, ctx.clone())

@@ -175,10 +175,10 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
         (Some(_), _) => Action::requeue(Duration::from_secs(300)),
         // Topic status changes also wake us; this is the fallback.
         // Broker Lease renewals also wake us every few seconds; this is the fallback while a
-        // roll waits for a broker to come back (pods and partitions are not watched).
+        // roll waits for a broker to come back (pods are not watched).
         (None, _) if roll.rolling => Action::requeue(Duration::from_secs(2)),
         (None, _) if !scale.draining.is_empty() => Action::requeue(Duration::from_secs(5)),
-        // Reassignments complete without touching the KafkaCluster: come back for the next.
+        // Partition changes wake us when a reassignment completes; this is the fallback.
         (None, _) if moves.in_progress + moves.moves.len() > 0 => {
             Action::requeue(Duration::from_secs(5))
         }
