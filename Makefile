@@ -27,7 +27,7 @@ e2e-tests: tools build
 
 test: tools build
 	$(CARGO) test --workspace
-	$(PYTHON) -m pytest broker/tests/clients -q $(PYTEST_ARGS)
+	$(PYTHON) -m pytest broker/tests/clients -q --durations=15 $(PYTEST_ARGS)
 	$(FUZZ_SHORT)
 
 # The fuzz harness (broker/fuzz): the regression frames of known defects first, then
