@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use futures::StreamExt;
-use kube::api::{ApiResource, DynamicObject, ListParams};
+use kube::api::{DynamicObject, ListParams};
 use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 use serde_json::Value;
@@ -78,18 +78,7 @@ pub(crate) struct Assignments(Api<DynamicObject>);
 
 impl Assignments {
     pub(crate) fn new(cluster: &Replicated) -> Assignments {
-        let resource = ApiResource {
-            group: "tributary.dev".into(),
-            version: "v1alpha1".into(),
-            api_version: "tributary.dev/v1alpha1".into(),
-            kind: "KafkaPartition".into(),
-            plural: "kafkapartitions".into(),
-        };
-        Assignments(Api::namespaced_with(
-            cluster.client(),
-            cluster.ns,
-            &resource,
-        ))
+        Assignments(cluster.partition_objects())
     }
 
     pub(crate) async fn now(&self) -> Option<Vec<Assigned>> {

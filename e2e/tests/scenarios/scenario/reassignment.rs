@@ -48,14 +48,7 @@ async fn listed(bootstrap: &str) -> Vec<String> {
 pub(crate) async fn run(driver: crate::env::Driver) {
     let spec = three_brokers(&format!("{SHORT_LEASES}, rebalance: {{enabled: false}}"));
     let mut cluster = Replicated::cluster(driver, NS, CLUSTER, &spec).await;
-    cluster.topic = TOPIC;
-    cluster
-        .env
-        .apply(&format!(
-            "apiVersion: tributary.dev/v1alpha1\nkind: KafkaTopic\nmetadata: {{name: {TOPIC}, namespace: {NS}}}\n\
-             spec: {{clusterRef: {CLUSTER}, partitions: {PARTITIONS}, replicationFactor: 2}}\n"
-        ))
-        .await;
+    cluster.apply_topic(TOPIC, PARTITIONS, 2, "").await;
     let assignments = Assignments::new(&cluster);
     let before = assignments
         .settle("every partition led with both replicas in sync", |all| {

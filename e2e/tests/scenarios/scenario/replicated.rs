@@ -61,11 +61,12 @@ fn kafka_topic(
     name: &str,
     cluster: &str,
     partitions: i32,
+    replication_factor: i32,
     config: &str,
 ) -> String {
     format!(
         "apiVersion: tributary.dev/v1alpha1\nkind: KafkaTopic\nmetadata: {{name: {name}, namespace: {namespace}}}\n\
-         spec: {{clusterRef: {cluster}, partitions: {partitions}, replicationFactor: {BROKERS}, config: {{{config}}}}}\n"
+         spec: {{clusterRef: {cluster}, partitions: {partitions}, replicationFactor: {replication_factor}, config: {{{config}}}}}\n"
     )
 }
 
@@ -215,6 +216,24 @@ impl Replicated {
     /// Creates KafkaTopic `topic` (replication factor [`BROKERS`], `partitions`, `config` as
     /// `key: value` entries) and waits until every partition is led with all brokers in sync.
     pub(crate) async fn topic(&mut self, topic: &'static str, partitions: i32, config: &str) {
+        self.apply_topic(topic, partitions, BROKERS, config).await;
+        self.wait_all("every partition to be led with all brokers in sync", |s| {
+            s.len() == usize::try_from(partitions).unwrap_or(0)
+                && s.iter().all(PartitionState::fully_replicated)
+        })
+        .await;
+        self.log(&format!("topic {topic} ready"));
+    }
+
+    /// Applies KafkaTopic `topic` (`partitions`, `replication_factor`, `config` as `key: value`
+    /// entries) and makes it the scenario's topic, without waiting for it.
+    pub(crate) async fn apply_topic(
+        &mut self,
+        topic: &'static str,
+        partitions: i32,
+        replication_factor: i32,
+        config: &str,
+    ) {
         self.topic = topic;
         self.env
             .apply(&kafka_topic(
@@ -222,15 +241,10 @@ impl Replicated {
                 topic,
                 self.cluster,
                 partitions,
+                replication_factor,
                 config,
             ))
             .await;
-        self.wait_all("every partition to be led with all brokers in sync", |s| {
-            s.len() == usize::try_from(partitions).unwrap_or(0)
-                && s.iter().all(PartitionState::fully_replicated)
-        })
-        .await;
-        self.log(&format!("topic {topic} ready"));
     }
 
     /// The topic's partitions as recorded now, by index (those with a status).
@@ -241,6 +255,14 @@ impl Replicated {
     /// Something that reads the topic's partitions without borrowing the scenario's state
     /// (for background tasks).
     pub(crate) fn sampler(&self) -> PartitionSampler {
+        PartitionSampler {
+            api: self.partition_objects(),
+            topic: self.topic,
+        }
+    }
+
+    /// The namespace's KafkaPartition objects.
+    pub(crate) fn partition_objects(&self) -> Api<DynamicObject> {
         let resource = ApiResource {
             group: "tributary.dev".into(),
             version: "v1alpha1".into(),
@@ -248,10 +270,7 @@ impl Replicated {
             kind: "KafkaPartition".into(),
             plural: "kafkapartitions".into(),
         };
-        PartitionSampler {
-            api: Api::namespaced_with(self.client.clone(), self.ns, &resource),
-            topic: self.topic,
-        }
+        Api::namespaced_with(self.client.clone(), self.ns, &resource)
     }
 
     /// The scenario's Kubernetes client.

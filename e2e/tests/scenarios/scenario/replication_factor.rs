@@ -20,14 +20,7 @@ const RECORDS: u64 = 2_000;
 
 pub(crate) async fn run(driver: Driver) {
     let mut cluster = Replicated::cluster(driver, NS, CLUSTER, &three_brokers(SHORT_LEASES)).await;
-    cluster.topic = TOPIC;
-    cluster
-        .env
-        .apply(&format!(
-            "apiVersion: tributary.dev/v1alpha1\nkind: KafkaTopic\nmetadata: {{name: {TOPIC}, namespace: {NS}}}\n\
-             spec: {{clusterRef: {CLUSTER}, partitions: {PARTITIONS}, replicationFactor: 1}}\n"
-        ))
-        .await;
+    cluster.apply_topic(TOPIC, PARTITIONS, 1, "").await;
     let before = cluster
         .wait_all("every partition led by its single replica", |s| {
             s.len() == usize::try_from(PARTITIONS).unwrap_or(0)
