@@ -92,6 +92,20 @@ pub fn tansu_binary() -> PathBuf {
     path
 }
 
+/// Starts a broker with `attempt`, which picks its ports with [`free_port`], again while one
+/// of them was taken in between by another process (a free port cannot be reserved: any
+/// outgoing connection may get it as its source port).
+fn with_fresh_ports(attempt: impl Fn() -> Result<Broker, String>) -> Broker {
+    let mut tries = 0;
+    loop {
+        match attempt() {
+            Ok(broker) => return broker,
+            Err(why) if tries < 3 && why.contains("Address already in use") => tries += 1,
+            Err(why) => panic!("{why}"),
+        }
+    }
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -115,6 +129,10 @@ impl Broker {
 
     /// Starts `tributary-broker` with a fresh data directory and extra flags.
     pub fn tributary_with(extra: &[&str]) -> Broker {
+        with_fresh_ports(|| Broker::try_tributary(extra))
+    }
+
+    fn try_tributary(extra: &[&str]) -> Result<Broker, String> {
         let bin = tributary_binary();
         let dir = tempfile::tempdir().expect("temp dir");
         let addr = format!("127.0.0.1:{}", free_port());
@@ -133,6 +151,10 @@ impl Broker {
 
     /// Starts Tansu with memory storage.
     pub fn tansu() -> Broker {
+        with_fresh_ports(Broker::try_tansu)
+    }
+
+    fn try_tansu() -> Result<Broker, String> {
         let bin = tansu_binary();
         let dir = tempfile::tempdir().expect("temp dir");
         let addr = format!("127.0.0.1:{}", free_port());
@@ -150,7 +172,12 @@ impl Broker {
         Broker::spawn(Kind::Tansu, cmd, addr, dir)
     }
 
-    fn spawn(kind: Kind, mut cmd: Command, addr: String, dir: tempfile::TempDir) -> Broker {
+    fn spawn(
+        kind: Kind,
+        mut cmd: Command,
+        addr: String,
+        dir: tempfile::TempDir,
+    ) -> Result<Broker, String> {
         let log = dir.path().join("broker.log");
         let file = std::fs::File::create(&log).expect("log file");
         let err = file.try_clone().expect("log file");
@@ -167,8 +194,8 @@ impl Broker {
             log,
             _dir: dir,
         };
-        broker.wait_ready();
-        broker
+        broker.wait_ready()?;
+        Ok(broker)
     }
 
     /// The broker's log so far (for failure messages).
@@ -176,20 +203,21 @@ impl Broker {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    fn wait_ready(&mut self) {
+    /// Waits until the broker answers; the reason it never will, if it exited.
+    fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
+                return Err(format!(
                     "{:?} broker exited with {status}:\n{}",
                     self.kind,
                     self.log()
-                );
+                ));
             }
             if TcpStream::connect(&self.addr).is_ok() {
                 let r = trib(&self.addr, &["cluster", "info", "--timeout", "2s"]);
                 if r.code == 0 {
-                    return;
+                    return Ok(());
                 }
             }
             assert!(
