@@ -53,7 +53,9 @@ pub const TOPIC_CONFIG_KEYS: &[&str] = &[
     "file.delete.delay.ms",
     "flush.messages",
     "flush.ms",
+    "follower.replication.throttled.replicas",
     "index.interval.bytes",
+    "leader.replication.throttled.replicas",
     "max.compaction.lag.ms",
     "max.message.bytes",
     "message.timestamp.type",
@@ -177,6 +179,17 @@ fn check_value(key: &str, value: &str) -> Result<(), ConfigError> {
             Ok(n) if n >= 1 => {}
             _ => return Err(bad("an integer >= 1 (seconds)")),
         },
+        "leader.replication.throttled.replicas" | "follower.replication.throttled.replicas" => {
+            let pair = |p: &str| {
+                p.trim()
+                    .split_once(':')
+                    .is_some_and(|(p, b)| p.parse::<u32>().is_ok() && b.parse::<u32>().is_ok())
+            };
+            let value = value.trim();
+            if !(value == "*" || value.is_empty() || value.split(',').all(pair)) {
+                return Err(bad("`*` or partition:broker pairs separated by commas"));
+            }
+        }
         "min.cleanable.dirty.ratio" => match value.parse::<f64>() {
             Ok(r) if (0.0..=1.0).contains(&r) => {}
             _ => return Err(bad("a number between 0 and 1")),
@@ -232,6 +245,16 @@ mod tests {
         assert!(validate_topic_config(&topic(&[("segment.bytes", Some("-5"))])).is_err());
         assert!(validate_topic_config(&topic(&[("retention.ms", Some("1d"))])).is_err());
         assert!(validate_topic_config(&topic(&[("log.dirs", Some("/x"))])).is_err());
+        let throttled = "leader.replication.throttled.replicas";
+        assert_eq!(
+            validate_topic_config(&topic(&[(throttled, Some("0:1, 2:0"))])),
+            Ok(())
+        );
+        assert_eq!(
+            validate_topic_config(&topic(&[(throttled, Some("*"))])),
+            Ok(())
+        );
+        assert!(validate_topic_config(&topic(&[(throttled, Some("all"))])).is_err());
     }
 
     #[test]
