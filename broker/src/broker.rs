@@ -85,6 +85,8 @@ pub struct Broker {
     pub txns: Arc<TransactionCoordinator>,
     /// Client quotas and the rates they are enforced against.
     pub quotas: Quotas,
+    /// Replication throttles' byte rates, leader and follower side.
+    pub replication_quotas: crate::quotas::replication::ReplicationQuotas,
     /// Users' SCRAM credentials.
     pub scram: crate::scram::ScramCredentials,
     /// How connections to other brokers are secured (the inter-broker listener's TLS and
@@ -363,6 +365,7 @@ impl Prepared {
                 Arc::new(BrokerLog::new(weak.clone(), txn_topic)),
             )),
             quotas,
+            replication_quotas: Default::default(),
             scram,
             peer_security,
             registrar: parts.registrar,

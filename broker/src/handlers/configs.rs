@@ -22,7 +22,9 @@ use crate::metadata::MetadataError;
 use crate::topics::config::{
     broker_default, find_key, static_default, ConfigType, TOPIC_CONFIG_KEYS,
 };
-use crate::topics::dynamic::{self, DynamicConfigError, Level, DYNAMIC_LOG_KEYS};
+use crate::topics::dynamic::{
+    self, DynamicConfigError, Level, DYNAMIC_LOG_KEYS, REPLICATION_RATE_KEYS,
+};
 
 /// ConfigResource type of a topic.
 const RESOURCE_TOPIC: i8 = 2;
@@ -242,7 +244,30 @@ fn broker_entries(
             read_only: false,
         }
     });
-    Ok(fixed.chain(dynamic).collect())
+    let rates = REPLICATION_RATE_KEYS.iter().map(|&name| {
+        let (value, source) = match config.dynamic.get(name) {
+            Some((value, level)) => (value, source_of(level)),
+            None => (i64::MAX.to_string(), CONFIG_SOURCE_DEFAULT),
+        };
+        Entry {
+            name: name.to_string(),
+            value,
+            source,
+            kind: ConfigType::Long,
+            doc: "",
+            read_only: false,
+        }
+    });
+    Ok(fixed.chain(dynamic).chain(rates).collect())
+}
+
+/// What a dynamic broker config is when no dynamic value is set: its topic config's static
+/// default, or unbounded for a replication throttle rate.
+fn dynamic_default(config: &BrokerConfig, broker_key: &str) -> String {
+    match dynamic::topic_key(broker_key) {
+        Some(topic_key) => static_default(config, topic_key),
+        None => i64::MAX.to_string(),
+    }
 }
 
 fn encode(
@@ -418,8 +443,7 @@ pub(crate) async fn incremental_alter(
                             .configs
                             .iter()
                             .try_for_each(|c| {
-                                let (kind, topic_key) = dynamic::kind(&c.name)
-                                    .zip(dynamic::topic_key(&c.name))
+                                let kind = dynamic::kind(&c.name)
                                     .ok_or_else(|| dynamic_failure(not_dynamic(&c.name)))?;
                                 apply_op(
                                     &mut values,
@@ -429,7 +453,7 @@ pub(crate) async fn incremental_alter(
                                         op: c.config_operation,
                                         value: c.value.as_deref(),
                                     },
-                                    || static_default(config, topic_key),
+                                    || dynamic_default(config, &c.name),
                                 )
                             })
                             .and_then(|()| {

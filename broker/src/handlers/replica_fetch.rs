@@ -1,6 +1,6 @@
 //! Fetch from a follower (a replica id in the request, Fetch v15+ `ReplicaState`): served by
-//! the leader up to its log end rather than the high watermark, without quotas or
-//! isolation, with the divergence check of KIP-595 (`DivergingEpoch`), and recording the
+//! the leader up to its log end rather than the high watermark, without client quotas or
+//! isolation but with the leader's replication throttle for listed replicas outside the ISR, with the divergence check of KIP-595 (`DivergingEpoch`), and recording the
 //! follower's position, which moves the high watermark and may add it to the ISR. Long-polls
 //! on the leader's log end.
 
@@ -19,6 +19,7 @@ use super::errors::storage_code;
 use super::fetch::{error_data, wait_for_data, wanted_topics, WantedTopic};
 use super::{topic_lookup, RequestContext};
 use crate::partition::{ReplicaFetch, ReplicaRead};
+use crate::quotas::replication::{is_throttled, LEADER_RATE_KEY, LEADER_REPLICAS_KEY};
 
 /// The follower a fetch comes from: its broker id and process incarnation.
 #[derive(Debug, Clone, Copy)]
@@ -96,6 +97,10 @@ fn read_all(
     let mut total = 0;
     let mut answer_now = false;
     let now_ms = crate::clock::now_ms();
+    let image = ctx.broker.metadata.image();
+    let me = ctx.broker.config.broker_id;
+    let quota = &ctx.broker.replication_quotas.leader;
+    let bound = ctx.broker.config.dynamic.replication_rate(LEADER_RATE_KEY);
     let responses = wanted
         .iter()
         .map(|t| {
@@ -130,8 +135,28 @@ fn read_all(
                     let limit = usize::try_from(p.partition_max_bytes)
                         .unwrap_or(0)
                         .min(remaining);
-                    match partition.read_for_follower(fetch, limit, now_ms) {
-                        Ok((read, proposal)) => {
+                    // A throttled replica over the leader's rate gets nothing this time; its
+                    // fetch still reports its position (Kafka's shouldLeaderThrottle).
+                    let throttled = bound.is_some()
+                        && image.topic(&t.name).is_some_and(|topic| {
+                            is_throttled(
+                                &topic.configs,
+                                LEADER_REPLICAS_KEY,
+                                p.partition,
+                                me,
+                                || partition.is_in_sync(follower.broker),
+                            )
+                        });
+                    let held = throttled && quota.exceeded(bound, now_ms);
+                    match partition.read_for_follower(fetch, if held { 0 } else { limit }, now_ms) {
+                        Ok((mut read, proposal)) => {
+                            if let ReplicaRead::Data(data) = &mut read {
+                                if held {
+                                    data.records = Bytes::new();
+                                } else if throttled {
+                                    quota.record(data.records.len(), now_ms);
+                                }
+                            }
                             if let Some(proposal) = proposal {
                                 ctx.broker
                                     .replicas

@@ -316,6 +316,13 @@ impl Partition {
         self.state.lock().replication.isr.len().max(1)
     }
 
+    /// Whether `broker` is in the committed ISR (as the leader records it, or as a follower
+    /// last learned it from the metadata).
+    pub fn is_in_sync(&self, broker: i32) -> bool {
+        let state = self.state.lock();
+        state.replication.isr.iter().any(|m| m.broker == broker)
+    }
+
     /// Where this replica's log ends and the epoch of its last batch (-1 if none), for the
     /// next fetch from the leader.
     pub fn fetch_position(&self) -> (i64, i32) {

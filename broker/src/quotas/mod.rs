@@ -5,6 +5,7 @@
 
 pub mod entity;
 mod rate;
+pub mod replication;
 pub mod store;
 
 use std::collections::HashMap;

@@ -5,7 +5,9 @@
 //! diverge (KIP-595's `DivergingEpoch`) or that the fetch offset is out of its range.
 //! Each answer also records how far the replica still lags its leader ([`super::lag`], the
 //! MaxLag metric); with `replica.fsync.before.ack` a fetch reports only fsynced positions
-//! ([`super::fsync`]). A supervisor re-plans the tasks whenever an image is applied; the leader's
+//! ([`super::fsync`]). Replicas outside the ISR that their topic lists in
+//! `follower.replication.throttled.replicas` are left out of a fetch while the follower's
+//! replication throttle is used up. A supervisor re-plans the tasks whenever an image is applied; the leader's
 //! ISR-shrink check runs beside it.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -24,6 +26,7 @@ use super::lag::{fetch_lag, FetcherLag, FollowedKey};
 use crate::broker::Broker;
 use crate::partition::{Partition, Role};
 use crate::peer::PeerConnection;
+use crate::quotas::replication::{is_throttled, FOLLOWER_RATE_KEY, FOLLOWER_REPLICAS_KEY};
 
 /// The Fetch version followers send: ReplicaState (v15), topic ids (v13), DivergingEpoch (v12).
 const FETCH_VERSION: i16 = 15;
@@ -145,6 +148,16 @@ async fn fetch_from(
             .filter(|p| !held_back.contains_key(&(p.topic_id(), p.index())))
             .filter(|p| matches!(p.role(), Role::Follower { leader: l, .. } if l == leader))
             .collect();
+        let throttled = throttled_replicas(&b, &sent);
+        if !throttled.is_empty() {
+            let bound = b.config.dynamic.replication_rate(FOLLOWER_RATE_KEY);
+            if b.replication_quotas
+                .follower
+                .exceeded(bound, crate::clock::now_ms())
+            {
+                sent.retain(|p| !throttled.contains(&(p.topic_id(), p.index())));
+            }
+        }
         if b.config.replica_fsync_before_ack {
             // The fetch reports each position to the leader: only fsynced ones.
             let flusher = b.flusher.clone();
@@ -181,6 +194,12 @@ async fn fetch_from(
         match answer {
             Ok(response) if response.error_code == 0 => {
                 for (partition, data) in match_partitions(&sent, response) {
+                    if throttled.contains(&(partition.topic_id(), partition.index())) {
+                        let bytes = data.records.as_ref().map_or(0, |r| r.len());
+                        b.replication_quotas
+                            .follower
+                            .record(bytes, crate::clock::now_ms());
+                    }
                     if !apply(&b, &partition, &data, &lag) {
                         held_back.insert(
                             (partition.topic_id(), partition.index()),
@@ -205,6 +224,31 @@ async fn fetch_from(
             }
         }
     }
+}
+
+/// The replicas in `sent` the follower's replication throttle applies to (listed in their
+/// topic's `follower.replication.throttled.replicas`, not in the ISR), when it is bounded.
+fn throttled_replicas(broker: &Broker, sent: &[Arc<Partition>]) -> HashSet<FollowedKey> {
+    if broker
+        .config
+        .dynamic
+        .replication_rate(FOLLOWER_RATE_KEY)
+        .is_none()
+    {
+        return HashSet::new();
+    }
+    let image = broker.metadata.image();
+    let me = broker.config.broker_id;
+    sent.iter()
+        .filter(|p| {
+            image.topic(p.topic()).is_some_and(|topic| {
+                is_throttled(&topic.configs, FOLLOWER_REPLICAS_KEY, p.index(), me, || {
+                    p.is_in_sync(me)
+                })
+            })
+        })
+        .map(|p| (p.topic_id(), p.index()))
+        .collect()
 }
 
 /// One fetch for every partition in `sent`, from where each log ends.

@@ -351,6 +351,18 @@ fn is_throttled_replicas(value: &str) -> bool {
         })
 }
 
+/// Whether a `leader/follower.replication.throttled.replicas` value names `broker`'s replica
+/// of `partition` (`*` names every replica).
+pub fn throttles_replica(list: &str, partition: i32, broker: i32) -> bool {
+    let list = list.trim();
+    list == "*"
+        || list.split(',').any(|pair| {
+            pair.trim().split_once(':').is_some_and(|(p, b)| {
+                p.trim().parse() == Ok(partition) && b.trim().parse() == Ok(broker)
+            })
+        })
+}
+
 /// A Kafka release or inter-broker protocol version: `0.10.0`, `2.8-IV1`, `3.0-IV1`.
 fn is_message_format_version(value: &str) -> bool {
     let (release, iv) = value.split_once("-IV").unwrap_or((value, "0"));
@@ -458,6 +470,10 @@ mod tests {
         assert!(validate("leader.replication.throttled.replicas", "0:1,1:2").is_ok());
         assert!(validate("leader.replication.throttled.replicas", "*").is_ok());
         assert!(validate("leader.replication.throttled.replicas", "x").is_err());
+        assert!(throttles_replica("*", 3, 7));
+        assert!(throttles_replica("0:1, 3:7", 3, 7));
+        assert!(!throttles_replica("0:1,3:6", 3, 7));
+        assert!(!throttles_replica("", 0, 0));
         assert!(validate("remote.storage.enable", "true").is_err());
         assert!(validate("local.retention.ms", "-2").is_ok());
         assert!(validate("compression.type", "zstd").is_ok());

@@ -1,6 +1,6 @@
-//! Dynamic broker configs: the `log.*` defaults of topic configs, changed at runtime with
-//! AlterConfigs or IncrementalAlterConfigs on a BROKER resource, as Kafka allows for its
-//! cluster-wide dynamic configs. A value set for this broker (resource name = its id) wins over
+//! Dynamic broker configs: the `log.*` defaults of topic configs and the replication throttle
+//! rates, changed at runtime with AlterConfigs or IncrementalAlterConfigs on a BROKER resource,
+//! as Kafka allows for its cluster-wide dynamic configs. A value set for this broker (resource name = its id) wins over
 //! one set for every broker (empty resource name), which wins over the static configuration.
 //! Both levels are kept in `dynamic-configs.json` in the data directory.
 
@@ -11,6 +11,7 @@ use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
 use super::config::{self, ConfigType};
+use crate::quotas::replication::{parse_rate, FOLLOWER_RATE_KEY, LEADER_RATE_KEY};
 
 /// File holding both levels, in the data directory.
 const FILE: &str = "dynamic-configs.json";
@@ -47,6 +48,15 @@ pub const DYNAMIC_LOG_KEYS: &[(&str, &str)] = &[
     ("min.insync.replicas", "min.insync.replicas"),
 ];
 
+/// Dynamic broker configs of their own (no topic config): the replication throttles' bytes/s,
+/// unbounded unless set (Kafka's default is Long.MAX_VALUE).
+pub const REPLICATION_RATE_KEYS: &[&str] = &[LEADER_RATE_KEY, FOLLOWER_RATE_KEY];
+
+/// Whether `broker_key` may change at runtime.
+fn is_dynamic(broker_key: &str) -> bool {
+    topic_key(broker_key).is_some() || REPLICATION_RATE_KEYS.contains(&broker_key)
+}
+
 /// The topic config a dynamic broker config is the default of.
 pub fn topic_key(broker_key: &str) -> Option<&'static str> {
     DYNAMIC_LOG_KEYS
@@ -65,6 +75,9 @@ pub fn broker_key(topic_key: &str) -> Option<&'static str> {
 
 /// The value type of a dynamic broker config.
 pub fn kind(broker_key: &str) -> Option<ConfigType> {
+    if REPLICATION_RATE_KEYS.contains(&broker_key) {
+        return Some(ConfigType::Long);
+    }
     topic_key(broker_key)
         .and_then(config::find_key)
         .map(|k| k.kind)
@@ -82,7 +95,7 @@ pub enum Level {
 /// Why a dynamic config change is refused.
 #[derive(Debug, thiserror::Error)]
 pub enum DynamicConfigError {
-    /// The key is not one of [`DYNAMIC_LOG_KEYS`].
+    /// The key is not one of [`DYNAMIC_LOG_KEYS`] or [`REPLICATION_RATE_KEYS`].
     #[error("cannot update these configs dynamically: {0}")]
     NotDynamic(String),
     /// The value does not suit the key.
@@ -170,6 +183,11 @@ impl DynamicConfigs {
             })
     }
 
+    /// A replication throttle's bound in bytes/s (`None`: unbounded).
+    pub fn replication_rate(&self, key: &str) -> Option<u64> {
+        self.get(key).and_then(|(value, _)| parse_rate(&value))
+    }
+
     /// Every value set at `level`.
     pub fn at(&self, level: Level) -> BTreeMap<String, String> {
         self.levels.read().at(level).clone()
@@ -185,7 +203,7 @@ impl DynamicConfigs {
     ) -> Result<(), DynamicConfigError> {
         let refused: Vec<&str> = values
             .keys()
-            .filter(|k| topic_key(k).is_none())
+            .filter(|k| !is_dynamic(k))
             .map(String::as_str)
             .collect();
         if !refused.is_empty() {
@@ -196,6 +214,10 @@ impl DynamicConfigs {
                 config::validate(topic_key, value).map_err(|reason| {
                     DynamicConfigError::InvalidValue(reason.replace(topic_key, key))
                 })?;
+            } else if parse_rate(value).is_none() {
+                return Err(DynamicConfigError::InvalidValue(format!(
+                    "{key} must be a whole number of bytes per second, not {value:?}"
+                )));
             }
         }
         if validate_only {
@@ -284,6 +306,27 @@ mod tests {
             .expect("valid");
         assert_eq!(dynamic.get("log.retention.ms"), None, "validate_only");
         assert!(!dir.path().join(FILE).exists());
+    }
+
+    #[test]
+    fn replication_throttle_rates_are_dynamic_whole_bytes_per_second() {
+        let dynamic = DynamicConfigs::default();
+        assert_eq!(dynamic.replication_rate(LEADER_RATE_KEY), None);
+        dynamic
+            .replace(
+                Level::Broker,
+                values(&[(LEADER_RATE_KEY, "1048576"), (FOLLOWER_RATE_KEY, "0")]),
+                false,
+            )
+            .expect("rates");
+        assert_eq!(dynamic.replication_rate(LEADER_RATE_KEY), Some(1 << 20));
+        assert_eq!(dynamic.replication_rate(FOLLOWER_RATE_KEY), Some(0));
+        assert_eq!(kind(LEADER_RATE_KEY), Some(ConfigType::Long));
+        let bad = dynamic.replace(Level::Broker, values(&[(FOLLOWER_RATE_KEY, "-5")]), false);
+        assert!(
+            matches!(&bad, Err(DynamicConfigError::InvalidValue(m)) if m.contains(FOLLOWER_RATE_KEY)),
+            "{bad:?}"
+        );
     }
 
     #[test]

@@ -357,3 +357,135 @@ async fn reassignments_are_listed_cancelled_refused_and_grow_the_replication_fac
     assert_eq!(read.len(), 200);
     cluster.stop().await;
 }
+
+/// Writes `bytes` of 1 KB records to `topic` (an idempotent acks=all producer).
+async fn fill(bootstrap: &str, topic: &str, bytes: u64) {
+    let mut workload = Workload::new(bootstrap, topic);
+    workload.count = Some(bytes / 1000);
+    workload.value_size = 1000;
+    let history = workload.start().await.finish().await;
+    assert_eq!(
+        u64::try_from(history.acked()).ok(),
+        Some(bytes / 1000),
+        "every record acknowledged"
+    );
+}
+
+/// Sets dynamic config `key` of broker `id` to `value` (incrementalAlterConfigs, as
+/// `kafka-reassign-partitions.sh --throttle` does).
+async fn set_broker_config(bootstrap: &str, id: i32, key: &str, value: &str) {
+    let id = id.to_string();
+    let set = format!("{key}={value}");
+    let lines = admin(
+        bootstrap,
+        "alter-configs",
+        &["--broker", &id, "--set", &set],
+    )
+    .await;
+    assert_eq!(count(&lines, "altered"), 1, "{lines:?}");
+}
+
+/// Sets topic config `key` of `topic` to `value`.
+async fn set_topic_config(bootstrap: &str, topic: &str, key: &str, value: &str) {
+    let set = format!("{key}={value}");
+    let lines = admin(
+        bootstrap,
+        "alter-configs",
+        &["--topic", topic, "--set", &set],
+    )
+    .await;
+    assert_eq!(count(&lines, "altered"), 1, "{lines:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replication_throttles_slow_the_copy_of_listed_replicas_to_their_rate_and_spare_the_rest() {
+    let cluster = Operated::start_sized(3, |_| {}).await;
+    let bootstrap = cluster.broker(0).address.clone();
+    let partitions = cluster.plane.api::<KafkaPartition>();
+    // The moves below raise the topics' replication factor, which the operator would undo.
+    grow_cluster(&cluster, 3).await;
+    // Three topics with one replica each and 1.5 MB of data: one copied under the leader's
+    // throttle, one under the follower's, one freely.
+    let topics = ["leader-slow", "follower-slow", "free"];
+    for topic in topics {
+        cluster.plane.create_topic(topic, 1, 1).await;
+        served(&cluster, topic, 1).await;
+        fill(&bootstrap, topic, 1_500_000).await;
+    }
+    let mut targets = Vec::new();
+    for topic in topics {
+        let p = partitions
+            .get(&format!("{topic}-0"))
+            .await
+            .unwrap_or_else(|e| panic!("read {topic}-0: {e}"));
+        let from = p.spec.replicas[0];
+        targets.push((topic, from, (from + 1) % 3));
+    }
+    // 50 kB/s: the first fetch (1 MB, replica.fetch.max.bytes) uses the window up, so the
+    // rest waits until it has passed (eleven seconds).
+    let (_, leader, _) = targets[0];
+    set_broker_config(
+        &bootstrap,
+        leader,
+        "leader.replication.throttled.rate",
+        "50000",
+    )
+    .await;
+    set_topic_config(
+        &bootstrap,
+        "leader-slow",
+        "leader.replication.throttled.replicas",
+        "*",
+    )
+    .await;
+    let (_, _, follower) = targets[1];
+    set_broker_config(
+        &bootstrap,
+        follower,
+        "follower.replication.throttled.rate",
+        "50000",
+    )
+    .await;
+    set_topic_config(
+        &bootstrap,
+        "follower-slow",
+        "follower.replication.throttled.replicas",
+        "*",
+    )
+    .await;
+
+    let mut started = Vec::new();
+    for (topic, from, to) in &targets {
+        started.push(std::time::Instant::now());
+        assert_eq!(
+            reassign(&bootstrap, topic, 0, Some(&[*from, *to])).await,
+            None
+        );
+    }
+    let took = futures::future::join_all(targets.iter().zip(&started).map(|((topic, ..), at)| {
+        let cluster = &cluster;
+        async move {
+            wait_for_isr(cluster, &format!("{topic}-0"), 2).await;
+            at.elapsed()
+        }
+    }))
+    .await;
+    eprintln!("replicas in sync after {took:?} (leader-throttled, follower-throttled, free)");
+    assert!(took[2] < Duration::from_secs(8), "the free copy: {took:?}");
+    for (i, side) in ["leader", "follower"].iter().enumerate() {
+        assert!(
+            took[i] >= Duration::from_secs(9),
+            "the {side}-throttled copy waited for the window: {took:?}"
+        );
+    }
+    for topic in topics {
+        wait_until(&format!("two identical logs of {topic}-0"), || async {
+            let logs = logs(&cluster, topic);
+            let first = logs.first()?.1.clone();
+            (logs.len() == 2 && !first.is_empty() && logs.iter().all(|(_, b)| *b == first))
+                .then_some(())
+        })
+        .await;
+    }
+    cluster.stop().await;
+}
