@@ -97,6 +97,22 @@ pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Flags, 
             "offsets.topic.replication.factor" => {
                 flags.offsets_topic_replication_factor = Some(narrow(number(&value)?, &bad)?);
             }
+            "offsets.topic.num.partitions" => {
+                flags.offsets_topic_num_partitions = Some(narrow(number(&value)?, &bad)?);
+            }
+            "offsets.retention.minutes" => flags.offsets_retention_minutes = Some(number(&value)?),
+            "offsets.retention.check.interval.ms" => {
+                flags.offsets_retention_check_interval_ms = Some(number(&value)?);
+            }
+            "group.initial.rebalance.delay.ms" => {
+                flags.group_initial_rebalance_delay_ms = Some(number(&value)?);
+            }
+            "group.min.session.timeout.ms" => {
+                flags.group_min_session_timeout_ms = Some(narrow(number(&value)?, &bad)?);
+            }
+            "group.max.session.timeout.ms" => {
+                flags.group_max_session_timeout_ms = Some(narrow(number(&value)?, &bad)?);
+            }
             "transaction.state.log.replication.factor" => {
                 flags.transaction_state_log_replication_factor =
                     Some(narrow(number(&value)?, &bad)?);
@@ -180,7 +196,10 @@ mod tests {
                     producer.id.expiration.ms=3600000\ntransactional.id.expiration.ms=7200000\n\
                     log.cleaner.backoff.ms=500\ntransaction.state.log.num.partitions=5\n\
                     transaction.state.log.replication.factor=2\ntransaction.state.log.min.isr=1\n\
-                    offsets.topic.replication.factor=2\nreplica.fsync.before.ack=true\n";
+                    offsets.topic.replication.factor=2\nreplica.fsync.before.ack=true\n\
+                    offsets.topic.num.partitions=3\noffsets.retention.minutes=60\n\
+                    offsets.retention.check.interval.ms=1000\ngroup.initial.rebalance.delay.ms=0\n\
+                    group.min.session.timeout.ms=500\ngroup.max.session.timeout.ms=60000\n";
         let env = |k: &str| match k {
             "BROKER_ID" => Some("2".to_string()),
             "POD_NAME" => Some("demo-broker-2".to_string()),
@@ -207,6 +226,12 @@ mod tests {
         assert_eq!(flags.transaction_state_log_min_isr, Some(1));
         assert_eq!(flags.offsets_topic_replication_factor, Some(2));
         assert_eq!(flags.replica_fsync_before_ack, Some(true));
+        assert_eq!(flags.offsets_topic_num_partitions, Some(3));
+        assert_eq!(flags.offsets_retention_minutes, Some(60));
+        assert_eq!(flags.offsets_retention_check_interval_ms, Some(1000));
+        assert_eq!(flags.group_initial_rebalance_delay_ms, Some(0));
+        assert_eq!(flags.group_min_session_timeout_ms, Some(500));
+        assert_eq!(flags.group_max_session_timeout_ms, Some(60_000));
     }
 
     #[test]
