@@ -24,12 +24,14 @@
 //! under), and a read-back of the topic.
 
 mod check;
+pub mod group;
 pub mod java;
 mod report;
 
 use std::time::Duration;
 
 pub use check::check;
+pub use group::{GroupReader, GroupReads};
 pub use java::{read_back, Producer, Producing, Workload};
 pub use report::{
     AckConflict, Duplicate, Gap, Inconsistent, Lost, Mismatch, Reorder, Report, Unexpected,
