@@ -40,7 +40,7 @@ async fn produce(bootstrap: &str, prefix: &str, count: usize) -> usize {
 }
 
 pub(crate) async fn run(driver: Driver) {
-    let mut cluster = Replicated::cluster(driver, NS, CLUSTER, &three_brokers("")).await;
+    let mut cluster = Replicated::cluster(driver, NS, CLUSTER, &three_brokers("", "")).await;
     cluster.topic(TOPIC, 1, "").await;
     let bootstrap = cluster.bootstrap.clone();
     assert_eq!(produce(&bootstrap, "before-", 300).await, 300);

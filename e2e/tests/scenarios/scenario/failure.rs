@@ -20,7 +20,7 @@ const TOPIC: &str = "events";
 const ACK_GAP_BOUND: Duration = Duration::from_secs(12);
 
 pub(crate) async fn run(driver: Driver) {
-    let (cluster, producing) = Replicated::producing(driver, NS, CLUSTER, TOPIC, "").await;
+    let (cluster, producing) = Replicated::producing(driver, NS, CLUSTER, TOPIC, "", "").await;
 
     let before = cluster.partitions().await;
     let victim = before[0].leader;

@@ -39,9 +39,9 @@ const QUIET: Duration = Duration::from_secs(2);
 
 pub(crate) async fn run(driver: Driver) {
     // No preferred-leader rebalance: the old leader must come back as a follower and stay one.
-    let no_rebalance = "config: {auto.leader.rebalance.enable: \"false\"}";
+    let no_rebalance = "auto.leader.rebalance.enable: \"false\"";
     let (cluster, producing) =
-        Replicated::producing(driver, NS, CLUSTER, TOPIC, no_rebalance).await;
+        Replicated::producing(driver, NS, CLUSTER, TOPIC, no_rebalance, "").await;
     let mut probes = Vec::new();
 
     // 1. The leader of partition 0 freezes.

@@ -7,7 +7,8 @@
 //! Partition and Lease states are polled through a `kube::Client` rather than kubectl: the
 //! scenarios poll every 50 ms while brokers and a Java producer share two cores.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::Lease;
@@ -17,7 +18,7 @@ use kube::{Api, Client};
 use serde_json::Value;
 use tributary_e2e::clients::prepare_java;
 use tributary_e2e::history::{
-    check, read_back, Attempt, History, Outcome, Producing, Report, Workload,
+    check, read_back, Attempt, GroupReader, History, Outcome, Producing, Report, Workload,
 };
 
 use crate::env::{wait, Driver, Env, Signal};
@@ -36,17 +37,23 @@ const MIN_ISR_2: &str = "min.insync.replicas: \"2\"";
 /// How long a read-back of a history topic may take.
 const READ_BACK: Duration = Duration::from_secs(60);
 
-/// The spec of a cluster of [`BROKERS`] brokers advertising their pod IPs, with `extra`
-/// (further `key: value` entries of the spec, or empty).
-pub(crate) fn three_brokers(extra: &str) -> String {
-    let extra = if extra.is_empty() {
-        String::new()
-    } else {
-        format!(", {extra}")
+/// The spec of a cluster of [`BROKERS`] brokers advertising their pod IPs, with broker
+/// settings `config` and `extra` (further `key: value` entries of the config and of the
+/// spec, or empty). The internal offsets topic gets three partitions: a consumer group reads
+/// in every failure scenario, and Kafka's fifty would multiply what the scenarios move.
+pub(crate) fn three_brokers(config: &str, extra: &str) -> String {
+    let entries = |s: &str| {
+        if s.is_empty() {
+            String::new()
+        } else {
+            format!(", {s}")
+        }
     };
+    let (config, extra) = (entries(config), entries(extra));
     format!(
         "{{brokers: {BROKERS}, storage: {{size: 1Gi, deleteClaim: true}}, \
-         listeners: [{{name: PLAIN, port: 9092, advertise: PodIP}}]{extra}}}"
+         listeners: [{{name: PLAIN, port: 9092, advertise: PodIP}}], \
+         config: {{offsets.topic.num.partitions: \"3\"{config}}}{extra}}}"
     )
 }
 
@@ -152,6 +159,9 @@ pub(crate) struct Replicated {
     client: Client,
     /// When the scenario started, for [`Replicated::log`].
     started: Instant,
+    /// A consumer group member reading the topic while the producer writes, judged by
+    /// [`Replicated::check`].
+    group: Mutex<Option<GroupReader>>,
 }
 
 impl Replicated {
@@ -186,11 +196,24 @@ impl Replicated {
             bootstrap,
             client,
             started,
+            group: Mutex::new(None),
         }
     }
 
+    /// Starts a consumer group member reading the topic (group `<topic>-readers`) until
+    /// [`Replicated::check`].
+    pub(crate) async fn start_group(&self) {
+        let reader = GroupReader::start(
+            &self.bootstrap,
+            self.topic,
+            &format!("{}-readers", self.topic),
+        )
+        .await;
+        *self.group.lock().unwrap_or_else(PoisonError::into_inner) = Some(reader);
+    }
+
     /// What the failure scenarios start from: cluster `cluster` in namespace `ns` with
-    /// [`SHORT_LEASES`] and `extra` spec entries, topic `topic` of [`PARTITIONS`] partitions
+    /// [`SHORT_LEASES`], broker settings `config` and `extra` spec entries, topic `topic` of [`PARTITIONS`] partitions
     /// with min.insync.replicas 2, and the idempotent acks=all producer at [`RATE`], past its
     /// first 400 acknowledgements.
     pub(crate) async fn producing(
@@ -198,6 +221,7 @@ impl Replicated {
         ns: &'static str,
         cluster: &'static str,
         topic: &'static str,
+        config: &str,
         extra: &str,
     ) -> (Replicated, Producing) {
         let extra = if extra.is_empty() {
@@ -205,9 +229,11 @@ impl Replicated {
         } else {
             format!("{SHORT_LEASES}, {extra}")
         };
-        let mut replicated = Replicated::cluster(driver, ns, cluster, &three_brokers(&extra)).await;
+        let mut replicated =
+            Replicated::cluster(driver, ns, cluster, &three_brokers(config, &extra)).await;
         replicated.topic(topic, PARTITIONS, MIN_ISR_2).await;
         let producing = replicated.workload(RATE).start().await;
+        replicated.start_group().await;
         producing.wait_for_acks(400, READY).await;
         replicated.log("producing");
         (replicated, producing)
@@ -448,6 +474,27 @@ impl Replicated {
             history.attempts.len(),
             "every record is acknowledged in the end: {report}"
         );
+        let group = self
+            .group
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(group) = group {
+            let mut ends: BTreeMap<i32, i64> = BTreeMap::new();
+            for r in &reads {
+                let end = ends.entry(r.position.partition).or_default();
+                *end = (*end).max(r.position.offset + 1);
+            }
+            let seen = group.stop_at(&ends, READ_BACK).await;
+            let problems = seen.check(&all, &ends);
+            eprintln!(
+                "{name}: the consumer group read {} records in {} assignments ({} commits refused by a rebalance)",
+                seen.reads.len(),
+                seen.assignments,
+                seen.failed_commits
+            );
+            assert!(problems.is_empty(), "the consumer group: {problems:?}");
+        }
         report
     }
 }

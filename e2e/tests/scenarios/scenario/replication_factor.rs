@@ -19,7 +19,8 @@ const PARTITIONS: i32 = 2;
 const RECORDS: u64 = 2_000;
 
 pub(crate) async fn run(driver: Driver) {
-    let mut cluster = Replicated::cluster(driver, NS, CLUSTER, &three_brokers(SHORT_LEASES)).await;
+    let mut cluster =
+        Replicated::cluster(driver, NS, CLUSTER, &three_brokers("", SHORT_LEASES)).await;
     cluster.apply_topic(TOPIC, PARTITIONS, 1, "").await;
     let before = cluster
         .wait_all("every partition led by its single replica", |s| {
@@ -29,6 +30,7 @@ pub(crate) async fn run(driver: Driver) {
         .await;
     // Production runs throughout: the change happens under load.
     let producing = cluster.workload(500.0).start().await;
+    cluster.start_group().await;
     producing.wait_for_acks(RECORDS, READY).await;
     cluster.log(&format!(
         "{RECORDS} records acknowledged at replication factor 1"

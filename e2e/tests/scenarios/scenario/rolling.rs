@@ -30,7 +30,7 @@ const CONFIG_CHANGE: &str = r#"{"spec":{"config":{"log.retention.hours":"100"}}}
 const BROKER_IMAGE: &str = "ghcr.io/tributary-dev/tributary-broker";
 
 pub(crate) async fn run(driver: Driver) {
-    let (mut cluster, producing) = Replicated::producing(driver, NS, CLUSTER, TOPIC, "").await;
+    let (mut cluster, producing) = Replicated::producing(driver, NS, CLUSTER, TOPIC, "", "").await;
     roll(&mut cluster, "a config change", CONFIG_CHANGE).await;
     let image = format!("{BROKER_IMAGE}:next");
     let change = format!(r#"{{"spec":{{"image":"{image}"}}}}"#);

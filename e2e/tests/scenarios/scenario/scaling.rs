@@ -62,7 +62,8 @@ async fn pod_uids(cluster: &Replicated) -> Vec<Option<String>> {
 
 pub(crate) async fn run(driver: crate::env::Driver) {
     let extra = format!("rebalance: {{maxConcurrentMoves: {MAX_MOVES}}}");
-    let (mut cluster, producing) = Replicated::producing(driver, NS, CLUSTER, TOPIC, &extra).await;
+    let (mut cluster, producing) =
+        Replicated::producing(driver, NS, CLUSTER, TOPIC, "", &extra).await;
     cluster.topic(BULK, 6, "").await;
     cluster.topic = TOPIC;
     let assignments = Assignments::new(&cluster);
