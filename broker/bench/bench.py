@@ -16,7 +16,9 @@ replication factor 3 and `--rate` records/s, and the time from SIGKILL of a part
 the first acks=all acknowledgement the new leader gives, with the default broker Lease and a
 tuned one (`--tuned-lease`), the killed broker restarted at once by its pod and kept down.
 `--cluster-parts` picks throughput, latency, fsync (RF 3 again once the brokers rolled onto
-`replica.fsync.before.ack=true`) and failover.
+`replica.fsync.before.ack=true`), failover, roll (a config change rolls the brokers under an
+acks=all producer: the time and the producer's errors) and rebalance (3 -> 5 brokers with
+`--rebalance-partitions` partitions: the time until replicas are spread).
 
 `--tls` (`make bench BENCH_MODE=tls`) measures our broker alone, over TLS against plaintext in
 the same run: a broker with a PLAINTEXT and an SSL listener (certificates made for the run),
@@ -192,7 +194,11 @@ def main() -> int:
     cluster_args = parser.add_argument_group("cluster mode")
     cluster_args.add_argument("--cluster", action="store_true",
                               help="three brokers through tributary-e2e up --release instead of the side-by-side run")
-    cluster_args.add_argument("--cluster-parts", default="throughput,latency,fsync,failover",
+    cluster_args.add_argument("--rebalance-partitions", type=int, default=100,
+                              help="RF 3 partitions the rebalance part spreads from 3 to 5 brokers")
+    cluster_args.add_argument("--rebalance-records", type=int, default=10_000,
+                              help="records of 100 B written to them first")
+    cluster_args.add_argument("--cluster-parts", default="throughput,latency,fsync,failover,roll,rebalance",
                               help="which cluster measurements to run (comma-separated)")
     cluster_args.add_argument("--e2e-bin", type=Path, default=REPO_ROOT / "target" / "release" / "tributary-e2e")
     cluster_args.add_argument("--failovers", type=int, default=3, help="leader kills per lease setting")

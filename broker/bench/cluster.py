@@ -20,7 +20,12 @@ the repository's disk under target/bench), measured for
    until the measurement is over, so that only its Lease's expiry reveals it), each of a leader
    not killed before where there is one, with the KafkaCluster's default broker Lease timing
    (first cluster) and with `--tuned-lease` (a second cluster). Each kill waits until every ISR
-   is whole again.
+   is whole again,
+4. a rolling restart: a config change rolls the brokers under an idempotent acks=all producer;
+   the time until every broker runs the new revision and is back in every ISR, and the sends
+   that failed (by error class) or that the client retried,
+5. a scale-out: `--rebalance-partitions` RF 3 partitions with data, `spec.brokers` 3 -> 5, and
+   the time until the operator's bounded reassignments have spread the replicas.
 
 Every process is stopped at the end, on failure too: `up` gets SIGTERM (its pods stop with it),
 and any process still running from the cluster's state directory is SIGKILLed by its pid.
@@ -113,7 +118,7 @@ class Cluster:
     def broker_log_tail(self, lines: int = 30) -> str:
         logs = sorted((self.state_dir / "logs").glob(f"{NAMESPACE}_{NAME}-broker-*"))
         return "\n".join(f"--- {p.name}\n" + "\n".join(p.read_text(errors="replace").splitlines()[-lines:])
-                         for p in logs)
+                         for p in logs if p.is_file())
 
     def kubectl(self, *args: str, stdin: Optional[str] = None) -> str:
         env = {**os.environ, "KUBECONFIG": self.kubeconfig}
@@ -418,31 +423,36 @@ def throughput_and_latency(cluster: Cluster, classpath: str, args: argparse.Name
     return results
 
 
-def enable_follower_fsync(cluster: Cluster, timeout: float) -> None:
-    """Sets `replica.fsync.before.ack` in the KafkaCluster and waits until the operator has rolled
-    every broker onto it (the StatefulSet's new revision on every pod, all Ready)."""
+def roll_config(cluster: Cluster, key: str, value: str, timeout: float) -> float:
+    """Sets `key` in the KafkaCluster's `spec.config` and waits until the operator has rolled
+    every broker onto it (the StatefulSet's new revision on every pod, all Ready) and every
+    partition's ISR is whole again; returns the seconds that took."""
     name = f"{NAME}-broker"
-    before = cluster.get("statefulset", name).get("status", {}).get("updateRevision")
+    before = set(cluster.broker_pids().values())
+    started = time.monotonic()
     cluster.kubectl("patch", "kafkacluster", NAME, "-n", NAMESPACE, "--type", "merge", "-p",
-                    json.dumps({"spec": {"config": {"replica.fsync.before.ack": "true"}}}))
+                    json.dumps({"spec": {"config": {key: value}}}))
 
     def rolled() -> bool:
-        s = cluster.get("statefulset", name)
-        status = s.get("status", {})
-        return (status.get("updateRevision") not in (None, before)
-                and status.get("observedGeneration") == s["metadata"].get("generation")
-                and status.get("updatedReplicas") == BROKERS and status.get("readyReplicas") == BROKERS)
+        """Every broker runs as a new process, and the StatefulSet counts them all Ready."""
+        now = cluster.broker_pids()
+        status = cluster.get("statefulset", name).get("status", {})
+        return (len(now) == BROKERS and not before & set(now.values())
+                and status.get("readyReplicas") == BROKERS)
 
-    started = time.monotonic()
-    wait_until(rolled, timeout, "the brokers to roll onto replica.fsync.before.ack=true")
-    wait_until(lambda: len(cluster.broker_pids()) == BROKERS, 60, "every broker pod running")
-    print(f"  rolled onto replica.fsync.before.ack=true in {time.monotonic() - started:.0f} s", flush=True)
+    wait_until(rolled, timeout, f"the brokers to roll onto {key}={value}")
+    wait_until(lambda: all(p.get("status", {}).get("leader", -1) >= 0
+                           and len(p["status"].get("isr", [])) == len(p["spec"]["replicas"])
+                           for p in cluster.get("kafkapartitions")["items"]),
+               timeout, "every partition led with its whole ISR")
+    return time.monotonic() - started
 
 
 def follower_fsync(cluster: Cluster, classpath: str, args: argparse.Namespace) -> list[dict]:
     """RF 3 acks=all throughput and latency again with followers fsyncing before they count
     toward the high watermark; the results' phases are suffixed `+fsync`."""
-    enable_follower_fsync(cluster, args.cluster_timeout)
+    took = roll_config(cluster, "replica.fsync.before.ack", "true", args.cluster_timeout)
+    print(f"  rolled onto replica.fsync.before.ack=true in {took:.0f} s", flush=True)
     phases = ["warmup@3"] + [FSYNC_THROUGHPUT[0]] * args.rounds + [LATENCY]
     results = run_workload(cluster.bootstrap, cluster.broker_pids().values(), "the cluster",
                            cluster.broker_log_tail, classpath, args, ",".join(phases))
@@ -453,6 +463,107 @@ def follower_fsync(cluster: Cluster, classpath: str, args: argparse.Namespace) -
         elif "p99Ms" in r:
             print(f"  {r['phase']:<20} p50 {r['p50Ms']:.2f} ms, p99 {r['p99Ms']:.2f} ms", flush=True)
     return results
+
+
+def start_producer(cluster: Cluster, java: JavaClient, topic: str, rate: int) -> tuple[subprocess.Popen, Acks]:
+    """An idempotent acks=all `KafkaCli history-produce` at `rate` records/s until its stdin
+    closes, past its first acknowledgement."""
+    acks = Acks()
+    cmd = ["java", *java.jvm_flags, "-cp", java.classpath, "KafkaCli", "history-produce",
+           "--bootstrap", cluster.bootstrap, "--topic", topic, "--rate", str(rate), "--value-size", "100",
+           "--delivery-timeout-ms", "120000", "--stdin-stop"]
+    producer = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                text=True)
+    Lines(producer, acks.line)
+    wait_until(lambda: acks.acks, 60, "the producer's first acknowledgement")
+    return producer, acks
+
+
+def stop_producer(producer: subprocess.Popen, acks: Acks) -> dict:
+    """Closes the producer's stdin and returns its `done` line (attempted, acked, errors,
+    retries)."""
+    producer.stdin.close()
+    producer.wait(150)
+    if producer.returncode != 0 or acks.done is None:
+        raise RuntimeError(f"history-produce failed (exit {producer.returncode})")
+    return acks.done
+
+
+def rolling_restart(cluster: Cluster, java: JavaClient, args: argparse.Namespace) -> dict:
+    """A config change rolls the three brokers while an idempotent acks=all producer writes to a
+    3-partition RF 3 topic (min.insync.replicas 2) at `--failover-rate` records/s: the time from
+    the change until every broker runs the new revision and is back in every ISR, and what the
+    producer saw (failed sends by error class, sends the client retried)."""
+    topic = "roll-load"
+    cluster.create_topic(topic, BROKERS, 3, 2)
+    wait_until(lambda: sum(1 for p in cluster.get("kafkapartitions")["items"]
+                           if p["spec"]["topic"] == topic and len(p.get("status", {}).get("isr", [])) == BROKERS)
+               == BROKERS, 120, f"{topic} led with whole ISRs")
+    producer, acks = start_producer(cluster, java, topic, args.failover_rate)
+    try:
+        time.sleep(2.0)
+        took = roll_config(cluster, "log.retention.hours", "169", args.cluster_timeout)
+        time.sleep(2.0)
+        done = stop_producer(producer, acks)
+    finally:
+        if producer.poll() is None:
+            producer.kill()
+            producer.wait()
+    by_class: dict[str, int] = {}
+    for e in acks.errors:
+        by_class[e.get("error", "?")] = by_class.get(e.get("error", "?"), 0) + 1
+    result = {"rollS": took, "attempted": done.get("attempted"), "acked": done.get("acked"),
+              "retries": done.get("retries"), "errors": by_class}
+    print(f"  full roll of {BROKERS} brokers under load in {took:.1f} s: {result['acked']:,} of "
+          f"{result['attempted']:,} sends acknowledged, failed {by_class or 'none'}, "
+          f"{result['retries']} retried by the client", flush=True)
+    return result
+
+
+def scale_out_rebalance(cluster: Cluster, java: JavaClient, args: argparse.Namespace) -> dict:
+    """`--rebalance-partitions` RF 3 partitions holding `--rebalance-records` records of 100 B,
+    then `spec.brokers` 3 -> 5: the time until the operator's bounded reassignments have
+    spread the replicas (none moving, every ISR whole, replica counts within one of each other
+    over five brokers), and how many replicas moved."""
+    topic = "rebalance"
+    partitions = args.rebalance_partitions
+    cluster.create_topic(topic, partitions, 3, 2)
+
+    def assigned() -> dict[str, dict]:
+        return {p["metadata"]["name"]: p for p in cluster.get("kafkapartitions")["items"]
+                if p["spec"]["topic"] == topic}
+
+    wait_until(lambda: len(assigned()) == partitions
+               and all(len(p.get("status", {}).get("isr", [])) == 3 for p in assigned().values()),
+               300, f"{topic}'s {partitions} partitions led with whole ISRs")
+    java.run("history-produce", "--bootstrap", cluster.bootstrap, "--topic", topic, "--count",
+             str(args.rebalance_records), "--value-size", "100")
+    before = {n: set(p["spec"]["replicas"]) for n, p in assigned().items()}
+    started = time.monotonic()
+    cluster.kubectl("patch", "kafkacluster", NAME, "-n", NAMESPACE, "--type", "merge", "-p",
+                    json.dumps({"spec": {"brokers": 5}}))
+
+    def spread() -> Optional[dict[str, dict]]:
+        now = assigned()
+        counts: dict[int, int] = {}
+        for p in now.values():
+            spec, status = p["spec"], p.get("status", {})
+            if spec.get("addingReplicas") or spec.get("removingReplicas"):
+                return None
+            if {m["brokerId"] for m in status.get("isr", [])} != set(spec["replicas"]):
+                return None
+            for r in spec["replicas"]:
+                counts[r] = counts.get(r, 0) + 1
+        return now if len(counts) == 5 and max(counts.values()) - min(counts.values()) <= 1 else None
+
+    after = wait_until(spread, args.cluster_timeout * 4, "the replicas to spread over five brokers")
+    took = time.monotonic() - started
+    moved = sum(len(set(p["spec"]["replicas"]) - before[n]) for n, p in after.items())
+    result = {"partitions": partitions, "records": args.rebalance_records, "rebalanceS": took,
+              "replicasMoved": moved}
+    print(f"  3 -> 5 brokers: {partitions} partitions ({args.rebalance_records:,} records) rebalanced in "
+          f"{took:.1f} s, {moved} replicas moved", flush=True)
+    return result
 
 
 def delete_topics(cluster: Cluster, prefix: str) -> None:
@@ -474,7 +585,7 @@ def median(values: list[float]) -> Optional[float]:
 
 
 def report(results: list[dict], failovers: dict[str, dict[str, list[dict]]], leases: dict[str, str],
-           args: argparse.Namespace, load: tuple[tuple[float, ...], tuple[float, ...]]) -> str:
+           operations: dict[str, dict], args: argparse.Namespace, load: tuple[tuple[float, ...], tuple[float, ...]]) -> str:
     lines = [
         f"Tributary cluster bench: {BROKERS} release brokers (tributary-e2e up --release) on "
         f"{os.cpu_count()} cores; load average {load[0][0]:.2f} at start, {load[1][0]:.2f} at end",
@@ -532,6 +643,17 @@ def report(results: list[dict], failovers: dict[str, dict[str, list[dict]]], lea
         lines += ["(election and pod back: medians from the kill until a kubectl watch saw the partition's new leader,",
                   " and the killed broker's pod running it again; restarted: the pod restarts it at once, a new",
                   " incarnation; down: it stays down, so the broker Lease must expire first)"]
+    if "roll" in operations:
+        r = operations["roll"]
+        lines += ["", f"rolling restart of {BROKERS} brokers (a config change) under an idempotent acks=all producer at "
+                      f"{args.failover_rate} records/s: {r['rollS']:.1f} s until every broker ran the new revision "
+                      f"and was back in every ISR; {r['acked']:,} of {r['attempted']:,} sends acknowledged, failed: "
+                      f"{r['errors'] or 'none'}, retried by the client: {r['retries']}"]
+    if "rebalance" in operations:
+        r = operations["rebalance"]
+        lines += ["", f"scale-out 3 -> 5 brokers: {r['partitions']} RF 3 partitions holding {r['records']:,} "
+                      f"records of 100 B rebalanced in {r['rebalanceS']:.1f} s ({r['replicasMoved']} replicas "
+                      f"moved by bounded reassignments, maxConcurrentMoves 5)"]
     return "\n".join(lines)
 
 
@@ -554,6 +676,7 @@ def run(args: argparse.Namespace, classpath: str, jars: list[Path]) -> int:
     results: list[dict] = []
     failovers: dict[str, dict[str, list[dict]]] = {}
     leases: dict[str, str] = {}
+    operations: dict[str, dict] = {}
     try:
         # Both clusters, and every broker restart in them, run the binaries as they are now
         # (`make bench` builds them): copies, so a build in the tree meanwhile changes nothing.
@@ -564,7 +687,8 @@ def run(args: argparse.Namespace, classpath: str, jars: list[Path]) -> int:
         load_start = os.getloadavg()
         for label, lease in (("default", None), ("tuned", (duration, renew))):
             wants_workload = label == "default" and parts & {"throughput", "latency"}
-            if not wants_workload and "failover" not in parts:
+            wants_operations = label == "default" and parts & {"roll", "rebalance"}
+            if not wants_workload and not wants_operations and "failover" not in parts:
                 continue
             print(f"starting 3 brokers ({label} lease)", flush=True)
             cluster = Cluster(e2e_bin, binaries, scratch / label, lease)
@@ -572,14 +696,20 @@ def run(args: argparse.Namespace, classpath: str, jars: list[Path]) -> int:
                 cluster.start(args.cluster_timeout)
                 leases[label] = cluster.lease_settings()
                 print(f"  bootstrap {cluster.bootstrap}; {leases[label]}", flush=True)
+                # Failover first, on the brokers as configured by default; then what changes
+                # them: the roll onto follower fsync, the timed roll, the scale-out.
                 if wants_workload:
                     results = throughput_and_latency(cluster, classpath, args, parts)
                     delete_topics(cluster, "bench-")
-                    if "fsync" in parts:
-                        results += follower_fsync(cluster, classpath, args)
-                        delete_topics(cluster, "bench-")
                 if "failover" in parts:
                     failovers[label] = failover_trials(cluster, java, args, label, binaries["broker"])
+                if wants_workload and "fsync" in parts:
+                    results += follower_fsync(cluster, classpath, args)
+                    delete_topics(cluster, "bench-")
+                if label == "default" and "roll" in parts:
+                    operations["roll"] = rolling_restart(cluster, java, args)
+                if label == "default" and "rebalance" in parts:
+                    operations["rebalance"] = scale_out_rebalance(cluster, java, args)
             except BaseException:
                 print(f"cluster bench failed; tributary-e2e up's log:\n{cluster.log_tail(20)}", flush=True)
                 raise
@@ -589,7 +719,8 @@ def run(args: argparse.Namespace, classpath: str, jars: list[Path]) -> int:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     if args.json:
-        args.json.write_text(json.dumps({"workload": results, "failover": failovers, "leases": leases}, indent=2))
+        args.json.write_text(json.dumps({"workload": results, "failover": failovers, "leases": leases,
+                                               "operations": operations}, indent=2))
     print()
-    print(report(results, failovers, leases, args, (load_start, os.getloadavg())))
+    print(report(results, failovers, leases, operations, args, (load_start, os.getloadavg())))
     return 0
