@@ -21,6 +21,25 @@ pub struct Broker {
     pub rack: Option<String>,
 }
 
+impl Broker {
+    /// The brokers `cluster` keeps (ids `0..spec.brokers`), each with the rack its status
+    /// records.
+    pub fn of_cluster(cluster: &tributary_crds::KafkaCluster) -> Vec<Broker> {
+        let racks: BTreeMap<i32, Option<String>> = cluster
+            .status
+            .iter()
+            .flat_map(|s| s.brokers.iter())
+            .map(|b| (b.id, b.rack.clone()))
+            .collect();
+        (0..cluster.spec.brokers)
+            .map(|id| Broker {
+                id,
+                rack: racks.get(&id).cloned().flatten(),
+            })
+            .collect()
+    }
+}
+
 /// Input to [`place`].
 #[derive(Clone, Copy, Debug)]
 pub struct PlacementRequest<'a> {

@@ -47,18 +47,7 @@ pub async fn rebalance(
     partitions: &[KafkaPartition],
     live: &BTreeSet<i32>,
 ) -> RebalancePlan {
-    let racks: BTreeMap<i32, Option<String>> = cluster
-        .status
-        .iter()
-        .flat_map(|s| s.brokers.iter())
-        .map(|b| (b.id, b.rack.clone()))
-        .collect();
-    let brokers: Vec<Broker> = (0..cluster.spec.brokers)
-        .map(|id| Broker {
-            id,
-            rack: racks.get(&id).cloned().flatten(),
-        })
-        .collect();
+    let brokers = Broker::of_cluster(cluster);
     let views = views(topics, partitions);
     let settings = &cluster.spec.rebalance;
     let planned = plan(RebalanceInput {

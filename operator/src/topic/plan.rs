@@ -3,8 +3,6 @@
 //! reconciler writes the objects, then the status with a resourceVersion precondition.
 //! Leadership is not decided here: the controller role writes it into each KafkaPartition.
 
-use std::collections::BTreeMap;
-
 use tributary_crds::conditions::{set_condition, DEGRADED, READY};
 use tributary_crds::config::validate_topic_config;
 use tributary_crds::ids::kafka_id_from_uid;
@@ -172,18 +170,7 @@ pub fn plan(input: TopicInput<'_>) -> Result<TopicPlan, BuildError> {
         });
     }
 
-    let racks: BTreeMap<i32, Option<String>> = cluster
-        .status
-        .iter()
-        .flat_map(|s| s.brokers.iter())
-        .map(|b| (b.id, b.rack.clone()))
-        .collect();
-    let brokers: Vec<Broker> = (0..cluster.spec.brokers)
-        .map(|id| Broker {
-            id,
-            rack: racks.get(&id).cloned().flatten(),
-        })
-        .collect();
+    let brokers = Broker::of_cluster(cluster);
     let existing = recorded_assignment(input.partitions);
     let assignment = match place(PlacementRequest {
         brokers: &brokers,
