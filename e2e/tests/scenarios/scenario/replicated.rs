@@ -299,6 +299,16 @@ impl Replicated {
         Api::namespaced_with(self.client.clone(), self.ns, &resource)
     }
 
+    /// Merge-patches object `name` of `kind` in the scenario's namespace with `patch` (JSON),
+    /// as `kubectl patch --type merge` does.
+    pub(crate) async fn merge_patch(&self, kind: &str, name: &str, patch: &str) {
+        self.env
+            .kubectl_ok(&[
+                "patch", kind, name, "-n", self.ns, "--type", "merge", "-p", patch,
+            ])
+            .await;
+    }
+
     /// The scenario's Kubernetes client.
     pub(crate) fn client(&self) -> Client {
         self.client.clone()

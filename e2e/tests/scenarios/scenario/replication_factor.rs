@@ -38,18 +38,7 @@ pub(crate) async fn run(driver: Driver) {
 
     let started = Instant::now();
     cluster
-        .env
-        .kubectl_ok(&[
-            "patch",
-            "kafkatopic",
-            TOPIC,
-            "-n",
-            NS,
-            "--type",
-            "merge",
-            "-p",
-            r#"{"spec":{"replicationFactor":3}}"#,
-        ])
+        .merge_patch("kafkatopic", TOPIC, r#"{"spec":{"replicationFactor":3}}"#)
         .await;
     cluster
         .wait_all("every partition to have three replicas in sync", |s| {

@@ -70,20 +70,7 @@ async fn roll(cluster: &mut Replicated, what: &str, change: &str) {
     let revision = update_revision(&sets.get(&broker_set).await.expect("the broker StatefulSet"));
     let timeline = Timeline::start(cluster);
     let started = Instant::now();
-    cluster
-        .env
-        .kubectl_ok(&[
-            "patch",
-            "kafkacluster",
-            CLUSTER,
-            "-n",
-            NS,
-            "--type",
-            "merge",
-            "-p",
-            change,
-        ])
-        .await;
+    cluster.merge_patch("kafkacluster", CLUSTER, change).await;
     wait(
         &format!("{what}: the StatefulSet to roll every pod"),
         READY,

@@ -26,20 +26,7 @@ const MAX_MOVES: usize = 2;
 
 async fn set_brokers(cluster: &Replicated, brokers: i32) {
     let patch = format!(r#"{{"spec":{{"brokers":{brokers}}}}}"#);
-    cluster
-        .env
-        .kubectl_ok(&[
-            "patch",
-            "kafkacluster",
-            CLUSTER,
-            "-n",
-            NS,
-            "--type",
-            "merge",
-            "-p",
-            &patch,
-        ])
-        .await;
+    cluster.merge_patch("kafkacluster", CLUSTER, &patch).await;
 }
 
 async fn stateful_set_replicas(cluster: &Replicated) -> Option<i32> {
