@@ -142,12 +142,17 @@ impl Env {
         self.helm_ok(&args).await;
     }
 
-    /// Creates namespace `name` (labelled as a scenario's).
-    pub(crate) async fn namespace(&self, name: &str) {
+    /// Creates namespace `name` (labelled as a scenario's), deleted when the returned guard
+    /// drops.
+    pub(crate) async fn namespace(&self, name: &str) -> Namespace {
         let manifest = format!(
             "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n  labels:\n    {SCENARIO_LABEL}: \"true\"\n"
         );
         self.apply(&manifest).await;
+        Namespace {
+            tools: self.tools.clone(),
+            name: name.to_owned(),
+        }
     }
 
     /// `kubectl apply -f` of `manifest` (YAML).
@@ -215,6 +220,36 @@ impl Env {
         match &self.backend {
             Backend::Local(_) => local::files_under(std::path::Path::new(&path)),
             Backend::Kind(k) => k.files_under(&pv, &path).await,
+        }
+    }
+}
+
+/// A scenario's namespace. Deleted (without waiting) when the scenario ends, passed or failed:
+/// the brokers of a finished scenario would otherwise keep running beside the next scenarios
+/// in the shared environment, and on a 2-core machine their Lease renewals and fetches starve
+/// the scenarios that run later.
+#[must_use = "the namespace is deleted when this drops"]
+pub(crate) struct Namespace {
+    tools: Tools,
+    name: String,
+}
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        let deleted = std::process::Command::new(tributary_e2e::tools::kubectl())
+            .args(["delete", "namespace", &self.name, "--wait=false"])
+            .env("KUBECONFIG", &self.tools.kubeconfig)
+            .env("HOME", &self.tools.home)
+            .stdin(std::process::Stdio::null())
+            .output();
+        match deleted {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => eprintln!(
+                "delete namespace {}: {}",
+                self.name,
+                String::from_utf8_lossy(&out.stderr)
+            ),
+            Err(e) => eprintln!("delete namespace {}: {e}", self.name),
         }
     }
 }

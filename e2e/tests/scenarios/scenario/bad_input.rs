@@ -42,7 +42,7 @@ async fn reported(env: &Env, kind: &str, name: &str, type_: &str, reason: &str) 
 
 pub(crate) async fn run(driver: Driver) {
     let env = Env::shared(driver).await;
-    env.namespace(NS).await;
+    let _namespace = env.namespace(NS).await;
     let refused = [
         (
             topic(

@@ -13,7 +13,7 @@ const NS: &str = "cluster";
 
 pub(crate) async fn run(driver: Driver) {
     let env = Env::shared(driver).await;
-    env.namespace(NS).await;
+    let _namespace = env.namespace(NS).await;
     env.kubectl_ok(&["apply", "-n", NS, "-f", "examples/kafka-cluster.yaml"])
         .await;
     let kc = ready(&env, NS, "demo").await;

@@ -30,7 +30,7 @@ pub(crate) async fn run(driver: Driver) {
         .as_u64()
         .expect("lease duration");
     let renew = 1; // e2e/chart-values.yaml
-    env.namespace(NS).await;
+    let namespace = env.namespace(NS).await;
 
     env.kill(RELEASE_NS, &holder, "operator").await;
     let killed = Instant::now();
@@ -97,5 +97,6 @@ pub(crate) async fn run(driver: Driver) {
         metrics.lines().any(|l| l == "tributary_operator_leader 0"),
         "{metrics}"
     );
+    drop(namespace);
     env.stop().await;
 }

@@ -93,7 +93,7 @@ pub(crate) async fn run(driver: Driver) {
     }
 
     // Printer columns of both kinds, with a one-broker cluster and a topic on it.
-    env.namespace(NS).await;
+    let namespace = env.namespace(NS).await;
     env.apply(&format!(
         "{}---\napiVersion: tributary.dev/v1alpha1\nkind: KafkaTopic\nmetadata: {{name: events, namespace: {NS}}}\n\
          spec: {{clusterRef: columns, partitions: 3, replicationFactor: 1}}\n",
@@ -227,5 +227,6 @@ pub(crate) async fn run(driver: Driver) {
         .await
         .trim()
         .is_empty());
+    drop(namespace);
     env.stop().await;
 }

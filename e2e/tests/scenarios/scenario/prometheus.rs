@@ -164,7 +164,7 @@ fn labels_of(series: &Value) -> BTreeMap<String, String> {
 
 pub(crate) async fn run(driver: Driver) {
     let env = Env::shared(driver).await;
-    env.namespace(NS).await;
+    let _namespace = env.namespace(NS).await;
     env.apply(&kafka_cluster(NS, CLUSTER, ONE_BROKER)).await;
     ready(&env, NS, CLUSTER).await;
     operator_pods(&env, 2).await;

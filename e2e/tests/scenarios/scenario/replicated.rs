@@ -21,7 +21,7 @@ use tributary_e2e::history::{
     check, read_back, Attempt, GroupReader, History, Outcome, Producing, Report, Workload,
 };
 
-use crate::env::{wait, Driver, Env, Signal};
+use crate::env::{wait, Driver, Env, Namespace, Signal};
 
 use super::{kafka_cluster, ready, READY};
 
@@ -162,6 +162,8 @@ pub(crate) struct Replicated {
     /// A consumer group member reading the topic while the producer writes, judged by
     /// [`Replicated::check`].
     group: Mutex<Option<GroupReader>>,
+    /// Deletes the scenario's namespace, and with it the cluster, when the scenario ends.
+    _namespace: Namespace,
 }
 
 impl Replicated {
@@ -175,7 +177,7 @@ impl Replicated {
     ) -> Replicated {
         let started = Instant::now();
         let env = Env::shared(driver).await;
-        env.namespace(ns).await;
+        let namespace = env.namespace(ns).await;
         env.apply(&kafka_cluster(ns, cluster, spec)).await;
         // javac runs while the brokers start.
         let (kc, ()) = tokio::join!(ready(&env, ns, cluster), prepare_java());
@@ -197,6 +199,7 @@ impl Replicated {
             client,
             started,
             group: Mutex::new(None),
+            _namespace: namespace,
         }
     }
 

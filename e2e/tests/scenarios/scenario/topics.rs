@@ -49,7 +49,7 @@ async fn provisioned(env: &Env, n: usize) {
 
 pub(crate) async fn run(driver: Driver) {
     let env = Env::shared(driver).await;
-    env.namespace(NS).await;
+    let _namespace = env.namespace(NS).await;
     let spec = "{brokers: 3, storage: {size: 1Gi, deleteClaim: true}, \
                 listeners: [{name: PLAIN, port: 9092, advertise: PodIP}]}";
     env.apply(&kafka_cluster(NS, CLUSTER, spec)).await;
