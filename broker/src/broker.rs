@@ -53,6 +53,9 @@ pub enum StartError {
     /// The SCRAM credentials are unreadable.
     #[error(transparent)]
     Scram(#[from] crate::scram::LoadError),
+    /// The authorizer cannot start.
+    #[error(transparent)]
+    Acl(#[from] crate::acl::AclError),
     /// The inter-broker listener's client settings are unusable.
     #[error(transparent)]
     PeerSecurity(#[from] crate::security::peer::PeerSecurityError),
@@ -89,6 +92,9 @@ pub struct Broker {
     pub replication_quotas: crate::quotas::replication::ReplicationQuotas,
     /// Users' SCRAM credentials.
     pub scram: crate::scram::ScramCredentials,
+    /// The ACLs and their checks, when `authorizer.class.name` is set; without it every
+    /// client may do everything.
+    pub authorizer: Option<crate::acl::Authorizer>,
     /// How connections to other brokers are secured (the inter-broker listener's TLS and
     /// SASL), for followers' fetches and transaction markers.
     pub peer_security: Arc<crate::security::peer::PeerSecurity>,
@@ -335,6 +341,7 @@ impl Prepared {
         let txn_topic = InternalTopic::transactions(&config);
         let quotas = Quotas::open(&dir)?;
         let scram = crate::scram::ScramCredentials::open(&dir)?;
+        let authorizer = crate::acl::from_settings(&config.security, &dir)?;
         let peer_security = Arc::new(crate::security::peer::PeerSecurity::from_config(&config)?);
         let group_config = config.group.clone();
         let metrics = Metrics::new()?;
@@ -367,6 +374,7 @@ impl Prepared {
             quotas,
             replication_quotas: Default::default(),
             scram,
+            authorizer,
             peer_security,
             registrar: parts.registrar,
             elections: parts.elections,

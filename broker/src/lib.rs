@@ -14,6 +14,7 @@
 //! - [`quotas`]: client quotas and the byte rates they are enforced against.
 //! - [`metrics`] and [`http`]: Prometheus metrics and health endpoints.
 
+pub mod acl;
 pub mod broker;
 pub mod client_batch;
 pub mod clock;

@@ -30,6 +30,9 @@ pub const KNOWN_KEYS: &[&str] = &[
     "connections.max.reauth.ms",
     "authentication.timeout.ms",
     "max.unauthenticated.connections",
+    "authorizer.class.name",
+    "super.users",
+    "allow.everyone.if.no.acl.found",
 ];
 
 /// Whether a properties key belongs in [`SecurityProps`].

@@ -1,0 +1,259 @@
+//! The authorizer (`authorizer.class.name` set): Kafka's ACLs, created, listed and deleted by
+//! CreateAcls, DescribeAcls and DeleteAcls (`kafka-acls.sh`, the Admin client), saved in
+//! `acls.json` in the data directory, and checked by the request handlers through
+//! [`crate::handlers::RequestContext`]. Without it every client may do everything, as in
+//! Kafka without an authorizer.
+
+pub mod decide;
+pub mod model;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+pub use decide::{Access, Policy};
+pub use model::{AclBinding, AclFilter, Operation, ResourceType, CLUSTER_NAME};
+
+/// File holding the ACLs in the data directory.
+const FILE: &str = "acls.json";
+
+/// The authorizer cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum AclError {
+    /// The saved ACLs are unreadable.
+    #[error("cannot load ACLs from {path}: {reason}")]
+    Load {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// A setting has a value Kafka would refuse.
+    #[error("{key}={value:?}: expected true or false")]
+    Setting {
+        /// The key.
+        key: &'static str,
+        /// Its value.
+        value: String,
+    },
+}
+
+/// The authorizer the settings ask for: `None` unless `authorizer.class.name` names one (any
+/// Kafka authorizer class selects this one), with `super.users` (`User:a;User:b`) and
+/// `allow.everyone.if.no.acl.found` (default false).
+pub fn from_settings(
+    settings: &crate::security::settings::SecurityProps,
+    data_dir: &Path,
+) -> Result<Option<Authorizer>, AclError> {
+    let enabled = settings
+        .global("authorizer.class.name")
+        .is_some_and(|c| !c.trim().is_empty());
+    if !enabled {
+        return Ok(None);
+    }
+    let super_users = settings
+        .global("super.users")
+        .unwrap_or("")
+        .split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    const OPEN: &str = "allow.everyone.if.no.acl.found";
+    let allow_if_no_acl = match settings.global(OPEN).map(str::trim) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(AclError::Setting {
+                key: OPEN,
+                value: other.to_owned(),
+            })
+        }
+    };
+    let policy = Policy {
+        super_users,
+        allow_if_no_acl,
+    };
+    Authorizer::open(data_dir, policy).map(Some)
+}
+
+/// The ACLs and the policy they are checked under.
+#[derive(Debug)]
+pub struct Authorizer {
+    policy: Policy,
+    /// Where they persist; `None` keeps them in memory (tests).
+    path: Option<PathBuf>,
+    /// Replaced whole on every change, so a check reads a consistent set without a lock held
+    /// while it decides.
+    acls: RwLock<Arc<Vec<AclBinding>>>,
+    /// Serializes changes (read, change, save, publish).
+    changing: parking_lot::Mutex<()>,
+}
+
+impl Authorizer {
+    /// Loads the ACLs saved in `data_dir`, if any.
+    pub fn open(data_dir: &Path, policy: Policy) -> Result<Authorizer, AclError> {
+        let path = data_dir.join(FILE);
+        let acls: Vec<AclBinding> =
+            crate::fsutil::read_json_or_default(&path).map_err(|reason| AclError::Load {
+                path: path.clone(),
+                reason,
+            })?;
+        Ok(Authorizer {
+            policy,
+            path: Some(path),
+            acls: RwLock::new(Arc::new(acls)),
+            changing: parking_lot::Mutex::new(()),
+        })
+    }
+
+    /// An authorizer keeping its ACLs in memory.
+    pub fn in_memory(policy: Policy) -> Authorizer {
+        Authorizer {
+            policy,
+            path: None,
+            acls: RwLock::new(Arc::new(Vec::new())),
+            changing: parking_lot::Mutex::new(()),
+        }
+    }
+
+    fn current(&self) -> Arc<Vec<AclBinding>> {
+        self.acls.read().clone()
+    }
+
+    /// Whether `access` is allowed.
+    pub fn authorize(&self, access: Access<'_>) -> bool {
+        decide::authorize(&self.current(), &self.policy, access)
+    }
+
+    /// Whether `principal` may perform `operation` on some resource of type `kind`.
+    pub fn authorize_any(
+        &self,
+        principal: &str,
+        host: &str,
+        operation: Operation,
+        kind: ResourceType,
+    ) -> bool {
+        decide::authorize_any(
+            &self.current(),
+            &self.policy,
+            principal,
+            host,
+            operation,
+            kind,
+        )
+    }
+
+    /// The `authorizedOperations` bit field of a resource.
+    pub fn authorized_operations(
+        &self,
+        principal: &str,
+        host: &str,
+        kind: ResourceType,
+        name: &str,
+    ) -> i32 {
+        decide::authorized_operations(&self.current(), &self.policy, principal, host, kind, name)
+    }
+
+    /// The bindings `filter` matches.
+    pub fn describe(&self, filter: &AclFilter) -> Vec<AclBinding> {
+        self.current()
+            .iter()
+            .filter(|b| filter.matches(b))
+            .cloned()
+            .collect()
+    }
+
+    /// Adds `bindings` (one already present is left as it is) and saves.
+    pub fn create(&self, bindings: &[AclBinding]) -> std::io::Result<()> {
+        self.change(|all| {
+            for b in bindings {
+                all.insert(b.clone());
+            }
+        })
+        .map(|_| ())
+    }
+
+    /// Removes the bindings each filter matches and saves; returns them per filter (a binding
+    /// two filters match is reported under both, as Kafka does).
+    pub fn delete(&self, filters: &[AclFilter]) -> std::io::Result<Vec<Vec<AclBinding>>> {
+        self.change(|all| {
+            let matched: Vec<Vec<AclBinding>> = filters
+                .iter()
+                .map(|f| all.iter().filter(|b| f.matches(b)).cloned().collect())
+                .collect();
+            all.retain(|b| !filters.iter().any(|f| f.matches(b)));
+            matched
+        })
+    }
+
+    /// Applies `f` to the set, saves it, then publishes it; nothing changes if saving fails.
+    fn change<T>(&self, f: impl FnOnce(&mut BTreeSet<AclBinding>) -> T) -> std::io::Result<T> {
+        let _one_at_a_time = self.changing.lock();
+        let mut all: BTreeSet<AclBinding> = self.current().iter().cloned().collect();
+        let out = f(&mut all);
+        let list: Vec<AclBinding> = all.into_iter().collect();
+        if let Some(path) = &self.path {
+            crate::fsutil::write_json(path, &list)?;
+        }
+        *self.acls.write() = Arc::new(list);
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::model::{PatternType, Permission};
+    use super::*;
+
+    fn binding(name: &str, op: Operation) -> AclBinding {
+        AclBinding::new(
+            ResourceType::Topic.code(),
+            name,
+            PatternType::Literal.code(),
+            "User:alice",
+            "*",
+            op.code(),
+            Permission::Allow.code(),
+        )
+        .expect("valid")
+    }
+
+    fn any_on(name: &str) -> AclFilter {
+        AclFilter {
+            kind: ResourceType::Topic,
+            name: Some(name.to_owned()),
+            pattern: PatternType::Any,
+            principal: None,
+            host: None,
+            operation: Operation::Any,
+            permission: Permission::Any,
+        }
+    }
+
+    #[test]
+    fn acls_persist_in_the_data_directory_and_deletes_report_what_they_removed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let auth = Authorizer::open(dir.path(), Policy::default()).expect("open");
+        let (read, write) = (
+            binding("a", Operation::Read),
+            binding("b", Operation::Write),
+        );
+        auth.create(&[read.clone(), write.clone(), read.clone()])
+            .expect("create");
+        assert_eq!(auth.describe(&any_on("a")), vec![read.clone()]);
+
+        let reopened = Authorizer::open(dir.path(), Policy::default()).expect("reopen");
+        assert_eq!(reopened.describe(&any_on("b")), vec![write.clone()]);
+        let removed = reopened
+            .delete(&[any_on("a"), any_on("a"), any_on("c")])
+            .expect("delete");
+        assert_eq!(removed, vec![vec![read.clone()], vec![read], vec![]]);
+
+        let again = Authorizer::open(dir.path(), Policy::default()).expect("reopen");
+        assert!(again.describe(&any_on("a")).is_empty());
+        assert_eq!(again.describe(&any_on("b")), vec![write]);
+    }
+}
