@@ -20,6 +20,7 @@ use super::configs::CONFIG_SOURCE_DEFAULT;
 use super::configs::CONFIG_SOURCE_TOPIC;
 use super::errors::metadata_code;
 use super::RequestContext;
+use crate::acl::{Operation, ResourceType};
 use crate::metadata::{Growth, MetadataError, TopicImage, TopicSpec};
 use crate::topics::config::{effective, TOPIC_CONFIG_KEYS};
 
@@ -63,6 +64,11 @@ pub(crate) async fn create_topics(
                 ResponseError::InvalidRequest,
                 "topic appears more than once in the request".into(),
             ));
+            continue;
+        }
+        if !ctx.may_create_topic(&name) {
+            let error = ResponseError::TopicAuthorizationFailed;
+            topics.push(failed(name, error, "not authorized to create it".into()));
             continue;
         }
         let timeout = request_timeout(request.timeout_ms);
@@ -219,6 +225,17 @@ pub(crate) async fn delete_topics(
         let result = DeletableTopicResult::default()
             .with_name(name.clone())
             .with_topic_id(id);
+        // Kafka checks DESCRIBE and DELETE before it tells whether the topic exists.
+        let checked = topic
+            .map(|t| t.name.as_str())
+            .or(name.as_deref().map(|n| n.as_str()));
+        if let Some(checked) = checked {
+            if !ctx.may(Operation::Delete, ResourceType::Topic, checked) {
+                let error = ResponseError::TopicAuthorizationFailed;
+                responses.push(result.with_error_code(error.code()));
+                continue;
+            }
+        }
         let Some(topic) = topic else {
             let error = if name.is_some() {
                 ResponseError::UnknownTopicOrPartition
@@ -289,6 +306,11 @@ pub(crate) async fn create_partitions(
     let mut results = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
         let result = CreatePartitionsTopicResult::default().with_name(topic.name.clone());
+        if !ctx.may(Operation::Alter, ResourceType::Topic, &topic.name) {
+            let error = ResponseError::TopicAuthorizationFailed;
+            results.push(result.with_error_code(error.code()));
+            continue;
+        }
         let assignments = topic
             .assignments
             .unwrap_or_default()

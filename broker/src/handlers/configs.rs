@@ -16,6 +16,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::errors::metadata_code;
 use super::RequestContext;
+use crate::acl::{Operation, ResourceType};
 use crate::broker::Broker;
 use crate::config::BrokerConfig;
 use crate::metadata::MetadataError;
@@ -63,13 +64,22 @@ pub(crate) async fn describe(
             let result = DescribeConfigsResult::default()
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name.clone());
-            let entries = match resource.resource_type {
-                RESOURCE_TOPIC => topic_entries(&ctx, &resource.resource_name),
-                RESOURCE_BROKER => broker_entries(&ctx.broker.config, &resource.resource_name),
-                other => Err((
-                    ResponseError::InvalidRequest,
-                    format!("config resource type {other} is not supported"),
-                )),
+            let refusal = refused(
+                &ctx,
+                resource.resource_type,
+                &resource.resource_name,
+                Operation::DescribeConfigs,
+            );
+            let entries = match refusal {
+                Some(refusal) => Err(refusal),
+                None => match resource.resource_type {
+                    RESOURCE_TOPIC => topic_entries(&ctx, &resource.resource_name),
+                    RESOURCE_BROKER => broker_entries(&ctx.broker.config, &resource.resource_name),
+                    other => Err((
+                        ResponseError::InvalidRequest,
+                        format!("config resource type {other} is not supported"),
+                    )),
+                },
             };
             match entries {
                 Ok(entries) => {
@@ -309,50 +319,59 @@ pub(crate) async fn alter(
     let mut responses = Vec::with_capacity(request.resources.len());
     for resource in request.resources {
         {
-            let outcome = match resource.resource_type {
-                RESOURCE_TOPIC => {
-                    let parsed = resource
+            let refusal = refused(
+                &ctx,
+                resource.resource_type,
+                &resource.resource_name,
+                Operation::AlterConfigs,
+            );
+            let outcome = match refusal {
+                Some(refusal) => Err(refusal),
+                None => match resource.resource_type {
+                    RESOURCE_TOPIC => {
+                        let parsed = resource
+                            .configs
+                            .into_iter()
+                            .map(|c| match c.value {
+                                Some(v) => Ok((c.name.to_string(), v.to_string())),
+                                None => Err(MetadataError::InvalidConfig(format!(
+                                    "null value for config `{}`",
+                                    c.name
+                                ))),
+                            })
+                            .collect::<Result<BTreeMap<_, _>, _>>();
+                        match parsed {
+                            Ok(configs) => ctx
+                                .broker
+                                .admin
+                                .set_topic_configs(
+                                    &resource.resource_name,
+                                    configs,
+                                    request.validate_only,
+                                    CONFIG_TIMEOUT,
+                                )
+                                .await
+                                .map_err(metadata_failure),
+                            Err(error) => Err(metadata_failure(error)),
+                        }
+                    }
+                    RESOURCE_BROKER => resource
                         .configs
                         .into_iter()
                         .map(|c| match c.value {
                             Some(v) => Ok((c.name.to_string(), v.to_string())),
-                            None => Err(MetadataError::InvalidConfig(format!(
-                                "null value for config `{}`",
-                                c.name
-                            ))),
+                            None => Err((
+                                ResponseError::InvalidConfig,
+                                format!("null value for config `{}`", c.name),
+                            )),
                         })
-                        .collect::<Result<BTreeMap<_, _>, _>>();
-                    match parsed {
-                        Ok(configs) => ctx
-                            .broker
-                            .admin
-                            .set_topic_configs(
-                                &resource.resource_name,
-                                configs,
-                                request.validate_only,
-                                CONFIG_TIMEOUT,
-                            )
-                            .await
-                            .map_err(metadata_failure),
-                        Err(error) => Err(metadata_failure(error)),
-                    }
-                }
-                RESOURCE_BROKER => resource
-                    .configs
-                    .into_iter()
-                    .map(|c| match c.value {
-                        Some(v) => Ok((c.name.to_string(), v.to_string())),
-                        None => Err((
-                            ResponseError::InvalidConfig,
-                            format!("null value for config `{}`", c.name),
-                        )),
-                    })
-                    .collect::<Result<BTreeMap<_, _>, _>>()
-                    .and_then(|values| {
-                        let level = broker_level(&ctx.broker.config, &resource.resource_name)?;
-                        set_dynamic(&ctx.broker, level, values, request.validate_only)
-                    }),
-                other => Err(not_alterable(other)),
+                        .collect::<Result<BTreeMap<_, _>, _>>()
+                        .and_then(|values| {
+                            let level = broker_level(&ctx.broker.config, &resource.resource_name)?;
+                            set_dynamic(&ctx.broker, level, values, request.validate_only)
+                        }),
+                    other => Err(not_alterable(other)),
+                },
             };
             let (code, message) = split(outcome);
             responses.push(
@@ -384,84 +403,93 @@ pub(crate) async fn incremental_alter(
     let mut responses = Vec::with_capacity(request.resources.len());
     for resource in request.resources {
         {
-            let outcome = match resource.resource_type {
-                RESOURCE_TOPIC => {
-                    let name = resource.resource_name.to_string();
-                    let image = ctx.broker.metadata.image();
-                    let changed = match image.topic(&name) {
-                        None => Err((
-                            ResponseError::UnknownTopicOrPartition,
-                            format!("topic `{name}` does not exist"),
-                        )),
-                        Some(topic) => {
-                            let mut configs = topic.configs.clone();
-                            let broker = &ctx.broker.config;
+            let refusal = refused(
+                &ctx,
+                resource.resource_type,
+                &resource.resource_name,
+                Operation::AlterConfigs,
+            );
+            let outcome = match refusal {
+                Some(refusal) => Err(refusal),
+                None => match resource.resource_type {
+                    RESOURCE_TOPIC => {
+                        let name = resource.resource_name.to_string();
+                        let image = ctx.broker.metadata.image();
+                        let changed = match image.topic(&name) {
+                            None => Err((
+                                ResponseError::UnknownTopicOrPartition,
+                                format!("topic `{name}` does not exist"),
+                            )),
+                            Some(topic) => {
+                                let mut configs = topic.configs.clone();
+                                let broker = &ctx.broker.config;
+                                resource
+                                    .configs
+                                    .iter()
+                                    .try_for_each(|c| {
+                                        let key = find_key(&c.name).ok_or_else(|| {
+                                            (
+                                                ResponseError::InvalidConfig,
+                                                format!("unknown topic config `{}`", c.name),
+                                            )
+                                        })?;
+                                        apply_op(
+                                            &mut configs,
+                                            Change {
+                                                name: &c.name,
+                                                kind: key.kind,
+                                                op: c.config_operation,
+                                                value: c.value.as_deref(),
+                                            },
+                                            || broker_default(broker, key.name),
+                                        )
+                                    })
+                                    .map(|()| configs)
+                            }
+                        };
+                        match changed {
+                            Ok(configs) => ctx
+                                .broker
+                                .admin
+                                .set_topic_configs(
+                                    &name,
+                                    configs,
+                                    request.validate_only,
+                                    CONFIG_TIMEOUT,
+                                )
+                                .await
+                                .map_err(metadata_failure),
+                            Err(error) => Err(error),
+                        }
+                    }
+                    RESOURCE_BROKER => {
+                        let config = &ctx.broker.config;
+                        broker_level(config, &resource.resource_name).and_then(|level| {
+                            let mut values = config.dynamic.at(level);
                             resource
                                 .configs
                                 .iter()
                                 .try_for_each(|c| {
-                                    let key = find_key(&c.name).ok_or_else(|| {
-                                        (
-                                            ResponseError::InvalidConfig,
-                                            format!("unknown topic config `{}`", c.name),
-                                        )
-                                    })?;
+                                    let kind = dynamic::kind(&c.name)
+                                        .ok_or_else(|| dynamic_failure(not_dynamic(&c.name)))?;
                                     apply_op(
-                                        &mut configs,
+                                        &mut values,
                                         Change {
                                             name: &c.name,
-                                            kind: key.kind,
+                                            kind,
                                             op: c.config_operation,
                                             value: c.value.as_deref(),
                                         },
-                                        || broker_default(broker, key.name),
+                                        || dynamic_default(config, &c.name),
                                     )
                                 })
-                                .map(|()| configs)
-                        }
-                    };
-                    match changed {
-                        Ok(configs) => ctx
-                            .broker
-                            .admin
-                            .set_topic_configs(
-                                &name,
-                                configs,
-                                request.validate_only,
-                                CONFIG_TIMEOUT,
-                            )
-                            .await
-                            .map_err(metadata_failure),
-                        Err(error) => Err(error),
+                                .and_then(|()| {
+                                    set_dynamic(&ctx.broker, level, values, request.validate_only)
+                                })
+                        })
                     }
-                }
-                RESOURCE_BROKER => {
-                    let config = &ctx.broker.config;
-                    broker_level(config, &resource.resource_name).and_then(|level| {
-                        let mut values = config.dynamic.at(level);
-                        resource
-                            .configs
-                            .iter()
-                            .try_for_each(|c| {
-                                let kind = dynamic::kind(&c.name)
-                                    .ok_or_else(|| dynamic_failure(not_dynamic(&c.name)))?;
-                                apply_op(
-                                    &mut values,
-                                    Change {
-                                        name: &c.name,
-                                        kind,
-                                        op: c.config_operation,
-                                        value: c.value.as_deref(),
-                                    },
-                                    || dynamic_default(config, &c.name),
-                                )
-                            })
-                            .and_then(|()| {
-                                set_dynamic(&ctx.broker, level, values, request.validate_only)
-                            })
-                    })
-                }
-                other => Err(not_alterable(other)),
+                    other => Err(not_alterable(other)),
+                },
             };
             let (code, message) = split(outcome);
             responses.push(
@@ -574,6 +602,28 @@ fn dynamic_failure(error: DynamicConfigError) -> (ResponseError, String) {
         }
     };
     (code, error.to_string())
+}
+
+/// Kafka's check of a config resource: `operation` on the topic, or on the cluster for a
+/// broker's configs.
+fn refused(
+    ctx: &RequestContext,
+    resource_type: i8,
+    name: &str,
+    operation: Operation,
+) -> Option<(ResponseError, String)> {
+    let (allowed, error) = match resource_type {
+        RESOURCE_TOPIC => (
+            ctx.may(operation, ResourceType::Topic, name),
+            ResponseError::TopicAuthorizationFailed,
+        ),
+        RESOURCE_BROKER => (
+            ctx.may_on_cluster(operation),
+            ResponseError::ClusterAuthorizationFailed,
+        ),
+        _ => return None,
+    };
+    (!allowed).then(|| (error, format!("not authorized to {operation:?} {name:?}")))
 }
 
 fn not_alterable(resource_type: i8) -> (ResponseError, String) {

@@ -7,14 +7,31 @@ use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
 
 use super::refuse::Refuse;
 use super::RequestContext;
+use crate::acl::{Operation, ResourceType};
 
 /// Answers a DeleteGroups request.
 pub(crate) async fn handle(
     ctx: RequestContext,
     request: DeleteGroupsRequest,
 ) -> DeleteGroupsResponse {
-    let ids: Vec<String> = request.groups_names.iter().map(|g| g.to_string()).collect();
-    let results = ctx.broker.groups.delete_groups(&ids).await;
+    let ids: Vec<String> = request
+        .groups_names
+        .iter()
+        .map(|g| g.to_string())
+        .filter(|g| ctx.may(Operation::Delete, ResourceType::Group, g))
+        .collect();
+    let mut deleted = ctx.broker.groups.delete_groups(&ids).await.into_iter();
+    let results: Vec<_> = request
+        .groups_names
+        .iter()
+        .map(|g| {
+            if ids.iter().any(|id| id == g.as_str()) {
+                deleted.next().unwrap_or(Ok(()))
+            } else {
+                Err(ResponseError::GroupAuthorizationFailed)
+            }
+        })
+        .collect();
     DeleteGroupsResponse::default().with_results(
         request
             .groups_names

@@ -7,6 +7,7 @@ use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
 use super::errors::storage_code;
 use super::{topic_lookup, RequestContext};
+use crate::acl::Operation;
 
 /// Deletes records before each requested offset (-1 means up to the high watermark).
 pub(crate) async fn handle(
@@ -17,6 +18,7 @@ pub(crate) async fn handle(
         .topics
         .into_iter()
         .map(|topic| {
+            let allowed = ctx.check_topic(Operation::Delete, &topic.name);
             let partitions = topic
                 .partitions
                 .iter()
@@ -24,14 +26,16 @@ pub(crate) async fn handle(
                     let result = DeleteRecordsPartitionResult::default()
                         .with_partition_index(wanted.partition_index)
                         .with_low_watermark(-1);
-                    let outcome =
-                        topic_lookup::leader(&ctx.broker, &topic.name, wanted.partition_index)
-                            .and_then(|p| {
-                                p.delete_records(wanted.offset).map_err(|error| {
-                                    tracing::info!(%error, "delete records refused");
-                                    storage_code(&error)
-                                })
-                            });
+                    let outcome = allowed
+                        .and_then(|()| {
+                            topic_lookup::leader(&ctx.broker, &topic.name, wanted.partition_index)
+                        })
+                        .and_then(|p| {
+                            p.delete_records(wanted.offset).map_err(|error| {
+                                tracing::info!(%error, "delete records refused");
+                                storage_code(&error)
+                            })
+                        });
                     match outcome {
                         Ok(low_watermark) => result.with_low_watermark(low_watermark),
                         Err(code) => result.with_error_code(code.code()),

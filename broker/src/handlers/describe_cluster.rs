@@ -5,7 +5,6 @@ use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::metadata::ALL_CLUSTER_OPERATIONS;
 use super::RequestContext;
 
 /// Endpoint type of broker listeners (KIP-919); the only kind this broker has.
@@ -20,7 +19,7 @@ pub(crate) async fn handle(
     let response = DescribeClusterResponse::default()
         .with_endpoint_type(request.endpoint_type)
         .with_cluster_authorized_operations(if request.include_cluster_authorized_operations {
-            ALL_CLUSTER_OPERATIONS
+            ctx.operations(crate::acl::ResourceType::Cluster, crate::acl::CLUSTER_NAME)
         } else {
             i32::MIN
         });

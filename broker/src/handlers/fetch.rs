@@ -21,6 +21,7 @@ use tokio::time::Instant;
 
 use super::errors::storage_code;
 use super::{topic_lookup, Client, RequestContext};
+use crate::acl::{Operation, ResourceType};
 use crate::partition::{Isolation, Partition};
 use crate::quotas::entity::CONSUMER_BYTE_RATE;
 
@@ -34,7 +35,11 @@ pub(super) struct WantedTopic {
 
 /// Resolves each fetched topic (by id from v13, else by name) and its partitions to the
 /// replicas this broker leads.
-pub(super) fn wanted_topics(ctx: &RequestContext, topics: Vec<FetchTopic>) -> Vec<WantedTopic> {
+pub(super) fn wanted_topics(
+    ctx: &RequestContext,
+    topics: Vec<FetchTopic>,
+    allowed: impl Fn(&str) -> bool,
+) -> Vec<WantedTopic> {
     let version = ctx.version();
     let image = ctx.broker.metadata.image();
     topics
@@ -44,6 +49,13 @@ pub(super) fn wanted_topics(ctx: &RequestContext, topics: Vec<FetchTopic>) -> Ve
                 image
                     .topic_by_id(&t.topic_id)
                     .ok_or(ResponseError::UnknownTopicId)
+                    .and_then(|found| {
+                        allowed(&found.name)
+                            .then_some(found)
+                            .ok_or(ResponseError::TopicAuthorizationFailed)
+                    })
+            } else if !allowed(&t.topic) {
+                Err(ResponseError::TopicAuthorizationFailed)
             } else {
                 image
                     .topic(&t.topic)
@@ -83,7 +95,9 @@ pub(crate) async fn handle(ctx: RequestContext, request: FetchRequest) -> FetchR
     if let Some(follower) = super::replica_fetch::follower_of(&request, version) {
         return super::replica_fetch::handle(ctx, request, follower).await;
     }
-    let wanted = wanted_topics(&ctx, request.topics);
+    let wanted = wanted_topics(&ctx, request.topics, |topic| {
+        ctx.may(Operation::Read, ResourceType::Topic, topic)
+    });
     let mut max_bytes = usize::try_from(request.max_bytes).unwrap_or(0);
     if version >= 3 {
         let quota_window = ctx.broker.quotas.max_in_window(

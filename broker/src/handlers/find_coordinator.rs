@@ -9,6 +9,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::refuse::Refuse;
 use super::RequestContext;
+use crate::acl::{Operation, ResourceType};
 
 const GROUP: i8 = 0;
 const TRANSACTION: i8 = 1;
@@ -43,6 +44,12 @@ pub(crate) async fn handle(
 fn lookup(ctx: &RequestContext, key_type: i8, key: StrBytes) -> Coordinator {
     let image = ctx.broker.metadata.image();
     let coordinator = match key_type {
+        GROUP if !ctx.may(Operation::Describe, ResourceType::Group, &key) => {
+            Err(ResponseError::GroupAuthorizationFailed)
+        }
+        TRANSACTION if !ctx.may(Operation::Describe, ResourceType::TransactionalId, &key) => {
+            Err(ResponseError::TransactionalIdAuthorizationFailed)
+        }
         // The leader of the group's `__consumer_offsets` partition.
         GROUP => ctx.broker.groups.find(&key),
         // The leader of the id's `__transaction_state` partition.

@@ -5,9 +5,13 @@ use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 
 use super::refuse::Refuse;
 use super::RequestContext;
+use crate::acl::{Operation, ResourceType};
 
 /// Answers a Heartbeat request.
 pub(crate) async fn handle(ctx: RequestContext, request: HeartbeatRequest) -> HeartbeatResponse {
+    if !ctx.may(Operation::Read, ResourceType::Group, &request.group_id) {
+        return request.refuse(ResponseError::GroupAuthorizationFailed);
+    }
     let result = ctx.broker.groups.heartbeat(
         &request.group_id,
         &request.member_id,

@@ -6,6 +6,7 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
 use super::RequestContext;
+use crate::acl::{Operation, ResourceType, CLUSTER_NAME};
 use crate::txn::ProducerRef;
 
 /// Hands out a new producer id, or bumps the epoch of the one the producer already has.
@@ -14,6 +15,12 @@ pub(crate) async fn handle(
     request: InitProducerIdRequest,
 ) -> InitProducerIdResponse {
     let response = InitProducerIdResponse::default();
+    if let Some(refusal) = refusal(&ctx, request.transactional_id.as_deref().map(|id| &**id)) {
+        return response
+            .with_error_code(refusal.code())
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1);
+    }
     if let Some(transactional_id) = request.transactional_id.as_deref() {
         let expected = (request.producer_id.0 >= 0).then_some(ProducerRef {
             id: request.producer_id.0,
@@ -56,5 +63,20 @@ pub(crate) async fn handle(
                 .with_producer_id(ProducerId(-1))
                 .with_producer_epoch(-1)
         }
+    }
+}
+
+/// Kafka's checks: WRITE on the transactional id; without one (an idempotent producer),
+/// IDEMPOTENT_WRITE on the cluster or WRITE on some topic (KIP-679).
+fn refusal(ctx: &RequestContext, transactional_id: Option<&str>) -> Option<ResponseError> {
+    match transactional_id {
+        Some(id) => (!ctx.may(Operation::Write, ResourceType::TransactionalId, id))
+            .then_some(ResponseError::TransactionalIdAuthorizationFailed),
+        None => (!ctx.sees(
+            Operation::IdempotentWrite,
+            ResourceType::Cluster,
+            CLUSTER_NAME,
+        ) && !ctx.may_on_some(Operation::Write, ResourceType::Topic))
+        .then_some(ResponseError::ClusterAuthorizationFailed),
     }
 }

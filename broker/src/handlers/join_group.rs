@@ -8,12 +8,16 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::refuse::Refuse;
 use super::RequestContext;
+use crate::acl::{Operation, ResourceType};
 use crate::group::effects::JoinResult;
 use crate::group::join::JoinRequest;
 use crate::group::member::MemberProtocol;
 
 /// Answers a JoinGroup request, possibly after the rebalance's join phase.
 pub(crate) async fn handle(ctx: RequestContext, request: JoinGroupRequest) -> JoinGroupResponse {
+    if !ctx.may(Operation::Read, ResourceType::Group, &request.group_id) {
+        return request.refuse(ResponseError::GroupAuthorizationFailed);
+    }
     let version = ctx.version();
     let group_id = request.group_id.to_string();
     let instance_id = request.group_instance_id.map(|i| i.to_string());

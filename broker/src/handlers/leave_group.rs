@@ -7,10 +7,14 @@ use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 
 use super::refuse::Refuse;
 use super::RequestContext;
+use crate::acl::{Operation, ResourceType};
 use crate::group::heartbeat::LeavingMember;
 
 /// Answers a LeaveGroup request.
 pub(crate) async fn handle(ctx: RequestContext, request: LeaveGroupRequest) -> LeaveGroupResponse {
+    if !ctx.may(Operation::Read, ResourceType::Group, &request.group_id) {
+        return request.refuse(ResponseError::GroupAuthorizationFailed);
+    }
     let version = ctx.version();
     let leaving: Vec<LeavingMember> = if version >= 3 {
         request

@@ -8,6 +8,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::refuse::Refuse;
 use super::RequestContext;
+use crate::acl::{Operation, ResourceType};
 use crate::group::GroupState;
 
 /// The type of every group this coordinator runs.
@@ -30,6 +31,16 @@ pub(crate) async fn handle(ctx: RequestContext, request: ListGroupsRequest) -> L
         .unwrap_or_else(|| vec![GroupState::Dead]);
     let (error, groups) = ctx.broker.groups.list(&states);
     let groups = if types_ok { groups } else { Vec::new() };
+    // DESCRIBE on the cluster lists every group; otherwise those the client may describe.
+    let all = ctx.sees(
+        Operation::Describe,
+        ResourceType::Cluster,
+        crate::acl::CLUSTER_NAME,
+    );
+    let groups: Vec<_> = groups
+        .into_iter()
+        .filter(|g| all || ctx.sees(Operation::Describe, ResourceType::Group, &g.group_id))
+        .collect();
     ListGroupsResponse::default()
         .with_error_code(error.map_or(0, |e| e.code()))
         .with_groups(

@@ -9,6 +9,7 @@ use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use super::errors::storage_code;
 use super::{topic_lookup, RequestContext};
+use crate::acl::Operation;
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
@@ -27,6 +28,7 @@ pub(crate) async fn handle(
         .topics
         .into_iter()
         .map(|topic| {
+            let allowed = ctx.check_topic(Operation::Describe, &topic.name);
             let partitions = topic
                 .partitions
                 .into_iter()
@@ -36,41 +38,39 @@ pub(crate) async fn handle(
                         .with_timestamp(-1)
                         .with_offset(-1)
                         .with_leader_epoch(-1);
-                    let lookup =
-                        topic_lookup::leader(&ctx.broker, &topic.name, wanted.partition_index)
-                            .and_then(|p| {
-                                topic_lookup::check_leader_epoch(&p, wanted.current_leader_epoch)?;
-                                Ok(p)
+                    let lookup = allowed
+                        .and_then(|()| {
+                            topic_lookup::leader(&ctx.broker, &topic.name, wanted.partition_index)
+                        })
+                        .and_then(|p| {
+                            topic_lookup::check_leader_epoch(&p, wanted.current_leader_epoch)?;
+                            Ok(p)
+                        })
+                        .and_then(|p| {
+                            let epoch = p.leader_epoch();
+                            // READ_COMMITTED readers see the log end as the last stable offset.
+                            let latest = if read_committed {
+                                p.last_stable_offset()
+                            } else {
+                                p.with_log(|log| log.high_watermark())
+                            };
+                            // A new leader whose high watermark has not reached the start
+                            // of its epoch does not know the end yet (KIP-207).
+                            let settling =
+                                p.epoch_start_offset() > p.with_log(|log| log.high_watermark());
+                            p.with_log(|log| match wanted.timestamp {
+                                LATEST if settling => Err(ResponseError::OffsetNotAvailable),
+                                LATEST => Ok(Some((latest, -1))),
+                                EARLIEST | EARLIEST_LOCAL => Ok(Some((log.log_start_offset(), -1))),
+                                MAX_TIMESTAMP => log.max_timestamp().map_err(|e| storage_code(&e)),
+                                LATEST_TIERED => Ok(None),
+                                ts if ts >= 0 => {
+                                    log.offset_for_timestamp(ts).map_err(|e| storage_code(&e))
+                                }
+                                _ => Err(ResponseError::InvalidRequest),
                             })
-                            .and_then(|p| {
-                                let epoch = p.leader_epoch();
-                                // READ_COMMITTED readers see the log end as the last stable offset.
-                                let latest = if read_committed {
-                                    p.last_stable_offset()
-                                } else {
-                                    p.with_log(|log| log.high_watermark())
-                                };
-                                // A new leader whose high watermark has not reached the start
-                                // of its epoch does not know the end yet (KIP-207).
-                                let settling =
-                                    p.epoch_start_offset() > p.with_log(|log| log.high_watermark());
-                                p.with_log(|log| match wanted.timestamp {
-                                    LATEST if settling => Err(ResponseError::OffsetNotAvailable),
-                                    LATEST => Ok(Some((latest, -1))),
-                                    EARLIEST | EARLIEST_LOCAL => {
-                                        Ok(Some((log.log_start_offset(), -1)))
-                                    }
-                                    MAX_TIMESTAMP => {
-                                        log.max_timestamp().map_err(|e| storage_code(&e))
-                                    }
-                                    LATEST_TIERED => Ok(None),
-                                    ts if ts >= 0 => {
-                                        log.offset_for_timestamp(ts).map_err(|e| storage_code(&e))
-                                    }
-                                    _ => Err(ResponseError::InvalidRequest),
-                                })
-                                .map(|found| (found, epoch))
-                            });
+                            .map(|found| (found, epoch))
+                        });
                     match lookup {
                         Ok((Some((offset, timestamp)), epoch)) => {
                             let response = response.with_offset(offset).with_timestamp(timestamp);

@@ -12,17 +12,12 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::errors::metadata_code;
 use super::RequestContext;
+use crate::acl::{Operation, ResourceType};
 use crate::metadata::{MetadataError, TopicImage, TopicSpec};
 
-/// Every operation Kafka defines on a topic (read, write, create, delete, alter, describe,
-/// describe and alter configs: AclOperation codes 3-8, 10, 11), reported when clients ask
-/// what they are authorized for; this broker has no authorizer, so everything is allowed.
-pub(crate) const ALL_TOPIC_OPERATIONS: i32 = 0b1101_1111_1000;
-/// Every operation Kafka defines on the cluster (create, alter, describe, cluster action,
-/// describe and alter configs, idempotent write: codes 5, 7-12).
-pub(crate) const ALL_CLUSTER_OPERATIONS: i32 = 0b1_1111_1010_0000;
-
-/// Answers a Metadata request.
+/// Answers a Metadata request. With an authorizer, a listing of every topic shows only those
+/// the client may DESCRIBE; a named topic it may not describe, or may not create when it
+/// would be auto-created, gets TOPIC_AUTHORIZATION_FAILED, as Kafka answers.
 pub(crate) async fn handle(ctx: RequestContext, request: MetadataRequest) -> MetadataResponse {
     let broker = &ctx.broker;
     let config = &broker.config;
@@ -34,16 +29,19 @@ pub(crate) async fn handle(ctx: RequestContext, request: MetadataRequest) -> Met
     };
     let auto_create =
         config.auto_create_topics && (version < 4 || request.allow_auto_topic_creation);
-    let topic_ops = if request.include_topic_authorized_operations {
-        ALL_TOPIC_OPERATIONS
-    } else {
-        i32::MIN
+    let ops = |name: &str| {
+        if request.include_topic_authorized_operations {
+            ctx.operations(ResourceType::Topic, name)
+        } else {
+            i32::MIN
+        }
     };
     let image = broker.metadata.image();
     let topics = match wanted {
         None => image
             .topics()
-            .map(|t| describe(t, topic_ops, version))
+            .filter(|t| ctx.sees(Operation::Describe, ResourceType::Topic, &t.name))
+            .map(|t| describe(t, ops(&t.name), version))
             .collect(),
         Some(list) => {
             let mut topics = Vec::with_capacity(list.len());
@@ -53,12 +51,21 @@ pub(crate) async fn handle(ctx: RequestContext, request: MetadataRequest) -> Met
                     // empty name beside the id it asks about.
                     Some(name) if wanted.topic_id.is_nil() => {
                         match find_or_create(&ctx, &name, auto_create).await {
-                            Ok(topic) => describe(&topic, topic_ops, version),
+                            Ok(topic) => describe(&topic, ops(&topic.name), version),
                             Err(error) => missing(Some(name), wanted.topic_id, error),
                         }
                     }
                     _ => match image.topic_by_id(&wanted.topic_id) {
-                        Some(topic) => describe(topic, topic_ops, version),
+                        Some(topic)
+                            if ctx.may(Operation::Describe, ResourceType::Topic, &topic.name) =>
+                        {
+                            describe(topic, ops(&topic.name), version)
+                        }
+                        Some(_) => missing(
+                            None,
+                            wanted.topic_id,
+                            ResponseError::TopicAuthorizationFailed,
+                        ),
                         None => missing(None, wanted.topic_id, ResponseError::UnknownTopicId),
                     },
                 });
@@ -85,7 +92,7 @@ pub(crate) async fn handle(ctx: RequestContext, request: MetadataRequest) -> Met
         .with_controller_id(BrokerId(image.controller_id))
         .with_topics(topics)
         .with_cluster_authorized_operations(if request.include_cluster_authorized_operations {
-            ALL_CLUSTER_OPERATIONS
+            ctx.operations(ResourceType::Cluster, crate::acl::CLUSTER_NAME)
         } else {
             i32::MIN
         })
@@ -96,6 +103,9 @@ async fn find_or_create(
     name: &TopicName,
     auto_create: bool,
 ) -> Result<Arc<TopicImage>, ResponseError> {
+    if !ctx.may(Operation::Describe, ResourceType::Topic, name) {
+        return Err(ResponseError::TopicAuthorizationFailed);
+    }
     if let Some(topic) = ctx.broker.metadata.image().topic(name) {
         return Ok(topic.clone());
     }
@@ -122,6 +132,9 @@ async fn find_or_create(
     }
     if !auto_create {
         return Err(ResponseError::UnknownTopicOrPartition);
+    }
+    if !ctx.may_create_topic(name) {
+        return Err(ResponseError::TopicAuthorizationFailed);
     }
     let spec = TopicSpec {
         name: name.to_string(),

@@ -63,6 +63,7 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Message};
 
+use crate::acl::{Access, Operation, ResourceType};
 use crate::broker::Broker;
 use refuse::Refuse;
 
@@ -204,6 +205,98 @@ impl RequestContext {
         ms
     }
 
+    /// Whether the client may perform `operation` on resource `name` of type `kind`: always
+    /// without an authorizer. A refusal is logged, as Kafka's authorizer logs it.
+    pub(crate) fn may(&self, operation: Operation, kind: ResourceType, name: &str) -> bool {
+        let allowed = self.sees(operation, kind, name);
+        if !allowed {
+            tracing::info!(
+                principal = %self.client.principal(),
+                host = self.host(),
+                ?operation,
+                ?kind,
+                resource = name,
+                api = self.header.request_api_key,
+                "denied by the ACLs"
+            );
+        }
+        allowed
+    }
+
+    /// [`RequestContext::may`] without the log line, for filtering what a listing shows.
+    pub(crate) fn sees(&self, operation: Operation, kind: ResourceType, name: &str) -> bool {
+        let Some(authorizer) = &self.broker.authorizer else {
+            return true;
+        };
+        let principal = self.client.principal().to_string();
+        authorizer.authorize(Access {
+            principal: &principal,
+            host: self.host(),
+            operation,
+            kind,
+            name,
+        })
+    }
+
+    /// [`RequestContext::may`] on topic `name`, refused with TOPIC_AUTHORIZATION_FAILED.
+    pub(crate) fn check_topic(
+        &self,
+        operation: Operation,
+        name: &str,
+    ) -> Result<(), ResponseError> {
+        if self.may(operation, ResourceType::Topic, name) {
+            Ok(())
+        } else {
+            Err(ResponseError::TopicAuthorizationFailed)
+        }
+    }
+
+    /// Whether the client may use transactional id `id` (WRITE).
+    pub(crate) fn may_write_txn(&self, id: &str) -> bool {
+        self.may(Operation::Write, ResourceType::TransactionalId, id)
+    }
+
+    /// [`RequestContext::may`] on the cluster resource.
+    pub(crate) fn may_on_cluster(&self, operation: Operation) -> bool {
+        self.may(operation, ResourceType::Cluster, crate::acl::CLUSTER_NAME)
+    }
+
+    /// Whether the client may create topic `name`: CREATE on the cluster or on the topic.
+    pub(crate) fn may_create_topic(&self, name: &str) -> bool {
+        self.sees(
+            Operation::Create,
+            ResourceType::Cluster,
+            crate::acl::CLUSTER_NAME,
+        ) || self.may(Operation::Create, ResourceType::Topic, name)
+    }
+
+    /// Whether the client may perform `operation` on some resource of type `kind`.
+    pub(crate) fn may_on_some(&self, operation: Operation, kind: ResourceType) -> bool {
+        let Some(authorizer) = &self.broker.authorizer else {
+            return true;
+        };
+        let principal = self.client.principal().to_string();
+        authorizer.authorize_any(&principal, self.host(), operation, kind)
+    }
+
+    /// Kafka's `authorizedOperations` bit field for a resource: every operation of its type
+    /// without an authorizer.
+    pub(crate) fn operations(&self, kind: ResourceType, name: &str) -> i32 {
+        let Some(authorizer) = &self.broker.authorizer else {
+            return kind
+                .operations()
+                .iter()
+                .fold(0, |bits, op| bits | (1 << op.code()));
+        };
+        let principal = self.client.principal().to_string();
+        authorizer.authorized_operations(&principal, self.host(), kind, name)
+    }
+
+    /// The client's IP, as ACL hosts name it.
+    fn host(&self) -> &str {
+        self.client.host.trim_start_matches('/')
+    }
+
     /// Takes back a [`RequestContext::charge`] for bytes that were not sent after all.
     pub(crate) fn refund(&self, key: &'static str, bytes: usize) {
         let id = Client::id(&self.header);
@@ -260,13 +353,16 @@ pub fn dispatch(
             }
             let request: $request =
                 Decodable::decode(&mut body, version).map_err(|e| malformed(api, version, e))?;
-            if served {
-                let run = $run;
-                run(ctx, request)
-            } else {
+            if !served {
                 tracing::warn!(error = %unsupported(), "answering UNSUPPORTED_VERSION");
                 let response = request.refuse(ResponseError::UnsupportedVersion);
                 answer(correlation_id, version, async move { response })
+            } else if cluster_operation(api).is_some_and(|op| !ctx.may_on_cluster(op)) {
+                let response = request.refuse(ResponseError::ClusterAuthorizationFailed);
+                answer(correlation_id, version, async move { response })
+            } else {
+                let run = $run;
+                run(ctx, request)
             }
         }};
     }
@@ -368,6 +464,27 @@ pub fn dispatch(
             route!(DescribeTransactionsRequest, txn_admin::describe)
         }
         _ => return Err(unsupported()),
+    })
+}
+
+/// The operation on the cluster an API needs, for the APIs Kafka authorizes on the cluster
+/// resource alone.
+fn cluster_operation(api: ApiKey) -> Option<Operation> {
+    Some(match api {
+        ApiKey::DescribeAcls
+        | ApiKey::ListPartitionReassignments
+        | ApiKey::DescribeLogDirs
+        | ApiKey::DescribeUserScramCredentials => Operation::Describe,
+        ApiKey::CreateAcls
+        | ApiKey::DeleteAcls
+        | ApiKey::ElectLeaders
+        | ApiKey::AlterPartitionReassignments
+        | ApiKey::AlterReplicaLogDirs
+        | ApiKey::AlterUserScramCredentials => Operation::Alter,
+        ApiKey::DescribeClientQuotas => Operation::DescribeConfigs,
+        ApiKey::AlterClientQuotas => Operation::AlterConfigs,
+        ApiKey::WriteTxnMarkers => Operation::ClusterAction,
+        _ => return None,
     })
 }
 

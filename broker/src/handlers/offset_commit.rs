@@ -9,6 +9,7 @@ use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
 use super::refuse::Refuse;
 use super::{topic_lookup, RequestContext};
+use crate::acl::{Operation, ResourceType};
 use crate::group::commit::Committer;
 use crate::group::coordinator::{CommitOffset, CommitRequest};
 
@@ -18,14 +19,21 @@ pub(crate) async fn handle(
     request: OffsetCommitRequest,
 ) -> OffsetCommitResponse {
     let version = ctx.version();
+    if !ctx.may(Operation::Read, ResourceType::Group, &request.group_id) {
+        return request.refuse(ResponseError::GroupAuthorizationFailed);
+    }
     // Where each requested partition's answer comes from: an error now, or a commit slot.
     let mut plan: Vec<Vec<Result<usize, ResponseError>>> = Vec::new();
     let mut offsets = Vec::new();
     for topic in &request.topics {
+        let readable = ctx.may(Operation::Read, ResourceType::Topic, &topic.name);
         let row = topic
             .partitions
             .iter()
             .map(|p| {
+                if !readable {
+                    return Err(ResponseError::TopicAuthorizationFailed);
+                }
                 topic_lookup::exists(&ctx.broker, &topic.name, p.partition_index)?;
                 offsets.push(CommitOffset {
                     topic: topic.name.to_string(),

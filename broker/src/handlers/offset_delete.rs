@@ -10,18 +10,25 @@ use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
 
 use super::refuse::Refuse;
 use super::{topic_lookup, RequestContext};
+use crate::acl::{Operation, ResourceType};
 
 /// Answers an OffsetDelete request.
 pub(crate) async fn handle(
     ctx: RequestContext,
     request: OffsetDeleteRequest,
 ) -> OffsetDeleteResponse {
+    if !ctx.may(Operation::Delete, ResourceType::Group, &request.group_id) {
+        return request.refuse(ResponseError::GroupAuthorizationFailed);
+    }
     let mut errors: HashMap<(String, i32), ResponseError> = HashMap::new();
     let mut wanted = Vec::new();
     for topic in &request.topics {
+        let readable = ctx.may(Operation::Read, ResourceType::Topic, &topic.name);
         for p in &topic.partitions {
             let tp = (topic.name.to_string(), p.partition_index);
-            if topic_lookup::exists(&ctx.broker, &topic.name, p.partition_index).is_ok() {
+            if !readable {
+                errors.insert(tp, ResponseError::TopicAuthorizationFailed);
+            } else if topic_lookup::exists(&ctx.broker, &topic.name, p.partition_index).is_ok() {
                 wanted.push(tp);
             } else {
                 errors.insert(tp, ResponseError::UnknownTopicOrPartition);

@@ -12,6 +12,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::refuse::Refuse;
 use super::RequestContext;
+use crate::acl::{Operation, ResourceType};
 use crate::group::coordinator::FetchedTopic;
 use crate::group::records::OffsetValue;
 
@@ -119,17 +120,41 @@ fn fetch(
             })
             .collect()
     };
-    match ctx.broker.groups.fetch_offsets(group_id, topics.clone()) {
-        Ok(fetched) => (None, to_answers(fetched)),
-        Err(error) => {
-            let empty = topics
-                .unwrap_or_default()
+    let unanswered = |topics: Option<Vec<(String, Vec<i32>)>>| -> Vec<FetchedTopic> {
+        topics
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(t, ps)| (t, ps.into_iter().map(|p| (p, None)).collect()))
+            .collect()
+    };
+    if !ctx.may(Operation::Describe, ResourceType::Group, group_id) {
+        let error = ResponseError::GroupAuthorizationFailed;
+        return (Some(error), to_answers(unanswered(topics)));
+    }
+    // Topics the client may not describe: named ones answer TOPIC_AUTHORIZATION_FAILED, and a
+    // fetch of every topic leaves them out, as in Kafka.
+    let (allowed, denied): (Option<Vec<_>>, Vec<_>) = match topics {
+        None => (None, Vec::new()),
+        Some(all) => {
+            let (yes, no) = all
                 .into_iter()
-                .map(|(t, ps)| (t, ps.into_iter().map(|p| (p, None)).collect()))
-                .collect();
-            (Some(error), to_answers(empty))
+                .partition(|(t, _)| ctx.may(Operation::Describe, ResourceType::Topic, t));
+            (Some(yes), no)
+        }
+    };
+    let mut denied = to_answers(unanswered(Some(denied)));
+    for (_, answers) in &mut denied {
+        for a in answers {
+            a.error = Some(ResponseError::TopicAuthorizationFailed);
         }
     }
+    let (error, mut answers) = match ctx.broker.groups.fetch_offsets(group_id, allowed.clone()) {
+        Ok(fetched) => (None, to_answers(fetched)),
+        Err(error) => (Some(error), to_answers(unanswered(allowed))),
+    };
+    answers.retain(|(t, _)| ctx.sees(Operation::Describe, ResourceType::Topic, t));
+    answers.extend(denied);
+    (error, answers)
 }
 
 fn fields(a: &Answer) -> (i64, i32, StrBytes) {

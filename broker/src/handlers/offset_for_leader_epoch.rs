@@ -7,6 +7,7 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
 use super::{topic_lookup, RequestContext};
+use crate::acl::Operation;
 
 /// Answers the end offset of each requested epoch.
 pub(crate) async fn handle(
@@ -17,6 +18,15 @@ pub(crate) async fn handle(
         .topics
         .into_iter()
         .map(|topic| {
+            let allowed = if request.replica_id.0 >= 0 {
+                if ctx.may_on_cluster(Operation::ClusterAction) {
+                    Ok(())
+                } else {
+                    Err(kafka_protocol::error::ResponseError::TopicAuthorizationFailed)
+                }
+            } else {
+                ctx.check_topic(Operation::Describe, &topic.topic)
+            };
             let partitions = topic
                 .partitions
                 .into_iter()
@@ -25,7 +35,10 @@ pub(crate) async fn handle(
                         .with_partition(wanted.partition)
                         .with_leader_epoch(-1)
                         .with_end_offset(-1);
-                    let outcome = topic_lookup::leader(&ctx.broker, &topic.topic, wanted.partition)
+                    let outcome = allowed
+                        .and_then(|()| {
+                            topic_lookup::leader(&ctx.broker, &topic.topic, wanted.partition)
+                        })
                         .and_then(|p| {
                             topic_lookup::check_leader_epoch(&p, wanted.current_leader_epoch)?;
                             Ok(p.with_log(|log| log.end_offset_for_epoch(wanted.leader_epoch)))

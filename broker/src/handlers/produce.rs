@@ -15,6 +15,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::errors::append_code;
 use super::{topic_lookup, RequestContext};
+use crate::acl::{Operation, ResourceType};
 use crate::broker::Broker;
 use crate::clock::now_ms;
 use crate::metadata::TopicImage;
@@ -69,6 +70,10 @@ pub(crate) fn handle(
         .map(|r| r.len())
         .sum();
     let throttle_time_ms = ctx.charge(PRODUCER_BYTE_RATE, bytes);
+    let txn_denied = request
+        .transactional_id
+        .as_deref()
+        .is_some_and(|id| !ctx.may(Operation::Write, ResourceType::TransactionalId, id));
     let mut waits = Vec::new();
     let mut responses: Vec<TopicProduceResponse> = request
         .topic_data
@@ -76,6 +81,13 @@ pub(crate) fn handle(
         .enumerate()
         .map(|(topic_slot, topic_data)| {
             let topic = topic_lookup::topic(&broker, &topic_data.name);
+            let denied = if txn_denied {
+                Some(ResponseError::TransactionalIdAuthorizationFailed)
+            } else {
+                let name: &str = &topic_data.name;
+                (!ctx.may(Operation::Write, ResourceType::Topic, name))
+                    .then_some(ResponseError::TopicAuthorizationFailed)
+            };
             let partitions = topic_data
                 .partition_data
                 .into_iter()
@@ -88,6 +100,9 @@ pub(crate) fn handle(
                         .with_log_start_offset(-1);
                     if !valid_acks {
                         return response.with_error_code(ResponseError::InvalidRequiredAcks.code());
+                    }
+                    if let Some(denied) = denied {
+                        return response.with_error_code(denied.code());
                     }
                     let partition =
                         match topic_lookup::leader(&broker, &topic_data.name, data.index) {

@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use super::errors::storage_code;
 use super::fetch::{error_data, wait_for_data, wanted_topics, WantedTopic};
 use super::{topic_lookup, RequestContext};
+use crate::acl::Operation;
 use crate::partition::{ReplicaFetch, ReplicaRead};
 use crate::quotas::replication::{is_throttled, LEADER_RATE_KEY, LEADER_REPLICAS_KEY};
 
@@ -56,7 +57,8 @@ pub(crate) async fn handle(
         .image()
         .broker(follower.broker)
         .map(|b| b.incarnation);
-    let wanted = wanted_topics(&ctx, request.topics);
+    let member = ctx.may_on_cluster(Operation::ClusterAction);
+    let wanted = wanted_topics(&ctx, request.topics, |_| member);
     let max_bytes = usize::try_from(request.max_bytes).unwrap_or(0);
     let min_bytes = usize::try_from(request.min_bytes)
         .unwrap_or(0)

@@ -7,10 +7,14 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::refuse::Refuse;
 use super::RequestContext;
+use crate::acl::{Operation, ResourceType};
 use crate::group::sync::SyncRequest;
 
 /// Answers a SyncGroup request, possibly once the leader's assignment is stored.
 pub(crate) async fn handle(ctx: RequestContext, request: SyncGroupRequest) -> SyncGroupResponse {
+    if !ctx.may(Operation::Read, ResourceType::Group, &request.group_id) {
+        return request.refuse(ResponseError::GroupAuthorizationFailed);
+    }
     let version = ctx.version();
     let group_id = request.group_id.to_string();
     let sync = SyncRequest {

@@ -17,6 +17,7 @@ use kafka_protocol::messages::{
 
 use super::refuse::Refuse;
 use super::{topic_lookup, RequestContext};
+use crate::acl::{Operation, ResourceType};
 use crate::group::commit::Committer;
 use crate::txn::{PendingOffset, ProducerRef};
 
@@ -30,15 +31,23 @@ pub(crate) async fn add_partitions(
         id: request.v3_and_below_producer_id.0,
         epoch: request.v3_and_below_producer_epoch,
     };
+    if !ctx.may_write_txn(&request.v3_and_below_transactional_id) {
+        return request.refuse(ResponseError::TransactionalIdAuthorizationFailed);
+    }
     // Each partition's own lookup error, in request order.
     let lookups: Vec<Vec<Option<ResponseError>>> = request
         .v3_and_below_topics
         .iter()
         .map(|topic| {
+            let allowed = ctx.check_topic(Operation::Write, &topic.name);
             topic
                 .partitions
                 .iter()
-                .map(|&p| topic_lookup::exists(&ctx.broker, &topic.name, p).err())
+                .map(|&p| {
+                    allowed
+                        .and_then(|()| topic_lookup::exists(&ctx.broker, &topic.name, p).map(drop))
+                        .err()
+                })
                 .collect()
         })
         .collect();
@@ -90,6 +99,12 @@ pub(crate) async fn add_offsets(
         id: request.producer_id.0,
         epoch: request.producer_epoch,
     };
+    if !ctx.may_write_txn(&request.transactional_id) {
+        return request.refuse(ResponseError::TransactionalIdAuthorizationFailed);
+    }
+    if !ctx.may(Operation::Read, ResourceType::Group, &request.group_id) {
+        return request.refuse(ResponseError::GroupAuthorizationFailed);
+    }
     let outcome = ctx
         .broker
         .txns
@@ -115,6 +130,12 @@ pub(crate) async fn txn_offset_commit(
         id: request.producer_id.0,
         epoch: request.producer_epoch,
     };
+    if !ctx.may_write_txn(&request.transactional_id) {
+        return request.refuse(ResponseError::TransactionalIdAuthorizationFailed);
+    }
+    if !ctx.may(Operation::Read, ResourceType::Group, &group_id) {
+        return request.refuse(ResponseError::GroupAuthorizationFailed);
+    }
     let broker = &ctx.broker;
     let max_metadata = broker.groups.offset_metadata_max_bytes();
     let mut offsets = Vec::new();
@@ -123,12 +144,16 @@ pub(crate) async fn txn_offset_commit(
         .topics
         .iter()
         .map(|topic| {
+            let allowed = ctx.check_topic(Operation::Read, &topic.name);
             topic
                 .partitions
                 .iter()
                 .map(|p| {
                     let metadata = p.committed_metadata.as_ref();
-                    match topic_lookup::exists(broker, &topic.name, p.partition_index) {
+                    let exists = allowed.and_then(|()| {
+                        topic_lookup::exists(broker, &topic.name, p.partition_index)
+                    });
+                    match exists {
                         Err(code) => Some(code),
                         Ok(_) if metadata.is_some_and(|m| m.len() > max_metadata) => {
                             Some(ResponseError::OffsetMetadataTooLarge)
@@ -185,6 +210,9 @@ pub(crate) async fn txn_offset_commit(
 
 /// EndTxn: commit or abort, answered once every marker is durable.
 pub(crate) async fn end_txn(ctx: RequestContext, request: EndTxnRequest) -> EndTxnResponse {
+    if !ctx.may_write_txn(&request.transactional_id) {
+        return request.refuse(ResponseError::TransactionalIdAuthorizationFailed);
+    }
     let producer = ProducerRef {
         id: request.producer_id.0,
         epoch: request.producer_epoch,

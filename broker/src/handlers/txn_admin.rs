@@ -16,6 +16,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::refuse::Refuse;
 use super::{topic_lookup, RequestContext};
+use crate::acl::{Operation, ResourceType};
 use crate::clock::now_ms;
 use crate::txn::{ProducerRef, TxnState, MARKER_TIMEOUT};
 
@@ -50,6 +51,7 @@ pub(crate) async fn list(
         .txns
         .snapshot()
         .into_iter()
+        .filter(|(id, _)| ctx.sees(Operation::Describe, ResourceType::TransactionalId, id))
         .filter(|(_, txn)| {
             let state_ok = request.state_filters.is_empty()
                 || request
@@ -92,6 +94,10 @@ pub(crate) async fn describe(
                 .with_producer_id(ProducerId(-1))
                 .with_producer_epoch(-1)
                 .with_transaction_start_time_ms(-1);
+            if !ctx.may(Operation::Describe, ResourceType::TransactionalId, &id) {
+                return state
+                    .with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code());
+            }
             let txn = match ctx.broker.txns.describe(&id) {
                 Ok(Some(txn)) => txn,
                 Ok(None) => {
@@ -140,13 +146,14 @@ pub(crate) async fn describe_producers(
         .topics
         .into_iter()
         .map(|t| {
+            let allowed = ctx.check_topic(Operation::Read, &t.name);
             let partitions = t
                 .partition_indexes
                 .iter()
                 .map(|&index| {
                     let response = describe_producers_response::PartitionResponse::default()
                         .with_partition_index(index);
-                    match topic_lookup::leader(&ctx.broker, &t.name, index) {
+                    match allowed.and_then(|()| topic_lookup::leader(&ctx.broker, &t.name, index)) {
                         Err(code) => response.with_error_code(code.code()),
                         Ok(partition) => response.with_active_producers(
                             partition

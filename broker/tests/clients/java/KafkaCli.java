@@ -28,6 +28,17 @@ import org.apache.kafka.clients.admin.Config;
 import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.admin.CreateTopicsOptions;
 import org.apache.kafka.clients.admin.DescribeClusterResult;
+import org.apache.kafka.clients.admin.DescribeTopicsOptions;
+import org.apache.kafka.common.acl.AccessControlEntry;
+import org.apache.kafka.common.acl.AccessControlEntryFilter;
+import org.apache.kafka.common.acl.AclBinding;
+import org.apache.kafka.common.acl.AclBindingFilter;
+import org.apache.kafka.common.acl.AclOperation;
+import org.apache.kafka.common.acl.AclPermissionType;
+import org.apache.kafka.common.resource.PatternType;
+import org.apache.kafka.common.resource.ResourcePattern;
+import org.apache.kafka.common.resource.ResourcePatternFilter;
+import org.apache.kafka.common.resource.ResourceType;
 import org.apache.kafka.clients.admin.ElectLeadersOptions;
 import org.apache.kafka.clients.admin.LogDirDescription;
 import org.apache.kafka.clients.admin.NewPartitionReassignment;
@@ -446,6 +457,33 @@ public final class KafkaCli {
         }
     }
 
+    static ResourcePattern resourcePattern(Args args) {
+        return new ResourcePattern(ResourceType.fromString(args.required("resource-type")), args.required("name"),
+                PatternType.fromString(args.get("pattern", "LITERAL")));
+    }
+
+    static AccessControlEntry accessEntry(Args args) {
+        return new AccessControlEntry(args.required("principal"), args.get("host", "*"),
+                AclOperation.fromString(args.required("operation")),
+                AclPermissionType.fromString(args.get("permission", "ALLOW")));
+    }
+
+    static AclBindingFilter aclFilter(Args args) {
+        return new AclBindingFilter(
+            new ResourcePatternFilter(ResourceType.fromString(args.get("resource-type", "ANY")), args.get("name", null),
+                PatternType.fromString(args.get("pattern", "ANY"))),
+            new AccessControlEntryFilter(args.get("principal", null), args.get("host", null),
+                AclOperation.fromString(args.get("operation", "ANY")),
+                AclPermissionType.fromString(args.get("permission", "ANY"))));
+    }
+
+    static Map<String, Object> aclJson(AclBinding b) {
+        return obj("resourceType", b.pattern().resourceType().name(), "name", b.pattern().name(),
+                "pattern", b.pattern().patternType().name(), "principal", b.entry().principal(),
+                "host", b.entry().host(), "operation", b.entry().operation().name(),
+                "permission", b.entry().permissionType().name());
+    }
+
     @SuppressWarnings("deprecation")
     static void adminOp(Admin admin, String op, Args args) throws Exception {
         switch (op) {
@@ -687,6 +725,40 @@ public final class KafkaCli {
                         Integer.parseInt(args.get("partition", "0")), Integer.parseInt(args.get("broker", "0")));
                 admin.alterReplicaLogDirs(Collections.singletonMap(replica, args.required("dir"))).all().get();
                 emit(obj("event", "moved", "replica", replica.toString()));
+                break;
+            }
+            case "create-acl": {
+                // --resource-type TOPIC --name N [--pattern LITERAL] --principal User:x [--host *]
+                // --operation READ [--permission ALLOW]
+                admin.createAcls(Collections.singletonList(new AclBinding(resourcePattern(args), accessEntry(args))))
+                    .all().get();
+                emit(obj("event", "acl-created"));
+                break;
+            }
+            case "describe-acls": {
+                // Filter options as create-acl's, each defaulting to ANY.
+                List<Map<String, Object>> acls = new ArrayList<>();
+                for (AclBinding b : admin.describeAcls(aclFilter(args)).values().get()) acls.add(aclJson(b));
+                emit(obj("event", "acls", "acls", acls));
+                break;
+            }
+            case "delete-acls": {
+                List<Map<String, Object>> acls = new ArrayList<>();
+                for (AclBinding b : admin.deleteAcls(Collections.singletonList(aclFilter(args))).all().get()) {
+                    acls.add(aclJson(b));
+                }
+                emit(obj("event", "acls-deleted", "acls", acls));
+                break;
+            }
+            case "describe-topic-operations": {
+                // The operations the caller may perform on --topic (KIP-430).
+                String topic = args.required("topic");
+                var d = admin.describeTopics(Collections.singletonList(topic),
+                        new DescribeTopicsOptions().includeAuthorizedOperations(true)).allTopicNames().get().get(topic);
+                List<String> ops = new ArrayList<>();
+                for (AclOperation allowed : d.authorizedOperations()) ops.add(allowed.name());
+                Collections.sort(ops);
+                emit(obj("event", "operations", "topic", topic, "operations", ops));
                 break;
             }
             case "describe-log-dirs": {
