@@ -144,6 +144,18 @@ class Cluster:
                     pids[int(name.rsplit("-", 1)[1])] = int(cid.split("://", 1)[1])
         return pids
 
+    def refresh_bootstrap(self, timeout: float) -> None:
+        """Re-reads the KafkaCluster's `status.bootstrapServers` once it names every broker pod's
+        IP: brokers advertise their pod IP, and a restarted pod gets a new one, so the addresses
+        `up` printed are gone after a roll."""
+        def current() -> Optional[str]:
+            ips = {p.get("status", {}).get("podIP") for p in self.get("pods")["items"]
+                   if p["metadata"]["name"].startswith(f"{NAME}-broker-")}
+            servers = self.get("kafkacluster", NAME).get("status", {}).get("bootstrapServers", "")
+            hosts = {s.rsplit(":", 1)[0] for s in servers.split(",") if s}
+            return servers if len(ips) == BROKERS and hosts == ips else None
+        self.bootstrap = wait_until(current, timeout, "the KafkaCluster to list every broker's new address")
+
     def lease_settings(self) -> str:
         """The broker Lease timing the brokers run with (their rendered configuration)."""
         props = self.get("configmap", f"{NAME}-config")["data"]
@@ -445,6 +457,7 @@ def roll_config(cluster: Cluster, key: str, value: str, timeout: float) -> float
                            and len(p["status"].get("isr", [])) == len(p["spec"]["replicas"])
                            for p in cluster.get("kafkapartitions")["items"]),
                timeout, "every partition led with its whole ISR")
+    cluster.refresh_bootstrap(timeout)
     return time.monotonic() - started
 
 
