@@ -94,7 +94,7 @@ pub struct Broker {
     pub scram: crate::scram::ScramCredentials,
     /// The ACLs and their checks, when `authorizer.class.name` is set; without it every
     /// client may do everything.
-    pub authorizer: Option<crate::acl::Authorizer>,
+    pub authorizer: Option<Arc<crate::acl::Authorizer>>,
     /// How connections to other brokers are secured (the inter-broker listener's TLS and
     /// SASL), for followers' fetches and transaction markers.
     pub peer_security: Arc<crate::security::peer::PeerSecurity>,
@@ -144,6 +144,7 @@ impl Broker {
             registrar: None,
             elections: None,
             reassignments: None,
+            shared_acls: None,
         };
         prepared.assemble(parts, offsets_log)
     }
@@ -292,6 +293,8 @@ pub struct MetadataParts {
     pub elections: Option<Arc<dyn LeaderElections>>,
     /// Where reassignments are recorded (cluster mode).
     pub reassignments: Option<Arc<dyn PartitionReassignments>>,
+    /// Where the ACLs are shared (cluster mode); a standalone broker keeps its own.
+    pub shared_acls: Option<Arc<dyn crate::acl::SharedAcls>>,
 }
 
 impl Prepared {
@@ -341,7 +344,10 @@ impl Prepared {
         let txn_topic = InternalTopic::transactions(&config);
         let quotas = Quotas::open(&dir)?;
         let scram = crate::scram::ScramCredentials::open(&dir)?;
-        let authorizer = crate::acl::from_settings(&config.security, &dir)?;
+        let authorizer = crate::acl::from_settings(&config.security, &dir)?.map(Arc::new);
+        if let (Some(authorizer), Some(shared)) = (&authorizer, parts.shared_acls) {
+            authorizer.share(shared);
+        }
         let peer_security = Arc::new(crate::security::peer::PeerSecurity::from_config(&config)?);
         let group_config = config.group.clone();
         let metrics = Metrics::new()?;

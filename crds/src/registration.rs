@@ -61,6 +61,14 @@ pub fn producer_ids_name(cluster: &str) -> String {
     format!("{cluster}-producer-ids")
 }
 
+/// Name of the ConfigMap holding `cluster`'s ACLs, which every broker applies.
+pub fn acls_name(cluster: &str) -> String {
+    format!("{cluster}-acls")
+}
+
+/// The key of the ACL ConfigMap holding the ACLs, as a JSON list.
+pub const ACLS_KEY: &str = "acls.json";
+
 /// One listener's advertised address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {

@@ -9,8 +9,9 @@ pub mod model;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use futures::future::BoxFuture;
 use parking_lot::RwLock;
 
 pub use decide::{Access, Policy};
@@ -38,6 +39,31 @@ pub enum AclError {
         /// Its value.
         value: String,
     },
+}
+
+/// A change could not be saved; nothing changed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Writing `acls.json` failed.
+    #[error("cannot save the ACLs: {0}")]
+    Io(#[from] std::io::Error),
+    /// The shared store refused or failed the write.
+    #[error("cannot save the ACLs: {0}")]
+    Shared(String),
+}
+
+/// A change to the set of ACLs, applied again to a newer set when another writer came first.
+pub type Change<'a> = &'a (dyn Fn(&mut BTreeSet<AclBinding>) + Send + Sync);
+
+/// ACLs every broker of a cluster shares (cluster mode: a ConfigMap, [`crate::kube::acls`]).
+pub trait SharedAcls: Send + Sync {
+    /// Applies `change` to the stored set, re-reading and re-applying it while other writers
+    /// come first; returns the set written.
+    fn update<'a>(&'a self, change: Change<'a>) -> BoxFuture<'a, Result<Vec<AclBinding>, String>>;
+
+    /// Calls `apply` with the stored set now and after every change, for as long as the
+    /// process runs.
+    fn follow(self: Arc<Self>, apply: Box<dyn Fn(Vec<AclBinding>) + Send + Sync>);
 }
 
 /// The authorizer the settings ask for: `None` unless `authorizer.class.name` names one (any
@@ -80,16 +106,27 @@ pub fn from_settings(
 }
 
 /// The ACLs and the policy they are checked under.
-#[derive(Debug)]
 pub struct Authorizer {
     policy: Policy,
-    /// Where they persist; `None` keeps them in memory (tests).
-    path: Option<PathBuf>,
+    /// Where they persist on their own (standalone).
+    path: PathBuf,
+    /// Where they persist when they are shared (cluster mode); then the file is not used.
+    shared: OnceLock<Arc<dyn SharedAcls>>,
     /// Replaced whole on every change, so a check reads a consistent set without a lock held
     /// while it decides.
     acls: RwLock<Arc<Vec<AclBinding>>>,
-    /// Serializes changes (read, change, save, publish).
+    /// Serializes changes to the file (read, change, save, publish).
     changing: parking_lot::Mutex<()>,
+}
+
+impl std::fmt::Debug for Authorizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authorizer")
+            .field("policy", &self.policy)
+            .field("shared", &self.shared.get().is_some())
+            .field("acls", &self.current().len())
+            .finish()
+    }
 }
 
 impl Authorizer {
@@ -103,20 +140,29 @@ impl Authorizer {
             })?;
         Ok(Authorizer {
             policy,
-            path: Some(path),
+            path,
+            shared: OnceLock::new(),
             acls: RwLock::new(Arc::new(acls)),
             changing: parking_lot::Mutex::new(()),
         })
     }
 
-    /// An authorizer keeping its ACLs in memory.
-    pub fn in_memory(policy: Policy) -> Authorizer {
-        Authorizer {
-            policy,
-            path: None,
-            acls: RwLock::new(Arc::new(Vec::new())),
-            changing: parking_lot::Mutex::new(()),
+    /// Keeps the ACLs in `shared` from now on: they are what it holds (the data directory's
+    /// file is no longer read or written), and changes are written there.
+    pub fn share(self: &Arc<Self>, shared: Arc<dyn SharedAcls>) {
+        if self.shared.set(shared.clone()).is_err() {
+            return;
         }
+        let me = Arc::downgrade(self);
+        shared.follow(Box::new(move |acls| {
+            if let Some(me) = me.upgrade() {
+                me.publish(acls);
+            }
+        }));
+    }
+
+    fn publish(&self, acls: Vec<AclBinding>) {
+        *self.acls.write() = Arc::new(acls);
     }
 
     fn current(&self) -> Arc<Vec<AclBinding>> {
@@ -167,39 +213,51 @@ impl Authorizer {
     }
 
     /// Adds `bindings` (one already present is left as it is) and saves.
-    pub fn create(&self, bindings: &[AclBinding]) -> std::io::Result<()> {
-        self.change(|all| {
+    pub async fn create(&self, bindings: &[AclBinding]) -> Result<(), StoreError> {
+        self.change(&|all| {
             for b in bindings {
                 all.insert(b.clone());
             }
         })
-        .map(|_| ())
+        .await
     }
 
     /// Removes the bindings each filter matches and saves; returns them per filter (a binding
     /// two filters match is reported under both, as Kafka does).
-    pub fn delete(&self, filters: &[AclFilter]) -> std::io::Result<Vec<Vec<AclBinding>>> {
-        self.change(|all| {
-            let matched: Vec<Vec<AclBinding>> = filters
+    pub async fn delete(&self, filters: &[AclFilter]) -> Result<Vec<Vec<AclBinding>>, StoreError> {
+        let matched = parking_lot::Mutex::new(Vec::new());
+        self.change(&|all| {
+            *matched.lock() = filters
                 .iter()
                 .map(|f| all.iter().filter(|b| f.matches(b)).cloned().collect())
                 .collect();
             all.retain(|b| !filters.iter().any(|f| f.matches(b)));
-            matched
         })
+        .await?;
+        Ok(matched.into_inner())
     }
 
-    /// Applies `f` to the set, saves it, then publishes it; nothing changes if saving fails.
-    fn change<T>(&self, f: impl FnOnce(&mut BTreeSet<AclBinding>) -> T) -> std::io::Result<T> {
+    /// Applies `change` where the ACLs are kept, then publishes the result; nothing changes
+    /// if saving fails.
+    async fn change(&self, change: Change<'_>) -> Result<(), StoreError> {
+        match self.shared.get() {
+            Some(shared) => {
+                let written = shared.update(change).await.map_err(StoreError::Shared)?;
+                self.publish(written);
+                Ok(())
+            }
+            None => self.change_file(change),
+        }
+    }
+
+    fn change_file(&self, change: Change<'_>) -> Result<(), StoreError> {
         let _one_at_a_time = self.changing.lock();
         let mut all: BTreeSet<AclBinding> = self.current().iter().cloned().collect();
-        let out = f(&mut all);
+        change(&mut all);
         let list: Vec<AclBinding> = all.into_iter().collect();
-        if let Some(path) = &self.path {
-            crate::fsutil::write_json(path, &list)?;
-        }
-        *self.acls.write() = Arc::new(list);
-        Ok(out)
+        crate::fsutil::write_json(&self.path, &list)?;
+        self.publish(list);
+        Ok(())
     }
 }
 
@@ -233,8 +291,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn acls_persist_in_the_data_directory_and_deletes_report_what_they_removed() {
+    #[tokio::test]
+    async fn acls_persist_in_the_data_directory_and_deletes_report_what_they_removed() {
         let dir = tempfile::tempdir().expect("tempdir");
         let auth = Authorizer::open(dir.path(), Policy::default()).expect("open");
         let (read, write) = (
@@ -242,6 +300,7 @@ mod tests {
             binding("b", Operation::Write),
         );
         auth.create(&[read.clone(), write.clone(), read.clone()])
+            .await
             .expect("create");
         assert_eq!(auth.describe(&any_on("a")), vec![read.clone()]);
 
@@ -249,6 +308,7 @@ mod tests {
         assert_eq!(reopened.describe(&any_on("b")), vec![write.clone()]);
         let removed = reopened
             .delete(&[any_on("a"), any_on("a"), any_on("c")])
+            .await
             .expect("delete");
         assert_eq!(removed, vec![vec![read.clone()], vec![read], vec![]]);
 

@@ -39,11 +39,11 @@ fn invalid_filter() -> Option<StrBytes> {
     ))
 }
 
-fn storage_error(e: &std::io::Error) -> (i16, Option<StrBytes>) {
+fn storage_error(e: &crate::acl::StoreError) -> (i16, Option<StrBytes>) {
     tracing::error!(error = %e, "cannot save the ACLs");
     (
         ResponseError::UnknownServerError.code(),
-        Some(StrBytes::from_string(format!("cannot save the ACLs: {e}"))),
+        Some(StrBytes::from_string(e.to_string())),
     )
 }
 
@@ -80,18 +80,20 @@ pub(crate) async fn describe(
                 .with_permission_type(e.permission.code()),
         );
     }
-    DescribeAclsResponse::default().with_resources(
-        by_resource
-            .into_iter()
-            .map(|(r, acls)| {
-                DescribeAclsResource::default()
-                    .with_resource_type(r.kind.code())
-                    .with_resource_name(text(&r.name))
-                    .with_pattern_type(r.pattern.code())
-                    .with_acls(acls)
-            })
-            .collect(),
-    )
+    DescribeAclsResponse::default()
+        .with_error_message(None)
+        .with_resources(
+            by_resource
+                .into_iter()
+                .map(|(r, acls)| {
+                    DescribeAclsResource::default()
+                        .with_resource_type(r.kind.code())
+                        .with_resource_name(text(&r.name))
+                        .with_pattern_type(r.pattern.code())
+                        .with_acls(acls)
+                })
+                .collect(),
+        )
 }
 
 /// CreateAcls: each valid binding is added; an invalid one gets INVALID_REQUEST with the
@@ -120,7 +122,7 @@ pub(crate) async fn create(ctx: RequestContext, request: CreateAclsRequest) -> C
         .filter_map(|c| c.as_ref().ok())
         .cloned()
         .collect();
-    let saved = authorizer.create(&valid);
+    let saved = authorizer.create(&valid).await;
     let results = checked
         .iter()
         .map(|c| {
@@ -164,7 +166,7 @@ pub(crate) async fn delete(ctx: RequestContext, request: DeleteAclsRequest) -> D
         })
         .collect();
     let valid: Vec<AclFilter> = filters.iter().flatten().cloned().collect();
-    let deleted = authorizer.delete(&valid);
+    let deleted = authorizer.delete(&valid).await;
     let mut removed = match &deleted {
         Ok(lists) => lists.clone().into_iter(),
         Err(_) => Vec::new().into_iter(),
@@ -186,9 +188,9 @@ pub(crate) async fn delete(ctx: RequestContext, request: DeleteAclsRequest) -> D
                 if !matching.is_empty() {
                     tracing::info!(principal = %ctx.client.principal(), acls = ?matching, "ACLs deleted");
                 }
-                DeleteAclsFilterResult::default().with_matching_acls(
-                    matching.iter().map(matching_acl).collect(),
-                )
+                DeleteAclsFilterResult::default()
+                    .with_error_message(None)
+                    .with_matching_acls(matching.iter().map(matching_acl).collect())
             }
         })
         .collect();
@@ -198,6 +200,7 @@ pub(crate) async fn delete(ctx: RequestContext, request: DeleteAclsRequest) -> D
 fn matching_acl(b: &AclBinding) -> DeleteAclsMatchingAcl {
     let (r, e) = (&b.resource, &b.entry);
     DeleteAclsMatchingAcl::default()
+        .with_error_message(None)
         .with_resource_type(r.kind.code())
         .with_resource_name(text(&r.name))
         .with_pattern_type(r.pattern.code())

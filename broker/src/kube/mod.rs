@@ -4,8 +4,10 @@
 //! [`image`]), writes KafkaTopics for the Kafka admin API ([`source`]) and its leaders' ISR
 //! changes to KafkaPartitions ([`isr`]), asks the controller for the elections of Kafka's
 //! ElectLeaders through KafkaPartition annotations ([`elections`]), and reserves producer ids
-//! in the cluster's ConfigMap ([`blocks`]).
+//! in the cluster's ConfigMap ([`blocks`]); with an authorizer, the ACLs are shared in another
+//! ([`acls`]).
 
+pub mod acls;
 pub mod blocks;
 pub mod catch_up;
 pub mod directory;

@@ -9,6 +9,7 @@ use kube::{Api, Client};
 use tributary_crds::registration::Registration;
 use tributary_crds::KafkaCluster;
 
+use super::acls::ConfigMapAcls;
 use super::blocks::ConfigMapBlocks;
 use super::catch_up::CatchUp;
 use super::elections::KubeElections;
@@ -115,6 +116,7 @@ pub async fn metadata_parts(
         stores.partitions.clone(),
     ));
     let blocks = ConfigMapBlocks::new(client.clone(), &settings.namespace, &settings.name);
+    let acls = ConfigMapAcls::new(client.clone(), &settings.namespace, &settings.name);
     let admin = Arc::new(KubeMetadata::new(
         client,
         settings,
@@ -132,6 +134,7 @@ pub async fn metadata_parts(
         registrar: Some(registrar),
         elections: Some(elections),
         reassignments: Some(reassignments),
+        shared_acls: Some(Arc::new(acls)),
     })
 }
 

@@ -3,6 +3,7 @@
 //! No I/O here; the cluster reconciler applies what these return, and golden-file tests pin
 //! the output.
 
+mod acls;
 mod config;
 pub mod monitoring;
 mod pdb;
@@ -22,6 +23,7 @@ use kube::api::DynamicObject;
 use kube::{Resource, ResourceExt};
 use tributary_crds::{KafkaCluster, CLUSTER_LABEL};
 
+pub use acls::acls;
 pub use config::{config_hash, server_properties};
 pub use producer_ids::producer_ids;
 

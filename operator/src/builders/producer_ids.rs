@@ -11,10 +11,21 @@ use tributary_crds::CLUSTER_LABEL;
 
 use super::Names;
 
-/// The ConfigMap as first created. It carries no `managed-by` label, so the brokers' updates
-/// do not wake the cluster reconciler (which watches the ConfigMaps it manages).
+/// The ConfigMap as first created.
 pub fn producer_ids(names: &Names) -> ConfigMap {
-    let mut meta = names.meta(producer_ids_name(&names.cluster));
+    let data = BTreeMap::from([(NEXT_PRODUCER_ID_KEY.to_owned(), "0".to_owned())]);
+    brokers_config_map(names, producer_ids_name(&names.cluster), data)
+}
+
+/// A ConfigMap the brokers write (created once by the operator, owned by the KafkaCluster).
+/// It carries no `managed-by` label, so the brokers' updates do not wake the cluster
+/// reconciler (which watches the ConfigMaps it manages).
+pub(super) fn brokers_config_map(
+    names: &Names,
+    name: String,
+    data: BTreeMap<String, String>,
+) -> ConfigMap {
+    let mut meta = names.meta(name);
     meta.labels = Some(BTreeMap::from([
         (CLUSTER_LABEL.to_owned(), names.cluster.clone()),
         ("app.kubernetes.io/name".to_owned(), "tributary".to_owned()),
@@ -25,10 +36,7 @@ pub fn producer_ids(names: &Names) -> ConfigMap {
     ]));
     ConfigMap {
         metadata: meta,
-        data: Some(BTreeMap::from([(
-            NEXT_PRODUCER_ID_KEY.to_owned(),
-            "0".to_owned(),
-        )])),
+        data: Some(data),
         ..ConfigMap::default()
     }
 }

@@ -16,7 +16,7 @@ use kube::runtime::controller::Action;
 use kube::{Api, Resource, ResourceExt};
 use tributary_crds::conditions::{is_true, READY};
 use tributary_crds::config::validate_broker_config;
-use tributary_crds::registration::producer_ids_name;
+use tributary_crds::registration::{acls_name, producer_ids_name};
 use tributary_crds::{
     is_paused, KafkaCluster, KafkaPartition, KafkaTopic, CLUSTER_LABEL, PAUSE_ANNOTATION,
 };
@@ -31,7 +31,7 @@ use super::status::{
 };
 use crate::apply::{apply, apply_dynamic, delete_dynamic_if_exists, delete_if_exists};
 use crate::builders::monitoring::{self, pod_monitor_resource, prometheus_rule_resource};
-use crate::builders::{build, producer_ids, ClusterObjects, Names};
+use crate::builders::{acls, build, producer_ids, ClusterObjects, Names};
 use crate::context::Context;
 use crate::pause::{set_paused, PAUSED};
 use crate::{Error, Result};
@@ -85,6 +85,7 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
             let objects = build(&running)?;
             apply_children(&ctx, &names, &objects).await?;
             let ids = ensure_producer_ids(&ctx, &cluster, &names).await?;
+            ensure_acls(&ctx, &names).await?;
             let monitoring = apply_monitoring(&ctx, &cluster, &names, &objects).await?;
             (Some(objects), Some(monitoring), ids)
         }
@@ -239,12 +240,7 @@ async fn ensure_producer_ids(
 ) -> Result<ProducerIds> {
     let ns = names.namespace.as_str();
     let name = producer_ids_name(&names.cluster);
-    let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), ns);
-    let exists = api
-        .get_opt(&name)
-        .await
-        .map_err(|e| Error::kube(format!("get ConfigMap {ns}/{name}"), e))?
-        .is_some();
+    let (api, exists) = config_map(ctx, ns, &name).await?;
     let created_before = cluster
         .status
         .as_ref()
@@ -279,6 +275,33 @@ async fn ensure_producer_ids(
             Ok(ProducerIds::Present(name))
         }
         Err(kube::Error::Api(s)) if s.code == 409 => Ok(ProducerIds::Present(name)),
+        Err(e) => Err(Error::kube(format!("create ConfigMap {ns}/{name}"), e)),
+    }
+}
+
+/// The namespace's ConfigMaps, and whether `name` is one of them.
+async fn config_map(ctx: &Context, ns: &str, name: &str) -> Result<(Api<ConfigMap>, bool)> {
+    let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), ns);
+    let exists = api
+        .get_opt(name)
+        .await
+        .map_err(|e| Error::kube(format!("get ConfigMap {ns}/{name}"), e))?
+        .is_some();
+    Ok((api, exists))
+}
+
+/// Creates the ACL ConfigMap if it is missing; never writes it otherwise (the brokers own its
+/// contents).
+async fn ensure_acls(ctx: &Context, names: &Names) -> Result<()> {
+    let ns = names.namespace.as_str();
+    let name = acls_name(&names.cluster);
+    let (api, exists) = config_map(ctx, ns, &name).await?;
+    if exists {
+        return Ok(());
+    }
+    match api.create(&PostParams::default(), &acls(names)).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
         Err(e) => Err(Error::kube(format!("create ConfigMap {ns}/{name}"), e)),
     }
 }

@@ -1,0 +1,167 @@
+//! ACLs in cluster mode live in the cluster's ConfigMap: one created through any broker is
+//! enforced by every broker, so is a deletion, changes made at once on two brokers are both
+//! kept, and a broker that starts later applies them.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use kafka_protocol::messages::create_acls_request::AclCreation;
+use kafka_protocol::messages::{
+    ApiKey, CreateAclsRequest, CreateAclsResponse, DescribeAclsRequest, DescribeAclsResponse,
+};
+use kafka_protocol::protocol::StrBytes;
+use tributary_broker::acl::model::{PatternType, Permission};
+use tributary_broker::acl::{Access, AclBinding, AclFilter, Operation, ResourceType};
+use tributary_broker::config::Flags;
+use tributary_crds::registration::{acls_name, ACLS_KEY};
+
+use crate::support::{kafka_call, wait_until, ControlPlane, RunningBroker, CLUSTER};
+
+/// An authorizer with the tests' own connections (`User:ANONYMOUS`) as super user, so they
+/// may manage ACLs over the Kafka protocol.
+fn with_authorizer(flags: &mut Flags) {
+    flags.security = Some(BTreeMap::from([
+        (
+            "authorizer.class.name".to_owned(),
+            "org.apache.kafka.metadata.authorizer.StandardAuthorizer".to_owned(),
+        ),
+        ("super.users".to_owned(), "User:ANONYMOUS".to_owned()),
+    ]));
+}
+
+fn read(principal: &str, topic: &str) -> AclBinding {
+    AclBinding::new(
+        ResourceType::Topic.code(),
+        topic,
+        PatternType::Literal.code(),
+        principal,
+        "*",
+        Operation::Read.code(),
+        Permission::Allow.code(),
+    )
+    .expect("a valid ACL")
+}
+
+fn may_read(broker: &RunningBroker, principal: &str, topic: &str) -> bool {
+    let authorizer = broker.broker.authorizer.as_ref().expect("an authorizer");
+    authorizer.authorize(Access {
+        principal,
+        host: "10.0.0.1",
+        operation: Operation::Read,
+        kind: ResourceType::Topic,
+        name: topic,
+    })
+}
+
+fn text(s: &str) -> StrBytes {
+    StrBytes::from_string(s.to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acls_created_or_deleted_through_one_broker_are_enforced_by_every_broker() {
+    let plane = ControlPlane::new().await;
+    let dirs: Vec<_> = (0..3)
+        .map(|_| tempfile::tempdir().expect("tempdir"))
+        .collect();
+    let start = |id: usize| {
+        RunningBroker::start_tuned(
+            plane.client.clone(),
+            id as i32,
+            dirs[id].path(),
+            with_authorizer,
+        )
+    };
+    let (b0, b1) = (start(0).await, start(1).await);
+    assert!(!may_read(&b1, "User:alice", "orders"), "no ACL: denied");
+
+    // CreateAcls through broker 0, as kafka-acls.sh sends it.
+    let creation = AclCreation::default()
+        .with_resource_type(ResourceType::Topic.code())
+        .with_resource_name(text("orders"))
+        .with_resource_pattern_type(PatternType::Literal.code())
+        .with_principal(text("User:alice"))
+        .with_host(text("*"))
+        .with_operation(Operation::Read.code())
+        .with_permission_type(Permission::Allow.code());
+    let created: CreateAclsResponse = kafka_call(
+        &b0.address,
+        ApiKey::CreateAcls,
+        3,
+        &CreateAclsRequest::default().with_creations(vec![creation]),
+    )
+    .await;
+    assert_eq!(created.results[0].error_code, 0, "{created:?}");
+    wait_until("broker 1 to allow alice's read", || async {
+        may_read(&b1, "User:alice", "orders").then_some(())
+    })
+    .await;
+    let listed: DescribeAclsResponse = kafka_call(
+        &b1.address,
+        ApiKey::DescribeAcls,
+        3,
+        &DescribeAclsRequest::default()
+            .with_resource_type_filter(ResourceType::Any.code())
+            .with_resource_name_filter(None)
+            .with_pattern_type_filter(PatternType::Any.code())
+            .with_principal_filter(None)
+            .with_host_filter(None)
+            .with_operation(Operation::Any.code())
+            .with_permission_type(Permission::Any.code()),
+    )
+    .await;
+    assert_eq!(listed.error_code, 0, "{listed:?}");
+    assert_eq!(listed.resources.len(), 1, "{listed:?}");
+    assert_eq!(listed.resources[0].resource_name.as_str(), "orders");
+
+    // Changes made at once on two brokers are both kept (conditional writes, retried).
+    let (a0, a1) = (
+        b0.broker.authorizer.clone().expect("an authorizer"),
+        b1.broker.authorizer.clone().expect("an authorizer"),
+    );
+    let (bob, carol) = ([read("User:bob", "orders")], [read("User:carol", "orders")]);
+    let (r0, r1) = tokio::join!(a0.create(&bob), a1.create(&carol));
+    r0.expect("broker 0 created bob's ACL");
+    r1.expect("broker 1 created carol's ACL");
+    for who in ["User:alice", "User:bob", "User:carol"] {
+        for b in [&b0, &b1] {
+            wait_until(&format!("{who} allowed everywhere"), || async {
+                may_read(b, who, "orders").then_some(())
+            })
+            .await;
+        }
+    }
+    let map: ConfigMap = plane
+        .api()
+        .get(&acls_name(CLUSTER))
+        .await
+        .expect("the ACL ConfigMap");
+    let stored = map
+        .data
+        .and_then(|d| d.get(ACLS_KEY).cloned())
+        .unwrap_or_default();
+    assert_eq!(stored.matches("\"User:").count(), 3, "{stored}");
+
+    // A broker that starts later applies them; a deletion on broker 1 reaches broker 0.
+    let b2 = start(2).await;
+    wait_until("broker 2 to allow carol's read", || async {
+        may_read(&b2, "User:carol", "orders").then_some(())
+    })
+    .await;
+    let alice = AclFilter::new(
+        ResourceType::Any.code(),
+        None,
+        PatternType::Any.code(),
+        Some("User:alice"),
+        None,
+        Operation::Any.code(),
+        Permission::Any.code(),
+    )
+    .expect("a valid filter");
+    let removed = a1.delete(&[alice]).await.expect("deleted");
+    assert_eq!(removed[0].len(), 1);
+    wait_until("broker 0 to deny alice again", || async {
+        (!may_read(&b0, "User:alice", "orders")).then_some(())
+    })
+    .await;
+    assert!(may_read(&b0, "User:bob", "orders"));
+}
