@@ -294,7 +294,7 @@ pub struct MetadataParts {
     /// Where reassignments are recorded (cluster mode).
     pub reassignments: Option<Arc<dyn PartitionReassignments>>,
     /// Where the ACLs are shared (cluster mode); a standalone broker keeps its own.
-    pub shared_acls: Option<Arc<dyn crate::acl::SharedAcls>>,
+    pub shared_acls: Option<Arc<dyn crate::shared::Shared<crate::acl::AclSet>>>,
 }
 
 impl Prepared {

@@ -43,6 +43,7 @@ pub mod replica;
 pub mod scram;
 pub mod security;
 pub mod server;
+pub mod shared;
 pub mod storage;
 pub mod topics;
 pub mod txn;

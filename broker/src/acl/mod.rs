@@ -11,8 +11,9 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use futures::future::BoxFuture;
 use parking_lot::RwLock;
+
+use crate::shared::{Change, Shared};
 
 pub use decide::{Access, Policy};
 pub use model::{AclBinding, AclFilter, Operation, ResourceType, CLUSTER_NAME};
@@ -52,19 +53,8 @@ pub enum StoreError {
     Shared(String),
 }
 
-/// A change to the set of ACLs, applied again to a newer set when another writer came first.
-pub type Change<'a> = &'a (dyn Fn(&mut BTreeSet<AclBinding>) + Send + Sync);
-
-/// ACLs every broker of a cluster shares (cluster mode: a ConfigMap, [`crate::kube::acls`]).
-pub trait SharedAcls: Send + Sync {
-    /// Applies `change` to the stored set, re-reading and re-applying it while other writers
-    /// come first; returns the set written.
-    fn update<'a>(&'a self, change: Change<'a>) -> BoxFuture<'a, Result<Vec<AclBinding>, String>>;
-
-    /// Calls `apply` with the stored set now and after every change, for as long as the
-    /// process runs.
-    fn follow(self: Arc<Self>, apply: Box<dyn Fn(Vec<AclBinding>) + Send + Sync>);
-}
+/// Every ACL, as the shared store holds them.
+pub type AclSet = BTreeSet<AclBinding>;
 
 /// The authorizer the settings ask for: `None` unless `authorizer.class.name` names one (any
 /// Kafka authorizer class selects this one), with `super.users` (`User:a;User:b`) and
@@ -111,7 +101,7 @@ pub struct Authorizer {
     /// Where they persist on their own (standalone).
     path: PathBuf,
     /// Where they persist when they are shared (cluster mode); then the file is not used.
-    shared: OnceLock<Arc<dyn SharedAcls>>,
+    shared: OnceLock<Arc<dyn Shared<AclSet>>>,
     /// Replaced whole on every change, so a check reads a consistent set without a lock held
     /// while it decides.
     acls: RwLock<Arc<Vec<AclBinding>>>,
@@ -149,14 +139,14 @@ impl Authorizer {
 
     /// Keeps the ACLs in `shared` from now on: they are what it holds (the data directory's
     /// file is no longer read or written), and changes are written there.
-    pub fn share(self: &Arc<Self>, shared: Arc<dyn SharedAcls>) {
+    pub fn share(self: &Arc<Self>, shared: Arc<dyn Shared<AclSet>>) {
         if self.shared.set(shared.clone()).is_err() {
             return;
         }
         let me = Arc::downgrade(self);
         shared.follow(Box::new(move |acls| {
             if let Some(me) = me.upgrade() {
-                me.publish(acls);
+                me.publish(acls.into_iter().collect());
             }
         }));
     }
@@ -239,20 +229,20 @@ impl Authorizer {
 
     /// Applies `change` where the ACLs are kept, then publishes the result; nothing changes
     /// if saving fails.
-    async fn change(&self, change: Change<'_>) -> Result<(), StoreError> {
+    async fn change(&self, change: Change<'_, AclSet>) -> Result<(), StoreError> {
         match self.shared.get() {
             Some(shared) => {
                 let written = shared.update(change).await.map_err(StoreError::Shared)?;
-                self.publish(written);
+                self.publish(written.into_iter().collect());
                 Ok(())
             }
             None => self.change_file(change),
         }
     }
 
-    fn change_file(&self, change: Change<'_>) -> Result<(), StoreError> {
+    fn change_file(&self, change: Change<'_, AclSet>) -> Result<(), StoreError> {
         let _one_at_a_time = self.changing.lock();
-        let mut all: BTreeSet<AclBinding> = self.current().iter().cloned().collect();
+        let mut all: AclSet = self.current().iter().cloned().collect();
         change(&mut all);
         let list: Vec<AclBinding> = all.into_iter().collect();
         crate::fsutil::write_json(&self.path, &list)?;

@@ -4,10 +4,9 @@
 //! [`image`]), writes KafkaTopics for the Kafka admin API ([`source`]) and its leaders' ISR
 //! changes to KafkaPartitions ([`isr`]), asks the controller for the elections of Kafka's
 //! ElectLeaders through KafkaPartition annotations ([`elections`]), and reserves producer ids
-//! in the cluster's ConfigMap ([`blocks`]); with an authorizer, the ACLs are shared in another
-//! ([`acls`]).
+//! in the cluster's ConfigMap ([`blocks`]); the ACLs and SCRAM credentials every broker applies
+//! are shared in a ConfigMap and a Secret ([`shared`]).
 
-pub mod acls;
 pub mod blocks;
 pub mod catch_up;
 pub mod directory;
@@ -18,6 +17,7 @@ pub mod isr;
 mod names;
 pub mod reassignments;
 pub mod registration;
+pub mod shared;
 pub mod shutdown;
 pub mod source;
 pub mod start;

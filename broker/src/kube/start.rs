@@ -5,17 +5,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::{Api, Client};
-use tributary_crds::registration::Registration;
+use tributary_crds::registration::{acls_name, Registration, ACLS_KEY};
 use tributary_crds::KafkaCluster;
 
-use super::acls::ConfigMapAcls;
 use super::blocks::ConfigMapBlocks;
 use super::catch_up::CatchUp;
 use super::elections::KubeElections;
 use super::isr::KubeIsrWriter;
 use super::reassignments::KubeReassignments;
 use super::registration::Registrar;
+use super::shared::SharedDocument;
 use super::source::KubeMetadata;
 use super::{watcher, KubeError};
 use crate::broker::MetadataParts;
@@ -116,7 +117,12 @@ pub async fn metadata_parts(
         stores.partitions.clone(),
     ));
     let blocks = ConfigMapBlocks::new(client.clone(), &settings.namespace, &settings.name);
-    let acls = ConfigMapAcls::new(client.clone(), &settings.namespace, &settings.name);
+    let acls = SharedDocument::<ConfigMap, crate::acl::AclSet>::new(
+        client.clone(),
+        &settings.namespace,
+        acls_name(&settings.name),
+        ACLS_KEY,
+    );
     let admin = Arc::new(KubeMetadata::new(
         client,
         settings,

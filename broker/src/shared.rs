@@ -1,0 +1,23 @@
+//! State every broker of a cluster shares (cluster mode): the ACLs and the SCRAM credentials,
+//! each a JSON document kept in Kubernetes ([`crate::kube::shared`]) that every broker follows
+//! and any broker may change. A standalone broker keeps the same documents in its data
+//! directory instead.
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+
+/// A change to a shared document, applied again to a newer version when another writer came
+/// first.
+pub type Change<'a, T> = &'a (dyn Fn(&mut T) + Send + Sync);
+
+/// A document every broker shares.
+pub trait Shared<T>: Send + Sync {
+    /// Applies `change` to the stored document, re-reading and re-applying it while other
+    /// writers come first; returns the document written.
+    fn update<'a>(&'a self, change: Change<'a, T>) -> BoxFuture<'a, Result<T, String>>;
+
+    /// Calls `apply` with the stored document now and after every change, for as long as the
+    /// process runs.
+    fn follow(self: Arc<Self>, apply: Box<dyn Fn(T) + Send + Sync>);
+}
