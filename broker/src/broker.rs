@@ -91,7 +91,7 @@ pub struct Broker {
     /// Replication throttles' byte rates, leader and follower side.
     pub replication_quotas: crate::quotas::replication::ReplicationQuotas,
     /// Users' SCRAM credentials.
-    pub scram: crate::scram::ScramCredentials,
+    pub scram: Arc<crate::scram::ScramCredentials>,
     /// The ACLs and their checks, when `authorizer.class.name` is set; without it every
     /// client may do everything.
     pub authorizer: Option<Arc<crate::acl::Authorizer>>,
@@ -145,6 +145,7 @@ impl Broker {
             elections: None,
             reassignments: None,
             shared_acls: None,
+            shared_scram: None,
         };
         prepared.assemble(parts, offsets_log)
     }
@@ -295,6 +296,8 @@ pub struct MetadataParts {
     pub reassignments: Option<Arc<dyn PartitionReassignments>>,
     /// Where the ACLs are shared (cluster mode); a standalone broker keeps its own.
     pub shared_acls: Option<Arc<dyn crate::shared::Shared<crate::acl::AclSet>>>,
+    /// Where the SCRAM credentials are shared (cluster mode).
+    pub shared_scram: Option<Arc<dyn crate::shared::Shared<crate::scram::Users>>>,
 }
 
 impl Prepared {
@@ -343,7 +346,10 @@ impl Prepared {
         };
         let txn_topic = InternalTopic::transactions(&config);
         let quotas = Quotas::open(&dir)?;
-        let scram = crate::scram::ScramCredentials::open(&dir)?;
+        let scram = Arc::new(crate::scram::ScramCredentials::open(&dir)?);
+        if let Some(shared) = parts.shared_scram {
+            scram.share(shared);
+        }
         let authorizer = crate::acl::from_settings(&config.security, &dir)?.map(Arc::new);
         if let (Some(authorizer), Some(shared)) = (&authorizer, parts.shared_acls) {
             authorizer.share(shared);

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
@@ -12,6 +13,8 @@ use hmac::{Hmac, Mac};
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256, Sha512};
+
+use crate::shared::Shared;
 
 /// File holding the credentials, in the data directory (readable by the broker only).
 const FILE: &str = "scram-credentials.json";
@@ -115,7 +118,7 @@ const MAX_ITERATIONS: i32 = 16384;
 
 /// One user's credential for one mechanism, as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Credential {
+pub struct Credential {
     iterations: i32,
     salt: String,
     stored_key: String,
@@ -200,17 +203,31 @@ pub struct Upsertion {
     pub salted_password: Vec<u8>,
 }
 
-type Users = BTreeMap<String, BTreeMap<Mechanism, Credential>>;
+/// Every user's credentials by mechanism, as they are stored (and shared in cluster mode).
+pub type Users = BTreeMap<String, BTreeMap<Mechanism, Credential>>;
 
 /// A user's (mechanism, iterations) pairs, or why they cannot be described.
 pub type Described = Result<Vec<(Mechanism, i32)>, Refusal>;
 
 /// Every user's SCRAM credentials.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct ScramCredentials {
-    /// Where they persist; `None` keeps them in memory (tests).
+    /// Where they persist on their own (standalone); `None` keeps them in memory (tests).
     path: Option<PathBuf>,
+    /// Where they persist when they are shared (cluster mode); then the file is not used.
+    shared: OnceLock<Arc<dyn Shared<Users>>>,
     users: RwLock<Users>,
+    /// Serializes changes to the file.
+    changing: parking_lot::Mutex<()>,
+}
+
+impl std::fmt::Debug for ScramCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScramCredentials")
+            .field("users", &self.users.read().len())
+            .field("shared", &self.shared.get().is_some())
+            .finish()
+    }
 }
 
 impl ScramCredentials {
@@ -224,7 +241,22 @@ impl ScramCredentials {
         Ok(ScramCredentials {
             path: Some(path),
             users: RwLock::new(users),
+            ..ScramCredentials::default()
         })
+    }
+
+    /// Keeps the credentials in `shared` from now on: they are what it holds (the data
+    /// directory's file is no longer read or written), and changes are written there.
+    pub fn share(self: &Arc<Self>, shared: Arc<dyn Shared<Users>>) {
+        if self.shared.set(shared.clone()).is_err() {
+            return;
+        }
+        let me = Arc::downgrade(self);
+        shared.follow(Box::new(move |users| {
+            if let Some(me) = me.upgrade() {
+                *me.users.write() = users;
+            }
+        }));
     }
 
     /// (mechanism, iterations) of each named user, or of every user when `users` is empty.
@@ -275,59 +307,36 @@ impl ScramCredentials {
 
     /// Applies the deletions and upsertions, all of a user's or none of them, and returns
     /// each user's outcome in order of first mention.
-    pub fn alter(
-        &self,
-        deletions: &[Deletion],
-        upsertions: &[Upsertion],
-    ) -> Vec<(String, Result<(), Refusal>)> {
-        let mut users = self.users.write();
-        let mut next = users.clone();
-        let mut outcomes: Vec<(String, Result<(), Refusal>)> = Vec::new();
-        let mut seen = std::collections::BTreeSet::new();
-        let ops = deletions
-            .iter()
-            .map(|(user, m)| (user, *m, None))
-            .chain(upsertions.iter().map(|u| (&u.user, u.mechanism, Some(u))));
-        let mut changes = Vec::new();
-        for (user, code, upsert) in ops {
-            let index = match outcomes.iter().position(|(u, _)| u == user) {
-                Some(i) => i,
-                None => {
-                    outcomes.push((user.clone(), Ok(())));
-                    outcomes.len() - 1
-                }
-            };
-            let checked = check(&users, user, code, upsert, &mut seen);
-            match checked {
-                Ok(change) => changes.push((index, user.clone(), change)),
-                Err(refusal) => {
-                    if outcomes[index].1.is_ok() {
-                        outcomes[index].1 = Err(refusal);
-                    }
-                }
-            }
+    pub async fn alter(&self, deletions: &[Deletion], upsertions: &[Upsertion]) -> Outcomes {
+        let Some(shared) = self.shared.get() else {
+            return self.alter_file(deletions, upsertions);
+        };
+        let outcomes = parking_lot::Mutex::new(Vec::new());
+        let written = shared
+            .update(&|users| {
+                let (next, decided) = plan_alter(users, deletions, upsertions);
+                *users = next;
+                *outcomes.lock() = decided;
+            })
+            .await;
+        let mut outcomes = outcomes.into_inner();
+        match written {
+            Ok(users) => *self.users.write() = users,
+            Err(error) => failed(&mut outcomes, &error),
         }
-        for (index, user, (mechanism, credential)) in changes {
-            if outcomes[index].1.is_err() {
-                continue;
-            }
-            let creds = next.entry(user.clone()).or_default();
-            match credential {
-                Some(credential) => creds.insert(mechanism, credential),
-                None => creds.remove(&mechanism),
-            };
-            if creds.is_empty() {
-                next.remove(&user);
-            }
-        }
-        if next != *users {
+        outcomes
+    }
+
+    fn alter_file(&self, deletions: &[Deletion], upsertions: &[Upsertion]) -> Outcomes {
+        let _one_at_a_time = self.changing.lock();
+        let current = self.users.read().clone();
+        let (next, mut outcomes) = plan_alter(&current, deletions, upsertions);
+        if next != current {
             if let Err(error) = self.save(&next) {
-                for outcome in outcomes.iter_mut().filter(|o| o.1.is_ok()) {
-                    outcome.1 = Err(Refusal::Save(error.to_string()));
-                }
+                failed(&mut outcomes, &error.to_string());
                 return outcomes;
             }
-            *users = next;
+            *self.users.write() = next;
         }
         outcomes
     }
@@ -339,6 +348,64 @@ impl ScramCredentials {
         let json = serde_json::to_vec_pretty(users)?;
         crate::fsutil::write_atomic_private(path, &json)
     }
+}
+
+/// Each user's outcome of an alteration, in order of first mention.
+pub type Outcomes = Vec<(String, Result<(), Refusal>)>;
+
+/// Marks every successful outcome failed: nothing was saved.
+fn failed(outcomes: &mut Outcomes, error: &str) {
+    for outcome in outcomes.iter_mut().filter(|o| o.1.is_ok()) {
+        outcome.1 = Err(Refusal::Save(error.to_owned()));
+    }
+}
+
+/// The credentials after the deletions and upsertions (all of a user's or none of them), and
+/// each user's outcome.
+fn plan_alter(
+    users: &Users,
+    deletions: &[Deletion],
+    upsertions: &[Upsertion],
+) -> (Users, Outcomes) {
+    let mut next = users.clone();
+    let mut outcomes: Outcomes = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    let ops = deletions
+        .iter()
+        .map(|(user, m)| (user, *m, None))
+        .chain(upsertions.iter().map(|u| (&u.user, u.mechanism, Some(u))));
+    let mut changes = Vec::new();
+    for (user, code, upsert) in ops {
+        let index = match outcomes.iter().position(|(u, _)| u == user) {
+            Some(i) => i,
+            None => {
+                outcomes.push((user.clone(), Ok(())));
+                outcomes.len() - 1
+            }
+        };
+        match check(users, user, code, upsert, &mut seen) {
+            Ok(change) => changes.push((index, user.clone(), change)),
+            Err(refusal) => {
+                if outcomes[index].1.is_ok() {
+                    outcomes[index].1 = Err(refusal);
+                }
+            }
+        }
+    }
+    for (index, user, (mechanism, credential)) in changes {
+        if outcomes[index].1.is_err() {
+            continue;
+        }
+        let creds = next.entry(user.clone()).or_default();
+        match credential {
+            Some(credential) => creds.insert(mechanism, credential),
+            None => creds.remove(&mechanism),
+        };
+        if creds.is_empty() {
+            next.remove(&user);
+        }
+    }
+    (next, outcomes)
 }
 
 /// Checks one operation against the current credentials; the change it makes (`None`
@@ -407,22 +474,24 @@ mod tests {
         }
     }
 
-    #[test]
-    fn credentials_are_checked_per_user_and_persist_without_the_password() {
+    #[tokio::test]
+    async fn credentials_are_checked_per_user_and_persist_without_the_password() {
         let dir = tempfile::tempdir().unwrap();
         let creds = ScramCredentials::open(dir.path()).unwrap();
-        let outcomes = creds.alter(
-            &[("ghost".into(), 1)],
-            &[
-                upsert("alice", 1, 8192),
-                upsert("alice", 2, 4096),
-                upsert("bob", 1, 100),
-                upsert("carol", 3, 8192),
-                upsert("", 1, 8192),
-                upsert("dave", 1, 8192),
-                upsert("dave", 1, 8192),
-            ],
-        );
+        let outcomes = creds
+            .alter(
+                &[("ghost".into(), 1)],
+                &[
+                    upsert("alice", 1, 8192),
+                    upsert("alice", 2, 4096),
+                    upsert("bob", 1, 100),
+                    upsert("carol", 3, 8192),
+                    upsert("", 1, 8192),
+                    upsert("dave", 1, 8192),
+                    upsert("dave", 1, 8192),
+                ],
+            )
+            .await;
         let codes: Vec<_> = outcomes
             .iter()
             .map(|(u, r)| (u.as_str(), r.clone()))
@@ -476,7 +545,10 @@ mod tests {
         assert!(named[0].1.is_ok());
         assert!(matches!(named[1].1, Err(Refusal::Duplicate(_))));
         assert_eq!(
-            reopened.alter(&[("alice".into(), 1), ("alice".into(), 2)], &[])[0].1,
+            reopened
+                .alter(&[("alice".into(), 1), ("alice".into(), 2)], &[])
+                .await[0]
+                .1,
             Ok(())
         );
         assert!(reopened.describe(&[]).is_empty());

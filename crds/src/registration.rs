@@ -69,6 +69,15 @@ pub fn acls_name(cluster: &str) -> String {
 /// The key of the ACL ConfigMap holding the ACLs, as a JSON list.
 pub const ACLS_KEY: &str = "acls.json";
 
+/// Name of the Secret holding `cluster`'s SCRAM credentials (salts and derived keys, never
+/// passwords), which every broker checks logins against.
+pub fn scram_credentials_name(cluster: &str) -> String {
+    format!("{cluster}-scram-credentials")
+}
+
+/// The key of the SCRAM Secret holding the credentials, as JSON.
+pub const SCRAM_CREDENTIALS_KEY: &str = "credentials.json";
+
 /// One listener's advertised address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {

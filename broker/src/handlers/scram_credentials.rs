@@ -97,6 +97,7 @@ pub(crate) async fn alter(
         .broker
         .scram
         .alter(&deletions, &upsertions)
+        .await
         .into_iter()
         .map(|(user, outcome)| {
             let result =

@@ -5,9 +5,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::{Api, Client};
-use tributary_crds::registration::{acls_name, Registration, ACLS_KEY};
+use tributary_crds::registration::{
+    acls_name, scram_credentials_name, Registration, ACLS_KEY, SCRAM_CREDENTIALS_KEY,
+};
 use tributary_crds::KafkaCluster;
 
 use super::blocks::ConfigMapBlocks;
@@ -123,6 +125,12 @@ pub async fn metadata_parts(
         acls_name(&settings.name),
         ACLS_KEY,
     );
+    let scram = SharedDocument::<Secret, crate::scram::Users>::new(
+        client.clone(),
+        &settings.namespace,
+        scram_credentials_name(&settings.name),
+        SCRAM_CREDENTIALS_KEY,
+    );
     let admin = Arc::new(KubeMetadata::new(
         client,
         settings,
@@ -141,6 +149,7 @@ pub async fn metadata_parts(
         elections: Some(elections),
         reassignments: Some(reassignments),
         shared_acls: Some(Arc::new(acls)),
+        shared_scram: Some(Arc::new(scram)),
     })
 }
 

@@ -97,7 +97,7 @@ async fn the_inter_broker_client_speaks_tls_and_scram_to_the_inter_broker_listen
         salt,
         salted_password: salted,
     };
-    assert!(broker.scram.alter(&[], &[upsert])[0].1.is_ok());
+    assert!(broker.scram.alter(&[], &[upsert]).await[0].1.is_ok());
     let runtime = runtimes.into_iter().next().expect("one listener");
     let bound = vec![Bound { socket, runtime }];
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

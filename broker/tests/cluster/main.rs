@@ -2,7 +2,6 @@
 //! the cluster's objects, and write KafkaTopics for the Kafka admin API; with the operator's
 //! controllers in-process, real clients use the three brokers as one cluster.
 
-mod acls;
 mod elections;
 mod failover;
 mod follower_fsync;
@@ -11,5 +10,6 @@ mod operated;
 mod reassignment;
 mod registration;
 mod replication;
+mod shared;
 mod source;
 mod support;

@@ -99,10 +99,15 @@ every right that Role grants (Kubernetes forbids escalation), hence create on ka
   resources: ["statefulsets"]
   verbs: ["get", "list", "watch", "create", "patch"]
 # update on configmaps only so the operator may grant the brokers update on the producer-id
-# ConfigMap (the operator itself only creates that one).
+# and ACL ConfigMaps (the operator itself only creates those).
 - apiGroups: [""]
   resources: ["configmaps"]
   verbs: ["get", "list", "watch", "create", "update", "patch"]
+# The SCRAM credential Secret: created once by the operator, read, watched and updated by the
+# brokers (the operator may grant only what it holds).
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get", "list", "watch", "create", "update"]
 - apiGroups: [""]
   resources: ["services", "serviceaccounts"]
   verbs: ["get", "list", "watch", "create", "patch"]

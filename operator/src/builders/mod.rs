@@ -3,13 +3,13 @@
 //! No I/O here; the cluster reconciler applies what these return, and golden-file tests pin
 //! the output.
 
-mod acls;
 mod config;
 pub mod monitoring;
 mod pdb;
 mod producer_ids;
 mod rbac;
 mod services;
+mod shared;
 mod statefulset;
 
 use std::collections::BTreeMap;
@@ -23,9 +23,9 @@ use kube::api::DynamicObject;
 use kube::{Resource, ResourceExt};
 use tributary_crds::{KafkaCluster, CLUSTER_LABEL};
 
-pub use acls::acls;
 pub use config::{config_hash, server_properties};
 pub use producer_ids::producer_ids;
+pub use shared::{acls, scram_credentials};
 
 /// Annotation on the pod template holding the config hash: a config change changes the pod
 /// template and so rolls the brokers.

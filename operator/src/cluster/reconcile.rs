@@ -16,7 +16,7 @@ use kube::runtime::controller::Action;
 use kube::{Api, Resource, ResourceExt};
 use tributary_crds::conditions::{is_true, READY};
 use tributary_crds::config::validate_broker_config;
-use tributary_crds::registration::{acls_name, producer_ids_name};
+use tributary_crds::registration::producer_ids_name;
 use tributary_crds::{
     is_paused, KafkaCluster, KafkaPartition, KafkaTopic, CLUSTER_LABEL, PAUSE_ANNOTATION,
 };
@@ -31,7 +31,7 @@ use super::status::{
 };
 use crate::apply::{apply, apply_dynamic, delete_dynamic_if_exists, delete_if_exists};
 use crate::builders::monitoring::{self, pod_monitor_resource, prometheus_rule_resource};
-use crate::builders::{acls, build, producer_ids, ClusterObjects, Names};
+use crate::builders::{acls, build, producer_ids, scram_credentials, ClusterObjects, Names};
 use crate::context::Context;
 use crate::pause::{set_paused, PAUSED};
 use crate::{Error, Result};
@@ -85,7 +85,7 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
             let objects = build(&running)?;
             apply_children(&ctx, &names, &objects).await?;
             let ids = ensure_producer_ids(&ctx, &cluster, &names).await?;
-            ensure_acls(&ctx, &names).await?;
+            ensure_shared(&ctx, &names).await?;
             let monitoring = apply_monitoring(&ctx, &cluster, &names, &objects).await?;
             (Some(objects), Some(monitoring), ids)
         }
@@ -240,7 +240,12 @@ async fn ensure_producer_ids(
 ) -> Result<ProducerIds> {
     let ns = names.namespace.as_str();
     let name = producer_ids_name(&names.cluster);
-    let (api, exists) = config_map(ctx, ns, &name).await?;
+    let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), ns);
+    let exists = api
+        .get_opt(&name)
+        .await
+        .map_err(|e| Error::kube(format!("get ConfigMap {ns}/{name}"), e))?
+        .is_some();
     let created_before = cluster
         .status
         .as_ref()
@@ -279,30 +284,38 @@ async fn ensure_producer_ids(
     }
 }
 
-/// The namespace's ConfigMaps, and whether `name` is one of them.
-async fn config_map(ctx: &Context, ns: &str, name: &str) -> Result<(Api<ConfigMap>, bool)> {
-    let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), ns);
-    let exists = api
-        .get_opt(name)
-        .await
-        .map_err(|e| Error::kube(format!("get ConfigMap {ns}/{name}"), e))?
-        .is_some();
-    Ok((api, exists))
+/// Creates the objects the brokers share their ACLs and SCRAM credentials in, where missing;
+/// never writes them otherwise (the brokers own their contents).
+async fn ensure_shared(ctx: &Context, names: &Names) -> Result<()> {
+    let ns = names.namespace.as_str();
+    create_once(ctx, ns, &acls(names)).await?;
+    create_once(ctx, ns, &scram_credentials(names)).await
 }
 
-/// Creates the ACL ConfigMap if it is missing; never writes it otherwise (the brokers own its
-/// contents).
-async fn ensure_acls(ctx: &Context, names: &Names) -> Result<()> {
-    let ns = names.namespace.as_str();
-    let name = acls_name(&names.cluster);
-    let (api, exists) = config_map(ctx, ns, &name).await?;
+/// Creates `object` unless an object of its name exists.
+async fn create_once<K>(ctx: &Context, ns: &str, object: &K) -> Result<()>
+where
+    K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + std::fmt::Debug
+        + serde::Serialize
+        + serde::de::DeserializeOwned,
+{
+    let name = object.name_any();
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), ns);
+    let what = || format!("{} {ns}/{name}", K::kind(&()));
+    let exists = api
+        .get_opt(&name)
+        .await
+        .map_err(|e| Error::kube(format!("get {}", what()), e))?
+        .is_some();
     if exists {
         return Ok(());
     }
-    match api.create(&PostParams::default(), &acls(names)).await {
+    match api.create(&PostParams::default(), object).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
-        Err(e) => Err(Error::kube(format!("create ConfigMap {ns}/{name}"), e)),
+        Err(e) => Err(Error::kube(format!("create {}", what()), e)),
     }
 }
 

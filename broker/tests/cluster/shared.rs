@@ -1,10 +1,11 @@
-//! ACLs in cluster mode live in the cluster's ConfigMap: one created through any broker is
-//! enforced by every broker, so is a deletion, changes made at once on two brokers are both
-//! kept, and a broker that starts later applies them.
+//! ACLs and SCRAM credentials in cluster mode live in Kubernetes: an ACL created through any
+//! broker is enforced by every broker, so is a deletion, changes made at once on two brokers
+//! are both kept, and a broker that starts later applies them; a SCRAM credential set through
+//! one broker lets the user log in at every broker.
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kafka_protocol::messages::create_acls_request::AclCreation;
 use kafka_protocol::messages::{
     ApiKey, CreateAclsRequest, CreateAclsResponse, DescribeAclsRequest, DescribeAclsResponse,
@@ -13,7 +14,10 @@ use kafka_protocol::protocol::StrBytes;
 use tributary_broker::acl::model::{PatternType, Permission};
 use tributary_broker::acl::{Access, AclBinding, AclFilter, Operation, ResourceType};
 use tributary_broker::config::Flags;
-use tributary_crds::registration::{acls_name, ACLS_KEY};
+use tributary_broker::scram::{Mechanism, Upsertion};
+use tributary_crds::registration::{
+    acls_name, scram_credentials_name, ACLS_KEY, SCRAM_CREDENTIALS_KEY,
+};
 
 use crate::support::{kafka_call, wait_until, ControlPlane, RunningBroker, CLUSTER};
 
@@ -164,4 +168,68 @@ async fn acls_created_or_deleted_through_one_broker_are_enforced_by_every_broker
     })
     .await;
     assert!(may_read(&b0, "User:bob", "orders"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scram_credential_set_through_one_broker_is_checked_by_every_broker() {
+    let plane = ControlPlane::new().await;
+    let dirs: Vec<_> = (0..2)
+        .map(|_| tempfile::tempdir().expect("tempdir"))
+        .collect();
+    let b0 = RunningBroker::start(&plane, 0, dirs[0].path()).await;
+    let b1 = RunningBroker::start(&plane, 1, dirs[1].path()).await;
+
+    let salt = b"a-salt-of-16-byt".to_vec();
+    let salted = Mechanism::Sha512
+        .salted_password(b"alice-secret", &salt, 4096)
+        .expect("salted password");
+    let upsert = Upsertion {
+        user: "alice".into(),
+        mechanism: Mechanism::Sha512.code(),
+        iterations: 4096,
+        salt: salt.clone(),
+        salted_password: salted,
+    };
+    let outcomes = b0.broker.scram.alter(&[], &[upsert]).await;
+    assert!(outcomes[0].1.is_ok(), "{outcomes:?}");
+    let at_b1 = wait_until("broker 1 to know alice's credential", || async {
+        b1.broker.scram.lookup("alice", Mechanism::Sha512)
+    })
+    .await;
+    assert_eq!(
+        Some(at_b1.clone()),
+        b0.broker.scram.lookup("alice", Mechanism::Sha512)
+    );
+    assert_eq!(at_b1.salt, salt);
+
+    let secret: Secret = plane
+        .api()
+        .get(&scram_credentials_name(CLUSTER))
+        .await
+        .expect("the SCRAM Secret");
+    let stored = secret
+        .data
+        .and_then(|d| d.get(SCRAM_CREDENTIALS_KEY).cloned())
+        .map(|b| String::from_utf8_lossy(&b.0).into_owned())
+        .unwrap_or_default();
+    assert!(
+        stored.contains("alice") && !stored.contains("alice-secret"),
+        "{stored}"
+    );
+
+    // A deletion through broker 1 reaches broker 0.
+    let outcomes = b1
+        .broker
+        .scram
+        .alter(&[("alice".into(), Mechanism::Sha512.code())], &[])
+        .await;
+    assert!(outcomes[0].1.is_ok(), "{outcomes:?}");
+    wait_until("broker 0 to forget alice", || async {
+        b0.broker
+            .scram
+            .lookup("alice", Mechanism::Sha512)
+            .is_none()
+            .then_some(())
+    })
+    .await;
 }
