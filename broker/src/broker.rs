@@ -146,6 +146,7 @@ impl Broker {
             reassignments: None,
             shared_acls: None,
             shared_scram: None,
+            shared_dynamic: None,
         };
         prepared.assemble(parts, offsets_log)
     }
@@ -298,6 +299,8 @@ pub struct MetadataParts {
     pub shared_acls: Option<Arc<dyn crate::shared::Shared<crate::acl::AclSet>>>,
     /// Where the SCRAM credentials are shared (cluster mode).
     pub shared_scram: Option<Arc<dyn crate::shared::Shared<crate::scram::Users>>>,
+    /// Where the cluster-wide dynamic broker configs are shared (cluster mode).
+    pub shared_dynamic: Option<Arc<dyn crate::shared::Shared<crate::topics::dynamic::Values>>>,
 }
 
 impl Prepared {
@@ -393,6 +396,16 @@ impl Prepared {
             reassignments: parts.reassignments,
         });
         start_journal(&broker, journal_path, last_journal_seq)?;
+        if let Some(shared) = parts.shared_dynamic {
+            // A cluster-wide change through another broker applies here as through this one.
+            let weak = Arc::downgrade(&broker);
+            let changed = Box::new(move || {
+                if let Some(broker) = weak.upgrade() {
+                    broker.admin.reapply_defaults();
+                }
+            });
+            broker.config.dynamic.share(shared, changed);
+        }
         broker.groups.start();
         broker.txns.start(legacy_txns);
         spawn_image_applier(&broker);

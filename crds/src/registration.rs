@@ -69,6 +69,15 @@ pub fn acls_name(cluster: &str) -> String {
 /// The key of the ACL ConfigMap holding the ACLs, as a JSON list.
 pub const ACLS_KEY: &str = "acls.json";
 
+/// Name of the ConfigMap holding `cluster`'s cluster-wide dynamic broker configs (Kafka's
+/// AlterConfigs on the default BROKER resource), which every broker applies.
+pub fn dynamic_configs_name(cluster: &str) -> String {
+    format!("{cluster}-dynamic-configs")
+}
+
+/// The key of the dynamic-config ConfigMap holding the values, as a JSON object.
+pub const DYNAMIC_CONFIGS_KEY: &str = "configs.json";
+
 /// Name of the Secret holding `cluster`'s SCRAM credentials (salts and derived keys, never
 /// passwords), which every broker checks logins against.
 pub fn scram_credentials_name(cluster: &str) -> String {

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use tributary_crds::KafkaCluster;
 use tributary_operator::builders::{
-    acls, build, producer_ids, scram_credentials, ClusterObjects, Names, CONFIG_HASH_ANNOTATION,
+    acls, build, dynamic_configs, producer_ids, scram_credentials, ClusterObjects, Names,
+    CONFIG_HASH_ANNOTATION,
 };
 
 fn golden_dir() -> PathBuf {
@@ -50,6 +51,7 @@ fn render_cluster(c: &KafkaCluster) -> String {
     let names = Names::of(c).unwrap_or_else(|e| panic!("{e}"));
     doc(&mut out, "ConfigMap", "v1", &producer_ids(&names));
     doc(&mut out, "ConfigMap", "v1", &acls(&names));
+    doc(&mut out, "ConfigMap", "v1", &dynamic_configs(&names));
     doc(&mut out, "Secret", "v1", &scram_credentials(&names));
     out
 }

@@ -24,7 +24,7 @@ use crate::topics::config::{
     broker_default, find_key, static_default, ConfigType, TOPIC_CONFIG_KEYS,
 };
 use crate::topics::dynamic::{
-    self, DynamicConfigError, Level, DYNAMIC_LOG_KEYS, REPLICATION_RATE_KEYS,
+    self, Compute, DynamicConfigError, Level, Values, DYNAMIC_LOG_KEYS, REPLICATION_RATE_KEYS,
 };
 
 /// ConfigResource type of a topic.
@@ -355,7 +355,7 @@ pub(crate) async fn alter(
                             Err(error) => Err(metadata_failure(error)),
                         }
                     }
-                    RESOURCE_BROKER => resource
+                    RESOURCE_BROKER => match resource
                         .configs
                         .into_iter()
                         .map(|c| match c.value {
@@ -368,8 +368,14 @@ pub(crate) async fn alter(
                         .collect::<Result<BTreeMap<_, _>, _>>()
                         .and_then(|values| {
                             let level = broker_level(&ctx.broker.config, &resource.resource_name)?;
-                            set_dynamic(&ctx.broker, level, values, request.validate_only)
-                        }),
+                            Ok((level, values))
+                        }) {
+                        Err(error) => Err(error),
+                        Ok((level, values)) => {
+                            let replace = |_: &Values| Ok(values.clone());
+                            set_dynamic(&ctx.broker, level, &replace, request.validate_only).await
+                        }
+                    },
                     other => Err(not_alterable(other)),
                 },
             };
@@ -464,29 +470,37 @@ pub(crate) async fn incremental_alter(
                     }
                     RESOURCE_BROKER => {
                         let config = &ctx.broker.config;
-                        broker_level(config, &resource.resource_name).and_then(|level| {
-                            let mut values = config.dynamic.at(level);
-                            resource
-                                .configs
-                                .iter()
-                                .try_for_each(|c| {
-                                    let kind = dynamic::kind(&c.name)
-                                        .ok_or_else(|| dynamic_failure(not_dynamic(&c.name)))?;
-                                    apply_op(
-                                        &mut values,
-                                        Change {
-                                            name: &c.name,
-                                            kind,
-                                            op: c.config_operation,
-                                            value: c.value.as_deref(),
-                                        },
-                                        || dynamic_default(config, &c.name),
-                                    )
-                                })
-                                .and_then(|()| {
-                                    set_dynamic(&ctx.broker, level, values, request.validate_only)
-                                })
-                        })
+                        let ops = &resource.configs;
+                        // The operations applied to a level's values (again to the latest ones
+                        // when another broker changed the cluster-wide level meanwhile).
+                        let apply = |current: &Values| {
+                            let mut values = current.clone();
+                            ops.iter().try_for_each(|c| {
+                                let kind = dynamic::kind(&c.name)
+                                    .ok_or_else(|| dynamic_failure(not_dynamic(&c.name)))?;
+                                let change = Change {
+                                    name: &c.name,
+                                    kind,
+                                    op: c.config_operation,
+                                    value: c.value.as_deref(),
+                                };
+                                apply_op(&mut values, change, || dynamic_default(config, &c.name))
+                            })?;
+                            Ok(values)
+                        };
+                        let checked = broker_level(config, &resource.resource_name)
+                            .and_then(|level| apply(&config.dynamic.at(level)).map(|_| level));
+                        match checked {
+                            Err(error) => Err(error),
+                            Ok(level) => {
+                                let compute = |current: &Values| {
+                                    apply(current)
+                                        .map_err(|(_, m)| DynamicConfigError::InvalidValue(m))
+                                };
+                                set_dynamic(&ctx.broker, level, &compute, request.validate_only)
+                                    .await
+                            }
+                        }
                     }
                     other => Err(not_alterable(other)),
                 },
@@ -571,17 +585,19 @@ fn metadata_failure(error: MetadataError) -> (ResponseError, String) {
     (metadata_code(&error), error.to_string())
 }
 
-/// Replaces the dynamic broker configs of `level` and applies them to every topic.
-fn set_dynamic(
+/// Sets the dynamic broker configs of `level` to what `compute` makes of them and applies
+/// them to every topic.
+async fn set_dynamic(
     broker: &Broker,
     level: Level,
-    values: BTreeMap<String, String>,
+    compute: Compute<'_>,
     validate_only: bool,
 ) -> Result<(), (ResponseError, String)> {
     broker
         .config
         .dynamic
-        .replace(level, values, validate_only)
+        .change(level, compute, validate_only)
+        .await
         .map_err(dynamic_failure)?;
     if !validate_only {
         broker.admin.reapply_defaults();
@@ -597,9 +613,9 @@ fn dynamic_failure(error: DynamicConfigError) -> (ResponseError, String) {
     let code = match error {
         DynamicConfigError::NotDynamic(_) => ResponseError::InvalidRequest,
         DynamicConfigError::InvalidValue(_) => ResponseError::InvalidConfig,
-        DynamicConfigError::Save { .. } | DynamicConfigError::Load { .. } => {
-            ResponseError::UnknownServerError
-        }
+        DynamicConfigError::Save { .. }
+        | DynamicConfigError::Load { .. }
+        | DynamicConfigError::Shared(_) => ResponseError::UnknownServerError,
     };
     (code, error.to_string())
 }

@@ -8,7 +8,8 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::{Api, Client};
 use tributary_crds::registration::{
-    acls_name, scram_credentials_name, Registration, ACLS_KEY, SCRAM_CREDENTIALS_KEY,
+    acls_name, dynamic_configs_name, scram_credentials_name, Registration, ACLS_KEY,
+    DYNAMIC_CONFIGS_KEY, SCRAM_CREDENTIALS_KEY,
 };
 use tributary_crds::KafkaCluster;
 
@@ -125,6 +126,12 @@ pub async fn metadata_parts(
         acls_name(&settings.name),
         ACLS_KEY,
     );
+    let dynamic = SharedDocument::<ConfigMap, crate::topics::dynamic::Values>::new(
+        client.clone(),
+        &settings.namespace,
+        dynamic_configs_name(&settings.name),
+        DYNAMIC_CONFIGS_KEY,
+    );
     let scram = SharedDocument::<Secret, crate::scram::Users>::new(
         client.clone(),
         &settings.namespace,
@@ -150,6 +157,7 @@ pub async fn metadata_parts(
         reassignments: Some(reassignments),
         shared_acls: Some(Arc::new(acls)),
         shared_scram: Some(Arc::new(scram)),
+        shared_dynamic: Some(Arc::new(dynamic)),
     })
 }
 

@@ -2,16 +2,20 @@
 //! rates, changed at runtime with AlterConfigs or IncrementalAlterConfigs on a BROKER resource,
 //! as Kafka allows for its cluster-wide dynamic configs. A value set for this broker (resource name = its id) wins over
 //! one set for every broker (empty resource name), which wins over the static configuration.
-//! Both levels are kept in `dynamic-configs.json` in the data directory.
+//! Both levels are kept in `dynamic-configs.json` in the data directory; in cluster mode the
+//! cluster-wide level lives in the ConfigMap `<cluster>-dynamic-configs` instead, which every
+//! broker follows, so a change through any broker reaches them all.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
 use super::config::{self, ConfigType};
 use crate::quotas::replication::{parse_rate, FOLLOWER_RATE_KEY, LEADER_RATE_KEY};
+use crate::shared::Shared;
 
 /// File holding both levels, in the data directory.
 const FILE: &str = "dynamic-configs.json";
@@ -109,6 +113,9 @@ pub enum DynamicConfigError {
         /// What failed.
         source: std::io::Error,
     },
+    /// The shared cluster-wide level could not be written; nothing changed.
+    #[error("saving the cluster-wide configs: {0}")]
+    Shared(String),
     /// The file exists but does not parse.
     #[error("reading {path}: {reason}")]
     Load {
@@ -144,12 +151,31 @@ impl Levels {
     }
 }
 
+/// Dynamic values by key.
+pub type Values = BTreeMap<String, String>;
+
+/// The new values of a level from its current ones.
+pub type Compute<'a> = &'a (dyn Fn(&Values) -> Result<Values, DynamicConfigError> + Send + Sync);
+
 /// The dynamic values of this broker; shared by every copy of the broker configuration.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct DynamicConfigs {
     /// Where they persist; `None` keeps them in memory (tests, tools).
     path: Option<PathBuf>,
+    /// Where the cluster-wide level persists when the cluster shares it (cluster mode).
+    shared: OnceLock<Arc<dyn Shared<Values>>>,
     levels: RwLock<Levels>,
+    /// Serializes changes to the file.
+    changing: parking_lot::Mutex<()>,
+}
+
+impl std::fmt::Debug for DynamicConfigs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DynamicConfigs")
+            .field("levels", &*self.levels.read())
+            .field("shared", &self.shared.get().is_some())
+            .finish()
+    }
 }
 
 impl DynamicConfigs {
@@ -165,7 +191,27 @@ impl DynamicConfigs {
         Ok(DynamicConfigs {
             path: Some(path),
             levels: RwLock::new(levels),
+            ..DynamicConfigs::default()
         })
+    }
+
+    /// Keeps the cluster-wide level in `shared` from now on: it is what `shared` holds, and
+    /// `changed` runs after each change it delivers (to apply new defaults to the topics).
+    pub fn share(
+        self: &Arc<Self>,
+        shared: Arc<dyn Shared<Values>>,
+        changed: Box<dyn Fn() + Send + Sync>,
+    ) {
+        if self.shared.set(shared.clone()).is_err() {
+            return;
+        }
+        let me = Arc::downgrade(self);
+        shared.follow(Box::new(move |values| {
+            if let Some(me) = me.upgrade() {
+                me.levels.write().cluster = values;
+                changed();
+            }
+        }));
     }
 
     /// The dynamic value of a broker key and the level it comes from, this broker's first.
@@ -195,46 +241,93 @@ impl DynamicConfigs {
 
     /// Replaces the values of `level` with `values` after checking each (unless
     /// `validate_only`), and saves them; on error nothing changes.
-    pub fn replace(
+    pub async fn replace(
         &self,
         level: Level,
-        values: BTreeMap<String, String>,
+        values: Values,
         validate_only: bool,
     ) -> Result<(), DynamicConfigError> {
-        let refused: Vec<&str> = values
-            .keys()
-            .filter(|k| !is_dynamic(k))
-            .map(String::as_str)
-            .collect();
-        if !refused.is_empty() {
-            return Err(DynamicConfigError::NotDynamic(refused.join(", ")));
-        }
-        for (key, value) in &values {
-            if let Some(topic_key) = topic_key(key) {
-                config::validate(topic_key, value).map_err(|reason| {
-                    DynamicConfigError::InvalidValue(reason.replace(topic_key, key))
-                })?;
-            } else if parse_rate(value).is_none() {
-                return Err(DynamicConfigError::InvalidValue(format!(
-                    "{key} must be a whole number of bytes per second, not {value:?}"
-                )));
-            }
-        }
+        self.change(level, &|_| Ok(values.clone()), validate_only)
+            .await
+    }
+
+    /// Sets the values of `level` to what `compute` makes of the current ones, checked (and
+    /// only checked with `validate_only`), and saves them; on error nothing changes. The
+    /// shared cluster-wide level is computed from its latest version, again if another broker
+    /// changed it meanwhile.
+    pub async fn change(
+        &self,
+        level: Level,
+        compute: Compute<'_>,
+        validate_only: bool,
+    ) -> Result<(), DynamicConfigError> {
+        let checked = |current: &Values| compute(current).and_then(|v| check(&v).map(|()| v));
         if validate_only {
-            return Ok(());
+            return checked(&self.at(level)).map(drop);
         }
-        let mut levels = self.levels.write();
-        let mut next = levels.clone();
-        *next.at_mut(level) = values;
+        let shared = self.shared.get().filter(|_| level == Level::Cluster);
+        let Some(shared) = shared else {
+            return self.change_file(level, &checked);
+        };
+        let refused = parking_lot::Mutex::new(None);
+        let written = shared
+            .update(&|values| match checked(values) {
+                Ok(next) => {
+                    *refused.lock() = None;
+                    *values = next;
+                }
+                Err(error) => *refused.lock() = Some(error),
+            })
+            .await
+            .map_err(DynamicConfigError::Shared)?;
+        if let Some(error) = refused.into_inner() {
+            return Err(error);
+        }
+        self.levels.write().cluster = written;
+        Ok(())
+    }
+
+    fn change_file(
+        &self,
+        level: Level,
+        checked: &dyn Fn(&Values) -> Result<Values, DynamicConfigError>,
+    ) -> Result<(), DynamicConfigError> {
+        let _one_at_a_time = self.changing.lock();
+        let mut next = self.levels.read().clone();
+        *next.at_mut(level) = checked(next.at(level))?;
         if let Some(path) = &self.path {
             crate::fsutil::write_json(path, &next).map_err(|source| DynamicConfigError::Save {
                 path: path.clone(),
                 source,
             })?;
         }
-        *levels = next;
+        *self.levels.write() = next;
         Ok(())
     }
+}
+
+/// Checks that every key may change at runtime and every value suits its key.
+fn check(values: &Values) -> Result<(), DynamicConfigError> {
+    let refused: Vec<&str> = values
+        .keys()
+        .filter(|k| !is_dynamic(k))
+        .map(String::as_str)
+        .collect();
+    if !refused.is_empty() {
+        return Err(DynamicConfigError::NotDynamic(refused.join(", ")));
+    }
+    for (key, value) in values {
+        if let Some(topic_key) = topic_key(key) {
+            config::validate(topic_key, value).map_err(|reason| {
+                DynamicConfigError::InvalidValue(reason.replace(topic_key, key))
+            })?;
+        } else if parse_rate(value).is_none() {
+            return Err(DynamicConfigError::InvalidValue(format!(
+                "{key} must be a whole number of bytes per second, not {value:?}"
+            )));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -248,8 +341,8 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn broker_values_win_over_cluster_values_and_survive_reopen() {
+    #[tokio::test]
+    async fn broker_values_win_over_cluster_values_and_survive_reopen() {
         let dir = tempfile::tempdir().expect("tempdir");
         let dynamic = DynamicConfigs::open(dir.path()).expect("open");
         assert_eq!(dynamic.get("log.retention.ms"), None);
@@ -259,6 +352,7 @@ mod tests {
                 values(&[("log.retention.ms", "1000"), ("log.roll.ms", "500")]),
                 false,
             )
+            .await
             .expect("cluster");
         dynamic
             .replace(
@@ -266,6 +360,7 @@ mod tests {
                 values(&[("log.retention.ms", "2000")]),
                 false,
             )
+            .await
             .expect("broker");
         let reopened = DynamicConfigs::open(dir.path()).expect("reopen");
         assert_eq!(
@@ -279,37 +374,42 @@ mod tests {
         assert_eq!(reopened.at(Level::Broker).len(), 1);
     }
 
-    #[test]
-    fn static_keys_and_bad_values_are_refused_and_change_nothing() {
+    #[tokio::test]
+    async fn static_keys_and_bad_values_are_refused_and_change_nothing() {
         let dir = tempfile::tempdir().expect("tempdir");
         let dynamic = DynamicConfigs::open(dir.path()).expect("open");
-        let not_dynamic = dynamic.replace(
-            Level::Cluster,
-            values(&[("num.partitions", "3"), ("log.retention.ms", "5")]),
-            false,
-        );
+        let not_dynamic = dynamic
+            .replace(
+                Level::Cluster,
+                values(&[("num.partitions", "3"), ("log.retention.ms", "5")]),
+                false,
+            )
+            .await;
         assert!(
             matches!(&not_dynamic, Err(DynamicConfigError::NotDynamic(k)) if k == "num.partitions"),
             "{not_dynamic:?}"
         );
-        let bad = dynamic.replace(
-            Level::Cluster,
-            values(&[("log.segment.bytes", "many")]),
-            false,
-        );
+        let bad = dynamic
+            .replace(
+                Level::Cluster,
+                values(&[("log.segment.bytes", "many")]),
+                false,
+            )
+            .await;
         assert!(
             matches!(&bad, Err(DynamicConfigError::InvalidValue(m)) if m.contains("log.segment.bytes")),
             "{bad:?}"
         );
         dynamic
             .replace(Level::Cluster, values(&[("log.retention.ms", "5")]), true)
+            .await
             .expect("valid");
         assert_eq!(dynamic.get("log.retention.ms"), None, "validate_only");
         assert!(!dir.path().join(FILE).exists());
     }
 
-    #[test]
-    fn replication_throttle_rates_are_dynamic_whole_bytes_per_second() {
+    #[tokio::test]
+    async fn replication_throttle_rates_are_dynamic_whole_bytes_per_second() {
         let dynamic = DynamicConfigs::default();
         assert_eq!(dynamic.replication_rate(LEADER_RATE_KEY), None);
         dynamic
@@ -318,11 +418,14 @@ mod tests {
                 values(&[(LEADER_RATE_KEY, "1048576"), (FOLLOWER_RATE_KEY, "0")]),
                 false,
             )
+            .await
             .expect("rates");
         assert_eq!(dynamic.replication_rate(LEADER_RATE_KEY), Some(1 << 20));
         assert_eq!(dynamic.replication_rate(FOLLOWER_RATE_KEY), Some(0));
         assert_eq!(kind(LEADER_RATE_KEY), Some(ConfigType::Long));
-        let bad = dynamic.replace(Level::Broker, values(&[(FOLLOWER_RATE_KEY, "-5")]), false);
+        let bad = dynamic
+            .replace(Level::Broker, values(&[(FOLLOWER_RATE_KEY, "-5")]), false)
+            .await;
         assert!(
             matches!(&bad, Err(DynamicConfigError::InvalidValue(m)) if m.contains(FOLLOWER_RATE_KEY)),
             "{bad:?}"

@@ -1,20 +1,26 @@
-//! ACLs and SCRAM credentials in cluster mode live in Kubernetes: an ACL created through any
-//! broker is enforced by every broker, so is a deletion, changes made at once on two brokers
-//! are both kept, and a broker that starts later applies them; a SCRAM credential set through
-//! one broker lets the user log in at every broker.
+//! ACLs, SCRAM credentials and cluster-wide dynamic configs in cluster mode live in
+//! Kubernetes: an ACL created through any broker is enforced by every broker, so is a
+//! deletion, changes made at once on two brokers are both kept, and a broker that starts later
+//! applies them; a SCRAM credential set through one broker lets the user log in at every
+//! broker; a cluster-wide config set through one broker is every broker's default.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kafka_protocol::messages::create_acls_request::AclCreation;
+use kafka_protocol::messages::incremental_alter_configs_request::{
+    AlterConfigsResource, AlterableConfig,
+};
 use kafka_protocol::messages::{
     ApiKey, CreateAclsRequest, CreateAclsResponse, DescribeAclsRequest, DescribeAclsResponse,
+    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 use tributary_broker::acl::model::{PatternType, Permission};
 use tributary_broker::acl::{Access, AclBinding, AclFilter, Operation, ResourceType};
 use tributary_broker::config::Flags;
 use tributary_broker::scram::{Mechanism, Upsertion};
+use tributary_broker::topics::dynamic::Level;
 use tributary_crds::registration::{
     acls_name, scram_credentials_name, ACLS_KEY, SCRAM_CREDENTIALS_KEY,
 };
@@ -230,6 +236,58 @@ async fn a_scram_credential_set_through_one_broker_is_checked_by_every_broker() 
             .lookup("alice", Mechanism::Sha512)
             .is_none()
             .then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_wide_dynamic_config_set_through_one_broker_is_every_brokers_default() {
+    let plane = ControlPlane::new().await;
+    let dirs: Vec<_> = (0..2)
+        .map(|_| tempfile::tempdir().expect("tempdir"))
+        .collect();
+    let b0 = RunningBroker::start(&plane, 0, dirs[0].path()).await;
+    let b1 = RunningBroker::start(&plane, 1, dirs[1].path()).await;
+
+    // kafka-configs.sh --alter --entity-type brokers --entity-default
+    //   --add-config log.retention.ms=3600000, sent to broker 0.
+    let set = |key: &str, value: &str| {
+        AlterableConfig::default()
+            .with_name(text(key))
+            .with_config_operation(0)
+            .with_value(Some(text(value)))
+    };
+    let request = IncrementalAlterConfigsRequest::default().with_resources(vec![
+        AlterConfigsResource::default()
+            .with_resource_type(4)
+            .with_resource_name(text(""))
+            .with_configs(vec![set("log.retention.ms", "3600000")]),
+    ]);
+    let answer: IncrementalAlterConfigsResponse =
+        kafka_call(&b0.address, ApiKey::IncrementalAlterConfigs, 1, &request).await;
+    assert_eq!(answer.responses[0].error_code, 0, "{answer:?}");
+    wait_until("broker 1 to take the cluster-wide value", || async {
+        (b1.broker.config.dynamic.get("log.retention.ms")
+            == Some(("3600000".to_owned(), Level::Cluster)))
+        .then_some(())
+    })
+    .await;
+
+    // An incremental change on broker 1 keeps broker 0's value and adds its own.
+    let request = IncrementalAlterConfigsRequest::default().with_resources(vec![
+        AlterConfigsResource::default()
+            .with_resource_type(4)
+            .with_resource_name(text(""))
+            .with_configs(vec![set("log.roll.ms", "600000")]),
+    ]);
+    let answer: IncrementalAlterConfigsResponse =
+        kafka_call(&b1.address, ApiKey::IncrementalAlterConfigs, 1, &request).await;
+    assert_eq!(answer.responses[0].error_code, 0, "{answer:?}");
+    wait_until("broker 0 to hold both values", || async {
+        let values = b0.broker.config.dynamic.at(Level::Cluster);
+        (values.get("log.retention.ms").map(String::as_str) == Some("3600000")
+            && values.get("log.roll.ms").map(String::as_str) == Some("600000"))
+        .then_some(())
     })
     .await;
 }

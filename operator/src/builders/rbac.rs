@@ -6,14 +6,16 @@
 //! - KafkaPartitions: read, and write the status (a partition's leader records ISR changes);
 //!   never the spec, which is the operator's assignment.
 //! - The producer-id ConfigMap: read and update (take a block of ids), nothing else.
-//! - The ACL ConfigMap and SCRAM credential Secret: read, watch and update (Kafka's CreateAcls,
-//!   DeleteAcls and AlterUserScramCredentials).
+//! - The ACL and dynamic-config ConfigMaps and the SCRAM credential Secret: read, watch and
+//!   update (Kafka's CreateAcls, DeleteAcls, AlterConfigs and AlterUserScramCredentials).
 //! - Their own KafkaCluster: read (racks and listeners).
 
 use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 
-use tributary_crds::registration::{acls_name, producer_ids_name, scram_credentials_name};
+use tributary_crds::registration::{
+    acls_name, dynamic_configs_name, producer_ids_name, scram_credentials_name,
+};
 
 use super::Names;
 
@@ -81,13 +83,16 @@ pub(super) fn role(names: &Names) -> Role {
                 &["get", "update"],
                 Some(vec![producer_ids_name(&names.cluster)]),
             ),
-            // The shared ACLs and SCRAM credentials: watched by every broker, updated by
-            // CreateAcls/DeleteAcls and AlterUserScramCredentials.
+            // The shared ACLs, cluster-wide dynamic configs and SCRAM credentials: watched by
+            // every broker, updated through the Kafka API.
             rule(
                 "",
                 &["configmaps"],
                 &["get", "list", "watch", "update"],
-                Some(vec![acls_name(&names.cluster)]),
+                Some(vec![
+                    acls_name(&names.cluster),
+                    dynamic_configs_name(&names.cluster),
+                ]),
             ),
             rule(
                 "",

@@ -31,7 +31,9 @@ use super::status::{
 };
 use crate::apply::{apply, apply_dynamic, delete_dynamic_if_exists, delete_if_exists};
 use crate::builders::monitoring::{self, pod_monitor_resource, prometheus_rule_resource};
-use crate::builders::{acls, build, producer_ids, scram_credentials, ClusterObjects, Names};
+use crate::builders::{
+    acls, build, dynamic_configs, producer_ids, scram_credentials, ClusterObjects, Names,
+};
 use crate::context::Context;
 use crate::pause::{set_paused, PAUSED};
 use crate::{Error, Result};
@@ -284,11 +286,13 @@ async fn ensure_producer_ids(
     }
 }
 
-/// Creates the objects the brokers share their ACLs and SCRAM credentials in, where missing;
+/// Creates the objects the brokers share their ACLs, cluster-wide dynamic configs and SCRAM
+/// credentials in, where missing;
 /// never writes them otherwise (the brokers own their contents).
 async fn ensure_shared(ctx: &Context, names: &Names) -> Result<()> {
     let ns = names.namespace.as_str();
     create_once(ctx, ns, &acls(names)).await?;
+    create_once(ctx, ns, &dynamic_configs(names)).await?;
     create_once(ctx, ns, &scram_credentials(names)).await
 }
 
