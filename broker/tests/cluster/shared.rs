@@ -25,7 +25,7 @@ use tributary_crds::registration::{
     acls_name, scram_credentials_name, ACLS_KEY, SCRAM_CREDENTIALS_KEY,
 };
 
-use crate::support::{kafka_call, wait_until, ControlPlane, RunningBroker, CLUSTER};
+use crate::support::{brokers, kafka_call, wait_until, ControlPlane, RunningBroker, CLUSTER};
 
 /// An authorizer with the tests' own connections (`User:ANONYMOUS`) as super user, so they
 /// may manage ACLs over the Kafka protocol.
@@ -179,11 +179,8 @@ async fn acls_created_or_deleted_through_one_broker_are_enforced_by_every_broker
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scram_credential_set_through_one_broker_is_checked_by_every_broker() {
     let plane = ControlPlane::new().await;
-    let dirs: Vec<_> = (0..2)
-        .map(|_| tempfile::tempdir().expect("tempdir"))
-        .collect();
-    let b0 = RunningBroker::start(&plane, 0, dirs[0].path()).await;
-    let b1 = RunningBroker::start(&plane, 1, dirs[1].path()).await;
+    let (_dirs, brokers) = brokers(&plane, 2).await;
+    let (b0, b1) = (&brokers[0], &brokers[1]);
 
     let salt = b"a-salt-of-16-byt".to_vec();
     let salted = Mechanism::Sha512
@@ -240,32 +237,33 @@ async fn a_scram_credential_set_through_one_broker_is_checked_by_every_broker() 
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cluster_wide_dynamic_config_set_through_one_broker_is_every_brokers_default() {
-    let plane = ControlPlane::new().await;
-    let dirs: Vec<_> = (0..2)
-        .map(|_| tempfile::tempdir().expect("tempdir"))
-        .collect();
-    let b0 = RunningBroker::start(&plane, 0, dirs[0].path()).await;
-    let b1 = RunningBroker::start(&plane, 1, dirs[1].path()).await;
-
-    // kafka-configs.sh --alter --entity-type brokers --entity-default
-    //   --add-config log.retention.ms=3600000, sent to broker 0.
-    let set = |key: &str, value: &str| {
-        AlterableConfig::default()
-            .with_name(text(key))
-            .with_config_operation(0)
-            .with_value(Some(text(value)))
-    };
+/// IncrementalAlterConfigs SET of `key` on the default BROKER resource (every broker), sent to
+/// the broker at `address`.
+async fn set_cluster_wide(address: &str, key: &str, value: &str) {
+    let config = AlterableConfig::default()
+        .with_name(text(key))
+        .with_config_operation(0)
+        .with_value(Some(text(value)));
     let request = IncrementalAlterConfigsRequest::default().with_resources(vec![
         AlterConfigsResource::default()
             .with_resource_type(4)
             .with_resource_name(text(""))
-            .with_configs(vec![set("log.retention.ms", "3600000")]),
+            .with_configs(vec![config]),
     ]);
     let answer: IncrementalAlterConfigsResponse =
-        kafka_call(&b0.address, ApiKey::IncrementalAlterConfigs, 1, &request).await;
+        kafka_call(address, ApiKey::IncrementalAlterConfigs, 1, &request).await;
     assert_eq!(answer.responses[0].error_code, 0, "{answer:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_wide_dynamic_config_set_through_one_broker_is_every_brokers_default() {
+    let plane = ControlPlane::new().await;
+    let (_dirs, brokers) = brokers(&plane, 2).await;
+    let (b0, b1) = (&brokers[0], &brokers[1]);
+
+    // kafka-configs.sh --alter --entity-type brokers --entity-default
+    //   --add-config log.retention.ms=3600000, sent to broker 0.
+    set_cluster_wide(&b0.address, "log.retention.ms", "3600000").await;
     wait_until("broker 1 to take the cluster-wide value", || async {
         (b1.broker.config.dynamic.get("log.retention.ms")
             == Some(("3600000".to_owned(), Level::Cluster)))
@@ -274,15 +272,7 @@ async fn a_cluster_wide_dynamic_config_set_through_one_broker_is_every_brokers_d
     .await;
 
     // An incremental change on broker 1 keeps broker 0's value and adds its own.
-    let request = IncrementalAlterConfigsRequest::default().with_resources(vec![
-        AlterConfigsResource::default()
-            .with_resource_type(4)
-            .with_resource_name(text(""))
-            .with_configs(vec![set("log.roll.ms", "600000")]),
-    ]);
-    let answer: IncrementalAlterConfigsResponse =
-        kafka_call(&b1.address, ApiKey::IncrementalAlterConfigs, 1, &request).await;
-    assert_eq!(answer.responses[0].error_code, 0, "{answer:?}");
+    set_cluster_wide(&b1.address, "log.roll.ms", "600000").await;
     wait_until("broker 0 to hold both values", || async {
         let values = b0.broker.config.dynamic.at(Level::Cluster);
         (values.get("log.retention.ms").map(String::as_str) == Some("3600000")
@@ -290,4 +280,36 @@ async fn a_cluster_wide_dynamic_config_set_through_one_broker_is_every_brokers_d
         .then_some(())
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn brokers_taking_producer_id_blocks_at_once_never_hand_out_the_same_id() {
+    let plane = ControlPlane::new().await;
+    let (_dirs, brokers) = brokers(&plane, 2).await;
+    let (b0, b1) = (&brokers[0], &brokers[1]);
+    let (ids0, ids1) = (&b0.broker.producer_ids, &b1.broker.producer_ids);
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let (a, b) = tokio::join!(ids0.next_id(), ids1.next_id());
+        ids.push(a.expect("broker 0 allocated an id"));
+        ids.push(b.expect("broker 1 allocated an id"));
+    }
+    let mut unique = ids.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), ids.len(), "{ids:?}");
+    let map: ConfigMap = plane
+        .api()
+        .get(&tributary_crds::registration::producer_ids_name(CLUSTER))
+        .await
+        .expect("the producer-id ConfigMap");
+    let next: i64 = map
+        .data
+        .and_then(|d| {
+            d.get(tributary_crds::registration::NEXT_PRODUCER_ID_KEY)
+                .cloned()
+        })
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_default();
+    assert!(ids.iter().all(|id| *id < next), "{ids:?} below {next}");
 }

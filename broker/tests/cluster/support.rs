@@ -213,6 +213,18 @@ impl ControlPlane {
     }
 }
 
+/// Brokers `0..n` of [`CLUSTER`], each on a data directory of its own (kept while they run).
+pub async fn brokers(plane: &ControlPlane, n: i32) -> (Vec<tempfile::TempDir>, Vec<RunningBroker>) {
+    let mut dirs = Vec::new();
+    let mut running = Vec::new();
+    for id in 0..n {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        running.push(RunningBroker::start(plane, id, dir.path()).await);
+        dirs.push(dir);
+    }
+    (dirs, running)
+}
+
 /// A broker running in cluster mode.
 pub struct RunningBroker {
     /// Its shared state.
