@@ -1,6 +1,7 @@
 //! The authorizer (`authorizer.class.name` set): Kafka's ACLs, created, listed and deleted by
 //! CreateAcls, DescribeAcls and DeleteAcls (`kafka-acls.sh`, the Admin client), saved in
-//! `acls.json` in the data directory, and checked by the request handlers through
+//! `acls.json` in the data directory (in cluster mode, shared by every broker through
+//! Kubernetes: [`Authorizer::share`]), and checked by the request handlers through
 //! [`crate::handlers::RequestContext`]. Without it every client may do everything, as in
 //! Kafka without an authorizer.
 

@@ -159,7 +159,12 @@ async fn three_leader_changes_in_a_few_seconds_lose_nothing_and_leave_identical_
     let bootstrap = cluster.broker(leader).address.clone();
     let reads = read_back(&bootstrap, "kip279", Duration::from_secs(60)).await;
     check(&history, &reads).assert_clean();
-    assert_eq!(history.acked(), 3_000, "every record acknowledged");
+    assert_eq!(
+        history.acked(),
+        3_000,
+        "every record acknowledged; the others by error: {:?}",
+        history.failures()
+    );
     wait_for_isr(&cluster, "kip279-0", 3).await;
     wait_until("every replica to hold the same log", || async {
         let logs = logs(&cluster, "kip279");
@@ -412,7 +417,12 @@ async fn a_leader_cut_off_from_the_api_server_stops_acknowledging_before_another
     let bootstrap = cluster.broker(leader).address.clone();
     let reads = read_back(&bootstrap, "cut", Duration::from_secs(60)).await;
     check(&history, &reads).assert_clean();
-    assert_eq!(history.acked(), 2_500, "every record acknowledged");
+    assert_eq!(
+        history.acked(),
+        2_500,
+        "every record acknowledged; the others by error: {:?}",
+        history.failures()
+    );
     wait_for_isr(&cluster, "cut-0", 3).await;
     wait_until("every replica to hold the same log", || async {
         let logs = logs(&cluster, "cut");

@@ -236,6 +236,12 @@ async fn a_broker_that_does_not_lead_names_the_leader_in_produce_and_fetch_answe
         .then(|| replica.topic_id())
     })
     .await;
+    // The leader's own answer at the end needs it to have taken epoch 4 as well.
+    wait_until("broker 0 to lead at epoch 4", || async {
+        let replica = b0.broker.replicas.get("orders", 0)?;
+        (replica.role() == Role::Leader { epoch: 4 }).then_some(())
+    })
+    .await;
     let leader_port = b0.address.rsplit(':').next().and_then(|p| p.parse().ok());
 
     let produce = ProduceRequest::default()

@@ -195,7 +195,12 @@ async fn moving_a_partition_off_its_leader_under_idempotent_production_loses_not
     let history = producing.finish().await;
     let reads = read_back(&bootstrap, "moved", Duration::from_secs(60)).await;
     check(&history, &reads).assert_clean();
-    assert_eq!(history.acked(), 3_000, "every record acknowledged");
+    assert_eq!(
+        history.acked(),
+        3_000,
+        "every record acknowledged; the others by error: {:?}",
+        history.failures()
+    );
 
     // The removed broker deleted its replica; the new replicas hold identical logs.
     wait_until("the removed broker to delete its replica", || async {

@@ -151,6 +151,21 @@ impl History {
         self.attempts.iter().filter(|a| a.ack().is_some()).count()
     }
 
+    /// How many attempts did not end acknowledged, by error (`no outcome` for those whose
+    /// outcome never came): what a test shows when fewer records were acknowledged than sent.
+    pub fn failures(&self) -> std::collections::BTreeMap<String, usize> {
+        let mut by_error = std::collections::BTreeMap::new();
+        for attempt in &self.attempts {
+            let error = match &attempt.outcome {
+                Outcome::Acked(_) => continue,
+                Outcome::Failed { error, .. } => error.clone(),
+                Outcome::Unknown => "no outcome".to_owned(),
+            };
+            *by_error.entry(error).or_insert(0) += 1;
+        }
+        by_error
+    }
+
     /// Adds another run's attempts (ids must not overlap: give each run its own
     /// [`Workload::first_id`]).
     pub fn extend(&mut self, other: History) {
