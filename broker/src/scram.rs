@@ -14,7 +14,7 @@ use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256, Sha512};
 
-use crate::shared::Shared;
+use crate::shared::{attach, Shared};
 
 /// File holding the credentials, in the data directory (readable by the broker only).
 const FILE: &str = "scram-credentials.json";
@@ -248,15 +248,9 @@ impl ScramCredentials {
     /// Keeps the credentials in `shared` from now on: they are what it holds (the data
     /// directory's file is no longer read or written), and changes are written there.
     pub fn share(self: &Arc<Self>, shared: Arc<dyn Shared<Users>>) {
-        if self.shared.set(shared.clone()).is_err() {
-            return;
-        }
-        let me = Arc::downgrade(self);
-        shared.follow(Box::new(move |users| {
-            if let Some(me) = me.upgrade() {
-                *me.users.write() = users;
-            }
-        }));
+        attach(self, &self.shared, shared, |me, users| {
+            *me.users.write() = users
+        });
     }
 
     /// (mechanism, iterations) of each named user, or of every user when `users` is empty.

@@ -3,7 +3,7 @@
 //! and any broker may change. A standalone broker keeps the same documents in its data
 //! directory instead.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use futures::future::BoxFuture;
 
@@ -20,4 +20,26 @@ pub trait Shared<T>: Send + Sync {
     /// Calls `apply` with the stored document now and after every change, for as long as the
     /// process runs.
     fn follow(self: Arc<Self>, apply: Box<dyn Fn(T) + Send + Sync>);
+}
+
+/// Keeps `owner`'s state in `shared` from now on: remembers `shared` in `slot` (the first time
+/// only) and runs `apply` on `owner` with the stored document now and after every change, for
+/// as long as `owner` lives.
+pub fn attach<O, T>(
+    owner: &Arc<O>,
+    slot: &OnceLock<Arc<dyn Shared<T>>>,
+    shared: Arc<dyn Shared<T>>,
+    apply: impl Fn(&O, T) + Send + Sync + 'static,
+) where
+    O: Send + Sync + 'static,
+{
+    if slot.set(shared.clone()).is_err() {
+        return;
+    }
+    let owner = Arc::downgrade(owner);
+    shared.follow(Box::new(move |document| {
+        if let Some(owner) = owner.upgrade() {
+            apply(&owner, document);
+        }
+    }));
 }

@@ -14,7 +14,7 @@ use std::sync::{Arc, OnceLock};
 
 use parking_lot::RwLock;
 
-use crate::shared::{Change, Shared};
+use crate::shared::{attach, Change, Shared};
 
 pub use decide::{Access, Policy};
 pub use model::{AclBinding, AclFilter, Operation, ResourceType, CLUSTER_NAME};
@@ -141,15 +141,9 @@ impl Authorizer {
     /// Keeps the ACLs in `shared` from now on: they are what it holds (the data directory's
     /// file is no longer read or written), and changes are written there.
     pub fn share(self: &Arc<Self>, shared: Arc<dyn Shared<AclSet>>) {
-        if self.shared.set(shared.clone()).is_err() {
-            return;
-        }
-        let me = Arc::downgrade(self);
-        shared.follow(Box::new(move |acls| {
-            if let Some(me) = me.upgrade() {
-                me.publish(acls.into_iter().collect());
-            }
-        }));
+        attach(self, &self.shared, shared, |me, acls| {
+            me.publish(acls.into_iter().collect());
+        });
     }
 
     fn publish(&self, acls: Vec<AclBinding>) {

@@ -23,6 +23,22 @@ use super::RequestContext;
 use crate::acl::model::ResourcePattern;
 use crate::acl::{AclBinding, AclFilter};
 
+/// The filter a DescribeAcls request or a DeleteAcls filter carries (the same fields);
+/// `None` for codes Kafka does not define.
+macro_rules! filter_of {
+    ($f:expr) => {
+        AclFilter::new(
+            $f.resource_type_filter,
+            $f.resource_name_filter.as_deref(),
+            $f.pattern_type_filter,
+            $f.principal_filter.as_deref(),
+            $f.host_filter.as_deref(),
+            $f.operation,
+            $f.permission_type,
+        )
+    };
+}
+
 const NO_AUTHORIZER: &str = "no authorizer is configured on this broker";
 
 fn message() -> Option<StrBytes> {
@@ -55,15 +71,7 @@ pub(crate) async fn describe(
     let Some(authorizer) = &ctx.broker.authorizer else {
         return request.refuse(ResponseError::SecurityDisabled);
     };
-    let filter = AclFilter::new(
-        request.resource_type_filter,
-        request.resource_name_filter.as_deref(),
-        request.pattern_type_filter,
-        request.principal_filter.as_deref(),
-        request.host_filter.as_deref(),
-        request.operation,
-        request.permission_type,
-    );
+    let filter = filter_of!(request);
     let Some(filter) = filter else {
         return DescribeAclsResponse::default()
             .with_error_code(ResponseError::InvalidRequest.code())
@@ -150,21 +158,7 @@ pub(crate) async fn delete(ctx: RequestContext, request: DeleteAclsRequest) -> D
     let Some(authorizer) = &ctx.broker.authorizer else {
         return request.refuse(ResponseError::SecurityDisabled);
     };
-    let filters: Vec<Option<AclFilter>> = request
-        .filters
-        .iter()
-        .map(|f| {
-            AclFilter::new(
-                f.resource_type_filter,
-                f.resource_name_filter.as_deref(),
-                f.pattern_type_filter,
-                f.principal_filter.as_deref(),
-                f.host_filter.as_deref(),
-                f.operation,
-                f.permission_type,
-            )
-        })
-        .collect();
+    let filters: Vec<Option<AclFilter>> = request.filters.iter().map(|f| filter_of!(f)).collect();
     let valid: Vec<AclFilter> = filters.iter().flatten().cloned().collect();
     let deleted = authorizer.delete(&valid).await;
     let mut removed = match &deleted {

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::{self, ConfigType};
 use crate::quotas::replication::{parse_rate, FOLLOWER_RATE_KEY, LEADER_RATE_KEY};
-use crate::shared::Shared;
+use crate::shared::{attach, Shared};
 
 /// File holding both levels, in the data directory.
 const FILE: &str = "dynamic-configs.json";
@@ -202,16 +202,10 @@ impl DynamicConfigs {
         shared: Arc<dyn Shared<Values>>,
         changed: Box<dyn Fn() + Send + Sync>,
     ) {
-        if self.shared.set(shared.clone()).is_err() {
-            return;
-        }
-        let me = Arc::downgrade(self);
-        shared.follow(Box::new(move |values| {
-            if let Some(me) = me.upgrade() {
-                me.levels.write().cluster = values;
-                changed();
-            }
-        }));
+        attach(self, &self.shared, shared, move |me, values| {
+            me.levels.write().cluster = values;
+            changed();
+        });
     }
 
     /// The dynamic value of a broker key and the level it comes from, this broker's first.
