@@ -87,6 +87,29 @@ pub fn scram_credentials_name(cluster: &str) -> String {
 /// The key of the SCRAM Secret holding the credentials, as JSON.
 pub const SCRAM_CREDENTIALS_KEY: &str = "credentials.json";
 
+/// Name of the Secret holding `cluster`'s cluster CA, which signs the brokers' server
+/// certificates; clients trust its [`CA_CERT_KEY`]. The CA certificate's common name is this
+/// name too.
+pub fn cluster_ca_name(cluster: &str) -> String {
+    format!("{cluster}-cluster-ca")
+}
+
+/// Name of the Secret holding `cluster`'s clients CA, which signs KafkaUsers' client
+/// certificates; brokers trust it on listeners with TLS client authentication. The CA
+/// certificate's common name is this name too.
+pub fn clients_ca_name(cluster: &str) -> String {
+    format!("{cluster}-clients-ca")
+}
+
+/// Key of a CA Secret (and of a user or broker certificate Secret) holding the CA
+/// certificate(s), PEM.
+pub const CA_CERT_KEY: &str = "ca.crt";
+/// Key of a CA Secret holding the CA's private key, PEM.
+pub const CA_KEY_KEY: &str = "ca.key";
+/// Annotation on a Secret holding a certificate: its `notAfter`, seconds since the Unix
+/// epoch, so renewal is decided without parsing the certificate.
+pub const NOT_AFTER_ANNOTATION: &str = "tributary.dev/not-after";
+
 /// One listener's advertised address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {

@@ -18,6 +18,7 @@ pub mod http;
 pub mod leader;
 pub mod metrics;
 pub mod pause;
+pub mod pki;
 pub mod placement;
 pub mod run;
 pub mod topic;
