@@ -30,6 +30,8 @@ pub(crate) struct Operated {
     pub(crate) plane: ControlPlane,
     pub(crate) brokers: Vec<RunningBroker>,
     dirs: Vec<tempfile::TempDir>,
+    /// Each broker's address, by id: a restarted broker serves on it again.
+    addresses: Vec<String>,
     stop: watch::Sender<bool>,
     operator: tokio::task::JoinHandle<()>,
     /// Settings every broker of this cluster starts with.
@@ -71,10 +73,12 @@ impl Operated {
             RunningBroker::start_tuned(plane.client.clone(), id as i32, dir.path(), tune)
         }))
         .await;
+        let addresses = brokers.iter().map(|b| b.address.clone()).collect();
         Operated {
             plane,
             brokers,
             dirs,
+            addresses,
             stop,
             operator,
             tune,
@@ -178,8 +182,9 @@ impl Operated {
         let dir = self.dirs[usize::try_from(id).unwrap_or(0)]
             .path()
             .to_path_buf();
+        let address = self.addresses[usize::try_from(id).unwrap_or(0)].clone();
         let broker =
-            RunningBroker::start_tuned(self.plane.client.clone(), id, &dir, self.tune).await;
+            RunningBroker::start_on(self.plane.client.clone(), id, &dir, self.tune, &address).await;
         self.brokers.push(broker);
         self.brokers.sort_by_key(|b| b.broker.config.broker_id);
     }

@@ -253,9 +253,32 @@ impl RunningBroker {
         data_dir: &std::path::Path,
         tune: fn(&mut Flags),
     ) -> RunningBroker {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap_or_else(|e| panic!("bind: {e}"));
+        RunningBroker::start_on(client, id, data_dir, tune, "127.0.0.1:0").await
+    }
+
+    /// [`RunningBroker::start_tuned`] serving on `bind`: a restarted broker takes its old
+    /// address back, as a pod restarted in place keeps its IP and DNS name, so clients that
+    /// only know the addresses from before find it again. Binding is retried for a few seconds
+    /// while the killed broker's listener closes.
+    pub async fn start_on(
+        client: Client,
+        id: i32,
+        data_dir: &std::path::Path,
+        tune: fn(&mut Flags),
+        bind: &str,
+    ) -> RunningBroker {
+        let mut attempts = 0;
+        let listener = loop {
+            match TcpListener::bind(bind).await {
+                Ok(listener) => break listener,
+                Err(e) if attempts < 100 => {
+                    attempts += 1;
+                    tracing::debug!("bind {bind}: {e}; retrying");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("bind {bind}: {e}"),
+            }
+        };
         let address = listener
             .local_addr()
             .map(|a| a.to_string())
