@@ -24,7 +24,8 @@ use crate::topics::config::{
     broker_default, find_key, static_default, ConfigType, TOPIC_CONFIG_KEYS,
 };
 use crate::topics::dynamic::{
-    self, Compute, DynamicConfigError, Level, Values, DYNAMIC_LOG_KEYS, REPLICATION_RATE_KEYS,
+    self, Compute, DynamicConfigError, Level, Values, DYNAMIC_LOG_KEYS, KERBEROS_KEYS,
+    REPLICATION_RATE_KEYS,
 };
 
 /// ConfigResource type of a topic.
@@ -268,7 +269,21 @@ fn broker_entries(
             read_only: false,
         }
     });
-    Ok(fixed.chain(dynamic).chain(rates).collect())
+    let kerberos = KERBEROS_KEYS.iter().map(|&(name, kind, default)| {
+        let (value, source) = match config.dynamic.get(name) {
+            Some((value, level)) => (value, source_of(level)),
+            None => (default.to_owned(), CONFIG_SOURCE_DEFAULT),
+        };
+        Entry {
+            name: name.to_string(),
+            value,
+            source,
+            kind,
+            doc: "",
+            read_only: false,
+        }
+    });
+    Ok(fixed.chain(dynamic).chain(rates).chain(kerberos).collect())
 }
 
 /// What a dynamic broker config is when no dynamic value is set: its topic config's static
@@ -276,7 +291,8 @@ fn broker_entries(
 fn dynamic_default(config: &BrokerConfig, broker_key: &str) -> String {
     match dynamic::topic_key(broker_key) {
         Some(topic_key) => static_default(config, topic_key),
-        None => i64::MAX.to_string(),
+        None => dynamic::kerberos_default(broker_key)
+            .map_or_else(|| i64::MAX.to_string(), str::to_owned),
     }
 }
 

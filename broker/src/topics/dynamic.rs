@@ -1,5 +1,5 @@
-//! Dynamic broker configs: the `log.*` defaults of topic configs and the replication throttle
-//! rates, changed at runtime with AlterConfigs or IncrementalAlterConfigs on a BROKER resource,
+//! Dynamic broker configs: the `log.*` defaults of topic configs, the replication throttle
+//! rates and Kafka's Kerberos login settings (kept, without effect here), changed at runtime with AlterConfigs or IncrementalAlterConfigs on a BROKER resource,
 //! as Kafka allows for its cluster-wide dynamic configs. A value set for this broker (resource name = its id) wins over
 //! one set for every broker (empty resource name), which wins over the static configuration.
 //! Both levels are kept in `dynamic-configs.json` in the data directory; in cluster mode the
@@ -56,9 +56,53 @@ pub const DYNAMIC_LOG_KEYS: &[(&str, &str)] = &[
 /// unbounded unless set (Kafka's default is Long.MAX_VALUE).
 pub const REPLICATION_RATE_KEYS: &[&str] = &[LEADER_RATE_KEY, FOLLOWER_RATE_KEY];
 
+/// Kafka's Kerberos (GSSAPI) login settings, which it lets change at runtime
+/// (`DynamicListenerConfig`), with their types and Kafka's defaults. This broker offers no
+/// GSSAPI, so they are validated, kept and described as Kafka does (admin tools and clients'
+/// test suites set them), and change nothing.
+pub const KERBEROS_KEYS: &[(&str, ConfigType, &str)] = &[
+    (
+        "sasl.kerberos.kinit.cmd",
+        ConfigType::String,
+        "/usr/bin/kinit",
+    ),
+    (
+        "sasl.kerberos.min.time.before.relogin",
+        ConfigType::Long,
+        "60000",
+    ),
+    (
+        "sasl.kerberos.principal.to.local.rules",
+        ConfigType::List,
+        "DEFAULT",
+    ),
+    ("sasl.kerberos.service.name", ConfigType::String, ""),
+    (
+        "sasl.kerberos.ticket.renew.jitter",
+        ConfigType::Double,
+        "0.05",
+    ),
+    (
+        "sasl.kerberos.ticket.renew.window.factor",
+        ConfigType::Double,
+        "0.8",
+    ),
+];
+
+fn kerberos(broker_key: &str) -> Option<&'static (&'static str, ConfigType, &'static str)> {
+    KERBEROS_KEYS.iter().find(|(k, _, _)| *k == broker_key)
+}
+
+/// Kafka's default of a [`KERBEROS_KEYS`] setting.
+pub fn kerberos_default(broker_key: &str) -> Option<&'static str> {
+    kerberos(broker_key).map(|(_, _, default)| *default)
+}
+
 /// Whether `broker_key` may change at runtime.
 fn is_dynamic(broker_key: &str) -> bool {
-    topic_key(broker_key).is_some() || REPLICATION_RATE_KEYS.contains(&broker_key)
+    topic_key(broker_key).is_some()
+        || REPLICATION_RATE_KEYS.contains(&broker_key)
+        || kerberos(broker_key).is_some()
 }
 
 /// The topic config a dynamic broker config is the default of.
@@ -82,6 +126,9 @@ pub fn kind(broker_key: &str) -> Option<ConfigType> {
     if REPLICATION_RATE_KEYS.contains(&broker_key) {
         return Some(ConfigType::Long);
     }
+    if let Some((_, kind, _)) = kerberos(broker_key) {
+        return Some(*kind);
+    }
     topic_key(broker_key)
         .and_then(config::find_key)
         .map(|k| k.kind)
@@ -99,7 +146,8 @@ pub enum Level {
 /// Why a dynamic config change is refused.
 #[derive(Debug, thiserror::Error)]
 pub enum DynamicConfigError {
-    /// The key is not one of [`DYNAMIC_LOG_KEYS`] or [`REPLICATION_RATE_KEYS`].
+    /// The key is not one of [`DYNAMIC_LOG_KEYS`], [`REPLICATION_RATE_KEYS`] or
+    /// [`KERBEROS_KEYS`].
     #[error("cannot update these configs dynamically: {0}")]
     NotDynamic(String),
     /// The value does not suit the key.
@@ -315,6 +363,17 @@ fn check(values: &Values) -> Result<(), DynamicConfigError> {
             config::validate(topic_key, value).map_err(|reason| {
                 DynamicConfigError::InvalidValue(reason.replace(topic_key, key))
             })?;
+        } else if let Some((_, kind, _)) = kerberos(key) {
+            let valid = match kind {
+                ConfigType::Long => value.trim().parse::<i64>().is_ok_and(|v| v >= 0),
+                ConfigType::Double => value.trim().parse::<f64>().is_ok_and(f64::is_finite),
+                _ => true,
+            };
+            if !valid {
+                return Err(DynamicConfigError::InvalidValue(format!(
+                    "{key} must be a {kind:?}, not {value:?}"
+                )));
+            }
         } else if parse_rate(value).is_none() {
             return Err(DynamicConfigError::InvalidValue(format!(
                 "{key} must be a whole number of bytes per second, not {value:?}"
@@ -424,6 +483,32 @@ mod tests {
             matches!(&bad, Err(DynamicConfigError::InvalidValue(m)) if m.contains(FOLLOWER_RATE_KEY)),
             "{bad:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn kerberos_login_settings_are_kept_typed_and_checked() {
+        let dynamic = DynamicConfigs::default();
+        let relogin = "sasl.kerberos.min.time.before.relogin";
+        dynamic
+            .replace(Level::Broker, values(&[(relogin, "58000")]), false)
+            .await
+            .expect("a Kafka dynamic broker config");
+        assert_eq!(dynamic.get(relogin), Some(("58000".into(), Level::Broker)));
+        assert_eq!(kind(relogin), Some(ConfigType::Long));
+        assert_eq!(kerberos_default(relogin), Some("60000"));
+        for (key, value) in [
+            (relogin, "soon"),
+            ("sasl.kerberos.ticket.renew.jitter", "NaN"),
+        ] {
+            let bad = dynamic
+                .replace(Level::Broker, values(&[(key, value)]), false)
+                .await;
+            assert!(
+                matches!(&bad, Err(DynamicConfigError::InvalidValue(m)) if m.contains(key)),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(dynamic.get(relogin), Some(("58000".into(), Level::Broker)));
     }
 
     #[test]

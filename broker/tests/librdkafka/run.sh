@@ -7,15 +7,13 @@
 #
 # The suite's default scenario is a 3-broker cluster with auto-created topics of 4 partitions;
 # the broker runs with --num-partitions 4, and with an authorizer that lets everyone do what no
-# ACL names (allow.everyone.if.no.acl.found), so 0109, 0115 and 0119 can deny access with
+# ACL names (allow.everyone.if.no.acl.found), so 0081, 0109, 0115 and 0119 can manage ACLs and deny access with
 # kafka-acls.sh. Tests that call the Kafka distribution's kafka-topics.sh and kafka-acls.sh get
 # stand-ins on confluent-kafka's admin client (KAFKA_PATH, see kafka-path/). Skipped, because
 # this single broker cannot pass them:
 #   0052                 also produces with Produce v1 (api.version.request=false,
 #                        broker.version.fallback=0.9.0), which this broker does not serve;
-#   0103                 creates its topics with replication factor 3;
-#   0081                 alters the Kerberos setting sasl.kerberos.min.time.before.relogin as a
-#                        dynamic broker config (no Kerberos here); its ACL cases pass.
+#   0103                 creates its topics with replication factor 3.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../../.." && pwd)
@@ -59,5 +57,5 @@ cd "$work/tests"
 echo "metadata.broker.list=127.0.0.1:$port" >test.conf
 export TEST_KAFKA_VERSION=3.9.0 LD_LIBRARY_PATH=../src:../src-cpp
 export KAFKA_PATH="${KAFKA_PATH:-$root/broker/tests/librdkafka/kafka-path}" BROKERS="127.0.0.1:$port"
-export TESTS_SKIP="${TESTS_SKIP:-0052,0081,0103}"
+export TESTS_SKIP="${TESTS_SKIP:-0052,0103}"
 ./test-runner -Q -E -p2 "$@"
