@@ -133,6 +133,29 @@ pub struct Flags {
     /// Default min.insync.replicas for topics.
     #[arg(long, env = "TRIBUTARY_MIN_INSYNC_REPLICAS")]
     pub min_insync_replicas: Option<i32>,
+    /// Default cleanup.policy for topics (Kafka's `log.cleanup.policy`): `delete`, `compact`
+    /// or both.
+    #[arg(long, env = "TRIBUTARY_LOG_CLEANUP_POLICY")]
+    pub log_cleanup_policy: Option<String>,
+    /// Default compression.type for topics: `producer` keeps what producers send; a codec
+    /// recompresses into it.
+    #[arg(long, env = "TRIBUTARY_COMPRESSION_TYPE")]
+    pub compression_type: Option<String>,
+    /// Default unclean.leader.election.enable for topics (the controller decides elections;
+    /// the broker describes the default it runs with).
+    #[arg(long, env = "TRIBUTARY_UNCLEAN_LEADER_ELECTION_ENABLE")]
+    pub unclean_leader_election_enable: Option<bool>,
+    /// delete.topic.enable: off, DeleteTopics answers TOPIC_DELETION_DISABLED.
+    #[arg(long, env = "TRIBUTARY_DELETE_TOPIC_ENABLE")]
+    pub delete_topic_enable: Option<bool>,
+    /// socket.send.buffer.bytes: SO_SNDBUF of client connections; -1 (default) leaves the
+    /// kernel's autotuning on.
+    #[arg(long, env = "TRIBUTARY_SOCKET_SEND_BUFFER_BYTES")]
+    pub socket_send_buffer_bytes: Option<i32>,
+    /// socket.receive.buffer.bytes: SO_RCVBUF of client connections; -1 (default) leaves the
+    /// kernel's autotuning on.
+    #[arg(long, env = "TRIBUTARY_SOCKET_RECEIVE_BUFFER_BYTES")]
+    pub socket_receive_buffer_bytes: Option<i32>,
     /// How often retention and segment age are checked, in milliseconds.
     #[arg(long, env = "TRIBUTARY_LOG_RETENTION_CHECK_INTERVAL_MS")]
     pub log_retention_check_interval_ms: Option<u64>,
@@ -273,6 +296,12 @@ impl Flags {
             max_broker_partitions,
             max_partitions_per_request,
             min_insync_replicas,
+            log_cleanup_policy,
+            compression_type,
+            unclean_leader_election_enable,
+            delete_topic_enable,
+            socket_send_buffer_bytes,
+            socket_receive_buffer_bytes,
             log_retention_check_interval_ms,
             log_cleaner_backoff_ms,
             log_flush_interval_messages,
@@ -350,6 +379,18 @@ pub struct BrokerConfig {
     pub partition_limits: PartitionLimits,
     /// Default min.insync.replicas.
     pub min_insync_replicas: i32,
+    /// Default cleanup.policy.
+    pub cleanup_policy: String,
+    /// Default compression.type.
+    pub compression_type: String,
+    /// Default unclean.leader.election.enable.
+    pub unclean_leader_election: bool,
+    /// Whether DeleteTopics may delete topics.
+    pub delete_topic_enable: bool,
+    /// SO_SNDBUF / SO_RCVBUF of client connections; not positive: the kernel's default.
+    pub socket_send_buffer_bytes: i32,
+    /// See [`BrokerConfig::socket_send_buffer_bytes`].
+    pub socket_receive_buffer_bytes: i32,
     /// Retention check period.
     pub retention_check_interval_ms: u64,
     /// Compaction check period.
@@ -530,6 +571,16 @@ impl BrokerConfig {
             log_defaults,
             partition_limits,
             min_insync_replicas: flags.min_insync_replicas.unwrap_or(1),
+            cleanup_policy: flags
+                .log_cleanup_policy
+                .unwrap_or_else(|| "delete".to_owned()),
+            compression_type: flags
+                .compression_type
+                .unwrap_or_else(|| "producer".to_owned()),
+            unclean_leader_election: flags.unclean_leader_election_enable.unwrap_or(false),
+            delete_topic_enable: flags.delete_topic_enable.unwrap_or(true),
+            socket_send_buffer_bytes: flags.socket_send_buffer_bytes.unwrap_or(-1),
+            socket_receive_buffer_bytes: flags.socket_receive_buffer_bytes.unwrap_or(-1),
             retention_check_interval_ms: flags.log_retention_check_interval_ms.unwrap_or(30_000),
             cleaner_backoff_ms: flags.log_cleaner_backoff_ms.unwrap_or(15_000),
             fsync_acks_all: flags.fsync_acks_all.unwrap_or(true),
@@ -590,6 +641,16 @@ impl BrokerConfig {
                 "commit-journal-bytes",
                 "must be 0 (off) or at least 1048576",
             ));
+        }
+        for (flag, key, value) in [
+            ("log-cleanup-policy", "cleanup.policy", &self.cleanup_policy),
+            (
+                "compression-type",
+                "compression.type",
+                &self.compression_type,
+            ),
+        ] {
+            crate::topics::config::validate(key, value).map_err(|reason| invalid(flag, &reason))?;
         }
         if self.socket_request_max_bytes < 1024 {
             return Err(invalid("socket-request-max-bytes", "must be at least 1024"));

@@ -131,6 +131,25 @@ pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Flags, 
             "min.insync.replicas" => {
                 flags.min_insync_replicas = Some(narrow(number(&value)?, &bad)?)
             }
+            "log.cleanup.policy" => flags.log_cleanup_policy = Some(value),
+            "compression.type" => flags.compression_type = Some(value),
+            "unclean.leader.election.enable" => {
+                flags.unclean_leader_election_enable = Some(boolean(&value)?);
+            }
+            "delete.topic.enable" => flags.delete_topic_enable = Some(boolean(&value)?),
+            "socket.send.buffer.bytes" => {
+                flags.socket_send_buffer_bytes = Some(narrow(number(&value)?, &bad)?);
+            }
+            "socket.receive.buffer.bytes" => {
+                flags.socket_receive_buffer_bytes = Some(narrow(number(&value)?, &bad)?);
+            }
+            // Kafka's thread pools; this broker runs one async runtime with a worker per core.
+            "num.io.threads" | "num.network.threads" => {
+                tracing::info!(
+                    key,
+                    "no thread pool to size: one worker per core serves every connection"
+                );
+            }
             "socket.request.max.bytes" => {
                 flags.socket_request_max_bytes = Some(narrow(number(&value)?, &bad)?);
             }
@@ -232,6 +251,17 @@ mod tests {
         assert_eq!(flags.group_initial_rebalance_delay_ms, Some(0));
         assert_eq!(flags.group_min_session_timeout_ms, Some(500));
         assert_eq!(flags.group_max_session_timeout_ms, Some(60_000));
+        let text = "log.cleanup.policy=compact,delete\ncompression.type=lz4\n\
+                    unclean.leader.election.enable=true\ndelete.topic.enable=false\n\
+                    socket.send.buffer.bytes=131072\nsocket.receive.buffer.bytes=-1\n\
+                    num.io.threads=8\nnum.network.threads=3\n";
+        let flags = parse(text, |_| None).unwrap();
+        assert_eq!(flags.log_cleanup_policy.as_deref(), Some("compact,delete"));
+        assert_eq!(flags.compression_type.as_deref(), Some("lz4"));
+        assert_eq!(flags.unclean_leader_election_enable, Some(true));
+        assert_eq!(flags.delete_topic_enable, Some(false));
+        assert_eq!(flags.socket_send_buffer_bytes, Some(131_072));
+        assert_eq!(flags.socket_receive_buffer_bytes, Some(-1));
     }
 
     #[test]

@@ -83,6 +83,7 @@ pub async fn serve(
         };
         match accepted {
             Ok((stream, peer)) => {
+                buffer_sizes(&stream, &broker.config);
                 let gate = gate.clone();
                 let ip = peer.ip().to_canonical().to_string();
                 let now = crate::clock::now_ms();
@@ -121,6 +122,35 @@ pub async fn serve(
     maintenance.abort_all();
     broker.flush_all();
     tracing::info!("shutdown complete");
+}
+
+/// Applies `socket.send.buffer.bytes` / `socket.receive.buffer.bytes` when set (positive);
+/// a failure leaves the kernel's sizes, with a log line.
+fn buffer_sizes(stream: &tokio::net::TcpStream, config: &crate::config::BrokerConfig) {
+    let socket = socket2::SockRef::from(stream);
+    let sizes = [
+        ("socket.send.buffer.bytes", config.socket_send_buffer_bytes),
+        (
+            "socket.receive.buffer.bytes",
+            config.socket_receive_buffer_bytes,
+        ),
+    ];
+    for (key, size) in sizes {
+        let Ok(bytes) = usize::try_from(size) else {
+            continue;
+        };
+        if bytes == 0 {
+            continue;
+        }
+        let set = if key == "socket.send.buffer.bytes" {
+            socket.set_send_buffer_size(bytes)
+        } else {
+            socket.set_recv_buffer_size(bytes)
+        };
+        if let Err(error) = set {
+            tracing::warn!(key, bytes, %error, "cannot size the socket buffer");
+        }
+    }
 }
 
 /// Periodic work: retention, compaction, age-based segment rolls and checkpoints.
@@ -178,5 +208,38 @@ fn for_each_partition(
         if let Err(error) = task(&partition) {
             tracing::warn!(?partition, %error, "partition maintenance failed");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{BrokerConfig, Flags};
+
+    #[tokio::test]
+    async fn socket_buffer_settings_size_accepted_connections_and_minus_one_keeps_the_kernels() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let _client = tokio::net::TcpStream::connect(address).await.unwrap();
+        let (accepted, _) = listener.accept().await.unwrap();
+        let socket = socket2::SockRef::from(&accepted);
+        let kernel_send = socket.send_buffer_size().unwrap();
+        let kept = BrokerConfig::resolve(Flags::default()).unwrap();
+        buffer_sizes(&accepted, &kept);
+        assert_eq!(
+            socket.send_buffer_size().unwrap(),
+            kernel_send,
+            "-1: untouched"
+        );
+        let sized = BrokerConfig::resolve(Flags {
+            socket_send_buffer_bytes: Some(32_768),
+            socket_receive_buffer_bytes: Some(65_536),
+            ..Flags::default()
+        })
+        .unwrap();
+        buffer_sizes(&accepted, &sized);
+        // Linux doubles what it is given, for its bookkeeping.
+        assert_eq!(socket.send_buffer_size().unwrap(), 65_536);
+        assert_eq!(socket.recv_buffer_size().unwrap(), 131_072);
     }
 }

@@ -215,6 +215,28 @@ pub(crate) async fn delete_topics(
             .map(|n| (Some(n), uuid::Uuid::nil()))
             .collect()
     };
+    if !ctx.broker.config.delete_topic_enable {
+        // As Kafka: the whole request is refused, INVALID_REQUEST before v3.
+        let error = if ctx.version() >= 3 {
+            ResponseError::TopicDeletionDisabled
+        } else {
+            ResponseError::InvalidRequest
+        };
+        tracing::info!(
+            topics = wanted.len(),
+            "DeleteTopics refused: delete.topic.enable=false"
+        );
+        let responses = wanted
+            .into_iter()
+            .map(|(name, id)| {
+                DeletableTopicResult::default()
+                    .with_name(name)
+                    .with_topic_id(id)
+                    .with_error_code(error.code())
+            })
+            .collect();
+        return DeleteTopicsResponse::default().with_responses(responses);
+    }
     let image = ctx.broker.metadata.image();
     let mut responses = Vec::with_capacity(wanted.len());
     for (name, id) in wanted {

@@ -907,3 +907,42 @@ async fn scram_credential_refusals_carry_kafkas_error_codes() {
     );
     assert_eq!(described.results[0].credential_infos[0].iterations, 4096);
 }
+
+#[tokio::test]
+async fn static_topic_defaults_and_delete_topic_enable_come_from_the_broker_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let flags = crate::config::Flags {
+        log_cleanup_policy: Some("compact".into()),
+        compression_type: Some("zstd".into()),
+        unclean_leader_election_enable: Some(true),
+        delete_topic_enable: Some(false),
+        ..crate::config::Flags::default()
+    };
+    let b = super::group_wire_tests::broker_with(dir.path(), flags).await;
+    for (key, value) in [
+        ("cleanup.policy", "compact"),
+        ("compression.type", "zstd"),
+        ("unclean.leader.election.enable", "true"),
+    ] {
+        let found = described(&b, 2, "t", key).await.map(|(value, _)| value);
+        assert_eq!(found.as_deref(), Some(value), "{key}: the broker's default");
+    }
+    let compacted = crate::test_support::partition(&b, "t", 0);
+    assert!(compacted.with_log(|log| log.config().compact));
+    for v in versions(ApiKey::DeleteTopics) {
+        let request = if v >= 6 {
+            DeleteTopicsRequest::default().with_topics(vec![
+                delete_topics_request::DeleteTopicState::default().with_name(Some(topic("t"))),
+            ])
+        } else {
+            DeleteTopicsRequest::default().with_topic_names(vec![topic("t")])
+        };
+        let response: DeleteTopicsResponse = call(&b, ApiKey::DeleteTopics, v, &request).await;
+        let expected = if v >= 3 { 73 } else { 42 };
+        assert_eq!(
+            response.responses[0].error_code, expected,
+            "v{v}: TOPIC_DELETION_DISABLED (INVALID_REQUEST before v3)"
+        );
+    }
+    assert!(b.metadata.image().topic("t").is_some(), "nothing deleted");
+}

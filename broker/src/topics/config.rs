@@ -216,8 +216,8 @@ pub fn broker_default(broker: &BrokerConfig, name: &str) -> String {
 pub fn static_default(broker: &BrokerConfig, name: &str) -> String {
     let log = &broker.log_defaults;
     match name {
-        "cleanup.policy" => "delete".into(),
-        "compression.type" => "producer".into(),
+        "cleanup.policy" => broker.cleanup_policy.clone(),
+        "compression.type" => broker.compression_type.clone(),
         "delete.retention.ms" => "86400000".into(),
         "file.delete.delay.ms" => "60000".into(),
         "follower.replication.throttled.replicas" | "leader.replication.throttled.replicas" => {
@@ -238,9 +238,8 @@ pub fn static_default(broker: &BrokerConfig, name: &str) -> String {
         "min.cleanable.dirty.ratio" => "0.5".into(),
         "min.compaction.lag.ms" => "0".into(),
         "min.insync.replicas" => broker.min_insync_replicas.to_string(),
-        "preallocate" | "remote.storage.enable" | "unclean.leader.election.enable" => {
-            "false".into()
-        }
+        "preallocate" | "remote.storage.enable" => "false".into(),
+        "unclean.leader.election.enable" => broker.unclean_leader_election.to_string(),
         "retention.bytes" => log.retention_bytes.to_string(),
         "retention.ms" => log.retention_ms.to_string(),
         "segment.bytes" => log.segment_bytes.to_string(),
