@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 use crate::config::{broker_keys_rule, MAX_CONFIG_ENTRIES};
 pub use crate::listener::{
     AdvertisedAddress, Authentication, AuthenticationType, Authorization, AuthorizationType,
-    CertificateAuthority, JwksConfigMap, Listener, ListenerProtocol, ListenerTls,
-    SecurityProtocol, REPLICATION_LISTENER, REPLICATION_PORT,
+    CertificateAuthority, JwksConfigMap, Listener, ListenerProtocol, ListenerTls, SecurityProtocol,
+    REPLICATION_LISTENER, REPLICATION_PORT,
 };
 
 /// Image used when `spec.image` is not set.

@@ -315,8 +315,7 @@ mod tests {
     #[test]
     fn old_manifests_with_protocol_plaintext_still_deserialize() {
         let l: Listener =
-            serde_json::from_str(r#"{"name":"PLAIN","port":9092,"protocol":"PLAINTEXT"}"#)
-                .unwrap();
+            serde_json::from_str(r#"{"name":"PLAIN","port":9092,"protocol":"PLAINTEXT"}"#).unwrap();
         assert_eq!(l.protocol, Some(ListenerProtocol::Plaintext));
         assert_eq!(l.security_protocol(), SecurityProtocol::Plaintext);
     }
