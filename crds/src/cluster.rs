@@ -17,6 +17,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{broker_keys_rule, MAX_CONFIG_ENTRIES};
+pub use crate::listener::{
+    AdvertisedAddress, Authentication, AuthenticationType, Authorization, AuthorizationType,
+    CertificateAuthority, JwksConfigMap, Listener, ListenerProtocol, ListenerTls, SecurityProtocol,
+    REPLICATION_LISTENER, REPLICATION_PORT,
+};
 
 /// Image used when `spec.image` is not set.
 pub const DEFAULT_IMAGE: &str = "ghcr.io/tributary-dev/tributary-broker:0.1.0";
@@ -95,11 +100,24 @@ pub struct KafkaClusterSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rack: Option<Rack>,
 
-    /// Client listeners. Plain TCP only for now; TLS and SASL come later.
+    /// Client listeners, each with its own TLS and authentication. When any of them uses TLS
+    /// or authentication (or `authorization` is set), the brokers replicate over an extra
+    /// listener the operator owns, `REPLICATION` on port 9091 (mutual TLS with the broker
+    /// certificate), so those two are reserved.
     #[serde(default = "default_listeners")]
     #[schemars(length(min = 1, max = 4))]
     #[x_kube(validation = kube::core::Rule::new("self.all(l, self.exists_one(m, m.name == l.name) && self.exists_one(m, m.port == l.port))").message("listener names and ports must be unique"))]
     pub listeners: Vec<Listener>,
+
+    /// Kafka ACLs: with an authorizer every request is checked against the ACLs (managed
+    /// with `kafka-acls.sh` or the Admin API); without one every client may do everything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization: Option<Authorization>,
+
+    /// Validity and renewal of the cluster and clients CAs the operator keeps, and of the
+    /// certificates it issues from them.
+    #[serde(default)]
+    pub certificate_authority: CertificateAuthority,
 
     /// Overrides applied to the broker pod template.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -198,59 +216,6 @@ pub struct Rack {
     /// Node label whose value is a broker's rack, e.g. `topology.kubernetes.io/zone`.
     #[schemars(length(min = 1, max = 316))]
     pub topology_key: String,
-}
-
-/// A client listener.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Listener {
-    /// Listener name as it appears in `listeners` / `advertised.listeners`.
-    #[schemars(regex(pattern = r"^[A-Z][A-Z0-9_]{0,30}$"))]
-    pub name: String,
-    /// Container and Service port.
-    #[schemars(range(min = 1024, max = 65535))]
-    pub port: i32,
-    /// Security protocol.
-    #[serde(default)]
-    pub protocol: ListenerProtocol,
-    /// The address each broker gives clients for this listener.
-    #[serde(default)]
-    pub advertise: AdvertisedAddress,
-}
-
-impl Default for Listener {
-    fn default() -> Self {
-        Listener {
-            name: "PLAIN".to_owned(),
-            port: 9092,
-            protocol: ListenerProtocol::Plaintext,
-            advertise: AdvertisedAddress::Dns,
-        }
-    }
-}
-
-/// The address a broker advertises (returns in Metadata) for a listener.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
-pub enum AdvertisedAddress {
-    /// The broker's stable DNS name, `<pod>.<cluster>-brokers.<namespace>.svc:<port>`: for
-    /// clients that resolve cluster DNS (inside the cluster).
-    #[default]
-    #[serde(rename = "DNS")]
-    Dns,
-    /// The broker pod's IP (`status.podIP`), which changes when the pod is recreated: for
-    /// clients outside the cluster on a network that routes pod IPs (flat networks such as
-    /// the AWS VPC CNI, or a route to the pod CIDR) but does not resolve cluster DNS.
-    #[serde(rename = "PodIP")]
-    PodIp,
-}
-
-/// Listener security protocol; TLS and SASL variants come later.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
-pub enum ListenerProtocol {
-    /// Unencrypted, unauthenticated TCP (Kafka `PLAINTEXT`).
-    #[default]
-    #[serde(rename = "PLAINTEXT")]
-    Plaintext,
 }
 
 /// Overrides for the broker pod template.

@@ -11,6 +11,7 @@ pub mod conditions;
 pub mod config;
 pub mod crdgen;
 pub mod ids;
+pub mod listener;
 pub mod partition;
 pub mod registration;
 pub mod topic;

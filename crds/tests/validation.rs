@@ -40,6 +40,10 @@ fn example_manifests_are_valid() {
         errors(&cs, &example("kafka-cluster.yaml"), None),
         Vec::<String>::new()
     );
+    assert_eq!(
+        errors(&cs, &example("kafka-cluster-secured.yaml"), None),
+        Vec::<String>::new()
+    );
     let ts = schema_of(TOPIC_CRD);
     assert_eq!(
         errors(&ts, &example("kafka-topic.yaml"), None),
@@ -132,6 +136,87 @@ fn cluster_cel_rules_reject_bad_combinations() {
         "listener names and ports must be unique",
     );
     let ok = cluster("  brokers: 3\n  listeners: [{name: A, port: 9092}, {name: B, port: 9093}]");
+    assert_eq!(errors(&s, &ok, None), Vec::<String>::new());
+}
+
+#[test]
+fn listener_security_rules_explain_what_is_wrong() {
+    let s = schema_of(CLUSTER_CRD);
+    let with = |listeners: &str| cluster(&format!("  brokers: 3\n  listeners:\n{listeners}"));
+    assert_rejected(
+        &s,
+        &with("  - {name: MTLS, port: 9093, authentication: {type: tls}}"),
+        None,
+        "authentication type tls needs tls on the listener",
+    );
+    assert_rejected(
+        &s,
+        &with("  - {name: REPLICATION, port: 9093}"),
+        None,
+        "reserved for the operator's inter-broker listener",
+    );
+    assert_rejected(
+        &s,
+        &with("  - {name: A, port: 9091}"),
+        None,
+        "reserved for the operator's inter-broker listener",
+    );
+    assert_rejected(
+        &s,
+        &with("  - {name: A, port: 9093, protocol: PLAINTEXT, tls: {}}"),
+        None,
+        "protocol is deprecated",
+    );
+    assert_rejected(
+        &s,
+        &with("  - {name: A, port: 9093, protocol: SSL}"),
+        None,
+        "protocol",
+    );
+    assert_rejected(
+        &s,
+        &with("  - {name: A, port: 9093, authentication: {type: oauth}}"),
+        None,
+        "oauth authentication needs jwksConfigMap",
+    );
+    assert_rejected(
+        &s,
+        &with("  - {name: A, port: 9093, authentication: {type: scram-sha-512, audience: x}}"),
+        None,
+        "apply to oauth only",
+    );
+    assert_rejected(
+        &s,
+        &with("  - {name: A, port: 9093, tls: {}, advertise: PodIP}"),
+        None,
+        "advertise DNS, or bring a certificate",
+    );
+    assert_rejected(
+        &s,
+        &with("  - {name: A, port: 9093, authentication: {type: kerberos}}"),
+        None,
+        "type",
+    );
+    assert_rejected(
+        &s,
+        &cluster("  brokers: 3\n  certificateAuthority: {validityDays: 30, renewalDays: 30}"),
+        None,
+        "renewalDays must be less than validityDays",
+    );
+    assert_rejected(
+        &s,
+        &cluster("  brokers: 3\n  authorization: {type: simple, superUsers: [admin]}"),
+        None,
+        "superUsers",
+    );
+    let ok = with(
+        "  - {name: PLAIN, port: 9092, protocol: PLAINTEXT}\n\
+         \x20 - {name: TLS, port: 9093, tls: {}, authentication: {type: scram-sha-512}}\n\
+         \x20 - {name: MTLS, port: 9094, tls: {secretName: cert}, authentication: {type: tls}, advertise: PodIP}\n\
+         \x20 - name: OAUTH\n    port: 9095\n    authentication: {type: oauth, jwksConfigMap: {name: idp, key: jwks.json}, audience: kafka}\n\
+         \x20 authorization: {type: simple, superUsers: ['User:admin']}\n\
+         \x20 certificateAuthority: {validityDays: 90, renewalDays: 20}",
+    );
     assert_eq!(errors(&s, &ok, None), Vec::<String>::new());
 }
 

@@ -71,6 +71,9 @@ pub enum Error {
         /// The object name.
         name: String,
     },
+    /// A CA or certificate could not be made (a stored CA key that does not parse).
+    #[error(transparent)]
+    Pki(#[from] crate::pki::PkiError),
     /// Encoding a patch failed (a bug, not bad input).
     #[error("cannot encode {what}: {source}")]
     Encode {
@@ -94,6 +97,7 @@ impl Error {
             Error::Serve { .. } => "serve",
             Error::MissingField { .. } => "missing_field",
             Error::Encode { .. } => "encode",
+            Error::Pki(_) => "pki",
             Error::DeletionPending { .. } => "deletion_pending",
             Error::PartitionNameTaken { .. } => "partition_name_taken",
         }
@@ -106,6 +110,7 @@ impl Error {
             Error::Conflict { .. } | Error::DeletionPending { .. } => None,
             Error::Build(_) => Some("BuildFailed"),
             Error::CrdMissing { .. } => Some("CrdMissing"),
+            Error::Pki(_) => Some("CertificateFailed"),
             Error::PartitionNameTaken { .. } => Some("PartitionNameTaken"),
             _ => Some("ReconcileFailed"),
         }

@@ -9,6 +9,7 @@
 
 pub mod apply;
 pub mod builders;
+pub mod certs;
 pub mod cluster;
 pub mod context;
 pub mod controller;

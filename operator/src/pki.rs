@@ -13,8 +13,8 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose, SanType, SerialNumber,
 };
 
 /// Why a certificate could not be made.
@@ -111,12 +111,7 @@ pub fn issue(
     params.distinguished_name = subject(common_name);
     params.subject_alt_names = dns_names
         .iter()
-        .map(|name| {
-            name.clone()
-                .try_into()
-                .map(SanType::DnsName)
-                .map_err(issue)
-        })
+        .map(|name| name.clone().try_into().map(SanType::DnsName).map_err(issue))
         .collect::<Result<_, _>>()?;
     params.key_usages = vec![
         KeyUsagePurpose::DigitalSignature,
@@ -187,7 +182,10 @@ fn date(seconds: i64) -> Result<time::OffsetDateTime, PkiError> {
 /// A serial unique enough for certificates issued by one operator: the issue time in
 /// nanoseconds, with the high bit clear so it encodes as a positive integer.
 fn serial(now: SystemTime) -> SerialNumber {
-    let nanos = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
+    let nanos = now
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
     let bytes = (nanos & (u128::MAX >> 1)).to_be_bytes();
     SerialNumber::from_slice(&bytes)
 }
@@ -204,7 +202,7 @@ fn secs(duration: Duration) -> i64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     const DAY: Duration = Duration::from_secs(86_400);
@@ -236,7 +234,13 @@ mod tests {
         let at = now() + DAY;
         verify(&ca, &leaf, webpki::KeyUsage::server_auth(), at).unwrap();
         verify(&ca, &leaf, webpki::KeyUsage::client_auth(), at).unwrap();
-        assert!(verify(&ca, &leaf, webpki::KeyUsage::server_auth(), now() + 31 * DAY).is_err());
+        assert!(verify(
+            &ca,
+            &leaf,
+            webpki::KeyUsage::server_auth(),
+            now() + 31 * DAY
+        )
+        .is_err());
         let other = new_ca("demo-cluster-ca", 365 * DAY, now()).unwrap();
         assert!(verify(&other, &leaf, webpki::KeyUsage::server_auth(), at).is_err());
     }
@@ -261,11 +265,30 @@ mod tests {
         usage: webpki::KeyUsage,
         at: SystemTime,
     ) -> Result<(), webpki::Error> {
+        verify_pem_for(&ca.cert_pem, &leaf.cert_pem, usage, at)
+    }
+
+    /// Verifies the PEM certificate `leaf_pem` as a TLS server certificate issued by the CA
+    /// certificate `ca_pem`, at `at`.
+    pub(crate) fn verify_pem(
+        ca_pem: &str,
+        leaf_pem: &str,
+        at: SystemTime,
+    ) -> Result<(), webpki::Error> {
+        verify_pem_for(ca_pem, leaf_pem, webpki::KeyUsage::server_auth(), at)
+    }
+
+    fn verify_pem_for(
+        ca_pem: &str,
+        leaf_pem: &str,
+        usage: webpki::KeyUsage,
+        at: SystemTime,
+    ) -> Result<(), webpki::Error> {
         use rustls_pki_types::pem::PemObject;
         use rustls_pki_types::{CertificateDer, UnixTime};
-        let ca_der = CertificateDer::from_pem_slice(ca.cert_pem.as_bytes()).unwrap();
+        let ca_der = CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap();
         let anchor = webpki::anchor_from_trusted_cert(&ca_der)?;
-        let leaf_der = CertificateDer::from_pem_slice(leaf.cert_pem.as_bytes()).unwrap();
+        let leaf_der = CertificateDer::from_pem_slice(leaf_pem.as_bytes()).unwrap();
         let cert = webpki::EndEntityCert::try_from(&leaf_der)?;
         let time = UnixTime::since_unix_epoch(at.duration_since(UNIX_EPOCH).unwrap());
         cert.verify_for_usage(

@@ -10,7 +10,7 @@ use futures::channel::mpsc;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use kube::api::ListParams;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{watcher, Controller};
@@ -226,7 +226,9 @@ pub async fn run_controllers(ctx: Arc<Context>, stop: watch::Receiver<bool>) {
     )
     .owns(api::<StatefulSet>(&client, ns), owned.clone())
     .owns(api::<ConfigMap>(&client, ns), owned.clone())
-    .owns(api::<Service>(&client, ns), owned)
+    .owns(api::<Service>(&client, ns), owned.clone())
+    // A deleted or edited CA or certificate Secret is put right at once.
+    .owns(api::<Secret>(&client, ns), owned)
     // Topic status feeds the offline/under-replicated counts and follows placement changes
     // (which the scale-down guard waits for).
     .watches(

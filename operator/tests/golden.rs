@@ -30,6 +30,13 @@ fn example_cluster() -> KafkaCluster {
     )
 }
 
+fn secured_cluster() -> KafkaCluster {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/kafka-cluster-secured.yaml");
+    stored(
+        &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display())),
+    )
+}
+
 fn minimal_cluster() -> KafkaCluster {
     stored("apiVersion: tributary.dev/v1alpha1\nkind: KafkaCluster\nmetadata: {name: mini}\nspec: {brokers: 1}\n")
 }
@@ -113,6 +120,39 @@ fn example_cluster_renders_the_golden_objects() {
 #[test]
 fn minimal_cluster_renders_the_golden_objects() {
     check_golden("minimal-cluster.yaml", &render_cluster(&minimal_cluster()));
+}
+
+#[test]
+fn secured_cluster_renders_the_golden_objects() {
+    check_golden("secured-cluster.yaml", &render_cluster(&secured_cluster()));
+}
+
+#[test]
+fn secured_listeners_add_the_replication_port_and_keep_the_probes() {
+    let o = built(&secured_cluster());
+    let pod = o.stateful_set.spec.template.spec.unwrap_or_default();
+    let broker = &pod.containers[0];
+    let ports: Vec<i32> = broker
+        .ports
+        .iter()
+        .flatten()
+        .map(|p| p.container_port)
+        .collect();
+    assert_eq!(
+        ports,
+        [9093, 9094, 9091, tributary_operator::builders::ADMIN_PORT]
+    );
+    // Probes stay on the plain HTTP admin port, whatever the Kafka listeners require.
+    let probe = broker.readiness_probe.clone().unwrap_or_default();
+    let port = probe.http_get.map(|h| h.port);
+    assert_eq!(
+        port,
+        Some(
+            k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(
+                tributary_operator::builders::ADMIN_PORT_NAME.to_owned()
+            )
+        )
+    );
 }
 
 #[test]

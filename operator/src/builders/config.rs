@@ -7,7 +7,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use sha2::{Digest, Sha256};
 use tributary_crds::KafkaCluster;
 
-use super::{Names, ADMIN_PORT, CONFIG_FILE, DATA_DIR};
+use super::{security, Names, ADMIN_PORT, CONFIG_FILE, DATA_DIR};
 
 /// Settings of `KafkaCluster.spec.config` only the controller (this operator) reads: they stay
 /// out of `server.properties`, so changing one does not roll every broker.
@@ -41,33 +41,18 @@ pub fn server_properties(cluster: &KafkaCluster, names: &Names) -> String {
             .entry(key.to_owned())
             .or_insert_with(|| spec.brokers.clamp(1, 3).to_string());
     }
-    let listeners = &spec.listeners;
     let set = |p: &mut BTreeMap<String, String>, k: &str, v: String| {
         p.insert(k.to_owned(), v);
     };
     set(&mut props, "cluster.name", names.cluster.clone());
     set(&mut props, "cluster.namespace", names.namespace.clone());
-    set(
-        &mut props,
-        "listeners",
-        listeners
-            .iter()
-            .map(|l| format!("{}://0.0.0.0:{}", l.name, l.port))
-            .collect::<Vec<_>>()
-            .join(","),
-    );
-    set(
-        &mut props,
-        "listener.security.protocol.map",
-        listeners
-            .iter()
-            .map(|l| format!("{}:PLAINTEXT", l.name))
-            .collect::<Vec<_>>()
-            .join(","),
-    );
-    if let Some(first) = listeners.first() {
-        set(&mut props, "inter.broker.listener.name", first.name.clone());
+    let (listeners, protocol_map, inter_broker) = security::listener_settings(spec);
+    set(&mut props, "listeners", listeners);
+    set(&mut props, "listener.security.protocol.map", protocol_map);
+    if let Some(name) = inter_broker {
+        set(&mut props, "inter.broker.listener.name", name);
     }
+    props.extend(security::security_properties(cluster, names));
     set(
         &mut props,
         "advertised.host.suffix",

@@ -17,9 +17,10 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use tributary_crds::cluster::AdvertisedAddress;
+use tributary_crds::cluster::{AdvertisedAddress, REPLICATION_LISTENER, REPLICATION_PORT};
 use tributary_crds::KafkaCluster;
 
+use super::security::{self, uses_replication_listener};
 use super::{
     Names, ADMIN_PORT, ADMIN_PORT_NAME, CONFIG_DIR, CONFIG_FILE, CONFIG_HASH_ANNOTATION, DATA_DIR,
 };
@@ -127,26 +128,33 @@ fn pod_template(cluster: &KafkaCluster, names: &Names, config_hash: &str) -> Pod
                 .then(|| overrides.node_selector.clone()),
             priority_class_name: overrides.priority_class_name.clone(),
             topology_spread_constraints: Some(spread(cluster, names)),
-            containers: vec![broker_container(cluster)],
-            volumes: Some(vec![
-                Volume {
-                    name: "config".to_owned(),
-                    config_map: Some(ConfigMapVolumeSource {
-                        name: names.config(),
-                        ..ConfigMapVolumeSource::default()
-                    }),
-                    ..Volume::default()
-                },
-                // The root filesystem is read-only; scratch space lives here.
-                Volume {
-                    name: "tmp".to_owned(),
-                    empty_dir: Some(EmptyDirVolumeSource::default()),
-                    ..Volume::default()
-                },
-            ]),
+            containers: vec![broker_container(cluster, names)],
+            volumes: Some(pod_volumes(cluster, names)),
             ..PodSpec::default()
         }),
     }
+}
+
+/// The config, scratch space, and (secured clusters only) the certificate and JWKS volumes.
+fn pod_volumes(cluster: &KafkaCluster, names: &Names) -> Vec<Volume> {
+    let mut volumes = vec![
+        Volume {
+            name: "config".to_owned(),
+            config_map: Some(ConfigMapVolumeSource {
+                name: names.config(),
+                ..ConfigMapVolumeSource::default()
+            }),
+            ..Volume::default()
+        },
+        // The root filesystem is read-only; scratch space lives here.
+        Volume {
+            name: "tmp".to_owned(),
+            empty_dir: Some(EmptyDirVolumeSource::default()),
+            ..Volume::default()
+        },
+    ];
+    volumes.extend(security::volumes(cluster, names).0);
+    volumes
 }
 
 /// One broker per node where possible, and across zones: strictly when rack awareness is on
@@ -227,7 +235,7 @@ fn broker_args(cluster: &KafkaCluster) -> Vec<String> {
     args
 }
 
-fn broker_container(cluster: &KafkaCluster) -> Container {
+fn broker_container(cluster: &KafkaCluster, names: &Names) -> Container {
     let spec = &cluster.spec;
     let mut ports: Vec<ContainerPort> = spec
         .listeners
@@ -239,6 +247,14 @@ fn broker_container(cluster: &KafkaCluster) -> Container {
             ..ContainerPort::default()
         })
         .collect();
+    if uses_replication_listener(spec) {
+        ports.push(ContainerPort {
+            name: Some(REPLICATION_LISTENER.to_ascii_lowercase()),
+            container_port: REPLICATION_PORT,
+            protocol: Some("TCP".to_owned()),
+            ..ContainerPort::default()
+        });
+    }
     ports.push(ContainerPort {
         name: Some(ADMIN_PORT_NAME.to_owned()),
         container_port: ADMIN_PORT,
@@ -276,24 +292,31 @@ fn broker_container(cluster: &KafkaCluster) -> Container {
             }),
             ..SecurityContext::default()
         }),
-        volume_mounts: Some(vec![
-            VolumeMount {
-                name: "data".to_owned(),
-                mount_path: DATA_DIR.to_owned(),
-                ..VolumeMount::default()
-            },
-            VolumeMount {
-                name: "config".to_owned(),
-                mount_path: CONFIG_DIR.to_owned(),
-                read_only: Some(true),
-                ..VolumeMount::default()
-            },
-            VolumeMount {
-                name: "tmp".to_owned(),
-                mount_path: "/tmp".to_owned(),
-                ..VolumeMount::default()
-            },
-        ]),
+        volume_mounts: Some(container_mounts(cluster, names)),
         ..Container::default()
     }
+}
+
+/// The data, config and scratch mounts, then the security volumes' (read-only).
+fn container_mounts(cluster: &KafkaCluster, names: &Names) -> Vec<VolumeMount> {
+    let mut mounts = vec![
+        VolumeMount {
+            name: "data".to_owned(),
+            mount_path: DATA_DIR.to_owned(),
+            ..VolumeMount::default()
+        },
+        VolumeMount {
+            name: "config".to_owned(),
+            mount_path: CONFIG_DIR.to_owned(),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        },
+        VolumeMount {
+            name: "tmp".to_owned(),
+            mount_path: "/tmp".to_owned(),
+            ..VolumeMount::default()
+        },
+    ];
+    mounts.extend(security::volumes(cluster, names).1);
+    mounts
 }

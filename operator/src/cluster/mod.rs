@@ -2,6 +2,7 @@
 //! when their pod template changes ([`roll`] decides, [`rollout`] acts), move replicas by
 //! bounded reassignments ([`rebalance`] decides, [`moves`] acts), report status.
 
+pub mod certificates;
 pub mod moves;
 pub mod rebalance;
 pub mod reconcile;

@@ -1,11 +1,12 @@
-//! KafkaCluster reconcile: apply the rendered children, create the producer-id ConfigMap once,
+//! KafkaCluster reconcile: keep the CA and certificate Secrets current, apply the rendered
+//! children, create the producer-id ConfigMap once,
 //! observe pods/topics/partitions (and the brokers the controller role sees alive), take the
 //! next step of a rolling update, write status, publish events on changes. An invalid spec becomes a condition and an event with a
 //! slow requeue, never a crash or a hot loop.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod, Service, ServiceAccount};
@@ -21,6 +22,7 @@ use tributary_crds::{
     is_paused, KafkaCluster, KafkaPartition, KafkaTopic, CLUSTER_LABEL, PAUSE_ANNOTATION,
 };
 
+use super::certificates::ensure_certificates;
 use super::moves::rebalance;
 use super::rebalance::RebalancePlan;
 use super::rollout::{self, RollObserved};
@@ -85,6 +87,8 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
             let mut running = KafkaCluster::clone(&cluster);
             running.spec.brokers = scale.replicas;
             let objects = build(&running)?;
+            // Before the StatefulSet: broker pods wait for the Secrets they mount.
+            ensure_certificates(&ctx, &cluster, &names, SystemTime::now()).await?;
             apply_children(&ctx, &names, &objects).await?;
             let ids = ensure_producer_ids(&ctx, &cluster, &names).await?;
             ensure_shared(&ctx, &names).await?;

@@ -1,0 +1,322 @@
+//! Listeners and their security: TLS (a certificate the operator issues from the cluster CA,
+//! or one the user brings), client authentication (SCRAM, TLS client certificates, OAuth
+//! bearer tokens), the authorizer, and the operator-managed CAs' lifetimes. The Kafka security
+//! protocol of a listener is derived from what it asks for, never written by hand.
+
+// The KubeSchema derive copies each validated struct into a private helper type, which the
+// unreachable_pub lint reports; the real types are exported from lib.rs.
+#![allow(unreachable_pub)]
+
+use kube::KubeSchema;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Name of the inter-broker listener the operator adds to secured clusters; users may not
+/// name a listener so.
+pub const REPLICATION_LISTENER: &str = "REPLICATION";
+/// Port of that listener; users may not use it.
+pub const REPLICATION_PORT: i32 = 9091;
+
+/// A client listener.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = kube::core::Rule::new("self.name != 'REPLICATION' && self.port != 9091").message("the listener name REPLICATION and port 9091 are reserved for the operator's inter-broker listener"),
+    validation = kube::core::Rule::new("!has(self.authentication) || self.authentication.type != 'tls' || has(self.tls)").message("authentication type tls needs tls on the listener: client certificates are only presented over TLS (add `tls: {}`)"),
+    validation = kube::core::Rule::new("!has(self.protocol) || (!has(self.tls) && !has(self.authentication))").message("protocol is deprecated and only PLAINTEXT is accepted; remove it when setting tls or authentication (the protocol is derived from them)"),
+    validation = kube::core::Rule::new("!has(self.tls) || has(self.tls.secretName) || !has(self.advertise) || self.advertise != 'PodIP'").message("certificates the operator issues name the brokers' DNS names, not pod IPs: advertise DNS, or bring a certificate with tls.secretName"),
+)]
+pub struct Listener {
+    /// Listener name as it appears in `listeners` / `advertised.listeners`.
+    #[schemars(regex(pattern = r"^[A-Z][A-Z0-9_]{0,30}$"))]
+    pub name: String,
+    /// Container and Service port.
+    #[schemars(range(min = 1024, max = 65535))]
+    pub port: i32,
+    /// Serve TLS. `{}`: a certificate the operator issues from the cluster CA (Secret
+    /// `<cluster>-broker-certs`), covering every broker's DNS name and the bootstrap Service;
+    /// `{secretName: x}`: a `kubernetes.io/tls` Secret you provide (cert-manager's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<ListenerTls>,
+    /// How clients authenticate; anonymous (`User:ANONYMOUS`) when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authentication: Option<Authentication>,
+    /// Deprecated: the protocol is derived from `tls` and `authentication`. Still accepted
+    /// (as PLAINTEXT, without either) so manifests written for earlier releases apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<ListenerProtocol>,
+    /// The address each broker gives clients for this listener.
+    #[serde(default)]
+    pub advertise: AdvertisedAddress,
+}
+
+impl Default for Listener {
+    fn default() -> Self {
+        Listener {
+            name: "PLAIN".to_owned(),
+            port: 9092,
+            tls: None,
+            authentication: None,
+            protocol: None,
+            advertise: AdvertisedAddress::Dns,
+        }
+    }
+}
+
+impl Listener {
+    /// Kafka's security protocol for this listener: TLS and SASL as asked for. TLS client
+    /// authentication is not SASL, so `tls` + `authentication: tls` is plain SSL.
+    pub fn security_protocol(&self) -> SecurityProtocol {
+        let sasl = self
+            .authentication
+            .as_ref()
+            .is_some_and(|a| a.type_.is_sasl());
+        match (self.tls.is_some(), sasl) {
+            (true, true) => SecurityProtocol::SaslSsl,
+            (true, false) => SecurityProtocol::Ssl,
+            (false, true) => SecurityProtocol::SaslPlaintext,
+            (false, false) => SecurityProtocol::Plaintext,
+        }
+    }
+
+    /// Whether this listener needs anything beyond plain TCP.
+    pub fn is_secured(&self) -> bool {
+        self.security_protocol() != SecurityProtocol::Plaintext
+            || self
+                .authentication
+                .as_ref()
+                .is_some_and(|a| a.type_ == AuthenticationType::Tls)
+    }
+}
+
+/// Kafka's security protocols, as `listener.security.protocol.map` names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecurityProtocol {
+    /// Plain TCP, anonymous.
+    Plaintext,
+    /// TLS; clients identified by their certificate when one is required.
+    Ssl,
+    /// SASL over plain TCP.
+    SaslPlaintext,
+    /// SASL over TLS.
+    SaslSsl,
+}
+
+impl SecurityProtocol {
+    /// Kafka's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecurityProtocol::Plaintext => "PLAINTEXT",
+            SecurityProtocol::Ssl => "SSL",
+            SecurityProtocol::SaslPlaintext => "SASL_PLAINTEXT",
+            SecurityProtocol::SaslSsl => "SASL_SSL",
+        }
+    }
+}
+
+/// The address a broker advertises (returns in Metadata) for a listener.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum AdvertisedAddress {
+    /// The broker's stable DNS name, `<pod>.<cluster>-brokers.<namespace>.svc:<port>`: for
+    /// clients that resolve cluster DNS (inside the cluster).
+    #[default]
+    #[serde(rename = "DNS")]
+    Dns,
+    /// The broker pod's IP (`status.podIP`), which changes when the pod is recreated: for
+    /// clients outside the cluster on a network that routes pod IPs (flat networks such as
+    /// the AWS VPC CNI, or a route to the pod CIDR) but does not resolve cluster DNS.
+    #[serde(rename = "PodIP")]
+    PodIp,
+}
+
+/// The only value the deprecated `protocol` field takes.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum ListenerProtocol {
+    /// Unencrypted, unauthenticated TCP (Kafka `PLAINTEXT`).
+    #[default]
+    #[serde(rename = "PLAINTEXT")]
+    Plaintext,
+}
+
+/// A listener's server certificate.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ListenerTls {
+    /// A `kubernetes.io/tls` Secret in the cluster's namespace (keys `tls.crt` with the chain,
+    /// `tls.key`); the brokers pick up a renewed certificate without restarting. Unset: the
+    /// operator issues one from the cluster CA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub secret_name: Option<String>,
+}
+
+/// How a listener's clients authenticate.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = kube::core::Rule::new("self.type == 'oauth' ? has(self.jwksConfigMap) : !(has(self.jwksConfigMap) || has(self.audience) || has(self.issuer) || has(self.usernameClaim))").message("oauth authentication needs jwksConfigMap; jwksConfigMap, audience, issuer and usernameClaim apply to oauth only"))]
+pub struct Authentication {
+    /// The mechanism.
+    #[serde(rename = "type")]
+    pub type_: AuthenticationType,
+    /// oauth: the ConfigMap key holding the identity provider's JWKS document (its signing
+    /// keys); the brokers re-read it when it changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_config_map: Option<JwksConfigMap>,
+    /// oauth: the audience tokens must carry (`aud`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    /// oauth: the issuer tokens must carry (`iss`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// oauth: the claim naming the user (default `sub`); the principal is `User:<value>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username_claim: Option<String>,
+}
+
+impl Authentication {
+    /// Authentication of `type_` with no OAuth settings.
+    pub fn of(type_: AuthenticationType) -> Authentication {
+        Authentication {
+            type_,
+            jwks_config_map: None,
+            audience: None,
+            issuer: None,
+            username_claim: None,
+        }
+    }
+}
+
+/// Client authentication mechanisms. Each gives the principal `User:<name>`: the SCRAM user,
+/// the client certificate's common name, or the token's username claim.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum AuthenticationType {
+    /// SASL SCRAM-SHA-512 against the credentials in `<cluster>-scram-credentials`.
+    #[serde(rename = "scram-sha-512")]
+    ScramSha512,
+    /// TLS client certificates signed by the clients CA (`<cluster>-clients-ca`).
+    #[serde(rename = "tls")]
+    Tls,
+    /// SASL OAUTHBEARER: JWTs checked against a JWKS.
+    #[serde(rename = "oauth")]
+    OAuth,
+}
+
+impl AuthenticationType {
+    /// Whether clients authenticate with SASL (else with their TLS certificate).
+    pub fn is_sasl(self) -> bool {
+        self != AuthenticationType::Tls
+    }
+}
+
+/// A key of a ConfigMap in the cluster's namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JwksConfigMap {
+    /// The ConfigMap.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// The key holding the JWKS JSON.
+    #[schemars(regex(pattern = r"^[-._a-zA-Z0-9]{1,253}$"))]
+    pub key: String,
+}
+
+/// The authorizer.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Authorization {
+    /// `simple`: Kafka's ACLs (StandardAuthorizer semantics).
+    #[serde(rename = "type")]
+    pub type_: AuthorizationType,
+    /// Principals allowed everything, as Kafka writes them (`User:admin`). The brokers' own
+    /// principal is added by the operator.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64), inner(regex(pattern = r"^User:[^;]+$")))]
+    pub super_users: Vec<String>,
+}
+
+/// Authorizer kinds.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum AuthorizationType {
+    /// Kafka ACLs.
+    #[serde(rename = "simple")]
+    Simple,
+}
+
+/// Lifetimes of the operator-managed CAs and the certificates issued from them.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = kube::core::Rule::new("self.renewalDays < self.validityDays").message("renewalDays must be less than validityDays, or every certificate would be due for renewal as soon as it is issued"))]
+pub struct CertificateAuthority {
+    /// Days a new CA or certificate is valid.
+    #[serde(default = "default_validity_days")]
+    #[schemars(range(min = 2, max = 3650))]
+    pub validity_days: i32,
+    /// Days before expiry a CA or certificate is renewed. A renewed CA's predecessor stays in
+    /// `ca.crt` until it expires, so clients have this long to pick up the new one.
+    #[serde(default = "default_renewal_days")]
+    #[schemars(range(min = 1, max = 3649))]
+    pub renewal_days: i32,
+}
+
+impl Default for CertificateAuthority {
+    fn default() -> Self {
+        CertificateAuthority {
+            validity_days: default_validity_days(),
+            renewal_days: default_renewal_days(),
+        }
+    }
+}
+
+fn default_validity_days() -> i32 {
+    365
+}
+
+fn default_renewal_days() -> i32 {
+    30
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listener(tls: bool, auth: Option<AuthenticationType>) -> Listener {
+        Listener {
+            tls: tls.then(ListenerTls::default),
+            authentication: auth.map(Authentication::of),
+            ..Listener::default()
+        }
+    }
+
+    #[test]
+    fn the_security_protocol_follows_tls_and_authentication() {
+        use AuthenticationType::*;
+        use SecurityProtocol::*;
+        let cases = [
+            (false, None, Plaintext),
+            (true, None, Ssl),
+            (true, Some(Tls), Ssl),
+            (true, Some(ScramSha512), SaslSsl),
+            (true, Some(OAuth), SaslSsl),
+            (false, Some(ScramSha512), SaslPlaintext),
+            (false, Some(OAuth), SaslPlaintext),
+        ];
+        for (tls, auth, expected) in cases {
+            assert_eq!(
+                listener(tls, auth).security_protocol(),
+                expected,
+                "tls={tls} authentication={auth:?}"
+            );
+        }
+        assert!(!listener(false, None).is_secured());
+        assert!(listener(true, Some(Tls)).is_secured());
+        assert!(listener(false, Some(ScramSha512)).is_secured());
+    }
+
+    #[test]
+    fn old_manifests_with_protocol_plaintext_still_deserialize() {
+        let l: Listener =
+            serde_json::from_str(r#"{"name":"PLAIN","port":9092,"protocol":"PLAINTEXT"}"#).unwrap();
+        assert_eq!(l.protocol, Some(ListenerProtocol::Plaintext));
+        assert_eq!(l.security_protocol(), SecurityProtocol::Plaintext);
+    }
+}

@@ -1,0 +1,182 @@
+//! Keeps a KafkaCluster's certificate Secrets current: the cluster and clients CAs (always, so
+//! KafkaUsers can be issued certificates for any cluster) and, when a listener needs it, the
+//! broker certificate. [`crate::certs`] decides; this reads the Secrets and writes what it
+//! returns, each write conditional on the Secret's resourceVersion.
+//!
+//! The brokers mount these Secrets and re-read the files when they change, and nothing of
+//! them enters the config hash, so a renewal never restarts a broker.
+
+use std::time::SystemTime;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::PostParams;
+use kube::{Api, Resource};
+use tributary_crds::registration::{clients_ca_name, cluster_ca_name};
+use tributary_crds::KafkaCluster;
+
+use crate::builders::security::{
+    broker_certs_name, broker_common_name, broker_dns_names, needs_broker_certificate,
+};
+use crate::builders::Names;
+use crate::certs::{
+    plan_ca, plan_leaf, CaChange, CaState, IssueReason, LeafRequest, LeafState, Lifetimes,
+};
+use crate::context::Context;
+use crate::pki::Usage;
+use crate::{Error, Result};
+
+/// Creates or renews the CAs and the broker certificate as due at `now`.
+pub async fn ensure_certificates(
+    ctx: &Context,
+    cluster: &KafkaCluster,
+    names: &Names,
+    now: SystemTime,
+) -> Result<()> {
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &names.namespace);
+    let lifetimes = Lifetimes::of(&cluster.spec.certificate_authority);
+    let cluster_ca_name = cluster_ca_name(&names.cluster);
+    let cluster_ca = ensure_ca(ctx, cluster, names, &api, &cluster_ca_name, lifetimes, now).await?;
+    ensure_ca(
+        ctx,
+        cluster,
+        names,
+        &api,
+        &clients_ca_name(&names.cluster),
+        lifetimes,
+        now,
+    )
+    .await?;
+    if !needs_broker_certificate(&cluster.spec) {
+        return Ok(());
+    }
+    let name = broker_certs_name(&names.cluster);
+    let existing = get(&api, names, &name).await?;
+    let dns_names = broker_dns_names(names);
+    let common_name = broker_common_name(names);
+    let request = LeafRequest {
+        common_name: &common_name,
+        dns_names: &dns_names,
+        usage: Usage::Broker,
+        ca: &cluster_ca,
+        ca_name: &cluster_ca_name,
+    };
+    let (leaf, reason) = plan_leaf(
+        LeafState::from_secret(existing.as_ref()),
+        &request,
+        lifetimes,
+        now,
+    )?;
+    let wanted = leaf.to_secret(names, &name);
+    if write(&api, names, existing, wanted).await? {
+        if let Some(reason) = reason {
+            let why = match reason {
+                IssueReason::Missing => "none existed".to_owned(),
+                IssueReason::Unusable(why) => format!("the stored one was unusable: {why}"),
+                IssueReason::Due => "it was due for renewal".to_owned(),
+                IssueReason::CaChanged => "the cluster CA was renewed".to_owned(),
+                IssueReason::NamesChanged => "the brokers' DNS names changed".to_owned(),
+            };
+            let note = format!("issued the broker certificate in Secret {name}: {why}");
+            ctx.event(&cluster.object_ref(&()), "CertificateIssued", note, false)
+                .await;
+        }
+    }
+    Ok(())
+}
+
+/// Brings the CA Secret `name` up to date and returns the CA as it now is.
+async fn ensure_ca(
+    ctx: &Context,
+    cluster: &KafkaCluster,
+    names: &Names,
+    api: &Api<Secret>,
+    name: &str,
+    lifetimes: Lifetimes,
+    now: SystemTime,
+) -> Result<CaState> {
+    let existing = get(api, names, name).await?;
+    let (ca, change) = plan_ca(
+        CaState::from_secret(existing.as_ref()),
+        name,
+        lifetimes,
+        now,
+    )?;
+    let Some(change) = change else {
+        return Ok(ca);
+    };
+    write(api, names, existing, ca.to_secret(names, name)).await?;
+    let (reason, note, warning) = match change {
+        CaChange::Created => ("CaCreated", format!("created CA Secret {name}"), false),
+        CaChange::Replaced(why) => (
+            "CaReplaced",
+            format!("replaced CA Secret {name}, which was unusable ({why}); certificates it signed are issued again"),
+            true,
+        ),
+        CaChange::Renewed => (
+            "CaRenewed",
+            format!("renewed CA {name}; its previous certificate stays in ca.crt until it expires"),
+            false,
+        ),
+        CaChange::PreviousExpired => (
+            "CaPreviousExpired",
+            format!("removed the expired previous certificate from CA Secret {name}"),
+            false,
+        ),
+    };
+    ctx.event(&cluster.object_ref(&()), reason, note, warning)
+        .await;
+    Ok(ca)
+}
+
+async fn get(api: &Api<Secret>, names: &Names, name: &str) -> Result<Option<Secret>> {
+    api.get_opt(name)
+        .await
+        .map_err(|e| Error::kube(format!("get Secret {}/{name}", names.namespace), e))
+}
+
+/// Writes `wanted` unless `existing` already holds its data, annotations and type: a create,
+/// or a replace conditional on the resourceVersion read (a conflict retries the reconcile).
+/// Returns whether it wrote.
+async fn write(
+    api: &Api<Secret>,
+    names: &Names,
+    existing: Option<Secret>,
+    mut wanted: Secret,
+) -> Result<bool> {
+    let what = || {
+        format!(
+            "Secret {}/{}",
+            names.namespace,
+            wanted.metadata.name.clone().unwrap_or_default()
+        )
+    };
+    match existing {
+        None => {
+            let what = what();
+            api.create(&PostParams::default(), &wanted)
+                .await
+                .map_err(|e| Error::kube(format!("create {what}"), e))?;
+        }
+        Some(existing) => {
+            let kept = existing.metadata.annotations.clone().unwrap_or_default();
+            let ours = wanted.metadata.annotations.clone().unwrap_or_default();
+            let same = existing.data == wanted.data
+                && existing.type_ == wanted.type_
+                && ours.iter().all(|(k, v)| kept.get(k) == Some(v));
+            if same {
+                return Ok(false);
+            }
+            let what = what();
+            // Annotations others added (backup or replication tools) stay.
+            let mut annotations = kept;
+            annotations.extend(ours);
+            wanted.metadata.annotations = Some(annotations);
+            wanted.metadata.resource_version = existing.metadata.resource_version;
+            let name = wanted.metadata.name.clone().unwrap_or_default();
+            api.replace(&name, &PostParams::default(), &wanted)
+                .await
+                .map_err(|e| Error::kube(format!("replace {what}"), e))?;
+        }
+    }
+    Ok(true)
+}
