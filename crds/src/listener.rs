@@ -24,7 +24,6 @@ pub const REPLICATION_PORT: i32 = 9091;
     validation = kube::core::Rule::new("self.name != 'REPLICATION' && self.port != 9091").message("the listener name REPLICATION and port 9091 are reserved for the operator's inter-broker listener"),
     validation = kube::core::Rule::new("!has(self.authentication) || self.authentication.type != 'tls' || has(self.tls)").message("authentication type tls needs tls on the listener: client certificates are only presented over TLS (add `tls: {}`)"),
     validation = kube::core::Rule::new("!has(self.protocol) || (!has(self.tls) && !has(self.authentication))").message("protocol is deprecated and only PLAINTEXT is accepted; remove it when setting tls or authentication (the protocol is derived from them)"),
-    validation = kube::core::Rule::new("!has(self.tls) || has(self.tls.secretName) || !has(self.advertise) || self.advertise != 'PodIP'").message("certificates the operator issues name the brokers' DNS names, not pod IPs: advertise DNS, or bring a certificate with tls.secretName"),
 )]
 pub struct Listener {
     /// Listener name as it appears in `listeners` / `advertised.listeners`.

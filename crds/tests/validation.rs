@@ -187,12 +187,6 @@ fn listener_security_rules_explain_what_is_wrong() {
     );
     assert_rejected(
         &s,
-        &with("  - {name: A, port: 9093, tls: {}, advertise: PodIP}"),
-        None,
-        "advertise DNS, or bring a certificate",
-    );
-    assert_rejected(
-        &s,
         &with("  - {name: A, port: 9093, authentication: {type: kerberos}}"),
         None,
         "type",
@@ -211,7 +205,7 @@ fn listener_security_rules_explain_what_is_wrong() {
     );
     let ok = with(
         "  - {name: PLAIN, port: 9092, protocol: PLAINTEXT}\n\
-         \x20 - {name: TLS, port: 9093, tls: {}, authentication: {type: scram-sha-512}}\n\
+         \x20 - {name: TLS, port: 9093, tls: {}, authentication: {type: scram-sha-512}, advertise: PodIP}\n\
          \x20 - {name: MTLS, port: 9094, tls: {secretName: cert}, authentication: {type: tls}, advertise: PodIP}\n\
          \x20 - name: OAUTH\n    port: 9095\n    authentication: {type: oauth, jwksConfigMap: {name: idp, key: jwks.json}, audience: kafka}\n\
          \x20 authorization: {type: simple, superUsers: ['User:admin']}\n\

@@ -281,31 +281,29 @@ fn unstored_cluster_is_an_error_not_a_panic() {
 }
 
 #[test]
-fn brokers_bind_the_pod_ip_and_advertise_it_only_when_asked() {
+fn every_listener_binds_the_pod_ip_and_advertises_it_or_the_pods_dns_name_as_asked() {
     let args = |yaml: &str| -> Vec<String> {
         let sts = built(&stored(yaml)).stateful_set;
         let pod = sts.spec.template.spec.unwrap_or_default();
         pod.containers[0].args.clone().unwrap_or_default()
     };
-    let dns = args("apiVersion: tributary.dev/v1alpha1\nkind: KafkaCluster\nmetadata: {name: a}\nspec: {brokers: 1}\n");
-    assert!(
-        dns.contains(&"--listener=$(POD_IP):9092".to_owned()),
-        "{dns:?}"
-    );
-    assert!(
-        dns.contains(&"--http-listener=$(POD_IP):9644".to_owned()),
-        "{dns:?}"
-    );
-    assert!(
-        !dns.iter().any(|a| a.starts_with("--advertised-listener")),
-        "{dns:?}"
-    );
-    let pod_ip = args("apiVersion: tributary.dev/v1alpha1\nkind: KafkaCluster\nmetadata: {name: a}\n\
-                       spec: {brokers: 1, listeners: [{name: PLAIN, port: 9093, advertise: PodIP}]}\n");
-    assert!(
-        pod_ip.contains(&"--advertised-listener=$(POD_IP):9093".to_owned()),
-        "{pod_ip:?}"
-    );
+    let dns = args("apiVersion: tributary.dev/v1alpha1\nkind: KafkaCluster\nmetadata: {name: a, namespace: ns}\nspec: {brokers: 1}\n");
+    for arg in [
+        "--listeners=PLAIN://$(POD_IP):9092",
+        "--http-listener=$(POD_IP):9644",
+        "--advertised-listeners=PLAIN://$(POD_NAME).a-brokers.streaming.svc:9092",
+    ] {
+        assert!(dns.contains(&arg.to_owned()), "{arg}: {dns:?}");
+    }
+    let pod_ip = args("apiVersion: tributary.dev/v1alpha1\nkind: KafkaCluster\nmetadata: {name: a, namespace: ns}\n\
+                       spec: {brokers: 1, listeners: [{name: PLAIN, port: 9093, advertise: PodIP}, \
+                       {name: TLS, port: 9094, tls: {}}]}\n");
+    for arg in [
+        "--listeners=PLAIN://$(POD_IP):9093,TLS://$(POD_IP):9094,REPLICATION://$(POD_IP):9091",
+        "--advertised-listeners=PLAIN://$(POD_IP):9093,TLS://$(POD_NAME).a-brokers.streaming.svc:9094,REPLICATION://$(POD_IP):9091",
+    ] {
+        assert!(pod_ip.contains(&arg.to_owned()), "{arg}: {pod_ip:?}");
+    }
 }
 
 #[test]

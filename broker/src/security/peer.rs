@@ -6,9 +6,13 @@
 
 use std::sync::Arc;
 
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use rustls::{ClientConfig, RootCertStore};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
 
 use super::jaas;
 use super::sasl::Mechanism;
@@ -69,7 +73,20 @@ impl PeerSecurity {
         let tls = if listener.protocol.uses_tls() {
             let settings =
                 TlsSettings::from_props(&config.security, name).map_err(|e| bad(e.to_string()))?;
-            Some(Arc::new(client_config(&settings).map_err(bad)?))
+            let check_host = match config
+                .security
+                .get(name, "ssl.endpoint.identification.algorithm")
+            {
+                None => true,
+                Some(a) if a.eq_ignore_ascii_case("https") => true,
+                Some("") => false,
+                Some(other) => {
+                    return Err(bad(format!(
+                        "ssl.endpoint.identification.algorithm={other}: use https or leave it empty"
+                    )))
+                }
+            };
+            Some(Arc::new(client_config(&settings, check_host).map_err(bad)?))
         } else {
             None
         };
@@ -125,8 +142,11 @@ impl PeerSecurity {
 }
 
 /// A rustls client trusting the listener's trust store, presenting the broker's own
-/// certificate when the listener requires client certificates.
-fn client_config(settings: &TlsSettings) -> Result<ClientConfig, String> {
+/// certificate when the listener requires client certificates. Without `check_host`
+/// (`ssl.endpoint.identification.algorithm` empty, as Kafka spells it) the other broker's
+/// chain is still verified, but not that it names the host dialled: for brokers reached by
+/// pod IP, which their certificates cannot name.
+fn client_config(settings: &TlsSettings, check_host: bool) -> Result<ClientConfig, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let trust = settings
         .trust
@@ -139,10 +159,19 @@ fn client_config(settings: &TlsSettings) -> Result<ClientConfig, String> {
             .add(cert)
             .map_err(|e| format!("trust store certificate: {e}"))?;
     }
-    let builder = ClientConfig::builder_with_provider(provider)
+    let versions = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots);
+        .map_err(|e| e.to_string())?;
+    let builder = if check_host {
+        versions.with_root_certificates(roots)
+    } else {
+        let chain = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+            .build()
+            .map_err(|e| format!("trust store: {e}"))?;
+        versions
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(ChainOnly(chain)))
+    };
     if settings.client_auth == ClientAuth::None {
         return Ok(builder.with_no_client_auth());
     }
@@ -158,4 +187,53 @@ fn client_config(settings: &TlsSettings) -> Result<ClientConfig, String> {
     builder
         .with_client_auth_cert(chain, key)
         .map_err(|e| format!("client certificate: {e}"))
+}
+
+/// Verifies a server's certificate chain and signatures as rustls does, but accepts a
+/// certificate that does not name the host dialled.
+#[derive(Debug)]
+struct ChainOnly(Arc<WebPkiServerVerifier>);
+
+impl ServerCertVerifier for ChainOnly {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        // The chain is checked first; only a name mismatch is forgiven.
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        {
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
 }

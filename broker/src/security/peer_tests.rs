@@ -20,6 +20,15 @@ const BROKER_PASSWORD: &str = "broker-secret";
 
 /// A CA, and a server certificate for 127.0.0.1 signed by it, as PEM files in `dir`.
 fn certificates(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    certificates_for(dir, &["127.0.0.1", "localhost"])
+}
+
+/// A CA, and a server certificate for `names` signed by it, as PEM files in `dir`.
+fn certificates_for(
+    dir: &std::path::Path,
+    names: &[&str],
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    std::fs::create_dir_all(dir).expect("certificate directory");
     let ca_key = rcgen::KeyPair::generate().expect("CA key");
     let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
     ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -27,9 +36,8 @@ fn certificates(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBu
         .push(rcgen::DnType::CommonName, "peer test CA");
     let ca_cert = ca.self_signed(&ca_key).expect("CA certificate");
     let key = rcgen::KeyPair::generate().expect("server key");
-    let params =
-        rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
-            .expect("server params");
+    let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+    let params = rcgen::CertificateParams::new(names).expect("server params");
     let cert = params
         .signed_by(&key, &ca_cert, &ca_key)
         .expect("server certificate");
@@ -47,7 +55,18 @@ fn broker_config(
     port: u16,
     password: &str,
 ) -> BrokerConfig {
-    let security: BTreeMap<String, String> = [
+    broker_config_with(dir, (keystore, truststore), port, password, &[])
+}
+
+/// [`broker_config`] with further security settings.
+fn broker_config_with(
+    dir: &std::path::Path,
+    (keystore, truststore): (&std::path::PathBuf, &std::path::PathBuf),
+    port: u16,
+    password: &str,
+    extra: &[(&str, &str)],
+) -> BrokerConfig {
+    let mut security: BTreeMap<String, String> = [
         ("ssl.keystore.location", keystore.display().to_string()),
         ("ssl.truststore.location", truststore.display().to_string()),
         ("sasl.enabled.mechanisms", "SCRAM-SHA-512".into()),
@@ -62,6 +81,11 @@ fn broker_config(
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
+    security.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
     BrokerConfig::resolve(Flags {
         data_dir: Some(dir.join("data")),
         listeners: Some(format!("REPLICATION://127.0.0.1:{port}")),
@@ -74,15 +98,19 @@ fn broker_config(
     .expect("config")
 }
 
-#[tokio::test]
-async fn the_inter_broker_client_speaks_tls_and_scram_to_the_inter_broker_listener() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let socket = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+/// A SASL_SSL inter-broker listener serving `certs` on `socket`, knowing the broker's SCRAM
+/// user; stopped by the sender.
+async fn serving(
+    dir: &std::path::Path,
+    socket: tokio::net::TcpListener,
+    certs: &(std::path::PathBuf, std::path::PathBuf),
+) -> (
+    Arc<Broker>,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
     let port = socket.local_addr().expect("address").port();
-    let certs = certificates(dir.path());
-    let config = broker_config(dir.path(), &certs, port, BROKER_PASSWORD);
+    let config = broker_config(dir, certs, port, BROKER_PASSWORD);
     let runtimes = runtime::listeners(&config).expect("listener runtimes");
     let gate = Gate::from_config(&config).expect("gate");
     let broker = Broker::open(config).expect("broker");
@@ -104,6 +132,32 @@ async fn the_inter_broker_client_speaks_tls_and_scram_to_the_inter_broker_listen
     let server = tokio::spawn(serve(broker.clone(), bound, gate, async {
         let _ = stopped.await;
     }));
+    (broker, stop, server)
+}
+
+async fn metadata(
+    address: &str,
+    security: Arc<PeerSecurity>,
+) -> Result<MetadataResponse, PeerError> {
+    PeerConnection::new(address.to_owned(), security)
+        .call(
+            ApiKey::Metadata,
+            12,
+            &MetadataRequest::default(),
+            Duration::from_secs(10),
+        )
+        .await
+}
+
+#[tokio::test]
+async fn the_inter_broker_client_speaks_tls_and_scram_to_the_inter_broker_listener() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let socket = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = socket.local_addr().expect("address").port();
+    let certs = certificates(dir.path());
+    let (broker, stop, server) = serving(dir.path(), socket, &certs).await;
 
     let address = format!("127.0.0.1:{port}");
     let mut connection = PeerConnection::new(address.clone(), broker.peer_security.clone());
@@ -138,6 +192,57 @@ async fn the_inter_broker_client_speaks_tls_and_scram_to_the_inter_broker_listen
         matches!(&refused, Err(PeerError::Authentication { what, .. }) if what.contains("invalid credentials")),
         "{refused:?}"
     );
+    let _ = stop.send(());
+    let _ = server.await;
+}
+
+#[tokio::test]
+async fn without_endpoint_identification_a_peer_is_checked_by_its_chain_not_its_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let socket = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = socket.local_addr().expect("address").port();
+    // The certificate names a DNS name only; the broker is dialled by IP.
+    let certs = certificates_for(&dir.path().join("named"), &["broker-0.example"]);
+    let (_broker, stop, server) = serving(dir.path(), socket, &certs).await;
+    let address = format!("127.0.0.1:{port}");
+    let client = |certs: &(std::path::PathBuf, std::path::PathBuf), extra: &[(&str, &str)]| {
+        let config = broker_config_with(
+            &dir.path().join("client"),
+            (&certs.0, &certs.1),
+            port,
+            BROKER_PASSWORD,
+            extra,
+        );
+        Arc::new(PeerSecurity::from_config(&config).expect("peer security"))
+    };
+    let by_name = metadata(&address, client(&certs, &[])).await;
+    assert!(
+        by_name.is_err(),
+        "the name is checked by default: {by_name:?}"
+    );
+    let no_name = [(
+        "listener.name.replication.ssl.endpoint.identification.algorithm",
+        "",
+    )];
+    metadata(&address, client(&certs, &no_name))
+        .await
+        .expect("the chain is enough without endpoint identification");
+    let stranger = certificates_for(&dir.path().join("stranger"), &["broker-0.example"]);
+    let untrusted = client(&(certs.0.clone(), stranger.1.clone()), &no_name);
+    assert!(
+        metadata(&address, untrusted).await.is_err(),
+        "a certificate from another CA is still refused"
+    );
+    let bad = broker_config_with(
+        &dir.path().join("bad"),
+        (&certs.0, &certs.1),
+        port,
+        BROKER_PASSWORD,
+        &[("ssl.endpoint.identification.algorithm", "ldap")],
+    );
+    assert!(PeerSecurity::from_config(&bad).is_err());
     let _ = stop.send(());
     let _ = server.await;
 }

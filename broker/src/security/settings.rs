@@ -18,6 +18,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "ssl.truststore.certificates",
     "ssl.client.auth",
     "ssl.principal.mapping.rules",
+    "ssl.endpoint.identification.algorithm",
     "sasl.enabled.mechanisms",
     "sasl.mechanism.inter.broker.protocol",
     "sasl.jaas.config",

@@ -77,7 +77,7 @@ pub fn server_properties(cluster: &KafkaCluster, names: &Names) -> String {
     );
     let mut out = String::from(
         "# Rendered by tributary-operator from the KafkaCluster; edit the KafkaCluster instead.\n\
-         # Each broker binds these ports on its pod IP (--listener, --http-listener).\n",
+         # Each broker binds these ports on its pod IP (--listeners, --http-listener).\n",
     );
     for (k, v) in &props {
         let _ = writeln!(out, "{k}={v}");

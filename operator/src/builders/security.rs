@@ -13,8 +13,8 @@ use k8s_openapi::api::core::v1::{
     ConfigMapVolumeSource, KeyToPath, SecretVolumeSource, Volume, VolumeMount,
 };
 use tributary_crds::cluster::{
-    AuthenticationType, KafkaClusterSpec, Listener, SecurityProtocol, REPLICATION_LISTENER,
-    REPLICATION_PORT,
+    AdvertisedAddress, AuthenticationType, KafkaClusterSpec, Listener, SecurityProtocol,
+    REPLICATION_LISTENER, REPLICATION_PORT,
 };
 use tributary_crds::registration::{clients_ca_name, CA_CERT_KEY};
 use tributary_crds::KafkaCluster;
@@ -104,31 +104,65 @@ pub fn broker_dns_names(names: &Names) -> Vec<String> {
 /// broker binds the first listener on the pod IP from its command line, so the client
 /// listeners keep their places).
 pub fn listener_settings(spec: &KafkaClusterSpec) -> (String, String, Option<String>) {
-    let mut entries: Vec<(String, i32, SecurityProtocol)> = spec
-        .listeners
+    let entries = endpoints(spec);
+    let inter_broker = entries
         .iter()
-        .map(|l| (l.name.clone(), l.port, l.security_protocol()))
-        .collect();
-    let mut inter_broker = spec.listeners.first().map(|l| l.name.clone());
-    if uses_replication_listener(spec) {
-        entries.push((
-            REPLICATION_LISTENER.to_owned(),
-            REPLICATION_PORT,
-            SecurityProtocol::Ssl,
-        ));
-        inter_broker = Some(REPLICATION_LISTENER.to_owned());
-    }
+        .find(|e| e.name == REPLICATION_LISTENER)
+        .or(entries.first())
+        .map(|e| e.name.clone());
     let listeners = entries
         .iter()
-        .map(|(name, port, _)| format!("{name}://0.0.0.0:{port}"))
+        .map(|e| format!("{}://0.0.0.0:{}", e.name, e.port))
         .collect::<Vec<_>>()
         .join(",");
     let map = entries
         .iter()
-        .map(|(name, _, protocol)| format!("{name}:{}", protocol.as_str()))
+        .map(|e| format!("{}:{}", e.name, e.protocol.as_str()))
         .collect::<Vec<_>>()
         .join(",");
     (listeners, map, inter_broker)
+}
+
+/// One listener a broker serves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    /// Listener name.
+    pub name: String,
+    /// Port.
+    pub port: i32,
+    /// Derived security protocol.
+    pub protocol: SecurityProtocol,
+    /// What the broker advertises for it.
+    pub advertise: AdvertisedAddress,
+}
+
+/// Every listener the brokers serve: the client listeners, then `REPLICATION` when used, which
+/// advertises the way the first client listener does (pod IPs are routable between pods
+/// wherever the clients' are).
+pub fn endpoints(spec: &KafkaClusterSpec) -> Vec<Endpoint> {
+    let mut entries: Vec<Endpoint> = spec
+        .listeners
+        .iter()
+        .map(|l| Endpoint {
+            name: l.name.clone(),
+            port: l.port,
+            protocol: l.security_protocol(),
+            advertise: l.advertise,
+        })
+        .collect();
+    if uses_replication_listener(spec) {
+        entries.push(Endpoint {
+            name: REPLICATION_LISTENER.to_owned(),
+            port: REPLICATION_PORT,
+            protocol: SecurityProtocol::Ssl,
+            advertise: spec
+                .listeners
+                .first()
+                .map(|l| l.advertise)
+                .unwrap_or_default(),
+        });
+    }
+    entries
 }
 
 /// The per-listener TLS and SASL settings, the replication listener's and the authorizer's,
@@ -208,6 +242,14 @@ pub fn security_properties(cluster: &KafkaCluster, names: &Names) -> BTreeMap<St
         );
         set("ssl.client.auth", "required".to_owned());
         set("ssl.principal.mapping.rules", "DEFAULT".to_owned());
+        // Reached by pod IP, which the certificate cannot name: brokers check each other's
+        // chain to the cluster CA (which signs nothing but brokers) and not the host name.
+        if endpoints(spec)
+            .iter()
+            .any(|e| e.name == REPLICATION_LISTENER && e.advertise == AdvertisedAddress::PodIp)
+        {
+            set("ssl.endpoint.identification.algorithm", String::new());
+        }
     }
     if let Some(authorization) = &spec.authorization {
         props.insert(

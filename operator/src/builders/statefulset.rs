@@ -214,25 +214,34 @@ fn probe(path: &str, period: i32, failures: i32) -> Probe {
     }
 }
 
-/// The broker's command line: the shared config file, plus what differs per pod. The Kafka
+/// The broker's command line: the shared config file, plus what differs per pod. Every
 /// listener and the HTTP endpoints bind the pod's IP (`$(POD_IP)`, which Kubernetes expands
 /// from the env), not 0.0.0.0: probes, Prometheus and clients reach the pod there, and brokers
-/// that share a host or network namespace do not collide. A listener that advertises the pod
-/// IP gets `--advertised-listener`; otherwise the file's `advertised.host.suffix` with the pod
-/// name gives the DNS name.
-fn broker_args(cluster: &KafkaCluster) -> Vec<String> {
-    let mut args = vec![
+/// that share a host or network namespace do not collide. Each listener advertises the pod IP
+/// or the pod's DNS name through the headless Service, as it asks.
+fn broker_args(cluster: &KafkaCluster, names: &Names) -> Vec<String> {
+    let endpoints = security::endpoints(&cluster.spec);
+    let joined = |address: &dyn Fn(&security::Endpoint) -> String| {
+        endpoints
+            .iter()
+            .map(|e| format!("{}://{}:{}", e.name, address(e), e.port))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let dns = format!("$(POD_NAME).{}.{}.svc", names.headless(), names.namespace);
+    vec![
         "--config".to_owned(),
         format!("{CONFIG_DIR}/{CONFIG_FILE}"),
         format!("--http-listener=$(POD_IP):{ADMIN_PORT}"),
-    ];
-    if let Some(first) = cluster.spec.listeners.first() {
-        args.push(format!("--listener=$(POD_IP):{}", first.port));
-        if first.advertise == AdvertisedAddress::PodIp {
-            args.push(format!("--advertised-listener=$(POD_IP):{}", first.port));
-        }
-    }
-    args
+        format!("--listeners={}", joined(&|_| "$(POD_IP)".to_owned())),
+        format!(
+            "--advertised-listeners={}",
+            joined(&|e| match e.advertise {
+                AdvertisedAddress::PodIp => "$(POD_IP)".to_owned(),
+                AdvertisedAddress::Dns => dns.clone(),
+            })
+        ),
+    ]
 }
 
 fn broker_container(cluster: &KafkaCluster, names: &Names) -> Container {
@@ -265,7 +274,7 @@ fn broker_container(cluster: &KafkaCluster, names: &Names) -> Container {
         name: "broker".to_owned(),
         image: Some(spec.image.clone()),
         image_pull_policy: Some(spec.image_pull_policy.as_str().to_owned()),
-        args: Some(broker_args(cluster)),
+        args: Some(broker_args(cluster, names)),
         env: Some(vec![
             field_env(
                 "BROKER_ID",
