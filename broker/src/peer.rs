@@ -145,7 +145,7 @@ impl PeerConnection {
                         address: address.clone(),
                         what: format!("{host} is not a valid TLS server name"),
                     })?;
-                let connector = tokio_rustls::TlsConnector::from(config.clone());
+                let connector = tokio_rustls::TlsConnector::from(config.current());
                 let tls =
                     connector
                         .connect(name, tcp)

@@ -15,6 +15,7 @@ use rustls::{
 };
 
 use super::jaas;
+use super::reload::Reloading;
 use super::sasl::Mechanism;
 use super::tls::{ClientAuth, TlsSettings};
 use crate::config::BrokerConfig;
@@ -50,8 +51,9 @@ impl std::fmt::Debug for PeerCredentials {
 /// What a connection to another broker does after TCP connect.
 #[derive(Debug, Clone, Default)]
 pub struct PeerSecurity {
-    /// TLS client settings, when the inter-broker listener speaks TLS.
-    pub tls: Option<Arc<ClientConfig>>,
+    /// TLS client settings, when the inter-broker listener speaks TLS: rebuilt when the
+    /// certificate or trust store files change (a CA rotation), like the listeners' own.
+    pub tls: Option<Arc<Reloading<ClientConfig>>>,
     /// SASL identity, when the inter-broker listener authenticates with SASL.
     pub sasl: Option<PeerCredentials>,
 }
@@ -86,7 +88,11 @@ impl PeerSecurity {
                     )))
                 }
             };
-            Some(Arc::new(client_config(&settings, check_host).map_err(bad)?))
+            let paths = settings.paths();
+            let load = move || client_config(&settings, check_host);
+            Some(Arc::new(
+                Reloading::new("inter-broker TLS client", paths, Box::new(load)).map_err(bad)?,
+            ))
         } else {
             None
         };

@@ -246,3 +246,36 @@ async fn without_endpoint_identification_a_peer_is_checked_by_its_chain_not_its_
     let _ = stop.send(());
     let _ = server.await;
 }
+
+#[tokio::test]
+async fn the_inter_broker_client_rereads_its_trust_store_when_the_file_changes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let socket = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = socket.local_addr().expect("address").port();
+    let served = certificates_for(&dir.path().join("served"), &["127.0.0.1"]);
+    let (_broker, stop, server) = serving(dir.path(), socket, &served).await;
+    let address = format!("127.0.0.1:{port}");
+    // The client starts out trusting another CA, as a broker started before a CA rotation.
+    let old = certificates_for(&dir.path().join("old"), &["127.0.0.1"]);
+    let trust = dir.path().join("client-trust.pem");
+    std::fs::copy(&old.1, &trust).expect("copy trust store");
+    let config = broker_config_with(
+        &dir.path().join("client"),
+        (&served.0, &trust),
+        port,
+        BROKER_PASSWORD,
+        &[],
+    );
+    let security = Arc::new(PeerSecurity::from_config(&config).expect("peer security"));
+    assert!(metadata(&address, security.clone()).await.is_err());
+    let mut bundle = std::fs::read_to_string(&old.1).expect("old CA");
+    bundle.push_str(&std::fs::read_to_string(&served.1).expect("new CA"));
+    std::fs::write(&trust, bundle).expect("rotate trust store");
+    metadata(&address, security)
+        .await
+        .expect("trusted after the trust store gained the new CA");
+    let _ = stop.send(());
+    let _ = server.await;
+}

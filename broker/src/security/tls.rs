@@ -156,7 +156,8 @@ impl TlsSettings {
         })
     }
 
-    fn paths(&self) -> Vec<PathBuf> {
+    /// The files the settings read (watched for changes).
+    pub fn paths(&self) -> Vec<PathBuf> {
         [Some(&self.chain), self.key.as_ref(), self.trust.as_ref()]
             .into_iter()
             .flatten()
