@@ -89,6 +89,8 @@ scenarios! {
         => crate::scenario::replication_factor::run;
     reassignment_by_the_admin_api_moves_a_partition_off_its_leader_and_its_kafkapartition_shows_it
         => crate::scenario::reassignment::run;
+    security_tls_scram_and_mutual_tls_listeners_with_kafka_users_whose_secrets_work_whose_acls_hold_and_whose_deletion_revokes_them
+        => crate::scenario::security::run;
 }
 
 /// The names `--list` shows under `prefix`.
