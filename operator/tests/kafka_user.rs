@@ -136,7 +136,8 @@ fn verify_client_cert(ca: &str, leaf: &str) -> Result<(), webpki::Error> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_get_credentials_and_acls_that_deletion_removes() {
     let (_server, client) = setup().await;
-    let (stop, operator) = start_operator(&client, metrics());
+    let metrics = metrics();
+    let (stop, operator) = start_operator(&client, metrics.clone());
     create_cluster(&client, json!({ "brokers": 1 })).await;
     let bob = add_other_principals_binding(&client).await;
 
@@ -184,6 +185,36 @@ async fn users_get_credentials_and_acls_that_deletion_removes() {
         .unwrap_or_else(|| panic!("no SCRAM-SHA-512 credential for alice: {users:?}"));
     assert_eq!(stored.iterations, 4096);
     assert!(stored.verifies(Mechanism::Sha512, password.as_bytes()));
+
+    // Reconciled again (a metadata change), the password stays and the credential document
+    // is not rewritten.
+    let scram_version = || async {
+        secrets
+            .get(&scram_credentials_name("demo"))
+            .await
+            .ok()
+            .and_then(|s| s.metadata.resource_version)
+    };
+    let before = scram_version().await;
+    let users_api: Api<KafkaUser> = Api::namespaced(client.clone(), NS);
+    // Two metadata changes, each waited for: the first reconcile has finished once the
+    // second has started (one object is never reconciled twice at once).
+    for touch in ["1", "2"] {
+        let reconciles = metrics.reconciles("kafkauser");
+        let patch = json!({ "metadata": { "annotations": { "example.com/touched": touch } } });
+        common::merge_patch(&users_api, "alice", &patch, "annotate alice").await;
+        wait_until("alice reconciled again", || async {
+            (metrics.reconciles("kafkauser") > reconciles).then_some(())
+        })
+        .await;
+    }
+    let again = secrets.get("alice").await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(text(&again, PASSWORD_KEY), Some(password.clone()));
+    assert_eq!(
+        scram_version().await,
+        before,
+        "credential document rewritten"
+    );
 
     let alices = AclSet::from([
         binding("User:alice", ResourceType::Topic, "orders", Operation::Read),
@@ -257,7 +288,6 @@ async fn users_get_credentials_and_acls_that_deletion_removes() {
     );
 
     // Deleting alice removes her credential and ACLs, keeps bob's, and her Secret goes.
-    let users_api: Api<KafkaUser> = Api::namespaced(client.clone(), NS);
     if let Err(e) = users_api.delete("alice", &DeleteParams::default()).await {
         panic!("delete alice: {e}");
     }
