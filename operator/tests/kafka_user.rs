@@ -1,8 +1,8 @@
 //! The KafkaUser controller against the in-memory Kubernetes API, with the whole operator
 //! running: a SCRAM user's Secret holds a password its stored credential verifies, its ACLs
-//! join other principals' in the shared ACL document, a TLS user waits for the clients CA and
-//! then gets a certificate that verifies against it, and deleting a user removes its
-//! credential and ACLs (and, by garbage collection, its Secret).
+//! join other principals' in the shared ACL document, a TLS user gets a certificate that
+//! verifies against the clients CA the KafkaCluster reconciler keeps, and deleting a user
+//! removes its credential and ACLs (and, by garbage collection, its Secret).
 
 mod common;
 
@@ -10,19 +10,18 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::{create_cluster, metrics, obj, setup, start_operator, wait_until, DEADLINE, NS};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use k8s_openapi::ByteString;
 use kube::api::{DeleteParams, PostParams};
 use kube::{Api, Client};
 use serde_json::json;
 use tributary_crds::acls::{AclBinding, AclSet, Operation, PatternType, Permission, ResourceType};
 use tributary_crds::registration::{
-    acls_name, clients_ca_name, scram_credentials_name, ACLS_KEY, CA_CERT_KEY, CA_KEY_KEY,
+    acls_name, clients_ca_name, scram_credentials_name, ACLS_KEY, CA_CERT_KEY,
     SCRAM_CREDENTIALS_KEY,
 };
 use tributary_crds::scram::{Mechanism, Users};
 use tributary_crds::user::{JAAS_CONFIG_KEY, PASSWORD_KEY, USER_CERT_KEY, USER_KEY_KEY};
 use tributary_crds::{KafkaUser, CLUSTER_LABEL};
-use tributary_operator::pki::{new_ca, Issued};
+use tributary_operator::pki::new_ca;
 
 fn text(secret: &Secret, key: &str) -> Option<String> {
     let bytes = secret.data.as_ref()?.get(key)?;
@@ -234,47 +233,28 @@ async fn users_get_credentials_and_acls_that_deletion_removes() {
     })
     .await;
 
-    // A TLS user before the clients CA exists: not ready, and why.
+    // A TLS user: a certificate from the clients CA the KafkaCluster reconciler keeps.
+    let ca_secret = wait_until("the clients CA", || async {
+        secrets
+            .get_opt(&clients_ca_name("demo"))
+            .await
+            .ok()
+            .flatten()
+    })
+    .await;
+    let ca_bundle = text(&ca_secret, CA_CERT_KEY).unwrap_or_default();
     create_user(
         &client,
         "carol",
         json!({ "authentication": { "type": "tls" } }),
     )
     .await;
-    ready(&client, "carol", "False", "ClientsCaNotReady").await;
-    let ca: Issued = new_ca(
-        &clients_ca_name("demo"),
-        Duration::from_secs(365 * 86_400),
-        SystemTime::now(),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    let ca_secret: Secret = obj(json!({
-        "apiVersion": "v1", "kind": "Secret",
-        "metadata": { "name": clients_ca_name("demo"), "labels": { CLUSTER_LABEL: "demo" } },
-    }));
-    let mut ca_secret = ca_secret;
-    ca_secret.data = Some(
-        [
-            (
-                CA_CERT_KEY.to_owned(),
-                ByteString(ca.cert_pem.clone().into_bytes()),
-            ),
-            (
-                CA_KEY_KEY.to_owned(),
-                ByteString(ca.key_pem.clone().into_bytes()),
-            ),
-        ]
-        .into(),
-    );
-    if let Err(e) = secrets.create(&PostParams::default(), &ca_secret).await {
-        panic!("create the clients CA: {e}");
-    }
     ready(&client, "carol", "True", "Ready").await;
     let carol = secrets.get("carol").await.unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(text(&carol, CA_CERT_KEY), Some(ca.cert_pem.clone()));
+    assert_eq!(text(&carol, CA_CERT_KEY), Some(ca_bundle.clone()));
     assert!(text(&carol, USER_KEY_KEY).is_some_and(|k| k.contains("PRIVATE KEY")));
     let cert = text(&carol, USER_CERT_KEY).unwrap_or_default();
-    verify_client_cert(&ca.cert_pem, &cert).unwrap_or_else(|e| panic!("carol's certificate: {e}"));
+    verify_client_cert(&ca_bundle, &cert).unwrap_or_else(|e| panic!("carol's certificate: {e}"));
     let other_ca = new_ca(
         "demo-clients-ca",
         Duration::from_secs(86_400),

@@ -7,7 +7,7 @@
 //! written: what the brokers hold for it stays as it was until the spec can be carried out.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -19,16 +19,15 @@ use tributary_crds::registration::{clients_ca_name, CA_CERT_KEY, NOT_AFTER_ANNOT
 use tributary_crds::user::{
     AuthenticationType, JAAS_CONFIG_KEY, PASSWORD_KEY, USER_CERT_KEY, USER_KEY_KEY,
 };
+use tributary_crds::KafkaCluster;
 use tributary_crds::{KafkaUser, KafkaUserStatus, CLUSTER_LABEL};
 
 use super::documents::{bindings, principal};
 use super::password::jaas_config;
-use crate::pki::{due_for_renewal, issue, Ca, Usage};
-
-/// Validity of a user certificate (Strimzi's default).
-pub const USER_CERT_VALIDITY: Duration = Duration::from_secs(365 * 86_400);
-/// How long before its end a user certificate is renewed (Strimzi's default).
-pub const USER_CERT_RENEW_BEFORE: Duration = Duration::from_secs(30 * 86_400);
+use crate::certs::{
+    plan_leaf, CaState, LeafRequest, LeafState, Lifetimes, Stored, ISSUER_ANNOTATION,
+};
+use crate::pki::Usage;
 
 /// Keys and their text values (a Secret's data, an object's annotations).
 type Texts = BTreeMap<String, String>;
@@ -62,28 +61,20 @@ pub enum GivenPassword {
     Unavailable(String),
 }
 
-/// The clients CA as read from its Secret.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ClientsCa {
-    /// The CA certificate(s), PEM, as clients of the user get them in `ca.crt`.
-    pub cert_pem: String,
-    /// The CA's private key, PEM.
-    pub key_pem: String,
-}
-
 /// What the plan looks at.
 #[derive(Clone, Copy, Debug)]
 pub struct UserInput<'a> {
     /// The user as last read.
     pub user: &'a KafkaUser,
-    /// Whether the KafkaCluster its label names exists.
-    pub cluster_exists: bool,
+    /// The KafkaCluster its label names, if it exists (its certificate lifetimes apply to
+    /// the user's certificate, as Strimzi's clients CA settings do).
+    pub cluster: Option<&'a KafkaCluster>,
     /// The user's Secret, if one exists.
     pub secret: Option<&'a Secret>,
     /// The given password, when the spec names one.
     pub given_password: &'a GivenPassword,
-    /// The cluster's clients CA (read for TLS users only), if its Secret is complete.
-    pub clients_ca: Option<&'a ClientsCa>,
+    /// The cluster's clients CA Secret as read (TLS users only; `Missing` for others).
+    pub clients_ca: &'a Stored<CaState>,
     /// A freshly generated password, used when the user needs one and has none yet.
     pub fresh_password: &'a str,
     /// The time, for certificate validity and renewal.
@@ -198,12 +189,12 @@ fn writes(input: UserInput<'_>) -> Result<Writes, Blocked> {
             format!("label the KafkaUser with {CLUSTER_LABEL}=<KafkaCluster name>"),
         ));
     };
-    if !input.cluster_exists {
+    let Some(kafka_cluster) = input.cluster else {
         return Err(Blocked::new(
             "ClusterNotFound",
             format!("KafkaCluster {cluster:?} not found in this namespace"),
         ));
-    }
+    };
     let acls = bindings(&principal(&name), user.spec.authorization.as_ref())
         .map_err(|e| Blocked::new("InvalidAcl", format!("an ACL rule is invalid: {e}")))?;
     if let Some(secret) = input.secret {
@@ -240,7 +231,8 @@ fn writes(input: UserInput<'_>) -> Result<Writes, Blocked> {
             (data, BTreeMap::new(), ScramChange::Ensure { password })
         }
         Some(AuthenticationType::Tls) => {
-            let (data, annotations) = certificate(input, cluster, &name)?;
+            let lifetimes = Lifetimes::of(&kafka_cluster.spec.certificate_authority);
+            let (data, annotations) = certificate(input, cluster, &name, lifetimes)?;
             (data, annotations, ScramChange::Remove)
         }
     };
@@ -286,53 +278,77 @@ fn scram_password(input: UserInput<'_>, name: &str) -> Result<String, Blocked> {
     }
 }
 
-/// The certificate data: the one in the user's Secret while it is from the current CA and not
-/// due for renewal, else a new one.
-fn certificate(input: UserInput<'_>, cluster: &str, name: &str) -> Result<(Texts, Texts), Blocked> {
+/// The certificate data: the one in the user's Secret while it is not due for renewal and
+/// its CA was not renewed since (with `ca.crt` brought up to date), else a new one.
+fn certificate(
+    input: UserInput<'_>,
+    cluster: &str,
+    name: &str,
+    lifetimes: Lifetimes,
+) -> Result<(Texts, Texts), Blocked> {
     let ca_name = clients_ca_name(cluster);
-    let Some(ca) = input.clients_ca else {
-        return Err(Blocked::new(
-            "ClientsCaNotReady",
-            format!("the clients CA Secret {ca_name} does not exist yet (the KafkaCluster reconciler creates it)"),
-        ));
-    };
-    let current = input.secret.and_then(|s| {
-        let not_after: i64 = s.annotations().get(NOT_AFTER_ANNOTATION)?.parse().ok()?;
-        let valid = text(s, CA_CERT_KEY).as_deref() == Some(ca.cert_pem.as_str())
-            && !due_for_renewal(not_after, USER_CERT_RENEW_BEFORE, input.now);
-        let data = BTreeMap::from([
-            (USER_CERT_KEY.to_owned(), text(s, USER_CERT_KEY)?),
-            (USER_KEY_KEY.to_owned(), text(s, USER_KEY_KEY)?),
-            (CA_CERT_KEY.to_owned(), ca.cert_pem.clone()),
-        ]);
-        valid.then_some((data, not_after))
-    });
-    let (data, not_after) = match current {
-        Some(current) => current,
-        None => {
-            let signer = Ca {
-                common_name: &ca_name,
-                key_pem: &ca.key_pem,
-            };
-            let issued = issue(
-                &signer,
-                name,
-                &[],
-                Usage::Client,
-                USER_CERT_VALIDITY,
-                input.now,
-            )
-            .map_err(|e| Blocked::new("CertificateFailed", e.to_string()))?;
-            let data = BTreeMap::from([
-                (USER_CERT_KEY.to_owned(), issued.cert_pem),
-                (USER_KEY_KEY.to_owned(), issued.key_pem),
-                (CA_CERT_KEY.to_owned(), ca.cert_pem.clone()),
-            ]);
-            (data, issued.not_after)
+    let ca = match input.clients_ca {
+        Stored::Found(ca) => ca,
+        Stored::Missing => {
+            return Err(Blocked::new(
+                "ClientsCaNotReady",
+                format!("the clients CA Secret {ca_name} does not exist yet (the KafkaCluster reconciler creates it)"),
+            ))
+        }
+        Stored::Unusable(why) => {
+            return Err(Blocked::new(
+                "ClientsCaNotReady",
+                format!("the clients CA Secret {ca_name} cannot be used yet: {why}"),
+            ))
         }
     };
-    let annotations = BTreeMap::from([(NOT_AFTER_ANNOTATION.to_owned(), not_after.to_string())]);
+    let request = LeafRequest {
+        common_name: name,
+        dns_names: &[],
+        usage: Usage::Client,
+        ca,
+        ca_name: &ca_name,
+    };
+    let (leaf, _) = plan_leaf(
+        stored_certificate(input.secret),
+        &request,
+        lifetimes,
+        input.now,
+    )
+    .map_err(|e| Blocked::new("CertificateFailed", e.to_string()))?;
+    let data = BTreeMap::from([
+        (USER_CERT_KEY.to_owned(), leaf.cert_pem),
+        (USER_KEY_KEY.to_owned(), leaf.key_pem),
+        (CA_CERT_KEY.to_owned(), leaf.ca_bundle),
+    ]);
+    let annotations = BTreeMap::from([
+        (NOT_AFTER_ANNOTATION.to_owned(), leaf.not_after.to_string()),
+        (ISSUER_ANNOTATION.to_owned(), leaf.issuer),
+    ]);
     Ok((data, annotations))
+}
+
+/// The certificate a user's Secret holds (`user.crt`, `user.key`, `ca.crt`, and the
+/// annotations saying when it ends and which CA signed it).
+fn stored_certificate(secret: Option<&Secret>) -> Stored<LeafState> {
+    let Some(secret) = secret else {
+        return Stored::Missing;
+    };
+    let annotation = |key: &str| secret.annotations().get(key).cloned();
+    let leaf = (|| {
+        Some(LeafState {
+            cert_pem: text(secret, USER_CERT_KEY)?,
+            key_pem: text(secret, USER_KEY_KEY)?,
+            ca_bundle: text(secret, CA_CERT_KEY)?,
+            not_after: annotation(NOT_AFTER_ANNOTATION)?.parse().ok()?,
+            issuer: annotation(ISSUER_ANNOTATION)?,
+            dns_names: Vec::new(),
+        })
+    })();
+    match leaf {
+        Some(leaf) => Stored::Found(leaf),
+        None => Stored::Unusable("no complete client certificate".to_owned()),
+    }
 }
 
 /// The text under `key` of `secret`, if it is UTF-8.
@@ -387,6 +403,8 @@ fn same_secret(existing: &Secret, wanted: &Secret) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::pki::new_ca;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
@@ -412,13 +430,25 @@ mod tests {
         .unwrap()
     }
 
+    fn demo() -> &'static KafkaCluster {
+        static DEMO: std::sync::OnceLock<KafkaCluster> = std::sync::OnceLock::new();
+        DEMO.get_or_init(|| {
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "tributary.dev/v1alpha1", "kind": "KafkaCluster",
+                "metadata": { "name": "demo", "namespace": "ns" },
+                "spec": { "brokers": 1 },
+            }))
+            .unwrap()
+        })
+    }
+
     fn input<'a>(user: &'a KafkaUser, secret: Option<&'a Secret>) -> UserInput<'a> {
         UserInput {
             user,
-            cluster_exists: true,
+            cluster: Some(demo()),
             secret,
             given_password: &GivenPassword::NotGiven,
-            clients_ca: None,
+            clients_ca: &Stored::Missing,
             fresh_password: "fresh",
             now: now(),
         }
@@ -516,7 +546,7 @@ mod tests {
 
         let u = user(scram(), true);
         let mut i = input(&u, None);
-        i.cluster_exists = false;
+        i.cluster = None;
         assert_eq!(ready(&plan(i)), (FALSE, "ClusterNotFound"));
 
         // A rule Kafka would refuse that reached the operator unvalidated (an empty name).
@@ -578,63 +608,87 @@ mod tests {
         assert_eq!(w.secret, SecretChange::Delete);
     }
 
-    #[test]
-    fn a_tls_certificate_is_kept_until_due_or_until_the_ca_changes() {
+    /// A clients CA Secret as the KafkaCluster reconciler keeps it.
+    fn clients_ca(now: SystemTime) -> Stored<CaState> {
         let ca = new_ca(
             "demo-clients-ca",
             Duration::from_secs(5 * 365 * 86_400),
-            now(),
+            now,
         )
         .unwrap();
-        let clients_ca = ClientsCa {
-            cert_pem: ca.cert_pem.clone(),
-            key_pem: ca.key_pem.clone(),
+        Stored::Found(CaState {
+            cert_pem: ca.cert_pem,
+            key_pem: ca.key_pem,
+            not_after: ca.not_after,
+            previous: None,
+        })
+    }
+
+    #[test]
+    fn a_tls_certificate_is_kept_until_due_or_until_the_ca_changes() {
+        let ca = clients_ca(now());
+        let Stored::Found(ca_state) = &ca else {
+            unreachable!()
         };
+        let lifetimes = Lifetimes::of(&demo().spec.certificate_authority);
         let u = user(
             serde_json::json!({ "authentication": { "type": "tls" } }),
             true,
         );
         let mut i = input(&u, None);
-        i.clients_ca = Some(&clients_ca);
+        i.clients_ca = &ca;
         let p = plan(i);
         assert_eq!(ready(&p), ("True", "Ready"));
         assert_eq!(p.writes.as_ref().unwrap().scram, ScramChange::Remove);
         let secret = written(&p);
-        assert_eq!(text(&secret, CA_CERT_KEY), Some(ca.cert_pem.clone()));
+        assert_eq!(text(&secret, CA_CERT_KEY), Some(ca_state.bundle()));
         assert!(text(&secret, USER_CERT_KEY)
             .unwrap()
             .contains("BEGIN CERTIFICATE"));
         assert!(text(&secret, USER_KEY_KEY).unwrap().contains("PRIVATE KEY"));
+        assert_eq!(
+            secret.annotations()[ISSUER_ANNOTATION],
+            ca_state.fingerprint()
+        );
         let not_after: i64 = secret.annotations()[NOT_AFTER_ANNOTATION].parse().unwrap();
-        let expected = i64::try_from(NOW_SECS + USER_CERT_VALIDITY.as_secs()).unwrap();
+        let expected = i64::try_from(NOW_SECS + lifetimes.validity.as_secs()).unwrap();
         assert!(
             (not_after - expected).abs() < 600,
             "{not_after} vs {expected}"
         );
 
-        // Later, still well before renewal: kept as is.
+        // Later, still before renewal: kept as is.
         let mut i = input(&u, Some(&secret));
-        i.clients_ca = Some(&clients_ca);
-        i.now = now() + Duration::from_secs(100 * 86_400);
+        i.clients_ca = &ca;
+        i.now = now() + Duration::from_secs(86_400);
         assert_eq!(plan(i).writes.unwrap().secret, SecretChange::Keep);
 
         // Within the renewal window: a new certificate.
         let mut i = input(&u, Some(&secret));
-        i.clients_ca = Some(&clients_ca);
-        i.now = now() + USER_CERT_VALIDITY - Duration::from_secs(86_400);
+        i.clients_ca = &ca;
+        i.now = now() + lifetimes.validity - lifetimes.renew_before / 2;
         let renewed = written(&plan(i));
         assert_ne!(text(&renewed, USER_CERT_KEY), text(&secret, USER_CERT_KEY));
 
-        // A new CA: a new certificate from it, and its certificate in ca.crt.
-        let ca2 = new_ca("demo-clients-ca", Duration::from_secs(86_400 * 800), now()).unwrap();
-        let clients_ca2 = ClientsCa {
-            cert_pem: ca2.cert_pem.clone(),
-            key_pem: ca2.key_pem.clone(),
+        // A renewed CA: a new certificate from it, and its bundle in ca.crt.
+        let ca2 = clients_ca(now());
+        let Stored::Found(ca2_state) = &ca2 else {
+            unreachable!()
         };
         let mut i = input(&u, Some(&secret));
-        i.clients_ca = Some(&clients_ca2);
+        i.clients_ca = &ca2;
         let reissued = written(&plan(i));
-        assert_eq!(text(&reissued, CA_CERT_KEY), Some(ca2.cert_pem));
+        assert_eq!(text(&reissued, CA_CERT_KEY), Some(ca2_state.bundle()));
+        assert_eq!(
+            reissued.annotations()[ISSUER_ANNOTATION],
+            ca2_state.fingerprint()
+        );
         assert_ne!(text(&reissued, USER_CERT_KEY), text(&secret, USER_CERT_KEY));
+
+        // An unusable CA Secret is reported, not used.
+        let broken = Stored::Unusable("no numeric tributary.dev/not-after annotation".into());
+        let mut i = input(&u, Some(&secret));
+        i.clients_ca = &broken;
+        assert_eq!(ready(&plan(i)), (FALSE, "ClientsCaNotReady"));
     }
 }

@@ -15,8 +15,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Resource, ResourceExt};
 use tributary_crds::acls::AclSet;
 use tributary_crds::registration::{
-    acls_name, clients_ca_name, scram_credentials_name, ACLS_KEY, CA_CERT_KEY, CA_KEY_KEY,
-    SCRAM_CREDENTIALS_KEY,
+    acls_name, clients_ca_name, scram_credentials_name, ACLS_KEY, SCRAM_CREDENTIALS_KEY,
 };
 use tributary_crds::scram::Users;
 use tributary_crds::shared::{parse_document, Holder};
@@ -26,10 +25,11 @@ use tributary_crds::{is_paused, KafkaCluster, KafkaUser};
 use super::documents::{ensure_credential, principal, remove_credentials, replace_bindings};
 use super::password::{generate_password, generate_salt};
 use super::plan::{
-    block, cluster_of, plan, text, Blocked, ClientsCa, GivenPassword, ScramChange, SecretChange,
-    UserInput, Writes,
+    block, cluster_of, plan, text, Blocked, GivenPassword, ScramChange, SecretChange, UserInput,
+    Writes,
 };
 use crate::apply::write_status;
+use crate::certs::{CaState, Stored};
 use crate::context::Context;
 use crate::pause::set_paused;
 use crate::{Error, Result};
@@ -57,10 +57,10 @@ pub async fn reconcile(user: Arc<KafkaUser>, ctx: Arc<Context>) -> Result<Action
 
 /// What the plan needs from the API.
 struct UserView {
-    cluster_exists: bool,
+    cluster: Option<KafkaCluster>,
     secret: Option<Secret>,
     given_password: GivenPassword,
-    clients_ca: Option<ClientsCa>,
+    clients_ca: Stored<CaState>,
 }
 
 async fn read(user: &KafkaUser, ctx: &Context) -> Result<UserView> {
@@ -77,13 +77,12 @@ async fn read(user: &KafkaUser, ctx: &Context) -> Result<UserView> {
         }
     };
     let cluster = cluster_of(user);
-    let cluster_exists = match cluster {
+    let kafka_cluster = match cluster {
         Some(name) => Api::<KafkaCluster>::namespaced(ctx.client.clone(), &ns)
             .get_opt(name)
             .await
-            .map_err(|e| Error::kube(format!("get KafkaCluster {ns}/{name}"), e))?
-            .is_some(),
-        None => false,
+            .map_err(|e| Error::kube(format!("get KafkaCluster {ns}/{name}"), e))?,
+        None => None,
     };
     let secret = get_secret(user.name_any()).await?;
     let authentication = user.spec.authentication.as_ref();
@@ -107,16 +106,11 @@ async fn read(user: &KafkaUser, ctx: &Context) -> Result<UserView> {
     };
     let wants_tls = authentication.is_some_and(|a| a.type_ == AuthenticationType::Tls);
     let clients_ca = match cluster.filter(|_| wants_tls) {
-        Some(cluster) => get_secret(clients_ca_name(cluster)).await?.and_then(|s| {
-            Some(ClientsCa {
-                cert_pem: text(&s, CA_CERT_KEY)?,
-                key_pem: text(&s, CA_KEY_KEY)?,
-            })
-        }),
-        None => None,
+        Some(cluster) => CaState::from_secret(get_secret(clients_ca_name(cluster)).await?.as_ref()),
+        None => Stored::Missing,
     };
     Ok(UserView {
-        cluster_exists,
+        cluster: kafka_cluster,
         secret,
         given_password,
         clients_ca,
@@ -145,10 +139,10 @@ async fn apply(user: &KafkaUser, ctx: &Context) -> Result<Action> {
     };
     let mut planned = plan(UserInput {
         user,
-        cluster_exists: view.cluster_exists,
+        cluster: view.cluster.as_ref(),
         secret: view.secret.as_ref(),
         given_password: &view.given_password,
-        clients_ca: view.clients_ca.as_ref(),
+        clients_ca: &view.clients_ca,
         fresh_password: &fresh_password,
         now: SystemTime::now(),
     });
