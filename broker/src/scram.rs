@@ -7,155 +7,15 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine;
-use hmac::{Hmac, Mac};
 use parking_lot::RwLock;
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256, Sha512};
 
 use crate::shared::{attach, Shared};
 
+pub use tributary_crds::scram::{Credential, Mechanism, StoredCredential, Users};
+use tributary_crds::scram::{MAX_ITERATIONS, MIN_ITERATIONS};
+
 /// File holding the credentials, in the data directory (readable by the broker only).
 const FILE: &str = "scram-credentials.json";
-
-/// The SCRAM mechanisms Kafka knows, by their protocol codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Mechanism {
-    /// SCRAM-SHA-256 (code 1).
-    #[serde(rename = "SCRAM-SHA-256")]
-    Sha256,
-    /// SCRAM-SHA-512 (code 2).
-    #[serde(rename = "SCRAM-SHA-512")]
-    Sha512,
-}
-
-impl Mechanism {
-    /// The mechanism with protocol code `code`.
-    pub fn from_code(code: i8) -> Option<Mechanism> {
-        match code {
-            1 => Some(Mechanism::Sha256),
-            2 => Some(Mechanism::Sha512),
-            _ => None,
-        }
-    }
-
-    /// Its protocol code.
-    pub fn code(self) -> i8 {
-        match self {
-            Mechanism::Sha256 => 1,
-            Mechanism::Sha512 => 2,
-        }
-    }
-
-    /// Its IANA name, as SaslHandshake names it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Mechanism::Sha256 => "SCRAM-SHA-256",
-            Mechanism::Sha512 => "SCRAM-SHA-512",
-        }
-    }
-
-    /// HMAC(key, message) with this mechanism's hash.
-    pub fn hmac(self, key: &[u8], message: &[u8]) -> Option<Vec<u8>> {
-        macro_rules! mac {
-            ($hash:ty) => {{
-                let mut mac = Hmac::<$hash>::new_from_slice(key).ok()?;
-                mac.update(message);
-                Some(mac.finalize().into_bytes().to_vec())
-            }};
-        }
-        match self {
-            Mechanism::Sha256 => mac!(Sha256),
-            Mechanism::Sha512 => mac!(Sha512),
-        }
-    }
-
-    /// H(data) with this mechanism's hash.
-    pub fn hash(self, data: &[u8]) -> Vec<u8> {
-        match self {
-            Mechanism::Sha256 => Sha256::digest(data).to_vec(),
-            Mechanism::Sha512 => Sha512::digest(data).to_vec(),
-        }
-    }
-
-    /// Hi(password, salt, iterations) of RFC 5802 (PBKDF2 with this mechanism's HMAC).
-    pub fn salted_password(self, password: &[u8], salt: &[u8], iterations: u32) -> Option<Vec<u8>> {
-        let mut block = salt.to_vec();
-        block.extend_from_slice(&1u32.to_be_bytes());
-        let mut u = self.hmac(password, &block)?;
-        let mut out = u.clone();
-        for _ in 1..iterations {
-            u = self.hmac(password, &u)?;
-            out.iter_mut().zip(&u).for_each(|(o, x)| *o ^= x);
-        }
-        Some(out)
-    }
-
-    /// (stored key, server key) for a salted password (RFC 5802).
-    fn keys(self, salted_password: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
-        macro_rules! derive {
-            ($hash:ty) => {{
-                let hmac = |message: &[u8]| -> Option<Vec<u8>> {
-                    let mut mac = Hmac::<$hash>::new_from_slice(salted_password).ok()?;
-                    mac.update(message);
-                    Some(mac.finalize().into_bytes().to_vec())
-                };
-                let client_key = hmac(b"Client Key")?;
-                Some((<$hash>::digest(&client_key).to_vec(), hmac(b"Server Key")?))
-            }};
-        }
-        match self {
-            Mechanism::Sha256 => derive!(Sha256),
-            Mechanism::Sha512 => derive!(Sha512),
-        }
-    }
-}
-
-/// Kafka's bounds on iterations, for both mechanisms.
-const MIN_ITERATIONS: i32 = 4096;
-const MAX_ITERATIONS: i32 = 16384;
-
-/// One user's credential for one mechanism, as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Credential {
-    iterations: i32,
-    salt: String,
-    stored_key: String,
-    server_key: String,
-}
-
-/// A user's credential as a SCRAM exchange needs it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredCredential {
-    /// The salt the client salts its password with.
-    pub salt: Vec<u8>,
-    /// The iteration count it salts with.
-    pub iterations: i32,
-    /// H(ClientKey): what the client's proof is checked against.
-    pub stored_key: Vec<u8>,
-    /// The key the server proves itself with.
-    pub server_key: Vec<u8>,
-}
-
-impl StoredCredential {
-    /// The credential for `password` (clients derive the same; tests and tools use it).
-    pub fn derive(
-        mechanism: Mechanism,
-        password: &[u8],
-        salt: &[u8],
-        iterations: u32,
-    ) -> Option<StoredCredential> {
-        let salted = mechanism.salted_password(password, salt, iterations)?;
-        let (stored_key, server_key) = mechanism.keys(&salted)?;
-        Some(StoredCredential {
-            salt: salt.to_vec(),
-            iterations: i32::try_from(iterations).ok()?,
-            stored_key,
-            server_key,
-        })
-    }
-}
 
 /// Why a user's part of a request is refused; each maps to Kafka's error code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -202,9 +62,6 @@ pub struct Upsertion {
     /// Hi(password, salt, iterations).
     pub salted_password: Vec<u8>,
 }
-
-/// Every user's credentials by mechanism, as they are stored (and shared in cluster mode).
-pub type Users = BTreeMap<String, BTreeMap<Mechanism, Credential>>;
 
 /// A user's (mechanism, iterations) pairs, or why they cannot be described.
 pub type Described = Result<Vec<(Mechanism, i32)>, Refusal>;
@@ -289,14 +146,7 @@ impl ScramCredentials {
 
     /// `user`'s credential for `mechanism`, if it has one.
     pub fn lookup(&self, user: &str, mechanism: Mechanism) -> Option<StoredCredential> {
-        let users = self.users.read();
-        let credential = users.get(user)?.get(&mechanism)?;
-        Some(StoredCredential {
-            salt: BASE64.decode(&credential.salt).ok()?,
-            iterations: credential.iterations,
-            stored_key: BASE64.decode(&credential.stored_key).ok()?,
-            server_key: BASE64.decode(&credential.server_key).ok()?,
-        })
+        self.users.read().get(user)?.get(&mechanism)?.decode()
     }
 
     /// Applies the deletions and upsertions, all of a user's or none of them, and returns
@@ -445,17 +295,20 @@ fn check(
         .ok_or(Refusal::Unacceptable("Unusable salted password"))?;
     Ok((
         mechanism,
-        Some(Credential {
+        Some(Credential::encode(&StoredCredential {
+            salt: upsert.salt.clone(),
             iterations: upsert.iterations,
-            salt: BASE64.encode(&upsert.salt),
-            stored_key: BASE64.encode(stored_key),
-            server_key: BASE64.encode(server_key),
-        }),
+            stored_key,
+            server_key,
+        })),
     ))
 }
 
 #[cfg(test)]
 mod tests {
+    use base64::engine::general_purpose::STANDARD as BASE64;
+    use base64::Engine;
+
     use super::*;
 
     fn upsert(user: &str, mechanism: i8, iterations: i32) -> Upsertion {
@@ -546,22 +399,5 @@ mod tests {
             Ok(())
         );
         assert!(reopened.describe(&[]).is_empty());
-    }
-
-    #[test]
-    fn stored_and_server_keys_follow_rfc_5802() {
-        // RFC 7677's SCRAM-SHA-256 example: user "user", password "pencil".
-        let salted = BASE64
-            .decode("xKSVEDI6tPlSysH6mUQZOeeOp01r6B3fcJbodRPcYV0=")
-            .unwrap();
-        let (stored, server) = Mechanism::Sha256.keys(&salted).unwrap();
-        assert_eq!(
-            BASE64.encode(stored),
-            "WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY="
-        );
-        assert_eq!(
-            BASE64.encode(server),
-            "wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU="
-        );
     }
 }

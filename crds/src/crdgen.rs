@@ -2,7 +2,7 @@
 
 use kube::CustomResourceExt;
 
-use crate::{KafkaCluster, KafkaPartition, KafkaTopic};
+use crate::{KafkaCluster, KafkaPartition, KafkaTopic, KafkaUser};
 
 /// Errors rendering CRDs.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +35,10 @@ pub fn rendered() -> Result<Vec<(&'static str, String)>, CrdGenError> {
             kind: "KafkaPartition",
             source,
         })?;
+    let user = serde_yaml::to_string(&KafkaUser::crd()).map_err(|source| CrdGenError::Yaml {
+        kind: "KafkaUser",
+        source,
+    })?;
     Ok(vec![
         (
             "kafkaclusters.tributary.dev.yaml",
@@ -45,5 +49,6 @@ pub fn rendered() -> Result<Vec<(&'static str, String)>, CrdGenError> {
             "kafkapartitions.tributary.dev.yaml",
             format!("{header}{partition}"),
         ),
+        ("kafkausers.tributary.dev.yaml", format!("{header}{user}")),
     ])
 }

@@ -2,10 +2,13 @@
 //!
 //! `KafkaCluster` describes a set of brokers; `KafkaTopic` describes a topic; `KafkaPartition`
 //! holds one partition's assignment, leader, epochs and in-sync replicas (the state ZooKeeper
-//! holds in Apache Kafka). All live in group `tributary.dev`, version `v1alpha1`.
-//! [`registration`] names the Lease annotations brokers register with and the object producer
-//! ids come from.
+//! holds in Apache Kafka); `KafkaUser` describes a Kafka principal's credentials and ACLs. All
+//! live in group `tributary.dev`, version `v1alpha1`.
+//! [`registration`] names the Lease annotations brokers register with and the objects producer
+//! ids, ACLs and SCRAM credentials are kept in; [`acls`] and [`scram`] define the JSON
+//! documents the ACLs and SCRAM credentials are, which brokers and the operator both write.
 
+pub mod acls;
 pub mod cluster;
 pub mod conditions;
 pub mod config;
@@ -14,7 +17,10 @@ pub mod ids;
 pub mod listener;
 pub mod partition;
 pub mod registration;
+pub mod scram;
+pub mod shared;
 pub mod topic;
+pub mod user;
 
 pub use cluster::{KafkaCluster, KafkaClusterSpec, KafkaClusterStatus};
 pub use partition::{
@@ -22,6 +28,7 @@ pub use partition::{
     ELECT_LEADER_ANNOTATION,
 };
 pub use topic::{KafkaTopic, KafkaTopicSpec, KafkaTopicStatus, TopicPhase};
+pub use user::{KafkaUser, KafkaUserSpec, KafkaUserStatus};
 
 /// API group of every Tributary resource.
 pub const GROUP: &str = "tributary.dev";

@@ -9,6 +9,7 @@ use support::{errors, schema_of, yaml};
 const CLUSTER_CRD: &str = "kafkaclusters.tributary.dev.yaml";
 const TOPIC_CRD: &str = "kafkatopics.tributary.dev.yaml";
 const PARTITION_CRD: &str = "kafkapartitions.tributary.dev.yaml";
+const USER_CRD: &str = "kafkausers.tributary.dev.yaml";
 
 fn example(name: &str) -> Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -368,5 +369,81 @@ fn partitions_need_distinct_replicas_and_keep_their_identity() {
         errors(&s, &reassigned, Some(&valid)),
         Vec::<String>::new(),
         "the assignment may change"
+    );
+}
+
+fn user(spec: &str) -> Value {
+    yaml(&format!("apiVersion: tributary.dev/v1alpha1\nkind: KafkaUser\nmetadata: {{name: u, labels: {{tributary.dev/cluster: c}}}}\nspec:\n{spec}"))
+}
+
+#[test]
+fn user_example_and_strimzi_shaped_users_are_valid() {
+    let s = schema_of(USER_CRD);
+    assert_eq!(
+        errors(&s, &example("kafka-user.yaml"), None),
+        Vec::<String>::new()
+    );
+    for spec in [
+        "  authentication: {type: tls}",
+        "  authentication: {type: scram-sha-512, password: {valueFrom: {secretKeyRef: {name: pw, key: password}}}}",
+        "  authorization: {type: simple, acls: [{resource: {type: transactionalId, name: tx, patternType: prefix}, operations: [Write, Describe], host: '10.0.0.1', type: deny}]}",
+        "  authorization: {type: simple, acls: [{resource: {type: cluster, name: kafka-cluster}, operations: [All]}]}",
+        "  {}",
+    ] {
+        assert_eq!(errors(&s, &user(spec), None), Vec::<String>::new(), "{spec}");
+    }
+}
+
+#[test]
+fn user_schema_and_rules_reject_what_cannot_be_carried_out() {
+    let s = schema_of(USER_CRD);
+    let acl = |rule: &str| {
+        user(&format!(
+            "  authorization: {{type: simple, acls: [{rule}]}}"
+        ))
+    };
+    assert_rejected(&s, &user("  authentication: {type: plain}"), None, "type");
+    assert_rejected(
+        &s,
+        &user("  authentication: {type: tls, password: {valueFrom: {secretKeyRef: {name: pw, key: k}}}}"),
+        None,
+        "password applies to type scram-sha-512 only",
+    );
+    assert_rejected(&s, &user("  authorization: {type: opa}"), None, "type");
+    assert_rejected(
+        &s,
+        &acl("{resource: {type: topic}, operations: [Read]}"),
+        None,
+        "name is required unless type is cluster",
+    );
+    assert_rejected(
+        &s,
+        &acl("{resource: {type: cluster, name: other}, operations: [Alter]}"),
+        None,
+        "the cluster resource is named kafka-cluster",
+    );
+    assert_rejected(
+        &s,
+        &acl("{resource: {type: topic, name: t}, operations: []}"),
+        None,
+        "operations",
+    );
+    assert_rejected(
+        &s,
+        &acl("{resource: {type: topic, name: t}, operations: [Fly]}"),
+        None,
+        "operations",
+    );
+    assert_rejected(
+        &s,
+        &acl("{resource: {type: topic, name: t, patternType: match}, operations: [Read]}"),
+        None,
+        "patternType",
+    );
+    assert_rejected(
+        &s,
+        &acl("{resource: {type: topic, name: t}, operations: [Read], type: maybe}"),
+        None,
+        "type",
     );
 }

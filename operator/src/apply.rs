@@ -28,6 +28,31 @@ where
         .map_err(|e| Error::kube(format!("apply {} {ns}/{name}", K::kind(&())), e))
 }
 
+/// Writes `status` into `obj`'s status subresource only if nobody changed the object since it
+/// was read (a merge patch carrying its resourceVersion: compare-and-swap), so a status
+/// computed from a stale read is never stored.
+pub async fn write_status<K>(client: &Client, obj: &K, status: &impl Serialize) -> Result<()>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + Debug
+        + DeserializeOwned,
+{
+    let ns = obj.namespace().unwrap_or_default();
+    let name = obj.name_any();
+    let kind = K::kind(&());
+    let rv = obj.resource_version().ok_or_else(|| Error::MissingField {
+        what: format!("{kind} {ns}/{name}"),
+        field: "resourceVersion",
+    })?;
+    let patch = serde_json::json!({ "metadata": { "resourceVersion": rv }, "status": status });
+    Api::<K>::namespaced(client.clone(), &ns)
+        .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(|e| Error::kube(format!("update status of {kind} {ns}/{name}"), e))?;
+    Ok(())
+}
+
 /// Deletes `name` if it exists (used when a spec turns an optional child off).
 pub async fn delete_if_exists<K>(client: &Client, ns: &str, name: &str) -> Result<()>
 where

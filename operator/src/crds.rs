@@ -9,7 +9,7 @@
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client, CustomResourceExt, ResourceExt};
-use tributary_crds::{KafkaCluster, KafkaPartition, KafkaTopic};
+use tributary_crds::{KafkaCluster, KafkaPartition, KafkaTopic, KafkaUser};
 
 use crate::{Error, Result, FIELD_MANAGER};
 
@@ -19,6 +19,7 @@ pub fn definitions() -> Vec<CustomResourceDefinition> {
         KafkaCluster::crd(),
         KafkaTopic::crd(),
         KafkaPartition::crd(),
+        KafkaUser::crd(),
     ]
 }
 

@@ -74,6 +74,21 @@ pub enum Error {
     /// A CA or certificate could not be made (a stored CA key that does not parse).
     #[error(transparent)]
     Pki(#[from] crate::pki::PkiError),
+    /// A shared document (the ACLs, the SCRAM credentials) does not parse; it is left alone
+    /// rather than overwritten with what could not be read.
+    #[error("{object} key {key} is not a readable document ({source}); fix or empty it")]
+    SharedDocument {
+        /// The ConfigMap or Secret.
+        object: String,
+        /// The key holding the document.
+        key: String,
+        /// The cause.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// No password or salt could be generated.
+    #[error(transparent)]
+    Random(#[from] crate::user::password::RandomError),
     /// Encoding a patch failed (a bug, not bad input).
     #[error("cannot encode {what}: {source}")]
     Encode {
@@ -98,6 +113,8 @@ impl Error {
             Error::MissingField { .. } => "missing_field",
             Error::Encode { .. } => "encode",
             Error::Pki(_) => "pki",
+            Error::SharedDocument { .. } => "shared_document",
+            Error::Random(_) => "random",
             Error::DeletionPending { .. } => "deletion_pending",
             Error::PartitionNameTaken { .. } => "partition_name_taken",
         }
@@ -113,6 +130,26 @@ impl Error {
             Error::Pki(_) => Some("CertificateFailed"),
             Error::PartitionNameTaken { .. } => Some("PartitionNameTaken"),
             _ => Some("ReconcileFailed"),
+        }
+    }
+
+    /// The error behind a failed finalizer step (kube's finalizer wrapper) of a `kind`
+    /// object: the reconcile's own error, or what adding or removing the finalizer hit.
+    pub fn from_finalizer(kind: &str, error: kube::runtime::finalizer::Error<Error>) -> Self {
+        use kube::runtime::finalizer::Error as Finalizer;
+        match error {
+            Finalizer::ApplyFailed(inner) | Finalizer::CleanupFailed(inner) => inner,
+            Finalizer::AddFinalizer(source) | Finalizer::RemoveFinalizer(source) => {
+                Error::kube(format!("update finalizers of {kind}"), source)
+            }
+            Finalizer::UnnamedObject => Error::MissingField {
+                what: kind.to_owned(),
+                field: "metadata.name",
+            },
+            Finalizer::InvalidFinalizer => Error::MissingField {
+                what: format!("{kind} finalizer"),
+                field: "valid name",
+            },
         }
     }
 

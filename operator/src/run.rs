@@ -1,6 +1,6 @@
 //! Wiring: wait until the API answers and the CRDs are installed (applying them first with
-//! `--apply-crds`), stand by until this replica holds the leader Lease, run the KafkaCluster
-//! and KafkaTopic controllers and the Kafka controller role while renewing it, and on shutdown
+//! `--apply-crds`), stand by until this replica holds the leader Lease, run the KafkaCluster,
+//! KafkaTopic and KafkaUser controllers and the Kafka controller role while renewing it, and on shutdown
 //! stop them and release the Lease.
 
 use std::sync::Arc;
@@ -16,13 +16,14 @@ use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{watcher, Controller};
 use kube::{Api, Client, ResourceExt};
 use tokio::sync::watch;
+use tributary_crds::registration::clients_ca_name;
 use tributary_crds::registration::parse_broker_lease_name;
-use tributary_crds::{KafkaCluster, KafkaPartition, KafkaTopic};
+use tributary_crds::{KafkaCluster, KafkaPartition, KafkaTopic, KafkaUser};
 
 use crate::context::{Context, Settings};
 use crate::leader::LeaderElector;
 use crate::metrics::Metrics;
-use crate::{cluster, controller, topic, Error, Result};
+use crate::{cluster, controller, topic, user, Error, Result};
 
 /// Resolves once `rx` reports `true` (or its sender is gone).
 pub async fn wait_for(mut rx: watch::Receiver<bool>) {
@@ -66,6 +67,13 @@ pub async fn check_crds(client: &Client, ns: Option<&str>) -> Result<()> {
         .await
         .map_err(|source| Error::CrdMissing {
             crd: "kafkapartitions.tributary.dev",
+            source,
+        })?;
+    api::<KafkaUser>(client, ns)
+        .list(&one)
+        .await
+        .map_err(|source| Error::CrdMissing {
+            crd: "kafkausers.tributary.dev",
             source,
         })?;
     Ok(())
@@ -208,8 +216,8 @@ async fn renew_until_shutdown(
     }
 }
 
-/// Runs the KafkaCluster and KafkaTopic controllers and the controller role until `stop`
-/// turns true.
+/// Runs the KafkaCluster, KafkaTopic and KafkaUser controllers and the controller role until
+/// `stop` turns true.
 pub async fn run_controllers(ctx: Arc<Context>, stop: watch::Receiver<bool>) {
     // The controller role pokes the cluster controller when a broker's liveness changes (an
     // expiry produces no watch event), so `registered` in the status follows.
@@ -285,6 +293,37 @@ pub async fn run_controllers(ctx: Arc<Context>, stop: watch::Receiver<bool>) {
         .graceful_shutdown_on(wait_for(stop.clone()))
         .run(topic::reconcile, topic::error_policy, ctx.clone())
         .for_each(|_| futures::future::ready(()));
+    let users = Controller::new(api::<KafkaUser>(&client, ns), watcher::Config::default());
+    let store = users.store();
+    let clusters_store = store.clone();
+    let users = users
+        // A deleted or changed user Secret is rewritten.
+        .owns(
+            api::<Secret>(&client, ns),
+            watcher::Config::default().labels(tributary_crds::CLUSTER_LABEL),
+        )
+        // Users waiting for their cluster (or its shared documents) go on once it is there.
+        .watches(
+            api::<KafkaCluster>(&client, ns),
+            watcher::Config::default(),
+            move |c: KafkaCluster| {
+                user::reconcile::users_of(&clusters_store, c.namespace(), &c.name_any())
+            },
+        )
+        // A new or renewed clients CA: TLS users get certificates from it.
+        .watches(
+            api::<Secret>(&client, ns),
+            watcher::Config::default().labels(tributary_crds::CLUSTER_LABEL),
+            move |s: Secret| match s.labels().get(tributary_crds::CLUSTER_LABEL) {
+                Some(cluster) if s.name_any() == clients_ca_name(cluster) => {
+                    user::reconcile::users_of(&store, s.namespace(), cluster)
+                }
+                _ => Vec::new(),
+            },
+        )
+        .graceful_shutdown_on(wait_for(stop.clone()))
+        .run(user::reconcile, user::error_policy, ctx.clone())
+        .for_each(|_| futures::future::ready(()));
     let role = controller::run(ctx, brokers_changed, stop.clone());
     // kube's graceful shutdown waits for the controllers' stores to list first; a stop that
     // comes before they have (right after taking the Lease) would wait forever. So, as
@@ -295,7 +334,7 @@ pub async fn run_controllers(ctx: Arc<Context>, stop: watch::Receiver<bool>) {
         tokio::time::sleep(CONTROLLERS_STOP_GRACE).await;
     };
     tokio::select! {
-        _ = async { futures::join!(clusters, topics, role) } => {}
+        _ = async { futures::join!(clusters, topics, users, role) } => {}
         () = forced => tracing::warn!(
             grace_s = CONTROLLERS_STOP_GRACE.as_secs(),
             "the controllers had not stopped within the grace; dropping them"

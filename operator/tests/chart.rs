@@ -676,6 +676,7 @@ fn default_values_render_a_hardened_operator_with_least_privilege() {
         "kafkaclusters.tributary.dev",
         "kafkatopics.tributary.dev",
         "kafkapartitions.tributary.dev",
+        "kafkausers.tributary.dev",
     ] {
         for verb in ["get", "create", "patch"] {
             assert!(
@@ -802,7 +803,8 @@ fn chart_crds_are_the_generated_crds() {
         [
             "kafkaclusters.tributary.dev",
             "kafkapartitions.tributary.dev",
-            "kafkatopics.tributary.dev"
+            "kafkatopics.tributary.dev",
+            "kafkausers.tributary.dev"
         ]
     );
     for crd in &r.crds {
@@ -1174,6 +1176,13 @@ fn operator_rbac_covers_the_role_it_grants_brokers() {
             ),
             ("tributary.dev", "kafkaclusters/status", &["patch"][..]),
             ("tributary.dev", "kafkatopics/status", &["patch"][..]),
+            (
+                "tributary.dev",
+                "kafkausers",
+                &["list", "watch", "patch"][..],
+            ),
+            ("tributary.dev", "kafkausers/status", &["patch"][..]),
+            ("", "secrets", &["create", "update", "delete"][..]),
             (
                 "tributary.dev",
                 "kafkapartitions",

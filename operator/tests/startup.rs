@@ -10,7 +10,7 @@ use kube::api::PostParams;
 use kube::{Api, CustomResourceExt};
 use serde_json::Value;
 use tokio::sync::watch;
-use tributary_crds::{KafkaCluster, KafkaPartition, KafkaTopic};
+use tributary_crds::{KafkaCluster, KafkaPartition, KafkaTopic, KafkaUser};
 use tributary_e2e::FakeApiServer;
 use tributary_operator::context::Settings;
 use tributary_operator::metrics::Metrics;
@@ -85,6 +85,7 @@ async fn apply_crds_replaces_a_stale_crd_and_installs_a_missing_one_before_leadi
         KafkaCluster::crd(),
         KafkaTopic::crd(),
         KafkaPartition::crd(),
+        KafkaUser::crd(),
     ] {
         let name = want.metadata.name.clone().unwrap_or_default();
         let stored = server
@@ -113,6 +114,7 @@ async fn without_apply_crds_the_operator_never_writes_crds() {
         KafkaCluster::crd(),
         KafkaTopic::crd(),
         KafkaPartition::crd(),
+        KafkaUser::crd(),
     ] {
         if let Err(e) = crds.create(&by_helm, &crd).await {
             panic!("install CRD: {e}");
@@ -134,6 +136,7 @@ async fn without_apply_crds_the_operator_never_writes_crds() {
         "kafkaclusters.tributary.dev",
         "kafkatopics.tributary.dev",
         "kafkapartitions.tributary.dev",
+        "kafkausers.tributary.dev",
     ] {
         let crd = server
             .get(CRDS, "", name)

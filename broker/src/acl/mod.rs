@@ -8,7 +8,6 @@
 pub mod decide;
 pub mod model;
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
@@ -54,8 +53,8 @@ pub enum StoreError {
     Shared(String),
 }
 
-/// Every ACL, as the shared store holds them.
-pub type AclSet = BTreeSet<AclBinding>;
+/// Every ACL, as the shared store holds them (the format is the shared document's).
+pub use tributary_crds::acls::AclSet;
 
 /// The authorizer the settings ask for: `None` unless `authorizer.class.name` names one (any
 /// Kafka authorizer class selects this one), with `super.users` (`User:a;User:b`) and

@@ -4,16 +4,11 @@
 //! applies what it holds. The operator creates the object once, owned by the KafkaCluster; a
 //! broker that comes first creates it.
 
-use std::collections::BTreeMap;
-use std::fmt::Debug;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use k8s_openapi::ByteString;
 use kube::api::PostParams;
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Api, Client};
@@ -23,72 +18,10 @@ use serde::Serialize;
 use super::error::is_conflict;
 use crate::shared::{Change, Shared};
 
+pub use tributary_crds::shared::Holder;
+
 /// Attempts before a change gives up on losing races.
 const ATTEMPTS: usize = 50;
-
-/// An object kind that holds text under keys.
-pub trait Holder:
-    kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
-    + Clone
-    + Debug
-    + Serialize
-    + DeserializeOwned
-    + Send
-    + Sync
-    + 'static
-{
-    /// The text under `key`.
-    fn text(&self, key: &str) -> Option<String>;
-    /// Sets the text under `key`.
-    fn set_text(&mut self, key: &str, text: String);
-    /// A new object named `name`, with nothing in it.
-    fn named(name: &str) -> Self;
-}
-
-impl Holder for ConfigMap {
-    fn text(&self, key: &str) -> Option<String> {
-        self.data.as_ref()?.get(key).cloned()
-    }
-
-    fn set_text(&mut self, key: &str, text: String) {
-        self.data
-            .get_or_insert_with(BTreeMap::new)
-            .insert(key.to_owned(), text);
-    }
-
-    fn named(name: &str) -> ConfigMap {
-        ConfigMap {
-            metadata: ObjectMeta {
-                name: Some(name.to_owned()),
-                ..ObjectMeta::default()
-            },
-            ..ConfigMap::default()
-        }
-    }
-}
-
-impl Holder for Secret {
-    fn text(&self, key: &str) -> Option<String> {
-        let bytes = self.data.as_ref()?.get(key)?;
-        Some(String::from_utf8_lossy(&bytes.0).into_owned())
-    }
-
-    fn set_text(&mut self, key: &str, text: String) {
-        self.data
-            .get_or_insert_with(BTreeMap::new)
-            .insert(key.to_owned(), ByteString(text.into_bytes()));
-    }
-
-    fn named(name: &str) -> Secret {
-        Secret {
-            metadata: ObjectMeta {
-                name: Some(name.to_owned()),
-                ..ObjectMeta::default()
-            },
-            ..Secret::default()
-        }
-    }
-}
 
 /// Document `T` under `key` of object `name`.
 pub struct SharedDocument<K, T> {
@@ -120,12 +53,8 @@ where
     /// The document `object` holds; an absent or empty key is the default, an unreadable one
     /// an error (a change must not overwrite what it cannot read).
     fn parse(&self, object: &K) -> Result<T, String> {
-        match object.text(self.key) {
-            None => Ok(T::default()),
-            Some(json) if json.trim().is_empty() => Ok(T::default()),
-            Some(json) => serde_json::from_str(&json)
-                .map_err(|e| format!("{} key {} is unreadable: {e}", self.name, self.key)),
-        }
+        tributary_crds::shared::parse_document(object.text(self.key).as_deref())
+            .map_err(|e| format!("{} key {} is unreadable: {e}", self.name, self.key))
     }
 
     async fn change(&self, change: Change<'_, T>) -> Result<T, String> {

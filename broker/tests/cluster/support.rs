@@ -18,7 +18,7 @@ use tributary_broker::config::{BrokerConfig, Flags};
 use tributary_broker::Broker;
 use tributary_crds::{
     IsrEntry, KafkaCluster, KafkaPartition, KafkaPartitionSpec, KafkaPartitionStatus, KafkaTopic,
-    KafkaTopicSpec,
+    KafkaTopicSpec, KafkaUser,
 };
 use tributary_e2e::FakeApiServer;
 
@@ -63,6 +63,7 @@ impl ControlPlane {
             KafkaCluster::crd(),
             KafkaTopic::crd(),
             KafkaPartition::crd(),
+            KafkaUser::crd(),
         ] {
             crds.create(&PostParams::default(), &crd)
                 .await

@@ -92,8 +92,12 @@ every right that Role grants (Kubernetes forbids escalation), hence create on ka
 - apiGroups: ["tributary.dev"]
   resources: ["kafkapartitions"]
   verbs: ["get", "list", "watch", "create", "update", "patch"]
+# KafkaUsers: the operator adds and removes its finalizer and writes their status.
 - apiGroups: ["tributary.dev"]
-  resources: ["kafkaclusters/status", "kafkatopics/status", "kafkapartitions/status"]
+  resources: ["kafkausers"]
+  verbs: ["get", "list", "watch", "update", "patch"]
+- apiGroups: ["tributary.dev"]
+  resources: ["kafkaclusters/status", "kafkatopics/status", "kafkapartitions/status", "kafkausers/status"]
   verbs: ["get", "update", "patch"]
 - apiGroups: ["apps"]
   resources: ["statefulsets"]
@@ -104,10 +108,12 @@ every right that Role grants (Kubernetes forbids escalation), hence create on ka
   resources: ["configmaps"]
   verbs: ["get", "list", "watch", "create", "update", "patch"]
 # The SCRAM credential Secret: created once by the operator, read, watched and updated by the
-# brokers (the operator may grant only what it holds).
+# brokers (the operator may grant only what it holds); the operator also updates it, and the
+# ACL ConfigMap, for KafkaUsers. A KafkaUser's own Secret is created, replaced, and deleted
+# when the user no longer has credentials.
 - apiGroups: [""]
   resources: ["secrets"]
-  verbs: ["get", "list", "watch", "create", "update"]
+  verbs: ["get", "list", "watch", "create", "update", "delete"]
 - apiGroups: [""]
   resources: ["services", "serviceaccounts"]
   verbs: ["get", "list", "watch", "create", "patch"]

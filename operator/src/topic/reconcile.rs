@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{stream, StreamExt, TryStreamExt};
-use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::api::{ListParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{finalizer, Event as Finalizer};
 use kube::{Api, Resource, ResourceExt};
@@ -41,22 +41,7 @@ pub async fn reconcile(topic: Arc<KafkaTopic>, ctx: Arc<Context>) -> Result<Acti
         }
     })
     .await
-    .map_err(|e| match e {
-        kube::runtime::finalizer::Error::ApplyFailed(inner)
-        | kube::runtime::finalizer::Error::CleanupFailed(inner) => inner,
-        kube::runtime::finalizer::Error::AddFinalizer(source)
-        | kube::runtime::finalizer::Error::RemoveFinalizer(source) => {
-            Error::kube("update finalizers of KafkaTopic", source)
-        }
-        kube::runtime::finalizer::Error::UnnamedObject => Error::MissingField {
-            what: "KafkaTopic".to_owned(),
-            field: "metadata.name",
-        },
-        kube::runtime::finalizer::Error::InvalidFinalizer => Error::MissingField {
-            what: "KafkaTopic finalizer".to_owned(),
-            field: "valid name",
-        },
-    })
+    .map_err(|e| Error::from_finalizer("KafkaTopic", e))
 }
 
 /// The topic's cluster and KafkaPartitions.
@@ -175,22 +160,9 @@ async fn apply(topic: &KafkaTopic, ctx: &Context) -> Result<Action> {
     })
 }
 
-/// Writes status only if nobody changed the object since we read it (compare-and-swap).
+/// Writes the topic's status with a resourceVersion precondition.
 async fn write_status(topic: &KafkaTopic, ctx: &Context, status: &KafkaTopicStatus) -> Result<()> {
-    let ns = topic.namespace().unwrap_or_default();
-    let name = topic.name_any();
-    let rv = topic
-        .resource_version()
-        .ok_or_else(|| Error::MissingField {
-            what: format!("KafkaTopic {ns}/{name}"),
-            field: "resourceVersion",
-        })?;
-    let patch = serde_json::json!({ "metadata": { "resourceVersion": rv }, "status": status });
-    Api::<KafkaTopic>::namespaced(ctx.client.clone(), &ns)
-        .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .map_err(|e| Error::kube(format!("update status of KafkaTopic {ns}/{name}"), e))?;
-    Ok(())
+    crate::apply::write_status(&ctx.client, topic, status).await
 }
 
 /// Deletion: Retain, or a vanished cluster, lets the object go at once. Otherwise list the

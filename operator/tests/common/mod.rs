@@ -22,7 +22,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tributary_crds::registration::{broker_lease_name, Registration, INCARNATION_ANNOTATION};
 use tributary_crds::{
-    IsrEntry, KafkaCluster, KafkaPartition, KafkaPartitionStatus, KafkaTopic,
+    IsrEntry, KafkaCluster, KafkaPartition, KafkaPartitionStatus, KafkaTopic, KafkaUser,
     ELECT_LEADER_ANNOTATION,
 };
 use tributary_operator::context::Settings;
@@ -62,13 +62,14 @@ where
     }
 }
 
-/// Installs the three Tributary CRDs.
+/// Installs the Tributary CRDs.
 pub(crate) async fn install_crds(client: &Client) {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     for crd in [
         KafkaCluster::crd(),
         KafkaTopic::crd(),
         KafkaPartition::crd(),
+        KafkaUser::crd(),
     ] {
         if let Err(e) = crds.create(&PostParams::default(), &crd).await {
             panic!("install CRD: {e}");
