@@ -100,9 +100,10 @@ fn scram_props(truststore: &str, jaas: &str) -> Vec<String> {
     props
 }
 
-/// The Java client's acks=all produce of [`RECORDS`] records with `props`: its JSON lines.
-async fn produce(bootstrap: &str, props: &[String]) -> Vec<Value> {
-    let count = RECORDS.to_string();
+/// The Java client's acks=all produce of `count` records with `props`, waiting at most 15 s
+/// for metadata or an acknowledgement: its JSON lines.
+async fn produce(bootstrap: &str, count: usize, props: &[String]) -> Vec<Value> {
+    let count = count.to_string();
     let mut args = vec![
         "produce",
         "--bootstrap",
@@ -114,9 +115,11 @@ async fn produce(bootstrap: &str, props: &[String]) -> Vec<Value> {
         "--prop",
         "acks=all",
         "--prop",
-        "max.block.ms=20000",
+        "max.block.ms=15000",
         "--prop",
-        "delivery.timeout.ms=20000",
+        "delivery.timeout.ms=15000",
+        "--prop",
+        "request.timeout.ms=10000",
     ];
     for p in props {
         args.extend(["--prop", p]);
@@ -158,6 +161,16 @@ fn errors(lines: &[Value]) -> Vec<String> {
         .collect()
 }
 
+/// Asserts that a client run acknowledged nothing and failed with `error` only.
+fn refused(lines: &[Value], error: &str) {
+    let errors = errors(lines);
+    assert_eq!(events(lines, "ack").count(), 0, "{lines:?}");
+    assert!(
+        !errors.is_empty() && errors.iter().all(|e| e == error),
+        "expected {error} only: {lines:?}"
+    );
+}
+
 /// Waits until KafkaUser `name` is Ready.
 async fn user_ready(env: &Env, name: &str) {
     let resource = format!("kafkauser/{name}");
@@ -174,6 +187,8 @@ async fn user_ready(env: &Env, name: &str) {
 }
 
 pub(crate) async fn run(driver: Driver) {
+    let started = std::time::Instant::now();
+    let log = |what: &str| eprintln!("{NS}: {:5.1} s: {what}", started.elapsed().as_secs_f64());
     let env = Env::shared(driver).await;
     let _namespace = env.namespace(NS).await;
     env.apply(&kafka_cluster(NS, CLUSTER, SPEC)).await;
@@ -185,19 +200,29 @@ pub(crate) async fn run(driver: Driver) {
         SCRAM_PORT,
     );
     let mtls = on_port(&bootstrap, MTLS_PORT);
+    log("cluster ready");
     env.apply(&format!(
         "apiVersion: tributary.dev/v1alpha1\nkind: KafkaTopic\nmetadata: {{name: {TOPIC}, namespace: {NS}}}\n\
          spec: {{clusterRef: {CLUSTER}, partitions: 1, replicationFactor: 3}}\n"
     ))
     .await;
-    env.apply(&kafka_user("alice", "scram-sha-512", &read_write_acls("alice-readers")))
-        .await;
-    env.apply(&kafka_user("carol", "tls", &read_write_acls("carol-readers")))
-        .await;
+    env.apply(&kafka_user(
+        "alice",
+        "scram-sha-512",
+        &read_write_acls("alice-readers"),
+    ))
+    .await;
+    env.apply(&kafka_user(
+        "carol",
+        "tls",
+        &read_write_acls("carol-readers"),
+    ))
+    .await;
     env.apply(&kafka_user("bob", "scram-sha-512", "[]")).await;
     for user in ["alice", "carol", "bob"] {
         user_ready(&env, user).await;
     }
+    log("users ready");
 
     let dir = tempfile::tempdir().expect("temporary directory");
     let cluster_ca = file(
@@ -205,17 +230,21 @@ pub(crate) async fn run(driver: Driver) {
         "cluster-ca.pem",
         &secret(&env, &format!("{CLUSTER}-cluster-ca"), "ca.crt").await,
     );
-    let alice = scram_props(&cluster_ca, &secret(&env, "alice", "sasl.jaas.config").await);
+    let alice = scram_props(
+        &cluster_ca,
+        &secret(&env, "alice", "sasl.jaas.config").await,
+    );
 
     // alice, with the Secret the operator generated, produces and consumes over TLS + SCRAM.
     let produced = wait("alice's first acknowledged produce", READY, || async {
-        let lines = produce(&bootstrap, &alice).await;
+        let lines = produce(&bootstrap, RECORDS, &alice).await;
         (events(&lines, "ack").count() == RECORDS).then_some(lines)
     })
     .await;
     assert_eq!(events(&produced, "ack").count(), RECORDS);
     let read = consume(&bootstrap, "alice-readers", &alice).await;
     assert_eq!(events(&read, "record").count(), RECORDS, "{read:?}");
+    log("alice produced and consumed over TLS + SCRAM");
 
     // carol, with the client certificate issued from the clients CA, consumes over mutual TLS.
     let keystore = file(
@@ -235,47 +264,45 @@ pub(crate) async fn run(driver: Driver) {
     ]);
     let read = consume(&mtls, "carol-readers", &carol).await;
     assert_eq!(events(&read, "record").count(), RECORDS, "{read:?}");
+    log("carol consumed over mutual TLS");
 
     // bob authenticates but has no ACLs: refused.
     let bob = scram_props(&cluster_ca, &secret(&env, "bob", "sasl.jaas.config").await);
-    let refused = produce(&bootstrap, &bob).await;
-    assert_eq!(events(&refused, "ack").count(), 0, "{refused:?}");
-    assert!(
-        errors(&refused)
-            .iter()
-            .all(|e| e == "TopicAuthorizationException"),
-        "{refused:?}"
+    refused(
+        &produce(&bootstrap, 1, &bob).await,
+        "TopicAuthorizationException",
     );
+    log("a user without ACLs is refused");
 
     // A wrong password is refused at authentication.
     let wrong = scram_props(
         &cluster_ca,
         "org.apache.kafka.common.security.scram.ScramLoginModule required username=\"alice\" password=\"wrong\";",
     );
-    let refused = produce(&bootstrap, &wrong).await;
-    assert_eq!(events(&refused, "ack").count(), 0);
-    assert!(
-        errors(&refused)
-            .iter()
-            .all(|e| e == "SaslAuthenticationException"),
-        "{refused:?}"
+    refused(
+        &produce(&bootstrap, 1, &wrong).await,
+        "SaslAuthenticationException",
     );
+    log("a wrong password is refused");
 
     // A client without a certificate is refused on the mutual-TLS listener.
     let mut anonymous = tls_props(&cluster_ca);
     anonymous.push("security.protocol=SSL".to_owned());
-    let refused = produce(&mtls, &anonymous).await;
-    assert_eq!(events(&refused, "ack").count(), 0, "{refused:?}");
+    let lines = produce(&mtls, 1, &anonymous).await;
+    assert_eq!(events(&lines, "ack").count(), 0, "{lines:?}");
+    assert!(!errors(&lines).is_empty(), "{lines:?}");
+    log("a client without a certificate is refused");
 
     // Deleting alice revokes her login.
     env.kubectl_ok(&["delete", "kafkauser", "alice", "-n", NS])
         .await;
     wait("alice's login to be revoked", REACT, || async {
-        let lines = produce(&bootstrap, &alice).await;
+        let lines = produce(&bootstrap, 1, &alice).await;
         errors(&lines)
             .iter()
             .any(|e| e == "SaslAuthenticationException")
             .then_some(())
     })
     .await;
+    log("deleting alice revoked her login");
 }
