@@ -135,6 +135,15 @@ async fn serving(
     (broker, stop, server)
 }
 
+/// A socket for the listener, and its port.
+async fn listening() -> (tokio::net::TcpListener, u16) {
+    let socket = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = socket.local_addr().expect("address").port();
+    (socket, port)
+}
+
 async fn metadata(
     address: &str,
     security: Arc<PeerSecurity>,
@@ -152,10 +161,7 @@ async fn metadata(
 #[tokio::test]
 async fn the_inter_broker_client_speaks_tls_and_scram_to_the_inter_broker_listener() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let socket = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = socket.local_addr().expect("address").port();
+    let (socket, port) = listening().await;
     let certs = certificates(dir.path());
     let (broker, stop, server) = serving(dir.path(), socket, &certs).await;
 
@@ -199,10 +205,7 @@ async fn the_inter_broker_client_speaks_tls_and_scram_to_the_inter_broker_listen
 #[tokio::test]
 async fn without_endpoint_identification_a_peer_is_checked_by_its_chain_not_its_name() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let socket = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = socket.local_addr().expect("address").port();
+    let (socket, port) = listening().await;
     // The certificate names a DNS name only; the broker is dialled by IP.
     let certs = certificates_for(&dir.path().join("named"), &["broker-0.example"]);
     let (_broker, stop, server) = serving(dir.path(), socket, &certs).await;
@@ -250,10 +253,7 @@ async fn without_endpoint_identification_a_peer_is_checked_by_its_chain_not_its_
 #[tokio::test]
 async fn the_inter_broker_client_rereads_its_trust_store_when_the_file_changes() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let socket = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = socket.local_addr().expect("address").port();
+    let (socket, port) = listening().await;
     let served = certificates_for(&dir.path().join("served"), &["127.0.0.1"]);
     let (_broker, stop, server) = serving(dir.path(), socket, &served).await;
     let address = format!("127.0.0.1:{port}");
