@@ -88,28 +88,52 @@ impl Listener {
     }
 }
 
-/// Kafka's security protocols, as `listener.security.protocol.map` names them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How a listener's connections are secured (Kafka's `SecurityProtocol`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SecurityProtocol {
-    /// Plain TCP, anonymous.
+    /// Plain TCP, every client `User:ANONYMOUS`.
     Plaintext,
-    /// TLS; clients identified by their certificate when one is required.
+    /// TLS; the principal is the client certificate's subject, or ANONYMOUS without one.
     Ssl,
-    /// SASL over plain TCP.
+    /// SASL authentication over plain TCP.
     SaslPlaintext,
-    /// SASL over TLS.
+    /// SASL authentication over TLS.
     SaslSsl,
 }
 
 impl SecurityProtocol {
+    /// The protocol named `name` (Kafka's spelling, any case).
+    pub fn parse(name: &str) -> Option<SecurityProtocol> {
+        match name.to_ascii_uppercase().as_str() {
+            "PLAINTEXT" => Some(SecurityProtocol::Plaintext),
+            "SSL" => Some(SecurityProtocol::Ssl),
+            "SASL_PLAINTEXT" => Some(SecurityProtocol::SaslPlaintext),
+            "SASL_SSL" => Some(SecurityProtocol::SaslSsl),
+            _ => None,
+        }
+    }
+
     /// Kafka's name for it.
-    pub fn as_str(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             SecurityProtocol::Plaintext => "PLAINTEXT",
             SecurityProtocol::Ssl => "SSL",
             SecurityProtocol::SaslPlaintext => "SASL_PLAINTEXT",
             SecurityProtocol::SaslSsl => "SASL_SSL",
         }
+    }
+
+    /// Whether connections speak TLS.
+    pub fn uses_tls(self) -> bool {
+        matches!(self, SecurityProtocol::Ssl | SecurityProtocol::SaslSsl)
+    }
+
+    /// Whether clients must authenticate with SASL before anything else.
+    pub fn uses_sasl(self) -> bool {
+        matches!(
+            self,
+            SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
+        )
     }
 }
 

@@ -117,7 +117,7 @@ pub fn listener_settings(spec: &KafkaClusterSpec) -> (String, String, Option<Str
         .join(",");
     let map = entries
         .iter()
-        .map(|e| format!("{}:{}", e.name, e.protocol.as_str()))
+        .map(|e| format!("{}:{}", e.name, e.protocol.name()))
         .collect::<Vec<_>>()
         .join(",");
     (listeners, map, inter_broker)
