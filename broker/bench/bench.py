@@ -204,9 +204,9 @@ def main() -> int:
     cluster_args.add_argument("--failovers", type=int, default=3, help="leader kills per lease setting")
     cluster_args.add_argument("--failover-rate", type=int, default=50,
                               help="records/s of the acks=all producer during the kills")
-    cluster_args.add_argument("--tuned-lease", default="3,1", metavar="DURATION,RENEW",
-                              help="the tuned KafkaCluster spec.coordination: "
-                                   "leaseDurationSeconds,renewIntervalSeconds")
+    cluster_args.add_argument("--tuned-lease", default="2,0.5", metavar="DURATION,RENEW",
+                              help="the tuned KafkaCluster spec.coordination: leaseDurationSeconds and the "
+                                   "renew interval in seconds (fractions become renewIntervalMilliseconds)")
     cluster_args.add_argument("--cluster-timeout", type=float, default=300,
                               help="seconds a cluster may take to become Ready")
     args = parser.parse_args()

@@ -68,7 +68,7 @@ class Cluster:
     """A `tributary-e2e up --release` cluster of three brokers; `stop()` ends every process."""
 
     def __init__(self, e2e_bin: Path, binaries: dict[str, Path], state_dir: Path,
-                 lease: Optional[tuple[int, int]]) -> None:
+                 lease: Optional[tuple[int, float]]) -> None:
         self.e2e_bin = e2e_bin
         self.binaries = binaries
         self.state_dir = state_dir
@@ -85,7 +85,7 @@ class Cluster:
                *(f"--image={IMAGES[kind]}={path}" for kind, path in self.binaries.items())]
         if self.lease:
             cmd += ["--lease-duration-seconds", str(self.lease[0]),
-                    "--lease-renew-interval-seconds", str(self.lease[1])]
+                    "--lease-renew-interval-seconds", f"{self.lease[1]:g}"]
         with open(self.log_path, "w") as log:
             self.proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=log, text=True,
                                          start_new_session=True)
@@ -685,7 +685,8 @@ def run(args: argparse.Namespace, classpath: str, jars: list[Path]) -> int:
     scratch_root = REPO_ROOT / "target" / "bench"
     scratch_root.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="cluster-", dir=scratch_root))
-    duration, renew = (int(v) for v in args.tuned_lease.split(","))
+    duration, renew = args.tuned_lease.split(",")
+    duration, renew = int(duration), float(renew)
     results: list[dict] = []
     failovers: dict[str, dict[str, list[dict]]] = {}
     leases: dict[str, str] = {}

@@ -128,8 +128,28 @@ fn cluster_cel_rules_reject_bad_combinations() {
             "  brokers: 3\n  coordination: {leaseDurationSeconds: 15, renewIntervalSeconds: 10}",
         ),
         None,
-        "renewIntervalSeconds must be at most a third",
+        "the renew interval must be at most a third",
     );
+    assert_rejected(
+        &s,
+        &cluster(
+            "  brokers: 3\n  coordination: {leaseDurationSeconds: 2, renewIntervalMilliseconds: 700}",
+        ),
+        None,
+        "the renew interval must be at most a third",
+    );
+    assert_rejected(
+        &s,
+        &cluster("  brokers: 3\n  coordination: {renewIntervalMilliseconds: 50}"),
+        None,
+        "renewIntervalMilliseconds",
+    );
+    // Milliseconds take the place of the (defaulted) seconds: a 2 s Lease renewed every
+    // 500 ms is valid although the default renewIntervalSeconds (2) is not a third of it.
+    let sub_second = cluster(
+        "  brokers: 3\n  coordination: {leaseDurationSeconds: 2, renewIntervalSeconds: 2, renewIntervalMilliseconds: 500}",
+    );
+    assert_eq!(errors(&s, &sub_second, None), Vec::<String>::new());
     assert_rejected(
         &s,
         &cluster("  brokers: 3\n  listeners: [{name: A, port: 9092}, {name: A, port: 9093}]"),

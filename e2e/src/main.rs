@@ -61,8 +61,9 @@ enum Command {
         /// The KafkaCluster's spec.coordination.leaseDurationSeconds (default: the CRD's).
         #[arg(long, requires = "lease_renew_interval_seconds")]
         lease_duration_seconds: Option<u32>,
-        /// The KafkaCluster's spec.coordination.renewIntervalSeconds (default: the CRD's).
-        #[arg(long, requires = "lease_duration_seconds")]
+        /// The KafkaCluster's renew interval in seconds, fractions allowed (0.5 becomes
+        /// spec.coordination.renewIntervalMilliseconds: 500; default: the CRD's).
+        #[arg(long, requires = "lease_duration_seconds", value_parser = renew_interval_ms)]
         lease_renew_interval_seconds: Option<u32>,
         /// Extra `helm install --set` values (repeatable).
         #[arg(long = "set")]
@@ -106,6 +107,19 @@ async fn stopped() -> anyhow::Result<()> {
         _ = term.recv() => {}
     }
     Ok(())
+}
+
+/// Parses `--lease-renew-interval-seconds` (e.g. `2` or `0.5`) into whole milliseconds.
+fn renew_interval_ms(text: &str) -> Result<u32, String> {
+    let seconds: f64 = text
+        .parse()
+        .map_err(|e| format!("{text:?} is not a number of seconds: {e}"))?;
+    let ms = (seconds * 1000.0).round();
+    if !(100.0..=150_000.0).contains(&ms) {
+        return Err(format!("{text} s is outside 0.1 to 150 s"));
+    }
+    // In range, so the conversion is exact.
+    Ok(ms as u32)
 }
 
 fn pid_file(state_dir: &Path) -> PathBuf {
@@ -217,9 +231,9 @@ async fn main() -> anyhow::Result<()> {
                 build: !no_build,
                 lease: lease_duration_seconds
                     .zip(lease_renew_interval_seconds)
-                    .map(|(duration_seconds, renew_interval_seconds)| LeaseTiming {
+                    .map(|(duration_seconds, renew_interval_ms)| LeaseTiming {
                         duration_seconds,
-                        renew_interval_seconds,
+                        renew_interval_ms,
                     }),
                 helm_set,
                 timeout: Duration::from_secs(timeout),

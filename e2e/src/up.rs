@@ -49,8 +49,24 @@ pub struct UpOptions {
 pub struct LeaseTiming {
     /// `leaseDurationSeconds`.
     pub duration_seconds: u32,
-    /// `renewIntervalSeconds`.
-    pub renew_interval_seconds: u32,
+    /// The renew interval: `renewIntervalSeconds` when whole seconds, else
+    /// `renewIntervalMilliseconds`.
+    pub renew_interval_ms: u32,
+}
+
+impl LeaseTiming {
+    /// The `spec.coordination` block of a KafkaCluster manifest.
+    fn manifest(&self) -> String {
+        let renew = if self.renew_interval_ms % 1000 == 0 {
+            format!("renewIntervalSeconds: {}", self.renew_interval_ms / 1000)
+        } else {
+            format!("renewIntervalMilliseconds: {}", self.renew_interval_ms)
+        };
+        format!(
+            "  coordination:\n    leaseDurationSeconds: {}\n    {renew}\n",
+            self.duration_seconds
+        )
+    }
 }
 
 /// The KafkaCluster of `up`: `examples/kafka-cluster.yaml`'s shape, sized for one machine,
@@ -64,12 +80,7 @@ pub fn kafka_cluster(
     let replication = brokers.min(3);
     // acks=all survives the loss of one replica, as Kafka's usual production settings.
     let min_isr = replication.saturating_sub(1).max(1);
-    let coordination = lease.map_or_else(String::new, |l| {
-        format!(
-            "  coordination:\n    leaseDurationSeconds: {}\n    renewIntervalSeconds: {}\n",
-            l.duration_seconds, l.renew_interval_seconds
-        )
-    });
+    let coordination = lease.map_or_else(String::new, |l| l.manifest());
     format!(
         "apiVersion: tributary.dev/v1alpha1
 kind: KafkaCluster
@@ -198,4 +209,32 @@ pub async fn up(options: UpOptions) -> crate::Result<Up> {
         .unwrap_or_default()
         .to_owned();
     Ok(Up { cluster, bootstrap })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_second_renewals_use_seconds_and_fractions_use_milliseconds() {
+        let whole = LeaseTiming {
+            duration_seconds: 9,
+            renew_interval_ms: 2000,
+        };
+        let manifest = kafka_cluster("c", "ns", 3, Some(whole));
+        assert!(
+            manifest.contains("leaseDurationSeconds: 9\n    renewIntervalSeconds: 2\n"),
+            "{manifest}"
+        );
+        let fraction = LeaseTiming {
+            duration_seconds: 2,
+            renew_interval_ms: 500,
+        };
+        let manifest = kafka_cluster("c", "ns", 3, Some(fraction));
+        assert!(
+            manifest.contains("leaseDurationSeconds: 2\n    renewIntervalMilliseconds: 500\n"),
+            "{manifest}"
+        );
+        assert!(!kafka_cluster("c", "ns", 3, None).contains("coordination"));
+    }
 }

@@ -7,7 +7,7 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use tributary_crds::KafkaCluster;
 use tributary_operator::builders::{
     acls, build, dynamic_configs, producer_ids, scram_credentials, ClusterObjects, Names,
-    CONFIG_HASH_ANNOTATION,
+    CONFIG_FILE, CONFIG_HASH_ANNOTATION,
 };
 
 fn golden_dir() -> PathBuf {
@@ -254,6 +254,29 @@ fn leader_balancing_settings_are_the_controllers_and_do_not_roll_the_brokers() {
     let after = built(&tuned);
     assert_eq!(before.config_hash, after.config_hash);
     assert_eq!(before.config_map, after.config_map);
+}
+
+/// The broker properties the ConfigMap of `objects` renders.
+fn broker_properties(objects: &ClusterObjects) -> String {
+    objects
+        .config_map
+        .data
+        .as_ref()
+        .and_then(|d| d.get(CONFIG_FILE))
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_sub_second_renew_interval_takes_the_place_of_the_seconds() {
+    let mut tuned = example_cluster();
+    tuned.spec.coordination.lease_duration_seconds = 2;
+    tuned.spec.coordination.renew_interval_milliseconds = Some(500);
+    let props = broker_properties(&built(&tuned));
+    assert!(props.contains("broker.lease.duration.ms=2000\n"), "{props}");
+    assert!(props.contains("broker.lease.renew.interval.ms=500\n"), "{props}");
+    let props = broker_properties(&built(&example_cluster()));
+    assert!(props.contains("broker.lease.renew.interval.ms=2000\n"), "{props}");
 }
 
 #[test]

@@ -73,7 +73,7 @@ pub fn server_properties(cluster: &KafkaCluster, names: &Names) -> String {
     set(
         &mut props,
         "broker.lease.renew.interval.ms",
-        (i64::from(spec.coordination.renew_interval_seconds) * 1000).to_string(),
+        spec.coordination.renew_interval_ms().to_string(),
     );
     let mut out = String::from(
         "# Rendered by tributary-operator from the KafkaCluster; edit the KafkaCluster instead.\n\
