@@ -18,8 +18,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{broker_keys_rule, MAX_CONFIG_ENTRIES};
 pub use crate::listener::{
-    AdvertisedAddress, Authentication, AuthenticationType, Authorization, AuthorizationType,
-    CertificateAuthority, JwksConfigMap, Listener, ListenerProtocol, ListenerTls, SecurityProtocol,
+    external_bootstrap_name, external_service_name, listener_dns_name, AdvertisedAddress,
+    Authentication, AuthenticationType, Authorization, AuthorizationType, CertificateAuthority,
+    ExternalBootstrap, ExternalBroker, ExternalConfiguration, JwksConfigMap, Listener,
+    ListenerProtocol, ListenerTls, ListenerType, SecurityProtocol, EXTERNAL_LISTENER_LABEL,
     REPLICATION_LISTENER, REPLICATION_PORT,
 };
 
@@ -107,6 +109,7 @@ pub struct KafkaClusterSpec {
     #[serde(default = "default_listeners")]
     #[schemars(length(min = 1, max = 4))]
     #[x_kube(validation = kube::core::Rule::new("self.all(l, self.exists_one(m, m.name == l.name) && self.exists_one(m, m.port == l.port))").message("listener names and ports must be unique"))]
+    #[x_kube(validation = kube::core::Rule::new("self.exists(l, !has(l.type) || l.type == 'internal')").message("at least one listener must be internal: brokers reach each other inside the cluster"))]
     pub listeners: Vec<Listener>,
 
     /// Kafka ACLs: with an authorizer every request is checked against the ACLs (managed

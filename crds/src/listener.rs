@@ -7,6 +7,8 @@
 // unreachable_pub lint reports; the real types are exported from lib.rs.
 #![allow(unreachable_pub)]
 
+use std::collections::BTreeMap;
+
 use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -24,6 +26,8 @@ pub const REPLICATION_PORT: i32 = 9091;
     validation = kube::core::Rule::new("self.name != 'REPLICATION' && self.port != 9091").message("the listener name REPLICATION and port 9091 are reserved for the operator's inter-broker listener"),
     validation = kube::core::Rule::new("!has(self.authentication) || self.authentication.type != 'tls' || has(self.tls)").message("authentication type tls needs tls on the listener: client certificates are only presented over TLS (add `tls: {}`)"),
     validation = kube::core::Rule::new("!has(self.protocol) || (!has(self.tls) && !has(self.authentication))").message("protocol is deprecated and only PLAINTEXT is accepted; remove it when setting tls or authentication (the protocol is derived from them)"),
+    validation = kube::core::Rule::new("!has(self.configuration) || (has(self.type) && self.type != 'internal')").message("configuration applies to external listeners only (type nodeport or loadbalancer)"),
+    validation = kube::core::Rule::new("!has(self.configuration) || !has(self.configuration.brokers) || self.configuration.brokers.all(b, self.configuration.brokers.exists_one(c, c.broker == b.broker))").message("configuration.brokers names each broker at most once"),
 )]
 pub struct Listener {
     /// Listener name as it appears in `listeners` / `advertised.listeners`.
@@ -44,9 +48,118 @@ pub struct Listener {
     /// (as PLAINTEXT, without either) so manifests written for earlier releases apply.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protocol: Option<ListenerProtocol>,
-    /// The address each broker gives clients for this listener.
+    /// The address each broker gives clients for this listener (internal listeners; an
+    /// external one advertises what its per-broker Service gives it).
     #[serde(default)]
     pub advertise: AdvertisedAddress,
+    /// How clients reach the listener: `internal` (inside the cluster, the default), or from
+    /// outside it through a per-broker `nodeport` or `loadbalancer` Service
+    /// (`<cluster>-broker-<id>-<listener>`) plus a bootstrap Service of the same type
+    /// (`<cluster>-<listener>-bootstrap`), as Strimzi's external listeners.
+    #[serde(default, rename = "type")]
+    pub type_: ListenerType,
+    /// External listeners: node ports, advertised addresses and Service annotations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub configuration: Option<ExternalConfiguration>,
+}
+
+/// Label on an external listener's Services: the listener's name.
+pub const EXTERNAL_LISTENER_LABEL: &str = "tributary.dev/external-listener";
+
+/// A listener name as it appears in object and port names (`EXTERNAL_TLS` → `external-tls`).
+pub fn listener_dns_name(listener: &str) -> String {
+    listener.to_ascii_lowercase().replace('_', "-")
+}
+
+/// Name of broker `id`'s Service for the external listener `listener` of `cluster`; the broker
+/// reads it to learn the address it advertises there.
+pub fn external_service_name(cluster: &str, id: i32, listener: &str) -> String {
+    format!("{cluster}-broker-{id}-{}", listener_dns_name(listener))
+}
+
+/// Name of the bootstrap Service of the external listener `listener` of `cluster`.
+pub fn external_bootstrap_name(cluster: &str, listener: &str) -> String {
+    format!("{cluster}-{}-bootstrap", listener_dns_name(listener))
+}
+
+/// Where a listener's clients are.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum ListenerType {
+    /// Inside the Kubernetes cluster, through the headless and bootstrap Services.
+    #[default]
+    #[serde(rename = "internal")]
+    Internal,
+    /// Outside it, through a NodePort Service per broker: each broker advertises its node's
+    /// address (`status.hostIP`) and its Service's node port.
+    #[serde(rename = "nodeport")]
+    NodePort,
+    /// Outside it, through a LoadBalancer Service per broker: each broker advertises its
+    /// load balancer's ingress address and the listener port.
+    #[serde(rename = "loadbalancer")]
+    LoadBalancer,
+}
+
+impl ListenerType {
+    /// The Kubernetes Service type of an external listener's Services (`None`: internal).
+    pub fn service_type(self) -> Option<&'static str> {
+        match self {
+            ListenerType::Internal => None,
+            ListenerType::NodePort => Some("NodePort"),
+            ListenerType::LoadBalancer => Some("LoadBalancer"),
+        }
+    }
+}
+
+/// Settings of an external listener's Services.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalConfiguration {
+    /// The bootstrap Service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bootstrap: Option<ExternalBootstrap>,
+    /// Per-broker overrides; brokers not named get a node port the API server picks and
+    /// advertise what their Service gives them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 1000))]
+    pub brokers: Vec<ExternalBroker>,
+}
+
+/// The bootstrap Service of an external listener.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalBootstrap {
+    /// The node port (`nodeport` and `loadbalancer`); unset: the API server picks one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub node_port: Option<i32>,
+    /// Annotations on the Service (e.g. a cloud load balancer's settings or external-dns).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// One broker's external Service and address.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalBroker {
+    /// The broker id (pod ordinal).
+    #[schemars(range(min = 0))]
+    pub broker: i32,
+    /// The node port of its Service; unset: the API server picks one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub node_port: Option<i32>,
+    /// The host the broker advertises instead of the node or load-balancer address (a DNS
+    /// name pointing at it, or a NAT's address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub advertised_host: Option<String>,
+    /// The port the broker advertises instead of the node port or listener port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub advertised_port: Option<i32>,
+    /// Annotations on the broker's Service.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
 }
 
 impl Default for Listener {
@@ -58,6 +171,8 @@ impl Default for Listener {
             authentication: None,
             protocol: None,
             advertise: AdvertisedAddress::Dns,
+            type_: ListenerType::Internal,
+            configuration: None,
         }
     }
 }

@@ -156,6 +156,38 @@ fn cluster_cel_rules_reject_bad_combinations() {
         None,
         "listener names and ports must be unique",
     );
+    assert_rejected(
+        &s,
+        &cluster("  brokers: 3\n  listeners: [{name: EXT, port: 9094, type: nodeport}]"),
+        None,
+        "at least one listener must be internal",
+    );
+    assert_rejected(
+        &s,
+        &cluster(
+            "  brokers: 3\n  listeners: [{name: A, port: 9092, configuration: {brokers: [{broker: 0, nodePort: 32000}]}}]",
+        ),
+        None,
+        "configuration applies to external listeners only",
+    );
+    assert_rejected(
+        &s,
+        &cluster(
+            "  brokers: 3\n  listeners: [{name: A, port: 9092}, {name: EXT, port: 9094, type: loadbalancer, configuration: {brokers: [{broker: 1}, {broker: 1}]}}]",
+        ),
+        None,
+        "names each broker at most once",
+    );
+    assert_rejected(
+        &s,
+        &cluster("  brokers: 3\n  listeners: [{name: A, port: 9092}, {name: EXT, port: 9094, type: ingress}]"),
+        None,
+        "listeners[1].type",
+    );
+    let external = cluster(
+        "  brokers: 3\n  listeners: [{name: A, port: 9092}, {name: EXT, port: 9094, type: nodeport, configuration: {bootstrap: {nodePort: 32100}, brokers: [{broker: 0, nodePort: 32000, advertisedHost: k0.example.com, advertisedPort: 443}]}}]",
+    );
+    assert_eq!(errors(&s, &external, None), Vec::<String>::new());
     let ok = cluster("  brokers: 3\n  listeners: [{name: A, port: 9092}, {name: B, port: 9093}]");
     assert_eq!(errors(&s, &ok, None), Vec::<String>::new());
 }

@@ -57,7 +57,7 @@ pub struct LeaseTiming {
 impl LeaseTiming {
     /// The `spec.coordination` block of a KafkaCluster manifest.
     fn manifest(&self) -> String {
-        let renew = if self.renew_interval_ms % 1000 == 0 {
+        let renew = if self.renew_interval_ms.is_multiple_of(1000) {
             format!("renewIntervalSeconds: {}", self.renew_interval_ms / 1000)
         } else {
             format!("renewIntervalMilliseconds: {}", self.renew_interval_ms)

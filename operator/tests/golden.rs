@@ -41,6 +41,34 @@ fn minimal_cluster() -> KafkaCluster {
     stored("apiVersion: tributary.dev/v1alpha1\nkind: KafkaCluster\nmetadata: {name: mini}\nspec: {brokers: 1}\n")
 }
 
+/// Two brokers with an internal listener, a NodePort listener (one broker's node port and
+/// advertised address fixed) and a LoadBalancer listener.
+fn external_cluster() -> KafkaCluster {
+    stored(
+        "apiVersion: tributary.dev/v1alpha1
+kind: KafkaCluster
+metadata: {name: edge}
+spec:
+  brokers: 2
+  listeners:
+    - {name: PLAIN, port: 9092}
+    - name: NODEPORT
+      port: 9094
+      type: nodeport
+      configuration:
+        bootstrap: {nodePort: 32100}
+        brokers:
+          - {broker: 1, nodePort: 32001, advertisedHost: kafka-1.example.com, advertisedPort: 443}
+    - name: LB
+      port: 9095
+      type: loadbalancer
+      configuration:
+        bootstrap:
+          annotations: {service.beta.kubernetes.io/aws-load-balancer-type: nlb}
+",
+    )
+}
+
 fn doc<T: serde::Serialize>(out: &mut String, kind: &str, api: &str, obj: &T) {
     let mut value = serde_json::to_value(obj).unwrap_or_else(|e| panic!("serialize {kind}: {e}"));
     if let Some(map) = value.as_object_mut() {
@@ -81,6 +109,9 @@ fn render(objects: &ClusterObjects) -> String {
     doc(&mut out, "ConfigMap", "v1", &objects.config_map);
     doc(&mut out, "Service", "v1", &objects.headless_service);
     doc(&mut out, "Service", "v1", &objects.bootstrap_service);
+    for service in &objects.external_services {
+        doc(&mut out, "Service", "v1", service);
+    }
     doc(&mut out, "StatefulSet", "apps/v1", &objects.stateful_set);
     if let Some(pdb) = &objects.pod_disruption_budget {
         doc(&mut out, "PodDisruptionBudget", "policy/v1", pdb);
@@ -125,6 +156,94 @@ fn minimal_cluster_renders_the_golden_objects() {
 #[test]
 fn secured_cluster_renders_the_golden_objects() {
     check_golden("secured-cluster.yaml", &render_cluster(&secured_cluster()));
+}
+
+#[test]
+fn external_cluster_renders_the_golden_objects() {
+    check_golden(
+        "external-cluster.yaml",
+        &render_cluster(&external_cluster()),
+    );
+}
+
+#[test]
+fn external_listeners_get_a_bootstrap_and_a_per_broker_service_and_replicate_internally() {
+    let objects = built(&external_cluster());
+    let names: Vec<_> = objects
+        .external_services
+        .iter()
+        .filter_map(|s| s.metadata.name.clone())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "edge-nodeport-bootstrap",
+            "edge-broker-0-nodeport",
+            "edge-broker-1-nodeport",
+            "edge-lb-bootstrap",
+            "edge-broker-0-lb",
+            "edge-broker-1-lb",
+        ]
+    );
+    let broker_1 = &objects.external_services[2];
+    let spec = broker_1.spec.clone().unwrap_or_default();
+    assert_eq!(spec.type_.as_deref(), Some("NodePort"));
+    assert_eq!(
+        spec.selector
+            .unwrap_or_default()
+            .get("statefulset.kubernetes.io/pod-name")
+            .map(String::as_str),
+        Some("edge-broker-1"),
+        "a broker's Service reaches that broker alone"
+    );
+    let port = &spec.ports.unwrap_or_default()[0];
+    assert_eq!((port.port, port.node_port), (9094, Some(32001)));
+    let annotations = broker_1.metadata.annotations.clone().unwrap_or_default();
+    assert_eq!(
+        annotations
+            .get("tributary.dev/advertised-host")
+            .map(String::as_str),
+        Some("kafka-1.example.com")
+    );
+    assert_eq!(
+        annotations
+            .get("tributary.dev/advertised-port")
+            .map(String::as_str),
+        Some("443")
+    );
+    let props = broker_properties(&objects);
+    assert!(
+        props.contains("external.listeners=NODEPORT,LB\n"),
+        "{props}"
+    );
+    assert!(
+        props.contains("inter.broker.listener.name=PLAIN\n"),
+        "{props}"
+    );
+    let pod = objects
+        .stateful_set
+        .spec
+        .template
+        .spec
+        .clone()
+        .unwrap_or_default();
+    let container = &pod.containers[0];
+    assert!(
+        container.env.iter().flatten().any(|e| e.name == "HOST_IP"),
+        "NodePort brokers advertise their node's address"
+    );
+    assert!(built(&example_cluster()).external_services.is_empty());
+}
+
+#[test]
+fn an_external_first_listener_does_not_carry_replication() {
+    let mut c = external_cluster();
+    c.spec.listeners.rotate_left(1);
+    let props = broker_properties(&built(&c));
+    assert!(
+        props.contains("inter.broker.listener.name=PLAIN\n"),
+        "{props}"
+    );
 }
 
 #[test]
@@ -274,9 +393,15 @@ fn a_sub_second_renew_interval_takes_the_place_of_the_seconds() {
     tuned.spec.coordination.renew_interval_milliseconds = Some(500);
     let props = broker_properties(&built(&tuned));
     assert!(props.contains("broker.lease.duration.ms=2000\n"), "{props}");
-    assert!(props.contains("broker.lease.renew.interval.ms=500\n"), "{props}");
+    assert!(
+        props.contains("broker.lease.renew.interval.ms=500\n"),
+        "{props}"
+    );
     let props = broker_properties(&built(&example_cluster()));
-    assert!(props.contains("broker.lease.renew.interval.ms=2000\n"), "{props}");
+    assert!(
+        props.contains("broker.lease.renew.interval.ms=2000\n"),
+        "{props}"
+    );
 }
 
 #[test]

@@ -115,8 +115,12 @@ every right that Role grants (Kubernetes forbids escalation), hence create on ka
   resources: ["secrets"]
   verbs: ["get", "list", "watch", "create", "update", "delete"]
 - apiGroups: [""]
-  resources: ["services", "serviceaccounts"]
+  resources: ["serviceaccounts"]
   verbs: ["get", "list", "watch", "create", "patch"]
+# delete: the per-broker Services of external listeners go when their broker or listener does.
+- apiGroups: [""]
+  resources: ["services"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 # delete: rolling updates (the broker StatefulSet is OnDelete; the operator restarts one
 # broker at a time once it is safe).
 - apiGroups: [""]

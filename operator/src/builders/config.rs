@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use sha2::{Digest, Sha256};
+use tributary_crds::cluster::ListenerType;
 use tributary_crds::KafkaCluster;
 
 use super::{security, Names, ADMIN_PORT, CONFIG_FILE, DATA_DIR};
@@ -51,6 +52,15 @@ pub fn server_properties(cluster: &KafkaCluster, names: &Names) -> String {
     set(&mut props, "listener.security.protocol.map", protocol_map);
     if let Some(name) = inter_broker {
         set(&mut props, "inter.broker.listener.name", name);
+    }
+    let external: Vec<&str> = spec
+        .listeners
+        .iter()
+        .filter(|l| l.type_ != ListenerType::Internal)
+        .map(|l| l.name.as_str())
+        .collect();
+    if !external.is_empty() {
+        set(&mut props, "external.listeners", external.join(","));
     }
     props.extend(security::security_properties(cluster, names));
     set(

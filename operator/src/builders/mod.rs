@@ -80,6 +80,8 @@ pub struct ClusterObjects {
     pub headless_service: Service,
     /// Service clients bootstrap from.
     pub bootstrap_service: Service,
+    /// The Services of external listeners (bootstrap and per broker); empty without any.
+    pub external_services: Vec<Service>,
     /// The brokers.
     pub stateful_set: StatefulSet,
     /// Limits voluntary evictions; `None` when disabled in the spec.
@@ -104,6 +106,7 @@ pub fn build(cluster: &KafkaCluster) -> Result<ClusterObjects, BuildError> {
         config_map: config::config_map(&names, props),
         headless_service: services::headless(cluster, &names),
         bootstrap_service: services::bootstrap(cluster, &names),
+        external_services: services::external(cluster, &names),
         stateful_set: statefulset::stateful_set(cluster, &names, &hash),
         pod_disruption_budget: pdb::pod_disruption_budget(cluster, &names),
         pod_monitor: monitoring::pod_monitor(cluster, &names),

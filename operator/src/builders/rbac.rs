@@ -9,6 +9,7 @@
 //! - The ACL and dynamic-config ConfigMaps and the SCRAM credential Secret: read, watch and
 //!   update (Kafka's CreateAcls, DeleteAcls, AlterConfigs and AlterUserScramCredentials).
 //! - Their own KafkaCluster: read (racks and listeners).
+//! - Services: read, for the addresses of external listeners.
 
 use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
@@ -106,6 +107,9 @@ pub(super) fn role(names: &Names) -> Role {
                 &["get", "watch"],
                 Some(vec![names.cluster.clone()]),
             ),
+            // Each broker follows its external listeners' Services for the address it
+            // advertises there (node port, load-balancer ingress, overrides).
+            rule("", &["services"], READ, None),
         ]),
     }
 }

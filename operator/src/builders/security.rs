@@ -13,8 +13,8 @@ use k8s_openapi::api::core::v1::{
     ConfigMapVolumeSource, KeyToPath, SecretVolumeSource, Volume, VolumeMount,
 };
 use tributary_crds::cluster::{
-    AdvertisedAddress, AuthenticationType, KafkaClusterSpec, Listener, SecurityProtocol,
-    REPLICATION_LISTENER, REPLICATION_PORT,
+    AdvertisedAddress, AuthenticationType, KafkaClusterSpec, Listener, ListenerType,
+    SecurityProtocol, REPLICATION_LISTENER, REPLICATION_PORT,
 };
 use tributary_crds::registration::{clients_ca_name, CA_CERT_KEY};
 use tributary_crds::KafkaCluster;
@@ -105,10 +105,11 @@ pub fn broker_dns_names(names: &Names) -> Vec<String> {
 /// listeners keep their places).
 pub fn listener_settings(spec: &KafkaClusterSpec) -> (String, String, Option<String>) {
     let entries = endpoints(spec);
+    // Brokers replicate inside the cluster: over REPLICATION, else the first internal listener.
     let inter_broker = entries
         .iter()
         .find(|e| e.name == REPLICATION_LISTENER)
-        .or(entries.first())
+        .or_else(|| entries.iter().find(|e| !e.external))
         .map(|e| e.name.clone());
     let listeners = entries
         .iter()
@@ -134,10 +135,12 @@ pub struct Endpoint {
     pub protocol: SecurityProtocol,
     /// What the broker advertises for it.
     pub advertise: AdvertisedAddress,
+    /// Reached through per-broker NodePort or LoadBalancer Services.
+    pub external: bool,
 }
 
 /// Every listener the brokers serve: the client listeners, then `REPLICATION` when used, which
-/// advertises the way the first client listener does (pod IPs are routable between pods
+/// advertises the way the first internal client listener does (pod IPs are routable between pods
 /// wherever the clients' are).
 pub fn endpoints(spec: &KafkaClusterSpec) -> Vec<Endpoint> {
     let mut entries: Vec<Endpoint> = spec
@@ -148,6 +151,7 @@ pub fn endpoints(spec: &KafkaClusterSpec) -> Vec<Endpoint> {
             port: l.port,
             protocol: l.security_protocol(),
             advertise: l.advertise,
+            external: l.type_ != ListenerType::Internal,
         })
         .collect();
     if uses_replication_listener(spec) {
@@ -157,9 +161,11 @@ pub fn endpoints(spec: &KafkaClusterSpec) -> Vec<Endpoint> {
             protocol: SecurityProtocol::Ssl,
             advertise: spec
                 .listeners
-                .first()
+                .iter()
+                .find(|l| l.type_ == ListenerType::Internal)
                 .map(|l| l.advertise)
                 .unwrap_or_default(),
+            external: false,
         });
     }
     entries

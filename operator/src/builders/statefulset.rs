@@ -17,7 +17,9 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use tributary_crds::cluster::{AdvertisedAddress, REPLICATION_LISTENER, REPLICATION_PORT};
+use tributary_crds::cluster::{
+    listener_dns_name, AdvertisedAddress, ListenerType, REPLICATION_LISTENER, REPLICATION_PORT,
+};
 use tributary_crds::KafkaCluster;
 
 use super::security::{self, uses_replication_listener};
@@ -244,13 +246,37 @@ fn broker_args(cluster: &KafkaCluster, names: &Names) -> Vec<String> {
     ]
 }
 
+/// The per-pod values of the broker's settings; `HOST_IP` (what NodePort listeners
+/// advertise) only when some listener is one, so other clusters' pods stay as they were.
+fn broker_env(cluster: &KafkaCluster) -> Vec<EnvVar> {
+    let mut env = vec![
+        field_env(
+            "BROKER_ID",
+            "metadata.labels['apps.kubernetes.io/pod-index']",
+        ),
+        field_env("POD_NAME", "metadata.name"),
+        field_env("POD_NAMESPACE", "metadata.namespace"),
+        field_env("NODE_NAME", "spec.nodeName"),
+        field_env("POD_IP", "status.podIP"),
+    ];
+    if cluster
+        .spec
+        .listeners
+        .iter()
+        .any(|l| l.type_ == ListenerType::NodePort)
+    {
+        env.push(field_env("HOST_IP", "status.hostIP"));
+    }
+    env
+}
+
 fn broker_container(cluster: &KafkaCluster, names: &Names) -> Container {
     let spec = &cluster.spec;
     let mut ports: Vec<ContainerPort> = spec
         .listeners
         .iter()
         .map(|l| ContainerPort {
-            name: Some(l.name.to_lowercase().replace('_', "-")),
+            name: Some(listener_dns_name(&l.name)),
             container_port: l.port,
             protocol: Some("TCP".to_owned()),
             ..ContainerPort::default()
@@ -275,16 +301,7 @@ fn broker_container(cluster: &KafkaCluster, names: &Names) -> Container {
         image: Some(spec.image.clone()),
         image_pull_policy: Some(spec.image_pull_policy.as_str().to_owned()),
         args: Some(broker_args(cluster, names)),
-        env: Some(vec![
-            field_env(
-                "BROKER_ID",
-                "metadata.labels['apps.kubernetes.io/pod-index']",
-            ),
-            field_env("POD_NAME", "metadata.name"),
-            field_env("POD_NAMESPACE", "metadata.namespace"),
-            field_env("NODE_NAME", "spec.nodeName"),
-            field_env("POD_IP", "status.podIP"),
-        ]),
+        env: Some(broker_env(cluster)),
         ports: Some(ports),
         resources: spec.resources.clone(),
         // Log recovery after a crash can take a while: the startup probe allows 10 minutes

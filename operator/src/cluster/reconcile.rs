@@ -15,6 +15,7 @@ use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::{Api, Resource, ResourceExt};
+use tributary_crds::cluster::EXTERNAL_LISTENER_LABEL;
 use tributary_crds::conditions::{is_true, READY};
 use tributary_crds::config::validate_broker_config;
 use tributary_crds::registration::producer_ids_name;
@@ -225,6 +226,7 @@ async fn apply_children(ctx: &Context, names: &Names, o: &ClusterObjects) -> Res
     apply::<ConfigMap>(c, &o.config_map).await?;
     apply::<Service>(c, &o.headless_service).await?;
     apply::<Service>(c, &o.bootstrap_service).await?;
+    apply_external_services(ctx, names, &o.external_services).await?;
     apply::<StatefulSet>(c, &o.stateful_set).await?;
     match &o.pod_disruption_budget {
         Some(pdb) => {
@@ -232,6 +234,34 @@ async fn apply_children(ctx: &Context, names: &Names, o: &ClusterObjects) -> Res
         }
         None => {
             delete_if_exists::<PodDisruptionBudget>(c, &names.namespace, &names.broker()).await?
+        }
+    }
+    Ok(())
+}
+
+/// Applies the external listeners' Services and deletes the ones no listener or broker needs
+/// any more (a removed listener, a broker scaled away).
+async fn apply_external_services(ctx: &Context, names: &Names, wanted: &[Service]) -> Result<()> {
+    let c = &ctx.client;
+    for service in wanted {
+        apply::<Service>(c, service).await?;
+    }
+    let api: Api<Service> = Api::namespaced(c.clone(), &names.namespace);
+    let selector = format!(
+        "{CLUSTER_LABEL}={},{EXTERNAL_LISTENER_LABEL}",
+        names.cluster
+    );
+    let existing = api
+        .list_metadata(&ListParams::default().labels(&selector))
+        .await
+        .map_err(|e| Error::kube("list external listener Services", e))?;
+    for service in existing {
+        let name = service.name_any();
+        if !wanted
+            .iter()
+            .any(|w| w.metadata.name.as_deref() == Some(&name))
+        {
+            delete_if_exists::<Service>(c, &names.namespace, &name).await?;
         }
     }
     Ok(())
