@@ -265,6 +265,16 @@ pub struct Flags {
     /// Cluster mode: how often the broker renews its registration Lease.
     #[arg(long, env = "TRIBUTARY_BROKER_LEASE_RENEW_INTERVAL_MS")]
     pub broker_lease_renew_interval_ms: Option<u64>,
+    /// Cluster mode: listeners reached from outside Kubernetes through a per-broker Service
+    /// (`<cluster>-broker-<id>-<listener>`, NodePort or LoadBalancer), comma-separated. Each
+    /// advertises what its Service gives (node address and node port, or the load balancer's
+    /// ingress), and is left out of Metadata until that is known.
+    #[arg(long, env = "TRIBUTARY_EXTERNAL_LISTENERS")]
+    pub external_listeners: Option<String>,
+    /// Cluster mode: the node's address, which NodePort listeners advertise unless their
+    /// Service names another host (the pod gets it from `status.hostIP`).
+    #[arg(long, env = "HOST_IP")]
+    pub host_ip: Option<String>,
 }
 
 impl Flags {
@@ -333,7 +343,9 @@ impl Flags {
             cluster_name,
             cluster_namespace,
             broker_lease_duration_ms,
-            broker_lease_renew_interval_ms
+            broker_lease_renew_interval_ms,
+            external_listeners,
+            host_ip
         )
     }
 }
@@ -459,6 +471,11 @@ pub struct ClusterSettings {
     /// How long after sending its last successful renewal the broker stops acting as a
     /// leader: shorter than the lease duration, so it stops before anyone declares it dead.
     pub renew_deadline: std::time::Duration,
+    /// Listeners whose advertised address comes from their per-broker Service.
+    pub external_listeners: Vec<String>,
+    /// The node's address (`HOST_IP`, from `status.hostIP`), which NodePort listeners
+    /// advertise unless their Service names another host.
+    pub host_ip: Option<String>,
 }
 
 impl ClusterSettings {
@@ -501,8 +518,39 @@ impl ClusterSettings {
             lease_duration: ms(lease_ms),
             renew_interval: ms(renew_ms),
             renew_deadline: ms(deadline_ms),
+            external_listeners: flags
+                .external_listeners
+                .iter()
+                .flat_map(|list| list.split(','))
+                .map(|name| name.trim().to_string())
+                .filter(|name| !name.is_empty())
+                .collect(),
+            host_ip: flags.host_ip.clone().filter(|ip| !ip.is_empty()),
         }))
     }
+}
+
+/// External listeners must be listeners, and not the inter-broker one: brokers reach each
+/// other inside the cluster, at an address known before any Service is.
+fn check_external_listeners(
+    external: &[String],
+    listeners: &crate::security::listeners::Listeners,
+) -> Result<(), ConfigError> {
+    for name in external {
+        if !listeners.all.iter().any(|l| &l.name == name) {
+            return Err(invalid(
+                "external-listeners",
+                &format!("{name} is not one of the listeners"),
+            ));
+        }
+        if &listeners.inter_broker().name == name {
+            return Err(invalid(
+                "external-listeners",
+                &format!("{name} is the inter-broker listener, which must be internal"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl BrokerConfig {
@@ -515,6 +563,9 @@ impl BrokerConfig {
         let group = group_config(&flags)?;
         let cluster = ClusterSettings::resolve(&flags, flags.broker_id.unwrap_or(0))?;
         let listeners = resolve_listeners(&flags)?;
+        if let Some(cluster) = &cluster {
+            check_external_listeners(&cluster.external_listeners, &listeners)?;
+        }
         let inter_broker = listeners.inter_broker();
         let listener = inter_broker.bind.clone();
         let advertised_host = inter_broker.advertised_host.clone();

@@ -163,6 +163,7 @@ pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Flags, 
             "broker.lease.renew.interval.ms" => {
                 flags.broker_lease_renew_interval_ms = Some(narrow(number(&value)?, &bad)?);
             }
+            "external.listeners" => flags.external_listeners = Some(value),
             // Always `<cluster>-broker-`, which cluster mode derives from cluster.name.
             "broker.lease.prefix" => {}
             _ => tracing::warn!(key, "ignoring unknown broker property"),

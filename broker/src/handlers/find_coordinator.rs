@@ -56,20 +56,19 @@ fn lookup(ctx: &RequestContext, key_type: i8, key: StrBytes) -> Coordinator {
         TRANSACTION => ctx.broker.txns.find(&key),
         _ => Err(ResponseError::InvalidRequest),
     };
+    // A coordinator clients of this listener cannot reach yet is not available to them.
     let node = coordinator.and_then(|id| {
         image
             .broker(id)
+            .and_then(|node| Some((node, node.endpoint(&ctx.client.listener)?)))
             .ok_or(ResponseError::CoordinatorNotAvailable)
     });
     match node {
-        Ok(node) => {
-            let (host, port) = node.endpoint(&ctx.client.listener);
-            Coordinator::default()
-                .with_key(key)
-                .with_node_id(BrokerId(node.id))
-                .with_host(StrBytes::from_string(host.to_string()))
-                .with_port(port)
-        }
+        Ok((node, (host, port))) => Coordinator::default()
+            .with_key(key)
+            .with_node_id(BrokerId(node.id))
+            .with_host(StrBytes::from_string(host.to_string()))
+            .with_port(port),
         Err(error) => failed(key, error),
     }
 }

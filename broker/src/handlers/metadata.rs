@@ -37,11 +37,21 @@ pub(crate) async fn handle(ctx: RequestContext, request: MetadataRequest) -> Met
         }
     };
     let image = broker.metadata.image();
+    let listener: &str = &ctx.client.listener;
+    // Brokers registered without this listener (an external listener whose address is not
+    // known yet): left out, and so are the leaderships they hold, as Kafka answers.
+    let unreachable = |id: i32| {
+        image
+            .broker(id)
+            .is_some_and(|b| b.endpoint(listener).is_none())
+    };
+    let describe =
+        |topic: &TopicImage, operations: i32| describe(topic, operations, version, &unreachable);
     let topics = match wanted {
         None => image
             .topics()
             .filter(|t| ctx.sees(Operation::Describe, ResourceType::Topic, &t.name))
-            .map(|t| describe(t, ops(&t.name), version))
+            .map(|t| describe(t, ops(&t.name)))
             .collect(),
         Some(list) => {
             let mut topics = Vec::with_capacity(list.len());
@@ -51,7 +61,7 @@ pub(crate) async fn handle(ctx: RequestContext, request: MetadataRequest) -> Met
                     // empty name beside the id it asks about.
                     Some(name) if wanted.topic_id.is_nil() => {
                         match find_or_create(&ctx, &name, auto_create).await {
-                            Ok(topic) => describe(&topic, ops(&topic.name), version),
+                            Ok(topic) => describe(&topic, ops(&topic.name)),
                             Err(error) => missing(Some(name), wanted.topic_id, error),
                         }
                     }
@@ -59,7 +69,7 @@ pub(crate) async fn handle(ctx: RequestContext, request: MetadataRequest) -> Met
                         Some(topic)
                             if ctx.may(Operation::Describe, ResourceType::Topic, &topic.name) =>
                         {
-                            describe(topic, ops(&topic.name), version)
+                            describe(topic, ops(&topic.name))
                         }
                         Some(_) => missing(
                             None,
@@ -76,14 +86,16 @@ pub(crate) async fn handle(ctx: RequestContext, request: MetadataRequest) -> Met
     let brokers = image
         .brokers
         .values()
-        .map(|b| {
+        .filter_map(|b| {
             // The addresses of the listener this request came in on, as Kafka answers.
-            let (host, port) = b.endpoint(&ctx.client.listener);
-            MetadataResponseBroker::default()
-                .with_node_id(BrokerId(b.id))
-                .with_host(StrBytes::from_string(host.to_string()))
-                .with_port(port)
-                .with_rack(b.rack.clone().map(StrBytes::from_string))
+            let (host, port) = b.endpoint(listener)?;
+            Some(
+                MetadataResponseBroker::default()
+                    .with_node_id(BrokerId(b.id))
+                    .with_host(StrBytes::from_string(host.to_string()))
+                    .with_port(port)
+                    .with_rack(b.rack.clone().map(StrBytes::from_string)),
+            )
         })
         .collect();
     MetadataResponse::default()
@@ -161,21 +173,36 @@ async fn find_or_create(
     }
 }
 
-fn describe(topic: &TopicImage, operations: i32, version: i16) -> MetadataResponseTopic {
+/// A topic's metadata; a leader the client's listener cannot reach is reported as Kafka does:
+/// no leader, LISTENER_NOT_FOUND (v6+) or LEADER_NOT_AVAILABLE.
+fn describe(
+    topic: &TopicImage,
+    operations: i32,
+    version: i16,
+    unreachable: &dyn Fn(i32) -> bool,
+) -> MetadataResponseTopic {
     let partitions = (0..)
         .zip(&topic.partitions)
         .map(|(index, p)| {
+            let (leader, error) = if !p.has_leader() {
+                (p.leader, ResponseError::LeaderNotAvailable.code())
+            } else if unreachable(p.leader) {
+                let error = if version >= 6 {
+                    ResponseError::ListenerNotFound
+                } else {
+                    ResponseError::LeaderNotAvailable
+                };
+                (crate::metadata::NO_LEADER, error.code())
+            } else {
+                (p.leader, 0)
+            };
             MetadataResponsePartition::default()
                 .with_partition_index(index)
-                .with_leader_id(BrokerId(p.leader))
+                .with_leader_id(BrokerId(leader))
                 .with_leader_epoch(if version >= 7 { p.leader_epoch } else { -1 })
                 .with_replica_nodes(p.replicas.iter().copied().map(BrokerId).collect())
                 .with_isr_nodes(p.isr.iter().map(|m| BrokerId(m.broker)).collect())
-                .with_error_code(if p.has_leader() {
-                    0
-                } else {
-                    ResponseError::LeaderNotAvailable.code()
-                })
+                .with_error_code(error)
         })
         .collect();
     MetadataResponseTopic::default()

@@ -283,14 +283,15 @@ fn add_leader_hints(
                 .with_leader_id(BrokerId(hint.leader))
                 .with_leader_epoch(hint.epoch);
             let info = hint.endpoint;
-            endpoints.entry(info.id).or_insert_with(|| {
-                let (host, port) = info.endpoint(listener);
-                NodeEndpoint::default()
-                    .with_node_id(BrokerId(info.id))
-                    .with_host(StrBytes::from_string(host.to_string()))
-                    .with_port(port)
-                    .with_rack(info.rack.map(StrBytes::from_string))
-            });
+            let Some((host, port)) = info.endpoint(listener) else {
+                continue;
+            };
+            let endpoint = NodeEndpoint::default()
+                .with_node_id(BrokerId(info.id))
+                .with_host(StrBytes::from_string(host.to_string()))
+                .with_port(port)
+                .with_rack(info.rack.clone().map(StrBytes::from_string));
+            endpoints.entry(info.id).or_insert(endpoint);
         }
     }
     endpoints.into_values().collect()

@@ -5,13 +5,15 @@
 //! changes to KafkaPartitions ([`isr`]), asks the controller for the elections of Kafka's
 //! ElectLeaders through KafkaPartition annotations ([`elections`]), and reserves producer ids
 //! in the cluster's ConfigMap ([`blocks`]); the ACLs and SCRAM credentials every broker applies
-//! are shared in a ConfigMap and a Secret ([`shared`]).
+//! are shared in a ConfigMap and a Secret ([`shared`]); external listeners advertise what their
+//! per-broker Services give them ([`external`]).
 
 pub mod blocks;
 pub mod catch_up;
 pub mod directory;
 pub mod elections;
 mod error;
+pub mod external;
 pub mod image;
 pub mod isr;
 mod names;

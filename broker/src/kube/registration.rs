@@ -18,7 +18,7 @@ use kube::{Api, Client};
 use parking_lot::Mutex;
 use std::sync::OnceLock;
 use tokio::time::Instant;
-use tributary_crds::registration::{broker_lease_name, Registration};
+use tributary_crds::registration::{broker_lease_name, Endpoint, Registration};
 use tributary_crds::CLUSTER_LABEL;
 
 use super::catch_up::CatchUp;
@@ -128,6 +128,35 @@ impl Registrar {
         if self.catch_up.set(catch_up).is_err() {
             tracing::warn!("the registration's catch-up was set twice; keeping the first");
         }
+    }
+
+    /// Publishes `address` as this broker's advertised address on `listener` (`None`: leaves
+    /// the listener out of the Lease), renewing at once when that changes what it says.
+    pub async fn advertise(&self, listener: &str, address: Option<(String, i32)>) {
+        let changed = {
+            let mut me = self.me.lock();
+            let before = me.listeners.clone();
+            me.listeners.retain(|e| e.name != listener);
+            if let Some((host, port)) = address {
+                me.listeners.push(Endpoint {
+                    name: listener.to_string(),
+                    host,
+                    port,
+                });
+            }
+            me.listeners != before
+        };
+        if changed {
+            // A failed renewal is retried by the next tick, which carries the address too.
+            if let Err(error) = self.renew().await {
+                tracing::warn!(%error, listener, "publishing the listener's address");
+            }
+        }
+    }
+
+    /// Stops `tasks` with the renewals, at release.
+    pub fn adopt(&self, tasks: Vec<tokio::task::JoinHandle<()>>) {
+        self.tasks.lock().extend(tasks);
     }
 
     /// This process's incarnation epoch.

@@ -51,8 +51,10 @@ pub async fn metadata_parts(
         incarnation: 0,
         shutting_down: false,
         directory_epoch: super::directory::read(&config.data_dir)?,
+        // External listeners are published once their Services give their addresses.
         listeners: crate::broker::advertised_endpoints(&config)
             .into_iter()
+            .filter(|e| !settings.external_listeners.contains(&e.listener))
             .map(|e| tributary_crds::registration::Endpoint {
                 name: e.listener,
                 host: e.host,
@@ -72,6 +74,12 @@ pub async fn metadata_parts(
         super::directory::record(&config.data_dir, registrar.incarnation())?;
     }
     registrar.spawn();
+    registrar.adopt(super::external::spawn(
+        client.clone(),
+        &settings,
+        config.broker_id,
+        registrar.clone(),
+    ));
 
     let metadata = Arc::new(MetadataCache::new(ClusterImage::new(
         cluster_id.clone(),

@@ -40,14 +40,15 @@ pub struct Endpoint {
 
 impl BrokerInfo {
     /// The address clients of `listener` reach this broker at: that listener's, or
-    /// `host:port` when the broker does not advertise it (an older broker).
-    pub fn endpoint(&self, listener: &str) -> (&str, i32) {
-        self.endpoints
-            .iter()
-            .find(|e| e.listener == listener)
-            .map_or((self.host.as_str(), self.port), |e| {
-                (e.host.as_str(), e.port)
-            })
+    /// `host:port` from a broker that advertises no listeners (an older broker). `None` when
+    /// it advertises others but not this one (an external listener whose address is not
+    /// known yet): clients of that listener cannot reach it, and Kafka leaves it out.
+    pub fn endpoint(&self, listener: &str) -> Option<(&str, i32)> {
+        match self.endpoints.iter().find(|e| e.listener == listener) {
+            Some(e) => Some((e.host.as_str(), e.port)),
+            None if self.endpoints.is_empty() => Some((self.host.as_str(), self.port)),
+            None => None,
+        }
     }
 }
 

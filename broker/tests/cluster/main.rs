@@ -3,6 +3,7 @@
 //! controllers in-process, real clients use the three brokers as one cluster.
 
 mod elections;
+mod external;
 mod failover;
 mod follower_fsync;
 mod image;
