@@ -77,7 +77,10 @@ pub async fn accept(
         serve(broker, reader, writer, peer, admission).await;
         return;
     };
-    let stream = match tokio::time::timeout_at(deadline, tls.acceptor().accept(stream)).await {
+    let accept = tls
+        .acceptor()
+        .accept(crate::security::tls::buffered(stream));
+    let stream = match tokio::time::timeout_at(deadline, accept).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(error)) => {
             tracing::warn!(%peer, listener, %error, "TLS handshake failed; closing the connection");

@@ -146,14 +146,13 @@ impl PeerConnection {
                         what: format!("{host} is not a valid TLS server name"),
                     })?;
                 let connector = tokio_rustls::TlsConnector::from(config.current());
-                let tls =
-                    connector
-                        .connect(name, tcp)
-                        .await
-                        .map_err(|e| PeerError::Authentication {
-                            address: address.clone(),
-                            what: format!("TLS handshake: {e}"),
-                        })?;
+                let tls = connector
+                    .connect(name, crate::security::tls::buffered(tcp))
+                    .await
+                    .map_err(|e| PeerError::Authentication {
+                        address: address.clone(),
+                        what: format!("TLS handshake: {e}"),
+                    })?;
                 Box::new(tls)
             }
         };

@@ -11,9 +11,25 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 
+use tokio::io::BufStream;
+use tokio::net::TcpStream;
+
 use super::principal::PrincipalMapper;
 use super::reload::Reloading;
 use super::settings::SecurityProps;
+
+/// Bytes of ciphertext read from the socket at once beneath a TLS session.
+const TLS_READ_BUFFER: usize = 64 * 1024;
+/// Bytes of ciphertext gathered before a write to the socket (a flush writes sooner).
+const TLS_WRITE_BUFFER: usize = 64 * 1024;
+
+/// The socket a TLS session runs over, buffered: rustls asks its transport for at most 4 KiB
+/// at a time, so without a buffer beneath it every 4 KiB of a produce request or fetch
+/// response costs a system call; with one, 64 KiB do. Writes are gathered the same way and
+/// sent when the session flushes.
+pub fn buffered(socket: TcpStream) -> BufStream<TcpStream> {
+    BufStream::with_capacity(TLS_READ_BUFFER, TLS_WRITE_BUFFER, socket)
+}
 
 /// `ssl.client.auth`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
