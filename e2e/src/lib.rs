@@ -55,8 +55,10 @@
 //!
 //! - [`controllers`]: the workload controllers of kube-controller-manager as API clients
 //!   (Deployments through ReplicaSets, ReplicaSets, StatefulSets with ControllerRevisions and
-//!   claims, EndpointSlices), a host-path volume provisioner with a default StorageClass, and a
-//!   scheduler binding pods to the node.
+//!   claims, EndpointSlices), a host-path volume provisioner with a default StorageClass, a
+//!   scheduler binding pods to the node, and the node's Service networking
+//!   ([`controllers::network`]: kube-proxy's node ports on the node IP and a bare-metal load
+//!   balancer's ingress IPs from a loopback pool, forwarding to ready endpoints).
 //! - [`kubelet`]: a stand-in for one node's kubelet that runs pods as local processes of the
 //!   binaries their images map to, each on its own loopback IP, with volumes as host
 //!   directories (see its documentation for what it rewrites and what it does not model).

@@ -1,11 +1,13 @@
 //! The local control plane in one value: the API server served over HTTP with a kubeconfig,
-//! the workload controllers, and a kubelet stand-in running pods as local processes. What
-//! `tributary-e2e up` and the e2e scenarios' local driver start.
+//! the workload controllers, a kubelet stand-in running pods as local processes, and the
+//! node's Service networking (node ports and load balancers). What `tributary-e2e up` and
+//! the e2e scenarios' local driver start.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::apiserver::Served;
+use crate::controllers::network::{NetworkConfig, ServiceNetwork};
 use crate::controllers::{Controllers, ControllersConfig};
 use crate::kubelet::{ImageTable, Kubelet, KubeletConfig};
 use crate::{kubeconfig, FakeApiServer};
@@ -59,12 +61,14 @@ pub struct LocalCluster {
     served: Option<Served>,
     controllers: Option<Controllers>,
     kubelet: Option<Kubelet>,
+    network: Option<ServiceNetwork>,
     kubeconfig: PathBuf,
     state_dir: PathBuf,
 }
 
 impl LocalCluster {
-    /// Serves the API, writes the kubeconfig and starts the controllers and the kubelet.
+    /// Serves the API, writes the kubeconfig and starts the controllers, the kubelet and the
+    /// Service networking on the kubelet's node IP.
     pub async fn start(config: LocalConfig) -> crate::Result<LocalCluster> {
         let server = FakeApiServer::new();
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], config.port));
@@ -96,11 +100,13 @@ impl LocalCluster {
             },
         )
         .await?;
+        let network = ServiceNetwork::start(&server, NetworkConfig::for_node(kubelet.node_ip()));
         Ok(LocalCluster {
             server,
             served: Some(served),
             controllers: Some(controllers),
             kubelet: Some(kubelet),
+            network: Some(network),
             kubeconfig,
             state_dir: config.state_dir,
         })
@@ -131,11 +137,14 @@ impl LocalCluster {
         self.kubelet.as_ref()
     }
 
-    /// Stops every pod (gracefully, within the shutdown grace), the controllers and the
-    /// server.
+    /// Stops every pod (gracefully, within the shutdown grace), the Service networking, the
+    /// controllers and the server.
     pub async fn shutdown(mut self) {
         if let Some(k) = self.kubelet.take() {
             k.shutdown().await;
+        }
+        if let Some(n) = self.network.take() {
+            n.stop().await;
         }
         if let Some(c) = self.controllers.take() {
             c.stop().await;

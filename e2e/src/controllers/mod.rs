@@ -18,7 +18,10 @@
 //! - [`endpoints`]: EndpointSlices for Services with selectors (Prometheus' service
 //!   discovery reads them);
 //! - [`scheduler`]: binds pending pods to a Ready node that fits their nodeSelector once
-//!   their claims are bound.
+//!   their claims are bound;
+//! - [`network`]: kube-proxy's and a bare-metal load balancer's parts for NodePort and
+//!   LoadBalancer Services (listeners on the node IP and on loopback ingress IPs forwarding to
+//!   ready endpoints); it runs per node, as [`network::ServiceNetwork`], next to the kubelet.
 //!
 //! They run as one level-triggered loop: every change to an object they read (and a
 //! one-second tick, for time-based rules such as minReadySeconds) starts a pass that reads
@@ -28,6 +31,7 @@
 pub mod deployment;
 pub mod endpoints;
 pub(crate) mod meta;
+pub mod network;
 pub mod replicaset;
 pub mod scheduler;
 pub mod statefulset;
@@ -144,16 +148,9 @@ impl Controllers {
             volumes::install_default_class(&client).await;
             loop {
                 pass(&client, &config).await;
-                let woke = tokio::select! {
-                    change = wait_for_relevant(&mut changes) => change,
-                    () = tokio::time::sleep(TICK) => true,
-                };
-                if !woke {
+                if !next_pass(&mut changes, WATCHED).await {
                     return;
                 }
-                // Let a burst of writes land before reading everything again.
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                changes.drain();
             }
         });
         Controllers { task: Some(task) }
@@ -168,15 +165,28 @@ impl Controllers {
     }
 }
 
-/// Waits for a change to a resource the controllers read; false once the server is gone.
-async fn wait_for_relevant(changes: &mut crate::apiserver::Changes) -> bool {
-    loop {
-        match changes.next().await {
-            Some(resource) if WATCHED.contains(&resource.as_str()) => return true,
-            Some(_) => {}
-            None => return false,
+/// Waits until the next pass is due: a change to one of the `watched` resources (after a
+/// pause that lets a burst of writes land, dropping the burst's queued changes) or [`TICK`];
+/// false once the server is gone.
+async fn next_pass(changes: &mut crate::apiserver::Changes, watched: &[&str]) -> bool {
+    let changed = async {
+        loop {
+            match changes.next().await {
+                Some(resource) if watched.contains(&resource.as_str()) => return true,
+                Some(_) => {}
+                None => return false,
+            }
         }
+    };
+    let woke = tokio::select! {
+        change = changed => change,
+        () = tokio::time::sleep(TICK) => true,
+    };
+    if woke {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        changes.drain();
     }
+    woke
 }
 
 /// One pass of every controller over a fresh snapshot.

@@ -1,7 +1,7 @@
 //! Defaults the real server gives built-in kinds on every write (its `SetDefaults_*`
 //! functions), for the fields clients and controllers rely on: replicas, update strategies,
 //! revision history, the pod template's restart, DNS, scheduling and termination settings,
-//! container pull policies and port protocols, Secret types.
+//! container pull policies and port protocols, Secret types, load-balancer ingress IP modes.
 
 use serde_json::{json, Map, Value};
 
@@ -93,6 +93,16 @@ pub(super) fn apply(rt: &ResourceType, obj: &mut Value) {
             }
         }
         ("", "Secret") => default(obj, "type", json!("Opaque")),
+        ("", "Service") => {
+            // An ingress IP is captured by kube-proxy (VIP) unless the load balancer says it
+            // proxies (LoadBalancerIPMode, on by default since 1.30).
+            let ingress = obj["status"]["loadBalancer"]["ingress"].as_array_mut();
+            for i in ingress.into_iter().flatten() {
+                if i["ip"].is_string() {
+                    default(i, "ipMode", json!("VIP"));
+                }
+            }
+        }
         ("", "PersistentVolumeClaim") => {
             if let Some(s) = object(obj, "spec") {
                 default(s, "volumeMode", json!("Filesystem"));
@@ -174,6 +184,20 @@ mod tests {
         assert_eq!(pod["containers"][0]["imagePullPolicy"], "IfNotPresent");
         assert_eq!(pod["containers"][1]["imagePullPolicy"], "Always");
         assert_eq!(pod["containers"][0]["ports"][0]["protocol"], "TCP");
+    }
+
+    #[test]
+    fn load_balancer_ingress_ips_default_to_vip_mode() {
+        let r = Registry::default();
+        let svc = r.find("", "v1", "services").expect("services");
+        let mut obj = json!({"status": {"loadBalancer": {"ingress": [
+            {"ip": "127.1.0.1"}, {"ip": "127.1.0.2", "ipMode": "Proxy"}, {"hostname": "lb"}]}}});
+        apply(&svc, &mut obj);
+        assert_eq!(
+            obj["status"]["loadBalancer"]["ingress"],
+            json!([{"ip": "127.1.0.1", "ipMode": "VIP"}, {"ip": "127.1.0.2", "ipMode": "Proxy"},
+                   {"hostname": "lb"}])
+        );
     }
 
     #[test]
