@@ -91,6 +91,8 @@ scenarios! {
         => crate::scenario::reassignment::run;
     security_tls_scram_and_mutual_tls_listeners_with_kafka_users_whose_secrets_work_whose_acls_hold_and_whose_deletion_revokes_them
         => crate::scenario::security::run;
+    external_nodeport_and_loadbalancer_listeners_advertise_each_brokers_own_service_and_serve_java_clients_from_outside
+        => crate::scenario::external::run;
 }
 
 /// The names `--list` shows under `prefix`.

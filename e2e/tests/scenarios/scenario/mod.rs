@@ -5,6 +5,7 @@ pub(crate) mod assignments;
 pub(crate) mod bad_input;
 pub(crate) mod cluster;
 pub(crate) mod durability;
+pub(crate) mod external;
 pub(crate) mod failover;
 pub(crate) mod failure;
 pub(crate) mod freeze;
