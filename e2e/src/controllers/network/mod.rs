@@ -6,8 +6,8 @@
 //! - kube-proxy's stand-in: for every TCP port of a NodePort or LoadBalancer Service, a
 //!   listener on the node IP at the port's nodePort, and for a LoadBalancer one on each
 //!   ingress IP at the Service port, each forwarding connections round robin to the ready
-//!   endpoints of the EndpointSlices (which listeners, to where: [`routes`]; the sockets:
-//!   [`proxy`]).
+//!   endpoints of the EndpointSlices (which listeners, to where: `routes`; the sockets:
+//!   `proxy`).
 //!
 //! Both run in one level-triggered loop, like the workload controllers, woken by changes to
 //! Services and EndpointSlices (and every second). They run per node rather than with the
