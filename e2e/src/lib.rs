@@ -95,10 +95,11 @@
 //! the eviction API, node lifecycle and taints, service accounts' tokens, core v1 Endpoints,
 //! ReplicaSet adoption of orphaned pods, the Deployment collision count); the scheduler's
 //! predicates and priorities (affinity, topology spread, taints, resources: one node takes
-//! every pod whose nodeSelector it matches); Service networking (cluster IPs and node ports are
-//! allocated but nothing routes them; there is no cluster DNS: clients use pod IPs); Event
-//! TTLs; API priority and fairness; `exec`, `attach`, `port-forward`, `proxy`; TLS (the server
-//! is plain HTTP on 127.0.0.1).
+//! every pod whose nodeSelector it matches); Service networking beyond node ports and load
+//! balancers (cluster IPs are allocated but nothing routes them, `externalIPs`, UDP and SCTP
+//! ports, session affinity and traffic policies are ignored; there is no cluster DNS: clients
+//! use pod IPs); Event TTLs; API priority and fairness; `exec`, `attach`, `port-forward`,
+//! `proxy`; TLS (the server is plain HTTP on 127.0.0.1).
 
 pub mod apiserver;
 pub mod clients;

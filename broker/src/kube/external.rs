@@ -60,12 +60,13 @@ pub fn advertised_address(service: &Service, host_ip: Option<&str>) -> Option<(S
 }
 
 /// Follows this broker's Service of each external listener and publishes the address it
-/// gives through `registrar`, for as long as the returned tasks run.
+/// gives through `registrar`, for as long as the returned tasks run and the registrar lives
+/// (the tasks hold it weakly, so a broker dropped without releasing still goes away).
 pub fn spawn(
     client: Client,
     settings: &ClusterSettings,
     broker_id: i32,
-    registrar: Arc<Registrar>,
+    registrar: &Arc<Registrar>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     settings
         .external_listeners
@@ -75,7 +76,7 @@ pub fn spawn(
             let api: Api<Service> = Api::namespaced(client.clone(), &settings.namespace);
             let host_ip = settings.host_ip.clone();
             let listener = listener.clone();
-            let registrar = registrar.clone();
+            let registrar = Arc::downgrade(registrar);
             tokio::spawn(async move {
                 let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
                 let mut events = watcher(api, config).default_backoff().boxed();
@@ -94,6 +95,9 @@ pub fn spawn(
                     if address.is_none() {
                         tracing::info!(service = name, listener, "the external listener's address is not known (yet)");
                     }
+                    let Some(registrar) = registrar.upgrade() else {
+                        return;
+                    };
                     registrar.advertise(&listener, address).await;
                 }
             })

@@ -78,7 +78,7 @@ pub async fn metadata_parts(
         client.clone(),
         &settings,
         config.broker_id,
-        registrar.clone(),
+        &registrar,
     ));
 
     let metadata = Arc::new(MetadataCache::new(ClusterImage::new(
