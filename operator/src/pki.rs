@@ -88,7 +88,7 @@ pub fn new_ca(common_name: &str, validity: Duration, now: SystemTime) -> Result<
     })
 }
 
-/// A certificate for `common_name` with DNS names `dns_names`, signed by `ca`, valid for
+/// A certificate for `common_name` with DNS names (or IP addresses) `dns_names`, signed by `ca`, valid for
 /// `validity` from `now`, with a fresh key.
 pub fn issue(
     ca: &Ca<'_>,
@@ -109,9 +109,13 @@ pub fn issue(
     let key = KeyPair::generate().map_err(issue)?;
     let mut params = CertificateParams::default();
     params.distinguished_name = subject(common_name);
+    // An address is named as one (an IP SAN), anything else as a DNS name.
     params.subject_alt_names = dns_names
         .iter()
-        .map(|name| name.clone().try_into().map(SanType::DnsName).map_err(issue))
+        .map(|name| match name.parse::<std::net::IpAddr>() {
+            Ok(ip) => Ok(SanType::IpAddress(ip)),
+            Err(_) => name.clone().try_into().map(SanType::DnsName).map_err(issue),
+        })
         .collect::<Result<_, _>>()?;
     params.key_usages = vec![
         KeyUsagePurpose::DigitalSignature,
@@ -243,6 +247,35 @@ pub(crate) mod tests {
         .is_err());
         let other = new_ca("demo-cluster-ca", 365 * DAY, now()).unwrap();
         assert!(verify(&other, &leaf, webpki::KeyUsage::server_auth(), at).is_err());
+    }
+
+    #[test]
+    fn addresses_are_named_as_ip_addresses_and_verify_for_them() {
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::{CertificateDer, ServerName};
+        let ca = new_ca("demo-cluster-ca", 365 * DAY, now()).unwrap();
+        let names = ["203.0.113.9".to_owned(), "kafka-0.example.com".to_owned()];
+        let ca_ref = Ca {
+            common_name: "demo-cluster-ca",
+            key_pem: &ca.key_pem,
+        };
+        let leaf = issue(
+            &ca_ref,
+            "demo-broker",
+            &names,
+            Usage::Broker,
+            30 * DAY,
+            now(),
+        )
+        .unwrap();
+        let der = CertificateDer::from_pem_slice(leaf.cert_pem.as_bytes()).unwrap();
+        let cert = webpki::EndEntityCert::try_from(&der).unwrap();
+        for name in ["203.0.113.9", "kafka-0.example.com"] {
+            let server = ServerName::try_from(name).unwrap();
+            cert.verify_is_valid_for_subject_name(&server).unwrap();
+        }
+        let other = ServerName::try_from("203.0.113.10").unwrap();
+        assert!(cert.verify_is_valid_for_subject_name(&other).is_err());
     }
 
     #[test]

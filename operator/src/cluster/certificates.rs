@@ -8,11 +8,13 @@
 
 use std::time::SystemTime;
 
-use k8s_openapi::api::core::v1::Secret;
-use kube::api::PostParams;
+use k8s_openapi::api::core::v1::{Secret, Service};
+use kube::api::{ListParams, PostParams};
 use kube::{Api, Resource};
-use tributary_crds::registration::{clients_ca_name, cluster_ca_name};
+use tributary_crds::cluster::EXTERNAL_LISTENER_LABEL;
+use tributary_crds::registration::{clients_ca_name, cluster_ca_name, HOST_ANNOTATION};
 use tributary_crds::KafkaCluster;
+use tributary_crds::CLUSTER_LABEL;
 
 use crate::builders::security::{
     broker_certs_name, broker_common_name, broker_dns_names, needs_broker_certificate,
@@ -51,7 +53,8 @@ pub async fn ensure_certificates(
     }
     let name = broker_certs_name(&names.cluster);
     let existing = get(&api, names, &name).await?;
-    let dns_names = broker_dns_names(names);
+    let mut dns_names = broker_dns_names(names);
+    dns_names.extend(external_names(ctx, names).await?);
     let common_name = broker_common_name(names);
     let request = LeafRequest {
         common_name: &common_name,
@@ -179,4 +182,102 @@ async fn write(
         }
     }
     Ok(true)
+}
+
+/// The addresses clients of external listeners dial, read from their Services: load
+/// balancers' ingress IPs and host names, and the advertised-host overrides. The broker
+/// certificate names them too, so those clients can verify host names (a new load-balancer
+/// address re-issues it, as any change of its names does). Node addresses of node ports are
+/// not known here and are not named.
+async fn external_names(ctx: &Context, names: &Names) -> Result<Vec<String>> {
+    let api: Api<Service> = Api::namespaced(ctx.client.clone(), &names.namespace);
+    let selector = format!(
+        "{CLUSTER_LABEL}={},{EXTERNAL_LISTENER_LABEL}",
+        names.cluster
+    );
+    let services = api
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(|e| Error::kube("list external listener Services", e))?;
+    Ok(external_addresses(&services.items))
+}
+
+/// The addresses of `services` a certificate should name, sorted and without repeats (so the
+/// same Services always ask for the same names).
+pub fn external_addresses(services: &[Service]) -> Vec<String> {
+    let mut out: Vec<String> = services
+        .iter()
+        .flat_map(|service| {
+            let ingress = service
+                .status
+                .as_ref()
+                .and_then(|s| s.load_balancer.as_ref())
+                .and_then(|lb| lb.ingress.as_ref())
+                .into_iter()
+                .flatten()
+                .flat_map(|i| [i.ip.clone(), i.hostname.clone()])
+                .flatten();
+            let host = service
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(HOST_ANNOTATION))
+                .cloned();
+            ingress.chain(host).collect::<Vec<_>>()
+        })
+        .filter(|name| !name.is_empty())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::{LoadBalancerIngress, LoadBalancerStatus, ServiceStatus};
+    use std::collections::BTreeMap;
+
+    fn service(ingress: Vec<LoadBalancerIngress>, host: Option<&str>) -> Service {
+        let mut s = Service {
+            status: Some(ServiceStatus {
+                load_balancer: Some(LoadBalancerStatus {
+                    ingress: Some(ingress),
+                }),
+                ..ServiceStatus::default()
+            }),
+            ..Service::default()
+        };
+        s.metadata.annotations =
+            host.map(|h| BTreeMap::from([(HOST_ANNOTATION.to_string(), h.to_string())]));
+        s
+    }
+
+    fn ip(ip: &str) -> LoadBalancerIngress {
+        LoadBalancerIngress {
+            ip: Some(ip.into()),
+            ..LoadBalancerIngress::default()
+        }
+    }
+
+    #[test]
+    fn ingresses_and_overrides_are_named_once_in_order() {
+        let services = [
+            service(vec![ip("203.0.113.9")], None),
+            service(
+                vec![LoadBalancerIngress {
+                    hostname: Some("lb.example.com".into()),
+                    ..LoadBalancerIngress::default()
+                }],
+                Some("kafka-1.example.com"),
+            ),
+            service(vec![ip("203.0.113.9")], None),
+            Service::default(),
+        ];
+        assert_eq!(
+            external_addresses(&services),
+            ["203.0.113.9", "kafka-1.example.com", "lb.example.com"]
+        );
+        assert!(external_addresses(&[]).is_empty());
+    }
 }
