@@ -194,6 +194,15 @@ impl Names {
         l
     }
 
+    /// Label selector of the Services of this cluster's external listeners.
+    pub fn external_services_selector(&self) -> String {
+        format!(
+            "{CLUSTER_LABEL}={},{}",
+            self.cluster,
+            tributary_crds::cluster::EXTERNAL_LISTENER_LABEL
+        )
+    }
+
     /// `kubectl`-style selector string for the scale subresource.
     pub fn selector_string(&self) -> String {
         self.selector_labels()

@@ -11,10 +11,8 @@ use std::time::SystemTime;
 use k8s_openapi::api::core::v1::{Secret, Service};
 use kube::api::{ListParams, PostParams};
 use kube::{Api, Resource};
-use tributary_crds::cluster::EXTERNAL_LISTENER_LABEL;
 use tributary_crds::registration::{clients_ca_name, cluster_ca_name, HOST_ANNOTATION};
 use tributary_crds::KafkaCluster;
-use tributary_crds::CLUSTER_LABEL;
 
 use crate::builders::security::{
     broker_certs_name, broker_common_name, broker_dns_names, needs_broker_certificate,
@@ -191,12 +189,8 @@ async fn write(
 /// not known here and are not named.
 async fn external_names(ctx: &Context, names: &Names) -> Result<Vec<String>> {
     let api: Api<Service> = Api::namespaced(ctx.client.clone(), &names.namespace);
-    let selector = format!(
-        "{CLUSTER_LABEL}={},{EXTERNAL_LISTENER_LABEL}",
-        names.cluster
-    );
     let services = api
-        .list(&ListParams::default().labels(&selector))
+        .list(&ListParams::default().labels(&names.external_services_selector()))
         .await
         .map_err(|e| Error::kube("list external listener Services", e))?;
     Ok(external_addresses(&services.items))

@@ -15,7 +15,6 @@ use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::{Api, Resource, ResourceExt};
-use tributary_crds::cluster::EXTERNAL_LISTENER_LABEL;
 use tributary_crds::conditions::{is_true, READY};
 use tributary_crds::config::validate_broker_config;
 use tributary_crds::registration::producer_ids_name;
@@ -247,12 +246,8 @@ async fn apply_external_services(ctx: &Context, names: &Names, wanted: &[Service
         apply::<Service>(c, service).await?;
     }
     let api: Api<Service> = Api::namespaced(c.clone(), &names.namespace);
-    let selector = format!(
-        "{CLUSTER_LABEL}={},{EXTERNAL_LISTENER_LABEL}",
-        names.cluster
-    );
     let existing = api
-        .list_metadata(&ListParams::default().labels(&selector))
+        .list_metadata(&ListParams::default().labels(&names.external_services_selector()))
         .await
         .map_err(|e| Error::kube("list external listener Services", e))?;
     for service in existing {
