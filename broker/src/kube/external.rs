@@ -80,13 +80,22 @@ pub fn spawn(
             tokio::spawn(async move {
                 let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
                 let mut events = watcher(api, config).default_backoff().boxed();
+                // Whether the listing in progress (after a start or a lost watch) found the
+                // Service: one deleted while the watch was down sends no Delete.
+                let mut listed = false;
                 while let Some(event) = events.next().await {
                     let address = match event {
                         Ok(watcher::Event::Apply(s) | watcher::Event::InitApply(s)) => {
+                            listed = true;
                             advertised_address(&s, host_ip.as_deref())
                         }
                         Ok(watcher::Event::Delete(_)) => None,
-                        Ok(watcher::Event::Init | watcher::Event::InitDone) => continue,
+                        Ok(watcher::Event::Init) => {
+                            listed = false;
+                            continue;
+                        }
+                        Ok(watcher::Event::InitDone) if !listed => None,
+                        Ok(watcher::Event::InitDone) => continue,
                         Err(error) => {
                             tracing::warn!(service = name, %error, "watching the external listener's Service");
                             continue;
