@@ -283,15 +283,19 @@ fn add_leader_hints(
                 .with_leader_id(BrokerId(hint.leader))
                 .with_leader_epoch(hint.epoch);
             let info = hint.endpoint;
-            let Some((host, port)) = info.endpoint(listener) else {
+            // Once per leader, and only a leader the client's listener reaches.
+            let (std::collections::btree_map::Entry::Vacant(slot), Some((host, port))) =
+                (endpoints.entry(info.id), info.endpoint(listener))
+            else {
                 continue;
             };
-            let endpoint = NodeEndpoint::default()
-                .with_node_id(BrokerId(info.id))
-                .with_host(StrBytes::from_string(host.to_string()))
-                .with_port(port)
-                .with_rack(info.rack.clone().map(StrBytes::from_string));
-            endpoints.entry(info.id).or_insert(endpoint);
+            slot.insert(
+                NodeEndpoint::default()
+                    .with_node_id(BrokerId(info.id))
+                    .with_host(StrBytes::from_string(host.to_string()))
+                    .with_port(port)
+                    .with_rack(info.rack.clone().map(StrBytes::from_string)),
+            );
         }
     }
     endpoints.into_values().collect()
