@@ -15,6 +15,9 @@ use crate::storage::{
     RecordInfo, StorageError, TimestampType,
 };
 
+/// Why a batch with the LogAppendTime timestamp type is refused.
+const LOG_APPEND_TIME_REFUSED: &str = "producers may not set the LogAppendTime timestamp type";
+
 /// A record without a timestamp; Kafka checks no bounds on it.
 const NO_TIMESTAMP: i64 = -1;
 
@@ -148,13 +151,15 @@ fn check_header(view: &BatchView<'_>) -> Result<(), AppendError> {
         )));
     }
     if view.is_log_append_time() {
-        let records = (0..count)
-            .map(|i| {
-                (
-                    i,
-                    "producers may not set the LogAppendTime timestamp type".to_string(),
-                )
-            })
+        // One error per record, as Kafka reports them, but never more than the batch's bytes
+        // can hold: the count is the client's claim, and may be 2^31-1 over one record.
+        let listed = count.min(
+            i32::try_from(view.records_room())
+                .unwrap_or(i32::MAX)
+                .max(1),
+        );
+        let records = (0..listed)
+            .map(|i| (i, LOG_APPEND_TIME_REFUSED.to_string()))
             .collect();
         return Err(AppendError::InvalidTimestamp { records });
     }

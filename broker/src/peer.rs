@@ -277,8 +277,9 @@ impl PeerConnection {
             .ok()
             .filter(|s| *s <= MAX_RESPONSE_BYTES)
             .ok_or_else(|| protocol(format!("answer of {size} bytes")))?;
-        let mut answer = vec![0u8; size];
-        stream.read_exact(&mut answer).await.map_err(io)?;
+        let answer = crate::protocol::read_claimed(stream, size)
+            .await
+            .map_err(io)?;
         let mut answer = Bytes::from(answer);
         let header = ResponseHeader::decode(&mut answer, api.response_header_version(version))
             .map_err(|e| protocol(format!("response header: {e}")))?;

@@ -10,6 +10,8 @@ use crate::broker::Broker;
 use crate::metadata::{TopicImage, TopicSpec};
 use crate::partition::Partition;
 
+pub(crate) mod hostile;
+
 /// Creates topic `name` with `partitions` partitions and `configs`.
 pub(crate) fn create_topic(
     broker: &Broker,

@@ -213,3 +213,62 @@ fn batches_over_max_message_bytes_are_refused_before_anything_is_read() {
     let err = invalid_batch(check(&buf, &rules, NOW).expect_err("too large"));
     assert!(matches!(err, BatchError::BatchTooLarge { max: 100, .. }));
 }
+
+#[test]
+fn hostile_produced_batches_are_refused_never_panics() {
+    use crate::codec::CompressionPolicy;
+    use crate::storage::test_util::sample_batches;
+    use crate::test_support::hostile::{never_panics, seal_batch};
+
+    let strict = ClientBatchRules {
+        compression: CompressionPolicy::Force(Compression::Zstd),
+        keys_required: true,
+        timestamp_before_max_ms: 1_000,
+        timestamp_after_max_ms: 1_000,
+        ..rules()
+    };
+    let log_append = ClientBatchRules {
+        timestamp_type: TimestampType::LogAppendTime,
+        ..rules()
+    };
+    never_panics(sample_batches(), seal_batch, |bytes| {
+        for rules in [&rules(), &strict, &log_append] {
+            let _ = check(bytes, rules, NOW);
+        }
+    });
+}
+
+/// The class of the one-frame crash: a header claiming far more records than its bytes hold
+/// (2^31-1 over one record), combined with every attribute bit (codecs, LogAppendTime,
+/// transactional, control, delete horizon, unused bits), CRC valid. Each is refused; none
+/// may size anything by the claim (the crash allocated 64 GiB of per-record errors).
+#[test]
+fn claimed_counts_with_every_attribute_bit_are_refused() {
+    use crate::storage::test_util::sample_batches;
+    use crate::test_support::hostile::seal_batch;
+
+    let claims = [
+        (i32::MAX, i32::MAX - 1),
+        (i32::MAX, 0),
+        (1, i32::MAX - 1),
+        (0x0100_0000, 0x00ff_ffff),
+        (0, -1),
+        (-1, -2),
+    ];
+    for sample in sample_batches() {
+        for attributes in (0..0x80u16).chain([0x0100, 0x4000, 0x8000, 0xffff]) {
+            for (count, delta) in claims {
+                let mut bytes = sample.clone();
+                bytes[21..23].copy_from_slice(&attributes.to_be_bytes());
+                bytes[23..27].copy_from_slice(&delta.to_be_bytes());
+                bytes[57..61].copy_from_slice(&count.to_be_bytes());
+                seal_batch(&mut bytes);
+                let refused = check(&bytes, &rules(), NOW);
+                assert!(refused.is_err(), "{attributes:#06x} {count} {delta}");
+                if let Err(AppendError::InvalidTimestamp { records }) = refused {
+                    assert!(records.len() <= bytes.len(), "errors bounded by bytes");
+                }
+            }
+        }
+    }
+}

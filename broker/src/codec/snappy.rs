@@ -57,6 +57,13 @@ impl<'a> SnappyReader<'a> {
 
     fn decode(&mut self, block: &[u8]) -> io::Result<()> {
         let len = snap::raw::decompress_len(block).map_err(|e| invalid(&e.to_string()))?;
+        // The length is the block's claim; no valid block expands more than MAX_EXPANSION
+        // times, so a larger claim is refused before anything is reserved for it.
+        if len > block.len().saturating_mul(MAX_EXPANSION) {
+            return Err(invalid(
+                "snappy block claims more than its bytes can expand to",
+            ));
+        }
         if len as u64 > self.budget {
             return Err(io::Error::new(
                 io::ErrorKind::OutOfMemory,
@@ -73,6 +80,10 @@ impl<'a> SnappyReader<'a> {
         Ok(())
     }
 }
+
+/// More than a snappy block can expand: a 3-byte copy element yields at most 64 bytes
+/// (21.3 times), so a block never claims 32 times its size.
+const MAX_EXPANSION: usize = 32;
 
 fn invalid(reason: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, reason.to_string())

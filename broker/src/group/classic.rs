@@ -515,6 +515,19 @@ mod tests {
     use super::subscribed_topics;
 
     #[test]
+    fn hostile_subscriptions_are_refused_never_panics() {
+        use crate::test_support::hostile::{never_panics, unsealed};
+        let sub = ConsumerProtocolSubscription::default()
+            .with_topics(vec![StrBytes::from_static_str("orders")]);
+        let mut buf = BytesMut::new();
+        buf.extend_from_slice(&1i16.to_be_bytes());
+        sub.encode(&mut buf, 1).expect("encode");
+        never_panics(vec![buf.to_vec()], unsealed, |bytes| {
+            let _ = subscribed_topics(bytes);
+        });
+    }
+
+    #[test]
     fn subscription_topics_parse_for_every_version_and_garbage_is_refused() {
         for version in 0i16..=3 {
             let sub = ConsumerProtocolSubscription::default().with_topics(vec![

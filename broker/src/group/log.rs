@@ -200,7 +200,10 @@ pub fn decode_batches(mut data: Bytes, mut next_offset: i64) -> (Vec<LogRecord>,
         }
         let last_delta = i32::from_be_bytes(data[23..27].try_into().unwrap_or_default());
         let mut batch = data.split_to(total);
-        next_offset = base_offset + i64::from(last_delta) + 1;
+        // Saturating: these are bytes read back from disk, never trusted to be in range.
+        next_offset = base_offset
+            .saturating_add(i64::from(last_delta))
+            .saturating_add(1);
         match RecordBatchDecoder::decode(&mut batch) {
             Ok(set) => {
                 out.extend(
@@ -370,6 +373,18 @@ pub mod memory {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hostile_coordinator_batches_are_skipped_never_panics() {
+        use crate::test_support::hostile::{never_panics, seal_batch};
+        let entries = vec![(Bytes::from_static(b"k1"), Some(Bytes::from_static(b"v1")))];
+        let mut samples = crate::storage::test_util::sample_batches();
+        samples.push(encode_batch(&entries, 1234).expect("encode").to_vec());
+        never_panics(samples, seal_batch, |bytes| {
+            let _ = decode_batches(Bytes::copy_from_slice(bytes), 0);
+            let _ = decode_batches(Bytes::copy_from_slice(bytes), i64::MAX);
+        });
+    }
 
     #[test]
     fn one_batch_per_append_round_trips() {

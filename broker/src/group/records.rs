@@ -606,6 +606,42 @@ mod tests {
     }
 
     #[test]
+    fn hostile_keys_and_values_are_errors_never_panics() {
+        use crate::test_support::hostile::{never_panics, unsealed};
+
+        let offset = OffsetValue {
+            offset: 42,
+            leader_epoch: 5,
+            metadata: "m".into(),
+            commit_timestamp: 1000,
+            expire_timestamp: None,
+        };
+        let expiring = OffsetValue {
+            expire_timestamp: Some(2000),
+            ..offset.clone()
+        };
+        let mut flexible = vec![0, 4];
+        flexible.extend_from_slice(&9i64.to_be_bytes());
+        flexible.extend_from_slice(&3i32.to_be_bytes());
+        flexible.extend_from_slice(&[3, b'a', b'b']);
+        flexible.extend_from_slice(&77i64.to_be_bytes());
+        flexible.extend_from_slice(&[1, 0, 2, 0xaa, 0xbb]);
+        let samples = vec![
+            offset_key("g", "t", 3).to_vec(),
+            group_key("g").to_vec(),
+            offset.encode().to_vec(),
+            expiring.encode().to_vec(),
+            flexible,
+            group_value().encode().to_vec(),
+        ];
+        never_panics(samples, unsealed, |bytes| {
+            let _ = decode_key(bytes);
+            let _ = OffsetValue::decode(bytes);
+            let _ = GroupValue::decode(bytes);
+        });
+    }
+
+    #[test]
     fn truncated_values_fail_cleanly() {
         let bytes = group_value().encode();
         for cut in 0..bytes.len() {

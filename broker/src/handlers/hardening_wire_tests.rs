@@ -126,6 +126,55 @@ async fn a_batch_claiming_two_billion_records_is_refused_and_offsets_stay_put() 
     assert_eq!(log_end(&b, "fz-o"), 1);
 }
 
+/// [`LYING_COUNT`] with the LogAppendTime timestamp type (attributes 0x0008) and its CRC
+/// made valid again: the frame that aborted the broker, which allocated one error entry per
+/// claimed record (2^31-1 of them) before anything checked the records were there.
+fn log_append_time_lying_count() -> String {
+    let mut frame = decode_hex(LYING_COUNT);
+    // The batch starts at its base offset; its length (58) follows.
+    let marker = decode_hex("00000000000000000000003affffffff02");
+    let start = frame
+        .windows(marker.len())
+        .position(|w| w == marker.as_slice())
+        .expect("the batch is in the frame");
+    let (count, delta) = (start + 57, start + 23);
+    assert_eq!(
+        frame[count..count + 4],
+        [0x7f, 0xff, 0xff, 0xff],
+        "recordCount"
+    );
+    assert_eq!(
+        frame[delta..delta + 4],
+        [0x7f, 0xff, 0xff, 0xfe],
+        "lastOffsetDelta"
+    );
+    frame[start + 21..start + 23].copy_from_slice(&[0x00, 0x08]);
+    let end = start + 12 + 58;
+    let crc = crc32c::crc32c(&frame[start + 21..end]);
+    frame[start + 17..start + 21].copy_from_slice(&crc.to_be_bytes());
+    frame.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test]
+async fn a_log_append_time_batch_claiming_two_billion_records_gets_invalid_timestamp() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let b = broker(dir.path()).await;
+    create(&b, "fz-o");
+    let (version, body) = send(&b, &log_append_time_lying_count()).await;
+    let (code, message, record_errors) = outcome(version, body);
+    assert_eq!(code, 32, "INVALID_TIMESTAMP: {message:?}");
+    // One error per record the 70-byte batch could hold, not one per claimed record.
+    assert!(
+        !record_errors.is_empty() && record_errors.len() <= 2,
+        "{record_errors:?}"
+    );
+    assert_eq!(log_end(&b, "fz-o"), 0);
+    // The broker goes on serving: the next valid batch lands at offset 0.
+    let response = produce_one(&b, "fz-o").await;
+    let p = &response.responses[0].partition_responses[0];
+    assert_eq!((p.error_code, p.base_offset), (0, 0));
+}
+
 #[tokio::test]
 async fn two_billion_partitions_are_refused_naming_the_limit_with_nothing_on_disk() {
     let dir = tempfile::tempdir().expect("tempdir");

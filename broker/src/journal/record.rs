@@ -133,16 +133,18 @@ pub(super) struct EntryRef {
 /// The entries of a verified `record` (header and payload); `None` if their lengths do not
 /// add up, which a record whose CRC holds never does unless written by a broken writer.
 pub(super) fn decode_entries(header: &Header, record: &[u8]) -> Option<Vec<EntryRef>> {
-    let mut entries = Vec::with_capacity(header.entries as usize);
+    // The count is the record's claim: reserve no more than its bytes can hold.
+    let room = record.len().saturating_sub(HEADER_LEN) / ENTRY_HEADER_LEN;
+    let mut entries = Vec::with_capacity((header.entries as usize).min(room));
     let mut at = HEADER_LEN;
     for _ in 0..header.entries {
-        let fixed = record.get(at..at + ENTRY_HEADER_LEN)?;
+        let fixed = record.get(at..at.checked_add(ENTRY_HEADER_LEN)?)?;
         let topic_id = Uuid::from_bytes(fixed[..16].try_into().ok()?);
         let partition = i32::from_be_bytes(fixed[16..20].try_into().ok()?);
         let base_offset = i64::from_be_bytes(fixed[20..28].try_into().ok()?);
         let len = u32::from_be_bytes(fixed[28..32].try_into().ok()?) as usize;
         let start = at + ENTRY_HEADER_LEN;
-        record.get(start..start + len)?;
+        record.get(start..start.checked_add(len)?)?;
         entries.push(EntryRef {
             topic_id,
             partition,
@@ -214,6 +216,39 @@ pub(crate) mod tests {
                 .is_some_and(|h| h.verifies(&damaged[..(h.len() as usize).min(len)]));
             assert!(!verified, "flipped byte {at} went unnoticed");
         }
+    }
+
+    /// Restores the CRC of a journal record whose bytes were changed, so the change reaches
+    /// the entry decoding behind it.
+    pub(crate) fn seal_record(bytes: &mut [u8]) {
+        let Some(header) = decode_header(bytes) else {
+            return;
+        };
+        let end = usize::try_from(header.len()).map_or(bytes.len(), |l| l.min(bytes.len()));
+        if end >= 8 {
+            let crc = crc32c::crc32c(&bytes[8..end]);
+            bytes[4..8].copy_from_slice(&crc.to_be_bytes());
+        }
+    }
+
+    #[test]
+    fn hostile_records_are_refused_never_panics() {
+        let id = Uuid::new_v4();
+        let samples = vec![
+            encoded(1, &entries(id))[..HEADER_LEN + 2 * ENTRY_HEADER_LEN + 13].to_vec(),
+            encoded(2, &entries(id)),
+        ];
+        crate::test_support::hostile::never_panics(samples, seal_record, |bytes| {
+            let Some(header) = decode_header(bytes) else {
+                return;
+            };
+            let _ = header.len();
+            let end = usize::try_from(header.len()).map_or(bytes.len(), |l| l.min(bytes.len()));
+            if header.verifies(&bytes[..end]) {
+                let _ = decode_entries(&header, &bytes[..end]);
+            }
+            let _ = decode_entries(&header, bytes);
+        });
     }
 
     #[test]

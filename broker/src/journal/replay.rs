@@ -140,6 +140,27 @@ mod tests {
     }
 
     #[test]
+    fn hostile_journal_files_are_scanned_never_panics() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal");
+        let id = Uuid::nil();
+        let mut two = encoded(1, &[entry(id, 0, b"batches")]);
+        two.extend(encoded(2, &[entry(id, 7, b"more"), entry(id, 9, b"")]));
+        crate::test_support::hostile::never_panics(
+            vec![two],
+            crate::journal::record::tests::seal_record,
+            |bytes| {
+                std::fs::write(&path, bytes).unwrap();
+                if let Ok(replay) = Replay::scan(&path) {
+                    for partition in [0, 1] {
+                        let _ = replay.batches_from(id, partition, 0);
+                    }
+                }
+            },
+        );
+    }
+
+    #[test]
     fn intact_records_are_found_in_round_order_and_torn_ones_skipped() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("journal");

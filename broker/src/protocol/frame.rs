@@ -74,9 +74,29 @@ pub async fn read_sized<R: AsyncRead + Unpin>(
             min,
             max,
         })?;
-    let mut buf = BytesMut::zeroed(len);
-    reader.read_exact(&mut buf).await?;
-    Ok(Some(buf.freeze()))
+    Ok(Some(read_claimed(reader, len).await?.into()))
+}
+
+/// What a claimed length may reserve before any of its bytes arrived.
+const FIRST_RESERVATION: usize = 64 * 1024;
+
+/// Reads exactly `len` bytes whose length the peer claimed, growing the buffer as they arrive
+/// rather than reserving `len` up front: a peer that claims 100 MB and sends nothing costs
+/// 64 KiB, not 100 MB per connection.
+pub async fn read_claimed<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    len: usize,
+) -> std::io::Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(len.min(FIRST_RESERVATION));
+    let wanted = u64::try_from(len).unwrap_or(u64::MAX);
+    let read = (&mut *reader).take(wanted).read_to_end(&mut buf).await?;
+    if read < len {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!("the peer closed after {read} of the {len} bytes it announced"),
+        ));
+    }
+    Ok(buf)
 }
 
 /// Encodes `response` with its header at `version`, size prefix included.

@@ -4,5 +4,5 @@
 mod frame;
 mod versions;
 
-pub use frame::{encode_response, read_frame, read_sized, FrameError, RequestPrefix};
+pub use frame::{encode_response, read_claimed, read_frame, read_sized, FrameError, RequestPrefix};
 pub use versions::{supported_range, SUPPORTED_APIS};

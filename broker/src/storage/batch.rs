@@ -12,6 +12,10 @@ pub const LOG_OVERHEAD: usize = 12;
 pub const HEADER_LEN: usize = 61;
 /// The only record format version this broker stores.
 pub const MAGIC_V2: i8 = 2;
+/// Smallest encoding of a v2 record (length, attributes, timestamp and offset deltas, key and
+/// value lengths, header count: one byte each): what bounds the records a batch's bytes can
+/// hold, whatever count its header claims.
+pub const MIN_RECORD_BYTES: usize = 7;
 
 const BASE_OFFSET: usize = 0;
 const BATCH_LENGTH: usize = 8;
@@ -247,6 +251,12 @@ impl<'a> BatchView<'a> {
         read_i64(self.buf, BASE_OFFSET)
     }
 
+    /// Most records the bytes of this batch can hold uncompressed: a bound on anything sized
+    /// by the claimed record count before the records themselves are walked.
+    pub fn records_room(&self) -> usize {
+        self.buf.len().saturating_sub(HEADER_LEN) / MIN_RECORD_BYTES
+    }
+
     /// Bytes following the length field.
     pub fn batch_length(&self) -> i32 {
         read_i32(self.buf, BATCH_LENGTH)
@@ -334,14 +344,16 @@ impl<'a> BatchView<'a> {
         read_i32(self.buf, RECORD_COUNT)
     }
 
-    /// Offset of the last record.
+    /// Offset of the last record. Saturates rather than overflows: a client's base offset is
+    /// arbitrary until the broker assigns one, and a stored batch never comes near the limit.
     pub fn last_offset(&self) -> i64 {
-        self.base_offset() + i64::from(self.last_offset_delta())
+        self.base_offset()
+            .saturating_add(i64::from(self.last_offset_delta()))
     }
 
-    /// Offset following the batch.
+    /// Offset following the batch (saturating, as [`Self::last_offset`]).
     pub fn next_offset(&self) -> i64 {
-        self.last_offset() + 1
+        self.last_offset().saturating_add(1)
     }
 }
 

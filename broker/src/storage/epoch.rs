@@ -190,6 +190,31 @@ impl LeaderEpochCache {
 mod tests {
     use super::*;
 
+    #[test]
+    fn hostile_checkpoint_files_read_as_missing_never_panics() {
+        use crate::storage::checkpoint::{read_offset, write_lines, HIGH_WATERMARK_FILE};
+        use crate::test_support::hostile::{never_panics, unsealed};
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (_keep, epochs) = cache(&[(1, 0), (3, 100), (7, 2_000)]);
+        epochs.persist().expect("persist");
+        let sample = |name: &str| std::fs::read(epochs.dir.join(name)).expect("checkpoint");
+        write_lines(dir.path(), HIGH_WATERMARK_FILE, &["123456789".into()]).expect("write");
+        let samples = vec![
+            sample(LEADER_EPOCH_FILE),
+            std::fs::read(dir.path().join(HIGH_WATERMARK_FILE)).expect("hw"),
+        ];
+        never_panics(samples, unsealed, |bytes| {
+            for name in [LEADER_EPOCH_FILE, HIGH_WATERMARK_FILE] {
+                std::fs::write(dir.path().join(name), bytes).expect("write");
+            }
+            let _ = read_offset(dir.path(), HIGH_WATERMARK_FILE);
+            if let Ok((loaded, _)) = LeaderEpochCache::load(dir.path()) {
+                let _ = loaded.end_offset_for(5, 10_000);
+            }
+        });
+    }
+
     fn cache(entries: &[(i32, i64)]) -> (tempfile::TempDir, LeaderEpochCache) {
         let dir = tempfile::tempdir().expect("tempdir");
         let (mut c, _) = LeaderEpochCache::load(dir.path()).expect("load");

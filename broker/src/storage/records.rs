@@ -7,12 +7,7 @@ use kafka_protocol::records::{
     Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 
-use super::batch::{BatchView, HEADER_LEN};
-
-/// Smallest encoding of a record (length, attributes, timestamp and offset deltas, key and
-/// value lengths, header count: one byte each), to reject implausible record counts before
-/// the decoder allocates for them.
-const MIN_RECORD_BYTES: usize = 7;
+use super::batch::{BatchView, HEADER_LEN, MIN_RECORD_BYTES};
 
 /// The decoded records of a batch, or `None` for control batches and anything that does not
 /// decode or claims more records than it can hold.

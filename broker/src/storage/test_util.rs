@@ -175,3 +175,37 @@ pub(crate) fn encode(records: &[Record], compression: Compression) -> BytesMut {
     RecordBatchEncoder::encode(&mut buf, records, &options).expect("encodable records");
     buf
 }
+
+/// Batches of every codec and shape the decoders meet (keyed and keyless records with
+/// headers, a transactional batch, a transaction marker), as seeds of the property tests.
+pub(crate) fn sample_batches() -> Vec<Vec<u8>> {
+    let with_headers = |offset: i32, key: Option<&str>| {
+        let mut r = record(offset, key, Some("value"));
+        r.headers.insert(
+            kafka_protocol::protocol::StrBytes::from_static_str("h"),
+            Some(Bytes::from_static(b"header value")),
+        );
+        r
+    };
+    let mut out: Vec<Vec<u8>> = ALL_CODECS
+        .iter()
+        .map(|&codec| {
+            let records = [
+                with_headers(0, Some("k")),
+                with_headers(1, None),
+                record(2, None, None),
+            ];
+            encode(&records, codec).to_vec()
+        })
+        .collect();
+    let mut transactional = record(0, Some("k"), Some("v"));
+    transactional.transactional = true;
+    transactional.producer_id = 7;
+    transactional.producer_epoch = 1;
+    transactional.sequence = 0;
+    out.push(encode(&[transactional], Compression::None).to_vec());
+    if let Some(marker) = super::records::marker_batch(7, 1, true, 3, 1_000) {
+        out.push(marker.to_vec());
+    }
+    out
+}

@@ -42,6 +42,36 @@ def string(s: Optional[str]) -> bytes:
     return int16(len(b)) + b
 
 
+def _crc32c_table() -> list[int]:
+    table = []
+    for n in range(256):
+        c = n
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+_CRC32C = _crc32c_table()
+
+
+def crc32c(data: bytes) -> int:
+    """CRC-32C (Castagnoli), the checksum of RecordBatch v2."""
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc = _CRC32C[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+def restamp_batch(frame: bytes, batch_start: int) -> bytes:
+    """The frame with the CRC of the v2 batch at `batch_start` made valid again (it covers
+    the attributes to the end of the batch)."""
+    length = struct.unpack(">i", frame[batch_start + 8:batch_start + 12])[0]
+    end = batch_start + 12 + length
+    crc = crc32c(frame[batch_start + 21:end])
+    return frame[:batch_start + 17] + struct.pack(">I", crc) + frame[batch_start + 21:]
+
+
 def uvarint(v: int) -> bytes:
     out = bytearray()
     while True:

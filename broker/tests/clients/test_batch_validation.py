@@ -19,7 +19,18 @@ LYING_COUNT = bytes.fromhex(
     "10000000026b027600000000")
 HUGE_TOPIC = bytes.fromhex("0000002100130005000000050002667a0002046269677fffffff0001010100000075300000")
 
-CORRUPT_MESSAGE, INVALID_RECORD, POLICY_VIOLATION = 2, 87, 44
+CORRUPT_MESSAGE, INVALID_TIMESTAMP, INVALID_RECORD, POLICY_VIOLATION = 2, 32, 87, 44
+
+
+def log_append_time_lying_count() -> bytes:
+    """LYING_COUNT (recordCount 0x7fffffff, lastOffsetDelta 0x7ffffffe, one real record) with
+    the LogAppendTime timestamp type (attributes 0x0008) and a valid CRC: the one frame that
+    aborted the release broker, which sized a list by the claimed record count."""
+    start = LYING_COUNT.index(bytes.fromhex("00000000000000000000003affffffff02"))
+    assert LYING_COUNT[start + 57:start + 61] == b"\x7f\xff\xff\xff", "recordCount"
+    assert LYING_COUNT[start + 23:start + 27] == b"\x7f\xff\xff\xfe", "lastOffsetDelta"
+    frame = LYING_COUNT[:start + 21] + b"\x00\x08" + LYING_COUNT[start + 23:]
+    return kw.restamp_batch(frame, start)
 
 
 def send_frame(bootstrap: str, frame: bytes) -> kw.Reader:
@@ -63,6 +74,7 @@ def readable_by_real_clients(broker, java, topic: str, expected: list[str]) -> N
 @pytest.mark.parametrize("topic,frame,code,reason", [
     ("fz-g1", GZIP_GARBAGE, CORRUPT_MESSAGE, "do not decode"),
     ("fz-o", LYING_COUNT, INVALID_RECORD, "declares 2147483647 records but holds 1"),
+    ("fz-o", log_append_time_lying_count(), INVALID_TIMESTAMP, "LogAppendTime"),
 ])
 def test_a_refused_batch_leaves_the_partition_readable_by_kcat_and_java(broker, java, topic, frame, code, reason):
     ck_create_topic(broker.bootstrap, topic, partitions=1)

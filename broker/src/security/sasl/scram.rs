@@ -416,6 +416,32 @@ mod tests {
     }
 
     #[test]
+    fn hostile_client_messages_fail_cleanly_never_panics() {
+        use crate::test_support::hostile::{never_panics, unsealed};
+        let m = Mechanism::Sha256;
+        let stored = credential(m, "pw");
+        let samples = vec![
+            b"n,,n=alice,r=abc".to_vec(),
+            b"n,a=alice,n=alice,r=abc".to_vec(),
+            b"c=biws,r=abcdef,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=".to_vec(),
+        ];
+        never_panics(samples, unsealed, |bytes| {
+            let mut first = ScramServer::new(m);
+            let _ = first.step(bytes, |_| Some(stored.clone()), || "def".into());
+            let mut last = ScramServer::new(m);
+            let started = last.step(
+                b"n,,n=alice,r=abc",
+                |_| Some(stored.clone()),
+                || "def".into(),
+            );
+            assert!(started.is_ok(), "a valid first message starts the exchange");
+            let _ = last.step(bytes, |_| None, String::new);
+            let _ = super::super::plain::authenticate(bytes, &std::collections::BTreeMap::new());
+            let _ = super::super::oauth::bearer_token(bytes);
+        });
+    }
+
+    #[test]
     fn garbage_is_a_clean_failure() {
         for message in [
             &b""[..],

@@ -273,3 +273,25 @@ fn stored_batches_may_skip_offsets_compaction_removed() {
         );
     }
 }
+
+#[test]
+fn hostile_batches_are_errors_never_panics() {
+    use crate::storage::batch::split_batches;
+    use crate::storage::records::{marker_is_commit, records_of};
+    use crate::storage::test_util::sample_batches;
+    use crate::test_support::hostile::{never_panics, seal_batch};
+
+    never_panics(sample_batches(), seal_batch, |bytes| {
+        let _ = BatchView::header(bytes);
+        split_batches(bytes).for_each(drop);
+        let Ok(view) = BatchView::parse(bytes) else {
+            return;
+        };
+        let _ = (view.last_offset(), view.next_offset(), view.records_room());
+        for deltas in [OffsetDeltas::Contiguous, OffsetDeltas::Increasing] {
+            let _ = check_records(&view, deltas, LIMIT, |_| {});
+        }
+        let _ = records_of(&view);
+        let _ = marker_is_commit(&view);
+    });
+}

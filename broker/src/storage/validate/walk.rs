@@ -120,9 +120,14 @@ fn record<S: Source>(
             "record length says {length} bytes but its fields take {read}"
         )));
     }
+    let timestamp = base_timestamp.checked_add(timestamp_delta).ok_or_else(|| {
+        r.malformed(format!(
+            "timestamp delta {timestamp_delta} overflows the base timestamp {base_timestamp}"
+        ))
+    })?;
     let info = RecordInfo {
         index,
-        timestamp: base_timestamp.wrapping_add(timestamp_delta),
+        timestamp,
         has_key,
     };
     Ok((info, offset_delta))

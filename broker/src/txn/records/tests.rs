@@ -153,3 +153,30 @@ fn every_state_round_trips_and_unknown_ones_are_refused() {
         Err(RecordError::UnknownVersion { version: 2, .. })
     ));
 }
+
+#[test]
+fn hostile_keys_and_values_are_errors_never_panics() {
+    use crate::test_support::hostile::{never_panics, unsealed};
+
+    let mut extended = ongoing();
+    extended.state = TxnState::PrepareCommit;
+    extended.last_producer_epoch = 1;
+    extended.groups.insert("g".into());
+    extended.pending_offsets.push(PendingOffset {
+        group: "g".into(),
+        topic: "in".into(),
+        partition: 3,
+        offset: 42,
+        leader_epoch: 7,
+        metadata: Some("m".into()),
+    });
+    let samples = vec![
+        txn_key("tx").to_vec(),
+        encode_value(&ongoing()).to_vec(),
+        encode_value(&extended).to_vec(),
+    ];
+    never_panics(samples, unsealed, |bytes| {
+        let _ = decode_key(bytes);
+        let _ = decode_value(bytes);
+    });
+}
