@@ -10,12 +10,12 @@ use super::RequestContext;
 /// Endpoint type of broker listeners (KIP-919); the only kind this broker has.
 const ENDPOINT_BROKERS: i8 = 1;
 
-/// Describes this single-broker cluster.
+/// Describes the cluster as Metadata does: every registered broker a client of the request's
+/// listener can reach (with that listener's address and its rack) and the same controller id.
 pub(crate) async fn handle(
     ctx: RequestContext,
     request: DescribeClusterRequest,
 ) -> DescribeClusterResponse {
-    let config = &ctx.broker.config;
     let response = DescribeClusterResponse::default()
         .with_endpoint_type(request.endpoint_type)
         .with_cluster_authorized_operations(if request.include_cluster_authorized_operations {
@@ -30,16 +30,19 @@ pub(crate) async fn handle(
                 "only broker endpoints are served",
             )));
     }
-    let (host, port) = config.listeners.get(&ctx.client.listener).map_or(
-        (config.advertised_host.clone(), config.advertised_port),
-        |l| (l.advertised_host.clone(), l.advertised_port),
-    );
+    let image = ctx.broker.metadata.image();
+    let brokers = image
+        .reachable_brokers(&ctx.client.listener)
+        .map(|(b, host, port)| {
+            DescribeClusterBroker::default()
+                .with_broker_id(BrokerId(b.id))
+                .with_host(StrBytes::from_string(host.to_string()))
+                .with_port(port)
+                .with_rack(b.rack.clone().map(StrBytes::from_string))
+        })
+        .collect();
     response
-        .with_cluster_id(StrBytes::from_string(ctx.broker.cluster_id.clone()))
-        .with_controller_id(BrokerId(config.broker_id))
-        .with_brokers(vec![DescribeClusterBroker::default()
-            .with_broker_id(BrokerId(config.broker_id))
-            .with_host(StrBytes::from_string(host))
-            .with_port(port)
-            .with_rack(config.rack.clone().map(StrBytes::from_string))])
+        .with_cluster_id(StrBytes::from_string(image.cluster_id.clone()))
+        .with_controller_id(BrokerId(image.controller_id))
+        .with_brokers(brokers)
 }

@@ -83,19 +83,15 @@ pub(crate) async fn handle(ctx: RequestContext, request: MetadataRequest) -> Met
             topics
         }
     };
+    // The addresses of the listener this request came in on, as Kafka answers.
     let brokers = image
-        .brokers
-        .values()
-        .filter_map(|b| {
-            // The addresses of the listener this request came in on, as Kafka answers.
-            let (host, port) = b.endpoint(listener)?;
-            Some(
-                MetadataResponseBroker::default()
-                    .with_node_id(BrokerId(b.id))
-                    .with_host(StrBytes::from_string(host.to_string()))
-                    .with_port(port)
-                    .with_rack(b.rack.clone().map(StrBytes::from_string)),
-            )
+        .reachable_brokers(listener)
+        .map(|(b, host, port)| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(b.id))
+                .with_host(StrBytes::from_string(host.to_string()))
+                .with_port(port)
+                .with_rack(b.rack.clone().map(StrBytes::from_string))
         })
         .collect();
     MetadataResponse::default()

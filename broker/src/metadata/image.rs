@@ -224,6 +224,18 @@ impl ClusterImage {
         self.ids.get(id).and_then(|name| self.topics.get(name))
     }
 
+    /// The registered brokers a client of `listener` can reach, with that listener's address,
+    /// by id: what Metadata and DescribeCluster both list (brokers without the listener are
+    /// left out, as Kafka answers).
+    pub fn reachable_brokers<'a>(
+        &'a self,
+        listener: &'a str,
+    ) -> impl Iterator<Item = (&'a BrokerInfo, &'a str, i32)> + 'a {
+        self.brokers
+            .values()
+            .filter_map(move |b| b.endpoint(listener).map(|(host, port)| (b, host, port)))
+    }
+
     /// Every topic, by name.
     pub fn topics(&self) -> impl Iterator<Item = &Arc<TopicImage>> {
         self.topics.values()

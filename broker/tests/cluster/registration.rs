@@ -176,3 +176,52 @@ async fn a_broker_that_cannot_renew_stops_leading_until_it_renews_again() {
         .expect("append after renewing");
     assert_eq!(partition.with_log(|l| l.log_end_offset()), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn describe_cluster_lists_every_registered_broker_as_metadata_does() {
+    use kafka_protocol::messages::{
+        ApiKey, DescribeClusterRequest, DescribeClusterResponse, MetadataRequest, MetadataResponse,
+    };
+
+    let plane = ControlPlane::new().await;
+    let (_dirs, running) = crate::support::brokers(&plane, 3).await;
+    let addresses: Vec<String> = running.iter().map(|b| b.address.clone()).collect();
+    for asked in &addresses {
+        let described: DescribeClusterResponse = wait_until("all three brokers described", || {
+            let asked = asked.clone();
+            async move {
+                let response: DescribeClusterResponse = crate::support::kafka_call(
+                    &asked,
+                    ApiKey::DescribeCluster,
+                    0,
+                    &DescribeClusterRequest::default()
+                        .with_include_cluster_authorized_operations(true),
+                )
+                .await;
+                (response.brokers.len() == 3).then_some(response)
+            }
+        })
+        .await;
+        let mut listed: Vec<(i32, String)> = described
+            .brokers
+            .iter()
+            .map(|b| (b.broker_id.0, format!("{}:{}", b.host, b.port)))
+            .collect();
+        listed.sort();
+        let expected: Vec<(i32, String)> = (0..).zip(addresses.iter().cloned()).collect();
+        assert_eq!(listed, expected, "asked {asked}");
+        let metadata: MetadataResponse = crate::support::kafka_call(
+            asked,
+            ApiKey::Metadata,
+            12,
+            &MetadataRequest::default().with_topics(Some(Vec::new())),
+        )
+        .await;
+        assert_eq!(described.controller_id, metadata.controller_id);
+        assert_eq!(
+            Some(described.cluster_id.to_string()),
+            metadata.cluster_id.map(|c| c.to_string())
+        );
+        assert_ne!(described.cluster_authorized_operations, i32::MIN);
+    }
+}

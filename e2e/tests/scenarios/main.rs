@@ -93,6 +93,8 @@ scenarios! {
         => crate::scenario::security::run;
     external_nodeport_and_loadbalancer_listeners_advertise_each_brokers_own_service_and_serve_java_clients_from_outside
         => crate::scenario::external::run;
+    fresh_topic_an_idempotent_producer_writing_into_a_topic_the_moment_it_is_created_has_every_record_acknowledged_once
+        => crate::scenario::fresh_topic::run;
 }
 
 /// The names `--list` shows under `prefix`.

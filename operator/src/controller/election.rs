@@ -104,16 +104,21 @@ pub fn decide(
     };
     let current = |e: &IsrEntry| eligible(e.broker_id) == Some(e.broker_epoch);
     let Some(old) = status else {
-        // The first live replica leads, alone in the ISR: a follower joins when its leader
-        // has seen it catch up, never by the controller's say-so, so a leader that dies
-        // before anyone copied its records is never replaced by a replica without them.
-        let (leader, epoch) = replicas
+        // The first live replica leads, and every live replica is in the ISR at its current
+        // incarnation, as Kafka creates partitions: their logs are all empty, so each holds
+        // everything the partition has, and an acks=all write to a new partition never meets
+        // an ISR still growing (which could refuse a producer's first batch while taking the
+        // next). Replicas that are not live join once their leader sees them catch up.
+        let isr: Vec<IsrEntry> = replicas
             .iter()
-            .find_map(|&id| eligible(id).map(|epoch| (id, epoch)))?;
-        let isr = vec![IsrEntry {
-            broker_id: leader,
-            broker_epoch: epoch,
-        }];
+            .filter_map(|&id| {
+                eligible(id).map(|epoch| IsrEntry {
+                    broker_id: id,
+                    broker_epoch: epoch,
+                })
+            })
+            .collect();
+        let leader = isr.first()?.broker_id;
         return Some(Decision {
             status: KafkaPartitionStatus {
                 leader,
@@ -644,7 +649,7 @@ mod tests {
     }
 
     #[test]
-    fn a_new_partition_waits_for_a_live_replica_skips_shutting_down_ones_and_starts_alone_in_its_isr(
+    fn a_new_partition_waits_for_a_live_replica_skips_shutting_down_ones_and_starts_with_every_live_one_in_its_isr(
     ) {
         scenario(
             &[2, 1, 0],
@@ -659,7 +664,7 @@ mod tests {
                 step(
                     "1 and 0 live",
                     &[(2, 1, true), (1, 3, false), (0, 4, false)],
-                    Some((st(1, 0, 0, &[(1, 3)]), Initial)),
+                    Some((st(1, 0, 0, &[(1, 3), (0, 4)]), Initial)),
                 ),
             ],
         );

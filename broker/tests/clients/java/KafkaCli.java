@@ -170,6 +170,18 @@ public final class KafkaCli {
         props.putAll(args.props());
         String topic = args.required("topic");
         Integer fixedPartition = args.has("partition") ? Integer.valueOf(args.get("partition")) : null;
+        if (args.has("create-partitions")) {
+            // Created by the admin client in this process, right before the first send: the
+            // producer meets the topic the moment it exists.
+            Properties adminProps = new Properties();
+            adminProps.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, args.required("bootstrap"));
+            try (Admin admin = Admin.create(adminProps)) {
+                NewTopic nt = new NewTopic(topic, Integer.parseInt(args.get("create-partitions")),
+                        Short.parseShort(args.get("create-rf", "1")));
+                admin.createTopics(Collections.singletonList(nt)).all().get();
+            }
+            emit(obj("event", "created", "topic", topic));
+        }
 
         List<ProducerRecord<byte[], byte[]>> records = new ArrayList<>();
         if (args.flag("stdin")) {

@@ -9,6 +9,7 @@ pub(crate) mod external;
 pub(crate) mod failover;
 pub(crate) mod failure;
 pub(crate) mod freeze;
+pub(crate) mod fresh_topic;
 pub(crate) mod install;
 pub(crate) mod prometheus;
 pub(crate) mod reassignment;

@@ -86,6 +86,8 @@ pub(crate) struct PartitionState {
     pub(crate) leader: i32,
     /// The leader epoch.
     pub(crate) leader_epoch: i64,
+    /// The partition epoch: raised by every change of the status after the first.
+    pub(crate) partition_epoch: i64,
     /// ISR members: (broker id, incarnation).
     pub(crate) isr: Vec<(i32, i64)>,
 }
@@ -98,6 +100,7 @@ impl PartitionState {
             partition: int(&obj.data["spec"]["partition"])?,
             leader: int(&status["leader"])?,
             leader_epoch: status["leaderEpoch"].as_i64()?,
+            partition_epoch: status["partitionEpoch"].as_i64()?,
             isr: status["isr"]
                 .as_array()
                 .into_iter()
