@@ -114,6 +114,9 @@ pub(crate) fn handle(
                         .as_deref()
                         .and_then(|t| refuse_topic(t, data.index, acks, min_isr))
                     {
+                        if let Some(records) = &data.records {
+                            partition.note_refused(records, now);
+                        }
                         return response.with_error_code(refusal.code());
                     }
                     let Some(records) = data.records.filter(|r| !r.is_empty()) else {

@@ -352,6 +352,16 @@ impl Partition {
         self.append_checked(batches, now_ms, &|_| Ok(()), false)
     }
 
+    /// Remembers that the produce data `records` was refused before its sequence could be
+    /// checked (too few in-sync replicas), so the producer's later in-flight batches cannot
+    /// land before its retry (see [`crate::producer::ProducerStateTable::note_refused`]).
+    pub fn note_refused(&self, records: &[u8], now_ms: i64) {
+        if let Ok(view) = crate::storage::BatchView::header(records) {
+            let identity = BatchIdentity::of(&view);
+            self.state.lock().producers.note_refused(&identity, now_ms);
+        }
+    }
+
     /// Appends one partition's data of a produce request after Kafka's checks on client
     /// batches ([`client_batch`], outside the lock). Every transactional batch must first pass
     /// `verify` (the transaction coordinator's check), under the partition lock: a
@@ -392,7 +402,7 @@ impl Partition {
             bytes: mut batch,
         } in batches
         {
-            let appended = match state.producers.check(&identity)? {
+            let appended = match state.producers.check(&identity, now_ms)? {
                 SequenceCheck::Duplicate { base_offset } => Appended {
                     base_offset,
                     end_offset,

@@ -100,22 +100,89 @@ pub struct ProducerSummary {
     pub last_timestamp: i64,
 }
 
+/// How long a refused first batch holds back the producer's later ones: Kafka producers'
+/// default `delivery.timeout.ms`, after which the batch was given up (and its producer moved
+/// to a new epoch, to which the mark does not apply).
+const REFUSED_START_MS: i64 = 120_000;
+/// At most this many refused first batches are remembered per partition.
+const REFUSED_STARTS: usize = 10_000;
+
+/// The first batch of a producer unknown here, refused before it could be appended.
+#[derive(Debug, Clone, Copy)]
+struct RefusedStart {
+    epoch: i16,
+    first_seq: i32,
+    at_ms: i64,
+}
+
 /// The producer state of one partition.
 #[derive(Debug, Default)]
 pub struct ProducerStateTable {
     producers: HashMap<i64, ProducerEntry>,
+    /// Producers unknown here whose batch was refused before its sequence was checked (too
+    /// few in-sync replicas, say): until it is appended, their later in-flight batches are
+    /// out of order. Kafka accepts any first sequence of an unknown producer, so without this
+    /// a later batch could land first and every retry of the refused one would then be out of
+    /// order for good.
+    refused: HashMap<i64, RefusedStart>,
 }
 
 impl ProducerStateTable {
+    /// Remembers that `batch` was refused before it could be appended (see `refused`), if its
+    /// producer is unknown here; the lowest refused sequence of the producer's epoch counts.
+    pub fn note_refused(&mut self, batch: &BatchIdentity, now_ms: i64) {
+        if !batch.is_idempotent() || self.producers.contains_key(&batch.producer_id) {
+            return;
+        }
+        if self.refused.len() >= REFUSED_STARTS {
+            self.refused
+                .retain(|_, r| now_ms.saturating_sub(r.at_ms) < REFUSED_START_MS);
+            if self.refused.len() >= REFUSED_STARTS {
+                return;
+            }
+        }
+        let mark = RefusedStart {
+            epoch: batch.producer_epoch,
+            first_seq: batch.base_sequence,
+            at_ms: now_ms,
+        };
+        self.refused
+            .entry(batch.producer_id)
+            .and_modify(|r| {
+                if r.epoch != mark.epoch || mark.first_seq <= r.first_seq {
+                    *r = mark;
+                }
+            })
+            .or_insert(mark);
+    }
+
     /// Decides whether `batch` is appended, answered as a duplicate, or refused.
-    pub fn check(&self, batch: &BatchIdentity) -> Result<SequenceCheck, SequenceError> {
+    pub fn check(
+        &self,
+        batch: &BatchIdentity,
+        now_ms: i64,
+    ) -> Result<SequenceCheck, SequenceError> {
         if !batch.is_idempotent() {
             return Ok(SequenceCheck::Append);
         }
         let Some(entry) = self.producers.get(&batch.producer_id) else {
             // Unknown producer (new, or its records were removed by retention): accept any
-            // sequence, as Kafka does when no epoch is known.
-            return Ok(SequenceCheck::Append);
+            // sequence, as Kafka does when no epoch is known, unless an earlier batch of the
+            // same epoch was refused and is still being retried.
+            return match self.refused.get(&batch.producer_id) {
+                Some(r)
+                    if r.epoch == batch.producer_epoch
+                        && batch.base_sequence > r.first_seq
+                        && now_ms.saturating_sub(r.at_ms) < REFUSED_START_MS =>
+                {
+                    Err(SequenceError::OutOfOrder {
+                        producer_id: batch.producer_id,
+                        found: batch.base_sequence,
+                        last: r.first_seq.wrapping_sub(1),
+                    })
+                }
+                _ => Ok(SequenceCheck::Append),
+            };
         };
         if batch.producer_epoch < entry.epoch {
             return Err(SequenceError::StaleEpoch {
@@ -164,6 +231,7 @@ impl ProducerStateTable {
         if !batch.is_idempotent() {
             return;
         }
+        self.refused.remove(&batch.producer_id);
         let entry = self.producers.entry(batch.producer_id).or_default();
         if batch.producer_epoch != entry.epoch {
             entry.epoch = batch.producer_epoch;
@@ -230,6 +298,7 @@ impl ProducerStateTable {
     /// Forgets every producer (after the log was truncated or deleted).
     pub fn clear(&mut self) {
         self.producers.clear();
+        self.refused.clear();
     }
 }
 
@@ -278,7 +347,7 @@ mod tests {
         assert_eq!(table.epoch(1), None, "forgotten");
         assert_eq!(table.epoch(3), Some(0), "kept: its transaction is open");
         assert_eq!(
-            table.check(&batch(1, 0, 0, 1)),
+            table.check(&batch(1, 0, 0, 1), 0),
             Ok(SequenceCheck::Append),
             "a forgotten producer starts afresh"
         );
@@ -289,17 +358,17 @@ mod tests {
     fn in_order_batches_append_and_retries_are_duplicates() {
         let mut table = ProducerStateTable::default();
         let first = batch(7, 0, 0, 3);
-        assert_eq!(table.check(&first), Ok(SequenceCheck::Append));
+        assert_eq!(table.check(&first, 0), Ok(SequenceCheck::Append));
         table.record(&first, 100);
         let second = batch(7, 0, 3, 2);
-        assert_eq!(table.check(&second), Ok(SequenceCheck::Append));
+        assert_eq!(table.check(&second, 0), Ok(SequenceCheck::Append));
         table.record(&second, 103);
         assert_eq!(
-            table.check(&first),
+            table.check(&first, 0),
             Ok(SequenceCheck::Duplicate { base_offset: 100 })
         );
         assert_eq!(
-            table.check(&second),
+            table.check(&second, 0),
             Ok(SequenceCheck::Duplicate { base_offset: 103 })
         );
     }
@@ -309,7 +378,7 @@ mod tests {
         let mut table = ProducerStateTable::default();
         table.record(&batch(7, 1, 0, 3), 0);
         assert!(matches!(
-            table.check(&batch(7, 1, 5, 1)),
+            table.check(&batch(7, 1, 5, 1), 0),
             Err(SequenceError::OutOfOrder {
                 found: 5,
                 last: 2,
@@ -317,19 +386,25 @@ mod tests {
             })
         ));
         assert!(matches!(
-            table.check(&batch(7, 0, 3, 1)),
+            table.check(&batch(7, 0, 3, 1), 0),
             Err(SequenceError::StaleEpoch { .. })
         ));
-        assert_eq!(table.check(&batch(7, 2, 0, 1)), Ok(SequenceCheck::Append));
-        assert!(table.check(&batch(7, 2, 4, 1)).is_err());
+        assert_eq!(
+            table.check(&batch(7, 2, 0, 1), 0),
+            Ok(SequenceCheck::Append)
+        );
+        assert!(table.check(&batch(7, 2, 4, 1), 0).is_err());
     }
 
     #[test]
     fn unknown_producers_and_plain_batches_are_accepted() {
         let table = ProducerStateTable::default();
-        assert_eq!(table.check(&batch(9, 0, 42, 1)), Ok(SequenceCheck::Append));
         assert_eq!(
-            table.check(&batch(-1, -1, -1, 1)),
+            table.check(&batch(9, 0, 42, 1), 0),
+            Ok(SequenceCheck::Append)
+        );
+        assert_eq!(
+            table.check(&batch(-1, -1, -1, 1), 0),
             Ok(SequenceCheck::Append)
         );
     }
@@ -340,13 +415,95 @@ mod tests {
         for i in 0..6 {
             table.record(&batch(1, 0, i, 1), i64::from(i));
         }
-        assert!(table.check(&batch(1, 0, 0, 1)).is_err());
+        assert!(table.check(&batch(1, 0, 0, 1), 0).is_err());
         assert_eq!(
-            table.check(&batch(1, 0, 1, 1)),
+            table.check(&batch(1, 0, 1, 1), 0),
             Ok(SequenceCheck::Duplicate { base_offset: 1 })
         );
         let mut table = ProducerStateTable::default();
         table.record(&batch(2, 0, i32::MAX - 1, 2), 0);
-        assert_eq!(table.check(&batch(2, 0, 0, 1)), Ok(SequenceCheck::Append));
+        assert_eq!(
+            table.check(&batch(2, 0, 0, 1), 0),
+            Ok(SequenceCheck::Append)
+        );
+    }
+}
+
+#[cfg(test)]
+mod refused_start_tests {
+    use super::*;
+
+    fn batch(producer_id: i64, epoch: i16, seq: i32) -> BatchIdentity {
+        BatchIdentity {
+            producer_id,
+            producer_epoch: epoch,
+            base_sequence: seq,
+            last_offset_delta: 9,
+            max_timestamp: 1,
+        }
+    }
+
+    #[test]
+    fn a_refused_first_batch_holds_back_the_later_in_flight_ones_until_it_lands() {
+        let mut table = ProducerStateTable::default();
+        // Sequence 0 is refused (too few in-sync replicas); 10 and 20 were sent behind it.
+        table.note_refused(&batch(7, 0, 0), 1_000);
+        assert!(matches!(
+            table.check(&batch(7, 0, 10), 1_001),
+            Err(SequenceError::OutOfOrder {
+                found: 10,
+                last: -1,
+                ..
+            })
+        ));
+        // The retry of 0 lands, and the others follow in order.
+        assert_eq!(
+            table.check(&batch(7, 0, 0), 1_002),
+            Ok(SequenceCheck::Append)
+        );
+        table.record(&batch(7, 0, 0), 0);
+        assert_eq!(
+            table.check(&batch(7, 0, 10), 1_003),
+            Ok(SequenceCheck::Append)
+        );
+        table.record(&batch(7, 0, 10), 10);
+        // A refusal of a producer known here changes nothing: its sequences already rule.
+        table.note_refused(&batch(7, 0, 20), 1_004);
+        assert_eq!(
+            table.check(&batch(7, 0, 20), 1_005),
+            Ok(SequenceCheck::Append)
+        );
+    }
+
+    #[test]
+    fn the_mark_keeps_the_lowest_sequence_and_lapses_with_a_new_epoch_or_in_time() {
+        let mut table = ProducerStateTable::default();
+        table.note_refused(&batch(7, 0, 10), 1_000);
+        table.note_refused(&batch(7, 0, 0), 1_000);
+        table.note_refused(&batch(7, 0, 20), 1_000);
+        assert!(table.check(&batch(7, 0, 10), 1_000).is_err());
+        assert_eq!(
+            table.check(&batch(7, 0, 0), 1_000),
+            Ok(SequenceCheck::Append)
+        );
+        // A producer that gave up moves to a new epoch and starts again at 0.
+        assert_eq!(
+            table.check(&batch(7, 1, 0), 1_000),
+            Ok(SequenceCheck::Append)
+        );
+        // Other producers are not concerned; the mark lapses with the delivery timeout.
+        assert_eq!(
+            table.check(&batch(8, 0, 10), 1_000),
+            Ok(SequenceCheck::Append)
+        );
+        assert_eq!(
+            table.check(&batch(7, 0, 10), 1_000 + REFUSED_START_MS),
+            Ok(SequenceCheck::Append)
+        );
+        table.clear();
+        assert_eq!(
+            table.check(&batch(7, 0, 10), 1_000),
+            Ok(SequenceCheck::Append)
+        );
     }
 }
