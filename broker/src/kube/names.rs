@@ -26,12 +26,29 @@ pub(super) fn partition_object(
         .map(|p| p.name_any())
 }
 
-/// The KafkaTopic object name for Kafka topic `name`.
+/// The KafkaTopic object name for Kafka topic `name`: any legal Kafka name (up to 249
+/// characters of `[a-zA-Z0-9._-]`) maps to a valid object name within [`MAX_OBJECT_NAME`].
 pub(super) fn object_name(name: &str) -> String {
     if is_object_name(name) {
         return name.to_string();
     }
-    let readable: String = name
+    let digest = Sha256::digest(name.as_bytes());
+    let hash: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    let readable = readable_form(name, READABLE_LEN);
+    if readable.is_empty() {
+        format!("topic-{hash}")
+    } else {
+        format!("{readable}-{hash}")
+    }
+}
+
+/// Most characters of a name's readable form before its hash.
+const READABLE_LEN: usize = 200;
+
+/// `name` lower-cased, other characters as `-`, each dot-separated label trimmed to start and
+/// end alphanumeric and empty labels dropped, cut to `max` characters on a label end.
+fn readable_form(name: &str, max: usize) -> String {
+    let lowered: String = name
         .chars()
         .map(|c| match c {
             'a'..='z' | '0'..='9' | '.' | '-' => c,
@@ -39,15 +56,23 @@ pub(super) fn object_name(name: &str) -> String {
             _ => '-',
         })
         .collect();
-    let readable = readable.trim_matches(|c: char| !c.is_ascii_alphanumeric());
-    let digest = Sha256::digest(name.as_bytes());
-    let hash: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
-    let readable: String = readable.chars().take(200).collect();
-    if readable.is_empty() {
-        format!("topic-{hash}")
-    } else {
-        format!("{readable}-{hash}")
+    let mut out = String::new();
+    for label in lowered.split('.') {
+        let label = label.trim_matches('-');
+        if label.is_empty() {
+            continue;
+        }
+        let room = max.saturating_sub(out.len() + usize::from(!out.is_empty()));
+        let cut = label[..label.len().min(room)].trim_end_matches('-');
+        if cut.is_empty() {
+            break;
+        }
+        if !out.is_empty() {
+            out.push('.');
+        }
+        out.push_str(cut);
     }
+    out
 }
 
 /// Longest object name the broker gives a KafkaTopic: its KafkaPartitions are named
@@ -92,5 +117,40 @@ mod tests {
             is_object_name(&long) && long.len() <= MAX_OBJECT_NAME,
             "{long}"
         );
+        // librdkafka's test topics: one long dot-free run, as Kubernetes allows.
+        let rdkafka = "rdkafkatest-rnd445fb81946020dd6-0090-idempotence-impl-ack-c9fc1974";
+        assert_eq!(object_name(rdkafka), rdkafka);
+        for name in ["a..b", "a._b", "_.a", "x.-y", "A.B_.C"] {
+            assert!(
+                is_object_name(&object_name(name)),
+                "{name} -> {}",
+                object_name(name)
+            );
+        }
+    }
+
+    #[test]
+    fn every_legal_kafka_topic_name_maps_to_a_valid_object_name_within_kubernetes_limits() {
+        use proptest::prelude::*;
+        use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+        let config = Config {
+            cases: 2_000,
+            failure_persistence: None,
+            ..Config::default()
+        };
+        let mut runner =
+            TestRunner::new_with_rng(config, TestRng::deterministic_rng(RngAlgorithm::ChaCha));
+        let names = prop_oneof!["[a-zA-Z0-9._-]{1,249}", "[a-z._-]{1,249}", "[._-]{1,20}"];
+        runner
+            .run(&names, |name| {
+                prop_assume!(name != "." && name != "..");
+                let object = object_name(&name);
+                prop_assert!(is_object_name(&object), "{name} -> {object}");
+                prop_assert!(object.len() <= MAX_OBJECT_NAME);
+                let partition = format!("{object}-9999");
+                prop_assert!(partition.len() <= 253);
+                Ok(())
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
     }
 }

@@ -6,18 +6,23 @@ use serde_json::Value;
 use super::error::FieldError;
 use super::selector::{valid_key, valid_value};
 
-/// RFC 1123 subdomain: lowercase alphanumerics, `-` and `.`, at most 253 characters.
+/// RFC 1123 subdomain as Kubernetes checks it (`IsDNS1123Subdomain`): lowercase
+/// alphanumerics, `-` and `.`, each dot-separated part starting and ending alphanumeric, at
+/// most 253 characters in all. Unlike DNS, Kubernetes sets no 63-character limit per part.
 pub(crate) fn is_dns_subdomain(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns_label_part)
+    !s.is_empty() && s.len() <= 253 && s.split('.').all(is_subdomain_part)
 }
 
-fn is_dns_label_part(s: &str) -> bool {
+fn is_subdomain_part(s: &str) -> bool {
     !s.is_empty()
-        && s.len() <= 63
         && s.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
         && s.ends_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
         && s.chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+fn is_dns_label_part(s: &str) -> bool {
+    s.len() <= 63 && is_subdomain_part(s)
 }
 
 /// RFC 1123 label (namespaces).
@@ -147,5 +152,16 @@ mod tests {
             &json!({"name": "c", "labels": {"ok": "fine", "bad key": "x", "k": "-bad"}}),
         );
         assert_eq!(errs.len(), 2, "{errs:?}");
+    }
+
+    #[test]
+    fn subdomains_have_no_per_part_limit_but_labels_do() {
+        let long_part = "rdkafkatest-rnd445fb81946020dd6-0090-idempotence-impl-ack-c9fc1974";
+        assert!(long_part.len() > 63);
+        assert!(is_dns_subdomain(long_part));
+        assert!(!is_dns_label(long_part));
+        assert!(is_dns_subdomain(&"a".repeat(253)));
+        assert!(!is_dns_subdomain(&"a".repeat(254)));
+        assert!(!is_dns_subdomain("a..b") && !is_dns_subdomain("-a"));
     }
 }
