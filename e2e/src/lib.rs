@@ -152,6 +152,15 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// Another `up` runs on the state directory (its lock is held).
+    #[error(
+        "another `tributary-e2e up` ({holder}) is running on {}; stop it with \
+         `cargo run -p tributary-e2e -- down --state-dir {}`, pass --replace to stop it first, \
+         or give this one another --state-dir",
+        state_dir.display(),
+        state_dir.display()
+    )]
+    StateDirBusy { state_dir: PathBuf, holder: String },
     /// The kubeconfig could not be written.
     #[error("cannot write the kubeconfig {}: {source}", path.display())]
     Kubeconfig {

@@ -71,6 +71,10 @@ enum Command {
         /// Seconds the cluster may take to become Ready.
         #[arg(long, default_value_t = 300)]
         timeout: u64,
+        /// Stop the `up` already running on the state directory first (without it, a second
+        /// `up` there is refused).
+        #[arg(long)]
+        replace: bool,
     },
     /// Stop the cluster `up` started (SIGTERM to it, then wait until everything is gone).
     Down {
@@ -122,19 +126,12 @@ fn renew_interval_ms(text: &str) -> Result<u32, String> {
     Ok(ms as u32)
 }
 
-fn pid_file(state_dir: &Path) -> PathBuf {
-    state_dir.join("up.pid")
-}
-
 async fn up(options: UpOptions) -> anyhow::Result<()> {
-    let state_dir = options.local.state_dir.clone();
     let started = tributary_e2e::up::up(options).await;
     let up = match started {
         Ok(up) => up,
         Err(e) => return Err(e).context("starting the local cluster"),
     };
-    std::fs::write(pid_file(&state_dir), std::process::id().to_string())
-        .with_context(|| format!("writing {}", pid_file(&state_dir).display()))?;
     let kubeconfig = std::fs::canonicalize(up.cluster.kubeconfig())
         .unwrap_or_else(|_| up.cluster.kubeconfig().to_owned());
     println!("Kafka bootstrap: {}", up.bootstrap);
@@ -145,39 +142,29 @@ async fn up(options: UpOptions) -> anyhow::Result<()> {
     stopped().await?;
     tracing::info!("stopping");
     up.cluster.shutdown().await;
-    let _ = std::fs::remove_file(pid_file(&state_dir));
     Ok(())
 }
 
+/// Stops the `up` running on `state_dir` (the holder of its lock), waiting until it is gone.
 fn down(state_dir: &Path) -> anyhow::Result<()> {
     use rustix::process::{kill_process, Pid, Signal};
-    let file = pid_file(state_dir);
-    let text = match std::fs::read_to_string(&file) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            println!("nothing to stop: {} does not exist", file.display());
-            return Ok(());
-        }
-        Err(e) => return Err(e).with_context(|| format!("reading {}", file.display())),
+    let Some(raw) = tributary_e2e::up::running_on(state_dir) else {
+        println!("nothing to stop: no `up` runs on {}", state_dir.display());
+        return Ok(());
     };
-    let pid = text
-        .trim()
-        .parse::<i32>()
+    let pid = i32::try_from(raw)
         .ok()
         .and_then(Pid::from_raw)
-        .with_context(|| format!("{} does not hold a process id", file.display()))?;
+        .with_context(|| format!("the lock of {} names pid {raw}", state_dir.display()))?;
     if kill_process(pid, Signal::TERM).is_err() {
-        println!("the cluster (pid {}) is not running", pid.as_raw_nonzero());
-        let _ = std::fs::remove_file(&file);
+        println!("the cluster (pid {raw}) is not running");
         return Ok(());
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    let raw = pid.as_raw_nonzero().get().unsigned_abs();
     while tributary_e2e::kubelet::running(raw) {
         anyhow::ensure!(
             std::time::Instant::now() < deadline,
-            "the cluster (pid {}) did not stop within 120 s",
-            pid.as_raw_nonzero()
+            "the cluster (pid {raw}) did not stop within 120 s"
         );
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -207,8 +194,12 @@ async fn main() -> anyhow::Result<()> {
             lease_renew_interval_seconds,
             helm_set,
             timeout,
+            replace,
         } => {
             let state_dir = std::path::absolute(&state_dir).unwrap_or(state_dir);
+            if replace {
+                down(&state_dir)?;
+            }
             let watchdog = std::env::current_exe().ok();
             let mut local = LocalConfig::new(state_dir, watchdog);
             local.port = port;

@@ -5,7 +5,7 @@
 //! until it is Ready.
 
 use std::ffi::OsStr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -112,6 +112,8 @@ pub struct Up {
     pub cluster: LocalCluster,
     /// Where Kafka clients bootstrap (`ip:port,...`).
     pub bootstrap: String,
+    /// The state directory's lock, held while the cluster runs.
+    _lock: StateLock,
 }
 
 /// Polls the KafkaCluster until its Ready condition is True; returns its status.
@@ -149,8 +151,76 @@ pub async fn wait_ready(
     }
 }
 
-/// Starts everything; the caller stops it with [`LocalCluster::shutdown`].
+/// One `up` at a time on a state directory: an exclusive lock on `<state dir>.lock`, held as
+/// long as the process that took it lives (the kernel drops it however the process ends), so
+/// a second `up` never wipes the directory under a running cluster's brokers.
+#[derive(Debug)]
+pub struct StateLock {
+    _file: std::fs::File,
+}
+
+/// The lock file of `state_dir`: beside it, as the directory itself is wiped.
+fn lock_path(state_dir: &Path) -> PathBuf {
+    let mut name = state_dir.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+/// Takes the lock of `state_dir`, or says which process holds it.
+pub fn lock_state_dir(state_dir: &Path) -> crate::Result<StateLock> {
+    use rustix::fs::{flock, FlockOperation};
+    use std::io::{Read, Seek, Write};
+    let path = lock_path(state_dir);
+    let io = |source| crate::Error::Io {
+        path: path.clone(),
+        source,
+    };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io)?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io)?;
+    if flock(&file, FlockOperation::NonBlockingLockExclusive).is_err() {
+        let mut holder = String::new();
+        let _ = file.read_to_string(&mut holder);
+        let holder = match holder.trim() {
+            "" => "a process that has not written its pid yet".to_owned(),
+            pid => format!("pid {pid}"),
+        };
+        return Err(crate::Error::StateDirBusy {
+            state_dir: state_dir.to_owned(),
+            holder,
+        });
+    }
+    file.set_len(0).map_err(io)?;
+    file.rewind().map_err(io)?;
+    write!(file, "{}", std::process::id()).map_err(io)?;
+    Ok(StateLock { _file: file })
+}
+
+/// The pid of the `up` running on `state_dir`, if one is: whoever holds its lock.
+pub fn running_on(state_dir: &Path) -> Option<u32> {
+    use rustix::fs::{flock, FlockOperation};
+    let file = std::fs::File::open(lock_path(state_dir)).ok()?;
+    if flock(&file, FlockOperation::NonBlockingLockShared).is_ok() {
+        return None;
+    }
+    std::fs::read_to_string(lock_path(state_dir))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Starts everything; the caller stops it with [`LocalCluster::shutdown`]. Fails at once,
+/// naming the running one, when another `up` holds the state directory.
 pub async fn up(options: UpOptions) -> crate::Result<Up> {
+    let lock = lock_state_dir(&options.local.state_dir)?;
     if options.build {
         tools::build_profile(options.profile, &["tributary-broker", "tributary-operator"]).await?;
     }
@@ -208,12 +278,42 @@ pub async fn up(options: UpOptions) -> crate::Result<Up> {
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    Ok(Up { cluster, bootstrap })
+    Ok(Up {
+        cluster,
+        bootstrap,
+        _lock: lock,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_second_up_on_the_same_state_directory_is_refused_naming_the_first() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = dir.path().join("up");
+        let first = lock_state_dir(&state).expect("the first takes it");
+        let refused = lock_state_dir(&state).expect_err("the second is refused");
+        let message = refused.to_string();
+        assert!(
+            message.contains(&format!("pid {}", std::process::id()))
+                && message.contains("down --state-dir")
+                && message.contains("--replace"),
+            "{message}"
+        );
+        assert!(
+            lock_state_dir(&dir.path().join("other")).is_ok(),
+            "another directory is free"
+        );
+        assert_eq!(running_on(&state), Some(std::process::id()));
+        drop(first);
+        assert_eq!(running_on(&state), None);
+        assert!(
+            lock_state_dir(&state).is_ok(),
+            "free again once the first ends"
+        );
+    }
 
     #[test]
     fn whole_second_renewals_use_seconds_and_fractions_use_milliseconds() {
