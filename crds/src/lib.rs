@@ -27,7 +27,7 @@ pub use partition::{
     Assignment, ElectionType, IsrEntry, KafkaPartition, KafkaPartitionSpec, KafkaPartitionStatus,
     ELECT_LEADER_ANNOTATION,
 };
-pub use topic::{KafkaTopic, KafkaTopicSpec, KafkaTopicStatus, TopicPhase};
+pub use topic::{KafkaTopic, KafkaTopicSpec, KafkaTopicStatus, PartitionReplicas, TopicPhase};
 pub use user::{KafkaUser, KafkaUserSpec, KafkaUserStatus};
 
 /// API group of every Tributary resource.

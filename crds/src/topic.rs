@@ -127,6 +127,26 @@ pub struct KafkaTopicSpec {
     /// What happens to the data when the KafkaTopic is deleted.
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
+
+    /// Replicas of partitions not created yet, in preference order (the first leads): what
+    /// CreateTopics and CreatePartitions with manual replica assignments ask for. The operator
+    /// places every partition this does not name; a partition that exists keeps its replicas
+    /// (they move by reassignment, not by this field).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10000))]
+    pub replica_assignments: Vec<PartitionReplicas>,
+}
+
+/// The replicas asked for one partition.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PartitionReplicas {
+    /// Partition index.
+    #[schemars(range(min = 0, max = 9999))]
+    pub partition: i32,
+    /// Broker ids, each once, the preferred leader first.
+    #[schemars(length(min = 1, max = 7))]
+    pub replicas: Vec<i32>,
 }
 
 impl KafkaTopic {

@@ -182,6 +182,7 @@ mod tests {
                 replication_factor: 2,
                 config: [("retention.ms".to_string(), Some("1000".to_string()))].into(),
                 deletion_policy: Default::default(),
+                replica_assignments: Vec::new(),
             },
         );
         t.metadata.uid = Some(UID.into());

@@ -15,7 +15,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{DeleteParams, PostParams};
 use kube::{Api, Client};
 use tributary_crds::topic::DeletionPolicy;
-use tributary_crds::{KafkaTopic, KafkaTopicSpec, CLUSTER_LABEL};
+use tributary_crds::{KafkaTopic, KafkaTopicSpec, PartitionReplicas, CLUSTER_LABEL};
 
 use super::error::is_conflict;
 use super::names::object_name;
@@ -120,12 +120,6 @@ impl KubeMetadata {
         timeout: Duration,
     ) -> Result<Arc<TopicImage>, MetadataError> {
         let valid = validate_create(&spec, &self.cache.image(), &self.config)?;
-        if !valid.assignments.is_empty() {
-            return Err(MetadataError::InvalidReplicaAssignment(
-                "manual replica assignments are not accepted in cluster mode; the operator places replicas"
-                    .into(),
-            ));
-        }
         let name = object_name(&valid.name);
         let topic = KafkaTopic {
             metadata: ObjectMeta {
@@ -148,6 +142,7 @@ impl KubeMetadata {
                     .map(|(k, v)| (k.clone(), Some(v.clone())))
                     .collect(),
                 deletion_policy: DeletionPolicy::Delete,
+                replica_assignments: manual_assignments(0, &valid.assignments),
             },
             status: None,
         };
@@ -207,16 +202,11 @@ impl KubeMetadata {
             &self.cache.image(),
             &self.config,
         )?;
-        if !change.assignments.is_empty() {
-            return Err(MetadataError::InvalidReplicaAssignment(
-                "manual replica assignments are not accepted in cluster mode; the operator places replicas"
-                    .into(),
-            ));
-        }
         if change.validate_only {
             return Ok(());
         }
         let count = change.count;
+        let assignments = change.assignments;
         self.update(name, |spec| {
             if spec.partitions >= count {
                 return Err(MetadataError::InvalidPartitions(format!(
@@ -224,6 +214,9 @@ impl KubeMetadata {
                     spec.partitions
                 )));
             }
+            // The new partitions' replicas, if given; older entries name partitions that
+            // exist, whose replicas the operator no longer reads from here.
+            spec.replica_assignments = manual_assignments(spec.partitions, &assignments);
             spec.partitions = count;
             Ok(())
         })
@@ -448,4 +441,15 @@ impl MetadataSource for KubeMetadata {
     fn reapply_defaults(&self) {
         self.replicas.reapply_defaults(&self.cache.image());
     }
+}
+
+/// The KafkaTopic form of manual replica assignments for the partitions from `first` on.
+fn manual_assignments(first: i32, assignments: &[Vec<i32>]) -> Vec<PartitionReplicas> {
+    (first..)
+        .zip(assignments)
+        .map(|(partition, replicas)| PartitionReplicas {
+            partition,
+            replicas: replicas.clone(),
+        })
+        .collect()
 }

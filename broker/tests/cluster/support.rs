@@ -115,6 +115,7 @@ impl ControlPlane {
                 replication_factor,
                 config: BTreeMap::new(),
                 deletion_policy: Default::default(),
+                replica_assignments: Vec::new(),
             },
             status: None,
         };

@@ -13,7 +13,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use kube::{Resource, ResourceExt};
 use tributary_crds::ids::kafka_id_from_uid;
-use tributary_crds::{KafkaPartition, KafkaPartitionSpec, KafkaTopic, CLUSTER_LABEL};
+use tributary_crds::{
+    KafkaPartition, KafkaPartitionSpec, KafkaTopic, PartitionReplicas, CLUSTER_LABEL,
+};
 
 use crate::builders::BuildError;
 
@@ -41,6 +43,32 @@ pub fn recorded_assignment(partitions: &[KafkaPartition]) -> Vec<Vec<i32>> {
                 .unwrap_or_default()
         })
         .collect()
+}
+
+/// `recorded` with the replicas `requested` names for partitions of the topic's `partitions`
+/// that have no object yet: manual assignments, which placement then keeps as it keeps the
+/// replicas of existing partitions (dropping ids that are not brokers and repeats, filling up
+/// to the replication factor).
+pub fn with_requested(
+    mut recorded: Vec<Vec<i32>>,
+    existing: &[KafkaPartition],
+    requested: &[PartitionReplicas],
+    partitions: i32,
+) -> Vec<Vec<i32>> {
+    let present: BTreeSet<i32> = existing.iter().map(|p| p.spec.partition).collect();
+    for r in requested
+        .iter()
+        .filter(|r| r.partition < partitions && !present.contains(&r.partition))
+    {
+        let Ok(at) = usize::try_from(r.partition) else {
+            continue;
+        };
+        if recorded.len() <= at {
+            recorded.resize(at + 1, Vec::new());
+        }
+        recorded[at] = r.replicas.clone();
+    }
+    recorded
 }
 
 /// What placement changes in the KafkaPartition objects.
@@ -193,6 +221,46 @@ mod tests {
             PartitionChanges::default(),
             "nothing to do once placed"
         );
+    }
+
+    #[test]
+    fn requested_replicas_are_kept_for_partitions_not_created_yet_and_placement_fills_the_rest() {
+        use crate::placement::{place, Broker, PlacementRequest};
+        let have = [existing(0, &[0, 1])];
+        let requested = |partition: i32, replicas: &[i32]| PartitionReplicas {
+            partition,
+            replicas: replicas.to_vec(),
+        };
+        let wanted = with_requested(
+            recorded_assignment(&have),
+            &have,
+            &[
+                requested(0, &[2, 1]),
+                requested(1, &[2, 0]),
+                requested(3, &[1, 9]),
+                requested(7, &[0, 1]),
+            ],
+            4,
+        );
+        assert_eq!(
+            wanted,
+            vec![vec![0, 1], vec![2, 0], vec![], vec![1, 9]],
+            "partition 0 exists and keeps its replicas; 7 is beyond the topic"
+        );
+        let brokers: Vec<Broker> = (0..3).map(|id| Broker { id, rack: None }).collect();
+        let placed = place(PlacementRequest {
+            brokers: &brokers,
+            partitions: 4,
+            replication_factor: 2,
+            existing: &wanted,
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(placed[1], [2, 0], "as asked, the preferred leader first");
+        assert_eq!(
+            placed[3][0], 1,
+            "an unknown broker is replaced, the rest kept"
+        );
+        assert_eq!(placed[2].len(), 2, "a partition nobody named is placed");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use tributary_crds::config::validate_topic_config;
 use tributary_crds::ids::kafka_id_from_uid;
 use tributary_crds::{KafkaCluster, KafkaPartition, KafkaTopic, KafkaTopicStatus, TopicPhase};
 
-use super::partitions::{changes, recorded_assignment, PartitionChanges};
+use super::partitions::{changes, recorded_assignment, with_requested, PartitionChanges};
 use crate::builders::BuildError;
 use crate::placement::{place, Broker, PlacementError, PlacementRequest};
 
@@ -171,7 +171,12 @@ pub fn plan(input: TopicInput<'_>) -> Result<TopicPlan, BuildError> {
     }
 
     let brokers = Broker::of_cluster(cluster);
-    let existing = recorded_assignment(input.partitions);
+    let existing = with_requested(
+        recorded_assignment(input.partitions),
+        input.partitions,
+        &topic.spec.replica_assignments,
+        topic.spec.partitions,
+    );
     let assignment = match place(PlacementRequest {
         brokers: &brokers,
         partitions: topic.spec.partitions,

@@ -469,6 +469,18 @@ public final class KafkaCli {
         }
     }
 
+    /** Manual replica assignments written `0=1,2;1=2,0`: partition, then its replicas in order. */
+    static Map<Integer, List<Integer>> assignments(String spec) {
+        Map<Integer, List<Integer>> out = new TreeMap<>();
+        for (String entry : spec.split(";")) {
+            String[] parts = entry.split("=", 2);
+            List<Integer> replicas = new ArrayList<>();
+            for (String id : parts[1].split(",")) replicas.add(Integer.valueOf(id.trim()));
+            out.put(Integer.valueOf(parts[0].trim()), replicas);
+        }
+        return out;
+    }
+
     static ResourcePattern resourcePattern(Args args) {
         return new ResourcePattern(ResourceType.fromString(args.required("resource-type")), args.required("name"),
                 PatternType.fromString(args.get("pattern", "LITERAL")));
@@ -503,7 +515,10 @@ public final class KafkaCli {
                 String topic = args.required("topic");
                 int partitions = Integer.parseInt(args.get("partitions", "1"));
                 short rf = Short.parseShort(args.get("rf", "1"));
-                NewTopic nt = new NewTopic(topic, partitions, rf).configs(args.keyValues("config"));
+                NewTopic nt = args.has("assignments")
+                        ? new NewTopic(topic, assignments(args.get("assignments")))
+                        : new NewTopic(topic, partitions, rf);
+                nt = nt.configs(args.keyValues("config"));
                 CreateTopicsOptions opts = new CreateTopicsOptions().validateOnly(args.flag("validate-only"));
                 var result = admin.createTopics(Collections.singletonList(nt), opts);
                 result.all().get();
@@ -545,7 +560,10 @@ public final class KafkaCli {
             case "create-partitions": {
                 String topic = args.required("topic");
                 int count = Integer.parseInt(args.required("count"));
-                admin.createPartitions(Collections.singletonMap(topic, NewPartitions.increaseTo(count))).all().get();
+                NewPartitions grown = args.has("assignments")
+                        ? NewPartitions.increaseTo(count, new ArrayList<>(assignments(args.get("assignments")).values()))
+                        : NewPartitions.increaseTo(count);
+                admin.createPartitions(Collections.singletonMap(topic, grown)).all().get();
                 emit(obj("event", "partitions-created", "topic", topic, "count", count));
                 break;
             }

@@ -3,19 +3,28 @@
 //! producer with five requests in flight writes into it the moment it exists, as a Flink job's
 //! setup does. Every partition starts with all three replicas in sync (partition epoch 0: the
 //! ISR never had to grow), every record is acknowledged, and each is read back exactly once.
+//! Then manual replica assignments through the Java admin (`NewTopic(name, assignments)`,
+//! `NewPartitions.increaseTo(n, assignments)`) land in the KafkaPartition objects, and invalid
+//! ones (an unknown broker, a broker twice, uneven lengths) are refused with Kafka's error.
 
 use std::collections::BTreeSet;
 
+use kube::api::ListParams;
 use serde_json::Value;
 use tributary_e2e::clients::java;
 
+use crate::env::wait;
+
 use super::replicated::{three_brokers, Replicated, BROKERS};
+use super::REACT;
 
 const NS: &str = "fresh";
 const CLUSTER: &str = "newborn";
 const TOPIC: &str = "born-busy";
 const PARTITIONS: i32 = 4;
 const RECORDS: usize = 20_000;
+/// The topic created with manual replica assignments.
+const PLACED: &str = "placed-by-hand";
 
 fn events<'a>(lines: &'a [Value], event: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
     lines.iter().filter(move |l| l["event"] == event)
@@ -111,5 +120,103 @@ pub(crate) async fn run(driver: crate::env::Driver) {
         (values.len(), distinct.len()),
         (RECORDS, RECORDS),
         "every record once"
+    );
+
+    manual_assignments(&cluster).await;
+}
+
+/// `(partition, replicas)` of every KafkaPartition of Kafka topic `topic`, sorted.
+async fn replicas_of(cluster: &Replicated, topic: &str) -> Vec<(i64, Vec<i64>)> {
+    let Ok(list) = cluster
+        .partition_objects()
+        .list(&ListParams::default())
+        .await
+    else {
+        return Vec::new();
+    };
+    let mut out: Vec<(i64, Vec<i64>)> = list
+        .items
+        .iter()
+        .filter(|o| o.data["spec"]["topic"] == topic)
+        .filter_map(|o| {
+            let spec = &o.data["spec"];
+            let replicas = spec["replicas"]
+                .as_array()?
+                .iter()
+                .filter_map(Value::as_i64);
+            Some((spec["partition"].as_i64()?, replicas.collect()))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Runs `admin <op> --topic PLACED <args>` with the Java admin.
+async fn admin(cluster: &Replicated, op: &str, args: &[&str]) -> Vec<Value> {
+    let mut all = vec![
+        "admin",
+        op,
+        "--bootstrap",
+        &cluster.bootstrap,
+        "--topic",
+        PLACED,
+    ];
+    all.extend_from_slice(args);
+    java(&all, None).await
+}
+
+async fn manual_assignments(cluster: &Replicated) {
+    let created = admin(
+        cluster,
+        "create-topic",
+        &["--assignments", "0=2,0,1;1=1,2,0"],
+    )
+    .await;
+    assert_eq!(events(&created, "created").count(), 1, "{created:?}");
+    let expected = vec![(0, vec![2, 0, 1]), (1, vec![1, 2, 0])];
+    wait(
+        "the asked replicas in the KafkaPartitions",
+        REACT,
+        || async { (replicas_of(cluster, PLACED).await == expected).then_some(()) },
+    )
+    .await;
+    let grown = admin(
+        cluster,
+        "create-partitions",
+        &["--count", "3", "--assignments", "2=0,1,2"],
+    )
+    .await;
+    assert_eq!(events(&grown, "partitions-created").count(), 1, "{grown:?}");
+    let expected = vec![(0, vec![2, 0, 1]), (1, vec![1, 2, 0]), (2, vec![0, 1, 2])];
+    wait(
+        "the added partition on the asked replicas",
+        REACT,
+        || async { (replicas_of(cluster, PLACED).await == expected).then_some(()) },
+    )
+    .await;
+    for (op, args) in [
+        (
+            "create-partitions",
+            ["--count", "4", "--assignments", "3=0,9,1"],
+        ),
+        (
+            "create-partitions",
+            ["--count", "4", "--assignments", "3=0,0,1"],
+        ),
+        (
+            "create-partitions",
+            ["--count", "5", "--assignments", "3=0,1,2;4=0,1"],
+        ),
+    ] {
+        let refused = admin(cluster, op, &args).await;
+        assert!(
+            events(&refused, "error").any(|e| e["error"] == "InvalidReplicaAssignmentException"),
+            "{args:?}: {refused:?}"
+        );
+    }
+    assert_eq!(
+        replicas_of(cluster, PLACED).await.len(),
+        3,
+        "nothing was added"
     );
 }
