@@ -186,6 +186,13 @@ pub struct Record {
 
 const MAGIC_BYTE_OFFSET: usize = 16;
 
+/// Patched: the fewest bytes a v2 record can take: its length varint, then attributes, timestamp
+/// delta, offset delta, key length, value length and header count, each at least one byte.
+const MIN_RECORD_SIZE: usize = 7;
+
+/// Patched: the fewest bytes a record header can take: its key length and value length varints.
+const MIN_HEADER_SIZE: usize = 2;
+
 impl RecordBatchEncoder {
     /// Encode records into given buffer, using provided encoding options that select the encoding
     /// strategy based on version.
@@ -305,9 +312,21 @@ impl RecordBatchEncoder {
             .map(|r| r.timestamp)
             .max()
             .expect("Batch contains at least one element");
+        // Patched: the offset spread is computed checked (records decoded from different batches
+        // can be anywhere in i64) and must fit the i32 deltas of a batch; the published crate
+        // subtracted unchecked and truncated with `as i32` (also for the last offset delta below).
+        let offset_spread = |offset: i64| -> Result<i32> {
+            offset
+                .checked_sub(min_offset)
+                .and_then(|delta| i32::try_from(delta).ok())
+                .ok_or_else(|| {
+                    anyhow!("Offsets within batch are too far apart ({min_offset}, {offset})")
+                })
+        };
         let base_sequence = first_record
             .sequence
-            .wrapping_sub((first_record.offset - min_offset) as i32);
+            .wrapping_sub(offset_spread(first_record.offset)?);
+        let last_offset_delta = offset_spread(max_offset)?;
 
         // Base offset
         types::Int64.encode(buf, min_offset)?;
@@ -340,7 +359,8 @@ impl RecordBatchEncoder {
         types::Int16.encode(buf, attributes)?;
 
         // Last offset delta
-        types::Int32.encode(buf, (max_offset - min_offset) as i32)?;
+        // Patched: checked above (`offset_spread`).
+        types::Int32.encode(buf, last_offset_delta)?;
 
         // First timestamp
         types::Int64.encode(buf, min_timestamp)?;
@@ -514,8 +534,19 @@ impl RecordBatchDecoder {
         version: i8,
         records: &mut Vec<Record>,
     ) -> Result<()> {
-        // Patched: bound the reservation by the bytes present (a record takes at least one).
-        records.reserve((batch_decode_info.record_count.max(0) as usize).min(buf.remaining()));
+        // Patched: a record takes at least MIN_RECORD_SIZE bytes, so a count the bytes left cannot
+        // hold is refused before anything is reserved (the published crate reserved the claimed
+        // count, up to 2^31 - 1 records; b74ee0c bounded the reservation by the bytes left), and
+        // the reservation is cautious (see types::cautious_capacity).
+        let record_count = usize::try_from(batch_decode_info.record_count)
+            .map_err(|_| anyhow!("Negative record count ({})", batch_decode_info.record_count))?;
+        if record_count > buf.remaining() / MIN_RECORD_SIZE {
+            bail!(
+                "Record count {record_count} cannot fit in the {} bytes of records",
+                buf.remaining()
+            );
+        }
+        records.reserve(types::cautious_capacity::<Record>(record_count));
         for _ in 0..batch_decode_info.record_count {
             records.push(Record::decode_new(buf, batch_decode_info, version)?);
         }
@@ -669,6 +700,32 @@ impl RecordBatchDecoder {
 }
 
 impl Record {
+    /// Patched: `timestamp - min_timestamp` overflowed (a panic in debug builds, a wrong delta in
+    /// release) for records whose timestamps span more than i64, which decoding can produce
+    /// (a delta of i64::MIN on one record and i64::MAX on another); now an error.
+    fn timestamp_delta(&self, min_timestamp: i64) -> Result<i64> {
+        self.timestamp.checked_sub(min_timestamp).ok_or_else(|| {
+            anyhow!(
+                "Timestamps within batch are too far apart ({min_timestamp}, {})",
+                self.timestamp
+            )
+        })
+    }
+
+    /// Patched: `offset - min_offset` overflowed likewise for records from batches far apart in
+    /// i64; now an error, as a delta outside i32 already was (that message named timestamps).
+    fn offset_delta(&self, min_offset: i64) -> Result<i32> {
+        self.offset
+            .checked_sub(min_offset)
+            .and_then(|delta| i32::try_from(delta).ok())
+            .ok_or_else(|| {
+                anyhow!(
+                    "Offsets within batch are too far apart ({min_offset}, {})",
+                    self.offset
+                )
+            })
+    }
+
     fn encode_new<B: ByteBufMut>(
         &self,
         buf: &mut B,
@@ -687,19 +744,12 @@ impl Record {
         types::Int8.encode(buf, 0)?;
 
         // Timestamp delta
-        let timestamp_delta = self.timestamp - min_timestamp;
-        types::VarLong.encode(buf, timestamp_delta)?;
+        // Patched: checked (see `timestamp_delta`).
+        types::VarLong.encode(buf, self.timestamp_delta(min_timestamp)?)?;
 
         // Offset delta
-        let offset_delta = self.offset - min_offset;
-        if offset_delta > i32::MAX as i64 || offset_delta < i32::MIN as i64 {
-            bail!(
-                "Timestamps within batch are too far apart ({}, {})",
-                min_offset,
-                self.offset
-            );
-        }
-        types::VarInt.encode(buf, offset_delta as i32)?;
+        // Patched: checked (see `offset_delta`).
+        types::VarInt.encode(buf, self.offset_delta(min_offset)?)?;
 
         // Key
         if let Some(k) = self.key.as_ref() {
@@ -770,19 +820,12 @@ impl Record {
         total_size += types::Int8.compute_size(0)?;
 
         // Timestamp delta
-        let timestamp_delta = self.timestamp - min_timestamp;
-        total_size += types::VarLong.compute_size(timestamp_delta)?;
+        // Patched: checked (see `timestamp_delta`).
+        total_size += types::VarLong.compute_size(self.timestamp_delta(min_timestamp)?)?;
 
         // Offset delta
-        let offset_delta = self.offset - min_offset;
-        if offset_delta > i32::MAX as i64 || offset_delta < i32::MIN as i64 {
-            bail!(
-                "Timestamps within batch are too far apart ({}, {})",
-                min_offset,
-                self.offset
-            );
-        }
-        total_size += types::VarInt.compute_size(offset_delta as i32)?;
+        // Patched: checked (see `offset_delta`).
+        total_size += types::VarInt.compute_size(self.offset_delta(min_offset)?)?;
 
         // Key
         if let Some(k) = self.key.as_ref() {
@@ -860,11 +903,34 @@ impl Record {
 
         // Timestamp delta
         let timestamp_delta: i64 = types::VarLong.decode(buf)?;
-        let timestamp = batch_decode_info.min_timestamp + timestamp_delta;
+        // Patched: checked; `min_timestamp + timestamp_delta` overflowed on a first timestamp
+        // near i64::MAX (or MIN) and a delta of the same sign: a panic in debug builds, a wrapped
+        // timestamp in release.
+        let timestamp = batch_decode_info
+            .min_timestamp
+            .checked_add(timestamp_delta)
+            .ok_or_else(|| {
+                anyhow!(
+                    "Record timestamp overflows i64 (first timestamp {}, delta {timestamp_delta})",
+                    batch_decode_info.min_timestamp
+                )
+            })?;
 
         // Offset delta
         let offset_delta: i32 = types::VarInt.decode(buf)?;
-        let offset = batch_decode_info.min_offset + offset_delta as i64;
+        // Patched: checked; `min_offset + offset_delta as i64` overflowed on a base offset near
+        // i64::MAX (or MIN) (issue 28: "attempt to add with overflow" in the fuzz harness).
+        let offset = batch_decode_info
+            .min_offset
+            .checked_add(i64::from(offset_delta))
+            .ok_or_else(|| {
+                anyhow!(
+                    "Record offset overflows i64 (base offset {}, delta {offset_delta})",
+                    batch_decode_info.min_offset
+                )
+            })?;
+        // Sequences wrap by design (explicit `wrapping_add`, mirrored by the encoder's
+        // `wrapping_sub`); left as published.
         let sequence = batch_decode_info.base_sequence.wrapping_add(offset_delta);
 
         // Key
@@ -894,8 +960,18 @@ impl Record {
         }
         let num_headers = num_headers as usize;
 
-        // Patched: bound the reservation by the bytes present.
-        let mut headers = IndexMap::with_capacity(num_headers.min(bytes::Buf::remaining(buf)));
+        // Patched: a header takes at least MIN_HEADER_SIZE bytes, so a count the record's bytes
+        // cannot hold is refused before anything is reserved (the published crate reserved the
+        // claimed count; b74ee0c bounded the reservation by the bytes left), and the reservation
+        // is cautious (see types::cautious_capacity).
+        let remaining = bytes::Buf::remaining(buf);
+        if num_headers > remaining / MIN_HEADER_SIZE {
+            bail!("Record header count {num_headers} cannot fit in the {remaining} bytes left");
+        }
+        let mut headers = IndexMap::with_capacity(types::cautious_capacity::<(
+            StrBytes,
+            Option<Bytes>,
+        )>(num_headers));
         for _ in 0..num_headers {
             // Key len
             let key_len: i32 = types::VarInt.decode(buf)?;

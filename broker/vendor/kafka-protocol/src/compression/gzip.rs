@@ -8,7 +8,7 @@ use flate2::Compression;
 
 use crate::protocol::buf::{ByteBuf, ByteBufMut};
 
-use super::{Compressor, Decompressor};
+use super::{BoundedWriter, Compressor, Decompressor, MAX_DECOMPRESSED_SIZE};
 
 /// Gzip compression algorithm. See [Kafka's broker configuration](https://kafka.apache.org/documentation/#brokerconfigs_compression.type)
 /// for more information.
@@ -39,14 +39,13 @@ impl<B: ByteBuf> Decompressor<B> for Gzip {
     where
         F: FnOnce(&mut Self::Buf) -> Result<R>,
     {
-        let mut tmp = BytesMut::new();
-
-        // Decompress directly from the input buffer
-        let mut d = GzDecoder::new((&mut tmp).writer());
+        // Patched: decompress into a BoundedWriter (at most MAX_DECOMPRESSED_SIZE bytes) rather
+        // than an unbounded BytesMut.
+        let mut d = GzDecoder::new(BoundedWriter::new(MAX_DECOMPRESSED_SIZE));
         d.write_all(&buf.copy_to_bytes(buf.remaining()))
             .context("Failed to decompress gzip")?;
-        d.finish().context("Failed to decompress gzip")?;
+        let out = d.finish().context("Failed to decompress gzip")?;
 
-        f(&mut tmp.into())
+        f(&mut out.into_bytes())
     }
 }

@@ -4,7 +4,7 @@ use snap::raw::*;
 
 use crate::protocol::buf::{ByteBuf, ByteBufMut};
 
-use super::{Compressor, Decompressor};
+use super::{Compressor, Decompressor, MAX_DECOMPRESSED_SIZE};
 
 /// Kafka variant of the snappy compression algorithm. See
 /// <https://github.com/xerial/snappy-java?tab=readme-ov-file#compatibility-notes> for notes about
@@ -17,6 +17,29 @@ pub struct Snappy;
 const DEFAULT_BLOCK_SIZE: usize = 32 * 1024;
 
 const LENGTH_FIELD_LENGTH: usize = std::mem::size_of::<u32>();
+
+/// Patched: the most raw Snappy can expand: its densest element is a 3-byte copy of 64 bytes, so
+/// `compressed` bytes decompress to under `22 * compressed`.
+const MAX_EXPANSION: usize = 22;
+
+/// Patched: the uncompressed length a raw Snappy stream's header claims, refused when the
+/// stream's own bytes could not produce it (or it passes the output left under
+/// MAX_DECOMPRESSED_SIZE): the published crate allocated the claimed length (up to 4 GiB) before
+/// decompressing.
+fn checked_decompress_len(compressed: &[u8], already: usize) -> Result<usize> {
+    let claimed = decompress_len(compressed).context("failed to read snappy header")?;
+    let producible = compressed.len().saturating_mul(MAX_EXPANSION);
+    if claimed > producible {
+        anyhow::bail!(
+            "snappy header claims {claimed} bytes from {} compressed bytes",
+            compressed.len()
+        );
+    }
+    if claimed > MAX_DECOMPRESSED_SIZE.saturating_sub(already) {
+        anyhow::bail!("snappy data decompresses past the {MAX_DECOMPRESSED_SIZE}-byte limit");
+    }
+    Ok(claimed)
+}
 
 impl<B: ByteBufMut> Compressor<B> for Snappy {
     type BufMut = BytesMut;
@@ -80,7 +103,8 @@ impl<B: ByteBuf> Decompressor<B> for Snappy {
             .is_none_or(|magic| *magic != MAGIC_HEADER[..])
         {
             let compressed = compressed.copy_to_bytes(compressed.remaining());
-            let actual_len = decompress_len(&compressed).context("failed to read snappy header")?;
+            // Patched: checked against the input (see checked_decompress_len).
+            let actual_len = checked_decompress_len(&compressed, 0)?;
             let mut tmp = BytesMut::zeroed(actual_len);
             Decoder::new()
                 .decompress(&compressed, &mut tmp)
@@ -102,13 +126,13 @@ impl<B: ByteBuf> Decompressor<B> for Snappy {
                 .try_get_bytes(compressed_block_size)
                 .context("not enough bytes for block")?;
 
-            let uncompressed_block_length = decompress_len(&compressed_block)
-                .context("failed to get snappy uncompressed length")?;
+            // Patched: checked against the block's bytes and the output so far (see
+            // checked_decompress_len).
             let uncompressed_block_start = uncompressed.len();
-            uncompressed.resize(
-                uncompressed_block_start.saturating_add(uncompressed_block_length),
-                0,
-            );
+            let uncompressed_block_length =
+                checked_decompress_len(&compressed_block, uncompressed_block_start)
+                    .context("failed to get snappy uncompressed length")?;
+            uncompressed.resize(uncompressed_block_start + uncompressed_block_length, 0);
 
             Decoder::new()
                 .decompress(

@@ -2,13 +2,18 @@ use crate::protocol::buf::{ByteBuf, ByteBufMut};
 use anyhow::{Context, Result};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-use super::{Compressor, Decompressor};
+use super::{BoundedWriter, Compressor, Decompressor, MAX_DECOMPRESSED_SIZE};
 
 /// Gzip compression algorithm. See [Kafka's broker configuration](https://kafka.apache.org/documentation/#brokerconfigs_compression.type)
 /// for more information.
 pub struct Zstd;
 
 const COMPRESSION_LEVEL: i32 = 3;
+
+/// Patched: the largest window (log2 bytes) a frame may ask the decoder to allocate: 2^27 =
+/// 128 MiB, zstd's own default limit, made explicit so the ceiling on what a frame header can
+/// make the decoder allocate is visible here.
+const WINDOW_LOG_MAX: u32 = 27;
 
 impl<B: ByteBufMut> Compressor<B> for Zstd {
     type BufMut = BytesMut;
@@ -34,12 +39,19 @@ impl<B: ByteBuf> Decompressor<B> for Zstd {
     where
         F: FnOnce(&mut Self::Buf) -> Result<R>,
     {
-        let mut tmp = BytesMut::new().writer();
-        // Allocate a temporary buffer to hold the uncompressed bytes
+        // Patched: decompress into a BoundedWriter (at most MAX_DECOMPRESSED_SIZE bytes) rather
+        // than an unbounded BytesMut, with the window capped at WINDOW_LOG_MAX. This is
+        // `zstd::stream::copy_decode` with those two bounds.
+        let mut tmp = BoundedWriter::new(MAX_DECOMPRESSED_SIZE);
         let buf = buf.copy_to_bytes(buf.remaining());
-        zstd::stream::copy_decode(buf.reader(), &mut tmp).context("Failed to decompress zstd")?;
+        let mut decoder =
+            zstd::stream::read::Decoder::new(buf.reader()).context("Failed to decompress zstd")?;
+        decoder
+            .window_log_max(WINDOW_LOG_MAX)
+            .context("Failed to decompress zstd")?;
+        std::io::copy(&mut decoder, &mut tmp).context("Failed to decompress zstd")?;
 
-        f(&mut tmp.into_inner().into())
+        f(&mut tmp.into_bytes())
     }
 }
 

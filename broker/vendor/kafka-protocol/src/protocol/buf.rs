@@ -89,13 +89,17 @@ impl ByteBuf for &[u8] {
 }
 
 impl<T: AsRef<[u8]>> ByteBuf for Cursor<T> {
+    // Patched: both relative to the cursor's position, through `chunk` (the bytes from the
+    // position on; empty past the end). The published crate peeked from the start of the
+    // underlying slice whatever the position (so `try_peek_bytes`, which checks against
+    // `remaining`, returned the wrong bytes) and computed `pos + size` unchecked.
     fn peek_bytes(&mut self, r: Range<usize>) -> Bytes {
-        Bytes::copy_from_slice(&self.get_ref().as_ref()[r])
+        Bytes::copy_from_slice(&self.chunk()[r])
     }
     fn get_bytes(&mut self, size: usize) -> Bytes {
-        let pos = self.position() as usize;
-        self.set_position((pos + size) as u64);
-        Bytes::copy_from_slice(&self.get_ref().as_ref()[pos..(pos + size)])
+        let bytes = Bytes::copy_from_slice(&self.chunk()[..size]);
+        self.advance(size);
+        bytes
     }
 }
 

@@ -10,6 +10,28 @@ use anyhow::{bail, Result};
 use std::convert::TryFrom;
 use std::string::String as StdString;
 
+/// Patched: a length or count the peer claims is checked against the bytes actually present
+/// before anything is allocated for it (and before a loop runs that many times).
+fn ensure_remaining<B: ByteBuf>(buf: &B, len: usize, what: &str) -> Result<()> {
+    let remaining = buf.remaining();
+    if len > remaining {
+        bail!("{what} length {len} exceeds the {remaining} bytes left");
+    }
+    Ok(())
+}
+
+/// Patched: the most a decoder reserves up front for a collection, in bytes of its elements.
+const MAX_PREALLOC_BYTES: usize = 1 << 20;
+
+/// Patched: how many `T`s to reserve for a collection claiming `claimed` elements (already checked
+/// against the bytes left): all of them, up to MAX_PREALLOC_BYTES of memory; beyond that the
+/// collection grows as elements actually decode. An element in memory can be hundreds of times
+/// its smallest encoding, so "no more elements than bytes left" alone still let a large frame
+/// reserve gigabytes it did not back.
+pub(crate) fn cautious_capacity<T>(claimed: usize) -> usize {
+    claimed.min(MAX_PREALLOC_BYTES / std::mem::size_of::<T>().max(1))
+}
+
 macro_rules! define_copy_impl {
     ($e:ident, $t:ty) => (
         impl Encoder<$t> for $e {
@@ -122,6 +144,14 @@ impl<T: NewType<u32>> Decoder<T> for UnsignedVarInt {
         let mut value = 0;
         for i in 0..5 {
             let b = buf.try_get_u8()? as u32;
+            // Patched: the fifth byte holds the top 4 bits of a u32 and ends the varint; the
+            // published crate dropped any higher bits silently and, on a set continuation bit,
+            // returned after 5 bytes leaving the rest of the varint to be read as the next field.
+            if i == 4 && b > 0x0F {
+                bail!(
+                    "UnsignedVarInt is longer than 5 bytes or overflows u32 (fifth byte {b:#04x})"
+                );
+            }
             value |= (b & 0x7F) << (i * 7);
             if b < 0x80 {
                 break;
@@ -169,6 +199,13 @@ impl<T: NewType<u64>> Decoder<T> for UnsignedVarLong {
         let mut value = 0;
         for i in 0..10 {
             let b = buf.try_get_u8()? as u64;
+            // Patched: the tenth byte holds the top bit of a u64 and ends the varlong (see
+            // UnsignedVarInt).
+            if i == 9 && b > 0x01 {
+                bail!(
+                    "UnsignedVarLong is longer than 10 bytes or overflows u64 (tenth byte {b:#04x})"
+                );
+            }
             value |= (b & 0x7F) << (i * 7);
             if b < 0x80 {
                 break;
@@ -359,6 +396,8 @@ impl Decoder<Option<StdString>> for String {
         match Int16.decode(buf)? {
             -1 => Ok(None),
             n if n >= 0 => {
+                // Patched: check the bytes are there before allocating the claimed length.
+                ensure_remaining(buf, n as usize, "String")?;
                 let mut strbuf = vec![0; n as usize];
                 buf.try_copy_to_slice(&mut strbuf)?;
                 Ok(Some(std::string::String::from_utf8(strbuf)?))
@@ -511,7 +550,11 @@ impl Decoder<Option<StdString>> for CompactString {
         match UnsignedVarInt.decode(buf)? {
             0 => Ok(None),
             n => {
-                let mut strbuf = vec![0; (n - 1) as usize];
+                // Patched: compact lengths are length + 1 (n >= 1 here); check the bytes are there
+                // before allocating the claimed length (up to 4 GiB).
+                let len = (n - 1) as usize;
+                ensure_remaining(buf, len, "CompactString")?;
+                let mut strbuf = vec![0; len];
                 buf.try_copy_to_slice(&mut strbuf)?;
                 Ok(Some(std::string::String::from_utf8(strbuf)?))
             }
@@ -655,6 +698,9 @@ impl Decoder<Option<Vec<u8>>> for Bytes {
         match Int32.decode(buf)? {
             -1 => Ok(None),
             n if n >= 0 => {
+                // Patched: check the bytes are there before allocating the claimed length (up to
+                // 2 GiB).
+                ensure_remaining(buf, n as usize, "Bytes")?;
                 let mut data = vec![0; n as usize];
                 buf.try_copy_to_slice(&mut data)?;
                 Ok(Some(data))
@@ -804,7 +850,11 @@ impl Decoder<Option<Vec<u8>>> for CompactBytes {
         match UnsignedVarInt.decode(buf)? {
             0 => Ok(None),
             n => {
-                let mut data = vec![0; (n - 1) as usize];
+                // Patched: compact lengths are length + 1 (n >= 1 here); check the bytes are there
+                // before allocating the claimed length (up to 4 GiB).
+                let len = (n - 1) as usize;
+                ensure_remaining(buf, len, "CompactBytes")?;
+                let mut data = vec![0; len];
                 buf.try_copy_to_slice(&mut data)?;
                 Ok(Some(data))
             }
@@ -986,9 +1036,12 @@ impl<T, E: Decoder<T>> Decoder<Option<Vec<T>>> for Array<E> {
             -1 => Ok(None),
             n if n >= 0 => {
                 // Patched: every element takes at least one byte, so a claimed length above the bytes
-                // left cannot be honest; never reserve more than that (a hostile length aborted the
-                // process through a failed allocation).
-                let mut result = Vec::with_capacity((n as usize).min(buf.remaining()));
+                // left cannot be honest (a hostile length aborted the process through a failed
+                // allocation). Refuse it, as Kafka's own generated readers do, before reserving
+                // anything or looping that many times; then reserve cautiously (see
+                // cautious_capacity).
+                ensure_remaining(buf, n as usize, "Array")?;
+                let mut result = Vec::with_capacity(cautious_capacity::<T>(n as usize));
                 for _ in 0..n {
                     result.push(self.0.decode(buf)?);
                 }
@@ -1096,8 +1149,10 @@ impl<T, E: Decoder<T>> Decoder<Option<Vec<T>>> for CompactArray<E> {
         match UnsignedVarInt.decode(buf)? {
             0 => Ok(None),
             n => {
-                // Patched: see Array above.
-                let mut result = Vec::with_capacity(((n - 1) as usize).min(buf.remaining()));
+                // Patched: see Array above (compact lengths are length + 1; n >= 1 here).
+                let len = (n - 1) as usize;
+                ensure_remaining(buf, len, "CompactArray")?;
+                let mut result = Vec::with_capacity(cautious_capacity::<T>(len));
                 for _ in 1..n {
                     result.push(self.0.decode(buf)?);
                 }
