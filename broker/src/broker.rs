@@ -146,6 +146,7 @@ impl Broker {
             reassignments: None,
             shared_acls: None,
             shared_scram: None,
+            shared_quotas: None,
             shared_dynamic: None,
         };
         prepared.assemble(parts, offsets_log)
@@ -299,6 +300,9 @@ pub struct MetadataParts {
     pub shared_acls: Option<Arc<dyn crate::shared::Shared<crate::acl::AclSet>>>,
     /// Where the SCRAM credentials are shared (cluster mode).
     pub shared_scram: Option<Arc<dyn crate::shared::Shared<crate::scram::Users>>>,
+    /// Where the client quotas are shared (cluster mode); a standalone broker keeps its own.
+    pub shared_quotas:
+        Option<Arc<dyn crate::shared::Shared<crate::quotas::store::ClientQuotaDocument>>>,
     /// Where the cluster-wide dynamic broker configs are shared (cluster mode).
     pub shared_dynamic: Option<Arc<dyn crate::shared::Shared<crate::topics::dynamic::Values>>>,
 }
@@ -349,6 +353,9 @@ impl Prepared {
         };
         let txn_topic = InternalTopic::transactions(&config);
         let quotas = Quotas::open(&dir)?;
+        if let Some(shared) = parts.shared_quotas {
+            quotas.store.share(shared);
+        }
         let scram = Arc::new(crate::scram::ScramCredentials::open(&dir)?);
         if let Some(shared) = parts.shared_scram {
             scram.share(shared);

@@ -1,7 +1,7 @@
-//! State every broker of a cluster shares (cluster mode): the ACLs and the SCRAM credentials,
-//! each a JSON document kept in Kubernetes ([`crate::kube::shared`]) that every broker follows
-//! and any broker may change. A standalone broker keeps the same documents in its data
-//! directory instead.
+//! State every broker of a cluster shares (cluster mode): the ACLs, the SCRAM credentials and
+//! the client quotas, each a JSON document kept in Kubernetes ([`crate::kube::shared`]) that
+//! every broker follows and any broker may change. A standalone broker keeps the same
+//! documents in its data directory instead.
 
 use std::sync::{Arc, OnceLock};
 

@@ -5,8 +5,9 @@
 //! holds in Apache Kafka); `KafkaUser` describes a Kafka principal's credentials and ACLs. All
 //! live in group `tributary.dev`, version `v1alpha1`.
 //! [`registration`] names the Lease annotations brokers register with and the objects producer
-//! ids, ACLs and SCRAM credentials are kept in; [`acls`] and [`scram`] define the JSON
-//! documents the ACLs and SCRAM credentials are, which brokers and the operator both write.
+//! ids, ACLs, SCRAM credentials and client quotas are kept in; [`acls`], [`scram`] and
+//! [`quotas`] define the JSON documents the ACLs, SCRAM credentials and client quotas are,
+//! which brokers and the operator both write.
 
 pub mod acls;
 pub mod cluster;
@@ -16,6 +17,7 @@ pub mod crdgen;
 pub mod ids;
 pub mod listener;
 pub mod partition;
+pub mod quotas;
 pub mod registration;
 pub mod scram;
 pub mod shared;

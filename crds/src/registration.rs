@@ -87,6 +87,16 @@ pub fn scram_credentials_name(cluster: &str) -> String {
 /// The key of the SCRAM Secret holding the credentials, as JSON.
 pub const SCRAM_CREDENTIALS_KEY: &str = "credentials.json";
 
+/// Name of the ConfigMap holding `cluster`'s client quotas (AlterClientQuotas and KafkaUsers'
+/// `spec.quotas`), which every broker enforces.
+pub fn client_quotas_name(cluster: &str) -> String {
+    format!("{cluster}-client-quotas")
+}
+
+/// The key of the client-quota ConfigMap holding the quotas, as JSON
+/// ([`crate::quotas::ClientQuotaDocument`]).
+pub const CLIENT_QUOTAS_KEY: &str = "quotas.json";
+
 /// Name of the Secret holding `cluster`'s cluster CA, which signs the brokers' server
 /// certificates; clients trust its [`CA_CERT_KEY`]. The CA certificate's common name is this
 /// name too.

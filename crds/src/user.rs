@@ -16,8 +16,12 @@
 //! - `authorization.type: simple`: the user owns every binding of its principal in the
 //!   cluster's shared ACL document ([`crate::acls`]); that set is replaced by the spec's.
 //!
-//! Deleting the KafkaUser removes its credential and its bindings (a finalizer); the Secret
-//! goes with it by garbage collection.
+//! - `quotas`: the user owns the client quotas of entity `user=<metadata.name>` in the
+//!   cluster's shared client-quota document ([`crate::quotas`]); they are replaced by the
+//!   spec's (none without `quotas`).
+//!
+//! Deleting the KafkaUser removes its credential, its bindings and its quotas (a finalizer);
+//! the Secret goes with it by garbage collection.
 
 // The KubeSchema derive copies each validated struct into a private helper type, which the
 // unreachable_pub lint reports; the real types are exported from lib.rs.
@@ -96,6 +100,35 @@ pub struct KafkaUserSpec {
     /// What the user may do; without it the user's ACLs are removed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorization: Option<UserAuthorization>,
+    /// The user's client quotas, as Strimzi's: the Kafka quotas of entity `user=<name>`,
+    /// applied by every broker; without it (or for a field left out) the user has none of its
+    /// own, and the cluster's defaults apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quotas: Option<UserQuotas>,
+}
+
+/// A user's client quotas (Strimzi's `KafkaUserQuotas`): each is Kafka's quota of the same
+/// name for entity `user=<name>`, shared by all of the user's connections on each broker.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserQuotas {
+    /// Bytes per second the user may produce before it is throttled (`producer_byte_rate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub producer_byte_rate: Option<i64>,
+    /// Bytes per second the user may fetch before it is throttled (`consumer_byte_rate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub consumer_byte_rate: Option<i64>,
+    /// Percentage of one request handler thread the user may keep busy
+    /// (`request_percentage`); may exceed 100, as the broker has several threads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub request_percentage: Option<i64>,
+    /// Partitions the user may create or delete per second (`controller_mutation_rate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0))]
+    pub controller_mutation_rate: Option<f64>,
 }
 
 /// The user's credentials.

@@ -76,42 +76,42 @@ pub(crate) async fn alter(
     request: AlterClientQuotasRequest,
 ) -> AlterClientQuotasResponse {
     let store = &ctx.broker.quotas.store;
-    let entries = request
-        .entries
-        .into_iter()
-        .map(|entry| {
-            let result = parse_entity(
-                entry
-                    .entity
-                    .iter()
-                    .map(|e| (e.entity_type.as_str(), e.entity_name.as_deref())),
-            )
-            .map_err(QuotaStoreError::from)
-            .and_then(|entity| {
+    let mut entries = Vec::with_capacity(request.entries.len());
+    for entry in request.entries {
+        let result = match parse_entity(
+            entry
+                .entity
+                .iter()
+                .map(|e| (e.entity_type.as_str(), e.entity_name.as_deref())),
+        ) {
+            Err(invalid) => Err(QuotaStoreError::from(invalid)),
+            Ok(entity) => {
                 let ops: Vec<_> = entry
                     .ops
                     .iter()
                     .map(|op| (op.key.to_string(), (!op.remove).then_some(op.value)))
                     .collect();
-                store.alter(&entity, &ops, request.validate_only)
-            });
-            let (code, message) = match result {
-                Ok(()) => (0, None),
-                Err(error) => {
-                    tracing::info!(%error, "client quota change refused");
-                    let code = match error {
-                        QuotaStoreError::Invalid(_) => ResponseError::InvalidRequest,
-                        _ => ResponseError::UnknownServerError,
-                    };
-                    (code.code(), Some(StrBytes::from_string(error.to_string())))
-                }
-            };
+                store.alter(&entity, &ops, request.validate_only).await
+            }
+        };
+        let (code, message) = match result {
+            Ok(()) => (0, None),
+            Err(error) => {
+                tracing::info!(%error, "client quota change refused");
+                let code = match error {
+                    QuotaStoreError::Invalid(_) => ResponseError::InvalidRequest,
+                    _ => ResponseError::UnknownServerError,
+                };
+                (code.code(), Some(StrBytes::from_string(error.to_string())))
+            }
+        };
+        entries.push(
             alter_client_quotas_response::EntryData::default()
                 .with_error_code(code)
                 .with_error_message(message)
-                .with_entity(echo_entity(&entry.entity))
-        })
-        .collect();
+                .with_entity(echo_entity(&entry.entity)),
+        );
+    }
     AlterClientQuotasResponse::default().with_entries(entries)
 }
 

@@ -8,8 +8,8 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::{Api, Client};
 use tributary_crds::registration::{
-    acls_name, dynamic_configs_name, scram_credentials_name, Registration, ACLS_KEY,
-    DYNAMIC_CONFIGS_KEY, SCRAM_CREDENTIALS_KEY,
+    acls_name, client_quotas_name, dynamic_configs_name, scram_credentials_name, Registration,
+    ACLS_KEY, CLIENT_QUOTAS_KEY, DYNAMIC_CONFIGS_KEY, SCRAM_CREDENTIALS_KEY,
 };
 use tributary_crds::KafkaCluster;
 
@@ -146,6 +146,12 @@ pub async fn metadata_parts(
         scram_credentials_name(&settings.name),
         SCRAM_CREDENTIALS_KEY,
     );
+    let quotas = SharedDocument::<ConfigMap, crate::quotas::store::ClientQuotaDocument>::new(
+        client.clone(),
+        &settings.namespace,
+        client_quotas_name(&settings.name),
+        CLIENT_QUOTAS_KEY,
+    );
     let admin = Arc::new(KubeMetadata::new(
         client,
         settings,
@@ -165,6 +171,7 @@ pub async fn metadata_parts(
         reassignments: Some(reassignments),
         shared_acls: Some(Arc::new(acls)),
         shared_scram: Some(Arc::new(scram)),
+        shared_quotas: Some(Arc::new(quotas)),
         shared_dynamic: Some(Arc::new(dynamic)),
     })
 }

@@ -4,39 +4,10 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use serde::{Deserialize, Serialize};
-
-/// The kinds of client a quota can name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum EntityType {
-    /// The authenticated principal (`ANONYMOUS` on a PLAINTEXT listener).
-    User,
-    /// The `client.id` a client sends.
-    ClientId,
-    /// The client's address (connection rate only).
-    Ip,
-}
-
-impl EntityType {
-    /// Kafka's name of the type.
-    pub fn name(self) -> &'static str {
-        match self {
-            EntityType::User => "user",
-            EntityType::ClientId => "client-id",
-            EntityType::Ip => "ip",
-        }
-    }
-
-    fn parse(name: &str) -> Option<EntityType> {
-        [EntityType::User, EntityType::ClientId, EntityType::Ip]
-            .into_iter()
-            .find(|t| t.name() == name)
-    }
-}
-
-/// A quota entity: each type it names maps to a name, or `None` for that type's default.
-pub type Entity = BTreeMap<EntityType, Option<String>>;
+pub use tributary_crds::quotas::{
+    Entity, EntityType, CONNECTION_CREATION_RATE, CONSUMER_BYTE_RATE, CONTROLLER_MUTATION_RATE,
+    PRODUCER_BYTE_RATE, REQUEST_PERCENTAGE,
+};
 
 /// Why an entity, a quota or a filter is refused: INVALID_REQUEST, or UNSUPPORTED_VERSION for
 /// a filter on an entity type Kafka does not know, as Kafka answers.
@@ -65,19 +36,12 @@ enum Kind {
     Double,
 }
 
-/// Produce bytes per second.
-pub const PRODUCER_BYTE_RATE: &str = "producer_byte_rate";
-/// Fetch bytes per second.
-pub const CONSUMER_BYTE_RATE: &str = "consumer_byte_rate";
-
 const CLIENT_KEYS: &[(&str, Kind)] = &[
     (PRODUCER_BYTE_RATE, Kind::Long),
     (CONSUMER_BYTE_RATE, Kind::Long),
-    ("request_percentage", Kind::Double),
-    ("controller_mutation_rate", Kind::Double),
+    (REQUEST_PERCENTAGE, Kind::Double),
+    (CONTROLLER_MUTATION_RATE, Kind::Double),
 ];
-/// New connections per second from one address.
-pub const CONNECTION_CREATION_RATE: &str = "connection_creation_rate";
 
 const IP_KEYS: &[(&str, Kind)] = &[(CONNECTION_CREATION_RATE, Kind::Int)];
 
@@ -87,7 +51,7 @@ pub fn parse_entity<'a>(
 ) -> Result<Entity, Invalid> {
     let mut entity = Entity::new();
     for (kind, name) in pairs {
-        let kind = EntityType::parse(kind)
+        let kind = EntityType::from_name(kind)
             .ok_or_else(|| invalid(format!("Unhandled client quota entity type: {kind}")))?;
         if entity.insert(kind, name.map(str::to_string)).is_some() {
             return Err(invalid(format!(
@@ -171,7 +135,7 @@ impl Filter {
     ) -> Result<Filter, Invalid> {
         let mut parsed = BTreeMap::new();
         for (kind, match_type, name) in components {
-            let kind = EntityType::parse(kind).ok_or_else(|| Invalid {
+            let kind = EntityType::from_name(kind).ok_or_else(|| Invalid {
                 message: format!("Custom entity type '{kind}' not supported"),
                 unsupported: true,
             })?;

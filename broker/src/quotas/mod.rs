@@ -10,6 +10,7 @@ pub mod store;
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 
@@ -23,8 +24,9 @@ const PURGE_INTERVAL_MS: i64 = 60_000;
 /// The quotas and the measured rates they are enforced against.
 #[derive(Debug)]
 pub struct Quotas {
-    /// The configured quotas.
-    pub store: ClientQuotas,
+    /// The configured quotas (shared with Kubernetes in cluster mode, so every lookup below
+    /// sees what any broker or the operator set).
+    pub store: Arc<ClientQuotas>,
     rates: Mutex<Rates>,
 }
 
@@ -44,7 +46,7 @@ impl Quotas {
     /// Quotas from `store`, with no usage measured yet.
     pub fn new(store: ClientQuotas) -> Quotas {
         Quotas {
-            store,
+            store: Arc::new(store),
             rates: Mutex::new(Rates::default()),
         }
     }

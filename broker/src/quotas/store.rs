@@ -1,19 +1,20 @@
-//! The client quotas set with AlterClientQuotas, kept in `client-quotas.json` in the data
-//! directory and looked up for every produce and fetch.
+//! The client quotas set with AlterClientQuotas (and, in cluster mode, by KafkaUsers'
+//! `spec.quotas`), looked up for every produce and fetch. A standalone broker keeps them in
+//! `client-quotas.json` in the data directory; the brokers of a cluster share one document in
+//! Kubernetes ([`crate::shared`]), so a quota set through any broker applies on every broker.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::RwLock;
-use serde::{Deserialize, Serialize};
 
 use super::entity::{check_quota, invalid, resolution_order, Entity, EntityType, Filter, Invalid};
+use crate::shared::{attach, Shared};
+
+pub use tributary_crds::quotas::{ClientQuotaDocument, Op, Values};
 
 /// File holding the quotas, in the data directory.
 const FILE: &str = "client-quotas.json";
-
-/// The quota values of one entity, by key.
-pub type Values = BTreeMap<String, f64>;
 
 /// Why quotas could not be loaded or changed.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +30,9 @@ pub enum QuotaStoreError {
         /// What failed.
         source: std::io::Error,
     },
+    /// The shared document could not be changed (cluster mode); nothing changed.
+    #[error("changing the shared client quotas: {0}")]
+    Shared(String),
     /// The file exists but does not parse.
     #[error("reading {path}: {reason}")]
     Load {
@@ -39,59 +43,68 @@ pub enum QuotaStoreError {
     },
 }
 
-/// One entity's quotas as stored (JSON objects cannot have entity keys).
-#[derive(Debug, Serialize, Deserialize)]
-struct Stored {
-    entity: Vec<(EntityType, Option<String>)>,
-    values: Values,
+/// Every client quota of the broker (of the cluster, when shared).
+#[derive(Default)]
+pub struct ClientQuotas {
+    /// Where they persist on their own (standalone); `None` keeps them in memory (tests).
+    path: Option<PathBuf>,
+    /// Where they persist when they are shared (cluster mode); then the file is not used.
+    shared: OnceLock<Arc<dyn Shared<ClientQuotaDocument>>>,
+    quotas: RwLock<ClientQuotaDocument>,
+    /// Held while a change to the file is prepared and saved.
+    saving: parking_lot::Mutex<()>,
 }
 
-/// A change to one quota key: `Some` sets it, `None` removes it.
-pub type Op = (String, Option<f64>);
-
-/// Every client quota of the broker.
-#[derive(Debug, Default)]
-pub struct ClientQuotas {
-    /// Where they persist; `None` keeps them in memory (tests).
-    path: Option<PathBuf>,
-    quotas: RwLock<BTreeMap<Entity, Values>>,
-    /// Held while a change is prepared and saved.
-    saving: parking_lot::Mutex<()>,
+impl std::fmt::Debug for ClientQuotas {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientQuotas")
+            .field("entities", &self.quotas.read().entities.len())
+            .field("shared", &self.shared.get().is_some())
+            .finish()
+    }
 }
 
 impl ClientQuotas {
     /// Loads the quotas saved in `data_dir`, if any.
     pub fn open(data_dir: &Path) -> Result<ClientQuotas, QuotaStoreError> {
         let path = data_dir.join(FILE);
-        let stored: Vec<Stored> =
+        let quotas: ClientQuotaDocument =
             crate::fsutil::read_json_or_default(&path).map_err(|reason| QuotaStoreError::Load {
                 path: path.clone(),
                 reason,
             })?;
-        let quotas = stored
-            .into_iter()
-            .map(|s| (s.entity.into_iter().collect(), s.values))
-            .collect();
         Ok(ClientQuotas {
             path: Some(path),
             quotas: RwLock::new(quotas),
-            saving: parking_lot::Mutex::new(()),
+            ..ClientQuotas::default()
         })
+    }
+
+    /// Keeps the quotas in `shared` from now on: they are what it holds (the data directory's
+    /// file is no longer read or written), and changes are written there, so every broker
+    /// following it enforces the same quotas.
+    pub fn share(self: &Arc<Self>, shared: Arc<dyn Shared<ClientQuotaDocument>>) {
+        attach(self, &self.shared, shared, |me, document| {
+            *me.quotas.write() = document
+        });
     }
 
     /// The entities passing `filter`, with their quotas.
     pub fn describe(&self, filter: &Filter) -> Vec<(Entity, Values)> {
         self.quotas
             .read()
+            .entities
             .iter()
             .filter(|(entity, _)| filter.matches(entity))
             .map(|(entity, values)| (entity.clone(), values.clone()))
             .collect()
     }
 
-    /// Checks `ops` against `entity` and, unless `validate_only`, applies and saves them; an
-    /// entity left without quotas is forgotten. On error nothing changes.
-    pub fn alter(
+    /// Checks `ops` against `entity` and, unless `validate_only`, applies and saves them (in
+    /// the shared document when there is one, re-applied to a newer version when another
+    /// broker changed it first); an entity left without quotas is forgotten. On error nothing
+    /// changes.
+    pub async fn alter(
         &self,
         entity: &Entity,
         ops: &[Op],
@@ -109,22 +122,28 @@ impl ClientQuotas {
         if validate_only {
             return Ok(());
         }
+        let Some(shared) = self.shared.get() else {
+            return self.alter_file(entity, ops);
+        };
+        let written = shared
+            .update(&|document| {
+                document.alter(entity, ops);
+            })
+            .await
+            .map_err(QuotaStoreError::Shared)?;
+        *self.quotas.write() = written;
+        Ok(())
+    }
+
+    fn alter_file(&self, entity: &Entity, ops: &[Op]) -> Result<(), QuotaStoreError> {
         // Changes are serialized by `saving` and prepared and saved without blocking lookups,
         // which every produce and fetch makes.
         let _serial = self.saving.lock();
         let mut next = self.quotas.read().clone();
-        let values = next.entry(entity.clone()).or_default();
-        for (key, value) in ops {
-            match value {
-                Some(value) => values.insert(key.clone(), *value),
-                None => values.remove(key),
-            };
+        if next.alter(entity, ops) {
+            self.save(&next)?;
+            *self.quotas.write() = next;
         }
-        if values.is_empty() {
-            next.remove(entity);
-        }
-        self.save(&next)?;
-        *self.quotas.write() = next;
         Ok(())
     }
 
@@ -132,7 +151,7 @@ impl ClientQuotas {
     /// matched entity with the client's own names in place of defaults, so a default quota
     /// limits each client on its own while a named user's quota is shared by its clients.
     pub fn lookup(&self, user: &str, client_id: &str, key: &str) -> Option<(Entity, f64)> {
-        let quotas = self.quotas.read();
+        let quotas = &self.quotas.read().entities;
         // Every produce and fetch asks: with no quotas, build no candidate entities.
         if quotas.is_empty() {
             return None;
@@ -158,7 +177,7 @@ impl ClientQuotas {
     /// The quota `key` that applies to connections from `ip` (its own, else the ip default),
     /// accounted per address.
     pub fn lookup_ip(&self, ip: &str, key: &str) -> Option<(Entity, f64)> {
-        let quotas = self.quotas.read();
+        let quotas = &self.quotas.read().entities;
         if quotas.is_empty() {
             return None;
         }
@@ -170,18 +189,11 @@ impl ClientQuotas {
         Some((own, value))
     }
 
-    fn save(&self, quotas: &BTreeMap<Entity, Values>) -> Result<(), QuotaStoreError> {
+    fn save(&self, quotas: &ClientQuotaDocument) -> Result<(), QuotaStoreError> {
         let Some(path) = &self.path else {
             return Ok(());
         };
-        let stored: Vec<Stored> = quotas
-            .iter()
-            .map(|(entity, values)| Stored {
-                entity: entity.clone().into_iter().collect(),
-                values: values.clone(),
-            })
-            .collect();
-        crate::fsutil::write_json(path, &stored).map_err(|source| QuotaStoreError::Save {
+        crate::fsutil::write_json(path, quotas).map_err(|source| QuotaStoreError::Save {
             path: path.clone(),
             source,
         })
@@ -197,6 +209,17 @@ mod tests {
         parse_entity(pairs.iter().copied()).unwrap()
     }
 
+    /// [`ClientQuotas::alter`] of a store that is not shared, which never waits.
+    trait AlterNow {
+        fn alter_now(&self, e: &Entity, ops: &[Op], only: bool) -> Result<(), QuotaStoreError>;
+    }
+
+    impl AlterNow for ClientQuotas {
+        fn alter_now(&self, e: &Entity, ops: &[Op], only: bool) -> Result<(), QuotaStoreError> {
+            futures::executor::block_on(self.alter(e, ops, only))
+        }
+    }
+
     fn set(key: &str, value: f64) -> Op {
         (key.to_string(), Some(value))
     }
@@ -207,10 +230,10 @@ mod tests {
         let client = entity(&[("client-id", Some("c"))]);
         let quotas = ClientQuotas::open(dir.path()).unwrap();
         quotas
-            .alter(&client, &[set(PRODUCER_BYTE_RATE, 1000.0)], false)
+            .alter_now(&client, &[set(PRODUCER_BYTE_RATE, 1000.0)], false)
             .unwrap();
         quotas
-            .alter(&client, &[set(CONSUMER_BYTE_RATE, 2000.0)], true)
+            .alter_now(&client, &[set(CONSUMER_BYTE_RATE, 2000.0)], true)
             .unwrap();
         let reopened = ClientQuotas::open(dir.path()).unwrap();
         let all = reopened.describe(&Filter::default());
@@ -221,7 +244,7 @@ mod tests {
         );
 
         let remove = (PRODUCER_BYTE_RATE.to_string(), None);
-        reopened.alter(&client, &[remove], false).unwrap();
+        reopened.alter_now(&client, &[remove], false).unwrap();
         assert!(ClientQuotas::open(dir.path())
             .unwrap()
             .describe(&Filter::default())
@@ -233,9 +256,9 @@ mod tests {
         let quotas = ClientQuotas::default();
         let client = entity(&[("client-id", Some("c"))]);
         let ops = [set(PRODUCER_BYTE_RATE, 1000.0), set("no_such_quota", 1.0)];
-        assert!(quotas.alter(&client, &ops, false).is_err());
+        assert!(quotas.alter_now(&client, &ops, false).is_err());
         let twice = [set(PRODUCER_BYTE_RATE, 1.0), set(PRODUCER_BYTE_RATE, 2.0)];
-        assert!(quotas.alter(&client, &twice, false).is_err());
+        assert!(quotas.alter_now(&client, &twice, false).is_err());
         assert!(quotas.describe(&Filter::default()).is_empty());
     }
 
@@ -244,7 +267,7 @@ mod tests {
         let quotas = ClientQuotas::default();
         let rate = |e: &[(&str, Option<&str>)], v| {
             quotas
-                .alter(&entity(e), &[set(PRODUCER_BYTE_RATE, v)], false)
+                .alter_now(&entity(e), &[set(PRODUCER_BYTE_RATE, v)], false)
                 .unwrap()
         };
         rate(&[("client-id", None)], 100.0);
@@ -269,7 +292,7 @@ mod tests {
         let quotas = ClientQuotas::default();
         let key = "connection_creation_rate";
         let rate = |e: &[(&str, Option<&str>)], v| {
-            quotas.alter(&entity(e), &[set(key, v)], false).unwrap()
+            quotas.alter_now(&entity(e), &[set(key, v)], false).unwrap()
         };
         rate(&[("ip", None)], 10.0);
         rate(&[("ip", Some("10.0.0.1"))], 2.0);

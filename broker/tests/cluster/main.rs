@@ -8,6 +8,7 @@ mod failover;
 mod follower_fsync;
 mod image;
 mod operated;
+mod quotas;
 mod reassignment;
 mod registration;
 mod replication;

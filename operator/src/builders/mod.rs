@@ -26,7 +26,7 @@ use tributary_crds::{KafkaCluster, CLUSTER_LABEL};
 
 pub use config::{config_hash, server_properties};
 pub use producer_ids::producer_ids;
-pub use shared::{acls, dynamic_configs, scram_credentials};
+pub use shared::{acls, client_quotas, dynamic_configs, scram_credentials};
 
 /// Annotation on the pod template holding the config hash: a config change changes the pod
 /// template and so rolls the brokers.

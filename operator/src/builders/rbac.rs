@@ -15,7 +15,7 @@ use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 
 use tributary_crds::registration::{
-    acls_name, dynamic_configs_name, producer_ids_name, scram_credentials_name,
+    acls_name, client_quotas_name, dynamic_configs_name, producer_ids_name, scram_credentials_name,
 };
 
 use super::Names;
@@ -84,8 +84,8 @@ pub(super) fn role(names: &Names) -> Role {
                 &["get", "update"],
                 Some(vec![producer_ids_name(&names.cluster)]),
             ),
-            // The shared ACLs, cluster-wide dynamic configs and SCRAM credentials: watched by
-            // every broker, updated through the Kafka API.
+            // The shared ACLs, cluster-wide dynamic configs, client quotas and SCRAM
+            // credentials: watched by every broker, updated through the Kafka API.
             rule(
                 "",
                 &["configmaps"],
@@ -93,6 +93,7 @@ pub(super) fn role(names: &Names) -> Role {
                 Some(vec![
                     acls_name(&names.cluster),
                     dynamic_configs_name(&names.cluster),
+                    client_quotas_name(&names.cluster),
                 ]),
             ),
             rule(

@@ -34,7 +34,8 @@ use super::status::{
 use crate::apply::{apply, apply_dynamic, delete_dynamic_if_exists, delete_if_exists};
 use crate::builders::monitoring::{self, pod_monitor_resource, prometheus_rule_resource};
 use crate::builders::{
-    acls, build, dynamic_configs, producer_ids, scram_credentials, ClusterObjects, Names,
+    acls, build, client_quotas, dynamic_configs, producer_ids, scram_credentials, ClusterObjects,
+    Names,
 };
 use crate::context::Context;
 use crate::pause::{set_paused, PAUSED};
@@ -315,13 +316,14 @@ async fn ensure_producer_ids(
     }
 }
 
-/// Creates the objects the brokers share their ACLs, cluster-wide dynamic configs and SCRAM
-/// credentials in, where missing;
+/// Creates the objects the brokers share their ACLs, cluster-wide dynamic configs, SCRAM
+/// credentials and client quotas in, where missing;
 /// never writes them otherwise (the brokers own their contents).
 async fn ensure_shared(ctx: &Context, names: &Names) -> Result<()> {
     let ns = names.namespace.as_str();
     create_once(ctx, ns, &acls(names)).await?;
     create_once(ctx, ns, &dynamic_configs(names)).await?;
+    create_once(ctx, ns, &client_quotas(names)).await?;
     create_once(ctx, ns, &scram_credentials(names)).await
 }
 

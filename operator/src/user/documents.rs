@@ -1,14 +1,19 @@
 //! The KafkaUser's part of the cluster's shared documents, as pure edits: the ACL bindings of
-//! its principal and its SCRAM credential. Each edit says whether it changed anything, so the
+//! its principal, its SCRAM credential and its client quotas. Each edit says whether it changed anything, so the
 //! reconciler writes only when it did, and is applied again to a newer document when another
 //! writer (a broker serving CreateAcls or AlterUserScramCredentials) came first.
 
 use tributary_crds::acls::{
     AclBinding, AclSet, InvalidAcl, Operation, PatternType, Permission, ResourceType, CLUSTER_NAME,
 };
+use tributary_crds::quotas::{
+    user_entity, ClientQuotaDocument, Values, CONSUMER_BYTE_RATE, CONTROLLER_MUTATION_RATE,
+    PRODUCER_BYTE_RATE, REQUEST_PERCENTAGE,
+};
 use tributary_crds::scram::{Credential, Mechanism, StoredCredential, Users};
 use tributary_crds::user::{
     AclOperation, AclPatternType, AclResourceType, AclRule, AclRuleType, UserAuthorization,
+    UserQuotas,
 };
 
 /// The mechanism KafkaUsers get credentials for (Strimzi's only one).
@@ -131,6 +136,35 @@ pub fn ensure_credential(users: &mut Users, user: &str, password: &str, salt: &[
 /// Removes every SCRAM credential of `user`. True when `users` changed.
 pub fn remove_credentials(users: &mut Users, user: &str) -> bool {
     users.remove(user).is_some()
+}
+
+/// The Kafka quotas `quotas` sets for the user, by Kafka key; none without `quotas`.
+pub fn quota_values(quotas: Option<&UserQuotas>) -> Values {
+    let Some(q) = quotas else {
+        return Values::new();
+    };
+    // The byte rates and the percentage are integers in the spec; Kafka keeps doubles.
+    let whole = |v: Option<i64>| v.map(|v| v as f64);
+    [
+        (PRODUCER_BYTE_RATE, whole(q.producer_byte_rate)),
+        (CONSUMER_BYTE_RATE, whole(q.consumer_byte_rate)),
+        (REQUEST_PERCENTAGE, whole(q.request_percentage)),
+        (CONTROLLER_MUTATION_RATE, q.controller_mutation_rate),
+    ]
+    .into_iter()
+    .filter_map(|(key, value)| Some((key.to_owned(), value?)))
+    .collect()
+}
+
+/// Makes the quotas of entity `user=<user>` exactly `wanted` (none: the entry is removed),
+/// leaving every other entity's (set through the Kafka API) alone. True when `document`
+/// changed.
+pub fn replace_user_quotas(
+    document: &mut ClientQuotaDocument,
+    user: &str,
+    wanted: &Values,
+) -> bool {
+    document.replace(&user_entity(user), wanted.clone())
 }
 
 #[cfg(test)]
@@ -295,6 +329,52 @@ mod tests {
         assert!(remove_credentials(&mut users, "alice"));
         assert!(!remove_credentials(&mut users, "alice"));
         assert!(users.is_empty());
+    }
+
+    #[test]
+    fn each_quota_given_is_its_kafka_key_and_none_given_is_no_quota() {
+        assert!(quota_values(None).is_empty());
+        assert!(quota_values(Some(&UserQuotas::default())).is_empty());
+        let q = UserQuotas {
+            producer_byte_rate: Some(1024),
+            consumer_byte_rate: None,
+            request_percentage: Some(55),
+            controller_mutation_rate: Some(0.5),
+        };
+        assert_eq!(
+            quota_values(Some(&q)),
+            Values::from([
+                (PRODUCER_BYTE_RATE.to_owned(), 1024.0),
+                (REQUEST_PERCENTAGE.to_owned(), 55.0),
+                (CONTROLLER_MUTATION_RATE.to_owned(), 0.5),
+            ])
+        );
+    }
+
+    #[test]
+    fn a_users_quotas_are_replaced_and_removed_and_other_entities_kept() {
+        use tributary_crds::quotas::{Entity, EntityType};
+        let mut document = ClientQuotaDocument::default();
+        // Set through the Kafka API: alice's quota for one client id, and the users' default.
+        let alice_client = Entity::from([
+            (EntityType::User, Some("alice".to_owned())),
+            (EntityType::ClientId, Some("app".to_owned())),
+        ]);
+        let default_user = Entity::from([(EntityType::User, None)]);
+        let rate = |v: f64| Values::from([(PRODUCER_BYTE_RATE.to_owned(), v)]);
+        document.replace(&alice_client, rate(1.0));
+        document.replace(&default_user, rate(2.0));
+        let kept = document.clone();
+
+        assert!(replace_user_quotas(&mut document, "alice", &rate(100.0)));
+        assert!(!replace_user_quotas(&mut document, "alice", &rate(100.0)));
+        assert_eq!(document.entities[&user_entity("alice")], rate(100.0));
+        let fewer = Values::from([(CONSUMER_BYTE_RATE.to_owned(), 5.0)]);
+        assert!(replace_user_quotas(&mut document, "alice", &fewer));
+        assert_eq!(document.entities[&user_entity("alice")], fewer);
+        assert!(replace_user_quotas(&mut document, "alice", &Values::new()));
+        assert!(!replace_user_quotas(&mut document, "alice", &Values::new()));
+        assert_eq!(document, kept, "only alice's own entry was the KafkaUser's");
     }
 
     #[test]

@@ -15,6 +15,7 @@ use k8s_openapi::ByteString;
 use kube::{Resource, ResourceExt};
 use tributary_crds::acls::AclSet;
 use tributary_crds::conditions::{set_condition, READY};
+use tributary_crds::quotas::Values;
 use tributary_crds::registration::{clients_ca_name, CA_CERT_KEY, NOT_AFTER_ANNOTATION};
 use tributary_crds::user::{
     AuthenticationType, JAAS_CONFIG_KEY, PASSWORD_KEY, USER_CERT_KEY, USER_KEY_KEY,
@@ -22,7 +23,7 @@ use tributary_crds::user::{
 use tributary_crds::KafkaCluster;
 use tributary_crds::{KafkaUser, KafkaUserStatus, CLUSTER_LABEL};
 
-use super::documents::{bindings, principal};
+use super::documents::{bindings, principal, quota_values};
 use super::password::jaas_config;
 use crate::certs::{
     plan_leaf, CaState, LeafRequest, LeafState, Lifetimes, Stored, ISSUER_ANNOTATION,
@@ -113,6 +114,8 @@ pub struct Writes {
     pub scram: ScramChange,
     /// Exactly the bindings its principal should have.
     pub acls: AclSet,
+    /// Exactly the client quotas of entity `user=<name>`, by Kafka key.
+    pub quotas: Values,
 }
 
 /// The outcome: the status, and the writes unless the user is blocked.
@@ -197,6 +200,7 @@ fn writes(input: UserInput<'_>) -> Result<Writes, Blocked> {
     };
     let acls = bindings(&principal(&name), user.spec.authorization.as_ref())
         .map_err(|e| Blocked::new("InvalidAcl", format!("an ACL rule is invalid: {e}")))?;
+    let quotas = quota_values(user.spec.quotas.as_ref());
     if let Some(secret) = input.secret {
         let ours = user
             .uid()
@@ -220,6 +224,7 @@ fn writes(input: UserInput<'_>) -> Result<Writes, Blocked> {
                 secret,
                 scram: ScramChange::Remove,
                 acls,
+                quotas,
             });
         }
         Some(AuthenticationType::ScramSha512) => {
@@ -245,6 +250,7 @@ fn writes(input: UserInput<'_>) -> Result<Writes, Blocked> {
         secret,
         scram,
         acls,
+        quotas,
     })
 }
 

@@ -1,8 +1,9 @@
 //! KafkaUser reconcile: read the user's cluster, Secret, given password and clients CA, run
-//! the pure [`plan`], write the Secret, then the user's parts of the shared SCRAM credential
-//! and ACL documents (each a replace conditional on the resourceVersion read, retried on
-//! conflict, and only when the part changed), then the status. On deletion the finalizer
-//! removes the credential and the bindings; the Secret is garbage collected.
+//! the pure [`plan`], write the Secret, then the user's parts of the shared SCRAM credential,
+//! ACL and client-quota documents (each a replace conditional on the resourceVersion read,
+//! retried on conflict, and only when the part changed), then the status. On deletion the
+//! finalizer removes the credential, the bindings and the quotas; the Secret is garbage
+//! collected.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -14,15 +15,19 @@ use kube::runtime::finalizer::{finalizer, Event as Finalizer};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Resource, ResourceExt};
 use tributary_crds::acls::AclSet;
+use tributary_crds::quotas::{ClientQuotaDocument, Values};
 use tributary_crds::registration::{
-    acls_name, clients_ca_name, scram_credentials_name, ACLS_KEY, SCRAM_CREDENTIALS_KEY,
+    acls_name, client_quotas_name, clients_ca_name, scram_credentials_name, ACLS_KEY,
+    CLIENT_QUOTAS_KEY, SCRAM_CREDENTIALS_KEY,
 };
 use tributary_crds::scram::Users;
 use tributary_crds::shared::{parse_document, Holder};
 use tributary_crds::user::{AuthenticationType, USER_FINALIZER};
 use tributary_crds::{is_paused, KafkaCluster, KafkaUser};
 
-use super::documents::{ensure_credential, principal, remove_credentials, replace_bindings};
+use super::documents::{
+    ensure_credential, principal, remove_credentials, replace_bindings, replace_user_quotas,
+};
 use super::password::{generate_password, generate_salt};
 use super::plan::{
     block, cluster_of, plan, text, Blocked, GivenPassword, ScramChange, SecretChange, UserInput,
@@ -218,6 +223,21 @@ async fn carry_out(
     let replace = |acls: &mut AclSet| replace_bindings(acls, &who, &writes.acls);
     let acls =
         update_document::<ConfigMap, AclSet>(ctx, &ns, &acls_object, ACLS_KEY, &replace).await?;
+    let quotas_object = client_quotas_name(cluster);
+    let set_quotas =
+        |document: &mut ClientQuotaDocument| replace_user_quotas(document, &name, &writes.quotas);
+    let quotas = update_document::<ConfigMap, ClientQuotaDocument>(
+        ctx,
+        &ns,
+        &quotas_object,
+        CLIENT_QUOTAS_KEY,
+        &set_quotas,
+    )
+    .await?;
+    if quotas == Updated::Written {
+        let note = format!("client quotas of user={name} written to {quotas_object}");
+        ctx.event(&reference, "QuotasWritten", note, false).await;
+    }
     if scram == Updated::Written {
         let note = format!("SCRAM-SHA-512 credential of {name} written to {scram_name}");
         ctx.event(&reference, "CredentialWritten", note, false)
@@ -240,6 +260,8 @@ async fn carry_out(
         missing(&scram_name)
     } else if acls == Updated::Missing && !writes.acls.is_empty() {
         missing(&acls_object)
+    } else if quotas == Updated::Missing && !writes.quotas.is_empty() {
+        missing(&quotas_object)
     } else {
         None
     })
@@ -303,8 +325,9 @@ where
     Err(Error::Conflict { what: what() })
 }
 
-/// Deletion: the user's SCRAM credentials and ACL bindings leave the shared documents (a
-/// missing document has nothing to remove); the Secret goes by garbage collection.
+/// Deletion: the user's SCRAM credentials, ACL bindings and client quotas leave the shared
+/// documents (a missing document has nothing to remove); the Secret goes by garbage
+/// collection.
 async fn cleanup(user: &KafkaUser, ctx: &Context) -> Result<Action> {
     let Some(cluster) = cluster_of(user) else {
         return Ok(Action::await_change());
@@ -318,7 +341,19 @@ async fn cleanup(user: &KafkaUser, ctx: &Context) -> Result<Action> {
     let none = AclSet::new();
     let replace = |acls: &mut AclSet| replace_bindings(acls, &who, &none);
     update_document::<ConfigMap, AclSet>(ctx, &ns, &acls_name(cluster), ACLS_KEY, &replace).await?;
-    let note = format!("removed the credentials and ACLs of {who}");
+    let no_quotas = Values::new();
+    let unset =
+        |document: &mut ClientQuotaDocument| replace_user_quotas(document, &name, &no_quotas);
+    let quotas_object = client_quotas_name(cluster);
+    update_document::<ConfigMap, ClientQuotaDocument>(
+        ctx,
+        &ns,
+        &quotas_object,
+        CLIENT_QUOTAS_KEY,
+        &unset,
+    )
+    .await?;
+    let note = format!("removed the credentials, ACLs and quotas of {who}");
     ctx.event(&user.object_ref(&()), "Deleted", note, false)
         .await;
     Ok(Action::await_change())
