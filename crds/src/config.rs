@@ -9,6 +9,7 @@ use kube::core::Rule;
 /// Broker settings users may set in `KafkaCluster.spec.config`. Everything the operator derives
 /// itself (broker id, listeners, advertised listeners, log dirs, rack) is deliberately absent.
 pub const BROKER_CONFIG_KEYS: &[&str] = &[
+    "allow.everyone.if.no.acl.found",
     "auto.create.topics.enable",
     "auto.leader.rebalance.enable",
     "compression.type",
@@ -194,7 +195,11 @@ fn check_value(key: &str, value: &str) -> Result<(), ConfigError> {
             Ok(r) if (0.0..=1.0).contains(&r) => {}
             _ => return Err(bad("a number between 0 and 1")),
         },
-        k if k.ends_with(".enable") || k == "preallocate" || k == "replica.fsync.before.ack" => {
+        k if k.ends_with(".enable")
+            || k == "preallocate"
+            || k == "replica.fsync.before.ack"
+            || k == "allow.everyone.if.no.acl.found" =>
+        {
             if !matches!(value, "true" | "false") {
                 return Err(bad("true or false"));
             }

@@ -68,6 +68,13 @@ enum Command {
         /// Extra `helm install --set` values (repeatable).
         #[arg(long = "set")]
         helm_set: Vec<String>,
+        /// A KafkaCluster `spec.config` entry KEY=VALUE beside (or replacing) the defaults
+        /// (repeatable), e.g. `--config num.partitions=4`.
+        #[arg(long = "config", value_parser = key_value)]
+        config: Vec<(String, String)>,
+        /// Turn on the brokers' authorizer (`spec.authorization: {type: simple}`).
+        #[arg(long)]
+        authorization: bool,
         /// Seconds the cluster may take to become Ready.
         #[arg(long, default_value_t = 300)]
         timeout: u64,
@@ -124,6 +131,14 @@ fn renew_interval_ms(text: &str) -> Result<u32, String> {
     }
     // In range, so the conversion is exact.
     Ok(ms as u32)
+}
+
+/// `KEY=VALUE` of `--config`.
+fn key_value(arg: &str) -> Result<(String, String), String> {
+    match arg.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+        _ => Err(format!("expected KEY=VALUE, got {arg:?}")),
+    }
 }
 
 async fn up(options: UpOptions) -> anyhow::Result<()> {
@@ -193,6 +208,8 @@ async fn main() -> anyhow::Result<()> {
             lease_duration_seconds,
             lease_renew_interval_seconds,
             helm_set,
+            config,
+            authorization,
             timeout,
             replace,
         } => {
@@ -227,6 +244,8 @@ async fn main() -> anyhow::Result<()> {
                         renew_interval_ms,
                     }),
                 helm_set,
+                config,
+                authorization,
                 timeout: Duration::from_secs(timeout),
             })
             .await

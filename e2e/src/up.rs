@@ -39,6 +39,10 @@ pub struct UpOptions {
     pub lease: Option<LeaseTiming>,
     /// Extra `helm install --set` values.
     pub helm_set: Vec<String>,
+    /// KafkaCluster `spec.config` entries beside (or replacing) the defaults.
+    pub config: Vec<(String, String)>,
+    /// Turn on the brokers' authorizer (`spec.authorization: {type: simple}`).
+    pub authorization: bool,
     /// How long the cluster may take to become Ready.
     pub timeout: Duration,
 }
@@ -69,18 +73,46 @@ impl LeaseTiming {
     }
 }
 
+/// What the KafkaCluster of `up` looks like besides its name and namespace.
+#[derive(Clone, Debug, Default)]
+pub struct ClusterShape {
+    /// Brokers.
+    pub brokers: u32,
+    /// Broker Lease timing (None: the CRD's defaults).
+    pub lease: Option<LeaseTiming>,
+    /// `spec.config` entries beside (or replacing) the defaults.
+    pub config: Vec<(String, String)>,
+    /// Whether the authorizer is on.
+    pub authorization: bool,
+}
+
 /// The KafkaCluster of `up`: `examples/kafka-cluster.yaml`'s shape, sized for one machine,
 /// advertising pod IPs.
-pub fn kafka_cluster(
-    name: &str,
-    namespace: &str,
-    brokers: u32,
-    lease: Option<LeaseTiming>,
-) -> String {
+pub fn kafka_cluster(name: &str, namespace: &str, shape: &ClusterShape) -> String {
+    let brokers = shape.brokers;
     let replication = brokers.min(3);
     // acks=all survives the loss of one replica, as Kafka's usual production settings.
     let min_isr = replication.saturating_sub(1).max(1);
-    let coordination = lease.map_or_else(String::new, |l| l.manifest());
+    let coordination = shape.lease.map_or_else(String::new, |l| l.manifest());
+    let mut config: std::collections::BTreeMap<String, String> = [
+        ("default.replication.factor", replication),
+        ("min.insync.replicas", min_isr),
+        ("transaction.state.log.replication.factor", replication),
+        ("transaction.state.log.min.isr", min_isr),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_string()))
+    .collect();
+    config.extend(shape.config.iter().cloned());
+    let config: String = config
+        .iter()
+        .map(|(k, v)| format!("    {k}: {}\n", serde_json::Value::String(v.clone())))
+        .collect();
+    let authorization = if shape.authorization {
+        "  authorization:\n    type: simple\n"
+    } else {
+        ""
+    };
     format!(
         "apiVersion: tributary.dev/v1alpha1
 kind: KafkaCluster
@@ -90,11 +122,7 @@ metadata:
 spec:
   brokers: {brokers}
   config:
-    default.replication.factor: \"{replication}\"
-    min.insync.replicas: \"{min_isr}\"
-    transaction.state.log.replication.factor: \"{replication}\"
-    transaction.state.log.min.isr: \"{min_isr}\"
-  storage:
+{config}{authorization}  storage:
     size: 1Gi
     deleteClaim: true
   listeners:
@@ -255,8 +283,12 @@ pub async fn up(options: UpOptions) -> crate::Result<Up> {
         kafka_cluster(
             &options.name,
             &options.namespace,
-            options.brokers,
-            options.lease,
+            &ClusterShape {
+                brokers: options.brokers,
+                lease: options.lease,
+                config: options.config.clone(),
+                authorization: options.authorization,
+            },
         ),
     )
     .map_err(io(manifest.clone()))?;
@@ -321,7 +353,12 @@ mod tests {
             duration_seconds: 9,
             renew_interval_ms: 2000,
         };
-        let manifest = kafka_cluster("c", "ns", 3, Some(whole));
+        let shape = |lease| ClusterShape {
+            brokers: 3,
+            lease,
+            ..ClusterShape::default()
+        };
+        let manifest = kafka_cluster("c", "ns", &shape(Some(whole)));
         assert!(
             manifest.contains("leaseDurationSeconds: 9\n    renewIntervalSeconds: 2\n"),
             "{manifest}"
@@ -330,11 +367,34 @@ mod tests {
             duration_seconds: 2,
             renew_interval_ms: 500,
         };
-        let manifest = kafka_cluster("c", "ns", 3, Some(fraction));
+        let manifest = kafka_cluster("c", "ns", &shape(Some(fraction)));
         assert!(
             manifest.contains("leaseDurationSeconds: 2\n    renewIntervalMilliseconds: 500\n"),
             "{manifest}"
         );
-        assert!(!kafka_cluster("c", "ns", 3, None).contains("coordination"));
+        assert!(!kafka_cluster("c", "ns", &shape(None)).contains("coordination"));
+    }
+
+    #[test]
+    fn config_entries_join_or_replace_the_defaults_and_authorization_turns_the_authorizer_on() {
+        let manifest = kafka_cluster(
+            "c",
+            "ns",
+            &ClusterShape {
+                brokers: 3,
+                config: vec![
+                    ("num.partitions".into(), "4".into()),
+                    ("min.insync.replicas".into(), "1".into()),
+                ],
+                authorization: true,
+                ..ClusterShape::default()
+            },
+        );
+        let parsed: serde_json::Value = serde_yaml::from_str(&manifest).expect("yaml");
+        let config = &parsed["spec"]["config"];
+        assert_eq!(config["num.partitions"], "4");
+        assert_eq!(config["min.insync.replicas"], "1");
+        assert_eq!(config["default.replication.factor"], "3");
+        assert_eq!(parsed["spec"]["authorization"]["type"], "simple");
     }
 }
