@@ -51,6 +51,11 @@ pub struct PlacementRequest<'a> {
     pub replication_factor: i32,
     /// Current replica lists, indexed by partition number.
     pub existing: &'a [Vec<i32>],
+    /// The replica lists of the cluster's other topics' partitions: new replicas go where the
+    /// whole cluster is least loaded, not only this topic, so topics created one after another
+    /// spread over the brokers instead of each starting on the same one (which the rebalance
+    /// would then move, under clients' feet).
+    pub others: &'a [Vec<i32>],
 }
 
 /// Why a placement is impossible.
@@ -97,6 +102,9 @@ pub fn place(req: PlacementRequest<'_>) -> Result<Vec<Vec<i32>>, PlacementError>
         .map(|b| (b.id, b.rack.as_deref()))
         .collect();
     let mut loads = Loads::default();
+    for replicas in req.others {
+        loads.count(replicas);
+    }
 
     // Keep every surviving replica of existing partitions and count it.
     let mut result: Vec<Vec<i32>> = req

@@ -30,6 +30,7 @@ fn planned(
         topic: t,
         cluster: c,
         partitions,
+        others: &[],
     })
     .unwrap_or_else(|e| panic!("plan: {e}"))
 }

@@ -39,6 +39,7 @@ fn placed(brokers: &[Broker], partitions: i32, rf: i32, existing: &[Vec<i32>]) -
         partitions,
         replication_factor: rf,
         existing,
+        others: &[],
     }) {
         Ok(p) => p,
         Err(e) => panic!("placement failed: {e}"),
@@ -125,6 +126,7 @@ fn too_few_brokers_and_shrinking_are_errors() {
         partitions: 3,
         replication_factor: 3,
         existing: &[],
+        others: &[],
     });
     assert_eq!(
         err,
@@ -139,6 +141,7 @@ fn too_few_brokers_and_shrinking_are_errors() {
         partitions: 2,
         replication_factor: 2,
         existing: &existing,
+        others: &[],
     });
     assert_eq!(
         err,
@@ -146,5 +149,30 @@ fn too_few_brokers_and_shrinking_are_errors() {
             existing: 4,
             requested: 2
         })
+    );
+}
+
+#[test]
+fn single_partition_topics_created_one_after_another_spread_over_the_brokers() {
+    let b = brokers(3, 0);
+    let mut cluster: Vec<Vec<i32>> = Vec::new();
+    for _ in 0..30 {
+        let topic = place(PlacementRequest {
+            brokers: &b,
+            partitions: 1,
+            replication_factor: 1,
+            existing: &[],
+            others: &cluster,
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        cluster.extend(topic);
+    }
+    let mut per_broker = std::collections::BTreeMap::new();
+    for replicas in &cluster {
+        *per_broker.entry(replicas[0]).or_insert(0) += 1;
+    }
+    assert_eq!(
+        per_broker.values().copied().collect::<Vec<_>>(),
+        [10, 10, 10]
     );
 }

@@ -253,6 +253,7 @@ mod tests {
             partitions: 4,
             replication_factor: 2,
             existing: &wanted,
+            others: &[],
         })
         .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(placed[1], [2, 0], "as asked, the preferred leader first");

@@ -21,6 +21,8 @@ pub struct TopicInput<'a> {
     pub cluster: Option<&'a KafkaCluster>,
     /// The topic's KafkaPartitions as read.
     pub partitions: &'a [KafkaPartition],
+    /// The cluster's other topics' KafkaPartitions (their load guides placement).
+    pub others: &'a [KafkaPartition],
 }
 
 /// Something worth a Kubernetes Event.
@@ -171,6 +173,11 @@ pub fn plan(input: TopicInput<'_>) -> Result<TopicPlan, BuildError> {
     }
 
     let brokers = Broker::of_cluster(cluster);
+    let others: Vec<Vec<i32>> = input
+        .others
+        .iter()
+        .map(|p| p.spec.target_replicas())
+        .collect();
     let existing = with_requested(
         recorded_assignment(input.partitions),
         input.partitions,
@@ -182,6 +189,7 @@ pub fn plan(input: TopicInput<'_>) -> Result<TopicPlan, BuildError> {
         partitions: topic.spec.partitions,
         replication_factor: topic.spec.replication_factor,
         existing: &existing,
+        others: &others,
     }) {
         Ok(a) => a,
         Err(e) => {

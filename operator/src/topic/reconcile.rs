@@ -17,7 +17,7 @@ use tributary_crds::{
     is_paused, KafkaCluster, KafkaPartition, KafkaTopic, KafkaTopicStatus, TopicPhase,
 };
 
-use super::partitions::selector;
+use super::partitions::TOPIC_UID_LABEL;
 use super::plan::{plan, TopicInput};
 use crate::context::Context;
 use crate::pause::set_paused;
@@ -48,6 +48,8 @@ pub async fn reconcile(topic: Arc<KafkaTopic>, ctx: Arc<Context>) -> Result<Acti
 struct TopicView {
     cluster: Option<KafkaCluster>,
     partitions: Vec<KafkaPartition>,
+    /// The cluster's other KafkaPartitions, whose load guides placement.
+    others: Vec<KafkaPartition>,
 }
 
 async fn read(topic: &KafkaTopic, ctx: &Context) -> Result<TopicView> {
@@ -61,8 +63,10 @@ async fn read(topic: &KafkaTopic, ctx: &Context) -> Result<TopicView> {
         what: format!("KafkaTopic {ns}/{}", topic.name_any()),
         field: "metadata.uid",
     })?;
-    let partitions = Api::<KafkaPartition>::namespaced(ctx.client.clone(), &ns)
-        .list(&ListParams::default().labels(&selector(&uid)))
+    // Every partition of the cluster: the topic's own, and the others' load for placement.
+    let in_cluster = format!("{}={cluster_name}", tributary_crds::CLUSTER_LABEL);
+    let (partitions, others) = Api::<KafkaPartition>::namespaced(ctx.client.clone(), &ns)
+        .list(&ListParams::default().labels(&in_cluster))
         .await
         .map_err(|e| {
             Error::kube(
@@ -70,10 +74,13 @@ async fn read(topic: &KafkaTopic, ctx: &Context) -> Result<TopicView> {
                 e,
             )
         })?
-        .items;
+        .items
+        .into_iter()
+        .partition(|p| p.labels().get(TOPIC_UID_LABEL) == Some(&uid));
     Ok(TopicView {
         cluster,
         partitions,
+        others,
     })
 }
 
@@ -136,6 +143,7 @@ async fn apply(topic: &KafkaTopic, ctx: &Context) -> Result<Action> {
         topic,
         cluster: view.cluster.as_ref(),
         partitions: &view.partitions,
+        others: &view.others,
     })?;
     write_partitions(topic, ctx, std::mem::take(&mut planned.partitions)).await?;
     set_paused(
