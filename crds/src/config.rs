@@ -57,17 +57,26 @@ pub const TOPIC_CONFIG_KEYS: &[&str] = &[
     "follower.replication.throttled.replicas",
     "index.interval.bytes",
     "leader.replication.throttled.replicas",
+    "local.retention.bytes",
+    "local.retention.ms",
     "max.compaction.lag.ms",
     "max.message.bytes",
+    "message.downconversion.enable",
+    "message.format.version",
+    "message.timestamp.after.max.ms",
+    "message.timestamp.before.max.ms",
+    "message.timestamp.difference.max.ms",
     "message.timestamp.type",
     "min.cleanable.dirty.ratio",
     "min.compaction.lag.ms",
     "min.insync.replicas",
     "preallocate",
+    "remote.storage.enable",
     "retention.bytes",
     "retention.ms",
     "segment.bytes",
     "segment.index.bytes",
+    "segment.jitter.ms",
     "segment.ms",
     "unclean.leader.election.enable",
 ];
@@ -202,6 +211,17 @@ fn check_value(key: &str, value: &str) -> Result<(), ConfigError> {
         {
             if !matches!(value, "true" | "false") {
                 return Err(bad("true or false"));
+            }
+        }
+        // -2: as the total retention (tiered storage's local part).
+        "local.retention.ms" | "local.retention.bytes" => match value.parse::<i64>() {
+            Ok(n) if n >= -2 => {}
+            _ => return Err(bad("an integer >= -2 (-2 means the total retention)")),
+        },
+        // Deprecated in Kafka 3 and ignored, but still accepted (0.10.0, 3.0-IV1, ...).
+        "message.format.version" => {
+            if value.trim().is_empty() {
+                return Err(bad("a Kafka version such as 3.0"));
             }
         }
         // retention.ms and retention.bytes accept -1 for "unlimited".

@@ -456,6 +456,20 @@ mod tests {
     use super::*;
     use crate::config::{BrokerConfig, Flags};
 
+    /// In cluster mode topic configs live in KafkaTopic.spec.config, which the CRD limits to
+    /// its own key list: every key the broker serves must be on it, or AlterConfigs of that
+    /// key (librdkafka's 0092 sets message.format.version) fails only in a cluster.
+    #[test]
+    fn every_topic_config_the_broker_serves_is_one_a_kafka_topic_may_hold() {
+        for key in TOPIC_CONFIG_KEYS {
+            assert!(
+                tributary_crds::config::TOPIC_CONFIG_KEYS.contains(&key.name),
+                "{} is missing from the KafkaTopic CRD's keys",
+                key.name
+            );
+        }
+    }
+
     #[test]
     fn validation_follows_types_and_ranges() {
         assert!(validate("retention.ms", "-1").is_ok());
