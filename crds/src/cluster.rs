@@ -410,6 +410,12 @@ pub struct KafkaClusterStatus {
     /// `host:port` list clients bootstrap from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bootstrap_servers: Option<String>,
+    /// Where each listener's clients bootstrap, as Strimzi reports it: the bootstrap Service's
+    /// DNS name (or the pods' IPs) for internal listeners, the nodes' addresses and the bootstrap
+    /// node port for `nodeport`, the load balancer's ingress for `loadbalancer` (empty until
+    /// Kubernetes has given it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub listeners: Vec<ListenerStatus>,
     /// Kafka cluster id (derived from the object's UID, stable for its life).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_id: Option<String>,
@@ -501,4 +507,30 @@ pub struct BrokerStatus {
     /// Rack (value of `rack.topologyKey` on the pod's node), used for replica placement.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rack: Option<String>,
+}
+
+/// One listener's bootstrap addresses.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ListenerStatus {
+    /// The listener's name, as in `spec.listeners`.
+    pub name: String,
+    /// `internal`, `nodeport` or `loadbalancer`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// The addresses clients bootstrap from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<ListenerAddress>,
+    /// The addresses as a client's `bootstrap.servers` takes them (`host:port,...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bootstrap_servers: Option<String>,
+}
+
+/// A host and port clients connect to.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+pub struct ListenerAddress {
+    /// Host name or IP address.
+    pub host: String,
+    /// Port.
+    pub port: i32,
 }

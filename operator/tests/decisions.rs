@@ -60,6 +60,7 @@ fn invalid_cluster_spec_becomes_a_degraded_condition() {
         node_racks: &BTreeMap::new(),
         controller: "op-0",
         producer_ids: &ProducerIds::Unknown,
+        external_services: &[],
     });
     assert!(is_true(&status.conditions, DEGRADED));
     assert!(!is_true(&status.conditions, READY));
@@ -86,6 +87,7 @@ fn cluster_without_pods_is_progressing_not_ready() {
         node_racks: &BTreeMap::new(),
         controller: "op-0",
         producer_ids: &ProducerIds::Unknown,
+        external_services: &[],
     });
     assert!(!is_true(&status.conditions, READY));
     assert!(is_true(&status.conditions, "Progressing"));
@@ -234,6 +236,7 @@ fn bootstrap_servers_are_the_service_name_unless_the_listener_advertises_pod_ips
             node_racks: &BTreeMap::new(),
             controller: "op-0",
             producer_ids: &ProducerIds::Unknown,
+            external_services: &[],
         })
     };
     let dns = cluster(serde_json::json!({ "brokers": 2 }));
@@ -252,5 +255,98 @@ fn bootstrap_servers_are_the_service_name_unless_the_listener_advertises_pod_ips
         status_of(&pod_ips, &[]).bootstrap_servers.as_deref(),
         Some("demo-bootstrap.ns.svc:9093"),
         "the Service until a broker has an IP"
+    );
+}
+
+#[test]
+fn listener_statuses_give_each_listeners_bootstrap_addresses_as_strimzi_reports_them() {
+    use k8s_openapi::api::core::v1::{Pod, Service};
+    let c = cluster(serde_json::json!({
+        "brokers": 2,
+        "listeners": [
+            { "name": "PLAIN", "port": 9092 },
+            { "name": "NODES", "port": 9094, "type": "nodeport" },
+            { "name": "LB", "port": 9095, "type": "loadbalancer" },
+        ],
+    }));
+    let names = Names::of(&c).unwrap_or_else(|e| panic!("{e}"));
+    let pod = |id: i32, host: &str| -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": { "name": names.broker_pod(id), "namespace": "ns" },
+            "status": { "hostIP": host, "podIP": format!("10.0.0.{id}") },
+        }))
+        .unwrap_or_else(|e| panic!("pod: {e}"))
+    };
+    let service = |json: serde_json::Value| -> Service {
+        serde_json::from_value(json).unwrap_or_else(|e| panic!("service: {e}"))
+    };
+    let external = [
+        service(serde_json::json!({
+            "metadata": { "name": tributary_crds::listener::external_bootstrap_name(&names.cluster, "NODES") },
+            "spec": { "type": "NodePort", "ports": [{ "port": 9094, "nodePort": 31_000 }] },
+        })),
+        service(serde_json::json!({
+            "metadata": { "name": tributary_crds::listener::external_bootstrap_name(&names.cluster, "LB") },
+            "spec": { "type": "LoadBalancer", "ports": [{ "port": 9095 }] },
+            "status": { "loadBalancer": { "ingress": [{ "ip": "192.0.2.7" }] } },
+        })),
+    ];
+    let pods = [pod(0, "198.51.100.2"), pod(1, "198.51.100.1")];
+    let status = compute(Observed {
+        cluster: &c,
+        names: &names,
+        config_hash: Some("abc"),
+        spec_error: None,
+        stateful_set: None,
+        pods: &pods,
+        live_brokers: &BTreeSet::new(),
+        topics: &[],
+        node_racks: &BTreeMap::new(),
+        controller: "op-0",
+        producer_ids: &ProducerIds::Unknown,
+        external_services: &external,
+    });
+    let listed: Vec<(String, String, Option<String>)> = status
+        .listeners
+        .iter()
+        .map(|l| (l.name.clone(), l.type_.clone(), l.bootstrap_servers.clone()))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            (
+                "PLAIN".to_owned(),
+                "internal".to_owned(),
+                Some(format!("{}.ns.svc:9092", names.bootstrap()))
+            ),
+            (
+                "NODES".to_owned(),
+                "nodeport".to_owned(),
+                Some("198.51.100.1:31000,198.51.100.2:31000".to_owned())
+            ),
+            (
+                "LB".to_owned(),
+                "loadbalancer".to_owned(),
+                Some("192.0.2.7:9095".to_owned())
+            ),
+        ]
+    );
+    // Before Kubernetes has given the load balancer an address, there is none to report.
+    let status = compute(Observed {
+        cluster: &c,
+        names: &names,
+        config_hash: Some("abc"),
+        spec_error: None,
+        stateful_set: None,
+        pods: &pods,
+        live_brokers: &BTreeSet::new(),
+        topics: &[],
+        node_racks: &BTreeMap::new(),
+        controller: "op-0",
+        producer_ids: &ProducerIds::Unknown,
+        external_services: &external[..1],
+    });
+    assert!(
+        status.listeners[2].addresses.is_empty() && status.listeners[2].bootstrap_servers.is_none()
     );
 }

@@ -80,7 +80,7 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
         .items;
     let running = get_sts().await?.and_then(|s| s.spec.replicas);
     let scale = scale_decision(running, cluster.spec.brokers, &partitions);
-    let (objects, monitoring, producer_ids) = match &spec_error {
+    let (objects, monitoring, producer_ids, external) = match &spec_error {
         None => {
             // Rendered for the brokers that run, not the count asked for: a scale-down
             // still draining (or refused) must not change the brokers' configuration (the
@@ -90,14 +90,14 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
             let objects = build(&running)?;
             // Before the StatefulSet: broker pods wait for the Secrets they mount.
             ensure_certificates(&ctx, &cluster, &names, SystemTime::now()).await?;
-            apply_children(&ctx, &names, &objects).await?;
+            let external = apply_children(&ctx, &names, &objects).await?;
             let ids = ensure_producer_ids(&ctx, &cluster, &names).await?;
             ensure_shared(&ctx, &names).await?;
             let monitoring = apply_monitoring(&ctx, &cluster, &names, &objects).await?;
-            (Some(objects), Some(monitoring), ids)
+            (Some(objects), Some(monitoring), ids, external)
         }
         // Keep whatever runs now; do not roll brokers onto a config they would reject.
-        Some(_) => (None, None, ProducerIds::Unknown),
+        Some(_) => (None, None, ProducerIds::Unknown, Vec::new()),
     };
 
     let sts = get_sts().await?;
@@ -143,6 +143,7 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
         node_racks: &node_racks,
         controller: &ctx.settings.identity,
         producer_ids: &producer_ids,
+        external_services: &external,
     });
     if spec_error.is_none() {
         set_moves(
@@ -218,7 +219,8 @@ async fn mark_paused(cluster: &KafkaCluster, ctx: &Context) -> Result<()> {
     Ok(())
 }
 
-async fn apply_children(ctx: &Context, names: &Names, o: &ClusterObjects) -> Result<()> {
+/// Applies the cluster's children; returns the external listeners' Services as applied.
+async fn apply_children(ctx: &Context, names: &Names, o: &ClusterObjects) -> Result<Vec<Service>> {
     let c = &ctx.client;
     apply::<ServiceAccount>(c, &o.service_account).await?;
     apply::<Role>(c, &o.role).await?;
@@ -226,7 +228,7 @@ async fn apply_children(ctx: &Context, names: &Names, o: &ClusterObjects) -> Res
     apply::<ConfigMap>(c, &o.config_map).await?;
     apply::<Service>(c, &o.headless_service).await?;
     apply::<Service>(c, &o.bootstrap_service).await?;
-    apply_external_services(ctx, names, &o.external_services).await?;
+    let external = apply_external_services(ctx, names, &o.external_services).await?;
     apply::<StatefulSet>(c, &o.stateful_set).await?;
     match &o.pod_disruption_budget {
         Some(pdb) => {
@@ -236,15 +238,20 @@ async fn apply_children(ctx: &Context, names: &Names, o: &ClusterObjects) -> Res
             delete_if_exists::<PodDisruptionBudget>(c, &names.namespace, &names.broker()).await?
         }
     }
-    Ok(())
+    Ok(external)
 }
 
 /// Applies the external listeners' Services and deletes the ones no listener or broker needs
-/// any more (a removed listener, a broker scaled away).
-async fn apply_external_services(ctx: &Context, names: &Names, wanted: &[Service]) -> Result<()> {
+/// any more (a removed listener, a broker scaled away); returns them as applied.
+async fn apply_external_services(
+    ctx: &Context,
+    names: &Names,
+    wanted: &[Service],
+) -> Result<Vec<Service>> {
     let c = &ctx.client;
+    let mut applied = Vec::with_capacity(wanted.len());
     for service in wanted {
-        apply::<Service>(c, service).await?;
+        applied.push(apply::<Service>(c, service).await?);
     }
     let api: Api<Service> = Api::namespaced(c.clone(), &names.namespace);
     let existing = api
@@ -260,7 +267,7 @@ async fn apply_external_services(ctx: &Context, names: &Names, wanted: &[Service
             delete_if_exists::<Service>(c, &names.namespace, &name).await?;
         }
     }
-    Ok(())
+    Ok(applied)
 }
 
 /// Creates the producer-id ConfigMap if it was never created; never writes it otherwise (the

@@ -4,11 +4,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::ResourceExt;
-use tributary_crds::cluster::{AdvertisedAddress, BrokerStatus};
+use tributary_crds::cluster::{AdvertisedAddress, BrokerStatus, ListenerAddress, ListenerStatus};
 use tributary_crds::conditions::{set_condition, DEGRADED, PROGRESSING, READY};
 use tributary_crds::ids::kafka_id_from_uid;
+use tributary_crds::listener::{external_bootstrap_name, ListenerType};
 use tributary_crds::{KafkaCluster, KafkaClusterStatus, KafkaTopic};
 
 use crate::builders::{Names, CONFIG_HASH_ANNOTATION};
@@ -38,6 +39,9 @@ pub struct Observed<'a> {
     pub controller: &'a str,
     /// The producer-id ConfigMap.
     pub producer_ids: &'a ProducerIds,
+    /// The external listeners' Services as last applied (node ports and load-balancer
+    /// ingress as Kubernetes filled them in).
+    pub external_services: &'a [Service],
 }
 
 /// What became of the cluster's producer-id ConfigMap.
@@ -83,6 +87,100 @@ fn bootstrap_servers(
     } else {
         ips.join(",")
     }
+}
+
+/// Where each listener's clients bootstrap (Strimzi's `status.listeners`).
+fn listener_statuses(
+    cluster: &KafkaCluster,
+    names: &Names,
+    pods: &BTreeMap<String, &Pod>,
+    external: &[Service],
+) -> Vec<ListenerStatus> {
+    let bootstrap_service = |listener: &str| {
+        let name = external_bootstrap_name(&names.cluster, listener);
+        external
+            .iter()
+            .find(|s| s.metadata.name.as_deref() == Some(name.as_str()))
+    };
+    cluster
+        .spec
+        .listeners
+        .iter()
+        .map(|l| {
+            let (type_, addresses) = match l.type_ {
+                ListenerType::Internal => {
+                    let servers = if l.advertise == AdvertisedAddress::PodIp {
+                        pod_ips(cluster, names, pods, l.port)
+                    } else {
+                        Vec::new()
+                    };
+                    let addresses = if servers.is_empty() {
+                        vec![ListenerAddress {
+                            host: format!("{}.{}.svc", names.bootstrap(), names.namespace),
+                            port: l.port,
+                        }]
+                    } else {
+                        servers
+                    };
+                    ("internal", addresses)
+                }
+                ListenerType::NodePort => {
+                    let node_port = bootstrap_service(&l.name)
+                        .and_then(|s| s.spec.as_ref()?.ports.as_ref()?.first()?.node_port);
+                    let mut hosts: Vec<String> = (0..cluster.spec.brokers)
+                        .filter_map(|id| pods.get(&names.broker_pod(id)))
+                        .filter_map(|p| p.status.as_ref()?.host_ip.clone())
+                        .collect();
+                    hosts.sort();
+                    hosts.dedup();
+                    let addresses = node_port.map_or_else(Vec::new, |port| {
+                        hosts
+                            .into_iter()
+                            .map(|host| ListenerAddress { host, port })
+                            .collect()
+                    });
+                    ("nodeport", addresses)
+                }
+                ListenerType::LoadBalancer => {
+                    let addresses = bootstrap_service(&l.name)
+                        .and_then(|s| s.status.as_ref()?.load_balancer.as_ref()?.ingress.clone())
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter_map(|i| i.ip.or(i.hostname))
+                        .map(|host| ListenerAddress { host, port: l.port })
+                        .collect();
+                    ("loadbalancer", addresses)
+                }
+            };
+            let bootstrap_servers = (!addresses.is_empty()).then(|| {
+                addresses
+                    .iter()
+                    .map(|a| format!("{}:{}", a.host, a.port))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            });
+            ListenerStatus {
+                name: l.name.clone(),
+                type_: type_.to_owned(),
+                addresses,
+                bootstrap_servers,
+            }
+        })
+        .collect()
+}
+
+/// The brokers' pod IPs with `port`, for listeners advertising pod IPs.
+fn pod_ips(
+    cluster: &KafkaCluster,
+    names: &Names,
+    pods: &BTreeMap<String, &Pod>,
+    port: i32,
+) -> Vec<ListenerAddress> {
+    (0..cluster.spec.brokers)
+        .filter_map(|id| pods.get(&names.broker_pod(id)))
+        .filter_map(|p| p.status.as_ref()?.pod_ip.clone())
+        .map(|host| ListenerAddress { host, port })
+        .collect()
 }
 
 /// Computes the cluster's status.
@@ -143,6 +241,7 @@ pub fn compute(o: Observed<'_>) -> KafkaClusterStatus {
         ready_brokers,
         brokers,
         bootstrap_servers: Some(bootstrap_servers),
+        listeners: listener_statuses(cluster, o.names, &pods, o.external_services),
         cluster_id: cluster
             .metadata
             .uid
