@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs librdkafka's own regression suite (quick mode, no socket emulation) against a fresh
-# standalone broker built from this checkout. The suite's sources ship in the rdkafka-sys
+# standalone broker built from this checkout, or with LIBRDKAFKA_MODE=cluster against three
+# brokers of a local cluster (`tributary-e2e up --brokers 3`). The suite's sources ship in the rdkafka-sys
 # crate that `trib` already depends on, so nothing is fetched beyond crates.io.
 #
 #   broker/tests/librdkafka/run.sh [extra test-runner args]    (TESTS=0011,0103 selects tests)
@@ -37,25 +38,51 @@ if [ ! -x "$work/tests/test-runner" ]; then
         && make -j"$(nproc)" libs >/dev/null && make -C tests -j"$(nproc)" build >/dev/null)
 fi
 
-cargo build -q -p tributary-broker
 data=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-http=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-printf '%s\n' 'authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer' \
-    'allow.everyone.if.no.acl.found=true' >"$data/broker.properties"
-target/debug/tributary-broker --config "$data/broker.properties" --data-dir "$data/log" \
-    --listener "127.0.0.1:$port" --http-listener "127.0.0.1:$http" --num-partitions 4 \
-    >"$data/broker.log" 2>&1 &
-broker=$!
-trap 'kill $broker 2>/dev/null; rm -rf "$data"' EXIT
-for _ in $(seq 50); do
-    python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 1)" 2>/dev/null && break
-    sleep 0.2
-done
+if [ "${LIBRDKAFKA_MODE:-standalone}" = cluster ]; then
+    # Three brokers, the operator and the control plane, as `tributary-e2e up` runs them, with
+    # the settings of the suite's own clusters (Kafka's default min.insync.replicas of 1: its
+    # tests create replication-factor-1 topics and produce with acks=all); the authorizer lets
+    # everyone do what no ACL names, as the standalone broker's does.
+    cargo build -q -p tributary-broker -p tributary-operator -p tributary-e2e
+    state="$work/up"
+    target/debug/tributary-e2e up --brokers 3 --no-build --replace --state-dir "$state" \
+        --config num.partitions=4 --config min.insync.replicas=1 \
+        --config allow.everyone.if.no.acl.found=true --authorization \
+        >"$data/up.log" 2>&1 &
+    up=$!
+    trap 'target/debug/tributary-e2e down --state-dir "$state" >/dev/null 2>&1; kill $up 2>/dev/null; rm -rf "$data"' EXIT
+    bootstrap=""
+    for _ in $(seq 600); do
+        bootstrap=$(sed -n 's/^Kafka bootstrap: //p' "$data/up.log")
+        [ -n "$bootstrap" ] && break
+        kill -0 $up 2>/dev/null || { cat "$data/up.log" >&2; echo "tributary-e2e up exited" >&2; exit 1; }
+        sleep 0.5
+    done
+    [ -n "$bootstrap" ] || { cat "$data/up.log" >&2; echo "the cluster was not ready within 300 s" >&2; exit 1; }
+    # Only Produce v1 is beyond the cluster (see above): 0103's replication factor 3 is served.
+    export TESTS_SKIP="${TESTS_SKIP:-0052}"
+else
+    cargo build -q -p tributary-broker
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    http=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    printf '%s\n' 'authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer' \
+        'allow.everyone.if.no.acl.found=true' >"$data/broker.properties"
+    target/debug/tributary-broker --config "$data/broker.properties" --data-dir "$data/log" \
+        --listener "127.0.0.1:$port" --http-listener "127.0.0.1:$http" --num-partitions 4 \
+        >"$data/broker.log" 2>&1 &
+    broker=$!
+    trap 'kill $broker 2>/dev/null; rm -rf "$data"' EXIT
+    for _ in $(seq 50); do
+        python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 1)" 2>/dev/null && break
+        sleep 0.2
+    done
+    bootstrap="127.0.0.1:$port"
+    export TESTS_SKIP="${TESTS_SKIP:-0052,0103}"
+fi
 
 cd "$work/tests"
-echo "metadata.broker.list=127.0.0.1:$port" >test.conf
+echo "metadata.broker.list=$bootstrap" >test.conf
 export TEST_KAFKA_VERSION=3.9.0 LD_LIBRARY_PATH=../src:../src-cpp
-export KAFKA_PATH="${KAFKA_PATH:-$root/broker/tests/librdkafka/kafka-path}" BROKERS="127.0.0.1:$port"
-export TESTS_SKIP="${TESTS_SKIP:-0052,0103}"
+export KAFKA_PATH="${KAFKA_PATH:-$root/broker/tests/librdkafka/kafka-path}" BROKERS="$bootstrap"
 ./test-runner -Q -E -p2 "$@"
