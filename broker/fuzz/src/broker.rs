@@ -6,6 +6,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::{Error, Result};
@@ -23,10 +24,14 @@ pub struct SpawnOptions {
     pub extra_args: Vec<String>,
 }
 
+/// The process of a broker the harness started, shared with the watchdog so it can kill a
+/// broker whose run has overrun while another thread still holds the [`Broker`].
+type SharedChild = Arc<Mutex<Option<Child>>>;
+
 /// A broker the harness talks to.
 #[derive(Debug)]
 pub struct Broker {
-    child: Option<Child>,
+    child: SharedChild,
     /// Its process id (for /proc), if known.
     pub pid: Option<u32>,
     /// The Kafka listener, host:port.
@@ -89,7 +94,7 @@ impl Broker {
             .map_err(Error::io(format!("starting {}", opts.binary.display())))?;
         let mut broker = Broker {
             pid: Some(child.id()),
-            child: Some(child),
+            child: Arc::new(Mutex::new(Some(child))),
             bootstrap,
             http,
             log_path: Some(log_path),
@@ -103,7 +108,10 @@ impl Broker {
                     broker.log_tail(40)
                 )));
             }
-            if TcpStream::connect(&broker.bootstrap).is_ok() {
+            let up = broker.bootstrap.parse().is_ok_and(|addr| {
+                TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok()
+            });
+            if up {
                 return Ok(broker);
             }
             if Instant::now() > deadline {
@@ -125,7 +133,7 @@ impl Broker {
         log_path: Option<PathBuf>,
     ) -> Broker {
         Broker {
-            child: None,
+            child: Arc::new(Mutex::new(None)),
             pid,
             bootstrap,
             http,
@@ -134,19 +142,22 @@ impl Broker {
         }
     }
 
+    /// A handle that kills this broker (if the harness started it) from another thread.
+    pub fn killer(&self) -> Killer {
+        Killer(self.child.clone())
+    }
+
+    /// A handle that tells from another thread whether this broker is gone.
+    pub fn probe(&self) -> Probe {
+        Probe {
+            child: self.child.clone(),
+            pid: self.pid,
+        }
+    }
+
     /// The exit status if the process is gone.
     pub fn exited(&mut self) -> Option<String> {
-        match &mut self.child {
-            Some(child) => match child.try_wait() {
-                Ok(Some(status)) => Some(status.to_string()),
-                Ok(None) => None,
-                Err(e) => Some(format!("unknown status ({e})")),
-            },
-            None => self
-                .pid
-                .filter(|pid| !Path::new(&format!("/proc/{pid}")).exists())
-                .map(|pid| format!("process {pid} is gone")),
-        }
+        self.probe().exited()
     }
 
     /// GET /healthz; Err with what went wrong unless it answers 200.
@@ -217,6 +228,40 @@ impl Broker {
         ))
     }
 
+    /// Why it died, as its log tells: the first fatal line (an allocation failure, a panic, a
+    /// runtime abort) and the backtrace lines after it, skipping the other threads' log lines
+    /// interleaved with them; the log's last lines when no line is fatal.
+    pub fn death_excerpt(&self, lines: usize) -> String {
+        const FATAL: [&str; 5] = [
+            "memory allocation of",
+            "panicked at",
+            "fatal runtime error",
+            "has overflowed its stack",
+            "Aborted",
+        ];
+        let text = self
+            .log_path
+            .as_ref()
+            .and_then(|p| std::fs::read(p).ok())
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        let Some(at) = all.iter().position(|l| FATAL.iter().any(|f| l.contains(f))) else {
+            return self.log_tail(lines);
+        };
+        // Log records start with a timestamp ("2026-..."); backtrace lines do not.
+        let is_record = |l: &str| {
+            l.as_bytes()
+                .get(..4)
+                .is_some_and(|b| b.iter().all(u8::is_ascii_digit))
+        };
+        std::iter::once(all[at])
+            .chain(all[at + 1..].iter().copied().filter(|l| !is_record(l)))
+            .take(lines)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     /// The last `n` lines of its log.
     pub fn log_tail(&self, n: usize) -> String {
         let text = self
@@ -231,7 +276,44 @@ impl Broker {
 
     /// Stops a broker the harness started (SIGKILL after it was checked: nothing to flush).
     pub fn stop(&mut self) {
-        if let Some(child) = &mut self.child {
+        self.killer().kill();
+    }
+}
+
+/// Tells from any thread whether the broker process is gone: a worker whose connection broke
+/// asks it, so a round stops at the death and the frames it cut off can be named.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    child: SharedChild,
+    pid: Option<u32>,
+}
+
+impl Probe {
+    /// The exit status if the process is gone.
+    pub fn exited(&self) -> Option<String> {
+        match &mut *self.child.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(child) => match child.try_wait() {
+                Ok(Some(status)) => Some(status.to_string()),
+                Ok(None) => None,
+                Err(e) => Some(format!("unknown status ({e})")),
+            },
+            None => self
+                .pid
+                .filter(|pid| !Path::new(&format!("/proc/{pid}")).exists())
+                .map(|pid| format!("process {pid} is gone")),
+        }
+    }
+}
+
+/// Kills the broker the harness started (nothing for an attached one): what the watchdog does
+/// to a run that overran, so blocked reads end and no broker outlives the harness.
+#[derive(Debug, Clone)]
+pub struct Killer(SharedChild);
+
+impl Killer {
+    /// SIGKILL and reap; a no-op when the broker was attached or is already gone.
+    pub fn kill(&self) {
+        if let Some(child) = &mut *self.0.lock().unwrap_or_else(|e| e.into_inner()) {
             let _ = child.kill();
             let _ = child.wait();
         }

@@ -2,7 +2,7 @@
 //! precisely itself: ask for the served versions, create topics, and fetch raw record batches
 //! (real consumers would hide a bad batch behind their own error handling).
 
-use std::net::TcpStream;
+use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
@@ -21,12 +21,21 @@ pub struct Conn {
 }
 
 impl Conn {
-    /// Connects with `timeout` for every response.
+    /// Connects with `timeout` for connecting, every write and every response: no call on a
+    /// connection can wait without a bound.
     pub fn connect(addr: &str, timeout: Duration) -> Result<Conn> {
-        let stream =
-            TcpStream::connect(addr).map_err(Error::io(format!("connecting to {addr}")))?;
+        let connecting = format!("connecting to {addr}");
+        let socket = addr
+            .to_socket_addrs()
+            .map_err(Error::io(connecting.clone()))?
+            .next()
+            .ok_or_else(|| Error::Setup(format!("{connecting}: no address")))?;
+        let stream = TcpStream::connect_timeout(&socket, timeout).map_err(Error::io(connecting))?;
         stream
             .set_read_timeout(Some(timeout))
+            .map_err(Error::io("setting a timeout"))?;
+        stream
+            .set_write_timeout(Some(timeout))
             .map_err(Error::io("setting a timeout"))?;
         let _ = stream.set_nodelay(true);
         Ok(Conn { stream, next_id: 1 })

@@ -4,7 +4,8 @@
 //!
 //! Table of contents: [`corpus`] (captured frames, widening, regression seeds), [`capture`]
 //! (the recording proxy), [`mutate`] (frame, primitive, typed, batch and bomb mutators),
-//! [`run`] (the runner), [`checks`] (what fails a run), [`report`] (the summary).
+//! [`run`] (the runner, which can fail but never hang), [`unwind`] (harness panics as
+//! findings), [`checks`] (what fails a run), [`report`] (the summary).
 
 pub mod broker;
 pub mod capture;
@@ -17,6 +18,7 @@ pub mod records;
 pub mod report;
 pub mod rng;
 pub mod run;
+pub mod unwind;
 pub mod wire;
 
 /// Errors of the harness itself (not findings: those are [`checks::Failure`]s).

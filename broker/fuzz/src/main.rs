@@ -1,5 +1,6 @@
 //! `tributary-fuzz`: `run` fuzzes a broker and prints the summary (exit 1 when a check
-//! fails); `capture` records a corpus from the real clients.
+//! fails, 2 when the run could not be carried out, 3 when the watchdog had to end a stuck
+//! run); `capture` records a corpus from the real clients.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,7 +22,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Fuzz a broker: regression seeds first, then mutated frames in rounds, with checks.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Record a corpus: a proxy in front of a fresh broker, the real clients through it.
     Capture(CaptureArgs),
 }
@@ -50,13 +51,21 @@ struct RunArgs {
     /// Seed of every random choice (a run is reproducible from it).
     #[arg(long, default_value_t = 20)]
     seed: u64,
-    /// Time budget for mutated frames, seconds.
+    /// Time budget for mutated frames, seconds (long campaigns; see --rounds for a fixed one).
     #[arg(long, default_value_t = 300)]
     seconds: u64,
-    /// Frame budget (stops at whichever budget ends first).
+    /// Frame budget of a timed run (stops at whichever budget ends first).
     #[arg(long)]
     frames: Option<u64>,
-    /// Round length, seconds (checks run between rounds).
+    /// A fixed budget instead of a time budget: this many rounds of --frames-per-round frames,
+    /// the same cases on every machine (`make test`'s short run).
+    #[arg(long, requires = "frames_per_round", conflicts_with_all = ["seconds", "frames"])]
+    rounds: Option<u64>,
+    /// Frames per round of a fixed budget (round r sends case indices (r-1)*N .. r*N).
+    #[arg(long, requires = "rounds")]
+    frames_per_round: Option<u64>,
+    /// Round length, seconds: with --rounds only a safety bound (a round stopped by it is a
+    /// warning in the summary); checks run between rounds.
     #[arg(long, default_value_t = 10)]
     round_seconds: u64,
     /// Read acknowledged partitions back every N rounds (and always at the end).
@@ -89,6 +98,21 @@ struct RunArgs {
     /// Keep the scratch directory even when the run passes.
     #[arg(long)]
     keep_workdir: bool,
+    /// Bound of each check phase (setup, checks between rounds, a read-back pass), seconds.
+    #[arg(long, default_value_t = 300)]
+    check_seconds: u64,
+    /// How far past its bound any phase may run before the watchdog ends the run (and exits
+    /// the process with status 3 one more margin later), seconds.
+    #[arg(long, default_value_t = 30)]
+    watchdog_margin_seconds: u64,
+    /// Leave out the regression seed of this name (repeatable), e.g. to check that the
+    /// mutators find its defect on their own.
+    #[arg(long = "skip-seed", value_name = "NAME")]
+    skip_seeds: Vec<String>,
+    /// Inject a fault into the harness itself: worker-panic:CASE, check-panic:ROUND or
+    /// check-hang:ROUND (the harness's own tests).
+    #[arg(long, hide = true)]
+    inject_fault: Option<run::Fault>,
 }
 
 #[derive(Args)]
@@ -158,9 +182,18 @@ fn run_cmd(a: RunArgs) -> anyhow::Result<ExitCode> {
         target,
         corpus: a.corpus,
         seed: a.seed,
-        seconds: a.seconds,
-        max_frames: a.frames,
-        round_seconds: a.round_seconds,
+        budget: match (a.rounds, a.frames_per_round) {
+            (Some(rounds), Some(frames_per_round)) => run::Budget::Fixed {
+                rounds,
+                frames_per_round,
+                round_bound: Duration::from_secs(a.round_seconds.max(1)),
+            },
+            _ => run::Budget::Timed {
+                total: Duration::from_secs(a.seconds),
+                round_length: Duration::from_secs(a.round_seconds.max(1)),
+                max_frames: a.frames,
+            },
+        },
         readback_every: a.readback_every,
         workers: a.workers,
         response_timeout: Duration::from_millis(a.response_timeout_ms),
@@ -173,6 +206,10 @@ fn run_cmd(a: RunArgs) -> anyhow::Result<ExitCode> {
         },
         bombs: !a.no_bombs,
         kcat: a.kcat,
+        check_bound: Duration::from_secs(a.check_seconds.max(1)),
+        watchdog_margin: Duration::from_secs(a.watchdog_margin_seconds.max(1)),
+        skip_seeds: a.skip_seeds,
+        fault: a.inject_fault,
     };
     let summary = run::run(&opts).context("the fuzz run could not complete")?;
     print!("{summary}");
@@ -220,7 +257,7 @@ fn capture_cmd(a: CaptureArgs) -> anyhow::Result<ExitCode> {
 
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
-        Cmd::Run(a) => run_cmd(a),
+        Cmd::Run(a) => run_cmd(*a),
         Cmd::Capture(a) => capture_cmd(a),
     };
     result.unwrap_or_else(|e| {

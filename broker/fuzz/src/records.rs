@@ -57,6 +57,10 @@ pub struct RecordSpec {
     pub value_length_lie: Option<i64>,
     /// Written instead of the true header count.
     pub header_count_lie: Option<i64>,
+    /// Written instead of the first header's true key length.
+    pub header_key_length_lie: Option<i64>,
+    /// Written instead of the first header's true value length.
+    pub header_value_length_lie: Option<i64>,
 }
 
 fn len_of(bytes: &Option<Vec<u8>>) -> i64 {
@@ -90,10 +94,13 @@ impl RecordSpec {
             &mut body,
             self.header_count_lie.unwrap_or(self.headers.len() as i64),
         );
-        for (k, v) in &self.headers {
-            put_varint(&mut body, k.len() as i64);
+        for (i, (k, v)) in self.headers.iter().enumerate() {
+            let first = i == 0;
+            let key_len = self.header_key_length_lie.filter(|_| first);
+            put_varint(&mut body, key_len.unwrap_or(k.len() as i64));
             body.extend(k);
-            put_varint(&mut body, len_of(v));
+            let value_len = self.header_value_length_lie.filter(|_| first);
+            put_varint(&mut body, value_len.unwrap_or(len_of(v)));
             body.extend(v.iter().flatten());
         }
         put_varint(out, self.length_lie.unwrap_or(body.len() as i64));

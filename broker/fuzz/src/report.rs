@@ -146,6 +146,20 @@ pub fn error_codes(response: &ResponseKind) -> Vec<i16> {
     codes
 }
 
+/// A round of a fixed budget that its time bound stopped before it sent all its cases: the run
+/// was not the same test it is on a faster machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CutRound {
+    /// The round.
+    pub round: u64,
+    /// Frames it sent.
+    pub sent: u64,
+    /// Frames it should have sent.
+    pub planned: u64,
+    /// Its time bound.
+    pub bound: Duration,
+}
+
 /// The run's summary.
 #[derive(Debug, Default)]
 pub struct Summary {
@@ -153,8 +167,14 @@ pub struct Summary {
     pub seed: u64,
     /// Outcomes per API key (as sent; mutated keys included).
     pub tallies: BTreeMap<i16, ApiTally>,
-    /// Rounds completed.
+    /// Rounds started.
     pub rounds: u64,
+    /// Mutated frames sent (the regression seeds are not counted).
+    pub mutated: u64,
+    /// The fixed budget, (rounds, frames per round), if the run had one.
+    pub budget: Option<(u64, u64)>,
+    /// Rounds of the fixed budget their time bound stopped early.
+    pub cut: Vec<CutRound>,
     /// Wall time.
     pub duration: Duration,
     /// Resource peaks.
@@ -207,6 +227,24 @@ impl fmt::Display for Summary {
             self.coverage.1,
             self.corpus.1
         )?;
+        match self.budget {
+            Some((rounds, per_round)) => writeln!(
+                f,
+                "mutated frames: {} of a fixed budget of {rounds} rounds x {per_round} (the same cases on every machine)",
+                self.mutated
+            )?,
+            None => writeln!(f, "mutated frames: {} (time budget)", self.mutated)?,
+        }
+        for c in &self.cut {
+            writeln!(
+                f,
+                "WARNING: round {} reached its {} s safety bound after {} of {} frames: this run sent fewer cases than the same seed does elsewhere",
+                c.round,
+                c.bound.as_secs(),
+                c.sent,
+                c.planned
+            )?;
+        }
         writeln!(
             f,
             "peak RSS {} MiB, peak descriptors {}",
@@ -300,6 +338,11 @@ impl fmt::Display for Summary {
             verdict(&["INVALID BATCH STORED", "LOG END OFFSET JUMPED", "real consumer failed"]),
             self.readbacks.0,
             self.readbacks.1
+        )?;
+        writeln!(
+            f,
+            "  harness: no panic, no overrun ............ {}",
+            verdict(&["HARNESS PANICKED", "WATCHDOG: PHASE OVERRAN"])
         )?;
         if self.passed() {
             return writeln!(f, "VERDICT: PASS");

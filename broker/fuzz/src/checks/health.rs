@@ -67,8 +67,9 @@ pub fn resources(peaks: &Peaks, ceilings: &Ceilings, reported: &mut (bool, bool)
     out
 }
 
-/// Process alive, no panic logged, /healthz 200. `recent` names the frames sent last.
-pub fn liveness(broker: &mut Broker, recent: &[CaseRef]) -> Vec<Failure> {
+/// Process alive, no panic logged, /healthz 200. `recent` names the frames sent last,
+/// `cut_off` those whose exchange a death cut off (see [`Failure::Died`]).
+pub fn liveness(broker: &mut Broker, recent: &[CaseRef], cut_off: &[CaseRef]) -> Vec<Failure> {
     let mut out = Vec::new();
     match broker.new_panics() {
         Ok(None) => {}
@@ -84,6 +85,8 @@ pub fn liveness(broker: &mut Broker, recent: &[CaseRef]) -> Vec<Failure> {
     if let Some(status) = broker.exited() {
         out.push(Failure::Died {
             status,
+            log_tail: broker.death_excerpt(14),
+            cut_off: cut_off.to_vec(),
             recent: recent.to_vec(),
         });
         return out;

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use kafka_protocol::messages::{ProduceResponse, RequestKind};
 
-use super::strict::{check_record_set, Limits};
+use super::strict::{check_record_set, Limits, Origin};
 use super::{CaseRef, Failure};
 use crate::wire;
 
@@ -58,7 +58,7 @@ pub fn sent_batches(frame: &[u8], limits: &Limits) -> Vec<Sent> {
         for p in &t.partition_data {
             let verdict = match &p.records {
                 None => Err("null record set".to_string()),
-                Some(records) => check_record_set(records, limits, false)
+                Some(records) => check_record_set(records, limits, Origin::Produced)
                     .into_iter()
                     .find_map(|b| b.err())
                     .map_or(Ok(()), |(_, d)| Err(d.to_string())),

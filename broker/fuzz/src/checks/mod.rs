@@ -8,6 +8,7 @@ pub mod strict;
 pub mod tool;
 
 use std::fmt;
+use std::time::Duration;
 
 use crate::mutate::Case;
 use crate::wire::hex;
@@ -82,6 +83,11 @@ pub enum Failure {
     Died {
         /// Its exit status.
         status: String,
+        /// What its log says of the death (an allocation failure or a signal leaves no panic).
+        log_tail: String,
+        /// The frames whose exchange its death cut off: the one that killed it is among them
+        /// (the rest were in flight on other connections, or sent after it).
+        cut_off: Vec<CaseRef>,
         /// The frames sent just before.
         recent: Vec<CaseRef>,
     },
@@ -157,9 +163,65 @@ pub enum Failure {
         /// What it said.
         detail: String,
     },
+    /// The harness itself panicked, in a worker or a check: a harness bug (or one in a library
+    /// it shares with the broker, such as kafka-protocol's decoder) that ended the run early.
+    HarnessPanic {
+        /// Where: the worker and what it was doing, or the check.
+        place: String,
+        /// The round (0: the regression seeds).
+        round: u64,
+        /// The run's seed.
+        seed: u64,
+        /// The panic's message and location.
+        message: String,
+        /// The index of the case being generated or sent, if it was a worker.
+        index: Option<u64>,
+        /// The case being sent (None while it was being generated: the seed and index
+        /// regenerate it).
+        case: Option<CaseRef>,
+        /// The frames sent last (for a check).
+        recent: Vec<CaseRef>,
+    },
+    /// A phase of the run went past its bound and the watchdog's margin: something waited
+    /// without a bound. The watchdog ended the run.
+    Overrun {
+        /// The phase ("round 3: sending frames", "checks after round 2", ...).
+        phase: String,
+        /// How long it had run.
+        elapsed: Duration,
+        /// Its bound.
+        bound: Duration,
+        /// The margin allowed past the bound.
+        margin: Duration,
+        /// The frames sent last.
+        recent: Vec<CaseRef>,
+    },
 }
 
 impl Failure {
+    /// Names the round and seed of a harness panic found by a check that knows neither.
+    pub fn in_round(self, round: u64, seed: u64) -> Failure {
+        match self {
+            Failure::HarnessPanic {
+                place,
+                message,
+                index,
+                case,
+                recent,
+                ..
+            } => Failure::HarnessPanic {
+                place,
+                round,
+                seed,
+                message,
+                index,
+                case,
+                recent,
+            },
+            other => other,
+        }
+    }
+
     /// Short kind name, for tallies.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -173,6 +235,8 @@ impl Failure {
             Failure::StoredInvalid { .. } => "INVALID BATCH STORED",
             Failure::OffsetJump { .. } => "LOG END OFFSET JUMPED",
             Failure::Consumer { .. } => "real consumer failed",
+            Failure::HarnessPanic { .. } => "HARNESS PANICKED",
+            Failure::Overrun { .. } => "WATCHDOG: PHASE OVERRAN",
         }
     }
 }
@@ -193,9 +257,26 @@ impl fmt::Display for Failure {
                 writeln!(f, "the broker panicked:\n{excerpt}")?;
                 recent_list(f, recent)
             }
-            Failure::Died { status, recent } => {
+            Failure::Died { status, log_tail, cut_off, recent } => {
                 writeln!(f, "the broker exited: {status}")?;
-                recent_list(f, recent)
+                if !log_tail.is_empty() {
+                    writeln!(f, "  its log:")?;
+                    for line in log_tail.lines() {
+                        writeln!(f, "    | {line}")?;
+                    }
+                }
+                if cut_off.is_empty() {
+                    return recent_list(f, recent);
+                }
+                writeln!(
+                    f,
+                    "  frames whose exchange its death cut off ({}; the one that killed it is among them):",
+                    cut_off.len()
+                )?;
+                for c in cut_off {
+                    writeln!(f, "{c}")?;
+                }
+                Ok(())
             }
             Failure::Unhealthy { reason } => write!(f, "/healthz: {reason}"),
             Failure::RoundTrip { reason } => write!(f, "kcat produce+consume of a marker: {reason}"),
@@ -218,6 +299,32 @@ impl fmt::Display for Failure {
             ),
             Failure::Consumer { tool, topic, partition, detail } => {
                 write!(f, "{tool} on {topic}-{partition}: {detail}")
+            }
+            Failure::HarnessPanic { place, round, seed, message, index, case, recent } => {
+                writeln!(f, "the harness panicked in {place} (round {round}): {message}")?;
+                match (case, index) {
+                    (Some(c), _) => writeln!(f, "{c}")?,
+                    (None, Some(i)) => writeln!(
+                        f,
+                        "    case: seed {seed} index {i} (it panicked while being generated; `Mutator::case({i})` regenerates it)"
+                    )?,
+                    (None, None) => {}
+                }
+                if recent.is_empty() {
+                    Ok(())
+                } else {
+                    recent_list(f, recent)
+                }
+            }
+            Failure::Overrun { phase, elapsed, bound, margin, recent } => {
+                writeln!(
+                    f,
+                    "{phase} ran {:.1} s, past its {:.0} s bound and the {:.0} s margin: the watchdog ended the run",
+                    elapsed.as_secs_f64(),
+                    bound.as_secs_f64(),
+                    margin.as_secs_f64()
+                )?;
+                recent_list(f, recent)
             }
         }
     }

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use super::ledger::Ledger;
-use super::strict::{check_record_set, Limits};
+use super::strict::{check_record_set, Limits, Origin};
 use super::tool::kcat_consume;
 use super::Failure;
 use crate::client::{self, Conn};
@@ -55,11 +55,31 @@ pub fn check_all(
         let found: Vec<Option<Failure>> = std::thread::scope(|scope| {
             let handles: Vec<_> = chunk
                 .iter()
-                .map(|(t, p, r)| scope.spawn(move || kcat_read(kcat, bootstrap, t, *p, r)))
+                .map(|(t, p, r)| {
+                    let read = move || kcat_read(kcat, bootstrap, t, *p, r);
+                    (t, *p, scope.spawn(move || crate::unwind::catch(read)))
+                })
                 .collect();
             handles
                 .into_iter()
-                .map(|h| h.join().unwrap_or(None))
+                .map(|(t, p, h)| {
+                    // A panicking read is a finding, never swallowed.
+                    let caught = h.join().unwrap_or_else(|payload| {
+                        Err(crate::unwind::payload_text(payload.as_ref()))
+                    });
+                    caught.unwrap_or_else(|message| {
+                        Some(Failure::HarnessPanic {
+                            place: format!("the kcat read-back of {t}-{p}"),
+                            // Named by the caller (`Failure::in_round`).
+                            round: 0,
+                            seed: 0,
+                            message,
+                            index: None,
+                            case: None,
+                            recent: Vec::new(),
+                        })
+                    })
+                })
                 .collect()
         });
         failures.extend(found.into_iter().flatten());
@@ -100,8 +120,10 @@ fn strict_read(
         }
         let start = *start.get_or_insert(f.log_start_offset.max(0));
         if offset >= f.high_watermark {
-            let spanned = f.high_watermark - start;
-            if spanned > read.data_records + read.batches as i64 + JUMP_SLACK {
+            // Offsets come from the broker: nothing here may overflow on a hostile one.
+            let spanned = f.high_watermark.saturating_sub(start);
+            let present = read.data_records.saturating_add(read.batches as i64);
+            if spanned > present.saturating_add(JUMP_SLACK) {
                 failures.push(Failure::OffsetJump {
                     topic: topic.to_string(),
                     partition,
@@ -111,7 +133,7 @@ fn strict_read(
             }
             return Ok(Some(read));
         }
-        let checked = check_record_set(&f.records, limits, true);
+        let checked = check_record_set(&f.records, limits, Origin::Fetched);
         if checked.is_empty() {
             if f.records.is_empty() || max_bytes >= 256 << 20 {
                 // Nothing more to read below the high watermark: treat as the end.
@@ -128,9 +150,12 @@ fn strict_read(
                         // Consumers skip the records of the first batch below the log start
                         // (DeleteRecords moves it inside a batch); producer batches number
                         // their records contiguously from the base offset.
-                        let below =
-                            (start - info.header.base_offset).clamp(0, i64::from(info.records));
-                        read.data_records += i64::from(info.records) - below;
+                        let below = start
+                            .saturating_sub(info.header.base_offset)
+                            .clamp(0, i64::from(info.records));
+                        read.data_records = read
+                            .data_records
+                            .saturating_add(i64::from(info.records) - below);
                     }
                     offset = info.next_offset();
                 }
@@ -144,7 +169,7 @@ fn strict_read(
                         defect: defect.to_string(),
                         acked_by: ledger.at(topic, partition, base).map(|a| a.case.clone()),
                     });
-                    offset = skip_past(&f.records, base).max(base + 1);
+                    offset = skip_past(&f.records, base).max(base.saturating_add(1));
                 }
             }
         }
@@ -154,18 +179,22 @@ fn strict_read(
 
 /// The offset after a defective batch, from its header's lastOffsetDelta when readable.
 fn skip_past(records: &[u8], base: i64) -> i64 {
-    let mut pos = 0;
-    while pos + 27 <= records.len() {
+    let mut pos: usize = 0;
+    while pos.saturating_add(27) <= records.len() {
         let b = &records[pos..];
         let batch_base = i64::from_be_bytes(b[..8].try_into().unwrap_or([0; 8]));
         let len = i32::from_be_bytes([b[8], b[9], b[10], b[11]]);
         if batch_base == base {
             let delta = i32::from_be_bytes([b[23], b[24], b[25], b[26]]);
-            return base + i64::from(delta.max(0)) + 1;
+            return base
+                .saturating_add(i64::from(delta.max(0)))
+                .saturating_add(1);
         }
-        pos += 12 + usize::try_from(len).unwrap_or(usize::MAX / 2);
+        pos = pos
+            .saturating_add(12)
+            .saturating_add(usize::try_from(len).unwrap_or(usize::MAX));
     }
-    base + 1
+    base.saturating_add(1)
 }
 
 /// kcat reads the whole partition; it must exit cleanly without errors and, when every batch

@@ -2,7 +2,9 @@
 //! kafka-protocol's `RecordBatchDecoder` decodes it AND it obeys the rules Kafka's
 //! LogValidator enforces that the crate does not: the record count equals the records present,
 //! offset deltas run 0..n-1, every length stays inside its record, nothing trails the last
-//! record, the codec is real and its payload decompresses within a bound.
+//! record, the codec is real and its payload decompresses within a bound, and no record's
+//! offset or timestamp (base plus delta) overflows i64. The crate's decoder only sees batches
+//! that passed all of that, so the harness never depends on it handling hostile ones.
 
 use bytes::Bytes;
 use kafka_protocol::records::{Compression, RecordBatchDecoder};
@@ -116,9 +118,12 @@ pub struct BatchInfo {
 }
 
 impl BatchInfo {
-    /// The offset after this batch.
+    /// The offset after this batch (saturating: the base offset is whatever a broker sent).
     pub fn next_offset(&self) -> i64 {
-        self.header.base_offset + i64::from(self.header.last_offset_delta) + 1
+        self.header
+            .base_offset
+            .saturating_add(i64::from(self.header.last_offset_delta))
+            .saturating_add(1)
     }
 
     /// Whether it is a control batch (transaction marker), which consumers do not show.
@@ -130,9 +135,20 @@ impl BatchInfo {
 /// One batch as found in a record set: valid, or its base offset and defect.
 pub type Checked = Result<BatchInfo, (Option<i64>, Defect)>;
 
-/// Checks every batch of a record set. A produce request's record set must consist of whole
-/// batches (`allow_partial_tail` false); a fetch response may end in a cut one.
-pub fn check_record_set(records: &[u8], limits: &Limits, allow_partial_tail: bool) -> Vec<Checked> {
+/// Where a record set comes from, which decides two rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A Produce request: whole batches only, and the base offsets are the producer's
+    /// placeholders the broker replaces, so they are checked as 0 (a base offset of i64::MAX
+    /// is no defect in a produced batch; offsets overflowing from it would be in a stored one).
+    Produced,
+    /// A Fetch response: it may end in a cut batch, and the base offsets are the stored ones.
+    Fetched,
+}
+
+/// Checks every batch of a record set from `origin`.
+pub fn check_record_set(records: &[u8], limits: &Limits, origin: Origin) -> Vec<Checked> {
+    let allow_partial_tail = origin == Origin::Fetched;
     let mut out = Vec::new();
     let mut pos = 0;
     while pos < records.len() {
@@ -148,7 +164,15 @@ pub fn check_record_set(records: &[u8], limits: &Limits, allow_partial_tail: boo
         let total = usize::try_from(declared).ok().map(|d| d + 12);
         match total {
             Some(total) if total <= rest.len() => {
-                out.push(check_batch(&rest[..total], limits).map_err(|d| (Some(base), d)));
+                let verdict = match origin {
+                    Origin::Fetched => check_batch(&rest[..total], limits),
+                    Origin::Produced => {
+                        let mut placed = rest[..total].to_vec();
+                        placed[..8].fill(0);
+                        check_batch(&placed, limits)
+                    }
+                };
+                out.push(verdict.map_err(|d| (Some(base), d)));
                 pos += total;
             }
             Some(_) if allow_partial_tail => break,
@@ -207,7 +231,7 @@ pub fn check_batch(batch: &[u8], limits: &Limits) -> Result<BatchInfo, Defect> {
             },
         },
     )?;
-    walk_records(&payload, header.record_count)?;
+    walk_records(&payload, &header)?;
     crate_decoder_accepts(batch, payload)?;
     Ok(BatchInfo {
         header,
@@ -216,8 +240,9 @@ pub fn check_batch(batch: &[u8], limits: &Limits) -> Result<BatchInfo, Defect> {
     })
 }
 
-/// Walks `count` records of an uncompressed payload with Kafka's rules.
-fn walk_records(payload: &[u8], count: i32) -> Result<(), Defect> {
+/// Walks the header's `record_count` records of an uncompressed payload with Kafka's rules.
+fn walk_records(payload: &[u8], header: &BatchHeader) -> Result<(), Defect> {
+    let count = header.record_count;
     let mut pos = 0;
     for index in 0..count {
         if pos >= payload.len() {
@@ -236,7 +261,7 @@ fn walk_records(payload: &[u8], count: i32) -> Result<(), Defect> {
             .get(pos..pos.saturating_add(len))
             .ok_or_else(|| bad(&format!("length {len} runs past the batch")))?;
         pos += len;
-        check_record(record, index).map_err(|what| bad(&what))?;
+        check_record(record, index, header).map_err(|what| bad(&what))?;
     }
     match payload.len() - pos {
         0 => Ok(()),
@@ -244,16 +269,29 @@ fn walk_records(payload: &[u8], count: i32) -> Result<(), Defect> {
     }
 }
 
-/// Checks one record's fields stay inside it and its offset delta is its index.
-fn check_record(r: &[u8], index: i32) -> Result<(), String> {
+/// Checks one record's fields stay inside it, its offset delta is its index, and its offset
+/// and timestamp (the header's base plus its delta) fit i64.
+fn check_record(r: &[u8], index: i32, header: &BatchHeader) -> Result<(), String> {
     let mut pos = 1; // attributes
     if r.is_empty() {
         return Err("empty record".into());
     }
-    read_varint(r, &mut pos, 10).ok_or("timestamp delta varlong")?;
+    let ts_delta = read_varint(r, &mut pos, 10).ok_or("timestamp delta varlong")?;
+    if header.base_timestamp.checked_add(ts_delta).is_none() {
+        return Err(format!(
+            "timestamp delta {ts_delta} overflows the base timestamp {}",
+            header.base_timestamp
+        ));
+    }
     let delta = read_varint(r, &mut pos, 5).ok_or("offset delta varint")?;
     if delta != i64::from(index) {
         return Err(format!("offset delta {delta}, expected {index}"));
+    }
+    if header.base_offset.checked_add(delta).is_none() {
+        return Err(format!(
+            "offset delta {delta} overflows the base offset {}",
+            header.base_offset
+        ));
     }
     for what in ["key", "value"] {
         skip_bytes(r, &mut pos, what, true)?;
@@ -333,7 +371,11 @@ mod tests {
             };
             r.topic_data[0].partition_data[0].records.clone().unwrap()
         };
-        let gzip = check_record_set(&batch_of("gzip-garbage"), &Limits::default(), false);
+        let gzip = check_record_set(
+            &batch_of("gzip-garbage"),
+            &Limits::default(),
+            Origin::Produced,
+        );
         assert!(
             matches!(
                 gzip[..],
@@ -341,7 +383,11 @@ mod tests {
             ),
             "{gzip:?}"
         );
-        let count = check_record_set(&batch_of("count-2147483647"), &Limits::default(), false);
+        let count = check_record_set(
+            &batch_of("count-2147483647"),
+            &Limits::default(),
+            Origin::Produced,
+        );
         assert_eq!(
             count,
             vec![Err((
@@ -352,6 +398,70 @@ mod tests {
                 }
             ))]
         );
+    }
+
+    #[test]
+    fn the_claim_and_overflow_reproducers_get_precise_verdicts_without_a_panic() {
+        let seeds = crate::corpus::regression::seeds().unwrap();
+        let batch_of = |name: &str| {
+            let seed = seeds.seeds.iter().find(|s| s.source == name).unwrap();
+            let Some((_, _, kafka_protocol::messages::RequestKind::Produce(r))) =
+                crate::wire::decode_request(&seed.frame)
+            else {
+                panic!("{name} is a Produce request");
+            };
+            r.topic_data[0].partition_data[0].records.clone().unwrap()
+        };
+        let limits = Limits::default();
+        let lat = batch_of("log-append-time-count-2147483647");
+        assert_eq!(BatchHeader::parse(&lat).map(|h| h.attributes), Some(0x0008));
+        assert_eq!(
+            check_record_set(&lat, &limits, Origin::Produced),
+            vec![Err((
+                Some(0),
+                Defect::CountMismatch {
+                    claimed: i32::MAX,
+                    present: 1
+                }
+            ))]
+        );
+        // A producer's base offset is a placeholder: valid as produced, an overflow as stored.
+        let offset = batch_of("decoder-offset-overflow");
+        assert!(matches!(
+            check_record_set(&offset, &limits, Origin::Produced)[..],
+            [Ok(BatchInfo { records: 2, .. })]
+        ));
+        let stored = check_record_set(&offset, &limits, Origin::Fetched);
+        assert!(
+            matches!(&stored[..], [Err((Some(i64::MAX), Defect::Record { index: 1, what }))] if what.contains("overflows the base offset")),
+            "{stored:?}"
+        );
+        let timestamp = batch_of("decoder-timestamp-overflow");
+        for origin in [Origin::Produced, Origin::Fetched] {
+            let checked = check_record_set(&timestamp, &limits, origin);
+            assert!(
+                matches!(&checked[..], [Err((Some(0), Defect::Record { index: 0, what }))] if what.contains("overflows the base timestamp")),
+                "{checked:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn kafka_protocol_answers_every_reproducer_batch_as_sent_without_a_panic() {
+        // The harness only hands it batches the strict rules passed; this is the vendored
+        // decoder's own promise on the raw reproducers (an overflow was a panic in debug builds).
+        for seed in crate::corpus::regression::seeds().unwrap().seeds {
+            let Some((_, _, kafka_protocol::messages::RequestKind::Produce(r))) =
+                crate::wire::decode_request(&seed.frame)
+            else {
+                continue;
+            };
+            for p in r.topic_data.iter().flat_map(|t| t.partition_data.iter()) {
+                let mut buf = p.records.clone().unwrap_or_default();
+                let decoded = crate::unwind::catch(|| RecordBatchDecoder::decode(&mut buf).is_ok());
+                assert!(decoded.is_ok(), "{}: {decoded:?}", seed.source);
+            }
+        }
     }
 
     #[test]
@@ -403,8 +513,11 @@ mod tests {
         let b = batch_with(BatchHeader::plain(2, 0), &two_records(), Codec::None);
         let mut set = b.clone();
         set.extend_from_slice(&b[..b.len() - 3]);
-        assert_eq!(check_record_set(&set, &Limits::default(), true).len(), 1);
-        let produce = check_record_set(&set, &Limits::default(), false);
+        assert_eq!(
+            check_record_set(&set, &Limits::default(), Origin::Fetched).len(),
+            1
+        );
+        let produce = check_record_set(&set, &Limits::default(), Origin::Produced);
         assert!(matches!(
             produce[1],
             Err((Some(0), Defect::BatchLength { .. }))

@@ -22,7 +22,10 @@ mod tests {
             [
                 "gzip-garbage",
                 "count-2147483647",
-                "create-topics-2147483647-partitions"
+                "create-topics-2147483647-partitions",
+                "log-append-time-count-2147483647",
+                "decoder-offset-overflow",
+                "decoder-timestamp-overflow",
             ]
         );
         assert!(c.topics.contains(&("fz-g1".to_string(), 1)));

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use kafka_protocol::records::{Compression, RecordBatchDecoder};
 
 use super::values::{i32_edge, i64_edge};
+use crate::checks::strict::{check_record_set, Limits, Origin};
 use crate::codec::{self, Codec};
 use crate::records::{encode_records, BatchHeader, RecordSpec};
 use crate::rng::Rng;
@@ -32,10 +33,21 @@ pub struct MutatedBatch {
 }
 
 /// Number of distinct batch mutations [`mutate_kind`] knows.
-pub const KINDS: usize = 20;
+pub const KINDS: usize = 26;
+/// Kinds from here on are [`claims`](super::claims): a claim far beyond the bytes present
+/// under random attribute bits (kinds 0-6 lie the same way with attributes 0).
+pub const CLAIM_KINDS: usize = 20;
 
-/// The records of a batch a client sent, re-indexed 0..n-1 (None if it does not decode).
+/// The records of a batch a client sent, re-indexed 0..n-1 (None unless it is one batch the
+/// strict decoder accepts: kafka-protocol's decoder is not trusted with anything else).
 pub fn records_of(batch: &[u8]) -> Option<(BatchHeader, Vec<RecordSpec>)> {
+    let limits = Limits {
+        max_decompressed: 16 << 20,
+    };
+    match check_record_set(batch, &limits, Origin::Produced)[..] {
+        [Ok(_)] => {}
+        _ => return None,
+    }
     let header = BatchHeader::parse(batch)?;
     let codec = Codec::from_attributes(header.attributes)?;
     let payload =
@@ -43,7 +55,10 @@ pub fn records_of(batch: &[u8]) -> Option<(BatchHeader, Vec<RecordSpec>)> {
     let payload = Bytes::from(payload);
     let decompress =
         move |_: &mut Bytes, _: Compression| -> anyhow::Result<Bytes> { Ok(payload.clone()) };
-    let mut buf = Bytes::copy_from_slice(batch);
+    // Decoded as placed at offset 0, as the strict decoder checked it.
+    let mut placed = batch.to_vec();
+    placed[..8].fill(0);
+    let mut buf = Bytes::from(placed);
     let set =
         RecordBatchDecoder::decode_with_custom_compression(&mut buf, Some(decompress)).ok()?;
     let records = set
@@ -203,7 +218,8 @@ pub fn mutate_kind(
                 format!("recordCount {} with no records", header.record_count),
             );
         }
-        // The valid ones, from here on.
+        CLAIM_KINDS.. => return super::claims::mutate(&records, timestamp, rng),
+        // The valid ones, from here on (up to the claims).
         15 => {
             codec = *rng.pick(&codec::ALL).unwrap_or(&Codec::Lz4);
             header.attributes = codec as i16;
@@ -250,6 +266,7 @@ pub fn mutate_kind(
             );
         }
         _ => {
+            // 19: null keys, empty or null values, headers.
             for r in records.iter_mut() {
                 r.key = None;
                 r.value = if rng.chance(50) {
@@ -305,7 +322,7 @@ fn valid(header: BatchHeader, records: &[RecordSpec], codec: Codec, what: String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::strict::{check_batch, Limits};
+    use crate::checks::strict::check_batch;
     use crate::records::{crc_of, stored_crc};
 
     #[test]

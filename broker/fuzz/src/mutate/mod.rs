@@ -2,8 +2,10 @@
 //! strategy, the entry and every choice inside come from that case's own random stream, so a
 //! failing case is reproduced from its seed and index (or its frame hex) alone.
 
+pub mod attributes;
 pub mod batch;
 pub mod bomb;
+pub mod claims;
 pub mod frame;
 pub mod primitive;
 pub mod typed;
@@ -214,6 +216,31 @@ mod tests {
             let (a, b) = (m.case(i), m.case(i));
             assert_eq!((a.frame, a.mutation), (b.frame, b.mutation));
         }
+    }
+
+    #[test]
+    fn the_regression_seeds_mutate_and_check_without_a_panic() {
+        use crate::checks::ledger::sent_batches;
+        use crate::checks::strict::Limits;
+        let seeds = crate::corpus::regression::seeds().unwrap().seeds;
+        for s in &seeds {
+            sent_batches(&s.frame, &Limits::default());
+        }
+        let (served, vocab) = (produce_served(), typed::Vocabulary::default());
+        let m = mutator(1, &seeds, &served, &vocab);
+        for i in 0..300 {
+            m.case(i);
+        }
+    }
+
+    #[test]
+    fn claims_under_attribute_bits_are_a_share_of_the_cases() {
+        let (c, served, vocab) = (corpus(), produce_served(), typed::Vocabulary::default());
+        let m = mutator(1, &c, &served, &vocab);
+        let claims = (0..1000)
+            .filter(|&i| m.case(i).mutation.contains(", attributes 0x"))
+            .count();
+        assert!((40..200).contains(&claims), "{claims} of 1000");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Primitive mutation of a request body: boundary integers written where a field plausibly
-//! sits (array lengths, string lengths, varints), bit flips, byte insertion and deletion.
+//! sits (array lengths, string lengths, varints), array and byte lengths claiming far more
+//! elements than the frame holds, bit flips, byte insertion and deletion.
 
 use super::values::{i16_edge, i32_edge, i64_edge};
 use crate::rng::Rng;
@@ -8,19 +9,22 @@ use crate::wire;
 /// Mutates the bytes after the header (`body_start`) and fixes the size prefix.
 pub fn mutate(frame: &mut Vec<u8>, body_start: usize, rng: &mut Rng) -> String {
     let body_start = body_start.min(frame.len());
+    let flexible = wire::split(frame)
+        .is_some_and(|s| s.api.request_header_version(s.header.request_api_version) >= 2);
     let what = if frame.len() == body_start {
         frame.extend(rng.bytes_between(1, 16));
         "random body appended to an empty body".to_string()
     } else {
-        one(frame, body_start, rng)
+        one(frame, body_start, flexible, rng)
     };
     wire::fix_size(frame);
     what
 }
 
-fn one(frame: &mut Vec<u8>, start: usize, rng: &mut Rng) -> String {
+fn one(frame: &mut Vec<u8>, start: usize, flexible: bool, rng: &mut Rng) -> String {
     let len = frame.len() - start;
-    match rng.below(8) {
+    match rng.below(9) {
+        8 => claimed_length(frame, start, flexible, rng),
         0 | 1 => {
             // Plausible int32 positions: array lengths and counts are small big-endian ints.
             let at = plausible(frame, start, 4, rng).unwrap_or(start + rng.below(len));
@@ -76,6 +80,45 @@ fn one(frame: &mut Vec<u8>, start: usize, rng: &mut Rng) -> String {
             frame.drain(at..at + n);
             format!("{n} bytes deleted at body+{}", at - start)
         }
+    }
+}
+
+/// Claims far more array elements (or bytes) than the frame holds where a length plausibly
+/// sits: an int32 count in a classic body, an unsigned-varint compact length (N+1) in a
+/// flexible one. A broker that reserves by the claim before reading dies of it.
+fn claimed_length(frame: &mut Vec<u8>, start: usize, flexible: bool, rng: &mut Rng) -> String {
+    const CLAIMS: [u32; 4] = [i32::MAX as u32, i32::MAX as u32 - 1, 1 << 24, 65_536];
+    let claim = rng.pick(&CLAIMS).copied().unwrap_or(i32::MAX as u32);
+    if flexible {
+        let candidates: Vec<usize> = (start..frame.len())
+            .filter(|&i| (2..=65).contains(&frame[i]))
+            .collect();
+        let Some(&at) = rng.pick(&candidates) else {
+            return format!("no compact length to claim {claim} with");
+        };
+        let mut varint = Vec::new();
+        let mut v = claim;
+        while v >= 0x80 {
+            varint.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        varint.push(v as u8);
+        frame.splice(at..at + 1, varint);
+        format!(
+            "compact length claiming {} at body+{}",
+            claim.wrapping_sub(1),
+            at - start
+        )
+    } else {
+        let Some(at) = plausible(frame, start, 4, rng) else {
+            return format!("no int32 count to claim {claim} with");
+        };
+        write(frame, at, &claim.to_be_bytes());
+        format!(
+            "int32 count claiming {} at body+{}",
+            claim as i32,
+            at - start
+        )
     }
 }
 

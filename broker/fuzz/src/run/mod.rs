@@ -1,31 +1,37 @@
 //! The runner: starts (or attaches to) the broker, widens the corpus, sends the regression
 //! seeds, then mutated frames in rounds from several workers on fresh and reused connections,
 //! checking the broker between rounds and reading acknowledged partitions back.
+//!
+//! It can fail but never hang: a panic in a worker or a check is a reported failure that ends
+//! the run ([`crate::unwind`]); every thread it starts stops on every path (a guard sets the
+//! stop flag when the run's scope ends, unwinding or not); and a watchdog ends a run whose
+//! current phase overruns its bound by a margin ([`watchdog`]).
 
 use std::collections::{BTreeMap, VecDeque};
-use std::net::TcpStream;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use kafka_protocol::messages::RequestKind;
-
-use crate::broker::{Broker, SpawnOptions};
-use crate::checks::health::{self, Ceilings, Peaks, MARKER_TOPIC};
+use crate::broker::{Broker, Probe, SpawnOptions};
+use crate::checks::health::{self, Ceilings, Peaks};
 use crate::checks::ledger::Ledger;
 use crate::checks::strict::Limits;
-use crate::checks::{readback, CaseRef, Failure};
-use crate::corpus::widen::widen;
-use crate::corpus::{regression, Corpus, Entry};
-use crate::mutate::bomb::Arsenal;
-use crate::mutate::typed::Vocabulary;
-use crate::mutate::{Case, Mutator};
-use crate::report::{ApiTally, Summary};
-use crate::{client, wire, Error, Result};
-use send::send_case;
+use crate::checks::{CaseRef, Failure};
+use crate::report::{ApiTally, CutRound, Summary};
+use crate::{unwind, Result};
+use control::Control;
 
+mod campaign;
+mod control;
+mod fault;
+mod rounds;
 mod send;
+mod setup;
+pub mod watchdog;
+
+pub use fault::{BadFault, Fault};
+pub use rounds::Budget;
 
 /// Frames remembered for a report when a check fails between rounds.
 pub(super) const RECENT: usize = 8;
@@ -62,12 +68,8 @@ pub struct Options {
     pub corpus: PathBuf,
     /// Seed of every random choice.
     pub seed: u64,
-    /// Time budget for the mutated frames.
-    pub seconds: u64,
-    /// Frame budget (whichever ends first).
-    pub max_frames: Option<u64>,
-    /// Length of a round (checks run between rounds).
-    pub round_seconds: u64,
+    /// How many mutated frames to send, in how many rounds.
+    pub budget: Budget,
     /// Read acknowledged partitions back every this many rounds (and at the end).
     pub readback_every: u64,
     /// Concurrent senders.
@@ -82,11 +84,27 @@ pub struct Options {
     pub bombs: bool,
     /// The kcat binary.
     pub kcat: String,
+    /// Bound of each check phase (setup, the checks between rounds, a read-back pass).
+    pub check_bound: Duration,
+    /// How far past its bound a phase may run before the watchdog ends the run (and, one more
+    /// margin later, the process).
+    pub watchdog_margin: Duration,
+    /// Regression seeds not to send (to see whether the mutators find a known defect alone).
+    pub skip_seeds: Vec<String>,
+    /// A fault to inject into the harness itself (its own tests).
+    pub fault: Option<Fault>,
 }
 
 /// State the workers share.
 pub(super) struct Shared {
     bootstrap: String,
+    seed: u64,
+    /// Tells whether the broker process is gone (asked when a connection breaks).
+    probe: Probe,
+    /// Set when a worker found the broker gone: the round stops there.
+    gone: AtomicBool,
+    /// The frames whose exchange the broker's death cut off.
+    cut_off: Mutex<Vec<CaseRef>>,
     tallies: Mutex<BTreeMap<i16, ApiTally>>,
     ledger: Mutex<Ledger>,
     failures: Mutex<Vec<Failure>>,
@@ -102,9 +120,47 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Most frames kept as cut off by the broker's death (one per worker is typical).
+const CUT_OFF_KEPT: usize = 32;
+
+impl Shared {
+    /// After an exchange that broke (closed, timed out, not sent): if the broker is gone, the
+    /// case is one its death cut off, and the round stops.
+    fn broke(&self, case: &CaseRef) {
+        if self.probe.exited().is_some() {
+            self.gone.store(true, Ordering::SeqCst);
+            let mut cut_off = lock(&self.cut_off);
+            if cut_off.len() < CUT_OFF_KEPT {
+                cut_off.push(case.clone());
+            }
+        }
+    }
+
+    /// Whether a worker found the broker gone.
+    fn broker_gone(&self) -> bool {
+        self.gone.load(Ordering::SeqCst)
+    }
+}
+
+/// How far a campaign got, filled in as it goes.
+#[derive(Debug, Default)]
+struct Progress {
+    rounds: u64,
+    readbacks: (u64, usize),
+    corpus: (usize, usize),
+    coverage: (usize, usize),
+    mutated: u64,
+    cut: Vec<CutRound>,
+}
+
 /// Runs the whole campaign and returns its summary (the caller decides the exit code).
+///
+/// Never hangs: a harness panic or an overrun phase ends the run with a failure in the summary;
+/// a run that still does not end one watchdog margin after being stopped exits the process
+/// with [`watchdog::STUCK_EXIT_CODE`].
 pub fn run(opts: &Options) -> Result<Summary> {
     let started = Instant::now();
+    unwind::install_hook();
     let mut broker = match &opts.target {
         Target::Spawn { binary, workdir } => Broker::spawn(&SpawnOptions {
             binary: binary.clone(),
@@ -119,9 +175,12 @@ pub fn run(opts: &Options) -> Result<Summary> {
             log,
         } => Broker::attach(bootstrap.clone(), http.clone(), *pid, log.clone()),
     };
-    let setup = Setup::prepare(&broker.bootstrap, opts)?;
     let shared = Shared {
         bootstrap: broker.bootstrap.clone(),
+        seed: opts.seed,
+        probe: broker.probe(),
+        gone: AtomicBool::new(false),
+        cut_off: Mutex::new(Vec::new()),
         tallies: Mutex::new(BTreeMap::new()),
         ledger: Mutex::new(Ledger::default()),
         failures: Mutex::new(Vec::new()),
@@ -130,18 +189,49 @@ pub fn run(opts: &Options) -> Result<Summary> {
         reported: Mutex::new((false, false)),
         live: Mutex::new(BTreeMap::new()),
     };
-    let stop = AtomicBool::new(false);
+    let control = Control::new(broker.killer(), opts.check_bound);
     let pid = broker.pid;
-    let progress = std::thread::scope(|scope| {
+    let mut progress = Progress::default();
+    let outcome = std::thread::scope(|scope| {
+        // Declared first, dropped last: the helpers below see the stop flag whether the
+        // campaign returns or unwinds, so the scope's join can never wait forever.
+        let _stop = control.stop_on_drop();
         if let Some(pid) = pid {
-            let (stop, peaks) = (&stop, &shared.peaks);
-            scope.spawn(move || health::sample(pid, stop, peaks));
+            let (control, shared) = (&control, &shared);
+            scope.spawn(move || {
+                if let Err(message) =
+                    unwind::catch(|| health::sample(pid, control.stopped_flag(), &shared.peaks))
+                {
+                    let place = "the resource sampler".to_string();
+                    harness_panic(shared, control, place, 0, message, None, None);
+                }
+            });
         }
-        let progress = campaign(&mut broker, &setup, opts, &shared);
-        stop.store(true, Ordering::Relaxed);
-        progress
-    })?;
+        scope.spawn(|| {
+            let margin = opts.watchdog_margin;
+            if let Err(message) = unwind::catch(|| watchdog::watch(&control, &shared, margin)) {
+                let place = "the watchdog".to_string();
+                harness_panic(&shared, &control, place, 0, message, None, None);
+            }
+        });
+        unwind::catch(|| campaign::campaign(&mut broker, opts, &shared, &control, &mut progress))
+    });
     broker.stop();
+    match outcome {
+        Ok(result) => result?,
+        Err(message) => {
+            let place = "the campaign".to_string();
+            harness_panic(
+                &shared,
+                &control,
+                place,
+                progress.rounds,
+                message,
+                None,
+                None,
+            );
+        }
+    }
     let ledger = lock(&shared.ledger);
     let acks = (ledger.valid_acks, ledger.invalid_acks);
     drop(ledger);
@@ -152,237 +242,45 @@ pub fn run(opts: &Options) -> Result<Summary> {
         seed: opts.seed,
         tallies,
         rounds: progress.rounds,
+        mutated: progress.mutated,
+        budget: opts.budget.fixed(),
+        cut: progress.cut,
         duration: started.elapsed(),
         peaks,
         ceilings: Some(opts.ceilings),
         acks,
         readbacks: progress.readbacks,
-        corpus: (setup.wide.len(), setup.seeds.len()),
-        coverage: setup.coverage(),
+        corpus: progress.corpus,
+        coverage: progress.coverage,
         failures,
     })
 }
 
-/// What the run sends, prepared once.
-struct Setup {
-    served: crate::corpus::widen::Served,
-    topics: Vec<(String, i32)>,
-    vocab: Vocabulary,
-    wide: Vec<Entry>,
-    seeds: Vec<Entry>,
-}
-
-impl Setup {
-    /// How many served (API, version) pairs the widened corpus has a frame for, of how many.
-    fn coverage(&self) -> (usize, usize) {
-        let have: std::collections::BTreeSet<(i16, i16)> = self
-            .wide
-            .iter()
-            .map(|e| (e.api_key, e.api_version))
-            .collect();
-        let served: Vec<(i16, i16)> = self
-            .served
-            .iter()
-            .flat_map(|&(api, lo, hi)| (lo..=hi).map(move |v| (api as i16, v)))
-            .collect();
-        (
-            served.iter().filter(|k| have.contains(k)).count(),
-            served.len(),
-        )
-    }
-
-    /// Served versions, corpus and regression seeds, their topics created, the corpus widened.
-    fn prepare(bootstrap: &str, opts: &Options) -> Result<Setup> {
-        let served = client::served(bootstrap)?;
-        let mut corpus = Corpus::load(&opts.corpus)?;
-        corpus.merge(regression::seeds()?);
-        let mut topics: Vec<(String, i32)> = corpus.topics.iter().cloned().collect();
-        topics.push((MARKER_TOPIC.to_string(), 1));
-        ensure_topics(bootstrap, &topics)?;
-        let vocab = Vocabulary {
-            topics: topics.iter().map(|(t, _)| t.clone()).collect(),
-            groups: groups_of(&corpus.frames),
-        };
-        let topic = topics.first().map_or("fz-g1", |(t, _)| t.as_str());
-        let group = vocab.groups.first().map_or("fz-group", |g| g.as_str());
-        let wide = widen(&corpus.frames, &served, topic, group);
-        if wide.is_empty() {
-            return Err(Error::Setup(
-                "the corpus is empty: run `tributary-fuzz capture` first".into(),
-            ));
-        }
-        Ok(Setup {
-            served,
-            topics,
-            vocab,
-            wide,
-            seeds: corpus.seeds,
-        })
-    }
-}
-
-/// How far a campaign got.
-struct Progress {
-    rounds: u64,
-    readbacks: (u64, usize),
-}
-
-/// The regression seeds, then rounds of mutated frames with checks between them, then the
-/// final read-back.
-fn campaign(
-    broker: &mut Broker,
-    setup: &Setup,
-    opts: &Options,
+/// Records a panic of the harness as a failure and ends the run.
+fn harness_panic(
     shared: &Shared,
-) -> Result<Progress> {
-    let began = Instant::now();
-    let mut progress = Progress {
-        rounds: 0,
-        readbacks: (0, 0),
+    control: &Control,
+    place: String,
+    round: u64,
+    message: String,
+    index: Option<u64>,
+    case: Option<CaseRef>,
+) {
+    let recent = match (&case, index) {
+        (None, None) => lock(&shared.recent).iter().cloned().collect(),
+        _ => Vec::new(),
     };
-    // Round 0: the regression seeds, unmutated, one by one on fresh connections.
-    let seed_timeout = opts.response_timeout.max(Duration::from_secs(30));
-    for (n, s) in setup.seeds.iter().enumerate() {
-        let case = Case {
-            index: u64::MAX - n as u64,
-            frame: s.frame.clone(),
-            origin: format!("regression seed {}", s.source),
-            mutation: "none".into(),
-            fresh_connection: true,
-        };
-        send_case(&case, &mut None, seed_timeout, opts, shared);
-    }
-    let dead = between_rounds(broker, opts, shared, 0);
-    eprintln!(
-        "tributary-fuzz: regression seeds sent and checked in {:.1} s",
-        began.elapsed().as_secs_f64()
-    );
-    if dead {
-        return Ok(progress);
-    }
-    let arsenal = if opts.bombs {
-        let building = Instant::now();
-        let arsenal = Arsenal::build().map_err(Error::io("building compression bombs"))?;
-        eprintln!(
-            "tributary-fuzz: compression bombs built in {:.1} s",
-            building.elapsed().as_secs_f64()
-        );
-        arsenal
-    } else {
-        Arsenal::default()
+    let failure = Failure::HarnessPanic {
+        place,
+        round,
+        seed: shared.seed,
+        message,
+        index,
+        case,
+        recent,
     };
-    let mutator = Mutator {
-        seed: opts.seed,
-        corpus: &setup.wide,
-        served: &setup.served,
-        vocab: &setup.vocab,
-        arsenal: opts.bombs.then_some(&arsenal),
-    };
-    let next = AtomicU64::new(0);
-    let deadline = Instant::now() + Duration::from_secs(opts.seconds);
-    let max_frames = opts.max_frames.unwrap_or(u64::MAX);
-    let max_rounds = opts.seconds / opts.round_seconds.max(1) + 2;
-    while progress.rounds < max_rounds
-        && Instant::now() < deadline
-        && next.load(Ordering::Relaxed) < max_frames
-    {
-        progress.rounds += 1;
-        eprintln!(
-            "tributary-fuzz: round {} starts ({:.1} s in)",
-            progress.rounds,
-            began.elapsed().as_secs_f64()
-        );
-        let round_end =
-            (Instant::now() + Duration::from_secs(opts.round_seconds.max(1))).min(deadline);
-        std::thread::scope(|scope| {
-            for _ in 0..opts.workers.max(1) {
-                scope.spawn(|| {
-                    let mut conn: Option<TcpStream> = None;
-                    while Instant::now() < round_end {
-                        let index = next.fetch_add(1, Ordering::Relaxed);
-                        if index >= max_frames {
-                            break;
-                        }
-                        send_case(
-                            &mutator.case(index),
-                            &mut conn,
-                            opts.response_timeout,
-                            opts,
-                            shared,
-                        );
-                    }
-                });
-            }
-        });
-        let checking = Instant::now();
-        ensure_topics(&broker.bootstrap, &setup.topics).ok();
-        let dead = between_rounds(broker, opts, shared, progress.rounds);
-        eprintln!(
-            "tributary-fuzz: round {} done, {} frames sent so far; checks took {:.1} s",
-            progress.rounds,
-            next.load(Ordering::Relaxed).min(max_frames),
-            checking.elapsed().as_secs_f64()
-        );
-        if dead {
-            return Ok(progress);
-        }
-        if progress.rounds % opts.readback_every.max(1) == 0 && Instant::now() < deadline {
-            progress.readbacks = readback_pass(broker, opts, shared, progress.readbacks.0)?;
-        }
-    }
-    let reading = Instant::now();
-    progress.readbacks = readback_pass(broker, opts, shared, progress.readbacks.0)?;
-    between_rounds(broker, opts, shared, progress.rounds + 1);
-    eprintln!(
-        "tributary-fuzz: final read-back and checks took {:.1} s",
-        reading.elapsed().as_secs_f64()
-    );
-    Ok(progress)
-}
-
-/// Creates the topics the corpus expects (again after fuzzed DeleteTopics removed some).
-fn ensure_topics(bootstrap: &str, topics: &[(String, i32)]) -> Result<()> {
-    let errors = client::create_topics(bootstrap, topics)?;
-    match errors.is_empty() {
-        true => Ok(()),
-        false => Err(Error::Setup(format!(
-            "creating the corpus topics failed: {errors:?}"
-        ))),
-    }
-}
-
-/// Consumer groups named in the corpus (JoinGroup, OffsetCommit), for typed mutation.
-fn groups_of(frames: &[Entry]) -> Vec<String> {
-    let mut groups: Vec<String> = frames
-        .iter()
-        .filter_map(|e| match wire::decode_request(&e.frame)?.2 {
-            RequestKind::JoinGroup(r) => Some(r.group_id.0.to_string()),
-            RequestKind::OffsetCommit(r) => Some(r.group_id.0.to_string()),
-            _ => None,
-        })
-        .collect();
-    groups.sort();
-    groups.dedup();
-    groups
-}
-
-/// Liveness, panics, resources and the kcat round trip; true when the broker is gone.
-fn between_rounds(broker: &mut Broker, opts: &Options, shared: &Shared, round: u64) -> bool {
-    let recent: Vec<CaseRef> = lock(&shared.recent).iter().cloned().collect();
-    let mut found = health::liveness(broker, &recent);
-    let dead = found.iter().any(|f| matches!(f, Failure::Died { .. }));
-    let peaks = *lock(&shared.peaks);
-    found.extend(health::resources(
-        &peaks,
-        &opts.ceilings,
-        &mut lock(&shared.reported),
-    ));
-    if !dead {
-        let marker = format!("fz-marker-{}-{round}", opts.seed);
-        found.extend(health::round_trip(&opts.kcat, &broker.bootstrap, &marker));
-    }
-    record_failures(shared, found);
-    dead
+    record_failures(shared, vec![failure]);
+    control.abort();
 }
 
 /// Failures shown as they happen, per kind (all of them are in the summary).
@@ -405,20 +303,6 @@ fn record_failures(shared: &Shared, found: Vec<Failure>) {
         }
         failures.push(f);
     }
-}
-
-fn readback_pass(
-    broker: &Broker,
-    opts: &Options,
-    shared: &Shared,
-    passes: u64,
-) -> Result<(u64, usize)> {
-    let ledger = lock(&shared.ledger);
-    let found = readback::check_all(&broker.bootstrap, &ledger, &opts.limits, &opts.kcat)?;
-    let partitions = ledger.touched().len();
-    drop(ledger);
-    record_failures(shared, found);
-    Ok((passes + 1, partitions))
 }
 
 /// Keeps one failure per distinct finding (read-back passes find the same bad batch again).

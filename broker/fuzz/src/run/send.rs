@@ -33,6 +33,12 @@ pub(super) fn send_case(
     }
     let sent_at = Instant::now();
     let outcome = exchange(case, conn, timeout, opts, shared, &caseref);
+    if matches!(
+        outcome,
+        Outcome::Closed | Outcome::TimedOut | Outcome::SendFailed
+    ) {
+        shared.broke(&caseref);
+    }
     let elapsed_ms = sent_at.elapsed().as_millis() as u64;
     let mut tallies = lock(&shared.tallies);
     let tally = tallies.entry(key).or_default();
@@ -135,13 +141,25 @@ fn exchange(
     }
 }
 
+/// How long connecting may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long writing a frame may block (a broker that stops reading).
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The longest one case can keep a worker when each answer is waited for `response_timeout`:
+/// connecting, writing and reading are each bounded. (A read timeout restarts with every byte,
+/// so a broker trickling an answer could take longer; the watchdog's margin is for that.)
+pub(super) fn case_bound(response_timeout: Duration) -> Duration {
+    CONNECT_TIMEOUT + WRITE_TIMEOUT + response_timeout
+}
+
 /// A connection whose every step is bounded: a broker that stops reading or answering costs a
 /// worker seconds, not the rest of its round.
 fn connect(addr: &str, timeout: Duration) -> Option<TcpStream> {
     let addr = addr.parse().ok()?;
-    let s = TcpStream::connect_timeout(&addr, Duration::from_secs(3)).ok()?;
+    let s = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT).ok()?;
     s.set_read_timeout(Some(timeout)).ok()?;
-    s.set_write_timeout(Some(Duration::from_secs(5))).ok()?;
+    s.set_write_timeout(Some(WRITE_TIMEOUT)).ok()?;
     let _ = s.set_nodelay(true);
     Some(s)
 }
