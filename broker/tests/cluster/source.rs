@@ -176,7 +176,8 @@ async fn invalid_creations_are_refused_before_anything_is_written() {
             TopicSpec {
                 partitions: -1,
                 replication_factor: -1,
-                assignments: vec![vec![0]],
+                // Broker 7 is not registered: manual assignments are checked as in Kafka.
+                assignments: vec![vec![7]],
                 ..spec("manual", 1, 1)
             },
             timeout,
