@@ -234,6 +234,12 @@ pub struct Flags {
     /// transaction.state.log.min.isr: min.insync.replicas of `__transaction_state`.
     #[arg(long, env = "TRIBUTARY_TRANSACTION_STATE_LOG_MIN_ISR")]
     pub transaction_state_log_min_isr: Option<i32>,
+    /// transaction.partition.verification.enable: in cluster mode a partition leader asks the
+    /// producer's transaction coordinator whether the partition is in the producer's open
+    /// transaction before appending its first transactional batch (KIP-890), so a late write
+    /// of an ended transaction cannot leave a hanging one; false takes such writes on trust.
+    #[arg(long, env = "TRIBUTARY_TRANSACTION_PARTITION_VERIFICATION_ENABLE")]
+    pub transaction_partition_verification_enable: Option<bool>,
     /// replica.lag.time.max.ms: how long a follower may go without catching up with its
     /// leader before the leader removes it from the ISR.
     #[arg(long, env = "TRIBUTARY_REPLICA_LAG_TIME_MAX_MS")]
@@ -336,6 +342,7 @@ impl Flags {
             offsets_topic_replication_factor,
             transaction_state_log_replication_factor,
             transaction_state_log_min_isr,
+            transaction_partition_verification_enable,
             replica_lag_time_max_ms,
             replica_fetch_wait_max_ms,
             replica_fsync_before_ack,
@@ -435,6 +442,9 @@ pub struct BrokerConfig {
     pub transaction_state_log_replication_factor: i16,
     /// min.insync.replicas of `__transaction_state` (transaction.state.log.min.isr).
     pub transaction_state_log_min_isr: i32,
+    /// Whether partition leaders verify transactional writes with the producer's coordinator
+    /// in cluster mode (transaction.partition.verification.enable, KIP-890).
+    pub transaction_partition_verification_enable: bool,
     /// How long a follower may lag before it leaves the ISR (replica.lag.time.max.ms).
     pub replica_lag_time_max_ms: i64,
     /// How long a follower's fetch waits at the leader (replica.fetch.wait.max.ms).
@@ -653,6 +663,9 @@ impl BrokerConfig {
                 .transaction_state_log_replication_factor
                 .unwrap_or(3),
             transaction_state_log_min_isr: flags.transaction_state_log_min_isr.unwrap_or(2),
+            transaction_partition_verification_enable: flags
+                .transaction_partition_verification_enable
+                .unwrap_or(true),
             replica_lag_time_max_ms: flags.replica_lag_time_max_ms.unwrap_or(30_000),
             replica_fetch_wait_max_ms: flags.replica_fetch_wait_max_ms.unwrap_or(500),
             replica_fsync_before_ack: flags.replica_fsync_before_ack.unwrap_or(false),

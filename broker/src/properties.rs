@@ -122,6 +122,9 @@ pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Flags, 
             "replica.fetch.wait.max.ms" => {
                 flags.replica_fetch_wait_max_ms = Some(narrow(number(&value)?, &bad)?)
             }
+            "transaction.partition.verification.enable" => {
+                flags.transaction_partition_verification_enable = Some(boolean(&value)?)
+            }
             "transaction.state.log.min.isr" => {
                 flags.transaction_state_log_min_isr = Some(narrow(number(&value)?, &bad)?);
             }

@@ -48,6 +48,7 @@ mod sync_group;
 pub(crate) mod topic_lookup;
 mod txn;
 mod txn_admin;
+mod txn_verify;
 #[cfg(test)]
 mod txn_wire_tests;
 #[cfg(test)]

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::Either;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{
     BatchIndexAndErrorMessage, LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse,
@@ -14,13 +15,14 @@ use kafka_protocol::messages::{BrokerId, ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::errors::append_code;
+use super::txn_verify::{self, Verdict, Verdicts};
 use super::{topic_lookup, RequestContext};
 use crate::acl::{Operation, ResourceType};
 use crate::broker::Broker;
 use crate::clock::now_ms;
 use crate::metadata::TopicImage;
 use crate::partition::{AppendError, CommitWaitError, Durability, Partition};
-use crate::producer::BatchIdentity;
+use crate::producer::{BatchIdentity, TxnIndex};
 use crate::quotas::entity::PRODUCER_BYTE_RATE;
 use crate::storage::{BatchError, StorageError};
 use crate::topics::config::effective;
@@ -41,10 +43,38 @@ struct CommitWait {
 }
 
 /// Appends every partition's batches now, and returns the future of the response (`None` for
-/// acks=0, which Kafka never answers).
+/// acks=0, which Kafka never answers). In cluster mode, transactional batches whose
+/// producer's transaction the partition has not seen yet are first verified with the
+/// producer's transaction coordinator ([`txn_verify`], KIP-890); then the appends wait for
+/// that answer.
 pub(crate) fn handle(
     ctx: RequestContext,
     request: ProduceRequest,
+) -> impl Future<Output = Option<ProduceResponse>> + Send + 'static {
+    let txn_denied = request
+        .transactional_id
+        .as_deref()
+        .is_some_and(|id| !ctx.may(Operation::Write, ResourceType::TransactionalId, id));
+    let verification = if txn_denied {
+        None
+    } else {
+        txn_verify::start(&ctx.broker, &request)
+    };
+    match verification {
+        None => Either::Left(append(ctx, request, Verdicts::new())),
+        Some(pending) => Either::Right(async move {
+            let verdicts = pending.await;
+            append(ctx, request, verdicts).await
+        }),
+    }
+}
+
+/// Appends every partition's batches now, transactional ones as `verdicts` allow, and returns
+/// the future of the response.
+fn append(
+    ctx: RequestContext,
+    request: ProduceRequest,
+    verdicts: Verdicts,
 ) -> impl Future<Output = Option<ProduceResponse>> + Send + 'static {
     let broker = ctx.broker.clone();
     let listener = ctx.client.listener.clone();
@@ -74,6 +104,7 @@ pub(crate) fn handle(
         .transactional_id
         .as_deref()
         .is_some_and(|id| !ctx.may(Operation::Write, ResourceType::TransactionalId, id));
+    let has_transactional_id = request.transactional_id.is_some();
     let mut waits = Vec::new();
     let mut responses: Vec<TopicProduceResponse> = request
         .topic_data
@@ -122,8 +153,14 @@ pub(crate) fn handle(
                     let Some(records) = data.records.filter(|r| !r.is_empty()) else {
                         return response.with_error_code(ResponseError::CorruptMessage.code());
                     };
-                    let verify =
-                        |batch: &BatchIdentity| verify_transactional(&broker, &partition, batch);
+                    let verdict = verdicts.get(&(topic_data.name.to_string(), data.index));
+                    let verify = |batch: &BatchIdentity, txns: &TxnIndex| {
+                        let request = TxnRequest {
+                            has_transactional_id,
+                            verdict: verdict.copied(),
+                        };
+                        verify_transactional(&broker, &partition, batch, txns, request)
+                    };
                     match partition.append_verified(&records, now, &verify, journal) {
                         Ok(appended) => {
                             let m = &broker.metrics;
@@ -330,23 +367,44 @@ fn min_insync_replicas(broker: &Broker, topic: Option<&TopicImage>) -> usize {
         .unwrap_or(1)
 }
 
+/// What the produce request says of a transactional batch beyond the batch itself.
+#[derive(Debug, Clone, Copy)]
+struct TxnRequest {
+    /// The request names a transactional id (Kafka refuses transactional data without one).
+    has_transactional_id: bool,
+    /// The verification with the producer's coordinator, if one was needed ([`txn_verify`]).
+    verdict: Option<Verdict>,
+}
+
 /// Transactional batches need their producer's open transaction to have added the partition
-/// (Kafka's transaction verification): a write outside one could never be ended.
+/// (Kafka's transaction verification): a write outside one could never be ended. Runs under
+/// the partition lock, with the partition's open transactions in `txns`.
 fn verify_transactional(
     broker: &Broker,
     partition: &Partition,
     batch: &BatchIdentity,
+    txns: &TxnIndex,
+    request: TxnRequest,
 ) -> Result<(), AppendError> {
     if batch.producer_id < 0 {
         return Err(AppendError::InvalidRecord(
             "a transactional batch needs a producer id".into(),
         ));
     }
-    // In a cluster the producer's coordinator may be another broker: its writes are taken
-    // on trust there, as Kafka does without KIP-890's verification, and its marker arrives
-    // by WriteTxnMarkers.
+    if !request.has_transactional_id {
+        return Err(AppendError::Transaction(
+            ResponseError::TransactionalIdAuthorizationFailed,
+        ));
+    }
+    // In a cluster the producer's coordinator may be another broker: the leader asked it
+    // before appending (KIP-890), unless verification is off, when the write is taken on
+    // trust as Kafka did before KIP-890. The marker arrives by WriteTxnMarkers.
     if broker.config.cluster.is_some() && !broker.txns.coordinates_producer(batch.producer_id) {
-        return Ok(());
+        if !broker.config.transaction_partition_verification_enable {
+            return Ok(());
+        }
+        return admit_verified(txns, batch.producer_id, request.verdict)
+            .map_err(AppendError::Transaction);
     }
     let producer = ProducerRef {
         id: batch.producer_id,
@@ -356,6 +414,29 @@ fn verify_transactional(
         .txns
         .check_produce(producer, partition.topic(), partition.index())
         .map_err(AppendError::Transaction)
+}
+
+/// The lock-held half of the verification: a batch is appended when its producer's
+/// transaction is already open on the partition, or when the coordinator confirmed the
+/// partition and no marker of the producer was written since (the guard is still current).
+/// Anything else (an abort landed while the coordinator was asked, or a transaction that
+/// ended after the request was looked at) is INVALID_TXN_STATE, as Kafka answers a
+/// partition not in the transaction.
+fn admit_verified(
+    txns: &TxnIndex,
+    producer_id: i64,
+    verdict: Option<Verdict>,
+) -> Result<(), ResponseError> {
+    let guard = match verdict {
+        Some(Verdict::Refused(error)) => return Err(error),
+        Some(Verdict::Verified(guard)) => Some(guard),
+        None => None,
+    };
+    if txns.admits(producer_id, guard) {
+        Ok(())
+    } else {
+        Err(ResponseError::InvalidTxnState)
+    }
 }
 
 /// The records that made a batch fail (KIP-467), so clients fail just those and retry or
@@ -385,5 +466,48 @@ fn record_errors(error: &AppendError) -> Vec<BatchIndexAndErrorMessage> {
             ..
         }) => vec![one(*index, reason.clone())],
         _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_verified_batch_is_admitted_only_while_its_guard_is_current() {
+        let mut txns = TxnIndex::default();
+        let guard = txns.start_verification(1).expect("verify");
+        let verified = Some(Verdict::Verified(guard));
+        assert_eq!(admit_verified(&txns, 1, verified), Ok(()));
+        txns.on_marker(1, 10, false);
+        assert_eq!(
+            admit_verified(&txns, 1, verified),
+            Err(ResponseError::InvalidTxnState),
+            "aborted while the coordinator was asked"
+        );
+    }
+
+    #[test]
+    fn without_a_verification_only_an_open_transaction_admits() {
+        let mut txns = TxnIndex::default();
+        assert_eq!(
+            admit_verified(&txns, 2, None),
+            Err(ResponseError::InvalidTxnState)
+        );
+        txns.on_data(2, 0);
+        assert_eq!(admit_verified(&txns, 2, None), Ok(()));
+        txns.on_marker(2, 1, false);
+        assert_eq!(
+            admit_verified(&txns, 2, None),
+            Err(ResponseError::InvalidTxnState),
+            "the transaction ended after the request was looked at"
+        );
+        let refused = Some(Verdict::Refused(ResponseError::NotEnoughReplicas));
+        txns.on_data(2, 2);
+        assert_eq!(
+            admit_verified(&txns, 2, refused),
+            Err(ResponseError::NotEnoughReplicas),
+            "a refusal stands"
+        );
     }
 }

@@ -3,8 +3,9 @@
 //! with the idempotent producer's handler).
 
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use kafka_protocol::messages::add_partitions_to_txn_response::{
-    AddPartitionsToTxnPartitionResult, AddPartitionsToTxnTopicResult,
+    AddPartitionsToTxnPartitionResult, AddPartitionsToTxnResult, AddPartitionsToTxnTopicResult,
 };
 use kafka_protocol::messages::txn_offset_commit_response::{
     TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
@@ -19,14 +20,21 @@ use super::refuse::Refuse;
 use super::{topic_lookup, RequestContext};
 use crate::acl::{Operation, ResourceType};
 use crate::group::commit::Committer;
+use crate::group::coordinator::CommitOffset;
 use crate::txn::{PendingOffset, ProducerRef};
 
-/// AddPartitionsToTxn v0-v3 (one transaction per request, as clients send it): every
+/// AddPartitionsToTxn. v0-v3 (one transaction per request, as clients send it): every
 /// partition joins, or none does; unknown partitions fail and the rest are not attempted.
+/// v4+ is the brokers' batched form (KIP-890): several transactions, each either added as
+/// v3 adds them or, with `verify_only`, only checked by a partition leader about to append
+/// a transactional batch; it needs ClusterAction, as Kafka requires of broker requests.
 pub(crate) async fn add_partitions(
     ctx: RequestContext,
     request: AddPartitionsToTxnRequest,
 ) -> AddPartitionsToTxnResponse {
+    if ctx.version() >= 4 {
+        return add_partitions_batched(ctx, request).await;
+    }
     let producer = ProducerRef {
         id: request.v3_and_below_producer_id.0,
         epoch: request.v3_and_below_producer_epoch,
@@ -34,9 +42,65 @@ pub(crate) async fn add_partitions(
     if !ctx.may_write_txn(&request.v3_and_below_transactional_id) {
         return request.refuse(ResponseError::TransactionalIdAuthorizationFailed);
     }
+    let results = add_to_transaction(
+        &ctx,
+        &request.v3_and_below_transactional_id,
+        producer,
+        request.v3_and_below_topics,
+    )
+    .await;
+    AddPartitionsToTxnResponse::default().with_results_by_topic_v3_and_below(results)
+}
+
+/// AddPartitionsToTxn v4+: each transaction of the batch answered on its own.
+async fn add_partitions_batched(
+    ctx: RequestContext,
+    request: AddPartitionsToTxnRequest,
+) -> AddPartitionsToTxnResponse {
+    if !ctx.may_on_cluster(Operation::ClusterAction) {
+        return AddPartitionsToTxnResponse::default()
+            .with_error_code(ResponseError::ClusterAuthorizationFailed.code());
+    }
+    let mut results = Vec::with_capacity(request.transactions.len());
+    for transaction in request.transactions {
+        let producer = ProducerRef {
+            id: transaction.producer_id.0,
+            epoch: transaction.producer_epoch,
+        };
+        let topic_results = if transaction.verify_only {
+            verify_in_transaction(
+                &ctx,
+                &transaction.transactional_id,
+                producer,
+                transaction.topics,
+            )
+        } else {
+            add_to_transaction(
+                &ctx,
+                &transaction.transactional_id,
+                producer,
+                transaction.topics,
+            )
+            .await
+        };
+        results.push(
+            AddPartitionsToTxnResult::default()
+                .with_transactional_id(transaction.transactional_id)
+                .with_topic_results(topic_results),
+        );
+    }
+    AddPartitionsToTxnResponse::default().with_results_by_transaction(results)
+}
+
+/// Adds `topics` to the producer's transaction: every partition joins, or none does.
+async fn add_to_transaction(
+    ctx: &RequestContext,
+    transactional_id: &str,
+    producer: ProducerRef,
+    topics: Vec<AddPartitionsToTxnTopic>,
+) -> Vec<AddPartitionsToTxnTopicResult> {
     // Each partition's own lookup error, in request order.
-    let lookups: Vec<Vec<Option<ResponseError>>> = request
-        .v3_and_below_topics
+    let lookups: Vec<Vec<Option<ResponseError>>> = topics
         .iter()
         .map(|topic| {
             let allowed = ctx.check_topic(Operation::Write, &topic.name);
@@ -54,40 +118,81 @@ pub(crate) async fn add_partitions(
     let outcome = if lookups.iter().flatten().any(Option::is_some) {
         Err(ResponseError::OperationNotAttempted)
     } else {
-        let wanted: Vec<(String, i32)> = request
-            .v3_and_below_topics
+        let wanted: Vec<(String, i32)> = topics
             .iter()
             .flat_map(|t| t.partitions.iter().map(|&p| (t.name.to_string(), p)))
             .collect();
         let added = ctx
             .broker
             .txns
-            .add_partitions(&request.v3_and_below_transactional_id, producer, &wanted)
+            .add_partitions(transactional_id, producer, &wanted)
             .await;
         fencing_for_version(added, ctx.version(), 2)
     };
-    let results = request
-        .v3_and_below_topics
+    topics
         .into_iter()
         .zip(lookups)
         .map(|(topic, lookups)| {
-            let partitions = topic
-                .partitions
-                .iter()
-                .zip(lookups)
-                .map(|(&p, lookup)| {
-                    let code = lookup.or(outcome.err()).map_or(0, |e| e.code());
-                    AddPartitionsToTxnPartitionResult::default()
-                        .with_partition_index(p)
-                        .with_partition_error_code(code)
-                })
-                .collect();
-            AddPartitionsToTxnTopicResult::default()
-                .with_name(topic.name)
-                .with_results_by_partition(partitions)
+            let codes = lookups
+                .into_iter()
+                .map(|lookup| lookup.or(outcome.err()).map_or(0, |e| e.code()));
+            topic_result(topic, codes)
+        })
+        .collect()
+}
+
+/// `verify_only`: whether each partition is in the producer's ongoing transaction
+/// (INVALID_TXN_STATE where it is not), or why the coordinator cannot say, for all of them.
+fn verify_in_transaction(
+    ctx: &RequestContext,
+    transactional_id: &str,
+    producer: ProducerRef,
+    topics: Vec<AddPartitionsToTxnTopic>,
+) -> Vec<AddPartitionsToTxnTopicResult> {
+    let asked: Vec<(String, i32)> = topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|&p| (t.name.to_string(), p)))
+        .collect();
+    let verified = if transactional_id.is_empty() {
+        Err(ResponseError::InvalidRequest)
+    } else {
+        ctx.broker
+            .txns
+            .verify_partitions(transactional_id, producer, &asked)
+    };
+    let mut codes = asked.iter().enumerate().map(|(i, _)| match &verified {
+        Err(error) => error.code(),
+        Ok(added) if added.get(i).copied().unwrap_or(false) => 0,
+        Ok(_) => ResponseError::InvalidTxnState.code(),
+    });
+    topics
+        .into_iter()
+        .map(|topic| {
+            let n = topic.partitions.len();
+            let topic_codes: Vec<i16> = codes.by_ref().take(n).collect();
+            topic_result(topic, topic_codes)
+        })
+        .collect()
+}
+
+/// One topic's answer: `codes` per partition, in request order.
+fn topic_result(
+    topic: AddPartitionsToTxnTopic,
+    codes: impl IntoIterator<Item = i16>,
+) -> AddPartitionsToTxnTopicResult {
+    let partitions = topic
+        .partitions
+        .iter()
+        .zip(codes)
+        .map(|(&p, code)| {
+            AddPartitionsToTxnPartitionResult::default()
+                .with_partition_index(p)
+                .with_partition_error_code(code)
         })
         .collect();
-    AddPartitionsToTxnResponse::default().with_results_by_topic_v3_and_below(results)
+    AddPartitionsToTxnTopicResult::default()
+        .with_name(topic.name)
+        .with_results_by_partition(partitions)
 }
 
 /// AddOffsetsToTxn: the group's offsets will be committed with the transaction.
@@ -105,10 +210,21 @@ pub(crate) async fn add_offsets(
     if !ctx.may(Operation::Read, ResourceType::Group, &request.group_id) {
         return request.refuse(ResponseError::GroupAuthorizationFailed);
     }
-    let outcome = ctx
-        .broker
+    let broker = &ctx.broker;
+    let offsets_partition = broker.config.cluster.is_some().then(|| {
+        (
+            crate::group::OFFSETS_TOPIC.to_string(),
+            broker.groups.partition_for(&request.group_id),
+        )
+    });
+    let outcome = broker
         .txns
-        .add_offsets(&request.transactional_id, producer, &request.group_id)
+        .add_offsets(
+            &request.transactional_id,
+            producer,
+            &request.group_id,
+            offsets_partition,
+        )
         .await;
     let outcome = fencing_for_version(outcome, ctx.version(), 2);
     AddOffsetsToTxnResponse::default().with_error_code(code(outcome))
@@ -176,6 +292,27 @@ pub(crate) async fn txn_offset_commit(
         .collect();
     let outcome = match broker.groups.check_txn_committer(&group_id, &committer) {
         Err(error) => Err(error),
+        // The transaction coordinator is another broker: this group coordinator holds the
+        // offsets until that coordinator's marker reaches the group's partition here.
+        Ok(())
+            if broker.config.cluster.is_some()
+                && !broker.txns.coordinates(&request.transactional_id) =>
+        {
+            let offsets = offsets
+                .into_iter()
+                .map(|o| CommitOffset {
+                    topic: o.topic,
+                    partition: o.partition,
+                    offset: o.offset,
+                    leader_epoch: o.leader_epoch,
+                    metadata: o.metadata,
+                })
+                .collect();
+            broker
+                .groups
+                .hold_txn_offsets(producer.id, &group_id, offsets);
+            Ok(())
+        }
         Ok(()) => {
             broker
                 .txns

@@ -259,7 +259,7 @@ async fn transactional_writes_outside_an_open_transaction_or_from_a_fenced_epoch
         ResponseError::InvalidTransactionTimeout.code()
     );
     let first: InitProducerIdResponse = call(&b, ApiKey::InitProducerId, 4, &init(60_000)).await;
-    let produce = |epoch| {
+    let anonymous = |epoch| {
         ProduceRequest::default()
             .with_acks(-1)
             .with_timeout_ms(5_000)
@@ -271,6 +271,14 @@ async fn transactional_writes_outside_an_open_transaction_or_from_a_fenced_epoch
                         .with_records(Some(transactional_batch(first.producer_id.0, epoch, 1))),
                 ])])
     };
+    // Kafka refuses transactional data in a request that names no transactional id.
+    let without_id: ProduceResponse =
+        call(&b, ApiKey::Produce, 11, &anonymous(first.producer_epoch)).await;
+    assert_eq!(
+        without_id.responses[0].partition_responses[0].error_code,
+        ResponseError::TransactionalIdAuthorizationFailed.code()
+    );
+    let produce = |epoch| anonymous(epoch).with_transactional_id(Some(TransactionalId(s("tx"))));
     let outside: ProduceResponse =
         call(&b, ApiKey::Produce, 11, &produce(first.producer_epoch)).await;
     assert_eq!(

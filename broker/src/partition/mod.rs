@@ -22,6 +22,7 @@ use crate::codec::{CodecError, CompressionPolicy};
 use crate::journal::{JournaledBatches, Replay};
 use crate::producer::{
     BatchIdentity, ProducerStateTable, ProducerSummary, SequenceCheck, SequenceError, TxnIndex,
+    VerificationGuard,
 };
 use crate::storage::{
     marker_batch, marker_is_commit, AbortedRange, BatchView, CleanerTxns, CompactionOutcome,
@@ -349,7 +350,7 @@ impl Partition {
     /// CRCs and idempotence but not the rules for client writes.
     pub fn append(&self, records: &[u8], now_ms: i64) -> Result<Appended, AppendError> {
         let batches = own_batches(records)?;
-        self.append_checked(batches, now_ms, &|_| Ok(()), false)
+        self.append_checked(batches, now_ms, &|_, _| Ok(()), false)
     }
 
     /// Remembers that the produce data `records` was refused before its sequence could be
@@ -364,7 +365,8 @@ impl Partition {
 
     /// Appends one partition's data of a produce request after Kafka's checks on client
     /// batches ([`client_batch`], outside the lock). Every transactional batch must first pass
-    /// `verify` (the transaction coordinator's check), under the partition lock: a
+    /// `verify` (the transaction coordinator's check, or the verification guard it left here,
+    /// judged against this partition's open transactions), under the partition lock: a
     /// transaction's marker is appended under the same lock, so no batch of it can land after
     /// its marker. With `journal`, the batches also go to the commit journal's queue if
     /// everything before them is durable or journaled (see [`Appended::journaled`]).
@@ -372,7 +374,7 @@ impl Partition {
         &self,
         records: &[u8],
         now_ms: i64,
-        verify: &dyn Fn(&BatchIdentity) -> Result<(), AppendError>,
+        verify: &dyn Fn(&BatchIdentity, &TxnIndex) -> Result<(), AppendError>,
         journal: bool,
     ) -> Result<Appended, AppendError> {
         let rules = *self.rules.read();
@@ -380,17 +382,24 @@ impl Partition {
         self.append_checked(vec![batch], now_ms, verify, journal)
     }
 
+    /// Starts verifying `producer_id`'s transaction on this partition (KIP-890): the guard its
+    /// batches present to [`TxnIndex::admits`] once the coordinator confirmed the partition is
+    /// in the transaction, or `None` when its transaction is already open here.
+    pub fn start_verification(&self, producer_id: i64) -> Option<VerificationGuard> {
+        self.state.lock().txns.start_verification(producer_id)
+    }
+
     fn append_checked(
         &self,
         batches: Vec<CheckedBatch>,
         now_ms: i64,
-        verify: &dyn Fn(&BatchIdentity) -> Result<(), AppendError>,
+        verify: &dyn Fn(&BatchIdentity, &TxnIndex) -> Result<(), AppendError>,
         journal: bool,
     ) -> Result<Appended, AppendError> {
         let mut state = self.state.lock();
         let epoch = self.writable_epoch()?;
         for batch in batches.iter().filter(|b| b.transactional) {
-            verify(&batch.identity)?;
+            verify(&batch.identity, &state.txns)?;
         }
         let start = state.log.log_end_offset();
         let journaled = journal && state.journal.end == start;

@@ -7,4 +7,4 @@ mod txn_index;
 
 pub use ids::{BlockSource, FileBlocks, IdAllocator, IdAllocatorError};
 pub use state::{BatchIdentity, ProducerStateTable, ProducerSummary, SequenceCheck, SequenceError};
-pub use txn_index::TxnIndex;
+pub use txn_index::{TxnIndex, VerificationGuard};

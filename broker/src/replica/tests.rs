@@ -186,7 +186,7 @@ fn config_changes_reach_hosted_partitions() {
     let keyless = p0.append_verified(
         &crate::storage::test_util::simple(1, 1_000),
         1_000,
-        &|_| Ok(()),
+        &|_, _| Ok(()),
         false,
     );
     assert!(

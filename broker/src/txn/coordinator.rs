@@ -221,17 +221,46 @@ impl TransactionCoordinator {
         .await
     }
 
-    /// AddOffsetsToTxn: the group's offsets will be committed with the transaction.
+    /// AddPartitionsToTxn v4+ with `verify_only` (KIP-890), asked by a partition leader about
+    /// to append the producer's first transactional batch there: for each partition, whether
+    /// it is in the producer's ongoing transaction. Nothing is added. A transaction being
+    /// ended answers CONCURRENT_TRANSACTIONS (its markers are on their way), another producer
+    /// of the id INVALID_PRODUCER_ID_MAPPING and another epoch PRODUCER_FENCED, as Kafka's
+    /// `handleVerifyPartitionsInTransaction` does.
+    pub fn verify_partitions(
+        self: &Arc<Self>,
+        transactional_id: &str,
+        producer: ProducerRef,
+        partitions: &[(String, i32)],
+    ) -> Result<Vec<bool>, ResponseError> {
+        self.check(transactional_id)?;
+        let txn = self
+            .get(transactional_id)
+            .ok_or(ResponseError::InvalidProducerIdMapping)?;
+        verified_partitions(&txn, producer, partitions)
+    }
+
+    /// AddOffsetsToTxn: the group's offsets will be committed with the transaction. With
+    /// `offsets_partition` (the group's `__consumer_offsets` partition, in a cluster) the
+    /// transaction's markers go there too, as in Kafka: a group coordinator on another broker
+    /// holds the offsets until the marker tells it whether to commit them.
     pub async fn add_offsets(
         self: &Arc<Self>,
         transactional_id: &str,
         producer: ProducerRef,
         group_id: &str,
+        offsets_partition: Option<(String, i32)>,
     ) -> Result<(), ResponseError> {
         self.join(transactional_id, producer, |txn| {
             txn.groups.insert(group_id.to_string());
+            txn.partitions.extend(offsets_partition);
         })
         .await
+    }
+
+    /// Whether this broker coordinates `transactional_id` now.
+    pub fn coordinates(self: &Arc<Self>, transactional_id: &str) -> bool {
+        self.check(transactional_id).is_ok()
     }
 
     /// Opens the transaction if needed and applies `add`, saving only what changed.
@@ -672,6 +701,29 @@ async fn commit_offsets(
         host.commit_offsets(group, offsets).await?;
     }
     Ok(())
+}
+
+/// Which of `partitions` are in `txn`'s ongoing transaction, if `producer` is its current
+/// instance (the pure part of [`TransactionCoordinator::verify_partitions`]).
+fn verified_partitions(
+    txn: &TxnMetadata,
+    producer: ProducerRef,
+    partitions: &[(String, i32)],
+) -> Result<Vec<bool>, ResponseError> {
+    if txn.producer_id != producer.id {
+        return Err(ResponseError::InvalidProducerIdMapping);
+    }
+    if txn.producer_epoch != producer.epoch {
+        return Err(ResponseError::ProducerFenced);
+    }
+    if matches!(txn.state, TxnState::PrepareCommit | TxnState::PrepareAbort) {
+        return Err(ResponseError::ConcurrentTransactions);
+    }
+    let ongoing = txn.state == TxnState::Ongoing;
+    Ok(partitions
+        .iter()
+        .map(|p| ongoing && txn.partitions.contains(p))
+        .collect())
 }
 
 #[cfg(test)]

@@ -15,3 +15,4 @@ mod replication;
 mod shared;
 mod source;
 mod support;
+mod transactions;

@@ -66,6 +66,11 @@ pub struct GroupCoordinator {
     owned: RwLock<HashMap<i32, ownership::Ownership>>,
     partitions: AtomicI32,
     timers: Arc<Timers>,
+    /// Offsets sent with TxnOffsetCommit by producers whose transaction coordinator is another
+    /// broker, by producer id: committed when that coordinator's COMMIT marker reaches the
+    /// group's `__consumer_offsets` partition here, dropped on ABORT (see
+    /// [`GroupCoordinator::complete_txn_offsets`]).
+    txn_offsets: Mutex<HashMap<i64, Vec<(String, CommitOffset)>>>,
 }
 
 impl GroupCoordinator {
@@ -80,6 +85,7 @@ impl GroupCoordinator {
             owned: RwLock::new(HashMap::new()),
             partitions: AtomicI32::new(partitions),
             timers: Arc::new(Timers::default()),
+            txn_offsets: Mutex::new(HashMap::new()),
         }
     }
 

@@ -1,6 +1,7 @@
 //! OffsetCommit, OffsetFetch and OffsetDelete. A commit is answered once its records are
 //! durable; readers see it only then (Kafka's pending offset commits).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError;
@@ -44,6 +45,48 @@ pub struct CommitRequest {
 pub type FetchedTopic = (String, Vec<(i32, Option<OffsetValue>)>);
 
 impl GroupCoordinator {
+    /// Holds offsets a producer sent with TxnOffsetCommit for `group_id` until its
+    /// transaction ends, when the transaction coordinator is another broker: that
+    /// coordinator's marker on the group's partition decides their fate (Kafka's group
+    /// coordinator keeps pending transactional offsets the same way). A later offset for the
+    /// same partition replaces an earlier one.
+    pub fn hold_txn_offsets(&self, producer_id: i64, group_id: &str, offsets: Vec<CommitOffset>) {
+        let mut held = self.txn_offsets.lock();
+        let entries = held.entry(producer_id).or_default();
+        for offset in offsets {
+            entries.retain(|(g, o)| {
+                !(g == group_id && o.topic == offset.topic && o.partition == offset.partition)
+            });
+            entries.push((group_id.to_string(), offset));
+        }
+    }
+
+    /// A transaction marker of `producer_id` reached a `__consumer_offsets` partition led
+    /// here: commits the offsets it held for that producer (COMMIT) or drops them (ABORT).
+    pub async fn complete_txn_offsets(self: &Arc<Self>, producer_id: i64, commit: bool) {
+        let Some(held) = self.txn_offsets.lock().remove(&producer_id) else {
+            return;
+        };
+        if !commit {
+            return;
+        }
+        let mut by_group: HashMap<String, Vec<CommitOffset>> = HashMap::new();
+        for (group, offset) in held {
+            by_group.entry(group).or_default().push(offset);
+        }
+        for (group, offsets) in by_group {
+            let results = self.commit_transactional(&group, offsets).await;
+            if let Some(error) = results.into_iter().find_map(Result::err) {
+                tracing::warn!(
+                    group,
+                    producer_id,
+                    ?error,
+                    "transactional offsets not committed"
+                );
+            }
+        }
+    }
+
     /// OffsetCommit: one result per requested offset, in order.
     pub async fn commit(
         self: &Arc<Self>,

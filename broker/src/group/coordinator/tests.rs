@@ -401,3 +401,47 @@ fn offset_of(c: &Arc<GroupCoordinator>, group: &str) -> Option<i64> {
     let topics = c.fetch_offsets(group, None).ok()?;
     topics.first()?.1.first()?.1.as_ref().map(|o| o.offset)
 }
+
+/// What `group` has committed for partition 0 of topic `t` (-1 for nothing).
+fn committed_offset(c: &Arc<GroupCoordinator>, group: &str) -> i64 {
+    let fetched = c
+        .fetch_offsets(group, Some(vec![("t".into(), vec![0])]))
+        .expect("fetch");
+    fetched[0].1[0].1.as_ref().map_or(-1, |v| v.offset)
+}
+
+#[tokio::test]
+async fn offsets_held_for_a_remote_transaction_commit_with_its_commit_marker_only() {
+    let log = Arc::new(MemoryLog::with_partitions(PARTITIONS));
+    let c = coordinator(&log);
+    loaded(&c).await;
+    let (_member, _generation) = one_member_group(&c, "g").await;
+    let offset = |offset| CommitOffset {
+        topic: "t".into(),
+        partition: 0,
+        offset,
+        leader_epoch: -1,
+        metadata: None,
+    };
+    // Held until the transaction ends; an abort drops them.
+    c.hold_txn_offsets(7, "g", vec![offset(10)]);
+    assert_eq!(
+        committed_offset(&c, "g"),
+        -1,
+        "not visible while the transaction is open"
+    );
+    c.complete_txn_offsets(7, false).await;
+    assert_eq!(committed_offset(&c, "g"), -1, "aborted");
+    // A later offset of the same partition replaces the earlier; a commit commits it, once.
+    c.hold_txn_offsets(7, "g", vec![offset(20)]);
+    c.hold_txn_offsets(7, "g", vec![offset(30)]);
+    c.hold_txn_offsets(8, "g", vec![offset(99)]);
+    c.complete_txn_offsets(7, true).await;
+    assert_eq!(committed_offset(&c, "g"), 30);
+    c.complete_txn_offsets(7, true).await;
+    assert_eq!(
+        committed_offset(&c, "g"),
+        30,
+        "another producer's offsets stay held"
+    );
+}

@@ -127,6 +127,68 @@ async fn only_added_partitions_of_the_current_epoch_may_be_written() {
 }
 
 #[tokio::test]
+async fn verify_only_answers_whether_the_partition_is_in_the_ongoing_transaction() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let b = open_broker(dir.path(), Flags::default());
+    let old = init(&b, "tx").await;
+    let producer = init(&b, "tx").await;
+    let c = txns(&b);
+    let asked = [("t".to_string(), 0), ("t".to_string(), 1)];
+    assert_eq!(
+        c.verify_partitions("tx", producer, &asked),
+        Ok(vec![false, false]),
+        "no transaction yet"
+    );
+    c.add_partitions("tx", producer, &asked[..1])
+        .await
+        .expect("add");
+    assert_eq!(
+        c.verify_partitions("tx", producer, &asked),
+        Ok(vec![true, false]),
+        "verifying adds nothing"
+    );
+    assert_eq!(
+        c.verify_partitions("tx", old, &asked).err(),
+        Some(ResponseError::ProducerFenced)
+    );
+    let stranger = ProducerRef {
+        id: producer.id + 1000,
+        epoch: 0,
+    };
+    assert_eq!(
+        c.verify_partitions("tx", stranger, &asked).err(),
+        Some(ResponseError::InvalidProducerIdMapping)
+    );
+    assert_eq!(
+        c.verify_partitions("unknown", producer, &asked).err(),
+        Some(ResponseError::InvalidProducerIdMapping)
+    );
+    c.end_txn(&*b, "tx", producer, false).await.expect("abort");
+    assert_eq!(
+        c.verify_partitions("tx", producer, &asked),
+        Ok(vec![false, false]),
+        "an ended transaction holds no partition"
+    );
+}
+
+#[test]
+fn a_transaction_being_ended_is_not_verified() {
+    let mut txn = TxnMetadata::new(7, TIMEOUT_MS, 0);
+    txn.state = TxnState::PrepareAbort;
+    txn.partitions.insert(("t".into(), 0));
+    let producer = ProducerRef { id: 7, epoch: 0 };
+    assert_eq!(
+        verified_partitions(&txn, producer, &[("t".into(), 0)]).err(),
+        Some(ResponseError::ConcurrentTransactions)
+    );
+    txn.state = TxnState::Ongoing;
+    assert_eq!(
+        verified_partitions(&txn, producer, &[("t".into(), 0)]),
+        Ok(vec![true])
+    );
+}
+
+#[tokio::test]
 async fn a_commit_writes_markers_to_every_partition_and_commits_the_offsets() {
     let dir = tempfile::tempdir().expect("tempdir");
     let b = open_broker(dir.path(), Flags::default());
@@ -135,7 +197,9 @@ async fn a_commit_writes_markers_to_every_partition_and_commits_the_offsets() {
     c.add_partitions("tx", p, &[("t".into(), 0), ("t".into(), 1)])
         .await
         .expect("add");
-    c.add_offsets("tx", p, "g").await.expect("add offsets");
+    c.add_offsets("tx", p, "g", None)
+        .await
+        .expect("add offsets");
     c.add_pending_offsets("tx", p, "g", vec![pending("g", 42)])
         .await
         .expect("txn offsets");
@@ -169,7 +233,9 @@ async fn an_abort_writes_markers_and_drops_the_offsets() {
     c.add_partitions("tx", p, &[("t".into(), 0)])
         .await
         .expect("add");
-    c.add_offsets("tx", p, "g").await.expect("add offsets");
+    c.add_offsets("tx", p, "g", None)
+        .await
+        .expect("add offsets");
     c.add_pending_offsets("tx", p, "g", vec![pending("g", 7)])
         .await
         .expect("txn offsets");
