@@ -17,7 +17,7 @@ use tributary_crds::{
     is_paused, KafkaCluster, KafkaPartition, KafkaTopic, KafkaTopicStatus, TopicPhase,
 };
 
-use super::partitions::TOPIC_UID_LABEL;
+use super::partitions::{selector, TOPIC_UID_LABEL};
 use super::plan::{plan, TopicInput};
 use crate::context::Context;
 use crate::pause::set_paused;
@@ -63,20 +63,35 @@ async fn read(topic: &KafkaTopic, ctx: &Context) -> Result<TopicView> {
         what: format!("KafkaTopic {ns}/{}", topic.name_any()),
         field: "metadata.uid",
     })?;
-    // Every partition of the cluster: the topic's own, and the others' load for placement.
-    let in_cluster = format!("{}={cluster_name}", tributary_crds::CLUSTER_LABEL);
-    let (partitions, others) = Api::<KafkaPartition>::namespaced(ctx.client.clone(), &ns)
-        .list(&ListParams::default().labels(&in_cluster))
+    let api = Api::<KafkaPartition>::namespaced(ctx.client.clone(), &ns);
+    let list_error = |e| {
+        Error::kube(
+            format!("list kafkapartitions of {ns}/{}", topic.name_any()),
+            e,
+        )
+    };
+    let partitions = api
+        .list(&ListParams::default().labels(&selector(&uid)))
         .await
-        .map_err(|e| {
-            Error::kube(
-                format!("list kafkapartitions of {ns}/{}", topic.name_any()),
-                e,
-            )
-        })?
-        .items
-        .into_iter()
-        .partition(|p| p.labels().get(TOPIC_UID_LABEL) == Some(&uid));
+        .map_err(list_error)?
+        .items;
+    // The cluster's other partitions guide placement; they are read only when this topic has
+    // partitions to place (listing every partition at each reconcile would cost the most
+    // where there are most topics).
+    let placed: BTreeSet<i32> = partitions.iter().map(|p| p.spec.partition).collect();
+    let unplaced = (0..topic.spec.partitions).any(|n| !placed.contains(&n));
+    let others = if unplaced {
+        let in_cluster = format!("{}={cluster_name}", tributary_crds::CLUSTER_LABEL);
+        api.list(&ListParams::default().labels(&in_cluster))
+            .await
+            .map_err(list_error)?
+            .items
+            .into_iter()
+            .filter(|p| p.labels().get(TOPIC_UID_LABEL) != Some(&uid))
+            .collect()
+    } else {
+        Vec::new()
+    };
     Ok(TopicView {
         cluster,
         partitions,
