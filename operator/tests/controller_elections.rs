@@ -7,8 +7,8 @@ mod common;
 
 use common::{
     create_cluster, create_topic, events_about, expand_isr, kill_broker, partition_where,
-    partitions_where, preferred_elected, request_election, setup, start_sim_brokers, History,
-    Replica, SimBroker, NS,
+    partitions_where, preferred_elected, request_election, setup, shrink_isr_to_leader,
+    start_sim_brokers, History, Replica, SimBroker, NS,
 };
 use kube::ResourceExt;
 use serde_json::json;
@@ -121,10 +121,11 @@ async fn election_requests_are_held_or_refused_answered_and_removed() {
     create_topic(&client, "orders", 1, 3, json!({})).await;
     let history = History::record(&client);
 
-    // Unclean: the leader of logs-0 dies alone in its ISR, so the partition goes offline
-    // (unclean.leader.election.enable is off); an unclean request elects a live replica.
-    let logs = partitions_where(&client, "logs", 1, "logs led", |_, s| s.leader >= 0).await;
-    let dead = logs[0].status.as_ref().map_or(-1, |s| s.leader);
+    // Unclean: the leader of logs-0 dies alone in its ISR (its followers had fallen out), so
+    // the partition goes offline (unclean.leader.election.enable is off); an unclean request
+    // elects a live replica.
+    partitions_where(&client, "logs", 1, "logs led", |_, s| s.leader >= 0).await;
+    let dead = shrink_isr_to_leader(&client, "logs-0").await.leader;
     kill_broker(&mut brokers, dead).await;
     partition_where(&client, "logs-0", "logs-0 offline", |_, s| s.leader == -1).await;
     request_election(&client, "logs-0", "unclean").await;

@@ -187,7 +187,11 @@ async fn operator_drives_cluster_and_topics_through_their_lifecycle() {
         let st = p.status.clone().unwrap_or_default();
         assert_eq!(p.spec.replicas.len(), 3);
         assert_eq!(st.leader, p.spec.replicas[0], "preferred leader elected");
-        assert_eq!(st.isr.len(), 1, "the leader alone until followers catch up");
+        assert_eq!(
+            st.isr.len(),
+            3,
+            "every live replica in sync from creation, as in Kafka"
+        );
     }
     assert_eq!(
         s.effective_config.get("retention.ms").map(String::as_str),

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::{
     create_cluster, create_topic, events_about, expand_isr, merge_patch, obj, partitions_where,
-    setup, wait_until, Replica, SimBroker, NS,
+    setup, shrink_isr_to_leader, wait_until, Replica, SimBroker, NS,
 };
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -238,7 +238,9 @@ async fn a_config_change_rolls_brokers_one_at_a_time_gated_by_min_isr_and_surviv
         .copied()
         .find(|r| *r != leader && *r != lagging)
         .unwrap_or_else(|| panic!("RF 3 has two followers: {replicas:?}"));
-    // ISR {leader, follower}: exactly min.insync.replicas, with `lagging` catching up.
+    // ISR {leader, follower}: exactly min.insync.replicas, with `lagging` fallen out (a new
+    // partition starts with all three in sync) and catching up.
+    shrink_isr_to_leader(&client, PARTITION).await;
     expand_isr(&client, PARTITION, &[&brokers[&follower]]).await;
 
     let clusters: Api<KafkaCluster> = Api::namespaced(client.clone(), NS);

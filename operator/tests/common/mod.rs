@@ -272,6 +272,31 @@ pub(crate) async fn expand_isr(
     }
 }
 
+/// Leaves the leader of KafkaPartition `name` alone in its ISR, as a leader does when its
+/// followers stop fetching: a status write with the next partition epoch and a resourceVersion
+/// precondition, re-read on conflict. Returns the status written.
+pub(crate) async fn shrink_isr_to_leader(client: &Client, name: &str) -> KafkaPartitionStatus {
+    let api: Api<KafkaPartition> = Api::namespaced(client.clone(), NS);
+    loop {
+        let mut p = api
+            .get(name)
+            .await
+            .unwrap_or_else(|e| panic!("get {name}: {e}"));
+        let Some(status) = p.status.as_mut() else {
+            panic!("{name} has no status to shrink")
+        };
+        let leader = status.leader;
+        status.isr.retain(|e| e.broker_id == leader);
+        status.partition_epoch += 1;
+        let written = status.clone();
+        match api.replace_status(name, &PostParams::default(), &p).await {
+            Ok(_) => return written,
+            Err(kube::Error::Api(s)) if s.code == 409 => continue,
+            Err(e) => panic!("ISR shrink of {name}: {e}"),
+        }
+    }
+}
+
 /// The status a preferred election makes of `from`: `preferred` leads, both epochs raised
 /// once, the ISR as it was.
 pub(crate) fn preferred_elected(
