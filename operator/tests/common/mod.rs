@@ -239,12 +239,39 @@ pub(crate) async fn partitions_where(
 }
 
 /// Adds `brokers` (at their current incarnations) to the ISR of KafkaPartition `name`, as its
-/// leader does once they have caught up: a status write with the next partition epoch and a
-/// resourceVersion precondition, re-read on conflict. Returns the status written.
+/// leader does once they have caught up. Returns the status written.
 pub(crate) async fn expand_isr(
     client: &Client,
     name: &str,
     brokers: &[&SimBroker],
+) -> KafkaPartitionStatus {
+    change_isr(client, name, |isr, _| {
+        for b in brokers {
+            isr.retain(|e| e.broker_id != b.id);
+            isr.push(IsrEntry {
+                broker_id: b.id,
+                broker_epoch: b.incarnation,
+            });
+        }
+    })
+    .await
+}
+
+/// Leaves the leader of KafkaPartition `name` alone in its ISR, as a leader does when its
+/// followers stop fetching. Returns the status written.
+pub(crate) async fn shrink_isr_to_leader(client: &Client, name: &str) -> KafkaPartitionStatus {
+    change_isr(client, name, |isr, leader| {
+        isr.retain(|e| e.broker_id == leader)
+    })
+    .await
+}
+
+/// Changes the ISR of KafkaPartition `name` as its leader writes it: a status write with the
+/// next partition epoch and a resourceVersion precondition, re-read on conflict.
+async fn change_isr(
+    client: &Client,
+    name: &str,
+    change: impl Fn(&mut Vec<IsrEntry>, i32),
 ) -> KafkaPartitionStatus {
     let api: Api<KafkaPartition> = Api::namespaced(client.clone(), NS);
     loop {
@@ -253,46 +280,15 @@ pub(crate) async fn expand_isr(
             .await
             .unwrap_or_else(|e| panic!("get {name}: {e}"));
         let Some(status) = p.status.as_mut() else {
-            panic!("{name} has no status to expand")
+            panic!("{name} has no status whose ISR could change")
         };
-        for b in brokers {
-            status.isr.retain(|e| e.broker_id != b.id);
-            status.isr.push(IsrEntry {
-                broker_id: b.id,
-                broker_epoch: b.incarnation,
-            });
-        }
+        change(&mut status.isr, status.leader);
         status.partition_epoch += 1;
         let written = status.clone();
         match api.replace_status(name, &PostParams::default(), &p).await {
             Ok(_) => return written,
             Err(kube::Error::Api(s)) if s.code == 409 => continue,
-            Err(e) => panic!("ISR expansion of {name}: {e}"),
-        }
-    }
-}
-
-/// Leaves the leader of KafkaPartition `name` alone in its ISR, as a leader does when its
-/// followers stop fetching: a status write with the next partition epoch and a resourceVersion
-/// precondition, re-read on conflict. Returns the status written.
-pub(crate) async fn shrink_isr_to_leader(client: &Client, name: &str) -> KafkaPartitionStatus {
-    let api: Api<KafkaPartition> = Api::namespaced(client.clone(), NS);
-    loop {
-        let mut p = api
-            .get(name)
-            .await
-            .unwrap_or_else(|e| panic!("get {name}: {e}"));
-        let Some(status) = p.status.as_mut() else {
-            panic!("{name} has no status to shrink")
-        };
-        let leader = status.leader;
-        status.isr.retain(|e| e.broker_id == leader);
-        status.partition_epoch += 1;
-        let written = status.clone();
-        match api.replace_status(name, &PostParams::default(), &p).await {
-            Ok(_) => return written,
-            Err(kube::Error::Api(s)) if s.code == 409 => continue,
-            Err(e) => panic!("ISR shrink of {name}: {e}"),
+            Err(e) => panic!("ISR change of {name}: {e}"),
         }
     }
 }
