@@ -61,19 +61,21 @@ pub(crate) fn handle(
         txn_verify::start(&ctx.broker, &request)
     };
     match verification {
-        None => Either::Left(append(ctx, request, Verdicts::new())),
+        None => Either::Left(append(ctx, request, txn_denied, Verdicts::new())),
         Some(pending) => Either::Right(async move {
             let verdicts = pending.await;
-            append(ctx, request, verdicts).await
+            append(ctx, request, txn_denied, verdicts).await
         }),
     }
 }
 
-/// Appends every partition's batches now, transactional ones as `verdicts` allow, and returns
-/// the future of the response.
+/// Appends every partition's batches now, transactional ones as `verdicts` allow (none when
+/// the client may not write its transactional id, `txn_denied`), and returns the future of the
+/// response.
 fn append(
     ctx: RequestContext,
     request: ProduceRequest,
+    txn_denied: bool,
     verdicts: Verdicts,
 ) -> impl Future<Output = Option<ProduceResponse>> + Send + 'static {
     let broker = ctx.broker.clone();
@@ -100,10 +102,6 @@ fn append(
         .map(|r| r.len())
         .sum();
     let throttle_time_ms = ctx.charge(PRODUCER_BYTE_RATE, bytes);
-    let txn_denied = request
-        .transactional_id
-        .as_deref()
-        .is_some_and(|id| !ctx.may(Operation::Write, ResourceType::TransactionalId, id));
     let has_transactional_id = request.transactional_id.is_some();
     let mut waits = Vec::new();
     let mut responses: Vec<TopicProduceResponse> = request
