@@ -239,12 +239,7 @@ impl Broker {
             "has overflowed its stack",
             "Aborted",
         ];
-        let text = self
-            .log_path
-            .as_ref()
-            .and_then(|p| std::fs::read(p).ok())
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default();
+        let text = self.log_text();
         let all: Vec<&str> = text.lines().collect();
         let Some(at) = all.iter().position(|l| FATAL.iter().any(|f| l.contains(f))) else {
             return self.log_tail(lines);
@@ -262,14 +257,18 @@ impl Broker {
             .join("\n")
     }
 
-    /// The last `n` lines of its log.
-    pub fn log_tail(&self, n: usize) -> String {
-        let text = self
-            .log_path
+    /// Its whole log (empty when it has none or it cannot be read).
+    fn log_text(&self) -> String {
+        self.log_path
             .as_ref()
             .and_then(|p| std::fs::read(p).ok())
             .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default();
+            .unwrap_or_default()
+    }
+
+    /// The last `n` lines of its log.
+    pub fn log_tail(&self, n: usize) -> String {
+        let text = self.log_text();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(n)..].join("\n")
     }

@@ -359,20 +359,22 @@ mod tests {
         }
     }
 
+    /// The record batch of regression seed `name` (a Produce request of one partition).
+    fn seed_batch(name: &str) -> bytes::Bytes {
+        let seeds = crate::corpus::regression::seeds().unwrap();
+        let seed = seeds.seeds.iter().find(|s| s.source == name).unwrap();
+        let Some((_, _, kafka_protocol::messages::RequestKind::Produce(r))) =
+            crate::wire::decode_request(&seed.frame)
+        else {
+            panic!("{name} is a Produce request");
+        };
+        r.topic_data[0].partition_data[0].records.clone().unwrap()
+    }
+
     #[test]
     fn the_reproducer_batches_are_defective() {
-        let seeds = crate::corpus::regression::seeds().unwrap();
-        let batch_of = |name: &str| {
-            let seed = seeds.seeds.iter().find(|s| s.source == name).unwrap();
-            let Some((_, _, kafka_protocol::messages::RequestKind::Produce(r))) =
-                crate::wire::decode_request(&seed.frame)
-            else {
-                panic!("{name} is a Produce request");
-            };
-            r.topic_data[0].partition_data[0].records.clone().unwrap()
-        };
         let gzip = check_record_set(
-            &batch_of("gzip-garbage"),
+            &seed_batch("gzip-garbage"),
             &Limits::default(),
             Origin::Produced,
         );
@@ -384,7 +386,7 @@ mod tests {
             "{gzip:?}"
         );
         let count = check_record_set(
-            &batch_of("count-2147483647"),
+            &seed_batch("count-2147483647"),
             &Limits::default(),
             Origin::Produced,
         );
@@ -402,18 +404,8 @@ mod tests {
 
     #[test]
     fn the_claim_and_overflow_reproducers_get_precise_verdicts_without_a_panic() {
-        let seeds = crate::corpus::regression::seeds().unwrap();
-        let batch_of = |name: &str| {
-            let seed = seeds.seeds.iter().find(|s| s.source == name).unwrap();
-            let Some((_, _, kafka_protocol::messages::RequestKind::Produce(r))) =
-                crate::wire::decode_request(&seed.frame)
-            else {
-                panic!("{name} is a Produce request");
-            };
-            r.topic_data[0].partition_data[0].records.clone().unwrap()
-        };
         let limits = Limits::default();
-        let lat = batch_of("log-append-time-count-2147483647");
+        let lat = seed_batch("log-append-time-count-2147483647");
         assert_eq!(BatchHeader::parse(&lat).map(|h| h.attributes), Some(0x0008));
         assert_eq!(
             check_record_set(&lat, &limits, Origin::Produced),
@@ -426,7 +418,7 @@ mod tests {
             ))]
         );
         // A producer's base offset is a placeholder: valid as produced, an overflow as stored.
-        let offset = batch_of("decoder-offset-overflow");
+        let offset = seed_batch("decoder-offset-overflow");
         assert!(matches!(
             check_record_set(&offset, &limits, Origin::Produced)[..],
             [Ok(BatchInfo { records: 2, .. })]
@@ -436,7 +428,7 @@ mod tests {
             matches!(&stored[..], [Err((Some(i64::MAX), Defect::Record { index: 1, what }))] if what.contains("overflows the base offset")),
             "{stored:?}"
         );
-        let timestamp = batch_of("decoder-timestamp-overflow");
+        let timestamp = seed_batch("decoder-timestamp-overflow");
         for origin in [Origin::Produced, Origin::Fetched] {
             let checked = check_record_set(&timestamp, &limits, origin);
             assert!(

@@ -91,6 +91,15 @@ pub fn default_records() -> Vec<RecordSpec> {
         .collect()
 }
 
+/// `records`, or [`default_records`] when there are none to mutate.
+pub fn records_or_default(records: &[RecordSpec]) -> Vec<RecordSpec> {
+    if records.is_empty() {
+        default_records()
+    } else {
+        records.to_vec()
+    }
+}
+
 /// Applies a random batch mutation to `records` (honestly indexed).
 pub fn mutate(records: &[RecordSpec], timestamp: i64, rng: &mut Rng) -> MutatedBatch {
     let kind = rng.below(KINDS);
@@ -104,11 +113,7 @@ pub fn mutate_kind(
     timestamp: i64,
     rng: &mut Rng,
 ) -> MutatedBatch {
-    let mut records = if records.is_empty() {
-        default_records()
-    } else {
-        records.to_vec()
-    };
+    let mut records = records_or_default(records);
     let n = records.len() as i32;
     let mut header = BatchHeader::plain(n, timestamp);
     let mut codec = Codec::None;

@@ -7,7 +7,7 @@
 //! around the lie and the CRC recomputed, so neither the codec nor the checksum hides it.
 
 use super::attributes;
-use super::batch::{default_records, Intent, MutatedBatch};
+use super::batch::{records_or_default, Intent, MutatedBatch};
 use crate::codec::{self, Codec};
 use crate::records::{encode_records, BatchHeader, RecordSpec};
 use crate::rng::Rng;
@@ -68,11 +68,7 @@ pub fn claim(
     timestamp: i64,
     rng: &mut Rng,
 ) -> MutatedBatch {
-    let mut records = if records.is_empty() {
-        default_records()
-    } else {
-        records.to_vec()
-    };
+    let mut records = records_or_default(records);
     let n = i32::try_from(records.len()).unwrap_or(i32::MAX);
     let present = i32::try_from(encode_records(&records).len()).unwrap_or(i32::MAX);
     let mut header = BatchHeader::plain(n, timestamp);
@@ -136,6 +132,7 @@ fn lie(slot: &mut Option<i64>, value: i32, record: usize, field: &str) -> String
 mod tests {
     use super::*;
     use crate::checks::strict::{check_batch, Limits};
+    use crate::mutate::batch::default_records;
     use crate::records::{crc_of, stored_crc};
 
     #[test]
