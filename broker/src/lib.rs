@@ -8,7 +8,10 @@
 //!   state and waiters; [`client_batch`]: Kafka's checks on produced batches; [`producer`]:
 //!   idempotent producers.
 //! - [`storage`]: segmented log of RecordBatch v2, indexes, checkpoints, recovery.
-//! - [`group`]: the group coordinator (consumer groups and committed offsets).
+//! - [`coordinator`]: the runtime every coordinator is a shard of (partition ownership,
+//!   loading by replay, unloading) and the record codec helpers; [`group`]: the group
+//!   coordinator (consumer groups and committed offsets); [`txn`]: the transaction
+//!   coordinator.
 //! - [`flusher`]: group-commit fsync, through the [`journal`] when it is ready;
 //!   [`server`] and [`connection`]: the network edge.
 //! - [`quotas`]: client quotas and the byte rates they are enforced against.
@@ -22,6 +25,7 @@ pub mod codec;
 pub mod config;
 pub mod connection;
 pub mod coordination;
+pub mod coordinator;
 pub mod fence;
 pub mod flusher;
 mod fsutil;

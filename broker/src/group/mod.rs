@@ -9,7 +9,8 @@
 //! - Persistence: [`records`] (Kafka's record schemas), [`log`] (batches in and out of the
 //!   offsets topic), [`load`] (replay on start), [`partitioner`] (group → partition).
 //! - [`coordinator`]: the shared entry point the request handlers call; it locks a group,
-//!   runs an operation and carries out its effects, and runs the timers.
+//!   runs an operation and carries out its effects, and runs the timers. It is a shard of the
+//!   coordinator runtime ([`crate::coordinator`]), which loads and unloads its partitions.
 
 pub mod classic;
 pub mod commit;

@@ -1,35 +1,14 @@
-//! The `__consumer_offsets` record schemas, encoded by hand because kafka-protocol does not
-//! carry them: keys `OffsetCommitKey` (v0/v1) and `GroupMetadataKey` (v2), values
-//! `OffsetCommitValue` (v0-v4; written as v3, or v1 when an explicit expiry is set) and
-//! `GroupMetadataValue` (v0-v4; written as v3). A null value is a tombstone. The byte layout
-//! is Kafka's, so the log stays readable by Kafka's own tools.
+//! The `__consumer_offsets` record schemas, encoded by hand (with the coordinators' shared
+//! [`codec`](crate::coordinator::codec) helpers) because kafka-protocol does not carry them:
+//! keys `OffsetCommitKey` (v0/v1) and `GroupMetadataKey` (v2), values `OffsetCommitValue`
+//! (v0-v4; written as v3, or v1 when an explicit expiry is set) and `GroupMetadataValue`
+//! (v0-v4; written as v3). A null value is a tombstone. The byte layout is Kafka's, so the log
+//! stays readable by Kafka's own tools.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 
-/// Why a record could not be decoded.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum RecordError {
-    /// The bytes end inside a field.
-    #[error("record ends inside a field ({needed} more bytes needed)")]
-    Truncated {
-        /// Bytes missing.
-        needed: usize,
-    },
-    /// A schema version this broker does not know.
-    #[error("unknown {schema} version {version}")]
-    UnknownVersion {
-        /// Which schema.
-        schema: &'static str,
-        /// The version found.
-        version: i16,
-    },
-    /// A string that is not UTF-8.
-    #[error("string field is not valid UTF-8")]
-    InvalidUtf8,
-    /// A negative length other than the null marker, or a null where none is allowed.
-    #[error("invalid length {0}")]
-    InvalidLength(i64),
-}
+pub use crate::coordinator::codec::RecordError;
+use crate::coordinator::codec::{Reader, Writer};
 
 /// A decoded record key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -113,7 +92,7 @@ const GROUP_KEY_VERSION: i16 = 2;
 
 /// Encodes the key of `group`'s offset for `topic`-`partition`.
 pub fn offset_key(group: &str, topic: &str, partition: i32) -> Bytes {
-    let mut w = Writer::default();
+    let mut w = Writer::new(false);
     w.i16(OFFSET_KEY_VERSION);
     w.string(group);
     w.string(topic);
@@ -123,7 +102,7 @@ pub fn offset_key(group: &str, topic: &str, partition: i32) -> Bytes {
 
 /// Encodes the key of `group`'s metadata.
 pub fn group_key(group: &str) -> Bytes {
-    let mut w = Writer::default();
+    let mut w = Writer::new(false);
     w.i16(GROUP_KEY_VERSION);
     w.string(group);
     w.finish()
@@ -131,7 +110,7 @@ pub fn group_key(group: &str) -> Bytes {
 
 /// Decodes any record key.
 pub fn decode_key(bytes: &[u8]) -> Result<RecordKey, RecordError> {
-    let mut r = Reader::new(bytes);
+    let mut r = Reader::new(bytes, false);
     match r.i16()? {
         0 | 1 => Ok(RecordKey::Offset {
             group: r.string()?,
@@ -146,7 +125,7 @@ pub fn decode_key(bytes: &[u8]) -> Result<RecordKey, RecordError> {
 impl OffsetValue {
     /// Encodes as v3, or as v1 when an explicit expiry must be kept.
     pub fn encode(&self) -> Bytes {
-        let mut w = Writer::default();
+        let mut w = Writer::new(false);
         match self.expire_timestamp {
             Some(expire) => {
                 w.i16(1);
@@ -168,7 +147,7 @@ impl OffsetValue {
 
     /// Decodes v0 to v4.
     pub fn decode(bytes: &[u8]) -> Result<OffsetValue, RecordError> {
-        let mut r = Reader::new(bytes);
+        let mut r = Reader::new(bytes, false);
         let version = r.i16()?;
         if !(0..=4).contains(&version) {
             return Err(RecordError::UnknownVersion {
@@ -176,13 +155,13 @@ impl OffsetValue {
                 version,
             });
         }
-        r.flexible = version >= 4;
+        r.set_flexible(version >= 4);
         let offset = r.i64()?;
         let leader_epoch = if version >= 3 { r.i32()? } else { -1 };
         let metadata = r.string()?;
         let commit_timestamp = r.i64()?;
         let expire_timestamp = if version == 1 { Some(r.i64()?) } else { None };
-        r.tagged_fields()?;
+        r.skip_tagged_fields()?;
         Ok(OffsetValue {
             offset,
             leader_epoch,
@@ -196,14 +175,14 @@ impl OffsetValue {
 impl GroupValue {
     /// Encodes as v3.
     pub fn encode(&self) -> Bytes {
-        let mut w = Writer::default();
+        let mut w = Writer::new(false);
         w.i16(3);
         w.string(&self.protocol_type);
         w.i32(self.generation);
         w.nullable_string(self.protocol.as_deref());
         w.nullable_string(self.leader.as_deref());
         w.i64(self.current_state_timestamp);
-        w.i32(i32::try_from(self.members.len()).unwrap_or(i32::MAX));
+        w.array_len(self.members.len());
         for m in &self.members {
             w.string(&m.member_id);
             w.nullable_string(m.instance_id.as_deref());
@@ -219,7 +198,7 @@ impl GroupValue {
 
     /// Decodes v0 to v4.
     pub fn decode(bytes: &[u8]) -> Result<GroupValue, RecordError> {
-        let mut r = Reader::new(bytes);
+        let mut r = Reader::new(bytes, false);
         let version = r.i16()?;
         if !(0..=4).contains(&version) {
             return Err(RecordError::UnknownVersion {
@@ -227,13 +206,13 @@ impl GroupValue {
                 version,
             });
         }
-        r.flexible = version >= 4;
+        r.set_flexible(version >= 4);
         let protocol_type = r.string()?;
         let generation = r.i32()?;
         let protocol = r.nullable_string()?;
         let leader = r.nullable_string()?;
         let current_state_timestamp = if version >= 2 { r.i64()? } else { -1 };
-        let count = r.array_len()?;
+        let count = r.array_len()?.unwrap_or(0);
         let mut members = Vec::with_capacity(count.min(1024));
         for _ in 0..count {
             let member_id = r.string()?;
@@ -248,7 +227,7 @@ impl GroupValue {
             let session_timeout_ms = r.i32()?;
             let subscription = r.bytes()?;
             let assignment = r.bytes()?;
-            r.tagged_fields()?;
+            r.skip_tagged_fields()?;
             members.push(MemberValue {
                 member_id,
                 instance_id,
@@ -264,7 +243,7 @@ impl GroupValue {
                 assignment,
             });
         }
-        r.tagged_fields()?;
+        r.skip_tagged_fields()?;
         Ok(GroupValue {
             protocol_type,
             generation,
@@ -273,160 +252,6 @@ impl GroupValue {
             current_state_timestamp,
             members,
         })
-    }
-}
-
-/// Big-endian writer of Kafka's classic (non-flexible) types.
-#[derive(Default)]
-struct Writer(BytesMut);
-
-impl Writer {
-    fn i16(&mut self, v: i16) {
-        self.0.put_i16(v);
-    }
-    fn i32(&mut self, v: i32) {
-        self.0.put_i32(v);
-    }
-    fn i64(&mut self, v: i64) {
-        self.0.put_i64(v);
-    }
-    fn string(&mut self, s: &str) {
-        // Kafka strings are at most i16::MAX bytes; longer ones are cut at a char boundary.
-        let mut end = s.len().min(i16::MAX as usize);
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        self.0.put_i16(i16::try_from(end).unwrap_or(i16::MAX));
-        self.0.put_slice(&s.as_bytes()[..end]);
-    }
-    fn nullable_string(&mut self, s: Option<&str>) {
-        match s {
-            Some(s) => self.string(s),
-            None => self.0.put_i16(-1),
-        }
-    }
-    fn bytes(&mut self, b: &[u8]) {
-        self.0.put_i32(i32::try_from(b.len()).unwrap_or(i32::MAX));
-        self.0.put_slice(b);
-    }
-    fn finish(self) -> Bytes {
-        self.0.freeze()
-    }
-}
-
-/// Reader of classic and, with `flexible`, compact (KIP-482) encodings.
-struct Reader<'a> {
-    buf: &'a [u8],
-    flexible: bool,
-}
-
-impl<'a> Reader<'a> {
-    fn new(buf: &'a [u8]) -> Reader<'a> {
-        Reader {
-            buf,
-            flexible: false,
-        }
-    }
-
-    fn take(&mut self, n: usize) -> Result<&'a [u8], RecordError> {
-        if self.buf.len() < n {
-            return Err(RecordError::Truncated {
-                needed: n - self.buf.len(),
-            });
-        }
-        let (head, tail) = self.buf.split_at(n);
-        self.buf = tail;
-        Ok(head)
-    }
-
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], RecordError> {
-        let mut out = [0u8; N];
-        out.copy_from_slice(self.take(N)?);
-        Ok(out)
-    }
-
-    fn i16(&mut self) -> Result<i16, RecordError> {
-        Ok(i16::from_be_bytes(self.array()?))
-    }
-    fn i32(&mut self) -> Result<i32, RecordError> {
-        Ok(i32::from_be_bytes(self.array()?))
-    }
-    fn i64(&mut self) -> Result<i64, RecordError> {
-        Ok(i64::from_be_bytes(self.array()?))
-    }
-
-    fn unsigned_varint(&mut self) -> Result<u64, RecordError> {
-        let mut value = 0u64;
-        for shift in (0..35).step_by(7) {
-            let [b] = self.array::<1>()?;
-            value |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return Ok(value);
-            }
-        }
-        Err(RecordError::InvalidLength(-1))
-    }
-
-    /// A length prefix; `None` is the null marker.
-    fn length(&mut self, wide: bool) -> Result<Option<usize>, RecordError> {
-        let len: i64 = if self.flexible {
-            i64::try_from(self.unsigned_varint()?).unwrap_or(i64::MAX) - 1
-        } else if wide {
-            i64::from(self.i32()?)
-        } else {
-            i64::from(self.i16()?)
-        };
-        match len {
-            -1 => Ok(None),
-            n if n < -1 => Err(RecordError::InvalidLength(n)),
-            n => usize::try_from(n)
-                .map(Some)
-                .map_err(|_| RecordError::InvalidLength(n)),
-        }
-    }
-
-    fn nullable_string(&mut self) -> Result<Option<String>, RecordError> {
-        match self.length(false)? {
-            None => Ok(None),
-            Some(n) => {
-                let raw = self.take(n)?;
-                String::from_utf8(raw.to_vec())
-                    .map(Some)
-                    .map_err(|_| RecordError::InvalidUtf8)
-            }
-        }
-    }
-
-    fn string(&mut self) -> Result<String, RecordError> {
-        self.nullable_string()?
-            .ok_or(RecordError::InvalidLength(-1))
-    }
-
-    fn bytes(&mut self) -> Result<Bytes, RecordError> {
-        match self.length(true)? {
-            // A null bytes field reads as empty, as Kafka's assignment handling does.
-            None => Ok(Bytes::new()),
-            Some(n) => Ok(Bytes::copy_from_slice(self.take(n)?)),
-        }
-    }
-
-    fn array_len(&mut self) -> Result<usize, RecordError> {
-        Ok(self.length(true)?.unwrap_or(0))
-    }
-
-    /// Skips a tagged-field section (flexible versions only).
-    fn tagged_fields(&mut self) -> Result<(), RecordError> {
-        if !self.flexible {
-            return Ok(());
-        }
-        let count = self.unsigned_varint()?;
-        for _ in 0..count {
-            self.unsigned_varint()?;
-            let size = usize::try_from(self.unsigned_varint()?)
-                .map_err(|_| RecordError::InvalidLength(-1))?;
-            self.take(size)?;
-        }
-        Ok(())
     }
 }
 

@@ -4,19 +4,19 @@
 //! committing their offsets). Transactions that outlive their timeout are aborted with an
 //! epoch bump that fences the producer.
 //!
-//! A transactional id is coordinated by the leader of its `__transaction_state` partition
-//! (see [`ownership`]), as in Kafka. Every change is appended to that partition (see
+//! A transactional id is coordinated by the leader of its `__transaction_state` partition,
+//! as in Kafka: the coordinator is a shard of the coordinator [`Runtime`], which loads and
+//! unloads those partitions (see [`shard`]). Every change is appended to that partition (see
 //! [`super::records`]) and durable before it is acted on or answered, so a new leader, or this
 //! broker after a crash, finishes what was prepared. Requests of one transactional id run one
 //! at a time under that id's async lock; different ids proceed in parallel.
 
 mod migrate;
-mod ownership;
+mod shard;
 
 use kafka_protocol::error::ResponseError;
 use parking_lot::{Mutex, RwLock};
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
 
 use super::config::TxnConfig;
@@ -25,9 +25,9 @@ use super::metadata::{PendingOffset, TxnMetadata, TxnState};
 use super::records::{encode_value, txn_key};
 use super::store::TxnMap;
 use crate::clock::now_ms;
+use crate::coordinator::Runtime;
 use crate::group::coordinator::CommitOffset;
 use crate::group::log::{CoordinatorLog, LogError};
-use crate::group::partitioner::partition_for;
 
 pub use migrate::Legacy;
 
@@ -55,16 +55,12 @@ pub struct ProducerRef {
 /// leads.
 pub struct TransactionCoordinator {
     config: TxnConfig,
-    log: Arc<dyn CoordinatorLog>,
-    /// Partition count of `__transaction_state` (the configured one until it exists).
-    partitions: AtomicI32,
-    /// The partitions served here (led by this broker), loading or loaded.
-    owned: RwLock<HashMap<i32, ownership::Ownership>>,
-    /// Set while the state of a broker from before the topic is being moved into it: every
+    /// The `__transaction_state` partitions served here (led by this broker), and the log.
+    /// Held while the state of a broker from before the topic is being moved into it: every
     /// id answers COORDINATOR_LOAD_IN_PROGRESS meanwhile.
-    migrating: AtomicBool,
+    runtime: Runtime,
     /// Every id of the loaded partitions. Locked briefly, never across an await; taken after
-    /// `owned` when both are.
+    /// the runtime's ownership lock when both are.
     state: Mutex<TxnMap>,
     /// One async lock per transactional id.
     id_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -76,13 +72,10 @@ impl TransactionCoordinator {
     /// A coordinator keeping its state in `log`. Nothing is served until
     /// [`TransactionCoordinator::start`].
     pub fn new(config: TxnConfig, log: Arc<dyn CoordinatorLog>) -> TransactionCoordinator {
-        let partitions = config.topic_partitions;
+        let runtime = Runtime::new(log, config.topic_partitions);
         TransactionCoordinator {
             config,
-            log,
-            partitions: AtomicI32::new(partitions),
-            owned: RwLock::new(HashMap::new()),
-            migrating: AtomicBool::new(false),
+            runtime,
             state: Mutex::new(TxnMap::new()),
             id_locks: Mutex::new(HashMap::new()),
             producers: RwLock::new(HashMap::new()),
@@ -94,7 +87,7 @@ impl TransactionCoordinator {
     pub fn start(self: &Arc<Self>, legacy: Option<Legacy>) {
         match legacy {
             Some(legacy) => {
-                self.migrating.store(true, Ordering::SeqCst);
+                self.runtime.hold();
                 tokio::spawn(migrate::run(self.clone(), legacy));
             }
             None => self.sync_leadership(),
@@ -103,33 +96,33 @@ impl TransactionCoordinator {
 
     /// The `__transaction_state` partition of `transactional_id`.
     pub fn partition_for(&self, transactional_id: &str) -> i32 {
-        partition_for(transactional_id, self.partitions.load(Ordering::SeqCst))
+        self.runtime.partition_for(transactional_id)
     }
 
     /// FindCoordinator for a transactional id: makes sure the topic exists and returns the
     /// broker leading the id's partition, which coordinates it.
     pub fn find(&self, transactional_id: &str) -> Result<i32, ResponseError> {
-        self.ensure_topic().map_err(|e| {
-            tracing::warn!(error = %e, "cannot create the transaction state topic");
-            e.code()
-        })?;
-        self.log
-            .leader(self.partition_for(transactional_id))
-            .ok_or(ResponseError::CoordinatorNotAvailable)
+        self.runtime.find(transactional_id)
     }
 
-    fn ensure_topic(&self) -> Result<(), LogError> {
-        let n = self.log.ensure_topic(self.config.topic_partitions)?;
-        self.partitions.store(n, Ordering::SeqCst);
-        Ok(())
+    /// Brings every `__transaction_state` partition in line with the current leaderships:
+    /// loads the ones led here, unloads the others. Run at start and whenever the cluster
+    /// metadata changes.
+    pub fn sync_leadership(self: &Arc<Self>) {
+        Runtime::sync_leadership(self);
+    }
+
+    /// Whether any partition led here is still loading, or the migration still runs
+    /// (ListTransactions answers COORDINATOR_LOAD_IN_PROGRESS then, as Kafka does).
+    pub fn is_loading(&self) -> bool {
+        self.runtime.is_loading()
     }
 
     /// Whether this broker coordinates `transactional_id` now: the leader epoch its partition
     /// is served at, or NOT_COORDINATOR / COORDINATOR_LOAD_IN_PROGRESS (Kafka's
     /// `getTransactionState` checks).
     fn check(self: &Arc<Self>, transactional_id: &str) -> Result<i32, ResponseError> {
-        self.ensure_topic().map_err(|e| e.code())?;
-        self.serve(self.partition_for(transactional_id))
+        Runtime::serve_key(self, transactional_id)
     }
 
     /// InitProducerId for a transactional id: a new producer id, or the existing one with a
@@ -535,36 +528,37 @@ impl TransactionCoordinator {
         txn: Option<TxnMetadata>,
     ) -> Result<(), ResponseError> {
         let partition = self.partition_for(transactional_id);
-        let epoch = self.serve(partition)?;
+        let epoch = Runtime::serve(self, partition)?;
         let entries = [(txn_key(transactional_id), txn.as_ref().map(encode_value))];
-        let written =
-            match self
-                .log
-                .append(partition, &entries, now_ms(), self.config.write_timeout)
-            {
-                Ok(appended) => appended.durable.await,
-                Err(error) => Err(error),
-            };
+        let written = match self.runtime.log().append(
+            partition,
+            &entries,
+            now_ms(),
+            self.config.write_timeout,
+        ) {
+            Ok(appended) => appended.durable.await,
+            Err(error) => Err(error),
+        };
         if let Err(error) = written {
             tracing::warn!(transactional_id, partition, %error, "transaction state not written");
             return Err(write_error_code(&error));
         }
-        let owned = self.owned.read();
-        if owned.get(&partition) != Some(&ownership::Ownership::Loaded { epoch }) {
-            // Leadership moved meanwhile: the new coordinator reads the record from the log.
-            return Err(ResponseError::NotCoordinator);
-        }
-        let mut state = self.state.lock();
-        match txn {
-            Some(txn) => {
-                self.publish(&txn);
-                state.insert(transactional_id.to_string(), txn);
-            }
-            None => {
-                state.remove(transactional_id);
-            }
-        }
-        Ok(())
+        // Leadership may have moved meanwhile: then the new coordinator reads the record from
+        // the log, and this one answers NOT_COORDINATOR.
+        self.runtime
+            .if_loaded(partition, epoch, || {
+                let mut state = self.state.lock();
+                match txn {
+                    Some(txn) => {
+                        self.publish(&txn);
+                        state.insert(transactional_id.to_string(), txn);
+                    }
+                    None => {
+                        state.remove(transactional_id);
+                    }
+                }
+            })
+            .ok_or(ResponseError::NotCoordinator)
     }
 
     /// The current metadata of `transactional_id`.
@@ -588,10 +582,12 @@ impl TransactionCoordinator {
     /// What replaying every partition of the log gives now (tests compare it with memory).
     #[cfg(test)]
     pub(crate) fn state_in_log(&self) -> TxnMap {
+        let log = self.runtime.log();
         let mut all = TxnMap::new();
-        for partition in 0..self.log.partitions().unwrap_or(0) {
-            let replay = ownership::replay_partition(self.log.as_ref(), partition)
-                .expect("replay a partition");
+        for partition in 0..log.partitions().unwrap_or(0) {
+            let replay: shard::Replay =
+                crate::coordinator::runtime::replay_partition(log.as_ref(), partition)
+                    .expect("replay a partition");
             all.extend(replay.into_txns());
         }
         all

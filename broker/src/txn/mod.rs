@@ -4,8 +4,9 @@
 //!
 //! - [`metadata`]: one id's state and the pure checks every request makes against it.
 //! - [`records`]: Kafka's `__transaction_state` record schemas.
-//! - [`coordinator`]: the operations, the partitions served (ownership, loading) and the
-//!   one-time migration of the state file brokers kept before the topic ([`store`]).
+//! - [`coordinator`]: the operations, the shard of the coordinator runtime (what loading and
+//!   unloading a partition means) and the one-time migration of the state file brokers kept
+//!   before the topic ([`store`]).
 //! - [`host`]: what the coordinator needs of the rest of the broker.
 
 mod config;

@@ -1,19 +1,19 @@
 //! The group coordinator: owns every group of this broker's `__consumer_offsets` partitions,
 //! runs group operations under a per-group lock, carries out their effects (answers to
-//! waiting requests, records to persist), drives timers, and loads groups on start.
+//! waiting requests, records to persist), and drives timers. It is a shard of the coordinator
+//! [`Runtime`], which loads and unloads its partitions (see [`shard`]).
 //!
-//! Locking rule: the group map lock is never held while a group is locked.
+//! Locking rules: the group map lock is never held while a group is locked; the runtime's
+//! ownership lock is taken before either, and never while a group is locked.
 
 mod admin;
 mod expiry;
-mod loading;
 mod membership;
 mod offsets;
-mod ownership;
+mod shard;
 mod timers;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,10 +26,10 @@ use super::classic::Group;
 use super::config::GroupConfig;
 use super::effects::{AfterStore, Effects, JoinResult, Now, StoreGroup, SyncResult};
 use super::log::{Appended, CoordinatorLog, Entry, LogError};
-use super::partitioner::partition_for;
 use super::records::group_key;
 use super::state::GroupState;
 use super::timer::Timers;
+use crate::coordinator::Runtime;
 
 pub use admin::ListedGroup;
 pub use offsets::{CommitOffset, CommitRequest, FetchedTopic};
@@ -41,6 +41,18 @@ pub(crate) struct Slot {
     syncs: HashMap<String, oneshot::Sender<SyncResult>>,
     /// Deadline already in the timer heap for this group.
     scheduled: Option<i64>,
+}
+
+impl Slot {
+    /// `group`, with nothing waiting on it yet.
+    fn new(group: Group) -> Slot {
+        Slot {
+            group,
+            joins: HashMap::new(),
+            syncs: HashMap::new(),
+            scheduled: None,
+        }
+    }
 }
 
 type SharedSlot = Arc<Mutex<Slot>>;
@@ -58,13 +70,10 @@ pub(crate) enum GroupIdRule {
 /// The coordinator of every group on this broker.
 pub struct GroupCoordinator {
     config: GroupConfig,
-    log: Arc<dyn CoordinatorLog>,
+    /// The `__consumer_offsets` partitions served here (led by this broker), and the log.
+    runtime: Runtime,
     epoch: Instant,
     groups: RwLock<HashMap<String, SharedSlot>>,
-    /// The `__consumer_offsets` partitions served here (led by this broker), loading or
-    /// loaded.
-    owned: RwLock<HashMap<i32, ownership::Ownership>>,
-    partitions: AtomicI32,
     timers: Arc<Timers>,
     /// Offsets sent with TxnOffsetCommit by producers whose transaction coordinator is another
     /// broker, by producer id: committed when that coordinator's COMMIT marker reaches the
@@ -76,14 +85,12 @@ pub struct GroupCoordinator {
 impl GroupCoordinator {
     /// A coordinator writing to `log`. Nothing runs until [`GroupCoordinator::start`].
     pub fn new(config: GroupConfig, log: Arc<dyn CoordinatorLog>) -> GroupCoordinator {
-        let partitions = config.offsets_topic_partitions;
+        let runtime = Runtime::new(log, config.offsets_topic_partitions);
         GroupCoordinator {
             config,
-            log,
+            runtime,
             epoch: Instant::now(),
             groups: RwLock::new(HashMap::new()),
-            owned: RwLock::new(HashMap::new()),
-            partitions: AtomicI32::new(partitions),
             timers: Arc::new(Timers::default()),
             txn_offsets: Mutex::new(HashMap::new()),
         }
@@ -116,35 +123,25 @@ impl GroupCoordinator {
 
     /// The `__consumer_offsets` partition holding `group_id`.
     pub fn partition_for(&self, group_id: &str) -> i32 {
-        partition_for(group_id, self.partition_count())
-    }
-
-    fn partition_count(&self) -> i32 {
-        self.partitions.load(Ordering::SeqCst)
-    }
-
-    fn set_partitions(&self, count: i32) {
-        self.partitions.store(count, Ordering::SeqCst);
+        self.runtime.partition_for(group_id)
     }
 
     /// FindCoordinator for a group: makes sure the offsets topic exists and returns the
     /// broker leading the group's partition, which coordinates it.
     pub fn find(&self, group_id: &str) -> Result<i32, ResponseError> {
-        self.ensure_topic().map_err(|e| {
-            tracing::warn!(error = %e, "cannot create the offsets topic");
-            e.code()
-        })?;
-        self.log
-            .leader(self.partition_for(group_id))
-            .ok_or(ResponseError::CoordinatorNotAvailable)
+        self.runtime.find(group_id)
     }
 
-    fn ensure_topic(&self) -> Result<(), LogError> {
-        let n = self
-            .log
-            .ensure_topic(self.config.offsets_topic_partitions)?;
-        self.set_partitions(n);
-        Ok(())
+    /// Brings every `__consumer_offsets` partition in line with the current leaderships:
+    /// loads the ones led here, unloads the others. Run at start and whenever the cluster
+    /// metadata changes.
+    pub fn sync_leadership(self: &Arc<Self>) {
+        Runtime::sync_leadership(self);
+    }
+
+    /// Whether any partition led here is still loading.
+    pub fn is_loading(&self) -> bool {
+        self.runtime.is_loading()
     }
 
     /// Checks what Kafka's `validateGroupStatus` checks: a valid id, and a partition this
@@ -157,8 +154,7 @@ impl GroupCoordinator {
         if rule == GroupIdRule::NonEmpty && group_id.is_empty() {
             return Err(ResponseError::InvalidGroupId);
         }
-        self.ensure_topic().map_err(|e| e.code())?;
-        self.serve(self.partition_for(group_id))
+        Runtime::serve_key(self, group_id).map(drop)
     }
 
     fn get(&self, group_id: &str) -> Option<SharedSlot> {
@@ -174,12 +170,8 @@ impl GroupCoordinator {
             .write()
             .entry(group_id.to_string())
             .or_insert_with(|| {
-                Arc::new(Mutex::new(Slot {
-                    group: Group::new(group_id, now, self.config.initial_rebalance_delay_ms),
-                    joins: HashMap::new(),
-                    syncs: HashMap::new(),
-                    scheduled: None,
-                }))
+                let group = Group::new(group_id, now, self.config.initial_rebalance_delay_ms);
+                Arc::new(Mutex::new(Slot::new(group)))
             })
             .clone()
     }
@@ -194,11 +186,12 @@ impl GroupCoordinator {
 
     /// Appends records for `group_id` to its partition.
     fn append(&self, group_id: &str, entries: &[Entry], now: Now) -> Result<Appended, LogError> {
-        self.ensure_topic()?;
+        self.runtime.ensure_topic()?;
         let timeout = Duration::from_millis(
             u64::try_from(self.config.offsets_commit_timeout_ms).unwrap_or(0),
         );
-        self.log
+        self.runtime
+            .log()
             .append(self.partition_for(group_id), entries, now.wall, timeout)
     }
 

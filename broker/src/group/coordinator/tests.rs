@@ -8,6 +8,7 @@ use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 
 use super::*;
+use crate::coordinator::runtime::Ownership;
 use crate::group::commit::Committer;
 use crate::group::heartbeat::LeavingMember;
 use crate::group::join::JoinRequest;
@@ -272,9 +273,9 @@ async fn invalid_ids_loading_partitions_and_bad_session_timeouts_are_refused() {
     let log = Arc::new(MemoryLog::with_partitions(PARTITIONS));
     let c = Arc::new(GroupCoordinator::new(config(), log.clone()));
     // Not started: pretend every partition is loading.
-    c.owned
-        .write()
-        .extend((0..PARTITIONS).map(|p| (p, ownership::Ownership::Loading { epoch: 0 })));
+    for p in 0..PARTITIONS {
+        c.runtime.set_ownership(p, Ownership::Loading { epoch: 0 });
+    }
     assert_eq!(
         c.join("g", join_req("")).await.error,
         Some(ResponseError::CoordinatorLoadInProgress)
@@ -288,9 +289,9 @@ async fn invalid_ids_loading_partitions_and_bad_session_timeouts_are_refused() {
         c.list(&[]).0,
         Some(ResponseError::CoordinatorLoadInProgress)
     );
-    c.owned
-        .write()
-        .extend((0..PARTITIONS).map(|p| (p, ownership::Ownership::Loaded { epoch: 0 })));
+    for p in 0..PARTITIONS {
+        c.runtime.set_ownership(p, Ownership::Loaded { epoch: 0 });
+    }
     assert_eq!(
         c.join("", join_req("")).await.error,
         Some(ResponseError::InvalidGroupId)

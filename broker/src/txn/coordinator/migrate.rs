@@ -6,12 +6,12 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::TransactionCoordinator;
 use crate::clock::now_ms;
+use crate::coordinator::Runtime;
 use crate::group::log::{Entry, LogError};
 use crate::txn::records::{encode_value, txn_key};
 use crate::txn::store::{StoreError, TxnMap, TxnStore};
@@ -65,8 +65,7 @@ pub(super) async fn run(coordinator: Arc<TransactionCoordinator>, legacy: Legacy
         ids = legacy.txns.len(),
         "moved transactions.json into __transaction_state"
     );
-    coordinator.migrating.store(false, Ordering::SeqCst);
-    coordinator.sync_leadership();
+    Runtime::release(&coordinator);
 }
 
 /// Why one migration attempt failed.
@@ -84,7 +83,7 @@ async fn migrate(
     coordinator: &TransactionCoordinator,
     legacy: &Legacy,
 ) -> Result<(), MigrateError> {
-    coordinator.ensure_topic()?;
+    coordinator.runtime.ensure_topic()?;
     let mut by_partition: BTreeMap<i32, Vec<Entry>> = BTreeMap::new();
     for (id, txn) in &legacy.txns {
         by_partition
@@ -94,7 +93,7 @@ async fn migrate(
     }
     for (partition, entries) in by_partition {
         for batch in entries.chunks(BATCH_RECORDS) {
-            let appended = coordinator.log.append(
+            let appended = coordinator.runtime.log().append(
                 partition,
                 batch,
                 now_ms(),

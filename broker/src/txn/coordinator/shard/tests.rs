@@ -2,7 +2,7 @@
 //! elsewhere, COORDINATOR_LOAD_IN_PROGRESS while a partition loads, everything back after a
 //! load, nothing left (or written) after the leadership moves.
 
-use std::sync::atomic::{AtomicBool, AtomicI64};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ use kafka_protocol::error::ResponseError;
 use super::*;
 use crate::group::coordinator::CommitOffset;
 use crate::group::log::memory::MemoryLog;
-use crate::group::log::{Appended, Entry};
+use crate::group::log::{Appended, Chunk, CoordinatorLog, Entry, LogError};
 use crate::txn::{MarkerWrite, ProducerRef, TxnConfig, TxnHost, TxnState};
 
 const PARTITIONS: i32 = 4;
