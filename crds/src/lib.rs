@@ -7,7 +7,9 @@
 //! [`registration`] names the Lease annotations brokers register with and the objects producer
 //! ids, ACLs, SCRAM credentials and client quotas are kept in; [`acls`], [`scram`] and
 //! [`quotas`] define the JSON documents the ACLs, SCRAM credentials and client quotas are,
-//! which brokers and the operator both write.
+//! which brokers and the operator both write. [`update`] is the one conditional-update loop
+//! (read, decide, replace on the resourceVersion read, retry on conflict) both use for every
+//! object others may change at the same time.
 
 pub mod acls;
 pub mod cluster;
@@ -22,12 +24,13 @@ pub mod registration;
 pub mod scram;
 pub mod shared;
 pub mod topic;
+pub mod update;
 pub mod user;
 
 pub use cluster::{KafkaCluster, KafkaClusterSpec, KafkaClusterStatus};
 pub use partition::{
-    Assignment, ElectionType, IsrEntry, KafkaPartition, KafkaPartitionSpec, KafkaPartitionStatus,
-    ELECT_LEADER_ANNOTATION,
+    Assignment, AssignmentError, ElectionType, IsrEntry, KafkaPartition, KafkaPartitionSpec,
+    KafkaPartitionStatus, ELECT_LEADER_ANNOTATION,
 };
 pub use topic::{KafkaTopic, KafkaTopicSpec, KafkaTopicStatus, PartitionReplicas, TopicPhase};
 pub use user::{KafkaUser, KafkaUserSpec, KafkaUserStatus};

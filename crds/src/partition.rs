@@ -32,8 +32,9 @@ pub const NO_LEADER: i32 = -1;
 
 /// Annotation asking the controller for a leader election of this partition: Kafka's
 /// ElectLeaders (KIP-460) as a Kubernetes object. The value is an [`ElectionType`]
-/// (`preferred` or `unclean`). A broker serving ElectLeaders sets it with a patch, and so can a
-/// human (`kubectl annotate kp orders-0 tributary.dev/elect-leader=preferred`).
+/// (`preferred` or `unclean`). A broker serving ElectLeaders sets it with a conditional
+/// update, and a human with a patch
+/// (`kubectl annotate kp orders-0 tributary.dev/elect-leader=preferred`).
 ///
 /// The contract:
 /// - The controller acts on it at its next pass over the partition, once the failover rules
@@ -170,7 +171,8 @@ pub struct KafkaPartitionSpec {
 ///   AlterPartitionReassignments, the operator's planners, a human): from the replicas `C`
 ///   read, to target `T` (distinct, registered broker ids), ONE spec write carrying the
 ///   resourceVersion read: `replicas = T ++ (C − T)`, `addingReplicas = T − C`,
-///   `removingReplicas = C − T` ([`KafkaPartitionSpec::reassigned_to`]). A reassignment
+///   `removingReplicas = C − T` ([`KafkaPartitionSpec::start_reassignment`], which checks
+///   `T` first). A reassignment
 ///   already in progress is replaced the same way, from the current `replicas` (which
 ///   include the previous one's adding replicas), as Kafka's controller does; those of its
 ///   adding replicas that the new target keeps stay in `addingReplicas`. A target equal
@@ -191,7 +193,7 @@ pub struct KafkaPartitionSpec {
 ///   ISR member among the original replicas is refused by the requester (it would need an
 ///   unclean election).
 /// - Each write is conditional on the resourceVersion read; a writer that loses a race
-///   re-reads and decides again, never overwrites.
+///   re-reads and decides again, never overwrites ([`crate::update`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Assignment {
     /// `spec.replicas`.
@@ -226,8 +228,32 @@ impl KafkaPartitionSpec {
             .collect()
     }
 
+    /// The lists a reassignment to `target` leaves, once `target` is checked against what a
+    /// KafkaPartition may hold; `None` when they are the lists already there (nothing to
+    /// write). The one way writers start or replace a reassignment (see [`Assignment`]), so
+    /// a target the contract forbids is refused here rather than by the API server.
+    pub fn reassignment(&self, target: &[i32]) -> Result<Option<Assignment>, AssignmentError> {
+        check_target(target)?;
+        let next = self.reassigned_to(target);
+        let unchanged = next.replicas == self.replicas
+            && next.adding == self.adding_replicas
+            && next.removing == self.removing_replicas;
+        Ok((!unchanged).then_some(next))
+    }
+
+    /// Starts (or replaces) a reassignment to `target` in this spec by
+    /// [`KafkaPartitionSpec::reassignment`]; returns whether the spec changed.
+    pub fn start_reassignment(&mut self, target: &[i32]) -> Result<bool, AssignmentError> {
+        let next = self.reassignment(target)?;
+        let changed = next.is_some();
+        if let Some(next) = next {
+            self.set_assignment(next);
+        }
+        Ok(changed)
+    }
+
     /// The lists that start a reassignment from the current replicas to `target` (see
-    /// [`Assignment`]).
+    /// [`Assignment`]), unchecked: writers go through [`KafkaPartitionSpec::reassignment`].
     pub fn reassigned_to(&self, target: &[i32]) -> Assignment {
         let current = &self.replicas;
         let removing: Vec<i32> = current
@@ -266,6 +292,46 @@ impl KafkaPartitionSpec {
         self.adding_replicas = a.adding;
         self.removing_replicas = a.removing;
     }
+}
+
+/// Why a reassignment target cannot be recorded in a KafkaPartition.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AssignmentError {
+    /// A partition needs a replica.
+    #[error("the replica list is empty")]
+    Empty,
+    /// More replicas than a partition may have.
+    #[error("at most {max} replicas per partition")]
+    TooMany {
+        /// The most a partition may have.
+        max: usize,
+    },
+    /// A negative number is no broker id.
+    #[error("{0} is not a broker id")]
+    Negative(i32),
+    /// A broker holds at most one replica of a partition.
+    #[error("broker {0} is listed twice")]
+    Duplicate(i32),
+}
+
+/// Checks `target` against what the KafkaPartition schema accepts for a target.
+fn check_target(target: &[i32]) -> Result<(), AssignmentError> {
+    let max = usize::try_from(MAX_REPLICATION_FACTOR).unwrap_or(usize::MAX);
+    if target.is_empty() {
+        return Err(AssignmentError::Empty);
+    }
+    if target.len() > max {
+        return Err(AssignmentError::TooMany { max });
+    }
+    for (i, &b) in target.iter().enumerate() {
+        if b < 0 {
+            return Err(AssignmentError::Negative(b));
+        }
+        if target[..i].contains(&b) {
+            return Err(AssignmentError::Duplicate(b));
+        }
+    }
+    Ok(())
 }
 
 /// A member of the in-sync replica set: the broker and the incarnation that caught up. A
@@ -419,6 +485,39 @@ mod tests {
                 replicas: vec![2, 0, 1],
                 ..Assignment::default()
             }
+        );
+    }
+
+    #[test]
+    fn starting_a_reassignment_checks_the_target_and_writes_only_a_change() {
+        let mut s = spec(&[0, 1, 2], &[], &[]);
+        assert_eq!(s.start_reassignment(&[1, 2, 3]), Ok(true));
+        assert_eq!(
+            (
+                s.replicas.clone(),
+                s.adding_replicas.clone(),
+                s.removing_replicas.clone()
+            ),
+            (vec![1, 2, 3, 0], vec![3], vec![0])
+        );
+        let before = s.clone();
+        assert_eq!(s.start_reassignment(&[1, 2, 3]), Ok(false), "asked again");
+        assert_eq!(s, before);
+        for (target, refused) in [
+            (&[][..], AssignmentError::Empty),
+            (
+                &[0, 1, 2, 3, 4, 5, 6, 7][..],
+                AssignmentError::TooMany { max: 7 },
+            ),
+            (&[1, -1][..], AssignmentError::Negative(-1)),
+            (&[1, 2, 1][..], AssignmentError::Duplicate(1)),
+        ] {
+            assert_eq!(s.start_reassignment(target), Err(refused), "{target:?}");
+            assert_eq!(s, before, "a refused target changes nothing");
+        }
+        assert_eq!(
+            AssignmentError::TooMany { max: 7 }.to_string(),
+            "at most 7 replicas per partition"
         );
     }
 

@@ -1,8 +1,8 @@
 //! ElectLeaders in cluster mode: the broker asks the controller for an election by setting the
 //! `tributary.dev/elect-leader` annotation on the partition's KafkaPartition
-//! ([`ELECT_LEADER_ANNOTATION`], whose contract is in `tributary_crds::partition`), with a patch
-//! conditional on the resourceVersion it read, then watches the object until the controller
-//! removes the annotation, its answer. The status then tells the outcome
+//! ([`ELECT_LEADER_ANNOTATION`], whose contract is in `tributary_crds::partition`), with a
+//! conditional update deciding on the object it read ([`request`]), then watches the object
+//! until the controller removes the annotation, its answer. The status then tells the outcome
 //! ([`outcome`]): the first replica leads after a preferred election, someone leads after an
 //! unclean one. A request of the other type already pending is waited out first; one of the
 //! same type is shared. Once an election succeeded the broker also waits (within the
@@ -14,14 +14,14 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
-use kube::api::{Patch, PatchParams, WatchEvent, WatchParams};
+use kube::api::{WatchEvent, WatchParams};
 use kube::runtime::reflector::Store;
 use kube::{Api, Client, ResourceExt};
-use serde_json::json;
 use tokio::time::Instant;
+use tributary_crds::update::{ConditionalUpdate, Decision, UpdateError};
 use tributary_crds::{ElectionType, KafkaPartition, ELECT_LEADER_ANNOTATION};
 
-use super::error::{is_conflict, is_not_found};
+use super::error::is_not_found;
 use super::names::partition_object;
 use crate::config::ClusterSettings;
 use crate::metadata::elections::{outcome, ElectedPartition, ElectionError, LeaderElections};
@@ -96,26 +96,26 @@ impl KubeElections {
     /// it stood with the request on it.
     async fn ask(&self, kind: ElectionType, name: &str) -> Result<KafkaPartition, ElectionError> {
         loop {
-            let object = self.api.get(name).await.map_err(read_error)?;
-            match object.election_request() {
-                Some(pending) if pending == kind.as_str() => return Ok(object),
+            let updated = ConditionalUpdate::new(&self.api, name)
+                .run(|object| request(object, kind))
+                .await
+                .map_err(|error| match error {
+                    UpdateError::Aborted(refused) => refused,
+                    UpdateError::Gone { .. } => ElectionError::UnknownTopicOrPartition,
+                    UpdateError::Read { source, .. } | UpdateError::Write { source, .. } => {
+                        read_error(*source)
+                    }
+                    other => ElectionError::Unavailable(other.to_string()),
+                })?;
+            let Some(object) = updated.object else {
+                return Err(ElectionError::UnknownTopicOrPartition);
+            };
+            match updated.value {
+                Asked::Pending => return Ok(object),
                 // Another request is pending: its answer first, then ours.
-                Some(_) => {
+                Asked::Other => {
                     self.until(name, &object, |p| p.election_request().is_none())
                         .await?;
-                }
-                None => {
-                    let patch = json!({ "metadata": {
-                        "resourceVersion": object.resource_version(),
-                        "annotations": { ELECT_LEADER_ANNOTATION: kind.as_str() },
-                    } });
-                    let params = PatchParams::default();
-                    match self.api.patch(name, &params, &Patch::Merge(&patch)).await {
-                        Ok(asked) => return Ok(asked),
-                        // Changed since read (a request of another type, say): again.
-                        Err(error) if is_conflict(&error) => {}
-                        Err(error) => return Err(read_error(error)),
-                    }
                 }
             }
         }
@@ -182,6 +182,40 @@ impl KubeElections {
     }
 }
 
+/// Where a request stands after [`request`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Asked {
+    /// Ours is pending (set now, or the same request was already there).
+    Pending,
+    /// A request of another type is pending: wait for its answer, then ask again.
+    Other,
+}
+
+/// What asking for a `kind` election makes of the partition object as read: the object with
+/// the request annotation set, unless a request is pending already.
+pub fn request(
+    object: Option<&KafkaPartition>,
+    kind: ElectionType,
+) -> Decision<KafkaPartition, Asked, ElectionError> {
+    let Some(object) = object else {
+        return Decision::Abort(ElectionError::UnknownTopicOrPartition);
+    };
+    match object.election_request() {
+        Some(pending) if pending == kind.as_str() => Decision::Keep(Asked::Pending),
+        Some(_) => Decision::Keep(Asked::Other),
+        None => {
+            let mut asked = object.clone();
+            asked
+                .metadata
+                .annotations
+                .get_or_insert_with(Default::default)
+                .insert(ELECT_LEADER_ANNOTATION.to_owned(), kind.as_str().to_owned());
+            asked.metadata.managed_fields = None;
+            Decision::Replace(asked, Asked::Pending)
+        }
+    }
+}
+
 /// `step`'s outcome, or TimedOut (after the request's `timeout`) once `deadline` passed.
 async fn by<T>(
     deadline: Instant,
@@ -218,5 +252,51 @@ impl LeaderElections for KubeElections {
             .buffer_unordered(CONCURRENCY)
             .collect()
             .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tributary_crds::KafkaPartitionSpec;
+
+    fn partition(request: Option<&str>) -> KafkaPartition {
+        let mut p = KafkaPartition::new(
+            "t-0",
+            KafkaPartitionSpec {
+                cluster_ref: "demo".into(),
+                topic: "t".into(),
+                topic_id: "AAAAAAAAAAAAAAAAAAAAAA".into(),
+                partition: 0,
+                replicas: vec![0, 1],
+                adding_replicas: Vec::new(),
+                removing_replicas: Vec::new(),
+            },
+        );
+        p.metadata.annotations =
+            request.map(|r| [(ELECT_LEADER_ANNOTATION.to_owned(), r.to_owned())].into());
+        p
+    }
+
+    #[test]
+    fn asking_sets_the_annotation_unless_a_request_is_pending() {
+        let Decision::Replace(asked, Asked::Pending) =
+            request(Some(&partition(None)), ElectionType::Preferred)
+        else {
+            panic!("expected the annotation written");
+        };
+        assert_eq!(asked.election_request(), Some("preferred"));
+        assert!(matches!(
+            request(Some(&partition(Some("preferred"))), ElectionType::Preferred),
+            Decision::Keep(Asked::Pending)
+        ));
+        assert!(matches!(
+            request(Some(&partition(Some("unclean"))), ElectionType::Preferred),
+            Decision::Keep(Asked::Other)
+        ));
+        assert!(matches!(
+            request(None, ElectionType::Unclean),
+            Decision::Abort(ElectionError::UnknownTopicOrPartition)
+        ));
     }
 }

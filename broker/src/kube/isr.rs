@@ -6,20 +6,15 @@
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use kube::api::PostParams;
 use kube::runtime::reflector::Store;
 use kube::{Api, Client};
-use tributary_crds::{IsrEntry, KafkaPartition};
+use tributary_crds::update::{ConditionalUpdate, Decision, UpdateError};
+use tributary_crds::{IsrEntry, KafkaPartition, KafkaPartitionStatus};
 
-use super::error::is_conflict;
 use super::names::partition_object;
 use crate::config::ClusterSettings;
 use crate::partition::IsrProposal;
 use crate::replica::IsrWriter;
-
-/// Rounds of re-reading after a conflict before the change is given up (the next fetch or
-/// shrink check proposes it again from the new state).
-const ATTEMPTS: usize = 3;
 
 /// Writes ISR changes to KafkaPartition objects.
 pub struct KubeIsrWriter {
@@ -49,56 +44,178 @@ impl KubeIsrWriter {
 
     async fn write_change(&self, proposal: &IsrProposal) -> Option<i32> {
         let name = self.object_name(&proposal.topic, proposal.partition)?;
-        for _ in 0..ATTEMPTS {
-            let mut object = match self.api.get_status(&name).await {
-                Ok(object) => object,
-                Err(error) => {
-                    tracing::warn!(object = name, %error, "cannot read a partition for an ISR change");
-                    return None;
-                }
-            };
-            let status = object.status.as_mut()?;
-            if status.leader != proposal.leader
-                || status.leader_epoch != proposal.leader_epoch
-                || status.partition_epoch != proposal.partition_epoch
-            {
-                return None;
+        let written = ConditionalUpdate::new(&self.api, &name)
+            .run(|object| decide(object, proposal))
+            .await;
+        match written {
+            Ok(updated) => updated.value,
+            // Decided under other epochs or replicas, or the object is gone: the leader
+            // decides again from what its image shows next.
+            Err(UpdateError::Aborted(Stale) | UpdateError::Gone { .. }) => None,
+            Err(UpdateError::Read { source, .. }) => {
+                tracing::warn!(object = name, error = %source, "cannot read a partition for an ISR change");
+                None
             }
-            // Decided on an older assignment (a reassignment completed or was cancelled
-            // since): an ISR holds replicas only, so the leader decides again from the new one.
-            let replicas = &object.spec.replicas;
-            if proposal.isr.iter().any(|m| !replicas.contains(&m.broker)) {
-                return None;
-            }
-            status.isr = proposal
-                .isr
-                .iter()
-                .map(|m| IsrEntry {
-                    broker_id: m.broker,
-                    broker_epoch: m.incarnation,
-                })
-                .collect();
-            status.partition_epoch = status.partition_epoch.saturating_add(1);
-            let written = status.partition_epoch;
-            match self
-                .api
-                .replace_status(&name, &PostParams::default(), &object)
-                .await
-            {
-                Ok(_) => return Some(written),
-                Err(error) if is_conflict(&error) => continue,
-                Err(error) => {
-                    tracing::warn!(object = name, %error, "cannot write an ISR change");
-                    return None;
-                }
+            Err(error) => {
+                tracing::warn!(object = name, %error, "cannot write an ISR change");
+                None
             }
         }
-        None
     }
+}
+
+/// Why an ISR change is not written: the partition is no longer as the leader saw it when it
+/// decided the change (other epochs or replicas, or no status yet).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the partition changed since the ISR change was decided")]
+pub struct Stale;
+
+/// What `proposal` makes of the partition object as read: its status with the proposed ISR
+/// and the partition epoch raised (answering the epoch written), if the object is still at
+/// the leader and partition epochs the change was decided under and the ISR holds replicas
+/// only; otherwise nothing.
+pub fn decide(
+    object: Option<&KafkaPartition>,
+    proposal: &IsrProposal,
+) -> Decision<KafkaPartition, Option<i32>, Stale> {
+    let Some(object) = object else {
+        return Decision::Abort(Stale);
+    };
+    let Some(status) = object.status.as_ref() else {
+        return Decision::Abort(Stale);
+    };
+    if status.leader != proposal.leader
+        || status.leader_epoch != proposal.leader_epoch
+        || status.partition_epoch != proposal.partition_epoch
+    {
+        return Decision::Abort(Stale);
+    }
+    // Decided on an older assignment (a reassignment completed or was cancelled since): an
+    // ISR holds replicas only, so the leader decides again from the new one.
+    let replicas = &object.spec.replicas;
+    if proposal.isr.iter().any(|m| !replicas.contains(&m.broker)) {
+        return Decision::Abort(Stale);
+    }
+    let mut next = object.clone();
+    let written = status.partition_epoch.saturating_add(1);
+    next.status = Some(KafkaPartitionStatus {
+        isr: proposal
+            .isr
+            .iter()
+            .map(|m| IsrEntry {
+                broker_id: m.broker,
+                broker_epoch: m.incarnation,
+            })
+            .collect(),
+        partition_epoch: written,
+        ..status.clone()
+    });
+    Decision::ReplaceStatus(next, Some(written))
 }
 
 impl IsrWriter for KubeIsrWriter {
     fn write<'a>(&'a self, proposal: &'a IsrProposal) -> BoxFuture<'a, Option<i32>> {
         self.write_change(proposal).boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metadata::IsrMember;
+    use tributary_crds::KafkaPartitionSpec;
+
+    fn partition(replicas: &[i32], status: Option<(i32, i32, i32)>) -> KafkaPartition {
+        let mut p = KafkaPartition::new(
+            "t-0",
+            KafkaPartitionSpec {
+                cluster_ref: "demo".into(),
+                topic: "t".into(),
+                topic_id: "AAAAAAAAAAAAAAAAAAAAAA".into(),
+                partition: 0,
+                replicas: replicas.to_vec(),
+                adding_replicas: Vec::new(),
+                removing_replicas: Vec::new(),
+            },
+        );
+        p.status = status.map(
+            |(leader, leader_epoch, partition_epoch)| KafkaPartitionStatus {
+                leader,
+                leader_epoch,
+                partition_epoch,
+                isr: vec![IsrEntry {
+                    broker_id: leader,
+                    broker_epoch: 1,
+                }],
+            },
+        );
+        p
+    }
+
+    fn proposal(isr: &[i32]) -> IsrProposal {
+        IsrProposal {
+            topic: "t".into(),
+            partition: 0,
+            leader: 0,
+            leader_epoch: 2,
+            partition_epoch: 5,
+            isr: isr
+                .iter()
+                .map(|&broker| IsrMember {
+                    broker,
+                    incarnation: 3,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_change_decided_under_the_current_epochs_is_written_with_the_epoch_raised() {
+        let read = partition(&[0, 1, 2], Some((0, 2, 5)));
+        let Decision::ReplaceStatus(next, written) = decide(Some(&read), &proposal(&[0, 1])) else {
+            panic!("expected a status write");
+        };
+        assert_eq!(written, Some(6));
+        let status = next.status.unwrap_or_default();
+        assert_eq!(
+            (status.leader, status.leader_epoch, status.partition_epoch),
+            (0, 2, 6)
+        );
+        assert_eq!(
+            status.isr,
+            [0, 1].map(|broker_id| IsrEntry {
+                broker_id,
+                broker_epoch: 3
+            })
+        );
+        assert_eq!(next.spec, read.spec, "only the status changes");
+    }
+
+    #[test]
+    fn a_change_decided_on_another_state_is_not_written() {
+        let stale = |read: Option<&KafkaPartition>, isr: &[i32]| {
+            matches!(decide(read, &proposal(isr)), Decision::Abort(Stale))
+        };
+        assert!(stale(None, &[0]), "gone");
+        assert!(
+            stale(Some(&partition(&[0, 1], None)), &[0]),
+            "no status yet"
+        );
+        assert!(
+            stale(Some(&partition(&[0, 1], Some((0, 2, 6)))), &[0]),
+            "partition epoch moved"
+        );
+        assert!(
+            stale(Some(&partition(&[0, 1], Some((0, 3, 5)))), &[0]),
+            "leader epoch moved"
+        );
+        assert!(
+            stale(Some(&partition(&[0, 1], Some((1, 2, 5)))), &[0]),
+            "another leader"
+        );
+        assert!(
+            stale(Some(&partition(&[0, 1], Some((0, 2, 5)))), &[0, 2]),
+            "an ISR member no longer a replica"
+        );
     }
 }

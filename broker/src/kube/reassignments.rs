@@ -9,21 +9,17 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::{stream, FutureExt, StreamExt};
-use kube::api::PostParams;
 use kube::runtime::reflector::Store;
 use kube::{Api, Client};
-use tributary_crds::topic::MAX_REPLICATION_FACTOR;
+use tributary_crds::update::{ConditionalUpdate, Decision, UpdateError};
 use tributary_crds::{Assignment, KafkaPartition, KafkaPartitionSpec, KafkaPartitionStatus};
 
-use super::error::{is_conflict, is_not_found};
 use super::names::partition_object;
 use crate::config::ClusterSettings;
 use crate::metadata::reassignments::{
     Altered, Ongoing, PartitionReassignments, ReassignError, Requested,
 };
 
-/// Rounds of re-reading after a conflict before the request is answered as unavailable.
-const ATTEMPTS: usize = 5;
 /// Partitions written at once for one request.
 const CONCURRENCY: usize = 16;
 
@@ -55,36 +51,44 @@ impl KubeReassignments {
     ) -> Result<(), ReassignError> {
         let name = partition_object(&self.partitions, &self.cluster, topic, *index)
             .ok_or(ReassignError::UnknownTopicOrPartition)?;
-        for _ in 0..ATTEMPTS {
-            let mut object = match self.api.get(&name).await {
-                Ok(object) => object,
-                Err(e) if is_not_found(&e) => return Err(ReassignError::UnknownTopicOrPartition),
-                Err(e) => return Err(ReassignError::Unavailable(e.to_string())),
-            };
-            let Some(next) = next_assignment(&object.spec, object.status.as_ref(), target)? else {
-                return Ok(());
-            };
-            object.spec.set_assignment(next);
-            object.metadata.managed_fields = None;
-            match self
-                .api
-                .replace(&name, &PostParams::default(), &object)
-                .await
-            {
-                Ok(written) => {
-                    tracing::info!(object = name, replicas = ?written.spec.replicas,
-                        adding = ?written.spec.adding_replicas, removing = ?written.spec.removing_replicas,
-                        "reassignment recorded");
-                    return Ok(());
+        let updated = ConditionalUpdate::new(&self.api, &name)
+            .run(|object| decide(object, target))
+            .await
+            .map_err(|error| match error {
+                UpdateError::Aborted(refused) => refused,
+                UpdateError::Gone { .. } => ReassignError::UnknownTopicOrPartition,
+                UpdateError::Read { source, .. } | UpdateError::Write { source, .. } => {
+                    ReassignError::Unavailable(source.to_string())
                 }
-                Err(e) if is_conflict(&e) => {}
-                Err(e) if is_not_found(&e) => return Err(ReassignError::UnknownTopicOrPartition),
-                Err(e) => return Err(ReassignError::Unavailable(e.to_string())),
-            }
+                exhausted => ReassignError::Unavailable(exhausted.to_string()),
+            })?;
+        if let Some(written) = updated.object.filter(|_| updated.written) {
+            tracing::info!(object = name, replicas = ?written.spec.replicas,
+                adding = ?written.spec.adding_replicas, removing = ?written.spec.removing_replicas,
+                "reassignment recorded");
         }
-        Err(ReassignError::Unavailable(format!(
-            "{name} kept changing ({ATTEMPTS} conflicts)"
-        )))
+        Ok(())
+    }
+}
+
+/// What a request makes of the partition object as read (`None`: it does not exist): the
+/// object with the lists [`next_assignment`] gives, or nothing to write.
+pub fn decide(
+    object: Option<&KafkaPartition>,
+    target: Option<&[i32]>,
+) -> Decision<KafkaPartition, (), ReassignError> {
+    let Some(object) = object else {
+        return Decision::Abort(ReassignError::UnknownTopicOrPartition);
+    };
+    match next_assignment(&object.spec, object.status.as_ref(), target) {
+        Err(refused) => Decision::Abort(refused),
+        Ok(None) => Decision::Keep(()),
+        Ok(Some(next)) => {
+            let mut written = object.clone();
+            written.spec.set_assignment(next);
+            written.metadata.managed_fields = None;
+            Decision::Replace(written, ())
+        }
     }
 }
 
@@ -140,8 +144,9 @@ impl PartitionReassignments for KubeReassignments {
 
 /// The spec lists a request leaves a partition with (`None`: nothing to write), by the
 /// contract on [`Assignment`]: a target starts (or replaces) a reassignment from the current
-/// replicas; `None` cancels the one in progress, unless no in-sync replica would remain among
-/// the original replicas (that would take an unclean election, which Kafka refuses too).
+/// replicas, checked by [`KafkaPartitionSpec::reassignment`]; `None` cancels the one in
+/// progress, unless no in-sync replica would remain among the original replicas (that would
+/// take an unclean election, which Kafka refuses too).
 pub fn next_assignment(
     spec: &KafkaPartitionSpec,
     status: Option<&KafkaPartitionStatus>,
@@ -165,17 +170,8 @@ pub fn next_assignment(
         }
         return Ok(Some(cancelled));
     };
-    let max = usize::try_from(MAX_REPLICATION_FACTOR).unwrap_or(usize::MAX);
-    if target.len() > max {
-        return Err(ReassignError::InvalidReplicaAssignment(format!(
-            "at most {max} replicas per partition"
-        )));
-    }
-    let next = spec.reassigned_to(target);
-    let unchanged = next.replicas == spec.replicas
-        && next.adding == spec.adding_replicas
-        && next.removing == spec.removing_replicas;
-    Ok((!unchanged).then_some(next))
+    spec.reassignment(target)
+        .map_err(|e| ReassignError::InvalidReplicaAssignment(e.to_string()))
 }
 
 #[cfg(test)]
@@ -265,6 +261,35 @@ mod tests {
         assert!(matches!(
             next_assignment(&moving, Some(&isr(&[3])), None),
             Err(ReassignError::InvalidReplicaAssignment(_))
+        ));
+    }
+
+    #[test]
+    fn a_request_is_decided_on_the_object_read() {
+        let mut read = KafkaPartition::new("t-0", spec(&[0, 1, 2], &[], &[]));
+        read.status = Some(isr(&[0, 1, 2]));
+        let Decision::Replace(next, ()) = decide(Some(&read), Some(&[1, 2, 3])) else {
+            panic!("expected a write");
+        };
+        assert_eq!(
+            (
+                next.spec.replicas,
+                next.spec.adding_replicas,
+                next.spec.removing_replicas
+            ),
+            (vec![1, 2, 3, 0], vec![3], vec![0])
+        );
+        assert!(matches!(
+            decide(Some(&read), Some(&[0, 1, 2])),
+            Decision::Keep(())
+        ));
+        assert!(matches!(
+            decide(Some(&read), None),
+            Decision::Abort(ReassignError::NoReassignmentInProgress)
+        ));
+        assert!(matches!(
+            decide(None, Some(&[1])),
+            Decision::Abort(ReassignError::UnknownTopicOrPartition)
         ));
     }
 }

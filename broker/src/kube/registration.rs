@@ -19,6 +19,7 @@ use parking_lot::Mutex;
 use std::sync::OnceLock;
 use tokio::time::Instant;
 use tributary_crds::registration::{broker_lease_name, Endpoint, Registration};
+use tributary_crds::update::{ConditionalUpdate, Decision, UpdateError};
 use tributary_crds::CLUSTER_LABEL;
 
 use super::catch_up::CatchUp;
@@ -26,8 +27,6 @@ use super::error::{is_conflict, is_not_found, KubeError};
 use crate::config::ClusterSettings;
 use crate::fence::Fence;
 
-/// How many times a start-up registration retries a lost race before giving up.
-const REGISTER_ATTEMPTS: usize = 20;
 /// How often the fence watchdog looks at the last renewal.
 const FENCE_CHECK: Duration = Duration::from_millis(50);
 
@@ -51,68 +50,49 @@ impl Registrar {
     pub async fn register(
         client: Client,
         settings: ClusterSettings,
-        mut me: Registration,
+        me: Registration,
         fence: Arc<Fence>,
     ) -> Result<Arc<Registrar>, KubeError> {
         let api: Api<Lease> = Api::namespaced(client, &settings.namespace);
         let name = broker_lease_name(&settings.name, me.id);
         // A fresh data directory is as old as the incarnation that first registers with it.
         let fresh_directory = me.directory_epoch.is_none();
-        for _ in 0..REGISTER_ATTEMPTS {
-            let sent = Instant::now();
-            let existing = api
-                .get_opt(&name)
-                .await
-                .map_err(|e| KubeError::api(format!("read Lease {name}"), e))?;
-            let previous = existing.as_ref().map_or(0, |lease| {
-                lease
-                    .metadata
-                    .annotations
-                    .as_ref()
-                    .and_then(|a| a.get(tributary_crds::registration::INCARNATION_ANNOTATION))
-                    .and_then(|v| v.parse::<i64>().ok())
-                    .unwrap_or(0)
-            });
-            me.incarnation = previous + 1;
-            me.shutting_down = false;
-            if fresh_directory {
-                me.directory_epoch = Some(me.incarnation);
-            }
-            let written = match existing {
-                None => {
-                    let lease = lease_for(&settings, &name, &me, None);
-                    api.create(&PostParams::default(), &lease).await
+        let now = MicroTime(Timestamp::now());
+        let registered = ConditionalUpdate::new(&api, &name)
+            .run(|existing| {
+                let me = next_incarnation(&me, existing, fresh_directory);
+                let lease = lease_for(&settings, &name, &me, existing.cloned(), &now);
+                Decision::<_, _>::Replace(lease, me)
+            })
+            .await
+            .map_err(|error| match error {
+                UpdateError::Read { source, .. } => {
+                    KubeError::api(format!("read Lease {name}"), *source)
                 }
-                Some(lease) => {
-                    let lease = lease_for(&settings, &name, &me, Some(lease));
-                    api.replace(&name, &PostParams::default(), &lease).await
+                UpdateError::Write { source, .. } => {
+                    KubeError::api(format!("register in Lease {name}"), *source)
                 }
-            };
-            match written {
-                Ok(_) => {
-                    fence.valid_until(sent, settings.renew_deadline);
-                    tracing::info!(
-                        lease = name,
-                        incarnation = me.incarnation,
-                        "registered broker"
-                    );
-                    return Ok(Arc::new(Registrar {
-                        api,
-                        settings,
-                        name,
-                        me: Mutex::new(me),
-                        fence,
-                        catch_up: OnceLock::new(),
-                        tasks: Mutex::new(Vec::new()),
-                    }));
-                }
-                Err(e) if is_conflict(&e) => continue,
-                Err(e) => return Err(KubeError::api(format!("register in Lease {name}"), e)),
-            }
-        }
-        Err(KubeError::Invalid(format!(
-            "Lease {name} kept changing while this broker tried to register"
-        )))
+                UpdateError::Exhausted { .. } => KubeError::Invalid(format!(
+                    "Lease {name} kept changing while this broker tried to register"
+                )),
+                other => KubeError::Invalid(other.to_string()),
+            })?;
+        let me = registered.value;
+        fence.valid_until(registered.read_at, settings.renew_deadline);
+        tracing::info!(
+            lease = name,
+            incarnation = me.incarnation,
+            "registered broker"
+        );
+        Ok(Arc::new(Registrar {
+            api,
+            settings,
+            name,
+            me: Mutex::new(me),
+            fence,
+            catch_up: OnceLock::new(),
+            tasks: Mutex::new(Vec::new()),
+        }))
     }
 
     /// Announces a controlled shutdown in the Lease (renewals go on carrying it), so the
@@ -238,7 +218,8 @@ impl Registrar {
                 theirs,
             });
         }
-        let renewed = lease_for(&self.settings, &self.name, &me, Some(lease));
+        let now = MicroTime(Timestamp::now());
+        let renewed = lease_for(&self.settings, &self.name, &me, Some(lease), &now);
         match self
             .api
             .replace(&self.name, &PostParams::default(), &renewed)
@@ -285,6 +266,22 @@ impl Registrar {
     }
 }
 
+/// `me` as the incarnation after the one the `existing` Lease records (the first without
+/// one), announcing no shutdown; a fresh data directory takes that incarnation as its epoch.
+fn next_incarnation(
+    me: &Registration,
+    existing: Option<&Lease>,
+    fresh_directory: bool,
+) -> Registration {
+    let mut next = me.clone();
+    next.incarnation = existing.map_or(0, incarnation_of) + 1;
+    next.shutting_down = false;
+    if fresh_directory {
+        next.directory_epoch = Some(next.incarnation);
+    }
+    next
+}
+
 fn incarnation_of(lease: &Lease) -> i64 {
     lease
         .metadata
@@ -296,14 +293,14 @@ fn incarnation_of(lease: &Lease) -> i64 {
 }
 
 /// The Lease holding `me`: `existing` (keeping its resourceVersion, labels and other
-/// annotations) with this broker as holder, renewed now.
+/// annotations) with this broker as holder, renewed at `now`.
 fn lease_for(
     settings: &ClusterSettings,
     name: &str,
     me: &Registration,
     existing: Option<Lease>,
+    now: &MicroTime,
 ) -> Lease {
-    let now = MicroTime(Timestamp::now());
     let mut lease = existing.unwrap_or_else(|| Lease {
         metadata: ObjectMeta {
             name: Some(name.to_string()),
@@ -333,6 +330,49 @@ fn lease_for(
     spec.holder_identity = Some(settings.pod_name.clone());
     spec.lease_duration_seconds =
         Some(i32::try_from(settings.lease_duration.as_secs().max(1)).unwrap_or(i32::MAX));
-    spec.renew_time = Some(now);
+    spec.renew_time = Some(now.clone());
     lease
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn me(directory_epoch: Option<i64>) -> Registration {
+        Registration {
+            id: 1,
+            host: "h".into(),
+            port: 9092,
+            rack: None,
+            incarnation: 0,
+            shutting_down: true,
+            directory_epoch,
+            listeners: Vec::new(),
+        }
+    }
+
+    fn lease(incarnation: &str) -> Lease {
+        let mut lease = Lease::default();
+        lease.metadata.annotations = Some(
+            [(
+                tributary_crds::registration::INCARNATION_ANNOTATION.to_owned(),
+                incarnation.to_owned(),
+            )]
+            .into(),
+        );
+        lease
+    }
+
+    #[test]
+    fn each_start_registers_the_incarnation_after_the_one_recorded() {
+        let first = next_incarnation(&me(None), None, true);
+        assert_eq!((first.incarnation, first.directory_epoch), (1, Some(1)));
+        assert!(!first.shutting_down);
+        let again = next_incarnation(&me(Some(1)), Some(&lease("4")), false);
+        assert_eq!((again.incarnation, again.directory_epoch), (5, Some(1)));
+        let fresh_disk = next_incarnation(&me(None), Some(&lease("4")), true);
+        assert_eq!(fresh_disk.directory_epoch, Some(5));
+        let unreadable = next_incarnation(&me(Some(1)), Some(&lease("x")), false);
+        assert_eq!(unreadable.incarnation, 1);
+    }
 }

@@ -9,19 +9,15 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
-use kube::api::PostParams;
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Api, Client};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use tributary_crds::update::{ConditionalUpdate, Decision, UpdateError};
 
-use super::error::is_conflict;
 use crate::shared::{Change, Shared};
 
 pub use tributary_crds::shared::Holder;
-
-/// Attempts before a change gives up on losing races.
-const ATTEMPTS: usize = 50;
 
 /// Document `T` under `key` of object `name`.
 pub struct SharedDocument<K, T> {
@@ -50,47 +46,25 @@ where
         }
     }
 
-    /// The document `object` holds; an absent or empty key is the default, an unreadable one
-    /// an error (a change must not overwrite what it cannot read).
+    /// The document `object` holds ([`parse`]).
     fn parse(&self, object: &K) -> Result<T, String> {
-        tributary_crds::shared::parse_document(object.text(self.key).as_deref())
-            .map_err(|e| format!("{} key {} is unreadable: {e}", self.name, self.key))
+        parse(&self.name, self.key, object)
     }
 
     async fn change(&self, change: Change<'_, T>) -> Result<T, String> {
-        let failed = |what: &str, e: kube::Error| format!("{what} {}: {e}", self.name);
-        for _ in 0..ATTEMPTS {
-            let existing = self
-                .api
-                .get_opt(&self.name)
-                .await
-                .map_err(|e| failed("read", e))?;
-            let mut document = match &existing {
-                Some(object) => self.parse(object)?,
-                None => T::default(),
-            };
-            change(&mut document);
-            let json = serde_json::to_string(&document).map_err(|e| e.to_string())?;
-            let written = match existing {
-                None => {
-                    let mut object = K::named(&self.name);
-                    object.set_text(self.key, json);
-                    self.api.create(&PostParams::default(), &object).await
+        ConditionalUpdate::new(&self.api, &self.name)
+            .run(|object| changed(&self.name, self.key, object, change))
+            .await
+            .map(|updated| updated.value)
+            .map_err(|error| match error {
+                UpdateError::Aborted(refused) => refused,
+                UpdateError::Read { source, .. } => format!("read {}: {source}", self.name),
+                UpdateError::Write { source, .. } => format!("update {}: {source}", self.name),
+                UpdateError::Exhausted { .. } => {
+                    format!("{} kept changing; nothing was changed", self.name)
                 }
-                Some(mut object) => {
-                    object.set_text(self.key, json);
-                    self.api
-                        .replace(&self.name, &PostParams::default(), &object)
-                        .await
-                }
-            };
-            match written {
-                Ok(_) => return Ok(document),
-                Err(e) if is_conflict(&e) => continue,
-                Err(e) => return Err(failed("update", e)),
-            }
-        }
-        Err(format!("{} kept changing; nothing was changed", self.name))
+                other => other.to_string(),
+            })
     }
 
     /// [`SharedDocument::parse`], logging (and keeping what was applied) when it fails.
@@ -99,6 +73,40 @@ where
             .map_err(|error| tracing::error!(%error, "shared state not applied"))
             .ok()
     }
+}
+
+/// The document under `key` of `object` (named `name`); an absent or empty key is the default,
+/// an unreadable one an error (a change must not overwrite what it cannot read).
+fn parse<K: Holder, T: DeserializeOwned + Default>(
+    name: &str,
+    key: &str,
+    object: &K,
+) -> Result<T, String> {
+    tributary_crds::shared::parse_document(object.text(key).as_deref())
+        .map_err(|e| format!("{name} key {key} is unreadable: {e}"))
+}
+
+/// Object `name` as read (`None`: none yet, so a new one holding the default) with `change`
+/// applied to the document under `key`, and the changed document.
+pub fn changed<K: Holder, T: Serialize + DeserializeOwned + Default>(
+    name: &str,
+    key: &str,
+    object: Option<&K>,
+    change: Change<'_, T>,
+) -> Decision<K, T, String> {
+    let mut document = match object.map(|o| parse(name, key, o)) {
+        Some(Ok(document)) => document,
+        Some(Err(unreadable)) => return Decision::Abort(unreadable),
+        None => T::default(),
+    };
+    change(&mut document);
+    let json = match serde_json::to_string(&document) {
+        Ok(json) => json,
+        Err(e) => return Decision::Abort(e.to_string()),
+    };
+    let mut next = object.cloned().unwrap_or_else(|| K::named(name));
+    next.set_text(key, json);
+    Decision::Replace(next, document)
 }
 
 impl<K: Holder, T> Shared<T> for SharedDocument<K, T>
@@ -144,5 +152,46 @@ where
                 }
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::core::v1::ConfigMap;
+
+    use super::*;
+
+    fn holding(text: &str) -> ConfigMap {
+        let mut cm = ConfigMap::named("c");
+        cm.set_text("k", text.to_owned());
+        cm
+    }
+
+    #[test]
+    fn a_change_applies_to_the_document_read_or_to_a_new_one() {
+        let add = |v: &mut Vec<i32>| v.push(7);
+        let Decision::Replace(next, document) = changed("c", "k", Some(&holding("[1]")), &add)
+        else {
+            panic!("expected a write");
+        };
+        assert_eq!(document, [1, 7]);
+        assert_eq!(next.text("k").as_deref(), Some("[1,7]"));
+        let Decision::Replace(created, document) =
+            changed::<ConfigMap, Vec<i32>>("c", "k", None, &add)
+        else {
+            panic!("expected a new object");
+        };
+        assert_eq!(document, [7]);
+        assert_eq!(created.metadata.name.as_deref(), Some("c"));
+        assert_eq!(created.text("k").as_deref(), Some("[7]"));
+    }
+
+    #[test]
+    fn an_unreadable_document_is_never_overwritten() {
+        let add = |v: &mut Vec<i32>| v.push(7);
+        let Decision::Abort(why) = changed("c", "k", Some(&holding("{oops")), &add) else {
+            panic!("expected a refusal");
+        };
+        assert!(why.contains("c key k is unreadable"), "{why}");
     }
 }

@@ -15,6 +15,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{DeleteParams, PostParams};
 use kube::{Api, Client};
 use tributary_crds::topic::DeletionPolicy;
+use tributary_crds::update::{ConditionalUpdate, Decision, UpdateError};
 use tributary_crds::{KafkaTopic, KafkaTopicSpec, PartitionReplicas, CLUSTER_LABEL};
 
 use super::error::is_conflict;
@@ -28,8 +29,6 @@ use crate::metadata::{
 use crate::replica::ReplicaManager;
 use crate::topics::config;
 
-/// Attempts of a conditional update that keeps losing races before it gives up.
-const ATTEMPTS: usize = 20;
 /// How often deletions this broker has not reported yet are looked for.
 const DELETION_REPORT_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -259,8 +258,8 @@ impl KubeMetadata {
         .await
     }
 
-    /// Applies `change` to the spec of topic `name`'s KafkaTopic with a replace conditional on
-    /// the resourceVersion read; a lost race re-reads and applies again.
+    /// Applies `change` to the spec of topic `name`'s KafkaTopic with a conditional update
+    /// (a lost race re-reads and applies again).
     async fn update(
         &self,
         name: &str,
@@ -269,26 +268,23 @@ impl KubeMetadata {
         let object = find_topic(&self.stores, name)
             .and_then(|t| t.metadata.name.clone())
             .ok_or_else(|| MetadataError::UnknownTopic(name.to_string()))?;
-        for _ in 0..ATTEMPTS {
-            let mut topic = self
-                .api
-                .get(&object)
-                .await
-                .map_err(|e| refused(&format!("read KafkaTopic {object}"), e))?;
-            change(&mut topic.spec)?;
-            match self
-                .api
-                .replace(&object, &PostParams::default(), &topic)
-                .await
-            {
-                Ok(_) => return Ok(()),
-                Err(e) if is_conflict(&e) => continue,
-                Err(e) => return Err(refused(&format!("update KafkaTopic {object}"), e)),
-            }
-        }
-        Err(MetadataError::Unavailable(format!(
-            "KafkaTopic {object} kept changing; try again"
-        )))
+        ConditionalUpdate::new(&self.api, &object)
+            .run(|topic| changed_spec(&object, topic, &change))
+            .await
+            .map_err(|error| match error {
+                UpdateError::Aborted(refused) => refused,
+                UpdateError::Read { source, .. } => {
+                    refused(&format!("read KafkaTopic {object}"), *source)
+                }
+                UpdateError::Write { source, .. } => {
+                    refused(&format!("update KafkaTopic {object}"), *source)
+                }
+                UpdateError::Exhausted { .. } => MetadataError::Unavailable(format!(
+                    "KafkaTopic {object} kept changing; try again"
+                )),
+                other => MetadataError::Unavailable(other.to_string()),
+            })?;
+        Ok(())
     }
 
     /// Reports dropped topic data after every image applied and every
@@ -313,8 +309,8 @@ impl KubeMetadata {
     }
 
     /// Tells the operator this broker dropped the data of topics being deleted: removes its
-    /// id from their `status.pendingDeletion` (conditional writes; a lost race is retried at
-    /// the next round).
+    /// id from their `status.pendingDeletion` (conditional updates, deciding first on the
+    /// watched copy; what still fails is retried at the next round).
     async fn acknowledge_deletions(&self) {
         let me = self.config.broker_id;
         for topic in self.stores.topics.state() {
@@ -334,28 +330,72 @@ impl KubeMetadata {
             if self.replicas.all().iter().any(|p| p.topic() == kafka_name) {
                 continue;
             }
-            let mut acknowledged = KafkaTopic::clone(&topic);
-            if let Some(status) = acknowledged.status.as_mut() {
-                if let Some(list) = status.pending_deletion.as_mut() {
-                    list.retain(|&b| b != me);
-                }
-            }
             let Some(object) = topic.metadata.name.clone() else {
                 continue;
             };
-            match self
-                .api
-                .replace_status(&object, &PostParams::default(), &acknowledged)
-                .await
-            {
-                Ok(_) => tracing::info!(topic = kafka_name, "dropped the data of a deleted topic"),
-                Err(e) if is_conflict(&e) => {}
+            let acknowledged = ConditionalUpdate::new(&self.api, &object)
+                .starting_from(KafkaTopic::clone(&topic))
+                .run(|topic| acknowledged_deletion(topic, me))
+                .await;
+            match acknowledged {
+                Ok(updated) if updated.written => {
+                    tracing::info!(topic = kafka_name, "dropped the data of a deleted topic")
+                }
+                // Gone already, or no longer waiting for this broker.
+                Ok(_) | Err(UpdateError::Gone { .. }) => {}
+                // The next round tries again.
                 Err(e) => {
                     tracing::warn!(topic = kafka_name, error = %e, "cannot report a deletion")
                 }
             }
         }
     }
+}
+
+/// KafkaTopic `object` as read with `change` applied to its spec (`None`: it does not
+/// exist, though the watch showed it a moment before).
+fn changed_spec(
+    object: &str,
+    topic: Option<&KafkaTopic>,
+    change: impl Fn(&mut KafkaTopicSpec) -> Result<(), MetadataError>,
+) -> Decision<KafkaTopic, (), MetadataError> {
+    let Some(topic) = topic else {
+        return Decision::Abort(MetadataError::Unavailable(format!(
+            "read KafkaTopic {object}: not found"
+        )));
+    };
+    let mut next = topic.clone();
+    match change(&mut next.spec) {
+        Ok(()) => Decision::Replace(next, ()),
+        Err(refused) => Decision::Abort(refused),
+    }
+}
+
+/// The KafkaTopic being deleted with broker `me` gone from `status.pendingDeletion`; nothing to
+/// write when it does not list `me` (or is not being deleted any more).
+pub fn acknowledged_deletion(
+    topic: Option<&KafkaTopic>,
+    me: i32,
+) -> Decision<KafkaTopic, (), std::convert::Infallible> {
+    let Some(topic) = topic.filter(|t| t.metadata.deletion_timestamp.is_some()) else {
+        return Decision::Keep(());
+    };
+    let pending = topic
+        .status
+        .as_ref()
+        .and_then(|s| s.pending_deletion.as_ref());
+    if !pending.is_some_and(|p| p.contains(&me)) {
+        return Decision::Keep(());
+    }
+    let mut next = topic.clone();
+    if let Some(list) = next
+        .status
+        .as_mut()
+        .and_then(|s| s.pending_deletion.as_mut())
+    {
+        list.retain(|&b| b != me);
+    }
+    Decision::ReplaceStatus(next, ())
 }
 
 /// A refusal or failure of the API server, as a metadata error.
@@ -452,4 +492,80 @@ fn manual_assignments(first: i32, assignments: &[Vec<i32>]) -> Vec<PartitionRepl
             replicas: replicas.clone(),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+    use tributary_crds::KafkaTopicStatus;
+
+    fn topic(deleting: bool, pending: Option<Vec<i32>>) -> KafkaTopic {
+        let mut t = KafkaTopic::new(
+            "t",
+            KafkaTopicSpec {
+                cluster_ref: "demo".into(),
+                topic_name: None,
+                partitions: 1,
+                replication_factor: 1,
+                config: BTreeMap::new(),
+                deletion_policy: DeletionPolicy::Delete,
+                replica_assignments: Vec::new(),
+            },
+        );
+        if deleting {
+            t.metadata.deletion_timestamp = Some(Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH));
+        }
+        t.status = Some(KafkaTopicStatus {
+            pending_deletion: pending,
+            ..KafkaTopicStatus::default()
+        });
+        t
+    }
+
+    fn pending(t: &KafkaTopic) -> Option<Vec<i32>> {
+        t.status.as_ref()?.pending_deletion.clone()
+    }
+
+    #[test]
+    fn a_deletion_is_acknowledged_by_leaving_the_pending_list() {
+        let waiting = topic(true, Some(vec![0, 1, 2]));
+        let Decision::ReplaceStatus(next, ()) = acknowledged_deletion(Some(&waiting), 1) else {
+            panic!("expected a status write");
+        };
+        assert_eq!(pending(&next), Some(vec![0, 2]));
+        for (what, read) in [
+            ("not listed", Some(topic(true, Some(vec![0, 2])))),
+            ("no list yet", Some(topic(true, None))),
+            ("not being deleted", Some(topic(false, Some(vec![1])))),
+            ("gone", None),
+        ] {
+            assert!(
+                matches!(acknowledged_deletion(read.as_ref(), 1), Decision::Keep(())),
+                "{what}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_spec_change_is_applied_to_the_copy_read_or_refused() {
+        let read = topic(false, None);
+        let grow = |spec: &mut KafkaTopicSpec| {
+            spec.partitions = 3;
+            Ok(())
+        };
+        let Decision::Replace(next, ()) = changed_spec("t", Some(&read), grow) else {
+            panic!("expected a write");
+        };
+        assert_eq!(next.spec.partitions, 3);
+        let refuse = |_: &mut KafkaTopicSpec| Err(MetadataError::InvalidPartitions("no".into()));
+        assert!(matches!(
+            changed_spec("t", Some(&read), refuse),
+            Decision::Abort(MetadataError::InvalidPartitions(_))
+        ));
+        assert!(matches!(
+            changed_spec("t", None, grow),
+            Decision::Abort(MetadataError::Unavailable(_))
+        ));
+    }
 }

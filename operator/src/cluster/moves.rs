@@ -1,12 +1,13 @@
 //! Carrying out the rebalance plan: the cluster's KafkaPartitions and KafkaTopics in, the
-//! plan's reassignments written (each a spec replace conditional on the resourceVersion
-//! read; a conflict waits for the next reconcile), one Event per pass.
+//! plan's reassignments started (each a conditional update of the listed copy, with one try:
+//! the plan was made from the whole cluster as listed, so a partition that changed since
+//! waits for the next reconcile to be planned again), one Event per pass.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use kube::api::PostParams;
 use kube::{Api, Resource, ResourceExt};
-use tributary_crds::{KafkaCluster, KafkaPartition, KafkaTopic};
+use tributary_crds::update::{ConditionalUpdate, Decision, RetryPolicy};
+use tributary_crds::{AssignmentError, KafkaCluster, KafkaPartition, KafkaTopic};
 
 use super::rebalance::{plan, PartitionView, RebalanceInput, RebalancePlan};
 use crate::context::Context;
@@ -39,6 +40,26 @@ pub fn views(topics: &[KafkaTopic], partitions: &[KafkaPartition]) -> Vec<Partit
         .collect()
 }
 
+/// What starting a move to `target` makes of the partition as listed: the object with the
+/// reassignment started by the contract's one checked function, or nothing to write.
+pub fn start(
+    partition: Option<&KafkaPartition>,
+    target: &[i32],
+) -> Decision<KafkaPartition, (), AssignmentError> {
+    let Some(partition) = partition else {
+        return Decision::Keep(());
+    };
+    let mut next = partition.clone();
+    match next.spec.start_reassignment(target) {
+        Ok(true) => {
+            next.metadata.managed_fields = None;
+            Decision::Replace(next, ())
+        }
+        Ok(false) => Decision::Keep(()),
+        Err(refused) => Decision::Abort(refused),
+    }
+}
+
 /// Plans the moves for `cluster` and starts them; returns the plan.
 pub async fn rebalance(
     ctx: &Context,
@@ -66,23 +87,20 @@ pub async fn rebalance(
         let Some(current) = by_name.get(&m.partition) else {
             continue;
         };
-        let mut next = (*current).clone();
-        let assignment = next.spec.reassigned_to(&m.target);
-        next.spec.replicas = assignment.replicas;
-        next.spec.adding_replicas = assignment.adding;
-        next.spec.removing_replicas = assignment.removing;
-        next.metadata.managed_fields = None;
-        match api
-            .replace(&m.partition, &PostParams::default(), &next)
-            .await
-        {
-            Ok(_) => started.push(format!(
+        let started_move = ConditionalUpdate::new(&api, &m.partition)
+            .policy(RetryPolicy::once())
+            .starting_from((*current).clone())
+            .run(|p| start(p, &m.target))
+            .await;
+        match started_move {
+            Ok(updated) if updated.written => started.push(format!(
                 "{} {:?}→{:?} ({})",
                 m.partition,
                 current.spec.replicas,
                 m.target,
                 m.reason.as_str()
             )),
+            Ok(_) => {}
             Err(e) => tracing::info!(
                 partition = %m.partition,
                 error = %e,
@@ -156,5 +174,30 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn a_move_starts_by_the_checked_contract_and_only_once() {
+        let listed = partition("a", 0, &[0, 1, 2], &[]);
+        let Decision::Replace(next, ()) = start(Some(&listed), &[1, 2, 3]) else {
+            panic!("expected a write");
+        };
+        assert_eq!(
+            (
+                next.spec.replicas.clone(),
+                next.spec.adding_replicas.clone(),
+                next.spec.removing_replicas.clone()
+            ),
+            (vec![1, 2, 3, 0], vec![3], vec![0])
+        );
+        assert!(
+            matches!(start(Some(&next), &[1, 2, 3]), Decision::Keep(())),
+            "already moving there"
+        );
+        assert!(matches!(
+            start(Some(&listed), &[1, 1]),
+            Decision::Abort(AssignmentError::Duplicate(1))
+        ));
+        assert!(matches!(start(None, &[1]), Decision::Keep(())));
     }
 }

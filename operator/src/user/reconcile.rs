@@ -1,9 +1,8 @@
 //! KafkaUser reconcile: read the user's cluster, Secret, given password and clients CA, run
 //! the pure [`plan`], write the Secret, then the user's parts of the shared SCRAM credential,
-//! ACL and client-quota documents (each a replace conditional on the resourceVersion read,
-//! retried on conflict, and only when the part changed), then the status. On deletion the
-//! finalizer removes the credential, the bindings and the quotas; the Secret is garbage
-//! collected.
+//! ACL and client-quota documents (each a conditional update, and only when the part
+//! changed), then the status. On deletion the finalizer removes the credential, the bindings
+//! and the quotas; the Secret is garbage collected.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -22,6 +21,7 @@ use tributary_crds::registration::{
 };
 use tributary_crds::scram::Users;
 use tributary_crds::shared::{parse_document, Holder};
+use tributary_crds::update::{ConditionalUpdate, Decision, UpdateError};
 use tributary_crds::user::{AuthenticationType, USER_FINALIZER};
 use tributary_crds::{is_paused, KafkaCluster, KafkaUser};
 
@@ -41,9 +41,6 @@ use crate::{Error, Result};
 
 /// Label value for metrics.
 pub const CONTROLLER: &str = "kafkauser";
-
-/// Attempts of a shared-document change before it gives up on losing races.
-const ATTEMPTS: usize = 20;
 
 /// Reconciles one KafkaUser through the finalizer wrapper.
 pub async fn reconcile(user: Arc<KafkaUser>, ctx: Arc<Context>) -> Result<Action> {
@@ -278,8 +275,8 @@ enum Updated {
     Missing,
 }
 
-/// Applies `change` to the document under `key` of `name`, writing it by a replace conditional
-/// on the resourceVersion read (re-read and re-applied on conflict) when it changed anything.
+/// Applies `change` to the document under `key` of `name`, writing it by a conditional update
+/// (re-read and re-applied on conflict) when it changed anything.
 async fn update_document<K, T>(
     ctx: &Context,
     ns: &str,
@@ -293,36 +290,75 @@ where
 {
     let api: Api<K> = Api::namespaced(ctx.client.clone(), ns);
     let what = || format!("{} {ns}/{name}", K::kind(&()));
-    for _ in 0..ATTEMPTS {
-        let Some(mut object) = api
-            .get_opt(name)
-            .await
-            .map_err(|e| Error::kube(format!("get {}", what()), e))?
-        else {
-            return Ok(Updated::Missing);
-        };
-        let mut document: T = parse_document(object.text(key).as_deref()).map_err(|source| {
-            Error::SharedDocument {
+    ConditionalUpdate::new(&api, name)
+        .run(|object| changed_document(object, key, change))
+        .await
+        .map(|updated| updated.value)
+        .map_err(|error| match error {
+            UpdateError::Aborted(DocumentError::Unreadable(source)) => Error::SharedDocument {
                 object: what(),
                 key: key.to_owned(),
                 source,
+            },
+            UpdateError::Aborted(DocumentError::Unencodable(source)) => Error::Encode {
+                what: what(),
+                source,
+            },
+            UpdateError::Read { source, .. } => Error::kube(format!("get {}", what()), *source),
+            UpdateError::Write { source, .. } => {
+                Error::kube(format!("replace {}", what()), *source)
             }
-        })?;
-        if !change(&mut document) {
-            return Ok(Updated::Unchanged);
-        }
-        let json = serde_json::to_string(&document).map_err(|source| Error::Encode {
-            what: what(),
-            source,
-        })?;
-        object.set_text(key, json);
-        match api.replace(name, &PostParams::default(), &object).await {
-            Ok(_) => return Ok(Updated::Written),
-            Err(kube::Error::Api(s)) if s.code == 409 => continue,
-            Err(e) => return Err(Error::kube(format!("replace {}", what()), e)),
-        }
+            UpdateError::Exhausted { .. } | UpdateError::Gone { .. } => {
+                Error::Conflict { what: what() }
+            }
+            UpdateError::Unversioned { .. } => Error::MissingField {
+                what: what(),
+                field: "metadata.resourceVersion",
+            },
+        })
+}
+
+/// Why a shared document cannot be changed.
+#[derive(Debug, thiserror::Error)]
+enum DocumentError {
+    /// The key holds something that does not parse; it is left alone.
+    #[error("unreadable document: {0}")]
+    Unreadable(#[source] serde_json::Error),
+    /// The changed document does not encode (a bug, not bad input).
+    #[error("cannot encode the document: {0}")]
+    Unencodable(#[source] serde_json::Error),
+}
+
+/// The object holding `key`'s document with `change` applied: nothing to write when the
+/// object does not exist (the KafkaCluster reconciler creates it) or the change changes
+/// nothing.
+fn changed_document<K, T>(
+    object: Option<&K>,
+    key: &str,
+    change: &(dyn Fn(&mut T) -> bool + Send + Sync),
+) -> Decision<K, Updated, DocumentError>
+where
+    K: Holder,
+    T: serde::Serialize + serde::de::DeserializeOwned + Default,
+{
+    let Some(object) = object else {
+        return Decision::Keep(Updated::Missing);
+    };
+    let mut document: T = match parse_document(object.text(key).as_deref()) {
+        Ok(document) => document,
+        Err(unreadable) => return Decision::Abort(DocumentError::Unreadable(unreadable)),
+    };
+    if !change(&mut document) {
+        return Decision::Keep(Updated::Unchanged);
     }
-    Err(Error::Conflict { what: what() })
+    match serde_json::to_string(&document) {
+        Ok(json) => {
+            let mut next = object.clone();
+            next.set_text(key, json);
+            Decision::Replace(next, Updated::Written)
+        }
+        Err(e) => Decision::Abort(DocumentError::Unencodable(e)),
+    }
 }
 
 /// Deletion: the user's SCRAM credentials, ACL bindings and client quotas leave the shared
@@ -386,4 +422,45 @@ pub fn users_of(
         .filter(|u| u.namespace() == ns && cluster_of(u) == Some(cluster))
         .map(|u| ObjectRef::from(u.as_ref()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn holding(text: &str) -> ConfigMap {
+        let mut cm = ConfigMap::named("demo-acls");
+        cm.set_text("k", text.to_owned());
+        cm
+    }
+
+    fn add(v: &mut Vec<i32>) -> bool {
+        if v.contains(&7) {
+            return false;
+        }
+        v.push(7);
+        true
+    }
+
+    #[test]
+    fn a_document_is_written_only_when_the_change_changes_it() {
+        let Decision::Replace(next, Updated::Written) =
+            changed_document::<ConfigMap, Vec<i32>>(Some(&holding("[1]")), "k", &add)
+        else {
+            panic!("expected a write");
+        };
+        assert_eq!(next.text("k").as_deref(), Some("[1,7]"));
+        assert!(matches!(
+            changed_document::<ConfigMap, Vec<i32>>(Some(&next), "k", &add),
+            Decision::Keep(Updated::Unchanged)
+        ));
+        assert!(matches!(
+            changed_document::<ConfigMap, Vec<i32>>(None, "k", &add),
+            Decision::Keep(Updated::Missing)
+        ));
+        assert!(matches!(
+            changed_document::<ConfigMap, Vec<i32>>(Some(&holding("{oops")), "k", &add),
+            Decision::Abort(DocumentError::Unreadable(_))
+        ));
+    }
 }
