@@ -162,10 +162,9 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
     publish_changes(&ctx, &cluster, &status, spec_error.as_deref()).await;
     let old = cluster.status.clone().unwrap_or_default();
     if old != status {
-        let mut patch = serde_json::json!({ "status": status });
-        // A merge patch keeps what it omits: a finished roll (and its cleared fields) must
-        // be written as nulls to go away.
-        patch["status"]["roll"] = rollout::roll_patch(status.roll.as_ref());
+        let patch = serde_json::json!({
+            "status": crate::apply::merge_patch(&serde_json::json!(old), &serde_json::json!(status)),
+        });
         Api::<KafkaCluster>::namespaced(client.clone(), ns)
             .patch_status(
                 &names.cluster,

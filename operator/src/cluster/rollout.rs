@@ -285,21 +285,6 @@ async fn recorded_roll(ctx: &Context, names: &Names) -> Result<Option<RollStatus
     Ok(cluster.and_then(|c| c.status?.roll))
 }
 
-/// `status.roll` for a JSON merge patch: its absent optional fields (or the whole roll, once
-/// finished) as explicit nulls, so the patch removes what an earlier write left.
-pub fn roll_patch(roll: Option<&RollStatus>) -> serde_json::Value {
-    let Some(roll) = roll else {
-        return serde_json::Value::Null;
-    };
-    let mut value = serde_json::json!(roll);
-    for field in ["restarting", "waitingFor"] {
-        if value.get(field).is_none() {
-            value[field] = serde_json::Value::Null;
-        }
-    }
-    value
-}
-
 /// Deletes broker `id`'s pod if it is still the one with `uid` (in the background: foreground
 /// deletion has cut networking mid-shutdown elsewhere, Strimzi #12212). Gone already is fine.
 async fn delete_pod(ctx: &Context, names: &Names, id: i32, uid: &str) -> Result<()> {
