@@ -254,9 +254,10 @@ impl Partition {
             // Durable before the journal's space is reused.
             log.flush()?;
         }
-        // A single replica has committed everything it holds: what recovery kept is readable.
+        // What recovery kept is trusted; a follower's leader decides what to cut (KIP-101).
+        let reopened = follower::reopened(&follower::LocalLog::of(&log));
+        log.set_high_watermark(reopened.high_watermark);
         let end = log.log_end_offset();
-        log.set_high_watermark(end);
         let (producers, txns) = rebuild_producer_state(&log)?;
         let journal = JournalChain {
             end: log.recovery_point(),
@@ -967,6 +968,7 @@ fn rebuild_txns(
     Ok(txns)
 }
 
+pub mod follower;
 pub mod isr;
 mod replication;
 #[cfg(test)]

@@ -1,11 +1,13 @@
 //! Replication of one partition: the leader serving its followers' fetches (positions, high
 //! watermark, ISR changes proposed for the metadata) and a follower appending what it fetched
 //! and truncating where its log diverged from the leader's (KIP-101, KIP-279, KIP-595).
-//! Decisions are the pure functions of [`super::isr`]; this module applies them under the
+//! Decisions are the pure functions of [`super::isr`] (the leader's) and [`super::follower`]
+//! (divergence, truncation, leadership changes); this module applies them under the
 //! partition lock.
 
 use parking_lot::MutexGuard;
 
+use super::follower::{self, CatchUp, FetchPosition, Held, LeaderPositions, LocalLog, Term};
 use super::isr::{self, Follower, Followers, JoinCheck};
 use super::{AppendError, FetchedData, Partition, Role, State};
 use crate::metadata::IsrMember;
@@ -117,53 +119,72 @@ impl Replication {
 }
 
 impl Partition {
-    /// Takes the partition's state from a new metadata image: the role (becoming leader
-    /// starts a new epoch in the log at its end, and resets what it knows of the followers),
-    /// the assignment, and the ISR when the image's is newer than the one held.
+    /// Takes the partition's state from a new metadata image as [`follower::leadership_change`]
+    /// decides: the role (becoming leader starts a new epoch in the log at its end, and resets
+    /// what it knows of the followers), the assignment, and the ISR when the image's is newer
+    /// than the one held.
     pub fn apply_leadership(&self, next: Leadership, now_ms: i64) {
         let mut state = self.state.lock();
         let mut role = self.role.write();
-        let role_changed = *role != next.role;
-        if role_changed {
+        let r = &mut state.replication;
+        let held = Held {
+            term: Term {
+                role: *role,
+                partition_epoch: r.partition_epoch,
+            },
+            applied: r.applied,
+        };
+        let change = follower::leadership_change(
+            held,
+            Term {
+                role: next.role,
+                partition_epoch: next.partition_epoch,
+            },
+        );
+        if change.role_changed {
             tracing::info!(partition = ?self, from = ?*role, to = ?next.role, "replica role changes");
             *role = next.role;
         }
-        let r = &mut state.replication;
-        // The first application starts the replica's term as a change of role does.
-        let changed = role_changed || !r.applied;
         r.applied = true;
-        if changed || next.partition_epoch >= r.partition_epoch {
+        if change.take_isr {
             r.isr = next.isr;
             r.partition_epoch = next.partition_epoch;
             r.pending = None;
         }
         r.me = next.me;
         r.replicas = next.replicas;
-        if changed {
+        if change.reset_followers {
             r.followers.clear();
-            if let Role::Leader { epoch } = next.role {
-                for m in r.isr.iter().filter(|m| m.broker != r.me) {
-                    r.followers
-                        .insert(m.broker, Follower::new(m.incarnation, now_ms));
-                }
-                if let Err(error) = state.log.start_epoch(epoch) {
-                    tracing::error!(partition = ?self, %error, "cannot record the new leader epoch");
-                }
-                state.replication.epoch_start_offset = state.log.log_end_offset();
-            }
+        }
+        if let Some(epoch) = change.start_epoch {
+            self.start_leading(&mut state, epoch, now_ms);
         }
         drop(role);
-        if next.role.is_leader() {
+        if change.recompute_high_watermark {
             self.recompute_high_watermark(state);
         } else {
             drop(state);
         }
-        if role_changed {
+        if change.role_changed {
             // Producers waiting for their writes to commit, and followers waiting for data,
             // learn that leadership moved.
             self.high_watermark.send_modify(|_| {});
             self.log_end.send_modify(|_| {});
         }
+    }
+
+    /// Begins leading at `epoch`: the ISR's followers are tracked from now, and the epoch
+    /// starts at the log end even before anything is written in it (KIP-279).
+    fn start_leading(&self, state: &mut State, epoch: i32, now_ms: i64) {
+        let r = &mut state.replication;
+        for m in r.isr.iter().filter(|m| m.broker != r.me) {
+            r.followers
+                .insert(m.broker, Follower::new(m.incarnation, now_ms));
+        }
+        if let Err(error) = state.log.start_epoch(epoch) {
+            tracing::error!(partition = ?self, %error, "cannot record the new leader epoch");
+        }
+        state.replication.epoch_start_offset = state.log.log_end_offset();
     }
 
     /// The leader's high watermark after its state changed; wakes waiters when it moved.
@@ -190,19 +211,21 @@ impl Partition {
     ) -> Result<(ReplicaRead, Option<IsrProposal>), StorageError> {
         let mut state = self.state.lock();
         let log_start_offset = state.log.log_start_offset();
-        if fetch.last_fetched_epoch >= 0 {
-            let (epoch, end_offset) = state.log.end_offset_for_epoch(fetch.last_fetched_epoch);
-            if epoch != fetch.last_fetched_epoch || end_offset < fetch.fetch_offset {
-                return Ok((
-                    ReplicaRead::Diverging {
-                        epoch,
-                        end_offset,
-                        high_watermark: state.log.high_watermark(),
-                        log_start_offset,
-                    },
-                    None,
-                ));
-            }
+        let position = FetchPosition {
+            fetch_offset: fetch.fetch_offset,
+            last_fetched_epoch: fetch.last_fetched_epoch,
+        };
+        if let Some(diverging) = follower::diverging_epoch(&LocalLog::of(&state.log), position) {
+            // The follower's state stays as it was: it has not got a position yet (KIP-279).
+            return Ok((
+                ReplicaRead::Diverging {
+                    epoch: diverging.epoch,
+                    end_offset: diverging.end_offset,
+                    high_watermark: state.log.high_watermark(),
+                    log_start_offset,
+                },
+                None,
+            ));
         }
         let end = state.log.log_end_offset();
         let plan = state
@@ -327,10 +350,8 @@ impl Partition {
     /// next fetch from the leader.
     pub fn fetch_position(&self) -> (i64, i32) {
         let state = self.state.lock();
-        (
-            state.log.log_end_offset(),
-            state.log.latest_epoch().unwrap_or(-1),
-        )
+        let position = LocalLog::of(&state.log).fetch_position();
+        (position.fetch_offset, position.last_fetched_epoch)
     }
 
     /// The first offset of the current leader epoch (where this leader began).
@@ -361,15 +382,18 @@ impl Partition {
         if let Some(new) = appended {
             remember_producers(&mut state, records, new.base_offset);
         }
-        let start = state.log.log_start_offset();
-        if leader_log_start > start && leader_log_start <= state.log.high_watermark() {
-            state.log.delete_records(leader_log_start)?;
-            state.txns.drop_before(leader_log_start);
+        let leader = LeaderPositions {
+            high_watermark: leader_high_watermark,
+            log_start_offset: leader_log_start,
+        };
+        let CatchUp {
+            delete_before,
+            high_watermark: hw,
+        } = follower::after_append(&LocalLog::of(&state.log), leader);
+        if let Some(start) = delete_before {
+            state.log.delete_records(start)?;
+            state.txns.drop_before(start);
         }
-        let end = state.log.log_end_offset();
-        let hw = leader_high_watermark
-            .min(end)
-            .max(state.log.high_watermark());
         state.log.set_high_watermark(hw);
         let flush = state.log.flush_due();
         drop(state);

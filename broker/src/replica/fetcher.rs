@@ -2,31 +2,37 @@
 //! follows, sending Kafka Fetch requests with this broker's replica id and incarnation
 //! (Fetch v15+ `ReplicaState`) for every partition it follows there, appending what comes back
 //! with the leader's offsets and epochs, and truncating where the leader reports that the logs
-//! diverge (KIP-595's `DivergingEpoch`) or that the fetch offset is out of its range.
+//! diverge (KIP-595's `DivergingEpoch`) or that the fetch offset is out of its range. What to
+//! do with each answer is decided by the pure functions of [`crate::partition::follower`];
+//! this module is the I/O around them: a round connects, chooses the partitions, fsyncs their
+//! positions if asked to, sends, and applies the answer ([`apply`]).
 //! Each answer also records how far the replica still lags its leader ([`super::lag`], the
 //! MaxLag metric); with `replica.fsync.before.ack` a fetch reports only fsynced positions
 //! ([`super::fsync`]). Replicas outside the ISR that their topic lists in
 //! `follower.replication.throttled.replicas` are left out of a fetch while the follower's
-//! replication throttle is used up. A supervisor re-plans the tasks whenever an image is applied; the leader's
-//! ISR-shrink check runs beside it.
+//! replication throttle is used up. A supervisor re-plans the tasks whenever an image is
+//! applied; the leader's ISR-shrink check runs beside it.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ReplicaState};
 use kafka_protocol::messages::fetch_response::PartitionData;
 use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, FetchResponse};
 use tokio::sync::watch;
 use uuid::Uuid;
 
+use self::apply::apply;
 use super::fsync;
-use super::lag::{fetch_lag, FetcherLag, FollowedKey};
+use super::lag::{FetcherLag, FollowedKey};
 use crate::broker::Broker;
+use crate::partition::follower;
 use crate::partition::{Partition, Role};
-use crate::peer::PeerConnection;
+use crate::peer::{PeerConnection, PeerError};
 use crate::quotas::replication::{is_throttled, FOLLOWER_RATE_KEY, FOLLOWER_REPLICAS_KEY};
+
+mod apply;
 
 /// The Fetch version followers send: ReplicaState (v15), topic ids (v13), DivergingEpoch (v12).
 const FETCH_VERSION: i16 = 15;
@@ -60,11 +66,7 @@ fn spawn_supervisor(broker: &Arc<Broker>) {
                 return;
             };
             let mut plan = plan(&b);
-            let followed: HashSet<FollowedKey> = plan
-                .values()
-                .flatten()
-                .map(|p| (p.topic_id(), p.index()))
-                .collect();
+            let followed: HashSet<FollowedKey> = plan.values().flatten().map(|p| key(p)).collect();
             lag.retain(|key| followed.contains(key));
             // Leaders no longer followed get an empty set, which ends their task.
             fetchers.retain(|leader, sender| {
@@ -111,119 +113,226 @@ fn spawn_shrink_check(broker: Weak<Broker>) {
     });
 }
 
-/// Fetches from `leader` for the partitions `followed` holds until it holds none.
+/// Fetches from `leader` for the partitions `followed` holds until it holds none: one round
+/// after another, pausing as the last one asks.
 async fn fetch_from(
     broker: Weak<Broker>,
     leader: i32,
     mut followed: watch::Receiver<Followed>,
     lag: Arc<FetcherLag>,
 ) {
-    let mut connection: Option<PeerConnection> = None;
-    let mut held_back: HashMap<(Uuid, i32), tokio::time::Instant> = HashMap::new();
+    let mut fetcher = Fetcher {
+        broker,
+        leader,
+        connection: None,
+        held_back: HashMap::new(),
+        lag,
+    };
     loop {
         let partitions = followed.borrow_and_update().clone();
         if partitions.is_empty() {
             return;
         }
-        let Some(mut b) = broker.upgrade() else {
-            return;
-        };
-        let Some(address) = b
-            .metadata
-            .image()
-            .broker(leader)
-            .map(|info| format!("{}:{}", info.host, info.port))
-        else {
-            drop(b);
-            tokio::time::sleep(BACKOFF).await;
-            continue;
-        };
-        if connection.as_ref().is_none_or(|c| c.address() != address) {
-            connection = Some(PeerConnection::new(address, b.peer_security.clone()));
-        }
-        let now = tokio::time::Instant::now();
-        held_back.retain(|_, until| *until > now);
-        let mut sent: Vec<Arc<Partition>> = partitions
-            .into_iter()
-            .filter(|p| !held_back.contains_key(&(p.topic_id(), p.index())))
-            .filter(|p| matches!(p.role(), Role::Follower { leader: l, .. } if l == leader))
-            .collect();
-        let throttled = throttled_replicas(&b, &sent);
-        if !throttled.is_empty() {
-            let bound = b.config.dynamic.replication_rate(FOLLOWER_RATE_KEY);
-            if b.replication_quotas
-                .follower
-                .exceeded(bound, crate::clock::now_ms())
-            {
-                sent.retain(|p| !throttled.contains(&(p.topic_id(), p.index())));
+        match fetcher.round(partitions).await {
+            Round::Again => {}
+            Round::BackOff => tokio::time::sleep(BACKOFF).await,
+            Round::Idle => {
+                let _ = tokio::time::timeout(BACKOFF, followed.changed()).await;
             }
+            Round::Stop => return,
         }
-        if b.config.replica_fsync_before_ack {
-            // The fetch reports each position to the leader: only fsynced ones.
-            let flusher = b.flusher.clone();
-            drop(b);
-            fsync::sync_fetched(&flusher, &sent).await;
-            sent.retain(|p| fsync::may_report(p, true));
-            let Some(again) = broker.upgrade() else {
-                return;
-            };
-            b = again;
+    }
+}
+
+/// What one fetcher task keeps between rounds.
+struct Fetcher {
+    /// Let go while a round waits, so a fetcher never keeps the broker alive.
+    broker: Weak<Broker>,
+    leader: i32,
+    /// Kept across rounds; replaced when the leader's address changes.
+    connection: Option<PeerConnection>,
+    /// Partitions left out until the instant given: their last answer was an error or could
+    /// not be applied.
+    held_back: HashMap<FollowedKey, tokio::time::Instant>,
+    lag: Arc<FetcherLag>,
+}
+
+/// How a round ended: what the task waits for before the next one.
+enum Round {
+    /// Nothing: fetch again at once.
+    Again,
+    /// The leader is unknown, unreachable, or refused the fetch: wait [`BACKOFF`].
+    BackOff,
+    /// Nothing to fetch now: wait for a new set of partitions, at most [`BACKOFF`].
+    Idle,
+    /// The broker is gone.
+    Stop,
+}
+
+impl Fetcher {
+    /// One fetch: connect, choose the partitions, fsync their positions if asked to, send,
+    /// and apply the answer.
+    async fn round(&mut self, partitions: Followed) -> Round {
+        let Some(b) = self.broker.upgrade() else {
+            return Round::Stop;
+        };
+        if !self.connect(&b) {
+            return Round::BackOff;
         }
+        let mut sent = self.ready(partitions);
+        let throttled = throttled_replicas(&b, &sent);
+        leave_out_throttled(&b, &mut sent, &throttled);
+        let b = if b.config.replica_fsync_before_ack {
+            match sync_positions(&self.broker, b, &mut sent).await {
+                Some(b) => b,
+                None => return Round::Stop,
+            }
+        } else {
+            b
+        };
         if sent.is_empty() {
-            drop(b);
-            let _ = tokio::time::timeout(BACKOFF, followed.changed()).await;
-            continue;
+            return Round::Idle;
         }
         let request = fetch_request(&b, &sent);
-        let wait = Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0));
-        let Some(conn) = connection.as_mut() else {
-            continue;
-        };
         drop(b);
-        let answer: Result<FetchResponse, _> = conn
-            .call(
-                ApiKey::Fetch,
-                FETCH_VERSION,
-                &request,
-                wait + Duration::from_secs(10),
-            )
-            .await;
-        let Some(b) = broker.upgrade() else {
-            return;
+        let Some(connection) = self.connection.as_mut() else {
+            return Round::Again;
         };
-        match answer {
-            Ok(response) if response.error_code == 0 => {
-                for (partition, data) in match_partitions(&sent, response) {
-                    if throttled.contains(&(partition.topic_id(), partition.index())) {
-                        let bytes = data.records.as_ref().map_or(0, |r| r.len());
-                        b.replication_quotas
-                            .follower
-                            .record(bytes, crate::clock::now_ms());
-                    }
-                    if !apply(&b, &partition, &data, &lag) {
-                        held_back.insert(
-                            (partition.topic_id(), partition.index()),
-                            tokio::time::Instant::now() + BACKOFF,
-                        );
-                    }
-                }
-            }
+        let answer = send(connection, &request).await;
+        let Some(b) = self.broker.upgrade() else {
+            return Round::Stop;
+        };
+        self.take(&b, answer, &sent, &throttled)
+    }
+
+    /// Points the kept connection at the leader's address in the image; false when the image
+    /// does not list the leader.
+    fn connect(&mut self, broker: &Broker) -> bool {
+        let Some(address) = broker
+            .metadata
+            .image()
+            .broker(self.leader)
+            .map(|info| format!("{}:{}", info.host, info.port))
+        else {
+            return false;
+        };
+        if self
+            .connection
+            .as_ref()
+            .is_none_or(|c| c.address() != address)
+        {
+            self.connection = Some(PeerConnection::new(address, broker.peer_security.clone()));
+        }
+        true
+    }
+
+    /// The partitions of this round: not held back, and still following this leader.
+    fn ready(&mut self, partitions: Followed) -> Vec<Arc<Partition>> {
+        let now = tokio::time::Instant::now();
+        self.held_back.retain(|_, until| *until > now);
+        partitions
+            .into_iter()
+            .filter(|p| !self.held_back.contains_key(&key(p)))
+            .filter(|p| follower::follows(p.role(), self.leader))
+            .collect()
+    }
+
+    /// Applies the leader's answer to each partition `sent` asked for, holding back those
+    /// that should wait, and counting throttled replicas' bytes against the throttle.
+    fn take(
+        &mut self,
+        broker: &Broker,
+        answer: Result<FetchResponse, PeerError>,
+        sent: &[Arc<Partition>],
+        throttled: &HashSet<FollowedKey>,
+    ) -> Round {
+        let leader = self.leader;
+        let response = match answer {
+            Ok(response) if response.error_code == 0 => response,
             Ok(response) => {
                 tracing::warn!(
                     leader,
                     error = response.error_code,
                     "follower fetch refused"
                 );
-                drop(b);
-                tokio::time::sleep(BACKOFF).await;
+                return Round::BackOff;
             }
             Err(error) => {
                 tracing::debug!(leader, %error, "follower fetch failed");
-                drop(b);
-                tokio::time::sleep(BACKOFF).await;
+                return Round::BackOff;
+            }
+        };
+        for (partition, data) in match_partitions(sent, response) {
+            if throttled.contains(&key(&partition)) {
+                let bytes = data.records.as_ref().map_or(0, |r| r.len());
+                broker
+                    .replication_quotas
+                    .follower
+                    .record(bytes, crate::clock::now_ms());
+            }
+            if !apply(broker, &partition, &data, &self.lag) {
+                let until = tokio::time::Instant::now() + BACKOFF;
+                self.held_back.insert(key(&partition), until);
             }
         }
+        Round::Again
     }
+}
+
+/// A followed partition's key.
+fn key(partition: &Partition) -> FollowedKey {
+    (partition.topic_id(), partition.index())
+}
+
+/// Leaves the throttled replicas out of this round while the follower's replication throttle
+/// is used up.
+fn leave_out_throttled(
+    broker: &Broker,
+    sent: &mut Vec<Arc<Partition>>,
+    throttled: &HashSet<FollowedKey>,
+) {
+    if throttled.is_empty() {
+        return;
+    }
+    let bound = broker.config.dynamic.replication_rate(FOLLOWER_RATE_KEY);
+    if broker
+        .replication_quotas
+        .follower
+        .exceeded(bound, crate::clock::now_ms())
+    {
+        sent.retain(|p| !throttled.contains(&key(p)));
+    }
+}
+
+/// With `replica.fsync.before.ack`: the fetch reports each position to the leader, so fsync
+/// them and leave out those not durable yet. The broker is let go while the fsync runs (taken
+/// again from `weak`); `None` when it is gone.
+async fn sync_positions(
+    weak: &Weak<Broker>,
+    broker: Arc<Broker>,
+    sent: &mut Vec<Arc<Partition>>,
+) -> Option<Arc<Broker>> {
+    let flusher = broker.flusher.clone();
+    drop(broker);
+    fsync::sync_fetched(&flusher, sent).await;
+    sent.retain(|p| fsync::may_report(p, true));
+    weak.upgrade()
+}
+
+/// Sends `request` and waits for the answer: the leader's long poll, then ten seconds more.
+async fn send(
+    connection: &mut PeerConnection,
+    request: &FetchRequest,
+) -> Result<FetchResponse, PeerError> {
+    let wait = Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0));
+    connection
+        .call(
+            ApiKey::Fetch,
+            FETCH_VERSION,
+            request,
+            wait + Duration::from_secs(10),
+        )
+        .await
 }
 
 /// The replicas in `sent` the follower's replication throttle applies to (listed in their
@@ -247,7 +356,7 @@ fn throttled_replicas(broker: &Broker, sent: &[Arc<Partition>]) -> HashSet<Follo
                 })
             })
         })
-        .map(|p| (p.topic_id(), p.index()))
+        .map(|p| key(p))
         .collect()
 }
 
@@ -310,83 +419,4 @@ fn match_partitions(
         }
     }
     out
-}
-
-/// Applies the leader's answer for one partition, recording how far the replica still lags;
-/// false when the partition should wait before it is fetched again.
-fn apply(
-    broker: &Broker,
-    partition: &Arc<Partition>,
-    data: &PartitionData,
-    lag: &FetcherLag,
-) -> bool {
-    let now_ms = crate::clock::now_ms();
-    if data.error_code != 0 {
-        return recover(partition, data);
-    }
-    let diverging = &data.diverging_epoch;
-    if diverging.epoch >= 0 || diverging.end_offset >= 0 {
-        let target = truncation_offset(partition, diverging.epoch, diverging.end_offset);
-        if let Err(error) = partition.truncate_replica(target) {
-            tracing::error!(?partition, %error, "cannot truncate a diverged replica");
-            return false;
-        }
-        return true;
-    }
-    let records = data.records.as_deref().unwrap_or_default();
-    match partition.append_from_leader(records, data.high_watermark, data.log_start_offset, now_ms)
-    {
-        Ok((_, flush)) => {
-            broker.flusher.after_write(partition, flush);
-            let end = partition.with_log(|log| log.log_end_offset());
-            lag.record(
-                (partition.topic_id(), partition.index()),
-                fetch_lag(data.high_watermark, end),
-            );
-            true
-        }
-        Err(error) => {
-            tracing::warn!(?partition, %error, "cannot append what the leader sent");
-            false
-        }
-    }
-}
-
-/// Where a follower cuts its log when the leader says its log ends `leader_end` for `epoch`
-/// (Kafka's `getOffsetTruncationState`): at the lower of that and where the same epoch ends
-/// here; when this log has no such epoch, at the lower of the leader's end and its own.
-fn truncation_offset(partition: &Partition, epoch: i32, leader_end: i64) -> i64 {
-    partition.with_log(|log| {
-        let end = log.log_end_offset();
-        if leader_end < 0 {
-            return log.high_watermark();
-        }
-        let (local_epoch, local_end) = log.end_offset_for_epoch(epoch);
-        if local_epoch < 0 || local_end < 0 {
-            leader_end.min(end)
-        } else {
-            leader_end.min(local_end)
-        }
-    })
-}
-
-/// Handles an error the leader returned for a partition; false to back off.
-fn recover(partition: &Partition, data: &PartitionData) -> bool {
-    let code = data.error_code;
-    if code != ResponseError::OffsetOutOfRange.code() {
-        return false;
-    }
-    let end = partition.with_log(|log| log.log_end_offset());
-    let result = if data.log_start_offset > end {
-        partition.restart_replica_at(data.log_start_offset)
-    } else if data.high_watermark >= 0 && data.high_watermark < end {
-        partition.truncate_replica(data.high_watermark)
-    } else {
-        return false;
-    };
-    if let Err(error) = result {
-        tracing::error!(?partition, %error, "cannot recover a replica out of the leader's range");
-        return false;
-    }
-    true
 }

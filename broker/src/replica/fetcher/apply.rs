@@ -1,0 +1,90 @@
+//! A follower performing what [`follower::next_step`] decides for the leader's answer on one
+//! partition: append with the leader's positions, truncate, restart the log, or wait.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::fetch_response::PartitionData;
+
+use super::key;
+use crate::broker::Broker;
+use crate::partition::follower::{self, Cause, EpochEnd, FollowerStep, LeaderAnswer, LocalLog};
+use crate::partition::Partition;
+use crate::replica::lag::{fetch_lag, FetcherLag};
+use crate::storage::StorageError;
+
+/// Applies the leader's answer for one partition as [`follower::next_step`] decides from the
+/// replica's log; false when the partition should wait before it is fetched again.
+pub(super) fn apply(
+    broker: &Broker,
+    partition: &Arc<Partition>,
+    data: &PartitionData,
+    lag: &FetcherLag,
+) -> bool {
+    let answer = leader_answer(data);
+    let step = partition.with_log(|log| follower::next_step(&LocalLog::of(log), &answer));
+    match step {
+        FollowerStep::Append => append(broker, partition, data, lag),
+        FollowerStep::Truncate { offset, cause } => {
+            performed(partition, partition.truncate_replica(offset), cause)
+        }
+        FollowerStep::RestartAt { offset } => {
+            let result = partition.restart_replica_at(offset);
+            performed(partition, result, Cause::OutOfRange)
+        }
+        FollowerStep::BackOff => false,
+    }
+}
+
+/// The parts of a partition's answer the follower's decisions read.
+fn leader_answer(data: &PartitionData) -> LeaderAnswer {
+    LeaderAnswer {
+        error_code: data.error_code,
+        diverging: EpochEnd {
+            epoch: data.diverging_epoch.epoch,
+            end_offset: data.diverging_epoch.end_offset,
+        },
+        high_watermark: data.high_watermark,
+        log_start_offset: data.log_start_offset,
+    }
+}
+
+/// Appends what the leader sent, with its positions, and records how far the replica still
+/// lags; false when it could not.
+fn append(
+    broker: &Broker,
+    partition: &Arc<Partition>,
+    data: &PartitionData,
+    lag: &FetcherLag,
+) -> bool {
+    let records = data.records.as_deref().unwrap_or_default();
+    let now_ms = crate::clock::now_ms();
+    match partition.append_from_leader(records, data.high_watermark, data.log_start_offset, now_ms)
+    {
+        Ok((_, flush)) => {
+            broker.flusher.after_write(partition, flush);
+            let end = partition.with_log(|log| log.log_end_offset());
+            lag.record(key(partition), fetch_lag(data.high_watermark, end));
+            true
+        }
+        Err(error) => {
+            tracing::warn!(?partition, %error, "cannot append what the leader sent");
+            false
+        }
+    }
+}
+
+/// Whether a truncation or restart went through (logged when not); false to back off.
+fn performed(partition: &Partition, result: Result<(), StorageError>, cause: Cause) -> bool {
+    let Err(error) = result else {
+        return true;
+    };
+    match cause {
+        Cause::Diverged => {
+            tracing::error!(?partition, %error, "cannot truncate a diverged replica");
+        }
+        Cause::OutOfRange => {
+            tracing::error!(?partition, %error, "cannot recover a replica out of the leader's range");
+        }
+    }
+    false
+}
