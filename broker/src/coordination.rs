@@ -16,6 +16,7 @@ use kafka_protocol::messages::{
     WriteTxnMarkersResponse,
 };
 use kafka_protocol::protocol::StrBytes;
+use tokio::time::Instant;
 
 use crate::broker::Broker;
 use crate::config::BrokerConfig;
@@ -26,7 +27,10 @@ use crate::group::log::{
 use crate::group::OFFSETS_TOPIC;
 use crate::handlers::errors::append_code;
 use crate::metadata::TopicSpec;
-use crate::partition::{AppendError, CommitWaitError, Durability, Isolation, Partition};
+use crate::partition::{AppendError, CommitWaitError, Isolation, Partition, Role};
+use crate::replica::append::{
+    self, append_one, AppendRecordsError, Origin, PartitionData, WaitError, WriteWait,
+};
 use crate::txn::{MarkerWrite, ProducerRef, TxnHost, MARKER_TIMEOUT, TRANSACTION_TOPIC};
 
 /// An internal topic a coordinator keeps its state in, as it is created on demand.
@@ -154,43 +158,24 @@ impl CoordinatorLog for BrokerLog {
         timeout: Duration,
     ) -> Result<Appended, LogError> {
         let broker = self.broker()?;
-        let partition = self.partition(&broker, partition)?;
         let batch = encode_batch(entries, now_wall)?;
-        let appended = partition
-            .append(&batch, now_wall)
-            .map_err(|source| LogError::Append {
-                topic: self.topic.name,
-                source,
-            })?;
-        broker.flusher.request_sync(&partition);
-        let durability = if broker.config.fsync_acks_all {
-            Durability::Synced
-        } else {
-            Durability::Written
-        };
-        let end = appended.end_offset;
         let topic = self.topic.name;
+        let data = PartitionData {
+            topic,
+            index: partition,
+            records: Some(&batch),
+        };
+        let accepted = append_one(&broker, Origin::Coordinator, now_wall, data)
+            .map_err(|error| coordinator_refusal(topic, partition, error))?;
+        let write = accepted.wait;
         let durable = async move {
-            partition
-                .wait_committed(end, durability, timeout)
+            append::wait(&write, Instant::now() + timeout)
                 .await
-                .map_err(|error| match error {
-                    CommitWaitError::Gone => LogError::NoPartition {
-                        topic,
-                        partition: partition.index(),
-                    },
-                    CommitWaitError::TimedOut(_) => LogError::Timeout(timeout),
-                    CommitWaitError::NotLeader => LogError::Append {
-                        topic,
-                        source: AppendError::NotLeader {
-                            role: partition.role(),
-                        },
-                    },
-                })
+                .map_err(|error| coordinator_uncommitted(topic, &write, error, timeout))
         }
         .boxed();
         Ok(Appended {
-            base_offset: appended.base_offset,
+            base_offset: accepted.appended.base_offset,
             durable,
         })
     }
@@ -224,6 +209,63 @@ impl CoordinatorLog for BrokerLog {
             at_end: next_offset >= data.high_watermark || next_offset == offset,
             next_offset,
         })
+    }
+}
+
+/// A coordinator's write the append path refused, as the coordinator's [`LogError`].
+fn coordinator_refusal(topic: &'static str, partition: i32, error: AppendRecordsError) -> LogError {
+    match error {
+        AppendRecordsError::Append(source) => LogError::Append { topic, source },
+        AppendRecordsError::NotLeader {
+            role: Some(Role::Leader { .. }),
+            ..
+        } => LogError::Append {
+            topic,
+            source: AppendError::Fenced,
+        },
+        AppendRecordsError::NotLeader {
+            role: Some(role), ..
+        } => LogError::Append {
+            topic,
+            source: AppendError::NotLeader { role },
+        },
+        AppendRecordsError::UnknownPartition { .. }
+        | AppendRecordsError::NotLeader { role: None, .. } => {
+            LogError::NoPartition { topic, partition }
+        }
+        error @ (AppendRecordsError::InternalTopic { .. }
+        | AppendRecordsError::NotEnoughReplicas { .. }
+        | AppendRecordsError::NoRecords { .. }) => LogError::NotTaken {
+            topic,
+            source: Box::new(error),
+        },
+    }
+}
+
+/// A coordinator's write that was not committed in time or as asked, as its [`LogError`].
+fn coordinator_uncommitted(
+    topic: &'static str,
+    write: &WriteWait,
+    error: WaitError,
+    timeout: Duration,
+) -> LogError {
+    let partition = write.partition();
+    match error {
+        WaitError::Commit(CommitWaitError::Gone) => LogError::NoPartition {
+            topic,
+            partition: partition.index(),
+        },
+        WaitError::Commit(CommitWaitError::TimedOut(_)) => LogError::Timeout(timeout),
+        WaitError::Commit(CommitWaitError::NotLeader) => LogError::Append {
+            topic,
+            source: AppendError::NotLeader {
+                role: partition.role(),
+            },
+        },
+        error @ WaitError::IsrShrank { .. } => LogError::NotTaken {
+            topic,
+            source: Box::new(error),
+        },
     }
 }
 
@@ -283,24 +325,24 @@ pub fn append_local_marker(
     commit: bool,
     now_ms: i64,
 ) -> Result<Option<MarkerWrite>, ResponseError> {
-    let partition = match crate::handlers::topic_lookup::leader(broker, topic, partition) {
-        Ok(partition) => partition,
-        Err(ResponseError::UnknownTopicOrPartition) => return Ok(None),
-        Err(code) => return Err(code),
+    let data = PartitionData {
+        topic,
+        index: partition,
+        records: None,
     };
-    match partition.append_marker(producer.id, producer.epoch, commit, now_ms) {
-        Ok(end_offset) => {
-            broker.flusher.request_sync(&partition);
-            Ok(Some(MarkerWrite::new(partition, end_offset)))
-        }
-        Err(error @ AppendError::Sequence(_)) => {
-            tracing::info!(?partition, %error, "transaction marker refused");
+    let origin = Origin::TxnMarker { producer, commit };
+    match append_one(broker, origin, now_ms, data) {
+        Ok(accepted) => Ok(Some(MarkerWrite::local(accepted.wait))),
+        Err(AppendRecordsError::UnknownPartition { .. }) => Ok(None),
+        Err(AppendRecordsError::Append(error @ AppendError::Sequence(_))) => {
+            tracing::info!(topic, partition, %error, "transaction marker refused");
             Err(append_code(&error))
         }
-        Err(error) => {
-            tracing::error!(?partition, %error, "cannot write a transaction marker");
+        Err(AppendRecordsError::Append(error)) => {
+            tracing::error!(topic, partition, %error, "cannot write a transaction marker");
             Err(ResponseError::KafkaStorageError)
         }
+        Err(error) => Err(error.code()),
     }
 }
 

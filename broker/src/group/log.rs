@@ -60,6 +60,15 @@ pub enum LogError {
     /// The write did not become durable in time.
     #[error("the write was not durable within {0:?}")]
     Timeout(Duration),
+    /// The append path refused the write, or it committed short of what was asked, for a
+    /// reason it holds client writes to (min.insync.replicas, internal topics, no records);
+    /// Kafka answers those COORDINATOR_NOT_AVAILABLE to a coordinator's clients.
+    #[error("{topic} did not take the write: {source}")]
+    NotTaken {
+        topic: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 impl LogError {
@@ -80,7 +89,8 @@ impl LogError {
             LogError::Closed
             | LogError::Create { .. }
             | LogError::NoPartition { .. }
-            | LogError::Creating { .. } => ResponseError::CoordinatorNotAvailable,
+            | LogError::Creating { .. }
+            | LogError::NotTaken { .. } => ResponseError::CoordinatorNotAvailable,
             LogError::Encode(_) => ResponseError::UnknownServerError,
         }
     }

@@ -1,46 +1,38 @@
-//! Produce: append record batches, then answer once the requested durability is reached.
+//! Produce, the request-level half of a write: authorization, the quota charge, KIP-890
+//! verification, and the answer. The partition-level half (leader and min.insync.replicas
+//! checks, the append, what the answer waits for) is [`append_records`], the path the
+//! coordinators' writes take too.
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures::future::Either;
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::produce_request::TopicProduceData;
 use kafka_protocol::messages::produce_response::{
     BatchIndexAndErrorMessage, LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse,
     TopicProduceResponse,
 };
 use kafka_protocol::messages::{BrokerId, ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
+use tokio::time::Instant;
 
-use super::errors::append_code;
 use super::txn_verify::{self, Verdict, Verdicts};
 use super::{topic_lookup, RequestContext};
 use crate::acl::{Operation, ResourceType};
 use crate::broker::Broker;
 use crate::clock::now_ms;
-use crate::metadata::TopicImage;
-use crate::partition::{AppendError, CommitWaitError, Durability, Partition};
+use crate::partition::{AppendError, CommitWaitError, Partition};
 use crate::producer::{BatchIdentity, TxnIndex};
 use crate::quotas::entity::PRODUCER_BYTE_RATE;
+use crate::replica::append::{
+    self, append_records, Accepted, Acks, AppendRecordsError, AppendRequest, Origin, PartitionData,
+    TxnCheck, WaitError, WriteWait,
+};
 use crate::storage::{BatchError, StorageError};
-use crate::topics::config::effective;
 use crate::txn::ProducerRef;
-
-/// An append the answer waits for.
-struct CommitWait {
-    partition: Arc<Partition>,
-    end_offset: i64,
-    durability: Durability,
-    /// The next journal round makes it durable, rather than an fsync of the segments.
-    journaled: bool,
-    /// acks=all: the in-sync replicas must have it too, and at least `min_isr` of them must
-    /// be in the ISR when they do; acks=1 waits only for this broker's disk.
-    min_isr: Option<usize>,
-    topic_slot: usize,
-    partition_slot: usize,
-}
 
 /// Appends every partition's batches now, and returns the future of the response (`None` for
 /// acks=0, which Kafka never answers). In cluster mode, transactional batches whose
@@ -69,6 +61,17 @@ pub(crate) fn handle(
     }
 }
 
+/// Where a partition's answer sits in the response: (topic, partition) positions.
+type Slot = (usize, usize);
+
+/// A partition of the request that passed the request-level checks, to be appended.
+struct Write {
+    slot: Slot,
+    topic: StrBytes,
+    index: i32,
+    records: Option<Bytes>,
+}
+
 /// Appends every partition's batches now, transactional ones as `verdicts` allow (none when
 /// the client may not write its transactional id, `txn_denied`), and returns the future of the
 /// response.
@@ -79,225 +82,267 @@ fn append(
     verdicts: Verdicts,
 ) -> impl Future<Output = Option<ProduceResponse>> + Send + 'static {
     let broker = ctx.broker.clone();
-    let listener = ctx.client.listener.clone();
     let version = ctx.version();
-    let acks = request.acks;
     let now = now_ms();
-    let valid_acks = matches!(acks, -1..=1);
-    // acks=all waits for the in-sync replicas (and the fsync when configured); acks=1 only for
-    // the fsync when configured; acks=0 for nothing.
-    let durability = match acks {
-        -1 if broker.config.fsync_acks_all => Some(Durability::Synced),
-        -1 => Some(Durability::Written),
-        1 if broker.config.fsync_acks_one => Some(Durability::Synced),
-        _ => None,
+    let (wire_acks, timeout_ms) = (request.acks, request.timeout_ms);
+    let acks = Acks::from_wire(wire_acks);
+    let throttle_time_ms = ctx.charge(PRODUCER_BYTE_RATE, request_bytes(&request));
+    let txns = RequestTxns {
+        broker: &broker,
+        has_transactional_id: request.transactional_id.is_some(),
+        verdicts: &verdicts,
     };
-    let wait_for_fsync = durability == Some(Durability::Synced);
-    let journal = wait_for_fsync && broker.flusher.journal_ready();
-    let bytes: usize = request
-        .topic_data
-        .iter()
-        .flat_map(|t| &t.partition_data)
-        .filter_map(|p| p.records.as_ref())
-        .map(|r| r.len())
-        .sum();
-    let throttle_time_ms = ctx.charge(PRODUCER_BYTE_RATE, bytes);
-    let has_transactional_id = request.transactional_id.is_some();
-    let mut waits = Vec::new();
-    let mut responses: Vec<TopicProduceResponse> = request
-        .topic_data
-        .into_iter()
-        .enumerate()
-        .map(|(topic_slot, topic_data)| {
-            let topic = topic_lookup::topic(&broker, &topic_data.name);
-            let denied = if txn_denied {
-                Some(ResponseError::TransactionalIdAuthorizationFailed)
-            } else {
-                let name: &str = &topic_data.name;
-                (!ctx.may(Operation::Write, ResourceType::Topic, name))
-                    .then_some(ResponseError::TopicAuthorizationFailed)
-            };
-            let partitions = topic_data
-                .partition_data
-                .into_iter()
-                .enumerate()
-                .map(|(partition_slot, data)| {
-                    let response = PartitionProduceResponse::default()
-                        .with_index(data.index)
-                        .with_base_offset(-1)
-                        .with_log_append_time_ms(-1)
-                        .with_log_start_offset(-1);
-                    if !valid_acks {
-                        return response.with_error_code(ResponseError::InvalidRequiredAcks.code());
-                    }
-                    if let Some(denied) = denied {
-                        return response.with_error_code(denied.code());
-                    }
-                    let partition =
-                        match topic_lookup::leader(&broker, &topic_data.name, data.index) {
-                            Ok(p) => p,
-                            Err(code) => return response.with_error_code(code.code()),
-                        };
-                    let min_isr = min_insync_replicas(&broker, topic.as_deref());
-                    if let Some(refusal) = topic
-                        .as_deref()
-                        .and_then(|t| refuse_topic(t, data.index, acks, min_isr))
-                    {
-                        if let Some(records) = &data.records {
-                            partition.note_refused(records, now);
-                        }
-                        return response.with_error_code(refusal.code());
-                    }
-                    let Some(records) = data.records.filter(|r| !r.is_empty()) else {
-                        return response.with_error_code(ResponseError::CorruptMessage.code());
-                    };
-                    let verdict = verdicts.get(&(topic_data.name.to_string(), data.index));
-                    let verify = |batch: &BatchIdentity, txns: &TxnIndex| {
-                        let request = TxnRequest {
-                            has_transactional_id,
-                            verdict: verdict.copied(),
-                        };
-                        verify_transactional(&broker, &partition, batch, txns, request)
-                    };
-                    match partition.append_verified(&records, now, &verify, journal) {
-                        Ok(appended) => {
-                            let m = &broker.metrics;
-                            let labels = [partition.topic()];
-                            m.bytes_in
-                                .with_label_values(&labels)
-                                .inc_by(records.len() as u64);
-                            m.messages_in
-                                .with_label_values(&labels)
-                                .inc_by(u64::try_from(appended.records).unwrap_or(0));
-                            if !wait_for_fsync {
-                                broker.flusher.after_write(&partition, appended.flush);
-                            }
-                            if let Some(durability) = durability {
-                                waits.push(CommitWait {
-                                    partition: partition.clone(),
-                                    end_offset: appended.end_offset,
-                                    durability,
-                                    journaled: appended.journaled,
-                                    min_isr: (acks == -1)
-                                        .then(|| min_insync_replicas(&broker, topic.as_deref())),
-                                    topic_slot,
-                                    partition_slot,
-                                });
-                            }
-                            response
-                                .with_base_offset(appended.base_offset)
-                                .with_log_append_time_ms(appended.log_append_time)
-                                .with_log_start_offset(if version >= 5 {
-                                    appended.log_start_offset
-                                } else {
-                                    -1
-                                })
-                        }
-                        Err(error) => {
-                            let code = append_code(&error);
-                            broker
-                                .metrics
-                                .failed_produce
-                                .with_label_values(&[partition.topic(), &format!("{code:?}")])
-                                .inc();
-                            tracing::info!(
-                                topic = partition.topic(),
-                                partition = partition.index(),
-                                %error,
-                                "produce refused"
-                            );
-                            let response = response.with_error_code(code.code());
-                            if version < 8 {
-                                return response;
-                            }
-                            response
-                                .with_error_message(Some(StrBytes::from_string(error.to_string())))
-                                .with_record_errors(record_errors(&error))
-                        }
-                    }
-                })
-                .collect();
-            TopicProduceResponse::default()
-                .with_name(topic_data.name)
-                .with_topic_id(topic_data.topic_id)
-                .with_partition_responses(partitions)
-        })
-        .collect();
+    let (mut responses, writes) = admit(&ctx, request.topic_data, txn_denied, acks.is_some());
+    let results = match acks {
+        Some(acks) => {
+            let origin = Origin::Client { acks, txn: &txns };
+            append_writes(&broker, origin, now, &writes)
+        }
+        None => Vec::new(),
+    };
+    let waits = answer_appends(&broker, results, &writes, &mut responses, version);
     let node_endpoints = if version >= 10 {
-        add_leader_hints(&broker, &listener, &mut responses)
+        add_leader_hints(&broker, &ctx.client.listener, &mut responses)
     } else {
         Vec::new()
     };
-    let (journaled, fsynced): (Vec<_>, Vec<_>) = waits
-        .iter()
-        .filter(|w| w.durability == Durability::Synced)
-        .partition(|w| w.journaled);
-    broker
-        .flusher
-        .request_journal_commits(journaled.into_iter().map(|w| &w.partition));
-    broker
-        .flusher
-        .request_syncs(fsynced.into_iter().map(|w| &w.partition));
-    let timeout = Duration::from_millis(u64::try_from(request.timeout_ms.max(0)).unwrap_or(0));
-    let deadline = tokio::time::Instant::now() + timeout.max(Duration::from_millis(1));
+    let deadline = deadline(timeout_ms);
     async move {
-        let mut responses = responses;
-        // Every partition waits at once and is judged the moment its own write commits, as
-        // Kafka does: an ISR that shrinks while another partition of the request still waits
-        // does not fail a write that committed with enough replicas.
-        let outcomes = futures::future::join_all(waits.into_iter().map(|wait| async move {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let committed = match wait.min_isr {
-                Some(_) => {
-                    wait.partition
-                        .wait_committed(wait.end_offset, wait.durability, left)
-                        .await
-                }
-                None => wait.partition.wait_local(wait.end_offset, left).await,
-            };
-            let failure = match committed {
-                Ok(())
-                    if wait
-                        .min_isr
-                        .is_some_and(|min| wait.partition.isr_size() < min) =>
-                {
-                    Some((
-                        ResponseError::NotEnoughReplicasAfterAppend,
-                        "the write is committed, but the ISR shrank below min.insync.replicas",
-                    ))
-                }
-                Ok(()) => None,
-                Err(CommitWaitError::Gone) => Some((
-                    ResponseError::UnknownTopicOrPartition,
-                    "the topic was deleted before the write was committed",
-                )),
-                Err(CommitWaitError::TimedOut(_)) => Some((
-                    ResponseError::RequestTimedOut,
-                    "the write was not committed within the request timeout",
-                )),
-                Err(CommitWaitError::NotLeader) => Some((
-                    ResponseError::NotLeaderOrFollower,
-                    "leadership moved before the write was committed",
-                )),
-            };
-            (wait.topic_slot, wait.partition_slot, failure)
-        }))
-        .await;
-        for (topic_slot, partition_slot, failure) in outcomes {
-            if let Some((code, message)) = failure {
-                let slot = &mut responses[topic_slot].partition_responses[partition_slot];
-                slot.error_code = code.code();
-                if version >= 8 {
-                    slot.error_message = Some(StrBytes::from_static_str(message));
-                }
+        for (slot, error) in wait_all(waits, deadline).await {
+            if let Some(response) = slot_mut(&mut responses, slot) {
+                answer_uncommitted(response, error, version);
             }
         }
-        (acks != 0).then(|| {
+        (wire_acks != 0).then(|| {
             ProduceResponse::default()
                 .with_responses(responses)
                 .with_throttle_time_ms(throttle_time_ms)
                 .with_node_endpoints(node_endpoints)
         })
+    }
+}
+
+/// The bytes of record batches the request carries, which the producer quota is charged.
+fn request_bytes(request: &ProduceRequest) -> usize {
+    request
+        .topic_data
+        .iter()
+        .flat_map(|t| &t.partition_data)
+        .filter_map(|p| p.records.as_ref())
+        .map(|r| r.len())
+        .sum()
+}
+
+/// The response's skeleton, the request-level refusals answered in it (acks Kafka does not
+/// know, a transactional id or topic the client may not write), and the partitions left to
+/// append.
+fn admit(
+    ctx: &RequestContext,
+    topics: Vec<TopicProduceData>,
+    txn_denied: bool,
+    valid_acks: bool,
+) -> (Vec<TopicProduceResponse>, Vec<Write>) {
+    let mut responses = Vec::with_capacity(topics.len());
+    let mut writes = Vec::new();
+    for (topic_slot, topic) in topics.into_iter().enumerate() {
+        let denied = denial(ctx, &topic.name, txn_denied);
+        let refusal = if valid_acks {
+            denied
+        } else {
+            Some(ResponseError::InvalidRequiredAcks)
+        };
+        let mut partitions = Vec::with_capacity(topic.partition_data.len());
+        for (partition_slot, data) in topic.partition_data.into_iter().enumerate() {
+            let response = PartitionProduceResponse::default()
+                .with_index(data.index)
+                .with_base_offset(-1)
+                .with_log_append_time_ms(-1)
+                .with_log_start_offset(-1);
+            match refusal {
+                Some(code) => partitions.push(response.with_error_code(code.code())),
+                None => {
+                    partitions.push(response);
+                    writes.push(Write {
+                        slot: (topic_slot, partition_slot),
+                        topic: topic.name.0.clone(),
+                        index: data.index,
+                        records: data.records,
+                    });
+                }
+            }
+        }
+        responses.push(
+            TopicProduceResponse::default()
+                .with_name(topic.name)
+                .with_topic_id(topic.topic_id)
+                .with_partition_responses(partitions),
+        );
+    }
+    (responses, writes)
+}
+
+/// Why the client may not write `topic`, if it may not: its transactional id was refused
+/// (`txn_denied`), or it lacks WRITE on the topic.
+fn denial(ctx: &RequestContext, topic: &str, txn_denied: bool) -> Option<ResponseError> {
+    if txn_denied {
+        Some(ResponseError::TransactionalIdAuthorizationFailed)
+    } else {
+        (!ctx.may(Operation::Write, ResourceType::Topic, topic))
+            .then_some(ResponseError::TopicAuthorizationFailed)
+    }
+}
+
+/// Appends the admitted partitions through the one append path.
+fn append_writes(
+    broker: &Broker,
+    origin: Origin<'_>,
+    now_ms: i64,
+    writes: &[Write],
+) -> Vec<append::PartitionResult> {
+    let partitions = writes
+        .iter()
+        .map(|w| PartitionData {
+            topic: &w.topic,
+            index: w.index,
+            records: w.records.as_deref(),
+        })
+        .collect();
+    let request = AppendRequest {
+        origin,
+        now_ms,
+        partitions,
+    };
+    append_records(broker, request)
+}
+
+/// Writes each partition's outcome into its answer and counts it; returns the waits of the
+/// accepted writes.
+fn answer_appends(
+    broker: &Broker,
+    results: Vec<append::PartitionResult>,
+    writes: &[Write],
+    responses: &mut [TopicProduceResponse],
+    version: i16,
+) -> Vec<(Slot, WriteWait)> {
+    let mut waits = Vec::with_capacity(results.len());
+    for (write, result) in writes.iter().zip(results) {
+        let Some(response) = slot_mut(responses, write.slot) else {
+            continue;
+        };
+        match result {
+            Ok(accepted) => {
+                count_in(broker, write, &accepted);
+                answer_appended(response, &accepted, version);
+                waits.push((write.slot, accepted.wait));
+            }
+            Err(error) => answer_refused(broker, response, write, &error, version),
+        }
+    }
+    waits
+}
+
+/// The answer of the partition at `slot`.
+fn slot_mut(
+    responses: &mut [TopicProduceResponse],
+    slot: Slot,
+) -> Option<&mut PartitionProduceResponse> {
+    responses
+        .get_mut(slot.0)?
+        .partition_responses
+        .get_mut(slot.1)
+}
+
+/// Counts an accepted write in the topic's bytes-in and messages-in.
+fn count_in(broker: &Broker, write: &Write, accepted: &Accepted) {
+    let m = &broker.metrics;
+    let labels = [accepted.wait.partition().topic()];
+    let bytes = write.records.as_ref().map_or(0, |r| r.len());
+    m.bytes_in.with_label_values(&labels).inc_by(bytes as u64);
+    m.messages_in
+        .with_label_values(&labels)
+        .inc_by(u64::try_from(accepted.appended.records).unwrap_or(0));
+}
+
+/// Where an accepted write landed (the log start offset from Produce v5).
+fn answer_appended(response: &mut PartitionProduceResponse, accepted: &Accepted, version: i16) {
+    let appended = &accepted.appended;
+    response.base_offset = appended.base_offset;
+    response.log_append_time_ms = appended.log_append_time;
+    response.log_start_offset = if version >= 5 {
+        appended.log_start_offset
+    } else {
+        -1
+    };
+}
+
+/// Why a partition refused the write. A refusal of the batches themselves is counted and
+/// logged, and from Produce v8 explained, with the records at fault (KIP-467).
+fn answer_refused(
+    broker: &Broker,
+    response: &mut PartitionProduceResponse,
+    write: &Write,
+    error: &AppendRecordsError,
+    version: i16,
+) {
+    let code = error.code();
+    response.error_code = code.code();
+    let AppendRecordsError::Append(error) = error else {
+        return;
+    };
+    let topic: &str = &write.topic;
+    broker
+        .metrics
+        .failed_produce
+        .with_label_values(&[topic, &format!("{code:?}")])
+        .inc();
+    tracing::info!(topic, partition = write.index, %error, "produce refused");
+    if version >= 8 {
+        response.error_message = Some(StrBytes::from_string(error.to_string()));
+        response.record_errors = record_errors(error);
+    }
+}
+
+/// When the waits give up: the request's timeout from now (at least a millisecond).
+fn deadline(timeout_ms: i32) -> Instant {
+    let timeout = Duration::from_millis(u64::try_from(timeout_ms.max(0)).unwrap_or(0));
+    Instant::now() + timeout.max(Duration::from_millis(1))
+}
+
+/// Waits for every accepted write at once, each judged the moment its own write commits, as
+/// Kafka does: an ISR that shrinks while another partition of the request still waits does
+/// not fail a write that committed with enough replicas. Returns the writes that failed.
+async fn wait_all(waits: Vec<(Slot, WriteWait)>, deadline: Instant) -> Vec<(Slot, WaitError)> {
+    let outcomes = futures::future::join_all(
+        waits
+            .into_iter()
+            .map(|(slot, write)| async move { (slot, append::wait(&write, deadline).await) }),
+    )
+    .await;
+    outcomes
+        .into_iter()
+        .filter_map(|(slot, outcome)| Some((slot, outcome.err()?)))
+        .collect()
+}
+
+/// Why an accepted write's answer fails after all (the message from Produce v8).
+fn answer_uncommitted(response: &mut PartitionProduceResponse, error: WaitError, version: i16) {
+    response.error_code = error.code().code();
+    if version >= 8 {
+        let message = match error {
+            WaitError::IsrShrank { .. } => {
+                "the write is committed, but the ISR shrank below min.insync.replicas"
+            }
+            WaitError::Commit(CommitWaitError::Gone) => {
+                "the topic was deleted before the write was committed"
+            }
+            WaitError::Commit(CommitWaitError::TimedOut(_)) => {
+                "the write was not committed within the request timeout"
+            }
+            WaitError::Commit(CommitWaitError::NotLeader) => {
+                "leadership moved before the write was committed"
+            }
+        };
+        response.error_message = Some(StrBytes::from_static_str(message));
     }
 }
 
@@ -339,32 +384,6 @@ fn add_leader_hints(
     endpoints.into_values().collect()
 }
 
-/// Topic-level reasons to refuse a produce: clients may not write internal topics, and
-/// acks=all needs at least min.insync.replicas in the partition's ISR.
-fn refuse_topic(
-    topic: &TopicImage,
-    index: i32,
-    acks: i16,
-    min_isr: usize,
-) -> Option<ResponseError> {
-    if topic.is_internal() {
-        return Some(ResponseError::InvalidTopicException);
-    }
-    let isr = topic.partition(index).map_or(0, |p| p.isr.len());
-    (acks == -1 && isr < min_isr).then_some(ResponseError::NotEnoughReplicas)
-}
-
-/// The topic's min.insync.replicas (1 when unknown).
-fn min_insync_replicas(broker: &Broker, topic: Option<&TopicImage>) -> usize {
-    topic
-        .and_then(|t| {
-            effective(&broker.config, &t.configs, "min.insync.replicas")
-                .parse()
-                .ok()
-        })
-        .unwrap_or(1)
-}
-
 /// What the produce request says of a transactional batch beyond the batch itself.
 #[derive(Debug, Clone, Copy)]
 struct TxnRequest {
@@ -372,6 +391,30 @@ struct TxnRequest {
     has_transactional_id: bool,
     /// The verification with the producer's coordinator, if one was needed ([`txn_verify`]).
     verdict: Option<Verdict>,
+}
+
+/// The request's [`TxnCheck`]: its transactional id and the verdicts of its verification,
+/// applied by [`verify_transactional`] to each transactional batch.
+struct RequestTxns<'a> {
+    broker: &'a Broker,
+    has_transactional_id: bool,
+    verdicts: &'a Verdicts,
+}
+
+impl TxnCheck for RequestTxns<'_> {
+    fn check(
+        &self,
+        partition: &Partition,
+        batch: &BatchIdentity,
+        txns: &TxnIndex,
+    ) -> Result<(), AppendError> {
+        let key = (partition.topic().to_string(), partition.index());
+        let request = TxnRequest {
+            has_transactional_id: self.has_transactional_id,
+            verdict: self.verdicts.get(&key).copied(),
+        };
+        verify_transactional(self.broker, partition, batch, txns, request)
+    }
 }
 
 /// Transactional batches need their producer's open transaction to have added the partition
@@ -469,7 +512,55 @@ fn record_errors(error: &AppendError) -> Vec<BatchIndexAndErrorMessage> {
 
 #[cfg(test)]
 mod tests {
+    use kafka_protocol::messages::{produce_request, ApiKey};
+
+    use super::super::group_wire_tests::{broker, call, topic};
+    use super::super::wire_tests::plain_batch;
     use super::*;
+    use crate::partition::Role;
+
+    /// The error code of partition `index` of `t` answering a Produce v9 with `acks`.
+    async fn produce(broker: &std::sync::Arc<Broker>, acks: i16, index: i32) -> i16 {
+        let request = ProduceRequest::default()
+            .with_acks(acks)
+            .with_timeout_ms(5_000)
+            .with_topic_data(vec![produce_request::TopicProduceData::default()
+                .with_name(topic("t"))
+                .with_partition_data(vec![
+                    produce_request::PartitionProduceData::default()
+                        .with_index(index)
+                        .with_records(Some(plain_batch())),
+                ])]);
+        let response: ProduceResponse = call(broker, ApiKey::Produce, 9, &request).await;
+        response.responses[0].partition_responses[0].error_code
+    }
+
+    #[tokio::test]
+    async fn the_append_paths_refusals_reach_the_client_as_kafkas_codes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let b = broker(dir.path()).await;
+        let configs = [("min.insync.replicas".to_string(), "2".to_string())].into();
+        crate::test_support::set_configs(&b, "t", configs);
+        assert_eq!(
+            produce(&b, -1, 0).await,
+            ResponseError::NotEnoughReplicas.code(),
+            "acks=all with one in-sync replica of two required"
+        );
+        assert_eq!(produce(&b, 1, 0).await, 0, "acks=1 takes the short ISR");
+        let follower = Role::Follower {
+            leader: 2,
+            epoch: 1,
+        };
+        crate::test_support::partition(&b, "t", 1).set_role(follower);
+        assert_eq!(
+            produce(&b, 1, 1).await,
+            ResponseError::NotLeaderOrFollower.code()
+        );
+        assert_eq!(
+            produce(&b, 1, 7).await,
+            ResponseError::UnknownTopicOrPartition.code()
+        );
+    }
 
     #[test]
     fn a_verified_batch_is_admitted_only_while_its_guard_is_current() {

@@ -1,6 +1,8 @@
 //! The partitions this broker hosts and their roles, kept in line with the cluster metadata
-//! by the [`ReplicaManager`]: become leader, become follower, stop and delete.
+//! by the [`ReplicaManager`]: become leader, become follower, stop and delete; and the one
+//! path every write to them takes ([`append`]).
 
+pub mod append;
 mod dirs;
 pub mod fetcher;
 pub mod fsync;

@@ -2,7 +2,6 @@
 //! in the transaction's partitions, and the group coordinator for transactional offsets.
 //! A narrow trait, so the coordinator depends on no broker type and tests can stand in.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -10,7 +9,7 @@ use kafka_protocol::error::ResponseError;
 
 use super::coordinator::ProducerRef;
 use crate::group::coordinator::CommitOffset;
-use crate::partition::{CommitWaitError, Durability, Partition};
+use crate::replica::append::{self, WriteWait};
 
 /// How long a marker may take to be committed before the end is retried later.
 pub const MARKER_TIMEOUT: Duration = Duration::from_secs(30);
@@ -22,20 +21,14 @@ pub struct MarkerWrite(Pending);
 
 #[derive(Debug)]
 enum Pending {
-    Local {
-        partition: Arc<Partition>,
-        end_offset: i64,
-    },
+    Local(WriteWait),
     Remote(tokio::task::JoinHandle<Result<(), ResponseError>>),
 }
 
 impl MarkerWrite {
-    /// A marker in `partition` whose offset ends before `end_offset`.
-    pub fn new(partition: Arc<Partition>, end_offset: i64) -> MarkerWrite {
-        MarkerWrite(Pending::Local {
-            partition,
-            end_offset,
-        })
+    /// A marker appended here through the append path, whose answer waits for `write`.
+    pub fn local(write: WriteWait) -> MarkerWrite {
+        MarkerWrite(Pending::Local(write))
     }
 
     /// A marker another broker is writing; `sent` ends when it answered.
@@ -46,17 +39,12 @@ impl MarkerWrite {
     /// Returns once the marker is committed and durable.
     pub async fn committed(self, timeout: Duration) -> Result<(), ResponseError> {
         match self.0 {
-            Pending::Local {
-                partition,
-                end_offset,
-            } => partition
-                .wait_committed(end_offset, Durability::Synced, timeout)
-                .await
-                .map_err(|error| match error {
-                    CommitWaitError::Gone => ResponseError::UnknownTopicOrPartition,
-                    CommitWaitError::TimedOut(_) => ResponseError::RequestTimedOut,
-                    CommitWaitError::NotLeader => ResponseError::NotLeaderOrFollower,
-                }),
+            Pending::Local(write) => {
+                let deadline = tokio::time::Instant::now() + timeout;
+                append::wait(&write, deadline)
+                    .await
+                    .map_err(|error| error.code())
+            }
             Pending::Remote(sent) => match tokio::time::timeout(timeout, sent).await {
                 Ok(Ok(answer)) => answer,
                 Ok(Err(_)) => Err(ResponseError::UnknownServerError),
