@@ -22,7 +22,7 @@ use super::error::is_conflict;
 use super::names::object_name;
 use super::watcher::{find_topic, Stores};
 use crate::config::{BrokerConfig, ClusterSettings};
-use crate::metadata::validate::{validate_create, validate_growth};
+use crate::metadata::validate::{check_cluster_budget, validate_create, validate_growth};
 use crate::metadata::{
     ClusterImage, Growth, MetadataCache, MetadataError, MetadataSource, TopicImage, TopicSpec,
 };
@@ -118,7 +118,11 @@ impl KubeMetadata {
         spec: TopicSpec,
         timeout: Duration,
     ) -> Result<Arc<TopicImage>, MetadataError> {
-        let valid = validate_create(&spec, &self.cache.image(), &self.config)?;
+        let image = self.cache.image();
+        let valid = validate_create(&spec, &image, &self.config)?;
+        let replicas = usize::try_from(valid.partitions).unwrap_or(0)
+            * usize::try_from(valid.replication_factor).unwrap_or(0);
+        check_cluster_budget(&image, &self.config, replicas)?;
         let name = object_name(&valid.name);
         let topic = KafkaTopic {
             metadata: ObjectMeta {
@@ -194,13 +198,18 @@ impl KubeMetadata {
         change: Growth,
         timeout: Duration,
     ) -> Result<(), MetadataError> {
-        validate_growth(
+        let image = self.cache.image();
+        let current = validate_growth(
             name,
             change.count,
             &change.assignments,
-            &self.cache.image(),
+            &image,
             &self.config,
         )?;
+        let replication = image.topic(name).map_or(0, |t| t.replication_factor);
+        let adding = usize::try_from(change.count - current).unwrap_or(0)
+            * usize::try_from(replication).unwrap_or(0);
+        check_cluster_budget(&image, &self.config, adding)?;
         if change.validate_only {
             return Ok(());
         }

@@ -246,6 +246,11 @@ impl ClusterImage {
         self.topic(name)?.partition(index)
     }
 
+    /// How many brokers are registered.
+    pub fn broker_count(&self) -> usize {
+        self.brokers.len()
+    }
+
     /// A registered broker.
     pub fn broker(&self, id: i32) -> Option<&BrokerInfo> {
         self.brokers.get(&id)

@@ -126,6 +126,31 @@ pub fn validate_growth(
     Ok(current)
 }
 
+/// Refuses `adding` partition replicas the cluster's brokers cannot host within their
+/// `max.broker.partitions` each (KIP-578, which Kafka's controller checks for the whole
+/// cluster): the replicas already placed plus the new ones must fit every registered broker's
+/// budget, as the operator spreads them evenly.
+pub fn check_cluster_budget(
+    image: &ClusterImage,
+    config: &BrokerConfig,
+    adding: usize,
+) -> Result<(), MetadataError> {
+    let limit = config.partition_limits.per_broker;
+    let brokers = image.broker_count();
+    let hosted: usize = image
+        .topics()
+        .flat_map(|t| t.partitions.iter())
+        .map(|p| p.replicas.len())
+        .sum();
+    if hosted.saturating_add(adding) > brokers.saturating_mul(limit) {
+        return Err(MetadataError::PolicyViolation(format!(
+            "the cluster's {brokers} brokers host {hosted} partition replicas; {adding} more would \
+             pass their limit of {limit} each (max.broker.partitions)"
+        )));
+    }
+    Ok(())
+}
+
 /// Refuses creating more partitions at once than one request may.
 pub fn check_request_limit(adding: i32, config: &BrokerConfig) -> Result<(), MetadataError> {
     let limit = config.partition_limits.per_request;
@@ -293,5 +318,31 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_cluster_budget_counts_every_replica_against_every_brokers_limit() {
+        let limited = BrokerConfig::resolve(Flags {
+            max_broker_partitions: Some(8),
+            ..Flags::default()
+        })
+        .expect("config");
+        let three = ClusterImage::new("c".into(), 0, Vec::new());
+        let refused = check_cluster_budget(&three, &limited, 1).expect_err("no brokers, no room");
+        assert!(refused.to_string().contains("max.broker.partitions"), "{refused}");
+
+        // image(3) has 3 brokers; its one topic's replicas count too.
+        let cluster = image(3);
+        let hosted: usize = cluster
+            .topics()
+            .flat_map(|t| t.partitions.iter())
+            .map(|p| p.replicas.len())
+            .sum();
+        assert!(check_cluster_budget(&cluster, &limited, 24 - hosted).is_ok());
+        let over = check_cluster_budget(&cluster, &limited, 25 - hosted).expect_err("over");
+        assert!(
+            over.to_string().contains("limit of 8 each (max.broker.partitions)"),
+            "{over}"
+        );
     }
 }
