@@ -12,11 +12,12 @@ tools:
 # The client tests run the broker; the monitoring test (test_prometheus.py) also the operator;
 # the e2e scenarios run both as the local control plane's pods.
 build:
-	$(CARGO) build -p tributary-broker -p tributary-operator
+	$(CARGO) build -p tributary-broker -p tributary-operator -p tributary-e2e
 
 # Real clients against target/debug/tributary-broker (and a real Prometheus scraping it and the
-# operator); pass PYTEST_ARGS="-k ..." to select, or PYTEST_ARGS="--broker-kind tansu" to
-# validate the harness against the peer broker.
+# operator); pass PYTEST_ARGS="-k ..." to select, PYTEST_ARGS="--broker-kind cluster" to run
+# them against three brokers of a local cluster (`tributary-e2e up`), or
+# PYTEST_ARGS="--broker-kind tansu" to validate the harness against the peer broker.
 client-tests: tools build
 	$(PYTHON) -m pytest broker/tests/clients -q $(PYTEST_ARGS)
 
@@ -25,9 +26,13 @@ client-tests: tools build
 e2e-tests: tools build
 	$(CARGO) test -p tributary-e2e -- $(E2E_ARGS)
 
+# The real-client suite runs twice: against one standalone broker, then against a three-broker
+# local cluster (RF 3, min.insync.replicas 2), where the tests marked single_broker are skipped
+# with their reason.
 test: tools build
 	$(CARGO) test --workspace
 	$(PYTHON) -m pytest broker/tests/clients -q --durations=15 $(PYTEST_ARGS)
+	$(PYTHON) -m pytest broker/tests/clients -q --durations=15 -rs --broker-kind cluster $(PYTEST_ARGS)
 	$(FUZZ_SHORT)
 
 # The fuzz harness (broker/fuzz): the regression frames of known defects first, then

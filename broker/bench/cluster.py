@@ -46,11 +46,10 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
-from harness import JAVA_SRC_DIR, REPO_ROOT, TOOLS_DIR, JavaClient, java_build, wait_until
+from harness import JAVA_SRC_DIR, REPO_ROOT, JavaClient, java_build, wait_until
+from localcluster import KUBECTL, LocalCluster
 from workload import cpu_per_record, fmt, mean, run_workload
 
-KUBECTL = TOOLS_DIR / "kubectl" / "kubectl"
-IMAGES = {"broker": "ghcr.io/tributary-dev/tributary-broker", "operator": "ghcr.io/tributary-dev/tributary-operator"}
 NAME = "bench"
 NAMESPACE = "bench"
 BROKERS = 3
@@ -64,162 +63,11 @@ RF3_TARGET = 0.40
 FAILOVER_TARGETS = {"default": 10.0, "tuned": 3.0}
 
 
-class Cluster:
-    """A `tributary-e2e up --release` cluster of three brokers; `stop()` ends every process."""
-
-    def __init__(self, e2e_bin: Path, binaries: dict[str, Path], state_dir: Path,
-                 lease: Optional[tuple[int, float]]) -> None:
-        self.e2e_bin = e2e_bin
-        self.binaries = binaries
-        self.state_dir = state_dir
-        self.lease = lease
-        # `up` wipes its state directory at start, so its own log lives beside it.
-        self.log_path = state_dir.with_name(state_dir.name + "-up.log")
-        self.proc: Optional[subprocess.Popen] = None
-        self.bootstrap = ""
-        self.kubeconfig = ""
-
-    def start(self, timeout: float) -> "Cluster":
-        cmd = [str(self.e2e_bin), "up", "--release", "--no-build", "--brokers", str(BROKERS), "--name", NAME,
-               "--namespace", NAMESPACE, "--state-dir", str(self.state_dir), "--timeout", str(int(timeout)),
-               *(f"--image={IMAGES[kind]}={path}" for kind, path in self.binaries.items())]
-        if self.lease:
-            cmd += ["--lease-duration-seconds", str(self.lease[0]),
-                    "--lease-renew-interval-seconds", f"{self.lease[1]:g}"]
-        with open(self.log_path, "w") as log:
-            self.proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=log, text=True,
-                                         start_new_session=True)
-        # `up` waits at most `timeout` for the KafkaCluster; the timer only guards against a hang
-        # elsewhere. It kills `up`'s process group (its pods run in groups of their own; stop()
-        # ends those).
-        guard = threading.Timer(timeout + 300, os.killpg, (self.proc.pid, signal.SIGKILL))
-        guard.start()
-        try:
-            for line in self.proc.stdout:
-                if line.startswith("Kafka bootstrap:"):
-                    self.bootstrap = line.split(":", 1)[1].strip()
-                elif line.startswith("kubeconfig:"):
-                    self.kubeconfig = line.split(":", 1)[1].strip()
-                    break
-        finally:
-            guard.cancel()
-        if not (self.bootstrap and self.kubeconfig):
-            self.proc.wait(30)
-            raise RuntimeError(f"tributary-e2e up failed (exit {self.proc.returncode}):\n{self.log_tail(40)}")
-        wait_until(lambda: len(self.broker_pids()) == BROKERS, 60, "every broker pod running")
-        return self
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    def broker_log_tail(self, lines: int = 30) -> str:
-        logs = sorted((self.state_dir / "logs").glob(f"{NAMESPACE}_{NAME}-broker-*"))
-        return "\n".join(f"--- {p.name}\n" + "\n".join(p.read_text(errors="replace").splitlines()[-lines:])
-                         for p in logs if p.is_file())
-
-    def kubectl(self, *args: str, stdin: Optional[str] = None) -> str:
-        env = {**os.environ, "KUBECONFIG": self.kubeconfig}
-        out = subprocess.run([str(KUBECTL), *args], input=stdin, env=env, capture_output=True, text=True,
-                             timeout=60)
-        if out.returncode != 0:
-            raise RuntimeError(f"kubectl {' '.join(args)}: {out.stderr.strip()}")
-        return out.stdout
-
-    def get(self, *what: str) -> dict:
-        return json.loads(self.kubectl("get", *what, "-n", NAMESPACE, "-o", "json"))
-
-    def broker_pids(self) -> dict[int, int]:
-        """Broker id to the pid of its running process (the pod's container id names it)."""
-        pids = {}
-        for pod in self.get("pods")["items"]:
-            name = pod["metadata"]["name"]
-            if not name.startswith(f"{NAME}-broker-"):
-                continue
-            for c in pod.get("status", {}).get("containerStatuses", []):
-                cid = c.get("containerID", "")
-                if c["name"] == "broker" and "running" in c.get("state", {}) and cid.startswith("tributary-e2e://"):
-                    pids[int(name.rsplit("-", 1)[1])] = int(cid.split("://", 1)[1])
-        return pids
-
-    def refresh_bootstrap(self, timeout: float) -> None:
-        """Re-reads the KafkaCluster's `status.bootstrapServers` once it names every broker pod's
-        IP: brokers advertise their pod IP, and a restarted pod gets a new one, so the addresses
-        `up` printed are gone after a roll."""
-        def current() -> Optional[str]:
-            ips = {p.get("status", {}).get("podIP") for p in self.get("pods")["items"]
-                   if p["metadata"]["name"].startswith(f"{NAME}-broker-")}
-            servers = self.get("kafkacluster", NAME).get("status", {}).get("bootstrapServers", "")
-            hosts = {s.rsplit(":", 1)[0] for s in servers.split(",") if s}
-            return servers if len(ips) == BROKERS and hosts == ips else None
-        self.bootstrap = wait_until(current, timeout, "the KafkaCluster to list every broker's new address")
-
-    def lease_settings(self) -> str:
-        """The broker Lease timing the brokers run with (their rendered configuration)."""
-        props = self.get("configmap", f"{NAME}-config")["data"]
-        text = "\n".join(props.values())
-        found = {}
-        for line in text.splitlines():
-            key, _, value = line.partition("=")
-            if key.strip() in ("broker.lease.duration.ms", "broker.lease.renew.interval.ms"):
-                found[key.strip()] = int(value) / 1000
-        return (f"lease {found.get('broker.lease.duration.ms', '?'):g} s, "
-                f"renew {found.get('broker.lease.renew.interval.ms', '?'):g} s")
-
-    def create_topic(self, topic: str, partitions: int, replication: int, min_isr: int) -> None:
-        """Applies a KafkaTopic (the Kubernetes door of topic creation)."""
-        self.kubectl("apply", "-f", "-", stdin=json.dumps({
-            "apiVersion": "tributary.dev/v1alpha1",
-            "kind": "KafkaTopic",
-            "metadata": {"name": topic, "namespace": NAMESPACE},
-            "spec": {"clusterRef": NAME, "partitions": partitions, "replicationFactor": replication,
-                     "config": {"min.insync.replicas": str(min_isr)}},
-        }))
-
-    def partition(self, topic: str, index: int = 0) -> dict:
-        for p in self.get("kafkapartitions")["items"]:
-            if p["spec"]["topic"] == topic and p["spec"]["partition"] == index:
-                return p
-        raise LookupError(f"no KafkaPartition for {topic}-{index} yet")
-
-    def stop(self) -> None:
-        """SIGTERM to `up` (it stops its pods gracefully), SIGKILL if it hangs, then SIGKILL to
-        any process still running from the state directory (the watchdog's job, made sure of)."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(90)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(30)
-        deadline = time.monotonic() + 15
-        while processes_under(self.state_dir) and time.monotonic() < deadline:
-            time.sleep(0.5)
-        for pid in processes_under(self.state_dir):
-            try:
-                os.kill(pid, signal.SIGKILL)
-                print(f"  note: SIGKILLed pid {pid}, left running by the cluster", flush=True)
-            except ProcessLookupError:
-                pass
-        shutil.rmtree(self.state_dir, ignore_errors=True)
-
-
-def processes_under(state_dir: Path) -> list[int]:
-    """Pids of processes whose command line or environment names `state_dir` (the pods'
-    processes: their config and kubeconfig live there)."""
-    needle = str(state_dir).encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            if needle in (entry / "cmdline").read_bytes() or needle in (entry / "environ").read_bytes():
-                found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
+def Cluster(e2e_bin: Path, binaries: dict[str, Path], state_dir: Path,
+            lease: Optional[tuple[int, float]]) -> LocalCluster:
+    """The bench's cluster: three release brokers running copies of the binaries under test."""
+    return LocalCluster(e2e_bin, state_dir, name=NAME, namespace=NAMESPACE, brokers=BROKERS, release=True,
+                        binaries=binaries, lease=lease)
 
 
 class Lines:

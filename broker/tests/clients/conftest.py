@@ -1,6 +1,7 @@
 """Fixtures for the real-client suite: a broker process per test (ours by default, or the peer
-broker Tansu with `--broker-kind tansu` to validate the harness itself), the compiled Java
-client, and the broker's log attached to every failing test's report."""
+broker Tansu with `--broker-kind tansu` to validate the harness itself), or with
+`--broker-kind cluster` a three-broker local cluster shared by the session (clusterkind.py);
+the compiled Java client, and the brokers' logs attached to every failing test's report."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from clusterkind import ClusterBroker, ClusterPool  # noqa: E402
 from harness import (  # noqa: E402
     BROKER_KINDS,
     JAVA_SRC_DIR,
@@ -29,9 +31,10 @@ JAVA_BUILD_DIR = Path(__file__).resolve().parent / "java" / "build"
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--broker-kind",
-        choices=BROKER_KINDS,
+        choices=(*BROKER_KINDS, "cluster"),
         default="tributary",
-        help="broker under test: tributary (target/debug/tributary-broker) or tansu (peer broker)",
+        help="broker under test: tributary (target/debug/tributary-broker), cluster (three of them "
+        "through tributary-e2e up) or tansu (peer broker)",
     )
     parser.addoption(
         "--no-peer-xfail",
@@ -50,9 +53,21 @@ def pytest_configure(config: pytest.Config) -> None:
         "peer_gap(reason): Kafka behaviour the peer broker Tansu lacks; expected to fail (xfail) "
         "when run with --broker-kind tansu, must pass against ours",
     )
+    config.addinivalue_line(
+        "markers",
+        "single_broker(reason): behaviour of one standalone broker's process and flags that a "
+        "cluster cannot show (say why); not run with --broker-kind cluster",
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--broker-kind") == "cluster":
+        for item in items:
+            marker = item.get_closest_marker("single_broker")
+            if marker is not None:
+                reason = marker.args[0] if marker.args else marker.kwargs.get("reason", "")
+                item.add_marker(pytest.mark.skip(reason=f"single broker: {reason}"))
+        return
     if config.getoption("--broker-kind") != "tansu" or config.getoption("--no-peer-xfail"):
         return
     for item in items:
@@ -78,18 +93,31 @@ def broker_kind(request: pytest.FixtureRequest) -> str:
     return request.config.getoption("--broker-kind")
 
 
+@pytest.fixture(scope="session")
+def cluster_pool(tmp_path_factory: pytest.TempPathFactory):
+    """The `cluster` kind's clusters (one at a time), stopped at the end of the session."""
+    pool = ClusterPool(tmp_path_factory.mktemp("clusters"))
+    yield pool
+    pool.close()
+
+
 @pytest.fixture
 def broker_factory(request: pytest.FixtureRequest, tmp_path: Path, broker_kind: str):
     """Starts brokers of the kind under test: `broker_factory(num_partitions=3, ...)`.
 
     Keyword arguments are broker settings (`--num-partitions`, `--auto-create-topics`,
-    `--message-max-bytes`, ...); Tansu ignores them. Every broker is stopped after the test,
-    and its log is attached to the report if the test failed.
+    `--message-max-bytes`, ...); Tansu ignores them, the cluster kind runs a cluster configured
+    with them. Every broker process is stopped after the test, and its log is attached to the
+    report if the test failed.
     """
-    started: list[BrokerProcess] = []
+    started: list = []
     request.node._brokers = started
 
-    def start(**settings: object) -> BrokerProcess:
+    def start(**settings: object):
+        if broker_kind == "cluster":
+            cluster = ClusterBroker(request.getfixturevalue("cluster_pool").get(settings), settings)
+            started.append(cluster)
+            return cluster
         workdir = tmp_path / f"broker{len(started)}"
         broker = BrokerProcess(broker_kind, workdir, settings=settings)
         started.append(broker)
@@ -97,7 +125,8 @@ def broker_factory(request: pytest.FixtureRequest, tmp_path: Path, broker_kind: 
 
     yield start
     for broker in started:
-        broker.stop()
+        if isinstance(broker, BrokerProcess):
+            broker.stop()
 
 
 @pytest.fixture

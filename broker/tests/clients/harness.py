@@ -138,10 +138,30 @@ class BrokerProcess:
         self.proc: Optional[subprocess.Popen] = None
         self.starts = 0
         self.log_path = self.workdir / "broker.log"
+        self.http_address = self.extra_env.get("TRIBUTARY_HTTP_LISTENER") or f"127.0.0.1:{free_port()}"
 
     @property
     def bootstrap(self) -> str:
         return f"{self.host}:{self.port}"
+
+    @property
+    def addresses(self) -> list[tuple[str, int]]:
+        """Every broker's (host, port): this one's (a cluster kind lists each of its brokers)."""
+        return [(self.host, self.port)]
+
+    @property
+    def data_dirs(self) -> list[Path]:
+        """Every broker's log directory: this one's."""
+        return [self.data_dir]
+
+    @property
+    def http_addresses(self) -> list[str]:
+        """Every broker's /metrics and health endpoint (host:port): this one's."""
+        return [self.http_address]
+
+    def scram_storage(self) -> list[str]:
+        """What the broker keeps of SCRAM credentials, as text (its file in the data dir)."""
+        return [(self.data_dir / "scram-credentials.json").read_text()]
 
     def command(self) -> list[str]:
         addr = self.bootstrap
@@ -174,7 +194,7 @@ class BrokerProcess:
         env.setdefault("NO_COLOR", "1")  # plain log lines in test reports
         if self.kind == "tributary":
             # The metrics/health endpoint must not collide between brokers started side by side.
-            env["TRIBUTARY_HTTP_LISTENER"] = f"127.0.0.1:{free_port()}"
+            env["TRIBUTARY_HTTP_LISTENER"] = self.http_address
         env.update(self.extra_env)
         self.starts += 1
         log = open(self.log_path, "ab")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import socket
 import struct
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 API_PRODUCE = 0
@@ -70,6 +70,23 @@ def restamp_batch(frame: bytes, batch_start: int) -> bytes:
     end = batch_start + 12 + length
     crc = crc32c(frame[batch_start + 21:end])
     return frame[:batch_start + 17] + struct.pack(">I", crc) + frame[batch_start + 21:]
+
+
+def retarget_produce_v9(frame: bytes, old_topic: str, new_topic: str) -> bytes:
+    """A whole Produce v9 frame (size prefix included) sent to `new_topic` instead of
+    `old_topic`: the topic name sits before the records, so every batch stays byte for byte
+    (and its CRC valid)."""
+    old, new = compact_string(old_topic), compact_string(new_topic)
+    # size, api key, version, correlation id, client id (int16-length string), tagged fields,
+    # transactional id, acks, timeout, topic count: the name is the first field after them.
+    client_id_len = struct.unpack(">h", frame[12:14])[0]
+    at = 14 + max(client_id_len, 0) + 1
+    at += 1 if frame[at] == 0 else len(compact_string(Reader(frame[at:]).compact_string()))
+    at += 2 + 4 + 1
+    if frame[at:at + len(old)] != old:
+        raise ValueError(f"the frame's first topic is not {old_topic!r}")
+    body = frame[4:at] + new + frame[at + len(old):]
+    return struct.pack(">i", len(body)) + body
 
 
 def uvarint(v: int) -> bytes:
@@ -156,7 +173,7 @@ class Connection:
     """A blocking socket speaking length-prefixed frames."""
 
     def __init__(self, bootstrap: str, timeout: float = 10.0) -> None:
-        host, port = bootstrap.rsplit(":", 1)
+        host, port = bootstrap.split(",")[0].rsplit(":", 1)
         self.sock = socket.create_connection((host, int(port)), timeout=timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
@@ -263,6 +280,7 @@ class TopicMetadata:
     error_code: int
     name: str
     partitions: dict[int, int]  # partition -> error code
+    leaders: dict[int, int] = field(default_factory=dict)  # partition -> leader id
 
 
 def metadata_request_v4(correlation_id: int, topics: Optional[list[str]], allow_auto_create: bool,
@@ -288,18 +306,30 @@ def parse_metadata_v4(response: bytes) -> tuple[int, list[dict], list[TopicMetad
     topics = []
     for _ in range(r.int32()):
         err, name, _internal = r.int16(), r.string(), r.int8()
-        parts = {}
+        parts, leaders = {}, {}
         for _ in range(r.int32()):
             perr, pidx = r.int16(), r.int32()
-            r.int32()  # leader
+            leaders[pidx] = r.int32()
             for _ in range(r.int32()):
                 r.int32()  # replicas
             for _ in range(r.int32()):
                 r.int32()  # isr
             parts[pidx] = perr
-        topics.append(TopicMetadata(err, name, parts))
+        topics.append(TopicMetadata(err, name, parts, leaders))
     assert r.remaining() == 0, f"{r.remaining()} unexpected trailing bytes in Metadata v4 response"
     return correlation_id, brokers, topics
+
+
+def leader_address(bootstrap: str, topic: str, partition: int) -> str:
+    """host:port of the broker leading `topic`'s `partition` (on a cluster, the one requests for
+    that partition must reach; a single broker leads everything)."""
+    with Connection(bootstrap) as conn:
+        _, brokers, topics = parse_metadata_v4(conn.request(metadata_request_v4(1, [topic], False)))
+    leader = topics[0].leaders.get(partition, -1)
+    found = [f"{b['host']}:{b['port']}" for b in brokers if b["node_id"] == leader]
+    if not found:
+        raise LookupError(f"{topic}-{partition} has no leader in Metadata (leader {leader})")
+    return found[0]
 
 
 # ---------------------------------------------------------------------------------------------

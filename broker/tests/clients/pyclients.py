@@ -48,7 +48,8 @@ def ck_create_topic(bootstrap: str, topic: str, partitions: int = 1, config: Opt
                     timeout: float = 20.0) -> None:
     admin = ck_admin(bootstrap)  # must outlive the futures
     futures = admin.create_topics(
-        [NewTopic(topic, num_partitions=partitions, replication_factor=1, config=config or {})],
+        # The broker's default replication factor (-1, KIP-464): 1 standalone, 3 on a cluster.
+        [NewTopic(topic, num_partitions=partitions, replication_factor=-1, config=config or {})],
         operation_timeout=timeout, request_timeout=timeout,
     )
     futures[topic].result(timeout)

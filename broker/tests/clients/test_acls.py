@@ -16,7 +16,12 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from harness import BrokerProcess, free_port, wait_until
 
-pytestmark = pytest.mark.peer_gap("the peer broker has no authorizer")
+pytestmark = [
+    pytest.mark.peer_gap("the peer broker has no authorizer"),
+    pytest.mark.single_broker("SASL principals and super users from one broker's properties file; a "
+                              "cluster's ACLs are KafkaUser.spec.authorization, run with real clients by "
+                              "the e2e scenario `security`"),
+]
 
 USERS = {"admin": "admin-pw", "alice": "alice-pw", "bob": "bob-pw"}
 

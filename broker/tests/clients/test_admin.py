@@ -70,7 +70,10 @@ def test_java_create_list_describe_and_delete_a_topic(broker, topic, java):
     assert desc["topicId"] not in ("AAAAAAAAAAAAAAAAAAAAAA", "null"), "Metadata v10+ must carry a real topic id"
     assert [p["partition"] for p in desc["partitions"]] == [0, 1, 2]
     for p in desc["partitions"]:
-        assert p["leader"] is not None and p["replicas"] == [p["leader"]] and p["isr"] == [p["leader"]]
+        # The default replication factor: every broker (one standalone, three on a cluster), all
+        # in sync from the start.
+        assert p["leader"] in p["replicas"] and len(p["replicas"]) == len(broker.addresses)
+        assert sorted(p["isr"]) == sorted(p["replicas"])
 
     again = admin(java, broker, "create-topic", "--topic", topic, "--partitions", "3")
     assert again.one("error")["error"] == "TopicExistsException"
@@ -156,13 +159,11 @@ def test_java_create_partitions_grows_and_refuses_to_shrink(broker, topic, java)
     assert produced.one("ack")["partition"] == 4
 
 
-def test_java_describe_cluster_names_this_broker(broker, java):
+def test_java_describe_cluster_names_every_broker(broker, java):
     out = admin(java, broker, "describe-cluster").one("cluster")
     assert out["clusterId"]
-    assert len(out["nodes"]) == 1
-    node = out["nodes"][0]
-    assert (node["host"], node["port"]) == (broker.host, broker.port)
-    assert out["controller"] == node["id"]
+    assert sorted((n["host"], n["port"]) for n in out["nodes"]) == sorted(broker.addresses)
+    assert out["controller"] in {n["id"] for n in out["nodes"]}
 
 
 @pytest.mark.peer_gap("Tansu 0.6 does not implement DescribeLogDirs")
@@ -205,24 +206,28 @@ def test_java_scram_credentials_are_stored_described_and_deleted(broker, java):
     assert scram("describe-scram", "--user", "carol").one("scram")["users"] == {"carol": {}}
     broker.restart()
     assert scram("describe-scram").one("scram")["users"] == everyone, "credentials survive a restart"
-    saved = (broker.data_dir / "scram-credentials.json").read_text()
-    assert "alice-secret" not in saved
+    for stored in broker.scram_storage():
+        assert "alice-secret" not in stored, "only salted keys are stored"
     scram("alter-scram", "--user", "bob", "--mechanism", "SCRAM-SHA-256", "--drop")
     assert scram("describe-scram").one("scram")["users"] == {"alice": everyone["alice"]}
 
 
 @pytest.mark.peer_gap("Tansu 0.6 does not implement partition reassignments or elections")
-def test_java_reassignments_and_elections_on_a_single_broker(broker, topic, java):
+def test_java_reassignments_to_the_same_replicas_and_elections_are_no_ops(broker, topic, java):
     admin(java, broker, "create-topic", "--topic", topic, "--partitions", "1").one("created")
 
     def reassign(*args):
         return admin(java, broker, "reassign", "--topic", topic, *args)
 
-    stay = reassign("--replicas", "0")
+    replicas = admin(java, broker, "describe-topics", "--topic", topic).one("topic")["partitions"][0]["replicas"]
+    current = ",".join(map(str, replicas))
+    stay = reassign("--replicas", current)
     assert stay.one("reassigned")["inProgress"] == 0, stay.describe()
-    assert reassign("--replicas", "0,1").one("error")["error"] == "InvalidReplicaAssignmentException"
+    no_such_broker = str(len(broker.addresses))
+    refused = reassign("--replicas", f"{current},{no_such_broker}").one("error")["error"]
+    assert refused == "InvalidReplicaAssignmentException"
     assert reassign().one("error")["error"] == "NoReassignmentInProgressException"
-    missing = reassign("--partition", "4", "--replicas", "0").one("error")["error"]
+    missing = reassign("--partition", "4", "--replicas", current).one("error")["error"]
     assert missing == "UnknownTopicOrPartitionException"
     elected = admin(java, broker, "elect-leaders", "--topic", topic).one("elected")
     assert elected["error"] == "ElectionNotNeededException"
@@ -231,7 +236,8 @@ def test_java_reassignments_and_elections_on_a_single_broker(broker, topic, java
 @pytest.mark.peer_gap("Tansu 0.6 does not implement AlterReplicaLogDirs")
 def test_java_alter_replica_log_dirs_accepts_only_the_one_log_dir(broker, topic, java):
     admin(java, broker, "create-topic", "--topic", topic, "--partitions", "1").one("created")
-    path = admin(java, broker, "describe-log-dirs").one("logdir")["path"]
+    # Broker 0's one log directory (a replica of every partition on a single broker or at RF 3).
+    path = next(d["path"] for d in admin(java, broker, "describe-log-dirs").events("logdir") if d["broker"] == 0)
 
     def move(partition: int, to: str):
         return admin(java, broker, "alter-replica-log-dirs", "--topic", topic,
@@ -251,10 +257,10 @@ def test_java_alter_replica_log_dirs_accepts_only_the_one_log_dir(broker, topic,
 @pytest.mark.peer_gap("Tansu 0.6 creates the topic on a validate_only CreateTopics")
 def test_confluent_admin_create_validate_only_list_and_delete(broker, topic):
     client = ck_admin(broker.bootstrap)
-    client.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)],
+    client.create_topics([NewTopic(topic, num_partitions=2, replication_factor=-1)],
                          validate_only=True)[topic].result(20)
     assert topic not in client.list_topics(timeout=10).topics
-    client.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])[topic].result(20)
+    client.create_topics([NewTopic(topic, num_partitions=2, replication_factor=-1)])[topic].result(20)
     md = client.list_topics(timeout=10)
     assert sorted(md.topics[topic].partitions) == [0, 1]
     client.delete_topics([topic], operation_timeout=20)[topic].result(20)
@@ -336,8 +342,8 @@ def test_confluent_admin_describe_cluster(broker):
     client = ck_admin(broker.bootstrap)  # must outlive the future
     desc = client.describe_cluster(request_timeout=20).result(20)
     assert desc.cluster_id
-    assert [(n.host, n.port) for n in desc.nodes] == [(broker.host, broker.port)]
-    assert desc.controller is not None and desc.controller.id == desc.nodes[0].id
+    assert sorted((n.host, n.port) for n in desc.nodes) == sorted(broker.addresses)
+    assert desc.controller is not None and desc.controller.id in {n.id for n in desc.nodes}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -497,7 +503,7 @@ def test_connections_over_an_ip_creation_rate_are_closed_unserved(broker, java):
     affected. The test connects from 127.0.0.2 so the admin client's 127.0.0.1 is not."""
     out = admin(java, broker, "alter-quotas", "--entity", "ip=127.0.0.2", "--set", "connection_creation_rate=1")
     assert out.events("error") == [], out.describe()
-    host, port = broker.bootstrap.rsplit(":", 1)
+    host, port = broker.host, broker.port
 
     def connect(source: str) -> socket.socket:
         sock = socket.create_connection((host, int(port)), timeout=3, source_address=(source, 0))

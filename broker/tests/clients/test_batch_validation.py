@@ -71,16 +71,20 @@ def readable_by_real_clients(broker, java, topic: str, expected: list[str]) -> N
     assert [r["value"] for r in consumed.events("record")] == expected
 
 
-@pytest.mark.parametrize("topic,frame,code,reason", [
+@pytest.mark.parametrize("aimed_at,frame,code,reason", [
     ("fz-g1", GZIP_GARBAGE, CORRUPT_MESSAGE, "do not decode"),
     ("fz-o", LYING_COUNT, INVALID_RECORD, "declares 2147483647 records but holds 1"),
     ("fz-o", log_append_time_lying_count(), INVALID_TIMESTAMP, "LogAppendTime"),
-])
-def test_a_refused_batch_leaves_the_partition_readable_by_kcat_and_java(broker, java, topic, frame, code, reason):
+], ids=["gzip-garbage", "lying-count", "log-append-time-lying-count"])
+def test_a_refused_batch_leaves_the_partition_readable_by_kcat_and_java(broker, java, topic, aimed_at, frame, code,
+                                                                        reason):
     ck_create_topic(broker.bootstrap, topic, partitions=1)
     before = ck_produce(broker.bootstrap, topic, [{"value": b"before", "partition": 0}])
     assert before[0].error is None and before[0].offset == 0
-    got, message = produce_v9_outcome(send_frame(broker.bootstrap, frame))
+    # The reproducer's batch byte for byte, in a Produce aimed at this test's topic, sent to
+    # the partition's leader.
+    frame = kw.retarget_produce_v9(frame, aimed_at, topic)
+    got, message = produce_v9_outcome(send_frame(kw.leader_address(broker.bootstrap, topic, 0), frame))
     assert got == code, message
     assert reason in message
     after = ck_produce(broker.bootstrap, topic, [{"value": b"after", "partition": 0}])
@@ -98,7 +102,7 @@ def test_two_billion_partitions_are_refused_and_leave_no_directory(broker):
     message = got.compact_string() or ""
     assert code == POLICY_VIOLATION, message
     assert "max.partitions.per.request" in message
-    assert not any(p.name.startswith("big-") for p in broker.data_dir.iterdir())
+    assert not any(p.name.startswith("big-") for d in broker.data_dirs for p in d.iterdir())
     assert broker.alive()
 
 
@@ -107,7 +111,7 @@ def test_the_broker_budget_refuses_creation_and_keeps_serving(broker_factory):
     ck_create_topic(broker.bootstrap, "fits", partitions=6)
     with pytest.raises(Exception, match="max.broker.partitions"):
         ck_create_topic(broker.bootstrap, "over", partitions=3)
-    assert not any(p.name.startswith("over-") for p in broker.data_dir.iterdir())
+    assert not any(p.name.startswith("over-") for d in broker.data_dirs for p in d.iterdir())
     reports = ck_produce(broker.bootstrap, "fits", [{"value": b"still serving", "partition": 5}])
     assert reports[0].error is None
 

@@ -29,12 +29,15 @@ def test_admin_client_lists_describes_alters_and_deletes_groups(broker, topic, j
 
     listed = java_groups(java, broker.bootstrap, "list").events("group")
     assert {"event": "group", "group": "admin", "simple": False, "state": "Stable"} in listed
+    # Only this test's group is Stable; groups of earlier tests (on a shared cluster) are Empty.
     stable = java_groups(java, broker.bootstrap, "list", "--state", "Stable").events("group")
     assert [g["group"] for g in stable] == ["admin"]
-    assert not java_groups(java, broker.bootstrap, "list", "--state", "Empty").events("group")
+    empty = java_groups(java, broker.bootstrap, "list", "--state", "Empty").events("group")
+    assert "admin" not in {g["group"] for g in empty} and all(g["state"] == "Empty" for g in empty)
 
     d = java_groups(java, broker.bootstrap, "describe", "--group", "admin").one("description")
-    assert (d["state"], d["assignor"], d["simple"], d["coordinator"]) == ("Stable", "range", False, 0)
+    assert (d["state"], d["assignor"], d["simple"]) == ("Stable", "range", False)
+    assert d["coordinator"] in range(len(broker.addresses))
     assert sorted(m["client"] for m in d["members"]) == ["admin-0", "admin-1"]
     assert all(m["host"] == "/127.0.0.1" for m in d["members"])
     assert sorted(p for m in d["members"] for p in m["partitions"]) == [0, 1, 2, 3]

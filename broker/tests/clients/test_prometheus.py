@@ -28,6 +28,11 @@ import kafkawire
 from harness import REPO_ROOT, TOOLS_DIR, BrokerProcess, free_port, wait_until
 from pyclients import ck_create_topic, ck_produce
 
+pytestmark = pytest.mark.single_broker(
+    "Prometheus here scrapes one broker process and an operator without an API server by their "
+    "addresses; on a cluster it finds the pods through the chart's scrape annotations, as the e2e "
+    "scenario `prometheus` runs it")
+
 CHART = REPO_ROOT / "charts" / "tributary"
 SCRAPE = "1s"
 DEADLINE = 60.0

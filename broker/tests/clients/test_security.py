@@ -27,7 +27,13 @@ from kafkawire import Connection, api_versions_request, frame, int16, int32, req
 from pyclients import ck_create_topic, kcat
 from secmaterial import CLIENT_SUBJECT, PLAIN_USERS, Ports, TokenIssuer, free_ports, make_pki, secure_config
 
-pytestmark = pytest.mark.peer_gap("the peer broker serves no TLS or SASL listeners")
+pytestmark = [
+    pytest.mark.peer_gap("the peer broker serves no TLS or SASL listeners"),
+    pytest.mark.single_broker("listeners, keystores and SASL mechanisms from one broker's properties file and "
+                              "restarts; a cluster's come from KafkaCluster.spec (listeners, tls, "
+                              "authentication) and KafkaUsers, run with real clients by the e2e scenario "
+                              "`security`"),
+]
 
 SCRAM_PASSWORD = "alice-scram-pw"
 

@@ -176,8 +176,8 @@ public final class KafkaCli {
             Properties adminProps = new Properties();
             adminProps.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, args.required("bootstrap"));
             try (Admin admin = Admin.create(adminProps)) {
-                NewTopic nt = new NewTopic(topic, Integer.parseInt(args.get("create-partitions")),
-                        Short.parseShort(args.get("create-rf", "1")));
+                NewTopic nt = new NewTopic(topic, Optional.of(Integer.parseInt(args.get("create-partitions"))),
+                        replicationFactor(args, "create-rf"));
                 admin.createTopics(Collections.singletonList(nt)).all().get();
             }
             emit(obj("event", "created", "topic", topic));
@@ -508,16 +508,20 @@ public final class KafkaCli {
                 "permission", b.entry().permissionType().name());
     }
 
+    /** The replication factor asked for with `--KEY`, else the broker's default (KIP-464). */
+    static Optional<Short> replicationFactor(Args args, String key) {
+        return args.has(key) ? Optional.of(Short.parseShort(args.get(key))) : Optional.empty();
+    }
+
     @SuppressWarnings("deprecation")
     static void adminOp(Admin admin, String op, Args args) throws Exception {
         switch (op) {
             case "create-topic": {
                 String topic = args.required("topic");
                 int partitions = Integer.parseInt(args.get("partitions", "1"));
-                short rf = Short.parseShort(args.get("rf", "1"));
                 NewTopic nt = args.has("assignments")
                         ? new NewTopic(topic, assignments(args.get("assignments")))
-                        : new NewTopic(topic, partitions, rf);
+                        : new NewTopic(topic, Optional.of(partitions), replicationFactor(args, "rf"));
                 nt = nt.configs(args.keyValues("config"));
                 CreateTopicsOptions opts = new CreateTopicsOptions().validateOnly(args.flag("validate-only"));
                 var result = admin.createTopics(Collections.singletonList(nt), opts);
