@@ -44,14 +44,16 @@ if [ "${LIBRDKAFKA_MODE:-standalone}" = cluster ]; then
     # the settings of the suite's own clusters (Kafka's default min.insync.replicas of 1: its
     # tests create replication-factor-1 topics and produce with acks=all); the authorizer lets
     # everyone do what no ACL names, as the standalone broker's does.
-    cargo build -q -p tributary-broker -p tributary-operator -p tributary-e2e
+    # Release builds throughout: the suite creates hundreds of topics, and a debug build of the
+    # control plane's API server falls behind (CreateTopics timing out) after a few hundred.
+    cargo build -q --release -p tributary-broker -p tributary-operator -p tributary-e2e
     state="$work/up"
-    target/debug/tributary-e2e up --brokers 3 --no-build --replace --state-dir "$state" \
+    target/release/tributary-e2e up --release --brokers 3 --no-build --replace --state-dir "$state" \
         --config num.partitions=4 --config min.insync.replicas=1 \
         --config allow.everyone.if.no.acl.found=true --authorization \
         >"$data/up.log" 2>&1 &
     up=$!
-    trap 'target/debug/tributary-e2e down --state-dir "$state" >/dev/null 2>&1; kill $up 2>/dev/null; rm -rf "$data"' EXIT
+    trap 'target/release/tributary-e2e down --state-dir "$state" >/dev/null 2>&1; kill $up 2>/dev/null; rm -rf "$data"' EXIT
     bootstrap=""
     for _ in $(seq 600); do
         bootstrap=$(sed -n 's/^Kafka bootstrap: //p' "$data/up.log")
