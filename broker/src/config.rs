@@ -563,6 +563,50 @@ fn check_external_listeners(
     Ok(())
 }
 
+/// The log settings topics get unless they override them: the flags' values over the built-in
+/// defaults, records stamped with their producer's time.
+fn log_defaults(flags: &Flags) -> Result<LogConfig, ConfigError> {
+    let defaults = LogConfig::default();
+    let mut log_defaults = LogConfig {
+        retention_ms: flags.log_retention_ms.unwrap_or(defaults.retention_ms),
+        retention_bytes: flags
+            .log_retention_bytes
+            .unwrap_or(defaults.retention_bytes),
+        segment_bytes: flags.log_segment_bytes.unwrap_or(defaults.segment_bytes),
+        segment_ms: flags.log_segment_ms.unwrap_or(defaults.segment_ms),
+        flush_messages: flags
+            .log_flush_interval_messages
+            .unwrap_or(defaults.flush_messages),
+        flush_ms: flags.log_flush_interval_ms.unwrap_or(defaults.flush_ms),
+        ..defaults
+    };
+    if let Some(max) = flags.message_max_bytes {
+        log_defaults.max_message_bytes = u32::try_from(max)
+            .map_err(|_| invalid("message-max-bytes", "must be a positive number of bytes"))?;
+    }
+    log_defaults.timestamp_type = TimestampType::CreateTime;
+    if let Some(max) = flags.max_uncompressed_batch_bytes {
+        if !(1 << 20..=UNCOMPRESSED_BATCH_CEILING).contains(&max) {
+            return Err(invalid(
+                "max-uncompressed-batch-bytes",
+                "must be between 1048576 (1 MiB) and 1073741824 (1 GiB)",
+            ));
+        }
+        log_defaults.max_uncompressed_batch_bytes = max;
+    }
+    Ok(log_defaults)
+}
+
+/// How many partitions the broker hosts, and one request may name, at most.
+fn partition_limits(flags: &Flags) -> PartitionLimits {
+    PartitionLimits {
+        per_broker: flags
+            .max_broker_partitions
+            .unwrap_or_else(crate::limits::default_max_broker_partitions),
+        per_request: flags.max_partitions_per_request.unwrap_or(10_000),
+    }
+}
+
 impl BrokerConfig {
     /// Resolves flags, environment and the optional config file into a checked configuration.
     pub fn resolve(flags: Flags) -> Result<BrokerConfig, ConfigError> {
@@ -583,40 +627,8 @@ impl BrokerConfig {
         let security = crate::security::settings::SecurityProps::new(
             flags.security.clone().unwrap_or_default(),
         );
-        let defaults = LogConfig::default();
-        let mut log_defaults = LogConfig {
-            retention_ms: flags.log_retention_ms.unwrap_or(defaults.retention_ms),
-            retention_bytes: flags
-                .log_retention_bytes
-                .unwrap_or(defaults.retention_bytes),
-            segment_bytes: flags.log_segment_bytes.unwrap_or(defaults.segment_bytes),
-            segment_ms: flags.log_segment_ms.unwrap_or(defaults.segment_ms),
-            flush_messages: flags
-                .log_flush_interval_messages
-                .unwrap_or(defaults.flush_messages),
-            flush_ms: flags.log_flush_interval_ms.unwrap_or(defaults.flush_ms),
-            ..defaults
-        };
-        if let Some(max) = flags.message_max_bytes {
-            log_defaults.max_message_bytes = u32::try_from(max)
-                .map_err(|_| invalid("message-max-bytes", "must be a positive number of bytes"))?;
-        }
-        log_defaults.timestamp_type = TimestampType::CreateTime;
-        if let Some(max) = flags.max_uncompressed_batch_bytes {
-            if !(1 << 20..=UNCOMPRESSED_BATCH_CEILING).contains(&max) {
-                return Err(invalid(
-                    "max-uncompressed-batch-bytes",
-                    "must be between 1048576 (1 MiB) and 1073741824 (1 GiB)",
-                ));
-            }
-            log_defaults.max_uncompressed_batch_bytes = max;
-        }
-        let partition_limits = PartitionLimits {
-            per_broker: flags
-                .max_broker_partitions
-                .unwrap_or_else(crate::limits::default_max_broker_partitions),
-            per_request: flags.max_partitions_per_request.unwrap_or(10_000),
-        };
+        let log_defaults = log_defaults(&flags)?;
+        let partition_limits = partition_limits(&flags);
         let config = BrokerConfig {
             listener,
             advertised_host,

@@ -1,6 +1,7 @@
 //! Prometheus metrics, named after the JMX-exporter names Kafka operators already chart and
 //! alert on (`kafka_server_brokertopicmetrics_*`, `kafka_network_requestmetrics_*`, ...).
 
+use prometheus::core::Collector;
 use prometheus::{
     exponential_buckets, histogram_opts, opts, Encoder, Histogram, HistogramVec, IntCounter,
     IntCounterVec, IntGauge, IntGaugeVec, Registry, TextEncoder,
@@ -58,6 +59,180 @@ pub struct Metrics {
     pub log_start_offset: IntGaugeVec,
 }
 
+/// One exported metric: its name, its help text and its label names (none for one series).
+struct Def {
+    name: &'static str,
+    help: &'static str,
+    labels: &'static [&'static str],
+}
+
+/// Creates metrics from their [`Def`]s and registers them in one step, so none is created and
+/// left out of the exposition.
+struct Registrar<'a>(&'a Registry);
+
+impl Registrar<'_> {
+    fn register<M: Collector + Clone + 'static>(&self, metric: M) -> Result<M, prometheus::Error> {
+        self.0.register(Box::new(metric.clone()))?;
+        Ok(metric)
+    }
+
+    fn counter_vec(&self, def: &Def) -> Result<IntCounterVec, prometheus::Error> {
+        self.register(IntCounterVec::new(opts!(def.name, def.help), def.labels)?)
+    }
+
+    fn gauge_vec(&self, def: &Def) -> Result<IntGaugeVec, prometheus::Error> {
+        self.register(IntGaugeVec::new(opts!(def.name, def.help), def.labels)?)
+    }
+
+    fn counter(&self, def: &Def) -> Result<IntCounter, prometheus::Error> {
+        self.register(IntCounter::new(def.name, def.help)?)
+    }
+
+    fn gauge(&self, def: &Def) -> Result<IntGauge, prometheus::Error> {
+        self.register(IntGauge::new(def.name, def.help)?)
+    }
+
+    fn histogram_vec(
+        &self,
+        def: &Def,
+        buckets: Vec<f64>,
+    ) -> Result<HistogramVec, prometheus::Error> {
+        let opts = histogram_opts!(def.name, def.help, buckets);
+        self.register(HistogramVec::new(opts, def.labels)?)
+    }
+
+    fn histogram(&self, def: &Def, buckets: Vec<f64>) -> Result<Histogram, prometheus::Error> {
+        self.register(Histogram::with_opts(histogram_opts!(
+            def.name, def.help, buckets
+        ))?)
+    }
+}
+
+/// The table of every metric the broker exports, in the order of [`Metrics`]' fields.
+mod defs {
+    use super::Def;
+
+    const TOPIC: &[&str] = &["topic"];
+    const PARTITION: &[&str] = &["topic", "partition"];
+
+    pub(super) const BYTES_IN: Def = Def {
+        name: "kafka_server_brokertopicmetrics_bytesin_total",
+        help: "Bytes appended by producers",
+        labels: TOPIC,
+    };
+    pub(super) const BYTES_OUT: Def = Def {
+        name: "kafka_server_brokertopicmetrics_bytesout_total",
+        help: "Bytes returned to fetch requests",
+        labels: TOPIC,
+    };
+    pub(super) const MESSAGES_IN: Def = Def {
+        name: "kafka_server_brokertopicmetrics_messagesin_total",
+        help: "Records appended by producers",
+        labels: TOPIC,
+    };
+    pub(super) const FAILED_PRODUCE: Def = Def {
+        name: "kafka_server_brokertopicmetrics_failedproducerequests_total",
+        help: "Produce requests refused, per topic and error",
+        labels: &["topic", "error"],
+    };
+    pub(super) const REQUESTS: Def = Def {
+        name: "kafka_network_requestmetrics_requests_total",
+        help: "Requests received, per API",
+        labels: &["request"],
+    };
+    pub(super) const REQUEST_SECONDS: Def = Def {
+        name: "kafka_network_requestmetrics_request_duration_seconds",
+        help: "Time from request arrival to response written, per API",
+        labels: &["request"],
+    };
+    pub(super) const REJECTED_REQUESTS: Def = Def {
+        name: "kafka_network_requestmetrics_rejected_total",
+        help: "Requests that closed their connection: malformed, unknown API or version",
+        labels: &[],
+    };
+    pub(super) const CONNECTIONS: Def = Def {
+        name: "kafka_server_socketservermetrics_connections",
+        help: "Open client connections",
+        labels: &[],
+    };
+    pub(super) const PARTITIONS: Def = Def {
+        name: "kafka_server_replicamanager_partitioncount",
+        help: "Partitions hosted by this broker",
+        labels: &[],
+    };
+    pub(super) const UNDER_REPLICATED: Def = Def {
+        name: "kafka_server_replicamanager_underreplicatedpartitions",
+        help: "Led partitions whose ISR is smaller than their replica set (replicas a reassignment adds not counted, KIP-352)",
+        labels: &[],
+    };
+    pub(super) const OFFLINE: Def = Def {
+        name: "kafka_controller_kafkacontroller_offlinepartitionscount",
+        help: "Partitions without an active leader",
+        labels: &[],
+    };
+    pub(super) const ISR_SHRINKS: Def = Def {
+        name: "kafka_server_replicamanager_isrshrinks_total",
+        help: "In-sync replica set shrinks",
+        labels: &[],
+    };
+    pub(super) const ISR_EXPANDS: Def = Def {
+        name: "kafka_server_replicamanager_isrexpands_total",
+        help: "In-sync replica set expansions",
+        labels: &[],
+    };
+    pub(super) const FAILED_ISR_UPDATES: Def = Def {
+        name: "kafka_server_replicamanager_failedisrupdates_total",
+        help: "ISR changes a leader could not record",
+        labels: &[],
+    };
+    pub(super) const LEADERS: Def = Def {
+        name: "kafka_server_replicamanager_leadercount",
+        help: "Partitions this broker leads",
+        labels: &[],
+    };
+    pub(super) const UNDER_MIN_ISR: Def = Def {
+        name: "kafka_server_replicamanager_underminisrpartitioncount",
+        help: "Led partitions with fewer in-sync replicas than min.insync.replicas",
+        labels: &[],
+    };
+    pub(super) const REASSIGNING: Def = Def {
+        name: "kafka_server_replicamanager_reassigningpartitions",
+        help: "Led partitions with a reassignment in progress",
+        labels: &[],
+    };
+    /// Registered with the constant label `client_id="Replica"`.
+    pub(super) const REPLICA_MAX_LAG: Def = Def {
+        name: "kafka_server_replicafetchermanager_maxlag",
+        help: "Largest lag in records of a follower replica behind its leader's high watermark",
+        labels: &[],
+    };
+    pub(super) const FLUSH_SECONDS: Def = Def {
+        name: "kafka_log_logflushstats_flush_duration_seconds",
+        help: "Duration of each group-commit fsync of a partition",
+        labels: &[],
+    };
+    pub(super) const CONSUMER_LAG: Def = Def {
+        name: "kafka_consumergroup_lag",
+        help: "Records between a group's committed offset and the high watermark",
+        labels: &["group", "topic", "partition"],
+    };
+    pub(super) const LOG_SIZE: Def = Def {
+        name: "kafka_log_log_size",
+        help: "Bytes on disk per partition",
+        labels: PARTITION,
+    };
+    pub(super) const LOG_END_OFFSET: Def = Def {
+        name: "kafka_log_log_logendoffset",
+        help: "Log end offset per partition",
+        labels: PARTITION,
+    };
+    pub(super) const LOG_START_OFFSET: Def = Def {
+        name: "kafka_log_log_logstartoffset",
+        help: "Log start offset per partition",
+        labels: PARTITION,
+    };
+}
+
 /// Metric construction failed (a duplicate or invalid name: a programming error caught by the
 /// unit test below).
 #[derive(Debug, thiserror::Error)]
@@ -65,150 +240,42 @@ pub struct Metrics {
 pub struct MetricsError(#[from] prometheus::Error);
 
 impl Metrics {
-    /// Creates and registers every broker metric.
+    /// Creates every metric of the `defs` table and registers it.
     pub fn new() -> Result<Metrics, MetricsError> {
         let registry = Registry::new();
-        let topic = &["topic"];
-        let partition = &["topic", "partition"];
-        let counter_vec = |name: &str, help: &str, labels: &[&str]| {
-            let c = IntCounterVec::new(opts!(name, help), labels)?;
-            registry.register(Box::new(c.clone()))?;
-            Ok::<_, prometheus::Error>(c)
-        };
-        let gauge_vec = |name: &str, help: &str, labels: &[&str]| {
-            let g = IntGaugeVec::new(opts!(name, help), labels)?;
-            registry.register(Box::new(g.clone()))?;
-            Ok::<_, prometheus::Error>(g)
-        };
-        let counter = |name: &str, help: &str| {
-            let c = IntCounter::new(name, help)?;
-            registry.register(Box::new(c.clone()))?;
-            Ok::<_, prometheus::Error>(c)
-        };
-        let gauge = |name: &str, help: &str| {
-            let g = IntGauge::new(name, help)?;
-            registry.register(Box::new(g.clone()))?;
-            Ok::<_, prometheus::Error>(g)
-        };
-        let request_seconds = HistogramVec::new(
-            histogram_opts!(
-                "kafka_network_requestmetrics_request_duration_seconds",
-                "Time from request arrival to response written, per API",
-                exponential_buckets(0.0001, 2.0, 18)?
-            ),
-            &["request"],
-        )?;
-        registry.register(Box::new(request_seconds.clone()))?;
-        let flush_seconds = Histogram::with_opts(histogram_opts!(
-            "kafka_log_logflushstats_flush_duration_seconds",
-            "Duration of each group-commit fsync of a partition",
-            exponential_buckets(0.00005, 2.0, 18)?
-        ))?;
-        registry.register(Box::new(flush_seconds.clone()))?;
+        let r = Registrar(&registry);
         Ok(Metrics {
-            bytes_in: counter_vec(
-                "kafka_server_brokertopicmetrics_bytesin_total",
-                "Bytes appended by producers",
-                topic,
+            bytes_in: r.counter_vec(&defs::BYTES_IN)?,
+            bytes_out: r.counter_vec(&defs::BYTES_OUT)?,
+            messages_in: r.counter_vec(&defs::MESSAGES_IN)?,
+            failed_produce: r.counter_vec(&defs::FAILED_PRODUCE)?,
+            requests: r.counter_vec(&defs::REQUESTS)?,
+            request_seconds: r.histogram_vec(
+                &defs::REQUEST_SECONDS,
+                exponential_buckets(0.0001, 2.0, 18)?,
             )?,
-            bytes_out: counter_vec(
-                "kafka_server_brokertopicmetrics_bytesout_total",
-                "Bytes returned to fetch requests",
-                topic,
-            )?,
-            messages_in: counter_vec(
-                "kafka_server_brokertopicmetrics_messagesin_total",
-                "Records appended by producers",
-                topic,
-            )?,
-            failed_produce: counter_vec(
-                "kafka_server_brokertopicmetrics_failedproducerequests_total",
-                "Produce requests refused, per topic and error",
-                &["topic", "error"],
-            )?,
-            requests: counter_vec(
-                "kafka_network_requestmetrics_requests_total",
-                "Requests received, per API",
-                &["request"],
-            )?,
-            request_seconds,
-            flush_seconds,
-            rejected_requests: counter(
-                "kafka_network_requestmetrics_rejected_total",
-                "Requests that closed their connection: malformed, unknown API or version",
-            )?,
-            connections: gauge(
-                "kafka_server_socketservermetrics_connections",
-                "Open client connections",
-            )?,
-            partitions: gauge(
-                "kafka_server_replicamanager_partitioncount",
-                "Partitions hosted by this broker",
-            )?,
-            under_replicated: gauge(
-                "kafka_server_replicamanager_underreplicatedpartitions",
-                "Led partitions whose ISR is smaller than their replica set (replicas a reassignment adds not counted, KIP-352)",
-            )?,
-            reassigning: gauge(
-                "kafka_server_replicamanager_reassigningpartitions",
-                "Led partitions with a reassignment in progress",
-            )?,
-            offline: gauge(
-                "kafka_controller_kafkacontroller_offlinepartitionscount",
-                "Partitions without an active leader",
-            )?,
-            isr_shrinks: counter(
-                "kafka_server_replicamanager_isrshrinks_total",
-                "In-sync replica set shrinks",
-            )?,
-            isr_expands: counter(
-                "kafka_server_replicamanager_isrexpands_total",
-                "In-sync replica set expansions",
-            )?,
-            failed_isr_updates: counter(
-                "kafka_server_replicamanager_failedisrupdates_total",
-                "ISR changes a leader could not record",
-            )?,
-            leaders: gauge(
-                "kafka_server_replicamanager_leadercount",
-                "Partitions this broker leads",
-            )?,
-            under_min_isr: gauge(
-                "kafka_server_replicamanager_underminisrpartitioncount",
-                "Led partitions with fewer in-sync replicas than min.insync.replicas",
-            )?,
-            replica_max_lag: {
-                let g = IntGauge::with_opts(
-                    opts!(
-                        "kafka_server_replicafetchermanager_maxlag",
-                        "Largest lag in records of a follower replica behind its leader's high watermark"
-                    )
-                    // Kafka's clientId tag, in the snake_case Prometheus asks of label names.
+            flush_seconds: r
+                .histogram(&defs::FLUSH_SECONDS, exponential_buckets(0.00005, 2.0, 18)?)?,
+            rejected_requests: r.counter(&defs::REJECTED_REQUESTS)?,
+            connections: r.gauge(&defs::CONNECTIONS)?,
+            partitions: r.gauge(&defs::PARTITIONS)?,
+            under_replicated: r.gauge(&defs::UNDER_REPLICATED)?,
+            reassigning: r.gauge(&defs::REASSIGNING)?,
+            offline: r.gauge(&defs::OFFLINE)?,
+            isr_shrinks: r.counter(&defs::ISR_SHRINKS)?,
+            isr_expands: r.counter(&defs::ISR_EXPANDS)?,
+            failed_isr_updates: r.counter(&defs::FAILED_ISR_UPDATES)?,
+            leaders: r.gauge(&defs::LEADERS)?,
+            under_min_isr: r.gauge(&defs::UNDER_MIN_ISR)?,
+            // Kafka's clientId tag, in the snake_case Prometheus asks of label names.
+            replica_max_lag: r.register(IntGauge::with_opts(
+                opts!(defs::REPLICA_MAX_LAG.name, defs::REPLICA_MAX_LAG.help)
                     .const_label("client_id", "Replica"),
-                )?;
-                registry.register(Box::new(g.clone()))?;
-                g
-            },
-            consumer_lag: gauge_vec(
-                "kafka_consumergroup_lag",
-                "Records between a group's committed offset and the high watermark",
-                &["group", "topic", "partition"],
-            )?,
-            log_size: gauge_vec(
-                "kafka_log_log_size",
-                "Bytes on disk per partition",
-                partition,
-            )?,
-            log_end_offset: gauge_vec(
-                "kafka_log_log_logendoffset",
-                "Log end offset per partition",
-                partition,
-            )?,
-            log_start_offset: gauge_vec(
-                "kafka_log_log_logstartoffset",
-                "Log start offset per partition",
-                partition,
-            )?,
+            )?)?,
+            consumer_lag: r.gauge_vec(&defs::CONSUMER_LAG)?,
+            log_size: r.gauge_vec(&defs::LOG_SIZE)?,
+            log_end_offset: r.gauge_vec(&defs::LOG_END_OFFSET)?,
+            log_start_offset: r.gauge_vec(&defs::LOG_START_OFFSET)?,
             registry,
         })
     }

@@ -1,6 +1,9 @@
 //! Kafka-style `server.properties` files: the broker reads the keys Kafka operators already use
 //! (and that the operator renders into the broker ConfigMap), so one config serves both.
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
 use crate::config::Flags;
 
 /// Why a properties file was refused.
@@ -15,195 +18,195 @@ pub struct PropertiesError {
 /// `env` supplies the per-pod values a shared file cannot hold (`BROKER_ID`, `POD_NAME`).
 /// Unknown keys are logged and ignored, as Kafka does.
 pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Flags, PropertiesError> {
-    let mut flags = Flags::default();
-    let mut advertised_suffix: Option<String> = None;
-    let mut security = std::collections::BTreeMap::new();
+    let mut parsed = Parsed::default();
     for (n, raw) in text.lines().enumerate() {
         let line = raw.trim();
         if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
             continue;
         }
-        let bad = |reason: String| PropertiesError {
+        parsed.line(line).map_err(|reason| PropertiesError {
             line: n + 1,
             reason,
-        };
-        let (key, value) = line
-            .split_once(['=', ':'])
-            .map(|(k, v)| (k.trim(), v.trim().to_string()))
-            .ok_or_else(|| bad(format!("`{line}` is not key=value")))?;
-        let number = |v: &str| {
-            v.parse::<i64>()
-                .map_err(|_| bad(format!("{key}: `{v}` is not a number")))
-        };
-        let boolean = |v: &str| {
-            v.parse::<bool>()
-                .map_err(|_| bad(format!("{key}: `{v}` is not true or false")))
-        };
-        match key {
-            "broker.id" | "node.id" => flags.broker_id = Some(narrow(number(&value)?, &bad)?),
-            "listeners" => flags.listeners = Some(value),
-            "advertised.listeners" => flags.advertised_listeners = Some(value),
-            "listener.security.protocol.map" => flags.listener_security_protocol_map = Some(value),
-            "inter.broker.listener.name" => flags.inter_broker_listener_name = Some(value),
-            key if crate::security::settings::is_security_key(key) => {
-                security.insert(key.to_string(), value);
-            }
-            "advertised.host.suffix" => advertised_suffix = Some(value),
-            "log.dirs" | "log.dir" => {
-                flags.data_dir = value.split(',').next().map(std::path::PathBuf::from);
-            }
-            "broker.rack" => flags.rack = Some(value),
-            "num.partitions" => flags.num_partitions = Some(narrow(number(&value)?, &bad)?),
-            "default.replication.factor" => {
-                flags.default_replication_factor = Some(narrow(number(&value)?, &bad)?);
-            }
-            "auto.create.topics.enable" => flags.auto_create_topics = Some(boolean(&value)?),
-            "log.retention.ms" => flags.log_retention_ms = Some(number(&value)?),
-            "log.retention.minutes" => flags.log_retention_ms = Some(number(&value)? * 60_000),
-            "log.retention.hours" => flags.log_retention_ms = Some(number(&value)? * 3_600_000),
-            "log.retention.bytes" => flags.log_retention_bytes = Some(number(&value)?),
-            "log.segment.bytes" => flags.log_segment_bytes = Some(narrow(number(&value)?, &bad)?),
-            "log.roll.ms" => flags.log_segment_ms = Some(number(&value)?),
-            "log.roll.hours" => flags.log_segment_ms = Some(number(&value)? * 3_600_000),
-            "log.flush.interval.messages" => {
-                flags.log_flush_interval_messages = Some(number(&value)?);
-            }
-            "log.flush.interval.ms" => flags.log_flush_interval_ms = Some(number(&value)?),
-            "log.retention.check.interval.ms" => {
-                flags.log_retention_check_interval_ms = Some(narrow(number(&value)?, &bad)?);
-            }
-            "log.cleaner.backoff.ms" => {
-                flags.log_cleaner_backoff_ms = Some(narrow(number(&value)?, &bad)?);
-            }
-            "message.max.bytes" => flags.message_max_bytes = Some(narrow(number(&value)?, &bad)?),
-            "max.uncompressed.batch.bytes" => {
-                flags.max_uncompressed_batch_bytes = Some(narrow(number(&value)?, &bad)?);
-            }
-            "max.broker.partitions" => {
-                flags.max_broker_partitions = Some(narrow(number(&value)?, &bad)?);
-            }
-            "max.partitions.per.request" => {
-                flags.max_partitions_per_request = Some(narrow(number(&value)?, &bad)?);
-            }
-            "transactional.id.expiration.ms" => {
-                flags.transactional_id_expiration_ms = Some(number(&value)?);
-            }
-            "producer.id.expiration.ms" => {
-                flags.producer_id_expiration_ms = Some(number(&value)?);
-            }
-            "transaction.state.log.num.partitions" => {
-                flags.transaction_state_log_num_partitions = Some(narrow(number(&value)?, &bad)?);
-            }
-            "offsets.topic.replication.factor" => {
-                flags.offsets_topic_replication_factor = Some(narrow(number(&value)?, &bad)?);
-            }
-            "offsets.topic.num.partitions" => {
-                flags.offsets_topic_num_partitions = Some(narrow(number(&value)?, &bad)?);
-            }
-            "offsets.retention.minutes" => flags.offsets_retention_minutes = Some(number(&value)?),
-            "offsets.retention.check.interval.ms" => {
-                flags.offsets_retention_check_interval_ms = Some(number(&value)?);
-            }
-            "group.initial.rebalance.delay.ms" => {
-                flags.group_initial_rebalance_delay_ms = Some(number(&value)?);
-            }
-            "group.min.session.timeout.ms" => {
-                flags.group_min_session_timeout_ms = Some(narrow(number(&value)?, &bad)?);
-            }
-            "group.max.session.timeout.ms" => {
-                flags.group_max_session_timeout_ms = Some(narrow(number(&value)?, &bad)?);
-            }
-            "transaction.state.log.replication.factor" => {
-                flags.transaction_state_log_replication_factor =
-                    Some(narrow(number(&value)?, &bad)?);
-            }
-            "replica.lag.time.max.ms" => flags.replica_lag_time_max_ms = Some(number(&value)?),
-            "replica.fsync.before.ack" => flags.replica_fsync_before_ack = Some(boolean(&value)?),
-            "replica.fetch.wait.max.ms" => {
-                flags.replica_fetch_wait_max_ms = Some(narrow(number(&value)?, &bad)?)
-            }
-            "transaction.partition.verification.enable" => {
-                flags.transaction_partition_verification_enable = Some(boolean(&value)?)
-            }
-            "transaction.state.log.min.isr" => {
-                flags.transaction_state_log_min_isr = Some(narrow(number(&value)?, &bad)?);
-            }
-            "transaction.max.timeout.ms" => {
-                flags.transaction_max_timeout_ms = Some(narrow(number(&value)?, &bad)?)
-            }
-            "min.insync.replicas" => {
-                flags.min_insync_replicas = Some(narrow(number(&value)?, &bad)?)
-            }
-            "log.cleanup.policy" => flags.log_cleanup_policy = Some(value),
-            "compression.type" => flags.compression_type = Some(value),
-            "unclean.leader.election.enable" => {
-                flags.unclean_leader_election_enable = Some(boolean(&value)?);
-            }
-            "delete.topic.enable" => flags.delete_topic_enable = Some(boolean(&value)?),
-            "socket.send.buffer.bytes" => {
-                flags.socket_send_buffer_bytes = Some(narrow(number(&value)?, &bad)?);
-            }
-            "socket.receive.buffer.bytes" => {
-                flags.socket_receive_buffer_bytes = Some(narrow(number(&value)?, &bad)?);
-            }
-            // Kafka's thread pools; this broker runs one async runtime with a worker per core.
-            "num.io.threads" | "num.network.threads" => {
-                tracing::info!(
-                    key,
-                    "no thread pool to size: one worker per core serves every connection"
-                );
-            }
-            "socket.request.max.bytes" => {
-                flags.socket_request_max_bytes = Some(narrow(number(&value)?, &bad)?);
-            }
-            "max.connections" => flags.max_connections = Some(narrow(number(&value)?, &bad)?),
-            "admin.port" => flags.http_listener = Some(format!("0.0.0.0:{value}")),
-            "cluster.name" => flags.cluster_name = Some(value.to_string()),
-            "cluster.namespace" => flags.cluster_namespace = Some(value.to_string()),
-            "broker.lease.duration.ms" => {
-                flags.broker_lease_duration_ms = Some(narrow(number(&value)?, &bad)?);
-            }
-            "broker.lease.renew.interval.ms" => {
-                flags.broker_lease_renew_interval_ms = Some(narrow(number(&value)?, &bad)?);
-            }
-            "external.listeners" => flags.external_listeners = Some(value),
-            // Always `<cluster>-broker-`, which cluster mode derives from cluster.name.
-            "broker.lease.prefix" => {}
-            _ => tracing::warn!(key, "ignoring unknown broker property"),
-        }
+        })?;
     }
-    if flags.broker_id.is_none() {
-        if let Some(id) = env("BROKER_ID").and_then(|v| v.trim().parse().ok()) {
-            flags.broker_id = Some(id);
-        }
-    }
-    if flags.advertised_listeners.is_none() {
-        if let (Some(suffix), Some(pod), Some(listeners)) =
-            (advertised_suffix, env("POD_NAME"), &flags.listeners)
-        {
-            // Each listener advertises the pod's DNS name with its own port.
-            let advertised: Vec<String> = listeners
-                .split(',')
-                .filter_map(|entry| {
-                    let (name, addr) = entry.trim().split_once("://")?;
-                    let (_, port) = addr.rsplit_once(':')?;
-                    Some(format!("{name}://{pod}.{suffix}:{port}"))
-                })
-                .collect();
-            flags.advertised_listeners = Some(advertised.join(","));
-        }
-    }
-    if !security.is_empty() {
-        flags.security = Some(security);
-    }
-    Ok(flags)
+    Ok(parsed.finish(env))
 }
 
-fn narrow<T: TryFrom<i64>>(
-    value: i64,
-    bad: &impl Fn(String) -> PropertiesError,
-) -> Result<T, PropertiesError> {
-    T::try_from(value).map_err(|_| bad(format!("{value} is out of range")))
+/// The settings read so far, with the keys that only take effect once the file is read.
+#[derive(Default)]
+struct Parsed {
+    flags: Flags,
+    /// `advertised.host.suffix`: builds `advertised.listeners` from the pod name when the file
+    /// does not set them.
+    advertised_suffix: Option<String>,
+    /// Security keys, by their Kafka names.
+    security: BTreeMap<String, String>,
+}
+
+/// A property's value, with its key for the error message.
+struct Value<'a> {
+    key: &'a str,
+    text: String,
+}
+
+impl Value<'_> {
+    fn int(&self) -> Result<i64, String> {
+        let (key, v) = (self.key, &self.text);
+        v.parse::<i64>()
+            .map_err(|_| format!("{key}: `{v}` is not a number"))
+    }
+
+    /// A number that must fit the setting's type.
+    fn narrow<T: TryFrom<i64>>(&self) -> Result<T, String> {
+        let value = self.int()?;
+        T::try_from(value).map_err(|_| format!("{value} is out of range"))
+    }
+
+    fn boolean(&self) -> Result<bool, String> {
+        let (key, v) = (self.key, &self.text);
+        v.parse::<bool>()
+            .map_err(|_| format!("{key}: `{v}` is not true or false"))
+    }
+}
+
+impl Parsed {
+    /// Reads one `key=value` (or `key:value`) line; the error is the reason only.
+    fn line(&mut self, line: &str) -> Result<(), String> {
+        let (key, text) = line
+            .split_once(['=', ':'])
+            .map(|(k, v)| (k.trim(), v.trim().to_string()))
+            .ok_or_else(|| format!("`{line}` is not key=value"))?;
+        self.set(Value { key, text })
+    }
+
+    /// The table of known keys: where each one's value goes.
+    fn set(&mut self, v: Value<'_>) -> Result<(), String> {
+        let f = &mut self.flags;
+        match v.key {
+            "broker.id" | "node.id" => f.broker_id = Some(v.narrow()?),
+            "listeners" => f.listeners = Some(v.text),
+            "advertised.listeners" => f.advertised_listeners = Some(v.text),
+            "listener.security.protocol.map" => f.listener_security_protocol_map = Some(v.text),
+            "inter.broker.listener.name" => f.inter_broker_listener_name = Some(v.text),
+            key if crate::security::settings::is_security_key(key) => {
+                self.security.insert(key.to_string(), v.text);
+            }
+            "advertised.host.suffix" => self.advertised_suffix = Some(v.text),
+            "log.dirs" | "log.dir" => f.data_dir = v.text.split(',').next().map(PathBuf::from),
+            "broker.rack" => f.rack = Some(v.text),
+            "num.partitions" => f.num_partitions = Some(v.narrow()?),
+            "default.replication.factor" => f.default_replication_factor = Some(v.narrow()?),
+            "auto.create.topics.enable" => f.auto_create_topics = Some(v.boolean()?),
+            "log.retention.ms" => f.log_retention_ms = Some(v.int()?),
+            "log.retention.minutes" => f.log_retention_ms = Some(v.int()? * 60_000),
+            "log.retention.hours" => f.log_retention_ms = Some(v.int()? * 3_600_000),
+            "log.retention.bytes" => f.log_retention_bytes = Some(v.int()?),
+            "log.segment.bytes" => f.log_segment_bytes = Some(v.narrow()?),
+            "log.roll.ms" => f.log_segment_ms = Some(v.int()?),
+            "log.roll.hours" => f.log_segment_ms = Some(v.int()? * 3_600_000),
+            "log.flush.interval.messages" => f.log_flush_interval_messages = Some(v.int()?),
+            "log.flush.interval.ms" => f.log_flush_interval_ms = Some(v.int()?),
+            "log.retention.check.interval.ms" => {
+                f.log_retention_check_interval_ms = Some(v.narrow()?);
+            }
+            "log.cleaner.backoff.ms" => f.log_cleaner_backoff_ms = Some(v.narrow()?),
+            "message.max.bytes" => f.message_max_bytes = Some(v.narrow()?),
+            "max.uncompressed.batch.bytes" => f.max_uncompressed_batch_bytes = Some(v.narrow()?),
+            "max.broker.partitions" => f.max_broker_partitions = Some(v.narrow()?),
+            "max.partitions.per.request" => f.max_partitions_per_request = Some(v.narrow()?),
+            "transactional.id.expiration.ms" => f.transactional_id_expiration_ms = Some(v.int()?),
+            "producer.id.expiration.ms" => f.producer_id_expiration_ms = Some(v.int()?),
+            "transaction.state.log.num.partitions" => {
+                f.transaction_state_log_num_partitions = Some(v.narrow()?);
+            }
+            "offsets.topic.replication.factor" => {
+                f.offsets_topic_replication_factor = Some(v.narrow()?);
+            }
+            "offsets.topic.num.partitions" => f.offsets_topic_num_partitions = Some(v.narrow()?),
+            "offsets.retention.minutes" => f.offsets_retention_minutes = Some(v.int()?),
+            "offsets.retention.check.interval.ms" => {
+                f.offsets_retention_check_interval_ms = Some(v.int()?);
+            }
+            "group.initial.rebalance.delay.ms" => {
+                f.group_initial_rebalance_delay_ms = Some(v.int()?);
+            }
+            "group.min.session.timeout.ms" => f.group_min_session_timeout_ms = Some(v.narrow()?),
+            "group.max.session.timeout.ms" => f.group_max_session_timeout_ms = Some(v.narrow()?),
+            "transaction.state.log.replication.factor" => {
+                f.transaction_state_log_replication_factor = Some(v.narrow()?);
+            }
+            "replica.lag.time.max.ms" => f.replica_lag_time_max_ms = Some(v.int()?),
+            "replica.fsync.before.ack" => f.replica_fsync_before_ack = Some(v.boolean()?),
+            "replica.fetch.wait.max.ms" => f.replica_fetch_wait_max_ms = Some(v.narrow()?),
+            "transaction.partition.verification.enable" => {
+                f.transaction_partition_verification_enable = Some(v.boolean()?);
+            }
+            "transaction.state.log.min.isr" => f.transaction_state_log_min_isr = Some(v.narrow()?),
+            "transaction.max.timeout.ms" => f.transaction_max_timeout_ms = Some(v.narrow()?),
+            "min.insync.replicas" => f.min_insync_replicas = Some(v.narrow()?),
+            "log.cleanup.policy" => f.log_cleanup_policy = Some(v.text),
+            "compression.type" => f.compression_type = Some(v.text),
+            "unclean.leader.election.enable" => {
+                f.unclean_leader_election_enable = Some(v.boolean()?);
+            }
+            "delete.topic.enable" => f.delete_topic_enable = Some(v.boolean()?),
+            "socket.send.buffer.bytes" => f.socket_send_buffer_bytes = Some(v.narrow()?),
+            "socket.receive.buffer.bytes" => f.socket_receive_buffer_bytes = Some(v.narrow()?),
+            // Kafka's thread pools; this broker runs one async runtime with a worker per core.
+            "num.io.threads" | "num.network.threads" => tracing::info!(
+                key = v.key,
+                "no thread pool to size: one worker per core serves every connection"
+            ),
+            "socket.request.max.bytes" => f.socket_request_max_bytes = Some(v.narrow()?),
+            "max.connections" => f.max_connections = Some(v.narrow()?),
+            "admin.port" => f.http_listener = Some(format!("0.0.0.0:{}", v.text)),
+            "cluster.name" => f.cluster_name = Some(v.text),
+            "cluster.namespace" => f.cluster_namespace = Some(v.text),
+            "broker.lease.duration.ms" => f.broker_lease_duration_ms = Some(v.narrow()?),
+            "broker.lease.renew.interval.ms" => {
+                f.broker_lease_renew_interval_ms = Some(v.narrow()?);
+            }
+            "external.listeners" => f.external_listeners = Some(v.text),
+            // Always `<cluster>-broker-`, which cluster mode derives from cluster.name.
+            "broker.lease.prefix" => {}
+            key => tracing::warn!(key, "ignoring unknown broker property"),
+        }
+        Ok(())
+    }
+
+    /// The settings, completed from `env` where the file leaves the per-pod ones out.
+    fn finish(self, env: impl Fn(&str) -> Option<String>) -> Flags {
+        let mut flags = self.flags;
+        if flags.broker_id.is_none() {
+            if let Some(id) = env("BROKER_ID").and_then(|v| v.trim().parse().ok()) {
+                flags.broker_id = Some(id);
+            }
+        }
+        if flags.advertised_listeners.is_none() {
+            if let (Some(suffix), Some(pod), Some(listeners)) =
+                (self.advertised_suffix, env("POD_NAME"), &flags.listeners)
+            {
+                flags.advertised_listeners = Some(pod_listeners(listeners, &pod, &suffix));
+            }
+        }
+        if !self.security.is_empty() {
+            flags.security = Some(self.security);
+        }
+        flags
+    }
+}
+
+/// Each listener advertises the pod's DNS name (`<pod>.<suffix>`) with its own port.
+fn pod_listeners(listeners: &str, pod: &str, suffix: &str) -> String {
+    let advertised: Vec<String> = listeners
+        .split(',')
+        .filter_map(|entry| {
+            let (name, addr) = entry.trim().split_once("://")?;
+            let (_, port) = addr.rsplit_once(':')?;
+            Some(format!("{name}://{pod}.{suffix}:{port}"))
+        })
+        .collect();
+    advertised.join(",")
 }
 
 #[cfg(test)]

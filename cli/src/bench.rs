@@ -11,7 +11,7 @@ use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{DeliveryResult, Message};
+use rdkafka::message::{BorrowedMessage, DeliveryResult, Message};
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::json;
@@ -451,10 +451,40 @@ fn bench_produce(
 ) -> Result<Summary> {
     let deliveries = Arc::new(Deliveries::default());
     let started = Instant::now();
+    let producer = bench_producer(&a, settings, started, deliveries.clone())?;
+    let limit = record_limit(a.num_records, a.duration);
+    let value = payload(a.record_size);
+    let mut progress = Progress::new(out);
+    let mut sent = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        if limit.is_some_and(|n| sent >= n) || a.duration.is_some_and(|d| started.elapsed() >= d) {
+            break;
+        }
+        if let Some(wait) = rate_wait(a.rate, sent, started.elapsed()) {
+            std::thread::sleep(wait);
+            continue;
+        }
+        send_record(&producer, &a.topic, &value, started, stop)?;
+        sent += 1;
+        progress.tick("sent", sent, sent * a.record_size as u64);
+    }
+    let _ = producer.flush(settings.timeout.max(Duration::from_secs(30)));
+    progress.done();
+    Ok(produce_summary(a, &deliveries, sent, started.elapsed()))
+}
+
+/// A producer that batches for throughput, with the run's acks and compression, reporting
+/// deliveries to `deliveries`.
+fn bench_producer(
+    a: &ProduceArgs,
+    settings: &Settings,
+    started: Instant,
+    deliveries: Arc<Deliveries>,
+) -> Result<ThreadedProducer<BenchContext>> {
     let context = BenchContext {
         tracker: TribContext::new(settings.verbose),
         started,
-        deliveries: deliveries.clone(),
+        deliveries,
     };
     let cfg = settings.config_with(
         &[
@@ -470,53 +500,62 @@ fn bench_produce(
             ("compression.codec", a.compression.as_config().to_string()),
         ],
     );
-    let producer: ThreadedProducer<BenchContext> = settings.create_with(&cfg, context)?;
-    let limit = match (a.num_records, a.duration) {
+    settings.create_with(&cfg, context)
+}
+
+/// Records to send: the count asked for, none with only a duration, else 100,000.
+fn record_limit(num_records: Option<u64>, duration: Option<Duration>) -> Option<u64> {
+    match (num_records, duration) {
         (Some(n), _) => Some(n),
         (None, Some(_)) => None,
         (None, None) => Some(100_000),
-    };
-    let value = payload(a.record_size);
-    let mut progress = Progress::new(out);
-    let mut sent = 0u64;
-    while !stop.load(Ordering::Relaxed) {
-        if limit.is_some_and(|n| sent >= n) || a.duration.is_some_and(|d| started.elapsed() >= d) {
-            break;
-        }
-        if let Some(rate) = a.rate.filter(|r| *r > 0) {
-            let due = Duration::from_secs_f64(sent as f64 / rate as f64);
-            let now = started.elapsed();
-            if due > now {
-                std::thread::sleep((due - now).min(Duration::from_millis(50)));
-                continue;
-            }
-        }
-        let mut record = BaseRecord::<(), [u8], usize>::with_opaque_to(
-            &a.topic,
-            started.elapsed().as_micros() as usize,
-        )
-        .payload(value.as_slice());
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
-                    record = r;
-                    std::thread::sleep(Duration::from_millis(1));
-                    if stop.load(Ordering::Relaxed) {
-                        break;
-                    }
-                }
-                Err((e, _)) => {
-                    return Err(Error::kafka(format!("produce to '{}'", a.topic), e));
-                }
-            }
-        }
-        sent += 1;
-        progress.tick("sent", sent, sent * a.record_size as u64);
     }
-    let _ = producer.flush(settings.timeout.max(Duration::from_secs(30)));
-    progress.done();
-    let elapsed = started.elapsed();
+}
+
+/// How long to pause before the next send to keep to `rate` records per second (in slices of
+/// at most 50 ms, so a stop is noticed); `None` to send now.
+fn rate_wait(rate: Option<u64>, sent: u64, elapsed: Duration) -> Option<Duration> {
+    let rate = rate.filter(|r| *r > 0)?;
+    let due = Duration::from_secs_f64(sent as f64 / rate as f64);
+    (due > elapsed).then(|| (due - elapsed).min(Duration::from_millis(50)))
+}
+
+/// Sends one record stamped with its send time, waiting while the local queue is full (given
+/// up, unsent, when the run is stopped meanwhile).
+fn send_record(
+    producer: &ThreadedProducer<BenchContext>,
+    topic: &str,
+    value: &[u8],
+    started: Instant,
+    stop: &AtomicBool,
+) -> Result<()> {
+    let mut record = BaseRecord::<(), [u8], usize>::with_opaque_to(
+        topic,
+        started.elapsed().as_micros() as usize,
+    )
+    .payload(value);
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                record = r;
+                std::thread::sleep(Duration::from_millis(1));
+                if stop.load(Ordering::Relaxed) {
+                    return Ok(());
+                }
+            }
+            Err((e, _)) => return Err(Error::kafka(format!("produce to '{topic}'"), e)),
+        }
+    }
+}
+
+/// The produce run's result from its delivery reports; failed deliveries make it incomplete.
+fn produce_summary(
+    a: ProduceArgs,
+    deliveries: &Deliveries,
+    sent: u64,
+    elapsed: Duration,
+) -> Summary {
     let delivered = deliveries.delivered.load(Ordering::Relaxed);
     let failed = deliveries.failed.load(Ordering::Relaxed);
     let latency = deliveries
@@ -534,7 +573,7 @@ fn bench_produce(
             .clone()
             .unwrap_or_default(),
     });
-    Ok(Summary {
+    Summary {
         kind: "produce",
         topic: a.topic,
         records: delivered,
@@ -544,7 +583,7 @@ fn bench_produce(
         latency,
         latency_label: "send to acknowledgement",
         incomplete,
-    })
+    }
 }
 
 fn bench_consume(
@@ -556,19 +595,78 @@ fn bench_consume(
     let (lookup, md) = client::connect(settings)?;
     let t = find_topic(&md, &a.topic)?;
     let partitions = partition_ids(t);
-    // Without a count or duration, read what is there when the run starts.
-    let mut target = a.num_records;
-    if target.is_none() && a.duration.is_none() {
-        let mut total = 0u64;
-        for p in &partitions {
-            let (low, high) = client::watermarks(&lookup, settings, &a.topic, *p)?;
-            total += (high - low).max(0) as u64;
-        }
-        target = Some(total);
-    }
+    let target = consume_target(&a, &lookup, settings, &partitions)?;
     if let Some(g) = &a.group {
         client::check_group_support(&lookup, settings, g)?;
     }
+    let consumer = bench_consumer(&a, settings, &partitions)?;
+    let mut tally = Tally::new();
+    let mut progress = Progress::new(out);
+    let mut incomplete = None;
+    loop {
+        if stop.load(Ordering::Relaxed) || target.is_some_and(|n| tally.records >= n) {
+            break;
+        }
+        if let (Some(d), Some(s)) = (a.duration, tally.started) {
+            if s.elapsed() >= d {
+                break;
+            }
+        }
+        if tally.last_record.elapsed() >= settings.timeout {
+            incomplete = target.map(|n| Error::Incomplete {
+                got: tally.records,
+                wanted: n,
+                idle: settings.timeout,
+            });
+            break;
+        }
+        match consumer.poll(Duration::from_millis(100)) {
+            None => {}
+            Some(Ok(m)) => tally.add(&m),
+            Some(Err(e)) => tolerate_transient(&a.topic, e)?,
+        }
+        progress.tick("received", tally.records, tally.bytes);
+    }
+    progress.done();
+    Ok(Summary {
+        kind: "consume",
+        topic: a.topic,
+        records: tally.records,
+        bytes: tally.bytes,
+        failed: 0,
+        elapsed: tally.started.map_or(Duration::ZERO, |s| s.elapsed()),
+        latency: tally.latency,
+        latency_label: "record timestamp to receipt",
+        incomplete,
+    })
+}
+
+/// Records to read: the count asked for; without a count or duration, what is there when the
+/// run starts; with only a duration, no limit.
+fn consume_target(
+    a: &ConsumeArgs,
+    lookup: &BaseConsumer<TribContext>,
+    settings: &Settings,
+    partitions: &[i32],
+) -> Result<Option<u64>> {
+    if a.num_records.is_some() || a.duration.is_some() {
+        return Ok(a.num_records);
+    }
+    let mut total = 0u64;
+    for p in partitions {
+        let (low, high) = client::watermarks(lookup, settings, &a.topic, *p)?;
+        total += (high - low).max(0) as u64;
+    }
+    Ok(Some(total))
+}
+
+/// A consumer of the topic: in the named group (subscribed, committing), or on its own from
+/// the beginning of every partition.
+fn bench_consumer(
+    a: &ConsumeArgs,
+    settings: &Settings,
+    partitions: &[i32],
+) -> Result<BaseConsumer<TribContext>> {
     let group = a.group.clone().unwrap_or_else(client::ephemeral_group);
     let cfg = settings.config_with(
         &[
@@ -585,7 +683,7 @@ fn bench_consume(
             .map_err(|e| Error::kafka(format!("subscribe to '{}'", a.topic), e))?;
     } else {
         let mut tpl = TopicPartitionList::new();
-        for p in &partitions {
+        for p in partitions {
             tpl.add_partition_offset(&a.topic, *p, Offset::Beginning)
                 .map_err(|e| Error::kafka("build the assignment", e))?;
         }
@@ -593,66 +691,54 @@ fn bench_consume(
             .assign(&tpl)
             .map_err(|e| Error::kafka(format!("read '{}'", a.topic), e))?;
     }
-    let mut latency = Histogram::new();
-    let mut progress = Progress::new(out);
-    let (mut records, mut bytes) = (0u64, 0u64);
-    let mut started: Option<Instant> = None;
-    let mut last_record = Instant::now();
-    let mut incomplete = None;
-    loop {
-        if stop.load(Ordering::Relaxed) || target.is_some_and(|n| records >= n) {
-            break;
+    Ok(consumer)
+}
+
+/// What the consume run has read so far.
+struct Tally {
+    records: u64,
+    /// Key and value bytes.
+    bytes: u64,
+    /// When the first record arrived (the run's clock starts then).
+    started: Option<Instant>,
+    /// When the last record arrived, to give up after the idle timeout.
+    last_record: Instant,
+    /// Record timestamp to receipt, in microseconds.
+    latency: Histogram,
+}
+
+impl Tally {
+    fn new() -> Self {
+        Tally {
+            records: 0,
+            bytes: 0,
+            started: None,
+            last_record: Instant::now(),
+            latency: Histogram::new(),
         }
-        if let (Some(d), Some(s)) = (a.duration, started) {
-            if s.elapsed() >= d {
-                break;
-            }
-        }
-        if last_record.elapsed() >= settings.timeout {
-            if let Some(n) = target {
-                incomplete = Some(Error::Incomplete {
-                    got: records,
-                    wanted: n,
-                    idle: settings.timeout,
-                });
-            }
-            break;
-        }
-        match consumer.poll(Duration::from_millis(100)) {
-            None => {}
-            Some(Ok(m)) => {
-                started.get_or_insert_with(Instant::now);
-                last_record = Instant::now();
-                records += 1;
-                bytes += (m.payload_len() + m.key().map_or(0, <[u8]>::len)) as u64;
-                if let Some(ts) = m.timestamp().to_millis() {
-                    latency.record((now_ms() - ts).max(0) as u64 * 1000);
-                }
-            }
-            Some(Err(e)) => match e.rdkafka_error_code() {
-                Some(RDKafkaErrorCode::UnknownTopicOrPartition) => {
-                    return Err(Error::UnknownTopic { topic: a.topic })
-                }
-                Some(
-                    RDKafkaErrorCode::BrokerTransportFailure | RDKafkaErrorCode::AllBrokersDown,
-                ) => {}
-                _ => return Err(Error::kafka(format!("consume from '{}'", a.topic), e)),
-            },
-        }
-        progress.tick("received", records, bytes);
     }
-    progress.done();
-    Ok(Summary {
-        kind: "consume",
-        topic: a.topic,
-        records,
-        bytes,
-        failed: 0,
-        elapsed: started.map_or(Duration::ZERO, |s| s.elapsed()),
-        latency,
-        latency_label: "record timestamp to receipt",
-        incomplete,
-    })
+
+    fn add(&mut self, m: &BorrowedMessage<'_>) {
+        self.started.get_or_insert_with(Instant::now);
+        self.last_record = Instant::now();
+        self.records += 1;
+        self.bytes += (m.payload_len() + m.key().map_or(0, <[u8]>::len)) as u64;
+        if let Some(ts) = m.timestamp().to_millis() {
+            self.latency.record((now_ms() - ts).max(0) as u64 * 1000);
+        }
+    }
+}
+
+/// A poll error: the connection errors librdkafka recovers from are waited out; a missing
+/// topic or anything else ends the run.
+fn tolerate_transient(topic: &str, e: KafkaError) -> Result<()> {
+    match e.rdkafka_error_code() {
+        Some(RDKafkaErrorCode::UnknownTopicOrPartition) => Err(Error::UnknownTopic {
+            topic: topic.to_string(),
+        }),
+        Some(RDKafkaErrorCode::BrokerTransportFailure | RDKafkaErrorCode::AllBrokersDown) => Ok(()),
+        _ => Err(Error::kafka(format!("consume from '{topic}'"), e)),
+    }
 }
 
 #[cfg(test)]

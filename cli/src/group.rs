@@ -291,124 +291,161 @@ fn describe(a: DescribeArgs, settings: &Settings, out: &Output) -> Result<()> {
     for (i, group) in a.groups.iter().enumerate() {
         let info = fetch_group(&consumer, settings, group)?;
         let offsets = committed(settings, &md, group, None)?;
-        let info = match info {
-            Some(info) => info,
-            None if offsets.is_empty() => {
-                return Err(Error::UnknownGroup {
-                    group: group.clone(),
-                })
-            }
-            None => GroupInfo {
-                name: group.clone(),
-                state: "Empty".into(),
-                protocol_type: String::new(),
-                protocol: String::new(),
-                members: Vec::new(),
-            },
-        };
-        let owners: BTreeMap<(String, i32), String> = info
-            .members
-            .iter()
-            .flat_map(|m| {
-                m.assignment
-                    .iter()
-                    .map(move |tp| (tp.clone(), m.client_id.clone()))
-            })
-            .collect();
-        let keys: BTreeSet<(String, i32)> = offsets.keys().chain(owners.keys()).cloned().collect();
-        let rows: Vec<Lag> = keys
-            .into_iter()
-            .map(|(topic, partition)| {
-                let end = client::watermarks(&consumer, settings, &topic, partition)
-                    .ok()
-                    .map(|w| w.1);
-                Lag {
-                    committed: offsets.get(&(topic.clone(), partition)).copied(),
-                    owner: owners.get(&(topic.clone(), partition)).cloned(),
-                    topic,
-                    partition,
-                    end,
-                }
-            })
-            .collect();
+        let info = known_group(group, info, &offsets)?;
+        let rows = lag_rows(&consumer, settings, &info, &offsets);
         let total_lag: i64 = rows.iter().filter_map(Lag::lag).sum();
         if out.json {
-            docs.push(json!({
-                "group": info.name,
-                "state": info.state,
-                "protocol_type": info.protocol_type,
-                "protocol": info.protocol,
-                "members": info.members.iter().map(|m| json!({
-                    "member_id": m.id, "client_id": m.client_id, "host": m.host,
-                    "assignment": m.assignment.iter()
-                        .map(|(t, p)| json!({ "topic": t, "partition": p }))
-                        .collect::<Vec<_>>(),
-                })).collect::<Vec<_>>(),
-                "offsets": rows.iter().map(|r| json!({
-                    "topic": r.topic, "partition": r.partition, "committed": r.committed,
-                    "end": r.end, "lag": r.lag(), "owner": r.owner,
-                })).collect::<Vec<_>>(),
-                "total_lag": total_lag,
-            }));
-            continue;
+            docs.push(group_json(&info, &rows, total_lag));
+        } else {
+            print_group(out, &info, &rows, total_lag, i == 0)?;
         }
-        out.print_section(&format!("group {}", info.name), i == 0)?;
-        let protocol = match (info.protocol_type.is_empty(), info.protocol.is_empty()) {
-            (true, _) => "-".to_string(),
-            (false, true) => info.protocol_type.clone(),
-            (false, false) => format!("{} ({})", info.protocol_type, info.protocol),
-        };
-        out.print_fields(&[
-            ("state", info.state.clone()),
-            ("protocol", protocol),
-            ("members", info.members.len().to_string()),
-            ("total lag", total_lag.to_string()),
-        ])?;
-        if !info.members.is_empty() {
-            out.print_section("members", false)?;
-            let mrows: Vec<Vec<String>> = info
-                .members
-                .iter()
-                .map(|m| {
-                    vec![
-                        m.client_id.clone(),
-                        m.host.clone(),
-                        m.assignment.len().to_string(),
-                        m.id.clone(),
-                    ]
-                })
-                .collect();
-            out.print_table(
-                &["CLIENT-ID", "HOST", "PARTITIONS", "MEMBER-ID"],
-                &mrows,
-                "",
-            )?;
-        }
-        out.print_section("offsets", false)?;
-        let dash = |v: Option<i64>| v.map_or("-".to_string(), |v| v.to_string());
-        let orows: Vec<Vec<String>> = rows
-            .iter()
-            .map(|r| {
-                vec![
-                    r.topic.clone(),
-                    r.partition.to_string(),
-                    dash(r.committed),
-                    dash(r.end),
-                    dash(r.lag()),
-                    r.owner.clone().unwrap_or_else(|| "-".into()),
-                ]
-            })
-            .collect();
-        out.print_table(
-            &["TOPIC", "PARTITION", "COMMITTED", "END", "LAG", "CONSUMER"],
-            &orows,
-            "no committed offsets",
-        )?;
     }
     if out.json {
         out.print_json(&Value::Array(docs))?;
     }
     Ok(())
+}
+
+/// The group as the broker describes it; a group it does not know is shown as `Empty` if it
+/// has committed offsets, and is an error otherwise.
+fn known_group(
+    group: &str,
+    info: Option<GroupInfo>,
+    offsets: &BTreeMap<(String, i32), i64>,
+) -> Result<GroupInfo> {
+    match info {
+        Some(info) => Ok(info),
+        None if offsets.is_empty() => Err(Error::UnknownGroup {
+            group: group.to_owned(),
+        }),
+        None => Ok(GroupInfo {
+            name: group.to_owned(),
+            state: "Empty".into(),
+            protocol_type: String::new(),
+            protocol: String::new(),
+            members: Vec::new(),
+        }),
+    }
+}
+
+/// One row per partition the group has an offset for or a member assigned, with its end
+/// offset (unknown if it cannot be read) and the member consuming it.
+fn lag_rows(
+    consumer: &BaseConsumer<TribContext>,
+    settings: &Settings,
+    info: &GroupInfo,
+    offsets: &BTreeMap<(String, i32), i64>,
+) -> Vec<Lag> {
+    let owners: BTreeMap<(String, i32), String> = info
+        .members
+        .iter()
+        .flat_map(|m| {
+            m.assignment
+                .iter()
+                .map(move |tp| (tp.clone(), m.client_id.clone()))
+        })
+        .collect();
+    let keys: BTreeSet<(String, i32)> = offsets.keys().chain(owners.keys()).cloned().collect();
+    keys.into_iter()
+        .map(|(topic, partition)| {
+            let end = client::watermarks(consumer, settings, &topic, partition)
+                .ok()
+                .map(|w| w.1);
+            Lag {
+                committed: offsets.get(&(topic.clone(), partition)).copied(),
+                owner: owners.get(&(topic.clone(), partition)).cloned(),
+                topic,
+                partition,
+                end,
+            }
+        })
+        .collect()
+}
+
+/// The `--json` document of one group.
+fn group_json(info: &GroupInfo, rows: &[Lag], total_lag: i64) -> Value {
+    json!({
+        "group": info.name,
+        "state": info.state,
+        "protocol_type": info.protocol_type,
+        "protocol": info.protocol,
+        "members": info.members.iter().map(|m| json!({
+            "member_id": m.id, "client_id": m.client_id, "host": m.host,
+            "assignment": m.assignment.iter()
+                .map(|(t, p)| json!({ "topic": t, "partition": p }))
+                .collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "offsets": rows.iter().map(|r| json!({
+            "topic": r.topic, "partition": r.partition, "committed": r.committed,
+            "end": r.end, "lag": r.lag(), "owner": r.owner,
+        })).collect::<Vec<_>>(),
+        "total_lag": total_lag,
+    })
+}
+
+/// One group as text: its summary, its members (if any) and its offsets.
+fn print_group(
+    out: &Output,
+    info: &GroupInfo,
+    rows: &[Lag],
+    total_lag: i64,
+    first: bool,
+) -> Result<()> {
+    out.print_section(&format!("group {}", info.name), first)?;
+    let protocol = match (info.protocol_type.is_empty(), info.protocol.is_empty()) {
+        (true, _) => "-".to_string(),
+        (false, true) => info.protocol_type.clone(),
+        (false, false) => format!("{} ({})", info.protocol_type, info.protocol),
+    };
+    out.print_fields(&[
+        ("state", info.state.clone()),
+        ("protocol", protocol),
+        ("members", info.members.len().to_string()),
+        ("total lag", total_lag.to_string()),
+    ])?;
+    if !info.members.is_empty() {
+        print_members(out, &info.members)?;
+    }
+    print_offsets(out, rows)
+}
+
+fn print_members(out: &Output, members: &[Member]) -> Result<()> {
+    out.print_section("members", false)?;
+    let rows: Vec<Vec<String>> = members
+        .iter()
+        .map(|m| {
+            vec![
+                m.client_id.clone(),
+                m.host.clone(),
+                m.assignment.len().to_string(),
+                m.id.clone(),
+            ]
+        })
+        .collect();
+    out.print_table(&["CLIENT-ID", "HOST", "PARTITIONS", "MEMBER-ID"], &rows, "")
+}
+
+fn print_offsets(out: &Output, rows: &[Lag]) -> Result<()> {
+    out.print_section("offsets", false)?;
+    let dash = |v: Option<i64>| v.map_or("-".to_string(), |v| v.to_string());
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.topic.clone(),
+                r.partition.to_string(),
+                dash(r.committed),
+                dash(r.end),
+                dash(r.lag()),
+                r.owner.clone().unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    out.print_table(
+        &["TOPIC", "PARTITION", "COMMITTED", "END", "LAG", "CONSUMER"],
+        &rows,
+        "no committed offsets",
+    )
 }
 
 async fn delete(a: DeleteArgs, settings: &Settings, out: &Output) -> Result<()> {

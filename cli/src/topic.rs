@@ -6,6 +6,7 @@ use rdkafka::admin::{
     AdminClient, AlterConfig, ConfigEntry, ConfigSource, NewPartitions, NewTopic,
     ResourceSpecifier, TopicReplication,
 };
+use rdkafka::consumer::BaseConsumer;
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::metadata::{Metadata, MetadataTopic};
 use serde_json::{json, Value};
@@ -313,106 +314,180 @@ async fn describe(a: DescribeArgs, settings: &Settings, out: &Output) -> Result<
     let mut docs = Vec::new();
     for (i, name) in a.topics.iter().enumerate() {
         let t = find_topic(&md, name)?;
-        let mut partitions: Vec<_> = t.partitions().iter().collect();
-        partitions.sort_by_key(|p| p.id());
-        let mut prows = Vec::new();
-        let mut pjson = Vec::new();
-        for p in &partitions {
-            let marks = client::watermarks(&consumer, settings, name, p.id()).ok();
-            let error = p.error().map(|e| RDKafkaErrorCode::from(e).to_string());
-            prows.push(vec![
-                p.id().to_string(),
-                p.leader().to_string(),
-                id_list(p.replicas()),
-                id_list(p.isr()),
-                marks.map_or("-".to_string(), |m| m.0.to_string()),
-                marks.map_or("-".to_string(), |m| m.1.to_string()),
-                error.clone().map_or(String::new(), |e| out.red(&e)),
-            ]);
-            pjson.push(json!({
-                "partition": p.id(),
-                "leader": p.leader(),
-                "replicas": p.replicas(),
-                "isr": p.isr(),
-                "log_start_offset": marks.map(|m| m.0),
-                "high_watermark": marks.map(|m| m.1),
-                "error": error,
-            }));
-        }
+        let partitions = partition_rows(&consumer, settings, name, t);
         let (configs, config_error) = match topic_configs(&admin, settings, name).await {
             Ok(c) => (c, None),
             Err(e @ Error::UnknownTopic { .. }) => return Err(e),
             Err(e) => (Vec::new(), Some(e)),
         };
-        let mut configs: Vec<&ConfigEntry> = configs
-            .iter()
+        let mut configs: Vec<ConfigEntry> = configs
+            .into_iter()
             .filter(|c| !a.overrides_only || matches!(c.source, ConfigSource::DynamicTopic))
             .collect();
         configs.sort_by(|x, y| x.name.cmp(&y.name));
+        let topic = TopicView {
+            name,
+            metadata: t,
+            partitions: &partitions,
+            configs: &configs,
+            config_error,
+        };
         if out.json {
-            let cfg: BTreeMap<&str, Value> = configs
-                .iter()
-                .map(|c| {
-                    (
-                        c.name.as_str(),
-                        json!({ "value": if c.is_sensitive { None } else { c.value.clone() },
-                                "source": source_name(&c.source),
-                                "sensitive": c.is_sensitive,
-                                "read_only": c.is_read_only }),
-                    )
-                })
-                .collect();
-            docs.push(json!({
-                "name": name,
-                "internal": is_internal(name),
-                "partitions": pjson,
-                "replication_factor": replication_factor(t),
-                "configs": cfg,
-                "configs_error": config_error.map(|e| e.to_string()),
-            }));
-            continue;
+            docs.push(topic_json(topic));
+        } else {
+            print_topic(out, topic, i == 0)?;
         }
-        out.print_section(&format!("topic {name}"), i == 0)?;
-        out.print_fields(&[
-            ("partitions", partitions.len().to_string()),
-            ("replication factor", replication_factor(t).to_string()),
-            ("internal", is_internal(name).to_string()),
-        ])?;
-        out.print_section("partitions", false)?;
-        out.print_table(
-            &[
-                "PARTITION",
-                "LEADER",
-                "REPLICAS",
-                "ISR",
-                "LOG-START",
-                "HIGH-WATERMARK",
-                "ERROR",
-            ],
-            &prows,
-            "no partitions",
-        )?;
-        out.print_section("configs", false)?;
-        if let Some(e) = config_error {
-            out.warn(&format!("configs unavailable: {e}"));
-            continue;
-        }
-        let crows: Vec<Vec<String>> = configs
-            .iter()
-            .map(|c| {
-                vec![
-                    c.name.clone(),
-                    config_value(c),
-                    source_name(&c.source).to_string(),
-                ]
-            })
-            .collect();
-        out.print_table(&["NAME", "VALUE", "SOURCE"], &crows, "no config overrides")?;
     }
     if out.json {
         out.print_json(&Value::Array(docs))?;
     }
     Ok(())
+}
+
+/// What `topic describe` shows of one partition.
+struct PartitionRow {
+    id: i32,
+    leader: i32,
+    replicas: Vec<i32>,
+    isr: Vec<i32>,
+    /// Log start offset and high watermark, if they could be read.
+    marks: Option<(i64, i64)>,
+    /// The error the metadata reports for the partition.
+    error: Option<String>,
+}
+
+/// The topic's partitions in order, each with its watermarks.
+fn partition_rows(
+    consumer: &BaseConsumer<TribContext>,
+    settings: &Settings,
+    name: &str,
+    t: &MetadataTopic,
+) -> Vec<PartitionRow> {
+    let mut partitions: Vec<_> = t.partitions().iter().collect();
+    partitions.sort_by_key(|p| p.id());
+    partitions
+        .into_iter()
+        .map(|p| PartitionRow {
+            id: p.id(),
+            leader: p.leader(),
+            replicas: p.replicas().to_vec(),
+            isr: p.isr().to_vec(),
+            marks: client::watermarks(consumer, settings, name, p.id()).ok(),
+            error: p.error().map(|e| RDKafkaErrorCode::from(e).to_string()),
+        })
+        .collect()
+}
+
+/// Everything `topic describe` shows of one topic.
+struct TopicView<'a> {
+    name: &'a str,
+    metadata: &'a MetadataTopic,
+    partitions: &'a [PartitionRow],
+    /// The configs to show, sorted by name.
+    configs: &'a [ConfigEntry],
+    /// Why the configs could not be read, if they could not.
+    config_error: Option<Error>,
+}
+
+/// The `--json` document of one topic.
+fn topic_json(topic: TopicView<'_>) -> Value {
+    let partitions: Vec<Value> = topic
+        .partitions
+        .iter()
+        .map(|p| {
+            json!({
+                "partition": p.id,
+                "leader": p.leader,
+                "replicas": p.replicas,
+                "isr": p.isr,
+                "log_start_offset": p.marks.map(|m| m.0),
+                "high_watermark": p.marks.map(|m| m.1),
+                "error": p.error,
+            })
+        })
+        .collect();
+    let cfg: BTreeMap<&str, Value> = topic
+        .configs
+        .iter()
+        .map(|c| {
+            (
+                c.name.as_str(),
+                json!({ "value": if c.is_sensitive { None } else { c.value.clone() },
+                        "source": source_name(&c.source),
+                        "sensitive": c.is_sensitive,
+                        "read_only": c.is_read_only }),
+            )
+        })
+        .collect();
+    json!({
+        "name": topic.name,
+        "internal": is_internal(topic.name),
+        "partitions": partitions,
+        "replication_factor": replication_factor(topic.metadata),
+        "configs": cfg,
+        "configs_error": topic.config_error.map(|e| e.to_string()),
+    })
+}
+
+/// One topic as text: its summary, its partitions and its configs.
+fn print_topic(out: &Output, topic: TopicView<'_>, first: bool) -> Result<()> {
+    let name = topic.name;
+    out.print_section(&format!("topic {name}"), first)?;
+    out.print_fields(&[
+        ("partitions", topic.partitions.len().to_string()),
+        (
+            "replication factor",
+            replication_factor(topic.metadata).to_string(),
+        ),
+        ("internal", is_internal(name).to_string()),
+    ])?;
+    out.print_section("partitions", false)?;
+    let dash = |v: Option<i64>| v.map_or("-".to_string(), |v| v.to_string());
+    let rows: Vec<Vec<String>> = topic
+        .partitions
+        .iter()
+        .map(|p| {
+            vec![
+                p.id.to_string(),
+                p.leader.to_string(),
+                id_list(&p.replicas),
+                id_list(&p.isr),
+                dash(p.marks.map(|m| m.0)),
+                dash(p.marks.map(|m| m.1)),
+                p.error.clone().map_or(String::new(), |e| out.red(&e)),
+            ]
+        })
+        .collect();
+    out.print_table(
+        &[
+            "PARTITION",
+            "LEADER",
+            "REPLICAS",
+            "ISR",
+            "LOG-START",
+            "HIGH-WATERMARK",
+            "ERROR",
+        ],
+        &rows,
+        "no partitions",
+    )?;
+    out.print_section("configs", false)?;
+    if let Some(e) = topic.config_error {
+        out.warn(&format!("configs unavailable: {e}"));
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = topic
+        .configs
+        .iter()
+        .map(|c| {
+            vec![
+                c.name.clone(),
+                config_value(c),
+                source_name(&c.source).to_string(),
+            ]
+        })
+        .collect();
+    out.print_table(&["NAME", "VALUE", "SOURCE"], &rows, "no config overrides")
 }
 
 async fn delete(a: DeleteArgs, settings: &Settings, out: &Output) -> Result<()> {

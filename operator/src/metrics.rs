@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use prometheus::core::Collector;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramTimer, HistogramVec, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
@@ -31,6 +32,142 @@ pub struct ClusterCounts {
     pub imbalanced: i64,
     /// Partitions with a reassignment in progress, not completing in this pass.
     pub reassigning: i64,
+}
+
+/// One exported metric: its name, its help text and its label names (none for one series).
+struct Def {
+    name: &'static str,
+    help: &'static str,
+    labels: &'static [&'static str],
+}
+
+/// Creates metrics from their [`Def`]s and registers them in one step, so none is created and
+/// left out of `/metrics`.
+struct Registrar<'a>(&'a Registry);
+
+impl Registrar<'_> {
+    fn register<M: Collector + Clone + 'static>(&self, metric: M) -> Result<M, prometheus::Error> {
+        self.0.register(Box::new(metric.clone()))?;
+        Ok(metric)
+    }
+
+    fn counter_vec(&self, def: &Def) -> Result<IntCounterVec, prometheus::Error> {
+        self.register(IntCounterVec::new(
+            Opts::new(def.name, def.help),
+            def.labels,
+        )?)
+    }
+
+    fn gauge_vec(&self, def: &Def) -> Result<IntGaugeVec, prometheus::Error> {
+        self.register(IntGaugeVec::new(Opts::new(def.name, def.help), def.labels)?)
+    }
+
+    fn gauge(&self, def: &Def) -> Result<IntGauge, prometheus::Error> {
+        self.register(IntGauge::new(def.name, def.help)?)
+    }
+
+    fn histogram_vec(&self, def: &Def, buckets: &[f64]) -> Result<HistogramVec, prometheus::Error> {
+        let opts = HistogramOpts::new(def.name, def.help).buckets(buckets.to_vec());
+        self.register(HistogramVec::new(opts, def.labels)?)
+    }
+
+    fn histogram(&self, def: &Def, buckets: &[f64]) -> Result<Histogram, prometheus::Error> {
+        let opts = HistogramOpts::new(def.name, def.help).buckets(buckets.to_vec());
+        self.register(Histogram::with_opts(opts)?)
+    }
+}
+
+/// The table of every metric the operator exports, in the order of [`Metrics`]' fields.
+mod defs {
+    use super::Def;
+
+    const CLUSTER: &[&str] = &["namespace", "cluster"];
+
+    pub(super) const RECONCILES: Def = Def {
+        name: "tributary_operator_reconciles_total",
+        help: "Reconciles started, by controller",
+        labels: &["controller"],
+    };
+    pub(super) const RECONCILE_ERRORS: Def = Def {
+        name: "tributary_operator_reconcile_errors_total",
+        help: "Reconciles that failed, by controller and error kind",
+        labels: &["controller", "error"],
+    };
+    pub(super) const RECONCILE_DURATION: Def = Def {
+        name: "tributary_operator_reconcile_duration_seconds",
+        help: "Reconcile duration, by controller",
+        labels: &["controller"],
+    };
+    pub(super) const RECONCILE_BUCKETS: &[f64] = &[
+        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    ];
+    pub(super) const LEADER: Def = Def {
+        name: "tributary_operator_leader",
+        help: "1 when this replica is the active operator",
+        labels: &[],
+    };
+    pub(super) const READY: Def = Def {
+        name: "tributary_operator_ready",
+        help: "1 when the Kubernetes API answers and the CRDs are installed (same as /readyz)",
+        labels: &[],
+    };
+    pub(super) const PARTITION_CHANGES: Def = Def {
+        name: "tributary_operator_partition_changes_total",
+        help: "KafkaPartition status changes the controller wrote, by kind (initial, clean, unclean, preferred, offline, isr_shrink, reassignment): leader elections by kind, and the other transitions",
+        labels: &["change"],
+    };
+    pub(super) const CONTROLLER_WRITES: Def = Def {
+        name: "tributary_operator_controller_writes_total",
+        help: "Conditional KafkaPartition status writes by the controller, by result (a conflict is re-read and decided again)",
+        labels: &["result"],
+    };
+    pub(super) const OFFLINE_PARTITIONS: Def = Def {
+        name: "tributary_operator_offline_partitions",
+        help: "Partitions without a leader, as the active controller sees them",
+        labels: CLUSTER,
+    };
+    pub(super) const IMBALANCED_PARTITIONS: Def = Def {
+        name: "tributary_operator_preferred_replica_imbalance",
+        help: "Partitions whose leader is not their preferred (first) replica, offline ones included, as the active controller sees them",
+        labels: CLUSTER,
+    };
+    pub(super) const REASSIGNING_PARTITIONS: Def = Def {
+        name: "kafka_controller_kafkacontroller_activereassignmentcount",
+        help: "Partitions with a reassignment in progress (spec.addingReplicas or spec.removingReplicas set), as the active controller sees them",
+        labels: CLUSTER,
+    };
+    pub(super) const ELECTION_REQUESTS: Def = Def {
+        name: "tributary_operator_election_requests_total",
+        help: "Election requests (the tributary.dev/elect-leader annotation, Kafka's ElectLeaders) answered, by election type and result (elected, not_needed, not_possible, invalid)",
+        labels: &["type", "result"],
+    };
+    pub(super) const LIVE_BROKERS: Def = Def {
+        name: "tributary_operator_live_brokers",
+        help: "Brokers whose Lease the active controller sees renewed",
+        labels: CLUSTER,
+    };
+    pub(super) const CONTROLLER_PASS: Def = Def {
+        name: "tributary_operator_controller_pass_duration_seconds",
+        help: "Time from deciding to the last write of a controller pass that changed partitions",
+        labels: &[],
+    };
+    pub(super) const CONTROLLER_PASS_BUCKETS: &[f64] =
+        &[0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+    pub(super) const ROLL_PENDING: Def = Def {
+        name: "tributary_operator_roll_pending_brokers",
+        help: "Brokers of a rolling update whose pods still run an older StatefulSet revision",
+        labels: CLUSTER,
+    };
+    pub(super) const ROLL_WAITING: Def = Def {
+        name: "tributary_operator_roll_waiting",
+        help: "1 while a rolling update cannot restart a broker for this reason (BrokerRestarting, BrokerNotReady, BrokerNotRegistered: a restart in progress; BrokerNotInSync, BrokerRecovering, MinInSyncReplicas: held up by the cluster's state)",
+        labels: &["namespace", "cluster", "reason"],
+    };
+    pub(super) const BROKER_RESTARTS: Def = Def {
+        name: "tributary_operator_broker_restarts_total",
+        help: "Broker pods the operator deleted to roll them, by kind (outdated, stuck)",
+        labels: &["namespace", "cluster", "kind"],
+    };
 }
 
 /// The operator's metrics and readiness flag.
@@ -58,169 +195,50 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Registers every metric in a fresh registry.
+    /// Registers every metric of the `defs` table in a fresh registry.
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
-        let reconciles = IntCounterVec::new(
-            Opts::new(
-                "tributary_operator_reconciles_total",
-                "Reconciles started, by controller",
-            ),
-            &["controller"],
-        )?;
-        let errors = IntCounterVec::new(
-            Opts::new(
-                "tributary_operator_reconcile_errors_total",
-                "Reconciles that failed, by controller and error kind",
-            ),
-            &["controller", "error"],
-        )?;
-        let duration = HistogramVec::new(
-            HistogramOpts::new(
-                "tributary_operator_reconcile_duration_seconds",
-                "Reconcile duration, by controller",
-            )
-            .buckets(vec![
-                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-            ]),
-            &["controller"],
-        )?;
-        let leader = IntGauge::new(
-            "tributary_operator_leader",
-            "1 when this replica is the active operator",
-        )?;
-        registry.register(Box::new(reconciles.clone()))?;
-        registry.register(Box::new(errors.clone()))?;
-        registry.register(Box::new(duration.clone()))?;
-        let ready_gauge = IntGauge::new(
-            "tributary_operator_ready",
-            "1 when the Kubernetes API answers and the CRDs are installed (same as /readyz)",
-        )?;
-        registry.register(Box::new(leader.clone()))?;
-        registry.register(Box::new(ready_gauge.clone()))?;
-        // Series exist at zero from the start, so `rate()` and `increase()` see the first
-        // reconcile instead of treating it as the beginning of the series.
+        let r = Registrar(&registry);
+        let metrics = Metrics {
+            reconciles: r.counter_vec(&defs::RECONCILES)?,
+            errors: r.counter_vec(&defs::RECONCILE_ERRORS)?,
+            duration: r.histogram_vec(&defs::RECONCILE_DURATION, defs::RECONCILE_BUCKETS)?,
+            leader: r.gauge(&defs::LEADER)?,
+            ready_gauge: r.gauge(&defs::READY)?,
+            ready: AtomicBool::new(false),
+            partition_changes: r.counter_vec(&defs::PARTITION_CHANGES)?,
+            controller_writes: r.counter_vec(&defs::CONTROLLER_WRITES)?,
+            offline_partitions: r.gauge_vec(&defs::OFFLINE_PARTITIONS)?,
+            imbalanced_partitions: r.gauge_vec(&defs::IMBALANCED_PARTITIONS)?,
+            reassigning_partitions: r.gauge_vec(&defs::REASSIGNING_PARTITIONS)?,
+            election_requests: r.counter_vec(&defs::ELECTION_REQUESTS)?,
+            live_brokers: r.gauge_vec(&defs::LIVE_BROKERS)?,
+            controller_pass: r.histogram(&defs::CONTROLLER_PASS, defs::CONTROLLER_PASS_BUCKETS)?,
+            roll_pending: r.gauge_vec(&defs::ROLL_PENDING)?,
+            roll_waiting: r.gauge_vec(&defs::ROLL_WAITING)?,
+            broker_restarts: r.counter_vec(&defs::BROKER_RESTARTS)?,
+            registry,
+        };
+        metrics.create_known_series();
+        Ok(metrics)
+    }
+
+    /// Series exist at zero from the start, so `rate()` and `increase()` see the first
+    /// reconcile (or change, or write) instead of treating it as the beginning of the series.
+    fn create_known_series(&self) {
         for controller in [
             crate::cluster::reconcile::CONTROLLER,
             crate::topic::reconcile::CONTROLLER,
         ] {
-            reconciles.with_label_values(&[controller]);
-            duration.with_label_values(&[controller]);
+            self.reconciles.with_label_values(&[controller]);
+            self.duration.with_label_values(&[controller]);
         }
-        let partition_changes = IntCounterVec::new(
-            Opts::new(
-                "tributary_operator_partition_changes_total",
-                "KafkaPartition status changes the controller wrote, by kind (initial, clean, unclean, preferred, offline, isr_shrink, reassignment): leader elections by kind, and the other transitions",
-            ),
-            &["change"],
-        )?;
-        let controller_writes = IntCounterVec::new(
-            Opts::new(
-                "tributary_operator_controller_writes_total",
-                "Conditional KafkaPartition status writes by the controller, by result (a conflict is re-read and decided again)",
-            ),
-            &["result"],
-        )?;
-        let offline_partitions = IntGaugeVec::new(
-            Opts::new(
-                "tributary_operator_offline_partitions",
-                "Partitions without a leader, as the active controller sees them",
-            ),
-            &["namespace", "cluster"],
-        )?;
-        let imbalanced_partitions = IntGaugeVec::new(
-            Opts::new(
-                "tributary_operator_preferred_replica_imbalance",
-                "Partitions whose leader is not their preferred (first) replica, offline ones included, as the active controller sees them",
-            ),
-            &["namespace", "cluster"],
-        )?;
-        let reassigning_partitions = IntGaugeVec::new(
-            Opts::new(
-                "kafka_controller_kafkacontroller_activereassignmentcount",
-                "Partitions with a reassignment in progress (spec.addingReplicas or spec.removingReplicas set), as the active controller sees them",
-            ),
-            &["namespace", "cluster"],
-        )?;
-        let election_requests = IntCounterVec::new(
-            Opts::new(
-                "tributary_operator_election_requests_total",
-                "Election requests (the tributary.dev/elect-leader annotation, Kafka's ElectLeaders) answered, by election type and result (elected, not_needed, not_possible, invalid)",
-            ),
-            &["type", "result"],
-        )?;
-        let live_brokers = IntGaugeVec::new(
-            Opts::new(
-                "tributary_operator_live_brokers",
-                "Brokers whose Lease the active controller sees renewed",
-            ),
-            &["namespace", "cluster"],
-        )?;
-        let controller_pass = Histogram::with_opts(
-            HistogramOpts::new(
-                "tributary_operator_controller_pass_duration_seconds",
-                "Time from deciding to the last write of a controller pass that changed partitions",
-            )
-            .buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
-        )?;
-        let roll_pending = IntGaugeVec::new(
-            Opts::new(
-                "tributary_operator_roll_pending_brokers",
-                "Brokers of a rolling update whose pods still run an older StatefulSet revision",
-            ),
-            &["namespace", "cluster"],
-        )?;
-        let roll_waiting = IntGaugeVec::new(
-            Opts::new(
-                "tributary_operator_roll_waiting",
-                "1 while a rolling update cannot restart a broker for this reason (BrokerRestarting, BrokerNotReady, BrokerNotRegistered: a restart in progress; BrokerNotInSync, BrokerRecovering, MinInSyncReplicas: held up by the cluster's state)",
-            ),
-            &["namespace", "cluster", "reason"],
-        )?;
-        let broker_restarts = IntCounterVec::new(
-            Opts::new(
-                "tributary_operator_broker_restarts_total",
-                "Broker pods the operator deleted to roll them, by kind (outdated, stuck)",
-            ),
-            &["namespace", "cluster", "kind"],
-        )?;
-        registry.register(Box::new(roll_pending.clone()))?;
-        registry.register(Box::new(roll_waiting.clone()))?;
-        registry.register(Box::new(broker_restarts.clone()))?;
-        registry.register(Box::new(partition_changes.clone()))?;
-        registry.register(Box::new(controller_writes.clone()))?;
-        registry.register(Box::new(offline_partitions.clone()))?;
-        registry.register(Box::new(imbalanced_partitions.clone()))?;
-        registry.register(Box::new(reassigning_partitions.clone()))?;
-        registry.register(Box::new(election_requests.clone()))?;
-        registry.register(Box::new(live_brokers.clone()))?;
-        registry.register(Box::new(controller_pass.clone()))?;
         for change in Change::ALL {
-            partition_changes.with_label_values(&[change.label()]);
+            self.partition_changes.with_label_values(&[change.label()]);
         }
         for result in WRITE_RESULTS {
-            controller_writes.with_label_values(&[result]);
+            self.controller_writes.with_label_values(&[result]);
         }
-        Ok(Metrics {
-            registry,
-            reconciles,
-            errors,
-            duration,
-            leader,
-            ready_gauge,
-            ready: AtomicBool::new(false),
-            partition_changes,
-            controller_writes,
-            offline_partitions,
-            imbalanced_partitions,
-            reassigning_partitions,
-            election_requests,
-            live_brokers,
-            controller_pass,
-            roll_pending,
-            roll_waiting,
-            broker_restarts,
-        })
     }
 
     /// Publishes a cluster's rolling update: brokers still to restart and the reasons it waits

@@ -3,6 +3,7 @@
 //! KafkaTopic and KafkaUser controllers and the Kafka controller role while renewing it, and on shutdown
 //! stop them and release the Lease.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -222,108 +223,9 @@ pub async fn run_controllers(ctx: Arc<Context>, stop: watch::Receiver<bool>) {
     // The controller role pokes the cluster controller when a broker's liveness changes (an
     // expiry produces no watch event), so `registered` in the status follows.
     let (brokers_changed, clusters_to_refresh) = mpsc::channel::<()>(1);
-    let client = ctx.client.clone();
-    let ns = ctx.settings.watch_namespace.clone();
-    let ns = ns.as_deref();
-    let owned =
-        watcher::Config::default().labels("app.kubernetes.io/managed-by=tributary-operator");
-
-    let clusters = Controller::new(
-        api::<KafkaCluster>(&client, ns),
-        watcher::Config::default().any_semantic(),
-    )
-    .owns(api::<StatefulSet>(&client, ns), owned.clone())
-    .owns(api::<ConfigMap>(&client, ns), owned.clone())
-    .owns(api::<Service>(&client, ns), owned.clone())
-    // A deleted or edited CA or certificate Secret is put right at once.
-    .owns(api::<Secret>(&client, ns), owned)
-    // Topic status feeds the offline/under-replicated counts and follows placement changes
-    // (which the scale-down guard waits for).
-    .watches(
-        api::<KafkaTopic>(&client, ns),
-        watcher::Config::default(),
-        |t: KafkaTopic| {
-            let ns = t.namespace();
-            Some(
-                ObjectRef::<KafkaCluster>::new(&t.spec.cluster_ref)
-                    .within(ns.as_deref().unwrap_or_default()),
-            )
-        },
-    )
-    .watches(
-        api::<Lease>(&client, ns),
-        watcher::Config::default(),
-        |lease: Lease| {
-            let ns = lease.namespace();
-            let name = lease.name_any();
-            parse_broker_lease_name(&name).map(|(cluster, _)| {
-                ObjectRef::<KafkaCluster>::new(cluster).within(ns.as_deref().unwrap_or_default())
-            })
-        },
-    )
-    // A reassignment completes, or a moved replica joins the ISR, in the partition objects:
-    // the next move of a rebalance or drain starts then, not at the next requeue.
-    .watches(
-        api::<KafkaPartition>(&client, ns),
-        watcher::Config::default().labels(tributary_crds::CLUSTER_LABEL),
-        |p: KafkaPartition| {
-            let ns = p.namespace();
-            let cluster = p.labels().get(tributary_crds::CLUSTER_LABEL)?.clone();
-            Some(ObjectRef::<KafkaCluster>::new(&cluster).within(ns.as_deref().unwrap_or_default()))
-        },
-    )
-    .reconcile_all_on(clusters_to_refresh)
-    .graceful_shutdown_on(wait_for(stop.clone()))
-    .run(cluster::reconcile, cluster::error_policy, ctx.clone())
-    .for_each(|_| futures::future::ready(()));
-
-    let topics = Controller::new(api::<KafkaTopic>(&client, ns), watcher::Config::default());
-    let store = topics.store();
-    let topics = topics
-        // Leadership changes of its partitions update the topic's summary.
-        .owns(
-            api::<KafkaPartition>(&client, ns),
-            watcher::Config::default().labels(tributary_crds::CLUSTER_LABEL),
-        )
-        .watches(
-            api::<KafkaCluster>(&client, ns),
-            watcher::Config::default(),
-            move |c: KafkaCluster| topics_of(&store, c.namespace(), &c.name_any()),
-        )
-        .graceful_shutdown_on(wait_for(stop.clone()))
-        .run(topic::reconcile, topic::error_policy, ctx.clone())
-        .for_each(|_| futures::future::ready(()));
-    let users = Controller::new(api::<KafkaUser>(&client, ns), watcher::Config::default());
-    let store = users.store();
-    let clusters_store = store.clone();
-    let users = users
-        // A deleted or changed user Secret is rewritten.
-        .owns(
-            api::<Secret>(&client, ns),
-            watcher::Config::default().labels(tributary_crds::CLUSTER_LABEL),
-        )
-        // Users waiting for their cluster (or its shared documents) go on once it is there.
-        .watches(
-            api::<KafkaCluster>(&client, ns),
-            watcher::Config::default(),
-            move |c: KafkaCluster| {
-                user::reconcile::users_of(&clusters_store, c.namespace(), &c.name_any())
-            },
-        )
-        // A new or renewed clients CA: TLS users get certificates from it.
-        .watches(
-            api::<Secret>(&client, ns),
-            watcher::Config::default().labels(tributary_crds::CLUSTER_LABEL),
-            move |s: Secret| match s.labels().get(tributary_crds::CLUSTER_LABEL) {
-                Some(cluster) if s.name_any() == clients_ca_name(cluster) => {
-                    user::reconcile::users_of(&store, s.namespace(), cluster)
-                }
-                _ => Vec::new(),
-            },
-        )
-        .graceful_shutdown_on(wait_for(stop.clone()))
-        .run(user::reconcile, user::error_policy, ctx.clone())
-        .for_each(|_| futures::future::ready(()));
+    let clusters = cluster_controller(&ctx, clusters_to_refresh, &stop);
+    let topics = topic_controller(&ctx, &stop);
+    let users = user_controller(&ctx, &stop);
     let role = controller::run(ctx, brokers_changed, stop.clone());
     // kube's graceful shutdown waits for the controllers' stores to list first; a stop that
     // comes before they have (right after taking the Lease) would wait forever. So, as
@@ -340,6 +242,127 @@ pub async fn run_controllers(ctx: Arc<Context>, stop: watch::Receiver<bool>) {
             "the controllers had not stopped within the grace; dropping them"
         ),
     }
+}
+
+/// The KafkaCluster controller: woken by the cluster, its children, its topics, its brokers'
+/// Leases and its partitions, and by the controller role through `refresh`.
+fn cluster_controller(
+    ctx: &Arc<Context>,
+    refresh: mpsc::Receiver<()>,
+    stop: &watch::Receiver<bool>,
+) -> impl Future<Output = ()> {
+    let client = &ctx.client;
+    let ns = ctx.settings.watch_namespace.as_deref();
+    let owned =
+        watcher::Config::default().labels("app.kubernetes.io/managed-by=tributary-operator");
+    Controller::new(
+        api::<KafkaCluster>(client, ns),
+        watcher::Config::default().any_semantic(),
+    )
+    .owns(api::<StatefulSet>(client, ns), owned.clone())
+    .owns(api::<ConfigMap>(client, ns), owned.clone())
+    .owns(api::<Service>(client, ns), owned.clone())
+    // A deleted or edited CA or certificate Secret is put right at once.
+    .owns(api::<Secret>(client, ns), owned)
+    // Topic status feeds the offline/under-replicated counts and follows placement changes
+    // (which the scale-down guard waits for).
+    .watches(
+        api::<KafkaTopic>(client, ns),
+        watcher::Config::default(),
+        |t: KafkaTopic| {
+            let ns = t.namespace();
+            Some(
+                ObjectRef::<KafkaCluster>::new(&t.spec.cluster_ref)
+                    .within(ns.as_deref().unwrap_or_default()),
+            )
+        },
+    )
+    .watches(
+        api::<Lease>(client, ns),
+        watcher::Config::default(),
+        |lease: Lease| {
+            let ns = lease.namespace();
+            let name = lease.name_any();
+            parse_broker_lease_name(&name).map(|(cluster, _)| {
+                ObjectRef::<KafkaCluster>::new(cluster).within(ns.as_deref().unwrap_or_default())
+            })
+        },
+    )
+    // A reassignment completes, or a moved replica joins the ISR, in the partition objects:
+    // the next move of a rebalance or drain starts then, not at the next requeue.
+    .watches(
+        api::<KafkaPartition>(client, ns),
+        watcher::Config::default().labels(tributary_crds::CLUSTER_LABEL),
+        |p: KafkaPartition| {
+            let ns = p.namespace();
+            let cluster = p.labels().get(tributary_crds::CLUSTER_LABEL)?.clone();
+            Some(ObjectRef::<KafkaCluster>::new(&cluster).within(ns.as_deref().unwrap_or_default()))
+        },
+    )
+    .reconcile_all_on(refresh)
+    .graceful_shutdown_on(wait_for(stop.clone()))
+    .run(cluster::reconcile, cluster::error_policy, ctx.clone())
+    .for_each(|_| futures::future::ready(()))
+}
+
+/// The KafkaTopic controller: woken by the topic, its partitions and its cluster.
+fn topic_controller(ctx: &Arc<Context>, stop: &watch::Receiver<bool>) -> impl Future<Output = ()> {
+    let client = &ctx.client;
+    let ns = ctx.settings.watch_namespace.as_deref();
+    let topics = Controller::new(api::<KafkaTopic>(client, ns), watcher::Config::default());
+    let store = topics.store();
+    topics
+        // Leadership changes of its partitions update the topic's summary.
+        .owns(
+            api::<KafkaPartition>(client, ns),
+            watcher::Config::default().labels(tributary_crds::CLUSTER_LABEL),
+        )
+        .watches(
+            api::<KafkaCluster>(client, ns),
+            watcher::Config::default(),
+            move |c: KafkaCluster| topics_of(&store, c.namespace(), &c.name_any()),
+        )
+        .graceful_shutdown_on(wait_for(stop.clone()))
+        .run(topic::reconcile, topic::error_policy, ctx.clone())
+        .for_each(|_| futures::future::ready(()))
+}
+
+/// The KafkaUser controller: woken by the user, its Secret, its cluster and its cluster's
+/// clients CA.
+fn user_controller(ctx: &Arc<Context>, stop: &watch::Receiver<bool>) -> impl Future<Output = ()> {
+    let client = &ctx.client;
+    let ns = ctx.settings.watch_namespace.as_deref();
+    let users = Controller::new(api::<KafkaUser>(client, ns), watcher::Config::default());
+    let store = users.store();
+    let clusters_store = store.clone();
+    users
+        // A deleted or changed user Secret is rewritten.
+        .owns(
+            api::<Secret>(client, ns),
+            watcher::Config::default().labels(tributary_crds::CLUSTER_LABEL),
+        )
+        // Users waiting for their cluster (or its shared documents) go on once it is there.
+        .watches(
+            api::<KafkaCluster>(client, ns),
+            watcher::Config::default(),
+            move |c: KafkaCluster| {
+                user::reconcile::users_of(&clusters_store, c.namespace(), &c.name_any())
+            },
+        )
+        // A new or renewed clients CA: TLS users get certificates from it.
+        .watches(
+            api::<Secret>(client, ns),
+            watcher::Config::default().labels(tributary_crds::CLUSTER_LABEL),
+            move |s: Secret| match s.labels().get(tributary_crds::CLUSTER_LABEL) {
+                Some(cluster) if s.name_any() == clients_ca_name(cluster) => {
+                    user::reconcile::users_of(&store, s.namespace(), cluster)
+                }
+                _ => Vec::new(),
+            },
+        )
+        .graceful_shutdown_on(wait_for(stop.clone()))
+        .run(user::reconcile, user::error_policy, ctx.clone())
+        .for_each(|_| futures::future::ready(()))
 }
 
 /// How long the controllers may take, once asked to stop, to finish the reconciles they

@@ -19,7 +19,8 @@ use tributary_crds::conditions::{is_true, READY};
 use tributary_crds::config::validate_broker_config;
 use tributary_crds::registration::producer_ids_name;
 use tributary_crds::{
-    is_paused, KafkaCluster, KafkaPartition, KafkaTopic, CLUSTER_LABEL, PAUSE_ANNOTATION,
+    is_paused, KafkaCluster, KafkaClusterStatus, KafkaPartition, KafkaTopic, CLUSTER_LABEL,
+    PAUSE_ANNOTATION,
 };
 
 use super::certificates::ensure_certificates;
@@ -56,57 +57,21 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
     let spec_error = validate_broker_config(&cluster.spec.config)
         .err()
         .map(|e| e.to_string());
-    let client = &ctx.client;
     let ns = names.namespace.as_str();
-    let sts_api = Api::<StatefulSet>::namespaced(client.clone(), ns);
-    let get_sts = || async {
-        sts_api
-            .get_opt(&names.broker())
-            .await
-            .map_err(|e| Error::kube(format!("get StatefulSet {ns}/{}", names.broker()), e))
-    };
-    let topics: Vec<KafkaTopic> = Api::<KafkaTopic>::namespaced(client.clone(), ns)
-        .list(&ListParams::default())
-        .await
-        .map_err(|e| Error::kube(format!("list kafkatopics in {ns}"), e))?
-        .items
-        .into_iter()
-        .filter(|t| t.spec.cluster_ref == names.cluster)
-        .collect();
-    let partitions: Vec<KafkaPartition> = Api::<KafkaPartition>::namespaced(client.clone(), ns)
-        .list(&ListParams::default().labels(&format!("{CLUSTER_LABEL}={}", names.cluster)))
-        .await
-        .map_err(|e| Error::kube(format!("list kafkapartitions in {ns}"), e))?
-        .items;
-    let running = get_sts().await?.and_then(|s| s.spec.replicas);
+    let topics = list_topics(&ctx, &names).await?;
+    let partitions = list_partitions(&ctx, &names).await?;
+    let running = get_stateful_set(&ctx, &names)
+        .await?
+        .and_then(|s| s.spec.replicas);
     let scale = scale_decision(running, cluster.spec.brokers, &partitions);
-    let (objects, monitoring, producer_ids, external) = match &spec_error {
-        None => {
-            // Rendered for the brokers that run, not the count asked for: a scale-down
-            // still draining (or refused) must not change the brokers' configuration (the
-            // internal topics' replication factor follows the broker count) and roll them.
-            let mut running = KafkaCluster::clone(&cluster);
-            running.spec.brokers = scale.replicas;
-            let objects = build(&running)?;
-            // Before the StatefulSet: broker pods wait for the Secrets they mount.
-            ensure_certificates(&ctx, &cluster, &names, SystemTime::now()).await?;
-            let external = apply_children(&ctx, &names, &objects).await?;
-            let ids = ensure_producer_ids(&ctx, &cluster, &names).await?;
-            ensure_shared(&ctx, &names).await?;
-            let monitoring = apply_monitoring(&ctx, &cluster, &names, &objects).await?;
-            (Some(objects), Some(monitoring), ids, external)
-        }
+    let applied = match &spec_error {
+        None => apply_spec(&ctx, &cluster, &names, scale.replicas).await?,
         // Keep whatever runs now; do not roll brokers onto a config they would reject.
-        Some(_) => (None, None, ProducerIds::Unknown, Vec::new()),
+        Some(_) => Applied::nothing(),
     };
 
-    let sts = get_sts().await?;
-    let selector = ListParams::default().labels(&names.selector_string());
-    let pods = Api::<Pod>::namespaced(client.clone(), ns)
-        .list(&selector)
-        .await
-        .map_err(|e| Error::kube(format!("list pods in {ns}"), e))?
-        .items;
+    let sts = get_stateful_set(&ctx, &names).await?;
+    let pods = list_pods(&ctx, &names).await?;
     let roll = rollout::step(
         &ctx,
         RollObserved {
@@ -134,7 +99,7 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
     let mut status = compute(Observed {
         cluster: &cluster,
         names: &names,
-        config_hash: objects.as_ref().map(|o| o.config_hash.as_str()),
+        config_hash: applied.objects.as_ref().map(|o| o.config_hash.as_str()),
         spec_error: spec_error.as_deref(),
         stateful_set: sts.as_ref(),
         pods: &pods,
@@ -142,57 +107,189 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
         topics: &topics,
         node_racks: &node_racks,
         controller: &ctx.settings.identity,
-        producer_ids: &producer_ids,
-        external_services: &external,
+        producer_ids: &applied.producer_ids,
+        external_services: &applied.external,
     });
+    let generation = cluster.metadata.generation;
     if spec_error.is_none() {
-        set_moves(
-            &mut status.conditions,
-            &scale.draining,
-            &moves,
-            cluster.metadata.generation,
-        );
+        set_moves(&mut status.conditions, &scale.draining, &moves, generation);
     }
     status.roll = roll.roll.clone();
-    roll.set_condition(&mut status.conditions, cluster.metadata.generation);
-    if let Some(outcome) = &monitoring {
-        set_monitoring(&mut status.conditions, outcome, cluster.metadata.generation);
+    roll.set_condition(&mut status.conditions, generation);
+    if let Some(outcome) = &applied.monitoring {
+        set_monitoring(&mut status.conditions, outcome, generation);
         publish_monitoring(&ctx, &cluster, outcome).await;
     }
     publish_changes(&ctx, &cluster, &status, spec_error.as_deref()).await;
-    let old = cluster.status.clone().unwrap_or_default();
-    if old != status {
-        let patch = serde_json::json!({
-            "status": crate::apply::merge_patch(&serde_json::json!(old), &serde_json::json!(status)),
-        });
-        Api::<KafkaCluster>::namespaced(client.clone(), ns)
-            .patch_status(
-                &names.cluster,
-                &PatchParams::default(),
-                &Patch::Merge(&patch),
-            )
-            .await
-            .map_err(|e| {
-                Error::kube(
-                    format!("update status of KafkaCluster {ns}/{}", names.cluster),
-                    e,
-                )
-            })?;
-    }
-    Ok(match (&spec_error, is_true(&status.conditions, READY)) {
-        (Some(_), _) => Action::requeue(Duration::from_secs(300)),
+    write_status(&ctx, &cluster, &names, &status).await?;
+    Ok(next_action(NextCheck {
+        invalid_spec: spec_error.is_some(),
+        ready: is_true(&status.conditions, READY),
+        rolling: roll.rolling,
+        draining: !scale.draining.is_empty(),
+        moving: moves.in_progress + moves.moves.len() > 0,
+    }))
+}
+
+/// What the reconcile found that decides how soon to look again.
+#[derive(Clone, Copy, Debug)]
+struct NextCheck {
+    /// The spec is invalid (nothing was applied).
+    invalid_spec: bool,
+    /// The cluster's `Ready` condition is True.
+    ready: bool,
+    /// A rolling update is under way.
+    rolling: bool,
+    /// Brokers are draining before a scale-down.
+    draining: bool,
+    /// Reassignments are in progress or were just started.
+    moving: bool,
+}
+
+/// How soon to reconcile again: slowly for an invalid spec, soon while the cluster changes
+/// under the operator (roll, drain, moves), otherwise sooner while not ready.
+fn next_action(check: NextCheck) -> Action {
+    let secs = match check {
+        NextCheck {
+            invalid_spec: true, ..
+        } => 300,
         // Topic status changes also wake us; this is the fallback.
         // Broker Lease renewals also wake us every few seconds; this is the fallback while a
         // roll waits for a broker to come back (pods are not watched).
-        (None, _) if roll.rolling => Action::requeue(Duration::from_secs(2)),
-        (None, _) if !scale.draining.is_empty() => Action::requeue(Duration::from_secs(5)),
+        NextCheck { rolling: true, .. } => 2,
+        NextCheck { draining: true, .. } => 5,
         // Partition changes wake us when a reassignment completes; this is the fallback.
-        (None, _) if moves.in_progress + moves.moves.len() > 0 => {
-            Action::requeue(Duration::from_secs(5))
+        NextCheck { moving: true, .. } => 5,
+        NextCheck { ready: true, .. } => 60,
+        NextCheck { ready: false, .. } => 10,
+    };
+    Action::requeue(Duration::from_secs(secs))
+}
+
+/// What applying a valid spec produced, for the status.
+struct Applied {
+    /// The rendered children (`None` when the spec is invalid and nothing was applied).
+    objects: Option<ClusterObjects>,
+    /// What became of the PodMonitor and PrometheusRule.
+    monitoring: Option<MonitoringOutcome>,
+    /// The producer-id ConfigMap.
+    producer_ids: ProducerIds,
+    /// The external listeners' Services as applied.
+    external: Vec<Service>,
+}
+
+impl Applied {
+    /// Nothing applied (the spec is invalid).
+    fn nothing() -> Self {
+        Applied {
+            objects: None,
+            monitoring: None,
+            producer_ids: ProducerIds::Unknown,
+            external: Vec::new(),
         }
-        (None, true) => Action::requeue(Duration::from_secs(60)),
-        (None, false) => Action::requeue(Duration::from_secs(10)),
+    }
+}
+
+/// Renders the cluster for `replicas` brokers and writes it: certificates, children, the
+/// producer-id ConfigMap, the shared objects and monitoring.
+async fn apply_spec(
+    ctx: &Context,
+    cluster: &KafkaCluster,
+    names: &Names,
+    replicas: i32,
+) -> Result<Applied> {
+    // Rendered for the brokers that run, not the count asked for: a scale-down still
+    // draining (or refused) must not change the brokers' configuration (the internal topics'
+    // replication factor follows the broker count) and roll them.
+    let mut running = cluster.clone();
+    running.spec.brokers = replicas;
+    let objects = build(&running)?;
+    // Before the StatefulSet: broker pods wait for the Secrets they mount.
+    ensure_certificates(ctx, cluster, names, SystemTime::now()).await?;
+    let external = apply_children(ctx, names, &objects).await?;
+    let producer_ids = ensure_producer_ids(ctx, cluster, names).await?;
+    ensure_shared(ctx, names).await?;
+    let monitoring = apply_monitoring(ctx, cluster, names, &objects).await?;
+    Ok(Applied {
+        objects: Some(objects),
+        monitoring: Some(monitoring),
+        producer_ids,
+        external,
     })
+}
+
+/// The broker StatefulSet, if it exists.
+async fn get_stateful_set(ctx: &Context, names: &Names) -> Result<Option<StatefulSet>> {
+    let ns = names.namespace.as_str();
+    Api::<StatefulSet>::namespaced(ctx.client.clone(), ns)
+        .get_opt(&names.broker())
+        .await
+        .map_err(|e| Error::kube(format!("get StatefulSet {ns}/{}", names.broker()), e))
+}
+
+/// The KafkaTopics of this cluster.
+async fn list_topics(ctx: &Context, names: &Names) -> Result<Vec<KafkaTopic>> {
+    let ns = names.namespace.as_str();
+    Ok(Api::<KafkaTopic>::namespaced(ctx.client.clone(), ns)
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| Error::kube(format!("list kafkatopics in {ns}"), e))?
+        .items
+        .into_iter()
+        .filter(|t| t.spec.cluster_ref == names.cluster)
+        .collect())
+}
+
+/// The KafkaPartitions labelled with this cluster.
+async fn list_partitions(ctx: &Context, names: &Names) -> Result<Vec<KafkaPartition>> {
+    let ns = names.namespace.as_str();
+    Ok(Api::<KafkaPartition>::namespaced(ctx.client.clone(), ns)
+        .list(&ListParams::default().labels(&format!("{CLUSTER_LABEL}={}", names.cluster)))
+        .await
+        .map_err(|e| Error::kube(format!("list kafkapartitions in {ns}"), e))?
+        .items)
+}
+
+/// The broker pods.
+async fn list_pods(ctx: &Context, names: &Names) -> Result<Vec<Pod>> {
+    let ns = names.namespace.as_str();
+    let selector = ListParams::default().labels(&names.selector_string());
+    Ok(Api::<Pod>::namespaced(ctx.client.clone(), ns)
+        .list(&selector)
+        .await
+        .map_err(|e| Error::kube(format!("list pods in {ns}"), e))?
+        .items)
+}
+
+/// Writes the fields of `status` that differ from the cluster's (a merge patch), if any do.
+async fn write_status(
+    ctx: &Context,
+    cluster: &KafkaCluster,
+    names: &Names,
+    status: &KafkaClusterStatus,
+) -> Result<()> {
+    let old = cluster.status.clone().unwrap_or_default();
+    if old == *status {
+        return Ok(());
+    }
+    let ns = names.namespace.as_str();
+    let patch = serde_json::json!({
+        "status": crate::apply::merge_patch(&serde_json::json!(old), &serde_json::json!(status)),
+    });
+    Api::<KafkaCluster>::namespaced(ctx.client.clone(), ns)
+        .patch_status(
+            &names.cluster,
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+        .map_err(|e| {
+            Error::kube(
+                format!("update status of KafkaCluster {ns}/{}", names.cluster),
+                e,
+            )
+        })?;
+    Ok(())
 }
 
 /// Sets the `Paused` condition (once per generation) and says so in an Event.

@@ -105,20 +105,8 @@ pub struct RollObserved<'a> {
 pub async fn step(ctx: &Context, o: RollObserved<'_>) -> Result<RollOutcome> {
     let old = recorded_roll(ctx, o.names).await?;
     let revision = match target(o.stateful_set) {
-        Target::Unknown => {
-            return Ok(RollOutcome {
-                roll: old,
-                rolling: false,
-                condition: None,
-            })
-        }
-        Target::Pending => {
-            return Ok(RollOutcome {
-                rolling: true,
-                roll: old,
-                condition: None,
-            })
-        }
+        Target::Unknown => return Ok(unchanged(old, false)),
+        Target::Pending => return Ok(unchanged(old, true)),
         Target::Revision(r) => r,
     };
     let ns = o.names.namespace.as_str();
@@ -134,143 +122,253 @@ pub async fn step(ctx: &Context, o: RollObserved<'_>) -> Result<RollOutcome> {
         partitions: &partitions,
         restarting: restarting.as_ref(),
     });
-    let updated: Vec<i32> = brokers
-        .iter()
-        .filter(|b| matches!(&b.pod, PodState::Present { revision: r, .. } if *r == revision))
-        .map(|b| b.id)
-        .collect();
-    let mut pending: Vec<i32> = restart_order(&brokers, &revision)
-        .iter()
-        .map(|b| b.id)
-        .collect();
-    for b in &brokers {
-        let outdated = matches!(&b.pod, PodState::Present { revision: r, .. } if *r != revision);
-        if outdated && !pending.contains(&b.id) {
-            pending.push(b.id);
-        }
-    }
-    let reference = o.cluster.object_ref(&());
-    let outcome = match decision {
-        RollDecision::Done => {
-            ctx.metrics.set_roll(ns, cluster, 0, &[]);
-            if old.is_some() {
-                let note = format!("every broker runs StatefulSet revision {revision}");
-                ctx.event(&reference, "RollComplete", note, false).await;
-            }
-            let had_condition = o
-                .cluster
-                .status
-                .as_ref()
-                .is_some_and(|s| s.conditions.iter().any(|c| c.type_ == ROLLING_UPDATE));
-            RollOutcome {
-                roll: None,
-                rolling: false,
-                condition: had_condition.then(|| {
-                    (
-                        false,
-                        "RollComplete",
-                        format!("every broker runs StatefulSet revision {revision}"),
-                    )
-                }),
-            }
-        }
+    let progress = progress(&brokers, revision);
+    match decision {
+        RollDecision::Done => Ok(complete(ctx, &o, old.is_some(), progress.revision).await),
         RollDecision::Restart {
             broker,
             pod_uid,
             kind,
         } => {
-            let before = incarnations.get(&broker).copied();
-            delete_pod(ctx, o.names, broker, &pod_uid).await?;
-            pending.retain(|id| *id != broker);
-            let kind_label = match kind {
-                RestartKind::Stuck => "stuck",
-                RestartKind::Outdated => "outdated",
+            let restart = Restart {
+                broker,
+                incarnation: incarnations.get(&broker).copied(),
+                pod_uid,
+                kind,
             };
-            ctx.metrics.broker_restarted(ns, cluster, kind_label);
-            let remaining = pending.len();
-            ctx.metrics.set_roll(ns, cluster, remaining, &[]);
-            let why = match kind {
-                RestartKind::Stuck => "it is neither Ready nor renewing its Lease",
-                RestartKind::Outdated => {
-                    "no partition it is in sync for would fall below min.insync.replicas"
-                }
-            };
-            let message = format!(
-                "restarting broker {broker} to roll it to StatefulSet revision {revision} ({why}); {remaining} more to go"
-            );
-            let pod = ObjectReference {
-                api_version: Some("v1".to_owned()),
-                kind: Some("Pod".to_owned()),
-                name: Some(o.names.broker_pod(broker)),
-                namespace: Some(ns.to_owned()),
-                uid: Some(pod_uid.clone()),
-                ..ObjectReference::default()
-            };
-            ctx.event_related(
-                &reference,
-                Some(pod),
-                "RestartingBroker",
-                message.clone(),
-                false,
-            )
-            .await;
-            RollOutcome {
-                roll: Some(RollStatus {
-                    revision,
-                    updated,
-                    pending,
-                    restarting: Some(RestartedBroker {
-                        id: broker,
-                        pod_uid,
-                        incarnation: before,
-                    }),
-                    waiting_for: None,
-                }),
-                rolling: true,
-                condition: Some((true, "RestartingBroker", message)),
-            }
+            restart_broker(ctx, &o, progress, restart).await
         }
-        RollDecision::Wait(blockers) => {
-            let reasons: Vec<&str> = blockers.iter().map(Blocker::reason).collect();
-            ctx.metrics.set_roll(ns, cluster, pending.len(), &reasons);
-            let message = blockers
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; ");
-            let routine = blockers.iter().all(Blocker::is_routine);
-            // The most telling reason: min ISR (the rule a user may have to act on), else
-            // the first held up by the cluster's state, else the restart in progress.
-            let reason = blockers
-                .iter()
-                .find(|b| matches!(b, Blocker::MinIsr { .. }))
-                .or_else(|| blockers.iter().find(|b| !b.is_routine()))
-                .or(blockers.first())
-                .map_or("Waiting", Blocker::reason);
-            let old_reason = o.cluster.status.as_ref().and_then(|s| {
-                s.conditions
-                    .iter()
-                    .find(|c| c.type_ == ROLLING_UPDATE)
-                    .map(|c| c.reason.clone())
-            });
-            if !routine && old_reason.as_deref() != Some(reason) {
-                let note = format!("rolling update to revision {revision} waits: {message}");
-                ctx.event(&reference, "RollBlocked", note, true).await;
-            }
-            RollOutcome {
-                roll: Some(RollStatus {
-                    revision,
-                    updated,
-                    pending,
-                    restarting,
-                    waiting_for: Some(message.clone()),
-                }),
-                rolling: true,
-                condition: Some((true, reason, message)),
-            }
+        RollDecision::Wait(blockers) => Ok(wait(ctx, &o, progress, restarting, &blockers).await),
+    }
+}
+
+/// No roll to step (no target revision known, or the StatefulSet has not caught up yet): the
+/// recorded roll stays as it is.
+fn unchanged(roll: Option<RollStatus>, rolling: bool) -> RollOutcome {
+    RollOutcome {
+        roll,
+        rolling,
+        condition: None,
+    }
+}
+
+/// The target revision and which brokers run it, for `status.roll`.
+struct Progress {
+    /// The StatefulSet's update revision.
+    revision: String,
+    /// Brokers whose pod runs the revision.
+    updated: Vec<i32>,
+    /// Outdated brokers: in restart order, then any the order leaves out.
+    pending: Vec<i32>,
+}
+
+/// Which brokers run `revision` and which still have to roll, in the order they will.
+fn progress(brokers: &[BrokerState], revision: String) -> Progress {
+    let updated: Vec<i32> = brokers
+        .iter()
+        .filter(|b| matches!(&b.pod, PodState::Present { revision: r, .. } if *r == revision))
+        .map(|b| b.id)
+        .collect();
+    let mut pending: Vec<i32> = restart_order(brokers, &revision)
+        .iter()
+        .map(|b| b.id)
+        .collect();
+    for b in brokers {
+        let outdated = matches!(&b.pod, PodState::Present { revision: r, .. } if *r != revision);
+        if outdated && !pending.contains(&b.id) {
+            pending.push(b.id);
+        }
+    }
+    Progress {
+        revision,
+        updated,
+        pending,
+    }
+}
+
+/// Every broker runs the revision: clears `status.roll`, says so in an Event if a roll was
+/// recorded, and turns the condition False if the cluster had one.
+async fn complete(
+    ctx: &Context,
+    o: &RollObserved<'_>,
+    was_rolling: bool,
+    revision: String,
+) -> RollOutcome {
+    ctx.metrics
+        .set_roll(&o.names.namespace, &o.names.cluster, 0, &[]);
+    let message = format!("every broker runs StatefulSet revision {revision}");
+    if was_rolling {
+        let reference = o.cluster.object_ref(&());
+        ctx.event(&reference, "RollComplete", message.clone(), false)
+            .await;
+    }
+    let had_condition = rolling_update_reason(o.cluster).is_some();
+    RollOutcome {
+        roll: None,
+        rolling: false,
+        condition: had_condition.then_some((false, "RollComplete", message)),
+    }
+}
+
+/// The reason of the cluster's `RollingUpdate` condition, if it has one.
+fn rolling_update_reason(cluster: &KafkaCluster) -> Option<String> {
+    cluster.status.as_ref().and_then(|s| {
+        s.conditions
+            .iter()
+            .find(|c| c.type_ == ROLLING_UPDATE)
+            .map(|c| c.reason.clone())
+    })
+}
+
+/// The broker the roll restarts now.
+struct Restart {
+    /// Broker id.
+    broker: i32,
+    /// Its incarnation before the restart, to tell when it is back.
+    incarnation: Option<i64>,
+    /// UID of the pod to delete.
+    pod_uid: String,
+    /// Why this one.
+    kind: RestartKind,
+}
+
+/// Deletes the broker's pod, counts the restart, publishes an Event on the pod and records the
+/// restart in `status.roll`.
+async fn restart_broker(
+    ctx: &Context,
+    o: &RollObserved<'_>,
+    progress: Progress,
+    restart: Restart,
+) -> Result<RollOutcome> {
+    let ns = o.names.namespace.as_str();
+    let cluster = o.names.cluster.as_str();
+    let Restart {
+        broker,
+        incarnation,
+        pod_uid,
+        kind,
+    } = restart;
+    delete_pod(ctx, o.names, broker, &pod_uid).await?;
+    let Progress {
+        revision,
+        updated,
+        mut pending,
+    } = progress;
+    pending.retain(|id| *id != broker);
+    ctx.metrics
+        .broker_restarted(ns, cluster, restart_kind_label(kind));
+    ctx.metrics.set_roll(ns, cluster, pending.len(), &[]);
+    let message = restart_message(broker, &revision, kind, pending.len());
+    let pod = pod_reference(o.names, broker, &pod_uid);
+    ctx.event_related(
+        &o.cluster.object_ref(&()),
+        Some(pod),
+        "RestartingBroker",
+        message.clone(),
+        false,
+    )
+    .await;
+    Ok(RollOutcome {
+        roll: Some(RollStatus {
+            revision,
+            updated,
+            pending,
+            restarting: Some(RestartedBroker {
+                id: broker,
+                pod_uid,
+                incarnation,
+            }),
+            waiting_for: None,
+        }),
+        rolling: true,
+        condition: Some((true, "RestartingBroker", message)),
+    })
+}
+
+/// The `kind` label of the broker-restarts metric.
+fn restart_kind_label(kind: RestartKind) -> &'static str {
+    match kind {
+        RestartKind::Stuck => "stuck",
+        RestartKind::Outdated => "outdated",
+    }
+}
+
+/// The condition message and Event note of a restart: which broker, why, and how many remain.
+fn restart_message(broker: i32, revision: &str, kind: RestartKind, remaining: usize) -> String {
+    let why = match kind {
+        RestartKind::Stuck => "it is neither Ready nor renewing its Lease",
+        RestartKind::Outdated => {
+            "no partition it is in sync for would fall below min.insync.replicas"
         }
     };
-    Ok(outcome)
+    format!(
+        "restarting broker {broker} to roll it to StatefulSet revision {revision} ({why}); {remaining} more to go"
+    )
+}
+
+/// The restarted broker's pod, as the Event's related object.
+fn pod_reference(names: &Names, broker: i32, pod_uid: &str) -> ObjectReference {
+    ObjectReference {
+        api_version: Some("v1".to_owned()),
+        kind: Some("Pod".to_owned()),
+        name: Some(names.broker_pod(broker)),
+        namespace: Some(names.namespace.clone()),
+        uid: Some(pod_uid.to_owned()),
+        ..ObjectReference::default()
+    }
+}
+
+/// No broker may restart now: records why in metrics and `status.roll`, and warns with an
+/// Event when the most telling reason is new and not routine.
+async fn wait(
+    ctx: &Context,
+    o: &RollObserved<'_>,
+    progress: Progress,
+    restarting: Option<RestartedBroker>,
+    blockers: &[Blocker],
+) -> RollOutcome {
+    let reasons: Vec<&str> = blockers.iter().map(Blocker::reason).collect();
+    ctx.metrics.set_roll(
+        &o.names.namespace,
+        &o.names.cluster,
+        progress.pending.len(),
+        &reasons,
+    );
+    let message = blockers
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ");
+    let reason = telling_reason(blockers);
+    let routine = blockers.iter().all(Blocker::is_routine);
+    if !routine && rolling_update_reason(o.cluster).as_deref() != Some(reason) {
+        let revision = &progress.revision;
+        let note = format!("rolling update to revision {revision} waits: {message}");
+        ctx.event(&o.cluster.object_ref(&()), "RollBlocked", note, true)
+            .await;
+    }
+    RollOutcome {
+        roll: Some(RollStatus {
+            revision: progress.revision,
+            updated: progress.updated,
+            pending: progress.pending,
+            restarting,
+            waiting_for: Some(message.clone()),
+        }),
+        rolling: true,
+        condition: Some((true, reason, message)),
+    }
+}
+
+/// The most telling reason to wait: min ISR (the rule a user may have to act on), else the
+/// first held up by the cluster's state, else the restart in progress.
+fn telling_reason(blockers: &[Blocker]) -> &'static str {
+    blockers
+        .iter()
+        .find(|b| matches!(b, Blocker::MinIsr { .. }))
+        .or_else(|| blockers.iter().find(|b| !b.is_routine()))
+        .or(blockers.first())
+        .map_or("Waiting", Blocker::reason)
 }
 
 /// `status.roll` as the API server holds it now. The reconciled object comes from the

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::ResourceExt;
 use tributary_crds::cluster::{AdvertisedAddress, BrokerStatus, ListenerAddress, ListenerStatus};
 use tributary_crds::conditions::{set_condition, DEGRADED, PROGRESSING, READY};
@@ -185,34 +186,27 @@ fn pod_ips(
 
 /// Computes the cluster's status.
 pub fn compute(o: Observed<'_>) -> KafkaClusterStatus {
+    let mut status = observed_status(&o);
+    let generation = o.cluster.metadata.generation;
+    // compute() only runs when not paused, so a resumed cluster drops the condition.
+    crate::pause::set_paused(&mut status.conditions, false, generation);
+    if let Some(err) = o.spec_error {
+        set_invalid_spec(&mut status.conditions, err, generation);
+        return status;
+    }
+    set_readiness(&mut status, o.cluster.spec.brokers, generation);
+    set_degraded(&mut status, o.producer_ids, generation);
+    status
+}
+
+/// The status fields that report what was observed; the conditions as they were.
+fn observed_status(o: &Observed<'_>) -> KafkaClusterStatus {
     let cluster = o.cluster;
-    let generation = cluster.metadata.generation;
     let old = cluster.status.clone().unwrap_or_default();
-    let live = o.live_brokers;
     let pods: BTreeMap<String, &Pod> = o.pods.iter().map(|p| (p.name_any(), p)).collect();
     let current_hash = o.config_hash.map(str::to_owned).or(old.config_hash.clone());
-
     let brokers: Vec<BrokerStatus> = (0..cluster.spec.brokers)
-        .map(|id| {
-            let pod_name = o.names.broker_pod(id);
-            let pod = pods.get(&pod_name);
-            let pod_hash = pod.and_then(|p| p.annotations().get(CONFIG_HASH_ANNOTATION).cloned());
-            let node = pod
-                .and_then(|p| p.spec.as_ref())
-                .and_then(|s| s.node_name.clone());
-            BrokerStatus {
-                id,
-                pod: pod_name,
-                ready: pod.is_some_and(|p| pod_ready(p)),
-                image: pod
-                    .and_then(|p| p.spec.as_ref())
-                    .and_then(|s| s.containers.iter().find(|c| c.name == "broker"))
-                    .and_then(|c| c.image.clone()),
-                config_in_sync: pod_hash.is_some() && pod_hash == current_hash,
-                registered: live.contains(&id),
-                rack: node.and_then(|n| o.node_racks.get(&n).cloned()),
-            }
-        })
+        .map(|id| broker_status(o, &pods, id, current_hash.as_deref()))
         .collect();
     let ready_brokers = i32::try_from(
         brokers
@@ -221,18 +215,9 @@ pub fn compute(o: Observed<'_>) -> KafkaClusterStatus {
             .count(),
     )
     .unwrap_or(0);
-    let sum = |f: fn(&tributary_crds::KafkaTopicStatus) -> i32| -> i32 {
-        o.topics
-            .iter()
-            .filter_map(|t| t.status.as_ref())
-            .map(f)
-            .sum()
-    };
     let listener_port = cluster.spec.listeners.first().map_or(9092, |l| l.port);
-    let bootstrap_servers = bootstrap_servers(cluster, o.names, &pods, listener_port);
-
-    let mut status = KafkaClusterStatus {
-        observed_generation: generation,
+    KafkaClusterStatus {
+        observed_generation: cluster.metadata.generation,
         conditions: old.conditions.clone(),
         replicas: o
             .stateful_set
@@ -240,7 +225,7 @@ pub fn compute(o: Observed<'_>) -> KafkaClusterStatus {
             .map_or(0, |s| s.replicas),
         ready_brokers,
         brokers,
-        bootstrap_servers: Some(bootstrap_servers),
+        bootstrap_servers: Some(bootstrap_servers(cluster, o.names, &pods, listener_port)),
         listeners: listener_statuses(cluster, o.names, &pods, o.external_services),
         cluster_id: cluster
             .metadata
@@ -248,8 +233,8 @@ pub fn compute(o: Observed<'_>) -> KafkaClusterStatus {
             .as_deref()
             .and_then(|u| kafka_id_from_uid(u).ok()),
         controller: Some(o.controller.to_owned()),
-        offline_partitions: sum(|s| s.leaderless_partitions),
-        under_replicated_partitions: sum(|s| s.under_replicated_partitions),
+        offline_partitions: topic_sum(o.topics, |s| s.leaderless_partitions),
+        under_replicated_partitions: topic_sum(o.topics, |s| s.under_replicated_partitions),
         label_selector: Some(o.names.selector_string()),
         config_hash: current_hash,
         producer_ids: match o.producer_ids {
@@ -258,25 +243,61 @@ pub fn compute(o: Observed<'_>) -> KafkaClusterStatus {
         },
         // The reconciler replaces it with what the roll step decided.
         roll: old.roll.clone(),
-    };
-
-    let conds = &mut status.conditions;
-    // compute() only runs when not paused, so a resumed cluster drops the condition.
-    crate::pause::set_paused(conds, false, generation);
-    let want = cluster.spec.brokers;
-    if let Some(err) = o.spec_error {
-        set_condition(conds, READY, false, "InvalidSpec", err, generation);
-        set_condition(
-            conds,
-            PROGRESSING,
-            false,
-            "InvalidSpec",
-            "fix the spec to continue",
-            generation,
-        );
-        set_condition(conds, DEGRADED, true, "InvalidSpec", err, generation);
-        return status;
     }
+}
+
+/// Broker `id` as its pod shows it: ready, running the rendered config (`current_hash`),
+/// registered with the controller role, and on which rack.
+fn broker_status(
+    o: &Observed<'_>,
+    pods: &BTreeMap<String, &Pod>,
+    id: i32,
+    current_hash: Option<&str>,
+) -> BrokerStatus {
+    let pod_name = o.names.broker_pod(id);
+    let pod = pods.get(&pod_name);
+    let pod_hash = pod.and_then(|p| p.annotations().get(CONFIG_HASH_ANNOTATION).cloned());
+    let node = pod
+        .and_then(|p| p.spec.as_ref())
+        .and_then(|s| s.node_name.clone());
+    BrokerStatus {
+        id,
+        pod: pod_name,
+        ready: pod.is_some_and(|p| pod_ready(p)),
+        image: pod
+            .and_then(|p| p.spec.as_ref())
+            .and_then(|s| s.containers.iter().find(|c| c.name == "broker"))
+            .and_then(|c| c.image.clone()),
+        config_in_sync: pod_hash.is_some() && pod_hash.as_deref() == current_hash,
+        registered: o.live_brokers.contains(&id),
+        rack: node.and_then(|n| o.node_racks.get(&n).cloned()),
+    }
+}
+
+/// The sum of one count over the topics' statuses.
+fn topic_sum(topics: &[KafkaTopic], f: fn(&tributary_crds::KafkaTopicStatus) -> i32) -> i32 {
+    topics.iter().filter_map(|t| t.status.as_ref()).map(f).sum()
+}
+
+/// An invalid spec: not ready, not progressing, degraded, all saying why.
+fn set_invalid_spec(conds: &mut Vec<Condition>, err: &str, generation: Option<i64>) {
+    set_condition(conds, READY, false, "InvalidSpec", err, generation);
+    set_condition(
+        conds,
+        PROGRESSING,
+        false,
+        "InvalidSpec",
+        "fix the spec to continue",
+        generation,
+    );
+    set_condition(conds, DEGRADED, true, "InvalidSpec", err, generation);
+}
+
+/// Ready and stable once all `want` brokers are ready and up to date; otherwise progressing,
+/// by a rolling update if some broker runs an older config.
+fn set_readiness(status: &mut KafkaClusterStatus, want: i32, generation: Option<i64>) {
+    let ready_brokers = status.ready_brokers;
+    let conds = &mut status.conditions;
     if ready_brokers == want {
         set_condition(
             conds,
@@ -287,50 +308,59 @@ pub fn compute(o: Observed<'_>) -> KafkaClusterStatus {
             generation,
         );
         set_condition(conds, PROGRESSING, false, "Stable", "", generation);
-    } else {
-        let stale = status.brokers.iter().filter(|b| !b.config_in_sync).count();
-        let reason = if stale > 0 {
-            "RollingUpdate"
-        } else {
-            "BrokersStarting"
-        };
-        let msg = format!("{ready_brokers}/{want} brokers ready and up to date");
-        set_condition(
-            conds,
-            READY,
-            false,
-            "BrokersNotReady",
-            msg.clone(),
-            generation,
-        );
-        set_condition(conds, PROGRESSING, true, reason, msg, generation);
+        return;
     }
-    if let ProducerIds::Missing(name) = o.producer_ids {
+    let stale = status.brokers.iter().filter(|b| !b.config_in_sync).count();
+    let reason = if stale > 0 {
+        "RollingUpdate"
+    } else {
+        "BrokersStarting"
+    };
+    let msg = format!("{ready_brokers}/{want} brokers ready and up to date");
+    set_condition(
+        conds,
+        READY,
+        false,
+        "BrokersNotReady",
+        msg.clone(),
+        generation,
+    );
+    set_condition(conds, PROGRESSING, true, reason, msg, generation);
+}
+
+/// Degraded by the worst of: a deleted producer-id ConfigMap, offline partitions,
+/// under-replicated partitions; otherwise healthy.
+fn set_degraded(
+    status: &mut KafkaClusterStatus,
+    producer_ids: &ProducerIds,
+    generation: Option<i64>,
+) {
+    let (degraded, reason, msg) = if let ProducerIds::Missing(name) = producer_ids {
         let msg = format!(
             "ConfigMap {name} (producer ids) was deleted; recreate it with {} above every producer id in use",
             tributary_crds::registration::NEXT_PRODUCER_ID_KEY
         );
-        set_condition(conds, DEGRADED, true, "ProducerIdsMissing", msg, generation);
+        (true, "ProducerIdsMissing", msg)
     } else if status.offline_partitions > 0 {
         let msg = format!("{} partitions have no leader", status.offline_partitions);
-        set_condition(conds, DEGRADED, true, "OfflinePartitions", msg, generation);
+        (true, "OfflinePartitions", msg)
     } else if status.under_replicated_partitions > 0 {
         let msg = format!(
             "{} partitions are under-replicated",
             status.under_replicated_partitions
         );
-        set_condition(
-            conds,
-            DEGRADED,
-            true,
-            "UnderReplicatedPartitions",
-            msg,
-            generation,
-        );
+        (true, "UnderReplicatedPartitions", msg)
     } else {
-        set_condition(conds, DEGRADED, false, "Healthy", "", generation);
-    }
-    status
+        (false, "Healthy", String::new())
+    };
+    set_condition(
+        &mut status.conditions,
+        DEGRADED,
+        degraded,
+        reason,
+        msg,
+        generation,
+    );
 }
 
 /// Condition type reporting the prometheus-operator objects of `spec.monitoring`.

@@ -96,58 +96,14 @@ pub fn decide(
     brokers: &BrokerView,
     unclean: bool,
 ) -> Option<Decision> {
-    let eligible = |id: i32| {
-        brokers
-            .get(&id)
-            .filter(|b| !b.shutting_down && replicas.contains(&id))
-            .map(|b| b.incarnation)
-    };
-    let current = |e: &IsrEntry| eligible(e.broker_id) == Some(e.broker_epoch);
+    let view = Eligibility { replicas, brokers };
     let Some(old) = status else {
-        // The first live replica leads, and every live replica is in the ISR at its current
-        // incarnation, as Kafka creates partitions: their logs are all empty, so each holds
-        // everything the partition has, and an acks=all write to a new partition never meets
-        // an ISR still growing (which could refuse a producer's first batch while taking the
-        // next). Replicas that are not live join once their leader sees them catch up.
-        let isr: Vec<IsrEntry> = replicas
-            .iter()
-            .filter_map(|&id| {
-                eligible(id).map(|epoch| IsrEntry {
-                    broker_id: id,
-                    broker_epoch: epoch,
-                })
-            })
-            .collect();
-        let leader = isr.first()?.broker_id;
-        return Some(Decision {
-            status: KafkaPartitionStatus {
-                leader,
-                leader_epoch: 0,
-                partition_epoch: 0,
-                isr,
-            },
-            change: Change::Initial,
-        });
+        return initial(&view);
     };
-
-    // The ISR the controller keeps: replicas only, each once, current members only, never empty.
-    let mut recorded: Vec<IsrEntry> = Vec::with_capacity(old.isr.len());
-    for e in &old.isr {
-        if replicas.contains(&e.broker_id) && !recorded.iter().any(|r| r.broker_id == e.broker_id) {
-            recorded.push(*e);
-        }
-    }
-    let mut isr: Vec<IsrEntry> = recorded.iter().copied().filter(|e| current(e)).collect();
-    if isr.is_empty() {
-        let order = |e: &&IsrEntry| replicas.iter().position(|r| *r == e.broker_id);
-        let last = recorded
-            .iter()
-            .find(|e| e.broker_id == old.leader)
-            .or_else(|| recorded.iter().min_by_key(order));
-        isr.extend(last.copied());
-    }
-
-    let leader_ok = isr.iter().any(|e| e.broker_id == old.leader && current(e));
+    let isr = kept_isr(&view, old);
+    let leader_ok = isr
+        .iter()
+        .any(|e| e.broker_id == old.leader && view.current(e));
     if leader_ok {
         return (isr != old.isr).then(|| Decision {
             status: KafkaPartitionStatus {
@@ -159,39 +115,133 @@ pub fn decide(
             change: Change::IsrShrink,
         });
     }
+    let (leader, isr, change) = elect(&view, isr, unclean);
+    after_election(old, leader, isr, change)
+}
 
-    let clean = replicas
+/// Which brokers may be in the partition's ISR or lead it: live, not shutting down, replicas.
+struct Eligibility<'a> {
+    replicas: &'a [i32],
+    brokers: &'a BrokerView,
+}
+
+impl Eligibility<'_> {
+    /// The current incarnation of broker `id`, if it is eligible.
+    fn eligible(&self, id: i32) -> Option<i64> {
+        self.brokers
+            .get(&id)
+            .filter(|b| !b.shutting_down && self.replicas.contains(&id))
+            .map(|b| b.incarnation)
+    }
+
+    /// Whether the ISR entry is of an eligible broker's current incarnation.
+    fn current(&self, e: &IsrEntry) -> bool {
+        self.eligible(e.broker_id) == Some(e.broker_epoch)
+    }
+
+    /// An ISR entry for eligible broker `id` at its current incarnation.
+    fn entry(&self, id: i32) -> Option<IsrEntry> {
+        self.eligible(id).map(|epoch| IsrEntry {
+            broker_id: id,
+            broker_epoch: epoch,
+        })
+    }
+}
+
+/// The first status of a new partition, if some replica is live.
+fn initial(view: &Eligibility<'_>) -> Option<Decision> {
+    // The first live replica leads, and every live replica is in the ISR at its current
+    // incarnation, as Kafka creates partitions: their logs are all empty, so each holds
+    // everything the partition has, and an acks=all write to a new partition never meets
+    // an ISR still growing (which could refuse a producer's first batch while taking the
+    // next). Replicas that are not live join once their leader sees them catch up.
+    let isr: Vec<IsrEntry> = view
+        .replicas
+        .iter()
+        .filter_map(|&id| view.entry(id))
+        .collect();
+    let leader = isr.first()?.broker_id;
+    Some(Decision {
+        status: KafkaPartitionStatus {
+            leader,
+            leader_epoch: 0,
+            partition_epoch: 0,
+            isr,
+        },
+        change: Change::Initial,
+    })
+}
+
+/// The ISR the controller keeps: replicas only, each once, current members only, never empty
+/// (the last member, the leader if it was one, stays recorded).
+fn kept_isr(view: &Eligibility<'_>, old: &KafkaPartitionStatus) -> Vec<IsrEntry> {
+    let replicas = view.replicas;
+    let mut recorded: Vec<IsrEntry> = Vec::with_capacity(old.isr.len());
+    for e in &old.isr {
+        if replicas.contains(&e.broker_id) && !recorded.iter().any(|r| r.broker_id == e.broker_id) {
+            recorded.push(*e);
+        }
+    }
+    let mut isr: Vec<IsrEntry> = recorded
         .iter()
         .copied()
-        .find(|id| isr.iter().any(|e| e.broker_id == *id && current(e)));
-    let (leader, isr, change) = if let Some(id) = clean {
-        (id, isr, Change::CleanElection)
-    } else if let Some((id, epoch)) = match isr.as_slice() {
+        .filter(|e| view.current(e))
+        .collect();
+    if isr.is_empty() {
+        let order = |e: &&IsrEntry| replicas.iter().position(|r| *r == e.broker_id);
+        let last = recorded
+            .iter()
+            .find(|e| e.broker_id == old.leader)
+            .or_else(|| recorded.iter().min_by_key(order));
+        isr.extend(last.copied());
+    }
+    isr
+}
+
+/// The new leader, ISR and kind of election for a partition whose leader may not stay: clean
+/// from the ISR, else the last ISR member back as a new incarnation, else unclean if allowed,
+/// else offline.
+fn elect(
+    view: &Eligibility<'_>,
+    isr: Vec<IsrEntry>,
+    unclean: bool,
+) -> (i32, Vec<IsrEntry>, Change) {
+    let clean = view
+        .replicas
+        .iter()
+        .copied()
+        .find(|id| isr.iter().any(|e| e.broker_id == *id && view.current(e)));
+    if let Some(id) = clean {
+        return (id, isr, Change::CleanElection);
+    }
+    let returning = match isr.as_slice() {
         // The last ISR member, back as a new incarnation, still holds what it had in sync,
         // unless its data directory is newer than its entry (an empty or replaced disk).
-        [last] if holds_data_of(brokers, last) => {
-            eligible(last.broker_id).map(|epoch| (last.broker_id, epoch))
-        }
+        [last] if holds_data_of(view.brokers, last) => view.entry(last.broker_id),
         _ => None,
-    } {
-        let entry = IsrEntry {
-            broker_id: id,
-            broker_epoch: epoch,
-        };
-        (id, vec![entry], Change::CleanElection)
-    } else if let Some((id, epoch)) = replicas
+    };
+    if let Some(entry) = returning {
+        return (entry.broker_id, vec![entry], Change::CleanElection);
+    }
+    let outside = view
+        .replicas
         .iter()
         .filter(|_| unclean)
-        .find_map(|&id| eligible(id).map(|epoch| (id, epoch)))
-    {
-        let entry = IsrEntry {
-            broker_id: id,
-            broker_epoch: epoch,
-        };
-        (id, vec![entry], Change::UncleanElection)
-    } else {
-        (NO_LEADER, isr, Change::Offline)
-    };
+        .find_map(|&id| view.entry(id));
+    match outside {
+        Some(entry) => (entry.broker_id, vec![entry], Change::UncleanElection),
+        None => (NO_LEADER, isr, Change::Offline),
+    }
+}
+
+/// The status after an election (or a failed one), with its epochs raised; `None` when a
+/// partition that stays offline keeps its ISR.
+fn after_election(
+    old: &KafkaPartitionStatus,
+    leader: i32,
+    isr: Vec<IsrEntry>,
+    change: Change,
+) -> Option<Decision> {
     // Re-electing the same broker still raises the epoch: it is a new incarnation.
     let new_leadership = leader != NO_LEADER || old.leader != NO_LEADER;
     if !new_leadership && isr == old.isr {

@@ -51,9 +51,26 @@ pub struct TopicPlan {
 pub fn plan(input: TopicInput<'_>) -> Result<TopicPlan, BuildError> {
     let topic = input.topic;
     let old = topic.status.clone().unwrap_or_default();
-    let generation = topic.metadata.generation;
+    let status = base_status(topic, &old);
+    match assign(input) {
+        Err(blocked) => Ok(blocked_plan(&old, status, blocked)),
+        Ok(assignment) => provisioned_plan(input, status, &assignment),
+    }
+}
+
+/// Why the topic cannot be provisioned yet: the phase, the reason shared by the conditions and
+/// the event, and the message they carry.
+struct Blocked {
+    phase: TopicPhase,
+    reason: &'static str,
+    message: String,
+}
+
+/// The status fields every outcome shares: the old status with this generation, the topic id
+/// and the effective configuration.
+fn base_status(topic: &KafkaTopic, old: &KafkaTopicStatus) -> KafkaTopicStatus {
     let mut status = old.clone();
-    status.observed_generation = generation;
+    status.observed_generation = topic.metadata.generation;
     status.topic_id = topic
         .metadata
         .uid
@@ -65,113 +82,22 @@ pub fn plan(input: TopicInput<'_>) -> Result<TopicPlan, BuildError> {
         .iter()
         .filter_map(|(k, v)| v.as_ref().map(|v| (k.clone(), v.clone())))
         .collect();
-    let mut events = Vec::new();
+    status
+}
 
-    let blocked = |status: &mut KafkaTopicStatus, phase, reason: &str, msg: String| {
-        status.phase = Some(phase);
-        set_condition(
-            &mut status.conditions,
-            READY,
-            false,
-            reason,
-            msg.clone(),
-            generation,
-        );
-        set_condition(
-            &mut status.conditions,
-            DEGRADED,
-            true,
-            reason,
-            msg,
-            generation,
-        );
-    };
-
-    let Some(cluster) = input.cluster else {
-        let msg = format!(
+/// The replica lists for every partition, or why there are none: no cluster, an invalid
+/// configuration, or a placement that cannot be made. Checked in that order.
+fn assign(input: TopicInput<'_>) -> Result<Vec<Vec<i32>>, Blocked> {
+    let topic = input.topic;
+    let cluster = input.cluster.ok_or_else(|| Blocked {
+        phase: TopicPhase::Pending,
+        reason: "ClusterNotFound",
+        message: format!(
             "KafkaCluster {:?} not found in this namespace",
             topic.spec.cluster_ref
-        );
-        blocked(
-            &mut status,
-            TopicPhase::Pending,
-            "ClusterNotFound",
-            msg.clone(),
-        );
-        push_if_new(
-            &mut events,
-            &old,
-            &status,
-            PlanEvent {
-                reason: "ClusterNotFound",
-                note: msg,
-                warning: true,
-            },
-        );
-        return Ok(TopicPlan {
-            partitions: PartitionChanges::default(),
-            status,
-            events,
-        });
-    };
-    if let Err(e) = validate_topic_config(&topic.spec.config) {
-        blocked(
-            &mut status,
-            TopicPhase::InvalidConfig,
-            "InvalidConfig",
-            e.to_string(),
-        );
-        push_if_new(
-            &mut events,
-            &old,
-            &status,
-            PlanEvent {
-                reason: "InvalidConfig",
-                note: e.to_string(),
-                warning: true,
-            },
-        );
-        return Ok(TopicPlan {
-            partitions: PartitionChanges::default(),
-            status,
-            events,
-        });
-    }
-    let min_isr = topic
-        .spec
-        .config
-        .get("min.insync.replicas")
-        .cloned()
-        .flatten()
-        .and_then(|v| v.parse::<i32>().ok());
-    if let Some(min_isr) = min_isr.filter(|m| *m > topic.spec.replication_factor) {
-        let msg = format!(
-            "min.insync.replicas={min_isr} exceeds replicationFactor={}; acks=all writes could never succeed",
-            topic.spec.replication_factor
-        );
-        blocked(
-            &mut status,
-            TopicPhase::InvalidConfig,
-            "InvalidConfig",
-            msg.clone(),
-        );
-        push_if_new(
-            &mut events,
-            &old,
-            &status,
-            PlanEvent {
-                reason: "InvalidConfig",
-                note: msg,
-                warning: true,
-            },
-        );
-        return Ok(TopicPlan {
-            partitions: PartitionChanges::default(),
-            status,
-            events,
-        });
-    }
-
+        ),
+    })?;
+    check_config(topic)?;
     let brokers = Broker::of_cluster(cluster);
     let others: Vec<Vec<i32>> = input
         .others
@@ -184,44 +110,128 @@ pub fn plan(input: TopicInput<'_>) -> Result<TopicPlan, BuildError> {
         &topic.spec.replica_assignments,
         topic.spec.partitions,
     );
-    let assignment = match place(PlacementRequest {
+    place(PlacementRequest {
         brokers: &brokers,
         partitions: topic.spec.partitions,
         replication_factor: topic.spec.replication_factor,
         existing: &existing,
         others: &others,
-    }) {
-        Ok(a) => a,
-        Err(e) => {
-            let (phase, reason) = match e {
-                PlacementError::InsufficientBrokers { .. } => {
-                    (TopicPhase::InsufficientBrokers, "InsufficientBrokers")
-                }
-                PlacementError::PartitionsDecrease { .. } => {
-                    (TopicPhase::InvalidConfig, "PartitionsDecrease")
-                }
-            };
-            blocked(&mut status, phase, reason, e.to_string());
-            push_if_new(
-                &mut events,
-                &old,
-                &status,
-                PlanEvent {
-                    reason,
-                    note: e.to_string(),
-                    warning: true,
-                },
-            );
-            return Ok(TopicPlan {
-                partitions: PartitionChanges::default(),
-                status,
-                events,
-            });
+    })
+    .map_err(placement_blocked)
+}
+
+/// The topic's configuration is valid and its `min.insync.replicas` reachable with its
+/// replication factor (otherwise acks=all writes could never succeed).
+fn check_config(topic: &KafkaTopic) -> Result<(), Blocked> {
+    let invalid = |message: String| Blocked {
+        phase: TopicPhase::InvalidConfig,
+        reason: "InvalidConfig",
+        message,
+    };
+    validate_topic_config(&topic.spec.config).map_err(|e| invalid(e.to_string()))?;
+    let min_isr = topic
+        .spec
+        .config
+        .get("min.insync.replicas")
+        .cloned()
+        .flatten()
+        .and_then(|v| v.parse::<i32>().ok());
+    match min_isr.filter(|m| *m > topic.spec.replication_factor) {
+        Some(min_isr) => Err(invalid(format!(
+            "min.insync.replicas={min_isr} exceeds replicationFactor={}; acks=all writes could never succeed",
+            topic.spec.replication_factor
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The phase and reason a placement failure reports.
+fn placement_blocked(e: PlacementError) -> Blocked {
+    let (phase, reason) = match e {
+        PlacementError::InsufficientBrokers { .. } => {
+            (TopicPhase::InsufficientBrokers, "InsufficientBrokers")
+        }
+        PlacementError::PartitionsDecrease { .. } => {
+            (TopicPhase::InvalidConfig, "PartitionsDecrease")
         }
     };
-    let partitions = changes(topic, input.partitions, &assignment)?;
+    Blocked {
+        phase,
+        reason,
+        message: e.to_string(),
+    }
+}
+
+/// No partition changes; the status says why (not ready, degraded) and a warning event says
+/// so once, when the phase changes.
+fn blocked_plan(
+    old: &KafkaTopicStatus,
+    mut status: KafkaTopicStatus,
+    blocked: Blocked,
+) -> TopicPlan {
+    let generation = status.observed_generation;
+    status.phase = Some(blocked.phase);
+    set_condition(
+        &mut status.conditions,
+        READY,
+        false,
+        blocked.reason,
+        blocked.message.clone(),
+        generation,
+    );
+    set_condition(
+        &mut status.conditions,
+        DEGRADED,
+        true,
+        blocked.reason,
+        blocked.message.clone(),
+        generation,
+    );
+    let mut events = Vec::new();
+    push_if_new(
+        &mut events,
+        old,
+        &status,
+        PlanEvent {
+            reason: blocked.reason,
+            note: blocked.message,
+            warning: true,
+        },
+    );
+    TopicPlan {
+        partitions: PartitionChanges::default(),
+        status,
+        events,
+    }
+}
+
+/// The partition objects the assignment needs, the provisioned status with its counts and
+/// conditions, and an event when partitions are created.
+fn provisioned_plan(
+    input: TopicInput<'_>,
+    mut status: KafkaTopicStatus,
+    assignment: &[Vec<i32>],
+) -> Result<TopicPlan, BuildError> {
+    let partitions = changes(input.topic, input.partitions, assignment)?;
     summarize(&mut status, input.partitions, assignment.len());
     status.phase = Some(TopicPhase::Provisioned);
+    set_ready(&mut status);
+    set_degraded(&mut status);
+    let events = if partitions.create.is_empty() {
+        Vec::new()
+    } else {
+        vec![partitions_assigned(input, &status)]
+    };
+    Ok(TopicPlan {
+        partitions,
+        status,
+        events,
+    })
+}
+
+/// Ready when every placed partition has a leader.
+fn set_ready(status: &mut KafkaTopicStatus) {
+    let generation = status.observed_generation;
     if status.leaderless_partitions == 0 {
         set_condition(
             &mut status.conditions,
@@ -245,6 +255,11 @@ pub fn plan(input: TopicInput<'_>) -> Result<TopicPlan, BuildError> {
             generation,
         );
     }
+}
+
+/// Degraded while some partition's ISR is short.
+fn set_degraded(status: &mut KafkaTopicStatus) {
+    let generation = status.observed_generation;
     if status.under_replicated_partitions > 0 {
         let msg = format!(
             "{} partitions are under-replicated",
@@ -268,31 +283,27 @@ pub fn plan(input: TopicInput<'_>) -> Result<TopicPlan, BuildError> {
             generation,
         );
     }
+}
 
-    if !partitions.create.is_empty() {
-        let before = input.partitions.len();
-        let note = if before == 0 {
-            format!(
-                "assigned {} partitions x {} replicas",
-                status.placed_partitions, topic.spec.replication_factor
-            )
-        } else {
-            format!(
-                "partitions increased from {before} to {}",
-                status.placed_partitions
-            )
-        };
-        events.push(PlanEvent {
-            reason: "PartitionsAssigned",
-            note,
-            warning: false,
-        });
+/// The event for newly created partitions: the first assignment or an increase.
+fn partitions_assigned(input: TopicInput<'_>, status: &KafkaTopicStatus) -> PlanEvent {
+    let before = input.partitions.len();
+    let note = if before == 0 {
+        format!(
+            "assigned {} partitions x {} replicas",
+            status.placed_partitions, input.topic.spec.replication_factor
+        )
+    } else {
+        format!(
+            "partitions increased from {before} to {}",
+            status.placed_partitions
+        )
+    };
+    PlanEvent {
+        reason: "PartitionsAssigned",
+        note,
+        warning: false,
     }
-    Ok(TopicPlan {
-        partitions,
-        status,
-        events,
-    })
 }
 
 /// The counts: `placed` partitions, of which those without a leader (including the ones about
