@@ -1,5 +1,7 @@
 //! The broker's shared state: configuration, cluster identity, topics, producer ids and the
 //! group-commit flusher, and the group coordinator. Handlers receive it as `Arc<Broker>`.
+//! It is built last, from parts made complete in the order they depend on each other; the
+//! parts below it see it only through the narrow traits it implements (`hosts`).
 
 use std::path::Path;
 use std::sync::{Arc, Weak};
@@ -10,6 +12,7 @@ use crate::flusher::Flusher;
 use crate::group::log::CoordinatorLog;
 use crate::group::GroupCoordinator;
 use crate::journal::{Replay, JOURNAL_FILE};
+use crate::kube::start::ClusterParts;
 use crate::metadata::elections::LeaderElections;
 use crate::metadata::local::LocalMetadata;
 use crate::metadata::reassignments::PartitionReassignments;
@@ -17,10 +20,12 @@ use crate::metadata::{BrokerInfo, ClusterImage, MetadataCache, MetadataError, Me
 use crate::metrics::{Metrics, MetricsError};
 use crate::producer::{FileBlocks, IdAllocator, IdAllocatorError};
 use crate::quotas::{QuotaStoreError, Quotas};
-use crate::replica::ReplicaManager;
+use crate::replica::{IsrCounters, ReplicaManager, ReplicaParts};
 use crate::topics::dynamic::{DynamicConfigError, DynamicConfigs};
 use crate::topics::LocalStore;
 use crate::txn::{Legacy, StoreError, TransactionCoordinator, TxnConfig};
+
+mod hosts;
 
 /// Start-up failures.
 #[derive(Debug, thiserror::Error)]
@@ -122,7 +127,8 @@ impl Broker {
         config: BrokerConfig,
         offsets_log: impl FnOnce(Weak<Broker>) -> Arc<dyn CoordinatorLog>,
     ) -> Result<Arc<Broker>, StartError> {
-        let prepared = Prepared::new(config)?;
+        let (prepared, replicas) = Prepared::new(config)?;
+        let replicas = Arc::new(ReplicaManager::build(replicas));
         let dir = prepared.config.data_dir.clone();
         let cluster_id = load_or_create_cluster_id(&dir, prepared.config.broker_id)?;
         let metadata = Arc::new(MetadataCache::new(standalone_image(
@@ -133,12 +139,13 @@ impl Broker {
             prepared.config.clone(),
             Box::new(LocalStore::new(&dir)),
             metadata.clone(),
-            prepared.replicas.clone(),
+            replicas.clone(),
         )?);
         let blocks = Box::new(FileBlocks::open(&dir.join("producer-ids"))?);
         let parts = MetadataParts {
             cluster_id,
             metadata,
+            replicas,
             admin,
             producer_ids: IdAllocator::new(blocks),
             registrar: None,
@@ -159,15 +166,12 @@ impl Broker {
         config: BrokerConfig,
         client: kube::Client,
     ) -> Result<Arc<Broker>, StartError> {
-        let prepared = Prepared::new(config)?;
-        let parts = crate::kube::start::metadata_parts(
-            client,
-            prepared.config.clone(),
-            prepared.replicas.clone(),
-        )
-        .await?;
+        let (prepared, replicas) = Prepared::new(config)?;
+        let parts = crate::kube::start::cluster_parts(client, replicas).await?;
         let offsets = InternalTopic::offsets(&prepared.config);
-        prepared.assemble(parts, |broker| Arc::new(BrokerLog::new(broker, offsets)))
+        prepared.assemble(parts.into(), |broker| {
+            Arc::new(BrokerLog::new(broker, offsets))
+        })
     }
 
     /// Whether the broker serves all of its partitions (for `/readyz`): it has recovered them
@@ -272,43 +276,66 @@ impl Broker {
 }
 
 /// What both modes open the same way: the data directory, its dynamic configs, the journal's
-/// replay and the replica manager that will host the partitions.
+/// replay and the metrics.
 struct Prepared {
     config: Arc<BrokerConfig>,
     journal_path: std::path::PathBuf,
     last_journal_seq: u64,
-    replicas: Arc<ReplicaManager>,
+    metrics: Metrics,
 }
 
 /// Where the metadata comes from: a standalone broker's data directory, or Kubernetes.
-pub struct MetadataParts {
+struct MetadataParts {
     /// The cluster id clients see.
-    pub cluster_id: String,
+    cluster_id: String,
     /// The image cache the source keeps current.
-    pub metadata: Arc<MetadataCache>,
+    metadata: Arc<MetadataCache>,
+    /// The partitions this broker hosts, which the source opens as topics come.
+    replicas: Arc<ReplicaManager>,
     /// Where topic changes go.
-    pub admin: Arc<dyn MetadataSource>,
+    admin: Arc<dyn MetadataSource>,
     /// Producer ids.
-    pub producer_ids: IdAllocator,
+    producer_ids: IdAllocator,
     /// The registration to renew and release (cluster mode).
-    pub registrar: Option<Arc<crate::kube::registration::Registrar>>,
+    registrar: Option<Arc<crate::kube::registration::Registrar>>,
     /// Where elections are asked for (cluster mode).
-    pub elections: Option<Arc<dyn LeaderElections>>,
+    elections: Option<Arc<dyn LeaderElections>>,
     /// Where reassignments are recorded (cluster mode).
-    pub reassignments: Option<Arc<dyn PartitionReassignments>>,
+    reassignments: Option<Arc<dyn PartitionReassignments>>,
     /// Where the ACLs are shared (cluster mode); a standalone broker keeps its own.
-    pub shared_acls: Option<Arc<dyn crate::shared::Shared<crate::acl::AclSet>>>,
+    shared_acls: Option<Arc<dyn crate::shared::Shared<crate::acl::AclSet>>>,
     /// Where the SCRAM credentials are shared (cluster mode).
-    pub shared_scram: Option<Arc<dyn crate::shared::Shared<crate::scram::Users>>>,
+    shared_scram: Option<Arc<dyn crate::shared::Shared<crate::scram::Users>>>,
     /// Where the client quotas are shared (cluster mode); a standalone broker keeps its own.
-    pub shared_quotas:
+    shared_quotas:
         Option<Arc<dyn crate::shared::Shared<crate::quotas::store::ClientQuotaDocument>>>,
     /// Where the cluster-wide dynamic broker configs are shared (cluster mode).
-    pub shared_dynamic: Option<Arc<dyn crate::shared::Shared<crate::topics::dynamic::Values>>>,
+    shared_dynamic: Option<Arc<dyn crate::shared::Shared<crate::topics::dynamic::Values>>>,
+}
+
+impl From<ClusterParts> for MetadataParts {
+    fn from(parts: ClusterParts) -> MetadataParts {
+        MetadataParts {
+            cluster_id: parts.cluster_id,
+            metadata: parts.metadata,
+            replicas: parts.replicas,
+            admin: parts.admin,
+            producer_ids: parts.producer_ids,
+            registrar: Some(parts.registrar),
+            elections: Some(parts.elections),
+            reassignments: Some(parts.reassignments),
+            shared_acls: Some(parts.shared_acls),
+            shared_scram: Some(parts.shared_scram),
+            shared_quotas: Some(parts.shared_quotas),
+            shared_dynamic: Some(parts.shared_dynamic),
+        }
+    }
 }
 
 impl Prepared {
-    fn new(config: BrokerConfig) -> Result<Prepared, StartError> {
+    /// Opens what both modes share, and returns it with what the replica manager is built
+    /// from (cluster mode adds its ISR writer).
+    fn new(config: BrokerConfig) -> Result<(Prepared, ReplicaParts), StartError> {
         let dir = config.data_dir.clone();
         std::fs::create_dir_all(&dir).map_err(|source| StartError::DataDir {
             path: dir.clone(),
@@ -323,13 +350,22 @@ impl Prepared {
             source,
         })?;
         let last_journal_seq = replay.last_seq();
-        let replicas = Arc::new(ReplicaManager::new(config.clone(), replay));
-        Ok(Prepared {
+        let metrics = Metrics::new()?;
+        let replicas = ReplicaParts {
+            isr_counters: Some(IsrCounters {
+                shrinks: metrics.isr_shrinks.clone(),
+                expands: metrics.isr_expands.clone(),
+                failed: metrics.failed_isr_updates.clone(),
+            }),
+            ..ReplicaParts::new(config.clone(), replay)
+        };
+        let prepared = Prepared {
             config,
             journal_path,
             last_journal_seq,
-            replicas,
-        })
+            metrics,
+        };
+        Ok((prepared, replicas))
     }
 
     fn assemble(
@@ -341,7 +377,7 @@ impl Prepared {
             config,
             journal_path,
             last_journal_seq,
-            replicas,
+            metrics,
         } = self;
         let dir = config.data_dir.clone();
         let legacy_txns = Legacy::read(&dir, config.cluster.is_none())?;
@@ -352,36 +388,21 @@ impl Prepared {
             ..TxnConfig::default()
         };
         let txn_topic = InternalTopic::transactions(&config);
-        let quotas = Quotas::open(&dir)?;
-        if let Some(shared) = parts.shared_quotas {
-            quotas.store.share(shared);
-        }
-        let scram = Arc::new(crate::scram::ScramCredentials::open(&dir)?);
-        if let Some(shared) = parts.shared_scram {
-            scram.share(shared);
-        }
-        let authorizer = crate::acl::from_settings(&config.security, &dir)?.map(Arc::new);
-        if let (Some(authorizer), Some(shared)) = (&authorizer, parts.shared_acls) {
-            authorizer.share(shared);
-        }
+        let quotas = Quotas::open(&dir, parts.shared_quotas)?;
+        let scram = crate::scram::ScramCredentials::open_shared(&dir, parts.shared_scram)?;
+        let authorizer = crate::acl::from_settings(&config.security, &dir, parts.shared_acls)?;
         let peer_security = Arc::new(crate::security::peer::PeerSecurity::from_config(&config)?);
         let group_config = config.group.clone();
-        let metrics = Metrics::new()?;
         let flusher = Flusher::new(
             metrics.flush_seconds.clone(),
             filesystem_handle(&dir, config.fsync_filesystem)?,
         );
-        replicas.set_isr_counters(crate::replica::IsrCounters {
-            shrinks: metrics.isr_shrinks.clone(),
-            expands: metrics.isr_expands.clone(),
-            failed: metrics.failed_isr_updates.clone(),
-        });
         let broker = Arc::new_cyclic(|weak| Broker {
             config,
             cluster_id: parts.cluster_id,
             metadata: parts.metadata,
             admin: parts.admin,
-            replicas,
+            replicas: parts.replicas,
             producer_ids: parts.producer_ids,
             flusher,
             metrics,
@@ -418,7 +439,7 @@ impl Prepared {
         spawn_image_applier(&broker);
         spawn_transaction_expiry(Arc::downgrade(&broker));
         if broker.registrar.is_some() {
-            crate::replica::fetcher::spawn(&broker);
+            crate::replica::fetcher::spawn(&broker, broker.metrics.replica_max_lag.clone());
         }
         Ok(broker)
     }
@@ -432,23 +453,9 @@ fn standalone_image(config: &BrokerConfig, cluster_id: &str) -> ClusterImage {
         port: config.advertised_port,
         rack: config.rack.clone(),
         incarnation: 1,
-        endpoints: advertised_endpoints(config),
+        endpoints: crate::metadata::advertised_endpoints(config),
     };
     ClusterImage::new(cluster_id.to_string(), config.broker_id, vec![me])
-}
-
-/// The advertised address of each of the broker's listeners.
-pub(crate) fn advertised_endpoints(config: &BrokerConfig) -> Vec<crate::metadata::Endpoint> {
-    config
-        .listeners
-        .all
-        .iter()
-        .map(|l| crate::metadata::Endpoint {
-            listener: l.name.clone(),
-            host: l.advertised_host.clone(),
-            port: l.advertised_port,
-        })
-        .collect()
 }
 
 /// Starts the commit journal when fsynced produce requests can use it; with the journal off,

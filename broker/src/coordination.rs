@@ -1,14 +1,13 @@
 //! How the coordinators reach the broker: a [`CoordinatorLog`] over an internal topic's
 //! partitions (`__consumer_offsets` for groups, `__transaction_state` for transactions) and
-//! the transaction coordinator's [`TxnHost`], implemented over the broker's partitions,
-//! flusher and producer ids. The coordinators themselves know neither [`Broker`] nor each
-//! other's types beyond these traits.
+//! the transaction markers of the transaction coordinator's [`crate::txn::TxnHost`], over the
+//! broker's partitions and the append path. The broker is seen through [`CoordinatorHost`]:
+//! the coordinators know neither the broker's type nor each other's beyond these traits.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use futures::future::BoxFuture;
 use futures::FutureExt;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
@@ -18,20 +17,33 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use tokio::time::Instant;
 
-use crate::broker::Broker;
 use crate::config::BrokerConfig;
-use crate::group::coordinator::CommitOffset;
+use crate::error_codes::append_code;
 use crate::group::log::{
     decode_batches, encode_batch, Appended, Chunk, CoordinatorLog, Entry, LogError,
 };
 use crate::group::OFFSETS_TOPIC;
-use crate::handlers::errors::append_code;
-use crate::metadata::TopicSpec;
+use crate::metadata::{MetadataSource, TopicSpec};
 use crate::partition::{AppendError, CommitWaitError, Isolation, Partition, Role};
 use crate::replica::append::{
     self, append_one, AppendRecordsError, Origin, PartitionData, WaitError, WriteWait,
 };
-use crate::txn::{MarkerWrite, ProducerRef, TxnHost, MARKER_TIMEOUT, TRANSACTION_TOPIC};
+use crate::replica::ReplicaHost;
+use crate::security::peer::PeerSecurity;
+use crate::txn::{MarkerWrite, ProducerRef, MARKER_TIMEOUT, TRANSACTION_TOPIC};
+
+/// What the coordinators' logs and the transaction markers need of the broker beyond the
+/// append path's parts: where internal topics are created, and how other brokers are
+/// reached. The broker implements it; a log holds it weakly, since the broker owns the
+/// coordinators.
+pub trait CoordinatorHost: ReplicaHost {
+    /// Where topic changes go (creating an internal topic on first use).
+    fn admin(&self) -> &dyn MetadataSource;
+
+    /// How connections to other brokers are secured, for markers sent to a partition's
+    /// leader.
+    fn peer_security(&self) -> &Arc<PeerSecurity>;
+}
 
 /// An internal topic a coordinator keeps its state in, as it is created on demand.
 #[derive(Debug, Clone)]
@@ -97,24 +109,28 @@ impl InternalTopic {
 
 /// A coordinator's [`CoordinatorLog`] over the broker's partitions of one internal topic.
 pub struct BrokerLog {
-    broker: Weak<Broker>,
+    broker: Weak<dyn CoordinatorHost>,
     topic: InternalTopic,
 }
 
 impl BrokerLog {
     /// A log of `topic` that reaches the broker through `broker` (weak: the broker owns the
     /// coordinator).
-    pub fn new(broker: Weak<Broker>, topic: InternalTopic) -> BrokerLog {
+    pub fn new(broker: Weak<dyn CoordinatorHost>, topic: InternalTopic) -> BrokerLog {
         BrokerLog { broker, topic }
     }
 
-    fn broker(&self) -> Result<Arc<Broker>, LogError> {
+    fn broker(&self) -> Result<Arc<dyn CoordinatorHost>, LogError> {
         self.broker.upgrade().ok_or(LogError::Closed)
     }
 
-    fn partition(&self, broker: &Broker, index: i32) -> Result<Arc<Partition>, LogError> {
+    fn partition(
+        &self,
+        broker: &dyn CoordinatorHost,
+        index: i32,
+    ) -> Result<Arc<Partition>, LogError> {
         broker
-            .replicas
+            .replicas()
             .get(self.topic.name, index)
             .ok_or(LogError::NoPartition {
                 topic: self.topic.name,
@@ -126,7 +142,7 @@ impl BrokerLog {
 impl CoordinatorLog for BrokerLog {
     fn partitions(&self) -> Option<i32> {
         let broker = self.broker.upgrade()?;
-        let image = broker.metadata.image();
+        let image = broker.metadata().image();
         Some(image.topic(self.topic.name)?.partition_count())
     }
 
@@ -143,7 +159,7 @@ impl CoordinatorLog for BrokerLog {
             ..TopicSpec::default()
         };
         let topic = self.topic.name;
-        match broker.admin.ensure_topic(spec) {
+        match broker.admin().ensure_topic(spec) {
             Ok(Some(created)) => Ok(created.partition_count()),
             Ok(None) => Err(LogError::Creating { topic }),
             Err(source) => Err(LogError::Create { topic, source }),
@@ -165,7 +181,7 @@ impl CoordinatorLog for BrokerLog {
             index: partition,
             records: Some(&batch),
         };
-        let accepted = append_one(&broker, Origin::Coordinator, now_wall, data)
+        let accepted = append_one(&*broker, Origin::Coordinator, now_wall, data)
             .map_err(|error| coordinator_refusal(topic, partition, error))?;
         let write = accepted.wait;
         let durable = async move {
@@ -182,21 +198,21 @@ impl CoordinatorLog for BrokerLog {
 
     fn leader(&self, partition: i32) -> Option<i32> {
         let broker = self.broker.upgrade()?;
-        let image = broker.metadata.image();
+        let image = broker.metadata().image();
         let state = image.partition(self.topic.name, partition)?;
         state.has_leader().then_some(state.leader)
     }
 
     fn leader_epoch(&self, partition: i32) -> Option<i32> {
         let broker = self.broker.upgrade()?;
-        let replica = broker.replicas.get(self.topic.name, partition)?;
+        let replica = broker.replicas().get(self.topic.name, partition)?;
         (replica.acts_as_leader() && !replica.is_deleted()).then_some(replica.leader_epoch())
     }
 
     fn read(&self, partition: i32, offset: i64) -> Result<Chunk, LogError> {
         const READ_BYTES: usize = 4 << 20;
         let broker = self.broker()?;
-        let partition = self.partition(&broker, partition)?;
+        let partition = self.partition(&*broker, partition)?;
         let data = partition
             .read(offset, READ_BYTES, true, Isolation::ReadUncommitted)
             .map_err(|source| LogError::Read {
@@ -269,56 +285,30 @@ fn coordinator_uncommitted(
     }
 }
 
-impl TxnHost for Broker {
-    fn next_producer_id(&self) -> BoxFuture<'_, Result<i64, ResponseError>> {
-        async move {
-            self.producer_ids.next_id().await.map_err(|error| {
-                tracing::error!(%error, "cannot allocate a producer id");
-                ResponseError::KafkaStorageError
-            })
+/// The transaction coordinator's [`crate::txn::TxnHost::append_marker`]: appends
+/// `producer`'s marker to the partition here when this broker leads it (or it is gone), and
+/// sends it to the leader otherwise.
+pub fn append_marker(
+    broker: &dyn CoordinatorHost,
+    topic: &str,
+    partition: i32,
+    producer: ProducerRef,
+    commit: bool,
+    now_ms: i64,
+) -> Result<Option<MarkerWrite>, ResponseError> {
+    let image = broker.metadata().image();
+    match broker.replicas().leader(&image, topic, partition) {
+        Err(ResponseError::NotLeaderOrFollower) => {
+            forward_marker(broker, topic, partition, producer, commit)
         }
-        .boxed()
-    }
-
-    fn append_marker(
-        &self,
-        topic: &str,
-        partition: i32,
-        producer: ProducerRef,
-        commit: bool,
-        now_ms: i64,
-    ) -> Result<Option<MarkerWrite>, ResponseError> {
-        match crate::handlers::topic_lookup::leader(self, topic, partition) {
-            Err(ResponseError::NotLeaderOrFollower) => {
-                forward_marker(self, topic, partition, producer, commit)
-            }
-            _ => append_local_marker(self, topic, partition, producer, commit, now_ms),
-        }
-    }
-
-    fn commit_offsets<'a>(
-        &'a self,
-        group: &'a str,
-        offsets: Vec<CommitOffset>,
-    ) -> BoxFuture<'a, Result<(), ResponseError>> {
-        async move {
-            let results = self.groups.commit_transactional(group, offsets).await;
-            match results.into_iter().find_map(Result::err) {
-                Some(error) => {
-                    tracing::warn!(group, ?error, "transactional offsets not committed");
-                    Err(error)
-                }
-                None => Ok(()),
-            }
-        }
-        .boxed()
+        _ => append_local_marker(broker, topic, partition, producer, commit, now_ms),
     }
 }
 
 /// Appends `producer`'s marker to a partition this broker leads (WriteTxnMarkers from a
 /// coordinator lands here; it never forwards); `Ok(None)` when the partition is gone.
 pub fn append_local_marker(
-    broker: &Broker,
+    broker: &dyn ReplicaHost,
     topic: &str,
     partition: i32,
     producer: ProducerRef,
@@ -349,21 +339,21 @@ pub fn append_local_marker(
 /// Sends the marker to the partition's leader with WriteTxnMarkers, as Kafka's coordinators
 /// do; NOT_LEADER_OR_FOLLOWER when the partition has no leader now (the end is retried).
 fn forward_marker(
-    broker: &Broker,
+    broker: &dyn CoordinatorHost,
     topic: &str,
     partition: i32,
     producer: ProducerRef,
     commit: bool,
 ) -> Result<Option<MarkerWrite>, ResponseError> {
-    let image = broker.metadata.image();
+    let image = broker.metadata().image();
     let leader = image
         .partition(topic, partition)
         .map(|p| p.leader)
-        .filter(|l| *l >= 0 && *l != broker.config.broker_id)
+        .filter(|l| *l >= 0 && *l != broker.config().broker_id)
         .and_then(|l| image.broker(l))
         .ok_or(ResponseError::NotLeaderOrFollower)?;
     let address = format!("{}:{}", leader.host, leader.port);
-    let security = broker.peer_security.clone();
+    let security = broker.peer_security().clone();
     let request = WriteTxnMarkersRequest::default().with_markers(vec![
         write_txn_markers_request::WritableTxnMarker::default()
             .with_producer_id(ProducerId(producer.id))

@@ -1,21 +1,62 @@
 //! Tributary broker: a Kafka-wire-compatible broker.
 //!
-//! - [`protocol`]: frames, request headers, the served API versions.
+//! Every module, from the network edge down. Nothing below [`handlers`] imports it, and none
+//! of the parts [`broker`] is built from imports [`broker`]: they see it through the narrow
+//! traits it implements (the append path's, the fetchers', the coordinators', the shutdown's).
+//!
+//! The edge:
+//! - [`server`]: the accept loop, its connection limit and graceful shutdown.
+//! - [`connection`]: one client connection: TLS, SASL, then frames dispatched and answered in
+//!   order.
+//! - [`protocol`]: the wire format at the edge: frames, request headers, served API versions.
 //! - [`handlers`]: one module per Kafka API behind one dispatch.
-//! - [`broker`]: shared state; [`metadata`]: the cluster image (brokers, topics, leaders,
-//!   ISRs) and where it comes from; [`replica`]: the partitions this broker hosts and their
-//!   roles; [`topics`]: topic names and configs; [`partition`]: a partition's log, producer
-//!   state and waiters; [`client_batch`]: Kafka's checks on produced batches; [`producer`]:
-//!   idempotent producers.
-//! - [`storage`]: segmented log of RecordBatch v2, indexes, checkpoints, recovery.
-//! - [`coordinator`]: the runtime every coordinator is a shard of (partition ownership,
-//!   loading by replay, unloading) and the record codec helpers; [`group`]: the group
-//!   coordinator (consumer groups and committed offsets); [`txn`]: the transaction
-//!   coordinator.
-//! - [`flusher`]: group-commit fsync, through the [`journal`] when it is ready;
-//!   [`server`] and [`connection`]: the network edge.
+//! - [`http`]: the operators' HTTP endpoint: `/metrics`, `/healthz` and `/readyz`.
+//!
+//! The broker and its start:
+//! - [`broker`]: the shared state handlers receive, built last from parts made complete.
+//! - [`config`]: flags, environment and YAML, with Kafka's defaults for the rest.
+//! - [`properties`]: the `server.properties` keys Kafka operators use, so one config serves.
+//! - [`limits`]: what the process may hold (file descriptors) and the budgets derived from it.
+//! - [`metrics`]: Prometheus metrics under the names Kafka dashboards already chart.
+//! - [`kube`]: cluster mode: registration, watches and metadata kept in Kubernetes.
+//! - [`fence`]: self-fencing, so a broker whose registration lapsed stops acting as leader.
+//!
+//! The coordinators:
+//! - [`coordination`]: the coordinators' logs and transaction markers, over the append path.
+//! - [`coordinator`]: the runtime every coordinator is a shard of (ownership, loading, codec).
+//! - [`group`]: the group coordinator: consumer groups and committed offsets.
+//! - [`txn`]: the transaction coordinator (KIP-98) and its state.
+//!
+//! The cluster and its partitions:
+//! - [`metadata`]: the cluster image (brokers, topics, leaders, ISRs) and where it comes from.
+//! - [`replica`]: the partitions this broker hosts and their roles, the one append path and the
+//!   follower fetchers.
+//! - [`partition`]: one replica: its log, producer state and waiters under one lock.
+//! - [`client_batch`]: Kafka's checks on a produced batch, made outside the partition lock.
+//! - [`producer`]: idempotent and transactional producers: ids, sequences, open transactions.
+//! - [`topics`]: topic names and configs, dynamic defaults, a standalone broker's topic file.
+//! - [`peer`]: requests to other brokers over the inter-broker listener.
+//!
+//! Durability:
+//! - [`storage`]: the segmented log of RecordBatch v2, indexes, checkpoints, recovery and
+//!   compaction.
+//! - [`flusher`]: group-commit fsync: one round at a time for the whole broker.
+//! - [`journal`]: the commit journal: one sequential write per round instead of many fsyncs.
+//! - [`codec`]: compression codecs and a topic's `compression.type` policy.
+//! - `fsutil`: small durable-file helpers (atomic writes, JSON documents).
+//!
+//! Security and client limits:
+//! - [`security`]: listeners, TLS, SASL and the principal a connection authenticates as.
+//! - [`acl`]: the authorizer and Kafka's ACLs.
+//! - [`scram`]: SCRAM credentials, kept as Kafka keeps them.
 //! - [`quotas`]: client quotas and the byte rates they are enforced against.
-//! - [`metrics`] and [`http`]: Prometheus metrics and health endpoints.
+//! - [`shared`]: documents every broker of a cluster shares (ACLs, credentials, quotas,
+//!   dynamic configs).
+//!
+//! Across the layers:
+//! - [`clock`]: the one wall clock every timestamp and expiry reads.
+//! - `error_codes`: the one place internal errors become Kafka error codes.
+//! - `test_support` (tests only): setting up topics through the real metadata source.
 
 pub mod acl;
 pub mod broker;
@@ -26,6 +67,7 @@ pub mod config;
 pub mod connection;
 pub mod coordination;
 pub mod coordinator;
+mod error_codes;
 pub mod fence;
 pub mod flusher;
 mod fsutil;

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use parking_lot::RwLock;
 
@@ -72,7 +72,7 @@ pub struct ScramCredentials {
     /// Where they persist on their own (standalone); `None` keeps them in memory (tests).
     path: Option<PathBuf>,
     /// Where they persist when they are shared (cluster mode); then the file is not used.
-    shared: OnceLock<Arc<dyn Shared<Users>>>,
+    shared: Option<Arc<dyn Shared<Users>>>,
     users: RwLock<Users>,
     /// Serializes changes to the file.
     changing: parking_lot::Mutex<()>,
@@ -82,7 +82,7 @@ impl std::fmt::Debug for ScramCredentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ScramCredentials")
             .field("users", &self.users.read().len())
-            .field("shared", &self.shared.get().is_some())
+            .field("shared", &self.shared.is_some())
             .finish()
     }
 }
@@ -102,12 +102,21 @@ impl ScramCredentials {
         })
     }
 
-    /// Keeps the credentials in `shared` from now on: they are what it holds (the data
-    /// directory's file is no longer read or written), and changes are written there.
-    pub fn share(self: &Arc<Self>, shared: Arc<dyn Shared<Users>>) {
-        attach(self, &self.shared, shared, |me, users| {
-            *me.users.write() = users
+    /// The broker's credentials: those saved in `data_dir`, or with `shared` (cluster mode)
+    /// those it holds from then on (the data directory's file is no longer read or written,
+    /// and changes are written there).
+    pub fn open_shared(
+        data_dir: &Path,
+        shared: Option<Arc<dyn Shared<Users>>>,
+    ) -> Result<Arc<ScramCredentials>, LoadError> {
+        let credentials = Arc::new(ScramCredentials {
+            shared,
+            ..ScramCredentials::open(data_dir)?
         });
+        if let Some(shared) = &credentials.shared {
+            attach(&credentials, shared, |me, users| *me.users.write() = users);
+        }
+        Ok(credentials)
     }
 
     /// (mechanism, iterations) of each named user, or of every user when `users` is empty.
@@ -152,7 +161,7 @@ impl ScramCredentials {
     /// Applies the deletions and upsertions, all of a user's or none of them, and returns
     /// each user's outcome in order of first mention.
     pub async fn alter(&self, deletions: &[Deletion], upsertions: &[Upsertion]) -> Outcomes {
-        let Some(shared) = self.shared.get() else {
+        let Some(shared) = &self.shared else {
             return self.alter_file(deletions, upsertions);
         };
         let outcomes = parking_lot::Mutex::new(Vec::new());

@@ -3,7 +3,7 @@
 //! every broker follows and any broker may change. A standalone broker keeps the same
 //! documents in its data directory instead.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use futures::future::BoxFuture;
 
@@ -22,22 +22,18 @@ pub trait Shared<T>: Send + Sync {
     fn follow(self: Arc<Self>, apply: Box<dyn Fn(T) + Send + Sync>);
 }
 
-/// Keeps `owner`'s state in `shared` from now on: remembers `shared` in `slot` (the first time
-/// only) and runs `apply` on `owner` with the stored document now and after every change, for
-/// as long as `owner` lives.
+/// Keeps `owner`'s state in `shared` from now on: runs `apply` on `owner` with the stored
+/// document now and after every change, for as long as `owner` lives. Owners call it as they
+/// are built, with the document they keep for their own writes.
 pub fn attach<O, T>(
     owner: &Arc<O>,
-    slot: &OnceLock<Arc<dyn Shared<T>>>,
-    shared: Arc<dyn Shared<T>>,
+    shared: &Arc<dyn Shared<T>>,
     apply: impl Fn(&O, T) + Send + Sync + 'static,
 ) where
     O: Send + Sync + 'static,
 {
-    if slot.set(shared.clone()).is_err() {
-        return;
-    }
     let owner = Arc::downgrade(owner);
-    shared.follow(Box::new(move |document| {
+    shared.clone().follow(Box::new(move |document| {
         if let Some(owner) = owner.upgrade() {
             apply(&owner, document);
         }

@@ -1,7 +1,7 @@
 //! The authorizer (`authorizer.class.name` set): Kafka's ACLs, created, listed and deleted by
 //! CreateAcls, DescribeAcls and DeleteAcls (`kafka-acls.sh`, the Admin client), saved in
 //! `acls.json` in the data directory (in cluster mode, shared by every broker through
-//! Kubernetes: [`Authorizer::share`]), and checked by the request handlers through
+//! Kubernetes: [`Authorizer::open_shared`]), and checked by the request handlers through
 //! [`crate::handlers::RequestContext`]. Without it every client may do everything, as in
 //! Kafka without an authorizer.
 
@@ -9,7 +9,7 @@ pub mod decide;
 pub mod model;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use parking_lot::RwLock;
 
@@ -58,11 +58,13 @@ pub use tributary_crds::acls::AclSet;
 
 /// The authorizer the settings ask for: `None` unless `authorizer.class.name` names one (any
 /// Kafka authorizer class selects this one), with `super.users` (`User:a;User:b`) and
-/// `allow.everyone.if.no.acl.found` (default false).
+/// `allow.everyone.if.no.acl.found` (default false). Its ACLs are those in `data_dir`, or
+/// those `shared` holds (cluster mode).
 pub fn from_settings(
     settings: &crate::security::settings::SecurityProps,
     data_dir: &Path,
-) -> Result<Option<Authorizer>, AclError> {
+    shared: Option<Arc<dyn Shared<AclSet>>>,
+) -> Result<Option<Arc<Authorizer>>, AclError> {
     let enabled = settings
         .global("authorizer.class.name")
         .is_some_and(|c| !c.trim().is_empty());
@@ -92,7 +94,7 @@ pub fn from_settings(
         super_users,
         allow_if_no_acl,
     };
-    Authorizer::open(data_dir, policy).map(Some)
+    Authorizer::open_shared(data_dir, policy, shared).map(Some)
 }
 
 /// The ACLs and the policy they are checked under.
@@ -101,7 +103,7 @@ pub struct Authorizer {
     /// Where they persist on their own (standalone).
     path: PathBuf,
     /// Where they persist when they are shared (cluster mode); then the file is not used.
-    shared: OnceLock<Arc<dyn Shared<AclSet>>>,
+    shared: Option<Arc<dyn Shared<AclSet>>>,
     /// Replaced whole on every change, so a check reads a consistent set without a lock held
     /// while it decides.
     acls: RwLock<Arc<Vec<AclBinding>>>,
@@ -113,7 +115,7 @@ impl std::fmt::Debug for Authorizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Authorizer")
             .field("policy", &self.policy)
-            .field("shared", &self.shared.get().is_some())
+            .field("shared", &self.shared.is_some())
             .field("acls", &self.current().len())
             .finish()
     }
@@ -131,18 +133,30 @@ impl Authorizer {
         Ok(Authorizer {
             policy,
             path,
-            shared: OnceLock::new(),
+            shared: None,
             acls: RwLock::new(Arc::new(acls)),
             changing: parking_lot::Mutex::new(()),
         })
     }
 
-    /// Keeps the ACLs in `shared` from now on: they are what it holds (the data directory's
-    /// file is no longer read or written), and changes are written there.
-    pub fn share(self: &Arc<Self>, shared: Arc<dyn Shared<AclSet>>) {
-        attach(self, &self.shared, shared, |me, acls| {
-            me.publish(acls.into_iter().collect());
+    /// The ACLs checked under `policy`: those saved in `data_dir`, or with `shared` (cluster
+    /// mode) those it holds from then on (the data directory's file is no longer read or
+    /// written, and changes are written there).
+    pub fn open_shared(
+        data_dir: &Path,
+        policy: Policy,
+        shared: Option<Arc<dyn Shared<AclSet>>>,
+    ) -> Result<Arc<Authorizer>, AclError> {
+        let authorizer = Arc::new(Authorizer {
+            shared,
+            ..Authorizer::open(data_dir, policy)?
         });
+        if let Some(shared) = &authorizer.shared {
+            attach(&authorizer, shared, |me, acls| {
+                me.publish(acls.into_iter().collect());
+            });
+        }
+        Ok(authorizer)
     }
 
     fn publish(&self, acls: Vec<AclBinding>) {
@@ -224,7 +238,7 @@ impl Authorizer {
     /// Applies `change` where the ACLs are kept, then publishes the result; nothing changes
     /// if saving fails.
     async fn change(&self, change: Change<'_, AclSet>) -> Result<(), StoreError> {
-        match self.shared.get() {
+        match &self.shared {
             Some(shared) => {
                 let written = shared.update(change).await.map_err(StoreError::Shared)?;
                 self.publish(written.into_iter().collect());

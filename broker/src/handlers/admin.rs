@@ -18,9 +18,9 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::configs::CONFIG_SOURCE_DEFAULT;
 use super::configs::CONFIG_SOURCE_TOPIC;
-use super::errors::metadata_code;
 use super::RequestContext;
 use crate::acl::{Operation, ResourceType};
+use crate::error_codes::metadata_code;
 use crate::metadata::{Growth, MetadataError, TopicImage, TopicSpec};
 use crate::topics::config::{effective, TOPIC_CONFIG_KEYS};
 

@@ -14,11 +14,11 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::errors::metadata_code;
 use super::RequestContext;
 use crate::acl::{Operation, ResourceType};
 use crate::broker::Broker;
 use crate::config::BrokerConfig;
+use crate::error_codes::metadata_code;
 use crate::metadata::MetadataError;
 use crate::topics::config::{
     broker_default, find_key, static_default, ConfigType, TOPIC_CONFIG_KEYS,

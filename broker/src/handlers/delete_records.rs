@@ -5,9 +5,9 @@ use kafka_protocol::messages::delete_records_response::{
 };
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
-use super::errors::storage_code;
 use super::{topic_lookup, RequestContext};
 use crate::acl::Operation;
+use crate::error_codes::storage_code;
 
 /// Deletes records before each requested offset (-1 means up to the high watermark).
 pub(crate) async fn handle(

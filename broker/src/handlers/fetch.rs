@@ -19,9 +19,9 @@ use kafka_protocol::protocol::StrBytes;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::errors::storage_code;
 use super::{topic_lookup, Client, RequestContext};
 use crate::acl::{Operation, ResourceType};
+use crate::error_codes::storage_code;
 use crate::partition::{Isolation, Partition};
 use crate::quotas::entity::CONSUMER_BYTE_RATE;
 

@@ -7,9 +7,9 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
-use super::errors::storage_code;
 use super::{topic_lookup, RequestContext};
 use crate::acl::Operation;
+use crate::error_codes::storage_code;
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;

@@ -10,9 +10,9 @@ use kafka_protocol::messages::metadata_response::{
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
-use super::errors::metadata_code;
 use super::RequestContext;
 use crate::acl::{Operation, ResourceType};
+use crate::error_codes::metadata_code;
 use crate::metadata::{MetadataError, TopicImage, TopicSpec};
 
 /// Answers a Metadata request. With an authorizer, a listing of every topic shows only those

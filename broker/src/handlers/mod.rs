@@ -15,7 +15,6 @@ mod delete_records;
 mod describe_cluster;
 mod describe_groups;
 mod elect_leaders;
-pub(crate) mod errors;
 mod fetch;
 mod find_coordinator;
 #[cfg(test)]

@@ -15,10 +15,10 @@ use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::errors::storage_code;
 use super::fetch::{error_data, wait_for_data, wanted_topics, WantedTopic};
 use super::{topic_lookup, RequestContext};
 use crate::acl::Operation;
+use crate::error_codes::storage_code;
 use crate::partition::{ReplicaFetch, ReplicaRead};
 use crate::quotas::replication::{is_throttled, LEADER_RATE_KEY, LEADER_REPLICAS_KEY};
 

@@ -1,19 +1,15 @@
 //! Finding what a request names, with the error Kafka returns when it is missing, led
 //! elsewhere, or the client's leader epoch does not match. Topics come from the metadata
-//! image; the replicas that serve them from the replica manager.
+//! image; the replicas that serve them from the replica manager, which also answers the
+//! append path ([`crate::replica::ReplicaManager::leader`]).
 
 use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError;
 
 use crate::broker::Broker;
-use crate::metadata::{BrokerInfo, TopicImage};
+use crate::metadata::BrokerInfo;
 use crate::partition::Partition;
-
-/// Topic `name` in the current image.
-pub(crate) fn topic(broker: &Broker, name: &str) -> Option<Arc<TopicImage>> {
-    broker.metadata.image().topic(name).cloned()
-}
 
 /// Whether the cluster has partition `index` of `topic` (UNKNOWN_TOPIC_OR_PARTITION if not),
 /// wherever it is led.
@@ -32,14 +28,9 @@ pub(crate) fn leader(
     topic: &str,
     index: i32,
 ) -> Result<Arc<Partition>, ResponseError> {
-    if broker.metadata.image().partition(topic, index).is_none() {
-        return Err(ResponseError::UnknownTopicOrPartition);
-    }
-    match broker.replicas.get(topic, index) {
-        Some(p) if p.is_deleted() => Err(ResponseError::UnknownTopicOrPartition),
-        Some(p) if p.acts_as_leader() => Ok(p),
-        _ => Err(ResponseError::NotLeaderOrFollower),
-    }
+    broker
+        .replicas
+        .leader(&broker.metadata.image(), topic, index)
 }
 
 /// Checks a client's `current_leader_epoch` (-1 means "not known"), as KIP-320 describes.

@@ -16,7 +16,6 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::PostParams;
 use kube::{Api, Client};
 use parking_lot::Mutex;
-use std::sync::OnceLock;
 use tokio::time::Instant;
 use tributary_crds::registration::{broker_lease_name, Endpoint, Registration};
 use tributary_crds::update::{ConditionalUpdate, Decision, UpdateError};
@@ -26,6 +25,7 @@ use super::catch_up::CatchUp;
 use super::error::{is_conflict, is_not_found, KubeError};
 use crate::config::ClusterSettings;
 use crate::fence::Fence;
+use crate::metadata::MetadataCache;
 
 /// How often the fence watchdog looks at the last renewal.
 const FENCE_CHECK: Duration = Duration::from_millis(50);
@@ -37,22 +37,32 @@ pub struct Registrar {
     name: String,
     me: Mutex<Registration>,
     fence: Arc<Fence>,
-    /// What a renewal after a lapse waits for before the fence comes down (set once the
-    /// broker has an image; until then nothing is led).
-    catch_up: OnceLock<CatchUp>,
+    /// The cluster as this broker sees it, whose applied images show what it still leads.
+    metadata: Arc<MetadataCache>,
+    /// What a renewal after a lapse waits for before the fence comes down (before the first
+    /// image is applied nothing is led, so the empty image has caught up at once).
+    catch_up: CatchUp,
     /// The renewal and fence-watch tasks, stopped at release.
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl Registrar {
     /// Registers broker `me.id` as a new incarnation: the incarnation in `me` is ignored and
-    /// replaced by one above any the Lease recorded.
+    /// replaced by one above any the Lease recorded. `fence` goes up whenever the
+    /// registration lapses; `metadata` is the image cache the broker's watches fill.
     pub async fn register(
         client: Client,
         settings: ClusterSettings,
         me: Registration,
         fence: Arc<Fence>,
+        metadata: Arc<MetadataCache>,
     ) -> Result<Arc<Registrar>, KubeError> {
+        let catch_up = CatchUp::new(
+            client.clone(),
+            &settings.namespace,
+            &settings.name,
+            metadata.clone(),
+        );
         let api: Api<Lease> = Api::namespaced(client, &settings.namespace);
         let name = broker_lease_name(&settings.name, me.id);
         // A fresh data directory is as old as the incarnation that first registers with it.
@@ -90,7 +100,8 @@ impl Registrar {
             name,
             me: Mutex::new(me),
             fence,
-            catch_up: OnceLock::new(),
+            metadata,
+            catch_up,
             tasks: Mutex::new(Vec::new()),
         }))
     }
@@ -100,14 +111,6 @@ impl Registrar {
     pub async fn begin_shutdown(&self) -> Result<(), KubeError> {
         self.me.lock().shutting_down = true;
         self.renew().await
-    }
-
-    /// Makes every renewal that follows a lapse wait for `catch_up` before the fence comes
-    /// down (see [`super::catch_up`]).
-    pub fn set_catch_up(&self, catch_up: CatchUp) {
-        if self.catch_up.set(catch_up).is_err() {
-            tracing::warn!("the registration's catch-up was set twice; keeping the first");
-        }
     }
 
     /// Publishes `address` as this broker's advertised address on `listener` (`None`: leaves
@@ -142,6 +145,16 @@ impl Registrar {
     /// This process's incarnation epoch.
     pub fn incarnation(&self) -> i64 {
         self.me.lock().incarnation
+    }
+
+    /// The registered broker's id.
+    pub fn broker_id(&self) -> i32 {
+        self.me.lock().id
+    }
+
+    /// The image cache the registration's broker follows the cluster in.
+    pub fn metadata(&self) -> &Arc<MetadataCache> {
+        &self.metadata
     }
 
     /// Renews the Lease every renew interval and keeps the fence in step, until
@@ -227,9 +240,7 @@ impl Registrar {
         {
             Ok(_) => {
                 if lapsed {
-                    if let Some(catch_up) = self.catch_up.get() {
-                        catch_up.wait(self.settings.renew_interval).await?;
-                    }
+                    self.catch_up.wait(self.settings.renew_interval).await?;
                 }
                 self.fence.valid_until(sent, self.settings.renew_deadline);
                 Ok(())

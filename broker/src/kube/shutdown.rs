@@ -3,24 +3,38 @@
 //! has moved every partition it leads to an in-sync follower (or taken offline those with no
 //! other in-sync replica), so clients see retriable leader changes rather than timeouts.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::broker::Broker;
+use super::registration::Registrar;
 
 /// Longest a broker waits for its leaderships to move before it stops anyway.
 pub const CONTROLLED_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// A broker that may be registered in a cluster. The broker implements it, so the shutdown
+/// needs no broker type; a standalone broker has no registration.
+pub trait Registered {
+    /// This broker's registration in cluster mode.
+    fn registrar(&self) -> Option<&Registrar>;
+}
+
+impl<T: Registered + ?Sized> Registered for Arc<T> {
+    fn registrar(&self) -> Option<&Registrar> {
+        (**self).registrar()
+    }
+}
+
 /// Hands this broker's leaderships over; returns once it leads nothing or `timeout` passed.
 /// A standalone broker has nothing to hand over.
-pub async fn controlled_shutdown(broker: &Broker, timeout: Duration) {
-    let Some(registrar) = &broker.registrar else {
+pub async fn controlled_shutdown(broker: &impl Registered, timeout: Duration) {
+    let Some(registrar) = broker.registrar() else {
         return;
     };
     if let Err(error) = registrar.begin_shutdown().await {
         tracing::warn!(%error, "could not announce the shutdown; the next renewal retries");
     }
-    let me = broker.config.broker_id;
-    let mut applied = broker.metadata.subscribe_applied();
+    let me = registrar.broker_id();
+    let mut applied = registrar.metadata().subscribe_applied();
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let led = applied

@@ -1,6 +1,8 @@
 //! Starting a broker in cluster mode: the cluster id from the KafkaCluster, registration in the
 //! broker's Lease, the watches that feed the image cache (waiting for the first full image),
-//! and the metadata source, elections and producer-id blocks that write to Kubernetes.
+//! the replica manager with its ISR writer, and the metadata source, elections, producer-id
+//! blocks and shared documents that write to Kubernetes. Each part is built complete, in the
+//! order they depend on each other.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +16,6 @@ use tributary_crds::registration::{
 use tributary_crds::KafkaCluster;
 
 use super::blocks::ConfigMapBlocks;
-use super::catch_up::CatchUp;
 use super::elections::KubeElections;
 use super::isr::KubeIsrWriter;
 use super::reassignments::KubeReassignments;
@@ -22,27 +23,68 @@ use super::registration::Registrar;
 use super::shared::SharedDocument;
 use super::source::KubeMetadata;
 use super::{watcher, KubeError};
-use crate::broker::MetadataParts;
-use crate::config::{BrokerConfig, ClusterSettings};
-use crate::metadata::{ClusterImage, MetadataCache, NO_LEADER};
+use crate::acl::AclSet;
+use crate::config::ClusterSettings;
+use crate::metadata::elections::LeaderElections;
+use crate::metadata::reassignments::PartitionReassignments;
+use crate::metadata::{ClusterImage, MetadataCache, MetadataSource, NO_LEADER};
 use crate::producer::IdAllocator;
-use crate::replica::ReplicaManager;
+use crate::quotas::store::ClientQuotaDocument;
+use crate::replica::{ReplicaManager, ReplicaParts};
+use crate::scram::Users;
+use crate::shared::Shared;
+use crate::topics::dynamic::Values;
 
 /// How long a start waits for the watches to list the cluster's objects.
 const FIRST_IMAGE_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The parts of a broker whose metadata lives in Kubernetes, as a start makes them.
+pub struct ClusterParts {
+    /// The cluster id clients see.
+    pub cluster_id: String,
+    /// The image cache the watches keep current.
+    pub metadata: Arc<MetadataCache>,
+    /// The partitions this broker hosts, recording ISR changes in the KafkaPartitions.
+    pub replicas: Arc<ReplicaManager>,
+    /// Where topic changes go: the KafkaTopics.
+    pub admin: Arc<dyn MetadataSource>,
+    /// Producer ids, from blocks allocated in a ConfigMap.
+    pub producer_ids: IdAllocator,
+    /// The registration to renew and release.
+    pub registrar: Arc<Registrar>,
+    /// Where ElectLeaders asks the controller for elections.
+    pub elections: Arc<dyn LeaderElections>,
+    /// Where AlterPartitionReassignments records reassignments.
+    pub reassignments: Arc<dyn PartitionReassignments>,
+    /// The ACLs every broker shares.
+    pub shared_acls: Arc<dyn Shared<AclSet>>,
+    /// The SCRAM credentials every broker shares.
+    pub shared_scram: Arc<dyn Shared<Users>>,
+    /// The client quotas every broker shares.
+    pub shared_quotas: Arc<dyn Shared<ClientQuotaDocument>>,
+    /// The cluster-wide dynamic broker configs.
+    pub shared_dynamic: Arc<dyn Shared<Values>>,
+}
+
 /// Registers this broker, starts its renewals and watches, and returns the parts of a broker
-/// whose metadata lives in Kubernetes, once the first image is in the cache.
-pub async fn metadata_parts(
+/// whose metadata lives in Kubernetes, once the first image is in the cache. `replicas` is
+/// what the replica manager is built from, but for its ISR writer, which is made here once the
+/// watches run.
+pub async fn cluster_parts(
     client: Client,
-    config: Arc<BrokerConfig>,
-    replicas: Arc<ReplicaManager>,
-) -> Result<MetadataParts, KubeError> {
+    replicas: ReplicaParts,
+) -> Result<ClusterParts, KubeError> {
+    let config = replicas.config.clone();
     let settings = config
         .cluster
         .clone()
         .ok_or_else(|| KubeError::Invalid("cluster mode needs --cluster-name".into()))?;
     let cluster_id = cluster_id(&client, &settings).await?;
+    let metadata = Arc::new(MetadataCache::new(ClusterImage::new(
+        cluster_id.clone(),
+        NO_LEADER,
+        vec![],
+    )));
     let me = Registration {
         id: config.broker_id,
         host: config.advertised_host.clone(),
@@ -52,7 +94,7 @@ pub async fn metadata_parts(
         shutting_down: false,
         directory_epoch: super::directory::read(&config.data_dir)?,
         // External listeners are published once their Services give their addresses.
-        listeners: crate::broker::advertised_endpoints(&config)
+        listeners: crate::metadata::advertised_endpoints(&config)
             .into_iter()
             .filter(|e| !settings.external_listeners.contains(&e.listener))
             .map(|e| tributary_crds::registration::Endpoint {
@@ -67,7 +109,8 @@ pub async fn metadata_parts(
         client.clone(),
         settings.clone(),
         me,
-        replicas.fence().clone(),
+        replicas.fence.clone(),
+        metadata.clone(),
     )
     .await?;
     if fresh_directory {
@@ -81,11 +124,6 @@ pub async fn metadata_parts(
         &registrar,
     ));
 
-    let metadata = Arc::new(MetadataCache::new(ClusterImage::new(
-        cluster_id.clone(),
-        NO_LEADER,
-        vec![],
-    )));
     let mut images = metadata.subscribe();
     let publisher = metadata.clone();
     let stores = watcher::spawn(
@@ -105,17 +143,15 @@ pub async fn metadata_parts(
         })?
         .map_err(|_| KubeError::Invalid("the cluster watch stopped".into()))?;
 
-    registrar.set_catch_up(CatchUp::new(
-        client.clone(),
-        &settings.namespace,
-        &settings.name,
-        metadata.clone(),
-    ));
-    replicas.set_isr_writer(Arc::new(KubeIsrWriter::new(
+    let isr_writer = Arc::new(KubeIsrWriter::new(
         client.clone(),
         &settings,
         stores.partitions.clone(),
-    )));
+    ));
+    let replicas = Arc::new(ReplicaManager::build(ReplicaParts {
+        isr_writer: Some(isr_writer),
+        ..replicas
+    }));
     let elections = Arc::new(KubeElections::new(
         client.clone(),
         &settings,
@@ -128,25 +164,25 @@ pub async fn metadata_parts(
         stores.partitions.clone(),
     ));
     let blocks = ConfigMapBlocks::new(client.clone(), &settings.namespace, &settings.name);
-    let acls = SharedDocument::<ConfigMap, crate::acl::AclSet>::new(
+    let acls = SharedDocument::<ConfigMap, AclSet>::new(
         client.clone(),
         &settings.namespace,
         acls_name(&settings.name),
         ACLS_KEY,
     );
-    let dynamic = SharedDocument::<ConfigMap, crate::topics::dynamic::Values>::new(
+    let dynamic = SharedDocument::<ConfigMap, Values>::new(
         client.clone(),
         &settings.namespace,
         dynamic_configs_name(&settings.name),
         DYNAMIC_CONFIGS_KEY,
     );
-    let scram = SharedDocument::<Secret, crate::scram::Users>::new(
+    let scram = SharedDocument::<Secret, Users>::new(
         client.clone(),
         &settings.namespace,
         scram_credentials_name(&settings.name),
         SCRAM_CREDENTIALS_KEY,
     );
-    let quotas = SharedDocument::<ConfigMap, crate::quotas::store::ClientQuotaDocument>::new(
+    let quotas = SharedDocument::<ConfigMap, ClientQuotaDocument>::new(
         client.clone(),
         &settings.namespace,
         client_quotas_name(&settings.name),
@@ -158,21 +194,22 @@ pub async fn metadata_parts(
         config,
         metadata.clone(),
         stores,
-        replicas,
+        replicas.clone(),
     ));
     admin.spawn_deletion_reports();
-    Ok(MetadataParts {
+    Ok(ClusterParts {
         cluster_id,
         metadata,
+        replicas,
         admin,
         producer_ids: IdAllocator::new(Box::new(blocks)),
-        registrar: Some(registrar),
-        elections: Some(elections),
-        reassignments: Some(reassignments),
-        shared_acls: Some(Arc::new(acls)),
-        shared_scram: Some(Arc::new(scram)),
-        shared_quotas: Some(Arc::new(quotas)),
-        shared_dynamic: Some(Arc::new(dynamic)),
+        registrar,
+        elections,
+        reassignments,
+        shared_acls: Arc::new(acls),
+        shared_scram: Arc::new(scram),
+        shared_quotas: Arc::new(quotas),
+        shared_dynamic: Arc::new(dynamic),
     })
 }
 

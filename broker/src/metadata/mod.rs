@@ -16,3 +16,18 @@ pub use image::{
     NO_LEADER,
 };
 pub use source::{Growth, MetadataError, MetadataSource, TopicSpec};
+
+/// The advertised address of each of the broker's listeners, as the image and the broker's
+/// registration publish them.
+pub fn advertised_endpoints(config: &crate::config::BrokerConfig) -> Vec<Endpoint> {
+    config
+        .listeners
+        .all
+        .iter()
+        .map(|l| Endpoint {
+            listener: l.name.clone(),
+            host: l.advertised_host.clone(),
+            port: l.advertised_port,
+        })
+        .collect()
+}

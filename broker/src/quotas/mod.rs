@@ -16,7 +16,10 @@ use parking_lot::Mutex;
 
 use entity::Entity;
 use rate::Rate;
+use store::ClientQuotaDocument;
 pub use store::{ClientQuotas, QuotaStoreError};
+
+use crate::shared::Shared;
 
 /// How often rates of clients gone quiet are dropped.
 const PURGE_INTERVAL_MS: i64 = 60_000;
@@ -38,15 +41,19 @@ struct Rates {
 }
 
 impl Quotas {
-    /// The quotas saved in `data_dir`, with no usage measured yet.
-    pub fn open(data_dir: &Path) -> Result<Quotas, QuotaStoreError> {
-        Ok(Quotas::new(ClientQuotas::open(data_dir)?))
+    /// The quotas saved in `data_dir`, or with `shared` (cluster mode) those it holds, with no
+    /// usage measured yet.
+    pub fn open(
+        data_dir: &Path,
+        shared: Option<Arc<dyn Shared<ClientQuotaDocument>>>,
+    ) -> Result<Quotas, QuotaStoreError> {
+        Ok(Quotas::new(ClientQuotas::open_shared(data_dir, shared)?))
     }
 
     /// Quotas from `store`, with no usage measured yet.
-    pub fn new(store: ClientQuotas) -> Quotas {
+    pub fn new(store: Arc<ClientQuotas>) -> Quotas {
         Quotas {
-            store: Arc::new(store),
+            store,
             rates: Mutex::new(Rates::default()),
         }
     }

@@ -4,7 +4,7 @@
 //! Kubernetes ([`crate::shared`]), so a quota set through any broker applies on every broker.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use parking_lot::RwLock;
 
@@ -49,7 +49,7 @@ pub struct ClientQuotas {
     /// Where they persist on their own (standalone); `None` keeps them in memory (tests).
     path: Option<PathBuf>,
     /// Where they persist when they are shared (cluster mode); then the file is not used.
-    shared: OnceLock<Arc<dyn Shared<ClientQuotaDocument>>>,
+    shared: Option<Arc<dyn Shared<ClientQuotaDocument>>>,
     quotas: RwLock<ClientQuotaDocument>,
     /// Held while a change to the file is prepared and saved.
     saving: parking_lot::Mutex<()>,
@@ -59,7 +59,7 @@ impl std::fmt::Debug for ClientQuotas {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientQuotas")
             .field("entities", &self.quotas.read().entities.len())
-            .field("shared", &self.shared.get().is_some())
+            .field("shared", &self.shared.is_some())
             .finish()
     }
 }
@@ -80,13 +80,23 @@ impl ClientQuotas {
         })
     }
 
-    /// Keeps the quotas in `shared` from now on: they are what it holds (the data directory's
-    /// file is no longer read or written), and changes are written there, so every broker
-    /// following it enforces the same quotas.
-    pub fn share(self: &Arc<Self>, shared: Arc<dyn Shared<ClientQuotaDocument>>) {
-        attach(self, &self.shared, shared, |me, document| {
-            *me.quotas.write() = document
+    /// The broker's quotas: those saved in `data_dir`, or with `shared` (cluster mode) those
+    /// it holds from then on (the data directory's file is no longer read or written, and
+    /// changes are written there, so every broker following it enforces the same quotas).
+    pub fn open_shared(
+        data_dir: &Path,
+        shared: Option<Arc<dyn Shared<ClientQuotaDocument>>>,
+    ) -> Result<Arc<ClientQuotas>, QuotaStoreError> {
+        let quotas = Arc::new(ClientQuotas {
+            shared,
+            ..ClientQuotas::open(data_dir)?
         });
+        if let Some(shared) = &quotas.shared {
+            attach(&quotas, shared, |me, document| {
+                *me.quotas.write() = document
+            });
+        }
+        Ok(quotas)
     }
 
     /// The entities passing `filter`, with their quotas.
@@ -122,7 +132,7 @@ impl ClientQuotas {
         if validate_only {
             return Ok(());
         }
-        let Some(shared) = self.shared.get() else {
+        let Some(shared) = &self.shared else {
             return self.alter_file(entity, ops);
         };
         let written = shared

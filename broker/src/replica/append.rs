@@ -11,15 +11,17 @@ use std::sync::Arc;
 use kafka_protocol::error::ResponseError;
 use tokio::time::Instant;
 
+use super::ReplicaHost;
+// The tests drive the append path through a whole standalone broker.
+#[cfg(test)]
 use crate::broker::Broker;
 use crate::config::BrokerConfig;
-use crate::handlers::{errors::append_code, topic_lookup};
+use crate::error_codes::append_code;
 use crate::metadata::TopicImage;
 use crate::partition::{AppendError, Appended, CommitWaitError, Durability, Partition, Role};
-use crate::producer::{BatchIdentity, TxnIndex};
+use crate::producer::{BatchIdentity, ProducerRef, TxnIndex};
 use crate::storage::FlushDue;
 use crate::topics::config::effective;
-use crate::txn::ProducerRef;
 
 /// How many acknowledgements a producer asked for (the Produce request's `acks`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -282,23 +284,23 @@ impl WaitError {
 /// Appends each partition's data in order, then starts the fsyncs their answers wait for,
 /// one group-commit round for the whole request; returns each partition's outcome in the
 /// order of `request.partitions`.
-pub fn append_records(broker: &Broker, request: AppendRequest<'_>) -> Vec<PartitionResult> {
-    let policy = Policy::of(&request.origin, &broker.config);
-    let journal = policy.journal && broker.flusher.journal_ready();
+pub fn append_records(host: &dyn ReplicaHost, request: AppendRequest<'_>) -> Vec<PartitionResult> {
+    let policy = Policy::of(&request.origin, host.config());
+    let journal = policy.journal && host.flusher().journal_ready();
     let results: Vec<PartitionResult> = request
         .partitions
         .iter()
-        .map(|data| append_partition(broker, &request, data, policy, journal))
+        .map(|data| append_partition(host, &request, data, policy, journal))
         .collect();
     if policy.sync_now {
-        start_syncs(broker, &results);
+        start_syncs(host, &results);
     }
     results
 }
 
 /// [`append_records`] of one partition: the coordinators' writes, one record batch at a time.
 pub fn append_one(
-    broker: &Broker,
+    host: &dyn ReplicaHost,
     origin: Origin<'_>,
     now_ms: i64,
     data: PartitionData<'_>,
@@ -309,7 +311,7 @@ pub fn append_one(
         partitions: vec![data],
     };
     // One outcome per partition: never empty.
-    append_records(broker, request).pop().unwrap_or_else(|| {
+    append_records(host, request).pop().unwrap_or_else(|| {
         Err(AppendRecordsError::UnknownPartition {
             topic: data.topic.to_string(),
             index: data.index,
@@ -408,20 +410,20 @@ impl Policy {
 /// One partition of [`append_records`]: leader check, the client-only refusals, the append,
 /// and its wait.
 fn append_partition(
-    broker: &Broker,
+    host: &dyn ReplicaHost,
     request: &AppendRequest<'_>,
     data: &PartitionData<'_>,
     policy: Policy,
     journal: bool,
 ) -> PartitionResult {
-    let partition = leader(broker, data)?;
+    let partition = leader(host, data)?;
     let min_isr = match request.origin {
-        Origin::Client { .. } => admit_client(broker, &partition, data, request)?,
+        Origin::Client { .. } => admit_client(host, &partition, data, request)?,
         Origin::Coordinator | Origin::TxnMarker { .. } => None,
     };
     let appended = write(&partition, &request.origin, data, request.now_ms, journal)?;
     if !policy.sync_now {
-        broker.flusher.after_write(&partition, appended.flush);
+        host.flusher().after_write(&partition, appended.flush);
     }
     let wait_for = match policy.wait_for {
         WaitFor::Committed { durability, .. } => WaitFor::Committed {
@@ -441,35 +443,42 @@ fn append_partition(
 }
 
 /// The replica of the partition this broker leads.
-fn leader(broker: &Broker, data: &PartitionData<'_>) -> Result<Arc<Partition>, AppendRecordsError> {
+fn leader(
+    host: &dyn ReplicaHost,
+    data: &PartitionData<'_>,
+) -> Result<Arc<Partition>, AppendRecordsError> {
     let (topic, index) = (data.topic, data.index);
-    topic_lookup::leader(broker, topic, index).map_err(|code| match code {
-        ResponseError::NotLeaderOrFollower => AppendRecordsError::NotLeader {
-            topic: topic.to_string(),
-            index,
-            role: broker.replicas.get(topic, index).map(|p| p.role()),
-        },
-        _ => AppendRecordsError::UnknownPartition {
-            topic: topic.to_string(),
-            index,
-        },
-    })
+    let replicas = host.replicas();
+    let image = host.metadata().image();
+    replicas
+        .leader(&image, topic, index)
+        .map_err(|code| match code {
+            ResponseError::NotLeaderOrFollower => AppendRecordsError::NotLeader {
+                topic: topic.to_string(),
+                index,
+                role: replicas.get(topic, index).map(|p| p.role()),
+            },
+            _ => AppendRecordsError::UnknownPartition {
+                topic: topic.to_string(),
+                index,
+            },
+        })
 }
 
 /// The refusals only client writes meet before anything is appended; a refused batch is
 /// remembered (see [`Partition::note_refused`]). Returns the `min.insync.replicas` an
 /// acks=all write is held to once committed, read once.
 fn admit_client(
-    broker: &Broker,
+    host: &dyn ReplicaHost,
     partition: &Partition,
     data: &PartitionData<'_>,
     request: &AppendRequest<'_>,
 ) -> Result<Option<usize>, AppendRecordsError> {
-    let topic = topic_lookup::topic(broker, data.topic);
+    let topic = host.metadata().image().topic(data.topic).cloned();
     let min_isr = request
         .origin
         .holds_to_min_isr()
-        .then(|| min_insync_replicas(&broker.config, topic.as_deref()));
+        .then(|| min_insync_replicas(host.config(), topic.as_deref()));
     let refusal = topic
         .as_deref()
         .and_then(|topic| refuse_client(topic, data.index, min_isr));
@@ -565,15 +574,12 @@ fn marker_appended(end_offset: i64) -> Appended {
 
 /// Starts the fsyncs (or journal rounds) of the accepted writes, all partitions in one
 /// request to the flusher, so they share a round.
-fn start_syncs(broker: &Broker, results: &[PartitionResult]) {
+fn start_syncs(host: &dyn ReplicaHost, results: &[PartitionResult]) {
     let (journaled, fsynced): (Vec<&Accepted>, Vec<&Accepted>) =
         results.iter().flatten().partition(|a| a.appended.journaled);
-    broker
-        .flusher
-        .request_journal_commits(journaled.into_iter().map(|a| &a.wait.partition));
-    broker
-        .flusher
-        .request_syncs(fsynced.into_iter().map(|a| &a.wait.partition));
+    let flusher = host.flusher();
+    flusher.request_journal_commits(journaled.into_iter().map(|a| &a.wait.partition));
+    flusher.request_syncs(fsynced.into_iter().map(|a| &a.wait.partition));
 }
 
 #[cfg(test)]

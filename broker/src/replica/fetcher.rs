@@ -26,13 +26,35 @@ use uuid::Uuid;
 use self::apply::apply;
 use super::fsync;
 use super::lag::{FetcherLag, FollowedKey};
-use crate::broker::Broker;
+use super::ReplicaHost;
 use crate::partition::follower;
 use crate::partition::{Partition, Role};
 use crate::peer::{PeerConnection, PeerError};
-use crate::quotas::replication::{is_throttled, FOLLOWER_RATE_KEY, FOLLOWER_REPLICAS_KEY};
+use crate::quotas::replication::{
+    is_throttled, ReplicationQuota, FOLLOWER_RATE_KEY, FOLLOWER_REPLICAS_KEY,
+};
+use crate::security::peer::PeerSecurity;
 
 mod apply;
+
+/// What the fetchers need of the broker beyond the append path's parts: how to reach the
+/// leaders, the follower's replication throttle, and this process's incarnation. The broker
+/// implements it; the fetchers hold it weakly, so they end with the broker.
+pub trait FetcherHost: ReplicaHost {
+    /// How connections to other brokers are secured (the inter-broker listener's TLS and
+    /// SASL).
+    fn peer_security(&self) -> &Arc<PeerSecurity>;
+
+    /// The bytes this broker fetches as a follower, against its replication throttle.
+    fn follower_quota(&self) -> &ReplicationQuota;
+
+    /// This process's incarnation epoch in cluster mode (-1 without one), sent with every
+    /// fetch so the leader can tell this process from an earlier one.
+    fn incarnation(&self) -> i64;
+}
+
+/// The broker as the fetchers see it.
+type Host = dyn FetcherHost;
 
 /// The Fetch version followers send: ReplicaState (v15), topic ids (v13), DivergingEpoch (v12).
 const FETCH_VERSION: i16 = 15;
@@ -47,17 +69,19 @@ const BACKOFF: Duration = Duration::from_millis(500);
 /// The partitions followed at one leader.
 type Followed = Vec<Arc<Partition>>;
 
-/// Starts the supervisor and the ISR-shrink check; both end with the broker.
-pub fn spawn(broker: &Arc<Broker>) {
-    spawn_supervisor(broker);
-    spawn_shrink_check(Arc::downgrade(broker));
+/// Starts the supervisor and the ISR-shrink check; both end with the broker. How far the
+/// followed replicas lag is published in `max_lag` (the MaxLag metric).
+pub fn spawn<H: FetcherHost + 'static>(broker: &Arc<H>, max_lag: prometheus::IntGauge) {
+    let broker: Arc<Host> = broker.clone();
+    spawn_supervisor(&broker, max_lag);
+    spawn_shrink_check(Arc::downgrade(&broker));
 }
 
-fn spawn_supervisor(broker: &Arc<Broker>) {
-    let mut applied = broker.metadata.subscribe_applied();
+fn spawn_supervisor(broker: &Arc<Host>, max_lag: prometheus::IntGauge) {
+    let mut applied = broker.metadata().subscribe_applied();
     applied.mark_changed();
     let weak = Arc::downgrade(broker);
-    let lag = Arc::new(FetcherLag::new(broker.metrics.replica_max_lag.clone()));
+    let lag = Arc::new(FetcherLag::new(max_lag));
     tokio::spawn(async move {
         let mut fetchers: HashMap<i32, watch::Sender<Followed>> = HashMap::new();
         while applied.changed().await.is_ok() {
@@ -65,7 +89,7 @@ fn spawn_supervisor(broker: &Arc<Broker>) {
             let Some(b) = weak.upgrade() else {
                 return;
             };
-            let mut plan = plan(&b);
+            let mut plan = plan(&*b);
             let followed: HashSet<FollowedKey> = plan.values().flatten().map(|p| key(p)).collect();
             lag.retain(|key| followed.contains(key));
             // Leaders no longer followed get an empty set, which ends their task.
@@ -85,10 +109,10 @@ fn spawn_supervisor(broker: &Arc<Broker>) {
 }
 
 /// The partitions this broker follows, by leader.
-fn plan(broker: &Broker) -> BTreeMap<i32, Followed> {
-    let me = broker.config.broker_id;
+fn plan(broker: &Host) -> BTreeMap<i32, Followed> {
+    let me = broker.config().broker_id;
     let mut plan: BTreeMap<i32, Followed> = BTreeMap::new();
-    for partition in broker.replicas.all() {
+    for partition in broker.replicas().all() {
         if let Role::Follower { leader, .. } = partition.role() {
             if leader >= 0 && leader != me && !partition.is_deleted() {
                 plan.entry(leader).or_default().push(partition);
@@ -98,14 +122,14 @@ fn plan(broker: &Broker) -> BTreeMap<i32, Followed> {
     plan
 }
 
-fn spawn_shrink_check(broker: Weak<Broker>) {
+fn spawn_shrink_check(broker: Weak<Host>) {
     tokio::spawn(async move {
         loop {
             let Some(b) = broker.upgrade() else {
                 return;
             };
-            let max_lag = b.config.replica_lag_time_max_ms;
-            b.replicas.shrink_lagging(crate::clock::now_ms(), max_lag);
+            let max_lag = b.config().replica_lag_time_max_ms;
+            b.replicas().shrink_lagging(crate::clock::now_ms(), max_lag);
             drop(b);
             let every = u64::try_from(max_lag / 2).unwrap_or(1).max(100);
             tokio::time::sleep(Duration::from_millis(every)).await;
@@ -116,7 +140,7 @@ fn spawn_shrink_check(broker: Weak<Broker>) {
 /// Fetches from `leader` for the partitions `followed` holds until it holds none: one round
 /// after another, pausing as the last one asks.
 async fn fetch_from(
-    broker: Weak<Broker>,
+    broker: Weak<Host>,
     leader: i32,
     mut followed: watch::Receiver<Followed>,
     lag: Arc<FetcherLag>,
@@ -147,7 +171,7 @@ async fn fetch_from(
 /// What one fetcher task keeps between rounds.
 struct Fetcher {
     /// Let go while a round waits, so a fetcher never keeps the broker alive.
-    broker: Weak<Broker>,
+    broker: Weak<Host>,
     leader: i32,
     /// Kept across rounds; replaced when the leader's address changes.
     connection: Option<PeerConnection>,
@@ -176,13 +200,13 @@ impl Fetcher {
         let Some(b) = self.broker.upgrade() else {
             return Round::Stop;
         };
-        if !self.connect(&b) {
+        if !self.connect(&*b) {
             return Round::BackOff;
         }
         let mut sent = self.ready(partitions);
-        let throttled = throttled_replicas(&b, &sent);
-        leave_out_throttled(&b, &mut sent, &throttled);
-        let b = if b.config.replica_fsync_before_ack {
+        let throttled = throttled_replicas(&*b, &sent);
+        leave_out_throttled(&*b, &mut sent, &throttled);
+        let b = if b.config().replica_fsync_before_ack {
             match sync_positions(&self.broker, b, &mut sent).await {
                 Some(b) => b,
                 None => return Round::Stop,
@@ -193,7 +217,7 @@ impl Fetcher {
         if sent.is_empty() {
             return Round::Idle;
         }
-        let request = fetch_request(&b, &sent);
+        let request = fetch_request(&*b, &sent);
         drop(b);
         let Some(connection) = self.connection.as_mut() else {
             return Round::Again;
@@ -202,14 +226,14 @@ impl Fetcher {
         let Some(b) = self.broker.upgrade() else {
             return Round::Stop;
         };
-        self.take(&b, answer, &sent, &throttled)
+        self.take(&*b, answer, &sent, &throttled)
     }
 
     /// Points the kept connection at the leader's address in the image; false when the image
     /// does not list the leader.
-    fn connect(&mut self, broker: &Broker) -> bool {
+    fn connect(&mut self, broker: &Host) -> bool {
         let Some(address) = broker
-            .metadata
+            .metadata()
             .image()
             .broker(self.leader)
             .map(|info| format!("{}:{}", info.host, info.port))
@@ -221,7 +245,7 @@ impl Fetcher {
             .as_ref()
             .is_none_or(|c| c.address() != address)
         {
-            self.connection = Some(PeerConnection::new(address, broker.peer_security.clone()));
+            self.connection = Some(PeerConnection::new(address, broker.peer_security().clone()));
         }
         true
     }
@@ -241,7 +265,7 @@ impl Fetcher {
     /// that should wait, and counting throttled replicas' bytes against the throttle.
     fn take(
         &mut self,
-        broker: &Broker,
+        broker: &Host,
         answer: Result<FetchResponse, PeerError>,
         sent: &[Arc<Partition>],
         throttled: &HashSet<FollowedKey>,
@@ -266,11 +290,10 @@ impl Fetcher {
             if throttled.contains(&key(&partition)) {
                 let bytes = data.records.as_ref().map_or(0, |r| r.len());
                 broker
-                    .replication_quotas
-                    .follower
+                    .follower_quota()
                     .record(bytes, crate::clock::now_ms());
             }
-            if !apply(broker, &partition, &data, &self.lag) {
+            if !apply(broker.flusher(), &partition, &data, &self.lag) {
                 let until = tokio::time::Instant::now() + BACKOFF;
                 self.held_back.insert(key(&partition), until);
             }
@@ -287,17 +310,16 @@ fn key(partition: &Partition) -> FollowedKey {
 /// Leaves the throttled replicas out of this round while the follower's replication throttle
 /// is used up.
 fn leave_out_throttled(
-    broker: &Broker,
+    broker: &Host,
     sent: &mut Vec<Arc<Partition>>,
     throttled: &HashSet<FollowedKey>,
 ) {
     if throttled.is_empty() {
         return;
     }
-    let bound = broker.config.dynamic.replication_rate(FOLLOWER_RATE_KEY);
+    let bound = broker.config().dynamic.replication_rate(FOLLOWER_RATE_KEY);
     if broker
-        .replication_quotas
-        .follower
+        .follower_quota()
         .exceeded(bound, crate::clock::now_ms())
     {
         sent.retain(|p| !throttled.contains(&key(p)));
@@ -308,11 +330,11 @@ fn leave_out_throttled(
 /// them and leave out those not durable yet. The broker is let go while the fsync runs (taken
 /// again from `weak`); `None` when it is gone.
 async fn sync_positions(
-    weak: &Weak<Broker>,
-    broker: Arc<Broker>,
+    weak: &Weak<Host>,
+    broker: Arc<Host>,
     sent: &mut Vec<Arc<Partition>>,
-) -> Option<Arc<Broker>> {
-    let flusher = broker.flusher.clone();
+) -> Option<Arc<Host>> {
+    let flusher = broker.flusher().clone();
     drop(broker);
     fsync::sync_fetched(&flusher, sent).await;
     sent.retain(|p| fsync::may_report(p, true));
@@ -337,17 +359,17 @@ async fn send(
 
 /// The replicas in `sent` the follower's replication throttle applies to (listed in their
 /// topic's `follower.replication.throttled.replicas`, not in the ISR), when it is bounded.
-fn throttled_replicas(broker: &Broker, sent: &[Arc<Partition>]) -> HashSet<FollowedKey> {
+fn throttled_replicas(broker: &Host, sent: &[Arc<Partition>]) -> HashSet<FollowedKey> {
     if broker
-        .config
+        .config()
         .dynamic
         .replication_rate(FOLLOWER_RATE_KEY)
         .is_none()
     {
         return HashSet::new();
     }
-    let image = broker.metadata.image();
-    let me = broker.config.broker_id;
+    let image = broker.metadata().image();
+    let me = broker.config().broker_id;
     sent.iter()
         .filter(|p| {
             image.topic(p.topic()).is_some_and(|topic| {
@@ -361,7 +383,7 @@ fn throttled_replicas(broker: &Broker, sent: &[Arc<Partition>]) -> HashSet<Follo
 }
 
 /// One fetch for every partition in `sent`, from where each log ends.
-fn fetch_request(broker: &Broker, sent: &[Arc<Partition>]) -> FetchRequest {
+fn fetch_request(broker: &Host, sent: &[Arc<Partition>]) -> FetchRequest {
     let mut topics: BTreeMap<Uuid, Vec<FetchPartition>> = BTreeMap::new();
     for partition in sent {
         let (fetch_offset, last_fetched_epoch) = partition.fetch_position();
@@ -376,15 +398,15 @@ fn fetch_request(broker: &Broker, sent: &[Arc<Partition>]) -> FetchRequest {
                 .with_partition_max_bytes(PARTITION_MAX_BYTES),
         );
     }
-    let incarnation = broker.registrar.as_ref().map_or(-1, |r| r.incarnation());
+    let incarnation = broker.incarnation();
     FetchRequest::default()
         .with_replica_id(BrokerId(-1))
         .with_replica_state(
             ReplicaState::default()
-                .with_replica_id(BrokerId(broker.config.broker_id))
+                .with_replica_id(BrokerId(broker.config().broker_id))
                 .with_replica_epoch(incarnation),
         )
-        .with_max_wait_ms(broker.config.replica_fetch_wait_max_ms)
+        .with_max_wait_ms(broker.config().replica_fetch_wait_max_ms)
         .with_min_bytes(1)
         .with_max_bytes(RESPONSE_MAX_BYTES)
         .with_isolation_level(0)

@@ -18,9 +18,12 @@ pub trait IsrWriter: Send + Sync {
 
 /// Counters of ISR changes, as Kafka's ReplicaManager reports them.
 #[derive(Clone)]
-pub(crate) struct IsrCounters {
+pub struct IsrCounters {
+    /// ISR changes recorded that removed replicas.
     pub shrinks: prometheus::IntCounter,
+    /// ISR changes recorded that added replicas.
     pub expands: prometheus::IntCounter,
+    /// ISR changes the cluster metadata refused, or that could not be written.
     pub failed: prometheus::IntCounter,
 }
 

@@ -7,10 +7,11 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
+use kafka_protocol::error::ResponseError;
 use parking_lot::{Mutex, RwLock};
 
 use super::dirs::{partition_dir, remove_dir, remove_stray};
-use super::IsrWriter;
+use super::{IsrCounters, IsrWriter};
 use crate::codec::CompressionPolicy;
 use crate::config::BrokerConfig;
 use crate::fence::Fence;
@@ -52,14 +53,55 @@ pub struct ReplicaManager {
     /// The broker's self-fence, which every hosted replica obeys.
     fence: Arc<Fence>,
     /// Where leaders record ISR changes (cluster mode; a standalone broker has no followers).
-    isr_writer: std::sync::OnceLock<Arc<dyn IsrWriter>>,
+    isr_writer: Option<Arc<dyn IsrWriter>>,
     /// The counters those changes count in.
-    isr_counters: std::sync::OnceLock<super::isr_changes::IsrCounters>,
+    isr_counters: Option<IsrCounters>,
+}
+
+/// What a [`ReplicaManager`] is built from, each part complete before the manager exists.
+pub struct ReplicaParts {
+    /// The broker configuration partitions take their defaults from.
+    pub config: Arc<BrokerConfig>,
+    /// What the commit journal kept, re-appended to the partitions opened at start-up.
+    pub replay: Replay,
+    /// The broker's self-fence, shared with whatever raises it (cluster mode's registration).
+    pub fence: Arc<Fence>,
+    /// Where leaders record ISR changes; `None` refuses every change (a standalone broker has
+    /// no followers).
+    pub isr_writer: Option<Arc<dyn IsrWriter>>,
+    /// The counters of ISR changes; `None` counts nothing (tests).
+    pub isr_counters: Option<IsrCounters>,
+}
+
+impl ReplicaParts {
+    /// The parts of a manager with a fresh fence that records no ISR changes and counts none.
+    pub fn new(config: Arc<BrokerConfig>, replay: Replay) -> ReplicaParts {
+        ReplicaParts {
+            config,
+            replay,
+            fence: Arc::default(),
+            isr_writer: None,
+            isr_counters: None,
+        }
+    }
 }
 
 impl ReplicaManager {
-    /// A manager hosting nothing yet; `replay` holds what the commit journal kept.
+    /// A manager hosting nothing yet, with a fresh fence and no ISR changes recorded or
+    /// counted; `replay` holds what the commit journal kept.
     pub fn new(config: Arc<BrokerConfig>, replay: Replay) -> ReplicaManager {
+        ReplicaManager::build(ReplicaParts::new(config, replay))
+    }
+
+    /// A manager hosting nothing yet, made of `parts`.
+    pub fn build(parts: ReplicaParts) -> ReplicaManager {
+        let ReplicaParts {
+            config,
+            replay,
+            fence,
+            isr_writer,
+            isr_counters,
+        } = parts;
         ReplicaManager {
             broker_id: config.broker_id,
             config,
@@ -68,27 +110,17 @@ impl ReplicaManager {
             replay: Mutex::new(Some(replay)),
             changes: Mutex::new(()),
             pending: Mutex::new(HashSet::new()),
-            fence: Arc::default(),
-            isr_writer: std::sync::OnceLock::new(),
-            isr_counters: std::sync::OnceLock::new(),
+            fence,
+            isr_writer,
+            isr_counters,
         }
-    }
-
-    /// Sets where leaders record ISR changes (once, at a cluster-mode start).
-    pub fn set_isr_writer(&self, writer: Arc<dyn IsrWriter>) {
-        let _ = self.isr_writer.set(writer);
-    }
-
-    /// Sets the counters of ISR changes (once, when the broker's metrics exist).
-    pub(crate) fn set_isr_counters(&self, counters: super::isr_changes::IsrCounters) {
-        let _ = self.isr_counters.set(counters);
     }
 
     /// Records an ISR change a hosted leader proposed, in the background.
     pub fn submit_isr_change(&self, partition: Arc<Partition>, proposal: IsrProposal) {
         super::isr_changes::submit(
-            self.isr_writer.get().cloned(),
-            self.isr_counters.get().cloned(),
+            self.isr_writer.clone(),
+            self.isr_counters.clone(),
             partition,
             proposal,
         );
@@ -115,6 +147,25 @@ impl ReplicaManager {
             .read()
             .get(&(topic.to_string(), index))
             .cloned()
+    }
+
+    /// The replica of partition `index` of `topic` this broker leads, for a request or a write
+    /// naming it: UNKNOWN_TOPIC_OR_PARTITION when `image` has no such partition (or it was
+    /// deleted under the request), NOT_LEADER_OR_FOLLOWER when another broker leads it.
+    pub fn leader(
+        &self,
+        image: &ClusterImage,
+        topic: &str,
+        index: i32,
+    ) -> Result<Arc<Partition>, ResponseError> {
+        if image.partition(topic, index).is_none() {
+            return Err(ResponseError::UnknownTopicOrPartition);
+        }
+        match self.get(topic, index) {
+            Some(p) if p.is_deleted() => Err(ResponseError::UnknownTopicOrPartition),
+            Some(p) if p.acts_as_leader() => Ok(p),
+            _ => Err(ResponseError::NotLeaderOrFollower),
+        }
     }
 
     /// Every hosted replica, by topic and index.

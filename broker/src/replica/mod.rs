@@ -6,14 +6,15 @@ pub mod append;
 mod dirs;
 pub mod fetcher;
 pub mod fsync;
+mod host;
 mod isr_changes;
 pub mod lag;
 mod manager;
 
 pub(crate) use dirs::is_partition_dir_name;
-pub(crate) use isr_changes::IsrCounters;
-pub use isr_changes::IsrWriter;
-pub use manager::ReplicaManager;
+pub use host::ReplicaHost;
+pub use isr_changes::{IsrCounters, IsrWriter};
+pub use manager::{ReplicaManager, ReplicaParts};
 
 #[cfg(test)]
 mod tests;

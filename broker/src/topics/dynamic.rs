@@ -245,12 +245,18 @@ impl DynamicConfigs {
 
     /// Keeps the cluster-wide level in `shared` from now on: it is what `shared` holds, and
     /// `changed` runs after each change it delivers (to apply new defaults to the topics).
+    /// Unlike the other shared documents this is attached once the broker is built (the first
+    /// time only): `changed` reaches the hosted partitions, which are built from the
+    /// configuration these values belong to.
     pub fn share(
         self: &Arc<Self>,
         shared: Arc<dyn Shared<Values>>,
         changed: Box<dyn Fn() + Send + Sync>,
     ) {
-        attach(self, &self.shared, shared, move |me, values| {
+        if self.shared.set(shared.clone()).is_err() {
+            return;
+        }
+        attach(self, &shared, move |me, values| {
             me.levels.write().cluster = values;
             changed();
         });

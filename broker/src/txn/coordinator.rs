@@ -28,6 +28,7 @@ use crate::clock::now_ms;
 use crate::coordinator::Runtime;
 use crate::group::coordinator::CommitOffset;
 use crate::group::log::{CoordinatorLog, LogError};
+use crate::producer::ProducerRef;
 
 pub use migrate::Legacy;
 
@@ -40,15 +41,6 @@ struct ProducerView {
     open: bool,
     partitions: HashSet<(String, i32)>,
     pending_offsets: HashSet<(String, String, i32)>,
-}
-
-/// A producer's identity in a transactional request.
-#[derive(Debug, Clone, Copy)]
-pub struct ProducerRef {
-    /// Producer id.
-    pub id: i64,
-    /// Producer epoch.
-    pub epoch: i16,
 }
 
 /// Coordinator of the transactional ids whose `__transaction_state` partitions this broker

@@ -7,8 +7,8 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use kafka_protocol::error::ResponseError;
 
-use super::coordinator::ProducerRef;
 use crate::group::coordinator::CommitOffset;
+use crate::producer::ProducerRef;
 use crate::replica::append::{self, WriteWait};
 
 /// How long a marker may take to be committed before the end is retried later.

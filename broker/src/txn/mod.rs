@@ -16,8 +16,9 @@ mod metadata;
 pub mod records;
 mod store;
 
+pub use crate::producer::ProducerRef;
 pub use config::TxnConfig;
-pub use coordinator::{Legacy, ProducerRef, TransactionCoordinator};
+pub use coordinator::{Legacy, TransactionCoordinator};
 pub use host::{MarkerWrite, TxnHost, MARKER_TIMEOUT};
 pub use metadata::{PendingOffset, TxnMetadata, TxnState};
 pub use records::TRANSACTION_TOPIC;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use kafka_protocol::messages::fetch_response::PartitionData;
 
 use super::key;
-use crate::broker::Broker;
+use crate::flusher::Flusher;
 use crate::partition::follower::{self, Cause, EpochEnd, FollowerStep, LeaderAnswer, LocalLog};
 use crate::partition::Partition;
 use crate::replica::lag::{fetch_lag, FetcherLag};
@@ -15,7 +15,7 @@ use crate::storage::StorageError;
 /// Applies the leader's answer for one partition as [`follower::next_step`] decides from the
 /// replica's log; false when the partition should wait before it is fetched again.
 pub(super) fn apply(
-    broker: &Broker,
+    flusher: &Flusher,
     partition: &Arc<Partition>,
     data: &PartitionData,
     lag: &FetcherLag,
@@ -23,7 +23,7 @@ pub(super) fn apply(
     let answer = leader_answer(data);
     let step = partition.with_log(|log| follower::next_step(&LocalLog::of(log), &answer));
     match step {
-        FollowerStep::Append => append(broker, partition, data, lag),
+        FollowerStep::Append => append(flusher, partition, data, lag),
         FollowerStep::Truncate { offset, cause } => {
             performed(partition, partition.truncate_replica(offset), cause)
         }
@@ -51,7 +51,7 @@ fn leader_answer(data: &PartitionData) -> LeaderAnswer {
 /// Appends what the leader sent, with its positions, and records how far the replica still
 /// lags; false when it could not.
 fn append(
-    broker: &Broker,
+    flusher: &Flusher,
     partition: &Arc<Partition>,
     data: &PartitionData,
     lag: &FetcherLag,
@@ -61,7 +61,7 @@ fn append(
     match partition.append_from_leader(records, data.high_watermark, data.log_start_offset, now_ms)
     {
         Ok((_, flush)) => {
-            broker.flusher.after_write(partition, flush);
+            flusher.after_write(partition, flush);
             let end = partition.with_log(|log| log.log_end_offset());
             lag.record(key(partition), fetch_lag(data.high_watermark, end));
             true

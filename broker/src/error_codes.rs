@@ -1,4 +1,5 @@
-//! The one place internal errors become Kafka error codes.
+//! The one place internal errors become Kafka error codes: the handlers' answers, the
+//! append path's refusals and the transaction markers' outcomes all map here.
 
 use kafka_protocol::error::ResponseError;
 

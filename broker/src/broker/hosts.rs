@@ -1,0 +1,113 @@
+//! The broker as the parts below it see it: each of them names only the narrow trait it
+//! needs (the append path, the follower fetchers, the coordinators' logs and markers, the
+//! transaction coordinator, the controlled shutdown), and the broker implements them here,
+//! so none of those parts depends on the broker.
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use kafka_protocol::error::ResponseError;
+
+use super::Broker;
+use crate::config::BrokerConfig;
+use crate::coordination::CoordinatorHost;
+use crate::flusher::Flusher;
+use crate::group::coordinator::CommitOffset;
+use crate::kube::registration::Registrar;
+use crate::kube::shutdown::Registered;
+use crate::metadata::{MetadataCache, MetadataSource};
+use crate::quotas::replication::ReplicationQuota;
+use crate::replica::fetcher::FetcherHost;
+use crate::replica::{ReplicaHost, ReplicaManager};
+use crate::security::peer::PeerSecurity;
+use crate::txn::{MarkerWrite, ProducerRef, TxnHost};
+
+impl ReplicaHost for Broker {
+    fn config(&self) -> &BrokerConfig {
+        &self.config
+    }
+
+    fn metadata(&self) -> &MetadataCache {
+        &self.metadata
+    }
+
+    fn replicas(&self) -> &ReplicaManager {
+        &self.replicas
+    }
+
+    fn flusher(&self) -> &Flusher {
+        &self.flusher
+    }
+}
+
+impl FetcherHost for Broker {
+    fn peer_security(&self) -> &Arc<PeerSecurity> {
+        &self.peer_security
+    }
+
+    fn follower_quota(&self) -> &ReplicationQuota {
+        &self.replication_quotas.follower
+    }
+
+    fn incarnation(&self) -> i64 {
+        self.registrar.as_ref().map_or(-1, |r| r.incarnation())
+    }
+}
+
+impl CoordinatorHost for Broker {
+    fn admin(&self) -> &dyn MetadataSource {
+        &*self.admin
+    }
+
+    fn peer_security(&self) -> &Arc<PeerSecurity> {
+        &self.peer_security
+    }
+}
+
+impl TxnHost for Broker {
+    fn next_producer_id(&self) -> BoxFuture<'_, Result<i64, ResponseError>> {
+        async move {
+            self.producer_ids.next_id().await.map_err(|error| {
+                tracing::error!(%error, "cannot allocate a producer id");
+                ResponseError::KafkaStorageError
+            })
+        }
+        .boxed()
+    }
+
+    fn append_marker(
+        &self,
+        topic: &str,
+        partition: i32,
+        producer: ProducerRef,
+        commit: bool,
+        now_ms: i64,
+    ) -> Result<Option<MarkerWrite>, ResponseError> {
+        crate::coordination::append_marker(self, topic, partition, producer, commit, now_ms)
+    }
+
+    fn commit_offsets<'a>(
+        &'a self,
+        group: &'a str,
+        offsets: Vec<CommitOffset>,
+    ) -> BoxFuture<'a, Result<(), ResponseError>> {
+        async move {
+            let results = self.groups.commit_transactional(group, offsets).await;
+            match results.into_iter().find_map(Result::err) {
+                Some(error) => {
+                    tracing::warn!(group, ?error, "transactional offsets not committed");
+                    Err(error)
+                }
+                None => Ok(()),
+            }
+        }
+        .boxed()
+    }
+}
+
+impl Registered for Broker {
+    fn registrar(&self) -> Option<&Registrar> {
+        self.registrar.as_deref()
+    }
+}
