@@ -329,7 +329,10 @@ mod tests {
         .expect("config");
         let three = ClusterImage::new("c".into(), 0, Vec::new());
         let refused = check_cluster_budget(&three, &limited, 1).expect_err("no brokers, no room");
-        assert!(refused.to_string().contains("max.broker.partitions"), "{refused}");
+        assert!(
+            refused.to_string().contains("max.broker.partitions"),
+            "{refused}"
+        );
 
         // image(3) has 3 brokers; its one topic's replicas count too.
         let cluster = image(3);
@@ -341,7 +344,8 @@ mod tests {
         assert!(check_cluster_budget(&cluster, &limited, 24 - hosted).is_ok());
         let over = check_cluster_budget(&cluster, &limited, 25 - hosted).expect_err("over");
         assert!(
-            over.to_string().contains("limit of 8 each (max.broker.partitions)"),
+            over.to_string()
+                .contains("limit of 8 each (max.broker.partitions)"),
             "{over}"
         );
     }

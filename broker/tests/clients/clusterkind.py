@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import os
 import signal
+import subprocess
 from pathlib import Path
 from typing import Optional
 
@@ -79,7 +80,13 @@ class ClusterPool:
         return self.current
 
     def close(self) -> None:
+        """Ends the running cluster; its brokers get SIGKILL first, as nothing of a cluster
+        being replaced is kept (a graceful shutdown of every broker would only cost time)."""
         if self.current is not None:
+            try:
+                self.current.signal_brokers(signal.SIGKILL)
+            except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
+                print(f"  note: the brokers of {self.current.state_dir} were not signalled: {e}", flush=True)
             self.current.stop()
             self.current = None
 
