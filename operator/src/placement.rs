@@ -6,9 +6,11 @@
 //! 2. existing replicas never move; only replicas on brokers that left the cluster
 //!    (decommissioned) are replaced;
 //! 3. replicas of one partition go to different racks while unused racks remain;
-//! 4. replica counts per broker stay as even as possible, then leader (first replica) counts:
+//! 4. a new partition's leader (first replica) is the broker leading the fewest of the topic's
+//!    partitions (then of all), its followers the brokers holding the fewest replicas: leader and replica counts stay
 //!    within one of each other without racks, or with equal-sized racks and at most one replica
-//!    per rack (the property tests pin exactly this).
+//!    per rack (the property tests pin exactly this), and a topic's leaders spread over the
+//!    brokers even when earlier topics left replica counts uneven.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -122,6 +124,11 @@ pub fn place(req: PlacementRequest<'_>) -> Result<Vec<Vec<i32>>, PlacementError>
         })
         .collect();
     result.resize(wanted, Vec::new());
+    // Partitions of this topic each broker leads.
+    let mut own_leaders: BTreeMap<i32, usize> = BTreeMap::new();
+    for first in result.iter().filter_map(|r| r.first()) {
+        *own_leaders.entry(*first).or_default() += 1;
+    }
 
     let ordered: Vec<i32> = ids.iter().copied().collect();
     for (p, replicas) in result.iter_mut().enumerate() {
@@ -146,22 +153,21 @@ pub fn place(req: PlacementRequest<'_>) -> Result<Vec<Vec<i32>>, PlacementError>
                     } else {
                         0
                     };
-                    // Replica load always decides first (that keeps replicas balanced). Among equally
-                    // loaded brokers a new partition's leader is the one leading the fewest
-                    // partitions, and followers are the ones leading the most, which keeps
-                    // low-leadership brokers free to lead the next partitions.
+                    // A new partition's leader is the broker leading the fewest of this
+                    // topic's partitions, then the fewest of all, then the least loaded: a
+                    // topic's leaders spread over the brokers as Kafka's round-robin spreads
+                    // them, even when earlier topics left replica loads uneven (otherwise every
+                    // new partition's leader would be the one broker with fewer replicas).
+                    // Followers go where replica load is lowest, then to the brokers leading
+                    // the most, which keeps low-leadership brokers free to lead the next ones.
                     let leaders = loads.leaders(**id);
-                    let tie = if leading {
-                        leaders
+                    let replicas = loads.replicas(**id);
+                    let key = if leading {
+                        (own_leaders.get(*id).copied().unwrap_or(0), leaders, replicas)
                     } else {
-                        usize::MAX - leaders
+                        (0, replicas, usize::MAX - leaders)
                     };
-                    (
-                        rack_taken,
-                        loads.replicas(**id),
-                        tie,
-                        rotation(**id, p, &ordered),
-                    )
+                    (rack_taken, key, rotation(**id, p, &ordered))
                 })
                 .copied();
             let Some(id) = pick else { break };
@@ -169,6 +175,7 @@ pub fn place(req: PlacementRequest<'_>) -> Result<Vec<Vec<i32>>, PlacementError>
             *loads.replicas.entry(id).or_default() += 1;
             if leading {
                 *loads.leaders.entry(id).or_default() += 1;
+                *own_leaders.entry(id).or_default() += 1;
             }
         }
     }

@@ -176,3 +176,22 @@ fn single_partition_topics_created_one_after_another_spread_over_the_brokers() {
         [10, 10, 10]
     );
 }
+
+#[test]
+fn a_topics_leaders_spread_over_the_brokers_when_earlier_topics_left_replica_counts_uneven() {
+    let b = brokers(3, 0);
+    // Earlier single-replica partitions on brokers 0 and 1 only: broker 2 holds the fewest.
+    let others = vec![vec![0], vec![1], vec![0], vec![1]];
+    let placed = match place(PlacementRequest {
+        brokers: &b,
+        partitions: 3,
+        replication_factor: 3,
+        existing: &[],
+        others: &others,
+    }) {
+        Ok(p) => p,
+        Err(e) => panic!("placement failed: {e}"),
+    };
+    let leaders: BTreeSet<i32> = placed.iter().map(|r| r[0]).collect();
+    assert_eq!(leaders, BTreeSet::from([0, 1, 2]), "{placed:?}");
+}
