@@ -6,6 +6,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use futures::FutureExt;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::TcpStream;
@@ -137,126 +138,258 @@ async fn serve<R, W>(
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let peer = peer_addr.to_string();
-    let Admission {
-        runtime,
-        principal,
-        mut permit,
-        deadline,
-    } = admission;
-    let listener = runtime.listener.name.clone();
-    let client = Arc::new(Client::on_listener(
-        format!("/{}", peer_addr.ip()).into(),
-        Arc::from(listener.as_str()),
-    ));
-    client.set_principal(principal);
-    let mut sasl = runtime.sasl.clone().map(SaslSession::new);
-    broker.metrics.connections.inc();
-    let _open = ConnectionGuard(broker.clone());
+    let mut session = Session::open(broker, peer_addr, admission);
+    session.broker.metrics.connections.inc();
+    let _open = ConnectionGuard(session.broker.clone());
     let (tx, rx) = mpsc::channel::<PendingResponse>(PIPELINE_DEPTH);
     let writer = tokio::spawn(write_responses(rx, write_half));
     let mut reader = BufReader::with_capacity(64 * 1024, read_half);
-    let max = broker.config.socket_request_max_bytes;
-    loop {
-        let authenticated = sasl.as_ref().is_none_or(SaslSession::is_authenticated);
-        let raw_token = sasl.as_ref().is_some_and(SaslSession::expects_raw_token);
-        let read = if authenticated {
-            read_sized(&mut reader, 8, max).await
-        } else {
-            let min = if raw_token { 0 } else { 8 };
-            let read = read_sized(&mut reader, min, MAX_UNAUTHENTICATED_FRAME.min(max));
-            match tokio::time::timeout_at(deadline, read).await {
-                Ok(read) => read,
-                Err(_) => {
-                    tracing::warn!(%peer, listener, "SASL authentication not completed in time (authentication.timeout.ms); closing");
-                    break;
-                }
-            }
-        };
-        let frame = match read {
-            Ok(Some(frame)) => frame,
-            Ok(None) => break,
-            Err(FrameError::Io(error)) => {
-                tracing::debug!(%peer, %error, "connection closed");
-                break;
-            }
-            Err(error) => {
-                tracing::warn!(%peer, listener, %error, "closing connection");
-                break;
-            }
-        };
-        if let Some(session) = sasl.as_mut() {
-            let now = crate::clock::now_ms();
-            let step = if raw_token {
-                session.on_raw_token(&frame, &broker.scram, now)
-            } else {
-                session.on_request(&frame, &broker.scram, now)
-            };
-            if let Some(principal) = step.authenticated {
-                tracing::info!(%peer, listener, %principal, "SASL authentication succeeded");
-                client.set_principal(principal);
-                permit.take();
-            }
-            match step.action {
-                Action::Dispatch => {}
-                Action::Reply(answer) => {
-                    let ready = futures::future::ready(Reply::Frame(answer)).boxed();
-                    if tx.send(ready).await.is_err() {
-                        break;
-                    }
-                    continue;
-                }
-                Action::Close(answer, reason) => {
-                    broker.metrics.rejected_requests.inc();
-                    tracing::warn!(%peer, listener, principal = %client.principal(), reason, "closing connection");
-                    if let Some(answer) = answer {
-                        let _ = tx
-                            .send(futures::future::ready(Reply::Frame(answer)).boxed())
-                            .await;
-                        // Kafka's connection.failed.authentication.delay.ms: a client
-                        // retrying bad credentials in a loop is slowed down.
-                        tokio::time::sleep(FAILED_AUTHENTICATION_DELAY).await;
-                    }
-                    break;
-                }
-            }
-        }
-        if let Some(pause) = client.paused_for() {
-            // Over its quota: like Kafka's muted channel, nothing more is read meanwhile.
-            tokio::time::sleep(pause).await;
-        }
-        let api = RequestPrefix::parse(&frame)
-            .and_then(|p| ApiKey::try_from(p.api_key).ok())
-            .map_or_else(|| "Unknown".to_string(), |api| format!("{api:?}"));
-        let started = Instant::now();
-        match dispatch(&broker, frame, &client) {
-            Ok(pending) => {
-                let metrics = broker.clone();
-                let timed = async move {
-                    let response = pending.await;
-                    let m = &metrics.metrics;
-                    m.requests.with_label_values(&[&api]).inc();
-                    m.request_seconds
-                        .with_label_values(&[&api])
-                        .observe(started.elapsed().as_secs_f64());
-                    response
-                };
-                if tx.send(Box::pin(timed)).await.is_err() {
-                    break;
-                }
-            }
-            Err(error) => {
-                broker.metrics.rejected_requests.inc();
-                tracing::warn!(%peer, %error, "closing connection");
-                break;
-            }
-        }
-    }
+    session.read_until_closed(&mut reader, &tx).await;
     // Answer what was already accepted, then close.
     drop(tx);
     if let Err(error) = writer.await {
-        tracing::debug!(%peer, %error, "writer task failed");
+        tracing::debug!(peer = %session.peer, %error, "writer task failed");
     }
+}
+
+/// One served connection: who it is, how far its authentication is, and its limits.
+struct Session {
+    broker: Arc<Broker>,
+    /// The client its requests are dispatched for.
+    client: Arc<Client>,
+    /// The peer's address, for log lines.
+    peer: String,
+    /// Its listener's name, for log lines.
+    listener: String,
+    /// The SASL exchange its listener asks for, if any.
+    sasl: Option<SaslSession>,
+    /// Held while it has not authenticated (`max.unauthenticated.connections`).
+    permit: Option<OwnedSemaphorePermit>,
+    /// When it must have authenticated.
+    deadline: Deadline,
+    /// The largest request it may send (`socket.request.max.bytes`).
+    max_frame: usize,
+}
+
+/// What becomes of a frame once the SASL exchange has seen it.
+enum Flow {
+    /// An ordinary request: dispatch it.
+    Dispatch,
+    /// The exchange answered it: read on.
+    Answered,
+    /// Close the connection.
+    Close,
+}
+
+impl Session {
+    /// The session of a connection admitted as `admission` says, with its client's principal.
+    fn open(broker: Arc<Broker>, peer_addr: SocketAddr, admission: Admission) -> Session {
+        let Admission {
+            runtime,
+            principal,
+            permit,
+            deadline,
+        } = admission;
+        let listener = runtime.listener.name.clone();
+        let client = Arc::new(Client::on_listener(
+            format!("/{}", peer_addr.ip()).into(),
+            Arc::from(listener.as_str()),
+        ));
+        client.set_principal(principal);
+        let max_frame = broker.config.socket_request_max_bytes;
+        Session {
+            broker,
+            client,
+            peer: peer_addr.to_string(),
+            listener,
+            sasl: runtime.sasl.clone().map(SaslSession::new),
+            permit,
+            deadline,
+            max_frame,
+        }
+    }
+
+    /// Reads frames and dispatches them in arrival order, sending their answers to `tx`,
+    /// until the client disconnects or sends something that must close the connection.
+    async fn read_until_closed<R: AsyncRead + Unpin>(
+        &mut self,
+        reader: &mut R,
+        tx: &mpsc::Sender<PendingResponse>,
+    ) {
+        loop {
+            let raw_token = self
+                .sasl
+                .as_ref()
+                .is_some_and(SaslSession::expects_raw_token);
+            let Some(frame) = self.next_frame(reader, raw_token).await else {
+                return;
+            };
+            match self.authenticate(&frame, raw_token, tx).await {
+                Flow::Dispatch => {}
+                Flow::Answered => continue,
+                Flow::Close => return,
+            }
+            if let Some(pause) = self.client.paused_for() {
+                // Over its quota: like Kafka's muted channel, nothing more is read meanwhile.
+                tokio::time::sleep(pause).await;
+            }
+            if !self.dispatch_request(frame, tx).await {
+                return;
+            }
+        }
+    }
+
+    /// The next frame, or `None` (logged) when the client went away, sent a frame that must
+    /// close the connection, or did not authenticate in time.
+    async fn next_frame<R: AsyncRead + Unpin>(
+        &self,
+        reader: &mut R,
+        raw_token: bool,
+    ) -> Option<Bytes> {
+        let (peer, listener) = (&self.peer, &self.listener);
+        let authenticated = self.sasl.as_ref().is_none_or(SaslSession::is_authenticated);
+        let (min, max) = frame_bounds(authenticated, raw_token, self.max_frame);
+        let read = if authenticated {
+            read_sized(reader, min, max).await
+        } else {
+            let read = read_sized(reader, min, max);
+            match tokio::time::timeout_at(self.deadline, read).await {
+                Ok(read) => read,
+                Err(_) => {
+                    tracing::warn!(%peer, listener, "SASL authentication not completed in time (authentication.timeout.ms); closing");
+                    return None;
+                }
+            }
+        };
+        match read {
+            Ok(Some(frame)) => Some(frame),
+            Ok(None) => None,
+            Err(FrameError::Io(error)) => {
+                tracing::debug!(%peer, %error, "connection closed");
+                None
+            }
+            Err(error) => {
+                tracing::warn!(%peer, listener, %error, "closing connection");
+                None
+            }
+        }
+    }
+
+    /// Passes `frame` through the listener's SASL exchange, if it has one: records a
+    /// completed authentication and sends the exchange's own answers.
+    async fn authenticate(
+        &mut self,
+        frame: &Bytes,
+        raw_token: bool,
+        tx: &mpsc::Sender<PendingResponse>,
+    ) -> Flow {
+        let Some(session) = self.sasl.as_mut() else {
+            return Flow::Dispatch;
+        };
+        let now = crate::clock::now_ms();
+        let step = if raw_token {
+            session.on_raw_token(frame, &self.broker.scram, now)
+        } else {
+            session.on_request(frame, &self.broker.scram, now)
+        };
+        if let Some(principal) = step.authenticated {
+            let (peer, listener) = (&self.peer, &self.listener);
+            tracing::info!(%peer, listener, %principal, "SASL authentication succeeded");
+            self.client.set_principal(principal);
+            self.permit.take();
+        }
+        match step.action {
+            Action::Dispatch => Flow::Dispatch,
+            Action::Reply(answer) => {
+                if tx.send(answered(answer)).await.is_err() {
+                    return Flow::Close;
+                }
+                Flow::Answered
+            }
+            Action::Close(answer, reason) => {
+                self.refuse(answer, reason, tx).await;
+                Flow::Close
+            }
+        }
+    }
+
+    /// Closes an exchange SASL refused: counts and logs it, and sends its answer, if any,
+    /// before a pause.
+    async fn refuse(
+        &self,
+        answer: Option<Bytes>,
+        reason: String,
+        tx: &mpsc::Sender<PendingResponse>,
+    ) {
+        let (peer, listener) = (&self.peer, &self.listener);
+        self.broker.metrics.rejected_requests.inc();
+        tracing::warn!(%peer, listener, principal = %self.client.principal(), reason, "closing connection");
+        if let Some(answer) = answer {
+            let _ = tx.send(answered(answer)).await;
+            // Kafka's connection.failed.authentication.delay.ms: a client
+            // retrying bad credentials in a loop is slowed down.
+            tokio::time::sleep(FAILED_AUTHENTICATION_DELAY).await;
+        }
+    }
+
+    /// Dispatches `frame` and queues its answer, timed for the request metrics; false when
+    /// the connection must close.
+    async fn dispatch_request(&self, frame: Bytes, tx: &mpsc::Sender<PendingResponse>) -> bool {
+        let api = api_label(&frame);
+        let started = Instant::now();
+        match dispatch(&self.broker, frame, &self.client) {
+            Ok(pending) => {
+                let timed = timed(self.broker.clone(), api, started, pending);
+                tx.send(timed).await.is_ok()
+            }
+            Err(error) => {
+                self.broker.metrics.rejected_requests.inc();
+                tracing::warn!(peer = %self.peer, %error, "closing connection");
+                false
+            }
+        }
+    }
+}
+
+/// The smallest and largest frame to accept: before authentication at most
+/// [`MAX_UNAUTHENTICATED_FRAME`], and a raw SASL token may be shorter than a request header.
+fn frame_bounds(authenticated: bool, raw_token: bool, max: usize) -> (usize, usize) {
+    if authenticated {
+        (8, max)
+    } else {
+        let min = if raw_token { 0 } else { 8 };
+        (min, MAX_UNAUTHENTICATED_FRAME.min(max))
+    }
+}
+
+/// The request metrics' label for `frame`: its API's name, or "Unknown".
+fn api_label(frame: &Bytes) -> String {
+    RequestPrefix::parse(frame)
+        .and_then(|p| ApiKey::try_from(p.api_key).ok())
+        .map_or_else(|| "Unknown".to_string(), |api| format!("{api:?}"))
+}
+
+/// `pending`, counting the request under `api` and observing its time once answered.
+fn timed(
+    broker: Arc<Broker>,
+    api: String,
+    started: Instant,
+    pending: PendingResponse,
+) -> PendingResponse {
+    Box::pin(async move {
+        let response = pending.await;
+        let m = &broker.metrics;
+        m.requests.with_label_values(&[&api]).inc();
+        m.request_seconds
+            .with_label_values(&[&api])
+            .observe(started.elapsed().as_secs_f64());
+        response
+    })
+}
+
+/// An answer that is ready now.
+fn answered(frame: Bytes) -> PendingResponse {
+    futures::future::ready(Reply::Frame(frame)).boxed()
 }
 
 async fn write_responses<W: AsyncWrite + Unpin>(

@@ -7,6 +7,9 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
 };
+use kafka_protocol::messages::incremental_alter_configs_request::{
+    AlterConfigsResource, AlterableConfig,
+};
 use kafka_protocol::messages::{
     alter_configs_response, incremental_alter_configs_response, AlterConfigsRequest,
     AlterConfigsResponse, DescribeConfigsRequest, DescribeConfigsResponse,
@@ -168,42 +171,66 @@ fn broker_level(config: &BrokerConfig, name: &str) -> Result<Level, (ResponseErr
     }
 }
 
+/// A BROKER resource's configs: for the cluster-wide resource ("") its dynamic values alone,
+/// for this broker its static settings, then its dynamic `log.*` defaults, replication rates
+/// and Kerberos settings.
 fn broker_entries(
     config: &BrokerConfig,
     name: &str,
 ) -> Result<Vec<Entry>, (ResponseError, String)> {
     if broker_level(config, name)? == Level::Cluster {
         // Kafka describes the cluster-wide default resource by its dynamic values alone.
-        return Ok(config
-            .dynamic
-            .at(Level::Cluster)
-            .into_iter()
-            .map(|(name, value)| Entry {
-                kind: dynamic::kind(&name).unwrap_or(ConfigType::String),
-                name,
-                value,
-                source: CONFIG_SOURCE_DYNAMIC_DEFAULT,
-                doc: "",
-                read_only: false,
-            })
-            .collect());
+        return Ok(cluster_default_entries(config));
     }
-    let all = &config.listeners.all;
-    let listener = all
-        .iter()
-        .map(|l| format!("{}://{}", l.name, l.bind))
-        .collect::<Vec<_>>()
-        .join(",");
-    let advertised = all
-        .iter()
-        .map(|l| format!("{}://{}:{}", l.name, l.advertised_host, l.advertised_port))
-        .collect::<Vec<_>>()
-        .join(",");
-    let rows: Vec<(&str, String, ConfigType)> = vec![
+    Ok(static_entries(config)
+        .chain(dynamic_log_entries(config))
+        .chain(replication_rate_entries(config))
+        .chain(kerberos_entries(config))
+        .collect())
+}
+
+/// The dynamic values set for every broker.
+fn cluster_default_entries(config: &BrokerConfig) -> Vec<Entry> {
+    config
+        .dynamic
+        .at(Level::Cluster)
+        .into_iter()
+        .map(|(name, value)| Entry {
+            kind: dynamic::kind(&name).unwrap_or(ConfigType::String),
+            name,
+            value,
+            source: CONFIG_SOURCE_DYNAMIC_DEFAULT,
+            doc: "",
+            read_only: false,
+        })
+        .collect()
+}
+
+/// The broker's static settings, which only a restart changes.
+fn static_entries(config: &BrokerConfig) -> impl Iterator<Item = Entry> {
+    static_settings(config)
+        .into_iter()
+        .map(|(name, value, kind)| Entry {
+            name: name.to_string(),
+            value,
+            source: CONFIG_SOURCE_STATIC_BROKER,
+            kind,
+            doc: "",
+            read_only: true,
+        })
+}
+
+/// The name, value and type of each static setting a broker describes.
+fn static_settings(config: &BrokerConfig) -> Vec<(&'static str, String, ConfigType)> {
+    vec![
         ("broker.id", config.broker_id.to_string(), ConfigType::Int),
         ("node.id", config.broker_id.to_string(), ConfigType::Int),
-        ("listeners", listener, ConfigType::List),
-        ("advertised.listeners", advertised, ConfigType::List),
+        ("listeners", listeners(config), ConfigType::List),
+        (
+            "advertised.listeners",
+            advertised_listeners(config),
+            ConfigType::List,
+        ),
         (
             "log.dirs",
             config.data_dir.display().to_string(),
@@ -229,61 +256,85 @@ fn broker_entries(
             config.socket_request_max_bytes.to_string(),
             ConfigType::Int,
         ),
-    ];
-    let fixed = rows.into_iter().map(|(name, value, kind)| Entry {
-        name: name.to_string(),
-        value,
-        source: CONFIG_SOURCE_STATIC_BROKER,
-        kind,
-        doc: "",
-        read_only: true,
-    });
-    let dynamic = DYNAMIC_LOG_KEYS.iter().map(|&(name, topic_key)| {
-        let (value, source) = match config.dynamic.get(name) {
-            Some((value, level)) => (value, source_of(level)),
-            None => (
+    ]
+}
+
+/// `listeners`: each listener's name and bind address.
+fn listeners(config: &BrokerConfig) -> String {
+    config
+        .listeners
+        .all
+        .iter()
+        .map(|l| format!("{}://{}", l.name, l.bind))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// `advertised.listeners`: each listener's name and the address clients are given.
+fn advertised_listeners(config: &BrokerConfig) -> String {
+    config
+        .listeners
+        .all
+        .iter()
+        .map(|l| format!("{}://{}:{}", l.name, l.advertised_host, l.advertised_port))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The dynamic `log.*` defaults of topic configs, else their static defaults.
+fn dynamic_log_entries(config: &BrokerConfig) -> impl Iterator<Item = Entry> + '_ {
+    DYNAMIC_LOG_KEYS.iter().map(move |&(name, topic_key)| {
+        let value = dynamic_or(config, name, || {
+            (
                 static_default(config, topic_key),
                 CONFIG_SOURCE_STATIC_BROKER,
-            ),
-        };
-        Entry {
-            name: name.to_string(),
-            value,
-            source,
-            kind: dynamic::kind(name).unwrap_or(ConfigType::String),
-            doc: "",
-            read_only: false,
-        }
-    });
-    let rates = REPLICATION_RATE_KEYS.iter().map(|&name| {
-        let (value, source) = match config.dynamic.get(name) {
-            Some((value, level)) => (value, source_of(level)),
-            None => (i64::MAX.to_string(), CONFIG_SOURCE_DEFAULT),
-        };
-        Entry {
-            name: name.to_string(),
-            value,
-            source,
-            kind: ConfigType::Long,
-            doc: "",
-            read_only: false,
-        }
-    });
-    let kerberos = KERBEROS_KEYS.iter().map(|&(name, kind, default)| {
-        let (value, source) = match config.dynamic.get(name) {
-            Some((value, level)) => (value, source_of(level)),
-            None => (default.to_owned(), CONFIG_SOURCE_DEFAULT),
-        };
-        Entry {
-            name: name.to_string(),
-            value,
-            source,
-            kind,
-            doc: "",
-            read_only: false,
-        }
-    });
-    Ok(fixed.chain(dynamic).chain(rates).chain(kerberos).collect())
+            )
+        });
+        let kind = dynamic::kind(name).unwrap_or(ConfigType::String);
+        alterable_entry(name, value, kind)
+    })
+}
+
+/// The replication throttle rates, unbounded by default.
+fn replication_rate_entries(config: &BrokerConfig) -> impl Iterator<Item = Entry> + '_ {
+    REPLICATION_RATE_KEYS.iter().map(move |&name| {
+        let value = dynamic_or(config, name, || {
+            (i64::MAX.to_string(), CONFIG_SOURCE_DEFAULT)
+        });
+        alterable_entry(name, value, ConfigType::Long)
+    })
+}
+
+/// The Kerberos login settings, else Kafka's defaults.
+fn kerberos_entries(config: &BrokerConfig) -> impl Iterator<Item = Entry> + '_ {
+    KERBEROS_KEYS.iter().map(move |&(name, kind, default)| {
+        let value = dynamic_or(config, name, || (default.to_owned(), CONFIG_SOURCE_DEFAULT));
+        alterable_entry(name, value, kind)
+    })
+}
+
+/// Dynamic config `name`'s value and source where it is set, else `default`'s.
+fn dynamic_or(
+    config: &BrokerConfig,
+    name: &str,
+    default: impl FnOnce() -> (String, i8),
+) -> (String, i8) {
+    match config.dynamic.get(name) {
+        Some((value, level)) => (value, source_of(level)),
+        None => default(),
+    }
+}
+
+/// A dynamic config as described: alterable, without documentation.
+fn alterable_entry(name: &str, (value, source): (String, i8), kind: ConfigType) -> Entry {
+    Entry {
+        name: name.to_string(),
+        value,
+        source,
+        kind,
+        doc: "",
+        read_only: false,
+    }
 }
 
 /// What a dynamic broker config is when no dynamic value is set: its topic config's static
@@ -424,114 +475,126 @@ pub(crate) async fn incremental_alter(
 ) -> IncrementalAlterConfigsResponse {
     let mut responses = Vec::with_capacity(request.resources.len());
     for resource in request.resources {
-        {
-            let refusal = refused(
-                &ctx,
-                resource.resource_type,
-                &resource.resource_name,
-                Operation::AlterConfigs,
-            );
-            let outcome = match refusal {
-                Some(refusal) => Err(refusal),
-                None => match resource.resource_type {
-                    RESOURCE_TOPIC => {
-                        let name = resource.resource_name.to_string();
-                        let image = ctx.broker.metadata.image();
-                        let changed = match image.topic(&name) {
-                            None => Err((
-                                ResponseError::UnknownTopicOrPartition,
-                                format!("topic `{name}` does not exist"),
-                            )),
-                            Some(topic) => {
-                                let mut configs = topic.configs.clone();
-                                let broker = &ctx.broker.config;
-                                resource
-                                    .configs
-                                    .iter()
-                                    .try_for_each(|c| {
-                                        let key = find_key(&c.name).ok_or_else(|| {
-                                            (
-                                                ResponseError::InvalidConfig,
-                                                format!("unknown topic config `{}`", c.name),
-                                            )
-                                        })?;
-                                        apply_op(
-                                            &mut configs,
-                                            Change {
-                                                name: &c.name,
-                                                kind: key.kind,
-                                                op: c.config_operation,
-                                                value: c.value.as_deref(),
-                                            },
-                                            || broker_default(broker, key.name),
-                                        )
-                                    })
-                                    .map(|()| configs)
-                            }
-                        };
-                        match changed {
-                            Ok(configs) => ctx
-                                .broker
-                                .admin
-                                .set_topic_configs(
-                                    &name,
-                                    configs,
-                                    request.validate_only,
-                                    CONFIG_TIMEOUT,
-                                )
-                                .await
-                                .map_err(metadata_failure),
-                            Err(error) => Err(error),
-                        }
-                    }
-                    RESOURCE_BROKER => {
-                        let config = &ctx.broker.config;
-                        let ops = &resource.configs;
-                        // The operations applied to a level's values (again to the latest ones
-                        // when another broker changed the cluster-wide level meanwhile).
-                        let apply = |current: &Values| {
-                            let mut values = current.clone();
-                            ops.iter().try_for_each(|c| {
-                                let kind = dynamic::kind(&c.name)
-                                    .ok_or_else(|| dynamic_failure(not_dynamic(&c.name)))?;
-                                let change = Change {
-                                    name: &c.name,
-                                    kind,
-                                    op: c.config_operation,
-                                    value: c.value.as_deref(),
-                                };
-                                apply_op(&mut values, change, || dynamic_default(config, &c.name))
-                            })?;
-                            Ok(values)
-                        };
-                        let checked = broker_level(config, &resource.resource_name)
-                            .and_then(|level| apply(&config.dynamic.at(level)).map(|_| level));
-                        match checked {
-                            Err(error) => Err(error),
-                            Ok(level) => {
-                                let compute = |current: &Values| {
-                                    apply(current)
-                                        .map_err(|(_, m)| DynamicConfigError::InvalidValue(m))
-                                };
-                                set_dynamic(&ctx.broker, level, &compute, request.validate_only)
-                                    .await
-                            }
-                        }
-                    }
-                    other => Err(not_alterable(other)),
-                },
-            };
-            let (code, message) = split(outcome);
-            responses.push(
-                incremental_alter_configs_response::AlterConfigsResourceResponse::default()
-                    .with_resource_type(resource.resource_type)
-                    .with_resource_name(resource.resource_name)
-                    .with_error_code(code)
-                    .with_error_message(message),
-            );
-        }
+        let outcome = alter_resource_incrementally(&ctx, &resource, request.validate_only).await;
+        let (code, message) = split(outcome);
+        responses.push(
+            incremental_alter_configs_response::AlterConfigsResourceResponse::default()
+                .with_resource_type(resource.resource_type)
+                .with_resource_name(resource.resource_name)
+                .with_error_code(code)
+                .with_error_message(message),
+        );
     }
     IncrementalAlterConfigsResponse::default().with_responses(responses)
+}
+
+/// One resource's operations, authorized and applied (or only checked, `validate_only`).
+async fn alter_resource_incrementally(
+    ctx: &RequestContext,
+    resource: &AlterConfigsResource,
+    validate_only: bool,
+) -> Result<(), (ResponseError, String)> {
+    let name = &resource.resource_name;
+    if let Some(refusal) = refused(ctx, resource.resource_type, name, Operation::AlterConfigs) {
+        return Err(refusal);
+    }
+    match resource.resource_type {
+        RESOURCE_TOPIC => {
+            alter_topic_incrementally(ctx, name, &resource.configs, validate_only).await
+        }
+        RESOURCE_BROKER => {
+            alter_broker_incrementally(ctx, name, &resource.configs, validate_only).await
+        }
+        other => Err(not_alterable(other)),
+    }
+}
+
+/// Applies `ops` to topic `name`'s overrides and sets the result.
+async fn alter_topic_incrementally(
+    ctx: &RequestContext,
+    name: &str,
+    ops: &[AlterableConfig],
+    validate_only: bool,
+) -> Result<(), (ResponseError, String)> {
+    let image = ctx.broker.metadata.image();
+    let topic = image.topic(name).ok_or_else(|| {
+        (
+            ResponseError::UnknownTopicOrPartition,
+            format!("topic `{name}` does not exist"),
+        )
+    })?;
+    let configs = topic_configs_after(&ctx.broker.config, &topic.configs, ops)?;
+    ctx.broker
+        .admin
+        .set_topic_configs(name, configs, validate_only, CONFIG_TIMEOUT)
+        .await
+        .map_err(metadata_failure)
+}
+
+/// A topic's overrides `current` with `ops` applied; every config must be a topic config.
+fn topic_configs_after(
+    broker: &BrokerConfig,
+    current: &BTreeMap<String, String>,
+    ops: &[AlterableConfig],
+) -> Result<BTreeMap<String, String>, (ResponseError, String)> {
+    let mut configs = current.clone();
+    for c in ops {
+        let key = find_key(&c.name).ok_or_else(|| {
+            (
+                ResponseError::InvalidConfig,
+                format!("unknown topic config `{}`", c.name),
+            )
+        })?;
+        apply_op(&mut configs, change_of(c, key.kind), || {
+            broker_default(broker, key.name)
+        })?;
+    }
+    Ok(configs)
+}
+
+/// Applies `ops` to the dynamic configs of the level BROKER resource `name` means: checked
+/// against its values now, then applied again to the latest ones as they are saved (another
+/// broker may change the cluster-wide level meanwhile).
+async fn alter_broker_incrementally(
+    ctx: &RequestContext,
+    name: &str,
+    ops: &[AlterableConfig],
+    validate_only: bool,
+) -> Result<(), (ResponseError, String)> {
+    let config = &ctx.broker.config;
+    let level = broker_level(config, name)?;
+    dynamic_values_after(config, &config.dynamic.at(level), ops)?;
+    let compute = |current: &Values| {
+        dynamic_values_after(config, current, ops)
+            .map_err(|(_, m)| DynamicConfigError::InvalidValue(m))
+    };
+    set_dynamic(&ctx.broker, level, &compute, validate_only).await
+}
+
+/// A level's dynamic values `current` with `ops` applied; every config must be dynamic.
+fn dynamic_values_after(
+    config: &BrokerConfig,
+    current: &Values,
+    ops: &[AlterableConfig],
+) -> Result<Values, (ResponseError, String)> {
+    let mut values = current.clone();
+    for c in ops {
+        let kind = dynamic::kind(&c.name).ok_or_else(|| dynamic_failure(not_dynamic(&c.name)))?;
+        apply_op(&mut values, change_of(c, kind), || {
+            dynamic_default(config, &c.name)
+        })?;
+    }
+    Ok(values)
+}
+
+/// The operation `c` asks for on a config of type `kind`.
+fn change_of(c: &AlterableConfig, kind: ConfigType) -> Change<'_> {
+    Change {
+        name: &c.name,
+        kind,
+        op: c.config_operation,
+        value: c.value.as_deref(),
+    }
 }
 
 /// One operation of IncrementalAlterConfigs on a config of type `kind`.

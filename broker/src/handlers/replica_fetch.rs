@@ -4,10 +4,12 @@
 //! follower's position, which moves the high watermark and may add it to the ISR. Long-polls
 //! on the leader's log end.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::fetch_request::FetchPartition;
 use kafka_protocol::messages::fetch_response::{
     EpochEndOffset, FetchableTopicResponse, PartitionData,
 };
@@ -19,8 +21,11 @@ use super::fetch::{error_data, wait_for_data, wanted_topics, WantedTopic};
 use super::{topic_lookup, RequestContext};
 use crate::acl::Operation;
 use crate::error_codes::storage_code;
-use crate::partition::{ReplicaFetch, ReplicaRead};
-use crate::quotas::replication::{is_throttled, LEADER_RATE_KEY, LEADER_REPLICAS_KEY};
+use crate::metadata::ClusterImage;
+use crate::partition::{Partition, ReplicaFetch, ReplicaRead};
+use crate::quotas::replication::{
+    is_throttled, ReplicationQuota, LEADER_RATE_KEY, LEADER_REPLICAS_KEY,
+};
 
 /// The follower a fetch comes from: its broker id and process incarnation.
 #[derive(Debug, Clone, Copy)]
@@ -95,14 +100,10 @@ fn read_all(
     registered: Option<i64>,
     max_bytes: usize,
 ) -> (Vec<FetchableTopicResponse>, usize, bool) {
+    let reader = FollowerReader::new(ctx, follower, registered);
     let mut remaining = max_bytes;
     let mut total = 0;
     let mut answer_now = false;
-    let now_ms = crate::clock::now_ms();
-    let image = ctx.broker.metadata.image();
-    let me = ctx.broker.config.broker_id;
-    let quota = &ctx.broker.replication_quotas.leader;
-    let bound = ctx.broker.config.dynamic.replication_rate(LEADER_RATE_KEY);
     let responses = wanted
         .iter()
         .map(|t| {
@@ -110,98 +111,14 @@ fn read_all(
                 .partitions
                 .iter()
                 .map(|(p, replica)| {
-                    let checked = replica
-                        .as_ref()
-                        .map_err(|code| *code)
-                        .and_then(|partition| {
-                            if partition.is_deleted() {
-                                return Err(ResponseError::UnknownTopicOrPartition);
-                            }
-                            topic_lookup::check_leader_epoch(partition, p.current_leader_epoch)?;
-                            Ok(partition)
-                        });
-                    let partition = match checked {
-                        Ok(partition) => partition,
-                        Err(code) => {
-                            answer_now = true;
-                            return error_data(p.partition, code, None);
-                        }
-                    };
-                    let fetch = ReplicaFetch {
-                        broker: follower.broker,
-                        incarnation: follower.incarnation,
-                        fetch_offset: p.fetch_offset,
-                        last_fetched_epoch: p.last_fetched_epoch,
-                        registered_incarnation: registered,
-                    };
                     let limit = usize::try_from(p.partition_max_bytes)
                         .unwrap_or(0)
                         .min(remaining);
-                    // A throttled replica over the leader's rate gets nothing this time; its
-                    // fetch still reports its position (Kafka's shouldLeaderThrottle).
-                    let throttled = bound.is_some()
-                        && image.topic(&t.name).is_some_and(|topic| {
-                            is_throttled(
-                                &topic.configs,
-                                LEADER_REPLICAS_KEY,
-                                p.partition,
-                                me,
-                                || partition.is_in_sync(follower.broker),
-                            )
-                        });
-                    let held = throttled && quota.exceeded(bound, now_ms);
-                    match partition.read_for_follower(fetch, if held { 0 } else { limit }, now_ms) {
-                        Ok((mut read, proposal)) => {
-                            if let ReplicaRead::Data(data) = &mut read {
-                                if held {
-                                    data.records = Bytes::new();
-                                } else if throttled {
-                                    quota.record(data.records.len(), now_ms);
-                                }
-                            }
-                            if let Some(proposal) = proposal {
-                                ctx.broker
-                                    .replicas
-                                    .submit_isr_change(partition.clone(), proposal);
-                            }
-                            match read {
-                                ReplicaRead::Data(data) => {
-                                    remaining = remaining.saturating_sub(data.records.len());
-                                    total += data.records.len();
-                                    PartitionData::default()
-                                        .with_partition_index(p.partition)
-                                        .with_high_watermark(data.high_watermark)
-                                        .with_last_stable_offset(data.last_stable_offset)
-                                        .with_log_start_offset(data.log_start_offset)
-                                        .with_preferred_read_replica(BrokerId(-1))
-                                        .with_records(Some(data.records))
-                                }
-                                ReplicaRead::Diverging {
-                                    epoch,
-                                    end_offset,
-                                    high_watermark,
-                                    log_start_offset,
-                                } => {
-                                    answer_now = true;
-                                    PartitionData::default()
-                                        .with_partition_index(p.partition)
-                                        .with_high_watermark(high_watermark)
-                                        .with_log_start_offset(log_start_offset)
-                                        .with_diverging_epoch(
-                                            EpochEndOffset::default()
-                                                .with_epoch(epoch)
-                                                .with_end_offset(end_offset),
-                                        )
-                                        .with_preferred_read_replica(BrokerId(-1))
-                                        .with_records(Some(Bytes::new()))
-                                }
-                            }
-                        }
-                        Err(error) => {
-                            answer_now = true;
-                            error_data(p.partition, storage_code(&error), Some(partition))
-                        }
-                    }
+                    let served = reader.read(&t.name, p, replica, limit);
+                    remaining = remaining.saturating_sub(served.bytes);
+                    total += served.bytes;
+                    answer_now |= served.answer_now;
+                    served.data
                 })
                 .collect();
             FetchableTopicResponse::default()
@@ -211,4 +128,178 @@ fn read_all(
         })
         .collect();
     (responses, total, answer_now)
+}
+
+/// One partition's answer to the follower.
+struct Served {
+    data: PartitionData,
+    /// The record bytes it carries.
+    bytes: usize,
+    /// Whether the fetch is answered without waiting for more (an error or a divergence).
+    answer_now: bool,
+}
+
+impl Served {
+    /// An answer that ends the wait: an error or a divergence, without records.
+    fn at_once(data: PartitionData) -> Served {
+        Served {
+            data,
+            bytes: 0,
+            answer_now: true,
+        }
+    }
+}
+
+/// What one follower fetch reads each partition with: the same image, clock and leader
+/// throttle for all of them.
+struct FollowerReader<'a> {
+    ctx: &'a RequestContext,
+    follower: FollowerId,
+    /// The follower's incarnation as registered, if it is.
+    registered: Option<i64>,
+    image: Arc<ClusterImage>,
+    now_ms: i64,
+    /// The leader's replication throttle.
+    quota: &'a ReplicationQuota,
+    /// Its rate, if one is set.
+    bound: Option<u64>,
+}
+
+impl<'a> FollowerReader<'a> {
+    fn new(ctx: &'a RequestContext, follower: FollowerId, registered: Option<i64>) -> Self {
+        let now_ms = crate::clock::now_ms();
+        FollowerReader {
+            ctx,
+            follower,
+            registered,
+            image: ctx.broker.metadata.image(),
+            now_ms,
+            quota: &ctx.broker.replication_quotas.leader,
+            bound: ctx.broker.config.dynamic.replication_rate(LEADER_RATE_KEY),
+        }
+    }
+
+    /// Reads partition `p` of `topic` for the follower, at most `limit` bytes, recording its
+    /// position (and submitting the ISR change that may make).
+    fn read(
+        &self,
+        topic: &str,
+        p: &FetchPartition,
+        replica: &Result<Arc<Partition>, ResponseError>,
+        limit: usize,
+    ) -> Served {
+        let partition = match servable(replica, p.current_leader_epoch) {
+            Ok(partition) => partition,
+            Err(code) => return Served::at_once(error_data(p.partition, code, None)),
+        };
+        // A throttled replica over the leader's rate gets nothing this time; its fetch still
+        // reports its position (Kafka's shouldLeaderThrottle).
+        let throttled = self.throttled(topic, p.partition, partition);
+        let held = throttled && self.quota.exceeded(self.bound, self.now_ms);
+        let max_bytes = if held { 0 } else { limit };
+        match partition.read_for_follower(self.fetch_of(p), max_bytes, self.now_ms) {
+            Ok((mut read, proposal)) => {
+                self.apply_throttle(&mut read, held, throttled);
+                if let Some(proposal) = proposal {
+                    self.ctx
+                        .broker
+                        .replicas
+                        .submit_isr_change(partition.clone(), proposal);
+                }
+                served(p.partition, read)
+            }
+            Err(error) => Served::at_once(error_data(
+                p.partition,
+                storage_code(&error),
+                Some(partition),
+            )),
+        }
+    }
+
+    /// The follower's fetch of `p`, as the partition records it.
+    fn fetch_of(&self, p: &FetchPartition) -> ReplicaFetch {
+        ReplicaFetch {
+            broker: self.follower.broker,
+            incarnation: self.follower.incarnation,
+            fetch_offset: p.fetch_offset,
+            last_fetched_epoch: p.last_fetched_epoch,
+            registered_incarnation: self.registered,
+        }
+    }
+
+    /// Whether the leader throttles the follower's replica of `topic`'s `index`: a rate is
+    /// set, the topic lists the replica, and it is out of the ISR.
+    fn throttled(&self, topic: &str, index: i32, partition: &Partition) -> bool {
+        self.bound.is_some()
+            && self.image.topic(topic).is_some_and(|topic| {
+                is_throttled(
+                    &topic.configs,
+                    LEADER_REPLICAS_KEY,
+                    index,
+                    self.ctx.broker.config.broker_id,
+                    || partition.is_in_sync(self.follower.broker),
+                )
+            })
+    }
+
+    /// Empties the records of a `held` read; counts those of a `throttled` one against the
+    /// leader's rate.
+    fn apply_throttle(&self, read: &mut ReplicaRead, held: bool, throttled: bool) {
+        if let ReplicaRead::Data(data) = read {
+            if held {
+                data.records = Bytes::new();
+            } else if throttled {
+                self.quota.record(data.records.len(), self.now_ms);
+            }
+        }
+    }
+}
+
+/// The partition behind `replica` if it may be read: it exists, is not deleted, and the
+/// follower's leader epoch is current.
+fn servable(
+    replica: &Result<Arc<Partition>, ResponseError>,
+    leader_epoch: i32,
+) -> Result<&Arc<Partition>, ResponseError> {
+    let partition = replica.as_ref().map_err(|code| *code)?;
+    if partition.is_deleted() {
+        return Err(ResponseError::UnknownTopicOrPartition);
+    }
+    topic_lookup::check_leader_epoch(partition, leader_epoch)?;
+    Ok(partition)
+}
+
+/// Partition `index`'s answer from what the leader read for the follower.
+fn served(index: i32, read: ReplicaRead) -> Served {
+    match read {
+        ReplicaRead::Data(data) => Served {
+            bytes: data.records.len(),
+            answer_now: false,
+            data: PartitionData::default()
+                .with_partition_index(index)
+                .with_high_watermark(data.high_watermark)
+                .with_last_stable_offset(data.last_stable_offset)
+                .with_log_start_offset(data.log_start_offset)
+                .with_preferred_read_replica(BrokerId(-1))
+                .with_records(Some(data.records)),
+        },
+        ReplicaRead::Diverging {
+            epoch,
+            end_offset,
+            high_watermark,
+            log_start_offset,
+        } => Served::at_once(
+            PartitionData::default()
+                .with_partition_index(index)
+                .with_high_watermark(high_watermark)
+                .with_log_start_offset(log_start_offset)
+                .with_diverging_epoch(
+                    EpochEndOffset::default()
+                        .with_epoch(epoch)
+                        .with_end_offset(end_offset),
+                )
+                .with_preferred_read_replica(BrokerId(-1))
+                .with_records(Some(Bytes::new())),
+        ),
+    }
 }

@@ -7,6 +7,9 @@ use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnT
 use kafka_protocol::messages::add_partitions_to_txn_response::{
     AddPartitionsToTxnPartitionResult, AddPartitionsToTxnResult, AddPartitionsToTxnTopicResult,
 };
+use kafka_protocol::messages::txn_offset_commit_request::{
+    TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+};
 use kafka_protocol::messages::txn_offset_commit_response::{
     TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
 };
@@ -19,6 +22,7 @@ use kafka_protocol::messages::{
 use super::refuse::Refuse;
 use super::{topic_lookup, RequestContext};
 use crate::acl::{Operation, ResourceType};
+use crate::broker::Broker;
 use crate::group::commit::Committer;
 use crate::group::coordinator::CommitOffset;
 use crate::txn::{PendingOffset, ProducerRef};
@@ -237,6 +241,92 @@ pub(crate) async fn txn_offset_commit(
     request: TxnOffsetCommitRequest,
 ) -> TxnOffsetCommitResponse {
     let group_id = request.group_id.to_string();
+    if !ctx.may_write_txn(&request.transactional_id) {
+        return request.refuse(ResponseError::TransactionalIdAuthorizationFailed);
+    }
+    if !ctx.may(Operation::Read, ResourceType::Group, &group_id) {
+        return request.refuse(ResponseError::GroupAuthorizationFailed);
+    }
+    let (refusals, offsets) = committable_offsets(&ctx, &group_id, &request.topics);
+    let outcome = add_txn_offsets(&ctx.broker, &request, &group_id, offsets).await;
+    // Every served version predates PRODUCER_FENCED here.
+    let outcome = fencing_for_version(outcome, ctx.version(), i16::MAX);
+    txn_offset_commit_response(request.topics, refusals, outcome)
+}
+
+/// Each partition's own refusal, in request order, and the offsets of the partitions that
+/// have none.
+fn committable_offsets(
+    ctx: &RequestContext,
+    group_id: &str,
+    topics: &[TxnOffsetCommitRequestTopic],
+) -> (Vec<Vec<Option<ResponseError>>>, Vec<PendingOffset>) {
+    let broker = &ctx.broker;
+    let max_metadata = broker.groups.offset_metadata_max_bytes();
+    let mut offsets = Vec::new();
+    let refusals = topics
+        .iter()
+        .map(|topic| {
+            let allowed = ctx.check_topic(Operation::Read, &topic.name);
+            topic
+                .partitions
+                .iter()
+                .map(|p| {
+                    let exists = allowed.and_then(|()| {
+                        topic_lookup::exists(broker, &topic.name, p.partition_index)
+                    });
+                    let metadata = p.committed_metadata.as_deref();
+                    let refusal = offset_refusal(exists, metadata, max_metadata);
+                    if refusal.is_none() {
+                        offsets.push(pending_offset(group_id, &topic.name, p));
+                    }
+                    refusal
+                })
+                .collect()
+        })
+        .collect();
+    (refusals, offsets)
+}
+
+/// Why a partition's offset is not committed, if it is not: the partition is not readable
+/// or does not exist (`exists`), or its metadata is over `max_metadata` bytes.
+fn offset_refusal(
+    exists: Result<(), ResponseError>,
+    metadata: Option<&str>,
+    max_metadata: usize,
+) -> Option<ResponseError> {
+    match exists {
+        Err(code) => Some(code),
+        Ok(()) if metadata.is_some_and(|m| m.len() > max_metadata) => {
+            Some(ResponseError::OffsetMetadataTooLarge)
+        }
+        Ok(()) => None,
+    }
+}
+
+/// Partition `p`'s offset as the transaction holds it until it ends.
+fn pending_offset(
+    group_id: &str,
+    topic: &str,
+    p: &TxnOffsetCommitRequestPartition,
+) -> PendingOffset {
+    PendingOffset {
+        group: group_id.to_string(),
+        topic: topic.to_string(),
+        partition: p.partition_index,
+        offset: p.committed_offset,
+        leader_epoch: p.committed_leader_epoch,
+        metadata: p.committed_metadata.as_ref().map(ToString::to_string),
+    }
+}
+
+/// Checks the committing member and adds `offsets` to the producer's transaction.
+async fn add_txn_offsets(
+    broker: &Broker,
+    request: &TxnOffsetCommitRequest,
+    group_id: &str,
+    offsets: Vec<PendingOffset>,
+) -> Result<(), ResponseError> {
     let committer = Committer {
         member_id: request.member_id.to_string(),
         instance_id: request.group_instance_id.as_ref().map(ToString::to_string),
@@ -246,84 +336,40 @@ pub(crate) async fn txn_offset_commit(
         id: request.producer_id.0,
         epoch: request.producer_epoch,
     };
-    if !ctx.may_write_txn(&request.transactional_id) {
-        return request.refuse(ResponseError::TransactionalIdAuthorizationFailed);
+    broker.groups.check_txn_committer(group_id, &committer)?;
+    // The transaction coordinator is another broker: this group coordinator holds the
+    // offsets until that coordinator's marker reaches the group's partition here.
+    if broker.config.cluster.is_some() && !broker.txns.coordinates(&request.transactional_id) {
+        let offsets = offsets.into_iter().map(commit_offset).collect();
+        broker
+            .groups
+            .hold_txn_offsets(producer.id, group_id, offsets);
+        return Ok(());
     }
-    if !ctx.may(Operation::Read, ResourceType::Group, &group_id) {
-        return request.refuse(ResponseError::GroupAuthorizationFailed);
+    broker
+        .txns
+        .add_pending_offsets(&request.transactional_id, producer, group_id, offsets)
+        .await
+}
+
+/// A transaction's pending offset as the group coordinator holds it.
+fn commit_offset(offset: PendingOffset) -> CommitOffset {
+    CommitOffset {
+        topic: offset.topic,
+        partition: offset.partition,
+        offset: offset.offset,
+        leader_epoch: offset.leader_epoch,
+        metadata: offset.metadata,
     }
-    let broker = &ctx.broker;
-    let max_metadata = broker.groups.offset_metadata_max_bytes();
-    let mut offsets = Vec::new();
-    // Each partition's own refusal, in request order.
-    let refusals: Vec<Vec<Option<ResponseError>>> = request
-        .topics
-        .iter()
-        .map(|topic| {
-            let allowed = ctx.check_topic(Operation::Read, &topic.name);
-            topic
-                .partitions
-                .iter()
-                .map(|p| {
-                    let metadata = p.committed_metadata.as_ref();
-                    let exists = allowed.and_then(|()| {
-                        topic_lookup::exists(broker, &topic.name, p.partition_index)
-                    });
-                    match exists {
-                        Err(code) => Some(code),
-                        Ok(_) if metadata.is_some_and(|m| m.len() > max_metadata) => {
-                            Some(ResponseError::OffsetMetadataTooLarge)
-                        }
-                        Ok(_) => {
-                            offsets.push(PendingOffset {
-                                group: group_id.clone(),
-                                topic: topic.name.to_string(),
-                                partition: p.partition_index,
-                                offset: p.committed_offset,
-                                leader_epoch: p.committed_leader_epoch,
-                                metadata: metadata.map(ToString::to_string),
-                            });
-                            None
-                        }
-                    }
-                })
-                .collect()
-        })
-        .collect();
-    let outcome = match broker.groups.check_txn_committer(&group_id, &committer) {
-        Err(error) => Err(error),
-        // The transaction coordinator is another broker: this group coordinator holds the
-        // offsets until that coordinator's marker reaches the group's partition here.
-        Ok(())
-            if broker.config.cluster.is_some()
-                && !broker.txns.coordinates(&request.transactional_id) =>
-        {
-            let offsets = offsets
-                .into_iter()
-                .map(|o| CommitOffset {
-                    topic: o.topic,
-                    partition: o.partition,
-                    offset: o.offset,
-                    leader_epoch: o.leader_epoch,
-                    metadata: o.metadata,
-                })
-                .collect();
-            broker
-                .groups
-                .hold_txn_offsets(producer.id, &group_id, offsets);
-            Ok(())
-        }
-        Ok(()) => {
-            broker
-                .txns
-                .add_pending_offsets(&request.transactional_id, producer, &group_id, offsets)
-                .await
-        }
-    };
-    // Every served version predates PRODUCER_FENCED here.
-    let outcome = fencing_for_version(outcome, ctx.version(), i16::MAX);
-    let topics = request
-        .topics
+}
+
+/// Each partition's answer: its own refusal, else the `outcome` of adding the offsets.
+fn txn_offset_commit_response(
+    topics: Vec<TxnOffsetCommitRequestTopic>,
+    refusals: Vec<Vec<Option<ResponseError>>>,
+    outcome: Result<(), ResponseError>,
+) -> TxnOffsetCommitResponse {
+    let topics = topics
         .into_iter()
         .zip(refusals)
         .map(|(topic, refusals)| {

@@ -10,8 +10,8 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::{Api, Client};
 use tributary_crds::registration::{
-    acls_name, client_quotas_name, dynamic_configs_name, scram_credentials_name, Registration,
-    ACLS_KEY, CLIENT_QUOTAS_KEY, DYNAMIC_CONFIGS_KEY, SCRAM_CREDENTIALS_KEY,
+    acls_name, client_quotas_name, dynamic_configs_name, scram_credentials_name, Endpoint,
+    Registration, ACLS_KEY, CLIENT_QUOTAS_KEY, DYNAMIC_CONFIGS_KEY, SCRAM_CREDENTIALS_KEY,
 };
 use tributary_crds::KafkaCluster;
 
@@ -22,9 +22,11 @@ use super::reassignments::KubeReassignments;
 use super::registration::Registrar;
 use super::shared::SharedDocument;
 use super::source::KubeMetadata;
-use super::{watcher, KubeError};
+use super::watcher::{self, Stores};
+use super::KubeError;
 use crate::acl::AclSet;
-use crate::config::ClusterSettings;
+use crate::config::{BrokerConfig, ClusterSettings};
+use crate::fence::Fence;
 use crate::metadata::elections::LeaderElections;
 use crate::metadata::reassignments::PartitionReassignments;
 use crate::metadata::{ClusterImage, MetadataCache, MetadataSource, NO_LEADER};
@@ -85,64 +87,8 @@ pub async fn cluster_parts(
         NO_LEADER,
         vec![],
     )));
-    let me = Registration {
-        id: config.broker_id,
-        host: config.advertised_host.clone(),
-        port: config.advertised_port,
-        rack: config.rack.clone(),
-        incarnation: 0,
-        shutting_down: false,
-        directory_epoch: super::directory::read(&config.data_dir)?,
-        // External listeners are published once their Services give their addresses.
-        listeners: crate::metadata::advertised_endpoints(&config)
-            .into_iter()
-            .filter(|e| !settings.external_listeners.contains(&e.listener))
-            .map(|e| tributary_crds::registration::Endpoint {
-                name: e.listener,
-                host: e.host,
-                port: e.port,
-            })
-            .collect(),
-    };
-    let fresh_directory = me.directory_epoch.is_none();
-    let registrar = Registrar::register(
-        client.clone(),
-        settings.clone(),
-        me,
-        replicas.fence.clone(),
-        metadata.clone(),
-    )
-    .await?;
-    if fresh_directory {
-        super::directory::record(&config.data_dir, registrar.incarnation())?;
-    }
-    registrar.spawn();
-    registrar.adopt(super::external::spawn(
-        client.clone(),
-        &settings,
-        config.broker_id,
-        &registrar,
-    ));
-
-    let mut images = metadata.subscribe();
-    let publisher = metadata.clone();
-    let stores = watcher::spawn(
-        client.clone(),
-        settings.clone(),
-        cluster_id.clone(),
-        move |image| publisher.publish(image),
-    );
-    tokio::time::timeout(FIRST_IMAGE_TIMEOUT, images.changed())
-        .await
-        .map_err(|_| {
-            KubeError::Invalid(format!(
-                "the KafkaTopics, KafkaPartitions and Leases of namespace {} did not list within {}s",
-                settings.namespace,
-                FIRST_IMAGE_TIMEOUT.as_secs()
-            ))
-        })?
-        .map_err(|_| KubeError::Invalid("the cluster watch stopped".into()))?;
-
+    let registrar = register(&client, &settings, &config, &replicas.fence, &metadata).await?;
+    let stores = watch_until_first_image(&client, &settings, &cluster_id, &metadata).await?;
     let isr_writer = Arc::new(KubeIsrWriter::new(
         client.clone(),
         &settings,
@@ -164,30 +110,7 @@ pub async fn cluster_parts(
         stores.partitions.clone(),
     ));
     let blocks = ConfigMapBlocks::new(client.clone(), &settings.namespace, &settings.name);
-    let acls = SharedDocument::<ConfigMap, AclSet>::new(
-        client.clone(),
-        &settings.namespace,
-        acls_name(&settings.name),
-        ACLS_KEY,
-    );
-    let dynamic = SharedDocument::<ConfigMap, Values>::new(
-        client.clone(),
-        &settings.namespace,
-        dynamic_configs_name(&settings.name),
-        DYNAMIC_CONFIGS_KEY,
-    );
-    let scram = SharedDocument::<Secret, Users>::new(
-        client.clone(),
-        &settings.namespace,
-        scram_credentials_name(&settings.name),
-        SCRAM_CREDENTIALS_KEY,
-    );
-    let quotas = SharedDocument::<ConfigMap, ClientQuotaDocument>::new(
-        client.clone(),
-        &settings.namespace,
-        client_quotas_name(&settings.name),
-        CLIENT_QUOTAS_KEY,
-    );
+    let documents = SharedDocuments::new(&client, &settings);
     let admin = Arc::new(KubeMetadata::new(
         client,
         settings,
@@ -206,11 +129,148 @@ pub async fn cluster_parts(
         registrar,
         elections,
         reassignments,
-        shared_acls: Arc::new(acls),
-        shared_scram: Arc::new(scram),
-        shared_quotas: Arc::new(quotas),
-        shared_dynamic: Arc::new(dynamic),
+        shared_acls: Arc::new(documents.acls),
+        shared_scram: Arc::new(documents.scram),
+        shared_quotas: Arc::new(documents.quotas),
+        shared_dynamic: Arc::new(documents.dynamic),
     })
+}
+
+/// Registers this broker in its Lease, records a fresh data directory's incarnation, and
+/// starts the renewals and the external listeners' publication, which the registrar owns.
+async fn register(
+    client: &Client,
+    settings: &ClusterSettings,
+    config: &BrokerConfig,
+    fence: &Arc<Fence>,
+    metadata: &Arc<MetadataCache>,
+) -> Result<Arc<Registrar>, KubeError> {
+    let me = registration(config, settings)?;
+    let fresh_directory = me.directory_epoch.is_none();
+    let registrar = Registrar::register(
+        client.clone(),
+        settings.clone(),
+        me,
+        fence.clone(),
+        metadata.clone(),
+    )
+    .await?;
+    if fresh_directory {
+        super::directory::record(&config.data_dir, registrar.incarnation())?;
+    }
+    registrar.spawn();
+    registrar.adopt(super::external::spawn(
+        client.clone(),
+        settings,
+        config.broker_id,
+        &registrar,
+    ));
+    Ok(registrar)
+}
+
+/// What this broker registers: its address, rack, data directory epoch (read from disk) and
+/// the listeners it can publish now.
+fn registration(
+    config: &BrokerConfig,
+    settings: &ClusterSettings,
+) -> Result<Registration, KubeError> {
+    Ok(Registration {
+        id: config.broker_id,
+        host: config.advertised_host.clone(),
+        port: config.advertised_port,
+        rack: config.rack.clone(),
+        incarnation: 0,
+        shutting_down: false,
+        directory_epoch: super::directory::read(&config.data_dir)?,
+        listeners: published_listeners(config, settings),
+    })
+}
+
+/// The advertised listeners but the external ones, which are published once their Services
+/// give their addresses.
+fn published_listeners(config: &BrokerConfig, settings: &ClusterSettings) -> Vec<Endpoint> {
+    crate::metadata::advertised_endpoints(config)
+        .into_iter()
+        .filter(|e| !settings.external_listeners.contains(&e.listener))
+        .map(|e| Endpoint {
+            name: e.listener,
+            host: e.host,
+            port: e.port,
+        })
+        .collect()
+}
+
+/// Starts the watches feeding `metadata` and waits, up to [`FIRST_IMAGE_TIMEOUT`], for their
+/// first full image; returns the stores, which keep the watches running.
+async fn watch_until_first_image(
+    client: &Client,
+    settings: &ClusterSettings,
+    cluster_id: &str,
+    metadata: &Arc<MetadataCache>,
+) -> Result<Stores, KubeError> {
+    let mut images = metadata.subscribe();
+    let publisher = metadata.clone();
+    let stores = watcher::spawn(
+        client.clone(),
+        settings.clone(),
+        cluster_id.to_string(),
+        move |image| publisher.publish(image),
+    );
+    tokio::time::timeout(FIRST_IMAGE_TIMEOUT, images.changed())
+        .await
+        .map_err(|_| {
+            KubeError::Invalid(format!(
+                "the KafkaTopics, KafkaPartitions and Leases of namespace {} did not list within {}s",
+                settings.namespace,
+                FIRST_IMAGE_TIMEOUT.as_secs()
+            ))
+        })?
+        .map_err(|_| KubeError::Invalid("the cluster watch stopped".into()))?;
+    Ok(stores)
+}
+
+/// The documents every broker of the cluster shares, each in its own ConfigMap or Secret.
+struct SharedDocuments {
+    acls: SharedDocument<ConfigMap, AclSet>,
+    dynamic: SharedDocument<ConfigMap, Values>,
+    scram: SharedDocument<Secret, Users>,
+    quotas: SharedDocument<ConfigMap, ClientQuotaDocument>,
+}
+
+impl SharedDocuments {
+    /// The shared documents of the cluster `settings` names.
+    fn new(client: &Client, settings: &ClusterSettings) -> SharedDocuments {
+        let acls = SharedDocument::new(
+            client.clone(),
+            &settings.namespace,
+            acls_name(&settings.name),
+            ACLS_KEY,
+        );
+        let dynamic = SharedDocument::new(
+            client.clone(),
+            &settings.namespace,
+            dynamic_configs_name(&settings.name),
+            DYNAMIC_CONFIGS_KEY,
+        );
+        let scram = SharedDocument::new(
+            client.clone(),
+            &settings.namespace,
+            scram_credentials_name(&settings.name),
+            SCRAM_CREDENTIALS_KEY,
+        );
+        let quotas = SharedDocument::new(
+            client.clone(),
+            &settings.namespace,
+            client_quotas_name(&settings.name),
+            CLIENT_QUOTAS_KEY,
+        );
+        SharedDocuments {
+            acls,
+            dynamic,
+            scram,
+            quotas,
+        }
+    }
 }
 
 /// The cluster id: the one the operator published in the KafkaCluster's status, or the same
