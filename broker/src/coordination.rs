@@ -214,7 +214,7 @@ impl CoordinatorLog for BrokerLog {
         let broker = self.broker()?;
         let partition = self.partition(&*broker, partition)?;
         let data = partition
-            .read(offset, READ_BYTES, true, Isolation::ReadUncommitted)
+            .read(offset, READ_BYTES, true, Isolation::LogEnd)
             .map_err(|source| LogError::Read {
                 topic: self.topic.name,
                 source,
@@ -222,7 +222,9 @@ impl CoordinatorLog for BrokerLog {
         let (records, next_offset) = decode_batches(data.records, offset);
         Ok(Chunk {
             records,
-            at_end: next_offset >= data.high_watermark || next_offset == offset,
+            // Read to the log end, not the high watermark: a new leader's lags the records
+            // the previous leader committed (and answered) until its followers fetch again.
+            at_end: next_offset == offset,
             next_offset,
         })
     }

@@ -163,6 +163,10 @@ pub enum Isolation {
     ReadUncommitted,
     /// Only up to the last stable offset, with the aborted transactions listed.
     ReadCommitted,
+    /// Everything appended, committed or not (Kafka's `FetchIsolation.LOG_END`): what a new
+    /// leader's coordinator replays. Its high watermark lags the previous leader's until the
+    /// followers fetch again, and the records above it were committed there.
+    LogEnd,
 }
 
 struct State {
@@ -475,6 +479,7 @@ impl Partition {
             let limit = match isolation {
                 Isolation::ReadUncommitted => hw,
                 Isolation::ReadCommitted => lso,
+                Isolation::LogEnd => state.log.log_end_offset(),
             };
             let plan = state
                 .log

@@ -684,3 +684,52 @@ fn a_follower_behind_the_leaders_log_start_restarts_there_and_copies_the_rest() 
     assert_eq!(b.fetch_position(), (6, 1));
     assert_eq!(b.with_log(|l| l.log_start_offset()), 4);
 }
+
+#[test]
+fn a_new_leader_reads_every_record_it_holds_to_its_log_end_while_its_high_watermark_lags() {
+    use crate::metadata::IsrMember;
+    use crate::partition::{Isolation, Leadership};
+    let (a_dir, b_dir) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
+    let a = open(a_dir.path(), Role::Leader { epoch: 1 });
+    let both = |me: i32, role: Role| Leadership {
+        me,
+        role,
+        replicas: vec![0, 1],
+        isr: vec![
+            IsrMember {
+                broker: 0,
+                incarnation: 1,
+            },
+            IsrMember {
+                broker: 1,
+                incarnation: 1,
+            },
+        ],
+        partition_epoch: 1,
+    };
+    a.apply_leadership(both(0, Role::Leader { epoch: 1 }), NOW);
+    let b = open(b_dir.path(), follower_of(0, 1));
+    b.apply_leadership(both(1, follower_of(0, 1)), NOW);
+    write(&a, 3);
+    // b copies all six records; a's answer carried the high watermark before b had them.
+    assert_eq!(fetch_once(&a, &b), FollowerStep::Append);
+    assert_eq!(b.fetch_position(), (6, 1));
+    b.apply_leadership(both(1, Role::Leader { epoch: 2 }), NOW);
+
+    let upto = |isolation| {
+        let data = b.read(0, 1 << 20, true, isolation).expect("read");
+        crate::storage::batch::split_batches(&data.records).count()
+    };
+    assert!(
+        upto(Isolation::ReadUncommitted) < 3,
+        "the high watermark lags"
+    );
+    assert_eq!(
+        upto(Isolation::LogEnd),
+        3,
+        "a coordinator replays every record"
+    );
+}
