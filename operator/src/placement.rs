@@ -163,7 +163,11 @@ pub fn place(req: PlacementRequest<'_>) -> Result<Vec<Vec<i32>>, PlacementError>
                     let leaders = loads.leaders(**id);
                     let replicas = loads.replicas(**id);
                     let key = if leading {
-                        (own_leaders.get(*id).copied().unwrap_or(0), leaders, replicas)
+                        (
+                            own_leaders.get(*id).copied().unwrap_or(0),
+                            leaders,
+                            replicas,
+                        )
                     } else {
                         (0, replicas, usize::MAX - leaders)
                     };
