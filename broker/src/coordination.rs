@@ -213,6 +213,7 @@ impl CoordinatorLog for BrokerLog {
         const READ_BYTES: usize = 4 << 20;
         let broker = self.broker()?;
         let partition = self.partition(&*broker, partition)?;
+        let (log_end, _) = partition.fetch_position();
         let data = partition
             .read(offset, READ_BYTES, true, Isolation::LogEnd)
             .map_err(|source| LogError::Read {
@@ -224,7 +225,7 @@ impl CoordinatorLog for BrokerLog {
             records,
             // Read to the log end, not the high watermark: a new leader's lags the records
             // the previous leader committed (and answered) until its followers fetch again.
-            at_end: next_offset == offset,
+            at_end: next_offset >= log_end || next_offset == offset,
             next_offset,
         })
     }
