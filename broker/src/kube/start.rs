@@ -96,6 +96,7 @@ pub async fn cluster_parts(
     ));
     let replicas = Arc::new(ReplicaManager::build(ReplicaParts {
         isr_writer: Some(isr_writer),
+        incarnation: Some(registrar.incarnation()),
         ..replicas
     }));
     let elections = Arc::new(KubeElections::new(

@@ -56,6 +56,9 @@ pub struct ReplicaManager {
     isr_writer: Option<Arc<dyn IsrWriter>>,
     /// The counters those changes count in.
     isr_counters: Option<IsrCounters>,
+    /// This process's incarnation in cluster mode (`None` standalone): leadership recorded
+    /// with this broker in the ISR under another incarnation is not taken.
+    incarnation: Option<i64>,
 }
 
 /// What a [`ReplicaManager`] is built from, each part complete before the manager exists.
@@ -71,6 +74,8 @@ pub struct ReplicaParts {
     pub isr_writer: Option<Arc<dyn IsrWriter>>,
     /// The counters of ISR changes; `None` counts nothing (tests).
     pub isr_counters: Option<IsrCounters>,
+    /// This process's registered incarnation (cluster mode); `None` standalone.
+    pub incarnation: Option<i64>,
 }
 
 impl ReplicaParts {
@@ -82,6 +87,7 @@ impl ReplicaParts {
             fence: Arc::default(),
             isr_writer: None,
             isr_counters: None,
+            incarnation: None,
         }
     }
 }
@@ -101,6 +107,7 @@ impl ReplicaManager {
             fence,
             isr_writer,
             isr_counters,
+            incarnation,
         } = parts;
         ReplicaManager {
             broker_id: config.broker_id,
@@ -113,6 +120,7 @@ impl ReplicaManager {
             fence,
             isr_writer,
             isr_counters,
+            incarnation,
         }
     }
 
@@ -358,14 +366,19 @@ impl ReplicaManager {
 
     /// This broker's role in a partition with `state`.
     fn role_in(&self, state: &PartitionState) -> Role {
-        if state.leader == self.broker_id {
-            Role::Leader {
-                epoch: state.leader_epoch,
-            }
-        } else {
+        let epoch = state.leader_epoch;
+        if state.leader != self.broker_id {
             Role::Follower {
                 leader: state.leader,
-                epoch: state.leader_epoch,
+                epoch,
+            }
+        } else if leads(state, self.broker_id, self.incarnation) {
+            Role::Leader { epoch }
+        } else {
+            // Named leader under an earlier incarnation: no one to follow until the election.
+            Role::Follower {
+                leader: crate::metadata::NO_LEADER,
+                epoch,
             }
         }
     }
@@ -424,4 +437,23 @@ fn compression_policy(
     configs: &BTreeMap<String, String>,
 ) -> CompressionPolicy {
     CompressionPolicy::parse(&config::effective(config, configs, "compression.type"))
+}
+
+/// Whether broker `me`, running as `incarnation`, takes the leadership `state` records
+/// (REPLICATION.md 1.7, KIP-903): a restarted broker finds itself named leader, at the old
+/// leader epoch, by the image written before it died; while the ISR still records it under
+/// its earlier incarnation, the controller has yet to elect (it elects only current
+/// members), and leading meanwhile would serve the previous process's leader epoch with a log
+/// that may end short of what that process acknowledged (followers fetching from it would
+/// cut acknowledged records). It follows instead until the controller's election names the
+/// leader at a new epoch.
+fn leads(state: &PartitionState, me: i32, incarnation: Option<i64>) -> bool {
+    state.leader == me
+        && incarnation.is_none_or(|current| {
+            state
+                .isr
+                .iter()
+                .filter(|m| m.broker == me)
+                .all(|m| m.incarnation == current)
+        })
 }

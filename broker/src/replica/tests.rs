@@ -217,3 +217,46 @@ fn the_first_apply_removes_directories_the_image_does_not_assign_here() {
         "only the start-up apply cleans the data directory"
     );
 }
+
+#[test]
+fn a_restarted_broker_does_not_lead_what_the_image_recorded_under_its_earlier_incarnation() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = BrokerConfig::resolve(Flags {
+        data_dir: Some(dir.path().to_path_buf()),
+        broker_id: Some(ME),
+        ..Flags::default()
+    })
+    .expect("config");
+    // This process registered as incarnation 2; the image still names incarnation 1 leader.
+    let m = ReplicaManager::build(super::ReplicaParts {
+        incarnation: Some(2),
+        ..super::ReplicaParts::new(Arc::new(config), Replay::default())
+    });
+    let id = Uuid::new_v4();
+    m.apply(&image(vec![topic("t", id, vec![state(&[1, 2], 1, 4)])]));
+    assert_eq!(
+        m.get("t", 0).map(|p| p.role()),
+        Some(Role::Follower {
+            leader: crate::metadata::NO_LEADER,
+            epoch: 4
+        }),
+        "no leading, and no one to follow, until the controller elects"
+    );
+    // The controller elects the other replica at a new epoch, then this incarnation joins the
+    // ISR and is elected back: now it leads.
+    m.apply(&image(vec![topic("t", id, vec![state(&[1, 2], 2, 5)])]));
+    assert_eq!(
+        m.get("t", 0).map(|p| p.role()),
+        Some(Role::Follower {
+            leader: 2,
+            epoch: 5
+        })
+    );
+    let mut back = state(&[1, 2], 1, 6);
+    back.isr[0].incarnation = 2;
+    m.apply(&image(vec![topic("t", id, vec![back])]));
+    assert_eq!(
+        m.get("t", 0).map(|p| p.role()),
+        Some(Role::Leader { epoch: 6 })
+    );
+}

@@ -53,7 +53,8 @@ if [ "${LIBRDKAFKA_MODE:-standalone}" = cluster ]; then
         --config allow.everyone.if.no.acl.found=true --authorization \
         >"$data/up.log" 2>&1 &
     up=$!
-    trap 'target/release/tributary-e2e down --state-dir "$state" >/dev/null 2>&1; kill $up 2>/dev/null; rm -rf "$data"' EXIT
+    # Absolute paths: the suite runs from its own directory, and the trap runs there.
+    trap '"$root/target/release/tributary-e2e" down --state-dir "$state" >/dev/null 2>&1; kill $up 2>/dev/null; rm -rf "$data"' EXIT
     bootstrap=""
     for _ in $(seq 600); do
         bootstrap=$(sed -n 's/^Kafka bootstrap: //p' "$data/up.log")
