@@ -17,7 +17,7 @@ use super::ReplicaHost;
 use crate::broker::Broker;
 use crate::config::BrokerConfig;
 use crate::error_codes::append_code;
-use crate::metadata::TopicImage;
+use crate::metadata::{ClusterImage, TopicImage};
 use crate::partition::{AppendError, Appended, CommitWaitError, Durability, Partition, Role};
 use crate::producer::{BatchIdentity, ProducerRef, TxnIndex};
 use crate::storage::FlushDue;
@@ -287,10 +287,12 @@ impl WaitError {
 pub fn append_records(host: &dyn ReplicaHost, request: AppendRequest<'_>) -> Vec<PartitionResult> {
     let policy = Policy::of(&request.origin, host.config());
     let journal = policy.journal && host.flusher().journal_ready();
+    // One image for the whole request: every partition is judged against the same metadata.
+    let image = host.metadata().image();
     let results: Vec<PartitionResult> = request
         .partitions
         .iter()
-        .map(|data| append_partition(host, &request, data, policy, journal))
+        .map(|data| append_partition(host, &image, &request, data, policy, journal))
         .collect();
     if policy.sync_now {
         start_syncs(host, &results);
@@ -411,14 +413,15 @@ impl Policy {
 /// and its wait.
 fn append_partition(
     host: &dyn ReplicaHost,
+    image: &ClusterImage,
     request: &AppendRequest<'_>,
     data: &PartitionData<'_>,
     policy: Policy,
     journal: bool,
 ) -> PartitionResult {
-    let partition = leader(host, data)?;
+    let partition = leader(host, image, data)?;
     let min_isr = match request.origin {
-        Origin::Client { .. } => admit_client(host, &partition, data, request)?,
+        Origin::Client { .. } => admit_client(host, image, &partition, data, request)?,
         Origin::Coordinator | Origin::TxnMarker { .. } => None,
     };
     let appended = write(&partition, &request.origin, data, request.now_ms, journal)?;
@@ -445,13 +448,13 @@ fn append_partition(
 /// The replica of the partition this broker leads.
 fn leader(
     host: &dyn ReplicaHost,
+    image: &ClusterImage,
     data: &PartitionData<'_>,
 ) -> Result<Arc<Partition>, AppendRecordsError> {
     let (topic, index) = (data.topic, data.index);
     let replicas = host.replicas();
-    let image = host.metadata().image();
     replicas
-        .leader(&image, topic, index)
+        .leader(image, topic, index)
         .map_err(|code| match code {
             ResponseError::NotLeaderOrFollower => AppendRecordsError::NotLeader {
                 topic: topic.to_string(),
@@ -470,18 +473,17 @@ fn leader(
 /// acks=all write is held to once committed, read once.
 fn admit_client(
     host: &dyn ReplicaHost,
+    image: &ClusterImage,
     partition: &Partition,
     data: &PartitionData<'_>,
     request: &AppendRequest<'_>,
 ) -> Result<Option<usize>, AppendRecordsError> {
-    let topic = host.metadata().image().topic(data.topic).cloned();
+    let topic = image.topic(data.topic);
     let min_isr = request
         .origin
         .holds_to_min_isr()
-        .then(|| min_insync_replicas(host.config(), topic.as_deref()));
-    let refusal = topic
-        .as_deref()
-        .and_then(|topic| refuse_client(topic, data.index, min_isr));
+        .then(|| min_insync_replicas(host.config(), topic.map(|t| &**t)));
+    let refusal = topic.and_then(|topic| refuse_client(topic, data.index, min_isr));
     match refusal {
         Some(refusal) => {
             if let Some(records) = data.records {
