@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use k8s_openapi::api::core::v1::{Pod, Service};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::discovery::v1::{Endpoint, EndpointPort, EndpointSlice};
 use serde_json::{json, Map, Value};
 
 /// A label name as Prometheus' discovery writes it (anything but `[A-Za-z0-9_]` becomes `_`).
@@ -149,7 +149,35 @@ pub fn endpointslice_targets(
 ) -> Vec<Value> {
     let mut groups = Vec::new();
     for slice in slices {
-        let ns = slice.metadata.namespace.clone().unwrap_or_default();
+        let discovered = DiscoveredSlice::new(slice, services);
+        for ep in slice.endpoints.iter().flatten() {
+            let target_pod = endpoint_pod(ep, &discovered.namespace, pods);
+            for address in &ep.addresses {
+                for port in slice.ports.iter().flatten() {
+                    let labels = discovered.target_labels(ep, target_pod, port);
+                    let target = format!("{address}:{}", port.port.unwrap_or_default());
+                    groups.push(json!({"targets": [target], "labels": labels}));
+                }
+            }
+        }
+    }
+    groups
+}
+
+/// An EndpointSlice with what all its targets share: its namespace and the Service it
+/// belongs to (by the `kubernetes.io/service-name` label, as discovery finds it).
+struct DiscoveredSlice<'a> {
+    slice: &'a EndpointSlice,
+    namespace: String,
+    service_name: String,
+    /// The Service itself, when it exists (its labels become target labels).
+    service: Option<&'a Service>,
+}
+
+impl<'a> DiscoveredSlice<'a> {
+    /// Looks up the slice's Service once, rather than for each of its targets.
+    fn new(slice: &'a EndpointSlice, services: &'a [Service]) -> Self {
+        let namespace = slice.metadata.namespace.clone().unwrap_or_default();
         let service_name = slice
             .metadata
             .labels
@@ -158,119 +186,145 @@ pub fn endpointslice_targets(
             .cloned()
             .unwrap_or_default();
         let service = services.iter().find(|s| {
-            s.metadata.namespace.as_deref() == Some(&ns)
+            s.metadata.namespace.as_deref() == Some(&namespace)
                 && s.metadata.name.as_deref() == Some(&service_name)
         });
-        for ep in slice.endpoints.iter().flatten() {
-            let target_pod = ep
-                .target_ref
-                .as_ref()
-                .filter(|r| r.kind.as_deref() == Some("Pod"))
-                .and_then(|r| {
-                    pods.iter().find(|p| {
-                        p.metadata.namespace.as_deref() == Some(&ns) && p.metadata.name == r.name
-                    })
-                });
-            for address in &ep.addresses {
-                for port in slice.ports.iter().flatten() {
-                    let mut labels = target_pod.map(pod_meta).unwrap_or_default();
-                    // The pod's container port this endpoint port is.
-                    let container = target_pod.and_then(|p| {
-                        p.spec
-                            .iter()
-                            .flat_map(|s| s.containers.iter())
-                            .find_map(|c| {
-                                let cp = c
-                                    .ports
-                                    .iter()
-                                    .flatten()
-                                    .find(|cp| Some(cp.container_port) == port.port)?;
-                                Some((c.name.clone(), cp.name.clone().unwrap_or_default()))
-                            })
-                    });
-                    if let Some((container, port_name)) = container {
-                        labels.insert(
-                            "__meta_kubernetes_pod_container_name".into(),
-                            json!(container),
-                        );
-                        labels.insert(
-                            "__meta_kubernetes_pod_container_port_name".into(),
-                            json!(port_name),
-                        );
-                    }
-                    let conditions = ep.conditions.clone().unwrap_or_default();
-                    let put = |l: &mut Map<String, Value>, k: &str, v: String| {
-                        l.insert(format!("__meta_kubernetes_{k}"), json!(v));
-                    };
-                    put(&mut labels, "namespace", ns.clone());
-                    put(
-                        &mut labels,
-                        "endpointslice_name",
-                        slice.metadata.name.clone().unwrap_or_default(),
-                    );
-                    put(
-                        &mut labels,
-                        "endpointslice_address_type",
-                        slice.address_type.clone(),
-                    );
-                    put(
-                        &mut labels,
-                        "endpointslice_port",
-                        port.port.unwrap_or_default().to_string(),
-                    );
-                    put(
-                        &mut labels,
-                        "endpointslice_port_name",
-                        port.name.clone().unwrap_or_default(),
-                    );
-                    put(
-                        &mut labels,
-                        "endpointslice_port_protocol",
-                        port.protocol.clone().unwrap_or_default(),
-                    );
-                    put(
-                        &mut labels,
-                        "endpointslice_endpoint_conditions_ready",
-                        conditions.ready.unwrap_or(false).to_string(),
-                    );
-                    put(
-                        &mut labels,
-                        "endpointslice_endpoint_conditions_serving",
-                        conditions.serving.unwrap_or(false).to_string(),
-                    );
-                    put(
-                        &mut labels,
-                        "endpointslice_endpoint_conditions_terminating",
-                        conditions.terminating.unwrap_or(false).to_string(),
-                    );
-                    if let Some(r) = &ep.target_ref {
-                        put(
-                            &mut labels,
-                            "endpointslice_address_target_kind",
-                            r.kind.clone().unwrap_or_default(),
-                        );
-                        put(
-                            &mut labels,
-                            "endpointslice_address_target_name",
-                            r.name.clone().unwrap_or_default(),
-                        );
-                    }
-                    put(&mut labels, "service_name", service_name.clone());
-                    if let Some(s) = service {
-                        map_labels(
-                            &mut labels,
-                            "__meta_kubernetes_service_label",
-                            s.metadata.labels.as_ref(),
-                            "__meta_kubernetes_service_labelpresent",
-                        );
-                    }
-                    let target = format!("{address}:{}", port.port.unwrap_or_default());
-                    groups.push(json!({"targets": [target], "labels": labels}));
-                }
-            }
+        DiscoveredSlice {
+            slice,
+            namespace,
+            service_name,
+            service,
         }
     }
-    groups
+
+    /// Every label of one target (endpoint `ep` at `port`): the target pod's and its
+    /// container's (what the `pod` and `container` relabelings read), then the slice's, the
+    /// endpoint's and the Service's.
+    fn target_labels(
+        &self,
+        ep: &Endpoint,
+        target_pod: Option<&Pod>,
+        port: &EndpointPort,
+    ) -> Map<String, Value> {
+        let mut labels = target_pod.map(pod_meta).unwrap_or_default();
+        if let Some((container, port_name)) = target_pod.and_then(|p| container_port(p, port)) {
+            labels.insert(
+                "__meta_kubernetes_pod_container_name".into(),
+                json!(container),
+            );
+            labels.insert(
+                "__meta_kubernetes_pod_container_port_name".into(),
+                json!(port_name),
+            );
+        }
+        self.slice_port_labels(&mut labels, port);
+        endpoint_labels(&mut labels, ep);
+        put_meta(&mut labels, "service_name", self.service_name.clone());
+        if let Some(s) = self.service {
+            map_labels(
+                &mut labels,
+                "__meta_kubernetes_service_label",
+                s.metadata.labels.as_ref(),
+                "__meta_kubernetes_service_labelpresent",
+            );
+        }
+        labels
+    }
+
+    /// The namespace, slice and port labels, which ServiceMonitors select endpoints by.
+    fn slice_port_labels(&self, labels: &mut Map<String, Value>, port: &EndpointPort) {
+        let slice = self.slice;
+        put_meta(labels, "namespace", self.namespace.clone());
+        put_meta(
+            labels,
+            "endpointslice_name",
+            slice.metadata.name.clone().unwrap_or_default(),
+        );
+        put_meta(
+            labels,
+            "endpointslice_address_type",
+            slice.address_type.clone(),
+        );
+        put_meta(
+            labels,
+            "endpointslice_port",
+            port.port.unwrap_or_default().to_string(),
+        );
+        put_meta(
+            labels,
+            "endpointslice_port_name",
+            port.name.clone().unwrap_or_default(),
+        );
+        put_meta(
+            labels,
+            "endpointslice_port_protocol",
+            port.protocol.clone().unwrap_or_default(),
+        );
+    }
+}
+
+/// Sets `__meta_kubernetes_<key>`, the prefix of every discovery label.
+fn put_meta(labels: &mut Map<String, Value>, key: &str, value: String) {
+    labels.insert(format!("__meta_kubernetes_{key}"), json!(value));
+}
+
+/// The pod an endpoint targets, if it is a pod of the slice's namespace that still exists.
+fn endpoint_pod<'a>(ep: &Endpoint, ns: &str, pods: &'a [Pod]) -> Option<&'a Pod> {
+    ep.target_ref
+        .as_ref()
+        .filter(|r| r.kind.as_deref() == Some("Pod"))
+        .and_then(|r| {
+            pods.iter()
+                .find(|p| p.metadata.namespace.as_deref() == Some(ns) && p.metadata.name == r.name)
+        })
+}
+
+/// The pod's container and container port name an endpoint port is (matched by number),
+/// which gives the target its `container` label.
+fn container_port(pod: &Pod, port: &EndpointPort) -> Option<(String, String)> {
+    pod.spec
+        .iter()
+        .flat_map(|s| s.containers.iter())
+        .find_map(|c| {
+            let cp = c
+                .ports
+                .iter()
+                .flatten()
+                .find(|cp| Some(cp.container_port) == port.port)?;
+            Some((c.name.clone(), cp.name.clone().unwrap_or_default()))
+        })
+}
+
+/// The endpoint's conditions and target (the target gives the series their `pod` label).
+fn endpoint_labels(labels: &mut Map<String, Value>, ep: &Endpoint) {
+    let conditions = ep.conditions.clone().unwrap_or_default();
+    put_meta(
+        labels,
+        "endpointslice_endpoint_conditions_ready",
+        conditions.ready.unwrap_or(false).to_string(),
+    );
+    put_meta(
+        labels,
+        "endpointslice_endpoint_conditions_serving",
+        conditions.serving.unwrap_or(false).to_string(),
+    );
+    put_meta(
+        labels,
+        "endpointslice_endpoint_conditions_terminating",
+        conditions.terminating.unwrap_or(false).to_string(),
+    );
+    if let Some(r) = &ep.target_ref {
+        put_meta(
+            labels,
+            "endpointslice_address_target_kind",
+            r.kind.clone().unwrap_or_default(),
+        );
+        put_meta(
+            labels,
+            "endpointslice_address_target_name",
+            r.name.clone().unwrap_or_default(),
+        );
+    }
 }
 
 /// `keep` rules selecting objects whose labels (under `prefix`) match `match_labels`, as
@@ -497,5 +551,52 @@ mod tests {
             labels["__meta_kubernetes_pod_labelpresent_app_kubernetes_io_component"],
             "true"
         );
+    }
+
+    #[test]
+    fn endpointslice_targets_carry_the_slice_service_and_container_labels() {
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "demo-broker-0", "namespace": "kafka"},
+            "spec": {"containers": [{"name": "broker", "ports": [
+                {"name": "plain", "containerPort": 9092}]}]},
+            "status": {"podIP": "127.0.1.2", "phase": "Running"},
+        }))
+        .expect("pod");
+        let service: Service = serde_json::from_value(json!({
+            "metadata": {"name": "demo", "namespace": "kafka", "labels": {"app": "tributary"}},
+        }))
+        .expect("service");
+        let slice: EndpointSlice = serde_json::from_value(json!({
+            "metadata": {"name": "demo-x", "namespace": "kafka",
+                "labels": {"kubernetes.io/service-name": "demo"}},
+            "addressType": "IPv4",
+            "endpoints": [{"addresses": ["127.0.1.2"], "conditions": {"ready": true},
+                "targetRef": {"kind": "Pod", "name": "demo-broker-0", "namespace": "kafka"}}],
+            "ports": [{"name": "kafka", "port": 9092, "protocol": "TCP"}],
+        }))
+        .expect("slice");
+        let groups = endpointslice_targets(&[slice], &[service], &[pod]);
+        assert_eq!(groups.len(), 1);
+        assert_eq!(groups[0]["targets"][0], "127.0.1.2:9092");
+        let labels = &groups[0]["labels"];
+        let expected = [
+            ("pod_name", "demo-broker-0"),
+            ("pod_container_name", "broker"),
+            ("pod_container_port_name", "plain"),
+            ("namespace", "kafka"),
+            ("endpointslice_name", "demo-x"),
+            ("endpointslice_port", "9092"),
+            ("endpointslice_port_name", "kafka"),
+            ("endpointslice_endpoint_conditions_ready", "true"),
+            ("endpointslice_endpoint_conditions_serving", "false"),
+            ("endpointslice_address_target_kind", "Pod"),
+            ("endpointslice_address_target_name", "demo-broker-0"),
+            ("service_name", "demo"),
+            ("service_label_app", "tributary"),
+            ("service_labelpresent_app", "true"),
+        ];
+        for (key, value) in expected {
+            assert_eq!(labels[format!("__meta_kubernetes_{key}")], value, "{key}");
+        }
     }
 }

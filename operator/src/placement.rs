@@ -83,21 +83,7 @@ pub enum PlacementError {
 
 /// Computes the replica list of every partition `0..partitions`.
 pub fn place(req: PlacementRequest<'_>) -> Result<Vec<Vec<i32>>, PlacementError> {
-    let rf = usize::try_from(req.replication_factor.max(1)).unwrap_or(1);
-    let ids: BTreeSet<i32> = req.brokers.iter().map(|b| b.id).collect();
-    if ids.len() < rf {
-        return Err(PlacementError::InsufficientBrokers {
-            replication_factor: req.replication_factor,
-            brokers: ids.len(),
-        });
-    }
-    let wanted = usize::try_from(req.partitions).unwrap_or(0);
-    if wanted < req.existing.len() {
-        return Err(PlacementError::PartitionsDecrease {
-            existing: req.existing.len(),
-            requested: req.partitions,
-        });
-    }
+    let (rf, ids, wanted) = feasible(&req)?;
     let racks: BTreeMap<i32, Option<&str>> = req
         .brokers
         .iter()
@@ -108,21 +94,7 @@ pub fn place(req: PlacementRequest<'_>) -> Result<Vec<Vec<i32>>, PlacementError>
         loads.count(replicas);
     }
 
-    // Keep every surviving replica of existing partitions and count it.
-    let mut result: Vec<Vec<i32>> = req
-        .existing
-        .iter()
-        .map(|replicas| {
-            let mut kept: Vec<i32> = Vec::with_capacity(rf);
-            for id in replicas {
-                if ids.contains(id) && !kept.contains(id) && kept.len() < rf {
-                    kept.push(*id);
-                }
-            }
-            loads.count(&kept);
-            kept
-        })
-        .collect();
+    let mut result = surviving(req.existing, &ids, rf, &mut loads);
     result.resize(wanted, Vec::new());
     // Partitions of this topic each broker leads.
     let mut own_leaders: BTreeMap<i32, usize> = BTreeMap::new();
@@ -184,6 +156,50 @@ pub fn place(req: PlacementRequest<'_>) -> Result<Vec<Vec<i32>>, PlacementError>
         }
     }
     Ok(result)
+}
+
+/// The replication factor, the brokers and the partition count of a placement that can be
+/// made: enough brokers, and no fewer partitions than exist.
+fn feasible(req: &PlacementRequest<'_>) -> Result<(usize, BTreeSet<i32>, usize), PlacementError> {
+    let rf = usize::try_from(req.replication_factor.max(1)).unwrap_or(1);
+    let ids: BTreeSet<i32> = req.brokers.iter().map(|b| b.id).collect();
+    if ids.len() < rf {
+        return Err(PlacementError::InsufficientBrokers {
+            replication_factor: req.replication_factor,
+            brokers: ids.len(),
+        });
+    }
+    let wanted = usize::try_from(req.partitions).unwrap_or(0);
+    if wanted < req.existing.len() {
+        return Err(PlacementError::PartitionsDecrease {
+            existing: req.existing.len(),
+            requested: req.partitions,
+        });
+    }
+    Ok((rf, ids, wanted))
+}
+
+/// Every surviving replica of the existing partitions (on a broker that still exists, at
+/// most `rf`, no repeats), counted in `loads`.
+fn surviving(
+    existing: &[Vec<i32>],
+    ids: &BTreeSet<i32>,
+    rf: usize,
+    loads: &mut Loads,
+) -> Vec<Vec<i32>> {
+    existing
+        .iter()
+        .map(|replicas| {
+            let mut kept: Vec<i32> = Vec::with_capacity(rf);
+            for id in replicas {
+                if ids.contains(id) && !kept.contains(id) && kept.len() < rf {
+                    kept.push(*id);
+                }
+            }
+            loads.count(&kept);
+            kept
+        })
+        .collect()
 }
 
 /// Ties go to brokers in a rotation that starts at a different broker for each partition, so

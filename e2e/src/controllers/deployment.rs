@@ -13,6 +13,7 @@ use k8s_openapi::api::apps::v1::{
     Deployment, DeploymentCondition, DeploymentStatus, ReplicaSet, ReplicaSetSpec,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use k8s_openapi::jiff::Timestamp;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde_json::json;
@@ -345,6 +346,8 @@ fn condition(
     }
 }
 
+/// Writes the Deployment's status when it changed (only then, so an idle pass costs nothing
+/// and does not bump the resourceVersion that watchers see).
 async fn write_status(
     client: &Client,
     snap: &Snapshot,
@@ -352,21 +355,99 @@ async fn write_status(
     new: &ReplicaSet,
     owned: &[&ReplicaSet],
 ) {
+    let status = desired_status(d, new, owned, snap.now);
+    if d.status.as_ref() == Some(&status) {
+        return;
+    }
     let ns = meta::namespace(&d.metadata);
     let name = meta::name(&d.metadata);
-    let spec = &d.spec;
-    let replicas = spec.replicas.unwrap_or(1);
+    let mut updated_d = d.clone();
+    updated_d.status = Some(status);
+    let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
+    logged(
+        &format!("status of Deployment {ns}/{name}"),
+        api.replace_status(name, &PostParams::default(), &updated_d)
+            .await,
+    );
+}
+
+/// The status `kubectl rollout status` and helm read: the replica counts of every owned
+/// ReplicaSet, and the Available and Progressing conditions derived from them.
+fn desired_status(
+    d: &Deployment,
+    new: &ReplicaSet,
+    owned: &[&ReplicaSet],
+    now: Timestamp,
+) -> DeploymentStatus {
+    let old_status = d.status.clone().unwrap_or_default();
+    let mut status = counted_status(d, new, owned);
+    let progressed = counts_changed(&status, &old_status);
+    let old_conditions = old_status.conditions.unwrap_or_default();
+    let find = |t: &str| {
+        old_conditions
+            .iter()
+            .find(|c| c.type_.as_deref() == Some(t))
+    };
+    let now_time = Time(now);
+    let available = available_condition(
+        find("Available"),
+        has_minimum_availability(d, status.available_replicas.unwrap_or(0)),
+        &now_time,
+    );
+    let previous = find("Progressing");
+    let rollout = rollout_state(
+        rollout_complete(d, new, owned),
+        progressed,
+        stalled(d, previous, now),
+        d.spec.paused == Some(true),
+    );
+    let progressing = progressing_condition(
+        previous,
+        rollout,
+        progressed,
+        meta::name(&new.metadata),
+        &now_time,
+    );
+    status.conditions = Some(vec![available, progressing]);
+    status
+}
+
+/// The replica counts summed over every owned ReplicaSet (old ones too, as their pods still
+/// serve), without conditions; fields this controller does not count are kept as they were.
+fn counted_status(d: &Deployment, new: &ReplicaSet, owned: &[&ReplicaSet]) -> DeploymentStatus {
+    let old_status = d.status.as_ref();
     let sum = |f: fn(&k8s_openapi::api::apps::v1::ReplicaSetStatus) -> i32| -> i32 {
         owned.iter().map(|r| status_of(r, f)).sum()
     };
     let total_spec: i32 = owned.iter().map(|r| spec_replicas(r)).sum();
     let available = sum(|s| s.available_replicas.unwrap_or(0));
-    let updated = status_of(new, |s| s.replicas);
-    let old_pods: i32 = owned
-        .iter()
-        .filter(|r| r.metadata.uid != new.metadata.uid)
-        .map(|r| status_of(r, |s| s.replicas))
-        .sum();
+    DeploymentStatus {
+        observed_generation: d.metadata.generation,
+        replicas: Some(sum(|s| s.replicas)),
+        updated_replicas: Some(status_of(new, |s| s.replicas)),
+        ready_replicas: Some(sum(|s| s.ready_replicas.unwrap_or(0))),
+        available_replicas: Some(available),
+        unavailable_replicas: Some((total_spec - available).max(0)),
+        collision_count: old_status.and_then(|s| s.collision_count),
+        terminating_replicas: old_status.and_then(|s| s.terminating_replicas),
+        conditions: None,
+    }
+}
+
+/// Whether any count the rollout makes progress on changed; progress refreshes the
+/// Progressing condition's update time, which the progress deadline is measured from.
+fn counts_changed(status: &DeploymentStatus, old: &DeploymentStatus) -> bool {
+    status.replicas != old.replicas
+        || status.updated_replicas != old.updated_replicas
+        || status.ready_replicas != old.ready_replicas
+        || status.available_replicas != old.available_replicas
+}
+
+/// Whether enough replicas are available for the strategy: Recreate allows none missing,
+/// RollingUpdate its maxUnavailable (default 25%, rounded down).
+fn has_minimum_availability(d: &Deployment, available: i32) -> bool {
+    let spec = &d.spec;
+    let replicas = spec.replicas.unwrap_or(1);
     let unavailable_allowed =
         if spec.strategy.as_ref().and_then(|s| s.type_.as_deref()) == Some("Recreate") {
             0
@@ -381,112 +462,186 @@ async fn write_status(
                 false,
             )
         };
-    let old_status = d.status.clone().unwrap_or_default();
-    let old_conditions = old_status.conditions.clone().unwrap_or_default();
-    let find = |t: &str| {
-        old_conditions
-            .iter()
-            .find(|c| c.type_.as_deref() == Some(t))
-    };
-    let now = Time(snap.now);
-    let mut status = DeploymentStatus {
-        observed_generation: d.metadata.generation,
-        replicas: Some(sum(|s| s.replicas)),
-        updated_replicas: Some(updated),
-        ready_replicas: Some(sum(|s| s.ready_replicas.unwrap_or(0))),
-        available_replicas: Some(available),
-        unavailable_replicas: Some((total_spec - available).max(0)),
-        collision_count: old_status.collision_count,
-        terminating_replicas: old_status.terminating_replicas,
-        conditions: None,
-    };
-    let progressed = status.replicas != old_status.replicas
-        || status.updated_replicas != old_status.updated_replicas
-        || status.ready_replicas != old_status.ready_replicas
-        || status.available_replicas != old_status.available_replicas;
-    let minimum = available >= replicas - unavailable_allowed;
-    let available_condition = if minimum {
-        condition(
-            find("Available"),
-            "Available",
-            true,
-            "MinimumReplicasAvailable",
-            "Deployment has minimum availability.".to_owned(),
-            &now,
-            false,
-        )
-    } else {
-        condition(
-            find("Available"),
-            "Available",
-            false,
-            "MinimumReplicasUnavailable",
-            "Deployment does not have minimum availability.".to_owned(),
-            &now,
-            false,
-        )
-    };
-    let new_name = meta::name(&new.metadata);
-    let complete = updated == replicas
+    available >= replicas - unavailable_allowed
+}
+
+/// Whether the rollout is done: the new ReplicaSet has every replica, all available, and no
+/// old pod is left.
+fn rollout_complete(d: &Deployment, new: &ReplicaSet, owned: &[&ReplicaSet]) -> bool {
+    let replicas = d.spec.replicas.unwrap_or(1);
+    let old_pods: i32 = owned
+        .iter()
+        .filter(|r| r.metadata.uid != new.metadata.uid)
+        .map(|r| status_of(r, |s| s.replicas))
+        .sum();
+    status_of(new, |s| s.replicas) == replicas
         && spec_replicas(new) == replicas
         && available_of(new) == replicas
-        && old_pods == 0;
-    let deadline = i64::from(spec.progress_deadline_seconds.unwrap_or(600));
-    let previous = find("Progressing");
-    let stalled = previous
+        && old_pods == 0
+}
+
+/// Whether the rollout made no progress for longer than `progressDeadlineSeconds` (default
+/// 600), counted from the Progressing condition's last update.
+fn stalled(d: &Deployment, previous: Option<&DeploymentCondition>, now: Timestamp) -> bool {
+    let deadline = i64::from(d.spec.progress_deadline_seconds.unwrap_or(600));
+    previous
         .and_then(|c| c.last_update_time.as_ref())
-        .is_some_and(|t| snap.now.as_second() - t.0.as_second() > deadline);
-    let progressing = if complete {
-        condition(
-            previous,
-            "Progressing",
+        .is_some_and(|t| now.as_second() - t.0.as_second() > deadline)
+}
+
+/// Where a rollout stands, as the Progressing condition reports it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Rollout {
+    Complete,
+    Progressing,
+    TimedOut,
+}
+
+/// The rollout's state: a paused or still-moving rollout never times out, as in the real
+/// controller, so only a rollout stuck past its deadline is reported as failed.
+fn rollout_state(complete: bool, progressed: bool, stalled: bool, paused: bool) -> Rollout {
+    if complete {
+        Rollout::Complete
+    } else if progressed || !stalled || paused {
+        Rollout::Progressing
+    } else {
+        Rollout::TimedOut
+    }
+}
+
+/// The Available condition, with the reasons and messages the real controller writes.
+fn available_condition(
+    previous: Option<&DeploymentCondition>,
+    minimum: bool,
+    now: &Time,
+) -> DeploymentCondition {
+    let (reason, message) = if minimum {
+        (
+            "MinimumReplicasAvailable",
+            "Deployment has minimum availability.",
+        )
+    } else {
+        (
+            "MinimumReplicasUnavailable",
+            "Deployment does not have minimum availability.",
+        )
+    };
+    condition(
+        previous,
+        "Available",
+        minimum,
+        reason,
+        message.to_owned(),
+        now,
+        false,
+    )
+}
+
+/// The Progressing condition for `rollout`, with the real controller's reasons and messages
+/// (tools match on `NewReplicaSetAvailable` and `ProgressDeadlineExceeded`); `progressed`
+/// refreshes its update time.
+fn progressing_condition(
+    previous: Option<&DeploymentCondition>,
+    rollout: Rollout,
+    progressed: bool,
+    new_name: &str,
+    now: &Time,
+) -> DeploymentCondition {
+    let (status, reason, message) = match rollout {
+        Rollout::Complete => (
             true,
             "NewReplicaSetAvailable",
             format!("ReplicaSet {new_name:?} has successfully progressed."),
-            &now,
-            progressed,
-        )
-    } else if progressed || !stalled || spec.paused == Some(true) {
-        let reason = if previous.is_none() {
-            "NewReplicaSetCreated"
-        } else {
-            "ReplicaSetUpdated"
-        };
-        let message = if previous.is_none() {
-            format!("Created new replica set {new_name:?}")
-        } else {
-            format!("ReplicaSet {new_name:?} is progressing.")
-        };
-        condition(
-            previous,
-            "Progressing",
+        ),
+        Rollout::Progressing if previous.is_none() => (
             true,
-            reason,
-            message,
-            &now,
-            progressed,
-        )
-    } else {
-        condition(
-            previous,
-            "Progressing",
+            "NewReplicaSetCreated",
+            format!("Created new replica set {new_name:?}"),
+        ),
+        Rollout::Progressing => (
+            true,
+            "ReplicaSetUpdated",
+            format!("ReplicaSet {new_name:?} is progressing."),
+        ),
+        Rollout::TimedOut => (
             false,
             "ProgressDeadlineExceeded",
             format!("ReplicaSet {new_name:?} has timed out progressing."),
-            &now,
-            false,
-        )
+        ),
     };
-    status.conditions = Some(vec![available_condition, progressing]);
-    if d.status.as_ref() == Some(&status) {
-        return;
+    condition(
+        previous,
+        "Progressing",
+        status,
+        reason,
+        message,
+        now,
+        progressed,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deployment(spec: serde_json::Value) -> Deployment {
+        serde_json::from_value(
+            json!({"metadata": {"name": "web", "namespace": "default"}, "spec": spec}),
+        )
+        .expect("deployment")
     }
-    let mut updated_d = d.clone();
-    updated_d.status = Some(status);
-    let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
-    logged(
-        &format!("status of Deployment {ns}/{name}"),
-        api.replace_status(name, &PostParams::default(), &updated_d)
-            .await,
-    );
+
+    #[test]
+    fn only_a_stalled_unpaused_rollout_times_out() {
+        assert_eq!(rollout_state(true, false, true, false), Rollout::Complete);
+        assert_eq!(rollout_state(false, false, true, false), Rollout::TimedOut);
+        assert_eq!(
+            rollout_state(false, true, true, false),
+            Rollout::Progressing
+        );
+        assert_eq!(
+            rollout_state(false, false, true, true),
+            Rollout::Progressing
+        );
+        assert_eq!(
+            rollout_state(false, false, false, false),
+            Rollout::Progressing
+        );
+    }
+
+    #[test]
+    fn progressing_reasons_follow_the_rollout() {
+        let now = Time(Timestamp::from_second(1_000).expect("time"));
+        let first = progressing_condition(None, Rollout::Progressing, true, "web-1", &now);
+        assert_eq!(first.reason.as_deref(), Some("NewReplicaSetCreated"));
+        let next = progressing_condition(Some(&first), Rollout::Progressing, true, "web-1", &now);
+        assert_eq!(next.reason.as_deref(), Some("ReplicaSetUpdated"));
+        let stuck = progressing_condition(Some(&next), Rollout::TimedOut, false, "web-1", &now);
+        assert_eq!(stuck.status.as_deref(), Some("False"));
+        assert_eq!(stuck.reason.as_deref(), Some("ProgressDeadlineExceeded"));
+    }
+
+    #[test]
+    fn recreate_allows_no_replica_unavailable_and_rolling_update_a_quarter() {
+        let template = json!({"selector": {}, "template": {}, "replicas": 4});
+        let mut recreate = template.clone();
+        recreate["strategy"] = json!({"type": "Recreate"});
+        assert!(!has_minimum_availability(&deployment(recreate), 3));
+        assert!(has_minimum_availability(&deployment(template.clone()), 3));
+        assert!(!has_minimum_availability(&deployment(template), 2));
+    }
+
+    #[test]
+    fn a_rollout_stalls_only_past_its_deadline() {
+        let d = deployment(json!({"selector": {}, "template": {}, "progressDeadlineSeconds": 60}));
+        let updated = Timestamp::from_second(1_000).expect("time");
+        let previous = DeploymentCondition {
+            last_update_time: Some(Time(updated)),
+            ..DeploymentCondition::default()
+        };
+        let at = |s| Timestamp::from_second(s).expect("time");
+        assert!(!stalled(&d, Some(&previous), at(1_060)));
+        assert!(stalled(&d, Some(&previous), at(1_061)));
+        assert!(!stalled(&d, None, at(9_999)));
+    }
 }

@@ -12,9 +12,11 @@ use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::core::v1::{
     HostPathVolumeSource, ObjectReference, PersistentVolume, PersistentVolumeClaim,
-    PersistentVolumeClaimStatus, PersistentVolumeSpec, PersistentVolumeStatus,
+    PersistentVolumeClaimSpec, PersistentVolumeClaimStatus, PersistentVolumeSpec,
+    PersistentVolumeStatus,
 };
 use k8s_openapi::api::storage::v1::StorageClass;
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
@@ -124,90 +126,125 @@ fn class_of<'a>(snap: &'a Snapshot, claim: &PersistentVolumeClaim) -> Option<&'a
     })
 }
 
+/// Gives an unbound claim of our class a host directory and a PersistentVolume, then binds
+/// the claim to it; each step is skipped when already done, so a pass cut short resumes.
 async fn provision(client: &Client, snap: &Snapshot, claim: &PersistentVolumeClaim, dir: &Path) {
-    let ns = meta::namespace(&claim.metadata);
-    let name = meta::name(&claim.metadata);
-    let uid = meta::uid(&claim.metadata);
-    let bound = claim.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Bound");
-    if bound {
+    if is_bound(claim) {
         return;
     }
     let Some(class) = class_of(snap, claim).filter(|c| c.provisioner == PROVISIONER) else {
         return;
     };
-    let class_name = meta::name(&class.metadata).to_owned();
-    let spec = claim.spec.clone().unwrap_or_default();
-    let capacity = spec
-        .resources
-        .as_ref()
-        .and_then(|r| r.requests.clone())
-        .unwrap_or_default();
-    let pv_name = format!("pvc-{uid}");
+    let pv_name = volume_name(claim);
     let path = dir.join(&pv_name);
     if let Err(e) = std::fs::create_dir_all(&path) {
         tracing::warn!("cannot provision {}: {e}", path.display());
         return;
     }
-    let pv_api: Api<PersistentVolume> = Api::all(client.clone());
-    if !snap
+    let exists = snap
         .volumes
         .iter()
-        .any(|v| meta::name(&v.metadata) == pv_name)
-    {
-        let pv = PersistentVolume {
-            metadata: ObjectMeta {
-                name: Some(pv_name.clone()),
-                annotations: Some(BTreeMap::from([(
-                    "pv.kubernetes.io/provisioned-by".to_owned(),
-                    PROVISIONER.to_owned(),
-                )])),
-                ..ObjectMeta::default()
-            },
-            spec: Some(PersistentVolumeSpec {
-                access_modes: spec.access_modes.clone(),
-                capacity: Some(capacity.clone()),
-                claim_ref: Some(ObjectReference {
-                    api_version: Some("v1".to_owned()),
-                    kind: Some("PersistentVolumeClaim".to_owned()),
-                    namespace: Some(ns.to_owned()),
-                    name: Some(name.to_owned()),
-                    uid: Some(uid.to_owned()),
-                    ..ObjectReference::default()
-                }),
-                host_path: Some(HostPathVolumeSource {
-                    path: path.to_string_lossy().into_owned(),
-                    type_: Some("Directory".to_owned()),
-                }),
-                persistent_volume_reclaim_policy: Some(
-                    class
-                        .reclaim_policy
-                        .clone()
-                        .unwrap_or_else(|| "Delete".to_owned()),
-                ),
-                storage_class_name: Some(class_name.clone()),
-                volume_mode: spec.volume_mode.clone(),
-                ..PersistentVolumeSpec::default()
-            }),
-            status: None,
-        };
-        let Some(created) = logged(
-            &format!("provision {pv_name}"),
-            pv_api.create(&PostParams::default(), &pv).await,
-        ) else {
-            return;
-        };
-        let mut done = created;
-        done.status = Some(PersistentVolumeStatus {
-            phase: Some("Bound".to_owned()),
-            ..PersistentVolumeStatus::default()
-        });
-        logged(
-            &format!("status of {pv_name}"),
-            pv_api
-                .replace_status(&pv_name, &PostParams::default(), &done)
-                .await,
-        );
+        .any(|v| meta::name(&v.metadata) == pv_name);
+    if !exists && !create_bound_volume(client, &host_path_volume(claim, class, &path)).await {
+        return;
     }
+    bind_claim(client, claim, &pv_name, meta::name(&class.metadata)).await;
+}
+
+/// Whether the claim is already bound (then there is nothing to provision).
+fn is_bound(claim: &PersistentVolumeClaim) -> bool {
+    claim.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Bound")
+}
+
+/// The volume's name, from the claim's uid as external provisioners name it, so a claim
+/// recreated under the same name gets a fresh volume.
+fn volume_name(claim: &PersistentVolumeClaim) -> String {
+    format!("pvc-{}", meta::uid(&claim.metadata))
+}
+
+/// The storage the claim requests, which its volume offers and its status reports.
+fn requested_capacity(spec: &PersistentVolumeClaimSpec) -> BTreeMap<String, Quantity> {
+    spec.resources
+        .as_ref()
+        .and_then(|r| r.requests.clone())
+        .unwrap_or_default()
+}
+
+/// The PersistentVolume for a claim: its directory at `path`, already pointing at the claim
+/// (so no other claim can take it), with the class's reclaim policy.
+fn host_path_volume(
+    claim: &PersistentVolumeClaim,
+    class: &StorageClass,
+    path: &Path,
+) -> PersistentVolume {
+    let spec = claim.spec.clone().unwrap_or_default();
+    PersistentVolume {
+        metadata: ObjectMeta {
+            name: Some(volume_name(claim)),
+            annotations: Some(BTreeMap::from([(
+                "pv.kubernetes.io/provisioned-by".to_owned(),
+                PROVISIONER.to_owned(),
+            )])),
+            ..ObjectMeta::default()
+        },
+        spec: Some(PersistentVolumeSpec {
+            access_modes: spec.access_modes.clone(),
+            capacity: Some(requested_capacity(&spec)),
+            claim_ref: Some(ObjectReference {
+                api_version: Some("v1".to_owned()),
+                kind: Some("PersistentVolumeClaim".to_owned()),
+                namespace: Some(meta::namespace(&claim.metadata).to_owned()),
+                name: Some(meta::name(&claim.metadata).to_owned()),
+                uid: Some(meta::uid(&claim.metadata).to_owned()),
+                ..ObjectReference::default()
+            }),
+            host_path: Some(HostPathVolumeSource {
+                path: path.to_string_lossy().into_owned(),
+                type_: Some("Directory".to_owned()),
+            }),
+            persistent_volume_reclaim_policy: Some(
+                class
+                    .reclaim_policy
+                    .clone()
+                    .unwrap_or_else(|| "Delete".to_owned()),
+            ),
+            storage_class_name: Some(meta::name(&class.metadata).to_owned()),
+            volume_mode: spec.volume_mode.clone(),
+            ..PersistentVolumeSpec::default()
+        }),
+        status: None,
+    }
+}
+
+/// Creates the volume and marks it Bound (the API server ignores status on create); false
+/// when it could not be created, so the claim is not bound to a volume that is not there.
+async fn create_bound_volume(client: &Client, pv: &PersistentVolume) -> bool {
+    let pv_api: Api<PersistentVolume> = Api::all(client.clone());
+    let pv_name = meta::name(&pv.metadata);
+    let Some(mut done) = logged(
+        &format!("provision {pv_name}"),
+        pv_api.create(&PostParams::default(), pv).await,
+    ) else {
+        return false;
+    };
+    done.status = Some(PersistentVolumeStatus {
+        phase: Some("Bound".to_owned()),
+        ..PersistentVolumeStatus::default()
+    });
+    logged(
+        &format!("status of {pv_name}"),
+        pv_api
+            .replace_status(pv_name, &PostParams::default(), &done)
+            .await,
+    );
+    true
+}
+
+/// Binds the claim to volume `pv_name` with the annotations the PV controller writes, then
+/// reports it Bound with the volume's capacity (what pods and `kubectl get pvc` wait for).
+async fn bind_claim(client: &Client, claim: &PersistentVolumeClaim, pv_name: &str, class: &str) {
+    let ns = meta::namespace(&claim.metadata);
+    let name = meta::name(&claim.metadata);
     let api: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), ns);
     let patch = json!({
         "metadata": {"annotations": {
@@ -215,7 +252,7 @@ async fn provision(client: &Client, snap: &Snapshot, claim: &PersistentVolumeCla
             "pv.kubernetes.io/bound-by-controller": "yes",
             "volume.kubernetes.io/storage-provisioner": PROVISIONER,
         }},
-        "spec": {"volumeName": pv_name, "storageClassName": class_name},
+        "spec": {"volumeName": pv_name, "storageClassName": class},
     });
     let Some(mut patched) = logged(
         &format!("bind claim {ns}/{name}"),
@@ -224,10 +261,11 @@ async fn provision(client: &Client, snap: &Snapshot, claim: &PersistentVolumeCla
     ) else {
         return;
     };
+    let spec = claim.spec.clone().unwrap_or_default();
     patched.status = Some(PersistentVolumeClaimStatus {
         phase: Some("Bound".to_owned()),
         access_modes: spec.access_modes.clone(),
-        capacity: Some(capacity),
+        capacity: Some(requested_capacity(&spec)),
         ..PersistentVolumeClaimStatus::default()
     });
     logged(
@@ -284,5 +322,45 @@ async fn reclaim(client: &Client, snap: &Snapshot, dir: &Path) {
                     .await,
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_provisioned_volume_is_reserved_for_its_claim_with_the_class_policy() {
+        let claim: PersistentVolumeClaim = serde_json::from_value(json!({
+            "metadata": {"name": "data", "namespace": "kafka", "uid": "u1"},
+            "spec": {"accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": "1Gi"}}},
+        }))
+        .expect("claim");
+        let class = StorageClass {
+            metadata: ObjectMeta {
+                name: Some("keep".to_owned()),
+                ..ObjectMeta::default()
+            },
+            provisioner: PROVISIONER.to_owned(),
+            reclaim_policy: Some("Retain".to_owned()),
+            ..StorageClass::default()
+        };
+        let pv = host_path_volume(&claim, &class, Path::new("/volumes/pvc-u1"));
+        assert_eq!(pv.metadata.name.as_deref(), Some("pvc-u1"));
+        let spec = pv.spec.expect("spec");
+        let claim_ref = spec.claim_ref.expect("claim ref");
+        assert_eq!(claim_ref.uid.as_deref(), Some("u1"));
+        assert_eq!(claim_ref.namespace.as_deref(), Some("kafka"));
+        assert_eq!(
+            spec.persistent_volume_reclaim_policy.as_deref(),
+            Some("Retain")
+        );
+        assert_eq!(spec.storage_class_name.as_deref(), Some("keep"));
+        assert_eq!(
+            spec.capacity.expect("capacity").get("storage"),
+            Some(&Quantity("1Gi".to_owned()))
+        );
+        assert_eq!(spec.host_path.expect("host path").path, "/volumes/pvc-u1");
     }
 }

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::{
     ConfigMap, Container, PersistentVolume, PersistentVolumeClaim, Pod, Secret,
 };
+use k8s_openapi::jiff::Timestamp;
 use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
 use kube::{Api, Client};
 use rustix::process::Signal;
@@ -589,136 +590,222 @@ fn backoff(restarts_in_a_row: u32) -> Duration {
     }
 }
 
-/// One container: start, watch, restart.
-async fn run_container(
-    ctx: Arc<Ctx>,
-    shared: Arc<PodShared>,
-    p: Prepared,
-    mut command: watch::Receiver<Command>,
-) {
-    let name = p.container.name.clone();
-    let mut in_a_row = 0_u32;
-    loop {
-        if *command.borrow() != Command::Run {
-            shared.container(&name, |c| c.finished = true);
-            return;
+/// Whether to start the container again after a run, as `restartPolicy` says; one the
+/// kubelet stopped for good never is.
+fn should_restart(policy: &str, end: RunEnd) -> bool {
+    !end.stop
+        && match policy {
+            "Never" => false,
+            "OnFailure" => end.failed,
+            _ => true,
         }
+}
+
+/// The exit code and signal Kubernetes reports for a process: 128 + the signal when one
+/// killed it (as a shell reports it), -1 when nothing is known.
+fn exit_code_and_signal(status: Option<std::process::ExitStatus>) -> (i32, Option<i32>) {
+    match status {
+        Some(s) => match (s.code(), s.signal()) {
+            (Some(c), _) => (c, None),
+            (None, Some(sig)) => (128 + sig, Some(sig)),
+            (None, None) => (-1, None),
+        },
+        None => (-1, None),
+    }
+}
+
+/// How long a running container gets to stop after its pod's command changed: the
+/// termination's grace period, none when the pod worker is gone (`worker_gone`), and no
+/// stop at all while the pod is to run.
+fn stop_grace(command: Command, worker_gone: bool) -> Option<Duration> {
+    let grace = match command {
+        Command::Terminate { grace, .. } => Some(grace),
+        Command::Run => None,
+    };
+    grace.or(worker_gone.then_some(Duration::ZERO))
+}
+
+/// Keeps the last run's log as `<container>.previous.log`, which `kubectl logs --previous`
+/// reads.
+fn keep_previous_log(log: &Path) {
+    if log.exists() {
+        let _ = std::fs::rename(log, log.with_extension("previous.log"));
+    }
+}
+
+/// How one run of a container ended, as far as restarting it goes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct RunEnd {
+    /// The kubelet stopped it for good (its pod is terminating).
+    stop: bool,
+    /// It exited non-zero, was killed, or never started: what `OnFailure` restarts.
+    failed: bool,
+}
+
+impl Ended {
+    /// The process's exit status (if it was reaped) and whether it was stopped for good.
+    fn status_and_stop(&self) -> (Option<std::process::ExitStatus>, bool) {
+        match self {
+            Ended::Exited(s) => (Some(*s), false),
+            Ended::Killed { status, stop } => (*status, *stop),
+        }
+    }
+}
+
+/// One container of a pod: what the steps of its run loop share.
+struct ContainerRun<'a> {
+    ctx: &'a Ctx,
+    shared: &'a PodShared,
+    p: &'a Prepared,
+}
+
+impl ContainerRun<'_> {
+    /// The container's name, which keys its view in the pod's status.
+    fn name(&self) -> &str {
+        &self.p.container.name
+    }
+
+    /// Changes this container's view (not yet published).
+    fn update<T>(&self, f: impl FnOnce(&mut ContainerView) -> T) -> Option<T> {
+        self.shared.container(self.name(), f)
+    }
+
+    /// Writes the pod's status if it changed (every container's view goes into it).
+    async fn publish(&self) {
+        self.shared.publish(self.ctx).await;
+    }
+
+    /// Starts the process once and follows it to its end, recording how it ended; a
+    /// process that cannot start is reported as RunContainerError and counts as failed.
+    async fn run_once(&self, command: &mut watch::Receiver<Command>) -> RunEnd {
         let started_at = now();
-        let began = Instant::now();
-        let log = &p.spec.log;
-        if log.exists() {
-            let _ = std::fs::rename(log, log.with_extension("previous.log"));
-        }
-        let ended = match process::spawn(&p.spec) {
+        keep_previous_log(&self.p.spec.log);
+        let child = match process::spawn(&self.p.spec) {
+            Ok(child) => child,
             Err(e) => {
-                shared.container(&name, |c| {
+                let message = format!("cannot start {}: {e}", self.p.spec.program.display());
+                self.update(|c| {
                     c.state = State::Waiting {
                         reason: "RunContainerError".to_owned(),
-                        message: format!("cannot start {}: {e}", p.spec.program.display()),
+                        message,
                     };
                 });
-                None
-            }
-            Ok(mut child) => {
-                let pid = child.id().unwrap_or_default();
-                ctx.groups.add(pid);
-                shared.container(&name, |c| {
-                    c.state = State::Running { started_at };
-                    c.pid = Some(pid);
-                    c.started = false;
-                    c.ready = false;
-                });
-                shared.publish(&ctx).await;
-                let (tx, mut rx) = tokio::sync::mpsc::channel(8);
-                let probes = tokio::spawn(probe(p.clone(), tx));
-                let ended = loop {
-                    tokio::select! {
-                        status = child.wait() => break Ended::Exited(status.unwrap_or_default()),
-                        Some(event) = rx.recv() => match event {
-                            ProbeEvent::Started => {
-                                shared.container(&name, |c| c.started = true);
-                                shared.publish(&ctx).await;
-                            }
-                            ProbeEvent::Ready(ready) => {
-                                shared.container(&name, |c| c.ready = ready && c.started);
-                                shared.publish(&ctx).await;
-                            }
-                            ProbeEvent::Unhealthy(why) => {
-                                tracing::info!(pod = %shared.name, container = %name, "{why}; restarting");
-                                let status = stop_process(&mut child, pid, p.grace).await;
-                                break Ended::Killed { status, stop: false };
-                            }
-                        },
-                        changed = command.changed() => {
-                            let grace = match *command.borrow() {
-                                Command::Terminate { grace, .. } => Some(grace),
-                                Command::Run => None,
-                            };
-                            if let Some(grace) = grace.or(changed.is_err().then_some(Duration::ZERO)) {
-                                let status = stop_process(&mut child, pid, grace).await;
-                                break Ended::Killed { status, stop: true };
-                            }
-                        }
-                    }
+                return RunEnd {
+                    stop: false,
+                    failed: true,
                 };
-                probes.abort();
-                process::signal_group(pid, Signal::KILL);
-                ctx.groups.remove(pid);
-                Some((ended, pid))
             }
         };
-        let finished_at = now();
-        let mut stop = false;
-        let mut failed = true;
-        if let Some((ended, pid)) = ended {
-            let status = match &ended {
-                Ended::Exited(s) => Some(*s),
-                Ended::Killed { status, stop: s } => {
-                    stop = *s;
-                    *status
+        let (ended, pid) = self.supervise(command, child, started_at).await;
+        self.record_exit(&ended, pid, started_at)
+    }
+
+    /// Follows a started process to its end: its group registered so that a node shutdown
+    /// kills it too, reported running, probed, and no process of its group left afterwards.
+    async fn supervise(
+        &self,
+        command: &mut watch::Receiver<Command>,
+        mut child: tokio::process::Child,
+        started_at: Timestamp,
+    ) -> (Ended, u32) {
+        let pid = child.id().unwrap_or_default();
+        self.ctx.groups.add(pid);
+        self.update(|c| {
+            c.state = State::Running { started_at };
+            c.pid = Some(pid);
+            c.started = false;
+            c.ready = false;
+        });
+        self.publish().await;
+        let (tx, mut rx) = tokio::sync::mpsc::channel(8);
+        let probes = tokio::spawn(probe(self.p.clone(), tx));
+        let ended = self.wait_for_end(command, &mut child, pid, &mut rx).await;
+        probes.abort();
+        process::signal_group(pid, Signal::KILL);
+        self.ctx.groups.remove(pid);
+        (ended, pid)
+    }
+
+    /// Waits until the process exits, a probe finds it unhealthy (stopped, to be restarted)
+    /// or its pod is terminated (stopped for good), publishing probe transitions meanwhile.
+    async fn wait_for_end(
+        &self,
+        command: &mut watch::Receiver<Command>,
+        child: &mut tokio::process::Child,
+        pid: u32,
+        rx: &mut tokio::sync::mpsc::Receiver<ProbeEvent>,
+    ) -> Ended {
+        loop {
+            tokio::select! {
+                status = child.wait() => return Ended::Exited(status.unwrap_or_default()),
+                Some(event) = rx.recv() => {
+                    if let Some(why) = self.note_probe_event(event).await {
+                        tracing::info!(pod = %self.shared.name, container = %self.name(), "{why}; restarting");
+                        let status = stop_process(child, pid, self.p.grace).await;
+                        return Ended::Killed { status, stop: false };
+                    }
                 }
-            };
-            let (exit_code, signal) = match status {
-                Some(s) => match (s.code(), s.signal()) {
-                    (Some(c), _) => (c, None),
-                    (None, Some(sig)) => (128 + sig, Some(sig)),
-                    (None, None) => (-1, None),
-                },
-                None => (-1, None),
-            };
-            failed = exit_code != 0;
-            let reason = if failed { "Error" } else { "Completed" };
-            shared.container(&name, |c| {
-                c.state = State::Terminated {
-                    exit_code,
-                    signal,
-                    reason: reason.to_owned(),
-                    started_at,
-                    finished_at,
-                    id: format!("tributary-e2e://{pid}"),
-                };
-                c.pid = None;
-                c.ready = false;
-                c.started = false;
-            });
+                changed = command.changed() => {
+                    // A `let` drops the watch's read guard before the await below.
+                    let grace = stop_grace(*command.borrow(), changed.is_err());
+                    if let Some(grace) = grace {
+                        let status = stop_process(child, pid, grace).await;
+                        return Ended::Killed { status, stop: true };
+                    }
+                }
+            }
         }
-        let restart = !stop
-            && match p.restart.as_str() {
-                "Never" => false,
-                "OnFailure" => failed,
-                _ => true,
-            };
-        if !restart {
-            shared.container(&name, |c| c.finished = true);
-            shared.publish(&ctx).await;
-            return;
-        }
-        if began.elapsed() >= BACKOFF_RESET {
-            in_a_row = 0;
-        }
-        let delay = backoff(in_a_row);
-        in_a_row += 1;
-        shared.container(&name, |c| {
+    }
+
+    /// Publishes a startup or readiness transition; an unhealthy verdict is handed back
+    /// instead (`Some(why)`), since stopping the process is the caller's job.
+    async fn note_probe_event(&self, event: ProbeEvent) -> Option<String> {
+        match event {
+            ProbeEvent::Started => self.update(|c| c.started = true),
+            ProbeEvent::Ready(ready) => self.update(|c| c.ready = ready && c.started),
+            ProbeEvent::Unhealthy(why) => return Some(why),
+        };
+        self.publish().await;
+        None
+    }
+
+    /// Records the Terminated state of a run whose process is gone (the state
+    /// `kubectl describe` and restart decisions read).
+    fn record_exit(&self, ended: &Ended, pid: u32, started_at: Timestamp) -> RunEnd {
+        let finished_at = now();
+        let (status, stop) = ended.status_and_stop();
+        let (exit_code, signal) = exit_code_and_signal(status);
+        let failed = exit_code != 0;
+        let state = State::Terminated {
+            exit_code,
+            signal,
+            reason: if failed { "Error" } else { "Completed" }.to_owned(),
+            started_at,
+            finished_at,
+            id: format!("tributary-e2e://{pid}"),
+        };
+        self.update(|c| {
+            c.state = state;
+            c.pid = None;
+            c.ready = false;
+            c.started = false;
+        });
+        RunEnd { stop, failed }
+    }
+
+    /// Counts a restart, keeping the termination as the last state and, when the restart
+    /// waits, reporting CrashLoopBackOff with the kubelet's message.
+    async fn note_restart(&self, delay: Duration) {
+        let s = self.shared;
+        let message = format!(
+            "back-off {}s restarting failed container={} pod={}_{}({})",
+            delay.as_secs(),
+            self.name(),
+            s.name,
+            s.namespace,
+            s.uid
+        );
+        self.update(|c| {
             if matches!(c.state, State::Terminated { .. }) {
                 c.last = Some(c.state.clone());
             }
@@ -726,17 +813,45 @@ async fn run_container(
             if !delay.is_zero() {
                 c.state = State::Waiting {
                     reason: "CrashLoopBackOff".to_owned(),
-                    message: format!(
-                        "back-off {}s restarting failed container={name} pod={}_{}({})",
-                        delay.as_secs(),
-                        shared.name,
-                        shared.namespace,
-                        shared.uid
-                    ),
+                    message,
                 };
             }
         });
-        shared.publish(&ctx).await;
+        self.publish().await;
+    }
+}
+
+/// One container: start, watch, restart.
+async fn run_container(
+    ctx: Arc<Ctx>,
+    shared: Arc<PodShared>,
+    p: Prepared,
+    mut command: watch::Receiver<Command>,
+) {
+    let run = ContainerRun {
+        ctx: &ctx,
+        shared: &shared,
+        p: &p,
+    };
+    let mut in_a_row = 0_u32;
+    loop {
+        if *command.borrow() != Command::Run {
+            run.update(|c| c.finished = true);
+            return;
+        }
+        let began = Instant::now();
+        let end = run.run_once(&mut command).await;
+        if !should_restart(&p.restart, end) {
+            run.update(|c| c.finished = true);
+            run.publish().await;
+            return;
+        }
+        if began.elapsed() >= BACKOFF_RESET {
+            in_a_row = 0;
+        }
+        let delay = backoff(in_a_row);
+        in_a_row += 1;
+        run.note_restart(delay).await;
         tokio::select! {
             () = tokio::time::sleep(delay) => {}
             _ = command.changed() => {}
@@ -763,4 +878,44 @@ pub(crate) fn log_file(
         format!("{container}.log")
     };
     Some(newest.path().join(file))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn end(stop: bool, failed: bool) -> RunEnd {
+        RunEnd { stop, failed }
+    }
+
+    #[test]
+    fn restart_policy_decides_unless_the_pod_is_stopping() {
+        assert!(should_restart("Always", end(false, false)));
+        assert!(should_restart("OnFailure", end(false, true)));
+        assert!(!should_restart("OnFailure", end(false, false)));
+        assert!(!should_restart("Never", end(false, true)));
+        assert!(!should_restart("Always", end(true, true)));
+    }
+
+    #[test]
+    fn a_death_by_signal_reports_128_plus_the_signal() {
+        use std::process::ExitStatus;
+        let exit = |raw| exit_code_and_signal(Some(ExitStatus::from_raw(raw)));
+        assert_eq!(exit(0), (0, None));
+        assert_eq!(exit(3 << 8), (3, None));
+        assert_eq!(exit(9), (137, Some(9)));
+        assert_eq!(exit_code_and_signal(None), (-1, None));
+    }
+
+    #[test]
+    fn only_a_termination_or_a_gone_worker_stops_a_container() {
+        let grace = Duration::from_secs(5);
+        let terminate = Command::Terminate {
+            grace,
+            delete: true,
+        };
+        assert_eq!(stop_grace(terminate, false), Some(grace));
+        assert_eq!(stop_grace(Command::Run, false), None);
+        assert_eq!(stop_grace(Command::Run, true), Some(Duration::ZERO));
+    }
 }
