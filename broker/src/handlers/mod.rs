@@ -14,6 +14,7 @@ mod delete_groups;
 mod delete_records;
 mod describe_cluster;
 mod describe_groups;
+mod describe_topic_partitions;
 mod elect_leaders;
 mod fetch;
 mod find_coordinator;
@@ -397,6 +398,12 @@ pub fn dispatch(
         ApiKey::AlterConfigs => route!(AlterConfigsRequest, configs::alter),
         ApiKey::IncrementalAlterConfigs => {
             route!(IncrementalAlterConfigsRequest, configs::incremental_alter)
+        }
+        ApiKey::DescribeTopicPartitions => {
+            route!(
+                DescribeTopicPartitionsRequest,
+                describe_topic_partitions::handle
+            )
         }
         ApiKey::DescribeCluster => {
             route!(DescribeClusterRequest, describe_cluster::handle)

@@ -265,6 +265,13 @@ impl Refuse for DescribeClusterRequest {
     }
 }
 
+impl Refuse for DescribeTopicPartitionsRequest {
+    type Response = DescribeTopicPartitionsResponse;
+    fn refuse(self, error: ResponseError) -> DescribeTopicPartitionsResponse {
+        super::describe_topic_partitions::refused(&self, error)
+    }
+}
+
 impl Refuse for DescribeLogDirsRequest {
     type Response = DescribeLogDirsResponse;
     fn refuse(self, error: ResponseError) -> DescribeLogDirsResponse {
