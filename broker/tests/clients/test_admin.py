@@ -6,8 +6,10 @@ AdminClient (also dynamic broker configs) and kafka-python's KafkaAdminClient; c
 through the Java Admin, enforced on confluent-kafka clients."""
 
 import json
+import re
 import socket
 import time
+import urllib.request
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
@@ -82,6 +84,35 @@ def test_java_create_list_describe_and_delete_a_topic(broker, topic, java):
     wait_until(lambda: topic not in java_topics(java, broker), 20, f"{topic} to disappear from listings")
     gone = admin(java, broker, "describe-topics", "--topic", topic)
     assert gone.one("error")["error"] == "UnknownTopicOrPartitionException"
+
+
+def describe_topic_partitions_requests(broker) -> float:
+    """DescribeTopicPartitions requests every broker has answered, from their /metrics."""
+    total = 0.0
+    pattern = r'^kafka_network_requestmetrics_requests_total\{request="DescribeTopicPartitions"\} (\S+)$'
+    for addr in broker.http_addresses:
+        with urllib.request.urlopen(f"http://{addr}/metrics", timeout=5) as resp:
+            total += sum(float(v) for v in re.findall(pattern, resp.read().decode(), re.M))
+    return total
+
+
+@pytest.mark.peer_gap("Tansu 0.6 does not serve DescribeTopicPartitions")
+def test_java_describes_topics_page_by_page(broker, topic, java):
+    # KIP-966: the Java admin describes topics with DescribeTopicPartitions, following the
+    # broker's cursor from page to page; two partitions a page splits both topics.
+    other = f"{topic}-b"
+    for name, partitions in ((topic, 7), (other, 3)):
+        admin(java, broker, "create-topic", "--topic", name, "--partitions", str(partitions)).one("created")
+    before = describe_topic_partitions_requests(broker)
+    out = admin(java, broker, "describe-topics", "--topic", topic, "--topic", other, "--page-limit", "2")
+    described = {t["topic"]: t for t in out.events("topic")}
+    assert sorted(described) == sorted([topic, other]), out.describe()
+    assert [p["partition"] for p in described[topic]["partitions"]] == list(range(7))
+    assert [p["partition"] for p in described[other]["partitions"]] == list(range(3))
+    for t in described.values():
+        assert all(p["leader"] in p["replicas"] for p in t["partitions"]), t
+    # Ten partitions, two a page: five pages.
+    assert describe_topic_partitions_requests(broker) - before >= 5
 
 
 def test_java_delete_unknown_topic_is_an_error(broker, topic, java):

@@ -540,7 +540,10 @@ public final class KafkaCli {
                 break;
             }
             case "describe-topics": {
-                Map<String, TopicDescription> d = admin.describeTopics(args.all("topic")).allTopicNames().get();
+                // --page-limit: partitions per DescribeTopicPartitions answer (KIP-966 pagination).
+                DescribeTopicsOptions options = new DescribeTopicsOptions();
+                if (args.has("page-limit")) options.partitionSizeLimitPerResponse(Integer.parseInt(args.get("page-limit", "")));
+                Map<String, TopicDescription> d = admin.describeTopics(args.all("topic"), options).allTopicNames().get();
                 for (TopicDescription td : d.values()) {
                     List<Object> parts = new ArrayList<>();
                     for (TopicPartitionInfo p : td.partitions()) {
