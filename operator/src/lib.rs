@@ -24,6 +24,7 @@ pub mod pki;
 pub mod placement;
 pub mod run;
 pub mod topic;
+pub mod trigger;
 pub mod user;
 
 pub use error::{Error, Result};

@@ -24,7 +24,7 @@ use tributary_crds::{KafkaCluster, KafkaPartition, KafkaTopic, KafkaUser};
 use crate::context::{Context, Settings};
 use crate::leader::LeaderElector;
 use crate::metrics::Metrics;
-use crate::{cluster, controller, topic, user, Error, Result};
+use crate::{cluster, controller, topic, trigger, user, Error, Result};
 
 /// Resolves once `rx` reports `true` (or its sender is gone).
 pub async fn wait_for(mut rx: watch::Receiver<bool>) {
@@ -255,6 +255,10 @@ fn cluster_controller(
     let ns = ctx.settings.watch_namespace.as_deref();
     let owned =
         watcher::Config::default().labels("app.kubernetes.io/managed-by=tributary-operator");
+    let (leases, partitions) = (
+        trigger::ChangeFilter::default(),
+        trigger::ChangeFilter::default(),
+    );
     Controller::new(
         api::<KafkaCluster>(client, ns),
         watcher::Config::default().any_semantic(),
@@ -277,15 +281,21 @@ fn cluster_controller(
             )
         },
     )
+    // A broker registers or re-registers (renewals alone wake nothing: the controller role's
+    // liveness judgement does, through `refresh`).
     .watches(
         api::<Lease>(client, ns),
         watcher::Config::default(),
-        |lease: Lease| {
+        move |lease: Lease| {
             let ns = lease.namespace();
             let name = lease.name_any();
-            parse_broker_lease_name(&name).map(|(cluster, _)| {
-                ObjectRef::<KafkaCluster>::new(cluster).within(ns.as_deref().unwrap_or_default())
-            })
+            let (cluster, _) = parse_broker_lease_name(&name)?;
+            leases
+                .changed(&lease, &trigger::lease_registration_inputs(&lease))
+                .then(|| {
+                    ObjectRef::<KafkaCluster>::new(cluster)
+                        .within(ns.as_deref().unwrap_or_default())
+                })
         },
     )
     // A reassignment completes, or a moved replica joins the ISR, in the partition objects:
@@ -293,10 +303,15 @@ fn cluster_controller(
     .watches(
         api::<KafkaPartition>(client, ns),
         watcher::Config::default().labels(tributary_crds::CLUSTER_LABEL),
-        |p: KafkaPartition| {
+        move |p: KafkaPartition| {
             let ns = p.namespace();
             let cluster = p.labels().get(tributary_crds::CLUSTER_LABEL)?.clone();
-            Some(ObjectRef::<KafkaCluster>::new(&cluster).within(ns.as_deref().unwrap_or_default()))
+            partitions
+                .changed(&p, &trigger::partition_assignment_inputs(&p))
+                .then(|| {
+                    ObjectRef::<KafkaCluster>::new(&cluster)
+                        .within(ns.as_deref().unwrap_or_default())
+                })
         },
     )
     .reconcile_all_on(refresh)
@@ -311,6 +326,7 @@ fn topic_controller(ctx: &Arc<Context>, stop: &watch::Receiver<bool>) -> impl Fu
     let ns = ctx.settings.watch_namespace.as_deref();
     let topics = Controller::new(api::<KafkaTopic>(client, ns), watcher::Config::default());
     let store = topics.store();
+    let clusters = trigger::ChangeFilter::default();
     topics
         // Leadership changes of its partitions update the topic's summary.
         .owns(
@@ -320,7 +336,16 @@ fn topic_controller(ctx: &Arc<Context>, stop: &watch::Receiver<bool>) -> impl Fu
         .watches(
             api::<KafkaCluster>(client, ns),
             watcher::Config::default(),
-            move |c: KafkaCluster| topics_of(&store, c.namespace(), &c.name_any()),
+            // Only what placement reads of the cluster wakes its topics: a status write of
+            // the cluster's counts (every topic creation makes two) would otherwise re-run
+            // every topic's reconcile.
+            move |c: KafkaCluster| {
+                if clusters.changed(&c, &trigger::cluster_placement_inputs(&c)) {
+                    topics_of(&store, c.namespace(), &c.name_any())
+                } else {
+                    Vec::new()
+                }
+            },
         )
         .graceful_shutdown_on(wait_for(stop.clone()))
         .run(topic::reconcile, topic::error_policy, ctx.clone())

@@ -154,8 +154,8 @@ fn next_action(check: NextCheck) -> Action {
             invalid_spec: true, ..
         } => 300,
         // Topic status changes also wake us; this is the fallback.
-        // Broker Lease renewals also wake us every few seconds; this is the fallback while a
-        // roll waits for a broker to come back (pods are not watched).
+        // A restarted broker's new registration in its Lease wakes us; this is the fallback
+        // while a roll waits for a broker to come back (pods are not watched).
         NextCheck { rolling: true, .. } => 2,
         NextCheck { draining: true, .. } => 5,
         // Partition changes wake us when a reassignment completes; this is the fallback.

@@ -121,9 +121,12 @@ impl State {
                 })?;
             (rv, None, snap)
         } else {
+            // Labels are the same in every served version, so a label selector is applied
+            // before anything is copied: a selective list costs what it returns, not the store.
             let snap: Vec<(Key, Value)> = self
                 .store
                 .scan(&rt.storage, ns)
+                .filter(|(_, v)| opts.labels.matches(v))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
             (current, None, snap)
