@@ -20,6 +20,7 @@ use super::member::{
 };
 use super::reconcile::{must_fence_unknown_state, reconcile, Target};
 use super::records::Record;
+use super::replay::ConsumerGroups;
 use super::subscription::{compile, subscribed_topics};
 use super::topics::TopicsImage;
 use uuid::Uuid;
@@ -328,6 +329,30 @@ impl ConsumerGroup {
             self.rebalance_deadlines.remove(member_id);
         }
         self.emit(Record::current_assignment(&self.group_id, &next), records);
+    }
+}
+
+impl ConsumerGroups {
+    /// Handles a heartbeat for `group_id`: a join (epoch 0) creates the group, anything else
+    /// for a group that does not exist is from a member it does not know. A group created by
+    /// a join that is refused is not kept.
+    pub fn heartbeat(
+        &mut self,
+        group_id: &str,
+        req: &HeartbeatRequest,
+        ctx: &Context<'_>,
+    ) -> Result<Outcome, HeartbeatError> {
+        let existed = self.get(group_id).is_some();
+        if !existed && req.member_epoch != 0 {
+            return Err(HeartbeatError::UnknownMemberId {
+                member: req.member_id.clone(),
+            });
+        }
+        let result = self.get_or_create(group_id).heartbeat(req, ctx);
+        if result.is_err() && !existed {
+            self.remove(group_id);
+        }
+        result
     }
 }
 

@@ -185,6 +185,12 @@ impl ConsumerGroups {
             .or_insert_with(|| ConsumerGroup::new(group_id))
     }
 
+    /// Drops the in-memory group `group_id` (no records: for a group that was never
+    /// written).
+    pub(super) fn remove(&mut self, group_id: &str) {
+        self.groups.remove(group_id);
+    }
+
     /// Every group, by id.
     pub fn iter(&self) -> impl Iterator<Item = &ConsumerGroup> + '_ {
         self.groups.values()

@@ -833,3 +833,36 @@ fn the_epoch_record_carries_the_bumped_epoch() {
     });
     assert_eq!(epoch, Some(1));
 }
+
+#[test]
+fn a_group_is_created_by_a_join_only() {
+    let topics = TopicsImage::new([orders(4)]);
+    let config = ConsumerGroupConfig::default();
+    let ctx = Context {
+        now: 0,
+        topics: &topics,
+        config: &config,
+    };
+    let mut groups = ConsumerGroups::new();
+    let refused = groups.heartbeat("g", &beat("a", 3, Some(&[])), &ctx);
+    assert_eq!(
+        refused.map_err(|e| e.code()),
+        Err(ResponseError::UnknownMemberId)
+    );
+    let invalid = groups.heartbeat(
+        "g",
+        &HeartbeatRequest {
+            rebalance_timeout_ms: -1,
+            ..join("a")
+        },
+        &ctx,
+    );
+    assert!(invalid.is_err());
+    assert!(
+        groups.get("g").is_none(),
+        "a refused join leaves no group behind"
+    );
+    let out = groups.heartbeat("g", &join("a"), &ctx).unwrap();
+    assert_eq!(out.response.member_epoch, 1);
+    assert_eq!(groups.get("g").map(ConsumerGroup::group_epoch), Some(1));
+}

@@ -242,4 +242,53 @@ mod tests {
         );
         assert_eq!(assign(&s), assign(&s));
     }
+
+    #[test]
+    fn random_homogeneous_groups_are_balanced_and_keep_what_they_can() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for _ in 0..300 {
+            let topics: Vec<(u128, i32)> = (1..=1 + next(3) as u128)
+                .map(|t| (t, 1 + next(12) as i32))
+                .collect();
+            let ids: Vec<u128> = topics.iter().map(|(t, _)| *t).collect();
+            let members = 1 + next(7) as usize;
+            // A current assignment: each partition with a random member, or nobody.
+            let mut current = vec![Assignment::new(); members];
+            for (t, n) in &topics {
+                for p in 0..*n {
+                    let who = next(members as u64 + 1) as usize;
+                    if who < members {
+                        current[who].insert(topic(*t), p);
+                    }
+                }
+            }
+            let s = spec(
+                (0..members)
+                    .map(|i| member(&format!("m{i}"), &ids, current[i].clone()))
+                    .collect(),
+                &topics,
+            );
+            let out = assign(&s);
+            assert_valid(&s, &out);
+            let total: usize = topics.iter().map(|(_, n)| *n as usize).sum();
+            let floor = total / members;
+            let loads: Vec<usize> = out.values().map(Assignment::len).collect();
+            let (min, max) = (loads.iter().min(), loads.iter().max());
+            assert!(max.zip(min).is_some_and(|(a, b)| a - b <= 1), "{loads:?}");
+            for (i, m) in s.members.iter().enumerate() {
+                let kept = out[&m.member_id].intersection(&current[i]).len();
+                assert!(
+                    kept >= current[i].len().min(floor),
+                    "{} lost more than its surplus",
+                    m.member_id
+                );
+            }
+        }
+    }
 }
