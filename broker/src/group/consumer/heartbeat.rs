@@ -10,8 +10,9 @@
 //! the group as they are produced (through [`ConsumerGroup::apply`], as a load would), so the
 //! group after a heartbeat is exactly what replaying its records gives.
 
+use uuid::Uuid;
+
 use super::assignment::Assignment;
-use super::assignor::Assignor;
 use super::config::ConsumerGroupConfig;
 use super::error::HeartbeatError;
 use super::group::{ConsumerGroup, RebalanceDeadline};
@@ -21,72 +22,9 @@ use super::member::{
 use super::reconcile::{must_fence_unknown_state, reconcile, Target};
 use super::records::Record;
 use super::replay::ConsumerGroups;
-use super::subscription::{compile, subscribed_topics};
-use super::topics::TopicsImage;
-use uuid::Uuid;
-
-/// The fields of a ConsumerGroupHeartbeat request, plus who sent it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HeartbeatRequest {
-    /// Member id; never empty (the handler makes one for clients that leave it to the
-    /// coordinator).
-    pub member_id: String,
-    /// 0 to join, -1 to leave, -2 for a static member to leave for a while, else the
-    /// member's current epoch.
-    pub member_epoch: i32,
-    /// Static instance id.
-    pub instance_id: Option<String>,
-    /// Rack id (`None`: unchanged).
-    pub rack_id: Option<String>,
-    /// Rebalance timeout (-1: unchanged).
-    pub rebalance_timeout_ms: i32,
-    /// Topics subscribed by name (`None`: unchanged).
-    pub subscribed_topic_names: Option<Vec<String>>,
-    /// Topics subscribed by regular expression (`None`: unchanged).
-    pub subscribed_topic_regex: Option<String>,
-    /// Server assignor asked for (`None`: unchanged).
-    pub server_assignor: Option<String>,
-    /// Partitions the member owns (`None`: not reported in this heartbeat).
-    pub owned: Option<Assignment>,
-    /// Client id from the request header.
-    pub client_id: String,
-    /// Client address.
-    pub client_host: String,
-}
-
-/// What a heartbeat is judged against besides the group.
-#[derive(Debug, Clone, Copy)]
-pub struct Context<'a> {
-    /// The time now (ms; the caller's clock, the one deadlines are compared with).
-    pub now: i64,
-    /// The cluster's topics.
-    pub topics: &'a TopicsImage,
-    /// Group settings.
-    pub config: &'a ConsumerGroupConfig,
-}
-
-/// The fields of a successful ConsumerGroupHeartbeat response.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HeartbeatResponse {
-    /// The member id to use from now on.
-    pub member_id: String,
-    /// The epoch to heartbeat with next.
-    pub member_epoch: i32,
-    /// When to heartbeat next (0 after leaving).
-    pub heartbeat_interval_ms: i32,
-    /// The member's full assignment, when it changed or the request was a full one.
-    pub assignment: Option<Assignment>,
-}
-
-/// A heartbeat's result: records to write (already applied to the group) and the answer to
-/// send once they are committed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outcome {
-    /// Records in the order to append them.
-    pub records: Vec<Record>,
-    /// The response.
-    pub response: HeartbeatResponse,
-}
+use super::request::{Context, HeartbeatRequest, HeartbeatResponse, Outcome};
+use super::subscription::subscribed_topics;
+use super::validate::{check_epoch, validate};
 
 /// How the heartbeat's member relates to the group, decided before anything changes.
 enum Joining {
@@ -382,84 +320,4 @@ fn updated_member(member: &Member, req: &HeartbeatRequest) -> Member {
     m.client_host.clone_from(&req.client_host);
     m.classic = None;
     m
-}
-
-/// Kafka's member epoch check: an epoch ahead of ours is fenced; one behind is accepted only
-/// if it is the previous epoch and the member owns no more than it is assigned (the response
-/// that bumped it was lost). Epoch 0 is a rejoin and always accepted.
-fn check_epoch(member: &Member, req: &HeartbeatRequest) -> Result<(), HeartbeatError> {
-    let received = req.member_epoch;
-    let fenced = || HeartbeatError::FencedMemberEpoch {
-        member: member.member_id.clone(),
-        received,
-        current: member.member_epoch,
-    };
-    if received == 0 {
-        return Ok(());
-    }
-    if received > member.member_epoch {
-        return Err(fenced());
-    }
-    if received < member.member_epoch {
-        let lost_bump = received == member.previous_member_epoch
-            && req
-                .owned
-                .as_ref()
-                .is_some_and(|o| o.is_subset(&member.assigned));
-        if !lost_bump {
-            return Err(fenced());
-        }
-    }
-    Ok(())
-}
-
-/// The request checks Kafka makes before looking at the group.
-fn validate(req: &HeartbeatRequest, config: &ConsumerGroupConfig) -> Result<(), HeartbeatError> {
-    use HeartbeatError::InvalidRequest;
-    if req.member_id.is_empty() {
-        return Err(InvalidRequest("MemberId can't be empty."));
-    }
-    if req.instance_id.as_deref() == Some("") {
-        return Err(InvalidRequest("InstanceId can't be empty."));
-    }
-    if req.rack_id.as_deref() == Some("") {
-        return Err(InvalidRequest("RackId can't be empty."));
-    }
-    match req.member_epoch {
-        0 => {
-            if req.rebalance_timeout_ms == -1 {
-                return Err(InvalidRequest(
-                    "RebalanceTimeoutMs must be provided in first request.",
-                ));
-            }
-            if req.owned.as_ref().is_none_or(|o| !o.is_empty()) {
-                return Err(InvalidRequest(
-                    "TopicPartitions must be empty when (re-)joining.",
-                ));
-            }
-            if req.subscribed_topic_names.is_none() && req.subscribed_topic_regex.is_none() {
-                return Err(InvalidRequest(
-                    "SubscribedTopicNames or SubscribedTopicRegex must be set in first request.",
-                ));
-            }
-        }
-        LEAVE_GROUP_STATIC_MEMBER_EPOCH if req.instance_id.is_none() => {
-            return Err(InvalidRequest("InstanceId can't be null."));
-        }
-        e if e > 0 || e == LEAVE_GROUP_MEMBER_EPOCH || e == LEAVE_GROUP_STATIC_MEMBER_EPOCH => {}
-        _ => return Err(InvalidRequest("MemberEpoch is invalid.")),
-    }
-    match req.subscribed_topic_regex.as_deref() {
-        Some("") => return Err(InvalidRequest("SubscribedTopicRegex can't be empty.")),
-        Some(regex) => {
-            compile(regex)?;
-        }
-        None => {}
-    }
-    if let Some(name) = &req.server_assignor {
-        if !config.has_assignor(name) || Assignor::from_name(name).is_none() {
-            return Err(HeartbeatError::UnsupportedAssignor(name.clone()));
-        }
-    }
-    Ok(())
 }

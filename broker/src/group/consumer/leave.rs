@@ -6,9 +6,9 @@
 use super::assignment::Assignment;
 use super::error::HeartbeatError;
 use super::group::ConsumerGroup;
-use super::heartbeat::{HeartbeatRequest, HeartbeatResponse, Outcome};
 use super::member::{LEAVE_GROUP_MEMBER_EPOCH, LEAVE_GROUP_STATIC_MEMBER_EPOCH};
 use super::records::Record;
+use super::request::{HeartbeatRequest, HeartbeatResponse, Outcome};
 use super::subscription::subscribed_topics;
 use super::topics::TopicsImage;
 

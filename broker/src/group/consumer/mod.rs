@@ -8,7 +8,8 @@
 //! - State: [`group`] (epochs, members, subscribed topics, target assignment, who owns what),
 //!   [`member`], [`assignment`] (partition sets), [`topics`] (the cluster as a heartbeat
 //!   sees it), [`config`].
-//! - Decisions: [`heartbeat`] (join, rejoin, subscription changes, fencing), [`leave`]
+//! - Decisions: [`heartbeat`] (join, rejoin, subscription changes, fencing) with its
+//!   [`request`] and response and the checks in [`validate`], [`leave`]
 //!   (leaving and removal), [`target`] (new target assignments), [`reconcile`] (a member's
 //!   step towards its target), [`subscription`] (what the group subscribes to),
 //!   [`timeouts`] (session and rebalance deadlines), [`assignor`] (`uniform`, `range`).
@@ -28,10 +29,12 @@ pub mod member;
 pub mod reconcile;
 pub mod records;
 pub mod replay;
+pub mod request;
 pub mod subscription;
 pub mod target;
 pub mod timeouts;
 pub mod topics;
+pub mod validate;
 
 #[cfg(test)]
 mod property_tests;
@@ -42,7 +45,7 @@ pub use assignment::Assignment;
 pub use config::ConsumerGroupConfig;
 pub use error::HeartbeatError;
 pub use group::{ConsumerGroup, ConsumerGroupState};
-pub use heartbeat::{Context, HeartbeatRequest, HeartbeatResponse, Outcome};
 pub use member::{Member, MemberState};
 pub use replay::ConsumerGroups;
+pub use request::{Context, HeartbeatRequest, HeartbeatResponse, Outcome};
 pub use topics::{TopicMetadata, TopicsImage};
