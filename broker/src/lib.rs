@@ -24,7 +24,8 @@
 //! The coordinators:
 //! - [`coordination`]: the coordinators' logs and transaction markers, over the append path.
 //! - [`coordinator`]: the runtime every coordinator is a shard of (ownership, loading, codec).
-//! - [`group`]: the group coordinator: consumer groups and committed offsets.
+//! - [`group`]: the group coordinator: consumer groups (classic, and the KIP-848 protocol's
+//!   core) and committed offsets.
 //! - [`txn`]: the transaction coordinator (KIP-98) and its state.
 //!
 //! The cluster and its partitions:

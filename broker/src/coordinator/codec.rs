@@ -79,6 +79,11 @@ impl Writer {
         self.buf.put_i64(v);
     }
 
+    /// A UUID (topic ids): 16 bytes, most significant first, as Kafka's `uuid` type.
+    pub(crate) fn uuid(&mut self, v: uuid::Uuid) {
+        self.buf.put_slice(v.as_bytes());
+    }
+
     /// An unsigned varint (the compact lengths and tagged-field headers).
     pub(crate) fn uvarint(&mut self, mut v: u64) {
         while v >= 0x80 {
@@ -208,6 +213,11 @@ impl<'a> Reader<'a> {
 
     pub(crate) fn i64(&mut self) -> Result<i64, RecordError> {
         Ok(i64::from_be_bytes(self.array()?))
+    }
+
+    /// A UUID (see [`Writer::uuid`]).
+    pub(crate) fn uuid(&mut self) -> Result<uuid::Uuid, RecordError> {
+        Ok(uuid::Uuid::from_bytes(self.array()?))
     }
 
     /// An unsigned varint of at most five bytes (Kafka's unsigned int32 varint).
@@ -342,6 +352,20 @@ mod tests {
         assert_eq!(r.nullable_string(), Ok(None));
         assert_eq!(r.array_len(), Ok(Some(300)));
         assert_eq!(r.tagged_fields(), Ok(vec![(10_000, &b"zz"[..])]));
+    }
+
+    #[test]
+    fn uuids_are_sixteen_big_endian_bytes() {
+        let id = uuid::Uuid::from_u128(0x0102_0304_0506_0708_090a_0b0c_0d0e_0f10);
+        let mut w = Writer::new(true);
+        w.uuid(id);
+        let bytes = w.finish();
+        assert_eq!(&bytes[..], &(1u8..=16).collect::<Vec<_>>()[..]);
+        assert_eq!(Reader::new(&bytes, true).uuid(), Ok(id));
+        assert!(matches!(
+            Reader::new(&bytes[..15], true).uuid(),
+            Err(RecordError::Truncated { needed: 1 })
+        ));
     }
 
     #[test]

@@ -11,10 +11,13 @@
 //! - [`coordinator`]: the shared entry point the request handlers call; it locks a group,
 //!   runs an operation and carries out its effects, and runs the timers. It is a shard of the
 //!   coordinator runtime ([`crate::coordinator`]), which loads and unloads its partitions.
+//! - [`consumer`]: groups of the KIP-848 consumer protocol (ConsumerGroupHeartbeat): their
+//!   pure state machine, assignors and records, not yet served.
 
 pub mod classic;
 pub mod commit;
 pub mod config;
+pub mod consumer;
 pub mod coordinator;
 pub mod effects;
 pub mod heartbeat;
