@@ -201,6 +201,7 @@ pub fn synthesize(api: ApiKey, topic: &str, group: &str) -> Option<RequestKind> 
                 DescribeUserScramCredentials => DescribeUserScramCredentialsRequest,
                 AlterUserScramCredentials => AlterUserScramCredentialsRequest,
                 DescribeCluster => DescribeClusterRequest, ListTransactions => ListTransactionsRequest,
+                DescribeTopicPartitions => DescribeTopicPartitionsRequest,
             );
         }
     };
