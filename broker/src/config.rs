@@ -204,6 +204,10 @@ pub struct Flags {
     /// group.max.session.timeout.ms: longest session timeout a member may ask for.
     #[arg(long, env = "TRIBUTARY_GROUP_MAX_SESSION_TIMEOUT_MS")]
     pub group_max_session_timeout_ms: Option<i32>,
+    /// group.coordinator.rebalance.protocols: the group protocols served, comma-separated
+    /// (`classic`, or `classic,consumer` to serve the KIP-848 consumer protocol too).
+    #[arg(long, env = "TRIBUTARY_GROUP_COORDINATOR_REBALANCE_PROTOCOLS")]
+    pub group_coordinator_rebalance_protocols: Option<String>,
     /// offsets.topic.num.partitions: partitions of `__consumer_offsets` when it is created.
     #[arg(long, env = "TRIBUTARY_OFFSETS_TOPIC_NUM_PARTITIONS")]
     pub offsets_topic_num_partitions: Option<i32>,
@@ -332,6 +336,7 @@ impl Flags {
             group_initial_rebalance_delay_ms,
             group_min_session_timeout_ms,
             group_max_session_timeout_ms,
+            group_coordinator_rebalance_protocols,
             offsets_topic_num_partitions,
             offsets_retention_minutes,
             offsets_retention_check_interval_ms,
@@ -786,6 +791,32 @@ impl BrokerConfig {
     }
 }
 
+/// Whether `group.coordinator.rebalance.protocols` enables the consumer protocol; `classic`
+/// must be listed, as Kafka requires.
+fn consumer_protocol_enabled(list: &str) -> Result<bool, ConfigError> {
+    let mut classic = false;
+    let mut consumer = false;
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        match name.to_ascii_lowercase().as_str() {
+            "classic" => classic = true,
+            "consumer" => consumer = true,
+            _ => {
+                return Err(invalid(
+                    "group-coordinator-rebalance-protocols",
+                    "lists only `classic` and `consumer`",
+                ))
+            }
+        }
+    }
+    if !classic {
+        return Err(invalid(
+            "group-coordinator-rebalance-protocols",
+            "must include `classic`",
+        ));
+    }
+    Ok(consumer)
+}
+
 /// The group coordinator settings, Kafka's defaults filled in.
 fn group_config(flags: &Flags) -> Result<GroupConfig, ConfigError> {
     let d = GroupConfig::default();
@@ -808,6 +839,10 @@ fn group_config(flags: &Flags) -> Result<GroupConfig, ConfigError> {
         offsets_retention_check_interval_ms: flags
             .offsets_retention_check_interval_ms
             .unwrap_or(d.offsets_retention_check_interval_ms),
+        consumer_protocol: match &flags.group_coordinator_rebalance_protocols {
+            None => d.consumer_protocol,
+            Some(list) => consumer_protocol_enabled(list)?,
+        },
         ..d
     };
     if config.initial_rebalance_delay_ms < 0 {
@@ -953,6 +988,36 @@ mod tests {
             "followers write as Kafka's do"
         );
         assert_eq!(config.cleaner_backoff_ms, 15_000, "log.cleaner.backoff.ms");
+    }
+
+    #[test]
+    fn the_consumer_group_protocol_is_opt_in_beside_classic() {
+        let config = BrokerConfig::resolve(Flags::default()).unwrap();
+        assert!(!config.group.consumer_protocol, "classic only by default");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("broker.yaml");
+        std::fs::write(
+            &path,
+            "group-coordinator-rebalance-protocols: classic, consumer\n",
+        )
+        .unwrap();
+        let flags = Flags {
+            config: Some(path),
+            ..Flags::default()
+        };
+        assert!(
+            BrokerConfig::resolve(flags)
+                .unwrap()
+                .group
+                .consumer_protocol
+        );
+        for refused in ["consumer", "classic,share", ""] {
+            let flags = Flags {
+                group_coordinator_rebalance_protocols: Some(refused.into()),
+                ..Flags::default()
+            };
+            assert!(BrokerConfig::resolve(flags).is_err(), "{refused:?}");
+        }
     }
 
     #[test]
