@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError;
 
-use super::{GroupCoordinator, GroupIdRule};
+use super::{GroupCoordinator, GroupIdRule, MemberEpoch};
 use crate::group::commit::Committer;
 use crate::group::log::Entry;
 use crate::group::offsets::{Committed, TopicPartition};
@@ -90,9 +90,25 @@ impl GroupCoordinator {
     /// OffsetCommit: one result per requested offset, in order.
     pub async fn commit(
         self: &Arc<Self>,
-        request: CommitRequest,
+        mut request: CommitRequest,
     ) -> Vec<Result<(), ResponseError>> {
-        self.write_offsets(request, true).await
+        let who = MemberEpoch {
+            member_id: &request.committer.member_id,
+            epoch: request.committer.generation,
+        };
+        match self.check_consumer_member(&request.group_id, who, false) {
+            None => self.write_offsets(request, true).await,
+            Some(Err(error)) => vec![Err(error); request.offsets.len()],
+            Some(Ok(())) => {
+                // Checked against the consumer group: the offsets-only slot takes them as a
+                // simple commit.
+                request.committer = Committer {
+                    generation: -1,
+                    ..Committer::default()
+                };
+                self.write_offsets(request, false).await
+            }
+        }
     }
 
     /// Commits the offsets a transaction sent (TxnOffsetCommit), when the transaction
