@@ -1,0 +1,99 @@
+"""librdkafka (confluent-kafka) consumers with `group.protocol=consumer` (KIP-848) against a
+broker serving `group.coordinator.rebalance.protocols=classic,consumer`: two members share a
+topic's partitions with every record consumed once, and committed offsets carry a group over a
+restart of its consumers."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+
+from pyclients import ck_create_topic, ck_produce
+
+PARTITIONS = 4
+RECORDS = 200
+PROTOCOLS = "classic,consumer"
+
+pytestmark = pytest.mark.single_broker(
+    "the KafkaCluster resource does not accept group.coordinator.rebalance.protocols yet"
+)
+
+
+def consumer(bootstrap: str, group: str) -> Consumer:
+    return Consumer({
+        "bootstrap.servers": bootstrap,
+        "group.id": group,
+        "group.protocol": "consumer",
+        "auto.offset.reset": "earliest",
+        "enable.auto.commit": False,
+        "enable.partition.eof": False,
+    })
+
+
+def produce(bootstrap: str, topic: str, first: int, count: int) -> None:
+    reports = ck_produce(bootstrap, topic, [
+        {"value": f"{i}".encode(), "partition": i % PARTITIONS} for i in range(first, first + count)
+    ])
+    assert all(r.error is None for r in reports)
+
+
+def assigned(c: Consumer) -> set[int]:
+    return {tp.partition for tp in c.assignment()}
+
+
+def poll_all(members: list[Consumer], until, timeout: float, what: str) -> dict[int, list[tuple[int, int]]]:
+    """Polls every member in turn, committing what each read at once, until `until(got)`."""
+    got: dict[int, list[tuple[int, int]]] = {i: [] for i in range(len(members))}
+    deadline = time.monotonic() + timeout
+    while not until(got):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}: read {sum(map(len, got.values()))}"
+        for i, c in enumerate(members):
+            msgs = c.consume(num_messages=100, timeout=0.2)
+            for m in msgs:
+                assert not m.error(), m.error()
+                got[i].append((m.partition(), m.offset()))
+            if msgs:
+                c.commit(asynchronous=False)
+    return got
+
+
+def test_consumer_protocol_members_share_partitions_and_resume_from_commits(broker_factory, topic):
+    broker = broker_factory(group_coordinator_rebalance_protocols=PROTOCOLS)
+    bootstrap = broker.bootstrap
+    ck_create_topic(bootstrap, topic, partitions=PARTITIONS)
+    group = f"{topic}-g"
+
+    members = [consumer(bootstrap, group), consumer(bootstrap, group)]
+    try:
+        for c in members:
+            c.subscribe([topic])
+        poll_all(members, lambda _: all(len(assigned(c)) == PARTITIONS // 2 for c in members), 60,
+                 "both members to own half the partitions")
+        owned = [assigned(c) for c in members]
+        assert owned[0].isdisjoint(owned[1]) and owned[0] | owned[1] == set(range(PARTITIONS))
+
+        produce(bootstrap, topic, 0, RECORDS)
+        got = poll_all(members, lambda g: sum(map(len, g.values())) >= RECORDS, 60, "every record")
+        records = got[0] + got[1]
+        assert len(records) == len(set(records)) == RECORDS, "each record is consumed once"
+        for i, c in enumerate(members):
+            assert {p for p, _ in got[i]} <= owned[i], "a member reads only what it owns"
+            assert got[i], f"member {i} read records"
+    finally:
+        for c in members:
+            c.close()
+
+    produce(bootstrap, topic, RECORDS, RECORDS)
+    restarted = consumer(bootstrap, group)
+    try:
+        restarted.subscribe([topic])
+        got = poll_all([restarted], lambda g: len(g[0]) >= RECORDS, 60, "the records after the commits")
+        expected = {(i % PARTITIONS, i // PARTITIONS) for i in range(RECORDS, 2 * RECORDS)}
+        assert len(got[0]) == RECORDS and set(got[0]) == expected, \
+            "the restarted consumer resumes exactly where the group committed"
+        committed = restarted.committed([TopicPartition(topic, p) for p in range(PARTITIONS)], timeout=20)
+        assert {tp.partition: tp.offset for tp in committed} == {p: 2 * RECORDS // PARTITIONS for p in range(PARTITIONS)}
+    finally:
+        restarted.close()
