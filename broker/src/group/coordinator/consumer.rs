@@ -24,7 +24,8 @@ use crate::group::log::Entry;
 use crate::group::state::GroupState;
 
 /// The consumer groups of the partitions served here, with the deadline already in the timer
-/// heap for each.
+/// heap for each. One lock for all of them (held across an append, which does not wait), so
+/// records of one group reach the log in the order they were applied.
 #[derive(Default)]
 pub(crate) struct ConsumerState {
     pub(super) groups: ConsumerGroups,

@@ -284,4 +284,6 @@ impl GroupCoordinator {
 }
 
 #[cfg(test)]
+mod consumer_tests;
+#[cfg(test)]
 mod tests;

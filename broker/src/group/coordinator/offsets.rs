@@ -132,13 +132,20 @@ impl GroupCoordinator {
     }
 
     /// Whether `committer` may send offsets of `group_id` with a transaction (TxnOffsetCommit,
-    /// KIP-447).
+    /// KIP-447); a consumer group checks the member epoch as for OffsetCommit.
     pub fn check_txn_committer(
         self: &Arc<Self>,
         group_id: &str,
         committer: &Committer,
     ) -> Result<(), ResponseError> {
         self.check(group_id, GroupIdRule::AllowEmpty)?;
+        let who = MemberEpoch {
+            member_id: &committer.member_id,
+            epoch: committer.generation,
+        };
+        if let Some(checked) = self.check_consumer_member(group_id, who, false) {
+            return checked;
+        }
         let Some(shared) = self.get(group_id) else {
             return if committer.generation < 0 {
                 Ok(())
