@@ -1,7 +1,7 @@
 """librdkafka (confluent-kafka) consumers with `group.protocol=consumer` (KIP-848) against a
 broker serving `group.coordinator.rebalance.protocols=classic,consumer`: two members share a
 topic's partitions with every record consumed once, and committed offsets carry a group over a
-restart of its consumers."""
+restart of its consumers and of the broker."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def poll_all(members: list[Consumer], until, timeout: float, what: str) -> dict[
     return got
 
 
-def test_consumer_protocol_members_share_partitions_and_resume_from_commits(broker_factory, topic):
+def test_consumer_protocol_members_share_partitions_and_resume_after_restarts(broker_factory, topic):
     broker = broker_factory(group_coordinator_rebalance_protocols=PROTOCOLS)
     bootstrap = broker.bootstrap
     ck_create_topic(bootstrap, topic, partitions=PARTITIONS)
@@ -85,6 +85,9 @@ def test_consumer_protocol_members_share_partitions_and_resume_from_commits(brok
         for c in members:
             c.close()
 
+    # The group's records are replayed from __consumer_offsets when the broker comes back.
+    broker.restart()
+    assert "records not understood" not in broker.log_text(), broker.log_tail()
     produce(bootstrap, topic, RECORDS, RECORDS)
     restarted = consumer(bootstrap, group)
     try:
