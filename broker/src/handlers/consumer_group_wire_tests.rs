@@ -340,3 +340,23 @@ async fn a_classic_group_with_members_is_not_a_consumer_group() {
     let d = describe(&b).await;
     assert_eq!(d.error_code, ResponseError::GroupIdNotFound.code());
 }
+
+#[tokio::test]
+async fn a_broker_that_does_not_lead_the_groups_partition_is_not_its_coordinator() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(MemoryLog::default());
+    let (b, _) = broker(dir.path(), "classic,consumer", log.clone());
+    let r = heartbeat(&b, 1, &join("a")).await;
+    assert_eq!((r.error_code, r.member_epoch), (NONE, 1));
+    log.set_leader(b.groups.partition_for(GROUP), None);
+    let r = heartbeat(&b, 1, &beat("a", 1, &[])).await;
+    assert_eq!(r.error_code, ResponseError::NotCoordinator.code());
+    assert_eq!(
+        describe(&b).await.error_code,
+        ResponseError::NotCoordinator.code()
+    );
+    assert_eq!(
+        commit(&b, "a", 1, 5).await,
+        ResponseError::NotCoordinator.code()
+    );
+}
