@@ -122,7 +122,6 @@ fn failed(refused: Refused) -> ConsumerGroupHeartbeatResponse {
     ConsumerGroupHeartbeatResponse::default()
         .with_error_code(refused.code.code())
         .with_error_message(refused.message.map(StrBytes::from_string))
-        .with_member_epoch(-1)
 }
 
 impl Refuse for ConsumerGroupHeartbeatRequest {

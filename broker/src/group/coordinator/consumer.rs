@@ -5,6 +5,10 @@
 //! partition's records rebuild. A group id is one type or the other: a classic group with
 //! members refuses consumer heartbeats, a consumer group with members refuses JoinGroup.
 //!
+//! A write that was appended but failed to become durable is answered with its error while
+//! the group keeps the change (Kafka reverts to the last committed state), so memory may be
+//! ahead of the log until the partition is next loaded.
+//!
 //! Offsets of a consumer group live where a classic group's do (an offsets-only classic slot,
 //! as Kafka keeps them apart from the group's state); what a consumer group adds is the member
 //! epoch check of OffsetCommit and OffsetFetch.
