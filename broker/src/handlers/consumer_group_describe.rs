@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::refuse::Refuse;
 use super::RequestContext;
 use crate::acl::{Operation, ResourceType};
-use crate::group::consumer::{Assignment, ConsumerGroup, ConsumerGroupState};
+use crate::group::consumer::{Assignment, ConsumerGroup};
 
 /// Answers a ConsumerGroupDescribe request; a group the client may not DESCRIBE gets
 /// GROUP_AUTHORIZATION_FAILED.
@@ -91,21 +91,11 @@ fn described_group(
         .collect();
     let assignor = group.preferred_assignor(&ctx.broker.groups.config().consumer);
     DescribedGroup::default()
-        .with_group_state(StrBytes::from_static_str(state_name(group.state())))
+        .with_group_state(StrBytes::from_static_str(group.state().as_str()))
         .with_group_epoch(group.group_epoch())
         .with_assignment_epoch(group.assignment_epoch())
         .with_assignor_name(StrBytes::from_static_str(assignor.name()))
         .with_members(members)
-}
-
-/// Kafka's names of consumer group states.
-fn state_name(state: ConsumerGroupState) -> &'static str {
-    match state {
-        ConsumerGroupState::Empty => "Empty",
-        ConsumerGroupState::Assigning => "Assigning",
-        ConsumerGroupState::Reconciling => "Reconciling",
-        ConsumerGroupState::Stable => "Stable",
-    }
 }
 
 /// Partitions by topic, named from the metadata image (a deleted topic has an empty name).

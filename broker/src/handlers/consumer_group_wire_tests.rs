@@ -265,6 +265,36 @@ async fn members_reconcile_commit_with_epochs_and_survive_a_reload() {
         );
     }
 
+    // ListGroups shows its type and state (the offsets' classic slot is not listed).
+    let listed = |types: &[&str]| {
+        let req =
+            ListGroupsRequest::default().with_types_filter(types.iter().map(|t| s(t)).collect());
+        let b = b.clone();
+        async move {
+            let r: ListGroupsResponse = call(&b, ApiKey::ListGroups, 5, &req).await;
+            r.groups
+                .into_iter()
+                .map(|g| {
+                    (
+                        g.group_id.to_string(),
+                        g.group_state.to_string(),
+                        g.group_type.to_string(),
+                        g.protocol_type.to_string(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let consumer_group = (
+        GROUP.to_string(),
+        "Stable".to_string(),
+        "consumer".to_string(),
+        "consumer".to_string(),
+    );
+    assert_eq!(listed(&[]).await, vec![consumer_group.clone()]);
+    assert_eq!(listed(&["Consumer"]).await, vec![consumer_group]);
+    assert!(listed(&["classic"]).await.is_empty());
+
     // The group id is a consumer group's: JoinGroup is refused.
     let classic = JoinGroupRequest::default()
         .with_group_id(GroupId(s(GROUP)))

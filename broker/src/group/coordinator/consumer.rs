@@ -21,7 +21,8 @@ use kafka_protocol::error::ResponseError;
 use super::{GroupCoordinator, GroupIdRule};
 use crate::group::consumer::records::Record;
 use crate::group::consumer::{
-    ConsumerGroup, ConsumerGroups, Context, HeartbeatRequest, HeartbeatResponse, TopicsImage,
+    ConsumerGroup, ConsumerGroupState, ConsumerGroups, Context, HeartbeatRequest,
+    HeartbeatResponse, TopicsImage,
 };
 use crate::group::effects::Now;
 use crate::group::log::Entry;
@@ -152,6 +153,16 @@ impl GroupCoordinator {
         state.groups.restore(group_id, None);
         state.scheduled.remove(group_id);
         Ok(Some(tombstones))
+    }
+
+    /// Every consumer group with its state, by id (ListGroups).
+    pub fn list_consumer_groups(&self) -> Vec<(String, ConsumerGroupState)> {
+        self.consumer
+            .lock()
+            .groups
+            .iter()
+            .map(|g| (g.group_id().to_string(), g.state()))
+            .collect()
     }
 
     /// Whether `group_id` is a consumer group with members (JoinGroup is refused then).
