@@ -295,6 +295,14 @@ async fn members_reconcile_commit_with_epochs_and_survive_a_reload() {
     assert_eq!(listed(&["Consumer"]).await, vec![consumer_group]);
     assert!(listed(&["classic"]).await.is_empty());
 
+    // DescribeGroups leaves consumer groups to ConsumerGroupDescribe, as Kafka 4 does.
+    let req = DescribeGroupsRequest::default().with_groups(vec![GroupId(s(GROUP))]);
+    let r: DescribeGroupsResponse = call(&b, ApiKey::DescribeGroups, 5, &req).await;
+    assert_eq!(
+        r.groups[0].error_code,
+        ResponseError::GroupIdNotFound.code()
+    );
+
     // The group id is a consumer group's: JoinGroup is refused.
     let classic = JoinGroupRequest::default()
         .with_group_id(GroupId(s(GROUP)))

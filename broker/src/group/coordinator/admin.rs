@@ -43,9 +43,14 @@ impl GroupCoordinator {
         (error, groups)
     }
 
-    /// DescribeGroups for one group; an unknown group is reported Dead, as Kafka does.
+    /// DescribeGroups for one group; an unknown group is reported Dead, as Kafka does, and a
+    /// consumer group is GROUP_ID_NOT_FOUND, as Kafka 4 answers (ConsumerGroupDescribe
+    /// describes it).
     pub fn describe(self: &Arc<Self>, group_id: &str) -> Result<GroupSummary, ResponseError> {
         self.check(group_id, GroupIdRule::AllowEmpty)?;
+        if self.is_consumer_group(group_id) {
+            return Err(ResponseError::GroupIdNotFound);
+        }
         Ok(self
             .get(group_id)
             .map_or_else(GroupSummary::dead, |s| s.lock().group.summary()))

@@ -165,6 +165,11 @@ impl GroupCoordinator {
             .collect()
     }
 
+    /// Whether `group_id` is a consumer group (DescribeGroups does not describe those).
+    pub(super) fn is_consumer_group(&self, group_id: &str) -> bool {
+        self.consumer.lock().groups.get(group_id).is_some()
+    }
+
     /// Whether `group_id` is a consumer group with members (JoinGroup is refused then).
     pub(super) fn consumer_in_use(&self, group_id: &str) -> bool {
         self.consumer
