@@ -1,7 +1,7 @@
-"""librdkafka (confluent-kafka) consumers with `group.protocol=consumer` (KIP-848) against a
-broker serving `group.coordinator.rebalance.protocols=classic,consumer`: two members share a
-topic's partitions with every record consumed once, and committed offsets carry a group over a
-restart of its consumers and of the broker."""
+"""librdkafka (confluent-kafka) and Java (3.9) consumers with `group.protocol=consumer` (KIP-848)
+against a broker serving `group.coordinator.rebalance.protocols=classic,consumer`: members share
+a topic's partitions with every record consumed once, and committed offsets carry a group over
+a restart of its consumers and of the broker."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import time
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
+from groupclients import JavaMember, poll_until
 from pyclients import ck_create_topic, ck_produce
 
 PARTITIONS = 4
@@ -100,3 +101,39 @@ def test_consumer_protocol_members_share_partitions_and_resume_after_restarts(br
         assert {tp.partition: tp.offset for tp in committed} == {p: 2 * RECORDS // PARTITIONS for p in range(PARTITIONS)}
     finally:
         restarted.close()
+
+
+def own_everything_once(members: list[JavaMember]) -> bool:
+    """Whether the members own every partition exactly once (member epochs differ under this
+    protocol: a member that only revoked is not told of the epoch it moved to)."""
+    owned = [m.owned() for m in members]
+    return all(o is not None for o in owned) and sorted(p for o in owned for p in o) == list(range(PARTITIONS))
+
+
+def test_java_consumer_protocol_members_share_partitions_and_hand_them_over(broker_factory, topic, java):
+    broker = broker_factory(group_coordinator_rebalance_protocols=PROTOCOLS)
+    ck_create_topic(broker.bootstrap, topic, partitions=PARTITIONS)
+    group = f"{topic}-java"
+    props = {"group.protocol": "consumer"}
+    members = [JavaMember(java, broker.bootstrap, topic, group, f"j{i}", assignor="server", props=props)
+               for i in range(2)]
+    try:
+        poll_until(lambda: own_everything_once(members) and all(len(m.owned()) == 2 for m in members), 60,
+                   "two Java members to own two partitions each", members)
+        produce(broker.bootstrap, topic, 0, RECORDS)
+        values = lambda ms: [e["value"] for m in ms for e in m.of("record")]  # noqa: E731
+        poll_until(lambda: len(values(members)) >= RECORDS, 60, "every record consumed", members)
+        assert sorted(values(members)) == sorted(str(i) for i in range(RECORDS)), "each record once"
+
+        # One leaves: the other is given its partitions and resumes from its commits.
+        members[0].close()
+        poll_until(lambda: own_everything_once(members[1:]), 60, "the remaining member to own everything", members)
+        produce(broker.bootstrap, topic, RECORDS, RECORDS)
+        poll_until(lambda: len(values(members)) >= 2 * RECORDS, 60, "the records after the hand-over", members)
+        time.sleep(1)  # a duplicate would show up now
+        assert sorted(values(members)) == sorted(str(i) for i in range(2 * RECORDS)), "each record once"
+        for m in members:
+            assert not m.of("commit-failed"), m.describe()
+    finally:
+        for m in members:
+            m.kill()
