@@ -8,6 +8,7 @@ use clap::Parser;
 use serde::Deserialize;
 
 use crate::codec::UNCOMPRESSED_BATCH_CEILING;
+use crate::group::consumer::ConsumerGroupConfig;
 use crate::group::GroupConfig;
 use crate::storage::{LogConfig, TimestampType};
 use crate::topics::dynamic::DynamicConfigs;
@@ -208,6 +209,13 @@ pub struct Flags {
     /// (`classic`, or `classic,consumer` to serve the KIP-848 consumer protocol too).
     #[arg(long, env = "TRIBUTARY_GROUP_COORDINATOR_REBALANCE_PROTOCOLS")]
     pub group_coordinator_rebalance_protocols: Option<String>,
+    /// group.consumer.session.timeout.ms: a consumer group member (KIP-848) silent this long
+    /// is removed.
+    #[arg(long, env = "TRIBUTARY_GROUP_CONSUMER_SESSION_TIMEOUT_MS")]
+    pub group_consumer_session_timeout_ms: Option<i32>,
+    /// group.consumer.heartbeat.interval.ms: how often consumer group members heartbeat.
+    #[arg(long, env = "TRIBUTARY_GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS")]
+    pub group_consumer_heartbeat_interval_ms: Option<i32>,
     /// offsets.topic.num.partitions: partitions of `__consumer_offsets` when it is created.
     #[arg(long, env = "TRIBUTARY_OFFSETS_TOPIC_NUM_PARTITIONS")]
     pub offsets_topic_num_partitions: Option<i32>,
@@ -337,6 +345,8 @@ impl Flags {
             group_min_session_timeout_ms,
             group_max_session_timeout_ms,
             group_coordinator_rebalance_protocols,
+            group_consumer_session_timeout_ms,
+            group_consumer_heartbeat_interval_ms,
             offsets_topic_num_partitions,
             offsets_retention_minutes,
             offsets_retention_check_interval_ms,
@@ -843,8 +853,25 @@ fn group_config(flags: &Flags) -> Result<GroupConfig, ConfigError> {
             None => d.consumer_protocol,
             Some(list) => consumer_protocol_enabled(list)?,
         },
+        consumer: ConsumerGroupConfig {
+            session_timeout_ms: flags
+                .group_consumer_session_timeout_ms
+                .unwrap_or(d.consumer.session_timeout_ms),
+            heartbeat_interval_ms: flags
+                .group_consumer_heartbeat_interval_ms
+                .unwrap_or(d.consumer.heartbeat_interval_ms),
+            ..d.consumer.clone()
+        },
         ..d
     };
+    if config.consumer.heartbeat_interval_ms < 1
+        || config.consumer.session_timeout_ms <= config.consumer.heartbeat_interval_ms
+    {
+        return Err(invalid(
+            "group-consumer-session-timeout-ms",
+            "must be more than group-consumer-heartbeat-interval-ms, which must be at least 1",
+        ));
+    }
     if config.initial_rebalance_delay_ms < 0 {
         return Err(invalid(
             "group-initial-rebalance-delay-ms",
@@ -1010,6 +1037,24 @@ mod tests {
                 .unwrap()
                 .group
                 .consumer_protocol
+        );
+        let flags = Flags {
+            group_consumer_session_timeout_ms: Some(3_000),
+            group_consumer_heartbeat_interval_ms: Some(500),
+            ..Flags::default()
+        };
+        let consumer = BrokerConfig::resolve(flags).unwrap().group.consumer;
+        assert_eq!(
+            (consumer.session_timeout_ms, consumer.heartbeat_interval_ms),
+            (3_000, 500)
+        );
+        let flags = Flags {
+            group_consumer_session_timeout_ms: Some(500),
+            ..Flags::default()
+        };
+        assert!(
+            BrokerConfig::resolve(flags).is_err(),
+            "shorter than a heartbeat"
         );
         for refused in ["consumer", "classic,share", ""] {
             let flags = Flags {

@@ -135,6 +135,12 @@ impl Parsed {
             "group.coordinator.rebalance.protocols" => {
                 f.group_coordinator_rebalance_protocols = Some(v.text);
             }
+            "group.consumer.session.timeout.ms" => {
+                f.group_consumer_session_timeout_ms = Some(v.narrow()?);
+            }
+            "group.consumer.heartbeat.interval.ms" => {
+                f.group_consumer_heartbeat_interval_ms = Some(v.narrow()?);
+            }
             "transaction.state.log.replication.factor" => {
                 f.transaction_state_log_replication_factor = Some(v.narrow()?);
             }

@@ -137,3 +137,24 @@ def test_java_consumer_protocol_members_share_partitions_and_hand_them_over(brok
     finally:
         for m in members:
             m.kill()
+
+
+def test_a_killed_consumer_protocol_member_is_removed_when_its_session_ends(broker_factory, topic, java):
+    broker = broker_factory(group_coordinator_rebalance_protocols=PROTOCOLS,
+                            group_consumer_session_timeout_ms=3000,
+                            group_consumer_heartbeat_interval_ms=500)
+    ck_create_topic(broker.bootstrap, topic, partitions=PARTITIONS)
+    group = f"{topic}-killed"
+    props = {"group.protocol": "consumer"}
+    members = [JavaMember(java, broker.bootstrap, topic, group, f"k{i}", assignor="server", props=props)
+               for i in range(2)]
+    try:
+        poll_until(lambda: own_everything_once(members) and all(len(m.owned()) == 2 for m in members), 60,
+                   "two Java members to own two partitions each", members)
+        members[0].kill()
+        killed = time.monotonic()
+        poll_until(lambda: own_everything_once(members[1:]), 30, "the survivor to own everything", members)
+        assert time.monotonic() - killed >= 2, "the partitions moved only once the session ended"
+    finally:
+        for m in members:
+            m.kill()
