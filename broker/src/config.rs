@@ -8,6 +8,7 @@ use clap::Parser;
 use serde::Deserialize;
 
 use crate::codec::UNCOMPRESSED_BATCH_CEILING;
+use crate::group::consumer::assignor::Assignor;
 use crate::group::consumer::ConsumerGroupConfig;
 use crate::group::GroupConfig;
 use crate::storage::{LogConfig, TimestampType};
@@ -216,6 +217,10 @@ pub struct Flags {
     /// group.consumer.heartbeat.interval.ms: how often consumer group members heartbeat.
     #[arg(long, env = "TRIBUTARY_GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS")]
     pub group_consumer_heartbeat_interval_ms: Option<i32>,
+    /// group.consumer.assignors: the server-side assignors of consumer groups, comma-separated
+    /// (`uniform`, `range`); the first is the default.
+    #[arg(long, env = "TRIBUTARY_GROUP_CONSUMER_ASSIGNORS")]
+    pub group_consumer_assignors: Option<String>,
     /// offsets.topic.num.partitions: partitions of `__consumer_offsets` when it is created.
     #[arg(long, env = "TRIBUTARY_OFFSETS_TOPIC_NUM_PARTITIONS")]
     pub offsets_topic_num_partitions: Option<i32>,
@@ -347,6 +352,7 @@ impl Flags {
             group_coordinator_rebalance_protocols,
             group_consumer_session_timeout_ms,
             group_consumer_heartbeat_interval_ms,
+            group_consumer_assignors,
             offsets_topic_num_partitions,
             offsets_retention_minutes,
             offsets_retention_check_interval_ms,
@@ -827,6 +833,23 @@ fn consumer_protocol_enabled(list: &str) -> Result<bool, ConfigError> {
     Ok(consumer)
 }
 
+/// The assignors `group.consumer.assignors` names, each one the broker runs.
+fn consumer_assignors(list: &str) -> Result<Vec<String>, ConfigError> {
+    let names: Vec<String> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_string)
+        .collect();
+    if names.is_empty() || names.iter().any(|n| Assignor::from_name(n).is_none()) {
+        return Err(invalid(
+            "group-consumer-assignors",
+            "lists one or more of `uniform` and `range`",
+        ));
+    }
+    Ok(names)
+}
+
 /// The group coordinator settings, Kafka's defaults filled in.
 fn group_config(flags: &Flags) -> Result<GroupConfig, ConfigError> {
     let d = GroupConfig::default();
@@ -860,6 +883,10 @@ fn group_config(flags: &Flags) -> Result<GroupConfig, ConfigError> {
             heartbeat_interval_ms: flags
                 .group_consumer_heartbeat_interval_ms
                 .unwrap_or(d.consumer.heartbeat_interval_ms),
+            assignors: match &flags.group_consumer_assignors {
+                None => d.consumer.assignors.clone(),
+                Some(list) => consumer_assignors(list)?,
+            },
             ..d.consumer.clone()
         },
         ..d
@@ -1056,6 +1083,17 @@ mod tests {
             BrokerConfig::resolve(flags).is_err(),
             "shorter than a heartbeat"
         );
+        let flags = Flags {
+            group_consumer_assignors: Some("range, uniform".into()),
+            ..Flags::default()
+        };
+        let consumer = BrokerConfig::resolve(flags).unwrap().group.consumer;
+        assert_eq!(consumer.default_assignor(), "range");
+        let flags = Flags {
+            group_consumer_assignors: Some("range,sticky".into()),
+            ..Flags::default()
+        };
+        assert!(BrokerConfig::resolve(flags).is_err(), "no such assignor");
         for refused in ["consumer", "classic,share", ""] {
             let flags = Flags {
                 group_coordinator_rebalance_protocols: Some(refused.into()),

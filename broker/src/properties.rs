@@ -141,6 +141,7 @@ impl Parsed {
             "group.consumer.heartbeat.interval.ms" => {
                 f.group_consumer_heartbeat_interval_ms = Some(v.narrow()?);
             }
+            "group.consumer.assignors" => f.group_consumer_assignors = Some(v.text),
             "transaction.state.log.replication.factor" => {
                 f.transaction_state_log_replication_factor = Some(v.narrow()?);
             }
