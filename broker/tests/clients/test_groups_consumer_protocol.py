@@ -158,3 +158,30 @@ def test_a_killed_consumer_protocol_member_is_removed_when_its_session_ends(brok
     finally:
         for m in members:
             m.kill()
+
+
+def test_a_restarted_static_member_gets_its_partitions_back(broker_factory, topic, java):
+    broker = broker_factory(group_coordinator_rebalance_protocols=PROTOCOLS)
+    ck_create_topic(broker.bootstrap, topic, partitions=PARTITIONS)
+    group = f"{topic}-static"
+    props = {"group.protocol": "consumer"}
+
+    def member(i: int, name: str) -> JavaMember:
+        return JavaMember(java, broker.bootstrap, topic, group, name, assignor="server",
+                          instance_id=f"static-{i}", props=props)
+
+    members = [member(0, "s0"), member(1, "s1")]
+    try:
+        poll_until(lambda: own_everything_once(members) and all(len(m.owned()) == 2 for m in members), 60,
+                   "two static members to own two partitions each", members)
+        before = [m.owned() for m in members]
+        revoked = len(members[1].of("revoked"))
+        members[0].close()  # a static member leaves for a while (epoch -2)
+        members.append(member(0, "s0-again"))
+        back = members[2:]
+        poll_until(lambda: back[0].owned() == before[0], 30, "the static member's partitions back", members)
+        assert members[1].owned() == before[1] and len(members[1].of("revoked")) == revoked, \
+            "the other member was not disturbed"
+    finally:
+        for m in members:
+            m.kill()
