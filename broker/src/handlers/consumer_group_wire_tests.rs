@@ -295,6 +295,23 @@ async fn members_reconcile_commit_with_epochs_and_survive_a_reload() {
     assert_eq!(listed(&["Consumer"]).await, vec![consumer_group]);
     assert!(listed(&["classic"]).await.is_empty());
 
+    // The offsets of a topic the group consumes stay while it has members.
+    let req = OffsetDeleteRequest::default()
+        .with_group_id(GroupId(s(GROUP)))
+        .with_topics(vec![
+            offset_delete_request::OffsetDeleteRequestTopic::default()
+                .with_name(topic("c"))
+                .with_partitions(vec![
+                    offset_delete_request::OffsetDeleteRequestPartition::default()
+                        .with_partition_index(0),
+                ]),
+        ]);
+    let r: OffsetDeleteResponse = call(&b, ApiKey::OffsetDelete, 0, &req).await;
+    assert_eq!(
+        (r.error_code, r.topics[0].partitions[0].error_code),
+        (NONE, ResponseError::GroupSubscribedToTopic.code())
+    );
+
     // DescribeGroups leaves consumer groups to ConsumerGroupDescribe, as Kafka 4 does.
     let req = DescribeGroupsRequest::default().with_groups(vec![GroupId(s(GROUP))]);
     let r: DescribeGroupsResponse = call(&b, ApiKey::DescribeGroups, 5, &req).await;

@@ -13,7 +13,7 @@
 //! as Kafka keeps them apart from the group's state); what a consumer group adds is the member
 //! epoch check of OffsetCommit and OffsetFetch.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError;
@@ -163,6 +163,14 @@ impl GroupCoordinator {
             .iter()
             .map(|g| (g.group_id().to_string(), g.state()))
             .collect()
+    }
+
+    /// The topics consumer group `group_id` subscribes to while it has members (OffsetDelete
+    /// refuses their offsets then); `None` otherwise.
+    pub(super) fn consumer_subscriptions(&self, group_id: &str) -> Option<HashSet<String>> {
+        let state = self.consumer.lock();
+        let group = state.groups.get(group_id).filter(|g| !g.is_empty())?;
+        Some(group.subscribed_topics().keys().cloned().collect())
     }
 
     /// Whether `group_id` is a consumer group (DescribeGroups does not describe those).

@@ -293,6 +293,7 @@ impl GroupCoordinator {
         partitions: Vec<TopicPartition>,
     ) -> Result<Vec<Result<(), ResponseError>>, ResponseError> {
         self.check(group_id, GroupIdRule::NonEmpty)?;
+        let subscribed = self.consumer_subscriptions(group_id);
         let shared = self.get(group_id).ok_or(ResponseError::GroupIdNotFound)?;
         let now = self.now();
         let (results, appended) = {
@@ -313,6 +314,21 @@ impl GroupCoordinator {
                     })
                     .collect(),
                 _ => return Err(ResponseError::NonEmptyGroup),
+            };
+            // A consumer group with members keeps the offsets of the topics it subscribes to.
+            let results: Vec<Result<(), ResponseError>> = match &subscribed {
+                None => results,
+                Some(topics) => partitions
+                    .iter()
+                    .zip(results)
+                    .map(|((t, _), r)| {
+                        if topics.contains(t) {
+                            Err(ResponseError::GroupSubscribedToTopic)
+                        } else {
+                            r
+                        }
+                    })
+                    .collect(),
             };
             let mut tombstones: Vec<Entry> = Vec::new();
             for (tp, result) in partitions.iter().zip(&results) {
