@@ -8,6 +8,8 @@ use clap::Parser;
 use serde::Deserialize;
 
 use crate::codec::UNCOMPRESSED_BATCH_CEILING;
+use crate::group::consumer::assignor::Assignor;
+use crate::group::consumer::ConsumerGroupConfig;
 use crate::group::GroupConfig;
 use crate::storage::{LogConfig, TimestampType};
 use crate::topics::dynamic::DynamicConfigs;
@@ -204,6 +206,21 @@ pub struct Flags {
     /// group.max.session.timeout.ms: longest session timeout a member may ask for.
     #[arg(long, env = "TRIBUTARY_GROUP_MAX_SESSION_TIMEOUT_MS")]
     pub group_max_session_timeout_ms: Option<i32>,
+    /// group.coordinator.rebalance.protocols: the group protocols served, comma-separated
+    /// (`classic`, or `classic,consumer` to serve the KIP-848 consumer protocol too).
+    #[arg(long, env = "TRIBUTARY_GROUP_COORDINATOR_REBALANCE_PROTOCOLS")]
+    pub group_coordinator_rebalance_protocols: Option<String>,
+    /// group.consumer.session.timeout.ms: a consumer group member (KIP-848) silent this long
+    /// is removed.
+    #[arg(long, env = "TRIBUTARY_GROUP_CONSUMER_SESSION_TIMEOUT_MS")]
+    pub group_consumer_session_timeout_ms: Option<i32>,
+    /// group.consumer.heartbeat.interval.ms: how often consumer group members heartbeat.
+    #[arg(long, env = "TRIBUTARY_GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS")]
+    pub group_consumer_heartbeat_interval_ms: Option<i32>,
+    /// group.consumer.assignors: the server-side assignors of consumer groups, comma-separated
+    /// (`uniform`, `range`); the first is the default.
+    #[arg(long, env = "TRIBUTARY_GROUP_CONSUMER_ASSIGNORS")]
+    pub group_consumer_assignors: Option<String>,
     /// offsets.topic.num.partitions: partitions of `__consumer_offsets` when it is created.
     #[arg(long, env = "TRIBUTARY_OFFSETS_TOPIC_NUM_PARTITIONS")]
     pub offsets_topic_num_partitions: Option<i32>,
@@ -332,6 +349,10 @@ impl Flags {
             group_initial_rebalance_delay_ms,
             group_min_session_timeout_ms,
             group_max_session_timeout_ms,
+            group_coordinator_rebalance_protocols,
+            group_consumer_session_timeout_ms,
+            group_consumer_heartbeat_interval_ms,
+            group_consumer_assignors,
             offsets_topic_num_partitions,
             offsets_retention_minutes,
             offsets_retention_check_interval_ms,
@@ -786,6 +807,49 @@ impl BrokerConfig {
     }
 }
 
+/// Whether `group.coordinator.rebalance.protocols` enables the consumer protocol; `classic`
+/// must be listed, as Kafka requires.
+fn consumer_protocol_enabled(list: &str) -> Result<bool, ConfigError> {
+    let mut classic = false;
+    let mut consumer = false;
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        match name.to_ascii_lowercase().as_str() {
+            "classic" => classic = true,
+            "consumer" => consumer = true,
+            _ => {
+                return Err(invalid(
+                    "group-coordinator-rebalance-protocols",
+                    "lists only `classic` and `consumer`",
+                ))
+            }
+        }
+    }
+    if !classic {
+        return Err(invalid(
+            "group-coordinator-rebalance-protocols",
+            "must include `classic`",
+        ));
+    }
+    Ok(consumer)
+}
+
+/// The assignors `group.consumer.assignors` names, each one the broker runs.
+fn consumer_assignors(list: &str) -> Result<Vec<String>, ConfigError> {
+    let names: Vec<String> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_string)
+        .collect();
+    if names.is_empty() || names.iter().any(|n| Assignor::from_name(n).is_none()) {
+        return Err(invalid(
+            "group-consumer-assignors",
+            "lists one or more of `uniform` and `range`",
+        ));
+    }
+    Ok(names)
+}
+
 /// The group coordinator settings, Kafka's defaults filled in.
 fn group_config(flags: &Flags) -> Result<GroupConfig, ConfigError> {
     let d = GroupConfig::default();
@@ -808,8 +872,33 @@ fn group_config(flags: &Flags) -> Result<GroupConfig, ConfigError> {
         offsets_retention_check_interval_ms: flags
             .offsets_retention_check_interval_ms
             .unwrap_or(d.offsets_retention_check_interval_ms),
+        consumer_protocol: match &flags.group_coordinator_rebalance_protocols {
+            None => d.consumer_protocol,
+            Some(list) => consumer_protocol_enabled(list)?,
+        },
+        consumer: ConsumerGroupConfig {
+            session_timeout_ms: flags
+                .group_consumer_session_timeout_ms
+                .unwrap_or(d.consumer.session_timeout_ms),
+            heartbeat_interval_ms: flags
+                .group_consumer_heartbeat_interval_ms
+                .unwrap_or(d.consumer.heartbeat_interval_ms),
+            assignors: match &flags.group_consumer_assignors {
+                None => d.consumer.assignors.clone(),
+                Some(list) => consumer_assignors(list)?,
+            },
+            ..d.consumer.clone()
+        },
         ..d
     };
+    if config.consumer.heartbeat_interval_ms < 1
+        || config.consumer.session_timeout_ms <= config.consumer.heartbeat_interval_ms
+    {
+        return Err(invalid(
+            "group-consumer-session-timeout-ms",
+            "must be more than group-consumer-heartbeat-interval-ms, which must be at least 1",
+        ));
+    }
     if config.initial_rebalance_delay_ms < 0 {
         return Err(invalid(
             "group-initial-rebalance-delay-ms",
@@ -953,6 +1042,65 @@ mod tests {
             "followers write as Kafka's do"
         );
         assert_eq!(config.cleaner_backoff_ms, 15_000, "log.cleaner.backoff.ms");
+    }
+
+    #[test]
+    fn the_consumer_group_protocol_is_opt_in_beside_classic() {
+        let config = BrokerConfig::resolve(Flags::default()).unwrap();
+        assert!(!config.group.consumer_protocol, "classic only by default");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("broker.yaml");
+        std::fs::write(
+            &path,
+            "group-coordinator-rebalance-protocols: classic, consumer\n",
+        )
+        .unwrap();
+        let flags = Flags {
+            config: Some(path),
+            ..Flags::default()
+        };
+        assert!(
+            BrokerConfig::resolve(flags)
+                .unwrap()
+                .group
+                .consumer_protocol
+        );
+        let flags = Flags {
+            group_consumer_session_timeout_ms: Some(3_000),
+            group_consumer_heartbeat_interval_ms: Some(500),
+            ..Flags::default()
+        };
+        let consumer = BrokerConfig::resolve(flags).unwrap().group.consumer;
+        assert_eq!(
+            (consumer.session_timeout_ms, consumer.heartbeat_interval_ms),
+            (3_000, 500)
+        );
+        let flags = Flags {
+            group_consumer_session_timeout_ms: Some(500),
+            ..Flags::default()
+        };
+        assert!(
+            BrokerConfig::resolve(flags).is_err(),
+            "shorter than a heartbeat"
+        );
+        let flags = Flags {
+            group_consumer_assignors: Some("range, uniform".into()),
+            ..Flags::default()
+        };
+        let consumer = BrokerConfig::resolve(flags).unwrap().group.consumer;
+        assert_eq!(consumer.default_assignor(), "range");
+        let flags = Flags {
+            group_consumer_assignors: Some("range,sticky".into()),
+            ..Flags::default()
+        };
+        assert!(BrokerConfig::resolve(flags).is_err(), "no such assignor");
+        for refused in ["consumer", "classic,share", ""] {
+            let flags = Flags {
+                group_coordinator_rebalance_protocols: Some(refused.into()),
+                ..Flags::default()
+            };
+            assert!(BrokerConfig::resolve(flags).is_err(), "{refused:?}");
+        }
     }
 
     #[test]

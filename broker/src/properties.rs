@@ -132,6 +132,16 @@ impl Parsed {
             }
             "group.min.session.timeout.ms" => f.group_min_session_timeout_ms = Some(v.narrow()?),
             "group.max.session.timeout.ms" => f.group_max_session_timeout_ms = Some(v.narrow()?),
+            "group.coordinator.rebalance.protocols" => {
+                f.group_coordinator_rebalance_protocols = Some(v.text);
+            }
+            "group.consumer.session.timeout.ms" => {
+                f.group_consumer_session_timeout_ms = Some(v.narrow()?);
+            }
+            "group.consumer.heartbeat.interval.ms" => {
+                f.group_consumer_heartbeat_interval_ms = Some(v.narrow()?);
+            }
+            "group.consumer.assignors" => f.group_consumer_assignors = Some(v.text),
             "transaction.state.log.replication.factor" => {
                 f.transaction_state_log_replication_factor = Some(v.narrow()?);
             }
@@ -225,7 +235,8 @@ mod tests {
                     offsets.topic.replication.factor=2\nreplica.fsync.before.ack=true\n\
                     offsets.topic.num.partitions=3\noffsets.retention.minutes=60\n\
                     offsets.retention.check.interval.ms=1000\ngroup.initial.rebalance.delay.ms=0\n\
-                    group.min.session.timeout.ms=500\ngroup.max.session.timeout.ms=60000\n";
+                    group.min.session.timeout.ms=500\ngroup.max.session.timeout.ms=60000\n\
+                    group.coordinator.rebalance.protocols=classic,consumer\n";
         let env = |k: &str| match k {
             "BROKER_ID" => Some("2".to_string()),
             "POD_NAME" => Some("demo-broker-2".to_string()),
@@ -258,6 +269,10 @@ mod tests {
         assert_eq!(flags.group_initial_rebalance_delay_ms, Some(0));
         assert_eq!(flags.group_min_session_timeout_ms, Some(500));
         assert_eq!(flags.group_max_session_timeout_ms, Some(60_000));
+        assert_eq!(
+            flags.group_coordinator_rebalance_protocols.as_deref(),
+            Some("classic,consumer")
+        );
         let text = "log.cleanup.policy=compact,delete\ncompression.type=lz4\n\
                     unclean.leader.election.enable=true\ndelete.topic.enable=false\n\
                     socket.send.buffer.bytes=131072\nsocket.receive.buffer.bytes=-1\n\

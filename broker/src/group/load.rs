@@ -1,10 +1,13 @@
 //! Rebuilding groups from a `__consumer_offsets` partition (Kafka's `doLoadGroupsAndOffsets`):
 //! replay every record in order, the latest per key winning and tombstones removing, then
-//! build one group per group id that has metadata or offsets left.
+//! build one group per group id that has metadata or offsets left. Consumer group records
+//! (types 3 to 8, KIP-848) go to the consumer groups' own replay.
 
 use std::collections::HashMap;
 
 use super::classic::Group;
+use super::consumer::records::Record as ConsumerRecord;
+use super::consumer::ConsumerGroups;
 use super::effects::Now;
 use super::log::LogRecord;
 use super::offsets::{Committed, TopicPartition};
@@ -21,6 +24,8 @@ struct Replayed {
 #[derive(Debug, Default)]
 pub struct Replay {
     groups: HashMap<String, Replayed>,
+    /// The consumer groups (KIP-848) the partition's records build.
+    consumer: ConsumerGroups,
     skipped: usize,
 }
 
@@ -69,7 +74,16 @@ impl Replay {
                     }
                 }
             }
-            Ok(RecordKey::Other { .. }) => self.skipped += 1,
+            Ok(RecordKey::Other { .. }) => {
+                match ConsumerRecord::decode(key, record.value.as_deref()) {
+                    Ok(Some(r)) => self.consumer.replay(&r),
+                    Ok(None) => self.skipped += 1,
+                    Err(error) => {
+                        tracing::warn!(offset = record.offset, %error, "skipping undecodable consumer group record");
+                        self.skipped += 1;
+                    }
+                }
+            }
             Err(error) => {
                 tracing::warn!(offset = record.offset, %error, "skipping undecodable key");
                 self.skipped += 1;
@@ -80,6 +94,11 @@ impl Replay {
     /// Records that were not understood.
     pub fn skipped(&self) -> usize {
         self.skipped
+    }
+
+    /// Takes the consumer groups replayed (what is left is the classic groups and offsets).
+    pub fn take_consumer_groups(&mut self) -> ConsumerGroups {
+        std::mem::take(&mut self.consumer)
     }
 
     /// The groups left standing: with metadata (Stable or Empty), or offsets only (Empty).

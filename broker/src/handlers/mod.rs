@@ -10,6 +10,10 @@ mod admin;
 mod api_versions;
 mod client_quotas;
 mod configs;
+mod consumer_group_describe;
+mod consumer_group_heartbeat;
+#[cfg(test)]
+mod consumer_group_wire_tests;
 mod delete_groups;
 mod delete_records;
 mod describe_cluster;
@@ -68,7 +72,7 @@ use crate::acl::{Access, Operation, ResourceType};
 use crate::broker::Broker;
 use refuse::Refuse;
 
-use crate::protocol::{encode_response, supported_range, RequestPrefix};
+use crate::protocol::{encode_response, served_range, RequestPrefix};
 
 /// What the connection does once a request is handled.
 #[derive(Debug)]
@@ -319,17 +323,21 @@ pub fn dispatch(
     let api =
         ApiKey::try_from(prefix.api_key).map_err(|_| DispatchError::UnknownApi(prefix.api_key))?;
     let version = prefix.api_version;
-    let served = supported_range(api).is_some_and(|(min, max)| (min..=max).contains(&version));
+    let consumer_protocol = broker.groups.config().consumer_protocol;
+    let range = served_range(api, consumer_protocol);
+    let served = range.is_some_and(|(min, max)| (min..=max).contains(&version));
     if !served && api == ApiKey::ApiVersions {
         // Kafka answers an unknown ApiVersions version with a v0 error response listing what
         // it serves, so the client can retry with a version both sides know.
-        return Ok(ready(api_versions::unsupported(prefix.correlation_id)));
+        return Ok(ready(api_versions::unsupported(
+            prefix.correlation_id,
+            consumer_protocol,
+        )));
     }
     let unsupported = || DispatchError::UnsupportedVersion {
         api,
         version,
-        served: supported_range(api)
-            .map_or_else(|| "none".to_string(), |(a, b)| format!("v{a}..=v{b}")),
+        served: range.map_or_else(|| "none".to_string(), |(a, b)| format!("v{a}..=v{b}")),
     };
     let mut body = frame;
     let header = RequestHeader::decode(&mut body, api.request_header_version(version))
@@ -469,6 +477,18 @@ pub fn dispatch(
         ApiKey::WriteTxnMarkers => route!(WriteTxnMarkersRequest, txn_admin::write_markers),
         ApiKey::DescribeTransactions => {
             route!(DescribeTransactionsRequest, txn_admin::describe)
+        }
+        ApiKey::ConsumerGroupHeartbeat => {
+            route!(
+                ConsumerGroupHeartbeatRequest,
+                consumer_group_heartbeat::handle
+            )
+        }
+        ApiKey::ConsumerGroupDescribe => {
+            route!(
+                ConsumerGroupDescribeRequest,
+                consumer_group_describe::handle
+            )
         }
         _ => return Err(unsupported()),
     })

@@ -13,7 +13,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::refuse::Refuse;
 use super::RequestContext;
 use crate::acl::{Operation, ResourceType};
-use crate::group::coordinator::FetchedTopic;
+use crate::group::coordinator::{FetchedTopic, MemberEpoch};
 use crate::group::records::OffsetValue;
 
 /// One partition's answer, whichever response shape carries it.
@@ -39,7 +39,14 @@ pub(crate) async fn handle(
                         .map(|t| (t.name.to_string(), t.partition_indexes))
                         .collect()
                 });
-                let (error, topics) = fetch(&ctx, &g.group_id, topics, request.require_stable);
+                let member_id = g.member_id.as_deref().unwrap_or("");
+                let member = (version >= 9 && (g.member_id.is_some() || g.member_epoch != -1))
+                    .then_some(MemberEpoch {
+                        member_id,
+                        epoch: g.member_epoch,
+                    });
+                let (error, topics) =
+                    fetch(&ctx, &g.group_id, topics, request.require_stable, member);
                 OffsetFetchResponseGroup::default()
                     .with_group_id(g.group_id)
                     .with_error_code(error.map_or(0, |e| e.code()))
@@ -65,7 +72,13 @@ pub(crate) async fn handle(
             .map(|t| (t.name.to_string(), t.partition_indexes))
             .collect()
     });
-    let (error, topics) = fetch(&ctx, &request.group_id, topics, request.require_stable);
+    let (error, topics) = fetch(
+        &ctx,
+        &request.group_id,
+        topics,
+        request.require_stable,
+        None,
+    );
     let topics = topics
         .into_iter()
         .map(|(name, answers)| {
@@ -96,11 +109,13 @@ pub(crate) async fn handle(
 type Answers = Vec<(String, Vec<Answer>)>;
 
 /// Offsets of one group; on a group-level error, the requested partitions with no offset.
+/// `member` is the consumer group member asking (OffsetFetch v9), whose epoch is checked.
 fn fetch(
     ctx: &RequestContext,
     group_id: &str,
     topics: Option<Vec<(String, Vec<i32>)>>,
     require_stable: bool,
+    member: Option<MemberEpoch<'_>>,
 ) -> (Option<ResponseError>, Answers) {
     let txns = &ctx.broker.txns;
     let to_answers = |fetched: Vec<FetchedTopic>| -> Answers {
@@ -148,7 +163,11 @@ fn fetch(
             a.error = Some(ResponseError::TopicAuthorizationFailed);
         }
     }
-    let (error, mut answers) = match ctx.broker.groups.fetch_offsets(group_id, allowed.clone()) {
+    let checked = member.map_or(Ok(()), |who| {
+        ctx.broker.groups.check_offset_fetch(group_id, who)
+    });
+    let fetched = checked.and_then(|()| ctx.broker.groups.fetch_offsets(group_id, allowed.clone()));
+    let (error, mut answers) = match fetched {
         Ok(fetched) => (None, to_answers(fetched)),
         Err(error) => (Some(error), to_answers(unanswered(allowed))),
     };

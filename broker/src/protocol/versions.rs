@@ -57,6 +57,31 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::AlterUserScramCredentials, 0, 0),
 ];
 
+/// The APIs of the consumer group protocol (KIP-848), served and advertised only when
+/// `group.coordinator.rebalance.protocols` lists `consumer`, as Kafka 3.7-3.9 did.
+/// ConsumerGroupHeartbeat v1 (KIP-1082) is v0 with the member id chosen by the client.
+pub(super) const CONSUMER_PROTOCOL_APIS: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::ConsumerGroupHeartbeat, 0, 1),
+    (ApiKey::ConsumerGroupDescribe, 0, 0),
+];
+
+/// Every API served, with the consumer group protocol's when it is enabled.
+pub fn served_apis(consumer_protocol: bool) -> impl Iterator<Item = &'static (ApiKey, i16, i16)> {
+    let extra: &[(ApiKey, i16, i16)] = if consumer_protocol {
+        CONSUMER_PROTOCOL_APIS
+    } else {
+        &[]
+    };
+    SUPPORTED_APIS.iter().chain(extra)
+}
+
+/// The served version range of `api` given whether the consumer group protocol is enabled.
+pub fn served_range(api: ApiKey, consumer_protocol: bool) -> Option<(i16, i16)> {
+    served_apis(consumer_protocol)
+        .find(|(key, _, _)| *key == api)
+        .map(|&(_, min, max)| (min, max))
+}
+
 /// The served version range of `api`, if it is served at all.
 pub fn supported_range(api: ApiKey) -> Option<(i16, i16)> {
     SUPPORTED_APIS

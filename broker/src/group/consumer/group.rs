@@ -25,6 +25,18 @@ pub enum ConsumerGroupState {
     Stable,
 }
 
+impl ConsumerGroupState {
+    /// Kafka's name of the state (ListGroups, ConsumerGroupDescribe).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConsumerGroupState::Empty => "Empty",
+            ConsumerGroupState::Assigning => "Assigning",
+            ConsumerGroupState::Reconciling => "Reconciling",
+            ConsumerGroupState::Stable => "Stable",
+        }
+    }
+}
+
 /// A deadline by which a member in `UNREVOKED_PARTITIONS` must have revoked, armed for the
 /// epoch it was given at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

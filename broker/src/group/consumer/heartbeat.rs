@@ -312,9 +312,8 @@ fn updated_member(member: &Member, req: &HeartbeatRequest) -> Member {
     if let Some(names) = &req.subscribed_topic_names {
         m.subscribed_topic_names = names.iter().cloned().collect();
     }
-    if req.subscribed_topic_regex.is_some() {
-        m.subscribed_topic_regex
-            .clone_from(&req.subscribed_topic_regex);
+    if let Some(regex) = &req.subscribed_topic_regex {
+        m.subscribed_topic_regex = (!regex.is_empty()).then(|| regex.clone());
     }
     m.client_id.clone_from(&req.client_id);
     m.client_host.clone_from(&req.client_host);

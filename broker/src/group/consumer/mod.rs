@@ -16,7 +16,8 @@
 //! - Persistence: [`records`] (record types 3 to 8 with Kafka's schemas) and [`replay`]
 //!   (records into state).
 //!
-//! Not wired into the request handlers or the coordinator shard yet.
+//! Wired by the group shard (`group::coordinator`) and the ConsumerGroupHeartbeat and
+//! ConsumerGroupDescribe handlers, when `group.coordinator.rebalance.protocols` enables it.
 
 pub mod assignment;
 pub mod assignor;

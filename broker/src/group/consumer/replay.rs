@@ -191,6 +191,37 @@ impl ConsumerGroups {
         self.groups.remove(group_id);
     }
 
+    /// Puts `group` back as it was before an operation whose records could not be written
+    /// (`None`: the group did not exist).
+    pub fn restore(&mut self, group_id: &str, group: Option<ConsumerGroup>) {
+        match group {
+            Some(group) => {
+                self.groups.insert(group_id.to_string(), group);
+            }
+            None => {
+                self.groups.remove(group_id);
+            }
+        }
+    }
+
+    /// Moves every group of `other` in (a loaded partition's groups).
+    pub fn extend(&mut self, other: ConsumerGroups) {
+        self.groups.extend(other.groups);
+    }
+
+    /// Drops the groups whose id `unloaded` accepts (a partition that is no longer led
+    /// here); returns how many.
+    pub fn unload(&mut self, unloaded: impl Fn(&str) -> bool) -> usize {
+        let before = self.groups.len();
+        self.groups.retain(|id, _| !unloaded(id));
+        before - self.groups.len()
+    }
+
+    /// Every group, to re-arm its timers after a load.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut ConsumerGroup> + '_ {
+        self.groups.values_mut()
+    }
+
     /// Every group, by id.
     pub fn iter(&self) -> impl Iterator<Item = &ConsumerGroup> + '_ {
         self.groups.values()

@@ -604,6 +604,7 @@ fn invalid_heartbeats_are_refused() {
         ),
         (
             HeartbeatRequest {
+                subscribed_topic_names: None,
                 subscribed_topic_regex: Some(String::new()),
                 ..join("b")
             },
@@ -617,6 +618,19 @@ fn invalid_heartbeats_are_refused() {
         s.err(leave("nobody", -1, None)),
         ResponseError::UnknownMemberId
     );
+}
+
+#[test]
+fn an_empty_regex_beside_topic_names_means_no_regex() {
+    // librdkafka sends an empty regular expression with a subscription by names (Kafka 4
+    // reads it as no regex).
+    let mut s = Scene::new();
+    let out = s.ok(HeartbeatRequest {
+        subscribed_topic_regex: Some(String::new()),
+        ..join("a")
+    });
+    assert_eq!(out.response.member_epoch, 1);
+    assert_eq!(s.group.member("a").unwrap().subscribed_topic_regex, None);
 }
 
 #[test]

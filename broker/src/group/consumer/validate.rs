@@ -64,7 +64,15 @@ pub(super) fn validate(
                     "TopicPartitions must be empty when (re-)joining.",
                 ));
             }
-            if req.subscribed_topic_names.is_none() && req.subscribed_topic_regex.is_none() {
+            let names = req
+                .subscribed_topic_names
+                .as_ref()
+                .is_some_and(|n| !n.is_empty());
+            let regex = req
+                .subscribed_topic_regex
+                .as_ref()
+                .is_some_and(|r| !r.is_empty());
+            if !names && !regex {
                 return Err(InvalidRequest(
                     "SubscribedTopicNames or SubscribedTopicRegex must be set in first request.",
                 ));
@@ -76,12 +84,12 @@ pub(super) fn validate(
         e if e > 0 || e == LEAVE_GROUP_MEMBER_EPOCH || e == LEAVE_GROUP_STATIC_MEMBER_EPOCH => {}
         _ => return Err(InvalidRequest("MemberEpoch is invalid.")),
     }
+    // An empty regular expression clears the member's (Kafka 4; librdkafka sends it).
     match req.subscribed_topic_regex.as_deref() {
-        Some("") => return Err(InvalidRequest("SubscribedTopicRegex can't be empty.")),
+        Some("") | None => {}
         Some(regex) => {
             compile(regex)?;
         }
-        None => {}
     }
     if let Some(name) = &req.server_assignor {
         if !config.has_assignor(name) || Assignor::from_name(name).is_none() {

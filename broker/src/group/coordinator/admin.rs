@@ -43,9 +43,14 @@ impl GroupCoordinator {
         (error, groups)
     }
 
-    /// DescribeGroups for one group; an unknown group is reported Dead, as Kafka does.
+    /// DescribeGroups for one group; an unknown group is reported Dead, as Kafka does, and a
+    /// consumer group is GROUP_ID_NOT_FOUND, as Kafka 4 answers (ConsumerGroupDescribe
+    /// describes it).
     pub fn describe(self: &Arc<Self>, group_id: &str) -> Result<GroupSummary, ResponseError> {
         self.check(group_id, GroupIdRule::AllowEmpty)?;
+        if self.is_consumer_group(group_id) {
+            return Err(ResponseError::GroupIdNotFound);
+        }
         Ok(self
             .get(group_id)
             .map_or_else(GroupSummary::dead, |s| s.lock().group.summary()))
@@ -78,22 +83,27 @@ impl GroupCoordinator {
         group_id: &str,
     ) -> Result<Option<crate::group::log::Appended>, ResponseError> {
         self.check(group_id, GroupIdRule::AllowEmpty)?;
-        let shared = self.get(group_id).ok_or(ResponseError::GroupIdNotFound)?;
-        let mut slot = shared.lock();
-        match slot.group.state() {
-            GroupState::Dead => Err(ResponseError::GroupIdNotFound),
-            GroupState::Empty => {
-                let now = self.now();
-                let tombstones = self.bury(&shared, &mut slot, now);
-                tracing::info!(group = %group_id, offsets = tombstones.len(), "deleted group");
-                if tombstones.is_empty() {
-                    return Ok(None);
-                }
-                self.append(group_id, &tombstones, now)
-                    .map(Some)
-                    .map_err(|e| e.code())
+        // A consumer group goes with its offsets (in the classic slot), and only when empty.
+        let mut tombstones = self.delete_consumer_group(group_id)?.unwrap_or_default();
+        let consumer = !tombstones.is_empty();
+        let now = self.now();
+        if let Some(shared) = self.get(group_id) {
+            let mut slot = shared.lock();
+            match slot.group.state() {
+                GroupState::Dead if !consumer => return Err(ResponseError::GroupIdNotFound),
+                GroupState::Dead => {}
+                GroupState::Empty => tombstones.extend(self.bury(&shared, &mut slot, now)),
+                _ => return Err(ResponseError::NonEmptyGroup),
             }
-            _ => Err(ResponseError::NonEmptyGroup),
+        } else if !consumer {
+            return Err(ResponseError::GroupIdNotFound);
         }
+        tracing::info!(group = %group_id, records = tombstones.len(), "deleted group");
+        if tombstones.is_empty() {
+            return Ok(None);
+        }
+        self.append(group_id, &tombstones, now)
+            .map(Some)
+            .map_err(|e| e.code())
     }
 }

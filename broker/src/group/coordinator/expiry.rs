@@ -1,5 +1,6 @@
 //! Offsets retention (`offsets.retention.minutes`): expired offsets get tombstones, and an
-//! empty group left without offsets is removed.
+//! empty group left without offsets is removed. The offsets of a consumer group with members
+//! do not expire.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -25,10 +26,19 @@ pub(super) async fn run(coordinator: Weak<GroupCoordinator>, every: Duration) {
 impl GroupCoordinator {
     /// One retention pass over every group; returns how many offsets expired.
     pub fn expire_offsets(self: &Arc<Self>) -> usize {
-        let shared: Vec<_> = self.groups.read().values().cloned().collect();
+        let shared: Vec<_> = self
+            .groups
+            .read()
+            .iter()
+            .map(|(id, slot)| (id.clone(), slot.clone()))
+            .collect();
         let now = self.now();
         let mut expired_total = 0;
-        for shared in shared {
+        for (id, shared) in shared {
+            // A consumer group's offsets stay while it has members.
+            if self.consumer_in_use(&id) {
+                continue;
+            }
             let mut slot = shared.lock();
             if slot.group.state() == GroupState::Dead {
                 continue;

@@ -19,6 +19,9 @@ impl GroupCoordinator {
         if let Err(error) = self.check(group_id, GroupIdRule::NonEmpty) {
             return JoinResult::error(member_id, error);
         }
+        if self.consumer_in_use(group_id) {
+            return JoinResult::error(member_id, ResponseError::InconsistentGroupProtocol);
+        }
         let timeout = request.session_timeout_ms;
         if timeout < self.config.min_session_timeout_ms
             || timeout > self.config.max_session_timeout_ms

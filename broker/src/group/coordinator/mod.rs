@@ -7,6 +7,7 @@
 //! ownership lock is taken before either, and never while a group is locked.
 
 mod admin;
+mod consumer;
 mod expiry;
 mod membership;
 mod offsets;
@@ -32,6 +33,7 @@ use super::timer::Timers;
 use crate::coordinator::Runtime;
 
 pub use admin::ListedGroup;
+pub use consumer::{MemberEpoch, Refused};
 pub use offsets::{CommitOffset, CommitRequest, FetchedTopic};
 
 /// A group with the requests waiting on it.
@@ -80,6 +82,9 @@ pub struct GroupCoordinator {
     /// group's `__consumer_offsets` partition here, dropped on ABORT (see
     /// [`GroupCoordinator::complete_txn_offsets`]).
     txn_offsets: Mutex<HashMap<i64, Vec<(String, CommitOffset)>>>,
+    /// The consumer groups (KIP-848) of the partitions served here. Never locked while a
+    /// classic group is, nor the other way round.
+    consumer: Mutex<consumer::ConsumerState>,
 }
 
 impl GroupCoordinator {
@@ -93,6 +98,7 @@ impl GroupCoordinator {
             groups: RwLock::new(HashMap::new()),
             timers: Arc::new(Timers::default()),
             txn_offsets: Mutex::new(HashMap::new()),
+            consumer: Mutex::new(consumer::ConsumerState::default()),
         }
     }
 
@@ -277,5 +283,7 @@ impl GroupCoordinator {
     }
 }
 
+#[cfg(test)]
+mod consumer_tests;
 #[cfg(test)]
 mod tests;

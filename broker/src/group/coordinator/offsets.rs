@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError;
 
-use super::{GroupCoordinator, GroupIdRule};
+use super::{GroupCoordinator, GroupIdRule, MemberEpoch};
 use crate::group::commit::Committer;
 use crate::group::log::Entry;
 use crate::group::offsets::{Committed, TopicPartition};
@@ -90,9 +90,25 @@ impl GroupCoordinator {
     /// OffsetCommit: one result per requested offset, in order.
     pub async fn commit(
         self: &Arc<Self>,
-        request: CommitRequest,
+        mut request: CommitRequest,
     ) -> Vec<Result<(), ResponseError>> {
-        self.write_offsets(request, true).await
+        let who = MemberEpoch {
+            member_id: &request.committer.member_id,
+            epoch: request.committer.generation,
+        };
+        match self.check_consumer_member(&request.group_id, who, false) {
+            None => self.write_offsets(request, true).await,
+            Some(Err(error)) => vec![Err(error); request.offsets.len()],
+            Some(Ok(())) => {
+                // Checked against the consumer group: the offsets-only slot takes them as a
+                // simple commit.
+                request.committer = Committer {
+                    generation: -1,
+                    ..Committer::default()
+                };
+                self.write_offsets(request, false).await
+            }
+        }
     }
 
     /// Commits the offsets a transaction sent (TxnOffsetCommit), when the transaction
@@ -116,13 +132,20 @@ impl GroupCoordinator {
     }
 
     /// Whether `committer` may send offsets of `group_id` with a transaction (TxnOffsetCommit,
-    /// KIP-447).
+    /// KIP-447); a consumer group checks the member epoch as for OffsetCommit.
     pub fn check_txn_committer(
         self: &Arc<Self>,
         group_id: &str,
         committer: &Committer,
     ) -> Result<(), ResponseError> {
         self.check(group_id, GroupIdRule::AllowEmpty)?;
+        let who = MemberEpoch {
+            member_id: &committer.member_id,
+            epoch: committer.generation,
+        };
+        if let Some(checked) = self.check_consumer_member(group_id, who, false) {
+            return checked;
+        }
         let Some(shared) = self.get(group_id) else {
             return if committer.generation < 0 {
                 Ok(())
@@ -270,6 +293,7 @@ impl GroupCoordinator {
         partitions: Vec<TopicPartition>,
     ) -> Result<Vec<Result<(), ResponseError>>, ResponseError> {
         self.check(group_id, GroupIdRule::NonEmpty)?;
+        let subscribed = self.consumer_subscriptions(group_id);
         let shared = self.get(group_id).ok_or(ResponseError::GroupIdNotFound)?;
         let now = self.now();
         let (results, appended) = {
@@ -290,6 +314,21 @@ impl GroupCoordinator {
                     })
                     .collect(),
                 _ => return Err(ResponseError::NonEmptyGroup),
+            };
+            // A consumer group with members keeps the offsets of the topics it subscribes to.
+            let results: Vec<Result<(), ResponseError>> = match &subscribed {
+                None => results,
+                Some(topics) => partitions
+                    .iter()
+                    .zip(results)
+                    .map(|((t, _), r)| {
+                        if topics.contains(t) {
+                            Err(ResponseError::GroupSubscribedToTopic)
+                        } else {
+                            r
+                        }
+                    })
+                    .collect(),
             };
             let mut tombstones: Vec<Entry> = Vec::new();
             for (tp, result) in partitions.iter().zip(&results) {

@@ -1,8 +1,8 @@
 //! The group coordinator as a shard of the coordinator [`Runtime`]: what loading one of its
-//! `__consumer_offsets` partitions installs (the groups [`Replay`] rebuilds, with their
-//! timers) and what unloading drops (the partition's groups, answering their waiting joins
-//! and syncs so clients look for the new coordinator). When either happens is the runtime's
-//! decision.
+//! `__consumer_offsets` partitions installs (the classic and consumer groups [`Replay`]
+//! rebuilds, with their timers) and what unloading drops (the partition's groups, answering
+//! their waiting joins and syncs so clients look for the new coordinator). When either
+//! happens is the runtime's decision.
 
 use std::sync::Arc;
 
@@ -32,9 +32,10 @@ impl Shard for GroupCoordinator {
         &self.runtime
     }
 
-    fn install(&self, _partition: i32, replay: Replay) -> usize {
+    fn install(&self, _partition: i32, mut replay: Replay) -> usize {
+        let consumer = self.install_consumer_groups(replay.take_consumer_groups(), self.now());
         let loaded = replay.into_groups(self.now(), self.config.initial_rebalance_delay_ms);
-        let count = loaded.len();
+        let count = loaded.len() + consumer;
         let mut shared = Vec::with_capacity(count);
         {
             let mut groups = self.groups.write();
@@ -67,6 +68,7 @@ impl Shard for GroupCoordinator {
             slot.joins.clear();
             slot.syncs.clear();
         }
-        removed.len()
+        let consumer = self.unload_consumer_groups(|id| partition_for(id, count) == partition);
+        removed.len() + consumer
     }
 }

@@ -36,6 +36,7 @@ pub(super) async fn run(coordinator: Weak<GroupCoordinator>, timers: Arc<Timers>
 impl GroupCoordinator {
     /// Fires whatever deadlines of `group_id` have passed.
     pub(super) fn tick(self: &Arc<Self>, group_id: &str) {
+        self.tick_consumer(group_id);
         let Some(shared) = self.get(group_id) else {
             return;
         };

@@ -37,7 +37,7 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
  * object per line on stdout, like {@link KafkaCli}.
  *
  * <pre>
- * member  --bootstrap B --topic T --group G [--assignor range|roundrobin|cooperative-sticky]
+ * member  --bootstrap B --topic T --group G [--assignor range|roundrobin|cooperative-sticky|server]
  *         [--session-timeout-ms N] [--instance-id I] [--prop k=v]...
  *         Subscribes and polls until stdin says "close" (leave the group and exit) or closes.
  *         Commits synchronously after every non-empty poll.
@@ -99,9 +99,11 @@ public final class GroupCli {
             case "range": assignorClass = "org.apache.kafka.clients.consumer.RangeAssignor"; break;
             case "roundrobin": assignorClass = "org.apache.kafka.clients.consumer.RoundRobinAssignor"; break;
             case "cooperative-sticky": assignorClass = "org.apache.kafka.clients.consumer.CooperativeStickyAssignor"; break;
+            // The consumer group protocol (KIP-848): the broker assigns.
+            case "server": assignorClass = null; break;
             default: throw new IllegalArgumentException("unknown assignor " + assignor);
         }
-        props.put(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, assignorClass);
+        if (assignorClass != null) props.put(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, assignorClass);
         if (args.has("session-timeout-ms")) {
             props.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, args.get("session-timeout-ms"));
             props.put(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG,

@@ -1,0 +1,297 @@
+//! Consumer groups (KIP-848) in the group shard, beside the classic ones: a heartbeat runs
+//! the pure core under the consumer groups' lock, its records are appended through the same
+//! path as the classic groups' records, and the answer waits until they are committed. The
+//! timers remove members whose session or rebalance deadline passed; a load installs what the
+//! partition's records rebuild. A group id is one type or the other: a classic group with
+//! members refuses consumer heartbeats, a consumer group with members refuses JoinGroup.
+//!
+//! A write that was appended but failed to become durable is answered with its error while
+//! the group keeps the change (Kafka reverts to the last committed state), so memory may be
+//! ahead of the log until the partition is next loaded.
+//!
+//! Offsets of a consumer group live where a classic group's do (an offsets-only classic slot,
+//! as Kafka keeps them apart from the group's state); what a consumer group adds is the member
+//! epoch check of OffsetCommit and OffsetFetch.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use kafka_protocol::error::ResponseError;
+
+use super::{GroupCoordinator, GroupIdRule};
+use crate::group::consumer::records::Record;
+use crate::group::consumer::{
+    ConsumerGroup, ConsumerGroupState, ConsumerGroups, Context, HeartbeatRequest,
+    HeartbeatResponse, TopicsImage,
+};
+use crate::group::effects::Now;
+use crate::group::log::Entry;
+use crate::group::state::GroupState;
+
+/// The consumer groups of the partitions served here, with the deadline already in the timer
+/// heap for each. One lock for all of them (held across an append, which does not wait), so
+/// records of one group reach the log in the order they were applied.
+#[derive(Default)]
+pub(crate) struct ConsumerState {
+    pub(super) groups: ConsumerGroups,
+    scheduled: HashMap<String, i64>,
+}
+
+/// Who asks for a consumer group's offsets, for the member epoch check (OffsetFetch v9+ and
+/// OffsetCommit).
+#[derive(Debug, Clone, Copy)]
+pub struct MemberEpoch<'a> {
+    /// Member id.
+    pub member_id: &'a str,
+    /// Member epoch (-1: not a member, an admin client or a simple consumer).
+    pub epoch: i32,
+}
+
+/// A refused ConsumerGroupHeartbeat: the code, and the core's reason when it has one (the
+/// response's error message).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// The Kafka error code.
+    pub code: ResponseError,
+    /// Why, for the client's log.
+    pub message: Option<String>,
+}
+
+impl From<ResponseError> for Refused {
+    fn from(code: ResponseError) -> Refused {
+        Refused {
+            code,
+            message: None,
+        }
+    }
+}
+
+impl GroupCoordinator {
+    /// ConsumerGroupHeartbeat: the core's decision, answered once its records are committed.
+    /// `topics` is the cluster's topics as the heartbeat sees them.
+    pub async fn consumer_heartbeat(
+        self: &Arc<Self>,
+        group_id: &str,
+        request: HeartbeatRequest,
+        topics: &TopicsImage,
+    ) -> Result<HeartbeatResponse, Refused> {
+        self.check(group_id, GroupIdRule::NonEmpty)?;
+        if self.classic_in_use(group_id) {
+            return Err(Refused {
+                code: ResponseError::GroupIdNotFound,
+                message: Some(format!("group {group_id} is not a consumer group")),
+            });
+        }
+        let now = self.now();
+        let (response, appended) = {
+            let mut state = self.consumer.lock();
+            let before = state.groups.get(group_id).cloned();
+            let ctx = Context {
+                now: now.mono,
+                topics,
+                config: &self.config.consumer,
+            };
+            let outcome = state
+                .groups
+                .heartbeat(group_id, &request, &ctx)
+                .map_err(|e| Refused {
+                    code: e.code(),
+                    message: Some(e.to_string()),
+                })?;
+            let appended = if outcome.records.is_empty() {
+                None
+            } else {
+                match self.append(group_id, &entries(&outcome.records), now) {
+                    Ok(appended) => Some(appended),
+                    Err(error) => {
+                        tracing::warn!(group = %group_id, %error, "consumer group records not written");
+                        state.groups.restore(group_id, before);
+                        return Err(error.code().into());
+                    }
+                }
+            };
+            self.schedule_consumer(&mut state, group_id);
+            (outcome.response, appended)
+        };
+        if let Some(appended) = appended {
+            appended.durable.await.map_err(|error| {
+                tracing::warn!(group = %group_id, %error, "consumer group records not durable");
+                Refused::from(error.code())
+            })?;
+        }
+        Ok(response)
+    }
+
+    /// ConsumerGroupDescribe of one group: GROUP_ID_NOT_FOUND unless it is a consumer group.
+    pub fn describe_consumer_group(
+        self: &Arc<Self>,
+        group_id: &str,
+    ) -> Result<ConsumerGroup, ResponseError> {
+        self.check(group_id, GroupIdRule::AllowEmpty)?;
+        self.consumer
+            .lock()
+            .groups
+            .get(group_id)
+            .cloned()
+            .ok_or(ResponseError::GroupIdNotFound)
+    }
+
+    /// DeleteGroups of consumer group `group_id`: `None` when it is not one, NON_EMPTY_GROUP
+    /// while it has members, else its tombstones (it is gone from memory already).
+    pub(super) fn delete_consumer_group(
+        &self,
+        group_id: &str,
+    ) -> Result<Option<Vec<Entry>>, ResponseError> {
+        let mut state = self.consumer.lock();
+        let Some(group) = state.groups.get(group_id) else {
+            return Ok(None);
+        };
+        if !group.is_empty() {
+            return Err(ResponseError::NonEmptyGroup);
+        }
+        let tombstones = entries(&group.tombstones());
+        state.groups.restore(group_id, None);
+        state.scheduled.remove(group_id);
+        Ok(Some(tombstones))
+    }
+
+    /// Every consumer group with its state, by id (ListGroups).
+    pub fn list_consumer_groups(&self) -> Vec<(String, ConsumerGroupState)> {
+        self.consumer
+            .lock()
+            .groups
+            .iter()
+            .map(|g| (g.group_id().to_string(), g.state()))
+            .collect()
+    }
+
+    /// The topics consumer group `group_id` subscribes to while it has members (OffsetDelete
+    /// refuses their offsets then); `None` otherwise.
+    pub(super) fn consumer_subscriptions(&self, group_id: &str) -> Option<HashSet<String>> {
+        let state = self.consumer.lock();
+        let group = state.groups.get(group_id).filter(|g| !g.is_empty())?;
+        Some(group.subscribed_topics().keys().cloned().collect())
+    }
+
+    /// Whether `group_id` is a consumer group (DescribeGroups does not describe those).
+    pub(super) fn is_consumer_group(&self, group_id: &str) -> bool {
+        self.consumer.lock().groups.get(group_id).is_some()
+    }
+
+    /// Whether `group_id` is a consumer group with members (JoinGroup is refused then).
+    pub(super) fn consumer_in_use(&self, group_id: &str) -> bool {
+        self.consumer
+            .lock()
+            .groups
+            .get(group_id)
+            .is_some_and(|g| !g.is_empty())
+    }
+
+    /// Whether `group_id` is a classic group with members (consumer heartbeats are refused
+    /// then; an empty one holds only offsets, the consumer group's own among them).
+    fn classic_in_use(&self, group_id: &str) -> bool {
+        self.get(group_id).is_some_and(|shared| {
+            let slot = shared.lock();
+            !matches!(slot.group.state(), GroupState::Empty | GroupState::Dead)
+        })
+    }
+
+    /// Kafka's `validateOffsetCommit` / `validateOffsetFetch` of a consumer group: `None` when
+    /// `group_id` is not a consumer group (the classic checks apply), else whether `who` may
+    /// commit or fetch. A non-member may only while the group has no members (commit) or
+    /// always (fetch without a member id).
+    pub(super) fn check_consumer_member(
+        &self,
+        group_id: &str,
+        who: MemberEpoch<'_>,
+        fetch: bool,
+    ) -> Option<Result<(), ResponseError>> {
+        let state = self.consumer.lock();
+        let group = state.groups.get(group_id)?;
+        if who.epoch < 0 && (group.is_empty() || (fetch && who.member_id.is_empty())) {
+            return Some(Ok(()));
+        }
+        Some(match group.member(who.member_id) {
+            None => Err(ResponseError::UnknownMemberId),
+            Some(m) if m.member_epoch != who.epoch => Err(ResponseError::StaleMemberEpoch),
+            Some(_) => Ok(()),
+        })
+    }
+
+    /// OffsetFetch v9+'s member check for `group_id`: nothing for classic groups.
+    pub fn check_offset_fetch(
+        self: &Arc<Self>,
+        group_id: &str,
+        who: MemberEpoch<'_>,
+    ) -> Result<(), ResponseError> {
+        self.check_consumer_member(group_id, who, true)
+            .unwrap_or(Ok(()))
+    }
+
+    /// Fires the session and rebalance deadlines of consumer group `group_id`: expired
+    /// members are removed and the records written (nobody waits on them).
+    pub(super) fn tick_consumer(self: &Arc<Self>, group_id: &str) {
+        let now = self.now();
+        let mut state = self.consumer.lock();
+        state.scheduled.remove(group_id);
+        let Some(group) = state.groups.get_mut(group_id) else {
+            return;
+        };
+        // The topics the group already subscribes to are all a removal can change.
+        let topics = TopicsImage::new(group.subscribed_topics().values().cloned());
+        let (records, expired) = group.expire(now.mono, &topics);
+        for (member, why) in &expired {
+            tracing::info!(group = %group_id, %member, ?why, "consumer group member removed");
+        }
+        if !records.is_empty() {
+            if let Err(error) = self.append(group_id, &entries(&records), now) {
+                tracing::warn!(group = %group_id, %error, "consumer group expiry not written");
+            }
+        }
+        self.schedule_consumer(&mut state, group_id);
+    }
+
+    /// Puts consumer group `group_id`'s next deadline in the timer heap if it is earlier than
+    /// the one already there.
+    fn schedule_consumer(&self, state: &mut ConsumerState, group_id: &str) {
+        let Some(deadline) = state.groups.get(group_id).and_then(|g| g.next_deadline()) else {
+            return;
+        };
+        let scheduled = state.scheduled.get(group_id).copied();
+        if scheduled.is_none_or(|s| deadline < s) {
+            state.scheduled.insert(group_id.to_string(), deadline);
+            self.timers.schedule(deadline, group_id);
+        }
+    }
+
+    /// Installs a loaded partition's consumer groups with fresh sessions (Kafka's
+    /// `onLoaded`); returns how many.
+    pub(super) fn install_consumer_groups(&self, mut loaded: ConsumerGroups, now: Now) -> usize {
+        let session = self.config.consumer.session_timeout_ms;
+        let ids: Vec<String> = loaded
+            .iter_mut()
+            .map(|g| {
+                g.on_loaded(now.mono, session);
+                g.group_id().to_string()
+            })
+            .collect();
+        let mut state = self.consumer.lock();
+        state.groups.extend(loaded);
+        for id in &ids {
+            self.schedule_consumer(&mut state, id);
+        }
+        ids.len()
+    }
+
+    /// Drops the consumer groups `unloaded` accepts; returns how many.
+    pub(super) fn unload_consumer_groups(&self, unloaded: impl Fn(&str) -> bool) -> usize {
+        let mut state = self.consumer.lock();
+        state.scheduled.retain(|id, _| !unloaded(id));
+        state.groups.unload(unloaded)
+    }
+}
+
+/// The log entries of consumer group records.
+fn entries(records: &[Record]) -> Vec<Entry> {
+    records.iter().map(Record::encode).collect()
+}

@@ -1,0 +1,145 @@
+//! Consumer groups in the coordinator over an in-memory log: a new coordinator over the same
+//! log gets them back, the timers remove a member whose session ended, and transactional
+//! commits are checked against member epochs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::error::ResponseError;
+use uuid::Uuid;
+
+use super::*;
+use crate::group::commit::Committer;
+use crate::group::consumer::{
+    Assignment, ConsumerGroupConfig, ConsumerGroupState, HeartbeatRequest, TopicMetadata,
+    TopicsImage,
+};
+use crate::group::log::memory::MemoryLog;
+
+const PARTITIONS: i32 = 4;
+
+fn coordinator(log: &Arc<MemoryLog>, session_timeout_ms: i32) -> Arc<GroupCoordinator> {
+    let config = GroupConfig {
+        offsets_topic_partitions: PARTITIONS,
+        consumer_protocol: true,
+        consumer: ConsumerGroupConfig {
+            session_timeout_ms,
+            ..ConsumerGroupConfig::default()
+        },
+        ..GroupConfig::default()
+    };
+    let c = Arc::new(GroupCoordinator::new(config, log.clone()));
+    c.start();
+    c
+}
+
+fn topics() -> TopicsImage {
+    TopicsImage::new([TopicMetadata {
+        id: Uuid::from_u128(1),
+        name: "t".into(),
+        partitions: 2,
+    }])
+}
+
+fn join(member: &str) -> HeartbeatRequest {
+    HeartbeatRequest {
+        member_id: member.into(),
+        member_epoch: 0,
+        instance_id: None,
+        rack_id: None,
+        rebalance_timeout_ms: 30_000,
+        subscribed_topic_names: Some(vec!["t".into()]),
+        subscribed_topic_regex: None,
+        server_assignor: None,
+        owned: Some(Assignment::new()),
+        client_id: "client".into(),
+        client_host: "/127.0.0.1".into(),
+    }
+}
+
+/// Polls `condition` every few milliseconds for up to two seconds.
+async fn eventually(what: &str, condition: impl Fn() -> bool) {
+    for _ in 0..400 {
+        if condition() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("never: {what}");
+}
+
+#[tokio::test]
+async fn a_consumer_group_survives_a_restart_and_loses_a_silent_member() {
+    let log = Arc::new(MemoryLog::with_partitions(PARTITIONS));
+    let c = coordinator(&log, 45_000);
+    let r = c
+        .consumer_heartbeat("g", join("a"), &topics())
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.member_epoch, r.assignment.map(|a| a.len())),
+        (1, Some(2))
+    );
+    let before = c.describe_consumer_group("g").unwrap();
+
+    // "Restart": a new coordinator over the same log, with short sessions.
+    drop(c);
+    let c = coordinator(&log, 100);
+    eventually("the partition loads", || !c.is_loading()).await;
+    let after = c.describe_consumer_group("g").unwrap();
+    assert_eq!(after.members(), before.members());
+    assert_eq!(after.target_assignment(), before.target_assignment());
+    assert_eq!(after.group_epoch(), 1);
+    assert_eq!(after.state(), ConsumerGroupState::Stable);
+
+    // Nobody heartbeats: the timer removes the member and writes it.
+    eventually("the member's session ends", || {
+        c.describe_consumer_group("g")
+            .is_ok_and(|g| g.state() == ConsumerGroupState::Empty)
+    })
+    .await;
+    drop(c);
+    let c = coordinator(&log, 45_000);
+    eventually("the partition loads", || !c.is_loading()).await;
+    let g = c.describe_consumer_group("g").unwrap();
+    assert!(g.is_empty(), "the removal is in the log");
+    assert_eq!(g.group_epoch(), 2);
+}
+
+#[tokio::test]
+async fn transactional_commits_of_a_consumer_group_check_the_member_epoch() {
+    let log = Arc::new(MemoryLog::with_partitions(PARTITIONS));
+    let c = coordinator(&log, 45_000);
+    c.consumer_heartbeat("g", join("a"), &topics())
+        .await
+        .unwrap();
+    let who = |member: &str, generation| Committer {
+        member_id: member.into(),
+        instance_id: None,
+        generation,
+    };
+    assert_eq!(c.check_txn_committer("g", &who("a", 1)), Ok(()));
+    assert_eq!(
+        c.check_txn_committer("g", &who("a", 0)),
+        Err(ResponseError::StaleMemberEpoch)
+    );
+    assert_eq!(
+        c.check_txn_committer("g", &who("b", 1)),
+        Err(ResponseError::UnknownMemberId)
+    );
+    let committed = c
+        .commit_transactional(
+            "g",
+            vec![CommitOffset {
+                topic: "t".into(),
+                partition: 0,
+                offset: 7,
+                leader_epoch: -1,
+                metadata: None,
+            }],
+        )
+        .await;
+    assert_eq!(committed, vec![Ok(())]);
+    let fetched = c.fetch_offsets("g", None).unwrap();
+    assert_eq!(fetched[0].1[0].1.as_ref().map(|v| v.offset), Some(7));
+}

@@ -1,0 +1,132 @@
+//! ConsumerGroupDescribe (KIP-848): each consumer group's epochs, assignor and members with
+//! their current and target assignments, from the coordinator's state. A group that is not
+//! a consumer group answers GROUP_ID_NOT_FOUND, as Kafka does.
+
+use std::collections::HashMap;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::consumer_group_describe_response::{
+    Assignment as WireAssignment, DescribedGroup, Member, TopicPartitions,
+};
+use kafka_protocol::messages::{
+    ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+use uuid::Uuid;
+
+use super::refuse::Refuse;
+use super::RequestContext;
+use crate::acl::{Operation, ResourceType};
+use crate::group::consumer::{Assignment, ConsumerGroup};
+
+/// Answers a ConsumerGroupDescribe request; a group the client may not DESCRIBE gets
+/// GROUP_AUTHORIZATION_FAILED.
+pub(crate) async fn handle(
+    ctx: RequestContext,
+    request: ConsumerGroupDescribeRequest,
+) -> ConsumerGroupDescribeResponse {
+    let names: HashMap<Uuid, String> = ctx
+        .broker
+        .metadata
+        .image()
+        .topics()
+        .map(|t| (t.id, t.name.clone()))
+        .collect();
+    let groups = request
+        .group_ids
+        .into_iter()
+        .map(|id| {
+            let ops = if request.include_authorized_operations {
+                ctx.operations(ResourceType::Group, &id)
+            } else {
+                i32::MIN
+            };
+            let described = if ctx.may(Operation::Describe, ResourceType::Group, &id) {
+                ctx.broker.groups.describe_consumer_group(&id)
+            } else {
+                Err(ResponseError::GroupAuthorizationFailed)
+            };
+            match described {
+                Err(error) => DescribedGroup::default()
+                    .with_group_id(id)
+                    .with_error_code(error.code())
+                    .with_authorized_operations(ops),
+                Ok(group) => described_group(&ctx, &group, &names)
+                    .with_group_id(id)
+                    .with_authorized_operations(ops),
+            }
+        })
+        .collect();
+    ConsumerGroupDescribeResponse::default().with_groups(groups)
+}
+
+fn described_group(
+    ctx: &RequestContext,
+    group: &ConsumerGroup,
+    names: &HashMap<Uuid, String>,
+) -> DescribedGroup {
+    let members = group
+        .members()
+        .values()
+        .map(|m| {
+            Member::default()
+                .with_member_id(StrBytes::from_string(m.member_id.clone()))
+                .with_instance_id(m.instance_id.clone().map(StrBytes::from_string))
+                .with_rack_id(m.rack_id.clone().map(StrBytes::from_string))
+                .with_member_epoch(m.member_epoch)
+                .with_client_id(StrBytes::from_string(m.client_id.clone()))
+                .with_client_host(StrBytes::from_string(m.client_host.clone()))
+                .with_subscribed_topic_names(
+                    m.subscribed_topic_names
+                        .iter()
+                        .map(|n| TopicName(StrBytes::from_string(n.clone())))
+                        .collect(),
+                )
+                .with_subscribed_topic_regex(
+                    m.subscribed_topic_regex.clone().map(StrBytes::from_string),
+                )
+                .with_assignment(wire_assignment(&m.assigned, names))
+                .with_target_assignment(wire_assignment(&group.target(&m.member_id), names))
+        })
+        .collect();
+    let assignor = group.preferred_assignor(&ctx.broker.groups.config().consumer);
+    DescribedGroup::default()
+        .with_group_state(StrBytes::from_static_str(group.state().as_str()))
+        .with_group_epoch(group.group_epoch())
+        .with_assignment_epoch(group.assignment_epoch())
+        .with_assignor_name(StrBytes::from_static_str(assignor.name()))
+        .with_members(members)
+}
+
+/// Partitions by topic, named from the metadata image (a deleted topic has an empty name).
+fn wire_assignment(assignment: &Assignment, names: &HashMap<Uuid, String>) -> WireAssignment {
+    WireAssignment::default().with_topic_partitions(
+        assignment
+            .topics()
+            .map(|(id, partitions)| {
+                TopicPartitions::default()
+                    .with_topic_id(id)
+                    .with_topic_name(TopicName(StrBytes::from_string(
+                        names.get(&id).cloned().unwrap_or_default(),
+                    )))
+                    .with_partitions(partitions.iter().copied().collect())
+            })
+            .collect(),
+    )
+}
+
+impl Refuse for ConsumerGroupDescribeRequest {
+    type Response = ConsumerGroupDescribeResponse;
+    fn refuse(self, error: ResponseError) -> ConsumerGroupDescribeResponse {
+        ConsumerGroupDescribeResponse::default().with_groups(
+            self.group_ids
+                .into_iter()
+                .map(|id| {
+                    DescribedGroup::default()
+                        .with_group_id(id)
+                        .with_error_code(error.code())
+                })
+                .collect(),
+        )
+    }
+}
