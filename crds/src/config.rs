@@ -15,6 +15,11 @@ pub const BROKER_CONFIG_KEYS: &[&str] = &[
     "compression.type",
     "default.replication.factor",
     "delete.topic.enable",
+    "group.consumer.assignors",
+    "group.consumer.heartbeat.interval.ms",
+    "group.consumer.migration.policy",
+    "group.consumer.session.timeout.ms",
+    "group.coordinator.rebalance.protocols",
     "group.initial.rebalance.delay.ms",
     "group.max.session.timeout.ms",
     "group.min.session.timeout.ms",
@@ -157,6 +162,16 @@ pub fn validate_broker_config(config: &BTreeMap<String, String>) -> Result<(), C
     Ok(())
 }
 
+/// The non-empty items of a comma-separated list.
+fn comma_list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 fn check_value(key: &str, value: &str) -> Result<(), ConfigError> {
     let bad = |expected| ConfigError::BadValue {
         key: key.to_owned(),
@@ -180,6 +195,35 @@ fn check_value(key: &str, value: &str) -> Result<(), ConfigError> {
                 return Err(bad(
                     "one of producer, uncompressed, gzip, snappy, lz4, zstd",
                 ));
+            }
+        }
+        // The consumer group protocol (KIP-848) is opt-in; `classic` always stays on.
+        "group.coordinator.rebalance.protocols" => {
+            let listed = comma_list(&value.to_ascii_lowercase());
+            if !listed.iter().any(|n| n == "classic")
+                || listed
+                    .iter()
+                    .any(|n| !matches!(n.as_str(), "classic" | "consumer"))
+            {
+                return Err(bad("`classic` or `classic,consumer`"));
+            }
+        }
+        "group.consumer.assignors" => {
+            let listed = comma_list(value);
+            if listed.is_empty()
+                || listed
+                    .iter()
+                    .any(|n| !matches!(n.as_str(), "uniform" | "range"))
+            {
+                return Err(bad("one or more of uniform and range, separated by commas"));
+            }
+        }
+        "group.consumer.migration.policy" => {
+            if !matches!(
+                value.to_ascii_lowercase().as_str(),
+                "bidirectional" | "upgrade" | "downgrade" | "disabled"
+            ) {
+                return Err(bad("one of bidirectional, upgrade, downgrade, disabled"));
             }
         }
         "message.timestamp.type" => {
@@ -286,7 +330,7 @@ mod tests {
     }
 
     #[test]
-    fn leader_balancing_and_replica_fsync_settings_are_checked() {
+    fn broker_setting_values_are_checked() {
         let broker = |k: &str, v: &str| -> BTreeMap<String, String> {
             [(k.to_owned(), v.to_owned())].into()
         };
@@ -296,6 +340,25 @@ mod tests {
             ("leader.imbalance.per.broker.percentage", "0", true),
             ("leader.imbalance.per.broker.percentage", "-1", false),
             ("leader.imbalance.check.interval.seconds", "1", true),
+            (
+                "group.coordinator.rebalance.protocols",
+                "classic,consumer",
+                true,
+            ),
+            ("group.coordinator.rebalance.protocols", "classic", true),
+            ("group.coordinator.rebalance.protocols", "consumer", false),
+            (
+                "group.coordinator.rebalance.protocols",
+                "classic,share",
+                false,
+            ),
+            ("group.consumer.assignors", "uniform, range", true),
+            ("group.consumer.assignors", "sticky", false),
+            ("group.consumer.assignors", " ", false),
+            ("group.consumer.migration.policy", "bidirectional", true),
+            ("group.consumer.migration.policy", "sometimes", false),
+            ("group.consumer.session.timeout.ms", "45000", true),
+            ("group.consumer.heartbeat.interval.ms", "-1", false),
             ("leader.imbalance.check.interval.seconds", "0", false),
             ("replica.fsync.before.ack", "true", true),
             ("replica.fsync.before.ack", "1", false),
