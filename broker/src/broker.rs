@@ -111,6 +111,8 @@ pub struct Broker {
     /// Where AlterPartitionReassignments records reassignments: the KafkaPartition objects in
     /// cluster mode; none on a standalone broker, the only replica of everything.
     pub reassignments: Option<Arc<dyn PartitionReassignments>>,
+    /// The client instances that asked for telemetry subscriptions (KIP-714).
+    pub telemetry: crate::telemetry::ClientTelemetry,
 }
 
 impl Broker {
@@ -422,6 +424,7 @@ impl Prepared {
             registrar: parts.registrar,
             elections: parts.elections,
             reassignments: parts.reassignments,
+            telemetry: Default::default(),
         });
         start_journal(&broker, journal_path, last_journal_seq)?;
         if let Some(shared) = parts.shared_dynamic {

@@ -51,6 +51,7 @@
 //! - [`acl`]: the authorizer and Kafka's ACLs.
 //! - [`scram`]: SCRAM credentials, kept as Kafka keeps them.
 //! - [`quotas`]: client quotas and the byte rates they are enforced against.
+//! - [`telemetry`]: client telemetry (KIP-714) answered with no metrics receiver.
 //! - [`shared`]: documents every broker of a cluster shares (ACLs, credentials, quotas,
 //!   dynamic configs).
 //!
@@ -92,6 +93,7 @@ pub mod security;
 pub mod server;
 pub mod shared;
 pub mod storage;
+pub mod telemetry;
 pub mod topics;
 pub mod txn;
 

@@ -12,7 +12,7 @@
 //!   `handlers::dispatch` does with a frame: `RequestPrefix::parse`, `ApiKey::try_from`,
 //!   `RequestHeader::decode` at `request_header_version`, and `Decodable::decode` of the request
 //!   type it routes the API key to, for every version the codec knows of every API the broker
-//!   serves (`protocol::SUPPORTED_APIS`; dispatch decodes unserved known versions too, to answer
+//!   may serve (`protocol::routed_apis`; dispatch decodes unserved known versions too, to answer
 //!   UNSUPPORTED_VERSION);
 //! - record batches v2: `RecordBatchDecoder::{decode, decode_all, decode_batch_info,
 //!   decode_with_custom_compression}`.
@@ -52,7 +52,7 @@ use kafka_protocol::records::{
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
-use tributary_broker::protocol::{read_sized, supported_range, RequestPrefix, SUPPORTED_APIS};
+use tributary_broker::protocol::{read_sized, routed_apis, supported_range, RequestPrefix};
 
 // ---------------------------------------------------------------------------------------------
 // Running properties deterministically.
@@ -265,6 +265,10 @@ routed_requests! {
     ListTransactions => ListTransactionsRequest,
     WriteTxnMarkers => WriteTxnMarkersRequest,
     DescribeTransactions => DescribeTransactionsRequest,
+    ConsumerGroupHeartbeat => ConsumerGroupHeartbeatRequest,
+    ConsumerGroupDescribe => ConsumerGroupDescribeRequest,
+    GetTelemetrySubscriptions => GetTelemetrySubscriptionsRequest,
+    PushTelemetry => PushTelemetryRequest,
 }
 
 /// Encodes a decoded value again, size first, as the broker does with responses and records:
@@ -715,7 +719,7 @@ fn valid_requests_decode_and_every_served_api_is_covered() {
             valid.version
         );
     }
-    for &(api, min, max) in SUPPORTED_APIS {
+    for &(api, min, max) in routed_apis() {
         let (known_min, known_max) =
             known_versions(api).unwrap_or_else(|| panic!("{api:?} is served but not decoded here"));
         assert!(
@@ -733,8 +737,8 @@ fn valid_requests_decode_and_every_served_api_is_covered() {
     }
     assert_eq!(
         ROUTED.len(),
-        SUPPORTED_APIS.len(),
-        "handlers::dispatch routes these APIs; keep this list in step with SUPPORTED_APIS"
+        routed_apis().count(),
+        "handlers::dispatch routes these APIs; keep this list in step with protocol::routed_apis"
     );
 }
 

@@ -49,6 +49,7 @@ mod replica_fetch;
 mod sasl;
 mod scram_credentials;
 mod sync_group;
+mod telemetry;
 pub(crate) mod topic_lookup;
 mod txn;
 mod txn_admin;
@@ -490,6 +491,13 @@ pub fn dispatch(
                 consumer_group_describe::handle
             )
         }
+        ApiKey::GetTelemetrySubscriptions => {
+            route!(
+                GetTelemetrySubscriptionsRequest,
+                telemetry::get_subscriptions
+            )
+        }
+        ApiKey::PushTelemetry => route!(PushTelemetryRequest, telemetry::push),
         _ => return Err(unsupported()),
     })
 }

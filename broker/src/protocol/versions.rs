@@ -65,7 +65,14 @@ pub(super) const CONSUMER_PROTOCOL_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ConsumerGroupDescribe, 0, 0),
 ];
 
-/// Every API served, with the consumer group protocol's when it is enabled.
+/// APIs served but not advertised: client telemetry (KIP-714), which Kafka leaves out of
+/// ApiVersions unless a metrics receiver is configured, yet answers when a client calls it.
+const UNADVERTISED_APIS: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::GetTelemetrySubscriptions, 0, 0),
+    (ApiKey::PushTelemetry, 0, 0),
+];
+
+/// Every API advertised in ApiVersions, with the consumer group protocol's when it is enabled.
 pub fn served_apis(consumer_protocol: bool) -> impl Iterator<Item = &'static (ApiKey, i16, i16)> {
     let extra: &[(ApiKey, i16, i16)] = if consumer_protocol {
         CONSUMER_PROTOCOL_APIS
@@ -75,9 +82,16 @@ pub fn served_apis(consumer_protocol: bool) -> impl Iterator<Item = &'static (Ap
     SUPPORTED_APIS.iter().chain(extra)
 }
 
+/// Every API dispatch may serve, whatever the configuration: the advertised ones, the consumer
+/// group protocol's and the unadvertised ones.
+pub fn routed_apis() -> impl Iterator<Item = &'static (ApiKey, i16, i16)> {
+    served_apis(true).chain(UNADVERTISED_APIS)
+}
+
 /// The served version range of `api` given whether the consumer group protocol is enabled.
 pub fn served_range(api: ApiKey, consumer_protocol: bool) -> Option<(i16, i16)> {
     served_apis(consumer_protocol)
+        .chain(UNADVERTISED_APIS)
         .find(|(key, _, _)| *key == api)
         .map(|&(_, min, max)| (min, max))
 }
