@@ -239,6 +239,7 @@ impl Broker {
             .filter(|p| !p.has_leader())
             .count();
         m.offline.set(i64::try_from(offline).unwrap_or(i64::MAX));
+        m.record_groups(&self.groups.take_stats());
         self.refresh_consumer_lag();
     }
 

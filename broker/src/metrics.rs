@@ -2,6 +2,8 @@
 //! alert on (`kafka_server_brokertopicmetrics_*`, `kafka_network_requestmetrics_*`, ...).
 
 use prometheus::core::Collector;
+
+use crate::group::coordinator::GroupStats;
 use prometheus::{
     exponential_buckets, histogram_opts, opts, Encoder, Histogram, HistogramVec, IntCounter,
     IntCounterVec, IntGauge, IntGaugeVec, Registry, TextEncoder,
@@ -57,6 +59,16 @@ pub struct Metrics {
     pub log_end_offset: IntGaugeVec,
     /// Log start offset per partition.
     pub log_start_offset: IntGaugeVec,
+    /// Groups this broker coordinates, by protocol (classic, consumer).
+    pub group_count: IntGaugeVec,
+    /// Classic groups this broker coordinates, by state.
+    pub classic_group_count: IntGaugeVec,
+    /// Consumer (KIP-848) groups this broker coordinates, by state.
+    pub consumer_group_count: IntGaugeVec,
+    /// Rebalances started, by protocol.
+    pub rebalances: IntCounterVec,
+    /// Time from a rebalance's start until the group is stable again, by protocol.
+    pub rebalance_seconds: HistogramVec,
 }
 
 /// One exported metric: its name, its help text and its label names (none for one series).
@@ -231,6 +243,31 @@ mod defs {
         help: "Log start offset per partition",
         labels: PARTITION,
     };
+    pub(super) const GROUP_COUNT: Def = Def {
+        name: "kafka_server_group_coordinator_metrics_group_count",
+        help: "Groups this broker coordinates, by protocol",
+        labels: &["protocol"],
+    };
+    pub(super) const CLASSIC_GROUP_COUNT: Def = Def {
+        name: "kafka_server_group_coordinator_metrics_classic_group_count",
+        help: "Classic groups this broker coordinates, by state",
+        labels: &["state"],
+    };
+    pub(super) const CONSUMER_GROUP_COUNT: Def = Def {
+        name: "kafka_server_group_coordinator_metrics_consumer_group_count",
+        help: "Consumer protocol (KIP-848) groups this broker coordinates, by state",
+        labels: &["state"],
+    };
+    pub(super) const REBALANCES: Def = Def {
+        name: "kafka_server_group_coordinator_metrics_rebalance_total",
+        help: "Rebalances started (classic: a new generation; consumer: a new group epoch)",
+        labels: &["protocol"],
+    };
+    pub(super) const REBALANCE_SECONDS: Def = Def {
+        name: "kafka_server_group_coordinator_metrics_rebalance_duration_seconds",
+        help: "Time from a rebalance's start until every member is at the new assignment",
+        labels: &["protocol"],
+    };
 }
 
 /// Metric construction failed (a duplicate or invalid name: a programming error caught by the
@@ -276,6 +313,14 @@ impl Metrics {
             log_size: r.gauge_vec(&defs::LOG_SIZE)?,
             log_end_offset: r.gauge_vec(&defs::LOG_END_OFFSET)?,
             log_start_offset: r.gauge_vec(&defs::LOG_START_OFFSET)?,
+            group_count: r.gauge_vec(&defs::GROUP_COUNT)?,
+            classic_group_count: r.gauge_vec(&defs::CLASSIC_GROUP_COUNT)?,
+            consumer_group_count: r.gauge_vec(&defs::CONSUMER_GROUP_COUNT)?,
+            rebalances: r.counter_vec(&defs::REBALANCES)?,
+            rebalance_seconds: r.histogram_vec(
+                &defs::REBALANCE_SECONDS,
+                exponential_buckets(0.01, 2.0, 16)?,
+            )?,
             registry,
         })
     }
@@ -287,6 +332,30 @@ impl Metrics {
             tracing::error!(%error, "cannot encode metrics");
         }
         String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// Publishes the groups a scrape counted and the rebalances they went through.
+    pub fn record_groups(&self, stats: &GroupStats) {
+        for (protocol, by_state, gauge) in [
+            ("classic", &stats.classic, &self.classic_group_count),
+            ("consumer", &stats.consumer, &self.consumer_group_count),
+        ] {
+            gauge.reset();
+            for (state, n) in by_state {
+                gauge.with_label_values(&[state]).set(*n);
+            }
+            self.group_count
+                .with_label_values(&[protocol])
+                .set(by_state.values().sum());
+        }
+        let classic = &stats.classic_rebalances;
+        self.rebalances
+            .with_label_values(&["classic"])
+            .inc_by(classic.started);
+        let seconds = self.rebalance_seconds.with_label_values(&["classic"]);
+        for ms in &classic.finished_ms {
+            seconds.observe(*ms as f64 / 1000.0);
+        }
     }
 
     /// Drops the series of a deleted topic.
@@ -327,5 +396,34 @@ mod tests {
         assert!(metrics
             .render()
             .contains("kafka_server_replicafetchermanager_maxlag{client_id=\"Replica\"} 12"));
+    }
+
+    #[test]
+    fn groups_are_published_by_protocol_and_state() {
+        let metrics = Metrics::new().unwrap();
+        let mut stats = GroupStats::default();
+        stats.classic.insert("Stable", 2);
+        stats.consumer.insert("Reconciling", 1);
+        stats.classic_rebalances.started = 3;
+        stats.classic_rebalances.finished_ms = vec![250];
+        metrics.record_groups(&stats);
+        stats.classic.clear();
+        stats.classic.insert("Empty", 1);
+        metrics.record_groups(&stats);
+        let text = metrics.render();
+        for line in [
+            "kafka_server_group_coordinator_metrics_group_count{protocol=\"classic\"} 1",
+            "kafka_server_group_coordinator_metrics_group_count{protocol=\"consumer\"} 1",
+            "kafka_server_group_coordinator_metrics_classic_group_count{state=\"Empty\"} 1",
+            "kafka_server_group_coordinator_metrics_consumer_group_count{state=\"Reconciling\"} 1",
+            "kafka_server_group_coordinator_metrics_rebalance_total{protocol=\"classic\"} 6",
+            "kafka_server_group_coordinator_metrics_rebalance_duration_seconds_count{protocol=\"classic\"} 2",
+        ] {
+            assert!(text.contains(line), "{line} in\n{text}");
+        }
+        assert!(
+            !text.contains("classic_group_count{state=\"Stable\"}"),
+            "a state no group is in any more is gone"
+        );
     }
 }

@@ -10,6 +10,7 @@ use super::effects::{Effects, JoinResult, JoinedMember, Now, SyncResult};
 use super::member::{Member, MemberProtocol};
 use super::offsets::{OffsetStore, RetentionBase, TopicPartition};
 use super::protocol;
+use super::rebalance_log::RebalanceLog;
 use super::records::{GroupValue, MemberValue};
 use super::state::GroupState;
 
@@ -62,6 +63,8 @@ pub struct Group {
     pub(super) subscribed_topics: Option<BTreeSet<String>>,
     /// Committed offsets.
     pub offsets: OffsetStore,
+    /// Rebalances for the metrics (not persisted).
+    pub rebalances: RebalanceLog,
 }
 
 impl Group {
@@ -85,6 +88,7 @@ impl Group {
             initial_delay_ms,
             subscribed_topics: None,
             offsets: OffsetStore::default(),
+            rebalances: RebalanceLog::default(),
         }
     }
 
@@ -163,6 +167,12 @@ impl Group {
             debug_assert!(false, "illegal transition {} -> {}", self.state, next);
         }
         tracing::debug!(group = %self.id, from = %self.state, to = %next, "group state");
+        match next {
+            GroupState::PreparingRebalance => self.rebalances.start(now.mono),
+            GroupState::Stable => self.rebalances.finish(now.mono),
+            GroupState::Empty | GroupState::Dead => self.rebalances.abandon(),
+            GroupState::CompletingRebalance => {}
+        }
         self.state = next;
         self.state_timestamp = now.wall;
     }

@@ -4,7 +4,7 @@
 //! - Pure decisions, tested step by step: [`state`] (legal transitions), [`protocol`]
 //!   (protocol choice), [`classic`] (the group) with [`join`], [`sync`], [`heartbeat`], [`rebalance`] (the
 //!   state machine and its deadlines), [`commit`] (who may commit), [`offsets`] (committed
-//!   offsets and retention), [`summary`]. Operations return [`effects::Effects`] instead of
+//!   offsets and retention), [`summary`], [`rebalance_log`] (rebalances for the metrics). Operations return [`effects::Effects`] instead of
 //!   doing I/O.
 //! - Persistence: [`records`] (Kafka's record schemas), [`log`] (batches in and out of the
 //!   offsets topic), [`load`] (replay on start), [`partitioner`] (group → partition).
@@ -29,6 +29,7 @@ pub mod offsets;
 pub mod partitioner;
 pub mod protocol;
 pub mod rebalance;
+pub mod rebalance_log;
 pub mod records;
 pub mod state;
 pub mod summary;

@@ -12,6 +12,7 @@ mod expiry;
 mod membership;
 mod offsets;
 mod shard;
+mod stats;
 mod timers;
 
 use std::collections::HashMap;
@@ -35,6 +36,7 @@ use crate::coordinator::Runtime;
 pub use admin::ListedGroup;
 pub use consumer::{MemberEpoch, Refused};
 pub use offsets::{CommitOffset, CommitRequest, FetchedTopic};
+pub use stats::GroupStats;
 
 /// A group with the requests waiting on it.
 pub(crate) struct Slot {

@@ -446,3 +446,23 @@ async fn offsets_held_for_a_remote_transaction_commit_with_its_commit_marker_onl
         "another producer's offsets stay held"
     );
 }
+
+#[tokio::test]
+async fn a_scrape_counts_groups_by_state_and_takes_each_rebalance_once() {
+    let log = Arc::new(MemoryLog::default());
+    let c = coordinator(&log);
+    loaded(&c).await;
+    one_member_group(&c, "g").await;
+    let stats = c.take_stats();
+    assert_eq!(stats.classic.get("Stable"), Some(&1));
+    assert!(stats.consumer.is_empty());
+    assert_eq!(stats.classic_rebalances.started, 1);
+    assert_eq!(stats.classic_rebalances.finished_ms.len(), 1);
+    let again = c.take_stats();
+    assert_eq!(again.classic.get("Stable"), Some(&1), "counts stay");
+    assert_eq!(
+        again.classic_rebalances,
+        Default::default(),
+        "rebalances are taken once"
+    );
+}
