@@ -178,6 +178,12 @@ class ClusterBroker:
                                                               c.get("lastState", {}))
         return found
 
+    def crash(self, broker_id: int, timeout: float = 120.0) -> "ClusterBroker":
+        """SIGKILL to one broker's pod process (its partitions fail over to the others); waits
+        until its pod has started it again and every ISR is whole."""
+        self.cluster.wait_restarted(self.cluster.signal_brokers(signal.SIGKILL, [broker_id]), timeout)
+        return self
+
     def start(self, timeout: float = 120.0) -> "ClusterBroker":
         """Waits until the brokers stopped or killed run again and every partition is led with
         its whole ISR."""

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from typing import Callable, Iterable, Optional, TypeVar
 
@@ -254,6 +256,11 @@ class BrokerProcess:
             self.stop()
         return self.start(timeout)
 
+    def crash(self, broker_id: int, timeout: float = 30.0) -> "BrokerProcess":
+        """SIGKILL to broker `broker_id`, the only one here, and a start on the same data dir
+        (the cluster kind's `crash` kills one of three)."""
+        return self.restart(hard=True, timeout=timeout)
+
     def log_text(self) -> str:
         try:
             return self.log_path.read_text(errors="replace")
@@ -350,3 +357,14 @@ class JavaClient:
 
 def make_temp_dir(prefix: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=prefix))
+
+
+def metric_sum(broker, series: str) -> float:
+    """The value of one Prometheus series (`name{label="value"}`, written as the broker renders
+    it) summed over every broker's /metrics: 0 when no broker has it."""
+    total = 0.0
+    pattern = "^" + re.escape(series) + r" (\S+)$"
+    for addr in broker.http_addresses:
+        with urllib.request.urlopen(f"http://{addr}/metrics", timeout=5) as resp:
+            total += sum(float(v) for v in re.findall(pattern, resp.read().decode(), re.M))
+    return total

@@ -6,10 +6,8 @@ AdminClient (also dynamic broker configs) and kafka-python's KafkaAdminClient; c
 through the Java Admin, enforced on confluent-kafka clients."""
 
 import json
-import re
 import socket
 import time
-import urllib.request
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
@@ -24,7 +22,7 @@ from confluent_kafka.admin import (
 )
 
 import kafkawire
-from harness import wait_until
+from harness import metric_sum, wait_until
 from pyclients import ck_admin, ck_create_topic, ck_produce
 
 # The topic configs the broker honours and must report (issue 2).
@@ -88,12 +86,7 @@ def test_java_create_list_describe_and_delete_a_topic(broker, topic, java):
 
 def describe_topic_partitions_requests(broker) -> float:
     """DescribeTopicPartitions requests every broker has answered, from their /metrics."""
-    total = 0.0
-    pattern = r'^kafka_network_requestmetrics_requests_total\{request="DescribeTopicPartitions"\} (\S+)$'
-    for addr in broker.http_addresses:
-        with urllib.request.urlopen(f"http://{addr}/metrics", timeout=5) as resp:
-            total += sum(float(v) for v in re.findall(pattern, resp.read().decode(), re.M))
-    return total
+    return metric_sum(broker, 'kafka_network_requestmetrics_requests_total{request="DescribeTopicPartitions"}')
 
 
 @pytest.mark.peer_gap("Tansu 0.6 does not serve DescribeTopicPartitions")

@@ -1,7 +1,8 @@
 """librdkafka (confluent-kafka) and Java (3.9) consumers with `group.protocol=consumer` (KIP-848)
-against a broker serving `group.coordinator.rebalance.protocols=classic,consumer`: members share
+against brokers serving `group.coordinator.rebalance.protocols=classic,consumer`: members share
 a topic's partitions with every record consumed once, and committed offsets carry a group over
-a restart of its consumers and of the broker."""
+a restart of its consumers, of the brokers, and over its coordinator's crash in the middle of a
+reconciliation (on the cluster kind, the coordinator moves to another broker)."""
 
 from __future__ import annotations
 
@@ -10,17 +11,13 @@ import time
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from groupclients import JavaMember, poll_until
+from groupclients import JavaMember, java_groups, poll_until
+from harness import metric_sum
 from pyclients import ck_create_topic, ck_produce
 
 PARTITIONS = 4
 RECORDS = 200
 PROTOCOLS = "classic,consumer"
-
-pytestmark = pytest.mark.single_broker(
-    "the KafkaCluster resource does not accept group.coordinator.rebalance.protocols yet"
-)
-
 
 def consumer(bootstrap: str, group: str) -> Consumer:
     return Consumer({
@@ -120,6 +117,7 @@ def test_java_consumer_protocol_members_share_partitions_and_hand_them_over(brok
     try:
         poll_until(lambda: own_everything_once(members) and all(len(m.owned()) == 2 for m in members), 60,
                    "two Java members to own two partitions each", members)
+        assert metric_sum(broker, 'kafka_server_group_coordinator_metrics_group_count{protocol="consumer"}') >= 1
         produce(broker.bootstrap, topic, 0, RECORDS)
         values = lambda ms: [e["value"] for m in ms for e in m.of("record")]  # noqa: E731
         poll_until(lambda: len(values(members)) >= RECORDS, 60, "every record consumed", members)
@@ -182,6 +180,46 @@ def test_a_restarted_static_member_gets_its_partitions_back(broker_factory, topi
         poll_until(lambda: back[0].owned() == before[0], 30, "the static member's partitions back", members)
         assert members[1].owned() == before[1] and len(members[1].of("revoked")) == revoked, \
             "the other member was not disturbed"
+    finally:
+        for m in members:
+            m.kill()
+
+
+def test_a_group_reconciling_when_its_coordinator_crashes_resumes(broker_factory, topic, java):
+    broker = broker_factory(group_coordinator_rebalance_protocols=PROTOCOLS)
+    ck_create_topic(broker.bootstrap, topic, partitions=PARTITIONS)
+    group = f"{topic}-crash"
+    props = {"group.protocol": "consumer"}
+
+    def member(name: str) -> JavaMember:
+        return JavaMember(java, broker.bootstrap, topic, group, name, assignor="server", props=props)
+
+    members = [member("c0"), member("c1")]
+    values = lambda: [e["value"] for m in members for e in m.of("record")]  # noqa: E731
+    try:
+        poll_until(lambda: own_everything_once(members) and all(len(m.owned()) == 2 for m in members), 60,
+                   "two Java members to own two partitions each", members)
+        produce(broker.bootstrap, topic, 0, RECORDS)
+        poll_until(lambda: len(values()) >= RECORDS, 60, "every record consumed", members)
+        coordinator = java_groups(java, broker.bootstrap, "describe", "--group", group).one("description")["coordinator"]
+        assert coordinator is not None
+
+        # A third member joins: the others must revoke a partition each before it is given them.
+        # The coordinator is killed once the first revocation is under way.
+        revoked = sum(len(m.of("revoked")) for m in members)
+        members.append(member("c2"))
+        poll_until(lambda: sum(len(m.of("revoked")) for m in members) > revoked, 60, "a revocation", members)
+        broker.crash(coordinator)
+
+        poll_until(lambda: own_everything_once(members) and sorted(len(m.owned()) for m in members) == [1, 1, 2],
+                   120, "the three members to share the partitions after the coordinator's crash", members)
+        produce(broker.bootstrap, topic, RECORDS, RECORDS)
+        later = lambda: [v for v in values() if int(v) >= RECORDS]  # noqa: E731
+        poll_until(lambda: len(later()) >= RECORDS, 60, "the records after the crash", members)
+        time.sleep(1)  # a duplicate would show up now
+        assert sorted(later()) == sorted(str(i) for i in range(RECORDS, 2 * RECORDS)), \
+            "after the group settled, each record is consumed once: one owner per partition, from its commits"
+        assert set(values()) == {str(i) for i in range(2 * RECORDS)}, "nothing was lost"
     finally:
         for m in members:
             m.kill()

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from groupclients import JavaMember, poll_until, wait_for_assignment
+from harness import metric_sum
 from pyclients import ck_create_topic, ck_produce
 
 PARTITIONS = 6
@@ -156,3 +157,19 @@ def test_a_restarted_static_member_gets_its_partitions_back_without_a_rebalance(
     assert again.owned() == owned
     assert again.generation() == generation, "no new generation: the group did not rebalance"
     assert not [e for e in group[1].events[other_mark:] if e["event"] in ("revoked", "assigned")], group[1].describe()
+
+
+REBALANCES = 'kafka_server_group_coordinator_metrics_rebalance_total{protocol="classic"}'
+REBALANCE_TIMES = 'kafka_server_group_coordinator_metrics_rebalance_duration_seconds_count{protocol="classic"}'
+
+
+@pytest.mark.peer_gap("Tansu 0.6 has no /metrics")
+def test_group_metrics_count_groups_by_state_and_their_rebalances(broker, topic, java, members):
+    ck_create_topic(broker.bootstrap, topic, partitions=PARTITIONS)
+    started, timed = metric_sum(broker, REBALANCES), metric_sum(broker, REBALANCE_TIMES)
+    group = start_members(java, broker, topic, "metrics", members, 2)
+    wait_for_assignment(group, PARTITIONS, 90, "two members to own all six partitions")
+    assert metric_sum(broker, 'kafka_server_group_coordinator_metrics_classic_group_count{state="Stable"}') >= 1
+    assert metric_sum(broker, 'kafka_server_group_coordinator_metrics_group_count{protocol="classic"}') >= 1
+    assert metric_sum(broker, REBALANCES) > started, "the group's rebalance was counted"
+    assert metric_sum(broker, REBALANCE_TIMES) > timed, "and timed once it was stable"
