@@ -21,12 +21,15 @@
 
 pub mod assignment;
 pub mod assignor;
+pub mod classic;
 pub mod config;
+pub mod embedded;
 pub mod error;
 pub mod group;
 pub mod heartbeat;
 pub mod leave;
 pub mod member;
+pub mod migration;
 pub mod reconcile;
 pub mod records;
 pub mod replay;
@@ -38,12 +41,14 @@ pub mod topics;
 pub mod validate;
 
 #[cfg(test)]
+mod migration_tests;
+#[cfg(test)]
 mod property_tests;
 #[cfg(test)]
 mod tests;
 
 pub use assignment::Assignment;
-pub use config::ConsumerGroupConfig;
+pub use config::{ConsumerGroupConfig, MigrationPolicy};
 pub use error::HeartbeatError;
 pub use group::{ConsumerGroup, ConsumerGroupState};
 pub use member::{Member, MemberState};
