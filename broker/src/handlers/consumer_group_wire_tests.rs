@@ -320,7 +320,8 @@ async fn members_reconcile_commit_with_epochs_and_survive_a_reload() {
         ResponseError::GroupIdNotFound.code()
     );
 
-    // The group id is a consumer group's: JoinGroup is refused.
+    // The group id is a consumer group's: a classic member may join it (KIP-848's online
+    // migration), with a member id and a readable consumer protocol subscription.
     let classic = JoinGroupRequest::default()
         .with_group_id(GroupId(s(GROUP)))
         .with_session_timeout_ms(10_000)
@@ -328,6 +329,9 @@ async fn members_reconcile_commit_with_epochs_and_survive_a_reload() {
         .with_protocols(vec![join_group_request::JoinGroupRequestProtocol::default(
         )
         .with_name(s("range"))]);
+    let r: JoinGroupResponse = call(&b, ApiKey::JoinGroup, 9, &classic).await;
+    assert_eq!(r.error_code, ResponseError::MemberIdRequired.code());
+    let classic = classic.with_member_id(r.member_id);
     let r: JoinGroupResponse = call(&b, ApiKey::JoinGroup, 9, &classic).await;
     assert_eq!(
         r.error_code,
