@@ -464,3 +464,37 @@ fn classic_members_leave_a_consumer_group_with_leave_group() {
     assert!(scene.group.member("a").is_none());
     assert_eq!(scene.group.group_epoch(), 7);
 }
+
+#[test]
+fn the_last_consumer_member_expiring_downgrades_the_group_too() {
+    let mut scene = Scene::upgraded(
+        &stable_classic_group("consumer"),
+        MigrationPolicy::Bidirectional,
+    )
+    .unwrap();
+    scene.heartbeat(consumer_join("c"));
+    // The classic members keep heartbeating; the consumer member falls silent.
+    scene.now = 44_000;
+    assert_eq!(
+        scene.classic_heartbeat("a", 5),
+        Err(ResponseError::RebalanceInProgress)
+    );
+    assert_eq!(
+        scene.classic_heartbeat("b", 5),
+        Err(ResponseError::RebalanceInProgress)
+    );
+    scene.now = 46_000;
+    assert!(scene.group.may_downgrade_at(scene.now));
+    let ctx = Context {
+        now: scene.now,
+        topics: &scene.topics,
+        config: &scene.config,
+    };
+    let (records, expired, downgrade) = scene.group.expire_or_downgrade(&ctx);
+    assert_eq!(expired.len(), 1);
+    assert_eq!(expired[0].0, "c");
+    let value = downgrade.expect("a downgrade");
+    assert_eq!(value.members.len(), 2);
+    assert!(!records.is_empty());
+    assert!(scene.group.is_empty());
+}

@@ -307,9 +307,19 @@ impl GroupCoordinator {
     }
 
     /// Fires the session and rebalance deadlines of consumer group `group_id`: expired
-    /// members are removed and the records written (nobody waits on them).
+    /// members are removed and the records written (nobody waits on them); a removal that
+    /// leaves only classic members may downgrade the group.
     pub(super) fn tick_consumer(self: &Arc<Self>, group_id: &str) {
         let now = self.now();
+        // Lock order: the classic slot (needed by a downgrade), then the consumer groups.
+        let may_downgrade = self
+            .consumer
+            .lock()
+            .groups
+            .get(group_id)
+            .is_some_and(|g| g.may_downgrade_at(now.mono));
+        let shared = may_downgrade.then(|| self.get_or_create(group_id));
+        let mut slot = shared.as_ref().map(|s| s.lock());
         let mut state = self.consumer.lock();
         state.scheduled.remove(group_id);
         let Some(group) = state.groups.get_mut(group_id) else {
@@ -317,16 +327,40 @@ impl GroupCoordinator {
         };
         // The topics the group already subscribes to are all a removal can change.
         let topics = TopicsImage::new(group.subscribed_topics().values().cloned());
-        let (records, expired) = group.expire(now.mono, &topics);
+        let ctx = Context {
+            now: now.mono,
+            topics: &topics,
+            config: &self.config.consumer,
+        };
+        let (records, expired, downgrade) = group.expire_or_downgrade(&ctx);
         for (member, why) in &expired {
             tracing::info!(group = %group_id, %member, ?why, "consumer group member removed");
         }
-        if !records.is_empty() {
-            if let Err(error) = self.append(group_id, &entries(&records), now) {
+        let mut written = entries(&records);
+        let downgrade = downgrade.map(|mut value| {
+            value.current_state_timestamp = now.wall;
+            written.push((group_key(group_id), Some(value.encode())));
+            value
+        });
+        if !written.is_empty() {
+            if let Err(error) = self.append(group_id, &written, now) {
                 tracing::warn!(group = %group_id, %error, "consumer group expiry not written");
             }
         }
-        self.schedule_consumer(&mut state, group_id);
+        let Some(value) = downgrade else {
+            self.schedule_consumer(&mut state, group_id);
+            return;
+        };
+        state.groups.restore(group_id, None);
+        drop(state);
+        let shared = shared
+            .clone()
+            .unwrap_or_else(|| self.get_or_create(group_id));
+        match slot.as_deref_mut() {
+            Some(slot) => self.install_downgraded(&shared, slot, value, now),
+            None => self.install_downgraded(&shared, &mut shared.lock(), value, now),
+        }
+        tracing::info!(group = %group_id, "consumer group downgraded to a classic group");
     }
 
     /// Puts consumer group `group_id`'s next deadline in the timer heap if it is earlier than
