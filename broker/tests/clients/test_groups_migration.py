@@ -1,4 +1,5 @@
-"""Online migration between classic and consumer groups (KIP-848) with the Java client (3.9):
+"""Online migration between classic and consumer groups (KIP-848) with the Java client (3.9),
+its classic members eager (range) or cooperative (cooperative-sticky):
 a running classic group whose members are replaced one by one by `group.protocol=consumer`
 members while records flow (a rolling upgrade of a fleet), then the reverse. Every record is
 consumed, no partition is ever owned by two members at once, a record is read twice only
@@ -116,9 +117,11 @@ def group_type(bootstrap: str, group: str) -> Optional[ConsumerGroupType]:
     return next((g.type for g in listed.valid if g.group_id == group), None)
 
 
-def replace_one_by_one(old: list[JavaMember], start_new, all_members: list[JavaMember], what: str) -> list[JavaMember]:
+def replace_one_by_one(old: list[JavaMember], start_new, all_members: list[JavaMember], what: str,
+                       type_now, types: list[ConsumerGroupType]) -> list[JavaMember]:
     """Closes each member of `old` in turn and starts its replacement, waiting each time for
-    the live members to own every partition once and to go on consuming."""
+    the live members to own every partition once and to go on consuming; the group then has
+    the type `types` names for that step (a mixed group is a consumer group)."""
     live = list(old)
     for i, member in enumerate(old):
         member.close()
@@ -130,10 +133,13 @@ def replace_one_by_one(old: list[JavaMember], start_new, all_members: list[JavaM
         poll_until(lambda: own_everything_once(live) and len(values(all_members)) > seen + 20, 90,
                    f"{what} step {i}: the live members to own every partition once and consume", all_members)
         assert_never_owned_twice(all_members)
+        assert type_now() == types[i], f"{what} step {i}"
     return live
 
 
-def test_a_rolling_upgrade_and_downgrade_of_java_consumers_keeps_every_record(broker_factory, topic, java):
+@pytest.mark.parametrize("classic_assignor", ["range", "cooperative-sticky"])
+def test_a_rolling_upgrade_and_downgrade_of_java_consumers_keeps_every_record(broker_factory, topic, java,
+                                                                             classic_assignor):
     broker = broker_factory(group_coordinator_rebalance_protocols=PROTOCOLS)
     bootstrap = broker.bootstrap
     ck_create_topic(bootstrap, topic, partitions=PARTITIONS)
@@ -141,8 +147,11 @@ def test_a_rolling_upgrade_and_downgrade_of_java_consumers_keeps_every_record(br
     members: list[JavaMember] = []
 
     def member(name: str, protocol: dict[str, str]) -> JavaMember:
-        assignor = "server" if protocol is CONSUMER else "range"
+        assignor = "server" if protocol is CONSUMER else classic_assignor
         return JavaMember(java, bootstrap, topic, group, name, assignor=assignor, props=protocol)
+
+    def type_now() -> Optional[ConsumerGroupType]:
+        return group_type(bootstrap, group)
 
     flow = Flow(bootstrap, topic)
     try:
@@ -151,11 +160,16 @@ def test_a_rolling_upgrade_and_downgrade_of_java_consumers_keeps_every_record(br
         wait_for_assignment(classic, PARTITIONS, 90, "the classic group to form")
         assert group_type(bootstrap, group) == ConsumerGroupType.CLASSIC
 
-        upgraded = replace_one_by_one(classic, lambda i: member(f"consumer{i}", CONSUMER), members, "upgrade")
-        assert group_type(bootstrap, group) == ConsumerGroupType.CONSUMER
-
-        replace_one_by_one(upgraded, lambda i: member(f"again-classic{i}", CLASSIC), members, "downgrade")
-        assert group_type(bootstrap, group) == ConsumerGroupType.CLASSIC
+        # The first consumer-protocol member upgrades the group; classic members stay in it.
+        upgraded = replace_one_by_one(classic, lambda i: member(f"consumer{i}", CONSUMER), members, "upgrade",
+                                      type_now, [ConsumerGroupType.CONSUMER] * 3)
+        # Classic members join the consumer group; the last consumer-protocol member leaving
+        # downgrades it.
+        replace_one_by_one(upgraded, lambda i: member(f"again-classic{i}", CLASSIC), members, "downgrade", type_now,
+                           [ConsumerGroupType.CONSUMER, ConsumerGroupType.CONSUMER, ConsumerGroupType.CLASSIC])
+        log = broker.log_text()
+        assert "classic group upgraded to a consumer group" in log
+        assert "consumer group downgraded to a classic group" in log
 
         produced = flow.stop()
         poll_until(lambda: set(values(members)) >= set(produced), 90, "every record consumed", members)
