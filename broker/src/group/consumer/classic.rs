@@ -13,7 +13,7 @@ use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 
 use super::embedded::{decode_subscription, encode_assignment, subscription_version};
-use super::group::ConsumerGroup;
+use super::group::{ConsumerGroup, RebalanceDeadline};
 use super::heartbeat::Advance;
 use super::member::{Member, MemberState};
 use super::migration::{by_id, named, CONSUMER_PROTOCOL_TYPE};
@@ -119,6 +119,8 @@ impl ConsumerGroup {
             supported_protocols: req.protocols.clone(),
         });
         let owned = by_id(&subscription.owned, ctx.topics);
+        // The rejoin it was asked for: its join deadline is met.
+        self.rebalance_deadlines.remove(&id);
         records.extend(self.advance(
             Advance {
                 before: &member,
@@ -277,7 +279,7 @@ impl ConsumerGroup {
 
     /// Heartbeat of a classic member: a fresh session, and REBALANCE_IN_PROGRESS when it
     /// must rejoin: the group epoch moved past it, it must revoke partitions, or partitions
-    /// it waits for are free now.
+    /// it waits for are free now. It must rejoin within its rebalance timeout.
     pub fn classic_heartbeat(
         &mut self,
         member_id: &str,
@@ -294,10 +296,17 @@ impl ConsumerGroup {
             || (member.state == MemberState::UnreleasedPartitions
                 && !self.waits_on_unreleased(member));
         let timeout = member.session_timeout_ms(0);
+        let join_deadline = RebalanceDeadline {
+            at: now.saturating_add(i64::from(member.rebalance_timeout_ms.max(0))),
+            member_epoch: member.member_epoch,
+        };
         let id = member.member_id.clone();
         self.session_deadlines
-            .insert(id, now.saturating_add(i64::from(timeout)));
+            .insert(id.clone(), now.saturating_add(i64::from(timeout)));
         if rejoin {
+            // Kafka's join timeout: a member that does not rejoin within its rebalance
+            // timeout is removed, so it cannot hold partitions others wait for.
+            self.rebalance_deadlines.entry(id).or_insert(join_deadline);
             return Err(ResponseError::RebalanceInProgress);
         }
         Ok(())

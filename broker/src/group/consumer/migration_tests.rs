@@ -498,3 +498,29 @@ fn the_last_consumer_member_expiring_downgrades_the_group_too() {
     assert!(!records.is_empty());
     assert!(scene.group.is_empty());
 }
+
+#[test]
+fn a_classic_member_told_to_rejoin_that_never_does_is_removed_after_its_rebalance_timeout() {
+    let mut scene = Scene::upgraded(
+        &stable_classic_group("consumer"),
+        MigrationPolicy::Bidirectional,
+    )
+    .unwrap();
+    scene.heartbeat(consumer_join("c"));
+    assert_eq!(
+        scene.classic_heartbeat("a", 5),
+        Err(ResponseError::RebalanceInProgress)
+    );
+    // `b` rejoins at once; `a` keeps heartbeating but never rejoins.
+    assert_eq!(scene.classic_join("b", &[]), Ok(6));
+    for t in [10_000, 20_000, 29_000] {
+        scene.now = t;
+        let _ = scene.classic_heartbeat("a", 5);
+        let _ = scene.classic_heartbeat("b", 6);
+    }
+    assert!(scene.group.expired(29_999).is_empty());
+    assert_eq!(
+        scene.group.expired(30_000),
+        vec![("a".to_string(), timeouts::Expiry::Rebalance)]
+    );
+}
