@@ -38,6 +38,7 @@ impl GroupCoordinator {
                 return result;
             }
         }
+        self.drop_empty_consumer_group(group_id);
         let shared = if member_id.is_empty() {
             self.get_or_create(group_id)
         } else {

@@ -91,6 +91,19 @@ impl GroupCoordinator {
         self.apply(shared, slot, effects);
     }
 
+    /// Deletes consumer group `group_id` when it is empty, with its tombstones (not waited
+    /// for), before a classic group takes the id (Kafka's `maybeDeleteEmptyConsumerGroup`),
+    /// so the id is never both types at once.
+    pub(super) fn drop_empty_consumer_group(&self, group_id: &str) {
+        let Ok(Some(tombstones)) = self.delete_consumer_group(group_id) else {
+            return;
+        };
+        tracing::info!(group = %group_id, "empty consumer group replaced by a classic group");
+        if let Err(error) = self.append(group_id, &tombstones, self.now()) {
+            tracing::warn!(group = %group_id, %error, "empty consumer group's tombstones not written");
+        }
+    }
+
     /// JoinGroup of a classic member to consumer group `group_id`; `None` when the group is
     /// not a consumer group with members (any more), for the classic path to answer.
     pub(super) async fn join_consumer_group(

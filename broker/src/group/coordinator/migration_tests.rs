@@ -339,3 +339,35 @@ async fn a_mixed_group_resumes_after_a_reload() {
     assert_eq!(synced.error, None);
     assert_eq!(partitions_of(&synced.assignment).len(), 1);
 }
+
+#[tokio::test]
+async fn a_classic_join_replaces_an_empty_consumer_group_for_good() {
+    let log = Arc::new(MemoryLog::with_partitions(PARTITIONS));
+    let c = coordinator(&log, MigrationPolicy::Bidirectional);
+    loaded(&c).await;
+    let joined = c
+        .consumer_heartbeat("g", consumer_join("c"), &topics())
+        .await
+        .unwrap();
+    c.consumer_heartbeat("g", consumer_beat("c", -1, Assignment::new()), &topics())
+        .await
+        .unwrap();
+    assert!(joined.member_epoch > 0);
+    assert!(c.describe_consumer_group("g").unwrap().is_empty());
+
+    let (a, generation) = stable_classic_group(&c).await;
+    assert!(
+        c.describe_consumer_group("g").is_err(),
+        "the empty consumer group is gone"
+    );
+    assert_eq!(c.describe("g").unwrap().state, GroupState::Stable);
+
+    drop(c);
+    let c = coordinator(&log, MigrationPolicy::Bidirectional);
+    loaded(&c).await;
+    assert!(
+        c.describe_consumer_group("g").is_err(),
+        "its tombstones are in the log"
+    );
+    assert_eq!(c.heartbeat("g", &a, None, generation), Ok(()));
+}
