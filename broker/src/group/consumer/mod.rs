@@ -13,6 +13,10 @@
 //!   (leaving and removal), [`target`] (new target assignments), [`reconcile`] (a member's
 //!   step towards its target), [`subscription`] (what the group subscribes to),
 //!   [`timeouts`] (session and rebalance deadlines), [`assignor`] (`uniform`, `range`).
+//! - Migration: [`migration`] (a classic group upgraded to a consumer group and back, under
+//!   `group.consumer.migration.policy`), [`classic`] (JoinGroup, SyncGroup, Heartbeat and
+//!   LeaveGroup of classic members of a consumer group), [`embedded`] (the consumer protocol
+//!   those carry).
 //! - Persistence: [`records`] (record types 3 to 8 with Kafka's schemas) and [`replay`]
 //!   (records into state).
 //!

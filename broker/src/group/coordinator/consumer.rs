@@ -87,7 +87,7 @@ impl GroupCoordinator {
     /// ConsumerGroupHeartbeat: the core's decision, answered once its records are committed.
     /// `topics` is the cluster's topics as the heartbeat sees them. A join to a classic group
     /// upgrades it, and the last consumer-protocol member leaving downgrades the group, when
-    /// `group.consumer.migration.policy` allows (see [`super::migration`]).
+    /// `group.consumer.migration.policy` allows (see the `migration` module).
     pub async fn consumer_heartbeat(
         self: &Arc<Self>,
         group_id: &str,
