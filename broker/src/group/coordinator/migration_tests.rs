@@ -371,3 +371,44 @@ async fn a_classic_join_replaces_an_empty_consumer_group_for_good() {
     );
     assert_eq!(c.heartbeat("g", &a, None, generation), Ok(()));
 }
+
+#[tokio::test]
+async fn a_rebalancing_classic_group_upgrades_and_its_waiting_joins_are_told_to_rejoin() {
+    let log = Arc::new(MemoryLog::with_partitions(PARTITIONS));
+    let c = coordinator(&log, MigrationPolicy::Bidirectional);
+    loaded(&c).await;
+    let (a, _) = stable_classic_group(&c).await;
+    // A second classic member starts a rebalance; its join waits for `a` to rejoin.
+    let first = c.join("g", classic_join("", &[]), &topics()).await;
+    let waiting = {
+        let c = c.clone();
+        let id = first.member_id.clone();
+        tokio::spawn(async move { c.join("g", classic_join(&id, &[]), &topics()).await })
+    };
+    for _ in 0..200 {
+        if c.describe("g")
+            .is_ok_and(|g| g.state == GroupState::PreparingRebalance)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        c.describe("g").unwrap().state,
+        GroupState::PreparingRebalance
+    );
+
+    // Kafka converts a rebalancing group too (refusing would be fatal to the Java client).
+    c.consumer_heartbeat("g", consumer_join("c"), &topics())
+        .await
+        .unwrap();
+    let told = waiting.await.unwrap();
+    assert_eq!(told.error, Some(ResponseError::RebalanceInProgress));
+    let rejoined = c
+        .join("g", classic_join(&first.member_id, &[]), &topics())
+        .await;
+    assert_eq!(rejoined.error, None);
+    let g = c.describe_consumer_group("g").unwrap();
+    assert_eq!(g.members().len(), 3);
+    assert!(g.member(&a).unwrap().classic.is_some());
+}
