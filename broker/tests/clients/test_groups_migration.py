@@ -4,7 +4,8 @@ a running classic group whose members are replaced one by one by `group.protocol
 members while records flow (a rolling upgrade of a fleet), then the reverse. Every record is
 consumed, no partition is ever owned by two members at once, a record is read twice only
 where its partition changed hands (at-least-once), the committed offsets end at the log end,
-and ListGroups reports the type the group has at each end."""
+and ListGroups reports the type the group has at each end. A mixed group (classic and
+consumer-protocol members) resumes after a broker restart."""
 
 from __future__ import annotations
 
@@ -184,6 +185,55 @@ def test_a_rolling_upgrade_and_downgrade_of_java_consumers_keeps_every_record(br
     intervals = assert_never_owned_twice(members)
     got = values(members)
     assert set(got) == set(produced), "every record consumed, nothing else"
+    for value in [v for v, n in Counter(got).items() if n > 1]:
+        partition = int(value[1:]) % PARTITIONS
+        assert len(intervals[partition]) > 1, f"{value} read twice without a hand-over of {partition}"
+
+
+def produce(bootstrap: str, topic: str, first: int, count: int) -> set[str]:
+    records = [{"value": f"v{n}".encode(), "partition": n % PARTITIONS} for n in range(first, first + count)]
+    reports = ck_produce(bootstrap, topic, records)
+    assert all(r.error is None for r in reports)
+    return {r["value"].decode() for r in records}
+
+
+def test_a_mixed_group_resumes_after_a_broker_restart(broker_factory, topic, java):
+    broker = broker_factory(group_coordinator_rebalance_protocols=PROTOCOLS)
+    bootstrap = broker.bootstrap
+    ck_create_topic(bootstrap, topic, partitions=PARTITIONS)
+    group = f"{topic}-mixed"
+    members: list[JavaMember] = []
+
+    def member(name: str, protocol: dict[str, str]) -> JavaMember:
+        assignor = "server" if protocol is CONSUMER else "range"
+        m = JavaMember(java, bootstrap, topic, group, name, assignor=assignor, props=protocol)
+        members.append(m)
+        return m
+
+    try:
+        classic = [member(f"classic{i}", CLASSIC) for i in range(2)]
+        wait_for_assignment(classic, PARTITIONS, 90, "the classic group to form")
+        classic[0].close()
+        live = [classic[1], member("consumer0", CONSUMER)]
+        poll_until(lambda: own_everything_once(live), 90, "the mixed group to own every partition", members)
+        assert group_type(bootstrap, group) == ConsumerGroupType.CONSUMER
+
+        produced = produce(bootstrap, topic, 0, 200)
+        poll_until(lambda: set(values(members)) >= produced, 60, "the records before the restart", members)
+
+        broker.restart()
+        produced |= produce(bootstrap, topic, 200, 200)
+        poll_until(lambda: set(values(members)) >= produced, 90, "the records after the restart", members)
+        poll_until(lambda: committed(bootstrap, topic, group) == end_offsets(bootstrap, topic), 60,
+                   "the committed offsets to reach the log end", members)
+        assert group_type(bootstrap, group) == ConsumerGroupType.CONSUMER, "still a mixed consumer group"
+        assert own_everything_once(live)
+    finally:
+        for m in members:
+            m.kill()
+    intervals = assert_never_owned_twice(members)
+    got = values(members)
+    assert set(got) == produced
     for value in [v for v, n in Counter(got).items() if n > 1]:
         partition = int(value[1:]) % PARTITIONS
         assert len(intervals[partition]) > 1, f"{value} read twice without a hand-over of {partition}"
