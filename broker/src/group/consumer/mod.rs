@@ -47,6 +47,8 @@ pub mod validate;
 #[cfg(test)]
 mod migration_tests;
 #[cfg(test)]
+mod mixed_property_tests;
+#[cfg(test)]
 mod property_tests;
 #[cfg(test)]
 mod tests;
