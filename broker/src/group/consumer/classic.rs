@@ -132,6 +132,15 @@ impl ConsumerGroup {
             ctx,
         ));
         let generation = self.members.get(&id).map_or(0, |m| m.member_epoch);
+        // Kafka's sync timeout: the member must SyncGroup within its rebalance timeout.
+        self.rebalance_deadlines
+            .entry(id.clone())
+            .or_insert(RebalanceDeadline {
+                at: ctx
+                    .now
+                    .saturating_add(i64::from(req.rebalance_timeout_ms.max(0))),
+                member_epoch: generation,
+            });
         Ok((
             records,
             ClassicJoined {
@@ -239,7 +248,8 @@ impl ConsumerGroup {
     }
 
     /// SyncGroup of a classic member: its assigned partitions in the embedded protocol, at
-    /// the version of its subscription. REBALANCE_IN_PROGRESS when the group moved on and
+    /// the version of its subscription; it must come within the rebalance timeout of the
+    /// JoinGroup. REBALANCE_IN_PROGRESS when the group moved on and
     /// the member must rejoin first (unless it is revoking: then it syncs to learn what).
     pub fn classic_sync(
         &mut self,
@@ -272,6 +282,10 @@ impl ConsumerGroup {
         let assignment = encode_assignment(version, &named(&member.assigned, &self.topic_names()));
         let timeout = classic.session_timeout_ms;
         let id = member.member_id.clone();
+        if member.state != MemberState::UnrevokedPartitions {
+            // The sync timeout is met (a revoking member keeps its rebalance deadline).
+            self.rebalance_deadlines.remove(&id);
+        }
         self.session_deadlines
             .insert(id, now.saturating_add(i64::from(timeout)));
         Ok(assignment)

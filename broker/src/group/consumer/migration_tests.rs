@@ -513,6 +513,7 @@ fn a_classic_member_told_to_rejoin_that_never_does_is_removed_after_its_rebalanc
     );
     // `b` rejoins at once; `a` keeps heartbeating but never rejoins.
     assert_eq!(scene.classic_join("b", &[]), Ok(6));
+    assert!(scene.classic_sync("b", 6).is_ok());
     for t in [10_000, 20_000, 29_000] {
         scene.now = t;
         let _ = scene.classic_heartbeat("a", 5);
@@ -522,5 +523,42 @@ fn a_classic_member_told_to_rejoin_that_never_does_is_removed_after_its_rebalanc
     assert_eq!(
         scene.group.expired(30_000),
         vec![("a".to_string(), timeouts::Expiry::Rebalance)]
+    );
+}
+
+#[test]
+fn a_classic_member_that_joins_but_never_syncs_is_removed_after_its_rebalance_timeout() {
+    let mut scene = Scene::upgraded(
+        &stable_classic_group("consumer"),
+        MigrationPolicy::Bidirectional,
+    )
+    .unwrap();
+    assert_eq!(scene.classic_join("fresh", &[]), Ok(6));
+    assert_eq!(scene.classic_join("a", &[]), Ok(6));
+    scene.now = 1_000;
+    assert!(scene.classic_sync("a", 6).is_ok());
+    assert!(
+        scene.group.rebalance_deadline("a").is_none(),
+        "a synced in time"
+    );
+    assert_eq!(
+        scene.group.rebalance_deadline("fresh").map(|d| d.at),
+        Some(30_000)
+    );
+    // It heartbeats, but never syncs.
+    for t in [9_000, 18_000, 27_000] {
+        scene.now = t;
+        let _ = scene.classic_heartbeat("fresh", 6);
+    }
+    let fresh = |expired: Vec<(String, timeouts::Expiry)>| {
+        expired
+            .into_iter()
+            .find(|(id, _)| id == "fresh")
+            .map(|(_, why)| why)
+    };
+    assert_eq!(fresh(scene.group.expired(29_999)), None);
+    assert_eq!(
+        fresh(scene.group.expired(30_000)),
+        Some(timeouts::Expiry::Rebalance)
     );
 }
