@@ -92,7 +92,7 @@ impl ConsumerGroup {
         let unreadable = || refuse(ResponseError::InconsistentGroupProtocol, new_id);
         let (first, metadata) = req.protocols.first().ok_or_else(unreadable)?;
         let subscription = decode_subscription(metadata).ok_or_else(unreadable)?;
-        // Nothing fails after this check.
+        // The identity checks refuse before changing anything; nothing fails after them.
         let mut records = Vec::new();
         let id = self.classic_joining(req, ctx, &mut records)?;
         let is_new = !self.members.contains_key(&id);
