@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::codec::UNCOMPRESSED_BATCH_CEILING;
 use crate::group::consumer::assignor::Assignor;
-use crate::group::consumer::ConsumerGroupConfig;
+use crate::group::consumer::{ConsumerGroupConfig, MigrationPolicy};
 use crate::group::GroupConfig;
 use crate::storage::{LogConfig, TimestampType};
 use crate::topics::dynamic::DynamicConfigs;
@@ -221,6 +221,10 @@ pub struct Flags {
     /// (`uniform`, `range`); the first is the default.
     #[arg(long, env = "TRIBUTARY_GROUP_CONSUMER_ASSIGNORS")]
     pub group_consumer_assignors: Option<String>,
+    /// group.consumer.migration.policy: online conversion between classic and consumer
+    /// groups: `bidirectional` (default), `upgrade`, `downgrade` or `disabled`.
+    #[arg(long, env = "TRIBUTARY_GROUP_CONSUMER_MIGRATION_POLICY")]
+    pub group_consumer_migration_policy: Option<String>,
     /// offsets.topic.num.partitions: partitions of `__consumer_offsets` when it is created.
     #[arg(long, env = "TRIBUTARY_OFFSETS_TOPIC_NUM_PARTITIONS")]
     pub offsets_topic_num_partitions: Option<i32>,
@@ -353,6 +357,7 @@ impl Flags {
             group_consumer_session_timeout_ms,
             group_consumer_heartbeat_interval_ms,
             group_consumer_assignors,
+            group_consumer_migration_policy,
             offsets_topic_num_partitions,
             offsets_retention_minutes,
             offsets_retention_check_interval_ms,
@@ -887,6 +892,15 @@ fn group_config(flags: &Flags) -> Result<GroupConfig, ConfigError> {
                 None => d.consumer.assignors.clone(),
                 Some(list) => consumer_assignors(list)?,
             },
+            migration_policy: match &flags.group_consumer_migration_policy {
+                None => d.consumer.migration_policy,
+                Some(value) => MigrationPolicy::parse(value).ok_or_else(|| {
+                    invalid(
+                        "group-consumer-migration-policy",
+                        "is one of `bidirectional`, `upgrade`, `downgrade` and `disabled`",
+                    )
+                })?,
+            },
             ..d.consumer.clone()
         },
         ..d
@@ -1094,6 +1108,21 @@ mod tests {
             ..Flags::default()
         };
         assert!(BrokerConfig::resolve(flags).is_err(), "no such assignor");
+        let flags = Flags {
+            group_consumer_migration_policy: Some("upgrade".into()),
+            ..Flags::default()
+        };
+        let consumer = BrokerConfig::resolve(flags).unwrap().group.consumer;
+        assert_eq!(consumer.migration_policy, MigrationPolicy::Upgrade);
+        let flags = Flags {
+            group_consumer_migration_policy: Some("sideways".into()),
+            ..Flags::default()
+        };
+        let refused = BrokerConfig::resolve(flags).unwrap_err().to_string();
+        assert!(
+            refused.contains("group-consumer-migration-policy"),
+            "{refused}"
+        );
         for refused in ["consumer", "classic,share", ""] {
             let flags = Flags {
                 group_coordinator_rebalance_protocols: Some(refused.into()),

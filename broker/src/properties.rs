@@ -142,6 +142,9 @@ impl Parsed {
                 f.group_consumer_heartbeat_interval_ms = Some(v.narrow()?);
             }
             "group.consumer.assignors" => f.group_consumer_assignors = Some(v.text),
+            "group.consumer.migration.policy" => {
+                f.group_consumer_migration_policy = Some(v.text);
+            }
             "transaction.state.log.replication.factor" => {
                 f.transaction_state_log_replication_factor = Some(v.narrow()?);
             }
@@ -236,7 +239,8 @@ mod tests {
                     offsets.topic.num.partitions=3\noffsets.retention.minutes=60\n\
                     offsets.retention.check.interval.ms=1000\ngroup.initial.rebalance.delay.ms=0\n\
                     group.min.session.timeout.ms=500\ngroup.max.session.timeout.ms=60000\n\
-                    group.coordinator.rebalance.protocols=classic,consumer\n";
+                    group.coordinator.rebalance.protocols=classic,consumer\n\
+                    group.consumer.migration.policy=upgrade\n";
         let env = |k: &str| match k {
             "BROKER_ID" => Some("2".to_string()),
             "POD_NAME" => Some("demo-broker-2".to_string()),
@@ -272,6 +276,10 @@ mod tests {
         assert_eq!(
             flags.group_coordinator_rebalance_protocols.as_deref(),
             Some("classic,consumer")
+        );
+        assert_eq!(
+            flags.group_consumer_migration_policy.as_deref(),
+            Some("upgrade")
         );
         let text = "log.cleanup.policy=compact,delete\ncompression.type=lz4\n\
                     unclean.leader.election.enable=true\ndelete.topic.enable=false\n\

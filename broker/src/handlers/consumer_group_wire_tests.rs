@@ -85,6 +85,11 @@ fn count(owned: &[(Uuid, Vec<i32>)]) -> usize {
 }
 
 async fn commit(b: &Arc<Broker>, member: &str, epoch: i32, offset: i64) -> i16 {
+    commit_at(b, 9, member, epoch, offset).await
+}
+
+/// OffsetCommit of partition c-0 at `version`; the partition's error code.
+async fn commit_at(b: &Arc<Broker>, version: i16, member: &str, epoch: i32, offset: i64) -> i16 {
     let req = OffsetCommitRequest::default()
         .with_group_id(GroupId(s(GROUP)))
         .with_member_id(s(member))
@@ -98,7 +103,7 @@ async fn commit(b: &Arc<Broker>, member: &str, epoch: i32, offset: i64) -> i16 {
                         .with_committed_offset(offset),
                 ]),
         ]);
-    let r: OffsetCommitResponse = call(b, ApiKey::OffsetCommit, 9, &req).await;
+    let r: OffsetCommitResponse = call(b, ApiKey::OffsetCommit, version, &req).await;
     r.topics[0].partitions[0].error_code
 }
 
@@ -320,7 +325,8 @@ async fn members_reconcile_commit_with_epochs_and_survive_a_reload() {
         ResponseError::GroupIdNotFound.code()
     );
 
-    // The group id is a consumer group's: JoinGroup is refused.
+    // The group id is a consumer group's: a classic member may join it (KIP-848's online
+    // migration), with a member id and a readable consumer protocol subscription.
     let classic = JoinGroupRequest::default()
         .with_group_id(GroupId(s(GROUP)))
         .with_session_timeout_ms(10_000)
@@ -328,6 +334,9 @@ async fn members_reconcile_commit_with_epochs_and_survive_a_reload() {
         .with_protocols(vec![join_group_request::JoinGroupRequestProtocol::default(
         )
         .with_name(s("range"))]);
+    let r: JoinGroupResponse = call(&b, ApiKey::JoinGroup, 9, &classic).await;
+    assert_eq!(r.error_code, ResponseError::MemberIdRequired.code());
+    let classic = classic.with_member_id(r.member_id);
     let r: JoinGroupResponse = call(&b, ApiKey::JoinGroup, 9, &classic).await;
     assert_eq!(
         r.error_code,
@@ -387,13 +396,30 @@ async fn a_classic_group_with_members_is_not_a_consumer_group() {
         .with_protocols(vec![join_group_request::JoinGroupRequestProtocol::default(
         )
         .with_name(s("range"))]);
-    // v3: no member id round trip.
+    // v3: no member id round trip. The member's embedded protocol is unreadable (empty
+    // metadata), so the group cannot be upgraded.
     let r: JoinGroupResponse = call(&b, ApiKey::JoinGroup, 3, &classic).await;
     assert_eq!(r.error_code, NONE);
     let r = heartbeat(&b, 1, &join("x")).await;
     assert_eq!(r.error_code, ResponseError::GroupIdNotFound.code());
     let d = describe(&b).await;
     assert_eq!(d.error_code, ResponseError::GroupIdNotFound.code());
+}
+
+#[tokio::test]
+async fn offset_commit_below_v9_from_a_consumer_protocol_member_is_unsupported() {
+    let dir = tempfile::tempdir().unwrap();
+    let (b, t) = broker(
+        dir.path(),
+        "classic,consumer",
+        Arc::new(MemoryLog::default()),
+    );
+    let (a, _) = two_members_reconcile(&b, t).await;
+    assert_eq!(
+        commit_at(&b, 8, &a, 2, 42).await,
+        ResponseError::UnsupportedVersion.code()
+    );
+    assert_eq!(commit_at(&b, 9, &a, 2, 42).await, NONE);
 }
 
 #[tokio::test]

@@ -51,7 +51,8 @@ pub(crate) async fn handle(ctx: RequestContext, request: JoinGroupRequest) -> Jo
         supports_skip_assignment: version >= 9,
         reason: request.reason.map(|r| r.to_string()),
     };
-    let result = ctx.broker.groups.join(&group_id, join).await;
+    let topics = super::consumer_group_heartbeat::topics_image(&ctx.broker);
+    let result = ctx.broker.groups.join(&group_id, join, &topics).await;
     response(result, version)
 }
 

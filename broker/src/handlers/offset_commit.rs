@@ -52,6 +52,7 @@ pub(crate) async fn handle(
         plan.push(row);
     }
     let commit = CommitRequest {
+        api_version: version,
         group_id: request.group_id.to_string(),
         committer: Committer {
             member_id: request.member_id.to_string(),

@@ -15,6 +15,56 @@ pub struct ConsumerGroupConfig {
     /// How often the subscribed topics' metadata is compared with the cluster's even
     /// when no subscription changed (so new partitions and regex matches are noticed).
     pub metadata_refresh_interval_ms: i64,
+    /// `group.consumer.migration.policy`: which online conversions between classic and
+    /// consumer groups are allowed.
+    pub migration_policy: MigrationPolicy,
+    /// How many members a classic group may have: a downgrade that would make a larger
+    /// classic group is not made (Kafka's `group.classic.max.size`).
+    pub classic_max_size: usize,
+}
+
+/// `group.consumer.migration.policy` (Kafka's `ConsumerGroupMigrationPolicy`): whether a
+/// classic group converts to a consumer group when a consumer-protocol member joins it
+/// (upgrade), and back when the last consumer-protocol member leaves (downgrade).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MigrationPolicy {
+    /// Both ways (Kafka 4's default).
+    Bidirectional,
+    /// Classic to consumer only.
+    Upgrade,
+    /// Consumer to classic only.
+    Downgrade,
+    /// Never: a group id keeps the type it was created with while it has members.
+    Disabled,
+}
+
+impl MigrationPolicy {
+    /// The policy a config value names (case-insensitive, as Kafka parses it).
+    pub fn parse(value: &str) -> Option<MigrationPolicy> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "bidirectional" => Some(MigrationPolicy::Bidirectional),
+            "upgrade" => Some(MigrationPolicy::Upgrade),
+            "downgrade" => Some(MigrationPolicy::Downgrade),
+            "disabled" => Some(MigrationPolicy::Disabled),
+            _ => None,
+        }
+    }
+
+    /// Whether a classic group may become a consumer group.
+    pub fn upgrade_enabled(self) -> bool {
+        matches!(
+            self,
+            MigrationPolicy::Bidirectional | MigrationPolicy::Upgrade
+        )
+    }
+
+    /// Whether a consumer group may become a classic group.
+    pub fn downgrade_enabled(self) -> bool {
+        matches!(
+            self,
+            MigrationPolicy::Bidirectional | MigrationPolicy::Downgrade
+        )
+    }
 }
 
 impl Default for ConsumerGroupConfig {
@@ -25,6 +75,8 @@ impl Default for ConsumerGroupConfig {
             max_size: i32::MAX as usize,
             assignors: vec!["uniform".into(), "range".into()],
             metadata_refresh_interval_ms: 5_000,
+            migration_policy: MigrationPolicy::Bidirectional,
+            classic_max_size: i32::MAX as usize,
         }
     }
 }

@@ -185,8 +185,10 @@ impl ConsumerGroup {
         self.rebalance_deadlines.clear();
         self.metadata_refresh = None;
         for m in self.members.values() {
-            self.session_deadlines
-                .insert(m.member_id.clone(), now + i64::from(session_timeout_ms));
+            self.session_deadlines.insert(
+                m.member_id.clone(),
+                now + i64::from(m.session_timeout_ms(session_timeout_ms)),
+            );
             if m.state == MemberState::UnrevokedPartitions {
                 self.rebalance_deadlines.insert(
                     m.member_id.clone(),

@@ -26,6 +26,20 @@ use super::request::{Context, HeartbeatRequest, HeartbeatResponse, Outcome};
 use super::subscription::subscribed_topics;
 use super::validate::{check_epoch, validate};
 
+/// One member's move through steps 1 to 3 (see [`ConsumerGroup::advance`]).
+pub(super) struct Advance<'a> {
+    /// The member as the group had it (a fresh one if new).
+    pub before: &'a Member,
+    /// The member with the request's changes.
+    pub updated: Member,
+    /// Whether the member is joining the group.
+    pub is_new: bool,
+    /// The partitions the member reports owning, if it does.
+    pub owned: Option<&'a Assignment>,
+    /// The member's session timeout (its classic one for a classic member).
+    pub session_timeout_ms: i32,
+}
+
 /// How the heartbeat's member relates to the group, decided before anything changes.
 enum Joining {
     /// A member the group has.
@@ -48,7 +62,7 @@ impl ConsumerGroup {
         if req.member_epoch == LEAVE_GROUP_MEMBER_EPOCH
             || req.member_epoch == LEAVE_GROUP_STATIC_MEMBER_EPOCH
         {
-            return self.leave(req, ctx.topics);
+            return self.leave(req, ctx);
         }
         let joining = self.joining(req, ctx.config)?;
 
@@ -64,14 +78,55 @@ impl ConsumerGroup {
             .get(&id)
             .cloned()
             .unwrap_or_else(|| Member::new(&id));
-
-        // 1. The member and the group epoch.
         let updated = updated_member(&member, req);
+        records.extend(self.advance(
+            Advance {
+                before: &member,
+                updated: updated.clone(),
+                is_new,
+                owned: req.owned.as_ref(),
+                session_timeout_ms: ctx.config.session_timeout_ms,
+            },
+            ctx,
+        ));
+
+        let after = self.members.get(&id).cloned().unwrap_or(updated);
+        let full = req.member_epoch == 0
+            || (req.rebalance_timeout_ms != -1
+                && req.subscribed_topic_names.is_some()
+                && req.owned.is_some());
+        let assignment =
+            (full || after.assigned != member.assigned).then(|| after.assigned.clone());
+        Ok(Outcome {
+            records,
+            response: HeartbeatResponse {
+                member_id: id,
+                member_epoch: after.member_epoch,
+                heartbeat_interval_ms: ctx.config.heartbeat_interval_ms,
+                assignment,
+            },
+            downgrade: None,
+        })
+    }
+
+    /// Applies `record` and keeps it for writing.
+    pub(super) fn emit(&mut self, record: Record, records: &mut Vec<Record>) {
+        self.apply(&record);
+        records.push(record);
+    }
+
+    /// Steps 1 to 3 of a heartbeat or of a classic member's JoinGroup, once the member is
+    /// known to be allowed in: its metadata and the group epoch, the target assignment, its
+    /// reconciliation step and a fresh session. Returns the records (already applied).
+    pub(super) fn advance(&mut self, step: Advance<'_>, ctx: &Context<'_>) -> Vec<Record> {
+        let mut records = Vec::new();
+        let id = step.updated.member_id.clone();
+        // 1. The member and the group epoch.
         let mut bump = false;
-        if is_new || updated.metadata_differs(&member) {
-            bump = is_new || updated.subscription_differs(&member);
+        if step.is_new || step.updated.metadata_differs(step.before) {
+            bump = step.is_new || step.updated.subscription_differs(step.before);
             self.emit(
-                Record::member_metadata(&self.group_id, &updated),
+                Record::member_metadata(&self.group_id, &step.updated),
                 &mut records,
             );
         }
@@ -107,35 +162,12 @@ impl ConsumerGroup {
         }
 
         // 3. Reconciliation.
-        self.reconcile_member(&id, req.owned.as_ref(), ctx.now, &mut records);
+        self.reconcile_member(&id, step.owned, ctx.now, &mut records);
         self.session_deadlines.insert(
-            id.clone(),
-            ctx.now
-                .saturating_add(i64::from(ctx.config.session_timeout_ms)),
+            id,
+            ctx.now.saturating_add(i64::from(step.session_timeout_ms)),
         );
-
-        let after = self.members.get(&id).cloned().unwrap_or(updated);
-        let full = req.member_epoch == 0
-            || (req.rebalance_timeout_ms != -1
-                && req.subscribed_topic_names.is_some()
-                && req.owned.is_some());
-        let assignment =
-            (full || after.assigned != member.assigned).then(|| after.assigned.clone());
-        Ok(Outcome {
-            records,
-            response: HeartbeatResponse {
-                member_id: id,
-                member_epoch: after.member_epoch,
-                heartbeat_interval_ms: ctx.config.heartbeat_interval_ms,
-                assignment,
-            },
-        })
-    }
-
-    /// Applies `record` and keeps it for writing.
-    pub(super) fn emit(&mut self, record: Record, records: &mut Vec<Record>) {
-        self.apply(&record);
-        records.push(record);
+        records
     }
 
     /// Who the heartbeat's member is, and whether it may be (every identity check).
@@ -207,7 +239,12 @@ impl ConsumerGroup {
     /// The records that hand a static member's place to its new incarnation: the old member
     /// removed, the new one with its subscription, target and partitions, at epoch 0
     /// (Kafka's `replaceMember`), so it rejoins with the assignment it had.
-    fn replace_static_member(&mut self, old_id: &str, new_id: &str, records: &mut Vec<Record>) {
+    pub(super) fn replace_static_member(
+        &mut self,
+        old_id: &str,
+        new_id: &str,
+        records: &mut Vec<Record>,
+    ) {
         let Some(old) = self.members.get(old_id).cloned() else {
             return;
         };

@@ -8,7 +8,7 @@ use super::error::HeartbeatError;
 use super::group::ConsumerGroup;
 use super::member::{LEAVE_GROUP_MEMBER_EPOCH, LEAVE_GROUP_STATIC_MEMBER_EPOCH};
 use super::records::Record;
-use super::request::{HeartbeatRequest, HeartbeatResponse, Outcome};
+use super::request::{Context, HeartbeatRequest, HeartbeatResponse, Outcome};
 use super::subscription::subscribed_topics;
 use super::topics::TopicsImage;
 
@@ -17,7 +17,7 @@ impl ConsumerGroup {
     pub(super) fn leave(
         &mut self,
         req: &HeartbeatRequest,
-        topics: &TopicsImage,
+        ctx: &Context<'_>,
     ) -> Result<Outcome, HeartbeatError> {
         let response = |member_epoch| HeartbeatResponse {
             member_id: req.member_id.clone(),
@@ -31,11 +31,11 @@ impl ConsumerGroup {
                     member: req.member_id.clone(),
                 });
             }
-            let records = self.fence_member(&req.member_id, topics);
-            return Ok(Outcome {
-                records,
-                response: response(LEAVE_GROUP_MEMBER_EPOCH),
-            });
+            return Ok(self.leave_for_good(
+                &req.member_id,
+                ctx,
+                response(LEAVE_GROUP_MEMBER_EPOCH),
+            ));
         };
         let holder =
             self.static_member(instance)
@@ -62,13 +62,33 @@ impl ConsumerGroup {
             return Ok(Outcome {
                 records,
                 response: response(LEAVE_GROUP_STATIC_MEMBER_EPOCH),
+                downgrade: None,
             });
         }
-        let records = self.fence_member(&req.member_id, topics);
-        Ok(Outcome {
-            records,
-            response: response(LEAVE_GROUP_MEMBER_EPOCH),
-        })
+        Ok(self.leave_for_good(&req.member_id, ctx, response(LEAVE_GROUP_MEMBER_EPOCH)))
+    }
+
+    /// Removes a member that left for good: the group turns back into a classic group when
+    /// only classic members remain and the policy allows it (Kafka's
+    /// `consumerGroupFenceMember`), else the member is fenced.
+    fn leave_for_good(
+        &mut self,
+        member_id: &str,
+        ctx: &Context<'_>,
+        response: HeartbeatResponse,
+    ) -> Outcome {
+        if let Some(downgrade) = self.downgrade_without(member_id, ctx) {
+            return Outcome {
+                records: downgrade.records,
+                response,
+                downgrade: Some(downgrade.classic),
+            };
+        }
+        Outcome {
+            records: self.fence_member(member_id, ctx.topics),
+            response,
+            downgrade: None,
+        }
     }
 
     /// Removes `member_id` (Kafka's `consumerGroupFenceMember`): its three tombstones, the

@@ -139,6 +139,18 @@ impl Member {
             || self.pending_revocation != other.pending_revocation
     }
 
+    /// The member's session timeout: its own for a classic member, else the group's.
+    pub fn session_timeout_ms(&self, group_default: i32) -> i32 {
+        self.classic
+            .as_ref()
+            .map_or(group_default, |c| c.session_timeout_ms)
+    }
+
+    /// Whether the member speaks the classic protocol (JoinGroup, SyncGroup, Heartbeat).
+    pub fn uses_classic_protocol(&self) -> bool {
+        self.classic.is_some()
+    }
+
     /// Every partition the member may still be consuming: assigned and pending revocation.
     pub fn owned(&self) -> Assignment {
         let mut all = self.assigned.clone();

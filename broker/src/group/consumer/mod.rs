@@ -13,6 +13,10 @@
 //!   (leaving and removal), [`target`] (new target assignments), [`reconcile`] (a member's
 //!   step towards its target), [`subscription`] (what the group subscribes to),
 //!   [`timeouts`] (session and rebalance deadlines), [`assignor`] (`uniform`, `range`).
+//! - Migration: [`migration`] (a classic group upgraded to a consumer group and back, under
+//!   `group.consumer.migration.policy`), [`classic`] (JoinGroup, SyncGroup, Heartbeat and
+//!   LeaveGroup of classic members of a consumer group), [`embedded`] (the consumer protocol
+//!   those carry).
 //! - Persistence: [`records`] (record types 3 to 8 with Kafka's schemas) and [`replay`]
 //!   (records into state).
 //!
@@ -21,12 +25,15 @@
 
 pub mod assignment;
 pub mod assignor;
+pub mod classic;
 pub mod config;
+pub mod embedded;
 pub mod error;
 pub mod group;
 pub mod heartbeat;
 pub mod leave;
 pub mod member;
+pub mod migration;
 pub mod reconcile;
 pub mod records;
 pub mod replay;
@@ -38,12 +45,16 @@ pub mod topics;
 pub mod validate;
 
 #[cfg(test)]
+mod migration_tests;
+#[cfg(test)]
+mod mixed_property_tests;
+#[cfg(test)]
 mod property_tests;
 #[cfg(test)]
 mod tests;
 
 pub use assignment::Assignment;
-pub use config::ConsumerGroupConfig;
+pub use config::{ConsumerGroupConfig, MigrationPolicy};
 pub use error::HeartbeatError;
 pub use group::{ConsumerGroup, ConsumerGroupState};
 pub use member::{Member, MemberState};

@@ -6,6 +6,7 @@ use super::assignment::Assignment;
 use super::config::ConsumerGroupConfig;
 use super::records::Record;
 use super::topics::TopicsImage;
+use crate::group::records::GroupValue;
 
 /// The fields of a ConsumerGroupHeartbeat request, plus who sent it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,4 +69,8 @@ pub struct Outcome {
     pub records: Vec<Record>,
     /// The response.
     pub response: HeartbeatResponse,
+    /// Set when the member's leaving turned the group back into a classic group: the
+    /// classic group's metadata record, to write after `records` (the consumer group's
+    /// tombstones); the consumer group is gone.
+    pub downgrade: Option<GroupValue>,
 }

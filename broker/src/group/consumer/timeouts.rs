@@ -5,7 +5,9 @@
 
 use super::group::ConsumerGroup;
 use super::records::Record;
+use super::request::Context;
 use super::topics::TopicsImage;
+use crate::group::records::GroupValue;
 
 /// Why a member is removed by the coordinator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +46,39 @@ impl ConsumerGroup {
             .chain(self.rebalance_deadlines.values().map(|d| &d.at))
             .min()
             .copied()
+    }
+
+    /// Like [`ConsumerGroup::expire`], but the first expired member whose removal leaves
+    /// only classic members downgrades the group when the policy allows (Kafka fences
+    /// expired members with `consumerGroupFenceMember`, which does): then the classic
+    /// group's metadata comes back too, and the consumer group is empty.
+    pub fn expire_or_downgrade(
+        &mut self,
+        ctx: &Context<'_>,
+    ) -> (Vec<Record>, Vec<(String, Expiry)>, Option<GroupValue>) {
+        let expired = self.expired(ctx.now);
+        for (id, _) in &expired {
+            if let Some(downgrade) = self.downgrade_without(id, ctx) {
+                self.rebalance_deadlines.clear();
+                self.session_deadlines.clear();
+                return (downgrade.records, expired, Some(downgrade.classic));
+            }
+        }
+        let (records, expired) = self.expire(ctx.now, ctx.topics);
+        (records, expired, None)
+    }
+
+    /// Whether a member expired at `now` would leave only classic members behind (the
+    /// coordinator then locks the classic slot first, for a downgrade).
+    pub fn may_downgrade_at(&self, now: i64) -> bool {
+        self.expired(now).iter().any(|(id, _)| {
+            let mut rest = self
+                .members
+                .values()
+                .filter(|m| &m.member_id != id)
+                .peekable();
+            rest.peek().is_some() && rest.all(|m| m.uses_classic_protocol())
+        })
     }
 
     /// Removes every member expired at `now`: the records to write and who was removed.

@@ -2,8 +2,10 @@
 //! the pure core under the consumer groups' lock, its records are appended through the same
 //! path as the classic groups' records, and the answer waits until they are committed. The
 //! timers remove members whose session or rebalance deadline passed; a load installs what the
-//! partition's records rebuild. A group id is one type or the other: a classic group with
-//! members refuses consumer heartbeats, a consumer group with members refuses JoinGroup.
+//! partition's records rebuild. A group id is one type or the other at a time: a join to a
+//! classic group with members upgrades it (or is refused GROUP_ID_NOT_FOUND), the last
+//! consumer-protocol member leaving a group of classic members downgrades it, and classic
+//! members of a consumer group are served by [`super::migration`].
 //!
 //! A write that was appended but failed to become durable is answered with its error while
 //! the group keeps the change (Kafka reverts to the last committed state), so memory may be
@@ -18,14 +20,15 @@ use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError;
 
-use super::{GroupCoordinator, GroupIdRule};
+use super::{GroupCoordinator, GroupIdRule, Slot};
 use crate::group::consumer::records::Record;
 use crate::group::consumer::{
     ConsumerGroup, ConsumerGroupState, ConsumerGroups, Context, HeartbeatRequest,
     HeartbeatResponse, TopicsImage,
 };
 use crate::group::effects::Now;
-use crate::group::log::Entry;
+use crate::group::log::{Appended, Entry};
+use crate::group::records::group_key;
 use crate::group::state::GroupState;
 
 /// The consumer groups of the partitions served here, with the deadline already in the timer
@@ -45,6 +48,20 @@ pub struct MemberEpoch<'a> {
     pub member_id: &'a str,
     /// Member epoch (-1: not a member, an admin client or a simple consumer).
     pub epoch: i32,
+}
+
+/// What a consumer group member's epoch is checked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Access {
+    /// OffsetCommit at `api_version`.
+    Commit {
+        /// The request's version.
+        api_version: i16,
+    },
+    /// TxnOffsetCommit (any version).
+    TransactionalCommit,
+    /// OffsetFetch.
+    Fetch,
 }
 
 /// A refused ConsumerGroupHeartbeat: the code, and the core's reason when it has one (the
@@ -68,7 +85,9 @@ impl From<ResponseError> for Refused {
 
 impl GroupCoordinator {
     /// ConsumerGroupHeartbeat: the core's decision, answered once its records are committed.
-    /// `topics` is the cluster's topics as the heartbeat sees them.
+    /// `topics` is the cluster's topics as the heartbeat sees them. A join to a classic group
+    /// upgrades it, and the last consumer-protocol member leaving downgrades the group, when
+    /// `group.consumer.migration.policy` allows (see the `migration` module).
     pub async fn consumer_heartbeat(
         self: &Arc<Self>,
         group_id: &str,
@@ -76,14 +95,31 @@ impl GroupCoordinator {
         topics: &TopicsImage,
     ) -> Result<HeartbeatResponse, Refused> {
         self.check(group_id, GroupIdRule::NonEmpty)?;
-        if self.classic_in_use(group_id) {
-            return Err(Refused {
-                code: ResponseError::GroupIdNotFound,
-                message: Some(format!("group {group_id} is not a consumer group")),
-            });
+        let (response, appended) = self.consumer_heartbeat_now(group_id, &request, topics)?;
+        if let Some(appended) = appended {
+            appended.durable.await.map_err(|error| {
+                tracing::warn!(group = %group_id, %error, "consumer group records not durable");
+                Refused::from(error.code())
+            })?;
         }
+        Ok(response)
+    }
+
+    /// The decision of a heartbeat, its records appended and the conversions made.
+    fn consumer_heartbeat_now(
+        self: &Arc<Self>,
+        group_id: &str,
+        request: &HeartbeatRequest,
+        topics: &TopicsImage,
+    ) -> Result<(HeartbeatResponse, Option<Appended>), Refused> {
         let now = self.now();
-        let (response, appended) = {
+        // Lock order: the classic slot, then the consumer groups.
+        let shared = self.classic_slot_for(group_id, request);
+        let mut slot = shared.as_ref().map(|s| s.lock());
+        if shared.is_none() && self.classic_in_use(group_id) {
+            return Err(not_consumer(group_id));
+        }
+        let (response, appended, downgrade) = {
             let mut state = self.consumer.lock();
             let before = state.groups.get(group_id).cloned();
             let ctx = Context {
@@ -91,17 +127,33 @@ impl GroupCoordinator {
                 topics,
                 config: &self.config.consumer,
             };
-            let outcome = state
-                .groups
-                .heartbeat(group_id, &request, &ctx)
-                .map_err(|e| Refused {
-                    code: e.code(),
-                    message: Some(e.to_string()),
-                })?;
-            let appended = if outcome.records.is_empty() {
+            let mut written = Vec::new();
+            if let Some(slot) = slot.as_deref() {
+                if super::migration::classic_has_members(slot) {
+                    written = upgrade(&mut state, slot, request, &ctx)?;
+                }
+            }
+            let upgraded = !written.is_empty();
+            let outcome = match state.groups.heartbeat(group_id, request, &ctx) {
+                Ok(outcome) => outcome,
+                Err(e) => {
+                    state.groups.restore(group_id, before);
+                    return Err(Refused {
+                        code: e.code(),
+                        message: Some(e.to_string()),
+                    });
+                }
+            };
+            written.extend(entries(&outcome.records));
+            let downgrade = outcome.downgrade.map(|mut value| {
+                value.current_state_timestamp = now.wall;
+                written.push((group_key(group_id), Some(value.encode())));
+                value
+            });
+            let appended = if written.is_empty() {
                 None
             } else {
-                match self.append(group_id, &entries(&outcome.records), now) {
+                match self.append(group_id, &written, now) {
                     Ok(appended) => Some(appended),
                     Err(error) => {
                         tracing::warn!(group = %group_id, %error, "consumer group records not written");
@@ -110,16 +162,31 @@ impl GroupCoordinator {
                     }
                 }
             };
-            self.schedule_consumer(&mut state, group_id);
-            (outcome.response, appended)
+            if upgraded {
+                if let Some(slot) = slot.as_deref_mut() {
+                    super::migration::empty_classic_slot(slot);
+                }
+                tracing::info!(group = %group_id, "classic group upgraded to a consumer group");
+            }
+            if downgrade.is_some() {
+                state.groups.restore(group_id, None);
+                state.scheduled.remove(group_id);
+            } else {
+                self.schedule_consumer(&mut state, group_id);
+            }
+            (outcome.response, appended, downgrade)
         };
-        if let Some(appended) = appended {
-            appended.durable.await.map_err(|error| {
-                tracing::warn!(group = %group_id, %error, "consumer group records not durable");
-                Refused::from(error.code())
-            })?;
+        if let Some(value) = downgrade {
+            let shared = shared
+                .clone()
+                .unwrap_or_else(|| self.get_or_create(group_id));
+            match slot.as_deref_mut() {
+                Some(slot) => self.install_downgraded(&shared, slot, value, now),
+                None => self.install_downgraded(&shared, &mut shared.lock(), value, now),
+            }
+            tracing::info!(group = %group_id, "consumer group downgraded to a classic group");
         }
-        Ok(response)
+        Ok((response, appended))
     }
 
     /// ConsumerGroupDescribe of one group: GROUP_ID_NOT_FOUND unless it is a consumer group.
@@ -189,7 +256,7 @@ impl GroupCoordinator {
 
     /// Whether `group_id` is a classic group with members (consumer heartbeats are refused
     /// then; an empty one holds only offsets, the consumer group's own among them).
-    fn classic_in_use(&self, group_id: &str) -> bool {
+    pub(super) fn classic_in_use(&self, group_id: &str) -> bool {
         self.get(group_id).is_some_and(|shared| {
             let slot = shared.lock();
             !matches!(slot.group.state(), GroupState::Empty | GroupState::Dead)
@@ -199,22 +266,33 @@ impl GroupCoordinator {
     /// Kafka's `validateOffsetCommit` / `validateOffsetFetch` of a consumer group: `None` when
     /// `group_id` is not a consumer group (the classic checks apply), else whether `who` may
     /// commit or fetch. A non-member may only while the group has no members (commit) or
-    /// always (fetch without a member id).
+    /// always (fetch without a member id). A consumer-protocol member must commit with v9+
+    /// (UNSUPPORTED_VERSION); a classic member's generation is its member epoch
+    /// (ILLEGAL_GENERATION when it differs, STALE_MEMBER_EPOCH for the others).
     pub(super) fn check_consumer_member(
         &self,
         group_id: &str,
         who: MemberEpoch<'_>,
-        fetch: bool,
+        access: Access,
     ) -> Option<Result<(), ResponseError>> {
         let state = self.consumer.lock();
         let group = state.groups.get(group_id)?;
+        let fetch = access == Access::Fetch;
         if who.epoch < 0 && (group.is_empty() || (fetch && who.member_id.is_empty())) {
             return Some(Ok(()));
         }
-        Some(match group.member(who.member_id) {
-            None => Err(ResponseError::UnknownMemberId),
-            Some(m) if m.member_epoch != who.epoch => Err(ResponseError::StaleMemberEpoch),
-            Some(_) => Ok(()),
+        let Some(m) = group.member(who.member_id) else {
+            return Some(Err(ResponseError::UnknownMemberId));
+        };
+        if let Access::Commit { api_version } = access {
+            if api_version < 9 && !m.uses_classic_protocol() {
+                return Some(Err(ResponseError::UnsupportedVersion));
+            }
+        }
+        Some(match m.member_epoch != who.epoch {
+            true if m.uses_classic_protocol() => Err(ResponseError::IllegalGeneration),
+            true => Err(ResponseError::StaleMemberEpoch),
+            false => Ok(()),
         })
     }
 
@@ -224,14 +302,24 @@ impl GroupCoordinator {
         group_id: &str,
         who: MemberEpoch<'_>,
     ) -> Result<(), ResponseError> {
-        self.check_consumer_member(group_id, who, true)
+        self.check_consumer_member(group_id, who, Access::Fetch)
             .unwrap_or(Ok(()))
     }
 
     /// Fires the session and rebalance deadlines of consumer group `group_id`: expired
-    /// members are removed and the records written (nobody waits on them).
+    /// members are removed and the records written (nobody waits on them); a removal that
+    /// leaves only classic members may downgrade the group.
     pub(super) fn tick_consumer(self: &Arc<Self>, group_id: &str) {
         let now = self.now();
+        // Lock order: the classic slot (needed by a downgrade), then the consumer groups.
+        let may_downgrade = self
+            .consumer
+            .lock()
+            .groups
+            .get(group_id)
+            .is_some_and(|g| g.may_downgrade_at(now.mono));
+        let shared = may_downgrade.then(|| self.get_or_create(group_id));
+        let mut slot = shared.as_ref().map(|s| s.lock());
         let mut state = self.consumer.lock();
         state.scheduled.remove(group_id);
         let Some(group) = state.groups.get_mut(group_id) else {
@@ -239,21 +327,45 @@ impl GroupCoordinator {
         };
         // The topics the group already subscribes to are all a removal can change.
         let topics = TopicsImage::new(group.subscribed_topics().values().cloned());
-        let (records, expired) = group.expire(now.mono, &topics);
+        let ctx = Context {
+            now: now.mono,
+            topics: &topics,
+            config: &self.config.consumer,
+        };
+        let (records, expired, downgrade) = group.expire_or_downgrade(&ctx);
         for (member, why) in &expired {
             tracing::info!(group = %group_id, %member, ?why, "consumer group member removed");
         }
-        if !records.is_empty() {
-            if let Err(error) = self.append(group_id, &entries(&records), now) {
+        let mut written = entries(&records);
+        let downgrade = downgrade.map(|mut value| {
+            value.current_state_timestamp = now.wall;
+            written.push((group_key(group_id), Some(value.encode())));
+            value
+        });
+        if !written.is_empty() {
+            if let Err(error) = self.append(group_id, &written, now) {
                 tracing::warn!(group = %group_id, %error, "consumer group expiry not written");
             }
         }
-        self.schedule_consumer(&mut state, group_id);
+        let Some(value) = downgrade else {
+            self.schedule_consumer(&mut state, group_id);
+            return;
+        };
+        state.groups.restore(group_id, None);
+        drop(state);
+        let shared = shared
+            .clone()
+            .unwrap_or_else(|| self.get_or_create(group_id));
+        match slot.as_deref_mut() {
+            Some(slot) => self.install_downgraded(&shared, slot, value, now),
+            None => self.install_downgraded(&shared, &mut shared.lock(), value, now),
+        }
+        tracing::info!(group = %group_id, "consumer group downgraded to a classic group");
     }
 
     /// Puts consumer group `group_id`'s next deadline in the timer heap if it is earlier than
     /// the one already there.
-    fn schedule_consumer(&self, state: &mut ConsumerState, group_id: &str) {
+    pub(super) fn schedule_consumer(&self, state: &mut ConsumerState, group_id: &str) {
         let Some(deadline) = state.groups.get(group_id).and_then(|g| g.next_deadline()) else {
             return;
         };
@@ -291,7 +403,42 @@ impl GroupCoordinator {
     }
 }
 
+/// GROUP_ID_NOT_FOUND for a consumer heartbeat to a classic group that stays classic.
+fn not_consumer(group_id: &str) -> Refused {
+    Refused {
+        code: ResponseError::GroupIdNotFound,
+        message: Some(format!("group {group_id} is not a consumer group")),
+    }
+}
+
+/// Upgrades the classic group of `slot` when `request` is a join and the core agrees: the
+/// consumer group is installed and the entries returned (the classic group's tombstone,
+/// then the consumer group's records). GROUP_ID_NOT_FOUND otherwise, as Kafka answers.
+fn upgrade(
+    state: &mut ConsumerState,
+    slot: &Slot,
+    request: &HeartbeatRequest,
+    ctx: &Context<'_>,
+) -> Result<Vec<Entry>, Refused> {
+    let group_id = slot.group.id();
+    if request.member_epoch != 0 {
+        return Err(not_consumer(group_id));
+    }
+    let (group, records) =
+        ConsumerGroup::from_classic(&slot.group, ctx.topics, ctx).map_err(|e| {
+            tracing::info!(group = %group_id, reason = %e, "classic group not upgraded");
+            Refused {
+                code: ResponseError::GroupIdNotFound,
+                message: Some(e.to_string()),
+            }
+        })?;
+    state.groups.restore(group_id, Some(group));
+    let mut written = vec![(group_key(group_id), None)];
+    written.extend(entries(&records));
+    Ok(written)
+}
+
 /// The log entries of consumer group records.
-fn entries(records: &[Record]) -> Vec<Entry> {
+pub(super) fn entries(records: &[Record]) -> Vec<Entry> {
     records.iter().map(Record::encode).collect()
 }

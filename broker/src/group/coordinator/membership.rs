@@ -7,20 +7,25 @@ use kafka_protocol::error::ResponseError;
 use tokio::sync::oneshot;
 
 use super::{GroupCoordinator, GroupIdRule};
+use crate::group::consumer::TopicsImage;
 use crate::group::effects::{JoinResult, SyncResult};
 use crate::group::heartbeat::LeavingMember;
 use crate::group::join::{JoinOutcome, JoinRequest};
 use crate::group::sync::{SyncOutcome, SyncRequest};
 
 impl GroupCoordinator {
-    /// JoinGroup: answers at once or when the join phase ends.
-    pub async fn join(self: &Arc<Self>, group_id: &str, request: JoinRequest) -> JoinResult {
+    /// JoinGroup: answers at once or when the join phase ends. A consumer group with members
+    /// serves it from its own state (the member becomes, or is, a classic member of it);
+    /// `topics` is the cluster's topics, which that needs.
+    pub async fn join(
+        self: &Arc<Self>,
+        group_id: &str,
+        request: JoinRequest,
+        topics: &TopicsImage,
+    ) -> JoinResult {
         let member_id = request.member_id.clone();
         if let Err(error) = self.check(group_id, GroupIdRule::NonEmpty) {
             return JoinResult::error(member_id, error);
-        }
-        if self.consumer_in_use(group_id) {
-            return JoinResult::error(member_id, ResponseError::InconsistentGroupProtocol);
         }
         let timeout = request.session_timeout_ms;
         if timeout < self.config.min_session_timeout_ms
@@ -28,6 +33,12 @@ impl GroupCoordinator {
         {
             return JoinResult::error(member_id, ResponseError::InvalidSessionTimeout);
         }
+        if self.consumer_in_use(group_id) {
+            if let Some(result) = self.join_consumer_group(group_id, &request, topics).await {
+                return result;
+            }
+        }
+        self.drop_empty_consumer_group(group_id);
         let shared = if member_id.is_empty() {
             self.get_or_create(group_id)
         } else {
@@ -70,6 +81,9 @@ impl GroupCoordinator {
             Err(error) => return SyncResult::error(error),
             Ok(()) => {}
         }
+        if let Some(result) = self.sync_consumer_group(group_id, &request) {
+            return result;
+        }
         let Some(shared) = self.get(group_id) else {
             return SyncResult::error(ResponseError::UnknownMemberId);
         };
@@ -109,6 +123,11 @@ impl GroupCoordinator {
             Err(error) => return Err(error),
             Ok(()) => {}
         }
+        if let Some(result) =
+            self.heartbeat_consumer_group(group_id, member_id, instance_id, generation)
+        {
+            return result;
+        }
         let shared = self.get(group_id).ok_or(ResponseError::UnknownMemberId)?;
         let mut slot = shared.lock();
         let result = slot
@@ -125,6 +144,9 @@ impl GroupCoordinator {
         members: &[LeavingMember],
     ) -> Result<Vec<Result<(), ResponseError>>, ResponseError> {
         self.check(group_id, GroupIdRule::NonEmpty)?;
+        if let Some(results) = self.leave_consumer_group(group_id, members) {
+            return Ok(results);
+        }
         let Some(shared) = self.get(group_id) else {
             return Ok(members
                 .iter()

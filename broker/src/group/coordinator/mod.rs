@@ -10,6 +10,7 @@ mod admin;
 mod consumer;
 mod expiry;
 mod membership;
+mod migration;
 mod offsets;
 mod shard;
 mod stats;
@@ -287,5 +288,7 @@ impl GroupCoordinator {
 
 #[cfg(test)]
 mod consumer_tests;
+#[cfg(test)]
+mod migration_tests;
 #[cfg(test)]
 mod tests;

@@ -39,6 +39,9 @@ pub struct CommitRequest {
     pub retention_ms: Option<i64>,
     /// Offsets to commit.
     pub offsets: Vec<CommitOffset>,
+    /// The OffsetCommit version: members of the consumer protocol must use v9+ (member
+    /// epochs), as Kafka's `ConsumerGroup.validateOffsetCommit` requires.
+    pub api_version: i16,
 }
 
 /// Committed offsets of one topic: per partition, `None` when nothing is committed.
@@ -96,7 +99,10 @@ impl GroupCoordinator {
             member_id: &request.committer.member_id,
             epoch: request.committer.generation,
         };
-        match self.check_consumer_member(&request.group_id, who, false) {
+        let access = super::consumer::Access::Commit {
+            api_version: request.api_version,
+        };
+        match self.check_consumer_member(&request.group_id, who, access) {
             None => self.write_offsets(request, true).await,
             Some(Err(error)) => vec![Err(error); request.offsets.len()],
             Some(Ok(())) => {
@@ -127,6 +133,7 @@ impl GroupCoordinator {
             },
             retention_ms: None,
             offsets,
+            api_version: i16::MAX,
         };
         self.write_offsets(request, false).await
     }
@@ -143,7 +150,8 @@ impl GroupCoordinator {
             member_id: &committer.member_id,
             epoch: committer.generation,
         };
-        if let Some(checked) = self.check_consumer_member(group_id, who, false) {
+        let access = super::consumer::Access::TransactionalCommit;
+        if let Some(checked) = self.check_consumer_member(group_id, who, access) {
             return checked;
         }
         let Some(shared) = self.get(group_id) else {

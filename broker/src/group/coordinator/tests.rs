@@ -10,6 +10,7 @@ use kafka_protocol::error::ResponseError;
 use super::*;
 use crate::coordinator::runtime::Ownership;
 use crate::group::commit::Committer;
+use crate::group::consumer::TopicsImage;
 use crate::group::heartbeat::LeavingMember;
 use crate::group::join::JoinRequest;
 use crate::group::log::memory::MemoryLog;
@@ -64,9 +65,11 @@ fn join_req(member_id: &str) -> JoinRequest {
 
 /// Joins one member and completes the rebalance; returns (member id, generation).
 async fn one_member_group(c: &Arc<GroupCoordinator>, group: &str) -> (String, i32) {
-    let first = c.join(group, join_req("")).await;
+    let first = c.join(group, join_req(""), &TopicsImage::default()).await;
     assert_eq!(first.error, Some(ResponseError::MemberIdRequired));
-    let joined = c.join(group, join_req(&first.member_id)).await;
+    let joined = c
+        .join(group, join_req(&first.member_id), &TopicsImage::default())
+        .await;
     assert_eq!(joined.error, None);
     let synced = c
         .sync(
@@ -88,6 +91,7 @@ async fn one_member_group(c: &Arc<GroupCoordinator>, group: &str) -> (String, i3
 
 fn commit(group: &str, who: Committer, offset: i64) -> CommitRequest {
     CommitRequest {
+        api_version: 9,
         group_id: group.into(),
         committer: who,
         retention_ms: None,
@@ -277,7 +281,9 @@ async fn invalid_ids_loading_partitions_and_bad_session_timeouts_are_refused() {
         c.runtime.set_ownership(p, Ownership::Loading { epoch: 0 });
     }
     assert_eq!(
-        c.join("g", join_req("")).await.error,
+        c.join("g", join_req(""), &TopicsImage::default())
+            .await
+            .error,
         Some(ResponseError::CoordinatorLoadInProgress)
     );
     assert_eq!(
@@ -293,13 +299,15 @@ async fn invalid_ids_loading_partitions_and_bad_session_timeouts_are_refused() {
         c.runtime.set_ownership(p, Ownership::Loaded { epoch: 0 });
     }
     assert_eq!(
-        c.join("", join_req("")).await.error,
+        c.join("", join_req(""), &TopicsImage::default())
+            .await
+            .error,
         Some(ResponseError::InvalidGroupId)
     );
     let mut short = join_req("");
     short.session_timeout_ms = 10;
     assert_eq!(
-        c.join("g", short).await.error,
+        c.join("g", short, &TopicsImage::default()).await.error,
         Some(ResponseError::InvalidSessionTimeout)
     );
     assert_eq!(
@@ -320,8 +328,10 @@ async fn a_failed_write_fails_the_commit_and_the_sync() {
         c.commit(commit("g", simple(), 1)).await,
         vec![Err(ResponseError::CoordinatorNotAvailable)]
     );
-    let first = c.join("g2", join_req("")).await;
-    let joined = c.join("g2", join_req(&first.member_id)).await;
+    let first = c.join("g2", join_req(""), &TopicsImage::default()).await;
+    let joined = c
+        .join("g2", join_req(&first.member_id), &TopicsImage::default())
+        .await;
     let synced = c
         .sync(
             "g2",

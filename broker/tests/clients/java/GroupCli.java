@@ -132,7 +132,8 @@ public final class GroupCli {
             consumer.subscribe(Collections.singletonList(topic), new ConsumerRebalanceListener() {
                 @Override
                 public void onPartitionsRevoked(Collection<TopicPartition> revoked) {
-                    emit(obj("event", "revoked", "partitions", partitions(revoked)));
+                    emit(obj("event", "revoked", "partitions", partitions(revoked),
+                            "time", System.currentTimeMillis()));
                 }
 
                 @Override
@@ -146,7 +147,8 @@ public final class GroupCli {
 
                 @Override
                 public void onPartitionsLost(Collection<TopicPartition> lost) {
-                    emit(obj("event", "lost", "partitions", partitions(lost)));
+                    emit(obj("event", "lost", "partitions", partitions(lost),
+                            "time", System.currentTimeMillis()));
                 }
             });
             while (!closing.get()) {
