@@ -348,13 +348,17 @@ impl Metrics {
                 .with_label_values(&[protocol])
                 .set(by_state.values().sum());
         }
-        let classic = &stats.classic_rebalances;
-        self.rebalances
-            .with_label_values(&["classic"])
-            .inc_by(classic.started);
-        let seconds = self.rebalance_seconds.with_label_values(&["classic"]);
-        for ms in &classic.finished_ms {
-            seconds.observe(*ms as f64 / 1000.0);
+        for (protocol, taken) in [
+            ("classic", &stats.classic_rebalances),
+            ("consumer", &stats.consumer_rebalances),
+        ] {
+            self.rebalances
+                .with_label_values(&[protocol])
+                .inc_by(taken.started);
+            let seconds = self.rebalance_seconds.with_label_values(&[protocol]);
+            for ms in &taken.finished_ms {
+                seconds.observe(*ms as f64 / 1000.0);
+            }
         }
     }
 

@@ -24,11 +24,6 @@ PROTOCOLS = "classic,consumer"
 CLASSIC = {"group.protocol": "classic"}
 CONSUMER = {"group.protocol": "consumer"}
 
-pytestmark = pytest.mark.single_broker(
-    "the KafkaCluster resource does not accept group.coordinator.rebalance.protocols yet"
-)
-
-
 class Flow:
     """Produces records round-robin over the partitions in small batches until stopped."""
 

@@ -28,6 +28,7 @@ use crate::group::consumer::{
 };
 use crate::group::effects::Now;
 use crate::group::log::{Appended, Entry};
+use crate::group::rebalance_log::{RebalanceLog, Rebalances};
 use crate::group::records::group_key;
 use crate::group::state::GroupState;
 
@@ -38,6 +39,8 @@ use crate::group::state::GroupState;
 pub(crate) struct ConsumerState {
     pub(super) groups: ConsumerGroups,
     scheduled: HashMap<String, i64>,
+    /// For the metrics: each group's epoch when last seen, and its rebalances not yet read.
+    rebalances: HashMap<String, (i32, RebalanceLog)>,
 }
 
 /// Who asks for a consumer group's offsets, for the member epoch check (OffsetFetch v9+ and
@@ -366,6 +369,7 @@ impl GroupCoordinator {
     /// Puts consumer group `group_id`'s next deadline in the timer heap if it is earlier than
     /// the one already there.
     pub(super) fn schedule_consumer(&self, state: &mut ConsumerState, group_id: &str) {
+        self.note_rebalance(state, group_id);
         let Some(deadline) = state.groups.get(group_id).and_then(|g| g.next_deadline()) else {
             return;
         };
@@ -374,6 +378,46 @@ impl GroupCoordinator {
             state.scheduled.insert(group_id.to_string(), deadline);
             self.timers.schedule(deadline, group_id);
         }
+    }
+
+    /// Notes, after a change of consumer group `group_id`, the rebalance it started (a new
+    /// group epoch) or finished (every member at the target assignment), for the metrics.
+    fn note_rebalance(&self, state: &mut ConsumerState, group_id: &str) {
+        let Some(group) = state.groups.get(group_id) else {
+            return;
+        };
+        let now = self.now().mono;
+        let (seen, log) = state
+            .rebalances
+            .entry(group_id.to_string())
+            .or_insert_with(|| (0, RebalanceLog::default()));
+        if group.is_empty() {
+            log.abandon();
+        } else {
+            if group.group_epoch() > *seen {
+                log.start(now);
+            }
+            if group.state() == ConsumerGroupState::Stable {
+                log.finish(now);
+            }
+        }
+        *seen = group.group_epoch();
+    }
+
+    /// Takes the consumer groups' rebalances since the last call, and forgets groups gone.
+    pub(super) fn take_consumer_rebalances(&self) -> Rebalances {
+        let mut state = self.consumer.lock();
+        let ConsumerState {
+            groups, rebalances, ..
+        } = &mut *state;
+        rebalances.retain(|id, _| groups.get(id).is_some());
+        let mut taken = Rebalances::default();
+        for (_, log) in rebalances.values_mut() {
+            let mine = log.take();
+            taken.started += mine.started;
+            taken.finished_ms.extend(mine.finished_ms);
+        }
+        taken
     }
 
     /// Installs a loaded partition's consumer groups with fresh sessions (Kafka's
@@ -388,6 +432,11 @@ impl GroupCoordinator {
             })
             .collect();
         let mut state = self.consumer.lock();
+        for group in loaded.iter() {
+            // A loaded group's epochs are history, not rebalances.
+            let seen = (group.group_epoch(), RebalanceLog::default());
+            state.rebalances.insert(group.group_id().to_string(), seen);
+        }
         state.groups.extend(loaded);
         for id in &ids {
             self.schedule_consumer(&mut state, id);

@@ -143,3 +143,35 @@ async fn transactional_commits_of_a_consumer_group_check_the_member_epoch() {
     let fetched = c.fetch_offsets("g", None).unwrap();
     assert_eq!(fetched[0].1[0].1.as_ref().map(|v| v.offset), Some(7));
 }
+
+#[tokio::test]
+async fn consumer_rebalances_are_counted_per_group_epoch_and_timed_until_stable() {
+    let log = Arc::new(MemoryLog::with_partitions(PARTITIONS));
+    let c = coordinator(&log, 45_000);
+    c.consumer_heartbeat("g", join("a"), &topics())
+        .await
+        .unwrap();
+    let stats = c.take_stats();
+    assert_eq!(stats.consumer.get("Stable"), Some(&1));
+    assert!(
+        stats.classic.is_empty(),
+        "the offsets-only classic slot is not a group"
+    );
+    assert_eq!(stats.consumer_rebalances.started, 1, "epoch 1");
+    assert_eq!(stats.consumer_rebalances.finished_ms.len(), 1);
+
+    // A second member: a new epoch, unfinished while `a` still owns what `b` is to get.
+    c.consumer_heartbeat("g", join("b"), &topics())
+        .await
+        .unwrap();
+    let stats = c.take_stats();
+    assert_eq!(stats.consumer.get("Reconciling"), Some(&1));
+    assert_eq!(stats.consumer_rebalances.started, 1, "epoch 2");
+    assert!(stats.consumer_rebalances.finished_ms.is_empty());
+
+    // A restarted coordinator replays the epochs without counting them again.
+    drop(c);
+    let c = coordinator(&log, 45_000);
+    eventually("the partition loads", || !c.is_loading()).await;
+    assert_eq!(c.take_stats().consumer_rebalances.started, 0);
+}

@@ -1,5 +1,5 @@
 //! What the metrics read of the groups at a scrape: how many there are of each type in each
-//! state, and the rebalances the classic groups went through since the last scrape.
+//! state, and the rebalances they went through since the last scrape.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -15,6 +15,8 @@ pub struct GroupStats {
     pub consumer: BTreeMap<&'static str, i64>,
     /// Classic rebalances started and finished since the last scrape.
     pub classic_rebalances: Rebalances,
+    /// Consumer group rebalances (new group epochs) started and finished since then.
+    pub consumer_rebalances: Rebalances,
 }
 
 impl GroupCoordinator {
@@ -44,6 +46,7 @@ impl GroupCoordinator {
                 .finished_ms
                 .extend(taken.finished_ms);
         }
+        stats.consumer_rebalances = self.take_consumer_rebalances();
         stats
     }
 }
