@@ -244,17 +244,17 @@ mod defs {
         labels: PARTITION,
     };
     pub(super) const GROUP_COUNT: Def = Def {
-        name: "kafka_server_group_coordinator_metrics_group_count",
+        name: "kafka_server_group_coordinator_metrics_groups",
         help: "Groups this broker coordinates, by protocol",
         labels: &["protocol"],
     };
     pub(super) const CLASSIC_GROUP_COUNT: Def = Def {
-        name: "kafka_server_group_coordinator_metrics_classic_group_count",
+        name: "kafka_server_group_coordinator_metrics_classic_groups",
         help: "Classic groups this broker coordinates, by state",
         labels: &["state"],
     };
     pub(super) const CONSUMER_GROUP_COUNT: Def = Def {
-        name: "kafka_server_group_coordinator_metrics_consumer_group_count",
+        name: "kafka_server_group_coordinator_metrics_consumer_groups",
         help: "Consumer protocol (KIP-848) groups this broker coordinates, by state",
         labels: &["state"],
     };
@@ -402,6 +402,28 @@ mod tests {
             .contains("kafka_server_replicafetchermanager_maxlag{client_id=\"Replica\"} 12"));
     }
 
+    /// promtool's lint: only histograms and summaries end in `_count`, `_sum` or `_bucket`,
+    /// and counters end in `_total`.
+    #[test]
+    fn metric_names_pass_prometheus_naming_rules() {
+        use prometheus::proto::MetricType;
+        let metrics = Metrics::new().unwrap();
+        metrics.record_groups(&GroupStats::default());
+        for family in metrics.registry.gather() {
+            let name = family.name();
+            match family.get_field_type() {
+                MetricType::COUNTER => assert!(name.ends_with("_total"), "{name}"),
+                MetricType::HISTOGRAM | MetricType::SUMMARY => {}
+                _ => assert!(
+                    !["_count", "_sum", "_bucket", "_total"]
+                        .iter()
+                        .any(|s| name.ends_with(s)),
+                    "{name}"
+                ),
+            }
+        }
+    }
+
     #[test]
     fn groups_are_published_by_protocol_and_state() {
         let metrics = Metrics::new().unwrap();
@@ -416,17 +438,17 @@ mod tests {
         metrics.record_groups(&stats);
         let text = metrics.render();
         for line in [
-            "kafka_server_group_coordinator_metrics_group_count{protocol=\"classic\"} 1",
-            "kafka_server_group_coordinator_metrics_group_count{protocol=\"consumer\"} 1",
-            "kafka_server_group_coordinator_metrics_classic_group_count{state=\"Empty\"} 1",
-            "kafka_server_group_coordinator_metrics_consumer_group_count{state=\"Reconciling\"} 1",
+            "kafka_server_group_coordinator_metrics_groups{protocol=\"classic\"} 1",
+            "kafka_server_group_coordinator_metrics_groups{protocol=\"consumer\"} 1",
+            "kafka_server_group_coordinator_metrics_classic_groups{state=\"Empty\"} 1",
+            "kafka_server_group_coordinator_metrics_consumer_groups{state=\"Reconciling\"} 1",
             "kafka_server_group_coordinator_metrics_rebalance_total{protocol=\"classic\"} 6",
             "kafka_server_group_coordinator_metrics_rebalance_duration_seconds_count{protocol=\"classic\"} 2",
         ] {
             assert!(text.contains(line), "{line} in\n{text}");
         }
         assert!(
-            !text.contains("classic_group_count{state=\"Stable\"}"),
+            !text.contains("classic_groups{state=\"Stable\"}"),
             "a state no group is in any more is gone"
         );
     }

@@ -117,7 +117,7 @@ def test_java_consumer_protocol_members_share_partitions_and_hand_them_over(brok
     try:
         poll_until(lambda: own_everything_once(members) and all(len(m.owned()) == 2 for m in members), 60,
                    "two Java members to own two partitions each", members)
-        assert metric_sum(broker, 'kafka_server_group_coordinator_metrics_group_count{protocol="consumer"}') >= 1
+        assert metric_sum(broker, 'kafka_server_group_coordinator_metrics_groups{protocol="consumer"}') >= 1
         assert metric_sum(broker, 'kafka_server_group_coordinator_metrics_rebalance_total{protocol="consumer"}') >= 1
         produce(broker.bootstrap, topic, 0, RECORDS)
         values = lambda ms: [e["value"] for m in ms for e in m.of("record")]  # noqa: E731

@@ -169,7 +169,7 @@ def test_group_metrics_count_groups_by_state_and_their_rebalances(broker, topic,
     started, timed = metric_sum(broker, REBALANCES), metric_sum(broker, REBALANCE_TIMES)
     group = start_members(java, broker, topic, "metrics", members, 2)
     wait_for_assignment(group, PARTITIONS, 90, "two members to own all six partitions")
-    assert metric_sum(broker, 'kafka_server_group_coordinator_metrics_classic_group_count{state="Stable"}') >= 1
-    assert metric_sum(broker, 'kafka_server_group_coordinator_metrics_group_count{protocol="classic"}') >= 1
+    assert metric_sum(broker, 'kafka_server_group_coordinator_metrics_classic_groups{state="Stable"}') >= 1
+    assert metric_sum(broker, 'kafka_server_group_coordinator_metrics_groups{protocol="classic"}') >= 1
     assert metric_sum(broker, REBALANCES) > started, "the group's rebalance was counted"
     assert metric_sum(broker, REBALANCE_TIMES) > timed, "and timed once it was stable"
