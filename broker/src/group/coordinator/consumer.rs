@@ -180,14 +180,7 @@ impl GroupCoordinator {
             (outcome.response, appended, downgrade)
         };
         if let Some(value) = downgrade {
-            let shared = shared
-                .clone()
-                .unwrap_or_else(|| self.get_or_create(group_id));
-            match slot.as_deref_mut() {
-                Some(slot) => self.install_downgraded(&shared, slot, value, now),
-                None => self.install_downgraded(&shared, &mut shared.lock(), value, now),
-            }
-            tracing::info!(group = %group_id, "consumer group downgraded to a classic group");
+            self.finish_downgrade(group_id, shared.clone(), slot.as_deref_mut(), value, now);
         }
         Ok((response, appended))
     }
@@ -356,14 +349,7 @@ impl GroupCoordinator {
         };
         state.groups.restore(group_id, None);
         drop(state);
-        let shared = shared
-            .clone()
-            .unwrap_or_else(|| self.get_or_create(group_id));
-        match slot.as_deref_mut() {
-            Some(slot) => self.install_downgraded(&shared, slot, value, now),
-            None => self.install_downgraded(&shared, &mut shared.lock(), value, now),
-        }
-        tracing::info!(group = %group_id, "consumer group downgraded to a classic group");
+        self.finish_downgrade(group_id, shared.clone(), slot.as_deref_mut(), value, now);
     }
 
     /// Puts consumer group `group_id`'s next deadline in the timer heap if it is earlier than

@@ -91,6 +91,24 @@ impl GroupCoordinator {
         self.apply(shared, slot, effects);
     }
 
+    /// Installs the classic group a downgrade of consumer group `group_id` wrote: in the slot
+    /// the caller holds locked, or else in the group's own (made if need be).
+    pub(super) fn finish_downgrade(
+        self: &Arc<Self>,
+        group_id: &str,
+        shared: Option<SharedSlot>,
+        slot: Option<&mut Slot>,
+        value: GroupValue,
+        now: Now,
+    ) {
+        let shared = shared.unwrap_or_else(|| self.get_or_create(group_id));
+        match slot {
+            Some(slot) => self.install_downgraded(&shared, slot, value, now),
+            None => self.install_downgraded(&shared, &mut shared.lock(), value, now),
+        }
+        tracing::info!(group = %group_id, "consumer group downgraded to a classic group");
+    }
+
     /// Deletes consumer group `group_id` when it is empty, with its tombstones (not waited
     /// for), before a classic group takes the id (Kafka's `maybeDeleteEmptyConsumerGroup`),
     /// so the id is never both types at once.
