@@ -85,7 +85,10 @@ endif
 
 # librdkafka's own regression suite (quick mode) against a fresh broker; not part of `make test`
 # because it builds librdkafka and its tests first (about 10 minutes on 2 cores).
-# `make librdkafka-tests LIBRDKAFKA_MODE=cluster`: against three brokers of `tributary-e2e up`.
+# `make librdkafka-tests LIBRDKAFKA_MODE=cluster`: against three brokers of `tributary-e2e up`;
+# LIBRDKAFKA_GROUP_PROTOCOL=consumer: its consumers with group.protocol=consumer (KIP-848).
 LIBRDKAFKA_MODE ?= standalone
+LIBRDKAFKA_GROUP_PROTOCOL ?= classic
 librdkafka-tests: tools
-	LIBRDKAFKA_MODE=$(LIBRDKAFKA_MODE) ./broker/tests/librdkafka/run.sh
+	LIBRDKAFKA_MODE=$(LIBRDKAFKA_MODE) LIBRDKAFKA_GROUP_PROTOCOL=$(LIBRDKAFKA_GROUP_PROTOCOL) \
+		./broker/tests/librdkafka/run.sh

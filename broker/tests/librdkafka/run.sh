@@ -6,6 +6,10 @@
 #
 #   broker/tests/librdkafka/run.sh [extra test-runner args]    (TESTS=0011,0103 selects tests)
 #
+# LIBRDKAFKA_GROUP_PROTOCOL=consumer runs the suite's consumers with group.protocol=consumer
+# (KIP-848; the suite's TEST_CONSUMER_GROUP_PROTOCOL) against brokers that serve it
+# (group.coordinator.rebalance.protocols=classic,consumer).
+#
 # The suite's default scenario is a 3-broker cluster with auto-created topics of 4 partitions;
 # the broker runs with --num-partitions 4, and with an authorizer that lets everyone do what no
 # ACL names (allow.everyone.if.no.acl.found), so 0081, 0109, 0115 and 0119 can manage ACLs and deny access with
@@ -39,6 +43,11 @@ if [ ! -x "$work/tests/test-runner" ]; then
 fi
 
 data=$(mktemp -d)
+protocols=classic
+if [ "${LIBRDKAFKA_GROUP_PROTOCOL:-classic}" = consumer ]; then
+    protocols=classic,consumer
+    export TEST_CONSUMER_GROUP_PROTOCOL=consumer
+fi
 if [ "${LIBRDKAFKA_MODE:-standalone}" = cluster ]; then
     # Three brokers, the operator and the control plane, as `tributary-e2e up` runs them, with
     # the settings of the suite's own clusters (Kafka's default min.insync.replicas of 1: its
@@ -51,6 +60,7 @@ if [ "${LIBRDKAFKA_MODE:-standalone}" = cluster ]; then
     target/release/tributary-e2e up --release --brokers 3 --no-build --replace --state-dir "$state" \
         --config num.partitions=4 --config min.insync.replicas=1 \
         --config allow.everyone.if.no.acl.found=true --authorization \
+        --config "group.coordinator.rebalance.protocols=$protocols" \
         >"$data/up.log" 2>&1 &
     up=$!
     # Absolute paths: the suite runs from its own directory, and the trap runs there.
@@ -70,7 +80,8 @@ else
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     http=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     printf '%s\n' 'authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer' \
-        'allow.everyone.if.no.acl.found=true' >"$data/broker.properties"
+        'allow.everyone.if.no.acl.found=true' "group.coordinator.rebalance.protocols=$protocols" \
+        >"$data/broker.properties"
     target/debug/tributary-broker --config "$data/broker.properties" --data-dir "$data/log" \
         --listener "127.0.0.1:$port" --http-listener "127.0.0.1:$http" --num-partitions 4 \
         >"$data/broker.log" 2>&1 &
