@@ -2,12 +2,12 @@
 //! alert on (`kafka_server_brokertopicmetrics_*`, `kafka_network_requestmetrics_*`, ...).
 
 use prometheus::core::Collector;
-
-use crate::group::coordinator::GroupStats;
 use prometheus::{
     exponential_buckets, histogram_opts, opts, Encoder, Histogram, HistogramVec, IntCounter,
     IntCounterVec, IntGauge, IntGaugeVec, Registry, TextEncoder,
 };
+
+use crate::group::coordinator::GroupStats;
 
 /// The broker's metrics; one instance per broker, registered in its own registry.
 pub struct Metrics {
@@ -60,11 +60,11 @@ pub struct Metrics {
     /// Log start offset per partition.
     pub log_start_offset: IntGaugeVec,
     /// Groups this broker coordinates, by protocol (classic, consumer).
-    pub group_count: IntGaugeVec,
+    pub groups: IntGaugeVec,
     /// Classic groups this broker coordinates, by state.
-    pub classic_group_count: IntGaugeVec,
+    pub classic_groups: IntGaugeVec,
     /// Consumer (KIP-848) groups this broker coordinates, by state.
-    pub consumer_group_count: IntGaugeVec,
+    pub consumer_groups: IntGaugeVec,
     /// Rebalances started, by protocol.
     pub rebalances: IntCounterVec,
     /// Time from a rebalance's start until the group is stable again, by protocol.
@@ -243,17 +243,17 @@ mod defs {
         help: "Log start offset per partition",
         labels: PARTITION,
     };
-    pub(super) const GROUP_COUNT: Def = Def {
+    pub(super) const GROUPS: Def = Def {
         name: "kafka_server_group_coordinator_metrics_groups",
         help: "Groups this broker coordinates, by protocol",
         labels: &["protocol"],
     };
-    pub(super) const CLASSIC_GROUP_COUNT: Def = Def {
+    pub(super) const CLASSIC_GROUPS: Def = Def {
         name: "kafka_server_group_coordinator_metrics_classic_groups",
         help: "Classic groups this broker coordinates, by state",
         labels: &["state"],
     };
-    pub(super) const CONSUMER_GROUP_COUNT: Def = Def {
+    pub(super) const CONSUMER_GROUPS: Def = Def {
         name: "kafka_server_group_coordinator_metrics_consumer_groups",
         help: "Consumer protocol (KIP-848) groups this broker coordinates, by state",
         labels: &["state"],
@@ -313,9 +313,9 @@ impl Metrics {
             log_size: r.gauge_vec(&defs::LOG_SIZE)?,
             log_end_offset: r.gauge_vec(&defs::LOG_END_OFFSET)?,
             log_start_offset: r.gauge_vec(&defs::LOG_START_OFFSET)?,
-            group_count: r.gauge_vec(&defs::GROUP_COUNT)?,
-            classic_group_count: r.gauge_vec(&defs::CLASSIC_GROUP_COUNT)?,
-            consumer_group_count: r.gauge_vec(&defs::CONSUMER_GROUP_COUNT)?,
+            groups: r.gauge_vec(&defs::GROUPS)?,
+            classic_groups: r.gauge_vec(&defs::CLASSIC_GROUPS)?,
+            consumer_groups: r.gauge_vec(&defs::CONSUMER_GROUPS)?,
             rebalances: r.counter_vec(&defs::REBALANCES)?,
             rebalance_seconds: r.histogram_vec(
                 &defs::REBALANCE_SECONDS,
@@ -337,14 +337,14 @@ impl Metrics {
     /// Publishes the groups a scrape counted and the rebalances they went through.
     pub fn record_groups(&self, stats: &GroupStats) {
         for (protocol, by_state, gauge) in [
-            ("classic", &stats.classic, &self.classic_group_count),
-            ("consumer", &stats.consumer, &self.consumer_group_count),
+            ("classic", &stats.classic, &self.classic_groups),
+            ("consumer", &stats.consumer, &self.consumer_groups),
         ] {
             gauge.reset();
             for (state, n) in by_state {
                 gauge.with_label_values(&[state]).set(*n);
             }
-            self.group_count
+            self.groups
                 .with_label_values(&[protocol])
                 .set(by_state.values().sum());
         }
