@@ -25,6 +25,12 @@ impl Group {
         if self.state == GroupState::Dead {
             return Err(ResponseError::CoordinatorNotAvailable);
         }
+        // Generation -1 on an empty group: an admin client or a consumer that assigns its own
+        // partitions, whatever member id it sends (librdkafka's consumer-protocol client sends
+        // the one it generated), as Kafka's ClassicGroup.validateOffsetCommit accepts it.
+        if who.generation < 0 && self.state == GroupState::Empty {
+            return Ok(());
+        }
         if who.is_managed() {
             self.check_member(who)?;
         } else if self.state != GroupState::Empty {

@@ -656,6 +656,15 @@ fn who_may_commit() {
         Ok(()),
         "offset-only use of an empty group"
     );
+    let self_assigned = Committer {
+        member_id: "generated-by-the-client".into(),
+        ..simple.clone()
+    };
+    assert_eq!(
+        g.check_commit(&self_assigned, at(0)),
+        Ok(()),
+        "generation -1 on an empty group, whatever the member id (Kafka's validateOffsetCommit)"
+    );
     let id = first_join(&mut g, 0);
     expect_wait(g.join(join_req(&id, "m"), at(0)).0);
     g.tick(at(0));
@@ -673,6 +682,11 @@ fn who_may_commit() {
     assert_eq!(
         g.check_commit(&simple, at(2)),
         Err(ResponseError::UnknownMemberId)
+    );
+    assert_eq!(
+        g.check_commit(&self_assigned, at(2)),
+        Err(ResponseError::UnknownMemberId),
+        "not once the group has members"
     );
     let stale = Committer {
         generation: 0,
