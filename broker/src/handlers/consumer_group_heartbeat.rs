@@ -80,12 +80,7 @@ fn core_request(ctx: &RequestContext, request: ConsumerGroupHeartbeatRequest) ->
         owned: request.topic_partitions.map(|topics| {
             Assignment::from_topics(topics.into_iter().map(|t| (t.topic_id, t.partitions)))
         }),
-        client_id: ctx
-            .header
-            .client_id
-            .as_ref()
-            .map(|c| c.to_string())
-            .unwrap_or_default(),
+        client_id: super::Client::id(&ctx.header).to_string(),
         client_host: ctx.client.host.to_string(),
     }
 }

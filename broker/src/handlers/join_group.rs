@@ -25,12 +25,7 @@ pub(crate) async fn handle(ctx: RequestContext, request: JoinGroupRequest) -> Jo
         member_id: request.member_id.to_string(),
         require_known_member_id: version >= 4 && instance_id.is_none(),
         instance_id,
-        client_id: ctx
-            .header
-            .client_id
-            .as_ref()
-            .map(|c| c.to_string())
-            .unwrap_or_default(),
+        client_id: super::Client::id(&ctx.header).to_string(),
         client_host: ctx.client.host.to_string(),
         session_timeout_ms: request.session_timeout_ms,
         // v0 has no rebalance timeout: Kafka uses the session timeout.

@@ -62,7 +62,7 @@ pub(crate) async fn push(
 fn refused(ctx: &RequestContext, api: &str, error: ResponseError) -> i16 {
     tracing::debug!(
         api,
-        client = %ctx.header.client_id.as_deref().unwrap_or(""),
+        client = %super::Client::id(&ctx.header),
         ?error,
         "telemetry request refused"
     );
