@@ -170,11 +170,12 @@ impl CoordinatorLog for BrokerLog {
         &self,
         partition: i32,
         entries: &[Entry],
+        txn: Option<ProducerRef>,
         now_wall: i64,
         timeout: Duration,
     ) -> Result<Appended, LogError> {
         let broker = self.broker()?;
-        let batch = encode_batch(entries, now_wall)?;
+        let batch = encode_batch(entries, txn, now_wall)?;
         let topic = self.topic.name;
         let data = PartitionData {
             topic,

@@ -65,6 +65,26 @@ impl CoordinatorHost for Broker {
     }
 }
 
+impl Broker {
+    /// What follows a marker's commit on this broker: on a `__consumer_offsets` partition
+    /// (the group coordinator's, since this broker leads it), the offsets the transaction
+    /// wrote there take effect or are dropped.
+    pub(crate) fn after_marker(
+        &self,
+        write: MarkerWrite,
+        topic: &str,
+        partition: i32,
+        producer: ProducerRef,
+        commit: bool,
+    ) -> MarkerWrite {
+        if topic != crate::group::OFFSETS_TOPIC {
+            return write;
+        }
+        let groups = self.groups.clone();
+        write.then_here(move || groups.complete_txn_offsets(partition, producer.id, commit))
+    }
+}
+
 impl TxnHost for Broker {
     fn next_producer_id(&self) -> BoxFuture<'_, Result<i64, ResponseError>> {
         async move {
@@ -84,7 +104,9 @@ impl TxnHost for Broker {
         commit: bool,
         now_ms: i64,
     ) -> Result<Option<MarkerWrite>, ResponseError> {
-        crate::coordination::append_marker(self, topic, partition, producer, commit, now_ms)
+        let write =
+            crate::coordination::append_marker(self, topic, partition, producer, commit, now_ms)?;
+        Ok(write.map(|w| self.after_marker(w, topic, partition, producer, commit)))
     }
 
     fn commit_offsets<'a>(

@@ -1,7 +1,8 @@
 //! Rebuilding groups from a `__consumer_offsets` partition (Kafka's `doLoadGroupsAndOffsets`):
 //! replay every record in order, the latest per key winning and tombstones removing, then
 //! build one group per group id that has metadata or offsets left. Consumer group records
-//! (types 3 to 8, KIP-848) go to the consumer groups' own replay.
+//! (types 3 to 8, KIP-848) go to the consumer groups' own replay. Offsets written in a
+//! transaction count from the COMMIT marker that follows them ([`PendingTxnOffsets`]).
 
 use std::collections::HashMap;
 
@@ -9,9 +10,10 @@ use super::classic::Group;
 use super::consumer::records::Record as ConsumerRecord;
 use super::consumer::ConsumerGroups;
 use super::effects::Now;
-use super::log::LogRecord;
+use super::log::{LogRecord, RecordTxn};
 use super::offsets::{Committed, TopicPartition};
 use super::records::{decode_key, GroupValue, OffsetValue, RecordKey};
+use super::txn_offsets::PendingTxnOffsets;
 
 /// What the records of one group add up to.
 #[derive(Debug, Default)]
@@ -26,12 +28,67 @@ pub struct Replay {
     groups: HashMap<String, Replayed>,
     /// The consumer groups (KIP-848) the partition's records build.
     consumer: ConsumerGroups,
+    /// Offsets of transactions without a marker so far.
+    txn_offsets: PendingTxnOffsets,
     skipped: usize,
 }
 
 impl Replay {
     /// Applies one record.
     pub fn apply(&mut self, record: &LogRecord) {
+        match record.txn {
+            RecordTxn::None => self.apply_plain(record),
+            RecordTxn::Data { producer_id } => self.apply_transactional(producer_id, record),
+            RecordTxn::Marker {
+                producer_id,
+                commit,
+            } => {
+                for (group, tp, committed) in self.txn_offsets.end(producer_id, commit) {
+                    let offsets = &mut self.groups.entry(group).or_default().offsets;
+                    if offsets
+                        .get(&tp)
+                        .is_none_or(|c| c.record_offset < committed.record_offset)
+                    {
+                        offsets.insert(tp, committed);
+                    }
+                }
+            }
+        }
+    }
+
+    /// An offset a transaction wrote: pending until its marker (only offsets are written in
+    /// transactions).
+    fn apply_transactional(&mut self, producer_id: i64, record: &LogRecord) {
+        let key = record.key.as_deref().map(decode_key);
+        let value = record.value.as_deref().map(OffsetValue::decode);
+        match (key, value) {
+            (
+                Some(Ok(RecordKey::Offset {
+                    group,
+                    topic,
+                    partition,
+                })),
+                Some(Ok(value)),
+            ) => {
+                let committed = Committed {
+                    value,
+                    record_offset: record.offset,
+                };
+                self.txn_offsets
+                    .add(producer_id, group, (topic, partition), committed);
+            }
+            _ => {
+                tracing::warn!(
+                    offset = record.offset,
+                    producer_id,
+                    "skipping a transactional record that is not an offset commit"
+                );
+                self.skipped += 1;
+            }
+        }
+    }
+
+    fn apply_plain(&mut self, record: &LogRecord) {
         let Some(key) = record.key.as_ref() else {
             self.skipped += 1;
             return;
@@ -96,6 +153,11 @@ impl Replay {
         self.skipped
     }
 
+    /// Takes the offsets of the transactions still open at the end of the log.
+    pub fn take_txn_offsets(&mut self) -> PendingTxnOffsets {
+        std::mem::take(&mut self.txn_offsets)
+    }
+
     /// Takes the consumer groups replayed (what is left is the classic groups and offsets).
     pub fn take_consumer_groups(&mut self) -> ConsumerGroups {
         std::mem::take(&mut self.consumer)
@@ -132,6 +194,7 @@ mod tests {
         LogRecord {
             offset: at,
             key: Some(offset_key(group, "t", p)),
+            txn: RecordTxn::None,
             value: offset.map(|o| {
                 OffsetValue {
                     offset: o,
@@ -150,6 +213,7 @@ mod tests {
             offset: at,
             key: Some(group_key(group)),
             value: value.map(|v| v.encode()),
+            txn: RecordTxn::None,
         }
     }
 
@@ -186,6 +250,62 @@ mod tests {
         assert_eq!(g.protocol_type(), Some("consumer"));
         assert_eq!(g.offsets.get("t", 0).map(|v| v.offset), Some(9));
         assert_eq!(g.offsets.get("t", 1), None);
+    }
+
+    fn in_txn(mut record: LogRecord, producer_id: i64) -> LogRecord {
+        record.txn = RecordTxn::Data { producer_id };
+        record
+    }
+
+    fn marker(at: i64, producer_id: i64, commit: bool) -> LogRecord {
+        LogRecord {
+            offset: at,
+            key: None,
+            value: None,
+            txn: RecordTxn::Marker {
+                producer_id,
+                commit,
+            },
+        }
+    }
+
+    #[test]
+    fn transactional_offsets_count_from_their_commit_marker_and_an_abort_drops_them() {
+        let mut replay = Replay::default();
+        for r in [
+            offset_record(0, "g", 0, Some(1)),
+            in_txn(offset_record(1, "g", 0, Some(10)), 7),
+            in_txn(offset_record(2, "g", 1, Some(20)), 8),
+            in_txn(offset_record(3, "g", 2, Some(30)), 9),
+            // A plain commit after the transactional one wins over it at the marker.
+            offset_record(4, "g", 1, Some(21)),
+            marker(5, 7, true),
+            marker(6, 8, true),
+            marker(7, 10, true),
+        ] {
+            replay.apply(&r);
+        }
+        assert_eq!(replay.skipped(), 0);
+        let pending = replay.take_txn_offsets();
+        assert!(pending.holds("g", "t", 2), "producer 9 has no marker yet");
+        assert!(!pending.holds("g", "t", 0) && !pending.holds("g", "t", 1));
+        let groups = replay.into_groups(NOW, 0);
+        let g = &groups[0];
+        assert_eq!(g.offsets.get("t", 0).map(|v| v.offset), Some(10));
+        assert_eq!(g.offsets.get("t", 1).map(|v| v.offset), Some(21));
+        assert_eq!(g.offsets.get("t", 2), None);
+
+        let mut aborted = Replay::default();
+        for r in [
+            offset_record(0, "g", 0, Some(1)),
+            in_txn(offset_record(1, "g", 0, Some(10)), 7),
+            marker(2, 7, false),
+        ] {
+            aborted.apply(&r);
+        }
+        assert!(aborted.take_txn_offsets().is_empty());
+        let groups = aborted.into_groups(NOW, 0);
+        assert_eq!(groups[0].offsets.get("t", 0).map(|v| v.offset), Some(1));
     }
 
     #[test]
@@ -228,6 +348,7 @@ mod tests {
             offset: 1,
             key: Some(Bytes::from_static(b"\x00")),
             value: None,
+            txn: RecordTxn::None,
         });
         assert_eq!(replay.skipped(), 1);
         let groups = replay.into_groups(Now { mono: 100, wall: 0 }, 0);

@@ -16,6 +16,7 @@ use kafka_protocol::records::{
 
 use crate::metadata::MetadataError;
 use crate::partition::AppendError;
+use crate::producer::ProducerRef;
 use crate::storage::{BatchError, StorageError};
 
 /// Name of the internal topic holding offsets and group metadata.
@@ -112,10 +113,34 @@ pub struct Appended {
 pub struct LogRecord {
     /// Offset in the partition.
     pub offset: i64,
-    /// Key.
+    /// Key (`None` for a transaction marker).
     pub key: Option<Bytes>,
     /// Value (`None` for a tombstone).
     pub value: Option<Bytes>,
+    /// Whether the record belongs to a transaction, or ends one.
+    pub txn: RecordTxn,
+}
+
+/// A record's part in a producer's transaction: the group coordinator writes the offsets of
+/// TxnOffsetCommit as transactional records, which count only once the transaction
+/// coordinator's COMMIT marker follows them (Kafka's pending transactional offsets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RecordTxn {
+    /// An ordinary record, in effect at once.
+    #[default]
+    None,
+    /// Written in `producer_id`'s open transaction.
+    Data {
+        /// The producer whose marker decides the record's fate.
+        producer_id: i64,
+    },
+    /// The marker ending `producer_id`'s transaction: COMMIT (`commit`) or ABORT.
+    Marker {
+        /// The producer whose transaction ended.
+        producer_id: i64,
+        /// COMMIT or ABORT.
+        commit: bool,
+    },
 }
 
 /// A chunk read from a partition.
@@ -136,12 +161,13 @@ pub trait CoordinatorLog: Send + Sync + 'static {
     fn partitions(&self) -> Option<i32>;
     /// Creates the topic with `partitions` unless it exists; returns its partition count.
     fn ensure_topic(&self, partitions: i32) -> Result<i32, LogError>;
-    /// Appends `entries` to `partition` as one batch, now; the returned future waits for
-    /// durability for at most `timeout`.
+    /// Appends `entries` to `partition` as one batch, now, in `txn`'s transaction if given;
+    /// the returned future waits for durability for at most `timeout`.
     fn append(
         &self,
         partition: i32,
         entries: &[Entry],
+        txn: Option<ProducerRef>,
         now_wall: i64,
         timeout: Duration,
     ) -> Result<Appended, LogError>;
@@ -154,20 +180,25 @@ pub trait CoordinatorLog: Send + Sync + 'static {
     fn leader(&self, partition: i32) -> Option<i32>;
 }
 
-/// Encodes `entries` as one uncompressed RecordBatch v2 with base offset 0.
-pub fn encode_batch(entries: &[Entry], now_wall: i64) -> Result<Bytes, LogError> {
+/// Encodes `entries` as one uncompressed RecordBatch v2 with base offset 0, a transactional
+/// batch of `txn` if given (without a sequence, as Kafka's coordinators write them).
+pub fn encode_batch(
+    entries: &[Entry],
+    txn: Option<ProducerRef>,
+    now_wall: i64,
+) -> Result<Bytes, LogError> {
     let records: Vec<Record> = entries
         .iter()
         .enumerate()
         .map(|(i, (key, value))| {
             let offset = i64::try_from(i).unwrap_or(i64::MAX);
             Record {
-                transactional: false,
+                transactional: txn.is_some(),
                 control: false,
                 delete_horizon: false,
                 partition_leader_epoch: -1,
-                producer_id: -1,
-                producer_epoch: -1,
+                producer_id: txn.map_or(-1, |p| p.id),
+                producer_epoch: txn.map_or(-1, |p| p.epoch),
                 timestamp_type: TimestampType::Creation,
                 offset,
                 // offset - sequence stays constant so the encoder keeps one batch, whose base
@@ -193,9 +224,9 @@ pub fn encode_batch(entries: &[Entry], now_wall: i64) -> Result<Bytes, LogError>
     Ok(buf.freeze())
 }
 
-/// Splits whole batches out of `data` and decodes their records; a batch that does not
-/// decode is skipped with a warning (its offsets are still passed). Returns the records and
-/// the offset after the last batch seen.
+/// Splits whole batches out of `data` and decodes their records (a transaction marker as a
+/// record without key); a batch that does not decode is skipped with a warning (its offsets
+/// are still passed). Returns the records and the offset after the last batch seen.
 pub fn decode_batches(mut data: Bytes, mut next_offset: i64) -> (Vec<LogRecord>, i64) {
     const HEADER: usize = 8 + 4 + 4 + 1 + 4 + 2 + 4;
     let mut out = Vec::new();
@@ -215,24 +246,50 @@ pub fn decode_batches(mut data: Bytes, mut next_offset: i64) -> (Vec<LogRecord>,
             .saturating_add(i64::from(last_delta))
             .saturating_add(1);
         match RecordBatchDecoder::decode(&mut batch) {
-            Ok(set) => {
-                out.extend(
-                    set.records
-                        .into_iter()
-                        .filter(|r| !r.control)
-                        .map(|r| LogRecord {
-                            offset: r.offset,
-                            key: r.key,
-                            value: r.value,
-                        }),
-                )
-            }
+            Ok(set) => out.extend(set.records.into_iter().filter_map(log_record)),
             Err(error) => {
                 tracing::warn!(base_offset, %error, "skipping an undecodable coordinator batch")
             }
         }
     }
     (out, next_offset)
+}
+
+/// A decoded record as a coordinator replays it; `None` for a control record that is not a
+/// transaction marker.
+fn log_record(r: Record) -> Option<LogRecord> {
+    let txn = if r.control {
+        // A control record's key: version (int16), then type (int16): 0 ABORT, 1 COMMIT.
+        let kind = r
+            .key
+            .as_ref()
+            .filter(|k| k.len() >= 4)
+            .map(|k| [k[2], k[3]]);
+        match kind.map(i16::from_be_bytes) {
+            Some(kind @ (0 | 1)) => RecordTxn::Marker {
+                producer_id: r.producer_id,
+                commit: kind == 1,
+            },
+            _ => return None,
+        }
+    } else if r.transactional {
+        RecordTxn::Data {
+            producer_id: r.producer_id,
+        }
+    } else {
+        RecordTxn::None
+    };
+    let (key, value) = if r.control {
+        (None, None)
+    } else {
+        (r.key, r.value)
+    };
+    Some(LogRecord {
+        offset: r.offset,
+        key,
+        value,
+        txn,
+    })
 }
 
 /// An in-memory [`CoordinatorLog`] for tests: real batch encoding, offsets assigned on append,
@@ -274,6 +331,21 @@ pub mod memory {
             self.leaders.lock().insert(partition, epoch);
         }
 
+        /// Appends the marker ending `producer`'s transaction to `partition`.
+        pub fn append_marker(&self, partition: i32, producer: ProducerRef, commit: bool) {
+            let mut guard = self.partitions.lock();
+            let Some((batches, end)) = guard
+                .as_mut()
+                .and_then(|p| p.get_mut(usize::try_from(partition).ok()?))
+            else {
+                panic!("no partition {partition}");
+            };
+            let marker = crate::storage::marker_batch(producer.id, producer.epoch, commit, 0, 0)
+                .expect("a marker encodes");
+            batches.push(at_offset(&marker, *end));
+            *end += 1;
+        }
+
         /// Every record of `partition`.
         pub fn records(&self, partition: i32) -> Vec<LogRecord> {
             let mut offset = 0;
@@ -287,6 +359,13 @@ pub mod memory {
             }
             out
         }
+    }
+
+    /// `batch` with its base offset set to `offset`.
+    fn at_offset(batch: &[u8], offset: i64) -> Bytes {
+        let mut batch = BytesMut::from(batch);
+        batch[0..8].copy_from_slice(&offset.to_be_bytes());
+        batch.freeze()
     }
 
     impl CoordinatorLog for MemoryLog {
@@ -307,6 +386,7 @@ pub mod memory {
             &self,
             partition: i32,
             entries: &[Entry],
+            txn: Option<ProducerRef>,
             now_wall: i64,
             _timeout: Duration,
         ) -> Result<Appended, LogError> {
@@ -324,10 +404,9 @@ pub mod memory {
                     topic: TEST_TOPIC,
                     partition,
                 })?;
-            let mut batch = BytesMut::from(&encode_batch(entries, now_wall)?[..]);
-            batch[0..8].copy_from_slice(&end.to_be_bytes());
+            let encoded = encode_batch(entries, txn, now_wall)?;
             let base_offset = *end;
-            batches.push(batch.freeze());
+            batches.push(at_offset(&encoded, base_offset));
             *end += i64::try_from(entries.len()).unwrap_or(0);
             Ok(Appended {
                 base_offset,
@@ -389,7 +468,7 @@ mod tests {
         use crate::test_support::hostile::{never_panics, seal_batch};
         let entries = vec![(Bytes::from_static(b"k1"), Some(Bytes::from_static(b"v1")))];
         let mut samples = crate::storage::test_util::sample_batches();
-        samples.push(encode_batch(&entries, 1234).expect("encode").to_vec());
+        samples.push(encode_batch(&entries, None, 1234).expect("encode").to_vec());
         never_panics(samples, seal_batch, |bytes| {
             let _ = decode_batches(Bytes::copy_from_slice(bytes), 0);
             let _ = decode_batches(Bytes::copy_from_slice(bytes), i64::MAX);
@@ -402,7 +481,7 @@ mod tests {
             (Bytes::from_static(b"k1"), Some(Bytes::from_static(b"v1"))),
             (Bytes::from_static(b"k2"), None),
         ];
-        let batch = encode_batch(&entries, 1234).unwrap();
+        let batch = encode_batch(&entries, None, 1234).unwrap();
         let infos = RecordBatchDecoder::decode_batch_info(&mut batch.clone()).unwrap();
         assert_eq!(infos.len(), 1, "a single batch");
         assert_eq!(infos[0].producer_id, -1);
@@ -416,7 +495,7 @@ mod tests {
 
     #[test]
     fn corrupt_batches_are_skipped_but_offsets_advance() {
-        let good = encode_batch(&[(Bytes::from_static(b"k"), None)], 0).unwrap();
+        let good = encode_batch(&[(Bytes::from_static(b"k"), None)], None, 0).unwrap();
         let mut bad = BytesMut::from(&good[..]);
         bad[0..8].copy_from_slice(&5i64.to_be_bytes());
         let last = bad.len() - 1;

@@ -7,7 +7,8 @@
 //!   offsets and retention), [`summary`], [`rebalance_log`] (rebalances for the metrics). Operations return [`effects::Effects`] instead of
 //!   doing I/O.
 //! - Persistence: [`records`] (Kafka's record schemas), [`log`] (batches in and out of the
-//!   offsets topic), [`load`] (replay on start), [`partitioner`] (group → partition).
+//!   offsets topic), [`load`] (replay on start), [`partitioner`] (group → partition),
+//!   [`txn_offsets`] (offsets of open transactions, until their marker).
 //! - [`coordinator`]: the shared entry point the request handlers call; it locks a group,
 //!   runs an operation and carries out its effects, and runs the timers. It is a shard of the
 //!   coordinator runtime ([`crate::coordinator`]), which loads and unloads its partitions.
@@ -35,6 +36,7 @@ pub mod state;
 pub mod summary;
 pub mod sync;
 pub mod timer;
+pub mod txn_offsets;
 
 #[cfg(test)]
 mod tests;

@@ -117,7 +117,7 @@ fn fetch(
     require_stable: bool,
     member: Option<MemberEpoch<'_>>,
 ) -> (Option<ResponseError>, Answers) {
-    let txns = &ctx.broker.txns;
+    let groups = &ctx.broker.groups;
     let to_answers = |fetched: Vec<FetchedTopic>| -> Answers {
         fetched
             .into_iter()
@@ -126,7 +126,7 @@ fn fetch(
                     .into_iter()
                     .map(|(partition, value)| Answer {
                         partition,
-                        error: (require_stable && txns.has_pending_offset(group_id, &t, partition))
+                        error: (require_stable && groups.holds_txn_offset(group_id, &t, partition))
                             .then_some(ResponseError::UnstableOffsetCommit),
                         value,
                     })

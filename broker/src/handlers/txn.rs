@@ -2,6 +2,8 @@
 //! TxnOffsetCommit and EndTxn, answered by the transaction coordinator (InitProducerId lives
 //! with the idempotent producer's handler).
 
+use std::sync::Arc;
+
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use kafka_protocol::messages::add_partitions_to_txn_response::{
@@ -20,12 +22,13 @@ use kafka_protocol::messages::{
 };
 
 use super::refuse::Refuse;
-use super::{topic_lookup, RequestContext};
+use super::{topic_lookup, txn_verify, RequestContext};
 use crate::acl::{Operation, ResourceType};
 use crate::broker::Broker;
 use crate::group::commit::Committer;
 use crate::group::coordinator::CommitOffset;
-use crate::txn::{PendingOffset, ProducerRef};
+use crate::group::OFFSETS_TOPIC;
+use crate::txn::ProducerRef;
 
 /// AddPartitionsToTxn. v0-v3 (one transaction per request, as clients send it): every
 /// partition joins, or none does; unknown partitions fail and the rest are not attempted.
@@ -215,12 +218,10 @@ pub(crate) async fn add_offsets(
         return request.refuse(ResponseError::GroupAuthorizationFailed);
     }
     let broker = &ctx.broker;
-    let offsets_partition = broker.config.cluster.is_some().then(|| {
-        (
-            crate::group::OFFSETS_TOPIC.to_string(),
-            broker.groups.partition_for(&request.group_id),
-        )
-    });
+    let offsets_partition = (
+        crate::group::OFFSETS_TOPIC.to_string(),
+        broker.groups.partition_for(&request.group_id),
+    );
     let outcome = broker
         .txns
         .add_offsets(
@@ -247,7 +248,7 @@ pub(crate) async fn txn_offset_commit(
     if !ctx.may(Operation::Read, ResourceType::Group, &group_id) {
         return request.refuse(ResponseError::GroupAuthorizationFailed);
     }
-    let (refusals, offsets) = committable_offsets(&ctx, &group_id, &request.topics);
+    let (refusals, offsets) = committable_offsets(&ctx, &request.topics);
     let outcome = add_txn_offsets(&ctx.broker, &request, &group_id, offsets).await;
     // Every served version predates PRODUCER_FENCED here.
     let outcome = fencing_for_version(outcome, ctx.version(), i16::MAX);
@@ -258,9 +259,8 @@ pub(crate) async fn txn_offset_commit(
 /// have none.
 fn committable_offsets(
     ctx: &RequestContext,
-    group_id: &str,
     topics: &[TxnOffsetCommitRequestTopic],
-) -> (Vec<Vec<Option<ResponseError>>>, Vec<PendingOffset>) {
+) -> (Vec<Vec<Option<ResponseError>>>, Vec<CommitOffset>) {
     let broker = &ctx.broker;
     let max_metadata = broker.groups.offset_metadata_max_bytes();
     let mut offsets = Vec::new();
@@ -278,7 +278,7 @@ fn committable_offsets(
                     let metadata = p.committed_metadata.as_deref();
                     let refusal = offset_refusal(exists, metadata, max_metadata);
                     if refusal.is_none() {
-                        offsets.push(pending_offset(group_id, &topic.name, p));
+                        offsets.push(pending_offset(&topic.name, p));
                     }
                     refusal
                 })
@@ -304,14 +304,9 @@ fn offset_refusal(
     }
 }
 
-/// Partition `p`'s offset as the transaction holds it until it ends.
-fn pending_offset(
-    group_id: &str,
-    topic: &str,
-    p: &TxnOffsetCommitRequestPartition,
-) -> PendingOffset {
-    PendingOffset {
-        group: group_id.to_string(),
+/// Partition `p`'s offset as the transaction writes it.
+fn pending_offset(topic: &str, p: &TxnOffsetCommitRequestPartition) -> CommitOffset {
+    CommitOffset {
         topic: topic.to_string(),
         partition: p.partition_index,
         offset: p.committed_offset,
@@ -320,12 +315,13 @@ fn pending_offset(
     }
 }
 
-/// Checks the committing member and adds `offsets` to the producer's transaction.
+/// Checks the committing member and that the group's partition is in the producer's
+/// transaction, then writes `offsets` there as records of the transaction.
 async fn add_txn_offsets(
-    broker: &Broker,
+    broker: &Arc<Broker>,
     request: &TxnOffsetCommitRequest,
     group_id: &str,
-    offsets: Vec<PendingOffset>,
+    offsets: Vec<CommitOffset>,
 ) -> Result<(), ResponseError> {
     let committer = Committer {
         member_id: request.member_id.to_string(),
@@ -337,30 +333,21 @@ async fn add_txn_offsets(
         epoch: request.producer_epoch,
     };
     broker.groups.check_txn_committer(group_id, &committer)?;
-    // The transaction coordinator is another broker: this group coordinator holds the
-    // offsets until that coordinator's marker reaches the group's partition here.
-    if broker.config.cluster.is_some() && !broker.txns.coordinates(&request.transactional_id) {
-        let offsets = offsets.into_iter().map(commit_offset).collect();
-        broker
-            .groups
-            .hold_txn_offsets(producer.id, group_id, offsets);
-        return Ok(());
-    }
+    let offsets_partition = (
+        OFFSETS_TOPIC.to_string(),
+        broker.groups.partition_for(group_id),
+    );
+    txn_verify::verify_offsets(
+        broker,
+        &request.transactional_id,
+        producer,
+        offsets_partition,
+    )
+    .await?;
     broker
-        .txns
-        .add_pending_offsets(&request.transactional_id, producer, group_id, offsets)
+        .groups
+        .commit_txn_offsets(producer, group_id, offsets)
         .await
-}
-
-/// A transaction's pending offset as the group coordinator holds it.
-fn commit_offset(offset: PendingOffset) -> CommitOffset {
-    CommitOffset {
-        topic: offset.topic,
-        partition: offset.partition,
-        offset: offset.offset,
-        leader_epoch: offset.leader_epoch,
-        metadata: offset.metadata,
-    }
 }
 
 /// Each partition's answer: its own refusal, else the `outcome` of adding the offsets.

@@ -290,19 +290,15 @@ pub(crate) async fn write_markers(
                     now,
                 );
                 let code = match written {
-                    Ok(Some(write)) => write.committed(MARKER_TIMEOUT).await.err(),
+                    Ok(Some(write)) => {
+                        let commit = marker.transaction_result;
+                        let write =
+                            broker.after_marker(write, &wanted.name, index, producer, commit);
+                        write.committed(MARKER_TIMEOUT).await.err()
+                    }
                     Ok(None) => Some(ResponseError::UnknownTopicOrPartition),
                     Err(code) => Some(code),
                 };
-                if code.is_none() && wanted.name.as_str() == crate::group::OFFSETS_TOPIC {
-                    // A transaction coordinator elsewhere ended a transaction that sent
-                    // offsets to a group coordinated here.
-                    let commit = marker.transaction_result;
-                    broker
-                        .groups
-                        .complete_txn_offsets(producer.id, commit)
-                        .await;
-                }
                 partitions.push(
                     write_txn_markers_response::WritableTxnMarkerPartitionResult::default()
                         .with_partition_index(index)

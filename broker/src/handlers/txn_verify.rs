@@ -159,6 +159,48 @@ pub(crate) fn produce_error(coordinator: ResponseError) -> ResponseError {
     }
 }
 
+/// TxnOffsetCommit's verification: the group's `__consumer_offsets` partition must be in
+/// `producer`'s ongoing transaction (AddOffsetsToTxn put it there) before its offsets are
+/// written as transactional records, so a late retry of an ended transaction cannot leave
+/// records no marker will close. Asked of the coordinator wherever it is (only taken on
+/// trust when the coordinator is another broker and verification is off). Errors come as
+/// the group coordinator answers them: what the client should retry after looking the
+/// coordinator up again is COORDINATOR_NOT_AVAILABLE.
+pub(crate) async fn verify_offsets(
+    broker: &Broker,
+    transactional_id: &str,
+    producer: ProducerRef,
+    offsets_partition: (String, i32),
+) -> Result<(), ResponseError> {
+    let partitions = [offsets_partition];
+    let local = broker.config.cluster.is_none() || broker.txns.coordinates(transactional_id);
+    let answer = if local {
+        broker
+            .txns
+            .verify_partitions(transactional_id, producer, &partitions)
+            .and_then(|added| in_transaction(added.first().copied().unwrap_or(false)))
+    } else if broker.config.transaction_partition_verification_enable {
+        let timeout = Duration::from_secs(5);
+        let answers =
+            ask_coordinator(broker, transactional_id, producer, &partitions, timeout).await;
+        answers
+            .into_iter()
+            .next()
+            .unwrap_or(Err(ResponseError::InvalidTxnState))
+    } else {
+        Ok(())
+    };
+    answer.map_err(|error| match error {
+        ResponseError::NetworkException
+        | ResponseError::CoordinatorLoadInProgress
+        | ResponseError::NotCoordinator
+        | ResponseError::ConcurrentTransactions
+        | ResponseError::RequestTimedOut => ResponseError::CoordinatorNotAvailable,
+        ResponseError::ClusterAuthorizationFailed => ResponseError::InvalidTxnState,
+        other => other,
+    })
+}
+
 /// Asks the coordinator of `transactional_id` (the leader of its `__transaction_state`
 /// partition, this broker or another) whether each partition is in `producer`'s ongoing
 /// transaction: one answer per partition, in order.

@@ -1,12 +1,37 @@
 //! The transactional APIs at every served version, through `dispatch`: a transaction that
 //! writes records and offsets, is seen or skipped by READ_COMMITTED fetches, and ends once.
 
+use std::sync::Arc;
+
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::*;
 use kafka_protocol::records::{Compression, Record};
 
-use super::group_wire_tests::{broker, broker_with, call, s, topic};
+use super::group_wire_tests::{call, s, topic};
+use crate::config::{BrokerConfig, Flags};
+use crate::Broker;
+
+/// A broker whose group coordinator writes to its real `__consumer_offsets` partitions, where
+/// the transactions' markers land, with topic "t" of two partitions.
+async fn broker(dir: &std::path::Path) -> Arc<Broker> {
+    broker_with(dir, Flags::default()).await
+}
+
+/// [`broker`] with some settings of `flags`.
+async fn broker_with(dir: &std::path::Path, flags: Flags) -> Arc<Broker> {
+    let config = BrokerConfig::resolve(Flags {
+        data_dir: Some(dir.to_path_buf()),
+        group_initial_rebalance_delay_ms: Some(0),
+        commit_journal_bytes: flags.commit_journal_bytes.or(Some(1 << 20)),
+        offsets_topic_num_partitions: flags.offsets_topic_num_partitions.or(Some(4)),
+        ..flags
+    })
+    .expect("config");
+    let broker = Broker::open(config).expect("open broker");
+    crate::test_support::create_topic(&broker, "t", 2, std::collections::BTreeMap::new());
+    broker
+}
 use crate::protocol::supported_range;
 use crate::storage::test_util::{encode, record};
 

@@ -40,7 +40,6 @@ struct ProducerView {
     /// Whether a transaction is open (partitions may be written).
     open: bool,
     partitions: HashSet<(String, i32)>,
-    pending_offsets: HashSet<(String, String, i32)>,
 }
 
 /// Coordinator of the transactional ids whose `__transaction_state` partitions this broker
@@ -225,20 +224,20 @@ impl TransactionCoordinator {
         verified_partitions(&txn, producer, partitions)
     }
 
-    /// AddOffsetsToTxn: the group's offsets will be committed with the transaction. With
-    /// `offsets_partition` (the group's `__consumer_offsets` partition, in a cluster) the
-    /// transaction's markers go there too, as in Kafka: a group coordinator on another broker
-    /// holds the offsets until the marker tells it whether to commit them.
+    /// AddOffsetsToTxn: the group's offsets will be committed with the transaction. Its
+    /// `__consumer_offsets` partition (`offsets_partition`) joins the transaction, as in
+    /// Kafka: the group coordinator writes TxnOffsetCommit's offsets there as transactional
+    /// records, and the transaction's marker there decides whether they count.
     pub async fn add_offsets(
         self: &Arc<Self>,
         transactional_id: &str,
         producer: ProducerRef,
         group_id: &str,
-        offsets_partition: Option<(String, i32)>,
+        offsets_partition: (String, i32),
     ) -> Result<(), ResponseError> {
         self.join(transactional_id, producer, |txn| {
             txn.groups.insert(group_id.to_string());
-            txn.partitions.extend(offsets_partition);
+            txn.partitions.insert(offsets_partition);
         })
         .await
     }
@@ -267,27 +266,6 @@ impl TransactionCoordinator {
             self.save(transactional_id, txn).await?;
         }
         Ok(())
-    }
-
-    /// TxnOffsetCommit: offsets held until the transaction ends (committed with it, dropped
-    /// if it aborts).
-    pub async fn add_pending_offsets(
-        self: &Arc<Self>,
-        transactional_id: &str,
-        producer: ProducerRef,
-        group_id: &str,
-        offsets: Vec<PendingOffset>,
-    ) -> Result<(), ResponseError> {
-        self.check(transactional_id)?;
-        let _serial = self.lock_id(transactional_id).await;
-        let mut txn = self.current(transactional_id, producer)?;
-        if txn.state != TxnState::Ongoing || !txn.groups.contains(group_id) {
-            return Err(ResponseError::InvalidTxnState);
-        }
-        txn.add_offsets(offsets);
-        txn.updated_ms = now_ms();
-        // Saved now: after a crash the same producer may still commit the transaction.
-        self.save(transactional_id, txn).await
     }
 
     /// EndTxn: commits or aborts the open transaction; a retried end that already
@@ -357,16 +335,6 @@ impl TransactionCoordinator {
             return Err(ResponseError::InvalidTxnState);
         }
         Ok(())
-    }
-
-    /// Whether an open transaction holds an offset of `group_id` for the partition, not yet
-    /// committed (OffsetFetch with require_stable answers UNSTABLE_OFFSET_COMMIT, KIP-447).
-    pub fn has_pending_offset(&self, group_id: &str, topic: &str, partition: i32) -> bool {
-        let key = (group_id.to_string(), topic.to_string(), partition);
-        self.producers
-            .read()
-            .values()
-            .any(|t| t.pending_offsets.contains(&key))
     }
 
     /// Aborts transactions past their timeout (bumping the epoch, which fences the producer
@@ -475,6 +443,8 @@ impl TransactionCoordinator {
             }
             txn.markers_written = true;
         }
+        // Offsets this coordinator holds itself come only from states earlier releases wrote;
+        // now they are in `__consumer_offsets`, committed by the marker.
         if commit {
             if let Err(error) = commit_offsets(host, &txn.pending_offsets).await {
                 tracing::warn!(
@@ -525,6 +495,7 @@ impl TransactionCoordinator {
         let written = match self.runtime.log().append(
             partition,
             &entries,
+            None,
             now_ms(),
             self.config.write_timeout,
         ) {
@@ -610,11 +581,6 @@ fn producer_view(txn: &TxnMetadata) -> ProducerView {
         epoch: txn.producer_epoch,
         open: txn.state == TxnState::Ongoing,
         partitions: txn.partitions.iter().cloned().collect(),
-        pending_offsets: txn
-            .pending_offsets
-            .iter()
-            .map(|o| (o.group.clone(), o.topic.clone(), o.partition))
-            .collect(),
     }
 }
 

@@ -16,8 +16,19 @@ pub const MARKER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A marker on its way to being committed: appended to a partition this broker leads, or
 /// sent to the partition's leader (WriteTxnMarkers), whose answer says it is committed.
-#[derive(Debug)]
-pub struct MarkerWrite(Pending);
+pub struct MarkerWrite {
+    pending: Pending,
+    /// Run once a marker written here is committed.
+    then: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl std::fmt::Debug for MarkerWrite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MarkerWrite")
+            .field("pending", &self.pending)
+            .finish_non_exhaustive()
+    }
+}
 
 #[derive(Debug)]
 enum Pending {
@@ -28,17 +39,32 @@ enum Pending {
 impl MarkerWrite {
     /// A marker appended here through the append path, whose answer waits for `write`.
     pub fn local(write: WriteWait) -> MarkerWrite {
-        MarkerWrite(Pending::Local(write))
+        MarkerWrite {
+            pending: Pending::Local(write),
+            then: None,
+        }
     }
 
     /// A marker another broker is writing; `sent` ends when it answered.
     pub fn remote(sent: tokio::task::JoinHandle<Result<(), ResponseError>>) -> MarkerWrite {
-        MarkerWrite(Pending::Remote(sent))
+        MarkerWrite {
+            pending: Pending::Remote(sent),
+            then: None,
+        }
+    }
+
+    /// Runs `then` once a marker written here is committed (nothing for one another broker
+    /// writes: its own WriteTxnMarkers handler does what follows there).
+    pub fn then_here(mut self, then: impl FnOnce() + Send + 'static) -> MarkerWrite {
+        if matches!(self.pending, Pending::Local(_)) {
+            self.then = Some(Box::new(then));
+        }
+        self
     }
 
     /// Returns once the marker is committed and durable.
     pub async fn committed(self, timeout: Duration) -> Result<(), ResponseError> {
-        match self.0 {
+        let committed = match self.pending {
             Pending::Local(write) => {
                 let deadline = tokio::time::Instant::now() + timeout;
                 append::wait(&write, deadline)
@@ -50,7 +76,11 @@ impl MarkerWrite {
                 Ok(Err(_)) => Err(ResponseError::UnknownServerError),
                 Err(_) => Err(ResponseError::RequestTimedOut),
             },
+        };
+        if let (Ok(()), Some(then)) = (&committed, self.then) {
+            then();
         }
+        committed
     }
 }
 

@@ -71,7 +71,9 @@ pub struct TxnMetadata {
     pub partitions: BTreeSet<(String, i32)>,
     /// Groups whose offsets the current transaction commits.
     pub groups: BTreeSet<String>,
-    /// Offsets sent with TxnOffsetCommit, committed with the transaction.
+    /// Offsets sent with TxnOffsetCommit that earlier releases held here until the
+    /// transaction committed; read back from their states and committed at the end. New
+    /// offsets go to `__consumer_offsets` in the transaction instead.
     pub pending_offsets: Vec<PendingOffset>,
     /// Wall time the current transaction started (ms).
     pub started_ms: i64,
@@ -161,21 +163,6 @@ impl TxnMetadata {
         self.state == TxnState::Ongoing
             && now_ms.saturating_sub(self.started_ms) > i64::from(self.timeout_ms)
     }
-
-    /// Records sent offsets, replacing earlier ones for the same group and partition.
-    pub fn add_offsets(&mut self, offsets: Vec<PendingOffset>) {
-        for offset in offsets {
-            self.pending_offsets.retain(|o| {
-                (o.group.as_str(), o.topic.as_str(), o.partition)
-                    != (
-                        offset.group.as_str(),
-                        offset.topic.as_str(),
-                        offset.partition,
-                    )
-            });
-            self.pending_offsets.push(offset);
-        }
-    }
 }
 
 #[cfg(test)]
@@ -226,27 +213,5 @@ mod tests {
         txn.begin(100).unwrap();
         assert!(!txn.is_expired(1_100));
         assert!(txn.is_expired(1_101));
-    }
-
-    #[test]
-    fn later_offsets_replace_earlier_ones_of_the_same_partition() {
-        let mut txn = TxnMetadata::new(7, 1_000, 0);
-        let offset = |partition, offset| PendingOffset {
-            group: "g".into(),
-            topic: "t".into(),
-            partition,
-            offset,
-            leader_epoch: -1,
-            metadata: None,
-        };
-        txn.add_offsets(vec![offset(0, 5), offset(1, 7)]);
-        txn.add_offsets(vec![offset(0, 9)]);
-        let mut got: Vec<(i32, i64)> = txn
-            .pending_offsets
-            .iter()
-            .map(|o| (o.partition, o.offset))
-            .collect();
-        got.sort_unstable();
-        assert_eq!(got, vec![(0, 9), (1, 7)]);
     }
 }

@@ -540,6 +540,86 @@ async fn coordinator(address: &str, key: &str, key_type: i8) -> i32 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn offsets_sent_to_a_transaction_survive_their_group_coordinators_kill() {
+    let mut cluster = Operated::start().await;
+    cluster.plane.create_topic("orders", 1, 3).await;
+    served(&cluster, "orders", 1).await;
+    wait_for_isr(&cluster, "orders-0", 3).await;
+    let any = cluster.broker(0).address.clone();
+    coordinator(&any, "billing", 0).await;
+    coordinator(&any, "billing-writer", 1).await;
+    let all = cluster.bootstrap();
+    // The transaction sends the group's offset (10 for orders-0), then holds its end for
+    // 6 s, during which the group's coordinator dies.
+    let transaction = tokio::spawn(async move {
+        java(
+            &[
+                "txn",
+                "--bootstrap",
+                &all,
+                "--topic",
+                "orders",
+                "--transactional-id",
+                "billing-writer",
+                "--count",
+                "10",
+                "--offsets-group",
+                "billing",
+                "--offsets-topic",
+                "orders",
+                "--hold-ms",
+                "6000",
+            ],
+            None,
+        )
+        .await
+    });
+    // JVM start, InitProducerId and the first transaction on a new cluster take a while. The
+    // broker holding the pending offset is the group's coordinator (FindCoordinator's answer
+    // may still change while the new offsets topic settles).
+    let what = "the transaction's offset pending at the group coordinator";
+    let group_coordinator = tributary_e2e::wait_until(what, Duration::from_secs(60), || async {
+        (0..3).find(|id| {
+            let groups = &cluster.broker(*id).broker.groups;
+            groups.holds_txn_offset("billing", "orders", 0)
+        })
+    })
+    .await;
+    let survivor = (0..3).find(|id| *id != group_coordinator).unwrap_or(0);
+    cluster.kill(group_coordinator);
+    let lines = transaction
+        .await
+        .unwrap_or_else(|e| panic!("transaction task: {e}"));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["event"] == "txn" && l["result"] == "committed"),
+        "committed after the group coordinator's kill: {lines:?}"
+    );
+    // The new coordinator read the offset from the log and its marker committed it.
+    let address = cluster.broker(survivor).address.clone();
+    wait_until(
+        "the offset committed at the new group coordinator",
+        || async {
+            let now = coordinator(&address, "billing", 0).await;
+            if now == group_coordinator {
+                return None;
+            }
+            let fetched = cluster
+                .broker(now)
+                .broker
+                .groups
+                .fetch_offsets("billing", Some(vec![("orders".into(), vec![0])]))
+                .ok()?;
+            let offset = fetched.first()?.1.first()?.1.as_ref()?.offset;
+            (offset == 10).then_some(())
+        },
+    )
+    .await;
+    cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn group_offsets_and_an_open_transaction_survive_their_coordinators_kill() {
     let mut cluster = Operated::start().await;
     cluster.plane.create_topic("orders", 1, 3).await;

@@ -13,6 +13,7 @@ use parking_lot::Mutex;
 use super::*;
 use crate::group::log::memory::MemoryLog;
 use crate::group::log::{Appended, Chunk, Entry};
+use crate::producer::ProducerRef;
 
 const PARTITIONS: i32 = 3;
 
@@ -112,10 +113,12 @@ impl CoordinatorLog for GatedLog {
         &self,
         partition: i32,
         entries: &[Entry],
+        txn: Option<ProducerRef>,
         now_wall: i64,
         timeout: Duration,
     ) -> Result<Appended, LogError> {
-        self.inner.append(partition, entries, now_wall, timeout)
+        self.inner
+            .append(partition, entries, txn, now_wall, timeout)
     }
     fn read(&self, partition: i32, offset: i64) -> Result<Chunk, LogError> {
         if self.fail.load(Ordering::SeqCst) {
@@ -161,7 +164,7 @@ fn write(log: &MemoryLog, partition: i32, key: &str, value: Option<&str>) {
         Bytes::copy_from_slice(key.as_bytes()),
         value.map(|v| Bytes::copy_from_slice(v.as_bytes())),
     );
-    log.append(partition, &[entry], 0, Duration::ZERO)
+    log.append(partition, &[entry], None, 0, Duration::ZERO)
         .expect("append");
 }
 

@@ -32,7 +32,9 @@ use super::log::{Appended, CoordinatorLog, Entry, LogError};
 use super::records::group_key;
 use super::state::GroupState;
 use super::timer::Timers;
+use super::txn_offsets::PendingTxnOffsets;
 use crate::coordinator::Runtime;
+use crate::producer::ProducerRef;
 
 pub use admin::ListedGroup;
 pub use consumer::{MemberEpoch, Refused};
@@ -80,11 +82,10 @@ pub struct GroupCoordinator {
     epoch: Instant,
     groups: RwLock<HashMap<String, SharedSlot>>,
     timers: Arc<Timers>,
-    /// Offsets sent with TxnOffsetCommit by producers whose transaction coordinator is another
-    /// broker, by producer id: committed when that coordinator's COMMIT marker reaches the
-    /// group's `__consumer_offsets` partition here, dropped on ABORT (see
+    /// Offsets of open transactions (TxnOffsetCommit), per `__consumer_offsets` partition
+    /// served here: in effect once the transaction's COMMIT marker reaches the partition (see
     /// [`GroupCoordinator::complete_txn_offsets`]).
-    txn_offsets: Mutex<HashMap<i64, Vec<(String, CommitOffset)>>>,
+    txn_offsets: Mutex<HashMap<i32, PendingTxnOffsets>>,
     /// The consumer groups (KIP-848) of the partitions served here. Never locked while a
     /// classic group is, nor the other way round.
     consumer: Mutex<consumer::ConsumerState>,
@@ -195,13 +196,28 @@ impl GroupCoordinator {
 
     /// Appends records for `group_id` to its partition.
     fn append(&self, group_id: &str, entries: &[Entry], now: Now) -> Result<Appended, LogError> {
+        self.append_as(group_id, entries, None, now)
+    }
+
+    /// Appends records for `group_id` to its partition, in `txn`'s transaction if given.
+    fn append_as(
+        &self,
+        group_id: &str,
+        entries: &[Entry],
+        txn: Option<ProducerRef>,
+        now: Now,
+    ) -> Result<Appended, LogError> {
         self.runtime.ensure_topic()?;
         let timeout = Duration::from_millis(
             u64::try_from(self.config.offsets_commit_timeout_ms).unwrap_or(0),
         );
-        self.runtime
-            .log()
-            .append(self.partition_for(group_id), entries, now.wall, timeout)
+        self.runtime.log().append(
+            self.partition_for(group_id),
+            entries,
+            txn,
+            now.wall,
+            timeout,
+        )
     }
 
     /// Carries out `effects` for a locked group: answers waiters, persists records, and

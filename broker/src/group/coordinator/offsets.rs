@@ -1,7 +1,6 @@
 //! OffsetCommit, OffsetFetch and OffsetDelete. A commit is answered once its records are
 //! durable; readers see it only then (Kafka's pending offset commits).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError;
@@ -12,6 +11,7 @@ use crate::group::log::Entry;
 use crate::group::offsets::{Committed, TopicPartition};
 use crate::group::records::{offset_key, OffsetValue};
 use crate::group::state::GroupState;
+use crate::producer::ProducerRef;
 
 /// One partition's commit.
 #[derive(Debug, Clone)]
@@ -48,46 +48,87 @@ pub struct CommitRequest {
 pub type FetchedTopic = (String, Vec<(i32, Option<OffsetValue>)>);
 
 impl GroupCoordinator {
-    /// Holds offsets a producer sent with TxnOffsetCommit for `group_id` until its
-    /// transaction ends, when the transaction coordinator is another broker: that
-    /// coordinator's marker on the group's partition decides their fate (Kafka's group
-    /// coordinator keeps pending transactional offsets the same way). A later offset for the
-    /// same partition replaces an earlier one.
-    pub fn hold_txn_offsets(&self, producer_id: i64, group_id: &str, offsets: Vec<CommitOffset>) {
-        let mut held = self.txn_offsets.lock();
-        let entries = held.entry(producer_id).or_default();
-        for offset in offsets {
-            entries.retain(|(g, o)| {
-                !(g == group_id && o.topic == offset.topic && o.partition == offset.partition)
-            });
-            entries.push((group_id.to_string(), offset));
+    /// TxnOffsetCommit: writes `offsets` to the group's partition as records of `producer`'s
+    /// transaction, answered once durable. They stay pending (invisible to OffsetFetch) until
+    /// the transaction coordinator's marker reaches the partition: see
+    /// [`GroupCoordinator::complete_txn_offsets`]. Being in the log, they survive a move of
+    /// this coordinator, as in Kafka.
+    pub async fn commit_txn_offsets(
+        self: &Arc<Self>,
+        producer: ProducerRef,
+        group_id: &str,
+        offsets: Vec<CommitOffset>,
+    ) -> Result<(), ResponseError> {
+        self.check(group_id, GroupIdRule::AllowEmpty)?;
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        let now = self.now();
+        let values: Vec<(TopicPartition, OffsetValue)> = offsets
+            .into_iter()
+            .map(|o| {
+                let value = OffsetValue {
+                    offset: o.offset,
+                    leader_epoch: o.leader_epoch,
+                    metadata: o.metadata.unwrap_or_default(),
+                    commit_timestamp: now.wall,
+                    expire_timestamp: None,
+                };
+                ((o.topic, o.partition), value)
+            })
+            .collect();
+        let entries: Vec<Entry> = values
+            .iter()
+            .map(|((t, p), v)| (offset_key(group_id, t, *p), Some(v.encode())))
+            .collect();
+        let partition = self.partition_for(group_id);
+        let appended = {
+            // Held across the append, so the pending offsets are in place before any marker
+            // after them can be completed.
+            let mut pending = self.txn_offsets.lock();
+            let appended = self
+                .append_as(group_id, &entries, Some(producer), now)
+                .map_err(|error| {
+                    tracing::warn!(group = group_id, %error, "transactional offsets not written");
+                    error.code()
+                })?;
+            let held = pending.entry(partition).or_default();
+            for (n, (tp, value)) in values.into_iter().enumerate() {
+                let record_offset = appended.base_offset + i64::try_from(n).unwrap_or(0);
+                let committed = Committed {
+                    value,
+                    record_offset,
+                };
+                held.add(producer.id, group_id.to_string(), tp, committed);
+            }
+            appended
+        };
+        appended.durable.await.map_err(|error| error.code())
+    }
+
+    /// A marker of `producer_id` is committed on `partition` of `__consumer_offsets`, led
+    /// here: the offsets its transaction wrote there take effect (COMMIT) or are dropped
+    /// (ABORT). The marker in the log already says so; this brings memory in line.
+    pub fn complete_txn_offsets(self: &Arc<Self>, partition: i32, producer_id: i64, commit: bool) {
+        let ended = match self.txn_offsets.lock().get_mut(&partition) {
+            Some(pending) => pending.end(producer_id, commit),
+            None => return,
+        };
+        for (group, tp, committed) in ended {
+            let shared = self.get_or_create(&group);
+            let mut slot = shared.lock();
+            slot.group.offsets.apply(tp, committed);
+            self.schedule(&mut slot);
         }
     }
 
-    /// A transaction marker of `producer_id` reached a `__consumer_offsets` partition led
-    /// here: commits the offsets it held for that producer (COMMIT) or drops them (ABORT).
-    pub async fn complete_txn_offsets(self: &Arc<Self>, producer_id: i64, commit: bool) {
-        let Some(held) = self.txn_offsets.lock().remove(&producer_id) else {
-            return;
-        };
-        if !commit {
-            return;
-        }
-        let mut by_group: HashMap<String, Vec<CommitOffset>> = HashMap::new();
-        for (group, offset) in held {
-            by_group.entry(group).or_default().push(offset);
-        }
-        for (group, offsets) in by_group {
-            let results = self.commit_transactional(&group, offsets).await;
-            if let Some(error) = results.into_iter().find_map(Result::err) {
-                tracing::warn!(
-                    group,
-                    producer_id,
-                    ?error,
-                    "transactional offsets not committed"
-                );
-            }
-        }
+    /// Whether an open transaction holds an offset of `group_id` for the partition, not yet
+    /// committed (OffsetFetch with `require_stable` answers UNSTABLE_OFFSET_COMMIT, KIP-447).
+    pub fn holds_txn_offset(&self, group_id: &str, topic: &str, partition: i32) -> bool {
+        self.txn_offsets
+            .lock()
+            .get(&self.partition_for(group_id))
+            .is_some_and(|pending| pending.holds(group_id, topic, partition))
     }
 
     /// OffsetCommit: one result per requested offset, in order.
@@ -117,9 +158,9 @@ impl GroupCoordinator {
         }
     }
 
-    /// Commits the offsets a transaction sent (TxnOffsetCommit), when the transaction
-    /// commits: the committer was checked when the offsets were sent, so membership changes
-    /// since then do not refuse them.
+    /// Commits offsets a transaction coordinator held in its own state until the transaction
+    /// committed, as transaction states written by earlier releases hold them: the committer
+    /// was checked when the offsets were sent, so membership changes since do not refuse them.
     pub async fn commit_transactional(
         self: &Arc<Self>,
         group_id: &str,

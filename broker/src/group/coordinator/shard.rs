@@ -32,7 +32,10 @@ impl Shard for GroupCoordinator {
         &self.runtime
     }
 
-    fn install(&self, _partition: i32, mut replay: Replay) -> usize {
+    fn install(&self, partition: i32, mut replay: Replay) -> usize {
+        self.txn_offsets
+            .lock()
+            .insert(partition, replay.take_txn_offsets());
         let consumer = self.install_consumer_groups(replay.take_consumer_groups(), self.now());
         let loaded = replay.into_groups(self.now(), self.config.initial_rebalance_delay_ms);
         let count = loaded.len() + consumer;
@@ -53,6 +56,7 @@ impl Shard for GroupCoordinator {
     }
 
     fn unload(&self, partition: i32) -> usize {
+        self.txn_offsets.lock().remove(&partition);
         let count = self.runtime.partition_count();
         let removed: Vec<Arc<Mutex<Slot>>> = {
             let mut groups = self.groups.write();

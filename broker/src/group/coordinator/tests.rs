@@ -17,6 +17,7 @@ use crate::group::log::memory::MemoryLog;
 use crate::group::member::MemberProtocol;
 use crate::group::records::{decode_key, RecordKey};
 use crate::group::sync::SyncRequest;
+use crate::producer::ProducerRef;
 
 const PARTITIONS: i32 = 4;
 
@@ -422,11 +423,13 @@ fn committed_offset(c: &Arc<GroupCoordinator>, group: &str) -> i64 {
 }
 
 #[tokio::test]
-async fn offsets_held_for_a_remote_transaction_commit_with_its_commit_marker_only() {
+async fn transactional_offsets_count_from_their_commit_marker_and_survive_a_move() {
     let log = Arc::new(MemoryLog::with_partitions(PARTITIONS));
     let c = coordinator(&log);
     loaded(&c).await;
     let (_member, _generation) = one_member_group(&c, "g").await;
+    let partition = c.partition_for("g");
+    let producer = |id| ProducerRef { id, epoch: 0 };
     let offset = |offset| CommitOffset {
         topic: "t".into(),
         partition: 0,
@@ -434,27 +437,46 @@ async fn offsets_held_for_a_remote_transaction_commit_with_its_commit_marker_onl
         leader_epoch: -1,
         metadata: None,
     };
-    // Held until the transaction ends; an abort drops them.
-    c.hold_txn_offsets(7, "g", vec![offset(10)]);
+    let send = |id, o| c.commit_txn_offsets(producer(id), "g", vec![offset(o)]);
+    let end = |c: &Arc<GroupCoordinator>, id, commit| {
+        log.append_marker(partition, producer(id), commit);
+        c.complete_txn_offsets(partition, id, commit);
+    };
+    // Pending until the transaction ends; an abort drops them.
+    send(7, 10).await.expect("written");
     assert_eq!(
         committed_offset(&c, "g"),
         -1,
         "not visible while the transaction is open"
     );
-    c.complete_txn_offsets(7, false).await;
+    assert!(c.holds_txn_offset("g", "t", 0));
+    end(&c, 7, false);
     assert_eq!(committed_offset(&c, "g"), -1, "aborted");
+    assert!(!c.holds_txn_offset("g", "t", 0));
     // A later offset of the same partition replaces the earlier; a commit commits it, once.
-    c.hold_txn_offsets(7, "g", vec![offset(20)]);
-    c.hold_txn_offsets(7, "g", vec![offset(30)]);
-    c.hold_txn_offsets(8, "g", vec![offset(99)]);
-    c.complete_txn_offsets(7, true).await;
+    send(7, 20).await.expect("written");
+    send(7, 30).await.expect("written");
+    send(8, 99).await.expect("written");
+    end(&c, 7, true);
     assert_eq!(committed_offset(&c, "g"), 30);
-    c.complete_txn_offsets(7, true).await;
+    c.complete_txn_offsets(partition, 7, true);
     assert_eq!(
         committed_offset(&c, "g"),
         30,
-        "another producer's offsets stay held"
+        "another producer's offsets stay pending"
     );
+    // The records are in the log: a coordinator that takes the partition over holds
+    // producer 8's offset, and that transaction's marker commits it there.
+    let moved = coordinator(&log);
+    loaded(&moved).await;
+    assert_eq!(committed_offset(&moved, "g"), 30);
+    assert!(moved.holds_txn_offset("g", "t", 0));
+    end(&moved, 8, true);
+    assert_eq!(committed_offset(&moved, "g"), 99);
+    let replayed = coordinator(&log);
+    loaded(&replayed).await;
+    assert_eq!(committed_offset(&replayed, "g"), 99);
+    assert!(!replayed.holds_txn_offset("g", "t", 0));
 }
 
 #[tokio::test]

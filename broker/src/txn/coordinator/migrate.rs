@@ -96,6 +96,7 @@ async fn migrate(
             let appended = coordinator.runtime.log().append(
                 partition,
                 batch,
+                None,
                 now_ms(),
                 coordinator.config.write_timeout,
             )?;

@@ -10,9 +10,10 @@ use kafka_protocol::error::ResponseError;
 use super::*;
 use crate::broker::Broker;
 use crate::config::{BrokerConfig, Flags};
+use crate::group::coordinator::CommitOffset;
+use crate::group::OFFSETS_TOPIC;
 use crate::partition::Isolation;
 use crate::storage::batch::split_batches;
-use crate::txn::PendingOffset;
 
 const TIMEOUT_MS: i32 = 60_000;
 
@@ -64,9 +65,26 @@ fn offset_of(broker: &Broker, group: &str) -> Option<i64> {
     fetched.first()?.1.first()?.1.as_ref().map(|o| o.offset)
 }
 
-fn pending(group: &str, offset: i64) -> PendingOffset {
-    PendingOffset {
-        group: group.into(),
+/// Sends `offset` for `group`'s partition 0 of topic "t" in `producer`'s transaction, as
+/// TxnOffsetCommit does once AddOffsetsToTxn put the group's partition in it.
+async fn send_offset(broker: &Broker, producer: ProducerRef, group: &str, offset: i64) {
+    let c = txns(broker);
+    let offsets_partition = (
+        OFFSETS_TOPIC.to_string(),
+        broker.groups.partition_for(group),
+    );
+    c.add_offsets("tx", producer, group, offsets_partition)
+        .await
+        .expect("add offsets");
+    broker
+        .groups
+        .commit_txn_offsets(producer, group, vec![commit_offset(offset)])
+        .await
+        .expect("txn offsets");
+}
+
+fn commit_offset(offset: i64) -> CommitOffset {
+    CommitOffset {
         topic: "t".into(),
         partition: 0,
         offset,
@@ -197,22 +215,17 @@ async fn a_commit_writes_markers_to_every_partition_and_commits_the_offsets() {
     c.add_partitions("tx", p, &[("t".into(), 0), ("t".into(), 1)])
         .await
         .expect("add");
-    c.add_offsets("tx", p, "g", None)
-        .await
-        .expect("add offsets");
-    c.add_pending_offsets("tx", p, "g", vec![pending("g", 42)])
-        .await
-        .expect("txn offsets");
+    send_offset(&b, p, "g", 42).await;
     assert!(
-        c.has_pending_offset("g", "t", 0),
+        b.groups.holds_txn_offset("g", "t", 0),
         "held until the end (KIP-447)"
     );
     assert_eq!(offset_of(&b, "g"), None, "not visible before the commit");
     c.end_txn(&*b, "tx", p, true).await.expect("commit");
     assert_eq!(batches(&b, 0), [(true, p.id)]);
     assert_eq!(batches(&b, 1), [(true, p.id)]);
-    assert_eq!(offset_of(&b, "g"), Some(42));
-    assert!(!c.has_pending_offset("g", "t", 0));
+    assert_eq!(offset_of(&b, "g"), Some(42), "the marker committed it");
+    assert!(!b.groups.holds_txn_offset("g", "t", 0));
     // A retried commit is answered with success and writes nothing more.
     c.end_txn(&*b, "tx", p, true).await.expect("retried commit");
     assert_eq!(batches(&b, 0).len(), 1);
@@ -233,15 +246,11 @@ async fn an_abort_writes_markers_and_drops_the_offsets() {
     c.add_partitions("tx", p, &[("t".into(), 0)])
         .await
         .expect("add");
-    c.add_offsets("tx", p, "g", None)
-        .await
-        .expect("add offsets");
-    c.add_pending_offsets("tx", p, "g", vec![pending("g", 7)])
-        .await
-        .expect("txn offsets");
+    send_offset(&b, p, "g", 7).await;
     c.end_txn(&*b, "tx", p, false).await.expect("abort");
     assert_eq!(batches(&b, 0), [(true, p.id)]);
     assert_eq!(offset_of(&b, "g"), None);
+    assert!(!b.groups.holds_txn_offset("g", "t", 0), "dropped");
     let wrong = c.end_txn(&*b, "tx", p, true).await;
     assert_eq!(
         wrong.err(),
@@ -366,7 +375,8 @@ fn append_state(broker: &Broker, id: &str, txn: &TxnMetadata) {
         crate::txn::records::txn_key(id),
         Some(crate::txn::records::encode_value(txn)),
     )];
-    let batch = crate::group::log::encode_batch(&entries, crate::clock::now_ms()).expect("encode");
+    let batch =
+        crate::group::log::encode_batch(&entries, None, crate::clock::now_ms()).expect("encode");
     partition
         .append(&batch, crate::clock::now_ms())
         .expect("append");

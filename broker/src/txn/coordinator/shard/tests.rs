@@ -68,10 +68,12 @@ impl CoordinatorLog for SlowLog {
         &self,
         partition: i32,
         entries: &[Entry],
+        txn: Option<ProducerRef>,
         now_wall: i64,
         timeout: Duration,
     ) -> Result<Appended, LogError> {
-        self.inner.append(partition, entries, now_wall, timeout)
+        self.inner
+            .append(partition, entries, txn, now_wall, timeout)
     }
     fn read(&self, partition: i32, offset: i64) -> Result<Chunk, LogError> {
         while offset > 0 && !self.open.load(Ordering::SeqCst) {
