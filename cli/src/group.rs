@@ -11,6 +11,7 @@ use rdkafka::metadata::Metadata;
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::{json, Value};
 
+use crate::admin_groups::{self, CallError, Coordinator, GroupDescription, GroupType};
 use crate::args::usage;
 use crate::client::{self, check_partitions, find_topic, is_internal, Settings, TribContext};
 use crate::consume::offsets_for_time;
@@ -21,15 +22,23 @@ use crate::parse::{parse_offset, parse_topic_partitions, OffsetSpec, TopicPartit
 /// `trib group` subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum GroupCommand {
-    /// List consumer groups
+    /// List consumer groups with their type (classic, or consumer for KIP-848 groups)
     #[command(visible_alias = "ls")]
-    List,
+    List(ListArgs),
     /// Show a group's state, members, and per-partition committed offset, end offset and lag
     Describe(DescribeArgs),
     /// Delete groups and their committed offsets (the groups must be empty)
     Delete(DeleteArgs),
     /// Move an empty group's committed offsets (earliest, latest, an offset, or a time)
     ResetOffsets(ResetArgs),
+}
+
+/// Flags of `trib group list`.
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    /// Only groups of these types (classic, consumer); repeatable or comma-separated
+    #[arg(long = "type", value_enum, value_delimiter = ',', value_name = "TYPE")]
+    pub types: Vec<GroupType>,
 }
 
 /// Flags of `trib group describe`.
@@ -73,7 +82,7 @@ pub struct ResetArgs {
 /// Runs a `trib group` subcommand.
 pub async fn run(cmd: GroupCommand, settings: &Settings, out: &Output) -> Result<()> {
     match cmd {
-        GroupCommand::List => list(settings, out),
+        GroupCommand::List(a) => list(a, settings, out),
         GroupCommand::Describe(a) => describe(a, settings, out),
         GroupCommand::Delete(a) => delete(a, settings, out).await,
         GroupCommand::ResetOffsets(a) => reset_offsets(a, settings, out),
@@ -84,20 +93,52 @@ pub async fn run(cmd: GroupCommand, settings: &Settings, out: &Output) -> Result
 #[derive(Debug, Clone)]
 struct Member {
     id: String,
+    instance_id: Option<String>,
     client_id: String,
     host: String,
     /// Assigned (topic, partition) pairs, when the group uses the consumer protocol.
     assignment: Vec<(String, i32)>,
+    /// What the coordinator is moving the member to (consumer groups only).
+    target: Option<Vec<(String, i32)>>,
 }
 
-/// What DescribeGroups says about a group.
+/// What the broker says about a group.
 #[derive(Debug, Clone)]
 struct GroupInfo {
     name: String,
+    group_type: GroupType,
     state: String,
     protocol_type: String,
+    /// The classic group's protocol (its assignor), or the consumer group's assignor.
     protocol: String,
+    coordinator: Option<Coordinator>,
     members: Vec<Member>,
+}
+
+impl From<GroupDescription> for GroupInfo {
+    fn from(d: GroupDescription) -> GroupInfo {
+        GroupInfo {
+            name: d.id,
+            group_type: d.group_type,
+            state: d.state,
+            // DescribeConsumerGroups answers only for these two protocol types.
+            protocol_type: if d.simple { "" } else { "consumer" }.to_string(),
+            protocol: d.assignor,
+            coordinator: d.coordinator,
+            members: d
+                .members
+                .into_iter()
+                .map(|m| Member {
+                    id: m.member_id,
+                    instance_id: m.instance_id,
+                    client_id: m.client_id,
+                    host: m.host,
+                    assignment: m.assignment,
+                    target: m.target_assignment,
+                })
+                .collect(),
+        }
+    }
 }
 
 /// Decodes a consumer-protocol member assignment into (topic, partition) pairs; other
@@ -154,36 +195,104 @@ fn counts_fit(mut buf: &[u8]) -> bool {
     true
 }
 
-/// Lists groups (all of them, or one); a group that does not exist is left out.
-fn fetch_groups(
+/// Groups through the legacy group list (ListGroups and DescribeGroups): every group when
+/// `group` is `None`. Used for the groups the broker does not list as consumer groups:
+/// DescribeGroups describes classic groups on every broker, and groups of other protocol
+/// types (Kafka Connect's, say), which ListConsumerGroups and DescribeConsumerGroups leave out.
+fn legacy_groups(
     consumer: &BaseConsumer<TribContext>,
     settings: &Settings,
     group: Option<&str>,
 ) -> Result<Vec<GroupInfo>> {
+    let action = group.map_or("list consumer groups".to_string(), |g| {
+        format!("describe group '{g}'")
+    });
     let list = consumer
         .fetch_group_list(group, settings.timeout)
-        .map_err(|e| Error::kafka("list consumer groups", e))?;
+        .map_err(|e| Error::kafka(action, e))?;
     Ok(list
         .groups()
         .iter()
-        .filter(|g| g.state() != "Dead")
+        .filter(|g| g.state() != "Dead" && group.is_none_or(|name| g.name() == name))
         .map(|g| GroupInfo {
             name: g.name().to_string(),
+            group_type: GroupType::Classic,
             state: g.state().to_string(),
             protocol_type: g.protocol_type().to_string(),
             protocol: g.protocol().to_string(),
+            coordinator: None,
             members: g
                 .members()
                 .iter()
                 .map(|m| Member {
                     id: m.id().to_string(),
+                    instance_id: None,
                     client_id: m.client_id().to_string(),
                     host: m.client_host().to_string(),
                     assignment: m.assignment().map(decode_assignment).unwrap_or_default(),
+                    target: None,
                 })
                 .collect(),
         })
         .collect())
+}
+
+/// The ids of the groups the broker lists as consumer (KIP-848) groups.
+fn consumer_group_ids(
+    consumer: &BaseConsumer<TribContext>,
+    settings: &Settings,
+) -> Result<BTreeSet<String>> {
+    let listed =
+        admin_groups::list_groups(consumer.client(), &[GroupType::Consumer], settings.timeout)?;
+    if listed.groups.is_empty() {
+        if let Some(e) = listed.errors.into_iter().next() {
+            return Err(e.into_error("list consumer groups"));
+        }
+    }
+    // Brokers before ListGroups v5 ignore the filter and report no type.
+    Ok(listed
+        .groups
+        .into_iter()
+        .filter(|g| g.group_type == GroupType::Consumer)
+        .map(|g| g.id)
+        .collect())
+}
+
+/// Describes `groups` (`None` for a group the broker does not know): consumer groups with
+/// ConsumerGroupDescribe (through DescribeConsumerGroups), the others with DescribeGroups.
+/// Only groups the broker lists as consumer groups go to ConsumerGroupDescribe: some brokers
+/// without KIP-848 groups (Tansu 0.6) answer it for any id with an empty consumer group.
+fn fetch_groups(
+    consumer: &BaseConsumer<TribContext>,
+    settings: &Settings,
+    groups: &[String],
+) -> Result<Vec<Option<GroupInfo>>> {
+    let modern = consumer_group_ids(consumer, settings)?;
+    let ids: Vec<String> = groups
+        .iter()
+        .filter(|g| modern.contains(*g))
+        .cloned()
+        .collect();
+    let described: BTreeMap<String, _> =
+        admin_groups::describe_groups(consumer.client(), &ids, settings.timeout)?
+            .into_iter()
+            .collect();
+    let legacy = |g: &str| -> Result<Option<GroupInfo>> {
+        Ok(legacy_groups(consumer, settings, Some(g))?
+            .into_iter()
+            .next())
+    };
+    groups
+        .iter()
+        .map(|g| match described.get(g).cloned() {
+            Some(answer) => match known(g, answer)? {
+                Described::Known(info) => Ok(Some(info)),
+                Described::Unknown => Ok(None),
+                Described::NotConsumer => legacy(g),
+            },
+            None => legacy(g),
+        })
+        .collect()
 }
 
 fn fetch_group(
@@ -191,39 +300,155 @@ fn fetch_group(
     settings: &Settings,
     group: &str,
 ) -> Result<Option<GroupInfo>> {
-    Ok(fetch_groups(consumer, settings, Some(group))?
+    Ok(fetch_groups(consumer, settings, &[group.to_string()])?
         .into_iter()
-        .find(|g| g.name == group))
+        .next()
+        .flatten())
 }
 
-fn list(settings: &Settings, out: &Output) -> Result<()> {
+/// What describing one group found.
+enum Described {
+    Known(GroupInfo),
+    /// The broker does not know the group.
+    Unknown,
+    /// The group's protocol type is not `consumer`: only the legacy list describes it.
+    NotConsumer,
+}
+
+/// Sorts a DescribeConsumerGroups answer: unknown groups are `Dead` or GROUP_ID_NOT_FOUND,
+/// librdkafka refuses other protocol types with its own INVALID_ARG.
+fn known(
+    group: &str,
+    answer: std::result::Result<GroupDescription, CallError>,
+) -> Result<Described> {
+    match answer {
+        Ok(d) if d.state == "Dead" => Ok(Described::Unknown),
+        Ok(d) => Ok(Described::Known(d.into())),
+        Err(e) => match e.code() {
+            Some(RDKafkaErrorCode::GroupIdNotFound) => Ok(Described::Unknown),
+            Some(RDKafkaErrorCode::InvalidArgument) => Ok(Described::NotConsumer),
+            _ => Err(e.into_error(format!("describe group '{group}'"))),
+        },
+    }
+}
+
+/// One row of `group list`: the group's type and state as listed, and its description when
+/// the broker gave one (members and assignor).
+struct ListRow {
+    name: String,
+    group_type: GroupType,
+    state: String,
+    protocol_type: String,
+    info: Option<GroupInfo>,
+}
+
+/// Lists groups as ListConsumerGroups does (with their type), described by
+/// DescribeConsumerGroups (consumer groups) or the legacy list (the others, which also brings
+/// the groups of other protocol types ListConsumerGroups leaves out).
+fn list(a: ListArgs, settings: &Settings, out: &Output) -> Result<()> {
     let (consumer, _) = client::connect(settings)?;
-    let mut groups = fetch_groups(&consumer, settings, None)?;
-    groups.sort_by(|a, b| a.name.cmp(&b.name));
+    let listed = admin_groups::list_groups(consumer.client(), &[], settings.timeout)?;
+    let mut errors = listed.errors.into_iter();
+    if listed.groups.is_empty() {
+        if let Some(e) = errors.next() {
+            return Err(e.into_error("list consumer groups"));
+        }
+    }
+    for e in errors {
+        out.warn(&format!(
+            "a broker did not list its groups ({}); the list may be incomplete",
+            e.message
+        ));
+    }
+    let modern: Vec<String> = listed
+        .groups
+        .iter()
+        .filter(|g| g.group_type == GroupType::Consumer)
+        .map(|g| g.id.clone())
+        .collect();
+    let mut described: BTreeMap<String, _> =
+        admin_groups::describe_groups(consumer.client(), &modern, settings.timeout)?
+            .into_iter()
+            .collect();
+    let mut legacy: BTreeMap<String, GroupInfo> = legacy_groups(&consumer, settings, None)?
+        .into_iter()
+        .map(|g| (g.name.clone(), g))
+        .collect();
+    let mut rows: BTreeMap<String, ListRow> = BTreeMap::new();
+    for g in listed.groups {
+        let info = match described.remove(&g.id) {
+            Some(answer) => match known(&g.id, answer) {
+                Ok(Described::Known(info)) => Some(info),
+                Ok(Described::Unknown) => continue,
+                _ => None,
+            },
+            None => legacy.remove(&g.id),
+        };
+        let group_type = match (g.group_type, &info) {
+            // Brokers before ListGroups v5 give no type; DescribeGroups describes only
+            // classic groups.
+            (GroupType::Unknown, Some(i)) => i.group_type,
+            (t, _) => t,
+        };
+        let row = ListRow {
+            state: info.as_ref().map_or(g.state, |i| i.state.clone()),
+            protocol_type: if g.simple { "" } else { "consumer" }.to_string(),
+            name: g.id.clone(),
+            group_type,
+            info,
+        };
+        rows.insert(g.id, row);
+    }
+    for (name, info) in legacy {
+        rows.entry(name.clone()).or_insert_with(|| ListRow {
+            name,
+            group_type: info.group_type,
+            state: info.state.clone(),
+            protocol_type: info.protocol_type.clone(),
+            info: Some(info),
+        });
+    }
+    let rows: Vec<ListRow> = rows
+        .into_values()
+        .filter(|r| r.state != "Dead")
+        .filter(|r| a.types.is_empty() || a.types.contains(&r.group_type))
+        .collect();
     if out.json {
-        let v: Vec<Value> = groups
+        let v: Vec<Value> = rows
             .iter()
-            .map(|g| {
-                json!({ "group": g.name, "state": g.state, "members": g.members.len(),
-                        "protocol_type": g.protocol_type, "protocol": g.protocol })
+            .map(|r| {
+                json!({ "group": r.name, "type": r.group_type.as_str(), "state": r.state,
+                        "members": r.info.as_ref().map(|i| i.members.len()),
+                        "protocol_type": r.protocol_type,
+                        "protocol": r.info.as_ref().map(|i| i.protocol.clone()) })
             })
             .collect();
         return out.print_json(&Value::Array(v));
     }
-    let rows: Vec<Vec<String>> = groups
+    let dash = |s: &str| {
+        if s.is_empty() {
+            "-".to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    let table: Vec<Vec<String>> = rows
         .iter()
-        .map(|g| {
+        .map(|r| {
             vec![
-                g.name.clone(),
-                g.state.clone(),
-                g.members.len().to_string(),
-                g.protocol_type.clone(),
+                r.name.clone(),
+                r.group_type.to_string(),
+                r.state.clone(),
+                r.info
+                    .as_ref()
+                    .map_or("-".into(), |i| i.members.len().to_string()),
+                r.info.as_ref().map_or("-".into(), |i| dash(&i.protocol)),
             ]
         })
         .collect();
     out.print_table(
-        &["GROUP", "STATE", "MEMBERS", "TYPE"],
-        &rows,
+        &["GROUP", "TYPE", "STATE", "MEMBERS", "ASSIGNOR"],
+        &table,
         "no consumer groups",
     )
 }
@@ -288,8 +513,8 @@ impl Lag {
 fn describe(a: DescribeArgs, settings: &Settings, out: &Output) -> Result<()> {
     let (consumer, md) = client::connect(settings)?;
     let mut docs = Vec::new();
-    for (i, group) in a.groups.iter().enumerate() {
-        let info = fetch_group(&consumer, settings, group)?;
+    let infos = fetch_groups(&consumer, settings, &a.groups)?;
+    for (i, (group, info)) in a.groups.iter().zip(infos).enumerate() {
         let offsets = committed(settings, &md, group, None)?;
         let info = known_group(group, info, &offsets)?;
         let rows = lag_rows(&consumer, settings, &info, &offsets);
@@ -320,9 +545,11 @@ fn known_group(
         }),
         None => Ok(GroupInfo {
             name: group.to_owned(),
+            group_type: GroupType::Unknown,
             state: "Empty".into(),
             protocol_type: String::new(),
             protocol: String::new(),
+            coordinator: None,
             members: Vec::new(),
         }),
     }
@@ -364,16 +591,24 @@ fn lag_rows(
 
 /// The `--json` document of one group.
 fn group_json(info: &GroupInfo, rows: &[Lag], total_lag: i64) -> Value {
+    let partitions = |ps: &[(String, i32)]| {
+        ps.iter()
+            .map(|(t, p)| json!({ "topic": t, "partition": p }))
+            .collect::<Vec<_>>()
+    };
     json!({
         "group": info.name,
+        "type": info.group_type.as_str(),
         "state": info.state,
         "protocol_type": info.protocol_type,
         "protocol": info.protocol,
+        "coordinator": info.coordinator.as_ref().map(|c| json!({
+            "id": c.id, "host": c.host, "port": c.port,
+        })),
         "members": info.members.iter().map(|m| json!({
-            "member_id": m.id, "client_id": m.client_id, "host": m.host,
-            "assignment": m.assignment.iter()
-                .map(|(t, p)| json!({ "topic": t, "partition": p }))
-                .collect::<Vec<_>>(),
+            "member_id": m.id, "instance_id": m.instance_id, "client_id": m.client_id,
+            "host": m.host, "assignment": partitions(&m.assignment),
+            "target_assignment": m.target.as_deref().map(partitions),
         })).collect::<Vec<_>>(),
         "offsets": rows.iter().map(|r| json!({
             "topic": r.topic, "partition": r.partition, "committed": r.committed,
@@ -397,9 +632,14 @@ fn print_group(
         (false, true) => info.protocol_type.clone(),
         (false, false) => format!("{} ({})", info.protocol_type, info.protocol),
     };
+    let coordinator = info.coordinator.as_ref().map_or("-".to_string(), |c| {
+        format!("{} ({}:{})", c.id, c.host, c.port)
+    });
     out.print_fields(&[
+        ("type", info.group_type.to_string()),
         ("state", info.state.clone()),
         ("protocol", protocol),
+        ("coordinator", coordinator),
         ("members", info.members.len().to_string()),
         ("total lag", total_lag.to_string()),
     ])?;
@@ -409,20 +649,53 @@ fn print_group(
     print_offsets(out, rows)
 }
 
+/// The members table; consumer groups add each member's target assignment, which differs
+/// from its assignment while the group reconciles.
 fn print_members(out: &Output, members: &[Member]) -> Result<()> {
     out.print_section("members", false)?;
+    let targets = members.iter().any(|m| m.target.is_some());
     let rows: Vec<Vec<String>> = members
         .iter()
         .map(|m| {
-            vec![
+            let mut row = vec![
                 m.client_id.clone(),
                 m.host.clone(),
                 m.assignment.len().to_string(),
-                m.id.clone(),
-            ]
+                partition_list(&m.assignment),
+            ];
+            if targets {
+                row.push(m.target.as_deref().map_or("-".into(), partition_list));
+            }
+            row.push(m.id.clone());
+            row
         })
         .collect();
-    out.print_table(&["CLIENT-ID", "HOST", "PARTITIONS", "MEMBER-ID"], &rows, "")
+    let mut headers = vec!["CLIENT-ID", "HOST", "PARTITIONS", "ASSIGNMENT"];
+    if targets {
+        headers.push("TARGET");
+    }
+    headers.push("MEMBER-ID");
+    out.print_table(&headers, &rows, "")
+}
+
+/// Partitions as `orders:0,1 users:2` (topics sorted, partitions ascending), `-` for none.
+pub fn partition_list(partitions: &[(String, i32)]) -> String {
+    let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+    for (t, p) in partitions {
+        by_topic.entry(t.as_str()).or_default().push(*p);
+    }
+    if by_topic.is_empty() {
+        return "-".into();
+    }
+    by_topic
+        .into_iter()
+        .map(|(t, mut ps)| {
+            ps.sort_unstable();
+            ps.dedup();
+            format!("{t}:{}", crate::output::id_list(&ps))
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn print_offsets(out: &Output, rows: &[Lag]) -> Result<()> {
@@ -638,6 +911,59 @@ mod tests {
         assert_eq!(target_offset(OffsetSpec::Timestamp(1), 5, 10, Some(8)), 8);
         assert_eq!(target_offset(OffsetSpec::Timestamp(1), 5, 10, None), 10);
         assert_eq!(target_offset(OffsetSpec::Absolute(3), 0, 0, None), 0);
+    }
+
+    #[test]
+    fn partition_lists_group_by_topic() {
+        let ps = |v: &[(&str, i32)]| {
+            v.iter()
+                .map(|(t, p)| (t.to_string(), *p))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(partition_list(&[]), "-");
+        assert_eq!(
+            partition_list(&ps(&[("u", 2), ("o", 1), ("o", 0), ("o", 1)])),
+            "o:0,1 u:2"
+        );
+    }
+
+    #[test]
+    fn unknown_and_foreign_groups_are_sorted_out() {
+        let err = |raw: i32| {
+            Err(CallError {
+                raw,
+                message: String::new(),
+            })
+        };
+        assert!(matches!(known("g", err(69)), Ok(Described::Unknown)));
+        assert!(matches!(known("g", err(-186)), Ok(Described::NotConsumer)));
+        assert!(known("g", err(30)).is_err());
+        let dead = GroupDescription {
+            id: "g".into(),
+            group_type: GroupType::Classic,
+            state: "Dead".into(),
+            simple: true,
+            assignor: String::new(),
+            coordinator: None,
+            members: Vec::new(),
+        };
+        assert!(matches!(
+            known("g", Ok(dead.clone())),
+            Ok(Described::Unknown)
+        ));
+        let stable = GroupDescription {
+            state: "Stable".into(),
+            group_type: GroupType::Consumer,
+            simple: false,
+            ..dead
+        };
+        match known("g", Ok(stable)) {
+            Ok(Described::Known(info)) => {
+                assert_eq!(info.group_type, GroupType::Consumer);
+                assert_eq!(info.protocol_type, "consumer");
+            }
+            _ => panic!("a stable group is known"),
+        }
     }
 
     #[test]

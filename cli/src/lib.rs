@@ -3,6 +3,7 @@
 
 #![warn(missing_docs)]
 
+pub mod admin_groups;
 pub mod args;
 pub mod bench;
 pub mod client;

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{scenarios, trib, trib_with_input, Broker};
+use common::{group_types, scenarios, trib, trib_with_input, Broker};
 
 #[test]
 fn records_round_trip_through_tributary() {
@@ -47,6 +47,17 @@ fn cluster_info_on_tributary() {
 #[test]
 fn groups_on_tributary() {
     scenarios::group_lifecycle(&Broker::tributary());
+}
+
+#[test]
+fn classic_and_consumer_groups_on_tributary() {
+    let b = Broker::tributary_with(&[
+        "--group-coordinator-rebalance-protocols",
+        "classic,consumer",
+        "--group-initial-rebalance-delay-ms",
+        "0",
+    ]);
+    group_types::classic_and_consumer_groups(&b);
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod group_types;
 pub mod scenarios;
 
 use std::io::Write;
