@@ -294,7 +294,7 @@ def main() -> int:
     parser.add_argument("--broker-setting", action="append", default=[], type=setting, metavar="FLAG=VALUE",
                         help="a tributary-broker flag for every run, as group-consumer-heartbeat-interval-ms=1000 "
                              "(repeatable; default: the broker's defaults)")
-    parser.add_argument("--timeout", type=float, default=300, help="seconds a Java phase may take before it is killed")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds a Java phase may take before it is killed")
     parser.add_argument("--json", type=Path, help="also write raw results here")
     parser.add_argument("--keep", action="store_true", help="keep broker and client logs of a failed run")
     peer = parser.add_argument_group("peer comparison")
