@@ -207,7 +207,8 @@ pub struct Flags {
     #[arg(long, env = "TRIBUTARY_GROUP_MAX_SESSION_TIMEOUT_MS")]
     pub group_max_session_timeout_ms: Option<i32>,
     /// group.coordinator.rebalance.protocols: the group protocols served, comma-separated
-    /// (`classic`, or `classic,consumer` to serve the KIP-848 consumer protocol too).
+    /// (`classic,consumer` by default, as in Kafka 4.0: the KIP-848 consumer protocol beside
+    /// the classic one; `classic` alone turns it off).
     #[arg(long, env = "TRIBUTARY_GROUP_COORDINATOR_REBALANCE_PROTOCOLS")]
     pub group_coordinator_rebalance_protocols: Option<String>,
     /// group.consumer.session.timeout.ms: a consumer group member (KIP-848) silent this long
@@ -1059,22 +1060,18 @@ mod tests {
     }
 
     #[test]
-    fn the_consumer_group_protocol_is_opt_in_beside_classic() {
+    fn the_consumer_group_protocol_is_on_by_default_and_classic_alone_turns_it_off() {
         let config = BrokerConfig::resolve(Flags::default()).unwrap();
-        assert!(!config.group.consumer_protocol, "classic only by default");
+        assert!(config.group.consumer_protocol, "both protocols by default");
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("broker.yaml");
-        std::fs::write(
-            &path,
-            "group-coordinator-rebalance-protocols: classic, consumer\n",
-        )
-        .unwrap();
+        std::fs::write(&path, "group-coordinator-rebalance-protocols: classic\n").unwrap();
         let flags = Flags {
             config: Some(path),
             ..Flags::default()
         };
         assert!(
-            BrokerConfig::resolve(flags)
+            !BrokerConfig::resolve(flags)
                 .unwrap()
                 .group
                 .consumer_protocol

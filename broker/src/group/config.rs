@@ -20,8 +20,9 @@ pub struct GroupConfig {
     pub offsets_commit_timeout_ms: i64,
     /// `offset.metadata.max.bytes`: largest metadata string accepted with a commit.
     pub offset_metadata_max_bytes: usize,
-    /// Whether `group.coordinator.rebalance.protocols` lists `consumer`: the KIP-848 protocol
-    /// (ConsumerGroupHeartbeat, ConsumerGroupDescribe) is served and advertised only then.
+    /// Whether `group.coordinator.rebalance.protocols` lists `consumer` (the default, as in
+    /// Kafka 4.0): the KIP-848 protocol (ConsumerGroupHeartbeat, ConsumerGroupDescribe) is
+    /// served and advertised only then.
     pub consumer_protocol: bool,
     /// The `group.consumer.*` settings of consumer groups.
     pub consumer: super::consumer::ConsumerGroupConfig,
@@ -38,7 +39,7 @@ impl Default for GroupConfig {
             offsets_retention_check_interval_ms: 600_000,
             offsets_commit_timeout_ms: 5_000,
             offset_metadata_max_bytes: 4096,
-            consumer_protocol: false,
+            consumer_protocol: true,
             consumer: super::consumer::ConsumerGroupConfig::default(),
         }
     }
