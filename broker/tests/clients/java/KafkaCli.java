@@ -306,6 +306,8 @@ public final class KafkaCli {
         cprops.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
         cprops.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
         cprops.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+        // --prop settings are the consumer's (group.protocol=consumer, for one).
+        cprops.putAll(args.props());
         Properties pprops = producerProps(bootstrap);
         pprops.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, args.required("transactional-id"));
         String output = args.required("output");
