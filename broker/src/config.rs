@@ -226,6 +226,13 @@ pub struct Flags {
     /// groups: `bidirectional` (default), `upgrade`, `downgrade` or `disabled`.
     #[arg(long, env = "TRIBUTARY_GROUP_CONSUMER_MIGRATION_POLICY")]
     pub group_consumer_migration_policy: Option<String>,
+    /// group.max.size: most members a classic group admits (KIP-389; GROUP_MAX_SIZE_REACHED
+    /// beyond), and most a consumer group may have to turn back into a classic one.
+    #[arg(long, env = "TRIBUTARY_GROUP_MAX_SIZE")]
+    pub group_max_size: Option<i32>,
+    /// group.consumer.max.size: most members a consumer group (KIP-848) admits.
+    #[arg(long, env = "TRIBUTARY_GROUP_CONSUMER_MAX_SIZE")]
+    pub group_consumer_max_size: Option<i32>,
     /// offsets.topic.num.partitions: partitions of `__consumer_offsets` when it is created.
     #[arg(long, env = "TRIBUTARY_OFFSETS_TOPIC_NUM_PARTITIONS")]
     pub offsets_topic_num_partitions: Option<i32>,
@@ -359,6 +366,8 @@ impl Flags {
             group_consumer_heartbeat_interval_ms,
             group_consumer_assignors,
             group_consumer_migration_policy,
+            group_max_size,
+            group_consumer_max_size,
             offsets_topic_num_partitions,
             offsets_retention_minutes,
             offsets_retention_check_interval_ms,
@@ -839,6 +848,17 @@ fn consumer_protocol_enabled(list: &str) -> Result<bool, ConfigError> {
     Ok(consumer)
 }
 
+/// A group size limit (`group.max.size`, `group.consumer.max.size`): at least 1.
+fn group_size(flag: Option<i32>, default: usize, name: &'static str) -> Result<usize, ConfigError> {
+    match flag {
+        None => Ok(default),
+        Some(n) => usize::try_from(n)
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| invalid(name, "must be at least 1")),
+    }
+}
+
 /// The assignors `group.consumer.assignors` names, each one the broker runs.
 fn consumer_assignors(list: &str) -> Result<Vec<String>, ConfigError> {
     let names: Vec<String> = list
@@ -902,8 +922,19 @@ fn group_config(flags: &Flags) -> Result<GroupConfig, ConfigError> {
                     )
                 })?,
             },
+            max_size: group_size(
+                flags.group_consumer_max_size,
+                d.consumer.max_size,
+                "group-consumer-max-size",
+            )?,
+            classic_max_size: group_size(
+                flags.group_max_size,
+                d.consumer.classic_max_size,
+                "group-max-size",
+            )?,
             ..d.consumer.clone()
         },
+        max_size: group_size(flags.group_max_size, d.max_size, "group-max-size")?,
         ..d
     };
     if config.consumer.heartbeat_interval_ms < 1
@@ -1094,6 +1125,23 @@ mod tests {
             BrokerConfig::resolve(flags).is_err(),
             "shorter than a heartbeat"
         );
+        let flags = Flags {
+            group_max_size: Some(5),
+            group_consumer_max_size: Some(7),
+            ..Flags::default()
+        };
+        let group = BrokerConfig::resolve(flags).unwrap().group;
+        assert_eq!(
+            (group.max_size, group.consumer.classic_max_size),
+            (5, 5),
+            "group.max.size bounds classic groups and downgrades"
+        );
+        assert_eq!(group.consumer.max_size, 7);
+        let flags = Flags {
+            group_max_size: Some(0),
+            ..Flags::default()
+        };
+        assert!(BrokerConfig::resolve(flags).is_err(), "a group for nobody");
         let flags = Flags {
             group_consumer_assignors: Some("range, uniform".into()),
             ..Flags::default()

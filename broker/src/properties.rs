@@ -145,6 +145,8 @@ impl Parsed {
             "group.consumer.migration.policy" => {
                 f.group_consumer_migration_policy = Some(v.text);
             }
+            "group.max.size" => f.group_max_size = Some(v.narrow()?),
+            "group.consumer.max.size" => f.group_consumer_max_size = Some(v.narrow()?),
             "transaction.state.log.replication.factor" => {
                 f.transaction_state_log_replication_factor = Some(v.narrow()?);
             }

@@ -17,11 +17,13 @@ pub const BROKER_CONFIG_KEYS: &[&str] = &[
     "delete.topic.enable",
     "group.consumer.assignors",
     "group.consumer.heartbeat.interval.ms",
+    "group.consumer.max.size",
     "group.consumer.migration.policy",
     "group.consumer.session.timeout.ms",
     "group.coordinator.rebalance.protocols",
     "group.initial.rebalance.delay.ms",
     "group.max.session.timeout.ms",
+    "group.max.size",
     "group.min.session.timeout.ms",
     "leader.imbalance.check.interval.seconds",
     "leader.imbalance.per.broker.percentage",
@@ -197,7 +199,7 @@ fn check_value(key: &str, value: &str) -> Result<(), ConfigError> {
                 ));
             }
         }
-        // The consumer group protocol (KIP-848) is opt-in; `classic` always stays on.
+        // The consumer group protocol (KIP-848) is on by default; `classic` always stays on.
         "group.coordinator.rebalance.protocols" => {
             let listed = comma_list(&value.to_ascii_lowercase());
             if !listed.iter().any(|n| n == "classic")
@@ -231,6 +233,11 @@ fn check_value(key: &str, value: &str) -> Result<(), ConfigError> {
                 return Err(bad("CreateTime or LogAppendTime"));
             }
         }
+        // Kafka's atLeast(1): a group that admits nobody is a mistake.
+        "group.max.size" | "group.consumer.max.size" => match value.parse::<i32>() {
+            Ok(n) if n >= 1 => {}
+            _ => return Err(bad("an integer from 1 to 2147483647")),
+        },
         // Kafka's atLeast(1): a zero interval would check without pause.
         "leader.imbalance.check.interval.seconds" => match value.parse::<i64>() {
             Ok(n) if n >= 1 => {}
@@ -357,6 +364,9 @@ mod tests {
             ("group.consumer.assignors", " ", false),
             ("group.consumer.migration.policy", "bidirectional", true),
             ("group.consumer.migration.policy", "sometimes", false),
+            ("group.max.size", "250", true),
+            ("group.max.size", "0", false),
+            ("group.consumer.max.size", "-3", false),
             ("group.consumer.session.timeout.ms", "45000", true),
             ("group.consumer.heartbeat.interval.ms", "-1", false),
             ("leader.imbalance.check.interval.seconds", "0", false),

@@ -24,6 +24,8 @@ pub struct GroupConfig {
     /// Kafka 4.0): the KIP-848 protocol (ConsumerGroupHeartbeat, ConsumerGroupDescribe) is
     /// served and advertised only then.
     pub consumer_protocol: bool,
+    /// `group.max.size`: most members a classic group admits (KIP-389).
+    pub max_size: usize,
     /// The `group.consumer.*` settings of consumer groups.
     pub consumer: super::consumer::ConsumerGroupConfig,
 }
@@ -40,6 +42,7 @@ impl Default for GroupConfig {
             offsets_commit_timeout_ms: 5_000,
             offset_metadata_max_bytes: 4096,
             consumer_protocol: true,
+            max_size: i32::MAX as usize,
             consumer: super::consumer::ConsumerGroupConfig::default(),
         }
     }

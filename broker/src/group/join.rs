@@ -49,6 +49,22 @@ pub enum JoinOutcome {
 }
 
 impl Group {
+    /// Whether a JoinGroup of `member_id` fits under `max_size` members (`group.max.size`,
+    /// KIP-389, as Kafka's `acceptJoiningMember` decides): a member of the group may always
+    /// rejoin; during a rebalance only the members that rejoined so far count.
+    pub fn admits(&self, member_id: &str, max_size: usize) -> bool {
+        match self.state {
+            GroupState::Empty | GroupState::Dead => true,
+            GroupState::PreparingRebalance => {
+                self.members.get(member_id).is_some_and(|m| m.awaiting_join)
+                    || self.members.values().filter(|m| m.awaiting_join).count() < max_size
+            }
+            GroupState::CompletingRebalance | GroupState::Stable => {
+                self.members.contains_key(member_id) || self.members.len() < max_size
+            }
+        }
+    }
+
     /// Handles a JoinGroup.
     pub fn join(&mut self, request: JoinRequest, now: Now) -> (JoinOutcome, Effects) {
         let mut effects = Effects::default();

@@ -159,6 +159,30 @@ fn stable_group(n: usize) -> (Group, Vec<String>) {
 }
 
 #[test]
+fn group_max_size_admits_members_and_rejoins_but_no_one_beyond() {
+    let (mut g, ids) = stable_group(2);
+    assert!(g.admits("", 3), "room for a third");
+    assert!(!g.admits("", 2), "a new member beyond group.max.size");
+    assert!(g.admits(&ids[0], 2), "a member may always rejoin");
+    // During a rebalance only the members that rejoined so far count.
+    let leaving = LeavingMember {
+        member_id: ids[1].clone(),
+        instance_id: None,
+        reason: None,
+    };
+    g.leave(&[leaving], at(100)).0.expect("left");
+    assert_eq!(g.state(), PreparingRebalance);
+    assert!(g.admits("", 1), "nobody rejoined yet");
+    expect_wait(g.join(join_req(&ids[0], "m"), at(200)).0);
+    assert!(g.admits(&ids[0], 1), "the rejoined member again");
+    assert!(!g.admits("", 1), "the rejoined member fills the group");
+    assert!(
+        Group::new("e", at(0), 0).admits("", 1),
+        "an empty group takes anyone"
+    );
+}
+
+#[test]
 fn kip394_first_join_needs_the_member_id_then_one_member_becomes_stable() {
     let mut g = Group::new("g", at(0), 0);
     let id = first_join(&mut g, 0);

@@ -129,6 +129,35 @@ async fn find_coordinator_every_version() {
     );
 }
 
+#[tokio::test]
+async fn a_join_beyond_group_max_size_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let flags = Flags {
+        group_max_size: Some(1),
+        ..Flags::default()
+    };
+    let b = broker_with(dir.path(), flags).await;
+    let join = |member: &str| {
+        JoinGroupRequest::default()
+            .with_group_id(group("full"))
+            .with_member_id(s(member))
+            .with_session_timeout_ms(10_000)
+            .with_rebalance_timeout_ms(10_000)
+            .with_protocol_type(s("consumer"))
+            .with_protocols(vec![join_group_request::JoinGroupRequestProtocol::default(
+            )
+            .with_name(s("range"))
+            .with_metadata(Bytes::from_static(b"meta"))])
+    };
+    let first: JoinGroupResponse = call(&b, ApiKey::JoinGroup, 3, &join("")).await;
+    assert_eq!(first.error_code, NONE);
+    assert_eq!(first.members.len(), 1, "the first member leads");
+    let second: JoinGroupResponse = call(&b, ApiKey::JoinGroup, 3, &join("")).await;
+    assert_eq!(second.error_code, ResponseError::GroupMaxSizeReached.code());
+    let again: JoinGroupResponse = call(&b, ApiKey::JoinGroup, 3, &join(&first.member_id)).await;
+    assert_eq!(again.error_code, NONE, "a member rejoins a full group");
+}
+
 /// A whole group life at JoinGroup version `v` and the matching versions of the others.
 async fn group_life(b: &Arc<Broker>, v: i16) {
     let id = format!("wire-{v}");

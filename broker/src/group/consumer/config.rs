@@ -19,7 +19,7 @@ pub struct ConsumerGroupConfig {
     /// consumer groups are allowed.
     pub migration_policy: MigrationPolicy,
     /// How many members a classic group may have: a downgrade that would make a larger
-    /// classic group is not made (Kafka's `group.classic.max.size`).
+    /// classic group is not made (`group.max.size`, as in Kafka).
     pub classic_max_size: usize,
 }
 

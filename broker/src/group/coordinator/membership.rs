@@ -49,6 +49,10 @@ impl GroupCoordinator {
         };
         let waiting = {
             let mut slot = shared.lock();
+            if !slot.group.admits(&member_id, self.config.max_size) {
+                tracing::info!(group = group_id, member = %member_id, "group.max.size reached");
+                return JoinResult::error(String::new(), ResponseError::GroupMaxSizeReached);
+            }
             let (outcome, effects) = slot.group.join(request, self.now());
             let waiting = match outcome {
                 JoinOutcome::Reply(reply) => Err(reply),
