@@ -41,7 +41,8 @@ pub(crate) async fn handle(
     }
     let group_id = request.group_id.to_string();
     let heartbeat = core_request(&ctx, request);
-    let topics = topics_image(&ctx.broker);
+    let topics = topics_image(&ctx.broker)
+        .hide_from_regex(|name| ctx.may(Operation::Describe, ResourceType::Topic, name));
     match ctx
         .broker
         .groups

@@ -7,6 +7,7 @@ ACLs kept across a restart."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from pathlib import Path
 
@@ -188,6 +189,39 @@ def test_a_topic_a_principal_may_not_describe_is_hidden_and_authorized_operation
     assert len(ops["operations"]) == 8, ops
     refused = secured.java_admin(java, "bob", "describe-topic-operations", "--topic", hidden)
     assert refused["event"] == "error" and refused["error"] == "TopicAuthorizationException", refused
+
+
+def test_a_regex_subscription_resolves_only_to_topics_the_principal_may_describe(secured, java):
+    """KIP-848: the broker resolves the expression, to topics the member may DESCRIBE only."""
+    prefix = f"acl-rx-{uuid.uuid4().hex[:6]}"
+    allowed, hidden = f"{prefix}-allowed", f"{prefix}-hidden"
+    for topic in (allowed, hidden):
+        create_topic(secured, topic)
+        assert produce(secured, "admin", topic) == [None, None, None]
+    secured.grant(java, "User:bob", "TOPIC", allowed, "READ")
+    secured.grant(java, "User:bob", "GROUP", f"{prefix}-g", "READ")
+
+    consumer = Consumer(secured.ck("bob", **{"group.id": f"{prefix}-g", "group.protocol": "consumer",
+                                             "auto.offset.reset": "earliest"}))
+    consumer.subscribe([f"^{prefix}-.*"])
+    read: list[tuple[str, bytes]] = []
+    try:
+        def step():
+            msg = consumer.poll(0.5)
+            if msg is not None and not msg.error():
+                read.append((msg.topic(), msg.value()))
+            return len(read) >= 3
+        wait_until(step, 30, "bob to read the topic he may describe", interval=0)
+        time.sleep(2)  # a record of the hidden topic would arrive now
+        consumer.poll(0.5)
+        assert {t for t, _ in read} == {allowed}, read
+        # What the broker assigned (the client drops what it cannot name; the admin sees all).
+        admin = AdminClient(secured.ck("admin"))  # kept alive until the result is in
+        group = admin.describe_consumer_groups([f"{prefix}-g"])[f"{prefix}-g"].result(20)
+        assigned = {tp.topic for m in group.members for tp in m.assignment.topic_partitions}
+        assert assigned == {allowed}, group
+    finally:
+        consumer.close()
 
 
 def test_a_transactional_producer_needs_write_on_its_transactional_id(secured, java):

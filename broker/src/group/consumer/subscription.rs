@@ -40,7 +40,7 @@ pub fn subscribed_topics<'a>(
     // An expression that no longer compiles (from an older record) matches nothing.
     let compiled: Vec<Regex> = regexes.iter().filter_map(|r| compile(r).ok()).collect();
     if !compiled.is_empty() {
-        for t in topics.iter() {
+        for t in topics.iter().filter(|t| topics.regex_may_match(&t.name)) {
             if compiled.iter().any(|r| r.is_match(&t.name)) {
                 out.insert(t.name.clone(), t.clone());
             }
@@ -111,6 +111,21 @@ mod tests {
             [Uuid::from_u128(1), Uuid::from_u128(2)].into()
         );
         assert_eq!(member_topics(&a, &subscribed), [Uuid::from_u128(3)].into());
+    }
+
+    #[test]
+    fn regexes_match_only_topics_the_member_may_describe_names_resolve_anyway() {
+        let mut a = Member::new("a");
+        a.subscribed_topic_names = ["orders-eu".to_string()].into();
+        let mut b = Member::new("b");
+        b.subscribed_topic_regex = Some("orders.*|payments".into());
+        let hidden = image().hide_from_regex(|name| name != "orders-eu" && name != "payments");
+        let subscribed = subscribed_topics([&a, &b], &hidden);
+        assert_eq!(
+            subscribed.keys().collect::<Vec<_>>(),
+            vec!["orders", "orders-eu"],
+            "payments is hidden from the regex; orders-eu is named explicitly"
+        );
     }
 
     #[test]

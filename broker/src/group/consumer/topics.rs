@@ -2,7 +2,7 @@
 //! metadata image is the caller's, and the core gets only this snapshot (name, id and
 //! partition count), so every decision is a function of its inputs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use uuid::Uuid;
 
@@ -21,6 +21,9 @@ pub struct TopicMetadata {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TopicsImage {
     by_name: BTreeMap<String, TopicMetadata>,
+    /// Topics regular expressions may not match: those the heartbeating member may not
+    /// DESCRIBE (Kafka resolves regexes to authorized topics only).
+    hidden_from_regex: BTreeSet<String>,
 }
 
 impl TopicsImage {
@@ -28,7 +31,26 @@ impl TopicsImage {
     pub fn new(topics: impl IntoIterator<Item = TopicMetadata>) -> TopicsImage {
         TopicsImage {
             by_name: topics.into_iter().map(|t| (t.name.clone(), t)).collect(),
+            hidden_from_regex: BTreeSet::new(),
         }
+    }
+
+    /// This snapshot with the topics `visible` refuses left out of regex matches (topic names
+    /// subscribed explicitly still resolve: the request was refused if it named one the
+    /// member may not describe).
+    pub fn hide_from_regex(mut self, visible: impl Fn(&str) -> bool) -> TopicsImage {
+        self.hidden_from_regex = self
+            .by_name
+            .keys()
+            .filter(|name| !visible(name))
+            .cloned()
+            .collect();
+        self
+    }
+
+    /// Whether a regular expression may match `name`.
+    pub fn regex_may_match(&self, name: &str) -> bool {
+        !self.hidden_from_regex.contains(name)
     }
 
     /// The topic named `name`.
