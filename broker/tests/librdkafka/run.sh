@@ -64,7 +64,7 @@ if [ "${LIBRDKAFKA_MODE:-standalone}" = cluster ]; then
         >"$data/up.log" 2>&1 &
     up=$!
     # Absolute paths: the suite runs from its own directory, and the trap runs there.
-    trap '"$root/target/release/tributary-e2e" down --state-dir "$state" >/dev/null 2>&1; kill $up 2>/dev/null; rm -rf "$data"' EXIT
+    trap '"$root/target/release/tributary-e2e" down --state-dir "$state" >/dev/null 2>&1; kill $up 2>/dev/null; rm -rf "$data" || true' EXIT
     bootstrap=""
     for _ in $(seq 600); do
         bootstrap=$(sed -n 's/^Kafka bootstrap: //p' "$data/up.log")
@@ -86,7 +86,10 @@ else
         --listener "127.0.0.1:$port" --http-listener "127.0.0.1:$http" --num-partitions 4 \
         >"$data/broker.log" 2>&1 &
     broker=$!
-    trap 'kill $broker 2>/dev/null; rm -rf "$data"' EXIT
+    # The broker gets 30 s to stop before its data directory goes (it may still be writing);
+    # cleaning up never changes the suite's exit status.
+    trap 'kill $broker 2>/dev/null; for _ in $(seq 60); do kill -0 $broker 2>/dev/null || break; sleep 0.5; done
+          kill -9 $broker 2>/dev/null; rm -rf "$data" || true' EXIT
     for _ in $(seq 50); do
         python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 1)" 2>/dev/null && break
         sleep 0.2
