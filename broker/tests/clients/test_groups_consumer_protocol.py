@@ -3,8 +3,8 @@ against brokers serving `group.coordinator.rebalance.protocols=classic,consumer`
 a topic's partitions with every record consumed once, and committed offsets carry a group over
 a restart of its consumers, of the brokers, and over its coordinator's crash in the middle of a
 reconciliation (on the cluster kind, the coordinator moves to another broker); a regular
-expression resolved by the broker picks up a new topic; consume-transform-produce with the
-consumer protocol is exactly once."""
+expression resolved by the broker picks up a new topic (exactly-once consume-transform-produce
+with this protocol: test_transactions.py)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import re
 import time
 
 import pytest
-from confluent_kafka import Consumer, ConsumerGroupType, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
 from groupclients import JavaMember, java_groups, poll_until
 from harness import metric_sum
-from pyclients import ck_admin, ck_consume, ck_create_topic, ck_produce
+from pyclients import ck_create_topic, ck_produce
 
 PARTITIONS = 4
 RECORDS = 200
@@ -259,32 +259,3 @@ def test_a_regex_subscription_picks_up_a_new_topic_and_nothing_else(broker_facto
         assert unmatched not in got, "a topic the expression does not match is never assigned"
     finally:
         c.close()
-
-
-def test_java_consume_transform_produce_with_the_consumer_protocol_is_exactly_once(broker_factory, topic, java):
-    broker = broker_factory(group_coordinator_rebalance_protocols=PROTOCOLS)
-    source, sink, group = f"{topic}-in", f"{topic}-out", f"{topic}-eos"
-    ck_create_topic(broker.bootstrap, source, partitions=2)
-    ck_create_topic(broker.bootstrap, sink, partitions=2)
-    reports = ck_produce(broker.bootstrap, source,
-                         [{"value": f"r{i}".encode(), "partition": i % 2} for i in range(200)])
-    assert all(r.error is None for r in reports)
-
-    result = java.run("eos", "--bootstrap", broker.bootstrap, "--input", source, "--output", sink,
-                      "--group", group, "--transactional-id", f"{topic}-tx", "--count", "200",
-                      "--prop", "group.protocol=consumer")
-    done = result.one("done")
-    assert done["copied"] == 200 and done["transactions"] >= 1, result.describe()
-    admin = ck_admin(broker.bootstrap)
-    listed = admin.list_consumer_groups(request_timeout=20).result(timeout=30)
-    assert [g.type for g in listed.valid if g.group_id == group] == [ConsumerGroupType.CONSUMER]
-
-    sink_records = ck_consume(broker.bootstrap, sink, range(2), expected=200,
-                              config={"isolation.level": "read_committed"})
-    assert sorted(r.value for r in sink_records) == sorted(f"r{i}-out".encode() for i in range(200))
-    c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": group})
-    try:
-        committed = c.committed([TopicPartition(source, 0), TopicPartition(source, 1)], timeout=10)
-    finally:
-        c.close()
-    assert {tp.partition: tp.offset for tp in committed} == {0: 100, 1: 100}

@@ -7,9 +7,9 @@ aborts it."""
 import time
 
 import pytest
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupType, KafkaException, Producer, TopicPartition
 
-from pyclients import ck_consume, ck_create_topic, ck_produce
+from pyclients import ck_admin, ck_consume, ck_create_topic, ck_produce
 
 
 def committed_values(bootstrap: str, topic: str, partitions: int, expected: int) -> list[bytes]:
@@ -155,7 +155,10 @@ def test_java_admin_aborts_a_hanging_transaction(broker, topic, java):
 
 
 @pytest.mark.peer_gap("Tansu 0.6 does not implement transactions")
-def test_java_consume_transform_produce_is_exactly_once(broker, topic, java):
+@pytest.mark.parametrize("protocol", ["classic", "consumer"])
+def test_java_consume_transform_produce_is_exactly_once(broker, topic, java, protocol):
+    """With either group protocol: the consumer protocol's (KIP-848) groups take transactional
+    offsets too."""
     source, sink, group = f"{topic}-in", f"{topic}-out", f"{topic}-eos"
     ck_create_topic(broker.bootstrap, source, partitions=2)
     ck_create_topic(broker.bootstrap, sink, partitions=2)
@@ -166,9 +169,14 @@ def test_java_consume_transform_produce_is_exactly_once(broker, topic, java):
     assert all(r.error is None for r in reports)
 
     result = java.run("eos", "--bootstrap", broker.bootstrap, "--input", source, "--output", sink,
-                      "--group", group, "--transactional-id", f"{topic}-tx", "--count", "200")
+                      "--group", group, "--transactional-id", f"{topic}-tx", "--count", "200",
+                      "--prop", f"group.protocol={protocol}")
     done = result.one("done")
     assert done["copied"] == 200 and done["transactions"] >= 1, result.describe()
+    admin = ck_admin(broker.bootstrap)  # kept alive until the result is in
+    listed = admin.list_consumer_groups(request_timeout=20).result(timeout=30)
+    expected = ConsumerGroupType.CONSUMER if protocol == "consumer" else ConsumerGroupType.CLASSIC
+    assert [g.type for g in listed.valid if g.group_id == group] == [expected]
 
     assert committed_values(broker.bootstrap, sink, 2, expected=200) == sorted(
         f"r{i}-out".encode() for i in range(200))
