@@ -11,6 +11,7 @@ import time
 from typing import Callable, Optional
 
 from harness import JavaClient, JavaResult, Timeout, wait_until
+from pyclients import ck_produce
 
 
 class JavaMember:
@@ -144,3 +145,58 @@ def unique(seq: list) -> bool:
 
 def now() -> float:
     return time.monotonic()
+
+
+class Flow:
+    """Produces records round-robin over the partitions in small batches until stopped."""
+
+    def __init__(self, bootstrap: str, topic: str, partitions: int) -> None:
+        self.bootstrap, self.topic, self.partitions = bootstrap, topic, partitions
+        self.produced: list[str] = []
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        i = 0
+        while not self._stop.is_set():
+            batch = [{"value": f"v{n}".encode(), "partition": n % self.partitions} for n in range(i, i + 20)]
+            reports = ck_produce(self.bootstrap, self.topic, batch)
+            self.errors += [str(r.error) for r in reports if r.error is not None]
+            self.produced += [r["value"].decode() for r in batch]
+            i += 20
+            self._stop.wait(0.1)
+
+    def stop(self) -> list[str]:
+        self._stop.set()
+        self._thread.join(60)
+        assert not self.errors, self.errors[:5]
+        return self.produced
+
+
+def ownership(members: list[JavaMember]) -> dict[int, list[tuple[float, float, str]]]:
+    """Per partition, the (from, to, member) intervals of ownership the callbacks show."""
+    intervals: dict[int, list[tuple[float, float, str]]] = {}
+    for m in members:
+        since: dict[int, float] = {}
+        for e in list(m.events):
+            if e["event"] == "assigned":
+                for p in e["partitions"]:
+                    since.setdefault(p, e["time"])
+            elif e["event"] in ("revoked", "lost"):
+                for p in e["partitions"]:
+                    if p in since:
+                        intervals.setdefault(p, []).append((since.pop(p), e["time"], m.name))
+        for p, start in since.items():
+            intervals.setdefault(p, []).append((start, float("inf"), m.name))
+    return intervals
+
+
+def assert_never_owned_twice(members: list[JavaMember]) -> dict[int, list[tuple[float, float, str]]]:
+    intervals = ownership(members)
+    for p, spans in intervals.items():
+        spans.sort()
+        for (_, end, a), (start, _, b) in zip(spans, spans[1:]):
+            assert end <= start, f"partition {p} owned by {a} until {end} and by {b} from {start}"
+    return intervals

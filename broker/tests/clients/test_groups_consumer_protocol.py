@@ -14,7 +14,7 @@ import time
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from groupclients import JavaMember, java_groups, poll_until
+from groupclients import Flow, JavaMember, assert_never_owned_twice, java_groups, poll_until
 from harness import metric_sum
 from pyclients import ck_create_topic, ck_produce
 
@@ -259,3 +259,44 @@ def test_a_regex_subscription_picks_up_a_new_topic_and_nothing_else(broker_facto
         assert unmatched not in got, "a topic the expression does not match is never assigned"
     finally:
         c.close()
+
+
+def test_java_consumer_protocol_group_scales_up_and_down_under_load_consuming_each_record_once(
+        broker_factory, topic, java):
+    """Members commit after every poll, so a hand-over that revokes before it assigns (the
+    protocol's point) leaves nothing to read twice."""
+    broker = broker_factory(group_coordinator_rebalance_protocols=PROTOCOLS)
+    ck_create_topic(broker.bootstrap, topic, partitions=PARTITIONS)
+    group = f"{topic}-scale"
+    props = {"group.protocol": "consumer"}
+    members: list[JavaMember] = []
+
+    def join(name: str) -> None:
+        members.append(JavaMember(java, broker.bootstrap, topic, group, name, assignor="server", props=props))
+
+    flow = None
+    try:
+        join("j0")
+        join("j1")
+        poll_until(lambda: own_everything_once(members), 60, "two members to share the partitions", members)
+        flow = Flow(broker.bootstrap, topic, PARTITIONS)
+        join("j2")
+        poll_until(lambda: own_everything_once(members) and all(m.owned() for m in members), 90,
+                   "the third member to get its share under load", members)
+        members[0].close()
+        poll_until(lambda: own_everything_once(members[1:]), 90, "the two left to own everything", members)
+        produced = flow.stop()
+        flow = None
+        got = lambda: [e["value"] for m in members for e in m.of("record")]  # noqa: E731
+        poll_until(lambda: set(got()) >= set(produced), 90, "every record consumed", members)
+        time.sleep(1)  # a duplicate would show up now
+        read = got()
+        assert len(read) == len(set(read)) == len(produced), "each record consumed once"
+        assert_never_owned_twice(members)
+        for m in members:
+            assert not m.of("commit-failed"), m.describe()
+    finally:
+        if flow is not None:
+            flow.stop()
+        for m in members:
+            m.kill()

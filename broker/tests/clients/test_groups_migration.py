@@ -9,48 +9,19 @@ consumer-protocol members) resumes after a broker restart."""
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from typing import Optional
 
 import pytest
 from confluent_kafka import Consumer, ConsumerGroupType, TopicPartition
 
-from groupclients import JavaMember, poll_until, wait_for_assignment
+from groupclients import Flow, JavaMember, assert_never_owned_twice, poll_until, wait_for_assignment
 from pyclients import ck_admin, ck_create_topic, ck_produce
 
 PARTITIONS = 4
 PROTOCOLS = "classic,consumer"
 CLASSIC = {"group.protocol": "classic"}
 CONSUMER = {"group.protocol": "consumer"}
-
-class Flow:
-    """Produces records round-robin over the partitions in small batches until stopped."""
-
-    def __init__(self, bootstrap: str, topic: str) -> None:
-        self.bootstrap, self.topic = bootstrap, topic
-        self.produced: list[str] = []
-        self.errors: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        i = 0
-        while not self._stop.is_set():
-            batch = [{"value": f"v{n}".encode(), "partition": n % PARTITIONS} for n in range(i, i + 20)]
-            reports = ck_produce(self.bootstrap, self.topic, batch)
-            self.errors += [str(r.error) for r in reports if r.error is not None]
-            self.produced += [r["value"].decode() for r in batch]
-            i += 20
-            self._stop.wait(0.1)
-
-    def stop(self) -> list[str]:
-        self._stop.set()
-        self._thread.join(60)
-        assert not self.errors, self.errors[:5]
-        return self.produced
-
 
 def values(members: list[JavaMember]) -> list[str]:
     return [e["value"] for m in members for e in m.of("record")]
@@ -60,33 +31,6 @@ def own_everything_once(members: list[JavaMember]) -> bool:
     owned = [m.owned() for m in members]
     return all(o is not None and o for o in owned) and \
         sorted(p for o in owned for p in o) == list(range(PARTITIONS))  # type: ignore[union-attr]
-
-
-def ownership(members: list[JavaMember]) -> dict[int, list[tuple[float, float, str]]]:
-    """Per partition, the (from, to, member) intervals of ownership the callbacks show."""
-    intervals: dict[int, list[tuple[float, float, str]]] = {p: [] for p in range(PARTITIONS)}
-    for m in members:
-        since: dict[int, float] = {}
-        for e in list(m.events):
-            if e["event"] == "assigned":
-                for p in e["partitions"]:
-                    since.setdefault(p, e["time"])
-            elif e["event"] in ("revoked", "lost"):
-                for p in e["partitions"]:
-                    if p in since:
-                        intervals[p].append((since.pop(p), e["time"], m.name))
-        for p, start in since.items():
-            intervals[p].append((start, float("inf"), m.name))
-    return intervals
-
-
-def assert_never_owned_twice(members: list[JavaMember]) -> dict[int, list[tuple[float, float, str]]]:
-    intervals = ownership(members)
-    for p, spans in intervals.items():
-        spans.sort()
-        for (_, end, a), (start, _, b) in zip(spans, spans[1:]):
-            assert end <= start, f"partition {p} owned by {a} until {end} and by {b} from {start}"
-    return intervals
 
 
 def committed(bootstrap: str, topic: str, group: str) -> dict[int, int]:
@@ -149,7 +93,7 @@ def test_a_rolling_upgrade_and_downgrade_of_java_consumers_keeps_every_record(br
     def type_now() -> Optional[ConsumerGroupType]:
         return group_type(bootstrap, group)
 
-    flow = Flow(bootstrap, topic)
+    flow = Flow(bootstrap, topic, PARTITIONS)
     try:
         classic = [member(f"classic{i}", CLASSIC) for i in range(3)]
         members += classic
