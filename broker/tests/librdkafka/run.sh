@@ -64,7 +64,7 @@ if [ "${LIBRDKAFKA_MODE:-standalone}" = cluster ]; then
         >"$data/up.log" 2>&1 &
     up=$!
     # Absolute paths: the suite runs from its own directory, and the trap runs there.
-    trap '"$root/target/release/tributary-e2e" down --state-dir "$state" >/dev/null 2>&1; kill $up 2>/dev/null; rm -rf "$data" || true' EXIT
+    trap '"$root/target/release/tributary-e2e" down --state-dir "$state" >/dev/null 2>&1; kill $up 2>/dev/null || true; rm -rf "$data" || true' EXIT
     bootstrap=""
     for _ in $(seq 600); do
         bootstrap=$(sed -n 's/^Kafka bootstrap: //p' "$data/up.log")
