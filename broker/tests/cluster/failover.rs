@@ -654,8 +654,21 @@ async fn group_offsets_and_an_open_transaction_survive_their_coordinators_kill()
     };
     assert_eq!(group(100).await.len(), 100);
 
-    // The group's coordinator dies; its successor has the committed offsets.
-    let group_coordinator = coordinator(&any, "billing", 0).await;
+    // The group's coordinator dies; its successor has the committed offsets. The coordinator
+    // is the broker holding them (FindCoordinator may still name another while the new
+    // offsets topic settles), and they must be there before it dies.
+    let what = "the group's offsets committed at its coordinator";
+    let group_coordinator = tributary_e2e::wait_until(what, Duration::from_secs(30), || async {
+        (0..3).find(|id| {
+            let groups = &cluster.broker(*id).broker.groups;
+            groups
+                .fetch_offsets("billing", Some(vec![("orders".into(), vec![0])]))
+                .ok()
+                .and_then(|f| f.first()?.1.first()?.1.as_ref().map(|o| o.offset))
+                == Some(100)
+        })
+    })
+    .await;
     cluster.kill(group_coordinator);
     let all = cluster.bootstrap();
     let second = produce(&all, "orders", 20, "b").await;

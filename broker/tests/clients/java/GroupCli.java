@@ -40,7 +40,8 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
  * member  --bootstrap B --topic T --group G [--assignor range|roundrobin|cooperative-sticky|server]
  *         [--session-timeout-ms N] [--instance-id I] [--prop k=v]...
  *         Subscribes and polls until stdin says "close" (leave the group and exit) or closes.
- *         Commits synchronously after every non-empty poll.
+ *         Commits synchronously after every non-empty poll (a commit a rebalance refused is
+ *         retried after the next poll for the partitions still owned).
  *         prints {"event":"assigned"|"revoked"|"lost","partitions":[p...],"generation":g,"member":id}
  *                {"event":"record","partition","offset","value"}  {"event":"committed","offsets":{p:o}}
  *                {"event":"commit-failed","error"}  {"event":"closed"}
@@ -151,10 +152,18 @@ public final class GroupCli {
                             "time", System.currentTimeMillis()));
                 }
             });
+            // Offsets of a commit a rebalance refused, retried for the partitions still owned:
+            // a member that commits only after reading would otherwise leave them uncommitted
+            // until more records arrive.
+            Map<TopicPartition, OffsetAndMetadata> refused = new LinkedHashMap<>();
             while (!closing.get()) {
                 ConsumerRecords<byte[], byte[]> batch = consumer.poll(Duration.ofMillis(100));
-                if (batch.isEmpty()) continue;
                 Map<TopicPartition, OffsetAndMetadata> next = new LinkedHashMap<>();
+                for (Map.Entry<TopicPartition, OffsetAndMetadata> e : refused.entrySet()) {
+                    if (consumer.assignment().contains(e.getKey())) next.put(e.getKey(), e.getValue());
+                }
+                refused.clear();
+                if (batch.isEmpty() && next.isEmpty()) continue;
                 for (ConsumerRecord<byte[], byte[]> r : batch) {
                     emit(obj("event", "record", "partition", r.partition(), "offset", r.offset(),
                             "value", r.value() == null ? null : new String(r.value(), StandardCharsets.UTF_8)));
@@ -169,6 +178,7 @@ public final class GroupCli {
                     emit(obj("event", "committed", "offsets", offsets));
                 } catch (CommitFailedException | RebalanceInProgressException e) {
                     emit(obj("event", "commit-failed", "error", e.getClass().getSimpleName()));
+                    refused.putAll(next);
                 }
             }
         }
