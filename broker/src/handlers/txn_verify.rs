@@ -39,6 +39,10 @@ const VERIFY_VERSION: i16 = 4;
 /// How long a verification may take at most, whatever the produce request's timeout.
 const MAX_VERIFY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long TxnOffsetCommit's verification may take (the request carries no timeout; the
+/// client retries COORDINATOR_NOT_AVAILABLE).
+const OFFSETS_VERIFY_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// What a verification decided for one partition of a produce request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Verdict {
@@ -180,9 +184,14 @@ pub(crate) async fn verify_offsets(
             .verify_partitions(transactional_id, producer, &partitions)
             .and_then(|added| in_transaction(added.first().copied().unwrap_or(false)))
     } else if broker.config.transaction_partition_verification_enable {
-        let timeout = Duration::from_secs(5);
-        let answers =
-            ask_coordinator(broker, transactional_id, producer, &partitions, timeout).await;
+        let answers = ask_coordinator(
+            broker,
+            transactional_id,
+            producer,
+            &partitions,
+            OFFSETS_VERIFY_TIMEOUT,
+        )
+        .await;
         answers
             .into_iter()
             .next()

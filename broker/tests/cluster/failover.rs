@@ -625,7 +625,6 @@ async fn group_offsets_and_an_open_transaction_survive_their_coordinators_kill()
     cluster.plane.create_topic("orders", 1, 3).await;
     served(&cluster, "orders", 1).await;
     wait_for_isr(&cluster, "orders-0", 3).await;
-    let any = cluster.broker(0).address.clone();
     let all = cluster.bootstrap();
     let first = produce(&all, "orders", 100, "a").await;
     assert_eq!(count(&first, "ack"), 100, "{first:?}");
