@@ -65,6 +65,10 @@ pub struct ConsumerGroup {
     /// Who owns each partition (assigned or pending revocation) and at which epoch: a
     /// partition is given to a new owner only when it has none.
     pub(super) owners: BTreeMap<(Uuid, i32), (String, i32)>,
+    /// The member each assigned partition (not one pending revocation) belongs to and the
+    /// member epoch it was assigned at (KIP-1251's assignment epoch), derived from the
+    /// current assignment records in order.
+    pub(super) assigned_at: BTreeMap<(Uuid, i32), (String, i32)>,
     /// Soft state: when each member's session ends.
     pub(super) session_deadlines: BTreeMap<String, i64>,
     /// Soft state: members that must finish revoking by a deadline.
@@ -86,6 +90,7 @@ impl ConsumerGroup {
             subscribed_topics: BTreeMap::new(),
             target: BTreeMap::new(),
             owners: BTreeMap::new(),
+            assigned_at: BTreeMap::new(),
             session_deadlines: BTreeMap::new(),
             rebalance_deadlines: BTreeMap::new(),
             metadata_refresh: None,
@@ -144,6 +149,25 @@ impl ConsumerGroup {
         self.owners
             .get(&(topic, partition))
             .map(|(m, e)| (m.as_str(), *e))
+    }
+
+    /// Whether `member_id` may commit offsets of `partitions` (topic name, partition) with
+    /// `epoch`, older than its current member epoch (KIP-1251): each partition must still be
+    /// assigned to it, and have been since `epoch` or before. A commit sent before the
+    /// heartbeat response that bumped the epoch reached the client is taken; one for a
+    /// partition the member gave up, or got only later, is not.
+    pub fn assigned_since<'a>(
+        &self,
+        member_id: &str,
+        epoch: i32,
+        mut partitions: impl Iterator<Item = (&'a str, i32)>,
+    ) -> bool {
+        partitions.all(|(topic, partition)| {
+            self.subscribed_topics
+                .get(topic)
+                .and_then(|t| self.assigned_at.get(&(t.id, partition)))
+                .is_some_and(|(owner, at)| owner == member_id && *at <= epoch)
+        })
     }
 
     /// The group's state, derived as Kafka derives it.

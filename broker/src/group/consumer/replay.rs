@@ -5,6 +5,8 @@
 
 use std::collections::BTreeMap;
 
+use uuid::Uuid;
+
 use super::assignment::Assignment;
 use super::group::ConsumerGroup;
 use super::member::{Member, LEAVE_GROUP_MEMBER_EPOCH};
@@ -70,7 +72,7 @@ impl ConsumerGroup {
                 RecordKey::CurrentAssignment { member, .. },
                 Some(RecordValue::CurrentAssignment(v)),
             ) => {
-                self.release(member);
+                let earlier = self.release(member);
                 let m = self
                     .members
                     .entry(member.clone())
@@ -80,7 +82,7 @@ impl ConsumerGroup {
                 m.state = v.state;
                 m.assigned = v.assigned.clone();
                 m.pending_revocation = v.pending_revocation.clone();
-                self.claim(member);
+                self.claim(member, &earlier);
             }
             (RecordKey::CurrentAssignment { member, .. }, None) => {
                 self.release(member);
@@ -110,26 +112,43 @@ impl ConsumerGroup {
         self.forget_timers(member_id);
     }
 
-    /// Removes `member_id`'s partitions from the owner index.
-    fn release(&mut self, member_id: &str) {
+    /// Removes `member_id`'s partitions from the owner and assignment indexes; answers the
+    /// epochs its assigned partitions were assigned at.
+    fn release(&mut self, member_id: &str) -> BTreeMap<(Uuid, i32), i32> {
+        let mut earlier = BTreeMap::new();
         let Some(m) = self.members.get(member_id) else {
-            return;
+            return earlier;
         };
         for (t, p) in m.owned().iter() {
             if self.owners.get(&(t, p)).map(|(o, _)| o.as_str()) == Some(member_id) {
                 self.owners.remove(&(t, p));
             }
         }
+        for (t, p) in m.assigned.iter() {
+            if let Some((owner, at)) = self.assigned_at.remove(&(t, p)) {
+                match owner == member_id {
+                    true => _ = earlier.insert((t, p), at),
+                    false => _ = self.assigned_at.insert((t, p), (owner, at)),
+                }
+            }
+        }
+        earlier
     }
 
-    /// Adds `member_id`'s partitions to the owner index at its epoch.
-    fn claim(&mut self, member_id: &str) {
+    /// Adds `member_id`'s partitions to the owner index at its epoch, and its assigned ones
+    /// to the assignment index: at the epoch of `earlier` for those it kept, else at its
+    /// current epoch.
+    fn claim(&mut self, member_id: &str, earlier: &BTreeMap<(Uuid, i32), i32>) {
         let Some(m) = self.members.get(member_id) else {
             return;
         };
         for (t, p) in m.owned().iter() {
             self.owners
                 .insert((t, p), (member_id.to_string(), m.member_epoch));
+        }
+        for (t, p) in m.assigned.iter() {
+            let at = earlier.get(&(t, p)).copied().unwrap_or(m.member_epoch);
+            self.assigned_at.insert((t, p), (member_id.to_string(), at));
         }
     }
 }

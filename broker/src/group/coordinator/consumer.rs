@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError;
 
+use super::offsets::CommitOffset;
 use super::{GroupCoordinator, GroupIdRule, Slot};
 use crate::group::consumer::records::Record;
 use crate::group::consumer::{
@@ -54,12 +55,14 @@ pub struct MemberEpoch<'a> {
 }
 
 /// What a consumer group member's epoch is checked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Access {
-    /// OffsetCommit at `api_version`.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Access<'a> {
+    /// OffsetCommit at `api_version` of `offsets`.
     Commit {
         /// The request's version.
         api_version: i16,
+        /// The offsets committed (an older epoch may commit those assigned since, KIP-1251).
+        offsets: &'a [CommitOffset],
     },
     /// TxnOffsetCommit (any version).
     TransactionalCommit,
@@ -264,31 +267,46 @@ impl GroupCoordinator {
     /// commit or fetch. A non-member may only while the group has no members (commit) or
     /// always (fetch without a member id). A consumer-protocol member must commit with v9+
     /// (UNSUPPORTED_VERSION); a classic member's generation is its member epoch
-    /// (ILLEGAL_GENERATION when it differs, STALE_MEMBER_EPOCH for the others).
+    /// (ILLEGAL_GENERATION when it differs, STALE_MEMBER_EPOCH for the others, except for an
+    /// OffsetCommit with an older epoch of partitions assigned to it since, KIP-1251).
     pub(super) fn check_consumer_member(
         &self,
         group_id: &str,
         who: MemberEpoch<'_>,
-        access: Access,
+        access: Access<'_>,
     ) -> Option<Result<(), ResponseError>> {
         let state = self.consumer.lock();
         let group = state.groups.get(group_id)?;
-        let fetch = access == Access::Fetch;
+        let fetch = matches!(access, Access::Fetch);
         if who.epoch < 0 && (group.is_empty() || (fetch && who.member_id.is_empty())) {
             return Some(Ok(()));
         }
         let Some(m) = group.member(who.member_id) else {
             return Some(Err(ResponseError::UnknownMemberId));
         };
-        if let Access::Commit { api_version } = access {
+        if let Access::Commit { api_version, .. } = access {
             if api_version < 9 && !m.uses_classic_protocol() {
                 return Some(Err(ResponseError::UnsupportedVersion));
             }
         }
-        Some(match m.member_epoch != who.epoch {
-            true if m.uses_classic_protocol() => Err(ResponseError::IllegalGeneration),
-            true => Err(ResponseError::StaleMemberEpoch),
-            false => Ok(()),
+        if m.member_epoch == who.epoch {
+            return Some(Ok(()));
+        }
+        if m.uses_classic_protocol() {
+            return Some(Err(ResponseError::IllegalGeneration));
+        }
+        Some(match access {
+            Access::Commit { offsets, .. }
+                if who.epoch < m.member_epoch
+                    && group.assigned_since(
+                        who.member_id,
+                        who.epoch,
+                        offsets.iter().map(|o| (o.topic.as_str(), o.partition)),
+                    ) =>
+            {
+                Ok(())
+            }
+            _ => Err(ResponseError::StaleMemberEpoch),
         })
     }
 

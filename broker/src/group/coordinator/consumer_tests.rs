@@ -144,6 +144,91 @@ async fn transactional_commits_of_a_consumer_group_check_the_member_epoch() {
     assert_eq!(fetched[0].1[0].1.as_ref().map(|v| v.offset), Some(7));
 }
 
+/// An OffsetCommit of `partition` of "t" by `member` at `epoch`.
+fn commit_at(member: &str, epoch: i32, partition: i32) -> CommitRequest {
+    CommitRequest {
+        group_id: "g".into(),
+        committer: Committer {
+            member_id: member.into(),
+            instance_id: None,
+            generation: epoch,
+        },
+        retention_ms: None,
+        offsets: vec![CommitOffset {
+            topic: "t".into(),
+            partition,
+            offset: 1,
+            leader_epoch: -1,
+            metadata: None,
+        }],
+        api_version: 9,
+    }
+}
+
+#[tokio::test]
+async fn a_commit_with_an_older_epoch_is_taken_for_partitions_assigned_since_then() {
+    let log = Arc::new(MemoryLog::with_partitions(PARTITIONS));
+    let c = coordinator(&log, 45_000);
+    let heartbeat = |member: &str, epoch: i32, owned: Assignment| {
+        let mut req = join(member);
+        req.member_epoch = epoch;
+        req.owned = Some(owned);
+        req
+    };
+    let a = c
+        .consumer_heartbeat("g", join("a"), &topics())
+        .await
+        .unwrap();
+    let both = a.assignment.unwrap();
+    let b = c
+        .consumer_heartbeat("g", join("b"), &topics())
+        .await
+        .unwrap();
+    assert_eq!(
+        b.member_epoch, 2,
+        "at the target epoch, waiting for its partition"
+    );
+    // "a" is told to give one partition up, at its epoch 1; it reports it gone and moves to
+    // epoch 2 keeping the other.
+    let revoking = c
+        .consumer_heartbeat("g", heartbeat("a", 1, both.clone()), &topics())
+        .await
+        .unwrap();
+    let kept = revoking.assignment.unwrap();
+    let (t, kept_p) = kept.iter().next().unwrap();
+    let gone_p = both.iter().map(|(_, p)| p).find(|p| *p != kept_p).unwrap();
+    let moved = c
+        .consumer_heartbeat("g", heartbeat("a", 1, kept.clone()), &topics())
+        .await
+        .unwrap();
+    assert_eq!(moved.member_epoch, 2);
+    // "b" receives the released partition at epoch 2.
+    let b = c
+        .consumer_heartbeat("g", heartbeat("b", 2, Assignment::new()), &topics())
+        .await
+        .unwrap();
+    assert_eq!(b.member_epoch, 2);
+    assert!(b.assignment.unwrap().contains(t, gone_p));
+
+    let check = |c: Arc<GroupCoordinator>| async move {
+        // Sent before the response with epoch 2 reached "a": its partition is still its own.
+        assert_eq!(c.commit(commit_at("a", 1, kept_p)).await, vec![Ok(())]);
+        // A zombie commit of the partition "a" gave up, and one from the future, are not.
+        let stale = vec![Err(ResponseError::StaleMemberEpoch)];
+        assert_eq!(c.commit(commit_at("a", 1, gone_p)).await, stale);
+        assert_eq!(c.commit(commit_at("a", 3, kept_p)).await, stale);
+        // "b" got its partition at epoch 2: epoch 1 never owned it.
+        assert_eq!(c.commit(commit_at("b", 1, gone_p)).await, stale);
+        assert_eq!(c.commit(commit_at("b", 2, gone_p)).await, vec![Ok(())]);
+    };
+    check(c.clone()).await;
+    // A coordinator rebuilt from the log decides the same.
+    drop(c);
+    let c = coordinator(&log, 45_000);
+    eventually("the partition loads", || !c.is_loading()).await;
+    check(c).await;
+}
+
 #[tokio::test]
 async fn consumer_rebalances_are_counted_per_group_epoch_and_timed_until_stable() {
     let log = Arc::new(MemoryLog::with_partitions(PARTITIONS));

@@ -142,6 +142,7 @@ impl GroupCoordinator {
         };
         let access = super::consumer::Access::Commit {
             api_version: request.api_version,
+            offsets: &request.offsets,
         };
         match self.check_consumer_member(&request.group_id, who, access) {
             None => self.write_offsets(request, true).await,
