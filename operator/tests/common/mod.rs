@@ -333,7 +333,8 @@ pub(crate) async fn kill_broker(brokers: &mut Vec<SimBroker>, id: i32) {
     brokers.remove(index).kill().await;
 }
 
-/// Waits until KafkaPartition `name` satisfies `f`; returns it.
+/// Waits until KafkaPartition `name` satisfies `f`; returns it. A timeout names the last
+/// status seen.
 pub(crate) async fn partition_where(
     client: &Client,
     name: &str,
@@ -341,14 +342,25 @@ pub(crate) async fn partition_where(
     f: impl Fn(&KafkaPartition, &KafkaPartitionStatus) -> bool,
 ) -> KafkaPartition {
     let api: Api<KafkaPartition> = Api::namespaced(client.clone(), NS);
-    wait_until(what, || async {
-        api.get_opt(name)
-            .await
-            .ok()
-            .flatten()
-            .filter(|p| p.status.as_ref().is_some_and(|s| f(p, s)))
+    let last = Mutex::new(None);
+    let found = tokio::time::timeout(DEADLINE, async {
+        loop {
+            if let Ok(Some(p)) = api.get_opt(name).await {
+                if p.status.as_ref().is_some_and(|s| f(&p, s)) {
+                    return p;
+                }
+                *last.lock().unwrap_or_else(PoisonError::into_inner) = Some(p.status);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     })
-    .await
+    .await;
+    found.unwrap_or_else(|_| {
+        panic!(
+            "timed out after {DEADLINE:?} waiting for {what} of {name}; last status seen: {:?}",
+            last.lock().unwrap_or_else(PoisonError::into_inner)
+        )
+    })
 }
 
 /// Events with `reason` about the object named `name`.
