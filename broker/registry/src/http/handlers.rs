@@ -262,3 +262,331 @@ fn subject_of(route: &Route) -> Option<&str> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn call(
+        service: &Service,
+        method: Method,
+        path_and_query: &str,
+        body: Value,
+    ) -> Result<Value, (u16, u32)> {
+        let (path, query) = path_and_query
+            .split_once('?')
+            .unwrap_or((path_and_query, ""));
+        let body = if body.is_null() {
+            Vec::new()
+        } else {
+            body.to_string().into_bytes()
+        };
+        match handle(
+            service,
+            &method,
+            &Route::parse(path),
+            &Query::parse(Some(query)),
+            &body,
+        )
+        .await
+        {
+            Ok(Reply::Json(v)) => Ok(v),
+            Ok(Reply::Text(t)) => Ok(Value::String(t)),
+            Err(e) => Err((e.status, e.code)),
+        }
+    }
+
+    const V1: &str = r#"{"type":"record","name":"U","fields":[{"name":"id","type":"int"}]}"#;
+    const V2_NO_DEFAULT: &str = r#"{"type":"record","name":"U","fields":[{"name":"id","type":"int"},{"name":"n","type":"string"}]}"#;
+
+    #[tokio::test]
+    async fn register_is_idempotent_and_versions_are_served() {
+        let s = Service::in_memory();
+        let id = call(
+            &s,
+            Method::POST,
+            "/subjects/a/versions",
+            json!({"schema": V1, "metadata": null, "ruleSet": null}),
+        )
+        .await;
+        assert_eq!(id, Ok(json!({"id": 1})));
+        let again = call(
+            &s,
+            Method::POST,
+            "/subjects/a/versions",
+            json!({"schema": V1}),
+        )
+        .await;
+        assert_eq!(again, Ok(json!({"id": 1})));
+        assert_eq!(
+            call(
+                &s,
+                Method::POST,
+                "/subjects/b/versions",
+                json!({"schema": V1})
+            )
+            .await,
+            Ok(json!({"id": 1}))
+        );
+        assert_eq!(
+            call(&s, Method::GET, "/subjects/a/versions", Value::Null).await,
+            Ok(json!([1]))
+        );
+        let latest = call(&s, Method::GET, "/subjects/a/versions/latest", Value::Null).await;
+        assert_eq!(latest.map(|v| v["version"].clone()), Ok(json!(1)));
+        assert_eq!(
+            call(&s, Method::GET, "/schemas/ids/1/subjects", Value::Null).await,
+            Ok(json!(["a", "b"]))
+        );
+        assert_eq!(
+            call(&s, Method::GET, "/schemas/ids/1/schema", Value::Null)
+                .await
+                .map(|v| v.is_string()),
+            Ok(true)
+        );
+        let looked = call(&s, Method::POST, "/subjects/a", json!({"schema": V1})).await;
+        assert_eq!(looked.map(|v| v["id"].clone()), Ok(json!(1)));
+    }
+
+    #[tokio::test]
+    async fn errors_map_to_confluents_codes_and_statuses() {
+        let s = Service::in_memory();
+        assert_eq!(
+            call(&s, Method::GET, "/subjects/x/versions", Value::Null).await,
+            Err((404, 40401))
+        );
+        call(
+            &s,
+            Method::POST,
+            "/subjects/a/versions",
+            json!({"schema": V1}),
+        )
+        .await
+        .ok();
+        assert_eq!(
+            call(&s, Method::GET, "/subjects/a/versions/7", Value::Null).await,
+            Err((404, 40402))
+        );
+        assert_eq!(
+            call(&s, Method::GET, "/subjects/a/versions/zero", Value::Null).await,
+            Err((422, 42202))
+        );
+        assert_eq!(
+            call(&s, Method::GET, "/schemas/ids/42", Value::Null).await,
+            Err((404, 40403))
+        );
+        assert_eq!(
+            call(&s, Method::GET, "/schemas/ids/abc", Value::Null).await,
+            Err((404, 40403))
+        );
+        assert_eq!(
+            call(
+                &s,
+                Method::POST,
+                "/subjects/a/versions",
+                json!({"schema": V2_NO_DEFAULT})
+            )
+            .await,
+            Err((409, 409))
+        );
+        assert_eq!(
+            call(
+                &s,
+                Method::POST,
+                "/subjects/a/versions",
+                json!({"schema": "{"})
+            )
+            .await,
+            Err((422, 42201))
+        );
+        assert_eq!(
+            call(
+                &s,
+                Method::POST,
+                "/subjects/a/versions",
+                json!({"schema": "\"int\"", "schemaType": "XML"})
+            )
+            .await,
+            Err((422, 42201))
+        );
+        assert_eq!(
+            call(&s, Method::POST, "/subjects/a/versions", json!({"nope": 1})).await,
+            Err((422, 422))
+        );
+        assert_eq!(
+            call(
+                &s,
+                Method::PUT,
+                "/config",
+                json!({"compatibility": "SOMETIMES"})
+            )
+            .await,
+            Err((422, 42203))
+        );
+        assert_eq!(
+            call(&s, Method::PUT, "/mode", json!({"mode": "SOMETIMES"})).await,
+            Err((422, 42204))
+        );
+        assert_eq!(
+            call(&s, Method::GET, "/associations/subjects/a", Value::Null).await,
+            Err((404, 404))
+        );
+        assert_eq!(
+            call(&s, Method::PATCH, "/subjects", Value::Null).await,
+            Err((405, 405))
+        );
+        assert_eq!(
+            call(&s, Method::GET, "/config/a", Value::Null).await,
+            Err((404, 40408))
+        );
+        assert_eq!(
+            call(&s, Method::GET, "/mode/a", Value::Null).await,
+            Err((404, 40409))
+        );
+    }
+
+    #[tokio::test]
+    async fn compatibility_endpoint_reports_messages_when_verbose() {
+        let s = Service::in_memory();
+        call(
+            &s,
+            Method::POST,
+            "/subjects/a/versions",
+            json!({"schema": V1}),
+        )
+        .await
+        .ok();
+        let v = call(
+            &s,
+            Method::POST,
+            "/compatibility/subjects/a/versions/latest?verbose=true",
+            json!({"schema": V2_NO_DEFAULT}),
+        )
+        .await;
+        let v = v.unwrap_or_default();
+        assert_eq!(v["is_compatible"], json!(false));
+        assert!(v["messages"].as_array().is_some_and(|m| !m.is_empty()));
+        let quiet = call(
+            &s,
+            Method::POST,
+            "/compatibility/subjects/a/versions/1",
+            json!({"schema": V1}),
+        )
+        .await;
+        assert_eq!(quiet, Ok(json!({"is_compatible": true})));
+    }
+
+    #[tokio::test]
+    async fn modes_guard_writes_and_import_takes_explicit_ids() {
+        let s = Service::in_memory();
+        assert_eq!(
+            call(&s, Method::PUT, "/mode", json!({"mode": "READONLY"})).await,
+            Ok(json!({"mode": "READONLY"}))
+        );
+        assert_eq!(
+            call(
+                &s,
+                Method::POST,
+                "/subjects/a/versions",
+                json!({"schema": V1})
+            )
+            .await,
+            Err((422, 42205))
+        );
+        call(&s, Method::PUT, "/mode", json!({"mode": "IMPORT"}))
+            .await
+            .ok();
+        let imported = call(
+            &s,
+            Method::POST,
+            "/subjects/a/versions",
+            json!({"schema": V1, "id": 50, "version": 3}),
+        )
+        .await;
+        assert_eq!(imported, Ok(json!({"id": 50})));
+        let clash = call(
+            &s,
+            Method::POST,
+            "/subjects/b/versions",
+            json!({"schema": V2_NO_DEFAULT, "id": 50}),
+        )
+        .await;
+        assert_eq!(clash, Err((422, 42205)));
+        call(&s, Method::PUT, "/mode", json!({"mode": "READWRITE"}))
+            .await
+            .ok();
+        let next = call(
+            &s,
+            Method::POST,
+            "/subjects/c/versions",
+            json!({"schema": "\"string\""}),
+        )
+        .await;
+        assert_eq!(next, Ok(json!({"id": 51})));
+        assert_eq!(
+            call(&s, Method::PUT, "/mode", json!({"mode": "IMPORT"})).await,
+            Err((422, 42205))
+        );
+    }
+
+    #[tokio::test]
+    async fn soft_then_hard_delete_follow_the_rules() {
+        let s = Service::in_memory();
+        call(
+            &s,
+            Method::POST,
+            "/subjects/a/versions",
+            json!({"schema": V1}),
+        )
+        .await
+        .ok();
+        assert_eq!(
+            call(
+                &s,
+                Method::DELETE,
+                "/subjects/a?permanent=true",
+                Value::Null
+            )
+            .await,
+            Err((404, 40405))
+        );
+        assert_eq!(
+            call(&s, Method::DELETE, "/subjects/a", Value::Null).await,
+            Ok(json!([1]))
+        );
+        assert_eq!(
+            call(&s, Method::DELETE, "/subjects/a", Value::Null).await,
+            Err((404, 40404))
+        );
+        assert_eq!(
+            call(&s, Method::GET, "/subjects?deleted=true", Value::Null).await,
+            Ok(json!(["a"]))
+        );
+        assert_eq!(
+            call(
+                &s,
+                Method::DELETE,
+                "/subjects/a?permanent=true",
+                Value::Null
+            )
+            .await,
+            Ok(json!([1]))
+        );
+        assert_eq!(
+            call(&s, Method::GET, "/schemas/ids/1", Value::Null).await,
+            Err((404, 40403))
+        );
+        let next = call(
+            &s,
+            Method::POST,
+            "/subjects/a/versions",
+            json!({"schema": V1}),
+        )
+        .await;
+        assert_eq!(
+            next,
+            Ok(json!({"id": 2})),
+            "the hard-deleted schema's id is not reused"
+        );
+    }
+}
