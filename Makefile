@@ -12,7 +12,7 @@ tools:
 # The client tests run the broker; the monitoring test (test_prometheus.py) also the operator;
 # the e2e scenarios run both as the local control plane's pods.
 build:
-	$(CARGO) build -p tributary-broker -p tributary-operator -p tributary-e2e
+	$(CARGO) build -p tributary-broker -p tributary-operator -p tributary-e2e -p tributary-registry
 
 # Real clients against target/debug/tributary-broker (and a real Prometheus scraping it and the
 # operator); pass PYTEST_ARGS="-k ..." to select, PYTEST_ARGS="--broker-kind cluster" to run

@@ -27,6 +27,19 @@ PIP_PACKAGES=(
     "pytest-timeout==2.4.0"
     # Test certificates and signed OAUTHBEARER tokens, made at test time.
     "cryptography==48.0.0"
+    # confluent-kafka[avro,json,protobuf]'s extras at that version, for the schema registry's
+    # tests (its serializers and SchemaRegistryClient).
+    "fastavro==1.13.1"
+    "avro==1.12.2"
+    "jsonschema==4.26.0"
+    "protobuf==7.36.2"
+    "googleapis-common-protos==1.76.0"
+    "attrs==26.1.0"
+    "authlib==1.9.10"
+    "cachetools==8.0.2"
+    "certifi==2026.10.19.post1"
+    "httpx2==2.16.2"
+    "requests==2.34.2"
 )
 KAFKA_JAVA_WHEEL="shigawire-apache-flink-libraries==2.0.0.post1"
 KAFKA_JAVA_VERSION="3.9.1"

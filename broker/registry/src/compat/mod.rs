@@ -1,0 +1,172 @@
+//! Compatibility checking as pure functions: given a level, a new schema and the subject's
+//! previous versions, the reasons the new one may not be registered (empty when it may).
+//!
+//! Confluent's meaning: BACKWARD = consumers on the new schema read data written with the
+//! latest previous one (all previous ones for _TRANSITIVE); FORWARD = consumers on previous
+//! schemas read data written with the new one; FULL = both.
+
+pub mod avro;
+pub mod json;
+pub mod protobuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::schema::ParsedSchema;
+
+/// A subject's (or the registry's) compatibility level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CompatibilityLevel {
+    /// No check.
+    None,
+    /// New reads the latest previous.
+    #[default]
+    Backward,
+    /// New reads every previous.
+    BackwardTransitive,
+    /// The latest previous reads new.
+    Forward,
+    /// Every previous reads new.
+    ForwardTransitive,
+    /// Backward and forward against the latest previous.
+    Full,
+    /// Backward and forward against every previous.
+    FullTransitive,
+}
+
+impl CompatibilityLevel {
+    /// Parses a level as the REST API spells it; None for anything else (error 42203).
+    pub fn parse(s: &str) -> Option<Self> {
+        serde_json::from_value(serde_json::Value::String(s.to_ascii_uppercase())).ok()
+    }
+
+    /// The name the REST API and the topic use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CompatibilityLevel::None => "NONE",
+            CompatibilityLevel::Backward => "BACKWARD",
+            CompatibilityLevel::BackwardTransitive => "BACKWARD_TRANSITIVE",
+            CompatibilityLevel::Forward => "FORWARD",
+            CompatibilityLevel::ForwardTransitive => "FORWARD_TRANSITIVE",
+            CompatibilityLevel::Full => "FULL",
+            CompatibilityLevel::FullTransitive => "FULL_TRANSITIVE",
+        }
+    }
+
+    fn transitive(self) -> bool {
+        matches!(
+            self,
+            CompatibilityLevel::BackwardTransitive
+                | CompatibilityLevel::ForwardTransitive
+                | CompatibilityLevel::FullTransitive
+        )
+    }
+
+    fn backward(self) -> bool {
+        matches!(
+            self,
+            CompatibilityLevel::Backward
+                | CompatibilityLevel::BackwardTransitive
+                | CompatibilityLevel::Full
+                | CompatibilityLevel::FullTransitive
+        )
+    }
+
+    fn forward(self) -> bool {
+        matches!(
+            self,
+            CompatibilityLevel::Forward
+                | CompatibilityLevel::ForwardTransitive
+                | CompatibilityLevel::Full
+                | CompatibilityLevel::FullTransitive
+        )
+    }
+}
+
+/// A previous version to check against.
+#[derive(Debug, Clone)]
+pub struct PreviousVersion<'a> {
+    /// Its version number, for the messages.
+    pub version: u32,
+    /// Its text, for the messages.
+    pub text: &'a str,
+    /// The parsed schema.
+    pub schema: &'a ParsedSchema,
+}
+
+/// Checks `new` against `previous` (oldest first, soft-deleted versions left out) at `level`;
+/// returns the reasons it is incompatible, empty when compatible. Non-transitive levels only
+/// look at the last of `previous`.
+pub fn check(
+    level: CompatibilityLevel,
+    new: &ParsedSchema,
+    previous: &[PreviousVersion<'_>],
+) -> Vec<String> {
+    if level == CompatibilityLevel::None {
+        return Vec::new();
+    }
+    let against: &[PreviousVersion<'_>] = if level.transitive() {
+        previous
+    } else {
+        match previous.split_last() {
+            Some((last, _)) => std::slice::from_ref(last),
+            None => &[],
+        }
+    };
+    let mut messages = Vec::new();
+    for old in against.iter().rev() {
+        let mut found = Vec::new();
+        if level.backward() {
+            found.extend(check_pair(new, old.schema));
+        }
+        if level.forward() {
+            found.extend(check_pair(old.schema, new));
+        }
+        if !found.is_empty() {
+            messages.extend(found);
+            messages.push(format!("{{oldSchemaVersion: {}}}", old.version));
+            messages.push(format!("{{oldSchema: '{}'}}", old.text));
+            messages.push(format!("{{compatibility: '{}'}}", level.as_str()));
+        }
+    }
+    messages
+}
+
+/// The reasons `reader` cannot read data written with `writer`.
+fn check_pair(reader: &ParsedSchema, writer: &ParsedSchema) -> Vec<String> {
+    match (reader, writer) {
+        (ParsedSchema::Avro(r), ParsedSchema::Avro(w)) => avro::can_read(w, r),
+        (ParsedSchema::Json(r), ParsedSchema::Json(w)) => json::can_read(w, r),
+        (ParsedSchema::Protobuf(r), ParsedSchema::Protobuf(w)) => protobuf::can_read(w, r),
+        _ => vec!["Incompatible because of different schema type".to_string()],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_parse_case_insensitively_and_reject_others() {
+        assert_eq!(
+            CompatibilityLevel::parse("full_transitive"),
+            Some(CompatibilityLevel::FullTransitive)
+        );
+        assert_eq!(
+            CompatibilityLevel::parse("NONE"),
+            Some(CompatibilityLevel::None)
+        );
+        assert_eq!(CompatibilityLevel::parse("SIDEWAYS"), None);
+        for level in [
+            CompatibilityLevel::None,
+            CompatibilityLevel::Backward,
+            CompatibilityLevel::BackwardTransitive,
+            CompatibilityLevel::Forward,
+            CompatibilityLevel::ForwardTransitive,
+            CompatibilityLevel::Full,
+            CompatibilityLevel::FullTransitive,
+        ] {
+            assert_eq!(CompatibilityLevel::parse(level.as_str()), Some(level));
+        }
+    }
+}

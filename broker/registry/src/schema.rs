@@ -1,0 +1,210 @@
+//! Schema types, references, and parsing: what makes a schema text valid (42201 otherwise) and
+//! when two texts are the same schema (so registering it again returns the existing id).
+
+use serde::{Deserialize, Serialize};
+
+use crate::compat::protobuf::ProtoFile;
+
+/// The three schema languages the Confluent serializers use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum SchemaType {
+    /// Apache Avro; the default when a request or record names no type.
+    #[default]
+    #[serde(rename = "AVRO")]
+    Avro,
+    /// JSON Schema.
+    #[serde(rename = "JSON")]
+    Json,
+    /// Protocol Buffers, as .proto text or a base64 FileDescriptorProto.
+    #[serde(rename = "PROTOBUF")]
+    Protobuf,
+}
+
+impl SchemaType {
+    /// Every type, in the order `GET /schemas/types` lists them.
+    pub const ALL: [SchemaType; 3] = [SchemaType::Json, SchemaType::Protobuf, SchemaType::Avro];
+
+    /// Parses a type as the REST API spells it.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_uppercase().as_str() {
+            "AVRO" => Some(SchemaType::Avro),
+            "JSON" => Some(SchemaType::Json),
+            "PROTOBUF" => Some(SchemaType::Protobuf),
+            _ => None,
+        }
+    }
+
+    /// The name the REST API and the topic use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SchemaType::Avro => "AVRO",
+            SchemaType::Json => "JSON",
+            SchemaType::Protobuf => "PROTOBUF",
+        }
+    }
+
+    /// For serde's `skip_serializing_if`: Confluent leaves the type out for Avro.
+    pub fn is_avro(&self) -> bool {
+        *self == SchemaType::Avro
+    }
+}
+
+/// A reference from one schema to a version of another subject that defines a type it uses.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SchemaReference {
+    /// The name the referencing schema uses: an Avro full name, a .proto import path, a JSON
+    /// Schema `$ref` URL.
+    pub name: String,
+    /// The subject holding the referenced schema.
+    pub subject: String,
+    /// The version of that subject.
+    pub version: u32,
+}
+
+/// Why a schema text is not a valid schema of its type (error 42201).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SchemaError {
+    /// Avro parsing failed.
+    #[error("Invalid schema: Avro: {0}")]
+    Avro(String),
+    /// The JSON Schema is not JSON, or not a schema.
+    #[error("Invalid schema: JSON Schema: {0}")]
+    Json(String),
+    /// The .proto text or descriptor could not be read.
+    #[error("Invalid schema: Protobuf: {0}")]
+    Protobuf(String),
+}
+
+/// A schema parsed far enough to compare and to check compatibility.
+#[derive(Debug, Clone)]
+pub enum ParsedSchema {
+    /// The Avro schema, with its references' named types resolved.
+    Avro(Box<apache_avro::Schema>),
+    /// The JSON Schema document.
+    Json(serde_json::Value),
+    /// The messages, fields and enums of a .proto file.
+    Protobuf(ProtoFile),
+}
+
+/// Parses `text` as a schema of `schema_type`; `referenced` holds the texts of the schemas its
+/// references name, dependencies first.
+pub fn parse(
+    schema_type: SchemaType,
+    text: &str,
+    referenced: &[String],
+) -> Result<ParsedSchema, SchemaError> {
+    match schema_type {
+        SchemaType::Avro => parse_avro(text, referenced).map(|s| ParsedSchema::Avro(Box::new(s))),
+        SchemaType::Json => parse_json_schema(text).map(ParsedSchema::Json),
+        SchemaType::Protobuf => ProtoFile::parse(text).map(ParsedSchema::Protobuf),
+    }
+}
+
+fn parse_avro(text: &str, referenced: &[String]) -> Result<apache_avro::Schema, SchemaError> {
+    // The parser is third-party code fed with client input: a panic in it must become a 42201,
+    // not a dead connection task.
+    let owned = text.to_string();
+    let refs = referenced.to_vec();
+    let result = std::panic::catch_unwind(move || {
+        if refs.is_empty() {
+            apache_avro::Schema::parse_str(&owned).map_err(|e| e.to_string())
+        } else {
+            apache_avro::Schema::parse_str_with_list(&owned, &refs)
+                .map(|(schema, _)| schema)
+                .map_err(|e| e.to_string())
+        }
+    });
+    match result {
+        Ok(Ok(schema)) => Ok(schema),
+        Ok(Err(message)) => Err(SchemaError::Avro(message)),
+        Err(_) => Err(SchemaError::Avro("the schema could not be parsed".into())),
+    }
+}
+
+fn parse_json_schema(text: &str) -> Result<serde_json::Value, SchemaError> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| SchemaError::Json(e.to_string()))?;
+    match &value {
+        serde_json::Value::Object(_) | serde_json::Value::Bool(_) => Ok(value),
+        _ => Err(SchemaError::Json(
+            "a schema must be an object or a boolean".into(),
+        )),
+    }
+}
+
+/// The form a schema is stored and compared in: compact JSON for Avro and JSON Schema (so
+/// whitespace and key order do not make a new version), the trimmed text for Protobuf.
+pub fn canonical_text(schema_type: SchemaType, text: &str) -> String {
+    match schema_type {
+        SchemaType::Avro | SchemaType::Json => {
+            match serde_json::from_str::<serde_json::Value>(text) {
+                Ok(value) => value.to_string(),
+                Err(_) => text.trim().to_string(),
+            }
+        }
+        SchemaType::Protobuf => text.trim().to_string(),
+    }
+}
+
+/// Whether two texts of one type are the same schema: equal JSON values for Avro and JSON
+/// Schema (object key order does not matter), equal text up to whitespace for Protobuf.
+pub fn same_schema(schema_type: SchemaType, a: &str, b: &str) -> bool {
+    match schema_type {
+        SchemaType::Avro | SchemaType::Json => {
+            match (
+                serde_json::from_str::<serde_json::Value>(a),
+                serde_json::from_str::<serde_json::Value>(b),
+            ) {
+                (Ok(a), Ok(b)) => a == b,
+                _ => a.trim() == b.trim(),
+            }
+        }
+        SchemaType::Protobuf => a.split_whitespace().eq(b.split_whitespace()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_avro_is_an_error() {
+        assert!(parse(SchemaType::Avro, "{\"type\":\"record\"}", &[]).is_err());
+        assert!(parse(SchemaType::Avro, "nope", &[]).is_err());
+        assert!(parse(SchemaType::Avro, "\"string\"", &[]).is_ok());
+    }
+
+    #[test]
+    fn avro_references_resolve_named_types() {
+        let inner = r#"{"type":"record","name":"Inner","namespace":"x","fields":[{"name":"a","type":"int"}]}"#;
+        let outer = r#"{"type":"record","name":"Outer","namespace":"x","fields":[{"name":"i","type":"x.Inner"}]}"#;
+        assert!(parse(SchemaType::Avro, outer, &[]).is_err());
+        assert!(parse(SchemaType::Avro, outer, &[inner.to_string()]).is_ok());
+    }
+
+    #[test]
+    fn key_order_and_whitespace_do_not_make_a_new_schema() {
+        assert!(same_schema(
+            SchemaType::Avro,
+            r#"{"type":"string"}"#,
+            "{ \"type\" : \"string\" }"
+        ));
+        assert!(!same_schema(
+            SchemaType::Avro,
+            r#"{"type":"string"}"#,
+            r#"{"type":"int"}"#
+        ));
+        assert!(same_schema(
+            SchemaType::Protobuf,
+            "message A {\n int32 a = 1; }",
+            "message A { int32 a = 1; }"
+        ));
+    }
+
+    #[test]
+    fn json_schema_must_be_an_object_or_boolean() {
+        assert!(parse(SchemaType::Json, "[1]", &[]).is_err());
+        assert!(parse(SchemaType::Json, "{\"type\":\"object\"}", &[]).is_ok());
+        assert!(parse(SchemaType::Json, "true", &[]).is_ok());
+    }
+}
