@@ -248,7 +248,7 @@ impl KubeMetadata {
         if self.cache.image().topic(name).is_none() {
             return Err(MetadataError::UnknownTopic(name.to_string()));
         }
-        config::validate_all(&configs).map_err(MetadataError::InvalidConfig)?;
+        config::validate_all(&self.config, &configs).map_err(MetadataError::InvalidConfig)?;
         if validate_only {
             return Ok(());
         }

@@ -170,7 +170,7 @@ impl LocalMetadata {
         let old = image
             .topic(name)
             .ok_or_else(|| MetadataError::UnknownTopic(name.to_string()))?;
-        config::validate_all(&configs).map_err(MetadataError::InvalidConfig)?;
+        config::validate_all(&self.config, &configs).map_err(MetadataError::InvalidConfig)?;
         if validate_only {
             return Ok(());
         }

@@ -1,0 +1,270 @@
+//! Tiered storage (KIP-405): closed, stable segments of topics with `remote.storage.enable`
+//! are copied by the partition leader to an object store (an S3-compatible bucket or a local
+//! directory, through the `object_store` crate); local retention then deletes only what the
+//! bucket holds, by `local.retention.*`; `retention.*` bound the remote log; fetches below
+//! the local log start are answered from the bucket. The hot path (appends, ISR replication,
+//! acks) does not change, and nothing here runs unless the broker sets
+//! `remote.log.storage.system.enable`.
+//!
+//! - [`manifest`]: the remote log metadata (a manifest object per partition; why there);
+//! - [`plan`]: pure decisions (what to upload, what total retention removes);
+//! - [`store`]: object names and bucket operations; [`settings`]: which bucket;
+//! - [`upload`]: one leader's pass over a partition; [`read`] and [`cache`]: remote fetches.
+
+pub mod cache;
+pub mod error;
+pub mod manifest;
+pub mod metrics;
+pub mod plan;
+pub mod read;
+pub mod settings;
+pub mod store;
+mod upload;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use uuid::Uuid;
+
+pub use error::TieredError;
+pub use manifest::Manifest;
+pub use settings::RemoteStorageSettings;
+
+use cache::SegmentCache;
+use metrics::TieredMetrics;
+use store::{PartitionPath, RemoteStorage, LOG};
+
+use crate::partition::Partition;
+use crate::storage::AbortedRange;
+
+/// Longest a partition waits before its next try after failures.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// Records read from the bucket for a fetch.
+#[derive(Debug, Clone)]
+pub struct RemoteRead {
+    /// Whole batches from the one holding the fetch offset.
+    pub records: Bytes,
+    /// Aborted transactions among them.
+    pub aborted: Vec<AbortedRange>,
+    /// First offset of the remote log, the partition's log start.
+    pub log_start_offset: i64,
+}
+
+/// The broker's tiered storage: the bucket, the partitions' manifests as last read or
+/// written, the fetch cache and the metrics.
+pub struct TieredStorage {
+    remote: RemoteStorage,
+    settings: RemoteStorageSettings,
+    manifests: Mutex<HashMap<(Uuid, i32), Arc<Manifest>>>,
+    cache: SegmentCache,
+    metrics: TieredMetrics,
+    /// Per partition: consecutive failures and when to try again.
+    backoff: Mutex<HashMap<(Uuid, i32), (u32, Instant)>>,
+}
+
+impl std::fmt::Debug for TieredStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TieredStorage({:?})", self.remote)
+    }
+}
+
+impl TieredStorage {
+    /// Opens the bucket the settings name and registers the metrics in `registry`.
+    pub fn open(
+        settings: RemoteStorageSettings,
+        registry: &prometheus::Registry,
+    ) -> Result<Arc<TieredStorage>, TieredError> {
+        let bucket = settings.open()?;
+        let metrics = TieredMetrics::register(registry)
+            .map_err(|e| TieredError::Settings(format!("cannot register metrics: {e}")))?;
+        Ok(Arc::new(TieredStorage {
+            remote: RemoteStorage::new(bucket),
+            cache: SegmentCache::new(settings.cache_bytes),
+            settings,
+            manifests: Mutex::new(HashMap::new()),
+            metrics,
+            backoff: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    /// How often the background task runs.
+    pub fn task_interval(&self) -> Duration {
+        self.settings.task_interval
+    }
+
+    fn path_of(&self, partition: &Partition) -> PartitionPath {
+        self.remote
+            .partition(partition.topic(), partition.topic_id(), partition.index())
+    }
+
+    /// The partition's manifest: as last seen, else read from the bucket (so a replica with
+    /// an empty disk knows the remote log at once).
+    pub async fn manifest(&self, partition: &Partition) -> Result<Arc<Manifest>, TieredError> {
+        let key = (partition.topic_id(), partition.index());
+        if let Some(found) = self.manifests.lock().get(&key) {
+            return Ok(found.clone());
+        }
+        let manifest = Arc::new(self.remote.read_manifest(&self.path_of(partition)).await?);
+        self.manifests.lock().insert(key, manifest.clone());
+        Ok(manifest)
+    }
+
+    fn install(&self, partition: &Partition, manifest: Manifest) {
+        let key = (partition.topic_id(), partition.index());
+        self.manifests.lock().insert(key, Arc::new(manifest));
+    }
+
+    /// One pass over `partitions`: each tiered partition this broker leads uploads what is
+    /// due and applies remote retention. A partition whose pass fails backs off (doubling,
+    /// up to [`MAX_BACKOFF`]); its local segments stay until they are uploaded.
+    pub async fn run_once(&self, partitions: Vec<Arc<Partition>>, now_ms: i64) {
+        for partition in partitions {
+            if partition.is_deleted()
+                || !partition.role().is_leader()
+                || !partition.with_log(|log| log.config().remote_storage)
+            {
+                continue;
+            }
+            let key = (partition.topic_id(), partition.index());
+            let waiting = self
+                .backoff
+                .lock()
+                .get(&key)
+                .is_some_and(|&(_, next)| Instant::now() < next);
+            if waiting {
+                continue;
+            }
+            match self.sync_partition(&partition, now_ms).await {
+                Ok(()) => {
+                    self.backoff.lock().remove(&key);
+                }
+                Err(error) => {
+                    self.metrics
+                        .errors
+                        .with_label_values(&[error.metric_label()])
+                        .inc();
+                    // The manifest may have changed under us: read it again next time.
+                    self.manifests.lock().remove(&key);
+                    let mut backoff = self.backoff.lock();
+                    let failures = backoff.get(&key).map_or(0, |&(n, _)| n) + 1;
+                    let wait = self
+                        .settings
+                        .task_interval
+                        .saturating_mul(1 << failures.min(8))
+                        .min(MAX_BACKOFF);
+                    backoff.insert(key, (failures, Instant::now() + wait));
+                    tracing::warn!(
+                        ?partition,
+                        %error,
+                        failures,
+                        retry_in = ?wait,
+                        "tiered storage pass failed; local segments are kept until uploaded"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Reads whole batches from the remote segment holding `offset`, if the remote log has
+    /// it; `Ok(None)` when it does not (the caller answers OFFSET_OUT_OF_RANGE as before).
+    pub async fn read(
+        &self,
+        partition: &Partition,
+        offset: i64,
+        max_bytes: usize,
+    ) -> Result<Option<RemoteRead>, TieredError> {
+        let manifest = self.manifest(partition).await?;
+        let (Some(segment), Some(log_start_offset)) =
+            (manifest.segment_for(offset), manifest.log_start_offset())
+        else {
+            return Ok(None);
+        };
+        let at = self.path_of(partition);
+        let path = at.segment(segment.base_offset, segment.id, LOG);
+        let corrupt = |reason: String| TieredError::Corrupt {
+            path: path.to_string(),
+            reason,
+        };
+        let bytes = match self.cache.get(segment.id) {
+            Some(bytes) => bytes,
+            None => {
+                let bytes = self.remote.get_range(&path, 0..segment.size_bytes).await?;
+                if bytes.len() as u64 != segment.size_bytes {
+                    return Err(corrupt(format!(
+                        "{} bytes, the manifest says {}",
+                        bytes.len(),
+                        segment.size_bytes
+                    )));
+                }
+                self.cache.insert(segment.id, bytes.clone());
+                bytes
+            }
+        };
+        let records =
+            read::batches_from(&bytes, segment.base_offset, offset, max_bytes).map_err(corrupt)?;
+        self.metrics
+            .remote_fetches
+            .with_label_values(&[partition.topic()])
+            .inc();
+        Ok(Some(RemoteRead {
+            records,
+            aborted: segment.aborted.iter().map(AbortedRange::from).collect(),
+            log_start_offset,
+        }))
+    }
+
+    /// Counts a failed remote read by kind.
+    pub fn count_error(&self, error: &TieredError) {
+        self.metrics
+            .errors
+            .with_label_values(&[error.metric_label()])
+            .inc();
+    }
+
+    /// The first offset of the partition's remote log, if its manifest is known and has one.
+    pub fn remote_log_start(&self, partition: &Partition) -> Option<i64> {
+        let key = (partition.topic_id(), partition.index());
+        self.manifests.lock().get(&key)?.log_start_offset()
+    }
+
+    /// Offset after the last uploaded record, if known.
+    pub fn copied_end(&self, partition: &Partition) -> Option<i64> {
+        let key = (partition.topic_id(), partition.index());
+        self.manifests.lock().get(&key)?.copied_end_offset()
+    }
+
+    /// Deletes every object of a deleted partition and forgets its manifest.
+    pub async fn delete_partition(
+        &self,
+        topic: &str,
+        topic_id: Uuid,
+        index: i32,
+    ) -> Result<usize, TieredError> {
+        self.manifests.lock().remove(&(topic_id, index));
+        let at = self.remote.partition(topic, topic_id, index);
+        self.remote.delete_partition(&at).await
+    }
+}
+
+/// Runs the upload and remote retention pass every task interval, for the partitions the
+/// broker leads.
+pub async fn run(tiered: Arc<TieredStorage>, broker: std::sync::Weak<crate::Broker>) {
+    let mut tick = tokio::time::interval(tiered.task_interval());
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(broker) = broker.upgrade() else {
+            return;
+        };
+        let partitions = broker.replicas.all();
+        drop(broker);
+        tiered.run_once(partitions, crate::clock::now_ms()).await;
+    }
+}
