@@ -63,6 +63,8 @@ pub struct TieredStorage {
     remote: RemoteStorage,
     settings: RemoteStorageSettings,
     manifests: Mutex<HashMap<(Uuid, i32), Arc<Manifest>>>,
+    /// Where each partition seen here keeps its objects, to delete them with its topic.
+    known: Mutex<HashMap<(Uuid, i32), PartitionPath>>,
     cache: SegmentCache,
     metrics: TieredMetrics,
     /// Per partition: consecutive failures and when to try again.
@@ -89,6 +91,7 @@ impl TieredStorage {
             cache: SegmentCache::new(settings.cache_bytes),
             settings,
             manifests: Mutex::new(HashMap::new()),
+            known: Mutex::new(HashMap::new()),
             metrics,
             backoff: Mutex::new(HashMap::new()),
         }))
@@ -100,8 +103,14 @@ impl TieredStorage {
     }
 
     fn path_of(&self, partition: &Partition) -> PartitionPath {
-        self.remote
-            .partition(partition.topic(), partition.topic_id(), partition.index())
+        let path =
+            self.remote
+                .partition(partition.topic(), partition.topic_id(), partition.index());
+        self.known
+            .lock()
+            .entry((partition.topic_id(), partition.index()))
+            .or_insert_with(|| path.clone());
+        path
     }
 
     /// The partition's manifest: as last seen, else read from the bucket (so a replica with
@@ -240,16 +249,31 @@ impl TieredStorage {
         self.manifests.lock().get(&key)?.copied_end_offset()
     }
 
-    /// Deletes every object of a deleted partition and forgets its manifest.
-    pub async fn delete_partition(
-        &self,
-        topic: &str,
-        topic_id: Uuid,
-        index: i32,
-    ) -> Result<usize, TieredError> {
-        self.manifests.lock().remove(&(topic_id, index));
-        let at = self.remote.partition(topic, topic_id, index);
-        self.remote.delete_partition(&at).await
+    /// Deletes the objects of the partitions seen here whose topic no longer exists (deleted,
+    /// or deleted and re-created under a new id), and forgets them. A failure leaves the
+    /// partition known, so the next pass tries again.
+    pub async fn delete_removed_topics(&self, exists: impl Fn(&Uuid) -> bool) {
+        let gone: Vec<((Uuid, i32), PartitionPath)> = self
+            .known
+            .lock()
+            .iter()
+            .filter(|((id, _), _)| !exists(id))
+            .map(|(key, path)| (*key, path.clone()))
+            .collect();
+        for (key, path) in gone {
+            match self.remote.delete_partition(&path).await {
+                Ok(objects) => {
+                    self.known.lock().remove(&key);
+                    self.manifests.lock().remove(&key);
+                    self.backoff.lock().remove(&key);
+                    tracing::info!(path = ?path, objects, "deleted the remote log of a deleted topic");
+                }
+                Err(error) => {
+                    self.count_error(&error);
+                    tracing::warn!(path = ?path, %error, "cannot delete a deleted topic's remote log yet");
+                }
+            }
+        }
     }
 }
 
@@ -264,7 +288,13 @@ pub async fn run(tiered: Arc<TieredStorage>, broker: std::sync::Weak<crate::Brok
             return;
         };
         let partitions = broker.replicas.all();
+        let metadata = broker.metadata.clone();
         drop(broker);
         tiered.run_once(partitions, crate::clock::now_ms()).await;
+        // The image after the pass: every partition the pass saw existed by then.
+        let image = metadata.image();
+        tiered
+            .delete_removed_topics(|id| image.topic_by_id(id).is_some())
+            .await;
     }
 }

@@ -236,4 +236,18 @@ async fn records_moved_to_remote_storage_read_back_byte_identical_from_offset_ze
         ResponseError::KafkaStorageError.code(),
         "a missing object"
     );
+
+    // Deleting the topic deletes its remote log.
+    let partition_dir = object.parent().expect("partition directory").to_path_buf();
+    b2.admin
+        .delete_topic(TOPIC, Duration::from_secs(5))
+        .await
+        .expect("delete topic");
+    let tiered = b2.tiered.clone().expect("tiered storage is on");
+    let image = b2.metadata.image();
+    tiered
+        .delete_removed_topics(|id| image.topic_by_id(id).is_some())
+        .await;
+    let left = std::fs::read_dir(&partition_dir).map_or(0, |d| d.count());
+    assert_eq!(left, 0, "objects left in {}", partition_dir.display());
 }
