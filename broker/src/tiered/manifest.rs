@@ -138,6 +138,10 @@ pub struct Manifest {
     pub leader_epoch: i32,
     /// Segments ordered by base offset.
     pub segments: Vec<RemoteSegment>,
+    /// Offset DeleteRecords moved the log start to: nothing below it is served, and segments
+    /// wholly below it are deleted.
+    #[serde(default)]
+    pub records_deleted_before: i64,
 }
 
 impl Default for Manifest {
@@ -146,6 +150,7 @@ impl Default for Manifest {
             version: MANIFEST_VERSION,
             leader_epoch: -1,
             segments: Vec::new(),
+            records_deleted_before: 0,
         }
     }
 }
@@ -256,9 +261,17 @@ impl Manifest {
         self.segments.iter().filter(|s| s.is_readable())
     }
 
-    /// First offset of the remote log (KIP-405's remote log start), if it has any segment.
+    /// First offset of the remote log (KIP-405's remote log start), if it has any record at
+    /// or above the DeleteRecords point.
     pub fn log_start_offset(&self) -> Option<i64> {
-        self.readable().map(|s| s.base_offset).next()
+        self.readable()
+            .find(|s| s.end_offset > self.records_deleted_before)
+            .map(|s| s.base_offset.max(self.records_deleted_before))
+    }
+
+    /// Moves the log start to `offset` (DeleteRecords); never backwards.
+    pub fn delete_records_before(&mut self, offset: i64) {
+        self.records_deleted_before = self.records_deleted_before.max(offset);
     }
 
     /// Offset after the last uploaded record: local retention may delete what lies below it.
@@ -271,8 +284,11 @@ impl Manifest {
         self.readable().map(|s| s.size_bytes).sum()
     }
 
-    /// The readable segment holding `offset`.
+    /// The readable segment holding `offset`, unless DeleteRecords removed it.
     pub fn segment_for(&self, offset: i64) -> Option<&RemoteSegment> {
+        if offset < self.records_deleted_before {
+            return None;
+        }
         self.readable().find(|s| s.contains(offset))
     }
 }
@@ -377,6 +393,28 @@ mod tests {
         assert!(text.contains("COPY_SEGMENT_STARTED"), "{text}");
         assert_eq!(Manifest::from_json(&json).expect("decode"), m);
         assert!(Manifest::from_json(b"{not json").is_err());
+    }
+
+    #[test]
+    fn delete_records_moves_the_remote_log_start_and_hides_what_lies_below() {
+        let mut m = Manifest::default();
+        for (base, end) in [(0, 10), (10, 20)] {
+            let s = segment(base, end);
+            let id = s.id;
+            m.start_copy(s).expect("start");
+            m.finish_copy(id).expect("finish");
+        }
+        m.delete_records_before(5);
+        assert_eq!(m.log_start_offset(), Some(5));
+        assert_eq!(m.segment_for(4), None);
+        assert_eq!(m.segment_for(5).map(|s| s.base_offset), Some(0));
+        m.delete_records_before(3);
+        assert_eq!(m.records_deleted_before, 5, "never backwards");
+        m.delete_records_before(20);
+        assert_eq!(m.log_start_offset(), None, "nothing left remotely");
+        let old = br#"{"version":1,"leader_epoch":0,"segments":[]}"#;
+        let decoded = Manifest::from_json(old).expect("a manifest without the field");
+        assert_eq!(decoded.records_deleted_before, 0);
     }
 
     #[test]

@@ -229,6 +229,27 @@ impl TieredStorage {
         }))
     }
 
+    /// Moves the partition's remote log start to `offset` (DeleteRecords) in its manifest;
+    /// the segments wholly below it go at the next pass. Returns the partition's log start
+    /// given its local one.
+    pub async fn delete_records(
+        &self,
+        partition: &Partition,
+        offset: i64,
+        local_log_start: i64,
+    ) -> Result<i64, TieredError> {
+        let mut manifest = Manifest::clone(&*self.manifest(partition).await?);
+        if offset > manifest.records_deleted_before {
+            manifest.delete_records_before(offset);
+            let at = self.path_of(partition);
+            self.remote.write_manifest(&at, &manifest).await?;
+            self.install(partition, manifest.clone());
+        }
+        Ok(manifest
+            .log_start_offset()
+            .map_or(local_log_start, |remote| remote.min(local_log_start)))
+    }
+
     /// Counts a failed remote read by kind.
     pub fn count_error(&self, error: &TieredError) {
         self.metrics

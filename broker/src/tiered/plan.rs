@@ -50,8 +50,9 @@ pub fn remote_segments_to_delete(manifest: &Manifest, rules: RemoteRetention) ->
     };
     let mut doomed = Vec::new();
     for segment in manifest.readable() {
-        let expired =
-            rules.retention_ms >= 0 && rules.now_ms - segment.max_timestamp > rules.retention_ms;
+        let expired = (rules.retention_ms >= 0
+            && rules.now_ms - segment.max_timestamp > rules.retention_ms)
+            || segment.end_offset <= manifest.records_deleted_before;
         let oversize = rules.retention_bytes >= 0 && excess >= i128::from(segment.size_bytes);
         if !(expired || oversize) {
             break;
@@ -184,6 +185,19 @@ mod tests {
             ..rules
         };
         assert!(remote_segments_to_delete(&m, roomy).is_empty());
+    }
+
+    #[test]
+    fn segments_wholly_below_the_delete_records_point_are_deleted() {
+        let mut m = manifest(vec![remote(0, 10, 0), remote(10, 20, 0), remote(20, 30, 0)]);
+        m.delete_records_before(15);
+        let rules = RemoteRetention {
+            retention_ms: -1,
+            retention_bytes: -1,
+            local_only_bytes: 0,
+            now_ms: 0,
+        };
+        assert_eq!(remote_segments_to_delete(&m, rules), vec![m.segments[0].id]);
     }
 
     #[test]

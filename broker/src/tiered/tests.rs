@@ -10,8 +10,9 @@ use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::{
-    fetch_request, produce_request, ApiKey, FetchRequest, FetchResponse, ListOffsetsRequest,
-    ListOffsetsResponse, ProduceRequest, ProduceResponse, TopicName,
+    fetch_request, produce_request, ApiKey, DeleteRecordsRequest, DeleteRecordsResponse,
+    FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse, ProduceRequest,
+    ProduceResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Compression;
@@ -122,6 +123,34 @@ async fn list_offset(b: &Arc<Broker>, timestamp: i64) -> i64 {
     let p = &response.topics[0].partitions[0];
     assert_eq!(p.error_code, 0, "ListOffsets {timestamp}");
     p.offset
+}
+
+/// DeleteRecords (v2) of partition 0 before `offset`: (error code, low watermark).
+async fn delete_records(b: &Arc<Broker>, offset: i64) -> (i16, i64) {
+    use kafka_protocol::messages::delete_records_request::{
+        DeleteRecordsPartition, DeleteRecordsTopic,
+    };
+    let request = DeleteRecordsRequest::default()
+        .with_timeout_ms(5_000)
+        .with_topics(vec![DeleteRecordsTopic::default()
+            .with_name(name())
+            .with_partitions(vec![DeleteRecordsPartition::default()
+                .with_partition_index(0)
+                .with_offset(offset)])]);
+    let response: DeleteRecordsResponse = call(b, ApiKey::DeleteRecords, 2, &request).await;
+    let p = &response.topics[0].partitions[0];
+    (p.error_code, p.low_watermark)
+}
+
+/// The (base, end) offsets of the remote segments of partition 0, from its manifest.
+async fn tiered_segments(b: &Arc<Broker>) -> Vec<(i64, i64)> {
+    let partition = crate::test_support::partition(b, TOPIC, 0);
+    let tiered = b.tiered.clone().expect("tiered storage is on");
+    let manifest = tiered.manifest(&partition).await.expect("manifest");
+    manifest
+        .readable()
+        .map(|s| (s.base_offset, s.end_offset))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -237,13 +266,36 @@ async fn records_moved_to_remote_storage_read_back_byte_identical_from_offset_ze
         "a missing object"
     );
 
+    // DeleteRecords moves the remote log start: nothing below it is served from the bucket,
+    // and the segments wholly below it are deleted at the next pass.
+    let second = tiered_segments(&b2).await[1];
+    let cut = second.0 + 3;
+    assert_eq!(delete_records(&b2, cut).await, (0, cut));
+    assert_eq!(list_offset(&b2, -2).await, cut);
+    let (code, _, _) = fetch(&b2, 0).await;
+    assert_eq!(code, ResponseError::OffsetOutOfRange.code());
+    let (code, records, log_start) = fetch(&b2, cut).await;
+    assert_eq!((code, log_start), (0, cut));
+    assert!(
+        before.windows(records.len()).any(|w| w == &records[..]),
+        "the same bytes"
+    );
+    let tiered = b2.tiered.clone().expect("tiered storage is on");
+    tiered
+        .run_once(b2.replicas.all(), crate::clock::now_ms())
+        .await;
+    assert_eq!(
+        tiered_segments(&b2).await[0],
+        second,
+        "the first segment was deleted"
+    );
+
     // Deleting the topic deletes its remote log.
     let partition_dir = object.parent().expect("partition directory").to_path_buf();
     b2.admin
         .delete_topic(TOPIC, Duration::from_secs(5))
         .await
         .expect("delete topic");
-    let tiered = b2.tiered.clone().expect("tiered storage is on");
     let image = b2.metadata.image();
     tiered
         .delete_removed_topics(|id| image.topic_by_id(id).is_some())
