@@ -22,6 +22,8 @@ pub mod store;
 mod upload;
 
 #[cfg(test)]
+mod fault_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::HashMap;
@@ -84,6 +86,16 @@ impl TieredStorage {
         registry: &prometheus::Registry,
     ) -> Result<Arc<TieredStorage>, TieredError> {
         let bucket = settings.open()?;
+        TieredStorage::with_bucket(bucket, settings, registry)
+    }
+
+    /// [`TieredStorage::open`] over a bucket opened by the caller (tests inject faults with
+    /// a store of their own).
+    pub fn with_bucket(
+        bucket: settings::Bucket,
+        settings: RemoteStorageSettings,
+        registry: &prometheus::Registry,
+    ) -> Result<Arc<TieredStorage>, TieredError> {
         let metrics = TieredMetrics::register(registry)
             .map_err(|e| TieredError::Settings(format!("cannot register metrics: {e}")))?;
         Ok(Arc::new(TieredStorage {

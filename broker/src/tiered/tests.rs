@@ -22,13 +22,13 @@ use crate::config::Flags;
 use crate::handlers::group_wire_tests::{call, open_broker};
 use crate::storage::test_util::{encode, record};
 
-const TOPIC: &str = "tiered";
+pub(super) const TOPIC: &str = "tiered";
 
-fn name() -> TopicName {
+pub(super) fn name() -> TopicName {
     TopicName(StrBytes::from_static_str(TOPIC))
 }
 
-fn tiered_flags(remote: &std::path::Path) -> Flags {
+pub(super) fn tiered_flags(remote: &std::path::Path) -> Flags {
     Flags {
         remote_log_storage_system_enable: Some(true),
         remote_storage_url: Some(format!("file://{}", remote.display())),
@@ -37,7 +37,7 @@ fn tiered_flags(remote: &std::path::Path) -> Flags {
     }
 }
 
-async fn produce(b: &Arc<Broker>, batch: usize) {
+pub(super) async fn produce(b: &Arc<Broker>, batch: usize) {
     let records: Vec<_> = (0..5)
         .map(|i| {
             let n = batch * 5 + i;
@@ -63,7 +63,7 @@ async fn produce(b: &Arc<Broker>, batch: usize) {
 }
 
 /// One Fetch (v12, by name) of partition 0 from `offset`: (error code, records, log start).
-async fn fetch(b: &Arc<Broker>, offset: i64) -> (i16, Bytes, i64) {
+pub(super) async fn fetch(b: &Arc<Broker>, offset: i64) -> (i16, Bytes, i64) {
     let request = FetchRequest::default()
         .with_max_wait_ms(0)
         .with_max_bytes(1 << 20)
@@ -84,7 +84,7 @@ async fn fetch(b: &Arc<Broker>, offset: i64) -> (i16, Bytes, i64) {
 }
 
 /// Every batch from offset 0 to `end`, fetch after fetch, concatenated.
-async fn read_everything(b: &Arc<Broker>, end: i64) -> Bytes {
+pub(super) async fn read_everything(b: &Arc<Broker>, end: i64) -> Bytes {
     let mut all = Vec::new();
     let mut offset = 0;
     while offset < end {
@@ -98,7 +98,7 @@ async fn read_everything(b: &Arc<Broker>, end: i64) -> Bytes {
 }
 
 /// The offset after the last batch of `records`.
-fn next_offset(records: &[u8]) -> i64 {
+pub(super) fn next_offset(records: &[u8]) -> i64 {
     let mut position = 0;
     let mut next = 0;
     while position + 27 <= records.len() {
