@@ -119,8 +119,8 @@ pub enum ManifestError {
         /// The state asked for.
         to: SegmentState,
     },
-    /// A new segment would overlap a segment already copied or being copied.
-    #[error("remote segment [{base}, {end}) overlaps one the manifest has")]
+    /// A new segment would add no offset to those copied or being copied.
+    #[error("remote segment [{base}, {end}) adds nothing to the remote log")]
     Overlap {
         /// Its base offset.
         base: i64,
@@ -171,15 +171,22 @@ impl Manifest {
         self.leader_epoch > epoch
     }
 
-    /// Records the start of an upload (KIP-405 COPY_SEGMENT_STARTED). Refused if it overlaps
-    /// a segment already present in any state but DELETE_SEGMENT_STARTED.
+    /// Records the start of an upload (KIP-405 COPY_SEGMENT_STARTED). Refused unless it
+    /// adds offsets past every segment present (in any state but DELETE_SEGMENT_STARTED): the
+    /// same range is never uploaded twice, while a segment that starts inside the remote log
+    /// and ends past it (a new leader's segments need not end where the old leader's did) is
+    /// accepted; readers take the first segment holding an offset, and the replicas' bytes
+    /// of any offset below the high watermark are the same.
     pub fn start_copy(&mut self, mut segment: RemoteSegment) -> Result<(), ManifestError> {
-        let overlaps = self.segments.iter().any(|s| {
-            s.state != SegmentState::DeleteSegmentStarted
-                && s.base_offset < segment.end_offset
-                && segment.base_offset < s.end_offset
-        });
-        if overlaps || segment.end_offset <= segment.base_offset {
+        let end = self
+            .segments
+            .iter()
+            .filter(|s| s.state != SegmentState::DeleteSegmentStarted)
+            .map(|s| s.end_offset)
+            .max();
+        if end.is_some_and(|end| segment.end_offset <= end)
+            || segment.end_offset <= segment.base_offset
+        {
             return Err(ManifestError::Overlap {
                 base: segment.base_offset,
                 end: segment.end_offset,
@@ -279,6 +286,23 @@ impl Manifest {
         self.readable().map(|s| s.end_offset).max()
     }
 
+    /// Where the remote log stops covering the local log without a gap, starting from the
+    /// local log start: local retention may delete local segments ending at or below it.
+    /// Offsets below the remote log start count as covered (the remote log expired them by
+    /// retention or DeleteRecords); [`i64::MIN`] when nothing is uploaded.
+    pub fn covered_end(&self, local_log_start: i64) -> i64 {
+        let Some(remote_start) = self.log_start_offset() else {
+            return i64::MIN;
+        };
+        let mut end = local_log_start.max(remote_start);
+        for segment in self.readable() {
+            if segment.base_offset <= end && segment.end_offset > end {
+                end = segment.end_offset;
+            }
+        }
+        end
+    }
+
     /// Bytes the remote log holds.
     pub fn size_bytes(&self) -> u64 {
         self.readable().map(|s| s.size_bytes).sum()
@@ -338,19 +362,54 @@ mod tests {
     }
 
     #[test]
-    fn overlapping_uploads_are_refused_so_no_offset_is_in_two_segments() {
+    fn an_upload_must_extend_the_remote_log_so_no_range_is_uploaded_twice() {
         let mut m = Manifest::default();
         m.start_copy(segment(0, 10)).expect("first");
-        assert!(matches!(
-            m.start_copy(segment(5, 15)),
-            Err(ManifestError::Overlap { .. })
-        ));
-        assert!(matches!(
-            m.start_copy(segment(10, 10)),
-            Err(ManifestError::Overlap { .. })
-        ));
+        for (base, end) in [(0, 10), (5, 10), (2, 8), (10, 10)] {
+            assert!(
+                matches!(
+                    m.start_copy(segment(base, end)),
+                    Err(ManifestError::Overlap { .. })
+                ),
+                "[{base}, {end})"
+            );
+        }
         m.start_copy(segment(10, 20)).expect("adjacent");
-        assert_eq!(m.segments.len(), 2);
+        // A new leader's segment straddling the end adds offsets: accepted.
+        m.start_copy(segment(18, 30)).expect("straddling");
+        assert_eq!(m.segments.len(), 3);
+    }
+
+    #[test]
+    fn local_segments_are_covered_up_to_the_first_gap_from_the_local_log_start() {
+        let mut m = Manifest::default();
+        assert_eq!(
+            m.covered_end(0),
+            i64::MIN,
+            "nothing uploaded: nothing covered"
+        );
+        for (base, end) in [(0, 10), (10, 20), (18, 30), (40, 50)] {
+            let s = segment(base, end);
+            let id = s.id;
+            m.start_copy(s).expect("start");
+            m.finish_copy(id).expect("finish");
+        }
+        assert_eq!(m.covered_end(0), 30, "up to the gap at 30");
+        assert_eq!(m.covered_end(12), 30);
+        assert_eq!(
+            m.covered_end(35),
+            35,
+            "a local start in the gap covers nothing more"
+        );
+        // Offsets the remote log expired (below its start) count as covered.
+        let first = m.segments[0].id;
+        m.start_delete(first).expect("delete");
+        m.remove(first).expect("remove");
+        assert_eq!(m.covered_end(0), 30);
+        let mut started = segment(50, 60);
+        started.state = SegmentState::CopySegmentStarted;
+        m.start_copy(started).expect("start");
+        assert_eq!(m.covered_end(45), 50, "an unfinished upload covers nothing");
     }
 
     #[test]

@@ -10,7 +10,8 @@ use crate::storage::SegmentSummary;
 /// The local segments to upload next, oldest first: closed (never the active one),
 /// non-empty, wholly below `stable_end` (the last stable offset, itself at most the high
 /// watermark, so nothing a new leader could truncate or an open transaction could still
-/// change goes to the bucket) and not already covered by the remote log.
+/// change goes to the bucket) and ending past the remote log (a segment straddling its end,
+/// as a new leader's may, goes too: otherwise its tail would never reach the bucket).
 pub fn segments_to_upload<'a>(
     local: &'a [SegmentSummary],
     manifest: &Manifest,
@@ -21,7 +22,7 @@ pub fn segments_to_upload<'a>(
         .iter()
         .take_while(|s| !s.active && s.end_offset <= stable_end)
         .filter(|s| s.size_bytes > 0 && s.end_offset > s.base_offset)
-        .filter(|s| s.base_offset >= copied_end)
+        .filter(|s| s.end_offset > copied_end)
         .collect()
 }
 
@@ -143,6 +144,18 @@ mod tests {
         assert_eq!(
             segments_to_upload(&log, &manifest(vec![started]), 100).len(),
             2
+        );
+    }
+
+    #[test]
+    fn a_segment_straddling_the_remote_end_is_uploaded() {
+        // A new leader whose segments end elsewhere than the old leader's did.
+        let log = [local(0, 8, false), local(8, 15, false), local(15, 25, true)];
+        let m = manifest(vec![remote(0, 10, 0)]);
+        let due = segments_to_upload(&log, &m, 100);
+        assert_eq!(
+            due.iter().map(|s| s.base_offset).collect::<Vec<_>>(),
+            vec![8]
         );
     }
 

@@ -60,10 +60,10 @@ impl TieredStorage {
                 .uploaded_bytes
                 .with_label_values(&[partition.topic()])
                 .inc_by(segment.size_bytes);
-            partition.set_remote_copied_end(manifest.copied_end_offset().unwrap_or(0));
+            partition.set_remote_copied_end(manifest.covered_end(view.local_log_start));
             self.report_lag(partition, &due[done + 1..]);
         }
-        partition.set_remote_copied_end(manifest.copied_end_offset().unwrap_or(0));
+        partition.set_remote_copied_end(manifest.covered_end(view.local_log_start));
         self.expire(partition, &at, &mut manifest, &view, now_ms)
             .await?;
         self.metrics
