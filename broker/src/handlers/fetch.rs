@@ -128,7 +128,7 @@ pub(crate) async fn handle(ctx: RequestContext, request: FetchRequest) -> FetchR
             w.borrow_and_update();
         }
         let (mut responses, bytes, failed) = read_all(&wanted, max_bytes, version, isolation);
-        if failed {
+        if ctx.broker.tiered.is_some() {
             read_remote(&ctx, &wanted, &mut responses, isolation).await;
         }
         if bytes >= min_bytes || failed || Instant::now() >= deadline {
@@ -140,7 +140,8 @@ pub(crate) async fn handle(ctx: RequestContext, request: FetchRequest) -> FetchR
 
 /// Answers from tiered storage the partitions whose fetch offset lies below the local log
 /// start but within the remote log (KIP-405); the rest keep their OFFSET_OUT_OF_RANGE. A
-/// bucket that fails or an object that is corrupt gives KAFKA_STORAGE_ERROR.
+/// bucket that fails or an object that is corrupt gives KAFKA_STORAGE_ERROR. Tiered
+/// partitions report the remote log start as their log start.
 async fn read_remote(
     ctx: &RequestContext,
     wanted: &[WantedTopic],
@@ -154,11 +155,16 @@ async fn read_remote(
     for (t, response) in wanted.iter().zip(responses.iter_mut()) {
         for ((p, replica), data) in t.partitions.iter().zip(response.partitions.iter_mut()) {
             let Ok(partition) = replica else { continue };
-            if data.error_code != out_of_range
-                || !partition.with_log(|log| {
-                    log.config().remote_storage && p.fetch_offset < log.log_start_offset()
-                })
-            {
+            let (tiered_topic, local_start) =
+                partition.with_log(|log| (log.config().remote_storage, log.log_start_offset()));
+            if !tiered_topic {
+                continue;
+            }
+            // The log starts in the bucket, as ListOffsets earliest says.
+            if ctx.version() >= 5 && data.log_start_offset >= 0 {
+                data.log_start_offset = tiered.log_start_offset(partition, local_start);
+            }
+            if data.error_code != out_of_range || p.fetch_offset >= local_start {
                 continue;
             }
             let max_bytes = usize::try_from(p.partition_max_bytes).unwrap_or(0);

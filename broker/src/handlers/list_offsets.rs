@@ -66,14 +66,15 @@ pub(crate) async fn handle(
                                 .tiered
                                 .as_ref()
                                 .filter(|_| p.with_log(|log| log.config().remote_storage));
-                            let remote_start = tiered.and_then(|t| t.remote_log_start(&p));
                             let copied_end = tiered.and_then(|t| t.copied_end(&p));
                             p.with_log(|log| match wanted.timestamp {
                                 LATEST if settling => Err(ResponseError::OffsetNotAvailable),
                                 LATEST => Ok(Some((latest, -1))),
                                 EARLIEST => {
                                     let local = log.log_start_offset();
-                                    Ok(Some((remote_start.map_or(local, |r| r.min(local)), -1)))
+                                    let start =
+                                        tiered.map_or(local, |t| t.log_start_offset(&p, local));
+                                    Ok(Some((start, -1)))
                                 }
                                 EARLIEST_LOCAL => Ok(Some((log.log_start_offset(), -1))),
                                 LATEST_TIERED if tiered.is_some() => {

@@ -257,9 +257,17 @@ impl TieredStorage {
             self.remote.write_manifest(&at, &manifest).await?;
             self.install(partition, manifest.clone());
         }
-        Ok(manifest
-            .log_start_offset()
-            .map_or(local_log_start, |remote| remote.min(local_log_start)))
+        Ok(overall_start(&manifest, local_log_start))
+    }
+
+    /// The partition's log start: the remote log start when the remote log is known and
+    /// starts lower, else the local one.
+    pub fn log_start_offset(&self, partition: &Partition, local_log_start: i64) -> i64 {
+        let key = (partition.topic_id(), partition.index());
+        match self.manifests.lock().get(&key) {
+            Some(manifest) => overall_start(manifest, local_log_start),
+            None => local_log_start,
+        }
     }
 
     /// Counts a failed remote read by kind.
@@ -268,12 +276,6 @@ impl TieredStorage {
             .errors
             .with_label_values(&[error.metric_label()])
             .inc();
-    }
-
-    /// The first offset of the partition's remote log, if its manifest is known and has one.
-    pub fn remote_log_start(&self, partition: &Partition) -> Option<i64> {
-        let key = (partition.topic_id(), partition.index());
-        self.manifests.lock().get(&key)?.log_start_offset()
     }
 
     /// Offset after the last uploaded record, if known.
@@ -308,6 +310,13 @@ impl TieredStorage {
             }
         }
     }
+}
+
+/// The lower of the remote and the local log starts.
+fn overall_start(manifest: &Manifest, local_log_start: i64) -> i64 {
+    manifest
+        .log_start_offset()
+        .map_or(local_log_start, |remote| remote.min(local_log_start))
 }
 
 /// Runs the upload and remote retention pass every task interval, for the partitions the

@@ -209,6 +209,8 @@ async fn records_moved_to_remote_storage_read_back_byte_identical_from_offset_ze
     assert!(after == before, "records read back from the bucket differ");
     let (code, _, log_start) = fetch(&b, 0).await;
     assert_eq!((code, log_start), (0, 0), "the log starts in the bucket");
+    let (code, _, log_start) = fetch(&b, end - 1).await;
+    assert_eq!((code, log_start), (0, 0), "a local read reports the same log start");
 
     assert_eq!(
         list_offset(&b, -2).await,
