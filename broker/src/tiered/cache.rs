@@ -1,5 +1,6 @@
-//! A bounded least-recently-used cache of remote segments' bytes, so consumers reading a
-//! remote segment from start to end download it once, not once per fetch.
+//! A bounded least-recently-used cache of pieces of remote objects (fixed-size chunks of
+//! segments, whole offset indexes), so consumers reading a remote segment from start to end
+//! download each chunk once, not once per fetch.
 
 use std::collections::VecDeque;
 
@@ -7,7 +8,14 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use uuid::Uuid;
 
-/// Whole `.log` objects by segment id, at most `capacity` bytes in all.
+/// What a cached piece is: the segment id and which piece of it (a chunk number, or
+/// [`INDEX_PIECE`] for its offset index).
+pub type PieceKey = (Uuid, u64);
+
+/// The piece number of a segment's offset index.
+pub const INDEX_PIECE: u64 = u64::MAX;
+
+/// Pieces of remote objects, at most `capacity` bytes in all.
 #[derive(Debug)]
 pub struct SegmentCache {
     capacity: u64,
@@ -17,12 +25,12 @@ pub struct SegmentCache {
 #[derive(Debug, Default)]
 struct Entries {
     /// Most recently used last.
-    order: VecDeque<(Uuid, Bytes)>,
+    order: VecDeque<(PieceKey, Bytes)>,
     bytes: u64,
 }
 
 impl SegmentCache {
-    /// An empty cache holding at most `capacity` bytes (a segment larger than that is not
+    /// An empty cache holding at most `capacity` bytes (a piece larger than that is not
     /// cached).
     pub fn new(capacity: u64) -> SegmentCache {
         SegmentCache {
@@ -31,8 +39,8 @@ impl SegmentCache {
         }
     }
 
-    /// The cached bytes of segment `id`, now the most recently used.
-    pub fn get(&self, id: Uuid) -> Option<Bytes> {
+    /// The cached piece `id`, now the most recently used.
+    pub fn get(&self, id: PieceKey) -> Option<Bytes> {
         let mut inner = self.inner.lock();
         let at = inner.order.iter().position(|(k, _)| *k == id)?;
         let entry = inner.order.remove(at)?;
@@ -41,8 +49,8 @@ impl SegmentCache {
         Some(bytes)
     }
 
-    /// Caches segment `id`, evicting the least recently used until it fits.
-    pub fn insert(&self, id: Uuid, bytes: Bytes) {
+    /// Caches piece `id`, evicting the least recently used until it fits.
+    pub fn insert(&self, id: PieceKey, bytes: Bytes) {
         let size = bytes.len() as u64;
         if size > self.capacity {
             return;
@@ -74,9 +82,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_least_recently_used_segment_is_evicted_to_stay_within_capacity() {
+    fn the_least_recently_used_piece_is_evicted_to_stay_within_capacity() {
         let cache = SegmentCache::new(10);
-        let (a, b, c) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let (a, b, c) = (
+            (Uuid::new_v4(), 0),
+            (Uuid::new_v4(), 0),
+            (Uuid::new_v4(), 0),
+        );
         cache.insert(a, Bytes::from_static(b"aaaa"));
         cache.insert(b, Bytes::from_static(b"bbbb"));
         assert!(cache.get(a).is_some(), "a is now the most recent");
@@ -85,7 +97,7 @@ mod tests {
         assert!(cache.get(a).is_some());
         assert!(cache.get(c).is_some());
         assert_eq!(cache.size_bytes(), 8);
-        cache.insert(Uuid::new_v4(), Bytes::from(vec![0; 11]));
+        cache.insert((Uuid::new_v4(), 0), Bytes::from(vec![0; 11]));
         assert_eq!(cache.size_bytes(), 8, "too big to cache");
     }
 }

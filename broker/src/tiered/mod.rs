@@ -38,7 +38,7 @@ pub use error::TieredError;
 pub use manifest::Manifest;
 pub use settings::RemoteStorageSettings;
 
-use cache::SegmentCache;
+use cache::{SegmentCache, INDEX_PIECE};
 use metrics::TieredMetrics;
 use store::{PartitionPath, RemoteStorage, LOG};
 
@@ -213,23 +213,26 @@ impl TieredStorage {
             path: path.to_string(),
             reason,
         };
-        let bytes = match self.cache.get(segment.id) {
-            Some(bytes) => bytes,
-            None => {
-                let bytes = self.remote.get_range(&path, 0..segment.size_bytes).await?;
-                if bytes.len() as u64 != segment.size_bytes {
-                    return Err(corrupt(format!(
-                        "{} bytes, the manifest says {}",
-                        bytes.len(),
-                        segment.size_bytes
-                    )));
+        let index = self.piece(&at, segment, INDEX_PIECE).await?;
+        let from = read::start_position(&index, segment.base_offset, offset, segment.size_bytes);
+        let mut want = u64::try_from(max_bytes.max(1)).unwrap_or(u64::MAX);
+        let records = loop {
+            let to = from.saturating_add(want).min(segment.size_bytes);
+            let window = self.window(&at, segment, from, to).await?;
+            let at_end = to == segment.size_bytes;
+            match read::cut(&window, at_end, segment.base_offset, offset, max_bytes)
+                .map_err(corrupt)?
+            {
+                read::Cut::Batches(records) => break records,
+                read::Cut::NeedBytes(n) => {
+                    let n = u64::try_from(n).unwrap_or(u64::MAX);
+                    if at_end || n <= want {
+                        return Err(corrupt(format!("no whole batch at byte {from}")));
+                    }
+                    want = n;
                 }
-                self.cache.insert(segment.id, bytes.clone());
-                bytes
             }
         };
-        let records =
-            read::batches_from(&bytes, segment.base_offset, offset, max_bytes).map_err(corrupt)?;
         self.metrics
             .remote_fetches
             .with_label_values(&[partition.topic()])
@@ -268,6 +271,70 @@ impl TieredStorage {
             Some(manifest) => overall_start(manifest, local_log_start),
             None => local_log_start,
         }
+    }
+
+    /// Bytes `[from, to)` of a segment's `.log`, from cached chunks of the read-ahead size
+    /// (each fetched once: the next fetches of a consumer going through the segment find
+    /// their bytes cached).
+    async fn window(
+        &self,
+        at: &PartitionPath,
+        segment: &manifest::RemoteSegment,
+        from: u64,
+        to: u64,
+    ) -> Result<Bytes, TieredError> {
+        if from >= to {
+            return Ok(Bytes::new());
+        }
+        let chunk = self.settings.read_ahead_bytes.max(1);
+        let (first, last) = (from / chunk, (to - 1) / chunk);
+        let mut chunks = Vec::new();
+        for chunk in first..=last {
+            chunks.push(self.piece(at, segment, chunk).await?);
+        }
+        let skip = usize::try_from(from - first * chunk).unwrap_or(usize::MAX);
+        let len = usize::try_from(to - from).unwrap_or(usize::MAX);
+        let joined = match chunks.as_slice() {
+            [one] => one.clone(),
+            many => Bytes::from(many.concat()),
+        };
+        Ok(joined.slice(skip.min(joined.len())..(skip + len).min(joined.len())))
+    }
+
+    /// One cached piece of a segment: chunk `piece` of its `.log` (checked to be as long as
+    /// the manifest says), or its offset index ([`INDEX_PIECE`]; empty if it has none).
+    async fn piece(
+        &self,
+        at: &PartitionPath,
+        segment: &manifest::RemoteSegment,
+        piece: u64,
+    ) -> Result<Bytes, TieredError> {
+        if let Some(bytes) = self.cache.get((segment.id, piece)) {
+            return Ok(bytes);
+        }
+        let bytes = if piece == INDEX_PIECE {
+            let path = at.segment(segment.base_offset, segment.id, store::INDEX);
+            self.remote.get_optional(&path).await?.unwrap_or_default()
+        } else {
+            let path = at.segment(segment.base_offset, segment.id, LOG);
+            let chunk = self.settings.read_ahead_bytes.max(1);
+            let start = piece.saturating_mul(chunk);
+            let end = start.saturating_add(chunk).min(segment.size_bytes);
+            let bytes = self.remote.get_range(&path, start..end).await?;
+            if bytes.len() as u64 != end.saturating_sub(start) {
+                return Err(TieredError::Corrupt {
+                    path: path.to_string(),
+                    reason: format!(
+                        "{} bytes at {start}, the manifest promises {}",
+                        bytes.len(),
+                        end.saturating_sub(start)
+                    ),
+                });
+            }
+            bytes
+        };
+        self.cache.insert((segment.id, piece), bytes.clone());
+        Ok(bytes)
     }
 
     /// Counts a failed remote read by kind.

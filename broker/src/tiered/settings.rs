@@ -31,6 +31,9 @@ pub struct RemoteStorageSettings {
     pub cache_bytes: u64,
     /// Longest one request to the bucket may take before it counts as failed.
     pub request_timeout: Duration,
+    /// Bytes of a remote segment fetched (and cached) at a time: the read-ahead that lets a
+    /// consumer going through a segment find its next fetches cached.
+    pub read_ahead_bytes: u64,
 }
 
 impl Default for RemoteStorageSettings {
@@ -45,6 +48,7 @@ impl Default for RemoteStorageSettings {
             task_interval: Duration::from_secs(5),
             cache_bytes: 64 << 20,
             request_timeout: Duration::from_secs(30),
+            read_ahead_bytes: 1 << 20,
         }
     }
 }

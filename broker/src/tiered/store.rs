@@ -145,6 +145,19 @@ impl RemoteStorage {
             .map_err(store_error("get", path))
     }
 
+    /// A whole object, or `None` if it does not exist.
+    pub async fn get_optional(&self, path: &Path) -> Result<Option<Bytes>, TieredError> {
+        match self.store.get(path).await {
+            Ok(found) => found
+                .bytes()
+                .await
+                .map(Some)
+                .map_err(store_error("get", path)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(store_error("get", path)(e)),
+        }
+    }
+
     /// Deletes every object of a segment; objects already gone are fine (a retried deletion).
     pub async fn delete_segment(
         &self,

@@ -210,7 +210,11 @@ async fn records_moved_to_remote_storage_read_back_byte_identical_from_offset_ze
     let (code, _, log_start) = fetch(&b, 0).await;
     assert_eq!((code, log_start), (0, 0), "the log starts in the bucket");
     let (code, _, log_start) = fetch(&b, end - 1).await;
-    assert_eq!((code, log_start), (0, 0), "a local read reports the same log start");
+    assert_eq!(
+        (code, log_start),
+        (0, 0),
+        "a local read reports the same log start"
+    );
 
     assert_eq!(
         list_offset(&b, -2).await,
@@ -304,4 +308,86 @@ async fn records_moved_to_remote_storage_read_back_byte_identical_from_offset_ze
         .await;
     let left = std::fs::read_dir(&partition_dir).map_or(0, |d| d.count());
     assert_eq!(left, 0, "objects left in {}", partition_dir.display());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_reads_in_small_read_ahead_chunks_give_the_batches_local_reads_give() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let remote = tempfile::tempdir().expect("tempdir");
+    let b = open_broker(data.path(), tiered_flags(remote.path()));
+    let configs: BTreeMap<String, String> = [
+        ("remote.storage.enable", "true"),
+        ("segment.bytes", "2048"),
+        ("retention.ms", "-1"),
+        // Index entries every few batches, so reads start inside segments.
+        ("index.interval.bytes", "100"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    crate::test_support::create_topic(&b, TOPIC, 1, configs);
+    for batch in 0..60 {
+        produce(&b, batch).await;
+    }
+    let partition = crate::test_support::partition(&b, TOPIC, 0);
+    let tiered = b.tiered.clone().expect("tiered storage is on");
+    tiered
+        .run_once(b.replicas.all(), crate::clock::now_ms())
+        .await;
+    let copied_end = tiered.copied_end(&partition).expect("uploaded");
+    assert!(copied_end > 100);
+    let indexed = std::fs::read_dir(
+        remote
+            .path()
+            .join(format!("{TOPIC}-{}/0", partition.topic_id())),
+    )
+    .expect("objects")
+    .filter_map(Result::ok)
+    .filter(|e| e.file_name().to_string_lossy().ends_with(".index"))
+    .any(|e| e.metadata().is_ok_and(|m| m.len() > 0));
+    assert!(indexed, "the uploaded offset indexes are empty");
+    // Chunks far smaller than a batch, so windows span several and must grow.
+    let bucket = super::settings::RemoteStorageSettings {
+        url: format!("file://{}", remote.path().display()),
+        ..Default::default()
+    }
+    .open()
+    .expect("bucket");
+    let small = super::TieredStorage::with_bucket(
+        bucket,
+        super::RemoteStorageSettings {
+            read_ahead_bytes: 50,
+            ..Default::default()
+        },
+        &prometheus::Registry::new(),
+    )
+    .expect("tiered storage");
+    for max_bytes in [1, 300, 1 << 20] {
+        let mut offset = 0;
+        while offset < copied_end {
+            let remote = small
+                .read(&partition, offset, max_bytes)
+                .await
+                .expect("remote read")
+                .expect("in the remote log");
+            let local = partition
+                .read(
+                    offset,
+                    max_bytes,
+                    true,
+                    crate::partition::Isolation::ReadUncommitted,
+                )
+                .expect("local read");
+            assert!(
+                !remote.records.is_empty(),
+                "offset {offset}, max {max_bytes}"
+            );
+            assert!(
+                local.records.starts_with(&remote.records),
+                "offset {offset}, max {max_bytes}: remote bytes differ from local ones"
+            );
+            offset = next_offset(&remote.records);
+        }
+        assert_eq!(offset, copied_end);
+    }
 }
