@@ -13,7 +13,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::TryStreamExt;
 use object_store::path::Path;
-use object_store::{ObjectStore, PutPayload};
+use object_store::{ObjectStore, PutPayload, WriteMultipart};
 use uuid::Uuid;
 
 use super::error::TieredError;
@@ -30,6 +30,20 @@ pub const TIME_INDEX: &str = "timeindex";
 pub const EPOCHS: &str = "leader-epoch-checkpoint";
 /// Every suffix a segment may have, for deletion.
 pub const SUFFIXES: &[&str] = &[LOG, INDEX, TIME_INDEX, EPOCHS];
+
+/// Size of the parts segments are uploaded in (S3 wants at least 5 MiB but the last).
+pub const PART_BYTES: usize = 8 << 20;
+
+/// A file shorter than the segment size the log reported is an error, never a short object.
+fn check_length(read: u64, size: u64) -> std::io::Result<()> {
+    if read == size {
+        return Ok(());
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::UnexpectedEof,
+        format!("{read} bytes on disk, {size} expected"),
+    ))
+}
 
 /// Names the objects of one partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,6 +151,63 @@ impl RemoteStorage {
             .map_err(store_error("put", path))
     }
 
+    /// Uploads the first `size` bytes of a local file, in parts of [`PART_BYTES`] when larger
+    /// than one (a segment is not held in memory whole), as one object.
+    pub async fn put_file(
+        &self,
+        path: &Path,
+        file: &std::path::Path,
+        size: u64,
+    ) -> Result<(), TieredError> {
+        use tokio::io::AsyncReadExt;
+        let local = |source| TieredError::LocalRead {
+            path: file.to_path_buf(),
+            source,
+        };
+        let opened = tokio::fs::File::open(file).await.map_err(local)?;
+        let mut reader = opened.take(size);
+        if size <= PART_BYTES as u64 {
+            let mut bytes = Vec::with_capacity(PART_BYTES.min(size as usize));
+            reader.read_to_end(&mut bytes).await.map_err(local)?;
+            check_length(bytes.len() as u64, size).map_err(local)?;
+            return self.put(path, Bytes::from(bytes)).await;
+        }
+        let upload = self
+            .store
+            .put_multipart(path)
+            .await
+            .map_err(store_error("put", path))?;
+        let mut parts = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
+        let mut sent = 0u64;
+        let mut buf = vec![0u8; PART_BYTES];
+        loop {
+            let read = match reader.read(&mut buf).await {
+                Ok(read) => read,
+                Err(error) => {
+                    let _ = parts.abort().await;
+                    return Err(local(error));
+                }
+            };
+            if read == 0 {
+                break;
+            }
+            if let Err(error) = parts.wait_for_capacity(4).await {
+                return Err(store_error("put", path)(error));
+            }
+            parts.write(&buf[..read]);
+            sent += read as u64;
+        }
+        if let Err(error) = check_length(sent, size) {
+            let _ = parts.abort().await;
+            return Err(local(error));
+        }
+        parts
+            .finish()
+            .await
+            .map(|_| ())
+            .map_err(store_error("put", path))
+    }
+
     /// Reads `range` of one object.
     pub async fn get_range(&self, path: &Path, range: Range<u64>) -> Result<Bytes, TieredError> {
         self.store
@@ -191,5 +262,56 @@ impl RemoteStorage {
             }
         }
         Ok(objects.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tiered::settings::RemoteStorageSettings;
+
+    fn storage(dir: &std::path::Path) -> RemoteStorage {
+        let bucket = RemoteStorageSettings {
+            url: format!("file://{}", dir.display()),
+            ..RemoteStorageSettings::default()
+        }
+        .open()
+        .expect("bucket");
+        RemoteStorage::new(bucket)
+    }
+
+    #[tokio::test]
+    async fn files_upload_their_valid_prefix_in_parts_and_a_short_file_is_an_error() {
+        let remote = tempfile::tempdir().expect("tempdir");
+        let local = tempfile::tempdir().expect("tempdir");
+        let store = storage(remote.path());
+        let file = local.path().join("segment.log");
+        let content: Vec<u8> = (0..(2 * PART_BYTES + 12_345))
+            .map(|i| (i % 251) as u8)
+            .collect();
+        std::fs::write(&file, &content).expect("write");
+        let at = store.partition("t", Uuid::nil(), 0);
+        for size in [1_000, PART_BYTES + 7, 2 * PART_BYTES + 100] {
+            let path = at.segment(0, Uuid::new_v4(), LOG);
+            store
+                .put_file(&path, &file, size as u64)
+                .await
+                .expect("upload");
+            let back = store.get_range(&path, 0..size as u64).await.expect("read");
+            assert!(back == content[..size], "{size} bytes come back as written");
+            let meta = store.store.head(&path).await.expect("head");
+            assert_eq!(meta.size, size as u64, "no more than the valid prefix");
+        }
+        let path = at.segment(0, Uuid::new_v4(), LOG);
+        let too_long = content.len() as u64 + 1;
+        assert!(matches!(
+            store.put_file(&path, &file, too_long).await,
+            Err(TieredError::LocalRead { .. })
+        ));
+        assert_eq!(
+            store.get_optional(&path).await.expect("get"),
+            None,
+            "nothing stored"
+        );
     }
 }

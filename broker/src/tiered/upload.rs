@@ -83,7 +83,6 @@ impl TieredStorage {
         view: &TieringView,
     ) -> Result<(), TieredError> {
         let id = Uuid::new_v4();
-        let data = read_prefix(&segment.log_path, segment.size_bytes).await?;
         let epochs: Vec<(i32, i64)> = epochs_for(&view.epochs, segment);
         manifest.start_copy(RemoteSegment {
             id,
@@ -104,7 +103,13 @@ impl TieredStorage {
         })?;
         self.save(partition, at, manifest).await?;
         let base = segment.base_offset;
-        self.remote.put(&at.segment(base, id, LOG), data).await?;
+        self.remote
+            .put_file(
+                &at.segment(base, id, LOG),
+                &segment.log_path,
+                segment.size_bytes,
+            )
+            .await?;
         for (path, suffix) in [
             (&segment.index_path, INDEX),
             (&segment.time_index_path, TIME_INDEX),
@@ -223,24 +228,6 @@ fn epoch_checkpoint(epochs: &[(i32, i64)]) -> Bytes {
         text.push_str(&format!("{epoch} {offset}\n"));
     }
     Bytes::from(text)
-}
-
-/// The first `size` bytes of a segment file (the valid data).
-async fn read_prefix(path: &std::path::Path, size: u64) -> Result<Bytes, TieredError> {
-    let error = |source| TieredError::LocalRead {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut bytes = tokio::fs::read(path).await.map_err(error)?;
-    let size = usize::try_from(size).unwrap_or(usize::MAX);
-    if bytes.len() < size {
-        return Err(error(std::io::Error::new(
-            std::io::ErrorKind::UnexpectedEof,
-            format!("{} bytes on disk, {size} expected", bytes.len()),
-        )));
-    }
-    bytes.truncate(size);
-    Ok(Bytes::from(bytes))
 }
 
 /// A whole file, or none if it does not exist (an index not written yet).
