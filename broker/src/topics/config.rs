@@ -377,6 +377,26 @@ pub fn validate_all(
     validate_tiering(broker, overrides)
 }
 
+/// Checks a change of a topic's overrides from `old` to `new`: besides [`validate_all`],
+/// tiering cannot be turned off on a topic that has it (as in Kafka 3.9): its remote log
+/// would be left behind, unread and never expired.
+pub fn validate_change(
+    broker: &BrokerConfig,
+    old: &BTreeMap<String, String>,
+    new: &BTreeMap<String, String>,
+) -> Result<(), String> {
+    validate_all(broker, new)?;
+    let tiered = |configs| effective(broker, configs, "remote.storage.enable") == "true";
+    if tiered(old) && !tiered(new) {
+        return Err(
+            "disabling remote storage (remote.storage.enable) on a topic is not \
+                    supported; delete the topic to remove its remote log"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
 /// Kafka's checks of a tiered topic (`LogConfig.validateRemoteStorage*`): the broker must
 /// have remote storage on, compacted topics are never tiered, and the local retention limits
 /// may not exceed the total ones (-2 meaning "the total").
@@ -590,6 +610,21 @@ mod tests {
         ]);
         let refused = validate_all(&tiered, &compacted).unwrap_err();
         assert!(refused.contains("compacted"), "{refused}");
+    }
+
+    #[test]
+    fn tiering_cannot_be_turned_off_once_on() {
+        let tiered = tiered_broker();
+        let on = overrides(&[("remote.storage.enable", "true")]);
+        let off = overrides(&[("remote.storage.enable", "false")]);
+        assert!(validate_change(&tiered, &off, &on).is_ok(), "turning it on");
+        assert!(validate_change(&tiered, &on, &on).is_ok());
+        let refused = validate_change(&tiered, &on, &off).unwrap_err();
+        assert!(refused.contains("disabling remote storage"), "{refused}");
+        assert!(
+            validate_change(&tiered, &on, &BTreeMap::new()).is_err(),
+            "by removing the key"
+        );
     }
 
     #[test]

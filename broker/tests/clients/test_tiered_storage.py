@@ -123,6 +123,22 @@ def test_a_topic_cannot_be_tiered_when_compacted_or_keep_more_locally_than_in_to
         assert reason in error.str(), error
 
 
+def test_tiering_cannot_be_turned_off_on_a_tiered_topic(broker_factory, topic, s3):
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
+    from pyclients import ck_admin
+    broker = broker_factory(**broker_settings(s3, BUCKET, "cluster-c"))
+    ck_create_topic(broker.bootstrap, topic, config={"remote.storage.enable": "true"})
+    admin = ck_admin(broker.bootstrap)
+    change = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[
+        ConfigEntry("remote.storage.enable", "false", incremental_operation=AlterConfigOpType.SET)])
+    with pytest.raises(KafkaException) as refused:
+        admin.incremental_alter_configs([change])[change].result(20)
+    error = refused.value.args[0]
+    assert error.name() == "INVALID_CONFIG", error
+    assert "disabling remote storage" in error.str(), error
+
+
 def test_remote_storage_enable_is_refused_by_a_broker_without_remote_storage(broker, topic):
     from confluent_kafka import KafkaException
     with pytest.raises(KafkaException) as refused:
