@@ -12,7 +12,9 @@ from kafkawire import Connection, Reader, compact_string, int16, int32, int64, r
 from pyclients import ck_create_topic, ck_produce, kcat
 from s3server import S3Server, broker_settings
 
-pytestmark = pytest.mark.single_broker(
+pytestmark = pytest.mark.peer_gap("Tansu has no KIP-405 tiered storage (remote.storage.enable)")
+
+single_broker = pytest.mark.single_broker(
     "tiered storage settings are broker flags of a standalone broker here; the cluster's "
     "KafkaCluster.spec.tieredStorage does not exist yet"
 )
@@ -56,6 +58,7 @@ def list_offset(bootstrap: str, topic: str, timestamp: int) -> int:
     return r.int64()
 
 
+@single_broker
 def test_records_past_local_retention_come_back_from_the_bucket_byte_identical(
         broker_factory, topic, java, s3):
     broker = broker_factory(**broker_settings(s3, BUCKET, "cluster-a"))
@@ -107,6 +110,7 @@ def test_records_past_local_retention_come_back_from_the_bucket_byte_identical(
     assert metric_sum(broker, f'tributary_tiered_remote_log_bytes{{partition="0",topic="{topic}"}}') > 0
 
 
+@single_broker
 def test_a_topic_cannot_be_tiered_when_compacted_or_keep_more_locally_than_in_total(
         broker_factory, topic, s3):
     from confluent_kafka import KafkaException
@@ -123,6 +127,7 @@ def test_a_topic_cannot_be_tiered_when_compacted_or_keep_more_locally_than_in_to
         assert reason in error.str(), error
 
 
+@single_broker
 def test_tiering_cannot_be_turned_off_on_a_tiered_topic(broker_factory, topic, s3):
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
