@@ -40,6 +40,12 @@ PIP_PACKAGES=(
     "certifi==2026.10.19.post1"
     "httpx2==2.16.2"
     "requests==2.34.2"
+    # An S3-compatible server over HTTP for the tiered-storage tests (moto's server mode needs
+    # flask and flask-cors; boto3 creates and lists the bucket).
+    "moto==5.2.1"
+    "flask==3.1.3"
+    "flask-cors==6.0.2"
+    "boto3==1.43.11"
 )
 KAFKA_JAVA_WHEEL="shigawire-apache-flink-libraries==2.0.0.post1"
 KAFKA_JAVA_VERSION="3.9.1"

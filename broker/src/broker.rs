@@ -64,6 +64,9 @@ pub enum StartError {
     /// The inter-broker listener's client settings are unusable.
     #[error(transparent)]
     PeerSecurity(#[from] crate::security::peer::PeerSecurityError),
+    /// The remote storage of tiered storage cannot be opened.
+    #[error(transparent)]
+    Tiered(#[from] crate::tiered::TieredError),
     /// Cluster mode could not start (registration, watching the cluster's objects).
     #[error(transparent)]
     Cluster(#[from] crate::kube::KubeError),
@@ -113,6 +116,8 @@ pub struct Broker {
     pub reassignments: Option<Arc<dyn PartitionReassignments>>,
     /// The client instances that asked for telemetry subscriptions (KIP-714).
     pub telemetry: crate::telemetry::ClientTelemetry,
+    /// Tiered storage, when `remote.log.storage.system.enable` is on.
+    pub tiered: Option<Arc<crate::tiered::TieredStorage>>,
 }
 
 impl Broker {
@@ -400,6 +405,13 @@ impl Prepared {
             metrics.flush_seconds.clone(),
             filesystem_handle(&dir, config.fsync_filesystem)?,
         );
+        let tiered = match &config.tiered {
+            Some(settings) => Some(
+                crate::tiered::TieredStorage::open(settings.clone(), metrics.registry())
+                    .map_err(StartError::Tiered)?,
+            ),
+            None => None,
+        };
         let broker = Arc::new_cyclic(|weak| Broker {
             config,
             cluster_id: parts.cluster_id,
@@ -426,6 +438,7 @@ impl Prepared {
             elections: parts.elections,
             reassignments: parts.reassignments,
             telemetry: Default::default(),
+            tiered,
         });
         start_journal(&broker, journal_path, last_journal_seq)?;
         if let Some(shared) = parts.shared_dynamic {

@@ -310,6 +310,35 @@ pub struct Flags {
     /// Service names another host (the pod gets it from `status.hostIP`).
     #[arg(long, env = "HOST_IP")]
     pub host_ip: Option<String>,
+    /// remote.log.storage.system.enable: tiered storage (KIP-405) for topics that set
+    /// `remote.storage.enable`; needs `remote-storage-url`.
+    #[arg(long, env = "TRIBUTARY_REMOTE_LOG_STORAGE_SYSTEM_ENABLE")]
+    pub remote_log_storage_system_enable: Option<bool>,
+    /// Where tiered segments go: `s3://bucket/prefix` or `file:///directory`.
+    #[arg(long, env = "TRIBUTARY_REMOTE_STORAGE_URL")]
+    pub remote_storage_url: Option<String>,
+    /// S3 endpoint of an S3-compatible server (unset: AWS, or `AWS_ENDPOINT_URL`).
+    #[arg(long, env = "TRIBUTARY_REMOTE_STORAGE_ENDPOINT")]
+    pub remote_storage_endpoint: Option<String>,
+    /// S3 region (unset: `AWS_REGION`, else us-east-1).
+    #[arg(long, env = "TRIBUTARY_REMOTE_STORAGE_REGION")]
+    pub remote_storage_region: Option<String>,
+    /// Path-style S3 requests, which most S3-compatible servers need (default true).
+    #[arg(long, env = "TRIBUTARY_REMOTE_STORAGE_PATH_STYLE")]
+    pub remote_storage_path_style: Option<bool>,
+    /// S3 access key (unset: `AWS_ACCESS_KEY_ID`).
+    #[arg(long, env = "TRIBUTARY_REMOTE_STORAGE_ACCESS_KEY_ID")]
+    pub remote_storage_access_key_id: Option<String>,
+    /// S3 secret key (unset: `AWS_SECRET_ACCESS_KEY`).
+    #[arg(long, env = "TRIBUTARY_REMOTE_STORAGE_SECRET_ACCESS_KEY")]
+    pub remote_storage_secret_access_key: Option<String>,
+    /// How often leaders upload due segments and expire remote ones, in milliseconds
+    /// (Kafka's remote.log.manager.task.interval.ms; default 30000).
+    #[arg(long, env = "TRIBUTARY_REMOTE_LOG_MANAGER_TASK_INTERVAL_MS")]
+    pub remote_log_manager_task_interval_ms: Option<u64>,
+    /// Bytes of remote segments cached in memory for fetches (default 64 MiB).
+    #[arg(long, env = "TRIBUTARY_REMOTE_FETCH_CACHE_BYTES")]
+    pub remote_fetch_cache_bytes: Option<u64>,
 }
 
 impl Flags {
@@ -388,7 +417,16 @@ impl Flags {
             broker_lease_duration_ms,
             broker_lease_renew_interval_ms,
             external_listeners,
-            host_ip
+            host_ip,
+            remote_log_storage_system_enable,
+            remote_storage_url,
+            remote_storage_endpoint,
+            remote_storage_region,
+            remote_storage_path_style,
+            remote_storage_access_key_id,
+            remote_storage_secret_access_key,
+            remote_log_manager_task_interval_ms,
+            remote_fetch_cache_bytes
         )
     }
 }
@@ -499,6 +537,9 @@ pub struct BrokerConfig {
     pub dynamic: Arc<DynamicConfigs>,
     /// Cluster mode's settings; `None` for a standalone broker.
     pub cluster: Option<ClusterSettings>,
+    /// Tiered storage's bucket when `remote.log.storage.system.enable` is on; `None` keeps
+    /// every topic local (and refuses `remote.storage.enable`).
+    pub tiered: Option<crate::tiered::RemoteStorageSettings>,
 }
 
 /// Where a broker in cluster mode finds its cluster and how it keeps its registration.
@@ -633,6 +674,48 @@ fn log_defaults(flags: &Flags) -> Result<LogConfig, ConfigError> {
     Ok(log_defaults)
 }
 
+/// Tiered storage's settings: none unless `remote.log.storage.system.enable`, which then
+/// needs a storage URL of a known form.
+fn tiered_settings(
+    flags: &Flags,
+) -> Result<Option<crate::tiered::RemoteStorageSettings>, ConfigError> {
+    if flags.remote_log_storage_system_enable != Some(true) {
+        return Ok(None);
+    }
+    let key = "remote-storage-url";
+    let url = flags.remote_storage_url.clone().ok_or_else(|| {
+        invalid(
+            key,
+            "remote.log.storage.system.enable needs s3://bucket/prefix or file:///directory",
+        )
+    })?;
+    let defaults = crate::tiered::RemoteStorageSettings::default();
+    let settings = crate::tiered::RemoteStorageSettings {
+        url,
+        endpoint: flags.remote_storage_endpoint.clone(),
+        region: flags.remote_storage_region.clone(),
+        path_style: flags
+            .remote_storage_path_style
+            .unwrap_or(defaults.path_style),
+        access_key_id: flags.remote_storage_access_key_id.clone(),
+        secret_access_key: flags.remote_storage_secret_access_key.clone(),
+        task_interval: std::time::Duration::from_millis(
+            flags
+                .remote_log_manager_task_interval_ms
+                .unwrap_or(30_000)
+                .max(10),
+        ),
+        cache_bytes: flags
+            .remote_fetch_cache_bytes
+            .unwrap_or(defaults.cache_bytes),
+        ..defaults
+    };
+    settings
+        .check()
+        .map_err(|error| invalid(key, &error.to_string()))?;
+    Ok(Some(settings))
+}
+
 /// How many partitions the broker hosts, and one request may name, at most.
 fn partition_limits(flags: &Flags) -> PartitionLimits {
     PartitionLimits {
@@ -665,6 +748,7 @@ impl BrokerConfig {
         );
         let log_defaults = log_defaults(&flags)?;
         let partition_limits = partition_limits(&flags);
+        let tiered = tiered_settings(&flags)?;
         let config = BrokerConfig {
             listener,
             advertised_host,
@@ -724,6 +808,7 @@ impl BrokerConfig {
             json_logs: flags.log_format.as_deref() == Some("json"),
             dynamic: Arc::default(),
             cluster,
+            tiered,
         };
         config.check()?;
         Ok(config)

@@ -94,6 +94,7 @@ pub mod server;
 pub mod shared;
 pub mod storage;
 pub mod telemetry;
+pub mod tiered;
 pub mod topics;
 pub mod txn;
 

@@ -325,6 +325,12 @@ impl Metrics {
         })
     }
 
+    /// The registry, so subsystems that exist only when configured (tiered storage)
+    /// register their metrics into the same exposition.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let mut out = Vec::new();

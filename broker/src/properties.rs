@@ -110,6 +110,12 @@ impl Parsed {
                 f.log_retention_check_interval_ms = Some(v.narrow()?);
             }
             "log.cleaner.backoff.ms" => f.log_cleaner_backoff_ms = Some(v.narrow()?),
+            "remote.log.storage.system.enable" => {
+                f.remote_log_storage_system_enable = Some(v.boolean()?);
+            }
+            "remote.log.manager.task.interval.ms" => {
+                f.remote_log_manager_task_interval_ms = Some(v.narrow()?);
+            }
             "message.max.bytes" => f.message_max_bytes = Some(v.narrow()?),
             "max.uncompressed.batch.bytes" => f.max_uncompressed_batch_bytes = Some(v.narrow()?),
             "max.broker.partitions" => f.max_broker_partitions = Some(v.narrow()?),

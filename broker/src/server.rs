@@ -63,6 +63,9 @@ pub async fn serve(
     // Held in a set so it ends with this future even when the future is dropped unfinished.
     let mut maintenance = JoinSet::new();
     maintenance.spawn(maintain(broker.clone()));
+    if let Some(tiered) = &broker.tiered {
+        maintenance.spawn(crate::tiered::run(tiered.clone(), Arc::downgrade(&broker)));
+    }
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {

@@ -127,11 +127,76 @@ pub(crate) async fn handle(ctx: RequestContext, request: FetchRequest) -> FetchR
         for w in &mut watchers {
             w.borrow_and_update();
         }
-        let (responses, bytes, failed) = read_all(&wanted, max_bytes, version, isolation);
+        let (mut responses, bytes, failed) = read_all(&wanted, max_bytes, version, isolation);
+        if ctx.broker.tiered.is_some() {
+            read_remote(&ctx, &wanted, &mut responses, isolation).await;
+        }
         if bytes >= min_bytes || failed || Instant::now() >= deadline {
             return answer(&ctx, responses);
         }
         wait_for_data(&mut watchers, deadline).await;
+    }
+}
+
+/// Answers from tiered storage the partitions whose fetch offset lies below the local log
+/// start but within the remote log (KIP-405); the rest keep their OFFSET_OUT_OF_RANGE. A
+/// bucket that fails or an object that is corrupt gives KAFKA_STORAGE_ERROR. Tiered
+/// partitions report the remote log start as their log start.
+async fn read_remote(
+    ctx: &RequestContext,
+    wanted: &[WantedTopic],
+    responses: &mut [FetchableTopicResponse],
+    isolation: Isolation,
+) {
+    let Some(tiered) = &ctx.broker.tiered else {
+        return;
+    };
+    let out_of_range = ResponseError::OffsetOutOfRange.code();
+    for (t, response) in wanted.iter().zip(responses.iter_mut()) {
+        for ((p, replica), data) in t.partitions.iter().zip(response.partitions.iter_mut()) {
+            let Ok(partition) = replica else { continue };
+            let (tiered_topic, local_start) =
+                partition.with_log(|log| (log.config().remote_storage, log.log_start_offset()));
+            if !tiered_topic {
+                continue;
+            }
+            // The log starts in the bucket, as ListOffsets earliest says.
+            if ctx.version() >= 5 && data.log_start_offset >= 0 {
+                data.log_start_offset = tiered.log_start_offset(partition, local_start);
+            }
+            if data.error_code != out_of_range || p.fetch_offset >= local_start {
+                continue;
+            }
+            let max_bytes = usize::try_from(p.partition_max_bytes).unwrap_or(0);
+            match tiered.read(partition, p.fetch_offset, max_bytes).await {
+                Ok(None) => {}
+                Ok(Some(remote)) => {
+                    let aborted = remote
+                        .aborted
+                        .iter()
+                        .map(|a| {
+                            AbortedTransaction::default()
+                                .with_producer_id(ProducerId(a.producer_id))
+                                .with_first_offset(a.first_offset)
+                        })
+                        .collect();
+                    data.error_code = 0;
+                    data.high_watermark = partition.with_log(|log| log.high_watermark());
+                    data.last_stable_offset = partition.last_stable_offset();
+                    if ctx.version() >= 5 {
+                        data.log_start_offset = remote.log_start_offset;
+                    }
+                    data.aborted_transactions =
+                        (isolation == Isolation::ReadCommitted).then_some(aborted);
+                    data.records = Some(remote.records);
+                }
+                Err(error) => {
+                    tiered.count_error(&error);
+                    tracing::warn!(?partition, offset = p.fetch_offset, %error, "remote fetch failed");
+                    data.error_code = ResponseError::KafkaStorageError.code();
+                }
+            }
+        }
     }
 }
 

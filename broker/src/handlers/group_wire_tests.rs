@@ -41,7 +41,7 @@ pub(super) async fn broker_with(dir: &std::path::Path, flags: Flags) -> Arc<Brok
 }
 
 /// Opens (or reopens) a broker on `dir` with a small commit journal, creating no topic.
-pub(super) fn open_broker(dir: &std::path::Path, flags: Flags) -> Arc<Broker> {
+pub(crate) fn open_broker(dir: &std::path::Path, flags: Flags) -> Arc<Broker> {
     let config = BrokerConfig::resolve(Flags {
         data_dir: Some(dir.to_path_buf()),
         group_initial_rebalance_delay_ms: Some(0),
@@ -53,7 +53,7 @@ pub(super) fn open_broker(dir: &std::path::Path, flags: Flags) -> Arc<Broker> {
 }
 
 /// Sends `request` at `version` and decodes the answer at the same version.
-pub(super) async fn call<Q: Encodable, R: Decodable>(
+pub(crate) async fn call<Q: Encodable, R: Decodable>(
     broker: &Arc<Broker>,
     api: ApiKey,
     version: i16,

@@ -15,7 +15,8 @@ const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
-/// KIP-1005: the highest offset in tiered storage; none without tiered storage.
+/// KIP-1005: the highest offset in tiered storage (-1 when nothing is uploaded yet); none
+/// for topics that are not tiered.
 const LATEST_TIERED: i64 = -5;
 
 /// Answers offset lookups for each partition asked about.
@@ -58,10 +59,27 @@ pub(crate) async fn handle(
                             // of its epoch does not know the end yet (KIP-207).
                             let settling =
                                 p.epoch_start_offset() > p.with_log(|log| log.high_watermark());
+                            // Tiered topics: the log starts in the bucket; -5 is the
+                            // highest uploaded offset (KIP-1005).
+                            let tiered = ctx
+                                .broker
+                                .tiered
+                                .as_ref()
+                                .filter(|_| p.with_log(|log| log.config().remote_storage));
+                            let copied_end = tiered.and_then(|t| t.copied_end(&p));
                             p.with_log(|log| match wanted.timestamp {
                                 LATEST if settling => Err(ResponseError::OffsetNotAvailable),
                                 LATEST => Ok(Some((latest, -1))),
-                                EARLIEST | EARLIEST_LOCAL => Ok(Some((log.log_start_offset(), -1))),
+                                EARLIEST => {
+                                    let local = log.log_start_offset();
+                                    let start =
+                                        tiered.map_or(local, |t| t.log_start_offset(&p, local));
+                                    Ok(Some((start, -1)))
+                                }
+                                EARLIEST_LOCAL => Ok(Some((log.log_start_offset(), -1))),
+                                LATEST_TIERED if tiered.is_some() => {
+                                    Ok(Some((copied_end.map_or(-1, |end| end - 1), -1)))
+                                }
                                 MAX_TIMESTAMP => log.max_timestamp().map_err(|e| storage_code(&e)),
                                 LATEST_TIERED => Ok(None),
                                 ts if ts >= 0 => {

@@ -23,7 +23,7 @@ mod elect_leaders;
 mod fetch;
 mod find_coordinator;
 #[cfg(test)]
-mod group_wire_tests;
+pub(crate) mod group_wire_tests;
 #[cfg(test)]
 mod hardening_wire_tests;
 mod heartbeat;

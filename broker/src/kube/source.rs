@@ -245,10 +245,12 @@ impl KubeMetadata {
         validate_only: bool,
         timeout: Duration,
     ) -> Result<(), MetadataError> {
-        if self.cache.image().topic(name).is_none() {
-            return Err(MetadataError::UnknownTopic(name.to_string()));
-        }
-        config::validate_all(&configs).map_err(MetadataError::InvalidConfig)?;
+        let image = self.cache.image();
+        let old = image
+            .topic(name)
+            .ok_or_else(|| MetadataError::UnknownTopic(name.to_string()))?;
+        config::validate_change(&self.config, &old.configs, &configs)
+            .map_err(MetadataError::InvalidConfig)?;
         if validate_only {
             return Ok(());
         }

@@ -85,7 +85,7 @@ pub fn validate_create(
             "replication factor {replication_factor} is larger than the {brokers} available broker(s)"
         )));
     }
-    config::validate_all(&spec.configs).map_err(MetadataError::InvalidConfig)?;
+    config::validate_all(config, &spec.configs).map_err(MetadataError::InvalidConfig)?;
     Ok(ValidTopic {
         name: spec.name.clone(),
         partitions,

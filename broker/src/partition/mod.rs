@@ -156,6 +156,24 @@ pub struct FetchedData {
     pub aborted: Vec<AbortedRange>,
 }
 
+/// A partition as tiered storage sees it (see [`Partition::tiering_view`]).
+#[derive(Debug, Clone)]
+pub struct TieringView {
+    /// Local segments, oldest first, the active one last.
+    pub segments: Vec<crate::storage::SegmentSummary>,
+    /// Offset below which no record can be truncated or still be part of an open
+    /// transaction.
+    pub stable_end: i64,
+    /// Leader epochs and their start offsets.
+    pub epochs: Vec<(i32, i64)>,
+    /// Aborted transactions in the range asked for.
+    pub aborted: Vec<AbortedRange>,
+    /// First offset of the local log.
+    pub local_log_start: i64,
+    /// The log's settings (retention, tiering).
+    pub config: LogConfig,
+}
+
 /// What isolation a read asks for (the fetch's isolation_level).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Isolation {
@@ -564,6 +582,33 @@ impl Partition {
     /// Runs `f` with the log locked, for queries such as offsets by timestamp.
     pub fn with_log<T>(&self, f: impl FnOnce(&PartitionLog) -> T) -> T {
         f(&self.state.lock().log)
+    }
+
+    /// What tiered storage needs under one lock: the segments, the offset below which
+    /// everything is stable (the last stable offset, at most the high watermark), the
+    /// leader epochs and the aborted transactions between `from` and the stable offset.
+    pub fn tiering_view(&self, from: i64) -> TieringView {
+        let state = self.state.lock();
+        let stable_end = state.last_stable_offset();
+        TieringView {
+            segments: state.log.segment_summaries(),
+            stable_end,
+            epochs: state
+                .log
+                .epoch_entries()
+                .iter()
+                .map(|e| (e.epoch, e.start_offset))
+                .collect(),
+            aborted: state.txns.aborted_between(from, stable_end),
+            local_log_start: state.log.log_start_offset(),
+            config: state.log.config().clone(),
+        }
+    }
+
+    /// Records that the bucket holds every record below `offset`, so local retention may
+    /// delete the segments below it.
+    pub fn set_remote_copied_end(&self, offset: i64) {
+        self.state.lock().log.set_remote_copied_end(offset);
     }
 
     /// A receiver that changes whenever the leader's log grows (followers long-poll on it).

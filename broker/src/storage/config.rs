@@ -58,6 +58,16 @@ pub struct LogConfig {
     pub flush_messages: i64,
     /// Longest time such writes stay unsynced (Kafka `flush.ms`); `i64::MAX` for no limit.
     pub flush_ms: i64,
+    /// The topic is tiered (Kafka `remote.storage.enable`, with the broker's
+    /// `remote.log.storage.system.enable`): local retention deletes only uploaded segments,
+    /// by the `local.retention.*` limits; `retention.*` bound the remote log.
+    pub remote_storage: bool,
+    /// Local part of the log kept by age when tiered (Kafka `local.retention.ms`; -2 means
+    /// `retention.ms`).
+    pub local_retention_ms: i64,
+    /// Local part of the log kept by size when tiered (Kafka `local.retention.bytes`; -2
+    /// means `retention.bytes`).
+    pub local_retention_bytes: i64,
 }
 
 impl Default for LogConfig {
@@ -82,6 +92,9 @@ impl Default for LogConfig {
             min_cleanable_dirty_ratio: 0.5,
             flush_messages: i64::MAX,
             flush_ms: i64::MAX,
+            remote_storage: false,
+            local_retention_ms: -2,
+            local_retention_bytes: -2,
         }
     }
 }
@@ -91,6 +104,19 @@ impl LogConfig {
     /// i32 positions.
     pub(crate) fn effective_segment_bytes(&self) -> u64 {
         self.segment_bytes.clamp(1, i32::MAX as u64)
+    }
+
+    /// The limits local retention applies, (ms, bytes): `local.retention.*` on a tiered
+    /// topic (-2 falling back to `retention.*`), else `retention.*`.
+    pub(crate) fn local_retention(&self) -> (i64, i64) {
+        if !self.remote_storage {
+            return (self.retention_ms, self.retention_bytes);
+        }
+        let or_total = |local: i64, total: i64| if local == -2 { total } else { local };
+        (
+            or_total(self.local_retention_ms, self.retention_ms),
+            or_total(self.local_retention_bytes, self.retention_bytes),
+        )
     }
 
     /// Age at which the active segment rolls: `segment.ms`, or `max.compaction.lag.ms` if

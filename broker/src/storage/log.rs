@@ -50,6 +50,10 @@ pub struct PartitionLog {
     scratch: Vec<AppendedBatch>,
     /// Where compaction got to.
     pub(super) cleaner: CleanerState,
+    /// Offset after the last record the bucket holds (tiered logs): local retention deletes
+    /// nothing above it. 0 until the tiered-storage task says otherwise, so a restart never
+    /// frees an unuploaded segment.
+    pub(super) remote_copied_end: i64,
 }
 
 impl PartitionLog {
@@ -91,6 +95,7 @@ impl PartitionLog {
             persisted: None,
             scratch: Vec::new(),
             cleaner,
+            remote_copied_end: 0,
         };
         // Closed segments rebuilt by recovery still hold their indexes open: sync and release
         // them with the next group commit.

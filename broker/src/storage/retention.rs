@@ -20,6 +20,13 @@ pub struct RetentionOutcome {
     pub rolled: bool,
 }
 
+/// How many of the oldest segments (given by their end offsets, oldest first) lie wholly
+/// below `copied_end`, the end of what the bucket holds: on a tiered log only those may be
+/// deleted locally.
+pub(crate) fn uploaded_prefix(end_offsets: impl Iterator<Item = i64>, copied_end: i64) -> usize {
+    end_offsets.take_while(|&end| end <= copied_end).count()
+}
+
 impl PartitionLog {
     /// Rolls the active segment if `segment.ms` elapsed (so idle partitions age out too),
     /// then deletes the oldest non-active segments while their newest timestamp is older than
@@ -37,8 +44,9 @@ impl PartitionLog {
             outcome.rolled = true;
         }
         // Compacted-only logs are never cut by age or size: compaction bounds them.
+        // A tiered log keeps its local part by `local.retention.*`; the total is the bucket's.
         let (retention_ms, retention_bytes) = if self.config.delete {
-            (self.config.retention_ms, self.config.retention_bytes)
+            self.config.local_retention()
         } else {
             (-1, -1)
         };
@@ -59,6 +67,13 @@ impl PartitionLog {
             }
             excess -= segment.size() as i64;
             count += 1;
+        }
+        if self.config.remote_storage {
+            // Never lose a segment the bucket does not hold yet (KIP-405).
+            count = count.min(uploaded_prefix(
+                self.segments.iter().map(|s| s.next_offset()),
+                self.remote_copied_end,
+            ));
         }
         let (deleted_bytes, _) = self.delete_oldest_segments(count)?;
         outcome.deleted_segments = count;
@@ -180,6 +195,69 @@ mod tests {
         drop(log);
         let log = open(dir.path(), LogConfig::default());
         assert_eq!(log.log_start_offset(), start);
+    }
+
+    #[test]
+    fn a_tiered_log_deletes_by_local_retention_only_what_the_bucket_holds() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = LogConfig {
+            retention_ms: -1,
+            retention_bytes: -1,
+            remote_storage: true,
+            local_retention_ms: -2,
+            local_retention_bytes: 1,
+            ..small_config()
+        };
+        let mut log = open(dir.path(), config);
+        for _ in 0..60 {
+            append(&mut log, simple(2, 1_000));
+        }
+        let segments = log.segment_count();
+        assert!(segments > 3);
+        // Nothing uploaded: nothing deleted, whatever local.retention.bytes says.
+        let outcome = log.enforce_retention(NOW).expect("retention");
+        assert_eq!(outcome.deleted_segments, 0);
+        assert_eq!(log.log_start_offset(), 0);
+        // Uploaded up to the end of the second segment: exactly those two go.
+        let second_end = log.segments[1].next_offset();
+        log.set_remote_copied_end(second_end);
+        let outcome = log.enforce_retention(NOW).expect("retention");
+        assert_eq!(outcome.deleted_segments, 2);
+        assert_eq!(log.log_start_offset(), second_end);
+        // An upload end inside a segment does not free it.
+        log.set_remote_copied_end(log.segments[0].next_offset() - 1);
+        assert_eq!(
+            log.enforce_retention(NOW)
+                .expect("retention")
+                .deleted_segments,
+            0
+        );
+    }
+
+    #[test]
+    fn uploaded_prefix_counts_segments_wholly_below_the_copied_end() {
+        use super::uploaded_prefix;
+        assert_eq!(uploaded_prefix([10, 20, 30].into_iter(), 0), 0);
+        assert_eq!(uploaded_prefix([10, 20, 30].into_iter(), 19), 1);
+        assert_eq!(uploaded_prefix([10, 20, 30].into_iter(), 20), 2);
+        assert_eq!(uploaded_prefix([10, 20, 30].into_iter(), 99), 3);
+    }
+
+    #[test]
+    fn local_retention_falls_back_to_the_total_and_applies_only_to_tiered_logs() {
+        let config = LogConfig {
+            retention_ms: 100,
+            retention_bytes: 1_000,
+            local_retention_ms: 10,
+            local_retention_bytes: -2,
+            ..LogConfig::default()
+        };
+        assert_eq!(config.local_retention(), (100, 1_000), "not tiered");
+        let tiered = LogConfig {
+            remote_storage: true,
+            ..config
+        };
+        assert_eq!(tiered.local_retention(), (10, 1_000));
     }
 
     #[test]

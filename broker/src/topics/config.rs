@@ -256,12 +256,9 @@ pub fn validate(name: &str, value: &str) -> Result<(), String> {
     let bad = |what: &str| format!("invalid value `{value}` for `{name}`: {what}");
     match key.kind {
         ConfigType::Boolean => {
-            let enabled = value
+            value
                 .parse::<bool>()
                 .map_err(|_| bad("expected true or false"))?;
-            if enabled && name == "remote.storage.enable" {
-                return Err(bad("tiered storage is not supported"));
-            }
         }
         ConfigType::Int => {
             let v = value
@@ -371,9 +368,81 @@ fn is_message_format_version(value: &str) -> bool {
         && iv.parse::<u8>().is_ok()
 }
 
-/// Checks a whole set of overrides.
-pub fn validate_all(overrides: &BTreeMap<String, String>) -> Result<(), String> {
-    overrides.iter().try_for_each(|(k, v)| validate(k, v))
+/// Checks a whole set of overrides, each alone and then the combinations Kafka refuses.
+pub fn validate_all(
+    broker: &BrokerConfig,
+    overrides: &BTreeMap<String, String>,
+) -> Result<(), String> {
+    overrides.iter().try_for_each(|(k, v)| validate(k, v))?;
+    validate_tiering(broker, overrides)
+}
+
+/// Checks a change of a topic's overrides from `old` to `new`: besides [`validate_all`],
+/// tiering cannot be turned off on a topic that has it (as in Kafka 3.9): its remote log
+/// would be left behind, unread and never expired.
+pub fn validate_change(
+    broker: &BrokerConfig,
+    old: &BTreeMap<String, String>,
+    new: &BTreeMap<String, String>,
+) -> Result<(), String> {
+    validate_all(broker, new)?;
+    let tiered = |configs| effective(broker, configs, "remote.storage.enable") == "true";
+    if tiered(old) && !tiered(new) {
+        return Err(
+            "disabling remote storage (remote.storage.enable) on a topic is not \
+                    supported; delete the topic to remove its remote log"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// Kafka's checks of a tiered topic (`LogConfig.validateRemoteStorage*`): the broker must
+/// have remote storage on, compacted topics are never tiered, and the local retention limits
+/// may not exceed the total ones (-2 meaning "the total").
+pub fn validate_tiering(
+    broker: &BrokerConfig,
+    overrides: &BTreeMap<String, String>,
+) -> Result<(), String> {
+    let get = |name: &str| effective(broker, overrides, name);
+    if get("remote.storage.enable") != "true" {
+        return Ok(());
+    }
+    if broker.tiered.is_none() {
+        return Err("remote.storage.enable=true needs the broker's \
+                    remote.log.storage.system.enable (tiered storage is off on this broker)"
+            .into());
+    }
+    if has_policy(&get("cleanup.policy"), "compact") {
+        return Err(
+            "remote.storage.enable=true is not supported on compacted topics \
+                    (cleanup.policy contains compact): Kafka does not tier them"
+                .into(),
+        );
+    }
+    for (local_key, total_key) in [
+        ("local.retention.ms", "retention.ms"),
+        ("local.retention.bytes", "retention.bytes"),
+    ] {
+        let local: i64 = get(local_key).parse().unwrap_or(-2);
+        let total: i64 = get(total_key).parse().unwrap_or(-1);
+        if local == -2 || total == -1 {
+            continue;
+        }
+        if local == -1 {
+            return Err(format!(
+                "{local_key}=-1 (unlimited) exceeds {total_key}={total}: the local log cannot \
+                 be kept longer than the whole log"
+            ));
+        }
+        if local > total {
+            return Err(format!(
+                "{local_key}={local} exceeds {total_key}={total}: it must be at most the total, \
+                 or -2 for the total"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The effective value of `name`: the topic's override, else the broker default.
@@ -434,6 +503,14 @@ pub fn log_config(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -
             .unwrap_or(d.min_cleanable_dirty_ratio),
         flush_messages: get("flush.messages").parse().unwrap_or(d.flush_messages),
         flush_ms: get("flush.ms").parse().unwrap_or(d.flush_ms),
+        // Tiered only while the broker has remote storage on.
+        remote_storage: broker.tiered.is_some() && get("remote.storage.enable") == "true",
+        local_retention_ms: get("local.retention.ms")
+            .parse()
+            .unwrap_or(d.local_retention_ms),
+        local_retention_bytes: get("local.retention.bytes")
+            .parse()
+            .unwrap_or(d.local_retention_bytes),
     }
 }
 
@@ -487,11 +564,93 @@ mod tests {
         assert!(throttles_replica("0:1, 3:7", 3, 7));
         assert!(!throttles_replica("0:1,3:6", 3, 7));
         assert!(!throttles_replica("", 0, 0));
-        assert!(validate("remote.storage.enable", "true").is_err());
+        assert!(validate("remote.storage.enable", "maybe").is_err());
         assert!(validate("local.retention.ms", "-2").is_ok());
         assert!(validate("compression.type", "zstd").is_ok());
         assert!(validate("compression.type", "brotli").is_err());
         assert!(validate("no.such.key", "1").is_err());
+    }
+
+    fn overrides(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn tiered_broker() -> BrokerConfig {
+        BrokerConfig::resolve(Flags {
+            remote_log_storage_system_enable: Some(true),
+            remote_storage_url: Some("file:///tmp/tiered-config-test".into()),
+            ..Flags::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn remote_storage_is_refused_unless_the_broker_has_it_and_never_on_compacted_topics() {
+        let local = BrokerConfig::resolve(Flags::default()).unwrap();
+        let tiered = tiered_broker();
+        let on = overrides(&[("remote.storage.enable", "true")]);
+        let refused = validate_all(&local, &on).unwrap_err();
+        assert!(
+            refused.contains("remote.log.storage.system.enable"),
+            "{refused}"
+        );
+        assert!(validate_all(&tiered, &on).is_ok());
+        assert!(log_config(&tiered, &on).remote_storage);
+        assert!(!log_config(&local, &on).remote_storage);
+        assert!(
+            !log_config(&tiered, &BTreeMap::new()).remote_storage,
+            "off by default"
+        );
+        let compacted = overrides(&[
+            ("remote.storage.enable", "true"),
+            ("cleanup.policy", "compact,delete"),
+        ]);
+        let refused = validate_all(&tiered, &compacted).unwrap_err();
+        assert!(refused.contains("compacted"), "{refused}");
+    }
+
+    #[test]
+    fn tiering_cannot_be_turned_off_once_on() {
+        let tiered = tiered_broker();
+        let on = overrides(&[("remote.storage.enable", "true")]);
+        let off = overrides(&[("remote.storage.enable", "false")]);
+        assert!(validate_change(&tiered, &off, &on).is_ok(), "turning it on");
+        assert!(validate_change(&tiered, &on, &on).is_ok());
+        let refused = validate_change(&tiered, &on, &off).unwrap_err();
+        assert!(refused.contains("disabling remote storage"), "{refused}");
+        assert!(
+            validate_change(&tiered, &on, &BTreeMap::new()).is_err(),
+            "by removing the key"
+        );
+    }
+
+    #[test]
+    fn local_retention_may_not_exceed_the_total_on_a_tiered_topic() {
+        let tiered = tiered_broker();
+        let check = |pairs: &[(&str, &str)]| {
+            let mut all = overrides(pairs);
+            all.insert("remote.storage.enable".into(), "true".into());
+            validate_all(&tiered, &all)
+        };
+        assert!(check(&[("local.retention.ms", "1000"), ("retention.ms", "5000")]).is_ok());
+        assert!(check(&[("local.retention.ms", "-2"), ("retention.ms", "5000")]).is_ok());
+        assert!(check(&[("local.retention.ms", "9000"), ("retention.ms", "5000")]).is_err());
+        assert!(check(&[("local.retention.ms", "-1"), ("retention.ms", "5000")]).is_err());
+        assert!(check(&[("local.retention.ms", "-1"), ("retention.ms", "-1")]).is_ok());
+        assert!(check(&[("local.retention.bytes", "10"), ("retention.bytes", "100")]).is_ok());
+        assert!(check(&[("local.retention.bytes", "200"), ("retention.bytes", "100")]).is_err());
+        let log = log_config(
+            &tiered,
+            &overrides(&[
+                ("remote.storage.enable", "true"),
+                ("local.retention.bytes", "10"),
+            ]),
+        );
+        assert_eq!(log.local_retention_bytes, 10);
+        assert_eq!(log.local_retention_ms, -2);
     }
 
     #[test]

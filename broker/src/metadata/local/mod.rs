@@ -170,7 +170,8 @@ impl LocalMetadata {
         let old = image
             .topic(name)
             .ok_or_else(|| MetadataError::UnknownTopic(name.to_string()))?;
-        config::validate_all(&configs).map_err(MetadataError::InvalidConfig)?;
+        config::validate_change(&self.config, &old.configs, &configs)
+            .map_err(MetadataError::InvalidConfig)?;
         if validate_only {
             return Ok(());
         }

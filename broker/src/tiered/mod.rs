@@ -1,0 +1,409 @@
+//! Tiered storage (KIP-405): closed, stable segments of topics with `remote.storage.enable`
+//! are copied by the partition leader to an object store (an S3-compatible bucket or a local
+//! directory, through the `object_store` crate); local retention then deletes only what the
+//! bucket holds, by `local.retention.*`; `retention.*` bound the remote log; fetches below
+//! the local log start are answered from the bucket. The hot path (appends, ISR replication,
+//! acks) does not change, and nothing here runs unless the broker sets
+//! `remote.log.storage.system.enable`.
+//!
+//! - [`manifest`]: the remote log metadata (a manifest object per partition; why there);
+//! - [`plan`]: pure decisions (what to upload, what total retention removes);
+//! - [`store`]: object names and bucket operations; [`settings`]: which bucket;
+//! - [`upload`]: one leader's pass over a partition; [`read`] and [`cache`]: remote fetches.
+
+pub mod cache;
+pub mod error;
+pub mod manifest;
+pub mod metrics;
+pub mod plan;
+pub mod read;
+pub mod settings;
+pub mod store;
+mod upload;
+
+#[cfg(test)]
+mod fault_tests;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use uuid::Uuid;
+
+pub use error::TieredError;
+pub use manifest::Manifest;
+pub use settings::RemoteStorageSettings;
+
+use cache::{SegmentCache, INDEX_PIECE};
+use metrics::TieredMetrics;
+use store::{PartitionPath, RemoteStorage, LOG};
+
+use crate::partition::Partition;
+use crate::storage::AbortedRange;
+
+/// Longest a partition waits before its next try after failures.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// Records read from the bucket for a fetch.
+#[derive(Debug, Clone)]
+pub struct RemoteRead {
+    /// Whole batches from the one holding the fetch offset.
+    pub records: Bytes,
+    /// Aborted transactions among them.
+    pub aborted: Vec<AbortedRange>,
+    /// First offset of the remote log, the partition's log start.
+    pub log_start_offset: i64,
+}
+
+/// The broker's tiered storage: the bucket, the partitions' manifests as last read or
+/// written, the fetch cache and the metrics.
+pub struct TieredStorage {
+    remote: RemoteStorage,
+    settings: RemoteStorageSettings,
+    manifests: Mutex<HashMap<(Uuid, i32), Arc<Manifest>>>,
+    /// Where each partition seen here keeps its objects, to delete them with its topic.
+    known: Mutex<HashMap<(Uuid, i32), PartitionPath>>,
+    cache: SegmentCache,
+    metrics: TieredMetrics,
+    /// Per partition: consecutive failures and when to try again.
+    backoff: Mutex<HashMap<(Uuid, i32), (u32, Instant)>>,
+}
+
+impl std::fmt::Debug for TieredStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TieredStorage({:?})", self.remote)
+    }
+}
+
+impl TieredStorage {
+    /// Opens the bucket the settings name and registers the metrics in `registry`.
+    pub fn open(
+        settings: RemoteStorageSettings,
+        registry: &prometheus::Registry,
+    ) -> Result<Arc<TieredStorage>, TieredError> {
+        let bucket = settings.open()?;
+        TieredStorage::with_bucket(bucket, settings, registry)
+    }
+
+    /// [`TieredStorage::open`] over a bucket opened by the caller (tests inject faults with
+    /// a store of their own).
+    pub fn with_bucket(
+        bucket: settings::Bucket,
+        settings: RemoteStorageSettings,
+        registry: &prometheus::Registry,
+    ) -> Result<Arc<TieredStorage>, TieredError> {
+        let metrics = TieredMetrics::register(registry)
+            .map_err(|e| TieredError::Settings(format!("cannot register metrics: {e}")))?;
+        Ok(Arc::new(TieredStorage {
+            remote: RemoteStorage::new(bucket),
+            cache: SegmentCache::new(settings.cache_bytes),
+            settings,
+            manifests: Mutex::new(HashMap::new()),
+            known: Mutex::new(HashMap::new()),
+            metrics,
+            backoff: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    /// How often the background task runs.
+    pub fn task_interval(&self) -> Duration {
+        self.settings.task_interval
+    }
+
+    fn path_of(&self, partition: &Partition) -> PartitionPath {
+        let path =
+            self.remote
+                .partition(partition.topic(), partition.topic_id(), partition.index());
+        self.known
+            .lock()
+            .entry((partition.topic_id(), partition.index()))
+            .or_insert_with(|| path.clone());
+        path
+    }
+
+    /// The partition's manifest: as last seen, else read from the bucket (so a replica with
+    /// an empty disk knows the remote log at once).
+    pub async fn manifest(&self, partition: &Partition) -> Result<Arc<Manifest>, TieredError> {
+        let key = (partition.topic_id(), partition.index());
+        if let Some(found) = self.manifests.lock().get(&key) {
+            return Ok(found.clone());
+        }
+        let manifest = Arc::new(self.remote.read_manifest(&self.path_of(partition)).await?);
+        self.manifests.lock().insert(key, manifest.clone());
+        Ok(manifest)
+    }
+
+    fn install(&self, partition: &Partition, manifest: Manifest) {
+        let key = (partition.topic_id(), partition.index());
+        self.manifests.lock().insert(key, Arc::new(manifest));
+    }
+
+    /// One pass over `partitions`: each tiered partition this broker leads uploads what is
+    /// due and applies remote retention. A partition whose pass fails backs off (doubling,
+    /// up to [`MAX_BACKOFF`]); its local segments stay until they are uploaded.
+    pub async fn run_once(&self, partitions: Vec<Arc<Partition>>, now_ms: i64) {
+        for partition in partitions {
+            if partition.is_deleted()
+                || !partition.role().is_leader()
+                || !partition.with_log(|log| log.config().remote_storage)
+            {
+                continue;
+            }
+            let key = (partition.topic_id(), partition.index());
+            let waiting = self
+                .backoff
+                .lock()
+                .get(&key)
+                .is_some_and(|&(_, next)| Instant::now() < next);
+            if waiting {
+                continue;
+            }
+            match self.sync_partition(&partition, now_ms).await {
+                Ok(()) => {
+                    self.backoff.lock().remove(&key);
+                }
+                Err(error) => {
+                    self.metrics
+                        .errors
+                        .with_label_values(&[error.metric_label()])
+                        .inc();
+                    // The manifest may have changed under us: read it again next time.
+                    self.manifests.lock().remove(&key);
+                    let mut backoff = self.backoff.lock();
+                    let failures = backoff.get(&key).map_or(0, |&(n, _)| n) + 1;
+                    let wait = self
+                        .settings
+                        .task_interval
+                        .saturating_mul(1 << failures.min(8))
+                        .min(MAX_BACKOFF);
+                    backoff.insert(key, (failures, Instant::now() + wait));
+                    tracing::warn!(
+                        ?partition,
+                        %error,
+                        failures,
+                        retry_in = ?wait,
+                        "tiered storage pass failed; local segments are kept until uploaded"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Reads whole batches from the remote segment holding `offset`, if the remote log has
+    /// it; `Ok(None)` when it does not (the caller answers OFFSET_OUT_OF_RANGE as before).
+    pub async fn read(
+        &self,
+        partition: &Partition,
+        offset: i64,
+        max_bytes: usize,
+    ) -> Result<Option<RemoteRead>, TieredError> {
+        let manifest = self.manifest(partition).await?;
+        let (Some(segment), Some(log_start_offset)) =
+            (manifest.segment_for(offset), manifest.log_start_offset())
+        else {
+            return Ok(None);
+        };
+        let at = self.path_of(partition);
+        let path = at.segment(segment.base_offset, segment.id, LOG);
+        let corrupt = |reason: String| TieredError::Corrupt {
+            path: path.to_string(),
+            reason,
+        };
+        let index = self.piece(&at, segment, INDEX_PIECE).await?;
+        let from = read::start_position(&index, segment.base_offset, offset, segment.size_bytes);
+        let mut want = u64::try_from(max_bytes.max(1)).unwrap_or(u64::MAX);
+        let records = loop {
+            let to = from.saturating_add(want).min(segment.size_bytes);
+            let window = self.window(&at, segment, from, to).await?;
+            let at_end = to == segment.size_bytes;
+            match read::cut(&window, at_end, segment.base_offset, offset, max_bytes)
+                .map_err(corrupt)?
+            {
+                read::Cut::Batches(records) => break records,
+                read::Cut::NeedBytes(n) => {
+                    let n = u64::try_from(n).unwrap_or(u64::MAX);
+                    if at_end || n <= want {
+                        return Err(corrupt(format!("no whole batch at byte {from}")));
+                    }
+                    want = n;
+                }
+            }
+        };
+        self.metrics
+            .remote_fetches
+            .with_label_values(&[partition.topic()])
+            .inc();
+        Ok(Some(RemoteRead {
+            records,
+            aborted: segment.aborted.iter().map(AbortedRange::from).collect(),
+            log_start_offset,
+        }))
+    }
+
+    /// Moves the partition's remote log start to `offset` (DeleteRecords) in its manifest;
+    /// the segments wholly below it go at the next pass. Returns the partition's log start
+    /// given its local one.
+    pub async fn delete_records(
+        &self,
+        partition: &Partition,
+        offset: i64,
+        local_log_start: i64,
+    ) -> Result<i64, TieredError> {
+        let mut manifest = Manifest::clone(&*self.manifest(partition).await?);
+        if offset > manifest.records_deleted_before {
+            manifest.delete_records_before(offset);
+            let at = self.path_of(partition);
+            self.remote.write_manifest(&at, &manifest).await?;
+            self.install(partition, manifest.clone());
+        }
+        Ok(overall_start(&manifest, local_log_start))
+    }
+
+    /// The partition's log start: the remote log start when the remote log is known and
+    /// starts lower, else the local one.
+    pub fn log_start_offset(&self, partition: &Partition, local_log_start: i64) -> i64 {
+        let key = (partition.topic_id(), partition.index());
+        match self.manifests.lock().get(&key) {
+            Some(manifest) => overall_start(manifest, local_log_start),
+            None => local_log_start,
+        }
+    }
+
+    /// Bytes `[from, to)` of a segment's `.log`, from cached chunks of the read-ahead size
+    /// (each fetched once: the next fetches of a consumer going through the segment find
+    /// their bytes cached).
+    async fn window(
+        &self,
+        at: &PartitionPath,
+        segment: &manifest::RemoteSegment,
+        from: u64,
+        to: u64,
+    ) -> Result<Bytes, TieredError> {
+        if from >= to {
+            return Ok(Bytes::new());
+        }
+        let chunk = self.settings.read_ahead_bytes.max(1);
+        let (first, last) = (from / chunk, (to - 1) / chunk);
+        let mut chunks = Vec::new();
+        for chunk in first..=last {
+            chunks.push(self.piece(at, segment, chunk).await?);
+        }
+        let skip = usize::try_from(from - first * chunk).unwrap_or(usize::MAX);
+        let len = usize::try_from(to - from).unwrap_or(usize::MAX);
+        let joined = match chunks.as_slice() {
+            [one] => one.clone(),
+            many => Bytes::from(many.concat()),
+        };
+        Ok(joined.slice(skip.min(joined.len())..(skip + len).min(joined.len())))
+    }
+
+    /// One cached piece of a segment: chunk `piece` of its `.log` (checked to be as long as
+    /// the manifest says), or its offset index ([`INDEX_PIECE`]; empty if it has none).
+    async fn piece(
+        &self,
+        at: &PartitionPath,
+        segment: &manifest::RemoteSegment,
+        piece: u64,
+    ) -> Result<Bytes, TieredError> {
+        if let Some(bytes) = self.cache.get((segment.id, piece)) {
+            return Ok(bytes);
+        }
+        let bytes = if piece == INDEX_PIECE {
+            let path = at.segment(segment.base_offset, segment.id, store::INDEX);
+            self.remote.get_optional(&path).await?.unwrap_or_default()
+        } else {
+            let path = at.segment(segment.base_offset, segment.id, LOG);
+            let chunk = self.settings.read_ahead_bytes.max(1);
+            let start = piece.saturating_mul(chunk);
+            let end = start.saturating_add(chunk).min(segment.size_bytes);
+            let bytes = self.remote.get_range(&path, start..end).await?;
+            if bytes.len() as u64 != end.saturating_sub(start) {
+                return Err(TieredError::Corrupt {
+                    path: path.to_string(),
+                    reason: format!(
+                        "{} bytes at {start}, the manifest promises {}",
+                        bytes.len(),
+                        end.saturating_sub(start)
+                    ),
+                });
+            }
+            bytes
+        };
+        self.cache.insert((segment.id, piece), bytes.clone());
+        Ok(bytes)
+    }
+
+    /// Counts a failed remote read by kind.
+    pub fn count_error(&self, error: &TieredError) {
+        self.metrics
+            .errors
+            .with_label_values(&[error.metric_label()])
+            .inc();
+    }
+
+    /// Offset after the last uploaded record, if known.
+    pub fn copied_end(&self, partition: &Partition) -> Option<i64> {
+        let key = (partition.topic_id(), partition.index());
+        self.manifests.lock().get(&key)?.copied_end_offset()
+    }
+
+    /// Deletes the objects of the partitions seen here whose topic no longer exists (deleted,
+    /// or deleted and re-created under a new id), and forgets them. A failure leaves the
+    /// partition known, so the next pass tries again.
+    pub async fn delete_removed_topics(&self, exists: impl Fn(&Uuid) -> bool) {
+        let gone: Vec<((Uuid, i32), PartitionPath)> = self
+            .known
+            .lock()
+            .iter()
+            .filter(|((id, _), _)| !exists(id))
+            .map(|(key, path)| (*key, path.clone()))
+            .collect();
+        for (key, path) in gone {
+            match self.remote.delete_partition(&path).await {
+                Ok(objects) => {
+                    self.known.lock().remove(&key);
+                    self.manifests.lock().remove(&key);
+                    self.backoff.lock().remove(&key);
+                    tracing::info!(path = ?path, objects, "deleted the remote log of a deleted topic");
+                }
+                Err(error) => {
+                    self.count_error(&error);
+                    tracing::warn!(path = ?path, %error, "cannot delete a deleted topic's remote log yet");
+                }
+            }
+        }
+    }
+}
+
+/// The lower of the remote and the local log starts.
+fn overall_start(manifest: &Manifest, local_log_start: i64) -> i64 {
+    manifest
+        .log_start_offset()
+        .map_or(local_log_start, |remote| remote.min(local_log_start))
+}
+
+/// Runs the upload and remote retention pass every task interval, for the partitions the
+/// broker leads.
+pub async fn run(tiered: Arc<TieredStorage>, broker: std::sync::Weak<crate::Broker>) {
+    let mut tick = tokio::time::interval(tiered.task_interval());
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(broker) = broker.upgrade() else {
+            return;
+        };
+        let partitions = broker.replicas.all();
+        let metadata = broker.metadata.clone();
+        drop(broker);
+        tiered.run_once(partitions, crate::clock::now_ms()).await;
+        // The image after the pass: every partition the pass saw existed by then.
+        let image = metadata.image();
+        tiered
+            .delete_removed_topics(|id| image.topic_by_id(id).is_some())
+            .await;
+    }
+}

@@ -1,0 +1,393 @@
+//! Tiered storage end to end inside one broker, against a local-directory object store (no
+//! network): produce past local retention, let the leader upload and local retention
+//! delete, then read everything back from offset 0 through the Fetch API, byte for byte.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::{
+    fetch_request, produce_request, ApiKey, DeleteRecordsRequest, DeleteRecordsResponse,
+    FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse, ProduceRequest,
+    ProduceResponse, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::records::Compression;
+
+use crate::broker::Broker;
+use crate::config::Flags;
+use crate::handlers::group_wire_tests::{call, open_broker};
+use crate::storage::test_util::{encode, record};
+
+pub(super) const TOPIC: &str = "tiered";
+
+pub(super) fn name() -> TopicName {
+    TopicName(StrBytes::from_static_str(TOPIC))
+}
+
+pub(super) fn tiered_flags(remote: &std::path::Path) -> Flags {
+    Flags {
+        remote_log_storage_system_enable: Some(true),
+        remote_storage_url: Some(format!("file://{}", remote.display())),
+        remote_log_manager_task_interval_ms: Some(20),
+        ..Flags::default()
+    }
+}
+
+pub(super) async fn produce(b: &Arc<Broker>, batch: usize) {
+    let records: Vec<_> = (0..5)
+        .map(|i| {
+            let n = batch * 5 + i;
+            record(
+                i as i32,
+                Some(&format!("key-{n}")),
+                Some(&format!("value-{n:06}")),
+            )
+        })
+        .collect();
+    let request = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(5_000)
+        .with_topic_data(vec![produce_request::TopicProduceData::default()
+            .with_name(name())
+            .with_partition_data(vec![
+                produce_request::PartitionProduceData::default()
+                    .with_index(0)
+                    .with_records(Some(encode(&records, Compression::None).freeze())),
+            ])]);
+    let response: ProduceResponse = call(b, ApiKey::Produce, 9, &request).await;
+    assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
+}
+
+/// One Fetch (v12, by name) of partition 0 from `offset`: (error code, records, log start).
+pub(super) async fn fetch(b: &Arc<Broker>, offset: i64) -> (i16, Bytes, i64) {
+    let request = FetchRequest::default()
+        .with_max_wait_ms(0)
+        .with_max_bytes(1 << 20)
+        .with_session_epoch(-1)
+        .with_topics(vec![fetch_request::FetchTopic::default()
+            .with_topic(name())
+            .with_partitions(vec![fetch_request::FetchPartition::default()
+                .with_partition(0)
+                .with_fetch_offset(offset)
+                .with_partition_max_bytes(4_096)])]);
+    let response: FetchResponse = call(b, ApiKey::Fetch, 12, &request).await;
+    let p = &response.responses[0].partitions[0];
+    (
+        p.error_code,
+        p.records.clone().unwrap_or_default(),
+        p.log_start_offset,
+    )
+}
+
+/// Every batch from offset 0 to `end`, fetch after fetch, concatenated.
+pub(super) async fn read_everything(b: &Arc<Broker>, end: i64) -> Bytes {
+    let mut all = Vec::new();
+    let mut offset = 0;
+    while offset < end {
+        let (code, records, _) = fetch(b, offset).await;
+        assert_eq!(code, 0, "fetch at {offset}");
+        assert!(!records.is_empty(), "no records at {offset}");
+        offset = next_offset(&records);
+        all.extend_from_slice(&records);
+    }
+    Bytes::from(all)
+}
+
+/// The offset after the last batch of `records`.
+pub(super) fn next_offset(records: &[u8]) -> i64 {
+    let mut position = 0;
+    let mut next = 0;
+    while position + 27 <= records.len() {
+        let base = i64::from_be_bytes(records[position..position + 8].try_into().unwrap());
+        let length = i32::from_be_bytes(records[position + 8..position + 12].try_into().unwrap());
+        let delta = i32::from_be_bytes(records[position + 23..position + 27].try_into().unwrap());
+        next = base + i64::from(delta) + 1;
+        position += 12 + length as usize;
+    }
+    next
+}
+
+async fn list_offset(b: &Arc<Broker>, timestamp: i64) -> i64 {
+    let request = ListOffsetsRequest::default()
+        .with_replica_id(kafka_protocol::messages::BrokerId(-1))
+        .with_topics(vec![ListOffsetsTopic::default()
+            .with_name(name())
+            .with_partitions(vec![ListOffsetsPartition::default()
+                .with_partition_index(0)
+                .with_timestamp(timestamp)])]);
+    let response: ListOffsetsResponse = call(b, ApiKey::ListOffsets, 9, &request).await;
+    let p = &response.topics[0].partitions[0];
+    assert_eq!(p.error_code, 0, "ListOffsets {timestamp}");
+    p.offset
+}
+
+/// DeleteRecords (v2) of partition 0 before `offset`: (error code, low watermark).
+async fn delete_records(b: &Arc<Broker>, offset: i64) -> (i16, i64) {
+    use kafka_protocol::messages::delete_records_request::{
+        DeleteRecordsPartition, DeleteRecordsTopic,
+    };
+    let request = DeleteRecordsRequest::default()
+        .with_timeout_ms(5_000)
+        .with_topics(vec![DeleteRecordsTopic::default()
+            .with_name(name())
+            .with_partitions(vec![DeleteRecordsPartition::default()
+                .with_partition_index(0)
+                .with_offset(offset)])]);
+    let response: DeleteRecordsResponse = call(b, ApiKey::DeleteRecords, 2, &request).await;
+    let p = &response.topics[0].partitions[0];
+    (p.error_code, p.low_watermark)
+}
+
+/// The (base, end) offsets of the remote segments of partition 0, from its manifest.
+async fn tiered_segments(b: &Arc<Broker>) -> Vec<(i64, i64)> {
+    let partition = crate::test_support::partition(b, TOPIC, 0);
+    let tiered = b.tiered.clone().expect("tiered storage is on");
+    let manifest = tiered.manifest(&partition).await.expect("manifest");
+    manifest
+        .readable()
+        .map(|s| (s.base_offset, s.end_offset))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_moved_to_remote_storage_read_back_byte_identical_from_offset_zero() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let remote = tempfile::tempdir().expect("tempdir");
+    let b = open_broker(data.path(), tiered_flags(remote.path()));
+    let configs: BTreeMap<String, String> = [
+        ("remote.storage.enable", "true"),
+        ("segment.bytes", "2048"),
+        ("local.retention.bytes", "1"),
+        // The test records carry old timestamps: keep them whatever their age.
+        ("retention.ms", "-1"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    crate::test_support::create_topic(&b, TOPIC, 1, configs);
+    for batch in 0..120 {
+        produce(&b, batch).await;
+    }
+    let end = 600;
+    let partition = crate::test_support::partition(&b, TOPIC, 0);
+    assert!(
+        partition.with_log(|l| l.segment_count()) > 5,
+        "several segments rolled"
+    );
+    let before = read_everything(&b, end).await;
+    assert_eq!(next_offset(&before), end);
+
+    let tiered = b.tiered.clone().expect("tiered storage is on");
+    let task = tokio::spawn(crate::tiered::run(tiered.clone(), Arc::downgrade(&b)));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        partition
+            .enforce_retention(crate::clock::now_ms())
+            .expect("retention");
+        let (start, segments) = partition.with_log(|l| (l.log_start_offset(), l.segment_count()));
+        if start > 0 && segments <= 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "old segments were not uploaded and deleted locally within 30 s \
+             (local log start {start}, {segments} segments)"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    task.abort();
+    let local_start = partition.with_log(|l| l.log_start_offset());
+    let copied_end = tiered.copied_end(&partition).expect("uploaded");
+    assert!(copied_end >= local_start, "no gap between remote and local");
+
+    let after = read_everything(&b, end).await;
+    assert_eq!(after.len(), before.len());
+    assert!(after == before, "records read back from the bucket differ");
+    let (code, _, log_start) = fetch(&b, 0).await;
+    assert_eq!((code, log_start), (0, 0), "the log starts in the bucket");
+    let (code, _, log_start) = fetch(&b, end - 1).await;
+    assert_eq!(
+        (code, log_start),
+        (0, 0),
+        "a local read reports the same log start"
+    );
+
+    assert_eq!(
+        list_offset(&b, -2).await,
+        0,
+        "earliest: the remote log start"
+    );
+    assert_eq!(list_offset(&b, -4).await, local_start, "earliest-local");
+    assert_eq!(list_offset(&b, -5).await, copied_end - 1, "latest-tiered");
+    assert_eq!(list_offset(&b, -1).await, end);
+
+    // A broker that knows nothing but the bucket serves the remote log (its manifest is
+    // read from the bucket at the first fetch); a damaged object is an error, not a crash.
+    b.replicas
+        .all()
+        .iter()
+        .for_each(|p| p.flush().expect("flush"));
+    drop(partition);
+    drop(tiered);
+    drop(b);
+    let b = open_broker(data.path(), tiered_flags(remote.path()));
+    let (code, records, _) = fetch(&b, 0).await;
+    assert_eq!(code, 0);
+    assert!(
+        before.starts_with(&records),
+        "first remote batches after a restart"
+    );
+    let object = std::fs::read_dir(remote.path().join(format!(
+        "{TOPIC}-{}/0",
+        crate::test_support::topic(&b, TOPIC).expect("topic").id
+    )))
+    .expect("partition objects")
+    .filter_map(Result::ok)
+    .map(|e| e.path())
+    .find(|p| {
+        p.to_string_lossy().contains("00000000000000000000-")
+            && p.extension().is_some_and(|e| e == "log")
+    })
+    .expect("first segment object");
+    let size = std::fs::metadata(&object).expect("object").len() as usize;
+    b.replicas
+        .all()
+        .iter()
+        .for_each(|p| p.flush().expect("flush"));
+    drop(b);
+    let b2 = open_broker(data.path(), tiered_flags(remote.path()));
+    std::fs::write(&object, vec![0xff; size]).expect("corrupt the object");
+    let (code, records, _) = fetch(&b2, 0).await;
+    assert_eq!(code, ResponseError::KafkaStorageError.code());
+    assert!(records.is_empty());
+    std::fs::remove_file(&object).expect("remove the object");
+    let (code, _, _) = fetch(&b2, 0).await;
+    assert_eq!(
+        code,
+        ResponseError::KafkaStorageError.code(),
+        "a missing object"
+    );
+
+    // DeleteRecords moves the remote log start: nothing below it is served from the bucket,
+    // and the segments wholly below it are deleted at the next pass.
+    let second = tiered_segments(&b2).await[1];
+    let cut = second.0 + 3;
+    assert_eq!(delete_records(&b2, cut).await, (0, cut));
+    assert_eq!(list_offset(&b2, -2).await, cut);
+    let (code, _, _) = fetch(&b2, 0).await;
+    assert_eq!(code, ResponseError::OffsetOutOfRange.code());
+    let (code, records, log_start) = fetch(&b2, cut).await;
+    assert_eq!((code, log_start), (0, cut));
+    assert!(
+        before.windows(records.len()).any(|w| w == &records[..]),
+        "the same bytes"
+    );
+    let tiered = b2.tiered.clone().expect("tiered storage is on");
+    tiered
+        .run_once(b2.replicas.all(), crate::clock::now_ms())
+        .await;
+    assert_eq!(
+        tiered_segments(&b2).await[0],
+        second,
+        "the first segment was deleted"
+    );
+
+    // Deleting the topic deletes its remote log.
+    let partition_dir = object.parent().expect("partition directory").to_path_buf();
+    b2.admin
+        .delete_topic(TOPIC, Duration::from_secs(5))
+        .await
+        .expect("delete topic");
+    let image = b2.metadata.image();
+    tiered
+        .delete_removed_topics(|id| image.topic_by_id(id).is_some())
+        .await;
+    let left = std::fs::read_dir(&partition_dir).map_or(0, |d| d.count());
+    assert_eq!(left, 0, "objects left in {}", partition_dir.display());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_reads_in_small_read_ahead_chunks_give_the_batches_local_reads_give() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let remote = tempfile::tempdir().expect("tempdir");
+    let b = open_broker(data.path(), tiered_flags(remote.path()));
+    let configs: BTreeMap<String, String> = [
+        ("remote.storage.enable", "true"),
+        ("segment.bytes", "2048"),
+        ("retention.ms", "-1"),
+        // Index entries every few batches, so reads start inside segments.
+        ("index.interval.bytes", "100"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    crate::test_support::create_topic(&b, TOPIC, 1, configs);
+    for batch in 0..60 {
+        produce(&b, batch).await;
+    }
+    let partition = crate::test_support::partition(&b, TOPIC, 0);
+    let tiered = b.tiered.clone().expect("tiered storage is on");
+    tiered
+        .run_once(b.replicas.all(), crate::clock::now_ms())
+        .await;
+    let copied_end = tiered.copied_end(&partition).expect("uploaded");
+    assert!(copied_end > 100);
+    let indexed = std::fs::read_dir(
+        remote
+            .path()
+            .join(format!("{TOPIC}-{}/0", partition.topic_id())),
+    )
+    .expect("objects")
+    .filter_map(Result::ok)
+    .filter(|e| e.file_name().to_string_lossy().ends_with(".index"))
+    .any(|e| e.metadata().is_ok_and(|m| m.len() > 0));
+    assert!(indexed, "the uploaded offset indexes are empty");
+    // Chunks far smaller than a batch, so windows span several and must grow.
+    let bucket = super::settings::RemoteStorageSettings {
+        url: format!("file://{}", remote.path().display()),
+        ..Default::default()
+    }
+    .open()
+    .expect("bucket");
+    let small = super::TieredStorage::with_bucket(
+        bucket,
+        super::RemoteStorageSettings {
+            read_ahead_bytes: 50,
+            ..Default::default()
+        },
+        &prometheus::Registry::new(),
+    )
+    .expect("tiered storage");
+    for max_bytes in [1, 300, 1 << 20] {
+        let mut offset = 0;
+        while offset < copied_end {
+            let remote = small
+                .read(&partition, offset, max_bytes)
+                .await
+                .expect("remote read")
+                .expect("in the remote log");
+            let local = partition
+                .read(
+                    offset,
+                    max_bytes,
+                    true,
+                    crate::partition::Isolation::ReadUncommitted,
+                )
+                .expect("local read");
+            assert!(
+                !remote.records.is_empty(),
+                "offset {offset}, max {max_bytes}"
+            );
+            assert!(
+                local.records.starts_with(&remote.records),
+                "offset {offset}, max {max_bytes}: remote bytes differ from local ones"
+            );
+            offset = next_offset(&remote.records);
+        }
+        assert_eq!(offset, copied_end);
+    }
+}

@@ -1,0 +1,153 @@
+"""Tiered storage (KIP-405) against a real S3-compatible server over HTTP (moto's server
+mode): produce past local retention, let the broker upload and delete locally, then read
+everything from offset 0 with kcat and the Java client and compare record by record."""
+
+import json
+import struct
+
+import pytest
+
+from harness import metric_sum, wait_until
+from kafkawire import Connection, Reader, compact_string, int16, int32, int64, request_header, uvarint
+from pyclients import ck_create_topic, ck_produce, kcat
+from s3server import S3Server, broker_settings
+
+pytestmark = pytest.mark.peer_gap("Tansu has no KIP-405 tiered storage (remote.storage.enable)")
+
+single_broker = pytest.mark.single_broker(
+    "tiered storage settings are broker flags of a standalone broker here; the cluster's "
+    "KafkaCluster.spec.tieredStorage does not exist yet"
+)
+
+BUCKET = "tributary-tiered"
+COUNT = 1500
+API_LIST_OFFSETS = 2
+EARLIEST, LATEST, EARLIEST_LOCAL, LATEST_TIERED = -2, -1, -4, -5
+
+
+@pytest.fixture
+def s3(tmp_path):
+    server = S3Server(tmp_path).start()
+    server.create_bucket(BUCKET)
+    yield server
+    server.stop()
+
+
+def value(i: int) -> str:
+    return f"tiered-{i:05d}-" + "abcdefghij" * (3 + i % 7)
+
+
+def list_offset(bootstrap: str, topic: str, timestamp: int) -> int:
+    """ListOffsets v9 (KIP-1005's -4 and -5 need v8/v9) for partition 0 at `timestamp`."""
+    body = (int32(-1) + bytes([0])                      # replica id, READ_UNCOMMITTED
+            + uvarint(2) + compact_string(topic)        # one topic
+            + uvarint(2) + int32(0) + int32(-1) + int64(timestamp) + uvarint(0)
+            + uvarint(0) + uvarint(0))
+    with Connection(bootstrap) as conn:
+        r = Reader(conn.request(request_header(API_LIST_OFFSETS, 9, 11, "tiered-test", True) + body))
+    assert r.int32() == 11
+    r.uvarint()                                         # response header tags
+    r.int32()                                           # throttle
+    assert r.uvarint() == 2
+    assert r.compact_string() == topic
+    assert r.uvarint() == 2
+    assert r.int32() == 0
+    error = r.int16()
+    assert error == 0, f"ListOffsets {timestamp}: error {error}"
+    r.int64()                                           # timestamp
+    return r.int64()
+
+
+@single_broker
+def test_records_past_local_retention_come_back_from_the_bucket_byte_identical(
+        broker_factory, topic, java, s3):
+    broker = broker_factory(**broker_settings(s3, BUCKET, "cluster-a"))
+    ck_create_topic(broker.bootstrap, topic, partitions=1, config={
+        "remote.storage.enable": "true",
+        "segment.bytes": "8192",
+        "local.retention.bytes": "1",
+    })
+    produced = ck_produce(broker.bootstrap, topic,
+                          [{"key": f"k{i}", "value": value(i), "partition": 0} for i in range(COUNT)],
+                          config={"linger.ms": 0, "batch.num.messages": 20})
+    assert [d.offset for d in produced] == list(range(COUNT))
+
+    # Old segments reach the bucket and leave the disk; the log still starts at 0.
+    # local.retention.bytes=1: every closed segment goes once uploaded, the active one stays.
+    def mostly_remote():
+        start = list_offset(broker.bootstrap, topic, EARLIEST_LOCAL)
+        return start if start > COUNT * 3 // 4 else None
+
+    local_start = wait_until(mostly_remote, 60, "local retention to delete uploaded segments")
+    assert list_offset(broker.bootstrap, topic, EARLIEST) == 0
+    assert list_offset(broker.bootstrap, topic, LATEST) == COUNT
+    latest_tiered = list_offset(broker.bootstrap, topic, LATEST_TIERED)
+    assert local_start - 1 <= latest_tiered < COUNT
+    keys = s3.keys(BUCKET, "cluster-a/")
+    assert any(k.endswith("/0/manifest.json") for k in keys), keys
+    logs = [k for k in keys if k.endswith(".log")]
+    assert logs and all(k.startswith(f"cluster-a/{topic}-") for k in logs), logs
+    assert any(k.endswith(".index") for k in keys) and any(k.endswith(".leader-epoch-checkpoint") for k in keys)
+    data_dir = broker.data_dirs[0] / f"{topic}-0"
+    local_segments = sorted(p.name for p in data_dir.glob("*.log"))
+    assert local_segments and local_segments[0] != f"{0:020d}.log", local_segments
+
+    # kcat (librdkafka) from offset 0.
+    out = kcat("-b", broker.bootstrap, "-C", "-t", topic, "-p", "0", "-o", "0", "-e", "-c", str(COUNT), "-J",
+               timeout=120)
+    got = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+    assert [m["offset"] for m in got] == list(range(COUNT))
+    assert [(m["key"], m["payload"]) for m in got] == [(f"k{i}", value(i)) for i in range(COUNT)]
+
+    # The Java client from offset 0.
+    consumed = java.run("consume", "--bootstrap", broker.bootstrap, "--topic", topic, "--partitions", "0",
+                        "--offset", "0", "--max", str(COUNT), "--timeout-ms", "60000", timeout=180)
+    records = consumed.events("record")
+    assert [r["offset"] for r in records] == list(range(COUNT))
+    assert [r["value"] for r in records] == [value(i) for i in range(COUNT)]
+
+    assert metric_sum(broker, f'tributary_tiered_remote_fetches_total{{topic="{topic}"}}') > 0
+    assert metric_sum(broker, f'tributary_tiered_remote_log_bytes{{partition="0",topic="{topic}"}}') > 0
+
+
+@single_broker
+def test_a_topic_cannot_be_tiered_when_compacted_or_keep_more_locally_than_in_total(
+        broker_factory, topic, s3):
+    from confluent_kafka import KafkaException
+    broker = broker_factory(**broker_settings(s3, BUCKET, "cluster-b"))
+    for config, reason in [
+        ({"remote.storage.enable": "true", "cleanup.policy": "compact"}, "compacted"),
+        ({"remote.storage.enable": "true", "retention.ms": "1000", "local.retention.ms": "5000"},
+         "local.retention.ms"),
+    ]:
+        with pytest.raises(KafkaException) as refused:
+            ck_create_topic(broker.bootstrap, topic, config=config)
+        error = refused.value.args[0]
+        assert error.name() == "INVALID_CONFIG", error
+        assert reason in error.str(), error
+
+
+@single_broker
+def test_tiering_cannot_be_turned_off_on_a_tiered_topic(broker_factory, topic, s3):
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
+    from pyclients import ck_admin
+    broker = broker_factory(**broker_settings(s3, BUCKET, "cluster-c"))
+    ck_create_topic(broker.bootstrap, topic, config={"remote.storage.enable": "true"})
+    admin = ck_admin(broker.bootstrap)
+    change = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[
+        ConfigEntry("remote.storage.enable", "false", incremental_operation=AlterConfigOpType.SET)])
+    with pytest.raises(KafkaException) as refused:
+        admin.incremental_alter_configs([change])[change].result(20)
+    error = refused.value.args[0]
+    assert error.name() == "INVALID_CONFIG", error
+    assert "disabling remote storage" in error.str(), error
+
+
+def test_remote_storage_enable_is_refused_by_a_broker_without_remote_storage(broker, topic):
+    from confluent_kafka import KafkaException
+    with pytest.raises(KafkaException) as refused:
+        ck_create_topic(broker.bootstrap, topic, config={"remote.storage.enable": "true"})
+    error = refused.value.args[0]
+    assert error.name() == "INVALID_CONFIG", error
+    assert "remote.log.storage.system.enable" in error.str(), error
