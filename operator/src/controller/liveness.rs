@@ -43,6 +43,9 @@ pub struct LiveBroker {
 /// The live brokers of one cluster at one instant, by id; absent means dead.
 pub type BrokerView = BTreeMap<i32, LiveBroker>;
 
+/// The incarnation each registered broker of one cluster last announced, by id.
+pub type Incarnations = BTreeMap<i32, i64>;
+
 /// One broker Lease's identity: namespace, cluster and broker id.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct BrokerKey {
@@ -204,6 +207,17 @@ impl Liveness {
                     },
                 ))
             })
+            .collect()
+    }
+
+    /// The incarnation of every registered broker of `cluster` in `namespace`, alive or not:
+    /// an ISR entry recorded under a newer one was written by a leader that saw a
+    /// registration this controller's watch has not delivered yet.
+    pub fn incarnations(&self, namespace: &str, cluster: &str) -> Incarnations {
+        self.leases
+            .iter()
+            .filter(|(k, _)| k.namespace == namespace && k.cluster == cluster)
+            .filter_map(|(k, o)| Some((k.id, o.registration.as_ref()?.incarnation)))
             .collect()
     }
 

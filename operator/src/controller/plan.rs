@@ -1,6 +1,9 @@
 //! What one controller pass does to one partition, in order of urgency:
 //! 1. the failover rules ([`decide`]): a leader that is dead, shutting down, restarted or no
-//!    longer a replica is replaced, and the ISR drops members that cannot be in sync;
+//!    longer a replica is replaced, and the ISR drops members that cannot be in sync, except
+//!    those recorded under an incarnation newer than this controller has seen of their
+//!    broker (its Lease watch lags the leader that admitted them; they are judged once it
+//!    catches up), so a returning follower is not dropped and re-admitted in a loop;
 //! 2. otherwise the completion of a reassignment whose target replicas are all in sync
 //!    ([`complete`]): a status write, then a spec write;
 //! 3. otherwise an election request ([`ELECT_LEADER_ANNOTATION`], Kafka's ElectLeaders), which
@@ -12,11 +15,11 @@
 //! writer applies the plan and, after a conflict, plans again from the fresh object.
 
 use tributary_crds::{
-    ElectionType, KafkaPartitionSpec, KafkaPartitionStatus, ELECT_LEADER_ANNOTATION,
+    ElectionType, IsrEntry, KafkaPartitionSpec, KafkaPartitionStatus, ELECT_LEADER_ANNOTATION,
 };
 
 use super::election::{decide, Change, Decision};
-use super::liveness::BrokerView;
+use super::liveness::{BrokerView, Incarnations};
 use super::preferred::{elect_preferred, elect_unclean, NotElected};
 use super::reassign::complete;
 
@@ -29,6 +32,8 @@ pub struct Inputs<'a> {
     pub status: Option<&'a KafkaPartitionStatus>,
     /// The live brokers of the partition's cluster.
     pub brokers: &'a BrokerView,
+    /// The incarnation each registered broker of the cluster last announced, live or not.
+    pub known: &'a Incarnations,
     /// `unclean.leader.election.enable` for the partition's topic.
     pub unclean: bool,
     /// This pass's imbalance check found the partition's preferred broker over the threshold.
@@ -159,9 +164,44 @@ fn elected_by(t: ElectionType) -> Change {
     }
 }
 
+/// `decision` with the ISR entries it dropped put back where they were recorded under an
+/// incarnation newer than `known` says their broker has: `None` when that leaves an ISR
+/// shrink with nothing to do. Only a shrink or a clean election keeps the ISR's members; the
+/// other elections start it afresh.
+fn keep_unseen(
+    mut decision: Decision,
+    status: Option<&KafkaPartitionStatus>,
+    replicas: &[i32],
+    known: &Incarnations,
+) -> Option<Decision> {
+    let Some(old) = status else {
+        return Some(decision);
+    };
+    if !matches!(decision.change, Change::IsrShrink | Change::CleanElection) {
+        return Some(decision);
+    }
+    let isr = &mut decision.status.isr;
+    let unseen = old.isr.iter().filter(|e| {
+        replicas.contains(&e.broker_id)
+            && known.get(&e.broker_id).is_some_and(|k| e.broker_epoch > *k)
+            && !isr.iter().any(|kept| kept.broker_id == e.broker_id)
+    });
+    let unseen: Vec<IsrEntry> = unseen.copied().collect();
+    if unseen.is_empty() {
+        return Some(decision);
+    }
+    isr.extend(unseen);
+    let unchanged = decision.change == Change::IsrShrink
+        && isr.len() == old.isr.len()
+        && old.isr.iter().all(|e| isr.contains(e));
+    (!unchanged).then_some(decision)
+}
+
 /// Plans one partition (see the module rules).
 pub fn plan(i: &Inputs<'_>) -> Plan {
-    if let Some(decision) = decide(i.replicas, i.status, i.brokers, i.unclean) {
+    if let Some(decision) = decide(i.replicas, i.status, i.brokers, i.unclean)
+        .and_then(|d| keep_unseen(d, i.status, i.replicas, i.known))
+    {
         return Plan {
             decision: Some(decision),
             ..Plan::default()
@@ -384,6 +424,7 @@ mod tests {
                 replicas: &replicas,
                 status: Some(&status),
                 brokers: &brokers,
+                known: &Incarnations::new(),
                 unclean: false,
                 rebalance,
                 request,
@@ -410,10 +451,12 @@ mod tests {
             adding_replicas: vec![3],
             removing_replicas: vec![0],
         };
+        let known = Incarnations::new();
         let inputs = |status, brokers, request| Inputs {
             replicas: &spec.replicas,
             status: Some(status),
             brokers,
+            known: &known,
             unclean: false,
             rebalance: true,
             request,
@@ -548,5 +591,41 @@ mod tests {
         for (a, (reason, note, warning)) in cases {
             assert_eq!(a.event(Some(&led)), (reason, note.to_owned(), warning));
         }
+    }
+
+    #[test]
+    fn isr_members_of_an_incarnation_this_controller_has_not_seen_stay() {
+        use fixtures::{live, st};
+        let replicas = [0, 1, 2];
+        // Broker 2 came back as incarnation 2 and its leader admitted it, but this
+        // controller's Lease watch still has it at incarnation 1, expired.
+        let status = st(0, 3, 6, &[(0, 1), (1, 1), (2, 2)]);
+        let decided = |brokers: &BrokerView, known: &[(i32, i64)]| {
+            let known: Incarnations = known.iter().copied().collect();
+            plan(&Inputs {
+                replicas: &replicas,
+                status: Some(&status),
+                brokers,
+                known: &known,
+                unclean: false,
+                rebalance: false,
+                request: None,
+                reassigning: None,
+            })
+            .decision
+            .map(|d| (d.status, d.change))
+        };
+        let two = live(&[(0, 1, false), (1, 1, false)]);
+        assert_eq!(decided(&two, &[(0, 1), (1, 1), (2, 1)]), None, "kept");
+        // Seen at incarnation 2 and dead, or no longer registered: it leaves.
+        let shrunk = Some((st(0, 3, 7, &[(0, 1), (1, 1)]), Change::IsrShrink));
+        assert_eq!(decided(&two, &[(0, 1), (1, 1), (2, 2)]), shrunk);
+        assert_eq!(decided(&two, &[(0, 1), (1, 1)]), shrunk);
+        // A clean election keeps it too; an unclean one would start the ISR afresh.
+        let one = live(&[(1, 1, false)]);
+        assert_eq!(
+            decided(&one, &[(0, 1), (1, 1), (2, 1)]),
+            Some((st(1, 4, 7, &[(1, 1), (2, 2)]), Change::CleanElection))
+        );
     }
 }

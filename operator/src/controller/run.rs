@@ -26,7 +26,7 @@ use tributary_crds::{KafkaCluster, KafkaPartition, KafkaTopic, CLUSTER_LABEL};
 use super::balance::{imbalanced_brokers, is_imbalanced, BalanceConfig, Led};
 use super::cache::{key_of, PartitionCache, PartitionKey};
 use super::election::{unclean_enabled, Change};
-use super::liveness::{BrokerKey, BrokerView, Liveness};
+use super::liveness::{BrokerKey, BrokerView, Incarnations, Liveness};
 use super::plan::{plan, Answer, Inputs, Plan};
 use super::writer::{write_all, Outcome, Planned};
 use crate::context::Context;
@@ -233,7 +233,7 @@ struct Decider<'a> {
 
 /// Everything one pass planned with, kept for planning again after conflicts.
 struct Pass {
-    views: BTreeMap<(String, String), BrokerView>,
+    views: BTreeMap<(String, String), (BrokerView, Incarnations)>,
     unclean: BTreeMap<PartitionKey, bool>,
     /// Partitions this pass's imbalance checks picked for their preferred leader.
     rebalance: BTreeSet<PartitionKey>,
@@ -245,7 +245,7 @@ struct Pass {
 
 impl Pass {
     fn replan(&self, p: &KafkaPartition) -> Plan {
-        let Some(view) = self.views.get(&(
+        let Some((view, known)) = self.views.get(&(
             p.namespace().unwrap_or_default(),
             p.spec.cluster_ref.clone(),
         )) else {
@@ -256,6 +256,7 @@ impl Pass {
             replicas: &p.spec.replicas,
             status: p.status.as_ref(),
             brokers: view,
+            known,
             unclean: self.unclean.get(&key).copied().unwrap_or(false),
             rebalance: self.rebalance.contains(&key),
             request: p.election_request(),
@@ -332,6 +333,7 @@ impl Decider<'_> {
         self.last_checks.retain(|c, _| by_cluster.contains_key(c));
         for (cluster, partitions) in by_cluster {
             let view = o.liveness.view(&cluster.0, &cluster.1, now);
+            let known = o.liveness.incarnations(&cluster.0, &cluster.1);
             let kafka_cluster = self
                 .clusters
                 .get(&ObjectRef::new(&cluster.1).within(&cluster.0));
@@ -350,6 +352,7 @@ impl Decider<'_> {
                     replicas: &p.spec.replicas,
                     status: p.status.as_ref(),
                     brokers: &view,
+                    known: &known,
                     unclean,
                     rebalance,
                     request: p.election_request(),
@@ -383,7 +386,7 @@ impl Decider<'_> {
                     });
                 }
             }
-            pass.views.insert(cluster, view);
+            pass.views.insert(cluster, (view, known));
         }
         // Leadership first: those writes end unavailability; ISR shrinks can wait.
         pass.planned.sort_by_key(|p| !p.plan.is_election());
