@@ -10,7 +10,7 @@ use crate::client::Settings;
 use crate::error::{Error, Result};
 use crate::output::ColorChoice;
 use crate::parse::{parse_duration, parse_key_value};
-use crate::{bench, cluster, consume, group, produce, topic};
+use crate::{bench, cluster, consume, group, produce, schema, topic};
 
 /// trib: topics, producing, consuming, consumer groups and benchmarks for Tributary and any
 /// Kafka-compatible broker.
@@ -103,6 +103,15 @@ pub enum Command {
         /// What to measure.
         #[command(subcommand)]
         command: bench::BenchCommand,
+    },
+    /// Register, get, list, check and delete schemas in a schema registry
+    Schema {
+        /// Where the registry is.
+        #[command(flatten)]
+        registry: schema::RegistryArgs,
+        /// What to do.
+        #[command(subcommand)]
+        command: schema::SchemaCommand,
     },
     /// Print a shell completion script (e.g. `trib completion bash`)
     #[command(after_help = "Install, e.g.:\n  \

@@ -198,6 +198,42 @@ pub enum Error {
         idle: Duration,
     },
 
+    /// The schema registry could not be reached or did not answer in time.
+    #[error(
+        "cannot reach the schema registry at {url}: {detail}\n\
+         hint: check that it is running, or point trib at it with --registry URL (or \
+         TRIB_SCHEMA_REGISTRY)"
+    )]
+    RegistryUnreachable {
+        /// The registry URL tried.
+        url: String,
+        /// What failed.
+        detail: String,
+    },
+
+    /// The schema registry answered with an error (Confluent's `error_code` and message).
+    #[error("could not {action}: {message} (error {code}){}", hint_suffix(hint))]
+    Registry {
+        /// What trib was trying to do.
+        action: String,
+        /// The registry's `error_code` (40401, 409, 42201, 50004...).
+        code: i64,
+        /// The registry's message.
+        message: String,
+        /// How to fix it, when trib knows.
+        hint: Option<String>,
+    },
+
+    /// A schema is not compatible with the versions it was checked against (the reasons were
+    /// printed).
+    #[error("the schema is not compatible with {subject} ({against})")]
+    Incompatible {
+        /// The subject.
+        subject: String,
+        /// What it was checked against.
+        against: String,
+    },
+
     /// Reading input or writing output failed.
     #[error("{what}: {source}")]
     Io {
@@ -247,6 +283,9 @@ impl Error {
             Error::ProduceFailed { .. } => "produce_failed",
             Error::Incomplete { .. } => "incomplete",
             Error::Io { .. } => "io",
+            Error::RegistryUnreachable { .. } => "registry_unreachable",
+            Error::Registry { .. } => "registry",
+            Error::Incompatible { .. } => "incompatible",
         }
     }
 

@@ -1,5 +1,5 @@
 //! `trib`: a command-line client for Tributary and any Kafka-compatible broker, built on
-//! librdkafka. One module per command family; parsing and formatting are pure functions.
+//! librdkafka (and, for `trib schema`, a schema registry's REST API). One module per command family; parsing and formatting are pure functions.
 
 #![warn(missing_docs)]
 
@@ -14,6 +14,8 @@ pub mod group;
 pub mod output;
 pub mod parse;
 pub mod produce;
+pub mod registry;
+pub mod schema;
 pub mod template;
 pub mod topic;
 
@@ -32,6 +34,9 @@ pub async fn run(cli: Cli, out: Output) -> Result<()> {
         Command::Group { command } => group::run(command, &settings, &out).await,
         Command::Cluster { command } => cluster::run(command, &settings, &out).await,
         Command::Bench { command } => bench::run(command, &settings, &out).await,
+        Command::Schema { registry, command } => {
+            schema::run(registry, command, &settings, &out).await
+        }
         Command::Completion { shell } => args::completion(shell),
     }
 }

@@ -3,6 +3,12 @@
 
 use serde_json::json;
 
+/// Confluent's code for a write this instance could not forward to the writer (50003).
+pub const FORWARD_FAILED: u32 = 50003;
+
+/// Confluent's code for a write with no writer known ("unknown leader", 50004).
+pub const UNKNOWN_WRITER: u32 = 50004;
+
 /// An error answered to a REST client as `{"error_code":..,"message":..}`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {message}")]
@@ -193,12 +199,21 @@ impl ApiError {
         Self::new(500, 50002, format!("Operation timed out: {message}"))
     }
 
-    /// 50003.
-    pub fn not_writer() -> Self {
-        Self::new(
-            500,
-            50003,
-            "This instance is not the writer and cannot forward the request to it",
-        )
+    /// 50003: this instance is a follower and the write was not (or could not be) forwarded
+    /// to the writer. The HTTP layer forwards such writes; this reaches clients only when
+    /// forwarding failed.
+    pub fn not_writer(message: impl Into<String>) -> Self {
+        Self::new(500, FORWARD_FAILED, message)
+    }
+
+    /// 50004: no writer is known (none elected yet, or the new one is still reading the topic
+    /// to its end).
+    pub fn unknown_writer(message: impl Into<String>) -> Self {
+        Self::new(500, UNKNOWN_WRITER, message)
+    }
+
+    /// Whether this instance refused a write for not being the writer.
+    pub fn is_not_writer(&self) -> bool {
+        self.code == FORWARD_FAILED || self.code == UNKNOWN_WRITER
     }
 }

@@ -17,7 +17,7 @@ use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio::sync::watch;
 
-use crate::records::Record;
+use crate::records::{Record, RecordKey};
 use crate::service::{BoxFuture, Store, StoreError};
 use crate::state::Registry;
 
@@ -30,6 +30,10 @@ pub struct KafkaSettings {
     pub topic: String,
     /// How long a write waits for the produce and for the reader to apply it.
     pub write_timeout: Duration,
+    /// How long the producer tries a record before giving it up (`message.timeout.ms`); the
+    /// Lease elector needs it well inside its renew deadline, so that a writer that stops
+    /// writing has nothing left in flight when another may take over.
+    pub produce_timeout: Duration,
     /// How long start-up waits for the replay to reach the end of the topic.
     pub startup_timeout: Duration,
 }
@@ -97,7 +101,12 @@ pub async fn start(
         .set("acks", "all")
         .set(
             "message.timeout.ms",
-            settings.write_timeout.as_millis().to_string(),
+            settings
+                .produce_timeout
+                .min(settings.write_timeout)
+                .as_millis()
+                .max(1)
+                .to_string(),
         )
         .create()
         .map_err(client("creating the producer"))?;
@@ -209,36 +218,86 @@ impl Store for KafkaStore {
     fn append(&self, records: Vec<Record>) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
             let started = Instant::now();
-            let mut last = -1;
-            for record in records {
-                let (key, value) = record.encode()?;
-                let mut message = FutureRecord::<[u8], [u8]>::to(&self.topic)
-                    .partition(0)
-                    .key(&key);
-                if let Some(value) = &value {
-                    message = message.payload(value);
-                }
-                let delivery = self
-                    .producer
-                    .send(message, self.write_timeout)
-                    .await
-                    .map_err(|(e, _)| StoreError::Produce(e.to_string()))?;
-                last = delivery.offset;
-            }
-            let left = self.write_timeout.saturating_sub(started.elapsed());
+            let last = self.produce(&records).await?;
+            self.wait_reader(last, started).await
+        })
+    }
+
+    fn applied(&self) -> i64 {
+        *self.applied.borrow()
+    }
+
+    fn wait_applied(&self, offset: i64, timeout: Duration) -> BoxFuture<'_, bool> {
+        Box::pin(async move {
             let mut applied = self.applied.clone();
             let reached = matches!(
-                tokio::time::timeout(left, applied.wait_for(|at| *at > last)).await,
+                tokio::time::timeout(timeout, applied.wait_for(|at| *at >= offset)).await,
                 Ok(Ok(_))
             );
-            if reached {
-                Ok(())
-            } else {
-                Err(StoreError::ReadTimeout {
-                    offset: last,
-                    waited_ms: started.elapsed().as_millis(),
-                })
-            }
+            reached
         })
+    }
+
+    fn catch_up(&self) -> BoxFuture<'_, Result<i64, StoreError>> {
+        Box::pin(async move {
+            let started = Instant::now();
+            let marker = Record {
+                key: RecordKey::Noop { magic: 0 },
+                value: None,
+            };
+            let last = self.produce(std::slice::from_ref(&marker)).await?;
+            self.wait_reader(last, started).await?;
+            Ok(last + 1)
+        })
+    }
+}
+
+impl KafkaStore {
+    /// Produces the records in order (all enqueued before any is awaited, so one produce
+    /// timeout bounds them all) and returns the last one's offset.
+    async fn produce(&self, records: &[Record]) -> Result<i64, StoreError> {
+        let mut deliveries = Vec::with_capacity(records.len());
+        for record in records {
+            let (key, value) = record.encode()?;
+            let mut message = FutureRecord::<[u8], [u8]>::to(&self.topic)
+                .partition(0)
+                .key(&key);
+            if let Some(value) = &value {
+                message = message.payload(value);
+            }
+            let delivery = self
+                .producer
+                .send_result(message)
+                .map_err(|(e, _)| StoreError::Produce(e.to_string()))?;
+            deliveries.push(delivery);
+        }
+        let mut last = -1;
+        for delivery in deliveries {
+            let delivered = delivery
+                .await
+                .map_err(|_| StoreError::Produce("the producer was dropped".to_owned()))?
+                .map_err(|(e, _)| StoreError::Produce(e.to_string()))?;
+            last = delivered.offset;
+        }
+        Ok(last)
+    }
+
+    /// Waits until the reader applied `offset`, within the write timeout counted from
+    /// `started`.
+    async fn wait_reader(&self, offset: i64, started: Instant) -> Result<(), StoreError> {
+        let left = self.write_timeout.saturating_sub(started.elapsed());
+        let mut applied = self.applied.clone();
+        let reached = matches!(
+            tokio::time::timeout(left, applied.wait_for(|at| *at > offset)).await,
+            Ok(Ok(_))
+        );
+        if reached {
+            Ok(())
+        } else {
+            Err(StoreError::ReadTimeout {
+                offset,
+                waited_ms: started.elapsed().as_millis(),
+            })
+        }
     }
 }

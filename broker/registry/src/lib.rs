@@ -3,14 +3,16 @@
 //! It is a Kafka client of the cluster, as Confluent's registry is: its only storage is the
 //! compacted `_schemas` topic ([`records`]), replayed into memory ([`state`]); writes are
 //! decided by pure functions ([`ops`], [`compat`]) and appended by one writer at a time
-//! ([`service`], [`elector`]); the REST API ([`http`]) speaks Confluent's paths, content types
-//! and error codes.
+//! ([`service`], [`elector`]; in Kubernetes a Lease elects it, [`lease`], and the others
+//! forward writes to it); the REST API ([`http`]) speaks Confluent's paths, content types and
+//! error codes.
 
 pub mod compat;
 pub mod elector;
 pub mod error;
 pub mod http;
 pub mod kafka;
+pub mod lease;
 pub mod metrics;
 pub mod mode;
 pub mod ops;

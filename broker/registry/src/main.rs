@@ -8,11 +8,13 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use parking_lot::RwLock;
-use tributary_registry::elector::Standalone;
+use tributary_registry::elector::{Elector, Standalone};
 use tributary_registry::http::{serve, App};
 use tributary_registry::kafka::{self, KafkaSettings};
+use tributary_registry::lease::decide::Timings;
+use tributary_registry::lease::{parse_lease_ref, LeaseElector, LeaseSettings};
 use tributary_registry::metrics::Metrics;
-use tributary_registry::service::Service;
+use tributary_registry::service::{Service, Store};
 use tributary_registry::state::Registry;
 
 /// Command line.
@@ -45,6 +47,20 @@ struct Args {
     /// How long start-up waits to replay the topic.
     #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
     startup_timeout: Duration,
+    /// Elect the writer with this Kubernetes Lease (NAMESPACE/NAME) instead of being the only
+    /// instance; needs --advertised-url. The client is in-cluster or from the kubeconfig.
+    #[arg(long, env = "TRIBUTARY_REGISTRY_LEASE", value_parser = parse_lease_ref, requires = "advertised_url")]
+    lease: Option<(String, String)>,
+    /// This instance's URL as the others reach it (http://HOST:PORT): its identity in the
+    /// Lease, where followers forward writes.
+    #[arg(long, env = "TRIBUTARY_REGISTRY_ADVERTISED_URL")]
+    advertised_url: Option<String>,
+    /// How long the writer Lease lasts unrenewed before a follower takes over.
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    lease_duration: Duration,
+    /// How often the writer renews its Lease (and followers look at it).
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    renew_interval: Duration,
 }
 
 #[tokio::main]
@@ -56,19 +72,49 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let args = Args::parse();
+    let timings = Timings::new(args.lease_duration, args.renew_interval)?;
     let state = Arc::new(RwLock::new(Registry::default()));
     let settings = KafkaSettings {
         bootstrap: args.bootstrap.clone(),
         topic: args.topic.clone(),
         write_timeout: args.write_timeout,
+        produce_timeout: if args.lease.is_some() {
+            timings.produce_timeout()
+        } else {
+            args.write_timeout
+        },
         startup_timeout: args.startup_timeout,
     };
-    let store = kafka::start(&settings, state.clone())
-        .await
-        .context("starting the Kafka store")?;
+    let store: Arc<dyn Store> = Arc::new(
+        kafka::start(&settings, state.clone())
+            .await
+            .context("starting the Kafka store")?,
+    );
+    let (elector, lease): (Arc<dyn Elector>, _) = match (&args.lease, &args.advertised_url) {
+        (Some((namespace, name)), Some(url)) => {
+            let client = kube::Client::try_default()
+                .await
+                .context("creating the Kubernetes client for the writer Lease")?;
+            let lease = Arc::new(LeaseElector::new(
+                client,
+                LeaseSettings {
+                    namespace: namespace.clone(),
+                    name: name.clone(),
+                    url: url.clone(),
+                    timings,
+                },
+            ));
+            tokio::spawn(lease.clone().run(store.clone()));
+            tracing::info!(lease = %format!("{namespace}/{name}"), url, "electing the writer with a Lease");
+            (lease.clone() as Arc<dyn Elector>, Some(lease))
+        }
+        _ => (Arc::new(Standalone) as Arc<dyn Elector>, None),
+    };
     let app = Arc::new(App {
-        service: Service::new(state, Arc::new(store), Arc::new(Standalone)),
+        service: Service::new(state, store, elector),
         metrics: Metrics::new().context("creating the metrics")?,
+        advertised_url: args.advertised_url.clone(),
+        forward_read_wait: args.write_timeout,
     });
     let listener = tokio::net::TcpListener::bind(args.listener)
         .await
@@ -76,10 +122,24 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(listener = %args.listener, bootstrap = %args.bootstrap, topic = %args.topic, "schema registry listening");
     tokio::select! {
         () = serve(listener, app) => {}
-        signal = tokio::signal::ctrl_c() => {
+        signal = shutdown_signal() => {
             signal.context("waiting for a shutdown signal")?;
             tracing::info!("shutting down");
         }
     }
+    if let Some(lease) = lease {
+        if let Err(error) = lease.release().await {
+            tracing::warn!(%error, "could not release the writer Lease; a follower takes over once it expires");
+        }
+    }
     Ok(())
+}
+
+/// Ctrl-C or SIGTERM (what Kubernetes sends a pod).
+async fn shutdown_signal() -> std::io::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r,
+        _ = term.recv() => Ok(()),
+    }
 }

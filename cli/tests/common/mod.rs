@@ -4,6 +4,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod group_types;
+pub mod registry;
 pub mod scenarios;
 
 use std::io::Write;
@@ -40,7 +41,7 @@ fn workspace_root() -> PathBuf {
 }
 
 /// `<target>/debug`, found from this test executable (`<target>/debug/deps/<test>`).
-fn target_profile_dir() -> PathBuf {
+pub fn target_profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     exe.parent()
         .and_then(Path::parent)
@@ -107,7 +108,7 @@ fn with_fresh_ports(attempt: impl Fn() -> Result<Broker, String>) -> Broker {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

@@ -1,6 +1,7 @@
 //! The REST listener: hyper HTTP/1 with bounded request bodies, a per-request time limit and a
 //! connection limit, Confluent's content type on every answer, and `/metrics`.
 
+pub mod forward;
 pub mod handlers;
 pub mod router;
 
@@ -18,6 +19,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+use crate::elector::Role;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::service::Service;
@@ -45,6 +47,11 @@ pub struct App {
     pub service: Service,
     /// The metrics.
     pub metrics: Metrics,
+    /// This instance's advertised URL, named in the requests it forwards to the writer.
+    pub advertised_url: Option<String>,
+    /// How long an answer to a forwarded write waits for this instance to have read the
+    /// write (read-your-writes through a follower).
+    pub forward_read_wait: Duration,
 }
 
 fn response(status: u16, content_type: &str, body: String) -> Response<Full<Bytes>> {
@@ -68,6 +75,8 @@ pub async fn serve_request(
     let route = Route::parse(req.uri().path());
     let query = Query::parse(req.uri().query());
     let method = req.method().clone();
+    let uri = req.uri().clone();
+    let headers = req.headers().clone();
     let answer = tokio::time::timeout(REQUEST_TIMEOUT, async {
         if route == Route::Metrics && method == http::Method::GET {
             let text = app.service.read(|reg| app.metrics.render(reg));
@@ -94,17 +103,78 @@ pub async fn serve_request(
                 return error_response(&error);
             }
         };
-        match handlers::handle(&app.service, &method, &route, &query, &body).await {
+        let mut answer = match handlers::handle(&app.service, &method, &route, &query, &body).await
+        {
             Ok(Reply::Json(v)) => response(200, CONTENT_TYPE, v.to_string()),
             Ok(Reply::Text(t)) => response(200, CONTENT_TYPE, t),
+            Err(e) if e.is_not_writer() => {
+                return forward_write(&app, e, &method, &uri, &headers, body).await;
+            }
             Err(e) => error_response(&e),
-        }
+        };
+        stamp_applied(&app, &mut answer);
+        answer
     })
     .await
     .unwrap_or_else(|_| error_response(&ApiError::store_timeout("the request took too long")));
     app.metrics
         .request(route.template(), method.as_str(), answer.status().as_u16());
     Ok(answer)
+}
+
+/// Says how far this instance's state has read the topic, for [`forward`]'s read-your-writes.
+fn stamp_applied(app: &App, answer: &mut Response<Full<Bytes>>) {
+    if let Ok(v) = header::HeaderValue::from_str(&app.service.store().applied().to_string()) {
+        answer.headers_mut().insert(forward::APPLIED_HEADER, v);
+    }
+}
+
+/// A write this instance may not do: forwarded to the writer when one is known (once: never a
+/// request another instance already forwarded), else answered with `refused`.
+async fn forward_write(
+    app: &App,
+    refused: ApiError,
+    method: &http::Method,
+    uri: &http::Uri,
+    headers: &http::HeaderMap,
+    body: Bytes,
+) -> Response<Full<Bytes>> {
+    let Role::Follower { writer } = app.service.role() else {
+        return error_response(&refused);
+    };
+    if let Some(by) = headers.get(forward::FORWARDED_HEADER) {
+        let by = by.to_str().unwrap_or("another instance");
+        return error_response(&ApiError::not_writer(format!(
+            "This instance is not the writer (it sees {writer} as the writer) and does not \
+             forward a request {by} already forwarded; retry shortly"
+        )));
+    }
+    let request = forward::Forward {
+        writer: &writer,
+        from: app.advertised_url.as_deref().unwrap_or_default(),
+        method,
+        uri,
+        headers,
+        body,
+    };
+    match forward::forward(request).await {
+        Ok(relayed) => {
+            if let Some(offset) = relayed.applied {
+                let store = app.service.store();
+                if !store.wait_applied(offset, app.forward_read_wait).await {
+                    tracing::warn!(
+                        offset,
+                        applied = store.applied(),
+                        "this instance has not read a forwarded write yet; answering anyway"
+                    );
+                }
+            }
+            relayed.response
+        }
+        Err(e) => error_response(&ApiError::not_writer(format!(
+            "Error while forwarding the request to the writer: {e}"
+        ))),
+    }
 }
 
 /// Serves the REST API on `listener` until the future is dropped.

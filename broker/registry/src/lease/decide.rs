@@ -1,0 +1,433 @@
+//! The election's decisions as pure functions of what this instance observed and when (its own
+//! monotonic clock, passed in), so that every rule is tested without a clock or an API server:
+//! what to do with the Lease at each tick ([`decide`]), whether a held Lease has expired
+//! ([`Watch`]), and what role that leaves this instance in ([`role`]).
+
+use std::time::{Duration, Instant};
+
+use crate::elector::Role;
+
+/// The election's timings. Only the lease duration and renew interval are chosen; the rest
+/// are derived so that the fencing argument holds for any choice that passes [`Timings::new`].
+///
+/// The argument: a writer's right to write ends at `sent + renew_deadline`, `sent` being when
+/// it sent its last successful renewal; it starts a write only while `now + produce_timeout`
+/// is before that, and its producer gives every record up after `produce_timeout`. A follower
+/// takes over only after seeing the Lease unchanged for a whole `lease_duration`, and the
+/// renewal it last saw was stored at or after `sent`. So every record of the old writer was
+/// produced or given up `lease_duration - renew_deadline` before the takeover, and the new
+/// writer then reads the topic to its end before it allocates an id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timings {
+    lease_duration: Duration,
+    renew_interval: Duration,
+}
+
+/// Timings that would break the fencing argument or stop writes at every late renewal.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "renew interval {renew_interval:?} is too long for lease duration {lease_duration:?}: two \
+     renewals must fit in the write window (2/3 of the lease duration minus 1/5 of it), so \
+     renew at most every {max:?}"
+)]
+pub struct TimingsError {
+    /// The lease duration asked for.
+    pub lease_duration: Duration,
+    /// The renew interval asked for.
+    pub renew_interval: Duration,
+    /// The longest renew interval that lease duration allows.
+    pub max: Duration,
+}
+
+impl Timings {
+    /// Timings from the lease duration (written into the Lease, what followers wait) and the
+    /// renew interval. A renewal may fail once without stopping writes.
+    pub fn new(lease_duration: Duration, renew_interval: Duration) -> Result<Self, TimingsError> {
+        let t = Timings {
+            lease_duration,
+            renew_interval,
+        };
+        let window = t.renew_deadline().saturating_sub(t.produce_timeout());
+        let max = window / 2;
+        if renew_interval.is_zero() || renew_interval > max {
+            return Err(TimingsError {
+                lease_duration,
+                renew_interval,
+                max,
+            });
+        }
+        Ok(t)
+    }
+
+    /// How long a Lease must be seen unchanged before another instance takes it.
+    pub fn lease_duration(&self) -> Duration {
+        self.lease_duration
+    }
+
+    /// How often the holder renews (and followers look).
+    pub fn renew_interval(&self) -> Duration {
+        self.renew_interval
+    }
+
+    /// How long after sending its last successful renewal the holder may still write: 2/3 of
+    /// the lease duration, leaving 1/3 of it between the end of the old writer's writes and
+    /// the earliest takeover.
+    pub fn renew_deadline(&self) -> Duration {
+        self.lease_duration * 2 / 3
+    }
+
+    /// How long the writer's producer tries a record before giving it up (librdkafka's
+    /// `message.timeout.ms`): 1/5 of the lease duration. A write starts only if it fits
+    /// before the renew deadline.
+    pub fn produce_timeout(&self) -> Duration {
+        self.lease_duration / 5
+    }
+
+    /// The Lease's `leaseDurationSeconds` (whole seconds, at least 1).
+    pub fn lease_duration_secs(&self) -> i32 {
+        let secs = self.lease_duration.as_secs_f64().ceil();
+        if secs >= f64::from(i32::MAX) {
+            i32::MAX
+        } else {
+            (secs as i32).max(1)
+        }
+    }
+}
+
+/// What the Lease says, as far as the decisions care.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseView {
+    /// `holderIdentity`: the holder's advertised URL; None or empty when released.
+    pub holder: Option<String>,
+}
+
+/// What to do with the Lease at this tick.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// No Lease yet: create it naming this instance.
+    Create,
+    /// This instance holds it: renew it.
+    Renew,
+    /// Released or expired by this instance's observation: take it (a conditional replace).
+    TakeOver,
+    /// Someone else holds it (possibly an earlier run of this URL): follow.
+    Follow {
+        /// The holder's identity.
+        holder: String,
+    },
+}
+
+/// Decides what to do with the Lease. `holding` is whether this process took or renewed it
+/// and has not lost it since: a Lease naming this URL that this process did not take belongs to
+/// an earlier run, and is waited out like any other holder's. `expired` comes from [`Watch`].
+pub fn decide(me: &str, holding: bool, lease: Option<&LeaseView>, expired: bool) -> Action {
+    let Some(lease) = lease else {
+        return Action::Create;
+    };
+    match lease.holder.as_deref().filter(|h| !h.is_empty()) {
+        None => Action::TakeOver,
+        Some(h) if h == me && holding => Action::Renew,
+        Some(_) if expired => Action::TakeOver,
+        Some(h) => Action::Follow {
+            holder: h.to_owned(),
+        },
+    }
+}
+
+/// When this instance saw the Lease change: the only clock an expiry is judged by (never the
+/// holder's `renewTime`, another machine's clock).
+#[derive(Debug, Default, Clone)]
+pub struct Watch {
+    seen: Option<Seen>,
+}
+
+#[derive(Debug, Clone)]
+struct Seen {
+    /// Holder, times and transitions as last seen: any change of them is a renewal.
+    record: String,
+    /// When this instance first saw `record`.
+    since: Instant,
+    /// Whether `record` was already there at this instance's first look.
+    first_look: bool,
+}
+
+impl Watch {
+    /// Records the Lease as seen at `now` and says whether it has been unchanged for
+    /// `duration`, plus `grace` when it was already there at this instance's first look (a
+    /// restarted instance lets followers that were watching all along go first).
+    pub fn expired(
+        &mut self,
+        record: &str,
+        now: Instant,
+        duration: Duration,
+        grace: Duration,
+    ) -> bool {
+        let first_look = self.seen.is_none();
+        match &self.seen {
+            Some(seen) if seen.record == record => {}
+            _ => {
+                self.seen = Some(Seen {
+                    record: record.to_owned(),
+                    since: now,
+                    first_look,
+                })
+            }
+        }
+        self.seen.as_ref().is_some_and(|seen| {
+            let wait = if seen.first_look {
+                duration + grace
+            } else {
+                duration
+            };
+            now.saturating_duration_since(seen.since) >= wait
+        })
+    }
+}
+
+/// What this instance knows of the election, kept by the elector's loop.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Standing {
+    /// Raised at every acquisition, so a read-to-end started for an earlier term does not
+    /// count for this one.
+    pub term: u64,
+    /// This process holds the Lease.
+    pub holding: bool,
+    /// Until when this instance may write: the renew deadline after its last successful
+    /// renewal was sent. Never moved back within a term.
+    pub valid_until: Option<Instant>,
+    /// The term whose read of `_schemas` to its end completed.
+    pub caught_up: Option<u64>,
+    /// The holder last seen in the Lease.
+    pub holder: Option<String>,
+}
+
+impl Standing {
+    /// This instance took the Lease with a renewal sent at `sent`: a new term, not yet caught
+    /// up.
+    pub fn acquired(&mut self, me: &str, sent: Instant, timings: &Timings) {
+        self.term += 1;
+        self.holding = true;
+        self.valid_until = sent.checked_add(timings.renew_deadline());
+        self.holder = Some(me.to_owned());
+    }
+
+    /// A renewal sent at `sent` succeeded: writes may go on until its deadline.
+    pub fn renewed(&mut self, sent: Instant, timings: &Timings) {
+        let until = sent.checked_add(timings.renew_deadline());
+        if until > self.valid_until {
+            self.valid_until = until;
+        }
+    }
+
+    /// This instance does not (or no longer) hold the Lease; `holder` does.
+    pub fn following(&mut self, holder: Option<String>) {
+        self.holding = false;
+        self.valid_until = None;
+        self.holder = holder;
+    }
+}
+
+/// Whether a write started at `now` finishes before the right to write ends.
+pub fn may_write(now: Instant, valid_until: Option<Instant>, produce_timeout: Duration) -> bool {
+    valid_until.is_some_and(|until| now.checked_add(produce_timeout).is_some_and(|t| t < until))
+}
+
+/// The role `standing` gives this instance (`me`, its advertised URL) at `now`.
+pub fn role(me: &str, standing: &Standing, now: Instant, timings: &Timings) -> Role {
+    if standing.holding {
+        return if standing.caught_up != Some(standing.term) {
+            Role::Unavailable {
+                reason: "this instance has just become the writer and is reading the schemas \
+                         topic to its end; retry shortly"
+                    .to_owned(),
+            }
+        } else if may_write(now, standing.valid_until, timings.produce_timeout()) {
+            Role::Writer
+        } else {
+            Role::Unavailable {
+                reason: "this instance is the writer but could not renew its Lease in time, so \
+                         it stopped writing until it renews or another instance takes over; \
+                         retry shortly"
+                    .to_owned(),
+            }
+        };
+    }
+    match standing.holder.as_deref() {
+        Some(h) if h == me => Role::Unavailable {
+            reason: format!(
+                "the writer Lease names this instance's URL {me} from an earlier run; waiting \
+                 for it to expire before taking over; retry shortly"
+            ),
+        },
+        Some(h) => Role::Follower {
+            writer: h.to_owned(),
+        },
+        None => Role::Unavailable {
+            reason: "no instance holds the writer Lease yet; retry shortly".to_owned(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ME: &str = "http://10.0.0.1:8081";
+    const OTHER: &str = "http://10.0.0.2:8081";
+
+    fn timings() -> Timings {
+        match Timings::new(Duration::from_secs(15), Duration::from_secs(2)) {
+            Ok(t) => t,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn held_by(h: &str) -> LeaseView {
+        LeaseView {
+            holder: Some(h.to_owned()),
+        }
+    }
+
+    #[test]
+    fn a_missing_lease_is_created_and_a_released_one_taken() {
+        assert_eq!(decide(ME, false, None, false), Action::Create);
+        let released = LeaseView { holder: None };
+        assert_eq!(decide(ME, false, Some(&released), false), Action::TakeOver);
+        let empty = LeaseView {
+            holder: Some(String::new()),
+        };
+        assert_eq!(decide(ME, false, Some(&empty), false), Action::TakeOver);
+    }
+
+    #[test]
+    fn the_holder_renews_and_a_follower_waits_for_expiry() {
+        assert_eq!(decide(ME, true, Some(&held_by(ME)), false), Action::Renew);
+        assert_eq!(
+            decide(ME, false, Some(&held_by(OTHER)), false),
+            Action::Follow {
+                holder: OTHER.into()
+            }
+        );
+        assert_eq!(
+            decide(ME, false, Some(&held_by(OTHER)), true),
+            Action::TakeOver
+        );
+    }
+
+    #[test]
+    fn a_lease_naming_this_url_from_an_earlier_run_is_waited_out() {
+        assert_eq!(
+            decide(ME, false, Some(&held_by(ME)), false),
+            Action::Follow { holder: ME.into() }
+        );
+        assert_eq!(
+            decide(ME, false, Some(&held_by(ME)), true),
+            Action::TakeOver
+        );
+        let standing = Standing {
+            holder: Some(ME.into()),
+            ..Standing::default()
+        };
+        assert!(matches!(
+            role(ME, &standing, Instant::now(), &timings()),
+            Role::Unavailable { .. }
+        ));
+    }
+
+    #[test]
+    fn expiry_is_judged_by_when_this_instance_saw_the_lease_change() {
+        let d = Duration::from_secs(15);
+        let grace = Duration::from_secs(2);
+        let t0 = Instant::now();
+        let mut w = Watch::default();
+        // First look: the holder's record must stay put for the duration plus the grace.
+        assert!(!w.expired("a", t0, d, grace));
+        assert!(!w.expired("a", t0 + d, d, grace));
+        assert!(w.expired("a", t0 + d + grace, d, grace));
+        // A renewal (any change) restarts the wait, now without the grace.
+        let t1 = t0 + Duration::from_secs(20);
+        assert!(!w.expired("b", t1, d, grace));
+        assert!(!w.expired("b", t1 + d - Duration::from_millis(1), d, grace));
+        assert!(w.expired("b", t1 + d, d, grace));
+    }
+
+    #[test]
+    fn writes_stop_before_the_renew_deadline_by_the_produce_timeout() {
+        let t = timings();
+        assert_eq!(t.renew_deadline(), Duration::from_secs(10));
+        assert_eq!(t.produce_timeout(), Duration::from_secs(3));
+        let sent = Instant::now();
+        let mut s = Standing::default();
+        s.acquired(ME, sent, &t);
+        // Not a writer until the read to the end of the topic finished for this term.
+        assert!(matches!(role(ME, &s, sent, &t), Role::Unavailable { .. }));
+        s.caught_up = Some(s.term);
+        assert_eq!(role(ME, &s, sent, &t), Role::Writer);
+        let last_start = sent + Duration::from_secs(7) - Duration::from_millis(1);
+        assert_eq!(role(ME, &s, last_start, &t), Role::Writer);
+        assert!(matches!(
+            role(ME, &s, sent + Duration::from_secs(7), &t),
+            Role::Unavailable { .. }
+        ));
+        // A renewal moves the deadline on; an older one never moves it back.
+        s.renewed(sent + Duration::from_secs(6), &t);
+        assert_eq!(
+            role(ME, &s, sent + Duration::from_secs(12), &t),
+            Role::Writer
+        );
+        s.renewed(sent + Duration::from_secs(1), &t);
+        assert_eq!(
+            role(ME, &s, sent + Duration::from_secs(12), &t),
+            Role::Writer
+        );
+    }
+
+    #[test]
+    fn a_new_term_needs_its_own_read_to_the_end() {
+        let t = timings();
+        let now = Instant::now();
+        let mut s = Standing::default();
+        s.acquired(ME, now, &t);
+        s.caught_up = Some(s.term);
+        s.following(Some(OTHER.into()));
+        assert_eq!(
+            role(ME, &s, now, &t),
+            Role::Follower {
+                writer: OTHER.into()
+            }
+        );
+        s.acquired(ME, now, &t);
+        assert!(matches!(role(ME, &s, now, &t), Role::Unavailable { .. }));
+    }
+
+    #[test]
+    fn the_old_writer_stops_well_before_anyone_may_take_over() {
+        // Worst case: the follower saw the last renewal the instant it was sent.
+        let t = timings();
+        let sent = Instant::now();
+        let last_write_done = sent + t.renew_deadline();
+        let earliest_takeover = sent + t.lease_duration();
+        assert!(earliest_takeover.duration_since(last_write_done) >= Duration::from_secs(5));
+    }
+
+    #[test]
+    fn timings_that_break_the_window_are_refused() {
+        assert!(Timings::new(Duration::from_secs(15), Duration::from_secs(5)).is_err());
+        assert!(Timings::new(Duration::from_secs(15), Duration::ZERO).is_err());
+        assert!(Timings::new(Duration::from_secs(5), Duration::from_secs(1)).is_ok());
+        assert_eq!(
+            Timings::new(Duration::from_millis(4500), Duration::from_millis(500))
+                .map(|t| t.lease_duration_secs()),
+            Ok(5)
+        );
+    }
+
+    #[test]
+    fn without_a_known_holder_writes_are_unavailable() {
+        let s = Standing::default();
+        assert!(matches!(
+            role(ME, &s, Instant::now(), &timings()),
+            Role::Unavailable { .. }
+        ));
+    }
+}
