@@ -184,12 +184,15 @@ fn service(registry: &SchemaRegistry, names: &Names) -> Service {
 }
 
 /// The registry's command line: the cluster's plaintext bootstrap, the topic, the Lease of the
-/// writer election, and the URL other pods forward writes to (the pod IP, which Kubernetes
-/// expands from the env).
+/// writer election, and the URL other pods forward writes to. The REST listener binds the
+/// pod's IP (`$(POD_IP)`, which Kubernetes expands from the env), as the brokers' listeners
+/// do, rather than 0.0.0.0: probes and the Service reach the pod there, and registry pods
+/// that share a host's network (the local control plane runs pods as processes on
+/// 127.0.0.x) do not collide on the port.
 fn args(registry: &SchemaRegistry, names: &Names, bootstrap: &str) -> Vec<String> {
     vec![
         format!("--bootstrap={bootstrap}"),
-        format!("--listener=0.0.0.0:{}", registry.port),
+        format!("--listener=$(POD_IP):{}", registry.port),
         format!("--topic={}", registry.topic),
         format!(
             "--lease={}/{}",
@@ -376,7 +379,7 @@ mod tests {
             c.args.clone().unwrap_or_default(),
             vec![
                 "--bootstrap=demo-bootstrap.kafka.svc:9092",
-                "--listener=0.0.0.0:8081",
+                "--listener=$(POD_IP):8081",
                 "--topic=_schemas",
                 "--lease=kafka/demo-schema-registry",
                 "--advertised-url=http://$(POD_IP):8081",
