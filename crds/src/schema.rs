@@ -95,7 +95,8 @@ pub struct KafkaSchemaSpec {
     pub schema: Option<String>,
 
     /// The ConfigMap key holding the schema text, for schemas kept as files (a kustomize
-    /// `configMapGenerator`); a change of the key is registered as a new version.
+    /// `configMapGenerator`); a change of the key is registered as a new version within a
+    /// minute (the operator re-reads it periodically rather than watching every ConfigMap).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schema_from: Option<SchemaSource>,
 

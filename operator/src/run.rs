@@ -400,8 +400,9 @@ fn user_controller(ctx: &Arc<Context>, stop: &watch::Receiver<bool>) -> impl Fut
         .for_each(|_| futures::future::ready(()))
 }
 
-/// The KafkaSchema controller: woken by the schema, by its cluster (a registry appears,
-/// moves or becomes ready) and by the ConfigMaps schemas are read from.
+/// The KafkaSchema controller: woken by the schema and by its cluster (a registry appears,
+/// moves or becomes ready). ConfigMaps are not watched (that would cache every ConfigMap of
+/// the watched namespaces): a changed `schemaFrom` key is picked up by the periodic re-check.
 fn schema_controller(ctx: &Arc<Context>, stop: &watch::Receiver<bool>) -> impl Future<Output = ()> {
     let client = &ctx.client;
     let ns = ctx.settings.watch_namespace.as_deref();

@@ -188,7 +188,9 @@ fn spread(cluster: &KafkaCluster, names: &Names) -> Vec<TopologySpreadConstraint
     ]
 }
 
-fn field_env(name: &str, path: &str) -> EnvVar {
+/// An env var holding a field of the pod (its name, IP, ...), for the brokers and the
+/// schema registry alike.
+pub(super) fn field_env(name: &str, path: &str) -> EnvVar {
     EnvVar {
         name: name.to_owned(),
         value_from: Some(EnvVarSource {
@@ -203,10 +205,15 @@ fn field_env(name: &str, path: &str) -> EnvVar {
 }
 
 fn probe(path: &str, period: i32, failures: i32) -> Probe {
+    http_probe(path, ADMIN_PORT_NAME, period, failures)
+}
+
+/// An HTTP GET probe of `path` on the container port named `port`, with a 5 s timeout.
+pub(super) fn http_probe(path: &str, port: &str, period: i32, failures: i32) -> Probe {
     Probe {
         http_get: Some(HTTPGetAction {
             path: Some(path.to_owned()),
-            port: IntOrString::String(ADMIN_PORT_NAME.to_owned()),
+            port: IntOrString::String(port.to_owned()),
             ..HTTPGetAction::default()
         }),
         period_seconds: Some(period),

@@ -226,50 +226,35 @@ pub fn status_for(
                 warning: false,
             })
         }
-        Outcome::Incompatible(message) => {
-            let emit = changed(INCOMPATIBLE);
+        Outcome::Incompatible(message) | Outcome::Invalid(message) => {
+            // The registry refused the schema: (reason, Incompatible status, its message).
+            let (reason, incompatible, detail) = match outcome {
+                Outcome::Incompatible(_) => (INCOMPATIBLE, true, message.as_str()),
+                _ => (
+                    INVALID_SCHEMA,
+                    false,
+                    "the schema does not parse, so compatibility was not checked",
+                ),
+            };
+            let emit = changed(reason);
             set_condition(
                 conditions,
                 SCHEMA_READY,
                 false,
-                INCOMPATIBLE,
+                reason,
                 message.clone(),
                 generation,
             );
             set_condition(
                 conditions,
                 SCHEMA_INCOMPATIBLE,
-                true,
-                INCOMPATIBLE,
-                message.clone(),
+                incompatible,
+                reason,
+                detail,
                 generation,
             );
             emit.then(|| SchemaEvent {
-                reason: INCOMPATIBLE,
-                note: message.clone(),
-                warning: true,
-            })
-        }
-        Outcome::Invalid(message) => {
-            let emit = changed(INVALID_SCHEMA);
-            set_condition(
-                conditions,
-                SCHEMA_READY,
-                false,
-                INVALID_SCHEMA,
-                message.clone(),
-                generation,
-            );
-            set_condition(
-                conditions,
-                SCHEMA_INCOMPATIBLE,
-                false,
-                INVALID_SCHEMA,
-                "the schema does not parse, so compatibility was not checked",
-                generation,
-            );
-            emit.then(|| SchemaEvent {
-                reason: INVALID_SCHEMA,
+                reason,
                 note: message.clone(),
                 warning: true,
             })

@@ -27,9 +27,10 @@ use crate::{Error, Result};
 /// Label value for metrics.
 pub const CONTROLLER: &str = "kafkaschema";
 
-/// How often a registered schema is checked against the registry (a subject deleted or
-/// changed behind the operator's back is put right).
-const RECHECK: Duration = Duration::from_secs(300);
+/// How often a schema is checked against the registry: a subject deleted or changed behind
+/// the operator's back is put right, and a changed `schemaFrom` ConfigMap key registered.
+/// One lookup per schema per minute.
+const RECHECK: Duration = Duration::from_secs(60);
 /// How soon a schema the registry could not take (unreachable, starting) is tried again.
 const RETRY_UNAVAILABLE: Duration = Duration::from_secs(5);
 /// How soon a schema waiting for its cluster, registry or source is looked at again (the
