@@ -13,9 +13,8 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, PodSecurityContext, PodSpec,
-    PodTemplateSpec, Probe, SecurityContext, Service, ServiceAccount, ServicePort, ServiceSpec,
-    Volume, VolumeMount,
+    Container, ContainerPort, EmptyDirVolumeSource, PodSecurityContext, PodSpec, PodTemplateSpec,
+    Probe, Service, ServiceAccount, ServicePort, ServiceSpec, Volume, VolumeMount,
 };
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -23,7 +22,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use tributary_crds::cluster::{registry_name, ListenerType, SchemaRegistry};
 use tributary_crds::{KafkaCluster, CLUSTER_LABEL};
 
-use super::statefulset::{field_env, http_probe};
+use super::statefulset::{field_env, hardened, http_probe};
 use super::Names;
 
 /// Name of the registry's HTTP port on its pods and Service.
@@ -232,15 +231,7 @@ fn container(registry: &SchemaRegistry, names: &Names, bootstrap: &str) -> Conta
         startup_probe: Some(probe(5, 30)),
         liveness_probe: Some(probe(10, 3)),
         readiness_probe: Some(probe(5, 2)),
-        security_context: Some(SecurityContext {
-            allow_privilege_escalation: Some(false),
-            read_only_root_filesystem: Some(true),
-            capabilities: Some(Capabilities {
-                drop: Some(vec!["ALL".to_owned()]),
-                ..Capabilities::default()
-            }),
-            ..SecurityContext::default()
-        }),
+        security_context: Some(hardened()),
         volume_mounts: Some(vec![VolumeMount {
             name: "tmp".to_owned(),
             mount_path: "/tmp".to_owned(),

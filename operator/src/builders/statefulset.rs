@@ -188,6 +188,20 @@ fn spread(cluster: &KafkaCluster, names: &Names) -> Vec<TopologySpreadConstraint
     ]
 }
 
+/// The container hardening every pod of a cluster gets: no privilege escalation, a read-only
+/// root filesystem, no capabilities.
+pub(super) fn hardened() -> SecurityContext {
+    SecurityContext {
+        allow_privilege_escalation: Some(false),
+        read_only_root_filesystem: Some(true),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".to_owned()]),
+            ..Capabilities::default()
+        }),
+        ..SecurityContext::default()
+    }
+}
+
 /// An env var holding a field of the pod (its name, IP, ...), for the brokers and the
 /// schema registry alike.
 pub(super) fn field_env(name: &str, path: &str) -> EnvVar {
@@ -316,15 +330,7 @@ fn broker_container(cluster: &KafkaCluster, names: &Names) -> Container {
         startup_probe: Some(probe("/healthz", 5, 120)),
         liveness_probe: Some(probe("/healthz", 10, 3)),
         readiness_probe: Some(probe("/readyz", 5, 3)),
-        security_context: Some(SecurityContext {
-            allow_privilege_escalation: Some(false),
-            read_only_root_filesystem: Some(true),
-            capabilities: Some(Capabilities {
-                drop: Some(vec!["ALL".to_owned()]),
-                ..Capabilities::default()
-            }),
-            ..SecurityContext::default()
-        }),
+        security_context: Some(hardened()),
         volume_mounts: Some(container_mounts(cluster, names)),
         ..Container::default()
     }
