@@ -24,6 +24,10 @@ pub use crate::listener::{
     ListenerProtocol, ListenerTls, ListenerType, SecurityProtocol, EXTERNAL_LISTENER_LABEL,
     REPLICATION_LISTENER, REPLICATION_PORT,
 };
+pub use crate::schema_registry::{
+    registry_name, registry_url, RegistryAuthentication, RegistryAuthenticationType,
+    SchemaRegistry, SchemaRegistryStatus, DEFAULT_REGISTRY_IMAGE,
+};
 
 /// Image used when `spec.image` is not set.
 pub const DEFAULT_IMAGE: &str = "ghcr.io/tributary-dev/tributary-broker:0.1.0";
@@ -144,6 +148,12 @@ pub struct KafkaClusterSpec {
     /// factor changes.
     #[serde(default)]
     pub rebalance: Rebalance,
+
+    /// A Confluent-compatible schema registry run beside the brokers (Deployment and Service
+    /// `<name>-schema-registry`), storing its schemas in a topic of this cluster; removing
+    /// the field removes the registry (the topic and its schemas stay).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_registry: Option<SchemaRegistry>,
 
     /// Seconds a broker gets to move leadership away and flush before it is killed.
     #[serde(default = "default_grace")]
@@ -445,6 +455,10 @@ pub struct KafkaClusterStatus {
     /// still rejoining its ISRs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub roll: Option<RollStatus>,
+    /// The schema registry's URL and readiness, while `spec.schemaRegistry` is set (the
+    /// `SchemaRegistry` condition says why it is not ready).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_registry: Option<SchemaRegistryStatus>,
 }
 
 /// Progress of a rolling update. The StatefulSet uses `OnDelete`: the operator restarts one

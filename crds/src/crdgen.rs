@@ -2,7 +2,7 @@
 
 use kube::CustomResourceExt;
 
-use crate::{KafkaCluster, KafkaPartition, KafkaTopic, KafkaUser};
+use crate::{KafkaCluster, KafkaPartition, KafkaSchema, KafkaTopic, KafkaUser};
 
 /// Errors rendering CRDs.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +39,11 @@ pub fn rendered() -> Result<Vec<(&'static str, String)>, CrdGenError> {
         kind: "KafkaUser",
         source,
     })?;
+    let schema =
+        serde_yaml::to_string(&KafkaSchema::crd()).map_err(|source| CrdGenError::Yaml {
+            kind: "KafkaSchema",
+            source,
+        })?;
     Ok(vec![
         (
             "kafkaclusters.tributary.dev.yaml",
@@ -50,5 +55,9 @@ pub fn rendered() -> Result<Vec<(&'static str, String)>, CrdGenError> {
             format!("{header}{partition}"),
         ),
         ("kafkausers.tributary.dev.yaml", format!("{header}{user}")),
+        (
+            "kafkaschemas.tributary.dev.yaml",
+            format!("{header}{schema}"),
+        ),
     ])
 }

@@ -2,8 +2,9 @@
 //!
 //! `KafkaCluster` describes a set of brokers; `KafkaTopic` describes a topic; `KafkaPartition`
 //! holds one partition's assignment, leader, epochs and in-sync replicas (the state ZooKeeper
-//! holds in Apache Kafka); `KafkaUser` describes a Kafka principal's credentials and ACLs. All
-//! live in group `tributary.dev`, version `v1alpha1`.
+//! holds in Apache Kafka); `KafkaUser` describes a Kafka principal's credentials and ACLs;
+//! `KafkaSchema` declares a schema in a cluster's schema registry ([`schema`],
+//! [`schema_registry`]). All live in group `tributary.dev`, version `v1alpha1`.
 //! [`registration`] names the Lease annotations brokers register with and the objects producer
 //! ids, ACLs, SCRAM credentials and client quotas are kept in; [`acls`], [`scram`] and
 //! [`quotas`] define the JSON documents the ACLs, SCRAM credentials and client quotas are,
@@ -21,6 +22,8 @@ pub mod listener;
 pub mod partition;
 pub mod quotas;
 pub mod registration;
+pub mod schema;
+pub mod schema_registry;
 pub mod scram;
 pub mod shared;
 pub mod topic;
@@ -32,6 +35,7 @@ pub use partition::{
     Assignment, AssignmentError, ElectionType, IsrEntry, KafkaPartition, KafkaPartitionSpec,
     KafkaPartitionStatus, ELECT_LEADER_ANNOTATION,
 };
+pub use schema::{KafkaSchema, KafkaSchemaSpec, KafkaSchemaStatus};
 pub use topic::{KafkaTopic, KafkaTopicSpec, KafkaTopicStatus, PartitionReplicas, TopicPhase};
 pub use user::{KafkaUser, KafkaUserSpec, KafkaUserStatus};
 

@@ -348,7 +348,7 @@ fn topic_transition_rules_guard_partitions_and_identity() {
 
 #[test]
 fn every_cel_rule_compiles() {
-    for file in [CLUSTER_CRD, TOPIC_CRD, PARTITION_CRD] {
+    for file in [CLUSTER_CRD, TOPIC_CRD, PARTITION_CRD, USER_CRD, SCHEMA_CRD] {
         let compiled = kube_cel::compile_schema(&schema_of(file));
         let errs: Vec<String> = compiled
             .compilation_errors()
@@ -498,4 +498,84 @@ fn user_schema_and_rules_reject_what_cannot_be_carried_out() {
         None,
         "type",
     );
+}
+
+const SCHEMA_CRD: &str = "kafkaschemas.tributary.dev.yaml";
+
+fn schema(spec: &str) -> Value {
+    yaml(&format!("apiVersion: tributary.dev/v1alpha1\nkind: KafkaSchema\nmetadata: {{name: s}}\nspec:\n{spec}"))
+}
+
+#[test]
+fn schema_registry_accepts_defaults_and_refuses_what_the_registry_cannot_do_yet() {
+    let s = schema_of(CLUSTER_CRD);
+    let ok = cluster("  brokers: 1\n  schemaRegistry: {}");
+    assert_eq!(errors(&s, &ok, None), Vec::<String>::new());
+    let full = cluster(
+        "  brokers: 1\n  schemaRegistry: {replicas: 2, port: 8085, topic: _schemas_x, image: r:1, authentication: {type: none}, resources: {limits: {memory: 512Mi}}}",
+    );
+    assert_eq!(errors(&s, &full, None), Vec::<String>::new());
+    assert_rejected(
+        &s,
+        &cluster("  brokers: 1\n  schemaRegistry: {authentication: {type: basic}}"),
+        None,
+        "only type none is supported yet",
+    );
+    assert_rejected(
+        &s,
+        &cluster("  brokers: 1\n  schemaRegistry: {tls: {}}"),
+        None,
+        "schemaRegistry.tls is not supported yet",
+    );
+    assert_rejected(
+        &s,
+        &cluster("  brokers: 1\n  schemaRegistry: {port: 80}"),
+        None,
+        "schemaRegistry.port",
+    );
+    assert_rejected(
+        &s,
+        &cluster("  brokers: 1\n  schemaRegistry: {topic: 'a b'}"),
+        None,
+        "schemaRegistry.topic",
+    );
+}
+
+#[test]
+fn kafka_schema_needs_exactly_one_source_and_keeps_its_subject() {
+    let s = schema_of(SCHEMA_CRD);
+    let inline = schema("  clusterRef: c\n  subject: orders-value\n  schema: '\"string\"'");
+    assert_eq!(errors(&s, &inline, None), Vec::<String>::new());
+    let from = schema(
+        "  clusterRef: c\n  subject: orders-value\n  schemaType: PROTOBUF\n  schemaFrom: {configMapKeyRef: {name: protos, key: order.proto}}\n  references: [{name: common.proto, subject: common, version: 1}]\n  compatibility: FULL_TRANSITIVE\n  normalize: true\n  deletionPolicy: Delete",
+    );
+    assert_eq!(errors(&s, &from, None), Vec::<String>::new());
+    assert_rejected(
+        &s,
+        &schema("  clusterRef: c\n  subject: x"),
+        None,
+        "set exactly one of schema",
+    );
+    assert_rejected(
+        &s,
+        &schema("  clusterRef: c\n  subject: x\n  schema: a\n  schemaFrom: {configMapKeyRef: {name: m, key: k}}"),
+        None,
+        "set exactly one of schema",
+    );
+    assert_rejected(
+        &s,
+        &schema("  clusterRef: c\n  subject: x\n  schema: a\n  schemaType: XML"),
+        None,
+        "schemaType",
+    );
+    assert_rejected(
+        &s,
+        &schema("  clusterRef: c\n  subject: x\n  schema: a\n  compatibility: SOMETIMES"),
+        None,
+        "compatibility",
+    );
+    let renamed = schema("  clusterRef: c\n  subject: orders-key\n  schema: '\"string\"'");
+    assert_rejected(&s, &renamed, Some(&inline), "subject is immutable");
+    let moved = schema("  clusterRef: d\n  subject: orders-value\n  schema: '\"string\"'");
+    assert_rejected(&s, &moved, Some(&inline), "clusterRef is immutable");
 }

@@ -35,6 +35,11 @@ pub struct Settings {
     /// enough to re-elect thousands of partitions in seconds, few enough not to flood the API
     /// server.
     pub controller_write_concurrency: usize,
+    /// Where KafkaSchemas find their cluster's schema registry instead of its Service: a URL
+    /// with `{namespace}`, `{cluster}` and `{port}` filled in, for an operator running
+    /// outside the Kubernetes network (tests, development clusters). `None`: the URL the
+    /// cluster's status reports.
+    pub schema_registry_url: Option<String>,
 }
 
 impl Settings {
@@ -50,6 +55,7 @@ impl Settings {
             apply_crds: false,
             error_backoff: Duration::from_secs(15),
             controller_write_concurrency: 32,
+            schema_registry_url: None,
         }
     }
 }

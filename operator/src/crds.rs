@@ -9,7 +9,7 @@
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client, CustomResourceExt, ResourceExt};
-use tributary_crds::{KafkaCluster, KafkaPartition, KafkaTopic, KafkaUser};
+use tributary_crds::{KafkaCluster, KafkaPartition, KafkaSchema, KafkaTopic, KafkaUser};
 
 use crate::{Error, Result, FIELD_MANAGER};
 
@@ -20,6 +20,7 @@ pub fn definitions() -> Vec<CustomResourceDefinition> {
         KafkaTopic::crd(),
         KafkaPartition::crd(),
         KafkaUser::crd(),
+        KafkaSchema::crd(),
     ]
 }
 

@@ -89,6 +89,15 @@ pub enum Error {
     /// No password or salt could be generated.
     #[error(transparent)]
     Random(#[from] crate::user::password::RandomError),
+    /// A schema registry call failed (unreachable, or it refused what was asked).
+    #[error("{what} failed: {source}")]
+    Registry {
+        /// What was being done, e.g. `soft-delete subject orders-value`.
+        what: String,
+        /// The cause.
+        #[source]
+        source: crate::schema::client::RegistryError,
+    },
     /// Encoding a patch failed (a bug, not bad input).
     #[error("cannot encode {what}: {source}")]
     Encode {
@@ -112,6 +121,7 @@ impl Error {
             Error::Serve { .. } => "serve",
             Error::MissingField { .. } => "missing_field",
             Error::Encode { .. } => "encode",
+            Error::Registry { .. } => "schema_registry",
             Error::Pki(_) => "pki",
             Error::SharedDocument { .. } => "shared_document",
             Error::Random(_) => "random",

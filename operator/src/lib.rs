@@ -1,11 +1,12 @@
 //! Tributary operator: turns `KafkaCluster` objects into broker StatefulSets (and their
 //! Services, ConfigMaps, RBAC and PodDisruptionBudget) and `KafkaTopic` objects into
 //! `KafkaPartition` objects and `KafkaUser` objects into credentials and ACLs in the shared
-//! documents the brokers follow, and acts as the Kafka controller ([`controller`]: broker liveness
+//! documents the brokers follow, and `KafkaSchema` objects into schemas in the cluster's
+//! schema registry, and acts as the Kafka controller ([`controller`]: broker liveness
 //! from Leases, leader elections and ISR upkeep in each KafkaPartition).
 //!
 //! Decisions are pure functions ([`placement`], [`builders`], [`cluster::status`],
-//! [`topic::plan`], [`user::plan`], [`controller::liveness`], [`controller::election`]); the reconcilers and
+//! [`topic::plan`], [`user::plan`], [`schema::plan`], [`controller::liveness`], [`controller::election`]); the reconcilers and
 //! the controller loop only read the world, call them, and apply the result.
 
 pub mod apply;
@@ -23,6 +24,7 @@ pub mod pause;
 pub mod pki;
 pub mod placement;
 pub mod run;
+pub mod schema;
 pub mod topic;
 pub mod trigger;
 pub mod user;

@@ -45,6 +45,11 @@ struct Args {
     /// customresourcedefinitions.
     #[arg(long, env = "APPLY_CRDS")]
     apply_crds: bool,
+    /// Where KafkaSchemas reach their cluster's schema registry when the operator is not on
+    /// the Kubernetes network (development clusters, tests): a URL in which `{namespace}`,
+    /// `{cluster}` and `{port}` are filled in. Unset: the URL the cluster's status reports.
+    #[arg(long, env = "SCHEMA_REGISTRY_URL")]
+    schema_registry_url: Option<String>,
 }
 
 #[tokio::main]
@@ -69,6 +74,7 @@ async fn main() -> anyhow::Result<()> {
         apply_crds: args.apply_crds,
         error_backoff: Duration::from_secs(15),
         controller_write_concurrency: args.controller_write_concurrency.max(1),
+        schema_registry_url: args.schema_registry_url,
     };
     let metrics = Arc::new(Metrics::new().context("registering metrics")?);
     let listener = tributary_operator::http::bind(&args.metrics_addr).await?;

@@ -1,6 +1,6 @@
 //! Wiring: wait until the API answers and the CRDs are installed (applying them first with
 //! `--apply-crds`), stand by until this replica holds the leader Lease, run the KafkaCluster,
-//! KafkaTopic and KafkaUser controllers and the Kafka controller role while renewing it, and on shutdown
+//! KafkaTopic, KafkaUser and KafkaSchema controllers and the Kafka controller role while renewing it, and on shutdown
 //! stop them and release the Lease.
 
 use std::future::Future;
@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures::channel::mpsc;
 use futures::StreamExt;
-use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use kube::api::ListParams;
@@ -19,12 +19,12 @@ use kube::{Api, Client, ResourceExt};
 use tokio::sync::watch;
 use tributary_crds::registration::clients_ca_name;
 use tributary_crds::registration::parse_broker_lease_name;
-use tributary_crds::{KafkaCluster, KafkaPartition, KafkaTopic, KafkaUser};
+use tributary_crds::{KafkaCluster, KafkaPartition, KafkaSchema, KafkaTopic, KafkaUser};
 
 use crate::context::{Context, Settings};
 use crate::leader::LeaderElector;
 use crate::metrics::Metrics;
-use crate::{cluster, controller, topic, trigger, user, Error, Result};
+use crate::{cluster, controller, schema, topic, trigger, user, Error, Result};
 
 /// Resolves once `rx` reports `true` (or its sender is gone).
 pub async fn wait_for(mut rx: watch::Receiver<bool>) {
@@ -75,6 +75,13 @@ pub async fn check_crds(client: &Client, ns: Option<&str>) -> Result<()> {
         .await
         .map_err(|source| Error::CrdMissing {
             crd: "kafkausers.tributary.dev",
+            source,
+        })?;
+    api::<KafkaSchema>(client, ns)
+        .list(&one)
+        .await
+        .map_err(|source| Error::CrdMissing {
+            crd: "kafkaschemas.tributary.dev",
             source,
         })?;
     Ok(())
@@ -226,6 +233,7 @@ pub async fn run_controllers(ctx: Arc<Context>, stop: watch::Receiver<bool>) {
     let clusters = cluster_controller(&ctx, clusters_to_refresh, &stop);
     let topics = topic_controller(&ctx, &stop);
     let users = user_controller(&ctx, &stop);
+    let schemas = schema_controller(&ctx, &stop);
     let role = controller::run(ctx, brokers_changed, stop.clone());
     // kube's graceful shutdown waits for the controllers' stores to list first; a stop that
     // comes before they have (right after taking the Lease) would wait forever. So, as
@@ -236,7 +244,7 @@ pub async fn run_controllers(ctx: Arc<Context>, stop: watch::Receiver<bool>) {
         tokio::time::sleep(CONTROLLERS_STOP_GRACE).await;
     };
     tokio::select! {
-        _ = async { futures::join!(clusters, topics, users, role) } => {}
+        _ = async { futures::join!(clusters, topics, users, schemas, role) } => {}
         () = forced => tracing::warn!(
             grace_s = CONTROLLERS_STOP_GRACE.as_secs(),
             "the controllers had not stopped within the grace; dropping them"
@@ -264,6 +272,8 @@ fn cluster_controller(
         watcher::Config::default().any_semantic(),
     )
     .owns(api::<StatefulSet>(client, ns), owned.clone())
+    // The schema registry's pods becoming ready show in the cluster's status.
+    .owns(api::<Deployment>(client, ns), owned.clone())
     .owns(api::<ConfigMap>(client, ns), owned.clone())
     .owns(api::<Service>(client, ns), owned.clone())
     // A deleted or edited CA or certificate Secret is put right at once.
@@ -387,6 +397,27 @@ fn user_controller(ctx: &Arc<Context>, stop: &watch::Receiver<bool>) -> impl Fut
         )
         .graceful_shutdown_on(wait_for(stop.clone()))
         .run(user::reconcile, user::error_policy, ctx.clone())
+        .for_each(|_| futures::future::ready(()))
+}
+
+/// The KafkaSchema controller: woken by the schema and by its cluster (a registry appears,
+/// moves or becomes ready). ConfigMaps are not watched (that would cache every ConfigMap of
+/// the watched namespaces): a changed `schemaFrom` key is picked up by the periodic re-check.
+fn schema_controller(ctx: &Arc<Context>, stop: &watch::Receiver<bool>) -> impl Future<Output = ()> {
+    let client = &ctx.client;
+    let ns = ctx.settings.watch_namespace.as_deref();
+    let schemas = Controller::new(api::<KafkaSchema>(client, ns), watcher::Config::default());
+    let store = schemas.store();
+    schemas
+        .watches(
+            api::<KafkaCluster>(client, ns),
+            watcher::Config::default(),
+            move |c: KafkaCluster| {
+                schema::reconcile::schemas_of(&store, c.namespace(), &c.name_any())
+            },
+        )
+        .graceful_shutdown_on(wait_for(stop.clone()))
+        .run(schema::reconcile, schema::error_policy, ctx.clone())
         .for_each(|_| futures::future::ready(()))
 }
 

@@ -677,6 +677,7 @@ fn default_values_render_a_hardened_operator_with_least_privilege() {
         "kafkatopics.tributary.dev",
         "kafkapartitions.tributary.dev",
         "kafkausers.tributary.dev",
+        "kafkaschemas.tributary.dev",
     ] {
         for verb in ["get", "create", "patch"] {
             assert!(
@@ -803,6 +804,7 @@ fn chart_crds_are_the_generated_crds() {
         [
             "kafkaclusters.tributary.dev",
             "kafkapartitions.tributary.dev",
+            "kafkaschemas.tributary.dev",
             "kafkatopics.tributary.dev",
             "kafkausers.tributary.dev"
         ]
@@ -1133,7 +1135,20 @@ fn operator_rbac_covers_the_role_it_grants_brokers() {
             .collect();
         let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
         let r = parse_all(&render(&extra));
-        for rule in broker.role.rules.clone().unwrap_or_default() {
+        // The brokers' Role, and the schema registry's (its Lease election).
+        let mut with_registry = sample_cluster();
+        with_registry.spec.schema_registry = Some(Default::default());
+        let names = tributary_operator::builders::Names::of(&with_registry)
+            .unwrap_or_else(|e| panic!("names: {e}"));
+        let registry_rules =
+            match tributary_operator::builders::registry::schema_registry(&with_registry, &names) {
+                tributary_operator::builders::registry::RegistryPlan::Deploy(o) => {
+                    o.role.rules.clone().unwrap_or_default()
+                }
+                other => panic!("expected a registry, got {other:?}"),
+            };
+        let granted = broker.role.rules.clone().unwrap_or_default();
+        for rule in granted.into_iter().chain(registry_rules) {
             for group in rule.api_groups.clone().unwrap_or_default() {
                 for resource in rule.resources.clone().unwrap_or_default() {
                     for verb in &rule.verbs {
@@ -1156,7 +1171,19 @@ fn operator_rbac_covers_the_role_it_grants_brokers() {
             ),
             ("", "services", &["list", "watch", "create", "patch"][..]),
             ("", "configmaps", &["list", "watch", "create", "patch"][..]),
-            ("", "serviceaccounts", &["create", "patch"][..]),
+            ("", "serviceaccounts", &["create", "patch", "delete"][..]),
+            (
+                "apps",
+                "deployments",
+                &["get", "list", "watch", "create", "patch", "delete"][..],
+            ),
+            ("", "services", &["delete"][..]),
+            (
+                "tributary.dev",
+                "kafkaschemas",
+                &["list", "watch", "patch", "update"][..],
+            ),
+            ("tributary.dev", "kafkaschemas/status", &["patch"][..]),
             ("", "pods", &["list", "delete"][..]),
             ("coordination.k8s.io", "leases", &["list"][..]),
             (
@@ -1167,12 +1194,12 @@ fn operator_rbac_covers_the_role_it_grants_brokers() {
             (
                 "rbac.authorization.k8s.io",
                 "roles",
-                &["create", "patch"][..],
+                &["create", "patch", "delete"][..],
             ),
             (
                 "rbac.authorization.k8s.io",
                 "rolebindings",
-                &["create", "patch"][..],
+                &["create", "patch", "delete"][..],
             ),
             ("tributary.dev", "kafkaclusters/status", &["patch"][..]),
             ("tributary.dev", "kafkatopics/status", &["patch"][..]),

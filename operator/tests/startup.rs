@@ -10,7 +10,7 @@ use kube::api::PostParams;
 use kube::{Api, CustomResourceExt};
 use serde_json::Value;
 use tokio::sync::watch;
-use tributary_crds::{KafkaCluster, KafkaPartition, KafkaTopic, KafkaUser};
+use tributary_crds::{KafkaCluster, KafkaPartition, KafkaSchema, KafkaTopic, KafkaUser};
 use tributary_e2e::FakeApiServer;
 use tributary_operator::context::Settings;
 use tributary_operator::metrics::Metrics;
@@ -86,6 +86,7 @@ async fn apply_crds_replaces_a_stale_crd_and_installs_a_missing_one_before_leadi
         KafkaTopic::crd(),
         KafkaPartition::crd(),
         KafkaUser::crd(),
+        KafkaSchema::crd(),
     ] {
         let name = want.metadata.name.clone().unwrap_or_default();
         let stored = server
@@ -115,6 +116,7 @@ async fn without_apply_crds_the_operator_never_writes_crds() {
         KafkaTopic::crd(),
         KafkaPartition::crd(),
         KafkaUser::crd(),
+        KafkaSchema::crd(),
     ] {
         if let Err(e) = crds.create(&by_helm, &crd).await {
             panic!("install CRD: {e}");
@@ -137,6 +139,7 @@ async fn without_apply_crds_the_operator_never_writes_crds() {
         "kafkatopics.tributary.dev",
         "kafkapartitions.tributary.dev",
         "kafkausers.tributary.dev",
+        "kafkaschemas.tributary.dev",
     ] {
         let crd = server
             .get(CRDS, "", name)

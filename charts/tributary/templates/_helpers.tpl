@@ -96,12 +96,21 @@ every right that Role grants (Kubernetes forbids escalation), hence create on ka
 - apiGroups: ["tributary.dev"]
   resources: ["kafkausers"]
   verbs: ["get", "list", "watch", "update", "patch"]
+# KafkaSchemas: the operator adds and removes its finalizer (soft-deleting the subject with
+# deletionPolicy Delete) and writes their status; it reads the ConfigMaps schemas come from.
 - apiGroups: ["tributary.dev"]
-  resources: ["kafkaclusters/status", "kafkatopics/status", "kafkapartitions/status", "kafkausers/status"]
+  resources: ["kafkaschemas"]
+  verbs: ["get", "list", "watch", "update", "patch"]
+- apiGroups: ["tributary.dev"]
+  resources: ["kafkaclusters/status", "kafkatopics/status", "kafkapartitions/status", "kafkausers/status", "kafkaschemas/status"]
   verbs: ["get", "update", "patch"]
 - apiGroups: ["apps"]
   resources: ["statefulsets"]
   verbs: ["get", "list", "watch", "create", "patch"]
+# The schema registry of a KafkaCluster's spec.schemaRegistry; deleted when the field goes.
+- apiGroups: ["apps"]
+  resources: ["deployments"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 # update on configmaps only so the operator may grant the brokers update on the producer-id
 # and ACL ConfigMaps (the operator itself only creates those).
 - apiGroups: [""]
@@ -114,9 +123,11 @@ every right that Role grants (Kubernetes forbids escalation), hence create on ka
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get", "list", "watch", "create", "update", "delete"]
+# delete: the schema registry's ServiceAccount (and its Role and RoleBinding) go when
+# spec.schemaRegistry does.
 - apiGroups: [""]
   resources: ["serviceaccounts"]
-  verbs: ["get", "list", "watch", "create", "patch"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 # delete: the per-broker Services of external listeners go when their broker or listener does.
 - apiGroups: [""]
   resources: ["services"]
@@ -131,7 +142,7 @@ every right that Role grants (Kubernetes forbids escalation), hence create on ka
   verbs: ["get", "create", "patch", "delete"]
 - apiGroups: ["rbac.authorization.k8s.io"]
   resources: ["roles", "rolebindings"]
-  verbs: ["get", "create", "patch"]
+  verbs: ["get", "create", "patch", "delete"]
 - apiGroups: ["coordination.k8s.io"]
   resources: ["leases"]
   verbs: ["get", "list", "watch", "create", "update", "patch"]

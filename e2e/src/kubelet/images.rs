@@ -38,12 +38,18 @@ pub struct ImageTable {
     entries: BTreeMap<String, Image>,
 }
 
-/// The chart's images, with the entrypoints of `broker/Dockerfile` and `operator/Dockerfile`.
+/// The chart's images, with the entrypoints of `broker/Dockerfile` and `operator/Dockerfile`,
+/// and the schema registry's (`/usr/local/bin/tributary-schema-registry`).
 pub const TRIBUTARY_IMAGES: &[(&str, &str)] = &[
     ("ghcr.io/tributary-dev/tributary-broker", "tributary-broker"),
     (
         "ghcr.io/tributary-dev/tributary-operator",
         "tributary-operator",
+    ),
+    // The schema registry a KafkaCluster's spec.schemaRegistry runs (crate tributary-registry).
+    (
+        "ghcr.io/tributary-dev/tributary-schema-registry",
+        "tributary-schema-registry",
     ),
 ];
 

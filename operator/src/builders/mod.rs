@@ -8,6 +8,7 @@ pub mod monitoring;
 mod pdb;
 mod producer_ids;
 mod rbac;
+pub mod registry;
 pub mod security;
 mod services;
 mod shared;

@@ -188,7 +188,23 @@ fn spread(cluster: &KafkaCluster, names: &Names) -> Vec<TopologySpreadConstraint
     ]
 }
 
-fn field_env(name: &str, path: &str) -> EnvVar {
+/// The container hardening every pod of a cluster gets: no privilege escalation, a read-only
+/// root filesystem, no capabilities.
+pub(super) fn hardened() -> SecurityContext {
+    SecurityContext {
+        allow_privilege_escalation: Some(false),
+        read_only_root_filesystem: Some(true),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".to_owned()]),
+            ..Capabilities::default()
+        }),
+        ..SecurityContext::default()
+    }
+}
+
+/// An env var holding a field of the pod (its name, IP, ...), for the brokers and the
+/// schema registry alike.
+pub(super) fn field_env(name: &str, path: &str) -> EnvVar {
     EnvVar {
         name: name.to_owned(),
         value_from: Some(EnvVarSource {
@@ -203,10 +219,15 @@ fn field_env(name: &str, path: &str) -> EnvVar {
 }
 
 fn probe(path: &str, period: i32, failures: i32) -> Probe {
+    http_probe(path, ADMIN_PORT_NAME, period, failures)
+}
+
+/// An HTTP GET probe of `path` on the container port named `port`, with a 5 s timeout.
+pub(super) fn http_probe(path: &str, port: &str, period: i32, failures: i32) -> Probe {
     Probe {
         http_get: Some(HTTPGetAction {
             path: Some(path.to_owned()),
-            port: IntOrString::String(ADMIN_PORT_NAME.to_owned()),
+            port: IntOrString::String(port.to_owned()),
             ..HTTPGetAction::default()
         }),
         period_seconds: Some(period),
@@ -309,15 +330,7 @@ fn broker_container(cluster: &KafkaCluster, names: &Names) -> Container {
         startup_probe: Some(probe("/healthz", 5, 120)),
         liveness_probe: Some(probe("/healthz", 10, 3)),
         readiness_probe: Some(probe("/readyz", 5, 3)),
-        security_context: Some(SecurityContext {
-            allow_privilege_escalation: Some(false),
-            read_only_root_filesystem: Some(true),
-            capabilities: Some(Capabilities {
-                drop: Some(vec!["ALL".to_owned()]),
-                ..Capabilities::default()
-            }),
-            ..SecurityContext::default()
-        }),
+        security_context: Some(hardened()),
         volume_mounts: Some(container_mounts(cluster, names)),
         ..Container::default()
     }

@@ -6,6 +6,7 @@ pub mod certificates;
 pub mod moves;
 pub mod rebalance;
 pub mod reconcile;
+pub mod registry;
 pub mod roll;
 pub mod rollout;
 pub mod scale;

@@ -26,6 +26,7 @@ use tributary_crds::{
 use super::certificates::ensure_certificates;
 use super::moves::rebalance;
 use super::rebalance::RebalancePlan;
+use super::registry::{reconcile_registry, set_registry_status};
 use super::rollout::{self, RollObserved};
 use super::scale::scale_decision;
 use super::status::{
@@ -68,6 +69,12 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
         None => apply_spec(&ctx, &cluster, &names, scale.replicas).await?,
         // Keep whatever runs now; do not roll brokers onto a config they would reject.
         Some(_) => Applied::nothing(),
+    };
+
+    // Like the brokers, the registry keeps what runs while the spec is invalid.
+    let registry = match &spec_error {
+        None => Some(reconcile_registry(&ctx, &cluster, &names).await?),
+        Some(_) => None,
     };
 
     let sts = get_stateful_set(&ctx, &names).await?;
@@ -116,6 +123,9 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
     }
     status.roll = roll.roll.clone();
     roll.set_condition(&mut status.conditions, generation);
+    if let Some(outcome) = &registry {
+        set_registry_status(&mut status, outcome, generation);
+    }
     if let Some(outcome) = &applied.monitoring {
         set_monitoring(&mut status.conditions, outcome, generation);
         publish_monitoring(&ctx, &cluster, outcome).await;

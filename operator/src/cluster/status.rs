@@ -243,6 +243,8 @@ fn observed_status(o: &Observed<'_>) -> KafkaClusterStatus {
         },
         // The reconciler replaces it with what the roll step decided.
         roll: old.roll.clone(),
+        // The reconciler replaces it with what applying the registry found.
+        schema_registry: old.schema_registry.clone(),
     }
 }
 

@@ -22,8 +22,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tributary_crds::registration::{broker_lease_name, Registration, INCARNATION_ANNOTATION};
 use tributary_crds::{
-    IsrEntry, KafkaCluster, KafkaPartition, KafkaPartitionStatus, KafkaTopic, KafkaUser,
-    ELECT_LEADER_ANNOTATION,
+    IsrEntry, KafkaCluster, KafkaPartition, KafkaPartitionStatus, KafkaSchema, KafkaTopic,
+    KafkaUser, ELECT_LEADER_ANNOTATION,
 };
 use tributary_operator::context::Settings;
 use tributary_operator::controller::election::violations;
@@ -70,6 +70,7 @@ pub(crate) async fn install_crds(client: &Client) {
         KafkaTopic::crd(),
         KafkaPartition::crd(),
         KafkaUser::crd(),
+        KafkaSchema::crd(),
     ] {
         if let Err(e) = crds.create(&PostParams::default(), &crd).await {
             panic!("install CRD: {e}");

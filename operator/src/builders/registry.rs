@@ -1,0 +1,496 @@
+//! The schema registry of `KafkaCluster.spec.schemaRegistry`: a Deployment of
+//! `tributary-schema-registry` pods (any serves reads; the holder of the Lease
+//! `<cluster>-schema-registry` writes, the others forward writes to the URL it advertises),
+//! the ClusterIP Service clients use, and the ServiceAccount, Role and RoleBinding that let the
+//! pods hold that Lease. Pure: the cluster in, the objects (or why none) out.
+//!
+//! The registry is a plain Kafka client of the cluster: it bootstraps through the bootstrap
+//! Service on the first internal listener without TLS or authentication, since the registry
+//! binary speaks neither yet. A cluster without such a listener gets no registry, and a
+//! condition saying why, instead of pods that could never connect.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::core::v1::{
+    Container, ContainerPort, EmptyDirVolumeSource, PodSecurityContext, PodSpec, PodTemplateSpec,
+    Probe, Service, ServiceAccount, ServicePort, ServiceSpec, Volume, VolumeMount,
+};
+use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use tributary_crds::cluster::{registry_name, ListenerType, SchemaRegistry};
+use tributary_crds::{KafkaCluster, CLUSTER_LABEL};
+
+use super::statefulset::{field_env, hardened, http_probe};
+use super::Names;
+
+/// Name of the registry's HTTP port on its pods and Service.
+pub const REGISTRY_PORT_NAME: &str = "http";
+/// The `app.kubernetes.io/component` of the registry's objects.
+pub const REGISTRY_COMPONENT: &str = "schema-registry";
+
+/// The objects of a cluster's schema registry, in apply order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RegistryObjects {
+    /// Identity the registry pods run as.
+    pub service_account: ServiceAccount,
+    /// The Lease rights of the registry pods (the writer election).
+    pub role: Role,
+    /// Binds the Role to the ServiceAccount.
+    pub role_binding: RoleBinding,
+    /// The registry pods.
+    pub deployment: Deployment,
+    /// The Service clients (and KafkaSchemas) reach the registry through.
+    pub service: Service,
+}
+
+/// What a cluster's spec asks of its schema registry.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RegistryPlan {
+    /// `spec.schemaRegistry` is unset: no registry (remove one that was there).
+    Disabled,
+    /// Asked for, but it could not work; the reason, for the status.
+    Unsupported(String),
+    /// Run it.
+    Deploy(Box<RegistryObjects>),
+}
+
+/// Renders the schema registry `cluster` asks for.
+pub fn schema_registry(cluster: &KafkaCluster, names: &Names) -> RegistryPlan {
+    let Some(registry) = &cluster.spec.schema_registry else {
+        return RegistryPlan::Disabled;
+    };
+    let Some(bootstrap) = plaintext_bootstrap(cluster, names) else {
+        return RegistryPlan::Unsupported(
+            "the schema registry connects to the brokers without TLS or authentication for \
+             now, and no internal listener of spec.listeners offers that; add one (e.g. \
+             {name: REGISTRY, port: 9095}) or remove spec.schemaRegistry"
+                .to_owned(),
+        );
+    };
+    RegistryPlan::Deploy(Box::new(RegistryObjects {
+        service_account: ServiceAccount {
+            metadata: meta(names),
+            ..ServiceAccount::default()
+        },
+        role: role(names),
+        role_binding: role_binding(names),
+        deployment: deployment(cluster, registry, names, &bootstrap),
+        service: service(registry, names),
+    }))
+}
+
+/// `host:port` of the bootstrap Service on the first internal listener without TLS or
+/// authentication.
+fn plaintext_bootstrap(cluster: &KafkaCluster, names: &Names) -> Option<String> {
+    cluster
+        .spec
+        .listeners
+        .iter()
+        .find(|l| {
+            l.type_ == ListenerType::Internal && l.tls.is_none() && l.authentication.is_none()
+        })
+        .map(|l| names.bootstrap_servers(l.port))
+}
+
+/// Labels selecting the registry's pods (never change: the selector is immutable).
+pub fn selector_labels(names: &Names) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("app.kubernetes.io/name".to_owned(), "tributary".to_owned()),
+        (
+            "app.kubernetes.io/instance".to_owned(),
+            names.cluster.clone(),
+        ),
+        (
+            "app.kubernetes.io/component".to_owned(),
+            REGISTRY_COMPONENT.to_owned(),
+        ),
+    ])
+}
+
+fn labels(names: &Names) -> BTreeMap<String, String> {
+    let mut l = selector_labels(names);
+    l.insert(
+        "app.kubernetes.io/managed-by".to_owned(),
+        crate::FIELD_MANAGER.to_owned(),
+    );
+    l.insert(CLUSTER_LABEL.to_owned(), names.cluster.clone());
+    l
+}
+
+fn meta(names: &Names) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(registry_name(&names.cluster)),
+        namespace: Some(names.namespace.clone()),
+        labels: Some(labels(names)),
+        owner_references: Some(vec![names.owner.clone()]),
+        ..ObjectMeta::default()
+    }
+}
+
+/// Leases only: the writer election creates, reads, renews and takes over
+/// `<cluster>-schema-registry` (RBAC cannot limit creation to a name, so nothing is limited).
+fn role(names: &Names) -> Role {
+    Role {
+        metadata: meta(names),
+        rules: Some(vec![PolicyRule {
+            api_groups: Some(vec!["coordination.k8s.io".to_owned()]),
+            resources: Some(vec!["leases".to_owned()]),
+            verbs: ["get", "list", "watch", "create", "update", "patch"]
+                .iter()
+                .map(|v| (*v).to_owned())
+                .collect(),
+            ..PolicyRule::default()
+        }]),
+    }
+}
+
+fn role_binding(names: &Names) -> RoleBinding {
+    let name = registry_name(&names.cluster);
+    RoleBinding {
+        metadata: meta(names),
+        role_ref: RoleRef {
+            api_group: Some("rbac.authorization.k8s.io".to_owned()),
+            kind: "Role".to_owned(),
+            name: name.clone(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".to_owned(),
+            name,
+            namespace: Some(names.namespace.clone()),
+            ..Subject::default()
+        }]),
+    }
+}
+
+fn service(registry: &SchemaRegistry, names: &Names) -> Service {
+    Service {
+        metadata: meta(names),
+        spec: Some(ServiceSpec {
+            type_: Some("ClusterIP".to_owned()),
+            selector: Some(selector_labels(names)),
+            ports: Some(vec![ServicePort {
+                name: Some(REGISTRY_PORT_NAME.to_owned()),
+                port: registry.port,
+                target_port: Some(IntOrString::String(REGISTRY_PORT_NAME.to_owned())),
+                protocol: Some("TCP".to_owned()),
+                ..ServicePort::default()
+            }]),
+            ..ServiceSpec::default()
+        }),
+        ..Service::default()
+    }
+}
+
+/// The registry's command line: the cluster's plaintext bootstrap, the topic, the Lease of the
+/// writer election, and the URL other pods forward writes to. The REST listener binds the
+/// pod's IP (`$(POD_IP)`, which Kubernetes expands from the env), as the brokers' listeners
+/// do, rather than 0.0.0.0: probes and the Service reach the pod there, and registry pods
+/// that share a host's network (the local control plane runs pods as processes on
+/// 127.0.0.x) do not collide on the port.
+fn args(registry: &SchemaRegistry, names: &Names, bootstrap: &str) -> Vec<String> {
+    vec![
+        format!("--bootstrap={bootstrap}"),
+        format!("--listener=$(POD_IP):{}", registry.port),
+        format!("--topic={}", registry.topic),
+        format!(
+            "--lease={}/{}",
+            names.namespace,
+            registry_name(&names.cluster)
+        ),
+        format!("--advertised-url=http://$(POD_IP):{}", registry.port),
+    ]
+}
+
+/// `GET /` answers `{}` once the registry has replayed its topic and listens.
+fn probe(period: i32, failures: i32) -> Probe {
+    http_probe("/", REGISTRY_PORT_NAME, period, failures)
+}
+
+fn container(registry: &SchemaRegistry, names: &Names, bootstrap: &str) -> Container {
+    Container {
+        name: "schema-registry".to_owned(),
+        image: Some(registry.image().to_owned()),
+        image_pull_policy: None,
+        args: Some(args(registry, names, bootstrap)),
+        env: Some(vec![
+            field_env("POD_NAME", "metadata.name"),
+            field_env("POD_NAMESPACE", "metadata.namespace"),
+            field_env("POD_IP", "status.podIP"),
+        ]),
+        ports: Some(vec![ContainerPort {
+            name: Some(REGISTRY_PORT_NAME.to_owned()),
+            container_port: registry.port,
+            protocol: Some("TCP".to_owned()),
+            ..ContainerPort::default()
+        }]),
+        resources: registry.resources.clone(),
+        // Start-up replays the whole topic before listening (the registry allows itself two
+        // minutes): the startup probe waits that long before liveness starts counting.
+        startup_probe: Some(probe(5, 30)),
+        liveness_probe: Some(probe(10, 3)),
+        readiness_probe: Some(probe(5, 2)),
+        security_context: Some(hardened()),
+        volume_mounts: Some(vec![VolumeMount {
+            name: "tmp".to_owned(),
+            mount_path: "/tmp".to_owned(),
+            ..VolumeMount::default()
+        }]),
+        ..Container::default()
+    }
+}
+
+fn deployment(
+    cluster: &KafkaCluster,
+    registry: &SchemaRegistry,
+    names: &Names,
+    bootstrap: &str,
+) -> Deployment {
+    let mut annotations = BTreeMap::new();
+    if cluster.spec.monitoring.metrics {
+        annotations.insert("prometheus.io/scrape".to_owned(), "true".to_owned());
+        annotations.insert("prometheus.io/port".to_owned(), registry.port.to_string());
+        annotations.insert("prometheus.io/path".to_owned(), "/metrics".to_owned());
+    }
+    let image_pull_policy = cluster.spec.image_pull_policy.as_str().to_owned();
+    let mut container = container(registry, names, bootstrap);
+    container.image_pull_policy = Some(image_pull_policy);
+    Deployment {
+        metadata: meta(names),
+        spec: DeploymentSpec {
+            replicas: Some(registry.replicas),
+            selector: LabelSelector {
+                match_labels: Some(selector_labels(names)),
+                ..LabelSelector::default()
+            },
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(labels(names)),
+                    annotations: (!annotations.is_empty()).then_some(annotations),
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(PodSpec {
+                    service_account_name: Some(registry_name(&names.cluster)),
+                    security_context: Some(PodSecurityContext {
+                        run_as_non_root: Some(true),
+                        run_as_user: Some(1000),
+                        ..PodSecurityContext::default()
+                    }),
+                    containers: vec![container],
+                    // The root filesystem is read-only; librdkafka's scratch space lives here.
+                    volumes: Some(vec![Volume {
+                        name: "tmp".to_owned(),
+                        empty_dir: Some(EmptyDirVolumeSource::default()),
+                        ..Volume::default()
+                    }]),
+                    ..PodSpec::default()
+                }),
+            },
+            ..DeploymentSpec::default()
+        },
+        ..Deployment::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn cluster(extra: serde_json::Value) -> KafkaCluster {
+        let mut spec = json!({"brokers": 3});
+        if let (Some(spec), Some(extra)) = (spec.as_object_mut(), extra.as_object()) {
+            spec.extend(extra.clone());
+        }
+        serde_json::from_value(json!({
+            "apiVersion": "tributary.dev/v1alpha1", "kind": "KafkaCluster",
+            "metadata": {"name": "demo", "namespace": "kafka", "uid": "u-1"},
+            "spec": spec,
+        }))
+        .unwrap_or_else(|e| panic!("bad cluster: {e}"))
+    }
+
+    fn deploy(c: &KafkaCluster) -> RegistryObjects {
+        let names = Names::of(c).unwrap_or_else(|e| panic!("{e}"));
+        match schema_registry(c, &names) {
+            RegistryPlan::Deploy(o) => *o,
+            other => panic!("expected a registry, got {other:?}"),
+        }
+    }
+
+    fn container_of(o: &RegistryObjects) -> &Container {
+        let spec = o.deployment.spec.template.spec.as_ref();
+        spec.and_then(|s| s.containers.first())
+            .unwrap_or_else(|| panic!("no container"))
+    }
+
+    #[test]
+    fn no_registry_without_the_field() {
+        let c = cluster(json!({}));
+        let names = Names::of(&c).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(schema_registry(&c, &names), RegistryPlan::Disabled);
+    }
+
+    #[test]
+    fn the_deployment_runs_the_registry_against_the_bootstrap_with_its_lease() {
+        let o = deploy(&cluster(json!({"schemaRegistry": {"replicas": 2}})));
+        let d = &o.deployment;
+        assert_eq!(d.metadata.name.as_deref(), Some("demo-schema-registry"));
+        assert_eq!(d.spec.replicas, Some(2));
+        let c = container_of(&o);
+        assert_eq!(
+            c.image.as_deref(),
+            Some(tributary_crds::cluster::DEFAULT_REGISTRY_IMAGE)
+        );
+        assert_eq!(
+            c.args.clone().unwrap_or_default(),
+            vec![
+                "--bootstrap=demo-bootstrap.kafka.svc:9092",
+                "--listener=$(POD_IP):8081",
+                "--topic=_schemas",
+                "--lease=kafka/demo-schema-registry",
+                "--advertised-url=http://$(POD_IP):8081",
+            ]
+        );
+        let env: Vec<_> = c.env.iter().flatten().map(|e| e.name.as_str()).collect();
+        assert!(env.contains(&"POD_IP"), "{env:?}");
+        let spec = d.spec.template.spec.as_ref();
+        assert_eq!(
+            spec.and_then(|s| s.service_account_name.as_deref()),
+            Some("demo-schema-registry")
+        );
+    }
+
+    #[test]
+    fn probes_ask_the_registry_root_on_the_http_port() {
+        let o = deploy(&cluster(
+            json!({"schemaRegistry": {"port": 8085, "image": "r:2"}}),
+        ));
+        let c = container_of(&o);
+        assert_eq!(c.image.as_deref(), Some("r:2"));
+        for probe in [&c.readiness_probe, &c.liveness_probe, &c.startup_probe] {
+            let get = probe.as_ref().and_then(|p| p.http_get.as_ref());
+            assert_eq!(get.and_then(|g| g.path.as_deref()), Some("/"));
+            assert_eq!(
+                get.map(|g| g.port.clone()),
+                Some(IntOrString::String("http".into()))
+            );
+        }
+        let ports = c.ports.clone().unwrap_or_default();
+        assert_eq!(ports[0].container_port, 8085);
+        let svc = o.service.spec.clone().unwrap_or_default();
+        let port = svc.ports.unwrap_or_default();
+        assert_eq!(
+            (port[0].port, port[0].name.as_deref()),
+            (8085, Some("http"))
+        );
+        assert_eq!(
+            svc.selector,
+            Some(selector_labels(
+                &Names::of(&cluster(json!({}))).unwrap_or_else(|e| panic!("{e}"))
+            ))
+        );
+    }
+
+    #[test]
+    fn every_object_is_owned_by_the_cluster_and_labelled_with_it() {
+        let o = deploy(&cluster(json!({"schemaRegistry": {}})));
+        let metas = [
+            &o.service_account.metadata,
+            &o.role.metadata,
+            &o.role_binding.metadata,
+            &o.deployment.metadata,
+            &o.service.metadata,
+        ];
+        for m in metas {
+            assert_eq!(m.name.as_deref(), Some("demo-schema-registry"));
+            assert_eq!(m.namespace.as_deref(), Some("kafka"));
+            let owner = m.owner_references.clone().unwrap_or_default();
+            assert_eq!(owner.len(), 1);
+            assert_eq!(
+                (owner[0].kind.as_str(), owner[0].uid.as_str()),
+                ("KafkaCluster", "u-1")
+            );
+            assert_eq!(owner[0].controller, Some(true));
+            let labels = m.labels.clone().unwrap_or_default();
+            assert_eq!(labels.get(CLUSTER_LABEL).map(String::as_str), Some("demo"));
+            assert_eq!(
+                labels
+                    .get("app.kubernetes.io/component")
+                    .map(String::as_str),
+                Some("schema-registry")
+            );
+        }
+    }
+
+    #[test]
+    fn the_role_lets_the_pods_hold_leases_and_nothing_else() {
+        let o = deploy(&cluster(json!({"schemaRegistry": {}})));
+        let rules = o.role.rules.clone().unwrap_or_default();
+        assert_eq!(rules.len(), 1);
+        assert_eq!(rules[0].resources, Some(vec!["leases".to_owned()]));
+        assert_eq!(
+            rules[0].verbs,
+            vec!["get", "list", "watch", "create", "update", "patch"]
+        );
+        let subjects = o.role_binding.subjects.clone().unwrap_or_default();
+        assert_eq!(subjects[0].name, "demo-schema-registry");
+        assert_eq!(subjects[0].namespace.as_deref(), Some("kafka"));
+        assert_eq!(o.role_binding.role_ref.name, "demo-schema-registry");
+    }
+
+    #[test]
+    fn the_registry_bootstraps_through_the_first_plaintext_internal_listener() {
+        let o = deploy(&cluster(json!({
+            "schemaRegistry": {},
+            "listeners": [
+                {"name": "TLS", "port": 9093, "tls": {}},
+                {"name": "PLAIN", "port": 9095},
+            ],
+        })));
+        let args = container_of(&o).args.clone().unwrap_or_default();
+        assert_eq!(args[0], "--bootstrap=demo-bootstrap.kafka.svc:9095");
+    }
+
+    #[test]
+    fn a_cluster_with_only_secured_listeners_gets_no_registry_but_a_reason() {
+        let c = cluster(json!({
+            "schemaRegistry": {},
+            "listeners": [{"name": "TLS", "port": 9093, "tls": {}}],
+        }));
+        let names = Names::of(&c).unwrap_or_else(|e| panic!("{e}"));
+        let RegistryPlan::Unsupported(why) = schema_registry(&c, &names) else {
+            panic!("expected Unsupported");
+        };
+        assert!(why.contains("without TLS or authentication"), "{why}");
+    }
+
+    #[test]
+    fn metrics_annotations_follow_the_cluster_monitoring() {
+        let o = deploy(&cluster(json!({"schemaRegistry": {}})));
+        let annotations = o
+            .deployment
+            .spec
+            .template
+            .metadata
+            .as_ref()
+            .and_then(|m| m.annotations.clone())
+            .unwrap_or_default();
+        assert_eq!(
+            annotations.get("prometheus.io/port").map(String::as_str),
+            Some("8081")
+        );
+        let quiet = deploy(&cluster(
+            json!({"schemaRegistry": {}, "monitoring": {"metrics": false}}),
+        ));
+        let none = quiet
+            .deployment
+            .spec
+            .template
+            .metadata
+            .as_ref()
+            .and_then(|m| m.annotations.clone());
+        assert_eq!(none, None);
+    }
+}
