@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The kind driver of the e2e scenarios (e2e/tests/scenarios): creates a kind cluster, builds the
-# broker and operator images with their Dockerfiles and loads them into it, routes the pod
+# broker, operator and schema registry images with their Dockerfiles and loads them into it, routes the pod
 # network to the kind node (so clients on this machine reach pods at their IPs, as the scenarios
 # and brokers advertising pod IPs expect), helm installs charts/tributary with
 # e2e/chart-values.yaml, and runs the scenario module's kind tests one at a time:
@@ -20,6 +20,7 @@ WORK="target/e2e/kind"
 VERSION="$(awk -F'"' '/^appVersion:/ {print $2}' charts/tributary/Chart.yaml)"
 BROKER_IMAGE="ghcr.io/tributary-dev/tributary-broker:${VERSION}"
 OPERATOR_IMAGE="ghcr.io/tributary-dev/tributary-operator:${VERSION}"
+REGISTRY_IMAGE="ghcr.io/tributary-dev/tributary-schema-registry:${VERSION}"
 
 log() { printf 'e2e/kind: %s\n' "$*" >&2; }
 die() { printf 'e2e/kind: error: %s\n' "$*" >&2; exit 1; }
@@ -59,10 +60,11 @@ log "creating kind cluster $CLUSTER"
 kind delete cluster --name "$CLUSTER" >/dev/null 2>&1 || true
 kind create cluster --name "$CLUSTER" --config e2e/kind/cluster.yaml --kubeconfig "$KUBECONFIG" --wait 180s
 
-log "building $BROKER_IMAGE and $OPERATOR_IMAGE"
+log "building $BROKER_IMAGE, $OPERATOR_IMAGE and $REGISTRY_IMAGE"
 docker build -f broker/Dockerfile -t "$BROKER_IMAGE" .
 docker build -f operator/Dockerfile -t "$OPERATOR_IMAGE" .
-kind load docker-image --name "$CLUSTER" "$BROKER_IMAGE" "$OPERATOR_IMAGE"
+docker build -f broker/registry/Dockerfile -t "$REGISTRY_IMAGE" .
+kind load docker-image --name "$CLUSTER" "$BROKER_IMAGE" "$OPERATOR_IMAGE" "$REGISTRY_IMAGE"
 
 NODE="${CLUSTER}-control-plane"
 NODE_IP="$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$NODE")"

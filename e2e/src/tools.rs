@@ -51,10 +51,11 @@ pub fn debug_binary(name: &str) -> PathBuf {
     Profile::Debug.dir().join(name)
 }
 
-/// Each of our binaries and what it is built from: a binary older than any of these files
-/// is rebuilt.
-const BINARIES: &[(&str, &[&str])] = &[
+/// Each of our binaries, the package that builds it, and what it is built from: a binary
+/// older than any of these files is rebuilt.
+const BINARIES: &[(&str, &str, &[&str])] = &[
     (
+        "tributary-broker",
         "tributary-broker",
         &[
             "broker/src",
@@ -67,6 +68,7 @@ const BINARIES: &[(&str, &[&str])] = &[
     ),
     (
         "tributary-operator",
+        "tributary-operator",
         &[
             "operator/src",
             "operator/Cargo.toml",
@@ -75,6 +77,22 @@ const BINARIES: &[(&str, &[&str])] = &[
             "Cargo.lock",
         ],
     ),
+    (
+        "tributary-schema-registry",
+        "tributary-registry",
+        &[
+            "broker/registry/src",
+            "broker/registry/Cargo.toml",
+            "Cargo.lock",
+        ],
+    ),
+];
+
+/// The binaries a cluster's pods run: the broker, the operator and the schema registry.
+pub const CLUSTER_BINARIES: &[&str] = &[
+    "tributary-broker",
+    "tributary-operator",
+    "tributary-schema-registry",
 ];
 
 /// Directories walked for sources at most this deep.
@@ -105,24 +123,28 @@ fn stale(profile: Profile, binary: &str, sources: &[&str]) -> bool {
         .map_or(true, |t| t < newest)
 }
 
-/// Builds `target/debug/tributary-broker` and `tributary-operator` (`cargo build -p ...`, as
-/// `make build` does) when either is missing or older than its sources.
+/// Builds the debug [`CLUSTER_BINARIES`] (`cargo build -p ...`, as `make build` does) when
+/// one is missing or older than its sources.
 pub async fn build_binaries() -> crate::Result<()> {
-    build_profile(Profile::Debug, &["tributary-broker", "tributary-operator"]).await
+    build_profile(Profile::Debug, CLUSTER_BINARIES).await
 }
 
-/// Builds the debug `binaries` (names from the list above, each its package's name) when one
-/// of them is missing or older than its sources; cargo skips what is up to date. A test
-/// needing only the broker need not wait for the operator.
+/// Builds the debug `binaries` (names from the list above) when one of them is missing or
+/// older than its sources; cargo skips what is up to date. A test needing only the broker
+/// need not wait for the operator.
 pub async fn build(binaries: &[&str]) -> crate::Result<()> {
     build_profile(Profile::Debug, binaries).await
 }
 
 /// [`build`] in `profile`.
 pub async fn build_profile(profile: Profile, binaries: &[&str]) -> crate::Result<()> {
-    if !BINARIES
+    let wanted: Vec<&(&str, &str, &[&str])> = BINARIES
         .iter()
-        .any(|(bin, sources)| binaries.contains(bin) && stale(profile, bin, sources))
+        .filter(|(bin, _, _)| binaries.contains(bin))
+        .collect();
+    if !wanted
+        .iter()
+        .any(|(bin, _, sources)| stale(profile, bin, sources))
     {
         return Ok(());
     }
@@ -131,8 +153,8 @@ pub async fn build_profile(profile: Profile, binaries: &[&str]) -> crate::Result
     if profile == Profile::Release {
         args.push("--release");
     }
-    for bin in binaries {
-        args.extend(["-p", bin]);
+    for (_, package, _) in &wanted {
+        args.extend(["-p", package]);
     }
     let status = tokio::process::Command::new(&cargo)
         .args(&args)

@@ -250,7 +250,7 @@ pub fn running_on(state_dir: &Path) -> Option<u32> {
 pub async fn up(options: UpOptions) -> crate::Result<Up> {
     let lock = lock_state_dir(&options.local.state_dir)?;
     if options.build {
-        tools::build_profile(options.profile, &["tributary-broker", "tributary-operator"]).await?;
+        tools::build_profile(options.profile, tools::CLUSTER_BINARIES).await?;
     }
     let io = |path: PathBuf| move |source| crate::Error::Io { path, source };
     let state = options.local.state_dir.clone();

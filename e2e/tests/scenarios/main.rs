@@ -95,6 +95,8 @@ scenarios! {
         => crate::scenario::external::run;
     fresh_topic_an_idempotent_producer_writing_into_a_topic_the_moment_it_is_created_has_every_record_acknowledged_once
         => crate::scenario::fresh_topic::run;
+    schemas_a_cluster_s_schema_registry_serves_kafka_schema_objects_and_survives_its_writer_s_kill
+        => crate::scenario::schemas::run;
 }
 
 /// The names `--list` shows under `prefix`.

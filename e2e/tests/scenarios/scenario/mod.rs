@@ -17,6 +17,7 @@ pub(crate) mod replicated;
 pub(crate) mod replication_factor;
 pub(crate) mod rolling;
 pub(crate) mod scaling;
+pub(crate) mod schemas;
 pub(crate) mod security;
 pub(crate) mod timeline;
 pub(crate) mod topics;
