@@ -26,6 +26,11 @@ pub trait Elector: Send + Sync {
     /// instance could lose its right to write.
     fn role(&self) -> Role;
 
+    /// The store found this instance fenced (a newer writer initialised the shared
+    /// transactional producer): stop being the writer until a new term is won. The standalone
+    /// elector has no terms: its store keeps refusing writes until the process restarts.
+    fn deposed(&self) {}
+
     /// True while this instance may append to `_schemas`.
     fn is_writer(&self) -> bool {
         self.role() == Role::Writer

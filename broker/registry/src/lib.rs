@@ -4,7 +4,8 @@
 //! compacted `_schemas` topic ([`records`]), replayed into memory ([`state`]); writes are
 //! decided by pure functions ([`ops`], [`compat`]) and appended by one writer at a time
 //! ([`service`], [`elector`]; in Kubernetes a Lease elects it, [`lease`], and the others
-//! forward writes to it); the REST API ([`http`]) speaks Confluent's paths, content types and
+//! forward writes to it; the cluster fences a deposed writer through Kafka transactions,
+//! [`kafka::writer`]); the REST API ([`http`]) speaks Confluent's paths, content types and
 //! error codes.
 
 pub mod compat;

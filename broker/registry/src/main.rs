@@ -61,6 +61,10 @@ struct Args {
     /// How often the writer renews its Lease (and followers look at it).
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     renew_interval: Duration,
+    /// Fault injection for tests: stall every write this long between its role check and its
+    /// append, as a frozen process would.
+    #[arg(long, hide = true, value_parser = humantime::parse_duration)]
+    pause_before_append: Option<Duration>,
 }
 
 #[tokio::main]
@@ -108,10 +112,23 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!(lease = %format!("{namespace}/{name}"), url, "electing the writer with a Lease");
             (lease.clone() as Arc<dyn Elector>, Some(lease))
         }
-        _ => (Arc::new(Standalone) as Arc<dyn Elector>, None),
+        _ => {
+            // The only writer: start its term (fencing any earlier process) before serving.
+            let offset = store
+                .catch_up()
+                .await
+                .context("starting the writer's term on the schemas topic")?;
+            tracing::info!(offset, "read the schemas topic to its end: writing");
+            (Arc::new(Standalone) as Arc<dyn Elector>, None)
+        }
     };
+    let mut service = Service::new(state, store, elector);
+    if let Some(pause) = args.pause_before_append {
+        tracing::warn!(pause = %humantime::format_duration(pause), "stalling every write before its append (fault injection)");
+        service = service.with_pause_before_append(pause);
+    }
     let app = Arc::new(App {
-        service: Service::new(state, store, elector),
+        service,
         metrics: Metrics::new().context("creating the metrics")?,
         advertised_url: args.advertised_url.clone(),
         forward_read_wait: args.write_timeout,

@@ -25,6 +25,13 @@ pub enum StoreError {
     /// The broker refused or failed the produce.
     #[error("producing to the schemas topic failed: {0}")]
     Produce(String),
+    /// A newer writer initialised the shared transactional producer: this instance may no
+    /// longer write until it starts a new term.
+    #[error("a newer writer fenced this instance's producer ({0}); it stops writing")]
+    Fenced(String),
+    /// This instance has no producer of a current term (never started one, or was fenced).
+    #[error("this instance has no writer term (not started, or fenced by a newer writer)")]
+    NotWriting,
     /// The record was produced but the reader did not reach it in time.
     #[error("the schemas topic reader did not reach offset {offset} within {waited_ms} ms")]
     ReadTimeout {
@@ -39,6 +46,9 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::ReadTimeout { .. } => ApiError::store_timeout(e),
+            StoreError::Fenced(_) | StoreError::NotWriting => {
+                ApiError::unknown_writer(format!("This instance is not the writer: {e}; retry"))
+            }
             other => ApiError::store(other),
         }
     }
@@ -49,7 +59,7 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Where records go: `append` returns once they are durable and applied to the shared state.
 pub trait Store: Send + Sync {
-    /// Appends the records in order.
+    /// Appends the records in order, atomically (one transaction): all are applied or none.
     fn append(&self, records: Vec<Record>) -> BoxFuture<'_, Result<(), StoreError>>;
 
     /// The offset up to which the shared state has applied the topic (the next one to read):
@@ -60,9 +70,11 @@ pub trait Store: Send + Sync {
     /// `timeout` passed first.
     fn wait_applied(&self, offset: i64, timeout: Duration) -> BoxFuture<'_, bool>;
 
-    /// Reads the topic to its end: appends a NOOP marker and waits until the state has applied
-    /// it, so everything appended before it (by any earlier writer) is in the state. A new
-    /// writer does this before it allocates ids. Returns the offset applied up to.
+    /// Starts a writer term: fences every earlier writer (so none of their records can be
+    /// committed any more), then reads the topic to its end by appending a NOOP marker and
+    /// waiting until the state has applied it, so everything any earlier writer committed is in
+    /// the state. A new writer does this before it allocates ids. Returns the offset applied up
+    /// to.
     fn catch_up(&self) -> BoxFuture<'_, Result<i64, StoreError>>;
 }
 
@@ -120,6 +132,9 @@ pub struct Service {
     store: Arc<dyn Store>,
     elector: Arc<dyn Elector>,
     writes: tokio::sync::Mutex<()>,
+    /// A stall between planning a write and appending it (fault injection for the fencing
+    /// tests: a writer frozen there must be fenced by the cluster).
+    pause_before_append: Option<Duration>,
 }
 
 impl Service {
@@ -134,7 +149,15 @@ impl Service {
             store,
             elector,
             writes: tokio::sync::Mutex::new(()),
+            pause_before_append: None,
         }
+    }
+
+    /// Stalls every write for `pause` between its plan and its append: a test's way to freeze a
+    /// writer after its role check, where only the cluster's fencing can stop it.
+    pub fn with_pause_before_append(mut self, pause: Duration) -> Self {
+        self.pause_before_append = Some(pause);
+        self
     }
 
     /// A service over an in-memory store, for tests.
@@ -182,8 +205,92 @@ impl Service {
         self.check_writer()?;
         let outcome = plan(&self.state.read())?;
         if !outcome.records.is_empty() {
-            self.store.append(outcome.records).await?;
+            if let Some(pause) = self.pause_before_append {
+                tracing::info!("stalling a write before its append (fault injection)");
+                tokio::time::sleep(pause).await;
+            }
+            if let Err(e) = self.store.append(outcome.records).await {
+                if matches!(e, StoreError::Fenced(_) | StoreError::NotWriting) {
+                    tracing::warn!(error = %e, "this instance's producer is fenced; it stops writing");
+                    self.elector.deposed();
+                }
+                return Err(e.into());
+            }
         }
         Ok(outcome.reply)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+
+    use super::*;
+    use crate::records::RecordKey;
+
+    /// A store whose producer a newer writer fenced.
+    struct FencedStore;
+
+    impl Store for FencedStore {
+        fn append(&self, _records: Vec<Record>) -> BoxFuture<'_, Result<(), StoreError>> {
+            Box::pin(async { Err(StoreError::Fenced("PRODUCER_FENCED".to_owned())) })
+        }
+        fn applied(&self) -> i64 {
+            0
+        }
+        fn wait_applied(&self, _offset: i64, _timeout: Duration) -> BoxFuture<'_, bool> {
+            Box::pin(async { true })
+        }
+        fn catch_up(&self) -> BoxFuture<'_, Result<i64, StoreError>> {
+            Box::pin(async { Ok(0) })
+        }
+    }
+
+    /// The writer until deposed.
+    #[derive(Default)]
+    struct Deposable(AtomicBool);
+
+    impl Elector for Deposable {
+        fn role(&self) -> Role {
+            if self.0.load(Ordering::Acquire) {
+                Role::Unavailable {
+                    reason: "deposed".to_owned(),
+                }
+            } else {
+                Role::Writer
+            }
+        }
+        fn deposed(&self) {
+            self.0.store(true, Ordering::Release);
+        }
+    }
+
+    fn noop() -> Outcome<()> {
+        Outcome {
+            records: vec![Record {
+                key: RecordKey::Noop { magic: 0 },
+                value: None,
+            }],
+            reply: (),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_fenced_write_is_refused_as_a_non_writer_and_deposes_the_instance() {
+        let state = Arc::new(RwLock::new(Registry::default()));
+        let elector = Arc::new(Deposable::default());
+        let service = Service::new(state, Arc::new(FencedStore), elector.clone());
+        let refused = match service.write(|_| Ok(noop())).await {
+            Ok(()) => panic!("a fenced store's write succeeded"),
+            Err(e) => e,
+        };
+        assert!(refused.is_not_writer(), "{refused:?}");
+        assert!(refused.message.contains("fenced"), "{}", refused.message);
+        assert!(!elector.is_writer());
+        // The next write is refused before it is planned.
+        let again = service.write(|_| -> Result<Outcome<()>, ApiError> {
+            panic!("planned a write while deposed")
+        });
+        assert!(matches!(again.await, Err(e) if e.is_not_writer()));
     }
 }

@@ -9,97 +9,19 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::{request, Broker, Registry, DEADLINE};
-use k8s_openapi::api::coordination::v1::Lease;
-use kube::Api;
+use common::{
+    assert_ids_unique_and_readable, holder, register, request, Elected, DEADLINE, SHORT_TIMINGS,
+};
 use serde_json::json;
 
-const NS: &str = "streaming";
-const LEASE: &str = "demo-schema-registry";
-/// Short timings so the takeover fits a test: the writer stops ~2.3 s after its last renewal
-/// and followers take over after seeing the Lease unchanged for 5 s.
+/// The lease duration of [`SHORT_TIMINGS`].
 const LEASE_DURATION: Duration = Duration::from_secs(5);
-
-fn schema(i: usize) -> serde_json::Value {
-    let text = json!({
-        "type": "record", "name": format!("R{i}"),
-        "fields": [{"name": format!("f{i}"), "type": "string"}],
-    });
-    json!({ "schema": text.to_string() })
-}
-
-/// The Lease's holder URL, if any.
-async fn holder(leases: &Api<Lease>) -> Option<String> {
-    leases
-        .get_opt(LEASE)
-        .await
-        .ok()
-        .flatten()
-        .and_then(|l| l.spec)
-        .and_then(|s| s.holder_identity)
-        .filter(|h| !h.is_empty())
-}
-
-/// Registers `subject` through `addr`; the id, or the error answer.
-async fn register(addr: &str, subject: &str, i: usize) -> Result<i64, String> {
-    let path = format!("/subjects/{subject}/versions");
-    let r = request(addr, "POST", &path, Some(&schema(i))).await?;
-    match (r.status, r.json["id"].as_i64()) {
-        (200, Some(id)) => Ok(id),
-        _ => Err(format!("{} {}", r.status, r.text)),
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_through_any_instance_and_a_killed_writer_loses_no_id() {
-    let broker = Broker::start();
-    let api = tributary_e2e::FakeApiServer::new();
-    api.create_namespace(NS);
-    let served = match api.serve().await {
-        Ok(s) => s,
-        Err(e) => panic!("serve the API server: {e}"),
-    };
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
-    let kubeconfig = dir.path().join("kubeconfig");
-    if let Err(e) = tributary_e2e::kubeconfig::write(&kubeconfig, &served.url(), NS) {
-        panic!("write the kubeconfig: {e}");
-    }
-    let lease_ref = format!("{NS}/{LEASE}");
-    let flags = [
-        "--lease",
-        lease_ref.as_str(),
-        "--lease-duration",
-        "5s",
-        "--renew-interval",
-        "1s",
-        "--write-timeout",
-        "10s",
-    ];
-    let envs = [("KUBECONFIG", kubeconfig.as_path())];
-    let mut registries: Vec<Registry> = (0..3)
-        .map(|n| {
-            Registry::start(
-                &broker.addr,
-                dir.path(),
-                &format!("registry-{n}"),
-                &flags,
-                &envs,
-            )
-        })
-        .collect();
-    for r in &mut registries {
-        r.wait_ready().await;
-    }
-    let leases: Api<Lease> = Api::namespaced(api.client(NS), NS);
-    let writer = tributary_e2e::poll::wait_until("a writer to hold the Lease", DEADLINE, || {
-        let leases = leases.clone();
-        async move { holder(&leases).await }
-    })
-    .await;
-    assert!(
-        registries.iter().any(|r| r.url == writer),
-        "the Lease names {writer}, not one of the instances"
-    );
+    let (mut cluster, writer) = Elected::start(3, &SHORT_TIMINGS).await;
+    let leases = cluster.leases.clone();
+    let registries = &mut cluster.registries;
 
     // Registrations through every instance, round robin: unique increasing ids, and each is
     // readable at once through the instance that took it (followers forward, then wait to
@@ -212,36 +134,6 @@ async fn writes_through_any_instance_and_a_killed_writer_loses_no_id() {
 
     // Every acknowledged registration is readable through every survivor; every id up to the
     // highest names exactly one schema (none lost, none given twice).
-    for r in &registries {
-        for (subject, id) in &acked {
-            let got = request(
-                &r.addr,
-                "GET",
-                &format!("/subjects/{subject}/versions/1"),
-                None,
-            )
-            .await
-            .unwrap_or_else(|e| panic!("read {subject}: {e}"));
-            assert_eq!(
-                got.json["id"].as_i64(),
-                Some(*id),
-                "{subject} on {}: {}",
-                r.url,
-                got.text
-            );
-        }
-        for id in 1..=last {
-            let holders = request(&r.addr, "GET", &format!("/schemas/ids/{id}/versions"), None)
-                .await
-                .unwrap_or_else(|e| panic!("read id {id}: {e}"));
-            assert_eq!(
-                holders.json.as_array().map(Vec::len),
-                Some(1),
-                "id {id} on {}: {}",
-                r.url,
-                holders.text
-            );
-        }
-    }
-    drop(broker);
+    let addrs: Vec<&str> = registries.iter().map(|r| r.addr.as_str()).collect();
+    assert_ids_unique_and_readable(&addrs, &acked, last).await;
 }

@@ -219,6 +219,14 @@ impl Standing {
         }
     }
 
+    /// A newer writer fenced this instance's producer: its term is over, whatever the Lease
+    /// says. It writes nothing more and follows until it wins the Lease again (a new term,
+    /// with a fresh producer). Who holds the Lease now is read at the next tick.
+    pub fn deposed(&mut self) {
+        self.following(None);
+        self.caught_up = None;
+    }
+
     /// This instance does not (or no longer) hold the Lease; `holder` does.
     pub fn following(&mut self, holder: Option<String>) {
         self.holding = false;
@@ -397,6 +405,29 @@ mod tests {
             }
         );
         s.acquired(ME, now, &t);
+        assert!(matches!(role(ME, &s, now, &t), Role::Unavailable { .. }));
+    }
+
+    #[test]
+    fn a_fenced_writer_stops_at_once_and_waits_out_its_own_lease_for_a_new_term() {
+        let t = timings();
+        let now = Instant::now();
+        let mut s = Standing::default();
+        s.acquired(ME, now, &t);
+        s.caught_up = Some(s.term);
+        assert_eq!(role(ME, &s, now, &t), Role::Writer);
+        s.deposed();
+        assert!(matches!(role(ME, &s, now, &t), Role::Unavailable { .. }));
+        // The Lease still naming this instance is not renewed but waited out like a stranger's.
+        let mine = held_by(ME);
+        assert_eq!(
+            decide(ME, s.holding, Some(&mine), false),
+            Action::Follow { holder: ME.into() }
+        );
+        assert_eq!(decide(ME, s.holding, Some(&mine), true), Action::TakeOver);
+        let term = s.term;
+        s.acquired(ME, now, &t);
+        assert_eq!(s.term, term + 1);
         assert!(matches!(role(ME, &s, now, &t), Role::Unavailable { .. }));
     }
 

@@ -7,8 +7,10 @@
 //! when it sent the last successful one, on its own monotonic clock), before any follower may
 //! take over: a follower takes the Lease only once it has seen it unchanged for the lease
 //! duration by its own clock (DESIGN: nobody trusts another machine's clock). A new writer
-//! reads `_schemas` to its end ([`Store::catch_up`]) before it serves a write, so ids continue
-//! from the highest one any writer produced. The decisions are pure ([`decide`]); this module
+//! fences the previous one in the cluster and reads `_schemas` to its end
+//! ([`Store::catch_up`]) before it serves a write, so ids continue from the highest one any
+//! writer committed; a writer that overslept its deadline (frozen between its role check and
+//! its append) finds its producer fenced and is deposed ([`Elector::deposed`]). The decisions are pure ([`decide`]); this module
 //! is the loop that applies them.
 
 pub mod decide;
@@ -95,6 +97,10 @@ impl Elector for LeaseElector {
             Instant::now().into_std(),
             &self.settings.timings,
         )
+    }
+
+    fn deposed(&self) {
+        self.standing.lock().deposed();
     }
 }
 
@@ -327,6 +333,14 @@ async fn catch_up(elector: Arc<LeaseElector>, store: Arc<dyn Store>, term: u64) 
                     s.caught_up = Some(term);
                     tracing::info!(term, offset, "read the schemas topic to its end: writing");
                 }
+                return;
+            }
+            Err(error @ crate::service::StoreError::Fenced(_)) => {
+                let mut s = elector.standing.lock();
+                if s.holding && s.term == term {
+                    s.deposed();
+                }
+                tracing::warn!(%error, term, "a newer writer fenced this one while it took over; following");
                 return;
             }
             Err(error) => {

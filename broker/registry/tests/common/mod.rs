@@ -1,7 +1,7 @@
 //! Fixtures of the registry's process tests: a real standalone broker, registry processes
-//! electing their writer through the in-memory Kubernetes API server, and a minimal HTTP/1.1
-//! client (one connection per request, as a serializer's first call would). A missing broker
-//! binary fails the test with how to build it.
+//! electing their writer through the in-memory Kubernetes API server ([`Elected`]), and a
+//! minimal HTTP/1.1 client (one connection per request, as a serializer's first call would).
+//! A missing broker binary fails the test with how to build it.
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::Api;
+use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// How long any wait of these tests lasts at most.
@@ -82,6 +85,23 @@ impl Proc {
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Freezes the process (SIGSTOP), as a long GC pause or a stalled VM would.
+    pub fn freeze(&self) {
+        self.signal(rustix::process::Signal::STOP);
+    }
+
+    /// Resumes a frozen process (SIGCONT).
+    pub fn resume(&self) {
+        self.signal(rustix::process::Signal::CONT);
+    }
+
+    fn signal(&self, signal: rustix::process::Signal) {
+        let pid = rustix::process::Pid::from_child(&self.child);
+        if let Err(e) = rustix::process::kill_process(pid, signal) {
+            panic!("signal {signal:?} to {}: {e}", self.child.id());
+        }
     }
 
     /// Whether it exited, and how.
@@ -219,6 +239,17 @@ pub async fn request(
     path: &str,
     body: Option<&serde_json::Value>,
 ) -> Result<Answer, String> {
+    request_within(Duration::from_secs(30), addr, method, path, body).await
+}
+
+/// One request on its own connection (`Connection: close`), bounded by `limit`.
+pub async fn request_within(
+    limit: Duration,
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: Option<&serde_json::Value>,
+) -> Result<Answer, String> {
     let exchange = async {
         let mut stream = tokio::net::TcpStream::connect(addr)
             .await
@@ -257,8 +288,176 @@ pub async fn request(
             text: body.to_owned(),
         })
     };
-    match tokio::time::timeout(Duration::from_secs(30), exchange).await {
+    match tokio::time::timeout(limit, exchange).await {
         Ok(r) => r,
-        Err(_) => Err(format!("{method} {path} on {addr}: no answer within 30s")),
+        Err(_) => Err(format!(
+            "{method} {path} on {addr}: no answer within {limit:?}"
+        )),
+    }
+}
+
+/// Short election timings so a takeover fits a test: the writer stops ~2.3 s after its last
+/// renewal and followers take over after seeing the Lease unchanged for 5 s.
+pub const SHORT_TIMINGS: [&str; 6] = [
+    "--lease-duration",
+    "5s",
+    "--renew-interval",
+    "1s",
+    "--write-timeout",
+    "10s",
+];
+
+/// The Lease's namespace in the election tests.
+pub const NS: &str = "streaming";
+/// The Lease the instances elect their writer with.
+pub const LEASE: &str = "demo-schema-registry";
+
+/// A broker, the in-memory API server and registry processes electing their writer with a
+/// Lease.
+pub struct Elected {
+    /// The instances, in start order.
+    pub registries: Vec<Registry>,
+    /// The Lease API, to see who holds it.
+    pub leases: Api<Lease>,
+    /// Where the logs and the kubeconfig are.
+    pub dir: tempfile::TempDir,
+    _served: tributary_e2e::apiserver::Served,
+    _api: tributary_e2e::FakeApiServer,
+    /// The broker (last: dropped after the registries).
+    pub broker: Broker,
+}
+
+impl Elected {
+    /// Starts `n` instances with `flags` (the Lease flags are added) and waits until they
+    /// answer reads and one holds the Lease; returns with the writer's URL.
+    pub async fn start(n: usize, flags: &[&str]) -> (Elected, String) {
+        let broker = Broker::start();
+        let api = tributary_e2e::FakeApiServer::new();
+        api.create_namespace(NS);
+        let served = match api.serve().await {
+            Ok(s) => s,
+            Err(e) => panic!("serve the API server: {e}"),
+        };
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
+        let kubeconfig = dir.path().join("kubeconfig");
+        if let Err(e) = tributary_e2e::kubeconfig::write(&kubeconfig, &served.url(), NS) {
+            panic!("write the kubeconfig: {e}");
+        }
+        let lease_ref = format!("{NS}/{LEASE}");
+        let mut all = vec!["--lease", lease_ref.as_str()];
+        all.extend_from_slice(flags);
+        let envs = [("KUBECONFIG", kubeconfig.as_path())];
+        let mut registries: Vec<Registry> = (0..n)
+            .map(|i| {
+                Registry::start(
+                    &broker.addr,
+                    dir.path(),
+                    &format!("registry-{i}"),
+                    &all,
+                    &envs,
+                )
+            })
+            .collect();
+        for r in &mut registries {
+            r.wait_ready().await;
+        }
+        let leases: Api<Lease> = Api::namespaced(api.client(NS), NS);
+        let writer =
+            tributary_e2e::poll::wait_until("a writer to hold the Lease", DEADLINE, || {
+                let leases = leases.clone();
+                async move { holder(&leases).await }
+            })
+            .await;
+        assert!(
+            registries.iter().any(|r| r.url == writer),
+            "the Lease names {writer}, not one of the instances"
+        );
+        let elected = Elected {
+            registries,
+            leases,
+            dir,
+            _served: served,
+            _api: api,
+            broker,
+        };
+        (elected, writer)
+    }
+
+    /// Every instance's log, for failure messages.
+    pub fn logs(&self) -> String {
+        self.registries
+            .iter()
+            .map(|r| format!("{}:\n{}", r.url, r.proc.log()))
+            .collect::<Vec<_>>()
+            .join("\n-----\n")
+    }
+}
+
+/// The Lease's holder URL, if any.
+pub async fn holder(leases: &Api<Lease>) -> Option<String> {
+    leases
+        .get_opt(LEASE)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|l| l.spec)
+        .and_then(|s| s.holder_identity)
+        .filter(|h| !h.is_empty())
+}
+
+/// A distinct Avro record schema for every `i`.
+pub fn schema(i: usize) -> serde_json::Value {
+    let text = json!({
+        "type": "record", "name": format!("R{i}"),
+        "fields": [{"name": format!("f{i}"), "type": "string"}],
+    });
+    json!({ "schema": text.to_string() })
+}
+
+/// Registers `schema(i)` under `subject` through `addr`; the id, or the error answer.
+pub async fn register(addr: &str, subject: &str, i: usize) -> Result<i64, String> {
+    let path = format!("/subjects/{subject}/versions");
+    let r = request(addr, "POST", &path, Some(&schema(i))).await?;
+    match (r.status, r.json["id"].as_i64()) {
+        (200, Some(id)) => Ok(id),
+        _ => Err(format!("{} {}", r.status, r.text)),
+    }
+}
+
+/// Asserts on every instance at `addrs` that each acknowledged subject's version 1 has its
+/// id, and that every id up to `last` names exactly one schema (none lost, none given twice).
+pub async fn assert_ids_unique_and_readable(
+    addrs: &[&str],
+    acked: &std::collections::BTreeMap<String, i64>,
+    last: i64,
+) {
+    for addr in addrs {
+        for (subject, id) in acked {
+            let got = request(
+                addr,
+                "GET",
+                &format!("/subjects/{subject}/versions/1"),
+                None,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("read {subject}: {e}"));
+            assert_eq!(
+                got.json["id"].as_i64(),
+                Some(*id),
+                "{subject} on {addr}: {}",
+                got.text
+            );
+        }
+        for id in 1..=last {
+            let holders = request(addr, "GET", &format!("/schemas/ids/{id}/versions"), None)
+                .await
+                .unwrap_or_else(|e| panic!("read id {id}: {e}"));
+            assert_eq!(
+                holders.json.as_array().map(Vec::len),
+                Some(1),
+                "id {id} on {addr}: {}",
+                holders.text
+            );
+        }
     }
 }

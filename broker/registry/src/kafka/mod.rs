@@ -1,7 +1,10 @@
 //! The Kafka side: the compacted `_schemas` topic (created when missing), a reader that
-//! replays it from the beginning into the shared state and keeps following it, and a store
-//! that produces a write's records (acks=all, idempotent) and returns once the reader has
-//! applied them, so a client reads its own write from any instance that has caught up.
+//! replays its committed records from the beginning into the shared state and keeps following
+//! it, and a store that appends a write's records in one transaction ([`writer`]) and returns
+//! once the reader has applied them, so a client reads its own write from any instance that
+//! has caught up.
+
+pub mod writer;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,7 +15,6 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
-use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio::sync::watch;
@@ -20,6 +22,11 @@ use tokio::sync::watch;
 use crate::records::{Record, RecordKey};
 use crate::service::{BoxFuture, Store, StoreError};
 use crate::state::Registry;
+use writer::TxnWriter;
+
+/// How long the reader waits for a record before it looks at its position: the position moves
+/// past transaction markers, which are never delivered as records.
+const IDLE_POLL: Duration = Duration::from_millis(100);
 
 /// How the registry reaches its topic.
 #[derive(Debug, Clone)]
@@ -28,7 +35,7 @@ pub struct KafkaSettings {
     pub bootstrap: String,
     /// The topic, `_schemas` by default.
     pub topic: String,
-    /// How long a write waits for the produce and for the reader to apply it.
+    /// How long a write waits for its transaction and for the reader to apply it.
     pub write_timeout: Duration,
     /// How long the producer tries a record before giving it up (`message.timeout.ms`); the
     /// Lease elector needs it well inside its renew deadline, so that a writer that stops
@@ -78,14 +85,14 @@ fn client(what: &'static str) -> impl FnOnce(KafkaError) -> KafkaStartError {
 
 /// The store producing to the topic; the reader it started keeps the state current.
 pub struct KafkaStore {
-    producer: FutureProducer,
-    topic: String,
+    writer: TxnWriter,
     applied: watch::Receiver<i64>,
     write_timeout: Duration,
 }
 
-/// Creates the topic if missing, replays it into `state` up to its current end, and returns
-/// the store once the state is current. The reader task keeps following the topic.
+/// Creates the topic if missing, replays its committed records into `state` up to its last
+/// stable offset, and returns the store once the state is current. The reader task keeps
+/// following the topic. The store writes nothing until [`Store::catch_up`] starts a term.
 pub async fn start(
     settings: &KafkaSettings,
     state: Arc<RwLock<Registry>>,
@@ -95,21 +102,12 @@ pub async fn start(
 
     ensure_topic(&base, &settings.topic).await?;
 
-    let producer: FutureProducer = base
-        .clone()
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set(
-            "message.timeout.ms",
-            settings
-                .produce_timeout
-                .min(settings.write_timeout)
-                .as_millis()
-                .max(1)
-                .to_string(),
-        )
-        .create()
-        .map_err(client("creating the producer"))?;
+    let writer = TxnWriter::new(
+        base.clone(),
+        &settings.topic,
+        settings.produce_timeout,
+        settings.write_timeout,
+    );
 
     let consumer: StreamConsumer = base
         .clone()
@@ -117,6 +115,7 @@ pub async fn start(
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
+        .set("isolation.level", "read_committed")
         .create()
         .map_err(client("creating the consumer"))?;
     let mut assignment = TopicPartitionList::new();
@@ -131,7 +130,7 @@ pub async fn start(
         .fetch_watermarks(&settings.topic, 0, settings.startup_timeout)
         .map_err(client("reading the topic's end offset"))?;
     let (applied_tx, applied) = watch::channel(low.max(0));
-    tokio::spawn(follow(consumer, state, applied_tx));
+    tokio::spawn(follow(consumer, settings.topic.clone(), state, applied_tx));
 
     let mut wait = applied.clone();
     let started = Instant::now();
@@ -149,8 +148,7 @@ pub async fn start(
     }
     tracing::info!(topic = %settings.topic, records_end = high, "replayed the schemas topic");
     Ok(KafkaStore {
-        producer,
-        topic: settings.topic.clone(),
+        writer,
         applied,
         write_timeout: settings.write_timeout,
     })
@@ -191,26 +189,52 @@ async fn ensure_topic(base: &ClientConfig, topic: &str) -> Result<(), KafkaStart
     Ok(())
 }
 
-/// Applies every record of the topic to the state, forever; publishes the next offset to read.
+/// Applies every committed record of the topic to the state, forever; publishes the next
+/// offset to read (past transaction markers too, by the consumer's position, so that the last
+/// stable offset is reached when the topic ends with a marker).
 async fn follow(
     consumer: StreamConsumer,
+    topic: String,
     state: Arc<RwLock<Registry>>,
     applied: watch::Sender<i64>,
 ) {
     loop {
-        match consumer.recv().await {
-            Ok(message) => {
+        match tokio::time::timeout(IDLE_POLL, consumer.recv()).await {
+            Ok(Ok(message)) => {
                 let key = message.key().unwrap_or_default();
                 if let Err(e) = state.write().apply_bytes(key, message.payload()) {
                     tracing::warn!(offset = message.offset(), error = %e, "skipped a record of the schemas topic");
                 }
-                applied.send_replace(message.offset() + 1);
+                applied.send_if_modified(|at| advance(at, message.offset() + 1));
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 tracing::warn!(error = %e, "reading the schemas topic failed; retrying");
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
+            Err(_idle) => {}
         }
+        if let Some(next) = position(&consumer, &topic) {
+            applied.send_if_modified(|at| advance(at, next));
+        }
+    }
+}
+
+/// The consumer's next offset on the topic's partition, when it has one.
+fn position(consumer: &StreamConsumer, topic: &str) -> Option<i64> {
+    let positions = consumer.position().ok()?;
+    match positions.find_partition(topic, 0)?.offset() {
+        Offset::Offset(next) => Some(next),
+        _ => None,
+    }
+}
+
+/// Moves the applied offset forward to `next`, never back; true if it moved.
+fn advance(at: &mut i64, next: i64) -> bool {
+    if next > *at {
+        *at = next;
+        true
+    } else {
+        false
     }
 }
 
@@ -218,7 +242,7 @@ impl Store for KafkaStore {
     fn append(&self, records: Vec<Record>) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
             let started = Instant::now();
-            let last = self.produce(&records).await?;
+            let last = self.writer.append(&records).await?;
             self.wait_reader(last, started).await
         })
     }
@@ -245,7 +269,10 @@ impl Store for KafkaStore {
                 key: RecordKey::Noop { magic: 0 },
                 value: None,
             };
-            let last = self.produce(std::slice::from_ref(&marker)).await?;
+            let last = self
+                .writer
+                .start_term(std::slice::from_ref(&marker))
+                .await?;
             self.wait_reader(last, started).await?;
             Ok(last + 1)
         })
@@ -253,35 +280,6 @@ impl Store for KafkaStore {
 }
 
 impl KafkaStore {
-    /// Produces the records in order (all enqueued before any is awaited, so one produce
-    /// timeout bounds them all) and returns the last one's offset.
-    async fn produce(&self, records: &[Record]) -> Result<i64, StoreError> {
-        let mut deliveries = Vec::with_capacity(records.len());
-        for record in records {
-            let (key, value) = record.encode()?;
-            let mut message = FutureRecord::<[u8], [u8]>::to(&self.topic)
-                .partition(0)
-                .key(&key);
-            if let Some(value) = &value {
-                message = message.payload(value);
-            }
-            let delivery = self
-                .producer
-                .send_result(message)
-                .map_err(|(e, _)| StoreError::Produce(e.to_string()))?;
-            deliveries.push(delivery);
-        }
-        let mut last = -1;
-        for delivery in deliveries {
-            let delivered = delivery
-                .await
-                .map_err(|_| StoreError::Produce("the producer was dropped".to_owned()))?
-                .map_err(|(e, _)| StoreError::Produce(e.to_string()))?;
-            last = delivered.offset;
-        }
-        Ok(last)
-    }
-
     /// Waits until the reader applied `offset`, within the write timeout counted from
     /// `started`.
     async fn wait_reader(&self, offset: i64, started: Instant) -> Result<(), StoreError> {
@@ -299,5 +297,20 @@ impl KafkaStore {
                 waited_ms: started.elapsed().as_millis(),
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::advance;
+
+    #[test]
+    fn the_applied_offset_only_moves_forward() {
+        let mut at = 5;
+        assert!(advance(&mut at, 7));
+        assert_eq!(at, 7);
+        assert!(!advance(&mut at, 7));
+        assert!(!advance(&mut at, 6));
+        assert_eq!(at, 7);
     }
 }
