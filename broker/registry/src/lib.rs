@@ -8,6 +8,7 @@
 //! [`kafka::writer`]); the REST API ([`http`]) speaks Confluent's paths, content types and
 //! error codes.
 
+pub mod bootstrap;
 pub mod compat;
 pub mod elector;
 pub mod error;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use parking_lot::RwLock;
+use tributary_registry::bootstrap::{from_cluster, parse_cluster_ref};
 use tributary_registry::elector::{Elector, Standalone};
 use tributary_registry::http::{serve, App};
 use tributary_registry::kafka::{self, KafkaSettings};
@@ -38,6 +39,13 @@ struct Args {
         default_value = "127.0.0.1:8081"
     )]
     listener: SocketAddr,
+    /// Bootstrap from the addresses this KafkaCluster (NAMESPACE/NAME) lists in its status
+    /// for --cluster-listener, instead of --bootstrap (as the operator runs it).
+    #[arg(long, env = "TRIBUTARY_REGISTRY_CLUSTER", value_parser = parse_cluster_ref, requires = "cluster_listener")]
+    cluster: Option<(String, String)>,
+    /// The listener of --cluster to bootstrap from.
+    #[arg(long, env = "TRIBUTARY_REGISTRY_CLUSTER_LISTENER")]
+    cluster_listener: Option<String>,
     /// The compacted topic holding the schemas.
     #[arg(long, env = "TRIBUTARY_REGISTRY_TOPIC", default_value = "_schemas")]
     topic: String,
@@ -75,7 +83,15 @@ async fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    let args = Args::parse();
+    let mut args = Args::parse();
+    if let (Some((namespace, name)), Some(listener)) = (&args.cluster, &args.cluster_listener) {
+        let client = kube::Client::try_default()
+            .await
+            .context("creating the Kubernetes client to read the cluster's addresses")?;
+        args.bootstrap = from_cluster(client, (namespace, name), listener, args.startup_timeout)
+            .await
+            .context("reading the cluster's bootstrap addresses")?;
+    }
     let timings = Timings::new(args.lease_duration, args.renew_interval)?;
     let state = Arc::new(RwLock::new(Registry::default()));
     let settings = KafkaSettings {

@@ -61,7 +61,7 @@ pub fn schema_registry(cluster: &KafkaCluster, names: &Names) -> RegistryPlan {
     let Some(registry) = &cluster.spec.schema_registry else {
         return RegistryPlan::Disabled;
     };
-    let Some(bootstrap) = plaintext_bootstrap(cluster, names) else {
+    let Some((bootstrap, listener)) = plaintext_bootstrap(cluster, names) else {
         return RegistryPlan::Unsupported(
             "the schema registry connects to the brokers without TLS or authentication for \
              now, and no internal listener of spec.listeners offers that; add one (e.g. \
@@ -76,14 +76,14 @@ pub fn schema_registry(cluster: &KafkaCluster, names: &Names) -> RegistryPlan {
         },
         role: role(names),
         role_binding: role_binding(names),
-        deployment: deployment(cluster, registry, names, &bootstrap),
+        deployment: deployment(cluster, registry, names, (&bootstrap, &listener)),
         service: service(registry, names),
     }))
 }
 
 /// `host:port` of the bootstrap Service on the first internal listener without TLS or
-/// authentication.
-fn plaintext_bootstrap(cluster: &KafkaCluster, names: &Names) -> Option<String> {
+/// authentication, and that listener's name.
+fn plaintext_bootstrap(cluster: &KafkaCluster, names: &Names) -> Option<(String, String)> {
     cluster
         .spec
         .listeners
@@ -91,7 +91,7 @@ fn plaintext_bootstrap(cluster: &KafkaCluster, names: &Names) -> Option<String> 
         .find(|l| {
             l.type_ == ListenerType::Internal && l.tls.is_none() && l.authentication.is_none()
         })
-        .map(|l| names.bootstrap_servers(l.port))
+        .map(|l| (names.bootstrap_servers(l.port), l.name.clone()))
 }
 
 /// Labels selecting the registry's pods (never change: the selector is immutable).
@@ -134,15 +134,25 @@ fn meta(names: &Names) -> ObjectMeta {
 fn role(names: &Names) -> Role {
     Role {
         metadata: meta(names),
-        rules: Some(vec![PolicyRule {
-            api_groups: Some(vec!["coordination.k8s.io".to_owned()]),
-            resources: Some(vec!["leases".to_owned()]),
-            verbs: ["get", "list", "watch", "create", "update", "patch"]
-                .iter()
-                .map(|v| (*v).to_owned())
-                .collect(),
-            ..PolicyRule::default()
-        }]),
+        rules: Some(vec![
+            PolicyRule {
+                api_groups: Some(vec!["coordination.k8s.io".to_owned()]),
+                resources: Some(vec!["leases".to_owned()]),
+                verbs: ["get", "list", "watch", "create", "update", "patch"]
+                    .iter()
+                    .map(|v| (*v).to_owned())
+                    .collect(),
+                ..PolicyRule::default()
+            },
+            // The cluster's status lists the addresses to bootstrap from.
+            PolicyRule {
+                api_groups: Some(vec!["tributary.dev".to_owned()]),
+                resources: Some(vec!["kafkaclusters".to_owned()]),
+                resource_names: Some(vec![names.cluster.clone()]),
+                verbs: vec!["get".to_owned()],
+                ..PolicyRule::default()
+            },
+        ]),
     }
 }
 
@@ -183,15 +193,23 @@ fn service(registry: &SchemaRegistry, names: &Names) -> Service {
     }
 }
 
-/// The registry's command line: the cluster's plaintext bootstrap, the topic, the Lease of the
-/// writer election, and the URL other pods forward writes to. The REST listener binds the
+/// The registry's command line: the cluster's plaintext bootstrap (read from the listener's
+/// addresses in the KafkaCluster's status, which also reach brokers advertising pod IPs
+/// where Service names do not resolve), the topic, the Lease of the writer election, and the
+/// URL other pods forward writes to. The REST listener binds the
 /// pod's IP (`$(POD_IP)`, which Kubernetes expands from the env), as the brokers' listeners
 /// do, rather than 0.0.0.0: probes and the Service reach the pod there, and registry pods
 /// that share a host's network (the local control plane runs pods as processes on
 /// 127.0.0.x) do not collide on the port.
-fn args(registry: &SchemaRegistry, names: &Names, bootstrap: &str) -> Vec<String> {
+fn args(
+    registry: &SchemaRegistry,
+    names: &Names,
+    (bootstrap, listener): (&str, &str),
+) -> Vec<String> {
     vec![
         format!("--bootstrap={bootstrap}"),
+        format!("--cluster={}/{}", names.namespace, names.cluster),
+        format!("--cluster-listener={listener}"),
         format!("--listener=$(POD_IP):{}", registry.port),
         format!("--topic={}", registry.topic),
         format!(
@@ -208,7 +226,7 @@ fn probe(period: i32, failures: i32) -> Probe {
     http_probe("/", REGISTRY_PORT_NAME, period, failures)
 }
 
-fn container(registry: &SchemaRegistry, names: &Names, bootstrap: &str) -> Container {
+fn container(registry: &SchemaRegistry, names: &Names, bootstrap: (&str, &str)) -> Container {
     Container {
         name: "schema-registry".to_owned(),
         image: Some(registry.image().to_owned()),
@@ -245,7 +263,7 @@ fn deployment(
     cluster: &KafkaCluster,
     registry: &SchemaRegistry,
     names: &Names,
-    bootstrap: &str,
+    bootstrap: (&str, &str),
 ) -> Deployment {
     let mut annotations = BTreeMap::new();
     if cluster.spec.monitoring.metrics {
@@ -347,6 +365,8 @@ mod tests {
             c.args.clone().unwrap_or_default(),
             vec![
                 "--bootstrap=demo-bootstrap.kafka.svc:9092",
+                "--cluster=kafka/demo",
+                "--cluster-listener=PLAIN",
                 "--listener=$(POD_IP):8081",
                 "--topic=_schemas",
                 "--lease=kafka/demo-schema-registry",
@@ -425,15 +445,18 @@ mod tests {
     }
 
     #[test]
-    fn the_role_lets_the_pods_hold_leases_and_nothing_else() {
+    fn the_role_lets_the_pods_hold_leases_and_read_their_cluster_and_nothing_else() {
         let o = deploy(&cluster(json!({"schemaRegistry": {}})));
         let rules = o.role.rules.clone().unwrap_or_default();
-        assert_eq!(rules.len(), 1);
+        assert_eq!(rules.len(), 2);
         assert_eq!(rules[0].resources, Some(vec!["leases".to_owned()]));
         assert_eq!(
             rules[0].verbs,
             vec!["get", "list", "watch", "create", "update", "patch"]
         );
+        assert_eq!(rules[1].resources, Some(vec!["kafkaclusters".to_owned()]));
+        assert_eq!(rules[1].resource_names, Some(vec!["demo".to_owned()]));
+        assert_eq!(rules[1].verbs, vec!["get"]);
         let subjects = o.role_binding.subjects.clone().unwrap_or_default();
         assert_eq!(subjects[0].name, "demo-schema-registry");
         assert_eq!(subjects[0].namespace.as_deref(), Some("kafka"));
@@ -451,6 +474,7 @@ mod tests {
         })));
         let args = container_of(&o).args.clone().unwrap_or_default();
         assert_eq!(args[0], "--bootstrap=demo-bootstrap.kafka.svc:9095");
+        assert_eq!(args[2], "--cluster-listener=PLAIN");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! anywhere yet), what to ask of the registry given what it holds, and the status and Event
 //! that the registry's answer makes. The reconciler does the reading and calling.
 
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::ResourceExt;
 use tributary_crds::cluster::registry_url;
@@ -43,6 +44,27 @@ impl Blocked {
     fn new(reason: &'static str, message: String) -> Self {
         Blocked { reason, message }
     }
+}
+
+/// The URL of a ready registry pod (the first by name), for the operator's own calls: a pod
+/// IP is reached wherever the operator runs, Service names only where cluster DNS resolves
+/// them (not on the local control plane). `None` while no pod is ready.
+pub fn ready_pod_url(pods: &[Pod], port: i32) -> Option<String> {
+    let mut ready: Vec<(&str, &str)> = pods
+        .iter()
+        .filter_map(|p| {
+            let status = p.status.as_ref()?;
+            let is_ready = status
+                .conditions
+                .as_ref()?
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True");
+            let ip = status.pod_ip.as_deref()?;
+            is_ready.then_some((p.metadata.name.as_deref().unwrap_or_default(), ip))
+        })
+        .collect();
+    ready.sort_unstable();
+    ready.first().map(|(_, ip)| format!("http://{ip}:{port}"))
 }
 
 /// The registry URL of `schema`'s cluster: `template` (the operator's override, with
@@ -473,5 +495,37 @@ mod tests {
         assert_eq!(event.map(|e| e.note), Some("owned by b".to_owned()));
         let (_, again) = status_for(&status, &blocked, Some(1));
         assert_eq!(again, None);
+    }
+
+    #[test]
+    fn the_operator_calls_the_first_ready_registry_pod() {
+        use k8s_openapi::api::core::v1::{Pod, PodCondition, PodStatus};
+        let pod = |name: &str, ip: Option<&str>, ready: &str| Pod {
+            metadata: kube::api::ObjectMeta {
+                name: Some(name.to_owned()),
+                ..Default::default()
+            },
+            status: Some(PodStatus {
+                pod_ip: ip.map(str::to_owned),
+                conditions: Some(vec![PodCondition {
+                    type_: "Ready".to_owned(),
+                    status: ready.to_owned(),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let pods = [
+            pod("r-c", Some("10.0.0.3"), "True"),
+            pod("r-a", Some("10.0.0.1"), "False"),
+            pod("r-b", Some("10.0.0.2"), "True"),
+            pod("r-0", None, "True"),
+        ];
+        assert_eq!(
+            ready_pod_url(&pods, 8081).as_deref(),
+            Some("http://10.0.0.2:8081")
+        );
+        assert_eq!(ready_pod_url(&pods[1..2], 8081), None);
     }
 }

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::api::ListParams;
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{finalizer, Event as Finalizer};
@@ -17,9 +17,11 @@ use tributary_crds::{is_paused, KafkaCluster};
 
 use super::client::{RegistryClient, RegistryError, INCOMPATIBLE, INVALID_SCHEMA};
 use super::plan::{
-    body, registry_url_of, status_for, steps, subject_taken_by, Blocked, Outcome, RegistryState,
-    REGISTRY_UNAVAILABLE, SCHEMA_SOURCE_NOT_FOUND, SUBJECT_TAKEN,
+    body, ready_pod_url, registry_url_of, status_for, steps, subject_taken_by, Blocked, Outcome,
+    RegistryState, REGISTRY_UNAVAILABLE, SCHEMA_SOURCE_NOT_FOUND, SUBJECT_TAKEN,
 };
+use crate::builders::registry::selector_labels as registry_selector_labels;
+use crate::builders::Names;
 use crate::context::Context;
 use crate::pause::set_paused;
 use crate::{Error, Result};
@@ -88,12 +90,43 @@ async fn schema_text(schema: &KafkaSchema, ctx: &Context) -> Result<Result<Strin
     }))
 }
 
-/// Takes the schema to the registry: the decisions are [`steps`]'s, the answers become an
-/// [`Outcome`]. An unreachable registry is an outcome too (the status says so), not an error.
-async fn register(schema: &KafkaSchema, ctx: &Context) -> Result<Outcome> {
+/// Where the operator calls the schema's registry: the URL override of its settings, else a
+/// ready registry pod, else the URL the cluster reports (its Service).
+async fn reach(
+    schema: &KafkaSchema,
+    ctx: &Context,
+) -> Result<std::result::Result<String, Blocked>> {
     let cluster = read_cluster(schema, ctx).await?;
     let template = ctx.settings.schema_registry_url.as_deref();
     let url = match registry_url_of(schema, cluster.as_ref(), template) {
+        Ok(url) => url,
+        Err(blocked) => return Ok(Err(blocked)),
+    };
+    let Some((cluster, registry)) = cluster
+        .as_ref()
+        .and_then(|c| Some((c, c.spec.schema_registry.as_ref()?)))
+        .filter(|_| template.is_none())
+    else {
+        return Ok(Ok(url));
+    };
+    let ns = schema.namespace().unwrap_or_default();
+    let names = Names::of(cluster)?;
+    let selector = registry_selector_labels(&names)
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let pods = Api::<Pod>::namespaced(ctx.client.clone(), &ns)
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(|e| Error::kube(format!("list the schema registry pods in {ns}"), e))?;
+    Ok(Ok(ready_pod_url(&pods.items, registry.port).unwrap_or(url)))
+}
+
+/// Takes the schema to the registry: the decisions are [`steps`]'s, the answers become an
+/// [`Outcome`]. An unreachable registry is an outcome too (the status says so), not an error.
+async fn register(schema: &KafkaSchema, ctx: &Context) -> Result<Outcome> {
+    let url = match reach(schema, ctx).await? {
         Ok(url) => url,
         Err(blocked) => return Ok(Outcome::Blocked(blocked)),
     };
@@ -224,9 +257,7 @@ async fn cleanup(schema: &KafkaSchema, ctx: &Context) -> Result<Action> {
         ctx.event(&reference, "Retained", note, false).await;
         return Ok(Action::await_change());
     }
-    let cluster = read_cluster(schema, ctx).await?;
-    let template = ctx.settings.schema_registry_url.as_deref();
-    let url = match registry_url_of(schema, cluster.as_ref(), template) {
+    let url = match reach(schema, ctx).await? {
         Ok(url) => url,
         Err(blocked) => {
             let note = format!("subject {subject} not deleted: {}", blocked.message);
