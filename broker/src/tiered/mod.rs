@@ -10,6 +10,12 @@
 //! - [`plan`]: pure decisions (what to upload, what total retention removes);
 //! - [`store`]: object names and bucket operations; [`settings`]: which bucket;
 //! - [`upload`]: one leader's pass over a partition; [`read`] and [`cache`]: remote fetches.
+//!
+//! Between replicas: only the leader writes the manifest, once per term read afresh from the
+//! bucket and written conditionally ([`store::RemoteStorage::write_manifest_over`]), so a
+//! deposed leader cannot overwrite a newer one's; followers read it to bound their local
+//! retention, and a follower sent OFFSET_MOVED_TO_TIERED_STORAGE rebuilds from it
+//! ([`TieredStorage::rebuild_plan_for`]).
 
 pub mod cache;
 pub mod error;
@@ -150,7 +156,8 @@ impl TieredStorage {
     }
 
     /// One pass over `partitions`: each tiered partition this broker leads uploads what is
-    /// due and applies remote retention. A partition whose pass fails backs off (doubling,
+    /// due and applies remote retention; each it follows reads the manifest so its local
+    /// retention deletes only what the bucket holds. A partition whose pass fails backs off (doubling,
     /// up to [`MAX_BACKOFF`]); its local segments stay until they are uploaded.
     pub async fn run_once(&self, partitions: Vec<Arc<Partition>>, now_ms: i64) {
         for partition in partitions {
@@ -517,7 +524,7 @@ fn overall_start(manifest: &Manifest, local_log_start: i64) -> i64 {
 }
 
 /// Runs the upload and remote retention pass every task interval, for the partitions the
-/// broker leads.
+/// broker leads, and the manifest refresh for those it follows.
 pub async fn run(tiered: Arc<TieredStorage>, broker: std::sync::Weak<crate::Broker>) {
     let mut tick = tokio::time::interval(tiered.task_interval());
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
