@@ -162,10 +162,17 @@ def manifest_states(s3, prefix: str, topic: str) -> list[str]:
 
 
 def test_a_replicated_tiered_topic_loses_nothing_when_its_leader_dies_during_uploads(
-        broker_factory, broker_kind, topic, s3):
+        broker_factory, broker_kind, topic, s3, monkeypatch):
     if broker_kind != "cluster":
         pytest.skip("needs replicas: run with --broker-kind cluster")
-    broker = broker_factory(**broker_settings(s3, BUCKET, "cluster-rf3"))
+    # KafkaCluster.spec.config does not take the bucket settings (spec.tieredStorage is the
+    # operator's, not yet there): the local kubelet passes them to the brokers as TRIBUTARY_*
+    # variables (TRIBUTARY_E2E_POD_ENV_ prefix), and a setting of this test's own makes the
+    # pool start a cluster for it.
+    for flag, setting in broker_settings(s3, BUCKET, "cluster-rf3").items():
+        text = ("true" if setting else "false") if isinstance(setting, bool) else str(setting)
+        monkeypatch.setenv(f"TRIBUTARY_E2E_POD_ENV_TRIBUTARY_{flag.upper()}", text)
+    broker = broker_factory(num_io_threads=7)
     ck_create_topic(broker.bootstrap, topic, partitions=1, config={
         "remote.storage.enable": "true",
         "segment.bytes": "8192",
