@@ -116,6 +116,18 @@ impl Parsed {
             "remote.log.manager.task.interval.ms" => {
                 f.remote_log_manager_task_interval_ms = Some(v.narrow()?);
             }
+            // The bucket, as the flags of the same names (a StatefulSet's rendered
+            // server.properties can carry them; credentials better come from a Secret through
+            // TRIBUTARY_REMOTE_STORAGE_* or AWS_* variables, which override the file).
+            "remote.storage.url" => f.remote_storage_url = Some(v.text),
+            "remote.storage.endpoint" => f.remote_storage_endpoint = Some(v.text),
+            "remote.storage.region" => f.remote_storage_region = Some(v.text),
+            "remote.storage.path.style" => f.remote_storage_path_style = Some(v.boolean()?),
+            "remote.storage.access.key.id" => f.remote_storage_access_key_id = Some(v.text),
+            "remote.storage.secret.access.key" => {
+                f.remote_storage_secret_access_key = Some(v.text);
+            }
+            "remote.fetch.cache.bytes" => f.remote_fetch_cache_bytes = Some(v.narrow()?),
             "message.max.bytes" => f.message_max_bytes = Some(v.narrow()?),
             "max.uncompressed.batch.bytes" => f.max_uncompressed_batch_bytes = Some(v.narrow()?),
             "max.broker.partitions" => f.max_broker_partitions = Some(v.narrow()?),
@@ -233,6 +245,31 @@ fn pod_listeners(listeners: &str, pod: &str, suffix: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remote_storage_keys_become_the_flags_of_the_same_names() {
+        let text = "remote.log.storage.system.enable=true\nremote.storage.url=s3://b/p\n\
+                    remote.storage.endpoint=http://minio:9000\nremote.storage.region=eu-west-1\n\
+                    remote.storage.path.style=false\nremote.storage.access.key.id=id\n\
+                    remote.storage.secret.access.key=secret\nremote.fetch.cache.bytes=1024\n\
+                    remote.log.manager.task.interval.ms=500\n";
+        let flags = parse(text, |_: &str| None).unwrap();
+        assert_eq!(flags.remote_log_storage_system_enable, Some(true));
+        assert_eq!(flags.remote_storage_url.as_deref(), Some("s3://b/p"));
+        assert_eq!(
+            flags.remote_storage_endpoint.as_deref(),
+            Some("http://minio:9000")
+        );
+        assert_eq!(flags.remote_storage_region.as_deref(), Some("eu-west-1"));
+        assert_eq!(flags.remote_storage_path_style, Some(false));
+        assert_eq!(flags.remote_storage_access_key_id.as_deref(), Some("id"));
+        assert_eq!(
+            flags.remote_storage_secret_access_key.as_deref(),
+            Some("secret")
+        );
+        assert_eq!(flags.remote_fetch_cache_bytes, Some(1024));
+        assert_eq!(flags.remote_log_manager_task_interval_ms, Some(500));
+    }
 
     #[test]
     fn kafka_keys_become_broker_settings() {

@@ -53,6 +53,10 @@ impl FetcherHost for Broker {
     fn incarnation(&self) -> i64 {
         self.registrar.as_ref().map_or(-1, |r| r.incarnation())
     }
+
+    fn tiered(&self) -> Option<Arc<crate::tiered::TieredStorage>> {
+        self.tiered.clone()
+    }
 }
 
 impl CoordinatorHost for Broker {

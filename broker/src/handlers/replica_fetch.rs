@@ -26,6 +26,7 @@ use crate::partition::{Partition, ReplicaFetch, ReplicaRead};
 use crate::quotas::replication::{
     is_throttled, ReplicationQuota, LEADER_RATE_KEY, LEADER_REPLICAS_KEY,
 };
+use crate::storage::StorageError;
 
 /// The follower a fetch comes from: its broker id and process incarnation.
 #[derive(Debug, Clone, Copy)]
@@ -208,12 +209,30 @@ impl<'a> FollowerReader<'a> {
                 }
                 served(p.partition, read)
             }
-            Err(error) => Served::at_once(error_data(
-                p.partition,
-                storage_code(&error),
-                Some(partition),
-            )),
+            Err(error) => {
+                let code = match &error {
+                    StorageError::OffsetOutOfRange { .. } => {
+                        self.out_of_local_range(partition, p.fetch_offset)
+                    }
+                    _ => storage_code(&error),
+                };
+                // The answer carries the leader's local log start, where a follower sent to
+                // the remote log restarts.
+                Served::at_once(error_data(p.partition, code, Some(partition)))
+            }
         }
+    }
+
+    /// The error for a fetch outside the leader's local log: OFFSET_MOVED_TO_TIERED_STORAGE
+    /// when the remote log holds the offset (KIP-405), else OFFSET_OUT_OF_RANGE.
+    fn out_of_local_range(&self, partition: &Partition, fetch_offset: i64) -> ResponseError {
+        let (tiered_topic, local_start) =
+            partition.with_log(|log| (log.config().remote_storage, log.log_start_offset()));
+        let remote_start = match &self.ctx.broker.tiered {
+            Some(tiered) if tiered_topic => tiered.remote_log_start(partition),
+            _ => None,
+        };
+        crate::tiered::plan::follower_out_of_range(fetch_offset, local_start, remote_start)
     }
 
     /// The follower's fetch of `p`, as the partition records it.

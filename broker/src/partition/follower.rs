@@ -198,6 +198,12 @@ pub enum FollowerStep {
         /// The new log start.
         offset: i64,
     },
+    /// The leader answered OFFSET_MOVED_TO_TIERED_STORAGE: rebuild from the remote log
+    /// metadata (KIP-405) and restart the log at the leader's local log start.
+    FromRemote {
+        /// The leader's local log start, carried in the answer's log start offset.
+        leader_local_start: i64,
+    },
     /// Leave the partition out of fetches for a while: nothing here can fix the answer.
     BackOff,
 }
@@ -224,6 +230,17 @@ pub fn next_step(local: &LocalLog<'_>, answer: &LeaderAnswer) -> FollowerStep {
 /// leader has it) and copies the rest again. Any other error, a fenced or unknown leader
 /// epoch included (KIP-320), backs off until the metadata moves on.
 pub fn out_of_range(local: &LocalLog<'_>, answer: &LeaderAnswer) -> FollowerStep {
+    if answer.error_code == ResponseError::OffsetMovedToTieredStorage.code() {
+        // Behind the leader's local log, inside the remote log: rebuild from the bucket
+        // rather than copy what it holds (KIP-405). Anything else is not this answer's.
+        return if answer.log_start_offset > local.log_end_offset {
+            FollowerStep::FromRemote {
+                leader_local_start: answer.log_start_offset,
+            }
+        } else {
+            FollowerStep::BackOff
+        };
+    }
     if answer.error_code != ResponseError::OffsetOutOfRange.code() {
         return FollowerStep::BackOff;
     }

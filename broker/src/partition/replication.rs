@@ -422,6 +422,34 @@ impl Partition {
         self.after_truncation(state)
     }
 
+    /// KIP-405's follower rebuild: drops the whole log, restarts it at `offset` (the leader's
+    /// local log start) with the leader-epoch entries read from the remote segment before
+    /// it. Only while the replica still follows in `expected` (the rebuild read the bucket
+    /// without the lock; a replica that became leader meanwhile keeps its log): false then.
+    /// Producer state is rebuilt from the (empty) log, as after any restart: the bucket holds
+    /// no producer snapshots yet.
+    pub fn restart_replica_from_remote(
+        &self,
+        offset: i64,
+        epochs: &[(i32, i64)],
+        expected: Role,
+    ) -> Result<bool, StorageError> {
+        let mut state = self.state.lock();
+        if *self.role.read() != expected || !matches!(expected, Role::Follower { .. }) {
+            return Ok(false);
+        }
+        tracing::info!(
+            partition = ?self,
+            offset,
+            epochs = epochs.len(),
+            "restarting a replica at the leader's local log start from the remote log"
+        );
+        state.log.truncate_fully_and_start_at(offset)?;
+        state.log.restore_epochs(epochs)?;
+        self.after_truncation(state)?;
+        Ok(true)
+    }
+
     fn after_truncation(&self, mut state: MutexGuard<'_, State>) -> Result<(), StorageError> {
         let end = state.log.log_end_offset();
         let (producers, txns) = super::rebuild_producer_state(&state.log)?;

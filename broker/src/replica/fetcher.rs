@@ -23,7 +23,7 @@ use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, FetchResponse};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use self::apply::apply;
+use self::apply::{apply, Applied};
 use super::fsync;
 use super::lag::{FetcherLag, FollowedKey};
 use super::ReplicaHost;
@@ -34,6 +34,7 @@ use crate::quotas::replication::{
     is_throttled, ReplicationQuota, FOLLOWER_RATE_KEY, FOLLOWER_REPLICAS_KEY,
 };
 use crate::security::peer::PeerSecurity;
+use crate::tiered::TieredStorage;
 
 mod apply;
 
@@ -51,6 +52,12 @@ pub trait FetcherHost: ReplicaHost {
     /// This process's incarnation epoch in cluster mode (-1 without one), sent with every
     /// fetch so the leader can tell this process from an earlier one.
     fn incarnation(&self) -> i64;
+
+    /// The broker's tiered storage, if configured: a follower the leader answers
+    /// OFFSET_MOVED_TO_TIERED_STORAGE rebuilds from its remote log metadata.
+    fn tiered(&self) -> Option<Arc<TieredStorage>> {
+        None
+    }
 }
 
 /// The broker as the fetchers see it.
@@ -65,6 +72,8 @@ const RESPONSE_MAX_BYTES: i32 = 10 << 20;
 /// Pause after a failed fetch (replica.fetch.backoff.ms), and before refetching a partition
 /// the leader answered with an error.
 const BACKOFF: Duration = Duration::from_millis(500);
+/// Longest a follower's rebuild from the remote log metadata may take (two small objects).
+const REBUILD_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The partitions followed at one leader.
 type Followed = Vec<Arc<Partition>>;
@@ -151,6 +160,7 @@ async fn fetch_from(
         connection: None,
         held_back: HashMap::new(),
         lag,
+        from_remote: Vec::new(),
     };
     loop {
         let partitions = followed.borrow_and_update().clone();
@@ -179,6 +189,9 @@ struct Fetcher {
     /// not be applied.
     held_back: HashMap<FollowedKey, tokio::time::Instant>,
     lag: Arc<FetcherLag>,
+    /// Partitions the last answer sent to the remote log: (partition, the role it was
+    /// answered in, the leader's local log start).
+    from_remote: Vec<(Arc<Partition>, Role, i64)>,
 }
 
 /// How a round ended: what the task waits for before the next one.
@@ -226,7 +239,18 @@ impl Fetcher {
         let Some(b) = self.broker.upgrade() else {
             return Round::Stop;
         };
-        self.take(&*b, answer, &sent, &throttled)
+        let round = self.take(&*b, answer, &sent, &throttled);
+        let tiered = b.tiered();
+        drop(b);
+        for (partition, role, leader_local_start) in std::mem::take(&mut self.from_remote) {
+            let rebuilt =
+                rebuild_from_remote(tiered.as_deref(), &partition, role, leader_local_start).await;
+            if !rebuilt {
+                let until = tokio::time::Instant::now() + BACKOFF;
+                self.held_back.insert(key(&partition), until);
+            }
+        }
+        round
     }
 
     /// Points the kept connection at the leader's address in the image; false when the image
@@ -293,12 +317,74 @@ impl Fetcher {
                     .follower_quota()
                     .record(bytes, crate::clock::now_ms());
             }
-            if !apply(broker.flusher(), &partition, &data, &self.lag) {
-                let until = tokio::time::Instant::now() + BACKOFF;
-                self.held_back.insert(key(&partition), until);
+            match apply(broker.flusher(), &partition, &data, &self.lag) {
+                Applied::Done => {}
+                Applied::Wait => {
+                    let until = tokio::time::Instant::now() + BACKOFF;
+                    self.held_back.insert(key(&partition), until);
+                }
+                Applied::FromRemote { leader_local_start } => {
+                    let role = partition.role();
+                    self.from_remote.push((partition, role, leader_local_start));
+                }
             }
         }
         Round::Again
+    }
+}
+
+/// KIP-405's follower rebuild after OFFSET_MOVED_TO_TIERED_STORAGE: read the remote log
+/// metadata and the epoch checkpoint of the segment before the leader's local log start,
+/// then restart the log there with those epochs (never downloading the remote log). Bounded
+/// by [`REBUILD_TIMEOUT`]; false (back off, try again) when it could not.
+async fn rebuild_from_remote(
+    tiered: Option<&TieredStorage>,
+    partition: &Arc<Partition>,
+    role: Role,
+    leader_local_start: i64,
+) -> bool {
+    let Some(tiered) = tiered else {
+        tracing::warn!(
+            ?partition,
+            "the leader moved this replica's fetch offset to tiered storage, but this broker \
+             has no remote storage configured (--remote-log-storage-system-enable)"
+        );
+        return false;
+    };
+    let plan = match tokio::time::timeout(
+        REBUILD_TIMEOUT,
+        tiered.rebuild_plan_for(partition, leader_local_start),
+    )
+    .await
+    {
+        Ok(Ok(plan)) => plan,
+        Ok(Err(error)) => {
+            tiered.count_error(&error);
+            tracing::warn!(?partition, %error, "cannot rebuild the replica from the remote log yet");
+            return false;
+        }
+        Err(_) => {
+            tracing::warn!(
+                ?partition,
+                timeout = ?REBUILD_TIMEOUT,
+                "reading the remote log metadata timed out; rebuilding the replica later"
+            );
+            return false;
+        }
+    };
+    match partition.restart_replica_from_remote(plan.restart_at, &plan.epochs, role) {
+        Ok(true) => true,
+        Ok(false) => {
+            tracing::info!(
+                ?partition,
+                "the replica's role changed during its rebuild; not restarted"
+            );
+            false
+        }
+        Err(error) => {
+            tracing::error!(?partition, %error, "cannot restart the replica from the remote log");
+            false
+        }
     }
 }
 

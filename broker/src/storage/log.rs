@@ -410,6 +410,16 @@ impl PartitionLog {
         self.checkpoint()
     }
 
+    /// Gives a log just restarted at its log start the leader-epoch entries a remote
+    /// segment's checkpoint holds below it (KIP-405's follower rebuild): each is assigned in
+    /// order, then the one in force at the log start is moved to start there.
+    pub fn restore_epochs(&mut self, epochs: &[(i32, i64)]) -> Result<()> {
+        for &(epoch, start) in epochs {
+            self.epochs.assign(epoch, start)?;
+        }
+        self.epochs.truncate_from_start(self.log_start_offset)
+    }
+
     fn after_truncation(&mut self, end: i64) -> Result<()> {
         self.epochs.truncate_from_end(end)?;
         self.high_watermark = self.high_watermark.min(end);

@@ -49,6 +49,21 @@ pub enum TieredError {
         /// This leader's epoch.
         ours: i32,
     },
+    /// Another writer replaced the manifest since this leader read it (a conditional write
+    /// failed): the leader reads it again before it writes.
+    #[error("remote log manifest {path} changed since it was read; reading it again")]
+    ManifestConflict {
+        /// The object.
+        path: String,
+    },
+    /// A follower cannot rebuild from the remote log: it does not hold the offsets asked for.
+    #[error("remote log {path} cannot rebuild a follower: {reason}")]
+    NotRemote {
+        /// The manifest.
+        path: String,
+        /// Why.
+        reason: String,
+    },
     /// A remote segment's bytes are not the batches the manifest promises.
     #[error("remote segment {path} is corrupt: {reason}")]
     Corrupt {
@@ -69,6 +84,8 @@ impl TieredError {
             TieredError::ManifestJson { .. } => "manifest",
             TieredError::Manifest(_) => "manifest",
             TieredError::Fenced { .. } => "fenced",
+            TieredError::ManifestConflict { .. } => "conflict",
+            TieredError::NotRemote { .. } => "not_remote",
             TieredError::Corrupt { .. } => "corrupt",
         }
     }

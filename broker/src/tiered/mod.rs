@@ -10,6 +10,12 @@
 //! - [`plan`]: pure decisions (what to upload, what total retention removes);
 //! - [`store`]: object names and bucket operations; [`settings`]: which bucket;
 //! - [`upload`]: one leader's pass over a partition; [`read`] and [`cache`]: remote fetches.
+//!
+//! Between replicas: only the leader writes the manifest, once per term read afresh from the
+//! bucket and written conditionally ([`store::RemoteStorage::write_manifest_over`]), so a
+//! deposed leader cannot overwrite a newer one's; followers read it to bound their local
+//! retention, and a follower sent OFFSET_MOVED_TO_TIERED_STORAGE rebuilds from it
+//! ([`TieredStorage::rebuild_plan_for`]).
 
 pub mod cache;
 pub mod error;
@@ -21,6 +27,8 @@ pub mod settings;
 pub mod store;
 mod upload;
 
+#[cfg(test)]
+mod cluster_tests;
 #[cfg(test)]
 mod fault_tests;
 #[cfg(test)]
@@ -40,7 +48,7 @@ pub use settings::RemoteStorageSettings;
 
 use cache::{SegmentCache, INDEX_PIECE};
 use metrics::TieredMetrics;
-use store::{PartitionPath, RemoteStorage, LOG};
+use store::{ManifestBase, PartitionPath, RemoteStorage, EPOCHS, LOG};
 
 use crate::partition::Partition;
 use crate::storage::AbortedRange;
@@ -65,6 +73,10 @@ pub struct TieredStorage {
     remote: RemoteStorage,
     settings: RemoteStorageSettings,
     manifests: Mutex<HashMap<(Uuid, i32), Arc<Manifest>>>,
+    /// Per partition led here: the leader epoch whose term read the manifest from the
+    /// bucket, and what its next conditional write replaces. A term never writes over a
+    /// manifest it did not read itself.
+    bases: Mutex<HashMap<(Uuid, i32), (i32, ManifestBase)>>,
     /// Where each partition seen here keeps its objects, to delete them with its topic.
     known: Mutex<HashMap<(Uuid, i32), PartitionPath>>,
     cache: SegmentCache,
@@ -103,6 +115,7 @@ impl TieredStorage {
             cache: SegmentCache::new(settings.cache_bytes),
             settings,
             manifests: Mutex::new(HashMap::new()),
+            bases: Mutex::new(HashMap::new()),
             known: Mutex::new(HashMap::new()),
             metrics,
             backoff: Mutex::new(HashMap::new()),
@@ -143,14 +156,12 @@ impl TieredStorage {
     }
 
     /// One pass over `partitions`: each tiered partition this broker leads uploads what is
-    /// due and applies remote retention. A partition whose pass fails backs off (doubling,
+    /// due and applies remote retention; each it follows reads the manifest so its local
+    /// retention deletes only what the bucket holds. A partition whose pass fails backs off (doubling,
     /// up to [`MAX_BACKOFF`]); its local segments stay until they are uploaded.
     pub async fn run_once(&self, partitions: Vec<Arc<Partition>>, now_ms: i64) {
         for partition in partitions {
-            if partition.is_deleted()
-                || !partition.role().is_leader()
-                || !partition.with_log(|log| log.config().remote_storage)
-            {
+            if partition.is_deleted() || !partition.with_log(|log| log.config().remote_storage) {
                 continue;
             }
             let key = (partition.topic_id(), partition.index());
@@ -162,7 +173,12 @@ impl TieredStorage {
             if waiting {
                 continue;
             }
-            match self.sync_partition(&partition, now_ms).await {
+            let pass = if partition.role().is_leader() {
+                self.sync_partition(&partition, now_ms).await
+            } else {
+                self.follow_remote_log(&partition).await
+            };
+            match pass {
                 Ok(()) => {
                     self.backoff.lock().remove(&key);
                 }
@@ -173,6 +189,7 @@ impl TieredStorage {
                         .inc();
                     // The manifest may have changed under us: read it again next time.
                     self.manifests.lock().remove(&key);
+                    self.bases.lock().remove(&key);
                     let mut backoff = self.backoff.lock();
                     let failures = backoff.get(&key).map_or(0, |&(n, _)| n) + 1;
                     let wait = self
@@ -253,14 +270,128 @@ impl TieredStorage {
         offset: i64,
         local_log_start: i64,
     ) -> Result<i64, TieredError> {
-        let mut manifest = Manifest::clone(&*self.manifest(partition).await?);
+        let at = self.path_of(partition);
+        let epoch = partition.leader_epoch();
+        let mut manifest = self.manifest_for_term(partition, &at, epoch).await?;
         if offset > manifest.records_deleted_before {
             manifest.delete_records_before(offset);
-            let at = self.path_of(partition);
-            self.remote.write_manifest(&at, &manifest).await?;
-            self.install(partition, manifest.clone());
+            manifest.leader_epoch = manifest.leader_epoch.max(epoch);
+            self.save(partition, &at, &manifest).await?;
         }
         Ok(overall_start(&manifest, local_log_start))
+    }
+
+    /// The manifest as this leader's term knows it: read from the bucket once per term (a
+    /// new leader never trusts what it cached as a follower or in an earlier term), then as
+    /// this term last wrote it. Refused if a newer leader epoch wrote it.
+    pub(super) async fn manifest_for_term(
+        &self,
+        partition: &Partition,
+        at: &PartitionPath,
+        epoch: i32,
+    ) -> Result<Manifest, TieredError> {
+        let key = (partition.topic_id(), partition.index());
+        let same_term = self
+            .bases
+            .lock()
+            .get(&key)
+            .is_some_and(|(term, _)| *term == epoch);
+        let cached = same_term
+            .then(|| self.manifests.lock().get(&key).cloned())
+            .flatten();
+        let manifest = match cached {
+            Some(manifest) => Manifest::clone(&manifest),
+            None => {
+                let read = self.remote.read_manifest_versioned(at).await?;
+                self.bases.lock().insert(key, (epoch, read.base));
+                self.install(partition, read.manifest.clone());
+                read.manifest
+            }
+        };
+        if manifest.fenced_for(epoch) {
+            return Err(TieredError::Fenced {
+                path: at.manifest().to_string(),
+                theirs: manifest.leader_epoch,
+                ours: epoch,
+            });
+        }
+        Ok(manifest)
+    }
+
+    /// Writes the manifest over the one this term read or last wrote (conditionally, see
+    /// [`RemoteStorage::write_manifest_over`]) and makes it what readers see.
+    pub(super) async fn save(
+        &self,
+        partition: &Partition,
+        at: &PartitionPath,
+        manifest: &Manifest,
+    ) -> Result<(), TieredError> {
+        let key = (partition.topic_id(), partition.index());
+        let Some((term, base)) = self.bases.lock().get(&key).cloned() else {
+            return Err(TieredError::ManifestConflict {
+                path: at.manifest().to_string(),
+            });
+        };
+        if term != manifest.leader_epoch {
+            return Err(TieredError::ManifestConflict {
+                path: at.manifest().to_string(),
+            });
+        }
+        let next = self.remote.write_manifest_over(at, &base, manifest).await?;
+        self.bases.lock().insert(key, (term, next));
+        self.install(partition, manifest.clone());
+        Ok(())
+    }
+
+    /// A follower's pass: read the manifest the leader keeps and let local retention delete
+    /// the segments the bucket holds (KIP-405 followers learn the copied end from the remote
+    /// log metadata, as Kafka's follower task does), so follower disks are bounded too.
+    async fn follow_remote_log(&self, partition: &Partition) -> Result<(), TieredError> {
+        let key = (partition.topic_id(), partition.index());
+        self.bases.lock().remove(&key);
+        let manifest = self.remote.read_manifest(&self.path_of(partition)).await?;
+        let local_start = partition.with_log(|log| log.log_start_offset());
+        partition.set_remote_copied_end(manifest.covered_end(local_start));
+        self.install(partition, manifest);
+        Ok(())
+    }
+
+    /// KIP-405's follower rebuild of its auxiliary state, the remote part: the leader
+    /// answered OFFSET_MOVED_TO_TIERED_STORAGE with its local log start; read the manifest
+    /// afresh, find the remote segment holding the offset before it, and read that segment's
+    /// leader-epoch checkpoint. The caller restarts the log with the result.
+    pub async fn rebuild_plan_for(
+        &self,
+        partition: &Partition,
+        leader_local_start: i64,
+    ) -> Result<plan::Rebuild, TieredError> {
+        let at = self.path_of(partition);
+        let manifest = self.remote.read_manifest(&at).await?;
+        self.install(partition, manifest.clone());
+        let target = plan::rebuild_target(&manifest, leader_local_start).map_err(|reason| {
+            TieredError::NotRemote {
+                path: at.manifest().to_string(),
+                reason,
+            }
+        })?;
+        let path = at.segment(target.base_offset, target.id, EPOCHS);
+        let text = self
+            .remote
+            .get_optional(&path)
+            .await?
+            .ok_or_else(|| TieredError::Corrupt {
+                path: path.to_string(),
+                reason: "the segment's leader-epoch checkpoint is missing".into(),
+            })?;
+        let checkpoint =
+            plan::parse_epoch_checkpoint(&text).map_err(|reason| TieredError::Corrupt {
+                path: path.to_string(),
+                reason,
+            })?;
+        Ok(plan::Rebuild {
+            restart_at: leader_local_start,
+            epochs: plan::epochs_before(&checkpoint, leader_local_start),
+        })
     }
 
     /// The partition's log start: the remote log start when the remote log is known and
@@ -345,6 +476,12 @@ impl TieredStorage {
             .inc();
     }
 
+    /// The remote log start as last read or written here, if the remote log holds anything.
+    pub fn remote_log_start(&self, partition: &Partition) -> Option<i64> {
+        let key = (partition.topic_id(), partition.index());
+        self.manifests.lock().get(&key)?.log_start_offset()
+    }
+
     /// Offset after the last uploaded record, if known.
     pub fn copied_end(&self, partition: &Partition) -> Option<i64> {
         let key = (partition.topic_id(), partition.index());
@@ -387,7 +524,7 @@ fn overall_start(manifest: &Manifest, local_log_start: i64) -> i64 {
 }
 
 /// Runs the upload and remote retention pass every task interval, for the partitions the
-/// broker leads.
+/// broker leads, and the manifest refresh for those it follows.
 pub async fn run(tiered: Arc<TieredStorage>, broker: std::sync::Weak<crate::Broker>) {
     let mut tick = tokio::time::interval(tiered.task_interval());
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -2,9 +2,10 @@
 //! which local segments to upload and which remote segments total retention removes. The
 //! uploader only carries them out.
 
+use kafka_protocol::error::ResponseError;
 use uuid::Uuid;
 
-use super::manifest::Manifest;
+use super::manifest::{Manifest, RemoteSegment};
 use crate::storage::SegmentSummary;
 
 /// The local segments to upload next, oldest first: closed (never the active one),
@@ -62,6 +63,105 @@ pub fn remote_segments_to_delete(manifest: &Manifest, rules: RemoteRetention) ->
         doomed.push(segment.id);
     }
     doomed
+}
+
+/// The answer to a follower whose fetch offset is outside the leader's local log: below the
+/// local log start but at or above the remote log start, the remote log has it and the
+/// follower rebuilds from there (OFFSET_MOVED_TO_TIERED_STORAGE, KIP-405); otherwise
+/// OFFSET_OUT_OF_RANGE as without tiering.
+pub fn follower_out_of_range(
+    fetch_offset: i64,
+    local_log_start: i64,
+    remote_log_start: Option<i64>,
+) -> ResponseError {
+    match remote_log_start {
+        Some(remote) if remote <= fetch_offset && fetch_offset < local_log_start => {
+            ResponseError::OffsetMovedToTieredStorage
+        }
+        _ => ResponseError::OffsetOutOfRange,
+    }
+}
+
+/// What a follower restarts its log with after OFFSET_MOVED_TO_TIERED_STORAGE (KIP-405).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rebuild {
+    /// The leader's local log start: the follower's log restarts empty there and fetches on.
+    pub restart_at: i64,
+    /// The leader-epoch entries below it, from the remote segment's checkpoint; the log's
+    /// epoch cache gets them (the one in force at `restart_at` moved to start there), so the
+    /// follower's next fetch carries its last epoch and the divergence check works.
+    pub epochs: Vec<(i32, i64)>,
+}
+
+/// The remote segment a follower rebuilds from: the readable one holding the offset just
+/// before the leader's local log start (Kafka's `buildRemoteLogAuxState`). Refused when the
+/// remote log does not reach the leader's local log start without a gap: restarting there
+/// would leave offsets neither the bucket nor the leader holds.
+pub fn rebuild_target(
+    manifest: &Manifest,
+    leader_local_start: i64,
+) -> Result<&RemoteSegment, String> {
+    if leader_local_start <= 0 {
+        return Err(format!(
+            "the leader's local log starts at {leader_local_start}: nothing is remote"
+        ));
+    }
+    let before = leader_local_start - 1;
+    manifest.segment_for(before).ok_or_else(|| {
+        format!(
+            "no uploaded segment holds offset {before}, before the leader's local log start \
+             (remote log [{:?}, {:?}))",
+            manifest.log_start_offset(),
+            manifest.copied_end_offset()
+        )
+    })
+}
+
+/// Parses the leader-epoch checkpoint an upload stores beside each segment (Kafka's text
+/// format: version 0, the count, then `epoch start_offset` lines).
+pub fn parse_epoch_checkpoint(bytes: &[u8]) -> Result<Vec<(i32, i64)>, String> {
+    let text = std::str::from_utf8(bytes).map_err(|e| format!("not text: {e}"))?;
+    let mut lines = text.lines();
+    let version = lines.next().map(str::trim);
+    if version != Some("0") {
+        return Err(format!("unknown checkpoint version {version:?}"));
+    }
+    let count: usize = lines
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+        .ok_or("no entry count")?;
+    let mut entries = Vec::with_capacity(count.min(1024));
+    for line in lines.by_ref().take(count) {
+        let mut fields = line.split_whitespace();
+        let parsed = (
+            fields.next().and_then(|f| f.parse::<i32>().ok()),
+            fields.next().and_then(|f| f.parse::<i64>().ok()),
+        );
+        let (Some(epoch), Some(start)) = parsed else {
+            return Err(format!("bad entry {line:?}"));
+        };
+        if entries
+            .last()
+            .is_some_and(|&(e, s): &(i32, i64)| epoch <= e || start < s)
+        {
+            return Err(format!("entry {line:?} does not follow the one before"));
+        }
+        entries.push((epoch, start));
+    }
+    if entries.len() != count {
+        return Err(format!("{} entries, {count} announced", entries.len()));
+    }
+    Ok(entries)
+}
+
+/// The entries of `checkpoint` that start below `offset` (those starting at or after it
+/// come with the batches the follower fetches).
+pub fn epochs_before(checkpoint: &[(i32, i64)], offset: i64) -> Vec<(i32, i64)> {
+    checkpoint
+        .iter()
+        .filter(|&&(_, start)| start < offset)
+        .copied()
+        .collect()
 }
 
 #[cfg(test)]
@@ -222,5 +322,63 @@ mod tests {
         assert_eq!(m.segment_for(20), None);
         assert_eq!(m.log_start_offset(), Some(0));
         assert_eq!(m.copied_end_offset(), Some(20));
+    }
+
+    #[test]
+    fn a_follower_rebuilds_from_the_segment_before_the_leaders_local_log_start() {
+        let m = manifest(vec![remote(0, 10, 0), remote(10, 20, 0), remote(20, 30, 0)]);
+        assert_eq!(rebuild_target(&m, 20).map(|s| s.base_offset), Ok(10));
+        assert_eq!(rebuild_target(&m, 25).map(|s| s.base_offset), Ok(20));
+        assert_eq!(rebuild_target(&m, 30).map(|s| s.base_offset), Ok(20));
+        assert!(
+            rebuild_target(&m, 31).is_err(),
+            "a gap before the local log"
+        );
+        assert!(rebuild_target(&m, 0).is_err(), "nothing remote");
+        // An unfinished upload is not rebuilt from.
+        let mut started = remote(0, 10, 0);
+        started.state = SegmentState::CopySegmentStarted;
+        assert!(rebuild_target(&manifest(vec![started]), 5).is_err());
+    }
+
+    #[test]
+    fn the_uploaded_epoch_checkpoint_parses_and_keeps_what_precedes_the_restart() {
+        let parsed = parse_epoch_checkpoint(b"0\n3\n1 5\n2 15\n4 18\n").expect("parse");
+        assert_eq!(parsed, vec![(1, 5), (2, 15), (4, 18)]);
+        assert_eq!(epochs_before(&parsed, 18), vec![(1, 5), (2, 15)]);
+        assert_eq!(epochs_before(&parsed, 16), vec![(1, 5), (2, 15)]);
+        for bad in [
+            &b"1\n0\n"[..],
+            b"0\n2\n1 5\n",
+            b"0\n1\nx 5\n",
+            b"0\n2\n2 5\n1 6\n",
+            b"",
+            b"\xff",
+        ] {
+            assert!(parse_epoch_checkpoint(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(parse_epoch_checkpoint(b"0\n0\n"), Ok(Vec::new()));
+    }
+
+    #[test]
+    fn a_follower_below_the_local_log_but_inside_the_remote_log_is_sent_to_tiered_storage() {
+        use ResponseError::{OffsetMovedToTieredStorage as Moved, OffsetOutOfRange as OutOfRange};
+        assert_eq!(follower_out_of_range(0, 100, Some(0)), Moved);
+        assert_eq!(follower_out_of_range(99, 100, Some(0)), Moved);
+        assert_eq!(
+            follower_out_of_range(5, 100, Some(10)),
+            OutOfRange,
+            "below the remote log"
+        );
+        assert_eq!(
+            follower_out_of_range(5, 100, None),
+            OutOfRange,
+            "nothing remote"
+        );
+        assert_eq!(
+            follower_out_of_range(150, 100, Some(0)),
+            OutOfRange,
+            "past the log end"
+        );
     }
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::TryStreamExt;
 use object_store::path::Path;
-use object_store::{ObjectStore, PutPayload, WriteMultipart};
+use object_store::{ObjectStore, PutMode, PutOptions, PutPayload, UpdateVersion, WriteMultipart};
 use uuid::Uuid;
 
 use super::error::TieredError;
@@ -43,6 +43,67 @@ fn check_length(read: u64, size: u64) -> std::io::Result<()> {
         std::io::ErrorKind::UnexpectedEof,
         format!("{read} bytes on disk, {size} expected"),
     ))
+}
+
+/// A manifest as read, with what a conditional write over it needs.
+#[derive(Debug, Clone)]
+pub struct Versioned {
+    /// The manifest (empty when the bucket has none).
+    pub manifest: Manifest,
+    /// What it was read from.
+    pub base: ManifestBase,
+}
+
+/// What a leader's next manifest write replaces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ManifestBase {
+    /// No manifest object existed: create it, failing if another leader did first.
+    Absent,
+    /// A manifest existed, with the version the store gave it (`None`: the store gives
+    /// none, so writes are epoch-guarded).
+    Existing(Option<UpdateVersion>),
+}
+
+impl ManifestBase {
+    fn normalized(self) -> ManifestBase {
+        match self {
+            ManifestBase::Existing(Some(v)) if v.e_tag.is_none() && v.version.is_none() => {
+                ManifestBase::Existing(None)
+            }
+            other => other,
+        }
+    }
+}
+
+/// How a manifest write is made safe against a deposed leader.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteMode {
+    /// Replace only the version read (`PutMode::Update`, S3 If-Match).
+    Update(UpdateVersion),
+    /// Create; fail if it exists (`PutMode::Create`, S3 If-None-Match, a hard link on a
+    /// local directory).
+    Create,
+    /// Read again and refuse to overwrite a manifest of a newer leader epoch.
+    EpochGuarded,
+}
+
+/// The write that replaces `base` (pure; see [`RemoteStorage::write_manifest_over`]).
+pub fn write_decision(base: &ManifestBase) -> WriteMode {
+    match base {
+        ManifestBase::Absent => WriteMode::Create,
+        ManifestBase::Existing(Some(version)) => WriteMode::Update(version.clone()),
+        ManifestBase::Existing(None) => WriteMode::EpochGuarded,
+    }
+}
+
+fn manifest_json(path: &Path, manifest: &Manifest) -> Result<Bytes, TieredError> {
+    manifest
+        .to_json()
+        .map(Bytes::from)
+        .map_err(|source| TieredError::ManifestJson {
+            path: path.to_string(),
+            source,
+        })
 }
 
 /// Names the objects of one partition.
@@ -112,34 +173,118 @@ impl RemoteStorage {
 
     /// The partition's manifest; an empty one if it has none yet.
     pub async fn read_manifest(&self, at: &PartitionPath) -> Result<Manifest, TieredError> {
+        Ok(self.read_manifest_versioned(at).await?.manifest)
+    }
+
+    /// The partition's manifest with the version the bucket gave it (its ETag or object
+    /// version), for a conditional replacement; an empty one with no version if it has none.
+    pub async fn read_manifest_versioned(
+        &self,
+        at: &PartitionPath,
+    ) -> Result<Versioned, TieredError> {
         let path = at.manifest();
         match self.store.get(&path).await {
             Ok(found) => {
+                let version = UpdateVersion {
+                    e_tag: found.meta.e_tag.clone(),
+                    version: found.meta.version.clone(),
+                };
                 let bytes = found.bytes().await.map_err(store_error("get", &path))?;
-                Manifest::from_json(&bytes).map_err(|source| TieredError::ManifestJson {
-                    path: path.to_string(),
-                    source,
+                let manifest =
+                    Manifest::from_json(&bytes).map_err(|source| TieredError::ManifestJson {
+                        path: path.to_string(),
+                        source,
+                    })?;
+                let version =
+                    (version.e_tag.is_some() || version.version.is_some()).then_some(version);
+                Ok(Versioned {
+                    manifest,
+                    base: ManifestBase::Existing(version),
                 })
             }
-            Err(object_store::Error::NotFound { .. }) => Ok(Manifest::default()),
+            Err(object_store::Error::NotFound { .. }) => Ok(Versioned {
+                manifest: Manifest::default(),
+                base: ManifestBase::Absent,
+            }),
             Err(e) => Err(store_error("get", &path)(e)),
         }
     }
 
-    /// Replaces the partition's manifest.
+    /// Replaces the partition's manifest unconditionally (tests, and stores that cannot do
+    /// better; leaders use [`RemoteStorage::write_manifest_over`]).
     pub async fn write_manifest(
         &self,
         at: &PartitionPath,
         manifest: &Manifest,
     ) -> Result<(), TieredError> {
         let path = at.manifest();
-        let json = manifest
-            .to_json()
-            .map_err(|source| TieredError::ManifestJson {
+        self.put(&path, manifest_json(&path, manifest)?).await
+    }
+
+    /// Replaces the manifest a leader read (`base`) with `manifest`, only if nobody wrote it
+    /// in between, as [`write_decision`] decides: `PutMode::Update` with the version read,
+    /// `PutMode::Create` when there was none; where the store cannot update conditionally
+    /// (a local directory), it reads the manifest again and refuses to overwrite one a newer
+    /// leader epoch wrote. Returns the base for the next write.
+    pub async fn write_manifest_over(
+        &self,
+        at: &PartitionPath,
+        base: &ManifestBase,
+        manifest: &Manifest,
+    ) -> Result<ManifestBase, TieredError> {
+        let path = at.manifest();
+        let json = manifest_json(&path, manifest)?;
+        let mode = match write_decision(base) {
+            WriteMode::Update(version) => PutMode::Update(version),
+            WriteMode::Create => PutMode::Create,
+            WriteMode::EpochGuarded => return self.epoch_guarded(at, manifest, json).await,
+        };
+        let opts = PutOptions {
+            mode,
+            ..PutOptions::default()
+        };
+        match self
+            .store
+            .put_opts(&path, PutPayload::from_bytes(json.clone()), opts)
+            .await
+        {
+            Ok(result) => Ok(ManifestBase::Existing(Some(UpdateVersion {
+                e_tag: result.e_tag,
+                version: result.version,
+            }))
+            .normalized()),
+            Err(object_store::Error::NotImplemented) => {
+                self.epoch_guarded(at, manifest, json).await
+            }
+            Err(
+                object_store::Error::Precondition { .. }
+                | object_store::Error::AlreadyExists { .. },
+            ) => Err(TieredError::ManifestConflict {
                 path: path.to_string(),
-                source,
-            })?;
-        self.put(&path, Bytes::from(json)).await
+            }),
+            Err(e) => Err(store_error("put", &path)(e)),
+        }
+    }
+
+    /// The fallback of stores without conditional updates: read the manifest again, refuse
+    /// if a newer leader epoch wrote it, else overwrite it.
+    async fn epoch_guarded(
+        &self,
+        at: &PartitionPath,
+        manifest: &Manifest,
+        json: Bytes,
+    ) -> Result<ManifestBase, TieredError> {
+        let path = at.manifest();
+        let current = self.read_manifest(at).await?;
+        if current.fenced_for(manifest.leader_epoch) {
+            return Err(TieredError::Fenced {
+                path: path.to_string(),
+                theirs: current.leader_epoch,
+                ours: manifest.leader_epoch,
+            });
+        }
+        self.put(&path, json).await?;
+        Ok(ManifestBase::Existing(None))
     }
 
     /// Writes one object.
@@ -312,6 +457,70 @@ mod tests {
             store.get_optional(&path).await.expect("get"),
             None,
             "nothing stored"
+        );
+    }
+
+    #[test]
+    fn a_manifest_write_replaces_only_what_was_read() {
+        let version = UpdateVersion {
+            e_tag: Some("\"abc\"".into()),
+            version: None,
+        };
+        assert_eq!(write_decision(&ManifestBase::Absent), WriteMode::Create);
+        assert_eq!(
+            write_decision(&ManifestBase::Existing(Some(version.clone()))),
+            WriteMode::Update(version)
+        );
+        assert_eq!(
+            write_decision(&ManifestBase::Existing(None)),
+            WriteMode::EpochGuarded
+        );
+        let bare = ManifestBase::Existing(Some(UpdateVersion {
+            e_tag: None,
+            version: None,
+        }));
+        assert_eq!(bare.normalized(), ManifestBase::Existing(None));
+    }
+
+    #[tokio::test]
+    async fn a_directory_creates_manifests_exclusively_and_guards_updates_by_leader_epoch() {
+        let remote = tempfile::tempdir().expect("tempdir");
+        let store = storage(remote.path());
+        let at = store.partition("t", Uuid::nil(), 0);
+        let read = store.read_manifest_versioned(&at).await.expect("read");
+        assert_eq!(read.base, ManifestBase::Absent);
+        let at_epoch = |leader_epoch| Manifest {
+            leader_epoch,
+            ..Manifest::default()
+        };
+        let base = store
+            .write_manifest_over(&at, &read.base, &at_epoch(3))
+            .await
+            .expect("create");
+        // A second leader that also found no manifest cannot create it again.
+        assert!(matches!(
+            store
+                .write_manifest_over(&at, &ManifestBase::Absent, &at_epoch(2))
+                .await,
+            Err(TieredError::ManifestConflict { .. })
+        ));
+        // No conditional update on a directory: epoch-guarded instead.
+        let base = store
+            .write_manifest_over(&at, &base, &at_epoch(4))
+            .await
+            .expect("a newer epoch writes");
+        assert_eq!(base, ManifestBase::Existing(None));
+        assert!(matches!(
+            store.write_manifest_over(&at, &base, &at_epoch(3)).await,
+            Err(TieredError::Fenced {
+                theirs: 4,
+                ours: 3,
+                ..
+            })
+        ));
+        assert_eq!(
+            store.read_manifest(&at).await.expect("read").leader_epoch,
+            4
         );
     }
 }

@@ -25,15 +25,13 @@ impl TieredStorage {
     ) -> Result<(), TieredError> {
         let epoch = partition.leader_epoch();
         let at = self.path_of(partition);
-        let mut manifest = Manifest::clone(&*self.manifest(partition).await?);
-        if manifest.fenced_for(epoch) {
-            return Err(TieredError::Fenced {
-                path: at.manifest().to_string(),
-                theirs: manifest.leader_epoch,
-                ours: epoch,
-            });
+        let mut manifest = self.manifest_for_term(partition, &at, epoch).await?;
+        if manifest.leader_epoch < epoch {
+            // Claim the manifest for this term first: with stores that cannot update
+            // conditionally, the deposed leader's epoch-guarded writes stop here.
+            manifest.leader_epoch = epoch;
+            self.save(partition, &at, &manifest).await?;
         }
-        manifest.leader_epoch = epoch;
         let leftovers = manifest.leftovers();
         if !leftovers.is_empty() {
             for segment in &leftovers {
@@ -177,18 +175,6 @@ impl TieredStorage {
                 "deleted remote segment by retention"
             );
         }
-        Ok(())
-    }
-
-    /// Writes the manifest and makes it what readers see.
-    async fn save(
-        &self,
-        partition: &Partition,
-        at: &PartitionPath,
-        manifest: &Manifest,
-    ) -> Result<(), TieredError> {
-        self.remote.write_manifest(at, manifest).await?;
-        self.install(partition, manifest.clone());
         Ok(())
     }
 

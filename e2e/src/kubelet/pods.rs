@@ -331,6 +331,7 @@ async fn prepare(ctx: &Ctx, shared: &PodShared, pod_ip: &str) -> Result<Vec<Prep
         if let Some(tmp) = mounts.tmp() {
             process_env.push(("TMPDIR".to_owned(), tmp.to_string_lossy().into_owned()));
         }
+        process_env.extend(passed_through(std::env::vars()));
         process_env.extend(defined.iter().map(|(k, v)| (k.clone(), mounts.rewrite(v))));
         let cwd = match c.working_dir.as_deref() {
             Some(w) => PathBuf::from(mounts.rewrite(w)),
@@ -917,5 +918,43 @@ mod tests {
         assert_eq!(stop_grace(terminate, false), Some(grace));
         assert_eq!(stop_grace(Command::Run, false), None);
         assert_eq!(stop_grace(Command::Run, true), Some(Duration::ZERO));
+    }
+}
+
+/// Prefix of the kubelet's own environment variables it gives every container without it
+/// (`TRIBUTARY_E2E_POD_ENV_TRIBUTARY_REMOTE_STORAGE_URL=...` becomes
+/// `TRIBUTARY_REMOTE_STORAGE_URL=...`): settings a KafkaCluster cannot express yet reach the
+/// brokers of a development cluster. The pod's own `env` wins over them.
+pub(crate) const POD_ENV_PREFIX: &str = "TRIBUTARY_E2E_POD_ENV_";
+
+/// The variables of `vars` passed through to containers, prefix removed.
+fn passed_through(vars: impl Iterator<Item = (String, String)>) -> Vec<(String, String)> {
+    vars.filter_map(|(k, v)| {
+        let name = k.strip_prefix(POD_ENV_PREFIX)?;
+        (!name.is_empty()).then(|| (name.to_owned(), v))
+    })
+    .collect()
+}
+
+#[cfg(test)]
+mod pass_through_tests {
+    #[test]
+    fn only_prefixed_variables_pass_without_their_prefix() {
+        let vars = [
+            (
+                "TRIBUTARY_E2E_POD_ENV_TRIBUTARY_REMOTE_STORAGE_URL",
+                "s3://b/p",
+            ),
+            ("TRIBUTARY_E2E_POD_ENV_", "nameless"),
+            ("HOME", "/root"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        assert_eq!(
+            super::passed_through(vars.into_iter()),
+            vec![(
+                "TRIBUTARY_REMOTE_STORAGE_URL".to_owned(),
+                "s3://b/p".to_owned()
+            )]
+        );
     }
 }

@@ -334,6 +334,21 @@ fn a_follower_behind_the_leaders_log_start_restarts_its_log_there() {
 }
 
 #[test]
+fn a_follower_moved_to_tiered_storage_rebuilds_from_the_remote_log_at_the_leaders_local_start() {
+    let follower = Replica::new(&[(1, 0)], 10, 10);
+    let answer = refused(ResponseError::OffsetMovedToTieredStorage, 150, 100);
+    assert_eq!(
+        next_step(&follower.log(), &answer),
+        FollowerStep::FromRemote {
+            leader_local_start: 100
+        }
+    );
+    // A leader local start not past this log's end leaves nothing to rebuild.
+    let ahead = Replica::new(&[(1, 0)], 120, 120);
+    assert_eq!(next_step(&ahead.log(), &answer), FollowerStep::BackOff);
+}
+
+#[test]
 fn a_follower_beyond_the_leaders_log_cuts_to_the_leaders_high_watermark() {
     let follower = Replica::new(&[(1, 0)], 80, 80);
     let answer = refused(ResponseError::OffsetOutOfRange, 50, 0);
@@ -610,7 +625,7 @@ fn fetch_once(leader: &Partition, follower: &Partition) -> FollowerStep {
             follower.truncate_replica(offset).expect("truncate")
         }
         FollowerStep::RestartAt { offset } => follower.restart_replica_at(offset).expect("restart"),
-        FollowerStep::BackOff => {}
+        FollowerStep::FromRemote { .. } | FollowerStep::BackOff => {}
     }
     step
 }

@@ -12,17 +12,32 @@ use crate::partition::Partition;
 use crate::replica::lag::{fetch_lag, FetcherLag};
 use crate::storage::StorageError;
 
+/// What became of one partition's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Applied {
+    /// Done: fetch it again.
+    Done,
+    /// Leave it out of fetches for a while.
+    Wait,
+    /// Rebuild it from the remote log (KIP-405), which reads the bucket: the fetcher does
+    /// that after the round ([`super::rebuild_from_remote`]).
+    FromRemote {
+        /// The leader's local log start.
+        leader_local_start: i64,
+    },
+}
+
 /// Applies the leader's answer for one partition as [`follower::next_step`] decides from the
-/// replica's log; false when the partition should wait before it is fetched again.
+/// replica's log.
 pub(super) fn apply(
     flusher: &Flusher,
     partition: &Arc<Partition>,
     data: &PartitionData,
     lag: &FetcherLag,
-) -> bool {
+) -> Applied {
     let answer = leader_answer(data);
     let step = partition.with_log(|log| follower::next_step(&LocalLog::of(log), &answer));
-    match step {
+    let done = match step {
         FollowerStep::Append => append(flusher, partition, data, lag),
         FollowerStep::Truncate { offset, cause } => {
             performed(partition, partition.truncate_replica(offset), cause)
@@ -31,7 +46,15 @@ pub(super) fn apply(
             let result = partition.restart_replica_at(offset);
             performed(partition, result, Cause::OutOfRange)
         }
+        FollowerStep::FromRemote { leader_local_start } => {
+            return Applied::FromRemote { leader_local_start };
+        }
         FollowerStep::BackOff => false,
+    };
+    if done {
+        Applied::Done
+    } else {
+        Applied::Wait
     }
 }
 

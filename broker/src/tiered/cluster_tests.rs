@@ -1,0 +1,305 @@
+//! Tiered storage between replicas, in-process: two partition replicas (leader and follower,
+//! each with the tiered storage of its own broker over one bucket directory) exchanging
+//! fetches as the fetcher and the replica-fetch handler do. Shows KIP-405's follower path: a
+//! follower with an empty log is answered OFFSET_MOVED_TO_TIERED_STORAGE, rebuilds from the
+//! remote log metadata and catches up from the leader's local log start; and a new leader
+//! continues the manifest while the deposed one is fenced.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use uuid::Uuid;
+
+use super::plan::follower_out_of_range;
+use super::{RemoteStorageSettings, TieredError, TieredStorage};
+use crate::journal::Replay;
+use crate::partition::follower::EpochEnd;
+use crate::partition::follower::{next_step, FollowerStep, LeaderAnswer, LocalLog};
+use crate::partition::{Partition, ReplicaFetch, ReplicaRead, Role};
+use crate::storage::test_util::{simple, NOW};
+use crate::storage::{LogConfig, StorageError};
+
+const TOPIC_ID: Uuid = Uuid::from_u128(0x7157);
+
+fn tiered(bucket: &std::path::Path) -> Arc<TieredStorage> {
+    let settings = RemoteStorageSettings {
+        url: format!("file://{}", bucket.display()),
+        ..RemoteStorageSettings::default()
+    };
+    TieredStorage::open(settings, &prometheus::Registry::new()).expect("tiered storage")
+}
+
+fn config() -> LogConfig {
+    LogConfig {
+        segment_bytes: 600,
+        remote_storage: true,
+        local_retention_bytes: 0,
+        ..LogConfig::default()
+    }
+}
+
+fn open(dir: &std::path::Path, role: Role) -> Arc<Partition> {
+    let topic = ("events", TOPIC_ID);
+    Arc::new(Partition::open(dir, topic, 0, role, config(), &Replay::default()).expect("open"))
+}
+
+fn write(p: &Partition, batches: usize) {
+    for _ in 0..batches {
+        p.append(&simple(3, NOW), NOW).expect("append");
+    }
+}
+
+fn epochs_of(p: &Partition) -> Vec<(i32, i64)> {
+    p.with_log(|log| {
+        log.epoch_entries()
+            .iter()
+            .map(|e| (e.epoch, e.start_offset))
+            .collect()
+    })
+}
+
+/// One follower fetch answered as the replica-fetch handler answers it (with the leader
+/// broker's tiered storage deciding OFFSET_MOVED_TO_TIERED_STORAGE) and the follower's step,
+/// performed as the fetcher performs it (the rebuild through the follower broker's tiered
+/// storage).
+async fn fetch_once(
+    leader: &Partition,
+    leader_tiered: &TieredStorage,
+    follower: &Partition,
+    follower_tiered: &TieredStorage,
+) -> FollowerStep {
+    let (fetch_offset, last_fetched_epoch) = follower.fetch_position();
+    let fetch = ReplicaFetch {
+        broker: 1,
+        incarnation: 1,
+        fetch_offset,
+        last_fetched_epoch,
+        registered_incarnation: Some(1),
+    };
+    let (hw, local_start) = leader.with_log(|l| (l.high_watermark(), l.log_start_offset()));
+    let (answer, records) = match leader.read_for_follower(fetch, 1 << 20, NOW) {
+        Ok((ReplicaRead::Data(d), _)) => {
+            (answer(0, d.high_watermark, d.log_start_offset), d.records)
+        }
+        Ok((ReplicaRead::Diverging { .. }, _)) => panic!("no divergence expected"),
+        Err(StorageError::OffsetOutOfRange { .. }) => {
+            let remote_start = leader_tiered.remote_log_start(leader);
+            let code = follower_out_of_range(fetch_offset, local_start, remote_start);
+            (answer(code.code(), hw, local_start), Bytes::new())
+        }
+        Err(error) => panic!("the leader cannot serve the fetch: {error}"),
+    };
+    let step = follower.with_log(|log| next_step(&LocalLog::of(log), &answer));
+    match step {
+        FollowerStep::Append => {
+            follower
+                .append_from_leader(
+                    &records,
+                    answer.high_watermark,
+                    answer.log_start_offset,
+                    NOW,
+                )
+                .expect("append from leader");
+        }
+        FollowerStep::FromRemote { leader_local_start } => {
+            let plan = follower_tiered
+                .rebuild_plan_for(follower, leader_local_start)
+                .await
+                .expect("rebuild plan");
+            assert_eq!(plan.restart_at, leader_local_start);
+            let restarted = follower
+                .restart_replica_from_remote(plan.restart_at, &plan.epochs, follower.role())
+                .expect("restart");
+            assert!(restarted);
+        }
+        other => panic!("unexpected step {other:?}"),
+    }
+    step
+}
+
+fn answer(error_code: i16, high_watermark: i64, log_start_offset: i64) -> LeaderAnswer {
+    LeaderAnswer {
+        error_code,
+        diverging: EpochEnd::UNDEFINED,
+        high_watermark,
+        log_start_offset,
+    }
+}
+
+/// A leader at epoch 1 then 2 whose closed segments are uploaded and deleted locally.
+async fn tiered_leader(dir: &std::path::Path, tiered: &TieredStorage) -> Arc<Partition> {
+    let leader = open(dir, Role::Leader { epoch: 1 });
+    write(&leader, 6);
+    leader.set_role(Role::Leader { epoch: 2 });
+    write(&leader, 6);
+    tiered.run_once(vec![leader.clone()], NOW).await;
+    leader.enforce_retention(NOW).expect("retention");
+    leader
+}
+
+#[tokio::test]
+async fn an_empty_follower_rebuilds_from_the_remote_log_and_catches_up_from_the_local_log_start() {
+    let (bucket, a_dir, b_dir) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
+    let (a_tiered, b_tiered) = (tiered(bucket.path()), tiered(bucket.path()));
+    let a = tiered_leader(a_dir.path(), &a_tiered).await;
+    let local_start = a.with_log(|l| l.log_start_offset());
+    assert!(local_start > 0, "local retention deleted uploaded segments");
+    assert_eq!(a_tiered.remote_log_start(&a), Some(0));
+
+    let b = open(
+        b_dir.path(),
+        Role::Follower {
+            leader: 0,
+            epoch: 2,
+        },
+    );
+    let step = fetch_once(&a, &a_tiered, &b, &b_tiered).await;
+    assert_eq!(
+        step,
+        FollowerStep::FromRemote {
+            leader_local_start: local_start
+        }
+    );
+    assert_eq!(
+        b.with_log(|l| (l.log_start_offset(), l.log_end_offset())),
+        (local_start, local_start)
+    );
+    assert_eq!(
+        b.fetch_position(),
+        (local_start, epochs_of(&a).last().expect("an epoch").0),
+        "the next fetch carries the restored epoch"
+    );
+    // Nothing of the remote log was copied to the follower's disk.
+    let end = a.with_log(|l| l.log_end_offset());
+    while b.fetch_position().0 < end {
+        assert_eq!(
+            fetch_once(&a, &a_tiered, &b, &b_tiered).await,
+            FollowerStep::Append
+        );
+    }
+    assert_eq!(
+        epochs_of(&b),
+        epochs_of(&a),
+        "the epoch caches agree from the local log start"
+    );
+    let read = |p: &Partition| {
+        p.read(
+            local_start,
+            1 << 20,
+            true,
+            crate::partition::Isolation::LogEnd,
+        )
+        .expect("read")
+        .records
+    };
+    assert_eq!(read(&b), read(&a), "the local logs hold the same bytes");
+
+    // Whichever broker leads serves the remote part: the follower's broker reads it too.
+    let from_a = a_tiered
+        .read(&a, 0, 1 << 20)
+        .await
+        .expect("read")
+        .expect("remote");
+    let from_b = b_tiered
+        .read(&b, 0, 1 << 20)
+        .await
+        .expect("read")
+        .expect("remote");
+    assert_eq!(from_a.records, from_b.records);
+    assert_eq!(from_b.log_start_offset, 0);
+}
+
+#[tokio::test]
+async fn a_follower_pass_bounds_local_retention_by_what_the_bucket_holds() {
+    let (bucket, a_dir, b_dir) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
+    let (a_tiered, b_tiered) = (tiered(bucket.path()), tiered(bucket.path()));
+    let a = open(a_dir.path(), Role::Leader { epoch: 1 });
+    let b = open(
+        b_dir.path(),
+        Role::Follower {
+            leader: 0,
+            epoch: 1,
+        },
+    );
+    write(&a, 12);
+    while b.fetch_position().0 < a.with_log(|l| l.log_end_offset()) {
+        fetch_once(&a, &a_tiered, &b, &b_tiered).await;
+    }
+    // Before any upload, the follower keeps every segment whatever local.retention says.
+    b_tiered.run_once(vec![b.clone()], NOW).await;
+    b.enforce_retention(NOW).expect("retention");
+    assert_eq!(b.with_log(|l| l.log_start_offset()), 0);
+    a_tiered.run_once(vec![a.clone()], NOW).await;
+    let copied = a_tiered.copied_end(&a).expect("uploaded");
+    // The follower learns the copied end from the manifest and deletes what lies below it.
+    b_tiered.run_once(vec![b.clone()], NOW).await;
+    b.enforce_retention(NOW).expect("retention");
+    let start = b.with_log(|l| l.log_start_offset());
+    assert!(
+        start > 0 && start <= copied,
+        "follower log start {start}, copied end {copied}"
+    );
+}
+
+#[tokio::test]
+async fn a_new_leader_continues_the_manifest_and_the_deposed_leader_is_fenced() {
+    let (bucket, a_dir, b_dir) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
+    let (a_tiered, b_tiered) = (tiered(bucket.path()), tiered(bucket.path()));
+    let a = open(a_dir.path(), Role::Leader { epoch: 1 });
+    let b = open(
+        b_dir.path(),
+        Role::Follower {
+            leader: 0,
+            epoch: 1,
+        },
+    );
+    write(&a, 6);
+    while b.fetch_position().0 < a.with_log(|l| l.log_end_offset()) {
+        fetch_once(&a, &a_tiered, &b, &b_tiered).await;
+    }
+    a_tiered.run_once(vec![a.clone()], NOW).await;
+    let first = a_tiered.copied_end(&a).expect("uploaded");
+    // b, as a follower, has read the manifest; it leads epoch 2 and writes on.
+    b_tiered.run_once(vec![b.clone()], NOW).await;
+    b.set_role(Role::Leader { epoch: 2 });
+    write(&b, 6);
+    b_tiered.run_once(vec![b.clone()], NOW).await;
+    let manifest = b_tiered.manifest(&b).await.expect("manifest");
+    assert_eq!(manifest.leader_epoch, 2);
+    assert!(
+        manifest.copied_end_offset().expect("copied") > first,
+        "b continued the remote log"
+    );
+    assert_eq!(manifest.segments[0].base_offset, 0, "a's segments are kept");
+
+    // a still believes it leads epoch 1 with its cached manifest: every write is refused.
+    write(&a, 6);
+    let at = a_tiered.path_of(&a);
+    let stale = a_tiered.manifest_for_term(&a, &at, 1).await;
+    let result = match stale {
+        Err(error) => Err(error),
+        Ok(manifest) => a_tiered.save(&a, &at, &manifest).await,
+    };
+    assert!(
+        matches!(
+            result,
+            Err(TieredError::Fenced { .. } | TieredError::ManifestConflict { .. })
+        ),
+        "{result:?}"
+    );
+    let after = tiered(bucket.path()).manifest(&b).await.expect("manifest");
+    assert_eq!(after.leader_epoch, 2, "the newer leader's manifest stands");
+    assert_eq!(after.segments, manifest.segments);
+}
