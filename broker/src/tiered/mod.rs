@@ -187,9 +187,15 @@ impl TieredStorage {
                         .errors
                         .with_label_values(&[error.metric_label()])
                         .inc();
-                    // The manifest may have changed under us: read it again next time.
-                    self.manifests.lock().remove(&key);
+                    // The manifest may have changed under us: the next term pass reads it
+                    // again before writing. Until then reads, ListOffsets and the log start
+                    // keep answering from the last manifest seen, which still names only
+                    // objects in the bucket: an unreachable bucket must not make the remote
+                    // part of the log look gone to consumers.
                     self.bases.lock().remove(&key);
+                    if partition.role().is_leader() {
+                        self.report_backlog(&partition);
+                    }
                     let mut backoff = self.backoff.lock();
                     let failures = backoff.get(&key).map_or(0, |&(n, _)| n) + 1;
                     let wait = self
@@ -208,6 +214,21 @@ impl TieredStorage {
                 }
             }
         }
+    }
+
+    /// The upload lag of a led partition whose pass failed, against the last manifest seen:
+    /// the backlog keeps growing while the bucket is away, and the lag alert must see it.
+    fn report_backlog(&self, partition: &Partition) {
+        let key = (partition.topic_id(), partition.index());
+        let Some(manifest) = self.manifests.lock().get(&key).cloned() else {
+            return;
+        };
+        let view = partition.tiering_view(0);
+        let due: Vec<_> = plan::segments_to_upload(&view.segments, &manifest, view.stable_end)
+            .into_iter()
+            .cloned()
+            .collect();
+        self.report_lag(partition, &due);
     }
 
     /// Reads whole batches from the remote segment holding `offset`, if the remote log has

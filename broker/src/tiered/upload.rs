@@ -178,7 +178,7 @@ impl TieredStorage {
         Ok(())
     }
 
-    fn report_lag(&self, partition: &Partition, due: &[SegmentSummary]) {
+    pub(super) fn report_lag(&self, partition: &Partition, due: &[SegmentSummary]) {
         let labels = [partition.topic(), &partition.index().to_string()];
         let bytes: u64 = due.iter().map(|s| s.size_bytes).sum();
         self.metrics
