@@ -67,7 +67,9 @@ fuzz: tools
 # `make bench BENCH_MODE=cluster`: three release brokers through `tributary-e2e up --release`
 # instead (RF 3 against RF 1 acks=all throughput, RF 3 latency, leader-kill failover with the
 # default and a tuned broker Lease; broker/bench/bench.py --cluster). `make bench BENCH_MODE=tls`:
-# our broker over TLS against plaintext in the same run (bench.py --tls).
+# our broker over TLS against plaintext in the same run (bench.py --tls). `make bench
+# BENCH_MODE=tiered`: consuming a tiered topic from the bucket (a moto S3 server) against a local
+# one, and the disk each uses (tiered_bench.py).
 BENCH_MODE ?= standalone
 bench: tools
 ifeq ($(BENCH_MODE),cluster)
@@ -76,11 +78,14 @@ ifeq ($(BENCH_MODE),cluster)
 else ifeq ($(BENCH_MODE),tls)
 	$(CARGO) build --release -p tributary-broker
 	$(PYTHON) broker/bench/bench.py --tls --broker-bin target/release/tributary-broker $(BENCH_ARGS)
+else ifeq ($(BENCH_MODE),tiered)
+	$(CARGO) build --release -p tributary-broker
+	$(PYTHON) broker/bench/tiered_bench.py --broker-bin target/release/tributary-broker $(BENCH_ARGS)
 else ifeq ($(BENCH_MODE),standalone)
 	$(CARGO) build --release -p tributary-broker
 	$(PYTHON) broker/bench/bench.py --broker-bin target/release/tributary-broker $(BENCH_ARGS)
 else
-	$(error BENCH_MODE is standalone, cluster or tls, not $(BENCH_MODE))
+	$(error BENCH_MODE is standalone, cluster, tls or tiered, not $(BENCH_MODE))
 endif
 
 # librdkafka's own regression suite (quick mode) against a fresh broker; not part of `make test`

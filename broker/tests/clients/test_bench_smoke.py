@@ -32,3 +32,20 @@ def test_bench_runs_a_small_workload_against_both_brokers(tmp_path):
         assert r["consume"]["records"] == 4000, "only the uncompressed topic is consumed"
         assert r["latency"]["records"] == 500 and r["latency"]["p99Ms"] is not None
         assert all(r[phase]["brokerCpuMs"] >= 0 for phase in r), "each phase measures the broker's CPU"
+
+
+def test_tiered_bench_reads_both_topics_and_reports_disk_use(tmp_path):
+    out_json = tmp_path / "tiered.json"
+    proc = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "broker" / "bench" / "tiered_bench.py"),
+         "--broker-bin", str(tributary_binary()), "--records", "3000", "--record-size", "512",
+         "--segment-bytes", "65536", "--rounds", "1", "--timeout", "120", "--json", str(out_json)],
+        capture_output=True, text=True, timeout=400,
+    )
+    assert proc.returncode == 0, f"tiered bench failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert "remote/local consume rate" in proc.stdout
+    r = json.loads(out_json.read_text())
+    for kind in ("local", "tiered"):
+        assert [read["records"] for read in r["reads"][kind]] == [3000]
+    assert r["disk"]["tiered"] < r["disk"]["local"] / 2, r["disk"]
+    assert r["bucketBytes"] > r["disk"]["local"] / 2, r
