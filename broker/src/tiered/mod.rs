@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod plan;
 pub mod read;
 pub mod settings;
+pub mod snapshots;
 pub mod store;
 mod upload;
 
@@ -71,6 +72,10 @@ pub struct RemoteRead {
 /// written, the fetch cache and the metrics.
 pub struct TieredStorage {
     remote: RemoteStorage,
+    /// The bucket itself, for what [`RemoteStorage`] does not do: deleting the objects it
+    /// does not name (producer snapshots, orphans) and listing a partition's objects with
+    /// their ages.
+    objects: Arc<dyn object_store::ObjectStore>,
     settings: RemoteStorageSettings,
     manifests: Mutex<HashMap<(Uuid, i32), Arc<Manifest>>>,
     /// Per partition led here: the leader epoch whose term read the manifest from the
@@ -111,6 +116,7 @@ impl TieredStorage {
         let metrics = TieredMetrics::register(registry)
             .map_err(|e| TieredError::Settings(format!("cannot register metrics: {e}")))?;
         Ok(Arc::new(TieredStorage {
+            objects: bucket.store.clone(),
             remote: RemoteStorage::new(bucket),
             cache: SegmentCache::new(settings.cache_bytes),
             settings,
@@ -359,7 +365,8 @@ impl TieredStorage {
     /// KIP-405's follower rebuild of its auxiliary state, the remote part: the leader
     /// answered OFFSET_MOVED_TO_TIERED_STORAGE with its local log start; read the manifest
     /// afresh, find the remote segment holding the offset before it, and read that segment's
-    /// leader-epoch checkpoint. The caller restarts the log with the result.
+    /// leader-epoch checkpoint and producer snapshot. The caller restarts the log with the
+    /// result.
     pub async fn rebuild_plan_for(
         &self,
         partition: &Partition,
@@ -388,9 +395,11 @@ impl TieredStorage {
                 path: path.to_string(),
                 reason,
             })?;
+        let producers = self.load_snapshot(&at, target).await?;
         Ok(plan::Rebuild {
             restart_at: leader_local_start,
             epochs: plan::epochs_before(&checkpoint, leader_local_start),
+            producers,
         })
     }
 
