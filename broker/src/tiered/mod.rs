@@ -218,11 +218,24 @@ impl TieredStorage {
 
     /// Reads whole batches from the remote segment holding `offset`, if the remote log has
     /// it; `Ok(None)` when it does not (the caller answers OFFSET_OUT_OF_RANGE as before).
+    /// At most `max_bytes`, but at least one whole batch.
     pub async fn read(
         &self,
         partition: &Partition,
         offset: i64,
         max_bytes: usize,
+    ) -> Result<Option<RemoteRead>, TieredError> {
+        self.read_within(partition, offset, max_bytes, true).await
+    }
+
+    /// [`TieredStorage::read`] within a fetch's byte budget: at most `max_bytes`, which only
+    /// the first partition answering with data (`min_one`) may pass, by one whole batch.
+    pub async fn read_within(
+        &self,
+        partition: &Partition,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
     ) -> Result<Option<RemoteRead>, TieredError> {
         let manifest = self.manifest(partition).await?;
         let (Some(segment), Some(log_start_offset)) =
@@ -238,13 +251,27 @@ impl TieredStorage {
         };
         let index = self.piece(&at, segment, INDEX_PIECE).await?;
         let from = read::start_position(&index, segment.base_offset, offset, segment.size_bytes);
+        if max_bytes == 0 && !min_one {
+            return Ok(Some(RemoteRead {
+                records: Bytes::new(),
+                aborted: Vec::new(),
+                log_start_offset,
+            }));
+        }
         let mut want = u64::try_from(max_bytes.max(1)).unwrap_or(u64::MAX);
         let records = loop {
             let to = from.saturating_add(want).min(segment.size_bytes);
             let window = self.window(&at, segment, from, to).await?;
             let at_end = to == segment.size_bytes;
-            match read::cut(&window, at_end, segment.base_offset, offset, max_bytes)
-                .map_err(corrupt)?
+            match read::cut(
+                &window,
+                at_end,
+                segment.base_offset,
+                offset,
+                max_bytes,
+                min_one,
+            )
+            .map_err(corrupt)?
             {
                 read::Cut::Batches(records) => break records,
                 read::Cut::NeedBytes(n) => {
