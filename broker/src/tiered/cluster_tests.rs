@@ -206,16 +206,10 @@ async fn an_empty_follower_rebuilds_from_the_remote_log_and_catches_up_from_the_
     assert_eq!(read(&b), read(&a), "the local logs hold the same bytes");
 
     // Whichever broker leads serves the remote part: the follower's broker reads it too.
-    let from_a = a_tiered
-        .read(&a, 0, 1 << 20)
-        .await
-        .expect("read")
-        .expect("remote");
-    let from_b = b_tiered
-        .read(&b, 0, 1 << 20)
-        .await
-        .expect("read")
-        .expect("remote");
+    let (from_a, from_b) = (
+        remote_from(&a_tiered, &a).await,
+        remote_from(&b_tiered, &b).await,
+    );
     assert_eq!(from_a.records, from_b.records);
     assert_eq!(from_b.log_start_offset, 0);
 }
@@ -379,4 +373,84 @@ async fn a_replica_rebuilt_from_the_remote_log_answers_a_retry_of_a_remote_only_
     );
     let next = b.append(&idempotent(42, 12 + 3, 3), NOW).expect("next");
     assert_eq!((next.base_offset, next.records), (end, 3));
+}
+
+/// What a broker's tiered storage reads of the partition's remote log from offset 0.
+async fn remote_from(tiered: &TieredStorage, p: &Partition) -> super::RemoteRead {
+    tiered
+        .read(p, 0, 1 << 20)
+        .await
+        .expect("read")
+        .expect("remote")
+}
+
+/// Sets a file's modification time `age` into the past.
+fn age_file(path: &std::path::Path, age: std::time::Duration) {
+    let file = std::fs::File::options()
+        .write(true)
+        .open(path)
+        .expect("open object");
+    file.set_modified(std::time::SystemTime::now() - age)
+        .expect("set mtime");
+}
+
+#[tokio::test]
+async fn a_new_leader_deletes_old_objects_its_manifest_does_not_name_and_keeps_fresh_ones() {
+    let (bucket, a_dir, b_dir) = dirs();
+    let (a_tiered, b_tiered) = (tiered(bucket.path()), tiered(bucket.path()));
+    let a = tiered_leader(a_dir.path(), &a_tiered).await;
+    let objects = bucket.path().join(format!("events-{TOPIC_ID}")).join("0");
+    let named: Vec<std::path::PathBuf> = std::fs::read_dir(&objects)
+        .expect("objects")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert!(named.len() > 5, "segments were uploaded");
+    let old = super::orphans::ORPHAN_GRACE + std::time::Duration::from_secs(60);
+    for path in &named {
+        age_file(path, old);
+    }
+    // What a deposed leader's late upload, or a crash before its manifest write, leaves.
+    let orphan = Uuid::new_v4();
+    let late = Uuid::new_v4();
+    let plant = |id: Uuid, suffix: &str| {
+        let path = objects.join(format!("{:020}-{id}.{suffix}", 3));
+        std::fs::write(&path, b"bytes nobody names").expect("plant");
+        path
+    };
+    let orphans = [plant(orphan, "log"), plant(orphan, "snapshot")];
+    for path in &orphans {
+        age_file(path, old);
+    }
+    let fresh = plant(late, "log");
+
+    // b leads the next term and sweeps at its start.
+    let b = open(
+        b_dir.path(),
+        Role::Follower {
+            leader: 0,
+            epoch: 2,
+        },
+    );
+    b_tiered.run_once(vec![b.clone()], NOW).await;
+    b.set_role(Role::Leader { epoch: 3 });
+    b_tiered.run_once(vec![b.clone()], NOW).await;
+    assert_eq!(
+        b_tiered.manifest(&b).await.expect("manifest").leader_epoch,
+        3
+    );
+    for path in &orphans {
+        assert!(!path.exists(), "{} was not deleted", path.display());
+    }
+    assert!(
+        fresh.exists(),
+        "an unnamed object within the grace period is kept"
+    );
+    for path in &named {
+        assert!(path.exists(), "{} is named and must stay", path.display());
+    }
+    let (from_a, from_b) = (
+        remote_from(&a_tiered, &a).await,
+        remote_from(&b_tiered, &b).await,
+    );
+    assert_eq!(from_a.records, from_b.records, "the remote log is intact");
 }

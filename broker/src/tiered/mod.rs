@@ -9,7 +9,8 @@
 //! - [`manifest`]: the remote log metadata (a manifest object per partition; why there);
 //! - [`plan`]: pure decisions (what to upload, what total retention removes);
 //! - [`store`]: object names and bucket operations; [`settings`]: which bucket;
-//! - [`upload`]: one leader's pass over a partition; [`read`] and [`cache`]: remote fetches.
+//! - [`upload`]: one leader's pass over a partition; [`read`] and [`cache`]: remote fetches;
+//! - [`snapshots`]: producer snapshots per segment; [`orphans`]: objects no manifest names.
 //!
 //! Between replicas: only the leader writes the manifest, once per term read afresh from the
 //! bucket and written conditionally ([`store::RemoteStorage::write_manifest_over`]), so a
@@ -21,6 +22,7 @@ pub mod cache;
 pub mod error;
 pub mod manifest;
 pub mod metrics;
+pub mod orphans;
 pub mod plan;
 pub mod read;
 pub mod settings;

@@ -33,6 +33,7 @@ impl TieredStorage {
             // conditionally, the deposed leader's epoch-guarded writes stop here.
             manifest.leader_epoch = epoch;
             self.save(partition, &at, &manifest).await?;
+            self.sweep_orphans(&at, &manifest).await;
         }
         let leftovers = manifest.leftovers();
         if !leftovers.is_empty() {
