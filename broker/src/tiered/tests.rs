@@ -324,16 +324,13 @@ async fn records_moved_to_remote_storage_read_back_byte_identical_from_offset_ze
 async fn remote_reads_in_small_read_ahead_chunks_give_the_batches_local_reads_give() {
     let data = tempfile::tempdir().expect("tempdir");
     let remote = tempfile::tempdir().expect("tempdir");
-    let b = open_broker(data.path(), tiered_flags(remote.path()));
-    create_tiered_topic(&b, 1, &[("index.interval.bytes", "100")]);
-    for batch in 0..60 {
-        produce(&b, batch).await;
-    }
-    let partition = crate::test_support::partition(&b, TOPIC, 0);
-    let tiered = b.tiered.clone().expect("tiered storage is on");
-    tiered
-        .run_once(b.replicas.all(), crate::clock::now_ms())
-        .await;
+    let (_broker, partition, tiered) = uploaded(
+        data.path(),
+        remote.path(),
+        &[("index.interval.bytes", "100")],
+        60,
+    )
+    .await;
     let copied_end = tiered.copied_end(&partition).expect("uploaded");
     assert!(copied_end > 100);
     let indexed = std::fs::read_dir(
@@ -347,21 +344,7 @@ async fn remote_reads_in_small_read_ahead_chunks_give_the_batches_local_reads_gi
     .any(|e| e.metadata().is_ok_and(|m| m.len() > 0));
     assert!(indexed, "the uploaded offset indexes are empty");
     // Chunks far smaller than a batch, so windows span several and must grow.
-    let bucket = super::settings::RemoteStorageSettings {
-        url: format!("file://{}", remote.path().display()),
-        ..Default::default()
-    }
-    .open()
-    .expect("bucket");
-    let small = super::TieredStorage::with_bucket(
-        bucket,
-        super::RemoteStorageSettings {
-            read_ahead_bytes: 50,
-            ..Default::default()
-        },
-        &prometheus::Registry::new(),
-    )
-    .expect("tiered storage");
+    let small = reader(remote.path(), 50);
     for max_bytes in [1, 300, 1 << 20] {
         let mut offset = 0;
         while offset < copied_end {
@@ -419,6 +402,47 @@ async fn fetch_both(
         .iter()
         .map(|p| (p.error_code, p.records.clone().unwrap_or_default()))
         .collect()
+}
+
+/// A broker with the tiered topic (one partition, `extra` configs) holding `batches`
+/// produced batches, after one tiered storage pass uploaded its closed segments.
+async fn uploaded(
+    data: &std::path::Path,
+    remote: &std::path::Path,
+    extra: &[(&str, &str)],
+    batches: usize,
+) -> (
+    Arc<Broker>,
+    Arc<crate::partition::Partition>,
+    Arc<super::TieredStorage>,
+) {
+    let b = open_broker(data, tiered_flags(remote));
+    create_tiered_topic(&b, 1, extra);
+    for batch in 0..batches {
+        produce(&b, batch).await;
+    }
+    let partition = crate::test_support::partition(&b, TOPIC, 0);
+    let tiered = b.tiered.clone().expect("tiered storage is on");
+    tiered
+        .run_once(b.replicas.all(), crate::clock::now_ms())
+        .await;
+    (b, partition, tiered)
+}
+
+/// A second broker's tiered storage over the same bucket, reading ahead `read_ahead_bytes`.
+fn reader(remote: &std::path::Path, read_ahead_bytes: u64) -> Arc<super::TieredStorage> {
+    let bucket = super::settings::RemoteStorageSettings {
+        url: format!("file://{}", remote.display()),
+        ..Default::default()
+    }
+    .open()
+    .expect("bucket");
+    let settings = super::RemoteStorageSettings {
+        read_ahead_bytes,
+        ..Default::default()
+    };
+    super::TieredStorage::with_bucket(bucket, settings, &prometheus::Registry::new())
+        .expect("tiered storage")
 }
 
 /// Sizes of the whole batches of `records`.
@@ -487,4 +511,43 @@ async fn remote_bytes_count_against_the_fetch_and_partition_budgets_like_local_o
             records.len()
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_ahead_downloads_a_chunk_once_and_later_fetches_in_it_come_from_the_cache() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let remote = tempfile::tempdir().expect("tempdir");
+    let (_broker, partition, tiered) = uploaded(data.path(), remote.path(), &[], 40).await;
+    let manifest = tiered.manifest(&partition).await.expect("manifest");
+    let first = manifest
+        .readable()
+        .next()
+        .expect("a remote segment")
+        .clone();
+    // Chunks of 1 KiB: a 2 KiB segment is two downloads, whatever the fetch sizes.
+    let reader = reader(remote.path(), 1024);
+    let mut offset = first.base_offset;
+    let mut pieces = Vec::new();
+    while offset < first.end_offset {
+        let read = reader
+            .read(&partition, offset, 1)
+            .await
+            .expect("remote read")
+            .expect("in the remote log");
+        offset = next_offset(&read.records);
+        pieces.push(reader.cache.len());
+    }
+    let chunks = first.size_bytes.div_ceil(1024) as usize;
+    assert!(pieces.len() > chunks * 2, "many small fetches: {pieces:?}");
+    assert_eq!(
+        pieces.last().copied(),
+        Some(chunks + 1),
+        "each chunk (and the index) downloaded once for {} fetches",
+        pieces.len()
+    );
+    assert_eq!(
+        pieces[0], 2,
+        "the first fetch brings the index and a whole chunk"
+    );
+    assert!(pieces.windows(2).all(|w| w[0] <= w[1]));
 }
