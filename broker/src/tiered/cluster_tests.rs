@@ -454,3 +454,66 @@ async fn a_new_leader_deletes_old_objects_its_manifest_does_not_name_and_keeps_f
     );
     assert_eq!(from_a.records, from_b.records, "the remote log is intact");
 }
+
+#[tokio::test]
+async fn a_transaction_open_across_remote_segments_is_known_to_a_rebuilt_replica_when_it_aborts() {
+    let (bucket, a_dir, b_dir) = dirs();
+    let (a_tiered, b_tiered) = (tiered(bucket.path()), tiered(bucket.path()));
+    let a = open(a_dir.path(), Role::Leader { epoch: 1 });
+    // Producer 50's transaction starts at 0 and spans closed segments; its abort marker lands
+    // in the active one, which stays local.
+    let data = crate::storage::test_util::encode(
+        &[kafka_protocol::records::Record {
+            transactional: true,
+            producer_id: 50,
+            producer_epoch: 0,
+            sequence: 0,
+            timestamp: NOW,
+            ..crate::storage::test_util::record(0, Some("k"), Some("v"))
+        }],
+        kafka_protocol::records::Compression::None,
+    );
+    assert_eq!(a.append(&data, NOW).expect("transactional").base_offset, 0);
+    write(&a, 12);
+    let marker_end = a.append_marker(50, 0, false, NOW).expect("abort");
+    let marker = marker_end - 1;
+    a_tiered.run_once(vec![a.clone()], NOW).await;
+    a.enforce_retention(NOW).expect("retention");
+    let local_start = a.with_log(|l| l.log_start_offset());
+    assert!(
+        local_start > 0 && local_start <= marker,
+        "the transaction's start is remote, its marker local ({local_start}, {marker})"
+    );
+
+    let b = open(
+        b_dir.path(),
+        Role::Follower {
+            leader: 0,
+            epoch: 1,
+        },
+    );
+    while b.fetch_position().0 < marker_end {
+        fetch_once(&a, &a_tiered, &b, &b_tiered).await;
+    }
+    let aborted = |p: &Partition| {
+        p.read(
+            local_start,
+            1 << 20,
+            true,
+            crate::partition::Isolation::ReadCommitted,
+        )
+        .expect("read")
+        .aborted
+    };
+    let expected = crate::storage::AbortedRange {
+        producer_id: 50,
+        first_offset: 0,
+        last_offset: marker,
+    };
+    assert_eq!(aborted(&a), vec![expected]);
+    assert_eq!(
+        aborted(&b),
+        vec![expected],
+        "the rebuilt replica reports the aborted range from the transaction's remote start"
+    );
+}
