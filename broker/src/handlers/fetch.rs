@@ -127,9 +127,13 @@ pub(crate) async fn handle(ctx: RequestContext, request: FetchRequest) -> FetchR
         for w in &mut watchers {
             w.borrow_and_update();
         }
-        let (mut responses, bytes, failed) = read_all(&wanted, max_bytes, version, isolation);
+        let (mut responses, mut bytes, failed) = read_all(&wanted, max_bytes, version, isolation);
         if ctx.broker.tiered.is_some() {
-            read_remote(&ctx, &wanted, &mut responses, isolation).await;
+            let budget = RemoteBudget {
+                remaining: max_bytes.saturating_sub(bytes),
+                any: bytes > 0,
+            };
+            bytes += read_remote(&ctx, &wanted, &mut responses, isolation, budget).await;
         }
         if bytes >= min_bytes || failed || Instant::now() >= deadline {
             return answer(&ctx, responses);
@@ -138,19 +142,35 @@ pub(crate) async fn handle(ctx: RequestContext, request: FetchRequest) -> FetchR
     }
 }
 
+/// What a fetch's local reads left of its byte budget for its remote reads.
+#[derive(Debug, Clone, Copy)]
+struct RemoteBudget {
+    /// Bytes the response may still carry (`max_bytes` less what local reads returned).
+    remaining: usize,
+    /// Whether some partition already returned records: then no remote one may pass the
+    /// budget, not even by one batch.
+    any: bool,
+}
+
 /// Answers from tiered storage the partitions whose fetch offset lies below the local log
 /// start but within the remote log (KIP-405); the rest keep their OFFSET_OUT_OF_RANGE. A
 /// bucket that fails or an object that is corrupt gives KAFKA_STORAGE_ERROR. Tiered
-/// partitions report the remote log start as their log start.
+/// partitions report the remote log start as their log start. Remote bytes count against
+/// the fetch's `max_bytes` and each partition's `partition_max_bytes` as local ones do:
+/// only the first partition with records may exceed them, by one whole batch; a partition
+/// the budget leaves nothing for is answered with no records (and no error: it is read on
+/// the next fetch). Returns the bytes read.
 async fn read_remote(
     ctx: &RequestContext,
     wanted: &[WantedTopic],
     responses: &mut [FetchableTopicResponse],
     isolation: Isolation,
-) {
+    mut budget: RemoteBudget,
+) -> usize {
     let Some(tiered) = &ctx.broker.tiered else {
-        return;
+        return 0;
     };
+    let mut read = 0usize;
     let out_of_range = ResponseError::OffsetOutOfRange.code();
     for (t, response) in wanted.iter().zip(responses.iter_mut()) {
         for ((p, replica), data) in t.partitions.iter().zip(response.partitions.iter_mut()) {
@@ -167,10 +187,20 @@ async fn read_remote(
             if data.error_code != out_of_range || p.fetch_offset >= local_start {
                 continue;
             }
-            let max_bytes = usize::try_from(p.partition_max_bytes).unwrap_or(0);
-            match tiered.read(partition, p.fetch_offset, max_bytes).await {
+            let max_bytes = usize::try_from(p.partition_max_bytes)
+                .unwrap_or(0)
+                .min(budget.remaining);
+            let min_one = !budget.any;
+            match tiered
+                .read_within(partition, p.fetch_offset, max_bytes, min_one)
+                .await
+            {
                 Ok(None) => {}
                 Ok(Some(remote)) => {
+                    let len = remote.records.len();
+                    budget.remaining = budget.remaining.saturating_sub(len);
+                    budget.any |= len > 0;
+                    read += len;
                     let aborted = remote
                         .aborted
                         .iter()
@@ -198,6 +228,7 @@ async fn read_remote(
             }
         }
     }
+    read
 }
 
 /// The response carrying `responses`, unless sending them puts the client over its fetch

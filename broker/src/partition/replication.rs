@@ -11,7 +11,7 @@ use super::follower::{self, CatchUp, FetchPosition, Held, LeaderPositions, Local
 use super::isr::{self, Follower, Followers, JoinCheck};
 use super::{AppendError, FetchedData, Partition, Role, State};
 use crate::metadata::IsrMember;
-use crate::producer::BatchIdentity;
+use crate::producer::{apply, AppliedBatch, BatchIdentity, ProducerSnapshot};
 use crate::storage::{marker_is_commit, BatchView, FlushDue, Replicated, StorageError};
 
 /// The partition's replication state from the metadata, applied by the replica manager.
@@ -410,7 +410,7 @@ impl Partition {
         }
         tracing::info!(partition = ?self, from = state.log.log_end_offset(), to = offset, "truncating a diverged replica");
         state.log.truncate_to(offset)?;
-        self.after_truncation(state)
+        self.after_truncation(state, None)
     }
 
     /// Drops the whole log and restarts it at `offset` (a follower behind the leader's log
@@ -419,19 +419,21 @@ impl Partition {
         let mut state = self.state.lock();
         tracing::info!(partition = ?self, offset, "restarting a replica at the leader's log start");
         state.log.truncate_fully_and_start_at(offset)?;
-        self.after_truncation(state)
+        self.after_truncation(state, None)
     }
 
     /// KIP-405's follower rebuild: drops the whole log, restarts it at `offset` (the leader's
     /// local log start) with the leader-epoch entries read from the remote segment before
     /// it. Only while the replica still follows in `expected` (the rebuild read the bucket
     /// without the lock; a replica that became leader meanwhile keeps its log): false then.
-    /// Producer state is rebuilt from the (empty) log, as after any restart: the bucket holds
-    /// no producer snapshots yet.
+    /// Producer state starts from `producers`, the snapshot uploaded with that segment (as
+    /// of its end), so producers whose batches are only remote stay known; without one (a
+    /// segment uploaded before snapshots were), from the empty log.
     pub fn restart_replica_from_remote(
         &self,
         offset: i64,
         epochs: &[(i32, i64)],
+        producers: Option<&ProducerSnapshot>,
         expected: Role,
     ) -> Result<bool, StorageError> {
         let mut state = self.state.lock();
@@ -446,13 +448,22 @@ impl Partition {
         );
         state.log.truncate_fully_and_start_at(offset)?;
         state.log.restore_epochs(epochs)?;
-        self.after_truncation(state)?;
+        self.after_truncation(state, producers)?;
         Ok(true)
     }
 
-    fn after_truncation(&self, mut state: MutexGuard<'_, State>) -> Result<(), StorageError> {
+    /// Producer state after the log was cut: rebuilt from what is left, or, when the log
+    /// restarted empty past the remote log, from the snapshot `seed`.
+    fn after_truncation(
+        &self,
+        mut state: MutexGuard<'_, State>,
+        seed: Option<&ProducerSnapshot>,
+    ) -> Result<(), StorageError> {
         let end = state.log.log_end_offset();
-        let (producers, txns) = super::rebuild_producer_state(&state.log)?;
+        let (producers, txns) = match seed {
+            Some(snapshot) => snapshot.restore(),
+            None => super::rebuild_producer_state(&state.log)?,
+        };
         state.producers = producers;
         state.txns = txns;
         state.journal.end = state.journal.end.min(end);
@@ -482,27 +493,23 @@ fn remember_producers(state: &mut State, records: &[u8], from: i64) {
         .get(pos..)
         .and_then(|rest| BatchView::header(rest).ok())
     {
+        let start = pos;
         pos += view.size();
         if view.base_offset() < from {
             continue;
         }
-        let identity = BatchIdentity::of(&view);
-        state.producers.record(&identity, view.base_offset());
-        if view.is_control() {
-            let commit = records
-                .get(pos - view.size()..pos)
+        let control = view.is_control().then(|| {
+            records
+                .get(start..pos)
                 .and_then(|bytes| BatchView::parse(bytes).ok())
-                .and_then(|v| marker_is_commit(&v));
-            if let Some(commit) = commit {
-                state
-                    .producers
-                    .fence(identity.producer_id, identity.producer_epoch);
-                state
-                    .txns
-                    .on_marker(identity.producer_id, view.base_offset(), commit);
-            }
-        } else if view.is_transactional() {
-            state.txns.on_data(identity.producer_id, view.base_offset());
-        }
+                .and_then(|v| marker_is_commit(&v))
+        });
+        let batch = AppliedBatch {
+            identity: BatchIdentity::of(&view),
+            base_offset: view.base_offset(),
+            transactional: view.is_transactional(),
+            control,
+        };
+        apply(&mut state.producers, &mut state.txns, &batch);
     }
 }

@@ -2,10 +2,15 @@
 //! tracking, and per-partition transaction bookkeeping.
 
 mod ids;
+mod snapshot;
 mod state;
 mod txn_index;
 
 pub use ids::{BlockSource, FileBlocks, IdAllocator, IdAllocatorError};
+pub use snapshot::{
+    apply, AppliedBatch, OngoingTxn, ProducerSnapshot, SnapshotBatch, SnapshotProducer,
+    SNAPSHOT_VERSION,
+};
 pub use state::{BatchIdentity, ProducerStateTable, ProducerSummary, SequenceCheck, SequenceError};
 pub use txn_index::{TxnIndex, VerificationGuard};
 

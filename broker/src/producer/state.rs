@@ -3,6 +3,8 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use super::snapshot::{SnapshotBatch, SnapshotProducer};
+
 /// How many recent batches per producer are remembered for duplicate detection; Kafka allows at
 /// most five in-flight requests per connection for idempotent producers.
 const REMEMBERED_BATCHES: usize = 5;
@@ -237,6 +239,14 @@ impl ProducerStateTable {
             entry.epoch = batch.producer_epoch;
             entry.batches.clear();
         }
+        if entry
+            .batches
+            .iter()
+            .any(|b| b.base_offset == base_offset && b.first_seq == batch.base_sequence)
+        {
+            // Already remembered (a follower fetching again what its snapshot covers).
+            return;
+        }
         if entry.batches.len() == REMEMBERED_BATCHES {
             entry.batches.pop_front();
         }
@@ -293,6 +303,58 @@ impl ProducerStateTable {
             now_ms.saturating_sub(entry.last_timestamp) < expiration_ms || keep(producer_id)
         });
         before - self.producers.len()
+    }
+
+    /// Every producer's state, by producer id, for a snapshot.
+    pub fn entries(&self) -> Vec<SnapshotProducer> {
+        let mut all: Vec<SnapshotProducer> = self
+            .producers
+            .iter()
+            .map(|(&producer_id, e)| SnapshotProducer {
+                producer_id,
+                epoch: e.epoch,
+                last_timestamp: e.last_timestamp,
+                batches: e
+                    .batches
+                    .iter()
+                    .map(|b| SnapshotBatch {
+                        first_sequence: b.first_seq,
+                        last_sequence: b.last_seq,
+                        base_offset: b.base_offset,
+                    })
+                    .collect(),
+            })
+            .collect();
+        all.sort_unstable_by_key(|p| p.producer_id);
+        all
+    }
+
+    /// The table a snapshot's entries describe (the last [`REMEMBERED_BATCHES`] of each).
+    pub fn from_entries(entries: &[SnapshotProducer]) -> ProducerStateTable {
+        let producers = entries
+            .iter()
+            .map(|p| {
+                let skip = p.batches.len().saturating_sub(REMEMBERED_BATCHES);
+                let batches = p.batches[skip..]
+                    .iter()
+                    .map(|b| BatchRecord {
+                        first_seq: b.first_sequence,
+                        last_seq: b.last_sequence,
+                        base_offset: b.base_offset,
+                    })
+                    .collect();
+                let entry = ProducerEntry {
+                    epoch: p.epoch,
+                    batches,
+                    last_timestamp: p.last_timestamp,
+                };
+                (p.producer_id, entry)
+            })
+            .collect();
+        ProducerStateTable {
+            producers,
+            refused: HashMap::new(),
+        }
     }
 
     /// Forgets every producer (after the log was truncated or deleted).

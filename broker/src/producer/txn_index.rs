@@ -87,6 +87,11 @@ impl TxnIndex {
         self.ongoing.get(&producer_id).copied()
     }
 
+    /// Every open transaction: (producer id, offset of its first record).
+    pub fn ongoing(&self) -> impl Iterator<Item = (i64, i64)> + '_ {
+        self.ongoing.iter().map(|(&id, &first)| (id, first))
+    }
+
     /// Aborted transactions overlapping offsets `[from, to)`, for a fetch returning them.
     pub fn aborted_between(&self, from: i64, to: i64) -> Vec<AbortedRange> {
         self.aborted

@@ -372,7 +372,12 @@ async fn rebuild_from_remote(
             return false;
         }
     };
-    match partition.restart_replica_from_remote(plan.restart_at, &plan.epochs, role) {
+    match partition.restart_replica_from_remote(
+        plan.restart_at,
+        &plan.epochs,
+        plan.producers.as_ref(),
+        role,
+    ) {
         Ok(true) => true,
         Ok(false) => {
             tracing::info!(

@@ -29,6 +29,12 @@ fn tiered(bucket: &std::path::Path) -> Arc<TieredStorage> {
     TieredStorage::open(settings, &prometheus::Registry::new()).expect("tiered storage")
 }
 
+/// The bucket directory and two brokers' data directories.
+fn dirs() -> (tempfile::TempDir, tempfile::TempDir, tempfile::TempDir) {
+    let dir = || tempfile::tempdir().expect("dir");
+    (dir(), dir(), dir())
+}
+
 fn config() -> LogConfig {
     LogConfig {
         segment_bytes: 600,
@@ -108,7 +114,12 @@ async fn fetch_once(
                 .expect("rebuild plan");
             assert_eq!(plan.restart_at, leader_local_start);
             let restarted = follower
-                .restart_replica_from_remote(plan.restart_at, &plan.epochs, follower.role())
+                .restart_replica_from_remote(
+                    plan.restart_at,
+                    &plan.epochs,
+                    plan.producers.as_ref(),
+                    follower.role(),
+                )
                 .expect("restart");
             assert!(restarted);
         }
@@ -139,11 +150,7 @@ async fn tiered_leader(dir: &std::path::Path, tiered: &TieredStorage) -> Arc<Par
 
 #[tokio::test]
 async fn an_empty_follower_rebuilds_from_the_remote_log_and_catches_up_from_the_local_log_start() {
-    let (bucket, a_dir, b_dir) = (
-        tempfile::tempdir().expect("dir"),
-        tempfile::tempdir().expect("dir"),
-        tempfile::tempdir().expect("dir"),
-    );
+    let (bucket, a_dir, b_dir) = dirs();
     let (a_tiered, b_tiered) = (tiered(bucket.path()), tiered(bucket.path()));
     let a = tiered_leader(a_dir.path(), &a_tiered).await;
     let local_start = a.with_log(|l| l.log_start_offset());
@@ -199,27 +206,17 @@ async fn an_empty_follower_rebuilds_from_the_remote_log_and_catches_up_from_the_
     assert_eq!(read(&b), read(&a), "the local logs hold the same bytes");
 
     // Whichever broker leads serves the remote part: the follower's broker reads it too.
-    let from_a = a_tiered
-        .read(&a, 0, 1 << 20)
-        .await
-        .expect("read")
-        .expect("remote");
-    let from_b = b_tiered
-        .read(&b, 0, 1 << 20)
-        .await
-        .expect("read")
-        .expect("remote");
+    let (from_a, from_b) = (
+        remote_from(&a_tiered, &a).await,
+        remote_from(&b_tiered, &b).await,
+    );
     assert_eq!(from_a.records, from_b.records);
     assert_eq!(from_b.log_start_offset, 0);
 }
 
 #[tokio::test]
 async fn a_follower_pass_bounds_local_retention_by_what_the_bucket_holds() {
-    let (bucket, a_dir, b_dir) = (
-        tempfile::tempdir().expect("dir"),
-        tempfile::tempdir().expect("dir"),
-        tempfile::tempdir().expect("dir"),
-    );
+    let (bucket, a_dir, b_dir) = dirs();
     let (a_tiered, b_tiered) = (tiered(bucket.path()), tiered(bucket.path()));
     let a = open(a_dir.path(), Role::Leader { epoch: 1 });
     let b = open(
@@ -251,11 +248,7 @@ async fn a_follower_pass_bounds_local_retention_by_what_the_bucket_holds() {
 
 #[tokio::test]
 async fn a_new_leader_continues_the_manifest_and_the_deposed_leader_is_fenced() {
-    let (bucket, a_dir, b_dir) = (
-        tempfile::tempdir().expect("dir"),
-        tempfile::tempdir().expect("dir"),
-        tempfile::tempdir().expect("dir"),
-    );
+    let (bucket, a_dir, b_dir) = dirs();
     let (a_tiered, b_tiered) = (tiered(bucket.path()), tiered(bucket.path()));
     let a = open(a_dir.path(), Role::Leader { epoch: 1 });
     let b = open(
@@ -302,4 +295,225 @@ async fn a_new_leader_continues_the_manifest_and_the_deposed_leader_is_fenced() 
     let after = tiered(bucket.path()).manifest(&b).await.expect("manifest");
     assert_eq!(after.leader_epoch, 2, "the newer leader's manifest stands");
     assert_eq!(after.segments, manifest.segments);
+}
+
+/// A batch of `records` records of idempotent producer `pid` (epoch 0) from `sequence`.
+fn idempotent(pid: i64, sequence: i32, records: usize) -> bytes::BytesMut {
+    crate::storage::test_util::batch(&crate::storage::test_util::BatchSpec {
+        records,
+        producer_id: pid,
+        base_sequence: sequence,
+        timestamp: NOW,
+        ..Default::default()
+    })
+}
+
+#[tokio::test]
+async fn a_replica_rebuilt_from_the_remote_log_answers_a_retry_of_a_remote_only_batch_as_a_duplicate(
+) {
+    let (bucket, a_dir, b_dir) = dirs();
+    let (a_tiered, b_tiered) = (tiered(bucket.path()), tiered(bucket.path()));
+    let a = open(a_dir.path(), Role::Leader { epoch: 1 });
+    // Producer 42 writes batches of 3, plain writes follow and a pass uploads them; then
+    // producer 43 does the same, and the next pass carries 42's state on from the snapshot
+    // the first pass uploaded. Both producers' batches end up only in the bucket.
+    let mut last = Vec::new();
+    for (pid, plain) in [(42, 6), (43, 12)] {
+        for n in 0..5 {
+            let appended = a.append(&idempotent(pid, n * 3, 3), NOW).expect("append");
+            assert_eq!(appended.records, 3);
+        }
+        last.push((pid, 12, a.with_log(|l| l.log_end_offset()) - 3));
+        write(&a, plain);
+        a_tiered.run_once(vec![a.clone()], NOW).await;
+        a.enforce_retention(NOW).expect("retention");
+    }
+    let local_start = a.with_log(|l| l.log_start_offset());
+    assert!(
+        last.iter().all(|&(_, _, offset)| local_start > offset),
+        "the producers' batches left the leader's disk (local start {local_start})"
+    );
+    let manifest = a_tiered.manifest(&a).await.expect("manifest");
+    assert!(manifest.readable().all(|s| s.producer_snapshot));
+
+    // An empty replica rebuilds from the remote log and catches up.
+    let b = open(
+        b_dir.path(),
+        Role::Follower {
+            leader: 0,
+            epoch: 1,
+        },
+    );
+    let end = a.with_log(|l| l.log_end_offset());
+    let mut rebuilt = false;
+    while b.fetch_position().0 < end {
+        let step = fetch_once(&a, &a_tiered, &b, &b_tiered).await;
+        rebuilt |= matches!(step, FollowerStep::FromRemote { .. });
+    }
+    assert!(rebuilt, "the follower restarted from the remote log");
+    assert_eq!(b.with_log(|l| l.log_start_offset()), local_start);
+
+    // It becomes the leader; each producer retries its last acknowledged batch.
+    b.set_role(Role::Leader { epoch: 2 });
+    for &(pid, last_sequence, last_offset) in &last {
+        let retry = b
+            .append(&idempotent(pid, last_sequence, 3), NOW)
+            .expect("retry");
+        assert_eq!(
+            (retry.base_offset, retry.records),
+            (last_offset, 0),
+            "producer {pid}: answered with the original offset, nothing appended"
+        );
+    }
+    assert_eq!(b.with_log(|l| l.log_end_offset()), end);
+    // Producer 42's sequence goes on from where the snapshots left it; a gap is refused.
+    assert!(
+        b.append(&idempotent(42, 12 + 9, 3), NOW).is_err(),
+        "out of order"
+    );
+    let next = b.append(&idempotent(42, 12 + 3, 3), NOW).expect("next");
+    assert_eq!((next.base_offset, next.records), (end, 3));
+}
+
+/// What a broker's tiered storage reads of the partition's remote log from offset 0.
+async fn remote_from(tiered: &TieredStorage, p: &Partition) -> super::RemoteRead {
+    tiered
+        .read(p, 0, 1 << 20)
+        .await
+        .expect("read")
+        .expect("remote")
+}
+
+/// Sets a file's modification time `age` into the past.
+fn age_file(path: &std::path::Path, age: std::time::Duration) {
+    let file = std::fs::File::options()
+        .write(true)
+        .open(path)
+        .expect("open object");
+    file.set_modified(std::time::SystemTime::now() - age)
+        .expect("set mtime");
+}
+
+#[tokio::test]
+async fn a_new_leader_deletes_old_objects_its_manifest_does_not_name_and_keeps_fresh_ones() {
+    let (bucket, a_dir, b_dir) = dirs();
+    let (a_tiered, b_tiered) = (tiered(bucket.path()), tiered(bucket.path()));
+    let a = tiered_leader(a_dir.path(), &a_tiered).await;
+    let objects = bucket.path().join(format!("events-{TOPIC_ID}")).join("0");
+    let named: Vec<std::path::PathBuf> = std::fs::read_dir(&objects)
+        .expect("objects")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert!(named.len() > 5, "segments were uploaded");
+    let old = super::orphans::ORPHAN_GRACE + std::time::Duration::from_secs(60);
+    for path in &named {
+        age_file(path, old);
+    }
+    // What a deposed leader's late upload, or a crash before its manifest write, leaves.
+    let orphan = Uuid::new_v4();
+    let late = Uuid::new_v4();
+    let plant = |id: Uuid, suffix: &str| {
+        let path = objects.join(format!("{:020}-{id}.{suffix}", 3));
+        std::fs::write(&path, b"bytes nobody names").expect("plant");
+        path
+    };
+    let orphans = [plant(orphan, "log"), plant(orphan, "snapshot")];
+    for path in &orphans {
+        age_file(path, old);
+    }
+    let fresh = plant(late, "log");
+
+    // b leads the next term and sweeps at its start.
+    let b = open(
+        b_dir.path(),
+        Role::Follower {
+            leader: 0,
+            epoch: 2,
+        },
+    );
+    b_tiered.run_once(vec![b.clone()], NOW).await;
+    b.set_role(Role::Leader { epoch: 3 });
+    b_tiered.run_once(vec![b.clone()], NOW).await;
+    assert_eq!(
+        b_tiered.manifest(&b).await.expect("manifest").leader_epoch,
+        3
+    );
+    for path in &orphans {
+        assert!(!path.exists(), "{} was not deleted", path.display());
+    }
+    assert!(
+        fresh.exists(),
+        "an unnamed object within the grace period is kept"
+    );
+    for path in &named {
+        assert!(path.exists(), "{} is named and must stay", path.display());
+    }
+    let (from_a, from_b) = (
+        remote_from(&a_tiered, &a).await,
+        remote_from(&b_tiered, &b).await,
+    );
+    assert_eq!(from_a.records, from_b.records, "the remote log is intact");
+}
+
+#[tokio::test]
+async fn a_transaction_open_across_remote_segments_is_known_to_a_rebuilt_replica_when_it_aborts() {
+    let (bucket, a_dir, b_dir) = dirs();
+    let (a_tiered, b_tiered) = (tiered(bucket.path()), tiered(bucket.path()));
+    let a = open(a_dir.path(), Role::Leader { epoch: 1 });
+    // Producer 50's transaction starts at 0 and spans closed segments; its abort marker lands
+    // in the active one, which stays local.
+    let data = crate::storage::test_util::encode(
+        &[kafka_protocol::records::Record {
+            transactional: true,
+            producer_id: 50,
+            producer_epoch: 0,
+            sequence: 0,
+            timestamp: NOW,
+            ..crate::storage::test_util::record(0, Some("k"), Some("v"))
+        }],
+        kafka_protocol::records::Compression::None,
+    );
+    assert_eq!(a.append(&data, NOW).expect("transactional").base_offset, 0);
+    write(&a, 12);
+    let marker_end = a.append_marker(50, 0, false, NOW).expect("abort");
+    let marker = marker_end - 1;
+    a_tiered.run_once(vec![a.clone()], NOW).await;
+    a.enforce_retention(NOW).expect("retention");
+    let local_start = a.with_log(|l| l.log_start_offset());
+    assert!(
+        local_start > 0 && local_start <= marker,
+        "the transaction's start is remote, its marker local ({local_start}, {marker})"
+    );
+
+    let b = open(
+        b_dir.path(),
+        Role::Follower {
+            leader: 0,
+            epoch: 1,
+        },
+    );
+    while b.fetch_position().0 < marker_end {
+        fetch_once(&a, &a_tiered, &b, &b_tiered).await;
+    }
+    let aborted = |p: &Partition| {
+        p.read(
+            local_start,
+            1 << 20,
+            true,
+            crate::partition::Isolation::ReadCommitted,
+        )
+        .expect("read")
+        .aborted
+    };
+    let expected = crate::storage::AbortedRange {
+        producer_id: 50,
+        first_offset: 0,
+        last_offset: marker,
+    };
+    assert_eq!(aborted(&a), vec![expected]);
+    assert_eq!(
+        aborted(&b),
+        vec![expected],
+        "the rebuilt replica reports the aborted range from the transaction's remote start"
+    );
 }

@@ -2,7 +2,6 @@
 //! upload cut off after its STARTED record (as a crash would leave it). Nothing is lost,
 //! nothing is deleted locally before it is in the bucket, and no segment is uploaded twice.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -19,7 +18,7 @@ use object_store::{
 
 use super::manifest::SegmentState;
 use super::settings::Bucket;
-use super::tests::{produce, read_everything, tiered_flags, TOPIC};
+use super::tests::{create_tiered_topic, produce, read_everything, tiered_flags, TOPIC};
 use super::{RemoteStorageSettings, TieredStorage};
 use crate::handlers::group_wire_tests::open_broker;
 
@@ -142,16 +141,7 @@ async fn an_unreachable_bucket_delays_uploads_and_local_retention_keeps_every_se
     };
     let flaky = TieredStorage::with_bucket(bucket, settings, &prometheus::Registry::new())
         .expect("tiered storage");
-    let configs: BTreeMap<String, String> = [
-        ("remote.storage.enable", "true"),
-        ("segment.bytes", "2048"),
-        ("local.retention.bytes", "1"),
-        ("retention.ms", "-1"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    crate::test_support::create_topic(&b, TOPIC, 1, configs);
+    create_tiered_topic(&b, 1, &[("local.retention.bytes", "1")]);
     for batch in 0..60 {
         produce(&b, batch).await;
     }

@@ -89,6 +89,10 @@ pub struct RemoteSegment {
     pub aborted: Vec<RemoteAborted>,
     /// Where the segment is in its life.
     pub state: SegmentState,
+    /// Whether a producer snapshot (the state as of `end_offset`) was uploaded with it;
+    /// manifests written before snapshots existed have none.
+    #[serde(default)]
+    pub producer_snapshot: bool,
 }
 
 impl RemoteSegment {
@@ -318,7 +322,7 @@ impl Manifest {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn segment(base: i64, end: i64) -> RemoteSegment {
@@ -331,6 +335,7 @@ mod tests {
             leader_epochs: vec![(0, base)],
             aborted: Vec::new(),
             state: SegmentState::CopySegmentFinished,
+            producer_snapshot: false,
         }
     }
 
@@ -474,6 +479,20 @@ mod tests {
         let old = br#"{"version":1,"leader_epoch":0,"segments":[]}"#;
         let decoded = Manifest::from_json(old).expect("a manifest without the field");
         assert_eq!(decoded.records_deleted_before, 0);
+    }
+
+    #[test]
+    fn segments_recorded_before_producer_snapshots_decode_without_one() {
+        let old = br#"{"version":1,"leader_epoch":0,"segments":[{
+            "id":"6c9e6bd3-3c0b-4e39-8f7e-5d1c1ad5f001","base_offset":0,"end_offset":10,
+            "max_timestamp":5,"size_bytes":100,"leader_epochs":[[0,0]],
+            "state":"COPY_SEGMENT_FINISHED"}]}"#;
+        let decoded = Manifest::from_json(old).expect("an older manifest");
+        assert!(!decoded.segments[0].producer_snapshot);
+        let mut with = decoded.clone();
+        with.segments[0].producer_snapshot = true;
+        let json = with.to_json().expect("encode");
+        assert_eq!(Manifest::from_json(&json).expect("decode"), with);
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! - [`manifest`]: the remote log metadata (a manifest object per partition; why there);
 //! - [`plan`]: pure decisions (what to upload, what total retention removes);
 //! - [`store`]: object names and bucket operations; [`settings`]: which bucket;
-//! - [`upload`]: one leader's pass over a partition; [`read`] and [`cache`]: remote fetches.
+//! - [`upload`]: one leader's pass over a partition; [`read`] and [`cache`]: remote fetches;
+//! - [`snapshots`]: producer snapshots per segment; [`orphans`]: objects no manifest names.
 //!
 //! Between replicas: only the leader writes the manifest, once per term read afresh from the
 //! bucket and written conditionally ([`store::RemoteStorage::write_manifest_over`]), so a
@@ -21,9 +22,11 @@ pub mod cache;
 pub mod error;
 pub mod manifest;
 pub mod metrics;
+pub mod orphans;
 pub mod plan;
 pub mod read;
 pub mod settings;
+pub mod snapshots;
 pub mod store;
 mod upload;
 
@@ -71,6 +74,10 @@ pub struct RemoteRead {
 /// written, the fetch cache and the metrics.
 pub struct TieredStorage {
     remote: RemoteStorage,
+    /// The bucket itself, for what [`RemoteStorage`] does not do: deleting the objects it
+    /// does not name (producer snapshots, orphans) and listing a partition's objects with
+    /// their ages.
+    objects: Arc<dyn object_store::ObjectStore>,
     settings: RemoteStorageSettings,
     manifests: Mutex<HashMap<(Uuid, i32), Arc<Manifest>>>,
     /// Per partition led here: the leader epoch whose term read the manifest from the
@@ -111,6 +118,7 @@ impl TieredStorage {
         let metrics = TieredMetrics::register(registry)
             .map_err(|e| TieredError::Settings(format!("cannot register metrics: {e}")))?;
         Ok(Arc::new(TieredStorage {
+            objects: bucket.store.clone(),
             remote: RemoteStorage::new(bucket),
             cache: SegmentCache::new(settings.cache_bytes),
             settings,
@@ -233,11 +241,24 @@ impl TieredStorage {
 
     /// Reads whole batches from the remote segment holding `offset`, if the remote log has
     /// it; `Ok(None)` when it does not (the caller answers OFFSET_OUT_OF_RANGE as before).
+    /// At most `max_bytes`, but at least one whole batch.
     pub async fn read(
         &self,
         partition: &Partition,
         offset: i64,
         max_bytes: usize,
+    ) -> Result<Option<RemoteRead>, TieredError> {
+        self.read_within(partition, offset, max_bytes, true).await
+    }
+
+    /// [`TieredStorage::read`] within a fetch's byte budget: at most `max_bytes`, which only
+    /// the first partition answering with data (`min_one`) may pass, by one whole batch.
+    pub async fn read_within(
+        &self,
+        partition: &Partition,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
     ) -> Result<Option<RemoteRead>, TieredError> {
         let manifest = self.manifest(partition).await?;
         let (Some(segment), Some(log_start_offset)) =
@@ -253,13 +274,27 @@ impl TieredStorage {
         };
         let index = self.piece(&at, segment, INDEX_PIECE).await?;
         let from = read::start_position(&index, segment.base_offset, offset, segment.size_bytes);
+        if max_bytes == 0 && !min_one {
+            return Ok(Some(RemoteRead {
+                records: Bytes::new(),
+                aborted: Vec::new(),
+                log_start_offset,
+            }));
+        }
         let mut want = u64::try_from(max_bytes.max(1)).unwrap_or(u64::MAX);
         let records = loop {
             let to = from.saturating_add(want).min(segment.size_bytes);
             let window = self.window(&at, segment, from, to).await?;
             let at_end = to == segment.size_bytes;
-            match read::cut(&window, at_end, segment.base_offset, offset, max_bytes)
-                .map_err(corrupt)?
+            match read::cut(
+                &window,
+                at_end,
+                segment.base_offset,
+                offset,
+                max_bytes,
+                min_one,
+            )
+            .map_err(corrupt)?
             {
                 read::Cut::Batches(records) => break records,
                 read::Cut::NeedBytes(n) => {
@@ -380,7 +415,8 @@ impl TieredStorage {
     /// KIP-405's follower rebuild of its auxiliary state, the remote part: the leader
     /// answered OFFSET_MOVED_TO_TIERED_STORAGE with its local log start; read the manifest
     /// afresh, find the remote segment holding the offset before it, and read that segment's
-    /// leader-epoch checkpoint. The caller restarts the log with the result.
+    /// leader-epoch checkpoint and producer snapshot. The caller restarts the log with the
+    /// result.
     pub async fn rebuild_plan_for(
         &self,
         partition: &Partition,
@@ -409,9 +445,11 @@ impl TieredStorage {
                 path: path.to_string(),
                 reason,
             })?;
+        let producers = self.load_snapshot(&at, target).await?;
         Ok(plan::Rebuild {
             restart_at: leader_local_start,
             epochs: plan::epochs_before(&checkpoint, leader_local_start),
+            producers,
         })
     }
 

@@ -6,6 +6,7 @@ use kafka_protocol::error::ResponseError;
 use uuid::Uuid;
 
 use super::manifest::{Manifest, RemoteSegment};
+use crate::producer::ProducerSnapshot;
 use crate::storage::SegmentSummary;
 
 /// The local segments to upload next, oldest first: closed (never the active one),
@@ -91,6 +92,9 @@ pub struct Rebuild {
     /// epoch cache gets them (the one in force at `restart_at` moved to start there), so the
     /// follower's next fetch carries its last epoch and the divergence check works.
     pub epochs: Vec<(i32, i64)>,
+    /// The producer state as of the remote segment's end, when it was uploaded with one: the
+    /// follower's producer state starts from it.
+    pub producers: Option<ProducerSnapshot>,
 }
 
 /// The remote segment a follower rebuilds from: the readable one holding the offset just
@@ -194,6 +198,7 @@ mod tests {
             leader_epochs: Vec::new(),
             aborted: Vec::new(),
             state: SegmentState::CopySegmentFinished,
+            producer_snapshot: false,
         }
     }
 

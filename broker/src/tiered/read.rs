@@ -26,13 +26,15 @@ pub enum Cut {
 
 /// Whole batches of `window` (bytes of a segment from a batch boundary; `to_segment_end`
 /// when it reaches the segment's end) from the batch holding `offset`, at most `max_bytes`
-/// unless the first batch alone is larger.
+/// unless `min_one` and the first batch alone is larger (Kafka gives the first partition of
+/// a fetch with data at least one whole batch, the others nothing beyond the budget).
 pub fn cut(
     window: &Bytes,
     to_segment_end: bool,
     base_offset: i64,
     offset: i64,
     max_bytes: usize,
+    min_one: bool,
 ) -> Result<Cut, String> {
     let mut position = 0usize;
     let mut start: Option<usize> = None;
@@ -66,6 +68,10 @@ pub fn cut(
                 "batch at byte {position} claims offset {batch_base}"
             ));
         }
+        let first_wanted = start.is_none() && batch_base + i64::from(delta) >= offset;
+        if first_wanted && !min_one && size > max_bytes {
+            return Ok(Cut::Batches(Bytes::new()));
+        }
         if position + size > window.len() {
             if to_segment_end {
                 return Err(format!(
@@ -74,14 +80,12 @@ pub fn cut(
             }
             return match start {
                 Some(_) => done(start, position),
-                None if batch_base + i64::from(delta) >= offset => {
-                    Ok(Cut::NeedBytes(position + size))
-                }
+                None if first_wanted => Ok(Cut::NeedBytes(position + size)),
                 None => Ok(Cut::NeedBytes(position + size + MIN_BATCH)),
             };
         }
         match start {
-            None if batch_base + i64::from(delta) >= offset => start = Some(position),
+            None if first_wanted => start = Some(position),
             Some(first) if position + size - first > max_bytes => return done(start, position),
             _ => {}
         }
@@ -155,12 +159,12 @@ mod tests {
     #[test]
     fn reads_start_at_the_batch_holding_the_offset_and_stop_at_the_budget() {
         let s = segment();
-        assert_eq!(len(cut(&s, true, 100, 100, 10_000)), Ok(240));
-        assert_eq!(len(cut(&s, true, 100, 107, 10_000)), Ok(170));
-        assert_eq!(len(cut(&s, true, 100, 104, 150)), Ok(150));
+        assert_eq!(len(cut(&s, true, 100, 100, 10_000, true)), Ok(240));
+        assert_eq!(len(cut(&s, true, 100, 107, 10_000, true)), Ok(170));
+        assert_eq!(len(cut(&s, true, 100, 104, 150, true)), Ok(150));
         // At least one batch, whatever the budget.
-        assert_eq!(len(cut(&s, true, 100, 112, 1)), Ok(90));
-        assert_eq!(len(cut(&s, true, 100, 115, 1_000)), Ok(0));
+        assert_eq!(len(cut(&s, true, 100, 112, 1, true)), Ok(90));
+        assert_eq!(len(cut(&s, true, 100, 115, 1_000, true)), Ok(0));
     }
 
     #[test]
@@ -168,38 +172,68 @@ mod tests {
         let s = segment();
         // The first wanted batch is cut: more is needed, up to its end.
         assert_eq!(
-            cut(&s.slice(..100), false, 100, 107, 10_000),
+            cut(&s.slice(..100), false, 100, 107, 10_000, true),
             Ok(Cut::NeedBytes(150))
         );
         assert_eq!(
-            cut(&s.slice(..20), false, 100, 100, 10_000),
+            cut(&s.slice(..20), false, 100, 100, 10_000, true),
             Ok(Cut::NeedBytes(61))
         );
         // A later batch is cut: the whole ones are the answer.
-        assert_eq!(len(cut(&s.slice(..200), false, 100, 100, 10_000)), Ok(150));
+        assert_eq!(
+            len(cut(&s.slice(..200), false, 100, 100, 10_000, true)),
+            Ok(150)
+        );
         // Nothing wanted in the window yet.
         assert!(matches!(
-            cut(&s.slice(..150), false, 100, 112, 10),
+            cut(&s.slice(..150), false, 100, 112, 10, true),
             Ok(Cut::NeedBytes(_))
         ));
+    }
+
+    #[test]
+    fn without_min_one_a_first_batch_over_the_budget_gives_nothing() {
+        let s = segment();
+        let cut_at = |offset, max| cut(&s, true, 100, offset, max, false);
+        assert_eq!(
+            len(cut_at(112, 89)),
+            Ok(0),
+            "the 90-byte batch does not fit"
+        );
+        assert_eq!(len(cut_at(112, 90)), Ok(90));
+        assert_eq!(
+            len(cut_at(100, 160)),
+            Ok(150),
+            "whole batches within the budget"
+        );
+        assert_eq!(len(cut_at(100, 69)), Ok(0));
+        // Without the whole batch in the window, none is asked for when it cannot fit.
+        assert_eq!(
+            cut(&s.slice(..100), false, 100, 107, 79, false),
+            Ok(Cut::Batches(Bytes::new()))
+        );
+        assert_eq!(
+            cut(&s.slice(..100), false, 100, 107, 80, false),
+            Ok(Cut::NeedBytes(150))
+        );
     }
 
     #[test]
     fn corrupt_segments_are_errors() {
         let s = segment();
         assert!(
-            cut(&s.slice(..100), true, 100, 100, 10_000).is_err(),
+            cut(&s.slice(..100), true, 100, 100, 10_000, true).is_err(),
             "truncated"
         );
         let mut bad = s.to_vec();
         bad[8..12].copy_from_slice(&(-5i32).to_be_bytes());
-        assert!(cut(&Bytes::from(bad), true, 100, 100, 10_000).is_err());
-        assert!(cut(&Bytes::from_static(b"garbage"), true, 0, 0, 10).is_err());
+        assert!(cut(&Bytes::from(bad), true, 100, 100, 10_000, true).is_err());
+        assert!(cut(&Bytes::from_static(b"garbage"), true, 0, 0, 10, true).is_err());
         assert!(
-            cut(&s, true, 200, 200, 10_000).is_err(),
+            cut(&s, true, 200, 200, 10_000, true).is_err(),
             "offsets below the base"
         );
-        assert!(cut(&Bytes::from(vec![0xff; 300]), false, 0, 0, 10).is_err());
+        assert!(cut(&Bytes::from(vec![0xff; 300]), false, 0, 0, 10, true).is_err());
     }
 
     #[test]

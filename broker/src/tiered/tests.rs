@@ -37,7 +37,27 @@ pub(super) fn tiered_flags(remote: &std::path::Path) -> Flags {
     }
 }
 
+/// Creates the tiered test topic with `partitions` partitions: 2 KiB segments, records kept
+/// whatever their (old) timestamps, and the `extra` configs.
+pub(super) fn create_tiered_topic(b: &Arc<Broker>, partitions: i32, extra: &[(&str, &str)]) {
+    let configs: BTreeMap<String, String> = [
+        ("remote.storage.enable", "true"),
+        ("segment.bytes", "2048"),
+        ("retention.ms", "-1"),
+    ]
+    .iter()
+    .chain(extra)
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    crate::test_support::create_topic(b, TOPIC, partitions, configs);
+}
+
 pub(super) async fn produce(b: &Arc<Broker>, batch: usize) {
+    produce_to(b, 0, batch).await;
+}
+
+/// Produces batch number `batch` (five records) to partition `index`.
+async fn produce_to(b: &Arc<Broker>, index: i32, batch: usize) {
     let records: Vec<_> = (0..5)
         .map(|i| {
             let n = batch * 5 + i;
@@ -55,7 +75,7 @@ pub(super) async fn produce(b: &Arc<Broker>, batch: usize) {
             .with_name(name())
             .with_partition_data(vec![
                 produce_request::PartitionProduceData::default()
-                    .with_index(0)
+                    .with_index(index)
                     .with_records(Some(encode(&records, Compression::None).freeze())),
             ])]);
     let response: ProduceResponse = call(b, ApiKey::Produce, 9, &request).await;
@@ -158,17 +178,7 @@ async fn records_moved_to_remote_storage_read_back_byte_identical_from_offset_ze
     let data = tempfile::tempdir().expect("tempdir");
     let remote = tempfile::tempdir().expect("tempdir");
     let b = open_broker(data.path(), tiered_flags(remote.path()));
-    let configs: BTreeMap<String, String> = [
-        ("remote.storage.enable", "true"),
-        ("segment.bytes", "2048"),
-        ("local.retention.bytes", "1"),
-        // The test records carry old timestamps: keep them whatever their age.
-        ("retention.ms", "-1"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    crate::test_support::create_topic(&b, TOPIC, 1, configs);
+    create_tiered_topic(&b, 1, &[("local.retention.bytes", "1")]);
     for batch in 0..120 {
         produce(&b, batch).await;
     }
@@ -314,26 +324,13 @@ async fn records_moved_to_remote_storage_read_back_byte_identical_from_offset_ze
 async fn remote_reads_in_small_read_ahead_chunks_give_the_batches_local_reads_give() {
     let data = tempfile::tempdir().expect("tempdir");
     let remote = tempfile::tempdir().expect("tempdir");
-    let b = open_broker(data.path(), tiered_flags(remote.path()));
-    let configs: BTreeMap<String, String> = [
-        ("remote.storage.enable", "true"),
-        ("segment.bytes", "2048"),
-        ("retention.ms", "-1"),
-        // Index entries every few batches, so reads start inside segments.
-        ("index.interval.bytes", "100"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    crate::test_support::create_topic(&b, TOPIC, 1, configs);
-    for batch in 0..60 {
-        produce(&b, batch).await;
-    }
-    let partition = crate::test_support::partition(&b, TOPIC, 0);
-    let tiered = b.tiered.clone().expect("tiered storage is on");
-    tiered
-        .run_once(b.replicas.all(), crate::clock::now_ms())
-        .await;
+    let (_broker, partition, tiered) = uploaded(
+        data.path(),
+        remote.path(),
+        &[("index.interval.bytes", "100")],
+        60,
+    )
+    .await;
     let copied_end = tiered.copied_end(&partition).expect("uploaded");
     assert!(copied_end > 100);
     let indexed = std::fs::read_dir(
@@ -347,21 +344,7 @@ async fn remote_reads_in_small_read_ahead_chunks_give_the_batches_local_reads_gi
     .any(|e| e.metadata().is_ok_and(|m| m.len() > 0));
     assert!(indexed, "the uploaded offset indexes are empty");
     // Chunks far smaller than a batch, so windows span several and must grow.
-    let bucket = super::settings::RemoteStorageSettings {
-        url: format!("file://{}", remote.path().display()),
-        ..Default::default()
-    }
-    .open()
-    .expect("bucket");
-    let small = super::TieredStorage::with_bucket(
-        bucket,
-        super::RemoteStorageSettings {
-            read_ahead_bytes: 50,
-            ..Default::default()
-        },
-        &prometheus::Registry::new(),
-    )
-    .expect("tiered storage");
+    let small = reader(remote.path(), 50);
     for max_bytes in [1, 300, 1 << 20] {
         let mut offset = 0;
         while offset < copied_end {
@@ -390,4 +373,181 @@ async fn remote_reads_in_small_read_ahead_chunks_give_the_batches_local_reads_gi
         }
         assert_eq!(offset, copied_end);
     }
+}
+
+/// One Fetch (v12) of partitions 0 and 1 from offset 0: (error code, records) of each.
+async fn fetch_both(
+    b: &Arc<Broker>,
+    max_bytes: i32,
+    partition_max_bytes: i32,
+) -> Vec<(i16, Bytes)> {
+    let partitions = (0..2)
+        .map(|index| {
+            fetch_request::FetchPartition::default()
+                .with_partition(index)
+                .with_fetch_offset(0)
+                .with_partition_max_bytes(partition_max_bytes)
+        })
+        .collect();
+    let request = FetchRequest::default()
+        .with_max_wait_ms(0)
+        .with_max_bytes(max_bytes)
+        .with_session_epoch(-1)
+        .with_topics(vec![fetch_request::FetchTopic::default()
+            .with_topic(name())
+            .with_partitions(partitions)]);
+    let response: FetchResponse = call(b, ApiKey::Fetch, 12, &request).await;
+    response.responses[0]
+        .partitions
+        .iter()
+        .map(|p| (p.error_code, p.records.clone().unwrap_or_default()))
+        .collect()
+}
+
+/// A broker with the tiered topic (one partition, `extra` configs) holding `batches`
+/// produced batches, after one tiered storage pass uploaded its closed segments.
+async fn uploaded(
+    data: &std::path::Path,
+    remote: &std::path::Path,
+    extra: &[(&str, &str)],
+    batches: usize,
+) -> (
+    Arc<Broker>,
+    Arc<crate::partition::Partition>,
+    Arc<super::TieredStorage>,
+) {
+    let b = open_broker(data, tiered_flags(remote));
+    create_tiered_topic(&b, 1, extra);
+    for batch in 0..batches {
+        produce(&b, batch).await;
+    }
+    let partition = crate::test_support::partition(&b, TOPIC, 0);
+    let tiered = b.tiered.clone().expect("tiered storage is on");
+    tiered
+        .run_once(b.replicas.all(), crate::clock::now_ms())
+        .await;
+    (b, partition, tiered)
+}
+
+/// A second broker's tiered storage over the same bucket, reading ahead `read_ahead_bytes`.
+fn reader(remote: &std::path::Path, read_ahead_bytes: u64) -> Arc<super::TieredStorage> {
+    let bucket = super::settings::RemoteStorageSettings {
+        url: format!("file://{}", remote.display()),
+        ..Default::default()
+    }
+    .open()
+    .expect("bucket");
+    let settings = super::RemoteStorageSettings {
+        read_ahead_bytes,
+        ..Default::default()
+    };
+    super::TieredStorage::with_bucket(bucket, settings, &prometheus::Registry::new())
+        .expect("tiered storage")
+}
+
+/// Sizes of the whole batches of `records`.
+fn batch_sizes(records: &[u8]) -> Vec<usize> {
+    let mut sizes = Vec::new();
+    let mut position = 0;
+    while let Some(length) = records.get(position + 8..position + 12) {
+        let size = 12 + i32::from_be_bytes(length.try_into().expect("four bytes")) as usize;
+        sizes.push(size);
+        position += size;
+    }
+    sizes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_bytes_count_against_the_fetch_and_partition_budgets_like_local_ones() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let remote = tempfile::tempdir().expect("tempdir");
+    let b = open_broker(data.path(), tiered_flags(remote.path()));
+    create_tiered_topic(&b, 2, &[("local.retention.bytes", "1")]);
+    for batch in 0..40 {
+        produce_to(&b, 0, batch).await;
+        produce_to(&b, 1, batch).await;
+    }
+    let tiered = b.tiered.clone().expect("tiered storage is on");
+    tiered
+        .run_once(b.replicas.all(), crate::clock::now_ms())
+        .await;
+    for index in 0..2 {
+        let partition = crate::test_support::partition(&b, TOPIC, index);
+        partition
+            .enforce_retention(crate::clock::now_ms())
+            .expect("retention");
+        let start = partition.with_log(|l| l.log_start_offset());
+        assert!(start > 0, "partition {index}: offset 0 is only remote");
+    }
+
+    // A budget of one byte: the first partition gets one whole batch, the next nothing (and
+    // no error: its offset is valid).
+    let answer = fetch_both(&b, 1, 1 << 20).await;
+    assert_eq!(answer[0].0, 0);
+    assert_eq!(batch_sizes(&answer[0].1).len(), 1, "one whole batch");
+    assert_eq!((answer[1].0, answer[1].1.len()), (0, 0));
+
+    // The fetch budget bounds the sum of both partitions' remote bytes.
+    let one = batch_sizes(&answer[0].1)[0];
+    let budget = one * 3 + one / 2;
+    let answer = fetch_both(&b, budget as i32, 1 << 20).await;
+    let total: usize = answer.iter().map(|(_, r)| r.len()).sum();
+    assert!(total <= budget, "{total} bytes for a budget of {budget}");
+    assert_eq!(
+        batch_sizes(&answer[0].1).len(),
+        3,
+        "as many whole batches as fit"
+    );
+    assert_eq!(answer[1].1.len(), 0);
+
+    // Each partition's budget bounds its own remote bytes.
+    let answer = fetch_both(&b, 1 << 20, (one * 2) as i32).await;
+    for (index, (code, records)) in answer.iter().enumerate() {
+        assert_eq!(*code, 0, "partition {index}");
+        assert_eq!(
+            batch_sizes(records).len(),
+            2,
+            "partition {index}: {} bytes",
+            records.len()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_ahead_downloads_a_chunk_once_and_later_fetches_in_it_come_from_the_cache() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let remote = tempfile::tempdir().expect("tempdir");
+    let (_broker, partition, tiered) = uploaded(data.path(), remote.path(), &[], 40).await;
+    let manifest = tiered.manifest(&partition).await.expect("manifest");
+    let first = manifest
+        .readable()
+        .next()
+        .expect("a remote segment")
+        .clone();
+    // Chunks of 1 KiB: a 2 KiB segment is two downloads, whatever the fetch sizes.
+    let reader = reader(remote.path(), 1024);
+    let mut offset = first.base_offset;
+    let mut pieces = Vec::new();
+    while offset < first.end_offset {
+        let read = reader
+            .read(&partition, offset, 1)
+            .await
+            .expect("remote read")
+            .expect("in the remote log");
+        offset = next_offset(&read.records);
+        pieces.push(reader.cache.len());
+    }
+    let chunks = first.size_bytes.div_ceil(1024) as usize;
+    assert!(pieces.len() > chunks * 2, "many small fetches: {pieces:?}");
+    assert_eq!(
+        pieces.last().copied(),
+        Some(chunks + 1),
+        "each chunk (and the index) downloaded once for {} fetches",
+        pieces.len()
+    );
+    assert_eq!(
+        pieces[0], 2,
+        "the first fetch brings the index and a whole chunk"
+    );
+    assert!(pieces.windows(2).all(|w| w[0] <= w[1]));
 }

@@ -11,9 +11,11 @@ use uuid::Uuid;
 use super::error::TieredError;
 use super::manifest::{Manifest, RemoteAborted, RemoteSegment, SegmentState};
 use super::plan::{remote_segments_to_delete, segments_to_upload, RemoteRetention};
+use super::snapshots::SNAPSHOT;
 use super::store::{PartitionPath, EPOCHS, INDEX, LOG, TIME_INDEX};
 use super::TieredStorage;
 use crate::partition::{Partition, TieringView};
+use crate::producer::ProducerSnapshot;
 use crate::storage::SegmentSummary;
 
 impl TieredStorage {
@@ -31,16 +33,18 @@ impl TieredStorage {
             // conditionally, the deposed leader's epoch-guarded writes stop here.
             manifest.leader_epoch = epoch;
             self.save(partition, &at, &manifest).await?;
+            self.sweep_orphans(&at, &manifest).await;
         }
         let leftovers = manifest.leftovers();
         if !leftovers.is_empty() {
             for segment in &leftovers {
-                self.remote.delete_segment(&at, segment).await?;
+                self.delete_segment_objects(&at, segment).await?;
                 manifest.remove(segment.id)?;
             }
             self.save(partition, &at, &manifest).await?;
         }
         let view = partition.tiering_view(0);
+        let mut carried = None;
         let due: Vec<SegmentSummary> =
             segments_to_upload(&view.segments, &manifest, view.stable_end)
                 .into_iter()
@@ -49,8 +53,12 @@ impl TieredStorage {
         self.report_lag(partition, &due);
         for (done, segment) in due.iter().enumerate() {
             let started = Instant::now();
-            self.upload(partition, &at, &mut manifest, segment, &view)
+            let snapshot = self
+                .producer_snapshot_for(&at, &manifest, segment, carried.take())
                 .await?;
+            self.upload(partition, &at, &mut manifest, segment, &view, &snapshot)
+                .await?;
+            carried = Some(snapshot);
             self.metrics
                 .upload_seconds
                 .observe(started.elapsed().as_secs_f64());
@@ -71,7 +79,8 @@ impl TieredStorage {
         Ok(())
     }
 
-    /// Copies one closed segment: STARTED in the manifest, the objects, then FINISHED.
+    /// Copies one closed segment: STARTED in the manifest, the objects (with the producer
+    /// state as of its end), then FINISHED.
     async fn upload(
         &self,
         partition: &Partition,
@@ -79,6 +88,7 @@ impl TieredStorage {
         manifest: &mut Manifest,
         segment: &SegmentSummary,
         view: &TieringView,
+        snapshot: &ProducerSnapshot,
     ) -> Result<(), TieredError> {
         let id = Uuid::new_v4();
         let epochs: Vec<(i32, i64)> = epochs_for(&view.epochs, segment);
@@ -98,6 +108,7 @@ impl TieredStorage {
                 .map(RemoteAborted::from)
                 .collect(),
             state: SegmentState::CopySegmentStarted,
+            producer_snapshot: true,
         })?;
         self.save(partition, at, manifest).await?;
         let base = segment.base_offset;
@@ -121,6 +132,7 @@ impl TieredStorage {
         self.remote
             .put(&at.segment(base, id, EPOCHS), epoch_checkpoint(&epochs))
             .await?;
+        self.put_snapshot(at, base, id, snapshot).await?;
         manifest.finish_copy(id)?;
         self.save(partition, at, manifest).await?;
         tracing::info!(
@@ -166,7 +178,7 @@ impl TieredStorage {
             manifest.start_delete(id)?;
             self.save(partition, at, manifest).await?;
             let segment = manifest.remove(id)?;
-            self.remote.delete_segment(at, &segment).await?;
+            self.delete_segment_objects(at, &segment).await?;
             self.save(partition, at, manifest).await?;
             tracing::info!(
                 partition = ?partition,
@@ -176,6 +188,25 @@ impl TieredStorage {
             );
         }
         Ok(())
+    }
+
+    /// Deletes every object of a remote segment, its producer snapshot included; objects
+    /// already gone are fine (a retried deletion).
+    pub(super) async fn delete_segment_objects(
+        &self,
+        at: &PartitionPath,
+        segment: &RemoteSegment,
+    ) -> Result<(), TieredError> {
+        self.remote.delete_segment(at, segment).await?;
+        let path = at.segment(segment.base_offset, segment.id, SNAPSHOT);
+        match self.objects.delete(&path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(source) => Err(TieredError::Store {
+                op: "delete",
+                path: path.to_string(),
+                source,
+            }),
+        }
     }
 
     pub(super) fn report_lag(&self, partition: &Partition, due: &[SegmentSummary]) {

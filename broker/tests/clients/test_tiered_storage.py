@@ -161,6 +161,13 @@ def manifest_states(s3, prefix: str, topic: str) -> list[str]:
     return [segment["state"] for segment in json.loads(body)["segments"]]
 
 
+def bucket_settings_to_pods(monkeypatch, s3, prefix: str) -> None:
+    """Has the local cluster's pods get the bucket settings as TRIBUTARY_* variables."""
+    for flag, setting in broker_settings(s3, BUCKET, prefix).items():
+        text = ("true" if setting else "false") if isinstance(setting, bool) else str(setting)
+        monkeypatch.setenv(f"TRIBUTARY_E2E_POD_ENV_TRIBUTARY_{flag.upper()}", text)
+
+
 def test_a_replicated_tiered_topic_loses_nothing_when_its_leader_dies_during_uploads(
         broker_factory, broker_kind, topic, s3, monkeypatch):
     if broker_kind != "cluster":
@@ -169,9 +176,7 @@ def test_a_replicated_tiered_topic_loses_nothing_when_its_leader_dies_during_upl
     # operator's, not yet there): the local kubelet passes them to the brokers as TRIBUTARY_*
     # variables (TRIBUTARY_E2E_POD_ENV_ prefix), and a setting of this test's own makes the
     # pool start a cluster for it.
-    for flag, setting in broker_settings(s3, BUCKET, "cluster-rf3").items():
-        text = ("true" if setting else "false") if isinstance(setting, bool) else str(setting)
-        monkeypatch.setenv(f"TRIBUTARY_E2E_POD_ENV_TRIBUTARY_{flag.upper()}", text)
+    bucket_settings_to_pods(monkeypatch, s3, "cluster-rf3")
     broker = broker_factory(num_io_threads=7)
     ck_create_topic(broker.bootstrap, topic, partitions=1, config={
         "remote.storage.enable": "true",
@@ -227,3 +232,89 @@ def test_remote_storage_enable_is_refused_by_a_broker_without_remote_storage(bro
     error = refused.value.args[0]
     assert error.name() == "INVALID_CONFIG", error
     assert "remote.log.storage.system.enable" in error.str(), error
+
+
+def claim_of(cluster, broker_id: int) -> tuple[str, str]:
+    """The name and uid of the PersistentVolumeClaim broker `broker_id`'s pod mounts."""
+    pod = cluster.get("pod", f"{cluster.name}-broker-{broker_id}")
+    names = [v["persistentVolumeClaim"]["claimName"] for v in pod["spec"]["volumes"] if "persistentVolumeClaim" in v]
+    assert len(names) == 1, pod["spec"]["volumes"]
+    claim = cluster.get("pvc", names[0])
+    return names[0], claim["metadata"]["uid"]
+
+
+def volume_dir(cluster, claim: str) -> "Path":
+    """The host directory of the PersistentVolume bound to `claim`."""
+    from pathlib import Path
+    volume = cluster.get("pvc", claim)["spec"]["volumeName"]
+    return Path(json.loads(cluster.kubectl("get", "pv", volume, "-o", "json"))["spec"]["hostPath"]["path"])
+
+
+def test_a_broker_given_an_empty_volume_serves_the_whole_log_as_leader_from_the_bucket(
+        broker_factory, broker_kind, topic, s3, java, monkeypatch):
+    if broker_kind != "cluster":
+        pytest.skip("replaces a broker's volume: run with --broker-kind cluster")
+    from confluent_kafka import ElectionType, KafkaException, TopicPartition
+    from pyclients import ck_admin
+    bucket_settings_to_pods(monkeypatch, s3, "cluster-volume")
+    # Settings of this test's own, so the pool starts a cluster with the bucket variables.
+    broker = broker_factory(num_io_threads=6)
+    cluster = broker.cluster
+    ck_create_topic(broker.bootstrap, topic, partitions=1, config={
+        "remote.storage.enable": "true",
+        "segment.bytes": "8192",
+        "local.retention.bytes": "1",
+    })
+    produced = ck_produce(broker.bootstrap, topic,
+                          [{"key": f"k{i}", "value": value(i), "partition": 0} for i in range(COUNT)],
+                          config={"linger.ms": 0, "batch.num.messages": 20, "acks": "all"})
+    assert [d.offset for d in produced] == list(range(COUNT))
+    local_start = wait_until(lambda: (s := list_offset(broker.bootstrap, topic, EARLIEST_LOCAL)) > COUNT // 2 and s,
+                             90, "the leader to upload and delete locally")
+
+    # The preferred replica loses its volume: its claim is deleted, then its pod; the
+    # StatefulSet recreates both, the pod on a new, empty volume.
+    preferred = cluster.partition(topic)["spec"]["replicas"][0]
+    claim, old_uid = claim_of(cluster, preferred)
+    old_dir = volume_dir(cluster, claim)
+    assert (old_dir / "data" / f"{topic}-0").is_dir(), old_dir
+    pids = cluster.broker_pids()
+    cluster.kubectl("delete", "pvc", claim, "-n", cluster.namespace, "--wait=false")
+    cluster.kubectl("delete", "pod", f"{cluster.name}-broker-{preferred}", "-n", cluster.namespace, "--wait=false")
+    cluster.wait_restarted({preferred: pids[preferred]}, 180)
+    cluster.refresh_bootstrap(120)
+    new_claim, new_uid = claim_of(cluster, preferred)
+    assert new_claim == claim and new_uid != old_uid, "the pod runs on a new claim of the same name"
+    new_dir = volume_dir(cluster, claim)
+    assert new_dir != old_dir and not old_dir.exists(), (old_dir, new_dir)
+
+    # Back in the ISR, it is elected leader (preferred-replica election).
+    admin = ck_admin(broker.bootstrap)
+
+    def led_by_preferred() -> bool:
+        if leader_of(broker.bootstrap, topic) == preferred:
+            return True
+        try:
+            admin.elect_leaders(ElectionType.PREFERRED, [TopicPartition(topic, 0)]).result(30)
+        except KafkaException as e:
+            print(f"  note: preferred leader election: {e}", flush=True)
+        return False
+    wait_until(led_by_preferred, 60, f"broker {preferred} to lead again")
+
+    # Everything from offset 0 through it, kcat and the Java client, record by record.
+    assert list_offset(broker.bootstrap, topic, EARLIEST) == 0
+    expected = [(f"k{i}", value(i)) for i in range(COUNT)]
+    out = kcat("-b", broker.bootstrap, "-C", "-t", topic, "-p", "0", "-o", "0", "-e", "-c", str(COUNT), "-J",
+               timeout=120)
+    got = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+    assert [m["offset"] for m in got] == list(range(COUNT))
+    assert [(m["key"], m["payload"]) for m in got] == expected
+    consumed = java.run("consume", "--bootstrap", broker.bootstrap, "--topic", topic, "--partitions", "0",
+                        "--offset", "0", "--max", str(COUNT), "--timeout-ms", "60000", timeout=180)
+    records = consumed.events("record")
+    assert [r["offset"] for r in records] == list(range(COUNT))
+    assert [r["value"] for r in records] == [value(i) for i in range(COUNT)]
+
+    # Its new volume holds only the local part of the log.
+    segments = sorted(p.name for p in (new_dir / "data" / f"{topic}-0").glob("*.log"))
+    assert segments and int(segments[0][:20]) >= local_start, (segments, local_start)

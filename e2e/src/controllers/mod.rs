@@ -126,6 +126,27 @@ impl Snapshot {
     }
 }
 
+#[cfg(test)]
+impl Snapshot {
+    /// A snapshot of `pods`, `claims` and `nodes` only, for the controllers' unit tests.
+    pub(crate) fn of(pods: Vec<Pod>, claims: Vec<PersistentVolumeClaim>, nodes: Vec<Node>) -> Self {
+        Snapshot {
+            now: Timestamp::now(),
+            pods,
+            replica_sets: Vec::new(),
+            deployments: Vec::new(),
+            stateful_sets: Vec::new(),
+            revisions: Vec::new(),
+            claims,
+            volumes: Vec::new(),
+            classes: Vec::new(),
+            services: Vec::new(),
+            slices: Vec::new(),
+            nodes,
+        }
+    }
+}
+
 /// The running controllers; dropping this stops them.
 pub struct Controllers {
     task: Option<JoinHandle<()>>,

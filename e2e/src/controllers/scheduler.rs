@@ -53,11 +53,19 @@ fn fit<'a>(snap: &'a Snapshot, pod: &Pod) -> Result<&'a Node, String> {
         let Some(claim) = &volume.persistent_volume_claim else {
             continue;
         };
-        let bound = snap.claims.iter().any(|c| {
-            meta::namespace(&c.metadata) == ns
-                && meta::name(&c.metadata) == claim.claim_name
-                && c.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Bound")
+        let found = snap.claims.iter().find(|c| {
+            meta::namespace(&c.metadata) == ns && meta::name(&c.metadata) == claim.claim_name
         });
+        if found.is_some_and(|c| meta::terminating(&c.metadata)) {
+            // As Kubernetes does: a pod never starts on a claim being deleted; it waits for
+            // the claim's replacement (a StatefulSet recreates it with a new volume).
+            return Err(format!(
+                "persistentvolumeclaim \"{}\" is being deleted",
+                claim.claim_name
+            ));
+        }
+        let bound = found
+            .is_some_and(|c| c.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Bound"));
         if !bound {
             return Err(format!(
                 "0/{} nodes are available: pod has unbound immediate PersistentVolumeClaims.",
@@ -137,4 +145,48 @@ async fn unschedulable(client: &Client, pod: &Pod, why: &str) {
         api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
             .await,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+
+    fn claim(deleting: bool) -> PersistentVolumeClaim {
+        let deletion = deleting.then_some("2026-01-01T00:00:00Z");
+        serde_json::from_value(json!({
+            "metadata": {"name": "data-1", "namespace": "kafka", "deletionTimestamp": deletion},
+            "spec": {},
+            "status": {"phase": "Bound"},
+        }))
+        .expect("claim")
+    }
+
+    #[test]
+    fn a_pod_waits_while_its_claim_is_being_deleted() {
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "demo-broker-1", "namespace": "kafka"},
+            "spec": {"containers": [],
+                "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "data-1"}}]},
+        }))
+        .expect("pod");
+        let node: Node = serde_json::from_value(json!({
+            "metadata": {"name": "node-0"},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+        }))
+        .expect("node");
+        let bound = Snapshot::of(Vec::new(), vec![claim(false)], vec![node.clone()]);
+        assert_eq!(
+            fit(&bound, &pod).map(|n| meta::name(&n.metadata)),
+            Ok("node-0")
+        );
+        let deleting = Snapshot::of(Vec::new(), vec![claim(true)], vec![node]);
+        let refused = fit(&deleting, &pod).map(|n| meta::name(&n.metadata));
+        assert_eq!(
+            refused,
+            Err("persistentvolumeclaim \"data-1\" is being deleted".to_owned())
+        );
+        let none = Snapshot::of(Vec::new(), Vec::new(), Vec::new());
+        assert!(fit(&none, &pod).is_err(), "no claim: unbound");
+    }
 }

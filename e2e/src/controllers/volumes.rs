@@ -93,10 +93,17 @@ pub(crate) async fn sync(client: &Client, snap: &Snapshot, dir: &Path) {
     reclaim(client, snap, dir).await;
 }
 
-/// Whether a pod that has not finished uses claim `name`.
+/// Whether a scheduled pod that has not finished uses claim `name`. As in Kubernetes'
+/// pvc-protection controller, a pod not yet scheduled does not hold the claim: the scheduler
+/// leaves it pending while the claim is being deleted (see `scheduler`), so a StatefulSet pod
+/// recreated after its claim's deletion gets the new, empty claim instead of keeping the old.
 fn in_use(snap: &Snapshot, ns: &str, name: &str) -> bool {
     snap.pods.iter().any(|p| {
         meta::namespace(&p.metadata) == ns
+            && p.spec
+                .as_ref()
+                .and_then(|s| s.node_name.as_deref())
+                .is_some_and(|n| !n.is_empty())
             && !matches!(meta::phase(p), "Succeeded" | "Failed")
             && p.spec
                 .iter()
@@ -328,6 +335,31 @@ async fn reclaim(client: &Client, snap: &Snapshot, dir: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::api::core::v1::Pod;
+
+    fn pod_using(claim: &str, node: Option<&str>) -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {"name": "demo-broker-1", "namespace": "kafka"},
+            "spec": {"nodeName": node, "containers": [],
+                "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim}}]},
+            "status": {"phase": "Pending"},
+        }))
+        .expect("pod")
+    }
+
+    #[test]
+    fn only_a_scheduled_pod_holds_its_claim() {
+        let pending = Snapshot::of(vec![pod_using("data-1", None)], Vec::new(), Vec::new());
+        assert!(!in_use(&pending, "kafka", "data-1"));
+        let scheduled = Snapshot::of(
+            vec![pod_using("data-1", Some("node-0"))],
+            Vec::new(),
+            Vec::new(),
+        );
+        assert!(in_use(&scheduled, "kafka", "data-1"));
+        assert!(!in_use(&scheduled, "kafka", "data-2"));
+        assert!(!in_use(&scheduled, "other", "data-1"));
+    }
 
     #[test]
     fn a_provisioned_volume_is_reserved_for_its_claim_with_the_class_policy() {

@@ -471,3 +471,82 @@ async fn a_parallel_on_delete_stateful_set_starts_every_pod_at_once_and_updates_
     })
     .await;
 }
+
+/// The host directory of the volume bound to claim `name`, with the claim's uid, once bound.
+async fn bound_volume(
+    claims: &Api<PersistentVolumeClaim>,
+    pvs: &Api<PersistentVolume>,
+    name: &str,
+) -> Option<(String, std::path::PathBuf)> {
+    let claim = claims.get(name).await.ok()?;
+    if claim.metadata.deletion_timestamp.is_some()
+        || claim.status.as_ref()?.phase.as_deref() != Some("Bound")
+    {
+        return None;
+    }
+    let volume = pvs
+        .get(claim.spec.as_ref()?.volume_name.as_deref()?)
+        .await
+        .ok()?;
+    let dir = volume.spec?.host_path?.path;
+    Some((claim.metadata.uid?, dir.into()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stateful_set_pod_whose_claim_was_deleted_comes_back_on_a_new_empty_volume() {
+    let p = plane().await;
+    let sets: Api<StatefulSet> = Api::namespaced(p.client.clone(), NS);
+    let pods: Api<Pod> = Api::namespaced(p.client.clone(), NS);
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(p.client.clone(), NS);
+    let pvs: Api<PersistentVolume> = Api::all(p.client.clone());
+    sets.create(
+        &PostParams::default(),
+        &stateful_set("Parallel", json!({"type": "OnDelete"}), "db:1"),
+    )
+    .await
+    .expect("sts");
+    let (old_uid, old_dir) = wait_until("db-1's claim bound", || {
+        bound_volume(&claims, &pvs, "data-db-1")
+    })
+    .await;
+    std::fs::write(old_dir.join("segment"), b"old data").expect("write into the volume");
+
+    // The claim is deleted first: db-1 still uses it, so it waits (pvc-protection).
+    claims
+        .delete("data-db-1", &DeleteParams::background())
+        .await
+        .expect("delete claim");
+    let held = claims
+        .get("data-db-1")
+        .await
+        .expect("claim held by its pod");
+    assert!(held.metadata.deletion_timestamp.is_some());
+    assert!(
+        old_dir.join("segment").is_file(),
+        "the volume stays while in use"
+    );
+
+    // Then the pod: the StatefulSet recreates it, and it starts on a new claim and volume.
+    pods.delete("db-1", &DeleteParams::default())
+        .await
+        .expect("delete pod");
+    let (new_uid, new_dir) = wait_until("db-1 back on a new claim", || async {
+        let pod = pods.get("db-1").await.ok()?;
+        pod.metadata.deletion_timestamp.is_none().then_some(())?;
+        pod.spec.as_ref()?.node_name.as_ref()?;
+        bound_volume(&claims, &pvs, "data-db-1")
+            .await
+            .filter(|(uid, _)| *uid != old_uid)
+    })
+    .await;
+    assert_ne!(new_uid, old_uid);
+    assert_ne!(new_dir, old_dir);
+    assert!(
+        new_dir.is_dir() && !new_dir.join("segment").exists(),
+        "the new volume is empty"
+    );
+    wait_until("the old volume reclaimed", || async {
+        (!old_dir.exists()).then_some(())
+    })
+    .await;
+}
