@@ -127,6 +127,9 @@ impl Parsed {
             "remote.storage.secret.access.key" => {
                 f.remote_storage_secret_access_key = Some(v.text);
             }
+            "remote.storage.credentials.dir" => {
+                f.remote_storage_credentials_dir = Some(PathBuf::from(v.text));
+            }
             "remote.fetch.cache.bytes" => f.remote_fetch_cache_bytes = Some(v.narrow()?),
             "message.max.bytes" => f.message_max_bytes = Some(v.narrow()?),
             "max.uncompressed.batch.bytes" => f.max_uncompressed_batch_bytes = Some(v.narrow()?),
@@ -269,6 +272,16 @@ mod tests {
         );
         assert_eq!(flags.remote_fetch_cache_bytes, Some(1024));
         assert_eq!(flags.remote_log_manager_task_interval_ms, Some(500));
+    }
+
+    #[test]
+    fn the_credentials_directory_key_becomes_its_flag() {
+        let text = "remote.storage.credentials.dir=/etc/tributary/remote-storage\n";
+        let flags = parse(text, |_: &str| None).unwrap();
+        assert_eq!(
+            flags.remote_storage_credentials_dir,
+            Some(PathBuf::from("/etc/tributary/remote-storage"))
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! - [`manifest`]: the remote log metadata (a manifest object per partition; why there);
 //! - [`plan`]: pure decisions (what to upload, what total retention removes);
 //! - [`store`]: object names and bucket operations; [`settings`]: which bucket;
+//!   [`credentials`]: S3 keys from a mounted Secret, re-read when it is rotated;
 //! - [`upload`]: one leader's pass over a partition; [`read`] and [`cache`]: remote fetches.
 //!
 //! Between replicas: only the leader writes the manifest, once per term read afresh from the
@@ -18,6 +19,7 @@
 //! ([`TieredStorage::rebuild_plan_for`]).
 
 pub mod cache;
+pub mod credentials;
 pub mod error;
 pub mod manifest;
 pub mod metrics;
