@@ -55,11 +55,12 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
         return Ok(Action::await_change());
     }
     let names = Names::of(&cluster)?;
-    let spec_error = validate_broker_config(&cluster.spec.config)
-        .err()
-        .map(|e| e.to_string());
     let ns = names.namespace.as_str();
     let topics = list_topics(&ctx, &names).await?;
+    let spec_error = validate_broker_config(&cluster.spec.config)
+        .err()
+        .map(|e| e.to_string())
+        .or_else(|| crate::builders::tiered::refusal(&cluster.spec, &topics));
     let partitions = list_partitions(&ctx, &names).await?;
     let running = get_stateful_set(&ctx, &names)
         .await?
