@@ -902,6 +902,7 @@ fn full_values_render_every_optional_object_consistently() {
     for t in &r.topics {
         assert_eq!(t.spec.cluster_ref, "events");
     }
+    assert_tiered_storage_reaches_the_brokers(cluster);
 
     // Monitoring objects: ServiceMonitor selects the metrics Service, PodMonitor selects the
     // broker pods the operator renders, on their admin port.
@@ -1313,6 +1314,87 @@ fn values_schema_rejects_bad_values() {
     assert_rejected(
         &["--set", "operator.leaderElection.renewIntervalSeconds=10"],
         "at most half of leaseDurationSeconds",
+    );
+}
+
+/// The chart's `tieredStorage` values become the broker settings and the credentials volume
+/// the operator renders (the Secret mounted as files, so a rotation reaches the brokers).
+fn assert_tiered_storage_reaches_the_brokers(cluster: &KafkaCluster) {
+    let tiered = cluster
+        .spec
+        .tiered_storage
+        .as_ref()
+        .unwrap_or_else(|| panic!("full values set kafkaCluster.spec.tieredStorage"));
+    assert_eq!(tiered.url(), "s3://tributary-tiered/ci/events");
+    let mut stored = cluster.clone();
+    stored.metadata.uid = Some("0b5e2c1e-6f1a-4c3e-9d2b-7a8f9e0d1c2b".to_owned());
+    let objects =
+        tributary_operator::builders::build(&stored).unwrap_or_else(|e| panic!("build: {e}"));
+    let props = objects
+        .config_map
+        .data
+        .clone()
+        .unwrap_or_default()
+        .remove(tributary_operator::builders::CONFIG_FILE)
+        .unwrap_or_default();
+    for line in [
+        "remote.log.storage.system.enable=true",
+        "remote.storage.url=s3://tributary-tiered/ci/events",
+        "remote.storage.endpoint=http://minio.storage.svc:9000",
+        "remote.storage.credentials.dir=/etc/tributary-remote-storage",
+    ] {
+        assert!(
+            props.lines().any(|l| l == line),
+            "missing {line} in\n{props}"
+        );
+    }
+    let secret = objects
+        .stateful_set
+        .spec
+        .template
+        .spec
+        .and_then(|p| p.volumes)
+        .unwrap_or_default()
+        .into_iter()
+        .find_map(|v| {
+            v.secret
+                .filter(|s| s.secret_name.as_deref() == Some("tributary-s3"))
+        })
+        .unwrap_or_else(|| panic!("the credentials Secret is not mounted"));
+    let keys: Vec<String> = secret
+        .items
+        .unwrap_or_default()
+        .into_iter()
+        .map(|i| i.key)
+        .collect();
+    assert_eq!(keys, ["access-key", "secret-key"]);
+}
+
+#[test]
+fn notes_say_how_to_create_the_tiered_storage_secret() {
+    let chart = chart();
+    let values = full_values();
+    let (ok, stdout, stderr) = run_helm(&[
+        "install",
+        "--dry-run=client",
+        RELEASE,
+        &chart.to_string_lossy(),
+        "--namespace",
+        NS,
+        "-f",
+        &values.to_string_lossy(),
+    ]);
+    assert!(ok, "helm install --dry-run failed:\n{stderr}");
+    let notes = stdout.split_once("NOTES:").map_or("", |(_, n)| n);
+    assert!(
+        notes.contains("s3://tributary-tiered/ci/events"),
+        "NOTES name the bucket:\n{notes}"
+    );
+    assert!(
+        notes.contains(&format!(
+            "kubectl -n {NS} create secret generic tributary-s3 --from-literal=access-key=... --from-literal=secret-key=..."
+        )),
+        "NOTES give the Secret's command with the chart's key names:\n{notes}"
     );
 }
 
