@@ -34,6 +34,8 @@ mod cluster_tests;
 #[cfg(test)]
 mod fault_tests;
 #[cfg(test)]
+mod log_dirs_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::HashMap;
@@ -482,6 +484,18 @@ impl TieredStorage {
     pub fn remote_log_start(&self, partition: &Partition) -> Option<i64> {
         let key = (partition.topic_id(), partition.index());
         self.manifests.lock().get(&key)?.log_start_offset()
+    }
+
+    /// Bytes of the partition's remote log as last read or written here (no request to the
+    /// bucket), if known.
+    pub fn remote_size(&self, partition: &Partition) -> Option<u64> {
+        let key = (partition.topic_id(), partition.index());
+        Some(self.manifests.lock().get(&key)?.size_bytes())
+    }
+
+    /// The remote storage URL (`s3://bucket/prefix`, `file:///directory`).
+    pub fn url(&self) -> &str {
+        &self.settings.url
     }
 
     /// Offset after the last uploaded record, if known.
