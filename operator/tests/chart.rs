@@ -398,6 +398,18 @@ fn known_metrics() -> BTreeSet<String> {
         "tributary_operator_",
     ));
     assert!(names.contains("tributary_operator_reconcile_errors_total"));
+    for (file, prefix) in [
+        ("broker/src/metrics.rs", "tributary_log_dir_"),
+        ("broker/src/tiered/metrics.rs", "tributary_tiered_"),
+        (
+            "broker/registry/src/metrics.rs",
+            "tributary_schema_registry_",
+        ),
+    ] {
+        let found = literals_with_prefix(&read(file), prefix);
+        assert!(!found.is_empty(), "no {prefix}* metric names in {file}");
+        names.extend(found);
+    }
     names.insert("kafka_consumergroup_lag".to_owned());
     names.insert("up".to_owned());
     names
@@ -1080,6 +1092,16 @@ fn dashboard_charts_the_metrics_brokers_and_operator_expose() {
         "tributary_operator_reconciles_total",
         "tributary_operator_reconcile_errors_total",
         "tributary_operator_reconcile_duration_seconds",
+        "tributary_tiered_upload_lag_bytes",
+        "tributary_tiered_upload_lag_segments",
+        "tributary_tiered_remote_log_bytes",
+        "tributary_tiered_remote_fetches_total",
+        "tributary_tiered_errors_total",
+        "tributary_tiered_upload_seconds",
+        "tributary_log_dir_usable_bytes",
+        "tributary_schema_registry_requests_total",
+        "tributary_schema_registry_schemas",
+        "tributary_schema_registry_subjects",
     ] {
         assert!(all.contains(must), "dashboard has no panel for {must}");
     }
