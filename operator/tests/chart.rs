@@ -990,6 +990,10 @@ fn full_values_render_every_optional_object_consistently() {
         "TributaryReconcileErrors",
         "TributaryConsumerGroupLag",
         "TributaryOperatorDown",
+        "TributaryTieredUploadLagHigh",
+        "TributaryTieredUploadLagGrowing",
+        "TributaryLogDirNearlyFull",
+        "TributaryLogDirFillingUp",
     ] {
         assert!(alerts.contains(a), "alert {a} missing: {alerts:?}");
     }
