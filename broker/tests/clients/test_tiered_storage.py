@@ -227,3 +227,41 @@ def test_remote_storage_enable_is_refused_by_a_broker_without_remote_storage(bro
     error = refused.value.args[0]
     assert error.name() == "INVALID_CONFIG", error
     assert "remote.log.storage.system.enable" in error.str(), error
+
+
+@single_broker
+def test_java_describe_log_dirs_shows_local_and_remote_bytes_apart(broker_factory, topic, java, s3):
+    """AdminClient.describeLogDirs: the data directory with each replica's local bytes, and the
+    bucket as a second directory (`remote://bucket/prefix`, capacity unknown) with the tiered
+    partition's remote bytes, equal to the broker's remote log gauge."""
+    broker = broker_factory(**broker_settings(s3, BUCKET, "logdirs"))
+    ck_create_topic(broker.bootstrap, topic, partitions=1, config={
+        "remote.storage.enable": "true",
+        "segment.bytes": "8192",
+        "local.retention.bytes": "1",
+    })
+    ck_produce(broker.bootstrap, topic,
+               [{"key": f"k{i}", "value": value(i), "partition": 0} for i in range(COUNT)],
+               config={"linger.ms": 0, "batch.num.messages": 20})
+    wait_until(lambda: list_offset(broker.bootstrap, topic, EARLIEST_LOCAL) > COUNT * 3 // 4 or None, 60,
+               "local retention to delete uploaded segments")
+    gauge = f'tributary_tiered_remote_log_bytes{{partition="0",topic="{topic}"}}'
+
+    def described():
+        dirs = {d["path"]: d for d in java.run("admin", "describe-log-dirs", "--bootstrap",
+                                                broker.bootstrap).events("logdir")}
+        remote = dirs.get(f"remote://{BUCKET}/logdirs")
+        # The gauge and the answer read the same manifest; wait until both show the last upload.
+        if remote is None or remote["replicas"].get(f"{topic}-0") != metric_sum(broker, gauge):
+            return None
+        return dirs
+    dirs = wait_until(described, 60, "DescribeLogDirs and the remote log gauge to agree")
+    remote = dirs.pop(f"remote://{BUCKET}/logdirs")
+    assert remote["error"] is None
+    # -1 on the wire: the Java client reports an unknown capacity as empty.
+    assert (remote["totalBytes"], remote["usableBytes"]) == (None, None), remote
+    assert remote["replicas"][f"{topic}-0"] > 0
+    assert len(dirs) == 1, dirs
+    (local,) = dirs.values()
+    assert local["error"] is None and local["totalBytes"] > 0, local
+    assert local["replicas"][f"{topic}-0"] < remote["replicas"][f"{topic}-0"], "most bytes are remote"
