@@ -240,6 +240,33 @@ mod tests {
     }
 
     #[test]
+    fn the_operators_alert_rules_watch_the_upload_lag_only_with_tiered_storage() {
+        let alerts = |extra: &str| -> Vec<String> {
+            let (c, names) = cluster(&format!("  monitoring: {{rules: true}}\n{extra}"));
+            let rule = crate::builders::monitoring::prometheus_rule(&c, &names)
+                .unwrap_or_else(|| panic!("rules are on"));
+            rule.data["spec"]["groups"][0]["rules"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|r| r["alert"].as_str().map(str::to_owned))
+                .collect()
+        };
+        let tiered = alerts(TIERED);
+        assert!(
+            tiered.contains(&"TributaryTieredUploadLagHigh".to_owned()),
+            "{tiered:?}"
+        );
+        assert!(tiered.contains(&"TributaryLogDirNearlyFull".to_owned()));
+        let plain = alerts("");
+        assert!(
+            !plain.contains(&"TributaryTieredUploadLagHigh".to_owned()),
+            "{plain:?}"
+        );
+        assert!(plain.contains(&"TributaryLogDirNearlyFull".to_owned()));
+    }
+
+    #[test]
     fn removing_tiered_storage_is_refused_while_topics_tier() {
         let (plain, _) = cluster("");
         let (tiered, _) = cluster(TIERED);
