@@ -3,7 +3,7 @@
 //! the credentials Secret as a volume (kubelet rewrites its files when the Secret changes and
 //! the brokers read them again, so rotating keys rolls nothing), and what the operator refuses.
 
-use k8s_openapi::api::core::v1::{KeyToPath, Volume, VolumeMount};
+use k8s_openapi::api::core::v1::{KeyToPath, Secret, Volume, VolumeMount};
 use tributary_crds::{KafkaClusterSpec, KafkaTopic};
 
 use super::security::{mount, secret_volume};
@@ -120,6 +120,83 @@ pub fn refusal(spec: &KafkaClusterSpec, topics: &[KafkaTopic]) -> Option<String>
         "spec.tieredStorage is required: KafkaTopics {shown}{more} have remote.storage.enable=true \
          and part of their logs is in the bucket; restore spec.tieredStorage"
     ))
+}
+
+/// Condition type reporting whether the brokers can reach the bucket's credentials.
+pub const TIERED_STORAGE_CONDITION: &str = "TieredStorage";
+
+/// The `TieredStorage` condition: (status, reason, message).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CredentialsCondition {
+    /// True when the brokers get credentials.
+    pub ok: bool,
+    /// CamelCase reason.
+    pub reason: &'static str,
+    /// What a human should know or do.
+    pub message: String,
+}
+
+/// The `TieredStorage` condition for the spec and the credentials Secret as read (`None`:
+/// it does not exist); `None` without `tieredStorage`. A missing Secret or key leaves new
+/// broker pods stuck in ContainerCreating, so it is said here rather than found in pod events.
+pub fn credentials_condition(
+    spec: &KafkaClusterSpec,
+    secret: Option<&Secret>,
+) -> Option<CredentialsCondition> {
+    let tiered = spec.tiered_storage.as_ref()?;
+    let Some(wanted) = &tiered.credentials_secret else {
+        return Some(CredentialsCondition {
+            ok: true,
+            reason: "PodCredentials",
+            message: format!(
+                "{}: no credentialsSecret, the brokers use their pods' AWS environment",
+                tiered.url()
+            ),
+        });
+    };
+    let Some(secret) = secret else {
+        return Some(CredentialsCondition {
+            ok: false,
+            reason: "CredentialsSecretNotFound",
+            message: format!(
+                "Secret {} (tieredStorage.credentialsSecret) does not exist: broker pods cannot \
+                 start until it does",
+                wanted.name
+            ),
+        });
+    };
+    let has = |key: &str| {
+        secret.data.as_ref().is_some_and(|d| d.contains_key(key))
+            || secret
+                .string_data
+                .as_ref()
+                .is_some_and(|d| d.contains_key(key))
+    };
+    let missing: Vec<&str> = [&wanted.access_key_id_key, &wanted.secret_access_key_key]
+        .into_iter()
+        .map(String::as_str)
+        .filter(|k| !has(k))
+        .collect();
+    if !missing.is_empty() {
+        return Some(CredentialsCondition {
+            ok: false,
+            reason: "CredentialsKeyMissing",
+            message: format!(
+                "Secret {} lacks key(s) {}: broker pods cannot start until it has them",
+                wanted.name,
+                missing.join(", ")
+            ),
+        });
+    }
+    Some(CredentialsCondition {
+        ok: true,
+        reason: "CredentialsMounted",
+        message: format!(
+            "{}: credentials from Secret {}, re-read by the brokers when it changes",
+            tiered.url(),
+            wanted.name
+        ),
+    })
 }
 
 /// Whether a topic tiers its segments.
@@ -264,6 +341,46 @@ mod tests {
             "{plain:?}"
         );
         assert!(plain.contains(&"TributaryLogDirNearlyFull".to_owned()));
+    }
+
+    #[test]
+    fn the_condition_says_when_the_credentials_secret_or_a_key_is_missing() {
+        use k8s_openapi::ByteString;
+        use std::collections::BTreeMap;
+        let (plain, _) = cluster("");
+        let (tiered, _) = cluster(TIERED);
+        assert_eq!(credentials_condition(&plain.spec, None), None);
+        let missing = credentials_condition(&tiered.spec, None).unwrap_or_else(|| panic!("set"));
+        assert_eq!(
+            (missing.ok, missing.reason),
+            (false, "CredentialsSecretNotFound")
+        );
+        assert!(missing.message.contains("s3-keys"), "{}", missing.message);
+        let secret = |keys: &[&str]| Secret {
+            data: Some(
+                keys.iter()
+                    .map(|k| ((*k).to_owned(), ByteString(b"v".to_vec())))
+                    .collect::<BTreeMap<_, _>>(),
+            ),
+            ..Secret::default()
+        };
+        let partial = credentials_condition(&tiered.spec, Some(&secret(&["id"])))
+            .unwrap_or_else(|| panic!("set"));
+        assert_eq!(
+            (partial.ok, partial.reason),
+            (false, "CredentialsKeyMissing")
+        );
+        assert!(
+            partial.message.contains("key(s) key"),
+            "{}",
+            partial.message
+        );
+        let ready = credentials_condition(&tiered.spec, Some(&secret(&["id", "key"])))
+            .unwrap_or_else(|| panic!("set"));
+        assert_eq!((ready.ok, ready.reason), (true, "CredentialsMounted"));
+        let (pod_env, _) = cluster("  tieredStorage: {bucket: logs}\n");
+        let env = credentials_condition(&pod_env.spec, None).unwrap_or_else(|| panic!("set"));
+        assert_eq!((env.ok, env.reason), (true, "PodCredentials"));
     }
 
     #[test]
