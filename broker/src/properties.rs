@@ -117,7 +117,8 @@ impl Parsed {
                 f.remote_log_manager_task_interval_ms = Some(v.narrow()?);
             }
             // The bucket, as the flags of the same names (a StatefulSet's rendered
-            // server.properties can carry them; credentials better come from a Secret through
+            // server.properties can carry them; credentials better come from a mounted Secret
+            // through remote.storage.credentials.dir, re-read when rotated, or from
             // TRIBUTARY_REMOTE_STORAGE_* or AWS_* variables, which override the file).
             "remote.storage.url" => f.remote_storage_url = Some(v.text),
             "remote.storage.endpoint" => f.remote_storage_endpoint = Some(v.text),
