@@ -1396,22 +1396,31 @@ fn assert_tiered_storage_reaches_the_brokers(cluster: &KafkaCluster) {
     assert_eq!(keys, ["access-key", "secret-key"]);
 }
 
-#[test]
-fn notes_say_how_to_create_the_tiered_storage_secret() {
+/// The NOTES `helm install` prints with `extra` arguments.
+fn install_notes(extra: &[&str]) -> String {
     let chart = chart();
-    let values = full_values();
-    let (ok, stdout, stderr) = run_helm(&[
+    let chart = chart.to_string_lossy();
+    let mut args = vec![
         "install",
         "--dry-run=client",
         RELEASE,
-        &chart.to_string_lossy(),
+        &chart,
         "--namespace",
         NS,
-        "-f",
-        &values.to_string_lossy(),
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let (ok, stdout, stderr) = run_helm(&args);
     assert!(ok, "helm install --dry-run failed:\n{stderr}");
-    let notes = stdout.split_once("NOTES:").map_or("", |(_, n)| n);
+    stdout
+        .split_once("NOTES:")
+        .map(|(_, n)| n.to_owned())
+        .unwrap_or_else(|| panic!("no NOTES in:\n{stdout}"))
+}
+
+#[test]
+fn notes_say_how_to_create_the_tiered_storage_secret() {
+    let values = full_values();
+    let notes = install_notes(&["-f", &values.to_string_lossy()]);
     assert!(
         notes.contains("s3://tributary-tiered/ci/events"),
         "NOTES name the bucket:\n{notes}"
@@ -1426,20 +1435,7 @@ fn notes_say_how_to_create_the_tiered_storage_secret() {
 
 #[test]
 fn notes_commands_create_valid_objects() {
-    let chart = chart();
-    let (ok, stdout, stderr) = run_helm(&[
-        "install",
-        "--dry-run=client",
-        RELEASE,
-        &chart.to_string_lossy(),
-        "--namespace",
-        NS,
-    ]);
-    assert!(ok, "helm install --dry-run failed:\n{stderr}");
-    let notes = stdout
-        .split_once("NOTES:")
-        .map(|(_, n)| n)
-        .unwrap_or_else(|| panic!("no NOTES in:\n{stdout}"));
+    let notes = install_notes(&[]);
     assert!(notes.contains(&format!(
         "kubectl -n {NS} rollout status deployment/tributary-operator"
     )));
