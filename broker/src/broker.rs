@@ -210,6 +210,7 @@ impl Broker {
             }
         }
         m.partitions.set(count);
+        m.record_log_dir(&self.config.data_dir);
         let image = self.metadata.image();
         let led: Vec<_> = image
             .replicas_of(self.config.broker_id)

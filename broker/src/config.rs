@@ -332,6 +332,11 @@ pub struct Flags {
     /// S3 secret key (unset: `AWS_SECRET_ACCESS_KEY`).
     #[arg(long, env = "TRIBUTARY_REMOTE_STORAGE_SECRET_ACCESS_KEY")]
     pub remote_storage_secret_access_key: Option<String>,
+    /// A directory holding the S3 credentials as files `AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY` (and optionally `AWS_SESSION_TOKEN`), as a mounted Secret
+    /// provides them; read again whenever they change, so a rotated Secret needs no restart.
+    #[arg(long, env = "TRIBUTARY_REMOTE_STORAGE_CREDENTIALS_DIR")]
+    pub remote_storage_credentials_dir: Option<PathBuf>,
     /// How often leaders upload due segments and expire remote ones, in milliseconds
     /// (Kafka's remote.log.manager.task.interval.ms; default 30000).
     #[arg(long, env = "TRIBUTARY_REMOTE_LOG_MANAGER_TASK_INTERVAL_MS")]
@@ -425,6 +430,7 @@ impl Flags {
             remote_storage_path_style,
             remote_storage_access_key_id,
             remote_storage_secret_access_key,
+            remote_storage_credentials_dir,
             remote_log_manager_task_interval_ms,
             remote_fetch_cache_bytes
         )
@@ -699,6 +705,7 @@ fn tiered_settings(
             .unwrap_or(defaults.path_style),
         access_key_id: flags.remote_storage_access_key_id.clone(),
         secret_access_key: flags.remote_storage_secret_access_key.clone(),
+        credentials_dir: flags.remote_storage_credentials_dir.clone(),
         task_interval: std::time::Duration::from_millis(
             flags
                 .remote_log_manager_task_interval_ms

@@ -69,6 +69,7 @@ pub mod config;
 pub mod connection;
 pub mod coordination;
 pub mod coordinator;
+pub mod disk;
 mod error_codes;
 pub mod fence;
 pub mod flusher;

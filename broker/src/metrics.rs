@@ -59,6 +59,10 @@ pub struct Metrics {
     pub log_end_offset: IntGaugeVec,
     /// Log start offset per partition.
     pub log_start_offset: IntGaugeVec,
+    /// Size of the file system holding the log directory, per directory.
+    pub log_dir_total_bytes: IntGaugeVec,
+    /// Bytes still free for the broker there: the disk-full alert's signal.
+    pub log_dir_usable_bytes: IntGaugeVec,
     /// Groups this broker coordinates, by protocol (classic, consumer).
     pub groups: IntGaugeVec,
     /// Classic groups this broker coordinates, by state.
@@ -243,6 +247,17 @@ mod defs {
         help: "Log start offset per partition",
         labels: PARTITION,
     };
+    pub(super) const LOG_DIR_TOTAL_BYTES: Def = Def {
+        name: "tributary_log_dir_total_bytes",
+        help: "Size of the file system holding the log directory (DescribeLogDirs TotalBytes)",
+        labels: &["log_dir"],
+    };
+    pub(super) const LOG_DIR_USABLE_BYTES: Def = Def {
+        name: "tributary_log_dir_usable_bytes",
+        help: "Bytes the broker may still write to the log directory's file system \
+               (DescribeLogDirs UsableBytes)",
+        labels: &["log_dir"],
+    };
     pub(super) const GROUPS: Def = Def {
         name: "kafka_server_group_coordinator_metrics_groups",
         help: "Groups this broker coordinates, by protocol",
@@ -313,6 +328,8 @@ impl Metrics {
             log_size: r.gauge_vec(&defs::LOG_SIZE)?,
             log_end_offset: r.gauge_vec(&defs::LOG_END_OFFSET)?,
             log_start_offset: r.gauge_vec(&defs::LOG_START_OFFSET)?,
+            log_dir_total_bytes: r.gauge_vec(&defs::LOG_DIR_TOTAL_BYTES)?,
+            log_dir_usable_bytes: r.gauge_vec(&defs::LOG_DIR_USABLE_BYTES)?,
             groups: r.gauge_vec(&defs::GROUPS)?,
             classic_groups: r.gauge_vec(&defs::CLASSIC_GROUPS)?,
             consumer_groups: r.gauge_vec(&defs::CONSUMER_GROUPS)?,
@@ -368,6 +385,27 @@ impl Metrics {
         }
     }
 
+    /// Publishes the capacity of the file system holding `dir` (nothing when it cannot be
+    /// asked: an unknown value must neither fire nor silence the disk-full alert).
+    pub fn record_log_dir(&self, dir: &std::path::Path) {
+        let label = [dir.display().to_string()];
+        let label = [label[0].as_str()];
+        match crate::disk::statvfs_bytes(dir) {
+            Some((total, usable)) => {
+                self.log_dir_total_bytes
+                    .with_label_values(&label)
+                    .set(total);
+                self.log_dir_usable_bytes
+                    .with_label_values(&label)
+                    .set(usable);
+            }
+            None => {
+                let _ = self.log_dir_total_bytes.remove_label_values(&label);
+                let _ = self.log_dir_usable_bytes.remove_label_values(&label);
+            }
+        }
+    }
+
     /// Drops the series of a deleted topic.
     pub fn forget_topic(&self, topic: &str, partitions: i32) {
         for p in 0..partitions {
@@ -406,6 +444,24 @@ mod tests {
         assert!(metrics
             .render()
             .contains("kafka_server_replicafetchermanager_maxlag{client_id=\"Replica\"} 12"));
+    }
+
+    #[test]
+    fn the_log_dir_capacity_is_exported_and_vanishes_when_unknown() {
+        let metrics = Metrics::new().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        metrics.record_log_dir(dir.path());
+        let text = metrics.render();
+        let label = format!("{{log_dir=\"{}\"}}", dir.path().display());
+        assert!(
+            text.contains(&format!("tributary_log_dir_total_bytes{label}")),
+            "{text}"
+        );
+        assert!(text.contains(&format!("tributary_log_dir_usable_bytes{label}")));
+        let path = dir.path().to_path_buf();
+        drop(dir);
+        metrics.record_log_dir(&path);
+        assert!(!metrics.render().contains("tributary_log_dir_usable_bytes{"));
     }
 
     /// promtool's lint: only histograms and summaries end in `_count`, `_sum` or `_bucket`,

@@ -117,7 +117,8 @@ impl Parsed {
                 f.remote_log_manager_task_interval_ms = Some(v.narrow()?);
             }
             // The bucket, as the flags of the same names (a StatefulSet's rendered
-            // server.properties can carry them; credentials better come from a Secret through
+            // server.properties can carry them; credentials better come from a mounted Secret
+            // through remote.storage.credentials.dir, re-read when rotated, or from
             // TRIBUTARY_REMOTE_STORAGE_* or AWS_* variables, which override the file).
             "remote.storage.url" => f.remote_storage_url = Some(v.text),
             "remote.storage.endpoint" => f.remote_storage_endpoint = Some(v.text),
@@ -126,6 +127,9 @@ impl Parsed {
             "remote.storage.access.key.id" => f.remote_storage_access_key_id = Some(v.text),
             "remote.storage.secret.access.key" => {
                 f.remote_storage_secret_access_key = Some(v.text);
+            }
+            "remote.storage.credentials.dir" => {
+                f.remote_storage_credentials_dir = Some(PathBuf::from(v.text));
             }
             "remote.fetch.cache.bytes" => f.remote_fetch_cache_bytes = Some(v.narrow()?),
             "message.max.bytes" => f.message_max_bytes = Some(v.narrow()?),
@@ -269,6 +273,16 @@ mod tests {
         );
         assert_eq!(flags.remote_fetch_cache_bytes, Some(1024));
         assert_eq!(flags.remote_log_manager_task_interval_ms, Some(500));
+    }
+
+    #[test]
+    fn the_credentials_directory_key_becomes_its_flag() {
+        let text = "remote.storage.credentials.dir=/etc/tributary/remote-storage\n";
+        let flags = parse(text, |_: &str| None).unwrap();
+        assert_eq!(
+            flags.remote_storage_credentials_dir,
+            Some(PathBuf::from("/etc/tributary/remote-storage"))
+        );
     }
 
     #[test]

@@ -28,6 +28,7 @@ pub use crate::schema_registry::{
     registry_name, registry_url, RegistryAuthentication, RegistryAuthenticationType,
     SchemaRegistry, SchemaRegistryStatus, DEFAULT_REGISTRY_IMAGE,
 };
+pub use crate::tiered_storage::{CredentialsSecret, TieredStorage};
 
 /// Image used when `spec.image` is not set.
 pub const DEFAULT_IMAGE: &str = "ghcr.io/tributary-dev/tributary-broker:0.1.0";
@@ -154,6 +155,12 @@ pub struct KafkaClusterSpec {
     /// the field removes the registry (the topic and its schemas stay).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schema_registry: Option<SchemaRegistry>,
+
+    /// Tiered storage (KIP-405): the S3-compatible bucket closed segments of topics with
+    /// `remote.storage.enable=true` are copied to. Changing it rolls the brokers; rotating
+    /// the credentials Secret does not (the brokers re-read it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tiered_storage: Option<TieredStorage>,
 
     /// Seconds a broker gets to move leadership away and flush before it is killed.
     #[serde(default = "default_grace")]

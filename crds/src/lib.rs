@@ -26,6 +26,7 @@ pub mod schema;
 pub mod schema_registry;
 pub mod scram;
 pub mod shared;
+pub mod tiered_storage;
 pub mod topic;
 pub mod update;
 pub mod user;

@@ -542,6 +542,53 @@ fn schema_registry_accepts_defaults_and_refuses_what_the_registry_cannot_do_yet(
 }
 
 #[test]
+fn tiered_storage_accepts_a_bucket_and_refuses_malformed_settings_with_reasons() {
+    let s = schema_of(CLUSTER_CRD);
+    let ok = cluster(
+        "  brokers: 1\n  tieredStorage: {bucket: tiered-logs, prefix: prod/a, endpoint: 'http://minio.storage.svc:9000', region: eu-west-1, pathStyle: true, fetchCacheBytes: 1048576, taskIntervalMs: 5000, credentialsSecret: {name: s3-keys, accessKeyIdKey: id, secretAccessKeyKey: secret}}",
+    );
+    assert_eq!(errors(&s, &ok, None), Vec::<String>::new());
+    assert_eq!(
+        errors(
+            &s,
+            &cluster("  brokers: 1\n  tieredStorage: {bucket: logs}"),
+            None
+        ),
+        Vec::<String>::new()
+    );
+    for (spec, needle) in [
+        ("{}", "bucket"),
+        ("{bucket: Bad_Bucket}", "bucket"),
+        (
+            "{bucket: logs, endpoint: 'minio:9000'}",
+            "tieredStorage.endpoint must be the http:// or https:// URL",
+        ),
+        (
+            "{bucket: logs, endpoint: 'http://minio:9000/logs'}",
+            "tieredStorage.endpoint must be the http:// or https:// URL",
+        ),
+        ("{bucket: logs, prefix: 'a//b'}", "empty path segments"),
+        ("{bucket: logs, taskIntervalMs: 10}", "taskIntervalMs"),
+        ("{bucket: logs, fetchCacheBytes: -1}", "fetchCacheBytes"),
+        (
+            "{bucket: logs, credentialsSecret: {name: k, accessKeyIdKey: same, secretAccessKeyKey: same}}",
+            "must name different keys",
+        ),
+        (
+            "{bucket: logs, credentialsSecret: {name: 'Not A Name'}}",
+            "credentialsSecret.name",
+        ),
+    ] {
+        assert_rejected(
+            &s,
+            &cluster(&format!("  brokers: 1\n  tieredStorage: {spec}")),
+            None,
+            needle,
+        );
+    }
+}
+
+#[test]
 fn kafka_schema_needs_exactly_one_source_and_keeps_its_subject() {
     let s = schema_of(SCHEMA_CRD);
     let inline = schema("  clusterRef: c\n  subject: orders-value\n  schema: '\"string\"'");

@@ -398,6 +398,18 @@ fn known_metrics() -> BTreeSet<String> {
         "tributary_operator_",
     ));
     assert!(names.contains("tributary_operator_reconcile_errors_total"));
+    for (file, prefix) in [
+        ("broker/src/metrics.rs", "tributary_log_dir_"),
+        ("broker/src/tiered/metrics.rs", "tributary_tiered_"),
+        (
+            "broker/registry/src/metrics.rs",
+            "tributary_schema_registry_",
+        ),
+    ] {
+        let found = literals_with_prefix(&read(file), prefix);
+        assert!(!found.is_empty(), "no {prefix}* metric names in {file}");
+        names.extend(found);
+    }
     names.insert("kafka_consumergroup_lag".to_owned());
     names.insert("up".to_owned());
     names
@@ -902,6 +914,7 @@ fn full_values_render_every_optional_object_consistently() {
     for t in &r.topics {
         assert_eq!(t.spec.cluster_ref, "events");
     }
+    assert_tiered_storage_reaches_the_brokers(cluster);
 
     // Monitoring objects: ServiceMonitor selects the metrics Service, PodMonitor selects the
     // broker pods the operator renders, on their admin port.
@@ -977,6 +990,10 @@ fn full_values_render_every_optional_object_consistently() {
         "TributaryReconcileErrors",
         "TributaryConsumerGroupLag",
         "TributaryOperatorDown",
+        "TributaryTieredUploadLagHigh",
+        "TributaryTieredUploadLagGrowing",
+        "TributaryLogDirNearlyFull",
+        "TributaryLogDirFillingUp",
     ] {
         assert!(alerts.contains(a), "alert {a} missing: {alerts:?}");
     }
@@ -1079,6 +1096,16 @@ fn dashboard_charts_the_metrics_brokers_and_operator_expose() {
         "tributary_operator_reconciles_total",
         "tributary_operator_reconcile_errors_total",
         "tributary_operator_reconcile_duration_seconds",
+        "tributary_tiered_upload_lag_bytes",
+        "tributary_tiered_upload_lag_segments",
+        "tributary_tiered_remote_log_bytes",
+        "tributary_tiered_remote_fetches_total",
+        "tributary_tiered_errors_total",
+        "tributary_tiered_upload_seconds",
+        "tributary_log_dir_usable_bytes",
+        "tributary_schema_registry_requests_total",
+        "tributary_schema_registry_schemas",
+        "tributary_schema_registry_subjects",
     ] {
         assert!(all.contains(must), "dashboard has no panel for {must}");
     }
@@ -1316,22 +1343,99 @@ fn values_schema_rejects_bad_values() {
     );
 }
 
-#[test]
-fn notes_commands_create_valid_objects() {
+/// The chart's `tieredStorage` values become the broker settings and the credentials volume
+/// the operator renders (the Secret mounted as files, so a rotation reaches the brokers).
+fn assert_tiered_storage_reaches_the_brokers(cluster: &KafkaCluster) {
+    let tiered = cluster
+        .spec
+        .tiered_storage
+        .as_ref()
+        .unwrap_or_else(|| panic!("full values set kafkaCluster.spec.tieredStorage"));
+    assert_eq!(tiered.url(), "s3://tributary-tiered/ci/events");
+    let mut stored = cluster.clone();
+    stored.metadata.uid = Some("0b5e2c1e-6f1a-4c3e-9d2b-7a8f9e0d1c2b".to_owned());
+    let objects =
+        tributary_operator::builders::build(&stored).unwrap_or_else(|e| panic!("build: {e}"));
+    let props = objects
+        .config_map
+        .data
+        .clone()
+        .unwrap_or_default()
+        .remove(tributary_operator::builders::CONFIG_FILE)
+        .unwrap_or_default();
+    for line in [
+        "remote.log.storage.system.enable=true",
+        "remote.storage.url=s3://tributary-tiered/ci/events",
+        "remote.storage.endpoint=http://minio.storage.svc:9000",
+        "remote.storage.credentials.dir=/etc/tributary-remote-storage",
+    ] {
+        assert!(
+            props.lines().any(|l| l == line),
+            "missing {line} in\n{props}"
+        );
+    }
+    let secret = objects
+        .stateful_set
+        .spec
+        .template
+        .spec
+        .and_then(|p| p.volumes)
+        .unwrap_or_default()
+        .into_iter()
+        .find_map(|v| {
+            v.secret
+                .filter(|s| s.secret_name.as_deref() == Some("tributary-s3"))
+        })
+        .unwrap_or_else(|| panic!("the credentials Secret is not mounted"));
+    let keys: Vec<String> = secret
+        .items
+        .unwrap_or_default()
+        .into_iter()
+        .map(|i| i.key)
+        .collect();
+    assert_eq!(keys, ["access-key", "secret-key"]);
+}
+
+/// The NOTES `helm install` prints with `extra` arguments.
+fn install_notes(extra: &[&str]) -> String {
     let chart = chart();
-    let (ok, stdout, stderr) = run_helm(&[
+    let chart = chart.to_string_lossy();
+    let mut args = vec![
         "install",
         "--dry-run=client",
         RELEASE,
-        &chart.to_string_lossy(),
+        &chart,
         "--namespace",
         NS,
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let (ok, stdout, stderr) = run_helm(&args);
     assert!(ok, "helm install --dry-run failed:\n{stderr}");
-    let notes = stdout
+    stdout
         .split_once("NOTES:")
-        .map(|(_, n)| n)
-        .unwrap_or_else(|| panic!("no NOTES in:\n{stdout}"));
+        .map(|(_, n)| n.to_owned())
+        .unwrap_or_else(|| panic!("no NOTES in:\n{stdout}"))
+}
+
+#[test]
+fn notes_say_how_to_create_the_tiered_storage_secret() {
+    let values = full_values();
+    let notes = install_notes(&["-f", &values.to_string_lossy()]);
+    assert!(
+        notes.contains("s3://tributary-tiered/ci/events"),
+        "NOTES name the bucket:\n{notes}"
+    );
+    assert!(
+        notes.contains(&format!(
+            "kubectl -n {NS} create secret generic tributary-s3 --from-literal=access-key=... --from-literal=secret-key=..."
+        )),
+        "NOTES give the Secret's command with the chart's key names:\n{notes}"
+    );
+}
+
+#[test]
+fn notes_commands_create_valid_objects() {
+    let notes = install_notes(&[]);
     assert!(notes.contains(&format!(
         "kubectl -n {NS} rollout status deployment/tributary-operator"
     )));

@@ -484,7 +484,8 @@ async fn monitoring_spec_applies_pod_monitor_and_rules_and_removes_them_when_off
         .as_array()
         .map(|rs| rs.iter().filter_map(|r| r["alert"].as_str()).collect())
         .unwrap_or_default();
-    assert_eq!(alerts.len(), 4, "{alerts:?}");
+    assert_eq!(alerts.len(), 5, "{alerts:?}");
+    assert!(alerts.contains(&"TributaryLogDirNearlyFull"), "{alerts:?}");
     let clusters: Api<KafkaCluster> = Api::namespaced(client.clone(), NS);
     wait_until("Monitoring condition True", || async {
         clusters

@@ -26,16 +26,29 @@ fn absolute(dir: &Path) -> PathBuf {
     std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf())
 }
 
-/// Describes the data directory; `topics: null` means every topic.
-pub(crate) async fn describe(
-    ctx: RequestContext,
-    request: DescribeLogDirsRequest,
-) -> DescribeLogDirsResponse {
+/// Name of the remote tier's log directory in DescribeLogDirs: the storage URL with its scheme
+/// replaced by `remote://` (`s3://logs/prod` becomes `remote://logs/prod`).
+///
+/// Kafka reports local directories only (its `ReplicaInfo.size` and capacity fields leave the
+/// remote tier out, KAFKA-19527), so a Kafka tool has no remote shape to follow. Redpanda
+/// reports the bucket as one more directory named `remote://<bucket>`, which `rpk` and
+/// Redpanda Console already recognise (and never count as local disk); the same convention
+/// here lets those tools show remote bytes, and Kafka's own tools list it as one more
+/// directory without breaking.
+pub(crate) fn remote_log_dir(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    format!("remote://{rest}")
+}
+
+/// The hosted partitions of each requested topic (`None`: every topic), by topic name.
+type Wanted = Vec<(String, Vec<Arc<Partition>>)>;
+
+fn wanted(ctx: &RequestContext, request: DescribeLogDirsRequest) -> Wanted {
     let mut hosted: BTreeMap<String, Vec<Arc<Partition>>> = BTreeMap::new();
     for p in ctx.broker.replicas.all() {
         hosted.entry(p.topic().to_string()).or_default().push(p);
     }
-    let wanted: Vec<(String, Option<Vec<i32>>)> = match request.topics {
+    let only: Vec<(String, Option<Vec<i32>>)> = match request.topics {
         None => hosted.keys().map(|t| (t.clone(), None)).collect(),
         Some(list) => list
             .into_iter()
@@ -43,42 +56,97 @@ pub(crate) async fn describe(
             .map(|t| (t.topic.to_string(), Some(t.partitions)))
             .collect(),
     };
-    let topics = wanted
-        .into_iter()
+    only.into_iter()
         .map(|(topic, only)| {
             let partitions = hosted
                 .get(&topic)
                 .into_iter()
                 .flatten()
                 .filter(|p| only.as_ref().is_none_or(|only| only.contains(&p.index())))
-                .map(|p| {
-                    DescribeLogDirsPartition::default()
-                        .with_partition_index(p.index())
-                        .with_partition_size(i64::try_from(p.size_bytes()).unwrap_or(i64::MAX))
+                .cloned()
+                .collect();
+            (topic, partitions)
+        })
+        .collect()
+}
+
+/// One directory's topics, each partition with the size `size` gives it (none: left out).
+fn topics_with(
+    wanted: &Wanted,
+    size: impl Fn(&Partition) -> Option<u64>,
+) -> Vec<DescribeLogDirsTopic> {
+    wanted
+        .iter()
+        .filter_map(|(topic, partitions)| {
+            let partitions: Vec<_> = partitions
+                .iter()
+                .filter_map(|p| {
+                    let bytes = size(p)?;
+                    Some(
+                        DescribeLogDirsPartition::default()
+                            .with_partition_index(p.index())
+                            .with_partition_size(i64::try_from(bytes).unwrap_or(i64::MAX)),
+                    )
                 })
                 .collect();
-            DescribeLogDirsTopic::default()
-                .with_name(TopicName(StrBytes::from_string(topic)))
-                .with_partitions(partitions)
+            (!partitions.is_empty()).then(|| {
+                DescribeLogDirsTopic::default()
+                    .with_name(TopicName(StrBytes::from_string(topic.clone())))
+                    .with_partitions(partitions)
+            })
         })
-        .collect();
-    let dir = absolute(&ctx.broker.config.data_dir);
-    // -1 is Kafka's "unknown" when the file system cannot be asked.
-    let (total, usable) = rustix::fs::statvfs(&dir).map_or((-1, -1), |fs| {
-        let size =
-            |blocks: u64| i64::try_from(blocks.saturating_mul(fs.f_frsize)).unwrap_or(i64::MAX);
-        (size(fs.f_blocks), size(fs.f_bavail))
-    });
+        .collect()
+}
+
+/// A directory's result, with capacity from v4 on (-1 is Kafka's "unknown").
+fn dir_result(
+    version: i16,
+    name: String,
+    topics: Vec<DescribeLogDirsTopic>,
+    (total, usable): (i64, i64),
+) -> DescribeLogDirsResult {
     let result = DescribeLogDirsResult::default()
-        .with_log_dir(StrBytes::from_string(dir.display().to_string()))
+        .with_log_dir(StrBytes::from_string(name))
         .with_topics(topics);
-    // Capacity fields exist from v4 on.
-    let result = if ctx.version() >= 4 {
+    if version >= 4 {
         result.with_total_bytes(total).with_usable_bytes(usable)
     } else {
         result
-    };
-    DescribeLogDirsResponse::default().with_results(vec![result])
+    }
+}
+
+/// Describes the data directory (local bytes of every hosted replica, as Kafka does) and,
+/// with tiered storage on, the remote tier as a second directory (see [`remote_log_dir`]):
+/// there each tiered partition this broker leads reports its remote log's bytes, so summing
+/// over brokers counts each remote log once; capacity -1 (a bucket has none). A partition
+/// whose manifest this broker has not read yet is left out rather than reported empty.
+pub(crate) async fn describe(
+    ctx: RequestContext,
+    request: DescribeLogDirsRequest,
+) -> DescribeLogDirsResponse {
+    let version = ctx.version();
+    let wanted = wanted(&ctx, request);
+    let local = topics_with(&wanted, |p| Some(p.size_bytes()));
+    let dir = absolute(&ctx.broker.config.data_dir);
+    let mut results = vec![dir_result(
+        version,
+        dir.display().to_string(),
+        local,
+        crate::disk::capacity(&dir),
+    )];
+    if let Some(tiered) = &ctx.broker.tiered {
+        let remote = topics_with(&wanted, |p| {
+            let tiered_here = p.role().is_leader() && p.with_log(|l| l.config().remote_storage);
+            tiered_here.then(|| tiered.remote_size(p)).flatten()
+        });
+        results.push(dir_result(
+            version,
+            remote_log_dir(tiered.url()),
+            remote,
+            (-1, -1),
+        ));
+    }
+    DescribeLogDirsResponse::default().with_results(results)
 }
 
 /// AlterReplicaLogDirs: with one data directory every replica already is where it can be, so
@@ -135,5 +203,17 @@ impl Refuse for AlterReplicaLogDirsRequest {
     type Response = AlterReplicaLogDirsResponse;
     fn refuse(self, error: ResponseError) -> AlterReplicaLogDirsResponse {
         answer_each(self, |_, _, _| Some(error))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::remote_log_dir;
+
+    #[test]
+    fn the_remote_directory_is_named_after_the_storage_url() {
+        assert_eq!(remote_log_dir("s3://logs/prod/a"), "remote://logs/prod/a");
+        assert_eq!(remote_log_dir("s3://logs"), "remote://logs");
+        assert_eq!(remote_log_dir("file:///var/tiered"), "remote:///var/tiered");
     }
 }

@@ -9,6 +9,7 @@
 //! - [`manifest`]: the remote log metadata (a manifest object per partition; why there);
 //! - [`plan`]: pure decisions (what to upload, what total retention removes);
 //! - [`store`]: object names and bucket operations; [`settings`]: which bucket;
+//!   [`credentials`]: S3 keys from a mounted Secret, re-read when it is rotated;
 //! - [`upload`]: one leader's pass over a partition; [`read`] and [`cache`]: remote fetches;
 //! - [`snapshots`]: producer snapshots per segment; [`orphans`]: objects no manifest names.
 //!
@@ -19,6 +20,7 @@
 //! ([`TieredStorage::rebuild_plan_for`]).
 
 pub mod cache;
+pub mod credentials;
 pub mod error;
 pub mod manifest;
 pub mod metrics;
@@ -34,6 +36,8 @@ mod upload;
 mod cluster_tests;
 #[cfg(test)]
 mod fault_tests;
+#[cfg(test)]
+mod log_dirs_tests;
 #[cfg(test)]
 mod tests;
 
@@ -539,6 +543,18 @@ impl TieredStorage {
     pub fn remote_log_start(&self, partition: &Partition) -> Option<i64> {
         let key = (partition.topic_id(), partition.index());
         self.manifests.lock().get(&key)?.log_start_offset()
+    }
+
+    /// Bytes of the partition's remote log as last read or written here (no request to the
+    /// bucket), if known.
+    pub fn remote_size(&self, partition: &Partition) -> Option<u64> {
+        let key = (partition.topic_id(), partition.index());
+        Some(self.manifests.lock().get(&key)?.size_bytes())
+    }
+
+    /// The remote storage URL (`s3://bucket/prefix`, `file:///directory`).
+    pub fn url(&self) -> &str {
+        &self.settings.url
     }
 
     /// Offset after the last uploaded record, if known.

@@ -1,6 +1,7 @@
 //! Where the remote log lives: the broker's remote storage settings and the object store
 //! they make (an S3-compatible bucket or a local directory, through one trait).
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,6 +9,7 @@ use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::{ClientOptions, ObjectStore, RetryConfig};
 
+use super::credentials::FileCredentialProvider;
 use super::error::TieredError;
 
 /// The broker's tiered storage settings (`remote.log.storage.system.enable` on).
@@ -25,6 +27,10 @@ pub struct RemoteStorageSettings {
     pub access_key_id: Option<String>,
     /// Secret key; `AWS_SECRET_ACCESS_KEY` when unset.
     pub secret_access_key: Option<String>,
+    /// A directory holding the credentials as files (a mounted Secret, see
+    /// [`super::credentials`]), read again whenever they change; takes the place of the keys
+    /// above so a rotated Secret reaches the running broker.
+    pub credentials_dir: Option<PathBuf>,
     /// How often leaders look for segments to upload and remote segments to expire.
     pub task_interval: Duration,
     /// Bytes of remote segments kept in memory for fetches.
@@ -45,6 +51,7 @@ impl Default for RemoteStorageSettings {
             path_style: true,
             access_key_id: None,
             secret_access_key: None,
+            credentials_dir: None,
             task_interval: Duration::from_secs(5),
             cache_bytes: 64 << 20,
             request_timeout: Duration::from_secs(30),
@@ -64,7 +71,22 @@ pub struct Bucket {
 impl RemoteStorageSettings {
     /// Checks the URL's form without touching the store (at configuration time).
     pub fn check(&self) -> Result<(), TieredError> {
-        parse_url(&self.url).map(|_| ())
+        let target = parse_url(&self.url)?;
+        if self.credentials_dir.is_some()
+            && (self.access_key_id.is_some() || self.secret_access_key.is_some())
+        {
+            return Err(TieredError::Settings(
+                "set either the access keys or a credentials directory, not both".to_owned(),
+            ));
+        }
+        if let (Some(dir), Target::Local { .. }) = (&self.credentials_dir, target) {
+            return Err(TieredError::Settings(format!(
+                "a credentials directory ({}) is for S3; {} needs none",
+                dir.display(),
+                self.url
+            )));
+        }
+        Ok(())
     }
 
     /// Makes the store the settings name. A local directory is created if missing.
@@ -110,6 +132,9 @@ impl RemoteStorageSettings {
                 }
                 if let Some(secret) = &self.secret_access_key {
                     builder = builder.with_secret_access_key(secret);
+                }
+                if let Some(dir) = &self.credentials_dir {
+                    builder = builder.with_credentials(Arc::new(FileCredentialProvider::new(dir)));
                 }
                 let store = builder
                     .build()
@@ -184,5 +209,25 @@ mod tests {
         for bad in ["s3://", "file://relative", "gs://b", "/plain/path"] {
             assert!(parse_url(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_credentials_directory_excludes_static_keys_and_local_directories() {
+        let with_dir = RemoteStorageSettings {
+            url: "s3://logs/a".into(),
+            credentials_dir: Some(PathBuf::from("/etc/tributary/remote-storage")),
+            ..RemoteStorageSettings::default()
+        };
+        assert!(with_dir.check().is_ok());
+        let both = RemoteStorageSettings {
+            access_key_id: Some("id".into()),
+            ..with_dir.clone()
+        };
+        assert!(both.check().is_err(), "keys and a directory together");
+        let local = RemoteStorageSettings {
+            url: "file:///var/tiered".into(),
+            ..with_dir
+        };
+        assert!(local.check().is_err(), "a directory has no credentials");
     }
 }

@@ -372,7 +372,7 @@ def test_chart_alert_rules_pass_promtool_check(tmp_path: Path, values: list[str]
     rules.write_text(yaml.safe_dump(render_rules(*values)))
     check = promtool("check", "rules", str(rules))
     assert check.returncode == 0, f"promtool check rules:\n{check.stdout}{check.stderr}"
-    assert "SUCCESS: 9 rules found" in check.stdout, check.stdout
+    assert "SUCCESS: 13 rules found" in check.stdout, check.stdout
 
 
 # Unit tests of the alert logic with promtool's rule test runner. Annotations are stripped (the
@@ -478,6 +478,85 @@ RULE_TESTS = [
             {"eval_time": "2m", "alertname": "TributaryOperatorSplitBrain", "exp_alerts": []},
             {"eval_time": "4m", "alertname": "TributaryOperatorSplitBrain", "exp_alerts": [
                 {"exp_labels": {"severity": "critical", "namespace": "tributary"}}]},
+        ],
+    },
+    {
+        "interval": "1m",
+        "input_series": [
+            # broker-0: 1.5 GiB waiting over two partitions; broker-1: a few bytes.
+            {"series": 'tributary_tiered_upload_lag_bytes{namespace="kafka", cluster="events", pod="events-broker-0", topic="orders", partition="0"}',
+             "values": "1073741824x30"},
+            {"series": 'tributary_tiered_upload_lag_bytes{namespace="kafka", cluster="events", pod="events-broker-0", topic="orders", partition="1"}',
+             "values": "536870912x30"},
+            {"series": 'tributary_tiered_upload_lag_bytes{namespace="kafka", cluster="events", pod="events-broker-1", topic="orders", partition="2"}',
+             "values": "1000x30"},
+        ],
+        "alert_rule_test": [
+            {"eval_time": "10m", "alertname": "TributaryTieredUploadLagHigh", "exp_alerts": []},
+            {"eval_time": "20m", "alertname": "TributaryTieredUploadLagHigh", "exp_alerts": [
+                {"exp_labels": {"severity": "warning", "namespace": "kafka", "cluster": "events",
+                                "pod": "events-broker-0"}}]},
+            # A large but steady lag is not a growing one.
+            {"eval_time": "20m", "alertname": "TributaryTieredUploadLagGrowing", "exp_alerts": []},
+        ],
+    },
+    {
+        "interval": "1m",
+        "input_series": [
+            # broker-0's lag grows by 1 MB a minute (the bucket is away); broker-1's holds still.
+            {"series": 'tributary_tiered_upload_lag_bytes{namespace="kafka", cluster="events", pod="events-broker-0", topic="orders", partition="0"}',
+             "values": "0+1000000x60"},
+            {"series": 'tributary_tiered_upload_lag_bytes{namespace="kafka", cluster="events", pod="events-broker-1", topic="orders", partition="1"}',
+             "values": "5000000x60"},
+        ],
+        "alert_rule_test": [
+            {"eval_time": "20m", "alertname": "TributaryTieredUploadLagGrowing", "exp_alerts": []},
+            {"eval_time": "40m", "alertname": "TributaryTieredUploadLagGrowing", "exp_alerts": [
+                {"exp_labels": {"severity": "warning", "namespace": "kafka", "cluster": "events",
+                                "pod": "events-broker-0"}}]},
+            {"eval_time": "40m", "alertname": "TributaryTieredUploadLagHigh", "exp_alerts": []},
+        ],
+    },
+    {
+        "interval": "1m",
+        "input_series": [
+            # broker-0 drops to 5 % free at minute 2; broker-1 stays half free.
+            {"series": 'tributary_log_dir_total_bytes{namespace="kafka", cluster="events", pod="events-broker-0", log_dir="/var/lib/tributary/data"}',
+             "values": "100000000000x20"},
+            {"series": 'tributary_log_dir_usable_bytes{namespace="kafka", cluster="events", pod="events-broker-0", log_dir="/var/lib/tributary/data"}',
+             "values": "50000000000 50000000000 5000000000x18"},
+            {"series": 'tributary_log_dir_total_bytes{namespace="kafka", cluster="events", pod="events-broker-1", log_dir="/var/lib/tributary/data"}',
+             "values": "100000000000x20"},
+            {"series": 'tributary_log_dir_usable_bytes{namespace="kafka", cluster="events", pod="events-broker-1", log_dir="/var/lib/tributary/data"}',
+             "values": "50000000000x20"},
+        ],
+        "alert_rule_test": [
+            {"eval_time": "5m", "alertname": "TributaryLogDirNearlyFull", "exp_alerts": []},
+            {"eval_time": "9m", "alertname": "TributaryLogDirNearlyFull", "exp_alerts": [
+                {"exp_labels": {"severity": "critical", "namespace": "kafka", "cluster": "events",
+                                "pod": "events-broker-0", "log_dir": "/var/lib/tributary/data"}}]},
+        ],
+    },
+    {
+        "interval": "1m",
+        "input_series": [
+            # broker-0 loses 100 MB a minute from 40 GB free (of 100 GB): at that rate the disk
+            # is full within 4 h from minute 160 on; broker-1 holds steady.
+            {"series": 'tributary_log_dir_total_bytes{namespace="kafka", cluster="events", pod="events-broker-0", log_dir="/d"}',
+             "values": "100000000000x300"},
+            {"series": 'tributary_log_dir_usable_bytes{namespace="kafka", cluster="events", pod="events-broker-0", log_dir="/d"}',
+             "values": "40000000000-100000000x300"},
+            {"series": 'tributary_log_dir_total_bytes{namespace="kafka", cluster="events", pod="events-broker-1", log_dir="/d"}',
+             "values": "100000000000x300"},
+            {"series": 'tributary_log_dir_usable_bytes{namespace="kafka", cluster="events", pod="events-broker-1", log_dir="/d"}',
+             "values": "30000000000x300"},
+        ],
+        "alert_rule_test": [
+            {"eval_time": "150m", "alertname": "TributaryLogDirFillingUp", "exp_alerts": []},
+            {"eval_time": "200m", "alertname": "TributaryLogDirFillingUp", "exp_alerts": [
+                {"exp_labels": {"severity": "warning", "namespace": "kafka", "cluster": "events",
+                                "pod": "events-broker-0", "log_dir": "/d"}}]},
+            {"eval_time": "200m", "alertname": "TributaryLogDirNearlyFull", "exp_alerts": []},
         ],
     },
 ]

@@ -318,3 +318,131 @@ def test_a_broker_given_an_empty_volume_serves_the_whole_log_as_leader_from_the_
     # Its new volume holds only the local part of the log.
     segments = sorted(p.name for p in (new_dir / "data" / f"{topic}-0").glob("*.log"))
     assert segments and int(segments[0][:20]) >= local_start, (segments, local_start)
+
+
+@single_broker
+def test_java_describe_log_dirs_shows_local_and_remote_bytes_apart(broker_factory, topic, java, s3):
+    """AdminClient.describeLogDirs: the data directory with each replica's local bytes, and the
+    bucket as a second directory (`remote://bucket/prefix`, capacity unknown) with the tiered
+    partition's remote bytes, equal to the broker's remote log gauge."""
+    broker = broker_factory(**broker_settings(s3, BUCKET, "logdirs"))
+    ck_create_topic(broker.bootstrap, topic, partitions=1, config={
+        "remote.storage.enable": "true",
+        "segment.bytes": "8192",
+        "local.retention.bytes": "1",
+    })
+    ck_produce(broker.bootstrap, topic,
+               [{"key": f"k{i}", "value": value(i), "partition": 0} for i in range(COUNT)],
+               config={"linger.ms": 0, "batch.num.messages": 20})
+    wait_until(lambda: list_offset(broker.bootstrap, topic, EARLIEST_LOCAL) > COUNT * 3 // 4 or None, 60,
+               "local retention to delete uploaded segments")
+    gauge = f'tributary_tiered_remote_log_bytes{{partition="0",topic="{topic}"}}'
+
+    def described():
+        dirs = {d["path"]: d for d in java.run("admin", "describe-log-dirs", "--bootstrap",
+                                                broker.bootstrap).events("logdir")}
+        remote = dirs.get(f"remote://{BUCKET}/logdirs")
+        # The gauge and the answer read the same manifest; wait until both show the last upload.
+        if remote is None or remote["replicas"].get(f"{topic}-0") != metric_sum(broker, gauge):
+            return None
+        return dirs
+    dirs = wait_until(described, 60, "DescribeLogDirs and the remote log gauge to agree")
+    remote = dirs.pop(f"remote://{BUCKET}/logdirs")
+    assert remote["error"] is None
+    # -1 on the wire: the Java client reports an unknown capacity as empty.
+    assert (remote["totalBytes"], remote["usableBytes"]) == (None, None), remote
+    assert remote["replicas"][f"{topic}-0"] > 0
+    assert len(dirs) == 1, dirs
+    (local,) = dirs.values()
+    assert local["error"] is None and local["totalBytes"] > 0, local
+    assert local["replicas"][f"{topic}-0"] < remote["replicas"][f"{topic}-0"], "most bytes are remote"
+
+
+@single_broker
+def test_rotated_credentials_files_reach_a_running_broker_without_restart(
+        broker_factory, topic, tmp_path, monkeypatch):
+    """Credentials from a directory of files, as a mounted Secret gives them, against a moto
+    that checks every request's key and signature (its IAM auth on once the setup is done):
+    the broker uploads with key A; the files are swapped for key B the way kubelet updates a
+    Secret volume and key A is deleted; the same broker process goes on uploading and reads
+    everything back."""
+    import boto3
+    from s3server import REGION
+
+    # moto serves the next five requests (the setup below) unauthenticated, then checks keys.
+    monkeypatch.setenv("INITIAL_NO_AUTH_ACTION_COUNT", "5")
+    server = S3Server(tmp_path).start()
+    try:
+        iam = boto3.client("iam", endpoint_url=server.endpoint, region_name=REGION,
+                           aws_access_key_id="setup", aws_secret_access_key="setup")
+        iam.create_user(UserName="broker")
+        iam.put_user_policy(UserName="broker", PolicyName="all", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+        key_a = iam.create_access_key(UserName="broker")["AccessKey"]
+        key_b = iam.create_access_key(UserName="broker")["AccessKey"]
+        server.create_bucket(BUCKET)
+
+        def s3_with(key):
+            return boto3.client("s3", endpoint_url=server.endpoint, region_name=REGION,
+                                aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"])
+        with pytest.raises(Exception, match="InvalidAccessKeyId"):
+            server.client().list_objects_v2(Bucket=BUCKET)  # auth is on: unknown keys are refused
+
+        secret_dir = tmp_path / "remote-storage"
+        secret_dir.mkdir()
+
+        def mount(generation: int, key) -> None:
+            """Writes the files as kubelet updates a Secret volume: a new hidden directory,
+            then an atomic swap of the `..data` symlink the visible names point through."""
+            version = secret_dir / f"..{generation}"
+            version.mkdir()
+            (version / "AWS_ACCESS_KEY_ID").write_text(key["AccessKeyId"] + "\n")
+            (version / "AWS_SECRET_ACCESS_KEY").write_text(key["SecretAccessKey"])
+            tmp_link = secret_dir / "..data_tmp"
+            tmp_link.symlink_to(version.name)
+            tmp_link.replace(secret_dir / "..data")
+            for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+                if not (secret_dir / name).is_symlink():
+                    (secret_dir / name).symlink_to(f"..data/{name}")
+
+        mount(1, key_a)
+        settings = broker_settings(server, BUCKET, "rotation")
+        del settings["remote_storage_access_key_id"], settings["remote_storage_secret_access_key"]
+        broker = broker_factory(**settings, remote_storage_credentials_dir=str(secret_dir))
+        ck_create_topic(broker.bootstrap, topic, partitions=1, config={
+            "remote.storage.enable": "true",
+            "segment.bytes": "8192",
+            "local.retention.bytes": "1",
+        })
+        half = COUNT // 2
+        ck_produce(broker.bootstrap, topic,
+                   [{"key": f"k{i}", "value": value(i), "partition": 0} for i in range(half)],
+                   config={"linger.ms": 0, "batch.num.messages": 20})
+        wait_until(lambda: list_offset(broker.bootstrap, topic, EARLIEST_LOCAL) > half // 2 or None, 60,
+                   "uploads with key A")
+
+        # Rotate: the files now hold key B, and key A stops existing.
+        mount(2, key_b)
+        s3_with(key_b).list_objects_v2(Bucket=BUCKET)
+        iam_b = boto3.client("iam", endpoint_url=server.endpoint, region_name=REGION,
+                             aws_access_key_id=key_b["AccessKeyId"], aws_secret_access_key=key_b["SecretAccessKey"])
+        iam_b.delete_access_key(UserName="broker", AccessKeyId=key_a["AccessKeyId"])
+        with pytest.raises(Exception, match="InvalidAccessKeyId"):
+            s3_with(key_a).list_objects_v2(Bucket=BUCKET)
+
+        ck_produce(broker.bootstrap, topic,
+                   [{"key": f"k{i}", "value": value(i), "partition": 0} for i in range(half, COUNT)],
+                   config={"linger.ms": 0, "batch.num.messages": 20})
+        wait_until(lambda: list_offset(broker.bootstrap, topic, EARLIEST_LOCAL) > COUNT * 3 // 4 or None, 60,
+                   "uploads with key B after the rotation")
+        assert broker.alive(), "the broker was not restarted"
+        out = kcat("-b", broker.bootstrap, "-C", "-t", topic, "-p", "0", "-o", "0", "-e", "-c", str(COUNT), "-J",
+                   timeout=120)
+        got = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+        assert [(m["key"], m["payload"]) for m in got] == [(f"k{i}", value(i)) for i in range(COUNT)]
+        # (No Prefix parameter: moto's signature check trips over an encoded '/' in it.)
+        keys = [o["Key"] for o in s3_with(key_b).list_objects_v2(Bucket=BUCKET).get("Contents", [])]
+        assert any(k.startswith("rotation/") and k.endswith(".log") for k in keys), keys
+        assert "S3 credentials changed" in broker.log_text()
+    finally:
+        server.stop()

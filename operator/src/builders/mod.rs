@@ -13,6 +13,7 @@ pub mod security;
 mod services;
 mod shared;
 mod statefulset;
+pub mod tiered;
 
 use std::collections::BTreeMap;
 

@@ -64,7 +64,9 @@ pub fn pod_monitor(cluster: &KafkaCluster, names: &Names) -> Option<DynamicObjec
 }
 
 /// The PrometheusRule, when `spec.monitoring.rules` is on: offline partitions, under-replicated
-/// partitions, a broker down, and consumer lag, each scoped to this cluster's series.
+/// partitions, a broker down, consumer lag and a nearly full log directory, plus (with
+/// `spec.tieredStorage`) a tiered upload lag that keeps segments on disk, each scoped to this
+/// cluster's series.
 pub fn prometheus_rule(cluster: &KafkaCluster, names: &Names) -> Option<DynamicObject> {
     if !cluster.spec.monitoring.rules {
         return None;
@@ -83,7 +85,7 @@ pub fn prometheus_rule(cluster: &KafkaCluster, names: &Names) -> Option<DynamicO
             "annotations": { "summary": summary },
         })
     };
-    let rules = vec![
+    let mut rules = vec![
         rule(
             "TributaryOfflinePartitions",
             format!("max(kafka_controller_kafkacontroller_offlinepartitionscount{{{sel}}}) > 0"),
@@ -112,7 +114,27 @@ pub fn prometheus_rule(cluster: &KafkaCluster, names: &Names) -> Option<DynamicO
             "warning",
             "A consumer group is more than 10000 records behind on a topic.",
         ),
+        rule(
+            "TributaryLogDirNearlyFull",
+            format!(
+                "min by (pod, log_dir) (tributary_log_dir_usable_bytes{{{sel}}} \
+                 / tributary_log_dir_total_bytes{{{sel}}}) < 0.1"
+            ),
+            "5m",
+            "critical",
+            "A broker's log directory is less than 10% free; writes fail when it is full.",
+        ),
     ];
+    if cluster.spec.tiered_storage.is_some() {
+        rules.push(rule(
+            "TributaryTieredUploadLagHigh",
+            format!("sum by (pod) (tributary_tiered_upload_lag_bytes{{{sel}}}) > 1073741824"),
+            "15m",
+            "warning",
+            "More than 1 GiB of closed segments wait for upload to remote storage and stay on \
+             the local disk: check the bucket and tributary_tiered_errors_total.",
+        ));
+    }
     let name = prometheus_rule_name(names);
     let mut obj = DynamicObject::new(&name, &prometheus_rule_resource());
     obj.metadata = names.meta(name);

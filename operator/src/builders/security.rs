@@ -297,7 +297,9 @@ fn volume_name(prefix: &str, listener: &Listener) -> String {
 /// Read-only for the broker's group (the pod's `fsGroup`).
 const SECRET_MODE: i32 = 0o440;
 
-fn secret_volume(name: String, secret: String, items: Option<Vec<KeyToPath>>) -> Volume {
+/// A Secret volume readable by the broker's group only, with the keys `items` maps (all
+/// when `None`).
+pub(super) fn secret_volume(name: String, secret: String, items: Option<Vec<KeyToPath>>) -> Volume {
     Volume {
         name,
         secret: Some(SecretVolumeSource {
@@ -310,7 +312,8 @@ fn secret_volume(name: String, secret: String, items: Option<Vec<KeyToPath>>) ->
     }
 }
 
-fn mount(name: String, path: String) -> VolumeMount {
+/// A read-only mount of volume `name` at `path`.
+pub(super) fn mount(name: String, path: String) -> VolumeMount {
     VolumeMount {
         name,
         mount_path: path,

@@ -55,11 +55,12 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
         return Ok(Action::await_change());
     }
     let names = Names::of(&cluster)?;
-    let spec_error = validate_broker_config(&cluster.spec.config)
-        .err()
-        .map(|e| e.to_string());
     let ns = names.namespace.as_str();
     let topics = list_topics(&ctx, &names).await?;
+    let spec_error = validate_broker_config(&cluster.spec.config)
+        .err()
+        .map(|e| e.to_string())
+        .or_else(|| crate::builders::tiered::refusal(&cluster.spec, &topics));
     let partitions = list_partitions(&ctx, &names).await?;
     let running = get_stateful_set(&ctx, &names)
         .await?
@@ -130,6 +131,7 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
         set_monitoring(&mut status.conditions, outcome, generation);
         publish_monitoring(&ctx, &cluster, outcome).await;
     }
+    set_tiered_storage(&ctx, &cluster, &names, &mut status.conditions).await;
     publish_changes(&ctx, &cluster, &status, spec_error.as_deref()).await;
     write_status(&ctx, &cluster, &names, &status).await?;
     Ok(next_action(NextCheck {
@@ -576,6 +578,48 @@ async fn node_racks(
         }
     }
     racks
+}
+
+/// The `TieredStorage` condition: whether the credentials Secret the brokers mount exists with
+/// its keys (removed without `spec.tieredStorage`). A failed read leaves the condition as it
+/// was: it informs, and must not stop the rest of the reconcile.
+async fn set_tiered_storage(
+    ctx: &Context,
+    cluster: &KafkaCluster,
+    names: &Names,
+    conditions: &mut Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>,
+) {
+    use crate::builders::tiered::{credentials_condition, TIERED_STORAGE_CONDITION};
+    let wanted = cluster
+        .spec
+        .tiered_storage
+        .as_ref()
+        .and_then(|t| t.credentials_secret.as_ref());
+    let secret = match wanted {
+        Some(wanted) => {
+            let ns = names.namespace.as_str();
+            let api = Api::<k8s_openapi::api::core::v1::Secret>::namespaced(ctx.client.clone(), ns);
+            match api.get_opt(&wanted.name).await {
+                Ok(found) => found,
+                Err(error) => {
+                    tracing::warn!(%error, secret = %wanted.name, "cannot read the tiered storage credentials Secret");
+                    return;
+                }
+            }
+        }
+        None => None,
+    };
+    match credentials_condition(&cluster.spec, secret.as_ref()) {
+        Some(c) => tributary_crds::conditions::set_condition(
+            conditions,
+            TIERED_STORAGE_CONDITION,
+            c.ok,
+            c.reason,
+            c.message,
+            cluster.metadata.generation,
+        ),
+        None => conditions.retain(|c| c.type_ != TIERED_STORAGE_CONDITION),
+    }
 }
 
 async fn publish_changes(
