@@ -12,7 +12,7 @@ use crate::records::{
     SchemaValue,
 };
 use crate::schema::{
-    canonical_text, parse, same_schema, ParsedSchema, SchemaReference, SchemaType,
+    canonical_text, parse, same_schema, ParsedSchema, Referenced, SchemaReference, SchemaType,
 };
 use crate::state::Registry;
 
@@ -125,12 +125,13 @@ fn resolve_references(
     Ok(out)
 }
 
-/// The texts of every schema `references` reach, dependencies first, for Avro parsing.
-fn referenced_texts(reg: &Registry, references: &[SchemaReference]) -> Vec<String> {
+/// Every schema `references` reach, with the names the references give them, dependencies
+/// first.
+fn referenced_texts(reg: &Registry, references: &[SchemaReference]) -> Vec<Referenced> {
     fn visit(
         reg: &Registry,
         refs: &[SchemaReference],
-        out: &mut Vec<String>,
+        out: &mut Vec<Referenced>,
         seen: &mut Vec<(String, u32)>,
     ) {
         for r in refs {
@@ -140,7 +141,10 @@ fn referenced_texts(reg: &Registry, references: &[SchemaReference]) -> Vec<Strin
             seen.push((r.subject.clone(), r.version));
             if let Some(v) = reg.version(&r.subject, r.version) {
                 visit(reg, &v.references, out, seen);
-                out.push(v.schema.clone());
+                out.push(Referenced {
+                    name: r.name.clone(),
+                    text: v.schema.clone(),
+                });
             }
         }
     }
