@@ -118,7 +118,9 @@ pub fn parse(
             }
             Ok(ParsedSchema::Json(doc))
         }
-        SchemaType::Protobuf => ProtoFile::parse(text).map(ParsedSchema::Protobuf),
+        SchemaType::Protobuf => {
+            ProtoFile::parse(text).map(|f| ParsedSchema::Protobuf(f.with_imports(referenced)))
+        }
     }
 }
 

@@ -10,6 +10,8 @@ pub mod json;
 mod json_bounds;
 mod json_combined;
 mod json_object;
+mod proto_descriptor;
+mod proto_text;
 pub mod protobuf;
 
 use serde::{Deserialize, Serialize};
