@@ -10,6 +10,7 @@ pub mod json;
 mod json_bounds;
 mod json_combined;
 mod json_object;
+pub mod normalize;
 mod proto_descriptor;
 mod proto_text;
 pub mod protobuf;

@@ -243,3 +243,48 @@ pub(super) fn parse_file(src: &str) -> Result<ProtoFile, SchemaError> {
     }
     Ok(file)
 }
+
+/// .proto text rewritten from its tokens: comments and layout dropped, one statement a line,
+/// blocks indented by two spaces, single spaces between tokens except around `<`, `>`, `(`,
+/// `)`, `[`, `]`, `,` and `;` where the usual style has none.
+pub(super) fn canonical(src: &str) -> Result<String, SchemaError> {
+    let mut out = String::new();
+    let mut depth = 0usize;
+    let mut line_start = true;
+    let mut prev = String::new();
+    for t in tokenize(src)? {
+        match t.as_str() {
+            "}" => {
+                depth = depth.saturating_sub(1);
+                if !line_start {
+                    out.push('\n');
+                }
+                out.push_str(&"  ".repeat(depth));
+                out.push_str("}\n");
+                line_start = true;
+            }
+            "{" => {
+                out.push_str(if line_start { "{\n" } else { " {\n" });
+                depth += 1;
+                line_start = true;
+            }
+            ";" => {
+                out.push_str(";\n");
+                line_start = true;
+            }
+            _ => {
+                if line_start {
+                    out.push_str(&"  ".repeat(depth));
+                } else if !matches!(t.as_str(), "," | ")" | "]" | ">" | "<")
+                    && !matches!(prev.as_str(), "(" | "<" | "[")
+                {
+                    out.push(' ');
+                }
+                out.push_str(&t);
+                line_start = false;
+            }
+        }
+        prev = t;
+    }
+    Ok(out.trim_end().to_string())
+}

@@ -362,6 +362,65 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_schema_registered_twice_in_different_forms_with_normalize_gets_one_id() {
+        let s = Service::in_memory();
+        let namespaced = r#"{"type":"record","name":"U","namespace":"t","fields":[{"name":"id","type":{"type":"int"}}]}"#;
+        let full_name = r#"{"name":"t.U","type":"record","fields":[{"type":"int","name":"id","order":"ascending"}]}"#;
+        let first = call(
+            &s,
+            Method::POST,
+            "/subjects/a/versions?normalize=true",
+            json!({"schema": namespaced}),
+        )
+        .await;
+        assert_eq!(first, Ok(json!({"id": 1})));
+        let again = call(
+            &s,
+            Method::POST,
+            "/subjects/a/versions?normalize=true",
+            json!({"schema": full_name}),
+        )
+        .await;
+        assert_eq!(again, Ok(json!({"id": 1})));
+        assert_eq!(
+            call(&s, Method::GET, "/subjects/a/versions", Value::Null).await,
+            Ok(json!([1]))
+        );
+        let looked = call(
+            &s,
+            Method::POST,
+            "/subjects/a?normalize=true",
+            json!({"schema": full_name}),
+        )
+        .await;
+        assert_eq!(looked.map(|v| v["id"].clone()), Ok(json!(1)));
+        assert_eq!(
+            call(
+                &s,
+                Method::POST,
+                "/subjects/a",
+                json!({"schema": full_name})
+            )
+            .await,
+            Err((404, 40403))
+        );
+        let proto_a = "syntax = \"proto3\";\n// a comment\nmessage M {\n  int32 a = 1;\n}\n";
+        let proto_b = "syntax=\"proto3\"; message M { int32 a=1; }";
+        let mut ids = Vec::new();
+        for text in [proto_a, proto_b] {
+            let reply = call(
+                &s,
+                Method::POST,
+                "/subjects/p/versions?normalize=true",
+                json!({"schema": text, "schemaType": "PROTOBUF"}),
+            )
+            .await;
+            ids.push(reply.map(|v| v["id"].clone()));
+        }
+        assert_eq!(ids, vec![Ok(json!(2)), Ok(json!(2))]);
+    }
+
+    #[tokio::test]
     async fn the_subject_parameter_limits_a_lookup_by_id_to_that_subject() {
         let s = Service::in_memory();
         let registered = call(
