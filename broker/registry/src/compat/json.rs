@@ -44,6 +44,7 @@ pub fn can_read(writer: &JsonSchemaDoc, reader: &JsonSchemaDoc) -> Vec<String> {
         reader,
         seen: HashSet::new(),
         depth: 0,
+        steps: 0,
         out: Vec::new(),
     };
     walk.accepts(
@@ -51,6 +52,10 @@ pub fn can_read(writer: &JsonSchemaDoc, reader: &JsonSchemaDoc) -> Vec<String> {
         Node::root(&writer.root),
         "#".to_string(),
     );
+    if walk.steps > MAX_STEPS {
+        walk.out.retain(|m| m != TOO_COMPLEX);
+        walk.out.push(TOO_COMPLEX.to_string());
+    }
     walk.out
 }
 
@@ -126,12 +131,15 @@ impl<'a> Node<'a> {
 
     /// This schema with `keyword` left out, for comparing what sits beside a combinator.
     pub(super) fn without(&self, keywords: &[&str]) -> Node<'a> {
-        let mut value = self.value.clone().into_owned();
-        if let Value::Object(m) = &mut value {
-            for k in keywords {
-                m.remove(*k);
-            }
-        }
+        let value = match &*self.value {
+            Value::Object(m) => Value::Object(
+                m.iter()
+                    .filter(|(k, _)| !keywords.contains(&k.as_str()))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            ),
+            other => other.clone(),
+        };
         Node {
             value: Cow::Owned(value),
             doc: self.doc,
@@ -212,11 +220,16 @@ pub(super) struct Walk<'a> {
     reader: &'a JsonSchemaDoc,
     seen: HashSet<(usize, usize)>,
     depth: usize,
+    steps: usize,
     pub(super) out: Vec<String>,
 }
 
 const MAX_DEPTH: usize = 128;
 const MAX_REF_HOPS: usize = 32;
+const TOO_COMPLEX: &str = "SCHEMA_TOO_COMPLEX: the schemas are too large to compare";
+/// Comparisons one check may make: matching combinators compares sub-schemas pairwise, so
+/// a crafted schema could otherwise take unbounded time.
+const MAX_STEPS: usize = 200_000;
 
 impl<'a> Walk<'a> {
     /// Records a finding of Confluent difference type `kind` at `path`.
@@ -291,6 +304,11 @@ impl<'a> Walk<'a> {
     /// Records why `reader` may reject documents `writer` accepts.
     pub(super) fn accepts(&mut self, reader: Node<'a>, writer: Node<'a>, path: String) {
         if self.depth > MAX_DEPTH {
+            return;
+        }
+        self.steps += 1;
+        if self.steps > MAX_STEPS {
+            self.out.push(TOO_COMPLEX.to_string());
             return;
         }
         let followed = reader.value.get("$ref").is_some() || writer.value.get("$ref").is_some();
@@ -853,6 +871,22 @@ mod tests {
             &doc(json!({"type":"string","maxLength":3})),
         );
         assert_eq!(found, vec!["MAX_LENGTH_ADDED at path '#'".to_string()]);
+    }
+
+    #[test]
+    fn a_schema_too_large_to_compare_is_reported_not_walked_forever() {
+        fn nested(depth: usize, width: usize) -> Value {
+            if depth == 0 {
+                return json!({"type": "string"});
+            }
+            let branches: Vec<Value> = (0..width).map(|_| nested(depth - 1, width)).collect();
+            json!({ "anyOf": branches })
+        }
+        let big = nested(3, 12);
+        let mut other = big.clone();
+        other["anyOf"][0]["anyOf"][0]["anyOf"][0] = json!({"type": "integer"});
+        let found = can_read(&doc(big), &doc(other));
+        assert_eq!(found.last().map(String::as_str), Some(TOO_COMPLEX));
     }
 
     #[test]
