@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::protobuf::{Label, ProtoField, ProtoFile, ProtoMessage};
+use super::protobuf::{last_segment, Label, ProtoField, ProtoFile, ProtoMessage};
 use crate::schema::SchemaError;
 
 enum Wire<'a> {
@@ -77,10 +77,6 @@ struct RawField {
     field: ProtoField,
     oneof_index: Option<u64>,
     proto3_optional: bool,
-}
-
-fn last_segment(name: &str) -> &str {
-    name.rsplit('.').next().unwrap_or_default()
 }
 
 fn field(bytes: &[u8], proto3: bool) -> Result<RawField, SchemaError> {

@@ -1,7 +1,7 @@
 //! Reads messages, fields, oneofs and enum names from .proto text with a small tokenizer;
 //! options, services, extensions and enum bodies are skipped.
 
-use super::protobuf::{Label, ProtoField, ProtoFile, ProtoMessage};
+use super::protobuf::{last_segment, Label, ProtoField, ProtoFile, ProtoMessage};
 use crate::schema::SchemaError;
 
 fn err(what: impl std::fmt::Display) -> SchemaError {
@@ -207,10 +207,6 @@ impl Parser {
         file.messages.insert(full, msg);
         Ok(())
     }
-}
-
-fn last_segment(name: &str) -> &str {
-    name.rsplit('.').next().unwrap_or_default()
 }
 
 /// Parses .proto text.

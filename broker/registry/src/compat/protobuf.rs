@@ -9,7 +9,8 @@
 //! FIELD_MOVED_TO_EXISTING_ONEOF. Compatible (not reported): a package change, messages and
 //! enums added, enum values added or removed, fields added or removed (reserved or not), a
 //! string or bytes field made repeated or singular, a field moved out of a oneof, a whole
-//! oneof removed.
+//! oneof removed. Types from referenced (imported) files are known: their enums count as enums,
+//! and a field of an imported message type is compared with what that type became.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -28,6 +29,9 @@ pub struct ProtoFile {
     /// The last name segment of every enum this file and its imports define, so a field of an
     /// enum type is told from one of a message type.
     pub enums: BTreeSet<String>,
+    /// The messages of the referenced (imported) files by their last name segment, so a field
+    /// of an imported type is compared with what that type became.
+    pub imported: BTreeMap<String, ProtoMessage>,
 }
 
 /// The fields and oneofs of a message.
@@ -82,16 +86,34 @@ impl ProtoFile {
         proto_text::parse_file(text)
     }
 
-    /// Adds the enums the referenced (imported) files define, so fields of those types are
-    /// compared as enums; a referenced file that does not parse adds nothing.
+    /// Adds the enums and messages the referenced (imported) files define, so fields of those
+    /// types are compared by what they are; a referenced file that does not parse adds nothing.
     pub fn with_imports(mut self, referenced: &[Referenced]) -> Self {
         for r in referenced {
             if let Ok(imported) = ProtoFile::parse(&r.text) {
                 self.enums.extend(imported.enums);
+                for (name, message) in imported.messages {
+                    self.imported
+                        .entry(last_segment(&name).to_string())
+                        .or_insert(message);
+                }
             }
         }
         self
     }
+
+    /// The imported message a field type names, unless this file defines a message so named.
+    fn imported_message(&self, type_name: &str) -> Option<&ProtoMessage> {
+        if self.messages.keys().any(|k| last_segment(k) == type_name) {
+            return None;
+        }
+        self.imported.get(type_name)
+    }
+}
+
+/// The last segment of a dotted type name (`a.b.C` is `C`).
+pub(super) fn last_segment(name: &str) -> &str {
+    name.rsplit('.').next().unwrap_or_default()
 }
 
 /// How a field's type is read from the wire.
@@ -164,95 +186,128 @@ fn field_change(
 
 /// The reasons data written with `writer` cannot be read with `reader`; empty when it can.
 pub fn can_read(writer: &ProtoFile, reader: &ProtoFile) -> Vec<String> {
-    let mut out = Vec::new();
+    let mut pair = Pair {
+        writer,
+        reader,
+        imports_seen: BTreeSet::new(),
+        out: Vec::new(),
+    };
     for (name, w) in &writer.messages {
         match reader.messages.get(name) {
-            None => out.push(format!("MESSAGE_REMOVED: message '{name}'")),
-            Some(r) => compare_message(name, w, r, writer, reader, &mut out),
+            None => pair.out.push(format!("MESSAGE_REMOVED: message '{name}'")),
+            Some(r) => pair.compare_message(name, w, r),
         }
     }
-    out
+    pair.out
 }
 
-fn compare_message(
-    name: &str,
-    w: &ProtoMessage,
-    r: &ProtoMessage,
-    writer: &ProtoFile,
-    reader: &ProtoFile,
-    out: &mut Vec<String>,
-) {
-    let deleted_oneofs: BTreeSet<&String> = w
-        .oneofs
-        .iter()
-        .filter(|o| !r.oneofs.contains(*o))
-        .filter(|o| {
-            !w.fields
-                .iter()
-                .any(|(n, f)| f.oneof.as_ref() == Some(*o) && r.fields.contains_key(n))
-        })
-        .collect();
-    for oneof in &r.oneofs {
-        let mut origins = BTreeSet::new();
-        let mut moved_in = 0;
-        for (number, _) in r
-            .fields
-            .iter()
-            .filter(|(_, f)| f.oneof.as_ref() == Some(oneof))
-        {
-            let Some(wf) = w.fields.get(number) else {
-                continue;
-            };
-            match &wf.oneof {
-                Some(o) => {
-                    origins.insert(format!("oneof:{o}"));
-                }
-                None => {
-                    origins.insert(format!("field:{number}"));
-                    moved_in += 1;
-                }
-            }
+/// One comparison: both files, the imported types already compared (a type may be used by
+/// many fields, or refer to itself), and the findings.
+struct Pair<'a> {
+    writer: &'a ProtoFile,
+    reader: &'a ProtoFile,
+    imports_seen: BTreeSet<String>,
+    out: Vec<String>,
+}
+
+impl Pair<'_> {
+    /// A field of an imported message type named alike on both sides: the type as each side
+    /// imports it must be compatible (FIELD_NAMED_TYPE_CHANGED otherwise, after its findings).
+    fn compare_imported(&mut self, type_name: &str, field: &str) {
+        let (Some(w), Some(r)) = (
+            self.writer.imported_message(type_name),
+            self.reader.imported_message(type_name),
+        ) else {
+            return;
+        };
+        if w == r || !self.imports_seen.insert(type_name.to_string()) {
+            return;
         }
-        if origins.len() > 1 {
-            let kind = if moved_in > 1 {
-                "MULTIPLE_FIELDS_MOVED_TO_ONEOF"
-            } else {
-                "FIELD_MOVED_TO_EXISTING_ONEOF"
-            };
-            out.push(format!("{kind}: oneof '{name}.{oneof}'"));
+        let before = self.out.len();
+        self.compare_message(type_name, w, r);
+        if self.out.len() > before {
+            self.out.push(format!(
+                "FIELD_NAMED_TYPE_CHANGED: {field} has the imported type '{type_name}', which changed incompatibly"
+            ));
         }
     }
-    let numbers: BTreeSet<&i64> = w.fields.keys().chain(r.fields.keys()).collect();
-    for number in numbers {
-        match (w.fields.get(number), r.fields.get(number)) {
-            (Some(wf), None) => match &wf.oneof {
-                Some(o) if !deleted_oneofs.contains(o) => out.push(format!(
-                    "ONEOF_FIELD_REMOVED: '{name}.{}' ({number}) of oneof '{o}'",
-                    wf.name
-                )),
-                Some(_) => {}
-                None if wf.required() => out.push(format!(
-                    "REQUIRED_FIELD_REMOVED: '{name}.{}' ({number})",
-                    wf.name
-                )),
-                None => {}
-            },
-            (None, Some(rf)) if rf.oneof.is_none() && rf.required() => out.push(format!(
-                "REQUIRED_FIELD_ADDED: '{name}.{}' ({number})",
-                rf.name
-            )),
-            (Some(wf), Some(rf)) => {
-                if let Some(kind) =
-                    field_change((&wf.kind, wf.label), (&rf.kind, rf.label), writer, reader)
-                {
-                    out.push(format!(
-                        "{kind}: field {number} of '{name}' was {} and is {}",
-                        describe(wf),
-                        describe(rf)
-                    ));
+
+    fn compare_message(&mut self, name: &str, w: &ProtoMessage, r: &ProtoMessage) {
+        let (writer, reader) = (self.writer, self.reader);
+        let deleted_oneofs: BTreeSet<&String> = w
+            .oneofs
+            .iter()
+            .filter(|o| !r.oneofs.contains(*o))
+            .filter(|o| {
+                !w.fields
+                    .iter()
+                    .any(|(n, f)| f.oneof.as_ref() == Some(*o) && r.fields.contains_key(n))
+            })
+            .collect();
+        for oneof in &r.oneofs {
+            let mut origins = BTreeSet::new();
+            let mut moved_in = 0;
+            for (number, _) in r
+                .fields
+                .iter()
+                .filter(|(_, f)| f.oneof.as_ref() == Some(oneof))
+            {
+                let Some(wf) = w.fields.get(number) else {
+                    continue;
+                };
+                match &wf.oneof {
+                    Some(o) => {
+                        origins.insert(format!("oneof:{o}"));
+                    }
+                    None => {
+                        origins.insert(format!("field:{number}"));
+                        moved_in += 1;
+                    }
                 }
             }
-            _ => {}
+            if origins.len() > 1 {
+                let kind = if moved_in > 1 {
+                    "MULTIPLE_FIELDS_MOVED_TO_ONEOF"
+                } else {
+                    "FIELD_MOVED_TO_EXISTING_ONEOF"
+                };
+                self.out.push(format!("{kind}: oneof '{name}.{oneof}'"));
+            }
+        }
+        let numbers: BTreeSet<&i64> = w.fields.keys().chain(r.fields.keys()).collect();
+        for number in numbers {
+            match (w.fields.get(number), r.fields.get(number)) {
+                (Some(wf), None) => match &wf.oneof {
+                    Some(o) if !deleted_oneofs.contains(o) => self.out.push(format!(
+                        "ONEOF_FIELD_REMOVED: '{name}.{}' ({number}) of oneof '{o}'",
+                        wf.name
+                    )),
+                    Some(_) => {}
+                    None if wf.required() => self.out.push(format!(
+                        "REQUIRED_FIELD_REMOVED: '{name}.{}' ({number})",
+                        wf.name
+                    )),
+                    None => {}
+                },
+                (None, Some(rf)) if rf.oneof.is_none() && rf.required() => self.out.push(format!(
+                    "REQUIRED_FIELD_ADDED: '{name}.{}' ({number})",
+                    rf.name
+                )),
+                (Some(wf), Some(rf)) => {
+                    match field_change((&wf.kind, wf.label), (&rf.kind, rf.label), writer, reader) {
+                        Some(kind) => self.out.push(format!(
+                            "{kind}: field {number} of '{name}' was {} and is {}",
+                            describe(wf),
+                            describe(rf)
+                        )),
+                        None if wf.kind == rf.kind => {
+                            self.compare_imported(&wf.kind, &format!("field {number} of '{name}'"))
+                        }
+                        None => {}
+                    }
+                }
+                _ => {}
+            }
         }
     }
 }
@@ -548,6 +603,41 @@ mod tests {
             text: "syntax = \"proto3\"; package other; enum E { A = 0; }".into(),
         }]);
         assert!(can_read(&imported, &as_int).is_empty());
+    }
+
+    #[test]
+    fn imported_message_types_are_compared_through_references() {
+        let text =
+            "syntax = \"proto3\"; import \"a.proto\"; message M { common.Address home = 1; }";
+        let with = |address: &str| {
+            proto(text).with_imports(&[Referenced {
+                name: "a.proto".into(),
+                text: format!(
+                    "syntax = \"proto3\"; package common; message Address {{ {address} }}"
+                ),
+            }])
+        };
+        let v1 = with("string street = 1;");
+        let widened = with("bytes street = 1; int32 number = 2;");
+        let retyped = with("double street = 1;");
+        assert!(
+            can_read(&v1, &widened).is_empty(),
+            "{:?}",
+            can_read(&v1, &widened)
+        );
+        let found = can_read(&v1, &retyped);
+        assert!(
+            found
+                .iter()
+                .any(|m| m.starts_with("FIELD_SCALAR_KIND_CHANGED: field 1 of 'Address'")),
+            "{found:?}"
+        );
+        assert!(
+            found
+                .iter()
+                .any(|m| m.starts_with("FIELD_NAMED_TYPE_CHANGED: field 1 of 'M'")),
+            "{found:?}"
+        );
     }
 
     #[test]
