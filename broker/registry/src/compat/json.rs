@@ -28,6 +28,22 @@ pub struct JsonSchemaDoc {
 }
 
 impl JsonSchemaDoc {
+    /// The referenced document a `$ref` URL names: by the reference's name as given, else by
+    /// its last path segment (a `$ref` resolved against an `$id` base is a full URL while the
+    /// reference may name just the file, or the other way round).
+    fn referenced_document(&self, url: &str, reference: &str) -> Option<&Value> {
+        let file = |u: &str| u.rsplit('/').next().unwrap_or(u).to_string();
+        self.referenced
+            .get(url)
+            .or_else(|| self.referenced.get(reference))
+            .or_else(|| {
+                self.referenced
+                    .iter()
+                    .find(|(name, _)| file(name) == file(url))
+                    .map(|(_, d)| d)
+            })
+    }
+
     /// A document without references.
     pub fn standalone(root: Value) -> Self {
         JsonSchemaDoc {
@@ -272,11 +288,7 @@ impl<'a> Walk<'a> {
             let target_doc: &'a Value = if url.is_empty() {
                 node.doc
             } else {
-                match doc
-                    .referenced
-                    .get(url)
-                    .or_else(|| doc.referenced.get(reference))
-                {
+                match doc.referenced_document(url, reference) {
                     Some(d) => d,
                     None => return Err(reference.to_string()),
                 }
@@ -908,6 +920,17 @@ mod tests {
                 .iter()
                 .any(|m| m.starts_with("TYPE_CHANGED at path '#/properties/a/properties/zip'")),
             "{found:?}"
+        );
+        let by_url = doc(json!({"$id":"https://example.com/schemas/order.json",
+            "type":"object","properties":{"a":{"$ref":"https://example.com/schemas/addr.json"}}}));
+        let by_url = JsonSchemaDoc {
+            referenced: old.referenced.clone(),
+            ..by_url
+        };
+        assert!(
+            can_read(&old, &by_url).is_empty(),
+            "{:?}",
+            can_read(&old, &by_url)
         );
         let unresolved = doc(json!({"type":"object","properties":{"a":{"$ref":"other.json"}}}));
         assert!(!can_read(&old, &unresolved).is_empty());
