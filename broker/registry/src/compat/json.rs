@@ -61,6 +61,7 @@ pub fn can_read(writer: &JsonSchemaDoc, reader: &JsonSchemaDoc) -> Vec<String> {
         seen: HashSet::new(),
         depth: 0,
         steps: 0,
+        too_complex: false,
         out: Vec::new(),
     };
     walk.accepts(
@@ -68,7 +69,7 @@ pub fn can_read(writer: &JsonSchemaDoc, reader: &JsonSchemaDoc) -> Vec<String> {
         Node::root(&writer.root),
         "#".to_string(),
     );
-    if walk.steps > MAX_STEPS {
+    if walk.too_complex {
         walk.out.retain(|m| m != TOO_COMPLEX);
         walk.out.push(TOO_COMPLEX.to_string());
     }
@@ -237,14 +238,17 @@ pub(super) struct Walk<'a> {
     seen: HashSet<(usize, usize)>,
     depth: usize,
     steps: usize,
+    too_complex: bool,
     pub(super) out: Vec<String>,
 }
 
 const MAX_DEPTH: usize = 128;
 const MAX_REF_HOPS: usize = 32;
-const TOO_COMPLEX: &str = "SCHEMA_TOO_COMPLEX: the schemas are too large to compare";
-/// Comparisons one check may make: matching combinators compares sub-schemas pairwise, so
-/// a crafted schema could otherwise take unbounded time.
+const TOO_COMPLEX: &str =
+    "SCHEMA_TOO_COMPLEX: the schemas are too large or too deeply nested to compare";
+/// Comparisons one check may make (and `MAX_DEPTH` how deeply they may nest) before it gives
+/// up with SCHEMA_TOO_COMPLEX, which is incompatible: matching combinators compares
+/// sub-schemas pairwise, so a crafted schema could otherwise take unbounded time or stack.
 const MAX_STEPS: usize = 200_000;
 
 impl<'a> Walk<'a> {
@@ -315,11 +319,9 @@ impl<'a> Walk<'a> {
 
     /// Records why `reader` may reject documents `writer` accepts.
     pub(super) fn accepts(&mut self, reader: Node<'a>, writer: Node<'a>, path: String) {
-        if self.depth > MAX_DEPTH {
-            return;
-        }
         self.steps += 1;
-        if self.steps > MAX_STEPS {
+        if self.depth > MAX_DEPTH || self.steps > MAX_STEPS {
+            self.too_complex = true;
             self.out.push(TOO_COMPLEX.to_string());
             return;
         }
@@ -590,6 +592,37 @@ mod tests {
             &doc(json!({"type":"string","maxLength":3})),
         );
         assert_eq!(found, vec!["MAX_LENGTH_ADDED at path '#'".to_string()]);
+    }
+
+    #[test]
+    fn deeply_nested_schemas_are_compared_within_a_task_stack() {
+        fn nested(depth: usize, leaf: &str) -> Value {
+            (0..depth).fold(json!({"type": leaf}), |inner, _| {
+                json!({"type": "object", "properties": {"a": {"anyOf": [inner, {"type": "null"}]}}})
+            })
+        }
+        let checked = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || {
+                let (old, new) = (doc(nested(60, "integer")), doc(nested(60, "number")));
+                let (deep_old, deep_new) =
+                    (doc(nested(127, "integer")), doc(nested(127, "number")));
+                (
+                    can_read(&old, &new).is_empty(),
+                    can_read(&new, &old).is_empty(),
+                    can_read(&deep_old, &deep_new),
+                )
+            });
+        let (backward, forward, deep) = match checked.map(|handle| handle.join()) {
+            Ok(Ok(outcome)) => outcome,
+            other => panic!("the comparison did not finish: {other:?}"),
+        };
+        assert!(backward && !forward, "{backward} {forward}");
+        assert_eq!(
+            deep.last().map(String::as_str),
+            Some(TOO_COMPLEX),
+            "{deep:?}"
+        );
     }
 
     #[test]
