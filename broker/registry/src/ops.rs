@@ -4,6 +4,7 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::compat::normalize::normalized_text;
 use crate::compat::{self, CompatibilityLevel, PreviousVersion};
 use crate::error::ApiError;
 use crate::mode::Mode;
@@ -12,7 +13,7 @@ use crate::records::{
     SchemaValue,
 };
 use crate::schema::{
-    canonical_text, parse, same_schema, ParsedSchema, SchemaReference, SchemaType,
+    canonical_text, parse, same_schema, ParsedSchema, Referenced, SchemaReference, SchemaType,
 };
 use crate::state::Registry;
 
@@ -125,12 +126,13 @@ fn resolve_references(
     Ok(out)
 }
 
-/// The texts of every schema `references` reach, dependencies first, for Avro parsing.
-fn referenced_texts(reg: &Registry, references: &[SchemaReference]) -> Vec<String> {
+/// Every schema `references` reach, with the names the references give them, dependencies
+/// first.
+fn referenced_texts(reg: &Registry, references: &[SchemaReference]) -> Vec<Referenced> {
     fn visit(
         reg: &Registry,
         refs: &[SchemaReference],
-        out: &mut Vec<String>,
+        out: &mut Vec<Referenced>,
         seen: &mut Vec<(String, u32)>,
     ) {
         for r in refs {
@@ -140,7 +142,10 @@ fn referenced_texts(reg: &Registry, references: &[SchemaReference]) -> Vec<Strin
             seen.push((r.subject.clone(), r.version));
             if let Some(v) = reg.version(&r.subject, r.version) {
                 visit(reg, &v.references, out, seen);
-                out.push(v.schema.clone());
+                out.push(Referenced {
+                    name: r.name.clone(),
+                    text: v.schema.clone(),
+                });
             }
         }
     }
@@ -164,18 +169,18 @@ struct Candidate {
     references: Vec<SchemaReference>,
     text: String,
     parsed: ParsedSchema,
+    normalize: bool,
 }
 
 fn candidate(reg: &Registry, req: &SchemaRequest, normalize: bool) -> Result<Candidate, ApiError> {
     let schema_type = schema_type(req)?;
-    let references = resolve_references(reg, req)?;
-    let parsed = parse(
-        schema_type,
-        &req.schema,
-        &referenced_texts(reg, &references),
-    )
-    .map_err(ApiError::invalid_schema)?;
-    let text = if normalize || schema_type != SchemaType::Protobuf {
+    let mut references = resolve_references(reg, req)?;
+    let referenced = referenced_texts(reg, &references);
+    let parsed = parse(schema_type, &req.schema, &referenced).map_err(ApiError::invalid_schema)?;
+    let text = if normalize {
+        references = normalized_references(references);
+        normalized_text(schema_type, &req.schema, &referenced)
+    } else if schema_type != SchemaType::Protobuf {
         canonical_text(schema_type, &req.schema)
     } else {
         req.schema.clone()
@@ -185,13 +190,37 @@ fn candidate(reg: &Registry, req: &SchemaRequest, normalize: bool) -> Result<Can
         references,
         text,
         parsed,
+        normalize,
     })
 }
 
-fn matches(value: &SchemaValue, c: &Candidate) -> bool {
-    value.schema_type == c.schema_type
-        && value.references == c.references
-        && same_schema(c.schema_type, &value.schema, &c.text)
+/// References as `normalize` registers them: sorted (by name, subject, version), once each.
+fn normalized_references(mut references: Vec<SchemaReference>) -> Vec<SchemaReference> {
+    references
+        .sort_by(|a, b| (&a.name, &a.subject, a.version).cmp(&(&b.name, &b.subject, b.version)));
+    references.dedup();
+    references
+}
+
+/// Whether a stored version is the candidate's schema. With `normalize` the stored text is
+/// normalized too, so a version registered without it is still found.
+fn matches(reg: &Registry, value: &SchemaValue, c: &Candidate) -> bool {
+    if value.schema_type != c.schema_type {
+        return false;
+    }
+    if value.references == c.references && same_schema(c.schema_type, &value.schema, &c.text) {
+        return true;
+    }
+    if !c.normalize {
+        return false;
+    }
+    let references = normalized_references(value.references.clone());
+    let stored = normalized_text(
+        value.schema_type,
+        &value.schema,
+        &referenced_texts(reg, &value.references),
+    );
+    references == c.references && same_schema(c.schema_type, &stored, &c.text)
 }
 
 /// A version as `GET /subjects/{s}/versions/{v}` and lookups answer it.
@@ -250,7 +279,7 @@ pub fn register(
     }
     let c = candidate(reg, req, normalize)?;
     let live = reg.versions(subject, false);
-    if let Some(existing) = live.iter().rev().find(|v| matches(v, &c)) {
+    if let Some(existing) = live.iter().rev().find(|v| matches(reg, v, &c)) {
         if req.id.is_none_or(|id| id == i64::from(existing.id)) {
             return Ok(Outcome::unchanged(existing.id));
         }
@@ -344,7 +373,7 @@ pub fn lookup(
     versions
         .iter()
         .rev()
-        .find(|v| matches(v, &c))
+        .find(|v| matches(reg, v, &c))
         .map(|v| version_json(v))
         .ok_or_else(ApiError::schema_not_found)
 }

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::compat::json::JsonSchemaDoc;
 use crate::compat::protobuf::ProtoFile;
 
 /// The three schema languages the Confluent serializers use.
@@ -75,28 +76,51 @@ pub enum SchemaError {
     Protobuf(String),
 }
 
+/// A schema a reference reaches, for parsing the schema that names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Referenced {
+    /// The name the reference gives it (an Avro full name, an import path, a `$ref` URL).
+    pub name: String,
+    /// Its text.
+    pub text: String,
+}
+
 /// A schema parsed far enough to compare and to check compatibility.
 #[derive(Debug, Clone)]
 pub enum ParsedSchema {
     /// The Avro schema, with its references' named types resolved.
     Avro(Box<apache_avro::Schema>),
-    /// The JSON Schema document.
-    Json(serde_json::Value),
+    /// The JSON Schema document, with the documents its references name.
+    Json(JsonSchemaDoc),
     /// The messages, fields and enums of a .proto file.
     Protobuf(ProtoFile),
 }
 
-/// Parses `text` as a schema of `schema_type`; `referenced` holds the texts of the schemas its
-/// references name, dependencies first.
+/// Parses `text` as a schema of `schema_type`; `referenced` holds the schemas its references
+/// reach, dependencies first.
 pub fn parse(
     schema_type: SchemaType,
     text: &str,
-    referenced: &[String],
+    referenced: &[Referenced],
 ) -> Result<ParsedSchema, SchemaError> {
     match schema_type {
-        SchemaType::Avro => parse_avro(text, referenced).map(|s| ParsedSchema::Avro(Box::new(s))),
-        SchemaType::Json => parse_json_schema(text).map(ParsedSchema::Json),
-        SchemaType::Protobuf => ProtoFile::parse(text).map(ParsedSchema::Protobuf),
+        SchemaType::Avro => {
+            let texts: Vec<String> = referenced.iter().map(|r| r.text.clone()).collect();
+            parse_avro(text, &texts).map(|s| ParsedSchema::Avro(Box::new(s)))
+        }
+        SchemaType::Json => {
+            let root = parse_json_schema(text)?;
+            let mut doc = JsonSchemaDoc::standalone(root);
+            for r in referenced {
+                if let Ok(value) = parse_json_schema(&r.text) {
+                    doc.referenced.insert(r.name.clone(), value);
+                }
+            }
+            Ok(ParsedSchema::Json(doc))
+        }
+        SchemaType::Protobuf => {
+            ProtoFile::parse(text).map(|f| ParsedSchema::Protobuf(f.with_imports(referenced)))
+        }
     }
 }
 
@@ -179,7 +203,11 @@ mod tests {
         let inner = r#"{"type":"record","name":"Inner","namespace":"x","fields":[{"name":"a","type":"int"}]}"#;
         let outer = r#"{"type":"record","name":"Outer","namespace":"x","fields":[{"name":"i","type":"x.Inner"}]}"#;
         assert!(parse(SchemaType::Avro, outer, &[]).is_err());
-        assert!(parse(SchemaType::Avro, outer, &[inner.to_string()]).is_ok());
+        let inner = Referenced {
+            name: "x.Inner".into(),
+            text: inner.into(),
+        };
+        assert!(parse(SchemaType::Avro, outer, &[inner]).is_ok());
     }
 
     #[test]

@@ -333,3 +333,50 @@ def test_restart_rebuilds_every_subject_version_and_id_from_the_topic(registry):
         "restart-new", Schema(avro_record(ID, '{"name":"q","type":"int","default":1}'), "AVRO")
     )
     assert new_id > max(ids)
+
+
+def test_json_schema_and_protobuf_changes_follow_confluents_rules(registry):
+    client = SchemaRegistryClient({"url": registry.url})
+
+    def obj(props: dict, **extra) -> Schema:
+        return Schema(json.dumps({"type": "object", "properties": props, "additionalProperties": False, **extra}), "JSON")
+
+    client.register_schema("js", obj({"name": {"type": "string", "maxLength": 10}}))
+    # A bound relaxed and an optional property added to a closed content model: backward compatible.
+    client.register_schema("js", obj({"name": {"type": "string", "maxLength": 20}, "age": {"type": "integer"}}))
+    narrowed = obj({"name": {"type": "string", "maxLength": 5}, "age": {"type": "integer"}})
+    with pytest.raises(SchemaRegistryError) as refused:
+        client.register_schema("js", narrowed)
+    assert refused.value.http_status_code == 409
+    status, verdict = api(
+        registry,
+        "POST",
+        "/compatibility/subjects/js/versions/latest",
+        {"schema": narrowed.schema_str, "schemaType": "JSON"},
+        verbose=True,
+    )
+    assert status == 200 and verdict["is_compatible"] is False
+    assert any("MAX_LENGTH_DECREASED" in m for m in verdict["messages"]), verdict
+    # A sum type may gain a branch.
+    client.register_schema("js", obj({"name": {"type": "string", "maxLength": 20}, "age": {"anyOf": [{"type": "integer"}, {"type": "null"}]}}))
+    assert client.get_versions("js") == [1, 2, 3]
+
+    pb_id = client.register_schema("pb", Schema('syntax = "proto3"; message M { int32 a = 1; }', "PROTOBUF"))
+    # int32 to int64 is wire compatible; a field added is compatible.
+    client.register_schema("pb", Schema('syntax = "proto3"; message M { int64 a = 1; string b = 2; }', "PROTOBUF"))
+    with pytest.raises(SchemaRegistryError) as refused:
+        client.register_schema("pb", Schema('syntax = "proto3"; message M { oneof o { int64 a = 1; string b = 2; } }', "PROTOBUF"))
+    assert refused.value.http_status_code == 409
+    # The subject parameter of GET /schemas/ids/{id}: the id must be registered under it.
+    assert api(registry, "GET", f"/schemas/ids/{pb_id}", subject="pb")[0] == 200
+    assert error_code(api(registry, "GET", f"/schemas/ids/{pb_id}", subject="js")) == 40403
+    # normalize: the same schema in another layout gets the same id.
+    reformatted = 'syntax = "proto3";\n// the first version again\nmessage M {\n  int32 a = 1;\n}\n'
+    status, body = api(
+        registry, "POST", "/subjects/pb/versions", {"schema": reformatted, "schemaType": "PROTOBUF"}, normalize=True
+    )
+    assert (status, body) == (200, {"id": pb_id})
+    status, again = api(
+        registry, "POST", "/subjects/pb2/versions", {"schema": 'syntax="proto3"; /* again */ message M { int32 a=1; }', "schemaType": "PROTOBUF"}, normalize=True
+    )
+    assert (status, again) == (200, body)

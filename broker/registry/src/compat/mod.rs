@@ -7,6 +7,12 @@
 
 pub mod avro;
 pub mod json;
+mod json_bounds;
+mod json_combined;
+mod json_object;
+pub mod normalize;
+mod proto_descriptor;
+mod proto_text;
 pub mod protobuf;
 
 use serde::{Deserialize, Serialize};
@@ -140,6 +146,30 @@ fn check_pair(reader: &ParsedSchema, writer: &ParsedSchema) -> Vec<String> {
         (ParsedSchema::Protobuf(r), ParsedSchema::Protobuf(w)) => protobuf::can_read(w, r),
         _ => vec!["Incompatible because of different schema type".to_string()],
     }
+}
+
+/// Runs a table of (rule, old, new, backward compatible, forward compatible) cases through a
+/// `can_read(writer, reader)` check, and fails listing every case that disagrees.
+#[cfg(test)]
+pub(crate) fn assert_rule_table<S>(
+    cases: Vec<(&str, S, S, bool, bool)>,
+    can_read: impl Fn(&S, &S) -> Vec<String>,
+) {
+    let mut failures = Vec::new();
+    for (rule, old, new, backward, forward) in cases {
+        for (direction, writer, reader, want) in [
+            ("backward", &old, &new, backward),
+            ("forward", &new, &old, forward),
+        ] {
+            let found = can_read(writer, reader);
+            if found.is_empty() != want {
+                failures.push(format!(
+                    "{rule}: {direction} expected {want}, got {found:?}"
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 #[cfg(test)]

@@ -1,29 +1,57 @@
-//! Protobuf schemas: reading the messages and fields of a .proto file, given as text or as the
-//! base64 FileDescriptorProto the Confluent serializers register, and checking compatibility by
-//! field number as the wire format does. Checked: a message removed, a field number whose type
-//! changes outside the wire-compatible groups (int32/uint32/int64/uint64/bool, sint32/sint64,
-//! fixed32/sfixed32, fixed64/sfixed64, string/bytes), repeated made singular or the reverse,
-//! and proto2 required fields added or removed. Removing an optional field (its number read
-//! as unknown) is compatible, as it is on the wire.
+//! Protobuf schemas: reading the messages, fields and enums of a .proto file, given as text or
+//! as the base64 FileDescriptorProto the Confluent serializers register, and checking
+//! compatibility as Confluent's Protobuf diff does: messages by name within the package,
+//! fields by number. Incompatible: MESSAGE_REMOVED, FIELD_KIND_CHANGED (scalar, message and
+//! map), FIELD_SCALAR_KIND_CHANGED (outside the wire-compatible groups int32/uint32/int64/
+//! uint64/bool/enum, sint32/sint64, fixed32/sfixed32, fixed64/sfixed64, string/bytes, float,
+//! double), FIELD_NAMED_TYPE_CHANGED, FIELD_NUMERIC_LABEL_CHANGED, REQUIRED_FIELD_ADDED and
+//! _REMOVED, ONEOF_FIELD_REMOVED, MULTIPLE_FIELDS_MOVED_TO_ONEOF and
+//! FIELD_MOVED_TO_EXISTING_ONEOF. Compatible (not reported): a package change, messages and
+//! enums added, enum values added or removed, fields added or removed (reserved or not), a
+//! string or bytes field made repeated or singular, a field moved out of a oneof, a whole
+//! oneof removed. Types from referenced (imported) files are known: their enums count as enums,
+//! and a field of an imported message type is compared with what that type became.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use base64::Engine;
 
-use crate::schema::SchemaError;
+use super::{proto_descriptor, proto_text};
+use crate::schema::{Referenced, SchemaError};
 
-/// The messages of one .proto file, by full name (`package.Outer.Inner`).
+/// The package, messages and enums of one .proto file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProtoFile {
-    /// Every message, nested ones included.
+    /// The `package`, empty when none.
+    pub package: String,
+    /// Every message, nested ones included, by name within the package (`Outer.Inner`).
     pub messages: BTreeMap<String, ProtoMessage>,
+    /// The last name segment of every enum this file and its imports define, so a field of an
+    /// enum type is told from one of a message type.
+    pub enums: BTreeSet<String>,
+    /// The messages of the referenced (imported) files by their last name segment, so a field
+    /// of an imported type is compared with what that type became.
+    pub imported: BTreeMap<String, ProtoMessage>,
 }
 
-/// The fields of a message, by number.
+/// The fields and oneofs of a message.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProtoMessage {
-    /// Field number to field.
+    /// Field number to field, oneof members included.
     pub fields: BTreeMap<i64, ProtoField>,
+    /// The names of its (non-synthetic) oneofs.
+    pub oneofs: BTreeSet<String>,
+}
+
+/// A field's label as written; proto3 fields without one have none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Label {
+    /// `optional`.
+    Optional,
+    /// proto2 `required`.
+    Required,
+    /// `repeated`.
+    Repeated,
 }
 
 /// What matters about a field for compatibility.
@@ -31,12 +59,18 @@ pub struct ProtoMessage {
 pub struct ProtoField {
     /// Its name, for messages.
     pub name: String,
-    /// A scalar type name, or a message or enum type's last name segment, or `map<k,v>`.
+    /// A scalar type name, a message or enum type's last name segment, or `map<k,v>`.
     pub kind: String,
-    /// `repeated` (maps count as repeated).
-    pub repeated: bool,
-    /// proto2 `required`.
-    pub required: bool,
+    /// Its label; None for proto3 singular fields and maps.
+    pub label: Option<Label>,
+    /// The oneof holding it, if any.
+    pub oneof: Option<String>,
+}
+
+impl ProtoField {
+    fn required(&self) -> bool {
+        self.label == Some(Label::Required)
+    }
 }
 
 impl ProtoFile {
@@ -47,474 +81,243 @@ impl ProtoFile {
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(trimmed)
                 .map_err(|e| SchemaError::Protobuf(format!("not .proto text nor base64: {e}")))?;
-            return descriptor::parse_file(&bytes);
+            return proto_descriptor::parse_file(&bytes);
         }
-        text::parse_file(text)
+        proto_text::parse_file(text)
+    }
+
+    /// Adds the enums and messages the referenced (imported) files define, so fields of those
+    /// types are compared by what they are; a referenced file that does not parse adds nothing.
+    pub fn with_imports(mut self, referenced: &[Referenced]) -> Self {
+        for r in referenced {
+            if let Ok(imported) = ProtoFile::parse(&r.text) {
+                self.enums.extend(imported.enums);
+                for (name, message) in imported.messages {
+                    self.imported
+                        .entry(last_segment(&name).to_string())
+                        .or_insert(message);
+                }
+            }
+        }
+        self
+    }
+
+    /// The imported message a field type names, unless this file defines a message so named.
+    fn imported_message(&self, type_name: &str) -> Option<&ProtoMessage> {
+        if self.messages.keys().any(|k| last_segment(k) == type_name) {
+            return None;
+        }
+        self.imported.get(type_name)
     }
 }
 
+/// The last segment of a dotted type name (`a.b.C` is `C`).
+pub(super) fn last_segment(name: &str) -> &str {
+    name.rsplit('.').next().unwrap_or_default()
+}
+
+/// How a field's type is read from the wire.
+#[derive(Debug, PartialEq, Eq)]
+enum Kind<'a> {
+    /// A scalar or enum, by wire-compatible group.
+    Scalar(u8),
+    /// A message, by name.
+    Message(&'a str),
+    /// A map, by key and value type.
+    Map(&'a str, &'a str),
+}
+
+const GENERAL_NUMBER: u8 = 1;
+const STRING_OR_BYTES: u8 = 5;
+
 fn scalar_group(kind: &str) -> Option<u8> {
     Some(match kind {
-        "int32" | "uint32" | "int64" | "uint64" | "bool" => 1,
+        "int32" | "uint32" | "int64" | "uint64" | "bool" => GENERAL_NUMBER,
         "sint32" | "sint64" => 2,
         "fixed32" | "sfixed32" => 3,
         "fixed64" | "sfixed64" => 4,
-        "string" | "bytes" => 5,
+        "string" | "bytes" => STRING_OR_BYTES,
         "double" => 6,
         "float" => 7,
         _ => return None,
     })
 }
 
-fn kinds_compatible(a: &str, b: &str) -> bool {
-    if a == b {
-        return true;
+fn kind<'a>(type_name: &'a str, file: &ProtoFile) -> Kind<'a> {
+    if let Some(group) = scalar_group(type_name) {
+        return Kind::Scalar(group);
     }
-    match (scalar_group(a), scalar_group(b)) {
-        (Some(x), Some(y)) => x == y,
-        _ => false,
+    if let Some((k, v)) = type_name
+        .strip_prefix("map<")
+        .and_then(|rest| rest.strip_suffix('>'))
+        .and_then(|kv| kv.split_once(','))
+    {
+        return Kind::Map(k, v);
+    }
+    if file.enums.contains(type_name) {
+        Kind::Scalar(GENERAL_NUMBER)
+    } else {
+        Kind::Message(type_name)
+    }
+}
+
+/// The difference between a field's type and label in the writer and in the reader, if it is
+/// one Confluent counts as incompatible.
+fn field_change(
+    (w, w_label): (&str, Option<Label>),
+    (r, r_label): (&str, Option<Label>),
+    writer: &ProtoFile,
+    reader: &ProtoFile,
+) -> Option<&'static str> {
+    match (kind(w, writer), kind(r, reader)) {
+        (Kind::Scalar(a), Kind::Scalar(b)) if a != b => Some("FIELD_SCALAR_KIND_CHANGED"),
+        (Kind::Scalar(group), Kind::Scalar(_)) => {
+            let relabelled = w_label.is_some() && r_label.is_some() && w_label != r_label;
+            (relabelled && group != STRING_OR_BYTES).then_some("FIELD_NUMERIC_LABEL_CHANGED")
+        }
+        (Kind::Message(a), Kind::Message(b)) => (a != b).then_some("FIELD_NAMED_TYPE_CHANGED"),
+        (Kind::Map(wk, wv), Kind::Map(rk, rv)) => {
+            field_change((wk, None), (rk, None), writer, reader)
+                .or_else(|| field_change((wv, None), (rv, None), writer, reader))
+        }
+        _ => Some("FIELD_KIND_CHANGED"),
     }
 }
 
 /// The reasons data written with `writer` cannot be read with `reader`; empty when it can.
 pub fn can_read(writer: &ProtoFile, reader: &ProtoFile) -> Vec<String> {
-    let mut out = Vec::new();
+    let mut pair = Pair {
+        writer,
+        reader,
+        imports_seen: BTreeSet::new(),
+        out: Vec::new(),
+    };
     for (name, w) in &writer.messages {
-        let Some(r) = reader.messages.get(name) else {
-            out.push(format!("MESSAGE_REMOVED: message '{name}'"));
-            continue;
+        match reader.messages.get(name) {
+            None => pair.out.push(format!("MESSAGE_REMOVED: message '{name}'")),
+            Some(r) => pair.compare_message(name, w, r),
+        }
+    }
+    pair.out
+}
+
+/// One comparison: both files, the imported types already compared (a type may be used by
+/// many fields, or refer to itself), and the findings.
+struct Pair<'a> {
+    writer: &'a ProtoFile,
+    reader: &'a ProtoFile,
+    imports_seen: BTreeSet<String>,
+    out: Vec<String>,
+}
+
+impl Pair<'_> {
+    /// A field of an imported message type named alike on both sides: the type as each side
+    /// imports it must be compatible (FIELD_NAMED_TYPE_CHANGED otherwise, after its findings).
+    fn compare_imported(&mut self, type_name: &str, field: &str) {
+        let (Some(w), Some(r)) = (
+            self.writer.imported_message(type_name),
+            self.reader.imported_message(type_name),
+        ) else {
+            return;
         };
-        for (number, wf) in &w.fields {
-            match r.fields.get(number) {
-                None if wf.required => out.push(format!(
-                    "REQUIRED_FIELD_REMOVED: '{name}.{}' ({number})",
-                    wf.name
-                )),
-                None => {}
-                Some(rf) => {
-                    if !kinds_compatible(&wf.kind, &rf.kind) {
-                        out.push(format!(
-                            "FIELD_TYPE_CHANGED: field {number} of '{name}' was {} and is {}",
-                            wf.kind, rf.kind
-                        ));
+        if w == r || !self.imports_seen.insert(type_name.to_string()) {
+            return;
+        }
+        let before = self.out.len();
+        self.compare_message(type_name, w, r);
+        if self.out.len() > before {
+            self.out.push(format!(
+                "FIELD_NAMED_TYPE_CHANGED: {field} has the imported type '{type_name}', which changed incompatibly"
+            ));
+        }
+    }
+
+    fn compare_message(&mut self, name: &str, w: &ProtoMessage, r: &ProtoMessage) {
+        let (writer, reader) = (self.writer, self.reader);
+        let deleted_oneofs: BTreeSet<&String> = w
+            .oneofs
+            .iter()
+            .filter(|o| !r.oneofs.contains(*o))
+            .filter(|o| {
+                !w.fields
+                    .iter()
+                    .any(|(n, f)| f.oneof.as_ref() == Some(*o) && r.fields.contains_key(n))
+            })
+            .collect();
+        for oneof in &r.oneofs {
+            let mut origins = BTreeSet::new();
+            let mut moved_in = 0;
+            for (number, _) in r
+                .fields
+                .iter()
+                .filter(|(_, f)| f.oneof.as_ref() == Some(oneof))
+            {
+                let Some(wf) = w.fields.get(number) else {
+                    continue;
+                };
+                match &wf.oneof {
+                    Some(o) => {
+                        origins.insert(format!("oneof:{o}"));
                     }
-                    if wf.repeated != rf.repeated {
-                        out.push(format!(
-                            "FIELD_KIND_CHANGED: field {number} of '{name}' changed cardinality"
-                        ));
+                    None => {
+                        origins.insert(format!("field:{number}"));
+                        moved_in += 1;
                     }
                 }
             }
+            if origins.len() > 1 {
+                let kind = if moved_in > 1 {
+                    "MULTIPLE_FIELDS_MOVED_TO_ONEOF"
+                } else {
+                    "FIELD_MOVED_TO_EXISTING_ONEOF"
+                };
+                self.out.push(format!("{kind}: oneof '{name}.{oneof}'"));
+            }
         }
-        for (number, rf) in &r.fields {
-            if rf.required && !w.fields.get(number).is_some_and(|f| f.required) {
-                out.push(format!(
+        let numbers: BTreeSet<&i64> = w.fields.keys().chain(r.fields.keys()).collect();
+        for number in numbers {
+            match (w.fields.get(number), r.fields.get(number)) {
+                (Some(wf), None) => match &wf.oneof {
+                    Some(o) if !deleted_oneofs.contains(o) => self.out.push(format!(
+                        "ONEOF_FIELD_REMOVED: '{name}.{}' ({number}) of oneof '{o}'",
+                        wf.name
+                    )),
+                    Some(_) => {}
+                    None if wf.required() => self.out.push(format!(
+                        "REQUIRED_FIELD_REMOVED: '{name}.{}' ({number})",
+                        wf.name
+                    )),
+                    None => {}
+                },
+                (None, Some(rf)) if rf.oneof.is_none() && rf.required() => self.out.push(format!(
                     "REQUIRED_FIELD_ADDED: '{name}.{}' ({number})",
                     rf.name
-                ));
-            }
-        }
-    }
-    out
-}
-
-/// Reads the parts of a serialized FileDescriptorProto that compatibility needs, with a small
-/// wire-format walker (no generated code).
-mod descriptor {
-    use super::{ProtoField, ProtoFile, ProtoMessage};
-    use crate::schema::SchemaError;
-
-    enum Wire<'a> {
-        Varint(u64),
-        Bytes(&'a [u8]),
-        Fixed,
-    }
-
-    fn err(what: &str) -> SchemaError {
-        SchemaError::Protobuf(format!("malformed FileDescriptorProto: {what}"))
-    }
-
-    fn varint(buf: &[u8], pos: &mut usize) -> Result<u64, SchemaError> {
-        let mut value = 0u64;
-        for shift in (0..64).step_by(7) {
-            let byte = *buf.get(*pos).ok_or_else(|| err("truncated varint"))?;
-            *pos += 1;
-            value |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return Ok(value);
-            }
-        }
-        Err(err("varint too long"))
-    }
-
-    fn fields(buf: &[u8]) -> Result<Vec<(u64, Wire<'_>)>, SchemaError> {
-        let mut pos = 0;
-        let mut out = Vec::new();
-        while pos < buf.len() {
-            let tag = varint(buf, &mut pos)?;
-            let value = match tag & 7 {
-                0 => Wire::Varint(varint(buf, &mut pos)?),
-                1 | 5 => {
-                    let n = if tag & 7 == 1 { 8 } else { 4 };
-                    pos = pos
-                        .checked_add(n)
-                        .filter(|p| *p <= buf.len())
-                        .ok_or_else(|| err("truncated fixed"))?;
-                    Wire::Fixed
+                )),
+                (Some(wf), Some(rf)) => {
+                    match field_change((&wf.kind, wf.label), (&rf.kind, rf.label), writer, reader) {
+                        Some(kind) => self.out.push(format!(
+                            "{kind}: field {number} of '{name}' was {} and is {}",
+                            describe(wf),
+                            describe(rf)
+                        )),
+                        None if wf.kind == rf.kind => {
+                            self.compare_imported(&wf.kind, &format!("field {number} of '{name}'"))
+                        }
+                        None => {}
+                    }
                 }
-                2 => {
-                    let len = usize::try_from(varint(buf, &mut pos)?).map_err(|_| err("length"))?;
-                    let end = pos
-                        .checked_add(len)
-                        .filter(|e| *e <= buf.len())
-                        .ok_or_else(|| err("truncated bytes"))?;
-                    let bytes = &buf[pos..end];
-                    pos = end;
-                    Wire::Bytes(bytes)
-                }
-                _ => return Err(err("unsupported wire type")),
-            };
-            out.push((tag >> 3, value));
-        }
-        Ok(out)
-    }
-
-    fn string(bytes: &[u8]) -> Result<String, SchemaError> {
-        String::from_utf8(bytes.to_vec()).map_err(|_| err("invalid UTF-8"))
-    }
-
-    const SCALARS: [&str; 19] = [
-        "", "double", "float", "int64", "uint64", "int32", "fixed64", "fixed32", "bool", "string",
-        "group", "message", "bytes", "uint32", "enum", "sfixed32", "sfixed64", "sint32", "sint64",
-    ];
-
-    fn field(bytes: &[u8]) -> Result<(i64, ProtoField), SchemaError> {
-        let (mut name, mut number, mut label, mut ty, mut type_name) =
-            (String::new(), 0i64, 1u64, 0u64, String::new());
-        for (n, v) in fields(bytes)? {
-            match (n, v) {
-                (1, Wire::Bytes(b)) => name = string(b)?,
-                (3, Wire::Varint(x)) => number = x as i32 as i64,
-                (4, Wire::Varint(x)) => label = x,
-                (5, Wire::Varint(x)) => ty = x,
-                (6, Wire::Bytes(b)) => type_name = string(b)?,
                 _ => {}
             }
         }
-        let kind = if type_name.is_empty() {
-            SCALARS
-                .get(ty as usize)
-                .copied()
-                .unwrap_or("unknown")
-                .to_string()
-        } else {
-            type_name.rsplit('.').next().unwrap_or_default().to_string()
-        };
-        Ok((
-            number,
-            ProtoField {
-                name,
-                kind,
-                repeated: label == 3,
-                required: label == 2,
-            },
-        ))
-    }
-
-    fn message(
-        bytes: &[u8],
-        prefix: &str,
-        file: &mut ProtoFile,
-        depth: usize,
-    ) -> Result<(), SchemaError> {
-        if depth > 64 {
-            return Err(err("messages nested too deeply"));
-        }
-        let mut name = String::new();
-        let mut msg = ProtoMessage::default();
-        let mut nested = Vec::new();
-        for (n, v) in fields(bytes)? {
-            match (n, v) {
-                (1, Wire::Bytes(b)) => name = string(b)?,
-                (2, Wire::Bytes(b)) => {
-                    let (number, f) = field(b)?;
-                    msg.fields.insert(number, f);
-                }
-                (3, Wire::Bytes(b)) => nested.push(b),
-                _ => {}
-            }
-        }
-        let full = if prefix.is_empty() {
-            name
-        } else {
-            format!("{prefix}.{name}")
-        };
-        for b in nested {
-            message(b, &full, file, depth + 1)?;
-        }
-        file.messages.insert(full, msg);
-        Ok(())
-    }
-
-    /// Parses a serialized FileDescriptorProto.
-    pub(super) fn parse_file(bytes: &[u8]) -> Result<ProtoFile, SchemaError> {
-        let mut package = String::new();
-        let mut messages = Vec::new();
-        let mut any = false;
-        for (n, v) in fields(bytes)? {
-            any = true;
-            match (n, v) {
-                (2, Wire::Bytes(b)) => package = string(b)?,
-                (4, Wire::Bytes(b)) => messages.push(b),
-                _ => {}
-            }
-        }
-        if !any {
-            return Err(err("empty descriptor"));
-        }
-        let mut file = ProtoFile::default();
-        for b in messages {
-            message(b, &package, &mut file, 0)?;
-        }
-        Ok(file)
     }
 }
 
-/// Reads messages and fields from .proto text with a small tokenizer; options, services,
-/// enums' bodies and extensions are skipped.
-mod text {
-    use super::{ProtoField, ProtoFile, ProtoMessage};
-    use crate::schema::SchemaError;
-
-    fn err(what: impl std::fmt::Display) -> SchemaError {
-        SchemaError::Protobuf(what.to_string())
-    }
-
-    fn tokenize(src: &str) -> Result<Vec<String>, SchemaError> {
-        let chars: Vec<char> = src.chars().collect();
-        let mut out = Vec::new();
-        let mut i = 0;
-        while i < chars.len() {
-            let c = chars[i];
-            if c.is_whitespace() {
-                i += 1;
-            } else if c == '/' && chars.get(i + 1) == Some(&'/') {
-                while i < chars.len() && chars[i] != '\n' {
-                    i += 1;
-                }
-            } else if c == '/' && chars.get(i + 1) == Some(&'*') {
-                i += 2;
-                while i < chars.len() && !(chars[i] == '*' && chars.get(i + 1) == Some(&'/')) {
-                    i += 1;
-                }
-                if i >= chars.len() {
-                    return Err(err("unterminated comment"));
-                }
-                i += 2;
-            } else if c == '"' || c == '\'' {
-                let start = i;
-                i += 1;
-                while i < chars.len() && chars[i] != c {
-                    if chars[i] == '\\' {
-                        i += 1;
-                    }
-                    i += 1;
-                }
-                if i >= chars.len() {
-                    return Err(err("unterminated string"));
-                }
-                i += 1;
-                out.push(chars[start..i].iter().collect());
-            } else if c.is_alphanumeric() || c == '_' || c == '.' || c == '-' || c == '+' {
-                let start = i;
-                while i < chars.len() && (chars[i].is_alphanumeric() || "_.-+".contains(chars[i])) {
-                    i += 1;
-                }
-                out.push(chars[start..i].iter().collect());
-            } else if "{}[]()<>;=,:".contains(c) {
-                out.push(c.to_string());
-                i += 1;
-            } else {
-                return Err(err(format!("unexpected character '{c}'")));
-            }
-        }
-        Ok(out)
-    }
-
-    struct Parser {
-        tokens: Vec<String>,
-        pos: usize,
-    }
-
-    impl Parser {
-        fn peek(&self) -> Option<&str> {
-            self.tokens.get(self.pos).map(String::as_str)
-        }
-
-        fn next(&mut self) -> Result<String, SchemaError> {
-            let t = self
-                .tokens
-                .get(self.pos)
-                .cloned()
-                .ok_or_else(|| err("unexpected end of file"))?;
-            self.pos += 1;
-            Ok(t)
-        }
-
-        fn expect(&mut self, want: &str) -> Result<(), SchemaError> {
-            let t = self.next()?;
-            if t == want {
-                Ok(())
-            } else {
-                Err(err(format!("expected '{want}', found '{t}'")))
-            }
-        }
-
-        /// Skips a statement up to its `;`, or a block up to its matching `}`.
-        fn skip_statement(&mut self) -> Result<(), SchemaError> {
-            let mut depth = 0usize;
-            loop {
-                let t = self.next()?;
-                match t.as_str() {
-                    "{" => depth += 1,
-                    "}" => {
-                        depth = depth.checked_sub(1).ok_or_else(|| err("unbalanced '}'"))?;
-                        if depth == 0 {
-                            return Ok(());
-                        }
-                    }
-                    ";" if depth == 0 => return Ok(()),
-                    _ => {}
-                }
-            }
-        }
-
-        fn field(
-            &mut self,
-            first: String,
-            msg: &mut ProtoMessage,
-            in_oneof: bool,
-        ) -> Result<(), SchemaError> {
-            let (mut repeated, mut required, mut kind) = (false, false, first);
-            match kind.as_str() {
-                "repeated" => repeated = true,
-                "required" => required = true,
-                "optional" => {}
-                _ => {}
-            }
-            if matches!(kind.as_str(), "repeated" | "required" | "optional") {
-                kind = self.next()?;
-            }
-            if kind == "map" {
-                self.expect("<")?;
-                let k = self.next()?;
-                self.expect(",")?;
-                let v = self.next()?;
-                self.expect(">")?;
-                kind = format!("map<{k},{}>", v.rsplit('.').next().unwrap_or_default());
-                repeated = true;
-            } else if kind == "group" {
-                return Err(err("proto2 groups are not supported"));
-            }
-            let name = self.next()?;
-            self.expect("=")?;
-            let number: i64 = self
-                .next()?
-                .parse()
-                .map_err(|_| err(format!("field '{name}' has no valid number")))?;
-            if self.peek() == Some("[") {
-                while self.next()? != "]" {}
-            }
-            self.expect(";")?;
-            let _ = in_oneof;
-            let kind = kind.rsplit('.').next().unwrap_or_default().to_string();
-            msg.fields.insert(
-                number,
-                ProtoField {
-                    name,
-                    kind,
-                    repeated,
-                    required,
-                },
-            );
-            Ok(())
-        }
-
-        fn message(
-            &mut self,
-            prefix: &str,
-            file: &mut ProtoFile,
-            depth: usize,
-        ) -> Result<(), SchemaError> {
-            if depth > 64 {
-                return Err(err("messages nested too deeply"));
-            }
-            let name = self.next()?;
-            let full = if prefix.is_empty() {
-                name
-            } else {
-                format!("{prefix}.{name}")
-            };
-            self.expect("{")?;
-            let mut msg = ProtoMessage::default();
-            loop {
-                let t = self.next()?;
-                match t.as_str() {
-                    "}" => break,
-                    ";" => {}
-                    "message" => self.message(&full, file, depth + 1)?,
-                    "enum" | "extend" | "option" | "reserved" | "extensions" => {
-                        self.skip_statement()?
-                    }
-                    "oneof" => {
-                        self.next()?;
-                        self.expect("{")?;
-                        loop {
-                            let t = self.next()?;
-                            match t.as_str() {
-                                "}" => break,
-                                "option" => self.skip_statement()?,
-                                _ => self.field(t, &mut msg, true)?,
-                            }
-                        }
-                    }
-                    _ => self.field(t, &mut msg, false)?,
-                }
-            }
-            file.messages.insert(full, msg);
-            Ok(())
-        }
-    }
-
-    /// Parses .proto text.
-    pub(super) fn parse_file(src: &str) -> Result<ProtoFile, SchemaError> {
-        let mut p = Parser {
-            tokens: tokenize(src)?,
-            pos: 0,
-        };
-        let mut file = ProtoFile::default();
-        let mut package = String::new();
-        let mut statements = 0;
-        while let Some(t) = p.peek() {
-            let t = t.to_string();
-            p.pos += 1;
-            statements += 1;
-            match t.as_str() {
-                "syntax" | "edition" | "import" | "option" => p.skip_statement()?,
-                "package" => {
-                    package = p.next()?;
-                    p.expect(";")?;
-                }
-                "message" => p.message(&package.clone(), &mut file, 0)?,
-                "enum" | "service" | "extend" => p.skip_statement()?,
-                ";" => {}
-                other => return Err(err(format!("unexpected '{other}' at top level"))),
-            }
-        }
-        if statements == 0 {
-            return Err(err("empty schema"));
-        }
-        Ok(file)
+fn describe(field: &ProtoField) -> String {
+    match field.label {
+        Some(Label::Optional) => format!("optional {}", field.kind),
+        Some(Label::Required) => format!("required {}", field.kind),
+        Some(Label::Repeated) => format!("repeated {}", field.kind),
+        None => field.kind.clone(),
     }
 }
 
@@ -525,23 +328,130 @@ mod tests {
     fn proto(text: &str) -> ProtoFile {
         match ProtoFile::parse(text) {
             Ok(f) => f,
-            Err(e) => panic!("{e}"),
+            Err(e) => panic!("{e}: {text}"),
         }
     }
 
-    const V1: &str = r#"syntax = "proto3"; package t;
-        // a comment
-        message User { int32 id = 1; string name = 2; repeated string tags = 3;
-          message Inner { bytes b = 1; } map<string, int64> m = 4; oneof o { string x = 5; } }"#;
+    /// `message M { <body> }` in package `t`, with an enum `E` and a message `N` beside it.
+    fn m(body: &str) -> String {
+        format!(
+            "syntax = \"proto3\"; package t; enum E {{ A = 0; }} message N {{ int32 n = 1; }} message M {{ {body} }}"
+        )
+    }
+
+    /// (rule, old, new, backward compatible, forward compatible).
+    #[rustfmt::skip]
+    fn cases() -> Vec<(&'static str, String, String, bool, bool)> {
+        vec![
+            ("FIELD_ADDED and FIELD_REMOVED", m("int32 a = 1;"), m("int32 a = 1; string b = 2;"), true, true),
+            ("field removed and its number reserved", m("int32 a = 1; string b = 2;"), m("int32 a = 1; reserved 2; reserved \"b\";"), true, true),
+            ("FIELD_NAME_CHANGED", m("int32 a = 1;"), m("int32 renamed = 1;"), true, true),
+            ("wire-compatible scalars int32 to int64", m("int32 a = 1;"), m("int64 a = 1;"), true, true),
+            ("uint64 to bool", m("uint64 a = 1;"), m("bool a = 1;"), true, true),
+            ("sint32 to sint64", m("sint32 a = 1;"), m("sint64 a = 1;"), true, true),
+            ("fixed32 to sfixed32", m("fixed32 a = 1;"), m("sfixed32 a = 1;"), true, true),
+            ("fixed64 to sfixed64", m("fixed64 a = 1;"), m("sfixed64 a = 1;"), true, true),
+            ("string to bytes", m("string a = 1;"), m("bytes a = 1;"), true, true),
+            ("enum to int32", m("E a = 1;"), m("int32 a = 1;"), true, true),
+            ("FIELD_SCALAR_KIND_CHANGED int32 to sint32", m("int32 a = 1;"), m("sint32 a = 1;"), false, false),
+            ("FIELD_SCALAR_KIND_CHANGED fixed32 to fixed64", m("fixed32 a = 1;"), m("fixed64 a = 1;"), false, false),
+            ("FIELD_SCALAR_KIND_CHANGED string to int32", m("string a = 1;"), m("int32 a = 1;"), false, false),
+            ("FIELD_KIND_CHANGED scalar to message", m("int32 a = 1;"), m("N a = 1;"), false, false),
+            ("FIELD_KIND_CHANGED map to scalar", m("map<string, int32> a = 1;"), m("string a = 1;"), false, false),
+            ("map value widened in its group", m("map<string, int32> a = 1;"), m("map<string, int64> a = 1;"), true, true),
+            ("map value kind changed", m("map<string, int32> a = 1;"), m("map<string, double> a = 1;"), false, false),
+            ("FIELD_NAMED_TYPE_CHANGED", m("N a = 1;"), m("M a = 1;"), false, false),
+            ("FIELD_NUMERIC_LABEL_CHANGED", m("optional int32 a = 1;"), m("repeated int32 a = 1;"), false, false),
+            ("FIELD_STRING_OR_BYTES_LABEL_CHANGED", m("optional string a = 1;"), m("repeated string a = 1;"), true, true),
+            ("a message field made repeated", m("optional N a = 1;"), m("repeated N a = 1;"), true, true),
+            ("MESSAGE_REMOVED", m("int32 a = 1; message Inner { int32 x = 1; }"), m("int32 a = 1;"), false, true),
+            ("nested message field changed", m("message Inner { int32 x = 1; }"), m("message Inner { string x = 1; }"), false, false),
+            ("ENUM_CONST_ADDED and _REMOVED", "package t; enum E { A = 0; } message M { E e = 1; }".into(), "package t; enum E { A = 0; B = 1; } message M { E e = 1; }".into(), true, true),
+            ("PACKAGE_CHANGED", "package a; message M { int32 x = 1; }".into(), "package b; message M { int32 x = 1; }".into(), true, true),
+            ("REQUIRED_FIELD_ADDED", "syntax = \"proto2\"; message M { optional int32 a = 1; }".into(), "syntax = \"proto2\"; message M { optional int32 a = 1; required int32 b = 2; }" .into(), false, false),
+            ("ONEOF_FIELD_ADDED", m("oneof o { int32 a = 1; }"), m("oneof o { int32 a = 1; string b = 2; }"), true, false),
+            ("ONEOF_REMOVED with all its fields", m("int32 x = 9; oneof o { int32 a = 1; string b = 2; }"), m("int32 x = 9;"), true, true),
+            ("a field moved into a new oneof", m("int32 a = 1;"), m("oneof o { int32 a = 1; }"), true, true),
+            ("MULTIPLE_FIELDS_MOVED_TO_ONEOF", m("int32 a = 1; int32 b = 2;"), m("oneof o { int32 a = 1; int32 b = 2; }"), false, true),
+            ("FIELD_MOVED_TO_EXISTING_ONEOF", m("int32 a = 1; oneof o { int32 b = 2; }"), m("oneof o { int32 a = 1; int32 b = 2; }"), false, true),
+        ]
+    }
 
     #[test]
-    fn text_is_read_into_messages_and_fields() {
-        let f = proto(V1);
-        let user = &f.messages["t.User"];
-        assert_eq!(user.fields.len(), 5);
-        assert!(user.fields[&3].repeated);
+    fn each_confluent_rule_in_both_directions() {
+        let table = cases()
+            .into_iter()
+            .map(|(rule, old, new, b, f)| (rule, proto(&old), proto(&new), b, f))
+            .collect();
+        crate::compat::assert_rule_table(table, can_read);
+    }
+
+    #[test]
+    fn text_is_read_into_messages_fields_oneofs_and_enums() {
+        let f = proto(
+            r#"syntax = "proto3"; package t;
+            // a comment
+            message User { int32 id = 1; string name = 2; repeated string tags = 3;
+              message Inner { bytes b = 1; } enum Kind { K = 0; }
+              map<string, int64> m = 4; oneof o { string x = 5; } optional Kind k = 6; }"#,
+        );
+        assert_eq!(f.package, "t");
+        let user = &f.messages["User"];
+        assert_eq!(user.fields.len(), 6);
+        assert_eq!(user.fields[&3].label, Some(Label::Repeated));
+        assert_eq!(user.fields[&1].label, None);
         assert_eq!(user.fields[&4].kind, "map<string,int64>");
-        assert!(f.messages.contains_key("t.User.Inner"));
+        assert_eq!(user.fields[&5].oneof.as_deref(), Some("o"));
+        assert!(user.oneofs.contains("o"));
+        assert!(f.messages.contains_key("User.Inner"));
+        assert!(f.enums.contains("Kind"));
+    }
+
+    #[test]
+    fn enums_from_referenced_files_are_known() {
+        let file = proto("syntax = \"proto3\"; import \"e.proto\"; message M { other.E e = 1; }");
+        let as_int = proto("syntax = \"proto3\"; message M { int32 e = 1; }");
+        assert!(!can_read(&file, &as_int).is_empty());
+        let imported = file.with_imports(&[Referenced {
+            name: "e.proto".into(),
+            text: "syntax = \"proto3\"; package other; enum E { A = 0; }".into(),
+        }]);
+        assert!(can_read(&imported, &as_int).is_empty());
+    }
+
+    #[test]
+    fn imported_message_types_are_compared_through_references() {
+        let text =
+            "syntax = \"proto3\"; import \"a.proto\"; message M { common.Address home = 1; }";
+        let with = |address: &str| {
+            proto(text).with_imports(&[Referenced {
+                name: "a.proto".into(),
+                text: format!(
+                    "syntax = \"proto3\"; package common; message Address {{ {address} }}"
+                ),
+            }])
+        };
+        let v1 = with("string street = 1;");
+        let widened = with("bytes street = 1; int32 number = 2;");
+        let retyped = with("double street = 1;");
+        assert!(
+            can_read(&v1, &widened).is_empty(),
+            "{:?}",
+            can_read(&v1, &widened)
+        );
+        let found = can_read(&v1, &retyped);
+        assert!(
+            found
+                .iter()
+                .any(|m| m.starts_with("FIELD_SCALAR_KIND_CHANGED: field 1 of 'Address'")),
+            "{found:?}"
+        );
+        assert!(
+            found
+                .iter()
+                .any(|m| m.starts_with("FIELD_NAMED_TYPE_CHANGED: field 1 of 'M'")),
+            "{found:?}"
+        );
     }
 
     #[test]
@@ -552,48 +462,82 @@ mod tests {
         assert!(ProtoFile::parse("bm90IGEgZGVzY3JpcHRvcg==").is_err());
     }
 
-    #[test]
-    fn compatibility_by_field_number() {
-        let v1 = proto(V1);
-        let removed = proto(
-            r#"package t; message User { int32 id = 1; repeated string tags = 3; map<string,int64> m = 4; string x = 5; message Inner { bytes b = 1; } }"#,
-        );
-        assert!(
-            can_read(&v1, &removed).is_empty(),
-            "{:?}",
-            can_read(&v1, &removed)
-        );
-        let retyped =
-            proto(r#"package t; message User { int32 id = 1; double name = 2; } message Inner {}"#);
-        assert!(!can_read(&v1, &retyped).is_empty());
-        let widened = proto(
-            r#"package t; message User { int64 id = 1; bytes name = 2; repeated string tags = 3; map<string,int64> m = 4; string x = 5; message Inner { bytes b = 1; } }"#,
-        );
-        assert!(
-            can_read(&v1, &widened).is_empty(),
-            "{:?}",
-            can_read(&v1, &widened)
-        );
-        let singular =
-            proto(r#"package t; message User { string tags = 3; message Inner { bytes b = 1; } }"#);
-        assert!(!can_read(&v1, &singular).is_empty());
+    /// Length-delimited field `n` of a hand-built descriptor.
+    fn ld(n: u8, bytes: &[u8]) -> Vec<u8> {
+        [&[(n << 3) | 2, bytes.len() as u8][..], bytes].concat()
+    }
+
+    /// Varint field `n`.
+    fn vi(n: u8, v: u8) -> Vec<u8> {
+        vec![n << 3, v]
     }
 
     #[test]
-    fn a_serialized_descriptor_is_read() {
-        // FileDescriptorProto { name: "a.proto", package: "p", message_type: [{ name: "M",
-        // field: [{ name: "x", number: 1, label: OPTIONAL, type: INT32 }] }] }
-        let field = [&[0x0a, 1, b'x', 0x18, 1, 0x20, 1, 0x28, 5][..]].concat();
-        let msg = [&[0x0a, 1, b'M', 0x12, field.len() as u8][..], &field].concat();
+    fn a_serialized_descriptor_is_read_with_oneofs_maps_and_enums() {
+        // proto3 file "a.proto", package p: enum E; message M { int32 x = 1; oneof o { string
+        // s = 2; } map<string, int64> m = 3; optional int32 y = 4; } with the map entry MEntry.
+        let x = [ld(1, b"x"), vi(3, 1), vi(4, 1), vi(5, 5)].concat();
+        let s = [ld(1, b"s"), vi(3, 2), vi(4, 1), vi(5, 9), vi(9, 0)].concat();
+        let m = [
+            ld(1, b"m"),
+            vi(3, 3),
+            vi(4, 3),
+            vi(5, 11),
+            ld(6, b".p.M.MEntry"),
+        ]
+        .concat();
+        let y = [
+            ld(1, b"y"),
+            vi(3, 4),
+            vi(4, 1),
+            vi(5, 5),
+            vi(9, 1),
+            [0x88, 0x01, 1].to_vec(),
+        ]
+        .concat();
+        let key = [ld(1, b"key"), vi(3, 1), vi(4, 1), vi(5, 9)].concat();
+        let value = [ld(1, b"value"), vi(3, 2), vi(4, 1), vi(5, 3)].concat();
+        let entry = [
+            ld(1, b"MEntry"),
+            ld(2, &key),
+            ld(2, &value),
+            ld(7, &vi(7, 1)),
+        ]
+        .concat();
+        let msg = [
+            ld(1, b"M"),
+            ld(2, &x),
+            ld(2, &s),
+            ld(2, &m),
+            ld(2, &y),
+            ld(3, &entry),
+            ld(8, &ld(1, b"o")),
+            ld(8, &ld(1, b"_y")),
+        ]
+        .concat();
         let file = [
-            &[0x0a, 7][..],
-            b"a.proto",
-            &[0x12, 1, b'p', 0x22, msg.len() as u8],
-            &msg,
+            ld(1, b"a.proto"),
+            ld(2, b"p"),
+            ld(4, &msg),
+            ld(5, &ld(1, b"E")),
+            ld(12, b"proto3"),
         ]
         .concat();
         let b64 = base64::engine::general_purpose::STANDARD.encode(file);
         let f = proto(&b64);
-        assert_eq!(f.messages["p.M"].fields[&1].kind, "int32");
+        assert_eq!(f.package, "p");
+        assert!(f.enums.contains("E"));
+        assert_eq!(f.messages.keys().collect::<Vec<_>>(), vec!["M"]);
+        let fields = &f.messages["M"].fields;
+        assert_eq!(fields[&1].kind, "int32");
+        assert_eq!(fields[&1].label, None);
+        assert_eq!(fields[&2].oneof.as_deref(), Some("o"));
+        assert_eq!(fields[&3].kind, "map<string,int64>");
+        assert_eq!(fields[&4].label, Some(Label::Optional));
+        assert_eq!(fields[&4].oneof, None);
+        let text = proto(
+            "syntax = \"proto3\"; package p; enum E { A = 0; } message M { int32 x = 1; oneof o { string s = 2; } map<string, int64> m = 3; optional int32 y = 4; }",
+        );
+        assert_eq!(f, text);
     }
 }

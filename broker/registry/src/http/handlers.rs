@@ -8,8 +8,10 @@ use serde_json::{json, Value};
 use super::router::{Query, Route};
 use crate::error::ApiError;
 use crate::ops::{self, SchemaRequest, VersionSpec};
+use crate::records::SchemaValue;
 use crate::schema::SchemaType;
 use crate::service::Service;
+use crate::state::Registry;
 
 /// A successful answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,6 +32,21 @@ fn schema_id(id: &str) -> Result<u32, ApiError> {
         .ok()
         .filter(|id| *id <= i32::MAX as u32)
         .ok_or_else(|| ApiError::schema_id_not_found(id))
+}
+
+/// The schema with `id` for `GET /schemas/ids/{id}`. With a `subject` parameter, Confluent
+/// looks the id up among that subject's versions only (soft-deleted ones included), so an id
+/// the subject never held is 40403 even when another subject holds it.
+fn schema_by_id<'a>(
+    reg: &'a Registry,
+    id: u32,
+    subject: Option<&str>,
+) -> Result<&'a SchemaValue, ApiError> {
+    let found = match subject.filter(|s| !s.is_empty()) {
+        None => reg.schema(id),
+        Some(subject) => reg.holders(id).into_iter().find(|v| v.subject == subject),
+    };
+    found.ok_or_else(|| ApiError::schema_id_not_found(id))
 }
 
 #[derive(Deserialize)]
@@ -65,9 +82,7 @@ pub async fn handle(
         SchemaById(id) if get => {
             let id = schema_id(id)?;
             service.read(|reg| {
-                let v = reg
-                    .schema(id)
-                    .ok_or_else(|| ApiError::schema_id_not_found(id))?;
+                let v = schema_by_id(reg, id, query.get("subject"))?;
                 let mut out = json!({"schema": v.schema});
                 if v.schema_type != SchemaType::Avro {
                     out["schemaType"] = json!(v.schema_type.as_str());
@@ -81,9 +96,7 @@ pub async fn handle(
         SchemaByIdText(id) if get => {
             let id = schema_id(id)?;
             service.read(|reg| {
-                reg.schema(id)
-                    .map(|v| Reply::Text(v.schema.clone()))
-                    .ok_or_else(|| ApiError::schema_id_not_found(id))
+                schema_by_id(reg, id, query.get("subject")).map(|v| Reply::Text(v.schema.clone()))
             })
         }
         SchemaByIdSubjects(id) | SchemaByIdVersions(id) if get => {
@@ -346,6 +359,100 @@ mod tests {
         );
         let looked = call(&s, Method::POST, "/subjects/a", json!({"schema": V1})).await;
         assert_eq!(looked.map(|v| v["id"].clone()), Ok(json!(1)));
+    }
+
+    #[tokio::test]
+    async fn a_schema_registered_twice_in_different_forms_with_normalize_gets_one_id() {
+        let s = Service::in_memory();
+        let namespaced = r#"{"type":"record","name":"U","namespace":"t","fields":[{"name":"id","type":{"type":"int"}}]}"#;
+        let full_name = r#"{"name":"t.U","type":"record","fields":[{"type":"int","name":"id","order":"ascending"}]}"#;
+        let first = call(
+            &s,
+            Method::POST,
+            "/subjects/a/versions?normalize=true",
+            json!({"schema": namespaced}),
+        )
+        .await;
+        assert_eq!(first, Ok(json!({"id": 1})));
+        let again = call(
+            &s,
+            Method::POST,
+            "/subjects/a/versions?normalize=true",
+            json!({"schema": full_name}),
+        )
+        .await;
+        assert_eq!(again, Ok(json!({"id": 1})));
+        assert_eq!(
+            call(&s, Method::GET, "/subjects/a/versions", Value::Null).await,
+            Ok(json!([1]))
+        );
+        let looked = call(
+            &s,
+            Method::POST,
+            "/subjects/a?normalize=true",
+            json!({"schema": full_name}),
+        )
+        .await;
+        assert_eq!(looked.map(|v| v["id"].clone()), Ok(json!(1)));
+        assert_eq!(
+            call(
+                &s,
+                Method::POST,
+                "/subjects/a",
+                json!({"schema": full_name})
+            )
+            .await,
+            Err((404, 40403))
+        );
+        let proto_a = "syntax = \"proto3\";\n// a comment\nmessage M {\n  int32 a = 1;\n}\n";
+        let proto_b = "syntax=\"proto3\"; message M { int32 a=1; }";
+        let mut ids = Vec::new();
+        for text in [proto_a, proto_b] {
+            let reply = call(
+                &s,
+                Method::POST,
+                "/subjects/p/versions?normalize=true",
+                json!({"schema": text, "schemaType": "PROTOBUF"}),
+            )
+            .await;
+            ids.push(reply.map(|v| v["id"].clone()));
+        }
+        assert_eq!(ids, vec![Ok(json!(2)), Ok(json!(2))]);
+    }
+
+    #[tokio::test]
+    async fn the_subject_parameter_limits_a_lookup_by_id_to_that_subject() {
+        let s = Service::in_memory();
+        let registered = call(
+            &s,
+            Method::POST,
+            "/subjects/a/versions",
+            json!({"schema": V1}),
+        )
+        .await;
+        assert_eq!(registered, Ok(json!({"id": 1})));
+        let by_holder = call(&s, Method::GET, "/schemas/ids/1?subject=a", Value::Null).await;
+        assert_eq!(by_holder.map(|v| v["schema"].is_string()), Ok(true));
+        assert_eq!(
+            call(&s, Method::GET, "/schemas/ids/1?subject=other", Value::Null).await,
+            Err((404, 40403))
+        );
+        assert_eq!(
+            call(
+                &s,
+                Method::GET,
+                "/schemas/ids/1/schema?subject=other",
+                Value::Null
+            )
+            .await,
+            Err((404, 40403))
+        );
+        assert_eq!(
+            call(&s, Method::GET, "/schemas/ids/1?subject=", Value::Null)
+                .await
+                .map(|v| v["schema"].is_string()),
+            Ok(true)
+        );
     }
 
     #[tokio::test]
