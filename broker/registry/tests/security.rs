@@ -117,11 +117,23 @@ fn write_credentials(path: &Path, users: &[(&str, &str)]) {
     check(std::fs::rename(&next, path));
 }
 
+fn words(w: &[&str]) -> Vec<String> {
+    w.iter().map(|s| (*s).to_owned()).collect()
+}
+
 fn flags<'a>(pairs: &'a [(&'a str, &'a Path)]) -> Vec<String> {
     pairs
         .iter()
         .flat_map(|(flag, path)| [(*flag).to_owned(), path.display().to_string()])
         .collect()
+}
+
+/// A registry started with `extra` flags and ready, reached `via`.
+async fn ready_registry(broker: &Broker, dir: &Path, extra: &[String], via: &Via) -> Registry {
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    let mut registry = Registry::start_via(&broker.addr, dir, "registry", &extra, &[], via.clone());
+    registry.wait_ready().await;
+    registry
 }
 
 async fn register_via(r: &Registry, via: &Via, subject: &str, i: usize) -> common::Answer {
@@ -143,20 +155,11 @@ async fn https_serves_the_api_and_plain_http_gets_no_answer() {
     let ca = Ca::new(dir.path(), "ca");
     let (crt, key) = ca.issue(dir.path(), "registry");
     let extra = flags(&[("--tls-cert", &crt), ("--tls-key", &key)]);
-    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
     let via = Via {
         tls: Some(tls_client(&ca.pem, None)),
         authorization: None,
     };
-    let mut registry = Registry::start_via(
-        &broker.addr,
-        dir.path(),
-        "registry",
-        &extra,
-        &[],
-        via.clone(),
-    );
-    registry.wait_ready().await;
+    let registry = ready_registry(&broker, dir.path(), &extra, &via).await;
 
     let answer = register_via(&registry, &via, "secure-value", 1).await;
     assert_eq!(answer.status, 200, "{}", answer.text);
@@ -186,21 +189,12 @@ async fn mtls_admits_certificates_of_the_client_ca_only() {
         ("--tls-key", &server.1),
         ("--tls-client-ca", &ca.pem),
     ]);
-    let mut extra: Vec<&str> = extra.iter().map(String::as_str).collect();
-    extra.extend(["--authentication", "tls"]);
+    let extra = [extra, words(&["--authentication", "tls"])].concat();
     let as_alice = Via {
         tls: Some(tls_client(&ca.pem, Some(&alice))),
         authorization: None,
     };
-    let mut registry = Registry::start_via(
-        &broker.addr,
-        dir.path(),
-        "registry",
-        &extra,
-        &[],
-        as_alice.clone(),
-    );
-    registry.wait_ready().await;
+    let registry = ready_registry(&broker, dir.path(), &extra, &as_alice).await;
 
     let answer = register_via(&registry, &as_alice, "mtls-value", 1).await;
     assert_eq!(answer.status, 200, "{}", answer.text);
@@ -245,21 +239,12 @@ async fn basic_auth_checks_scram_credentials_and_admits_a_user_added_later() {
     let credentials = dir.path().join("credentials.json");
     write_credentials(&credentials, &[("alice", "alice-secret")]);
     let extra = flags(&[("--scram-credentials", &credentials)]);
-    let mut extra: Vec<&str> = extra.iter().map(String::as_str).collect();
-    extra.extend(["--authentication", "basic"]);
+    let extra = [extra, words(&["--authentication", "basic"])].concat();
     let as_alice = Via {
         tls: None,
         authorization: Some(basic("alice", "alice-secret")),
     };
-    let mut registry = Registry::start_via(
-        &broker.addr,
-        dir.path(),
-        "registry",
-        &extra,
-        &[],
-        as_alice.clone(),
-    );
-    registry.wait_ready().await;
+    let registry = ready_registry(&broker, dir.path(), &extra, &as_alice).await;
 
     let answer = register_via(&registry, &as_alice, "basic-value", 1).await;
     assert_eq!(answer.status, 200, "{}", answer.text);
