@@ -10,6 +10,10 @@
 //! mounted as a file and re-read when it changes, so new and rotated users work without a
 //! restart.
 //!
+//! A verified client certificate ([`crate::tls`]) authenticates in basic mode too: that is how
+//! the operator (KafkaSchemas) and the other instances (forwarded writes) reach a registry
+//! whose users log in with passwords.
+//!
 //! `/` (the kubelet's probes) and `/metrics` (Prometheus; counts only, no schema) stay open
 //! in every mode.
 
@@ -55,12 +59,19 @@ pub enum AuthError {
     },
 }
 
-/// Loads the credentials document; an empty file is an empty document (no user yet).
+/// Loads the credentials document; an empty or missing file is an empty document (no user
+/// yet: the Secret is mounted optional and appears with the first KafkaUser).
 pub fn load_users(path: &std::path::Path) -> Result<Users, AuthError> {
-    let text = std::fs::read_to_string(path).map_err(|source| AuthError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(source) => {
+            return Err(AuthError::Read {
+                path: path.to_owned(),
+                source,
+            })
+        }
+    };
     if text.trim().is_empty() {
         return Ok(Users::new());
     }
@@ -212,6 +223,7 @@ impl Authentication {
                     "Unauthorized: present a client certificate signed by the registry's client CA",
                 )),
             },
+            Authentication::Basic(_) if certificate.is_some() => Ok(certificate.map(str::to_owned)),
             Authentication::Basic(basic) => {
                 let Some((user, password)) = authorization.and_then(basic_credentials) else {
                     return Err(unauthorized(
@@ -301,6 +313,10 @@ mod tests {
             );
         }
         assert!(auth.admit(&subjects, None, None).is_err());
+        assert_eq!(
+            auth.admit(&subjects, None, Some("User:operator")),
+            Ok(Some("User:operator".to_owned()))
+        );
         assert_eq!(auth.admit(&Route::Metrics, None, None), Ok(None));
         assert_eq!(auth.admit(&Route::Root, None, None), Ok(None));
     }

@@ -90,10 +90,16 @@ struct Args {
     /// The private key of --tls-cert (PEM).
     #[arg(long, env = "TRIBUTARY_REGISTRY_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
-    /// CA bundle (PEM) whose client certificates authenticate (`--authentication tls`); a
-    /// certificate's CN is the principal, `User:<CN>`.
-    #[arg(long, env = "TRIBUTARY_REGISTRY_TLS_CLIENT_CA", requires = "tls_cert")]
-    tls_client_ca: Option<PathBuf>,
+    /// CA bundles (PEM; repeat or separate with commas) whose client certificates
+    /// authenticate, in either authentication mode; a certificate's CN is the principal,
+    /// `User:<CN>`. Required by `--authentication tls`.
+    #[arg(
+        long,
+        env = "TRIBUTARY_REGISTRY_TLS_CLIENT_CA",
+        requires = "tls_cert",
+        value_delimiter = ','
+    )]
+    tls_client_ca: Vec<PathBuf>,
     /// CA bundle (PEM) that signed the instances' certificates: a follower forwards writes to
     /// an https:// writer trusting it, presenting --tls-cert as its client certificate.
     #[arg(long, env = "TRIBUTARY_REGISTRY_FORWARD_CA", requires = "tls_cert")]
@@ -271,7 +277,7 @@ fn security(
             Authentication::Basic(Basic::new(path.clone())?)
         }
         AuthMode::Tls => {
-            if args.tls_client_ca.is_none() {
+            if args.tls_client_ca.is_empty() {
                 bail!("--authentication tls needs --tls-cert, --tls-key and --tls-client-ca");
             }
             Authentication::Tls

@@ -4,6 +4,9 @@
 //! principal `User:<CN>`, as the broker's mTLS listeners map certificates (`CN=alice` is
 //! `User:alice`, the same user as SCRAM user `alice`).
 //!
+//! Under basic authentication too, a verified certificate authenticates (the operator and
+//! the other instances use theirs), so `--tls-client-ca` may be set in either mode.
+//!
 //! Client certificates are *requested*, not required, at the TLS layer: the kubelet's probes
 //! and Prometheus reach `/` and `/metrics` without one, and every other path answers 401
 //! without a verified certificate ([`crate::auth`]). A certificate from another CA fails the
@@ -60,8 +63,10 @@ pub struct TlsFiles {
     pub cert: PathBuf,
     /// The private key, PEM (PKCS#8, PKCS#1 or SEC1; unencrypted).
     pub key: PathBuf,
-    /// CAs whose client certificates authenticate (mTLS); none: no certificate is asked for.
-    pub client_ca: Option<PathBuf>,
+    /// CA bundles whose client certificates authenticate (mTLS): the clients CA, and the CA
+    /// of the instances' own certificates so that instances and the operator authenticate
+    /// too; empty: no certificate is asked for.
+    pub client_ca: Vec<PathBuf>,
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
@@ -98,13 +103,15 @@ fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     })
 }
 
-fn roots(path: &Path) -> Result<Arc<RootCertStore>, TlsError> {
+fn roots(paths: &[PathBuf]) -> Result<Arc<RootCertStore>, TlsError> {
     let mut roots = RootCertStore::empty();
-    for cert in certificates(path)? {
-        roots.add(cert).map_err(|e| TlsError::Pem {
-            path: path.to_owned(),
-            reason: format!("not a usable CA certificate: {e}"),
-        })?;
+    for path in paths {
+        for cert in certificates(path)? {
+            roots.add(cert).map_err(|e| TlsError::Pem {
+                path: path.to_owned(),
+                reason: format!("not a usable CA certificate: {e}"),
+            })?;
+        }
     }
     Ok(Arc::new(roots))
 }
@@ -119,11 +126,9 @@ fn config_error(what: &'static str) -> impl Fn(rustls::Error) -> TlsError {
 impl TlsFiles {
     /// The files read, watched for changes.
     pub fn paths(&self) -> Vec<PathBuf> {
-        [Some(&self.cert), Some(&self.key), self.client_ca.as_ref()]
-            .into_iter()
-            .flatten()
-            .cloned()
-            .collect()
+        let mut paths = vec![self.cert.clone(), self.key.clone()];
+        paths.extend(self.client_ca.iter().cloned());
+        paths
     }
 
     /// The server configuration for the files as they are now.
@@ -131,16 +136,17 @@ impl TlsFiles {
         let builder = ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .map_err(config_error("TLS versions"))?;
-        let builder = match &self.client_ca {
-            None => builder.with_no_client_auth(),
-            Some(ca) => {
-                let verifier = WebPkiClientVerifier::builder_with_provider(roots(ca)?, provider())
-                    .allow_unauthenticated()
-                    .build()
-                    .map_err(|e| TlsError::Config {
-                        what: "client CA bundle",
-                        reason: e.to_string(),
-                    })?;
+        let builder = match self.client_ca.as_slice() {
+            [] => builder.with_no_client_auth(),
+            bundles => {
+                let verifier =
+                    WebPkiClientVerifier::builder_with_provider(roots(bundles)?, provider())
+                        .allow_unauthenticated()
+                        .build()
+                        .map_err(|e| TlsError::Config {
+                            what: "client CA bundle",
+                            reason: e.to_string(),
+                        })?;
                 builder.with_client_cert_verifier(verifier)
             }
         };
@@ -157,7 +163,7 @@ impl TlsFiles {
         ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .map_err(config_error("TLS versions"))?
-            .with_root_certificates(roots(ca)?)
+            .with_root_certificates(roots(&[ca.to_owned()])?)
             .with_client_auth_cert(certificates(&self.cert)?, private_key(&self.key)?)
             .map_err(config_error("client certificate and key"))
     }
@@ -321,7 +327,7 @@ mod tests {
         let files = TlsFiles {
             cert: empty.clone(),
             key: dir.path().join("missing.key"),
-            client_ca: None,
+            client_ca: Vec::new(),
         };
         let error = files.server_config().err().map(|e| e.to_string());
         assert!(
