@@ -104,6 +104,15 @@ struct Args {
     /// an https:// writer trusting it, presenting --tls-cert as its client certificate.
     #[arg(long, env = "TRIBUTARY_REGISTRY_FORWARD_CA", requires = "tls_cert")]
     forward_ca: Option<PathBuf>,
+    /// The name the writer's certificate is checked for when forwarding (default: the host
+    /// of its advertised URL); the operator gives the Service's name, since pods advertise
+    /// their IPs.
+    #[arg(
+        long,
+        env = "TRIBUTARY_REGISTRY_FORWARD_SERVER_NAME",
+        requires = "forward_ca"
+    )]
+    forward_server_name: Option<String>,
     /// How REST clients authenticate (`/` and `/metrics` stay open for probes and Prometheus).
     #[arg(
         long,
@@ -129,6 +138,10 @@ struct Args {
     /// Its private key (PEM).
     #[arg(long, env = "TRIBUTARY_REGISTRY_KAFKA_KEY")]
     kafka_key: Option<PathBuf>,
+    /// Check the brokers' certificates against --kafka-ca but not their host names (brokers
+    /// advertising pod IPs).
+    #[arg(long, env = "TRIBUTARY_REGISTRY_KAFKA_SKIP_HOSTNAME_VERIFICATION")]
+    kafka_skip_hostname_verification: bool,
     /// SASL mechanism (SCRAM-SHA-512, SCRAM-SHA-256).
     #[arg(long, env = "TRIBUTARY_REGISTRY_KAFKA_SASL_MECHANISM")]
     kafka_sasl_mechanism: Option<String>,
@@ -175,6 +188,7 @@ async fn main() -> anyhow::Result<()> {
         sasl_mechanism: args.kafka_sasl_mechanism.clone(),
         sasl_username: args.kafka_sasl_username.clone(),
         sasl_password: args.kafka_sasl_password.clone(),
+        skip_hostname_verification: args.kafka_skip_hostname_verification,
     }
     .properties()?;
     let state = Arc::new(RwLock::new(Registry::default()));
@@ -284,7 +298,11 @@ fn security(
         }
     };
     let forward_tls = match (&files, &args.forward_ca) {
-        (Some(files), Some(ca)) => Some(ForwardTls::new(files.clone(), ca.clone())?),
+        (Some(files), Some(ca)) => Some(ForwardTls::new(
+            files.clone(),
+            ca.clone(),
+            args.forward_server_name.clone(),
+        )?),
         _ => None,
     };
     if files.is_some()

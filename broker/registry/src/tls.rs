@@ -197,11 +197,19 @@ impl ServerTls {
 #[derive(Debug)]
 pub struct ForwardTls {
     config: FileBacked<ClientConfig, TlsError>,
+    /// The name the writer's certificate is checked for, when not its URL's host: instances
+    /// advertise pod IPs, which their certificate (issued for the Service) does not name.
+    pub server_name: Option<String>,
 }
 
 impl ForwardTls {
-    /// Loads the files now: this instance's certificate and key, and the CA bundle `ca`.
-    pub fn new(files: TlsFiles, ca: PathBuf) -> Result<ForwardTls, TlsError> {
+    /// Loads the files now: this instance's certificate and key, and the CA bundle `ca`;
+    /// `server_name` is the name the writer's certificate must carry (its URL's host if none).
+    pub fn new(
+        files: TlsFiles,
+        ca: PathBuf,
+        server_name: Option<String>,
+    ) -> Result<ForwardTls, TlsError> {
         let mut paths = vec![files.cert.clone(), files.key.clone(), ca.clone()];
         paths.dedup();
         let config = FileBacked::new(
@@ -209,7 +217,10 @@ impl ForwardTls {
             paths,
             Box::new(move || files.forward_config(&ca)),
         )?;
-        Ok(ForwardTls { config })
+        Ok(ForwardTls {
+            config,
+            server_name,
+        })
     }
 
     /// A connector with the files as they are now.

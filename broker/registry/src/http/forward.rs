@@ -124,8 +124,11 @@ pub async fn forward(request: Forward<'_>) -> Result<Relayed, ForwardError> {
     match tls {
         None => send(stream, &authority, &request).await,
         Some(tls) => {
-            let name = ServerName::try_from(host.trim_matches(['[', ']']).to_owned())
-                .map_err(|_| bad())?;
+            let expected = tls
+                .server_name
+                .clone()
+                .unwrap_or_else(|| host.trim_matches(['[', ']']).to_owned());
+            let name = ServerName::try_from(expected).map_err(|_| bad())?;
             let handshake = tls.connector().connect(name, stream);
             let stream = match tokio::time::timeout(CONNECT_TIMEOUT, handshake).await {
                 Ok(Ok(s)) => s,

@@ -22,6 +22,9 @@ pub struct KafkaSecurity {
     pub sasl_username: Option<String>,
     /// The SASL password.
     pub sasl_password: Option<String>,
+    /// Check the chain to the CA but not the host name: brokers reached at pod IPs, which
+    /// their certificates do not name (as the brokers check each other).
+    pub skip_hostname_verification: bool,
 }
 
 /// Why the settings cannot work; names the flag to fix.
@@ -53,6 +56,9 @@ impl KafkaSecurity {
         if tls {
             if let Some(ca) = &self.ca {
                 props.push(("ssl.ca.location", path(ca)));
+            }
+            if self.skip_hostname_verification {
+                props.push(("ssl.endpoint.identification.algorithm", "none".to_owned()));
             }
             match (&self.cert, &self.key) {
                 (Some(cert), Some(key)) => {
@@ -124,6 +130,17 @@ mod tests {
             ..KafkaSecurity::default()
         };
         let props = s.properties().unwrap_or_else(|e| panic!("{e}"));
+        assert!(!props
+            .iter()
+            .any(|(k, _)| *k == "ssl.endpoint.identification.algorithm"));
+        let by_ip = KafkaSecurity {
+            skip_hostname_verification: true,
+            ..s.clone()
+        };
+        assert!(by_ip
+            .properties()
+            .unwrap_or_default()
+            .contains(&("ssl.endpoint.identification.algorithm", "none".to_owned())));
         assert!(props.contains(&("ssl.certificate.location", "/c/tls.crt".to_owned())));
         assert!(props.contains(&("ssl.key.location", "/c/tls.key".to_owned())));
         assert_eq!(
