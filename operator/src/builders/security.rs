@@ -297,7 +297,7 @@ fn volume_name(prefix: &str, listener: &Listener) -> String {
 /// Read-only for the broker's group (the pod's `fsGroup`).
 const SECRET_MODE: i32 = 0o440;
 
-fn secret_volume(name: String, secret: String, items: Option<Vec<KeyToPath>>) -> Volume {
+pub(super) fn secret_volume(name: String, secret: String, items: Option<Vec<KeyToPath>>) -> Volume {
     Volume {
         name,
         secret: Some(SecretVolumeSource {
@@ -310,7 +310,7 @@ fn secret_volume(name: String, secret: String, items: Option<Vec<KeyToPath>>) ->
     }
 }
 
-fn mount(name: String, path: String) -> VolumeMount {
+pub(super) fn mount(name: String, path: String) -> VolumeMount {
     VolumeMount {
         name,
         mount_path: path,
@@ -319,7 +319,7 @@ fn mount(name: String, path: String) -> VolumeMount {
     }
 }
 
-fn only_key(key: &str, path: &str) -> Option<Vec<KeyToPath>> {
+pub(super) fn only_key(key: &str, path: &str) -> Option<Vec<KeyToPath>> {
     Some(vec![KeyToPath {
         key: key.to_owned(),
         path: path.to_owned(),

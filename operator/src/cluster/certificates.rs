@@ -129,7 +129,7 @@ async fn ensure_ca(
     Ok(ca)
 }
 
-async fn get(api: &Api<Secret>, names: &Names, name: &str) -> Result<Option<Secret>> {
+pub(super) async fn get(api: &Api<Secret>, names: &Names, name: &str) -> Result<Option<Secret>> {
     api.get_opt(name)
         .await
         .map_err(|e| Error::kube(format!("get Secret {}/{name}", names.namespace), e))
@@ -138,7 +138,7 @@ async fn get(api: &Api<Secret>, names: &Names, name: &str) -> Result<Option<Secr
 /// Writes `wanted` unless `existing` already holds its data, annotations and type: a create,
 /// or a replace conditional on the resourceVersion read (a conflict retries the reconcile).
 /// Returns whether it wrote.
-async fn write(
+pub(super) async fn write(
     api: &Api<Secret>,
     names: &Names,
     existing: Option<Secret>,

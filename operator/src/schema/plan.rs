@@ -100,7 +100,8 @@ pub fn registry_url_of(
         .as_ref()
         .and_then(|s| s.schema_registry.as_ref())
         .map(|r| r.url.clone());
-    Ok(reported.unwrap_or_else(|| registry_url(cluster_name, &ns, registry.port)))
+    Ok(reported
+        .unwrap_or_else(|| registry_url(cluster_name, &ns, registry.port, registry.tls.is_some())))
 }
 
 /// An older KafkaSchema (by creation time, then name) of the same cluster and subject, which
