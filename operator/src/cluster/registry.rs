@@ -17,12 +17,12 @@ use tributary_crds::registration::cluster_ca_name;
 use tributary_crds::schema_registry::registry_tls_name;
 use tributary_crds::{KafkaCluster, KafkaClusterStatus};
 
-use super::certificates::{get, write};
+use super::certificates::{ensure_leaf, get};
 use crate::apply::{apply, delete_if_exists};
 use crate::builders::registry::{schema_registry, RegistryPlan};
 use crate::builders::registry_security::{operator_issues_certificate, registry_dns_names};
 use crate::builders::Names;
-use crate::certs::{plan_leaf, CaState, LeafRequest, LeafState, Lifetimes, Stored};
+use crate::certs::{CaState, LeafRequest, Lifetimes, Stored};
 use crate::context::Context;
 use crate::pki::Usage;
 use crate::Result;
@@ -167,7 +167,6 @@ async fn ensure_registry_certificate(
         return Ok(());
     };
     let name = registry_tls_name(&names.cluster);
-    let existing = get(&api, names, &name).await?;
     let dns_names = registry_dns_names(names);
     let common_name = registry_name(&names.cluster);
     let request = LeafRequest {
@@ -178,13 +177,7 @@ async fn ensure_registry_certificate(
         ca_name: &ca_name,
     };
     let lifetimes = Lifetimes::of(&cluster.spec.certificate_authority);
-    let (leaf, _) = plan_leaf(
-        LeafState::from_secret(existing.as_ref()),
-        &request,
-        lifetimes,
-        now,
-    )?;
-    write(&api, names, existing, leaf.to_secret(names, &name)).await?;
+    ensure_leaf(&api, names, &name, &request, lifetimes, now).await?;
     Ok(())
 }
 
