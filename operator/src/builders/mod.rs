@@ -10,6 +10,7 @@ mod producer_ids;
 mod rbac;
 pub mod registry;
 pub mod registry_security;
+pub mod registry_user;
 pub mod security;
 mod services;
 mod shared;

@@ -21,9 +21,10 @@ use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use tributary_crds::cluster::{registry_name, SchemaRegistry};
-use tributary_crds::{KafkaCluster, CLUSTER_LABEL};
+use tributary_crds::{KafkaCluster, KafkaUser, CLUSTER_LABEL};
 
 use super::registry_security::{kafka_access, registry_security, KafkaAccess, RegistrySecurity};
+use super::registry_user::registry_user;
 use super::statefulset::{field_env, hardened, http_probe};
 use super::Names;
 
@@ -45,6 +46,8 @@ pub struct RegistryObjects {
     pub deployment: Deployment,
     /// The Service clients (and KafkaSchemas) reach the registry through.
     pub service: Service,
+    /// The KafkaUser it logs in to the brokers as, when its listener authenticates clients.
+    pub user: Option<KafkaUser>,
 }
 
 /// What a cluster's spec asks of its schema registry.
@@ -77,6 +80,7 @@ pub fn schema_registry(cluster: &KafkaCluster, names: &Names) -> RegistryPlan {
         role_binding: role_binding(names),
         deployment: deployment(cluster, registry, names, &access, &security),
         service: service(registry, names),
+        user: registry_user(cluster, registry, &access, names),
     }))
 }
 
@@ -105,7 +109,7 @@ fn labels(names: &Names) -> BTreeMap<String, String> {
     l
 }
 
-fn meta(names: &Names) -> ObjectMeta {
+pub(super) fn meta(names: &Names) -> ObjectMeta {
     ObjectMeta {
         name: Some(registry_name(&names.cluster)),
         namespace: Some(names.namespace.clone()),
@@ -239,11 +243,16 @@ fn container(
         image: Some(registry.image().to_owned()),
         image_pull_policy: None,
         args: Some(args(registry, names, access, security)),
-        env: Some(vec![
-            field_env("POD_NAME", "metadata.name"),
-            field_env("POD_NAMESPACE", "metadata.namespace"),
-            field_env("POD_IP", "status.podIP"),
-        ]),
+        env: Some(
+            [
+                field_env("POD_NAME", "metadata.name"),
+                field_env("POD_NAMESPACE", "metadata.namespace"),
+                field_env("POD_IP", "status.podIP"),
+            ]
+            .into_iter()
+            .chain(security.env.iter().cloned())
+            .collect(),
+        ),
         ports: Some(vec![ContainerPort {
             name: Some(REGISTRY_PORT_NAME.to_owned()),
             container_port: registry.port,
@@ -490,11 +499,11 @@ mod tests {
     }
 
     #[test]
-    fn a_cluster_whose_listeners_all_authenticate_clients_gets_no_registry_but_a_reason() {
+    fn a_cluster_with_only_oauth_or_foreign_certificate_listeners_gets_no_registry_but_a_reason() {
         let c = cluster(json!({
             "schemaRegistry": {},
             "listeners": [
-                {"name": "SCRAM", "port": 9093, "tls": {}, "authentication": {"type": "scram-sha-512"}},
+                {"name": "OAUTH", "port": 9093, "tls": {}, "authentication": {"type": "oauth", "jwksConfigMap": {"name": "jwks", "key": "jwks.json"}}},
                 {"name": "OWN", "port": 9094, "tls": {"secretName": "mine"}},
             ],
         }));
@@ -502,7 +511,10 @@ mod tests {
         let RegistryPlan::Unsupported(why) = schema_registry(&c, &names) else {
             panic!("expected Unsupported");
         };
-        assert!(why.contains("without client authentication"), "{why}");
+        assert!(
+            why.contains("plaintext, TLS, SCRAM-SHA-512 or mTLS"),
+            "{why}"
+        );
     }
 
     fn volumes_of(o: &RegistryObjects) -> Vec<Volume> {
@@ -625,6 +637,116 @@ mod tests {
             secret_of(&volumes, "clients-ca").secret_name.as_deref(),
             Some("demo-clients-ca")
         );
+    }
+
+    #[test]
+    fn a_scram_listener_gets_the_registry_its_own_kafka_user_with_acls_for_what_it_does() {
+        let o = deploy(&cluster(json!({
+            "schemaRegistry": {"topic": "_schemas_x"},
+            "authorization": {"type": "simple"},
+            "listeners": [{"name": "SCRAM", "port": 9093, "tls": {}, "authentication": {"type": "scram-sha-512"}}],
+        })));
+        let c = container_of(&o);
+        let args = c.args.clone().unwrap_or_default();
+        for wanted in [
+            "--kafka-security-protocol=SASL_SSL",
+            "--kafka-sasl-mechanism=SCRAM-SHA-512",
+            "--kafka-sasl-username=demo-schema-registry",
+            "--kafka-ca=/etc/tributary-tls/cluster-ca/ca.crt",
+        ] {
+            assert!(args.iter().any(|a| a == wanted), "{wanted} not in {args:?}");
+        }
+        let password = c
+            .env
+            .iter()
+            .flatten()
+            .find(|e| e.name == "TRIBUTARY_REGISTRY_KAFKA_SASL_PASSWORD")
+            .and_then(|e| e.value_from.as_ref())
+            .and_then(|v| v.secret_key_ref.as_ref())
+            .map(|r| (r.name.as_str(), r.key.as_str()));
+        assert_eq!(password, Some(("demo-schema-registry", "password")));
+        let user = o.user.clone().unwrap_or_else(|| panic!("no KafkaUser"));
+        assert_eq!(user.metadata.name.as_deref(), Some("demo-schema-registry"));
+        let labels = user.metadata.labels.clone().unwrap_or_default();
+        assert_eq!(labels.get(CLUSTER_LABEL).map(String::as_str), Some("demo"));
+        let spec = serde_json::to_value(&user.spec).unwrap_or_default();
+        assert_eq!(spec["authentication"]["type"], "scram-sha-512");
+        let acls: Vec<(String, String, Vec<String>)> = spec["authorization"]["acls"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|a| {
+                (
+                    a["resource"]["type"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    a["resource"]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    serde_json::from_value(a["operations"].clone()).unwrap_or_default(),
+                )
+            })
+            .collect();
+        let ops = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            acls,
+            vec![
+                (
+                    "topic".to_owned(),
+                    "_schemas_x".to_owned(),
+                    ops(&["Create", "Describe", "DescribeConfigs", "Read", "Write"])
+                ),
+                (
+                    "group".to_owned(),
+                    "tributary-schema-registry".to_owned(),
+                    ops(&["Describe", "Read"])
+                ),
+                (
+                    "transactionalId".to_owned(),
+                    "tributary-schema-registry-_schemas_x".to_owned(),
+                    ops(&["Describe", "Write"])
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_mtls_listener_is_reached_with_the_kafka_users_certificate_and_no_acls_without_authorization(
+    ) {
+        let o = deploy(&cluster(json!({
+            "schemaRegistry": {},
+            "listeners": [{"name": "MTLS", "port": 9093, "tls": {}, "authentication": {"type": "tls"}}],
+        })));
+        let args = container_of(&o).args.clone().unwrap_or_default();
+        for wanted in [
+            "--kafka-security-protocol=SSL",
+            "--kafka-cert=/etc/tributary-tls/kafka-user/user.crt",
+            "--kafka-key=/etc/tributary-tls/kafka-user/user.key",
+        ] {
+            assert!(args.iter().any(|a| a == wanted), "{wanted} not in {args:?}");
+        }
+        let volumes = volumes_of(&o);
+        let user_secret = secret_of(&volumes, "kafka-user");
+        assert_eq!(
+            user_secret.secret_name.as_deref(),
+            Some("demo-schema-registry")
+        );
+        let keys: Vec<_> = user_secret
+            .items
+            .iter()
+            .flatten()
+            .map(|i| i.key.as_str())
+            .collect();
+        assert_eq!(keys, vec!["user.crt", "user.key"]);
+        let user = o.user.clone().unwrap_or_else(|| panic!("no KafkaUser"));
+        let spec = serde_json::to_value(&user.spec).unwrap_or_default();
+        assert_eq!(spec["authentication"]["type"], "tls");
+        assert!(spec.get("authorization").is_none(), "{spec}");
+        // A plaintext listener needs no user.
+        let plain = deploy(&cluster(json!({"schemaRegistry": {}})));
+        assert_eq!(plain.user, None);
     }
 
     #[test]

@@ -1,7 +1,13 @@
-//! The security of a cluster's schema registry, rendered: how its pods reach the brokers (the
-//! first internal listener without client authentication, over TLS trusting the cluster CA
-//! when the listener has it) and how they serve (`spec.schemaRegistry.tls` and
-//! `authentication`): the flags, and the Secret volumes they point into. Pure.
+//! The security of a cluster's schema registry, rendered: how its pods reach the brokers and
+//! how they serve (`spec.schemaRegistry.tls` and `authentication`): the flags, and the Secret
+//! volumes and variables they read. Pure.
+//!
+//! The brokers are reached through one internal listener, the first of: plaintext, TLS only,
+//! SASL SCRAM-SHA-512, mTLS (TLS only where the operator issues the brokers' certificate, so
+//! the cluster CA verifies it; oauth listeners are not used). Where the listener authenticates
+//! clients the registry logs in as the KafkaUser `<cluster>-schema-registry` the operator
+//! creates for it ([`super::registry_user`]), with ACLs on its topic, its group and its
+//! transactional id when the cluster has authorization.
 //!
 //! Choices, so they are in one place:
 //! - The serving certificate is the Secret `tls.secretName`, or `<cluster>-schema-registry-tls`
@@ -17,14 +23,16 @@
 //!   the registry's Role needs nothing more.
 //! - CA keys are never mounted: CA volumes hold `ca.crt` only.
 
-use k8s_openapi::api::core::v1::{Volume, VolumeMount};
+use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, SecretKeySelector, Volume, VolumeMount};
 use tributary_crds::cluster::{ListenerType, SchemaRegistry};
+use tributary_crds::listener::{AuthenticationType, Listener};
 use tributary_crds::registration::{
     clients_ca_name, cluster_ca_name, scram_credentials_name, CA_CERT_KEY, SCRAM_CREDENTIALS_KEY,
 };
 use tributary_crds::schema_registry::{
     registry_name, registry_tls_name, RegistryAuthenticationType,
 };
+use tributary_crds::user::{PASSWORD_KEY, USER_CERT_KEY, USER_KEY_KEY};
 use tributary_crds::{listener::AdvertisedAddress, KafkaCluster};
 
 use super::security::{mount, only_key, secret_volume, TLS_CERT_KEY, TLS_KEY_KEY};
@@ -38,6 +46,19 @@ pub const REGISTRY_CLUSTER_CA_DIR: &str = "/etc/tributary-tls/cluster-ca";
 pub const REGISTRY_CLIENTS_CA_DIR: &str = "/etc/tributary-tls/clients-ca";
 /// Where the SCRAM credential document is mounted (`authentication.type: basic`).
 pub const REGISTRY_SCRAM_DIR: &str = "/etc/tributary-scram";
+/// Where the registry's KafkaUser certificate is mounted (mTLS listeners).
+pub const REGISTRY_KAFKA_USER_DIR: &str = "/etc/tributary-tls/kafka-user";
+
+/// How the registry logs in to the brokers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KafkaLogin {
+    /// It does not: the listener does not authenticate clients.
+    None,
+    /// SASL SCRAM-SHA-512 with its KafkaUser's password.
+    Scram,
+    /// Its KafkaUser's certificate from the clients CA.
+    Certificate,
+}
 
 /// The listener the registry's Kafka clients use.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,30 +71,37 @@ pub struct KafkaAccess {
     pub tls: bool,
     /// Whether brokers advertise pod IPs there, which their certificates do not name.
     pub by_ip: bool,
+    /// How it logs in.
+    pub login: KafkaLogin,
 }
 
-/// The first internal listener without client authentication, preferring one without TLS,
-/// else one with TLS whose certificate the operator issues (so the cluster CA verifies it);
-/// why none fits otherwise.
+/// How well `l` suits the registry (lower first); `None` when it cannot use it.
+fn suitability(l: &Listener) -> Option<(u8, KafkaLogin)> {
+    if l.type_ != ListenerType::Internal || l.tls.as_ref().is_some_and(|t| t.secret_name.is_some())
+    {
+        return None;
+    }
+    let tls = u8::from(l.tls.is_some());
+    match l.authentication.as_ref().map(|a| a.type_) {
+        None => Some((tls, KafkaLogin::None)),
+        Some(AuthenticationType::ScramSha512) => Some((2, KafkaLogin::Scram)),
+        Some(AuthenticationType::Tls) => Some((3, KafkaLogin::Certificate)),
+        Some(AuthenticationType::OAuth) => None,
+    }
+}
+
+/// The listener the registry uses (see the module docs); why none fits otherwise.
 pub fn kafka_access(cluster: &KafkaCluster, names: &Names) -> Result<KafkaAccess, String> {
-    let open = |l: &&tributary_crds::listener::Listener| {
-        l.type_ == ListenerType::Internal && l.authentication.is_none()
-    };
-    let listeners = &cluster.spec.listeners;
-    let chosen = listeners
+    let chosen = cluster
+        .spec
+        .listeners
         .iter()
-        .filter(open)
-        .find(|l| l.tls.is_none())
-        .or_else(|| {
-            listeners
-                .iter()
-                .filter(open)
-                .find(|l| l.tls.as_ref().is_some_and(|t| t.secret_name.is_none()))
-        });
-    let Some(l) = chosen else {
+        .filter_map(|l| suitability(l).map(|(rank, login)| (rank, l, login)))
+        .min_by_key(|(rank, _, _)| *rank);
+    let Some((_, l, login)) = chosen else {
         return Err(
-            "the schema registry connects to the brokers through an internal listener without \
-             client authentication (plaintext, or TLS with the operator-issued certificate), \
+            "the schema registry connects to the brokers through an internal listener that is \
+             plaintext, TLS, SCRAM-SHA-512 or mTLS with the operator-issued broker certificate, \
              and spec.listeners has none; add one (e.g. {name: REGISTRY, port: 9095, tls: {}}) \
              or remove spec.schemaRegistry"
                 .to_owned(),
@@ -84,6 +112,7 @@ pub fn kafka_access(cluster: &KafkaCluster, names: &Names) -> Result<KafkaAccess
         listener: l.name.clone(),
         tls: l.tls.is_some(),
         by_ip: l.advertise == AdvertisedAddress::PodIp,
+        login,
     })
 }
 
@@ -116,6 +145,8 @@ pub struct RegistrySecurity {
     pub volumes: Vec<Volume>,
     /// Container mounts.
     pub mounts: Vec<VolumeMount>,
+    /// Container environment (the Kafka password, from its Secret).
+    pub env: Vec<EnvVar>,
     /// Whether the REST API is HTTPS.
     pub https: bool,
 }
@@ -124,6 +155,66 @@ impl RegistrySecurity {
     fn add(&mut self, volume: Volume, dir: &str) {
         self.mounts.push(mount(volume.name.clone(), dir.to_owned()));
         self.volumes.push(volume);
+    }
+}
+
+/// The flags, volume and variable of the registry's Kafka connection through `access`.
+fn kafka_login(access: &KafkaAccess, names: &Names, cluster_ca: &str, out: &mut RegistrySecurity) {
+    let protocol = match (access.tls, access.login) {
+        (false, KafkaLogin::None) => return,
+        (true, KafkaLogin::None | KafkaLogin::Certificate) => "SSL",
+        (false, KafkaLogin::Scram) => "SASL_PLAINTEXT",
+        (true, KafkaLogin::Scram) => "SASL_SSL",
+        // An mTLS listener without TLS cannot exist; the certificate is unused then.
+        (false, KafkaLogin::Certificate) => "PLAINTEXT",
+    };
+    out.args
+        .push(format!("--kafka-security-protocol={protocol}"));
+    if access.tls {
+        out.args.push(format!("--kafka-ca={cluster_ca}"));
+        if access.by_ip {
+            out.args
+                .push("--kafka-skip-hostname-verification".to_owned());
+        }
+    }
+    let user = registry_name(&names.cluster);
+    match access.login {
+        KafkaLogin::None => {}
+        KafkaLogin::Scram => {
+            out.args
+                .push("--kafka-sasl-mechanism=SCRAM-SHA-512".to_owned());
+            out.args.push(format!("--kafka-sasl-username={user}"));
+            out.env.push(EnvVar {
+                name: "TRIBUTARY_REGISTRY_KAFKA_SASL_PASSWORD".to_owned(),
+                value_from: Some(EnvVarSource {
+                    secret_key_ref: Some(SecretKeySelector {
+                        name: user,
+                        key: PASSWORD_KEY.to_owned(),
+                        ..SecretKeySelector::default()
+                    }),
+                    ..EnvVarSource::default()
+                }),
+                ..EnvVar::default()
+            });
+        }
+        KafkaLogin::Certificate => {
+            let mut volume = secret_volume("kafka-user".to_owned(), user, None);
+            if let Some(source) = volume.secret.as_mut() {
+                source.items = Some(
+                    [USER_CERT_KEY, USER_KEY_KEY]
+                        .iter()
+                        .flat_map(|k| only_key(k, k).unwrap_or_default())
+                        .collect(),
+                );
+            }
+            out.add(volume, REGISTRY_KAFKA_USER_DIR);
+            out.args.push(format!(
+                "--kafka-cert={REGISTRY_KAFKA_USER_DIR}/{USER_CERT_KEY}"
+            ));
+            out.args.push(format!(
+                "--kafka-key={REGISTRY_KAFKA_USER_DIR}/{USER_KEY_KEY}"
+            ));
+        }
     }
 }
 
@@ -146,14 +237,7 @@ pub fn registry_security(
             REGISTRY_CLUSTER_CA_DIR,
         );
     }
-    if access.tls {
-        out.args.push("--kafka-security-protocol=SSL".to_owned());
-        out.args.push(format!("--kafka-ca={cluster_ca}"));
-        if access.by_ip {
-            out.args
-                .push("--kafka-skip-hostname-verification".to_owned());
-        }
-    }
+    kafka_login(access, names, &cluster_ca, &mut out);
     let Some(tls) = &registry.tls else {
         return out;
     };

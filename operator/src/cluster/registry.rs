@@ -15,7 +15,7 @@ use tributary_crds::cluster::{registry_name, registry_url, SchemaRegistryStatus}
 use tributary_crds::conditions::set_condition;
 use tributary_crds::registration::cluster_ca_name;
 use tributary_crds::schema_registry::registry_tls_name;
-use tributary_crds::{KafkaCluster, KafkaClusterStatus};
+use tributary_crds::{KafkaCluster, KafkaClusterStatus, KafkaUser};
 
 use super::certificates::{ensure_leaf, get};
 use crate::apply::{apply, delete_if_exists};
@@ -121,6 +121,11 @@ pub async fn reconcile_registry(
                 // Before the Deployment: its pods wait for the Secret they mount.
                 ensure_registry_certificate(ctx, cluster, names, SystemTime::now()).await?;
             }
+            // Its KafkaUser, when the listener authenticates clients (kept, if the listener
+            // changes to one that does not, until the registry goes: no call per reconcile).
+            if let Some(user) = &o.user {
+                apply::<KafkaUser>(c, user).await?;
+            }
             apply::<ServiceAccount>(c, &o.service_account).await?;
             apply::<Role>(c, &o.role).await?;
             apply::<RoleBinding>(c, &o.role_binding).await?;
@@ -196,7 +201,8 @@ async fn remove(ctx: &Context, names: &Names) -> Result<()> {
     delete_if_exists::<Service>(c, ns, &name).await?;
     delete_if_exists::<RoleBinding>(c, ns, &name).await?;
     delete_if_exists::<Role>(c, ns, &name).await?;
-    delete_if_exists::<ServiceAccount>(c, ns, &name).await
+    delete_if_exists::<ServiceAccount>(c, ns, &name).await?;
+    delete_if_exists::<KafkaUser>(c, ns, &name).await
 }
 
 #[cfg(test)]
