@@ -439,3 +439,43 @@ def test_https_registry_with_basic_auth_against_scram_credentials(broker_factory
     finally:
         registry.stop()
         print(registry.log_tail())
+
+
+@pytest.mark.single_broker("the broker's SASL_SSL and mTLS listeners come from one broker's properties file")
+@pytest.mark.parametrize("listener", ["scram512", "mtls"])
+def test_registry_stores_schemas_through_a_secured_listener(tmp_path, monkeypatch, listener):
+    """The registry's own Kafka clients over SASL_SSL with SCRAM-SHA-512 and over mutual TLS,
+    as the operator runs it against a cluster whose listeners authenticate clients."""
+    from confluent_kafka.admin import AdminClient, ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion
+    from test_security import SCRAM_PASSWORD, start_secure_broker
+
+    secure = start_secure_broker(tmp_path / "secure")
+    try:
+        admin = AdminClient({"bootstrap.servers": secure.plaintext})
+        upsert = UserScramCredentialUpsertion("alice", ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192), SCRAM_PASSWORD.encode())
+        for future in admin.alter_user_scram_credentials([upsert]).values():
+            future.result(10)
+        conf = secure.ck(listener)
+        # fmt: off
+        flags = ["--kafka-ca", str(secure.pki.ca)]
+        if listener == "scram512":
+            flags += ["--kafka-security-protocol", "SASL_SSL", "--kafka-sasl-mechanism", "SCRAM-SHA-512",
+                      "--kafka-sasl-username", "alice"]
+            monkeypatch.setenv("TRIBUTARY_REGISTRY_KAFKA_SASL_PASSWORD", SCRAM_PASSWORD)
+        else:
+            flags += ["--kafka-security-protocol", "SSL", "--kafka-cert", str(secure.pki.client_cert),
+                      "--kafka-key", str(secure.pki.client_key)]
+        # fmt: on
+        registry = RegistryProcess(conf["bootstrap.servers"], tmp_path / "registry", "_schemas", tuple(flags))
+        registry.start()
+        try:
+            client = SchemaRegistryClient({"url": registry.url})
+            schema_id = client.register_schema("secured-value", Schema(avro_record(ID), "AVRO"))
+            # Rebuilt from the topic alone, read back over the same secured listener.
+            registry.restart()
+            assert SchemaRegistryClient({"url": registry.url}).get_schema(schema_id).schema_str.startswith("{")
+        finally:
+            registry.stop()
+            print(registry.log_tail())
+    finally:
+        secure.broker.stop()
