@@ -97,9 +97,9 @@ pub async fn registry_tls(
     };
     let server_name = format!("{}.{ns}.svc", registry_name(&name));
     match RegistryTls::new(
-        &trusted,
-        Some((&identity.cert_pem, &identity.key_pem)),
-        &server_name,
+        trusted.as_bytes(),
+        Some((identity.cert_pem.as_bytes(), identity.key_pem.as_bytes())),
+        Some(&server_name),
     ) {
         Ok(tls) => Ok(Ok(Some(tls))),
         Err(e) => blocked(format!(
