@@ -1,28 +1,32 @@
-//! A minimal client of the schema registry's REST API: one HTTP/1.1 request per connection
-//! (hyper, already in the dependency tree), bounded by `--timeout`, Confluent's media type, and
-//! its `{"error_code", "message"}` errors turned into [`Error::Registry`].
+//! `trib schema`'s registry calls over the shared [`tributary_registry_client`] (HTTP or
+//! HTTPS, basic credentials or a client certificate), bounded by `--timeout`, with the
+//! registry's `{"error_code", "message"}` errors turned into [`Error::Registry`] with a hint.
 
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::{header, Method, Request, Uri};
-use hyper_util::rt::TokioIo;
+use hyper::Method;
 use serde_json::Value;
+use tributary_registry_client::{ClientError, RegistryHttp, TlsSettings};
 
 use crate::error::{Error, Result};
 
-/// Confluent's media type, sent and accepted.
-pub const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
+/// Where the registry is and how to authenticate to it, as the flags give it.
+#[derive(Debug, Clone, Default)]
+pub struct Access {
+    /// `http(s)://HOST:PORT[/prefix]`.
+    pub url: String,
+    /// CA bundle (PEM) for an HTTPS registry.
+    pub ca: Option<Vec<u8>>,
+    /// Client certificate and key (PEM) for mTLS.
+    pub identity: Option<(Vec<u8>, Vec<u8>)>,
+    /// HTTP basic user and password.
+    pub basic: Option<(String, String)>,
+}
 
-/// Where the registry is and how long to wait for it.
+/// A registry to call.
 #[derive(Debug, Clone)]
 pub struct Registry {
-    /// `http://HOST:PORT[/prefix]`, as given.
-    url: String,
-    host: String,
-    port: u16,
-    prefix: String,
+    http: RegistryHttp,
     timeout: Duration,
 }
 
@@ -30,23 +34,30 @@ pub struct Registry {
 pub type Answer = Value;
 
 impl Registry {
-    /// A client of the registry at `url` (only `http://`).
-    pub fn new(url: &str, timeout: Duration) -> Result<Registry> {
-        let bad = |why: &str| Error::Usage(format!("invalid --registry URL {url:?}: {why}"));
-        let uri: Uri = url.parse().map_err(|_| bad("not a URL"))?;
-        match uri.scheme_str() {
-            Some("http") => {}
-            Some(other) => return Err(bad(&format!("scheme {other} is not supported, use http"))),
-            None => return Err(bad("expected http://HOST:PORT")),
+    /// A client of the registry `access` describes.
+    pub fn new(access: &Access, timeout: Duration) -> Result<Registry> {
+        let usage = |e: ClientError| Error::Usage(format!("--registry {}: {e}", access.url));
+        let tls = match (&access.ca, access.url.starts_with("https://")) {
+            (Some(ca), _) => {
+                let identity = access
+                    .identity
+                    .as_ref()
+                    .map(|(c, k)| (c.as_slice(), k.as_slice()));
+                Some(TlsSettings::new(ca, identity, None).map_err(usage)?)
+            }
+            (None, true) => {
+                return Err(Error::Usage(format!(
+                    "--registry {} is https://: give the CA that signed its certificate with --registry-ca",
+                    access.url
+                )))
+            }
+            (None, false) => None,
+        };
+        let mut http = RegistryHttp::new(&access.url, tls, timeout).map_err(usage)?;
+        if let Some((user, password)) = &access.basic {
+            http = http.with_basic_auth(user, password).map_err(usage)?;
         }
-        let authority = uri.authority().ok_or_else(|| bad("no host"))?;
-        Ok(Registry {
-            url: url.trim_end_matches('/').to_owned(),
-            host: authority.host().to_owned(),
-            port: authority.port_u16().unwrap_or(80),
-            prefix: uri.path().trim_end_matches('/').to_owned(),
-            timeout,
-        })
+        Ok(Registry { http, timeout })
     }
 
     /// Sends one request; `action` names it in errors ("register subject orders-value").
@@ -58,75 +69,35 @@ impl Registry {
         body: Option<&Value>,
     ) -> Result<Answer> {
         let unreachable = |detail: String| Error::RegistryUnreachable {
-            url: self.url.clone(),
+            url: self.http.url().to_owned(),
             detail,
         };
-        let exchange = self.exchange(method, path, body);
-        let (status, bytes) = match tokio::time::timeout(self.timeout, exchange).await {
-            Ok(r) => r.map_err(unreachable)?,
-            Err(_) => {
+        let answer = match self.http.call(method, path, body).await {
+            Ok(answer) => answer,
+            Err(ClientError::Timeout { .. }) => {
                 return Err(unreachable(format!(
                     "no answer within {} (raise --timeout)",
                     humantime::format_duration(self.timeout)
                 )))
             }
+            Err(e) => return Err(unreachable(e.to_string())),
         };
-        let json: Value = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
-        };
+        let status = answer.status;
         if (200..300).contains(&status) {
-            return Ok(json);
+            return Ok(answer.body);
         }
+        let json = answer.body;
         let code = json["error_code"].as_i64().unwrap_or(i64::from(status));
         let message = json["message"]
             .as_str()
             .map(str::to_owned)
-            .unwrap_or_else(|| format!("HTTP {status}: {}", String::from_utf8_lossy(&bytes)));
+            .unwrap_or_else(|| format!("HTTP {status}: {json}"));
         Err(Error::Registry {
             action: action.to_owned(),
             code,
             message,
             hint: hint(code).map(str::to_owned),
         })
-    }
-
-    async fn exchange(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&Value>,
-    ) -> std::result::Result<(u16, Bytes), String> {
-        let stream = tokio::net::TcpStream::connect((self.host.as_str(), self.port))
-            .await
-            .map_err(|e| e.to_string())?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| e.to_string())?;
-        tokio::spawn(conn);
-        let body = body.map(Value::to_string).unwrap_or_default();
-        let request = Request::builder()
-            .method(method)
-            .uri(format!("{}{path}", self.prefix))
-            .header(header::HOST, format!("{}:{}", self.host, self.port))
-            .header(header::ACCEPT, format!("{CONTENT_TYPE}, application/json"))
-            .header(header::CONTENT_TYPE, CONTENT_TYPE)
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| e.to_string())?;
-        let answer = sender
-            .send_request(request)
-            .await
-            .map_err(|e| e.to_string())?;
-        let status = answer.status().as_u16();
-        let bytes = answer
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?
-            .to_bytes();
-        Ok((status, bytes))
     }
 }
 
@@ -170,14 +141,22 @@ mod tests {
     }
 
     #[test]
-    fn only_http_urls_are_accepted() {
-        assert!(Registry::new("http://127.0.0.1:8081", Duration::from_secs(1)).is_ok());
-        assert!(Registry::new("https://r:8081", Duration::from_secs(1)).is_err());
-        assert!(Registry::new("127.0.0.1:8081", Duration::from_secs(1)).is_err());
-        let r = Registry::new("http://h/prefix/", Duration::from_secs(1));
-        assert_eq!(
-            r.map(|r| (r.port, r.prefix)).ok(),
-            Some((80, "/prefix".into()))
-        );
+    fn https_needs_a_ca_and_urls_a_scheme() {
+        let t = Duration::from_secs(1);
+        let access = |url: &str| Access {
+            url: url.to_owned(),
+            ..Access::default()
+        };
+        assert!(Registry::new(&access("http://127.0.0.1:8081"), t).is_ok());
+        assert!(matches!(
+            Registry::new(&access("https://r:8081"), t),
+            Err(Error::Usage(m)) if m.contains("--registry-ca")
+        ));
+        assert!(Registry::new(&access("127.0.0.1:8081"), t).is_err());
+        let basic = Access {
+            basic: Some(("alice".into(), "secret".into())),
+            ..access("http://h/prefix/")
+        };
+        assert!(Registry::new(&basic, t).is_ok());
     }
 }

@@ -12,10 +12,10 @@ use crate::error::{Error, Result};
 use crate::output::Output;
 use crate::registry::{segment, Registry};
 
-/// The registry flag every `trib schema` command takes.
+/// The registry flags every `trib schema` command takes.
 #[derive(Debug, clap::Args)]
 pub struct RegistryArgs {
-    /// The schema registry's URL
+    /// The schema registry's URL (https:// needs --registry-ca)
     #[arg(
         long,
         env = "TRIB_SCHEMA_REGISTRY",
@@ -23,6 +23,33 @@ pub struct RegistryArgs {
         global = true
     )]
     pub registry: String,
+    /// CA bundle (PEM) the registry's HTTPS certificate is checked against
+    #[arg(long, env = "TRIB_SCHEMA_REGISTRY_CA", global = true)]
+    pub registry_ca: Option<PathBuf>,
+    /// Client certificate (PEM) for a registry requiring mTLS
+    #[arg(
+        long,
+        env = "TRIB_SCHEMA_REGISTRY_CERT",
+        global = true,
+        requires = "registry_key"
+    )]
+    pub registry_cert: Option<PathBuf>,
+    /// Its private key (PEM)
+    #[arg(
+        long,
+        env = "TRIB_SCHEMA_REGISTRY_KEY",
+        global = true,
+        requires = "registry_cert"
+    )]
+    pub registry_key: Option<PathBuf>,
+    /// HTTP basic credentials, USER:PASSWORD (Confluent's basic.auth.user.info)
+    #[arg(
+        long,
+        env = "TRIB_SCHEMA_REGISTRY_USER",
+        global = true,
+        hide_env_values = true
+    )]
+    pub user: Option<String>,
 }
 
 /// A schema type.
@@ -211,6 +238,31 @@ fn read_file(file: &Path) -> Result<String> {
     std::fs::read_to_string(file).map_err(|e| Error::io(format!("read {}", file.display()), e))
 }
 
+/// How to reach the registry, from the flags (files read now).
+fn registry_access(args: &RegistryArgs) -> Result<crate::registry::Access> {
+    let read = |path: &PathBuf| {
+        std::fs::read(path).map_err(|e| Error::io(format!("read {}", path.display()), e))
+    };
+    let ca = args.registry_ca.as_ref().map(read).transpose()?;
+    let identity = match (&args.registry_cert, &args.registry_key) {
+        (Some(cert), Some(key)) => Some((read(cert)?, read(key)?)),
+        _ => None,
+    };
+    let basic = match &args.user {
+        None => None,
+        Some(info) => match info.split_once(':') {
+            Some((user, password)) => Some((user.to_owned(), password.to_owned())),
+            None => return Err(Error::Usage("--user takes USER:PASSWORD".to_owned())),
+        },
+    };
+    Ok(crate::registry::Access {
+        url: args.registry.clone(),
+        ca,
+        identity,
+        basic,
+    })
+}
+
 /// Runs a `trib schema` subcommand.
 pub async fn run(
     args: RegistryArgs,
@@ -218,7 +270,7 @@ pub async fn run(
     settings: &Settings,
     out: &Output,
 ) -> Result<()> {
-    let registry = Registry::new(&args.registry, settings.timeout)?;
+    let registry = Registry::new(&registry_access(&args)?, settings.timeout)?;
     match cmd {
         SchemaCommand::Register {
             subject,

@@ -217,3 +217,75 @@ fn an_unreachable_registry_is_reported() {
     );
     r.fails(2, &["http"]);
 }
+
+/// A CA and a registry certificate for 127.0.0.1 as PEM files, and the SCRAM credential
+/// document holding `alice` / `alice-secret`, in `dir`; the registry's security flags.
+fn secured_registry_flags(dir: &Path) -> (Vec<String>, PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, SanType};
+    use tributary_crds::scram::{Credential, Mechanism, StoredCredential, Users};
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name.push(DnType::CommonName, "test-ca");
+    let ca_cert = ca.self_signed(&ca_key).expect("CA certificate");
+    let key = KeyPair::generate().expect("key");
+    let mut params = CertificateParams::new(vec!["localhost".to_owned()]).expect("params");
+    params
+        .subject_alt_names
+        .push(SanType::IpAddress([127, 0, 0, 1].into()));
+    let cert = params
+        .signed_by(&key, &ca_cert, &ca_key)
+        .expect("certificate");
+    let credential = StoredCredential::derive(Mechanism::Sha512, b"alice-secret", b"a-salt", 4096)
+        .expect("derive");
+    let users: Users = [(
+        "alice".to_owned(),
+        [(Mechanism::Sha512, Credential::encode(&credential))].into(),
+    )]
+    .into();
+    let ca_file = write(dir, "ca.crt", &ca_cert.pem());
+    let flags = [
+        ("--tls-cert", write(dir, "tls.crt", &cert.pem())),
+        ("--tls-key", write(dir, "tls.key", &key.serialize_pem())),
+        (
+            "--scram-credentials",
+            write(
+                dir,
+                "credentials.json",
+                &serde_json::to_string(&users).expect("json"),
+            ),
+        ),
+    ]
+    .into_iter()
+    .flat_map(|(flag, path)| [flag.to_owned(), path.display().to_string()])
+    .chain(["--authentication".to_owned(), "basic".to_owned()])
+    .collect();
+    (flags, ca_file)
+}
+
+#[test]
+fn trib_schema_reaches_an_https_registry_with_basic_credentials() {
+    let broker = Broker::tributary();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (flags, ca) = secured_registry_flags(dir.path());
+    let registry = SchemaRegistry::start_with(&broker, &flags);
+    let ca = ca.display().to_string();
+    let file = write(dir.path(), "v1.avsc", V1);
+    let file = file.display().to_string();
+    let secured = |user: &str, args: &[&str]| {
+        let mut all = vec!["--registry-ca", ca.as_str(), "--user", user];
+        all.extend_from_slice(args);
+        schema_trib(&registry, &all)
+    };
+    let registered = secured(
+        "alice:alice-secret",
+        &["register", "secure-value", "--file", &file, "--json"],
+    )
+    .json();
+    assert_eq!(registered["version"], 1, "{registered}");
+    let listed = secured("alice:alice-secret", &["list"]);
+    assert!(listed.ok().contains("secure-value"), "{listed:#?}");
+    secured("alice:wrong", &["list"]).fails(1, &["40101"]);
+    // Without the CA the certificate is not trusted.
+    schema_trib(&registry, &["list", "--user", "alice:alice-secret"]).fails(2, &["--registry-ca"]);
+}

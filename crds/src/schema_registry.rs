@@ -3,10 +3,11 @@
 //! schema in a compacted topic of the cluster, and where the registry reports itself in the
 //! cluster's status.
 //!
-//! The registry binary serves plain HTTP without authentication and connects to the cluster
-//! without TLS or SASL for now, so the CRD accepts `authentication.type: none` only and no
-//! `tls`, with a message saying so, rather than accepting settings nothing would honour. The
-//! fields exist so manifests written for the secured registry keep their shape.
+//! `tls` serves the REST API over HTTPS (a certificate from the cluster CA unless a Secret is
+//! named); `authentication` is `basic` (HTTP basic against the KafkaUsers' SCRAM
+//! credentials) or `tls` (client certificates of the clients CA, `CN=alice` being
+//! `User:alice` as on the brokers' mTLS listeners). Both need `tls`: passwords must not cross
+//! the network in clear, and client certificates only exist over TLS.
 
 // The KubeSchema derive copies each validated struct into a private helper type, which the
 // unreachable_pub lint reports; the real types are exported from lib.rs.
@@ -32,17 +33,27 @@ pub fn registry_name(cluster: &str) -> String {
     format!("{cluster}-schema-registry")
 }
 
-/// The in-cluster URL of a cluster's registry: what clients, the status and KafkaSchemas use.
-pub fn registry_url(cluster: &str, namespace: &str, port: i32) -> String {
-    format!("http://{}.{namespace}.svc:{port}", registry_name(cluster))
+/// The in-cluster URL of a cluster's registry: what clients, the status and KafkaSchemas use
+/// (`https://` when it serves TLS).
+pub fn registry_url(cluster: &str, namespace: &str, port: i32, tls: bool) -> String {
+    let scheme = if tls { "https" } else { "http" };
+    format!(
+        "{scheme}://{}.{namespace}.svc:{port}",
+        registry_name(cluster)
+    )
+}
+
+/// Name of the Secret holding the registry's serving certificate when the operator issues it
+/// (`tls` without `secretName`).
+pub fn registry_tls_name(cluster: &str) -> String {
+    format!("{}-tls", registry_name(cluster))
 }
 
 /// The schema registry of a cluster.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(
-    validation = kube::core::Rule::new("!has(self.authentication) || self.authentication.type == 'none'").message("schemaRegistry.authentication: only type none is supported yet (tributary-schema-registry does not serve HTTP basic or mTLS authentication yet)"),
-    validation = kube::core::Rule::new("!has(self.tls)").message("schemaRegistry.tls is not supported yet (tributary-schema-registry serves plain HTTP only); remove it"),
+    validation = kube::core::Rule::new("!has(self.authentication) || self.authentication.type == 'none' || has(self.tls)").message("schemaRegistry.authentication basic and tls need schemaRegistry.tls (passwords must not cross the network in clear; client certificates need TLS): add tls: {} to have the operator issue a certificate from the cluster CA"),
 )]
 pub struct SchemaRegistry {
     /// Registry pods. Any may serve reads; one at a time (elected with a Lease) writes, the
@@ -69,7 +80,8 @@ pub struct SchemaRegistry {
     /// How clients authenticate to the REST API; anonymous when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authentication: Option<RegistryAuthentication>,
-    /// Serve the REST API over TLS, with a certificate as the cluster's listeners declare one.
+    /// Serve the REST API over HTTPS, with a certificate as the cluster's listeners declare one
+    /// (`secretName`, or issued by the operator from the cluster CA for the Service's names).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<ListenerTls>,
 }
@@ -122,12 +134,12 @@ pub enum RegistryAuthenticationType {
     /// Anonymous.
     #[serde(rename = "none")]
     None,
-    /// HTTP basic authentication against the KafkaUsers' SCRAM credentials (not supported
-    /// yet; the CRD refuses it).
+    /// HTTP basic authentication against the KafkaUsers' SCRAM credentials (the Secret
+    /// `<cluster>-scram-credentials`, re-read when it changes); needs `tls`.
     #[serde(rename = "basic")]
     Basic,
-    /// TLS client certificates signed by the clients CA (not supported yet; the CRD refuses
-    /// it).
+    /// TLS client certificates signed by the clients CA (a KafkaUser of type tls), the
+    /// principal being `User:<CN>`; needs `tls`.
     #[serde(rename = "tls")]
     Tls,
 }
@@ -161,8 +173,12 @@ mod tests {
     #[test]
     fn the_url_names_the_service_in_the_namespace() {
         assert_eq!(
-            registry_url("demo", "kafka", 8081),
+            registry_url("demo", "kafka", 8081, false),
             "http://demo-schema-registry.kafka.svc:8081"
+        );
+        assert_eq!(
+            registry_url("demo", "kafka", 8081, true),
+            "https://demo-schema-registry.kafka.svc:8081"
         );
     }
 }

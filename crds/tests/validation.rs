@@ -507,7 +507,7 @@ fn schema(spec: &str) -> Value {
 }
 
 #[test]
-fn schema_registry_accepts_defaults_and_refuses_what_the_registry_cannot_do_yet() {
+fn schema_registry_accepts_defaults_and_tls_and_refuses_authentication_without_tls() {
     let s = schema_of(CLUSTER_CRD);
     let ok = cluster("  brokers: 1\n  schemaRegistry: {}");
     assert_eq!(errors(&s, &ok, None), Vec::<String>::new());
@@ -515,18 +515,24 @@ fn schema_registry_accepts_defaults_and_refuses_what_the_registry_cannot_do_yet(
         "  brokers: 1\n  schemaRegistry: {replicas: 2, port: 8085, topic: _schemas_x, image: r:1, authentication: {type: none}, resources: {limits: {memory: 512Mi}}}",
     );
     assert_eq!(errors(&s, &full, None), Vec::<String>::new());
-    assert_rejected(
-        &s,
-        &cluster("  brokers: 1\n  schemaRegistry: {authentication: {type: basic}}"),
-        None,
-        "only type none is supported yet",
-    );
-    assert_rejected(
-        &s,
-        &cluster("  brokers: 1\n  schemaRegistry: {tls: {}}"),
-        None,
-        "schemaRegistry.tls is not supported yet",
-    );
+    for secured in [
+        "tls: {}, authentication: {type: basic}",
+        "tls: {secretName: my-cert}, authentication: {type: tls}",
+        "tls: {}",
+    ] {
+        let c = cluster(&format!("  brokers: 1\n  schemaRegistry: {{{secured}}}"));
+        assert_eq!(errors(&s, &c, None), Vec::<String>::new(), "{secured}");
+    }
+    for bare in ["basic", "tls"] {
+        assert_rejected(
+            &s,
+            &cluster(&format!(
+                "  brokers: 1\n  schemaRegistry: {{authentication: {{type: {bare}}}}}"
+            )),
+            None,
+            "need schemaRegistry.tls",
+        );
+    }
     assert_rejected(
         &s,
         &cluster("  brokers: 1\n  schemaRegistry: {port: 80}"),

@@ -1233,7 +1233,7 @@ fn operator_rbac_covers_the_role_it_grants_brokers() {
             (
                 "tributary.dev",
                 "kafkausers",
-                &["list", "watch", "patch"][..],
+                &["list", "watch", "create", "patch", "delete"][..],
             ),
             ("tributary.dev", "kafkausers/status", &["patch"][..]),
             ("", "secrets", &["create", "update", "delete"][..]),

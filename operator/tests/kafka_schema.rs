@@ -152,7 +152,7 @@ async fn kafka_schemas_are_registered_refused_evolved_and_soft_deleted() {
     let _broker = start_broker(broker_port);
     let _registry = start_registry(registry_port, broker_port);
     let url = format!("http://127.0.0.1:{registry_port}");
-    let registry = RegistryClient::new(&url).unwrap_or_else(|e| panic!("{e}"));
+    let registry = RegistryClient::new(&url, None).unwrap_or_else(|e| panic!("{e}"));
     tributary_e2e::wait_until("the schema registry answering", START_DEADLINE, || async {
         registry
             .lookup("probe", &body("\"string\""), false)

@@ -6,8 +6,10 @@
 //! ([`service`], [`elector`]; in Kubernetes a Lease elects it, [`lease`], and the others
 //! forward writes to it; the cluster fences a deposed writer through Kafka transactions,
 //! [`kafka::writer`]); the REST API ([`http`]) speaks Confluent's paths, content types and
-//! error codes.
+//! error codes, over HTTPS with basic or mTLS authentication when configured ([`tls`],
+//! [`auth`]).
 
+pub mod auth;
 pub mod bootstrap;
 pub mod compat;
 pub mod elector;
@@ -19,8 +21,10 @@ pub mod metrics;
 pub mod mode;
 pub mod ops;
 pub mod records;
+pub mod reload;
 pub mod schema;
 pub mod service;
 pub mod state;
+pub mod tls;
 
 pub use error::ApiError;

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import ssl
 import subprocess
 import urllib.error
 import urllib.request
@@ -30,8 +31,14 @@ class RegistryProcess:
     """One registry process; `restart()` keeps its port and topic, so clients see the same
     registry rebuilt from the topic alone."""
 
-    def __init__(self, bootstrap: str, workdir: Path, topic: str) -> None:
+    def __init__(
+        self, bootstrap: str, workdir: Path, topic: str, extra_args: tuple[str, ...] = (), ca: Optional[Path] = None
+    ) -> None:
+        """`extra_args` are more flags; `ca` is the CA of the certificate an HTTPS registry
+        (`--tls-cert`) serves."""
         self.bootstrap = bootstrap
+        self.extra_args = list(extra_args)
+        self.ca = ca
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.topic = topic
@@ -41,7 +48,8 @@ class RegistryProcess:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if "--tls-cert" in self.extra_args else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     def command(self) -> list[str]:
         return [
@@ -52,6 +60,7 @@ class RegistryProcess:
             f"127.0.0.1:{self.port}",
             "--topic",
             self.topic,
+            *self.extra_args,
         ]
 
     def start(self, timeout: float = 60.0) -> "RegistryProcess":
@@ -66,7 +75,8 @@ class RegistryProcess:
         def ready() -> bool:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"registry exited with {self.proc.returncode}:\n{self.log_tail()}")
-            with urllib.request.urlopen(self.url + "/", timeout=2) as r:
+            context = ssl.create_default_context(cafile=str(self.ca)) if self.ca else None
+            with urllib.request.urlopen(self.url + "/", timeout=2, context=context) as r:
                 return r.status == 200 and json.loads(r.read()) == {}
 
         try:

@@ -380,3 +380,149 @@ def test_json_schema_and_protobuf_changes_follow_confluents_rules(registry):
         registry, "POST", "/subjects/pb2/versions", {"schema": 'syntax="proto3"; /* again */ message M { int32 a=1; }', "schemaType": "PROTOBUF"}, normalize=True
     )
     assert (status, again) == (200, body)
+
+
+def scram_sha512_document(users: dict[str, str]) -> dict:
+    """The cluster's SCRAM credential document (crds/src/scram.rs) for `users` (name: password),
+    derived as RFC 5802 does, so the registry checks passwords it never stored."""
+    import base64
+    import hashlib
+    import hmac
+    import os
+
+    doc = {}
+    for user, password in users.items():
+        salt, iterations = os.urandom(16), 4096
+        salted = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations)
+        client_key = hmac.new(salted, b"Client Key", hashlib.sha512).digest()
+        server_key = hmac.new(salted, b"Server Key", hashlib.sha512).digest()
+        b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
+        doc[user] = {
+            "SCRAM-SHA-512": {
+                "iterations": iterations,
+                "salt": b64(salt),
+                "stored_key": b64(hashlib.sha512(client_key).digest()),
+                "server_key": b64(server_key),
+            }
+        }
+    return doc
+
+
+def test_https_registry_with_basic_auth_against_scram_credentials(broker_factory, tmp_path, topic):
+    """Confluent's client over TLS (`ssl.ca.location`) with `basic.auth.user.info` against a
+    registry that checks the password against the SCRAM credential document."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    validity = (now - datetime.timedelta(hours=1), now + datetime.timedelta(days=1))
+
+    def certificate(subject: str, key, issuer: str, signer, ca: bool):
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(validity[0])
+            .not_valid_after(validity[1])
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if not ca:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                critical=False,
+            )
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key, server_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_cert = certificate("test-ca", ca_key, "test-ca", ca_key, True)
+    server_cert = certificate("registry", server_key, "test-ca", ca_key, False)
+    pem = serialization.Encoding.PEM
+    files = {
+        "ca.crt": ca_cert.public_bytes(pem),
+        "tls.crt": server_cert.public_bytes(pem),
+        "tls.key": server_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
+        "credentials.json": json.dumps(scram_sha512_document({"alice": "alice-secret"})).encode(),
+    }
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+
+    broker = broker_factory()
+    # fmt: off
+    flags = (
+        "--tls-cert", str(tmp_path / "tls.crt"), "--tls-key", str(tmp_path / "tls.key"),
+        "--authentication", "basic", "--scram-credentials", str(tmp_path / "credentials.json"),
+    )
+    # fmt: on
+    registry = RegistryProcess(
+        broker.bootstrap, tmp_path / "registry", f"_schemas-{uuid.uuid4().hex[:8]}", flags, ca=tmp_path / "ca.crt"
+    )
+    registry.start()
+    try:
+        assert registry.url.startswith("https://")
+        conf = {"url": registry.url, "ssl.ca.location": str(tmp_path / "ca.crt")}
+        client = SchemaRegistryClient({**conf, "basic.auth.user.info": "alice:alice-secret"})
+        schema_id = client.register_schema(f"{topic}-value", Schema(avro_record(ID, NAME), "AVRO"))
+        assert client.get_schema(schema_id).schema_str.startswith("{")
+        ser = AvroSerializer(client, avro_record(ID, NAME))
+        ctx = SerializationContext(topic, MessageField.VALUE)
+        got = round_trip(broker.bootstrap, topic, [ser({"id": 1, "name": "a"}, ctx)])
+        de = AvroDeserializer(client)
+        assert [de(v, ctx) for v in got] == [{"id": 1, "name": "a"}]
+
+        for user_info in ("alice:wrong", "mallory:alice-secret"):
+            with pytest.raises(SchemaRegistryError) as refused:
+                SchemaRegistryClient({**conf, "basic.auth.user.info": user_info}).get_subjects()
+            assert (refused.value.http_status_code, refused.value.error_code) == (401, 40101)
+        with pytest.raises(SchemaRegistryError) as anonymous:
+            SchemaRegistryClient(conf).get_subjects()
+        assert anonymous.value.error_code == 40101
+    finally:
+        registry.stop()
+        print(registry.log_tail())
+
+
+@pytest.mark.single_broker("the broker's SASL_SSL and mTLS listeners come from one broker's properties file")
+@pytest.mark.parametrize("listener", ["scram512", "mtls"])
+def test_registry_stores_schemas_through_a_secured_listener(tmp_path, monkeypatch, listener):
+    """The registry's own Kafka clients over SASL_SSL with SCRAM-SHA-512 and over mutual TLS,
+    as the operator runs it against a cluster whose listeners authenticate clients."""
+    from confluent_kafka.admin import AdminClient, ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion
+    from test_security import SCRAM_PASSWORD, start_secure_broker
+
+    secure = start_secure_broker(tmp_path / "secure")
+    try:
+        admin = AdminClient({"bootstrap.servers": secure.plaintext})
+        upsert = UserScramCredentialUpsertion("alice", ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192), SCRAM_PASSWORD.encode())
+        for future in admin.alter_user_scram_credentials([upsert]).values():
+            future.result(10)
+        conf = secure.ck(listener)
+        # fmt: off
+        flags = ["--kafka-ca", str(secure.pki.ca)]
+        if listener == "scram512":
+            flags += ["--kafka-security-protocol", "SASL_SSL", "--kafka-sasl-mechanism", "SCRAM-SHA-512",
+                      "--kafka-sasl-username", "alice"]
+            monkeypatch.setenv("TRIBUTARY_REGISTRY_KAFKA_SASL_PASSWORD", SCRAM_PASSWORD)
+        else:
+            flags += ["--kafka-security-protocol", "SSL", "--kafka-cert", str(secure.pki.client_cert),
+                      "--kafka-key", str(secure.pki.client_key)]
+        # fmt: on
+        registry = RegistryProcess(conf["bootstrap.servers"], tmp_path / "registry", "_schemas", tuple(flags))
+        registry.start()
+        try:
+            client = SchemaRegistryClient({"url": registry.url})
+            schema_id = client.register_schema("secured-value", Schema(avro_record(ID), "AVRO"))
+            # Rebuilt from the topic alone, read back over the same secured listener.
+            registry.restart()
+            assert SchemaRegistryClient({"url": registry.url}).get_schema(schema_id).schema_str.startswith("{")
+        finally:
+            registry.stop()
+            print(registry.log_tail())
+    finally:
+        secure.broker.stop()

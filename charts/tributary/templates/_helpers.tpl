@@ -92,10 +92,11 @@ every right that Role grants (Kubernetes forbids escalation), hence create on ka
 - apiGroups: ["tributary.dev"]
   resources: ["kafkapartitions"]
   verbs: ["get", "list", "watch", "create", "update", "patch"]
-# KafkaUsers: the operator adds and removes its finalizer and writes their status.
+# KafkaUsers: the operator adds and removes its finalizer and writes their status; it creates
+# (server-side apply) and deletes the schema registry's own KafkaUser.
 - apiGroups: ["tributary.dev"]
   resources: ["kafkausers"]
-  verbs: ["get", "list", "watch", "update", "patch"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
 # KafkaSchemas: the operator adds and removes its finalizer (soft-deleting the subject with
 # deletionPolicy Delete) and writes their status; it reads the ConfigMaps schemas come from.
 - apiGroups: ["tributary.dev"]

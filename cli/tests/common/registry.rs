@@ -8,7 +8,7 @@ use super::{free_port, target_profile_dir, Broker};
 
 /// A registry process; killed when dropped.
 pub struct SchemaRegistry {
-    /// `http://127.0.0.1:PORT`.
+    /// `http(s)://127.0.0.1:PORT`.
     pub url: String,
     child: Child,
     log: PathBuf,
@@ -33,6 +33,11 @@ pub fn registry_binary() -> PathBuf {
 impl SchemaRegistry {
     /// Starts a registry on `broker` and waits until it answers.
     pub fn start(broker: &Broker) -> SchemaRegistry {
+        SchemaRegistry::start_with(broker, &[])
+    }
+
+    /// [`SchemaRegistry::start`] with more flags (`https://` when they hold `--tls-cert`).
+    pub fn start_with(broker: &Broker, extra: &[String]) -> SchemaRegistry {
         let dir = tempfile::tempdir().expect("temp dir");
         let addr = format!("127.0.0.1:{}", free_port());
         let log = dir.path().join("registry.log");
@@ -40,13 +45,18 @@ impl SchemaRegistry {
         let err = file.try_clone().expect("log file");
         let child = Command::new(registry_binary())
             .args(["--bootstrap", &broker.addr, "--listener", &addr])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(file)
             .stderr(err)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start the schema registry: {e}"));
         let mut registry = SchemaRegistry {
-            url: format!("http://{addr}"),
+            url: if extra.iter().any(|a| a == "--tls-cert") {
+                format!("https://{addr}")
+            } else {
+                format!("http://{addr}")
+            },
             child,
             log,
             _dir: dir,

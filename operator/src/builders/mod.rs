@@ -9,6 +9,8 @@ mod pdb;
 mod producer_ids;
 mod rbac;
 pub mod registry;
+pub mod registry_security;
+pub mod registry_user;
 pub mod security;
 mod services;
 mod shared;

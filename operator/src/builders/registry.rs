@@ -4,10 +4,11 @@
 //! the ClusterIP Service clients use, and the ServiceAccount, Role and RoleBinding that let the
 //! pods hold that Lease. Pure: the cluster in, the objects (or why none) out.
 //!
-//! The registry is a plain Kafka client of the cluster: it bootstraps through the bootstrap
-//! Service on the first internal listener without TLS or authentication, since the registry
-//! binary speaks neither yet. A cluster without such a listener gets no registry, and a
-//! condition saying why, instead of pods that could never connect.
+//! The registry is a Kafka client of the cluster through the first internal listener without
+//! client authentication, over TLS when that listener has it; it serves HTTPS with basic or
+//! mTLS authentication as `spec.schemaRegistry` asks ([`super::registry_security`]). A
+//! cluster without a usable listener gets no registry, and a condition saying why, instead
+//! of pods that could never connect.
 
 use std::collections::BTreeMap;
 
@@ -19,9 +20,11 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use tributary_crds::cluster::{registry_name, ListenerType, SchemaRegistry};
-use tributary_crds::{KafkaCluster, CLUSTER_LABEL};
+use tributary_crds::cluster::{registry_name, SchemaRegistry};
+use tributary_crds::{KafkaCluster, KafkaUser, CLUSTER_LABEL};
 
+use super::registry_security::{kafka_access, registry_security, KafkaAccess, RegistrySecurity};
+use super::registry_user::registry_user;
 use super::statefulset::{field_env, hardened, http_probe};
 use super::Names;
 
@@ -43,6 +46,8 @@ pub struct RegistryObjects {
     pub deployment: Deployment,
     /// The Service clients (and KafkaSchemas) reach the registry through.
     pub service: Service,
+    /// The KafkaUser it logs in to the brokers as, when its listener authenticates clients.
+    pub user: Option<KafkaUser>,
 }
 
 /// What a cluster's spec asks of its schema registry.
@@ -61,14 +66,11 @@ pub fn schema_registry(cluster: &KafkaCluster, names: &Names) -> RegistryPlan {
     let Some(registry) = &cluster.spec.schema_registry else {
         return RegistryPlan::Disabled;
     };
-    let Some((bootstrap, listener)) = plaintext_bootstrap(cluster, names) else {
-        return RegistryPlan::Unsupported(
-            "the schema registry connects to the brokers without TLS or authentication for \
-             now, and no internal listener of spec.listeners offers that; add one (e.g. \
-             {name: REGISTRY, port: 9095}) or remove spec.schemaRegistry"
-                .to_owned(),
-        );
+    let access = match kafka_access(cluster, names) {
+        Ok(access) => access,
+        Err(why) => return RegistryPlan::Unsupported(why),
     };
+    let security = registry_security(registry, &access, names);
     RegistryPlan::Deploy(Box::new(RegistryObjects {
         service_account: ServiceAccount {
             metadata: meta(names),
@@ -76,22 +78,10 @@ pub fn schema_registry(cluster: &KafkaCluster, names: &Names) -> RegistryPlan {
         },
         role: role(names),
         role_binding: role_binding(names),
-        deployment: deployment(cluster, registry, names, (&bootstrap, &listener)),
+        deployment: deployment(cluster, registry, names, &access, &security),
         service: service(registry, names),
+        user: registry_user(cluster, registry, &access, names),
     }))
-}
-
-/// `host:port` of the bootstrap Service on the first internal listener without TLS or
-/// authentication, and that listener's name.
-fn plaintext_bootstrap(cluster: &KafkaCluster, names: &Names) -> Option<(String, String)> {
-    cluster
-        .spec
-        .listeners
-        .iter()
-        .find(|l| {
-            l.type_ == ListenerType::Internal && l.tls.is_none() && l.authentication.is_none()
-        })
-        .map(|l| (names.bootstrap_servers(l.port), l.name.clone()))
 }
 
 /// Labels selecting the registry's pods (never change: the selector is immutable).
@@ -119,7 +109,7 @@ fn labels(names: &Names) -> BTreeMap<String, String> {
     l
 }
 
-fn meta(names: &Names) -> ObjectMeta {
+pub(super) fn meta(names: &Names) -> ObjectMeta {
     ObjectMeta {
         name: Some(registry_name(&names.cluster)),
         namespace: Some(names.namespace.clone()),
@@ -204,12 +194,14 @@ fn service(registry: &SchemaRegistry, names: &Names) -> Service {
 fn args(
     registry: &SchemaRegistry,
     names: &Names,
-    (bootstrap, listener): (&str, &str),
+    access: &KafkaAccess,
+    security: &RegistrySecurity,
 ) -> Vec<String> {
-    vec![
-        format!("--bootstrap={bootstrap}"),
+    let scheme = if security.https { "https" } else { "http" };
+    let mut args = vec![
+        format!("--bootstrap={}", access.bootstrap),
         format!("--cluster={}/{}", names.namespace, names.cluster),
-        format!("--cluster-listener={listener}"),
+        format!("--cluster-listener={}", access.listener),
         format!("--listener=$(POD_IP):{}", registry.port),
         format!("--topic={}", registry.topic),
         format!(
@@ -217,26 +209,50 @@ fn args(
             names.namespace,
             registry_name(&names.cluster)
         ),
-        format!("--advertised-url=http://$(POD_IP):{}", registry.port),
-    ]
+        format!("--advertised-url={scheme}://$(POD_IP):{}", registry.port),
+    ];
+    args.extend(security.args.iter().cloned());
+    args
 }
 
-/// `GET /` answers `{}` once the registry has replayed its topic and listens.
-fn probe(period: i32, failures: i32) -> Probe {
-    http_probe("/", REGISTRY_PORT_NAME, period, failures)
+/// `GET /` answers `{}` once the registry has replayed its topic and listens (open in every
+/// authentication mode; over HTTPS when the registry serves it).
+fn probe(period: i32, failures: i32, https: bool) -> Probe {
+    let mut probe = http_probe("/", REGISTRY_PORT_NAME, period, failures);
+    if let Some(get) = probe.http_get.as_mut().filter(|_| https) {
+        get.scheme = Some("HTTPS".to_owned());
+    }
+    probe
 }
 
-fn container(registry: &SchemaRegistry, names: &Names, bootstrap: (&str, &str)) -> Container {
+fn container(
+    registry: &SchemaRegistry,
+    names: &Names,
+    access: &KafkaAccess,
+    security: &RegistrySecurity,
+) -> Container {
+    let https = security.https;
+    let mut mounts = vec![VolumeMount {
+        name: "tmp".to_owned(),
+        mount_path: "/tmp".to_owned(),
+        ..VolumeMount::default()
+    }];
+    mounts.extend(security.mounts.iter().cloned());
     Container {
         name: "schema-registry".to_owned(),
         image: Some(registry.image().to_owned()),
         image_pull_policy: None,
-        args: Some(args(registry, names, bootstrap)),
-        env: Some(vec![
-            field_env("POD_NAME", "metadata.name"),
-            field_env("POD_NAMESPACE", "metadata.namespace"),
-            field_env("POD_IP", "status.podIP"),
-        ]),
+        args: Some(args(registry, names, access, security)),
+        env: Some(
+            [
+                field_env("POD_NAME", "metadata.name"),
+                field_env("POD_NAMESPACE", "metadata.namespace"),
+                field_env("POD_IP", "status.podIP"),
+            ]
+            .into_iter()
+            .chain(security.env.iter().cloned())
+            .collect(),
+        ),
         ports: Some(vec![ContainerPort {
             name: Some(REGISTRY_PORT_NAME.to_owned()),
             container_port: registry.port,
@@ -246,15 +262,11 @@ fn container(registry: &SchemaRegistry, names: &Names, bootstrap: (&str, &str)) 
         resources: registry.resources.clone(),
         // Start-up replays the whole topic before listening (the registry allows itself two
         // minutes): the startup probe waits that long before liveness starts counting.
-        startup_probe: Some(probe(5, 30)),
-        liveness_probe: Some(probe(10, 3)),
-        readiness_probe: Some(probe(5, 2)),
+        startup_probe: Some(probe(5, 30, https)),
+        liveness_probe: Some(probe(10, 3, https)),
+        readiness_probe: Some(probe(5, 2, https)),
         security_context: Some(hardened()),
-        volume_mounts: Some(vec![VolumeMount {
-            name: "tmp".to_owned(),
-            mount_path: "/tmp".to_owned(),
-            ..VolumeMount::default()
-        }]),
+        volume_mounts: Some(mounts),
         ..Container::default()
     }
 }
@@ -263,16 +275,26 @@ fn deployment(
     cluster: &KafkaCluster,
     registry: &SchemaRegistry,
     names: &Names,
-    bootstrap: (&str, &str),
+    access: &KafkaAccess,
+    security: &RegistrySecurity,
 ) -> Deployment {
     let mut annotations = BTreeMap::new();
     if cluster.spec.monitoring.metrics {
         annotations.insert("prometheus.io/scrape".to_owned(), "true".to_owned());
+        if security.https {
+            annotations.insert("prometheus.io/scheme".to_owned(), "https".to_owned());
+        }
         annotations.insert("prometheus.io/port".to_owned(), registry.port.to_string());
         annotations.insert("prometheus.io/path".to_owned(), "/metrics".to_owned());
     }
     let image_pull_policy = cluster.spec.image_pull_policy.as_str().to_owned();
-    let mut container = container(registry, names, bootstrap);
+    let mut container = container(registry, names, access, security);
+    let mut volumes = vec![Volume {
+        name: "tmp".to_owned(),
+        empty_dir: Some(EmptyDirVolumeSource::default()),
+        ..Volume::default()
+    }];
+    volumes.extend(security.volumes.iter().cloned());
     container.image_pull_policy = Some(image_pull_policy);
     Deployment {
         metadata: meta(names),
@@ -293,15 +315,14 @@ fn deployment(
                     security_context: Some(PodSecurityContext {
                         run_as_non_root: Some(true),
                         run_as_user: Some(1000),
+                        // Secret volumes are readable by this group only.
+                        fs_group: Some(1000),
                         ..PodSecurityContext::default()
                     }),
                     containers: vec![container],
-                    // The root filesystem is read-only; librdkafka's scratch space lives here.
-                    volumes: Some(vec![Volume {
-                        name: "tmp".to_owned(),
-                        empty_dir: Some(EmptyDirVolumeSource::default()),
-                        ..Volume::default()
-                    }]),
+                    // The root filesystem is read-only; librdkafka's scratch space lives in
+                    // `tmp`; the others hold certificates and credentials.
+                    volumes: Some(volumes),
                     ..PodSpec::default()
                 }),
             },
@@ -478,16 +499,254 @@ mod tests {
     }
 
     #[test]
-    fn a_cluster_with_only_secured_listeners_gets_no_registry_but_a_reason() {
+    fn a_cluster_with_only_oauth_or_foreign_certificate_listeners_gets_no_registry_but_a_reason() {
         let c = cluster(json!({
             "schemaRegistry": {},
-            "listeners": [{"name": "TLS", "port": 9093, "tls": {}}],
+            "listeners": [
+                {"name": "OAUTH", "port": 9093, "tls": {}, "authentication": {"type": "oauth", "jwksConfigMap": {"name": "jwks", "key": "jwks.json"}}},
+                {"name": "OWN", "port": 9094, "tls": {"secretName": "mine"}},
+            ],
         }));
         let names = Names::of(&c).unwrap_or_else(|e| panic!("{e}"));
         let RegistryPlan::Unsupported(why) = schema_registry(&c, &names) else {
             panic!("expected Unsupported");
         };
-        assert!(why.contains("without TLS or authentication"), "{why}");
+        assert!(
+            why.contains("plaintext, TLS, SCRAM-SHA-512 or mTLS"),
+            "{why}"
+        );
+    }
+
+    fn volumes_of(o: &RegistryObjects) -> Vec<Volume> {
+        let spec = o.deployment.spec.template.spec.as_ref();
+        spec.and_then(|s| s.volumes.clone()).unwrap_or_default()
+    }
+
+    fn secret_of<'a>(
+        volumes: &'a [Volume],
+        name: &str,
+    ) -> &'a k8s_openapi::api::core::v1::SecretVolumeSource {
+        volumes
+            .iter()
+            .find(|v| v.name == name)
+            .and_then(|v| v.secret.as_ref())
+            .unwrap_or_else(|| panic!("no Secret volume {name} in {volumes:?}"))
+    }
+
+    #[test]
+    fn a_tls_listener_is_reached_trusting_the_cluster_ca_only() {
+        let o = deploy(&cluster(json!({
+            "schemaRegistry": {},
+            "listeners": [{"name": "TLS", "port": 9093, "tls": {}, "advertise": "PodIP"}],
+        })));
+        let args = container_of(&o).args.clone().unwrap_or_default();
+        for wanted in [
+            "--cluster-listener=TLS",
+            "--kafka-security-protocol=SSL",
+            "--kafka-ca=/etc/tributary-tls/cluster-ca/ca.crt",
+            "--kafka-skip-hostname-verification",
+            "--advertised-url=http://$(POD_IP):8081",
+        ] {
+            assert!(args.iter().any(|a| a == wanted), "{wanted} not in {args:?}");
+        }
+        let volumes = volumes_of(&o);
+        let ca = secret_of(&volumes, "cluster-ca");
+        assert_eq!(ca.secret_name.as_deref(), Some("demo-cluster-ca"));
+        let items = ca.items.clone().unwrap_or_default();
+        assert_eq!(
+            items.iter().map(|i| i.key.as_str()).collect::<Vec<_>>(),
+            vec!["ca.crt"],
+            "the CA key is never mounted"
+        );
+    }
+
+    #[test]
+    fn https_with_basic_auth_mounts_the_certificate_and_the_scram_document() {
+        let o = deploy(&cluster(json!({
+            "schemaRegistry": {"tls": {}, "authentication": {"type": "basic"}},
+        })));
+        let c = container_of(&o);
+        let args = c.args.clone().unwrap_or_default();
+        for wanted in [
+            "--advertised-url=https://$(POD_IP):8081",
+            "--authentication=basic",
+            "--scram-credentials=/etc/tributary-scram/credentials.json",
+            "--tls-cert=/etc/tributary-tls/registry/tls.crt",
+            "--tls-key=/etc/tributary-tls/registry/tls.key",
+            "--tls-client-ca=/etc/tributary-tls/cluster-ca/ca.crt",
+            "--forward-ca=/etc/tributary-tls/registry/ca.crt",
+            "--forward-server-name=demo-schema-registry.kafka.svc",
+        ] {
+            assert!(args.iter().any(|a| a == wanted), "{wanted} not in {args:?}");
+        }
+        assert!(!args.iter().any(|a| a.starts_with("--kafka-")), "{args:?}");
+        let volumes = volumes_of(&o);
+        assert_eq!(
+            secret_of(&volumes, "registry-tls").secret_name.as_deref(),
+            Some("demo-schema-registry-tls")
+        );
+        let scram = secret_of(&volumes, "scram-credentials");
+        assert_eq!(scram.secret_name.as_deref(), Some("demo-scram-credentials"));
+        assert_eq!(scram.optional, Some(true));
+        let mounts = c.volume_mounts.clone().unwrap_or_default();
+        for v in &volumes {
+            assert!(
+                mounts.iter().any(|m| m.name == v.name),
+                "{} unmounted",
+                v.name
+            );
+        }
+        for probe in [&c.readiness_probe, &c.liveness_probe, &c.startup_probe] {
+            let get = probe.as_ref().and_then(|p| p.http_get.as_ref());
+            assert_eq!(get.and_then(|g| g.scheme.as_deref()), Some("HTTPS"));
+        }
+        let pod = o.deployment.spec.template.spec.as_ref();
+        let group = pod
+            .and_then(|p| p.security_context.as_ref())
+            .and_then(|s| s.fs_group);
+        assert_eq!(
+            group,
+            Some(1000),
+            "the Secret files are readable by the pod's group"
+        );
+    }
+
+    #[test]
+    fn mtls_trusts_the_clients_ca_beside_the_cluster_ca_and_a_named_secret_serves() {
+        let o = deploy(&cluster(json!({
+            "schemaRegistry": {"tls": {"secretName": "my-cert"}, "authentication": {"type": "tls"}},
+        })));
+        let args = container_of(&o).args.clone().unwrap_or_default();
+        assert!(
+            args.contains(&"--authentication=tls".to_owned()),
+            "{args:?}"
+        );
+        assert!(
+            args.contains(
+                &"--tls-client-ca=/etc/tributary-tls/cluster-ca/ca.crt,/etc/tributary-tls/clients-ca/ca.crt"
+                    .to_owned()
+            ),
+            "{args:?}"
+        );
+        let volumes = volumes_of(&o);
+        assert_eq!(
+            secret_of(&volumes, "registry-tls").secret_name.as_deref(),
+            Some("my-cert")
+        );
+        assert_eq!(
+            secret_of(&volumes, "clients-ca").secret_name.as_deref(),
+            Some("demo-clients-ca")
+        );
+    }
+
+    #[test]
+    fn a_scram_listener_gets_the_registry_its_own_kafka_user_with_acls_for_what_it_does() {
+        let o = deploy(&cluster(json!({
+            "schemaRegistry": {"topic": "_schemas_x"},
+            "authorization": {"type": "simple"},
+            "listeners": [{"name": "SCRAM", "port": 9093, "tls": {}, "authentication": {"type": "scram-sha-512"}}],
+        })));
+        let c = container_of(&o);
+        let args = c.args.clone().unwrap_or_default();
+        for wanted in [
+            "--kafka-security-protocol=SASL_SSL",
+            "--kafka-sasl-mechanism=SCRAM-SHA-512",
+            "--kafka-sasl-username=demo-schema-registry",
+            "--kafka-ca=/etc/tributary-tls/cluster-ca/ca.crt",
+        ] {
+            assert!(args.iter().any(|a| a == wanted), "{wanted} not in {args:?}");
+        }
+        let password = c
+            .env
+            .iter()
+            .flatten()
+            .find(|e| e.name == "TRIBUTARY_REGISTRY_KAFKA_SASL_PASSWORD")
+            .and_then(|e| e.value_from.as_ref())
+            .and_then(|v| v.secret_key_ref.as_ref())
+            .map(|r| (r.name.as_str(), r.key.as_str()));
+        assert_eq!(password, Some(("demo-schema-registry", "password")));
+        let user = o.user.clone().unwrap_or_else(|| panic!("no KafkaUser"));
+        assert_eq!(user.metadata.name.as_deref(), Some("demo-schema-registry"));
+        let labels = user.metadata.labels.clone().unwrap_or_default();
+        assert_eq!(labels.get(CLUSTER_LABEL).map(String::as_str), Some("demo"));
+        let spec = serde_json::to_value(&user.spec).unwrap_or_default();
+        assert_eq!(spec["authentication"]["type"], "scram-sha-512");
+        let acls: Vec<(String, String, Vec<String>)> = spec["authorization"]["acls"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|a| {
+                (
+                    a["resource"]["type"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    a["resource"]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    serde_json::from_value(a["operations"].clone()).unwrap_or_default(),
+                )
+            })
+            .collect();
+        let ops = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            acls,
+            vec![
+                (
+                    "topic".to_owned(),
+                    "_schemas_x".to_owned(),
+                    ops(&["Create", "Describe", "DescribeConfigs", "Read", "Write"])
+                ),
+                (
+                    "group".to_owned(),
+                    "tributary-schema-registry".to_owned(),
+                    ops(&["Describe", "Read"])
+                ),
+                (
+                    "transactionalId".to_owned(),
+                    "tributary-schema-registry-_schemas_x".to_owned(),
+                    ops(&["Describe", "Write"])
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_mtls_listener_is_reached_with_the_kafka_users_certificate_and_no_acls_without_authorization(
+    ) {
+        let o = deploy(&cluster(json!({
+            "schemaRegistry": {},
+            "listeners": [{"name": "MTLS", "port": 9093, "tls": {}, "authentication": {"type": "tls"}}],
+        })));
+        let args = container_of(&o).args.clone().unwrap_or_default();
+        for wanted in [
+            "--kafka-security-protocol=SSL",
+            "--kafka-cert=/etc/tributary-tls/kafka-user/user.crt",
+            "--kafka-key=/etc/tributary-tls/kafka-user/user.key",
+        ] {
+            assert!(args.iter().any(|a| a == wanted), "{wanted} not in {args:?}");
+        }
+        let volumes = volumes_of(&o);
+        let user_secret = secret_of(&volumes, "kafka-user");
+        assert_eq!(
+            user_secret.secret_name.as_deref(),
+            Some("demo-schema-registry")
+        );
+        let keys: Vec<_> = user_secret
+            .items
+            .iter()
+            .flatten()
+            .map(|i| i.key.as_str())
+            .collect();
+        assert_eq!(keys, vec!["user.crt", "user.key"]);
+        let user = o.user.clone().unwrap_or_else(|| panic!("no KafkaUser"));
+        let spec = serde_json::to_value(&user.spec).unwrap_or_default();
+        assert_eq!(spec["authentication"]["type"], "tls");
+        assert!(spec.get("authorization").is_none(), "{spec}");
+        // A plaintext listener needs no user.
+        let plain = deploy(&cluster(json!({"schemaRegistry": {}})));
+        assert_eq!(plain.user, None);
     }
 
     #[test]

@@ -322,7 +322,7 @@ pub(super) fn mount(name: String, path: String) -> VolumeMount {
     }
 }
 
-fn only_key(key: &str, path: &str) -> Option<Vec<KeyToPath>> {
+pub(super) fn only_key(key: &str, path: &str) -> Option<Vec<KeyToPath>> {
     Some(vec![KeyToPath {
         key: key.to_owned(),
         path: path.to_owned(),

@@ -50,7 +50,6 @@ pub async fn ensure_certificates(
         return Ok(());
     }
     let name = broker_certs_name(&names.cluster);
-    let existing = get(&api, names, &name).await?;
     let mut dns_names = broker_dns_names(names);
     dns_names.extend(external_names(ctx, names).await?);
     let common_name = broker_common_name(names);
@@ -61,28 +60,40 @@ pub async fn ensure_certificates(
         ca: &cluster_ca,
         ca_name: &cluster_ca_name,
     };
+    if let Some(reason) = ensure_leaf(&api, names, &name, &request, lifetimes, now).await? {
+        let why = match reason {
+            IssueReason::Missing => "none existed".to_owned(),
+            IssueReason::Unusable(why) => format!("the stored one was unusable: {why}"),
+            IssueReason::Due => "it was due for renewal".to_owned(),
+            IssueReason::CaChanged => "the cluster CA was renewed".to_owned(),
+            IssueReason::NamesChanged => "the brokers' DNS names changed".to_owned(),
+        };
+        let note = format!("issued the broker certificate in Secret {name}: {why}");
+        ctx.event(&cluster.object_ref(&()), "CertificateIssued", note, false)
+            .await;
+    }
+    Ok(())
+}
+
+/// Brings the certificate Secret `name` up to date for `request`; why it was (re)issued, if
+/// it was written.
+pub(super) async fn ensure_leaf(
+    api: &Api<Secret>,
+    names: &Names,
+    name: &str,
+    request: &LeafRequest<'_>,
+    lifetimes: Lifetimes,
+    now: SystemTime,
+) -> Result<Option<IssueReason>> {
+    let existing = get(api, names, name).await?;
     let (leaf, reason) = plan_leaf(
         LeafState::from_secret(existing.as_ref()),
-        &request,
+        request,
         lifetimes,
         now,
     )?;
-    let wanted = leaf.to_secret(names, &name);
-    if write(&api, names, existing, wanted).await? {
-        if let Some(reason) = reason {
-            let why = match reason {
-                IssueReason::Missing => "none existed".to_owned(),
-                IssueReason::Unusable(why) => format!("the stored one was unusable: {why}"),
-                IssueReason::Due => "it was due for renewal".to_owned(),
-                IssueReason::CaChanged => "the cluster CA was renewed".to_owned(),
-                IssueReason::NamesChanged => "the brokers' DNS names changed".to_owned(),
-            };
-            let note = format!("issued the broker certificate in Secret {name}: {why}");
-            ctx.event(&cluster.object_ref(&()), "CertificateIssued", note, false)
-                .await;
-        }
-    }
-    Ok(())
+    let written = write(api, names, existing, leaf.to_secret(names, name)).await?;
+    Ok(reason.filter(|_| written))
 }
 
 /// Brings the CA Secret `name` up to date and returns the CA as it now is.
@@ -129,7 +140,7 @@ async fn ensure_ca(
     Ok(ca)
 }
 
-async fn get(api: &Api<Secret>, names: &Names, name: &str) -> Result<Option<Secret>> {
+pub(super) async fn get(api: &Api<Secret>, names: &Names, name: &str) -> Result<Option<Secret>> {
     api.get_opt(name)
         .await
         .map_err(|e| Error::kube(format!("get Secret {}/{name}", names.namespace), e))

@@ -1,19 +1,30 @@
 //! The schema registry of `spec.schemaRegistry`: apply what [`crate::builders::registry`]
 //! renders, remove it when the field goes, and report its URL and readiness in the status
-//! (`status.schemaRegistry` and the `SchemaRegistry` condition).
+//! (`status.schemaRegistry` and the `SchemaRegistry` condition). With `tls` and no Secret
+//! named, it first keeps the registry's certificate (Secret `<cluster>-schema-registry-tls`,
+//! issued from the cluster CA for the Service's names) current, as the brokers' is.
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Service, ServiceAccount};
+use std::time::SystemTime;
+
+use k8s_openapi::api::core::v1::{Secret, Service, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::Api;
 use tributary_crds::cluster::{registry_name, registry_url, SchemaRegistryStatus};
 use tributary_crds::conditions::set_condition;
-use tributary_crds::{KafkaCluster, KafkaClusterStatus};
+use tributary_crds::registration::cluster_ca_name;
+use tributary_crds::schema_registry::registry_tls_name;
+use tributary_crds::{KafkaCluster, KafkaClusterStatus, KafkaUser};
 
+use super::certificates::{ensure_leaf, get};
 use crate::apply::{apply, delete_if_exists};
 use crate::builders::registry::{schema_registry, RegistryPlan};
+use crate::builders::registry_security::{operator_issues_certificate, registry_dns_names};
 use crate::builders::Names;
+use crate::certs::{CaState, LeafRequest, Lifetimes, Stored};
 use crate::context::Context;
+use crate::pki::Usage;
 use crate::Result;
 
 /// Condition type reporting the schema registry of `spec.schemaRegistry`.
@@ -101,17 +112,34 @@ pub async fn reconcile_registry(
     let c = &ctx.client;
     match schema_registry(cluster, names) {
         RegistryPlan::Deploy(o) => {
+            if cluster
+                .spec
+                .schema_registry
+                .as_ref()
+                .is_some_and(operator_issues_certificate)
+            {
+                // Before the Deployment: its pods wait for the Secret they mount.
+                ensure_registry_certificate(ctx, cluster, names, SystemTime::now()).await?;
+            }
+            // Its KafkaUser, when the listener authenticates clients (kept, if the listener
+            // changes to one that does not, until the registry goes: no call per reconcile).
+            if let Some(user) = &o.user {
+                apply::<KafkaUser>(c, user).await?;
+            }
             apply::<ServiceAccount>(c, &o.service_account).await?;
             apply::<Role>(c, &o.role).await?;
             apply::<RoleBinding>(c, &o.role_binding).await?;
             apply::<Service>(c, &o.service).await?;
             let applied = apply::<Deployment>(c, &o.deployment).await?;
-            let port = cluster.spec.schema_registry.as_ref().map_or(
-                tributary_crds::schema_registry::DEFAULT_REGISTRY_PORT,
-                |r| r.port,
+            let (port, tls) = cluster.spec.schema_registry.as_ref().map_or(
+                (
+                    tributary_crds::schema_registry::DEFAULT_REGISTRY_PORT,
+                    false,
+                ),
+                |r| (r.port, r.tls.is_some()),
             );
             Ok(RegistryOutcome::Applied {
-                url: registry_url(&names.cluster, &names.namespace, port),
+                url: registry_url(&names.cluster, &names.namespace, port, tls),
                 replicas: o.deployment.spec.replicas.unwrap_or(1),
                 ready: applied.status.and_then(|s| s.ready_replicas).unwrap_or(0),
             })
@@ -126,6 +154,36 @@ pub async fn reconcile_registry(
             })
         }
     }
+}
+
+/// Issues or renews the registry's serving certificate from the cluster CA as due at `now`
+/// (server and client usage: instances present it to each other when forwarding writes).
+async fn ensure_registry_certificate(
+    ctx: &Context,
+    cluster: &KafkaCluster,
+    names: &Names,
+    now: SystemTime,
+) -> Result<()> {
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &names.namespace);
+    let ca_name = cluster_ca_name(&names.cluster);
+    let Stored::Found(ca) = CaState::from_secret(get(&api, names, &ca_name).await?.as_ref()) else {
+        // The cluster's certificates are kept before the registry; a CA not usable yet is
+        // issued then, and the next reconcile issues this certificate.
+        return Ok(());
+    };
+    let name = registry_tls_name(&names.cluster);
+    let dns_names = registry_dns_names(names);
+    let common_name = registry_name(&names.cluster);
+    let request = LeafRequest {
+        common_name: &common_name,
+        dns_names: &dns_names,
+        usage: Usage::Broker,
+        ca: &ca,
+        ca_name: &ca_name,
+    };
+    let lifetimes = Lifetimes::of(&cluster.spec.certificate_authority);
+    ensure_leaf(&api, names, &name, &request, lifetimes, now).await?;
+    Ok(())
 }
 
 /// Whether the status shows a registry this operator ran (or tried to).
@@ -143,7 +201,8 @@ async fn remove(ctx: &Context, names: &Names) -> Result<()> {
     delete_if_exists::<Service>(c, ns, &name).await?;
     delete_if_exists::<RoleBinding>(c, ns, &name).await?;
     delete_if_exists::<Role>(c, ns, &name).await?;
-    delete_if_exists::<ServiceAccount>(c, ns, &name).await
+    delete_if_exists::<ServiceAccount>(c, ns, &name).await?;
+    delete_if_exists::<KafkaUser>(c, ns, &name).await
 }
 
 #[cfg(test)]

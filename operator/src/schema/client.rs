@@ -1,21 +1,22 @@
-//! A small client of the schema registry's REST API (Confluent's), over one HTTP/1 connection
-//! per request with hyper: the few calls the KafkaSchema reconciler makes (read and set a
-//! subject's compatibility, look a schema up, register it, soft-delete the subject). Every
-//! call is bounded by a timeout; the registry's error bodies (`error_code`, `message`) come
-//! back as [`RegistryError::Api`] so the reconciler can tell a refused schema from an outage.
+//! The operator's client of the schema registry's REST API (Confluent's): the few calls the
+//! KafkaSchema reconciler makes (read and set a subject's compatibility, look a schema up,
+//! register it, soft-delete the subject), over the shared [`tributary_registry_client`]
+//! (HTTP or HTTPS, one connection per call, each bounded by a timeout). The registry's error
+//! bodies (`error_code`, `message`) come back as [`RegistryError::Api`] so the reconciler can
+//! tell a refused schema from an outage. A registry serving HTTPS is called with
+//! [`RegistryTls`]: its certificate checked for the Service's name (the operator calls a pod
+//! by IP) and the operator's own client certificate presented, which the registry admits in
+//! every authentication mode.
 
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{header, Method, Request, StatusCode, Uri};
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
+use http::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::net::TcpStream;
+use tributary_registry_client::{ClientError, RegistryHttp};
 
-/// The content type Confluent's clients send and the registry answers with.
-const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
+/// TLS to a registry serving HTTPS (the shared client's settings).
+pub type RegistryTls = tributary_registry_client::TlsSettings;
 /// How long one call may take, connection included.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -33,37 +34,9 @@ pub const INVALID_SCHEMA: i64 = 42201;
 /// Why a registry call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
-    /// The registry URL is not one this client can call.
-    #[error("schema registry URL {url:?} is not usable: {why}")]
-    BadUrl {
-        /// The URL.
-        url: String,
-        /// What is wrong with it.
-        why: String,
-    },
-    /// The connection or the exchange failed.
-    #[error("schema registry at {url} unreachable ({what}): {source}")]
-    Transport {
-        /// The registry.
-        url: String,
-        /// The step that failed.
-        what: &'static str,
-        /// The cause.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
-    /// The call took longer than its bound.
-    #[error("schema registry at {url} did not answer {method} {path} within {timeout:?}")]
-    Timeout {
-        /// The registry.
-        url: String,
-        /// The method.
-        method: String,
-        /// The path.
-        path: String,
-        /// The bound.
-        timeout: Duration,
-    },
+    /// The registry could not be called or did not answer.
+    #[error("schema registry: {0}")]
+    Client(#[from] ClientError),
     /// The registry answered with an error body.
     #[error("schema registry answered {status} (error code {code}): {message}")]
     Api {
@@ -128,40 +101,23 @@ pub struct Registered {
     pub version: i32,
 }
 
-/// A registry at one base URL (`http://host:port`).
+/// A registry at one base URL (`http://host:port`, or `https://` with [`RegistryTls`]).
 #[derive(Clone, Debug)]
 pub struct RegistryClient {
-    url: String,
-    authority: String,
-    host: String,
-    port: u16,
+    http: RegistryHttp,
 }
 
 impl RegistryClient {
-    /// A client of the registry at `url`; only `http://` is served by the registry for now.
-    pub fn new(url: &str) -> Result<Self, RegistryError> {
-        let bad = |why: &str| RegistryError::BadUrl {
-            url: url.to_owned(),
-            why: why.to_owned(),
-        };
-        let uri: Uri = url.parse().map_err(|_| bad("not a URL"))?;
-        if uri.scheme_str() != Some("http") {
-            return Err(bad(
-                "only http:// is supported (the registry serves plain HTTP)",
-            ));
-        }
-        let authority = uri.authority().ok_or_else(|| bad("no host"))?;
+    /// A client of the registry at `url`: `http://`, or `https://` with `tls`.
+    pub fn new(url: &str, tls: Option<RegistryTls>) -> Result<Self, RegistryError> {
         Ok(RegistryClient {
-            url: url.trim_end_matches('/').to_owned(),
-            authority: authority.as_str().to_owned(),
-            host: authority.host().to_owned(),
-            port: authority.port_u16().unwrap_or(80),
+            http: RegistryHttp::new(url, tls, CALL_TIMEOUT)?,
         })
     }
 
     /// The registry's base URL.
     pub fn url(&self) -> &str {
-        &self.url
+        self.http.url()
     }
 
     /// The subject's own compatibility level; `None` when it has none (the global applies).
@@ -246,85 +202,19 @@ impl RegistryClient {
         }
     }
 
-    /// One call, bounded by [`CALL_TIMEOUT`].
+    /// One call, bounded by [`CALL_TIMEOUT`]; an error status is [`RegistryError::Api`].
     async fn call(
         &self,
         method: Method,
         path: &str,
         body: Option<Value>,
     ) -> Result<Value, RegistryError> {
-        let timeout = RegistryError::Timeout {
-            url: self.url.clone(),
-            method: method.to_string(),
-            path: path.to_owned(),
-            timeout: CALL_TIMEOUT,
-        };
-        tokio::time::timeout(CALL_TIMEOUT, self.exchange(method, path, body))
-            .await
-            .map_err(|_| timeout)?
-    }
-
-    async fn exchange(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> Result<Value, RegistryError> {
-        let transport = |what: &'static str| {
-            let url = self.url.clone();
-            move |e: Box<dyn std::error::Error + Send + Sync>| RegistryError::Transport {
-                url,
-                what,
-                source: e,
-            }
-        };
-        let stream = TcpStream::connect((self.host.as_str(), self.port))
-            .await
-            .map_err(|e| transport("connect")(e.into()))?;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| transport("handshake")(e.into()))?;
-        // The connection task ends when the exchange does (the sender is dropped).
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "schema registry connection ended with an error");
-            }
-        });
-        let payload = match &body {
-            Some(v) => Bytes::from(v.to_string()),
-            None => Bytes::new(),
-        };
-        let request = Request::builder()
-            .method(method)
-            .uri(path)
-            .header(header::HOST, &self.authority)
-            .header(header::ACCEPT, CONTENT_TYPE)
-            .header(header::CONTENT_TYPE, CONTENT_TYPE)
-            .body(Full::new(payload))
-            .map_err(|e| transport("build request")(e.into()))?;
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| transport("send")(e.into()))?;
-        let status = response.status();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| transport("read body")(e.into()))?
-            .to_bytes();
-        let value: Value = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).map_err(|source| RegistryError::Decode {
-                path: path.to_owned(),
-                source,
-            })?
-        };
+        let answer = self.http.call(method, path, body.as_ref()).await?;
+        let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
         if status.is_success() {
-            Ok(value)
+            Ok(answer.body)
         } else {
-            Err(api_error(status, &value))
+            Err(api_error(status, &answer.body))
         }
     }
 }
@@ -380,19 +270,16 @@ mod tests {
     }
 
     #[test]
-    fn only_http_urls_with_a_host_are_accepted() {
-        let c = RegistryClient::new("http://demo-schema-registry.kafka.svc:8081/")
+    fn http_urls_and_https_urls_with_tls_are_accepted() {
+        let c = RegistryClient::new("http://demo-schema-registry.kafka.svc:8081/", None)
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(c.url(), "http://demo-schema-registry.kafka.svc:8081");
-        assert_eq!(
-            (c.host.as_str(), c.port),
-            ("demo-schema-registry.kafka.svc", 8081)
-        );
         assert!(matches!(
-            RegistryClient::new("https://x:8081"),
-            Err(RegistryError::BadUrl { .. })
+            RegistryClient::new("https://x:8081", None),
+            Err(RegistryError::Client(ClientError::BadUrl { .. }))
         ));
-        assert!(RegistryClient::new("not a url").is_err());
+        assert!(RegistryClient::new("ftp://x:8081", None).is_err());
+        assert!(RegistryClient::new("not a url", None).is_err());
     }
 
     #[test]

@@ -5,5 +5,6 @@
 pub mod client;
 pub mod plan;
 pub mod reconcile;
+pub mod tls;
 
 pub use reconcile::{error_policy, reconcile};

@@ -49,7 +49,7 @@ impl Blocked {
 /// The URL of a ready registry pod (the first by name), for the operator's own calls: a pod
 /// IP is reached wherever the operator runs, Service names only where cluster DNS resolves
 /// them (not on the local control plane). `None` while no pod is ready.
-pub fn ready_pod_url(pods: &[Pod], port: i32) -> Option<String> {
+pub fn ready_pod_url(pods: &[Pod], port: i32, https: bool) -> Option<String> {
     let mut ready: Vec<(&str, &str)> = pods
         .iter()
         .filter_map(|p| {
@@ -64,7 +64,10 @@ pub fn ready_pod_url(pods: &[Pod], port: i32) -> Option<String> {
         })
         .collect();
     ready.sort_unstable();
-    ready.first().map(|(_, ip)| format!("http://{ip}:{port}"))
+    let scheme = if https { "https" } else { "http" };
+    ready
+        .first()
+        .map(|(_, ip)| format!("{scheme}://{ip}:{port}"))
 }
 
 /// The registry URL of `schema`'s cluster: `template` (the operator's override, with
@@ -100,7 +103,8 @@ pub fn registry_url_of(
         .as_ref()
         .and_then(|s| s.schema_registry.as_ref())
         .map(|r| r.url.clone());
-    Ok(reported.unwrap_or_else(|| registry_url(cluster_name, &ns, registry.port)))
+    Ok(reported
+        .unwrap_or_else(|| registry_url(cluster_name, &ns, registry.port, registry.tls.is_some())))
 }
 
 /// An older KafkaSchema (by creation time, then name) of the same cluster and subject, which
@@ -523,9 +527,13 @@ mod tests {
             pod("r-0", None, "True"),
         ];
         assert_eq!(
-            ready_pod_url(&pods, 8081).as_deref(),
+            ready_pod_url(&pods, 8081, false).as_deref(),
             Some("http://10.0.0.2:8081")
         );
-        assert_eq!(ready_pod_url(&pods[1..2], 8081), None);
+        assert_eq!(
+            ready_pod_url(&pods, 8081, true).as_deref(),
+            Some("https://10.0.0.2:8081")
+        );
+        assert_eq!(ready_pod_url(&pods[1..2], 8081, false), None);
     }
 }

@@ -15,11 +15,12 @@ use kube::{Api, Resource, ResourceExt};
 use tributary_crds::schema::{KafkaSchema, SchemaDeletionPolicy, SCHEMA_FINALIZER};
 use tributary_crds::{is_paused, KafkaCluster};
 
-use super::client::{RegistryClient, RegistryError, INCOMPATIBLE, INVALID_SCHEMA};
+use super::client::{RegistryClient, RegistryError, RegistryTls, INCOMPATIBLE, INVALID_SCHEMA};
 use super::plan::{
     body, ready_pod_url, registry_url_of, status_for, steps, subject_taken_by, Blocked, Outcome,
     RegistryState, REGISTRY_UNAVAILABLE, SCHEMA_SOURCE_NOT_FOUND, SUBJECT_TAKEN,
 };
+use super::tls::registry_tls;
 use crate::builders::registry::selector_labels as registry_selector_labels;
 use crate::builders::Names;
 use crate::context::Context;
@@ -95,19 +96,26 @@ async fn schema_text(schema: &KafkaSchema, ctx: &Context) -> Result<Result<Strin
 async fn reach(
     schema: &KafkaSchema,
     ctx: &Context,
-) -> Result<std::result::Result<String, Blocked>> {
+) -> Result<std::result::Result<(String, Option<RegistryTls>), Blocked>> {
     let cluster = read_cluster(schema, ctx).await?;
     let template = ctx.settings.schema_registry_url.as_deref();
     let url = match registry_url_of(schema, cluster.as_ref(), template) {
         Ok(url) => url,
         Err(blocked) => return Ok(Err(blocked)),
     };
+    let tls = match &cluster {
+        Some(c) => match registry_tls(ctx, c).await? {
+            Ok(tls) => tls,
+            Err(blocked) => return Ok(Err(blocked)),
+        },
+        None => None,
+    };
     let Some((cluster, registry)) = cluster
         .as_ref()
         .and_then(|c| Some((c, c.spec.schema_registry.as_ref()?)))
         .filter(|_| template.is_none())
     else {
-        return Ok(Ok(url));
+        return Ok(Ok((url, tls)));
     };
     let ns = schema.namespace().unwrap_or_default();
     let names = Names::of(cluster)?;
@@ -120,14 +128,16 @@ async fn reach(
         .list(&ListParams::default().labels(&selector))
         .await
         .map_err(|e| Error::kube(format!("list the schema registry pods in {ns}"), e))?;
-    Ok(Ok(ready_pod_url(&pods.items, registry.port).unwrap_or(url)))
+    let https = registry.tls.is_some();
+    let url = ready_pod_url(&pods.items, registry.port, https).unwrap_or(url);
+    Ok(Ok((url, tls)))
 }
 
 /// Takes the schema to the registry: the decisions are [`steps`]'s, the answers become an
 /// [`Outcome`]. An unreachable registry is an outcome too (the status says so), not an error.
 async fn register(schema: &KafkaSchema, ctx: &Context) -> Result<Outcome> {
-    let url = match reach(schema, ctx).await? {
-        Ok(url) => url,
+    let (url, tls) = match reach(schema, ctx).await? {
+        Ok(reached) => reached,
         Err(blocked) => return Ok(Outcome::Blocked(blocked)),
     };
     let ns = schema.namespace().unwrap_or_default();
@@ -150,7 +160,7 @@ async fn register(schema: &KafkaSchema, ctx: &Context) -> Result<Outcome> {
         Err(blocked) => return Ok(Outcome::Blocked(blocked)),
     };
     let request = body(schema, text);
-    let outcome = match RegistryClient::new(&url) {
+    let outcome = match RegistryClient::new(&url, tls) {
         Ok(client) => talk(&client, schema, &request).await,
         Err(e) => Err(e),
     };
@@ -257,15 +267,15 @@ async fn cleanup(schema: &KafkaSchema, ctx: &Context) -> Result<Action> {
         ctx.event(&reference, "Retained", note, false).await;
         return Ok(Action::await_change());
     }
-    let url = match reach(schema, ctx).await? {
-        Ok(url) => url,
+    let (url, tls) = match reach(schema, ctx).await? {
+        Ok(reached) => reached,
         Err(blocked) => {
             let note = format!("subject {subject} not deleted: {}", blocked.message);
             ctx.event(&reference, "SubjectNotDeleted", note, true).await;
             return Ok(Action::await_change());
         }
     };
-    let client = RegistryClient::new(&url).map_err(|source| Error::Registry {
+    let client = RegistryClient::new(&url, tls).map_err(|source| Error::Registry {
         what: format!("soft-delete subject {subject}"),
         source,
     })?;

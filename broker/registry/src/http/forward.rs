@@ -10,8 +10,11 @@ use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, Uri};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::rt::TokioIo;
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::MAX_BODY_BYTES;
+use crate::tls::ForwardTls;
 
 /// The header on every answer saying up to which `_schemas` offset (exclusive) the answering
 /// instance's state is applied.
@@ -31,8 +34,9 @@ const PASSED_ON: [header::HeaderName; 3] =
 /// Why a write could not be forwarded; answered as 50003.
 #[derive(Debug, thiserror::Error)]
 pub enum ForwardError {
-    /// The writer's URL (from the Lease) is not an `http://host:port` URL.
-    #[error("the writer's URL {url:?} is not an http://HOST:PORT URL")]
+    /// The writer's URL (from the Lease) is not an `http(s)://host:port` URL, or is HTTPS
+    /// while this instance has no TLS client.
+    #[error("the writer's URL {url:?} is not an http://HOST:PORT URL (nor https:// with --tls-cert and --forward-ca set)")]
     BadUrl {
         /// The URL.
         url: String,
@@ -69,6 +73,8 @@ pub struct Relayed {
 pub struct Forward<'a> {
     /// The writer's advertised URL.
     pub writer: &'a str,
+    /// The TLS client for an `https://` writer.
+    pub tls: Option<&'a ForwardTls>,
     /// This instance's URL, for [`FORWARDED_HEADER`].
     pub from: &'a str,
     /// The method.
@@ -88,15 +94,16 @@ pub async fn forward(request: Forward<'_>) -> Result<Relayed, ForwardError> {
         url: url.to_owned(),
     };
     let base: Uri = url.parse().map_err(|_| bad())?;
-    if base.scheme_str() != Some("http") {
-        return Err(bad());
-    }
+    let tls = match (base.scheme_str(), request.tls) {
+        (Some("http"), _) => None,
+        (Some("https"), Some(tls)) => Some(tls),
+        _ => return Err(bad()),
+    };
     let authority = base.authority().ok_or_else(bad)?.clone();
     let host = authority.host().to_owned();
-    let port = authority.port_u16().unwrap_or(80);
-    let prefix = base.path().trim_end_matches('/');
-    let path = request.uri.path_and_query().map_or("/", |p| p.as_str());
-    let target = format!("{prefix}{path}");
+    let port = authority
+        .port_u16()
+        .unwrap_or(if tls.is_some() { 443 } else { 80 });
 
     let connect = tokio::net::TcpStream::connect((host.as_str(), port));
     let stream = match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
@@ -114,6 +121,51 @@ pub async fn forward(request: Forward<'_>) -> Result<Relayed, ForwardError> {
             })
         }
     };
+    match tls {
+        None => send(stream, &authority, &request).await,
+        Some(tls) => {
+            let expected = tls
+                .server_name
+                .clone()
+                .unwrap_or_else(|| host.trim_matches(['[', ']']).to_owned());
+            let name = ServerName::try_from(expected).map_err(|_| bad())?;
+            let handshake = tls.connector().connect(name, stream);
+            let stream = match tokio::time::timeout(CONNECT_TIMEOUT, handshake).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    return Err(ForwardError::Connect {
+                        url: url.to_owned(),
+                        reason: format!("TLS handshake: {e}"),
+                    })
+                }
+                Err(_) => {
+                    return Err(ForwardError::Connect {
+                        url: url.to_owned(),
+                        reason: format!("no TLS handshake within {CONNECT_TIMEOUT:?}"),
+                    })
+                }
+            };
+            send(stream, &authority, &request).await
+        }
+    }
+}
+
+/// The HTTP/1 exchange with the writer over `stream`.
+async fn send<S>(
+    stream: S,
+    authority: &http::uri::Authority,
+    request: &Forward<'_>,
+) -> Result<Relayed, ForwardError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let url = request.writer;
+    let base: Uri = url.parse().map_err(|_| ForwardError::BadUrl {
+        url: url.to_owned(),
+    })?;
+    let prefix = base.path().trim_end_matches('/');
+    let path = request.uri.path_and_query().map_or("/", |p| p.as_str());
+    let target = format!("{prefix}{path}");
     let exchange = |e: &dyn std::fmt::Display| ForwardError::Exchange {
         url: url.to_owned(),
         reason: e.to_string(),
@@ -140,7 +192,7 @@ pub async fn forward(request: Forward<'_>) -> Result<Relayed, ForwardError> {
         builder = builder.header(FORWARDED_HEADER, from);
     }
     let outgoing = builder
-        .body(Full::new(request.body))
+        .body(Full::new(request.body.clone()))
         .map_err(|e| exchange(&e))?;
     let answer = sender
         .send_request(outgoing)

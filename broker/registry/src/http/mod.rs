@@ -1,5 +1,7 @@
-//! The REST listener: hyper HTTP/1 with bounded request bodies, a per-request time limit and a
-//! connection limit, Confluent's content type on every answer, and `/metrics`.
+//! The REST listener: hyper HTTP/1 (over TLS when configured, [`crate::tls`]) with bounded
+//! request bodies, a per-request time limit and a connection limit, authentication
+//! ([`crate::auth`]) before any handler, Confluent's content type on every answer, and
+//! `/metrics`.
 
 pub mod forward;
 pub mod handlers;
@@ -16,13 +18,16 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+use crate::auth::Authentication;
 use crate::elector::Role;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::service::Service;
+use crate::tls::{certificate_principal, ForwardTls, ServerTls};
 use handlers::Reply;
 use router::{Query, Route};
 
@@ -52,6 +57,11 @@ pub struct App {
     /// How long an answer to a forwarded write waits for this instance to have read the
     /// write (read-your-writes through a follower).
     pub forward_read_wait: Duration,
+    /// How clients authenticate.
+    pub auth: Authentication,
+    /// The TLS client for forwarding to an `https://` writer (it presents this instance's
+    /// certificate); `None` forwards over plain HTTP only.
+    pub forward_tls: Option<ForwardTls>,
 }
 
 fn response(status: u16, content_type: &str, body: String) -> Response<Full<Bytes>> {
@@ -67,9 +77,23 @@ fn error_response(e: &ApiError) -> Response<Full<Bytes>> {
     response(e.status, CONTENT_TYPE, e.body().to_string())
 }
 
-/// Answers one request: never fails, never panics on input.
+/// The 401 of `auth`, asking for basic credentials when that is the mode.
+fn unauthorized_response(auth: &Authentication, e: &ApiError) -> Response<Full<Bytes>> {
+    let mut answer = error_response(e);
+    if auth.challenges_basic() {
+        answer.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Basic realm=\"schema-registry\""),
+        );
+    }
+    answer
+}
+
+/// Answers one request on a connection whose verified client certificate names
+/// `certificate` (the principal): never fails, never panics on input.
 pub async fn serve_request(
     app: Arc<App>,
+    certificate: Option<Arc<str>>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let route = Route::parse(req.uri().path());
@@ -78,6 +102,15 @@ pub async fn serve_request(
     let uri = req.uri().clone();
     let headers = req.headers().clone();
     let answer = tokio::time::timeout(REQUEST_TIMEOUT, async {
+        let authorization = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if let Err(e) = app
+            .auth
+            .admit(&route, authorization, certificate.as_deref())
+        {
+            return unauthorized_response(&app.auth, &e);
+        }
         if route == Route::Metrics && method == http::Method::GET {
             let text = app.service.read(|reg| app.metrics.render(reg));
             return response(200, "text/plain; version=0.0.4", text);
@@ -151,6 +184,7 @@ async fn forward_write(
     }
     let request = forward::Forward {
         writer: &writer,
+        tls: app.forward_tls.as_ref(),
         from: app.advertised_url.as_deref().unwrap_or_default(),
         method,
         uri,
@@ -177,8 +211,8 @@ async fn forward_write(
     }
 }
 
-/// Serves the REST API on `listener` until the future is dropped.
-pub async fn serve(listener: TcpListener, app: Arc<App>) {
+/// Serves the REST API on `listener` (HTTPS with `tls`) until the future is dropped.
+pub async fn serve(listener: TcpListener, app: Arc<App>, tls: Option<Arc<ServerTls>>) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         let Ok(permit) = slots.clone().acquire_owned().await else {
@@ -193,16 +227,50 @@ pub async fn serve(listener: TcpListener, app: Arc<App>) {
             }
         };
         let app = app.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |req| serve_request(app.clone(), req));
-            let conn = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service);
-            if let Err(e) = conn.await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            match tls {
+                None => serve_connection(app, None, stream, peer).await,
+                Some(tls) => {
+                    let accept = tls.acceptor().accept(stream);
+                    match tokio::time::timeout(HEADER_TIMEOUT, accept).await {
+                        Ok(Ok(stream)) => {
+                            let certificate = stream
+                                .get_ref()
+                                .1
+                                .peer_certificates()
+                                .and_then(<[_]>::first)
+                                .and_then(certificate_principal)
+                                .map(Arc::from);
+                            serve_connection(app, certificate, stream, peer).await;
+                        }
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        }
+                        Err(_) => tracing::debug!(%peer, "no TLS handshake in time"),
+                    }
+                }
             }
             drop(permit);
         });
+    }
+}
+
+/// Serves HTTP/1 on one accepted connection (plain or TLS) until it closes.
+async fn serve_connection<S>(
+    app: Arc<App>,
+    certificate: Option<Arc<str>>,
+    stream: S,
+    peer: std::net::SocketAddr,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| serve_request(app.clone(), certificate.clone(), req));
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .serve_connection(TokioIo::new(stream), service);
+    if let Err(e) = conn.await {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
 }

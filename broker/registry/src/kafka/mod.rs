@@ -4,6 +4,7 @@
 //! once the reader has applied them, so a client reads its own write from any instance that
 //! has caught up.
 
+pub mod security;
 pub mod writer;
 
 use std::sync::Arc;
@@ -43,6 +44,9 @@ pub struct KafkaSettings {
     pub produce_timeout: Duration,
     /// How long start-up waits for the replay to reach the end of the topic.
     pub startup_timeout: Duration,
+    /// The librdkafka security properties of the cluster listener
+    /// ([`security::KafkaSecurity::properties`]).
+    pub security: Vec<(&'static str, String)>,
 }
 
 /// Why the Kafka side could not start.
@@ -99,6 +103,9 @@ pub async fn start(
 ) -> Result<KafkaStore, KafkaStartError> {
     let mut base = ClientConfig::new();
     base.set("bootstrap.servers", &settings.bootstrap);
+    for (key, value) in &settings.security {
+        base.set(*key, value);
+    }
 
     ensure_topic(&base, &settings.topic).await?;
 

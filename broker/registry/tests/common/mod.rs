@@ -8,12 +8,13 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// How long any wait of these tests lasts at most.
 pub const DEADLINE: Duration = Duration::from_secs(90);
@@ -162,12 +163,14 @@ impl Broker {
 
 /// One registry process.
 pub struct Registry {
-    /// `http://127.0.0.1:PORT`, also its advertised URL.
+    /// `http(s)://127.0.0.1:PORT`, also its advertised URL.
     pub url: String,
     /// `127.0.0.1:PORT`.
     pub addr: String,
     /// The process.
     pub proc: Proc,
+    /// How the fixtures reach it (TLS, credentials).
+    pub via: Via,
 }
 
 impl Registry {
@@ -180,8 +183,21 @@ impl Registry {
         extra: &[&str],
         envs: &[(&str, &Path)],
     ) -> Registry {
+        Registry::start_via(bootstrap, dir, name, extra, envs, Via::default())
+    }
+
+    /// [`Registry::start`] for a registry reached `via` (https:// when it has TLS).
+    pub fn start_via(
+        bootstrap: &str,
+        dir: &Path,
+        name: &str,
+        extra: &[&str],
+        envs: &[(&str, &Path)],
+        via: Via,
+    ) -> Registry {
         let addr = format!("127.0.0.1:{}", free_port());
-        let url = format!("http://{addr}");
+        let scheme = if via.tls.is_some() { "https" } else { "http" };
+        let url = format!("{scheme}://{addr}");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_tributary-schema-registry"));
         cmd.args(["--bootstrap", bootstrap, "--listener", &addr])
             .args(["--advertised-url", &url])
@@ -191,7 +207,12 @@ impl Registry {
             cmd.env(k, v);
         }
         let proc = Proc::spawn(cmd, dir.join(format!("{name}.log")));
-        Registry { url, addr, proc }
+        Registry {
+            url,
+            addr,
+            proc,
+            via,
+        }
     }
 
     /// Waits until it answers reads.
@@ -205,7 +226,7 @@ impl Registry {
                     self.proc.log()
                 );
             }
-            if let Ok(r) = request(&self.addr, "GET", "/subjects", None).await {
+            if let Ok(r) = self.via.request(&self.addr, "GET", "/subjects", None).await {
                 if r.status == 200 {
                     return;
                 }
@@ -230,6 +251,8 @@ pub struct Answer {
     pub json: serde_json::Value,
     /// The body as text.
     pub text: String,
+    /// The status line and headers.
+    pub head: String,
 }
 
 /// One request on its own connection (`Connection: close`), bounded by 30 s.
@@ -250,50 +273,121 @@ pub async fn request_within(
     path: &str,
     body: Option<&serde_json::Value>,
 ) -> Result<Answer, String> {
-    let exchange = async {
-        let mut stream = tokio::net::TcpStream::connect(addr)
+    Via::default()
+        .request_within(limit, addr, method, path, body)
+        .await
+}
+
+/// How a request reaches a registry: over TLS with this client configuration, with this
+/// `Authorization` header.
+#[derive(Clone, Default)]
+pub struct Via {
+    /// TLS, when the registry serves HTTPS.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// The `Authorization` header.
+    pub authorization: Option<String>,
+}
+
+impl Via {
+    /// One request on its own connection, bounded by 30 s.
+    pub async fn request(
+        &self,
+        addr: &str,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Answer, String> {
+        self.request_within(Duration::from_secs(30), addr, method, path, body)
             .await
-            .map_err(|e| format!("connect {addr}: {e}"))?;
-        let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
-             Content-Type: application/vnd.schemaregistry.v1+json\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        );
-        stream
-            .write_all(head.as_bytes())
-            .await
-            .map_err(|e| e.to_string())?;
-        stream
-            .write_all(body.as_bytes())
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut raw = Vec::new();
-        stream
-            .read_to_end(&mut raw)
-            .await
-            .map_err(|e| e.to_string())?;
-        let raw = String::from_utf8_lossy(&raw).into_owned();
-        let (head, body) = raw
-            .split_once("\r\n\r\n")
-            .ok_or_else(|| format!("no HTTP answer: {raw:?}"))?;
-        let status = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| format!("no status in {head:?}"))?;
-        Ok(Answer {
-            status,
-            json: serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
-            text: body.to_owned(),
-        })
-    };
-    match tokio::time::timeout(limit, exchange).await {
-        Ok(r) => r,
-        Err(_) => Err(format!(
-            "{method} {path} on {addr}: no answer within {limit:?}"
-        )),
     }
+
+    /// One request on its own connection (`Connection: close`), bounded by `limit`.
+    pub async fn request_within(
+        &self,
+        limit: Duration,
+        addr: &str,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Answer, String> {
+        let exchange = async {
+            let stream = tokio::net::TcpStream::connect(addr)
+                .await
+                .map_err(|e| format!("connect {addr}: {e}"))?;
+            let auth = self
+                .authorization
+                .as_ref()
+                .map(|a| format!("Authorization: {a}\r\n"))
+                .unwrap_or_default();
+            let body = body.map(|b| b.to_string()).unwrap_or_default();
+            let head = format!(
+                "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}\
+                 Content-Type: application/vnd.schemaregistry.v1+json\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            );
+            let raw = match &self.tls {
+                None => exchange(stream, &head, &body).await?,
+                Some(config) => {
+                    let name = rustls::pki_types::ServerName::try_from("localhost")
+                        .map_err(|e| e.to_string())?;
+                    let stream = tokio_rustls::TlsConnector::from(config.clone())
+                        .connect(name, stream)
+                        .await
+                        .map_err(|e| format!("TLS handshake with {addr}: {e}"))?;
+                    exchange(stream, &head, &body).await?
+                }
+            };
+            answer(&raw)
+        };
+        match tokio::time::timeout(limit, exchange).await {
+            Ok(r) => r,
+            Err(_) => Err(format!(
+                "{method} {path} on {addr}: no answer within {limit:?}"
+            )),
+        }
+    }
+}
+
+/// Writes `head` and `body`, reads to the end.
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    head: &str,
+    body: &str,
+) -> Result<String, String> {
+    stream
+        .write_all(head.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    stream
+        .write_all(body.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut raw = Vec::new();
+    match stream.read_to_end(&mut raw).await {
+        Ok(_) => {}
+        // A TLS peer closing without close_notify after a whole answer.
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !raw.is_empty() => {}
+        Err(e) => return Err(e.to_string()),
+    }
+    Ok(String::from_utf8_lossy(&raw).into_owned())
+}
+
+/// Parses a raw HTTP/1.1 answer.
+fn answer(raw: &str) -> Result<Answer, String> {
+    let (head, body) = raw
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| format!("no HTTP answer: {raw:?}"))?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("no status in {head:?}"))?;
+    Ok(Answer {
+        status,
+        json: serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+        text: body.to_owned(),
+        head: head.to_owned(),
+    })
 }
 
 /// Short election timings so a takeover fits a test: the writer stops ~2.3 s after its last
@@ -331,6 +425,11 @@ impl Elected {
     /// Starts `n` instances with `flags` (the Lease flags are added) and waits until they
     /// answer reads and one holds the Lease; returns with the writer's URL.
     pub async fn start(n: usize, flags: &[&str]) -> (Elected, String) {
+        Elected::start_via(n, flags, Via::default()).await
+    }
+
+    /// [`Elected::start`] for instances reached `via` (TLS, credentials).
+    pub async fn start_via(n: usize, flags: &[&str], via: Via) -> (Elected, String) {
         let broker = Broker::start();
         let api = tributary_e2e::FakeApiServer::new();
         api.create_namespace(NS);
@@ -349,12 +448,13 @@ impl Elected {
         let envs = [("KUBECONFIG", kubeconfig.as_path())];
         let mut registries: Vec<Registry> = (0..n)
             .map(|i| {
-                Registry::start(
+                Registry::start_via(
                     &broker.addr,
                     dir.path(),
                     &format!("registry-{i}"),
                     &all,
                     &envs,
+                    via.clone(),
                 )
             })
             .collect();
