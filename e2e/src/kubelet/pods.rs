@@ -62,6 +62,9 @@ const BACKOFF_RESET: Duration = Duration::from_secs(600);
 const FIRST_BACKOFF: Duration = Duration::from_secs(10);
 /// How often a pod whose volumes or image are not ready is tried again.
 const RETRY: Duration = Duration::from_secs(1);
+/// How often a running pod's configMap and secret volumes are brought up to date (kubelet's
+/// sync period is about a minute; the local node is quicker so scenarios stay short).
+const VOLUME_SYNC: Duration = Duration::from_secs(2);
 
 /// A pod's identity and shared state.
 pub(crate) struct PodShared {
@@ -417,10 +420,43 @@ async fn run(ctx: Arc<Ctx>, shared: Arc<PodShared>, mut command: watch::Receiver
                 command.clone(),
             ));
         }
+        let refresher = tokio::spawn(refresh_volumes(ctx.clone(), shared.clone(), pod_ip));
         while containers.join_next().await.is_some() {}
+        refresher.abort();
         shared.publish(&ctx).await;
     }
     finish(&ctx, &shared, &mut command, Some(ip)).await;
+}
+
+/// Keeps a running pod's configMap and secret volumes up to date, as kubelet does
+/// ([`volumes::refresh`]), until aborted.
+async fn refresh_volumes(ctx: Arc<Ctx>, shared: Arc<PodShared>, pod_ip: String) {
+    let host_ip = ctx.node_ip.to_string();
+    loop {
+        tokio::time::sleep(VOLUME_SYNC).await;
+        let pod = &shared.pod;
+        let objects = fetch(&ctx, pod, &shared.namespace).await;
+        let Ok(dirs) = volumes::host_dirs(pod, &shared.dir.join("volumes"), &objects) else {
+            continue;
+        };
+        let mounts = volumes::mounts(pod, &dirs);
+        let src = Sources {
+            pod,
+            pod_ip: &pod_ip,
+            host_ip: &host_ip,
+            config_maps: &objects.config_maps,
+            secrets: &objects.secrets,
+        };
+        match volumes::refresh(pod, &dirs, &mounts, &objects, &src) {
+            Ok(0) => {}
+            Ok(files) => {
+                tracing::debug!(pod = %shared.name, files, "volume files brought up to date")
+            }
+            Err(e) => {
+                tracing::warn!(pod = %shared.name, "cannot bring volume files up to date: {e}")
+            }
+        }
+    }
 }
 
 /// Waits for the pod to be terminated (a finished pod stays until deleted), then cleans up.

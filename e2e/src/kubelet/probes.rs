@@ -1,5 +1,6 @@
-//! Container probes as the kubelet runs them: HTTP GET (success is a status from 200 to 399)
-//! and TCP connect, against the pod IP unless `host` is given, with the probe's
+//! Container probes as the kubelet runs them: HTTP GET (success is a status from 200 to 399;
+//! with `scheme: HTTPS` over TLS without checking the certificate, as the kubelet does) and
+//! TCP connect, against the pod IP unless `host` is given, with the probe's
 //! initialDelaySeconds, periodSeconds, timeoutSeconds, successThreshold and
 //! failureThreshold. `exec` and `grpc` probes are not modelled: they always fail, with a
 //! message saying so.
@@ -8,8 +9,11 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Container, Probe};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::sync::Arc;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_rustls::rustls;
 
 /// What a probe checks.
 #[derive(Clone, Debug)]
@@ -19,6 +23,8 @@ pub(crate) enum Action {
         port: u16,
         path: String,
         headers: Vec<(String, String)>,
+        /// `scheme: HTTPS`.
+        tls: bool,
     },
     Tcp {
         host: String,
@@ -66,18 +72,21 @@ impl Prober {
     pub(crate) fn new(probe: &Probe, container: &Container, pod_ip: &str) -> Prober {
         let action = if let Some(h) = &probe.http_get {
             match port(container, &h.port) {
-                Some(p) if h.scheme.as_deref().unwrap_or("HTTP") == "HTTP" => Action::Http {
-                    host: h.host.clone().unwrap_or_else(|| pod_ip.to_owned()),
-                    port: p,
-                    path: h.path.clone().unwrap_or_else(|| "/".to_owned()),
-                    headers: h
-                        .http_headers
-                        .iter()
-                        .flatten()
-                        .map(|hh| (hh.name.clone(), hh.value.clone()))
-                        .collect(),
-                },
-                Some(_) => Action::Unsupported("HTTPS probes are not modelled".to_owned()),
+                Some(p) if matches!(h.scheme.as_deref(), None | Some("HTTP" | "HTTPS")) => {
+                    Action::Http {
+                        host: h.host.clone().unwrap_or_else(|| pod_ip.to_owned()),
+                        port: p,
+                        path: h.path.clone().unwrap_or_else(|| "/".to_owned()),
+                        headers: h
+                            .http_headers
+                            .iter()
+                            .flatten()
+                            .map(|hh| (hh.name.clone(), hh.value.clone()))
+                            .collect(),
+                        tls: h.scheme.as_deref() == Some("HTTPS"),
+                    }
+                }
+                Some(_) => Action::Unsupported(format!("probe scheme {:?}", h.scheme)),
                 None => {
                     Action::Unsupported(format!("port {:?} is not a port of the container", h.port))
                 }
@@ -127,10 +136,12 @@ async fn attempt(action: &Action) -> Result<(), String> {
             port,
             path,
             headers,
+            tls,
         } => {
-            let mut stream = TcpStream::connect((host.as_str(), *port))
+            let scheme = if *tls { "https" } else { "http" };
+            let stream = TcpStream::connect((host.as_str(), *port))
                 .await
-                .map_err(|e| format!("Get \"http://{host}:{port}{path}\": dial tcp: {e}"))?;
+                .map_err(|e| format!("Get \"{scheme}://{host}:{port}{path}\": dial tcp: {e}"))?;
             let mut request = format!(
                 "GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: kube-probe/1.34\r\nAccept: */*\r\nConnection: close\r\n"
             );
@@ -138,28 +149,17 @@ async fn attempt(action: &Action) -> Result<(), String> {
                 request.push_str(&format!("{k}: {v}\r\n"));
             }
             request.push_str("\r\n");
-            stream
-                .write_all(request.as_bytes())
-                .await
-                .map_err(|e| e.to_string())?;
-            let mut head = [0_u8; 64];
-            let mut read = 0;
-            while read < head.len() && !head[..read].contains(&b'\n') {
-                let n = stream
-                    .read(&mut head[read..])
+            let code = if *tls {
+                let name = rustls::pki_types::ServerName::try_from(host.clone())
+                    .map_err(|e| format!("server name {host:?}: {e}"))?;
+                let stream = tokio_rustls::TlsConnector::from(unverified_tls()?)
+                    .connect(name, stream)
                     .await
-                    .map_err(|e| e.to_string())?;
-                if n == 0 {
-                    break;
-                }
-                read += n;
-            }
-            let line = String::from_utf8_lossy(&head[..read]).into_owned();
-            let code: u16 = line
-                .split_whitespace()
-                .nth(1)
-                .and_then(|c| c.parse().ok())
-                .ok_or_else(|| format!("malformed HTTP response {line:?}"))?;
+                    .map_err(|e| format!("Get \"{scheme}://{host}:{port}{path}\": {e}"))?;
+                status_of(stream, &request).await?
+            } else {
+                status_of(stream, &request).await?
+            };
             if (200..400).contains(&code) {
                 Ok(())
             } else {
@@ -167,5 +167,95 @@ async fn attempt(action: &Action) -> Result<(), String> {
             }
         }
         Action::Unsupported(why) => Err(why.clone()),
+    }
+}
+
+/// Sends `request` and reads the status code of the answer.
+async fn status_of(
+    mut stream: impl AsyncRead + AsyncWrite + Unpin,
+    request: &str,
+) -> Result<u16, String> {
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut head = [0_u8; 64];
+    let mut read = 0;
+    while read < head.len() && !head[..read].contains(&b'\n') {
+        let n = stream
+            .read(&mut head[read..])
+            .await
+            .map_err(|e| e.to_string())?;
+        if n == 0 {
+            break;
+        }
+        read += n;
+    }
+    let line = String::from_utf8_lossy(&head[..read]).into_owned();
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| format!("malformed HTTP response {line:?}"))
+}
+
+/// TLS for HTTPS probes: like the kubelet, it does not check who the certificate names or
+/// who signed it (only that the handshake is sound).
+fn unverified_tls() -> Result<Arc<rustls::ClientConfig>, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// Accepts any server certificate, checking the handshake signatures only.
+#[derive(Debug)]
+struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
     }
 }

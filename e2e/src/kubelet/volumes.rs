@@ -377,9 +377,140 @@ pub(crate) fn materialize(
     Ok(())
 }
 
+/// Rewrites the files of the pod's configMap, secret and projected volumes whose objects
+/// changed, as kubelet's periodic sync does (so a rotated Secret reaches running containers):
+/// a changed file is replaced atomically (written beside it, then renamed over it). As in
+/// Kubernetes, volumes mounted only through `subPath` are not updated; unlike it, keys removed
+/// from an object keep their files, and an object that cannot be read now leaves its files as
+/// they were. Returns how many files changed.
+pub(crate) fn refresh(
+    pod: &Pod,
+    dirs: &BTreeMap<String, PathBuf>,
+    mounts: &Mounts,
+    objects: &Objects,
+    src: &Sources<'_>,
+) -> Result<usize, VolumeError> {
+    let containers = || pod.spec.iter().flat_map(|s| s.containers.iter());
+    let mut changed = 0;
+    for v in pod.spec.iter().flat_map(|s| s.volumes.iter().flatten()) {
+        let synced = v.config_map.is_some() || v.secret.is_some() || v.projected.is_some();
+        let whole = containers()
+            .flat_map(|c| c.volume_mounts.iter().flatten())
+            .any(|m| m.name == v.name && m.sub_path.as_deref().is_none_or(str::is_empty));
+        let (Some(dir), true, true) = (dirs.get(&v.name), synced, whole) else {
+            continue;
+        };
+        let Ok(files) = files(v, objects, src) else {
+            continue;
+        };
+        let io = |path: &Path, source| VolumeError::Io {
+            volume: v.name.clone(),
+            path: path.to_owned(),
+            source,
+        };
+        for (rel, data, text) in files {
+            if rel.split('/').any(|seg| seg == "..") || rel.starts_with('/') {
+                continue;
+            }
+            let path = dir.join(&rel);
+            let bytes = match (text, String::from_utf8(data.clone())) {
+                (true, Ok(s)) => mounts.rewrite(&s).into_bytes(),
+                _ => data,
+            };
+            if std::fs::read(&path).is_ok_and(|old| old == bytes) {
+                continue;
+            }
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+            }
+            let staged = dir.join(format!(".{}.refresh", rel.replace('/', "_")));
+            std::fs::write(&staged, &bytes).map_err(|e| io(&staged, e))?;
+            std::fs::rename(&staged, &path).map_err(|e| io(&path, e))?;
+            changed += 1;
+        }
+    }
+    Ok(changed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn secret(value: &str) -> Secret {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "creds"},
+            "data": {"key": base64_of(value)},
+        }))
+        .unwrap_or_default()
+    }
+
+    fn base64_of(value: &str) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(value)
+    }
+
+    #[test]
+    fn a_changed_secret_reaches_whole_volume_mounts_but_not_sub_path_ones() {
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p"},
+            "spec": {
+                "containers": [{"name": "c", "volumeMounts": [
+                    {"name": "whole", "mountPath": "/etc/whole"},
+                    {"name": "sub", "mountPath": "/etc/sub/key", "subPath": "key"},
+                ]}],
+                "volumes": [
+                    {"name": "whole", "secret": {"secretName": "creds"}},
+                    {"name": "sub", "secret": {"secretName": "creds"}},
+                ],
+            },
+        }))
+        .unwrap_or_default();
+        let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let mut objects = Objects::default();
+        objects.secrets.insert("creds".to_owned(), secret("old"));
+        let dirs = host_dirs(&pod, root.path(), &objects).unwrap_or_else(|e| panic!("{e}"));
+        let mounts = mounts(&pod, &dirs);
+        let sources = |objects: &Objects| {
+            refresh(
+                &pod,
+                &dirs,
+                &mounts,
+                objects,
+                &Sources {
+                    pod: &pod,
+                    pod_ip: "10.0.0.1",
+                    host_ip: "10.0.0.254",
+                    config_maps: &objects.config_maps,
+                    secrets: &objects.secrets,
+                },
+            )
+            .unwrap_or_else(|e| panic!("{e}"))
+        };
+        let src = Sources {
+            pod: &pod,
+            pod_ip: "10.0.0.1",
+            host_ip: "10.0.0.254",
+            config_maps: &objects.config_maps,
+            secrets: &objects.secrets,
+        };
+        materialize(&pod, &dirs, &mounts, &objects, &src).unwrap_or_else(|e| panic!("{e}"));
+        let read =
+            |volume: &str| std::fs::read_to_string(root.path().join(volume).join("key")).ok();
+        assert_eq!(sources(&objects), 0, "nothing changed yet");
+
+        objects.secrets.insert("creds".to_owned(), secret("new"));
+        assert_eq!(sources(&objects), 1);
+        assert_eq!(read("whole").as_deref(), Some("new"));
+        assert_eq!(
+            read("sub").as_deref(),
+            Some("old"),
+            "subPath mounts are not updated"
+        );
+
+        // An object that cannot be read now leaves the files as they were.
+        assert_eq!(sources(&Objects::default()), 0);
+        assert_eq!(read("whole").as_deref(), Some("new"));
+    }
 
     #[test]
     fn mount_paths_are_rewritten_only_where_they_start_and_end_a_path() {

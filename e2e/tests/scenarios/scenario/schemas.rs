@@ -1,17 +1,20 @@
 //! schemas: a KafkaCluster with `spec.schemaRegistry` runs two registry pods that elect one
-//! writer with a Lease and forward writes to it. A KafkaSchema applied with kubectl is
-//! registered and reported in its status, and both pods serve it; an incompatible change is
-//! reported, not registered. The writer's process is killed while registrations go through
-//! the other pod: the other takes over, and every acknowledged registration keeps its own id.
+//! writer with a Lease and forward writes to it, over HTTPS with a certificate the operator
+//! issues and HTTP basic authentication against the KafkaUsers' SCRAM credentials. A client
+//! without credentials or with a wrong password is refused with 401; a KafkaUser's password is
+//! accepted. A KafkaSchema applied with kubectl is registered (the operator calls the HTTPS
+//! registry with its client certificate) and reported in its status, and both pods serve it;
+//! an incompatible change is reported, not registered. The writer's process is killed while
+//! registrations go through the other pod: the other takes over, and every acknowledged
+//! registration keeps its own id.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tributary_registry_client::{RegistryHttp, TlsSettings};
 
-use crate::env::wait;
+use crate::env::{wait, Env};
 
 use super::replicated::{three_brokers, Replicated};
 use super::REACT;
@@ -27,6 +30,17 @@ const PODS: &str =
 const LEASE: &str = "registered-schema-registry";
 /// How long one HTTP exchange with a registry pod may take.
 const HTTP: Duration = Duration::from_secs(10);
+/// The name the registry's certificate carries (the pods are called by IP).
+const SERVICE_NAME: &str = "registered-schema-registry.schemas.svc";
+/// The KafkaUser whose SCRAM password the scenario's client authenticates with.
+const USER: &str = "schema-client";
+
+/// How the scenario's client reaches the registry: trusting the cluster CA, as `user`.
+struct Access {
+    tls: TlsSettings,
+    user: String,
+    password: String,
+}
 
 /// An Avro record schema of `fields` (JSON field objects).
 fn record(fields: &[Value]) -> String {
@@ -47,34 +61,47 @@ fn kafka_schema(schema: &str) -> String {
     )
 }
 
-/// One HTTP/1.1 exchange with `addr` (`Connection: close`): the status and the JSON body
-/// (`Null` when it is not JSON); `None` when the pod cannot be reached in time.
-async fn http(addr: &str, method: &str, path: &str, body: Option<&Value>) -> Option<(u16, Value)> {
-    let exchange = async {
-        let mut stream = TcpStream::connect(addr).await.ok()?;
-        let body = body.map(Value::to_string).unwrap_or_default();
-        let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/vnd.schemaregistry.v1+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            body.len()
-        );
-        stream.write_all(head.as_bytes()).await.ok()?;
-        stream.write_all(body.as_bytes()).await.ok()?;
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).await.ok()?;
-        let text = String::from_utf8_lossy(&raw);
-        let status = text.split_whitespace().nth(1)?.parse().ok()?;
-        let json = text
-            .split_once("\r\n\r\n")
-            .and_then(|(_, b)| serde_json::from_str(b).ok())
-            .unwrap_or(Value::Null);
-        Some((status, json))
+/// One HTTPS exchange with the registry pod at `addr`, as `access` says (no credentials when
+/// `access.user` is empty): the status and the JSON body; `None` when the pod cannot be
+/// reached in time.
+async fn http(
+    access: &Access,
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> Option<(u16, Value)> {
+    let client = RegistryHttp::new(&format!("https://{addr}"), Some(access.tls.clone()), HTTP)
+        .unwrap_or_else(|e| panic!("a client of {addr}: {e}"));
+    let client = if access.user.is_empty() {
+        client
+    } else {
+        client
+            .with_basic_auth(&access.user, &access.password)
+            .unwrap_or_else(|e| panic!("credentials of {}: {e}", access.user))
     };
-    tokio::time::timeout(HTTP, exchange).await.ok().flatten()
+    let method = method.parse().unwrap_or_else(|e| panic!("{method}: {e}"));
+    let answer = client.call(method, path, body).await.ok()?;
+    Some((answer.status, answer.body))
+}
+
+/// The decoded value of `key` in Secret `name`.
+async fn secret(env: &Env, name: &str, key: &str) -> String {
+    use base64::Engine;
+    let obj = wait(&format!("Secret {name}"), REACT, || async {
+        let obj = env.get_json(&["secret", name, "-n", NS]).await;
+        obj["data"][key].is_string().then_some(obj)
+    })
+    .await;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(obj["data"][key].as_str().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("Secret {name} key {key} is not base64: {e}"));
+    String::from_utf8(bytes).unwrap_or_else(|e| panic!("Secret {name} key {key}: {e}"))
 }
 
 /// The registry pods' (name, address) once `n` run with an IP and answer `GET /`; a
 /// timeout shows the pods and their logs.
-async fn registry_pods(cluster: &Replicated, n: usize) -> Vec<(String, String)> {
+async fn registry_pods(cluster: &Replicated, access: &Access, n: usize) -> Vec<(String, String)> {
     let answering = async {
         loop {
             let mut out = Vec::new();
@@ -86,7 +113,7 @@ async fn registry_pods(cluster: &Replicated, n: usize) -> Vec<(String, String)> 
                     continue;
                 };
                 let addr = format!("{ip}:{PORT}");
-                if http(&addr, "GET", "/", None)
+                if http(access, &addr, "GET", "/", None)
                     .await
                     .is_some_and(|(s, _)| s == 200)
                 {
@@ -120,16 +147,31 @@ async fn registry_pods(cluster: &Replicated, n: usize) -> Vec<(String, String)> 
     panic!("timed out after {REACT:?} waiting for {n} registry pods answering:\n{seen}");
 }
 
-/// The KafkaSchema's status once `ready` says it is done.
+/// The KafkaSchema's status once `ready` says it is done; a timeout shows the last one.
 async fn schema_status(cluster: &Replicated, what: &str, ready: impl Fn(&Value) -> bool) -> Value {
-    wait(what, REACT, || async {
-        let s = cluster
-            .env
-            .get_json(&["kafkaschema", "orders", "-n", NS])
-            .await;
-        ready(&s["status"]).then(|| s["status"].clone())
+    let last = std::sync::Mutex::new(Value::Null);
+    let found = tokio::time::timeout(REACT, async {
+        loop {
+            let s = cluster
+                .env
+                .get_json(&["kafkaschema", "orders", "-n", NS])
+                .await;
+            if ready(&s["status"]) {
+                return s["status"].clone();
+            }
+            *last
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = s["status"].clone();
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
     })
-    .await
+    .await;
+    found.unwrap_or_else(|_| {
+        let last = last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        panic!("timed out after {REACT:?} waiting for {what}; last status: {last}")
+    })
 }
 
 /// Whether condition `type_` of `status` is True.
@@ -145,20 +187,68 @@ pub(crate) async fn run(driver: crate::env::Driver) {
         driver,
         NS,
         CLUSTER,
-        &three_brokers("", "schemaRegistry: {replicas: 2}"),
+        &three_brokers(
+            "",
+            "schemaRegistry: {replicas: 2, tls: {}, authentication: {type: basic}}",
+        ),
     )
     .await;
+    cluster
+        .env
+        .apply(&format!(
+            "apiVersion: tributary.dev/v1alpha1\nkind: KafkaUser\n\
+             metadata: {{name: {USER}, namespace: {NS}, labels: {{tributary.dev/cluster: {CLUSTER}}}}}\n\
+             spec: {{authentication: {{type: scram-sha-512}}}}\n"
+        ))
+        .await;
+    let ca = secret(&cluster.env, &format!("{CLUSTER}-cluster-ca"), "ca.crt").await;
+    let tls = TlsSettings::new(ca.as_bytes(), None, Some(SERVICE_NAME))
+        .unwrap_or_else(|e| panic!("the cluster CA: {e}"));
+    let access = Access {
+        tls: tls.clone(),
+        user: USER.to_owned(),
+        password: secret(&cluster.env, USER, "password").await,
+    };
     let kc = cluster
         .env
         .get_json(&["kafkacluster", CLUSTER, "-n", NS])
         .await;
     assert_eq!(
         kc["status"]["schemaRegistry"]["url"],
-        format!("http://{CLUSTER}-schema-registry.{NS}.svc:{PORT}"),
+        format!("https://{SERVICE_NAME}:{PORT}"),
         "{kc}"
     );
-    let pods = registry_pods(&cluster, 2).await;
-    cluster.log("two registry pods answer");
+    let pods = registry_pods(&cluster, &access, 2).await;
+    cluster.log("two registry pods answer over HTTPS");
+
+    // Basic authentication against the KafkaUsers' SCRAM credentials: the user's password is
+    // accepted (once the registry has read the credential the operator wrote), none or a wrong
+    // one is refused.
+    let subjects = wait("the KafkaUser's password accepted", REACT, || async {
+        http(&access, &pods[0].1, "GET", "/subjects", None)
+            .await
+            .filter(|(status, _)| *status == 200)
+    })
+    .await;
+    assert_eq!(subjects.1, json!([]));
+    let anonymous = Access {
+        tls: tls.clone(),
+        user: String::new(),
+        password: String::new(),
+    };
+    let wrong = Access {
+        tls,
+        user: USER.to_owned(),
+        password: "wrong".to_owned(),
+    };
+    for (who, access) in [("no credentials", &anonymous), ("a wrong password", &wrong)] {
+        let got = http(access, &pods[0].1, "GET", "/subjects", None).await;
+        let Some((401, body)) = got else {
+            panic!("{who}: {got:?}")
+        };
+        assert_eq!(body["error_code"], 40101, "{who}: {body}");
+    }
+    cluster.log("basic authentication admits the KafkaUser and refuses others with 401");
 
     // Declared with kubectl: registered, reported, served by both pods.
     let v1 = record(&[json!({"name": "id", "type": "long"})]);
@@ -170,7 +260,7 @@ pub(crate) async fn run(driver: crate::env::Driver) {
     let id = status["id"].as_i64().unwrap_or_else(|| panic!("{status}"));
     for (pod, addr) in &pods {
         let path = format!("/subjects/{SUBJECT}/versions/latest");
-        let got = http(addr, "GET", &path, None).await;
+        let got = http(&access, addr, "GET", &path, None).await;
         let Some((200, body)) = got else {
             panic!("{pod} does not serve {SUBJECT}: {got:?}")
         };
@@ -193,6 +283,7 @@ pub(crate) async fn run(driver: crate::env::Driver) {
     .await;
     assert_eq!(status["version"], 1, "{status}");
     let (_, versions) = http(
+        &access,
         &pods[0].1,
         "GET",
         &format!("/subjects/{SUBJECT}/versions"),
@@ -224,7 +315,7 @@ pub(crate) async fn run(driver: crate::env::Driver) {
             &format!("registering {subject} through {}", survivor.0),
             REACT,
             || async {
-                match http(&survivor.1, "POST", &path, Some(&schema)).await {
+                match http(&access, &survivor.1, "POST", &path, Some(&schema)).await {
                     Some((200, body)) => body["id"].as_i64(),
                     _ => None,
                 }
@@ -234,9 +325,15 @@ pub(crate) async fn run(driver: crate::env::Driver) {
         assert!(ids.insert(got), "id {got} given twice ({ids:?})");
     }
     cluster.log("the other pod took over: five more registrations, each its own id");
-    let (_, body) = http(&survivor.1, "GET", &format!("/schemas/ids/{id}"), None)
-        .await
-        .unwrap_or_else(|| panic!("{} answers", survivor.0));
+    let (_, body) = http(
+        &access,
+        &survivor.1,
+        "GET",
+        &format!("/schemas/ids/{id}"),
+        None,
+    )
+    .await
+    .unwrap_or_else(|| panic!("{} answers", survivor.0));
     assert_eq!(
         body["schema"].as_str().map(str::len),
         Some(v1.len()),
