@@ -11,9 +11,9 @@ import pytest
 
 from blackhole import Blackhole
 from harness import metric_sum, wait_until
-from pyclients import ck_create_topic, ck_produce, kcat
+from pyclients import ck_produce, kcat
 from s3server import S3Server, broker_settings
-from test_tiered_storage import EARLIEST, EARLIEST_LOCAL, LATEST_TIERED, list_offset, value
+from test_tiered_storage import EARLIEST, EARLIEST_LOCAL, LATEST_TIERED, create_tiered_topic, list_offset, value
 
 pytestmark = [
     pytest.mark.peer_gap("Tansu has no KIP-405 tiered storage (remote.storage.enable)"),
@@ -35,11 +35,7 @@ def test_a_minute_without_the_bucket_under_load_loses_nothing(broker_factory, to
         settings = broker_settings(s3, BUCKET, "outage")
         settings["remote_storage_endpoint"] = path.endpoint
         broker = broker_factory(**settings)
-        ck_create_topic(broker.bootstrap, topic, partitions=1, config={
-            "remote.storage.enable": "true",
-            "segment.bytes": "8192",
-            "local.retention.bytes": "1",
-        })
+        create_tiered_topic(broker.bootstrap, topic)
         produce = {"linger.ms": 0, "batch.num.messages": 20, "enable.idempotence": True, "acks": "all"}
         sent = 0
 

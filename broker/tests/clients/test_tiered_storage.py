@@ -36,6 +36,15 @@ def s3(tmp_path):
     server.stop()
 
 
+def create_tiered_topic(bootstrap: str, topic: str) -> None:
+    """One partition, tiered, 8 KiB segments, keeping locally only the active one once uploaded."""
+    ck_create_topic(bootstrap, topic, partitions=1, config={
+        "remote.storage.enable": "true",
+        "segment.bytes": "8192",
+        "local.retention.bytes": "1",
+    })
+
+
 def value(i: int) -> str:
     return f"tiered-{i:05d}-" + "abcdefghij" * (3 + i % 7)
 
@@ -65,11 +74,7 @@ def list_offset(bootstrap: str, topic: str, timestamp: int) -> int:
 def test_records_past_local_retention_come_back_from_the_bucket_byte_identical(
         broker_factory, topic, java, s3):
     broker = broker_factory(**broker_settings(s3, BUCKET, "cluster-a"))
-    ck_create_topic(broker.bootstrap, topic, partitions=1, config={
-        "remote.storage.enable": "true",
-        "segment.bytes": "8192",
-        "local.retention.bytes": "1",
-    })
+    create_tiered_topic(broker.bootstrap, topic)
     produced = ck_produce(broker.bootstrap, topic,
                           [{"key": f"k{i}", "value": value(i), "partition": 0} for i in range(COUNT)],
                           config={"linger.ms": 0, "batch.num.messages": 20})
@@ -178,11 +183,7 @@ def test_a_replicated_tiered_topic_loses_nothing_when_its_leader_dies_during_upl
     # pool start a cluster for it.
     bucket_settings_to_pods(monkeypatch, s3, "cluster-rf3")
     broker = broker_factory(num_io_threads=7)
-    ck_create_topic(broker.bootstrap, topic, partitions=1, config={
-        "remote.storage.enable": "true",
-        "segment.bytes": "8192",
-        "local.retention.bytes": "1",
-    })
+    create_tiered_topic(broker.bootstrap, topic)
     half = COUNT // 2
     first = ck_produce(broker.bootstrap, topic,
                        [{"key": f"k{i}", "value": value(i), "partition": 0} for i in range(half)],
@@ -260,11 +261,7 @@ def test_a_broker_given_an_empty_volume_serves_the_whole_log_as_leader_from_the_
     # Settings of this test's own, so the pool starts a cluster with the bucket variables.
     broker = broker_factory(num_io_threads=6)
     cluster = broker.cluster
-    ck_create_topic(broker.bootstrap, topic, partitions=1, config={
-        "remote.storage.enable": "true",
-        "segment.bytes": "8192",
-        "local.retention.bytes": "1",
-    })
+    create_tiered_topic(broker.bootstrap, topic)
     produced = ck_produce(broker.bootstrap, topic,
                           [{"key": f"k{i}", "value": value(i), "partition": 0} for i in range(COUNT)],
                           config={"linger.ms": 0, "batch.num.messages": 20, "acks": "all"})
@@ -326,11 +323,7 @@ def test_java_describe_log_dirs_shows_local_and_remote_bytes_apart(broker_factor
     bucket as a second directory (`remote://bucket/prefix`, capacity unknown) with the tiered
     partition's remote bytes, equal to the broker's remote log gauge."""
     broker = broker_factory(**broker_settings(s3, BUCKET, "logdirs"))
-    ck_create_topic(broker.bootstrap, topic, partitions=1, config={
-        "remote.storage.enable": "true",
-        "segment.bytes": "8192",
-        "local.retention.bytes": "1",
-    })
+    create_tiered_topic(broker.bootstrap, topic)
     ck_produce(broker.bootstrap, topic,
                [{"key": f"k{i}", "value": value(i), "partition": 0} for i in range(COUNT)],
                config={"linger.ms": 0, "batch.num.messages": 20})
@@ -409,11 +402,7 @@ def test_rotated_credentials_files_reach_a_running_broker_without_restart(
         settings = broker_settings(server, BUCKET, "rotation")
         del settings["remote_storage_access_key_id"], settings["remote_storage_secret_access_key"]
         broker = broker_factory(**settings, remote_storage_credentials_dir=str(secret_dir))
-        ck_create_topic(broker.bootstrap, topic, partitions=1, config={
-            "remote.storage.enable": "true",
-            "segment.bytes": "8192",
-            "local.retention.bytes": "1",
-        })
+        create_tiered_topic(broker.bootstrap, topic)
         half = COUNT // 2
         ck_produce(broker.bootstrap, topic,
                    [{"key": f"k{i}", "value": value(i), "partition": 0} for i in range(half)],
