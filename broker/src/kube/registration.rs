@@ -256,26 +256,39 @@ impl Registrar {
     pub async fn release(&self) -> Result<(), KubeError> {
         self.stop_tasks();
         self.fence.revoke();
-        let lease = match self.api.get(&self.name).await {
-            Ok(lease) => lease,
-            Err(e) if is_not_found(&e) => return Ok(()),
-            Err(e) => return Err(KubeError::api(format!("read Lease {}", self.name), e)),
-        };
-        if incarnation_of(&lease) != self.incarnation() {
-            return Ok(());
+        // A renewal sent just before the tasks stopped may still land after the read: a
+        // conflict is read again, a bounded number of times.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let lease = match self.api.get(&self.name).await {
+                Ok(lease) => lease,
+                Err(e) if is_not_found(&e) => return Ok(()),
+                Err(e) => return Err(KubeError::api(format!("read Lease {}", self.name), e)),
+            };
+            if incarnation_of(&lease) != self.incarnation() {
+                return Ok(());
+            }
+            let mut released = lease;
+            if let Some(spec) = released.spec.as_mut() {
+                spec.holder_identity = None;
+                spec.renew_time = None;
+            }
+            match self
+                .api
+                .replace(&self.name, &PostParams::default(), &released)
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(e) if is_conflict(&e) && attempts < RELEASE_ATTEMPTS => continue,
+                Err(e) => return Err(KubeError::api(format!("release Lease {}", self.name), e)),
+            }
         }
-        let mut released = lease;
-        if let Some(spec) = released.spec.as_mut() {
-            spec.holder_identity = None;
-            spec.renew_time = None;
-        }
-        self.api
-            .replace(&self.name, &PostParams::default(), &released)
-            .await
-            .map(drop)
-            .map_err(|e| KubeError::api(format!("release Lease {}", self.name), e))
     }
 }
+
+/// How many times [`Registrar::release`] reads the Lease again after losing a race.
+const RELEASE_ATTEMPTS: u32 = 5;
 
 /// `me` as the incarnation after the one the `existing` Lease records (the first without
 /// one), announcing no shutdown; a fresh data directory takes that incarnation as its epoch.
