@@ -49,6 +49,24 @@ fn open(dir: &std::path::Path, role: Role) -> Arc<Partition> {
     Arc::new(Partition::open(dir, topic, 0, role, config(), &Replay::default()).expect("open"))
 }
 
+/// A follower of broker 0 in leader epoch `epoch`.
+fn follower(dir: &std::path::Path, epoch: i32) -> Arc<Partition> {
+    open(dir, Role::Follower { leader: 0, epoch })
+}
+
+/// Fetches until the follower's position reaches `end`.
+async fn catch_up(
+    leader: &Partition,
+    leader_tiered: &TieredStorage,
+    follower: &Partition,
+    follower_tiered: &TieredStorage,
+    end: i64,
+) {
+    while follower.fetch_position().0 < end {
+        fetch_once(leader, leader_tiered, follower, follower_tiered).await;
+    }
+}
+
 fn write(p: &Partition, batches: usize) {
     for _ in 0..batches {
         p.append(&simple(3, NOW), NOW).expect("append");
@@ -157,13 +175,7 @@ async fn an_empty_follower_rebuilds_from_the_remote_log_and_catches_up_from_the_
     assert!(local_start > 0, "local retention deleted uploaded segments");
     assert_eq!(a_tiered.remote_log_start(&a), Some(0));
 
-    let b = open(
-        b_dir.path(),
-        Role::Follower {
-            leader: 0,
-            epoch: 2,
-        },
-    );
+    let b = follower(b_dir.path(), 2);
     let step = fetch_once(&a, &a_tiered, &b, &b_tiered).await;
     assert_eq!(
         step,
@@ -219,17 +231,16 @@ async fn a_follower_pass_bounds_local_retention_by_what_the_bucket_holds() {
     let (bucket, a_dir, b_dir) = dirs();
     let (a_tiered, b_tiered) = (tiered(bucket.path()), tiered(bucket.path()));
     let a = open(a_dir.path(), Role::Leader { epoch: 1 });
-    let b = open(
-        b_dir.path(),
-        Role::Follower {
-            leader: 0,
-            epoch: 1,
-        },
-    );
+    let b = follower(b_dir.path(), 1);
     write(&a, 12);
-    while b.fetch_position().0 < a.with_log(|l| l.log_end_offset()) {
-        fetch_once(&a, &a_tiered, &b, &b_tiered).await;
-    }
+    catch_up(
+        &a,
+        &a_tiered,
+        &b,
+        &b_tiered,
+        a.with_log(|l| l.log_end_offset()),
+    )
+    .await;
     // Before any upload, the follower keeps every segment whatever local.retention says.
     b_tiered.run_once(vec![b.clone()], NOW).await;
     b.enforce_retention(NOW).expect("retention");
@@ -251,17 +262,16 @@ async fn a_new_leader_continues_the_manifest_and_the_deposed_leader_is_fenced() 
     let (bucket, a_dir, b_dir) = dirs();
     let (a_tiered, b_tiered) = (tiered(bucket.path()), tiered(bucket.path()));
     let a = open(a_dir.path(), Role::Leader { epoch: 1 });
-    let b = open(
-        b_dir.path(),
-        Role::Follower {
-            leader: 0,
-            epoch: 1,
-        },
-    );
+    let b = follower(b_dir.path(), 1);
     write(&a, 6);
-    while b.fetch_position().0 < a.with_log(|l| l.log_end_offset()) {
-        fetch_once(&a, &a_tiered, &b, &b_tiered).await;
-    }
+    catch_up(
+        &a,
+        &a_tiered,
+        &b,
+        &b_tiered,
+        a.with_log(|l| l.log_end_offset()),
+    )
+    .await;
     a_tiered.run_once(vec![a.clone()], NOW).await;
     let first = a_tiered.copied_end(&a).expect("uploaded");
     // b, as a follower, has read the manifest; it leads epoch 2 and writes on.
@@ -337,13 +347,7 @@ async fn a_replica_rebuilt_from_the_remote_log_answers_a_retry_of_a_remote_only_
     assert!(manifest.readable().all(|s| s.producer_snapshot));
 
     // An empty replica rebuilds from the remote log and catches up.
-    let b = open(
-        b_dir.path(),
-        Role::Follower {
-            leader: 0,
-            epoch: 1,
-        },
-    );
+    let b = follower(b_dir.path(), 1);
     let end = a.with_log(|l| l.log_end_offset());
     let mut rebuilt = false;
     while b.fetch_position().0 < end {
@@ -424,13 +428,7 @@ async fn a_new_leader_deletes_old_objects_its_manifest_does_not_name_and_keeps_f
     let fresh = plant(late, "log");
 
     // b leads the next term and sweeps at its start.
-    let b = open(
-        b_dir.path(),
-        Role::Follower {
-            leader: 0,
-            epoch: 2,
-        },
-    );
+    let b = follower(b_dir.path(), 2);
     b_tiered.run_once(vec![b.clone()], NOW).await;
     b.set_role(Role::Leader { epoch: 3 });
     b_tiered.run_once(vec![b.clone()], NOW).await;
@@ -485,16 +483,8 @@ async fn a_transaction_open_across_remote_segments_is_known_to_a_rebuilt_replica
         "the transaction's start is remote, its marker local ({local_start}, {marker})"
     );
 
-    let b = open(
-        b_dir.path(),
-        Role::Follower {
-            leader: 0,
-            epoch: 1,
-        },
-    );
-    while b.fetch_position().0 < marker_end {
-        fetch_once(&a, &a_tiered, &b, &b_tiered).await;
-    }
+    let b = follower(b_dir.path(), 1);
+    catch_up(&a, &a_tiered, &b, &b_tiered, marker_end).await;
     let aborted = |p: &Partition| {
         p.read(
             local_start,
