@@ -306,6 +306,8 @@ impl Rounds {
         if let Err(error) = synced {
             halt(&error);
         }
+        // Counted before anyone is woken, so a round that acknowledged writes is always seen.
+        self.flush_seconds.observe(started.elapsed().as_secs_f64());
         // Advance every partition before waking anyone: a producer waiting on several of
         // them, woken by the first, then finds the rest done rather than sleeping again.
         let advanced: Vec<_> = taken
@@ -315,7 +317,6 @@ impl Rounds {
         for (partition, _, _) in advanced {
             partition.wake_durable_waiters();
         }
-        self.flush_seconds.observe(started.elapsed().as_secs_f64());
         let due = guard.as_ref().is_some_and(|state| {
             state.journal.used() >= state.journal.size() / CHECKPOINT_FRACTION
                 || state.last_checkpoint.elapsed() >= CHECKPOINT_INTERVAL
@@ -428,10 +429,10 @@ impl Rounds {
         };
         match synced {
             Ok(synced) => {
+                self.flush_seconds.observe(started.elapsed().as_secs_f64());
                 for (partition, offset) in synced {
                     partition.mark_synced(offset);
                 }
-                self.flush_seconds.observe(started.elapsed().as_secs_f64());
             }
             Err(error) => halt(&error),
         }
