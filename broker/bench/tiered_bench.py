@@ -44,15 +44,17 @@ def topic_disk_bytes(broker: BrokerProcess, topic: str) -> int:
     return sum(dir_bytes(d) for d in broker.data_dir.glob(f"{topic}-*") if d.is_dir())
 
 
-def produce(bootstrap: str, topic: str, records: int, size: int, scratch: Path) -> None:
-    """`records` records of `size` bytes with kcat, acks=all; fails unless all are delivered."""
+def produce(bootstrap: str, topic: str, records: int, size: int, segment_bytes: int, scratch: Path) -> None:
+    """`records` records of `size` bytes with kcat, acks=all; fails unless all are delivered.
+    Batches stay well under a segment: a batch is never split, so one batch holding a whole
+    partition's records would leave it a single, active segment with nothing to upload."""
     lines = scratch / f"{topic}.txt"
     with open(lines, "w") as f:
         for i in range(records):
             stamp = f"{i:010d}-"
             f.write(stamp + "x" * max(size - len(stamp), 0) + "\n")
     proc = subprocess.run([kcat_binary(), "-b", bootstrap, "-P", "-t", topic, "-X", "acks=all",
-                           "-X", "linger.ms=5", "-X", "batch.size=1000000", "-l", str(lines)],
+                           "-X", "linger.ms=5", "-X", f"batch.size={min(1_000_000, segment_bytes // 4)}", "-l", str(lines)],
                           capture_output=True, text=True, timeout=600)
     lines.unlink()
     if proc.returncode != 0:
@@ -102,7 +104,7 @@ def main() -> int:
             ck_create_topic(broker.bootstrap, TOPICS["tiered"], partitions=args.partitions,
                             config={**base, "remote.storage.enable": "true", "local.retention.bytes": "1"})
             for topic in TOPICS.values():
-                produce(broker.bootstrap, topic, args.records, args.record_size, scratch)
+                produce(broker.bootstrap, topic, args.records, args.record_size, args.segment_bytes, scratch)
             print(f"produced {args.records:,} x {args.record_size} B records to each topic", flush=True)
 
             # Uploads done and local retention caught up: only the active segments stay.
@@ -111,12 +113,22 @@ def main() -> int:
                 return f'{name}{{partition="{p}",topic="{tiered}"}}'
 
             # (Keyless records: some partition may get none, so the remote bytes count in sum.)
-            wait_until(lambda: all(metric_sum(broker, series("tributary_tiered_upload_lag_bytes", p)) == 0
-                                   for p in range(args.partitions))
-                       and sum(metric_sum(broker, series("tributary_tiered_remote_log_bytes", p))
-                               for p in range(args.partitions)) > 0
-                       and all(len(list(d.glob("*.log"))) == 1 for d in broker.data_dir.glob(f"{tiered}-*")),
-                       args.timeout, "the tiered topic's closed segments to be uploaded and deleted locally")
+            def state() -> dict:
+                return {p: {"lag": metric_sum(broker, series("tributary_tiered_upload_lag_bytes", p)),
+                            "remote": metric_sum(broker, series("tributary_tiered_remote_log_bytes", p)),
+                            "segments": sorted((f.name, f.stat().st_size) for f in (broker.data_dir / f"{tiered}-{p}").glob("*.log"))}
+                        for p in range(args.partitions)}
+
+            def tiered_done() -> bool:
+                now = state()
+                return (all(s["lag"] == 0 and len(s["segments"]) == 1 for s in now.values())
+                        and sum(s["remote"] for s in now.values()) > 0)
+
+            try:
+                wait_until(tiered_done, args.timeout, "the tiered topic's closed segments to be uploaded and deleted locally")
+            except Exception:
+                print(f"tiered partitions: {state()}\nbroker log:\n{broker.log_tail(80)}", file=sys.stderr)
+                raise
             disk = {kind: topic_disk_bytes(broker, topic) for kind, topic in TOPICS.items()}
             client = s3.client()
             bucket_bytes = sum(o["Size"] for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET)
