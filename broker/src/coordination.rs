@@ -143,7 +143,8 @@ impl CoordinatorLog for BrokerLog {
     fn partitions(&self) -> Option<i32> {
         let broker = self.broker.upgrade()?;
         let image = broker.metadata().image();
-        Some(image.topic(self.topic.name)?.partition_count())
+        // None while its partitions are not all placed: keys hash by the final count only.
+        Some(image.topic(self.topic.name)?.partition_count()).filter(|n| *n > 0)
     }
 
     fn ensure_topic(&self, partitions: i32) -> Result<i32, LogError> {

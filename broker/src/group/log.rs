@@ -157,7 +157,7 @@ pub struct Chunk {
 /// Storage of a coordinator's records: one internal topic, whose partition leaders are the
 /// coordinators of the keys hashed to them.
 pub trait CoordinatorLog: Send + Sync + 'static {
-    /// Partition count of the topic, `None` while it does not exist.
+    /// Partition count of the topic, `None` while it does not exist or is still being created.
     fn partitions(&self) -> Option<i32>;
     /// Creates the topic with `partitions` unless it exists; returns its partition count.
     fn ensure_topic(&self, partitions: i32) -> Result<i32, LogError>;

@@ -177,7 +177,7 @@ fn describe(
     version: i16,
     unreachable: &dyn Fn(i32) -> bool,
 ) -> MetadataResponseTopic {
-    let partitions = (0..)
+    let partitions: Vec<MetadataResponsePartition> = (0..)
         .zip(&topic.partitions)
         .map(|(index, p)| {
             let (leader, error) = if !p.has_leader() {
@@ -209,6 +209,13 @@ fn describe(
             uuid::Uuid::nil()
         })
         .with_is_internal(version >= 1 && topic.is_internal())
+        // A topic whose partitions are not all placed yet shows none: still being created, as
+        // Kafka answers such a topic, so clients wait for its partition count.
+        .with_error_code(if partitions.is_empty() {
+            ResponseError::LeaderNotAvailable.code()
+        } else {
+            0
+        })
         .with_partitions(partitions)
         .with_topic_authorized_operations(operations)
 }

@@ -25,10 +25,18 @@ pub struct Objects<'a> {
     pub leases: &'a [Arc<Lease>],
     /// The KafkaCluster's name.
     pub cluster: &'a str,
+    /// The image built before (empty at first): a topic keeps its partition count there while
+    /// this broker's watch has not yet seen every partition the operator recorded placed.
+    pub previous: &'a ClusterImage,
 }
 
 /// The image `objects` describe. Topics being deleted are left out (their replicas are
-/// deleted), and a topic's partitions run from 0 while their KafkaPartitions exist.
+/// deleted). A topic shows the partition count the operator recorded placed
+/// (`status.placedPartitions`, written once every object of a placement is) once this broker
+/// sees all those KafkaPartitions, and the count it showed before until then (none while it is
+/// created): so the count changes at once, as in Kafka, never one object at a time while a
+/// topic is created or grown. Clients hashing keys, and coordinators hashing group and
+/// transactional ids, would otherwise pick partitions by a count about to change.
 pub fn build(objects: &Objects<'_>) -> ClusterImage {
     let brokers: Vec<BrokerInfo> = objects
         .leases
@@ -75,9 +83,12 @@ pub fn build(objects: &Objects<'_>) -> ClusterImage {
         let kafka_id = tributary_crds::ids::kafka_id_from_uid(&id.to_string()).unwrap_or_default();
         let name = topic.kafka_name();
         let placed = by_topic.get(&(name, kafka_id.as_str()));
-        let partitions = (0..topic.spec.partitions)
+        let seen: Vec<PartitionState> = (0..topic.spec.partitions)
             .map_while(|i| placed.and_then(|p| p.get(&i)).map(|p| state_of(p)))
             .collect();
+        let recorded = topic.status.as_ref().map_or(0, |s| s.placed_partitions);
+        let shown = shown_count(seen.len(), recorded, objects.previous.topic_by_id(&id));
+        let partitions = seen.into_iter().take(shown).collect();
         image.put_topic(Arc::new(TopicImage {
             name: name.to_string(),
             id,
@@ -87,6 +98,17 @@ pub fn build(objects: &Objects<'_>) -> ClusterImage {
         }));
     }
     image
+}
+
+/// How many of a topic's `seen` partitions (0 onwards, objects this broker has) to show: the
+/// `recorded` count once all are seen, else what `before` showed (never more than is seen).
+fn shown_count(seen: usize, recorded: i32, before: Option<&Arc<TopicImage>>) -> usize {
+    let recorded = usize::try_from(recorded).unwrap_or(0);
+    if seen >= recorded {
+        recorded
+    } else {
+        before.map_or(0, |t| t.partitions.len()).min(seen)
+    }
 }
 
 /// The topic id: the KafkaTopic's UID.
@@ -144,7 +166,9 @@ mod tests {
     use super::*;
     use k8s_openapi::api::coordination::v1::LeaseSpec;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-    use tributary_crds::{IsrEntry, KafkaPartitionSpec, KafkaPartitionStatus, KafkaTopicSpec};
+    use tributary_crds::{
+        IsrEntry, KafkaPartitionSpec, KafkaPartitionStatus, KafkaTopicSpec, KafkaTopicStatus,
+    };
 
     const UID: &str = "fb2e7c4a-1d3f-4a8b-9c2e-0123456789ab";
 
@@ -172,7 +196,8 @@ mod tests {
         })
     }
 
-    fn topic(partitions: i32) -> Arc<KafkaTopic> {
+    /// KafkaTopic `orders` of `partitions`, `placed` of them recorded placed by the operator.
+    fn placed_topic(partitions: i32, placed: i32) -> Arc<KafkaTopic> {
         let mut t = KafkaTopic::new(
             "orders",
             KafkaTopicSpec {
@@ -186,7 +211,16 @@ mod tests {
             },
         );
         t.metadata.uid = Some(UID.into());
+        t.status = Some(KafkaTopicStatus {
+            placed_partitions: placed,
+            ..KafkaTopicStatus::default()
+        });
         Arc::new(t)
+    }
+
+    /// KafkaTopic `orders` with every partition recorded placed.
+    fn topic(partitions: i32) -> Arc<KafkaTopic> {
+        placed_topic(partitions, partitions)
     }
 
     fn partition(index: i32, leader: Option<i32>) -> Arc<KafkaPartition> {
@@ -219,12 +253,22 @@ mod tests {
         partitions: &[Arc<KafkaPartition>],
         leases: &[Arc<Lease>],
     ) -> ClusterImage {
+        build_after(&ClusterImage::default(), topics, partitions, leases)
+    }
+
+    fn build_after(
+        previous: &ClusterImage,
+        topics: &[Arc<KafkaTopic>],
+        partitions: &[Arc<KafkaPartition>],
+        leases: &[Arc<Lease>],
+    ) -> ClusterImage {
         build(&Objects {
             cluster_id: "id",
             topics,
             partitions,
             leases,
             cluster: "c",
+            previous,
         })
     }
 
@@ -261,13 +305,13 @@ mod tests {
     }
 
     #[test]
-    fn partitions_stop_at_the_first_one_not_placed_and_deleted_topics_vanish() {
+    fn a_partition_not_seen_holds_back_those_after_it_and_deleted_topics_vanish() {
         let image = build_with(
             &[topic(3)],
             &[partition(0, Some(0)), partition(2, Some(0))],
             &[],
         );
-        assert_eq!(image.topic("orders").map(|t| t.partition_count()), Some(1));
+        assert_eq!(image.topic("orders").map(|t| t.partition_count()), Some(0));
         let mut deleting = KafkaTopic::clone(&topic(1));
         deleting.metadata.deletion_timestamp =
             Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
@@ -275,5 +319,33 @@ mod tests {
             ));
         let image = build_with(&[Arc::new(deleting)], &[partition(0, Some(0))], &[]);
         assert!(image.topic("orders").is_none());
+    }
+
+    #[test]
+    fn a_topic_shows_the_count_recorded_placed_once_every_partition_of_it_is_seen() {
+        let objects = |n: i32| (0..n).map(|i| partition(i, Some(0))).collect::<Vec<_>>();
+        let after = |previous: &ClusterImage, topic, seen: i32| {
+            build_after(previous, &[topic], &objects(seen), &[])
+        };
+        let count = |image: &ClusterImage| image.topic("orders").map(|t| t.partition_count());
+        let none = ClusterImage::default();
+        // Created: the objects appear one by one before the status says they all exist, and
+        // the status can reach this broker before the last objects do.
+        assert_eq!(count(&after(&none, placed_topic(4, 0), 3)), Some(0));
+        assert_eq!(count(&after(&none, placed_topic(4, 4), 3)), Some(0));
+        let created = after(&none, placed_topic(4, 4), 4);
+        assert_eq!(count(&created), Some(4));
+        // Grown from 4 to 6: the old count until the status and every new object are seen.
+        let grown = |seen| after(&created, placed_topic(6, 4), seen);
+        assert_eq!(count(&grown(5)), Some(4));
+        let recorded = after(&created, placed_topic(6, 6), 5);
+        assert_eq!(count(&recorded), Some(4), "recorded but not all seen");
+        assert_eq!(count(&after(&recorded, placed_topic(6, 6), 6)), Some(6));
+        let without_status = {
+            let mut t = KafkaTopic::clone(&topic(4));
+            t.status = None;
+            Arc::new(t)
+        };
+        assert_eq!(count(&after(&none, without_status, 4)), Some(0));
     }
 }

@@ -168,6 +168,7 @@ pub fn spawn(
         let mut listed = [false; 3];
         // Nothing has been built yet: the first moment all three have listed builds.
         let mut built = false;
+        let mut previous = ClusterImage::default();
         while let Some(first) = events.next().await {
             let mut batch = vec![first];
             // Whatever else is ready now joins this change.
@@ -188,13 +189,16 @@ pub fn spawn(
             }
             if listed.iter().all(|&l| l) && (changed || !built) {
                 built = true;
-                on_image(build(&Objects {
+                let image = build(&Objects {
                     cluster_id: &cluster_id,
                     topics: &topic_store.state(),
                     partitions: &partition_store.state(),
                     leases: &lease_store.state(),
                     cluster: &settings.name,
-                }));
+                    previous: &previous,
+                });
+                previous = image.clone();
+                on_image(image);
             }
         }
     });

@@ -2,12 +2,17 @@
 //! replicas do with it: open in the role the objects give, change role when leadership moves,
 //! drop their data when the topic goes, and keep following after the watch breaks.
 
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::{ApiKey, MetadataRequest, MetadataResponse, TopicName};
 use kube::api::{DeleteParams, PostParams};
 use tributary_broker::metadata::IsrMember;
 use tributary_broker::partition::Role;
 use tributary_crds::{KafkaPartition, KafkaTopic, KafkaTopicStatus};
 
 use crate::support::{kafka_call, wait_until, ControlPlane, RunningBroker, NS};
+
+/// Kafka's LEADER_NOT_AVAILABLE.
+const LEADER_NOT_AVAILABLE: i16 = 5;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_broker_serves_the_same_image_and_hosts_its_replicas_in_their_roles() {
@@ -18,6 +23,17 @@ async fn every_broker_serves_the_same_image_and_hosts_its_replicas_in_their_role
     let b0 = RunningBroker::start(&plane, 0, dirs[0].path()).await;
     let b1 = RunningBroker::start(&plane, 1, dirs[1].path()).await;
     let topic = plane.create_topic("orders", 2, 2).await;
+    // Known but not yet placed: still being created, as Kafka answers it, without partitions.
+    wait_until("orders answered as being created", || async {
+        let request = MetadataRequest::default().with_topics(Some(vec![
+            MetadataRequestTopic::default().with_name(Some(TopicName("orders".into()))),
+        ]));
+        let response: MetadataResponse =
+            kafka_call(&b0.address, ApiKey::Metadata, 12, &request).await;
+        let t = response.topics.first()?;
+        (t.error_code == LEADER_NOT_AVAILABLE && t.partitions.is_empty()).then_some(())
+    })
+    .await;
     plane.place("orders", 0, &[0, 1], 0, 1).await;
     plane.place("orders", 1, &[1, 0], 1, 1).await;
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
-use kube::api::PostParams;
+use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
@@ -551,6 +551,54 @@ async fn real_clients_use_one_bootstrap_for_topics_led_by_different_brokers_made
         values, expected,
         "the committed transactions, and only them"
     );
+    cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn brokers_show_a_created_or_grown_topic_with_its_whole_partition_count_at_once() {
+    // The operator writes a topic's KafkaPartitions one by one. Were brokers to show each as it
+    // appears, clients would hash keys (and coordinators group ids) by a count about to change:
+    // a group's commit then went to a coordinator that never saw it join.
+    let cluster = Operated::start().await;
+    let watchers: Vec<_> = cluster
+        .brokers
+        .iter()
+        .map(|b| {
+            let mut images = b.broker.metadata.subscribe();
+            tokio::spawn(async move {
+                let mut counts = BTreeSet::new();
+                let grown = async {
+                    while images.changed().await.is_ok() {
+                        let image = images.borrow_and_update().clone();
+                        counts.extend(image.topic("wide").map(|t| t.partition_count()));
+                        if counts.contains(&40) {
+                            break;
+                        }
+                    }
+                };
+                let done = tokio::time::timeout(Duration::from_secs(120), grown).await;
+                (done.is_ok(), counts)
+            })
+        })
+        .collect();
+    cluster.plane.create_topic("wide", 24, 1).await;
+    served(&cluster, "wide", 24).await;
+    let grow = serde_json::json!({"spec": {"partitions": 40}});
+    cluster
+        .plane
+        .api::<KafkaTopic>()
+        .patch("wide", &PatchParams::default(), &Patch::Merge(&grow))
+        .await
+        .unwrap_or_else(|e| panic!("grow KafkaTopic wide: {e}"));
+    served(&cluster, "wide", 40).await;
+    for watcher in watchers {
+        let (grown, counts) = watcher.await.unwrap_or_else(|e| panic!("watcher: {e}"));
+        assert!(grown, "the image never showed 40 partitions: {counts:?}");
+        assert!(
+            counts.is_subset(&BTreeSet::from([0, 24, 40])),
+            "partition counts a broker showed: {counts:?}"
+        );
+    }
     cluster.stop().await;
 }
 

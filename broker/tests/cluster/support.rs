@@ -178,6 +178,25 @@ impl ControlPlane {
             .unwrap_or_else(|e| panic!("create KafkaPartition {name}: {e}"));
         self.set_leader(&created, leader, 0, replicas, incarnation)
             .await;
+        self.record_placed(object, n + 1).await;
+    }
+
+    /// Records `placed` partitions of KafkaTopic `object` placed, as the operator does once it
+    /// has written their objects (brokers show no more partitions than that).
+    pub async fn record_placed(&self, object: &str, placed: i32) {
+        let api = self.api::<KafkaTopic>();
+        let mut topic = api
+            .get(object)
+            .await
+            .unwrap_or_else(|e| panic!("read KafkaTopic {object}: {e}"));
+        let status = topic.status.get_or_insert_with(Default::default);
+        if status.placed_partitions >= placed {
+            return;
+        }
+        status.placed_partitions = placed;
+        api.replace_status(object, &PostParams::default(), &topic)
+            .await
+            .unwrap_or_else(|e| panic!("write status of KafkaTopic {object}: {e}"));
     }
 
     /// Writes the status of `partition`: `leader` at `leader_epoch`, ISR `isr` at
