@@ -654,12 +654,9 @@ async fn group_offsets_and_an_open_transaction_survive_their_coordinators_kill()
     assert_eq!(group(100).await.len(), 100);
 
     // The group's coordinator dies; its successor has the committed offsets. The coordinator
-    // is the broker holding them (FindCoordinator may still name another while the new
-    // offsets topic settles), and they must be there before it dies.
-    // Bounded at a minute: 30 s timed out once in ten runs on a loaded 2-core machine while
-    // the new offsets topic's leadership settled.
+    // is the broker holding them, and they must be there before it dies.
     let what = "the group's offsets committed at its coordinator";
-    let group_coordinator = tributary_e2e::wait_until(what, Duration::from_secs(60), || async {
+    let group_coordinator = tributary_e2e::wait_until(what, Duration::from_secs(30), || async {
         (0..3).find(|id| {
             let groups = &cluster.broker(*id).broker.groups;
             groups
