@@ -1,7 +1,9 @@
 //! One client connection: the TLS handshake and SASL exchange its listener asks for, then
 //! frames read and dispatched in arrival order while a writer task sends the answers in the
 //! same order, so pipelined requests overlap their waiting (fsync, long polls) but never
-//! reorder.
+//! reorder. A request whose effects wait for something before they are applied (a verified
+//! transactional produce) is finished before the next frame is dispatched, as Kafka mutes a
+//! connection while it handles a request.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,7 +16,7 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use tokio::time::Instant as Deadline;
 
 use crate::broker::Broker;
-use crate::handlers::{dispatch, Client, PendingResponse, Reply};
+use crate::handlers::{dispatch, Client, Dispatched, PendingResponse, Reply};
 use crate::protocol::{read_sized, FrameError, RequestPrefix};
 use crate::security::runtime::{Gate, ListenerRuntime, MAX_UNAUTHENTICATED_FRAME};
 use crate::security::sasl::session::{Action, SaslSession};
@@ -332,13 +334,17 @@ impl Session {
         }
     }
 
-    /// Dispatches `frame` and queues its answer, timed for the request metrics; false when
-    /// the connection must close.
+    /// Dispatches `frame`, finishing its ordered effects before it returns, and queues its
+    /// answer, timed for the request metrics; false when the connection must close.
     async fn dispatch_request(&self, frame: Bytes, tx: &mpsc::Sender<PendingResponse>) -> bool {
         let api = api_label(&frame);
         let started = Instant::now();
         match dispatch(&self.broker, frame, &self.client) {
-            Ok(pending) => {
+            Ok(dispatched) => {
+                let pending = match dispatched {
+                    Dispatched::Applied(pending) => pending,
+                    Dispatched::Ordered(ordered) => ordered.await,
+                };
                 let timed = timed(self.broker.clone(), api, started, pending);
                 tx.send(timed).await.is_ok()
             }

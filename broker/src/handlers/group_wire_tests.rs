@@ -76,7 +76,8 @@ pub(crate) async fn call<Q: Encodable, R: Decodable>(
         buf.freeze(),
         &Arc::new(Client::new(Arc::from("/127.0.0.1"))),
     )
-    .unwrap_or_else(|e| panic!("{api:?} v{version} refused: {e}"));
+    .unwrap_or_else(|e| panic!("{api:?} v{version} refused: {e}"))
+    .into_pending();
     let mut frame: Bytes = match pending.await {
         super::Reply::Frame(frame) => frame,
         other => panic!("{api:?} v{version}: no response frame ({other:?})"),

@@ -38,7 +38,9 @@ async fn send(broker: &Arc<Broker>, hex: &str) -> (i16, Bytes) {
     let api_key = i16::from_be_bytes([frame[0], frame[1]]);
     let version = i16::from_be_bytes([frame[2], frame[3]]);
     let client = Arc::new(Client::new(Arc::from("/127.0.0.1")));
-    let pending = dispatch(broker, frame, &client).expect("the frame decodes");
+    let pending = dispatch(broker, frame, &client)
+        .expect("the frame decodes")
+        .into_pending();
     let Reply::Frame(mut response) = pending.await else {
         panic!("no response frame");
     };

@@ -2,8 +2,11 @@
 //!
 //! `dispatch` runs synchronously up to the point where a request's effects on shared state are
 //! ordered (a produce request has appended when it returns), and hands back a future for the
-//! rest (waiting for fsync, long polling). The connection answers those futures in request
-//! order, so pipelined requests keep Kafka's per-connection ordering.
+//! rest (waiting for fsync, long polling). A request whose ordered effects must first wait for
+//! something (a transactional produce that KIP-890 verifies with its coordinator) comes back
+//! as [`Dispatched::Ordered`], which the connection finishes before it dispatches the next
+//! request. The connection answers the futures in request order, so pipelined requests keep
+//! Kafka's per-connection ordering: none overtakes an earlier one, whatever either waits for.
 
 mod acls;
 mod admin;
@@ -89,6 +92,31 @@ pub enum Reply {
 
 /// A request's pending answer.
 pub type PendingResponse = BoxFuture<'static, Reply>;
+
+/// A dispatched request: how far its ordered effects got.
+pub enum Dispatched {
+    /// Its effects are applied (or need no order); only its answer is pending.
+    Applied(PendingResponse),
+    /// Its effects wait for something first: the connection must drive this to its pending
+    /// answer before it dispatches the next request, or a later request would overtake it.
+    Ordered(BoxFuture<'static, PendingResponse>),
+}
+
+impl Dispatched {
+    /// The whole answer as one future, for callers that send one request at a time.
+    pub fn into_pending(self) -> PendingResponse {
+        match self {
+            Dispatched::Applied(pending) => pending,
+            Dispatched::Ordered(ordered) => async move { ordered.await.await }.boxed(),
+        }
+    }
+}
+
+impl From<PendingResponse> for Dispatched {
+    fn from(pending: PendingResponse) -> Dispatched {
+        Dispatched::Applied(pending)
+    }
+}
 
 /// Requests that close the connection instead of being answered, as Kafka does.
 #[derive(Debug, thiserror::Error)]
@@ -313,13 +341,13 @@ impl RequestContext {
     }
 }
 
-/// Decodes one request frame from `client`, applies its ordered effects, and returns its
-/// pending response.
+/// Decodes one request frame from `client`, applies its ordered effects (or returns them to
+/// be finished first, [`Dispatched::Ordered`]), and returns its pending response.
 pub fn dispatch(
     broker: &Arc<Broker>,
     frame: Bytes,
     client: &Arc<Client>,
-) -> Result<PendingResponse, DispatchError> {
+) -> Result<Dispatched, DispatchError> {
     let prefix = RequestPrefix::parse(&frame).ok_or(DispatchError::ShortFrame)?;
     let api =
         ApiKey::try_from(prefix.api_key).map_err(|_| DispatchError::UnknownApi(prefix.api_key))?;
@@ -333,7 +361,8 @@ pub fn dispatch(
         return Ok(ready(api_versions::unsupported(
             prefix.correlation_id,
             consumer_protocol,
-        )));
+        ))
+        .into());
     }
     let unsupported = || DispatchError::UnsupportedVersion {
         api,
@@ -366,13 +395,13 @@ pub fn dispatch(
             if !served {
                 tracing::warn!(error = %unsupported(), "answering UNSUPPORTED_VERSION");
                 let response = request.refuse(ResponseError::UnsupportedVersion);
-                answer(correlation_id, version, async move { response })
+                Dispatched::from(answer(correlation_id, version, async move { response }))
             } else if cluster_operation(api).is_some_and(|op| !ctx.may_on_cluster(op)) {
                 let response = request.refuse(ResponseError::ClusterAuthorizationFailed);
-                answer(correlation_id, version, async move { response })
+                Dispatched::from(answer(correlation_id, version, async move { response }))
             } else {
                 let run = $run;
-                run(ctx, request)
+                Dispatched::from(run(ctx, request))
             }
         }};
     }
@@ -380,18 +409,25 @@ pub fn dispatch(
         ApiKey::ApiVersions => {
             let request: ApiVersionsRequest =
                 Decodable::decode(&mut body, version).map_err(|e| malformed(api, version, e))?;
-            answer(correlation_id, version, api_versions::handle(ctx, request))
+            answer(correlation_id, version, api_versions::handle(ctx, request)).into()
         }
         ApiKey::Metadata => route!(MetadataRequest, metadata::handle),
         ApiKey::Produce => route!(@ ProduceRequest, |ctx, request| {
-            let pending = produce::handle(ctx, request);
-            async move {
-                match pending.await {
-                    Some(response) => encode_or_log(correlation_id, version, &response),
-                    None => Reply::Nothing,
+            let encode = move |pending: produce::PendingProduce| -> PendingResponse {
+                async move {
+                    match pending.await {
+                        Some(response) => encode_or_log(correlation_id, version, &response),
+                        None => Reply::Nothing,
+                    }
+                }
+                .boxed()
+            };
+            match produce::handle(ctx, request) {
+                produce::Produce::Appended(pending) => Dispatched::Applied(encode(pending)),
+                produce::Produce::Verifying(ordered) => {
+                    Dispatched::Ordered(async move { encode(ordered.await) }.boxed())
                 }
             }
-            .boxed()
         }),
         ApiKey::Fetch => route!(FetchRequest, fetch::handle),
         ApiKey::ListOffsets => route!(ListOffsetsRequest, list_offsets::handle),

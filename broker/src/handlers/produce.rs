@@ -8,7 +8,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::future::Either;
+use futures::future::BoxFuture;
+use futures::FutureExt;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_request::TopicProduceData;
 use kafka_protocol::messages::produce_response::{
@@ -34,15 +35,24 @@ use crate::replica::append::{
 use crate::storage::{BatchError, StorageError};
 use crate::txn::ProducerRef;
 
-/// Appends every partition's batches now, and returns the future of the response (`None` for
-/// acks=0, which Kafka never answers). In cluster mode, transactional batches whose
-/// producer's transaction the partition has not seen yet are first verified with the
-/// producer's transaction coordinator ([`txn_verify`], KIP-890); then the appends wait for
-/// that answer.
-pub(crate) fn handle(
-    ctx: RequestContext,
-    request: ProduceRequest,
-) -> impl Future<Output = Option<ProduceResponse>> + Send + 'static {
+/// The future of a produce response (`None` for acks=0, which Kafka never answers).
+pub(crate) type PendingProduce = BoxFuture<'static, Option<ProduceResponse>>;
+
+/// A produce request once handled: appended, or still verifying before it may append.
+pub(crate) enum Produce {
+    /// Every partition's batches are appended (or refused); only the answer is pending.
+    Appended(PendingProduce),
+    /// Its transactional batches wait for their coordinator's verification (KIP-890) and are
+    /// appended when this resolves. The connection reads no further request meanwhile: the
+    /// next batch of the same producer must not be checked before this one is appended.
+    Verifying(BoxFuture<'static, PendingProduce>),
+}
+
+/// Appends every partition's batches now, and returns the future of the response. In cluster
+/// mode, transactional batches whose producer's transaction the partition has not seen yet
+/// are first verified with the producer's transaction coordinator ([`txn_verify`], KIP-890);
+/// the appends then happen once that answer is in ([`Produce::Verifying`]).
+pub(crate) fn handle(ctx: RequestContext, request: ProduceRequest) -> Produce {
     let txn_denied = request
         .transactional_id
         .as_deref()
@@ -53,11 +63,14 @@ pub(crate) fn handle(
         txn_verify::start(&ctx.broker, &request)
     };
     match verification {
-        None => Either::Left(append(ctx, request, txn_denied, Verdicts::new())),
-        Some(pending) => Either::Right(async move {
-            let verdicts = pending.await;
-            append(ctx, request, txn_denied, verdicts).await
-        }),
+        None => Produce::Appended(append(ctx, request, txn_denied, Verdicts::new()).boxed()),
+        Some(pending) => Produce::Verifying(
+            async move {
+                let verdicts = pending.await;
+                append(ctx, request, txn_denied, verdicts).boxed()
+            }
+            .boxed(),
+        ),
     }
 }
 

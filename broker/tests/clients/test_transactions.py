@@ -87,6 +87,35 @@ def test_java_commits_are_read_and_aborts_are_skipped(broker, topic, java):
     assert sorted(r["value"].encode() for r in consumed.events("record")) == want
 
 
+# One record a batch and no linger: every partition has several produce requests in flight (the
+# default 5) whenever a transaction starts, and on a cluster the first of them waits for the
+# leader's verification with the coordinator (KIP-890) while the next ones arrive.
+PIPELINED = ["--prop", "batch.size=1", "--prop", "linger.ms=0",
+             "--prop", "max.in.flight.requests.per.connection=5"]
+
+
+def pipelined_producer() -> list[str]:
+    """[`PIPELINED`] for the producer of the `eos` command, whose --prop is the consumer's."""
+    return ["--producer-prop" if arg == "--prop" else arg for arg in PIPELINED]
+
+
+@pytest.mark.peer_gap("Tansu 0.6 does not implement transactions")
+def test_java_pipelined_transactions_keep_each_producers_order(broker, topic, java):
+    """A later request of a producer never overtakes an earlier one to the same partition:
+    that was a fatal OutOfOrderSequenceException for the transaction (Flink's exactly-once
+    sink). Every committed record is read once."""
+    ck_create_topic(broker.bootstrap, topic, partitions=6)
+    transactions, count = 50, 24
+    result = java.run("txn", "--bootstrap", broker.bootstrap, "--topic", topic,
+                      "--transactional-id", f"{topic}-tx", "--transactions", str(transactions),
+                      "--count", str(count), *PIPELINED)
+    assert [e["result"] for e in result.events("txn")] == ["committed"] * transactions, \
+        result.describe()
+    result.one("done")
+    want = sorted(f"t{n}-{i}".encode() for n in range(transactions) for i in range(count))
+    assert committed_values(broker.bootstrap, topic, 6, expected=len(want)) == want
+
+
 @pytest.mark.peer_gap("Tansu 0.6 does not implement transactions")
 def test_offsets_sent_to_a_transaction_commit_only_with_it(broker, topic, java):
     source = f"{topic}-source"
@@ -155,10 +184,12 @@ def test_java_admin_aborts_a_hanging_transaction(broker, topic, java):
 
 
 @pytest.mark.peer_gap("Tansu 0.6 does not implement transactions")
-@pytest.mark.parametrize("protocol", ["classic", "consumer"])
-def test_java_consume_transform_produce_is_exactly_once(broker, topic, java, protocol):
+@pytest.mark.parametrize("protocol,pipelined", [("classic", False), ("consumer", False),
+                                               ("classic", True)])
+def test_java_consume_transform_produce_is_exactly_once(broker, topic, java, protocol, pipelined):
     """With either group protocol: the consumer protocol's (KIP-848) groups take transactional
-    offsets too."""
+    offsets too; and with one record a batch, five requests in flight (a Flink exactly-once
+    sink's pattern)."""
     source, sink, group = f"{topic}-in", f"{topic}-out", f"{topic}-eos"
     ck_create_topic(broker.bootstrap, source, partitions=2)
     ck_create_topic(broker.bootstrap, sink, partitions=2)
@@ -170,7 +201,8 @@ def test_java_consume_transform_produce_is_exactly_once(broker, topic, java, pro
 
     result = java.run("eos", "--bootstrap", broker.bootstrap, "--input", source, "--output", sink,
                       "--group", group, "--transactional-id", f"{topic}-tx", "--count", "200",
-                      "--prop", f"group.protocol={protocol}")
+                      "--prop", f"group.protocol={protocol}",
+                      *(pipelined_producer() if pipelined else []))
     done = result.one("done")
     assert done["copied"] == 200 and done["transactions"] >= 1, result.describe()
     admin = ck_admin(broker.bootstrap)  # kept alive until the result is in

@@ -406,7 +406,7 @@ pub fn records(n: usize) -> bytes::Bytes {
     buf.freeze()
 }
 
-/// Sends `request` at `version` to the broker at `address` over TCP and decodes its answer.
+/// Sends `request` to `address` on a connection of its own and decodes the answer.
 pub async fn kafka_call<Q, R>(
     address: &str,
     api: kafka_protocol::messages::ApiKey,
@@ -417,47 +417,75 @@ where
     Q: kafka_protocol::protocol::Encodable,
     R: kafka_protocol::protocol::Decodable,
 {
+    let mut answers = kafka_pipeline(address, api, version, std::slice::from_ref(request)).await;
+    answers
+        .pop()
+        .unwrap_or_else(|| panic!("{api:?} v{version}: no answer"))
+}
+
+/// Sends every request to `address` in one write on one connection, as a client pipelines
+/// them, and decodes the answers in the order they come, checking each is the one asked for.
+pub async fn kafka_pipeline<Q, R>(
+    address: &str,
+    api: kafka_protocol::messages::ApiKey,
+    version: i16,
+    requests: &[Q],
+) -> Vec<R>
+where
+    Q: kafka_protocol::protocol::Encodable,
+    R: kafka_protocol::protocol::Decodable,
+{
     use bytes::{Buf, BufMut};
     use kafka_protocol::messages::{RequestHeader, ResponseHeader};
     use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    let header = RequestHeader::default()
-        .with_request_api_key(api as i16)
-        .with_request_api_version(version)
-        .with_correlation_id(1)
-        .with_client_id(Some(StrBytes::from_static_str("cluster-test")));
-    let mut body = bytes::BytesMut::new();
-    header
-        .encode(&mut body, api.request_header_version(version))
-        .unwrap_or_else(|e| panic!("header: {e}"));
-    request
-        .encode(&mut body, version)
-        .unwrap_or_else(|e| panic!("{api:?} v{version}: {e}"));
-    let mut frame = bytes::BytesMut::new();
-    frame.put_i32(i32::try_from(body.len()).unwrap_or(i32::MAX));
-    frame.extend_from_slice(&body);
+    let mut frames = bytes::BytesMut::new();
+    for (correlation_id, request) in (1..).zip(requests) {
+        let header = RequestHeader::default()
+            .with_request_api_key(api as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(correlation_id)
+            .with_client_id(Some(StrBytes::from_static_str("cluster-test")));
+        let mut body = bytes::BytesMut::new();
+        header
+            .encode(&mut body, api.request_header_version(version))
+            .unwrap_or_else(|e| panic!("header: {e}"));
+        request
+            .encode(&mut body, version)
+            .unwrap_or_else(|e| panic!("{api:?} v{version}: {e}"));
+        frames.put_i32(i32::try_from(body.len()).unwrap_or(i32::MAX));
+        frames.extend_from_slice(&body);
+    }
     let mut stream = tokio::net::TcpStream::connect(address)
         .await
         .unwrap_or_else(|e| panic!("connect {address}: {e}"));
     stream
-        .write_all(&frame)
+        .write_all(&frames)
         .await
         .unwrap_or_else(|e| panic!("send: {e}"));
-    let size = stream
-        .read_i32()
-        .await
-        .unwrap_or_else(|e| panic!("read size: {e}"));
-    let mut answer = vec![0u8; usize::try_from(size).unwrap_or(0)];
-    stream
-        .read_exact(&mut answer)
-        .await
-        .unwrap_or_else(|e| panic!("read answer: {e}"));
-    let mut answer = bytes::Bytes::from(answer);
-    ResponseHeader::decode(&mut answer, api.response_header_version(version))
-        .unwrap_or_else(|e| panic!("response header: {e}"));
-    let response =
-        R::decode(&mut answer, version).unwrap_or_else(|e| panic!("{api:?} v{version}: {e}"));
-    assert_eq!(answer.remaining(), 0, "{api:?} v{version}: trailing bytes");
-    response
+    let mut answers = Vec::with_capacity(requests.len());
+    for correlation_id in (1..).take(requests.len()) {
+        let size = stream
+            .read_i32()
+            .await
+            .unwrap_or_else(|e| panic!("read size: {e}"));
+        let mut answer = vec![0u8; usize::try_from(size).unwrap_or(0)];
+        stream
+            .read_exact(&mut answer)
+            .await
+            .unwrap_or_else(|e| panic!("read answer: {e}"));
+        let mut answer = bytes::Bytes::from(answer);
+        let header = ResponseHeader::decode(&mut answer, api.response_header_version(version))
+            .unwrap_or_else(|e| panic!("response header: {e}"));
+        assert_eq!(
+            header.correlation_id, correlation_id,
+            "answers in request order"
+        );
+        let response =
+            R::decode(&mut answer, version).unwrap_or_else(|e| panic!("{api:?} v{version}: {e}"));
+        assert_eq!(answer.remaining(), 0, "{api:?} v{version}: trailing bytes");
+        answers.push(response);
+    }
+    answers
 }

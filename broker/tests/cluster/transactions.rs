@@ -1,7 +1,7 @@
 //! Transaction verification across brokers (KIP-890 part 1): the partition leader asks the
 //! producer's transaction coordinator, another broker, before it appends a transactional
 //! batch, so a delayed write of an aborted transaction is refused and leaves no hanging
-//! transaction behind.
+//! transaction behind, and a pipelined request never overtakes one still being verified.
 
 use std::sync::Arc;
 
@@ -17,7 +17,7 @@ use kafka_protocol::protocol::StrBytes;
 use tributary_broker::partition::Partition;
 
 use crate::operated::Operated;
-use crate::support::{kafka_call, wait_until};
+use crate::support::{kafka_call, kafka_pipeline, wait_until};
 
 const TXN_ID: &str = "late-writer";
 const TOPIC: &str = "late";
@@ -55,6 +55,42 @@ fn transactional(id: i64, epoch: i16, sequence: i32, value: &str) -> bytes::Byte
     buf.freeze()
 }
 
+/// A transactional acks=all produce request writing `records` to partitions of `topic`.
+fn produce_request(
+    topic: &str,
+    transactional_id: Option<&str>,
+    records: Vec<(i32, bytes::Bytes)>,
+) -> ProduceRequest {
+    ProduceRequest::default()
+        .with_transactional_id(
+            transactional_id.map(|id| TransactionalId(StrBytes::from_string(id.to_owned()))),
+        )
+        .with_acks(-1)
+        .with_timeout_ms(10_000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(TopicName(StrBytes::from_string(topic.to_owned())))
+            .with_partition_data(
+                records
+                    .into_iter()
+                    .map(|(index, batch)| {
+                        PartitionProduceData::default()
+                            .with_index(index)
+                            .with_records(Some(batch))
+                    })
+                    .collect(),
+            )])
+}
+
+/// The error codes of a produce response by partition.
+fn partition_codes(response: &ProduceResponse) -> Vec<(i32, i16)> {
+    response
+        .responses
+        .iter()
+        .flat_map(|t| &t.partition_responses)
+        .map(|p| (p.index, p.error_code))
+        .collect()
+}
+
 /// Produces `records` to `partition` of [`TOPIC`] at `address`: the partition's error code.
 async fn produce(
     address: &str,
@@ -62,24 +98,112 @@ async fn produce(
     partition: i32,
     records: bytes::Bytes,
 ) -> i16 {
-    let request = ProduceRequest::default()
-        .with_transactional_id(
-            transactional_id.map(|id| TransactionalId(StrBytes::from_string(id.to_owned()))),
-        )
-        .with_acks(-1)
-        .with_timeout_ms(10_000)
-        .with_topic_data(vec![TopicProduceData::default()
-            .with_name(TopicName(StrBytes::from_static_str(TOPIC)))
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(partition)
-                .with_records(Some(records))])]);
+    let request = produce_request(TOPIC, transactional_id, vec![(partition, records)]);
     let response: ProduceResponse = kafka_call(address, ApiKey::Produce, 9, &request).await;
-    response
-        .responses
+    partition_codes(&response)
         .first()
-        .and_then(|t| t.partition_responses.first())
-        .map(|p| p.error_code)
+        .map(|(_, code)| *code)
         .unwrap_or_else(|| panic!("no partition in {response:?}"))
+}
+
+/// The leader of each of the `n` partitions of `topic`, once each serves as leader.
+async fn served_leaders(cluster: &Operated, topic: &str, n: i32) -> Vec<i32> {
+    wait_until(
+        &format!("the partitions of {topic} served by their leaders"),
+        || async {
+            let image = cluster.broker(0).broker.metadata.image();
+            let leaders: Vec<i32> = (0..n)
+                .filter_map(|i| image.partition(topic, i).map(|p| p.leader))
+                .filter(|l| *l >= 0)
+                .collect();
+            let served = leaders.len() == usize::try_from(n).unwrap_or(0)
+                && (0..n).zip(&leaders).all(|(i, &leader)| {
+                    cluster
+                        .broker(leader)
+                        .broker
+                        .replicas
+                        .get(topic, i)
+                        .is_some_and(|p| p.acts_as_leader())
+                });
+            served.then_some(leaders)
+        },
+    )
+    .await
+}
+
+/// A transaction begun at its coordinator: the producer it handed out and the partitions it
+/// added.
+struct Begun<T> {
+    coordinator: i32,
+    id: i64,
+    epoch: i16,
+    /// What `pick` chose once the coordinator was known.
+    picked: T,
+}
+
+/// Finds `txn_id`'s coordinator, gets a producer id from it, and adds the partitions of
+/// `topic` that `pick` chooses given the coordinator (with whatever else it returns).
+async fn begin<T: Clone>(
+    cluster: &Operated,
+    txn_id: &'static str,
+    topic: &str,
+    pick: impl Fn(i32) -> (Vec<i32>, T),
+) -> Begun<T> {
+    let any = cluster.broker(0).address.clone();
+    wait_until("a transaction coordinator serving the id", || async {
+        // FindCoordinator creates `__transaction_state`.
+        let request = FindCoordinatorRequest::default()
+            .with_key(StrBytes::from_static_str(txn_id))
+            .with_key_type(1);
+        let found: FindCoordinatorResponse =
+            kafka_call(&any, ApiKey::FindCoordinator, 3, &request).await;
+        if found.error_code != 0 {
+            return None;
+        }
+        let coordinator = found.node_id.0;
+        let (partitions, picked) = pick(coordinator);
+        let address = cluster.broker(coordinator).address.clone();
+        let init: InitProducerIdResponse = kafka_call(
+            &address,
+            ApiKey::InitProducerId,
+            3,
+            &InitProducerIdRequest::default()
+                .with_transactional_id(Some(TransactionalId(StrBytes::from_static_str(txn_id))))
+                .with_transaction_timeout_ms(60_000),
+        )
+        .await;
+        if init.error_code != 0 {
+            return None;
+        }
+        let (id, epoch) = (init.producer_id.0, init.producer_epoch);
+        let add: AddPartitionsToTxnResponse = kafka_call(
+            &address,
+            ApiKey::AddPartitionsToTxn,
+            3,
+            &AddPartitionsToTxnRequest::default()
+                .with_v3_and_below_transactional_id(TransactionalId(StrBytes::from_static_str(
+                    txn_id,
+                )))
+                .with_v3_and_below_producer_id(ProducerId(id))
+                .with_v3_and_below_producer_epoch(epoch)
+                .with_v3_and_below_topics(vec![AddPartitionsToTxnTopic::default()
+                    .with_name(TopicName(StrBytes::from_string(topic.to_owned())))
+                    .with_partitions(partitions)]),
+        )
+        .await;
+        let added = add
+            .results_by_topic_v3_and_below
+            .iter()
+            .flat_map(|t| &t.results_by_partition)
+            .all(|p| p.partition_error_code == 0);
+        added.then(|| Begun {
+            coordinator,
+            id,
+            epoch,
+            picked,
+        })
+    })
+    .await
 }
 
 /// The partition `index` of [`TOPIC`] as its leader `leader` holds it.
@@ -100,87 +224,26 @@ fn code(error: ResponseError) -> i16 {
 async fn a_delayed_write_of_an_aborted_transaction_is_refused_by_the_leader() {
     let cluster = Operated::start().await;
     cluster.plane.create_topic(TOPIC, 3, 1).await;
-    let any = cluster.broker(0).address.clone();
-    // Every partition of the topic led, and served by its leader.
-    let leaders: Vec<i32> = wait_until("the partitions served by their leaders", || async {
-        let image = cluster.broker(0).broker.metadata.image();
-        let leaders: Vec<i32> = (0..3)
-            .filter_map(|i| image.partition(TOPIC, i).map(|p| p.leader))
-            .filter(|l| *l >= 0)
+    let leaders = served_leaders(&cluster, TOPIC, 3).await;
+    // The coordinator hands out the producer and adds a partition led by another broker.
+    let begun = begin(&cluster, TXN_ID, TOPIC, |coordinator| {
+        let away: Vec<(i32, i32)> = (0..)
+            .zip(leaders.iter().copied())
+            .filter(|(_, l)| *l != coordinator)
             .collect();
-        let served = leaders.len() == 3
-            && leaders.iter().enumerate().all(|(i, &leader)| {
-                let i = i32::try_from(i).unwrap_or(0);
-                cluster
-                    .broker(leader)
-                    .broker
-                    .replicas
-                    .get(TOPIC, i)
-                    .is_some_and(|p| p.acts_as_leader())
-            });
-        served.then_some(leaders)
+        assert!(
+            away.len() >= 2,
+            "two partitions led away from {coordinator}: {leaders:?}"
+        );
+        (vec![away[0].0], (away[0], away[1]))
     })
     .await;
-    // The transaction coordinator (FindCoordinator creates `__transaction_state`) once it
-    // serves the id: it hands out the producer and adds a partition led by another broker.
-    let (coordinator, id, epoch, added, other) =
-        wait_until("a transaction coordinator serving the id", || async {
-            let request = FindCoordinatorRequest::default()
-                .with_key(StrBytes::from_static_str(TXN_ID))
-                .with_key_type(1);
-            let found: FindCoordinatorResponse =
-                kafka_call(&any, ApiKey::FindCoordinator, 3, &request).await;
-            if found.error_code != 0 {
-                return None;
-            }
-            let coordinator = found.node_id.0;
-            let away: Vec<(i32, i32)> = leaders
-                .iter()
-                .enumerate()
-                .map(|(i, &l)| (i32::try_from(i).unwrap_or(0), l))
-                .filter(|(_, l)| *l != coordinator)
-                .collect();
-            assert!(
-                away.len() >= 2,
-                "two partitions led away from {coordinator}: {leaders:?}"
-            );
-            let address = cluster.broker(coordinator).address.clone();
-            let init: InitProducerIdResponse = kafka_call(
-                &address,
-                ApiKey::InitProducerId,
-                3,
-                &InitProducerIdRequest::default()
-                    .with_transactional_id(Some(TransactionalId(StrBytes::from_static_str(TXN_ID))))
-                    .with_transaction_timeout_ms(60_000),
-            )
-            .await;
-            if init.error_code != 0 {
-                return None;
-            }
-            let (id, epoch) = (init.producer_id.0, init.producer_epoch);
-            let add: AddPartitionsToTxnResponse = kafka_call(
-                &address,
-                ApiKey::AddPartitionsToTxn,
-                3,
-                &AddPartitionsToTxnRequest::default()
-                    .with_v3_and_below_transactional_id(TransactionalId(StrBytes::from_static_str(
-                        TXN_ID,
-                    )))
-                    .with_v3_and_below_producer_id(ProducerId(id))
-                    .with_v3_and_below_producer_epoch(epoch)
-                    .with_v3_and_below_topics(vec![AddPartitionsToTxnTopic::default()
-                        .with_name(TopicName(StrBytes::from_static_str(TOPIC)))
-                        .with_partitions(vec![away[0].0])]),
-            )
-            .await;
-            let added_ok = add
-                .results_by_topic_v3_and_below
-                .iter()
-                .flat_map(|t| &t.results_by_partition)
-                .all(|p| p.partition_error_code == 0);
-            added_ok.then_some((coordinator, id, epoch, away[0], away[1]))
-        })
-        .await;
+    let Begun {
+        coordinator,
+        id,
+        epoch,
+        picked: (added, other),
+    } = begun;
     let leader_address = |id: i32| cluster.broker(id).address.clone();
     let coordinator_address = leader_address(coordinator);
 
@@ -255,6 +318,67 @@ async fn a_delayed_write_of_an_aborted_transaction_is_refused_by_the_leader() {
     assert!(
         partition.producers().iter().all(|(_, open)| *open < 0),
         "no open transaction on the partition"
+    );
+    cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pipelined_request_never_overtakes_one_held_in_verification() {
+    const TOPIC: &str = "pipelined";
+    const TXN_ID: &str = "pipelined-writer";
+    let cluster = Operated::start().await;
+    cluster.plane.create_topic(TOPIC, 6, 1).await;
+    let leaders = served_leaders(&cluster, TOPIC, 6).await;
+    // Two partitions with one leader that is not the coordinator, so a batch opening the
+    // transaction on either is verified over the network.
+    let begun = begin(&cluster, TXN_ID, TOPIC, |coordinator| {
+        let pair = (0..6).find_map(|a: i32| {
+            let leader = leaders[usize::try_from(a).unwrap_or(0)];
+            let b = (a + 1..6).find(|&b| leaders[usize::try_from(b).unwrap_or(0)] == leader)?;
+            (leader != coordinator).then_some((leader, a, b))
+        });
+        let (leader, open, opening) = pair
+            .unwrap_or_else(|| panic!("two partitions led away from {coordinator}: {leaders:?}"));
+        (vec![open, opening], (leader, open, opening))
+    })
+    .await;
+    let (leader, open, opening) = begun.picked;
+    let address = cluster.broker(leader).address.clone();
+    let batch = |sequence: i32, value: &str| transactional(begun.id, begun.epoch, sequence, value);
+
+    // The transaction is open on `open` once its first batch is verified and appended.
+    let first = produce_request(TOPIC, Some(TXN_ID), vec![(open, batch(0, "open-0"))]);
+    let response: ProduceResponse = kafka_call(&address, ApiKey::Produce, 9, &first).await;
+    assert_eq!(partition_codes(&response), vec![(open, 0)]);
+
+    // Pipelined on one connection, as the Java client sends with 5 in flight: the first
+    // request also opens the transaction on `opening`, so it waits for its verification; the
+    // second needs none (`open` is open) and arrives meanwhile. It must be appended after the
+    // first, never checked before it (that was OUT_OF_ORDER_SEQUENCE, fatal to the client).
+    let held = produce_request(
+        TOPIC,
+        Some(TXN_ID),
+        vec![(open, batch(1, "open-1")), (opening, batch(0, "opening-0"))],
+    );
+    let next = produce_request(TOPIC, Some(TXN_ID), vec![(open, batch(2, "open-2"))]);
+    let answers: Vec<ProduceResponse> =
+        kafka_pipeline(&address, ApiKey::Produce, 9, &[held, next]).await;
+    let codes: Vec<Vec<(i32, i16)>> = answers.iter().map(partition_codes).collect();
+    assert_eq!(
+        codes,
+        vec![vec![(open, 0), (opening, 0)], vec![(open, 0)]],
+        "both requests appended, in the order they were sent"
+    );
+    let partition = cluster
+        .broker(leader)
+        .broker
+        .replicas
+        .get(TOPIC, open)
+        .unwrap_or_else(|| panic!("broker {leader} has no {TOPIC}-{open}"));
+    assert_eq!(
+        *partition.watch_high_watermark().borrow(),
+        3,
+        "three batches of one record each on {TOPIC}-{open}"
     );
     cluster.stop().await;
 }

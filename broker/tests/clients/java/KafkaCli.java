@@ -310,6 +310,8 @@ public final class KafkaCli {
         cprops.putAll(args.props());
         Properties pprops = producerProps(bootstrap);
         pprops.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, args.required("transactional-id"));
+        // --producer-prop settings are the producer's (batching and requests in flight).
+        pprops.putAll(args.keyValues("producer-prop"));
         String output = args.required("output");
         long count = Long.parseLong(args.required("count"));
         long deadline = System.currentTimeMillis() + Long.parseLong(args.get("timeout-ms", "60000"));
