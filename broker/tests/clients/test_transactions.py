@@ -184,8 +184,9 @@ def test_java_admin_aborts_a_hanging_transaction(broker, topic, java):
 
 
 @pytest.mark.peer_gap("Tansu 0.6 does not implement transactions")
-@pytest.mark.parametrize("protocol,pipelined", [("classic", False), ("consumer", False),
-                                               ("classic", True)])
+@pytest.mark.parametrize("protocol,pipelined", [
+    ("classic", False), ("consumer", False),
+    pytest.param("classic", True, id="classic-pipelined")])
 def test_java_consume_transform_produce_is_exactly_once(broker, topic, java, protocol, pipelined):
     """With either group protocol: the consumer protocol's (KIP-848) groups take transactional
     offsets too; and with one record a batch, five requests in flight (a Flink exactly-once
