@@ -52,9 +52,9 @@ pub struct ProduceArgs {
     /// Acknowledgements to wait for
     #[arg(long, value_enum, default_value_t = Acks::All)]
     pub acks: Acks,
-    /// Compression codec
-    #[arg(short = 'z', long, value_enum, default_value_t = Compression::None)]
-    pub compression: Compression,
+    /// Compression codec [default: none, or what -X compression.codec sets]
+    #[arg(short = 'z', long, value_enum)]
+    pub compression: Option<Compression>,
     /// Partitions of the topic when trib creates it
     #[arg(short, long, default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..))]
     pub partitions: i32,
@@ -486,20 +486,18 @@ fn bench_producer(
         started,
         deliveries,
     };
-    let cfg = settings.config_with(
-        &[
-            ("linger.ms", "5".to_string()),
-            ("queue.buffering.max.messages", "1000000".to_string()),
-            (
-                "message.timeout.ms",
-                crate::produce::millis(settings.timeout.max(Duration::from_secs(30))),
-            ),
-        ],
-        &[
-            ("acks", a.acks.as_config().to_string()),
-            ("compression.codec", a.compression.as_config().to_string()),
-        ],
-    );
+    let (codec, explicit) = crate::produce::codec_setting(a.compression, settings)?;
+    let mut defaults = vec![
+        ("linger.ms", "5".to_string()),
+        ("queue.buffering.max.messages", "1000000".to_string()),
+        (
+            "message.timeout.ms",
+            crate::produce::millis(settings.timeout.max(Duration::from_secs(30))),
+        ),
+    ];
+    let mut flags = vec![("acks", a.acks.as_config().to_string())];
+    if explicit { &mut flags } else { &mut defaults }.push(codec);
+    let cfg = settings.config_with(&defaults, &flags);
     settings.create_with(&cfg, context)
 }
 

@@ -39,9 +39,9 @@ pub struct ProduceArgs {
     /// Acknowledgements to wait for
     #[arg(long, value_enum, default_value_t = Acks::All)]
     pub acks: Acks,
-    /// Compression codec
-    #[arg(short = 'z', long, value_enum, default_value_t = Compression::None)]
-    pub compression: Compression,
+    /// Compression codec [default: none, or what -X compression.codec sets]
+    #[arg(short = 'z', long, value_enum)]
+    pub compression: Option<Compression>,
 }
 
 /// How many acknowledgements a produce request waits for.
@@ -95,6 +95,35 @@ impl Compression {
             Compression::Zstd => "zstd",
         }
     }
+}
+
+/// librdkafka's codec setting and its alias.
+const CODEC_KEYS: [&str; 2] = ["compression.codec", "compression.type"];
+
+/// Where a producer's codec goes in [`Settings::config_with`]: without `-z` it is a default
+/// that `-X compression.codec` may override; with `-z` an explicit flag, and an `-X` codec
+/// naming another one is refused instead of being silently overridden.
+pub fn codec_setting(
+    flag: Option<Compression>,
+    settings: &Settings,
+) -> Result<((&'static str, String), bool)> {
+    let Some(codec) = flag else {
+        return Ok((
+            (CODEC_KEYS[0], Compression::None.as_config().to_string()),
+            false,
+        ));
+    };
+    let conflicting = settings
+        .overrides
+        .iter()
+        .find(|(k, v)| CODEC_KEYS.contains(&k.as_str()) && v != codec.as_config());
+    if let Some((key, value)) = conflicting {
+        return Err(Error::Usage(format!(
+            "-z {} and -X {key}={value} name different codecs; give one of them",
+            codec.as_config()
+        )));
+    }
+    Ok(((CODEC_KEYS[0], codec.as_config().to_string()), true))
 }
 
 /// A duration as a librdkafka millisecond setting (at most `i32::MAX`).
@@ -191,16 +220,14 @@ type Prod = ThreadedProducer<ProduceContext>;
 /// Runs `trib produce`.
 pub async fn run(a: ProduceArgs, settings: &Settings, out: &Output) -> Result<()> {
     let message_timeout = settings.timeout.max(Duration::from_secs(1));
-    let cfg = settings.config_with(
-        &[
-            ("message.timeout.ms", millis(message_timeout)),
-            ("linger.ms", "5".to_string()),
-        ],
-        &[
-            ("acks", a.acks.as_config().to_string()),
-            ("compression.codec", a.compression.as_config().to_string()),
-        ],
-    );
+    let (codec, explicit) = codec_setting(a.compression, settings)?;
+    let mut defaults = vec![
+        ("message.timeout.ms", millis(message_timeout)),
+        ("linger.ms", "5".to_string()),
+    ];
+    let mut flags = vec![("acks", a.acks.as_config().to_string())];
+    if explicit { &mut flags } else { &mut defaults }.push(codec);
+    let cfg = settings.config_with(&defaults, &flags);
     let tally = Arc::new(Tally::default());
     let context = ProduceContext {
         tracker: TribContext::new(settings.verbose),

@@ -5,7 +5,7 @@ use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
 
 use super::{encode_or_log, Reply, RequestContext};
-use crate::protocol::served_apis;
+use crate::protocol::{advertised_min, served_apis};
 
 /// Answers with the served version table.
 pub(crate) async fn handle(
@@ -26,7 +26,7 @@ fn response(error_code: i16, consumer_protocol: bool) -> ApiVersionsResponse {
         .map(|&(key, min, max)| {
             ApiVersion::default()
                 .with_api_key(key as i16)
-                .with_min_version(min)
+                .with_min_version(advertised_min(key, min))
                 .with_max_version(max)
         })
         .collect();

@@ -946,3 +946,46 @@ async fn static_topic_defaults_and_delete_topic_enable_come_from_the_broker_conf
     }
     assert!(b.metadata.image().topic("t").is_some(), "nothing deleted");
 }
+
+/// Produce is advertised from v0, as Apache Kafka 4.0 does (KAFKA-18659: librdkafka before
+/// 2.11.1 stops compressing otherwise), but a request at v0-v2 is still refused: dispatch
+/// closes the connection with the reason, as Kafka's socket server does.
+#[tokio::test]
+async fn produce_is_advertised_from_v0_and_refused_below_v3() {
+    use bytes::BufMut;
+    use kafka_protocol::protocol::Encodable;
+
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path()).await;
+    let response: ApiVersionsResponse =
+        call(&b, ApiKey::ApiVersions, 3, &ApiVersionsRequest::default()).await;
+    let produce = response
+        .api_keys
+        .iter()
+        .find(|k| k.api_key == ApiKey::Produce as i16)
+        .expect("Produce is advertised");
+    assert_eq!(produce.min_version, 0, "advertised from v0");
+    assert_eq!(produce.max_version, *versions(ApiKey::Produce).end());
+
+    for v in 0..=2 {
+        let mut frame = bytes::BytesMut::new();
+        RequestHeader::default()
+            .with_request_api_key(ApiKey::Produce as i16)
+            .with_request_api_version(v)
+            .with_correlation_id(1)
+            .encode(&mut frame, 1)
+            .unwrap();
+        // A v0-v2 body: acks, timeout, no topics.
+        frame.put_i16(-1);
+        frame.put_i32(1_000);
+        frame.put_i32(0);
+        let client = std::sync::Arc::new(super::Client::new(std::sync::Arc::from("/127.0.0.1")));
+        match super::dispatch(&b, frame.freeze(), &client) {
+            Err(super::DispatchError::UnsupportedVersion { version, .. }) => {
+                assert_eq!(version, v)
+            }
+            Err(other) => panic!("Produce v{v}: {other}"),
+            Ok(_) => panic!("Produce v{v} was served"),
+        }
+    }
+}

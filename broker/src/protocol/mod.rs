@@ -5,4 +5,6 @@ mod frame;
 mod versions;
 
 pub use frame::{encode_response, read_claimed, read_frame, read_sized, FrameError, RequestPrefix};
-pub use versions::{routed_apis, served_apis, served_range, supported_range, SUPPORTED_APIS};
+pub use versions::{
+    advertised_min, routed_apis, served_apis, served_range, supported_range, SUPPORTED_APIS,
+};

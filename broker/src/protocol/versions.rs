@@ -65,6 +65,21 @@ pub(super) const CONSUMER_PROTOCOL_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ConsumerGroupDescribe, 0, 0),
 ];
 
+/// APIs advertised from a lower version than they serve, as Apache Kafka 4.0 does for Produce
+/// (KAFKA-18659): librdkafka before 2.11.1 turns compression off, silently, unless the
+/// broker advertises Produce from v0. A request below the served range is still refused
+/// (the connection closes with the reason, as Kafka's socket server does); clients pick the
+/// highest version both sides know, so none sends one.
+const ADVERTISED_FROM: &[(ApiKey, i16)] = &[(ApiKey::Produce, 0)];
+
+/// The lowest version ApiVersions advertises for `api`, served from `served_min`.
+pub fn advertised_min(api: ApiKey, served_min: i16) -> i16 {
+    ADVERTISED_FROM
+        .iter()
+        .find(|(key, _)| *key == api)
+        .map_or(served_min, |&(_, min)| min.min(served_min))
+}
+
 /// APIs served but not advertised: client telemetry (KIP-714), which Kafka leaves out of
 /// ApiVersions unless a metrics receiver is configured, yet answers when a client calls it.
 const UNADVERTISED_APIS: &[(ApiKey, i16, i16)] = &[

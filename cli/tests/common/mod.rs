@@ -200,6 +200,11 @@ impl Broker {
         Ok(broker)
     }
 
+    /// A Tributary broker's data directory, to look at what it stored.
+    pub fn data_dir(&self) -> PathBuf {
+        self._dir.path().join("data")
+    }
+
     /// The broker's log so far (for failure messages).
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
