@@ -107,7 +107,7 @@ impl Dispatched {
     pub fn into_pending(self) -> PendingResponse {
         match self {
             Dispatched::Applied(pending) => pending,
-            Dispatched::Ordered(ordered) => async move { ordered.await.await }.boxed(),
+            Dispatched::Ordered(ordered) => ordered.flatten().boxed(),
         }
     }
 }
@@ -425,7 +425,7 @@ pub fn dispatch(
             match produce::handle(ctx, request) {
                 produce::Produce::Appended(pending) => Dispatched::Applied(encode(pending)),
                 produce::Produce::Verifying(ordered) => {
-                    Dispatched::Ordered(async move { encode(ordered.await) }.boxed())
+                    Dispatched::Ordered(ordered.map(encode).boxed())
                 }
             }
         }),

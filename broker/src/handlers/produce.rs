@@ -65,11 +65,9 @@ pub(crate) fn handle(ctx: RequestContext, request: ProduceRequest) -> Produce {
     match verification {
         None => Produce::Appended(append(ctx, request, txn_denied, Verdicts::new()).boxed()),
         Some(pending) => Produce::Verifying(
-            async move {
-                let verdicts = pending.await;
-                append(ctx, request, txn_denied, verdicts).boxed()
-            }
-            .boxed(),
+            pending
+                .map(move |verdicts| append(ctx, request, txn_denied, verdicts).boxed())
+                .boxed(),
         ),
     }
 }
