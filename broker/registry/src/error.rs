@@ -3,6 +3,9 @@
 
 use serde_json::json;
 
+/// Confluent's code for an invalid schema or schema type (42201).
+pub const INVALID_SCHEMA: u32 = 42201;
+
 /// Confluent's code for a write this instance could not forward to the writer (50003).
 pub const FORWARD_FAILED: u32 = 50003;
 
@@ -135,7 +138,7 @@ impl ApiError {
 
     /// 42201.
     pub fn invalid_schema(message: impl std::fmt::Display) -> Self {
-        Self::new(422, 42201, message.to_string())
+        Self::new(422, INVALID_SCHEMA, message.to_string())
     }
 
     /// 42202.

@@ -2,7 +2,8 @@
 //!
 //! It is a Kafka client of the cluster, as Confluent's registry is: its only storage is the
 //! compacted `_schemas` topic ([`records`]), replayed into memory ([`state`]); writes are
-//! decided by pure functions ([`ops`], [`compat`]) and appended by one writer at a time
+//! decided by pure functions ([`ops`], [`compat`]; a client's Avro schema checked as
+//! strictly as Confluent checks it, [`avro_rules`]) and appended by one writer at a time
 //! ([`service`], [`elector`]; in Kubernetes a Lease elects it, [`lease`], and the others
 //! forward writes to it; the cluster fences a deposed writer through Kafka transactions,
 //! [`kafka::writer`]); the REST API ([`http`]) speaks Confluent's paths, content types and
@@ -10,6 +11,7 @@
 //! [`auth`]).
 
 pub mod auth;
+pub mod avro_rules;
 pub mod bootstrap;
 pub mod compat;
 pub mod elector;

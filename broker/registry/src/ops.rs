@@ -13,7 +13,8 @@ use crate::records::{
     SchemaValue,
 };
 use crate::schema::{
-    canonical_text, parse, same_schema, ParsedSchema, Referenced, SchemaReference, SchemaType,
+    canonical_text, parse, parse_new, same_schema, ParsedSchema, Referenced, SchemaReference,
+    SchemaType,
 };
 use crate::state::Registry;
 
@@ -176,7 +177,8 @@ fn candidate(reg: &Registry, req: &SchemaRequest, normalize: bool) -> Result<Can
     let schema_type = schema_type(req)?;
     let mut references = resolve_references(reg, req)?;
     let referenced = referenced_texts(reg, &references);
-    let parsed = parse(schema_type, &req.schema, &referenced).map_err(ApiError::invalid_schema)?;
+    let parsed =
+        parse_new(schema_type, &req.schema, &referenced).map_err(ApiError::invalid_schema)?;
     let text = if normalize {
         references = normalized_references(references);
         normalized_text(schema_type, &req.schema, &referenced)
@@ -365,11 +367,12 @@ pub fn lookup(
     normalize: bool,
     deleted: bool,
 ) -> Result<Value, ApiError> {
+    // An invalid schema is 42201 whether or not the subject exists, as in Confluent.
+    let c = candidate(reg, req, normalize)?;
     let versions = reg.versions(subject, deleted);
     if versions.is_empty() {
         return Err(ApiError::subject_not_found(subject));
     }
-    let c = candidate(reg, req, normalize)?;
     versions
         .iter()
         .rev()
@@ -549,10 +552,17 @@ pub fn check_compatibility(
     req: &SchemaRequest,
     normalize: bool,
 ) -> Result<Vec<String>, ApiError> {
+    // A missing version is reported before an invalid schema, as in Confluent.
+    let old = match spec {
+        Some(VersionSpec::Number(n)) => {
+            Some(get_version(reg, subject, VersionSpec::Number(n), false)?)
+        }
+        None | Some(VersionSpec::Latest) => None,
+    };
     let c = candidate(reg, req, normalize)?;
     let level = reg.effective_level(subject);
-    match spec {
-        None | Some(VersionSpec::Latest) => {
+    match old {
+        None => {
             let level = if spec.is_some() {
                 non_transitive(level)
             } else {
@@ -560,8 +570,7 @@ pub fn check_compatibility(
             };
             incompatibilities(reg, subject, level, &c.parsed)
         }
-        Some(VersionSpec::Number(n)) => {
-            let old = get_version(reg, subject, VersionSpec::Number(n), false)?;
+        Some(old) => {
             let parsed = parse_stored(reg, old)?;
             let previous = [PreviousVersion {
                 version: old.version,

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::avro_rules;
 use crate::compat::json::JsonSchemaDoc;
 use crate::compat::protobuf::ProtoFile;
 
@@ -62,17 +63,18 @@ pub struct SchemaReference {
     pub version: u32,
 }
 
-/// Why a schema text is not a valid schema of its type (error 42201).
+/// Why a schema text is not a valid schema of its type (error 42201), in the words of
+/// Confluent's registry ("Invalid schema of type AVRO, details: ..."), which clients show.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SchemaError {
     /// Avro parsing failed.
-    #[error("Invalid schema: Avro: {0}")]
+    #[error("Invalid schema of type AVRO, details: {0}")]
     Avro(String),
     /// The JSON Schema is not JSON, or not a schema.
-    #[error("Invalid schema: JSON Schema: {0}")]
+    #[error("Invalid schema of type JSON, details: {0}")]
     Json(String),
     /// The .proto text or descriptor could not be read.
-    #[error("Invalid schema: Protobuf: {0}")]
+    #[error("Invalid schema of type PROTOBUF, details: {0}")]
     Protobuf(String),
 }
 
@@ -124,11 +126,29 @@ pub fn parse(
     }
 }
 
+/// Parses a schema a client sends (to register, look up or check): an Avro schema is first
+/// checked as strictly as Confluent checks it ([`avro_rules`]). Stored versions are parsed with
+/// [`parse`] alone, so versions stored before these checks still load.
+pub fn parse_new(
+    schema_type: SchemaType,
+    text: &str,
+    referenced: &[Referenced],
+) -> Result<ParsedSchema, SchemaError> {
+    if schema_type == SchemaType::Avro {
+        let texts: Vec<&str> = referenced.iter().map(|r| r.text.as_str()).collect();
+        avro_rules::check(text, &texts).map_err(SchemaError::Avro)?;
+    }
+    parse(schema_type, text, referenced)
+}
+
 fn parse_avro(text: &str, referenced: &[String]) -> Result<apache_avro::Schema, SchemaError> {
     // The parser is third-party code fed with client input: a panic in it must become a 42201,
     // not a dead connection task.
-    let owned = text.to_string();
-    let refs = referenced.to_vec();
+    let owned = without_non_string_logical_types(text);
+    let refs: Vec<String> = referenced
+        .iter()
+        .map(|r| without_non_string_logical_types(r))
+        .collect();
     let result = std::panic::catch_unwind(move || {
         if refs.is_empty() {
             apache_avro::Schema::parse_str(&owned).map_err(|e| e.to_string())
@@ -142,6 +162,35 @@ fn parse_avro(text: &str, referenced: &[String]) -> Result<apache_avro::Schema, 
         Ok(Ok(schema)) => Ok(schema),
         Ok(Err(message)) => Err(SchemaError::Avro(message)),
         Err(_) => Err(SchemaError::Avro("the schema could not be parsed".into())),
+    }
+}
+
+/// `text` without the `logicalType` keys whose value is not a string. Avro Java ignores such
+/// a logical type, as any invalid one; apache-avro refuses the whole schema for it.
+fn without_non_string_logical_types(text: &str) -> String {
+    fn strip(value: &mut serde_json::Value) -> bool {
+        match value {
+            serde_json::Value::Object(m) => {
+                let mut changed = m.get("logicalType").is_some_and(|t| !t.is_string());
+                if changed {
+                    m.remove("logicalType");
+                }
+                for v in m.values_mut() {
+                    changed |= strip(v);
+                }
+                changed
+            }
+            serde_json::Value::Array(items) => items.iter_mut().fold(false, |c, v| strip(v) | c),
+            _ => false,
+        }
+    }
+    let Ok(mut value) = serde_json::from_str::<serde_json::Value>(text) else {
+        return text.to_string();
+    };
+    if strip(&mut value) {
+        value.to_string()
+    } else {
+        text.to_string()
     }
 }
 
@@ -196,6 +245,28 @@ mod tests {
         assert!(parse(SchemaType::Avro, "{\"type\":\"record\"}", &[]).is_err());
         assert!(parse(SchemaType::Avro, "nope", &[]).is_err());
         assert!(parse(SchemaType::Avro, "\"string\"", &[]).is_ok());
+    }
+
+    #[test]
+    fn a_new_avro_schema_is_checked_strictly_but_a_stored_one_still_loads() {
+        // Issue 40: apache-avro reads the field object itself as the array type.
+        let text = r#"{"type":"record","name":"U","fields":[{"name":"key","type":"array","items":"string"}]}"#;
+        match parse_new(SchemaType::Avro, text, &[]) {
+            Err(SchemaError::Avro(m)) => {
+                assert!(m.contains("\"array\" is not a defined name"), "{m}")
+            }
+            other => panic!("parse_new: {other:?}"),
+        }
+        assert!(parse(SchemaType::Avro, text, &[]).is_ok());
+        assert!(parse_new(SchemaType::Avro, "\"string\"", &[]).is_ok());
+        assert!(parse_new(SchemaType::Json, "{}", &[]).is_ok());
+    }
+
+    #[test]
+    fn a_logical_type_that_is_not_a_string_is_ignored_not_refused() {
+        let text = r#"{"type":"record","name":"U","fields":[{"name":"d","type":{"type":"int","logicalType":5}}]}"#;
+        assert!(parse_new(SchemaType::Avro, text, &[]).is_ok());
+        assert!(parse(SchemaType::Avro, text, &[]).is_ok());
     }
 
     #[test]

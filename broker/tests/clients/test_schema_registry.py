@@ -177,6 +177,31 @@ def test_incompatible_avro_change_is_refused_under_backward_and_accepted_under_n
     assert client.get_versions(subject) == [1, 2, 3]
 
 
+# Issue 40: `array` used as a type name, where Avro wants "type": {"type": "array", "items": "string"}.
+ARRAY_AS_NAME = '{"name":"key","type":"array","items":"string"}'
+
+
+def test_invalid_avro_is_refused_with_42201_as_confluent_does(registry):
+    client = SchemaRegistryClient({"url": registry.url})
+    subject = "invalid-value"
+    client.register_schema(subject, Schema(avro_record(ID), "AVRO"))
+    invalid = Schema(avro_record(ID, ARRAY_AS_NAME), "AVRO")
+    with pytest.raises(SchemaRegistryError) as refused:
+        client.register_schema(subject, invalid)
+    assert (refused.value.http_status_code, refused.value.error_code) == (422, 42201), refused.value
+    assert refused.value.error_message.startswith("Invalid schema of type AVRO, details:"), refused.value
+    assert '"array" is not a defined name' in refused.value.error_message, refused.value
+    with pytest.raises(SchemaRegistryError) as looked_up:
+        client.lookup_schema(subject, invalid)
+    assert (looked_up.value.http_status_code, looked_up.value.error_code) == (422, 42201), looked_up.value
+    with pytest.raises(SchemaRegistryError) as checked:
+        client.test_compatibility(subject, invalid)
+    assert (checked.value.http_status_code, checked.value.error_code) == (422, 42201), checked.value
+    # Asked verbosely, the check answers incompatible with the reason, as Confluent's does.
+    assert client.test_compatibility(subject, invalid, verbose=True) is False
+    assert client.get_versions(subject) == [1]
+
+
 def test_forward_and_full_levels(registry):
     client = SchemaRegistryClient({"url": registry.url})
     client.set_compatibility("fwd", "FORWARD")

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::router::{Query, Route};
-use crate::error::ApiError;
+use crate::error::{ApiError, INVALID_SCHEMA};
 use crate::ops::{self, SchemaRequest, VersionSpec};
 use crate::records::SchemaValue;
 use crate::schema::SchemaType;
@@ -195,10 +195,18 @@ pub async fn handle(
                 _ => None,
             };
             let req: SchemaRequest = body_json(body)?;
-            let messages = service
-                .read(|reg| ops::check_compatibility(reg, subject, spec, &req, normalize))?;
+            let verbose = query.flag("verbose");
+            let messages = match service
+                .read(|reg| ops::check_compatibility(reg, subject, spec, &req, normalize))
+            {
+                Ok(messages) => messages,
+                // Asked verbosely, Confluent answers an invalid schema as incompatible, with
+                // the reason as its message.
+                Err(e) if verbose && e.code == INVALID_SCHEMA => vec![e.message],
+                Err(e) => return Err(e),
+            };
             let mut out = json!({"is_compatible": messages.is_empty()});
-            if query.flag("verbose") {
+            if verbose {
                 out["messages"] = json!(messages);
             }
             Ok(Reply::Json(out))
@@ -549,6 +557,70 @@ mod tests {
         assert_eq!(
             call(&s, Method::GET, "/mode/a", Value::Null).await,
             Err((404, 40409))
+        );
+    }
+
+    /// Issue 40's schema: `array` used as a type name, where Avro wants
+    /// `"type":{"type":"array","items":"string"}`.
+    const ARRAY_AS_NAME: &str = r#"{"type":"record","name":"U","fields":[{"name":"id","type":"int"},{"name":"key","type":"array","items":"string"}]}"#;
+
+    #[tokio::test]
+    async fn invalid_avro_is_42201_on_register_lookup_and_compatibility() {
+        let s = Service::in_memory();
+        let v1 = call(
+            &s,
+            Method::POST,
+            "/subjects/a/versions",
+            json!({"schema": V1}),
+        )
+        .await;
+        assert_eq!(v1, Ok(json!({"id": 1})));
+        let invalid = json!({"schema": ARRAY_AS_NAME});
+        for path in [
+            "/subjects/a/versions",
+            "/subjects/fresh/versions",
+            "/subjects/a",
+            "/subjects/fresh",
+            "/compatibility/subjects/a/versions",
+            "/compatibility/subjects/a/versions/latest",
+            "/compatibility/subjects/a/versions/1",
+            "/compatibility/subjects/fresh/versions/latest",
+        ] {
+            let answer = call(&s, Method::POST, path, invalid.clone()).await;
+            assert_eq!(answer, Err((422, 42201)), "POST {path}");
+        }
+        assert_eq!(
+            call(&s, Method::GET, "/subjects", Value::Null).await,
+            Ok(json!(["a"])),
+            "nothing was stored"
+        );
+        // A missing version comes first, as in Confluent.
+        assert_eq!(
+            call(
+                &s,
+                Method::POST,
+                "/compatibility/subjects/a/versions/7",
+                invalid.clone()
+            )
+            .await,
+            Err((404, 40402))
+        );
+        // Asked verbosely, Confluent answers incompatible with the reason.
+        let verbose = call(
+            &s,
+            Method::POST,
+            "/compatibility/subjects/a/versions/latest?verbose=true",
+            invalid,
+        )
+        .await
+        .unwrap_or_default();
+        assert_eq!(verbose["is_compatible"], json!(false), "{verbose}");
+        let message = verbose["messages"][0].as_str().unwrap_or_default();
+        assert!(
+            message.starts_with(
+                "Invalid schema of type AVRO, details: \"array\" is not a defined name"
+            ),
+            "{verbose}"
         );
     }
 
