@@ -37,6 +37,9 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    /// What an earlier commit journal preparation left could not be removed.
+    #[error(transparent)]
+    Journal(crate::journal::JournalError),
     /// Topics could not be loaded.
     #[error(transparent)]
     Topics(#[from] MetadataError),
@@ -477,7 +480,8 @@ fn standalone_image(config: &BrokerConfig, cluster_id: &str) -> ClusterImage {
 }
 
 /// Starts the commit journal when fsynced produce requests can use it; with the journal off,
-/// removes an old one, whose records every partition has replayed and fsynced by now.
+/// removes an old one, whose records every partition has replayed and fsynced by now, and
+/// what a preparation that crashed left.
 fn start_journal(
     broker: &Broker,
     path: std::path::PathBuf,
@@ -490,6 +494,7 @@ fn start_journal(
             .start_journal(path, config.commit_journal_bytes, last_seq);
         return Ok(());
     }
+    crate::journal::remove_leftover(&path).map_err(StartError::Journal)?;
     match std::fs::remove_file(&path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             Err(StartError::DataDir { path, source: e })

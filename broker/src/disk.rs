@@ -13,6 +13,12 @@ pub fn statvfs_bytes(dir: &Path) -> Option<(i64, i64)> {
     Some((size(fs.f_blocks), size(fs.f_bavail)))
 }
 
+/// Bytes an unprivileged writer may still write on the file system holding `dir` (`f_bavail`).
+pub fn usable_bytes(dir: &Path) -> std::io::Result<u64> {
+    let fs = rustix::fs::statvfs(dir)?;
+    Ok(fs.f_bavail.saturating_mul(fs.f_frsize))
+}
+
 /// [`statvfs_bytes`] with Kafka's -1 ("unknown") for both when the file system cannot be asked.
 pub fn capacity(dir: &Path) -> (i64, i64) {
     statvfs_bytes(dir).unwrap_or((-1, -1))

@@ -24,7 +24,7 @@ use prometheus::Histogram;
 use tokio::runtime::Handle;
 use uuid::Uuid;
 
-use crate::journal::{Entry, Journal};
+use crate::journal::{Entry, FileSystemSpace, Journal};
 use crate::partition::Partition;
 use crate::storage::FlushDue;
 
@@ -109,13 +109,15 @@ impl Flusher {
     }
 
     /// Creates (zero-filling, which takes a moment) or reopens the commit journal at `path`
-    /// in the background, for rounds numbered after `last_seq`; fsynced appends use it once
-    /// it is ready and fsync their segments until then, or for good if it cannot be made.
+    /// in the background, for rounds numbered after `last_seq`, sized to the space there is
+    /// ([`Journal::prepare`]); fsynced appends use it once it is ready and fsync their
+    /// segments until then, or for good if there is no room for it or it cannot be made.
     pub fn start_journal(&self, path: PathBuf, size: u64, last_seq: u64) {
         let rounds = self.rounds.clone();
         self.rounds.runtime.spawn_blocking(move || {
-            match Journal::open_or_create(&path, size, last_seq) {
-                Ok(journal) => {
+            match Journal::prepare(&path, size, last_seq, &FileSystemSpace) {
+                Ok(None) => {}
+                Ok(Some(journal)) => {
                     tracing::info!(path = %path.display(), bytes = journal.size(), "commit journal ready");
                     *rounds.journal.lock() = Some(JournalState {
                         journal,
@@ -127,7 +129,7 @@ impl Flusher {
                 Err(error) => tracing::warn!(
                     path = %path.display(),
                     %error,
-                    "cannot create the commit journal; fsynced produce requests fsync their segments"
+                    "no commit journal; fsynced produce requests fsync their segments"
                 ),
             }
         });

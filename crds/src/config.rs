@@ -164,6 +164,38 @@ pub fn validate_broker_config(config: &BTreeMap<String, String>) -> Result<(), C
     Ok(())
 }
 
+/// The items of a list config as Kafka parses one (`ConfigDef.Type.LIST`): a blank value is the
+/// empty list, anything else every comma-separated item, trimmed, empty items included (Kafka
+/// refuses those: `delete,` is a typo, not a policy).
+pub fn list_items(value: &str) -> Vec<&str> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Vec::new();
+    }
+    value.split(',').map(str::trim).collect()
+}
+
+/// Whether `value` is a valid `cleanup.policy` (or `log.cleanup.policy`): `delete` and
+/// `compact` in any order, or nothing at all, which Kafka 4 accepts (KIP-1161) and which keeps
+/// every segment, neither deleted by retention nor compacted. A repeated item is tolerated, as
+/// Kafka does again since KAFKA-19875 (configs written before KIP-1161 may hold them).
+pub fn is_cleanup_policy(value: &str) -> bool {
+    list_items(value)
+        .iter()
+        .all(|p| matches!(*p, "delete" | "compact"))
+}
+
+/// Whether `value` is a valid replication throttle list
+/// (`leader/follower.replication.throttled.replicas`): empty, `*`, or `partition:broker` pairs.
+pub fn is_throttled_replicas(value: &str) -> bool {
+    let items = list_items(value);
+    items == ["*"]
+        || items.iter().all(|pair| {
+            pair.split_once(':')
+                .is_some_and(|(p, b)| p.parse::<u32>().is_ok() && b.parse::<u32>().is_ok())
+        })
+}
+
 /// The non-empty items of a comma-separated list.
 fn comma_list(value: &str) -> Vec<String> {
     value
@@ -182,11 +214,10 @@ fn check_value(key: &str, value: &str) -> Result<(), ConfigError> {
     };
     match key {
         "cleanup.policy" | "log.cleanup.policy" => {
-            let mut parts: Vec<&str> = value.split(',').map(str::trim).collect();
-            parts.sort_unstable();
-            parts.dedup();
-            if parts.is_empty() || parts.iter().any(|p| !matches!(*p, "delete" | "compact")) {
-                return Err(bad("a comma-separated list of delete and compact"));
+            if !is_cleanup_policy(value) {
+                return Err(bad(
+                    "a comma-separated list of delete and compact, or empty (keep everything)",
+                ));
             }
         }
         "compression.type" => {
@@ -244,13 +275,7 @@ fn check_value(key: &str, value: &str) -> Result<(), ConfigError> {
             _ => return Err(bad("an integer >= 1 (seconds)")),
         },
         "leader.replication.throttled.replicas" | "follower.replication.throttled.replicas" => {
-            let pair = |p: &str| {
-                p.trim()
-                    .split_once(':')
-                    .is_some_and(|(p, b)| p.parse::<u32>().is_ok() && b.parse::<u32>().is_ok())
-            };
-            let value = value.trim();
-            if !(value == "*" || value.is_empty() || value.split(',').all(pair)) {
+            if !is_throttled_replicas(value) {
                 return Err(bad("`*` or partition:broker pairs separated by commas"));
             }
         }
@@ -334,6 +359,31 @@ mod tests {
             Ok(())
         );
         assert!(validate_topic_config(&topic(&[(throttled, Some("all"))])).is_err());
+    }
+
+    /// Kafka 4 (KIP-1161) takes an emptied `cleanup.policy` (an IncrementalAlterConfigs
+    /// SUBTRACT of the last policy leaves one) and refuses unknown names and empty items.
+    #[test]
+    fn cleanup_policy_may_be_empty_but_holds_only_delete_and_compact() {
+        for key in ["cleanup.policy", "log.cleanup.policy"] {
+            for (value, ok) in [
+                ("", true),
+                ("  ", true),
+                ("delete", true),
+                ("compact, delete", true),
+                ("delete,delete", true),
+                ("delete,", false),
+                (",", false),
+                ("Delete", false),
+                ("shred", false),
+                ("delete,shred", false),
+            ] {
+                let checked = check_value(key, value);
+                assert_eq!(checked.is_ok(), ok, "{key}={value:?}: {checked:?}");
+            }
+        }
+        assert_eq!(list_items(" compact , delete "), ["compact", "delete"]);
+        assert!(list_items(" ").is_empty());
     }
 
     #[test]

@@ -615,9 +615,22 @@ async fn alter_broker(
     key: &str,
     value: &str,
 ) -> i16 {
+    alter_one(b, v, (4, name), op, key, value).await
+}
+
+/// Sends one IncrementalAlterConfigs operation on the resource (type, name); returns its
+/// error code.
+async fn alter_one(
+    b: &std::sync::Arc<crate::broker::Broker>,
+    v: i16,
+    (resource_type, name): (i8, &str),
+    op: i8,
+    key: &str,
+    value: &str,
+) -> i16 {
     let request = IncrementalAlterConfigsRequest::default().with_resources(vec![
         incremental_alter_configs_request::AlterConfigsResource::default()
-            .with_resource_type(4)
+            .with_resource_type(resource_type)
             .with_resource_name(s(name))
             .with_configs(vec![
                 incremental_alter_configs_request::AlterableConfig::default()
@@ -657,14 +670,17 @@ async fn described(
         })
 }
 
+/// The storage settings partition t-0 runs with.
+fn log_config_of_t(b: &std::sync::Arc<crate::broker::Broker>) -> crate::storage::LogConfig {
+    let p = crate::test_support::partition(b, "t", 0);
+    p.with_log(|log| log.config().clone())
+}
+
 #[tokio::test]
 async fn dynamic_broker_configs_change_topic_defaults_at_runtime() {
     let dir = tempfile::tempdir().unwrap();
     let b = broker(dir.path()).await;
-    let retention = |b: &std::sync::Arc<crate::broker::Broker>| {
-        let p = crate::test_support::partition(b, "t", 0);
-        p.with_log(|log| log.config().retention_ms)
-    };
+    let retention = |b| log_config_of_t(b).retention_ms;
     for v in versions(ApiKey::IncrementalAlterConfigs) {
         let cluster = 100_000 + i64::from(v);
         assert_eq!(
@@ -743,6 +759,46 @@ async fn dynamic_broker_configs_change_topic_defaults_at_runtime() {
         dir.path().join("dynamic-configs.json").exists(),
         "persisted"
     );
+}
+
+/// Kafka 4 (KIP-1161): SUBTRACT of the last policy leaves an empty `cleanup.policy`, which
+/// is kept and described as "", and under which the log neither deletes nor compacts.
+#[tokio::test]
+async fn subtracting_the_last_cleanup_policy_leaves_it_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path()).await;
+    let policy = |b| {
+        let config = log_config_of_t(b);
+        (config.delete, config.compact)
+    };
+    assert_eq!(policy(&b), (true, false));
+    for v in versions(ApiKey::IncrementalAlterConfigs) {
+        assert_eq!(
+            alter_one(&b, v, (2, "t"), 3, "cleanup.policy", "delete").await,
+            0,
+            "SUBTRACT v{v}"
+        );
+        assert_eq!(
+            described(&b, 2, "t", "cleanup.policy").await,
+            Some((String::new(), 1)),
+            "v{v}: an empty topic override"
+        );
+        assert_eq!(policy(&b), (false, false), "v{v}");
+        assert_eq!(
+            alter_one(&b, v, (2, "t"), 2, "cleanup.policy", "delete").await,
+            0,
+            "APPEND v{v}"
+        );
+        assert_eq!(policy(&b), (true, false), "v{v}");
+    }
+    // Still refused: unknown names and empty items.
+    for value in ["shred", "delete,"] {
+        assert_eq!(
+            alter_one(&b, 1, (2, "t"), 0, "cleanup.policy", value).await,
+            40,
+            "{value:?}: INVALID_CONFIG"
+        );
+    }
 }
 
 #[tokio::test]

@@ -15,13 +15,19 @@
 //! standalone broker; replication, which will truncate, must write the truncation to the
 //! journal (or checkpoint the partition first) before reusing the offsets.
 
+mod prepare;
 mod record;
 mod replay;
 mod ring;
+mod space;
 mod writer;
 
+pub use prepare::{remove_leftover, JournalError};
 pub use record::{Entry, BLOCK};
 pub use replay::Replay;
+pub use space::{
+    size_for, FileSystemSpace, FreeSpace, Sizing, FREE_SPACE_SHARE, MIN_JOURNAL_BYTES,
+};
 pub use writer::Journal;
 
 /// The journal's file name in the data directory.

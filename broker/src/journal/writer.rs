@@ -8,15 +8,16 @@
 //! it is buffered. Either way an `fdatasync` follows.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 
 use rustix::fs::OFlags;
 
+#[cfg(test)]
+use super::prepare::create_zero_filled;
 use super::record::{self, Entry, BLOCK};
 use super::ring::Ring;
-use crate::storage::sync_dir;
 
 /// The journal file, open for appending rounds.
 #[derive(Debug)]
@@ -30,14 +31,19 @@ pub struct Journal {
 impl Journal {
     /// Opens the journal at `path` for rounds numbered after `last_seq`, first (re)creating it
     /// zero-filled at `size` bytes (rounded up to whole blocks) unless it already has that
-    /// size. Call only once every record in it has been replayed and made durable: its old
-    /// records are overwritten from the start.
-    pub fn open_or_create(path: &Path, size: u64, last_seq: u64) -> io::Result<Journal> {
+    /// size, whatever the free space; as [`Journal::prepare`] otherwise.
+    #[cfg(test)]
+    pub(crate) fn open_or_create(path: &Path, size: u64, last_seq: u64) -> io::Result<Journal> {
         let size = record::padded(size.max(BLOCK));
         let current = std::fs::metadata(path).map(|m| m.len()).ok();
         if current != Some(size) {
             create_zero_filled(path, size)?;
         }
+        Journal::open(path, size, last_seq)
+    }
+
+    /// Opens the journal file at `path`, of `size` bytes, for rounds after `last_seq`.
+    pub(super) fn open(path: &Path, size: u64, last_seq: u64) -> io::Result<Journal> {
         let open = |flags| {
             OpenOptions::new()
                 .read(true)
@@ -111,27 +117,6 @@ impl AlignedBuf {
         }
         let start = self.raw.as_ptr().align_offset(block);
         &mut self.raw[start..start + len]
-    }
-}
-
-/// Writes a zero-filled file of `size` bytes under a temporary name, makes it durable and
-/// renames it over `path`, so a crash never leaves a short journal behind.
-fn create_zero_filled(path: &Path, size: u64) -> io::Result<()> {
-    let temporary = path.with_extension("tmp");
-    let mut file = File::create(&temporary)?;
-    let zeros = vec![0u8; 1 << 20];
-    let mut left = size;
-    while left > 0 {
-        let chunk = left.min(zeros.len() as u64) as usize;
-        file.write_all(&zeros[..chunk])?;
-        left -= chunk as u64;
-    }
-    file.sync_all()?;
-    drop(file);
-    std::fs::rename(&temporary, path)?;
-    match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => sync_dir(dir),
-        _ => Ok(()),
     }
 }
 

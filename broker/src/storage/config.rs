@@ -119,6 +119,19 @@ impl LogConfig {
         )
     }
 
+    /// The limits retention deletes segments by, (ms, bytes), -1 for none. With `delete`, the
+    /// local ones ([`LogConfig::local_retention`]). A compacted-only log is bounded by
+    /// compaction instead, and an empty `cleanup.policy` (Kafka 4, KIP-1161) keeps every
+    /// segment, except that a tiered log still keeps only its local part on disk, as Kafka's
+    /// `deleteOldSegments` does: the bucket holds the rest, for good.
+    pub(crate) fn retention_limits(&self) -> (i64, i64) {
+        if self.delete || (self.remote_storage && !self.compact) {
+            self.local_retention()
+        } else {
+            (-1, -1)
+        }
+    }
+
     /// Age at which the active segment rolls: `segment.ms`, or `max.compaction.lag.ms` if
     /// sooner on a compacted log (only closed segments are compacted).
     pub(crate) fn roll_ms(&self) -> i64 {

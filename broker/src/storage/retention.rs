@@ -1,6 +1,6 @@
 //! Retention: deleting whole old segments by age, total size and log start offset, as
-//! Kafka's `deleteOldSegments`, for `cleanup.policy=delete` logs. The active segment is never
-//! deleted.
+//! Kafka's `deleteOldSegments`, for `cleanup.policy=delete` logs and the local part of tiered
+//! ones. The active segment is never deleted.
 
 use tracing::info;
 
@@ -43,13 +43,7 @@ impl PartitionLog {
             self.roll()?;
             outcome.rolled = true;
         }
-        // Compacted-only logs are never cut by age or size: compaction bounds them.
-        // A tiered log keeps its local part by `local.retention.*`; the total is the bucket's.
-        let (retention_ms, retention_bytes) = if self.config.delete {
-            self.config.local_retention()
-        } else {
-            (-1, -1)
-        };
+        let (retention_ms, retention_bytes) = self.config.retention_limits();
         let mut excess = if retention_bytes >= 0 {
             self.size_bytes() as i64 - retention_bytes
         } else {
@@ -197,41 +191,46 @@ mod tests {
         assert_eq!(log.log_start_offset(), start);
     }
 
+    /// With `cleanup.policy=delete`, and with an empty one (KIP-1161), which keeps the whole
+    /// log in the bucket but still only the local part on disk.
     #[test]
     fn a_tiered_log_deletes_by_local_retention_only_what_the_bucket_holds() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let config = LogConfig {
-            retention_ms: -1,
-            retention_bytes: -1,
-            remote_storage: true,
-            local_retention_ms: -2,
-            local_retention_bytes: 1,
-            ..small_config()
-        };
-        let mut log = open(dir.path(), config);
-        for _ in 0..60 {
-            append(&mut log, simple(2, 1_000));
+        for delete in [true, false] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let config = LogConfig {
+                delete,
+                retention_ms: -1,
+                retention_bytes: -1,
+                remote_storage: true,
+                local_retention_ms: -2,
+                local_retention_bytes: 1,
+                ..small_config()
+            };
+            let mut log = open(dir.path(), config);
+            for _ in 0..60 {
+                append(&mut log, simple(2, 1_000));
+            }
+            let segments = log.segment_count();
+            assert!(segments > 3);
+            // Nothing uploaded: nothing deleted, whatever local.retention.bytes says.
+            let outcome = log.enforce_retention(NOW).expect("retention");
+            assert_eq!(outcome.deleted_segments, 0);
+            assert_eq!(log.log_start_offset(), 0);
+            // Uploaded up to the end of the second segment: exactly those two go.
+            let second_end = log.segments[1].next_offset();
+            log.set_remote_copied_end(second_end);
+            let outcome = log.enforce_retention(NOW).expect("retention");
+            assert_eq!(outcome.deleted_segments, 2, "delete={delete}");
+            assert_eq!(log.log_start_offset(), second_end);
+            // An upload end inside a segment does not free it.
+            log.set_remote_copied_end(log.segments[0].next_offset() - 1);
+            assert_eq!(
+                log.enforce_retention(NOW)
+                    .expect("retention")
+                    .deleted_segments,
+                0
+            );
         }
-        let segments = log.segment_count();
-        assert!(segments > 3);
-        // Nothing uploaded: nothing deleted, whatever local.retention.bytes says.
-        let outcome = log.enforce_retention(NOW).expect("retention");
-        assert_eq!(outcome.deleted_segments, 0);
-        assert_eq!(log.log_start_offset(), 0);
-        // Uploaded up to the end of the second segment: exactly those two go.
-        let second_end = log.segments[1].next_offset();
-        log.set_remote_copied_end(second_end);
-        let outcome = log.enforce_retention(NOW).expect("retention");
-        assert_eq!(outcome.deleted_segments, 2);
-        assert_eq!(log.log_start_offset(), second_end);
-        // An upload end inside a segment does not free it.
-        log.set_remote_copied_end(log.segments[0].next_offset() - 1);
-        assert_eq!(
-            log.enforce_retention(NOW)
-                .expect("retention")
-                .deleted_segments,
-            0
-        );
     }
 
     #[test]
@@ -243,21 +242,69 @@ mod tests {
         assert_eq!(uploaded_prefix([10, 20, 30].into_iter(), 99), 3);
     }
 
-    #[test]
-    fn local_retention_falls_back_to_the_total_and_applies_only_to_tiered_logs() {
-        let config = LogConfig {
+    /// Retention of 100 ms and 1000 bytes, locally 10 ms when tiered.
+    fn local_and_total_retention() -> LogConfig {
+        LogConfig {
             retention_ms: 100,
             retention_bytes: 1_000,
             local_retention_ms: 10,
             local_retention_bytes: -2,
             ..LogConfig::default()
-        };
+        }
+    }
+
+    #[test]
+    fn local_retention_falls_back_to_the_total_and_applies_only_to_tiered_logs() {
+        let config = local_and_total_retention();
         assert_eq!(config.local_retention(), (100, 1_000), "not tiered");
         let tiered = LogConfig {
             remote_storage: true,
             ..config
         };
         assert_eq!(tiered.local_retention(), (10, 1_000));
+    }
+
+    /// Kafka 4's empty `cleanup.policy` (KIP-1161) deletes by neither age nor size and
+    /// compacts nothing; a tiered log still keeps only its local part.
+    #[test]
+    fn retention_limits_follow_the_cleanup_policy() {
+        let with = |delete, compact, remote_storage| LogConfig {
+            delete,
+            compact,
+            remote_storage,
+            ..local_and_total_retention()
+        };
+        assert_eq!(with(true, false, false).retention_limits(), (100, 1_000));
+        assert_eq!(with(true, true, false).retention_limits(), (100, 1_000));
+        assert_eq!(with(false, true, false).retention_limits(), (-1, -1));
+        assert_eq!(with(false, false, false).retention_limits(), (-1, -1));
+        assert_eq!(with(true, false, true).retention_limits(), (10, 1_000));
+        assert_eq!(with(false, false, true).retention_limits(), (10, 1_000));
+    }
+
+    #[test]
+    fn an_empty_cleanup_policy_keeps_segments_past_retention_and_compacts_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = LogConfig {
+            delete: false,
+            compact: false,
+            retention_ms: 10_000,
+            retention_bytes: 100,
+            min_cleanable_dirty_ratio: 0.0,
+            ..small_config()
+        };
+        let mut log = open(dir.path(), config);
+        for _ in 0..60 {
+            append(&mut log, simple(2, NOW - 60_000));
+        }
+        let segments = log.segment_count();
+        assert!(segments > 3);
+        let outcome = log.enforce_retention(NOW + 1_000_000).expect("retention");
+        assert_eq!(outcome.deleted_segments, 0);
+        assert_eq!((log.log_start_offset(), log.segment_count()), (0, segments));
+        assert!(log
+            .compaction_job(NOW + 1_000_000, crate::storage::CleanerTxns::default())
+            .is_none());
     }
 
     #[test]

@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use tributary_crds::config as crds_config;
+
 use super::dynamic;
 use crate::config::BrokerConfig;
 use crate::storage::{LogConfig, TimestampType};
@@ -294,17 +296,16 @@ pub fn validate(name: &str, value: &str) -> Result<(), String> {
                 return Err(bad("must be between 0 and 1"));
             }
         }
+        // The same checks as the KafkaTopic validation, so both doors take the same values.
         ConfigType::List if name == "cleanup.policy" => {
-            if value
-                .split(',')
-                .map(str::trim)
-                .any(|p| p != "delete" && p != "compact")
-            {
-                return Err(bad("expected delete, compact or both"));
+            if !crds_config::is_cleanup_policy(value) {
+                return Err(bad(
+                    "expected delete, compact, both, or nothing (keep every segment)",
+                ));
             }
         }
         ConfigType::List => {
-            if !is_throttled_replicas(value) {
+            if !crds_config::is_throttled_replicas(value) {
                 return Err(bad("expected *, or a list of partition:broker"));
             }
         }
@@ -333,18 +334,6 @@ pub fn validate(name: &str, value: &str) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// `*`, empty, or `partition:broker` pairs, as the replication throttle lists take.
-fn is_throttled_replicas(value: &str) -> bool {
-    let value = value.trim();
-    value == "*"
-        || value.is_empty()
-        || value.split(',').all(|pair| {
-            pair.trim()
-                .split_once(':')
-                .is_some_and(|(p, b)| p.parse::<u32>().is_ok() && b.parse::<u32>().is_ok())
-        })
 }
 
 /// Whether a `leader/follower.replication.throttled.replicas` value names `broker`'s replica
@@ -523,9 +512,9 @@ fn timestamp_bound(bound: &str, difference: &str) -> i64 {
     }
 }
 
-/// Whether a `cleanup.policy` list names `policy`.
+/// Whether a `cleanup.policy` list names `policy` (an empty list names none).
 fn has_policy(list: &str, policy: &str) -> bool {
-    list.split(',').any(|p| p.trim() == policy)
+    crds_config::list_items(list).contains(&policy)
 }
 
 #[cfg(test)]
@@ -569,6 +558,74 @@ mod tests {
         assert!(validate("compression.type", "zstd").is_ok());
         assert!(validate("compression.type", "brotli").is_err());
         assert!(validate("no.such.key", "1").is_err());
+    }
+
+    /// What an IncrementalAlterConfigs SUBTRACT of the last policy leaves (KIP-1161).
+    #[test]
+    fn an_emptied_cleanup_policy_is_valid_and_neither_deletes_nor_compacts() {
+        assert!(validate("cleanup.policy", "").is_ok());
+        assert!(validate("cleanup.policy", " ").is_ok());
+        assert!(
+            validate("cleanup.policy", "delete,").is_err(),
+            "an empty item"
+        );
+        assert!(validate("cleanup.policy", "delete,shred").is_err());
+        let broker = BrokerConfig::resolve(Flags::default()).unwrap();
+        let emptied = overrides(&[("cleanup.policy", "")]);
+        assert!(validate_all(&broker, &emptied).is_ok());
+        let log = log_config(&broker, &emptied);
+        assert!(!log.delete && !log.compact);
+        // A tiered topic may have it too: its local part still goes by local retention.
+        let tiered = overrides(&[("cleanup.policy", ""), ("remote.storage.enable", "true")]);
+        assert!(validate_all(&tiered_broker(), &tiered).is_ok());
+        // And so may the broker-wide default.
+        let flags = Flags {
+            log_cleanup_policy: Some(String::new()),
+            ..Flags::default()
+        };
+        let broker = BrokerConfig::resolve(flags).unwrap();
+        let log = log_config(&broker, &BTreeMap::new());
+        assert!(!log.delete && !log.compact);
+    }
+
+    /// A topic created through the Kafka API becomes a KafkaTopic in cluster mode, which the
+    /// operator validates again: a value one accepts and the other refuses breaks the topic.
+    #[test]
+    fn the_broker_and_the_kafka_topic_validation_agree_on_list_configs() {
+        let keys = [
+            "cleanup.policy",
+            "leader.replication.throttled.replicas",
+            "follower.replication.throttled.replicas",
+        ];
+        let values = [
+            "",
+            " ",
+            "delete",
+            "compact,delete",
+            "delete, delete",
+            "delete,",
+            ",",
+            "shred",
+            "*",
+            "0:1",
+            "0:1, 2:3",
+            "0:1,",
+            "x",
+            "*,0:1",
+        ];
+        for key in keys {
+            for value in values {
+                let crd = tributary_crds::config::validate_topic_config(
+                    &[(key.to_string(), Some(value.to_string()))].into(),
+                );
+                let broker = validate(key, value);
+                assert_eq!(
+                    broker.is_ok(),
+                    crd.is_ok(),
+                    "{key}={value:?}: broker {broker:?}, KafkaTopic {crd:?}"
+                );
+            }
+        }
     }
 
     fn overrides(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {

@@ -124,14 +124,16 @@ class BrokerProcess:
         settings: Optional[dict[str, object]] = None,
         port: Optional[int] = None,
         extra_env: Optional[dict[str, str]] = None,
+        data_dir: Optional[Path] = None,
     ) -> None:
         if kind not in BROKER_KINDS:
             raise ValueError(f"unknown broker kind {kind!r}; expected one of {BROKER_KINDS}")
         self.kind = kind
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.data_dir = self.workdir / "data"
-        self.data_dir.mkdir(exist_ok=True)
+        # `data_dir`: elsewhere than in the work dir (on a small file system, say).
+        self.data_dir = Path(data_dir) if data_dir is not None else self.workdir / "data"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
         self.binary = binary or (tributary_binary() if kind == "tributary" else tansu_binary())
         self.settings = dict(settings or {})
         self.host = "127.0.0.1"

@@ -157,6 +157,49 @@ def test_java_incremental_alter_configs_sets_and_deletes(broker, topic, java):
     assert bad.one("error")["error"] in ("InvalidConfigurationException", "InvalidRequestException")
 
 
+def low_watermark(bootstrap: str, topic: str) -> int:
+    """The log start offset of partition 0, asked afresh."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "watermarks", "enable.auto.commit": False})
+    try:
+        return consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10, cached=False)[0]
+    finally:
+        consumer.close()
+
+
+@pytest.mark.peer_gap("an empty cleanup.policy is Kafka 4 behaviour (KIP-1161)")
+def test_java_subtracting_the_last_cleanup_policy_keeps_every_segment(broker_factory, topic, java):
+    broker = broker_factory(log_retention_check_interval_ms=200)
+    kept, control = topic, f"{topic}-control"
+    # Segments roll after 100 ms and expire 1 s after their newest record; a control topic
+    # with the default policy shows when retention has run.
+    for name in (kept, control):
+        admin(java, broker, "create-topic", "--topic", name, "--partitions", "1",
+              "--config", "retention.ms=1000", "--config", "segment.ms=100").one("created")
+
+    out = admin(java, broker, "alter-configs", "--topic", kept, "--subtract", "cleanup.policy=delete")
+    assert out.events("error") == [], out.describe()
+    described = admin(java, broker, "describe-configs", "--topic", kept).one("configs")
+    assert described["configs"]["cleanup.policy"] == ""
+    assert described["sources"]["cleanup.policy"] == "DYNAMIC_TOPIC_CONFIG"
+    # Kafka still refuses unknown policies and empty items.
+    for value in ("shred", "delete,"):
+        bad = admin(java, broker, "alter-configs", "--topic", kept, "--set", f"cleanup.policy={value}")
+        assert bad.one("error")["error"] == "InvalidConfigurationException", bad.describe()
+
+    old = int(time.time() * 1000) - 3_600_000
+    records = "".join(json.dumps({"value": f"r{i}", "partition": 0, "timestamp": old + i}) + "\n"
+                      for i in range(5))
+    for name in (kept, control):
+        produced = java.run("produce", "--bootstrap", broker.bootstrap, "--topic", name, "--stdin", stdin=records)
+        assert produced.one("done")["acked"] == 5, produced.describe()
+
+    wait_until(lambda: low_watermark(broker.bootstrap, control) == 5, 30,
+               "retention to delete the control topic's expired segment")
+    assert low_watermark(broker.bootstrap, kept) == 0, "a segment past retention.ms was deleted"
+    got = java.run("consume", "--bootstrap", broker.bootstrap, "--topic", kept, "--max", "5").events("record")
+    assert [(r["offset"], r["value"]) for r in got] == [(i, f"r{i}") for i in range(5)]
+
+
 @pytest.mark.peer_gap("Tansu 0.6 does not implement AlterConfigs")
 def test_java_legacy_alter_configs_replaces_the_whole_set(broker, topic, java):
     admin(java, broker, "create-topic", "--topic", topic, "--partitions", "1",

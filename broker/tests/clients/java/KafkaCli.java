@@ -98,7 +98,8 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * admin    create-topic --topic T [--partitions N] [--rf R] [--config k=v]... [--validate-only]
  *          list-topics | describe-topics --topic T... | delete-topic --topic T...
  *          create-partitions --topic T --count N | describe-configs --topic T
- *          alter-configs --topic T [--set k=v]... [--delete k]... [--legacy]
+ *          alter-configs --topic T [--set k=v]... [--delete k]... [--append k=v]...
+ *                        [--subtract k=v]... [--legacy]
  *          describe-cluster | describe-log-dirs | abort-hanging --topic T [--partition P]
  *          alter-replica-log-dirs --topic T [--partition P] --dir D
  *          reassign --topic T [--partition P] [--replicas 0,1]
@@ -608,6 +609,12 @@ public final class KafkaCli {
                     }
                     for (String k : args.all("delete")) {
                         ops.add(new AlterConfigOp(new ConfigEntry(k, null), AlterConfigOp.OpType.DELETE));
+                    }
+                    for (Map.Entry<String, String> e : args.keyValues("append").entrySet()) {
+                        ops.add(new AlterConfigOp(new ConfigEntry(e.getKey(), e.getValue()), AlterConfigOp.OpType.APPEND));
+                    }
+                    for (Map.Entry<String, String> e : args.keyValues("subtract").entrySet()) {
+                        ops.add(new AlterConfigOp(new ConfigEntry(e.getKey(), e.getValue()), AlterConfigOp.OpType.SUBTRACT));
                     }
                     Map<ConfigResource, Collection<AlterConfigOp>> m = new HashMap<>();
                     m.put(res, ops);
