@@ -26,6 +26,14 @@ pub enum TieredError {
         #[source]
         source: std::io::Error,
     },
+    /// A leader's local log could not be kept or restarted after the remote log.
+    #[error("cannot open the log in {path} after its remote log: {source}")]
+    LocalLog {
+        /// The partition directory.
+        path: std::path::PathBuf,
+        #[source]
+        source: crate::storage::StorageError,
+    },
     /// A manifest object is not a manifest.
     #[error("remote log manifest {path} is unreadable: {source}")]
     ManifestJson {
@@ -81,6 +89,7 @@ impl TieredError {
             TieredError::Settings(_) => "settings",
             TieredError::Store { .. } => "store",
             TieredError::LocalRead { .. } => "local_read",
+            TieredError::LocalLog { .. } => "local_log",
             TieredError::ManifestJson { .. } => "manifest",
             TieredError::Manifest(_) => "manifest",
             TieredError::Fenced { .. } => "fenced",

@@ -8,6 +8,8 @@
 //!
 //! - [`manifest`]: the remote log metadata (a manifest object per partition; why there);
 //! - [`plan`]: pure decisions (what to upload, what total retention removes);
+//! - [`opening`]: a leader's log checked against the remote log before it leads, so it
+//!   never starts below what the bucket holds;
 //! - [`store`]: object names and bucket operations; [`settings`]: which bucket;
 //!   [`credentials`]: S3 keys from a mounted Secret, re-read when it is rotated;
 //! - [`upload`]: one leader's pass over a partition; [`read`] and [`cache`]: remote fetches;
@@ -24,6 +26,7 @@ pub mod credentials;
 pub mod error;
 pub mod manifest;
 pub mod metrics;
+pub mod opening;
 pub mod orphans;
 pub mod plan;
 pub mod read;
@@ -186,7 +189,7 @@ impl TieredStorage {
                 continue;
             }
             let pass = if partition.role().is_leader() {
-                self.sync_partition(&partition, now_ms).await
+                self.lead_partition(&partition, now_ms).await
             } else {
                 self.follow_remote_log(&partition).await
             };
@@ -226,6 +229,17 @@ impl TieredStorage {
                 }
             }
         }
+    }
+
+    /// A leader's pass: its log checked against the remote log first if it awaits that, then
+    /// the uploads and remote retention.
+    async fn lead_partition(&self, partition: &Partition, now_ms: i64) -> Result<(), TieredError> {
+        self.check_leader(partition).await?;
+        if partition.awaits_remote_log() {
+            // Its role changed during the check: the next pass checks again.
+            return Ok(());
+        }
+        self.sync_partition(partition, now_ms).await
     }
 
     /// The upload lag of a led partition whose pass failed, against the last manifest seen:
