@@ -72,6 +72,16 @@ pub enum TieredError {
         /// Why.
         reason: String,
     },
+    /// The bucket did not answer a fetch's remote read within `remote.fetch.max.wait.ms`: the
+    /// read goes on, so the client's retry may find the bytes.
+    #[error("remote storage did not answer within {0:?}; the read goes on for the retry")]
+    FetchTimedOut(std::time::Duration),
+    /// A download several fetches waited for failed.
+    #[error(transparent)]
+    Shared(std::sync::Arc<TieredError>),
+    /// A download's task ended without a result (the broker is shutting down).
+    #[error("a remote storage download was interrupted: {0}")]
+    Interrupted(String),
     /// A remote segment's bytes are not the batches the manifest promises.
     #[error("remote segment {path} is corrupt: {reason}")]
     Corrupt {
@@ -96,6 +106,9 @@ impl TieredError {
             TieredError::ManifestConflict { .. } => "conflict",
             TieredError::NotRemote { .. } => "not_remote",
             TieredError::Corrupt { .. } => "corrupt",
+            TieredError::FetchTimedOut(_) => "timeout",
+            TieredError::Shared(error) => error.metric_label(),
+            TieredError::Interrupted(_) => "interrupted",
         }
     }
 }
