@@ -204,6 +204,28 @@ struct State {
     held_journal: JournaledBatches,
 }
 
+/// What [`Partition::open`] recovers a log with besides its files.
+#[derive(Debug, Clone, Copy)]
+pub struct Recovery<'a> {
+    /// The commit journal's batches, re-appended past the log end.
+    pub replay: &'a Replay,
+    /// Whether the log may end before its remote log does (a tiered partition opened from
+    /// disk: its directory lost, a new volume, a journal replay that stopped early): then the
+    /// replica does not act as a leader until tiered storage has checked the log against the
+    /// remote log metadata ([`Partition::finish_remote_check`]), and the journal's batches
+    /// that did not continue the log are kept until then.
+    pub awaits_remote_log: bool,
+}
+
+impl<'a> From<&'a Replay> for Recovery<'a> {
+    fn from(replay: &'a Replay) -> Self {
+        Recovery {
+            replay,
+            awaits_remote_log: false,
+        }
+    }
+}
+
 /// This partition's share of the commit journal (see [`crate::journal`]).
 #[derive(Debug, Default)]
 struct JournalChain {
@@ -268,44 +290,21 @@ impl std::fmt::Debug for Partition {
 }
 
 impl Partition {
-    /// Opens (recovering) the log in `dir`, re-appends what `replay` holds beyond its end,
-    /// and rebuilds producer state from it.
-    pub fn open(
+    /// Opens (recovering) the log in `dir`, re-appends what the commit journal holds beyond
+    /// its end, and rebuilds producer state from it; see [`Recovery`] for a log that awaits
+    /// its remote log check.
+    pub fn open<'a>(
         dir: &Path,
         topic: (&str, Uuid),
         index: i32,
         role: Role,
         config: LogConfig,
-        replay: &Replay,
+        recovery: impl Into<Recovery<'a>>,
     ) -> Result<Partition, StorageError> {
-        Partition::open_with(dir, topic, index, role, config, replay, false)
-    }
-
-    /// [`Partition::open`] for a tiered partition whose log may end before its remote log
-    /// does (its directory lost, a new volume, a journal replay that stopped early): it does
-    /// not act as a leader until tiered storage has checked it against the remote log
-    /// metadata ([`Partition::finish_remote_check`]), and keeps the journal's batches that
-    /// did not continue the log until then.
-    pub fn open_awaiting_remote_log(
-        dir: &Path,
-        topic: (&str, Uuid),
-        index: i32,
-        role: Role,
-        config: LogConfig,
-        replay: &Replay,
-    ) -> Result<Partition, StorageError> {
-        Partition::open_with(dir, topic, index, role, config, replay, true)
-    }
-
-    fn open_with(
-        dir: &Path,
-        topic: (&str, Uuid),
-        index: i32,
-        role: Role,
-        config: LogConfig,
-        replay: &Replay,
-        awaits_remote_log: bool,
-    ) -> Result<Partition, StorageError> {
+        let Recovery {
+            replay,
+            awaits_remote_log,
+        } = recovery.into();
         let (topic, topic_id) = topic;
         let rules = RwLock::new(rules_for(&config, CompressionPolicy::Producer));
         let mut log = PartitionLog::open(dir, config)?;

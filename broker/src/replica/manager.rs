@@ -17,7 +17,7 @@ use crate::config::BrokerConfig;
 use crate::fence::Fence;
 use crate::journal::Replay;
 use crate::metadata::{ClusterImage, MetadataCache, MetadataError, PartitionState, TopicImage};
-use crate::partition::{IsrProposal, Leadership, Partition, Role};
+use crate::partition::{IsrProposal, Leadership, Partition, Recovery, Role};
 use crate::topics::config;
 
 /// A hosted partition's key: topic name and index.
@@ -407,18 +407,17 @@ impl ReplicaManager {
         // A tiered partition's disk may have lost what the bucket holds: it leads only once
         // tiered storage has checked the log against the remote log metadata.
         let tiered = self.config.tiered.is_some() && log_config.remote_storage;
-        let open = if tiered && opened == Opened::FromDisk {
-            Partition::open_awaiting_remote_log
-        } else {
-            Partition::open
+        let recovery = Recovery {
+            replay,
+            awaits_remote_log: tiered && opened == Opened::FromDisk,
         };
-        let partition = open(
+        let partition = Partition::open(
             &dir,
             (&topic.name, topic.id),
             index,
             self.role_in(state),
             log_config,
-            replay,
+            recovery,
         )?;
         partition.set_compression(compression_policy(&self.config, &topic.configs));
         partition.attach_fence(self.fence.clone());
