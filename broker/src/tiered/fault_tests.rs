@@ -19,7 +19,7 @@ use object_store::{
 
 use super::manifest::SegmentState;
 use super::settings::Bucket;
-use super::tests::{create_tiered_topic, produce, read_everything, tiered_flags, TOPIC};
+use super::tests::{create_tiered_topic, produce, read_everything, tiered_flags, uploaded, TOPIC};
 use super::{RemoteStorageSettings, TieredError, TieredStorage};
 use crate::handlers::group_wire_tests::open_broker;
 
@@ -127,6 +127,28 @@ impl ObjectStore for FlakyStore {
     }
 }
 
+/// A store over the bucket directory `remote` failing as `mode` says, and a tiered storage
+/// with `settings` over it.
+fn flaky_tiered(
+    remote: &std::path::Path,
+    mode: u8,
+    settings: RemoteStorageSettings,
+) -> (Arc<FlakyStore>, Arc<TieredStorage>) {
+    let store = Arc::new(FlakyStore {
+        inner: LocalFileSystem::new_with_prefix(remote).expect("store"),
+        mode: AtomicU8::new(mode),
+        requests: AtomicUsize::new(0),
+        release: tokio::sync::Notify::new(),
+    });
+    let bucket = Bucket {
+        store: store.clone(),
+        prefix: String::new(),
+    };
+    let tiered = TieredStorage::with_bucket(bucket, settings, &prometheus::Registry::new())
+        .expect("tiered storage");
+    (store, tiered)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_bucket_delays_uploads_and_local_retention_keeps_every_segment() {
     let data = tempfile::tempdir().expect("tempdir");
@@ -134,22 +156,14 @@ async fn an_unreachable_bucket_delays_uploads_and_local_retention_keeps_every_se
     // The broker's own tiered storage serves fetches from the directory; the flaky one, on
     // the same directory, uploads.
     let b = open_broker(data.path(), tiered_flags(remote.path()));
-    let store = Arc::new(FlakyStore {
-        inner: LocalFileSystem::new_with_prefix(remote.path()).expect("store"),
-        mode: AtomicU8::new(DOWN),
-        requests: AtomicUsize::new(0),
-        release: tokio::sync::Notify::new(),
-    });
-    let settings = RemoteStorageSettings {
-        task_interval: Duration::from_millis(10),
-        ..RemoteStorageSettings::default()
-    };
-    let bucket = Bucket {
-        store: store.clone(),
-        prefix: String::new(),
-    };
-    let flaky = TieredStorage::with_bucket(bucket, settings, &prometheus::Registry::new())
-        .expect("tiered storage");
+    let (store, flaky) = flaky_tiered(
+        remote.path(),
+        DOWN,
+        RemoteStorageSettings {
+            task_interval: Duration::from_millis(10),
+            ..RemoteStorageSettings::default()
+        },
+    );
     create_tiered_topic(&b, 1, &[("local.retention.bytes", "1")]);
     for batch in 0..60 {
         produce(&b, batch).await;
@@ -258,15 +272,14 @@ fn partition_retention(b: &crate::Broker) {
 async fn a_fetch_the_bucket_does_not_answer_is_refused_in_time_and_counted_and_its_retry_served() {
     let data = tempfile::tempdir().expect("tempdir");
     let remote = tempfile::tempdir().expect("tempdir");
-    let b = open_broker(data.path(), tiered_flags(remote.path()));
-    create_tiered_topic(&b, 1, &[("local.retention.bytes", "1")]);
-    for batch in 0..60 {
-        produce(&b, batch).await;
-    }
+    let (b, partition, _) = uploaded(
+        data.path(),
+        remote.path(),
+        &[("local.retention.bytes", "1")],
+        60,
+    )
+    .await;
     let before = read_everything(&b, 300).await;
-    let partition = crate::test_support::partition(&b, TOPIC, 0);
-    let own = b.tiered.clone().expect("tiered storage is on");
-    own.run_once(b.replicas.all(), crate::clock::now_ms()).await;
     partition_retention(&b);
     assert!(
         partition.with_log(|l| l.log_start_offset()) > 0,
@@ -275,22 +288,14 @@ async fn a_fetch_the_bucket_does_not_answer_is_refused_in_time_and_counted_and_i
 
     // Another broker's view of the same bucket, whose reads stop being answered once it
     // knows the manifest.
-    let store = Arc::new(FlakyStore {
-        inner: LocalFileSystem::new_with_prefix(remote.path()).expect("store"),
-        mode: AtomicU8::new(UP),
-        requests: AtomicUsize::new(0),
-        release: tokio::sync::Notify::new(),
-    });
-    let settings = RemoteStorageSettings {
-        fetch_max_wait: Duration::from_millis(100),
-        ..RemoteStorageSettings::default()
-    };
-    let bucket = Bucket {
-        store: store.clone(),
-        prefix: String::new(),
-    };
-    let tiered = TieredStorage::with_bucket(bucket, settings, &prometheus::Registry::new())
-        .expect("tiered storage");
+    let (store, tiered) = flaky_tiered(
+        remote.path(),
+        UP,
+        RemoteStorageSettings {
+            fetch_max_wait: Duration::from_millis(100),
+            ..RemoteStorageSettings::default()
+        },
+    );
     tiered.manifest(&partition).await.expect("manifest");
     store.mode.store(HANG, Ordering::SeqCst);
 

@@ -421,7 +421,7 @@ async fn fetch_both(
 
 /// A broker with the tiered topic (one partition, `extra` configs) holding `batches`
 /// produced batches, after one tiered storage pass uploaded its closed segments.
-async fn uploaded(
+pub(super) async fn uploaded(
     data: &std::path::Path,
     remote: &std::path::Path,
     extra: &[(&str, &str)],

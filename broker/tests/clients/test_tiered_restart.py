@@ -15,9 +15,9 @@ import pytest
 from blackhole import Blackhole
 from harness import metric_sum, wait_until
 from kafkawire import Connection, fetch_request_v4, parse_fetch_v4
-from pyclients import ck_produce, kcat
-from s3server import S3Server, broker_settings
-from test_tiered_storage import EARLIEST, EARLIEST_LOCAL, LATEST, LATEST_TIERED, list_offset
+from pyclients import ck_create_topic, ck_produce, kcat
+from s3server import broker_settings
+from test_tiered_storage import BUCKET, EARLIEST, EARLIEST_LOCAL, LATEST, LATEST_TIERED, list_offset, s3  # noqa: F401
 
 pytestmark = [
     pytest.mark.peer_gap("Tansu has no KIP-405 tiered storage (remote.storage.enable)"),
@@ -26,7 +26,6 @@ pytestmark = [
                               "of test_tiered_storage.py"),
 ]
 
-BUCKET = "tributary-restart"
 RECORDS = 8000       # about 8 MB: eight 1 MiB segments go to the bucket, the active one stays
 NEW_RECORDS = 2500   # enough to roll and upload segments after the restart
 VALUE_BYTES = 1000
@@ -41,17 +40,8 @@ def new_value(i: int) -> str:
     return f"after-{i:06d}-".ljust(VALUE_BYTES, "n")
 
 
-@pytest.fixture
-def s3(tmp_path):
-    server = S3Server(tmp_path).start()
-    server.create_bucket(BUCKET)
-    yield server
-    server.stop()
-
-
 def create_topic(bootstrap: str, topic: str) -> None:
     """One tiered partition of 1 MiB segments keeping locally only the active one once uploaded."""
-    from pyclients import ck_create_topic
     ck_create_topic(bootstrap, topic, partitions=1, config={
         "remote.storage.enable": "true",
         "segment.bytes": str(1 << 20),
