@@ -589,6 +589,10 @@ fn spawn_image_applier(broker: &Arc<Broker>) {
                 Ok(applied) => forget_deleted(&b, &applied.deleted),
                 Err(error) => tracing::error!(%error, "applying the cluster image failed"),
             }
+            if let Some(tiered) = &b.tiered {
+                // Opened or new leaders whose logs await the remote log metadata.
+                tiered.check_leaders_now(b.replicas.all());
+            }
             b.groups.sync_leadership();
             b.txns.sync_leadership();
         }

@@ -344,6 +344,11 @@ pub struct Flags {
     /// Bytes of remote segments cached in memory for fetches (default 64 MiB).
     #[arg(long, env = "TRIBUTARY_REMOTE_FETCH_CACHE_BYTES")]
     pub remote_fetch_cache_bytes: Option<u64>,
+    /// Longest a fetch waits for the bucket, in milliseconds (Kafka's
+    /// remote.fetch.max.wait.ms; default 500): past it the partition is answered
+    /// KAFKA_STORAGE_ERROR, which clients retry, while the read goes on into the cache.
+    #[arg(long, env = "TRIBUTARY_REMOTE_FETCH_MAX_WAIT_MS")]
+    pub remote_fetch_max_wait_ms: Option<u64>,
 }
 
 impl Flags {
@@ -432,7 +437,8 @@ impl Flags {
             remote_storage_secret_access_key,
             remote_storage_credentials_dir,
             remote_log_manager_task_interval_ms,
-            remote_fetch_cache_bytes
+            remote_fetch_cache_bytes,
+            remote_fetch_max_wait_ms
         )
     }
 }
@@ -715,6 +721,9 @@ fn tiered_settings(
         cache_bytes: flags
             .remote_fetch_cache_bytes
             .unwrap_or(defaults.cache_bytes),
+        fetch_max_wait: flags
+            .remote_fetch_max_wait_ms
+            .map_or(defaults.fetch_max_wait, std::time::Duration::from_millis),
         ..defaults
     };
     settings

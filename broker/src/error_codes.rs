@@ -57,7 +57,9 @@ pub(crate) fn append_code(error: &AppendError) -> ResponseError {
         AppendError::Codec(e) if e.is_over_limit() => ResponseError::MessageTooLarge,
         AppendError::Codec(_) => ResponseError::CorruptMessage,
         AppendError::InvalidTimestamp { .. } => ResponseError::InvalidTimestamp,
-        AppendError::NotLeader { .. } | AppendError::Fenced => ResponseError::NotLeaderOrFollower,
+        AppendError::NotLeader { .. } | AppendError::Fenced | AppendError::AwaitingRemoteLog => {
+            ResponseError::NotLeaderOrFollower
+        }
         AppendError::Transaction(code) => *code,
         AppendError::Sequence(SequenceError::StaleEpoch { .. }) => {
             ResponseError::InvalidProducerEpoch

@@ -154,7 +154,9 @@ struct RemoteBudget {
 
 /// Answers from tiered storage the partitions whose fetch offset lies below the local log
 /// start but within the remote log (KIP-405); the rest keep their OFFSET_OUT_OF_RANGE. A
-/// bucket that fails or an object that is corrupt gives KAFKA_STORAGE_ERROR. Tiered
+/// bucket that fails or does not answer within `remote.fetch.max.wait.ms`, or an object that
+/// is corrupt, gives KAFKA_STORAGE_ERROR, which clients retry (Kafka answers a failed remote
+/// read UNKNOWN_SERVER_ERROR, which librdkafka reports to the application). Tiered
 /// partitions report the remote log start as their log start. Remote bytes count against
 /// the fetch's `max_bytes` and each partition's `partition_max_bytes` as local ones do:
 /// only the first partition with records may exceed them, by one whole batch; a partition
@@ -192,7 +194,7 @@ async fn read_remote(
                 .min(budget.remaining);
             let min_one = !budget.any;
             match tiered
-                .read_within(partition, p.fetch_offset, max_bytes, min_one)
+                .fetch(partition, p.fetch_offset, max_bytes, min_one)
                 .await
             {
                 Ok(None) => {}
@@ -221,7 +223,6 @@ async fn read_remote(
                     data.records = Some(remote.records);
                 }
                 Err(error) => {
-                    tiered.count_error(&error);
                     tracing::warn!(?partition, offset = p.fetch_offset, %error, "remote fetch failed");
                     data.error_code = ResponseError::KafkaStorageError.code();
                 }

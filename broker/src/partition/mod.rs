@@ -21,8 +21,8 @@ use crate::client_batch::{self, CheckedBatch, ClientBatchRules};
 use crate::codec::{CodecError, CompressionPolicy};
 use crate::journal::{JournaledBatches, Replay};
 use crate::producer::{
-    BatchIdentity, ProducerStateTable, ProducerSummary, SequenceCheck, SequenceError, TxnIndex,
-    VerificationGuard,
+    BatchIdentity, ProducerSnapshot, ProducerStateTable, ProducerSummary, SequenceCheck,
+    SequenceError, TxnIndex, VerificationGuard,
 };
 use crate::storage::{
     marker_batch, marker_is_commit, AbortedRange, BatchView, CleanerTxns, CompactionOutcome,
@@ -56,6 +56,11 @@ pub enum AppendError {
     /// until it does: the client retries (here or at a new leader).
     #[error("this broker's registration has lapsed; it does not act as a leader until renewed")]
     Fenced,
+    /// The log of this tiered partition has not been checked against its remote log
+    /// metadata yet: leading from it could hand out offsets the bucket holds. The client
+    /// retries.
+    #[error("the partition's log awaits its remote log metadata; it does not lead until then")]
+    AwaitingRemoteLog,
     /// This replica does not lead the partition (anymore): the client should refresh its
     /// metadata and write to the leader.
     #[error("this broker is not the leader of the partition ({role:?})")]
@@ -193,6 +198,32 @@ struct State {
     txns: TxnIndex,
     journal: JournalChain,
     replication: replication::Replication,
+    /// The commit journal's entries that did not continue the log at start-up, kept while
+    /// the log awaits its remote log check: restarted after the remote end, it may continue
+    /// with them (see [`remote_check`]).
+    held_journal: JournaledBatches,
+}
+
+/// What [`Partition::open`] recovers a log with besides its files.
+#[derive(Debug, Clone, Copy)]
+pub struct Recovery<'a> {
+    /// The commit journal's batches, re-appended past the log end.
+    pub replay: &'a Replay,
+    /// Whether the log may end before its remote log does (a tiered partition opened from
+    /// disk: its directory lost, a new volume, a journal replay that stopped early): then the
+    /// replica does not act as a leader until tiered storage has checked the log against the
+    /// remote log metadata ([`Partition::finish_remote_check`]), and the journal's batches
+    /// that did not continue the log are kept until then.
+    pub awaits_remote_log: bool,
+}
+
+impl<'a> From<&'a Replay> for Recovery<'a> {
+    fn from(replay: &'a Replay) -> Self {
+        Recovery {
+            replay,
+            awaits_remote_log: false,
+        }
+    }
 }
 
 /// This partition's share of the commit journal (see [`crate::journal`]).
@@ -247,6 +278,9 @@ pub struct Partition {
     deleted: AtomicBool,
     /// The broker's self-fence: while raised, this replica does not act as a leader.
     fence: std::sync::OnceLock<std::sync::Arc<crate::fence::Fence>>,
+    /// Set while the log awaits its check against the remote log metadata (a tiered
+    /// partition opened from disk): meanwhile this replica does not act as a leader.
+    awaits_remote_log: AtomicBool,
 }
 
 impl std::fmt::Debug for Partition {
@@ -256,31 +290,49 @@ impl std::fmt::Debug for Partition {
 }
 
 impl Partition {
-    /// Opens (recovering) the log in `dir`, re-appends what `replay` holds beyond its end,
-    /// and rebuilds producer state from it.
-    pub fn open(
+    /// Opens (recovering) the log in `dir`, re-appends what the commit journal holds beyond
+    /// its end, and rebuilds producer state from it; see [`Recovery`] for a log that awaits
+    /// its remote log check.
+    pub fn open<'a>(
         dir: &Path,
         topic: (&str, Uuid),
         index: i32,
         role: Role,
         config: LogConfig,
-        replay: &Replay,
+        recovery: impl Into<Recovery<'a>>,
     ) -> Result<Partition, StorageError> {
+        let Recovery {
+            replay,
+            awaits_remote_log,
+        } = recovery.into();
         let (topic, topic_id) = topic;
         let rules = RwLock::new(rules_for(&config, CompressionPolicy::Producer));
         let mut log = PartitionLog::open(dir, config)?;
         let journaled = replay
             .batches_from(topic_id, index, log.log_end_offset())
             .map_err(|source| StorageError::JournalRead { source })?;
-        if log.replay_journaled(journaled, crate::clock::now_ms())? > 0 {
+        let replayed = log.replay_journaled(journaled, crate::clock::now_ms())?;
+        if replayed.appended > 0 {
             // Durable before the journal's space is reused.
             log.flush()?;
+        }
+        let held_journal = if awaits_remote_log {
+            replayed.rest
+        } else {
+            Vec::new()
+        };
+        if !held_journal.is_empty() {
+            tracing::info!(
+                dir = %dir.display(),
+                entries = held_journal.len(),
+                "keeping the journaled batches until the remote log metadata is read"
+            );
         }
         // What recovery kept is trusted; a follower's leader decides what to cut (KIP-101).
         let reopened = follower::reopened(&follower::LocalLog::of(&log));
         log.set_high_watermark(reopened.high_watermark);
         let end = log.log_end_offset();
-        let (producers, txns) = rebuild_producer_state(&log)?;
+        let (producers, txns) = rebuild_producer_state(&log, None)?;
         let journal = JournalChain {
             end: log.recovery_point(),
             queued: Vec::new(),
@@ -301,6 +353,7 @@ impl Partition {
                 txns,
                 journal,
                 replication: replication::Replication::default(),
+                held_journal,
             }),
             sync_state: AtomicU8::new(SYNC_IDLE),
             flush_scheduled: AtomicBool::new(false),
@@ -308,6 +361,7 @@ impl Partition {
             rules,
             deleted: AtomicBool::new(false),
             fence: std::sync::OnceLock::new(),
+            awaits_remote_log: AtomicBool::new(awaits_remote_log),
         })
     }
 
@@ -351,9 +405,10 @@ impl Partition {
         let _ = self.fence.set(fence);
     }
 
-    /// Whether this replica may act as the leader now: it leads, and the broker is not fenced.
+    /// Whether this replica may act as the leader now: it leads, the broker is not fenced,
+    /// and the log does not await its remote log check.
     pub fn acts_as_leader(&self) -> bool {
-        self.role().is_leader() && !self.fenced()
+        self.role().is_leader() && !self.fenced() && !self.awaits_remote_log()
     }
 
     fn fenced(&self) -> bool {
@@ -364,6 +419,7 @@ impl Partition {
     fn writable_epoch(&self) -> Result<i32, AppendError> {
         match *self.role.read() {
             Role::Leader { .. } if self.fenced() => Err(AppendError::Fenced),
+            Role::Leader { .. } if self.awaits_remote_log() => Err(AppendError::AwaitingRemoteLog),
             Role::Leader { epoch } => Ok(epoch),
             role => Err(AppendError::NotLeader { role }),
         }
@@ -965,11 +1021,13 @@ fn last_offset_in(records: &[u8]) -> Option<i64> {
 }
 
 /// Producer and transaction state rebuilt from the batch headers of `log` (start-up, and
-/// after a follower's truncation).
+/// after a follower's truncation), starting from `seed` when the log restarted past the
+/// remote log (the state as of its start, from the remote segment's producer snapshot).
 fn rebuild_producer_state(
     log: &PartitionLog,
+    seed: Option<&ProducerSnapshot>,
 ) -> Result<(ProducerStateTable, TxnIndex), StorageError> {
-    let mut producers = ProducerStateTable::default();
+    let (mut producers, txns) = seed.map(ProducerSnapshot::restore).unwrap_or_default();
     let mut txn_events = Vec::new();
     log.scan_batch_headers(log.log_start_offset(), |header| {
         let identity = BatchIdentity {
@@ -984,7 +1042,7 @@ fn rebuild_producer_state(
             txn_events.push(*header);
         }
     })?;
-    let txns = rebuild_txns(log, &mut producers, &txn_events)?;
+    let txns = rebuild_txns(log, &mut producers, txns, &txn_events)?;
     Ok((producers, txns))
 }
 
@@ -993,9 +1051,9 @@ fn rebuild_producer_state(
 fn rebuild_txns(
     log: &PartitionLog,
     producers: &mut ProducerStateTable,
+    mut txns: TxnIndex,
     headers: &[crate::storage::BatchHeaderInfo],
 ) -> Result<TxnIndex, StorageError> {
-    let mut txns = TxnIndex::default();
     for header in headers {
         if !header.is_control() {
             txns.on_data(header.producer_id, header.base_offset);
@@ -1020,8 +1078,10 @@ fn rebuild_txns(
 
 pub mod follower;
 pub mod isr;
+mod remote_check;
 mod replication;
 #[cfg(test)]
 mod tests;
 
+pub use remote_check::{RemoteCheck, RemoteRestart};
 pub use replication::{IsrProposal, Leadership, ReplicaFetch, ReplicaRead};

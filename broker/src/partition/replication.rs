@@ -175,7 +175,7 @@ impl Partition {
 
     /// Begins leading at `epoch`: the ISR's followers are tracked from now, and the epoch
     /// starts at the log end even before anything is written in it (KIP-279).
-    fn start_leading(&self, state: &mut State, epoch: i32, now_ms: i64) {
+    pub(super) fn start_leading(&self, state: &mut State, epoch: i32, now_ms: i64) {
         let r = &mut state.replication;
         for m in r.isr.iter().filter(|m| m.broker != r.me) {
             r.followers
@@ -377,6 +377,7 @@ impl Partition {
         let appended = if records.is_empty() {
             None
         } else {
+            state.held_journal.clear();
             state.log.append_replicated(records, now_ms)?
         };
         if let Some(new) = appended {
@@ -460,12 +461,11 @@ impl Partition {
         seed: Option<&ProducerSnapshot>,
     ) -> Result<(), StorageError> {
         let end = state.log.log_end_offset();
-        let (producers, txns) = match seed {
-            Some(snapshot) => snapshot.restore(),
-            None => super::rebuild_producer_state(&state.log)?,
-        };
+        let (producers, txns) = super::rebuild_producer_state(&state.log, seed)?;
         state.producers = producers;
         state.txns = txns;
+        // The log no longer is the one the journal's held batches were replayed against.
+        state.held_journal.clear();
         state.journal.end = state.journal.end.min(end);
         state.journal.queued.retain(|(base, _)| *base < end);
         let hw = state.log.high_watermark();

@@ -17,7 +17,7 @@ use crate::config::BrokerConfig;
 use crate::fence::Fence;
 use crate::journal::Replay;
 use crate::metadata::{ClusterImage, MetadataCache, MetadataError, PartitionState, TopicImage};
-use crate::partition::{IsrProposal, Leadership, Partition, Role};
+use crate::partition::{IsrProposal, Leadership, Partition, Recovery, Role};
 use crate::topics::config;
 
 /// A hosted partition's key: topic name and index.
@@ -204,7 +204,7 @@ impl ReplicaManager {
                 if removed {
                     tracing::warn!(dir = %dir.display(), "replaced a leftover partition directory");
                 }
-                self.open(topic, index, state, &Replay::default())
+                self.open(topic, index, state, &Replay::default(), Opened::New)
             });
             match fresh {
                 Ok(partition) => opened.push(partition),
@@ -333,7 +333,7 @@ impl ReplicaManager {
                         self.apply_configs(&partition, &topic.configs);
                     }
                 }
-                None => match self.open(topic, key.1, state, &journal) {
+                None => match self.open(topic, key.1, state, &journal, Opened::FromDisk) {
                     Ok(partition) => {
                         self.partitions.write().insert(key.clone(), partition);
                         applied.opened.push(key.clone());
@@ -400,16 +400,24 @@ impl ReplicaManager {
         index: i32,
         state: &PartitionState,
         replay: &Replay,
+        opened: Opened,
     ) -> Result<Arc<Partition>, MetadataError> {
         let dir = partition_dir(&self.config.data_dir, &topic.name, index);
         let log_config = config::log_config(&self.config, &topic.configs);
+        // A tiered partition's disk may have lost what the bucket holds: it leads only once
+        // tiered storage has checked the log against the remote log metadata.
+        let tiered = self.config.tiered.is_some() && log_config.remote_storage;
+        let recovery = Recovery {
+            replay,
+            awaits_remote_log: tiered && opened == Opened::FromDisk,
+        };
         let partition = Partition::open(
             &dir,
             (&topic.name, topic.id),
             index,
             self.role_in(state),
             log_config,
-            replay,
+            recovery,
         )?;
         partition.set_compression(compression_policy(&self.config, &topic.configs));
         partition.attach_fence(self.fence.clone());
@@ -421,6 +429,16 @@ impl ReplicaManager {
         partition.update_config(config::log_config(&self.config, configs));
         partition.set_compression(compression_policy(&self.config, configs));
     }
+}
+
+/// How a replica comes to be opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Opened {
+    /// For a topic (or partitions) being created here: a fresh directory, and nothing in the
+    /// bucket under the new topic id.
+    New,
+    /// From what the data directory holds, which may be less than the bucket does.
+    FromDisk,
 }
 
 /// Removes the data of replicas that were opened for a change that did not happen.

@@ -507,3 +507,142 @@ async fn a_transaction_open_across_remote_segments_is_known_to_a_rebuilt_replica
         "the rebuilt replica reports the aborted range from the transaction's remote start"
     );
 }
+
+/// A broker of a cluster in its incarnation 2, with tiered storage over `bucket`, hosting
+/// partition 0 of the tiered topic as its only replica, led here at `epoch`.
+fn rf1_broker(
+    data: &std::path::Path,
+    bucket: &std::path::Path,
+    epoch: i32,
+) -> (
+    crate::replica::ReplicaManager,
+    crate::metadata::ClusterImage,
+) {
+    use crate::metadata::{BrokerInfo, ClusterImage, IsrMember, PartitionState, TopicImage};
+    let config = crate::config::BrokerConfig::resolve(crate::config::Flags {
+        data_dir: Some(data.to_path_buf()),
+        broker_id: Some(0),
+        ..super::tests::tiered_flags(bucket)
+    })
+    .expect("config");
+    let parts = crate::replica::ReplicaParts {
+        incarnation: Some(2),
+        ..crate::replica::ReplicaParts::new(Arc::new(config), Replay::default())
+    };
+    let configs = [
+        ("remote.storage.enable", "true"),
+        ("segment.bytes", "600"),
+        ("local.retention.bytes", "0"),
+        ("retention.ms", "-1"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let me = BrokerInfo {
+        id: 0,
+        host: "h".into(),
+        port: 9092,
+        rack: None,
+        incarnation: 2,
+        endpoints: Vec::new(),
+    };
+    let image = ClusterImage::new("c".into(), 0, vec![me]).with_topic(TopicImage {
+        name: "events".into(),
+        id: TOPIC_ID,
+        configs,
+        replication_factor: 1,
+        partitions: vec![PartitionState {
+            replicas: vec![0],
+            leader: 0,
+            leader_epoch: epoch,
+            partition_epoch: epoch,
+            isr: vec![IsrMember {
+                broker: 0,
+                incarnation: 2,
+            }],
+            adding: Vec::new(),
+            removing: Vec::new(),
+        }],
+    });
+    (crate::replica::ReplicaManager::build(parts), image)
+}
+
+#[tokio::test]
+async fn a_broker_on_a_new_empty_volume_leads_its_rf1_tiered_partition_after_the_remote_log() {
+    let (bucket, a_dir, b_dir) = dirs();
+    let a_tiered = tiered(bucket.path());
+    // The broker's first volume: producer 42's batches, then plain ones under epochs 1 and 2;
+    // the closed segments go to the bucket and leave the disk.
+    let a = open(a_dir.path(), Role::Leader { epoch: 1 });
+    for n in 0..5 {
+        a.append(&idempotent(42, n * 3, 3), NOW).expect("append");
+    }
+    let last_of_42 = a.with_log(|l| l.log_end_offset()) - 3;
+    write(&a, 6);
+    a.set_role(Role::Leader { epoch: 2 });
+    write(&a, 6);
+    a_tiered.run_once(vec![a.clone()], NOW).await;
+    a.enforce_retention(NOW).expect("retention");
+    let remote_end = a_tiered.copied_end(&a).expect("uploaded");
+    assert!(a.with_log(|l| l.log_start_offset()) == remote_end && remote_end > last_of_42);
+
+    // The volume is replaced (the active segment is lost with it); the broker comes back as a
+    // new incarnation on an empty disk and leads the partition again at epoch 3.
+    let (replicas, image) = rf1_broker(b_dir.path(), bucket.path(), 3);
+    let b_tiered = tiered(bucket.path());
+    replicas.apply(&image);
+    let b = replicas.get("events", 0).expect("hosted");
+    assert!(b.awaits_remote_log());
+    assert!(
+        replicas.leader(&image, "events", 0).is_err(),
+        "it does not lead from an empty log"
+    );
+    assert!(matches!(
+        b.append(&simple(3, NOW), NOW),
+        Err(crate::partition::AppendError::AwaitingRemoteLog)
+    ));
+
+    // Its first pass reads the manifest and restarts the log after the remote end.
+    b_tiered.run_once(replicas.all(), NOW).await;
+    assert!(!b.awaits_remote_log());
+    assert!(replicas.leader(&image, "events", 0).is_ok());
+    assert_eq!(
+        b.with_log(|l| (l.log_start_offset(), l.log_end_offset(), l.high_watermark())),
+        (remote_end, remote_end, remote_end)
+    );
+    assert_eq!(
+        b_tiered.log_start_offset(&b, remote_end),
+        0,
+        "the log starts in the bucket"
+    );
+    assert_eq!(
+        epochs_of(&b),
+        vec![(3, remote_end)],
+        "this leader's epoch starts where the remote log's last one ends"
+    );
+    assert_eq!(
+        remote_from(&b_tiered, &b).await.records,
+        remote_from(&a_tiered, &a).await.records,
+        "it serves the remote part"
+    );
+    // A retry of producer 42's last batch, which only the bucket holds, is a duplicate.
+    let retry = b.append(&idempotent(42, 12, 3), NOW).expect("retry");
+    assert_eq!((retry.base_offset, retry.records), (last_of_42, 0));
+
+    // New records continue after the remote end, and reach the bucket after it.
+    let next = b.append(&simple(3, NOW), NOW).expect("append");
+    assert_eq!(next.base_offset, remote_end);
+    write(&b, 8);
+    b_tiered.run_once(replicas.all(), NOW).await;
+    let manifest = b_tiered.manifest(&b).await.expect("manifest");
+    assert_eq!(manifest.leader_epoch, 3);
+    assert!(manifest.copied_end_offset().expect("copied") > remote_end);
+    assert!(
+        manifest
+            .readable()
+            .collect::<Vec<_>>()
+            .windows(2)
+            .all(|w| w[0].end_offset == w[1].base_offset),
+        "the remote log goes on without a gap or an overlap"
+    );
+}

@@ -26,6 +26,14 @@ pub enum TieredError {
         #[source]
         source: std::io::Error,
     },
+    /// A leader's local log could not be kept or restarted after the remote log.
+    #[error("cannot open the log in {path} after its remote log: {source}")]
+    LocalLog {
+        /// The partition directory.
+        path: std::path::PathBuf,
+        #[source]
+        source: crate::storage::StorageError,
+    },
     /// A manifest object is not a manifest.
     #[error("remote log manifest {path} is unreadable: {source}")]
     ManifestJson {
@@ -64,6 +72,16 @@ pub enum TieredError {
         /// Why.
         reason: String,
     },
+    /// The bucket did not answer a fetch's remote read within `remote.fetch.max.wait.ms`: the
+    /// read goes on, so the client's retry may find the bytes.
+    #[error("remote storage did not answer within {0:?}; the read goes on for the retry")]
+    FetchTimedOut(std::time::Duration),
+    /// A download several fetches waited for failed.
+    #[error(transparent)]
+    Shared(std::sync::Arc<TieredError>),
+    /// A download's task ended without a result (the broker is shutting down).
+    #[error("a remote storage download was interrupted: {0}")]
+    Interrupted(String),
     /// A remote segment's bytes are not the batches the manifest promises.
     #[error("remote segment {path} is corrupt: {reason}")]
     Corrupt {
@@ -81,12 +99,16 @@ impl TieredError {
             TieredError::Settings(_) => "settings",
             TieredError::Store { .. } => "store",
             TieredError::LocalRead { .. } => "local_read",
+            TieredError::LocalLog { .. } => "local_log",
             TieredError::ManifestJson { .. } => "manifest",
             TieredError::Manifest(_) => "manifest",
             TieredError::Fenced { .. } => "fenced",
             TieredError::ManifestConflict { .. } => "conflict",
             TieredError::NotRemote { .. } => "not_remote",
             TieredError::Corrupt { .. } => "corrupt",
+            TieredError::FetchTimedOut(_) => "timeout",
+            TieredError::Shared(error) => error.metric_label(),
+            TieredError::Interrupted(_) => "interrupted",
         }
     }
 }

@@ -1,6 +1,7 @@
-//! Faults between the broker and the bucket: a bucket that refuses every request, and an
-//! upload cut off after its STARTED record (as a crash would leave it). Nothing is lost,
-//! nothing is deleted locally before it is in the bucket, and no segment is uploaded twice.
+//! Faults between the broker and the bucket: a bucket that refuses every request, an upload
+//! cut off after its STARTED record (as a crash would leave it), and a bucket that does not
+//! answer a fetch's read. Nothing is lost, nothing is deleted locally before it is in the
+//! bucket, no segment is uploaded twice, and a fetch is answered in time.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
@@ -18,8 +19,8 @@ use object_store::{
 
 use super::manifest::SegmentState;
 use super::settings::Bucket;
-use super::tests::{create_tiered_topic, produce, read_everything, tiered_flags, TOPIC};
-use super::{RemoteStorageSettings, TieredStorage};
+use super::tests::{create_tiered_topic, produce, read_everything, tiered_flags, uploaded, TOPIC};
+use super::{RemoteStorageSettings, TieredError, TieredStorage};
 use crate::handlers::group_wire_tests::open_broker;
 
 /// Every request succeeds.
@@ -28,6 +29,8 @@ const UP: u8 = 0;
 const DOWN: u8 = 1;
 /// Writes of segment data fail; the rest succeed (an upload cut off midway).
 const NO_SEGMENT_DATA: u8 = 2;
+/// Reads wait for `release`, as with the bucket's path dropping packets.
+const HANG: u8 = 3;
 
 /// A local-directory store whose requests fail as `mode` says, counting them.
 #[derive(Debug)]
@@ -35,6 +38,8 @@ struct FlakyStore {
     inner: LocalFileSystem,
     mode: AtomicU8,
     requests: AtomicUsize,
+    /// Ends the wait of the reads made in [`HANG`] mode.
+    release: tokio::sync::Notify,
 }
 
 impl fmt::Display for FlakyStore {
@@ -88,6 +93,9 @@ impl ObjectStore for FlakyStore {
         options: GetOptions,
     ) -> object_store::Result<GetResult> {
         self.check(Some(location), false)?;
+        if self.mode.load(Ordering::SeqCst) == HANG {
+            self.release.notified().await;
+        }
         self.inner.get_opts(location, options).await
     }
 
@@ -119,6 +127,28 @@ impl ObjectStore for FlakyStore {
     }
 }
 
+/// A store over the bucket directory `remote` failing as `mode` says, and a tiered storage
+/// with `settings` over it.
+fn flaky_tiered(
+    remote: &std::path::Path,
+    mode: u8,
+    settings: RemoteStorageSettings,
+) -> (Arc<FlakyStore>, Arc<TieredStorage>) {
+    let store = Arc::new(FlakyStore {
+        inner: LocalFileSystem::new_with_prefix(remote).expect("store"),
+        mode: AtomicU8::new(mode),
+        requests: AtomicUsize::new(0),
+        release: tokio::sync::Notify::new(),
+    });
+    let bucket = Bucket {
+        store: store.clone(),
+        prefix: String::new(),
+    };
+    let tiered = TieredStorage::with_bucket(bucket, settings, &prometheus::Registry::new())
+        .expect("tiered storage");
+    (store, tiered)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_bucket_delays_uploads_and_local_retention_keeps_every_segment() {
     let data = tempfile::tempdir().expect("tempdir");
@@ -126,21 +156,14 @@ async fn an_unreachable_bucket_delays_uploads_and_local_retention_keeps_every_se
     // The broker's own tiered storage serves fetches from the directory; the flaky one, on
     // the same directory, uploads.
     let b = open_broker(data.path(), tiered_flags(remote.path()));
-    let store = Arc::new(FlakyStore {
-        inner: LocalFileSystem::new_with_prefix(remote.path()).expect("store"),
-        mode: AtomicU8::new(DOWN),
-        requests: AtomicUsize::new(0),
-    });
-    let settings = RemoteStorageSettings {
-        task_interval: Duration::from_millis(10),
-        ..RemoteStorageSettings::default()
-    };
-    let bucket = Bucket {
-        store: store.clone(),
-        prefix: String::new(),
-    };
-    let flaky = TieredStorage::with_bucket(bucket, settings, &prometheus::Registry::new())
-        .expect("tiered storage");
+    let (store, flaky) = flaky_tiered(
+        remote.path(),
+        DOWN,
+        RemoteStorageSettings {
+            task_interval: Duration::from_millis(10),
+            ..RemoteStorageSettings::default()
+        },
+    );
     create_tiered_topic(&b, 1, &[("local.retention.bytes", "1")]);
     for batch in 0..60 {
         produce(&b, batch).await;
@@ -243,4 +266,81 @@ fn partition_retention(b: &crate::Broker) {
         p.enforce_retention(crate::clock::now_ms())
             .expect("retention");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetch_the_bucket_does_not_answer_is_refused_in_time_and_counted_and_its_retry_served() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let remote = tempfile::tempdir().expect("tempdir");
+    let (b, partition, _) = uploaded(
+        data.path(),
+        remote.path(),
+        &[("local.retention.bytes", "1")],
+        60,
+    )
+    .await;
+    let before = read_everything(&b, 300).await;
+    partition_retention(&b);
+    assert!(
+        partition.with_log(|l| l.log_start_offset()) > 0,
+        "the start is remote"
+    );
+
+    // Another broker's view of the same bucket, whose reads stop being answered once it
+    // knows the manifest.
+    let (store, tiered) = flaky_tiered(
+        remote.path(),
+        UP,
+        RemoteStorageSettings {
+            fetch_max_wait: Duration::from_millis(100),
+            ..RemoteStorageSettings::default()
+        },
+    );
+    tiered.manifest(&partition).await.expect("manifest");
+    store.mode.store(HANG, Ordering::SeqCst);
+
+    // Refused in time with an error the handler answers KAFKA_STORAGE_ERROR, and counted.
+    let refused = tokio::time::timeout(
+        Duration::from_secs(10),
+        tiered.fetch(&partition, 0, 1 << 20, true),
+    )
+    .await
+    .expect("a fetch answered within 10 s with the bucket silent");
+    assert!(
+        matches!(refused, Err(TieredError::FetchTimedOut(_))),
+        "{refused:?}"
+    );
+    let counted = || {
+        tiered
+            .metrics
+            .remote_fetch_errors
+            .with_label_values(&[TOPIC])
+            .get()
+    };
+    assert_eq!(counted(), 1);
+    assert_eq!(
+        tiered.metrics.errors.with_label_values(&["timeout"]).get(),
+        1
+    );
+    // A retry joins the read under way rather than sending another request.
+    let requests = store.requests.load(Ordering::SeqCst);
+    assert!(tiered.fetch(&partition, 0, 1 << 20, true).await.is_err());
+    assert_eq!(counted(), 2);
+    assert_eq!(store.requests.load(Ordering::SeqCst), requests);
+
+    // The bucket answers again: the retries are served, the same bytes as before.
+    store.mode.store(UP, Ordering::SeqCst);
+    store.release.notify_waiters();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let records = loop {
+        if let Ok(Some(read)) = tiered.fetch(&partition, 0, 1 << 20, true).await {
+            break read.records;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no remote read within 10 s of the bucket's return"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(!records.is_empty() && before.starts_with(&records));
 }

@@ -18,6 +18,9 @@ pub struct TieredMetrics {
     pub uploaded_bytes: IntCounterVec,
     /// Fetches served from the bucket per topic.
     pub remote_fetches: IntCounterVec,
+    /// Fetches of the remote log answered with an error per topic: the bucket failed, or did
+    /// not answer in time (Kafka's RemoteFetchErrorsPerSec).
+    pub remote_fetch_errors: IntCounterVec,
     /// Failures by kind (store, corrupt, manifest, ...).
     pub errors: IntCounterVec,
     /// Time to upload one segment with its indexes and the manifest updates.
@@ -66,6 +69,11 @@ impl TieredMetrics {
             remote_fetches: counter(
                 "tributary_tiered_remote_fetches_total",
                 "Fetches answered from remote storage",
+                &["topic"],
+            )?,
+            remote_fetch_errors: counter(
+                "tributary_tiered_remote_fetch_errors_total",
+                "Fetches of the remote log answered with a retriable error (the bucket failed or did not answer in time)",
                 &["topic"],
             )?,
             errors: counter(

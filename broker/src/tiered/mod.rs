@@ -8,9 +8,12 @@
 //!
 //! - [`manifest`]: the remote log metadata (a manifest object per partition; why there);
 //! - [`plan`]: pure decisions (what to upload, what total retention removes);
+//! - [`opening`]: a leader's log checked against the remote log before it leads, so it
+//!   never starts below what the bucket holds;
 //! - [`store`]: object names and bucket operations; [`settings`]: which bucket;
 //!   [`credentials`]: S3 keys from a mounted Secret, re-read when it is rotated;
-//! - [`upload`]: one leader's pass over a partition; [`read`] and [`cache`]: remote fetches;
+//! - [`upload`]: one leader's pass over a partition; [`read`] and [`cache`]: remote fetches,
+//!   bounded in time, their downloads going on in [`downloads`];
 //! - [`snapshots`]: producer snapshots per segment; [`orphans`]: objects no manifest names.
 //!
 //! Between replicas: only the leader writes the manifest, once per term read afresh from the
@@ -21,9 +24,11 @@
 
 pub mod cache;
 pub mod credentials;
+pub mod downloads;
 pub mod error;
 pub mod manifest;
 pub mod metrics;
+pub mod opening;
 pub mod orphans;
 pub mod plan;
 pub mod read;
@@ -90,7 +95,9 @@ pub struct TieredStorage {
     bases: Mutex<HashMap<(Uuid, i32), (i32, ManifestBase)>>,
     /// Where each partition seen here keeps its objects, to delete them with its topic.
     known: Mutex<HashMap<(Uuid, i32), PartitionPath>>,
-    cache: SegmentCache,
+    cache: Arc<SegmentCache>,
+    /// Pieces being downloaded for fetches, one download per piece.
+    downloads: downloads::Downloads,
     metrics: TieredMetrics,
     /// Per partition: consecutive failures and when to try again.
     backoff: Mutex<HashMap<(Uuid, i32), (u32, Instant)>>,
@@ -124,7 +131,8 @@ impl TieredStorage {
         Ok(Arc::new(TieredStorage {
             objects: bucket.store.clone(),
             remote: RemoteStorage::new(bucket),
-            cache: SegmentCache::new(settings.cache_bytes),
+            cache: Arc::new(SegmentCache::new(settings.cache_bytes)),
+            downloads: downloads::Downloads::default(),
             settings,
             manifests: Mutex::new(HashMap::new()),
             bases: Mutex::new(HashMap::new()),
@@ -186,7 +194,7 @@ impl TieredStorage {
                 continue;
             }
             let pass = if partition.role().is_leader() {
-                self.sync_partition(&partition, now_ms).await
+                self.lead_partition(&partition, now_ms).await
             } else {
                 self.follow_remote_log(&partition).await
             };
@@ -226,6 +234,17 @@ impl TieredStorage {
                 }
             }
         }
+    }
+
+    /// A leader's pass: its log checked against the remote log first if it awaits that, then
+    /// the uploads and remote retention.
+    async fn lead_partition(&self, partition: &Partition, now_ms: i64) -> Result<(), TieredError> {
+        self.check_leader(partition).await?;
+        if partition.awaits_remote_log() {
+            // Its role changed during the check: the next pass checks again.
+            return Ok(());
+        }
+        self.sync_partition(partition, now_ms).await
     }
 
     /// The upload lag of a led partition whose pass failed, against the last manifest seen:
@@ -497,38 +516,52 @@ impl TieredStorage {
 
     /// One cached piece of a segment: chunk `piece` of its `.log` (checked to be as long as
     /// the manifest says), or its offset index ([`INDEX_PIECE`]; empty if it has none).
+    /// Downloaded by a task of its own that the caller may stop waiting for (see
+    /// [`downloads`]).
     async fn piece(
         &self,
         at: &PartitionPath,
         segment: &manifest::RemoteSegment,
         piece: u64,
     ) -> Result<Bytes, TieredError> {
-        if let Some(bytes) = self.cache.get((segment.id, piece)) {
+        let key = (segment.id, piece);
+        if let Some(bytes) = self.cache.get(key) {
             return Ok(bytes);
         }
-        let bytes = if piece == INDEX_PIECE {
-            let path = at.segment(segment.base_offset, segment.id, store::INDEX);
-            self.remote.get_optional(&path).await?.unwrap_or_default()
-        } else {
-            let path = at.segment(segment.base_offset, segment.id, LOG);
-            let chunk = self.settings.read_ahead_bytes.max(1);
-            let start = piece.saturating_mul(chunk);
-            let end = start.saturating_add(chunk).min(segment.size_bytes);
-            let bytes = self.remote.get_range(&path, start..end).await?;
-            if bytes.len() as u64 != end.saturating_sub(start) {
-                return Err(TieredError::Corrupt {
-                    path: path.to_string(),
-                    reason: format!(
-                        "{} bytes at {start}, the manifest promises {}",
-                        bytes.len(),
-                        end.saturating_sub(start)
-                    ),
-                });
-            }
-            bytes
-        };
-        self.cache.insert((segment.id, piece), bytes.clone());
-        Ok(bytes)
+        let fetch = download_piece(
+            self.remote.clone(),
+            at.clone(),
+            segment.clone(),
+            piece,
+            self.settings.read_ahead_bytes.max(1),
+        );
+        self.downloads.get(key, &self.cache, fetch).await
+    }
+
+    /// Reads the remote log for a consumer's fetch as [`TieredStorage::read_within`] does, but
+    /// waits for the bucket at most `remote.fetch.max.wait.ms` (the download goes on without
+    /// it, for the retry); a read that fails or times out is counted per topic (Kafka's
+    /// RemoteFetchErrorsPerSec) and by kind.
+    pub async fn fetch(
+        &self,
+        partition: &Partition,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+    ) -> Result<Option<RemoteRead>, TieredError> {
+        let wait = self.settings.fetch_max_wait;
+        let read = self.read_within(partition, offset, max_bytes, min_one);
+        let result = tokio::time::timeout(wait, read)
+            .await
+            .unwrap_or(Err(TieredError::FetchTimedOut(wait)));
+        if let Err(error) = &result {
+            self.count_error(error);
+            self.metrics
+                .remote_fetch_errors
+                .with_label_values(&[partition.topic()])
+                .inc();
+        }
+        result
     }
 
     /// Counts a failed remote read by kind.
@@ -589,6 +622,37 @@ impl TieredStorage {
             }
         }
     }
+}
+
+/// Piece `piece` of `segment`'s objects from the bucket: a `chunk`-byte chunk of its `.log`
+/// (checked to be as long as the manifest says), or its offset index ([`INDEX_PIECE`]; empty
+/// if it has none).
+async fn download_piece(
+    remote: RemoteStorage,
+    at: PartitionPath,
+    segment: manifest::RemoteSegment,
+    piece: u64,
+    chunk: u64,
+) -> Result<Bytes, TieredError> {
+    if piece == INDEX_PIECE {
+        let path = at.segment(segment.base_offset, segment.id, store::INDEX);
+        return Ok(remote.get_optional(&path).await?.unwrap_or_default());
+    }
+    let path = at.segment(segment.base_offset, segment.id, LOG);
+    let start = piece.saturating_mul(chunk);
+    let end = start.saturating_add(chunk).min(segment.size_bytes);
+    let bytes = remote.get_range(&path, start..end).await?;
+    if bytes.len() as u64 != end.saturating_sub(start) {
+        return Err(TieredError::Corrupt {
+            path: path.to_string(),
+            reason: format!(
+                "{} bytes at {start}, the manifest promises {}",
+                bytes.len(),
+                end.saturating_sub(start)
+            ),
+        });
+    }
+    Ok(bytes)
 }
 
 /// The lower of the remote and the local log starts.

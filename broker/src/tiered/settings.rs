@@ -40,6 +40,10 @@ pub struct RemoteStorageSettings {
     /// Bytes of a remote segment fetched (and cached) at a time: the read-ahead that lets a
     /// consumer going through a segment find its next fetches cached.
     pub read_ahead_bytes: u64,
+    /// Longest a fetch waits for the bucket (Kafka's `remote.fetch.max.wait.ms`): past it the
+    /// partition is answered with a retriable error while the read goes on into the cache,
+    /// rather than the fetch outlasting the client's request timeout.
+    pub fetch_max_wait: Duration,
 }
 
 impl Default for RemoteStorageSettings {
@@ -56,6 +60,7 @@ impl Default for RemoteStorageSettings {
             cache_bytes: 64 << 20,
             request_timeout: Duration::from_secs(30),
             read_ahead_bytes: 1 << 20,
+            fetch_max_wait: Duration::from_millis(500),
         }
     }
 }

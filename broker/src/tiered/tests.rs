@@ -82,6 +82,19 @@ async fn produce_to(b: &Arc<Broker>, index: i32, batch: usize) {
     assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
 }
 
+/// Waits until a broker just opened has checked its tiered partitions' logs against the
+/// remote log (until then they do not lead), for at most 10 s.
+pub(super) async fn wait_checked(b: &Arc<Broker>) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while b.replicas.all().iter().any(|p| p.awaits_remote_log()) {
+        assert!(
+            Instant::now() < deadline,
+            "tiered partitions still await their remote log check after 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// One Fetch (v12, by name) of partition 0 from `offset`: (error code, records, log start).
 pub(super) async fn fetch(b: &Arc<Broker>, offset: i64) -> (i16, Bytes, i64) {
     let request = FetchRequest::default()
@@ -245,6 +258,7 @@ async fn records_moved_to_remote_storage_read_back_byte_identical_from_offset_ze
     drop(tiered);
     drop(b);
     let b = open_broker(data.path(), tiered_flags(remote.path()));
+    wait_checked(&b).await;
     let (code, records, _) = fetch(&b, 0).await;
     assert_eq!(code, 0);
     assert!(
@@ -270,6 +284,7 @@ async fn records_moved_to_remote_storage_read_back_byte_identical_from_offset_ze
         .for_each(|p| p.flush().expect("flush"));
     drop(b);
     let b2 = open_broker(data.path(), tiered_flags(remote.path()));
+    wait_checked(&b2).await;
     std::fs::write(&object, vec![0xff; size]).expect("corrupt the object");
     let (code, records, _) = fetch(&b2, 0).await;
     assert_eq!(code, ResponseError::KafkaStorageError.code());
@@ -406,7 +421,7 @@ async fn fetch_both(
 
 /// A broker with the tiered topic (one partition, `extra` configs) holding `batches`
 /// produced batches, after one tiered storage pass uploaded its closed segments.
-async fn uploaded(
+pub(super) async fn uploaded(
     data: &std::path::Path,
     remote: &std::path::Path,
     extra: &[(&str, &str)],

@@ -158,6 +158,13 @@ def leader_of(bootstrap: str, topic: str) -> int:
     return metadata.topics[topic].partitions[0].leader
 
 
+def at_leader(broker, topic: str) -> str:
+    """The address of partition 0's leader, which alone answers ListOffsets (a follower says
+    NOT_LEADER_OR_FOLLOWER); the bootstrap list starts with broker 0 whoever leads."""
+    host, port = broker.addresses[leader_of(broker.bootstrap, topic)]
+    return f"{host}:{port}"
+
+
 def manifest_states(s3, prefix: str, topic: str) -> list[str]:
     keys = [k for k in s3.keys(BUCKET, prefix) if k.startswith(f"{prefix}{topic}-") and k.endswith("/0/manifest.json")]
     if not keys:
@@ -189,7 +196,7 @@ def test_a_replicated_tiered_topic_loses_nothing_when_its_leader_dies_during_upl
                        [{"key": f"k{i}", "value": value(i), "partition": 0} for i in range(half)],
                        config={"linger.ms": 0, "batch.num.messages": 20, "acks": "all"})
     assert [d.offset for d in first] == list(range(half))
-    wait_until(lambda: list_offset(broker.bootstrap, topic, EARLIEST_LOCAL) > half // 2, 60,
+    wait_until(lambda: list_offset(at_leader(broker, topic), topic, EARLIEST_LOCAL) > half // 2, 60,
                "the leader to upload and delete locally")
 
     # More records, and the leader is killed while it uploads them.
@@ -201,12 +208,12 @@ def test_a_replicated_tiered_topic_loses_nothing_when_its_leader_dies_during_upl
     broker.crash(leader)
 
     # The new leader continues the manifest: everything uploaded, no upload left unfinished.
-    wait_until(lambda: list_offset(broker.bootstrap, topic, EARLIEST_LOCAL) > COUNT * 3 // 4, 90,
+    wait_until(lambda: list_offset(at_leader(broker, topic), topic, EARLIEST_LOCAL) > COUNT * 3 // 4, 90,
                "the new leader to continue uploading")
     wait_until(lambda: (states := manifest_states(s3, "cluster-rf3/", topic))
                and all(state == "COPY_SEGMENT_FINISHED" for state in states), 60,
                "no unfinished upload left in the manifest")
-    assert list_offset(broker.bootstrap, topic, EARLIEST) == 0
+    assert list_offset(at_leader(broker, topic), topic, EARLIEST) == 0
 
     # Every replica's disk is bounded: followers delete what the bucket holds too.
     def bounded():

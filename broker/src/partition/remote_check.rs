@@ -1,0 +1,120 @@
+//! A tiered replica's log checked against its remote log metadata before it leads. A broker
+//! with tiered storage may open a tiered partition whose log is missing, empty or short of
+//! what the bucket holds (its directory lost, a new volume, a journal replay that stopped
+//! early); leading from it would hand out offsets the bucket already holds, and consumers
+//! would read the bucket's records at them. So such a replica does not act as a leader (clients
+//! are answered NOT_LEADER_OR_FOLLOWER and retry) until tiered storage has read the manifest
+//! and decided ([`crate::tiered::opening`]): keep the log, or restart it empty after the
+//! remote end with the remote log's leader epochs and producer state, then continue it with
+//! the journal's batches that follow.
+
+use std::sync::atomic::Ordering;
+
+use super::{rebuild_producer_state, JournalChain, Partition, Role};
+use crate::producer::ProducerSnapshot;
+use crate::storage::StorageError;
+
+/// What tiered storage decided for a log awaiting its remote log check.
+#[derive(Debug, Clone, Copy)]
+pub enum RemoteCheck<'a> {
+    /// The local log reaches the remote end (or nothing is remote): lead from it as it is.
+    Keep,
+    /// The local log ends before the remote log does: restart it after the remote end.
+    Restart(RemoteRestart<'a>),
+}
+
+/// A log restarted after its remote log.
+#[derive(Debug, Clone, Copy)]
+pub struct RemoteRestart<'a> {
+    /// The local log end the decision was made on: if the log changed since, the decision
+    /// is not applied.
+    pub local_end: i64,
+    /// Where the log restarts, its local log start and next offset: the remote log's end.
+    pub offset: i64,
+    /// The remote log's leader epochs (epoch, start offset), oldest first.
+    pub epochs: &'a [(i32, i64)],
+    /// The producer state as of `offset` (the snapshot of the last remote segment), if the
+    /// remote log has one.
+    pub producers: Option<&'a ProducerSnapshot>,
+}
+
+impl Partition {
+    /// Whether the log awaits its check against the remote log metadata (and this replica
+    /// does not act as a leader meanwhile).
+    pub fn awaits_remote_log(&self) -> bool {
+        self.awaits_remote_log.load(Ordering::Acquire)
+    }
+
+    /// Ends the wait of a log awaiting its remote log check as `check` says, while this
+    /// replica still holds `expected` (the decision read the bucket without the lock): true
+    /// once the log no longer waits, false when the role or the log changed meanwhile (check
+    /// again). A restarted log continues with the journal's held batches that follow the
+    /// remote end, and, as a leader, starts its epoch at its new end (KIP-279).
+    pub fn finish_remote_check(
+        &self,
+        check: RemoteCheck<'_>,
+        expected: Role,
+        now_ms: i64,
+    ) -> Result<bool, StorageError> {
+        let mut state = self.state.lock();
+        if !self.awaits_remote_log() {
+            return Ok(true);
+        }
+        if *self.role.read() != expected {
+            return Ok(false);
+        }
+        let restart = match check {
+            RemoteCheck::Keep => None,
+            RemoteCheck::Restart(restart) if state.log.log_end_offset() == restart.local_end => {
+                Some(restart)
+            }
+            RemoteCheck::Restart(_) => return Ok(false),
+        };
+        let held = std::mem::take(&mut state.held_journal);
+        match restart {
+            None if held.is_empty() => {}
+            None => tracing::warn!(
+                partition = ?self,
+                entries = held.len(),
+                "journaled batches that do not continue the log are dropped"
+            ),
+            Some(restart) => {
+                let log = &mut state.log;
+                let local_end = log.log_end_offset();
+                log.truncate_fully_and_start_at(restart.offset)?;
+                log.restore_epochs(restart.epochs)?;
+                let replayed = log.replay_journaled(held, now_ms)?;
+                if replayed.appended > 0 {
+                    log.flush()?;
+                }
+                let (producers, txns) = rebuild_producer_state(log, restart.producers)?;
+                tracing::warn!(
+                    partition = ?self,
+                    local_end,
+                    remote_end = restart.offset,
+                    log_end_offset = state.log.log_end_offset(),
+                    journaled = replayed.appended,
+                    "the local log ended before the remote log: restarted after the remote end"
+                );
+                state.producers = producers;
+                state.txns = txns;
+                state.journal = JournalChain {
+                    end: state.log.recovery_point(),
+                    queued: Vec::new(),
+                };
+                if let Role::Leader { epoch } = expected {
+                    self.start_leading(&mut state, epoch, now_ms);
+                }
+                let end = state.log.log_end_offset();
+                self.advance_durable(end);
+            }
+        }
+        self.awaits_remote_log.store(false, Ordering::Release);
+        if expected.is_leader() {
+            self.recompute_high_watermark(state);
+        } else {
+            drop(state);
+        }
+        Ok(true)
+    }
+}
