@@ -2,7 +2,7 @@
 PYTHON ?= python3
 CARGO ?= cargo
 
-.PHONY: test tools build client-tests e2e-tests bench librdkafka-tests fuzz fuzz-short
+.PHONY: test tools build client-tests e2e-tests bench librdkafka-tests fuzz fuzz-short fuzz-short-run
 
 # Installs (or checks) the real tools: kcat, the Python clients, the Kafka Java client, Tansu,
 # helm and kubectl, Prometheus and promtool, shellcheck.
@@ -29,11 +29,16 @@ e2e-tests: tools build
 # The real-client suite runs twice: against one standalone broker, then against a three-broker
 # local cluster (RF 3, min.insync.replicas 2), where the tests marked single_broker are skipped
 # with their reason.
-test: tools build
-	$(CARGO) test --workspace
-	$(PYTHON) -m pytest broker/tests/clients -q --durations=15 $(PYTEST_ARGS)
-	$(PYTHON) -m pytest broker/tests/clients -q --durations=15 -rs --broker-kind cluster $(PYTEST_ARGS)
-	$(FUZZ_SHORT)
+# Each stage prints its wall time, and the run ends with a table of them (.ci/stage).
+test:
+	@./.ci/stage begin
+	./.ci/stage tools $(MAKE) --no-print-directory tools
+	./.ci/stage build $(MAKE) --no-print-directory build
+	./.ci/stage cargo-tests $(CARGO) test --workspace
+	./.ci/stage pytest-standalone $(PYTHON) -m pytest broker/tests/clients -q --durations=15 $(PYTEST_ARGS)
+	./.ci/stage pytest-cluster $(PYTHON) -m pytest broker/tests/clients -q --durations=15 -rs --broker-kind cluster $(PYTEST_ARGS)
+	./.ci/stage fuzz-short $(MAKE) --no-print-directory fuzz-short-run
+	@./.ci/stage table
 
 # The fuzz harness (broker/fuzz): the regression frames of known defects first, then
 # structure-aware mutations of the captured client corpus, with checks (no panic, /healthz,
@@ -53,7 +58,9 @@ FUZZ_SHORT = $(CARGO) build -p tributary-fuzz && ./target/debug/tributary-fuzz r
 	--broker-bin target/debug/tributary-broker --seed 1 --rounds 3 --frames-per-round 4000 \
 	--round-seconds 60 --readback-every 3
 
-fuzz-short: tools build
+fuzz-short: tools build fuzz-short-run
+
+fuzz-short-run:
 	$(FUZZ_SHORT)
 
 # `FUZZ_SECONDS=600 make fuzz`: the release broker for as long as asked (a time budget, in
