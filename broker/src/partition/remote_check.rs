@@ -81,11 +81,19 @@ impl Partition {
             Some(restart) => {
                 let log = &mut state.log;
                 let local_end = log.log_end_offset();
-                log.truncate_fully_and_start_at(restart.offset)?;
+                let first_held = held.first().map(|(base, _)| *base);
+                log.truncate_fully_and_start_at(restart_offset(restart.offset, first_held))?;
                 log.restore_epochs(restart.epochs)?;
                 let replayed = log.replay_journaled(held, now_ms)?;
                 if replayed.appended > 0 {
                     log.flush()?;
+                }
+                if !replayed.rest.is_empty() {
+                    tracing::warn!(
+                        partition = ?self,
+                        entries = replayed.rest.len(),
+                        "journaled batches past a gap in the journal are dropped"
+                    );
                 }
                 let (producers, txns) = rebuild_producer_state(log, restart.producers)?;
                 tracing::warn!(
@@ -116,5 +124,38 @@ impl Partition {
             drop(state);
         }
         Ok(true)
+    }
+}
+
+/// Where a log restarted after its remote end (`remote_end`) starts: there, unless the
+/// journal's held batches begin further on (the journal wrapped past what was lost with the
+/// directory), when it starts at them, so those acknowledged records keep their offsets and
+/// no offset below them is handed out again. The offsets between are lost with the directory.
+fn restart_offset(remote_end: i64, first_held: Option<i64>) -> i64 {
+    first_held.map_or(remote_end, |base| base.max(remote_end))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::restart_offset;
+
+    #[test]
+    fn a_restart_never_starts_below_the_journaled_batches_it_keeps() {
+        assert_eq!(restart_offset(7764, None), 7764, "nothing held");
+        assert_eq!(
+            restart_offset(7764, Some(7000)),
+            7764,
+            "held batches overlap the remote log"
+        );
+        assert_eq!(
+            restart_offset(7764, Some(7764)),
+            7764,
+            "held batches continue it"
+        );
+        assert_eq!(
+            restart_offset(7764, Some(7950)),
+            7950,
+            "the journal kept only batches past a lost stretch"
+        );
     }
 }

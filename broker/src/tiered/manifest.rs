@@ -146,6 +146,11 @@ pub struct Manifest {
     /// wholly below it are deleted.
     #[serde(default)]
     pub records_deleted_before: i64,
+    /// The furthest end any finished upload reached: retention deleting every remote segment
+    /// does not lower it, so a leader that lost its local log still knows which offsets were
+    /// handed out. Manifests written before it existed read 0 (their segments say instead).
+    #[serde(default)]
+    pub copied_end_ever: i64,
 }
 
 impl Default for Manifest {
@@ -155,6 +160,7 @@ impl Default for Manifest {
             leader_epoch: -1,
             segments: Vec::new(),
             records_deleted_before: 0,
+            copied_end_ever: 0,
         }
     }
 }
@@ -210,7 +216,20 @@ impl Manifest {
             id,
             SegmentState::CopySegmentStarted,
             SegmentState::CopySegmentFinished,
-        )
+        )?;
+        if let Some(end) = self.copied_end_offset() {
+            self.copied_end_ever = self.copied_end_ever.max(end);
+        }
+        Ok(())
+    }
+
+    /// The first offset never handed out as far as the remote log knows: past every segment
+    /// it holds or ever held, and past the DeleteRecords point. 0 when it knows of none.
+    pub fn handed_out_end(&self) -> i64 {
+        self.copied_end_offset()
+            .unwrap_or(0)
+            .max(self.copied_end_ever)
+            .max(self.records_deleted_before)
     }
 
     /// Marks a finished segment for deletion (DELETE_SEGMENT_STARTED): it leaves the remote

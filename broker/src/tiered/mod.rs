@@ -68,6 +68,10 @@ use crate::storage::AbortedRange;
 /// Longest a partition waits before its next try after failures.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
+/// Longest a leader awaiting its remote log check waits before its next try: it serves
+/// nobody until the bucket answers, so it must notice the bucket's return within seconds.
+const MAX_CHECK_BACKOFF: Duration = Duration::from_secs(5);
+
 /// Records read from the bucket for a fetch.
 #[derive(Debug, Clone)]
 pub struct RemoteRead {
@@ -216,13 +220,18 @@ impl TieredStorage {
                     if partition.role().is_leader() {
                         self.report_backlog(&partition);
                     }
+                    let cap = if partition.awaits_remote_log() {
+                        MAX_CHECK_BACKOFF
+                    } else {
+                        MAX_BACKOFF
+                    };
                     let mut backoff = self.backoff.lock();
                     let failures = backoff.get(&key).map_or(0, |&(n, _)| n) + 1;
                     let wait = self
                         .settings
                         .task_interval
                         .saturating_mul(1 << failures.min(8))
-                        .min(MAX_BACKOFF);
+                        .min(cap);
                     backoff.insert(key, (failures, Instant::now() + wait));
                     tracing::warn!(
                         ?partition,

@@ -37,19 +37,19 @@ pub enum Opening {
 /// remote log `manifest` describes: no offset the remote log holds (or DeleteRecords removed
 /// from it) may be handed out again.
 pub fn opening(manifest: &Manifest, local_end: i64) -> Opening {
-    let Some(copied_end) = manifest.copied_end_offset() else {
-        return Opening::Keep;
-    };
-    let at = copied_end.max(manifest.records_deleted_before);
+    // Past what the remote log holds, ever held (retention may have deleted every segment)
+    // and DeleteRecords removed.
+    let at = manifest.handed_out_end();
     if local_end >= at {
         return Opening::Keep;
     }
+    let copied_end = manifest.copied_end_offset();
     Opening::RestartAfterRemote {
         at,
         epochs: remote_epochs(manifest),
         snapshot_of: manifest
             .readable()
-            .find(|s| s.end_offset == copied_end && s.producer_snapshot)
+            .find(|s| Some(s.end_offset) == copied_end && s.producer_snapshot)
             .cloned(),
     }
 }
@@ -243,5 +243,50 @@ mod tests {
             panic!("restart expected");
         };
         assert_eq!(snapshot_of, None);
+    }
+
+    #[test]
+    fn a_remote_log_emptied_by_retention_or_delete_records_still_forbids_its_offsets() {
+        // Every segment deleted (retention after DeleteRecords to the end, or retention.ms
+        // on a quiet topic): the manifest holds no segment, yet 0..250 were handed out.
+        let mut emptied = remote(&[(0, 100, &[(0, 0)]), (100, 250, &[(0, 100)])]);
+        let ids: Vec<_> = emptied.segments.iter().map(|s| s.id).collect();
+        for id in ids {
+            emptied.start_delete(id).expect("start delete");
+            emptied.remove(id).expect("remove");
+        }
+        assert_eq!(emptied.copied_end_offset(), None);
+        assert_eq!(restart_at(&opening(&emptied, 0)), Some(250), "retention");
+        assert_eq!(opening(&emptied, 250), Opening::Keep);
+
+        let mut purged = Manifest::default();
+        purged.delete_records_before(8000);
+        assert_eq!(
+            restart_at(&opening(&purged, 0)),
+            Some(8000),
+            "DeleteRecords"
+        );
+        let Opening::RestartAfterRemote {
+            epochs,
+            snapshot_of,
+            ..
+        } = opening(&purged, 0)
+        else {
+            panic!("restart expected");
+        };
+        assert!(epochs.is_empty() && snapshot_of.is_none());
+    }
+
+    #[test]
+    fn the_furthest_upload_survives_a_json_round_trip_and_old_manifests_read_zero() {
+        let m = remote(&[(0, 100, &[(0, 0)])]);
+        assert_eq!(m.copied_end_ever, 100);
+        let json = m.to_json().expect("encode");
+        assert_eq!(
+            Manifest::from_json(&json).expect("decode").copied_end_ever,
+            100
+        );
+        let old = br#"{"version":1,"leader_epoch":0,"segments":[]}"#;
+        assert_eq!(Manifest::from_json(old).expect("decode").copied_end_ever, 0);
     }
 }
