@@ -96,10 +96,8 @@ impl Replay {
         self.last_seq
     }
 
-    /// The batches journaled for a partition that may hold offset `from` (its log end after
-    /// recovery) or later, as `(base offset, batches)` in the order they were appended: those
-    /// based at or after it, and the last one based before it, which may run past it (a round
-    /// journals several batches in one entry; replay skips those already in the log).
+    /// The batches journaled for a partition at or after offset `from` (its log end after
+    /// recovery), as `(base offset, batches)` in the order they were appended.
     pub fn batches_from(
         &self,
         topic_id: Uuid,
@@ -110,16 +108,10 @@ impl Replay {
         else {
             return Ok(Vec::new());
         };
-        let starts_at_from = entries.iter().any(|e| e.base_offset == from);
-        let holding_from = entries
-            .iter()
-            .rposition(|e| e.base_offset < from)
-            .filter(|_| !starts_at_from);
         entries
             .iter()
-            .enumerate()
-            .filter(|&(i, e)| e.base_offset >= from || Some(i) == holding_from)
-            .map(|(_, e)| {
+            .filter(|e| e.base_offset >= from)
+            .map(|e| {
                 let mut batches = vec![0; e.len];
                 file.read_exact_at(&mut batches, e.position)?;
                 Ok((e.base_offset, batches))
@@ -194,15 +186,6 @@ mod tests {
         );
         assert_eq!(
             replay.batches_from(id, 0, 15).unwrap(),
-            vec![(10, b"older".to_vec()), (20, b"newer".to_vec())],
-            "the entry based before 15 may run past it"
-        );
-        assert_eq!(
-            replay.batches_from(id, 0, 25).unwrap(),
-            vec![(20, b"newer".to_vec())]
-        );
-        assert_eq!(
-            replay.batches_from(id, 0, 20).unwrap(),
             vec![(20, b"newer".to_vec())]
         );
         assert_eq!(replay.batches_from(other, 0, 0).unwrap().len(), 1);
