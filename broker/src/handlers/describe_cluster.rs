@@ -43,6 +43,6 @@ pub(crate) async fn handle(
         .collect();
     response
         .with_cluster_id(StrBytes::from_string(image.cluster_id.clone()))
-        .with_controller_id(BrokerId(image.controller_id))
+        .with_controller_id(BrokerId(image.controller_for(ctx.broker.config.broker_id)))
         .with_brokers(brokers)
 }

@@ -97,7 +97,7 @@ pub(crate) async fn handle(ctx: RequestContext, request: MetadataRequest) -> Met
     MetadataResponse::default()
         .with_brokers(brokers)
         .with_cluster_id((version >= 2).then(|| StrBytes::from_string(image.cluster_id.clone())))
-        .with_controller_id(BrokerId(image.controller_id))
+        .with_controller_id(BrokerId(image.controller_for(config.broker_id)))
         .with_topics(topics)
         .with_cluster_authorized_operations(if request.include_cluster_authorized_operations {
             ctx.operations(ResourceType::Cluster, crate::acl::CLUSTER_NAME)

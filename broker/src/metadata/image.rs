@@ -171,8 +171,8 @@ pub fn is_internal_topic(name: &str) -> bool {
 pub struct ClusterImage {
     /// Cluster id (Metadata v2+).
     pub cluster_id: String,
-    /// The broker clients are told is the controller (Kafka's admin clients send some
-    /// requests there).
+    /// The lowest registered broker: the controller clients are told of by a broker that is
+    /// not registered itself (see [`ClusterImage::controller_for`]).
     pub controller_id: i32,
     /// Registered brokers by id.
     pub brokers: BTreeMap<i32, BrokerInfo>,
@@ -189,6 +189,19 @@ impl ClusterImage {
             brokers: brokers.into_iter().map(|b| (b.id, b)).collect(),
             topics: BTreeMap::new(),
             ids: HashMap::new(),
+        }
+    }
+
+    /// The controller id to tell a client asking broker `me`: `me` itself when it is
+    /// registered. Any broker serves the controller's requests, and the broker answering is
+    /// alive, while the image's choice may be a broker that died and whose Lease is not yet
+    /// released: an admin client would wait for it until its calls time out. Kafka's brokers
+    /// likewise answer with an alive broker, not a fixed one.
+    pub fn controller_for(&self, me: i32) -> i32 {
+        if self.brokers.contains_key(&me) {
+            me
+        } else {
+            self.controller_id
         }
     }
 

@@ -218,10 +218,56 @@ async fn describe_cluster_lists_every_registered_broker_as_metadata_does() {
         )
         .await;
         assert_eq!(described.controller_id, metadata.controller_id);
+        let me = addresses.iter().position(|a| a == asked);
+        assert_eq!(
+            usize::try_from(metadata.controller_id.0).ok(),
+            me,
+            "a registered broker names itself the controller"
+        );
         assert_eq!(
             Some(described.cluster_id.to_string()),
             metadata.cluster_id.map(|c| c.to_string())
         );
         assert_ne!(described.cluster_authorized_operations, i32::MIN);
+    }
+}
+
+/// A broker SIGKILLed keeps its Lease until it expires and the image keeps listing it: the
+/// others must not name it the controller meanwhile, or an admin client's CreateTopics waits
+/// for it until it times out ("Timed out waiting for a node assignment").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_broker_is_never_named_the_controller() {
+    use kafka_protocol::messages::{ApiKey, MetadataRequest, MetadataResponse};
+
+    let plane = ControlPlane::new().await;
+    let (_dirs, mut running) = crate::support::brokers(&plane, 3).await;
+    let lease = format!("{CLUSTER}-broker-0");
+    plane
+        .server
+        .fail_next_object_writes_with(crate::operated::LEASES, &lease, usize::MAX, 503);
+    running.remove(0).kill();
+    for survivor in &running {
+        let metadata: MetadataResponse = crate::support::kafka_call(
+            &survivor.address,
+            ApiKey::Metadata,
+            12,
+            &MetadataRequest::default().with_topics(Some(Vec::new())),
+        )
+        .await;
+        assert!(
+            registration(&plane, 0).await.is_some(),
+            "broker 0's Lease is still held"
+        );
+        assert_eq!(
+            metadata.controller_id.0, survivor.broker.config.broker_id,
+            "the answering broker, alive, is the controller"
+        );
+        assert!(
+            metadata
+                .brokers
+                .iter()
+                .any(|b| b.node_id == metadata.controller_id),
+            "the controller is among the listed brokers"
+        );
     }
 }
