@@ -2,7 +2,7 @@
 PYTHON ?= python3
 CARGO ?= cargo
 
-.PHONY: test tools build client-tests e2e-tests bench librdkafka-tests fuzz fuzz-short fuzz-short-run
+.PHONY: test tools build client-tests e2e-tests bench librdkafka-tests fuzz fuzz-short fuzz-short-run coordinator-kill-loop
 
 # Installs (or checks) the real tools: kcat, the Python clients, the Kafka Java client, Tansu,
 # helm and kubectl, Prometheus and promtool, shellcheck.
@@ -104,3 +104,12 @@ LIBRDKAFKA_GROUP_PROTOCOL ?= classic
 librdkafka-tests: tools
 	LIBRDKAFKA_MODE=$(LIBRDKAFKA_MODE) LIBRDKAFKA_GROUP_PROTOCOL=$(LIBRDKAFKA_GROUP_PROTOCOL) \
 		./broker/tests/librdkafka/run.sh
+
+# The coordinator-kill loop (broker/tests/clients/loop_coordinator_kill.py), not part of `make
+# test` (about 25 s a round): a classic group's coordinator SIGKILLed, the group resuming, new
+# RF 3 topics in sync with the restarted broker; a fresh cluster every 5 rounds keeps the pods'
+# restart back-off bounded. `make coordinator-kill-loop ROUNDS=50`.
+ROUNDS ?= 50
+coordinator-kill-loop: tools build
+	TRIBUTARY_COORDINATOR_KILL_ROUNDS=$(ROUNDS) $(PYTHON) -m pytest broker/tests/clients/loop_coordinator_kill.py \
+		-q -x -s --broker-kind cluster -o timeout=$$(( $(ROUNDS) * 300 + 600 ))
