@@ -316,10 +316,10 @@ pub fn validate(name: &str, value: &str) -> Result<(), String> {
         }
         ConfigType::String => {
             let allowed: &[&str] = match name {
+                // Kafka's topic values: `none` is a producer's setting, refused here.
                 "compression.type" => &[
                     "producer",
                     "uncompressed",
-                    "none",
                     "gzip",
                     "snappy",
                     "lz4",
@@ -557,6 +557,8 @@ mod tests {
         assert!(validate("local.retention.ms", "-2").is_ok());
         assert!(validate("compression.type", "zstd").is_ok());
         assert!(validate("compression.type", "brotli").is_err());
+        assert!(validate("compression.type", "uncompressed").is_ok());
+        assert!(validate("compression.type", "none").is_err());
         assert!(validate("no.such.key", "1").is_err());
     }
 
