@@ -306,7 +306,13 @@ fn answer_refused(
         .failed_produce
         .with_label_values(&[topic, &format!("{code:?}")])
         .inc();
-    tracing::info!(topic, partition = write.index, %error, "produce refused");
+    // A disk that failed the write (full, or broken) is the operator's to fix; a refused
+    // batch is the client's.
+    if code == ResponseError::KafkaStorageError {
+        tracing::warn!(topic, partition = write.index, %error, "produce refused: storage failed");
+    } else {
+        tracing::info!(topic, partition = write.index, %error, "produce refused");
+    }
     if version >= 8 {
         response.error_message = Some(StrBytes::from_string(error.to_string()));
         response.record_errors = record_errors(error);

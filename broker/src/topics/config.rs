@@ -317,14 +317,9 @@ pub fn validate(name: &str, value: &str) -> Result<(), String> {
         ConfigType::String => {
             let allowed: &[&str] = match name {
                 // Kafka's topic values: `none` is a producer's setting, refused here.
-                "compression.type" => &[
-                    "producer",
-                    "uncompressed",
-                    "gzip",
-                    "snappy",
-                    "lz4",
-                    "zstd",
-                ],
+                "compression.type" => {
+                    &["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"]
+                }
                 "message.timestamp.type" => &["CreateTime", "LogAppendTime"],
                 _ => &[],
             };

@@ -170,6 +170,8 @@ def test_a_full_disk_refuses_writes_loses_nothing_acked_and_recovers_when_space_
         assert writer.refused, "nothing refused on a full disk"
         assert set(writer.refused) <= {"KAFKA_STORAGE_ERROR"}, set(writer.refused)
         assert broker.alive()
+        assert any("WARN" in line and "produce refused: storage failed" in line
+                   for line in broker.log_text().splitlines()), "the refusals are logged as warnings"
 
         # Space comes back without a restart: writes succeed again.
         balloon.unlink()
