@@ -2,7 +2,7 @@
 PYTHON ?= python3
 CARGO ?= cargo
 
-.PHONY: test tools build client-tests e2e-tests bench librdkafka-tests fuzz fuzz-short fuzz-short-run coordinator-kill-loop
+.PHONY: test tools build client-tests e2e-tests bench librdkafka-tests fuzz fuzz-short fuzz-short-run coordinator-kill-loop flake-hunt
 
 # Installs (or checks) the real tools: kcat, the Python clients, the Kafka Java client, Tansu,
 # helm and kubectl, Prometheus and promtool, shellcheck.
@@ -113,3 +113,12 @@ ROUNDS ?= 50
 coordinator-kill-loop: tools build
 	TRIBUTARY_COORDINATOR_KILL_ROUNDS=$(ROUNDS) $(PYTHON) -m pytest broker/tests/clients/loop_coordinator_kill.py \
 		-q -x -s --broker-kind cluster -o timeout=$$(( $(ROUNDS) * 300 + 600 ))
+
+# Flakes hunted before CI: the cargo tests (nextest's stress mode) and both client-suite kinds
+# rerun REPS times with two busy processes competing for the cores; every failure is listed with
+# its repetition and log (target/flake-hunt/). FLAKE_PARTS, FLAKE_CARGO_FILTER and
+# FLAKE_PYTEST_ARGS narrow it (.ci/flake-hunt). Not part of `make test`: 20 repetitions of
+# everything take hours.
+REPS ?= 20
+flake-hunt: tools build
+	./.ci/flake-hunt $(REPS)
