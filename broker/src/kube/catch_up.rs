@@ -13,13 +13,16 @@ use std::time::Duration;
 
 use kube::api::ListParams;
 use kube::{Api, Client};
+use tributary_crds::ids::kafka_id_from_uid;
 use tributary_crds::KafkaPartition;
 
 use super::KubeError;
 use crate::metadata::{ClusterImage, MetadataCache};
 
-/// Partition epochs as the API server holds them: (Kafka topic, partition) → epoch.
-pub type Epochs = BTreeMap<(String, i32), i32>;
+/// Partition epochs as the API server holds them: (Kafka topic, its Kafka topic id,
+/// partition) → epoch. The id tells a topic from an earlier one of the same name whose objects
+/// are not yet gone.
+pub type Epochs = BTreeMap<(String, String, i32), i32>;
 
 /// Reads the cluster's partitions and waits for the image to reflect them.
 pub struct CatchUp {
@@ -54,10 +57,17 @@ impl CatchUp {
         let epochs: Epochs = listed
             .items
             .iter()
-            .filter(|p| p.spec.cluster_ref == self.cluster)
+            .filter(|p| {
+                p.spec.cluster_ref == self.cluster && p.metadata.deletion_timestamp.is_none()
+            })
             .map(|p| {
                 let epoch = p.status.as_ref().map_or(0, |s| s.partition_epoch);
-                ((p.spec.topic.clone(), p.spec.partition), epoch)
+                let key = (
+                    p.spec.topic.clone(),
+                    p.spec.topic_id.clone(),
+                    p.spec.partition,
+                );
+                (key, epoch)
             })
             .collect();
         let mut applied = self.metadata.subscribe_applied();
@@ -75,11 +85,13 @@ impl CatchUp {
 }
 
 /// Whether `image` shows every partition it has at least at its epoch in `epochs`. A
-/// partition the image lacks is not led here, so it cannot hold the fence up.
+/// partition the image lacks, or has of another topic of the same name (an earlier one being
+/// deleted, or a newer one), is not led here under that epoch, so it cannot hold the fence up.
 pub fn caught_up(image: &ClusterImage, epochs: &Epochs) -> bool {
-    epochs.iter().all(|((topic, partition), epoch)| {
+    epochs.iter().all(|((topic, id, partition), epoch)| {
         image
             .topic(topic)
+            .filter(|t| kafka_id_from_uid(&t.id.to_string()).is_ok_and(|shown| shown == *id))
             .and_then(|t| t.partition(*partition))
             .is_none_or(|p| p.partition_epoch >= *epoch)
     })
@@ -90,11 +102,14 @@ mod tests {
     use super::*;
     use crate::metadata::{PartitionState, TopicImage};
 
+    const SHOWN: &str = "6f1c6a4e-2b8d-4c1e-9a57-3d2f0b7e8c11";
+    const EARLIER: &str = "0a9b8c7d-6e5f-4a3b-8c2d-1e0f9a8b7c6d";
+
     fn image(epochs: &[i32]) -> ClusterImage {
         let mut image = ClusterImage::new("c".into(), 0, vec![]);
         image.put_topic(Arc::new(TopicImage {
             name: "t".into(),
-            id: uuid::Uuid::nil(),
+            id: uuid::Uuid::parse_str(SHOWN).unwrap_or_default(),
             configs: BTreeMap::new(),
             replication_factor: 3,
             partitions: epochs
@@ -105,10 +120,15 @@ mod tests {
         image
     }
 
+    /// Listed epochs of topics named `t` (of the shown topic) or `t@earlier`.
     fn listed(pairs: &[(&str, i32, i32)]) -> Epochs {
         pairs
             .iter()
-            .map(|(t, p, e)| (((*t).to_owned(), *p), *e))
+            .map(|(t, p, e)| {
+                let (name, uid) = t.split_once('@').map_or((*t, SHOWN), |(n, _)| (n, EARLIER));
+                let id = kafka_id_from_uid(uid).unwrap_or_default();
+                ((name.to_owned(), id, *p), *e)
+            })
             .collect()
     }
 
@@ -125,5 +145,14 @@ mod tests {
             "partitions the image lacks are led elsewhere or not yet at all"
         );
         assert!(caught_up(&image, &Epochs::new()));
+    }
+
+    #[test]
+    fn an_earlier_topic_of_the_same_name_never_holds_the_fence_up() {
+        let image = image(&[3, 5]);
+        assert!(
+            caught_up(&image, &listed(&[("t", 0, 3), ("t@earlier", 0, 40)])),
+            "a deleted topic's objects, not yet gone, are at epochs the new topic never had"
+        );
     }
 }
