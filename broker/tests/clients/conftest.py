@@ -23,6 +23,7 @@ from harness import (  # noqa: E402
     JavaClient,
     java_build,
     kafka_java_jars,
+    use_port_block,
 )
 
 JAVA_BUILD_DIR = Path(__file__).resolve().parent / "java" / "build"
@@ -48,6 +49,14 @@ def pytest_configure(config: pytest.Config) -> None:
     # 128 MiB: a run starts hundreds of them, each preallocating its journal. (The benchmark,
     # run outside pytest, keeps the default.)
     os.environ.setdefault("TRIBUTARY_COMMIT_JOURNAL_BYTES", str(8 << 20))
+    # A pytest-xdist worker (gw0, gw1, ...) takes its free ports from its own block, so two
+    # workers never hand out the same port (harness.free_port).
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if worker.startswith("gw"):
+        if config.getoption("--broker-kind") == "cluster":
+            # Every `tributary-e2e up` hands out the same loopback addresses: one cluster at a time.
+            raise pytest.UsageError("--broker-kind cluster runs one cluster at a time: run it without -n")
+        use_port_block(int(worker[2:]))
     config.addinivalue_line(
         "markers",
         "peer_gap(reason): Kafka behaviour the peer broker Tansu lacks; expected to fail (xfail) "
@@ -144,7 +153,8 @@ def topic(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="session")
 def java() -> JavaClient:
-    """The Java client (Apache Kafka 3.9.1) test program, compiled once per session."""
+    """The Java client (Apache Kafka 3.9.1) test program, compiled once (xdist workers share the
+    build: harness.java_build builds under a file lock)."""
     jars = kafka_java_jars()
     build = java_build(JAVA_SRC_DIR, JAVA_BUILD_DIR, jars)
     return JavaClient(build, jars)
