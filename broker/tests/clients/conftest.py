@@ -67,15 +67,40 @@ def pytest_configure(config: pytest.Config) -> None:
         "single_broker(reason): behaviour of one standalone broker's process and flags that a "
         "cluster cannot show (say why); not run with --broker-kind cluster",
     )
+    config.addinivalue_line(
+        "markers",
+        "same_on_cluster(reason): behaviour the broker that receives the request decides alone, "
+        "by the same code on one broker as on one of three (say which); the standalone run "
+        "covers it and --broker-kind cluster skips it (see CLUSTER PASS below)",
+    )
 
 
+# CLUSTER PASS. `make test` runs the suite twice: against one standalone broker per test, then
+# with --broker-kind cluster against three brokers (RF 3, min.insync.replicas 2). The cluster run
+# is for behaviour that can differ on a cluster, and every test runs there unless marked:
+#   - runs on the cluster (no marker, the default for a new test): anything touching
+#     replication, acks, high watermarks, leadership, metadata or routing across brokers, the
+#     group and transaction coordinators, admin operations that go through the controller
+#     (topic creation, configs, quotas, SCRAM, reassignment), the ISR, broker kill and restart,
+#     producer ids and idempotence, tiered storage across leader changes;
+#   - same_on_cluster(reason): behaviour the broker that receives a request decides alone, by the
+#     same code whether it is alone or one of three: record and frame codecs, compression
+#     codecs beyond one case per client (a follower copies batches whatever their codec),
+#     request validation and size limits checked before anything is written or forwarded,
+#     protocol parsing and answers of one connection, reads inside one log, the schema
+#     registry's REST rules; the standalone run covers each of them;
+#   - single_broker(reason): a standalone broker's process, files or flags that a cluster cannot
+#     show at all.
+# When in doubt, leave a test unmarked: it then runs in both passes.
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if config.getoption("--broker-kind") == "cluster":
         for item in items:
-            marker = item.get_closest_marker("single_broker")
-            if marker is not None:
-                reason = marker.args[0] if marker.args else marker.kwargs.get("reason", "")
-                item.add_marker(pytest.mark.skip(reason=f"single broker: {reason}"))
+            for name, prefix in (("single_broker", "single broker"), ("same_on_cluster", "same on a cluster")):
+                marker = item.get_closest_marker(name)
+                if marker is not None:
+                    reason = marker.args[0] if marker.args else marker.kwargs.get("reason", "")
+                    item.add_marker(pytest.mark.skip(reason=f"{prefix}: {reason}"))
+                    break
         return
     if config.getoption("--broker-kind") != "tansu" or config.getoption("--no-peer-xfail"):
         return
