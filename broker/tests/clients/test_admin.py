@@ -373,9 +373,12 @@ def test_dynamic_broker_configs_change_topic_defaults_and_persist(broker, topic,
     # Every broker (the empty resource name, which confluent-kafka does not accept): Java.
     admin(java, broker, "alter-configs", "--broker", "", "--set", "log.retention.ms=7200000")
     client = ck_admin(broker.bootstrap)
-    this_broker = ConfigResource(ResourceType.BROKER, "0", incremental_configs=[
-        ConfigEntry("log.segment.bytes", "1048576", incremental_operation=AlterConfigOpType.SET)])
-    client.incremental_alter_configs([this_broker])[this_broker].result(20)
+    # Per broker, on each of them: a topic's DescribeConfigs is answered with the broker-level
+    # values of whichever broker the client asks, which on a cluster need not be broker 0.
+    for broker_id in range(len(broker.addresses)):
+        this_broker = ConfigResource(ResourceType.BROKER, str(broker_id), incremental_configs=[
+            ConfigEntry("log.segment.bytes", "1048576", incremental_operation=AlterConfigOpType.SET)])
+        client.incremental_alter_configs([this_broker])[this_broker].result(20)
     static = ConfigResource(ResourceType.BROKER, "0", incremental_configs=[
         ConfigEntry("num.partitions", "3", incremental_operation=AlterConfigOpType.SET)])
     with pytest.raises(KafkaException) as refused:
