@@ -26,16 +26,18 @@ client-tests: tools build
 e2e-tests: tools build
 	$(CARGO) test -p tributary-e2e -- $(E2E_ARGS)
 
-# The real-client suite runs twice: against one standalone broker, then against a three-broker
-# local cluster (RF 3, min.insync.replicas 2), where the tests marked single_broker are skipped
-# with their reason.
+# The real-client suite runs twice: against one standalone broker per test, on two pytest-xdist
+# workers (each test starts its own broker on its own ports and data dir), then against a
+# three-broker local cluster (RF 3, min.insync.replicas 2) without workers (one cluster at a
+# time), where the tests marked single_broker or same_on_cluster are skipped with their reason
+# (the rule: CLUSTER PASS in broker/tests/clients/conftest.py).
 # Each stage prints its wall time, and the run ends with a table of them (.ci/stage).
 test:
 	@./.ci/stage begin
 	./.ci/stage tools $(MAKE) --no-print-directory tools
 	./.ci/stage build $(MAKE) --no-print-directory build
 	./.ci/stage cargo-tests $(CARGO) test --workspace
-	./.ci/stage pytest-standalone $(PYTHON) -m pytest broker/tests/clients -q --durations=15 $(PYTEST_ARGS)
+	./.ci/stage pytest-standalone $(PYTHON) -m pytest broker/tests/clients -q --durations=15 -n 2 $(PYTEST_ARGS)
 	./.ci/stage pytest-cluster $(PYTHON) -m pytest broker/tests/clients -q --durations=15 -rs --broker-kind cluster $(PYTEST_ARGS)
 	./.ci/stage fuzz-short $(MAKE) --no-print-directory fuzz-short-run
 	@./.ci/stage table

@@ -28,6 +28,9 @@ PIP_PACKAGES=(
     "zstandard==0.25.0"
     "pytest==8.4.2"
     "pytest-timeout==2.4.0"
+    # Runs the standalone pass's tests on two workers (make test: -n 2), and its dependency.
+    "pytest-xdist==3.8.0"
+    "execnet==2.1.2"
     # Test certificates and signed OAUTHBEARER tokens, made at test time.
     "cryptography==48.0.0"
     # confluent-kafka[avro,json,protobuf]'s extras at that version, for the schema registry's

@@ -23,6 +23,7 @@ from harness import (  # noqa: E402
     JavaClient,
     java_build,
     kafka_java_jars,
+    use_port_block,
 )
 
 JAVA_BUILD_DIR = Path(__file__).resolve().parent / "java" / "build"
@@ -48,6 +49,14 @@ def pytest_configure(config: pytest.Config) -> None:
     # 128 MiB: a run starts hundreds of them, each preallocating its journal. (The benchmark,
     # run outside pytest, keeps the default.)
     os.environ.setdefault("TRIBUTARY_COMMIT_JOURNAL_BYTES", str(8 << 20))
+    # A pytest-xdist worker (gw0, gw1, ...) takes its free ports from its own block, so two
+    # workers never hand out the same port (harness.free_port).
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if worker.startswith("gw"):
+        if config.getoption("--broker-kind") == "cluster":
+            # Every `tributary-e2e up` hands out the same loopback addresses: one cluster at a time.
+            raise pytest.UsageError("--broker-kind cluster runs one cluster at a time: run it without -n")
+        use_port_block(int(worker[2:]))
     config.addinivalue_line(
         "markers",
         "peer_gap(reason): Kafka behaviour the peer broker Tansu lacks; expected to fail (xfail) "
@@ -58,15 +67,40 @@ def pytest_configure(config: pytest.Config) -> None:
         "single_broker(reason): behaviour of one standalone broker's process and flags that a "
         "cluster cannot show (say why); not run with --broker-kind cluster",
     )
+    config.addinivalue_line(
+        "markers",
+        "same_on_cluster(reason): behaviour the broker that receives the request decides alone, "
+        "by the same code on one broker as on one of three (say which); the standalone run "
+        "covers it and --broker-kind cluster skips it (see CLUSTER PASS below)",
+    )
 
 
+# CLUSTER PASS. `make test` runs the suite twice: against one standalone broker per test, then
+# with --broker-kind cluster against three brokers (RF 3, min.insync.replicas 2). The cluster run
+# is for behaviour that can differ on a cluster, and every test runs there unless marked:
+#   - runs on the cluster (no marker, the default for a new test): anything touching
+#     replication, acks, high watermarks, leadership, metadata or routing across brokers, the
+#     group and transaction coordinators, admin operations that go through the controller
+#     (topic creation, configs, quotas, SCRAM, reassignment), the ISR, broker kill and restart,
+#     producer ids and idempotence, tiered storage across leader changes;
+#   - same_on_cluster(reason): behaviour the broker that receives a request decides alone, by the
+#     same code whether it is alone or one of three: record and frame codecs, compression
+#     codecs beyond one case per client (a follower copies batches whatever their codec),
+#     request validation and size limits checked before anything is written or forwarded,
+#     protocol parsing and answers of one connection, reads inside one log, the schema
+#     registry's REST rules; the standalone run covers each of them;
+#   - single_broker(reason): a standalone broker's process, files or flags that a cluster cannot
+#     show at all.
+# When in doubt, leave a test unmarked: it then runs in both passes.
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if config.getoption("--broker-kind") == "cluster":
         for item in items:
-            marker = item.get_closest_marker("single_broker")
-            if marker is not None:
-                reason = marker.args[0] if marker.args else marker.kwargs.get("reason", "")
-                item.add_marker(pytest.mark.skip(reason=f"single broker: {reason}"))
+            for name, prefix in (("single_broker", "single broker"), ("same_on_cluster", "same on a cluster")):
+                marker = item.get_closest_marker(name)
+                if marker is not None:
+                    reason = marker.args[0] if marker.args else marker.kwargs.get("reason", "")
+                    item.add_marker(pytest.mark.skip(reason=f"{prefix}: {reason}"))
+                    break
         return
     if config.getoption("--broker-kind") != "tansu" or config.getoption("--no-peer-xfail"):
         return
@@ -144,7 +178,8 @@ def topic(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="session")
 def java() -> JavaClient:
-    """The Java client (Apache Kafka 3.9.1) test program, compiled once per session."""
+    """The Java client (Apache Kafka 3.9.1) test program, compiled once (xdist workers share the
+    build: harness.java_build builds under a file lock)."""
     jars = kafka_java_jars()
     build = java_build(JAVA_SRC_DIR, JAVA_BUILD_DIR, jars)
     return JavaClient(build, jars)

@@ -3,6 +3,7 @@ benchmark. Nothing here knows pytest, so `broker/bench/bench.py` can use it too.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -54,10 +55,48 @@ def wait_until(
         interval = min(interval * 1.5, 0.5)
 
 
-def free_port() -> int:
+# With pytest-xdist every worker process takes its ports from its own block below the kernel's
+# ephemeral range (32768-60999 by default; conftest.py calls `use_port_block` in each worker): a
+# port one worker has just found free and not yet handed to its broker cannot be taken by
+# another worker, nor by any client's outgoing connection. Otherwise (one pytest process, the
+# benchmark, a subprocess of a worker) the kernel picks a free port (port 0).
+PORT_BLOCK_BASE = 20000
+PORT_BLOCK_SIZE = 1500
+_port_block: Optional[range] = None
+_next_port = 0
+
+
+def use_port_block(index: int) -> None:
+    """This process takes its ports from block `index` (an xdist worker's number) from now on."""
+    global _port_block, _next_port
+    first = PORT_BLOCK_BASE + index * PORT_BLOCK_SIZE
+    if first + PORT_BLOCK_SIZE > 32768:
+        raise RuntimeError(f"no port block {index} below the ephemeral range: run fewer workers")
+    _port_block, _next_port = range(first, first + PORT_BLOCK_SIZE), first
+
+
+def _port_is_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port() -> int:
+    global _next_port
+    if _port_block is None:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+    for _ in range(len(_port_block)):
+        # Round robin through the block: a port comes back only after the whole block.
+        port = _next_port
+        _next_port = _port_block.start + (port + 1 - _port_block.start) % len(_port_block)
+        if _port_is_free(port):
+            return port
+    raise RuntimeError(f"no free port in {_port_block.start}-{_port_block.stop - 1}")
 
 
 def port_accepts(host: str, port: int) -> bool:
@@ -287,6 +326,15 @@ def java_build(src_dir: Path, build_dir: Path, jars: Iterable[Path]) -> Path:
     sources = sorted(src_dir.glob("*.java"))
     if not sources:
         raise FileNotFoundError(f"no Java sources in {src_dir}")
+    # Several processes (pytest-xdist workers) build into the same directory: one at a time,
+    # so none runs classes another is deleting or half-way writing; the others find it built.
+    build_dir.parent.mkdir(parents=True, exist_ok=True)
+    with open(build_dir.parent / f".{build_dir.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _java_build_locked(sources, build_dir, jars)
+
+
+def _java_build_locked(sources: list[Path], build_dir: Path, jars: Iterable[Path]) -> Path:
     stamp = build_dir / ".stamp"
     newest = max(s.stat().st_mtime for s in sources)
     if stamp.is_file() and stamp.stat().st_mtime >= newest:

@@ -5,7 +5,13 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from harness import REPO_ROOT, tributary_binary
+
+pytestmark = pytest.mark.single_broker("the benchmark starts its own standalone brokers whatever the broker kind: "
+                                       "the cluster run would repeat the same run (make bench BENCH_MODE=cluster "
+                                       "is the cluster benchmark)")
 
 
 def test_bench_runs_a_small_workload_against_both_brokers(tmp_path):

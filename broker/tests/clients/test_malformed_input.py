@@ -11,6 +11,9 @@ import pytest
 import kafkawire as kw
 from pyclients import ck_consume, ck_create_topic, ck_produce
 
+pytestmark = pytest.mark.same_on_cluster("frame and request parsing on one connection, decided by the broker "
+                                         "that receives the bytes before anything is routed or replicated")
+
 
 def send_raw(bootstrap: str, data: bytes, close_write: bool = False) -> kw.Connection:
     conn = kw.Connection(bootstrap)

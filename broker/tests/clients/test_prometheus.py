@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import urllib.parse
 import urllib.request
@@ -105,7 +106,11 @@ class Process:
 @pytest.fixture
 def operator(tmp_path: Path) -> Iterator[tuple[Process, str]]:
     """The operator with an unreachable Kubernetes API, serving /metrics on a free port."""
-    closed = free_port()  # nothing listens here
+    # Its API server's port is bound and never listened on for the fixture's lifetime: nothing
+    # else (a broker of another test running alongside) can take it, and connections are refused.
+    closed_socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    closed_socket.bind(("127.0.0.1", 0))
+    closed = closed_socket.getsockname()[1]
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(yaml.safe_dump({
         "apiVersion": "v1", "kind": "Config", "current-context": "unreachable",
@@ -121,9 +126,12 @@ def operator(tmp_path: Path) -> Iterator[tuple[Process, str]]:
         assert proc.alive(), f"operator exited without an API server:\n{proc.log_tail()}"
         return http_get(f"http://{addr}/healthz")[0] == 200
 
-    wait_until(serving, DEADLINE, "the operator's /healthz")
-    yield proc, addr
-    proc.stop()
+    try:
+        wait_until(serving, DEADLINE, "the operator's /healthz")
+        yield proc, addr
+    finally:
+        proc.stop()
+        closed_socket.close()
 
 
 class Prometheus:

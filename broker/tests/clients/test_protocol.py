@@ -9,6 +9,7 @@ from harness import wait_until
 from pyclients import ck_create_topic, ck_produce
 
 
+@pytest.mark.same_on_cluster('request header parsing on one connection')
 def test_null_client_id_is_accepted(broker):
     with kw.Connection(broker.bootstrap) as conn:
         resp = kw.parse_api_versions_v1(conn.request(kw.api_versions_request(1, 7, client_id=None)))
@@ -23,6 +24,7 @@ def test_null_client_id_is_accepted(broker):
 
 
 @pytest.mark.peer_gap("Tansu 0.6 answers an unsupported ApiVersions version with a flexible body and no error")
+@pytest.mark.same_on_cluster('ApiVersions is answered by the broker a client connects to, alone')
 def test_api_versions_with_an_unsupported_version_answers_v0_unsupported_version(broker):
     with kw.Connection(broker.bootstrap) as conn:
         resp = kw.parse_api_versions_v0(conn.request(kw.api_versions_request(127, 41)))
@@ -40,6 +42,7 @@ def test_api_versions_with_an_unsupported_version_answers_v0_unsupported_version
         assert len(retry.api_keys) > 5
 
 
+@pytest.mark.same_on_cluster('ApiVersions is answered by the broker a client connects to, alone')
 def test_api_versions_advertises_the_versions_the_clients_need(broker):
     with kw.Connection(broker.bootstrap) as conn:
         resp = kw.parse_api_versions_v0(conn.request(kw.api_versions_request(0, 1)))
@@ -50,6 +53,7 @@ def test_api_versions_advertises_the_versions_the_clients_need(broker):
         assert 0 <= lo <= hi
 
 
+@pytest.mark.same_on_cluster('the order of answers on one connection')
 def test_pipelined_requests_are_answered_in_order(broker):
     with kw.Connection(broker.bootstrap) as conn:
         requests = []
@@ -82,6 +86,7 @@ def test_metadata_auto_creates_a_missing_topic_when_enabled(broker_factory, topi
 
 
 @pytest.mark.peer_gap("Tansu cannot turn auto-creation off")
+@pytest.mark.same_on_cluster('Metadata of a missing topic with auto-creation off is answered by the receiving broker from its metadata, no controller involved')
 def test_metadata_for_a_missing_topic_is_unknown_when_auto_create_is_off(broker_factory, topic):
     broker = broker_factory(auto_create_topics=False)
     with kw.Connection(broker.bootstrap) as conn:
@@ -93,7 +98,9 @@ def test_metadata_for_a_missing_topic_is_unknown_when_auto_create_is_off(broker_
     assert reports[0].error is not None
 
 
-@pytest.mark.parametrize("name", ["bad name", "x" * 250, "with/slash"], ids=["space", "too-long", "slash"])
+# The cluster runs the first name only (CLUSTER PASS in conftest.py): the others are the same validation.
+@pytest.mark.parametrize("name", ["bad name", *(pytest.param(n, marks=pytest.mark.same_on_cluster(
+    'topic name validation by the receiving broker; the cluster runs the first name, whose error comes back the same way')) for n in ("x" * 250, "with/slash"))], ids=["space", "too-long", "slash"])
 def test_metadata_rejects_invalid_topic_names(broker, name):
     with kw.Connection(broker.bootstrap) as conn:
         _, _, topics = kw.parse_metadata_v4(conn.request(kw.metadata_request_v4(1, [name], True)))
@@ -103,6 +110,7 @@ def test_metadata_rejects_invalid_topic_names(broker, name):
 
 
 @pytest.mark.peer_gap("Tansu 0.6 answers Fetch v4 with no partitions")
+@pytest.mark.same_on_cluster("a read inside one log's batch")
 def test_fetch_inside_a_batch_returns_the_whole_batch(broker, topic):
     ck_create_topic(broker.bootstrap, topic, partitions=1)
     reports = ck_produce(broker.bootstrap, topic, [{"value": f"r{i}".encode(), "partition": 0} for i in range(10)],
@@ -141,6 +149,7 @@ def test_fetch_past_the_log_end_is_offset_out_of_range(broker, topic):
 
 
 @pytest.mark.peer_gap("Tansu 0.6 answers Fetch v4 with no partitions")
+@pytest.mark.same_on_cluster('a Fetch of a partition that does not exist, refused by the receiving broker')
 def test_fetch_of_an_unknown_partition_is_unknown_topic_or_partition(broker, topic):
     ck_create_topic(broker.bootstrap, topic, partitions=1)
     with kw.Connection(broker.bootstrap) as conn:

@@ -108,6 +108,7 @@ def test_avro_records_round_trip_through_the_broker(registry, topic):
     assert json.loads(latest.schema.schema_str) == json.loads(schema)
 
 
+@pytest.mark.same_on_cluster("JSON Schema serialization is the client's; the broker path is the Avro round trip's, which runs on the cluster")
 def test_json_schema_records_round_trip_through_the_broker(registry, topic):
     client = SchemaRegistryClient({"url": registry.url})
     schema = json.dumps(
@@ -142,6 +143,7 @@ def protobuf_message_class():
     return message_factory.GetMessageClass(pool.FindMessageTypeByName("test.Reading"))
 
 
+@pytest.mark.same_on_cluster("Protobuf serialization is the client's; the broker path is the Avro round trip's, which runs on the cluster")
 def test_protobuf_records_round_trip_through_the_broker(registry, topic):
     client = SchemaRegistryClient({"url": registry.url})
     Reading = protobuf_message_class()
@@ -156,6 +158,7 @@ def test_protobuf_records_round_trip_through_the_broker(registry, topic):
     assert api(registry, "GET", "/schemas/types") == (200, ["JSON", "PROTOBUF", "AVRO"])
 
 
+@pytest.mark.same_on_cluster("the registry's compatibility rules, decided by the registry process")
 def test_incompatible_avro_change_is_refused_under_backward_and_accepted_under_none(registry):
     client = SchemaRegistryClient({"url": registry.url})
     subject = "users-value"
@@ -181,6 +184,7 @@ def test_incompatible_avro_change_is_refused_under_backward_and_accepted_under_n
 ARRAY_AS_NAME = '{"name":"key","type":"array","items":"string"}'
 
 
+@pytest.mark.same_on_cluster("the registry's schema validation, decided by the registry process")
 def test_invalid_avro_is_refused_with_42201_as_confluent_does(registry):
     client = SchemaRegistryClient({"url": registry.url})
     subject = "invalid-value"
@@ -202,6 +206,7 @@ def test_invalid_avro_is_refused_with_42201_as_confluent_does(registry):
     assert client.get_versions(subject) == [1]
 
 
+@pytest.mark.same_on_cluster("the registry's compatibility rules, decided by the registry process")
 def test_forward_and_full_levels(registry):
     client = SchemaRegistryClient({"url": registry.url})
     client.set_compatibility("fwd", "FORWARD")
@@ -224,6 +229,7 @@ def test_forward_and_full_levels(registry):
     assert client.test_compatibility("full", Schema(avro_record(ID, '{"name":"name","type":"int"}'), "AVRO")) is False
 
 
+@pytest.mark.same_on_cluster("the registry's REST error codes, decided by the registry process")
 def test_deletes_and_their_error_codes(registry):
     client = SchemaRegistryClient({"url": registry.url})
     s = "del-value"
@@ -256,6 +262,7 @@ def test_deletes_and_their_error_codes(registry):
     assert api(registry, "GET", f"/subjects/{s}/versions") == (200, [1])
 
 
+@pytest.mark.same_on_cluster("the registry's REST endpoints, decided by the registry process")
 def test_config_and_mode_endpoints(registry):
     client = SchemaRegistryClient({"url": registry.url})
     assert error_code(api(registry, "PUT", "/config", {"compatibility": "SIDEWAYS"})) == 42203
@@ -288,6 +295,7 @@ def test_config_and_mode_endpoints(registry):
     assert error_code(api(registry, "PUT", "/mode", {"mode": "IMPORT"})) == 42205
 
 
+@pytest.mark.same_on_cluster("the registry's REST details, decided by the registry process")
 def test_rest_details_clients_rely_on(registry):
     assert api(registry, "GET", "/") == (200, {})
     assert api(registry, "GET", "/associations/subjects/x")[0] == 404
@@ -360,6 +368,7 @@ def test_restart_rebuilds_every_subject_version_and_id_from_the_topic(registry):
     assert new_id > max(ids)
 
 
+@pytest.mark.same_on_cluster("the registry's compatibility rules, decided by the registry process")
 def test_json_schema_and_protobuf_changes_follow_confluents_rules(registry):
     client = SchemaRegistryClient({"url": registry.url})
 
