@@ -2,12 +2,40 @@
 PYTHON ?= python3
 CARGO ?= cargo
 
-.PHONY: test tools build client-tests e2e-tests bench librdkafka-tests fuzz fuzz-short fuzz-short-run coordinator-kill-loop flake-hunt
+.PHONY: test check tools nextest build rust-tests client-tests e2e-tests bench librdkafka-tests fuzz \
+	fuzz-short fuzz-short-run coordinator-kill-loop flake-hunt
 
 # Installs (or checks) the real tools: kcat, the Python clients, the Kafka Java client, Tansu,
 # helm and kubectl, Prometheus and promtool, shellcheck.
 tools:
 	./.ci/install-tools.sh
+
+# cargo-nextest, which runs the workspace's Rust tests (`.config/nextest.toml`): installed with
+# cargo when `cargo nextest` is missing; a failed install fails the target, never skips tests.
+NEXTEST_VERSION ?= 0.9.143
+nextest:
+	@$(CARGO) nextest --version >/dev/null 2>&1 || \
+		$(CARGO) install --locked cargo-nextest --version $(NEXTEST_VERSION)
+	@$(CARGO) nextest --version >/dev/null
+
+# Every Rust test of the workspace, each in a process of its own (nextest; the cluster tests and
+# the e2e scenarios one at a time each, a hung test killed with its name, no retries), then the
+# doctests, which nextest does not run. NEXTEST_ARGS passes more (`-E 'test(/failover/)'`,
+# `--no-capture`); `--profile check` is make check's subset.
+rust-tests: nextest
+	$(CARGO) nextest run --workspace $(NEXTEST_ARGS)
+	$(CARGO) test --doc --workspace
+
+# The quick gate before a commit: formatting, clippy on every target with warnings as errors,
+# then every unit and in-process test, that is all but the multi-broker cluster tests
+# (broker/tests/cluster) and the e2e scenarios (nextest's `check` profile), and the doctests.
+# About 4 minutes warm on 2 cores; prints each step's wall time and a table (.ci/stage).
+check: tools nextest
+	@./.ci/stage begin
+	./.ci/stage fmt $(CARGO) fmt --all --check
+	./.ci/stage clippy $(CARGO) clippy --workspace --all-targets -- -D warnings
+	./.ci/stage fast-tests $(MAKE) --no-print-directory rust-tests NEXTEST_ARGS="--profile check"
+	@./.ci/stage table
 
 # The client tests run the broker; the monitoring test (test_prometheus.py) also the operator;
 # the e2e scenarios run both as the local control plane's pods.
@@ -21,22 +49,23 @@ build:
 client-tests: tools build
 	$(PYTHON) -m pytest broker/tests/clients -q $(PYTEST_ARGS)
 
-# The e2e control plane's tests and the scenarios' local driver (`cargo test --workspace` in
-# `test` runs them too); pass E2E_ARGS="--nocapture" to see each scenario's wall time.
+# The e2e control plane's tests and the scenarios' local driver (`make test`'s cargo-tests
+# stage runs them too); pass E2E_ARGS="--nocapture" to see each scenario's wall time.
 e2e-tests: tools build
 	$(CARGO) test -p tributary-e2e -- $(E2E_ARGS)
 
-# The real-client suite runs twice: against one standalone broker per test, on two pytest-xdist
-# workers (each test starts its own broker on its own ports and data dir), then against a
-# three-broker local cluster (RF 3, min.insync.replicas 2) without workers (one cluster at a
-# time), where the tests marked single_broker or same_on_cluster are skipped with their reason
-# (the rule: CLUSTER PASS in broker/tests/clients/conftest.py).
+# The Rust tests are `rust-tests` (nextest, then the doctests). The real-client suite runs
+# twice: against one standalone broker per test, on two pytest-xdist workers (each test
+# starts its own broker on its own ports and data dir), then against a three-broker local
+# cluster (RF 3, min.insync.replicas 2) without workers (one cluster at a time), where the
+# tests marked single_broker or same_on_cluster are skipped with their reason (the rule:
+# CLUSTER PASS in broker/tests/clients/conftest.py).
 # Each stage prints its wall time, and the run ends with a table of them (.ci/stage).
 test:
 	@./.ci/stage begin
 	./.ci/stage tools $(MAKE) --no-print-directory tools
 	./.ci/stage build $(MAKE) --no-print-directory build
-	./.ci/stage cargo-tests $(CARGO) test --workspace
+	./.ci/stage cargo-tests $(MAKE) --no-print-directory rust-tests
 	./.ci/stage pytest-standalone $(PYTHON) -m pytest broker/tests/clients -q --durations=15 -n 2 $(PYTEST_ARGS)
 	./.ci/stage pytest-cluster $(PYTHON) -m pytest broker/tests/clients -q --durations=15 -rs --broker-kind cluster $(PYTEST_ARGS)
 	./.ci/stage fuzz-short $(MAKE) --no-print-directory fuzz-short-run
@@ -122,5 +151,5 @@ coordinator-kill-loop: tools build
 # FLAKE_PYTEST_ARGS narrow it (.ci/flake-hunt). Not part of `make test`: 20 repetitions of
 # everything take hours.
 REPS ?= 20
-flake-hunt: tools build
+flake-hunt: tools nextest build
 	./.ci/flake-hunt $(REPS)

@@ -4,7 +4,7 @@
 //! election's writes all landed, and the standby takes over and completes the election from
 //! the objects alone: a leader from the ISR, each epoch raised once.
 
-mod common;
+use crate::common;
 
 use common::{
     create_cluster, create_topic, events_about, expand_isr, kill_broker, partition_where,

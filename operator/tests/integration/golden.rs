@@ -1,5 +1,5 @@
 //! Golden files: the exact objects a KafkaCluster renders to, for a human to review.
-//! Regenerate with `UPDATE_GOLDEN=1 cargo test -p tributary-operator --test golden`.
+//! Regenerate with `UPDATE_GOLDEN=1 cargo test -p tributary-operator --test integration golden::`.
 
 use std::path::{Path, PathBuf};
 

@@ -39,6 +39,6 @@ fn checked_in_crds_match_the_types() {
     }
     assert!(
         stale.is_empty(),
-        "stale CRD files: {stale:?}\nregenerate with `UPDATE_CRDS=1 cargo test -p tributary-crds --test crd_drift`"
+        "stale CRD files: {stale:?}\nregenerate with `UPDATE_CRDS=1 cargo test -p tributary-crds --test integration crd_drift::`"
     );
 }

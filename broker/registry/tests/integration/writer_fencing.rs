@@ -4,7 +4,7 @@
 //! id the successor already gave out. It then follows and forwards, and every id names exactly
 //! one schema on every instance.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

@@ -1,6 +1,6 @@
 //! Usage errors (exit 2), an unreachable broker (exit 1) and shell completion: no broker needed.
 
-mod common;
+use crate::common;
 
 use std::net::TcpListener;
 use std::time::{Duration, Instant};

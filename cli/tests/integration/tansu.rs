@@ -1,7 +1,7 @@
 //! `trib` against the peer broker Tansu: the produce/consume round trip and the commands
 //! Tansu supports.
 
-mod common;
+use crate::common;
 
 use common::{scenarios, Broker};
 

@@ -3,7 +3,7 @@
 //! back in sync (auto leader rebalance), and election requests (the ElectLeaders annotation)
 //! are held or refused, answered with an Event and removed.
 
-mod common;
+use crate::common;
 
 use common::{
     create_cluster, create_topic, events_about, expand_isr, kill_broker, partition_where,

@@ -2,7 +2,7 @@
 //! cluster and a topic are driven to Ready through resourceVersion conflicts, a partition
 //! increase, a broker failure, an unsatisfiable topic and a finalizer-guarded deletion.
 
-mod common;
+use crate::common;
 
 use common::{
     create_cluster, expand_isr, merge_patch, metrics, obj, partitions_of, partitions_where, setup,

@@ -4,7 +4,7 @@
 //! while a client registers in a loop is replaced within about a lease duration, and no id is
 //! lost, duplicated or reused.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

@@ -8,7 +8,7 @@
 //! cluster's `spec.schemaRegistry` is rendered as a Deployment and Service meanwhile, and
 //! removing it removes them.
 
-mod common;
+use crate::common;
 
 use std::net::TcpListener;
 use std::path::PathBuf;

@@ -5,7 +5,7 @@
 //! Ready and back in the ISR as its new incarnation; and an operator restart mid-roll resumes
 //! from the KafkaCluster status without restarting a second broker early.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! the cluster's SCRAM credential document (a user added afterwards admitted without a
 //! restart), and writes forwarded from a follower to the writer with authentication on.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! Confluent refuses it, 422 with error code 42201, on register, lookup and compatibility
 //! checks, and nothing is stored.
 
-mod common;
+use crate::common;
 
 use common::{request, Broker, Registry};
 use serde_json::{json, Value};

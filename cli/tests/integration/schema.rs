@@ -2,7 +2,7 @@
 //! (tables and `--json`) and exit codes (1 for registry errors and incompatibility, 2 for
 //! usage errors).
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,6 @@
 //! `trib` against a real Tributary broker started by each test.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! The generated CRDs accept the examples and reject bad objects, by schema and by CEL rule,
 //! including transition rules (`oldSelf`) that only apply on update.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use support::{errors, schema_of, yaml};

@@ -3,7 +3,7 @@
 //! for renewal is renewed (its predecessor kept trusted) and the broker certificate re-issued,
 //! without touching the brokers' pod template.
 
-mod common;
+use crate::common;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -4,7 +4,7 @@
 //! verifies against the clients CA the KafkaCluster reconciler keeps, and deleting a user
 //! removes its credential and ACLs (and, by garbage collection, its Secret).
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
