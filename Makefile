@@ -66,8 +66,10 @@ test:
 	./.ci/stage tools $(MAKE) --no-print-directory tools
 	./.ci/stage build $(MAKE) --no-print-directory build
 	./.ci/stage cargo-tests $(MAKE) --no-print-directory rust-tests
-	./.ci/stage pytest-standalone $(PYTHON) -m pytest broker/tests/clients -q --durations=15 -n 2 $(PYTEST_ARGS)
-	./.ci/stage pytest-cluster $(PYTHON) -m pytest broker/tests/clients -q --durations=15 -rs --broker-kind cluster $(PYTEST_ARGS)
+	./.ci/stage pytest-standalone $(PYTHON) -m pytest broker/tests/clients -q --durations=15 -n 2 \
+		-rfE --junitxml=target/junit/pytest-standalone.xml $(PYTEST_ARGS)
+	./.ci/stage pytest-cluster $(PYTHON) -m pytest broker/tests/clients -q --durations=15 \
+		-rsfE --junitxml=target/junit/pytest-cluster.xml --broker-kind cluster $(PYTEST_ARGS)
 	./.ci/stage fuzz-short $(MAKE) --no-print-directory fuzz-short-run
 	@./.ci/stage table
 
