@@ -1,24 +1,30 @@
 //! Serving the API over plain HTTP/1.1 on a local address (kube-rs, client-go and helm accept
-//! an `http://` server in a kubeconfig), with a connection limit and a shutdown that also ends
-//! long-running watches.
+//! an `http://` server in a kubeconfig), with a shutdown that also ends long-running watches.
+//!
+//! Like kube-apiserver (Go's HTTP server), it caps no connections: an idle keep-alive connection
+//! costs a descriptor, nothing more. Clients keep idle connections pooled for 90 s, so a burst
+//! of concurrent requests (every broker restarted at once writing each partition's ISR) leaves
+//! hundreds open; a cap on connections would stop accepting until those idled out. Requests are
+//! served one at a time under the state's lock anyway.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use http_body_util::BodyExt;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
+use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+
+use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::error::ApiError;
 use super::router;
 use super::FakeApiServer;
 
-/// Connections served at once; more wait in the accept queue.
-const MAX_CONNECTIONS: usize = 1024;
+/// How long accepting pauses after it failed (out of descriptors: until some close).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// A running HTTP server; dropping it stops it.
 pub struct Served {
@@ -56,18 +62,28 @@ impl Drop for Served {
     }
 }
 
+/// Raises this process's soft descriptor limit to its hard limit, as Go's runtime does for
+/// kube-apiserver, so the connections it holds are bounded by the hard limit.
+fn raise_fd_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.maximum.is_some() && limit.current < limit.maximum {
+        limit.current = limit.maximum;
+        if let Err(e) = setrlimit(Resource::Nofile, limit) {
+            tracing::warn!("cannot raise the file descriptor limit: {e}");
+        }
+    }
+}
+
 /// Binds `addr` and serves `server` on it.
 pub(super) async fn serve(server: FakeApiServer, addr: SocketAddr) -> std::io::Result<Served> {
+    raise_fd_limit();
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let (stop, mut stopped) = watch::channel(false);
     let task = tokio::spawn(async move {
-        let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         let mut connections = JoinSet::new();
         loop {
-            let Ok(permit) = permits.clone().acquire_owned().await else {
-                break;
-            };
             let accepted = tokio::select! {
                 _ = stopped.changed() => break,
                 accepted = listener.accept() => accepted,
@@ -76,6 +92,7 @@ pub(super) async fn serve(server: FakeApiServer, addr: SocketAddr) -> std::io::R
                 Ok(a) => a,
                 Err(e) => {
                     tracing::warn!("accept: {e}");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
                     continue;
                 }
             };
@@ -108,7 +125,6 @@ pub(super) async fn serve(server: FakeApiServer, addr: SocketAddr) -> std::io::R
                 {
                     tracing::debug!("connection: {e}");
                 }
-                drop(permit);
             });
             while connections.try_join_next().is_some() {}
         }

@@ -191,3 +191,46 @@ async fn injected_faults_can_target_one_object_and_leave_the_others_alone() {
         .await
         .expect("the fault is used up");
 }
+
+/// Clients pool idle keep-alive connections for 90 s, and every broker restarted at once opens
+/// one per concurrent ISR write: held-open connections beyond a thousand must not stop the
+/// server from answering a new one (a cap on connections stalled it until they idled out).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_idle_keep_alive_connections_do_not_stop_a_new_request_being_served() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    let (server, _client) = server("ns");
+    let served = server.serve().await.expect("serve the API");
+    let request = format!(
+        "GET /api/v1/namespaces/ns HTTP/1.1\r\nhost: {}\r\nconnection: keep-alive\r\n\r\n",
+        served.addr()
+    );
+    // Each connection is answered, then left open and idle, as a client's pool leaves it.
+    async fn answered(stream: &mut TcpStream, request: &str) -> String {
+        stream.write_all(request.as_bytes()).await.expect("send");
+        let mut buf = vec![0u8; 64 * 1024];
+        let n = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut buf))
+            .await
+            .expect("no answer within 10 s")
+            .expect("read");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+    let mut idle = Vec::new();
+    for _ in 0..1100 {
+        let mut stream = TcpStream::connect(served.addr()).await.expect("connect");
+        let answer = answered(&mut stream, &request).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        idle.push(stream);
+    }
+    let mut fresh = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        TcpStream::connect(served.addr()),
+    )
+    .await
+    .expect("a new connection is accepted within 10 s with 1,100 idle ones open")
+    .expect("connect");
+    let answer = answered(&mut fresh, &request).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(idle.len(), 1100);
+}
