@@ -129,7 +129,7 @@ download_wheel() {
     "$PYTHON" -m pip download -q --disable-pip-version-check --no-deps -d "$dest" "$spec" \
         || die "pip download $spec failed"
     local whl
-    whl="$(ls "$dest"/*.whl 2>/dev/null | head -n1)"
+    whl="$(find "$dest" -maxdepth 1 -name '*.whl' | head -n1)"
     [ -n "$whl" ] || die "pip download $spec produced no wheel"
     printf '%s\n' "$whl"
 }

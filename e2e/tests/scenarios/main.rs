@@ -133,19 +133,28 @@ fn the_local_and_kind_drivers_list_the_same_scenarios() {
     );
 }
 
+/// Every shell script of the repository: the kind driver, CI's and the test command's scripts.
+const SHELL_SCRIPTS: &[&str] = &[
+    "e2e/kind/run.sh",
+    ".ci/run",
+    ".ci/stage",
+    ".ci/flake-hunt",
+    ".ci/install-tools.sh",
+    "broker/tests/librdkafka/run.sh",
+];
+
 #[test]
-fn the_kind_driver_script_is_shellcheck_clean() {
-    let script = tributary_e2e::tools::repo_root().join("e2e/kind/run.sh");
+fn the_shell_scripts_are_shellcheck_clean() {
+    let root = tributary_e2e::tools::repo_root();
     let out = std::process::Command::new("shellcheck")
-        .arg(&script)
+        .args(SHELL_SCRIPTS.iter().map(|s| root.join(s)))
         .output()
         .expect(
             "shellcheck is not installed: run .ci/install-tools.sh (Debian package shellcheck)",
         );
     assert!(
         out.status.success(),
-        "shellcheck {}:\n{}",
-        script.display(),
+        "shellcheck {SHELL_SCRIPTS:?}:\n{}",
         String::from_utf8_lossy(&out.stdout)
     );
 }
