@@ -16,11 +16,18 @@ use crate::config::ClusterSettings;
 use crate::partition::IsrProposal;
 use crate::replica::IsrWriter;
 
+/// ISR writes one broker has in flight at most. Each is a request of its own (one object per
+/// partition), so a broker restarted with hundreds of partitions would otherwise open a
+/// connection per partition at once; the API server serialises writes anyway, and a real one
+/// answers a burst beyond its in-flight limit with 429.
+const MAX_WRITES_IN_FLIGHT: usize = 8;
+
 /// Writes ISR changes to KafkaPartition objects.
 pub struct KubeIsrWriter {
     api: Api<KafkaPartition>,
     cluster: String,
     partitions: Store<KafkaPartition>,
+    in_flight: tokio::sync::Semaphore,
 }
 
 impl KubeIsrWriter {
@@ -34,6 +41,7 @@ impl KubeIsrWriter {
             api: Api::namespaced(client, &settings.namespace),
             cluster: settings.name.clone(),
             partitions,
+            in_flight: tokio::sync::Semaphore::new(MAX_WRITES_IN_FLIGHT),
         }
     }
 
@@ -44,6 +52,8 @@ impl KubeIsrWriter {
 
     async fn write_change(&self, proposal: &IsrProposal) -> Option<i32> {
         let name = self.object_name(&proposal.topic, proposal.partition)?;
+        // Never closed: a failed acquire only means the change is not recorded.
+        let _slot = self.in_flight.acquire().await.ok()?;
         let written = ConditionalUpdate::new(&self.api, &name)
             .run(|object| decide(object, proposal))
             .await;
@@ -216,6 +226,73 @@ mod tests {
         assert!(
             stale(Some(&partition(&[0, 1], Some((0, 2, 5)))), &[0, 2]),
             "an ISR member no longer a replica"
+        );
+    }
+
+    /// A burst of ISR changes (every partition of a restarted broker) keeps at most
+    /// MAX_WRITES_IN_FLIGHT requests open against the API server, and every change ends.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_burst_of_changes_keeps_a_bounded_number_of_requests_in_flight() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+
+        let (now, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (n, m) = (now.clone(), most.clone());
+        // Every request waits a little, then finds its object gone.
+        let service = tower::service_fn(move |_req: http::Request<kube::client::Body>| {
+            let (now, most) = (n.clone(), m.clone());
+            async move {
+                let current = now.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(current, Ordering::SeqCst);
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                now.fetch_sub(1, Ordering::SeqCst);
+                let body = r#"{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound","code":404}"#;
+                http::Response::builder()
+                    .status(404)
+                    .header("content-type", "application/json")
+                    .body(kube::client::Body::from(body.as_bytes().to_vec()))
+            }
+        });
+        let (store, mut writer) = kube::runtime::reflector::store::<KafkaPartition>();
+        let partitions = 40;
+        for index in 0..partitions {
+            let mut p = partition(&[0, 1, 2], Some((0, 2, 5)));
+            p.metadata.name = Some(format!("t-{index}"));
+            p.spec.partition = index;
+            writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(p));
+        }
+        let settings = ClusterSettings {
+            name: "demo".into(),
+            namespace: "kafka".into(),
+            pod_name: "demo-broker-0".into(),
+            lease_duration: std::time::Duration::from_secs(15),
+            renew_interval: std::time::Duration::from_secs(5),
+            renew_deadline: std::time::Duration::from_secs(10),
+            external_listeners: Vec::new(),
+            host_ip: None,
+        };
+        let isr = KubeIsrWriter::new(kube::Client::new(service, "kafka"), &settings, store);
+        let proposals: Vec<IsrProposal> = (0..partitions)
+            .map(|index| IsrProposal {
+                partition: index,
+                ..proposal(&[0, 1])
+            })
+            .collect();
+        let written = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            futures::future::join_all(proposals.iter().map(|p| isr.write(p))),
+        )
+        .await
+        .expect("every write ends within 30 s");
+        assert_eq!(
+            written,
+            vec![None; partitions as usize],
+            "every object was gone"
+        );
+        let most = most.load(Ordering::SeqCst);
+        assert!(
+            (2..=MAX_WRITES_IN_FLIGHT).contains(&most),
+            "{most} requests in flight at once"
         );
     }
 }
