@@ -96,9 +96,13 @@ class LocalCluster:
         return sorted((self.state_dir / "logs").glob(f"{self.namespace}_{self.name}-broker-*/*.log"))
 
     def broker_log_tail(self, lines: int = 30) -> str:
-        """The last `lines` of each broker's log, without the terminal colours pods log with."""
-        return "\n".join(f"--- {p.parent.name}\n" + ANSI.sub("", "\n".join(p.read_text(errors="replace").splitlines()[-lines:]))
-                         for p in self.broker_logs())
+        """The last `lines` of each broker's log, then of every other pod's (the operator's) and
+        of `up`'s own (the control plane's slow requests), without the terminal colours."""
+        brokers = self.broker_logs()
+        others = [p for p in sorted((self.state_dir / "logs").glob("*/*.log")) if p not in brokers]
+        tails = [(p.parent.name, p) for p in brokers + others] + [("tributary-e2e up", self.log_path)]
+        return "\n".join(f"--- {name}\n" + ANSI.sub("", "\n".join(p.read_text(errors="replace").splitlines()[-lines:]))
+                         for name, p in tails if p.is_file())
 
     def kubectl(self, *args: str, stdin: Optional[str] = None) -> str:
         env = {**os.environ, "KUBECONFIG": self.kubeconfig}

@@ -23,6 +23,10 @@ use super::error::ApiError;
 use super::router;
 use super::FakeApiServer;
 
+/// A request answered later than this is logged: the server serves one at a time, so a slow
+/// one stalls every client (the Leases' renewals included).
+const SLOW_REQUEST: Duration = Duration::from_secs(1);
+
 /// How long accepting pauses after it failed (out of descriptors: until some close).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -102,6 +106,8 @@ pub(super) async fn serve(server: FakeApiServer, addr: SocketAddr) -> std::io::R
                     move |req: hyper::Request<hyper::body::Incoming>| {
                         let server = server.clone();
                         async move {
+                            let started = std::time::Instant::now();
+                            let what = format!("{} {}", req.method(), req.uri());
                             let (parts, body) = req.into_parts();
                             let resp = match body.collect().await {
                                 Ok(b) => {
@@ -115,6 +121,13 @@ pub(super) async fn serve(server: FakeApiServer, addr: SocketAddr) -> std::io::R
                                     "cannot read body: {e}"
                                 ))),
                             };
+                            let took = started.elapsed();
+                            if took > SLOW_REQUEST {
+                                tracing::warn!(
+                                    "slow request: {what} answered {} after {took:?}",
+                                    resp.status()
+                                );
+                            }
                             Ok::<_, Infallible>(resp)
                         }
                     },
