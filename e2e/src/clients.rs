@@ -3,7 +3,7 @@
 //! and plain HTTP for `/metrics`. They panic on what a test cannot go on from (a missing tool,
 //! a client that fails), naming how to fix it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::tools::{repo_root, target_dir};
@@ -68,7 +68,7 @@ async fn java_classpath() -> &'static str {
     CLASSPATH
         .get_or_init(|| async {
             let lib = repo_root().join(".tools/kafka-java");
-            let jars: Vec<PathBuf> = std::fs::read_dir(&lib)
+            let mut jars: Vec<PathBuf> = std::fs::read_dir(&lib)
                 .unwrap_or_else(|e| panic!("{}: {e}; run .ci/install-tools.sh", lib.display()))
                 .flatten()
                 .map(|e| e.path())
@@ -80,26 +80,16 @@ async fn java_classpath() -> &'static str {
                 "no kafka-clients jar in {}: run .ci/install-tools.sh",
                 lib.display()
             );
-            let jar_path = std::env::join_paths(&jars).expect("classpath");
-            let out = target_dir().join("e2e/java");
-            std::fs::create_dir_all(&out).expect("java output dir");
             let src = repo_root().join("broker/tests/clients/java");
-            let sources: Vec<PathBuf> = std::fs::read_dir(&src)
+            let mut sources: Vec<PathBuf> = std::fs::read_dir(&src)
                 .expect("java sources")
                 .flatten()
                 .map(|e| e.path())
                 .filter(|p| p.extension().is_some_and(|x| x == "java"))
                 .collect();
-            let status = tokio::process::Command::new("javac")
-                .args(["-nowarn", "-encoding", "UTF-8", "-d"])
-                .arg(&out)
-                .arg("-cp")
-                .arg(&jar_path)
-                .args(&sources)
-                .status()
-                .await
-                .expect("javac");
-            assert!(status.success(), "javac failed");
+            sources.sort();
+            jars.sort();
+            let out = compiled_java(&target_dir().join("e2e/java"), &sources, &jars).await;
             let mut all = vec![out];
             all.extend(jars);
             std::env::join_paths(all)
@@ -108,6 +98,60 @@ async fn java_classpath() -> &'static str {
                 .into_owned()
         })
         .await
+}
+
+/// The classes of `sources` compiled against `jars`, in a directory named by a hash of both:
+/// test processes run concurrently (nextest runs each test in its own), so each compiles into
+/// a private directory and renames it into place, and no process ever loads a class file that
+/// another is still writing.
+async fn compiled_java(root: &Path, sources: &[PathBuf], jars: &[PathBuf]) -> PathBuf {
+    let out = root.join(format!("{:016x}", java_build_hash(sources, jars)));
+    if out.is_dir() {
+        return out;
+    }
+    static BUILDS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let build = BUILDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let private = root.join(format!("tmp-{}-{build}", std::process::id()));
+    std::fs::create_dir_all(&private).expect("java output dir");
+    let status = tokio::process::Command::new("javac")
+        .args(["-nowarn", "-encoding", "UTF-8", "-d"])
+        .arg(&private)
+        .arg("-cp")
+        .arg(std::env::join_paths(jars).expect("classpath"))
+        .args(sources)
+        .status()
+        .await
+        .expect("javac");
+    assert!(status.success(), "javac failed");
+    // Another process may have put the same classes in place meanwhile: keep theirs.
+    if std::fs::rename(&private, &out).is_err() {
+        let _ = std::fs::remove_dir_all(&private);
+        assert!(
+            out.is_dir(),
+            "could not move the compiled Java clients to {}",
+            out.display()
+        );
+    }
+    out
+}
+
+/// FNV-1a over the sources' names and contents and the jars' names: a new source or client
+/// version compiles anew.
+fn java_build_hash(sources: &[PathBuf], jars: &[PathBuf]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |bytes: &[u8]| {
+        for b in bytes {
+            hash = (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    for source in sources {
+        feed(source.to_string_lossy().as_bytes());
+        feed(&std::fs::read(source).expect("java source"));
+    }
+    for jar in jars {
+        feed(jar.to_string_lossy().as_bytes());
+    }
+    hash
 }
 
 /// `java <class>` from broker/tests/clients/java (compiled on first use) with stdin, stdout
@@ -160,4 +204,57 @@ pub async fn java_main(class: &str, args: &[&str], stdin: Option<&str>) -> Vec<V
         .filter(|l| l.starts_with('{'))
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Concurrent test processes once ran javac over one shared directory, so a process could
+    /// load a class file another was rewriting ("Truncated class file"). Now the classes are
+    /// compiled once per content, put in place whole, and never written again.
+    #[tokio::test]
+    async fn java_classes_are_put_in_place_whole_and_never_rewritten() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let source = dir.path().join("Hello.java");
+        std::fs::write(
+            &source,
+            "public class Hello { public static void main(String[] a) {} }",
+        )
+        .expect("write source");
+        let root = dir.path().join("out");
+        let sources = [source.clone()];
+
+        let (a, b) = tokio::join!(
+            compiled_java(&root, &sources, &[]),
+            compiled_java(&root, &sources, &[])
+        );
+        assert_eq!(a, b, "both builds use one directory");
+        let class = a.join("Hello.class");
+        let written = std::fs::metadata(&class)
+            .expect("Hello.class")
+            .modified()
+            .expect("mtime");
+        let again = compiled_java(&root, &sources, &[]).await;
+        assert_eq!(again, a);
+        let after = std::fs::metadata(&class)
+            .expect("Hello.class")
+            .modified()
+            .expect("mtime");
+        assert_eq!(written, after, "a class file in place was rewritten");
+        let leftovers: Vec<_> = std::fs::read_dir(&root)
+            .expect("out dir")
+            .flatten()
+            .map(|e| e.file_name())
+            .filter(|n| n.to_string_lossy().starts_with("tmp-"))
+            .collect();
+        assert!(
+            leftovers.is_empty(),
+            "private build directories left: {leftovers:?}"
+        );
+
+        std::fs::write(&source, "public class Hello { static int x; }").expect("edit source");
+        let edited = compiled_java(&root, &sources, &[]).await;
+        assert_ne!(edited, a, "an edited source compiles anew");
+    }
 }
