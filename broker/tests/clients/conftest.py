@@ -9,6 +9,7 @@ import os
 import re
 import sys
 import uuid
+from typing import Iterator
 from pathlib import Path
 
 import pytest
@@ -177,9 +178,11 @@ def topic(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
-def java() -> JavaClient:
+def java() -> Iterator[JavaClient]:
     """The Java client (Apache Kafka 3.9.1) test program, compiled once (xdist workers share the
     build: harness.java_build builds under a file lock)."""
     jars = kafka_java_jars()
     build = java_build(JAVA_SRC_DIR, JAVA_BUILD_DIR, jars)
-    return JavaClient(build, jars)
+    client = JavaClient(build, jars)
+    yield client
+    client.close()

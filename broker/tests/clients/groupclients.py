@@ -124,12 +124,7 @@ def wait_for_assignment(members: list[JavaMember], partitions: int, timeout: flo
 
 def java_groups(java: JavaClient, bootstrap: str, *args: str, timeout: float = 60.0) -> JavaResult:
     """Runs `GroupCli groups ...` (the Java AdminClient) and returns its parsed output."""
-    cmd = ["java", *java.jvm_flags, "-cp", java.classpath, "GroupCli", "groups", *args, "--bootstrap", bootstrap]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    result = JavaResult(cmd, proc.returncode, proc.stdout, proc.stderr)
-    if proc.returncode != 0:
-        raise AssertionError(f"GroupCli failed\n{result.describe()}")
-    return result
+    return java.run_main("GroupCli", "groups", *args, "--bootstrap", bootstrap, timeout=timeout)
 
 
 def poll_until(condition: Callable[[], bool], timeout: float, what: str, members: list[JavaMember]) -> None:

@@ -6,12 +6,14 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import queue
 import re
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -380,8 +382,47 @@ class JavaResult:
         )
 
 
+class JavaServer:
+    """One `ClientServer` JVM (broker/tests/clients/java/ClientServer.java): runs KafkaCli and
+    GroupCli commands one at a time, each as if it were a process of its own."""
+
+    def __init__(self, cmd: list[str]) -> None:
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, text=True, encoding="utf-8")
+        self.replies: "queue.Queue[Optional[str]]" = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.replies.put(line)
+        self.replies.put(None)
+
+    def call(self, main: str, args: list[str], stdin: str, timeout: float) -> dict:
+        """The command's exit code, stdout and stderr; raises TimeoutExpired when it overran
+        (the caller must then close this server: the command may still be running)."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps({"main": main, "args": args, "stdin": stdin}) + "\n")
+        self.proc.stdin.flush()
+        try:
+            line = self.replies.get(timeout=timeout)
+        except queue.Empty:
+            raise subprocess.TimeoutExpired([main, *args], timeout) from None
+        if line is None:
+            raise RuntimeError(f"the Java client server exited ({self.proc.wait()}) during {main} {args}")
+        return json.loads(line)
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
 class JavaClient:
-    """Runs `KafkaCli` (broker/tests/clients/java) subcommands; each prints JSON lines."""
+    """Runs `KafkaCli` (broker/tests/clients/java) subcommands; each prints JSON lines.
+
+    The commands run in long-lived JVMs (ClientServer), one per concurrent call: a JVM start
+    and the client's class loading cost about a second of CPU, paid once rather than at
+    each of the suite's hundreds of calls. A call that overruns its timeout ends its JVM."""
 
     MAIN = "KafkaCli"
 
@@ -389,6 +430,8 @@ class JavaClient:
         self.classpath = os.pathsep.join([str(build_dir), *map(str, jars)])
         # Short-lived test processes: fast start-up beats peak JIT throughput.
         self.jvm_flags = jvm_flags if jvm_flags is not None else ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xss1m"]
+        self._idle: list[JavaServer] = []
+        self._lock = threading.Lock()
 
     def run(
         self,
@@ -397,12 +440,42 @@ class JavaClient:
         timeout: float = 120.0,
         check: bool = True,
     ) -> JavaResult:
-        cmd = ["java", *self.jvm_flags, "-cp", self.classpath, self.MAIN, *map(str, args)]
-        proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=timeout)
-        result = JavaResult(cmd, proc.returncode, proc.stdout, proc.stderr)
-        if check and proc.returncode != 0:
+        return self.run_main(self.MAIN, *args, stdin=stdin, timeout=timeout, check=check)
+
+    def run_main(
+        self,
+        main: str,
+        *args: str,
+        stdin: Optional[str] = None,
+        timeout: float = 120.0,
+        check: bool = True,
+    ) -> JavaResult:
+        """`main args...` (KafkaCli or GroupCli) with `stdin`; a non-zero exit fails the test
+        unless `check` is False."""
+        argv = [str(a) for a in args]
+        cmd = ["java", *self.jvm_flags, "-cp", self.classpath, main, *argv]
+        with self._lock:
+            server = self._idle.pop() if self._idle else None
+        if server is None:
+            server = JavaServer(["java", *self.jvm_flags, "-cp", self.classpath, "ClientServer"])
+        try:
+            reply = server.call(main, argv, stdin or "", timeout)
+        except BaseException:
+            server.close()
+            raise
+        with self._lock:
+            self._idle.append(server)
+        result = JavaResult(cmd, reply["exit"], reply["stdout"], reply["stderr"])
+        if check and result.returncode != 0:
             raise AssertionError(f"Java client failed\n{result.describe()}")
         return result
+
+    def close(self) -> None:
+        """Ends every idle JVM."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for server in idle:
+            server.close()
 
 
 def make_temp_dir(prefix: str) -> Path:

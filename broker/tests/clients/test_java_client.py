@@ -2,6 +2,7 @@
 KafkaCli program in java/. Its defaults matter: enable.idempotence=true and acks=all."""
 
 import json
+import subprocess
 import time
 
 import pytest
@@ -137,3 +138,29 @@ def test_oversized_record_is_rejected_with_record_too_large(broker_factory, topi
     assert small.one("done")["acked"] == 3
     assert sorted(a["offset"] for a in small.events("ack")) == [0, 1, 2]
     assert broker.alive()
+
+
+@pytest.mark.same_on_cluster("the suite's Java client runner itself: no broker is involved")
+def test_the_java_runner_reports_each_command_as_its_own_process_would(java):
+    """KafkaCli runs in long-lived JVMs (harness.JavaClient, ClientServer.java): each call must
+    still get its own exit code, output and input, and a call that overruns ends its JVM."""
+    usage = java.run("no-such-command", check=False)
+    assert (usage.returncode, usage.stdout) == (64, "")
+    assert "unknown subcommand no-such-command" in usage.stderr
+    failed = java.run("produce", "--topic", "t", check=False)
+    assert failed.returncode == 1
+    assert "IllegalArgumentException: --bootstrap is required" in failed.stderr
+    with pytest.raises(AssertionError, match="--bootstrap is required"):
+        java.run("produce", "--topic", "t")
+    # The call's stdin reaches the command (a bad record fails before any connection).
+    bad = java.run("produce", "--bootstrap", "127.0.0.1:1", "--topic", "t", "--stdin",
+                   stdin='{"value":"from-stdin"} trailing\n', check=False)
+    assert bad.returncode == 1 and 'trailing data in JSON: {"value":"from-stdin"}' in bad.stderr
+    (server,) = java._idle
+    # Nothing listens on port 1: the consumer waits for its own 15 s deadline; ours is shorter.
+    with pytest.raises(subprocess.TimeoutExpired):
+        java.run("consume", "--bootstrap", "127.0.0.1:1", "--topic", "t", "--max", "1", timeout=2)
+    assert server.proc.poll() is not None, "the JVM of an overrun call was left running"
+    assert java._idle == []
+    again = java.run("no-such-command", check=False)
+    assert again.returncode == 64 and java._idle and java._idle[0] is not server

@@ -54,9 +54,14 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 public final class GroupCli {
 
     public static void main(String[] argv) throws Exception {
+        System.exit(run(argv));
+    }
+
+    /** One run of a command: its exit code (64 for a usage error); ClientServer runs `groups` in one JVM. */
+    static int run(String[] argv) throws Exception {
         if (argv.length == 0) {
             System.err.println("usage: GroupCli member|groups ...");
-            System.exit(64);
+            return 64;
         }
         KafkaCli.Args args = new KafkaCli.Args(Arrays.copyOfRange(argv, 1, argv.length));
         switch (argv[0]) {
@@ -64,8 +69,10 @@ public final class GroupCli {
             case "groups": groups(args); break;
             default:
                 System.err.println("unknown command " + argv[0]);
-                System.exit(64);
+                return 64;
         }
+        System.out.flush();
+        return 0;
     }
 
     static synchronized void emit(Map<String, Object> o) {

@@ -135,9 +135,17 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
 public final class KafkaCli {
 
     public static void main(String[] argv) throws Exception {
+        int code = run(argv);
+        System.out.flush();
+        // Client threads (e.g. a producer's sender after an error) must not keep us alive.
+        System.exit(code);
+    }
+
+    /** One run of a subcommand: its exit code (64 for a usage error); ClientServer runs many in one JVM. */
+    static int run(String[] argv) throws Exception {
         if (argv.length == 0) {
             System.err.println("usage: KafkaCli produce|consume|admin|offsets|txn|eos|history-produce|history-consume ...");
-            System.exit(64);
+            return 64;
         }
         Args args = new Args(Arrays.copyOfRange(argv, 1, argv.length));
         switch (argv[0]) {
@@ -151,11 +159,9 @@ public final class KafkaCli {
             case "history-consume": HistoryCli.consume(args); break;
             default:
                 System.err.println("unknown subcommand " + argv[0]);
-                System.exit(64);
+                return 64;
         }
-        System.out.flush();
-        // Client threads (e.g. a producer's sender after an error) must not keep us alive.
-        System.exit(0);
+        return 0;
     }
 
     // ---------------------------------------------------------------------------------------
