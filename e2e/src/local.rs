@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::apiserver::Served;
 use crate::controllers::network::{NetworkConfig, ServiceNetwork};
 use crate::controllers::{Controllers, ControllersConfig};
-use crate::kubelet::{ImageTable, Kubelet, KubeletConfig};
+use crate::kubelet::{ImageTable, Kubelet, KubeletConfig, MAX_CONTAINER_RESTART_PERIOD};
 use crate::{kubeconfig, FakeApiServer};
 
 /// Name of the one node.
@@ -33,6 +33,8 @@ pub struct LocalConfig {
     pub port: u16,
     /// Longest grace period each pod gets at shutdown.
     pub shutdown_grace: Duration,
+    /// The kubelet's restart back-off cap (see [`KubeletConfig`]).
+    pub max_container_restart_period: Duration,
     /// Have the watchdog remove the whole state directory (not only the pods' directories)
     /// when the process that started the cluster exits: for tests, whose shared control plane
     /// is never dropped.
@@ -50,6 +52,7 @@ impl LocalConfig {
             namespace: "default".to_owned(),
             port: 0,
             shutdown_grace: Duration::from_secs(10),
+            max_container_restart_period: MAX_CONTAINER_RESTART_PERIOD,
             remove_state_dir_at_exit: false,
         }
     }
@@ -97,6 +100,7 @@ impl LocalCluster {
                     .remove_state_dir_at_exit
                     .then(|| config.state_dir.clone()),
                 shutdown_grace: config.shutdown_grace,
+                max_container_restart_period: config.max_container_restart_period,
             },
         )
         .await?;

@@ -78,6 +78,10 @@ enum Command {
         /// Seconds the cluster may take to become Ready.
         #[arg(long, default_value_t = 300)]
         timeout: u64,
+        /// The kubelet's cap on a crashing container's restart back-off, in seconds
+        /// (`crashLoopBackOff.maxContainerRestartPeriod`, KEP-4603): 10 s doubling up to it.
+        #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=300))]
+        max_container_restart_period_seconds: u64,
         /// Stop the `up` already running on the state directory first (without it, a second
         /// `up` there is refused).
         #[arg(long)]
@@ -211,6 +215,7 @@ async fn main() -> anyhow::Result<()> {
             config,
             authorization,
             timeout,
+            max_container_restart_period_seconds,
             replace,
         } => {
             let state_dir = std::path::absolute(&state_dir).unwrap_or(state_dir);
@@ -221,6 +226,8 @@ async fn main() -> anyhow::Result<()> {
             let mut local = LocalConfig::new(state_dir, watchdog);
             local.port = port;
             local.namespace = namespace.clone();
+            local.max_container_restart_period =
+                Duration::from_secs(max_container_restart_period_seconds);
             let profile = if release {
                 Profile::Release
             } else {

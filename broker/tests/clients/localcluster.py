@@ -29,12 +29,14 @@ class LocalCluster:
 
     `config` entries become the KafkaCluster's `spec.config` (beside `up`'s defaults);
     `binaries` maps "broker"/"operator" to the binaries its pods run (default: the profile's
-    builds); `lease` is (duration seconds, renew interval seconds) or None for the CRD's.
+    builds); `lease` is (duration seconds, renew interval seconds) or None for the CRD's;
+    `max_restart_period` caps the kubelet's CrashLoopBackOff in seconds (None: its 300).
     """
 
     def __init__(self, e2e_bin: Path, state_dir: Path, *, name: str = "demo", namespace: str = "kafka",
                  brokers: int = 3, release: bool = False, binaries: Optional[dict[str, Path]] = None,
-                 lease: Optional[tuple[int, float]] = None, config: Optional[dict[str, str]] = None) -> None:
+                 lease: Optional[tuple[int, float]] = None, config: Optional[dict[str, str]] = None,
+                 max_restart_period: Optional[int] = None) -> None:
         self.e2e_bin = e2e_bin
         self.state_dir = state_dir
         self.name = name
@@ -44,6 +46,7 @@ class LocalCluster:
         self.binaries = dict(binaries or {})
         self.lease = lease
         self.config = dict(config or {})
+        self.max_restart_period = max_restart_period
         # `up` wipes its state directory at start, so its own log lives beside it.
         self.log_path = state_dir.with_name(state_dir.name + "-up.log")
         self.proc: Optional[subprocess.Popen] = None
@@ -57,6 +60,8 @@ class LocalCluster:
                *(f"--config={key}={value}" for key, value in self.config.items())]
         if self.release:
             cmd.append("--release")
+        if self.max_restart_period is not None:
+            cmd += ["--max-container-restart-period-seconds", str(self.max_restart_period)]
         if self.lease:
             cmd += ["--lease-duration-seconds", str(self.lease[0]),
                     "--lease-renew-interval-seconds", f"{self.lease[1]:g}"]

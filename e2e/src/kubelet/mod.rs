@@ -40,6 +40,7 @@ use tokio::task::JoinHandle;
 
 pub use self::images::{Image, ImageTable};
 pub use self::network::NoSubnet;
+pub use self::pods::MAX_CONTAINER_RESTART_PERIOD;
 pub use self::process::{running, watchdog};
 pub use rustix::process::Signal;
 
@@ -92,6 +93,9 @@ pub struct KubeletConfig {
     pub watchdog_removes: Option<PathBuf>,
     /// Longest grace period given to each pod at [`Kubelet::shutdown`].
     pub shutdown_grace: Duration,
+    /// The cap of a crashing container's restart back-off, the kubelet configuration's
+    /// `crashLoopBackOff.maxContainerRestartPeriod` (KEP-4603; 300 s by default, at least 1 s).
+    pub max_container_restart_period: Duration,
 }
 
 struct Inner {
@@ -295,6 +299,7 @@ impl Kubelet {
             groups,
             path: std::env::var("PATH")
                 .unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".to_owned()),
+            max_restart_period: config.max_container_restart_period,
         });
         let inner = Arc::new(Inner {
             ctx,

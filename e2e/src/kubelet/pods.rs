@@ -41,6 +41,8 @@ pub(crate) struct Ctx {
     pub(crate) groups: Groups,
     /// PATH of the processes (the host's).
     pub(crate) path: String,
+    /// Restart back-off cap.
+    pub(crate) max_restart_period: Duration,
 }
 
 /// What a pod worker is told.
@@ -55,10 +57,11 @@ pub(crate) enum Command {
     },
 }
 
-/// Restart back-off cap, and how long a container must run for its back-off to reset.
-const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// The kubelet's default restart back-off cap (`crashLoopBackOff.maxContainerRestartPeriod`).
+pub const MAX_CONTAINER_RESTART_PERIOD: Duration = Duration::from_secs(300);
+/// How long a container must run for its back-off to reset.
 const BACKOFF_RESET: Duration = Duration::from_secs(600);
-/// First back-off after the immediate first restart.
+/// First back-off after the immediate first restart (the cap, when that is lower).
 const FIRST_BACKOFF: Duration = Duration::from_secs(10);
 /// How often a pod whose volumes or image are not ready is tried again.
 const RETRY: Duration = Duration::from_secs(1);
@@ -618,12 +621,16 @@ async fn stop_process(
     status
 }
 
-fn backoff(restarts_in_a_row: u32) -> Duration {
+/// The wait before a container's next start: none for the first restart, then 10 s doubling
+/// up to `max`, as the kubelet's CrashLoopBackOff (KEP-4603: a cap below 10 s is also the
+/// first wait).
+fn backoff(restarts_in_a_row: u32, max: Duration) -> Duration {
     match restarts_in_a_row {
         0 => Duration::ZERO,
         n => FIRST_BACKOFF
+            .min(max)
             .saturating_mul(1 << (n - 1).min(8))
-            .min(MAX_BACKOFF),
+            .min(max),
     }
 }
 
@@ -886,7 +893,7 @@ async fn run_container(
         if began.elapsed() >= BACKOFF_RESET {
             in_a_row = 0;
         }
-        let delay = backoff(in_a_row);
+        let delay = backoff(in_a_row, ctx.max_restart_period);
         in_a_row += 1;
         run.note_restart(delay).await;
         tokio::select! {
@@ -923,6 +930,22 @@ mod tests {
 
     fn end(stop: bool, failed: bool) -> RunEnd {
         RunEnd { stop, failed }
+    }
+
+    #[test]
+    fn restart_back_off_doubles_from_10_s_to_its_cap_and_a_cap_below_10_s_is_also_the_first_wait() {
+        let waits = |max| {
+            (0..7)
+                .map(|n| backoff(n, max).as_secs())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            waits(MAX_CONTAINER_RESTART_PERIOD),
+            [0, 10, 20, 40, 80, 160, 300]
+        );
+        assert_eq!(waits(Duration::from_secs(30)), [0, 10, 20, 30, 30, 30, 30]);
+        assert_eq!(waits(Duration::from_secs(1)), [0, 1, 1, 1, 1, 1, 1]);
+        assert_eq!(backoff(40, MAX_CONTAINER_RESTART_PERIOD).as_secs(), 300);
     }
 
     #[test]

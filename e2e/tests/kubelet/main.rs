@@ -15,7 +15,9 @@ use kube::{Api, Client};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tributary_e2e::apiserver::Served;
-use tributary_e2e::kubelet::{running, Image, ImageTable, Kubelet, KubeletConfig};
+use tributary_e2e::kubelet::{
+    running, Image, ImageTable, Kubelet, KubeletConfig, MAX_CONTAINER_RESTART_PERIOD,
+};
 use tributary_e2e::FakeApiServer;
 
 use crate::support::{raw, wait_until};
@@ -31,6 +33,11 @@ struct Node {
 }
 
 async fn node() -> Node {
+    node_with(MAX_CONTAINER_RESTART_PERIOD).await
+}
+
+/// As [`node`], with the kubelet's restart back-off capped at `max_restart_period`.
+async fn node_with(max_restart_period: Duration) -> Node {
     let server = FakeApiServer::new();
     server.create_namespace(NS);
     let served = server.serve().await.expect("serve");
@@ -55,6 +62,7 @@ async fn node() -> Node {
             watchdog: Some(PathBuf::from(env!("CARGO_BIN_EXE_tributary-e2e"))),
             watchdog_removes: None,
             shutdown_grace: Duration::from_secs(5),
+            max_container_restart_period: max_restart_period,
         },
     )
     .await
@@ -217,6 +225,28 @@ async fn a_crashing_container_is_restarted_at_once_then_backs_off() {
         phase.as_deref(),
         Some("Running"),
         "a restarting pod is Running"
+    );
+}
+
+/// With the default cap the fourth restart would come 10 + 20 + 40 s after the first run,
+/// past the 30 s deadline of `wait_until`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_back_off_capped_at_one_second_restarts_a_crashing_container_every_second() {
+    let n = node_with(Duration::from_secs(1)).await;
+    let pods: Api<Pod> = Api::namespaced(n.client.clone(), NS);
+    pods.create(&PostParams::default(), &pod("crash", "exit 3", json!({})))
+        .await
+        .expect("pod");
+    let waiting = wait_until("a fifth run after four restarts", || async {
+        let p = pods.get("crash").await.ok()?;
+        let cs = p.status?.container_statuses?.into_iter().next()?;
+        let waiting = cs.state.as_ref()?.waiting.as_ref()?.message.clone()?;
+        (cs.restart_count >= 4).then_some(waiting)
+    })
+    .await;
+    assert!(
+        waiting.starts_with("back-off 1s"),
+        "the kubelet's message: {waiting}"
     );
 }
 
