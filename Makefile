@@ -56,10 +56,11 @@ e2e-tests: tools build
 
 # The Rust tests are `rust-tests` (nextest, then the doctests). The real-client suite runs
 # twice: against one standalone broker per test, on two pytest-xdist workers (each test
-# starts its own broker on its own ports and data dir), then against a three-broker local
-# cluster (RF 3, min.insync.replicas 2) without workers (one cluster at a time), where the
-# tests marked single_broker or same_on_cluster are skipped with their reason (the rule:
-# CLUSTER PASS in broker/tests/clients/conftest.py).
+# starts its own broker on its own ports and data dir), then against three-broker local
+# clusters (RF 3, min.insync.replicas 2), one per worker, each worker taking whole files so a
+# cluster serves tests in the files' order, where the tests marked single_broker or
+# same_on_cluster are skipped with their reason (the rule: CLUSTER PASS in
+# broker/tests/clients/conftest.py).
 # Each stage prints its wall time, and the run ends with a table of them (.ci/stage).
 test:
 	@./.ci/stage begin
@@ -68,8 +69,8 @@ test:
 	./.ci/stage cargo-tests $(MAKE) --no-print-directory rust-tests
 	./.ci/stage pytest-standalone $(PYTHON) -m pytest broker/tests/clients -q --durations=15 -n 2 \
 		-rfE --junitxml=target/junit/pytest-standalone.xml $(PYTEST_ARGS)
-	./.ci/stage pytest-cluster $(PYTHON) -m pytest broker/tests/clients -q --durations=15 \
-		-rsfE --junitxml=target/junit/pytest-cluster.xml --broker-kind cluster $(PYTEST_ARGS)
+	./.ci/stage pytest-cluster $(PYTHON) -m pytest broker/tests/clients -q --durations=15 -n 2 \
+		--dist loadfile -rsfE --junitxml=target/junit/pytest-cluster.xml --broker-kind cluster $(PYTEST_ARGS)
 	./.ci/stage fuzz-short $(MAKE) --no-print-directory fuzz-short-run
 	@./.ci/stage table
 

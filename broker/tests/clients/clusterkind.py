@@ -3,9 +3,10 @@ cluster (`tributary-e2e up --brokers 3`, see localcluster.py), shared by every t
 for the same broker settings, with topics at replication factor 3 and min.insync.replicas 2.
 
 A test's broker settings (`broker_factory(message_max_bytes=4096)`) become the KafkaCluster's
-`spec.config` (`message.max.bytes: "4096"`); one cluster runs at a time (every `up` hands out
-the same loopback addresses), so a test with other settings replaces the running cluster and
-the next default test brings a default one back (an `up` takes a few seconds)."""
+`spec.config` (`message.max.bytes: "4096"`); a session (each pytest-xdist worker) runs one
+cluster at a time, so a test with other settings replaces the running cluster and the next
+default test brings a default one back (an `up` takes a few seconds). Workers' clusters never
+meet: each `up`'s node claims a loopback /24 of its own for its pods and Services."""
 
 from __future__ import annotations
 
@@ -29,6 +30,11 @@ FLAG_KEYS = {"auto_create_topics": "auto.create.topics.enable"}
 # hundreds of topics would otherwise slow every broker's and the control plane's work.
 RECYCLE_AFTER_TESTS = 40
 START_TIMEOUT = 120.0
+# The kubelet's restart back-off cap (KEP-4603's maxContainerRestartPeriod): a cluster serves
+# up to RECYCLE_AFTER_TESTS tests, and with the default back-off (10 s doubling, reset only
+# after 10 minutes up) each broker restart would wait longer than the one of the test before,
+# so a test's timing would depend on which tests ran before it on the same cluster.
+MAX_RESTART_PERIOD = 1
 # The brokers' metrics and health port in the chart's pods (operator/src/builders ADMIN_PORT).
 ADMIN_PORT = 9644
 
@@ -51,7 +57,7 @@ def e2e_binary() -> Path:
 
 
 class ClusterPool:
-    """Hands each test a running cluster with its settings, one cluster at a time."""
+    """Hands each test of a session a running cluster with its settings, one cluster at a time."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -69,7 +75,7 @@ class ClusterPool:
             self.close()
             self.started += 1
             cluster = LocalCluster(e2e_binary(), self.root / f"cluster{self.started}", brokers=BROKERS,
-                                   config=config)
+                                   config=config, max_restart_period=MAX_RESTART_PERIOD)
             try:
                 cluster.start(START_TIMEOUT)
             except BaseException:

@@ -54,9 +54,6 @@ def pytest_configure(config: pytest.Config) -> None:
     # workers never hand out the same port (harness.free_port).
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     if worker.startswith("gw"):
-        if config.getoption("--broker-kind") == "cluster":
-            # Every `tributary-e2e up` hands out the same loopback addresses: one cluster at a time.
-            raise pytest.UsageError("--broker-kind cluster runs one cluster at a time: run it without -n")
         use_port_block(int(worker[2:]))
     config.addinivalue_line(
         "markers",
@@ -130,7 +127,8 @@ def broker_kind(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="session")
 def cluster_pool(tmp_path_factory: pytest.TempPathFactory):
-    """The `cluster` kind's clusters (one at a time), stopped at the end of the session."""
+    """The `cluster` kind's clusters (one at a time per pytest-xdist worker), stopped at the
+    end of the session."""
     pool = ClusterPool(tmp_path_factory.mktemp("clusters"))
     yield pool
     pool.close()
