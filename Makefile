@@ -55,8 +55,9 @@ e2e-tests: tools build
 	$(CARGO) test -p tributary-e2e -- $(E2E_ARGS)
 
 # The Rust tests are `rust-tests` (nextest, then the doctests). The real-client suite runs
-# twice: against one standalone broker per test, on two pytest-xdist workers (each test
-# starts its own broker on its own ports and data dir), then against three-broker local
+# twice: against one standalone broker per test, on three pytest-xdist workers (each test
+# starts its own broker on its own ports and data dir; the tests mostly wait, on timeouts,
+# sessions and clients, so three share 2 cores), then against three-broker local
 # clusters (RF 3, min.insync.replicas 2), one per worker, each worker taking whole files so a
 # cluster serves tests in the files' order, where the tests marked single_broker or
 # same_on_cluster are skipped with their reason (the rule: CLUSTER PASS in
@@ -67,7 +68,7 @@ test:
 	./.ci/stage tools $(MAKE) --no-print-directory tools
 	./.ci/stage build $(MAKE) --no-print-directory build
 	./.ci/stage cargo-tests $(MAKE) --no-print-directory rust-tests
-	./.ci/stage pytest-standalone $(PYTHON) -m pytest broker/tests/clients -q --durations=15 -n 2 \
+	./.ci/stage pytest-standalone $(PYTHON) -m pytest broker/tests/clients -q --durations=15 -n 3 \
 		-rfE --junitxml=target/junit/pytest-standalone.xml $(PYTEST_ARGS)
 	./.ci/stage pytest-cluster $(PYTHON) -m pytest broker/tests/clients -q --durations=15 -n 2 \
 		--dist loadfile -rsfE --junitxml=target/junit/pytest-cluster.xml --broker-kind cluster $(PYTEST_ARGS)
