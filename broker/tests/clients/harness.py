@@ -420,15 +420,15 @@ class JavaServer:
 class JavaClient:
     """Runs `KafkaCli` (broker/tests/clients/java) subcommands; each prints JSON lines.
 
-    The commands run in long-lived JVMs (ClientServer), one per concurrent call: a JVM start
-    and the client's class loading cost about a second of CPU, paid once rather than at
-    each of the suite's hundreds of calls. A call that overruns its timeout ends its JVM."""
+    The commands run in long-lived JVMs (ClientServer), one per concurrent call: the JVM's
+    start and the client's class loading are paid once rather than at each of the suite's
+    hundreds of calls. A call that overruns its timeout ends its JVM."""
 
     MAIN = "KafkaCli"
 
     def __init__(self, build_dir: Path, jars: list[Path], jvm_flags: Optional[list[str]] = None) -> None:
         self.classpath = os.pathsep.join([str(build_dir), *map(str, jars)])
-        # Short-lived test processes: fast start-up beats peak JIT throughput.
+        # Test workloads are small: the quick C1 compiler alone warms up fastest.
         self.jvm_flags = jvm_flags if jvm_flags is not None else ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xss1m"]
         self._idle: list[JavaServer] = []
         self._lock = threading.Lock()
