@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use tributary_e2e::apiserver::Config;
-use tributary_e2e::kubelet::ImageTable;
+use tributary_e2e::kubelet::{ImageTable, MAX_CONTAINER_RESTART_PERIOD};
 use tributary_e2e::local::LocalConfig;
 use tributary_e2e::tools::Profile;
 use tributary_e2e::up::{LeaseTiming, UpOptions};
@@ -80,7 +80,7 @@ enum Command {
         timeout: u64,
         /// The kubelet's cap on a crashing container's restart back-off, in seconds
         /// (`crashLoopBackOff.maxContainerRestartPeriod`, KEP-4603): 10 s doubling up to it.
-        #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=300))]
+        #[arg(long, default_value_t = MAX_CONTAINER_RESTART_PERIOD.as_secs(), value_parser = clap::value_parser!(u64).range(1..=MAX_CONTAINER_RESTART_PERIOD.as_secs()))]
         max_container_restart_period_seconds: u64,
         /// Stop the `up` already running on the state directory first (without it, a second
         /// `up` there is refused).
