@@ -37,10 +37,14 @@ check: tools nextest
 	./.ci/stage fast-tests $(MAKE) --no-print-directory rust-tests NEXTEST_ARGS="--profile check"
 	@./.ci/stage table
 
-# The client tests run the broker; the monitoring test (test_prometheus.py) also the operator;
-# the e2e scenarios run both as the local control plane's pods.
+# Every target of the workspace in one cargo invocation, as the Rust tests build them: the
+# binaries the client tests, the e2e scenarios and the fuzz harness run (broker, operator,
+# control plane, registry, fuzz) and every test binary. One invocation resolves features once:
+# `cargo build -p ...` of the binaries alone left out the dev-dependencies' features (tokio's
+# test-util), so a cold run built tokio and everything above it twice (about 4 minutes on
+# 2 cores), and the fuzz harness's own build a third time.
 build:
-	$(CARGO) build -p tributary-broker -p tributary-operator -p tributary-e2e -p tributary-registry
+	$(CARGO) test --workspace --no-run -q
 
 # Real clients against target/debug/tributary-broker (and a real Prometheus scraping it and the
 # operator); pass PYTEST_ARGS="-k ..." to select, PYTEST_ARGS="--broker-kind cluster" to run
@@ -89,7 +93,7 @@ FUZZ_SEED ?= 20
 # made: about 35 s on a 2-core box, with the seeds, the bombs and the final read-back. Time
 # only bounds a round a broken broker slows to a crawl (--round-seconds, a warning in the
 # summary); the summary prints the frame count.
-FUZZ_SHORT = $(CARGO) build -p tributary-fuzz && ./target/debug/tributary-fuzz run \
+FUZZ_SHORT = ./target/debug/tributary-fuzz run \
 	--broker-bin target/debug/tributary-broker --seed 1 --rounds 3 --frames-per-round 4000 \
 	--round-seconds 60 --readback-every 3
 
