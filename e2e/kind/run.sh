@@ -63,7 +63,7 @@ kind create cluster --name "$CLUSTER" --config e2e/kind/cluster.yaml --kubeconfi
 log "building $BROKER_IMAGE, $OPERATOR_IMAGE and $REGISTRY_IMAGE"
 docker build -f broker/Dockerfile -t "$BROKER_IMAGE" .
 docker build -f operator/Dockerfile -t "$OPERATOR_IMAGE" .
-docker build -f broker/registry/Dockerfile -t "$REGISTRY_IMAGE" .
+docker build -f registry/Dockerfile -t "$REGISTRY_IMAGE" .
 kind load docker-image --name "$CLUSTER" "$BROKER_IMAGE" "$OPERATOR_IMAGE" "$REGISTRY_IMAGE"
 
 NODE="${CLUSTER}-control-plane"

@@ -80,11 +80,7 @@ const BINARIES: &[(&str, &str, &[&str])] = &[
     (
         "tributary-schema-registry",
         "tributary-registry",
-        &[
-            "broker/registry/src",
-            "broker/registry/Cargo.toml",
-            "Cargo.lock",
-        ],
+        &["registry/src", "registry/Cargo.toml", "Cargo.lock"],
     ),
 ];
 

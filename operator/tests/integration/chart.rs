@@ -401,10 +401,7 @@ fn known_metrics() -> BTreeSet<String> {
     for (file, prefix) in [
         ("broker/src/metrics.rs", "tributary_log_dir_"),
         ("broker/src/tiered/metrics.rs", "tributary_tiered_"),
-        (
-            "broker/registry/src/metrics.rs",
-            "tributary_schema_registry_",
-        ),
+        ("registry/src/metrics.rs", "tributary_schema_registry_"),
     ] {
         let found = literals_with_prefix(&read(file), prefix);
         assert!(!found.is_empty(), "no {prefix}* metric names in {file}");
