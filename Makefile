@@ -3,7 +3,7 @@ PYTHON ?= python3
 CARGO ?= cargo
 
 .PHONY: test check tools nextest build rust-tests client-tests e2e-tests bench librdkafka-tests fuzz \
-	fuzz-short fuzz-short-run coordinator-kill-loop flake-hunt
+	fuzz-short fuzz-short-run coordinator-kill-loop flake-hunt pytest-standalone pytest-cluster
 
 # Installs (or checks) the real tools: kcat, the Python clients, the Kafka Java client, Tansu,
 # helm and kubectl, Prometheus and promtool, shellcheck.
@@ -59,25 +59,35 @@ e2e-tests: tools build
 	$(CARGO) test -p tributary-e2e -- $(E2E_ARGS)
 
 # The Rust tests are `rust-tests` (nextest, then the doctests). The real-client suite runs
-# twice: against one standalone broker per test, on three pytest-xdist workers (each test
-# starts its own broker on its own ports and data dir; the tests mostly wait, on timeouts,
-# sessions and clients, so three share 2 cores), then against three-broker local
-# clusters (RF 3, min.insync.replicas 2), one per worker, each worker taking whole files so a
-# cluster serves tests in the files' order, where the tests marked single_broker or
-# same_on_cluster are skipped with their reason (the rule: CLUSTER PASS in
-# broker/tests/clients/conftest.py).
+# twice, both passes at once: against one standalone broker per test, on three pytest-xdist
+# workers (each test starts its own broker on its own ports and data dir), and against
+# three-broker local clusters (RF 3, min.insync.replicas 2), one per worker, each worker taking
+# whole files so a cluster serves tests in the files' order, where the tests marked
+# single_broker or same_on_cluster are skipped with their reason (the rule: CLUSTER PASS in
+# broker/tests/clients/conftest.py). A standalone broker listens on 127.0.0.1, each cluster on
+# a loopback /24 of its own, so the passes never meet.
 # Each stage prints its wall time, and the run ends with a table of them (.ci/stage).
 test:
 	@./.ci/stage begin
 	./.ci/stage tools $(MAKE) --no-print-directory tools
 	./.ci/stage build $(MAKE) --no-print-directory build
 	./.ci/stage cargo-tests $(MAKE) --no-print-directory rust-tests
-	./.ci/stage pytest-standalone $(PYTHON) -m pytest broker/tests/clients -q --durations=15 -n 3 \
-		-rfE --junitxml=target/junit/pytest-standalone.xml $(PYTEST_ARGS)
-	./.ci/stage pytest-cluster $(PYTHON) -m pytest broker/tests/clients -q --durations=15 -n 2 \
-		--dist loadfile -rsfE --junitxml=target/junit/pytest-cluster.xml --broker-kind cluster $(PYTEST_ARGS)
+	./.ci/stage client-tests $(MAKE) --no-print-directory -j2 --output-sync=target \
+		pytest-standalone pytest-cluster
 	./.ci/stage fuzz-short $(MAKE) --no-print-directory fuzz-short-run
 	@./.ci/stage table
+
+# The two passes of the real-client suite, which `make test` runs side by side (together they
+# keep 2 cores about half busy: the tests mostly wait on timeouts, sessions and clients), each
+# printing its output whole when it ends and recording its own row in the stage table.
+pytest-standalone:
+	@STAGE_PART=1 ./.ci/stage pytest-standalone $(PYTHON) -m pytest broker/tests/clients -q \
+		--durations=15 -n 3 -rfE --junitxml=target/junit/pytest-standalone.xml $(PYTEST_ARGS)
+
+pytest-cluster:
+	@STAGE_PART=1 ./.ci/stage pytest-cluster $(PYTHON) -m pytest broker/tests/clients -q \
+		--durations=15 -n 2 --dist loadfile -rsfE --junitxml=target/junit/pytest-cluster.xml \
+		--broker-kind cluster $(PYTEST_ARGS)
 
 # The fuzz harness (broker/fuzz): the regression frames of known defects first, then
 # structure-aware mutations of the captured client corpus, with checks (no panic, /healthz,
