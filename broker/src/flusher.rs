@@ -28,8 +28,7 @@ use crate::journal::{Entry, FileSystemSpace, Journal};
 use crate::partition::Partition;
 use crate::storage::FlushDue;
 
-/// Exit code of a broker halted by a failed fsync.
-pub const FSYNC_FAILURE_EXIT_CODE: i32 = 70;
+pub use tributary_storage::FSYNC_FAILURE_EXIT_CODE;
 
 /// Starts fsyncs for partitions with unsynced writes.
 #[derive(Debug, Clone)]

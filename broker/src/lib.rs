@@ -39,11 +39,12 @@
 //! - [`peer`]: requests to other brokers over the inter-broker listener.
 //!
 //! Durability:
-//! - [`storage`]: the segmented log of RecordBatch v2, indexes, checkpoints, recovery and
-//!   compaction.
+//! - [`storage`] (the `tributary-storage` crate, the floor below everything here): the
+//!   segmented log of RecordBatch v2, indexes, checkpoints, recovery and compaction; with
+//!   [`journal`], the commit journal (one sequential write per round instead of many fsyncs),
+//!   [`codec`], compression codecs and a topic's `compression.type` policy, and [`disk`], the
+//!   log directory's file system capacity. Re-exported under their old names.
 //! - [`flusher`]: group-commit fsync: one round at a time for the whole broker.
-//! - [`journal`]: the commit journal: one sequential write per round instead of many fsyncs.
-//! - [`codec`]: compression codecs and a topic's `compression.type` policy.
 //! - `fsutil`: small durable-file helpers (atomic writes, JSON documents).
 //!
 //! Security and client limits:
@@ -60,16 +61,17 @@
 //! - `error_codes`: the one place internal errors become Kafka error codes.
 //! - `test_support` (tests only): setting up topics through the real metadata source.
 
+pub use tributary_storage as storage;
+pub use tributary_storage::{codec, disk, journal};
+
 pub mod acl;
 pub mod broker;
 pub mod client_batch;
 pub mod clock;
-pub mod codec;
 pub mod config;
 pub mod connection;
 pub mod coordination;
 pub mod coordinator;
-pub mod disk;
 mod error_codes;
 pub mod fence;
 pub mod flusher;
@@ -77,7 +79,6 @@ mod fsutil;
 pub mod group;
 pub mod handlers;
 pub mod http;
-pub mod journal;
 pub mod kube;
 pub mod limits;
 pub mod metadata;
@@ -93,7 +94,6 @@ pub mod scram;
 pub mod security;
 pub mod server;
 pub mod shared;
-pub mod storage;
 pub mod telemetry;
 pub mod tiered;
 pub mod topics;

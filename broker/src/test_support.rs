@@ -10,7 +10,7 @@ use crate::broker::Broker;
 use crate::metadata::{TopicImage, TopicSpec};
 use crate::partition::Partition;
 
-pub(crate) mod hostile;
+pub(crate) use tributary_storage::hostile;
 
 /// Creates topic `name` with `partitions` partitions and `configs`.
 pub(crate) fn create_topic(

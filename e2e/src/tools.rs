@@ -60,6 +60,8 @@ const BINARIES: &[(&str, &str, &[&str])] = &[
         &[
             "broker/src",
             "broker/Cargo.toml",
+            "broker/storage/src",
+            "broker/storage/Cargo.toml",
             "broker/vendor",
             "crds/src",
             "crds/Cargo.toml",

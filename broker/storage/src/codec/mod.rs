@@ -163,7 +163,7 @@ mod tests {
         let data: Vec<u8> = (0..10_000u32)
             .flat_map(|i| (i % 251).to_le_bytes())
             .collect();
-        for codec in crate::storage::test_util::ALL_CODECS {
+        for codec in crate::test_util::ALL_CODECS {
             let packed = compress(codec, &data).unwrap();
             assert_eq!(
                 decompress(codec, &packed, 1 << 20).unwrap(),

@@ -146,7 +146,7 @@ mod tests {
         let id = Uuid::nil();
         let mut two = encoded(1, &[entry(id, 0, b"batches")]);
         two.extend(encoded(2, &[entry(id, 7, b"more"), entry(id, 9, b"")]));
-        crate::test_support::hostile::never_panics(
+        crate::hostile::never_panics(
             vec![two],
             crate::journal::record::tests::seal_record,
             |bytes| {

@@ -137,7 +137,7 @@ fn inputs(samples: Vec<Vec<u8>>, seal: fn(&mut [u8])) -> impl Strategy<Value = V
 
 /// Runs `decode` over hostile inputs built from `samples`; fails (naming the input) if it
 /// panics. `decode` returns nothing: errors are its business, panics are the defect.
-pub(crate) fn never_panics(samples: Vec<Vec<u8>>, seal: fn(&mut [u8]), decode: impl Fn(&[u8])) {
+pub fn never_panics(samples: Vec<Vec<u8>>, seal: fn(&mut [u8]), decode: impl Fn(&[u8])) {
     let config = Config {
         cases: CASES,
         failure_persistence: None,
@@ -155,11 +155,11 @@ pub(crate) fn never_panics(samples: Vec<Vec<u8>>, seal: fn(&mut [u8]), decode: i
 }
 
 /// No checksum to restore.
-pub(crate) fn unsealed(_: &mut [u8]) {}
+pub fn unsealed(_: &mut [u8]) {}
 
 /// Restores the CRC-32C of the RecordBatch v2 at the start of `bytes` (it covers the
 /// attributes to the end of the batch, as its length field says or the bytes present).
-pub(crate) fn seal_batch(bytes: &mut [u8]) {
+pub fn seal_batch(bytes: &mut [u8]) {
     const CRC: usize = 17;
     const ATTRIBUTES: usize = 21;
     if bytes.len() < ATTRIBUTES {

@@ -6,7 +6,7 @@ use kafka_protocol::records::{
 };
 
 /// Every codec, uncompressed first.
-pub(crate) const ALL_CODECS: [Compression; 5] = [
+pub const ALL_CODECS: [Compression; 5] = [
     Compression::None,
     Compression::Gzip,
     Compression::Snappy,
@@ -16,21 +16,21 @@ pub(crate) const ALL_CODECS: [Compression; 5] = [
 
 /// What to put in a test batch.
 #[derive(Debug, Clone)]
-pub(crate) struct BatchSpec {
+pub struct BatchSpec {
     /// Number of records.
-    pub(crate) records: usize,
+    pub records: usize,
     /// Timestamp of the first record; each following record is 1 ms later.
-    pub(crate) timestamp: i64,
+    pub timestamp: i64,
     /// Explicit per-record timestamps, overriding `timestamp` when non-empty.
-    pub(crate) timestamps: Vec<i64>,
+    pub timestamps: Vec<i64>,
     /// Value bytes per record.
-    pub(crate) value_len: usize,
+    pub value_len: usize,
     /// Codec.
-    pub(crate) compression: Compression,
+    pub compression: Compression,
     /// Producer id, -1 for a plain producer.
-    pub(crate) producer_id: i64,
+    pub producer_id: i64,
     /// Sequence of the first record, -1 for a plain producer.
-    pub(crate) base_sequence: i32,
+    pub base_sequence: i32,
 }
 
 impl Default for BatchSpec {
@@ -48,7 +48,7 @@ impl Default for BatchSpec {
 }
 
 /// Encodes one batch with base offset 0, as a producer would send it.
-pub(crate) fn batch(spec: &BatchSpec) -> BytesMut {
+pub fn batch(spec: &BatchSpec) -> BytesMut {
     let n = if spec.timestamps.is_empty() {
         spec.records
     } else {
@@ -90,7 +90,7 @@ pub(crate) fn batch(spec: &BatchSpec) -> BytesMut {
 }
 
 /// One uncompressed batch of `records` records, first timestamp `ts`.
-pub(crate) fn simple(records: usize, ts: i64) -> BytesMut {
+pub fn simple(records: usize, ts: i64) -> BytesMut {
     batch(&BatchSpec {
         records,
         timestamp: ts,
@@ -104,21 +104,21 @@ use super::batch::split_batches;
 use super::{AppendInfo, LogConfig, PartitionLog};
 
 /// Wall clock used by tests unless they need another.
-pub(crate) const NOW: i64 = 1_700_000_000_000;
+pub const NOW: i64 = 1_700_000_000_000;
 
 /// Opens a log, failing the test on error.
-pub(crate) fn open(dir: &Path, config: LogConfig) -> PartitionLog {
+pub fn open(dir: &Path, config: LogConfig) -> PartitionLog {
     PartitionLog::open(dir, config).expect("open log")
 }
 
 /// Appends one request's bytes with leader epoch 0 at [`NOW`].
-pub(crate) fn append(log: &mut PartitionLog, mut bytes: BytesMut) -> AppendInfo {
+pub fn append(log: &mut PartitionLog, mut bytes: BytesMut) -> AppendInfo {
     log.append(&mut bytes, 0, NOW).expect("append")
 }
 
 /// (base offset, last offset) of every batch from `from` to the log end, fetching the way a
 /// consumer does (one segment per call).
-pub(crate) fn read_all(log: &PartitionLog, from: i64) -> Vec<(i64, i64)> {
+pub fn read_all(log: &PartitionLog, from: i64) -> Vec<(i64, i64)> {
     let mut out = Vec::new();
     let mut offset = from;
     while offset < log.log_end_offset() {
@@ -137,7 +137,7 @@ pub(crate) fn read_all(log: &PartitionLog, from: i64) -> Vec<(i64, i64)> {
 }
 
 /// Small segments and a dense index, so a few batches exercise rolls and index lookups.
-pub(crate) fn small_config() -> LogConfig {
+pub fn small_config() -> LogConfig {
     LogConfig {
         segment_bytes: 1024,
         index_interval_bytes: 100,
@@ -147,7 +147,7 @@ pub(crate) fn small_config() -> LogConfig {
 
 /// A plain producer's record at `offset` of its batch (the sequence keeps offset - sequence
 /// constant, so the encoder keeps consecutive records in one batch).
-pub(crate) fn record(offset: i32, key: Option<&str>, value: Option<&str>) -> Record {
+pub fn record(offset: i32, key: Option<&str>, value: Option<&str>) -> Record {
     Record {
         transactional: false,
         control: false,
@@ -166,7 +166,7 @@ pub(crate) fn record(offset: i32, key: Option<&str>, value: Option<&str>) -> Rec
 }
 
 /// `records` encoded as RecordBatch v2.
-pub(crate) fn encode(records: &[Record], compression: Compression) -> BytesMut {
+pub fn encode(records: &[Record], compression: Compression) -> BytesMut {
     let mut buf = BytesMut::new();
     let options = RecordEncodeOptions {
         version: 2,
@@ -178,7 +178,7 @@ pub(crate) fn encode(records: &[Record], compression: Compression) -> BytesMut {
 
 /// Batches of every codec and shape the decoders meet (keyed and keyless records with
 /// headers, a transactional batch, a transaction marker), as seeds of the property tests.
-pub(crate) fn sample_batches() -> Vec<Vec<u8>> {
+pub fn sample_batches() -> Vec<Vec<u8>> {
     let with_headers = |offset: i32, key: Option<&str>| {
         let mut r = record(offset, key, Some("value"));
         r.headers.insert(

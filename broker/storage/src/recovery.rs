@@ -176,9 +176,9 @@ mod tests {
     use std::fs::{self, OpenOptions};
     use std::io::Write;
 
-    use crate::storage::segment::{file_name, INDEX_SUFFIX, LOG_SUFFIX};
-    use crate::storage::test_util::{append, open, read_all, simple, small_config};
-    use crate::storage::LogConfig;
+    use crate::segment::{file_name, INDEX_SUFFIX, LOG_SUFFIX};
+    use crate::test_util::{append, open, read_all, simple, small_config};
+    use crate::LogConfig;
 
     fn segment_path(dir: &std::path::Path, base: i64) -> std::path::PathBuf {
         dir.join(file_name(base, LOG_SUFFIX))

@@ -250,8 +250,8 @@ impl CheckpointPlan {
 
 #[cfg(test)]
 mod tests {
-    use crate::storage::test_util::{append, open, simple, small_config};
-    use crate::storage::{FlushDue, LogConfig};
+    use crate::test_util::{append, open, simple, small_config};
+    use crate::{FlushDue, LogConfig};
 
     #[test]
     fn unsynced_writes_are_due_by_flush_messages_flush_ms_and_rolls() {

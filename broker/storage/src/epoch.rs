@@ -192,8 +192,8 @@ mod tests {
 
     #[test]
     fn hostile_checkpoint_files_read_as_missing_never_panics() {
-        use crate::storage::checkpoint::{read_offset, write_lines, HIGH_WATERMARK_FILE};
-        use crate::test_support::hostile::{never_panics, unsealed};
+        use crate::checkpoint::{read_offset, write_lines, HIGH_WATERMARK_FILE};
+        use crate::hostile::{never_panics, unsealed};
 
         let dir = tempfile::tempdir().expect("tempdir");
         let (_keep, epochs) = cache(&[(1, 0), (3, 100), (7, 2_000)]);

@@ -85,7 +85,7 @@ impl PartitionLog {
 
 #[cfg(test)]
 mod tests {
-    use crate::storage::test_util::{open, simple, small_config, NOW};
+    use crate::test_util::{open, simple, small_config, NOW};
 
     /// Batches as a leader stores them: `count` two-record batches at `epoch`.
     fn leader_batches(epoch: i32, count: usize, from: i64) -> Vec<u8> {

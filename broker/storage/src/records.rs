@@ -20,7 +20,7 @@ pub(crate) fn records_of(view: &BatchView<'_>) -> Option<Vec<Record>> {
 
 /// Whether a control batch is a COMMIT marker (`Some(false)`: ABORT); `None` when it is not
 /// a transaction marker.
-pub(crate) fn marker_is_commit(view: &BatchView<'_>) -> Option<bool> {
+pub fn marker_is_commit(view: &BatchView<'_>) -> Option<bool> {
     if !view.is_control() {
         return None;
     }
@@ -35,7 +35,7 @@ pub(crate) fn marker_is_commit(view: &BatchView<'_>) -> Option<bool> {
 
 /// A control batch marking the end of a producer's transaction: one record whose key is
 /// (version 0, type ABORT=0 or COMMIT=1) and whose value is (version 0, coordinator epoch).
-pub(crate) fn marker_batch(
+pub fn marker_batch(
     producer_id: i64,
     producer_epoch: i16,
     commit: bool,
@@ -98,8 +98,8 @@ mod tests {
     use bytes::BytesMut;
     use kafka_protocol::records::Compression;
 
-    use crate::storage::test_util::{encode, record};
-    use crate::storage::BatchView;
+    use crate::test_util::{encode, record};
+    use crate::BatchView;
 
     fn batch(keys: &[Option<&'static str>], compression: Compression) -> BytesMut {
         let records: Vec<_> = (0..)

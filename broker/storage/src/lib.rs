@@ -1,6 +1,10 @@
-//! Per-partition log storage: segments of Kafka RecordBatch v2 stored exactly as produced,
-//! sparse offset and time indexes, leader epoch cache, checkpoints, crash recovery and
-//! retention, and compaction of `cleanup.policy=compact` logs.
+//! Tributary's storage floor: per-partition log storage (segments of Kafka RecordBatch v2 stored
+//! exactly as produced, sparse offset and time indexes, leader epoch cache, checkpoints, crash
+//! recovery and retention, and compaction of `cleanup.policy=compact` logs), the commit journal
+//! group commits write to, the compression codecs, and the disk's capacity.
+//!
+//! A crate of its own so the compiler keeps it below everything else: it knows nothing of
+//! partitions' replicas, coordinators, the wire protocol or Kubernetes.
 //!
 //! Layout of a partition directory:
 //! - `<20-digit base offset>.log`: batches, back to back;
@@ -9,7 +13,9 @@
 //! - `leader-epoch-checkpoint`, `high-watermark`, `recovery-point`, `log-start-offset`.
 //!
 //! [`PartitionLog`] is the entry point; [`batch`] has the header views and [`check_records`]
-//! the record-level checks the protocol layer uses to validate produce requests.
+//! the record-level checks the protocol layer uses to validate produce requests; [`journal`]
+//! is the commit journal; [`codec`] the codecs and a topic's `compression.type` policy; [`disk`]
+//! what the file system holding the log directory offers.
 
 pub mod batch;
 mod checkpoint;
@@ -35,8 +41,20 @@ mod time_index;
 mod timestamp;
 mod validate;
 
-#[cfg(test)]
-pub(crate) mod test_util;
+pub mod codec;
+pub mod disk;
+pub mod journal;
+
+/// Hostile bytes for the decoders' property tests, shared with the broker's.
+#[cfg(any(test, feature = "test-support"))]
+pub mod hostile;
+/// RecordBatch bytes for tests, shared with the broker's.
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_util;
+
+/// Exit code of a broker halted by a failed fsync: after a failed fsync the page cache may no
+/// longer hold what was written, so the process stops rather than go on from it.
+pub const FSYNC_FAILURE_EXIT_CODE: i32 = 70;
 
 pub use batch::{BatchError, BatchHeaderInfo, BatchView, BatchViewMut};
 pub(crate) use checkpoint::sync_dir;
@@ -48,7 +66,7 @@ pub use epoch::EpochEntry;
 pub use error::{Result, StorageError};
 pub use log::{AppendInfo, PartitionLog};
 pub use read::ReadPlan;
-pub(crate) use records::{marker_batch, marker_is_commit};
+pub use records::{marker_batch, marker_is_commit};
 pub use replicated::Replicated;
 pub use retention::RetentionOutcome;
 pub use sync::{CheckpointPlan, FlushDue, PendingSync};

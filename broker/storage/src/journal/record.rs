@@ -238,7 +238,7 @@ pub(crate) mod tests {
             encoded(1, &entries(id))[..HEADER_LEN + 2 * ENTRY_HEADER_LEN + 13].to_vec(),
             encoded(2, &entries(id)),
         ];
-        crate::test_support::hostile::never_panics(samples, seal_record, |bytes| {
+        crate::hostile::never_panics(samples, seal_record, |bytes| {
             let Some(header) = decode_header(bytes) else {
                 return;
             };

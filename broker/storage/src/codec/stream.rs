@@ -94,7 +94,7 @@ mod tests {
     use super::*;
     use crate::codec::compress;
 
-    const CODECS: &[Compression] = &crate::storage::test_util::ALL_CODECS;
+    const CODECS: &[Compression] = &crate::test_util::ALL_CODECS;
 
     #[test]
     fn every_codec_streams_what_kafka_protocol_compressed() {

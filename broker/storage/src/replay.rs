@@ -124,14 +124,11 @@ impl PartitionLog {
 mod tests {
     use std::fs::OpenOptions;
 
-    use crate::storage::test_util::{open, read_all, simple, small_config, NOW};
-    use crate::storage::{LogConfig, TimestampType};
+    use crate::test_util::{open, read_all, simple, small_config, NOW};
+    use crate::{LogConfig, TimestampType};
 
     /// Appends `count` two-record batches at leader epoch 3, returning each as stored.
-    fn journaled_appends(
-        log: &mut crate::storage::PartitionLog,
-        count: usize,
-    ) -> Vec<(i64, Vec<u8>)> {
+    fn journaled_appends(log: &mut crate::PartitionLog, count: usize) -> Vec<(i64, Vec<u8>)> {
         (0..count)
             .map(|_| {
                 let mut bytes = simple(2, 1_000).to_vec();

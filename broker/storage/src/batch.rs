@@ -446,7 +446,7 @@ impl<'a> BatchViewMut<'a> {
     }
 
     /// Wraps a batch already validated by [`BatchView::parse`]; `buf` must be exactly it.
-    pub(crate) fn new_unchecked(buf: &'a mut [u8]) -> Self {
+    pub fn new_unchecked(buf: &'a mut [u8]) -> Self {
         Self { buf }
     }
 
@@ -562,7 +562,7 @@ impl<'a> Iterator for Batches<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::test_util::{batch, BatchSpec};
+    use crate::test_util::{batch, BatchSpec};
 
     #[test]
     fn parses_header_fields_of_an_encoded_batch() {

@@ -103,8 +103,8 @@ impl PartitionLog {
 mod tests {
     use kafka_protocol::records::Compression;
 
-    use crate::storage::test_util::{append, batch, open, simple, small_config, BatchSpec, NOW};
-    use crate::storage::{LogConfig, TimestampType};
+    use crate::test_util::{append, batch, open, simple, small_config, BatchSpec, NOW};
+    use crate::{LogConfig, TimestampType};
 
     fn spec(timestamps: &[i64], compression: Compression) -> BatchSpec {
         BatchSpec {

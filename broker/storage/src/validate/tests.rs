@@ -2,7 +2,7 @@ use bytes::Bytes;
 use kafka_protocol::records::Compression;
 
 use super::*;
-use crate::storage::test_util::{batch, encode, record, BatchSpec, ALL_CODECS};
+use crate::test_util::{batch, encode, record, BatchSpec, ALL_CODECS};
 
 const LIMIT: u64 = 1 << 20;
 const CRC: usize = 17;
@@ -276,10 +276,10 @@ fn stored_batches_may_skip_offsets_compaction_removed() {
 
 #[test]
 fn hostile_batches_are_errors_never_panics() {
-    use crate::storage::batch::split_batches;
-    use crate::storage::records::{marker_is_commit, records_of};
-    use crate::storage::test_util::sample_batches;
-    use crate::test_support::hostile::{never_panics, seal_batch};
+    use crate::batch::split_batches;
+    use crate::hostile::{never_panics, seal_batch};
+    use crate::records::{marker_is_commit, records_of};
+    use crate::test_util::sample_batches;
 
     never_panics(sample_batches(), seal_batch, |bytes| {
         let _ = BatchView::header(bytes);

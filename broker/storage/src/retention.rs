@@ -131,8 +131,8 @@ impl PartitionLog {
 
 #[cfg(test)]
 mod tests {
-    use crate::storage::test_util::{append, open, read_all, simple, small_config, NOW};
-    use crate::storage::{LogConfig, StorageError};
+    use crate::test_util::{append, open, read_all, simple, small_config, NOW};
+    use crate::{LogConfig, StorageError};
 
     #[test]
     fn old_segments_are_deleted_by_time_but_never_the_active_one() {
@@ -303,7 +303,7 @@ mod tests {
         assert_eq!(outcome.deleted_segments, 0);
         assert_eq!((log.log_start_offset(), log.segment_count()), (0, segments));
         assert!(log
-            .compaction_job(NOW + 1_000_000, crate::storage::CleanerTxns::default())
+            .compaction_job(NOW + 1_000_000, crate::CleanerTxns::default())
             .is_none());
     }
 

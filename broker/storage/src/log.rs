@@ -460,15 +460,15 @@ impl PartitionLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::batch::{split_batches, BatchView};
-    use crate::storage::test_util::{append, open, read_all, simple, small_config, NOW};
+    use crate::batch::{split_batches, BatchView};
+    use crate::test_util::{append, open, read_all, simple, small_config, NOW};
 
     #[test]
     fn logs_and_read_plans_can_cross_threads() {
         fn shareable<T: Send + Sync>() {}
         shareable::<PartitionLog>();
-        shareable::<crate::storage::ReadPlan>();
-        shareable::<crate::storage::PendingSync>();
+        shareable::<crate::ReadPlan>();
+        shareable::<crate::PendingSync>();
     }
 
     #[test]

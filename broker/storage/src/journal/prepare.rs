@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use super::record;
 use super::space::{size_for, FreeSpace, Sizing, FREE_SPACE_SHARE, MIN_JOURNAL_BYTES};
 use super::writer::Journal;
-use crate::storage::sync_dir;
+use crate::sync_dir;
 
 /// Why the commit journal could not be made ready; fsynced appends fsync their segments
 /// instead.

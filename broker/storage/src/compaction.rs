@@ -297,7 +297,7 @@ impl PartitionLog {
             Ok(()) => Ok(()),
             Err(error) => {
                 tracing::error!(dir = %self.dir.display(), %error, "compaction swap failed; halting the broker");
-                std::process::exit(crate::flusher::FSYNC_FAILURE_EXIT_CODE);
+                std::process::exit(crate::FSYNC_FAILURE_EXIT_CODE);
             }
         }
     }
@@ -634,8 +634,8 @@ mod tests {
     };
 
     use super::records_of;
-    use crate::storage::test_util::{open, read_all, NOW};
-    use crate::storage::{LogConfig, PartitionLog};
+    use crate::test_util::{open, read_all, NOW};
+    use crate::{LogConfig, PartitionLog};
 
     const DAY: i64 = 86_400_000;
 
@@ -736,7 +736,7 @@ mod tests {
                     offset = r.offset + 1;
                 }
             }
-            for b in crate::storage::batch::split_batches(&bytes) {
+            for b in crate::batch::split_batches(&bytes) {
                 offset = offset.max(b.unwrap().next_offset());
             }
         }
@@ -1137,7 +1137,7 @@ mod tests {
         batch[57..61].copy_from_slice(&i32::MAX.to_be_bytes());
         let crc = crc32c::crc32c(&batch[21..]);
         batch[17..21].copy_from_slice(&crc.to_be_bytes());
-        let view = crate::storage::batch::BatchView::parse(&batch).unwrap();
+        let view = crate::batch::BatchView::parse(&batch).unwrap();
         assert!(records_of(&view).is_none());
     }
 
@@ -1150,7 +1150,7 @@ mod tests {
             keyed(&[("k", Some("committed"))], NOW, Compression::None),
         );
         append(&mut log, transactional(&[("k", Some("aborted"))], 9));
-        let marker = crate::storage::marker_batch(9, 0, false, 0, NOW).unwrap();
+        let marker = crate::marker_batch(9, 0, false, 0, NOW).unwrap();
         append(&mut log, marker);
         for i in 0..12 {
             let key = format!("pad{i}");

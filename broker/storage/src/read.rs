@@ -90,9 +90,9 @@ impl PartitionLog {
 
 #[cfg(test)]
 mod tests {
-    use crate::storage::batch::split_batches;
-    use crate::storage::test_util::{append, open, simple};
-    use crate::storage::{LogConfig, StorageError};
+    use crate::batch::split_batches;
+    use crate::test_util::{append, open, simple};
+    use crate::{LogConfig, StorageError};
 
     fn batches_in(plan_bytes: &[u8]) -> Vec<(i64, i64)> {
         split_batches(plan_bytes)
@@ -103,7 +103,7 @@ mod tests {
             .collect()
     }
 
-    fn log_with_batches_of(sizes: &[usize]) -> (tempfile::TempDir, crate::storage::PartitionLog) {
+    fn log_with_batches_of(sizes: &[usize]) -> (tempfile::TempDir, crate::PartitionLog) {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut log = open(dir.path(), LogConfig::default());
         for &n in sizes {
