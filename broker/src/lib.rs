@@ -8,7 +8,8 @@
 //! - [`server`]: the accept loop, its connection limit and graceful shutdown.
 //! - [`connection`]: one client connection: TLS, SASL, then frames dispatched and answered in
 //!   order.
-//! - [`protocol`]: the wire format at the edge: frames, request headers, served API versions.
+//! - [`protocol`] (the `tributary-protocol` crate): the wire format at the edge: frames, request
+//!   headers, served API versions.
 //! - [`handlers`]: one module per Kafka API behind one dispatch.
 //! - [`http`]: the operators' HTTP endpoint: `/metrics`, `/healthz` and `/readyz`.
 //!
@@ -61,6 +62,7 @@
 //! - `error_codes`: the one place internal errors become Kafka error codes.
 //! - `test_support` (tests only): setting up topics through the real metadata source.
 
+pub use tributary_protocol as protocol;
 pub use tributary_storage as storage;
 pub use tributary_storage::{codec, disk, journal};
 
@@ -87,7 +89,6 @@ pub mod partition;
 pub mod peer;
 pub mod producer;
 pub mod properties;
-pub mod protocol;
 pub mod quotas;
 pub mod replica;
 pub mod scram;

@@ -62,6 +62,8 @@ const BINARIES: &[(&str, &str, &[&str])] = &[
             "broker/Cargo.toml",
             "broker/storage/src",
             "broker/storage/Cargo.toml",
+            "broker/protocol/src",
+            "broker/protocol/Cargo.toml",
             "broker/vendor",
             "crds/src",
             "crds/Cargo.toml",

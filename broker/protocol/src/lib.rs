@@ -1,5 +1,9 @@
 //! The Kafka wire format at the connection edge: size-prefixed frames, the fixed request header
-//! prefix, response encoding and the table of API versions this broker serves.
+//! prefix, response encoding and the table of API versions this broker serves, over the
+//! patched kafka-protocol (`broker/vendor/kafka-protocol`).
+//!
+//! A crate of its own so the compiler keeps it at the edge: it knows frames and versions, not
+//! what a request does.
 
 mod frame;
 mod versions;
