@@ -24,6 +24,7 @@ from harness import (  # noqa: E402
     JavaClient,
     java_build,
     kafka_java_jars,
+    port_block_index,
     use_port_block,
 )
 
@@ -51,10 +52,13 @@ def pytest_configure(config: pytest.Config) -> None:
     # run outside pytest, keeps the default.)
     os.environ.setdefault("TRIBUTARY_COMMIT_JOURNAL_BYTES", str(8 << 20))
     # A pytest-xdist worker (gw0, gw1, ...) takes its free ports from its own block, so two
-    # workers never hand out the same port (harness.free_port).
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    if worker.startswith("gw"):
-        use_port_block(int(worker[2:]))
+    # workers never hand out the same port (harness.free_port). The cluster pass's workers take
+    # the blocks after the standalone pass's, as `make test` runs both passes at once.
+    block = port_block_index(
+        config.getoption("--broker-kind"), os.environ.get("PYTEST_XDIST_WORKER", "")
+    )
+    if block is not None:
+        use_port_block(block)
     config.addinivalue_line(
         "markers",
         "peer_gap(reason): Kafka behaviour the peer broker Tansu lacks; expected to fail (xfail) "

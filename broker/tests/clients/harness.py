@@ -68,6 +68,20 @@ _port_block: Optional[range] = None
 _next_port = 0
 
 
+# The first port block of the cluster pass's workers: the standalone pass's workers (up to 4)
+# take blocks 0-3, the cluster pass's 4-7, as `make test` runs both passes at once.
+CLUSTER_PORT_BLOCKS = 4
+
+
+def port_block_index(broker_kind: str, worker: str) -> Optional[int]:
+    """The port block of xdist worker `worker` (gw0, gw1, ...) in a pass against `broker_kind`;
+    None outside xdist."""
+    if not worker.startswith("gw"):
+        return None
+    first = CLUSTER_PORT_BLOCKS if broker_kind == "cluster" else 0
+    return first + int(worker[2:])
+
+
 def use_port_block(index: int) -> None:
     """This process takes its ports from block `index` (an xdist worker's number) from now on."""
     global _port_block, _next_port
