@@ -65,7 +65,8 @@ e2e-tests: tools build
 # whole files so a cluster serves tests in the files' order, where the tests marked
 # single_broker or same_on_cluster are skipped with their reason (the rule: CLUSTER PASS in
 # broker/tests/clients/conftest.py). A standalone broker listens on 127.0.0.1, each cluster on
-# a loopback /24 of its own, so the passes never meet.
+# a loopback /24 of its own, and the two passes' workers take their free ports from separate
+# blocks (harness.port_block_index), so the passes never meet.
 # Each stage prints its wall time, and the run ends with a table of them (.ci/stage).
 test:
 	@./.ci/stage begin
