@@ -26,6 +26,8 @@ use crate::topics::LocalStore;
 use crate::txn::{Legacy, StoreError, TransactionCoordinator, TxnConfig};
 
 mod hosts;
+#[cfg(test)]
+mod txn_tests;
 
 /// Start-up failures.
 #[derive(Debug, thiserror::Error)]

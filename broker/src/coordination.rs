@@ -30,6 +30,7 @@ use crate::replica::append::{
 };
 use crate::replica::ReplicaHost;
 use crate::security::peer::PeerSecurity;
+use crate::storage::{BatchError, StorageError};
 use crate::txn::{MarkerWrite, ProducerRef, MARKER_TIMEOUT, TRANSACTION_TOPIC};
 
 /// What the coordinators' logs and the transaction markers need of the broker beyond the
@@ -163,7 +164,10 @@ impl CoordinatorLog for BrokerLog {
         match broker.admin().ensure_topic(spec) {
             Ok(Some(created)) => Ok(created.partition_count()),
             Ok(None) => Err(LogError::Creating { topic }),
-            Err(source) => Err(LogError::Create { topic, source }),
+            Err(source) => Err(LogError::Create {
+                topic,
+                source: Box::new(source),
+            }),
         }
     }
 
@@ -236,20 +240,23 @@ impl CoordinatorLog for BrokerLog {
 /// A coordinator's write the append path refused, as the coordinator's [`LogError`].
 fn coordinator_refusal(topic: &'static str, partition: i32, error: AppendRecordsError) -> LogError {
     match error {
-        AppendRecordsError::Append(source) => LogError::Append { topic, source },
+        AppendRecordsError::Append(
+            source @ AppendError::Storage(StorageError::InvalidBatch {
+                source: BatchError::BatchTooLarge { .. },
+                ..
+            }),
+        ) => LogError::TooLarge {
+            topic,
+            source: Box::new(source),
+        },
+        AppendRecordsError::Append(source) => refused(topic, source),
         AppendRecordsError::NotLeader {
             role: Some(Role::Leader { .. }),
             ..
-        } => LogError::Append {
-            topic,
-            source: AppendError::Fenced,
-        },
+        } => refused(topic, AppendError::Fenced),
         AppendRecordsError::NotLeader {
             role: Some(role), ..
-        } => LogError::Append {
-            topic,
-            source: AppendError::NotLeader { role },
-        },
+        } => refused(topic, AppendError::NotLeader { role }),
         AppendRecordsError::UnknownPartition { .. }
         | AppendRecordsError::NotLeader { role: None, .. } => {
             LogError::NoPartition { topic, partition }
@@ -260,6 +267,14 @@ fn coordinator_refusal(topic: &'static str, partition: i32, error: AppendRecords
             topic,
             source: Box::new(error),
         },
+    }
+}
+
+/// An append the partition refused, as the coordinator's [`LogError::Append`].
+fn refused(topic: &'static str, source: AppendError) -> LogError {
+    LogError::Append {
+        topic,
+        source: Box::new(source),
     }
 }
 
@@ -277,12 +292,12 @@ fn coordinator_uncommitted(
             partition: partition.index(),
         },
         WaitError::Commit(CommitWaitError::TimedOut(_)) => LogError::Timeout(timeout),
-        WaitError::Commit(CommitWaitError::NotLeader) => LogError::Append {
+        WaitError::Commit(CommitWaitError::NotLeader) => refused(
             topic,
-            source: AppendError::NotLeader {
+            AppendError::NotLeader {
                 role: partition.role(),
             },
-        },
+        ),
         error @ WaitError::IsrShrank { .. } => LogError::NotTaken {
             topic,
             source: Box::new(error),
@@ -327,7 +342,17 @@ pub fn append_local_marker(
     };
     let origin = Origin::TxnMarker { producer, commit };
     match append_one(broker, origin, now_ms, data) {
-        Ok(accepted) => Ok(Some(MarkerWrite::local(accepted.wait))),
+        Ok(accepted) => {
+            let write = accepted.wait;
+            Ok(Some(MarkerWrite::local(Box::new(move |deadline| {
+                async move {
+                    append::wait(&write, deadline)
+                        .await
+                        .map_err(|error| error.code())
+                }
+                .boxed()
+            }))))
+        }
         Err(AppendRecordsError::UnknownPartition { .. }) => Ok(None),
         Err(AppendRecordsError::Append(error @ AppendError::Sequence(_))) => {
             tracing::info!(topic, partition, %error, "transaction marker refused");

@@ -64,12 +64,11 @@
 
 pub use tributary_protocol as protocol;
 pub use tributary_storage as storage;
-pub use tributary_storage::{codec, disk, journal};
+pub use tributary_storage::{clock, codec, disk, journal};
 
 pub mod acl;
 pub mod broker;
 pub mod client_batch;
-pub mod clock;
 pub mod config;
 pub mod connection;
 pub mod coordination;

@@ -14,10 +14,11 @@ use kafka_protocol::records::{
     Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 
-use crate::metadata::MetadataError;
-use crate::partition::AppendError;
 use crate::producer::ProducerRef;
-use crate::storage::{BatchError, StorageError};
+use crate::storage::StorageError;
+
+/// The broker's own error behind a [`LogError`]: the coordinators only log it.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
 
 /// Name of the internal topic holding offsets and group metadata.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -33,7 +34,7 @@ pub enum LogError {
     Create {
         topic: &'static str,
         #[source]
-        source: MetadataError,
+        source: Cause,
     },
     /// The partition does not exist.
     #[error("{topic} has no partition {partition}")]
@@ -41,12 +42,19 @@ pub enum LogError {
     /// The topic is being created; the client retries.
     #[error("{topic} is being created")]
     Creating { topic: &'static str },
-    /// The append was refused.
+    /// The partition refused the append (not its leader any more, fenced, storage failed).
     #[error("append to {topic} failed: {source}")]
     Append {
         topic: &'static str,
         #[source]
-        source: AppendError,
+        source: Cause,
+    },
+    /// The batch is over the topic's size limit.
+    #[error("append to {topic} failed: {source}")]
+    TooLarge {
+        topic: &'static str,
+        #[source]
+        source: Cause,
     },
     /// Reading the partition failed.
     #[error("reading {topic} failed: {source}")]
@@ -68,7 +76,7 @@ pub enum LogError {
     NotTaken {
         topic: &'static str,
         #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        source: Cause,
     },
 }
 
@@ -77,14 +85,7 @@ impl LogError {
     /// failures of the coordinator topics to coordinator errors, which clients retry).
     pub fn code(&self) -> ResponseError {
         match self {
-            LogError::Append {
-                source:
-                    AppendError::Storage(StorageError::InvalidBatch {
-                        source: BatchError::BatchTooLarge { .. },
-                        ..
-                    }),
-                ..
-            } => ResponseError::InvalidCommitOffsetSize,
+            LogError::TooLarge { .. } => ResponseError::InvalidCommitOffsetSize,
             LogError::Append { .. } | LogError::Read { .. } => ResponseError::NotCoordinator,
             LogError::Timeout(_) => ResponseError::RequestTimedOut,
             LogError::Closed

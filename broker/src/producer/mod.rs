@@ -14,12 +14,4 @@ pub use snapshot::{
 pub use state::{BatchIdentity, ProducerStateTable, ProducerSummary, SequenceCheck, SequenceError};
 pub use txn_index::{TxnIndex, VerificationGuard};
 
-/// A producer's identity in a transactional request (and in the marker ending its
-/// transaction).
-#[derive(Debug, Clone, Copy)]
-pub struct ProducerRef {
-    /// Producer id.
-    pub id: i64,
-    /// Producer epoch.
-    pub epoch: i16,
-}
+pub use tributary_storage::ProducerRef;

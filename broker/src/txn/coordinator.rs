@@ -681,4 +681,23 @@ fn verified_partitions(
 }
 
 #[cfg(test)]
-mod tests;
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_transaction_being_ended_is_not_verified() {
+        let mut txn = TxnMetadata::new(7, 60_000, 0);
+        txn.state = TxnState::PrepareAbort;
+        txn.partitions.insert(("t".into(), 0));
+        let producer = ProducerRef { id: 7, epoch: 0 };
+        assert_eq!(
+            verified_partitions(&txn, producer, &[("t".into(), 0)]).err(),
+            Some(ResponseError::ConcurrentTransactions)
+        );
+        txn.state = TxnState::Ongoing;
+        assert_eq!(
+            verified_partitions(&txn, producer, &[("t".into(), 0)]),
+            Ok(vec![true])
+        );
+    }
+}

@@ -9,7 +9,6 @@ use kafka_protocol::error::ResponseError;
 
 use crate::group::coordinator::CommitOffset;
 use crate::producer::ProducerRef;
-use crate::replica::append::{self, WriteWait};
 
 /// How long a marker may take to be committed before the end is retried later.
 pub const MARKER_TIMEOUT: Duration = Duration::from_secs(30);
@@ -30,17 +29,29 @@ impl std::fmt::Debug for MarkerWrite {
     }
 }
 
-#[derive(Debug)]
+/// Waits until a marker appended here is committed, or the deadline passes.
+pub type LocalWait =
+    Box<dyn FnOnce(tokio::time::Instant) -> BoxFuture<'static, Result<(), ResponseError>> + Send>;
+
 enum Pending {
-    Local(WriteWait),
+    Local(LocalWait),
     Remote(tokio::task::JoinHandle<Result<(), ResponseError>>),
 }
 
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Pending::Local(_) => f.write_str("Local"),
+            Pending::Remote(sent) => f.debug_tuple("Remote").field(sent).finish(),
+        }
+    }
+}
+
 impl MarkerWrite {
-    /// A marker appended here through the append path, whose answer waits for `write`.
-    pub fn local(write: WriteWait) -> MarkerWrite {
+    /// A marker appended here through the append path; `wait` resolves once it is committed.
+    pub fn local(wait: LocalWait) -> MarkerWrite {
         MarkerWrite {
-            pending: Pending::Local(write),
+            pending: Pending::Local(wait),
             then: None,
         }
     }
@@ -65,12 +76,7 @@ impl MarkerWrite {
     /// Returns once the marker is committed and durable.
     pub async fn committed(self, timeout: Duration) -> Result<(), ResponseError> {
         let committed = match self.pending {
-            Pending::Local(write) => {
-                let deadline = tokio::time::Instant::now() + timeout;
-                append::wait(&write, deadline)
-                    .await
-                    .map_err(|error| error.code())
-            }
+            Pending::Local(wait) => wait(tokio::time::Instant::now() + timeout).await,
             Pending::Remote(sent) => match tokio::time::timeout(timeout, sent).await {
                 Ok(Ok(answer)) => answer,
                 Ok(Err(_)) => Err(ResponseError::UnknownServerError),

@@ -19,6 +19,7 @@
 
 pub mod batch;
 mod checkpoint;
+pub mod clock;
 mod compaction;
 mod config;
 mod epoch;
@@ -72,3 +73,14 @@ pub use retention::RetentionOutcome;
 pub use sync::{CheckpointPlan, FlushDue, PendingSync};
 pub use tiering::SegmentSummary;
 pub use validate::{check_decompressed, check_records, OffsetDeltas, RecordInfo};
+
+/// A producer's identity in a transactional request (and in the marker ending its
+/// transaction): the pair a RecordBatch header carries, shared by the producer state and the
+/// coordinators.
+#[derive(Debug, Clone, Copy)]
+pub struct ProducerRef {
+    /// Producer id.
+    pub id: i64,
+    /// Producer epoch.
+    pub epoch: i16,
+}

@@ -1,4 +1,4 @@
-//! The broker's one wall clock: record timestamps, retention, transaction and offset expiry
+//! The one wall clock: record timestamps, retention, transaction and offset expiry
 //! all read it here, so tests and later a simulated clock have one place to change.
 //! Durations between local events use `Instant` instead; no decision trusts another
 //! machine's clock.

@@ -7,13 +7,13 @@ use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError;
 
-use super::*;
 use crate::broker::Broker;
 use crate::config::{BrokerConfig, Flags};
 use crate::group::coordinator::CommitOffset;
 use crate::group::OFFSETS_TOPIC;
 use crate::partition::Isolation;
 use crate::storage::batch::split_batches;
+use crate::txn::{ProducerRef, TransactionCoordinator, TxnMetadata, TxnState};
 
 const TIMEOUT_MS: i32 = 60_000;
 
@@ -186,23 +186,6 @@ async fn verify_only_answers_whether_the_partition_is_in_the_ongoing_transaction
         c.verify_partitions("tx", producer, &asked),
         Ok(vec![false, false]),
         "an ended transaction holds no partition"
-    );
-}
-
-#[test]
-fn a_transaction_being_ended_is_not_verified() {
-    let mut txn = TxnMetadata::new(7, TIMEOUT_MS, 0);
-    txn.state = TxnState::PrepareAbort;
-    txn.partitions.insert(("t".into(), 0));
-    let producer = ProducerRef { id: 7, epoch: 0 };
-    assert_eq!(
-        verified_partitions(&txn, producer, &[("t".into(), 0)]).err(),
-        Some(ResponseError::ConcurrentTransactions)
-    );
-    txn.state = TxnState::Ongoing;
-    assert_eq!(
-        verified_partitions(&txn, producer, &[("t".into(), 0)]),
-        Ok(vec![true])
     );
 }
 
