@@ -62,6 +62,8 @@
 //! - `error_codes`: the one place internal errors become Kafka error codes.
 //! - `test_support` (tests only): setting up topics through the real metadata source.
 
+pub use tributary_coordinator as coordinator;
+pub use tributary_coordinator::{group, txn};
 pub use tributary_protocol as protocol;
 pub use tributary_storage as storage;
 pub use tributary_storage::{clock, codec, disk, journal};
@@ -72,12 +74,10 @@ pub mod client_batch;
 pub mod config;
 pub mod connection;
 pub mod coordination;
-pub mod coordinator;
 mod error_codes;
 pub mod fence;
 pub mod flusher;
 mod fsutil;
-pub mod group;
 pub mod handlers;
 pub mod http;
 pub mod kube;
@@ -97,7 +97,6 @@ pub mod shared;
 pub mod telemetry;
 pub mod tiered;
 pub mod topics;
-pub mod txn;
 
 #[cfg(test)]
 mod test_support;

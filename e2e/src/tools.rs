@@ -64,6 +64,8 @@ const BINARIES: &[(&str, &str, &[&str])] = &[
             "broker/storage/Cargo.toml",
             "broker/protocol/src",
             "broker/protocol/Cargo.toml",
+            "broker/coordinator/src",
+            "broker/coordinator/Cargo.toml",
             "broker/vendor",
             "crds/src",
             "crds/Cargo.toml",

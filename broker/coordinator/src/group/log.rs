@@ -2,7 +2,7 @@
 //! `__transaction_state` for transactions): append key/value records as one RecordBatch v2 and
 //! wait until it is committed, and read a partition back when loading. The [`CoordinatorLog`]
 //! trait keeps the coordinators testable without real storage and free of the broker's types
-//! (`crate::coordination` implements it over the broker's partitions).
+//! (the broker implements it over its partitions).
 
 use std::time::Duration;
 
@@ -14,8 +14,8 @@ use kafka_protocol::records::{
     Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 
-use crate::producer::ProducerRef;
-use crate::storage::StorageError;
+use tributary_storage::ProducerRef;
+use tributary_storage::StorageError;
 
 /// The broker's own error behind a [`LogError`]: the coordinators only log it.
 pub type Cause = Box<dyn std::error::Error + Send + Sync>;
@@ -295,7 +295,7 @@ fn log_record(r: Record) -> Option<LogRecord> {
 
 /// An in-memory [`CoordinatorLog`] for tests: real batch encoding, offsets assigned on append,
 /// instant durability (unless failures are injected).
-#[cfg(test)]
+#[cfg(any(test, feature = "test-support"))]
 pub mod memory {
     use futures::FutureExt;
     use parking_lot::Mutex;
@@ -341,7 +341,7 @@ pub mod memory {
             else {
                 panic!("no partition {partition}");
             };
-            let marker = crate::storage::marker_batch(producer.id, producer.epoch, commit, 0, 0)
+            let marker = tributary_storage::marker_batch(producer.id, producer.epoch, commit, 0, 0)
                 .expect("a marker encodes");
             batches.push(at_offset(&marker, *end));
             *end += 1;
@@ -466,9 +466,9 @@ mod tests {
 
     #[test]
     fn hostile_coordinator_batches_are_skipped_never_panics() {
-        use crate::test_support::hostile::{never_panics, seal_batch};
+        use tributary_storage::hostile::{never_panics, seal_batch};
         let entries = vec![(Bytes::from_static(b"k1"), Some(Bytes::from_static(b"v1")))];
-        let mut samples = crate::storage::test_util::sample_batches();
+        let mut samples = tributary_storage::test_util::sample_batches();
         samples.push(encode_batch(&entries, None, 1234).expect("encode").to_vec());
         never_panics(samples, seal_batch, |bytes| {
             let _ = decode_batches(Bytes::copy_from_slice(bytes), 0);

@@ -33,8 +33,8 @@ use super::records::group_key;
 use super::state::GroupState;
 use super::timer::Timers;
 use super::txn_offsets::PendingTxnOffsets;
-use crate::coordinator::Runtime;
-use crate::producer::ProducerRef;
+use crate::Runtime;
+use tributary_storage::ProducerRef;
 
 pub use admin::ListedGroup;
 pub use consumer::{MemberEpoch, Refused};
@@ -127,7 +127,7 @@ impl GroupCoordinator {
     fn now(&self) -> Now {
         Now {
             mono: i64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(i64::MAX),
-            wall: crate::clock::now_ms(),
+            wall: tributary_storage::clock::now_ms(),
         }
     }
 

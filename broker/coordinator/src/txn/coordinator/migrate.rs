@@ -10,11 +10,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::TransactionCoordinator;
-use crate::clock::now_ms;
-use crate::coordinator::Runtime;
 use crate::group::log::{Entry, LogError};
 use crate::txn::records::{encode_value, txn_key};
 use crate::txn::store::{StoreError, TxnMap, TxnStore};
+use crate::Runtime;
+use tributary_storage::clock::now_ms;
 
 /// How long to wait before retrying a migration that failed.
 const RETRY_AFTER: Duration = Duration::from_secs(1);

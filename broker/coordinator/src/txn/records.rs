@@ -1,5 +1,5 @@
 //! The `__transaction_state` record schemas, encoded by hand (with the coordinators' shared
-//! [`codec`](crate::coordinator::codec) helpers) because kafka-protocol does not carry them:
+//! [`codec`](crate::codec) helpers) because kafka-protocol does not carry them:
 //! key `TransactionLogKey` (version 0: the transactional id) and value `TransactionLogValue`
 //! (version 0, or the flexible version 1). A null value is a tombstone: the id expired. The
 //! byte layout is Kafka's, so the topic stays readable by Kafka's tools.
@@ -18,8 +18,8 @@ use std::collections::BTreeSet;
 use bytes::Bytes;
 
 use super::metadata::{PendingOffset, TxnMetadata, TxnState};
-pub use crate::coordinator::codec::RecordError;
-use crate::coordinator::codec::{Reader, Writer};
+pub use crate::codec::RecordError;
+use crate::codec::{Reader, Writer};
 
 /// Name of the internal topic holding the transaction coordinator's state.
 pub const TRANSACTION_TOPIC: &str = "__transaction_state";

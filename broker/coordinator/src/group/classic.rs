@@ -526,7 +526,7 @@ mod tests {
 
     #[test]
     fn hostile_subscriptions_are_refused_never_panics() {
-        use crate::test_support::hostile::{never_panics, unsealed};
+        use tributary_storage::hostile::{never_panics, unsealed};
         let sub = ConsumerProtocolSubscription::default()
             .with_topics(vec![StrBytes::from_static_str("orders")]);
         let mut buf = BytesMut::new();

@@ -1,7 +1,7 @@
 //! The consumer group records of `__consumer_offsets` (KIP-848), with Kafka's schemas: record
 //! types 3 to 8, whose key version is the record type (classic layout) and whose values are
 //! version 0 of a flexible schema (compact lengths, tagged fields) after a classic version
-//! number. Encoded with the coordinators' shared [`codec`](crate::coordinator::codec), so the
+//! number. Encoded with the coordinators' shared [`codec`](crate::codec), so the
 //! log stays readable by Kafka's own tools and a Kafka log by us. A record without a value
 //! is a tombstone.
 
@@ -10,8 +10,8 @@ use bytes::Bytes;
 use super::assignment::Assignment;
 use super::member::{Member, MemberState};
 use super::topics::TopicMetadata;
-pub use crate::coordinator::codec::RecordError;
-use crate::coordinator::codec::{Reader, Writer};
+pub use crate::codec::RecordError;
+use crate::codec::{Reader, Writer};
 
 /// `ConsumerGroupMetadata`: the group epoch.
 pub const GROUP_METADATA: i16 = 3;

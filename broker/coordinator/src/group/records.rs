@@ -1,5 +1,5 @@
 //! The `__consumer_offsets` record schemas, encoded by hand (with the coordinators' shared
-//! [`codec`](crate::coordinator::codec) helpers) because kafka-protocol does not carry them:
+//! [`codec`](crate::codec) helpers) because kafka-protocol does not carry them:
 //! keys `OffsetCommitKey` (v0/v1) and `GroupMetadataKey` (v2), values `OffsetCommitValue`
 //! (v0-v4; written as v3, or v1 when an explicit expiry is set) and `GroupMetadataValue`
 //! (v0-v4; written as v3). A null value is a tombstone. The byte layout is Kafka's, so the log
@@ -7,8 +7,8 @@
 
 use bytes::Bytes;
 
-pub use crate::coordinator::codec::RecordError;
-use crate::coordinator::codec::{Reader, Writer};
+pub use crate::codec::RecordError;
+use crate::codec::{Reader, Writer};
 
 /// A decoded record key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -432,7 +432,7 @@ mod tests {
 
     #[test]
     fn hostile_keys_and_values_are_errors_never_panics() {
-        use crate::test_support::hostile::{never_panics, unsealed};
+        use tributary_storage::hostile::{never_panics, unsealed};
 
         let offset = OffsetValue {
             offset: 42,

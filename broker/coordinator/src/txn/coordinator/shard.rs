@@ -6,11 +6,11 @@
 //! loaded or unloaded is the runtime's decision.
 
 use super::{producer_view, TransactionCoordinator};
-use crate::coordinator::{self, Runtime, Shard};
 use crate::group::log::LogRecord;
 use crate::group::partitioner::partition_for;
 use crate::txn::records::{decode_key, decode_value};
 use crate::txn::store::TxnMap;
+use crate::{Runtime, Shard};
 
 /// The ids replayed from a partition.
 #[derive(Debug, Default)]
@@ -21,13 +21,13 @@ pub(crate) struct Replay {
 
 impl Replay {
     /// The ids replayed.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "test-support"))]
     pub(crate) fn into_txns(self) -> TxnMap {
         self.txns
     }
 }
 
-impl coordinator::Replay for Replay {
+impl crate::Replay for Replay {
     fn apply(&mut self, record: &LogRecord) {
         let Some(id) = record.key.as_deref().and_then(|k| decode_key(k).ok()) else {
             self.skipped += 1;

@@ -11,7 +11,7 @@ use crate::group::log::Entry;
 use crate::group::offsets::{Committed, TopicPartition};
 use crate::group::records::{offset_key, OffsetValue};
 use crate::group::state::GroupState;
-use crate::producer::ProducerRef;
+use tributary_storage::ProducerRef;
 
 /// One partition's commit.
 #[derive(Debug, Clone)]

@@ -13,7 +13,7 @@ use parking_lot::Mutex;
 use super::*;
 use crate::group::log::memory::MemoryLog;
 use crate::group::log::{Appended, Chunk, Entry};
-use crate::producer::ProducerRef;
+use tributary_storage::ProducerRef;
 
 const PARTITIONS: i32 = 3;
 

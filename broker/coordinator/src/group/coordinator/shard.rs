@@ -9,12 +9,12 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::{GroupCoordinator, Slot};
-use crate::coordinator::{self, Runtime, Shard};
 use crate::group::load::Replay;
 use crate::group::log::LogRecord;
 use crate::group::partitioner::partition_for;
+use crate::{Runtime, Shard};
 
-impl coordinator::Replay for Replay {
+impl crate::Replay for Replay {
     fn apply(&mut self, record: &LogRecord) {
         Replay::apply(self, record);
     }

@@ -8,7 +8,6 @@ use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 
 use super::*;
-use crate::coordinator::runtime::Ownership;
 use crate::group::commit::Committer;
 use crate::group::consumer::TopicsImage;
 use crate::group::heartbeat::LeavingMember;
@@ -17,7 +16,8 @@ use crate::group::log::memory::MemoryLog;
 use crate::group::member::MemberProtocol;
 use crate::group::records::{decode_key, RecordKey};
 use crate::group::sync::SyncRequest;
-use crate::producer::ProducerRef;
+use crate::runtime::Ownership;
+use tributary_storage::ProducerRef;
 
 const PARTITIONS: i32 = 4;
 

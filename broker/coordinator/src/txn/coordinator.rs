@@ -24,11 +24,11 @@ use super::host::{TxnHost, MARKER_TIMEOUT};
 use super::metadata::{PendingOffset, TxnMetadata, TxnState};
 use super::records::{encode_value, txn_key};
 use super::store::TxnMap;
-use crate::clock::now_ms;
-use crate::coordinator::Runtime;
 use crate::group::coordinator::CommitOffset;
 use crate::group::log::{CoordinatorLog, LogError};
-use crate::producer::ProducerRef;
+use crate::Runtime;
+use tributary_storage::clock::now_ms;
+use tributary_storage::ProducerRef;
 
 pub use migrate::Legacy;
 
@@ -543,14 +543,13 @@ impl TransactionCoordinator {
     }
 
     /// What replaying every partition of the log gives now (tests compare it with memory).
-    #[cfg(test)]
-    pub(crate) fn state_in_log(&self) -> TxnMap {
+    #[cfg(any(test, feature = "test-support"))]
+    pub fn state_in_log(&self) -> TxnMap {
         let log = self.runtime.log();
         let mut all = TxnMap::new();
         for partition in 0..log.partitions().unwrap_or(0) {
-            let replay: shard::Replay =
-                crate::coordinator::runtime::replay_partition(log.as_ref(), partition)
-                    .expect("replay a partition");
+            let replay: shard::Replay = crate::runtime::replay_partition(log.as_ref(), partition)
+                .expect("replay a partition");
             all.extend(replay.into_txns());
         }
         all

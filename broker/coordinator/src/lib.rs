@@ -6,6 +6,8 @@
 //! it; a new coordinator (KIP-848's consumer groups) is a third shard, not a third copy.
 
 pub mod codec;
+pub mod group;
 pub(crate) mod runtime;
+pub mod txn;
 
 pub(crate) use runtime::{Replay, Runtime, Shard};

@@ -156,7 +156,7 @@ fn every_state_round_trips_and_unknown_ones_are_refused() {
 
 #[test]
 fn hostile_keys_and_values_are_errors_never_panics() {
-    use crate::test_support::hostile::{never_panics, unsealed};
+    use tributary_storage::hostile::{never_panics, unsealed};
 
     let mut extended = ongoing();
     extended.state = TxnState::PrepareCommit;

@@ -8,7 +8,7 @@ use futures::future::BoxFuture;
 use kafka_protocol::error::ResponseError;
 
 use crate::group::coordinator::CommitOffset;
-use crate::producer::ProducerRef;
+use tributary_storage::ProducerRef;
 
 /// How long a marker may take to be committed before the end is retried later.
 pub const MARKER_TIMEOUT: Duration = Duration::from_secs(30);

@@ -169,7 +169,7 @@ fn unknown_value_versions_are_errors() {
 
 #[test]
 fn truncated_and_hostile_bytes_are_errors_never_panics() {
-    use crate::test_support::hostile::{never_panics, unsealed};
+    use tributary_storage::hostile::{never_panics, unsealed};
 
     for record in samples() {
         let (key, value) = record.encode();

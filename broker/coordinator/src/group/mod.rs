@@ -11,7 +11,7 @@
 //!   [`txn_offsets`] (offsets of open transactions, until their marker).
 //! - [`coordinator`]: the shared entry point the request handlers call; it locks a group,
 //!   runs an operation and carries out its effects, and runs the timers. It is a shard of the
-//!   coordinator runtime ([`crate::coordinator`]), which loads and unloads its partitions.
+//!   coordinator runtime ([`crate`]), which loads and unloads its partitions.
 //! - [`consumer`]: groups of the KIP-848 consumer protocol (ConsumerGroupHeartbeat): their
 //!   pure state machine, assignors and records, not yet served.
 

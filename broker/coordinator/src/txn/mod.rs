@@ -16,10 +16,10 @@ mod metadata;
 pub mod records;
 mod store;
 
-pub use crate::producer::ProducerRef;
 pub use config::TxnConfig;
 pub use coordinator::{Legacy, TransactionCoordinator};
 pub use host::{LocalWait, MarkerWrite, TxnHost, MARKER_TIMEOUT};
 pub use metadata::{PendingOffset, TxnMetadata, TxnState};
 pub use records::TRANSACTION_TOPIC;
 pub use store::{StoreError, TxnMap, TxnStore};
+pub use tributary_storage::ProducerRef;
