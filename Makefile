@@ -6,7 +6,7 @@ CARGO ?= cargo
 	fuzz-short fuzz-short-run coordinator-kill-loop flake-hunt pytest-standalone pytest-cluster
 
 # Installs (or checks) the real tools: kcat, the Python clients, the Kafka Java client, Tansu,
-# helm and kubectl, Prometheus and promtool, shellcheck.
+# helm and kubectl, Prometheus and promtool, shellcheck, mdBook, the Node.js clients.
 tools:
 	./.ci/install-tools.sh
 
@@ -34,7 +34,7 @@ rust-tests: nextest
 	$(CARGO) nextest run --workspace $(NEXTEST_ARGS)
 	$(CARGO) test --doc --workspace
 
-# The quick gate before a commit: formatting, clippy on every target with warnings as errors,
+# The quick gate before a commit: the book and its links, formatting, clippy on every target with warnings as errors,
 # then every unit and in-process test, that is all but the multi-broker cluster tests
 # (broker/tests/cluster) and the e2e scenarios (nextest's `check` profile), and the doctests.
 # About 4 minutes warm on 2 cores; prints each step's wall time and a table (.ci/stage).

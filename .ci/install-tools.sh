@@ -31,7 +31,7 @@ PIP_PACKAGES=(
     "zstandard==0.25.0"
     "pytest==8.4.2"
     "pytest-timeout==2.4.0"
-    # Runs the standalone pass's tests on two workers (make test: -n 2), and its dependency.
+    # Runs the client passes' tests on workers (make test: -n 3 standalone, -n 2 cluster), and its dependency.
     "pytest-xdist==3.8.0"
     "execnet==2.1.2"
     # Test certificates and signed OAUTHBEARER tokens, made at test time.
