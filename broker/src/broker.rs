@@ -8,8 +8,8 @@ use std::sync::{Arc, Weak};
 
 use crate::config::BrokerConfig;
 use crate::coordination::{BrokerLog, InternalTopic};
+use crate::coordinator::log::CoordinatorLog;
 use crate::flusher::Flusher;
-use crate::group::log::CoordinatorLog;
 use crate::group::GroupCoordinator;
 use crate::journal::{Replay, JOURNAL_FILE};
 use crate::kube::start::ClusterParts;

@@ -18,10 +18,10 @@ use kafka_protocol::protocol::StrBytes;
 use tokio::time::Instant;
 
 use crate::config::BrokerConfig;
-use crate::error_codes::append_code;
-use crate::group::log::{
+use crate::coordinator::log::{
     decode_batches, encode_batch, Appended, Chunk, CoordinatorLog, Entry, LogError,
 };
+use crate::error_codes::append_code;
 use crate::group::OFFSETS_TOPIC;
 use crate::metadata::{MetadataSource, TopicSpec};
 use crate::partition::{AppendError, CommitWaitError, Isolation, Partition, Role};

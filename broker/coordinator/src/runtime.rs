@@ -23,8 +23,8 @@ use std::time::Instant;
 use kafka_protocol::error::ResponseError;
 use parking_lot::RwLock;
 
-use crate::group::log::{CoordinatorLog, LogError, LogRecord};
-use crate::group::partitioner::partition_for;
+use crate::log::{CoordinatorLog, LogError, LogRecord};
+use crate::partitioner::partition_for;
 
 /// A served partition's state, at the leader epoch it is served for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -358,8 +358,8 @@ fn append_state(broker: &Broker, id: &str, txn: &TxnMetadata) {
         crate::txn::records::txn_key(id),
         Some(crate::txn::records::encode_value(txn)),
     )];
-    let batch =
-        crate::group::log::encode_batch(&entries, None, crate::clock::now_ms()).expect("encode");
+    let batch = crate::coordinator::log::encode_batch(&entries, None, crate::clock::now_ms())
+        .expect("encode");
     partition
         .append(&batch, crate::clock::now_ms())
         .expect("append");

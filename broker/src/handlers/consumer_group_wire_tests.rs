@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::group_wire_tests::{call, s, topic};
 use crate::broker::Broker;
 use crate::config::{BrokerConfig, Flags};
-use crate::group::log::memory::MemoryLog;
+use crate::coordinator::log::memory::MemoryLog;
 use crate::test_support::create_topic;
 
 const NONE: i16 = 0;

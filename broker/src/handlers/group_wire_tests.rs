@@ -12,7 +12,7 @@ use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use super::{dispatch, Client};
 use crate::broker::Broker;
 use crate::config::{BrokerConfig, Flags};
-use crate::group::log::memory::MemoryLog;
+use crate::coordinator::log::memory::MemoryLog;
 use crate::test_support::create_topic;
 
 const NONE: i16 = 0;

@@ -28,7 +28,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::topic_lookup;
 use crate::broker::Broker;
-use crate::group::partitioner::partition_for;
+use crate::coordinator::partitioner::partition_for;
 use crate::producer::VerificationGuard;
 use crate::storage::BatchView;
 use crate::txn::{ProducerRef, TRANSACTION_TOPIC};

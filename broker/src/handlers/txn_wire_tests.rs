@@ -780,6 +780,6 @@ async fn find_coordinator_names_the_leader_of_the_ids_transaction_state_partitio
         Some("compact")
     );
     assert_eq!(b.txns.partition_for("tx-a"), {
-        crate::group::partitioner::partition_for("tx-a", 7)
+        crate::coordinator::partitioner::partition_for("tx-a", 7)
     });
 }

@@ -10,10 +10,10 @@ use super::classic::Group;
 use super::consumer::records::Record as ConsumerRecord;
 use super::consumer::ConsumerGroups;
 use super::effects::Now;
-use super::log::{LogRecord, RecordTxn};
 use super::offsets::{Committed, TopicPartition};
 use super::records::{decode_key, GroupValue, OffsetValue, RecordKey};
 use super::txn_offsets::PendingTxnOffsets;
+use crate::log::{LogRecord, RecordTxn};
 
 /// What the records of one group add up to.
 #[derive(Debug, Default)]

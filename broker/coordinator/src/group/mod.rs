@@ -6,9 +6,10 @@
 //!   state machine and its deadlines), [`commit`] (who may commit), [`offsets`] (committed
 //!   offsets and retention), [`summary`], [`rebalance_log`] (rebalances for the metrics). Operations return [`effects::Effects`] instead of
 //!   doing I/O.
-//! - Persistence: [`records`] (Kafka's record schemas), [`log`] (batches in and out of the
-//!   offsets topic), [`load`] (replay on start), [`partitioner`] (group → partition),
-//!   [`txn_offsets`] (offsets of open transactions, until their marker).
+//! - Persistence: [`records`] (Kafka's record schemas), [`load`] (replay on start),
+//!   [`txn_offsets`] (offsets of open transactions, until their marker); the offsets topic is
+//!   read and written through the runtime's [`crate::log`], its partition chosen by
+//!   [`crate::partitioner`].
 //! - [`coordinator`]: the shared entry point the request handlers call; it locks a group,
 //!   runs an operation and carries out its effects, and runs the timers. It is a shard of the
 //!   coordinator runtime ([`crate`]), which loads and unloads its partitions.
@@ -24,10 +25,8 @@ pub mod effects;
 pub mod heartbeat;
 pub mod join;
 pub mod load;
-pub mod log;
 pub mod member;
 pub mod offsets;
-pub mod partitioner;
 pub mod protocol;
 pub mod rebalance;
 pub mod rebalance_log;
@@ -43,5 +42,7 @@ mod tests;
 
 pub use config::GroupConfig;
 pub use coordinator::GroupCoordinator;
-pub use log::OFFSETS_TOPIC;
 pub use state::GroupState;
+
+/// Name of the internal topic holding offsets and group metadata.
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";

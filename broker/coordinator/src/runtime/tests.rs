@@ -11,8 +11,8 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 
 use super::*;
-use crate::group::log::memory::MemoryLog;
-use crate::group::log::{Appended, Chunk, Entry};
+use crate::log::memory::MemoryLog;
+use crate::log::{Appended, Chunk, Entry};
 use tributary_storage::ProducerRef;
 
 const PARTITIONS: i32 = 3;

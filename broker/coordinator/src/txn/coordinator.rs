@@ -25,7 +25,7 @@ use super::metadata::{PendingOffset, TxnMetadata, TxnState};
 use super::records::{encode_value, txn_key};
 use super::store::TxnMap;
 use crate::group::coordinator::CommitOffset;
-use crate::group::log::{CoordinatorLog, LogError};
+use crate::log::{CoordinatorLog, LogError};
 use crate::Runtime;
 use tributary_storage::clock::now_ms;
 use tributary_storage::ProducerRef;

@@ -81,7 +81,7 @@ impl GroupCoordinator {
     fn delete_one(
         self: &Arc<Self>,
         group_id: &str,
-    ) -> Result<Option<crate::group::log::Appended>, ResponseError> {
+    ) -> Result<Option<crate::log::Appended>, ResponseError> {
         self.check(group_id, GroupIdRule::AllowEmpty)?;
         // A consumer group goes with its offsets (in the classic slot), and only when empty.
         let mut tombstones = self.delete_consumer_group(group_id)?.unwrap_or_default();

@@ -28,10 +28,10 @@ use crate::group::consumer::{
     HeartbeatResponse, TopicsImage,
 };
 use crate::group::effects::Now;
-use crate::group::log::{Appended, Entry};
 use crate::group::rebalance_log::{RebalanceLog, Rebalances};
 use crate::group::records::group_key;
 use crate::group::state::GroupState;
+use crate::log::{Appended, Entry};
 
 /// The consumer groups of the partitions served here, with the deadline already in the timer
 /// heap for each. One lock for all of them (held across an append, which does not wait), so

@@ -14,7 +14,7 @@ use crate::group::consumer::{
     Assignment, ConsumerGroupConfig, ConsumerGroupState, HeartbeatRequest, TopicMetadata,
     TopicsImage,
 };
-use crate::group::log::memory::MemoryLog;
+use crate::log::memory::MemoryLog;
 
 const PARTITIONS: i32 = 4;
 

@@ -6,9 +6,9 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use super::GroupCoordinator;
-use crate::group::log::Entry;
 use crate::group::records::offset_key;
 use crate::group::state::GroupState;
+use crate::log::Entry;
 
 /// Runs [`GroupCoordinator::expire_offsets`] every `every` until the coordinator is gone.
 pub(super) async fn run(coordinator: Weak<GroupCoordinator>, every: Duration) {

@@ -17,9 +17,9 @@ use crate::group::consumer::{
     Assignment, ConsumerGroupConfig, HeartbeatRequest, MigrationPolicy, TopicMetadata, TopicsImage,
 };
 use crate::group::join::JoinRequest;
-use crate::group::log::memory::MemoryLog;
 use crate::group::member::MemberProtocol;
 use crate::group::sync::SyncRequest;
+use crate::log::memory::MemoryLog;
 
 const PARTITIONS: i32 = 4;
 const T: Uuid = Uuid::from_u128(1);

@@ -28,11 +28,11 @@ use tokio::time::Instant;
 use super::classic::Group;
 use super::config::GroupConfig;
 use super::effects::{AfterStore, Effects, JoinResult, Now, StoreGroup, SyncResult};
-use super::log::{Appended, CoordinatorLog, Entry, LogError};
 use super::records::group_key;
 use super::state::GroupState;
 use super::timer::Timers;
 use super::txn_offsets::PendingTxnOffsets;
+use crate::log::{Appended, CoordinatorLog, Entry, LogError};
 use crate::Runtime;
 use tributary_storage::ProducerRef;
 

@@ -7,10 +7,10 @@ use kafka_protocol::error::ResponseError;
 
 use super::{GroupCoordinator, GroupIdRule, MemberEpoch};
 use crate::group::commit::Committer;
-use crate::group::log::Entry;
 use crate::group::offsets::{Committed, TopicPartition};
 use crate::group::records::{offset_key, OffsetValue};
 use crate::group::state::GroupState;
+use crate::log::Entry;
 use tributary_storage::ProducerRef;
 
 /// One partition's commit.

@@ -10,8 +10,8 @@ use parking_lot::Mutex;
 
 use super::{GroupCoordinator, Slot};
 use crate::group::load::Replay;
-use crate::group::log::LogRecord;
-use crate::group::partitioner::partition_for;
+use crate::log::LogRecord;
+use crate::partitioner::partition_for;
 use crate::{Runtime, Shard};
 
 impl crate::Replay for Replay {

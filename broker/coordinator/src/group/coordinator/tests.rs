@@ -12,10 +12,10 @@ use crate::group::commit::Committer;
 use crate::group::consumer::TopicsImage;
 use crate::group::heartbeat::LeavingMember;
 use crate::group::join::JoinRequest;
-use crate::group::log::memory::MemoryLog;
 use crate::group::member::MemberProtocol;
 use crate::group::records::{decode_key, RecordKey};
 use crate::group::sync::SyncRequest;
+use crate::log::memory::MemoryLog;
 use crate::runtime::Ownership;
 use tributary_storage::ProducerRef;
 

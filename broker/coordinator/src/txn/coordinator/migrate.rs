@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::TransactionCoordinator;
-use crate::group::log::{Entry, LogError};
+use crate::log::{Entry, LogError};
 use crate::txn::records::{encode_value, txn_key};
 use crate::txn::store::{StoreError, TxnMap, TxnStore};
 use crate::Runtime;

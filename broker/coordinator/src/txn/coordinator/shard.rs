@@ -6,8 +6,8 @@
 //! loaded or unloaded is the runtime's decision.
 
 use super::{producer_view, TransactionCoordinator};
-use crate::group::log::LogRecord;
-use crate::group::partitioner::partition_for;
+use crate::log::LogRecord;
+use crate::partitioner::partition_for;
 use crate::txn::records::{decode_key, decode_value};
 use crate::txn::store::TxnMap;
 use crate::{Runtime, Shard};

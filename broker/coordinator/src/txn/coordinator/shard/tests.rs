@@ -12,8 +12,8 @@ use kafka_protocol::error::ResponseError;
 
 use super::*;
 use crate::group::coordinator::CommitOffset;
-use crate::group::log::memory::MemoryLog;
-use crate::group::log::{Appended, Chunk, CoordinatorLog, Entry, LogError};
+use crate::log::memory::MemoryLog;
+use crate::log::{Appended, Chunk, CoordinatorLog, Entry, LogError};
 use crate::txn::{MarkerWrite, ProducerRef, TxnConfig, TxnHost, TxnState};
 
 const PARTITIONS: i32 = 4;

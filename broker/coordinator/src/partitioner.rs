@@ -1,4 +1,5 @@
-//! Which `__consumer_offsets` partition holds a group: Kafka's
+//! Which partition of a coordinator's topic holds a key (a group id in `__consumer_offsets`, a
+//! transactional id in `__transaction_state`): Kafka's
 //! `Utils.abs(groupId.hashCode()) % numPartitions`, bit for bit, so a group keeps its partition
 //! when data moves between Kafka and Tributary.
 

@@ -20,9 +20,6 @@ use tributary_storage::StorageError;
 /// The broker's own error behind a [`LogError`]: the coordinators only log it.
 pub type Cause = Box<dyn std::error::Error + Send + Sync>;
 
-/// Name of the internal topic holding offsets and group metadata.
-pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
-
 /// Why a coordinator's topic could not be written or read.
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
