@@ -20,22 +20,22 @@
 //! - [`limits`]: what the process may hold (file descriptors) and the budgets derived from it.
 //! - [`metrics`]: Prometheus metrics under the names Kafka dashboards already chart.
 //! - [`kube`]: cluster mode: registration, watches and metadata kept in Kubernetes.
-//! - [`fence`]: self-fencing, so a broker whose registration lapsed stops acting as leader.
 //!
-//! The coordinators:
+//! The coordinators ([`coordinator`], the `tributary-coordinator` crate: the runtime every
+//! coordinator is a shard of, with the [`group`] and [`txn`] shards, re-exported under their
+//! old names):
 //! - [`coordination`]: the coordinators' logs and transaction markers, over the append path.
-//! - [`coordinator`]: the runtime every coordinator is a shard of (ownership, loading, codec).
-//! - [`group`]: the group coordinator: consumer groups (classic, and the KIP-848 protocol's
-//!   core) and committed offsets.
-//! - [`txn`]: the transaction coordinator (KIP-98) and its state.
 //!
 //! The cluster and its partitions:
 //! - [`metadata`]: the cluster image (brokers, topics, leaders, ISRs) and where it comes from.
 //! - [`replica`]: the partitions this broker hosts and their roles, the one append path and the
 //!   follower fetchers.
-//! - [`partition`]: one replica: its log, producer state and waiters under one lock.
-//! - [`client_batch`]: Kafka's checks on a produced batch, made outside the partition lock.
-//! - [`producer`]: idempotent and transactional producers: ids, sequences, open transactions.
+//! - the `tributary-replication` crate, re-exported under its modules' old names:
+//!   [`partition`] (one replica: its log, producer state and waiters under one lock),
+//!   [`client_batch`] (Kafka's checks on a produced batch, outside the partition lock),
+//!   [`producer`] (idempotent and transactional producers), [`flusher`] (group-commit fsync,
+//!   one round at a time for the whole broker) and [`fence`] (self-fencing, so a broker whose
+//!   registration lapsed stops acting as leader).
 //! - [`topics`]: topic names and configs, dynamic defaults, a standalone broker's topic file.
 //! - [`peer`]: requests to other brokers over the inter-broker listener.
 //!
@@ -45,8 +45,8 @@
 //!   [`journal`], the commit journal (one sequential write per round instead of many fsyncs),
 //!   [`codec`], compression codecs and a topic's `compression.type` policy, and [`disk`], the
 //!   log directory's file system capacity. Re-exported under their old names.
-//! - [`flusher`]: group-commit fsync: one round at a time for the whole broker.
-//! - `fsutil`: small durable-file helpers (atomic writes, JSON documents).
+//! - `fsutil`: a standalone broker's JSON documents, written with the storage floor's
+//!   `durable_file`.
 //!
 //! Security and client limits:
 //! - [`security`]: listeners, TLS, SASL and the principal a connection authenticates as.
@@ -65,18 +65,16 @@
 pub use tributary_coordinator as coordinator;
 pub use tributary_coordinator::{group, txn};
 pub use tributary_protocol as protocol;
+pub use tributary_replication::{client_batch, fence, flusher, partition, producer};
 pub use tributary_storage as storage;
 pub use tributary_storage::{clock, codec, disk, journal};
 
 pub mod acl;
 pub mod broker;
-pub mod client_batch;
 pub mod config;
 pub mod connection;
 pub mod coordination;
 mod error_codes;
-pub mod fence;
-pub mod flusher;
 mod fsutil;
 pub mod handlers;
 pub mod http;
@@ -84,9 +82,7 @@ pub mod kube;
 pub mod limits;
 pub mod metadata;
 pub mod metrics;
-pub mod partition;
 pub mod peer;
-pub mod producer;
 pub mod properties;
 pub mod quotas;
 pub mod replica;

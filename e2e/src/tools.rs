@@ -66,6 +66,8 @@ const BINARIES: &[(&str, &str, &[&str])] = &[
             "broker/protocol/Cargo.toml",
             "broker/coordinator/src",
             "broker/coordinator/Cargo.toml",
+            "broker/replication/src",
+            "broker/replication/Cargo.toml",
             "broker/vendor",
             "crds/src",
             "crds/Cargo.toml",

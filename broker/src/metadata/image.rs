@@ -9,6 +9,8 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
+pub use crate::partition::isr::IsrMember;
+
 /// A registered broker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerInfo {
@@ -50,15 +52,6 @@ impl BrokerInfo {
             None => None,
         }
     }
-}
-
-/// An in-sync replica: the broker and the incarnation that caught up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct IsrMember {
-    /// Broker id.
-    pub broker: i32,
-    /// The broker's incarnation when it joined the ISR.
-    pub incarnation: i64,
 }
 
 /// One partition's replication state (Kafka's PartitionRegistration).

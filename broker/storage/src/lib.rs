@@ -44,6 +44,7 @@ mod validate;
 
 pub mod codec;
 pub mod disk;
+pub mod durable_file;
 pub mod journal;
 
 /// Hostile bytes for the decoders' property tests, shared with the broker's.

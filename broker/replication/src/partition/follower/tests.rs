@@ -7,10 +7,10 @@ use bytes::Bytes;
 use uuid::Uuid;
 
 use super::*;
-use crate::journal::Replay;
 use crate::partition::{Partition, ReplicaFetch, ReplicaRead};
-use crate::storage::test_util::{simple, NOW};
-use crate::storage::{LogConfig, StorageError};
+use tributary_storage::journal::Replay;
+use tributary_storage::test_util::{simple, NOW};
+use tributary_storage::{LogConfig, StorageError};
 
 /// A replica's log as plain values: its epochs, log start, log end and high watermark.
 #[derive(Debug, Clone)]
@@ -131,7 +131,7 @@ fn an_epoch_ends_where_the_next_one_starts_and_the_latest_ends_at_the_log_end() 
 #[test]
 fn the_epoch_lookup_answers_as_the_logs_offsets_for_leader_epoch_does() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut log = crate::storage::test_util::open(dir.path(), LogConfig::default());
+    let mut log = tributary_storage::test_util::open(dir.path(), LogConfig::default());
     for epoch in [1, 1, 3, 3, 3, 7] {
         log.append(&mut simple(2, NOW), epoch, NOW).expect("append");
     }
@@ -702,7 +702,7 @@ fn a_follower_behind_the_leaders_log_start_restarts_there_and_copies_the_rest() 
 
 #[test]
 fn a_new_leader_reads_every_record_it_holds_to_its_log_end_while_its_high_watermark_lags() {
-    use crate::metadata::IsrMember;
+    use crate::partition::isr::IsrMember;
     use crate::partition::{Isolation, Leadership};
     let (a_dir, b_dir) = (
         tempfile::tempdir().expect("dir"),
@@ -736,7 +736,7 @@ fn a_new_leader_reads_every_record_it_holds_to_its_log_end_while_its_high_waterm
 
     let upto = |isolation| {
         let data = b.read(0, 1 << 20, true, isolation).expect("read");
-        crate::storage::batch::split_batches(&data.records).count()
+        tributary_storage::batch::split_batches(&data.records).count()
     };
     assert!(
         upto(Isolation::ReadUncommitted) < 3,

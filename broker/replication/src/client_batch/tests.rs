@@ -2,7 +2,7 @@ use bytes::Bytes;
 use kafka_protocol::records::Compression;
 
 use super::*;
-use crate::storage::test_util::{batch, encode, record, BatchSpec};
+use tributary_storage::test_util::{batch, encode, record, BatchSpec};
 
 const NOW: i64 = 1_700_000_000_000;
 
@@ -216,9 +216,9 @@ fn batches_over_max_message_bytes_are_refused_before_anything_is_read() {
 
 #[test]
 fn hostile_produced_batches_are_refused_never_panics() {
-    use crate::codec::CompressionPolicy;
-    use crate::storage::test_util::sample_batches;
-    use crate::test_support::hostile::{never_panics, seal_batch};
+    use tributary_storage::codec::CompressionPolicy;
+    use tributary_storage::hostile::{never_panics, seal_batch};
+    use tributary_storage::test_util::sample_batches;
 
     let strict = ClientBatchRules {
         compression: CompressionPolicy::Force(Compression::Zstd),
@@ -244,8 +244,8 @@ fn hostile_produced_batches_are_refused_never_panics() {
 /// may size anything by the claim (the crash allocated 64 GiB of per-record errors).
 #[test]
 fn claimed_counts_with_every_attribute_bit_are_refused() {
-    use crate::storage::test_util::sample_batches;
-    use crate::test_support::hostile::seal_batch;
+    use tributary_storage::hostile::seal_batch;
+    use tributary_storage::test_util::sample_batches;
 
     let claims = [
         (i32::MAX, i32::MAX - 1),

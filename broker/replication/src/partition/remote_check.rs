@@ -4,7 +4,7 @@
 //! early); leading from it would hand out offsets the bucket already holds, and consumers
 //! would read the bucket's records at them. So such a replica does not act as a leader (clients
 //! are answered NOT_LEADER_OR_FOLLOWER and retry) until tiered storage has read the manifest
-//! and decided ([`crate::tiered::opening`]): keep the log, or restart it empty after the
+//! and decided (the broker's tiered-storage opening): keep the log, or restart it empty after the
 //! remote end with the remote log's leader epochs and producer state, then continue it with
 //! the journal's batches that follow.
 
@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering;
 
 use super::{rebuild_producer_state, JournalChain, Partition, Role};
 use crate::producer::ProducerSnapshot;
-use crate::storage::StorageError;
+use tributary_storage::StorageError;
 
 /// What tiered storage decided for a log awaiting its remote log check.
 #[derive(Debug, Clone, Copy)]

@@ -7,10 +7,10 @@
 
 use kafka_protocol::records::Compression;
 
-use crate::codec::{self, CompressionPolicy};
 use crate::partition::AppendError;
 use crate::producer::BatchIdentity;
-use crate::storage::{
+use tributary_storage::codec::{self, CompressionPolicy};
+use tributary_storage::{
     check_decompressed, check_records, BatchError, BatchView, BatchViewMut, OffsetDeltas,
     RecordInfo, StorageError, TimestampType,
 };
@@ -22,7 +22,7 @@ const LOG_APPEND_TIME_REFUSED: &str = "producers may not set the LogAppendTime t
 const NO_TIMESTAMP: i64 = -1;
 
 /// Offset of the records section in a v2 batch.
-const HEADER_LEN: usize = crate::storage::batch::HEADER_LEN;
+const HEADER_LEN: usize = tributary_storage::batch::HEADER_LEN;
 
 /// The topic settings the checks depend on; a partition keeps a copy and replaces it when the
 /// topic's configs change.

@@ -10,9 +10,9 @@ use parking_lot::MutexGuard;
 use super::follower::{self, CatchUp, FetchPosition, Held, LeaderPositions, LocalLog, Term};
 use super::isr::{self, Follower, Followers, JoinCheck};
 use super::{AppendError, FetchedData, Partition, Role, State};
-use crate::metadata::IsrMember;
+use crate::partition::isr::IsrMember;
 use crate::producer::{apply, AppliedBatch, BatchIdentity, ProducerSnapshot};
-use crate::storage::{marker_is_commit, BatchView, FlushDue, Replicated, StorageError};
+use tributary_storage::{marker_is_commit, BatchView, FlushDue, Replicated, StorageError};
 
 /// The partition's replication state from the metadata, applied by the replica manager.
 #[derive(Debug, Clone, PartialEq, Eq)]

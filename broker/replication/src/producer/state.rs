@@ -26,7 +26,7 @@ pub struct BatchIdentity {
 
 impl BatchIdentity {
     /// The identity a batch header carries.
-    pub fn of(view: &crate::storage::BatchView<'_>) -> Self {
+    pub fn of(view: &tributary_storage::BatchView<'_>) -> Self {
         Self {
             producer_id: view.producer_id(),
             producer_epoch: view.producer_epoch(),

@@ -93,15 +93,16 @@ impl BlockSource for FileBlocks {
         let mut reserved = self.reserved.lock();
         let start = *reserved;
         let end = start + BLOCK;
-        let written = crate::fsutil::write_atomic(&self.path, end.to_string().as_bytes())
-            .map(|()| {
-                *reserved = end;
-                start..end
-            })
-            .map_err(|source| IdAllocatorError::Io {
-                path: self.path.clone(),
-                source,
-            });
+        let written =
+            tributary_storage::durable_file::write_atomic(&self.path, end.to_string().as_bytes())
+                .map(|()| {
+                    *reserved = end;
+                    start..end
+                })
+                .map_err(|source| IdAllocatorError::Io {
+                    path: self.path.clone(),
+                    source,
+                });
         async move { written }.boxed()
     }
 }

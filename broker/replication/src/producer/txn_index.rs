@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use crate::storage::AbortedRange;
+use tributary_storage::AbortedRange;
 
 /// A producer's pending transaction verification on one partition (Kafka's
 /// `VerificationGuard`, KIP-890): set before the leader asks the transaction coordinator

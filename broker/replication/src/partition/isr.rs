@@ -15,7 +15,14 @@
 
 use std::collections::BTreeMap;
 
-use crate::metadata::IsrMember;
+/// An in-sync replica: the broker and the incarnation that caught up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct IsrMember {
+    /// Broker id.
+    pub broker: i32,
+    /// The broker's incarnation when it joined the ISR.
+    pub incarnation: i64,
+}
 
 /// What the leader knows of one follower, from its fetches (Kafka's `Replica` state).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,9 +11,9 @@ use kafka_protocol::records::{Compression, Record};
 use uuid::Uuid;
 
 use super::*;
-use crate::codec::CompressionPolicy;
 use crate::producer::SequenceError;
-use crate::storage::test_util::{batch, encode, record, simple, BatchSpec};
+use tributary_storage::codec::CompressionPolicy;
+use tributary_storage::test_util::{batch, encode, record, simple, BatchSpec};
 
 const NOW: i64 = 1_700_000_000_000;
 
@@ -58,7 +58,7 @@ fn append(p: &Partition, bytes: &[u8]) -> Appended {
 
 fn read_offsets(p: &Partition, from: i64, isolation: Isolation) -> (Vec<(i64, i64)>, FetchedData) {
     let data = p.read(from, 1 << 20, true, isolation).expect("read");
-    let batches = crate::storage::batch::split_batches(&data.records)
+    let batches = tributary_storage::batch::split_batches(&data.records)
         .map(|b| {
             let b = b.expect("valid stored batch");
             (b.base_offset(), b.last_offset())
@@ -247,7 +247,7 @@ fn a_forced_codec_is_applied_to_what_is_stored() {
     let stored = BatchView::parse(&data.records).expect("stored batch");
     assert_eq!(
         stored.compression(),
-        crate::storage::batch::Compression::Lz4
+        tributary_storage::batch::Compression::Lz4
     );
 }
 

@@ -18,13 +18,13 @@ use tokio::sync::{watch, Notify};
 use uuid::Uuid;
 
 use crate::client_batch::{self, CheckedBatch, ClientBatchRules};
-use crate::codec::{CodecError, CompressionPolicy};
-use crate::journal::{JournaledBatches, Replay};
 use crate::producer::{
     BatchIdentity, ProducerSnapshot, ProducerStateTable, ProducerSummary, SequenceCheck,
     SequenceError, TxnIndex, VerificationGuard,
 };
-use crate::storage::{
+use tributary_storage::codec::{CodecError, CompressionPolicy};
+use tributary_storage::journal::{JournaledBatches, Replay};
+use tributary_storage::{
     marker_batch, marker_is_commit, AbortedRange, BatchView, CleanerTxns, CompactionOutcome,
     FlushDue, LogConfig, PartitionLog, PendingSync, StorageError,
 };
@@ -165,7 +165,7 @@ pub struct FetchedData {
 #[derive(Debug, Clone)]
 pub struct TieringView {
     /// Local segments, oldest first, the active one last.
-    pub segments: Vec<crate::storage::SegmentSummary>,
+    pub segments: Vec<tributary_storage::SegmentSummary>,
     /// Offset below which no record can be truncated or still be part of an open
     /// transaction.
     pub stable_end: i64,
@@ -226,7 +226,7 @@ impl<'a> From<&'a Replay> for Recovery<'a> {
     }
 }
 
-/// This partition's share of the commit journal (see [`crate::journal`]).
+/// This partition's share of the commit journal (see [`tributary_storage::journal`]).
 #[derive(Debug, Default)]
 struct JournalChain {
     /// Everything below this offset is fsynced or journaled (or queued for the next round);
@@ -311,7 +311,7 @@ impl Partition {
         let journaled = replay
             .batches_from(topic_id, index, log.log_end_offset())
             .map_err(|source| StorageError::JournalRead { source })?;
-        let replayed = log.replay_journaled(journaled, crate::clock::now_ms())?;
+        let replayed = log.replay_journaled(journaled, tributary_storage::clock::now_ms())?;
         if replayed.appended > 0 {
             // Durable before the journal's space is reused.
             log.flush()?;
@@ -397,7 +397,7 @@ impl Partition {
             let state = self.state.lock();
             state.replication.leadership(role)
         };
-        self.apply_leadership(current, crate::clock::now_ms());
+        self.apply_leadership(current, tributary_storage::clock::now_ms());
     }
 
     /// Subjects this replica to the broker's self-fence (cluster mode).
@@ -436,7 +436,7 @@ impl Partition {
     /// checked (too few in-sync replicas), so the producer's later in-flight batches cannot
     /// land before its retry (see [`crate::producer::ProducerStateTable::note_refused`]).
     pub fn note_refused(&self, records: &[u8], now_ms: i64) {
-        if let Ok(view) = crate::storage::BatchView::header(records) {
+        if let Ok(view) = tributary_storage::BatchView::header(records) {
             let identity = BatchIdentity::of(&view);
             self.state.lock().producers.note_refused(&identity, now_ms);
         }
@@ -684,7 +684,7 @@ impl Partition {
 
     /// Returns once everything below `offset` is durable (true), or the partition was
     /// deleted (false). Writers wait with [`Partition::wait_committed`].
-    pub(crate) async fn wait_durable(&self, offset: i64) -> bool {
+    pub async fn wait_durable(&self, offset: i64) -> bool {
         loop {
             // Registered before the check, so an advance right after it still wakes us.
             let changed = self.durable_changed.notified();
@@ -1052,7 +1052,7 @@ fn rebuild_txns(
     log: &PartitionLog,
     producers: &mut ProducerStateTable,
     mut txns: TxnIndex,
-    headers: &[crate::storage::BatchHeaderInfo],
+    headers: &[tributary_storage::BatchHeaderInfo],
 ) -> Result<TxnIndex, StorageError> {
     for header in headers {
         if !header.is_control() {

@@ -9,7 +9,7 @@
 //! rolls.
 //!
 //! Once the commit journal is ready, a round covering journaled batches instead writes them
-//! to the journal with one `fdatasync` (see [`crate::journal`]); checkpoints in the background
+//! to the journal with one `fdatasync` (see [`tributary_storage::journal`]); checkpoints in the background
 //! fsync the segments those rounds covered and release the journal space.
 
 use std::collections::HashMap;
@@ -24,9 +24,9 @@ use prometheus::Histogram;
 use tokio::runtime::Handle;
 use uuid::Uuid;
 
-use crate::journal::{Entry, FileSystemSpace, Journal};
 use crate::partition::Partition;
-use crate::storage::FlushDue;
+use tributary_storage::journal::{Entry, FileSystemSpace, Journal};
+use tributary_storage::FlushDue;
 
 pub use tributary_storage::FSYNC_FAILURE_EXIT_CODE;
 
@@ -135,8 +135,8 @@ impl Flusher {
     }
 
     /// Bytes of journal records not yet released by a checkpoint (`None`: no journal).
-    #[cfg(test)]
-    pub(crate) fn journal_used(&self) -> Option<u64> {
+    #[cfg(any(test, feature = "test-support"))]
+    pub fn journal_used(&self) -> Option<u64> {
         self.rounds
             .journal
             .lock()
@@ -476,7 +476,7 @@ fn sync_segments<'a>(
 /// Fsyncs each partition's files, in parallel when there are several: one device flush
 /// overlaps the others as it would in separate rounds.
 fn sync_each(
-    pending: Vec<(&Arc<Partition>, crate::storage::PendingSync)>,
+    pending: Vec<(&Arc<Partition>, tributary_storage::PendingSync)>,
 ) -> std::io::Result<Vec<(&Arc<Partition>, i64)>> {
     if pending.len() < 2 {
         return pending

@@ -21,7 +21,7 @@
 use kafka_protocol::error::ResponseError;
 
 use super::Role;
-use crate::storage::{EpochEntry, PartitionLog};
+use tributary_storage::{EpochEntry, PartitionLog};
 
 /// What one replica's log tells the decisions: its offsets and its leader epoch cache.
 #[derive(Debug, Clone, Copy)]

@@ -1,0 +1,18 @@
+//! Tributary's replication floor: one partition replica (its log, producer state and the
+//! waiters of its appends under one lock), the leader's ISR and high-watermark decisions, the
+//! follower's fetch decisions, Kafka's checks on a produced batch, the broker-wide group-commit
+//! flusher and the self-fence. It sits on the storage floor only; the broker's replica manager,
+//! metadata and handlers drive it.
+//!
+//! - [`partition`]: one replica, with [`partition::isr`] (who is in sync, the high watermark)
+//!   and [`partition::follower`] (what a follower does with a fetch answer).
+//! - [`client_batch`]: Kafka's checks on a produced batch, made outside the partition lock.
+//! - [`producer`]: idempotent and transactional producers: ids, sequences, open transactions.
+//! - [`flusher`]: group-commit fsync: one round at a time for the whole broker.
+//! - [`fence`]: self-fencing, so a broker whose registration lapsed stops acting as leader.
+
+pub mod client_batch;
+pub mod fence;
+pub mod flusher;
+pub mod partition;
+pub mod producer;
