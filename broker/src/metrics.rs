@@ -1,11 +1,11 @@
 //! Prometheus metrics, named after the JMX-exporter names Kafka operators already chart and
 //! alert on (`kafka_server_brokertopicmetrics_*`, `kafka_network_requestmetrics_*`, ...).
 
-use prometheus::core::Collector;
 use prometheus::{
-    exponential_buckets, histogram_opts, opts, Encoder, Histogram, HistogramVec, IntCounter,
-    IntCounterVec, IntGauge, IntGaugeVec, Registry, TextEncoder,
+    exponential_buckets, opts, Histogram, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Registry,
 };
+use tributary_metrics::Registrar;
 
 use crate::group::coordinator::GroupStats;
 
@@ -75,58 +75,9 @@ pub struct Metrics {
     pub rebalance_seconds: HistogramVec,
 }
 
-/// One exported metric: its name, its help text and its label names (none for one series).
-struct Def {
-    name: &'static str,
-    help: &'static str,
-    labels: &'static [&'static str],
-}
-
-/// Creates metrics from their [`Def`]s and registers them in one step, so none is created and
-/// left out of the exposition.
-struct Registrar<'a>(&'a Registry);
-
-impl Registrar<'_> {
-    fn register<M: Collector + Clone + 'static>(&self, metric: M) -> Result<M, prometheus::Error> {
-        self.0.register(Box::new(metric.clone()))?;
-        Ok(metric)
-    }
-
-    fn counter_vec(&self, def: &Def) -> Result<IntCounterVec, prometheus::Error> {
-        self.register(IntCounterVec::new(opts!(def.name, def.help), def.labels)?)
-    }
-
-    fn gauge_vec(&self, def: &Def) -> Result<IntGaugeVec, prometheus::Error> {
-        self.register(IntGaugeVec::new(opts!(def.name, def.help), def.labels)?)
-    }
-
-    fn counter(&self, def: &Def) -> Result<IntCounter, prometheus::Error> {
-        self.register(IntCounter::new(def.name, def.help)?)
-    }
-
-    fn gauge(&self, def: &Def) -> Result<IntGauge, prometheus::Error> {
-        self.register(IntGauge::new(def.name, def.help)?)
-    }
-
-    fn histogram_vec(
-        &self,
-        def: &Def,
-        buckets: Vec<f64>,
-    ) -> Result<HistogramVec, prometheus::Error> {
-        let opts = histogram_opts!(def.name, def.help, buckets);
-        self.register(HistogramVec::new(opts, def.labels)?)
-    }
-
-    fn histogram(&self, def: &Def, buckets: Vec<f64>) -> Result<Histogram, prometheus::Error> {
-        self.register(Histogram::with_opts(histogram_opts!(
-            def.name, def.help, buckets
-        ))?)
-    }
-}
-
 /// The table of every metric the broker exports, in the order of [`Metrics`]' fields.
 mod defs {
-    use super::Def;
+    use tributary_metrics::Def;
 
     const TOPIC: &[&str] = &["topic"];
     const PARTITION: &[&str] = &["topic", "partition"];
@@ -304,10 +255,12 @@ impl Metrics {
             requests: r.counter_vec(&defs::REQUESTS)?,
             request_seconds: r.histogram_vec(
                 &defs::REQUEST_SECONDS,
-                exponential_buckets(0.0001, 2.0, 18)?,
+                &exponential_buckets(0.0001, 2.0, 18)?,
             )?,
-            flush_seconds: r
-                .histogram(&defs::FLUSH_SECONDS, exponential_buckets(0.00005, 2.0, 18)?)?,
+            flush_seconds: r.histogram(
+                &defs::FLUSH_SECONDS,
+                &exponential_buckets(0.00005, 2.0, 18)?,
+            )?,
             rejected_requests: r.counter(&defs::REJECTED_REQUESTS)?,
             connections: r.gauge(&defs::CONNECTIONS)?,
             partitions: r.gauge(&defs::PARTITIONS)?,
@@ -336,7 +289,7 @@ impl Metrics {
             rebalances: r.counter_vec(&defs::REBALANCES)?,
             rebalance_seconds: r.histogram_vec(
                 &defs::REBALANCE_SECONDS,
-                exponential_buckets(0.01, 2.0, 16)?,
+                &exponential_buckets(0.01, 2.0, 16)?,
             )?,
             registry,
         })
@@ -350,11 +303,10 @@ impl Metrics {
 
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
-        let mut out = Vec::new();
-        if let Err(error) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+        tributary_metrics::encode(&self.registry).unwrap_or_else(|error| {
             tracing::error!(%error, "cannot encode metrics");
-        }
-        String::from_utf8(out).unwrap_or_default()
+            String::new()
+        })
     }
 
     /// Publishes the groups a scrape counted and the rebalances they went through.

@@ -11,11 +11,10 @@ use std::time::Duration;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use prometheus::core::Collector;
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramTimer, HistogramVec, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    Histogram, HistogramTimer, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Registry,
 };
+use tributary_metrics::Registrar;
 
 use crate::controller::election::Change;
 
@@ -34,52 +33,9 @@ pub struct ClusterCounts {
     pub reassigning: i64,
 }
 
-/// One exported metric: its name, its help text and its label names (none for one series).
-struct Def {
-    name: &'static str,
-    help: &'static str,
-    labels: &'static [&'static str],
-}
-
-/// Creates metrics from their [`Def`]s and registers them in one step, so none is created and
-/// left out of `/metrics`.
-struct Registrar<'a>(&'a Registry);
-
-impl Registrar<'_> {
-    fn register<M: Collector + Clone + 'static>(&self, metric: M) -> Result<M, prometheus::Error> {
-        self.0.register(Box::new(metric.clone()))?;
-        Ok(metric)
-    }
-
-    fn counter_vec(&self, def: &Def) -> Result<IntCounterVec, prometheus::Error> {
-        self.register(IntCounterVec::new(
-            Opts::new(def.name, def.help),
-            def.labels,
-        )?)
-    }
-
-    fn gauge_vec(&self, def: &Def) -> Result<IntGaugeVec, prometheus::Error> {
-        self.register(IntGaugeVec::new(Opts::new(def.name, def.help), def.labels)?)
-    }
-
-    fn gauge(&self, def: &Def) -> Result<IntGauge, prometheus::Error> {
-        self.register(IntGauge::new(def.name, def.help)?)
-    }
-
-    fn histogram_vec(&self, def: &Def, buckets: &[f64]) -> Result<HistogramVec, prometheus::Error> {
-        let opts = HistogramOpts::new(def.name, def.help).buckets(buckets.to_vec());
-        self.register(HistogramVec::new(opts, def.labels)?)
-    }
-
-    fn histogram(&self, def: &Def, buckets: &[f64]) -> Result<Histogram, prometheus::Error> {
-        let opts = HistogramOpts::new(def.name, def.help).buckets(buckets.to_vec());
-        self.register(Histogram::with_opts(opts)?)
-    }
-}
-
 /// The table of every metric the operator exports, in the order of [`Metrics`]' fields.
 mod defs {
-    use super::Def;
+    use tributary_metrics::Def;
 
     const CLUSTER: &[&str] = &["namespace", "cluster"];
 
@@ -225,14 +181,8 @@ impl Metrics {
 
     /// Series exist at zero from the start, so `rate()` and `increase()` see the first
     /// reconcile (or change, or write) instead of treating it as the beginning of the series.
+    /// Controllers create theirs as they start ([`Metrics::controller_started`]).
     fn create_known_series(&self) {
-        for controller in [
-            crate::cluster::reconcile::CONTROLLER,
-            crate::topic::reconcile::CONTROLLER,
-        ] {
-            self.reconciles.with_label_values(&[controller]);
-            self.duration.with_label_values(&[controller]);
-        }
         for change in Change::ALL {
             self.partition_changes.with_label_values(&[change.label()]);
         }
@@ -273,6 +223,13 @@ impl Metrics {
         self.broker_restarts
             .with_label_values(&[namespace, cluster, kind])
             .get()
+    }
+
+    /// Creates `controller`'s reconcile series at zero as its loop starts: the controllers
+    /// that run name themselves, so no list here can miss one.
+    pub fn controller_started(&self, controller: &str) {
+        self.reconciles.with_label_values(&[controller]);
+        self.duration.with_label_values(&[controller]);
     }
 
     /// Counts a reconcile and times it until the returned timer drops.
@@ -406,8 +363,6 @@ impl Metrics {
 
     /// Prometheus text exposition of every metric.
     pub fn encode(&self) -> Result<String, prometheus::Error> {
-        let mut buf = Vec::new();
-        TextEncoder::new().encode(&self.registry.gather(), &mut buf)?;
-        Ok(String::from_utf8_lossy(&buf).into_owned())
+        tributary_metrics::encode(&self.registry)
     }
 }

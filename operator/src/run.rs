@@ -260,6 +260,8 @@ fn cluster_controller(
     stop: &watch::Receiver<bool>,
 ) -> impl Future<Output = ()> {
     let client = &ctx.client;
+    ctx.metrics
+        .controller_started(crate::cluster::reconcile::CONTROLLER);
     let ns = ctx.settings.watch_namespace.as_deref();
     let owned =
         watcher::Config::default().labels("app.kubernetes.io/managed-by=tributary-operator");
@@ -333,6 +335,8 @@ fn cluster_controller(
 /// The KafkaTopic controller: woken by the topic, its partitions and its cluster.
 fn topic_controller(ctx: &Arc<Context>, stop: &watch::Receiver<bool>) -> impl Future<Output = ()> {
     let client = &ctx.client;
+    ctx.metrics
+        .controller_started(crate::topic::reconcile::CONTROLLER);
     let ns = ctx.settings.watch_namespace.as_deref();
     let topics = Controller::new(api::<KafkaTopic>(client, ns), watcher::Config::default());
     let store = topics.store();
@@ -366,6 +370,8 @@ fn topic_controller(ctx: &Arc<Context>, stop: &watch::Receiver<bool>) -> impl Fu
 /// clients CA.
 fn user_controller(ctx: &Arc<Context>, stop: &watch::Receiver<bool>) -> impl Future<Output = ()> {
     let client = &ctx.client;
+    ctx.metrics
+        .controller_started(crate::user::reconcile::CONTROLLER);
     let ns = ctx.settings.watch_namespace.as_deref();
     let users = Controller::new(api::<KafkaUser>(client, ns), watcher::Config::default());
     let store = users.store();
@@ -405,6 +411,8 @@ fn user_controller(ctx: &Arc<Context>, stop: &watch::Receiver<bool>) -> impl Fut
 /// the watched namespaces): a changed `schemaFrom` key is picked up by the periodic re-check.
 fn schema_controller(ctx: &Arc<Context>, stop: &watch::Receiver<bool>) -> impl Future<Output = ()> {
     let client = &ctx.client;
+    ctx.metrics
+        .controller_started(crate::schema::reconcile::CONTROLLER);
     let ns = ctx.settings.watch_namespace.as_deref();
     let schemas = Controller::new(api::<KafkaSchema>(client, ns), watcher::Config::default());
     let store = schemas.store();

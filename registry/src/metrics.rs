@@ -1,9 +1,31 @@
 //! Prometheus metrics of the registry: requests by endpoint template and status, and the
 //! numbers of schemas and subjects, served on `/metrics` of the REST listener.
 
-use prometheus::{Encoder, IntCounterVec, IntGauge, Opts, TextEncoder};
+use prometheus::{IntCounterVec, IntGauge};
+use tributary_metrics::{Def, Registrar};
 
 use crate::state::Registry;
+
+const REQUESTS: Def = Def {
+    name: "tributary_schema_registry_requests_total",
+    help: "REST requests by endpoint template, method and HTTP status",
+    labels: &["endpoint", "method", "status"],
+};
+const SCHEMAS: Def = Def {
+    name: "tributary_schema_registry_schemas",
+    help: "Distinct live schemas (ids)",
+    labels: &[],
+};
+const SUBJECTS: Def = Def {
+    name: "tributary_schema_registry_subjects",
+    help: "Subjects with a live version",
+    labels: &[],
+};
+const SKIPPED: Def = Def {
+    name: "tributary_schema_registry_skipped_records",
+    help: "Records of the schemas topic that could not be decoded and were skipped",
+    labels: &[],
+};
 
 /// The registry's metrics, in their own Prometheus registry.
 pub struct Metrics {
@@ -18,35 +40,13 @@ impl Metrics {
     /// Creates and registers the metrics.
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = prometheus::Registry::new();
-        let requests = IntCounterVec::new(
-            Opts::new(
-                "tributary_schema_registry_requests_total",
-                "REST requests by endpoint template, method and HTTP status",
-            ),
-            &["endpoint", "method", "status"],
-        )?;
-        let schemas = IntGauge::new(
-            "tributary_schema_registry_schemas",
-            "Distinct live schemas (ids)",
-        )?;
-        let subjects = IntGauge::new(
-            "tributary_schema_registry_subjects",
-            "Subjects with a live version",
-        )?;
-        let skipped = IntGauge::new(
-            "tributary_schema_registry_skipped_records",
-            "Records of the schemas topic that could not be decoded and were skipped",
-        )?;
-        registry.register(Box::new(requests.clone()))?;
-        registry.register(Box::new(schemas.clone()))?;
-        registry.register(Box::new(subjects.clone()))?;
-        registry.register(Box::new(skipped.clone()))?;
+        let r = Registrar(&registry);
         Ok(Metrics {
+            requests: r.counter_vec(&REQUESTS)?,
+            schemas: r.gauge(&SCHEMAS)?,
+            subjects: r.gauge(&SUBJECTS)?,
+            skipped: r.gauge(&SKIPPED)?,
             registry,
-            requests,
-            schemas,
-            subjects,
-            skipped,
         })
     }
 
@@ -65,13 +65,6 @@ impl Metrics {
             .set(i64::try_from(state.subjects(false).len()).unwrap_or(i64::MAX));
         self.skipped
             .set(i64::try_from(state.skipped()).unwrap_or(i64::MAX));
-        let mut out = Vec::new();
-        if TextEncoder::new()
-            .encode(&self.registry.gather(), &mut out)
-            .is_err()
-        {
-            return String::new();
-        }
-        String::from_utf8(out).unwrap_or_default()
+        tributary_metrics::encode(&self.registry).unwrap_or_default()
     }
 }

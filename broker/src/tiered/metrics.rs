@@ -1,9 +1,8 @@
 //! Tiered storage's Prometheus metrics: what the bucket holds, how far uploads lag, remote
 //! fetches, failures by kind and upload latency (the signals an upload-lag alert needs).
 
-use prometheus::{
-    exponential_buckets, histogram_opts, opts, Histogram, IntCounterVec, IntGaugeVec, Registry,
-};
+use prometheus::{exponential_buckets, Histogram, IntCounterVec, IntGaugeVec, Registry};
+use tributary_metrics::Registrar;
 
 /// Registered in the broker's registry, exported with its other metrics.
 #[derive(Clone)]
@@ -27,61 +26,69 @@ pub struct TieredMetrics {
     pub upload_seconds: Histogram,
 }
 
+/// The table of tiered storage's metrics, in the order of [`TieredMetrics`]' fields.
+mod defs {
+    use tributary_metrics::Def;
+
+    const PARTITION: &[&str] = &["topic", "partition"];
+    const TOPIC: &[&str] = &["topic"];
+
+    pub(super) const REMOTE_BYTES: Def = Def {
+        name: "tributary_tiered_remote_log_bytes",
+        help: "Bytes of the partition's log held in remote storage",
+        labels: PARTITION,
+    };
+    pub(super) const UPLOAD_LAG_SEGMENTS: Def = Def {
+        name: "tributary_tiered_upload_lag_segments",
+        help: "Closed stable segments of the partition not yet in remote storage",
+        labels: PARTITION,
+    };
+    pub(super) const UPLOAD_LAG_BYTES: Def = Def {
+        name: "tributary_tiered_upload_lag_bytes",
+        help: "Bytes of closed stable segments not yet in remote storage",
+        labels: PARTITION,
+    };
+    pub(super) const UPLOADED_BYTES: Def = Def {
+        name: "tributary_tiered_uploaded_bytes_total",
+        help: "Segment bytes copied to remote storage",
+        labels: TOPIC,
+    };
+    pub(super) const REMOTE_FETCHES: Def = Def {
+        name: "tributary_tiered_remote_fetches_total",
+        help: "Fetches answered from remote storage",
+        labels: TOPIC,
+    };
+    pub(super) const REMOTE_FETCH_ERRORS: Def = Def {
+        name: "tributary_tiered_remote_fetch_errors_total",
+        help: "Fetches of the remote log answered with a retriable error (the bucket failed or did not answer in time)",
+        labels: TOPIC,
+    };
+    pub(super) const ERRORS: Def = Def {
+        name: "tributary_tiered_errors_total",
+        help: "Remote storage failures by kind",
+        labels: &["kind"],
+    };
+    pub(super) const UPLOAD_SECONDS: Def = Def {
+        name: "tributary_tiered_upload_seconds",
+        help: "Time to upload one segment to remote storage",
+        labels: &[],
+    };
+}
+
 impl TieredMetrics {
     /// Creates and registers the metrics.
     pub fn register(registry: &Registry) -> Result<TieredMetrics, prometheus::Error> {
-        let partition = &["topic", "partition"];
-        let gauge = |name: &str, help: &str| -> Result<IntGaugeVec, prometheus::Error> {
-            let g = IntGaugeVec::new(opts!(name, help), partition)?;
-            registry.register(Box::new(g.clone()))?;
-            Ok(g)
-        };
-        let counter =
-            |name: &str, help: &str, labels: &[&str]| -> Result<IntCounterVec, prometheus::Error> {
-                let c = IntCounterVec::new(opts!(name, help), labels)?;
-                registry.register(Box::new(c.clone()))?;
-                Ok(c)
-            };
-        let upload_seconds = Histogram::with_opts(histogram_opts!(
-            "tributary_tiered_upload_seconds",
-            "Time to upload one segment to remote storage",
-            exponential_buckets(0.005, 2.0, 14)?
-        ))?;
-        registry.register(Box::new(upload_seconds.clone()))?;
+        let r = Registrar(registry);
         Ok(TieredMetrics {
-            remote_bytes: gauge(
-                "tributary_tiered_remote_log_bytes",
-                "Bytes of the partition's log held in remote storage",
-            )?,
-            upload_lag_segments: gauge(
-                "tributary_tiered_upload_lag_segments",
-                "Closed stable segments of the partition not yet in remote storage",
-            )?,
-            upload_lag_bytes: gauge(
-                "tributary_tiered_upload_lag_bytes",
-                "Bytes of closed stable segments not yet in remote storage",
-            )?,
-            uploaded_bytes: counter(
-                "tributary_tiered_uploaded_bytes_total",
-                "Segment bytes copied to remote storage",
-                &["topic"],
-            )?,
-            remote_fetches: counter(
-                "tributary_tiered_remote_fetches_total",
-                "Fetches answered from remote storage",
-                &["topic"],
-            )?,
-            remote_fetch_errors: counter(
-                "tributary_tiered_remote_fetch_errors_total",
-                "Fetches of the remote log answered with a retriable error (the bucket failed or did not answer in time)",
-                &["topic"],
-            )?,
-            errors: counter(
-                "tributary_tiered_errors_total",
-                "Remote storage failures by kind",
-                &["kind"],
-            )?,
-            upload_seconds,
+            remote_bytes: r.gauge_vec(&defs::REMOTE_BYTES)?,
+            upload_lag_segments: r.gauge_vec(&defs::UPLOAD_LAG_SEGMENTS)?,
+            upload_lag_bytes: r.gauge_vec(&defs::UPLOAD_LAG_BYTES)?,
+            uploaded_bytes: r.counter_vec(&defs::UPLOADED_BYTES)?,
+            remote_fetches: r.counter_vec(&defs::REMOTE_FETCHES)?,
+            remote_fetch_errors: r.counter_vec(&defs::REMOTE_FETCH_ERRORS)?,
+            errors: r.counter_vec(&defs::ERRORS)?,
+            upload_seconds: r
+                .histogram(&defs::UPLOAD_SECONDS, &exponential_buckets(0.005, 2.0, 14)?)?,
         })
     }
 }

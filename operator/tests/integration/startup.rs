@@ -153,6 +153,19 @@ async fn without_apply_crds_the_operator_never_writes_crds() {
             .collect();
         assert_eq!(writers, vec!["helm"], "{name} written without --apply-crds");
     }
+    // Every controller that runs has its reconcile series from its start, at zero before its
+    // first reconcile, whatever controllers the operator has.
+    wait_until("every controller's reconcile series", || async {
+        let text = metrics.encode().unwrap_or_default();
+        ["kafkacluster", "kafkatopic", "kafkauser", "kafkaschema"]
+            .iter()
+            .all(|c| {
+                text.contains(&format!(
+                    "tributary_operator_reconciles_total{{controller=\"{c}\"}}"
+                ))
+            })
+    })
+    .await;
     let _ = stop_tx.send(true);
     match tokio::time::timeout(DEADLINE, operator).await {
         Ok(Ok(Ok(()))) => {}
