@@ -18,6 +18,7 @@ pub mod conditions;
 pub mod config;
 pub mod crdgen;
 pub mod ids;
+pub mod lease;
 pub mod listener;
 pub mod partition;
 pub mod quotas;

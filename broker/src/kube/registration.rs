@@ -10,19 +10,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::PostParams;
 use kube::{Api, Client};
 use parking_lot::Mutex;
-use tokio::time::Instant;
+use tributary_crds::lease::{held_spec, released_spec};
 use tributary_crds::registration::{broker_lease_name, Endpoint, Registration};
-use tributary_crds::update::{ConditionalUpdate, Decision, UpdateError};
+use tributary_crds::update::{ConditionalUpdate, Decision, RetryPolicy, UpdateError};
 use tributary_crds::CLUSTER_LABEL;
 
 use super::catch_up::CatchUp;
-use super::error::{is_conflict, is_not_found, KubeError};
+use super::error::KubeError;
 use crate::config::ClusterSettings;
 use crate::fence::Fence;
 use crate::metadata::MetadataCache;
@@ -213,82 +212,91 @@ impl Registrar {
     }
 
     /// One renewal: a replace conditional on the resourceVersion read, so a newer
-    /// incarnation's Lease is never overwritten.
+    /// incarnation's Lease is never overwritten; a lost race is left to the next tick.
     pub async fn renew(&self) -> Result<(), KubeError> {
         let lapsed = self.fence.is_fenced();
-        let sent = Instant::now();
-        let lease = self
-            .api
-            .get(&self.name)
-            .await
-            .map_err(|e| KubeError::api(format!("read Lease {}", self.name), e))?;
         let me = self.me.lock().clone();
-        let theirs = incarnation_of(&lease);
-        if theirs != me.incarnation {
-            return Err(KubeError::Superseded {
-                id: me.id,
-                ours: me.incarnation,
-                theirs,
-            });
-        }
         let now = MicroTime(Timestamp::now());
-        let renewed = lease_for(&self.settings, &self.name, &me, Some(lease), &now);
-        match self
-            .api
-            .replace(&self.name, &PostParams::default(), &renewed)
-            .await
-        {
-            Ok(_) => {
+        let renewed = ConditionalUpdate::new(&self.api, &self.name)
+            .policy(RetryPolicy::once())
+            .run(|current| {
+                let Some(lease) = current else {
+                    return Decision::Abort(Renewal::Gone);
+                };
+                let theirs = incarnation_of(lease);
+                if theirs != me.incarnation {
+                    return Decision::Abort(Renewal::Superseded(theirs));
+                }
+                let lease = lease_for(&self.settings, &self.name, &me, Some(lease.clone()), &now);
+                Decision::Replace(lease, ())
+            })
+            .await;
+        match renewed {
+            Ok(done) => {
                 if lapsed {
                     self.catch_up.wait(self.settings.renew_interval).await?;
                 }
-                self.fence.valid_until(sent, self.settings.renew_deadline);
+                self.fence
+                    .valid_until(done.read_at, self.settings.renew_deadline);
                 Ok(())
             }
             // Lost a race with another writer: the next tick re-reads.
-            Err(e) if is_conflict(&e) => Ok(()),
-            Err(e) => Err(KubeError::api(format!("renew Lease {}", self.name), e)),
+            Err(UpdateError::Exhausted { .. }) => Ok(()),
+            Err(UpdateError::Aborted(Renewal::Superseded(theirs))) => Err(KubeError::Superseded {
+                id: me.id,
+                ours: me.incarnation,
+                theirs,
+            }),
+            Err(UpdateError::Aborted(Renewal::Gone)) => Err(KubeError::Invalid(format!(
+                "Lease {} is gone; this broker is no longer registered",
+                self.name
+            ))),
+            Err(error) => Err(lease_error(&self.name, "renew", error)),
         }
     }
 
     /// Stops renewing and leading, and clears the Lease's holder so the controller re-elects
-    /// this broker's partitions at once rather than after the Lease expires.
+    /// this broker's partitions at once rather than after the Lease expires. A renewal sent
+    /// just before the tasks stopped may still land after the read: a lost race reads again,
+    /// within the conditional update's tries.
     pub async fn release(&self) -> Result<(), KubeError> {
         self.stop_tasks();
         self.fence.revoke();
-        // A renewal sent just before the tasks stopped may still land after the read: a
-        // conflict is read again, a bounded number of times.
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            let lease = match self.api.get(&self.name).await {
-                Ok(lease) => lease,
-                Err(e) if is_not_found(&e) => return Ok(()),
-                Err(e) => return Err(KubeError::api(format!("read Lease {}", self.name), e)),
-            };
-            if incarnation_of(&lease) != self.incarnation() {
-                return Ok(());
-            }
-            let mut released = lease;
-            if let Some(spec) = released.spec.as_mut() {
-                spec.holder_identity = None;
-                spec.renew_time = None;
-            }
-            match self
-                .api
-                .replace(&self.name, &PostParams::default(), &released)
-                .await
-            {
-                Ok(_) => return Ok(()),
-                Err(e) if is_conflict(&e) && attempts < RELEASE_ATTEMPTS => continue,
-                Err(e) => return Err(KubeError::api(format!("release Lease {}", self.name), e)),
-            }
-        }
+        let incarnation = self.incarnation();
+        ConditionalUpdate::new(&self.api, &self.name)
+            .run(|current| match current {
+                Some(lease) if incarnation_of(lease) == incarnation => {
+                    let mut released = lease.clone();
+                    released.spec = lease.spec.as_ref().map(released_spec);
+                    Decision::<_, _>::Replace(released, ())
+                }
+                _ => Decision::Keep(()),
+            })
+            .await
+            .map(drop)
+            .map_err(|error| lease_error(&self.name, "release", error))
     }
 }
 
-/// How many times [`Registrar::release`] reads the Lease again after losing a race.
-const RELEASE_ATTEMPTS: u32 = 5;
+/// Why a renewal wrote nothing.
+#[derive(Debug)]
+enum Renewal {
+    /// A newer process registered as this broker (its incarnation).
+    Superseded(i64),
+    /// The Lease was deleted.
+    Gone,
+}
+
+/// A failed conditional update of the Lease, as the broker's Kubernetes error.
+fn lease_error<E: std::fmt::Debug>(name: &str, what: &str, error: UpdateError<E>) -> KubeError {
+    match error {
+        UpdateError::Read { source, .. } => KubeError::api(format!("read Lease {name}"), *source),
+        UpdateError::Write { source, .. } => {
+            KubeError::api(format!("{what} Lease {name}"), *source)
+        }
+        other => KubeError::Invalid(format!("{what} Lease {name}: {other:?}")),
+    }
+}
 
 /// `me` as the incarnation after the one the `existing` Lease records (the first without
 /// one), announcing no shutdown; a fresh data directory takes that incarnation as its epoch.
@@ -345,16 +353,18 @@ fn lease_for(
     annotations.remove(tributary_crds::registration::SHUTTING_DOWN_ANNOTATION);
     annotations.remove(tributary_crds::registration::RACK_ANNOTATION);
     annotations.extend(me.annotations());
-    let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
-    let taken = spec.holder_identity.as_deref() != Some(settings.pod_name.as_str());
-    if taken {
-        spec.acquire_time = Some(now.clone());
-        spec.lease_transitions = Some(spec.lease_transitions.unwrap_or(0) + 1);
-    }
-    spec.holder_identity = Some(settings.pod_name.clone());
-    spec.lease_duration_seconds =
-        Some(i32::try_from(settings.lease_duration.as_secs().max(1)).unwrap_or(i32::MAX));
-    spec.renew_time = Some(now.clone());
+    let renew = lease
+        .spec
+        .as_ref()
+        .is_some_and(|s| s.holder_identity.as_deref() == Some(settings.pod_name.as_str()));
+    let spec = held_spec(
+        lease.spec.as_ref(),
+        &settings.pod_name,
+        settings.lease_duration,
+        renew,
+        now.0,
+    );
+    lease.spec = Some(spec);
     lease
 }
 

@@ -1,7 +1,9 @@
-//! The election's decisions as pure functions of what this instance observed and when (its own
-//! monotonic clock, passed in), so that every rule is tested without a clock or an API server:
-//! what to do with the Lease at each tick ([`decide`]), whether a held Lease has expired
-//! ([`Watch`]), and what role that leaves this instance in ([`role`]).
+//! The registry's side of the election as pure functions of what this instance observed and
+//! when (its own monotonic clock, passed in), so that every rule is tested without a clock or
+//! an API server: the timings its fencing argument needs ([`Timings`]), what it knows of its
+//! term ([`Standing`]) and what role that leaves it in ([`role`]). What to do with the Lease
+//! at each look, and when a held one has expired, are the shared elector's
+//! ([`tributary_crds::lease`]).
 
 use std::time::{Duration, Instant};
 
@@ -81,106 +83,6 @@ impl Timings {
     /// before the renew deadline.
     pub fn produce_timeout(&self) -> Duration {
         self.lease_duration / 5
-    }
-
-    /// The Lease's `leaseDurationSeconds` (whole seconds, at least 1).
-    pub fn lease_duration_secs(&self) -> i32 {
-        let secs = self.lease_duration.as_secs_f64().ceil();
-        if secs >= f64::from(i32::MAX) {
-            i32::MAX
-        } else {
-            (secs as i32).max(1)
-        }
-    }
-}
-
-/// What the Lease says, as far as the decisions care.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LeaseView {
-    /// `holderIdentity`: the holder's advertised URL; None or empty when released.
-    pub holder: Option<String>,
-}
-
-/// What to do with the Lease at this tick.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
-    /// No Lease yet: create it naming this instance.
-    Create,
-    /// This instance holds it: renew it.
-    Renew,
-    /// Released or expired by this instance's observation: take it (a conditional replace).
-    TakeOver,
-    /// Someone else holds it (possibly an earlier run of this URL): follow.
-    Follow {
-        /// The holder's identity.
-        holder: String,
-    },
-}
-
-/// Decides what to do with the Lease. `holding` is whether this process took or renewed it
-/// and has not lost it since: a Lease naming this URL that this process did not take belongs to
-/// an earlier run, and is waited out like any other holder's. `expired` comes from [`Watch`].
-pub fn decide(me: &str, holding: bool, lease: Option<&LeaseView>, expired: bool) -> Action {
-    let Some(lease) = lease else {
-        return Action::Create;
-    };
-    match lease.holder.as_deref().filter(|h| !h.is_empty()) {
-        None => Action::TakeOver,
-        Some(h) if h == me && holding => Action::Renew,
-        Some(_) if expired => Action::TakeOver,
-        Some(h) => Action::Follow {
-            holder: h.to_owned(),
-        },
-    }
-}
-
-/// When this instance saw the Lease change: the only clock an expiry is judged by (never the
-/// holder's `renewTime`, another machine's clock).
-#[derive(Debug, Default, Clone)]
-pub struct Watch {
-    seen: Option<Seen>,
-}
-
-#[derive(Debug, Clone)]
-struct Seen {
-    /// Holder, times and transitions as last seen: any change of them is a renewal.
-    record: String,
-    /// When this instance first saw `record`.
-    since: Instant,
-    /// Whether `record` was already there at this instance's first look.
-    first_look: bool,
-}
-
-impl Watch {
-    /// Records the Lease as seen at `now` and says whether it has been unchanged for
-    /// `duration`, plus `grace` when it was already there at this instance's first look (a
-    /// restarted instance lets followers that were watching all along go first).
-    pub fn expired(
-        &mut self,
-        record: &str,
-        now: Instant,
-        duration: Duration,
-        grace: Duration,
-    ) -> bool {
-        let first_look = self.seen.is_none();
-        match &self.seen {
-            Some(seen) if seen.record == record => {}
-            _ => {
-                self.seen = Some(Seen {
-                    record: record.to_owned(),
-                    since: now,
-                    first_look,
-                })
-            }
-        }
-        self.seen.as_ref().is_some_and(|seen| {
-            let wait = if seen.first_look {
-                duration + grace
-            } else {
-                duration
-            };
-            now.saturating_duration_since(seen.since) >= wait
-        })
     }
 }
 
@@ -278,6 +180,9 @@ pub fn role(me: &str, standing: &Standing, now: Instant, timings: &Timings) -> R
 
 #[cfg(test)]
 mod tests {
+    use k8s_openapi::api::coordination::v1::LeaseSpec;
+    use tributary_crds::lease::{decide, Action};
+
     use super::*;
 
     const ME: &str = "http://10.0.0.1:8081";
@@ -290,73 +195,11 @@ mod tests {
         }
     }
 
-    fn held_by(h: &str) -> LeaseView {
-        LeaseView {
-            holder: Some(h.to_owned()),
+    fn held_by(h: &str) -> LeaseSpec {
+        LeaseSpec {
+            holder_identity: Some(h.to_owned()),
+            ..LeaseSpec::default()
         }
-    }
-
-    #[test]
-    fn a_missing_lease_is_created_and_a_released_one_taken() {
-        assert_eq!(decide(ME, false, None, false), Action::Create);
-        let released = LeaseView { holder: None };
-        assert_eq!(decide(ME, false, Some(&released), false), Action::TakeOver);
-        let empty = LeaseView {
-            holder: Some(String::new()),
-        };
-        assert_eq!(decide(ME, false, Some(&empty), false), Action::TakeOver);
-    }
-
-    #[test]
-    fn the_holder_renews_and_a_follower_waits_for_expiry() {
-        assert_eq!(decide(ME, true, Some(&held_by(ME)), false), Action::Renew);
-        assert_eq!(
-            decide(ME, false, Some(&held_by(OTHER)), false),
-            Action::Follow {
-                holder: OTHER.into()
-            }
-        );
-        assert_eq!(
-            decide(ME, false, Some(&held_by(OTHER)), true),
-            Action::TakeOver
-        );
-    }
-
-    #[test]
-    fn a_lease_naming_this_url_from_an_earlier_run_is_waited_out() {
-        assert_eq!(
-            decide(ME, false, Some(&held_by(ME)), false),
-            Action::Follow { holder: ME.into() }
-        );
-        assert_eq!(
-            decide(ME, false, Some(&held_by(ME)), true),
-            Action::TakeOver
-        );
-        let standing = Standing {
-            holder: Some(ME.into()),
-            ..Standing::default()
-        };
-        assert!(matches!(
-            role(ME, &standing, Instant::now(), &timings()),
-            Role::Unavailable { .. }
-        ));
-    }
-
-    #[test]
-    fn expiry_is_judged_by_when_this_instance_saw_the_lease_change() {
-        let d = Duration::from_secs(15);
-        let grace = Duration::from_secs(2);
-        let t0 = Instant::now();
-        let mut w = Watch::default();
-        // First look: the holder's record must stay put for the duration plus the grace.
-        assert!(!w.expired("a", t0, d, grace));
-        assert!(!w.expired("a", t0 + d, d, grace));
-        assert!(w.expired("a", t0 + d + grace, d, grace));
-        // A renewal (any change) restarts the wait, now without the grace.
-        let t1 = t0 + Duration::from_secs(20);
-        assert!(!w.expired("b", t1, d, grace));
-        assert!(!w.expired("b", t1 + d - Duration::from_millis(1), d, grace));
-        assert!(w.expired("b", t1 + d, d, grace));
     }
 
     #[test]
@@ -448,7 +291,7 @@ mod tests {
         assert!(Timings::new(Duration::from_secs(5), Duration::from_secs(1)).is_ok());
         assert_eq!(
             Timings::new(Duration::from_millis(4500), Duration::from_millis(500))
-                .map(|t| t.lease_duration_secs()),
+                .map(|t| tributary_crds::lease::duration_secs(t.lease_duration())),
             Ok(5)
         );
     }

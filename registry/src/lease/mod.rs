@@ -10,25 +10,24 @@
 //! fences the previous one in the cluster and reads `_schemas` to its end
 //! ([`Store::catch_up`]) before it serves a write, so ids continue from the highest one any
 //! writer committed; a writer that overslept its deadline (frozen between its role check and
-//! its append) finds its producer fenced and is deposed ([`Elector::deposed`]). The decisions are pure ([`decide`]); this module
-//! is the loop that applies them.
+//! its append) finds its producer fenced and is deposed ([`Elector::deposed`]). The Lease is
+//! read and written by the shared elector ([`tributary_crds::lease`]); the registry's own
+//! decisions are pure ([`decide`]); this module is the loop that applies them.
 
 pub mod decide;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
-use k8s_openapi::jiff::Timestamp;
-use kube::api::PostParams;
 use kube::{Api, Client};
 use parking_lot::Mutex;
 use tokio::time::Instant;
+use tributary_crds::lease::{Look, Outcome};
+use tributary_crds::update::UpdateError;
 
 use crate::elector::{Elector, Role};
 use crate::service::Store;
-use decide::{decide, role, Action, LeaseView, Standing, Timings, Watch};
+use decide::{role, Standing, Timings};
 
 /// Where the Lease is and who this instance is.
 #[derive(Debug, Clone)]
@@ -54,9 +53,9 @@ pub enum LeaseError {
         what: &'static str,
         /// The Lease.
         name: String,
-        /// The client's error.
+        /// The conditional update's error.
         #[source]
-        source: kube::Error,
+        source: UpdateError,
     },
     /// The API server did not answer within the renew interval.
     #[error("{what} Lease {name}: no answer within {waited:?}")]
@@ -83,10 +82,9 @@ pub fn parse_lease_ref(s: &str) -> Result<(String, String), String> {
 /// The Lease elector: its loop ([`LeaseElector::run`]) keeps the standing current; the
 /// service and the HTTP layer ask it for the role at every request.
 pub struct LeaseElector {
-    api: Api<Lease>,
+    lease: tributary_crds::lease::LeaseElector,
     settings: LeaseSettings,
     standing: Mutex<Standing>,
-    watch: Mutex<Watch>,
 }
 
 impl Elector for LeaseElector {
@@ -116,11 +114,17 @@ impl LeaseElector {
     /// An elector for the Lease in `settings`, through `client`. Nothing happens until
     /// [`LeaseElector::run`].
     pub fn new(client: Client, settings: LeaseSettings) -> Self {
+        let lease = tributary_crds::lease::LeaseElector::new(
+            Api::namespaced(client, &settings.namespace),
+            &settings.name,
+            &settings.url,
+            settings.timings.lease_duration(),
+        )
+        .standby_grace(settings.timings.renew_interval());
         LeaseElector {
-            api: Api::namespaced(client, &settings.namespace),
+            lease,
             settings,
             standing: Mutex::new(Standing::default()),
-            watch: Mutex::new(Watch::default()),
         }
     }
 
@@ -152,77 +156,18 @@ impl LeaseElector {
     /// One look at the Lease and the action it calls for.
     async fn tick(&self) -> Result<Ticked, LeaseError> {
         let timings = self.settings.timings;
-        let sent = Instant::now();
-        let existing = self
-            .bounded("read", self.api.get_opt(&self.settings.name))
-            .await?;
         let holding = self.standing.lock().holding;
-        let view = existing.as_ref().map(|l| LeaseView {
-            holder: l.spec.as_ref().and_then(|s| s.holder_identity.clone()),
-        });
-        let expired = existing.as_ref().is_some_and(|l| {
-            let spec = l.spec.clone().unwrap_or_default();
-            let record = format!(
-                "{:?}/{:?}/{:?}/{:?}",
-                spec.holder_identity, spec.acquire_time, spec.renew_time, spec.lease_transitions
-            );
-            // The holder's own duration when it wrote one: it is the one its fencing obeys.
-            let duration = spec
-                .lease_duration_seconds
-                .and_then(|s| u64::try_from(s).ok())
-                .map_or(timings.lease_duration(), Duration::from_secs)
-                .max(timings.lease_duration());
-            self.watch
-                .lock()
-                .expired(&record, sent.into_std(), duration, timings.renew_interval())
-        });
-        let action = decide(&self.settings.url, holding, view.as_ref(), expired);
-        let now = Timestamp::now();
-        let written = match (&action, existing) {
-            (Action::Create, _) => {
-                let lease = Lease {
-                    metadata: ObjectMeta {
-                        name: Some(self.settings.name.clone()),
-                        ..ObjectMeta::default()
-                    },
-                    spec: Some(self.spec(now, now, 0)),
-                };
-                self.bounded_write("create", self.api.create(&PostParams::default(), &lease))
-                    .await?
-            }
-            (Action::Renew | Action::TakeOver, Some(mut lease)) => {
-                let spec = lease.spec.clone().unwrap_or_default();
-                let renew = action == Action::Renew;
-                let acquired = if renew {
-                    spec.acquire_time.map_or(now, |t| t.0)
-                } else {
-                    now
-                };
-                let transitions = spec.lease_transitions.unwrap_or(0) + i32::from(!renew);
-                lease.spec = Some(self.spec(acquired, now, transitions));
-                self.bounded_write(
-                    "update",
-                    self.api
-                        .replace(&self.settings.name, &PostParams::default(), &lease),
-                )
-                .await?
-            }
-            (Action::Renew | Action::TakeOver, None) => false,
-            (Action::Follow { holder }, _) => {
-                self.standing.lock().following(Some(holder.clone()));
-                return Ok(Ticked::Nothing);
-            }
-        };
+        let Look { outcome, sent } = self.bounded("update", self.lease.look(holding)).await?;
         let mut standing = self.standing.lock();
         let sent = sent.into_std();
-        match (written, &action) {
-            (true, Action::Renew) => standing.renewed(sent, &timings),
-            (true, _) => {
+        match outcome {
+            Outcome::Renewed => standing.renewed(sent, &timings),
+            Outcome::Acquired => {
                 standing.acquired(&self.settings.url, sent, &timings);
                 return Ok(Ticked::Acquired(standing.term));
             }
-            // Lost a race (409): someone else wrote the Lease; the next tick reads who.
-            (false, _) => standing.following(view.and_then(|v| v.holder)),
+            // Someone else holds it, or won a race: the next tick reads who.
+            Outcome::Following(holder) => standing.following(holder),
         }
         Ok(Ticked::Nothing)
     }
@@ -241,45 +186,14 @@ impl LeaseElector {
             return Ok(());
         }
         tokio::time::sleep(self.settings.timings.produce_timeout()).await;
-        let Some(mut lease) = self
-            .bounded("read", self.api.get_opt(&self.settings.name))
-            .await?
-        else {
-            return Ok(());
-        };
-        let mut spec = lease.spec.clone().unwrap_or_default();
-        if spec.holder_identity.as_deref() != Some(self.settings.url.as_str()) {
-            return Ok(());
-        }
-        spec.holder_identity = None;
-        spec.acquire_time = None;
-        spec.renew_time = None;
-        lease.spec = Some(spec);
-        self.bounded_write(
-            "release",
-            self.api
-                .replace(&self.settings.name, &PostParams::default(), &lease),
-        )
-        .await
-        .map(drop)
+        self.bounded("release", self.lease.release()).await
     }
 
-    fn spec(&self, acquired: Timestamp, now: Timestamp, transitions: i32) -> LeaseSpec {
-        LeaseSpec {
-            holder_identity: Some(self.settings.url.clone()),
-            lease_duration_seconds: Some(self.settings.timings.lease_duration_secs()),
-            acquire_time: Some(MicroTime(acquired)),
-            renew_time: Some(MicroTime(now)),
-            lease_transitions: Some(transitions),
-            ..LeaseSpec::default()
-        }
-    }
-
-    /// An API call bounded by the renew interval.
+    /// A look or release bounded by the renew interval.
     async fn bounded<T>(
         &self,
         what: &'static str,
-        call: impl std::future::Future<Output = Result<T, kube::Error>>,
+        call: impl std::future::Future<Output = Result<T, UpdateError>>,
     ) -> Result<T, LeaseError> {
         let waited = self.settings.timings.renew_interval();
         match tokio::time::timeout(waited, call).await {
@@ -294,22 +208,6 @@ impl LeaseElector {
                 name: self.settings.name.clone(),
                 waited,
             }),
-        }
-    }
-
-    /// A conditional write: true if stored, false if it lost a race (409).
-    async fn bounded_write(
-        &self,
-        what: &'static str,
-        call: impl std::future::Future<Output = Result<Lease, kube::Error>>,
-    ) -> Result<bool, LeaseError> {
-        match self.bounded(what, call).await {
-            Ok(_) => Ok(true),
-            Err(LeaseError::Api {
-                source: kube::Error::Api(s),
-                ..
-            }) if s.code == 409 => Ok(false),
-            Err(e) => Err(e),
         }
     }
 }
