@@ -171,6 +171,29 @@ impl Error {
             _ => Error::Kube { action, source },
         }
     }
+
+    /// A failed conditional update of `what` (`KIND ns/name`): the client's errors as
+    /// [`Error::kube`], a race lost or an object deleted meanwhile as [`Error::Conflict`]
+    /// (the reconcile runs again), the decision's own refusal through `aborted`.
+    pub fn from_update<E>(
+        what: &str,
+        error: tributary_crds::update::UpdateError<E>,
+        aborted: impl FnOnce(E) -> Error,
+    ) -> Self {
+        use tributary_crds::update::UpdateError;
+        match error {
+            UpdateError::Aborted(reason) => aborted(reason),
+            UpdateError::Read { source, .. } => Error::kube(format!("get {what}"), *source),
+            UpdateError::Write { source, .. } => Error::kube(format!("write {what}"), *source),
+            UpdateError::Exhausted { .. } | UpdateError::Gone { .. } => Error::Conflict {
+                what: what.to_owned(),
+            },
+            UpdateError::Unversioned { .. } => Error::MissingField {
+                what: what.to_owned(),
+                field: "metadata.resourceVersion",
+            },
+        }
+    }
 }
 
 /// Result with [`Error`].

@@ -70,14 +70,10 @@ impl LeaderElector {
     }
 
     fn error(&self, what: &str, error: UpdateError) -> Error {
-        let action = format!("{what} Lease {}", self.name);
-        match error {
-            UpdateError::Read { source, .. } | UpdateError::Write { source, .. } => {
-                Error::kube(action, *source)
-            }
-            other => Error::Conflict {
-                what: format!("{action}: {other}"),
-            },
-        }
+        Error::from_update(
+            &format!("{what} Lease {}", self.name),
+            error,
+            |n| match n {},
+        )
     }
 }

@@ -9,9 +9,10 @@
 use std::time::SystemTime;
 
 use k8s_openapi::api::core::v1::{Secret, Service};
-use kube::api::{ListParams, PostParams};
+use kube::api::ListParams;
 use kube::{Api, Resource};
 use tributary_crds::registration::{clients_ca_name, cluster_ca_name, HOST_ANNOTATION};
+use tributary_crds::update::{ConditionalUpdate, Decision, RetryPolicy};
 use tributary_crds::KafkaCluster;
 
 use crate::builders::security::{
@@ -153,7 +154,7 @@ async fn write(
     api: &Api<Secret>,
     names: &Names,
     existing: Option<Secret>,
-    mut wanted: Secret,
+    wanted: Secret,
 ) -> Result<bool> {
     let what = || {
         format!(
@@ -162,35 +163,34 @@ async fn write(
             wanted.metadata.name.clone().unwrap_or_default()
         )
     };
-    match existing {
-        None => {
-            let what = what();
-            api.create(&PostParams::default(), &wanted)
-                .await
-                .map_err(|e| Error::kube(format!("create {what}"), e))?;
-        }
-        Some(existing) => {
+    let name = wanted.metadata.name.clone().unwrap_or_default();
+    let mut update = ConditionalUpdate::new(api, &name).policy(RetryPolicy::once());
+    if let Some(existing) = existing {
+        update = update.starting_from(existing);
+    }
+    let updated = update
+        .run(|current| {
+            let Some(existing) = current else {
+                return Decision::<_, _>::Replace(wanted.clone(), true);
+            };
             let kept = existing.metadata.annotations.clone().unwrap_or_default();
             let ours = wanted.metadata.annotations.clone().unwrap_or_default();
             let same = existing.data == wanted.data
                 && existing.type_ == wanted.type_
                 && ours.iter().all(|(k, v)| kept.get(k) == Some(v));
             if same {
-                return Ok(false);
+                return Decision::Keep(false);
             }
-            let what = what();
             // Annotations others added (backup or replication tools) stay.
             let mut annotations = kept;
             annotations.extend(ours);
-            wanted.metadata.annotations = Some(annotations);
-            wanted.metadata.resource_version = existing.metadata.resource_version;
-            let name = wanted.metadata.name.clone().unwrap_or_default();
-            api.replace(&name, &PostParams::default(), &wanted)
-                .await
-                .map_err(|e| Error::kube(format!("replace {what}"), e))?;
-        }
-    }
-    Ok(true)
+            let mut next = wanted.clone();
+            next.metadata.annotations = Some(annotations);
+            Decision::Replace(next, true)
+        })
+        .await
+        .map_err(|e| Error::from_update(&what(), e, |n| match n {}))?;
+    Ok(updated.value)
 }
 
 /// The addresses clients of external listeners dial, read from their Services: load

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use kube::api::PostParams;
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{finalizer, Event as Finalizer};
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -21,7 +20,7 @@ use tributary_crds::registration::{
 };
 use tributary_crds::scram::Users;
 use tributary_crds::shared::{parse_document, Holder};
-use tributary_crds::update::{ConditionalUpdate, Decision, UpdateError};
+use tributary_crds::update::{ConditionalUpdate, Decision, RetryPolicy};
 use tributary_crds::user::{AuthenticationType, USER_FINALIZER};
 use tributary_crds::{is_paused, KafkaCluster, KafkaUser};
 
@@ -183,17 +182,17 @@ async fn carry_out(
     match writes.secret {
         SecretChange::Keep => {}
         SecretChange::Write(secret) => {
-            let written = match existing {
-                None => secrets.create(&PostParams::default(), &secret).await,
-                Some(old) => {
-                    let mut secret = *secret;
-                    secret.metadata.resource_version = old.resource_version();
-                    secrets
-                        .replace(&name, &PostParams::default(), &secret)
-                        .await
-                }
-            };
-            written.map_err(|e| Error::kube(format!("write Secret {ns}/{name}"), e))?;
+            // Planned on the copy read at the start: a race lost retries the reconcile.
+            let mut write = ConditionalUpdate::new(&secrets, &name).policy(RetryPolicy::once());
+            if let Some(old) = existing {
+                write = write.starting_from(old.clone());
+            }
+            write
+                .run(|_| Decision::<_, _>::Replace((*secret).clone(), ()))
+                .await
+                .map_err(|e| {
+                    Error::from_update(&format!("Secret {ns}/{name}"), e, |n| match n {})
+                })?;
             let note = format!("wrote the credentials into Secret {name}");
             ctx.event(&reference, "SecretWritten", note, false).await;
         }
@@ -294,27 +293,18 @@ where
         .run(|object| changed_document(object, key, change))
         .await
         .map(|updated| updated.value)
-        .map_err(|error| match error {
-            UpdateError::Aborted(DocumentError::Unreadable(source)) => Error::SharedDocument {
-                object: what(),
-                key: key.to_owned(),
-                source,
-            },
-            UpdateError::Aborted(DocumentError::Unencodable(source)) => Error::Encode {
-                what: what(),
-                source,
-            },
-            UpdateError::Read { source, .. } => Error::kube(format!("get {}", what()), *source),
-            UpdateError::Write { source, .. } => {
-                Error::kube(format!("replace {}", what()), *source)
-            }
-            UpdateError::Exhausted { .. } | UpdateError::Gone { .. } => {
-                Error::Conflict { what: what() }
-            }
-            UpdateError::Unversioned { .. } => Error::MissingField {
-                what: what(),
-                field: "metadata.resourceVersion",
-            },
+        .map_err(|error| {
+            Error::from_update(&what(), error, |refused| match refused {
+                DocumentError::Unreadable(source) => Error::SharedDocument {
+                    object: what(),
+                    key: key.to_owned(),
+                    source,
+                },
+                DocumentError::Unencodable(source) => Error::Encode {
+                    what: what(),
+                    source,
+                },
+            })
         })
 }
 
