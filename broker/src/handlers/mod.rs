@@ -56,7 +56,6 @@ mod telemetry;
 pub(crate) mod topic_lookup;
 mod txn;
 mod txn_admin;
-mod txn_verify;
 #[cfg(test)]
 mod txn_wire_tests;
 #[cfg(test)]

@@ -20,11 +20,11 @@ use kafka_protocol::messages::{BrokerId, ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 use tokio::time::Instant;
 
-use super::txn_verify::{self, Verdict, Verdicts};
 use super::{topic_lookup, RequestContext};
 use crate::acl::{Operation, ResourceType};
 use crate::broker::Broker;
 use crate::clock::now_ms;
+use crate::coordination::txn_verify::{self, Verdict, Verdicts};
 use crate::partition::{AppendError, CommitWaitError, Partition};
 use crate::producer::{BatchIdentity, TxnIndex};
 use crate::quotas::entity::PRODUCER_BYTE_RATE;

@@ -22,9 +22,10 @@ use kafka_protocol::messages::{
 };
 
 use super::refuse::Refuse;
-use super::{topic_lookup, txn_verify, RequestContext};
+use super::{topic_lookup, RequestContext};
 use crate::acl::{Operation, ResourceType};
 use crate::broker::Broker;
+use crate::coordination::txn_verify;
 use crate::group::commit::Committer;
 use crate::group::coordinator::CommitOffset;
 use crate::group::OFFSETS_TOPIC;

@@ -3,6 +3,10 @@
 //! the transaction markers of the transaction coordinator's [`crate::txn::TxnHost`], over the
 //! broker's partitions and the append path. The broker is seen through [`CoordinatorHost`]:
 //! the coordinators know neither the broker's type nor each other's beyond these traits.
+//! And the other way, how a partition leader asks a transaction coordinator:
+//! [`txn_verify`] (Kafka's `AddPartitionsToTxnManager`).
+
+pub mod txn_verify;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};

@@ -26,7 +26,6 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::topic_lookup;
 use crate::broker::Broker;
 use crate::coordinator::partitioner::partition_for;
 use crate::producer::VerificationGuard;
@@ -89,7 +88,11 @@ pub(crate) fn start(
             {
                 continue;
             }
-            let Ok(partition) = topic_lookup::leader(broker, &topic.name, data.index) else {
+            let Ok(partition) =
+                broker
+                    .replicas
+                    .leader(&broker.metadata.image(), &topic.name, data.index)
+            else {
                 continue;
             };
             let key = (topic.name.to_string(), data.index);
