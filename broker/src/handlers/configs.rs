@@ -23,9 +23,8 @@ use crate::broker::Broker;
 use crate::config::BrokerConfig;
 use crate::error_codes::metadata_code;
 use crate::metadata::MetadataError;
-use crate::topics::config::{
-    broker_default, find_key, static_default, ConfigType, TOPIC_CONFIG_KEYS,
-};
+use crate::topics::alter::{dynamic_values_after, topic_configs_after, AlterError};
+use crate::topics::config::{static_default, ConfigType, TOPIC_CONFIG_KEYS};
 use crate::topics::dynamic::{
     self, Compute, DynamicConfigError, Level, Values, DYNAMIC_LOG_KEYS, KERBEROS_KEYS,
     REPLICATION_RATE_KEYS,
@@ -337,16 +336,6 @@ fn alterable_entry(name: &str, (value, source): (String, i8), kind: ConfigType) 
     }
 }
 
-/// What a dynamic broker config is when no dynamic value is set: its topic config's static
-/// default, or unbounded for a replication throttle rate.
-fn dynamic_default(config: &BrokerConfig, broker_key: &str) -> String {
-    match dynamic::topic_key(broker_key) {
-        Some(topic_key) => static_default(config, topic_key),
-        None => dynamic::kerberos_default(broker_key)
-            .map_or_else(|| i64::MAX.to_string(), str::to_owned),
-    }
-}
-
 fn encode(
     entry: Entry,
     synonyms: bool,
@@ -462,12 +451,6 @@ pub(crate) async fn alter(
 /// How long a topic config change may take to take effect (the requests carry no timeout).
 const CONFIG_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Operations of IncrementalAlterConfigs.
-const OP_SET: i8 = 0;
-const OP_DELETE: i8 = 1;
-const OP_APPEND: i8 = 2;
-const OP_SUBTRACT: i8 = 3;
-
 /// Applies SET/DELETE/APPEND/SUBTRACT operations to topic overrides.
 pub(crate) async fn incremental_alter(
     ctx: RequestContext,
@@ -523,33 +506,13 @@ async fn alter_topic_incrementally(
             format!("topic `{name}` does not exist"),
         )
     })?;
-    let configs = topic_configs_after(&ctx.broker.config, &topic.configs, ops)?;
+    let configs =
+        topic_configs_after(&ctx.broker.config, &topic.configs, ops).map_err(alter_failure)?;
     ctx.broker
         .admin
         .set_topic_configs(name, configs, validate_only, CONFIG_TIMEOUT)
         .await
         .map_err(metadata_failure)
-}
-
-/// A topic's overrides `current` with `ops` applied; every config must be a topic config.
-fn topic_configs_after(
-    broker: &BrokerConfig,
-    current: &BTreeMap<String, String>,
-    ops: &[AlterableConfig],
-) -> Result<BTreeMap<String, String>, (ResponseError, String)> {
-    let mut configs = current.clone();
-    for c in ops {
-        let key = find_key(&c.name).ok_or_else(|| {
-            (
-                ResponseError::InvalidConfig,
-                format!("unknown topic config `{}`", c.name),
-            )
-        })?;
-        apply_op(&mut configs, change_of(c, key.kind), || {
-            broker_default(broker, key.name)
-        })?;
-    }
-    Ok(configs)
 }
 
 /// Applies `ops` to the dynamic configs of the level BROKER resource `name` means: checked
@@ -563,101 +526,16 @@ async fn alter_broker_incrementally(
 ) -> Result<(), (ResponseError, String)> {
     let config = &ctx.broker.config;
     let level = broker_level(config, name)?;
-    dynamic_values_after(config, &config.dynamic.at(level), ops)?;
+    dynamic_values_after(config, &config.dynamic.at(level), ops).map_err(alter_failure)?;
     let compute = |current: &Values| {
         dynamic_values_after(config, current, ops)
-            .map_err(|(_, m)| DynamicConfigError::InvalidValue(m))
+            .map_err(|e| DynamicConfigError::InvalidValue(e.to_string()))
     };
     set_dynamic(&ctx.broker, level, &compute, validate_only).await
 }
 
-/// A level's dynamic values `current` with `ops` applied; every config must be dynamic.
-fn dynamic_values_after(
-    config: &BrokerConfig,
-    current: &Values,
-    ops: &[AlterableConfig],
-) -> Result<Values, (ResponseError, String)> {
-    let mut values = current.clone();
-    for c in ops {
-        let kind = dynamic::kind(&c.name).ok_or_else(|| dynamic_failure(not_dynamic(&c.name)))?;
-        apply_op(&mut values, change_of(c, kind), || {
-            dynamic_default(config, &c.name)
-        })?;
-    }
-    Ok(values)
-}
-
-/// The operation `c` asks for on a config of type `kind`.
-fn change_of(c: &AlterableConfig, kind: ConfigType) -> Change<'_> {
-    Change {
-        name: &c.name,
-        kind,
-        op: c.config_operation,
-        value: c.value.as_deref(),
-    }
-}
-
-/// One operation of IncrementalAlterConfigs on a config of type `kind`.
-struct Change<'a> {
-    name: &'a str,
-    kind: ConfigType,
-    op: i8,
-    value: Option<&'a str>,
-}
-
-/// Applies `change` to `configs`; APPEND and SUBTRACT start from `default` when the config is
-/// not set there.
-fn apply_op(
-    configs: &mut BTreeMap<String, String>,
-    change: Change<'_>,
-    default: impl FnOnce() -> String,
-) -> Result<(), (ResponseError, String)> {
-    let Change {
-        name,
-        kind,
-        op,
-        value,
-    } = change;
-    let invalid = |msg: String| (ResponseError::InvalidConfig, msg);
-    let need_value = || value.ok_or_else(|| invalid(format!("config `{name}` needs a value")));
-    match op {
-        OP_SET => {
-            configs.insert(name.to_string(), need_value()?.to_string());
-        }
-        OP_DELETE => {
-            configs.remove(name);
-        }
-        OP_APPEND | OP_SUBTRACT => {
-            if kind != ConfigType::List {
-                return Err(invalid(format!(
-                    "APPEND and SUBTRACT need a list config; `{name}` is not one"
-                )));
-            }
-            let current = configs.get(name).cloned().unwrap_or_else(default);
-            let mut items: Vec<String> = current
-                .split(',')
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-                .collect();
-            for item in need_value()?.split(',').map(str::trim) {
-                if op == OP_APPEND {
-                    if !items.iter().any(|i| i == item) {
-                        items.push(item.to_string());
-                    }
-                } else {
-                    items.retain(|i| i != item);
-                }
-            }
-            configs.insert(name.to_string(), items.join(","));
-        }
-        other => {
-            return Err((
-                ResponseError::InvalidRequest,
-                format!("unknown config operation {other}"),
-            ))
-        }
-    }
-    Ok(())
+fn alter_failure(error: AlterError) -> (ResponseError, String) {
+    (error.code(), error.to_string())
 }
 
 fn metadata_failure(error: MetadataError) -> (ResponseError, String) {
@@ -682,10 +560,6 @@ async fn set_dynamic(
         broker.admin.reapply_defaults();
     }
     Ok(())
-}
-
-fn not_dynamic(name: &str) -> DynamicConfigError {
-    DynamicConfigError::NotDynamic(name.to_string())
 }
 
 fn dynamic_failure(error: DynamicConfigError) -> (ResponseError, String) {

@@ -389,6 +389,15 @@ fn check(values: &Values) -> Result<(), DynamicConfigError> {
     Ok(())
 }
 
+/// What a dynamic broker config is when no dynamic value is set: its topic config's static
+/// default, or unbounded for a replication throttle rate.
+pub fn default_value(config: &crate::config::BrokerConfig, broker_key: &str) -> String {
+    match topic_key(broker_key) {
+        Some(topic_key) => config::static_default(config, topic_key),
+        None => kerberos_default(broker_key).map_or_else(|| i64::MAX.to_string(), str::to_owned),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,7 @@
 //! Topics: names, configuration (per topic and broker-wide dynamic defaults), and the file a
 //! standalone broker keeps its topics in.
 
+pub mod alter;
 pub mod config;
 pub mod dynamic;
 pub mod names;
