@@ -18,11 +18,15 @@ nextest:
 		$(CARGO) install --locked cargo-nextest --version $(NEXTEST_VERSION)
 	@$(CARGO) nextest --version >/dev/null
 
+# mdbook as pip installed it (`tools`): in the interpreter's scripts directory, which need not be
+# on PATH (a pyenv interpreter's shims appear only after a rehash).
+MDBOOK ?= $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/mdbook
+
 # The book (docs/, mdBook; `mdbook` comes from `tools`): built into target/book/, never into the
 # source tree, then every relative link and #anchor of README.md and the book checked (and every
 # chapter listed in SUMMARY.md: docs/check_links.py), then the checker's own tests.
 docs:
-	mdbook build docs -d target/book
+	$(MDBOOK) build docs -d target/book
 	$(PYTHON) docs/check_links.py
 	$(PYTHON) -m pytest docs/test_check_links.py -q -p no:cacheprovider
 

