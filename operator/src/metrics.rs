@@ -181,7 +181,7 @@ impl Metrics {
 
     /// Series exist at zero from the start, so `rate()` and `increase()` see the first
     /// reconcile (or change, or write) instead of treating it as the beginning of the series.
-    /// Controllers create theirs as they start ([`Metrics::controller_started`]).
+    /// Controllers' series come from the operator's list ([`Metrics::controller_known`]).
     fn create_known_series(&self) {
         for change in Change::ALL {
             self.partition_changes.with_label_values(&[change.label()]);
@@ -225,9 +225,10 @@ impl Metrics {
             .get()
     }
 
-    /// Creates `controller`'s reconcile series at zero as its loop starts: the controllers
-    /// that run name themselves, so no list here can miss one.
-    pub fn controller_started(&self, controller: &str) {
+    /// Creates `controller`'s reconcile series at zero, so `rate()` sees its first reconcile:
+    /// the operator names the controllers it runs ([`crate::run::CONTROLLERS`]); this module
+    /// knows none of them.
+    pub fn controller_known(&self, controller: &str) {
         self.reconciles.with_label_values(&[controller]);
         self.duration.with_label_values(&[controller]);
     }

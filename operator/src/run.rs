@@ -138,6 +138,9 @@ pub async fn run(
     metrics: Arc<Metrics>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<()> {
+    for controller in CONTROLLERS {
+        metrics.controller_known(controller);
+    }
     if !wait_until_api_ready(&client, &settings, &metrics, shutdown.clone()).await {
         return Ok(());
     }
@@ -224,8 +227,17 @@ async fn renew_until_shutdown(
     }
 }
 
-/// Runs the KafkaCluster, KafkaTopic and KafkaUser controllers and the controller role until
-/// `stop` turns true.
+/// The controllers [`run_controllers`] starts, by the name their metrics carry: their
+/// reconcile series exist from the operator's start, leading or not.
+pub const CONTROLLERS: [&str; 4] = [
+    crate::cluster::reconcile::CONTROLLER,
+    crate::topic::reconcile::CONTROLLER,
+    crate::user::reconcile::CONTROLLER,
+    crate::schema::reconcile::CONTROLLER,
+];
+
+/// Runs the KafkaCluster, KafkaTopic, KafkaUser and KafkaSchema controllers and the
+/// controller role until `stop` turns true.
 pub async fn run_controllers(ctx: Arc<Context>, stop: watch::Receiver<bool>) {
     // The controller role pokes the cluster controller when a broker's liveness changes (an
     // expiry produces no watch event), so `registered` in the status follows.
@@ -260,8 +272,6 @@ fn cluster_controller(
     stop: &watch::Receiver<bool>,
 ) -> impl Future<Output = ()> {
     let client = &ctx.client;
-    ctx.metrics
-        .controller_started(crate::cluster::reconcile::CONTROLLER);
     let ns = ctx.settings.watch_namespace.as_deref();
     let owned =
         watcher::Config::default().labels("app.kubernetes.io/managed-by=tributary-operator");
@@ -335,8 +345,6 @@ fn cluster_controller(
 /// The KafkaTopic controller: woken by the topic, its partitions and its cluster.
 fn topic_controller(ctx: &Arc<Context>, stop: &watch::Receiver<bool>) -> impl Future<Output = ()> {
     let client = &ctx.client;
-    ctx.metrics
-        .controller_started(crate::topic::reconcile::CONTROLLER);
     let ns = ctx.settings.watch_namespace.as_deref();
     let topics = Controller::new(api::<KafkaTopic>(client, ns), watcher::Config::default());
     let store = topics.store();
@@ -370,8 +378,6 @@ fn topic_controller(ctx: &Arc<Context>, stop: &watch::Receiver<bool>) -> impl Fu
 /// clients CA.
 fn user_controller(ctx: &Arc<Context>, stop: &watch::Receiver<bool>) -> impl Future<Output = ()> {
     let client = &ctx.client;
-    ctx.metrics
-        .controller_started(crate::user::reconcile::CONTROLLER);
     let ns = ctx.settings.watch_namespace.as_deref();
     let users = Controller::new(api::<KafkaUser>(client, ns), watcher::Config::default());
     let store = users.store();
@@ -411,8 +417,6 @@ fn user_controller(ctx: &Arc<Context>, stop: &watch::Receiver<bool>) -> impl Fut
 /// the watched namespaces): a changed `schemaFrom` key is picked up by the periodic re-check.
 fn schema_controller(ctx: &Arc<Context>, stop: &watch::Receiver<bool>) -> impl Future<Output = ()> {
     let client = &ctx.client;
-    ctx.metrics
-        .controller_started(crate::schema::reconcile::CONTROLLER);
     let ns = ctx.settings.watch_namespace.as_deref();
     let schemas = Controller::new(api::<KafkaSchema>(client, ns), watcher::Config::default());
     let store = schemas.store();

@@ -113,14 +113,17 @@ def test_metadata_rejects_invalid_topic_names(broker, name):
 @pytest.mark.same_on_cluster("a read inside one log's batch")
 def test_fetch_inside_a_batch_returns_the_whole_batch(broker, topic):
     ck_create_topic(broker.bootstrap, topic, partitions=1)
+    # A linger far longer than producing ten records takes on any machine: they wait in the
+    # producer until its flush, which sends what is queued at once, as one batch (a short linger
+    # split them when the first record went out before the others were produced).
     reports = ck_produce(broker.bootstrap, topic, [{"value": f"r{i}".encode(), "partition": 0} for i in range(10)],
-                         {"linger.ms": 200, "batch.num.messages": 100})
+                         {"linger.ms": 10_000, "batch.num.messages": 100})
     assert [r.offset for r in reports] == list(range(10))
     with kw.Connection(kw.leader_address(broker.bootstrap, topic, 0)) as conn:
         _, parts = kw.parse_fetch_v4(conn.request(kw.fetch_request_v4(1, topic, 0, 0)))
         batches = kw.record_batches(parts[0].records)
         assert [(b.base_offset, b.last_offset_delta, b.record_count, b.magic) for b in batches] == [(0, 9, 10, 2)], \
-            "the producer's linger should have made one batch of ten"
+            "the flush should have sent the ten lingering records as one batch"
 
         _, parts = kw.parse_fetch_v4(conn.request(kw.fetch_request_v4(2, topic, 0, 5)))
         assert parts[0].error_code == kw.ERR_NONE and parts[0].high_watermark == 10

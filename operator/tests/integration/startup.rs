@@ -153,8 +153,8 @@ async fn without_apply_crds_the_operator_never_writes_crds() {
             .collect();
         assert_eq!(writers, vec!["helm"], "{name} written without --apply-crds");
     }
-    // Every controller that runs has its reconcile series from its start, at zero before its
-    // first reconcile, whatever controllers the operator has.
+    // Every controller the operator runs has its reconcile series, at zero before its first
+    // reconcile.
     wait_until("every controller's reconcile series", || async {
         let text = metrics.encode().unwrap_or_default();
         ["kafkacluster", "kafkatopic", "kafkauser", "kafkaschema"]
