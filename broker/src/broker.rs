@@ -7,8 +7,8 @@ use std::path::Path;
 use std::sync::{Arc, Weak};
 
 use crate::config::BrokerConfig;
-use crate::coordination::{BrokerLog, InternalTopic};
 use crate::coordinator::log::CoordinatorLog;
+use crate::coordinator_host::{BrokerLog, InternalTopic};
 use crate::flusher::Flusher;
 use crate::group::GroupCoordinator;
 use crate::journal::{Replay, JOURNAL_FILE};
@@ -62,7 +62,7 @@ pub enum StartError {
     Quotas(#[from] QuotaStoreError),
     /// The SCRAM credentials are unreadable.
     #[error(transparent)]
-    Scram(#[from] crate::scram::LoadError),
+    Scram(#[from] crate::security::credentials::LoadError),
     /// The authorizer cannot start.
     #[error(transparent)]
     Acl(#[from] crate::acl::AclError),
@@ -104,7 +104,7 @@ pub struct Broker {
     /// Replication throttles' byte rates, leader and follower side.
     pub replication_quotas: crate::quotas::replication::ReplicationQuotas,
     /// Users' SCRAM credentials.
-    pub scram: Arc<crate::scram::ScramCredentials>,
+    pub scram: Arc<crate::security::credentials::ScramCredentials>,
     /// The ACLs and their checks, when `authorizer.class.name` is set; without it every
     /// client may do everything.
     pub authorizer: Option<Arc<crate::acl::Authorizer>>,
@@ -317,14 +317,14 @@ struct MetadataParts {
     /// Where reassignments are recorded (cluster mode).
     reassignments: Option<Arc<dyn PartitionReassignments>>,
     /// Where the ACLs are shared (cluster mode); a standalone broker keeps its own.
-    shared_acls: Option<Arc<dyn crate::shared::Shared<crate::acl::AclSet>>>,
+    shared_acls: Option<Arc<dyn crate::shared_state::Shared<crate::acl::AclSet>>>,
     /// Where the SCRAM credentials are shared (cluster mode).
-    shared_scram: Option<Arc<dyn crate::shared::Shared<crate::scram::Users>>>,
+    shared_scram: Option<Arc<dyn crate::shared_state::Shared<crate::security::credentials::Users>>>,
     /// Where the client quotas are shared (cluster mode); a standalone broker keeps its own.
     shared_quotas:
-        Option<Arc<dyn crate::shared::Shared<crate::quotas::store::ClientQuotaDocument>>>,
+        Option<Arc<dyn crate::shared_state::Shared<crate::quotas::store::ClientQuotaDocument>>>,
     /// Where the cluster-wide dynamic broker configs are shared (cluster mode).
-    shared_dynamic: Option<Arc<dyn crate::shared::Shared<crate::topics::dynamic::Values>>>,
+    shared_dynamic: Option<Arc<dyn crate::shared_state::Shared<crate::topics::dynamic::Values>>>,
 }
 
 impl From<ClusterParts> for MetadataParts {
@@ -403,7 +403,8 @@ impl Prepared {
         };
         let txn_topic = InternalTopic::transactions(&config);
         let quotas = Quotas::open(&dir, parts.shared_quotas)?;
-        let scram = crate::scram::ScramCredentials::open_shared(&dir, parts.shared_scram)?;
+        let scram =
+            crate::security::credentials::ScramCredentials::open_shared(&dir, parts.shared_scram)?;
         let authorizer = crate::acl::from_settings(&config.security, &dir, parts.shared_acls)?;
         let peer_security = Arc::new(crate::security::peer::PeerSecurity::from_config(&config)?);
         let group_config = config.group.clone();

@@ -24,7 +24,8 @@
 //! The coordinators ([`coordinator`], the `tributary-coordinator` crate: the runtime every
 //! coordinator is a shard of, with the [`group`] and [`txn`] shards, re-exported under their
 //! old names):
-//! - [`coordination`]: the coordinators' logs and transaction markers, over the append path.
+//! - [`coordinator_host`]: what the coordinators need of the broker (their logs over its
+//!   partitions, the transaction markers) and the leaders' transaction verification.
 //!
 //! The cluster and its partitions:
 //! - [`metadata`]: the cluster image (brokers, topics, leaders, ISRs) and where it comes from.
@@ -49,12 +50,12 @@
 //!   `durable_file`.
 //!
 //! Security and client limits:
-//! - [`security`]: listeners, TLS, SASL and the principal a connection authenticates as.
+//! - [`security`]: listeners, TLS, SASL, the SCRAM credentials kept as Kafka keeps them, and
+//!   the principal a connection authenticates as.
 //! - [`acl`]: the authorizer and Kafka's ACLs.
-//! - [`scram`]: SCRAM credentials, kept as Kafka keeps them.
 //! - [`quotas`]: client quotas and the byte rates they are enforced against.
 //! - [`telemetry`]: client telemetry (KIP-714) answered with no metrics receiver.
-//! - [`shared`]: documents every broker of a cluster shares (ACLs, credentials, quotas,
+//! - [`shared_state`]: documents every broker of a cluster shares (ACLs, credentials, quotas,
 //!   dynamic configs).
 //!
 //! Across the layers:
@@ -73,7 +74,7 @@ pub mod acl;
 pub mod broker;
 pub mod config;
 pub mod connection;
-pub mod coordination;
+pub mod coordinator_host;
 mod error_codes;
 mod fsutil;
 pub mod handlers;
@@ -86,10 +87,9 @@ pub mod peer;
 pub mod properties;
 pub mod quotas;
 pub mod replica;
-pub mod scram;
 pub mod security;
 pub mod server;
-pub mod shared;
+pub mod shared_state;
 pub mod telemetry;
 pub mod tiered;
 pub mod topics;

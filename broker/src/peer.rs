@@ -187,13 +187,13 @@ impl PeerConnection {
         let nonce = uuid::Uuid::new_v4().simple().to_string();
         let mut scram = match credentials.mechanism {
             Mechanism::ScramSha256 => Some(ScramClient::new(
-                crate::scram::Mechanism::Sha256,
+                crate::security::credentials::Mechanism::Sha256,
                 &credentials.username,
                 &credentials.password,
                 nonce,
             )),
             Mechanism::ScramSha512 => Some(ScramClient::new(
-                crate::scram::Mechanism::Sha512,
+                crate::security::credentials::Mechanism::Sha512,
                 &credentials.username,
                 &credentials.password,
                 nonce,

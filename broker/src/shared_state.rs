@@ -1,5 +1,5 @@
 //! State every broker of a cluster shares (cluster mode): the ACLs, the SCRAM credentials and
-//! the client quotas, each a JSON document kept in Kubernetes ([`crate::kube::shared`]) that
+//! the client quotas, each a JSON document kept in Kubernetes ([`crate::kube::document`]) that
 //! every broker follows and any broker may change. A standalone broker keeps the same
 //! documents in its data directory instead.
 

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
-use crate::shared::{attach, Change, Shared};
+use crate::shared_state::{attach, Change, Shared};
 
 pub use decide::{Access, Policy};
 pub use model::{AclBinding, AclFilter, Operation, ResourceType, CLUSTER_NAME};

@@ -11,7 +11,7 @@ use kafka_protocol::error::ResponseError;
 
 use super::Broker;
 use crate::config::BrokerConfig;
-use crate::coordination::CoordinatorHost;
+use crate::coordinator_host::CoordinatorHost;
 use crate::flusher::Flusher;
 use crate::group::coordinator::CommitOffset;
 use crate::kube::registration::Registrar;
@@ -108,8 +108,9 @@ impl TxnHost for Broker {
         commit: bool,
         now_ms: i64,
     ) -> Result<Option<MarkerWrite>, ResponseError> {
-        let write =
-            crate::coordination::append_marker(self, topic, partition, producer, commit, now_ms)?;
+        let write = crate::coordinator_host::append_marker(
+            self, topic, partition, producer, commit, now_ms,
+        )?;
         Ok(write.map(|w| self.after_marker(w, topic, partition, producer, commit)))
     }
 

@@ -24,7 +24,7 @@ use super::{topic_lookup, RequestContext};
 use crate::acl::{Operation, ResourceType};
 use crate::broker::Broker;
 use crate::clock::now_ms;
-use crate::coordination::txn_verify::{self, Verdict, Verdicts};
+use crate::coordinator_host::txn_verify::{self, Verdict, Verdicts};
 use crate::partition::{AppendError, CommitWaitError, Partition};
 use crate::producer::{BatchIdentity, TxnIndex};
 use crate::quotas::entity::PRODUCER_BYTE_RATE;

@@ -1,4 +1,4 @@
-//! DescribeUserScramCredentials and AlterUserScramCredentials over [`crate::scram`].
+//! DescribeUserScramCredentials and AlterUserScramCredentials over [`crate::security::credentials`].
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::alter_user_scram_credentials_response::AlterUserScramCredentialsResult;
@@ -13,7 +13,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::refuse::Refuse;
 use super::RequestContext;
-use crate::scram::{Refusal, Upsertion};
+use crate::security::credentials::{Refusal, Upsertion};
 
 /// The error code and message of a refusal.
 fn answer(refusal: &Refusal) -> (i16, Option<StrBytes>) {

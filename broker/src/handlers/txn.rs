@@ -25,7 +25,7 @@ use super::refuse::Refuse;
 use super::{topic_lookup, RequestContext};
 use crate::acl::{Operation, ResourceType};
 use crate::broker::Broker;
-use crate::coordination::txn_verify;
+use crate::coordinator_host::txn_verify;
 use crate::group::commit::Committer;
 use crate::group::coordinator::CommitOffset;
 use crate::group::OFFSETS_TOPIC;

@@ -281,7 +281,7 @@ pub(crate) async fn write_markers(
                     id: marker.producer_id.0,
                     epoch: marker.producer_epoch,
                 };
-                let written = crate::coordination::append_local_marker(
+                let written = crate::coordinator_host::append_local_marker(
                     broker,
                     &wanted.name,
                     index,

@@ -13,9 +13,9 @@ use tributary_crds::registration::{
     producer_ids_name, NEXT_PRODUCER_ID_KEY, PRODUCER_ID_BLOCK_SIZE,
 };
 
-use super::shared::SharedDocument;
+use super::document::SharedDocument;
 use crate::producer::{BlockSource, IdAllocatorError};
-use crate::shared::Shared;
+use crate::shared_state::Shared;
 
 /// Blocks reserved in the cluster's producer-id ConfigMap.
 pub struct ConfigMapBlocks {

@@ -1,5 +1,5 @@
 //! A JSON document in one key of a ConfigMap or Secret, shared by every broker of the cluster
-//! ([`crate::shared::Shared`]): a change is a replace conditional on the resourceVersion read,
+//! ([`crate::shared_state::Shared`]): a change is a replace conditional on the resourceVersion read,
 //! so concurrent changes on two brokers are both kept, and each broker watches the object and
 //! applies what it holds. The operator creates the object once, owned by the KafkaCluster; a
 //! broker that comes first creates it.
@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tributary_crds::update::{ConditionalUpdate, Decision, UpdateError};
 
-use crate::shared::{Change, Shared};
+use crate::shared_state::{Change, Shared};
 
 pub use tributary_crds::shared::Holder;
 

@@ -5,12 +5,13 @@
 //! changes to KafkaPartitions ([`isr`]), asks the controller for the elections of Kafka's
 //! ElectLeaders through KafkaPartition annotations ([`elections`]), and reserves producer ids
 //! in the cluster's ConfigMap ([`blocks`]); the ACLs and SCRAM credentials every broker applies
-//! are shared in a ConfigMap and a Secret ([`shared`]); external listeners advertise what their
+//! are shared in a ConfigMap and a Secret ([`document`]); external listeners advertise what their
 //! per-broker Services give them ([`external`]).
 
 pub mod blocks;
 pub mod catch_up;
 pub mod directory;
+pub mod document;
 pub mod elections;
 mod error;
 pub mod external;
@@ -19,7 +20,6 @@ pub mod isr;
 mod names;
 pub mod reassignments;
 pub mod registration;
-pub mod shared;
 pub mod shutdown;
 pub mod source;
 pub mod start;

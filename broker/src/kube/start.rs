@@ -16,11 +16,11 @@ use tributary_crds::registration::{
 use tributary_crds::KafkaCluster;
 
 use super::blocks::ConfigMapBlocks;
+use super::document::SharedDocument;
 use super::elections::KubeElections;
 use super::isr::KubeIsrWriter;
 use super::reassignments::KubeReassignments;
 use super::registration::Registrar;
-use super::shared::SharedDocument;
 use super::source::KubeMetadata;
 use super::watcher::{self, Stores};
 use super::KubeError;
@@ -33,8 +33,8 @@ use crate::metadata::{ClusterImage, MetadataCache, MetadataSource, NO_LEADER};
 use crate::producer::IdAllocator;
 use crate::quotas::store::ClientQuotaDocument;
 use crate::replica::{ReplicaManager, ReplicaParts};
-use crate::scram::Users;
-use crate::shared::Shared;
+use crate::security::credentials::Users;
+use crate::shared_state::Shared;
 use crate::topics::dynamic::Values;
 
 /// How long a start waits for the watches to list the cluster's objects.

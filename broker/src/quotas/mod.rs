@@ -19,7 +19,7 @@ use rate::Rate;
 use store::ClientQuotaDocument;
 pub use store::{ClientQuotas, QuotaStoreError};
 
-use crate::shared::Shared;
+use crate::shared_state::Shared;
 
 /// How often rates of clients gone quiet are dropped.
 const PURGE_INTERVAL_MS: i64 = 60_000;

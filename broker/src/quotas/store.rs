@@ -1,7 +1,7 @@
 //! The client quotas set with AlterClientQuotas (and, in cluster mode, by KafkaUsers'
 //! `spec.quotas`), looked up for every produce and fetch. A standalone broker keeps them in
 //! `client-quotas.json` in the data directory; the brokers of a cluster share one document in
-//! Kubernetes ([`crate::shared`]), so a quota set through any broker applies on every broker.
+//! Kubernetes ([`crate::shared_state`]), so a quota set through any broker applies on every broker.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,7 +9,7 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 
 use super::entity::{check_quota, invalid, resolution_order, Entity, EntityType, Filter, Invalid};
-use crate::shared::{attach, Shared};
+use crate::shared_state::{attach, Shared};
 
 pub use tributary_crds::quotas::{ClientQuotaDocument, Op, Values};
 

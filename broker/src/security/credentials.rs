@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
-use crate::shared::{attach, Shared};
+use crate::shared_state::{attach, Shared};
 
 pub use tributary_crds::scram::{Credential, Mechanism, StoredCredential, Users};
 use tributary_crds::scram::{MAX_ITERATIONS, MIN_ITERATIONS};

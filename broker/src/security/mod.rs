@@ -1,7 +1,9 @@
 //! Listener security: which listeners exist and how they are secured ([`listeners`]), TLS
-//! ([`tls`]), SASL authentication ([`sasl`]) and the principal a connection authenticates as
-//! ([`principal`]), which quotas charge and an authorizer will check.
+//! ([`tls`]), SASL authentication ([`sasl`]) against the stored SCRAM credentials
+//! ([`credentials`]), and the principal a connection authenticates as ([`principal`]), which
+//! quotas charge and an authorizer will check.
 
+pub mod credentials;
 pub mod jaas;
 pub mod jwt;
 pub mod listeners;

@@ -10,7 +10,7 @@ use kafka_protocol::messages::{ApiKey, MetadataRequest, MetadataResponse};
 
 use crate::config::{BrokerConfig, Flags};
 use crate::peer::{PeerConnection, PeerError};
-use crate::scram::{Mechanism, Upsertion};
+use crate::security::credentials::{Mechanism, Upsertion};
 use crate::security::peer::PeerSecurity;
 use crate::security::runtime::{self, Gate};
 use crate::server::{serve, Bound};

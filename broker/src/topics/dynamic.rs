@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::{self, ConfigType};
 use crate::quotas::replication::{parse_rate, FOLLOWER_RATE_KEY, LEADER_RATE_KEY};
-use crate::shared::{attach, Shared};
+use crate::shared_state::{attach, Shared};
 
 /// File holding both levels, in the data directory.
 const FILE: &str = "dynamic-configs.json";

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::config::Flags;
-use crate::coordination::InternalTopic;
+use crate::coordinator_host::InternalTopic;
 use crate::metadata::TopicSpec;
 use crate::storage::test_util::simple;
 use crate::test_support::{create_topic, partition};

@@ -16,7 +16,7 @@ use super::jwt::{Expectations, Jwks};
 use super::reload::Reloading;
 use super::settings::SecurityProps;
 use super::Principal;
-use crate::scram::ScramCredentials;
+use crate::security::credentials::ScramCredentials;
 
 /// A SASL mechanism this broker serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -181,10 +181,10 @@ impl SaslConfig {
         match mechanism {
             Mechanism::Plain => Exchange::Plain,
             Mechanism::ScramSha256 => Exchange::Scram(Box::new(scram::ScramServer::new(
-                crate::scram::Mechanism::Sha256,
+                crate::security::credentials::Mechanism::Sha256,
             ))),
             Mechanism::ScramSha512 => Exchange::Scram(Box::new(scram::ScramServer::new(
-                crate::scram::Mechanism::Sha512,
+                crate::security::credentials::Mechanism::Sha512,
             ))),
             Mechanism::OAuthBearer => Exchange::OAuth,
         }

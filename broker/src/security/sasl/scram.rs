@@ -5,7 +5,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 
 use super::{Failure, Outcome};
-use crate::scram::{Mechanism, StoredCredential};
+use crate::security::credentials::{Mechanism, StoredCredential};
 use crate::security::Principal;
 
 /// Where an exchange stands.

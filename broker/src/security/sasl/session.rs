@@ -17,7 +17,7 @@ use kafka_protocol::protocol::{Decodable, StrBytes};
 
 use super::{Exchange, Failure, Mechanism, Outcome, SaslConfig};
 use crate::protocol::{encode_response, RequestPrefix};
-use crate::scram::ScramCredentials;
+use crate::security::credentials::ScramCredentials;
 use crate::security::Principal;
 
 /// What the connection does with a frame.
