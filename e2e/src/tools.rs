@@ -68,6 +68,8 @@ const BINARIES: &[(&str, &str, &[&str])] = &[
             "broker/coordinator/Cargo.toml",
             "broker/replication/src",
             "broker/replication/Cargo.toml",
+            "broker/metrics/src",
+            "broker/metrics/Cargo.toml",
             "broker/vendor",
             "crds/src",
             "crds/Cargo.toml",
@@ -82,13 +84,25 @@ const BINARIES: &[(&str, &str, &[&str])] = &[
             "operator/Cargo.toml",
             "crds/src",
             "crds/Cargo.toml",
+            "broker/metrics/src",
+            "broker/metrics/Cargo.toml",
+            "registry/client/src",
+            "registry/client/Cargo.toml",
             "Cargo.lock",
         ],
     ),
     (
         "tributary-schema-registry",
         "tributary-registry",
-        &["registry/src", "registry/Cargo.toml", "Cargo.lock"],
+        &[
+            "registry/src",
+            "registry/Cargo.toml",
+            "crds/src",
+            "crds/Cargo.toml",
+            "broker/metrics/src",
+            "broker/metrics/Cargo.toml",
+            "Cargo.lock",
+        ],
     ),
 ];
 
@@ -209,4 +223,74 @@ pub async fn run(
         });
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use super::*;
+
+    /// The workspace's own crates by package name, and where each lives (root Cargo.toml's
+    /// `[workspace.dependencies]` entries with a path).
+    fn workspace_paths() -> BTreeMap<String, String> {
+        let root = std::fs::read_to_string(repo_root().join("Cargo.toml"))
+            .unwrap_or_else(|e| panic!("root Cargo.toml: {e}"));
+        root.lines()
+            .filter_map(|line| {
+                let (name, rest) = line.split_once(" = ")?;
+                let path = rest.split("path = \"").nth(1)?.split('"').next()?;
+                Some((name.trim().to_owned(), path.to_owned()))
+            })
+            .collect()
+    }
+
+    /// The workspace crates `dir`'s package uses in its `[dependencies]` (not dev ones).
+    fn dependencies(dir: &str, crates: &BTreeMap<String, String>) -> Vec<String> {
+        let manifest = std::fs::read_to_string(repo_root().join(dir).join("Cargo.toml"))
+            .unwrap_or_else(|e| panic!("{dir}/Cargo.toml: {e}"));
+        let mut section = "";
+        let mut found = Vec::new();
+        for line in manifest.lines() {
+            if line.starts_with('[') {
+                section = line;
+                continue;
+            }
+            let name = line.split(['.', ' ', '=']).next().unwrap_or_default();
+            if section == "[dependencies]" {
+                if let Some(path) = crates.get(name) {
+                    found.push(path.clone());
+                }
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn each_binary_is_rebuilt_when_any_crate_it_is_built_from_changes() {
+        let crates = workspace_paths();
+        for (binary, _, sources) in BINARIES {
+            let own = sources[0].trim_end_matches("/src");
+            let mut needed = BTreeSet::from([own.to_owned()]);
+            let mut todo = vec![own.to_owned()];
+            while let Some(dir) = todo.pop() {
+                for dep in dependencies(&dir, &crates) {
+                    if needed.insert(dep.clone()) {
+                        todo.push(dep);
+                    }
+                }
+            }
+            for dir in needed {
+                for part in [format!("{dir}/src"), format!("{dir}/Cargo.toml")] {
+                    let covered = sources
+                        .iter()
+                        .any(|s| part == *s || part.starts_with(&format!("{s}/")));
+                    assert!(
+                        covered,
+                        "{binary} is built from {dir}, but a change to {part} would not rebuild it"
+                    );
+                }
+            }
+        }
+    }
 }
