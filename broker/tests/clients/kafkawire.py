@@ -293,6 +293,16 @@ def metadata_request_v4(correlation_id: int, topics: Optional[list[str]], allow_
     return request_header(API_METADATA, 4, correlation_id, client_id, flexible=False) + body
 
 
+API_DESCRIBE_CLIENT_QUOTAS = 48
+
+
+def describe_client_quotas_request_v0(correlation_id: int, entity_type: str, name: str,
+                                      client_id: Optional[str] = "tributary-tests") -> bytes:
+    """DescribeClientQuotas v0 of the quotas set exactly on entity `entity_type`=`name`."""
+    body = int32(1) + string(entity_type) + b"\x00" + string(name) + b"\x01"
+    return request_header(API_DESCRIBE_CLIENT_QUOTAS, 0, correlation_id, client_id, flexible=False) + body
+
+
 def parse_metadata_v4(response: bytes) -> tuple[int, list[dict], list[TopicMetadata]]:
     r = Reader(response)
     correlation_id = r.int32()

@@ -582,6 +582,13 @@ def test_connections_over_an_ip_creation_rate_are_closed_unserved(broker, java):
     out = admin(java, broker, "alter-quotas", "--entity", "ip=127.0.0.2", "--set", "connection_creation_rate=1")
     assert out.events("error") == [], out.describe()
     host, port = broker.host, broker.port
+    # On a cluster the broker that took the change answers once it stored the shared quota
+    # document; the one tested here applies it when its watch delivers it. It enforces what it
+    # describes (one store), so wait until it describes the quota.
+    with kafkawire.Connection(f"{host}:{port}") as conn:
+        wait_until(lambda: b"connection_creation_rate" in conn.request(
+            kafkawire.describe_client_quotas_request_v0(1, "ip", "127.0.0.2")), 30,
+            "the tested broker to apply the connection quota")
 
     def connect(source: str) -> socket.socket:
         sock = socket.create_connection((host, int(port)), timeout=3, source_address=(source, 0))
