@@ -74,18 +74,7 @@ impl Registrar {
                 Decision::<_, _>::Replace(lease, me)
             })
             .await
-            .map_err(|error| match error {
-                UpdateError::Read { source, .. } => {
-                    KubeError::api(format!("read Lease {name}"), *source)
-                }
-                UpdateError::Write { source, .. } => {
-                    KubeError::api(format!("register in Lease {name}"), *source)
-                }
-                UpdateError::Exhausted { .. } => KubeError::Invalid(format!(
-                    "Lease {name} kept changing while this broker tried to register"
-                )),
-                other => KubeError::Invalid(other.to_string()),
-            })?;
+            .map_err(|error| lease_error(&name, "register in", error))?;
         let me = registered.value;
         fence.valid_until(registered.read_at, settings.renew_deadline);
         tracing::info!(
@@ -279,22 +268,24 @@ impl Registrar {
 }
 
 /// Why a renewal wrote nothing.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 enum Renewal {
     /// A newer process registered as this broker (its incarnation).
+    #[error("a newer process (incarnation {0}) registered as this broker")]
     Superseded(i64),
     /// The Lease was deleted.
+    #[error("the Lease is gone")]
     Gone,
 }
 
 /// A failed conditional update of the Lease, as the broker's Kubernetes error.
-fn lease_error<E: std::fmt::Debug>(name: &str, what: &str, error: UpdateError<E>) -> KubeError {
+fn lease_error<E: std::fmt::Display>(name: &str, what: &str, error: UpdateError<E>) -> KubeError {
     match error {
         UpdateError::Read { source, .. } => KubeError::api(format!("read Lease {name}"), *source),
         UpdateError::Write { source, .. } => {
             KubeError::api(format!("{what} Lease {name}"), *source)
         }
-        other => KubeError::Invalid(format!("{what} Lease {name}: {other:?}")),
+        other => KubeError::Invalid(format!("{what} Lease {name}: {other}")),
     }
 }
 
