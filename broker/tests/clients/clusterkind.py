@@ -82,6 +82,10 @@ class ClusterPool:
                 cluster.stop()
                 raise
             self.current, self.key, self.tests = cluster, key, 0
+        else:
+            # Each test starts from the cluster a fresh one would be: whatever an earlier
+            # test's restarts moved is led by its preferred replica again.
+            self.current.balance_leaders(START_TIMEOUT)
         self.tests += 1
         return self.current
 

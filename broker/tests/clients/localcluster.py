@@ -199,19 +199,52 @@ class LocalCluster:
             return all(b in now and now[b] != pid for b, pid in old.items())
         wait_until(restarted, timeout, f"brokers {sorted(old)} running again")
 
-        def settled(whole_isr: bool) -> Callable[[], bool]:
-            def check() -> bool:
-                unsettled = [f"{p['spec']['topic']}-{p['spec']['partition']} leader {p.get('status', {}).get('leader')} "
-                             f"isr {p.get('status', {}).get('isr')} replicas {p['spec'].get('replicas')}"
-                             for p in self.partitions()
-                             if p.get("status", {}).get("leader", -1) < 0
-                             or (whole_isr and len(p.get("status", {}).get("isr", [])) != len(p["spec"].get("replicas", [])))]
-                if unsettled:
-                    raise AssertionError(f"{len(unsettled)} unsettled, e.g. {unsettled[:3]}")
+        wait_until(self.unsettled_check(False), timeout, "every partition led after the restart")
+        wait_until(self.unsettled_check(True), timeout, "every partition's whole ISR back in sync after the restart")
+
+    def unsettled_check(self, whole_isr: bool, preferred: bool = False) -> Callable[[], bool]:
+        """A `wait_until` check that every partition has a leader (with its whole ISR when
+        `whole_isr`, led by its preferred replica when `preferred`), raising with the first
+        partitions that are not."""
+        def check() -> bool:
+            unsettled = [f"{p['spec']['topic']}-{p['spec']['partition']} leader {p.get('status', {}).get('leader')} "
+                         f"isr {p.get('status', {}).get('isr')} replicas {p['spec'].get('replicas')}"
+                         for p in self.partitions() if not settled(p, whole_isr, preferred)]
+            if unsettled:
+                raise AssertionError(f"{len(unsettled)} unsettled, e.g. {unsettled[:3]}")
+            return True
+        return check
+
+    def balance_leaders(self, timeout: float) -> None:
+        """Leaves every partition led by its preferred replica with its whole ISR, electing the
+        preferred replica (ElectLeaders, as `kafka-leader-election.sh` does) where a restart
+        moved leadership. Otherwise the controller's own imbalance check, due every
+        `leader.imbalance.check.interval.seconds`, would move those leaderships back at a
+        moment of its choosing: under whichever test runs then, whose group or transaction
+        coordinator would move in the middle of a request."""
+        from confluent_kafka import ElectionType, KafkaException, TopicPartition
+        from confluent_kafka.admin import AdminClient
+
+        wait_until(self.unsettled_check(True), timeout, "every partition led with its whole ISR")
+        moved = [TopicPartition(p["spec"]["topic"], p["spec"]["partition"]) for p in self.partitions()
+                 if not settled(p, True, True)]
+        if not moved:
+            return
+        print(f"  note: electing the preferred leaders of {len(moved)} partitions an earlier restart moved",
+              flush=True)
+        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+
+        def elected() -> bool:
+            # Elected again only while not yet led as preferred: the first answer may come
+            # from a broker that has not yet seen the preferred replica back in the ISR.
+            if all(settled(p, True, True) for p in self.partitions()):
                 return True
-            return check
-        wait_until(settled(False), timeout, "every partition led after the restart")
-        wait_until(settled(True), timeout, "every partition's whole ISR back in sync after the restart")
+            try:
+                admin.elect_leaders(ElectionType.PREFERRED, moved).result(30)
+            except KafkaException as e:
+                print(f"  note: preferred leader election: {e}", flush=True)
+            return self.unsettled_check(True, True)()
+        wait_until(elected, timeout, f"the preferred replicas of {len(moved)} partitions to lead again")
 
     def stop(self) -> None:
         """SIGTERM to `up` (it stops its pods gracefully), SIGKILL if it hangs, then SIGKILL to
@@ -233,6 +266,15 @@ class LocalCluster:
             except ProcessLookupError:
                 pass
         shutil.rmtree(self.state_dir, ignore_errors=True)
+
+
+def settled(partition: dict, whole_isr: bool, preferred: bool) -> bool:
+    """Whether a KafkaPartition has a leader, and its whole ISR and its preferred replica
+    (the first) as leader where asked."""
+    status, replicas = partition.get("status", {}), partition["spec"].get("replicas", [])
+    leader = status.get("leader", -1)
+    return (leader >= 0 and not (whole_isr and len(status.get("isr", [])) != len(replicas))
+            and not (preferred and replicas and leader != replicas[0]))
 
 
 def processes_under(state_dir: Path) -> list[int]:
