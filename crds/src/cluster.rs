@@ -87,7 +87,7 @@ pub struct KafkaClusterSpec {
     pub image_pull_policy: PullPolicy,
 
     /// Kafka broker settings written into the broker config file. Only the keys in
-    /// `tributary_crds::config::BROKER_CONFIG_KEYS` are accepted; settings the operator derives
+    /// `tributary_crds::config::BROKER_KEYS` are accepted; settings the operator derives
     /// (ids, listeners, directories, rack) cannot be overridden.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(extend("maxProperties" = MAX_CONFIG_ENTRIES))]

@@ -22,7 +22,7 @@ use super::RequestContext;
 use crate::acl::{Operation, ResourceType};
 use crate::error_codes::metadata_code;
 use crate::metadata::{Growth, MetadataError, TopicImage, TopicSpec};
-use crate::topics::config::{effective, TOPIC_CONFIG_KEYS};
+use crate::topics::config::{effective, TOPIC_KEYS};
 
 /// Creates topics (or only validates them with `validate_only`).
 pub(crate) async fn create_topics(
@@ -136,7 +136,7 @@ async fn create_one(
 
 fn created(ctx: &RequestContext, name: TopicName, topic: &TopicImage) -> CreatableTopicResult {
     let broker = &ctx.broker.config;
-    let configs = TOPIC_CONFIG_KEYS
+    let configs = TOPIC_KEYS
         .iter()
         .map(|key| {
             let source = if topic.configs.contains_key(key.name) {

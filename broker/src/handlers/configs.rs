@@ -24,10 +24,9 @@ use crate::config::BrokerConfig;
 use crate::error_codes::metadata_code;
 use crate::metadata::MetadataError;
 use crate::topics::alter::{dynamic_values_after, topic_configs_after, AlterError};
-use crate::topics::config::{static_default, ConfigType, TOPIC_CONFIG_KEYS};
+use crate::topics::config::{static_default, ConfigType, TOPIC_KEYS};
 use crate::topics::dynamic::{
-    self, Compute, DynamicConfigError, Level, Values, DYNAMIC_LOG_KEYS, KERBEROS_KEYS,
-    REPLICATION_RATE_KEYS,
+    self, Compute, DynamicConfigError, Level, Values, KERBEROS_KEYS, REPLICATION_RATE_KEYS,
 };
 
 /// ConfigResource type of a topic.
@@ -123,7 +122,7 @@ fn topic_entries(ctx: &RequestContext, name: &str) -> Result<Vec<Entry>, (Respon
         )
     })?;
     let broker = &ctx.broker.config;
-    Ok(TOPIC_CONFIG_KEYS
+    Ok(TOPIC_KEYS
         .iter()
         .map(|key| {
             let (value, source) = match topic.configs.get(key.name) {
@@ -282,7 +281,7 @@ fn advertised_listeners(config: &BrokerConfig) -> String {
 
 /// The dynamic `log.*` defaults of topic configs, else their static defaults.
 fn dynamic_log_entries(config: &BrokerConfig) -> impl Iterator<Item = Entry> + '_ {
-    DYNAMIC_LOG_KEYS.iter().map(move |&(name, topic_key)| {
+    dynamic::dynamic_log_keys().map(move |(name, topic_key)| {
         let value = dynamic_or(config, name, || {
             (
                 static_default(config, topic_key),

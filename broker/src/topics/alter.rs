@@ -9,9 +9,10 @@ use std::collections::BTreeMap;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::incremental_alter_configs_request::AlterableConfig;
 
-use super::config::{broker_default, find_key, ConfigType};
+use super::config::{broker_default, ConfigType};
 use super::dynamic::{self, Values};
 use crate::config::BrokerConfig;
+use tributary_crds::config::topic_key;
 
 /// Operations of IncrementalAlterConfigs.
 const OP_SET: i8 = 0;
@@ -62,7 +63,7 @@ pub fn topic_configs_after(
     let mut configs = current.clone();
     for c in ops {
         let key =
-            find_key(&c.name).ok_or_else(|| AlterError::UnknownTopicConfig(c.name.to_string()))?;
+            topic_key(&c.name).ok_or_else(|| AlterError::UnknownTopicConfig(c.name.to_string()))?;
         apply(&mut configs, c, key.kind, || {
             broker_default(broker, key.name)
         })?;

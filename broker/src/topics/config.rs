@@ -3,207 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use tributary_crds::config as crds_config;
+use tributary_crds::config::{self as crds_config, Scope};
 
 use super::dynamic;
 use crate::config::BrokerConfig;
 use crate::storage::{LogConfig, TimestampType};
 
-/// Kafka's config value types, as DescribeConfigs v3+ reports them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConfigType {
-    /// true/false.
-    Boolean = 1,
-    /// Free string with a per-key check.
-    String = 2,
-    /// 32-bit integer.
-    Int = 3,
-    /// 64-bit integer.
-    Long = 5,
-    /// Floating point.
-    Double = 6,
-    /// Comma-separated list.
-    List = 7,
-}
-
-/// One known topic config key.
-#[derive(Debug)]
-pub struct ConfigKey {
-    /// Kafka's key name.
-    pub name: &'static str,
-    /// Value type.
-    pub kind: ConfigType,
-    /// One-line documentation (DescribeConfigs v3+ include_documentation).
-    pub doc: &'static str,
-}
-
-const fn key(name: &'static str, kind: ConfigType, doc: &'static str) -> ConfigKey {
-    ConfigKey { name, kind, doc }
-}
-
-/// Every topic config key the broker accepts, in Kafka's order.
-pub const TOPIC_CONFIG_KEYS: &[ConfigKey] = &[
-    key(
-        "cleanup.policy",
-        ConfigType::List,
-        "delete and/or compact old segments",
-    ),
-    key(
-        "compression.type",
-        ConfigType::String,
-        "final compression of stored batches",
-    ),
-    key(
-        "delete.retention.ms",
-        ConfigType::Long,
-        "how long tombstones are kept when compacting",
-    ),
-    key(
-        "file.delete.delay.ms",
-        ConfigType::Long,
-        "delay before a deleted file is removed",
-    ),
-    key(
-        "flush.messages",
-        ConfigType::Long,
-        "records between forced fsyncs",
-    ),
-    key(
-        "flush.ms",
-        ConfigType::Long,
-        "milliseconds between forced fsyncs",
-    ),
-    key(
-        "follower.replication.throttled.replicas",
-        ConfigType::List,
-        "replicas throttled on the follower side (partition:broker, or *)",
-    ),
-    key(
-        "index.interval.bytes",
-        ConfigType::Int,
-        "log bytes between offset index entries",
-    ),
-    key(
-        "leader.replication.throttled.replicas",
-        ConfigType::List,
-        "replicas throttled on the leader side (partition:broker, or *)",
-    ),
-    key(
-        "local.retention.bytes",
-        ConfigType::Long,
-        "local size kept when tiered storage is on (-2: retention.bytes)",
-    ),
-    key(
-        "local.retention.ms",
-        ConfigType::Long,
-        "local time kept when tiered storage is on (-2: retention.ms)",
-    ),
-    key(
-        "max.compaction.lag.ms",
-        ConfigType::Long,
-        "longest a record stays uncompacted",
-    ),
-    key(
-        "max.message.bytes",
-        ConfigType::Int,
-        "largest record batch accepted",
-    ),
-    key(
-        "message.downconversion.enable",
-        ConfigType::Boolean,
-        "accepted for compatibility; old formats are never served",
-    ),
-    key(
-        "message.format.version",
-        ConfigType::String,
-        "deprecated since Kafka 3.0 and ignored: batches are always v2",
-    ),
-    key(
-        "message.timestamp.after.max.ms",
-        ConfigType::Long,
-        "how far ahead a CreateTime may be",
-    ),
-    key(
-        "message.timestamp.before.max.ms",
-        ConfigType::Long,
-        "how far behind a CreateTime may be",
-    ),
-    key(
-        "message.timestamp.difference.max.ms",
-        ConfigType::Long,
-        "deprecated form of message.timestamp.before.max.ms",
-    ),
-    key(
-        "message.timestamp.type",
-        ConfigType::String,
-        "CreateTime or LogAppendTime",
-    ),
-    key(
-        "min.cleanable.dirty.ratio",
-        ConfigType::Double,
-        "dirty ratio that triggers compaction",
-    ),
-    key(
-        "min.compaction.lag.ms",
-        ConfigType::Long,
-        "shortest a record stays uncompacted",
-    ),
-    key(
-        "min.insync.replicas",
-        ConfigType::Int,
-        "replicas that must ack an acks=all write",
-    ),
-    key(
-        "preallocate",
-        ConfigType::Boolean,
-        "preallocate segment files",
-    ),
-    key(
-        "remote.storage.enable",
-        ConfigType::Boolean,
-        "tiered storage; accepted only as false",
-    ),
-    key(
-        "retention.bytes",
-        ConfigType::Long,
-        "largest size of a partition before old segments go",
-    ),
-    key(
-        "retention.ms",
-        ConfigType::Long,
-        "longest time a segment is kept",
-    ),
-    key(
-        "segment.bytes",
-        ConfigType::Int,
-        "segment size at which the log rolls",
-    ),
-    key(
-        "segment.index.bytes",
-        ConfigType::Int,
-        "maximum size of an offset index",
-    ),
-    key(
-        "segment.jitter.ms",
-        ConfigType::Long,
-        "random jitter subtracted from segment.ms",
-    ),
-    key(
-        "segment.ms",
-        ConfigType::Long,
-        "segment age at which the log rolls",
-    ),
-    key(
-        "unclean.leader.election.enable",
-        ConfigType::Boolean,
-        "allow out-of-sync leaders",
-    ),
-];
-
-/// Looks a key up in [`TOPIC_CONFIG_KEYS`].
-pub fn find_key(name: &str) -> Option<&'static ConfigKey> {
-    TOPIC_CONFIG_KEYS.iter().find(|k| k.name == name)
-}
+pub use crds_config::{ConfigType, TopicKey, TOPIC_KEYS};
 
 /// The broker-wide default of each topic key, as a string like Kafka reports it: a dynamic
 /// broker config if one is set, else the static configuration.
@@ -254,81 +60,7 @@ pub fn static_default(broker: &BrokerConfig, name: &str) -> String {
 
 /// Checks one override; the error text goes back to the client with INVALID_CONFIG.
 pub fn validate(name: &str, value: &str) -> Result<(), String> {
-    let key = find_key(name).ok_or_else(|| format!("unknown topic config `{name}`"))?;
-    let bad = |what: &str| format!("invalid value `{value}` for `{name}`: {what}");
-    match key.kind {
-        ConfigType::Boolean => {
-            value
-                .parse::<bool>()
-                .map_err(|_| bad("expected true or false"))?;
-        }
-        ConfigType::Int => {
-            let v = value
-                .parse::<i32>()
-                .map_err(|_| bad("expected a 32-bit integer"))?;
-            let min = match name {
-                "max.message.bytes" | "min.insync.replicas" | "index.interval.bytes" => 1,
-                "segment.bytes" => 14,
-                "segment.index.bytes" => 4,
-                _ => 0,
-            };
-            if v < min {
-                return Err(bad(&format!("must be at least {min}")));
-            }
-        }
-        ConfigType::Long => {
-            let v = value
-                .parse::<i64>()
-                .map_err(|_| bad("expected an integer"))?;
-            let min = match name {
-                "retention.ms" | "retention.bytes" => -1,
-                "local.retention.ms" | "local.retention.bytes" => -2,
-                "segment.ms" | "flush.messages" | "flush.ms" | "max.compaction.lag.ms" => 1,
-                _ => 0,
-            };
-            if v < min {
-                return Err(bad(&format!("must be at least {min}")));
-            }
-        }
-        ConfigType::Double => {
-            let v = value.parse::<f64>().map_err(|_| bad("expected a number"))?;
-            if !(0.0..=1.0).contains(&v) {
-                return Err(bad("must be between 0 and 1"));
-            }
-        }
-        // The same checks as the KafkaTopic validation, so both doors take the same values.
-        ConfigType::List if name == "cleanup.policy" => {
-            if !crds_config::is_cleanup_policy(value) {
-                return Err(bad(
-                    "expected delete, compact, both, or nothing (keep every segment)",
-                ));
-            }
-        }
-        ConfigType::List => {
-            if !crds_config::is_throttled_replicas(value) {
-                return Err(bad("expected *, or a list of partition:broker"));
-            }
-        }
-        ConfigType::String if name == "message.format.version" => {
-            if !is_message_format_version(value) {
-                return Err(bad("expected a Kafka version such as 3.0-IV1"));
-            }
-        }
-        ConfigType::String => {
-            let allowed: &[&str] = match name {
-                // Kafka's topic values: `none` is a producer's setting, refused here.
-                "compression.type" => {
-                    &["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"]
-                }
-                "message.timestamp.type" => &["CreateTime", "LogAppendTime"],
-                _ => &[],
-            };
-            if !allowed.contains(&value) {
-                return Err(bad(&format!("expected one of {}", allowed.join(", "))));
-            }
-        }
-    }
-    Ok(())
+    crds_config::check_value(Scope::Topic, name, value).map_err(|e| e.to_string())
 }
 
 /// Whether a `leader/follower.replication.throttled.replicas` value names `broker`'s replica
@@ -341,15 +73,6 @@ pub fn throttles_replica(list: &str, partition: i32, broker: i32) -> bool {
                 p.trim().parse() == Ok(partition) && b.trim().parse() == Ok(broker)
             })
         })
-}
-
-/// A Kafka release or inter-broker protocol version: `0.10.0`, `2.8-IV1`, `3.0-IV1`.
-fn is_message_format_version(value: &str) -> bool {
-    let (release, iv) = value.split_once("-IV").unwrap_or((value, "0"));
-    let parts: Vec<&str> = release.split('.').collect();
-    (2..=4).contains(&parts.len())
-        && parts.iter().all(|p| p.parse::<u16>().is_ok())
-        && iv.parse::<u8>().is_ok()
 }
 
 /// Checks a whole set of overrides, each alone and then the combinations Kafka refuses.
@@ -517,20 +240,6 @@ mod tests {
     use super::*;
     use crate::config::{BrokerConfig, Flags};
 
-    /// In cluster mode topic configs live in KafkaTopic.spec.config, which the CRD limits to
-    /// its own key list: every key the broker serves must be on it, or AlterConfigs of that
-    /// key (librdkafka's 0092 sets message.format.version) fails only in a cluster.
-    #[test]
-    fn every_topic_config_the_broker_serves_is_one_a_kafka_topic_may_hold() {
-        for key in TOPIC_CONFIG_KEYS {
-            assert!(
-                tributary_crds::config::TOPIC_CONFIG_KEYS.contains(&key.name),
-                "{} is missing from the KafkaTopic CRD's keys",
-                key.name
-            );
-        }
-    }
-
     #[test]
     fn validation_follows_types_and_ranges() {
         assert!(validate("retention.ms", "-1").is_ok());
@@ -583,46 +292,6 @@ mod tests {
         let broker = BrokerConfig::resolve(flags).unwrap();
         let log = log_config(&broker, &BTreeMap::new());
         assert!(!log.delete && !log.compact);
-    }
-
-    /// A topic created through the Kafka API becomes a KafkaTopic in cluster mode, which the
-    /// operator validates again: a value one accepts and the other refuses breaks the topic.
-    #[test]
-    fn the_broker_and_the_kafka_topic_validation_agree_on_list_configs() {
-        let keys = [
-            "cleanup.policy",
-            "leader.replication.throttled.replicas",
-            "follower.replication.throttled.replicas",
-        ];
-        let values = [
-            "",
-            " ",
-            "delete",
-            "compact,delete",
-            "delete, delete",
-            "delete,",
-            ",",
-            "shred",
-            "*",
-            "0:1",
-            "0:1, 2:3",
-            "0:1,",
-            "x",
-            "*,0:1",
-        ];
-        for key in keys {
-            for value in values {
-                let crd = tributary_crds::config::validate_topic_config(
-                    &[(key.to_string(), Some(value.to_string()))].into(),
-                );
-                let broker = validate(key, value);
-                assert_eq!(
-                    broker.is_ok(),
-                    crd.is_ok(),
-                    "{key}={value:?}: broker {broker:?}, KafkaTopic {crd:?}"
-                );
-            }
-        }
     }
 
     fn overrides(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {

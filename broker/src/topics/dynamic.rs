@@ -13,7 +13,9 @@ use std::sync::{Arc, OnceLock};
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
-use super::config::{self, ConfigType};
+use tributary_crds::config::{self as crds_config, defaulted_by};
+
+use super::config::{self, ConfigType, TOPIC_KEYS};
 use crate::quotas::replication::{parse_rate, FOLLOWER_RATE_KEY, LEADER_RATE_KEY};
 use crate::shared_state::{attach, Shared};
 
@@ -21,36 +23,15 @@ use crate::shared_state::{attach, Shared};
 const FILE: &str = "dynamic-configs.json";
 
 /// Broker configs that may change at runtime, each with the topic config it is the default
-/// of (Kafka's `DynamicLogConfig` names).
-pub const DYNAMIC_LOG_KEYS: &[(&str, &str)] = &[
-    ("compression.type", "compression.type"),
-    ("log.cleaner.delete.retention.ms", "delete.retention.ms"),
-    ("log.cleaner.max.compaction.lag.ms", "max.compaction.lag.ms"),
-    (
-        "log.cleaner.min.cleanable.ratio",
-        "min.cleanable.dirty.ratio",
-    ),
-    ("log.cleaner.min.compaction.lag.ms", "min.compaction.lag.ms"),
-    ("log.cleanup.policy", "cleanup.policy"),
-    ("log.flush.interval.messages", "flush.messages"),
-    ("log.flush.interval.ms", "flush.ms"),
-    ("log.index.interval.bytes", "index.interval.bytes"),
-    (
-        "log.message.timestamp.after.max.ms",
-        "message.timestamp.after.max.ms",
-    ),
-    (
-        "log.message.timestamp.before.max.ms",
-        "message.timestamp.before.max.ms",
-    ),
-    ("log.message.timestamp.type", "message.timestamp.type"),
-    ("log.retention.bytes", "retention.bytes"),
-    ("log.retention.ms", "retention.ms"),
-    ("log.roll.ms", "segment.ms"),
-    ("log.segment.bytes", "segment.bytes"),
-    ("message.max.bytes", "max.message.bytes"),
-    ("min.insync.replicas", "min.insync.replicas"),
-];
+/// of (Kafka's `DynamicLogConfig` names, from the key table), by broker key.
+pub fn dynamic_log_keys() -> impl Iterator<Item = (&'static str, &'static str)> {
+    let mut keys: Vec<_> = TOPIC_KEYS
+        .iter()
+        .filter_map(|k| Some((k.broker_key?, k.name)))
+        .collect();
+    keys.sort_unstable();
+    keys.into_iter()
+}
 
 /// Dynamic broker configs of their own (no topic config): the replication throttles' bytes/s,
 /// unbounded unless set (Kafka's default is Long.MAX_VALUE).
@@ -107,18 +88,12 @@ fn is_dynamic(broker_key: &str) -> bool {
 
 /// The topic config a dynamic broker config is the default of.
 pub fn topic_key(broker_key: &str) -> Option<&'static str> {
-    DYNAMIC_LOG_KEYS
-        .iter()
-        .find(|(b, _)| *b == broker_key)
-        .map(|(_, t)| *t)
+    defaulted_by(broker_key).map(|k| k.name)
 }
 
 /// The dynamic broker config that is the default of a topic config.
 pub fn broker_key(topic_key: &str) -> Option<&'static str> {
-    DYNAMIC_LOG_KEYS
-        .iter()
-        .find(|(_, t)| *t == topic_key)
-        .map(|(b, _)| *b)
+    crds_config::topic_key(topic_key).and_then(|k| k.broker_key)
 }
 
 /// The value type of a dynamic broker config.
@@ -129,9 +104,7 @@ pub fn kind(broker_key: &str) -> Option<ConfigType> {
     if let Some((_, kind, _)) = kerberos(broker_key) {
         return Some(*kind);
     }
-    topic_key(broker_key)
-        .and_then(config::find_key)
-        .map(|k| k.kind)
+    defaulted_by(broker_key).map(|k| k.kind)
 }
 
 /// Which set of dynamic values a BROKER resource names.
@@ -146,7 +119,7 @@ pub enum Level {
 /// Why a dynamic config change is refused.
 #[derive(Debug, thiserror::Error)]
 pub enum DynamicConfigError {
-    /// The key is not one of [`DYNAMIC_LOG_KEYS`], [`REPLICATION_RATE_KEYS`] or
+    /// The key is not one of [`dynamic_log_keys`], [`REPLICATION_RATE_KEYS`] or
     /// [`KERBEROS_KEYS`].
     #[error("cannot update these configs dynamically: {0}")]
     NotDynamic(String),
@@ -527,10 +500,15 @@ mod tests {
     }
 
     #[test]
-    fn every_dynamic_key_defaults_a_known_topic_config() {
-        for (broker, topic) in DYNAMIC_LOG_KEYS {
-            assert!(config::find_key(topic).is_some(), "{broker} -> {topic}");
-            assert_eq!(broker_key(topic), Some(*broker));
+    fn each_dynamic_key_defaults_one_topic_config_and_back() {
+        let keys: Vec<_> = dynamic_log_keys().collect();
+        assert_eq!(keys.len(), 18, "{keys:?}");
+        for (broker, topic) in keys {
+            assert_eq!(topic_key(broker), Some(topic));
+            assert_eq!(broker_key(topic), Some(broker));
+            assert!(is_dynamic(broker), "{broker}");
         }
+        assert_eq!(topic_key("log.segment.bytes"), Some("segment.bytes"));
+        assert_eq!(broker_key("segment.index.bytes"), None);
     }
 }

@@ -1,95 +1,19 @@
 //! Which Kafka configuration keys a KafkaCluster or KafkaTopic may set, and what their values
-//! must look like. The key lists feed the CRD's CEL rules (so `kubectl apply` rejects a typo)
-//! and the value checks run in the operator (so a bad value becomes a condition, not a crash).
+//! must look like, from the one table of keys (`keys`). The key lists feed the CRD's CEL rules
+//! (so `kubectl apply` rejects a typo), the value checks run in the operator (so a bad value
+//! becomes a condition, not a crash) and in the broker's config APIs.
 
 use std::collections::BTreeMap;
 
 use kube::core::Rule;
 
-/// Broker settings users may set in `KafkaCluster.spec.config`. Everything the operator derives
-/// itself (broker id, listeners, advertised listeners, log dirs, rack) is deliberately absent.
-pub const BROKER_CONFIG_KEYS: &[&str] = &[
-    "allow.everyone.if.no.acl.found",
-    "auto.create.topics.enable",
-    "auto.leader.rebalance.enable",
-    "compression.type",
-    "default.replication.factor",
-    "delete.topic.enable",
-    "group.consumer.assignors",
-    "group.consumer.heartbeat.interval.ms",
-    "group.consumer.max.size",
-    "group.consumer.migration.policy",
-    "group.consumer.session.timeout.ms",
-    "group.coordinator.rebalance.protocols",
-    "group.initial.rebalance.delay.ms",
-    "group.max.session.timeout.ms",
-    "group.max.size",
-    "group.min.session.timeout.ms",
-    "leader.imbalance.check.interval.seconds",
-    "leader.imbalance.per.broker.percentage",
-    "log.cleaner.backoff.ms",
-    "log.cleanup.policy",
-    "log.flush.interval.messages",
-    "log.flush.interval.ms",
-    "log.retention.bytes",
-    "log.retention.hours",
-    "log.retention.ms",
-    "log.roll.ms",
-    "log.segment.bytes",
-    "max.broker.partitions",
-    "max.uncompressed.batch.bytes",
-    "message.max.bytes",
-    "min.insync.replicas",
-    "num.io.threads",
-    "num.network.threads",
-    "num.partitions",
-    "offsets.retention.minutes",
-    "offsets.topic.num.partitions",
-    "offsets.topic.replication.factor",
-    "replica.fsync.before.ack",
-    "replica.lag.time.max.ms",
-    "socket.receive.buffer.bytes",
-    "socket.request.max.bytes",
-    "socket.send.buffer.bytes",
-    "transaction.state.log.min.isr",
-    "transaction.state.log.replication.factor",
-    "unclean.leader.election.enable",
-];
+mod keys;
 
-/// Topic-level settings users may set in `KafkaTopic.spec.config` (Kafka's topic configs).
-pub const TOPIC_CONFIG_KEYS: &[&str] = &[
-    "cleanup.policy",
-    "compression.type",
-    "delete.retention.ms",
-    "file.delete.delay.ms",
-    "flush.messages",
-    "flush.ms",
-    "follower.replication.throttled.replicas",
-    "index.interval.bytes",
-    "leader.replication.throttled.replicas",
-    "local.retention.bytes",
-    "local.retention.ms",
-    "max.compaction.lag.ms",
-    "max.message.bytes",
-    "message.downconversion.enable",
-    "message.format.version",
-    "message.timestamp.after.max.ms",
-    "message.timestamp.before.max.ms",
-    "message.timestamp.difference.max.ms",
-    "message.timestamp.type",
-    "min.cleanable.dirty.ratio",
-    "min.compaction.lag.ms",
-    "min.insync.replicas",
-    "preallocate",
-    "remote.storage.enable",
-    "retention.bytes",
-    "retention.ms",
-    "segment.bytes",
-    "segment.index.bytes",
-    "segment.jitter.ms",
-    "segment.ms",
-    "unclean.leader.election.enable",
-];
+pub use keys::{
+    broker_value, check_value as check_typed, defaulted_by, is_cleanup_policy,
+    is_throttled_replicas, list_items, topic_key, BrokerKey, Check, ConfigType, TopicKey,
+    BROKER_KEYS, TOPIC_KEYS,
+};
 
 /// Upper bound on entries in a config map; keeps the CEL cost of the key check bounded.
 pub const MAX_CONFIG_ENTRIES: u32 = 64;
@@ -113,7 +37,7 @@ pub enum ConfigError {
         /// The rejected value.
         value: String,
         /// What a valid value looks like.
-        expected: &'static str,
+        expected: String,
     },
 }
 
@@ -133,22 +57,21 @@ pub fn keys_rule(keys: &[&str], what: &str) -> Rule {
 
 /// CEL rule for `KafkaCluster.spec.config`.
 pub fn broker_keys_rule() -> Rule {
-    keys_rule(BROKER_CONFIG_KEYS, "broker")
+    let keys: Vec<&str> = BROKER_KEYS.iter().map(|k| k.name).collect();
+    keys_rule(&keys, "broker")
 }
 
 /// CEL rule for `KafkaTopic.spec.config`.
 pub fn topic_keys_rule() -> Rule {
-    keys_rule(TOPIC_CONFIG_KEYS, "topic")
+    let keys: Vec<&str> = TOPIC_KEYS.iter().map(|k| k.name).collect();
+    keys_rule(&keys, "topic")
 }
 
 /// Checks every value of a topic config. Keys mapped to `None` are unmanaged and skipped.
 pub fn validate_topic_config(config: &BTreeMap<String, Option<String>>) -> Result<(), ConfigError> {
     for (key, value) in config {
         let Some(value) = value else { continue };
-        if !TOPIC_CONFIG_KEYS.contains(&key.as_str()) {
-            return Err(ConfigError::UnknownKey { key: key.clone() });
-        }
-        check_value(key, value)?;
+        check_value(Scope::Topic, key, value)?;
     }
     Ok(())
 }
@@ -156,166 +79,35 @@ pub fn validate_topic_config(config: &BTreeMap<String, Option<String>>) -> Resul
 /// Checks every value of a broker config.
 pub fn validate_broker_config(config: &BTreeMap<String, String>) -> Result<(), ConfigError> {
     for (key, value) in config {
-        if !BROKER_CONFIG_KEYS.contains(&key.as_str()) {
-            return Err(ConfigError::UnknownKey { key: key.clone() });
-        }
-        check_value(key, value)?;
+        check_value(Scope::Broker, key, value)?;
     }
     Ok(())
 }
 
-/// The items of a list config as Kafka parses one (`ConfigDef.Type.LIST`): a blank value is the
-/// empty list, anything else every comma-separated item, trimmed, empty items included (Kafka
-/// refuses those: `delete,` is a typo, not a policy).
-pub fn list_items(value: &str) -> Vec<&str> {
-    let value = value.trim();
-    if value.is_empty() {
-        return Vec::new();
+/// Which table a key is looked up in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// A topic config ([`TOPIC_KEYS`]).
+    Topic,
+    /// A broker config a KafkaCluster may set ([`BROKER_KEYS`]).
+    Broker,
+}
+
+/// Checks one value of the key `key` of `scope`.
+pub fn check_value(scope: Scope, key: &str, value: &str) -> Result<(), ConfigError> {
+    let unknown = || ConfigError::UnknownKey {
+        key: key.to_owned(),
+    };
+    let (kind, check) = match scope {
+        Scope::Topic => topic_key(key).map(|k| (k.kind, k.check)),
+        Scope::Broker => broker_value(key),
     }
-    value.split(',').map(str::trim).collect()
-}
-
-/// Whether `value` is a valid `cleanup.policy` (or `log.cleanup.policy`): `delete` and
-/// `compact` in any order, or nothing at all, which Kafka 4 accepts (KIP-1161) and which keeps
-/// every segment, neither deleted by retention nor compacted. A repeated item is tolerated, as
-/// Kafka does again since KAFKA-19875 (configs written before KIP-1161 may hold them).
-pub fn is_cleanup_policy(value: &str) -> bool {
-    list_items(value)
-        .iter()
-        .all(|p| matches!(*p, "delete" | "compact"))
-}
-
-/// Whether `value` is a valid replication throttle list
-/// (`leader/follower.replication.throttled.replicas`): empty, `*`, or `partition:broker` pairs.
-pub fn is_throttled_replicas(value: &str) -> bool {
-    let items = list_items(value);
-    items == ["*"]
-        || items.iter().all(|pair| {
-            pair.split_once(':')
-                .is_some_and(|(p, b)| p.parse::<u32>().is_ok() && b.parse::<u32>().is_ok())
-        })
-}
-
-/// The non-empty items of a comma-separated list.
-fn comma_list(value: &str) -> Vec<String> {
-    value
-        .split(',')
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
-fn check_value(key: &str, value: &str) -> Result<(), ConfigError> {
-    let bad = |expected| ConfigError::BadValue {
+    .ok_or_else(unknown)?;
+    keys::check_value(kind, check, value).map_err(|expected| ConfigError::BadValue {
         key: key.to_owned(),
         value: value.to_owned(),
         expected,
-    };
-    match key {
-        "cleanup.policy" | "log.cleanup.policy" => {
-            if !is_cleanup_policy(value) {
-                return Err(bad(
-                    "a comma-separated list of delete and compact, or empty (keep everything)",
-                ));
-            }
-        }
-        "compression.type" => {
-            if !matches!(
-                value,
-                "producer" | "uncompressed" | "gzip" | "snappy" | "lz4" | "zstd"
-            ) {
-                return Err(bad(
-                    "one of producer, uncompressed, gzip, snappy, lz4, zstd",
-                ));
-            }
-        }
-        // The consumer group protocol (KIP-848) is on by default; `classic` always stays on.
-        "group.coordinator.rebalance.protocols" => {
-            let listed = comma_list(&value.to_ascii_lowercase());
-            if !listed.iter().any(|n| n == "classic")
-                || listed
-                    .iter()
-                    .any(|n| !matches!(n.as_str(), "classic" | "consumer"))
-            {
-                return Err(bad("`classic` or `classic,consumer`"));
-            }
-        }
-        "group.consumer.assignors" => {
-            let listed = comma_list(value);
-            if listed.is_empty()
-                || listed
-                    .iter()
-                    .any(|n| !matches!(n.as_str(), "uniform" | "range"))
-            {
-                return Err(bad("one or more of uniform and range, separated by commas"));
-            }
-        }
-        "group.consumer.migration.policy" => {
-            if !matches!(
-                value.to_ascii_lowercase().as_str(),
-                "bidirectional" | "upgrade" | "downgrade" | "disabled"
-            ) {
-                return Err(bad("one of bidirectional, upgrade, downgrade, disabled"));
-            }
-        }
-        "message.timestamp.type" => {
-            if !matches!(value, "CreateTime" | "LogAppendTime") {
-                return Err(bad("CreateTime or LogAppendTime"));
-            }
-        }
-        // Kafka's atLeast(1): a group that admits nobody is a mistake.
-        "group.max.size" | "group.consumer.max.size" => match value.parse::<i32>() {
-            Ok(n) if n >= 1 => {}
-            _ => return Err(bad("an integer from 1 to 2147483647")),
-        },
-        // Kafka's atLeast(1): a zero interval would check without pause.
-        "leader.imbalance.check.interval.seconds" => match value.parse::<i64>() {
-            Ok(n) if n >= 1 => {}
-            _ => return Err(bad("an integer >= 1 (seconds)")),
-        },
-        "leader.replication.throttled.replicas" | "follower.replication.throttled.replicas" => {
-            if !is_throttled_replicas(value) {
-                return Err(bad("`*` or partition:broker pairs separated by commas"));
-            }
-        }
-        "min.cleanable.dirty.ratio" => match value.parse::<f64>() {
-            Ok(r) if (0.0..=1.0).contains(&r) => {}
-            _ => return Err(bad("a number between 0 and 1")),
-        },
-        k if k.ends_with(".enable")
-            || k == "preallocate"
-            || k == "replica.fsync.before.ack"
-            || k == "allow.everyone.if.no.acl.found" =>
-        {
-            if !matches!(value, "true" | "false") {
-                return Err(bad("true or false"));
-            }
-        }
-        // -2: as the total retention (tiered storage's local part).
-        "local.retention.ms" | "local.retention.bytes" => match value.parse::<i64>() {
-            Ok(n) if n >= -2 => {}
-            _ => return Err(bad("an integer >= -2 (-2 means the total retention)")),
-        },
-        // Deprecated in Kafka 3 and ignored, but still accepted (0.10.0, 3.0-IV1, ...).
-        "message.format.version" => {
-            if value.trim().is_empty() {
-                return Err(bad("a Kafka version such as 3.0"));
-            }
-        }
-        // retention.ms and retention.bytes accept -1 for "unlimited".
-        "retention.ms" | "retention.bytes" | "log.retention.ms" | "log.retention.bytes" => {
-            match value.parse::<i64>() {
-                Ok(n) if n >= -1 => {}
-                _ => return Err(bad("an integer >= -1 (-1 means unlimited)")),
-            }
-        }
-        _ => match value.parse::<i64>() {
-            Ok(n) if n >= 0 => {}
-            _ => return Err(bad("a non-negative integer")),
-        },
-    }
-    Ok(())
+    })
 }
 
 #[cfg(test)]
@@ -378,7 +170,12 @@ mod tests {
                 ("shred", false),
                 ("delete,shred", false),
             ] {
-                let checked = check_value(key, value);
+                let scope = if key == "cleanup.policy" {
+                    Scope::Topic
+                } else {
+                    Scope::Broker
+                };
+                let checked = check_value(scope, key, value);
                 assert_eq!(checked.is_ok(), ok, "{key}={value:?}: {checked:?}");
             }
         }
@@ -439,8 +236,8 @@ mod tests {
     #[test]
     fn keys_rule_lists_every_key() {
         let rule = topic_keys_rule();
-        for k in TOPIC_CONFIG_KEYS {
-            assert!(rule.rule.contains(&format!("'{k}'")));
+        for k in TOPIC_KEYS {
+            assert!(rule.rule.contains(&format!("'{}'", k.name)));
         }
     }
 }
