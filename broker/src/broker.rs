@@ -228,14 +228,11 @@ impl Broker {
         let reassigning = led.iter().filter(|(_, _, p)| p.is_reassigning()).count();
         let under_min_isr = led
             .iter()
-            .filter(|(topic, _, p)| {
-                let min: usize = crate::topics::config::effective(
-                    &self.config,
-                    &topic.configs,
-                    "min.insync.replicas",
-                )
-                .parse()
-                .unwrap_or(1);
+            .filter(|(topic, index, p)| {
+                let min = self
+                    .replicas
+                    .get(&topic.name, *index)
+                    .map_or(1, |hosted| hosted.min_insync_replicas());
                 p.isr.len() < min
             })
             .count();

@@ -21,7 +21,6 @@ use crate::metadata::{ClusterImage, TopicImage};
 use crate::partition::{AppendError, Appended, CommitWaitError, Durability, Partition, Role};
 use crate::producer::{BatchIdentity, ProducerRef, TxnIndex};
 use crate::storage::FlushDue;
-use crate::topics::config::effective;
 
 /// How many acknowledgements a producer asked for (the Produce request's `acks`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -421,7 +420,7 @@ fn append_partition(
 ) -> PartitionResult {
     let partition = leader(host, image, data)?;
     let min_isr = match request.origin {
-        Origin::Client { .. } => admit_client(host, image, &partition, data, request)?,
+        Origin::Client { .. } => admit_client(image, &partition, data, request)?,
         Origin::Coordinator | Origin::TxnMarker { .. } => None,
     };
     let appended = write(&partition, &request.origin, data, request.now_ms, journal)?;
@@ -472,7 +471,6 @@ fn leader(
 /// remembered (see [`Partition::note_refused`]). Returns the `min.insync.replicas` an
 /// acks=all write is held to once committed, read once.
 fn admit_client(
-    host: &dyn ReplicaHost,
     image: &ClusterImage,
     partition: &Partition,
     data: &PartitionData<'_>,
@@ -482,7 +480,7 @@ fn admit_client(
     let min_isr = request
         .origin
         .holds_to_min_isr()
-        .then(|| min_insync_replicas(host.config(), topic.map(|t| &**t)));
+        .then(|| partition.min_insync_replicas());
     let refusal = topic.and_then(|topic| refuse_client(topic, data.index, min_isr));
     match refusal {
         Some(refusal) => {
@@ -515,17 +513,6 @@ fn refuse_client(
         isr,
         min_isr,
     })
-}
-
-/// The topic's `min.insync.replicas` (1 when unknown).
-fn min_insync_replicas(config: &BrokerConfig, topic: Option<&TopicImage>) -> usize {
-    topic
-        .and_then(|t| {
-            effective(config, &t.configs, "min.insync.replicas")
-                .parse()
-                .ok()
-        })
-        .unwrap_or(1)
 }
 
 /// The append itself, with the checks of its origin.

@@ -12,7 +12,6 @@ use parking_lot::{Mutex, RwLock};
 
 use super::dirs::{partition_dir, remove_dir, remove_stray};
 use super::{IsrCounters, IsrWriter};
-use crate::codec::CompressionPolicy;
 use crate::config::BrokerConfig;
 use crate::fence::Fence;
 use crate::journal::Replay;
@@ -403,10 +402,10 @@ impl ReplicaManager {
         opened: Opened,
     ) -> Result<Arc<Partition>, MetadataError> {
         let dir = partition_dir(&self.config.data_dir, &topic.name, index);
-        let log_config = config::log_config(&self.config, &topic.configs);
+        let settings = config::topic_settings(&self.config, &topic.configs);
         // A tiered partition's disk may have lost what the bucket holds: it leads only once
         // tiered storage has checked the log against the remote log metadata.
-        let tiered = self.config.tiered.is_some() && log_config.remote_storage;
+        let tiered = self.config.tiered.is_some() && settings.log.remote_storage;
         let recovery = Recovery {
             replay,
             awaits_remote_log: tiered && opened == Opened::FromDisk,
@@ -416,18 +415,17 @@ impl ReplicaManager {
             (&topic.name, topic.id),
             index,
             self.role_in(state),
-            log_config,
+            settings.log.clone(),
             recovery,
         )?;
-        partition.set_compression(compression_policy(&self.config, &topic.configs));
+        partition.configure(settings);
         partition.attach_fence(self.fence.clone());
         partition.apply_leadership(self.leadership_in(state), crate::clock::now_ms());
         Ok(Arc::new(partition))
     }
 
     fn apply_configs(&self, partition: &Partition, configs: &BTreeMap<String, String>) {
-        partition.update_config(config::log_config(&self.config, configs));
-        partition.set_compression(compression_policy(&self.config, configs));
+        partition.configure(config::topic_settings(&self.config, configs));
     }
 }
 
@@ -448,13 +446,6 @@ fn discard(partitions: &[Arc<Partition>]) {
             tracing::warn!(%error, "cannot remove a partition of a failed creation");
         }
     }
-}
-
-fn compression_policy(
-    config: &BrokerConfig,
-    configs: &BTreeMap<String, String>,
-) -> CompressionPolicy {
-    CompressionPolicy::parse(&config::effective(config, configs, "compression.type"))
 }
 
 /// Whether broker `me`, running as `incarnation`, takes the leadership `state` records

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use tributary_crds::config::{self as crds_config, Scope};
 
 use super::dynamic;
+use crate::codec::CompressionPolicy;
 use crate::config::BrokerConfig;
+use crate::partition::TopicSettings;
 use crate::storage::{LogConfig, TimestampType};
 
 pub use crds_config::{ConfigType, TopicKey, TOPIC_KEYS};
@@ -162,6 +164,20 @@ pub fn effective(
         .get(name)
         .cloned()
         .unwrap_or_else(|| broker_default(broker, name))
+}
+
+/// Everything a topic's partitions run with, resolved once per change of its overrides or
+/// the broker's defaults.
+pub fn topic_settings(
+    broker: &BrokerConfig,
+    overrides: &BTreeMap<String, String>,
+) -> TopicSettings {
+    let get = |name: &str| effective(broker, overrides, name);
+    TopicSettings {
+        log: log_config(broker, overrides),
+        compression: CompressionPolicy::parse(&get("compression.type")),
+        min_insync_replicas: get("min.insync.replicas").parse().unwrap_or(1),
+    }
 }
 
 /// The storage settings a topic's partitions run with.

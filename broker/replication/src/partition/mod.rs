@@ -2,7 +2,7 @@
 //! lock, plus watch channels that wake long-polling fetches and acks=all producers.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicUsize, Ordering};
 
 /// No fsync running.
 const SYNC_IDLE: u8 = 0;
@@ -273,6 +273,9 @@ pub struct Partition {
     journal_requested: AtomicBool,
     /// What the topic's configs ask of client batches.
     rules: RwLock<ClientBatchRules>,
+    /// The topic's `min.insync.replicas`, resolved at each config change (acks=all writes
+    /// read it on every append).
+    min_insync_replicas: AtomicUsize,
     /// The topic was deleted: requests holding this partition stop waiting on it and let it
     /// go, so its files close with the last reference.
     deleted: AtomicBool,
@@ -281,6 +284,18 @@ pub struct Partition {
     /// Set while the log awaits its check against the remote log metadata (a tiered
     /// partition opened from disk): meanwhile this replica does not act as a leader.
     awaits_remote_log: AtomicBool,
+}
+
+/// A topic's configuration as its partitions run with it, resolved once per change of the
+/// topic's overrides or the broker's defaults, so no append parses a config string.
+#[derive(Debug, Clone)]
+pub struct TopicSettings {
+    /// What the log runs with: segments, retention, compaction, limits.
+    pub log: LogConfig,
+    /// `compression.type`.
+    pub compression: CompressionPolicy,
+    /// `min.insync.replicas` (at least 1).
+    pub min_insync_replicas: usize,
 }
 
 impl std::fmt::Debug for Partition {
@@ -358,6 +373,7 @@ impl Partition {
             sync_state: AtomicU8::new(SYNC_IDLE),
             flush_scheduled: AtomicBool::new(false),
             journal_requested: AtomicBool::new(false),
+            min_insync_replicas: AtomicUsize::new(1),
             rules,
             deleted: AtomicBool::new(false),
             fence: std::sync::OnceLock::new(),
@@ -533,9 +549,9 @@ impl Partition {
         Ok(appended)
     }
 
-    /// Applies a new `compression.type`.
-    pub fn set_compression(&self, policy: CompressionPolicy) {
-        self.rules.write().compression = policy;
+    /// The topic's `min.insync.replicas`: acks=all writes need that many in-sync replicas.
+    pub fn min_insync_replicas(&self) -> usize {
+        self.min_insync_replicas.load(Ordering::Acquire)
     }
 
     /// Reads whole batches from `offset` up to the high watermark.
@@ -935,12 +951,16 @@ impl Partition {
     }
 
     /// Switches to new topic settings.
-    pub fn update_config(&self, config: LogConfig) {
-        {
-            let mut rules = self.rules.write();
-            *rules = rules_for(&config, rules.compression);
-        }
-        self.state.lock().log.update_config(config);
+    pub fn configure(&self, settings: TopicSettings) {
+        let TopicSettings {
+            log,
+            compression,
+            min_insync_replicas,
+        } = settings;
+        *self.rules.write() = rules_for(&log, compression);
+        self.min_insync_replicas
+            .store(min_insync_replicas.max(1), Ordering::Release);
+        self.state.lock().log.update_config(log);
     }
 
     /// Removes the partition's files (topic deletion) and wakes every fetch and producer

@@ -241,7 +241,11 @@ fn reopening_rebuilds_idempotence_and_open_transactions_from_the_log() {
 fn a_forced_codec_is_applied_to_what_is_stored() {
     let dir = tempfile::tempdir().expect("tempdir");
     let p = open(dir.path());
-    p.set_compression(CompressionPolicy::Force(Compression::Lz4));
+    p.configure(TopicSettings {
+        log: LogConfig::default(),
+        compression: CompressionPolicy::Force(Compression::Lz4),
+        min_insync_replicas: 1,
+    });
     append(&p, &simple(3, NOW));
     let (_, data) = read_offsets(&p, 0, Isolation::ReadUncommitted);
     let stored = BatchView::parse(&data.records).expect("stored batch");
@@ -256,12 +260,34 @@ fn turning_on_compaction_makes_keys_required() {
     let dir = tempfile::tempdir().expect("tempdir");
     let p = open(dir.path());
     append(&p, &simple(1, NOW));
-    p.update_config(LogConfig {
-        compact: true,
-        ..LogConfig::default()
+    p.configure(TopicSettings {
+        log: LogConfig {
+            compact: true,
+            ..LogConfig::default()
+        },
+        compression: CompressionPolicy::Producer,
+        min_insync_replicas: 2,
     });
     let keyless = p.append_verified(&simple(1, NOW), NOW, &|_, _| Ok(()), false);
     assert!(matches!(keyless, Err(AppendError::KeylessRecords { .. })));
+    assert_eq!(
+        p.min_insync_replicas(),
+        2,
+        "configured with the log's settings"
+    );
+}
+
+#[test]
+fn min_insync_replicas_is_one_until_configured_and_never_less() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = open(dir.path());
+    assert_eq!(p.min_insync_replicas(), 1);
+    p.configure(TopicSettings {
+        log: LogConfig::default(),
+        compression: CompressionPolicy::Producer,
+        min_insync_replicas: 0,
+    });
+    assert_eq!(p.min_insync_replicas(), 1);
 }
 
 #[test]
