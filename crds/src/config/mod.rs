@@ -233,6 +233,56 @@ mod tests {
         ));
     }
 
+    /// Each broker key checked "as its topic key" has one, and is checked by its rules.
+    #[test]
+    fn broker_keys_that_default_a_topic_key_are_checked_as_it() {
+        for key in BROKER_KEYS {
+            assert!(
+                broker_value(key.name).is_some(),
+                "{} has no check",
+                key.name
+            );
+        }
+        for (value, ok) in [("13", false), ("14", true), ("2147483648", false)] {
+            for (scope, key) in [
+                (Scope::Topic, "segment.bytes"),
+                (Scope::Broker, "log.segment.bytes"),
+            ] {
+                let checked = check_value(scope, key, value);
+                assert_eq!(checked.is_ok(), ok, "{key}={value}: {checked:?}");
+            }
+        }
+        assert!(check_value(Scope::Broker, "segment.bytes", "100").is_err());
+        assert!(check_value(Scope::Topic, "log.segment.bytes", "100").is_err());
+    }
+
+    /// The KafkaTopic door takes exactly what the Kafka door takes.
+    #[test]
+    fn values_follow_each_keys_type_and_bounds() {
+        for (key, value, ok) in [
+            ("index.interval.bytes", "0", false),
+            ("min.insync.replicas", "0", false),
+            ("retention.ms", "-1", true),
+            ("retention.ms", "-2", false),
+            ("local.retention.ms", "-2", true),
+            ("message.format.version", "3.0-IV1", true),
+            ("message.format.version", "latest", false),
+            ("min.cleanable.dirty.ratio", "0.5", true),
+            ("min.cleanable.dirty.ratio", "1.5", false),
+            ("preallocate", "yes", false),
+            ("compression.type", "none", false),
+            ("message.timestamp.type", "LogAppendTime", true),
+        ] {
+            let checked = check_value(Scope::Topic, key, value);
+            assert_eq!(checked.is_ok(), ok, "{key}={value}: {checked:?}");
+        }
+        let refused = check_value(Scope::Topic, "retention.bytes", "-5").unwrap_err();
+        assert!(
+            refused.to_string().contains("-1 means unlimited"),
+            "{refused}"
+        );
+    }
+
     #[test]
     fn keys_rule_lists_every_key() {
         let rule = topic_keys_rule();
