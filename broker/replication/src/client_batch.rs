@@ -7,7 +7,7 @@
 
 use kafka_protocol::records::Compression;
 
-use crate::partition::AppendError;
+use crate::append_error::AppendError;
 use crate::producer::BatchIdentity;
 use tributary_storage::codec::{self, CompressionPolicy};
 use tributary_storage::{

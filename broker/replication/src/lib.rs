@@ -7,12 +7,16 @@
 //! - [`partition`]: one replica, with [`partition::isr`] (who is in sync, the high watermark)
 //!   and [`partition::follower`] (what a follower does with a fetch answer).
 //! - [`client_batch`]: Kafka's checks on a produced batch, made outside the partition lock.
+//! - [`append_error`] and [`role`]: what the append path refuses with, and a replica's role,
+//!   below both the batch checks and the partition.
 //! - [`producer`]: idempotent and transactional producers: ids, sequences, open transactions.
 //! - [`flusher`]: group-commit fsync: one round at a time for the whole broker.
 //! - [`fence`]: self-fencing, so a broker whose registration lapsed stops acting as leader.
 
+pub mod append_error;
 pub mod client_batch;
 pub mod fence;
 pub mod flusher;
 pub mod partition;
 pub mod producer;
+pub mod role;

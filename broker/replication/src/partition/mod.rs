@@ -17,91 +17,19 @@ use tokio::sync::{watch, Notify};
 
 use uuid::Uuid;
 
+pub use crate::append_error::AppendError;
 use crate::client_batch::{self, CheckedBatch, ClientBatchRules};
 use crate::producer::{
     BatchIdentity, ProducerSnapshot, ProducerStateTable, ProducerSummary, SequenceCheck,
     SequenceError, TxnIndex, VerificationGuard,
 };
-use tributary_storage::codec::{CodecError, CompressionPolicy};
+pub use crate::role::Role;
+use tributary_storage::codec::CompressionPolicy;
 use tributary_storage::journal::{JournaledBatches, Replay};
 use tributary_storage::{
     marker_batch, marker_is_commit, AbortedRange, BatchView, CleanerTxns, CompactionOutcome,
     FlushDue, LogConfig, PartitionLog, PendingSync, StorageError,
 };
-
-/// Why an append was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum AppendError {
-    /// The batch is invalid or the disk write failed.
-    #[error(transparent)]
-    Storage(#[from] StorageError),
-    /// Idempotent-producer sequence or epoch check failed.
-    #[error(transparent)]
-    Sequence(#[from] SequenceError),
-    /// A batch breaks a rule Kafka enforces on client writes.
-    #[error("invalid record batch: {0}")]
-    InvalidRecord(String),
-    /// Recompressing for the topic's compression.type failed.
-    #[error(transparent)]
-    Codec(#[from] CodecError),
-    /// A transactional batch outside its producer's open transaction (the coordinator's
-    /// error).
-    #[error("transactional batch refused: {0:?}")]
-    Transaction(kafka_protocol::error::ResponseError),
-    /// A compacted topic got records without a key (their indexes within the batch): Kafka
-    /// refuses the whole batch and names those records (KIP-467).
-    #[error("compacted topic cannot accept a record without key (records {records:?})")]
-    KeylessRecords { records: Vec<i32> },
-    /// The broker could not renew its registration in time and does not act as a leader
-    /// until it does: the client retries (here or at a new leader).
-    #[error("this broker's registration has lapsed; it does not act as a leader until renewed")]
-    Fenced,
-    /// The log of this tiered partition has not been checked against its remote log
-    /// metadata yet: leading from it could hand out offsets the bucket holds. The client
-    /// retries.
-    #[error("the partition's log awaits its remote log metadata; it does not lead until then")]
-    AwaitingRemoteLog,
-    /// This replica does not lead the partition (anymore): the client should refresh its
-    /// metadata and write to the leader.
-    #[error("this broker is not the leader of the partition ({role:?})")]
-    NotLeader { role: Role },
-    /// Records whose timestamps the topic refuses (outside `message.timestamp.before.max.ms`
-    /// / `after.max.ms`, or LogAppendTime set by the producer), with each record's index and
-    /// reason (KIP-467).
-    #[error("{} record(s) with an invalid timestamp, e.g. {}", records.len(), records.first().map_or("", |r| r.1.as_str()))]
-    InvalidTimestamp { records: Vec<(i32, String)> },
-}
-
-/// What this replica does for its partition, and at which leader epoch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// Takes writes and serves reads.
-    Leader {
-        /// The leader epoch batches are stamped with.
-        epoch: i32,
-    },
-    /// Copies the leader's log.
-    Follower {
-        /// The leader's broker id (-1 when the partition has none).
-        leader: i32,
-        /// The leader epoch it follows.
-        epoch: i32,
-    },
-}
-
-impl Role {
-    /// The leader epoch this role acts at.
-    pub fn epoch(self) -> i32 {
-        match self {
-            Role::Leader { epoch } | Role::Follower { epoch, .. } => epoch,
-        }
-    }
-
-    /// Whether this replica leads.
-    pub fn is_leader(self) -> bool {
-        matches!(self, Role::Leader { .. })
-    }
-}
 
 /// What an acknowledgement of a write waits for, beyond the in-sync replicas having it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
