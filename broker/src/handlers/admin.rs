@@ -16,13 +16,11 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::configs::CONFIG_SOURCE_DEFAULT;
-use super::configs::CONFIG_SOURCE_TOPIC;
 use super::RequestContext;
 use crate::acl::{Operation, ResourceType};
 use crate::error_codes::metadata_code;
 use crate::metadata::{Growth, MetadataError, TopicImage, TopicSpec};
-use crate::topics::config::{effective, TOPIC_KEYS};
+use crate::topics::describe;
 
 /// Creates topics (or only validates them with `validate_only`).
 pub(crate) async fn create_topics(
@@ -135,23 +133,14 @@ async fn create_one(
 }
 
 fn created(ctx: &RequestContext, name: TopicName, topic: &TopicImage) -> CreatableTopicResult {
-    let broker = &ctx.broker.config;
-    let configs = TOPIC_KEYS
-        .iter()
-        .map(|key| {
-            let source = if topic.configs.contains_key(key.name) {
-                CONFIG_SOURCE_TOPIC
-            } else {
-                CONFIG_SOURCE_DEFAULT
-            };
+    let configs = describe::topic(&ctx.broker.config, &topic.configs)
+        .into_iter()
+        .map(|c| {
             CreatableTopicConfigs::default()
-                .with_name(StrBytes::from_static_str(key.name))
-                .with_value(Some(StrBytes::from_string(effective(
-                    broker,
-                    &topic.configs,
-                    key.name,
-                ))))
-                .with_config_source(source)
+                .with_name(StrBytes::from_string(c.name))
+                .with_value(Some(StrBytes::from_string(c.value)))
+                .with_config_source(c.source.code())
+                .with_read_only(c.read_only)
         })
         .collect();
     let result = CreatableTopicResult::default().with_name(name);

@@ -24,35 +24,13 @@ use crate::config::BrokerConfig;
 use crate::error_codes::metadata_code;
 use crate::metadata::MetadataError;
 use crate::topics::alter::{dynamic_values_after, topic_configs_after, AlterError};
-use crate::topics::config::{static_default, ConfigType, TOPIC_KEYS};
-use crate::topics::dynamic::{
-    self, Compute, DynamicConfigError, Level, Values, KERBEROS_KEYS, REPLICATION_RATE_KEYS,
-};
+use crate::topics::describe::{self, Described};
+use crate::topics::dynamic::{Compute, DynamicConfigError, Level, Values};
 
 /// ConfigResource type of a topic.
 const RESOURCE_TOPIC: i8 = 2;
 /// ConfigResource type of a broker.
 const RESOURCE_BROKER: i8 = 4;
-/// ConfigSource: a per-topic override.
-pub(crate) const CONFIG_SOURCE_TOPIC: i8 = 1;
-/// ConfigSource: a dynamic config of this broker.
-const CONFIG_SOURCE_DYNAMIC_BROKER: i8 = 2;
-/// ConfigSource: a dynamic config of every broker.
-const CONFIG_SOURCE_DYNAMIC_DEFAULT: i8 = 3;
-/// ConfigSource: set in the broker's static configuration.
-const CONFIG_SOURCE_STATIC_BROKER: i8 = 4;
-/// ConfigSource: the built-in default.
-pub(crate) const CONFIG_SOURCE_DEFAULT: i8 = 5;
-
-/// One described config before it is encoded.
-struct Entry {
-    name: String,
-    value: String,
-    source: i8,
-    kind: ConfigType,
-    doc: &'static str,
-    read_only: bool,
-}
 
 /// Describes topic or broker configs.
 pub(crate) async fn describe(
@@ -76,7 +54,8 @@ pub(crate) async fn describe(
                 Some(refusal) => Err(refusal),
                 None => match resource.resource_type {
                     RESOURCE_TOPIC => topic_entries(&ctx, &resource.resource_name),
-                    RESOURCE_BROKER => broker_entries(&ctx.broker.config, &resource.resource_name),
+                    RESOURCE_BROKER => broker_level(&ctx.broker.config, &resource.resource_name)
+                        .map(|level| describe::broker(&ctx.broker.config, level)),
                     other => Err((
                         ResponseError::InvalidRequest,
                         format!("config resource type {other} is not supported"),
@@ -113,7 +92,10 @@ pub(crate) async fn describe(
     DescribeConfigsResponse::default().with_results(results)
 }
 
-fn topic_entries(ctx: &RequestContext, name: &str) -> Result<Vec<Entry>, (ResponseError, String)> {
+fn topic_entries(
+    ctx: &RequestContext,
+    name: &str,
+) -> Result<Vec<Described>, (ResponseError, String)> {
     let image = ctx.broker.metadata.image();
     let topic = image.topic(name).ok_or_else(|| {
         (
@@ -121,38 +103,7 @@ fn topic_entries(ctx: &RequestContext, name: &str) -> Result<Vec<Entry>, (Respon
             format!("topic `{name}` does not exist"),
         )
     })?;
-    let broker = &ctx.broker.config;
-    Ok(TOPIC_KEYS
-        .iter()
-        .map(|key| {
-            let (value, source) = match topic.configs.get(key.name) {
-                Some(v) => (v.clone(), CONFIG_SOURCE_TOPIC),
-                None => dynamic_value(broker, key.name)
-                    .unwrap_or_else(|| (static_default(broker, key.name), CONFIG_SOURCE_DEFAULT)),
-            };
-            Entry {
-                name: key.name.to_string(),
-                value,
-                source,
-                kind: key.kind,
-                doc: key.doc,
-                read_only: false,
-            }
-        })
-        .collect())
-}
-
-/// The dynamic broker config standing in for topic key `topic_key`'s default, with its source.
-fn dynamic_value(broker: &BrokerConfig, topic_key: &str) -> Option<(String, i8)> {
-    let (value, level) = broker.dynamic.get(dynamic::broker_key(topic_key)?)?;
-    Some((value, source_of(level)))
-}
-
-fn source_of(level: Level) -> i8 {
-    match level {
-        Level::Broker => CONFIG_SOURCE_DYNAMIC_BROKER,
-        Level::Cluster => CONFIG_SOURCE_DYNAMIC_DEFAULT,
-    }
+    Ok(describe::topic(&ctx.broker.config, &topic.configs))
 }
 
 /// Which dynamic values a BROKER resource name means: this broker's id or "" (every broker).
@@ -169,174 +120,8 @@ fn broker_level(config: &BrokerConfig, name: &str) -> Result<Level, (ResponseErr
     }
 }
 
-/// A BROKER resource's configs: for the cluster-wide resource ("") its dynamic values alone,
-/// for this broker its static settings, then its dynamic `log.*` defaults, replication rates
-/// and Kerberos settings.
-fn broker_entries(
-    config: &BrokerConfig,
-    name: &str,
-) -> Result<Vec<Entry>, (ResponseError, String)> {
-    if broker_level(config, name)? == Level::Cluster {
-        // Kafka describes the cluster-wide default resource by its dynamic values alone.
-        return Ok(cluster_default_entries(config));
-    }
-    Ok(static_entries(config)
-        .chain(dynamic_log_entries(config))
-        .chain(replication_rate_entries(config))
-        .chain(kerberos_entries(config))
-        .collect())
-}
-
-/// The dynamic values set for every broker.
-fn cluster_default_entries(config: &BrokerConfig) -> Vec<Entry> {
-    config
-        .dynamic
-        .at(Level::Cluster)
-        .into_iter()
-        .map(|(name, value)| Entry {
-            kind: dynamic::kind(&name).unwrap_or(ConfigType::String),
-            name,
-            value,
-            source: CONFIG_SOURCE_DYNAMIC_DEFAULT,
-            doc: "",
-            read_only: false,
-        })
-        .collect()
-}
-
-/// The broker's static settings, which only a restart changes.
-fn static_entries(config: &BrokerConfig) -> impl Iterator<Item = Entry> {
-    static_settings(config)
-        .into_iter()
-        .map(|(name, value, kind)| Entry {
-            name: name.to_string(),
-            value,
-            source: CONFIG_SOURCE_STATIC_BROKER,
-            kind,
-            doc: "",
-            read_only: true,
-        })
-}
-
-/// The name, value and type of each static setting a broker describes.
-fn static_settings(config: &BrokerConfig) -> Vec<(&'static str, String, ConfigType)> {
-    vec![
-        ("broker.id", config.broker_id.to_string(), ConfigType::Int),
-        ("node.id", config.broker_id.to_string(), ConfigType::Int),
-        ("listeners", listeners(config), ConfigType::List),
-        (
-            "advertised.listeners",
-            advertised_listeners(config),
-            ConfigType::List,
-        ),
-        (
-            "log.dirs",
-            config.data_dir.display().to_string(),
-            ConfigType::String,
-        ),
-        (
-            "num.partitions",
-            config.num_partitions.to_string(),
-            ConfigType::Int,
-        ),
-        (
-            "default.replication.factor",
-            config.default_replication_factor.to_string(),
-            ConfigType::Int,
-        ),
-        (
-            "auto.create.topics.enable",
-            config.auto_create_topics.to_string(),
-            ConfigType::Boolean,
-        ),
-        (
-            "socket.request.max.bytes",
-            config.socket_request_max_bytes.to_string(),
-            ConfigType::Int,
-        ),
-    ]
-}
-
-/// `listeners`: each listener's name and bind address.
-fn listeners(config: &BrokerConfig) -> String {
-    config
-        .listeners
-        .all
-        .iter()
-        .map(|l| format!("{}://{}", l.name, l.bind))
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-/// `advertised.listeners`: each listener's name and the address clients are given.
-fn advertised_listeners(config: &BrokerConfig) -> String {
-    config
-        .listeners
-        .all
-        .iter()
-        .map(|l| format!("{}://{}:{}", l.name, l.advertised_host, l.advertised_port))
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-/// The dynamic `log.*` defaults of topic configs, else their static defaults.
-fn dynamic_log_entries(config: &BrokerConfig) -> impl Iterator<Item = Entry> + '_ {
-    dynamic::dynamic_log_keys().map(move |(name, topic_key)| {
-        let value = dynamic_or(config, name, || {
-            (
-                static_default(config, topic_key),
-                CONFIG_SOURCE_STATIC_BROKER,
-            )
-        });
-        let kind = dynamic::kind(name).unwrap_or(ConfigType::String);
-        alterable_entry(name, value, kind)
-    })
-}
-
-/// The replication throttle rates, unbounded by default.
-fn replication_rate_entries(config: &BrokerConfig) -> impl Iterator<Item = Entry> + '_ {
-    REPLICATION_RATE_KEYS.iter().map(move |&name| {
-        let value = dynamic_or(config, name, || {
-            (i64::MAX.to_string(), CONFIG_SOURCE_DEFAULT)
-        });
-        alterable_entry(name, value, ConfigType::Long)
-    })
-}
-
-/// The Kerberos login settings, else Kafka's defaults.
-fn kerberos_entries(config: &BrokerConfig) -> impl Iterator<Item = Entry> + '_ {
-    KERBEROS_KEYS.iter().map(move |&(name, kind, default)| {
-        let value = dynamic_or(config, name, || (default.to_owned(), CONFIG_SOURCE_DEFAULT));
-        alterable_entry(name, value, kind)
-    })
-}
-
-/// Dynamic config `name`'s value and source where it is set, else `default`'s.
-fn dynamic_or(
-    config: &BrokerConfig,
-    name: &str,
-    default: impl FnOnce() -> (String, i8),
-) -> (String, i8) {
-    match config.dynamic.get(name) {
-        Some((value, level)) => (value, source_of(level)),
-        None => default(),
-    }
-}
-
-/// A dynamic config as described: alterable, without documentation.
-fn alterable_entry(name: &str, (value, source): (String, i8), kind: ConfigType) -> Entry {
-    Entry {
-        name: name.to_string(),
-        value,
-        source,
-        kind,
-        doc: "",
-        read_only: false,
-    }
-}
-
 fn encode(
-    entry: Entry,
+    entry: Described,
     synonyms: bool,
     documentation: bool,
     version: i16,
@@ -346,7 +131,7 @@ fn encode(
         vec![DescribeConfigsSynonym::default()
             .with_name(StrBytes::from_string(entry.name.clone()))
             .with_value(value.clone())
-            .with_source(entry.source)]
+            .with_source(entry.source.code())]
     } else {
         Vec::new()
     };
@@ -354,7 +139,7 @@ fn encode(
         .with_name(StrBytes::from_string(entry.name))
         .with_value(value)
         .with_read_only(entry.read_only)
-        .with_config_source(entry.source)
+        .with_config_source(entry.source.code())
         .with_synonyms(synonyms);
     // Types and documentation exist from v3 on.
     if version >= 3 {

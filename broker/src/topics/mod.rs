@@ -3,6 +3,7 @@
 
 pub mod alter;
 pub mod config;
+pub mod describe;
 pub mod dynamic;
 pub mod names;
 mod store;
