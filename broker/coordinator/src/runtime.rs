@@ -454,3 +454,5 @@ pub(crate) fn replay_partition<R: Replay>(
 
 #[cfg(test)]
 mod tests;
+/// Deadlines by key, fired by one task per shard.
+pub(crate) mod timer;

@@ -34,7 +34,6 @@ pub mod records;
 pub mod state;
 pub mod summary;
 pub mod sync;
-pub mod timer;
 pub mod txn_offsets;
 
 #[cfg(test)]

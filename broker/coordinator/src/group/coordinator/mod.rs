@@ -30,9 +30,9 @@ use super::config::GroupConfig;
 use super::effects::{AfterStore, Effects, JoinResult, Now, StoreGroup, SyncResult};
 use super::records::group_key;
 use super::state::GroupState;
-use super::timer::Timers;
 use super::txn_offsets::PendingTxnOffsets;
 use crate::log::{Appended, CoordinatorLog, Entry, LogError};
+use crate::runtime::timer::Timers;
 use crate::Runtime;
 use tributary_storage::ProducerRef;
 
