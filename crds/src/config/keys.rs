@@ -138,7 +138,7 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
     topic("preallocate", Boolean, Type, None,
         "preallocate segment files"),
     topic("remote.storage.enable", Boolean, Type, None,
-        "tiered storage; accepted only as false"),
+        "tier the log to the bucket (needs the broker's remote storage)"),
     topic("retention.bytes", Long, AtLeast(-1), Some("log.retention.bytes"),
         "largest size of a partition before old segments go"),
     topic("retention.ms", Long, AtLeast(-1), Some("log.retention.ms"),

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use kube::core::Rule;
 
 mod keys;
+pub mod reference;
 
 pub use keys::{
     broker_value, check_value as check_typed, defaulted_by, is_cleanup_policy,

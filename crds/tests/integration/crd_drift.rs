@@ -1,5 +1,6 @@
 //! The CRD YAML checked into `crds/` (and the Helm chart's `crds/`, once it exists) must be
-//! exactly what the types generate. Regenerate with
+//! exactly what the types generate, and the book's configuration chapter what the key table
+//! renders. Regenerate with
 //! `cargo run -p tributary-crds --bin crdgen` or `UPDATE_CRDS=1 cargo test -p tributary-crds`.
 
 use std::path::{Path, PathBuf};
@@ -40,5 +41,24 @@ fn checked_in_crds_match_the_types() {
     assert!(
         stale.is_empty(),
         "stale CRD files: {stale:?}\nregenerate with `UPDATE_CRDS=1 cargo test -p tributary-crds --test integration crd_drift::`"
+    );
+}
+
+/// The book's configuration chapter lists exactly the keys and checks of the key table.
+#[test]
+fn the_configuration_chapter_matches_the_key_table() {
+    let path = repo_root().join("docs/src/configuration.md");
+    let rendered = tributary_crds::config::reference::markdown();
+    if std::env::var_os("UPDATE_CRDS").is_some() {
+        if let Err(e) = std::fs::write(&path, &rendered) {
+            panic!("cannot write {}: {e}", path.display());
+        }
+        return;
+    }
+    let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        on_disk == rendered,
+        "{} is stale: regenerate with `UPDATE_CRDS=1 cargo test -p tributary-crds --test integration crd_drift::`",
+        path.display()
     );
 }
