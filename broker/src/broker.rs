@@ -9,6 +9,7 @@ use std::sync::{Arc, Weak};
 use crate::config::BrokerConfig;
 use crate::coordinator::log::CoordinatorLog;
 use crate::coordinator_host::{BrokerLog, InternalTopic};
+use crate::dynamic_config::{DynamicConfigError, DynamicConfigs};
 use crate::flusher::Flusher;
 use crate::group::GroupCoordinator;
 use crate::journal::{Replay, JOURNAL_FILE};
@@ -21,7 +22,6 @@ use crate::metrics::{Metrics, MetricsError};
 use crate::producer::{FileBlocks, IdAllocator, IdAllocatorError};
 use crate::quotas::{QuotaStoreError, Quotas};
 use crate::replica::{IsrCounters, ReplicaManager, ReplicaParts};
-use crate::topics::dynamic::{DynamicConfigError, DynamicConfigs};
 use crate::topics::LocalStore;
 use crate::txn::{Legacy, StoreError, TransactionCoordinator, TxnConfig};
 
@@ -321,7 +321,7 @@ struct MetadataParts {
     shared_quotas:
         Option<Arc<dyn crate::shared_state::Shared<crate::quotas::store::ClientQuotaDocument>>>,
     /// Where the cluster-wide dynamic broker configs are shared (cluster mode).
-    shared_dynamic: Option<Arc<dyn crate::shared_state::Shared<crate::topics::dynamic::Values>>>,
+    shared_dynamic: Option<Arc<dyn crate::shared_state::Shared<crate::dynamic_config::Values>>>,
 }
 
 impl From<ClusterParts> for MetadataParts {

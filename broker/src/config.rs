@@ -8,11 +8,11 @@ use clap::Parser;
 use serde::Deserialize;
 
 use crate::codec::UNCOMPRESSED_BATCH_CEILING;
+use crate::dynamic_config::DynamicConfigs;
 use crate::group::consumer::assignor::Assignor;
 use crate::group::consumer::{ConsumerGroupConfig, MigrationPolicy};
 use crate::group::GroupConfig;
 use crate::storage::{LogConfig, TimestampType};
-use crate::topics::dynamic::DynamicConfigs;
 
 /// Errors in the broker configuration; each says which setting to fix.
 #[derive(Debug, thiserror::Error)]
@@ -863,7 +863,8 @@ impl BrokerConfig {
                 &self.compression_type,
             ),
         ] {
-            crate::topics::config::validate(key, value).map_err(|reason| invalid(flag, &reason))?;
+            tributary_crds::config::check_value(tributary_crds::config::Scope::Topic, key, value)
+                .map_err(|reason| invalid(flag, &reason.to_string()))?;
         }
         if self.socket_request_max_bytes < 1024 {
             return Err(invalid("socket-request-max-bytes", "must be at least 1024"));

@@ -17,6 +17,8 @@
 //! - [`broker`]: the shared state handlers receive, built last from parts made complete.
 //! - [`config`]: flags, environment and YAML, with Kafka's defaults for the rest.
 //! - [`properties`]: the `server.properties` keys Kafka operators use, so one config serves.
+//! - [`dynamic_config`]: the broker configs that change at runtime (the topics' `log.*`
+//!   defaults, replication throttles), kept per broker and for every broker.
 //! - [`limits`]: what the process may hold (file descriptors) and the budgets derived from it.
 //! - [`metrics`]: Prometheus metrics under the names Kafka dashboards already chart.
 //! - [`kube`]: cluster mode: registration, watches and metadata kept in Kubernetes.
@@ -37,7 +39,8 @@
 //!   [`producer`] (idempotent and transactional producers), [`flusher`] (group-commit fsync,
 //!   one round at a time for the whole broker) and [`fence`] (self-fencing, so a broker whose
 //!   registration lapsed stops acting as leader).
-//! - [`topics`]: topic names and configs, dynamic defaults, a standalone broker's topic file.
+//! - [`topics`]: topic names and configs, how they are described and altered, a standalone
+//!   broker's topic file.
 //! - [`peer`]: requests to other brokers over the inter-broker listener.
 //!
 //! Durability:
@@ -75,6 +78,7 @@ pub mod broker;
 pub mod config;
 pub mod connection;
 pub mod coordinator_host;
+pub mod dynamic_config;
 mod error_codes;
 mod fsutil;
 pub mod handlers;

@@ -21,11 +21,11 @@ use super::RequestContext;
 use crate::acl::{Operation, ResourceType};
 use crate::broker::Broker;
 use crate::config::BrokerConfig;
+use crate::dynamic_config::{Compute, DynamicConfigError, Level, Values};
 use crate::error_codes::metadata_code;
 use crate::metadata::MetadataError;
 use crate::topics::alter::{dynamic_values_after, topic_configs_after, AlterError};
 use crate::topics::describe::{self, Described};
-use crate::topics::dynamic::{Compute, DynamicConfigError, Level, Values};
 
 /// ConfigResource type of a topic.
 const RESOURCE_TOPIC: i8 = 2;

@@ -26,6 +26,7 @@ use super::watcher::{self, Stores};
 use super::KubeError;
 use crate::acl::AclSet;
 use crate::config::{BrokerConfig, ClusterSettings};
+use crate::dynamic_config::Values;
 use crate::fence::Fence;
 use crate::metadata::elections::LeaderElections;
 use crate::metadata::reassignments::PartitionReassignments;
@@ -35,7 +36,6 @@ use crate::quotas::store::ClientQuotaDocument;
 use crate::replica::{ReplicaManager, ReplicaParts};
 use crate::security::credentials::Users;
 use crate::shared_state::Shared;
-use crate::topics::dynamic::Values;
 
 /// How long a start waits for the watches to list the cluster's objects.
 const FIRST_IMAGE_TIMEOUT: Duration = Duration::from_secs(60);

@@ -10,12 +10,8 @@ use std::collections::BTreeMap;
 use parking_lot::Mutex;
 
 use super::rate::Rate;
+pub use crate::dynamic_config::{FOLLOWER_RATE_KEY, LEADER_RATE_KEY};
 use crate::topics::config::throttles_replica;
-
-/// The leader's bound, bytes/s (a dynamic broker config).
-pub const LEADER_RATE_KEY: &str = "leader.replication.throttled.rate";
-/// The follower's bound, bytes/s (a dynamic broker config).
-pub const FOLLOWER_RATE_KEY: &str = "follower.replication.throttled.rate";
 /// The topic config naming the replicas whose leader side is throttled.
 pub const LEADER_REPLICAS_KEY: &str = "leader.replication.throttled.replicas";
 /// The topic config naming the replicas whose follower side is throttled.
@@ -71,11 +67,6 @@ pub fn is_throttled(
         && !in_sync()
 }
 
-/// A throttle rate as configured: a non-negative whole number of bytes per second.
-pub fn parse_rate(value: &str) -> Option<u64> {
-    value.trim().parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,12 +110,5 @@ mod tests {
         assert!(!is_throttled(&configs, FOLLOWER_REPLICAS_KEY, 0, 1, || {
             false
         }));
-    }
-
-    #[test]
-    fn rates_parse_as_whole_bytes_per_second() {
-        assert_eq!(parse_rate(" 1048576 "), Some(1 << 20));
-        assert_eq!(parse_rate("-1"), None);
-        assert_eq!(parse_rate("fast"), None);
     }
 }

@@ -10,8 +10,8 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::incremental_alter_configs_request::AlterableConfig;
 
 use super::config::{broker_default, ConfigType};
-use super::dynamic::{self, Values};
 use crate::config::BrokerConfig;
+use crate::dynamic_config::{self as dynamic, Values};
 use tributary_crds::config::topic_key;
 
 /// Operations of IncrementalAlterConfigs.
@@ -83,7 +83,7 @@ pub fn dynamic_values_after(
         let kind =
             dynamic::kind(&c.name).ok_or_else(|| AlterError::NotDynamic(c.name.to_string()))?;
         apply(&mut values, c, kind, || {
-            dynamic::default_value(config, &c.name)
+            super::config::dynamic_default(config, &c.name)
         })?;
     }
     Ok(values)

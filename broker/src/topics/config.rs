@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 
 use tributary_crds::config::{self as crds_config, Scope};
 
-use super::dynamic;
 use crate::codec::CompressionPolicy;
 use crate::config::BrokerConfig;
+use crate::dynamic_config as dynamic;
 use crate::partition::TopicSettings;
 use crate::storage::{LogConfig, TimestampType};
 
@@ -19,6 +19,17 @@ pub fn broker_default(broker: &BrokerConfig, name: &str) -> String {
     match dynamic::broker_key(name).and_then(|key| broker.dynamic.get(key)) {
         Some((value, _)) => value,
         None => static_default(broker, name),
+    }
+}
+
+/// What a dynamic broker config is when no dynamic value is set: its topic config's static
+/// default, or Kafka's default for a Kerberos setting, or unbounded for a replication
+/// throttle rate.
+pub fn dynamic_default(broker: &BrokerConfig, broker_key: &str) -> String {
+    match dynamic::topic_key(broker_key) {
+        Some(topic_key) => static_default(broker, topic_key),
+        None => dynamic::kerberos_default(broker_key)
+            .map_or_else(|| i64::MAX.to_string(), str::to_owned),
     }
 }
 

@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 
 use super::config::{static_default, ConfigType, TOPIC_KEYS};
-use super::dynamic::{self, Level, KERBEROS_KEYS, REPLICATION_RATE_KEYS};
 use crate::config::BrokerConfig;
+use crate::dynamic_config::{self as dynamic, Level, KERBEROS_KEYS, REPLICATION_RATE_KEYS};
 
 /// Where a described value comes from (Kafka's `ConfigSource`, as its wire code).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,21 +148,29 @@ pub fn broker(config: &BrokerConfig, level: Level) -> Vec<Described> {
 
 /// The name, value and type of each static setting a broker describes.
 fn static_settings(config: &BrokerConfig) -> Vec<(&'static str, String, ConfigType)> {
-    let listeners = |f: &dyn Fn(&crate::security::listeners::Listener) -> String| {
-        let all: Vec<String> = config.listeners.all.iter().map(f).collect();
-        all.join(",")
-    };
+    let listeners = &config.listeners.all;
+    let join = |items: Vec<String>| items.join(",");
     vec![
         ("broker.id", config.broker_id.to_string(), ConfigType::Int),
         ("node.id", config.broker_id.to_string(), ConfigType::Int),
         (
             "listeners",
-            listeners(&|l| format!("{}://{}", l.name, l.bind)),
+            join(
+                listeners
+                    .iter()
+                    .map(|l| format!("{}://{}", l.name, l.bind))
+                    .collect(),
+            ),
             ConfigType::List,
         ),
         (
             "advertised.listeners",
-            listeners(&|l| format!("{}://{}:{}", l.name, l.advertised_host, l.advertised_port)),
+            join(
+                listeners
+                    .iter()
+                    .map(|l| format!("{}://{}:{}", l.name, l.advertised_host, l.advertised_port))
+                    .collect(),
+            ),
             ConfigType::List,
         ),
         (
@@ -211,7 +219,7 @@ mod tests {
 
     use super::*;
     use crate::config::Flags;
-    use crate::topics::dynamic::DynamicConfigs;
+    use crate::dynamic_config::DynamicConfigs;
 
     /// A broker whose dynamic configs live in `dir`, with `cluster` set for every broker.
     async fn broker_with(dir: &std::path::Path, cluster: &[(&str, &str)]) -> BrokerConfig {

@@ -4,7 +4,6 @@
 pub mod alter;
 pub mod config;
 pub mod describe;
-pub mod dynamic;
 pub mod names;
 mod store;
 

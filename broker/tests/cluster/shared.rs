@@ -19,8 +19,8 @@ use kafka_protocol::protocol::StrBytes;
 use tributary_broker::acl::model::{PatternType, Permission};
 use tributary_broker::acl::{Access, AclBinding, AclFilter, Operation, ResourceType};
 use tributary_broker::config::Flags;
+use tributary_broker::dynamic_config::Level;
 use tributary_broker::security::credentials::{Mechanism, Upsertion};
-use tributary_broker::topics::dynamic::Level;
 use tributary_crds::registration::{
     acls_name, scram_credentials_name, ACLS_KEY, SCRAM_CREDENTIALS_KEY,
 };

@@ -13,10 +13,8 @@ use std::sync::{Arc, OnceLock};
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
-use tributary_crds::config::{self as crds_config, defaulted_by};
+use tributary_crds::config::{self as crds_config, defaulted_by, ConfigType, Scope, TOPIC_KEYS};
 
-use super::config::{self, ConfigType, TOPIC_KEYS};
-use crate::quotas::replication::{parse_rate, FOLLOWER_RATE_KEY, LEADER_RATE_KEY};
 use crate::shared_state::{attach, Shared};
 
 /// File holding both levels, in the data directory.
@@ -31,6 +29,16 @@ pub fn dynamic_log_keys() -> impl Iterator<Item = (&'static str, &'static str)> 
         .collect();
     keys.sort_unstable();
     keys.into_iter()
+}
+
+/// The leader's replication throttle, bytes/s.
+pub const LEADER_RATE_KEY: &str = "leader.replication.throttled.rate";
+/// The follower's replication throttle, bytes/s.
+pub const FOLLOWER_RATE_KEY: &str = "follower.replication.throttled.rate";
+
+/// A throttle rate as configured: a non-negative whole number of bytes per second.
+fn parse_rate(value: &str) -> Option<u64> {
+    value.trim().parse().ok()
 }
 
 /// Dynamic broker configs of their own (no topic config): the replication throttles' bytes/s,
@@ -339,8 +347,8 @@ fn check(values: &Values) -> Result<(), DynamicConfigError> {
     }
     for (key, value) in values {
         if let Some(topic_key) = topic_key(key) {
-            config::validate(topic_key, value).map_err(|reason| {
-                DynamicConfigError::InvalidValue(reason.replace(topic_key, key))
+            crds_config::check_value(Scope::Topic, topic_key, value).map_err(|reason| {
+                DynamicConfigError::InvalidValue(reason.to_string().replace(topic_key, key))
             })?;
         } else if let Some((_, kind, _)) = kerberos(key) {
             let valid = match kind {
@@ -362,15 +370,6 @@ fn check(values: &Values) -> Result<(), DynamicConfigError> {
     Ok(())
 }
 
-/// What a dynamic broker config is when no dynamic value is set: its topic config's static
-/// default, or unbounded for a replication throttle rate.
-pub fn default_value(config: &crate::config::BrokerConfig, broker_key: &str) -> String {
-    match topic_key(broker_key) {
-        Some(topic_key) => config::static_default(config, topic_key),
-        None => kerberos_default(broker_key).map_or_else(|| i64::MAX.to_string(), str::to_owned),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -382,6 +381,12 @@ mod tests {
             .collect()
     }
 
+    #[test]
+    fn rates_parse_as_whole_bytes_per_second() {
+        assert_eq!(parse_rate(" 1048576 "), Some(1 << 20));
+        assert_eq!(parse_rate("-1"), None);
+        assert_eq!(parse_rate("fast"), None);
+    }
     #[tokio::test]
     async fn broker_values_win_over_cluster_values_and_survive_reopen() {
         let dir = tempfile::tempdir().expect("tempdir");
