@@ -11,6 +11,7 @@ use kafka_protocol::error::ResponseError;
 
 use super::Broker;
 use crate::config::BrokerConfig;
+use crate::coordinator_host::txn_verify::VerifyHost;
 use crate::coordinator_host::CoordinatorHost;
 use crate::flusher::Flusher;
 use crate::group::coordinator::CommitOffset;
@@ -21,7 +22,17 @@ use crate::quotas::replication::ReplicationQuota;
 use crate::replica::fetcher::FetcherHost;
 use crate::replica::{ReplicaHost, ReplicaManager};
 use crate::security::peer::PeerSecurity;
-use crate::txn::{MarkerWrite, ProducerRef, TxnHost};
+use crate::txn::{MarkerWrite, ProducerRef, TransactionCoordinator, TxnHost};
+
+impl VerifyHost for Broker {
+    fn txns(&self) -> &Arc<TransactionCoordinator> {
+        &self.txns
+    }
+
+    fn peer_security(&self) -> &Arc<PeerSecurity> {
+        &self.peer_security
+    }
+}
 
 impl ReplicaHost for Broker {
     fn config(&self) -> &BrokerConfig {

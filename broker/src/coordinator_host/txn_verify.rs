@@ -26,10 +26,12 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use crate::broker::Broker;
 use crate::coordinator::partitioner::partition_for;
 use crate::producer::VerificationGuard;
+use crate::replica::ReplicaHost;
+use crate::security::peer::PeerSecurity;
 use crate::storage::BatchView;
+use crate::txn::TransactionCoordinator;
 use crate::txn::{ProducerRef, TRANSACTION_TOPIC};
 
 /// The AddPartitionsToTxn version leaders verify with (the first with `verify_only`).
@@ -41,6 +43,15 @@ const MAX_VERIFY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long TxnOffsetCommit's verification may take (the request carries no timeout; the
 /// client retries COORDINATOR_NOT_AVAILABLE).
 const OFFSETS_VERIFY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What verification needs of the broker beyond the append path's view (its configuration,
+/// metadata and partitions): the transaction coordinator it hosts, and how to reach another.
+pub(crate) trait VerifyHost: ReplicaHost {
+    /// The transaction coordinator of this broker.
+    fn txns(&self) -> &Arc<TransactionCoordinator>;
+    /// The inter-broker listener's security, to ask another broker's coordinator.
+    fn peer_security(&self) -> &Arc<PeerSecurity>;
+}
 
 /// What a verification decided for one partition of a produce request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,11 +70,13 @@ pub(crate) type Verdicts = HashMap<(String, i32), Verdict>;
 /// Starts verifying the transactional batches of `request` that need it, one request to the
 /// producer's coordinator for all of them; `None` when none does (the produce proceeds at
 /// once). Each such partition's guard is set before the coordinator is asked.
-pub(crate) fn start(
-    broker: &Arc<Broker>,
+pub(crate) fn start<H: VerifyHost + 'static>(
+    broker: &Arc<H>,
     request: &ProduceRequest,
 ) -> Option<BoxFuture<'static, Verdicts>> {
-    if broker.config.cluster.is_none() || !broker.config.transaction_partition_verification_enable {
+    if broker.config().cluster.is_none()
+        || !broker.config().transaction_partition_verification_enable
+    {
         return None;
     }
     // A transactional batch without an id is refused by the produce handler itself.
@@ -84,14 +97,16 @@ pub(crate) fn start(
                 id: view.producer_id(),
                 epoch: view.producer_epoch(),
             };
-            if !view.is_transactional() || this.id < 0 || broker.txns.coordinates_producer(this.id)
+            if !view.is_transactional()
+                || this.id < 0
+                || broker.txns().coordinates_producer(this.id)
             {
                 continue;
             }
             let Ok(partition) =
                 broker
-                    .replicas
-                    .leader(&broker.metadata.image(), &topic.name, data.index)
+                    .replicas()
+                    .leader(&broker.metadata().image(), &topic.name, data.index)
             else {
                 continue;
             };
@@ -125,7 +140,7 @@ pub(crate) fn start(
             }
             let partitions: Vec<(String, i32)> = asked.iter().map(|(k, _)| k.clone()).collect();
             let answers =
-                ask_coordinator(&broker, &transactional_id, producer, &partitions, timeout).await;
+                ask_coordinator(&*broker, &transactional_id, producer, &partitions, timeout).await;
             for ((key, guard), answer) in asked.into_iter().zip(answers) {
                 let verdict = match answer {
                     Ok(()) => Verdict::Verified(guard),
@@ -174,19 +189,19 @@ pub(crate) fn produce_error(coordinator: ResponseError) -> ResponseError {
 /// the group coordinator answers them: what the client should retry after looking the
 /// coordinator up again is COORDINATOR_NOT_AVAILABLE.
 pub(crate) async fn verify_offsets(
-    broker: &Broker,
+    broker: &impl VerifyHost,
     transactional_id: &str,
     producer: ProducerRef,
     offsets_partition: (String, i32),
 ) -> Result<(), ResponseError> {
     let partitions = [offsets_partition];
-    let local = broker.config.cluster.is_none() || broker.txns.coordinates(transactional_id);
+    let local = broker.config().cluster.is_none() || broker.txns().coordinates(transactional_id);
     let answer = if local {
         broker
-            .txns
+            .txns()
             .verify_partitions(transactional_id, producer, &partitions)
             .and_then(|added| in_transaction(added.first().copied().unwrap_or(false)))
-    } else if broker.config.transaction_partition_verification_enable {
+    } else if broker.config().transaction_partition_verification_enable {
         let answers = ask_coordinator(
             broker,
             transactional_id,
@@ -217,7 +232,7 @@ pub(crate) async fn verify_offsets(
 /// partition, this broker or another) whether each partition is in `producer`'s ongoing
 /// transaction: one answer per partition, in order.
 async fn ask_coordinator(
-    broker: &Broker,
+    broker: &impl VerifyHost,
     transactional_id: &str,
     producer: ProducerRef,
     partitions: &[(String, i32)],
@@ -225,7 +240,7 @@ async fn ask_coordinator(
 ) -> Vec<Result<(), ResponseError>> {
     let all = |error: ResponseError| vec![Err(error); partitions.len()];
     let (leader, address) = {
-        let image = broker.metadata.image();
+        let image = broker.metadata().image();
         let Some(count) = image
             .topic(TRANSACTION_TOPIC)
             .map(|t| t.partition_count())
@@ -247,9 +262,9 @@ async fn ask_coordinator(
             .map(|b| format!("{}:{}", b.host, b.port));
         (leader, address)
     };
-    if leader == broker.config.broker_id {
+    if leader == broker.config().broker_id {
         return match broker
-            .txns
+            .txns()
             .verify_partitions(transactional_id, producer, partitions)
         {
             Ok(added) => added.into_iter().map(in_transaction).collect(),
@@ -262,7 +277,7 @@ async fn ask_coordinator(
     let request = verify_request(transactional_id, producer, partitions);
     let answer: Result<AddPartitionsToTxnResponse, _> = crate::peer::call(
         &address,
-        broker.peer_security.clone(),
+        broker.peer_security().clone(),
         ApiKey::AddPartitionsToTxn,
         VERIFY_VERSION,
         &request,

@@ -339,7 +339,7 @@ async fn add_txn_offsets(
         broker.groups.partition_for(group_id),
     );
     txn_verify::verify_offsets(
-        broker,
+        &**broker,
         &request.transactional_id,
         producer,
         offsets_partition,
