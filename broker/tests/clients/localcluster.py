@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
-from harness import REPO_ROOT, TOOLS_DIR, wait_until
+from harness import REPO_ROOT, TOOLS_DIR, Timeout, wait_until
 
 KUBECTL = TOOLS_DIR / "kubectl" / "kubectl"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -202,49 +202,54 @@ class LocalCluster:
         wait_until(self.unsettled_check(False), timeout, "every partition led after the restart")
         wait_until(self.unsettled_check(True), timeout, "every partition's whole ISR back in sync after the restart")
 
-    def unsettled_check(self, whole_isr: bool, preferred: bool = False) -> Callable[[], bool]:
+    def unsettled_check(self, whole_isr: bool) -> Callable[[], bool]:
         """A `wait_until` check that every partition has a leader (with its whole ISR when
-        `whole_isr`, led by its preferred replica when `preferred`), raising with the first
-        partitions that are not."""
+        `whole_isr`), raising with the first partitions that have not."""
         def check() -> bool:
             unsettled = [f"{p['spec']['topic']}-{p['spec']['partition']} leader {p.get('status', {}).get('leader')} "
                          f"isr {p.get('status', {}).get('isr')} replicas {p['spec'].get('replicas')}"
-                         for p in self.partitions() if not settled(p, whole_isr, preferred)]
+                         for p in self.partitions() if not settled(p, whole_isr)]
             if unsettled:
                 raise AssertionError(f"{len(unsettled)} unsettled, e.g. {unsettled[:3]}")
             return True
         return check
 
     def balance_leaders(self, timeout: float) -> None:
-        """Leaves every partition led by its preferred replica with its whole ISR, electing the
-        preferred replica (ElectLeaders, as `kafka-leader-election.sh` does) where a restart
-        moved leadership. Otherwise the controller's own imbalance check, due every
+        """Elects the preferred replica (ElectLeaders, as `kafka-leader-election.sh` does) of
+        every partition an earlier restart left led by another replica, and waits until it
+        leads. Otherwise the controller's own imbalance check, due every
         `leader.imbalance.check.interval.seconds`, would move those leaderships back at a
         moment of its choosing: under whichever test runs then, whose group or transaction
-        coordinator would move in the middle of a request."""
+        coordinator would move in the middle of a request. A partition whose preferred replica
+        is not in its ISR cannot be moved by any election yet, and is left as it is."""
         from confluent_kafka import ElectionType, KafkaException, TopicPartition
         from confluent_kafka.admin import AdminClient
 
-        wait_until(self.unsettled_check(True), timeout, "every partition led with its whole ISR")
-        moved = [TopicPartition(p["spec"]["topic"], p["spec"]["partition"]) for p in self.partitions()
-                 if not settled(p, True, True)]
+        def movable() -> list[TopicPartition]:
+            return [TopicPartition(p["spec"]["topic"], p["spec"]["partition"]) for p in self.partitions()
+                    if electable(p)]
+        moved = movable()
         if not moved:
             return
         print(f"  note: electing the preferred leaders of {len(moved)} partitions an earlier restart moved",
               flush=True)
         admin = AdminClient({"bootstrap.servers": self.bootstrap})
 
-        def elected() -> bool:
-            # Elected again only while not yet led as preferred: the first answer may come
-            # from a broker that has not yet seen the preferred replica back in the ISR.
-            if all(settled(p, True, True) for p in self.partitions()):
+        def led_as_preferred() -> bool:
+            # Asked again while any is left: the first answer may come from a broker that
+            # has not yet seen the preferred replica back in the ISR.
+            waiting = movable()
+            if not waiting:
                 return True
             try:
-                admin.elect_leaders(ElectionType.PREFERRED, moved).result(30)
+                admin.elect_leaders(ElectionType.PREFERRED, waiting).result(30)
             except KafkaException as e:
                 print(f"  note: preferred leader election: {e}", flush=True)
-            return self.unsettled_check(True, True)()
-        wait_until(elected, timeout, f"the preferred replicas of {len(moved)} partitions to lead again")
+            return False
+        try:
+            wait_until(led_as_preferred, timeout, f"the preferred replicas of {len(moved)} partitions to lead")
+        except Timeout as e:
+            raise Timeout(f"{e}\n{self.broker_log_tail(60)}") from e
 
     def stop(self) -> None:
         """SIGTERM to `up` (it stops its pods gracefully), SIGKILL if it hangs, then SIGKILL to
@@ -268,13 +273,19 @@ class LocalCluster:
         shutil.rmtree(self.state_dir, ignore_errors=True)
 
 
-def settled(partition: dict, whole_isr: bool, preferred: bool) -> bool:
-    """Whether a KafkaPartition has a leader, and its whole ISR and its preferred replica
-    (the first) as leader where asked."""
+def settled(partition: dict, whole_isr: bool) -> bool:
+    """Whether a KafkaPartition has a leader, and its whole ISR where asked."""
+    status, replicas = partition.get("status", {}), partition["spec"].get("replicas", [])
+    return status.get("leader", -1) >= 0 and not (whole_isr and len(status.get("isr", [])) != len(replicas))
+
+
+def electable(partition: dict) -> bool:
+    """Whether a KafkaPartition is led by another replica than its preferred one (the first),
+    which is in its ISR: a preferred election would move it."""
     status, replicas = partition.get("status", {}), partition["spec"].get("replicas", [])
     leader = status.get("leader", -1)
-    return (leader >= 0 and not (whole_isr and len(status.get("isr", [])) != len(replicas))
-            and not (preferred and replicas and leader != replicas[0]))
+    in_sync = [e.get("brokerId") for e in status.get("isr", [])]
+    return leader >= 0 and bool(replicas) and leader != replicas[0] and replicas[0] in in_sync
 
 
 def processes_under(state_dir: Path) -> list[int]:
