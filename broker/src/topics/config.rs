@@ -1,5 +1,6 @@
-//! Topic configuration: the known keys with their types and broker defaults, validation of
-//! overrides, and the effective [`LogConfig`] the storage layer runs with.
+//! Topic configuration: each key's broker default and effective value (the keys themselves are
+//! the table in `tributary_crds::config`), validation of overrides, and the settings a topic's
+//! partitions run with ([`TopicSettings`], its [`LogConfig`]).
 
 use std::collections::BTreeMap;
 

@@ -254,7 +254,7 @@ pub fn broker_value(name: &str) -> Option<(ConfigType, Check)> {
 
 /// Checks `value` as a value of a key of type `kind` held to `check`. The error says what a
 /// valid value looks like.
-pub fn check_value(kind: ConfigType, check: Check, value: &str) -> Result<(), String> {
+pub(super) fn check_value(kind: ConfigType, check: Check, value: &str) -> Result<(), String> {
     match kind {
         Boolean if !matches!(value, "true" | "false") => return Err("true or false".into()),
         Int | Long => {

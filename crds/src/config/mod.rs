@@ -11,9 +11,8 @@ mod keys;
 pub mod reference;
 
 pub use keys::{
-    broker_value, check_value as check_typed, defaulted_by, is_cleanup_policy,
-    is_throttled_replicas, list_items, topic_key, BrokerKey, Check, ConfigType, TopicKey,
-    BROKER_KEYS, TOPIC_KEYS,
+    broker_value, defaulted_by, is_cleanup_policy, is_throttled_replicas, list_items, topic_key,
+    BrokerKey, Check, ConfigType, TopicKey, BROKER_KEYS, TOPIC_KEYS,
 };
 
 /// Upper bound on entries in a config map; keeps the CEL cost of the key check bounded.
