@@ -253,10 +253,18 @@ pub fn broker_value(name: &str) -> Option<(ConfigType, Check)> {
 }
 
 /// Checks `value` as a value of a key of type `kind` held to `check`. The error says what a
-/// valid value looks like.
+/// valid value looks like ([`expected`]).
 pub(super) fn check_value(kind: ConfigType, check: Check, value: &str) -> Result<(), String> {
+    if fits(kind, check, value) {
+        Ok(())
+    } else {
+        Err(expected(kind, check))
+    }
+}
+
+fn fits(kind: ConfigType, check: Check, value: &str) -> bool {
     match kind {
-        Boolean if !matches!(value, "true" | "false") => return Err("true or false".into()),
+        Boolean => return matches!(value, "true" | "false"),
         Int | Long => {
             let min = match check {
                 AtLeast(min) => min,
@@ -267,19 +275,11 @@ pub(super) fn check_value(kind: ConfigType, check: Check, value: &str) -> Result
             } else {
                 value.parse::<i64>().ok()
             };
-            let width = if kind == Int { "a 32-bit" } else { "an" };
-            return match parsed {
-                Some(n) if n >= min => Ok(()),
-                _ if min == i64::MIN => Err(format!("{width} integer")),
-                _ => Err(format!(
-                    "{width} integer of at least {min}{}",
-                    unlimited(min)
-                )),
-            };
+            return parsed.is_some_and(|n| n >= min);
         }
         _ => {}
     }
-    let fits = match check {
+    match check {
         Type | AtLeast(_) => true,
         Ratio => value.parse::<f64>().is_ok_and(|r| (0.0..=1.0).contains(&r)),
         OneOf(allowed) => allowed.contains(&value),
@@ -301,24 +301,34 @@ pub(super) fn check_value(kind: ConfigType, check: Check, value: &str) -> Result
                     .iter()
                     .all(|n| matches!(n.as_str(), "uniform" | "range"))
         }
-    };
-    if fits {
-        return Ok(());
     }
-    Err(match check {
-        Ratio => "a number between 0 and 1".into(),
-        OneOf(allowed) | Check::OneOfAnyCase(allowed) => {
+}
+
+/// What a valid value of a key of type `kind` held to `check` looks like, in words: the error
+/// a refused value gets, and the configuration chapter's "valid values".
+pub(super) fn expected(kind: ConfigType, check: Check) -> String {
+    match (kind, check) {
+        (Boolean, _) => "true or false".into(),
+        (Int | Long, _) => {
+            let width = if kind == Int { "a 32-bit" } else { "an" };
+            match check {
+                AtLeast(min) => format!("{width} integer of at least {min}{}", unlimited(min)),
+                _ => format!("{width} integer"),
+            }
+        }
+        (_, Ratio) => "a number between 0 and 1".into(),
+        (_, OneOf(allowed) | Check::OneOfAnyCase(allowed)) => {
             format!("one of {}", allowed.join(", "))
         }
-        CleanupPolicy => {
+        (_, CleanupPolicy) => {
             "a comma-separated list of delete and compact, or empty (keep everything)".into()
         }
-        ThrottledReplicas => "`*` or partition:broker pairs separated by commas".into(),
-        KafkaVersion => "a Kafka version such as 3.0-IV1".into(),
-        Check::RebalanceProtocols => "`classic` or `classic,consumer`".into(),
-        Check::Assignors => "one or more of uniform and range, separated by commas".into(),
-        Type | AtLeast(_) => "a valid value".into(),
-    })
+        (_, ThrottledReplicas) => "`*` or partition:broker pairs separated by commas".into(),
+        (_, KafkaVersion) => "a Kafka version such as 3.0-IV1".into(),
+        (_, Check::RebalanceProtocols) => "`classic` or `classic,consumer`".into(),
+        (_, Check::Assignors) => "one or more of uniform and range, separated by commas".into(),
+        (_, Type | AtLeast(_)) => "any value".into(),
+    }
 }
 
 /// What the special low bounds of retention keys mean.

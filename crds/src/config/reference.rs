@@ -2,7 +2,7 @@
 //! from the key tables so the documentation lists exactly what the CRDs and the broker accept
 //! (a drift test compares the checked-in chapter with this rendering).
 
-use super::keys::{broker_value, Check, ConfigType, BROKER_KEYS, TOPIC_KEYS};
+use super::keys::{broker_value, expected, Check, ConfigType, BROKER_KEYS, TOPIC_KEYS};
 
 /// The chapter as Markdown.
 pub fn markdown() -> String {
@@ -30,7 +30,7 @@ pub fn markdown() -> String {
             "| `{}` | {} | {} | {default} | {} |\n",
             key.name,
             type_name(key.kind),
-            valid(key.kind, key.check),
+            expected(key.kind, key.check),
             key.doc
         ));
     }
@@ -48,7 +48,7 @@ pub fn markdown() -> String {
             "| `{}` | {} | {} |\n",
             key.name,
             type_name(kind),
-            valid(kind, check)
+            expected(kind, check)
         ));
     }
     out
@@ -63,36 +63,4 @@ fn type_name(kind: ConfigType) -> &'static str {
         ConfigType::Double => "double",
         ConfigType::List => "list",
     }
-}
-
-/// What a valid value looks like, in words.
-fn valid(kind: ConfigType, check: Check) -> String {
-    match check {
-        Check::Type if kind == ConfigType::Boolean => "`true`, `false`".into(),
-        Check::Type => "any".into(),
-        Check::AtLeast(min) => {
-            let note = match min {
-                -1 => " (-1: unlimited)",
-                -2 => " (-2: as the total retention)",
-                _ => "",
-            };
-            format!("at least {min}{note}")
-        }
-        Check::Ratio => "0 to 1".into(),
-        Check::OneOf(values) => quoted(values),
-        Check::OneOfAnyCase(values) => format!("{} (any case)", quoted(values)),
-        Check::CleanupPolicy => "`delete`, `compact`, both, or empty (keep everything)".into(),
-        Check::ThrottledReplicas => "`*`, or `partition:broker` pairs".into(),
-        Check::KafkaVersion => "a Kafka version such as `3.0-IV1`".into(),
-        Check::RebalanceProtocols => "`classic` or `classic,consumer`".into(),
-        Check::Assignors => "`uniform`, `range`, or both".into(),
-    }
-}
-
-fn quoted(values: &[&str]) -> String {
-    values
-        .iter()
-        .map(|v| format!("`{v}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
