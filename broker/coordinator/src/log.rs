@@ -176,6 +176,10 @@ pub trait CoordinatorLog: Send + Sync + 'static {
     fn leader_epoch(&self, partition: i32) -> Option<i32>;
     /// The broker leading `partition` (the coordinator FindCoordinator names), if any.
     fn leader(&self, partition: i32) -> Option<i32>;
+    /// Whether the cluster metadata names this broker `partition`'s leader while its replica
+    /// has not taken the role yet ([`CoordinatorLog::leader_epoch`] is still `None`): clients
+    /// FindCoordinator sent here are told to wait, not to look elsewhere.
+    fn taking_leadership(&self, partition: i32) -> bool;
 }
 
 /// Encodes `entries` as one uncompressed RecordBatch v2 with base offset 0, a transactional
@@ -314,6 +318,8 @@ pub mod memory {
         /// Leadership per partition where a test set it; every partition is led (epoch 0)
         /// otherwise.
         leaders: Mutex<std::collections::HashMap<i32, Option<i32>>>,
+        /// Partitions named led here whose replica has not taken the role yet.
+        taking: Mutex<std::collections::HashSet<i32>>,
     }
 
     impl MemoryLog {
@@ -327,6 +333,16 @@ pub mod memory {
         /// Makes this broker lead `partition` at `epoch` (`None`: another broker leads it).
         pub fn set_leader(&self, partition: i32, epoch: Option<i32>) {
             self.leaders.lock().insert(partition, epoch);
+        }
+
+        /// Marks `partition` as named led here by the metadata while its replica has not
+        /// taken the role (`false`: no longer), as between an election and the role change.
+        pub fn set_taking(&self, partition: i32, taking: bool) {
+            if taking {
+                self.taking.lock().insert(partition);
+            } else {
+                self.taking.lock().remove(&partition);
+            }
         }
 
         /// Appends the marker ending `producer`'s transaction to `partition`.
@@ -439,11 +455,13 @@ pub mod memory {
 
         fn leader(&self, partition: i32) -> Option<i32> {
             // The test broker is node 0; a partition led elsewhere is led by node 1.
-            Some(if self.leader_epoch(partition).is_some() {
-                0
-            } else {
-                1
-            })
+            Some(
+                if self.leader_epoch(partition).is_some() || self.taking_leadership(partition) {
+                    0
+                } else {
+                    1
+                },
+            )
         }
 
         fn leader_epoch(&self, partition: i32) -> Option<i32> {
@@ -453,6 +471,10 @@ pub mod memory {
             let guard = self.partitions.lock();
             let count = guard.as_ref().map_or(0, Vec::len);
             (usize::try_from(partition).is_ok_and(|p| p < count)).then_some(0)
+        }
+
+        fn taking_leadership(&self, partition: i32) -> bool {
+            self.taking.lock().contains(&partition)
         }
     }
 }

@@ -50,22 +50,26 @@ pub(crate) enum Access {
     Wait,
     /// Load at this epoch (dropping what an older epoch loaded) before serving.
     Load(i32),
-    /// Answer NOT_COORDINATOR, unloading first when something is still owned.
+    /// Answer NOT_COORDINATOR (COORDINATOR_LOAD_IN_PROGRESS while this broker is taking the
+    /// leadership), unloading first when something is still owned.
     Refuse {
         /// Whether the partition is still owned here.
         unload: bool,
+        /// Whether the metadata already names this broker the leader.
+        taking: bool,
     },
 }
 
-/// The decision for a partition this broker leads at `leads` (`None`: does not lead) and
-/// owns as `owned`.
-pub(crate) fn access(leads: Option<i32>, owned: Option<Ownership>) -> Access {
+/// The decision for a partition this broker leads at `leads` (`None`: does not lead; then
+/// `taking` says whether the metadata names it leader already) and owns as `owned`.
+pub(crate) fn access(leads: Option<i32>, taking: bool, owned: Option<Ownership>) -> Access {
     match (leads, owned) {
         (Some(epoch), Some(Ownership::Loaded { epoch: e })) if e == epoch => Access::Serve(epoch),
         (Some(epoch), Some(Ownership::Loading { epoch: e })) if e == epoch => Access::Wait,
         (Some(epoch), _) => Access::Load(epoch),
         (None, owned) => Access::Refuse {
             unload: owned.is_some(),
+            taking,
         },
     }
 }
@@ -237,8 +241,9 @@ impl Runtime {
             return Err(ResponseError::CoordinatorLoadInProgress);
         }
         let leads = runtime.log.leader_epoch(partition);
+        let taking = leads.is_none() && runtime.log.taking_leadership(partition);
         let owned = runtime.owned.read().get(&partition).copied();
-        match access(leads, owned) {
+        match access(leads, taking, owned) {
             Access::Serve(epoch) => Ok(epoch),
             Access::Wait => Err(ResponseError::CoordinatorLoadInProgress),
             Access::Load(epoch) => {
@@ -248,11 +253,17 @@ impl Runtime {
                 Runtime::start_loading(shard, partition, epoch);
                 Err(ResponseError::CoordinatorLoadInProgress)
             }
-            Access::Refuse { unload } => {
+            Access::Refuse { unload, taking } => {
                 if unload {
                     Runtime::unload(shard.as_ref(), partition);
                 }
-                Err(ResponseError::NotCoordinator)
+                // Kafka's coordinator loads on its election: a broker named leader answers
+                // LOAD_IN_PROGRESS (which clients retry here) until it serves.
+                Err(if taking {
+                    ResponseError::CoordinatorLoadInProgress
+                } else {
+                    ResponseError::NotCoordinator
+                })
             }
         }
     }

@@ -219,6 +219,14 @@ impl CoordinatorLog for BrokerLog {
         (replica.acts_as_leader() && !replica.is_deleted()).then_some(replica.leader_epoch())
     }
 
+    fn taking_leadership(&self, partition: i32) -> bool {
+        let Some(broker) = self.broker.upgrade() else {
+            return false;
+        };
+        let named = self.leader(partition) == Some(broker.config().broker_id);
+        named && self.leader_epoch(partition).is_none()
+    }
+
     fn read(&self, partition: i32, offset: i64) -> Result<Chunk, LogError> {
         const READ_BYTES: usize = 4 << 20;
         let broker = self.broker()?;

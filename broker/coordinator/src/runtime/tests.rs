@@ -148,6 +148,9 @@ impl CoordinatorLog for GatedLog {
     fn leader(&self, partition: i32) -> Option<i32> {
         self.inner.leader(partition)
     }
+    fn taking_leadership(&self, partition: i32) -> bool {
+        self.inner.taking_leadership(partition)
+    }
 }
 
 fn shard(log: Arc<dyn CoordinatorLog>) -> Arc<TestShard> {
@@ -211,18 +214,25 @@ async fn until(what: &str, test: impl Fn() -> bool) {
 fn access_follows_the_leader_epoch_and_the_ownership() {
     let loaded = |epoch| Some(Ownership::Loaded { epoch });
     let loading = |epoch| Some(Ownership::Loading { epoch });
-    assert_eq!(access(Some(3), loaded(3)), Access::Serve(3));
-    assert_eq!(access(Some(3), loading(3)), Access::Wait);
-    assert_eq!(access(Some(3), None), Access::Load(3));
+    assert_eq!(access(Some(3), false, loaded(3)), Access::Serve(3));
+    assert_eq!(access(Some(3), false, loading(3)), Access::Wait);
+    assert_eq!(access(Some(3), false, None), Access::Load(3));
     assert_eq!(
-        access(Some(4), loaded(3)),
+        access(Some(4), false, loaded(3)),
         Access::Load(4),
         "a new epoch reloads"
     );
-    assert_eq!(access(Some(4), loading(3)), Access::Load(4));
-    assert_eq!(access(None, loaded(3)), Access::Refuse { unload: true });
-    assert_eq!(access(None, loading(3)), Access::Refuse { unload: true });
-    assert_eq!(access(None, None), Access::Refuse { unload: false });
+    assert_eq!(access(Some(4), false, loading(3)), Access::Load(4));
+    let refuse = |unload, taking| Access::Refuse { unload, taking };
+    assert_eq!(access(None, false, loaded(3)), refuse(true, false));
+    assert_eq!(access(None, false, loading(3)), refuse(true, false));
+    assert_eq!(access(None, false, None), refuse(false, false));
+    assert_eq!(
+        access(None, true, loaded(3)),
+        refuse(true, true),
+        "named leader again: what an older epoch loaded goes"
+    );
+    assert_eq!(access(None, true, None), refuse(false, true));
 }
 
 #[tokio::test]
@@ -302,6 +312,37 @@ async fn a_lost_leadership_unloads_the_partition_and_leaves_the_others() {
     log.set_leader(1, None);
     assert_eq!(Runtime::serve(&s, 1), Err(ResponseError::NotCoordinator));
     assert_eq!(values(&s, 1), None);
+}
+
+#[tokio::test]
+async fn a_broker_named_leader_before_its_replica_leads_answers_load_in_progress() {
+    // FindCoordinator names the leader in the metadata; until that broker's replica takes the
+    // role, a client it sent there must be told to retry, not to look elsewhere (librdkafka
+    // fails a synchronous commit on NOT_COORDINATOR).
+    let log = Arc::new(MemoryLog::with_partitions(PARTITIONS));
+    write(&log, 0, "a", Some("1"));
+    log.set_leader(0, None);
+    log.set_taking(0, true);
+    let s = shard(log.clone());
+    assert_eq!(
+        Runtime::serve(&s, 0),
+        Err(ResponseError::CoordinatorLoadInProgress)
+    );
+    assert_eq!(owned(&s, 0), None, "nothing loads before the replica leads");
+
+    log.set_taking(0, false);
+    log.set_leader(0, Some(1));
+    assert_eq!(Runtime::serve(&s, 0), Ok(1));
+    assert_eq!(values(&s, 0), kv(&[("a", "1")]));
+
+    // Named leader again after losing the role: the state of the older epoch goes at once.
+    log.set_leader(0, None);
+    log.set_taking(0, true);
+    assert_eq!(
+        Runtime::serve(&s, 0),
+        Err(ResponseError::CoordinatorLoadInProgress)
+    );
+    assert_eq!(values(&s, 0), None, "unloaded");
 }
 
 #[tokio::test]

@@ -94,6 +94,9 @@ impl CoordinatorLog for SlowLog {
     fn leader(&self, partition: i32) -> Option<i32> {
         self.inner.leader(partition)
     }
+    fn taking_leadership(&self, partition: i32) -> bool {
+        self.inner.taking_leadership(partition)
+    }
 }
 
 fn coordinator(log: Arc<dyn CoordinatorLog>) -> Arc<TransactionCoordinator> {
