@@ -15,13 +15,13 @@ use crate::group::GroupCoordinator;
 use crate::journal::{Replay, JOURNAL_FILE};
 use crate::kube::start::ClusterParts;
 use crate::metadata::elections::LeaderElections;
-use crate::metadata::local::LocalMetadata;
 use crate::metadata::reassignments::PartitionReassignments;
 use crate::metadata::{BrokerInfo, ClusterImage, MetadataCache, MetadataError, MetadataSource};
 use crate::metrics::{Metrics, MetricsError};
 use crate::producer::{FileBlocks, IdAllocator, IdAllocatorError};
 use crate::quotas::{QuotaStoreError, Quotas};
 use crate::replica::{IsrCounters, ReplicaManager, ReplicaParts};
+use crate::standalone::LocalMetadata;
 use crate::topics::LocalStore;
 use crate::txn::{Legacy, StoreError, TransactionCoordinator, TxnConfig};
 
@@ -403,7 +403,10 @@ impl Prepared {
         let scram =
             crate::security::credentials::ScramCredentials::open_shared(&dir, parts.shared_scram)?;
         let authorizer = crate::acl::from_settings(&config.security, &dir, parts.shared_acls)?;
-        let peer_security = Arc::new(crate::security::peer::PeerSecurity::from_config(&config)?);
+        let peer_security = Arc::new(crate::security::peer::PeerSecurity::from_props(
+            &config.listeners,
+            &config.security,
+        )?);
         let group_config = config.group.clone();
         let flusher = Flusher::new(
             metrics.flush_seconds.clone(),

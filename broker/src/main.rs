@@ -11,9 +11,10 @@ async fn main() -> anyhow::Result<()> {
     let fd_limit = tributary_broker::limits::raise_fd_limit();
     let config = config::BrokerConfig::resolve(config::Flags::parse())?;
     init_logging(config.json_logs);
-    let runtimes = tributary_broker::security::runtime::listeners(&config)
-        .context("cannot set up the listeners' security")?;
-    let gate = tributary_broker::security::runtime::Gate::from_config(&config)?;
+    let runtimes =
+        tributary_broker::security::runtime::listeners(&config.listeners, &config.security)
+            .context("cannot set up the listeners' security")?;
+    let gate = tributary_broker::security::runtime::Gate::from_props(&config.security)?;
     let mut bound = Vec::new();
     for runtime in runtimes {
         let l = &runtime.listener;

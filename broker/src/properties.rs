@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::config::Flags;
+use crate::flags::Flags;
 
 /// Why a properties file was refused.
 #[derive(Debug, thiserror::Error)]

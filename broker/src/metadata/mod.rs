@@ -1,11 +1,11 @@
 //! The broker's view of the cluster: immutable [`ClusterImage`]s in a [`MetadataCache`],
-//! fed by a [`MetadataSource`] (`local` for a standalone broker, Kubernetes objects in
-//! cluster mode). Handlers ask the cache; none assumes it is the only broker.
+//! fed by a [`MetadataSource`] (`crate::standalone` for a standalone broker, the Kubernetes
+//! objects of `crate::kube` in cluster mode). Handlers ask the cache; none assumes it is the
+//! only broker. The sources sit above the replica manager they drive; this module below it.
 
 mod cache;
 pub mod elections;
 mod image;
-pub mod local;
 pub mod reassignments;
 mod source;
 pub mod validate;

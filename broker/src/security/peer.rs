@@ -15,10 +15,11 @@ use rustls::{
 };
 
 use super::jaas;
+use super::listeners::Listeners;
 use super::reload::Reloading;
 use super::sasl::Mechanism;
+use super::settings::SecurityProps;
 use super::tls::{ClientAuth, TlsSettings};
-use crate::config::BrokerConfig;
 
 /// Why the inter-broker client settings are unusable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -64,21 +65,21 @@ impl PeerSecurity {
         PeerSecurity::default()
     }
 
-    /// The client side of `config`'s inter-broker listener.
-    pub fn from_config(config: &BrokerConfig) -> Result<PeerSecurity, PeerSecurityError> {
-        let listener = config.listeners.inter_broker();
+    /// The client side of the inter-broker listener of `listeners`, with the security
+    /// settings `props`.
+    pub fn from_props(
+        listeners: &Listeners,
+        props: &SecurityProps,
+    ) -> Result<PeerSecurity, PeerSecurityError> {
+        let listener = listeners.inter_broker();
         let name = listener.name.as_str();
         let bad = |reason: String| PeerSecurityError {
             listener: name.to_string(),
             reason,
         };
         let tls = if listener.protocol.uses_tls() {
-            let settings =
-                TlsSettings::from_props(&config.security, name).map_err(|e| bad(e.to_string()))?;
-            let check_host = match config
-                .security
-                .get(name, "ssl.endpoint.identification.algorithm")
-            {
+            let settings = TlsSettings::from_props(props, name).map_err(|e| bad(e.to_string()))?;
+            let check_host = match props.get(name, "ssl.endpoint.identification.algorithm") {
                 None => true,
                 Some(a) if a.eq_ignore_ascii_case("https") => true,
                 Some("") => false,
@@ -97,9 +98,7 @@ impl PeerSecurity {
             None
         };
         let sasl = if listener.protocol.uses_sasl() {
-            let mechanism_name = config
-                .security
-                .global("sasl.mechanism.inter.broker.protocol")
+            let mechanism_name = props.global("sasl.mechanism.inter.broker.protocol")
                 .ok_or_else(|| bad("set sasl.mechanism.inter.broker.protocol (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)".into()))?;
             let mechanism = Mechanism::parse(mechanism_name)
                 .filter(|m| *m != Mechanism::OAuthBearer)
@@ -108,9 +107,7 @@ impl PeerSecurity {
                         "sasl.mechanism.inter.broker.protocol={mechanism_name}: brokers authenticate to each other with PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"
                     ))
                 })?;
-            let text = config
-                .security
-                .get_for_mechanism(name, mechanism.name(), "sasl.jaas.config")
+            let text = props.get_for_mechanism(name, mechanism.name(), "sasl.jaas.config")
                 .ok_or_else(|| {
                     bad(format!(
                         "set listener.name.{}.{}.sasl.jaas.config with this broker's username and password",

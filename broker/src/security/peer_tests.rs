@@ -111,8 +111,9 @@ async fn serving(
 ) {
     let port = socket.local_addr().expect("address").port();
     let config = broker_config(dir, certs, port, BROKER_PASSWORD);
-    let runtimes = runtime::listeners(&config).expect("listener runtimes");
-    let gate = Gate::from_config(&config).expect("gate");
+    let runtimes =
+        runtime::listeners(&config.listeners, &config.security).expect("listener runtimes");
+    let gate = Gate::from_props(&config.security).expect("gate");
     let broker = Broker::open(config).expect("broker");
     let salt = b"peer-test-salt".to_vec();
     let salted = Mechanism::Sha512
@@ -185,7 +186,9 @@ async fn the_inter_broker_client_speaks_tls_and_scram_to_the_inter_broker_listen
     }
 
     let other = broker_config(&dir.path().join("other"), &certs, port, "wrong");
-    let wrong = Arc::new(PeerSecurity::from_config(&other).expect("peer security"));
+    let wrong = Arc::new(
+        PeerSecurity::from_props(&other.listeners, &other.security).expect("peer security"),
+    );
     let refused: Result<MetadataResponse, _> = PeerConnection::new(address, wrong)
         .call(
             ApiKey::Metadata,
@@ -218,7 +221,9 @@ async fn without_endpoint_identification_a_peer_is_checked_by_its_chain_not_its_
             BROKER_PASSWORD,
             extra,
         );
-        Arc::new(PeerSecurity::from_config(&config).expect("peer security"))
+        Arc::new(
+            PeerSecurity::from_props(&config.listeners, &config.security).expect("peer security"),
+        )
     };
     let by_name = metadata(&address, client(&certs, &[])).await;
     assert!(
@@ -245,7 +250,7 @@ async fn without_endpoint_identification_a_peer_is_checked_by_its_chain_not_its_
         BROKER_PASSWORD,
         &[("ssl.endpoint.identification.algorithm", "ldap")],
     );
-    assert!(PeerSecurity::from_config(&bad).is_err());
+    assert!(PeerSecurity::from_props(&bad.listeners, &bad.security).is_err());
     let _ = stop.send(());
     let _ = server.await;
 }
@@ -268,7 +273,9 @@ async fn the_inter_broker_client_rereads_its_trust_store_when_the_file_changes()
         BROKER_PASSWORD,
         &[],
     );
-    let security = Arc::new(PeerSecurity::from_config(&config).expect("peer security"));
+    let security = Arc::new(
+        PeerSecurity::from_props(&config.listeners, &config.security).expect("peer security"),
+    );
     assert!(metadata(&address, security.clone()).await.is_err());
     let mut bundle = std::fs::read_to_string(&old.1).expect("old CA");
     bundle.push_str(&std::fs::read_to_string(&served.1).expect("new CA"));

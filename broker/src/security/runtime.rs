@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
-use super::listeners::Listener;
+use super::listeners::{Listener, Listeners};
 use super::principal::PrincipalMapper;
 use super::sasl::SaslConfig;
+use super::settings::SecurityProps;
 use super::tls::{TlsServer, TlsSettings};
-use crate::config::BrokerConfig;
 
 /// Kafka's `sasl.server.max.receive.size`: the largest frame read before authentication.
 pub const MAX_UNAUTHENTICATED_FRAME: usize = 524_288;
@@ -81,11 +81,11 @@ pub struct Gate {
 }
 
 impl Gate {
-    /// The limits in `config`'s security settings (defaults: 1000 connections, 10 s).
-    pub fn from_config(config: &BrokerConfig) -> Result<Gate, SecurityError> {
+    /// The limits in the security settings `props` (defaults: 1000 connections, 10 s).
+    pub fn from_props(props: &SecurityProps) -> Result<Gate, SecurityError> {
         let number =
             |key: &'static str, default: u64| -> Result<u64, SecurityError> {
-                match config.security.global(key) {
+                match props.global(key) {
                     None => Ok(default),
                     Some(v) => v.trim().parse::<u64>().ok().filter(|n| *n > 0).ok_or(
                         SecurityError::Limit {
@@ -108,21 +108,23 @@ impl Gate {
     }
 }
 
-/// Builds every listener's runtime from `config`, loading certificates and credential files
-/// now so that mistakes stop the broker at start-up.
-pub fn listeners(config: &BrokerConfig) -> Result<Vec<Arc<ListenerRuntime>>, SecurityError> {
-    for key in config.security.unknown_keys() {
+/// Builds the runtime of every listener in `listeners` from the security settings `props`,
+/// loading certificates and credential files now so that mistakes stop the broker at start-up.
+pub fn listeners(
+    listeners: &Listeners,
+    props: &SecurityProps,
+) -> Result<Vec<Arc<ListenerRuntime>>, SecurityError> {
+    for key in props.unknown_keys() {
         tracing::warn!(key, "ignoring unknown security setting");
     }
-    config
-        .listeners
+    listeners
         .all
         .iter()
         .map(|listener| {
             let name = listener.name.as_str();
             let tls = if listener.protocol.uses_tls() {
-                let settings = TlsSettings::from_props(&config.security, name)?;
-                let mapper = match config.security.get(name, "ssl.principal.mapping.rules") {
+                let settings = TlsSettings::from_props(props, name)?;
+                let mapper = match props.get(name, "ssl.principal.mapping.rules") {
                     Some(rules) => {
                         PrincipalMapper::parse(rules).map_err(|source| SecurityError::Rules {
                             listener: name.to_string(),
@@ -141,7 +143,7 @@ pub fn listeners(config: &BrokerConfig) -> Result<Vec<Arc<ListenerRuntime>>, Sec
                 None
             };
             let sasl = if listener.protocol.uses_sasl() {
-                Some(Arc::new(SaslConfig::from_props(&config.security, name)?))
+                Some(Arc::new(SaslConfig::from_props(props, name)?))
             } else {
                 None
             };

@@ -12,11 +12,12 @@ use futures::FutureExt;
 use parking_lot::Mutex;
 use uuid::Uuid;
 
-use super::cache::MetadataCache;
-use super::image::{ClusterImage, PartitionState, TopicImage};
-use super::source::{Growth, MetadataError, MetadataSource, TopicSpec};
-use super::validate::{validate_create, validate_growth};
 use crate::config::BrokerConfig;
+use crate::metadata::validate::{validate_create, validate_growth};
+use crate::metadata::{
+    ClusterImage, Growth, MetadataCache, MetadataError, MetadataSource, PartitionState, TopicImage,
+    TopicSpec,
+};
 use crate::replica::ReplicaManager;
 use crate::topics::config;
 use crate::topics::{MetadataStore, TopicRecord};
