@@ -13,6 +13,7 @@
 pub mod codec;
 pub mod group;
 pub mod log;
+pub mod offset_commit;
 pub mod partitioner;
 pub(crate) mod runtime;
 pub mod txn;

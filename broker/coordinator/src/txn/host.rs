@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use kafka_protocol::error::ResponseError;
 
-use crate::group::coordinator::CommitOffset;
+use crate::offset_commit::CommitOffset;
 use tributary_storage::ProducerRef;
 
 /// How long a marker may take to be committed before the end is retried later.

@@ -11,22 +11,8 @@ use crate::group::offsets::{Committed, TopicPartition};
 use crate::group::records::{offset_key, OffsetValue};
 use crate::group::state::GroupState;
 use crate::log::Entry;
+pub use crate::offset_commit::CommitOffset;
 use tributary_storage::ProducerRef;
-
-/// One partition's commit.
-#[derive(Debug, Clone)]
-pub struct CommitOffset {
-    /// Topic.
-    pub topic: String,
-    /// Partition.
-    pub partition: i32,
-    /// Next offset to consume.
-    pub offset: i64,
-    /// Leader epoch (-1 unknown).
-    pub leader_epoch: i32,
-    /// Client metadata.
-    pub metadata: Option<String>,
-}
 
 /// An OffsetCommit after topic validation.
 #[derive(Debug, Clone)]

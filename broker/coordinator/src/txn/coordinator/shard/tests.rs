@@ -11,9 +11,9 @@ use futures::FutureExt;
 use kafka_protocol::error::ResponseError;
 
 use super::*;
-use crate::group::coordinator::CommitOffset;
 use crate::log::memory::MemoryLog;
 use crate::log::{Appended, Chunk, CoordinatorLog, Entry, LogError};
+use crate::offset_commit::CommitOffset;
 use crate::txn::{MarkerWrite, ProducerRef, TxnConfig, TxnHost, TxnState};
 
 const PARTITIONS: i32 = 4;
