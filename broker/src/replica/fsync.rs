@@ -61,7 +61,7 @@ mod tests {
     fn open(dir: &Path, role: Role) -> Arc<Partition> {
         let topic = ("t", Uuid::nil());
         let config = LogConfig::default();
-        let partition = Partition::open(dir, topic, 0, role, config, &Replay::default());
+        let partition = Partition::open(dir, topic, 0, role, config.into(), &Replay::default());
         Arc::new(partition.expect("open"))
     }
 

@@ -415,10 +415,9 @@ impl ReplicaManager {
             (&topic.name, topic.id),
             index,
             self.role_in(state),
-            settings.log.clone(),
+            settings,
             recovery,
         )?;
-        partition.configure(settings);
         partition.attach_fence(self.fence.clone());
         partition.apply_leadership(self.leadership_in(state), crate::clock::now_ms());
         Ok(Arc::new(partition))

@@ -46,7 +46,9 @@ fn config() -> LogConfig {
 
 fn open(dir: &std::path::Path, role: Role) -> Arc<Partition> {
     let topic = ("events", TOPIC_ID);
-    Arc::new(Partition::open(dir, topic, 0, role, config(), &Replay::default()).expect("open"))
+    Arc::new(
+        Partition::open(dir, topic, 0, role, config().into(), &Replay::default()).expect("open"),
+    )
 }
 
 /// A follower of broker 0 in leader epoch `epoch`.

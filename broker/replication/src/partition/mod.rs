@@ -226,6 +226,18 @@ pub struct TopicSettings {
     pub min_insync_replicas: usize,
 }
 
+impl From<LogConfig> for TopicSettings {
+    /// A log's settings with Kafka's defaults for the rest (the producer's compression,
+    /// `min.insync.replicas` 1).
+    fn from(log: LogConfig) -> TopicSettings {
+        TopicSettings {
+            log,
+            compression: CompressionPolicy::Producer,
+            min_insync_replicas: 1,
+        }
+    }
+}
+
 impl std::fmt::Debug for Partition {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Partition({}-{})", self.topic, self.index)
@@ -233,15 +245,15 @@ impl std::fmt::Debug for Partition {
 }
 
 impl Partition {
-    /// Opens (recovering) the log in `dir`, re-appends what the commit journal holds beyond
-    /// its end, and rebuilds producer state from it; see [`Recovery`] for a log that awaits
-    /// its remote log check.
+    /// Opens (recovering) the log in `dir` with the topic's `settings`, re-appends what the
+    /// commit journal holds beyond its end, and rebuilds producer state from it; see
+    /// [`Recovery`] for a log that awaits its remote log check.
     pub fn open<'a>(
         dir: &Path,
         topic: (&str, Uuid),
         index: i32,
         role: Role,
-        config: LogConfig,
+        settings: TopicSettings,
         recovery: impl Into<Recovery<'a>>,
     ) -> Result<Partition, StorageError> {
         let Recovery {
@@ -249,7 +261,12 @@ impl Partition {
             awaits_remote_log,
         } = recovery.into();
         let (topic, topic_id) = topic;
-        let rules = RwLock::new(rules_for(&config, CompressionPolicy::Producer));
+        let TopicSettings {
+            log: config,
+            compression,
+            min_insync_replicas,
+        } = settings;
+        let rules = RwLock::new(rules_for(&config, compression));
         let mut log = PartitionLog::open(dir, config)?;
         let journaled = replay
             .batches_from(topic_id, index, log.log_end_offset())
@@ -301,7 +318,7 @@ impl Partition {
             sync_state: AtomicU8::new(SYNC_IDLE),
             flush_scheduled: AtomicBool::new(false),
             journal_requested: AtomicBool::new(false),
-            min_insync_replicas: AtomicUsize::new(1),
+            min_insync_replicas: AtomicUsize::new(min_insync_replicas.max(1)),
             rules,
             deleted: AtomicBool::new(false),
             fence: std::sync::OnceLock::new(),

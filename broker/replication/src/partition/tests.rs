@@ -21,9 +21,10 @@ fn open(dir: &Path) -> Partition {
     open_with(dir, LogConfig::default())
 }
 
-fn open_with(dir: &Path, config: LogConfig) -> Partition {
+fn open_with(dir: &Path, settings: impl Into<TopicSettings>) -> Partition {
     let role = Role::Leader { epoch: 3 };
-    Partition::open(dir, ("t", Uuid::nil()), 0, role, config, &Replay::default()).expect("open")
+    let topic = ("t", Uuid::nil());
+    Partition::open(dir, topic, 0, role, settings.into(), &Replay::default()).expect("open")
 }
 
 fn idempotent(pid: i64, base_sequence: i32, records: usize) -> BytesMut {
@@ -239,13 +240,21 @@ fn reopening_rebuilds_idempotence_and_open_transactions_from_the_log() {
 
 #[test]
 fn a_forced_codec_is_applied_to_what_is_stored() {
+    // Given when the partition opens, as the replica manager does.
     let dir = tempfile::tempdir().expect("tempdir");
-    let p = open(dir.path());
-    p.configure(TopicSettings {
-        log: LogConfig::default(),
-        compression: CompressionPolicy::Force(Compression::Lz4),
-        min_insync_replicas: 1,
-    });
+    let p = open_with(
+        dir.path(),
+        TopicSettings {
+            log: LogConfig::default(),
+            compression: CompressionPolicy::Force(Compression::Lz4),
+            min_insync_replicas: 3,
+        },
+    );
+    assert_eq!(
+        p.min_insync_replicas(),
+        3,
+        "opened with the topic's settings"
+    );
     append(&p, &simple(3, NOW));
     let (_, data) = read_offsets(&p, 0, Isolation::ReadUncommitted);
     let stored = BatchView::parse(&data.records).expect("stored batch");

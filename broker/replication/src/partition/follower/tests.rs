@@ -575,7 +575,7 @@ fn a_replica_fetches_only_from_the_leader_its_role_names() {
 fn open(dir: &std::path::Path, role: Role) -> Partition {
     let config = LogConfig::default();
     let topic = ("t", Uuid::nil());
-    Partition::open(dir, topic, 0, role, config, &Replay::default()).expect("open")
+    Partition::open(dir, topic, 0, role, config.into(), &Replay::default()).expect("open")
 }
 
 /// One fetch of `follower` from `leader` and the step the follower takes with the answer,
