@@ -16,6 +16,7 @@ pub mod log;
 pub mod offset_commit;
 pub mod partitioner;
 pub(crate) mod runtime;
+pub mod share;
 pub mod txn;
 
 pub(crate) use runtime::{Replay, Runtime, Shard};
