@@ -3,7 +3,8 @@
 //! released or rejected one by one.
 //!
 //! [`partition`] is the share-partition's state machine, which runs on the partition's
-//! leader; the group membership and the durable share-partition state are shards of the
+//! leader, and [`session`] the share sessions a broker keeps per member; the group membership and the durable share-partition state are shards of the
 //! coordinator runtime beside the group and transaction coordinators.
 
 pub mod partition;
+pub mod session;
