@@ -3,8 +3,11 @@
 //! released or rejected one by one.
 //!
 //! [`partition`] is the share-partition's state machine, which runs on the partition's
-//! leader, and [`session`] the share sessions a broker keeps per member; the group membership and the durable share-partition state are shards of the
-//! coordinator runtime beside the group and transaction coordinators.
+//! leader, [`session`] the share sessions a broker keeps per member, and [`assignor`] the
+//! `simple` assignor spreading partitions over members. The group membership and the durable
+//! share-partition state are to be shards of the coordinator runtime beside the group and
+//! transaction coordinators.
 
+pub mod assignor;
 pub mod partition;
 pub mod session;

@@ -553,8 +553,6 @@ struct Model {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
-
     #[test]
     fn no_record_has_two_holders_and_no_accepted_record_comes_back(
         ops in prop::collection::vec(op(), 1..80)
