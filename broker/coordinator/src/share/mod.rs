@@ -4,10 +4,13 @@
 //!
 //! [`partition`] is the share-partition's state machine, which runs on the partition's
 //! leader, [`session`] the share sessions a broker keeps per member, and [`assignor`] the
-//! `simple` assignor spreading partitions over members. The group membership and the durable
-//! share-partition state are to be shards of the coordinator runtime beside the group and
-//! transaction coordinators.
+//! `simple` assignor spreading partitions over members; [`state`] is a share-partition's
+//! durable state as the share coordinator keeps it, in the [`records`] of
+//! `__share_group_state`. The group membership and the share coordinator are to be shards
+//! of the coordinator runtime beside the group and transaction coordinators.
 
 pub mod assignor;
 pub mod partition;
+pub mod records;
 pub mod session;
+pub mod state;
