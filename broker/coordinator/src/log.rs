@@ -93,6 +93,20 @@ impl LogError {
             LogError::Encode(_) => ResponseError::UnknownServerError,
         }
     }
+
+    /// The Kafka error a coordinator's own state write answers (the transaction and share
+    /// coordinators), as Kafka maps them (`TransactionStateManager.appendTransactionToLog`):
+    /// retriable coordinator errors (a timeout is COORDINATOR_NOT_AVAILABLE), except for a
+    /// record that cannot be stored, which is the broker's fault.
+    pub fn state_write_code(&self) -> ResponseError {
+        match self.code() {
+            ResponseError::RequestTimedOut => ResponseError::CoordinatorNotAvailable,
+            ResponseError::InvalidCommitOffsetSize | ResponseError::UnknownServerError => {
+                ResponseError::UnknownServerError
+            }
+            code => code,
+        }
+    }
 }
 
 /// A key and value (`None` for a tombstone) to append.

@@ -6,10 +6,12 @@
 //! leader, [`session`] the share sessions a broker keeps per member, and [`assignor`] the
 //! `simple` assignor spreading partitions over members; [`state`] is a share-partition's
 //! durable state as the share coordinator keeps it, in the [`records`] of
-//! `__share_group_state`. The group membership and the share coordinator are to be shards
-//! of the coordinator runtime beside the group and transaction coordinators.
+//! `__share_group_state`, which the [`coordinator`] (a shard of the coordinator runtime,
+//! beside the group and transaction coordinators) keeps. The group membership is to be the
+//! next shard.
 
 pub mod assignor;
+pub mod coordinator;
 pub mod partition;
 pub mod records;
 pub mod session;

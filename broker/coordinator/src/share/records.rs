@@ -37,16 +37,26 @@ impl SharePartitionKey {
     }
 }
 
-/// Encodes `record` of `key` as the state topic's key and value.
-pub fn encode(key: &SharePartitionKey, record: &StateRecord) -> (Bytes, Bytes) {
+/// The key of `key`'s snapshots, which a tombstone (the state deleted) carries too.
+pub fn key_bytes(key: &SharePartitionKey) -> Bytes {
+    typed_key(key, SNAPSHOT)
+}
+
+fn typed_key(key: &SharePartitionKey, kind: i16) -> Bytes {
     let mut k = Writer::new(false);
-    k.i16(match record {
-        StateRecord::Snapshot { .. } => SNAPSHOT,
-        StateRecord::Update { .. } => UPDATE,
-    });
+    k.i16(kind);
     k.string(&key.group);
     k.uuid(key.topic);
     k.i32(key.partition);
+    k.finish()
+}
+
+/// Encodes `record` of `key` as the state topic's key and value.
+pub fn encode(key: &SharePartitionKey, record: &StateRecord) -> (Bytes, Bytes) {
+    let kind = match record {
+        StateRecord::Snapshot { .. } => SNAPSHOT,
+        StateRecord::Update { .. } => UPDATE,
+    };
     let mut v = Writer::new(true);
     v.i16(VALUE_VERSION);
     match record {
@@ -76,7 +86,7 @@ pub fn encode(key: &SharePartitionKey, record: &StateRecord) -> (Bytes, Bytes) {
         }
     }
     v.no_tagged_fields();
-    (k.finish(), v.finish())
+    (typed_key(key, kind), v.finish())
 }
 
 /// Decodes a key and its value (`None`: a tombstone, the share-partition's state deleted).

@@ -24,7 +24,7 @@ use super::host::{TxnHost, MARKER_TIMEOUT};
 use super::metadata::{PendingOffset, TxnMetadata, TxnState};
 use super::records::{encode_value, txn_key};
 use super::store::TxnMap;
-use crate::log::{CoordinatorLog, LogError};
+use crate::log::CoordinatorLog;
 use crate::offset_commit::CommitOffset;
 use crate::Runtime;
 use tributary_storage::clock::now_ms;
@@ -504,7 +504,7 @@ impl TransactionCoordinator {
         };
         if let Err(error) = written {
             tracing::warn!(transactional_id, partition, %error, "transaction state not written");
-            return Err(write_error_code(&error));
+            return Err(error.state_write_code());
         }
         // Leadership may have moved meanwhile: then the new coordinator reads the record from
         // the log, and this one answers NOT_COORDINATOR.
@@ -580,19 +580,6 @@ fn producer_view(txn: &TxnMetadata) -> ProducerView {
         epoch: txn.producer_epoch,
         open: txn.state == TxnState::Ongoing,
         partitions: txn.partitions.iter().cloned().collect(),
-    }
-}
-
-/// The error a client gets when a state record could not be written, as Kafka maps them
-/// (`TransactionStateManager.appendTransactionToLog`): retriable coordinator errors, except
-/// for a record too large.
-fn write_error_code(error: &LogError) -> ResponseError {
-    match error.code() {
-        ResponseError::RequestTimedOut => ResponseError::CoordinatorNotAvailable,
-        ResponseError::InvalidCommitOffsetSize | ResponseError::UnknownServerError => {
-            ResponseError::UnknownServerError
-        }
-        code => code,
     }
 }
 

@@ -1,0 +1,256 @@
+//! The share coordinator: the durable state of share-partitions in `__share_group_state`, a
+//! shard of the coordinator [`Runtime`] beside the group and transaction coordinators. A
+//! share-partition's state lives in the partition its key (`group:topicId:partition`) hashes
+//! to, served by that partition's leader; share-partition leaders read it when they take a
+//! partition and write every acknowledgement to it before answering (Kafka's
+//! Initialize/Read/Write/DeleteShareGroupState). The decisions are [`ShareState`]'s; this
+//! module orders them: per state partition, one decide-append-apply at a time, so a decision
+//! is always taken on the state every earlier write left.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::error::ResponseError;
+use parking_lot::Mutex;
+
+use super::partition::StateRange;
+use super::records::{decode, encode, key_bytes, SharePartitionKey};
+use super::state::{ShareState, StateRecord};
+use crate::log::{CoordinatorLog, LogRecord};
+use crate::{Runtime, Shard};
+use tributary_storage::clock::now_ms;
+
+/// Partitions of `__share_group_state` (Kafka's `share.coordinator.state.topic.num.partitions`).
+pub const STATE_PARTITIONS: i32 = 50;
+
+/// What a share-partition leader reads when it takes a partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredState {
+    /// The state epoch, which the leader's writes carry.
+    pub state_epoch: i32,
+    /// The start offset; -1 when the group never had one (the leader applies
+    /// `share.auto.offset.reset`).
+    pub start_offset: i64,
+    /// The ranges of delivered records.
+    pub ranges: Vec<StateRange>,
+}
+
+/// The share coordinator.
+pub struct ShareCoordinator {
+    runtime: Runtime,
+    state: Mutex<HashMap<SharePartitionKey, ShareState>>,
+    /// One change at a time per state partition.
+    serial: Mutex<HashMap<i32, Arc<tokio::sync::Mutex<()>>>>,
+    write_timeout: Duration,
+}
+
+impl ShareCoordinator {
+    /// A coordinator writing to `log` (`__share_group_state`), waiting at most
+    /// `write_timeout` for each write to be durable.
+    pub fn new(log: Arc<dyn CoordinatorLog>, write_timeout: Duration) -> Arc<ShareCoordinator> {
+        Arc::new(ShareCoordinator {
+            runtime: Runtime::new(log, STATE_PARTITIONS),
+            state: Mutex::new(HashMap::new()),
+            serial: Mutex::new(HashMap::new()),
+            write_timeout,
+        })
+    }
+
+    /// Loads the partitions this broker leads and drops the others; run when leadership
+    /// changes.
+    pub fn sync_leadership(self: &Arc<Self>) {
+        Runtime::sync_leadership(self);
+    }
+
+    /// InitializeShareGroupState: a fresh state for `key` at `start_offset` under
+    /// `state_epoch`.
+    pub async fn initialize(
+        self: &Arc<Self>,
+        key: &SharePartitionKey,
+        state_epoch: i32,
+        start_offset: i64,
+    ) -> Result<(), ResponseError> {
+        self.change(key, |current| {
+            ShareState::initialize(current, state_epoch, start_offset)
+                .map(Some)
+                .map_err(|f| f.code())
+        })
+        .await
+        .map(drop)
+    }
+
+    /// ReadShareGroupState by the leader at `leader_epoch`, which fences every older leader
+    /// from then on. `None`: the share-partition was never initialized.
+    pub async fn read(
+        self: &Arc<Self>,
+        key: &SharePartitionKey,
+        leader_epoch: i32,
+    ) -> Result<Option<StoredState>, ResponseError> {
+        let state = self
+            .change(key, |current| match current {
+                Some(current) => current.read(leader_epoch).map_err(|f| f.code()),
+                None => Ok(None),
+            })
+            .await?;
+        Ok(state.map(|s| StoredState {
+            state_epoch: s.state_epoch(),
+            start_offset: s.start_offset(),
+            ranges: s.ranges().to_vec(),
+        }))
+    }
+
+    /// WriteShareGroupState: the leader at `leader_epoch` stores `ranges` (and a new start
+    /// offset) of the state at `state_epoch`; answered once durable.
+    pub async fn write(
+        self: &Arc<Self>,
+        key: &SharePartitionKey,
+        state_epoch: i32,
+        leader_epoch: i32,
+        start_offset: Option<i64>,
+        ranges: &[StateRange],
+    ) -> Result<(), ResponseError> {
+        self.change(key, |current| {
+            let fresh = ShareState::default();
+            current
+                .unwrap_or(&fresh)
+                .write(state_epoch, leader_epoch, start_offset, ranges)
+                .map(Some)
+                .map_err(|f| f.code())
+        })
+        .await
+        .map(drop)
+    }
+
+    /// DeleteShareGroupState: forgets `key` (a tombstone, so the topic's cleanup removes it).
+    pub async fn delete(self: &Arc<Self>, key: &SharePartitionKey) -> Result<(), ResponseError> {
+        let partition = self.partition_of(key)?;
+        let serial = self.serial(partition);
+        let _one_at_a_time = serial.lock().await;
+        let epoch = Runtime::serve(self, partition)?;
+        let k = key_bytes(key);
+        self.append(partition, vec![(k, None)]).await?;
+        self.runtime
+            .if_loaded(partition, epoch, || {
+                self.state.lock().remove(key);
+            })
+            .ok_or(ResponseError::NotCoordinator)
+    }
+
+    /// Decides a change of `key`'s state with `decide` (given the current state), appends the
+    /// record it returns and applies it once durable, one change at a time per partition;
+    /// returns the state after it.
+    async fn change(
+        self: &Arc<Self>,
+        key: &SharePartitionKey,
+        decide: impl FnOnce(Option<&ShareState>) -> Result<Option<StateRecord>, ResponseError>,
+    ) -> Result<Option<ShareState>, ResponseError> {
+        let partition = self.partition_of(key)?;
+        let serial = self.serial(partition);
+        let _one_at_a_time = serial.lock().await;
+        let epoch = Runtime::serve(self, partition)?;
+        let (current, record) = {
+            let state = self.state.lock();
+            let current = state.get(key);
+            (current.cloned(), decide(current)?)
+        };
+        let Some(record) = record else {
+            return Ok(current);
+        };
+        let (k, v) = encode(key, &record);
+        self.append(partition, vec![(k, Some(v))]).await?;
+        // Leadership may have moved meanwhile: the new coordinator reads the record from the
+        // log, and this one answers NOT_COORDINATOR.
+        self.runtime
+            .if_loaded(partition, epoch, || {
+                let mut state = self.state.lock();
+                let entry = state.entry(key.clone()).or_default();
+                entry.apply(&record);
+                Some(entry.clone())
+            })
+            .ok_or(ResponseError::NotCoordinator)
+    }
+
+    async fn append(
+        &self,
+        partition: i32,
+        entries: Vec<crate::log::Entry>,
+    ) -> Result<(), ResponseError> {
+        let appended =
+            self.runtime
+                .log()
+                .append(partition, &entries, None, now_ms(), self.write_timeout);
+        let written = match appended {
+            Ok(appended) => appended.durable.await,
+            Err(error) => Err(error),
+        };
+        written.map_err(|error| {
+            tracing::warn!(partition, %error, "share-group state not written");
+            error.state_write_code()
+        })
+    }
+
+    fn partition_of(&self, key: &SharePartitionKey) -> Result<i32, ResponseError> {
+        self.runtime.ensure_topic().map_err(|e| e.code())?;
+        Ok(self.runtime.partition_for(&key.coordinator_key()))
+    }
+
+    fn serial(&self, partition: i32) -> Arc<tokio::sync::Mutex<()>> {
+        self.serial.lock().entry(partition).or_default().clone()
+    }
+}
+
+/// The share-partitions replayed from one state partition.
+#[derive(Debug, Default)]
+pub(crate) struct Replay {
+    states: HashMap<SharePartitionKey, ShareState>,
+    skipped: usize,
+}
+
+impl crate::Replay for Replay {
+    fn apply(&mut self, record: &LogRecord) {
+        let Some(key) = record.key.as_deref() else {
+            self.skipped += 1;
+            return;
+        };
+        match decode(key, record.value.as_deref()) {
+            Ok((key, Some(change))) => self.states.entry(key).or_default().apply(&change),
+            Ok((key, None)) => {
+                self.states.remove(&key);
+            }
+            Err(error) => {
+                tracing::warn!(%error, "skipping a share-group state record");
+                self.skipped += 1;
+            }
+        }
+    }
+
+    fn skipped(&self) -> usize {
+        self.skipped
+    }
+}
+
+impl Shard for ShareCoordinator {
+    type Replay = Replay;
+    const NAME: &'static str = "share";
+
+    fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    fn install(&self, _partition: i32, replay: Replay) -> usize {
+        let count = replay.states.len();
+        self.state.lock().extend(replay.states);
+        count
+    }
+
+    fn unload(&self, partition: i32) -> usize {
+        let mut state = self.state.lock();
+        let before = state.len();
+        state.retain(|key, _| self.runtime.partition_for(&key.coordinator_key()) != partition);
+        before - state.len()
+    }
+}
+
+#[cfg(test)]
+mod tests;
