@@ -7,11 +7,12 @@
 //! `simple` assignor spreading partitions over members; [`state`] is a share-partition's
 //! durable state as the share coordinator keeps it, in the [`records`] of
 //! `__share_group_state`, which the [`coordinator`] (a shard of the coordinator runtime,
-//! beside the group and transaction coordinators) keeps. The group membership is to be the
-//! next shard.
+//! beside the group and transaction coordinators) keeps. [`group`] decides a share group's
+//! membership (ShareGroupHeartbeat); serving it from the group coordinator is the next step.
 
 pub mod assignor;
 pub mod coordinator;
+pub mod group;
 pub mod partition;
 pub mod records;
 pub mod session;
