@@ -194,6 +194,8 @@ pub struct PendingAck {
     pub id: u64,
     /// The states to persist before the acknowledgement may be applied.
     pub changes: Vec<StateRange>,
+    /// The start offset once it is applied, persisted with the changes.
+    pub start_after: i64,
 }
 
 /// One offset of the window.
@@ -477,13 +479,39 @@ impl SharePartition {
             targets.push((offset, target));
             changes.push((offset, target, record.delivery_count));
         }
+        let start_after = self.start_after(&targets);
         let id = self.next_ack;
         self.next_ack += 1;
         self.pending.insert(id, targets);
         Ok(PendingAck {
             id,
             changes: state_ranges(&changes),
+            start_after,
         })
+    }
+
+    /// Where the start offset will be once `targets` are applied (nothing else changing).
+    fn start_after(&self, targets: &[(i64, RecordState)]) -> i64 {
+        let terminal_target = |offset: i64| {
+            targets
+                .binary_search_by_key(&offset, |(o, _)| *o)
+                .ok()
+                .and_then(|i| targets.get(i))
+                .is_some_and(|(_, state)| state.is_terminal())
+        };
+        let mut start = self.start;
+        while start < self.end {
+            let done = match self.records.get(&start) {
+                Some(r) if r.busy => terminal_target(start),
+                Some(r) => r.state.is_terminal(),
+                None => true,
+            };
+            if !done {
+                break;
+            }
+            start += 1;
+        }
+        start
     }
 
     /// Ends acknowledgement `id`: applied when its write `committed`, rolled back to ACQUIRED

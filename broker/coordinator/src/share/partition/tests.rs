@@ -127,6 +127,7 @@ fn accepted_records_are_final_and_the_start_moves_past_them() {
             delivery_count: 1
         }]
     );
+    assert_eq!(pending.start_after, 3, "persisted with the changes");
     assert_eq!(sp.start_offset(), 0, "not before the write is durable");
     assert_eq!(
         sp.acknowledge("a", &[ack(1, 1, AckType::Accept)], 10),
@@ -141,6 +142,24 @@ fn accepted_records_are_final_and_the_start_moves_past_them() {
         .acknowledge("a", &[ack(1, 1, AckType::Accept)], 10)
         .expect("skipped");
     assert!(again.changes.is_empty());
+}
+
+#[test]
+fn the_start_after_an_acknowledgement_stops_at_one_still_being_written() {
+    let mut sp = SharePartition::new(0, limits());
+    acquire_all(&mut sp, "a", 4, 0);
+    let middle = sp
+        .acknowledge("a", &[ack(1, 1, AckType::Accept)], 0)
+        .expect("acknowledged");
+    assert_eq!(middle.start_after, 0, "offset 0 is still held");
+    let first = sp
+        .acknowledge("a", &[ack(0, 0, AckType::Reject)], 0)
+        .expect("acknowledged");
+    assert_eq!(first.start_after, 1, "offset 1 is not written yet");
+    sp.complete(first.id, true, 0);
+    assert_eq!(sp.start_offset(), first.start_after);
+    sp.complete(middle.id, true, 0);
+    assert_eq!(sp.start_offset(), 2);
 }
 
 #[test]
