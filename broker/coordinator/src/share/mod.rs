@@ -8,11 +8,13 @@
 //! durable state as the share coordinator keeps it, in the [`records`] of
 //! `__share_group_state`, which the [`coordinator`] (a shard of the coordinator runtime,
 //! beside the group and transaction coordinators) keeps. [`group`] decides a share group's
-//! membership (ShareGroupHeartbeat); serving it from the group coordinator is the next step.
+//! membership (ShareGroupHeartbeat); the [`manager`] runs the share-partitions a broker leads
+//! over its log and the share coordinator. Serving them on the wire is the next step.
 
 pub mod assignor;
 pub mod coordinator;
 pub mod group;
+pub mod manager;
 pub mod partition;
 pub mod records;
 pub mod session;

@@ -1,0 +1,254 @@
+//! The share-partition manager over a fake log and the real share coordinator (on the
+//! in-memory coordinator log): resets, acquisition, durable acknowledgements surviving a new
+//! leader, lock expiry, and a deposed leader fenced (pitfalls 1 to 3 of SHARE_GROUPS.md).
+
+use std::time::Duration;
+
+use super::*;
+use crate::log::memory::MemoryLog;
+use crate::share::coordinator::STATE_PARTITIONS;
+use crate::share::partition::AckType;
+
+const TOPIC: Uuid = Uuid::from_u128(5);
+
+/// A partition's log as a list of batches, led at an epoch a test sets.
+struct FakeLog {
+    epoch: Mutex<Option<i32>>,
+    batches: Mutex<Vec<FetchedBatch>>,
+    start: Mutex<i64>,
+}
+
+impl FakeLog {
+    fn with(records: i64, batch: i64) -> Arc<FakeLog> {
+        let log = Arc::new(FakeLog {
+            epoch: Mutex::new(Some(1)),
+            batches: Mutex::new(Vec::new()),
+            start: Mutex::new(0),
+        });
+        log.append(records, batch);
+        log
+    }
+
+    fn append(&self, records: i64, batch: i64) {
+        let mut batches = self.batches.lock();
+        let mut next = batches.last().map_or(0, |b| b.last + 1);
+        let end = next + records;
+        while next < end {
+            let last = (next + batch - 1).min(end - 1);
+            batches.push(FetchedBatch {
+                first: next,
+                last,
+                aborted: false,
+            });
+            next = last + 1;
+        }
+    }
+}
+
+impl ShareLog for FakeLog {
+    fn leader_epoch(&self, _: Uuid, _: i32) -> Option<i32> {
+        *self.epoch.lock()
+    }
+
+    fn bounds(&self, _: Uuid, _: i32, _: bool) -> Option<(i64, i64)> {
+        let start = *self.start.lock();
+        let end = self.batches.lock().last().map_or(start, |b| b.last + 1);
+        Some((start, end))
+    }
+
+    fn read(
+        &self,
+        _: Uuid,
+        _: i32,
+        offset: i64,
+        _: usize,
+        _: bool,
+    ) -> Result<LogChunk, ResponseError> {
+        let batches: Vec<FetchedBatch> = self
+            .batches
+            .lock()
+            .iter()
+            .filter(|b| b.last >= offset)
+            .copied()
+            .collect();
+        let records = Bytes::from(format!("{batches:?}"));
+        Ok(LogChunk { records, batches })
+    }
+
+    fn offset_for_time(&self, _: Uuid, _: i32, _: i64) -> Option<i64> {
+        None
+    }
+}
+
+fn key() -> SharePartitionKey {
+    SharePartitionKey {
+        group: "queue".into(),
+        topic: TOPIC,
+        partition: 0,
+    }
+}
+
+fn settings(reset: OffsetReset) -> ShareSettings {
+    ShareSettings {
+        limits: Limits {
+            lock_duration_ms: 1_000,
+            ..Limits::default()
+        },
+        reset,
+        read_committed: false,
+    }
+}
+
+const ASK: FetchAsk = FetchAsk {
+    mode: AcquireMode::BatchOptimized,
+    max_records: 500,
+    max_bytes: 1 << 20,
+};
+
+fn persister() -> Arc<dyn StatePersister> {
+    let log: Arc<dyn crate::log::CoordinatorLog> =
+        Arc::new(MemoryLog::with_partitions(STATE_PARTITIONS));
+    let coordinator = ShareCoordinator::new(log, Duration::from_secs(5));
+    coordinator.sync_leadership();
+    Arc::new(coordinator)
+}
+
+fn range(first: i64, last: i64, delivery_count: u16) -> Acquired {
+    Acquired {
+        first,
+        last,
+        delivery_count,
+    }
+}
+
+fn ack(first: i64, last: i64, kind: AckType) -> AckRange {
+    AckRange {
+        first,
+        last,
+        types: vec![kind],
+    }
+}
+
+#[tokio::test]
+async fn earliest_reads_from_the_log_start_and_each_record_goes_to_one_member() {
+    let log = FakeLog::with(10, 5);
+    let m = SharePartitionManager::new(log.clone(), persister());
+    let s = settings(OffsetReset::Earliest);
+    let a = m.fetch(&key(), "a", &s, ASK, 0).await.expect("fetched");
+    assert_eq!(a.acquired, vec![range(0, 9, 1)]);
+    assert!(!a.records.is_empty());
+    let b = m.fetch(&key(), "b", &s, ASK, 0).await.expect("fetched");
+    assert_eq!(b, ShareFetched::default(), "nothing left, no records sent");
+    assert_eq!(m.loaded(), vec![key()]);
+}
+
+#[tokio::test]
+async fn latest_starts_at_the_log_end_and_takes_what_comes_after() {
+    let log = FakeLog::with(10, 5);
+    let m = SharePartitionManager::new(log.clone(), persister());
+    let s = settings(OffsetReset::Latest);
+    let first = m.fetch(&key(), "a", &s, ASK, 0).await.expect("fetched");
+    assert!(first.acquired.is_empty());
+    log.append(3, 3);
+    let next = m.fetch(&key(), "a", &s, ASK, 0).await.expect("fetched");
+    assert_eq!(next.acquired, vec![range(10, 12, 1)]);
+}
+
+#[tokio::test]
+async fn acknowledgements_are_durable_and_a_new_leader_redelivers_only_the_rest() {
+    let log = FakeLog::with(10, 5);
+    let state = persister();
+    let s = settings(OffsetReset::Earliest);
+    let m = SharePartitionManager::new(log.clone(), state.clone());
+    m.fetch(&key(), "a", &s, ASK, 0).await.expect("fetched");
+    m.acknowledge(&key(), "a", &s, &[ack(0, 4, AckType::Accept)], 10)
+        .await
+        .expect("accepted");
+    m.acknowledge(&key(), "a", &s, &[ack(5, 5, AckType::Release)], 10)
+        .await
+        .expect("released");
+    m.acknowledge(&key(), "a", &s, &[ack(6, 6, AckType::Reject)], 10)
+        .await
+        .expect("rejected");
+    // The leader dies holding 7..9; a new leader (epoch 2) loads the durable state.
+    *log.epoch.lock() = Some(2);
+    let next = SharePartitionManager::new(log.clone(), state);
+    let got = next.fetch(&key(), "b", &s, ASK, 20).await.expect("fetched");
+    assert_eq!(
+        got.acquired,
+        vec![range(5, 5, 2), range(7, 9, 1)],
+        "accepted and rejected records never come back; the released one counts 2"
+    );
+}
+
+#[tokio::test]
+async fn an_expired_lock_passes_the_record_on_and_the_late_ack_fails() {
+    let log = FakeLog::with(2, 2);
+    let m = SharePartitionManager::new(log.clone(), persister());
+    let s = settings(OffsetReset::Earliest);
+    m.fetch(&key(), "slow", &s, ASK, 0).await.expect("fetched");
+    let fast = m
+        .fetch(&key(), "fast", &s, ASK, 1_000)
+        .await
+        .expect("fetched");
+    assert_eq!(fast.acquired, vec![range(0, 1, 2)]);
+    assert_eq!(
+        m.acknowledge(&key(), "slow", &s, &[ack(0, 1, AckType::Accept)], 1_001)
+            .await,
+        Err(ResponseError::InvalidRecordState)
+    );
+    m.acknowledge(&key(), "fast", &s, &[ack(0, 1, AckType::Accept)], 1_001)
+        .await
+        .expect("accepted");
+}
+
+#[tokio::test]
+async fn a_deposed_leader_cannot_acknowledge_what_the_new_leader_handed_out() {
+    // Pitfall 1: A acquires on the old leader, leadership moves, B gets the record from the
+    // new leader; A's acknowledgement fails, B's succeeds, nothing is lost.
+    let state = persister();
+    let s = settings(OffsetReset::Earliest);
+    let old_log = FakeLog::with(1, 1);
+    let old = SharePartitionManager::new(old_log.clone(), state.clone());
+    let a = old.fetch(&key(), "a", &s, ASK, 0).await.expect("fetched");
+    assert_eq!(a.acquired, vec![range(0, 0, 1)]);
+
+    let new_log = FakeLog::with(1, 1);
+    *new_log.epoch.lock() = Some(2);
+    let new = SharePartitionManager::new(new_log, state);
+    let b = new.fetch(&key(), "b", &s, ASK, 0).await.expect("fetched");
+    assert_eq!(
+        b.acquired,
+        vec![range(0, 0, 1)],
+        "the lock died with the old leader"
+    );
+
+    assert_eq!(
+        old.acknowledge(&key(), "a", &s, &[ack(0, 0, AckType::Accept)], 1)
+            .await,
+        Err(ResponseError::NotLeaderOrFollower)
+    );
+    new.acknowledge(&key(), "b", &s, &[ack(0, 0, AckType::Accept)], 1)
+        .await
+        .expect("accepted");
+}
+
+#[tokio::test]
+async fn a_follower_answers_not_leader_and_a_closed_session_gives_records_back() {
+    let log = FakeLog::with(3, 3);
+    let m = SharePartitionManager::new(log.clone(), persister());
+    let s = settings(OffsetReset::Earliest);
+    m.fetch(&key(), "a", &s, ASK, 0).await.expect("fetched");
+    m.release_member(&key(), "a").await.expect("released");
+    let b = m.fetch(&key(), "b", &s, ASK, 0).await.expect("fetched");
+    assert_eq!(
+        b.acquired,
+        vec![range(0, 2, 1)],
+        "the delivery was not counted"
+    );
+    *log.epoch.lock() = None;
+    assert_eq!(
+        m.fetch(&key(), "b", &s, ASK, 0).await,
+        Err(ResponseError::NotLeaderOrFollower)
+    );
+}
