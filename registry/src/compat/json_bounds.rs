@@ -138,6 +138,12 @@ pub(super) fn check_array<'a>(
     {
         let (r_tuple, r_rest) = array_shape(reader);
         let (w_tuple, w_rest) = array_shape(writer);
+        // Confluent's schema model keeps whether additional items are permitted whatever
+        // `items` is, so `additionalItems: false` counts even without a tuple.
+        let forbids = |node: &Node<'a>| is_closed(node.value.get("additionalItems"));
+        if r_tuple.is_empty() && w_tuple.is_empty() && forbids(reader) && !forbids(writer) {
+            walk.report("ADDITIONAL_ITEMS_REMOVED", path, "");
+        }
         for i in 0..r_tuple.len().max(w_tuple.len()) {
             let here = format!("{path}/items/{i}");
             match (r_tuple.get(i), w_tuple.get(i)) {

@@ -40,6 +40,10 @@ fn check_properties<'a>(walk: &mut Walk<'a>, reader: &Node<'a>, writer: &Node<'a
             walk.accepts(r.clone(), w.clone(), here);
             continue;
         }
+        if is_closed(Some(&w.value)) {
+            // The old schema allowed no value for it: no data has it to lose.
+            continue;
+        }
         let r = cover(reader, name);
         if is_closed(Some(&r.value)) {
             walk.report("PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL", &here, "");
@@ -118,10 +122,19 @@ fn names(schema: &Value, keyword: &str) -> Vec<String> {
 }
 
 /// A property required by the new schema only is incompatible unless the new schema gives it
-/// a default (Confluent's REQUIRED_ATTRIBUTE_WITH_DEFAULT_ADDED).
+/// a default (Confluent's REQUIRED_ATTRIBUTE_WITH_DEFAULT_ADDED). As Confluent compares
+/// properties, a required name neither schema defines among its properties is not compared.
 fn check_required<'a>(walk: &mut Walk<'a>, reader: &Node<'a>, writer: &Node<'a>, path: &str) {
     let writer_required = names(&writer.value, "required");
+    let defined = |name: &str| {
+        [&reader.value, &writer.value]
+            .iter()
+            .any(|schema| schema.get("properties").and_then(|p| p.get(name)).is_some())
+    };
     for name in names(&reader.value, "required") {
+        if !defined(&name) {
+            continue;
+        }
         let has_default = reader
             .value
             .get("properties")
