@@ -559,6 +559,8 @@ mod tests {
             ("required names no property defines are not compared", json!({"type":"object","required":["foo"]}), json!({"type":"object","required":["bar"]}), true, true),
             ("REQUIRED_ATTRIBUTE_ADDED for a property only the old schema defines", obj(json!({"a":{"type":"string"}})), json!({"type":"object","required":["a"]}), false, false),
             ("a property whose schema is false removed from a closed model", json!({"type":"object","additionalProperties":false,"properties":{"foo":false}}), json!({"type":"object","additionalProperties":false}), true, true),
+            ("OPTIONAL_PROPERTY_ADDED_TO_CLOSED_CONTENT_MODEL by unevaluatedProperties", json!({"type":"object","properties":{"foo":{"type":"string"}},"unevaluatedProperties":false}), json!({"type":"object","properties":{"foo":{"type":"string"},"bar":{"type":"integer"}},"unevaluatedProperties":false}), true, false),
+            ("ITEM_ADDED_TO_CLOSED_CONTENT_MODEL by unevaluatedItems", json!({"type":"array","prefixItems":[{"type":"string"}],"unevaluatedItems":false}), json!({"type":"array","prefixItems":[{"type":"string"},{"type":"integer"}],"unevaluatedItems":false}), true, false),
             ("ADDITIONAL_ITEMS_REMOVED without a tuple", json!({"type":"array","additionalItems":true}), json!({"type":"array","additionalItems":false}), false, true),
             ("REQUIRED_ATTRIBUTE_WITH_DEFAULT_ADDED", obj(json!({"a":{"type":"string"}})), json!({"type":"object","properties":{"a":{"type":"string","default":"x"}},"required":["a"]}), true, true),
             ("DEPENDENCY_ARRAY_ADDED", obj(json!({"a":{},"b":{}})), json!({"type":"object","properties":{"a":{},"b":{}},"dependencies":{"a":["b"]}}), false, true),

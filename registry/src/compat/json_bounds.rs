@@ -105,23 +105,22 @@ pub(super) fn check_bounds<'a>(
     }
 }
 
-/// An array schema as a tuple of positional schemas and the schema of the items after them.
+/// An array schema as a tuple of positional schemas and the schema of the items after them
+/// (draft 2020-12's `unevaluatedItems` where nothing else says).
 fn array_shape<'a>(node: &Node<'a>) -> (Vec<Node<'a>>, Node<'a>) {
     let v = &*node.value;
+    let rest = |keyword: &str| {
+        node.get(keyword)
+            .or_else(|| node.get("unevaluatedItems"))
+            .unwrap_or_else(|| node.anything())
+    };
     if v.get("prefixItems").is_some_and(Value::is_array) {
-        let rest = node.get("items").unwrap_or_else(|| node.anything());
-        return (node.list("prefixItems"), rest);
+        return (node.list("prefixItems"), rest("items"));
     }
     if v.get("items").is_some_and(Value::is_array) {
-        let rest = node
-            .get("additionalItems")
-            .unwrap_or_else(|| node.anything());
-        return (node.list("items"), rest);
+        return (node.list("items"), rest("additionalItems"));
     }
-    (
-        Vec::new(),
-        node.get("items").unwrap_or_else(|| node.anything()),
-    )
+    (Vec::new(), rest("items"))
 }
 
 /// Checks `items`, tuples and `contains`.
@@ -132,9 +131,14 @@ pub(super) fn check_array<'a>(
     path: &str,
 ) {
     let r = &*reader.value;
-    if ["items", "prefixItems", "additionalItems"]
-        .iter()
-        .any(|k| r.get(*k).is_some())
+    if [
+        "items",
+        "prefixItems",
+        "additionalItems",
+        "unevaluatedItems",
+    ]
+    .iter()
+    .any(|k| r.get(*k).is_some())
     {
         let (r_tuple, r_rest) = array_shape(reader);
         let (w_tuple, w_rest) = array_shape(writer);

@@ -15,8 +15,14 @@ fn cover<'a>(node: &Node<'a>, name: &str) -> Node<'a> {
             return schema;
         }
     }
+    additional(node).unwrap_or_else(|| node.anything())
+}
+
+/// The schema of properties the object does not name: `additionalProperties`, or draft
+/// 2020-12's `unevaluatedProperties` in its place (the content model either way).
+fn additional<'a>(node: &Node<'a>) -> Option<Node<'a>> {
     node.get("additionalProperties")
-        .unwrap_or_else(|| node.anything())
+        .or_else(|| node.get("unevaluatedProperties"))
 }
 
 /// Checks properties, pattern and additional properties, `required` and dependencies.
@@ -79,21 +85,17 @@ fn check_properties<'a>(walk: &mut Walk<'a>, reader: &Node<'a>, writer: &Node<'a
         match writer_patterns.iter().find(|(p, _)| *p == pattern) {
             Some((_, w)) => walk.accepts(r, w.clone(), here),
             None => {
-                let w = writer
-                    .get("additionalProperties")
-                    .unwrap_or_else(|| writer.anything());
+                let w = additional(writer).unwrap_or_else(|| writer.anything());
                 if !walk.quietly_accepts(r, w) {
                     walk.report("PATTERN_PROPERTY_ADDED", &here, "");
                 }
             }
         }
     }
-    let Some(r) = reader.get("additionalProperties") else {
+    let Some(r) = additional(reader) else {
         return;
     };
-    let w = writer
-        .get("additionalProperties")
-        .unwrap_or_else(|| writer.anything());
+    let w = additional(writer).unwrap_or_else(|| writer.anything());
     if is_open(Some(&r.value)) || is_closed(Some(&w.value)) {
         return;
     }
