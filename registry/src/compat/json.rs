@@ -561,6 +561,9 @@ mod tests {
             ("a property whose schema is false removed from a closed model", json!({"type":"object","additionalProperties":false,"properties":{"foo":false}}), json!({"type":"object","additionalProperties":false}), true, true),
             ("OPTIONAL_PROPERTY_ADDED_TO_CLOSED_CONTENT_MODEL by unevaluatedProperties", json!({"type":"object","properties":{"foo":{"type":"string"}},"unevaluatedProperties":false}), json!({"type":"object","properties":{"foo":{"type":"string"},"bar":{"type":"integer"}},"unevaluatedProperties":false}), true, false),
             ("ITEM_ADDED_TO_CLOSED_CONTENT_MODEL by unevaluatedItems", json!({"type":"array","prefixItems":[{"type":"string"}],"unevaluatedItems":false}), json!({"type":"array","prefixItems":[{"type":"string"},{"type":"integer"}],"unevaluatedItems":false}), true, false),
+            ("COMBINED_TYPE_EXTENDED a single-option anyOf to a wider oneOf", json!({"anyOf":[{"type":"string"}]}), json!({"oneOf":[{"type":"number"},{"type":"string"}]}), true, false),
+            ("COMBINED_TYPE_CHANGED a two-option anyOf to oneOf", json!({"anyOf":[{"type":"string"},{"type":"integer"}]}), json!({"oneOf":[{"type":"string"},{"type":"integer"}]}), false, true),
+            ("a repeated allOf option counts once", json!({"allOf":[{"type":"object"}]}), json!({"allOf":[{"type":"object"},{"type":"object"}]}), true, true),
             ("ADDITIONAL_ITEMS_REMOVED without a tuple", json!({"type":"array","additionalItems":true}), json!({"type":"array","additionalItems":false}), false, true),
             ("REQUIRED_ATTRIBUTE_WITH_DEFAULT_ADDED", obj(json!({"a":{"type":"string"}})), json!({"type":"object","properties":{"a":{"type":"string","default":"x"}},"required":["a"]}), true, true),
             ("DEPENDENCY_ARRAY_ADDED", obj(json!({"a":{},"b":{}})), json!({"type":"object","properties":{"a":{},"b":{}},"dependencies":{"a":["b"]}}), false, true),
@@ -633,14 +636,17 @@ mod tests {
 
     #[test]
     fn a_schema_too_large_to_compare_is_reported_not_walked_forever() {
-        fn nested(depth: usize, width: usize) -> Value {
+        // Every option distinct (repeated options count once, which would make it small).
+        fn nested(depth: usize, width: usize, at: usize) -> Value {
             if depth == 0 {
-                return json!({"type": "string"});
+                return json!({"type": "string", "title": at.to_string()});
             }
-            let branches: Vec<Value> = (0..width).map(|_| nested(depth - 1, width)).collect();
+            let branches: Vec<Value> = (0..width)
+                .map(|i| nested(depth - 1, width, at * width + i))
+                .collect();
             json!({ "anyOf": branches })
         }
-        let big = nested(3, 12);
+        let big = nested(3, 12, 0);
         let mut other = big.clone();
         other["anyOf"][0]["anyOf"][0]["anyOf"][0] = json!({"type": "integer"});
         let found = can_read(&doc(big), &doc(other));

@@ -1,7 +1,8 @@
 //! `allOf`, `anyOf` and `oneOf` under Confluent's rules: a product type (`allOf`) may lose
-//! sub-schemas but not gain them, a sum type (`anyOf`/`oneOf`) may gain but not lose them,
-//! any combinator may become `anyOf`, and the sub-schemas of the two sides must pair up (a
-//! maximum matching of compatible pairs) or the change is COMBINED_TYPE_SUBSCHEMAS_CHANGED.
+//! sub-schemas but not gain them, a sum type (`anyOf`/`oneOf`) may gain but not lose them
+//! (repeated sub-schemas counted once), any combinator may become `anyOf` and one with a
+//! single option `oneOf`, and the sub-schemas of the two sides must pair up (a maximum
+//! matching of compatible pairs) or the change is COMBINED_TYPE_SUBSCHEMAS_CHANGED.
 //! When only one side is a combinator, the other side is compared with each sub-schema.
 
 use super::json::{Node, Walk};
@@ -80,18 +81,22 @@ fn both_combined<'a>(
     (wk, ws): (&str, &[Node<'a>]),
     path: &str,
 ) {
-    if rk != wk {
-        let extended = rk == "anyOf" || (rs.len() == 1 && ws.len() == 1);
-        if !extended {
-            walk.report("COMBINED_TYPE_CHANGED", path, &format!("{wk} became {rk}"));
-            return;
-        }
-    } else if rk == "allOf" && rs.len() > ws.len() {
-        walk.report("PRODUCT_TYPE_EXTENDED", &format!("{path}/{rk}"), "");
+    // Confluent lets any combinator become anyOf, a single-option one become oneOf, and a
+    // single option stay single under allOf; every other switch is a change of kind.
+    let extended = rk == wk
+        || rk == "anyOf"
+        || (rk == "oneOf" && ws.len() == 1)
+        || (rk == "allOf" && rs.len() == 1 && ws.len() == 1);
+    if !extended {
+        walk.report("COMBINED_TYPE_CHANGED", path, &format!("{wk} became {rk}"));
         return;
+    }
+    // Duplicated options count once.
+    let (rs, ws) = (distinct(rs), distinct(ws));
+    if rk == "allOf" && rs.len() > ws.len() {
+        walk.report("PRODUCT_TYPE_EXTENDED", &format!("{path}/{rk}"), "");
     } else if rk != "allOf" && rs.len() < ws.len() {
         walk.report("SUM_TYPE_NARROWED", &format!("{path}/{rk}"), "");
-        return;
     }
     let compatible: Vec<Vec<bool>> = ws
         .iter()
@@ -108,6 +113,17 @@ fn both_combined<'a>(
             "",
         );
     }
+}
+
+/// The options of a combinator without repeats, in order.
+fn distinct<'a>(options: &[Node<'a>]) -> Vec<Node<'a>> {
+    let mut out: Vec<Node<'a>> = Vec::new();
+    for option in options {
+        if !out.iter().any(|o| o.value == option.value) {
+            out.push(option.clone());
+        }
+    }
+    out
 }
 
 /// The size of a maximum matching in the bipartite graph `edges[left][right]` (Kuhn's
