@@ -5,8 +5,8 @@
 //! map), FIELD_SCALAR_KIND_CHANGED (outside the wire-compatible groups int32/uint32/int64/
 //! uint64/bool/enum, sint32/sint64, fixed32/sfixed32, fixed64/sfixed64, string/bytes, float,
 //! double), FIELD_NAMED_TYPE_CHANGED, FIELD_NUMERIC_LABEL_CHANGED, REQUIRED_FIELD_ADDED and
-//! _REMOVED, ONEOF_FIELD_REMOVED, MULTIPLE_FIELDS_MOVED_TO_ONEOF and
-//! FIELD_MOVED_TO_EXISTING_ONEOF. Compatible (not reported): a package change, messages and
+//! _REMOVED, ONEOF_FIELD_REMOVED, MULTIPLE_FIELDS_MOVED_TO_ONEOF,
+//! FIELD_MOVED_TO_EXISTING_ONEOF and PACKAGE_CHANGED. Compatible (not reported): messages and
 //! enums added, enum values added or removed, fields added or removed (reserved or not), a
 //! string or bytes field made repeated or singular, a field moved out of a oneof, a whole
 //! oneof removed. Types from referenced (imported) files are known: their enums count as enums,
@@ -192,6 +192,13 @@ pub fn can_read(writer: &ProtoFile, reader: &ProtoFile) -> Vec<String> {
         imports_seen: BTreeSet::new(),
         out: Vec::new(),
     };
+    if writer.package != reader.package {
+        // Fully qualified type names change with it: Confluent refuses it.
+        pair.out.push(format!(
+            "PACKAGE_CHANGED: package '{}' became '{}'",
+            writer.package, reader.package
+        ));
+    }
     for (name, w) in &writer.messages {
         match reader.messages.get(name) {
             None => pair.out.push(format!("MESSAGE_REMOVED: message '{name}'")),
@@ -367,7 +374,7 @@ mod tests {
             ("MESSAGE_REMOVED", m("int32 a = 1; message Inner { int32 x = 1; }"), m("int32 a = 1;"), false, true),
             ("nested message field changed", m("message Inner { int32 x = 1; }"), m("message Inner { string x = 1; }"), false, false),
             ("ENUM_CONST_ADDED and _REMOVED", "package t; enum E { A = 0; } message M { E e = 1; }".into(), "package t; enum E { A = 0; B = 1; } message M { E e = 1; }".into(), true, true),
-            ("PACKAGE_CHANGED", "package a; message M { int32 x = 1; }".into(), "package b; message M { int32 x = 1; }".into(), true, true),
+            ("PACKAGE_CHANGED", "package a; message M { int32 x = 1; }".into(), "package b; message M { int32 x = 1; }".into(), false, false),
             ("REQUIRED_FIELD_ADDED", "syntax = \"proto2\"; message M { optional int32 a = 1; }".into(), "syntax = \"proto2\"; message M { optional int32 a = 1; required int32 b = 2; }" .into(), false, false),
             ("ONEOF_FIELD_ADDED", m("oneof o { int32 a = 1; }"), m("oneof o { int32 a = 1; string b = 2; }"), true, false),
             ("ONEOF_REMOVED with all its fields", m("int32 x = 9; oneof o { int32 a = 1; string b = 2; }"), m("int32 x = 9;"), true, true),
