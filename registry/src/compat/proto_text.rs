@@ -88,20 +88,48 @@ impl Parser {
         }
     }
 
-    /// Skips a statement up to its `;`, or a block up to its matching `}`.
+    /// Skips a statement up to its `;`, or a block up to its matching `}` (and the `;` an
+    /// aggregate option value may end with). Braces inside `[...]` or `(...)` (an option's
+    /// aggregate value, as in `extensions 1000 to max [declaration = {...}];`) end nothing.
     fn skip_statement(&mut self) -> Result<(), SchemaError> {
-        let mut depth = 0usize;
+        let (mut braces, mut brackets) = (0usize, 0usize);
         loop {
             let t = self.next()?;
             match t.as_str() {
-                "{" => depth += 1,
+                "[" | "(" => brackets += 1,
+                "]" | ")" => {
+                    brackets = brackets
+                        .checked_sub(1)
+                        .ok_or_else(|| err(format!("unbalanced '{t}'")))?;
+                }
+                "{" => braces += 1,
                 "}" => {
-                    depth = depth.checked_sub(1).ok_or_else(|| err("unbalanced '}'"))?;
+                    braces = braces.checked_sub(1).ok_or_else(|| err("unbalanced '}'"))?;
+                    if braces == 0 && brackets == 0 {
+                        if self.peek() == Some(";") {
+                            self.pos += 1;
+                        }
+                        return Ok(());
+                    }
+                }
+                ";" if braces == 0 && brackets == 0 => return Ok(()),
+                _ => {}
+            }
+        }
+    }
+
+    /// Skips a field's `[...]` options, lists inside aggregate values included.
+    fn skip_options(&mut self) -> Result<(), SchemaError> {
+        let mut depth = 0usize;
+        loop {
+            match self.next()?.as_str() {
+                "[" => depth += 1,
+                "]" => {
+                    depth = depth.checked_sub(1).ok_or_else(|| err("unbalanced ']'"))?;
                     if depth == 0 {
                         return Ok(());
                     }
                 }
-                ";" if depth == 0 => return Ok(()),
                 _ => {}
             }
         }
@@ -141,7 +169,7 @@ impl Parser {
             .parse()
             .map_err(|_| err(format!("field '{name}' has no valid number")))?;
         if self.peek() == Some("[") {
-            while self.next()? != "]" {}
+            self.skip_options()?;
         }
         self.expect(";")?;
         msg.fields.insert(

@@ -415,6 +415,22 @@ mod tests {
     }
 
     #[test]
+    fn extension_range_options_and_lists_in_aggregate_options_parse() {
+        let f = proto(
+            r#"syntax = "proto2"; package t;
+            message Ext {
+              optional string price = 1 [(confluent.field_meta) = { params: [ {key: "precision", value: "8"}, {key: "scale", value: "2"} ] }];
+              extensions 1000 to max [declaration = { number: 1000, full_name: ".t.x", type: ".t.X" }];
+              option (my.opt) = { list: [1, 2] };
+              optional int32 after = 2;
+            }"#,
+        );
+        let ext = &f.messages["Ext"];
+        assert_eq!(ext.fields.len(), 2, "{:?}", ext.fields);
+        assert_eq!(ext.fields[&2].name, "after");
+    }
+
+    #[test]
     fn enums_from_referenced_files_are_known() {
         let file = proto("syntax = \"proto3\"; import \"e.proto\"; message M { other.E e = 1; }");
         let as_int = proto("syntax = \"proto3\"; message M { int32 e = 1; }");
