@@ -102,7 +102,7 @@ fn field(bytes: &[u8], proto3: bool) -> Result<RawField, SchemaError> {
             .unwrap_or("unknown")
             .to_string()
     } else {
-        last_segment(&type_name).to_string()
+        type_name
     };
     let label = match label {
         2 => Some(Label::Required),
@@ -152,13 +152,14 @@ impl Reader {
         let mut raw = Vec::new();
         let mut nested = Vec::new();
         let mut oneof_names = Vec::new();
+        let mut enums = Vec::new();
         let mut map_entry = false;
         for (n, v) in fields(bytes)? {
             match (n, v) {
                 (1, Wire::Bytes(b)) => name = string(b)?,
                 (2, Wire::Bytes(b)) => raw.push(field(b, self.proto3)?),
                 (3, Wire::Bytes(b)) => nested.push(b),
-                (4, Wire::Bytes(b)) => self.enumeration(b)?,
+                (4, Wire::Bytes(b)) => enums.push(b),
                 (7, Wire::Bytes(b)) => map_entry = is_map_entry(b)?,
                 (8, Wire::Bytes(b)) => oneof_names.push(nested_name(b)?),
                 _ => {}
@@ -177,6 +178,9 @@ impl Reader {
         } else {
             format!("{prefix}.{name}")
         };
+        for b in enums {
+            self.enumeration(b, &full)?;
+        }
         let mut entries = BTreeMap::new();
         for b in nested {
             if let Some(map) = self.message(b, &full, depth + 1)? {
@@ -186,7 +190,7 @@ impl Reader {
         let mut msg = ProtoMessage::default();
         for f in raw {
             let mut field = f.field;
-            if let Some(map) = entries.get(&field.kind) {
+            if let Some(map) = entries.get(last_segment(&field.kind)) {
                 field.kind = map.clone();
                 field.label = None;
             }
@@ -205,10 +209,14 @@ impl Reader {
         Ok(None)
     }
 
-    /// Records an EnumDescriptorProto's name.
-    fn enumeration(&mut self, bytes: &[u8]) -> Result<(), SchemaError> {
+    /// Records an EnumDescriptorProto's name within the package (inside message `prefix`).
+    fn enumeration(&mut self, bytes: &[u8], prefix: &str) -> Result<(), SchemaError> {
         let name = nested_name(bytes)?;
-        self.file.enums.insert(name);
+        self.file.enums.insert(if prefix.is_empty() {
+            name
+        } else {
+            format!("{prefix}.{name}")
+        });
         Ok(())
     }
 }
@@ -251,10 +259,11 @@ pub(super) fn parse_file(bytes: &[u8]) -> Result<ProtoFile, SchemaError> {
         },
     };
     for b in enums {
-        reader.enumeration(b)?;
+        reader.enumeration(b, "")?;
     }
     for b in messages {
         reader.message(b, "", 0)?;
     }
+    reader.file.resolve_types();
     Ok(reader.file)
 }

@@ -1,7 +1,7 @@
 //! Reads messages, fields, oneofs and enum names from .proto text with a small tokenizer;
 //! options, services, extensions and enum bodies are skipped.
 
-use super::protobuf::{last_segment, Label, ProtoField, ProtoFile, ProtoMessage};
+use super::protobuf::{Label, ProtoField, ProtoFile, ProtoMessage};
 use crate::schema::SchemaError;
 
 fn err(what: impl std::fmt::Display) -> SchemaError {
@@ -155,12 +155,10 @@ impl Parser {
             self.expect(",")?;
             let v = self.next()?;
             self.expect(">")?;
-            kind = format!("map<{k},{}>", last_segment(&v));
+            kind = format!("map<{k},{v}>");
             label = None;
         } else if kind == "group" {
             return Err(err("proto2 groups are not supported"));
-        } else {
-            kind = last_segment(&kind).to_string();
         }
         let name = self.next()?;
         self.expect("=")?;
@@ -184,10 +182,15 @@ impl Parser {
         Ok(())
     }
 
-    /// Records an enum's name and skips its body.
-    fn enumeration(&mut self, file: &mut ProtoFile) -> Result<(), SchemaError> {
+    /// Records an enum's name within the package (inside message `prefix`) and skips its
+    /// body.
+    fn enumeration(&mut self, prefix: &str, file: &mut ProtoFile) -> Result<(), SchemaError> {
         let name = self.next()?;
-        file.enums.insert(last_segment(&name).to_string());
+        file.enums.insert(if prefix.is_empty() {
+            name
+        } else {
+            format!("{prefix}.{name}")
+        });
         self.skip_statement()
     }
 
@@ -214,7 +217,7 @@ impl Parser {
                 "}" => break,
                 ";" => {}
                 "message" => self.message(&full, file, depth + 1)?,
-                "enum" => self.enumeration(file)?,
+                "enum" => self.enumeration(&full, file)?,
                 "extend" | "option" | "reserved" | "extensions" => self.skip_statement()?,
                 "oneof" => {
                     let oneof = self.next()?;
@@ -256,7 +259,7 @@ pub(super) fn parse_file(src: &str) -> Result<ProtoFile, SchemaError> {
                 p.expect(";")?;
             }
             "message" => p.message("", &mut file, 0)?,
-            "enum" => p.enumeration(&mut file)?,
+            "enum" => p.enumeration("", &mut file)?,
             "service" | "extend" => p.skip_statement()?,
             ";" => {}
             other => return Err(err(format!("unexpected '{other}' at top level"))),
@@ -265,6 +268,7 @@ pub(super) fn parse_file(src: &str) -> Result<ProtoFile, SchemaError> {
     if statements == 0 {
         return Err(err("empty schema"));
     }
+    file.resolve_types();
     Ok(file)
 }
 

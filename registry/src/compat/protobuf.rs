@@ -26,8 +26,9 @@ pub struct ProtoFile {
     pub package: String,
     /// Every message, nested ones included, by name within the package (`Outer.Inner`).
     pub messages: BTreeMap<String, ProtoMessage>,
-    /// The last name segment of every enum this file and its imports define, so a field of an
-    /// enum type is told from one of a message type.
+    /// Every enum this file defines by name within the package (`Outer.Kind`), and the last
+    /// name segment of those its imports define, so a field of an enum type is told from one
+    /// of a message type.
     pub enums: BTreeSet<String>,
     /// The messages of the referenced (imported) files by their last name segment, so a field
     /// of an imported type is compared with what that type became.
@@ -59,7 +60,8 @@ pub enum Label {
 pub struct ProtoField {
     /// Its name, for messages.
     pub name: String,
-    /// A scalar type name, a message or enum type's last name segment, or `map<k,v>`.
+    /// A scalar type name, `map<k,v>`, a message or enum type of this file by its name within
+    /// the package (resolved as protoc resolves names), or an imported type's last segment.
     pub kind: String,
     /// Its label; None for proto3 singular fields and maps.
     pub label: Option<Label>,
@@ -91,7 +93,8 @@ impl ProtoFile {
     pub fn with_imports(mut self, referenced: &[Referenced]) -> Self {
         for r in referenced {
             if let Ok(imported) = ProtoFile::parse(&r.text) {
-                self.enums.extend(imported.enums);
+                self.enums
+                    .extend(imported.enums.iter().map(|e| last_segment(e).to_string()));
                 for (name, message) in imported.messages {
                     self.imported
                         .entry(last_segment(&name).to_string())
@@ -114,6 +117,82 @@ impl ProtoFile {
 /// The last segment of a dotted type name (`a.b.C` is `C`).
 pub(super) fn last_segment(name: &str) -> &str {
     name.rsplit('.').next().unwrap_or_default()
+}
+
+impl ProtoFile {
+    /// Resolves every field's type as written (by either parser) to what it names: this file's
+    /// message or enum by its name within the package, else (an imported type) its last
+    /// segment. Run once the whole file is read.
+    pub(super) fn resolve_types(&mut self) {
+        let known: BTreeSet<String> = self
+            .messages
+            .keys()
+            .cloned()
+            .chain(self.enums.iter().cloned())
+            .collect();
+        let package = self.package.clone();
+        for (scope, message) in self.messages.iter_mut() {
+            for field in message.fields.values_mut() {
+                field.kind = resolve_kind(&field.kind, scope, &package, &known);
+            }
+        }
+    }
+}
+
+/// A field type as written inside message `scope`, resolved as protoc resolves names: a
+/// leading dot is fully qualified; otherwise the innermost enclosing scope defining the name
+/// wins (the message's own nested types first, then its parents', then the package's levels).
+fn resolve_kind(raw: &str, scope: &str, package: &str, known: &BTreeSet<String>) -> String {
+    if let Some((k, v)) = raw
+        .strip_prefix("map<")
+        .and_then(|rest| rest.strip_suffix('>'))
+        .and_then(|kv| kv.split_once(','))
+    {
+        let key = resolve_kind(k.trim(), scope, package, known);
+        let value = resolve_kind(v.trim(), scope, package, known);
+        return format!("map<{key},{value}>");
+    }
+    if scalar_group(raw).is_some() {
+        return raw.to_string();
+    }
+    let within_package = |absolute: &str| -> Option<String> {
+        let name = match package {
+            "" => absolute,
+            p => absolute.strip_prefix(p)?.strip_prefix('.')?,
+        };
+        known.contains(name).then(|| name.to_string())
+    };
+    if let Some(absolute) = raw.strip_prefix('.') {
+        return within_package(absolute).unwrap_or_else(|| last_segment(raw).to_string());
+    }
+    let mut scopes: Vec<&str> = Vec::new();
+    let mut s = scope;
+    loop {
+        scopes.push(s);
+        match s.rsplit_once('.') {
+            Some((parent, _)) => s = parent,
+            None => break,
+        }
+    }
+    for s in scopes {
+        let candidate = format!("{s}.{raw}");
+        if known.contains(&candidate) {
+            return candidate;
+        }
+    }
+    let levels: Vec<&str> = package.split('.').filter(|l| !l.is_empty()).collect();
+    for i in (0..=levels.len()).rev() {
+        let level = levels[..i].join(".");
+        let absolute = if level.is_empty() {
+            raw.to_string()
+        } else {
+            format!("{level}.{raw}")
+        };
+        if let Some(found) = within_package(&absolute) {
+            return found;
+        }
+    }
+    last_segment(raw).to_string()
 }
 
 /// How a field's type is read from the wire.
@@ -374,6 +453,8 @@ mod tests {
             ("MESSAGE_REMOVED", m("int32 a = 1; message Inner { int32 x = 1; }"), m("int32 a = 1;"), false, true),
             ("nested message field changed", m("message Inner { int32 x = 1; }"), m("message Inner { string x = 1; }"), false, false),
             ("ENUM_CONST_ADDED and _REMOVED", "package t; enum E { A = 0; } message M { E e = 1; }".into(), "package t; enum E { A = 0; B = 1; } message M { E e = 1; }".into(), true, true),
+            ("FIELD_KIND_CHANGED a top-level enum to a nested message of the same name", "enum Status { A = 0; } message TestMessage { message Status { int32 x = 1; } .Status s = 1; }".into(), "enum Status { A = 0; } message TestMessage { message Status { int32 x = 1; } .TestMessage.Status s = 1; }".into(), false, false),
+            ("a relative name resolves to the innermost scope", "package t; enum Status { A = 0; } message TestMessage { message Status { int32 x = 1; } Status s = 1; }".into(), "package t; enum Status { A = 0; } message TestMessage { message Status { int32 x = 1; } .t.TestMessage.Status s = 1; }".into(), true, true),
             ("PACKAGE_CHANGED", "package a; message M { int32 x = 1; }".into(), "package b; message M { int32 x = 1; }".into(), false, false),
             ("REQUIRED_FIELD_ADDED", "syntax = \"proto2\"; message M { optional int32 a = 1; }".into(), "syntax = \"proto2\"; message M { optional int32 a = 1; required int32 b = 2; }" .into(), false, false),
             ("ONEOF_FIELD_ADDED", m("oneof o { int32 a = 1; }"), m("oneof o { int32 a = 1; string b = 2; }"), true, false),
@@ -411,7 +492,11 @@ mod tests {
         assert_eq!(user.fields[&5].oneof.as_deref(), Some("o"));
         assert!(user.oneofs.contains("o"));
         assert!(f.messages.contains_key("User.Inner"));
-        assert!(f.enums.contains("Kind"));
+        assert!(f.enums.contains("User.Kind"));
+        assert_eq!(
+            user.fields[&6].kind, "User.Kind",
+            "resolved from inside User"
+        );
     }
 
     #[test]
@@ -428,6 +513,31 @@ mod tests {
         let ext = &f.messages["Ext"];
         assert_eq!(ext.fields.len(), 2, "{:?}", ext.fields);
         assert_eq!(ext.fields[&2].name, "after");
+    }
+
+    #[test]
+    fn type_names_resolve_as_protoc_resolves_them() {
+        let known: BTreeSet<String> = ["A", "A.B", "E", "A.E"].map(String::from).into();
+        let cases = [
+            ("B", "A", "A.B"),
+            ("E", "A", "A.E"),
+            ("E", "A.B", "A.E"),
+            ("E", "C", "E"),
+            (".p.q.A.B", "C", "A.B"),
+            (".p.q.E", "A", "E"),
+            ("q.A", "A", "A"),
+            ("p.q.A.B", "A", "A.B"),
+            ("map<string, B>", "A", "map<string,A.B>"),
+            ("other.Imported", "A", "Imported"),
+            ("int32", "A", "int32"),
+        ];
+        for (raw, scope, want) in cases {
+            assert_eq!(
+                resolve_kind(raw, scope, "p.q", &known),
+                want,
+                "{raw} in {scope}"
+            );
+        }
     }
 
     #[test]
