@@ -21,11 +21,14 @@ use crate::metrics::{Metrics, MetricsError};
 use crate::producer::{FileBlocks, IdAllocator, IdAllocatorError};
 use crate::quotas::{QuotaStoreError, Quotas};
 use crate::replica::{IsrCounters, ReplicaManager, ReplicaParts};
+use crate::share::coordinator::ShareCoordinator;
 use crate::standalone::LocalMetadata;
 use crate::topics::LocalStore;
 use crate::txn::{Legacy, StoreError, TransactionCoordinator, TxnConfig};
 
 mod hosts;
+#[cfg(test)]
+mod share_tests;
 #[cfg(test)]
 mod txn_tests;
 
@@ -99,6 +102,8 @@ pub struct Broker {
     pub groups: Arc<GroupCoordinator>,
     /// Transactional ids and their transactions.
     pub txns: Arc<TransactionCoordinator>,
+    /// The durable state of share-partitions (share groups).
+    pub shares: Arc<ShareCoordinator>,
     /// Client quotas and the rates they are enforced against.
     pub quotas: Quotas,
     /// Replication throttles' byte rates, leader and follower side.
@@ -399,6 +404,7 @@ impl Prepared {
             ..TxnConfig::default()
         };
         let txn_topic = InternalTopic::transactions(&config);
+        let share_topic = InternalTopic::share_state(&config);
         let quotas = Quotas::open(&dir, parts.shared_quotas)?;
         let scram =
             crate::security::credentials::ScramCredentials::open_shared(&dir, parts.shared_scram)?;
@@ -436,6 +442,10 @@ impl Prepared {
                 txn_config,
                 Arc::new(BrokerLog::new(weak.clone(), txn_topic)),
             )),
+            shares: ShareCoordinator::new(
+                Arc::new(BrokerLog::new(weak.clone(), share_topic)),
+                SHARE_STATE_WRITE_TIMEOUT,
+            ),
             quotas,
             replication_quotas: Default::default(),
             scram,
@@ -598,6 +608,7 @@ fn spawn_image_applier(broker: &Arc<Broker>) {
             }
             b.groups.sync_leadership();
             b.txns.sync_leadership();
+            b.shares.sync_leadership();
         }
     });
 }
@@ -613,6 +624,10 @@ fn forget_deleted(broker: &Broker, deleted: &[(String, i32)]) {
         }
     }
 }
+
+/// How long a share-group state write may take to be committed (Kafka's
+/// `share.coordinator.write.timeout.ms`).
+const SHARE_STATE_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How often transactions are checked for timeouts and unfinished ends.
 const TRANSACTION_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);

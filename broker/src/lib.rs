@@ -67,7 +67,7 @@
 //! - `test_support` (tests only): setting up topics through the real metadata source.
 
 pub use tributary_coordinator as coordinator;
-pub use tributary_coordinator::{group, txn};
+pub use tributary_coordinator::{group, share, txn};
 pub use tributary_protocol as protocol;
 pub use tributary_replication::{client_batch, fence, flusher, partition, producer};
 pub use tributary_storage as storage;

@@ -34,6 +34,7 @@ use crate::replica::append::{
 };
 use crate::replica::ReplicaHost;
 use crate::security::peer::PeerSecurity;
+use crate::share::records::SHARE_STATE_TOPIC;
 use crate::storage::{BatchError, StorageError};
 use crate::txn::{MarkerWrite, ProducerRef, MARKER_TIMEOUT, TRANSACTION_TOPIC};
 
@@ -108,6 +109,20 @@ impl InternalTopic {
                     "false".to_string(),
                 ),
             ]),
+        }
+    }
+
+    /// `__share_group_state`, with Kafka's configs for it (records expire by time and are
+    /// pruned, not compacted). Its replication follows `__transaction_state`'s settings, whose
+    /// defaults are Kafka's share coordinator defaults too (3 replicas, 2 in sync).
+    pub fn share_state(config: &BrokerConfig) -> InternalTopic {
+        let transactions = InternalTopic::transactions(config);
+        let mut configs = transactions.configs;
+        configs.insert("cleanup.policy".to_string(), "delete".to_string());
+        InternalTopic {
+            name: SHARE_STATE_TOPIC,
+            replication_factor: transactions.replication_factor,
+            configs,
         }
     }
 }

@@ -156,7 +156,10 @@ impl TopicImage {
 
 /// Whether `name` is one of Kafka's internal topics.
 pub fn is_internal_topic(name: &str) -> bool {
-    matches!(name, "__consumer_offsets" | "__transaction_state")
+    matches!(
+        name,
+        "__consumer_offsets" | "__transaction_state" | "__share_group_state"
+    )
 }
 
 /// The whole cluster as this broker sees it.
