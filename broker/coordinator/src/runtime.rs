@@ -228,7 +228,13 @@ impl Runtime {
     /// makes sure the topic exists, then [`Runtime::serve`]s the key's partition.
     pub(crate) fn serve_key<S: Shard>(shard: &Arc<S>, key: &str) -> Result<i32, ResponseError> {
         let runtime = shard.runtime();
-        runtime.ensure_topic().map_err(|e| e.code())?;
+        runtime.ensure_topic().map_err(|error| match error {
+            // FindCoordinator sent the client here from a broker that already sees the topic:
+            // this broker's view is behind, and it may be the coordinator. The client retries
+            // here (COORDINATOR_NOT_AVAILABLE would fail librdkafka's synchronous commit).
+            LogError::Creating { .. } => ResponseError::CoordinatorLoadInProgress,
+            error => error.code(),
+        })?;
         Runtime::serve(shard, runtime.partition_for(key))
     }
 

@@ -86,6 +86,8 @@ struct GatedLog {
     inner: MemoryLog,
     open: AtomicBool,
     fail: AtomicBool,
+    /// The topic is still being created, as a broker behind the others sees it.
+    creating: AtomicBool,
     /// Reads that reached the end of a partition past its first record: background replays
     /// done.
     replays_done: AtomicUsize,
@@ -97,6 +99,7 @@ impl GatedLog {
             inner: MemoryLog::with_partitions(PARTITIONS),
             open: AtomicBool::new(false),
             fail: AtomicBool::new(false),
+            creating: AtomicBool::new(false),
             replays_done: AtomicUsize::new(0),
         }
     }
@@ -107,6 +110,9 @@ impl CoordinatorLog for GatedLog {
         self.inner.partitions()
     }
     fn ensure_topic(&self, partitions: i32) -> Result<i32, LogError> {
+        if self.creating.load(Ordering::SeqCst) {
+            return Err(LogError::Creating { topic: "gated" });
+        }
         self.inner.ensure_topic(partitions)
     }
     fn append(
@@ -343,6 +349,21 @@ async fn a_broker_named_leader_before_its_replica_leads_answers_load_in_progress
         Err(ResponseError::CoordinatorLoadInProgress)
     );
     assert_eq!(values(&s, 0), None, "unloaded");
+}
+
+#[tokio::test]
+async fn a_broker_that_does_not_see_the_topic_yet_answers_load_in_progress() {
+    let log = Arc::new(GatedLog::new());
+    log.open.store(true, Ordering::SeqCst);
+    log.creating.store(true, Ordering::SeqCst);
+    let s = shard(log.clone());
+    assert_eq!(
+        Runtime::serve_key(&s, "group"),
+        Err(ResponseError::CoordinatorLoadInProgress),
+        "retried here, not a lookup again"
+    );
+    log.creating.store(false, Ordering::SeqCst);
+    assert!(Runtime::serve_key(&s, "group").is_ok());
 }
 
 #[tokio::test]
