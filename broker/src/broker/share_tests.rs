@@ -71,6 +71,13 @@ async fn share_state_is_kept_in_its_internal_topic_across_a_restart() {
         .await;
         let topic = crate::test_support::topic(&broker, SHARE_STATE_TOPIC).expect("created");
         assert!(topic.is_internal(), "an internal topic");
+        let config = |key: &str| topic.configs.get(key).map(String::as_str);
+        assert_eq!(config("cleanup.policy"), Some("delete"));
+        assert_eq!(
+            config("retention.ms"),
+            Some("-1"),
+            "state is pruned by the coordinator, never expired by time"
+        );
     }
     let broker = open_broker(dir.path());
     let shares = broker.shares.clone();

@@ -112,13 +112,15 @@ impl InternalTopic {
         }
     }
 
-    /// `__share_group_state`, with Kafka's configs for it (records expire by time and are
-    /// pruned, not compacted). Its replication follows `__transaction_state`'s settings, whose
-    /// defaults are Kafka's share coordinator defaults too (3 replicas, 2 in sync).
+    /// `__share_group_state`, with Kafka's configs for it: not compacted, and kept until the
+    /// share coordinator prunes it (a snapshot must never expire by time while it is a
+    /// share-partition's latest). Its replication follows `__transaction_state`'s settings,
+    /// whose defaults are Kafka's share coordinator defaults too (3 replicas, 2 in sync).
     pub fn share_state(config: &BrokerConfig) -> InternalTopic {
         let transactions = InternalTopic::transactions(config);
         let mut configs = transactions.configs;
         configs.insert("cleanup.policy".to_string(), "delete".to_string());
+        configs.insert("retention.ms".to_string(), "-1".to_string());
         InternalTopic {
             name: SHARE_STATE_TOPIC,
             replication_factor: transactions.replication_factor,
