@@ -2,9 +2,10 @@
 group and partition, as `kafka_consumergroup_lag` (the chart's lag alert reads it)."""
 
 import re
+import time
 import urllib.request
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from harness import wait_until
 from pyclients import ck_create_topic, ck_produce
@@ -20,6 +21,26 @@ def lag_series(http_addr: str) -> dict[tuple[str, str, str], float]:
     return series
 
 
+def commit_until_taken(consumer: Consumer, offsets: list, timeout: float = 30.0) -> None:
+    """A synchronous commit retried on retriable errors, as the Java client's commitSync does:
+    on a fresh cluster this test's commit is the first, so the coordinator topic is created
+    under it and its partitions take their leaders a moment later (COORDINATOR_LOAD_IN_PROGRESS
+    meanwhile, which librdkafka retries only a few times)."""
+    coordinator_moving = {KafkaError.COORDINATOR_LOAD_IN_PROGRESS, KafkaError.NOT_COORDINATOR,
+                          KafkaError.COORDINATOR_NOT_AVAILABLE}
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            consumer.commit(offsets=offsets, asynchronous=False)
+            return
+        except KafkaException as e:
+            error = e.args[0]
+            retriable = error.retriable() or error.code() in coordinator_moving
+            if not retriable or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def test_lag_is_high_watermark_minus_committed_offset(broker, topic: str) -> None:
     ck_create_topic(broker.bootstrap, topic, partitions=2)
     ck_produce(broker.bootstrap, topic, [{"value": b"x", "partition": 0} for _ in range(10)])
@@ -27,7 +48,7 @@ def test_lag_is_high_watermark_minus_committed_offset(broker, topic: str) -> Non
     consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": f"lagging-{topic}",
                          "enable.auto.commit": False})
     try:
-        consumer.commit(offsets=[TopicPartition(topic, 0, 3), TopicPartition(topic, 1, 4)], asynchronous=False)
+        commit_until_taken(consumer, [TopicPartition(topic, 0, 3), TopicPartition(topic, 1, 4)])
     finally:
         consumer.close()
 
