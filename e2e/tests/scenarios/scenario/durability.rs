@@ -36,6 +36,19 @@ async fn produce(bootstrap: &str, prefix: &str, count: usize) -> usize {
         None,
     )
     .await;
+    // The client's reasons for the records it could not write, so a failure says why.
+    let errors: Vec<String> = lines
+        .iter()
+        .filter(|l| l["event"] == "error")
+        .map(|l| format!("{} {}", l["error"], l["message"]))
+        .collect();
+    if let Some(first) = errors.first() {
+        eprintln!(
+            "durability: {} of {count} records not written; first error: {first}; last: {}",
+            errors.len(),
+            errors.last().map_or("", String::as_str)
+        );
+    }
     lines.iter().filter(|l| l["event"] == "ack").count()
 }
 
