@@ -17,7 +17,7 @@ use std::sync::Arc;
 use kafka_protocol::error::ResponseError;
 
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;
 
 /// A record's state in the window, with Kafka's wire and storage codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::*;
 use crate::log::memory::MemoryLog;
 use crate::share::coordinator::STATE_PARTITIONS;
+use crate::share::partition::tests::{ack, range};
 use crate::share::partition::AckType;
 
 const TOPIC: Uuid = Uuid::from_u128(5);
@@ -111,22 +112,6 @@ fn persister() -> Arc<dyn StatePersister> {
     let coordinator = ShareCoordinator::new(log, Duration::from_secs(5));
     coordinator.sync_leadership();
     Arc::new(coordinator)
-}
-
-fn range(first: i64, last: i64, delivery_count: u16) -> Acquired {
-    Acquired {
-        first,
-        last,
-        delivery_count,
-    }
-}
-
-fn ack(first: i64, last: i64, kind: AckType) -> AckRange {
-    AckRange {
-        first,
-        last,
-        types: vec![kind],
-    }
 }
 
 #[tokio::test]

@@ -31,7 +31,8 @@ fn batches(first: i64, last: i64, size: i64) -> Vec<FetchedBatch> {
         .collect()
 }
 
-fn range(first: i64, last: i64, delivery_count: u16) -> Acquired {
+/// An acquired range (shared with the manager's tests).
+pub(crate) fn range(first: i64, last: i64, delivery_count: u16) -> Acquired {
     Acquired {
         first,
         last,
@@ -39,7 +40,8 @@ fn range(first: i64, last: i64, delivery_count: u16) -> Acquired {
     }
 }
 
-fn ack(first: i64, last: i64, kind: AckType) -> AckRange {
+/// One acknowledgement type for a whole range (shared with the manager's tests).
+pub(crate) fn ack(first: i64, last: i64, kind: AckType) -> AckRange {
     AckRange {
         first,
         last,
