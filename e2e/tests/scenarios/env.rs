@@ -234,14 +234,72 @@ pub(crate) struct Namespace {
     name: String,
 }
 
-impl Drop for Namespace {
-    fn drop(&mut self) {
-        let deleted = std::process::Command::new(tributary_e2e::tools::kubectl())
-            .args(["delete", "namespace", &self.name, "--wait=false"])
+impl Namespace {
+    /// Runs kubectl to completion from a destructor (no runtime to await on there).
+    fn kubectl(&self, args: &[&str]) -> std::io::Result<std::process::Output> {
+        std::process::Command::new(tributary_e2e::tools::kubectl())
+            .args(args)
             .env("KUBECONFIG", &self.tools.kubeconfig)
             .env("HOME", &self.tools.home)
             .stdin(std::process::Stdio::null())
-            .output();
+            .output()
+    }
+
+    /// After a failed scenario: every container's log in the namespace (and the one before
+    /// its last restart) saved under `<target>/e2e-failures/<namespace>/`, and each log's last
+    /// warnings and errors printed, so a failure in CI can be read from its output alone.
+    fn dump_logs(&self) {
+        let dir = tributary_e2e::tools::target_dir()
+            .join("e2e-failures")
+            .join(&self.name);
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            eprintln!("create {}: {e}", dir.display());
+            return;
+        }
+        let pods = match self.kubectl(&["get", "pods", "-n", &self.name, "-o", "name"]) {
+            Ok(out) => String::from_utf8_lossy(&out.stdout).into_owned(),
+            Err(e) => {
+                eprintln!("list pods of {}: {e}", self.name);
+                return;
+            }
+        };
+        for pod in pods.lines().filter_map(|l| l.strip_prefix("pod/")) {
+            for (suffix, previous) in [("previous", true), ("current", false)] {
+                let mut args = vec!["logs", "-n", &self.name, pod, "--all-containers"];
+                if previous {
+                    args.push("--previous");
+                }
+                let Ok(out) = self.kubectl(&args) else {
+                    continue;
+                };
+                if !out.status.success() {
+                    continue;
+                }
+                let path = dir.join(format!("{pod}.{suffix}.log"));
+                let _ = std::fs::write(&path, &out.stdout);
+                let text = String::from_utf8_lossy(&out.stdout);
+                let notable: Vec<&str> = text
+                    .lines()
+                    .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+                    .collect();
+                eprintln!(
+                    "--- {pod} ({suffix} process; whole log in {}): last warnings and errors",
+                    path.display()
+                );
+                for line in &notable[notable.len().saturating_sub(25)..] {
+                    eprintln!("{line}");
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.dump_logs();
+        }
+        let deleted = self.kubectl(&["delete", "namespace", &self.name, "--wait=false"]);
         match deleted {
             Ok(out) if out.status.success() => {}
             Ok(out) => eprintln!(
