@@ -99,6 +99,11 @@ fn spawn_supervisor(broker: &Arc<Host>, max_lag: prometheus::IntGauge) {
                 return;
             };
             let mut plan = plan(&*b);
+            tracing::debug!(
+                leaders = ?plan.keys().collect::<Vec<_>>(),
+                running = ?fetchers.keys().collect::<Vec<_>>(),
+                "fetchers re-planned"
+            );
             let followed: HashSet<FollowedKey> = plan.values().flatten().map(|p| key(p)).collect();
             lag.retain(|key| followed.contains(key));
             // Leaders no longer followed get an empty set, which ends their task.

@@ -369,10 +369,13 @@ impl PartitionLog {
     }
 
     /// Removes every record at or after `offset` (follower truncation, KIP-101); a batch
-    /// straddling `offset` is removed whole. Epochs starting at or after the new end go too.
+    /// straddling `offset` is removed whole. Epochs starting at or after the new end go too,
+    /// even when no record does: a former leader records its epoch on election and may have
+    /// appended nothing before the next one, and that entry must go or the follower keeps
+    /// reporting an epoch its leader never had (Kafka's `UnifiedLog.truncateTo`).
     pub fn truncate_to(&mut self, offset: i64) -> Result<()> {
         if offset >= self.log_end_offset() {
-            return Ok(());
+            return self.epochs.truncate_from_end(self.log_end_offset());
         }
         if offset < self.log_start_offset {
             return self.truncate_fully_and_start_at(offset);
@@ -693,6 +696,21 @@ mod tests {
         let log = open(dir.path(), small_config());
         assert_eq!(log.log_end_offset(), 13);
         assert_eq!(read_all(&log, 0).last(), Some(&(12, 12)));
+    }
+
+    #[test]
+    fn truncating_at_the_end_drops_an_epoch_started_without_records() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut log = open(dir.path(), small_config());
+        log.append(&mut simple(3, 1_000), 0, NOW).expect("append");
+        log.start_epoch(1).expect("lead at epoch 1");
+        assert_eq!(log.latest_epoch(), Some(1));
+        log.truncate_to(3).expect("truncate at the end");
+        assert_eq!(log.log_end_offset(), 3);
+        assert_eq!(log.latest_epoch(), Some(0));
+        drop(log);
+        let log = open(dir.path(), small_config());
+        assert_eq!(log.latest_epoch(), Some(0), "the removal is durable");
     }
 
     #[test]

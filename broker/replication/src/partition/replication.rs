@@ -407,7 +407,9 @@ impl Partition {
     pub fn truncate_replica(&self, offset: i64) -> Result<(), StorageError> {
         let mut state = self.state.lock();
         if offset >= state.log.log_end_offset() {
-            return Ok(());
+            // No record goes, but an epoch this replica started as leader without appending
+            // may, or its fetches would report it forever.
+            return state.log.truncate_to(offset);
         }
         tracing::info!(partition = ?self, from = state.log.log_end_offset(), to = offset, "truncating a diverged replica");
         state.log.truncate_to(offset)?;

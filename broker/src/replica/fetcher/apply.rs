@@ -37,10 +37,24 @@ pub(super) fn apply(
 ) -> Applied {
     let answer = leader_answer(data);
     let step = partition.with_log(|log| follower::next_step(&LocalLog::of(log), &answer));
+    if step != FollowerStep::Append {
+        tracing::debug!(?partition, ?answer, ?step, "follower step");
+    }
     let done = match step {
         FollowerStep::Append => append(flusher, partition, data, lag),
         FollowerStep::Truncate { offset, cause } => {
-            performed(partition, partition.truncate_replica(offset), cause)
+            let before = partition.fetch_position();
+            let done = performed(partition, partition.truncate_replica(offset), cause);
+            // The same divergence answered again would spin: wait, and say so.
+            if done && partition.fetch_position() == before {
+                tracing::warn!(
+                    ?partition,
+                    ?answer,
+                    "truncation left the fetch position unchanged"
+                );
+                return Applied::Wait;
+            }
+            done
         }
         FollowerStep::RestartAt { offset } => {
             let result = partition.restart_replica_at(offset);

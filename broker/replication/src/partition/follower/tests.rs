@@ -682,6 +682,44 @@ fn a_replica_that_led_an_epoch_alone_loses_exactly_those_records_when_it_follows
     assert_eq!(epochs_of(&b), epochs_of(&a));
 }
 
+/// The failover a SIGKILL causes: b leads epoch 2 for a moment and appends nothing; a
+/// (which never saw epoch 2) leads epoch 3. b's fetches reported epoch 2 from offset 6, the
+/// leader answered "epoch 1 ends at 6", and a truncation to 6 removed nothing: b never caught
+/// up and every acks=all write waited until the leader dropped it from the ISR.
+#[test]
+fn a_replica_that_led_an_epoch_without_records_drops_that_epoch_and_catches_up() {
+    let (a_dir, b_dir) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
+    let a = open(a_dir.path(), Role::Leader { epoch: 1 });
+    let b = open(b_dir.path(), follower_of(0, 1));
+    write(&a, 3);
+    assert_eq!(fetch_once(&a, &b), FollowerStep::Append);
+
+    b.set_role(Role::Leader { epoch: 2 });
+    assert_eq!(
+        b.fetch_position(),
+        (6, 2),
+        "b recorded epoch 2 at its log end"
+    );
+    a.set_role(Role::Leader { epoch: 3 });
+    b.set_role(follower_of(0, 3));
+
+    assert_eq!(
+        fetch_once(&a, &b),
+        FollowerStep::Truncate {
+            offset: 6,
+            cause: Cause::Diverged
+        }
+    );
+    assert_eq!(b.fetch_position(), (6, 1), "epoch 2 is gone, no record is");
+    write(&a, 1);
+    assert_eq!(fetch_once(&a, &b), FollowerStep::Append);
+    assert_eq!(b.fetch_position(), (8, 3));
+    assert_eq!(epochs_of(&b), epochs_of(&a));
+}
+
 #[test]
 fn a_follower_behind_the_leaders_log_start_restarts_there_and_copies_the_rest() {
     let (a_dir, b_dir) = (
