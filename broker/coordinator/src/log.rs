@@ -190,9 +190,10 @@ pub trait CoordinatorLog: Send + Sync + 'static {
     fn leader_epoch(&self, partition: i32) -> Option<i32>;
     /// The broker leading `partition` (the coordinator FindCoordinator names), if any.
     fn leader(&self, partition: i32) -> Option<i32>;
-    /// Whether the cluster metadata names this broker `partition`'s leader while its replica
-    /// has not taken the role yet ([`CoordinatorLog::leader_epoch`] is still `None`): clients
-    /// FindCoordinator sent here are told to wait, not to look elsewhere.
+    /// Whether the cluster metadata names this broker `partition`'s leader (or, in a view
+    /// behind the broker that sent the client, no leader yet) while its replica has not taken
+    /// the role ([`CoordinatorLog::leader_epoch`] is still `None`): clients FindCoordinator
+    /// sent here are told to wait, not to look elsewhere.
     fn taking_leadership(&self, partition: i32) -> bool;
 }
 

@@ -240,8 +240,8 @@ impl CoordinatorLog for BrokerLog {
         let Some(broker) = self.broker.upgrade() else {
             return false;
         };
-        let named = self.leader(partition) == Some(broker.config().broker_id);
-        named && self.leader_epoch(partition).is_none()
+        may_be_named(self.leader(partition), broker.config().broker_id)
+            && self.leader_epoch(partition).is_none()
     }
 
     fn read(&self, partition: i32, offset: i64) -> Result<Chunk, LogError> {
@@ -456,4 +456,24 @@ fn forward_marker(
         }
     });
     Ok(Some(MarkerWrite::remote(sent)))
+}
+
+/// Whether the cluster metadata as this broker sees it may name broker `me` the leader a
+/// client was sent to: it does, or it names no leader yet. Each broker watches the cluster's
+/// objects on its own, so the broker whose FindCoordinator named this one may see a newer
+/// election; the client is told to wait here then, not to look elsewhere.
+fn may_be_named(leader: Option<i32>, me: i32) -> bool {
+    leader.is_none_or(|leader| leader == me)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::may_be_named;
+
+    #[test]
+    fn a_broker_waits_as_coordinator_unless_its_view_names_another_leader() {
+        assert!(may_be_named(Some(1), 1), "named here");
+        assert!(may_be_named(None, 1), "no leader in this view yet");
+        assert!(!may_be_named(Some(2), 1), "another broker leads");
+    }
 }

@@ -2,6 +2,7 @@
 //! the cluster's objects, and write KafkaTopics for the Kafka admin API; with the operator's
 //! controllers in-process, real clients use the three brokers as one cluster.
 
+mod coordinators;
 mod elections;
 mod external;
 mod failover;
