@@ -310,6 +310,11 @@ pub struct Flags {
     /// KAFKA_STORAGE_ERROR, which clients retry, while the read goes on into the cache.
     #[arg(long, env = "TRIBUTARY_REMOTE_FETCH_MAX_WAIT_MS")]
     pub remote_fetch_max_wait_ms: Option<u64>,
+    /// unstable.api.versions.enable: also serve and advertise the APIs still being built
+    /// (today share groups' membership), as Kafka's same setting does; off by default, so
+    /// no client is offered an API it cannot use end to end.
+    #[arg(long, env = "TRIBUTARY_UNSTABLE_API_VERSIONS_ENABLE")]
+    pub unstable_api_versions_enable: Option<bool>,
 }
 
 impl Flags {
@@ -399,7 +404,8 @@ impl Flags {
             remote_storage_credentials_dir,
             remote_log_manager_task_interval_ms,
             remote_fetch_cache_bytes,
-            remote_fetch_max_wait_ms
+            remote_fetch_max_wait_ms,
+            unstable_api_versions_enable
         )
     }
 }

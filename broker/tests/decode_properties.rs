@@ -267,6 +267,8 @@ routed_requests! {
     DescribeTransactions => DescribeTransactionsRequest,
     ConsumerGroupHeartbeat => ConsumerGroupHeartbeatRequest,
     ConsumerGroupDescribe => ConsumerGroupDescribeRequest,
+    ShareGroupHeartbeat => ShareGroupHeartbeatRequest,
+    ShareGroupDescribe => ShareGroupDescribeRequest,
     GetTelemetrySubscriptions => GetTelemetrySubscriptionsRequest,
     PushTelemetry => PushTelemetryRequest,
 }

@@ -10,5 +10,6 @@ mod versions;
 
 pub use frame::{encode_response, read_claimed, read_frame, read_sized, FrameError, RequestPrefix};
 pub use versions::{
-    advertised_min, routed_apis, served_apis, served_range, supported_range, SUPPORTED_APIS,
+    advertised_min, routed_apis, served_apis, served_range, supported_range, ApiSets,
+    SUPPORTED_APIS,
 };

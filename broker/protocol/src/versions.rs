@@ -65,6 +65,31 @@ pub(super) const CONSUMER_PROTOCOL_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ConsumerGroupDescribe, 0, 0),
 ];
 
+/// APIs still being built, served and advertised only with `unstable.api.versions.enable`
+/// (Kafka's setting for the same purpose): share groups' membership (KIP-932), until
+/// ShareFetch and ShareAcknowledge let a share consumer read through them.
+pub(super) const UNSTABLE_APIS: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::ShareGroupHeartbeat, 1, 1),
+    (ApiKey::ShareGroupDescribe, 1, 1),
+];
+
+/// Which optional sets of APIs a broker serves and advertises.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ApiSets {
+    /// The consumer group protocol's ([`CONSUMER_PROTOCOL_APIS`]).
+    pub consumer_protocol: bool,
+    /// The ones still being built ([`UNSTABLE_APIS`]).
+    pub unstable: bool,
+}
+
+impl ApiSets {
+    /// Every optional set: what dispatch can route.
+    pub const ALL: ApiSets = ApiSets {
+        consumer_protocol: true,
+        unstable: true,
+    };
+}
+
 /// APIs advertised from a lower version than they serve, as Apache Kafka 4.0 does for Produce
 /// (KAFKA-18659): librdkafka before 2.11.1 turns compression off, silently, unless the
 /// broker advertises Produce from v0. A request below the served range is still refused
@@ -87,25 +112,24 @@ const UNADVERTISED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::PushTelemetry, 0, 0),
 ];
 
-/// Every API advertised in ApiVersions, with the consumer group protocol's when it is enabled.
-pub fn served_apis(consumer_protocol: bool) -> impl Iterator<Item = &'static (ApiKey, i16, i16)> {
-    let extra: &[(ApiKey, i16, i16)] = if consumer_protocol {
-        CONSUMER_PROTOCOL_APIS
-    } else {
-        &[]
-    };
-    SUPPORTED_APIS.iter().chain(extra)
+/// Every API advertised in ApiVersions, with the optional sets `sets` enables.
+pub fn served_apis(sets: ApiSets) -> impl Iterator<Item = &'static (ApiKey, i16, i16)> {
+    let when = |on: bool, apis: &'static [(ApiKey, i16, i16)]| if on { apis } else { &[] };
+    SUPPORTED_APIS
+        .iter()
+        .chain(when(sets.consumer_protocol, CONSUMER_PROTOCOL_APIS))
+        .chain(when(sets.unstable, UNSTABLE_APIS))
 }
 
-/// Every API dispatch may serve, whatever the configuration: the advertised ones, the consumer
-/// group protocol's and the unadvertised ones.
+/// Every API dispatch may serve, whatever the configuration: the advertised ones, every
+/// optional set and the unadvertised ones.
 pub fn routed_apis() -> impl Iterator<Item = &'static (ApiKey, i16, i16)> {
-    served_apis(true).chain(UNADVERTISED_APIS)
+    served_apis(ApiSets::ALL).chain(UNADVERTISED_APIS)
 }
 
-/// The served version range of `api` given whether the consumer group protocol is enabled.
-pub fn served_range(api: ApiKey, consumer_protocol: bool) -> Option<(i16, i16)> {
-    served_apis(consumer_protocol)
+/// The served version range of `api` given the optional sets enabled.
+pub fn served_range(api: ApiKey, sets: ApiSets) -> Option<(i16, i16)> {
+    served_apis(sets)
         .chain(UNADVERTISED_APIS)
         .find(|(key, _, _)| *key == api)
         .map(|&(_, min, max)| (min, max))

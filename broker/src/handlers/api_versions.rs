@@ -5,24 +5,33 @@ use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
 
 use super::{encode_or_log, Reply, RequestContext};
-use crate::protocol::{advertised_min, served_apis};
+use crate::broker::Broker;
+use crate::protocol::{advertised_min, served_apis, ApiSets};
 
 /// Answers with the served version table.
 pub(crate) async fn handle(
     ctx: RequestContext,
     _request: ApiVersionsRequest,
 ) -> ApiVersionsResponse {
-    response(0, ctx.broker.groups.config().consumer_protocol)
+    response(0, api_sets(&ctx.broker))
+}
+
+/// The optional API sets `broker` is configured to serve.
+pub(crate) fn api_sets(broker: &Broker) -> ApiSets {
+    ApiSets {
+        consumer_protocol: broker.groups.config().consumer_protocol,
+        unstable: broker.config.unstable_api_versions,
+    }
 }
 
 /// The v0 error response to an ApiVersions request at a version this broker does not know.
-pub(crate) fn unsupported(correlation_id: i32, consumer_protocol: bool) -> Reply {
-    let response = response(ResponseError::UnsupportedVersion.code(), consumer_protocol);
+pub(crate) fn unsupported(correlation_id: i32, sets: ApiSets) -> Reply {
+    let response = response(ResponseError::UnsupportedVersion.code(), sets);
     encode_or_log(correlation_id, 0, &response)
 }
 
-fn response(error_code: i16, consumer_protocol: bool) -> ApiVersionsResponse {
-    let api_keys = served_apis(consumer_protocol)
+fn response(error_code: i16, sets: ApiSets) -> ApiVersionsResponse {
+    let api_keys = served_apis(sets)
         .map(|&(key, min, max)| {
             ApiVersion::default()
                 .with_api_key(key as i16)

@@ -9,7 +9,7 @@ use kafka_protocol::messages::consumer_group_describe_response::{
     Assignment as WireAssignment, DescribedGroup, Member, TopicPartitions,
 };
 use kafka_protocol::messages::{
-    ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse, TopicName,
+    ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse, GroupId, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
@@ -25,39 +25,55 @@ pub(crate) async fn handle(
     ctx: RequestContext,
     request: ConsumerGroupDescribeRequest,
 ) -> ConsumerGroupDescribeResponse {
-    let names: HashMap<Uuid, String> = ctx
-        .broker
-        .metadata
-        .image()
-        .topics()
-        .map(|t| (t.id, t.name.clone()))
-        .collect();
-    let groups = request
-        .group_ids
-        .into_iter()
+    let names = topic_names(&ctx);
+    let groups = each_group(
+        &ctx,
+        request.group_ids,
+        request.include_authorized_operations,
+        |id| ctx.broker.groups.describe_consumer_group(id),
+        |id, ops, described| {
+            match described {
+                Err(error) => DescribedGroup::default().with_error_code(error.code()),
+                Ok(group) => described_group(&ctx, &group, &names),
+            }
+            .with_group_id(id)
+            .with_authorized_operations(ops)
+        },
+    );
+    ConsumerGroupDescribeResponse::default().with_groups(groups)
+}
+
+/// Every topic's name by id, for the assignments a describe shows.
+pub(super) fn topic_names(ctx: &RequestContext) -> HashMap<Uuid, String> {
+    let image = ctx.broker.metadata.image();
+    image.topics().map(|t| (t.id, t.name.clone())).collect()
+}
+
+/// Each group a describe request names, answered by `answer` with the operations the client
+/// may do on it (`i32::MIN` unless asked) and what `describe` finds: a group the client may
+/// not DESCRIBE is GROUP_AUTHORIZATION_FAILED.
+pub(super) fn each_group<T, G>(
+    ctx: &RequestContext,
+    ids: Vec<GroupId>,
+    include_operations: bool,
+    describe: impl Fn(&str) -> Result<T, ResponseError>,
+    answer: impl Fn(GroupId, i32, Result<T, ResponseError>) -> G,
+) -> Vec<G> {
+    ids.into_iter()
         .map(|id| {
-            let ops = if request.include_authorized_operations {
+            let ops = if include_operations {
                 ctx.operations(ResourceType::Group, &id)
             } else {
                 i32::MIN
             };
             let described = if ctx.may(Operation::Describe, ResourceType::Group, &id) {
-                ctx.broker.groups.describe_consumer_group(&id)
+                describe(&id)
             } else {
                 Err(ResponseError::GroupAuthorizationFailed)
             };
-            match described {
-                Err(error) => DescribedGroup::default()
-                    .with_group_id(id)
-                    .with_error_code(error.code())
-                    .with_authorized_operations(ops),
-                Ok(group) => described_group(&ctx, &group, &names)
-                    .with_group_id(id)
-                    .with_authorized_operations(ops),
-            }
+            answer(id, ops, described)
         })
-        .collect();
-    ConsumerGroupDescribeResponse::default().with_groups(groups)
+        .collect()
 }
 
 fn described_group(

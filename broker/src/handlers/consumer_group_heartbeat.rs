@@ -22,16 +22,12 @@ pub(crate) async fn handle(
     ctx: RequestContext,
     request: ConsumerGroupHeartbeatRequest,
 ) -> ConsumerGroupHeartbeatResponse {
-    if !ctx.may(Operation::Read, ResourceType::Group, &request.group_id) {
-        return request.refuse(ResponseError::GroupAuthorizationFailed);
-    }
-    if let Some(names) = &request.subscribed_topic_names {
-        if names
-            .iter()
-            .any(|t| !ctx.may(Operation::Describe, ResourceType::Topic, t))
-        {
-            return request.refuse(ResponseError::TopicAuthorizationFailed);
-        }
+    if let Err(error) = may_heartbeat(
+        &ctx,
+        &request.group_id,
+        request.subscribed_topic_names.as_deref(),
+    ) {
+        return request.refuse(error);
     }
     if request.group_id.is_empty() {
         return failed(Refused {
@@ -59,6 +55,25 @@ pub(crate) async fn handle(
             failed(refused)
         }
     }
+}
+
+/// Kafka's checks of a member's heartbeat: READ on the group, DESCRIBE on every topic it
+/// subscribes to.
+pub(super) fn may_heartbeat(
+    ctx: &RequestContext,
+    group_id: &str,
+    subscribed: Option<&[kafka_protocol::messages::TopicName]>,
+) -> Result<(), ResponseError> {
+    if !ctx.may(Operation::Read, ResourceType::Group, group_id) {
+        return Err(ResponseError::GroupAuthorizationFailed);
+    }
+    let hidden = |t: &kafka_protocol::messages::TopicName| {
+        !ctx.may(Operation::Describe, ResourceType::Topic, t)
+    };
+    if subscribed.is_some_and(|names| names.iter().any(hidden)) {
+        return Err(ResponseError::TopicAuthorizationFailed);
+    }
+    Ok(())
 }
 
 /// The request as the core sees it; a v0 join without a member id gets one.

@@ -1,5 +1,5 @@
-//! ListGroups: every group, classic and consumer (KIP-848), filtered by state (v4+) and type
-//! (v5+, KIP-1043).
+//! ListGroups: every group, classic, consumer (KIP-848) and share (KIP-932), filtered by
+//! state (v4+) and type (v5+, KIP-1043).
 
 use std::collections::HashSet;
 
@@ -16,6 +16,8 @@ use crate::acl::{Operation, ResourceType};
 const CLASSIC: &str = "classic";
 /// The type of groups of the ConsumerGroupHeartbeat protocol.
 const CONSUMER: &str = "consumer";
+/// The type (and protocol type) of share groups.
+const SHARE: &str = "share";
 
 /// One group as listed.
 struct Row {
@@ -86,6 +88,17 @@ fn rows(ctx: &RequestContext) -> (Option<ResponseError>, Vec<Row>) {
         state: state.as_str(),
         group_type: CONSUMER,
     }));
+    rows.extend(
+        coordinator
+            .list_share_groups()
+            .into_iter()
+            .map(|(id, state)| Row {
+                group_id: id,
+                protocol_type: SHARE.to_string(),
+                state,
+                group_type: SHARE,
+            }),
+    );
     rows.sort_by(|a, b| a.group_id.cmp(&b.group_id));
     (error, rows)
 }

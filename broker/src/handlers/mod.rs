@@ -51,6 +51,10 @@ mod refuse;
 mod replica_fetch;
 mod sasl;
 mod scram_credentials;
+mod share_group_describe;
+mod share_group_heartbeat;
+#[cfg(test)]
+mod share_group_wire_tests;
 mod sync_group;
 mod telemetry;
 pub(crate) mod topic_lookup;
@@ -351,17 +355,13 @@ pub fn dispatch(
     let api =
         ApiKey::try_from(prefix.api_key).map_err(|_| DispatchError::UnknownApi(prefix.api_key))?;
     let version = prefix.api_version;
-    let consumer_protocol = broker.groups.config().consumer_protocol;
-    let range = served_range(api, consumer_protocol);
+    let sets = api_versions::api_sets(broker);
+    let range = served_range(api, sets);
     let served = range.is_some_and(|(min, max)| (min..=max).contains(&version));
     if !served && api == ApiKey::ApiVersions {
         // Kafka answers an unknown ApiVersions version with a v0 error response listing what
         // it serves, so the client can retry with a version both sides know.
-        return Ok(ready(api_versions::unsupported(
-            prefix.correlation_id,
-            consumer_protocol,
-        ))
-        .into());
+        return Ok(ready(api_versions::unsupported(prefix.correlation_id, sets)).into());
     }
     let unsupported = || DispatchError::UnsupportedVersion {
         api,
@@ -525,6 +525,12 @@ pub fn dispatch(
                 ConsumerGroupDescribeRequest,
                 consumer_group_describe::handle
             )
+        }
+        ApiKey::ShareGroupHeartbeat => {
+            route!(ShareGroupHeartbeatRequest, share_group_heartbeat::handle)
+        }
+        ApiKey::ShareGroupDescribe => {
+            route!(ShareGroupDescribeRequest, share_group_describe::handle)
         }
         ApiKey::GetTelemetrySubscriptions => {
             route!(

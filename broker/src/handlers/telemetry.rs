@@ -89,15 +89,15 @@ mod tests {
 
     use super::super::group_wire_tests::{broker, call};
     use super::*;
-    use crate::protocol::served_apis;
+    use crate::protocol::{served_apis, ApiSets};
 
     #[tokio::test]
     async fn telemetry_is_answered_but_not_advertised_as_kafka_does_without_a_receiver() {
         let dir = tempfile::tempdir().unwrap();
         let b = broker(dir.path()).await;
-        for consumer_protocol in [false, true] {
+        for sets in [ApiSets::default(), ApiSets::ALL] {
             assert!(
-                served_apis(consumer_protocol).all(|(api, _, _)| !matches!(
+                served_apis(sets).all(|(api, _, _)| !matches!(
                     api,
                     ApiKey::GetTelemetrySubscriptions | ApiKey::PushTelemetry
                 )),

@@ -28,6 +28,8 @@ pub struct GroupConfig {
     pub max_size: usize,
     /// The `group.consumer.*` settings of consumer groups.
     pub consumer: super::consumer::ConsumerGroupConfig,
+    /// The `group.share.*` membership settings of share groups (KIP-932).
+    pub share: crate::share::group::ShareGroupConfig,
 }
 
 impl Default for GroupConfig {
@@ -44,6 +46,7 @@ impl Default for GroupConfig {
             consumer_protocol: true,
             max_size: i32::MAX as usize,
             consumer: super::consumer::ConsumerGroupConfig::default(),
+            share: crate::share::group::ShareGroupConfig::default(),
         }
     }
 }

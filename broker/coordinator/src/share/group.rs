@@ -46,8 +46,19 @@ impl Default for ShareGroupConfig {
 /// whose share-partition state is initialized (only those are assigned).
 pub type TopicsView = BTreeMap<String, (Uuid, Vec<i32>)>;
 
+/// Who a member is, as ShareGroupDescribe shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberClient {
+    /// The client's `client.id`.
+    pub client_id: String,
+    /// The address it connected from.
+    pub client_host: String,
+    /// Its rack, if it names one.
+    pub rack_id: Option<String>,
+}
+
 /// A ShareGroupHeartbeat as the decision sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Heartbeat {
     /// Member id, made by the client.
     pub member_id: String,
@@ -55,6 +66,8 @@ pub struct Heartbeat {
     pub member_epoch: i32,
     /// Topics subscribed to (`None`: unchanged).
     pub topics: Option<Vec<String>>,
+    /// The client sending it.
+    pub client: MemberClient,
 }
 
 /// The answer to a heartbeat.
@@ -110,6 +123,8 @@ pub struct ShareMember {
     pub assignment: BTreeSet<TopicPartition>,
     /// When its session ends unless it heartbeats.
     pub deadline_ms: i64,
+    /// The client, as of its last heartbeat.
+    pub client: MemberClient,
 }
 
 /// A share group's membership.
@@ -207,8 +222,10 @@ impl ShareGroup {
                 topics: BTreeSet::new(),
                 assignment: BTreeSet::new(),
                 deadline_ms: now,
+                client: MemberClient::default(),
             });
         member.deadline_ms = now.saturating_add(config.session_timeout_ms);
+        member.client = hb.client.clone();
         let mut changed = joining && member.epoch == JOIN_EPOCH;
         if let Some(names) = &hb.topics {
             let names: BTreeSet<String> = names.iter().cloned().collect();

@@ -101,6 +101,9 @@ impl GroupCoordinator {
         topics: &TopicsImage,
     ) -> Result<HeartbeatResponse, Refused> {
         self.check(group_id, GroupIdRule::NonEmpty)?;
+        if self.is_share_group(group_id) {
+            return Err(not_consumer(group_id));
+        }
         let (response, appended) = self.consumer_heartbeat_now(group_id, &request, topics)?;
         if let Some(appended) = appended {
             appended.durable.await.map_err(|error| {

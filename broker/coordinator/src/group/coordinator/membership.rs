@@ -27,6 +27,10 @@ impl GroupCoordinator {
         if let Err(error) = self.check(group_id, GroupIdRule::NonEmpty) {
             return JoinResult::error(member_id, error);
         }
+        if self.is_share_group(group_id) {
+            // Kafka's answer to a classic join of a group of another type.
+            return JoinResult::error(member_id, ResponseError::InconsistentGroupProtocol);
+        }
         let timeout = request.session_timeout_ms;
         if timeout < self.config.min_session_timeout_ms
             || timeout > self.config.max_session_timeout_ms

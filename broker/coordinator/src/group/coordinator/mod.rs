@@ -13,6 +13,7 @@ mod membership;
 mod migration;
 mod offsets;
 mod shard;
+mod share;
 mod stats;
 mod timers;
 
@@ -39,6 +40,7 @@ use tributary_storage::ProducerRef;
 pub use admin::ListedGroup;
 pub use consumer::{MemberEpoch, Refused};
 pub use offsets::{CommitOffset, CommitRequest, FetchedTopic};
+pub use share::ShareGroupDescription;
 pub use stats::GroupStats;
 
 /// A group with the requests waiting on it.
@@ -89,6 +91,9 @@ pub struct GroupCoordinator {
     /// The consumer groups (KIP-848) of the partitions served here. Never locked while a
     /// classic group is, nor the other way round.
     consumer: Mutex<consumer::ConsumerState>,
+    /// The share groups (KIP-932) of the partitions served here; never locked together with
+    /// the classic or consumer groups.
+    share: Mutex<share::ShareGroups>,
 }
 
 impl GroupCoordinator {
@@ -103,6 +108,7 @@ impl GroupCoordinator {
             timers: Arc::new(Timers::default()),
             txn_offsets: Mutex::new(HashMap::new()),
             consumer: Mutex::new(consumer::ConsumerState::default()),
+            share: Mutex::new(share::ShareGroups::default()),
         }
     }
 
@@ -306,5 +312,7 @@ impl GroupCoordinator {
 mod consumer_tests;
 #[cfg(test)]
 mod migration_tests;
+#[cfg(test)]
+mod share_tests;
 #[cfg(test)]
 mod tests;

@@ -73,6 +73,7 @@ impl Shard for GroupCoordinator {
             slot.syncs.clear();
         }
         let consumer = self.unload_consumer_groups(|id| partition_for(id, count) == partition);
-        removed.len() + consumer
+        let share = self.unload_share_groups(|id| partition_for(id, count) == partition);
+        removed.len() + consumer + share
     }
 }

@@ -26,6 +26,7 @@ fn join(member: &str, names: &[&str]) -> Heartbeat {
         member_id: member.into(),
         member_epoch: JOIN_EPOCH,
         topics: Some(names.iter().map(|n| n.to_string()).collect()),
+        ..Heartbeat::default()
     }
 }
 
@@ -33,7 +34,7 @@ fn beat(member: &str, epoch: i32) -> Heartbeat {
     Heartbeat {
         member_id: member.into(),
         member_epoch: epoch,
-        topics: None,
+        ..Heartbeat::default()
     }
 }
 
