@@ -22,6 +22,9 @@ use crate::producer::{FileBlocks, IdAllocator, IdAllocatorError};
 use crate::quotas::{QuotaStoreError, Quotas};
 use crate::replica::{IsrCounters, ReplicaManager, ReplicaParts};
 use crate::share::coordinator::ShareCoordinator;
+use crate::share::manager::SharePartitionManager;
+use crate::share::session::SessionCache;
+use crate::share_log::ReplicaShareLog;
 use crate::standalone::LocalMetadata;
 use crate::topics::LocalStore;
 use crate::txn::{Legacy, StoreError, TransactionCoordinator, TxnConfig};
@@ -104,6 +107,10 @@ pub struct Broker {
     pub txns: Arc<TransactionCoordinator>,
     /// The durable state of share-partitions (share groups).
     pub shares: Arc<ShareCoordinator>,
+    /// The share-partitions led here: share groups' records in flight.
+    pub share_partitions: Arc<SharePartitionManager>,
+    /// The share sessions of the members fetching here (`group.share.max.share.sessions`).
+    pub share_sessions: parking_lot::Mutex<SessionCache>,
     /// Client quotas and the rates they are enforced against.
     pub quotas: Quotas,
     /// Replication throttles' byte rates, leader and follower side.
@@ -425,37 +432,46 @@ impl Prepared {
             ),
             None => None,
         };
-        let broker = Arc::new_cyclic(|weak| Broker {
-            config,
-            cluster_id: parts.cluster_id,
-            metadata: parts.metadata,
-            admin: parts.admin,
-            replicas: parts.replicas,
-            producer_ids: parts.producer_ids,
-            flusher,
-            metrics,
-            groups: Arc::new(GroupCoordinator::new(
-                group_config,
-                offsets_log(weak.clone()),
-            )),
-            txns: Arc::new(TransactionCoordinator::new(
-                txn_config,
-                Arc::new(BrokerLog::new(weak.clone(), txn_topic)),
-            )),
-            shares: ShareCoordinator::new(
+        let broker = Arc::new_cyclic(|weak: &Weak<Broker>| {
+            let shares = ShareCoordinator::new(
                 Arc::new(BrokerLog::new(weak.clone(), share_topic)),
                 SHARE_STATE_WRITE_TIMEOUT,
-            ),
-            quotas,
-            replication_quotas: Default::default(),
-            scram,
-            authorizer,
-            peer_security,
-            registrar: parts.registrar,
-            elections: parts.elections,
-            reassignments: parts.reassignments,
-            telemetry: Default::default(),
-            tiered,
+            );
+            let share_partitions = Arc::new(SharePartitionManager::new(
+                Arc::new(ReplicaShareLog::new(weak.clone())),
+                Arc::new(shares.clone()),
+            ));
+            Broker {
+                config,
+                cluster_id: parts.cluster_id,
+                metadata: parts.metadata,
+                admin: parts.admin,
+                replicas: parts.replicas,
+                producer_ids: parts.producer_ids,
+                flusher,
+                metrics,
+                groups: Arc::new(GroupCoordinator::new(
+                    group_config,
+                    offsets_log(weak.clone()),
+                )),
+                txns: Arc::new(TransactionCoordinator::new(
+                    txn_config,
+                    Arc::new(BrokerLog::new(weak.clone(), txn_topic)),
+                )),
+                shares,
+                share_partitions,
+                share_sessions: parking_lot::Mutex::new(SessionCache::new(MAX_SHARE_SESSIONS)),
+                quotas,
+                replication_quotas: Default::default(),
+                scram,
+                authorizer,
+                peer_security,
+                registrar: parts.registrar,
+                elections: parts.elections,
+                reassignments: parts.reassignments,
+                telemetry: Default::default(),
+                tiered,
+            }
         });
         start_journal(&broker, journal_path, last_journal_seq)?;
         if let Some(shared) = parts.shared_dynamic {
@@ -628,6 +644,8 @@ fn forget_deleted(broker: &Broker, deleted: &[(String, i32)]) {
 /// How long a share-group state write may take to be committed (Kafka's
 /// `share.coordinator.write.timeout.ms`).
 const SHARE_STATE_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// Share sessions one broker holds at most (Kafka's `group.share.max.share.sessions`).
+const MAX_SHARE_SESSIONS: usize = 2_000;
 
 /// How often transactions are checked for timeouts and unfinished ends.
 const TRANSACTION_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);

@@ -152,6 +152,8 @@ async fn serve<R, W>(
     if let Err(error) = writer.await {
         tracing::debug!(peer = %session.peer, %error, "writer task failed");
     }
+    // Share sessions live as long as their connection: their members' records go back.
+    crate::handlers::end_share_sessions(&session.broker, session.client.connection_id()).await;
 }
 
 /// One served connection: who it is, how far its authentication is, and its limits.

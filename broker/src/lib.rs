@@ -94,6 +94,7 @@ pub mod quotas;
 pub mod replica;
 pub mod security;
 pub mod server;
+pub mod share_log;
 pub mod shared_state;
 pub mod standalone;
 pub mod telemetry;

@@ -269,6 +269,8 @@ routed_requests! {
     ConsumerGroupDescribe => ConsumerGroupDescribeRequest,
     ShareGroupHeartbeat => ShareGroupHeartbeatRequest,
     ShareGroupDescribe => ShareGroupDescribeRequest,
+    ShareFetch => ShareFetchRequest,
+    ShareAcknowledge => ShareAcknowledgeRequest,
     GetTelemetrySubscriptions => GetTelemetrySubscriptionsRequest,
     PushTelemetry => PushTelemetryRequest,
 }

@@ -66,11 +66,13 @@ pub(super) const CONSUMER_PROTOCOL_APIS: &[(ApiKey, i16, i16)] = &[
 ];
 
 /// APIs still being built, served and advertised only with `unstable.api.versions.enable`
-/// (Kafka's setting for the same purpose): share groups' membership (KIP-932), until
-/// ShareFetch and ShareAcknowledge let a share consumer read through them.
+/// (Kafka's setting for the same purpose): share groups (KIP-932) at v1, until their group
+/// configs, admin APIs, v2 and the cluster's inter-broker state calls are served too.
 pub(super) const UNSTABLE_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ShareGroupHeartbeat, 1, 1),
     (ApiKey::ShareGroupDescribe, 1, 1),
+    (ApiKey::ShareFetch, 1, 1),
+    (ApiKey::ShareAcknowledge, 1, 1),
 ];
 
 /// Which optional sets of APIs a broker serves and advertises.

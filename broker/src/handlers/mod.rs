@@ -51,10 +51,15 @@ mod refuse;
 mod replica_fetch;
 mod sasl;
 mod scram_credentials;
+mod share_acknowledge;
+mod share_fetch;
+#[cfg(test)]
+mod share_fetch_wire_tests;
 mod share_group_describe;
 mod share_group_heartbeat;
 #[cfg(test)]
 mod share_group_wire_tests;
+mod share_requests;
 mod sync_group;
 mod telemetry;
 pub(crate) mod topic_lookup;
@@ -146,6 +151,18 @@ pub enum DispatchError {
     },
 }
 
+/// Ends the share sessions opened on connection `connection_id` (it closed), giving back
+/// the records their members held, as Kafka does when a share session's connection closes.
+pub async fn end_share_sessions(broker: &Broker, connection_id: u64) {
+    let closed = broker.share_sessions.lock().close_connection(connection_id);
+    for key in closed {
+        share_requests::release_member(broker, &key).await;
+    }
+}
+
+/// The id the next connection gets.
+static NEXT_CONNECTION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 /// The client at the other end of a connection.
 #[derive(Debug)]
 pub struct Client {
@@ -159,6 +176,8 @@ pub struct Client {
     /// Until when its next requests wait: a client over its quota is paused as Kafka mutes
     /// its channel. Monotonic, so a clock step cannot stall it.
     muted_until: parking_lot::Mutex<Option<std::time::Instant>>,
+    /// This connection among the process's, for what lives as long as it (share sessions).
+    connection_id: u64,
 }
 
 impl Client {
@@ -174,7 +193,13 @@ impl Client {
             listener,
             principal: parking_lot::RwLock::new(Arc::new(crate::security::Principal::anonymous())),
             muted_until: parking_lot::Mutex::new(None),
+            connection_id: NEXT_CONNECTION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
+    }
+
+    /// The connection's id, unique in this process.
+    pub fn connection_id(&self) -> u64 {
+        self.connection_id
     }
 
     /// Who the client is: `User:ANONYMOUS` until it authenticates.
@@ -532,6 +557,8 @@ pub fn dispatch(
         ApiKey::ShareGroupDescribe => {
             route!(ShareGroupDescribeRequest, share_group_describe::handle)
         }
+        ApiKey::ShareFetch => route!(ShareFetchRequest, share_fetch::handle),
+        ApiKey::ShareAcknowledge => route!(ShareAcknowledgeRequest, share_acknowledge::handle),
         ApiKey::GetTelemetrySubscriptions => {
             route!(
                 GetTelemetrySubscriptionsRequest,

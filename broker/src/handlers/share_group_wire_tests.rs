@@ -16,11 +16,11 @@ use crate::coordinator::log::memory::MemoryLog;
 use crate::test_support::create_topic;
 
 const NONE: i16 = 0;
-const GROUP: &str = "queue";
+pub(super) const GROUP: &str = "queue";
 
 /// A broker with share groups' APIs on or off, its coordinator on a memory log, with a
 /// 2-partition topic `q`.
-fn broker(dir: &std::path::Path, unstable: bool) -> (Arc<Broker>, Uuid) {
+pub(super) fn broker(dir: &std::path::Path, unstable: bool) -> (Arc<Broker>, Uuid) {
     let config = BrokerConfig::resolve(Flags {
         data_dir: Some(dir.to_path_buf()),
         commit_journal_bytes: Some(1 << 20),
@@ -34,7 +34,7 @@ fn broker(dir: &std::path::Path, unstable: bool) -> (Arc<Broker>, Uuid) {
     (b, id)
 }
 
-fn join(member_id: &str) -> ShareGroupHeartbeatRequest {
+pub(super) fn join(member_id: &str) -> ShareGroupHeartbeatRequest {
     ShareGroupHeartbeatRequest::default()
         .with_group_id(GroupId(s(GROUP)))
         .with_member_id(s(member_id))
@@ -112,7 +112,8 @@ async fn share_group_apis_are_neither_advertised_nor_served_unless_unstable_apis
     };
     assert_eq!(range(ApiKey::ShareGroupHeartbeat), Some((1, 1)));
     assert_eq!(range(ApiKey::ShareGroupDescribe), Some((1, 1)));
-    assert_eq!(range(ApiKey::ShareFetch), None, "not served yet");
+    assert_eq!(range(ApiKey::ShareFetch), Some((1, 1)));
+    assert_eq!(range(ApiKey::ShareAcknowledge), Some((1, 1)));
 }
 
 #[tokio::test]

@@ -1,0 +1,223 @@
+//! ShareFetch and ShareAcknowledge through `dispatch` on a standalone broker: a member's
+//! session from open to close, records acquired under locks and handed to one member at a
+//! time, acknowledgements alone or riding on a fetch, a released record delivered again to
+//! another member, and the session errors clients restart on.
+
+use std::sync::Arc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::*;
+use uuid::Uuid;
+
+use super::group_wire_tests::{call, s, topic};
+use super::share_group_wire_tests::{broker, join, GROUP};
+use crate::broker::Broker;
+
+const NONE: i16 = 0;
+const ACCEPT: i8 = 1;
+const RELEASE: i8 = 2;
+
+/// Appends `n` records to q-0.
+async fn produce(b: &Arc<Broker>, n: usize) {
+    let records = crate::storage::test_util::simple(n, crate::clock::now_ms()).freeze();
+    let request = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(5_000)
+        .with_topic_data(vec![produce_request::TopicProduceData::default()
+            .with_name(topic("q"))
+            .with_partition_data(vec![
+                produce_request::PartitionProduceData::default()
+                    .with_index(0)
+                    .with_records(Some(records)),
+            ])]);
+    let r: ProduceResponse = call(b, ApiKey::Produce, 9, &request).await;
+    assert_eq!(r.responses[0].partition_responses[0].error_code, NONE);
+}
+
+/// A ShareFetch of q-0 by `member` at `epoch`, waiting up to `wait_ms`, with `acks`
+/// (first, last, type) riding on it.
+fn fetch(
+    member: &str,
+    epoch: i32,
+    t: Uuid,
+    wait_ms: i32,
+    acks: &[(i64, i64, i8)],
+) -> ShareFetchRequest {
+    let batches = acks
+        .iter()
+        .map(|&(first, last, kind)| {
+            share_fetch_request::AcknowledgementBatch::default()
+                .with_first_offset(first)
+                .with_last_offset(last)
+                .with_acknowledge_types(vec![kind])
+        })
+        .collect();
+    ShareFetchRequest::default()
+        .with_group_id(Some(GroupId(s(GROUP))))
+        .with_member_id(Some(s(member)))
+        .with_share_session_epoch(epoch)
+        .with_max_wait_ms(wait_ms)
+        .with_min_bytes(1)
+        .with_max_bytes(1 << 20)
+        .with_max_records(500)
+        .with_batch_size(500)
+        .with_topics(vec![share_fetch_request::FetchTopic::default()
+            .with_topic_id(t)
+            .with_partitions(vec![
+                share_fetch_request::FetchPartition::default()
+                    .with_partition_index(0)
+                    .with_acknowledgement_batches(batches),
+            ])])
+}
+
+async fn share_fetch(b: &Arc<Broker>, req: &ShareFetchRequest) -> ShareFetchResponse {
+    call(b, ApiKey::ShareFetch, 1, req).await
+}
+
+/// The acquired ranges of q-0 in a response: (first, last, delivery count).
+fn acquired(r: &ShareFetchResponse) -> Vec<(i64, i64, i16)> {
+    r.responses
+        .iter()
+        .flat_map(|t| &t.partitions)
+        .flat_map(|p| &p.acquired_records)
+        .map(|a| (a.first_offset, a.last_offset, a.delivery_count))
+        .collect()
+}
+
+/// q-0's partition answer.
+fn partition(r: &ShareFetchResponse) -> &share_fetch_response::PartitionData {
+    &r.responses[0].partitions[0]
+}
+
+async fn acknowledge(
+    b: &Arc<Broker>,
+    member: &str,
+    epoch: i32,
+    t: Uuid,
+    acks: &[(i64, i64, i8)],
+) -> ShareAcknowledgeResponse {
+    let batches = acks
+        .iter()
+        .map(|&(first, last, kind)| {
+            share_acknowledge_request::AcknowledgementBatch::default()
+                .with_first_offset(first)
+                .with_last_offset(last)
+                .with_acknowledge_types(vec![kind])
+        })
+        .collect();
+    let req = ShareAcknowledgeRequest::default()
+        .with_group_id(Some(GroupId(s(GROUP))))
+        .with_member_id(Some(s(member)))
+        .with_share_session_epoch(epoch)
+        .with_topics(vec![share_acknowledge_request::AcknowledgeTopic::default()
+            .with_topic_id(t)
+            .with_partitions(vec![
+                share_acknowledge_request::AcknowledgePartition::default()
+                    .with_partition_index(0)
+                    .with_acknowledgement_batches(batches),
+            ])]);
+    call(b, ApiKey::ShareAcknowledge, 1, &req).await
+}
+
+#[tokio::test]
+async fn records_go_to_one_member_at_a_time_and_a_released_one_to_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let (b, t) = broker(dir.path(), true);
+    for member in ["a", "b"] {
+        let r: ShareGroupHeartbeatResponse =
+            call(&b, ApiKey::ShareGroupHeartbeat, 1, &join(member)).await;
+        assert_eq!(r.error_code, NONE);
+    }
+    // The first fetch initializes the share-partition at the log end (auto.offset.reset
+    // latest): nothing yet.
+    let opened = share_fetch(&b, &fetch("a", 0, t, 3_000, &[])).await;
+    assert_eq!(opened.error_code, NONE);
+    assert_eq!(opened.acquisition_lock_timeout_ms, 30_000);
+    assert!(acquired(&opened).is_empty());
+    produce(&b, 3).await;
+
+    let got = share_fetch(&b, &fetch("a", 1, t, 5_000, &[])).await;
+    assert_eq!(got.error_code, NONE);
+    assert_eq!(acquired(&got), [(0, 2, 1)]);
+    assert!(partition(&got)
+        .records
+        .as_ref()
+        .is_some_and(|r| !r.is_empty()));
+    let other = share_fetch(&b, &fetch("b", 0, t, 200, &[])).await;
+    assert!(acquired(&other).is_empty(), "a holds every record");
+
+    let acked = acknowledge(&b, "a", 2, t, &[(0, 0, ACCEPT), (1, 2, RELEASE)]).await;
+    assert_eq!(acked.error_code, NONE);
+    assert_eq!(acked.responses[0].partitions[0].error_code, NONE);
+    let again = share_fetch(&b, &fetch("b", 1, t, 5_000, &[])).await;
+    assert_eq!(
+        acquired(&again),
+        [(1, 2, 2)],
+        "released records, delivered a second time"
+    );
+
+    // Acknowledging what another member holds is refused.
+    let stale = acknowledge(&b, "a", 3, t, &[(1, 1, ACCEPT)]).await;
+    assert_eq!(
+        stale.responses[0].partitions[0].error_code,
+        ResponseError::InvalidRecordState.code()
+    );
+    // Acknowledgements ride on the next fetch.
+    let riding = share_fetch(&b, &fetch("b", 2, t, 100, &[(1, 2, ACCEPT)])).await;
+    assert_eq!(riding.error_code, NONE);
+    assert_eq!(partition(&riding).acknowledge_error_code, NONE);
+    assert!(acquired(&riding).is_empty());
+}
+
+#[tokio::test]
+async fn a_closed_session_gives_back_what_its_member_held() {
+    let dir = tempfile::tempdir().unwrap();
+    let (b, t) = broker(dir.path(), true);
+    let _: ShareGroupHeartbeatResponse = call(&b, ApiKey::ShareGroupHeartbeat, 1, &join("a")).await;
+    share_fetch(&b, &fetch("a", 0, t, 3_000, &[])).await;
+    produce(&b, 2).await;
+    assert_eq!(
+        acquired(&share_fetch(&b, &fetch("a", 1, t, 5_000, &[])).await),
+        [(0, 1, 1)]
+    );
+    let closed = share_fetch(&b, &fetch("a", -1, t, 0, &[])).await;
+    assert_eq!(closed.error_code, NONE);
+    assert!(acquired(&closed).is_empty());
+    // Records given back by a closing session do not count as delivered (Kafka lowers
+    // their delivery count again).
+    let next = share_fetch(&b, &fetch("b", 0, t, 5_000, &[])).await;
+    assert_eq!(acquired(&next), [(0, 1, 1)]);
+    let gone = share_fetch(&b, &fetch("a", 2, t, 0, &[])).await;
+    assert_eq!(gone.error_code, ResponseError::ShareSessionNotFound.code());
+}
+
+#[tokio::test]
+async fn session_errors_are_answered_as_clients_expect() {
+    let dir = tempfile::tempdir().unwrap();
+    let (b, t) = broker(dir.path(), true);
+    let code = |r: ShareFetchResponse| r.error_code;
+    assert_eq!(
+        code(share_fetch(&b, &fetch("a", 3, t, 0, &[])).await),
+        ResponseError::ShareSessionNotFound.code()
+    );
+    assert_eq!(code(share_fetch(&b, &fetch("a", 0, t, 0, &[])).await), NONE);
+    assert_eq!(
+        code(share_fetch(&b, &fetch("a", 7, t, 0, &[])).await),
+        ResponseError::InvalidShareSessionEpoch.code()
+    );
+    assert_eq!(
+        code(share_fetch(&b, &fetch("a", 0, t, 0, &[(0, 0, ACCEPT)])).await),
+        ResponseError::InvalidRequest.code(),
+        "acknowledgements cannot open a session"
+    );
+    let opened_by_ack = acknowledge(&b, "a", 0, t, &[]).await;
+    assert_eq!(
+        opened_by_ack.error_code,
+        ResponseError::InvalidShareSessionEpoch.code()
+    );
+    let nameless = fetch("a", 0, t, 0, &[]).with_member_id(None);
+    assert_eq!(
+        code(share_fetch(&b, &nameless).await),
+        ResponseError::InvalidRequest.code()
+    );
+}

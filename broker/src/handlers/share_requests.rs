@@ -1,0 +1,181 @@
+//! What ShareFetch and ShareAcknowledge share: who the member is, the group's settings,
+//! acknowledgements applied partition by partition (answered only once durable), what a
+//! closed session gives back, and the leaders a client is pointed to after
+//! NOT_LEADER_OR_FOLLOWER.
+
+use std::collections::BTreeMap;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::GroupId;
+use kafka_protocol::protocol::StrBytes;
+use uuid::Uuid;
+
+use super::RequestContext;
+use crate::acl::{Operation, ResourceType};
+use crate::broker::Broker;
+use crate::share::manager::{OffsetReset, ShareSettings};
+use crate::share::partition::{AckRange, AckType, Limits};
+use crate::share::records::SharePartitionKey;
+use crate::share::session::SessionKey;
+
+/// A topic partition as share requests name it.
+pub(super) type SharedPartition = (Uuid, i32);
+
+/// The member a share request comes from: group and member ids must be given, and the
+/// client must may READ the group.
+pub(super) fn member(
+    ctx: &RequestContext,
+    group: Option<&GroupId>,
+    member: Option<&StrBytes>,
+) -> Result<SessionKey, ResponseError> {
+    let group = group.map(|g| g.to_string()).unwrap_or_default();
+    let member = member.map(|m| m.to_string()).unwrap_or_default();
+    if group.is_empty() || member.is_empty() {
+        return Err(ResponseError::InvalidRequest);
+    }
+    if !ctx.may(Operation::Read, ResourceType::Group, &group) {
+        return Err(ResponseError::GroupAuthorizationFailed);
+    }
+    Ok(SessionKey { group, member })
+}
+
+/// The settings a share group's partitions run with: Kafka 4.3's defaults (group configs,
+/// resource type 32, are not yet served).
+pub(super) fn settings() -> ShareSettings {
+    ShareSettings {
+        limits: Limits::default(),
+        reset: OffsetReset::Latest,
+        read_committed: false,
+    }
+}
+
+/// One wire acknowledgement batch: first and last offsets, and the types.
+pub(super) type WireAck<'a> = (i64, i64, &'a [i8]);
+
+/// The acknowledgements of one partition as the share-partition takes them; INVALID_REQUEST
+/// for an unknown type, or RENEW (ShareAcknowledge v2, not served).
+pub(super) fn ack_ranges<'a>(
+    batches: impl IntoIterator<Item = WireAck<'a>>,
+) -> Result<Vec<AckRange>, ResponseError> {
+    batches
+        .into_iter()
+        .map(|(first, last, codes)| {
+            let types = codes
+                .iter()
+                .map(|&code| match AckType::from_code(code) {
+                    Some(AckType::Renew) | None => Err(ResponseError::InvalidRequest),
+                    Some(t) => Ok(t),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(AckRange { first, last, types })
+        })
+        .collect()
+}
+
+/// Whether the client may READ the topic with id `topic`: its name, or the error the
+/// partition answers (UNKNOWN_TOPIC_ID, TOPIC_AUTHORIZATION_FAILED).
+pub(super) fn readable_topic(ctx: &RequestContext, topic: Uuid) -> Result<String, ResponseError> {
+    let image = ctx.broker.metadata.image();
+    let name = image
+        .topic_by_id(&topic)
+        .map(|t| t.name.clone())
+        .ok_or(ResponseError::UnknownTopicId)?;
+    if !ctx.may(Operation::Read, ResourceType::Topic, &name) {
+        return Err(ResponseError::TopicAuthorizationFailed);
+    }
+    Ok(name)
+}
+
+/// Applies `member`'s acknowledgements of each partition; the error code per partition
+/// (0 once durable).
+pub(super) async fn acknowledge_all(
+    ctx: &RequestContext,
+    member: &SessionKey,
+    acks: BTreeMap<SharedPartition, Result<Vec<AckRange>, ResponseError>>,
+) -> BTreeMap<SharedPartition, i16> {
+    let settings = settings();
+    let mut codes = BTreeMap::new();
+    for ((topic, partition), ranges) in acks {
+        let applied = match (ranges, readable_topic(ctx, topic)) {
+            (Err(error), _) | (_, Err(error)) => Err(error),
+            (Ok(ranges), Ok(_)) => {
+                let key = share_key(member, topic, partition);
+                let now = crate::clock::now_ms();
+                let manager = &ctx.broker.share_partitions;
+                manager
+                    .acknowledge(&key, &member.member, &settings, &ranges, now)
+                    .await
+            }
+        };
+        let code = applied.err().map_or(0, |e| e.code());
+        codes.insert((topic, partition), code);
+    }
+    codes
+}
+
+/// Gives back what `member` holds in its group's share-partitions led here (its session
+/// closed).
+pub(super) async fn release_member(broker: &Broker, member: &SessionKey) {
+    let manager = &broker.share_partitions;
+    for key in manager.loaded() {
+        if key.group != member.group {
+            continue;
+        }
+        if let Err(error) = manager.release_member(&key, &member.member).await {
+            tracing::debug!(group = %member.group, member = %member.member, ?error, "records not released at session end");
+        }
+    }
+}
+
+/// The share-partition of `member`'s group for `partition` of `topic`.
+pub(super) fn share_key(member: &SessionKey, topic: Uuid, partition: i32) -> SharePartitionKey {
+    SharePartitionKey {
+        group: member.group.clone(),
+        topic,
+        partition,
+    }
+}
+
+/// The leader (id, epoch) the cluster metadata names for `partition` of `topic`, for a
+/// partition answered NOT_LEADER_OR_FOLLOWER; (-1, -1) when none.
+pub(super) fn current_leader(broker: &Broker, topic: Uuid, partition: i32) -> (i32, i32) {
+    let image = broker.metadata.image();
+    image
+        .topic_by_id(&topic)
+        .and_then(|t| t.partition(partition))
+        .filter(|p| p.has_leader())
+        .map_or((-1, -1), |p| (p.leader, p.leader_epoch))
+}
+
+/// The NodeEndpoint of one broker (id, host, port, rack) in the response type `$t`
+/// (ShareFetch's and ShareAcknowledge's are distinct types of one shape).
+macro_rules! node_endpoint {
+    ($t:ty) => {
+        |(id, host, port, rack): (i32, String, i32, Option<String>)| {
+            <$t>::default()
+                .with_node_id(kafka_protocol::messages::BrokerId(id))
+                .with_host(StrBytes::from_string(host))
+                .with_port(port)
+                .with_rack(rack.map(StrBytes::from_string))
+        }
+    };
+}
+pub(super) use node_endpoint;
+
+/// The addresses, on the client's listener, of the brokers in `ids`: (id, host, port, rack).
+pub(super) fn endpoints(
+    ctx: &RequestContext,
+    ids: impl IntoIterator<Item = i32>,
+) -> Vec<(i32, String, i32, Option<String>)> {
+    let image = ctx.broker.metadata.image();
+    let mut ids: Vec<i32> = ids.into_iter().filter(|id| *id >= 0).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids.into_iter()
+        .filter_map(|id| {
+            let node = image.broker(id)?;
+            let (host, port) = node.endpoint(&ctx.client.listener)?;
+            Some((id, host.to_string(), port, node.rack.clone()))
+        })
+        .collect()
+}

@@ -1,0 +1,163 @@
+"""Share groups (KIP-932) with librdkafka's share consumer (confluent-kafka `ShareConsumer`)
+against a standalone broker serving them (`unstable.api.versions.enable`): members of one
+share group read a topic's partitions together with every record delivered to one member, a
+record released by one member is delivered again, with its delivery count, to another, and a
+closed member's records go back to the group."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from confluent_kafka import AcknowledgeType, ShareConsumer
+
+from pyclients import ck_create_topic, ck_produce
+
+PARTITIONS = 2
+SETTINGS = {"unstable_api_versions_enable": True}
+
+pytestmark = pytest.mark.single_broker(
+    "share-partition state is reached over the inter-broker share state APIs, not yet served"
+)
+
+
+def share_consumer(bootstrap: str, group: str, explicit: bool = False) -> ShareConsumer:
+    conf = {"bootstrap.servers": bootstrap, "group.id": group}
+    if explicit:
+        conf["share.acknowledgement.mode"] = "explicit"
+    return ShareConsumer(conf)
+
+
+def produce(bootstrap: str, topic: str, values: list[str]) -> None:
+    reports = ck_produce(bootstrap, topic, [
+        {"value": v.encode(), "partition": i % PARTITIONS} for i, v in enumerate(values)
+    ])
+    assert all(r.error is None for r in reports), reports
+
+
+def records(consumer: ShareConsumer, timeout: float = 1.0) -> list:
+    got = []
+    for m in consumer.poll(timeout) or []:
+        assert m.error() is None, m.error()
+        got.append(m)
+    return got
+
+
+def warm_up(bootstrap: str, topic: str, consumers: list[ShareConsumer]) -> None:
+    """Produces a record now and then until every consumer has received one: the group's
+    share-partitions then exist (they start at the log end, share.auto.offset.reset latest),
+    and what is produced next is read whole. Bounded by 60 s."""
+    waiting = set(range(len(consumers)))
+    deadline = time.monotonic() + 60
+    n = 0
+    while waiting:
+        assert time.monotonic() < deadline, f"consumers {sorted(waiting)} received nothing in 60 s"
+        produce(bootstrap, topic, [f"warm-{n}-{p}" for p in range(PARTITIONS)])
+        n += 1
+        for i in sorted(waiting):
+            if records(consumers[i], 0.5):
+                waiting.discard(i)
+
+
+def test_members_of_a_share_group_read_every_record_once(broker_factory, topic):
+    bootstrap = broker_factory(**SETTINGS).bootstrap
+    ck_create_topic(bootstrap, topic, PARTITIONS)
+    members = [share_consumer(bootstrap, "share-readers") for _ in range(2)]
+    try:
+        for m in members:
+            m.subscribe([topic])
+        warm_up(bootstrap, topic, members)
+        sent = [f"r{i}" for i in range(200)]
+        produce(bootstrap, topic, sent)
+        seen: list[str] = []
+        deadline = time.monotonic() + 60
+        while len([v for v in seen if v.startswith("r")]) < len(sent):
+            assert time.monotonic() < deadline, f"read {len(seen)} of {len(sent)} in 60 s"
+            for m in members:
+                seen += [r.value().decode() for r in records(m, 0.5)]
+        measured = [v for v in seen if v.startswith("r")]
+        assert sorted(measured) == sorted(sent), "every record once, none twice"
+    finally:
+        for m in members:
+            m.close()
+
+
+def test_a_released_record_is_delivered_again_to_another_member(broker_factory, topic):
+    bootstrap = broker_factory(**SETTINGS).bootstrap
+    ck_create_topic(bootstrap, topic, PARTITIONS)
+    first = share_consumer(bootstrap, "share-release", explicit=True)
+    second = share_consumer(bootstrap, "share-release")
+    try:
+        first.subscribe([topic])
+        # The first member alone: it warms up and receives the record to release.
+        deadline = time.monotonic() + 60
+        n = 0
+        while True:
+            assert time.monotonic() < deadline, "the first member received nothing in 60 s"
+            produce(bootstrap, topic, [f"warm-{n}"])
+            n += 1
+            got = records(first, 0.5)
+            if got:
+                break
+        for m in got:
+            first.acknowledge(m, AcknowledgeType.RELEASE)
+        released = {(m.partition(), m.offset()) for m in got}
+        first.commit_sync()
+        first.close()
+        second.subscribe([topic])
+        again: dict = {}
+        deadline = time.monotonic() + 60
+        while set(again) != released:
+            assert time.monotonic() < deadline, f"redelivered {sorted(again)} of {sorted(released)}"
+            for m in records(second, 0.5):
+                again[(m.partition(), m.offset())] = m.delivery_count()
+        assert set(again.values()) == {2}, again
+    finally:
+        second.close()
+
+
+ABANDON = r"""
+import json, os, sys, time
+from confluent_kafka import Producer, ShareConsumer
+bootstrap, topic = sys.argv[1], sys.argv[2]
+c = ShareConsumer({"bootstrap.servers": bootstrap, "group.id": "share-abandoned",
+                   "share.acknowledgement.mode": "explicit"})
+c.subscribe([topic])
+p = Producer({"bootstrap.servers": bootstrap})
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline:
+    p.produce(topic, value=b"held")
+    p.flush(10)
+    got = [m for m in (c.poll(0.5) or []) if m.error() is None]
+    if got:
+        print(json.dumps([[m.partition(), m.offset()] for m in got]), flush=True)
+        os._exit(0)  # the connection drops with the records held, unacknowledged
+sys.exit("nothing received in 60 s")
+"""
+
+
+def test_records_held_by_a_dropped_connection_go_back_at_once(broker_factory, topic):
+    import json
+    import subprocess
+    import sys
+
+    bootstrap = broker_factory(**SETTINGS).bootstrap
+    ck_create_topic(bootstrap, topic, 1)
+    out = subprocess.run([sys.executable, "-c", ABANDON, bootstrap, topic],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    held = {tuple(x) for x in json.loads(out.stdout.strip().splitlines()[-1])}
+    other = share_consumer(bootstrap, "share-abandoned")
+    try:
+        other.subscribe([topic])
+        again: dict = {}
+        deadline = time.monotonic() + 60
+        while not held <= set(again):
+            assert time.monotonic() < deadline, f"redelivered {sorted(again)} of {sorted(held)}"
+            for m in records(other, 0.5):
+                again[(m.partition(), m.offset())] = m.delivery_count()
+        # Given back by the session's end (its delivery not counted), not by the lock's
+        # 30-second expiry (which counts it: the next delivery would be the second).
+        assert {again[k] for k in held} == {1}, again
+    finally:
+        other.close()
