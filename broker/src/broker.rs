@@ -51,6 +51,8 @@ pub enum StartError {
     /// Topics could not be loaded.
     #[error(transparent)]
     Topics(#[from] MetadataError),
+    #[error(transparent)]
+    GroupConfigs(#[from] crate::group_configs::GroupConfigError),
     /// The producer id checkpoint is unusable.
     #[error(transparent)]
     ProducerIds(#[from] IdAllocatorError),
@@ -111,6 +113,8 @@ pub struct Broker {
     pub share_partitions: Arc<SharePartitionManager>,
     /// The share sessions of the members fetching here (`group.share.max.share.sessions`).
     pub share_sessions: parking_lot::Mutex<SessionCache>,
+    /// Groups' configs (config resource type GROUP).
+    pub group_configs: crate::group_configs::GroupConfigs,
     /// Client quotas and the rates they are enforced against.
     pub quotas: Quotas,
     /// Replication throttles' byte rates, leader and follower side.
@@ -413,6 +417,7 @@ impl Prepared {
         let txn_topic = InternalTopic::transactions(&config);
         let share_topic = InternalTopic::share_state(&config);
         let quotas = Quotas::open(&dir, parts.shared_quotas)?;
+        let group_configs = crate::group_configs::GroupConfigs::open(&dir)?;
         let scram =
             crate::security::credentials::ScramCredentials::open_shared(&dir, parts.shared_scram)?;
         let authorizer = crate::acl::from_settings(&config.security, &dir, parts.shared_acls)?;
@@ -461,6 +466,7 @@ impl Prepared {
                 shares,
                 share_partitions,
                 share_sessions: parking_lot::Mutex::new(SessionCache::new(MAX_SHARE_SESSIONS)),
+                group_configs,
                 quotas,
                 replication_quotas: Default::default(),
                 scram,

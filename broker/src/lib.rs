@@ -82,6 +82,7 @@ pub mod dynamic_config;
 mod error_codes;
 pub mod flags;
 mod fsutil;
+pub mod group_configs;
 pub mod handlers;
 pub mod http;
 pub mod kube;

@@ -23,6 +23,7 @@ use crate::broker::Broker;
 use crate::config::BrokerConfig;
 use crate::dynamic_config::{Compute, DynamicConfigError, Level, Values};
 use crate::error_codes::metadata_code;
+use crate::group_configs::{GroupConfigError, GroupConfigOp};
 use crate::metadata::MetadataError;
 use crate::topics::alter::{dynamic_values_after, topic_configs_after, AlterError};
 use crate::topics::describe::{self, Described};
@@ -31,6 +32,8 @@ use crate::topics::describe::{self, Described};
 const RESOURCE_TOPIC: i8 = 2;
 /// ConfigResource type of a broker.
 const RESOURCE_BROKER: i8 = 4;
+/// ConfigResource type of a group (consumer and share groups' configs).
+const RESOURCE_GROUP: i8 = 32;
 
 /// Describes topic or broker configs.
 pub(crate) async fn describe(
@@ -56,6 +59,9 @@ pub(crate) async fn describe(
                     RESOURCE_TOPIC => topic_entries(&ctx, &resource.resource_name),
                     RESOURCE_BROKER => broker_level(&ctx.broker.config, &resource.resource_name)
                         .map(|level| describe::broker(&ctx.broker.config, level)),
+                    RESOURCE_GROUP => {
+                        Ok(ctx.broker.group_configs.describe(&resource.resource_name))
+                    }
                     other => Err((
                         ResponseError::InvalidRequest,
                         format!("config resource type {other} is not supported"),
@@ -272,6 +278,7 @@ async fn alter_resource_incrementally(
         RESOURCE_BROKER => {
             alter_broker_incrementally(ctx, name, &resource.configs, validate_only).await
         }
+        RESOURCE_GROUP => alter_group_incrementally(ctx, name, &resource.configs, validate_only),
         other => Err(not_alterable(other)),
     }
 }
@@ -318,6 +325,51 @@ async fn alter_broker_incrementally(
     set_dynamic(&ctx.broker, level, &compute, validate_only).await
 }
 
+/// Applies `ops` to group `name`'s configs (all checked first; none applied if one fails).
+/// A cluster's brokers do not share group configs yet, so only a standalone broker keeps them.
+fn alter_group_incrementally(
+    ctx: &RequestContext,
+    name: &str,
+    ops: &[AlterableConfig],
+    validate_only: bool,
+) -> Result<(), (ResponseError, String)> {
+    if ctx.broker.registrar.is_some() {
+        return Err((
+            ResponseError::InvalidRequest,
+            "group configs are not yet kept by a cluster of brokers".into(),
+        ));
+    }
+    if name.is_empty() {
+        return Err((
+            ResponseError::InvalidRequest,
+            "a group config needs a group id".into(),
+        ));
+    }
+    let ops: Vec<GroupConfigOp> = ops
+        .iter()
+        .map(|op| {
+            let key = op.name.to_string();
+            match op.config_operation {
+                0 => GroupConfigOp::Set(key, op.value.as_deref().unwrap_or_default().to_owned()),
+                1 => GroupConfigOp::Delete(key),
+                _ => GroupConfigOp::ListOp(key),
+            }
+        })
+        .collect();
+    ctx.broker
+        .group_configs
+        .alter(name, &ops, validate_only)
+        .map_err(|error| {
+            let code = match error {
+                GroupConfigError::Save { .. } | GroupConfigError::Load { .. } => {
+                    ResponseError::UnknownServerError
+                }
+                _ => ResponseError::InvalidConfig,
+            };
+            (code, error.to_string())
+        })
+}
+
 fn alter_failure(error: AlterError) -> (ResponseError, String) {
     (error.code(), error.to_string())
 }
@@ -357,8 +409,8 @@ fn dynamic_failure(error: DynamicConfigError) -> (ResponseError, String) {
     (code, error.to_string())
 }
 
-/// Kafka's check of a config resource: `operation` on the topic, or on the cluster for a
-/// broker's configs.
+/// Kafka's check of a config resource: `operation` on the topic or group, or on the cluster
+/// for a broker's configs.
 fn refused(
     ctx: &RequestContext,
     resource_type: i8,
@@ -373,6 +425,10 @@ fn refused(
         RESOURCE_BROKER => (
             ctx.may_on_cluster(operation),
             ResponseError::ClusterAuthorizationFailed,
+        ),
+        RESOURCE_GROUP => (
+            ctx.may(operation, ResourceType::Group, name),
+            ResponseError::GroupAuthorizationFailed,
         ),
         _ => return None,
     };

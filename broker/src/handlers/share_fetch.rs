@@ -109,7 +109,8 @@ pub(crate) async fn handle(ctx: RequestContext, request: ShareFetchRequest) -> S
     for (partition, code) in acknowledged {
         answers.entry(partition).or_default().acknowledge_error = code;
     }
-    response(&ctx, answers)
+    let lock_ms = settings(&ctx.broker, &key.group).limits.lock_duration_ms;
+    response(&ctx, answers, lock_ms)
 }
 
 /// Acquires records of `partitions` for the member, again as records arrive, until some are
@@ -170,7 +171,7 @@ async fn fetch_once(
     partitions: &[SharedPartition],
     ask: FetchAsk,
 ) -> (BTreeMap<SharedPartition, Answer>, bool) {
-    let settings = settings();
+    let settings = settings(&ctx.broker, &key.group);
     let mut loading = false;
     let mut answers = BTreeMap::new();
     let mut remaining = ask.max_records;
@@ -209,6 +210,7 @@ async fn fetch_once(
 fn response(
     ctx: &RequestContext,
     answers: BTreeMap<SharedPartition, Answer>,
+    lock_ms: i64,
 ) -> ShareFetchResponse {
     let mut topics: BTreeMap<uuid::Uuid, Vec<PartitionData>> = BTreeMap::new();
     let mut leaders = BTreeSet::new();
@@ -255,9 +257,7 @@ fn response(
         .map(node_endpoint!(NodeEndpoint))
         .collect();
     ShareFetchResponse::default()
-        .with_acquisition_lock_timeout_ms(
-            i32::try_from(settings().limits.lock_duration_ms).unwrap_or(i32::MAX),
-        )
+        .with_acquisition_lock_timeout_ms(i32::try_from(lock_ms).unwrap_or(i32::MAX))
         .with_responses(
             topics
                 .into_iter()

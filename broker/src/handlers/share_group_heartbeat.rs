@@ -45,11 +45,12 @@ pub(crate) async fn handle(
         },
     };
     let topics = topics_view(&ctx.broker);
-    match ctx
+    let groups = &ctx.broker.groups;
+    let config = ctx
         .broker
-        .groups
-        .share_heartbeat(&group_id, &heartbeat, &topics)
-    {
+        .group_configs
+        .share_membership(&group_id, groups.config().share);
+    match groups.share_heartbeat(&group_id, &heartbeat, &topics, &config) {
         Ok(answer) => ShareGroupHeartbeatResponse::default()
             .with_member_id(Some(StrBytes::from_string(member_id)))
             .with_member_epoch(answer.member_epoch)

@@ -13,8 +13,8 @@ use uuid::Uuid;
 use super::RequestContext;
 use crate::acl::{Operation, ResourceType};
 use crate::broker::Broker;
-use crate::share::manager::{OffsetReset, ShareSettings};
-use crate::share::partition::{AckRange, AckType, Limits};
+use crate::share::manager::ShareSettings;
+use crate::share::partition::{AckRange, AckType};
 use crate::share::records::SharePartitionKey;
 use crate::share::session::SessionKey;
 
@@ -39,14 +39,10 @@ pub(super) fn member(
     Ok(SessionKey { group, member })
 }
 
-/// The settings a share group's partitions run with: Kafka 4.3's defaults (group configs,
-/// resource type 32, are not yet served).
-pub(super) fn settings() -> ShareSettings {
-    ShareSettings {
-        limits: Limits::default(),
-        reset: OffsetReset::Latest,
-        read_committed: false,
-    }
+/// The settings a share group's partitions run with: its group configs over Kafka's
+/// defaults.
+pub(super) fn settings(broker: &Broker, group: &str) -> ShareSettings {
+    broker.group_configs.share_settings(group)
 }
 
 /// One wire acknowledgement batch: first and last offsets, and the types.
@@ -93,7 +89,7 @@ pub(super) async fn acknowledge_all(
     member: &SessionKey,
     acks: BTreeMap<SharedPartition, Result<Vec<AckRange>, ResponseError>>,
 ) -> BTreeMap<SharedPartition, i16> {
-    let settings = settings();
+    let settings = settings(&ctx.broker, &member.group);
     let mut codes = BTreeMap::new();
     for ((topic, partition), ranges) in acks {
         let applied = match (ranges, readable_topic(ctx, topic)) {

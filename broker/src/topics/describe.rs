@@ -22,6 +22,8 @@ pub enum Source {
     StaticBroker = 4,
     /// The built-in default.
     Default = 5,
+    /// A group's override (GROUP_CONFIG).
+    Group = 8,
 }
 
 impl Source {

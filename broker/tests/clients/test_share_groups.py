@@ -1,17 +1,19 @@
 """Share groups (KIP-932) with librdkafka's share consumer (confluent-kafka `ShareConsumer`)
 against a standalone broker serving them (`unstable.api.versions.enable`): members of one
 share group read a topic's partitions together with every record delivered to one member, a
-record released by one member is delivered again, with its delivery count, to another, and a
-closed member's records go back to the group."""
+record released by one member is delivered again, with its delivery count, to another, a
+closed member's records go back to the group, and a group's configs set through the admin
+client (`share.auto.offset.reset`) decide where its share-partitions start."""
 
 from __future__ import annotations
 
 import time
 
 import pytest
-from confluent_kafka import AcknowledgeType, ShareConsumer
+from confluent_kafka import AcknowledgeType, KafkaException, ShareConsumer
+from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
 
-from pyclients import ck_create_topic, ck_produce
+from pyclients import ck_admin, ck_create_topic, ck_produce
 
 PARTITIONS = 2
 SETTINGS = {"unstable_api_versions_enable": True}
@@ -161,3 +163,38 @@ def test_records_held_by_a_dropped_connection_go_back_at_once(broker_factory, to
         assert {again[k] for k in held} == {1}, again
     finally:
         other.close()
+
+
+def group_config(bootstrap: str, group: str, entries: dict) -> None:
+    admin = ck_admin(bootstrap)
+    resource = ConfigResource(ResourceType.GROUP, group, incremental_configs=[
+        ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in entries.items()
+    ])
+    admin.incremental_alter_configs([resource])[resource].result(20)
+
+
+def test_a_group_set_to_earliest_reads_what_was_produced_before_it_joined(broker_factory, topic):
+    bootstrap = broker_factory(**SETTINGS).bootstrap
+    ck_create_topic(bootstrap, topic, PARTITIONS)
+    sent = [f"early-{i}" for i in range(50)]
+    produce(bootstrap, topic, sent)
+    group_config(bootstrap, "share-earliest", {"share.auto.offset.reset": "earliest"})
+    admin = ck_admin(bootstrap)
+    resource = ConfigResource(ResourceType.GROUP, "share-earliest")
+    described = admin.describe_configs([resource])[resource].result(20)
+    assert described["share.auto.offset.reset"].value == "earliest"
+    assert described["share.record.lock.duration.ms"].value == "30000"
+    with pytest.raises(KafkaException) as refused:
+        group_config(bootstrap, "share-earliest", {"share.record.lock.duration.ms": "5"})
+    assert "INVALID_CONFIG" in str(refused.value)
+    consumer = share_consumer(bootstrap, "share-earliest")
+    try:
+        consumer.subscribe([topic])
+        seen: list[str] = []
+        deadline = time.monotonic() + 60
+        while len(seen) < len(sent):
+            assert time.monotonic() < deadline, f"read {len(seen)} of {len(sent)} in 60 s"
+            seen += [r.value().decode() for r in records(consumer, 0.5)]
+        assert sorted(seen) == sorted(sent)
+    finally:
+        consumer.close()

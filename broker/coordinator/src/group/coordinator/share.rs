@@ -19,7 +19,9 @@ use kafka_protocol::error::ResponseError;
 
 use super::{GroupCoordinator, GroupIdRule, Refused};
 use crate::share::assignor::TopicPartition;
-use crate::share::group::{Heartbeat, HeartbeatAnswer, ShareGroup, ShareMember, TopicsView};
+use crate::share::group::{
+    Heartbeat, HeartbeatAnswer, ShareGroup, ShareGroupConfig, ShareMember, TopicsView,
+};
 
 /// The share groups of the partitions served here.
 #[derive(Default)]
@@ -58,12 +60,13 @@ impl ShareGroupDescription {
 
 impl GroupCoordinator {
     /// ShareGroupHeartbeat at this group's coordinator: `topics` is what the group's members
-    /// may read now.
+    /// may read now, `config` the group's settings (its group configs over the broker's).
     pub fn share_heartbeat(
         self: &Arc<Self>,
         group_id: &str,
         heartbeat: &Heartbeat,
         topics: &TopicsView,
+        config: &ShareGroupConfig,
     ) -> Result<HeartbeatAnswer, Refused> {
         if group_id.is_empty() {
             return Err(Refused {
@@ -76,14 +79,13 @@ impl GroupCoordinator {
             return Err(not_share(group_id));
         }
         let now = self.now().mono;
-        let config = self.config.share;
         let mut share = self.share.lock();
         let group = share.groups.entry(group_id.to_owned()).or_default();
         let expired = group.expire(now);
         if !expired.is_empty() {
             tracing::info!(group = %group_id, members = ?expired, "share group members' sessions expired");
         }
-        let answer = group.heartbeat(heartbeat, topics, &config, now);
+        let answer = group.heartbeat(heartbeat, topics, config, now);
         if group.is_empty() && group.group_epoch() == 0 {
             // A refused first join leaves no group behind.
             share.groups.remove(group_id);

@@ -52,15 +52,21 @@ fn all() -> BTreeSet<(Uuid, i32)> {
 async fn members_join_cover_every_partition_and_are_described() {
     let log = Arc::new(MemoryLog::with_partitions(PARTITIONS));
     let c = coordinator(&log, 45_000);
-    let a = c.share_heartbeat("q", &beat("a", 0), &topics()).unwrap();
+    let a = c
+        .share_heartbeat("q", &beat("a", 0), &topics(), &c.config().share)
+        .unwrap();
     assert_eq!(a.member_epoch, 1);
     assert_eq!(a.assignment, Some(all()));
-    let b = c.share_heartbeat("q", &beat("b", 0), &topics()).unwrap();
+    let b = c
+        .share_heartbeat("q", &beat("b", 0), &topics(), &c.config().share)
+        .unwrap();
     assert_eq!(b.member_epoch, 2);
     // More partitions than members: the simple assignor spreads them (one member each).
     let b_has = b.assignment.unwrap_or_default();
     assert!(!b_has.is_empty() && b_has.len() < 3, "{b_has:?}");
-    let a = c.share_heartbeat("q", &beat("a", 1), &topics()).unwrap();
+    let a = c
+        .share_heartbeat("q", &beat("a", 1), &topics(), &c.config().share)
+        .unwrap();
     assert_eq!(a.member_epoch, 2);
     let d = c.describe_share_group("q").unwrap();
     assert_eq!(d.state(), "Stable");
@@ -74,7 +80,9 @@ async fn members_join_cover_every_partition_and_are_described() {
     );
     assert_eq!(d.subscribed, BTreeSet::from(["t".to_owned()]));
     assert_eq!(d.assigned(), all());
-    let left = c.share_heartbeat("q", &beat("a", -1), &topics()).unwrap();
+    let left = c
+        .share_heartbeat("q", &beat("a", -1), &topics(), &c.config().share)
+        .unwrap();
     assert_eq!(left.member_epoch, -1);
     assert_eq!(
         c.describe_share_group("nobody"),
@@ -86,7 +94,8 @@ async fn members_join_cover_every_partition_and_are_described() {
 async fn a_group_id_is_of_one_type_only() {
     let log = Arc::new(MemoryLog::with_partitions(PARTITIONS));
     let c = coordinator(&log, 45_000);
-    c.share_heartbeat("q", &beat("a", 0), &topics()).unwrap();
+    c.share_heartbeat("q", &beat("a", 0), &topics(), &c.config().share)
+        .unwrap();
     let consumer = HeartbeatRequest {
         member_id: "c".into(),
         member_epoch: 0,
@@ -112,14 +121,16 @@ async fn a_group_id_is_of_one_type_only() {
     assert_eq!(refused.code, ResponseError::GroupIdNotFound);
     c.consumer_heartbeat("cg", consumer, &image).await.unwrap();
     let refused = c
-        .share_heartbeat("cg", &beat("a", 0), &topics())
+        .share_heartbeat("cg", &beat("a", 0), &topics(), &c.config().share)
         .unwrap_err();
     assert_eq!(refused.code, ResponseError::GroupIdNotFound);
     assert_eq!(
         c.describe_share_group("cg"),
         Err(ResponseError::GroupIdNotFound)
     );
-    let refused = c.share_heartbeat("", &beat("a", 0), &topics()).unwrap_err();
+    let refused = c
+        .share_heartbeat("", &beat("a", 0), &topics(), &c.config().share)
+        .unwrap_err();
     assert_eq!(refused.code, ResponseError::InvalidRequest);
 }
 
@@ -127,13 +138,14 @@ async fn a_group_id_is_of_one_type_only() {
 async fn a_silent_member_is_dropped_when_the_group_is_next_looked_at() {
     let log = Arc::new(MemoryLog::with_partitions(PARTITIONS));
     let c = coordinator(&log, 50);
-    c.share_heartbeat("q", &beat("a", 0), &topics()).unwrap();
+    c.share_heartbeat("q", &beat("a", 0), &topics(), &c.config().share)
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(120)).await;
     let d = c.describe_share_group("q").unwrap();
     assert!(d.members.is_empty(), "{d:?}");
     assert_eq!(d.state(), "Empty");
     let refused = c
-        .share_heartbeat("q", &beat("a", 1), &topics())
+        .share_heartbeat("q", &beat("a", 1), &topics(), &c.config().share)
         .unwrap_err();
     assert_eq!(refused.code, ResponseError::UnknownMemberId);
 }
@@ -142,23 +154,26 @@ async fn a_silent_member_is_dropped_when_the_group_is_next_looked_at() {
 async fn membership_goes_with_the_offsets_partition_and_members_rejoin() {
     let log = Arc::new(MemoryLog::with_partitions(PARTITIONS));
     let c = coordinator(&log, 45_000);
-    c.share_heartbeat("q", &beat("a", 0), &topics()).unwrap();
+    c.share_heartbeat("q", &beat("a", 0), &topics(), &c.config().share)
+        .unwrap();
     let partition = c.partition_for("q");
     log.set_leader(partition, None);
     let refused = c
-        .share_heartbeat("q", &beat("a", 1), &topics())
+        .share_heartbeat("q", &beat("a", 1), &topics(), &c.config().share)
         .unwrap_err();
     assert_eq!(refused.code, ResponseError::NotCoordinator);
     assert!(!c.is_share_group("q"), "unloaded with its partition");
     log.set_leader(partition, Some(1));
     let refused = c
-        .share_heartbeat("q", &beat("a", 1), &topics())
+        .share_heartbeat("q", &beat("a", 1), &topics(), &c.config().share)
         .unwrap_err();
     assert_eq!(
         refused.code,
         ResponseError::UnknownMemberId,
         "the member rejoins"
     );
-    let again = c.share_heartbeat("q", &beat("a", 0), &topics()).unwrap();
+    let again = c
+        .share_heartbeat("q", &beat("a", 0), &topics(), &c.config().share)
+        .unwrap();
     assert_eq!(again.assignment, Some(all()));
 }
