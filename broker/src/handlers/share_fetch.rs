@@ -17,8 +17,8 @@ use tokio::time::Instant;
 
 use super::refuse::Refuse;
 use super::share_requests::{
-    ack_ranges, acknowledge_all, current_leader, endpoints, member, node_endpoint, readable_topic,
-    release_member, settings, share_key, SharedPartition,
+    ack_ranges, acknowledge_all, current_leader, endpoints, member, node_endpoint,
+    readable_partition, release_member, settings, share_key, SharedPartition,
 };
 use super::RequestContext;
 use crate::share::manager::{FetchAsk, ShareFetched};
@@ -125,7 +125,7 @@ async fn fetch_until(
     let mut watchers: Vec<watch::Receiver<i64>> = partitions
         .iter()
         .filter_map(|&(topic, index)| {
-            let name = readable_topic(ctx, topic).ok()?;
+            let name = readable_partition(ctx, topic, index).ok()?;
             let replica = ctx.broker.replicas.get(&name, index)?;
             Some(replica.watch_high_watermark())
         })
@@ -178,7 +178,7 @@ async fn fetch_once(
     let mut bytes = ask.max_bytes;
     for &(topic, partition) in partitions {
         let mut answer = Answer::default();
-        if let Err(error) = readable_topic(ctx, topic) {
+        if let Err(error) = readable_partition(ctx, topic, partition) {
             answer.error = Some(error);
         } else if remaining > 0 && bytes > 0 {
             let this = FetchAsk {

@@ -221,3 +221,38 @@ async fn session_errors_are_answered_as_clients_expect() {
         ResponseError::InvalidRequest.code()
     );
 }
+
+#[tokio::test]
+async fn unknown_topics_and_partitions_are_answered_per_partition() {
+    let dir = tempfile::tempdir().unwrap();
+    let (b, t) = broker(dir.path(), true);
+    let mut req = fetch("a", 0, t, 0, &[]);
+    req.topics[0].partitions[0].partition_index = 99;
+    req.topics.push(
+        share_fetch_request::FetchTopic::default()
+            .with_topic_id(Uuid::from_u128(999))
+            .with_partitions(vec![share_fetch_request::FetchPartition::default()]),
+    );
+    let r = share_fetch(&b, &req).await;
+    assert_eq!(r.error_code, NONE);
+    let mut codes: Vec<(Uuid, i32, i16)> = r
+        .responses
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(move |p| (t.topic_id, p.partition_index, p.error_code))
+        })
+        .collect();
+    codes.sort();
+    let mut expected = vec![
+        (t, 99, ResponseError::UnknownTopicOrPartition.code()),
+        (
+            Uuid::from_u128(999),
+            0,
+            ResponseError::UnknownTopicId.code(),
+        ),
+    ];
+    expected.sort();
+    assert_eq!(codes, expected);
+}

@@ -68,16 +68,24 @@ pub(super) fn ack_ranges<'a>(
         .collect()
 }
 
-/// Whether the client may READ the topic with id `topic`: its name, or the error the
-/// partition answers (UNKNOWN_TOPIC_ID, TOPIC_AUTHORIZATION_FAILED).
-pub(super) fn readable_topic(ctx: &RequestContext, topic: Uuid) -> Result<String, ResponseError> {
+/// Whether the client may READ partition `index` of the topic with id `topic`: the topic's
+/// name, or the error the partition answers (UNKNOWN_TOPIC_ID, TOPIC_AUTHORIZATION_FAILED,
+/// UNKNOWN_TOPIC_OR_PARTITION; a share-partition exists only for a partition that does).
+pub(super) fn readable_partition(
+    ctx: &RequestContext,
+    topic: Uuid,
+    index: i32,
+) -> Result<String, ResponseError> {
     let image = ctx.broker.metadata.image();
-    let name = image
+    let found = image
         .topic_by_id(&topic)
-        .map(|t| t.name.clone())
         .ok_or(ResponseError::UnknownTopicId)?;
+    let name = found.name.clone();
     if !ctx.may(Operation::Read, ResourceType::Topic, &name) {
         return Err(ResponseError::TopicAuthorizationFailed);
+    }
+    if found.partition(index).is_none() {
+        return Err(ResponseError::UnknownTopicOrPartition);
     }
     Ok(name)
 }
@@ -92,7 +100,7 @@ pub(super) async fn acknowledge_all(
     let settings = settings(&ctx.broker, &member.group);
     let mut codes = BTreeMap::new();
     for ((topic, partition), ranges) in acks {
-        let applied = match (ranges, readable_topic(ctx, topic)) {
+        let applied = match (ranges, readable_partition(ctx, topic, partition)) {
             (Err(error), _) | (_, Err(error)) => Err(error),
             (Ok(ranges), Ok(_)) => {
                 let key = share_key(member, topic, partition);

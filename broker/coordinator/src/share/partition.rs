@@ -424,7 +424,12 @@ impl SharePartition {
             if ack.last < ack.first {
                 return Err(AckError::InvalidRequest("last offset before first offset"));
             }
-            let count = usize::try_from(ack.last - ack.first + 1).unwrap_or(usize::MAX);
+            let count = ack
+                .last
+                .checked_sub(ack.first)
+                .and_then(|d| usize::try_from(d).ok())
+                .and_then(|d| d.checked_add(1))
+                .unwrap_or(usize::MAX);
             if ack.types.len() != 1 && ack.types.len() != count {
                 return Err(AckError::InvalidRequest(
                     "acknowledge types must be one for the range or one per offset",
@@ -435,14 +440,17 @@ impl SharePartition {
                     "acknowledged offsets were never delivered",
                 ));
             }
-            for (i, offset) in (ack.first..=ack.last).enumerate() {
+            // Offsets below the start are done already (Kafka ignores them): never walked,
+            // however far below the range begins.
+            for offset in ack.first.max(self.start)..=ack.last {
+                let i = offset
+                    .checked_sub(ack.first)
+                    .and_then(|d| usize::try_from(d).ok())
+                    .unwrap_or(usize::MAX);
                 let kind = ack.types.get(i).or(ack.types.first()).copied();
                 let Some(kind) = kind else {
                     return Err(AckError::InvalidRequest("no acknowledge type"));
                 };
-                if offset < self.start {
-                    continue;
-                }
                 if plan.last().is_some_and(|(o, _)| *o >= offset) {
                     return Err(AckError::InvalidRequest(
                         "acknowledged ranges overlap or are out of order",

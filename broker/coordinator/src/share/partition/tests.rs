@@ -464,6 +464,27 @@ fn a_log_start_past_the_window_moves_it_and_skips_what_lay_below() {
     assert_eq!(sp.fetch_offset(), Some(20));
 }
 
+/// A hostile range starting at the lowest offset there is: answered at once, no overflow,
+/// no walk over the offsets below the window.
+#[test]
+fn a_range_from_far_below_the_window_is_neither_walked_nor_overflowing() {
+    let mut sp = SharePartition::new(0, limits());
+    acquire_all(&mut sp, "a", 3, 0);
+    let pending = sp
+        .acknowledge("a", &[ack(i64::MIN, 2, AckType::Accept)], 0)
+        .expect("one type for the whole range");
+    assert_eq!(pending.changes.len(), 1, "{pending:?}");
+    let per_offset = AckRange {
+        first: i64::MIN,
+        last: 2,
+        types: vec![AckType::Accept, AckType::Release],
+    };
+    assert!(matches!(
+        sp.acknowledge("a", &[per_offset], 0),
+        Err(AckError::InvalidRequest(_))
+    ));
+}
+
 #[test]
 fn a_restored_window_redelivers_only_what_was_never_acknowledged() {
     let mut sp = SharePartition::new(0, limits());
