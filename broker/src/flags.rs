@@ -310,9 +310,10 @@ pub struct Flags {
     /// KAFKA_STORAGE_ERROR, which clients retry, while the read goes on into the cache.
     #[arg(long, env = "TRIBUTARY_REMOTE_FETCH_MAX_WAIT_MS")]
     pub remote_fetch_max_wait_ms: Option<u64>,
-    /// unstable.api.versions.enable: also serve and advertise the APIs still being built
-    /// (today share groups' membership), as Kafka's same setting does; off by default, so
-    /// no client is offered an API it cannot use end to end.
+    /// unstable.api.versions.enable: also serve and advertise the APIs still being built, as
+    /// Kafka's same setting does: today share groups on a cluster's brokers (a standalone
+    /// broker serves them always), which do not yet exchange share-partition state; off by
+    /// default, so no client is offered an API it cannot use end to end.
     #[arg(long, env = "TRIBUTARY_UNSTABLE_API_VERSIONS_ENABLE")]
     pub unstable_api_versions_enable: Option<bool>,
 }

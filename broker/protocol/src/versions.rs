@@ -65,10 +65,10 @@ pub(super) const CONSUMER_PROTOCOL_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ConsumerGroupDescribe, 0, 0),
 ];
 
-/// APIs still being built, served and advertised only with `unstable.api.versions.enable`
-/// (Kafka's setting for the same purpose): share groups (KIP-932) at v1, until their group
-/// configs, admin APIs, v2 and the cluster's inter-broker state calls are served too.
-pub(super) const UNSTABLE_APIS: &[(ApiKey, i16, i16)] = &[
+/// Share groups' APIs (KIP-932) at v1: served and advertised by a standalone broker, and by a
+/// cluster's brokers only with `unstable.api.versions.enable` (Kafka's setting for APIs still
+/// being built) until they exchange share-partition state over the inter-broker APIs.
+pub(super) const SHARE_GROUP_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ShareGroupHeartbeat, 1, 1),
     (ApiKey::ShareGroupDescribe, 1, 1),
     (ApiKey::ShareFetch, 1, 1),
@@ -80,16 +80,25 @@ pub(super) const UNSTABLE_APIS: &[(ApiKey, i16, i16)] = &[
 pub struct ApiSets {
     /// The consumer group protocol's ([`CONSUMER_PROTOCOL_APIS`]).
     pub consumer_protocol: bool,
-    /// The ones still being built ([`UNSTABLE_APIS`]).
-    pub unstable: bool,
+    /// Share groups' ([`SHARE_GROUP_APIS`]).
+    pub share_groups: bool,
 }
 
 impl ApiSets {
     /// Every optional set: what dispatch can route.
     pub const ALL: ApiSets = ApiSets {
         consumer_protocol: true,
-        unstable: true,
+        share_groups: true,
     };
+
+    /// The sets of a broker: the consumer group protocol as configured; share groups on a
+    /// standalone broker, or on a cluster's with `unstable` (unstable.api.versions.enable).
+    pub fn of(consumer_protocol: bool, standalone: bool, unstable: bool) -> ApiSets {
+        ApiSets {
+            consumer_protocol,
+            share_groups: standalone || unstable,
+        }
+    }
 }
 
 /// APIs advertised from a lower version than they serve, as Apache Kafka 4.0 does for Produce
@@ -120,7 +129,7 @@ pub fn served_apis(sets: ApiSets) -> impl Iterator<Item = &'static (ApiKey, i16,
     SUPPORTED_APIS
         .iter()
         .chain(when(sets.consumer_protocol, CONSUMER_PROTOCOL_APIS))
-        .chain(when(sets.unstable, UNSTABLE_APIS))
+        .chain(when(sets.share_groups, SHARE_GROUP_APIS))
 }
 
 /// Every API dispatch may serve, whatever the configuration: the advertised ones, every

@@ -18,10 +18,11 @@ pub(crate) async fn handle(
 
 /// The optional API sets `broker` is configured to serve.
 pub(crate) fn api_sets(broker: &Broker) -> ApiSets {
-    ApiSets {
-        consumer_protocol: broker.groups.config().consumer_protocol,
-        unstable: broker.config.unstable_api_versions,
-    }
+    ApiSets::of(
+        broker.groups.config().consumer_protocol,
+        broker.registrar.is_none(),
+        broker.config.unstable_api_versions,
+    )
 }
 
 /// The v0 error response to an ApiVersions request at a version this broker does not know.

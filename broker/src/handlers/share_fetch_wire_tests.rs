@@ -122,7 +122,7 @@ async fn acknowledge(
 #[tokio::test]
 async fn records_go_to_one_member_at_a_time_and_a_released_one_to_another() {
     let dir = tempfile::tempdir().unwrap();
-    let (b, t) = broker(dir.path(), true);
+    let (b, t) = broker(dir.path());
     for member in ["a", "b"] {
         let r: ShareGroupHeartbeatResponse =
             call(&b, ApiKey::ShareGroupHeartbeat, 1, &join(member)).await;
@@ -172,7 +172,7 @@ async fn records_go_to_one_member_at_a_time_and_a_released_one_to_another() {
 #[tokio::test]
 async fn a_closed_session_gives_back_what_its_member_held() {
     let dir = tempfile::tempdir().unwrap();
-    let (b, t) = broker(dir.path(), true);
+    let (b, t) = broker(dir.path());
     let _: ShareGroupHeartbeatResponse = call(&b, ApiKey::ShareGroupHeartbeat, 1, &join("a")).await;
     share_fetch(&b, &fetch("a", 0, t, 3_000, &[])).await;
     produce(&b, 2).await;
@@ -194,7 +194,7 @@ async fn a_closed_session_gives_back_what_its_member_held() {
 #[tokio::test]
 async fn session_errors_are_answered_as_clients_expect() {
     let dir = tempfile::tempdir().unwrap();
-    let (b, t) = broker(dir.path(), true);
+    let (b, t) = broker(dir.path());
     let code = |r: ShareFetchResponse| r.error_code;
     assert_eq!(
         code(share_fetch(&b, &fetch("a", 3, t, 0, &[])).await),
@@ -225,7 +225,7 @@ async fn session_errors_are_answered_as_clients_expect() {
 #[tokio::test]
 async fn unknown_topics_and_partitions_are_answered_per_partition() {
     let dir = tempfile::tempdir().unwrap();
-    let (b, t) = broker(dir.path(), true);
+    let (b, t) = broker(dir.path());
     let mut req = fetch("a", 0, t, 0, &[]);
     req.topics[0].partitions[0].partition_index = 99;
     req.topics.push(

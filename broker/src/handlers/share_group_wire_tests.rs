@@ -18,13 +18,11 @@ use crate::test_support::create_topic;
 const NONE: i16 = 0;
 pub(super) const GROUP: &str = "queue";
 
-/// A broker with share groups' APIs on or off, its coordinator on a memory log, with a
-/// 2-partition topic `q`.
-pub(super) fn broker(dir: &std::path::Path, unstable: bool) -> (Arc<Broker>, Uuid) {
+/// A standalone broker, its group coordinator on a memory log, with a 2-partition topic `q`.
+pub(super) fn broker(dir: &std::path::Path) -> (Arc<Broker>, Uuid) {
     let config = BrokerConfig::resolve(Flags {
         data_dir: Some(dir.to_path_buf()),
         commit_journal_bytes: Some(1 << 20),
-        unstable_api_versions_enable: Some(unstable),
         ..Flags::default()
     })
     .unwrap();
@@ -83,25 +81,9 @@ fn assigned(r: &ShareGroupHeartbeatResponse) -> Vec<(Uuid, Vec<i32>)> {
 }
 
 #[tokio::test]
-async fn share_group_apis_are_neither_advertised_nor_served_unless_unstable_apis_are_on() {
+async fn a_standalone_broker_advertises_share_groups_at_v1() {
     let dir = tempfile::tempdir().unwrap();
-    let (b, _) = broker(dir.path(), false);
-    let share_keys = [
-        ApiKey::ShareGroupHeartbeat as i16,
-        ApiKey::ShareGroupDescribe as i16,
-        ApiKey::ShareFetch as i16,
-        ApiKey::ShareAcknowledge as i16,
-    ];
-    let r: ApiVersionsResponse =
-        call(&b, ApiKey::ApiVersions, 3, &ApiVersionsRequest::default()).await;
-    assert!(r.api_keys.iter().all(|k| !share_keys.contains(&k.api_key)));
-    let r = heartbeat(&b, &join("m")).await;
-    assert_eq!(r.error_code, ResponseError::UnsupportedVersion.code());
-    let r = describe(&b, GROUP).await;
-    assert_eq!(r.error_code, ResponseError::UnsupportedVersion.code());
-
-    let dir = tempfile::tempdir().unwrap();
-    let (b, _) = broker(dir.path(), true);
+    let (b, _) = broker(dir.path());
     let r: ApiVersionsResponse =
         call(&b, ApiKey::ApiVersions, 3, &ApiVersionsRequest::default()).await;
     let range = |key: ApiKey| {
@@ -110,16 +92,44 @@ async fn share_group_apis_are_neither_advertised_nor_served_unless_unstable_apis
             .find(|k| k.api_key == key as i16)
             .map(|k| (k.min_version, k.max_version))
     };
-    assert_eq!(range(ApiKey::ShareGroupHeartbeat), Some((1, 1)));
-    assert_eq!(range(ApiKey::ShareGroupDescribe), Some((1, 1)));
-    assert_eq!(range(ApiKey::ShareFetch), Some((1, 1)));
-    assert_eq!(range(ApiKey::ShareAcknowledge), Some((1, 1)));
+    for api in [
+        ApiKey::ShareGroupHeartbeat,
+        ApiKey::ShareGroupDescribe,
+        ApiKey::ShareFetch,
+        ApiKey::ShareAcknowledge,
+    ] {
+        assert_eq!(range(api), Some((1, 1)), "{api:?}");
+    }
+    // Not the offsets admin APIs, nor the inter-broker state APIs: not served.
+    assert_eq!(range(ApiKey::DescribeShareGroupOffsets), None);
+    assert_eq!(range(ApiKey::ReadShareGroupState), None);
+}
+
+#[test]
+fn a_clusters_brokers_serve_share_groups_only_with_unstable_apis() {
+    use crate::protocol::{served_apis, ApiSets};
+    let shares = |sets: ApiSets| {
+        served_apis(sets)
+            .filter(|(api, _, _)| *api == ApiKey::ShareFetch)
+            .count()
+    };
+    assert_eq!(shares(ApiSets::of(true, true, false)), 1, "standalone");
+    assert_eq!(
+        shares(ApiSets::of(true, false, false)),
+        0,
+        "a cluster's broker"
+    );
+    assert_eq!(
+        shares(ApiSets::of(true, false, true)),
+        1,
+        "with unstable APIs"
+    );
 }
 
 #[tokio::test]
 async fn members_join_read_the_topic_together_and_are_described() {
     let dir = tempfile::tempdir().unwrap();
-    let (b, t) = broker(dir.path(), true);
+    let (b, t) = broker(dir.path());
     let a = heartbeat(&b, &join("a")).await;
     assert_eq!((a.error_code, a.member_epoch), (NONE, 1));
     assert_eq!(a.member_id.as_deref(), Some("a"));
@@ -156,7 +166,7 @@ async fn members_join_read_the_topic_together_and_are_described() {
 #[tokio::test]
 async fn refusals_carry_the_codes_clients_act_on() {
     let dir = tempfile::tempdir().unwrap();
-    let (b, _) = broker(dir.path(), true);
+    let (b, _) = broker(dir.path());
     let ghost = heartbeat(&b, &beat("ghost", 3)).await;
     assert_eq!(ghost.error_code, ResponseError::UnknownMemberId.code());
     let no_topics = heartbeat(&b, &beat("new", 0)).await;
@@ -190,7 +200,7 @@ async fn refusals_carry_the_codes_clients_act_on() {
 #[tokio::test]
 async fn list_groups_shows_share_groups_under_their_type() {
     let dir = tempfile::tempdir().unwrap();
-    let (b, _) = broker(dir.path(), true);
+    let (b, _) = broker(dir.path());
     heartbeat(&b, &join("a")).await;
     let consumer = consumer_join("cg");
     let _: ConsumerGroupHeartbeatResponse =

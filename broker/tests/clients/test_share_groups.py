@@ -1,5 +1,5 @@
 """Share groups (KIP-932) with librdkafka's share consumer (confluent-kafka `ShareConsumer`)
-against a standalone broker serving them (`unstable.api.versions.enable`): members of one
+against a standalone broker (which serves them by default): members of one
 share group read a topic's partitions together with every record delivered to one member, a
 record released by one member is delivered again, with its delivery count, to another, a
 closed member's records go back to the group, and a group's configs set through the admin
@@ -16,7 +16,6 @@ from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
 from pyclients import ck_admin, ck_create_topic, ck_produce
 
 PARTITIONS = 2
-SETTINGS = {"unstable_api_versions_enable": True}
 
 pytestmark = pytest.mark.single_broker(
     "share-partition state is reached over the inter-broker share state APIs, not yet served"
@@ -62,7 +61,7 @@ def warm_up(bootstrap: str, topic: str, consumers: list[ShareConsumer]) -> None:
 
 
 def test_members_of_a_share_group_read_every_record_once(broker_factory, topic):
-    bootstrap = broker_factory(**SETTINGS).bootstrap
+    bootstrap = broker_factory().bootstrap
     ck_create_topic(bootstrap, topic, PARTITIONS)
     members = [share_consumer(bootstrap, "share-readers") for _ in range(2)]
     try:
@@ -85,7 +84,7 @@ def test_members_of_a_share_group_read_every_record_once(broker_factory, topic):
 
 
 def test_a_released_record_is_delivered_again_to_another_member(broker_factory, topic):
-    bootstrap = broker_factory(**SETTINGS).bootstrap
+    bootstrap = broker_factory().bootstrap
     ck_create_topic(bootstrap, topic, PARTITIONS)
     first = share_consumer(bootstrap, "share-release", explicit=True)
     second = share_consumer(bootstrap, "share-release")
@@ -143,7 +142,7 @@ def test_records_held_by_a_dropped_connection_go_back_at_once(broker_factory, to
     import subprocess
     import sys
 
-    bootstrap = broker_factory(**SETTINGS).bootstrap
+    bootstrap = broker_factory().bootstrap
     ck_create_topic(bootstrap, topic, 1)
     out = subprocess.run([sys.executable, "-c", ABANDON, bootstrap, topic],
                          capture_output=True, text=True, timeout=120)
@@ -174,7 +173,7 @@ def group_config(bootstrap: str, group: str, entries: dict) -> None:
 
 
 def test_a_group_set_to_earliest_reads_what_was_produced_before_it_joined(broker_factory, topic):
-    bootstrap = broker_factory(**SETTINGS).bootstrap
+    bootstrap = broker_factory().bootstrap
     ck_create_topic(bootstrap, topic, PARTITIONS)
     sent = [f"early-{i}" for i in range(50)]
     produce(bootstrap, topic, sent)
