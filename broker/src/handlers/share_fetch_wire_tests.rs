@@ -256,3 +256,30 @@ async fn unknown_topics_and_partitions_are_answered_per_partition() {
     expected.sort();
     assert_eq!(codes, expected);
 }
+
+#[tokio::test]
+async fn a_member_leaving_its_group_gives_back_its_records_and_ends_its_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let (b, t) = broker(dir.path());
+    let _: ShareGroupHeartbeatResponse = call(&b, ApiKey::ShareGroupHeartbeat, 1, &join("a")).await;
+    share_fetch(&b, &fetch("a", 0, t, 3_000, &[])).await;
+    produce(&b, 2).await;
+    assert_eq!(
+        acquired(&share_fetch(&b, &fetch("a", 1, t, 5_000, &[])).await),
+        [(0, 1, 1)]
+    );
+    let leave = ShareGroupHeartbeatRequest::default()
+        .with_group_id(GroupId(s(GROUP)))
+        .with_member_id(s("a"))
+        .with_member_epoch(-1);
+    let left: ShareGroupHeartbeatResponse = call(&b, ApiKey::ShareGroupHeartbeat, 1, &leave).await;
+    assert_eq!((left.error_code, left.member_epoch), (NONE, -1));
+    let next = share_fetch(&b, &fetch("b", 0, t, 5_000, &[])).await;
+    assert_eq!(
+        acquired(&next),
+        [(0, 1, 1)],
+        "given back without waiting for the lock"
+    );
+    let gone = share_fetch(&b, &fetch("a", 2, t, 0, &[])).await;
+    assert_eq!(gone.error_code, ResponseError::ShareSessionNotFound.code());
+}

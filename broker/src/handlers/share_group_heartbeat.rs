@@ -15,7 +15,8 @@ use super::RequestContext;
 use crate::broker::Broker;
 use crate::group::coordinator::Refused;
 use crate::metadata::is_internal_topic;
-use crate::share::group::{Heartbeat, MemberClient, TopicsView};
+use crate::share::group::{Heartbeat, MemberClient, TopicsView, LEAVE_EPOCH};
+use crate::share::session::SessionKey;
 
 /// Answers a ShareGroupHeartbeat; READ on the group and DESCRIBE on every subscribed topic
 /// are needed, as Kafka checks them.
@@ -50,7 +51,15 @@ pub(crate) async fn handle(
         .broker
         .group_configs
         .share_membership(&group_id, groups.config().share);
-    match groups.share_heartbeat(&group_id, &heartbeat, &topics, &config) {
+    let answered = groups.share_heartbeat(&group_id, &heartbeat, &topics, &config);
+    if answered
+        .as_ref()
+        .is_ok_and(|a| a.member_epoch == LEAVE_EPOCH)
+    {
+        // A member that left gives back what it held here at once, as Kafka's does.
+        leave(&ctx.broker, &group_id, &member_id).await;
+    }
+    match answered {
         Ok(answer) => ShareGroupHeartbeatResponse::default()
             .with_member_id(Some(StrBytes::from_string(member_id)))
             .with_member_epoch(answer.member_epoch)
@@ -77,6 +86,16 @@ pub(crate) async fn handle(
             failed(refused)
         }
     }
+}
+
+/// Ends the share session of a member that left its group and gives back its records.
+async fn leave(broker: &Broker, group: &str, member: &str) {
+    let key = SessionKey {
+        group: group.to_owned(),
+        member: member.to_owned(),
+    };
+    broker.share_sessions.lock().close_member(&key);
+    super::share_requests::release_member(broker, &key).await;
 }
 
 /// The topics a share group may read: every partition of each non-internal topic (a
