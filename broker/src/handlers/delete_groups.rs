@@ -1,5 +1,6 @@
 //! DeleteGroups: empty groups are deleted with their offsets (tombstones in
-//! `__consumer_offsets`); groups with members get NON_EMPTY_GROUP.
+//! `__consumer_offsets`), share groups with their share-partitions' state (tombstones in
+//! `__share_group_state`); groups with members get NON_EMPTY_GROUP.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
@@ -20,12 +21,23 @@ pub(crate) async fn handle(
         .map(|g| g.to_string())
         .filter(|g| ctx.may(Operation::Delete, ResourceType::Group, g))
         .collect();
-    let mut deleted = ctx.broker.groups.delete_groups(&ids).await.into_iter();
+    let mut shares = std::collections::HashMap::new();
+    for id in ids.iter().filter(|id| ctx.broker.groups.is_share_group(id)) {
+        shares.insert(id.clone(), delete_share_group(&ctx, id).await);
+    }
+    let others: Vec<String> = ids
+        .iter()
+        .filter(|id| !shares.contains_key(*id))
+        .cloned()
+        .collect();
+    let mut deleted = ctx.broker.groups.delete_groups(&others).await.into_iter();
     let results: Vec<_> = request
         .groups_names
         .iter()
         .map(|g| {
-            if ids.iter().any(|id| id == g.as_str()) {
+            if let Some(result) = shares.get(g.as_str()) {
+                *result
+            } else if others.iter().any(|id| id == g.as_str()) {
                 deleted.next().unwrap_or(Ok(()))
             } else {
                 Err(ResponseError::GroupAuthorizationFailed)
@@ -44,6 +56,19 @@ pub(crate) async fn handle(
             })
             .collect(),
     )
+}
+
+/// Deletes an empty share group with its share-partitions' state (Kafka's
+/// DeleteShareGroupState, here in this broker's share coordinator).
+async fn delete_share_group(ctx: &RequestContext, id: &str) -> Result<(), ResponseError> {
+    if !ctx.broker.groups.delete_share_group(id)? {
+        return Err(ResponseError::GroupIdNotFound);
+    }
+    ctx.broker.share_partitions.forget_group(id);
+    for key in ctx.broker.shares.keys_of(id) {
+        ctx.broker.shares.delete(&key).await?;
+    }
+    Ok(())
 }
 
 impl Refuse for DeleteGroupsRequest {

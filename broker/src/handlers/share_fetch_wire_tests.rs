@@ -283,3 +283,39 @@ async fn a_member_leaving_its_group_gives_back_its_records_and_ends_its_session(
     let gone = share_fetch(&b, &fetch("a", 2, t, 0, &[])).await;
     assert_eq!(gone.error_code, ResponseError::ShareSessionNotFound.code());
 }
+
+#[tokio::test]
+async fn an_empty_share_group_is_deleted_with_its_share_partitions_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let (b, t) = broker(dir.path());
+    let _: ShareGroupHeartbeatResponse = call(&b, ApiKey::ShareGroupHeartbeat, 1, &join("a")).await;
+    share_fetch(&b, &fetch("a", 0, t, 3_000, &[])).await;
+    produce(&b, 2).await;
+    assert_eq!(
+        acquired(&share_fetch(&b, &fetch("a", 1, t, 5_000, &[])).await),
+        [(0, 1, 1)]
+    );
+    let delete = || DeleteGroupsRequest::default().with_groups_names(vec![GroupId(s(GROUP))]);
+    let code = |r: DeleteGroupsResponse| r.results[0].error_code;
+    let busy: DeleteGroupsResponse = call(&b, ApiKey::DeleteGroups, 2, &delete()).await;
+    assert_eq!(code(busy), ResponseError::NonEmptyGroup.code());
+    let leave = ShareGroupHeartbeatRequest::default()
+        .with_group_id(GroupId(s(GROUP)))
+        .with_member_id(s("a"))
+        .with_member_epoch(-1);
+    let _: ShareGroupHeartbeatResponse = call(&b, ApiKey::ShareGroupHeartbeat, 1, &leave).await;
+    let deleted: DeleteGroupsResponse = call(&b, ApiKey::DeleteGroups, 2, &delete()).await;
+    assert_eq!(code(deleted), NONE);
+    let again: DeleteGroupsResponse = call(&b, ApiKey::DeleteGroups, 2, &delete()).await;
+    assert_eq!(code(again), ResponseError::GroupIdNotFound.code());
+    // A group of the same id starts afresh at the log end: the two records released when
+    // a left are not the new group's.
+    let _: ShareGroupHeartbeatResponse = call(&b, ApiKey::ShareGroupHeartbeat, 1, &join("c")).await;
+    let fresh = share_fetch(&b, &fetch("c", 0, t, 1_000, &[])).await;
+    assert!(acquired(&fresh).is_empty(), "{:?}", acquired(&fresh));
+    produce(&b, 1).await;
+    assert_eq!(
+        acquired(&share_fetch(&b, &fetch("c", 1, t, 5_000, &[])).await),
+        [(2, 2, 1)]
+    );
+}

@@ -122,6 +122,19 @@ impl ShareCoordinator {
         .map(drop)
     }
 
+    /// The share-partitions of `group` whose state is held here.
+    pub fn keys_of(&self, group: &str) -> Vec<SharePartitionKey> {
+        let mut keys: Vec<SharePartitionKey> = self
+            .state
+            .lock()
+            .keys()
+            .filter(|k| k.group == group)
+            .cloned()
+            .collect();
+        keys.sort();
+        keys
+    }
+
     /// DeleteShareGroupState: forgets `key` (a tombstone, so the topic's cleanup removes it).
     pub async fn delete(self: &Arc<Self>, key: &SharePartitionKey) -> Result<(), ResponseError> {
         let partition = self.partition_of(key)?;

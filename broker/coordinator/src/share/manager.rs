@@ -306,6 +306,12 @@ impl SharePartitionManager {
         keys
     }
 
+    /// Drops every share-partition of `group` (the group was deleted): a later fetch loads
+    /// it again from the durable state, if any is left.
+    pub fn forget_group(&self, group: &str) {
+        self.loaded.lock().retain(|key, _| key.group != group);
+    }
+
     fn slot(&self, key: &SharePartitionKey) -> Arc<tokio::sync::Mutex<Option<Loaded>>> {
         self.loaded.lock().entry(key.clone()).or_default().clone()
     }

@@ -126,6 +126,24 @@ impl GroupCoordinator {
         })
     }
 
+    /// DeleteGroups of a share group: false when `group_id` is no share group here; removed
+    /// when it has no members (NON_EMPTY_GROUP otherwise). The caller deletes its
+    /// share-partitions' state.
+    pub fn delete_share_group(self: &Arc<Self>, group_id: &str) -> Result<bool, ResponseError> {
+        self.check(group_id, GroupIdRule::NonEmpty)?;
+        let now = self.now().mono;
+        let mut share = self.share.lock();
+        let Some(group) = share.groups.get_mut(group_id) else {
+            return Ok(false);
+        };
+        group.expire(now);
+        if !group.is_empty() {
+            return Err(ResponseError::NonEmptyGroup);
+        }
+        share.groups.remove(group_id);
+        Ok(true)
+    }
+
     /// Whether `group_id` is a share group served here.
     pub fn is_share_group(&self, group_id: &str) -> bool {
         self.share.lock().groups.contains_key(group_id)
