@@ -271,6 +271,7 @@ routed_requests! {
     ShareGroupDescribe => ShareGroupDescribeRequest,
     ShareFetch => ShareFetchRequest,
     ShareAcknowledge => ShareAcknowledgeRequest,
+    DescribeShareGroupOffsets => DescribeShareGroupOffsetsRequest,
     GetTelemetrySubscriptions => GetTelemetrySubscriptionsRequest,
     PushTelemetry => PushTelemetryRequest,
 }

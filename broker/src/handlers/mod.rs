@@ -57,6 +57,7 @@ mod share_fetch;
 mod share_fetch_wire_tests;
 mod share_group_describe;
 mod share_group_heartbeat;
+mod share_group_offsets;
 #[cfg(test)]
 mod share_group_wire_tests;
 mod share_requests;
@@ -559,6 +560,12 @@ pub fn dispatch(
         }
         ApiKey::ShareFetch => route!(ShareFetchRequest, share_fetch::handle),
         ApiKey::ShareAcknowledge => route!(ShareAcknowledgeRequest, share_acknowledge::handle),
+        ApiKey::DescribeShareGroupOffsets => {
+            route!(
+                DescribeShareGroupOffsetsRequest,
+                share_group_offsets::describe
+            )
+        }
         ApiKey::GetTelemetrySubscriptions => {
             route!(
                 GetTelemetrySubscriptionsRequest,

@@ -319,3 +319,88 @@ async fn an_empty_share_group_is_deleted_with_its_share_partitions_state() {
         [(2, 2, 1)]
     );
 }
+
+#[tokio::test]
+async fn share_group_offsets_show_where_each_share_partition_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (b, t) = broker(dir.path());
+    let _: ShareGroupHeartbeatResponse = call(&b, ApiKey::ShareGroupHeartbeat, 1, &join("a")).await;
+    share_fetch(&b, &fetch("a", 0, t, 3_000, &[])).await;
+    produce(&b, 3).await;
+    share_fetch(&b, &fetch("a", 1, t, 5_000, &[])).await;
+    let acked = acknowledge(&b, "a", 2, t, &[(0, 1, ACCEPT)]).await;
+    assert_eq!(acked.responses[0].partitions[0].error_code, NONE);
+    let describe = |topics: Option<
+        Vec<describe_share_group_offsets_request::DescribeShareGroupOffsetsRequestTopic>,
+    >,
+                    group: &str| {
+        DescribeShareGroupOffsetsRequest::default().with_groups(vec![
+            describe_share_group_offsets_request::DescribeShareGroupOffsetsRequestGroup::default()
+                .with_group_id(GroupId(s(group)))
+                .with_topics(topics),
+        ])
+    };
+    let all: DescribeShareGroupOffsetsResponse = call(
+        &b,
+        ApiKey::DescribeShareGroupOffsets,
+        0,
+        &describe(None, GROUP),
+    )
+    .await;
+    let group = &all.groups[0];
+    assert_eq!(group.error_code, NONE);
+    let rows: Vec<(String, Uuid, i32, i64, i16)> = group
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions.iter().map(move |p| {
+                (
+                    t.topic_name.to_string(),
+                    t.topic_id,
+                    p.partition_index,
+                    p.start_offset,
+                    p.error_code,
+                )
+            })
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [("q".to_owned(), t, 0, 2, NONE)],
+        "every share-partition the group has"
+    );
+    let named = describe(
+        Some(vec![
+            describe_share_group_offsets_request::DescribeShareGroupOffsetsRequestTopic::default()
+                .with_topic_name(topic("q"))
+                .with_partitions(vec![0, 1, 7]),
+        ]),
+        GROUP,
+    );
+    let some: DescribeShareGroupOffsetsResponse =
+        call(&b, ApiKey::DescribeShareGroupOffsets, 0, &named).await;
+    let starts: Vec<(i32, i64, i16)> = some.groups[0].topics[0]
+        .partitions
+        .iter()
+        .map(|p| (p.partition_index, p.start_offset, p.error_code))
+        .collect();
+    assert_eq!(
+        starts,
+        [
+            (0, 2, NONE),
+            (1, -1, NONE),
+            (7, -1, ResponseError::UnknownTopicOrPartition.code())
+        ]
+    );
+    let unknown: DescribeShareGroupOffsetsResponse = call(
+        &b,
+        ApiKey::DescribeShareGroupOffsets,
+        0,
+        &describe(None, "nobody"),
+    )
+    .await;
+    assert_eq!(
+        unknown.groups[0].error_code,
+        ResponseError::GroupIdNotFound.code()
+    );
+}

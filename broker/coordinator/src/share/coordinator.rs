@@ -135,6 +135,13 @@ impl ShareCoordinator {
         keys
     }
 
+    /// ReadShareGroupStateSummary: `key`'s start offset and the leader epoch of its last
+    /// reader, without fencing anyone; `None` when it has no state here.
+    pub fn summary(&self, key: &SharePartitionKey) -> Option<(i64, i32)> {
+        let state = self.state.lock();
+        state.get(key).map(|s| (s.start_offset(), s.leader_epoch()))
+    }
+
     /// DeleteShareGroupState: forgets `key` (a tombstone, so the topic's cleanup removes it).
     pub async fn delete(self: &Arc<Self>, key: &SharePartitionKey) -> Result<(), ResponseError> {
         let partition = self.partition_of(key)?;
