@@ -272,6 +272,8 @@ routed_requests! {
     ShareFetch => ShareFetchRequest,
     ShareAcknowledge => ShareAcknowledgeRequest,
     DescribeShareGroupOffsets => DescribeShareGroupOffsetsRequest,
+    AlterShareGroupOffsets => AlterShareGroupOffsetsRequest,
+    DeleteShareGroupOffsets => DeleteShareGroupOffsetsRequest,
     GetTelemetrySubscriptions => GetTelemetrySubscriptionsRequest,
     PushTelemetry => PushTelemetryRequest,
 }

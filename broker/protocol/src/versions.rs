@@ -65,7 +65,7 @@ pub(super) const CONSUMER_PROTOCOL_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ConsumerGroupDescribe, 0, 0),
 ];
 
-/// Share groups' APIs (KIP-932): the client APIs at v1 and DescribeShareGroupOffsets v0, served and advertised by a standalone broker, and by a
+/// Share groups' APIs (KIP-932): the client APIs at v1 and the offsets admin APIs at v0, served and advertised by a standalone broker, and by a
 /// cluster's brokers only with `unstable.api.versions.enable` (Kafka's setting for APIs still
 /// being built) until they exchange share-partition state over the inter-broker APIs.
 pub(super) const SHARE_GROUP_APIS: &[(ApiKey, i16, i16)] = &[
@@ -74,6 +74,8 @@ pub(super) const SHARE_GROUP_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ShareFetch, 1, 1),
     (ApiKey::ShareAcknowledge, 1, 1),
     (ApiKey::DescribeShareGroupOffsets, 0, 0),
+    (ApiKey::AlterShareGroupOffsets, 0, 0),
+    (ApiKey::DeleteShareGroupOffsets, 0, 0),
 ];
 
 /// Which optional sets of APIs a broker serves and advertises.

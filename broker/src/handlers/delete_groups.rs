@@ -64,7 +64,7 @@ async fn delete_share_group(ctx: &RequestContext, id: &str) -> Result<(), Respon
     if !ctx.broker.groups.delete_share_group(id)? {
         return Err(ResponseError::GroupIdNotFound);
     }
-    ctx.broker.share_partitions.forget_group(id);
+    ctx.broker.share_partitions.forget(id, |_| true);
     for key in ctx.broker.shares.keys_of(id) {
         ctx.broker.shares.delete(&key).await?;
     }

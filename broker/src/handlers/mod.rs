@@ -566,6 +566,12 @@ pub fn dispatch(
                 share_group_offsets::describe
             )
         }
+        ApiKey::AlterShareGroupOffsets => {
+            route!(AlterShareGroupOffsetsRequest, share_group_offsets::alter)
+        }
+        ApiKey::DeleteShareGroupOffsets => {
+            route!(DeleteShareGroupOffsetsRequest, share_group_offsets::delete)
+        }
         ApiKey::GetTelemetrySubscriptions => {
             route!(
                 GetTelemetrySubscriptionsRequest,

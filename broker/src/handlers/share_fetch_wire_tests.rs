@@ -404,3 +404,76 @@ async fn share_group_offsets_show_where_each_share_partition_starts() {
         ResponseError::GroupIdNotFound.code()
     );
 }
+
+#[tokio::test]
+async fn an_idle_groups_offsets_are_altered_and_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (b, t) = broker(dir.path());
+    let _: ShareGroupHeartbeatResponse = call(&b, ApiKey::ShareGroupHeartbeat, 1, &join("a")).await;
+    share_fetch(&b, &fetch("a", 0, t, 3_000, &[])).await;
+    produce(&b, 3).await;
+    share_fetch(&b, &fetch("a", 1, t, 5_000, &[])).await;
+    acknowledge(&b, "a", 2, t, &[(0, 2, ACCEPT)]).await;
+    let alter = AlterShareGroupOffsetsRequest::default()
+        .with_group_id(GroupId(s(GROUP)))
+        .with_topics(vec![
+            alter_share_group_offsets_request::AlterShareGroupOffsetsRequestTopic::default()
+                .with_topic_name(topic("q"))
+                .with_partitions(vec![
+                    alter_share_group_offsets_request::AlterShareGroupOffsetsRequestPartition::default()
+                        .with_partition_index(0)
+                        .with_start_offset(1),
+                ]),
+        ]);
+    let busy: AlterShareGroupOffsetsResponse =
+        call(&b, ApiKey::AlterShareGroupOffsets, 0, &alter).await;
+    assert_eq!(busy.error_code, ResponseError::NonEmptyGroup.code());
+    let leave = ShareGroupHeartbeatRequest::default()
+        .with_group_id(GroupId(s(GROUP)))
+        .with_member_id(s("a"))
+        .with_member_epoch(-1);
+    let _: ShareGroupHeartbeatResponse = call(&b, ApiKey::ShareGroupHeartbeat, 1, &leave).await;
+    let altered: AlterShareGroupOffsetsResponse =
+        call(&b, ApiKey::AlterShareGroupOffsets, 0, &alter).await;
+    assert_eq!(altered.error_code, NONE);
+    assert_eq!(altered.responses[0].partitions[0].error_code, NONE);
+    // The group reads again from offset 1, as new deliveries.
+    let _: ShareGroupHeartbeatResponse = call(&b, ApiKey::ShareGroupHeartbeat, 1, &join("c")).await;
+    let again = share_fetch(&b, &fetch("c", 0, t, 5_000, &[])).await;
+    assert_eq!(acquired(&again), [(1, 2, 1)]);
+    share_fetch(&b, &fetch("c", -1, t, 0, &[])).await;
+    let _: ShareGroupHeartbeatResponse = call(
+        &b,
+        ApiKey::ShareGroupHeartbeat,
+        1,
+        &leave.with_member_id(s("c")),
+    )
+    .await;
+
+    let delete = DeleteShareGroupOffsetsRequest::default()
+        .with_group_id(GroupId(s(GROUP)))
+        .with_topics(vec![
+            delete_share_group_offsets_request::DeleteShareGroupOffsetsRequestTopic::default()
+                .with_topic_name(topic("q")),
+            delete_share_group_offsets_request::DeleteShareGroupOffsetsRequestTopic::default()
+                .with_topic_name(topic("missing")),
+        ]);
+    let deleted: DeleteShareGroupOffsetsResponse =
+        call(&b, ApiKey::DeleteShareGroupOffsets, 0, &delete).await;
+    assert_eq!(deleted.error_code, NONE);
+    let codes: Vec<i16> = deleted.responses.iter().map(|r| r.error_code).collect();
+    assert_eq!(codes, [NONE, ResponseError::UnknownTopicOrPartition.code()]);
+    let describe = DescribeShareGroupOffsetsRequest::default().with_groups(vec![
+        describe_share_group_offsets_request::DescribeShareGroupOffsetsRequestGroup::default()
+            .with_group_id(GroupId(s(GROUP)))
+            .with_topics(None),
+    ]);
+    let described: DescribeShareGroupOffsetsResponse =
+        call(&b, ApiKey::DescribeShareGroupOffsets, 0, &describe).await;
+    assert_eq!(described.groups[0].error_code, NONE);
+    assert!(
+        described.groups[0].topics.is_empty(),
+        "{:?}",
+        described.groups[0]
+    );
+}

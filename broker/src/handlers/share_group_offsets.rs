@@ -1,18 +1,26 @@
-//! DescribeShareGroupOffsets (KIP-932, v0): where each share-partition of a share group starts
-//! (its start offset, the first record not yet acknowledged for good) and the leader epoch
-//! of its last reader, from the share coordinator's state: every share-partition the group
-//! has when the request names no topics, -1 for a partition the group never read.
+//! The share group offsets admin APIs (KIP-932, v0). Describe: where each share-partition of
+//! a share group starts (its start offset, the first record not yet acknowledged for good)
+//! and the leader epoch of its last reader, from the share coordinator's state: every
+//! share-partition the group has when the request names no topics, -1 for a partition the
+//! group never read. Alter and Delete change an idle group's share-partitions' state.
 
 use std::collections::BTreeMap;
 
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::alter_share_group_offsets_response::{
+    AlterShareGroupOffsetsResponsePartition as AlterPartition,
+    AlterShareGroupOffsetsResponseTopic as AlterTopic,
+};
+use kafka_protocol::messages::delete_share_group_offsets_response::DeleteShareGroupOffsetsResponseTopic as DeleteTopic;
 use kafka_protocol::messages::describe_share_group_offsets_response::{
     DescribeShareGroupOffsetsResponseGroup as Group,
     DescribeShareGroupOffsetsResponsePartition as Partition,
     DescribeShareGroupOffsetsResponseTopic as Topic,
 };
 use kafka_protocol::messages::{
-    DescribeShareGroupOffsetsRequest, DescribeShareGroupOffsetsResponse, TopicName,
+    AlterShareGroupOffsetsRequest, AlterShareGroupOffsetsResponse, DeleteShareGroupOffsetsRequest,
+    DeleteShareGroupOffsetsResponse, DescribeShareGroupOffsetsRequest,
+    DescribeShareGroupOffsetsResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
@@ -131,5 +139,132 @@ impl Refuse for DescribeShareGroupOffsetsRequest {
             })
             .collect();
         DescribeShareGroupOffsetsResponse::default().with_groups(groups)
+    }
+}
+
+/// Answers an AlterShareGroupOffsets request (v0): an idle share group's share-partitions
+/// start at the offsets given, each under a new state epoch (its old state fenced), and
+/// are loaded afresh by the next fetch.
+pub(crate) async fn alter(
+    ctx: RequestContext,
+    request: AlterShareGroupOffsetsRequest,
+) -> AlterShareGroupOffsetsResponse {
+    let id = request.group_id.to_string();
+    if let Err(error) = idle_group(&ctx, &id, Operation::Read) {
+        return AlterShareGroupOffsetsResponse::default().with_error_code(error.code());
+    }
+    let image = ctx.broker.metadata.image();
+    let shares = &ctx.broker.shares;
+    let mut responses = Vec::new();
+    for t in request.topics {
+        let name = t.topic_name.to_string();
+        let topic = image
+            .topic(&name)
+            .filter(|_| ctx.may(Operation::Read, ResourceType::Topic, &name));
+        let refused_topic = if ctx.may(Operation::Read, ResourceType::Topic, &name) {
+            ResponseError::UnknownTopicOrPartition
+        } else {
+            ResponseError::TopicAuthorizationFailed
+        };
+        let topic_id = topic.map_or(Uuid::nil(), |t| t.id);
+        let mut partitions = Vec::new();
+        for p in t.partitions {
+            let index = p.partition_index;
+            let result = match topic.and_then(|t| t.partition(index)) {
+                None => Err(refused_topic),
+                Some(_) if p.start_offset < -1 => Err(ResponseError::InvalidRequest),
+                Some(_) => {
+                    let key = SharePartitionKey {
+                        group: id.clone(),
+                        topic: topic_id,
+                        partition: index,
+                    };
+                    let epoch = shares.state_epoch(&key).map_or(0, |e| e.saturating_add(1));
+                    let result = shares.initialize(&key, epoch, p.start_offset).await;
+                    ctx.broker.share_partitions.forget(&id, |k| *k == key);
+                    result
+                }
+            };
+            partitions.push(
+                AlterPartition::default()
+                    .with_partition_index(index)
+                    .with_error_code(result.err().map_or(0, |e| e.code())),
+            );
+        }
+        responses.push(
+            AlterTopic::default()
+                .with_topic_name(t.topic_name)
+                .with_topic_id(topic_id)
+                .with_partitions(partitions),
+        );
+    }
+    AlterShareGroupOffsetsResponse::default().with_responses(responses)
+}
+
+/// Answers a DeleteShareGroupOffsets request (v0): an idle share group forgets its
+/// share-partitions of the topics named (their state deleted); a later fetch starts them
+/// anew by `share.auto.offset.reset`.
+pub(crate) async fn delete(
+    ctx: RequestContext,
+    request: DeleteShareGroupOffsetsRequest,
+) -> DeleteShareGroupOffsetsResponse {
+    let id = request.group_id.to_string();
+    if let Err(error) = idle_group(&ctx, &id, Operation::Delete) {
+        return DeleteShareGroupOffsetsResponse::default().with_error_code(error.code());
+    }
+    let image = ctx.broker.metadata.image();
+    let shares = &ctx.broker.shares;
+    let held = shares.keys_of(&id);
+    let mut responses = Vec::new();
+    for t in request.topics {
+        let name = t.topic_name.to_string();
+        let readable = ctx.may(Operation::Read, ResourceType::Topic, &name);
+        let topic = image.topic(&name).filter(|_| readable);
+        let result = match topic {
+            None if !readable => Err(ResponseError::TopicAuthorizationFailed),
+            None => Err(ResponseError::UnknownTopicOrPartition),
+            Some(topic) => {
+                let mut result = Ok(());
+                for key in held.iter().filter(|k| k.topic == topic.id) {
+                    if let Err(error) = shares.delete(key).await {
+                        result = Err(error);
+                    }
+                }
+                ctx.broker
+                    .share_partitions
+                    .forget(&id, |k| k.topic == topic.id);
+                result
+            }
+        };
+        responses.push(
+            DeleteTopic::default()
+                .with_topic_name(t.topic_name)
+                .with_topic_id(topic.map_or(Uuid::nil(), |t| t.id))
+                .with_error_code(result.err().map_or(0, |e| e.code())),
+        );
+    }
+    DeleteShareGroupOffsetsResponse::default().with_responses(responses)
+}
+
+/// Kafka's checks before a share group's offsets change: `operation` on the group, and the
+/// group idle (no members) and of no other type.
+fn idle_group(ctx: &RequestContext, id: &str, operation: Operation) -> Result<(), ResponseError> {
+    if !ctx.may(operation, ResourceType::Group, id) {
+        return Err(ResponseError::GroupAuthorizationFailed);
+    }
+    ctx.broker.groups.share_group_is_idle(id)
+}
+
+impl Refuse for AlterShareGroupOffsetsRequest {
+    type Response = AlterShareGroupOffsetsResponse;
+    fn refuse(self, error: ResponseError) -> AlterShareGroupOffsetsResponse {
+        AlterShareGroupOffsetsResponse::default().with_error_code(error.code())
+    }
+}
+
+impl Refuse for DeleteShareGroupOffsetsRequest {
+    type Response = DeleteShareGroupOffsetsResponse;
+    fn refuse(self, error: ResponseError) -> DeleteShareGroupOffsetsResponse {
+        DeleteShareGroupOffsetsResponse::default().with_error_code(error.code())
     }
 }

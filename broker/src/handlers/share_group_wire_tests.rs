@@ -100,9 +100,14 @@ async fn a_standalone_broker_advertises_share_groups_at_v1() {
     ] {
         assert_eq!(range(api), Some((1, 1)), "{api:?}");
     }
-    assert_eq!(range(ApiKey::DescribeShareGroupOffsets), Some((0, 0)));
-    // Not the offsets' alter and delete, nor the inter-broker state APIs: not served.
-    assert_eq!(range(ApiKey::AlterShareGroupOffsets), None);
+    for api in [
+        ApiKey::DescribeShareGroupOffsets,
+        ApiKey::AlterShareGroupOffsets,
+        ApiKey::DeleteShareGroupOffsets,
+    ] {
+        assert_eq!(range(api), Some((0, 0)), "{api:?}");
+    }
+    // Not the inter-broker state APIs: not served.
     assert_eq!(range(ApiKey::ReadShareGroupState), None);
 }
 

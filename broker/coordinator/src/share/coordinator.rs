@@ -142,6 +142,12 @@ impl ShareCoordinator {
         state.get(key).map(|s| (s.start_offset(), s.leader_epoch()))
     }
 
+    /// The state epoch of `key`'s state held here, if any (an alteration of the group's
+    /// offsets initializes the next one).
+    pub fn state_epoch(&self, key: &SharePartitionKey) -> Option<i32> {
+        self.state.lock().get(key).map(ShareState::state_epoch)
+    }
+
     /// DeleteShareGroupState: forgets `key` (a tombstone, so the topic's cleanup removes it).
     pub async fn delete(self: &Arc<Self>, key: &SharePartitionKey) -> Result<(), ResponseError> {
         let partition = self.partition_of(key)?;

@@ -306,10 +306,12 @@ impl SharePartitionManager {
         keys
     }
 
-    /// Drops every share-partition of `group` (the group was deleted): a later fetch loads
-    /// it again from the durable state, if any is left.
-    pub fn forget_group(&self, group: &str) {
-        self.loaded.lock().retain(|key, _| key.group != group);
+    /// Drops every share-partition of `group` that `which` selects (the group was deleted or
+    /// its offsets changed): a later fetch loads it again from the durable state, if any.
+    pub fn forget(&self, group: &str, which: impl Fn(&SharePartitionKey) -> bool) {
+        self.loaded
+            .lock()
+            .retain(|key, _| key.group != group || !which(key));
     }
 
     fn slot(&self, key: &SharePartitionKey) -> Arc<tokio::sync::Mutex<Option<Loaded>>> {

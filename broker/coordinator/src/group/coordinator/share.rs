@@ -144,6 +144,30 @@ impl GroupCoordinator {
         Ok(true)
     }
 
+    /// Whether share group `group_id` may have its offsets altered or deleted: served here,
+    /// of no other type, and without members (NON_EMPTY_GROUP otherwise, as Kafka answers).
+    pub fn share_group_is_idle(self: &Arc<Self>, group_id: &str) -> Result<(), ResponseError> {
+        self.check(group_id, GroupIdRule::NonEmpty)?;
+        if self.is_other_type(group_id) {
+            return Err(ResponseError::GroupIdNotFound);
+        }
+        let now = self.now().mono;
+        let mut share = self.share.lock();
+        match share.groups.get_mut(group_id) {
+            Some(group) => {
+                group.expire(now);
+                if group.is_empty() {
+                    // Members joining later get their assignment from a new target.
+                    group.bump_epoch();
+                    Ok(())
+                } else {
+                    Err(ResponseError::NonEmptyGroup)
+                }
+            }
+            None => Ok(()),
+        }
+    }
+
     /// Whether `group_id` is a share group served here.
     pub fn is_share_group(&self, group_id: &str) -> bool {
         self.share.lock().groups.contains_key(group_id)
