@@ -264,6 +264,12 @@ impl Broker {
             .count();
         m.offline.set(i64::try_from(offline).unwrap_or(i64::MAX));
         m.record_groups(&self.groups.take_stats());
+        m.share_groups.reset();
+        for (_, state) in self.groups.list_share_groups() {
+            m.share_groups.with_label_values(&[state]).inc();
+        }
+        m.share_sessions
+            .set(level(self.share_sessions.lock().len()));
         self.refresh_consumer_lag();
     }
 

@@ -73,6 +73,12 @@ pub struct Metrics {
     pub rebalances: IntCounterVec,
     /// Time from a rebalance's start until the group is stable again, by protocol.
     pub rebalance_seconds: HistogramVec,
+    /// Share groups this broker coordinates, by state.
+    pub share_groups: IntGaugeVec,
+    /// Share sessions held (members fetching here).
+    pub share_sessions: IntGauge,
+    /// Records share group members acknowledged, by acknowledgement type.
+    pub share_acknowledged: IntCounterVec,
 }
 
 /// The table of every metric the broker exports, in the order of [`Metrics`]' fields.
@@ -229,6 +235,21 @@ mod defs {
         help: "Rebalances started (classic: a new generation; consumer: a new group epoch)",
         labels: &["protocol"],
     };
+    pub(super) const SHARE_GROUPS: Def = Def {
+        name: "kafka_server_group_coordinator_metrics_share_groups",
+        help: "Share groups this broker coordinates, by state",
+        labels: &["state"],
+    };
+    pub(super) const SHARE_SESSIONS: Def = Def {
+        name: "kafka_server_share_session_cache_share_sessions_count",
+        help: "Share sessions this broker holds (share group members fetching here)",
+        labels: &[],
+    };
+    pub(super) const SHARE_ACKNOWLEDGED: Def = Def {
+        name: "kafka_server_share_group_metrics_record_acknowledgement_total",
+        help: "Records share group members acknowledged, by type (accept, release, reject, gap)",
+        labels: &["ack_type"],
+    };
     pub(super) const REBALANCE_SECONDS: Def = Def {
         name: "kafka_server_group_coordinator_metrics_rebalance_duration_seconds",
         help: "Time from a rebalance's start until every member is at the new assignment",
@@ -291,6 +312,9 @@ impl Metrics {
                 &defs::REBALANCE_SECONDS,
                 &exponential_buckets(0.01, 2.0, 16)?,
             )?,
+            share_groups: r.gauge_vec(&defs::SHARE_GROUPS)?,
+            share_sessions: r.gauge(&defs::SHARE_SESSIONS)?,
+            share_acknowledged: r.counter_vec(&defs::SHARE_ACKNOWLEDGED)?,
             registry,
         })
     }

@@ -109,12 +109,38 @@ pub(super) async fn acknowledge_all(
                 manager
                     .acknowledge(&key, &member.member, &settings, &ranges, now)
                     .await
+                    .map(|()| ranges)
             }
         };
+        if let Ok(counted) = &applied {
+            count_acknowledged(&ctx.broker, counted);
+        }
         let code = applied.err().map_or(0, |e| e.code());
         codes.insert((topic, partition), code);
     }
     codes
+}
+
+/// Counts the records of applied acknowledgements by type (the share group metrics).
+fn count_acknowledged(broker: &Broker, ranges: &[AckRange]) {
+    let counter = &broker.metrics.share_acknowledged;
+    for range in ranges {
+        let count = u64::try_from(range.last.saturating_sub(range.first)).map_or(0, |d| d + 1);
+        let kinds: Vec<(AckType, u64)> = match range.types.as_slice() {
+            [one] => vec![(*one, count)],
+            each => each.iter().map(|t| (*t, 1)).collect(),
+        };
+        for (kind, n) in kinds {
+            let label = match kind {
+                AckType::Gap => "gap",
+                AckType::Accept => "accept",
+                AckType::Release => "release",
+                AckType::Reject => "reject",
+                AckType::Renew => "renew",
+            };
+            counter.with_label_values(&[label]).inc_by(n);
+        }
+    }
 }
 
 /// Gives back what `member` holds in its group's share-partitions led here (its session

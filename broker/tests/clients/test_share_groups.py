@@ -13,6 +13,7 @@ import pytest
 from confluent_kafka import AcknowledgeType, KafkaException, ShareConsumer
 from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
 
+from harness import metric_sum
 from pyclients import ck_admin, ck_create_topic, ck_produce
 
 PARTITIONS = 2
@@ -61,7 +62,8 @@ def warm_up(bootstrap: str, topic: str, consumers: list[ShareConsumer]) -> None:
 
 
 def test_members_of_a_share_group_read_every_record_once(broker_factory, topic):
-    bootstrap = broker_factory().bootstrap
+    members_broker = [broker_factory()]
+    bootstrap = members_broker[0].bootstrap
     ck_create_topic(bootstrap, topic, PARTITIONS)
     members = [share_consumer(bootstrap, "share-readers") for _ in range(2)]
     try:
@@ -78,13 +80,17 @@ def test_members_of_a_share_group_read_every_record_once(broker_factory, topic):
                 seen += [r.value().decode() for r in records(m, 0.5)]
         measured = [v for v in seen if v.startswith("r")]
         assert sorted(measured) == sorted(sent), "every record once, none twice"
+        broker = members_broker[0]
+        assert metric_sum(broker, 'kafka_server_group_coordinator_metrics_share_groups{state="Stable"}') == 1
+        assert metric_sum(broker, "kafka_server_share_session_cache_share_sessions_count") == 2
     finally:
         for m in members:
             m.close()
 
 
 def test_a_released_record_is_delivered_again_to_another_member(broker_factory, topic):
-    bootstrap = broker_factory().bootstrap
+    broker = broker_factory()
+    bootstrap = broker.bootstrap
     ck_create_topic(bootstrap, topic, PARTITIONS)
     first = share_consumer(bootstrap, "share-release", explicit=True)
     second = share_consumer(bootstrap, "share-release")
@@ -104,6 +110,8 @@ def test_a_released_record_is_delivered_again_to_another_member(broker_factory, 
             first.acknowledge(m, AcknowledgeType.RELEASE)
         released = {(m.partition(), m.offset()) for m in got}
         first.commit_sync()
+        assert metric_sum(broker, 'kafka_server_share_group_metrics_record_acknowledgement_total'
+                          '{ack_type="release"}') == len(released)
         first.close()
         second.subscribe([topic])
         again: dict = {}
