@@ -241,7 +241,7 @@ mod defs {
         labels: &["state"],
     };
     pub(super) const SHARE_SESSIONS: Def = Def {
-        name: "kafka_server_share_session_cache_share_sessions_count",
+        name: "kafka_server_share_session_cache_share_sessions",
         help: "Share sessions this broker holds (share group members fetching here)",
         labels: &[],
     };

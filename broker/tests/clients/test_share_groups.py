@@ -82,7 +82,7 @@ def test_members_of_a_share_group_read_every_record_once(broker_factory, topic):
         assert sorted(measured) == sorted(sent), "every record once, none twice"
         broker = members_broker[0]
         assert metric_sum(broker, 'kafka_server_group_coordinator_metrics_share_groups{state="Stable"}') == 1
-        assert metric_sum(broker, "kafka_server_share_session_cache_share_sessions_count") == 2
+        assert metric_sum(broker, "kafka_server_share_session_cache_share_sessions") == 2
     finally:
         for m in members:
             m.close()
