@@ -22,7 +22,7 @@ use crate::share::session::SessionKey;
 pub(super) type SharedPartition = (Uuid, i32);
 
 /// The member a share request comes from: group and member ids must be given, and the
-/// client must may READ the group.
+/// client must be allowed to READ the group.
 pub(super) fn member(
     ctx: &RequestContext,
     group: Option<&GroupId>,
