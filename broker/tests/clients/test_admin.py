@@ -524,6 +524,14 @@ def test_clients_over_their_byte_rate_quota_are_throttled_and_lose_nothing(broke
     ck_create_topic(broker.bootstrap, topic, partitions=1)
     admin(java, broker, "alter-quotas", "--entity", "client-id=slow",
           "--set", "producer_byte_rate=10000", "--set", "consumer_byte_rate=10000")
+    # On a cluster each broker applies the shared quota document when its watch delivers it
+    # and enforces what it describes: wait until every broker (the topic's leader among them)
+    # describes the quota before producing.
+    for host, port in broker.addresses:
+        with kafkawire.Connection(f"{host}:{port}") as conn:
+            wait_until(lambda: b"producer_byte_rate" in conn.request(
+                kafkawire.describe_client_quotas_request_v0(1, "client-id", "slow")), 30,
+                f"broker {host}:{port} to apply the slow client's quota")
     value = b"v" * 1000
     throttle_seen = []
 
