@@ -70,6 +70,22 @@ fn fetch(
             ])])
 }
 
+/// `member` joins the share group, subscribed to q.
+async fn joined(b: &Arc<Broker>, member: &str) {
+    let r: ShareGroupHeartbeatResponse =
+        call(b, ApiKey::ShareGroupHeartbeat, 1, &join(member)).await;
+    assert_eq!(r.error_code, NONE, "{member} joins");
+}
+
+/// `member` leaves the share group.
+async fn leave(b: &Arc<Broker>, member: &str) -> ShareGroupHeartbeatResponse {
+    let req = ShareGroupHeartbeatRequest::default()
+        .with_group_id(GroupId(s(GROUP)))
+        .with_member_id(s(member))
+        .with_member_epoch(-1);
+    call(b, ApiKey::ShareGroupHeartbeat, 1, &req).await
+}
+
 async fn share_fetch(b: &Arc<Broker>, req: &ShareFetchRequest) -> ShareFetchResponse {
     call(b, ApiKey::ShareFetch, 1, req).await
 }
@@ -124,9 +140,7 @@ async fn records_go_to_one_member_at_a_time_and_a_released_one_to_another() {
     let dir = tempfile::tempdir().unwrap();
     let (b, t) = broker(dir.path());
     for member in ["a", "b"] {
-        let r: ShareGroupHeartbeatResponse =
-            call(&b, ApiKey::ShareGroupHeartbeat, 1, &join(member)).await;
-        assert_eq!(r.error_code, NONE);
+        joined(&b, member).await;
     }
     // The first fetch initializes the share-partition at the log end (auto.offset.reset
     // latest): nothing yet.
@@ -173,7 +187,7 @@ async fn records_go_to_one_member_at_a_time_and_a_released_one_to_another() {
 async fn a_closed_session_gives_back_what_its_member_held() {
     let dir = tempfile::tempdir().unwrap();
     let (b, t) = broker(dir.path());
-    let _: ShareGroupHeartbeatResponse = call(&b, ApiKey::ShareGroupHeartbeat, 1, &join("a")).await;
+    joined(&b, "a").await;
     share_fetch(&b, &fetch("a", 0, t, 3_000, &[])).await;
     produce(&b, 2).await;
     assert_eq!(
@@ -261,18 +275,14 @@ async fn unknown_topics_and_partitions_are_answered_per_partition() {
 async fn a_member_leaving_its_group_gives_back_its_records_and_ends_its_session() {
     let dir = tempfile::tempdir().unwrap();
     let (b, t) = broker(dir.path());
-    let _: ShareGroupHeartbeatResponse = call(&b, ApiKey::ShareGroupHeartbeat, 1, &join("a")).await;
+    joined(&b, "a").await;
     share_fetch(&b, &fetch("a", 0, t, 3_000, &[])).await;
     produce(&b, 2).await;
     assert_eq!(
         acquired(&share_fetch(&b, &fetch("a", 1, t, 5_000, &[])).await),
         [(0, 1, 1)]
     );
-    let leave = ShareGroupHeartbeatRequest::default()
-        .with_group_id(GroupId(s(GROUP)))
-        .with_member_id(s("a"))
-        .with_member_epoch(-1);
-    let left: ShareGroupHeartbeatResponse = call(&b, ApiKey::ShareGroupHeartbeat, 1, &leave).await;
+    let left = leave(&b, "a").await;
     assert_eq!((left.error_code, left.member_epoch), (NONE, -1));
     let next = share_fetch(&b, &fetch("b", 0, t, 5_000, &[])).await;
     assert_eq!(
@@ -288,7 +298,7 @@ async fn a_member_leaving_its_group_gives_back_its_records_and_ends_its_session(
 async fn an_empty_share_group_is_deleted_with_its_share_partitions_state() {
     let dir = tempfile::tempdir().unwrap();
     let (b, t) = broker(dir.path());
-    let _: ShareGroupHeartbeatResponse = call(&b, ApiKey::ShareGroupHeartbeat, 1, &join("a")).await;
+    joined(&b, "a").await;
     share_fetch(&b, &fetch("a", 0, t, 3_000, &[])).await;
     produce(&b, 2).await;
     assert_eq!(
@@ -299,18 +309,14 @@ async fn an_empty_share_group_is_deleted_with_its_share_partitions_state() {
     let code = |r: DeleteGroupsResponse| r.results[0].error_code;
     let busy: DeleteGroupsResponse = call(&b, ApiKey::DeleteGroups, 2, &delete()).await;
     assert_eq!(code(busy), ResponseError::NonEmptyGroup.code());
-    let leave = ShareGroupHeartbeatRequest::default()
-        .with_group_id(GroupId(s(GROUP)))
-        .with_member_id(s("a"))
-        .with_member_epoch(-1);
-    let _: ShareGroupHeartbeatResponse = call(&b, ApiKey::ShareGroupHeartbeat, 1, &leave).await;
+    leave(&b, "a").await;
     let deleted: DeleteGroupsResponse = call(&b, ApiKey::DeleteGroups, 2, &delete()).await;
     assert_eq!(code(deleted), NONE);
     let again: DeleteGroupsResponse = call(&b, ApiKey::DeleteGroups, 2, &delete()).await;
     assert_eq!(code(again), ResponseError::GroupIdNotFound.code());
     // A group of the same id starts afresh at the log end: the two records released when
     // a left are not the new group's.
-    let _: ShareGroupHeartbeatResponse = call(&b, ApiKey::ShareGroupHeartbeat, 1, &join("c")).await;
+    joined(&b, "c").await;
     let fresh = share_fetch(&b, &fetch("c", 0, t, 1_000, &[])).await;
     assert!(acquired(&fresh).is_empty(), "{:?}", acquired(&fresh));
     produce(&b, 1).await;
@@ -324,7 +330,7 @@ async fn an_empty_share_group_is_deleted_with_its_share_partitions_state() {
 async fn share_group_offsets_show_where_each_share_partition_starts() {
     let dir = tempfile::tempdir().unwrap();
     let (b, t) = broker(dir.path());
-    let _: ShareGroupHeartbeatResponse = call(&b, ApiKey::ShareGroupHeartbeat, 1, &join("a")).await;
+    joined(&b, "a").await;
     share_fetch(&b, &fetch("a", 0, t, 3_000, &[])).await;
     produce(&b, 3).await;
     share_fetch(&b, &fetch("a", 1, t, 5_000, &[])).await;
@@ -409,7 +415,7 @@ async fn share_group_offsets_show_where_each_share_partition_starts() {
 async fn an_idle_groups_offsets_are_altered_and_deleted() {
     let dir = tempfile::tempdir().unwrap();
     let (b, t) = broker(dir.path());
-    let _: ShareGroupHeartbeatResponse = call(&b, ApiKey::ShareGroupHeartbeat, 1, &join("a")).await;
+    joined(&b, "a").await;
     share_fetch(&b, &fetch("a", 0, t, 3_000, &[])).await;
     produce(&b, 3).await;
     share_fetch(&b, &fetch("a", 1, t, 5_000, &[])).await;
@@ -428,27 +434,17 @@ async fn an_idle_groups_offsets_are_altered_and_deleted() {
     let busy: AlterShareGroupOffsetsResponse =
         call(&b, ApiKey::AlterShareGroupOffsets, 0, &alter).await;
     assert_eq!(busy.error_code, ResponseError::NonEmptyGroup.code());
-    let leave = ShareGroupHeartbeatRequest::default()
-        .with_group_id(GroupId(s(GROUP)))
-        .with_member_id(s("a"))
-        .with_member_epoch(-1);
-    let _: ShareGroupHeartbeatResponse = call(&b, ApiKey::ShareGroupHeartbeat, 1, &leave).await;
+    leave(&b, "a").await;
     let altered: AlterShareGroupOffsetsResponse =
         call(&b, ApiKey::AlterShareGroupOffsets, 0, &alter).await;
     assert_eq!(altered.error_code, NONE);
     assert_eq!(altered.responses[0].partitions[0].error_code, NONE);
     // The group reads again from offset 1, as new deliveries.
-    let _: ShareGroupHeartbeatResponse = call(&b, ApiKey::ShareGroupHeartbeat, 1, &join("c")).await;
+    joined(&b, "c").await;
     let again = share_fetch(&b, &fetch("c", 0, t, 5_000, &[])).await;
     assert_eq!(acquired(&again), [(1, 2, 1)]);
     share_fetch(&b, &fetch("c", -1, t, 0, &[])).await;
-    let _: ShareGroupHeartbeatResponse = call(
-        &b,
-        ApiKey::ShareGroupHeartbeat,
-        1,
-        &leave.with_member_id(s("c")),
-    )
-    .await;
+    leave(&b, "c").await;
 
     let delete = DeleteShareGroupOffsetsRequest::default()
         .with_group_id(GroupId(s(GROUP)))
