@@ -403,8 +403,14 @@ impl Partition {
     }
 
     /// Removes everything from `offset` on (a follower whose log diverged from its new
-    /// leader's) and rebuilds producer and transaction state from what stays.
+    /// leader's) and rebuilds producer and transaction state from what stays; nothing while
+    /// this replica leads.
     pub fn truncate_replica(&self, offset: i64) -> Result<(), StorageError> {
+        // A leader's log is the truth: an answer to a fetch sent while it followed changes
+        // nothing (it would drop the epoch this leader just started).
+        if self.role.read().is_leader() {
+            return Ok(());
+        }
         let mut state = self.state.lock();
         if offset >= state.log.log_end_offset() {
             // No record goes, but an epoch this replica started as leader without appending

@@ -720,6 +720,21 @@ fn a_replica_that_led_an_epoch_without_records_drops_that_epoch_and_catches_up()
     assert_eq!(epochs_of(&b), epochs_of(&a));
 }
 
+/// A divergence answered to a fetch sent before this replica was elected: the new leader's
+/// log and the epoch it started stay.
+#[test]
+fn a_late_divergence_answer_leaves_a_new_leaders_log_alone() {
+    let dir = tempfile::tempdir().expect("dir");
+    let b = open(dir.path(), follower_of(0, 1));
+    b.set_role(Role::Leader { epoch: 2 });
+    write(&b, 2);
+    b.set_role(Role::Leader { epoch: 3 });
+    let before = (b.fetch_position(), epochs_of(&b));
+    b.truncate_replica(4).expect("nothing to do");
+    b.truncate_replica(1).expect("nothing to do");
+    assert_eq!((b.fetch_position(), epochs_of(&b)), before);
+}
+
 #[test]
 fn a_follower_behind_the_leaders_log_start_restarts_there_and_copies_the_rest() {
     let (a_dir, b_dir) = (
