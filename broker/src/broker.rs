@@ -25,6 +25,7 @@ use crate::share::coordinator::ShareCoordinator;
 use crate::share::manager::SharePartitionManager;
 use crate::share::session::SessionCache;
 use crate::share_log::ReplicaShareLog;
+use crate::share_state::ShareStates;
 use crate::standalone::LocalMetadata;
 use crate::topics::LocalStore;
 use crate::txn::{Legacy, StoreError, TransactionCoordinator, TxnConfig};
@@ -109,6 +110,8 @@ pub struct Broker {
     pub txns: Arc<TransactionCoordinator>,
     /// The durable state of share-partitions (share groups).
     pub shares: Arc<ShareCoordinator>,
+    /// Share-partition state wherever it is served (here or on another broker).
+    pub share_states: Arc<ShareStates>,
     /// The share-partitions led here: share groups' records in flight.
     pub share_partitions: Arc<SharePartitionManager>,
     /// The share sessions of the members fetching here (`group.share.max.share.sessions`).
@@ -448,9 +451,10 @@ impl Prepared {
                 Arc::new(BrokerLog::new(weak.clone(), share_topic)),
                 SHARE_STATE_WRITE_TIMEOUT,
             );
+            let share_states = Arc::new(ShareStates::new(weak.clone()));
             let share_partitions = Arc::new(SharePartitionManager::new(
                 Arc::new(ReplicaShareLog::new(weak.clone())),
-                Arc::new(shares.clone()),
+                share_states.clone(),
             ));
             Broker {
                 config,
@@ -470,6 +474,7 @@ impl Prepared {
                     Arc::new(BrokerLog::new(weak.clone(), txn_topic)),
                 )),
                 shares,
+                share_states,
                 share_partitions,
                 share_sessions: parking_lot::Mutex::new(SessionCache::new(MAX_SHARE_SESSIONS)),
                 group_configs,

@@ -139,8 +139,8 @@ pub struct BrokerConfig {
     /// Followers fsync fetched batches before reporting their position to the leader
     /// (replica.fsync.before.ack), so the high watermark counts only fsynced copies.
     pub replica_fsync_before_ack: bool,
-    /// Serve and advertise the APIs still being built (unstable.api.versions.enable).
-    pub unstable_api_versions: bool,
+    /// Serve share groups (group.share.enable).
+    pub share_groups: bool,
     /// HTTP endpoint address for metrics and probes.
     pub http_listener: String,
     /// Group coordinator settings.
@@ -420,7 +420,7 @@ impl BrokerConfig {
             replica_lag_time_max_ms: flags.replica_lag_time_max_ms.unwrap_or(30_000),
             replica_fetch_wait_max_ms: flags.replica_fetch_wait_max_ms.unwrap_or(500),
             replica_fsync_before_ack: flags.replica_fsync_before_ack.unwrap_or(false),
-            unstable_api_versions: flags.unstable_api_versions_enable.unwrap_or(false),
+            share_groups: flags.group_share_enable.unwrap_or(true),
             http_listener: flags
                 .http_listener
                 .unwrap_or_else(|| "127.0.0.1:9644".to_string()),

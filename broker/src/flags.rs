@@ -310,12 +310,11 @@ pub struct Flags {
     /// KAFKA_STORAGE_ERROR, which clients retry, while the read goes on into the cache.
     #[arg(long, env = "TRIBUTARY_REMOTE_FETCH_MAX_WAIT_MS")]
     pub remote_fetch_max_wait_ms: Option<u64>,
-    /// unstable.api.versions.enable: also serve and advertise the APIs still being built, as
-    /// Kafka's same setting does: today share groups on a cluster's brokers (a standalone
-    /// broker serves them always), which do not yet exchange share-partition state; off by
-    /// default, so no client is offered an API it cannot use end to end.
-    #[arg(long, env = "TRIBUTARY_UNSTABLE_API_VERSIONS_ENABLE")]
-    pub unstable_api_versions_enable: Option<bool>,
+    /// group.share.enable: serve share groups (KIP-932; Kafka 4.0's switch, on by default as
+    /// share groups are on a new Kafka 4.2 cluster); `false` serves and advertises none of
+    /// their APIs.
+    #[arg(long, env = "TRIBUTARY_GROUP_SHARE_ENABLE")]
+    pub group_share_enable: Option<bool>,
 }
 
 impl Flags {
@@ -406,7 +405,7 @@ impl Flags {
             remote_log_manager_task_interval_ms,
             remote_fetch_cache_bytes,
             remote_fetch_max_wait_ms,
-            unstable_api_versions_enable
+            group_share_enable
         )
     }
 }

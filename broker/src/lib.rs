@@ -96,6 +96,7 @@ pub mod replica;
 pub mod security;
 pub mod server;
 pub mod share_log;
+pub mod share_state;
 pub mod shared_state;
 pub mod standalone;
 pub mod telemetry;

@@ -175,7 +175,7 @@ impl Parsed {
             }
             "replica.lag.time.max.ms" => f.replica_lag_time_max_ms = Some(v.int()?),
             "replica.fsync.before.ack" => f.replica_fsync_before_ack = Some(v.boolean()?),
-            "unstable.api.versions.enable" => f.unstable_api_versions_enable = Some(v.boolean()?),
+            "group.share.enable" => f.group_share_enable = Some(v.boolean()?),
             "replica.fetch.wait.max.ms" => f.replica_fetch_wait_max_ms = Some(v.narrow()?),
             "transaction.partition.verification.enable" => {
                 f.transaction_partition_verification_enable = Some(v.boolean()?);

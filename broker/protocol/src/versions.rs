@@ -65,9 +65,8 @@ pub(super) const CONSUMER_PROTOCOL_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ConsumerGroupDescribe, 0, 0),
 ];
 
-/// Share groups' APIs (KIP-932): the client APIs at v1 and the offsets admin APIs at v0, served and advertised by a standalone broker, and by a
-/// cluster's brokers only with `unstable.api.versions.enable` (Kafka's setting for APIs still
-/// being built) until they exchange share-partition state over the inter-broker APIs.
+/// Share groups' APIs (KIP-932): the client APIs at v1, the offsets admin APIs at v0, and the
+/// share coordinator's inter-broker APIs at v0 (which Kafka's brokers also list to clients).
 pub(super) const SHARE_GROUP_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ShareGroupHeartbeat, 1, 1),
     (ApiKey::ShareGroupDescribe, 1, 1),
@@ -76,6 +75,11 @@ pub(super) const SHARE_GROUP_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeShareGroupOffsets, 0, 0),
     (ApiKey::AlterShareGroupOffsets, 0, 0),
     (ApiKey::DeleteShareGroupOffsets, 0, 0),
+    (ApiKey::InitializeShareGroupState, 0, 0),
+    (ApiKey::ReadShareGroupState, 0, 0),
+    (ApiKey::WriteShareGroupState, 0, 0),
+    (ApiKey::DeleteShareGroupState, 0, 0),
+    (ApiKey::ReadShareGroupStateSummary, 0, 0),
 ];
 
 /// Which optional sets of APIs a broker serves and advertises.
@@ -94,12 +98,11 @@ impl ApiSets {
         share_groups: true,
     };
 
-    /// The sets of a broker: the consumer group protocol as configured; share groups on a
-    /// standalone broker, or on a cluster's with `unstable` (unstable.api.versions.enable).
-    pub fn of(consumer_protocol: bool, standalone: bool, unstable: bool) -> ApiSets {
+    /// The sets of a broker: the consumer group protocol and share groups as configured.
+    pub fn of(consumer_protocol: bool, share_groups: bool) -> ApiSets {
         ApiSets {
             consumer_protocol,
-            share_groups: standalone || unstable,
+            share_groups,
         }
     }
 }

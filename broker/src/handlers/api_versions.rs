@@ -20,8 +20,7 @@ pub(crate) async fn handle(
 pub(crate) fn api_sets(broker: &Broker) -> ApiSets {
     ApiSets::of(
         broker.groups.config().consumer_protocol,
-        broker.registrar.is_none(),
-        broker.config.unstable_api_versions,
+        broker.config.share_groups,
     )
 }
 

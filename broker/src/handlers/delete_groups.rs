@@ -59,14 +59,15 @@ pub(crate) async fn handle(
 }
 
 /// Deletes an empty share group with its share-partitions' state (Kafka's
-/// DeleteShareGroupState, here in this broker's share coordinator).
+/// DeleteShareGroupState, wherever each state is served).
 async fn delete_share_group(ctx: &RequestContext, id: &str) -> Result<(), ResponseError> {
     if !ctx.broker.groups.delete_share_group(id)? {
         return Err(ResponseError::GroupIdNotFound);
     }
     ctx.broker.share_partitions.forget(id, |_| true);
-    for key in ctx.broker.shares.keys_of(id) {
-        ctx.broker.shares.delete(&key).await?;
+    let states = &ctx.broker.share_states;
+    for (key, _) in states.held(id).await? {
+        states.delete(&key).await?;
     }
     Ok(())
 }

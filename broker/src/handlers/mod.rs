@@ -61,6 +61,9 @@ mod share_group_offsets;
 #[cfg(test)]
 mod share_group_wire_tests;
 mod share_requests;
+mod share_state;
+#[cfg(test)]
+mod share_state_wire_tests;
 mod sync_group;
 mod telemetry;
 pub(crate) mod topic_lookup;
@@ -572,6 +575,17 @@ pub fn dispatch(
         ApiKey::DeleteShareGroupOffsets => {
             route!(DeleteShareGroupOffsetsRequest, share_group_offsets::delete)
         }
+        ApiKey::InitializeShareGroupState => {
+            route!(InitializeShareGroupStateRequest, share_state::initialize)
+        }
+        ApiKey::ReadShareGroupState => route!(ReadShareGroupStateRequest, share_state::read),
+        ApiKey::WriteShareGroupState => route!(WriteShareGroupStateRequest, share_state::write),
+        ApiKey::DeleteShareGroupState => {
+            route!(DeleteShareGroupStateRequest, share_state::delete)
+        }
+        ApiKey::ReadShareGroupStateSummary => {
+            route!(ReadShareGroupStateSummaryRequest, share_state::summary)
+        }
         ApiKey::GetTelemetrySubscriptions => {
             route!(
                 GetTelemetrySubscriptionsRequest,
@@ -599,7 +613,12 @@ fn cluster_operation(api: ApiKey) -> Option<Operation> {
         | ApiKey::AlterUserScramCredentials => Operation::Alter,
         ApiKey::DescribeClientQuotas => Operation::DescribeConfigs,
         ApiKey::AlterClientQuotas => Operation::AlterConfigs,
-        ApiKey::WriteTxnMarkers => Operation::ClusterAction,
+        ApiKey::WriteTxnMarkers
+        | ApiKey::InitializeShareGroupState
+        | ApiKey::ReadShareGroupState
+        | ApiKey::WriteShareGroupState
+        | ApiKey::DeleteShareGroupState
+        | ApiKey::ReadShareGroupStateSummary => Operation::ClusterAction,
         _ => return None,
     })
 }

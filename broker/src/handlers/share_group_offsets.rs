@@ -28,6 +28,7 @@ use uuid::Uuid;
 use super::refuse::Refuse;
 use super::RequestContext;
 use crate::acl::{Operation, ResourceType};
+use crate::share::manager::StatePersister;
 use crate::share::records::SharePartitionKey;
 
 /// Answers a DescribeShareGroupOffsets request.
@@ -35,56 +36,81 @@ pub(crate) async fn describe(
     ctx: RequestContext,
     request: DescribeShareGroupOffsetsRequest,
 ) -> DescribeShareGroupOffsetsResponse {
-    let groups = request
-        .groups
-        .into_iter()
-        .map(|g| {
-            let id = g.group_id.to_string();
-            let described = if ctx.may(Operation::Describe, ResourceType::Group, &id) {
-                let wanted = g.topics.map(|topics| {
-                    topics
-                        .into_iter()
-                        .map(|t| (t.topic_name.to_string(), t.partitions))
-                        .collect()
-                });
-                group_offsets(&ctx, &id, wanted)
-            } else {
-                Err(ResponseError::GroupAuthorizationFailed)
-            };
+    let mut groups = Vec::with_capacity(request.groups.len());
+    for g in request.groups {
+        let id = g.group_id.to_string();
+        let described = if ctx.may(Operation::Describe, ResourceType::Group, &id) {
+            let wanted = g.topics.map(|topics| {
+                topics
+                    .into_iter()
+                    .map(|t| (t.topic_name.to_string(), t.partitions))
+                    .collect()
+            });
+            group_offsets(&ctx, &id, wanted).await
+        } else {
+            Err(ResponseError::GroupAuthorizationFailed)
+        };
+        groups.push(
             match described {
                 Ok(topics) => Group::default().with_topics(topics),
                 Err(error) => Group::default().with_error_code(error.code()),
             }
-            .with_group_id(g.group_id)
-        })
-        .collect();
+            .with_group_id(g.group_id),
+        );
+    }
     DescribeShareGroupOffsetsResponse::default().with_groups(groups)
 }
 
 /// The offsets of group `id` for `wanted` (topic name and partitions), or every
-/// share-partition it has state for.
-fn group_offsets(
+/// share-partition it has state for, wherever that state is served.
+async fn group_offsets(
     ctx: &RequestContext,
     id: &str,
     wanted: Option<Vec<(String, Vec<i32>)>>,
 ) -> Result<Vec<Topic>, ResponseError> {
-    let shares = &ctx.broker.shares;
-    let held = shares.keys_of(id);
-    if !ctx.broker.groups.is_share_group(id) && held.is_empty() {
+    let is_share_group = ctx.broker.groups.is_share_group(id);
+    let image = ctx.broker.metadata.image();
+    let (wanted, mut found) = match wanted {
+        Some(wanted) => (wanted, BTreeMap::new()),
+        None => {
+            let held = ctx.broker.share_states.held(id).await?;
+            let mut all: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+            for (key, _) in &held {
+                if let Some(topic) = image.topic_by_id(&key.topic) {
+                    all.entry(topic.name.clone())
+                        .or_default()
+                        .push(key.partition);
+                }
+            }
+            let found = held.into_iter().map(|(k, s)| (k, Ok(Some(s)))).collect();
+            (all.into_iter().collect(), found)
+        }
+    };
+    if !is_share_group && wanted.is_empty() {
         return Err(ResponseError::GroupIdNotFound);
     }
-    let image = ctx.broker.metadata.image();
-    let wanted = wanted.unwrap_or_else(|| {
-        let mut all: BTreeMap<String, Vec<i32>> = BTreeMap::new();
-        for key in &held {
-            if let Some(topic) = image.topic_by_id(&key.topic) {
-                all.entry(topic.name.clone())
-                    .or_default()
-                    .push(key.partition);
-            }
+    let key = |topic: Uuid, partition: i32| SharePartitionKey {
+        group: id.to_owned(),
+        topic,
+        partition,
+    };
+    let mut asked = Vec::new();
+    for (name, partitions) in &wanted {
+        let visible = ctx.may(Operation::Describe, ResourceType::Topic, name);
+        if let Some(topic) = image.topic(name).filter(|_| visible) {
+            asked.extend(
+                partitions
+                    .iter()
+                    .filter(|index| topic.partition(**index).is_some())
+                    .map(|index| key(topic.id, *index))
+                    .filter(|k| !found.contains_key(k)),
+            );
         }
-        all.into_iter().collect()
-    });
+    }
+    found.extend(ctx.broker.share_states.summaries(asked).await);
+    if !is_share_group && !found.values().any(|s| matches!(s, Ok(Some(_)))) {
+        return Err(ResponseError::GroupIdNotFound);
+    }
     let topics = wanted
         .into_iter()
         .map(|(name, partitions)| {
@@ -95,26 +121,25 @@ fn group_offsets(
                 .into_iter()
                 .map(|index| {
                     let partition = Partition::default().with_partition_index(index);
-                    let refused = if !visible {
-                        Some(ResponseError::TopicAuthorizationFailed)
+                    let answered = if !visible {
+                        Err(ResponseError::TopicAuthorizationFailed)
                     } else if topic.and_then(|t| t.partition(index)).is_none() {
-                        Some(ResponseError::UnknownTopicOrPartition)
+                        Err(ResponseError::UnknownTopicOrPartition)
                     } else {
-                        None
+                        found
+                            .get(&key(topic_id, index))
+                            .copied()
+                            .unwrap_or(Err(ResponseError::UnknownServerError))
                     };
-                    if let Some(error) = refused {
-                        return partition
+                    match answered {
+                        Ok(summary) => partition
+                            .with_start_offset(summary.map_or(-1, |s| s.start_offset))
+                            .with_leader_epoch(summary.map_or(-1, |s| s.leader_epoch)),
+                        Err(error) => partition
                             .with_start_offset(-1)
                             .with_leader_epoch(-1)
-                            .with_error_code(error.code());
+                            .with_error_code(error.code()),
                     }
-                    let key = SharePartitionKey {
-                        group: id.to_owned(),
-                        topic: topic_id,
-                        partition: index,
-                    };
-                    let (start, epoch) = shares.summary(&key).unwrap_or((-1, -1));
-                    partition.with_start_offset(start).with_leader_epoch(epoch)
                 })
                 .collect();
             Topic::default()
@@ -154,7 +179,6 @@ pub(crate) async fn alter(
         return AlterShareGroupOffsetsResponse::default().with_error_code(error.code());
     }
     let image = ctx.broker.metadata.image();
-    let shares = &ctx.broker.shares;
     let mut responses = Vec::new();
     for t in request.topics {
         let name = t.topic_name.to_string();
@@ -179,8 +203,15 @@ pub(crate) async fn alter(
                         topic: topic_id,
                         partition: index,
                     };
-                    let epoch = shares.state_epoch(&key).map_or(0, |e| e.saturating_add(1));
-                    let result = shares.initialize(&key, epoch, p.start_offset).await;
+                    let states = &ctx.broker.share_states;
+                    let result = match states.summaries(vec![key.clone()]).await.pop() {
+                        Some((_, Ok(summary))) => {
+                            let epoch = summary.map_or(0, |s| s.state_epoch.saturating_add(1));
+                            states.initialize(&key, epoch, p.start_offset).await
+                        }
+                        Some((_, Err(error))) => Err(error),
+                        None => Err(ResponseError::UnknownServerError),
+                    };
                     ctx.broker.share_partitions.forget(&id, |k| *k == key);
                     result
                 }
@@ -213,8 +244,13 @@ pub(crate) async fn delete(
         return DeleteShareGroupOffsetsResponse::default().with_error_code(error.code());
     }
     let image = ctx.broker.metadata.image();
-    let shares = &ctx.broker.shares;
-    let held = shares.keys_of(&id);
+    let states = &ctx.broker.share_states;
+    let held = match states.held(&id).await {
+        Ok(held) => held,
+        Err(error) => {
+            return DeleteShareGroupOffsetsResponse::default().with_error_code(error.code())
+        }
+    };
     let mut responses = Vec::new();
     for t in request.topics {
         let name = t.topic_name.to_string();
@@ -225,8 +261,8 @@ pub(crate) async fn delete(
             None => Err(ResponseError::UnknownTopicOrPartition),
             Some(topic) => {
                 let mut result = Ok(());
-                for key in held.iter().filter(|k| k.topic == topic.id) {
-                    if let Err(error) = shares.delete(key).await {
+                for (key, _) in held.iter().filter(|(k, _)| k.topic == topic.id) {
+                    if let Err(error) = states.delete(key).await {
                         result = Err(error);
                     }
                 }

@@ -1,5 +1,5 @@
 //! Share groups' membership (KIP-932) through `dispatch`: ShareGroupHeartbeat and
-//! ShareGroupDescribe only with `unstable.api.versions.enable`, members joining and sharing a
+//! ShareGroupDescribe unless `group.share.enable` is false, members joining and sharing a
 //! topic's partitions, the errors librdkafka acts on, and one type per group id.
 
 use std::collections::BTreeMap;
@@ -81,7 +81,7 @@ fn assigned(r: &ShareGroupHeartbeatResponse) -> Vec<(Uuid, Vec<i32>)> {
 }
 
 #[tokio::test]
-async fn a_standalone_broker_advertises_share_groups_at_v1() {
+async fn a_broker_advertises_share_groups_client_apis_at_v1_and_the_rest_at_v0() {
     let dir = tempfile::tempdir().unwrap();
     let (b, _) = broker(dir.path());
     let r: ApiVersionsResponse =
@@ -104,31 +104,29 @@ async fn a_standalone_broker_advertises_share_groups_at_v1() {
         ApiKey::DescribeShareGroupOffsets,
         ApiKey::AlterShareGroupOffsets,
         ApiKey::DeleteShareGroupOffsets,
+        ApiKey::InitializeShareGroupState,
+        ApiKey::ReadShareGroupState,
+        ApiKey::WriteShareGroupState,
+        ApiKey::DeleteShareGroupState,
+        ApiKey::ReadShareGroupStateSummary,
     ] {
         assert_eq!(range(api), Some((0, 0)), "{api:?}");
     }
-    // Not the inter-broker state APIs: not served.
-    assert_eq!(range(ApiKey::ReadShareGroupState), None);
 }
 
 #[test]
-fn a_clusters_brokers_serve_share_groups_only_with_unstable_apis() {
+fn share_groups_are_served_unless_switched_off() {
     use crate::protocol::{served_apis, ApiSets};
     let shares = |sets: ApiSets| {
         served_apis(sets)
-            .filter(|(api, _, _)| *api == ApiKey::ShareFetch)
+            .filter(|(api, _, _)| matches!(api, ApiKey::ShareFetch | ApiKey::ReadShareGroupState))
             .count()
     };
-    assert_eq!(shares(ApiSets::of(true, true, false)), 1, "standalone");
+    assert_eq!(shares(ApiSets::of(true, true)), 2, "on");
     assert_eq!(
-        shares(ApiSets::of(true, false, false)),
+        shares(ApiSets::of(true, false)),
         0,
-        "a cluster's broker"
-    );
-    assert_eq!(
-        shares(ApiSets::of(true, false, true)),
-        1,
-        "with unstable APIs"
+        "group.share.enable=false"
     );
 }
 

@@ -144,7 +144,10 @@ fn count_acknowledged(broker: &Broker, ranges: &[AckRange]) {
 }
 
 /// Gives back what `member` holds in its group's share-partitions led here (its session
-/// closed).
+/// closed). Once no member of the group has a session here, its share-partitions are
+/// dropped: the next fetch reads their state again, so an alteration or deletion of the
+/// group's offsets (which needs the group empty, and may be served by another broker) is
+/// never undone by a window loaded before it.
 pub(super) async fn release_member(broker: &Broker, member: &SessionKey) {
     let manager = &broker.share_partitions;
     for key in manager.loaded() {
@@ -154,6 +157,11 @@ pub(super) async fn release_member(broker: &Broker, member: &SessionKey) {
         if let Err(error) = manager.release_member(&key, &member.member).await {
             tracing::debug!(group = %member.group, member = %member.member, ?error, "records not released at session end");
         }
+    }
+    // Under the sessions' lock: a session opened after this check loads afresh.
+    let sessions = broker.share_sessions.lock();
+    if !sessions.has_group(&member.group) {
+        manager.forget(&member.group, |_| true);
     }
 }
 

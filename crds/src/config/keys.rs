@@ -204,6 +204,7 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
     broker("group.max.session.timeout.ms", Int, AtLeast(0)),
     broker("group.max.size", Int, AtLeast(1)),
     broker("group.min.session.timeout.ms", Int, AtLeast(0)),
+    broker("group.share.enable", Boolean, Type),
     broker("leader.imbalance.check.interval.seconds", Long, AtLeast(1)),
     broker("leader.imbalance.per.broker.percentage", Int, AtLeast(0)),
     broker("log.cleaner.backoff.ms", Long, AtLeast(0)),

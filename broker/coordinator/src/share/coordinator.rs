@@ -36,6 +36,17 @@ pub struct StoredState {
     pub ranges: Vec<StateRange>,
 }
 
+/// What ReadShareGroupStateSummary answers of one share-partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    /// The state epoch.
+    pub state_epoch: i32,
+    /// The leader epoch of the last leader that read the state.
+    pub leader_epoch: i32,
+    /// The start offset (-1: never started).
+    pub start_offset: i64,
+}
+
 /// The share coordinator.
 pub struct ShareCoordinator {
     runtime: Runtime,
@@ -135,22 +146,25 @@ impl ShareCoordinator {
         keys
     }
 
-    /// ReadShareGroupStateSummary: `key`'s start offset and the leader epoch of its last
-    /// reader, without fencing anyone; `None` when it has no state here.
-    pub fn summary(&self, key: &SharePartitionKey) -> Option<(i64, i32)> {
+    /// ReadShareGroupStateSummary: `key`'s start offset, state epoch and the leader epoch of
+    /// its last reader, without fencing anyone; `None` when it has no state. Answered only
+    /// where the state is served (NOT_COORDINATOR elsewhere).
+    pub fn summary(
+        self: &Arc<Self>,
+        key: &SharePartitionKey,
+    ) -> Result<Option<Summary>, ResponseError> {
+        Runtime::serve(self, self.state_partition(key)?)?;
         let state = self.state.lock();
-        state.get(key).map(|s| (s.start_offset(), s.leader_epoch()))
-    }
-
-    /// The state epoch of `key`'s state held here, if any (an alteration of the group's
-    /// offsets initializes the next one).
-    pub fn state_epoch(&self, key: &SharePartitionKey) -> Option<i32> {
-        self.state.lock().get(key).map(ShareState::state_epoch)
+        Ok(state.get(key).map(|s| Summary {
+            state_epoch: s.state_epoch(),
+            leader_epoch: s.leader_epoch(),
+            start_offset: s.start_offset(),
+        }))
     }
 
     /// DeleteShareGroupState: forgets `key` (a tombstone, so the topic's cleanup removes it).
     pub async fn delete(self: &Arc<Self>, key: &SharePartitionKey) -> Result<(), ResponseError> {
-        let partition = self.partition_of(key)?;
+        let partition = self.state_partition(key)?;
         let serial = self.serial(partition);
         let _one_at_a_time = serial.lock().await;
         let epoch = Runtime::serve(self, partition)?;
@@ -171,7 +185,7 @@ impl ShareCoordinator {
         key: &SharePartitionKey,
         decide: impl FnOnce(Option<&ShareState>) -> Result<Option<StateRecord>, ResponseError>,
     ) -> Result<Option<ShareState>, ResponseError> {
-        let partition = self.partition_of(key)?;
+        let partition = self.state_partition(key)?;
         let serial = self.serial(partition);
         let _one_at_a_time = serial.lock().await;
         let epoch = Runtime::serve(self, partition)?;
@@ -216,7 +230,9 @@ impl ShareCoordinator {
         })
     }
 
-    fn partition_of(&self, key: &SharePartitionKey) -> Result<i32, ResponseError> {
+    /// The partition of `__share_group_state` holding `key`'s state (the topic created
+    /// first if it does not exist yet).
+    pub fn state_partition(&self, key: &SharePartitionKey) -> Result<i32, ResponseError> {
         self.runtime.ensure_topic().map_err(|e| e.code())?;
         Ok(self.runtime.partition_for(&key.coordinator_key()))
     }

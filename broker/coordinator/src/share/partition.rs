@@ -43,6 +43,17 @@ impl RecordState {
         }
     }
 
+    /// The state of Kafka's `code` as durable state holds it (never ACQUIRED: a lock does
+    /// not outlive its leader).
+    pub fn stored(code: i8) -> Option<RecordState> {
+        match code {
+            0 => Some(RecordState::Available),
+            2 => Some(RecordState::Acknowledged),
+            4 => Some(RecordState::Archived),
+            _ => None,
+        }
+    }
+
     /// Whether the record is done with: the start offset may pass it.
     pub fn is_terminal(self) -> bool {
         matches!(self, RecordState::Acknowledged | RecordState::Archived)

@@ -162,12 +162,8 @@ fn read_ranges(r: &mut Reader<'_>) -> Result<Vec<StateRange>, RecordError> {
     for _ in 0..count {
         let first = r.i64()?;
         let last = r.i64()?;
-        let state = match r.i8()? {
-            0 => RecordState::Available,
-            2 => RecordState::Acknowledged,
-            4 => RecordState::Archived,
-            other => return Err(RecordError::UnknownState(other)),
-        };
+        let code = r.i8()?;
+        let state = RecordState::stored(code).ok_or(RecordError::UnknownState(code))?;
         let count = r.i16()?;
         let delivery_count =
             u16::try_from(count).map_err(|_| RecordError::InvalidLength(i64::from(count)))?;

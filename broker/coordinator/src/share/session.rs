@@ -211,6 +211,11 @@ impl SessionCache {
         self.sessions.remove(key).is_some()
     }
 
+    /// Whether some member of `group` has a session here.
+    pub fn has_group(&self, group: &str) -> bool {
+        self.sessions.keys().any(|k| k.group == group)
+    }
+
     /// The epoch the session of `key` expects next, if it has one.
     pub fn epoch(&self, key: &SessionKey) -> Option<i32> {
         self.sessions.get(key).map(|s| s.epoch)

@@ -85,7 +85,7 @@ async fn a_lost_partition_answers_not_coordinator_and_a_deleted_state_is_gone() 
     let log = Arc::new(MemoryLog::with_partitions(STATE_PARTITIONS));
     let c = coordinator(&log);
     c.initialize(&key(0), 0, 0).await.expect("initialized");
-    let partition = c.partition_of(&key(0)).expect("partition");
+    let partition = c.state_partition(&key(0)).expect("partition");
     log.set_leader(partition, None);
     assert_eq!(
         c.write(&key(0), 0, 1, None, &[]).await,
