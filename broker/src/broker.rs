@@ -117,7 +117,7 @@ pub struct Broker {
     /// The share sessions of the members fetching here (`group.share.max.share.sessions`).
     pub share_sessions: parking_lot::Mutex<SessionCache>,
     /// Groups' configs (config resource type GROUP).
-    pub group_configs: crate::group_configs::GroupConfigs,
+    pub group_configs: Arc<crate::group_configs::GroupConfigs>,
     /// Client quotas and the rates they are enforced against.
     pub quotas: Quotas,
     /// Replication throttles' byte rates, leader and follower side.
@@ -186,6 +186,7 @@ impl Broker {
             shared_scram: None,
             shared_quotas: None,
             shared_dynamic: None,
+            shared_groups: None,
         };
         prepared.assemble(parts, offsets_log)
     }
@@ -347,6 +348,9 @@ struct MetadataParts {
         Option<Arc<dyn crate::shared_state::Shared<crate::quotas::store::ClientQuotaDocument>>>,
     /// Where the cluster-wide dynamic broker configs are shared (cluster mode).
     shared_dynamic: Option<Arc<dyn crate::shared_state::Shared<crate::dynamic_config::Values>>>,
+    /// Where the group configs are shared (cluster mode).
+    shared_groups:
+        Option<Arc<dyn crate::shared_state::Shared<crate::group_configs::GroupOverrides>>>,
 }
 
 impl From<ClusterParts> for MetadataParts {
@@ -364,6 +368,7 @@ impl From<ClusterParts> for MetadataParts {
             shared_scram: Some(parts.shared_scram),
             shared_quotas: Some(parts.shared_quotas),
             shared_dynamic: Some(parts.shared_dynamic),
+            shared_groups: Some(parts.shared_groups),
         }
     }
 }
@@ -426,7 +431,7 @@ impl Prepared {
         let txn_topic = InternalTopic::transactions(&config);
         let share_topic = InternalTopic::share_state(&config);
         let quotas = Quotas::open(&dir, parts.shared_quotas)?;
-        let group_configs = crate::group_configs::GroupConfigs::open(&dir)?;
+        let group_configs = crate::group_configs::GroupConfigs::open(&dir, parts.shared_groups)?;
         let scram =
             crate::security::credentials::ScramCredentials::open_shared(&dir, parts.shared_scram)?;
         let authorizer = crate::acl::from_settings(&config.security, &dir, parts.shared_acls)?;

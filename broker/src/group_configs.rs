@@ -1,17 +1,20 @@
 //! Group configs (Kafka's config resource type GROUP, 32): per-group overrides of the group
 //! coordinator's defaults for consumer groups (KIP-848) and share groups (KIP-932), checked
-//! against Kafka 4.3's bounds, kept in the data directory, and read by share groups'
+//! against Kafka 4.3's bounds, kept in the data directory (standalone) or in a document every
+//! broker of the cluster follows ([`crate::shared_state`]), and read by share groups'
 //! membership and share-partitions whenever they act (a change applies to later
 //! acquisitions, as KIP-1240 has it).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
 use crate::share::group::ShareGroupConfig;
 use crate::share::manager::{OffsetReset, ShareSettings};
 use crate::share::partition::Limits;
+use crate::shared_state::{attach, Shared};
 use crate::topics::config::ConfigType;
 use crate::topics::describe::{Described, Source};
 
@@ -120,6 +123,9 @@ pub enum GroupConfigError {
         /// Why.
         source: std::io::Error,
     },
+    /// The shared document could not be changed (cluster mode); nothing changed.
+    #[error("changing the shared group configs: {0}")]
+    Shared(String),
     /// The saved overrides could not be read.
     #[error("cannot read group configs from {path}: {reason}")]
     Load {
@@ -141,31 +147,64 @@ pub enum GroupConfigOp {
     ListOp(String),
 }
 
-/// Every group's overrides, kept in the data directory.
-#[derive(Debug, Default)]
+/// Every group's overrides by group id: the document kept.
+pub type GroupOverrides = BTreeMap<String, BTreeMap<String, String>>;
+
+/// Every group's overrides, kept in the data directory or shared by the cluster's brokers.
+#[derive(Default)]
 pub struct GroupConfigs {
-    /// Where they persist; `None` keeps them in memory.
+    /// Where they persist on their own; `None` keeps them in memory.
     path: Option<PathBuf>,
-    groups: RwLock<BTreeMap<String, BTreeMap<String, String>>>,
+    /// Where they persist when shared (cluster mode); then the file is not used.
+    shared: Option<Arc<dyn Shared<GroupOverrides>>>,
+    groups: RwLock<GroupOverrides>,
     /// Serializes changes to the file.
     changing: Mutex<()>,
 }
 
+impl std::fmt::Debug for GroupConfigs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupConfigs")
+            .field("groups", &self.groups.read().len())
+            .field("shared", &self.shared.is_some())
+            .finish()
+    }
+}
+
 impl GroupConfigs {
-    /// Loads the overrides saved in `data_dir`, if any.
-    pub fn open(data_dir: &Path) -> Result<GroupConfigs, GroupConfigError> {
-        let path = data_dir.join(FILE);
-        let groups = crate::fsutil::read_json_or_default(&path).map_err(|reason| {
-            GroupConfigError::Load {
-                path: path.clone(),
-                reason,
+    /// The overrides saved in `data_dir`, if any, or with `shared` (cluster mode) those the
+    /// shared document holds from then on, so every broker applies the same.
+    pub fn open(
+        data_dir: &Path,
+        shared: Option<Arc<dyn Shared<GroupOverrides>>>,
+    ) -> Result<Arc<GroupConfigs>, GroupConfigError> {
+        let configs = match shared {
+            Some(shared) => GroupConfigs {
+                shared: Some(shared),
+                ..GroupConfigs::default()
+            },
+            None => {
+                let path = data_dir.join(FILE);
+                let groups = crate::fsutil::read_json_or_default(&path).map_err(|reason| {
+                    GroupConfigError::Load {
+                        path: path.clone(),
+                        reason,
+                    }
+                })?;
+                GroupConfigs {
+                    path: Some(path),
+                    groups: RwLock::new(groups),
+                    ..GroupConfigs::default()
+                }
             }
-        })?;
-        Ok(GroupConfigs {
-            path: Some(path),
-            groups: RwLock::new(groups),
-            changing: Mutex::new(()),
-        })
+        };
+        let configs = Arc::new(configs);
+        if let Some(shared) = &configs.shared {
+            attach(&configs, shared, |me, document| {
+                *me.groups.write() = document
+            });
+        }
+        Ok(configs)
     }
 
     /// Group `group`'s overrides.
@@ -174,24 +213,40 @@ impl GroupConfigs {
     }
 
     /// Applies `ops` to `group`'s overrides, checked whole first; with `validate_only`
-    /// nothing changes.
-    pub fn alter(
+    /// nothing changes. Shared overrides are changed in the shared document, re-applied to
+    /// a newer version when another broker changed it first.
+    pub async fn alter(
         &self,
         group: &str,
         ops: &[GroupConfigOp],
         validate_only: bool,
     ) -> Result<(), GroupConfigError> {
-        let _changing = self.changing.lock();
-        let next = overrides_after(&self.overrides(group), ops)?;
+        overrides_after(&self.overrides(group), ops)?;
         if validate_only {
             return Ok(());
         }
+        let Some(shared) = &self.shared else {
+            return self.alter_file(group, ops);
+        };
+        let written = shared
+            .update(&|document: &mut GroupOverrides| {
+                let current = document.get(group).cloned().unwrap_or_default();
+                // The ops were checked above; only their effect on a newer version remains.
+                if let Ok(next) = overrides_after(&current, ops) {
+                    set_group(document, group, next);
+                }
+            })
+            .await
+            .map_err(GroupConfigError::Shared)?;
+        *self.groups.write() = written;
+        Ok(())
+    }
+
+    fn alter_file(&self, group: &str, ops: &[GroupConfigOp]) -> Result<(), GroupConfigError> {
+        let _changing = self.changing.lock();
         let mut all = self.groups.read().clone();
-        if next.is_empty() {
-            all.remove(group);
-        } else {
-            all.insert(group.to_owned(), next);
-        }
+        let current = all.get(group).cloned().unwrap_or_default();
+        set_group(&mut all, group, overrides_after(&current, ops)?);
         if let Some(path) = &self.path {
             crate::fsutil::write_json(path, &all).map_err(|source| GroupConfigError::Save {
                 path: path.clone(),
@@ -271,6 +326,15 @@ impl GroupConfigs {
 }
 
 /// Every key's value for a group with `overrides`: the override, else the default.
+/// `group`'s overrides in `all` made `next` (none: the group is forgotten).
+fn set_group(all: &mut GroupOverrides, group: &str, next: BTreeMap<String, String>) {
+    if next.is_empty() {
+        all.remove(group);
+    } else {
+        all.insert(group.to_owned(), next);
+    }
+}
+
 fn effective(overrides: &BTreeMap<String, String>) -> BTreeMap<String, String> {
     GROUP_KEYS
         .iter()
@@ -453,25 +517,25 @@ mod tests {
         }
     }
 
-    #[test]
-    fn changes_apply_whole_persist_and_reach_the_settings() {
+    #[tokio::test]
+    async fn changes_apply_whole_persist_and_reach_the_settings() {
         let dir = tempfile::tempdir().expect("dir");
-        let store = GroupConfigs::open(dir.path()).expect("open");
+        let store = GroupConfigs::open(dir.path(), None).expect("open");
         let ops = [
             set("share.auto.offset.reset", "earliest"),
             set("share.record.lock.duration.ms", "20000"),
         ];
-        store.alter("g", &ops, true).expect("validate only");
+        store.alter("g", &ops, true).await.expect("validate only");
         assert!(
             store.overrides("g").is_empty(),
             "validate_only changes nothing"
         );
-        store.alter("g", &ops, false).expect("alter");
+        store.alter("g", &ops, false).await.expect("alter");
         // A refused op leaves every other op of the request unapplied.
         let mixed = [set("share.delivery.count.limit", "3"), set("bad.key", "1")];
-        assert!(store.alter("g", &mixed, false).is_err());
+        assert!(store.alter("g", &mixed, false).await.is_err());
         assert_eq!(store.overrides("g").len(), 2);
-        let reopened = GroupConfigs::open(dir.path()).expect("reopen");
+        let reopened = GroupConfigs::open(dir.path(), None).expect("reopen");
         let settings = reopened.share_settings("g");
         assert_eq!(settings.reset, OffsetReset::Earliest);
         assert_eq!(settings.limits.lock_duration_ms, 20_000);
@@ -491,14 +555,17 @@ mod tests {
                 &[GroupConfigOp::Delete("share.auto.offset.reset".into())],
                 false,
             )
+            .await
             .expect("delete");
         assert_eq!(reopened.share_settings("g").reset, OffsetReset::Latest);
         assert!(matches!(
-            reopened.alter(
-                "g",
-                &[GroupConfigOp::ListOp("share.isolation.level".into())],
-                false
-            ),
+            reopened
+                .alter(
+                    "g",
+                    &[GroupConfigOp::ListOp("share.isolation.level".into())],
+                    false
+                )
+                .await,
             Err(GroupConfigError::NotAList(_))
         ));
     }

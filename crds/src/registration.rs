@@ -78,6 +78,10 @@ pub fn dynamic_configs_name(cluster: &str) -> String {
 /// The key of the dynamic-config ConfigMap holding the values, as a JSON object.
 pub const DYNAMIC_CONFIGS_KEY: &str = "configs.json";
 
+/// Key of the dynamic-config ConfigMap holding every group's config overrides (config
+/// resource GROUP) by group id.
+pub const GROUP_CONFIGS_KEY: &str = "groups.json";
+
 /// Name of the Secret holding `cluster`'s SCRAM credentials (salts and derived keys, never
 /// passwords), which every broker checks logins against.
 pub fn scram_credentials_name(cluster: &str) -> String {

@@ -278,7 +278,9 @@ async fn alter_resource_incrementally(
         RESOURCE_BROKER => {
             alter_broker_incrementally(ctx, name, &resource.configs, validate_only).await
         }
-        RESOURCE_GROUP => alter_group_incrementally(ctx, name, &resource.configs, validate_only),
+        RESOURCE_GROUP => {
+            alter_group_incrementally(ctx, name, &resource.configs, validate_only).await
+        }
         other => Err(not_alterable(other)),
     }
 }
@@ -325,20 +327,14 @@ async fn alter_broker_incrementally(
     set_dynamic(&ctx.broker, level, &compute, validate_only).await
 }
 
-/// Applies `ops` to group `name`'s configs (all checked first; none applied if one fails).
-/// A cluster's brokers do not share group configs yet, so only a standalone broker keeps them.
-fn alter_group_incrementally(
+/// Applies `ops` to group `name`'s configs (all checked first; none applied if one fails),
+/// for every broker of a cluster.
+async fn alter_group_incrementally(
     ctx: &RequestContext,
     name: &str,
     ops: &[AlterableConfig],
     validate_only: bool,
 ) -> Result<(), (ResponseError, String)> {
-    if ctx.broker.registrar.is_some() {
-        return Err((
-            ResponseError::InvalidRequest,
-            "group configs are not yet kept by a cluster of brokers".into(),
-        ));
-    }
     if name.is_empty() {
         return Err((
             ResponseError::InvalidRequest,
@@ -359,11 +355,12 @@ fn alter_group_incrementally(
     ctx.broker
         .group_configs
         .alter(name, &ops, validate_only)
+        .await
         .map_err(|error| {
             let code = match error {
-                GroupConfigError::Save { .. } | GroupConfigError::Load { .. } => {
-                    ResponseError::UnknownServerError
-                }
+                GroupConfigError::Save { .. }
+                | GroupConfigError::Load { .. }
+                | GroupConfigError::Shared(_) => ResponseError::UnknownServerError,
                 _ => ResponseError::InvalidConfig,
             };
             (code, error.to_string())

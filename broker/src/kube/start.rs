@@ -11,7 +11,8 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::{Api, Client};
 use tributary_crds::registration::{
     acls_name, client_quotas_name, dynamic_configs_name, scram_credentials_name, Endpoint,
-    Registration, ACLS_KEY, CLIENT_QUOTAS_KEY, DYNAMIC_CONFIGS_KEY, SCRAM_CREDENTIALS_KEY,
+    Registration, ACLS_KEY, CLIENT_QUOTAS_KEY, DYNAMIC_CONFIGS_KEY, GROUP_CONFIGS_KEY,
+    SCRAM_CREDENTIALS_KEY,
 };
 use tributary_crds::KafkaCluster;
 
@@ -28,6 +29,7 @@ use crate::acl::AclSet;
 use crate::config::{BrokerConfig, ClusterSettings};
 use crate::dynamic_config::Values;
 use crate::fence::Fence;
+use crate::group_configs::GroupOverrides;
 use crate::metadata::elections::LeaderElections;
 use crate::metadata::reassignments::PartitionReassignments;
 use crate::metadata::{ClusterImage, MetadataCache, MetadataSource, NO_LEADER};
@@ -66,6 +68,8 @@ pub struct ClusterParts {
     pub shared_quotas: Arc<dyn Shared<ClientQuotaDocument>>,
     /// The cluster-wide dynamic broker configs.
     pub shared_dynamic: Arc<dyn Shared<Values>>,
+    /// The group configs (config resource GROUP), kept beside the dynamic broker configs.
+    pub shared_groups: Arc<dyn Shared<GroupOverrides>>,
 }
 
 /// Registers this broker, starts its renewals and watches, and returns the parts of a broker
@@ -134,6 +138,7 @@ pub async fn cluster_parts(
         shared_scram: Arc::new(documents.scram),
         shared_quotas: Arc::new(documents.quotas),
         shared_dynamic: Arc::new(documents.dynamic),
+        shared_groups: Arc::new(documents.groups),
     })
 }
 
@@ -236,6 +241,7 @@ struct SharedDocuments {
     dynamic: SharedDocument<ConfigMap, Values>,
     scram: SharedDocument<Secret, Users>,
     quotas: SharedDocument<ConfigMap, ClientQuotaDocument>,
+    groups: SharedDocument<ConfigMap, GroupOverrides>,
 }
 
 impl SharedDocuments {
@@ -265,11 +271,20 @@ impl SharedDocuments {
             client_quotas_name(&settings.name),
             CLIENT_QUOTAS_KEY,
         );
+        // Group configs are dynamic configs too (Kafka keeps both in its metadata log): they
+        // share the dynamic configs' ConfigMap under their own key.
+        let groups = SharedDocument::new(
+            client.clone(),
+            &settings.namespace,
+            dynamic_configs_name(&settings.name),
+            GROUP_CONFIGS_KEY,
+        );
         SharedDocuments {
             acls,
             dynamic,
             scram,
             quotas,
+            groups,
         }
     }
 }
