@@ -1,6 +1,8 @@
 //! FindCoordinator: a group is coordinated by the leader of its `__consumer_offsets`
-//! partition, a transactional id by the leader of its `__transaction_state` partition, as in
-//! Kafka (the topic is created on the first lookup). v4+ batches keys.
+//! partition, a transactional id by the leader of its `__transaction_state` partition, a
+//! share-partition's state (v6+, `group:topicId:partition`, asked by brokers) by the leader of
+//! its `__share_group_state` partition, as in Kafka (the topic is created on the first
+//! lookup). v4+ batches keys.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
@@ -10,9 +12,11 @@ use kafka_protocol::protocol::StrBytes;
 use super::refuse::Refuse;
 use super::RequestContext;
 use crate::acl::{Operation, ResourceType};
+use crate::share::records::SharePartitionKey;
 
 const GROUP: i8 = 0;
 const TRANSACTION: i8 = 1;
+const SHARE: i8 = 2;
 
 /// Answers a FindCoordinator request.
 pub(crate) async fn handle(
@@ -27,7 +31,7 @@ pub(crate) async fn handle(
     };
     let coordinators: Vec<Coordinator> = keys
         .into_iter()
-        .map(|key| lookup(&ctx, request.key_type, key))
+        .map(|key| lookup(&ctx, version, request.key_type, key))
         .collect();
     if version >= 4 {
         return FindCoordinatorResponse::default().with_coordinators(coordinators);
@@ -41,8 +45,9 @@ pub(crate) async fn handle(
         .with_port(c.port)
 }
 
-fn lookup(ctx: &RequestContext, key_type: i8, key: StrBytes) -> Coordinator {
+fn lookup(ctx: &RequestContext, version: i16, key_type: i8, key: StrBytes) -> Coordinator {
     let image = ctx.broker.metadata.image();
+    let shares = version >= 6 && ctx.broker.config.share_groups;
     let coordinator = match key_type {
         GROUP if !ctx.may(Operation::Describe, ResourceType::Group, &key) => {
             Err(ResponseError::GroupAuthorizationFailed)
@@ -54,6 +59,14 @@ fn lookup(ctx: &RequestContext, key_type: i8, key: StrBytes) -> Coordinator {
         GROUP => ctx.broker.groups.find(&key),
         // The leader of the id's `__transaction_state` partition.
         TRANSACTION => ctx.broker.txns.find(&key),
+        SHARE if !shares => Err(ResponseError::InvalidRequest),
+        SHARE if !ctx.may_on_cluster(Operation::ClusterAction) => {
+            Err(ResponseError::ClusterAuthorizationFailed)
+        }
+        // The leader of the share-partition's `__share_group_state` partition.
+        SHARE => SharePartitionKey::parse(&key)
+            .ok_or(ResponseError::InvalidRequest)
+            .and_then(|k| ctx.broker.shares.find(&k)),
         _ => Err(ResponseError::InvalidRequest),
     };
     // A coordinator clients of this listener cannot reach yet is not available to them.
@@ -82,7 +95,7 @@ fn failed(key: StrBytes, error: ResponseError) -> Coordinator {
         .with_error_code(error.code())
         .with_error_message(Some(StrBytes::from_static_str(match error {
             ResponseError::CoordinatorNotAvailable => "the coordinator is not available",
-            ResponseError::InvalidRequest => "unknown coordinator key type",
+            ResponseError::InvalidRequest => "unknown coordinator key type or malformed key",
             _ => "coordinator lookup failed",
         })))
 }

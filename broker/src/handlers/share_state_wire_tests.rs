@@ -168,6 +168,33 @@ async fn impossible_state_is_refused_as_an_invalid_request() {
     }
 }
 
+#[tokio::test]
+async fn find_coordinator_names_the_broker_serving_a_share_partitions_state_from_v6() {
+    let dir = tempfile::tempdir().unwrap();
+    let (b, t) = broker(dir.path());
+    let find = |key: String| {
+        FindCoordinatorRequest::default()
+            .with_key_type(2)
+            .with_coordinator_keys(vec![s(&key)])
+    };
+    let served = format!("{GROUP}:{t}:0");
+    let r: FindCoordinatorResponse =
+        call(&b, ApiKey::FindCoordinator, 6, &find(served.clone())).await;
+    let c = &r.coordinators[0];
+    assert_eq!((c.error_code, c.node_id.0), (NONE, b.config.broker_id));
+    let invalid = ResponseError::InvalidRequest.code();
+    let r: FindCoordinatorResponse = call(
+        &b,
+        ApiKey::FindCoordinator,
+        6,
+        &find(format!("{GROUP}:{t}")),
+    )
+    .await;
+    assert_eq!(r.coordinators[0].error_code, invalid, "malformed key");
+    let r: FindCoordinatorResponse = call(&b, ApiKey::FindCoordinator, 5, &find(served)).await;
+    assert_eq!(r.coordinators[0].error_code, invalid, "before v6");
+}
+
 #[test]
 fn the_state_apis_need_cluster_action_as_kafkas_do() {
     use crate::acl::Operation;

@@ -68,6 +68,12 @@ impl ShareCoordinator {
         })
     }
 
+    /// FindCoordinator key type 2: the broker serving `key`'s state (the leader of its
+    /// `__share_group_state` partition, the topic created on the first lookup).
+    pub fn find(&self, key: &SharePartitionKey) -> Result<i32, ResponseError> {
+        self.runtime.find(&key.coordinator_key())
+    }
+
     /// Loads the partitions this broker leads and drops the others; run when leadership
     /// changes.
     pub fn sync_leadership(self: &Arc<Self>) {

@@ -35,6 +35,20 @@ impl SharePartitionKey {
     pub fn coordinator_key(&self) -> String {
         format!("{}:{}:{}", self.group, self.topic, self.partition)
     }
+
+    /// The key a coordinator key string names; `None` unless it is
+    /// `<non-empty group>:<topic id>:<partition >= 0>` (the group may hold colons).
+    pub fn parse(text: &str) -> Option<SharePartitionKey> {
+        let mut parts = text.rsplitn(3, ':');
+        let partition = parts.next()?.parse::<i32>().ok().filter(|p| *p >= 0)?;
+        let topic = Uuid::parse_str(parts.next()?).ok()?;
+        let group = parts.next().filter(|g| !g.is_empty())?;
+        Some(SharePartitionKey {
+            group: group.to_owned(),
+            topic,
+            partition,
+        })
+    }
 }
 
 /// The key of `key`'s snapshots, which a tombstone (the state deleted) carries too.
@@ -187,6 +201,33 @@ mod tests {
             group: "queue".into(),
             topic: Uuid::from_u128(0xabc),
             partition: 3,
+        }
+    }
+
+    #[test]
+    fn coordinator_keys_parse_back_and_malformed_ones_do_not() {
+        assert_eq!(
+            SharePartitionKey::parse(&key().coordinator_key()),
+            Some(key())
+        );
+        let colons = SharePartitionKey {
+            group: "a:b".into(),
+            ..key()
+        };
+        assert_eq!(
+            SharePartitionKey::parse(&colons.coordinator_key()),
+            Some(colons)
+        );
+        let topic = Uuid::from_u128(0xabc);
+        for bad in [
+            String::new(),
+            format!(":{topic}:0"),
+            format!("g:{topic}:-1"),
+            format!("g:{topic}:x"),
+            "g:not-a-uuid:0".to_owned(),
+            format!("g:{topic}"),
+        ] {
+            assert_eq!(SharePartitionKey::parse(&bad), None, "{bad}");
         }
     }
 
