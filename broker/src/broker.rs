@@ -431,7 +431,8 @@ impl Prepared {
         let txn_topic = InternalTopic::transactions(&config);
         let share_topic = InternalTopic::share_state(&config);
         let quotas = Quotas::open(&dir, parts.shared_quotas)?;
-        let group_configs = crate::group_configs::GroupConfigs::open(&dir, parts.shared_groups)?;
+        let group_configs =
+            crate::group_configs::GroupConfigs::open(&dir, parts.shared_groups, &config.share)?;
         let scram =
             crate::security::credentials::ScramCredentials::open_shared(&dir, parts.shared_scram)?;
         let authorizer = crate::acl::from_settings(&config.security, &dir, parts.shared_acls)?;
@@ -440,6 +441,8 @@ impl Prepared {
             &config.security,
         )?);
         let group_config = config.group.clone();
+        let max_share_sessions =
+            usize::try_from(config.share.max_share_sessions).unwrap_or(usize::MAX);
         let flusher = Flusher::new(
             metrics.flush_seconds.clone(),
             filesystem_handle(&dir, config.fsync_filesystem)?,
@@ -481,7 +484,7 @@ impl Prepared {
                 shares,
                 share_states,
                 share_partitions,
-                share_sessions: parking_lot::Mutex::new(SessionCache::new(MAX_SHARE_SESSIONS)),
+                share_sessions: parking_lot::Mutex::new(SessionCache::new(max_share_sessions)),
                 group_configs,
                 quotas,
                 replication_quotas: Default::default(),
@@ -666,8 +669,6 @@ fn forget_deleted(broker: &Broker, deleted: &[(String, i32)]) {
 /// How long a share-group state write may take to be committed (Kafka's
 /// `share.coordinator.write.timeout.ms`).
 const SHARE_STATE_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
-/// Share sessions one broker holds at most (Kafka's `group.share.max.share.sessions`).
-const MAX_SHARE_SESSIONS: usize = 2_000;
 
 /// How often transactions are checked for timeouts and unfinished ends.
 const TRANSACTION_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);

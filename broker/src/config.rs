@@ -10,6 +10,7 @@ pub use crate::flags::Flags;
 use crate::group::consumer::assignor::Assignor;
 use crate::group::consumer::{ConsumerGroupConfig, MigrationPolicy};
 use crate::group::GroupConfig;
+use crate::share_broker_config::ShareBrokerConfig;
 use crate::storage::{LogConfig, TimestampType};
 
 /// Errors in the broker configuration; each says which setting to fix.
@@ -42,6 +43,9 @@ pub enum ConfigError {
     /// A setting has a value outside its allowed range.
     #[error("invalid value for {key}: {reason}")]
     Invalid { key: &'static str, reason: String },
+    /// The share group settings (`group.share.*`) are out of range or inconsistent.
+    #[error("invalid share group settings: {0}")]
+    ShareGroups(String),
 }
 
 /// Bounds on partition creation, so no request can exhaust the broker's descriptors or
@@ -141,6 +145,8 @@ pub struct BrokerConfig {
     pub replica_fsync_before_ack: bool,
     /// Serve share groups (group.share.enable).
     pub share_groups: bool,
+    /// The share group defaults and bounds (`group.share.*`).
+    pub share: ShareBrokerConfig,
     /// HTTP endpoint address for metrics and probes.
     pub http_listener: String,
     /// Group coordinator settings.
@@ -348,11 +354,18 @@ fn partition_limits(flags: &Flags) -> PartitionLimits {
 impl BrokerConfig {
     /// Resolves flags, environment and the optional config file into a checked configuration.
     pub fn resolve(flags: Flags) -> Result<BrokerConfig, ConfigError> {
-        let flags = match flags.config.clone() {
+        let mut flags = match flags.config.clone() {
             Some(path) => flags.or(read_file(&path)?),
             None => flags,
         };
-        let group = group_config(&flags)?;
+        let share = ShareBrokerConfig::resolve(&mut flags).map_err(ConfigError::ShareGroups)?;
+        let mut group = group_config(&flags)?;
+        group.share = crate::share::group::ShareGroupConfig {
+            session_timeout_ms: share.session_timeout_ms,
+            heartbeat_interval_ms: i32::try_from(share.heartbeat_interval_ms).unwrap_or(i32::MAX),
+            max_size: usize::try_from(share.max_size).unwrap_or(usize::MAX),
+            ..group.share
+        };
         let cluster = ClusterSettings::resolve(&flags, flags.broker_id.unwrap_or(0))?;
         let listeners = resolve_listeners(&flags)?;
         if let Some(cluster) = &cluster {
@@ -421,6 +434,7 @@ impl BrokerConfig {
             replica_fetch_wait_max_ms: flags.replica_fetch_wait_max_ms.unwrap_or(500),
             replica_fsync_before_ack: flags.replica_fsync_before_ack.unwrap_or(false),
             share_groups: flags.group_share_enable.unwrap_or(true),
+            share,
             http_listener: flags
                 .http_listener
                 .unwrap_or_else(|| "127.0.0.1:9644".to_string()),

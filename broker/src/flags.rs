@@ -315,6 +315,57 @@ pub struct Flags {
     /// their APIs.
     #[arg(long, env = "TRIBUTARY_GROUP_SHARE_ENABLE")]
     pub group_share_enable: Option<bool>,
+    /// group.share.record.lock.duration.ms (see `share_broker_config`).
+    #[arg(long, env = "TRIBUTARY_GROUP_SHARE_RECORD_LOCK_DURATION_MS")]
+    pub group_share_record_lock_duration_ms: Option<i32>,
+    /// group.share.min.record.lock.duration.ms (see `share_broker_config`).
+    #[arg(long, env = "TRIBUTARY_GROUP_SHARE_MIN_RECORD_LOCK_DURATION_MS")]
+    pub group_share_min_record_lock_duration_ms: Option<i32>,
+    /// group.share.max.record.lock.duration.ms (see `share_broker_config`).
+    #[arg(long, env = "TRIBUTARY_GROUP_SHARE_MAX_RECORD_LOCK_DURATION_MS")]
+    pub group_share_max_record_lock_duration_ms: Option<i32>,
+    /// group.share.delivery.count.limit (see `share_broker_config`).
+    #[arg(long, env = "TRIBUTARY_GROUP_SHARE_DELIVERY_COUNT_LIMIT")]
+    pub group_share_delivery_count_limit: Option<i32>,
+    /// group.share.min.delivery.count.limit (see `share_broker_config`).
+    #[arg(long, env = "TRIBUTARY_GROUP_SHARE_MIN_DELIVERY_COUNT_LIMIT")]
+    pub group_share_min_delivery_count_limit: Option<i32>,
+    /// group.share.max.delivery.count.limit (see `share_broker_config`).
+    #[arg(long, env = "TRIBUTARY_GROUP_SHARE_MAX_DELIVERY_COUNT_LIMIT")]
+    pub group_share_max_delivery_count_limit: Option<i32>,
+    /// group.share.partition.max.record.locks (see `share_broker_config`).
+    #[arg(long, env = "TRIBUTARY_GROUP_SHARE_PARTITION_MAX_RECORD_LOCKS")]
+    pub group_share_partition_max_record_locks: Option<i32>,
+    /// group.share.min.partition.max.record.locks (see `share_broker_config`).
+    #[arg(long, env = "TRIBUTARY_GROUP_SHARE_MIN_PARTITION_MAX_RECORD_LOCKS")]
+    pub group_share_min_partition_max_record_locks: Option<i32>,
+    /// group.share.max.partition.max.record.locks (see `share_broker_config`).
+    #[arg(long, env = "TRIBUTARY_GROUP_SHARE_MAX_PARTITION_MAX_RECORD_LOCKS")]
+    pub group_share_max_partition_max_record_locks: Option<i32>,
+    /// group.share.session.timeout.ms (see `share_broker_config`).
+    #[arg(long, env = "TRIBUTARY_GROUP_SHARE_SESSION_TIMEOUT_MS")]
+    pub group_share_session_timeout_ms: Option<i32>,
+    /// group.share.min.session.timeout.ms (see `share_broker_config`).
+    #[arg(long, env = "TRIBUTARY_GROUP_SHARE_MIN_SESSION_TIMEOUT_MS")]
+    pub group_share_min_session_timeout_ms: Option<i32>,
+    /// group.share.max.session.timeout.ms (see `share_broker_config`).
+    #[arg(long, env = "TRIBUTARY_GROUP_SHARE_MAX_SESSION_TIMEOUT_MS")]
+    pub group_share_max_session_timeout_ms: Option<i32>,
+    /// group.share.heartbeat.interval.ms (see `share_broker_config`).
+    #[arg(long, env = "TRIBUTARY_GROUP_SHARE_HEARTBEAT_INTERVAL_MS")]
+    pub group_share_heartbeat_interval_ms: Option<i32>,
+    /// group.share.min.heartbeat.interval.ms (see `share_broker_config`).
+    #[arg(long, env = "TRIBUTARY_GROUP_SHARE_MIN_HEARTBEAT_INTERVAL_MS")]
+    pub group_share_min_heartbeat_interval_ms: Option<i32>,
+    /// group.share.max.heartbeat.interval.ms (see `share_broker_config`).
+    #[arg(long, env = "TRIBUTARY_GROUP_SHARE_MAX_HEARTBEAT_INTERVAL_MS")]
+    pub group_share_max_heartbeat_interval_ms: Option<i32>,
+    /// group.share.max.size (see `share_broker_config`).
+    #[arg(long, env = "TRIBUTARY_GROUP_SHARE_MAX_SIZE")]
+    pub group_share_max_size: Option<i32>,
+    /// group.share.max.share.sessions (see `share_broker_config`).
+    #[arg(long, env = "TRIBUTARY_GROUP_SHARE_MAX_SHARE_SESSIONS")]
+    pub group_share_max_share_sessions: Option<i32>,
 }
 
 impl Flags {
@@ -405,7 +456,24 @@ impl Flags {
             remote_log_manager_task_interval_ms,
             remote_fetch_cache_bytes,
             remote_fetch_max_wait_ms,
-            group_share_enable
+            group_share_enable,
+            group_share_record_lock_duration_ms,
+            group_share_min_record_lock_duration_ms,
+            group_share_max_record_lock_duration_ms,
+            group_share_delivery_count_limit,
+            group_share_min_delivery_count_limit,
+            group_share_max_delivery_count_limit,
+            group_share_partition_max_record_locks,
+            group_share_min_partition_max_record_locks,
+            group_share_max_partition_max_record_locks,
+            group_share_session_timeout_ms,
+            group_share_min_session_timeout_ms,
+            group_share_max_session_timeout_ms,
+            group_share_heartbeat_interval_ms,
+            group_share_min_heartbeat_interval_ms,
+            group_share_max_heartbeat_interval_ms,
+            group_share_max_size,
+            group_share_max_share_sessions
         )
     }
 }

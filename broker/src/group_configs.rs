@@ -14,6 +14,7 @@ use parking_lot::{Mutex, RwLock};
 use crate::share::group::ShareGroupConfig;
 use crate::share::manager::{OffsetReset, ShareSettings};
 use crate::share::partition::Limits;
+use crate::share_broker_config::ShareBrokerConfig;
 use crate::shared_state::{attach, Shared};
 use crate::topics::config::ConfigType;
 use crate::topics::describe::{Described, Source};
@@ -35,66 +36,76 @@ enum Rule {
 }
 
 /// One group config: its name, default and rule.
+#[derive(Debug, Clone)]
 struct GroupKey {
     name: &'static str,
-    default: &'static str,
+    default: String,
     rule: Rule,
 }
 
-/// Kafka 4.3's group configs with their defaults and bounds (the brokers' `group.consumer.*`
-/// and `group.share.*` minimums and maximums).
-const GROUP_KEYS: &[GroupKey] = &[
-    GroupKey {
-        name: "consumer.heartbeat.interval.ms",
-        default: "5000",
-        rule: Rule::Int(5_000, 15_000),
-    },
-    GroupKey {
-        name: "consumer.session.timeout.ms",
-        default: "45000",
-        rule: Rule::Int(45_000, 60_000),
-    },
-    GroupKey {
-        name: "share.auto.offset.reset",
-        default: "latest",
-        rule: Rule::OffsetReset,
-    },
-    GroupKey {
-        name: "share.delivery.count.limit",
-        default: "5",
-        rule: Rule::Int(2, 10),
-    },
-    GroupKey {
-        name: "share.heartbeat.interval.ms",
-        default: "5000",
-        rule: Rule::Int(5_000, 15_000),
-    },
-    GroupKey {
-        name: "share.isolation.level",
-        default: "read_uncommitted",
-        rule: Rule::OneOf(&["read_uncommitted", "read_committed"]),
-    },
-    GroupKey {
-        name: "share.partition.max.record.locks",
-        default: "2000",
-        rule: Rule::Int(100, 4_000),
-    },
-    GroupKey {
-        name: "share.record.lock.duration.ms",
-        default: "30000",
-        rule: Rule::Int(15_000, 60_000),
-    },
-    GroupKey {
-        name: "share.renew.acknowledge.enable",
-        default: "false",
-        rule: Rule::Boolean,
-    },
-    GroupKey {
-        name: "share.session.timeout.ms",
-        default: "45000",
-        rule: Rule::Int(45_000, 60_000),
-    },
-];
+impl GroupKey {
+    fn new(name: &'static str, default: impl ToString, rule: Rule) -> GroupKey {
+        GroupKey {
+            name,
+            default: default.to_string(),
+            rule,
+        }
+    }
+}
+
+/// Kafka 4.3's group configs: the share keys with broker synonyms default to the broker's
+/// `group.share.*` values and are bounded by its minimums and maximums (KIP-1240); the
+/// consumer keys by Kafka's `group.consumer.*` defaults.
+fn group_keys(broker: &ShareBrokerConfig) -> Vec<GroupKey> {
+    let b = broker;
+    vec![
+        GroupKey::new(
+            "consumer.heartbeat.interval.ms",
+            5_000,
+            Rule::Int(5_000, 15_000),
+        ),
+        GroupKey::new(
+            "consumer.session.timeout.ms",
+            45_000,
+            Rule::Int(45_000, 60_000),
+        ),
+        GroupKey::new("share.auto.offset.reset", "latest", Rule::OffsetReset),
+        GroupKey::new(
+            "share.delivery.count.limit",
+            b.delivery_count_limit,
+            Rule::Int(b.min_delivery_count_limit, b.max_delivery_count_limit),
+        ),
+        GroupKey::new(
+            "share.heartbeat.interval.ms",
+            b.heartbeat_interval_ms,
+            Rule::Int(b.min_heartbeat_interval_ms, b.max_heartbeat_interval_ms),
+        ),
+        GroupKey::new(
+            "share.isolation.level",
+            "read_uncommitted",
+            Rule::OneOf(&["read_uncommitted", "read_committed"]),
+        ),
+        GroupKey::new(
+            "share.partition.max.record.locks",
+            b.partition_max_record_locks,
+            Rule::Int(
+                b.min_partition_max_record_locks,
+                b.max_partition_max_record_locks,
+            ),
+        ),
+        GroupKey::new(
+            "share.record.lock.duration.ms",
+            b.record_lock_duration_ms,
+            Rule::Int(b.min_record_lock_duration_ms, b.max_record_lock_duration_ms),
+        ),
+        GroupKey::new("share.renew.acknowledge.enable", false, Rule::Boolean),
+        GroupKey::new(
+            "share.session.timeout.ms",
+            b.session_timeout_ms,
+            Rule::Int(b.min_session_timeout_ms, b.max_session_timeout_ms),
+        ),
+    ]
+}
 
 /// Why a group config change was refused (INVALID_CONFIG), or could not be kept.
 #[derive(Debug, thiserror::Error)]
@@ -158,6 +169,8 @@ pub struct GroupConfigs {
     /// Where they persist when shared (cluster mode); then the file is not used.
     shared: Option<Arc<dyn Shared<GroupOverrides>>>,
     groups: RwLock<GroupOverrides>,
+    /// Every key with its default and rule.
+    keys: Vec<GroupKey>,
     /// Serializes changes to the file.
     changing: Mutex<()>,
 }
@@ -173,14 +186,18 @@ impl std::fmt::Debug for GroupConfigs {
 
 impl GroupConfigs {
     /// The overrides saved in `data_dir`, if any, or with `shared` (cluster mode) those the
-    /// shared document holds from then on, so every broker applies the same.
+    /// shared document holds from then on, so every broker applies the same; defaults and
+    /// bounds from the broker's share group settings.
     pub fn open(
         data_dir: &Path,
         shared: Option<Arc<dyn Shared<GroupOverrides>>>,
+        broker: &ShareBrokerConfig,
     ) -> Result<Arc<GroupConfigs>, GroupConfigError> {
+        let keys = group_keys(broker);
         let configs = match shared {
             Some(shared) => GroupConfigs {
                 shared: Some(shared),
+                keys,
                 ..GroupConfigs::default()
             },
             None => {
@@ -194,6 +211,7 @@ impl GroupConfigs {
                 GroupConfigs {
                     path: Some(path),
                     groups: RwLock::new(groups),
+                    keys,
                     ..GroupConfigs::default()
                 }
             }
@@ -221,7 +239,7 @@ impl GroupConfigs {
         ops: &[GroupConfigOp],
         validate_only: bool,
     ) -> Result<(), GroupConfigError> {
-        overrides_after(&self.overrides(group), ops)?;
+        overrides_after(&self.keys, &self.overrides(group), ops)?;
         if validate_only {
             return Ok(());
         }
@@ -232,7 +250,7 @@ impl GroupConfigs {
             .update(&|document: &mut GroupOverrides| {
                 let current = document.get(group).cloned().unwrap_or_default();
                 // The ops were checked above; only their effect on a newer version remains.
-                if let Ok(next) = overrides_after(&current, ops) {
+                if let Ok(next) = overrides_after(&self.keys, &current, ops) {
                     set_group(document, group, next);
                 }
             })
@@ -246,7 +264,7 @@ impl GroupConfigs {
         let _changing = self.changing.lock();
         let mut all = self.groups.read().clone();
         let current = all.get(group).cloned().unwrap_or_default();
-        set_group(&mut all, group, overrides_after(&current, ops)?);
+        set_group(&mut all, group, overrides_after(&self.keys, &current, ops)?);
         if let Some(path) = &self.path {
             crate::fsutil::write_json(path, &all).map_err(|source| GroupConfigError::Save {
                 path: path.clone(),
@@ -260,12 +278,12 @@ impl GroupConfigs {
     /// Every group config of `group` as DescribeConfigs shows it.
     pub fn describe(&self, group: &str) -> Vec<Described> {
         let overrides = self.overrides(group);
-        GROUP_KEYS
+        self.keys
             .iter()
             .map(|key| {
                 let (value, source) = match overrides.get(key.name) {
                     Some(value) => (value.clone(), Source::Group),
-                    None => (key.default.to_owned(), Source::Default),
+                    None => (key.default.clone(), Source::Default),
                 };
                 Described {
                     name: key.name.to_owned(),
@@ -285,7 +303,7 @@ impl GroupConfigs {
 
     /// The settings `group`'s share-partitions run with.
     pub fn share_settings(&self, group: &str) -> ShareSettings {
-        let values = effective(&self.overrides(group));
+        let values = effective(&self.keys, &self.overrides(group));
         let int = |key: &str| values.get(key).and_then(|v| v.parse::<i64>().ok());
         let defaults = Limits::default();
         ShareSettings {
@@ -325,7 +343,6 @@ impl GroupConfigs {
     }
 }
 
-/// Every key's value for a group with `overrides`: the override, else the default.
 /// `group`'s overrides in `all` made `next` (none: the group is forgotten).
 fn set_group(all: &mut GroupOverrides, group: &str, next: BTreeMap<String, String>) {
     if next.is_empty() {
@@ -335,12 +352,12 @@ fn set_group(all: &mut GroupOverrides, group: &str, next: BTreeMap<String, Strin
     }
 }
 
-fn effective(overrides: &BTreeMap<String, String>) -> BTreeMap<String, String> {
-    GROUP_KEYS
-        .iter()
+/// Every key's value for a group with `overrides`: the override, else the default.
+fn effective(keys: &[GroupKey], overrides: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    keys.iter()
         .map(|k| {
-            let value = overrides.get(k.name).map_or(k.default, String::as_str);
-            (k.name.to_owned(), value.to_owned())
+            let value = overrides.get(k.name).unwrap_or(&k.default);
+            (k.name.to_owned(), value.clone())
         })
         .collect()
 }
@@ -348,6 +365,7 @@ fn effective(overrides: &BTreeMap<String, String>) -> BTreeMap<String, String> {
 /// The overrides after `ops`, every key and value checked (Kafka's bounds keep every session
 /// longer than any heartbeat interval, so no pair needs checking).
 fn overrides_after(
+    keys: &[GroupKey],
     current: &BTreeMap<String, String>,
     ops: &[GroupConfigOp],
 ) -> Result<BTreeMap<String, String>, GroupConfigError> {
@@ -355,15 +373,15 @@ fn overrides_after(
     for op in ops {
         match op {
             GroupConfigOp::Set(key, value) => {
-                check(key, value)?;
+                check(keys, key, value)?;
                 next.insert(key.clone(), value.clone());
             }
             GroupConfigOp::Delete(key) => {
-                known(key)?;
+                known(keys, key)?;
                 next.remove(key);
             }
             GroupConfigOp::ListOp(key) => {
-                known(key)?;
+                known(keys, key)?;
                 return Err(GroupConfigError::NotAList(key.clone()));
             }
         }
@@ -371,21 +389,20 @@ fn overrides_after(
     Ok(next)
 }
 
-fn known(key: &str) -> Result<&'static GroupKey, GroupConfigError> {
-    GROUP_KEYS
-        .iter()
+fn known<'a>(keys: &'a [GroupKey], key: &str) -> Result<&'a GroupKey, GroupConfigError> {
+    keys.iter()
         .find(|k| k.name == key)
         .ok_or_else(|| GroupConfigError::Unknown(key.to_owned()))
 }
 
 /// Checks `value` against `key`'s rule.
-fn check(key: &str, value: &str) -> Result<(), GroupConfigError> {
+fn check(keys: &[GroupKey], key: &str, value: &str) -> Result<(), GroupConfigError> {
     let invalid = |reason: String| GroupConfigError::Invalid {
         key: key.to_owned(),
         value: value.to_owned(),
         reason,
     };
-    match known(key)?.rule {
+    match known(keys, key)?.rule {
         Rule::Int(min, max) => match value.trim().parse::<i64>() {
             Ok(n) if (min..=max).contains(&n) => Ok(()),
             _ => Err(invalid(format!("an integer from {min} to {max}"))),
@@ -470,6 +487,42 @@ mod tests {
         GroupConfigOp::Set(key.into(), value.into())
     }
 
+    /// Checks `value` of `key` against Kafka's default broker bounds.
+    fn check(key: &str, value: &str) -> Result<(), GroupConfigError> {
+        super::check(&group_keys(&ShareBrokerConfig::default()), key, value)
+    }
+
+    #[tokio::test]
+    async fn the_brokers_share_settings_are_the_defaults_and_bound_the_overrides() {
+        let dir = tempfile::tempdir().expect("dir");
+        let broker = ShareBrokerConfig {
+            record_lock_duration_ms: 1_000,
+            min_record_lock_duration_ms: 1_000,
+            delivery_count_limit: 3,
+            ..ShareBrokerConfig::default()
+        };
+        let store = GroupConfigs::open(dir.path(), None, &broker).expect("open");
+        let settings = store.share_settings("g");
+        assert_eq!(settings.limits.lock_duration_ms, 1_000);
+        assert_eq!(settings.limits.delivery_count_limit, 3);
+        let lock = store
+            .describe("g")
+            .into_iter()
+            .find(|d| d.name == "share.record.lock.duration.ms")
+            .expect("described");
+        assert_eq!(
+            (lock.value.as_str(), lock.source),
+            ("1000", Source::Default)
+        );
+        // The broker's minimum lets a group lock for one second; Kafka's default does not.
+        let short = [set("share.record.lock.duration.ms", "1000")];
+        store
+            .alter("g", &short, false)
+            .await
+            .expect("within the broker's bounds");
+        assert!(check("share.record.lock.duration.ms", "1000").is_err());
+    }
+
     #[test]
     fn values_are_checked_as_kafka_bounds_them() {
         let ok = [
@@ -520,7 +573,8 @@ mod tests {
     #[tokio::test]
     async fn changes_apply_whole_persist_and_reach_the_settings() {
         let dir = tempfile::tempdir().expect("dir");
-        let store = GroupConfigs::open(dir.path(), None).expect("open");
+        let store =
+            GroupConfigs::open(dir.path(), None, &ShareBrokerConfig::default()).expect("open");
         let ops = [
             set("share.auto.offset.reset", "earliest"),
             set("share.record.lock.duration.ms", "20000"),
@@ -535,7 +589,8 @@ mod tests {
         let mixed = [set("share.delivery.count.limit", "3"), set("bad.key", "1")];
         assert!(store.alter("g", &mixed, false).await.is_err());
         assert_eq!(store.overrides("g").len(), 2);
-        let reopened = GroupConfigs::open(dir.path(), None).expect("reopen");
+        let reopened =
+            GroupConfigs::open(dir.path(), None, &ShareBrokerConfig::default()).expect("reopen");
         let settings = reopened.share_settings("g");
         assert_eq!(settings.reset, OffsetReset::Earliest);
         assert_eq!(settings.limits.lock_duration_ms, 20_000);

@@ -95,6 +95,7 @@ pub mod quotas;
 pub mod replica;
 pub mod security;
 pub mod server;
+pub mod share_broker_config;
 pub mod share_log;
 pub mod share_state;
 pub mod shared_state;

@@ -208,7 +208,10 @@ impl Parsed {
             "external.listeners" => f.external_listeners = Some(v.text),
             // Always `<cluster>-broker-`, which cluster mode derives from cluster.name.
             "broker.lease.prefix" => {}
-            key => tracing::warn!(key, "ignoring unknown broker property"),
+            key => match crate::share_broker_config::flag(f, key) {
+                Some(flag) => *flag = Some(v.narrow()?),
+                None => tracing::warn!(key, "ignoring unknown broker property"),
+            },
         }
         Ok(())
     }
@@ -302,7 +305,8 @@ mod tests {
                     offsets.retention.check.interval.ms=1000\ngroup.initial.rebalance.delay.ms=0\n\
                     group.min.session.timeout.ms=500\ngroup.max.session.timeout.ms=60000\n\
                     group.coordinator.rebalance.protocols=classic,consumer\n\
-                    group.consumer.migration.policy=upgrade\n";
+                    group.consumer.migration.policy=upgrade\n\
+                    group.share.record.lock.duration.ms=1000\n";
         let env = |k: &str| match k {
             "BROKER_ID" => Some("2".to_string()),
             "POD_NAME" => Some("demo-broker-2".to_string()),
@@ -310,6 +314,7 @@ mod tests {
         };
         let flags = parse(text, env).unwrap();
         assert_eq!(flags.listeners.as_deref(), Some("PLAIN://0.0.0.0:9092"));
+        assert_eq!(flags.group_share_record_lock_duration_ms, Some(1000));
         assert_eq!(
             flags.advertised_listeners.as_deref(),
             Some("PLAIN://demo-broker-2.demo-brokers.ns.svc:9092")

@@ -283,3 +283,53 @@ def test_a_share_partition_leader_killed_under_load_loses_no_acknowledgement(bro
     twice = sorted(v for v, n in accepted.items() if n > 1)
     assert not twice, f"accepted twice: {twice[:10]}"
     assert everything <= seen, sorted(everything - seen)[:10]
+
+
+def test_records_whose_lock_expires_go_to_another_member_and_a_late_accept_fails(broker_factory, topic):
+    """With the broker's lock at one second (`group.share.record.lock.duration.ms`, its minimum
+    lowered to match, as Kafka's own share consumer tests run), records a member holds past
+    the lock go to another member with their delivery counted, and the first member's late
+    acceptance is refused."""
+    broker = broker_factory(group_share_record_lock_duration_ms=1000,
+                            group_share_min_record_lock_duration_ms=1000)
+    bootstrap = broker.bootstrap
+    ck_create_topic(bootstrap, topic, 1)
+    group = "share-expiry"
+    group_config(bootstrap, group, {"share.auto.offset.reset": "earliest"})
+    admin = ck_admin(bootstrap)
+    resource = ConfigResource(ResourceType.GROUP, group)
+    described = admin.describe_configs([resource])[resource].result(20)
+    assert described["share.record.lock.duration.ms"].value == "1000"
+    # One partition: both members are assigned it (the simple assignor shares a partition
+    # only when members outnumber partitions).
+    reports = ck_produce(bootstrap, topic, [{"value": f"x{i}".encode()} for i in range(5)])
+    assert all(r.error is None for r in reports), reports
+    holder = share_consumer(bootstrap, group, explicit=True)
+    other = share_consumer(bootstrap, group)
+    try:
+        holder.subscribe([topic])
+        held: list = []
+        deadline = time.monotonic() + 60
+        while not held:
+            assert time.monotonic() < deadline, "the holder received nothing in 60 s"
+            held = records(holder, 0.5)
+        other.subscribe([topic])
+        again: dict = {}
+        deadline = time.monotonic() + 60
+        wanted = {(m.partition(), m.offset()) for m in held}
+        while not wanted <= set(again):
+            assert time.monotonic() < deadline, f"redelivered {sorted(again)} of {sorted(wanted)}"
+            for m in records(other, 0.5):
+                again[(m.partition(), m.offset())] = m.delivery_count()
+        assert {again[o] for o in wanted} == {2}, again
+        for m in held:
+            holder.acknowledge(m, AcknowledgeType.ACCEPT)
+        try:
+            results = holder.commit_sync(20)
+            refused = [e for e in results.values() if e is not None]
+        except KafkaException as e:
+            refused = [e]
+        assert refused, "a late acceptance of records another member holds is refused"
+    finally:
+        holder.close()
+        other.close()
