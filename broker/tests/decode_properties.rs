@@ -274,6 +274,11 @@ routed_requests! {
     DescribeShareGroupOffsets => DescribeShareGroupOffsetsRequest,
     AlterShareGroupOffsets => AlterShareGroupOffsetsRequest,
     DeleteShareGroupOffsets => DeleteShareGroupOffsetsRequest,
+    InitializeShareGroupState => InitializeShareGroupStateRequest,
+    ReadShareGroupState => ReadShareGroupStateRequest,
+    WriteShareGroupState => WriteShareGroupStateRequest,
+    DeleteShareGroupState => DeleteShareGroupStateRequest,
+    ReadShareGroupStateSummary => ReadShareGroupStateSummaryRequest,
     GetTelemetrySubscriptions => GetTelemetrySubscriptionsRequest,
     PushTelemetry => PushTelemetryRequest,
 }
