@@ -41,49 +41,43 @@ def records(consumer: ShareConsumer, timeout: float = 1.0) -> list:
     return got
 
 
-def warm_up(bootstrap: str, topic: str, consumers: list[ShareConsumer]) -> None:
-    """Produces a record now and then until every consumer has received one: the group's
-    share-partitions then exist (they start at the log end, share.auto.offset.reset latest),
-    and what is produced next is read whole. Bounded by 60 s."""
-    waiting = set(range(len(consumers)))
-    deadline = time.monotonic() + 60
-    n = 0
-    while waiting:
-        assert time.monotonic() < deadline, f"consumers {sorted(waiting)} received nothing in 60 s"
-        produce(bootstrap, topic, [f"warm-{n}-{p}" for p in range(PARTITIONS)])
-        n += 1
-        for i in sorted(waiting):
-            if records(consumers[i], 0.5):
-                waiting.discard(i)
+def group_config(bootstrap: str, group: str, entries: dict) -> None:
+    admin = ck_admin(bootstrap)
+    resource = ConfigResource(ResourceType.GROUP, group, incremental_configs=[
+        ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in entries.items()
+    ])
+    admin.incremental_alter_configs([resource])[resource].result(20)
 
 
 def test_members_of_a_share_group_read_every_record_once(broker_factory, topic):
     members_broker = [broker_factory()]
     bootstrap = members_broker[0].bootstrap
     ck_create_topic(bootstrap, topic, PARTITIONS)
+    # From the log start: a share-partition starts where it is first fetched
+    # (share.auto.offset.reset), which under load may come after the records are produced.
+    group_config(bootstrap, "share-readers", {"share.auto.offset.reset": "earliest"})
     members = [share_consumer(bootstrap, "share-readers") for _ in range(2)]
     try:
         for m in members:
             m.subscribe([topic])
-        warm_up(bootstrap, topic, members)
         sent = [f"r{i}" for i in range(200)]
         produce(bootstrap, topic, sent)
         seen: list[str] = []
         deadline = time.monotonic() + 60
-        while len([v for v in seen if v.startswith("r")]) < len(sent):
+        while len(seen) < len(sent):
             assert time.monotonic() < deadline, f"read {len(seen)} of {len(sent)} in 60 s"
             for m in members:
                 seen += [r.value().decode() for r in records(m, 0.5)]
-        measured = [v for v in seen if v.startswith("r")]
-        assert sorted(measured) == sorted(sent), "every record once, none twice"
+        assert sorted(seen) == sorted(sent), "every record once, none twice"
         broker = members_broker[0]
         assert metric_sum(broker, 'kafka_server_group_coordinator_metrics_share_groups{state="Stable"}') == 1
-        # A session per member on each broker leading a partition it was assigned (a member
-        # assigned both partitions before the other joined keeps both sessions).
+        # At most a session per member on each broker leading a partition it was assigned
+        # (a member assigned both partitions before the other joined keeps both sessions; one
+        # that read nothing yet may have none).
         leaders = {p.leader for p in ck_admin(bootstrap).list_topics(topic, timeout=20)
                    .topics[topic].partitions.values()}
         sessions = metric_sum(broker, "kafka_server_share_session_cache_share_sessions")
-        assert len(members) <= sessions <= len(members) * len(leaders), (sessions, leaders)
+        assert 1 <= sessions <= len(members) * len(leaders), (sessions, leaders)
     finally:
         for m in members:
             m.close()
@@ -171,14 +165,6 @@ def test_records_held_by_a_dropped_connection_go_back_at_once(broker_factory, to
         assert {again[k] for k in held} == {1}, again
     finally:
         other.close()
-
-
-def group_config(bootstrap: str, group: str, entries: dict) -> None:
-    admin = ck_admin(bootstrap)
-    resource = ConfigResource(ResourceType.GROUP, group, incremental_configs=[
-        ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in entries.items()
-    ])
-    admin.incremental_alter_configs([resource])[resource].result(20)
 
 
 def test_a_group_set_to_earliest_reads_what_was_produced_before_it_joined(broker_factory, topic):
