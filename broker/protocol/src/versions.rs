@@ -65,13 +65,14 @@ pub(super) const CONSUMER_PROTOCOL_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ConsumerGroupDescribe, 0, 0),
 ];
 
-/// Share groups' APIs (KIP-932): the client APIs at v1, the offsets admin APIs at v0, and the
+/// Share groups' APIs (KIP-932): the client APIs at v1 (ShareFetch and ShareAcknowledge to v2,
+/// Kafka 4.2's acquire modes and RENEW), the offsets admin APIs at v0, and the
 /// share coordinator's inter-broker APIs at v0 (which Kafka's brokers also list to clients).
 pub(super) const SHARE_GROUP_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ShareGroupHeartbeat, 1, 1),
     (ApiKey::ShareGroupDescribe, 1, 1),
-    (ApiKey::ShareFetch, 1, 1),
-    (ApiKey::ShareAcknowledge, 1, 1),
+    (ApiKey::ShareFetch, 1, 2),
+    (ApiKey::ShareAcknowledge, 1, 2),
     (ApiKey::DescribeShareGroupOffsets, 0, 0),
     (ApiKey::AlterShareGroupOffsets, 0, 0),
     (ApiKey::DeleteShareGroupOffsets, 0, 0),

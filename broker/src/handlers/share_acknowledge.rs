@@ -1,6 +1,7 @@
-//! ShareAcknowledge (KIP-932, v1): a member's acknowledgements without a fetch, at the
+//! ShareAcknowledge (KIP-932, v1-2): a member's acknowledgements without a fetch, at the
 //! session epoch the broker expects (it may close the session with -1, never open one);
-//! each partition is answered once its acknowledgements are durable.
+//! each partition is answered once its acknowledgements are durable. v2 may carry RENEW
+//! (KIP-1222: the records' locks start again) and answers the lock duration.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -14,6 +15,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::refuse::Refuse;
 use super::share_requests::{
     ack_ranges, acknowledge_all, current_leader, endpoints, member, node_endpoint, release_member,
+    settings,
 };
 use super::RequestContext;
 
@@ -47,7 +49,8 @@ pub(crate) async fn handle(
                         b.acknowledge_types.as_slice(),
                     )
                 });
-                ((t.topic_id, p.partition_index), ack_ranges(batches))
+                let ranges = ack_ranges(batches, request.is_renew_ack);
+                ((t.topic_id, p.partition_index), ranges)
             })
         })
         .collect();
@@ -79,7 +82,9 @@ pub(crate) async fn handle(
         .into_iter()
         .map(node_endpoint!(NodeEndpoint))
         .collect();
+    let lock_ms = settings(&ctx.broker, &key.group).limits.lock_duration_ms;
     ShareAcknowledgeResponse::default()
+        .with_acquisition_lock_timeout_ms(i32::try_from(lock_ms).unwrap_or(i32::MAX))
         .with_responses(
             topics
                 .into_iter()

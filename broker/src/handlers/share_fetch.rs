@@ -1,7 +1,9 @@
-//! ShareFetch (KIP-932, v1): a share group member's session moves on (opened at epoch 0,
+//! ShareFetch (KIP-932, v1-2): a share group member's session moves on (opened at epoch 0,
 //! continued at the epoch the broker expects, closed at -1), the acknowledgements it carries
 //! are applied and made durable, then records of the session's partitions are acquired for
 //! the member under their acquisition locks, waiting up to MaxWaitMs for records to arrive.
+//! v2 chooses how the record count limits acquisition (KIP-1206: whole batches, or exactly
+//! MaxRecords) and may carry RENEW acknowledgements (KIP-1222), with which nothing is fetched.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -47,6 +49,10 @@ pub(crate) async fn handle(ctx: RequestContext, request: ShareFetchRequest) -> S
         Ok(key) => key,
         Err(error) => return request.refuse(error),
     };
+    let mode = match fetch_mode(&request) {
+        Ok(mode) => mode,
+        Err(error) => return request.refuse(error),
+    };
     let mut acks = BTreeMap::new();
     let mut added = Vec::new();
     for topic in &request.topics {
@@ -60,7 +66,8 @@ pub(crate) async fn handle(ctx: RequestContext, request: ShareFetchRequest) -> S
                         b.acknowledge_types.as_slice(),
                     )
                 });
-                acks.insert((topic.topic_id, p.partition_index), ack_ranges(batches));
+                let ranges = ack_ranges(batches, request.is_renew_ack);
+                acks.insert((topic.topic_id, p.partition_index), ranges);
             }
         }
     }
@@ -95,9 +102,9 @@ pub(crate) async fn handle(ctx: RequestContext, request: ShareFetchRequest) -> S
     let mut answers: BTreeMap<SharedPartition, Answer> = BTreeMap::new();
     if granted.closed {
         release_member(&ctx.broker, &key).await;
-    } else {
+    } else if let Some(mode) = mode {
         let ask = FetchAsk {
-            mode: AcquireMode::BatchOptimized,
+            mode,
             max_records: usize::try_from(request.max_records)
                 .ok()
                 .filter(|n| *n > 0)
@@ -111,6 +118,30 @@ pub(crate) async fn handle(ctx: RequestContext, request: ShareFetchRequest) -> S
     }
     let lock_ms = settings(&ctx.broker, &key.group).limits.lock_duration_ms;
     response(&ctx, answers, lock_ms)
+}
+
+/// How the request acquires records: `None` for a renewal, which fetches nothing and must ask
+/// for nothing (INVALID_REQUEST otherwise, as for an unknown acquire mode).
+fn fetch_mode(request: &ShareFetchRequest) -> Result<Option<AcquireMode>, ResponseError> {
+    if request.is_renew_ack {
+        let limits = [
+            request.max_wait_ms,
+            request.min_bytes,
+            request.max_bytes,
+            request.max_records,
+            request.batch_size,
+        ];
+        return if limits.iter().all(|l| *l == 0) {
+            Ok(None)
+        } else {
+            Err(ResponseError::InvalidRequest)
+        };
+    }
+    match request.share_acquire_mode {
+        0 => Ok(Some(AcquireMode::BatchOptimized)),
+        1 => Ok(Some(AcquireMode::RecordLimit)),
+        _ => Err(ResponseError::InvalidRequest),
+    }
 }
 
 /// Acquires records of `partitions` for the member, again as records arrive, until some are

@@ -112,6 +112,17 @@ async fn acknowledge(
     t: Uuid,
     acks: &[(i64, i64, i8)],
 ) -> ShareAcknowledgeResponse {
+    let req = acknowledge_request(member, epoch, t, acks);
+    call(b, ApiKey::ShareAcknowledge, 1, &req).await
+}
+
+/// A ShareAcknowledge of q-0 by `member` at `epoch`.
+fn acknowledge_request(
+    member: &str,
+    epoch: i32,
+    t: Uuid,
+    acks: &[(i64, i64, i8)],
+) -> ShareAcknowledgeRequest {
     let batches = acks
         .iter()
         .map(|&(first, last, kind)| {
@@ -121,7 +132,7 @@ async fn acknowledge(
                 .with_acknowledge_types(vec![kind])
         })
         .collect();
-    let req = ShareAcknowledgeRequest::default()
+    ShareAcknowledgeRequest::default()
         .with_group_id(Some(GroupId(s(GROUP))))
         .with_member_id(Some(s(member)))
         .with_share_session_epoch(epoch)
@@ -131,8 +142,7 @@ async fn acknowledge(
                 share_acknowledge_request::AcknowledgePartition::default()
                     .with_partition_index(0)
                     .with_acknowledgement_batches(batches),
-            ])]);
-    call(b, ApiKey::ShareAcknowledge, 1, &req).await
+            ])])
 }
 
 #[tokio::test]
@@ -472,4 +482,89 @@ async fn an_idle_groups_offsets_are_altered_and_deleted() {
         "{:?}",
         described.groups[0]
     );
+}
+
+/// ShareFetch v2's RENEW acknowledgement type.
+const RENEW: i8 = 4;
+
+#[tokio::test]
+async fn v2_acquires_exactly_max_records_in_record_limit_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let (b, t) = broker(dir.path());
+    joined(&b, "a").await;
+    share_fetch(&b, &fetch("a", 0, t, 3_000, &[])).await;
+    produce(&b, 5).await;
+    let limited = fetch("a", 1, t, 5_000, &[])
+        .with_max_records(2)
+        .with_share_acquire_mode(1);
+    let r: ShareFetchResponse = call(&b, ApiKey::ShareFetch, 2, &limited).await;
+    assert_eq!(
+        acquired(&r),
+        [(0, 1, 1)],
+        "two records of the five-record batch"
+    );
+    // Batch-optimized (v1's only mode): the rest of the batch, past the count.
+    let whole = fetch("a", 2, t, 5_000, &[]).with_max_records(1);
+    let r: ShareFetchResponse = call(&b, ApiKey::ShareFetch, 2, &whole).await;
+    assert_eq!(acquired(&r), [(2, 4, 1)]);
+    let unknown = fetch("a", 3, t, 0, &[]).with_share_acquire_mode(7);
+    let r: ShareFetchResponse = call(&b, ApiKey::ShareFetch, 2, &unknown).await;
+    assert_eq!(
+        r.error_code,
+        ResponseError::InvalidRequest.code(),
+        "an unknown mode"
+    );
+}
+
+#[tokio::test]
+async fn renew_keeps_the_lock_where_the_group_allows_it_and_only_from_v2() {
+    let dir = tempfile::tempdir().unwrap();
+    let (b, t) = broker(dir.path());
+    joined(&b, "a").await;
+    share_fetch(&b, &fetch("a", 0, t, 3_000, &[])).await;
+    produce(&b, 2).await;
+    let got = share_fetch(&b, &fetch("a", 1, t, 5_000, &[])).await;
+    assert_eq!(acquired(&got), [(0, 1, 1)]);
+    let invalid_state = ResponseError::InvalidRecordState.code();
+
+    // v1 knows no RENEW.
+    let r = acknowledge(&b, "a", 2, t, &[(0, 1, RENEW)]).await;
+    assert_eq!(
+        r.responses[0].partitions[0].error_code,
+        ResponseError::InvalidRequest.code()
+    );
+    // A renewal fetches nothing, so it may ask for nothing.
+    let asking = fetch("a", 3, t, 0, &[(0, 1, RENEW)]).with_is_renew_ack(true);
+    let r: ShareFetchResponse = call(&b, ApiKey::ShareFetch, 2, &asking).await;
+    assert_eq!(r.error_code, ResponseError::InvalidRequest.code());
+
+    // share.renew.acknowledge.enable is false by default (Kafka's INVALID_RECORD_STATE).
+    let renew = |epoch: i32| {
+        fetch("a", epoch, t, 0, &[(0, 1, RENEW)])
+            .with_is_renew_ack(true)
+            .with_min_bytes(0)
+            .with_max_bytes(0)
+            .with_max_records(0)
+            .with_batch_size(0)
+    };
+    let r: ShareFetchResponse = call(&b, ApiKey::ShareFetch, 2, &renew(3)).await;
+    assert_eq!(r.error_code, NONE);
+    assert_eq!(partition(&r).acknowledge_error_code, invalid_state);
+
+    let enable = [crate::group_configs::GroupConfigOp::Set(
+        "share.renew.acknowledge.enable".into(),
+        "true".into(),
+    )];
+    b.group_configs.alter(GROUP, &enable, false).await.unwrap();
+    let r: ShareFetchResponse = call(&b, ApiKey::ShareFetch, 2, &renew(4)).await;
+    assert_eq!(
+        (r.error_code, partition(&r).acknowledge_error_code),
+        (NONE, NONE)
+    );
+    assert!(acquired(&r).is_empty(), "a renewal fetches nothing");
+    // Still the member's: it accepts them (ShareAcknowledge v2, which answers the lock).
+    let accept = acknowledge_request("a", 5, t, &[(0, 1, ACCEPT)]);
+    let r: ShareAcknowledgeResponse = call(&b, ApiKey::ShareAcknowledge, 2, &accept).await;
+    assert_eq!(r.responses[0].partitions[0].error_code, NONE);
+    assert_eq!(r.acquisition_lock_timeout_ms, 30_000);
 }

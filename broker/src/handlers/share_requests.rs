@@ -49,9 +49,11 @@ pub(super) fn settings(broker: &Broker, group: &str) -> ShareSettings {
 pub(super) type WireAck<'a> = (i64, i64, &'a [i8]);
 
 /// The acknowledgements of one partition as the share-partition takes them; INVALID_REQUEST
-/// for an unknown type, or RENEW (ShareAcknowledge v2, not served).
+/// for an unknown type, or for RENEW unless the request says it carries some (`IsRenewAck`,
+/// v2).
 pub(super) fn ack_ranges<'a>(
     batches: impl IntoIterator<Item = WireAck<'a>>,
+    renew: bool,
 ) -> Result<Vec<AckRange>, ResponseError> {
     batches
         .into_iter()
@@ -59,7 +61,8 @@ pub(super) fn ack_ranges<'a>(
             let types = codes
                 .iter()
                 .map(|&code| match AckType::from_code(code) {
-                    Some(AckType::Renew) | None => Err(ResponseError::InvalidRequest),
+                    Some(AckType::Renew) if !renew => Err(ResponseError::InvalidRequest),
+                    None => Err(ResponseError::InvalidRequest),
                     Some(t) => Ok(t),
                 })
                 .collect::<Result<Vec<_>, _>>()?;

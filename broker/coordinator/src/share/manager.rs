@@ -243,6 +243,8 @@ impl SharePartitionManager {
         let slot = self.slot(key);
         let mut guard = slot.lock().await;
         let loaded = self.load(key, settings, &mut guard).await?;
+        // The group's configs as they are now (a RENEW needs them to allow it).
+        loaded.window.set_limits(settings.limits);
         let pending = loaded
             .window
             .acknowledge(member, acks, now)
