@@ -85,7 +85,8 @@ impl ShareStates {
         }
     }
 
-    /// Sends `request` to the share coordinator at `address`.
+    /// Sends `request` to the share coordinator at `address`, at the version this broker
+    /// serves (every broker of a cluster runs the same).
     async fn call<Q: Encodable, R: Decodable>(
         &self,
         address: &str,
@@ -93,7 +94,9 @@ impl ShareStates {
         request: &Q,
     ) -> Result<R, ResponseError> {
         let security: Arc<PeerSecurity> = self.broker()?.peer_security.clone();
-        crate::peer::call(address, security, api, 0, request, PEER_TIMEOUT)
+        let version = crate::protocol::served_range(api, crate::protocol::ApiSets::ALL)
+            .map_or(0, |(_, max)| max);
+        crate::peer::call(address, security, api, version, request, PEER_TIMEOUT)
             .await
             .map_err(|error| {
                 tracing::warn!(%error, ?api, "share coordinator not reached");
@@ -174,6 +177,8 @@ impl ShareStates {
                         state_epoch: p.state_epoch,
                         leader_epoch: p.leader_epoch,
                         start_offset: p.start_offset,
+                        delivery_complete: (p.delivery_complete_count >= 0)
+                            .then_some(i64::from(p.delivery_complete_count)),
                     })),
                 };
                 found.insert((topic.topic_id, p.partition), result);

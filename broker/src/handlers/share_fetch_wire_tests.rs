@@ -419,6 +419,24 @@ async fn share_group_offsets_show_where_each_share_partition_starts() {
         unknown.groups[0].error_code,
         ResponseError::GroupIdNotFound.code()
     );
+
+    // v1's lag (KIP-1226): records up to the high watermark not yet done with. Offset 2 is
+    // still held, 3 to 5 arrive and only 4 is accepted: the start stays at 2, and 6 - 2 - 1.
+    produce(&b, 3).await;
+    assert_eq!(
+        acquired(&share_fetch(&b, &fetch("a", 3, t, 5_000, &[])).await),
+        [(3, 5, 1)]
+    );
+    let accepted = acknowledge(&b, "a", 4, t, &[(4, 4, ACCEPT)]).await;
+    assert_eq!(accepted.responses[0].partitions[0].error_code, NONE);
+    let lagging: DescribeShareGroupOffsetsResponse =
+        call(&b, ApiKey::DescribeShareGroupOffsets, 1, &named).await;
+    let lags: Vec<(i32, i64, i64)> = lagging.groups[0].topics[0]
+        .partitions
+        .iter()
+        .map(|p| (p.partition_index, p.start_offset, p.lag))
+        .collect();
+    assert_eq!(lags, [(0, 2, 3), (1, -1, -1), (7, -1, -1)]);
 }
 
 #[tokio::test]

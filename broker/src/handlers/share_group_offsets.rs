@@ -28,6 +28,7 @@ use uuid::Uuid;
 use super::refuse::Refuse;
 use super::RequestContext;
 use crate::acl::{Operation, ResourceType};
+use crate::share::coordinator::Summary;
 use crate::share::manager::StatePersister;
 use crate::share::records::SharePartitionKey;
 
@@ -134,7 +135,8 @@ async fn group_offsets(
                     match answered {
                         Ok(summary) => partition
                             .with_start_offset(summary.map_or(-1, |s| s.start_offset))
-                            .with_leader_epoch(summary.map_or(-1, |s| s.leader_epoch)),
+                            .with_leader_epoch(summary.map_or(-1, |s| s.leader_epoch))
+                            .with_lag(summary.map_or(-1, |s| lag(ctx, &name, index, &s))),
                         Err(error) => partition
                             .with_start_offset(-1)
                             .with_leader_epoch(-1)
@@ -149,6 +151,19 @@ async fn group_offsets(
         })
         .collect();
     Ok(topics)
+}
+
+/// KIP-1226's share-partition lag: records up to the high watermark not yet done with (the
+/// high watermark read from this broker's replica; -1 without one, or without the count).
+fn lag(ctx: &RequestContext, topic: &str, index: i32, summary: &Summary) -> i64 {
+    let Some(complete) = summary.delivery_complete else {
+        return -1;
+    };
+    let Some(replica) = ctx.broker.replicas.get(topic, index) else {
+        return -1;
+    };
+    let high_watermark = replica.with_log(|log| log.high_watermark());
+    (high_watermark - summary.start_offset - complete).max(0)
 }
 
 impl Refuse for DescribeShareGroupOffsetsRequest {

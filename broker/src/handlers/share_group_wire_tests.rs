@@ -100,13 +100,17 @@ async fn a_broker_advertises_share_groups_apis_at_kafka_4_3s_versions() {
     }
     for api in [
         ApiKey::DescribeShareGroupOffsets,
+        ApiKey::ReadShareGroupStateSummary,
+    ] {
+        assert_eq!(range(api), Some((0, 1)), "{api:?}");
+    }
+    for api in [
         ApiKey::AlterShareGroupOffsets,
         ApiKey::DeleteShareGroupOffsets,
         ApiKey::InitializeShareGroupState,
         ApiKey::ReadShareGroupState,
         ApiKey::WriteShareGroupState,
         ApiKey::DeleteShareGroupState,
-        ApiKey::ReadShareGroupStateSummary,
     ] {
         assert_eq!(range(api), Some((0, 0)), "{api:?}");
     }

@@ -249,6 +249,11 @@ pub(crate) async fn summary(
                         .with_state_epoch(summary.map_or(0, |s| s.state_epoch))
                         .with_leader_epoch(summary.map_or(-1, |s| s.leader_epoch))
                         .with_start_offset(summary.map_or(-1, |s| s.start_offset))
+                        .with_delivery_complete_count(
+                            summary
+                                .and_then(|s| s.delivery_complete)
+                                .map_or(-1, |n| i32::try_from(n).unwrap_or(i32::MAX)),
+                        )
                 })
                 .collect();
             summary_resp::ReadStateSummaryResult::default()

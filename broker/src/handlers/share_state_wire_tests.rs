@@ -115,6 +115,10 @@ async fn a_share_partitions_state_goes_through_its_whole_life_over_the_wire() {
         (p.error_code, p.start_offset, p.leader_epoch, p.state_epoch),
         (NONE, 7, 3, 0)
     );
+    // v1 adds how many offsets from the start are done with (KIP-1226): 8 and 9.
+    let r: ReadShareGroupStateSummaryResponse =
+        call(&b, ApiKey::ReadShareGroupStateSummary, 1, &summary(t)).await;
+    assert_eq!(r.results[0].partitions[0].delivery_complete_count, 2);
     let r: ReadShareGroupStateResponse =
         call(&b, ApiKey::ReadShareGroupState, 0, &read(t, 4)).await;
     let batches: Vec<(i64, i64, i8, i16)> = r.results[0].partitions[0]

@@ -45,6 +45,9 @@ pub struct Summary {
     pub leader_epoch: i32,
     /// The start offset (-1: never started).
     pub start_offset: i64,
+    /// Offsets at or after the start offset done with (KIP-1226); `None` when unknown (a
+    /// share coordinator that does not say).
+    pub delivery_complete: Option<i64>,
 }
 
 /// The share coordinator.
@@ -165,6 +168,7 @@ impl ShareCoordinator {
             state_epoch: s.state_epoch(),
             leader_epoch: s.leader_epoch(),
             start_offset: s.start_offset(),
+            delivery_complete: Some(s.delivery_complete()),
         }))
     }
 

@@ -100,6 +100,16 @@ impl ShareState {
         &self.ranges
     }
 
+    /// How many offsets at or after the start offset are done with (acknowledged or
+    /// archived): KIP-1226's delivery complete count, which share-partition lag leaves out.
+    pub fn delivery_complete(&self) -> i64 {
+        self.ranges
+            .iter()
+            .filter(|r| r.state.is_terminal() && r.last >= self.start_offset)
+            .map(|r| r.last - r.first.max(self.start_offset) + 1)
+            .sum()
+    }
+
     /// InitializeShareGroupState (and AlterShareGroupOffsets): a fresh state at
     /// `start_offset` under `state_epoch`, which must not be older than the current one.
     pub fn initialize(

@@ -1607,8 +1607,10 @@ impl ApiKey {
             ApiKey::ReadShareGroupState => VersionRange { min: 0, max: 0 },
             ApiKey::WriteShareGroupState => VersionRange { min: 0, max: 0 },
             ApiKey::DeleteShareGroupState => VersionRange { min: 0, max: 0 },
-            ApiKey::ReadShareGroupStateSummary => VersionRange { min: 0, max: 0 },
-            ApiKey::DescribeShareGroupOffsets => VersionRange { min: 0, max: 0 },
+            // Patched: v1 (Kafka 4.2, KIP-1226).
+            ApiKey::ReadShareGroupStateSummary => VersionRange { min: 0, max: 1 },
+            // Patched: v1 (Kafka 4.2, KIP-1226).
+            ApiKey::DescribeShareGroupOffsets => VersionRange { min: 0, max: 1 },
             ApiKey::AlterShareGroupOffsets => VersionRange { min: 0, max: 0 },
             ApiKey::DeleteShareGroupOffsets => VersionRange { min: 0, max: 0 },
         }
