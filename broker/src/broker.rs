@@ -274,7 +274,35 @@ impl Broker {
         }
         m.share_sessions
             .set(level(self.share_sessions.lock().len()));
+        self.refresh_share_partitions();
         self.refresh_consumer_lag();
+    }
+
+    /// Each share-partition led here: records in flight, and lag (records up to the high
+    /// watermark not yet done with); rebuilt on each scrape so dropped ones disappear.
+    fn refresh_share_partitions(&self) {
+        let m = &self.metrics;
+        m.share_in_flight.reset();
+        m.share_lag.reset();
+        let image = self.metadata.image();
+        for (key, stats) in self.share_partitions.stats() {
+            let Some(topic) = image.topic_by_id(&key.topic) else {
+                continue;
+            };
+            let labels = [key.group.as_str(), &topic.name, &key.partition.to_string()];
+            m.share_in_flight
+                .with_label_values(&labels)
+                .set(stats.in_flight);
+            if let Some(replica) = self.replicas.get(&topic.name, key.partition) {
+                let high_watermark = replica.with_log(|log| log.high_watermark());
+                let lag = high_watermark - stats.start_offset - stats.delivery_complete;
+                m.share_lag.with_label_values(&labels).set(lag.max(0));
+            }
+        }
+        let expiries = self.share_partitions.lock_expiries();
+        let counted = m.share_lock_expiries.get();
+        m.share_lock_expiries
+            .inc_by(expiries.saturating_sub(counted));
     }
 
     /// Lag of every committed group offset: high watermark minus committed offset. Series of

@@ -79,6 +79,12 @@ pub struct Metrics {
     pub share_sessions: IntGauge,
     /// Records share group members acknowledged, by acknowledgement type.
     pub share_acknowledged: IntCounterVec,
+    /// Records in flight in each share-partition led here.
+    pub share_in_flight: IntGaugeVec,
+    /// Records of each share-partition led here not yet done with, up to the high watermark.
+    pub share_lag: IntGaugeVec,
+    /// Records whose acquisition lock expired before their member acknowledged them.
+    pub share_lock_expiries: IntCounter,
 }
 
 /// The table of every metric the broker exports, in the order of [`Metrics`]' fields.
@@ -250,6 +256,21 @@ mod defs {
         help: "Records share group members acknowledged, by type (accept, release, reject, gap)",
         labels: &["ack_type"],
     };
+    pub(super) const SHARE_IN_FLIGHT: Def = Def {
+        name: "kafka_server_share_partition_metrics_in_flight_message_count",
+        help: "Records in flight (delivered, not yet done with) in each share-partition led here",
+        labels: &["group", "topic", "partition"],
+    };
+    pub(super) const SHARE_LAG: Def = Def {
+        name: "kafka_server_share_partition_metrics_lag",
+        help: "Records of each share-partition led here not yet acknowledged or archived, up to the high watermark (KIP-1226)",
+        labels: &["group", "topic", "partition"],
+    };
+    pub(super) const SHARE_LOCK_EXPIRIES: Def = Def {
+        name: "kafka_server_share_group_metrics_acquisition_lock_timeout_total",
+        help: "Records whose acquisition lock expired before their member acknowledged them",
+        labels: &[],
+    };
     pub(super) const REBALANCE_SECONDS: Def = Def {
         name: "kafka_server_group_coordinator_metrics_rebalance_duration_seconds",
         help: "Time from a rebalance's start until every member is at the new assignment",
@@ -315,6 +336,9 @@ impl Metrics {
             share_groups: r.gauge_vec(&defs::SHARE_GROUPS)?,
             share_sessions: r.gauge(&defs::SHARE_SESSIONS)?,
             share_acknowledged: r.counter_vec(&defs::SHARE_ACKNOWLEDGED)?,
+            share_in_flight: r.gauge_vec(&defs::SHARE_IN_FLIGHT)?,
+            share_lag: r.gauge_vec(&defs::SHARE_LAG)?,
+            share_lock_expiries: r.counter(&defs::SHARE_LOCK_EXPIRIES)?,
             registry,
         })
     }

@@ -496,12 +496,17 @@ def make_temp_dir(prefix: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=prefix))
 
 
+def metric_texts(broker) -> list[str]:
+    """Every broker's /metrics page."""
+    texts = []
+    for addr in broker.http_addresses:
+        with urllib.request.urlopen(f"http://{addr}/metrics", timeout=5) as resp:
+            texts.append(resp.read().decode())
+    return texts
+
+
 def metric_sum(broker, series: str) -> float:
     """The value of one Prometheus series (`name{label="value"}`, written as the broker renders
     it) summed over every broker's /metrics: 0 when no broker has it."""
-    total = 0.0
     pattern = "^" + re.escape(series) + r" (\S+)$"
-    for addr in broker.http_addresses:
-        with urllib.request.urlopen(f"http://{addr}/metrics", timeout=5) as resp:
-            total += sum(float(v) for v in re.findall(pattern, resp.read().decode(), re.M))
-    return total
+    return sum(float(v) for text in metric_texts(broker) for v in re.findall(pattern, text, re.M))

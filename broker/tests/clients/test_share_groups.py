@@ -14,7 +14,7 @@ import pytest
 from confluent_kafka import AcknowledgeType, KafkaException, ShareConsumer
 from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
 
-from harness import metric_sum
+from harness import metric_sum, metric_texts
 from pyclients import ck_admin, ck_create_topic, ck_produce
 
 PARTITIONS = 2
@@ -308,6 +308,14 @@ def test_records_whose_lock_expires_go_to_another_member_and_a_late_accept_fails
             for m in records(other, 0.5):
                 again[(m.partition(), m.offset())] = m.delivery_count()
         assert {again[o] for o in wanted} == {2}, again
+        expired = metric_sum(broker, "kafka_server_share_group_metrics_acquisition_lock_timeout_total")
+        assert expired >= len(wanted), expired
+        # The share-partition's series (its in-flight count moves as the other member acks).
+        series = f'{{group="{group}",partition="0",topic="{topic}"}}'
+        for name in ("in_flight_message_count", "lag"):
+            assert metric_sum(broker, f"kafka_server_share_partition_metrics_{name}{series}") >= 0
+            assert any(f"kafka_server_share_partition_metrics_{name}{series}" in text
+                       for text in metric_texts(broker)), name
         for m in held:
             holder.acknowledge(m, AcknowledgeType.ACCEPT)
         try:

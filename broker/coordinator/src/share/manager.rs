@@ -166,11 +166,26 @@ struct Loaded {
     state_epoch: i32,
 }
 
+/// A loaded share-partition as metrics show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowStats {
+    /// The start offset.
+    pub start_offset: i64,
+    /// Records delivered and not yet done with.
+    pub in_flight: i64,
+    /// Records at or after the start offset done with.
+    pub delivery_complete: i64,
+}
+
 /// The share-partitions this broker leads.
 pub struct SharePartitionManager {
     log: Arc<dyn ShareLog>,
     persister: Arc<dyn StatePersister>,
     loaded: Mutex<HashMap<SharePartitionKey, Arc<tokio::sync::Mutex<Option<Loaded>>>>>,
+    /// Records whose lock expired, since the start.
+    lock_expiries: std::sync::atomic::AtomicU64,
+    /// Each share-partition's figures as last seen, shown while it is busy.
+    last_stats: Mutex<HashMap<SharePartitionKey, WindowStats>>,
 }
 
 impl SharePartitionManager {
@@ -180,6 +195,8 @@ impl SharePartitionManager {
             log,
             persister,
             loaded: Mutex::new(HashMap::new()),
+            lock_expiries: std::sync::atomic::AtomicU64::new(0),
+            last_stats: Mutex::new(HashMap::new()),
         }
     }
 
@@ -301,6 +318,47 @@ impl SharePartitionManager {
             .await
     }
 
+    /// Every loaded share-partition as metrics show it: as it is now, or, when a fetch is
+    /// busy with it this instant, as last seen (a scrape never waits for a fetch).
+    pub fn stats(&self) -> Vec<(SharePartitionKey, WindowStats)> {
+        let slots: Vec<_> = self
+            .loaded
+            .lock()
+            .iter()
+            .map(|(k, slot)| (k.clone(), slot.clone()))
+            .collect();
+        let mut last = self.last_stats.lock();
+        last.retain(|key, _| slots.iter().any(|(k, _)| k == key));
+        slots
+            .into_iter()
+            .filter_map(|(key, slot)| {
+                let now = slot.try_lock().ok().and_then(|guard| {
+                    let window = &guard.as_ref()?.window;
+                    let done = window.delivery_complete();
+                    Some(WindowStats {
+                        start_offset: window.start_offset(),
+                        in_flight: window.in_flight() - done,
+                        delivery_complete: done,
+                    })
+                });
+                let stats = match now {
+                    Some(stats) => {
+                        last.insert(key.clone(), stats);
+                        stats
+                    }
+                    None => *last.get(&key)?,
+                };
+                Some((key, stats))
+            })
+            .collect()
+    }
+
+    /// Records whose acquisition lock expired before they were acknowledged, since the start.
+    pub fn lock_expiries(&self) -> u64 {
+        self.lock_expiries
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The share-partitions loaded now.
     pub fn loaded(&self) -> Vec<SharePartitionKey> {
         let mut keys: Vec<SharePartitionKey> = self.loaded.lock().keys().cloned().collect();
@@ -413,6 +471,11 @@ impl SharePartitionManager {
         if changes.is_empty() {
             return Ok(());
         }
+        let expired: i64 = changes.iter().map(|r| r.last - r.first + 1).sum();
+        self.lock_expiries.fetch_add(
+            u64::try_from(expired).unwrap_or(0),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         match self.persist(key, loaded, None, changes).await {
             Err(error @ (ResponseError::FencedLeaderEpoch | ResponseError::FencedStateEpoch)) => {
                 Err(error)

@@ -579,6 +579,17 @@ impl SharePartition {
         state_ranges(&changes)
     }
 
+    /// Records in the window done with (acknowledged or archived): with the start offset,
+    /// what share-partition lag leaves out (KIP-1226).
+    pub fn delivery_complete(&self) -> i64 {
+        let done = self
+            .records
+            .values()
+            .filter(|r| r.state.is_terminal())
+            .count();
+        i64::try_from(done).unwrap_or(i64::MAX)
+    }
+
     /// The earliest lock deadline, for the caller's timer.
     pub fn next_lock_deadline(&self) -> Option<i64> {
         self.records

@@ -185,6 +185,36 @@ async fn an_expired_lock_passes_the_record_on_and_the_late_ack_fails() {
     m.acknowledge(&key(), "fast", &s, &[ack(0, 1, AckType::Accept)], 1_001)
         .await
         .expect("accepted");
+    assert_eq!(m.lock_expiries(), 2, "both of slow's records expired");
+}
+
+#[tokio::test]
+async fn stats_show_records_in_flight_and_those_done_with_past_the_start() {
+    let log = FakeLog::with(10, 5);
+    let m = SharePartitionManager::new(log.clone(), persister());
+    let s = settings(OffsetReset::Earliest);
+    m.fetch(&key(), "a", &s, ASK, 0).await.expect("fetched");
+    // 3 is accepted while 0..2 are still held: the start stays at 0.
+    m.acknowledge(&key(), "a", &s, &[ack(3, 3, AckType::Accept)], 10)
+        .await
+        .expect("accepted");
+    let stats = m.stats();
+    assert_eq!(
+        stats,
+        vec![(
+            key(),
+            WindowStats {
+                start_offset: 0,
+                in_flight: 9,
+                delivery_complete: 1
+            }
+        )]
+    );
+    m.forget("queue", |_| true);
+    assert!(
+        m.stats().is_empty(),
+        "a dropped share-partition has no figures"
+    );
 }
 
 #[tokio::test]
