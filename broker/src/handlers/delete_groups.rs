@@ -59,15 +59,17 @@ pub(crate) async fn handle(
 }
 
 /// Deletes an empty share group with its share-partitions' state (Kafka's
-/// DeleteShareGroupState, wherever each state is served).
+/// DeleteShareGroupState, wherever each state is served): the state first, so a deletion that
+/// fails half-way leaves the group to be deleted again, never state without a group.
 async fn delete_share_group(ctx: &RequestContext, id: &str) -> Result<(), ResponseError> {
-    if !ctx.broker.groups.delete_share_group(id)? {
-        return Err(ResponseError::GroupIdNotFound);
-    }
+    ctx.broker.groups.share_group_is_idle(id)?;
     ctx.broker.share_partitions.forget(id, |_| true);
     let states = &ctx.broker.share_states;
     for (key, _) in states.held(id).await? {
         states.delete(&key).await?;
+    }
+    if !ctx.broker.groups.delete_share_group(id)? {
+        return Err(ResponseError::GroupIdNotFound);
     }
     Ok(())
 }
