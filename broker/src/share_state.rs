@@ -6,7 +6,7 @@
 //! Initialize/Read/Write/DeleteShareGroupState and ReadShareGroupStateSummary. A leader that
 //! moves meanwhile answers NOT_COORDINATOR, which callers retry as a state still loading.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -23,8 +23,10 @@ use kafka_protocol::messages::{
     WriteShareGroupStateRequest, WriteShareGroupStateResponse,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use parking_lot::Mutex;
 
 use crate::broker::Broker;
+use crate::peer::{PeerConnection, PeerError};
 use crate::security::peer::PeerSecurity;
 use crate::share::coordinator::{ShareCoordinator, StoredState, Summary};
 use crate::share::manager::StatePersister;
@@ -43,15 +45,24 @@ enum Coordinator {
     There(String),
 }
 
+/// Idle connections kept per share coordinator.
+const MAX_IDLE: usize = 4;
+
 /// The share-partition state of every group, reached where it is served.
 pub struct ShareStates {
     broker: Weak<Broker>,
+    /// Idle connections to each other broker's share coordinator, reused: a connection per
+    /// call would repeat the TLS handshake and SASL login at every acknowledgement.
+    idle: Mutex<HashMap<String, Vec<PeerConnection>>>,
 }
 
 impl ShareStates {
     /// State reached from `broker` (weak: the broker owns its persister).
     pub fn new(broker: Weak<Broker>) -> ShareStates {
-        ShareStates { broker }
+        ShareStates {
+            broker,
+            idle: Mutex::new(HashMap::new()),
+        }
     }
 
     fn broker(&self) -> Result<Arc<Broker>, ResponseError> {
@@ -96,12 +107,31 @@ impl ShareStates {
         let security: Arc<PeerSecurity> = self.broker()?.peer_security.clone();
         let version = crate::protocol::served_range(api, crate::protocol::ApiSets::ALL)
             .map_or(0, |(_, max)| max);
-        crate::peer::call(address, security, api, version, request, PEER_TIMEOUT)
-            .await
-            .map_err(|error| {
+        let fresh = || PeerConnection::new(address.to_owned(), security.clone());
+        let reused = self.idle.lock().get_mut(address).and_then(Vec::pop);
+        let was_idle = reused.is_some();
+        let mut connection = reused.unwrap_or_else(fresh);
+        let mut answer = connection.call(api, version, request, PEER_TIMEOUT).await;
+        if was_idle && matches!(answer, Err(PeerError::Io { .. })) {
+            // The other broker closed the idle connection meanwhile: once more on a new one
+            // (the state APIs are idempotent: a write applied twice leaves the same state).
+            connection = fresh();
+            answer = connection.call(api, version, request, PEER_TIMEOUT).await;
+        }
+        match answer {
+            Ok(answer) => {
+                let mut idle = self.idle.lock();
+                let kept = idle.entry(address.to_owned()).or_default();
+                if kept.len() < MAX_IDLE {
+                    kept.push(connection);
+                }
+                Ok(answer)
+            }
+            Err(error) => {
                 tracing::warn!(%error, ?api, "share coordinator not reached");
-                ResponseError::CoordinatorNotAvailable
-            })
+                Err(ResponseError::CoordinatorNotAvailable)
+            }
+        }
     }
 
     /// ReadShareGroupStateSummary of each of `keys` (all of one group): `None` for a
