@@ -288,8 +288,8 @@ impl ShareStates {
     }
 }
 
-/// The first error among `codes`; INVALID_REQUEST-free success when all are 0, and
-/// UNKNOWN_SERVER_ERROR when no partition was answered.
+/// The first error among the partitions' `codes`; UNKNOWN_SERVER_ERROR when the answer names
+/// no partition.
 fn first_error(codes: impl Iterator<Item = i16>) -> Result<(), ResponseError> {
     let mut answered = false;
     for code in codes {
