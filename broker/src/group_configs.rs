@@ -303,8 +303,16 @@ impl GroupConfigs {
 
     /// The settings `group`'s share-partitions run with.
     pub fn share_settings(&self, group: &str) -> ShareSettings {
-        let values = effective(&self.keys, &self.overrides(group));
-        let int = |key: &str| values.get(key).and_then(|v| v.parse::<i64>().ok());
+        // Read on every share fetch and acknowledgement: borrowed, nothing copied.
+        let groups = self.groups.read();
+        let overrides = groups.get(group);
+        let value = |key: &str| {
+            overrides
+                .and_then(|o| o.get(key))
+                .or_else(|| self.keys.iter().find(|k| k.name == key).map(|k| &k.default))
+                .map(String::as_str)
+        };
+        let int = |key: &str| value(key).and_then(|v| v.parse::<i64>().ok());
         let defaults = Limits::default();
         ShareSettings {
             limits: Limits {
@@ -315,17 +323,12 @@ impl GroupConfigs {
                     .unwrap_or(defaults.delivery_count_limit),
                 max_in_flight: int("share.partition.max.record.locks")
                     .unwrap_or(defaults.max_in_flight),
-                renew_enabled: values
-                    .get("share.renew.acknowledge.enable")
-                    .map(String::as_str)
-                    == Some("true"),
+                renew_enabled: value("share.renew.acknowledge.enable") == Some("true"),
             },
-            reset: values
-                .get("share.auto.offset.reset")
+            reset: value("share.auto.offset.reset")
                 .and_then(|v| offset_reset(v).ok())
                 .unwrap_or(OffsetReset::Latest),
-            read_committed: values.get("share.isolation.level").map(String::as_str)
-                == Some("read_committed"),
+            read_committed: value("share.isolation.level") == Some("read_committed"),
         }
     }
 
@@ -350,16 +353,6 @@ fn set_group(all: &mut GroupOverrides, group: &str, next: BTreeMap<String, Strin
     } else {
         all.insert(group.to_owned(), next);
     }
-}
-
-/// Every key's value for a group with `overrides`: the override, else the default.
-fn effective(keys: &[GroupKey], overrides: &BTreeMap<String, String>) -> BTreeMap<String, String> {
-    keys.iter()
-        .map(|k| {
-            let value = overrides.get(k.name).unwrap_or(&k.default);
-            (k.name.to_owned(), value.clone())
-        })
-        .collect()
 }
 
 /// The overrides after `ops`, every key and value checked (Kafka's bounds keep every session
