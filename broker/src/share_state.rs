@@ -249,13 +249,8 @@ impl ShareStates {
         }
         let mut held = Vec::new();
         for (key, summary) in self.summaries(keys).await {
-            match summary {
-                Ok(Some(summary)) => held.push((key, summary)),
-                Ok(None) => {}
-                Err(ResponseError::NotCoordinator) if broker.registrar.is_some() => {
-                    // Served elsewhere since this broker last held it: asked there.
-                }
-                Err(error) => return Err(error),
+            if let Some(summary) = summary? {
+                held.push((key, summary));
             }
         }
         Ok(held)
