@@ -54,6 +54,9 @@ pub enum StartError {
     Topics(#[from] MetadataError),
     #[error(transparent)]
     GroupConfigs(#[from] crate::group_configs::GroupConfigError),
+    /// The finalized feature levels could not be read.
+    #[error(transparent)]
+    Features(#[from] crate::features::FeatureError),
     /// The producer id checkpoint is unusable.
     #[error(transparent)]
     ProducerIds(#[from] IdAllocatorError),
@@ -118,6 +121,8 @@ pub struct Broker {
     pub share_sessions: parking_lot::Mutex<SessionCache>,
     /// Groups' configs (config resource type GROUP).
     pub group_configs: Arc<crate::group_configs::GroupConfigs>,
+    /// The finalized feature levels (KIP-584) the broker serves by.
+    pub features: Arc<crate::features::Features>,
     /// Client quotas and the rates they are enforced against.
     pub quotas: Quotas,
     /// Replication throttles' byte rates, leader and follower side.
@@ -187,6 +192,7 @@ impl Broker {
             shared_quotas: None,
             shared_dynamic: None,
             shared_groups: None,
+            shared_features: None,
         };
         prepared.assemble(parts, offsets_log)
     }
@@ -379,6 +385,9 @@ struct MetadataParts {
     /// Where the group configs are shared (cluster mode).
     shared_groups:
         Option<Arc<dyn crate::shared_state::Shared<crate::group_configs::GroupOverrides>>>,
+    /// Where the finalized feature levels are shared (cluster mode).
+    shared_features:
+        Option<Arc<dyn crate::shared_state::Shared<tributary_crds::features::FeatureLevels>>>,
 }
 
 impl From<ClusterParts> for MetadataParts {
@@ -397,6 +406,7 @@ impl From<ClusterParts> for MetadataParts {
             shared_quotas: Some(parts.shared_quotas),
             shared_dynamic: Some(parts.shared_dynamic),
             shared_groups: Some(parts.shared_groups),
+            shared_features: Some(parts.shared_features),
         }
     }
 }
@@ -461,6 +471,7 @@ impl Prepared {
         let quotas = Quotas::open(&dir, parts.shared_quotas)?;
         let group_configs =
             crate::group_configs::GroupConfigs::open(&dir, parts.shared_groups, &config.share)?;
+        let features = crate::features::Features::open(&dir, parts.shared_features)?;
         let scram =
             crate::security::credentials::ScramCredentials::open_shared(&dir, parts.shared_scram)?;
         let authorizer = crate::acl::from_settings(&config.security, &dir, parts.shared_acls)?;
@@ -514,6 +525,7 @@ impl Prepared {
                 share_partitions,
                 share_sessions: parking_lot::Mutex::new(SessionCache::new(max_share_sessions)),
                 group_configs,
+                features,
                 quotas,
                 replication_quotas: Default::default(),
                 scram,

@@ -80,6 +80,7 @@ pub mod connection;
 pub mod coordinator_host;
 pub mod dynamic_config;
 mod error_codes;
+pub mod features;
 pub mod flags;
 mod fsutil;
 pub mod group_configs;

@@ -229,6 +229,7 @@ routed_requests! {
     AlterConfigs => AlterConfigsRequest,
     IncrementalAlterConfigs => IncrementalAlterConfigsRequest,
     DescribeCluster => DescribeClusterRequest,
+    UpdateFeatures => UpdateFeaturesRequest,
     DescribeTopicPartitions => DescribeTopicPartitionsRequest,
     DescribeLogDirs => DescribeLogDirsRequest,
     AlterReplicaLogDirs => AlterReplicaLogDirsRequest,

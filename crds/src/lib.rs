@@ -8,7 +8,8 @@
 //! [`registration`] names the Lease annotations brokers register with and the objects producer
 //! ids, ACLs, SCRAM credentials and client quotas are kept in; [`acls`], [`scram`] and
 //! [`quotas`] define the JSON documents the ACLs, SCRAM credentials and client quotas are,
-//! which brokers and the operator both write. [`update`] is the one conditional-update loop
+//! which brokers and the operator both write. [`features`] holds the feature levels (KIP-584) brokers
+//! serve and the operator pins. [`update`] is the one conditional-update loop
 //! (read, decide, replace on the resourceVersion read, retry on conflict) both use for every
 //! object others may change at the same time.
 
@@ -17,6 +18,7 @@ pub mod cluster;
 pub mod conditions;
 pub mod config;
 pub mod crdgen;
+pub mod features;
 pub mod ids;
 pub mod lease;
 pub mod listener;

@@ -82,6 +82,11 @@ pub const DYNAMIC_CONFIGS_KEY: &str = "configs.json";
 /// resource GROUP) by group id.
 pub const GROUP_CONFIGS_KEY: &str = "groups.json";
 
+/// Key of the dynamic-config ConfigMap holding the finalized feature levels
+/// ([`crate::features::FeatureLevels`]): Kafka keeps them in its metadata log beside the
+/// dynamic configs.
+pub const FEATURES_KEY: &str = "features.json";
+
 /// Name of the Secret holding `cluster`'s SCRAM credentials (salts and derived keys, never
 /// passwords), which every broker checks logins against.
 pub fn scram_credentials_name(cluster: &str) -> String {

@@ -47,7 +47,7 @@ pub(crate) async fn handle(
 
 fn lookup(ctx: &RequestContext, version: i16, key_type: i8, key: StrBytes) -> Coordinator {
     let image = ctx.broker.metadata.image();
-    let shares = version >= 6 && ctx.broker.config.share_groups;
+    let shares = version >= 6 && super::api_versions::api_sets(&ctx.broker).share_groups;
     let coordinator = match key_type {
         GROUP if !ctx.may(Operation::Describe, ResourceType::Group, &key) => {
             Err(ResponseError::GroupAuthorizationFailed)

@@ -23,6 +23,8 @@ mod describe_cluster;
 mod describe_groups;
 mod describe_topic_partitions;
 mod elect_leaders;
+#[cfg(test)]
+mod features_wire_tests;
 mod fetch;
 mod find_coordinator;
 #[cfg(test)]
@@ -71,6 +73,7 @@ mod txn;
 mod txn_admin;
 #[cfg(test)]
 mod txn_wire_tests;
+mod update_features;
 #[cfg(test)]
 mod wire_tests;
 
@@ -481,6 +484,7 @@ pub fn dispatch(
         ApiKey::DescribeCluster => {
             route!(DescribeClusterRequest, describe_cluster::handle)
         }
+        ApiKey::UpdateFeatures => route!(UpdateFeaturesRequest, update_features::handle),
         ApiKey::DescribeLogDirs => {
             route!(DescribeLogDirsRequest, log_dirs::describe)
         }
@@ -610,7 +614,8 @@ fn cluster_operation(api: ApiKey) -> Option<Operation> {
         | ApiKey::ElectLeaders
         | ApiKey::AlterPartitionReassignments
         | ApiKey::AlterReplicaLogDirs
-        | ApiKey::AlterUserScramCredentials => Operation::Alter,
+        | ApiKey::AlterUserScramCredentials
+        | ApiKey::UpdateFeatures => Operation::Alter,
         ApiKey::DescribeClientQuotas => Operation::DescribeConfigs,
         ApiKey::AlterClientQuotas => Operation::AlterConfigs,
         ApiKey::WriteTxnMarkers

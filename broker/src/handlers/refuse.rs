@@ -265,6 +265,13 @@ impl Refuse for DescribeClusterRequest {
     }
 }
 
+impl Refuse for UpdateFeaturesRequest {
+    type Response = UpdateFeaturesResponse;
+    fn refuse(self, error: ResponseError) -> UpdateFeaturesResponse {
+        super::update_features::failed(error, None)
+    }
+}
+
 impl Refuse for DescribeTopicPartitionsRequest {
     type Response = DescribeTopicPartitionsResponse;
     fn refuse(self, error: ResponseError) -> DescribeTopicPartitionsResponse {

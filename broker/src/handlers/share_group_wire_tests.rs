@@ -20,6 +20,13 @@ pub(super) const GROUP: &str = "queue";
 
 /// A standalone broker, its group coordinator on a memory log, with a 2-partition topic `q`.
 pub(super) fn broker(dir: &std::path::Path) -> (Arc<Broker>, Uuid) {
+    let b = open(dir);
+    let id = create_topic(&b, "q", 2, BTreeMap::new()).id;
+    (b, id)
+}
+
+/// A standalone broker on `dir`, its group coordinator on a memory log.
+pub(super) fn open(dir: &std::path::Path) -> Arc<Broker> {
     let config = BrokerConfig::resolve(Flags {
         data_dir: Some(dir.to_path_buf()),
         commit_journal_bytes: Some(1 << 20),
@@ -27,9 +34,7 @@ pub(super) fn broker(dir: &std::path::Path) -> (Arc<Broker>, Uuid) {
     })
     .unwrap();
     let log = Arc::new(MemoryLog::default());
-    let b = Broker::open_with_offsets_log(config, move |_| log).unwrap();
-    let id = create_topic(&b, "q", 2, BTreeMap::new()).id;
-    (b, id)
+    Broker::open_with_offsets_log(config, move |_| log).unwrap()
 }
 
 pub(super) fn join(member_id: &str) -> ShareGroupHeartbeatRequest {

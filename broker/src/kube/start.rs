@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::{Api, Client};
+use tributary_crds::features::FeatureLevels;
 use tributary_crds::registration::{
     acls_name, client_quotas_name, dynamic_configs_name, scram_credentials_name, Endpoint,
-    Registration, ACLS_KEY, CLIENT_QUOTAS_KEY, DYNAMIC_CONFIGS_KEY, GROUP_CONFIGS_KEY,
-    SCRAM_CREDENTIALS_KEY,
+    Registration, ACLS_KEY, CLIENT_QUOTAS_KEY, DYNAMIC_CONFIGS_KEY, FEATURES_KEY,
+    GROUP_CONFIGS_KEY, SCRAM_CREDENTIALS_KEY,
 };
 use tributary_crds::KafkaCluster;
 
@@ -70,6 +71,8 @@ pub struct ClusterParts {
     pub shared_dynamic: Arc<dyn Shared<Values>>,
     /// The group configs (config resource GROUP), kept beside the dynamic broker configs.
     pub shared_groups: Arc<dyn Shared<GroupOverrides>>,
+    /// The finalized feature levels, kept beside the dynamic broker configs.
+    pub shared_features: Arc<dyn Shared<FeatureLevels>>,
 }
 
 /// Registers this broker, starts its renewals and watches, and returns the parts of a broker
@@ -139,6 +142,7 @@ pub async fn cluster_parts(
         shared_quotas: Arc::new(documents.quotas),
         shared_dynamic: Arc::new(documents.dynamic),
         shared_groups: Arc::new(documents.groups),
+        shared_features: Arc::new(documents.features),
     })
 }
 
@@ -242,6 +246,7 @@ struct SharedDocuments {
     scram: SharedDocument<Secret, Users>,
     quotas: SharedDocument<ConfigMap, ClientQuotaDocument>,
     groups: SharedDocument<ConfigMap, GroupOverrides>,
+    features: SharedDocument<ConfigMap, FeatureLevels>,
 }
 
 impl SharedDocuments {
@@ -279,12 +284,20 @@ impl SharedDocuments {
             dynamic_configs_name(&settings.name),
             GROUP_CONFIGS_KEY,
         );
+        // So are the feature levels, which Kafka keeps in its metadata log too.
+        let features = SharedDocument::new(
+            client.clone(),
+            &settings.namespace,
+            dynamic_configs_name(&settings.name),
+            FEATURES_KEY,
+        );
         SharedDocuments {
             acls,
             dynamic,
             scram,
             quotas,
             groups,
+            features,
         }
     }
 }

@@ -270,6 +270,61 @@ def parse_api_versions_v1(response: bytes) -> ApiVersionsV0:
     return ApiVersionsV0(correlation_id, error_code, keys, r.remaining())
 
 
+@dataclass
+class ApiVersionsFeatures:
+    """An ApiVersions v3+ answer: the API table and the feature levels (KIP-584)."""
+    error_code: int
+    api_keys: dict[int, tuple[int, int]]
+    supported: dict[str, tuple[int, int]]
+    finalized_epoch: int
+    finalized: dict[str, tuple[int, int]]
+
+
+def parse_api_versions_v3(response: bytes) -> ApiVersionsFeatures:
+    """ApiVersions v3/v4 (flexible body after a v0 header): the features are tagged fields 0
+    (SupportedFeatures), 1 (FinalizedFeaturesEpoch) and 2 (FinalizedFeatures)."""
+    r = Reader(response)
+    r.int32()  # correlation id
+    error_code = r.int16()
+    keys = {}
+    for _ in range(r.uvarint() - 1):
+        key, lo, hi = r.int16(), r.int16(), r.int16()
+        keys[key] = (lo, hi)
+        skip_tags(r)
+    r.int32()  # throttle_time_ms
+    supported, finalized, epoch = {}, {}, -1
+    for _ in range(r.uvarint()):
+        tag, size = r.uvarint(), r.uvarint()
+        field = Reader(r.take(size))
+        if tag == 0:
+            for _ in range(field.uvarint() - 1):
+                name = field.compact_string()
+                supported[name] = (field.int16(), field.int16())
+                skip_tags(field)
+        elif tag == 1:
+            epoch = field.int64()
+        elif tag == 2:
+            for _ in range(field.uvarint() - 1):
+                name = field.compact_string()
+                high, low = field.int16(), field.int16()
+                finalized[name] = (low, high)
+                skip_tags(field)
+    return ApiVersionsFeatures(error_code, keys, supported, epoch, finalized)
+
+
+def skip_tags(r: Reader) -> None:
+    """Skips a flexible structure's tagged fields."""
+    for _ in range(r.uvarint()):
+        r.uvarint()
+        r.take(r.uvarint())
+
+
+def api_versions_features(address: str, version: int = 4) -> ApiVersionsFeatures:
+    """The ApiVersions v3+ answer of the broker at `address` itself."""
+    with Connection(address) as conn:
+        return parse_api_versions_v3(conn.request(api_versions_request(version, 1)))
+
+
 # ---------------------------------------------------------------------------------------------
 # Metadata v4 (non-flexible; has allow_auto_topic_creation)
 # ---------------------------------------------------------------------------------------------

@@ -616,3 +616,41 @@ def test_connections_over_an_ip_creation_rate_are_closed_unserved(broker, java):
     assert 5 <= sum(results) <= 12, results
     assert not any(results[12:]), f"connections past the quota were served: {results}"
     assert served(connect("127.0.0.1")), "another address is not throttled"
+
+
+def test_java_admin_describes_and_updates_feature_levels_on_every_broker(broker, java):
+    """KIP-584 through the Java Admin (describeFeatures, updateFeatures) as kafka-features.sh
+    uses it: a new cluster's levels, Kafka's refusal of a level not served, and a safe
+    downgrade of share.version that every broker serves by (its ApiVersions, asked of
+    each broker itself, drop the share group APIs) until the upgrade brings them back."""
+    share_group_heartbeat = 76
+    described = admin(java, broker, "describe-features").one("features")
+    levels = {"group.version": [1, 1], "share.version": [1, 1], "transaction.version": [1, 1]}
+    assert described["finalized"] == levels, described
+    for name, (low, high) in described["supported"].items():
+        assert name in levels and low == 0 and high == 1, described
+    epoch = described["epoch"]
+    assert epoch >= 0, described
+
+    refused = admin(java, broker, "update-features", "--feature", "transaction.version=2").one("refused")
+    assert refused["error"] == "InvalidUpdateVersionException", refused
+    assert "This cluster only supports versions 0-1" in refused["message"], refused
+    admin(java, broker, "update-features", "--feature", "share.version=0", "--validate-only",
+          "--upgrade-type", "safe_downgrade").one("updated")
+    assert admin(java, broker, "describe-features").one("features")["epoch"] == epoch
+
+    def every_broker(share_groups: bool) -> bool:
+        answers = [kafkawire.api_versions_features("{}:{}".format(*a)) for a in broker.addresses]
+        return all(("share.version" in a.finalized) == share_groups
+                   and (share_group_heartbeat in a.api_keys) == share_groups
+                   and a.finalized_epoch > epoch for a in answers)
+
+    try:
+        admin(java, broker, "update-features", "--feature", "share.version=0",
+              "--upgrade-type", "safe_downgrade").one("updated")
+        wait_until(lambda: every_broker(False), 30, "every broker to serve share.version 0")
+        described = admin(java, broker, "describe-features").one("features")
+        assert "share.version" not in described["finalized"], described
+    finally:
+        admin(java, broker, "update-features", "--feature", "share.version=1").one("updated")
+    wait_until(lambda: every_broker(True), 30, "every broker to serve share groups again")

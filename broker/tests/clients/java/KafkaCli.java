@@ -29,6 +29,9 @@ import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.admin.CreateTopicsOptions;
 import org.apache.kafka.clients.admin.DescribeClusterResult;
 import org.apache.kafka.clients.admin.DescribeTopicsOptions;
+import org.apache.kafka.clients.admin.FeatureMetadata;
+import org.apache.kafka.clients.admin.FeatureUpdate;
+import org.apache.kafka.clients.admin.UpdateFeaturesOptions;
 import org.apache.kafka.common.acl.AccessControlEntry;
 import org.apache.kafka.common.acl.AccessControlEntryFilter;
 import org.apache.kafka.common.acl.AclBinding;
@@ -636,6 +639,34 @@ public final class KafkaCli {
                 Node controller = r.controller().get();
                 emit(obj("event", "cluster", "clusterId", r.clusterId().get(),
                         "controller", controller == null ? null : controller.id(), "nodes", nodes));
+                break;
+            }
+            case "describe-features": {
+                FeatureMetadata m = admin.describeFeatures().featureMetadata().get();
+                Map<String, Object> supported = new TreeMap<>();
+                m.supportedFeatures().forEach((k, v) -> supported.put(k, List.of(v.minVersion(), v.maxVersion())));
+                Map<String, Object> finalized = new TreeMap<>();
+                m.finalizedFeatures().forEach((k, v) -> finalized.put(k, List.of(v.minVersionLevel(), v.maxVersionLevel())));
+                emit(obj("event", "features", "supported", supported, "finalized", finalized,
+                        "epoch", m.finalizedFeaturesEpoch().orElse(-1L)));
+                break;
+            }
+            case "update-features": {
+                // --feature name=level (repeatable), --upgrade-type upgrade|safe_downgrade|
+                // unsafe_downgrade, --validate-only: kafka-features.sh upgrade/downgrade.
+                FeatureUpdate.UpgradeType type = FeatureUpdate.UpgradeType.valueOf(
+                        args.get("upgrade-type", "upgrade").toUpperCase(Locale.ROOT));
+                Map<String, FeatureUpdate> updates = new HashMap<>();
+                for (Map.Entry<String, String> e : args.keyValues("feature").entrySet()) {
+                    updates.put(e.getKey(), new FeatureUpdate(Short.parseShort(e.getValue()), type));
+                }
+                try {
+                    admin.updateFeatures(updates, new UpdateFeaturesOptions().validateOnly(args.flag("validate-only"))).all().get();
+                    emit(obj("event", "updated", "features", new TreeMap<>(args.keyValues("feature"))));
+                } catch (ExecutionException e) {
+                    emit(obj("event", "refused", "error", e.getCause().getClass().getSimpleName(),
+                            "message", e.getCause().getMessage()));
+                }
                 break;
             }
             case "abort-hanging": {
