@@ -16,6 +16,7 @@ pub mod cluster;
 pub mod context;
 pub mod controller;
 pub mod crds;
+pub mod shared_documents;
 pub mod error;
 pub mod http;
 pub mod leader;
