@@ -162,6 +162,13 @@ pub struct KafkaClusterSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tiered_storage: Option<TieredStorage>,
 
+    /// Feature levels (KIP-584) to hold the cluster at, by feature name (`group.version`,
+    /// `share.version`, `transaction.version`): the operator finalizes them as
+    /// `kafka-features.sh` would, and UpdateFeatures can no longer change the features named
+    /// here. Features not named keep their level (a new cluster's, or what UpdateFeatures set).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub features: BTreeMap<String, i16>,
+
     /// Seconds a broker gets to move leadership away and flush before it is killed.
     #[serde(default = "default_grace")]
     #[schemars(range(min = 30, max = 3600))]
@@ -466,6 +473,20 @@ pub struct KafkaClusterStatus {
     /// `SchemaRegistry` condition says why it is not ready).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schema_registry: Option<SchemaRegistryStatus>,
+    /// The feature levels the brokers serve by (KIP-584), as clients see them in ApiVersions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub features: Option<FeaturesStatus>,
+}
+
+/// The finalized feature levels of a cluster.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FeaturesStatus {
+    /// Raised by every change (ApiVersions' FinalizedFeaturesEpoch).
+    pub epoch: i64,
+    /// Each feature switched on, with its level (a feature at 0 is off and not listed).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub finalized: BTreeMap<String, i16>,
 }
 
 /// Progress of a rolling update. The StatefulSet uses `OnDelete`: the operator restarts one

@@ -128,6 +128,24 @@ impl FeatureLevels {
     }
 }
 
+/// Holds `document` at a KafkaCluster's `spec.features` (checked with [`check_pinned`]):
+/// each named feature at its level, and only those pinned. True when that changed anything.
+pub fn pin(document: &mut FeatureLevels, spec: &BTreeMap<String, i16>) -> bool {
+    let changes: BTreeMap<String, i16> = spec
+        .iter()
+        .filter(|(name, level)| document.level(name) != **level)
+        .map(|(name, level)| (name.clone(), *level))
+        .collect();
+    let pinned: BTreeSet<String> = spec.keys().cloned().collect();
+    if changes.is_empty() && pinned == document.pinned {
+        return false;
+    }
+    let mut next = document.with(&changes);
+    next.pinned = pinned;
+    *document = next;
+    true
+}
+
 /// How an update may move a level (UpdateFeatures' UpgradeType).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UpgradeType {
@@ -380,6 +398,23 @@ mod tests {
                 .epoch,
             1
         );
+    }
+
+    #[test]
+    fn a_spec_holds_its_features_and_only_those() {
+        let mut document = FeatureLevels::default();
+        let spec = BTreeMap::from([(SHARE_VERSION.to_owned(), 0)]);
+        assert!(pin(&mut document, &spec));
+        assert_eq!(document.level(SHARE_VERSION), 0);
+        assert_eq!(document.level(GROUP_VERSION), 1);
+        assert_eq!(document.epoch, 1);
+        assert_eq!(document.pinned, BTreeSet::from([SHARE_VERSION.to_owned()]));
+        assert!(!pin(&mut document, &spec), "held already");
+
+        // Unpinned, the level stays where it is and UpdateFeatures may move it again.
+        assert!(pin(&mut document, &BTreeMap::new()));
+        assert_eq!((document.level(SHARE_VERSION), document.epoch), (0, 1));
+        assert!(document.pinned.is_empty());
     }
 
     #[test]

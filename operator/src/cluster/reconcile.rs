@@ -24,6 +24,7 @@ use tributary_crds::{
 };
 
 use super::certificates::ensure_certificates;
+use super::features::finalize_features;
 use super::moves::rebalance;
 use super::rebalance::RebalancePlan;
 use super::registry::{reconcile_registry, set_registry_status};
@@ -60,7 +61,8 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
     let spec_error = validate_broker_config(&cluster.spec.config)
         .err()
         .map(|e| e.to_string())
-        .or_else(|| crate::builders::tiered::refusal(&cluster.spec, &topics));
+        .or_else(|| crate::builders::tiered::refusal(&cluster.spec, &topics))
+        .or_else(|| tributary_crds::features::check_pinned(&cluster.spec.features).err());
     let partitions = list_partitions(&ctx, &names).await?;
     let running = get_stateful_set(&ctx, &names)
         .await?
@@ -70,6 +72,12 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
         None => apply_spec(&ctx, &cluster, &names, scale.replicas).await?,
         // Keep whatever runs now; do not roll brokers onto a config they would reject.
         Some(_) => Applied::nothing(),
+    };
+
+    // The levels stay where they are while the spec is invalid.
+    let features = match &spec_error {
+        None => finalize_features(&ctx, &cluster, &names).await?,
+        Some(_) => None,
     };
 
     // Like the brokers, the registry keeps what runs while the spec is invalid.
@@ -121,6 +129,9 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
     let generation = cluster.metadata.generation;
     if spec_error.is_none() {
         set_moves(&mut status.conditions, &scale.draining, &moves, generation);
+    }
+    if features.is_some() {
+        status.features = features;
     }
     status.roll = roll.roll.clone();
     roll.set_condition(&mut status.conditions, generation);

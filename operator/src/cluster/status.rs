@@ -245,6 +245,8 @@ fn observed_status(o: &Observed<'_>) -> KafkaClusterStatus {
         roll: old.roll.clone(),
         // The reconciler replaces it with what applying the registry found.
         schema_registry: old.schema_registry.clone(),
+        // The reconciler replaces it with the levels it finalized.
+        features: old.features.clone(),
     }
 }
 

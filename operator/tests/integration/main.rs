@@ -4,6 +4,7 @@
 
 mod certificates;
 mod chart;
+mod cluster_features;
 mod common;
 mod controller_elections;
 mod controller_handover;
