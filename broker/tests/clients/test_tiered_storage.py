@@ -269,9 +269,12 @@ def test_a_broker_given_an_empty_volume_serves_the_whole_log_as_leader_from_the_
     broker = broker_factory(num_io_threads=6)
     cluster = broker.cluster
     create_tiered_topic(broker.bootstrap, topic)
+    # Idempotent, as Kafka's clients are by default: a retry of a batch whose answer was lost
+    # on the fresh cluster must not write it twice (the offsets are checked record by record).
     produced = ck_produce(broker.bootstrap, topic,
                           [{"key": f"k{i}", "value": value(i), "partition": 0} for i in range(COUNT)],
-                          config={"linger.ms": 0, "batch.num.messages": 20, "acks": "all"})
+                          config={"linger.ms": 0, "batch.num.messages": 20, "acks": "all",
+                                  "enable.idempotence": True})
     assert [d.offset for d in produced] == list(range(COUNT))
     local_start = wait_until(lambda: (s := list_offset(broker.bootstrap, topic, EARLIEST_LOCAL)) > COUNT // 2 and s,
                              90, "the leader to upload and delete locally")
