@@ -278,6 +278,8 @@ impl Broker {
         for (_, state) in self.groups.list_share_groups() {
             m.share_groups.with_label_values(&[state]).inc();
         }
+        m.share_members
+            .set(level(self.groups.share_group_members()));
         m.share_sessions
             .set(level(self.share_sessions.lock().len()));
         self.refresh_share_partitions();
@@ -305,10 +307,15 @@ impl Broker {
                 m.share_lag.with_label_values(&labels).set(lag.max(0));
             }
         }
-        let expiries = self.share_partitions.lock_expiries();
-        let counted = m.share_lock_expiries.get();
-        m.share_lock_expiries
-            .inc_by(expiries.saturating_sub(counted));
+        // The manager counts; the counters catch up with it.
+        let counts = self.share_partitions.counts();
+        for (counter, total) in [
+            (&m.share_lock_expiries, counts.lock_expiries),
+            (&m.share_acquired, counts.acquired),
+            (&m.share_archived, counts.archived),
+        ] {
+            counter.inc_by(total.saturating_sub(counter.get()));
+        }
     }
 
     /// Lag of every committed group offset: high watermark minus committed offset. Series of

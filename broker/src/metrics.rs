@@ -85,6 +85,12 @@ pub struct Metrics {
     pub share_lag: IntGaugeVec,
     /// Records whose acquisition lock expired before their member acknowledged them.
     pub share_lock_expiries: IntCounter,
+    /// Members of the share groups this broker coordinates.
+    pub share_members: IntGauge,
+    /// Records handed to share group members (each delivery counted).
+    pub share_acquired: IntCounter,
+    /// Records archived: rejected, gap-acknowledged or out of deliveries.
+    pub share_archived: IntCounter,
 }
 
 /// The table of every metric the broker exports, in the order of [`Metrics`]' fields.
@@ -271,6 +277,21 @@ mod defs {
         help: "Records whose acquisition lock expired before their member acknowledged them",
         labels: &[],
     };
+    pub(super) const SHARE_MEMBERS: Def = Def {
+        name: "kafka_server_group_coordinator_metrics_share_group_members",
+        help: "Members of the share groups this broker coordinates",
+        labels: &[],
+    };
+    pub(super) const SHARE_ACQUIRED: Def = Def {
+        name: "kafka_server_share_group_metrics_records_acquired_total",
+        help: "Records handed to share group members under an acquisition lock (each delivery counted)",
+        labels: &[],
+    };
+    pub(super) const SHARE_ARCHIVED: Def = Def {
+        name: "kafka_server_share_group_metrics_records_archived_total",
+        help: "Records of share-partitions led here archived: rejected, acknowledged as gaps, or out of deliveries (group.share.delivery.count.limit)",
+        labels: &[],
+    };
     pub(super) const REBALANCE_SECONDS: Def = Def {
         name: "kafka_server_group_coordinator_metrics_rebalance_duration_seconds",
         help: "Time from a rebalance's start until every member is at the new assignment",
@@ -339,6 +360,9 @@ impl Metrics {
             share_in_flight: r.gauge_vec(&defs::SHARE_IN_FLIGHT)?,
             share_lag: r.gauge_vec(&defs::SHARE_LAG)?,
             share_lock_expiries: r.counter(&defs::SHARE_LOCK_EXPIRIES)?,
+            share_members: r.gauge(&defs::SHARE_MEMBERS)?,
+            share_acquired: r.counter(&defs::SHARE_ACQUIRED)?,
+            share_archived: r.counter(&defs::SHARE_ARCHIVED)?,
             registry,
         })
     }

@@ -3,8 +3,9 @@ on one broker and on the cluster (where a share-partition's leader keeps its sta
 broker leading its `__share_group_state` partition, over the inter-broker APIs): members of one
 share group read a topic's partitions together with every record delivered to one member, a
 record released by one member is delivered again, with its delivery count, to another, a
-closed member's records go back to the group, and a group's configs set through the admin
-client (`share.auto.offset.reset`) decide where its share-partitions start."""
+closed member's records go back to the group, a rejected one never comes back, and a group's
+configs set through the admin client (`share.auto.offset.reset`) decide where its
+share-partitions start."""
 
 from __future__ import annotations
 
@@ -118,6 +119,61 @@ def test_a_released_record_is_delivered_again_to_another_member(broker_factory, 
         assert set(again.values()) == {2}, again
     finally:
         second.close()
+
+
+def test_rejected_records_are_archived_and_released_ones_come_back_once_more(broker_factory, topic):
+    """One explicit member rejects half of what it holds and releases the rest: only the
+    released records come back (delivery count 2), the rejected ones never do, and the
+    metrics count the deliveries, the archived records and the member."""
+    broker = broker_factory()
+    bootstrap = broker.bootstrap
+    ck_create_topic(bootstrap, topic, 1)
+    group = "share-reject"
+    group_config(bootstrap, group, {"share.auto.offset.reset": "earliest"})
+    count = 10
+    reports = ck_produce(bootstrap, topic, [{"value": f"v{i}".encode()} for i in range(count)])
+    assert all(r.error is None for r in reports), reports
+    member = share_consumer(bootstrap, group, explicit=True)
+    base = {name: metric_sum(broker, f"kafka_server_share_group_metrics_{name}_total")
+            for name in ("records_acquired", "records_archived")}
+    try:
+        member.subscribe([topic])
+        held: dict = {}
+        deadline = time.monotonic() + 60
+        while len(held) < count:
+            assert time.monotonic() < deadline, f"acquired {sorted(held)} of {count} in 60 s"
+            for m in records(member, 0.5):
+                held[m.offset()] = m
+        assert {m.delivery_count() for m in held.values()} == {1}
+        assert metric_sum(broker, "kafka_server_group_coordinator_metrics_share_group_members") == 1
+        rejected = {o for o in held if o % 2 == 0}
+        for offset, m in held.items():
+            member.acknowledge(m, AcknowledgeType.REJECT if offset in rejected else AcknowledgeType.RELEASE)
+        results = member.commit_sync(20)
+        assert all(e is None for e in results.values()), results
+        again: dict = {}
+        deadline = time.monotonic() + 60
+        while len(again) < count - len(rejected):
+            assert time.monotonic() < deadline, f"redelivered {sorted(again)}"
+            for m in records(member, 0.5):
+                again[m.offset()] = m
+        assert set(again) == set(held) - rejected, sorted(again)
+        assert {m.delivery_count() for m in again.values()} == {2}
+        for m in again.values():
+            member.acknowledge(m, AcknowledgeType.ACCEPT)
+        results = member.commit_sync(20)
+        assert all(e is None for e in results.values()), results
+        # Nothing more: every record is accepted or archived.
+        quiet_until = time.monotonic() + 3
+        while time.monotonic() < quiet_until:
+            late = records(member, 0.5)
+            assert not late, [m.offset() for m in late]
+        acquired = metric_sum(broker, "kafka_server_share_group_metrics_records_acquired_total")
+        archived = metric_sum(broker, "kafka_server_share_group_metrics_records_archived_total")
+        assert acquired - base["records_acquired"] == count + len(again), acquired
+        assert archived - base["records_archived"] == len(rejected), archived
+    finally:
+        member.close()
 
 
 ABANDON = r"""

@@ -9,6 +9,7 @@
 //! survive, pitfall 2), and a fenced write drops it, answered NOT_LEADER_OR_FOLLOWER.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -19,7 +20,7 @@ use uuid::Uuid;
 
 use super::coordinator::{ShareCoordinator, StoredState};
 use super::partition::{
-    AckRange, AcquireMode, Acquired, FetchedBatch, Limits, SharePartition, StateRange,
+    AckRange, AcquireMode, Acquired, FetchedBatch, Limits, RecordState, SharePartition, StateRange,
 };
 use super::records::SharePartitionKey;
 
@@ -177,13 +178,38 @@ pub struct WindowStats {
     pub delivery_complete: i64,
 }
 
+/// Record transitions of the share-partitions a broker leads, since it started (metrics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ShareCounts {
+    /// Records whose acquisition lock expired before they were acknowledged.
+    pub lock_expiries: u64,
+    /// Records handed to members (each delivery counted).
+    pub acquired: u64,
+    /// Records archived durably: rejected, gaps, or out of deliveries.
+    pub archived: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    lock_expiries: AtomicU64,
+    acquired: AtomicU64,
+    archived: AtomicU64,
+}
+
+/// How many offsets the inclusive ranges cover.
+fn offsets(ranges: impl Iterator<Item = (i64, i64)>) -> u64 {
+    ranges
+        .map(|(first, last)| u64::try_from(last - first + 1).unwrap_or(0))
+        .sum()
+}
+
 /// The share-partitions this broker leads.
 pub struct SharePartitionManager {
     log: Arc<dyn ShareLog>,
     persister: Arc<dyn StatePersister>,
     loaded: Mutex<HashMap<SharePartitionKey, Arc<tokio::sync::Mutex<Option<Loaded>>>>>,
-    /// Records whose lock expired, since the start.
-    lock_expiries: std::sync::atomic::AtomicU64,
+    /// Record transitions since the start.
+    counts: Counts,
     /// Each share-partition's figures as last seen, shown while it is busy.
     last_stats: Mutex<HashMap<SharePartitionKey, WindowStats>>,
 }
@@ -195,7 +221,7 @@ impl SharePartitionManager {
             log,
             persister,
             loaded: Mutex::new(HashMap::new()),
-            lock_expiries: std::sync::atomic::AtomicU64::new(0),
+            counts: Counts::default(),
             last_stats: Mutex::new(HashMap::new()),
         }
     }
@@ -242,6 +268,10 @@ impl SharePartitionManager {
         if acquired.is_empty() {
             return Ok(ShareFetched::default());
         }
+        self.counts.acquired.fetch_add(
+            offsets(acquired.iter().map(|a| (a.first, a.last))),
+            Ordering::Relaxed,
+        );
         Ok(ShareFetched {
             records: chunk.records,
             acquired,
@@ -313,9 +343,17 @@ impl SharePartitionManager {
         changes: Vec<StateRange>,
     ) -> Result<(), ResponseError> {
         let (state_epoch, leader_epoch) = (loaded.state_epoch, loaded.leader_epoch);
+        let archived = offsets(
+            changes
+                .iter()
+                .filter(|r| r.state == RecordState::Archived)
+                .map(|r| (r.first, r.last)),
+        );
         self.persister
             .write(key, state_epoch, leader_epoch, start, changes)
-            .await
+            .await?;
+        self.counts.archived.fetch_add(archived, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Every loaded share-partition as metrics show it: as it is now, or, when a fetch is
@@ -353,10 +391,14 @@ impl SharePartitionManager {
             .collect()
     }
 
-    /// Records whose acquisition lock expired before they were acknowledged, since the start.
-    pub fn lock_expiries(&self) -> u64 {
-        self.lock_expiries
-            .load(std::sync::atomic::Ordering::Relaxed)
+    /// Record transitions of the share-partitions led here since the start.
+    pub fn counts(&self) -> ShareCounts {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        ShareCounts {
+            lock_expiries: get(&self.counts.lock_expiries),
+            acquired: get(&self.counts.acquired),
+            archived: get(&self.counts.archived),
+        }
     }
 
     /// The share-partitions loaded now.
@@ -471,10 +513,9 @@ impl SharePartitionManager {
         if changes.is_empty() {
             return Ok(());
         }
-        let expired: i64 = changes.iter().map(|r| r.last - r.first + 1).sum();
-        self.lock_expiries.fetch_add(
-            u64::try_from(expired).unwrap_or(0),
-            std::sync::atomic::Ordering::Relaxed,
+        self.counts.lock_expiries.fetch_add(
+            offsets(changes.iter().map(|r| (r.first, r.last))),
+            Ordering::Relaxed,
         );
         match self.persist(key, loaded, None, changes).await {
             Err(error @ (ResponseError::FencedLeaderEpoch | ResponseError::FencedStateEpoch)) => {

@@ -189,6 +189,16 @@ impl GroupCoordinator {
         listed
     }
 
+    /// Members of every share group coordinated here.
+    pub fn share_group_members(&self) -> usize {
+        self.share
+            .lock()
+            .groups
+            .values()
+            .map(|group| group.members().len())
+            .sum()
+    }
+
     /// Whether `group_id` is a classic or consumer group here (its offsets included).
     fn is_other_type(&self, group_id: &str) -> bool {
         self.get(group_id).is_some() || self.consumer.lock().groups.get(group_id).is_some()

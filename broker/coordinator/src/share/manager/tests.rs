@@ -155,6 +155,7 @@ async fn acknowledgements_are_durable_and_a_new_leader_redelivers_only_the_rest(
     m.acknowledge(&key(), "a", &s, &[ack(6, 6, AckType::Reject)], 10)
         .await
         .expect("rejected");
+    assert_eq!(m.counts().archived, 1, "the rejected record");
     // The leader dies holding 7..9; a new leader (epoch 2) loads the durable state.
     *log.epoch.lock() = Some(2);
     let next = SharePartitionManager::new(log.clone(), state);
@@ -185,7 +186,10 @@ async fn an_expired_lock_passes_the_record_on_and_the_late_ack_fails() {
     m.acknowledge(&key(), "fast", &s, &[ack(0, 1, AckType::Accept)], 1_001)
         .await
         .expect("accepted");
-    assert_eq!(m.lock_expiries(), 2, "both of slow's records expired");
+    let counts = m.counts();
+    assert_eq!(counts.lock_expiries, 2, "both of slow's records expired");
+    assert_eq!(counts.acquired, 4, "two records, each delivered twice");
+    assert_eq!(counts.archived, 0);
 }
 
 #[tokio::test]
