@@ -29,6 +29,8 @@ pub enum GroupType {
     Classic,
     /// Rebalanced by the broker through ConsumerGroupHeartbeat (KIP-848).
     Consumer,
+    /// A share group (KIP-932): members share partitions record by record.
+    Share,
     /// The broker did not say (ListGroups before v5).
     #[value(skip)]
     Unknown,
@@ -40,6 +42,7 @@ impl GroupType {
         match self {
             GroupType::Classic => "classic",
             GroupType::Consumer => "consumer",
+            GroupType::Share => "share",
             GroupType::Unknown => "unknown",
         }
     }
@@ -57,7 +60,7 @@ impl GroupType {
         match self {
             GroupType::Classic => Some(T::RD_KAFKA_CONSUMER_GROUP_TYPE_CLASSIC),
             GroupType::Consumer => Some(T::RD_KAFKA_CONSUMER_GROUP_TYPE_CONSUMER),
-            GroupType::Unknown => None,
+            GroupType::Share | GroupType::Unknown => None,
         }
     }
 }

@@ -1,5 +1,5 @@
 //! `trib consume TOPIC`: print records, optionally as a consumer group member that commits
-//! what it printed.
+//! what it printed, or as a share group member ([`crate::share_consume`]).
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -14,6 +14,7 @@ use crate::client::{self, check_partitions, find_topic, partition_ids, Settings,
 use crate::error::{Error, Result};
 use crate::output::{write_stdout, Output};
 use crate::parse::{parse_offset, parse_partition_list, OffsetSpec, PartitionList};
+use crate::share_consume::{AckChoice, ShareOptions};
 use crate::template::{Format, Record, TEMPLATE_HELP};
 
 /// Flags of `trib consume`.
@@ -22,7 +23,8 @@ use crate::template::{Format, Record, TEMPLATE_HELP};
     Examples:\n  \
     trib consume orders --from-beginning -e\n  \
     trib consume orders -o -10 -f '%p:%o %k=%v'\n  \
-    trib consume orders -g billing --json"))]
+    trib consume orders -g billing --json\n  \
+    trib consume orders --share-group workers --ack release -n 10"))]
 pub struct ConsumeArgs {
     /// Topic to read
     pub topic: String,
@@ -40,10 +42,19 @@ pub struct ConsumeArgs {
     /// what was printed
     #[arg(short, long)]
     pub group: Option<String>,
+    /// Consume as a member of this share group (KIP-932): records are shared with the
+    /// group's other members, each acknowledged as --ack says
+    #[arg(long, value_name = "GROUP", conflicts_with_all = ["group", "offset", "partition", "from_beginning"])]
+    pub share_group: Option<String>,
+    /// With --share-group: how each printed record is acknowledged (records acquired but not
+    /// printed are released)
+    #[arg(long, value_enum, default_value = "accept", requires = "share_group")]
+    pub ack: AckChoice,
     /// Stop after N records
     #[arg(short = 'n', long, value_name = "N")]
     pub max_messages: Option<u64>,
-    /// Stop when every partition is read to its end instead of waiting for more
+    /// Stop when every partition is read to its end instead of waiting for more (with
+    /// --share-group: when a round of fetches acquires nothing)
     #[arg(short, long)]
     pub exit_at_end: bool,
     /// Output: value (default), json, or a template such as '%k=%v' (a newline ends each record)
@@ -109,6 +120,25 @@ pub async fn run(a: ConsumeArgs, settings: &Settings, out: &Output) -> Result<()
         (None, true) => Format::json(),
         (None, false) => Format::parse("value").map_err(usage)?,
     };
+    if let Some(group) = &a.share_group {
+        let options = ShareOptions {
+            group: group.clone(),
+            ack: a.ack,
+            max: a.max_messages,
+            exit_when_idle: a.exit_at_end,
+        };
+        let count = crate::share_consume::run(&a.topic, &options, &format, settings, out).await;
+        return match count {
+            Ok(count) => {
+                if out.stderr_tty && !out.json {
+                    out.note(&format!("consumed {count} record(s)"));
+                }
+                Ok(())
+            }
+            Err(e) if e.is_broken_pipe() => Ok(()),
+            Err(e) => Err(e),
+        };
+    }
     let group = a.group.as_deref();
     let partitions = a.partition.as_ref().map(|p| p.0.as_slice());
     // Flag conflicts are usage errors, reported before touching the network.

@@ -158,6 +158,24 @@ pub enum Error {
         hint: Option<String>,
     },
 
+    /// A broker refused a request trib made over the Kafka protocol itself.
+    #[error("could not {action}: {error}")]
+    Refused {
+        /// What trib was trying to do.
+        action: String,
+        /// The broker's error, with its code.
+        error: String,
+    },
+
+    /// A broker's answer to a request trib made itself could not be read.
+    #[error("broker {broker} answered in a way trib cannot read: {detail}")]
+    Protocol {
+        /// The broker.
+        broker: String,
+        /// What was wrong.
+        detail: String,
+    },
+
     /// librdkafka failed in a way not covered above.
     #[error("could not {action}: {source}")]
     Kafka {
@@ -280,6 +298,8 @@ impl Error {
             Error::Timeout { .. } => "timeout",
             Error::Broker { .. } => "broker",
             Error::Kafka { .. } => "client",
+            Error::Refused { .. } => "broker",
+            Error::Protocol { .. } => "protocol",
             Error::ProduceFailed { .. } => "produce_failed",
             Error::Incomplete { .. } => "incomplete",
             Error::Io { .. } => "io",

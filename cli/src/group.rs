@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Buf;
-use kafka_protocol::messages::ConsumerProtocolAssignment;
+use kafka_protocol::messages::{ApiKey, ConsumerProtocolAssignment};
 use kafka_protocol::protocol::Decodable;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::RDKafkaErrorCode;
@@ -18,11 +18,13 @@ use crate::consume::offsets_for_time;
 use crate::error::{Error, Result};
 use crate::output::Output;
 use crate::parse::{parse_offset, parse_topic_partitions, OffsetSpec, TopicPartitions};
+use crate::share_groups::{self, ShareGroup};
+use crate::wire;
 
 /// `trib group` subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum GroupCommand {
-    /// List consumer groups with their type (classic, or consumer for KIP-848 groups)
+    /// List groups with their type (classic, consumer for KIP-848 groups, share for KIP-932)
     #[command(visible_alias = "ls")]
     List(ListArgs),
     /// Show a group's state, members, and per-partition committed offset, end offset and lag
@@ -36,7 +38,7 @@ pub enum GroupCommand {
 /// Flags of `trib group list`.
 #[derive(Debug, clap::Args)]
 pub struct ListArgs {
-    /// Only groups of these types (classic, consumer); repeatable or comma-separated
+    /// Only groups of these types (classic, consumer, share); repeatable or comma-separated
     #[arg(long = "type", value_enum, value_delimiter = ',', value_name = "TYPE")]
     pub types: Vec<GroupType>,
 }
@@ -82,8 +84,8 @@ pub struct ResetArgs {
 /// Runs a `trib group` subcommand.
 pub async fn run(cmd: GroupCommand, settings: &Settings, out: &Output) -> Result<()> {
     match cmd {
-        GroupCommand::List(a) => list(a, settings, out),
-        GroupCommand::Describe(a) => describe(a, settings, out),
+        GroupCommand::List(a) => list(a, settings, out).await,
+        GroupCommand::Describe(a) => describe(a, settings, out).await,
         GroupCommand::Delete(a) => delete(a, settings, out).await,
         GroupCommand::ResetOffsets(a) => reset_offsets(a, settings, out),
     }
@@ -345,7 +347,7 @@ struct ListRow {
 /// Lists groups as ListConsumerGroups does (with their type), described by
 /// DescribeConsumerGroups (consumer groups) or the legacy list (the others, which also brings
 /// the groups of other protocol types ListConsumerGroups leaves out).
-fn list(a: ListArgs, settings: &Settings, out: &Output) -> Result<()> {
+async fn list(a: ListArgs, settings: &Settings, out: &Output) -> Result<()> {
     let (consumer, _) = client::connect(settings)?;
     let listed = admin_groups::list_groups(consumer.client(), &[], settings.timeout)?;
     let mut errors = listed.errors.into_iter();
@@ -408,6 +410,23 @@ fn list(a: ListArgs, settings: &Settings, out: &Output) -> Result<()> {
             info: Some(info),
         });
     }
+    if (a.types.is_empty() || a.types.contains(&GroupType::Share))
+        && wire::serves(settings, ApiKey::ShareGroupDescribe).await?
+    {
+        for g in share_groups::list(settings).await? {
+            let info = share_info(&g);
+            rows.insert(
+                g.name.clone(),
+                ListRow {
+                    name: g.name,
+                    group_type: GroupType::Share,
+                    state: g.state,
+                    protocol_type: "share".into(),
+                    info: Some(info),
+                },
+            );
+        }
+    }
     let rows: Vec<ListRow> = rows
         .into_values()
         .filter(|r| r.state != "Dead")
@@ -449,7 +468,7 @@ fn list(a: ListArgs, settings: &Settings, out: &Output) -> Result<()> {
     out.print_table(
         &["GROUP", "TYPE", "STATE", "MEMBERS", "ASSIGNOR"],
         &table,
-        "no consumer groups",
+        "no groups",
     )
 }
 
@@ -510,11 +529,22 @@ impl Lag {
     }
 }
 
-fn describe(a: DescribeArgs, settings: &Settings, out: &Output) -> Result<()> {
+async fn describe(a: DescribeArgs, settings: &Settings, out: &Output) -> Result<()> {
     let (consumer, md) = client::connect(settings)?;
     let mut docs = Vec::new();
     let infos = fetch_groups(&consumer, settings, &a.groups)?;
+    let shares = wire::serves(settings, ApiKey::ShareGroupDescribe).await?;
     for (i, (group, info)) in a.groups.iter().zip(infos).enumerate() {
+        if info.is_none() && shares {
+            if let Some(share) = share_groups::describe(settings, group).await? {
+                if out.json {
+                    docs.push(share_json(&share));
+                } else {
+                    print_share_group(out, &share, i == 0)?;
+                }
+                continue;
+            }
+        }
         let offsets = committed(settings, &md, group, None)?;
         let info = known_group(group, info, &offsets)?;
         let rows = lag_rows(&consumer, settings, &info, &offsets);
@@ -626,6 +656,12 @@ fn print_group(
     total_lag: i64,
     first: bool,
 ) -> Result<()> {
+    print_group_summary(out, info, total_lag, first)?;
+    print_offsets(out, rows)
+}
+
+/// A group's summary and its members (if any).
+fn print_group_summary(out: &Output, info: &GroupInfo, total_lag: i64, first: bool) -> Result<()> {
     out.print_section(&format!("group {}", info.name), first)?;
     let protocol = match (info.protocol_type.is_empty(), info.protocol.is_empty()) {
         (true, _) => "-".to_string(),
@@ -646,7 +682,86 @@ fn print_group(
     if !info.members.is_empty() {
         print_members(out, &info.members)?;
     }
-    print_offsets(out, rows)
+    Ok(())
+}
+
+/// A share group as `group list` and `describe` show groups.
+fn share_info(g: &ShareGroup) -> GroupInfo {
+    let (id, address) = &g.coordinator;
+    let (host, port) = address.rsplit_once(':').unwrap_or((address.as_str(), ""));
+    GroupInfo {
+        name: g.name.clone(),
+        group_type: GroupType::Share,
+        state: g.state.clone(),
+        protocol_type: "share".into(),
+        protocol: g.assignor.clone(),
+        coordinator: Some(Coordinator {
+            id: *id,
+            host: host.to_owned(),
+            port: port.parse().unwrap_or(0),
+        }),
+        members: g
+            .members
+            .iter()
+            .map(|m| Member {
+                id: m.id.clone(),
+                instance_id: None,
+                client_id: m.client_id.clone(),
+                host: m.host.clone(),
+                assignment: m.assignment.clone(),
+                target: None,
+            })
+            .collect(),
+    }
+}
+
+/// A share group as text: its summary, its members and its share-partitions' start offsets
+/// and lag.
+fn print_share_group(out: &Output, g: &ShareGroup, first: bool) -> Result<()> {
+    let info = share_info(g);
+    let lag: i64 = g.partitions.iter().filter_map(|p| p.lag).sum();
+    print_group_summary(out, &info, lag, first)?;
+    out.print_section("share-partitions", false)?;
+    let dash = |v: Option<i64>| v.map_or("-".to_string(), |v| v.to_string());
+    let rows: Vec<Vec<String>> = g
+        .partitions
+        .iter()
+        .map(|p| {
+            vec![
+                p.topic.clone(),
+                p.partition.to_string(),
+                dash(p.start_offset),
+                dash(p.lag),
+            ]
+        })
+        .collect();
+    out.print_table(
+        &["TOPIC", "PARTITION", "START-OFFSET", "LAG"],
+        &rows,
+        "no share-partitions started",
+    )
+}
+
+/// The `--json` document of one share group: the consumer groups' shape, with the
+/// share-partitions' start offsets and lag in place of committed offsets.
+fn share_json(g: &ShareGroup) -> Value {
+    let info = share_info(g);
+    let lag: i64 = g.partitions.iter().filter_map(|p| p.lag).sum();
+    let mut doc = group_json(&info, &[], lag);
+    if let Some(map) = doc.as_object_mut() {
+        map.remove("offsets");
+        map.insert(
+            "share_partitions".into(),
+            g.partitions
+                .iter()
+                .map(|p| {
+                    json!({ "topic": p.topic, "partition": p.partition,
+                            "start_offset": p.start_offset, "lag": p.lag })
+                })
+                .collect(),
+        );
+    }
+    doc
 }
 
 /// The members table; consumer groups add each member's target assignment, which differs

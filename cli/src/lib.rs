@@ -16,8 +16,11 @@ pub mod parse;
 pub mod produce;
 pub mod registry;
 pub mod schema;
+pub mod share_consume;
+pub mod share_groups;
 pub mod template;
 pub mod topic;
+pub mod wire;
 
 pub use args::{Cli, Command};
 pub use error::{Error, Result};

@@ -4,7 +4,7 @@ use crate::common;
 
 use std::time::Duration;
 
-use common::{eventually, group_types, scenarios, trib, trib_with_input, unique, Broker};
+use common::{eventually, group_types, scenarios, share, trib, trib_with_input, unique, Broker};
 
 #[test]
 fn records_round_trip_through_tributary() {
@@ -60,6 +60,12 @@ fn classic_and_consumer_groups_on_tributary() {
         "0",
     ]);
     group_types::classic_and_consumer_groups(&b);
+}
+
+#[test]
+fn share_groups_on_tributary() {
+    share::share_group_consumption(&Broker::tributary());
+    share::share_groups_switched_off(&Broker::tributary_with(&["--group-share-enable", "false"]));
 }
 
 #[test]

@@ -6,6 +6,7 @@
 pub mod group_types;
 pub mod registry;
 pub mod scenarios;
+pub mod share;
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
