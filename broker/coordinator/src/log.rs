@@ -60,6 +60,13 @@ pub enum LogError {
         #[source]
         source: StorageError,
     },
+    /// Records no longer needed could not be deleted.
+    #[error("cannot delete old records of {topic}: {source}")]
+    Delete {
+        topic: &'static str,
+        #[source]
+        source: StorageError,
+    },
     /// Records could not be encoded.
     #[error("cannot encode records: {0}")]
     Encode(String),
@@ -83,7 +90,9 @@ impl LogError {
     pub fn code(&self) -> ResponseError {
         match self {
             LogError::TooLarge { .. } => ResponseError::InvalidCommitOffsetSize,
-            LogError::Append { .. } | LogError::Read { .. } => ResponseError::NotCoordinator,
+            LogError::Append { .. } | LogError::Read { .. } | LogError::Delete { .. } => {
+                ResponseError::NotCoordinator
+            }
             LogError::Timeout(_) => ResponseError::RequestTimedOut,
             LogError::Closed
             | LogError::Create { .. }
@@ -195,6 +204,10 @@ pub trait CoordinatorLog: Send + Sync + 'static {
     /// the role ([`CoordinatorLog::leader_epoch`] is still `None`): clients FindCoordinator
     /// sent here are told to wait, not to look elsewhere.
     fn taking_leadership(&self, partition: i32) -> bool;
+    /// Deletes the records of `partition` below `offset`, which the coordinator no longer
+    /// needs (the share coordinator prunes its topic so, as Kafka's does); returns the log
+    /// start offset after.
+    fn delete_before(&self, partition: i32, offset: i64) -> Result<i64, LogError>;
 }
 
 /// Encodes `entries` as one uncompressed RecordBatch v2 with base offset 0, a transactional
@@ -335,9 +348,16 @@ pub mod memory {
         leaders: Mutex<std::collections::HashMap<i32, Option<i32>>>,
         /// Partitions named led here whose replica has not taken the role yet.
         taking: Mutex<std::collections::HashSet<i32>>,
+        /// Each partition's log start offset, where records were deleted below one.
+        starts: Mutex<std::collections::HashMap<i32, i64>>,
     }
 
     impl MemoryLog {
+        /// `partition`'s log start offset (0 until records are deleted).
+        pub fn log_start(&self, partition: i32) -> i64 {
+            self.starts.lock().get(&partition).copied().unwrap_or(0)
+        }
+
         /// A log whose topic already exists with `n` partitions.
         pub fn with_partitions(n: i32) -> MemoryLog {
             let log = MemoryLog::default();
@@ -457,8 +477,9 @@ pub mod memory {
                 data.extend_from_slice(b);
             }
             let (records, next) = decode_batches(data.freeze(), offset);
+            let from = offset.max(self.log_start(partition));
             Ok(Chunk {
-                records: records.into_iter().filter(|r| r.offset >= offset).collect(),
+                records: records.into_iter().filter(|r| r.offset >= from).collect(),
                 next_offset: next,
                 at_end: true,
             })
@@ -486,6 +507,13 @@ pub mod memory {
             let guard = self.partitions.lock();
             let count = guard.as_ref().map_or(0, Vec::len);
             (usize::try_from(partition).is_ok_and(|p| p < count)).then_some(0)
+        }
+
+        fn delete_before(&self, partition: i32, offset: i64) -> Result<i64, LogError> {
+            let mut starts = self.starts.lock();
+            let start = starts.entry(partition).or_insert(0);
+            *start = (*start).max(offset);
+            Ok(*start)
         }
 
         fn taking_leadership(&self, partition: i32) -> bool {

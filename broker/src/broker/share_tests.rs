@@ -91,3 +91,42 @@ async fn share_state_is_kept_in_its_internal_topic_across_a_restart() {
         })
     );
 }
+
+#[tokio::test]
+async fn records_of_share_group_state_no_longer_needed_are_deleted_and_the_state_survives() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = key();
+    let writes = 3 * i64::from(crate::share::state::UPDATES_PER_SNAPSHOT);
+    let expected = {
+        let broker = open_broker(dir.path());
+        let shares = broker.shares.clone();
+        until_served("initialize", || shares.initialize(&key, 0, 0)).await;
+        for i in 0..writes {
+            let range = StateRange {
+                first: i,
+                last: i,
+                state: RecordState::Acknowledged,
+                delivery_count: 1,
+            };
+            until_served("write", || {
+                shares.write(&key, 0, 0, None, std::slice::from_ref(&range))
+            })
+            .await;
+        }
+        let partition = shares.state_partition(&key).expect("partition");
+        let replica = broker
+            .replicas
+            .get(SHARE_STATE_TOPIC, partition)
+            .expect("a replica");
+        let (start, end) = replica.with_log(|log| (log.log_start_offset(), log.log_end_offset()));
+        assert!(
+            start >= writes - i64::from(crate::share::state::UPDATES_PER_SNAPSHOT),
+            "records before the last snapshot are deleted: start {start}, end {end}"
+        );
+        until_served("read", || shares.read(&key, 1)).await
+    };
+    // Opened again, the broker rebuilds the state from what is left.
+    let broker = open_broker(dir.path());
+    let shares = broker.shares.clone();
+    assert_eq!(until_served("read", || shares.read(&key, 2)).await, expected);
+}

@@ -236,6 +236,17 @@ impl CoordinatorLog for BrokerLog {
         (replica.acts_as_leader() && !replica.is_deleted()).then_some(replica.leader_epoch())
     }
 
+    fn delete_before(&self, partition: i32, offset: i64) -> Result<i64, LogError> {
+        let broker = self.broker()?;
+        let replica = self.partition(&*broker, partition)?;
+        replica
+            .delete_records(offset)
+            .map_err(|source| LogError::Delete {
+                topic: self.topic.name,
+                source,
+            })
+    }
+
     fn taking_leadership(&self, partition: i32) -> bool {
         let Some(broker) = self.broker.upgrade() else {
             return false;
@@ -249,6 +260,9 @@ impl CoordinatorLog for BrokerLog {
         let broker = self.broker()?;
         let partition = self.partition(&*broker, partition)?;
         let (log_end, _) = partition.fetch_position();
+        // A coordinator replays its partition from the start; records below the log start
+        // were deleted as no longer needed (the share coordinator prunes its topic).
+        let offset = offset.max(partition.with_log(|log| log.log_start_offset()));
         let data = partition
             .read(offset, READ_BYTES, true, Isolation::LogEnd)
             .map_err(|source| LogError::Read {

@@ -154,6 +154,9 @@ impl CoordinatorLog for GatedLog {
     fn leader(&self, partition: i32) -> Option<i32> {
         self.inner.leader(partition)
     }
+    fn delete_before(&self, partition: i32, offset: i64) -> Result<i64, LogError> {
+        self.inner.delete_before(partition, offset)
+    }
     fn taking_leadership(&self, partition: i32) -> bool {
         self.inner.taking_leadership(partition)
     }

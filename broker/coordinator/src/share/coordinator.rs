@@ -7,7 +7,7 @@
 //! module orders them: per state partition, one decide-append-apply at a time, so a decision
 //! is always taken on the state every earlier write left.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +23,11 @@ use tributary_storage::clock::now_ms;
 
 /// Partitions of `__share_group_state` (Kafka's `share.coordinator.state.topic.num.partitions`).
 pub const STATE_PARTITIONS: i32 = 50;
+
+/// How far (in records) a share-partition's last snapshot may lie behind the end of its
+/// state partition before a fresh one is written, so an idle share-partition never holds
+/// the whole topic's history (Kafka's cold-partition snapshots).
+pub const COLD_RECORDS: i64 = 2 * super::state::UPDATES_PER_SNAPSHOT as i64;
 
 /// What a share-partition leader reads when it takes a partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +59,16 @@ pub struct Summary {
 pub struct ShareCoordinator {
     runtime: Runtime,
     state: Mutex<HashMap<SharePartitionKey, ShareState>>,
+    /// Where the last snapshot of each share-partition lies: nothing before the oldest of a
+    /// state partition is needed to rebuild it.
+    snapshots: Mutex<HashMap<SharePartitionKey, i64>>,
+    /// Each state partition's last record written or replayed.
+    ends: Mutex<HashMap<i32, i64>>,
+    /// Each state partition's records were deleted below this offset.
+    pruned: Mutex<HashMap<i32, i64>>,
+    /// State partitions where a snapshot or deletion was written since they were last
+    /// pruned.
+    due: Mutex<HashSet<i32>>,
     /// One change at a time per state partition.
     serial: Mutex<HashMap<i32, Arc<tokio::sync::Mutex<()>>>>,
     write_timeout: Duration,
@@ -66,6 +81,10 @@ impl ShareCoordinator {
         Arc::new(ShareCoordinator {
             runtime: Runtime::new(log, STATE_PARTITIONS),
             state: Mutex::new(HashMap::new()),
+            snapshots: Mutex::new(HashMap::new()),
+            ends: Mutex::new(HashMap::new()),
+            pruned: Mutex::new(HashMap::new()),
+            due: Mutex::new(HashSet::new()),
             serial: Mutex::new(HashMap::new()),
             write_timeout,
         })
@@ -96,8 +115,9 @@ impl ShareCoordinator {
                 .map(Some)
                 .map_err(|f| f.code())
         })
-        .await
-        .map(drop)
+        .await?;
+        self.maintain(key).await;
+        Ok(())
     }
 
     /// ReadShareGroupState by the leader at `leader_epoch`, which fences every older leader
@@ -138,8 +158,9 @@ impl ShareCoordinator {
                 .map(Some)
                 .map_err(|f| f.code())
         })
-        .await
-        .map(drop)
+        .await?;
+        self.maintain(key).await;
+        Ok(())
     }
 
     /// The share-partitions of `group` whose state is held here.
@@ -179,12 +200,18 @@ impl ShareCoordinator {
         let _one_at_a_time = serial.lock().await;
         let epoch = Runtime::serve(self, partition)?;
         let k = key_bytes(key);
-        self.append(partition, vec![(k, None)]).await?;
+        let offset = self.append(partition, vec![(k, None)]).await?;
         self.runtime
             .if_loaded(partition, epoch, || {
                 self.state.lock().remove(key);
+                self.snapshots.lock().remove(key);
+                self.ends.lock().insert(partition, offset);
+                self.due.lock().insert(partition);
             })
-            .ok_or(ResponseError::NotCoordinator)
+            .ok_or(ResponseError::NotCoordinator)?;
+        drop(_one_at_a_time);
+        self.maintain(key).await;
+        Ok(())
     }
 
     /// Decides a change of `key`'s state with `decide` (given the current state), appends the
@@ -208,11 +235,16 @@ impl ShareCoordinator {
             return Ok(current);
         };
         let (k, v) = encode(key, &record);
-        self.append(partition, vec![(k, Some(v))]).await?;
+        let offset = self.append(partition, vec![(k, Some(v))]).await?;
         // Leadership may have moved meanwhile: the new coordinator reads the record from the
         // log, and this one answers NOT_COORDINATOR.
         self.runtime
             .if_loaded(partition, epoch, || {
+                self.ends.lock().insert(partition, offset);
+                if matches!(record, StateRecord::Snapshot { .. }) {
+                    self.snapshots.lock().insert(key.clone(), offset);
+                    self.due.lock().insert(partition);
+                }
                 let mut state = self.state.lock();
                 let entry = state.entry(key.clone()).or_default();
                 entry.apply(&record);
@@ -221,17 +253,89 @@ impl ShareCoordinator {
             .ok_or(ResponseError::NotCoordinator)
     }
 
+    /// After a snapshot or deletion in `key`'s state partition: writes fresh snapshots of
+    /// its share-partitions whose last one lies more than [`COLD_RECORDS`] back, then deletes
+    /// the records before the oldest snapshot still needed (all of them once no
+    /// share-partition is left), as Kafka's share coordinator prunes its topic.
+    async fn maintain(self: &Arc<Self>, key: &SharePartitionKey) {
+        let Ok(partition) = self.state_partition(key) else {
+            return;
+        };
+        if !self.due.lock().remove(&partition) {
+            return;
+        }
+        let Some(end) = self.ends.lock().get(&partition).copied() else {
+            return;
+        };
+        for cold in self.held_in(partition, |at| at.is_none_or(|at| end - at > COLD_RECORDS)) {
+            let refreshed = self
+                .change(&cold, |current| Ok(current.map(ShareState::snapshot)))
+                .await;
+            if let Err(error) = refreshed {
+                tracing::debug!(partition, ?error, "share state not snapshotted afresh");
+                return;
+            }
+        }
+        self.due.lock().remove(&partition);
+        let needed = {
+            let held = self.held_in(partition, |_| true);
+            let snapshots = self.snapshots.lock();
+            let oldest: Option<Option<i64>> = held
+                .iter()
+                .map(|k| snapshots.get(k).copied())
+                .min_by_key(|at| at.unwrap_or(i64::MIN));
+            match oldest {
+                // A share-partition whose snapshot is unknown: keep everything.
+                Some(None) => return,
+                Some(Some(at)) => at,
+                None => self.ends.lock().get(&partition).map_or(0, |end| end + 1),
+            }
+        };
+        if self
+            .pruned
+            .lock()
+            .get(&partition)
+            .is_some_and(|p| *p >= needed)
+        {
+            return;
+        }
+        match self.runtime.log().delete_before(partition, needed) {
+            Ok(start) => {
+                self.pruned.lock().insert(partition, start);
+            }
+            Err(error) => tracing::warn!(partition, %error, "share-group state not pruned"),
+        }
+    }
+
+    /// The share-partitions held in state `partition` whose last snapshot offset `which`
+    /// selects.
+    fn held_in(
+        &self,
+        partition: i32,
+        which: impl Fn(Option<i64>) -> bool,
+    ) -> Vec<SharePartitionKey> {
+        let snapshots = self.snapshots.lock();
+        self.state
+            .lock()
+            .keys()
+            .filter(|k| self.runtime.partition_for(&k.coordinator_key()) == partition)
+            .filter(|k| which(snapshots.get(*k).copied()))
+            .cloned()
+            .collect()
+    }
+
+    /// Appends `entries`; returns the first one's offset once durable.
     async fn append(
         &self,
         partition: i32,
         entries: Vec<crate::log::Entry>,
-    ) -> Result<(), ResponseError> {
+    ) -> Result<i64, ResponseError> {
         let appended =
             self.runtime
                 .log()
                 .append(partition, &entries, None, now_ms(), self.write_timeout);
         let written = match appended {
-            Ok(appended) => appended.durable.await,
+            Ok(appended) => appended.durable.await.map(|()| appended.base_offset),
             Err(error) => Err(error),
         };
         written.map_err(|error| {
@@ -256,18 +360,27 @@ impl ShareCoordinator {
 #[derive(Debug, Default)]
 pub(crate) struct Replay {
     states: HashMap<SharePartitionKey, ShareState>,
+    snapshots: HashMap<SharePartitionKey, i64>,
+    end: Option<i64>,
     skipped: usize,
 }
 
 impl crate::Replay for Replay {
     fn apply(&mut self, record: &LogRecord) {
+        self.end = Some(record.offset);
         let Some(key) = record.key.as_deref() else {
             self.skipped += 1;
             return;
         };
         match decode(key, record.value.as_deref()) {
-            Ok((key, Some(change))) => self.states.entry(key).or_default().apply(&change),
+            Ok((key, Some(change))) => {
+                if matches!(change, StateRecord::Snapshot { .. }) {
+                    self.snapshots.insert(key.clone(), record.offset);
+                }
+                self.states.entry(key).or_default().apply(&change)
+            }
             Ok((key, None)) => {
+                self.snapshots.remove(&key);
                 self.states.remove(&key);
             }
             Err(error) => {
@@ -290,16 +403,29 @@ impl Shard for ShareCoordinator {
         &self.runtime
     }
 
-    fn install(&self, _partition: i32, replay: Replay) -> usize {
+    fn install(&self, partition: i32, replay: Replay) -> usize {
         let count = replay.states.len();
         self.state.lock().extend(replay.states);
+        self.snapshots.lock().extend(replay.snapshots);
+        if let Some(end) = replay.end {
+            self.ends.lock().insert(partition, end);
+            // What an earlier coordinator left unpruned goes at the next write.
+            self.due.lock().insert(partition);
+        }
         count
     }
 
     fn unload(&self, partition: i32) -> usize {
+        let elsewhere = |key: &SharePartitionKey| {
+            self.runtime.partition_for(&key.coordinator_key()) != partition
+        };
+        self.snapshots.lock().retain(|key, _| elsewhere(key));
+        self.ends.lock().remove(&partition);
+        self.pruned.lock().remove(&partition);
+        self.due.lock().remove(&partition);
         let mut state = self.state.lock();
         let before = state.len();
-        state.retain(|key, _| self.runtime.partition_for(&key.coordinator_key()) != partition);
+        state.retain(|key, _| elsewhere(key));
         before - state.len()
     }
 }

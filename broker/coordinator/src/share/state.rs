@@ -141,6 +141,18 @@ impl ShareState {
         Ok((leader_epoch > self.leader_epoch).then(|| self.update(leader_epoch, None, Vec::new())))
     }
 
+    /// The whole state as a new snapshot: written for a share-partition whose last snapshot
+    /// lies far back in the log, so the records before it can be deleted.
+    pub fn snapshot(&self) -> StateRecord {
+        StateRecord::Snapshot {
+            snapshot_epoch: self.snapshot_epoch.wrapping_add(1),
+            state_epoch: self.state_epoch,
+            leader_epoch: self.leader_epoch,
+            start_offset: self.start_offset,
+            ranges: self.ranges.clone(),
+        }
+    }
+
     /// WriteShareGroupState: `ranges` and an optional new start offset from the leader at
     /// `leader_epoch` of the state at `state_epoch`. Every [`UPDATES_PER_SNAPSHOT`]th write
     /// is stored as a whole snapshot.

@@ -99,3 +99,60 @@ async fn a_lost_partition_answers_not_coordinator_and_a_deleted_state_is_gone() 
     assert_eq!(c.read(&key(0), 1).await, Ok(None));
     assert_eq!(coordinator(&log).read(&key(0), 1).await, Ok(None));
 }
+
+#[tokio::test]
+async fn old_records_are_pruned_and_an_idle_share_partition_is_snapshotted_afresh() {
+    let log = Arc::new(MemoryLog::with_partitions(STATE_PARTITIONS));
+    let c = coordinator(&log);
+    // Two share-partitions of one state partition: one busy, one idle.
+    let busy = key(0);
+    let partition = c.state_partition(&busy).expect("partition");
+    let idle = (1..1_000)
+        .map(key)
+        .find(|k| c.state_partition(k) == Ok(partition))
+        .expect("a second key in the partition");
+    c.initialize(&idle, 0, 0).await.expect("initialized");
+    c.write(&idle, 0, 1, Some(3), &[acked(3, 4)])
+        .await
+        .expect("written");
+    c.initialize(&busy, 0, 0).await.expect("initialized");
+    let writes = 3 * i64::from(crate::share::state::UPDATES_PER_SNAPSHOT);
+    for i in 0..writes {
+        c.write(&busy, 0, 1, None, &[acked(i, i)])
+            .await
+            .expect("written");
+    }
+    let start = log.log_start(partition);
+    assert!(
+        start > 2,
+        "the idle share-partition's first records are gone: {start}"
+    );
+    let kept = log.read(partition, 0).expect("read").records.len();
+    let kept = i64::try_from(kept).expect("count");
+    assert!(
+        kept <= 2 * COLD_RECORDS,
+        "{kept} of {} records kept",
+        writes + 3
+    );
+
+    // A coordinator taking the partition over rebuilds both from what is left.
+    let idle_state = c.read(&idle, 1).await.expect("read");
+    let busy_state = c.read(&busy, 1).await.expect("read");
+    assert_eq!(
+        idle_state,
+        Some(StoredState {
+            state_epoch: 0,
+            start_offset: 3,
+            ranges: vec![acked(3, 4)],
+        })
+    );
+    let next = coordinator(&log);
+    assert_eq!(next.read(&idle, 2).await.expect("read"), idle_state);
+    assert_eq!(next.read(&busy, 2).await.expect("read"), busy_state);
+
+    // Once every share-partition is deleted, nothing is kept.
+    next.delete(&idle).await.expect("deleted");
+    next.delete(&busy).await.expect("deleted");
+    assert!(log.read(partition, 0).expect("read").records.is_empty());
+    assert_eq!(coordinator(&log).read(&busy, 3).await, Ok(None));
+}
