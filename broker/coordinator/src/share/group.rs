@@ -252,10 +252,18 @@ impl ShareGroup {
             self.last_assignment_ms = Some(now);
         }
         let assignment_epoch = self.assignment_epoch.max(1);
-        let target = self.target.get(&hb.member_id).cloned().unwrap_or_default();
         let Some(member) = self.members.get_mut(&hb.member_id) else {
             return Err(ShareHeartbeatError::UnknownMember(hb.member_id.clone()));
         };
+        // A member stops reading a topic it no longer subscribes to at once, not at the next
+        // target (which may wait for the assignment interval and its next heartbeat).
+        let subscribed: BTreeSet<Uuid> = member
+            .topics
+            .iter()
+            .filter_map(|name| topics.get(name).map(|(id, _)| *id))
+            .collect();
+        let mut target = self.target.get(&hb.member_id).cloned().unwrap_or_default();
+        target.retain(|(topic, _)| subscribed.contains(topic));
         let moved = member.epoch != assignment_epoch || member.assignment != target;
         if moved {
             member.previous_epoch = member.epoch;

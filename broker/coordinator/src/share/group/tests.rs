@@ -205,3 +205,24 @@ fn partitions_initialized_later_and_new_subscriptions_are_assigned() {
     let a = g.heartbeat(&narrowed, &grown, &config(), 2_000).expect("a");
     assert_eq!(a.assignment, Some(tps(&[(U, 0)])));
 }
+
+#[test]
+fn a_member_that_resubscribes_stops_reading_the_old_topic_at_once() {
+    let mut g = ShareGroup::default();
+    let view = topics(&[("t", T, 2), ("u", U, 1)]);
+    let a = g
+        .heartbeat(&join("a", &["t"]), &view, &config(), 0)
+        .expect("joined");
+    assert_eq!(a.assignment, Some(tps(&[(T, 0), (T, 1)])));
+    // Inside the assignment interval the target is not recomputed, but t is dropped now.
+    let moved = Heartbeat {
+        topics: Some(vec!["u".into()]),
+        ..beat("a", 1)
+    };
+    let a = g.heartbeat(&moved, &view, &config(), 200).expect("beat");
+    assert_eq!(a.assignment, Some(BTreeSet::new()));
+    let a = g
+        .heartbeat(&beat("a", a.member_epoch), &view, &config(), 1_000)
+        .expect("beat");
+    assert_eq!(a.assignment, Some(tps(&[(U, 0)])), "u once the interval passed");
+}
