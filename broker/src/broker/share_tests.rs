@@ -128,5 +128,8 @@ async fn records_of_share_group_state_no_longer_needed_are_deleted_and_the_state
     // Opened again, the broker rebuilds the state from what is left.
     let broker = open_broker(dir.path());
     let shares = broker.shares.clone();
-    assert_eq!(until_served("read", || shares.read(&key, 2)).await, expected);
+    assert_eq!(
+        until_served("read", || shares.read(&key, 2)).await,
+        expected
+    );
 }

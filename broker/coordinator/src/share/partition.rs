@@ -369,20 +369,15 @@ impl SharePartition {
             }
             let from = previous_last.map_or(batch.first, |last| (last + 1).min(batch.first));
             previous_last = Some(batch.last);
-            let window_full_at_start = self.in_flight() >= self.limits.max_in_flight;
             for offset in from.max(self.start)..=batch.last {
                 if mode == AcquireMode::RecordLimit && taken.len() >= max_records {
                     break 'batches;
                 }
                 let in_batch = offset >= batch.first;
                 if offset >= self.end {
-                    // New offsets: whole batches while the window has room (batch mode), one
-                    // by one up to the cap (record mode).
-                    let full = match mode {
-                        AcquireMode::BatchOptimized => window_full_at_start,
-                        AcquireMode::RecordLimit => self.in_flight() >= self.limits.max_in_flight,
-                    };
-                    if full {
+                    // New offsets up to the cap (`share.partition.max.record.locks`), in both
+                    // modes: a batch that would pass it is cut there, as Kafka 4.3 does.
+                    if self.in_flight() >= self.limits.max_in_flight {
                         break 'batches;
                     }
                     self.fill_to(offset);

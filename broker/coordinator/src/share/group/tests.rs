@@ -224,5 +224,9 @@ fn a_member_that_resubscribes_stops_reading_the_old_topic_at_once() {
     let a = g
         .heartbeat(&beat("a", a.member_epoch), &view, &config(), 1_000)
         .expect("beat");
-    assert_eq!(a.assignment, Some(tps(&[(U, 0)])), "u once the interval passed");
+    assert_eq!(
+        a.assignment,
+        Some(tps(&[(U, 0)])),
+        "u once the interval passed"
+    );
 }

@@ -82,6 +82,37 @@ fn new_records_are_acquired_with_a_lock_and_a_first_delivery() {
 }
 
 #[test]
+fn the_lock_cap_cuts_a_batch_in_both_modes() {
+    // share.partition.max.record.locks of 3 and one batch of 5: three go out, in either mode.
+    for mode in [AcquireMode::BatchOptimized, AcquireMode::RecordLimit] {
+        let mut sp = SharePartition::new(
+            0,
+            Limits {
+                max_in_flight: 3,
+                ..limits()
+            },
+        );
+        let log = batches(0, 4, 5);
+        assert_eq!(
+            sp.acquire("a", &log, mode, 500, 0),
+            vec![range(0, 2, 1)],
+            "{mode:?}"
+        );
+        assert_eq!(
+            sp.acquire("b", &log, mode, 500, 0),
+            vec![],
+            "{mode:?}: at the cap"
+        );
+        settle(&mut sp, "a", &[ack(0, 2, AckType::Accept)], 1);
+        assert_eq!(
+            sp.acquire("b", &log, mode, 500, 1),
+            vec![range(3, 4, 1)],
+            "{mode:?}"
+        );
+    }
+}
+
+#[test]
 fn batch_mode_stops_at_a_batch_boundary_and_record_mode_at_the_count() {
     // Batches of 5 and two members asking for 2 at a time: each offset goes out once.
     let mut sp = SharePartition::new(0, limits());
