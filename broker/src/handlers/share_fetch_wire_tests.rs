@@ -282,26 +282,53 @@ async fn unknown_topics_and_partitions_are_answered_per_partition() {
 }
 
 #[tokio::test]
-async fn a_member_leaving_its_group_gives_back_its_records_and_ends_its_session() {
+async fn a_member_leaving_its_group_keeps_its_session_for_the_acknowledgements_it_sent() {
     let dir = tempfile::tempdir().unwrap();
     let (b, t) = broker(dir.path());
     joined(&b, "a").await;
     share_fetch(&b, &fetch("a", 0, t, 3_000, &[])).await;
-    produce(&b, 2).await;
+    produce(&b, 3).await;
     assert_eq!(
         acquired(&share_fetch(&b, &fetch("a", 1, t, 5_000, &[])).await),
-        [(0, 1, 1)]
+        [(0, 2, 1)]
     );
     let left = leave(&b, "a").await;
     assert_eq!((left.error_code, left.member_epoch), (NONE, -1));
+    // The acknowledgement it sent before leaving arrives after: it still counts.
+    let acked = ShareAcknowledgeRequest::default()
+        .with_group_id(Some(GroupId(s(GROUP))))
+        .with_member_id(Some(s("a")))
+        .with_share_session_epoch(2)
+        .with_topics(vec![share_acknowledge_request::AcknowledgeTopic::default()
+            .with_topic_id(t)
+            .with_partitions(vec![
+                share_acknowledge_request::AcknowledgePartition::default()
+                    .with_partition_index(0)
+                    .with_acknowledgement_batches(vec![
+                        share_acknowledge_request::AcknowledgementBatch::default()
+                            .with_first_offset(0)
+                            .with_last_offset(0)
+                            .with_acknowledge_types(vec![1]),
+                    ]),
+            ])]);
+    let r: ShareAcknowledgeResponse = call(&b, ApiKey::ShareAcknowledge, 1, &acked).await;
+    assert_eq!(r.error_code, NONE);
+    assert_eq!(r.responses[0].partitions[0].error_code, NONE);
+    // Closing its session gives back the rest, without waiting for the lock.
+    let closed = share_fetch(&b, &fetch("a", -1, t, 0, &[])).await;
+    assert_eq!(closed.error_code, NONE);
+    joined(&b, "b").await;
     let next = share_fetch(&b, &fetch("b", 0, t, 5_000, &[])).await;
     assert_eq!(
         acquired(&next),
-        [(0, 1, 1)],
-        "given back without waiting for the lock"
+        [(1, 2, 1)],
+        "the accepted record stays accepted"
     );
-    let gone = share_fetch(&b, &fetch("a", 2, t, 0, &[])).await;
-    assert_eq!(gone.error_code, ResponseError::ShareSessionNotFound.code());
+    let gone = share_fetch(&b, &fetch("a", 0, t, 0, &[])).await;
+    assert_eq!(
+        gone.error_code, NONE,
+        "a new session of a left member opens as any"
+    );
 }
 
 #[tokio::test]

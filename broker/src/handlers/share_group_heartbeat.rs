@@ -56,7 +56,6 @@ pub(crate) async fn handle(
         .as_ref()
         .is_ok_and(|a| a.member_epoch == LEAVE_EPOCH)
     {
-        // A member that left gives back what it held here at once, as Kafka's does.
         leave(&ctx.broker, &group_id, &member_id).await;
     }
     match answered {
@@ -88,14 +87,20 @@ pub(crate) async fn handle(
     }
 }
 
-/// Ends the share session of a member that left its group and gives back its records.
+/// A member that left its group: its share session here stays until the member closes it
+/// (ShareAcknowledge or ShareFetch at epoch -1, which clients send as they leave) or its
+/// connection ends, and that gives its records back. Closing it here would refuse the
+/// acknowledgements the member sent just before leaving that arrive just after (librdkafka
+/// sends both at once, on different connections), and their records would be delivered
+/// again. Without a session here, what it may still hold here goes back now.
 async fn leave(broker: &Broker, group: &str, member: &str) {
     let key = SessionKey {
         group: group.to_owned(),
         member: member.to_owned(),
     };
-    broker.share_sessions.lock().close_member(&key);
-    super::share_requests::release_member(broker, &key).await;
+    if broker.share_sessions.lock().epoch(&key).is_none() {
+        super::share_requests::release_member(broker, &key).await;
+    }
 }
 
 /// The topics a share group may read: every partition of each non-internal topic (a

@@ -212,6 +212,8 @@ pub struct SharePartitionManager {
     counts: Counts,
     /// Each share-partition's figures as last seen, shown while it is busy.
     last_stats: Mutex<HashMap<SharePartitionKey, WindowStats>>,
+    /// Share-partitions forgotten while busy: loaded again when next used.
+    stale: Mutex<std::collections::HashSet<SharePartitionKey>>,
 }
 
 impl SharePartitionManager {
@@ -223,6 +225,7 @@ impl SharePartitionManager {
             loaded: Mutex::new(HashMap::new()),
             counts: Counts::default(),
             last_stats: Mutex::new(HashMap::new()),
+            stale: Mutex::new(std::collections::HashSet::new()),
         }
     }
 
@@ -409,11 +412,27 @@ impl SharePartitionManager {
     }
 
     /// Drops every share-partition of `group` that `which` selects (the group was deleted or
-    /// its offsets changed): a later fetch loads it again from the durable state, if any.
+    /// its offsets changed): a later fetch loads it again from the durable state, if any. One
+    /// busy this instant (an acknowledgement being written) stays in place and is loaded
+    /// again by whatever uses it next, after that write: dropping it now would let a new
+    /// window load the state from before the write, and deliver accepted records again.
     pub fn forget(&self, group: &str, which: impl Fn(&SharePartitionKey) -> bool) {
-        self.loaded
-            .lock()
-            .retain(|key, _| key.group != group || !which(key));
+        let mut stale = self.stale.lock();
+        self.loaded.lock().retain(|key, slot| {
+            if key.group != group || !which(key) {
+                return true;
+            }
+            match slot.try_lock() {
+                Ok(mut idle) => {
+                    *idle = None;
+                    false
+                }
+                Err(_) => {
+                    stale.insert(key.clone());
+                    true
+                }
+            }
+        });
     }
 
     fn slot(&self, key: &SharePartitionKey) -> Arc<tokio::sync::Mutex<Option<Loaded>>> {
@@ -428,6 +447,9 @@ impl SharePartitionManager {
         settings: &ShareSettings,
         slot: &'a mut Option<Loaded>,
     ) -> Result<&'a mut Loaded, ResponseError> {
+        if self.stale.lock().remove(key) {
+            *slot = None;
+        }
         let epoch = self
             .log
             .leader_epoch(key.topic, key.partition)

@@ -205,12 +205,6 @@ impl SessionCache {
         closed
     }
 
-    /// Ends the session of `key` (its member left the group or was fenced); whether it had
-    /// one. The caller releases what the member holds.
-    pub fn close_member(&mut self, key: &SessionKey) -> bool {
-        self.sessions.remove(key).is_some()
-    }
-
     /// Whether some member of `group` has a session here.
     pub fn has_group(&self, group: &str) -> bool {
         self.sessions.keys().any(|k| k.group == group)
@@ -372,8 +366,11 @@ mod tests {
         cache.fetch(&key("c"), 2, &at(OPEN_EPOCH)).expect("opened");
         assert_eq!(cache.close_connection(1), vec![key("a"), key("b")]);
         assert_eq!(cache.len(), 1);
-        assert!(cache.close_member(&key("c")));
-        assert!(!cache.close_member(&key("c")));
+        assert_eq!(
+            cache.epoch(&key("c")),
+            Some(1),
+            "another connection's session stays"
+        );
     }
 
     #[test]

@@ -271,3 +271,86 @@ async fn a_follower_answers_not_leader_and_a_closed_session_gives_records_back()
         Err(ResponseError::NotLeaderOrFollower)
     );
 }
+
+/// The real persister, whose writes wait while the gate is shut.
+struct GatedPersister {
+    inner: Arc<dyn StatePersister>,
+    open: tokio::sync::watch::Receiver<bool>,
+}
+
+impl StatePersister for GatedPersister {
+    fn read<'a>(
+        &'a self,
+        key: &'a SharePartitionKey,
+        leader_epoch: i32,
+    ) -> BoxFuture<'a, Result<Option<StoredState>, ResponseError>> {
+        self.inner.read(key, leader_epoch)
+    }
+
+    fn initialize<'a>(
+        &'a self,
+        key: &'a SharePartitionKey,
+        state_epoch: i32,
+        start_offset: i64,
+    ) -> BoxFuture<'a, Result<(), ResponseError>> {
+        self.inner.initialize(key, state_epoch, start_offset)
+    }
+
+    fn write<'a>(
+        &'a self,
+        key: &'a SharePartitionKey,
+        state_epoch: i32,
+        leader_epoch: i32,
+        start_offset: Option<i64>,
+        ranges: Vec<StateRange>,
+    ) -> BoxFuture<'a, Result<(), ResponseError>> {
+        let mut open = self.open.clone();
+        Box::pin(async move {
+            let _ = open.wait_for(|open| *open).await;
+            self.inner
+                .write(key, state_epoch, leader_epoch, start_offset, ranges)
+                .await
+        })
+    }
+}
+
+#[tokio::test]
+async fn forgetting_a_share_partition_mid_acknowledgement_never_redelivers_what_it_accepts() {
+    let log = FakeLog::with(10, 10);
+    let (gate, open) = tokio::sync::watch::channel(false);
+    let persister: Arc<dyn StatePersister> = Arc::new(GatedPersister {
+        inner: persister(),
+        open,
+    });
+    let m = Arc::new(SharePartitionManager::new(log.clone(), persister));
+    let s = settings(OffsetReset::Earliest);
+    gate.send_replace(true);
+    let a = m.fetch(&key(), "a", &s, ASK, 0).await.expect("fetched");
+    assert_eq!(a.acquired, vec![range(0, 9, 1)]);
+    gate.send_replace(false);
+    // a accepts 0..4; the write waits at the gate while the group's last session ends.
+    let acking = {
+        let m = m.clone();
+        tokio::spawn(async move {
+            m.acknowledge(&key(), "a", &s, &[ack(0, 4, AckType::Accept)], 10)
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    m.forget("queue", |_| true);
+    // Another member fetches meanwhile; it waits for the write instead of loading the state
+    // from before it.
+    let fetching = {
+        let m = m.clone();
+        tokio::spawn(async move { m.fetch(&key(), "b", &s, ASK, 20).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    gate.send_replace(true);
+    assert_eq!(acking.await.expect("joined"), Ok(()));
+    let b = fetching.await.expect("joined").expect("fetched");
+    assert_eq!(
+        b.acquired,
+        vec![range(5, 9, 1)],
+        "accepted records stay accepted"
+    );
+}
