@@ -230,12 +230,13 @@ impl<'a> Member<'a> {
                 return Ok(());
             }
             Some(ResponseError::CoordinatorLoadInProgress) => return Ok(()),
-            Some(ResponseError::UnknownMemberId | ResponseError::FencedMemberEpoch)
-                if self.epoch != LEAVE =>
-            {
-                // Fenced: join again as a new incarnation; what it held went back.
-                self.epoch = 0;
-                self.assigned.clear();
+            Some(ResponseError::UnknownMemberId | ResponseError::FencedMemberEpoch) => {
+                // Fenced (or, when leaving, gone already): join again as a new incarnation;
+                // what it held went back.
+                if self.epoch != LEAVE {
+                    self.epoch = 0;
+                    self.assigned.clear();
+                }
                 return Ok(());
             }
             Some(ResponseError::UnsupportedVersion) => {
