@@ -16,7 +16,7 @@ use crate::args::usage;
 use crate::client::{self, check_partitions, find_topic, is_internal, Settings, TribContext};
 use crate::consume::offsets_for_time;
 use crate::error::{Error, Result};
-use crate::output::Output;
+use crate::output::{dash, Output};
 use crate::parse::{parse_offset, parse_topic_partitions, OffsetSpec, TopicPartitions};
 use crate::share_groups::{self, ShareGroup};
 use crate::wire;
@@ -687,19 +687,13 @@ fn print_group_summary(out: &Output, info: &GroupInfo, total_lag: i64, first: bo
 
 /// A share group as `group list` and `describe` show groups.
 fn share_info(g: &ShareGroup) -> GroupInfo {
-    let (id, address) = &g.coordinator;
-    let (host, port) = address.rsplit_once(':').unwrap_or((address.as_str(), ""));
     GroupInfo {
         name: g.name.clone(),
         group_type: GroupType::Share,
         state: g.state.clone(),
         protocol_type: "share".into(),
         protocol: g.assignor.clone(),
-        coordinator: Some(Coordinator {
-            id: *id,
-            host: host.to_owned(),
-            port: port.parse().unwrap_or(0),
-        }),
+        coordinator: Some(g.coordinator.clone()),
         members: g
             .members
             .iter()
@@ -722,7 +716,6 @@ fn print_share_group(out: &Output, g: &ShareGroup, first: bool) -> Result<()> {
     let lag: i64 = g.partitions.iter().filter_map(|p| p.lag).sum();
     print_group_summary(out, &info, lag, first)?;
     out.print_section("share-partitions", false)?;
-    let dash = |v: Option<i64>| v.map_or("-".to_string(), |v| v.to_string());
     let rows: Vec<Vec<String>> = g
         .partitions
         .iter()
@@ -815,7 +808,6 @@ pub fn partition_list(partitions: &[(String, i32)]) -> String {
 
 fn print_offsets(out: &Output, rows: &[Lag]) -> Result<()> {
     out.print_section("offsets", false)?;
-    let dash = |v: Option<i64>| v.map_or("-".to_string(), |v| v.to_string());
     let rows: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {

@@ -221,6 +221,11 @@ pub fn render_table(headers: &[&str], rows: &[Vec<String>], color: bool) -> Stri
     out
 }
 
+/// A table cell for a number that may be unknown: the number, or `-`.
+pub fn dash(v: Option<i64>) -> String {
+    v.map_or_else(|| "-".to_string(), |v| v.to_string())
+}
+
 /// Joins a list of broker ids as `1,2,3`.
 pub fn id_list(ids: &[i32]) -> String {
     ids.iter()

@@ -30,7 +30,7 @@ use crate::client::Settings;
 use crate::error::{Error, Result};
 use crate::output::{write_stdout, Output};
 use crate::template::{Format, Record};
-use crate::wire::{any_broker, find_coordinator, refused, Connection};
+use crate::wire::{address, any_broker, find_coordinator, refusal, refused, Connection};
 
 /// How each printed record is acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -165,13 +165,9 @@ impl<'a> Member<'a> {
                     topic: self.topic.clone(),
                 })
             }
-            Some(_) => {
+            Some(error) => {
                 let action = format!("look up topic '{}'", self.topic);
-                return Err(
-                    refused(&action, t.error_code).unwrap_or(Error::UnknownTopic {
-                        topic: self.topic.clone(),
-                    }),
-                );
+                return Err(refusal(&action, error));
             }
         }
         self.topic_id = t.topic_id;
@@ -191,8 +187,8 @@ impl<'a> Member<'a> {
     /// The group's coordinator.
     async fn coordinator(&mut self) -> Result<&mut Connection> {
         if self.coordinator.is_none() {
-            let (_, address) = find_coordinator(self.settings, &self.options.group).await?;
-            self.coordinator = Some(Connection::new(address, self.settings.timeout));
+            let found = find_coordinator(self.settings, &self.options.group).await?;
+            self.coordinator = Some(Connection::new(address(&found), self.settings.timeout));
         }
         self.coordinator.as_mut().ok_or_else(|| Error::Protocol {
             broker: String::new(),
@@ -247,14 +243,7 @@ impl<'a> Member<'a> {
                         .into(),
                 })
             }
-            Some(_) => {
-                return Err(
-                    refused(&action, answer.error_code).unwrap_or(Error::Timeout {
-                        action,
-                        timeout: self.settings.timeout,
-                    }),
-                )
-            }
+            Some(error) => return Err(refusal(&action, error)),
         }
         if self.epoch == LEAVE {
             return Ok(());
@@ -349,11 +338,9 @@ impl<'a> Member<'a> {
                         stale = true;
                         continue;
                     }
-                    Some(_) => {
+                    Some(error) => {
                         let action = format!("fetch {}/{}", self.topic, data.partition_index);
-                        if let Some(e) = refused(&action, data.error_code) {
-                            return Err(e);
-                        }
+                        return Err(refusal(&action, error));
                     }
                 }
                 acquired += self.take(broker, &data, format, count)?;
@@ -439,14 +426,9 @@ impl<'a> Member<'a> {
                 *session = Session::default();
                 return Ok(None);
             }
-            Some(_) => {
+            Some(error) => {
                 let action = format!("fetch from share group '{}'", self.options.group);
-                return Err(
-                    refused(&action, answer.error_code).unwrap_or(Error::Timeout {
-                        action,
-                        timeout: self.settings.timeout,
-                    }),
-                );
+                return Err(refusal(&action, error));
             }
         }
         session.epoch = next_epoch(session.epoch);

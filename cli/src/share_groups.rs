@@ -16,9 +16,10 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use crate::admin_groups::Coordinator;
 use crate::client::Settings;
-use crate::error::{Error, Result};
-use crate::wire::{any_broker, find_coordinator, refused, Connection};
+use crate::error::Result;
+use crate::wire::{address, any_broker, find_coordinator, refusal, refused, Connection};
 
 /// One member of a share group.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,8 +56,8 @@ pub struct ShareGroup {
     pub state: String,
     /// The server-side assignor.
     pub assignor: String,
-    /// The coordinator's id and address.
-    pub coordinator: (i32, String),
+    /// The coordinator.
+    pub coordinator: Coordinator,
     /// The members.
     pub members: Vec<ShareMember>,
     /// Its share-partitions (empty in a list).
@@ -77,8 +78,12 @@ pub async fn list(settings: &Settings) -> Result<Vec<ShareGroup>> {
         .await?;
     let mut groups = Vec::new();
     for broker in md.brokers {
-        let address = format!("{}:{}", broker.host, broker.port);
-        let mut conn = Connection::new(address.clone(), settings.timeout);
+        let coordinator = Coordinator {
+            id: broker.node_id.0,
+            host: broker.host.to_string(),
+            port: u16::try_from(broker.port).unwrap_or(0),
+        };
+        let mut conn = Connection::new(address(&coordinator), settings.timeout);
         let request = ListGroupsRequest::default()
             .with_types_filter(vec![StrBytes::from_static_str("share")]);
         let listed: ListGroupsResponse = conn
@@ -93,7 +98,7 @@ pub async fn list(settings: &Settings) -> Result<Vec<ShareGroup>> {
         }
         for described in describe_at(&mut conn, ids).await? {
             if described.error_code == 0 {
-                groups.push(group_of(described, (broker.node_id.0, address.clone())));
+                groups.push(group_of(described, coordinator.clone()));
             }
         }
     }
@@ -103,8 +108,8 @@ pub async fn list(settings: &Settings) -> Result<Vec<ShareGroup>> {
 
 /// Share group `group` with its share-partitions, or `None` when no share group has that id.
 pub async fn describe(settings: &Settings, group: &str) -> Result<Option<ShareGroup>> {
-    let (id, address) = find_coordinator(settings, group).await?;
-    let mut conn = Connection::new(address.clone(), settings.timeout);
+    let coordinator = find_coordinator(settings, group).await?;
+    let mut conn = Connection::new(address(&coordinator), settings.timeout);
     let Some(described) = describe_at(
         &mut conn,
         vec![GroupId(StrBytes::from_string(group.to_owned()))],
@@ -118,16 +123,12 @@ pub async fn describe(settings: &Settings, group: &str) -> Result<Option<ShareGr
         None => {}
         // Not a share group, or no group at all.
         Some(ResponseError::GroupIdNotFound) => return Ok(None),
-        Some(_) => {
+        Some(error) => {
             let action = format!("describe share group '{group}'");
-            return Err(
-                refused(&action, described.error_code).unwrap_or(Error::UnknownGroup {
-                    group: group.to_owned(),
-                }),
-            );
+            return Err(refusal(&action, error));
         }
     }
-    let mut found = group_of(described, (id, address));
+    let mut found = group_of(described, coordinator);
     let request = DescribeShareGroupOffsetsRequest::default().with_groups(vec![
         DescribeShareGroupOffsetsRequestGroup::default()
             .with_group_id(GroupId(StrBytes::from_string(group.to_owned())))
@@ -174,7 +175,7 @@ async fn describe_at(conn: &mut Connection, ids: Vec<GroupId>) -> Result<Vec<Des
     Ok(answer.groups)
 }
 
-fn group_of(d: DescribedGroup, coordinator: (i32, String)) -> ShareGroup {
+fn group_of(d: DescribedGroup, coordinator: Coordinator) -> ShareGroup {
     let mut members: Vec<ShareMember> = d
         .members
         .into_iter()

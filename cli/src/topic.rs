@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use crate::args::usage;
 use crate::client::{self, find_topic, is_internal, Settings, TribContext};
 use crate::error::{Error, Result};
-use crate::output::{id_list, Output};
+use crate::output::{dash, id_list, Output};
 use crate::parse::parse_key_value;
 
 /// `trib topic` subcommands.
@@ -442,7 +442,6 @@ fn print_topic(out: &Output, topic: TopicView<'_>, first: bool) -> Result<()> {
         ("internal", is_internal(name).to_string()),
     ])?;
     out.print_section("partitions", false)?;
-    let dash = |v: Option<i64>| v.map_or("-".to_string(), |v| v.to_string());
     let rows: Vec<Vec<String>> = topic
         .partitions
         .iter()

@@ -15,6 +15,7 @@ use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::admin_groups::Coordinator;
 use crate::client::Settings;
 use crate::error::{Error, Result};
 
@@ -159,12 +160,22 @@ fn protocol(address: &str, detail: String) -> Error {
     }
 }
 
+/// The broker's `error` as an [`Error`] for `action`.
+pub fn refusal(action: &str, error: ResponseError) -> Error {
+    Error::Refused {
+        action: action.to_owned(),
+        error: format!("{error} ({})", error.code()),
+    }
+}
+
 /// The broker error `code` as an [`Error`] for `action`, `None` when there is none.
 pub fn refused(action: &str, code: i16) -> Option<Error> {
-    ResponseError::try_from_code(code).map(|error| Error::Refused {
-        action: action.to_owned(),
-        error: format!("{error} ({code})"),
-    })
+    ResponseError::try_from_code(code).map(|error| refusal(action, error))
+}
+
+/// Where a broker is reached.
+pub fn address(c: &Coordinator) -> String {
+    format!("{}:{}", c.host, c.port)
 }
 
 /// The bootstrap addresses of `settings`, refusing security settings the protocol-level
@@ -229,7 +240,7 @@ pub async fn serves(settings: &Settings, api: ApiKey) -> Result<bool> {
 
 /// The id and address of `group`'s coordinator (FindCoordinator v6, key type GROUP, which
 /// also finds share groups' coordinators), asked again while it loads, up to the timeout.
-pub async fn find_coordinator(settings: &Settings, group: &str) -> Result<(i32, String)> {
+pub async fn find_coordinator(settings: &Settings, group: &str) -> Result<Coordinator> {
     let deadline = tokio::time::Instant::now() + settings.timeout;
     let action = format!("find the coordinator of group '{group}'");
     loop {
@@ -247,7 +258,13 @@ pub async fn find_coordinator(settings: &Settings, group: &str) -> Result<(i32, 
             ));
         };
         match ResponseError::try_from_code(c.error_code) {
-            None => return Ok((c.node_id.0, format!("{}:{}", c.host, c.port))),
+            None => {
+                return Ok(Coordinator {
+                    id: c.node_id.0,
+                    host: c.host.to_string(),
+                    port: u16::try_from(c.port).unwrap_or(0),
+                })
+            }
             Some(
                 ResponseError::CoordinatorNotAvailable
                 | ResponseError::CoordinatorLoadInProgress
@@ -255,12 +272,7 @@ pub async fn find_coordinator(settings: &Settings, group: &str) -> Result<(i32, 
             ) if tokio::time::Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            Some(_) => {
-                return Err(refused(&action, c.error_code).unwrap_or(Error::Timeout {
-                    action,
-                    timeout: settings.timeout,
-                }))
-            }
+            Some(error) => return Err(refusal(&action, error)),
         }
     }
 }
