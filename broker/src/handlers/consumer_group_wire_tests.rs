@@ -318,13 +318,21 @@ async fn members_reconcile_commit_with_epochs_and_survive_a_reload() {
         (NONE, ResponseError::GroupSubscribedToTopic.code())
     );
 
-    // DescribeGroups leaves consumer groups to ConsumerGroupDescribe, as Kafka 4 does.
+    // DescribeGroups leaves consumer groups to ConsumerGroupDescribe, as Kafka 4 does; v6
+    // says why (KIP-1043).
     let req = DescribeGroupsRequest::default().with_groups(vec![GroupId(s(GROUP))]);
-    let r: DescribeGroupsResponse = call(&b, ApiKey::DescribeGroups, 5, &req).await;
-    assert_eq!(
-        r.groups[0].error_code,
-        ResponseError::GroupIdNotFound.code()
-    );
+    for v in [5, 6] {
+        let r: DescribeGroupsResponse = call(&b, ApiKey::DescribeGroups, v, &req).await;
+        assert_eq!(
+            r.groups[0].error_code,
+            ResponseError::GroupIdNotFound.code()
+        );
+        let message = format!("Group {GROUP} is not a classic group.");
+        assert_eq!(
+            r.groups[0].error_message.as_deref(),
+            (v >= 6).then_some(message.as_str())
+        );
+    }
 
     // The group id is a consumer group's: a classic member may join it (KIP-848's online
     // migration), with a member id and a readable consumer protocol subscription.

@@ -1,4 +1,6 @@
-//! DescribeGroups: state, protocol and members of each group; unknown groups are Dead.
+//! DescribeGroups: state, protocol and members of each classic group. An unknown group, or one
+//! of another type (consumer or share), is Dead below v6 and GROUP_ID_NOT_FOUND with a message
+//! from v6 (KIP-1043), as Kafka 4.x answers.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
@@ -8,6 +10,8 @@ use kafka_protocol::protocol::StrBytes;
 use super::refuse::Refuse;
 use super::RequestContext;
 use crate::acl::{Operation, ResourceType};
+use tributary_coordinator::group::state::GroupState;
+use tributary_coordinator::group::summary::GroupSummary;
 
 /// Answers a DescribeGroups request; a group the client may not DESCRIBE gets
 /// GROUP_AUTHORIZATION_FAILED.
@@ -29,14 +33,19 @@ pub(crate) async fn handle(
         .map(|id| {
             let ops = operations(&id);
             let described = if ctx.may(Operation::Describe, ResourceType::Group, &id) {
-                ctx.broker.groups.describe(&id).map_err(|e| e.code())
+                describe(&ctx, &id, version)
             } else {
-                Err(ResponseError::GroupAuthorizationFailed.code())
+                Err((ResponseError::GroupAuthorizationFailed.code(), None))
             };
             match described {
-                Err(code) => DescribedGroup::default()
+                Err((code, message)) => DescribedGroup::default()
                     .with_group_id(id)
                     .with_error_code(code)
+                    .with_group_state(StrBytes::from_static_str(match message {
+                        Some(_) => GroupState::Dead.as_str(),
+                        None => "",
+                    }))
+                    .with_error_message(message.map(StrBytes::from_string))
                     .with_authorized_operations(ops),
                 Ok(summary) => DescribedGroup::default()
                     .with_group_id(id)
@@ -67,6 +76,31 @@ pub(crate) async fn handle(
         })
         .collect();
     DescribeGroupsResponse::default().with_groups(groups)
+}
+
+/// One group's summary, or its error code with the message v6 carries.
+fn describe(
+    ctx: &RequestContext,
+    id: &str,
+    version: i16,
+) -> Result<GroupSummary, (i16, Option<String>)> {
+    let groups = &ctx.broker.groups;
+    let not_classic = || {
+        let message = format!("Group {id} is not a classic group.");
+        (ResponseError::GroupIdNotFound.code(), Some(message))
+    };
+    if version >= 6 && groups.is_share_group(id) {
+        return Err(not_classic());
+    }
+    match groups.describe(id) {
+        Err(ResponseError::GroupIdNotFound) if version >= 6 => Err(not_classic()),
+        Err(error) => Err((error.code(), None)),
+        Ok(summary) if version >= 6 && summary.state == GroupState::Dead => Err((
+            ResponseError::GroupIdNotFound.code(),
+            Some(format!("Group {id} not found.")),
+        )),
+        Ok(summary) => Ok(summary),
+    }
 }
 
 impl Refuse for DescribeGroupsRequest {

@@ -282,15 +282,25 @@ async fn group_life(b: &Arc<Broker>, v: i16) {
         }
     }
 
-    for dv in 0..=5 {
+    for dv in 0..=6 {
         let req = DescribeGroupsRequest::default().with_groups(vec![group(&id), group("unknown")]);
         let r: DescribeGroupsResponse = call(b, ApiKey::DescribeGroups, dv, &req).await;
         assert_eq!(r.groups[0].group_state.as_str(), "Stable", "describe v{dv}");
+        assert_eq!(r.groups[0].error_code, NONE);
         assert_eq!(r.groups[0].protocol_data.as_str(), "range");
         assert_eq!(&r.groups[0].members[0].member_assignment[..], b"assigned");
         assert_eq!(r.groups[0].members[0].client_id.as_str(), "wire-test");
         assert_eq!(r.groups[0].members[0].client_host.as_str(), "/127.0.0.1");
         assert_eq!(r.groups[1].group_state.as_str(), "Dead");
+        // KIP-1043: from v6 an unknown group is an error with a message, not a Dead group.
+        let unknown = (dv >= 6).then(|| "Group unknown not found.");
+        let code = if dv >= 6 {
+            ResponseError::GroupIdNotFound.code()
+        } else {
+            NONE
+        };
+        assert_eq!(r.groups[1].error_code, code, "describe v{dv}");
+        assert_eq!(r.groups[1].error_message.as_deref(), unknown);
     }
 
     let lv = v.min(5);

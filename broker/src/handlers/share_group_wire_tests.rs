@@ -247,3 +247,27 @@ async fn list_groups_shows_share_groups_under_their_type() {
         "the type filter ignores case, as Kafka's does"
     );
 }
+
+#[tokio::test]
+async fn describe_groups_leaves_share_groups_to_share_group_describe() {
+    let dir = tempfile::tempdir().unwrap();
+    let (b, _) = broker(dir.path());
+    heartbeat(&b, &join("a")).await;
+    let req = DescribeGroupsRequest::default().with_groups(vec![GroupId(s(GROUP))]);
+    // Below v6 a group of another type is Dead, as Kafka's classic lookup fails; v6 says why.
+    let old: DescribeGroupsResponse = call(&b, ApiKey::DescribeGroups, 5, &req).await;
+    assert_eq!(
+        (old.groups[0].error_code, old.groups[0].group_state.as_str()),
+        (0, "Dead")
+    );
+    let new: DescribeGroupsResponse = call(&b, ApiKey::DescribeGroups, 6, &req).await;
+    assert_eq!(
+        new.groups[0].error_code,
+        ResponseError::GroupIdNotFound.code()
+    );
+    let message = format!("Group {GROUP} is not a classic group.");
+    assert_eq!(
+        new.groups[0].error_message.as_deref(),
+        Some(message.as_str())
+    );
+}
