@@ -63,7 +63,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
 /// ConsumerGroupHeartbeat v1 (KIP-1082) is v0 with the member id chosen by the client.
 pub(super) const CONSUMER_PROTOCOL_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ConsumerGroupHeartbeat, 0, 1),
-    (ApiKey::ConsumerGroupDescribe, 0, 0),
+    (ApiKey::ConsumerGroupDescribe, 0, 1),
 ];
 
 /// Share groups' APIs (KIP-932): the client APIs at v1 (ShareFetch and ShareAcknowledge to v2,

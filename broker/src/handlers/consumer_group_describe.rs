@@ -1,6 +1,7 @@
 //! ConsumerGroupDescribe (KIP-848): each consumer group's epochs, assignor and members with
-//! their current and target assignments, from the coordinator's state. A group that is not
-//! a consumer group answers GROUP_ID_NOT_FOUND, as Kafka does.
+//! their current and target assignments and (v1) whether each joined through the classic
+//! protocol, from the coordinator's state. A group that is not a consumer group answers
+//! GROUP_ID_NOT_FOUND, as Kafka does.
 
 use std::collections::HashMap;
 
@@ -103,6 +104,7 @@ fn described_group(
                 )
                 .with_assignment(wire_assignment(&m.assigned, names))
                 .with_target_assignment(wire_assignment(&group.target(&m.member_id), names))
+                .with_member_type(member_type(m.uses_classic_protocol()))
         })
         .collect();
     let assignor = group.preferred_assignor(&ctx.broker.groups.config().consumer);
@@ -112,6 +114,16 @@ fn described_group(
         .with_assignment_epoch(group.assignment_epoch())
         .with_assignor_name(StrBytes::from_static_str(assignor.name()))
         .with_members(members)
+}
+
+/// ConsumerGroupDescribe v1's member type (KIP-1099): 0 for a member that joined through the
+/// classic protocol (KIP-848's online migration), 1 for a consumer protocol member.
+fn member_type(classic: bool) -> i8 {
+    if classic {
+        0
+    } else {
+        1
+    }
 }
 
 /// Partitions by topic, named from the metadata image (a deleted topic has an empty name).

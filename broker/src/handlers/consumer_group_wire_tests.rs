@@ -176,7 +176,7 @@ async fn consumer_protocol_apis_are_neither_advertised_nor_served_unless_enabled
             .map(|k| (k.min_version, k.max_version))
     };
     assert_eq!(range(ApiKey::ConsumerGroupHeartbeat), Some((0, 1)));
-    assert_eq!(range(ApiKey::ConsumerGroupDescribe), Some((0, 0)));
+    assert_eq!(range(ApiKey::ConsumerGroupDescribe), Some((0, 1)));
     // v1 clients choose their member id; v0 ones may leave it to the coordinator.
     let r = heartbeat(&b, 1, &join("")).await;
     assert_eq!(r.error_code, ResponseError::InvalidRequest.code());
@@ -449,4 +449,64 @@ async fn a_broker_that_does_not_lead_the_groups_partition_is_not_its_coordinator
         commit(&b, "a", 1, 5).await,
         ResponseError::NotCoordinator.code()
     );
+}
+
+/// A classic consumer's JoinGroup metadata subscribing to `c` (ConsumerProtocolSubscription v1).
+fn classic_subscription() -> bytes::Bytes {
+    use kafka_protocol::protocol::Encodable;
+    let mut buf = bytes::BytesMut::new();
+    buf.extend_from_slice(&1i16.to_be_bytes());
+    ConsumerProtocolSubscription::default()
+        .with_topics(vec![s("c")])
+        .encode(&mut buf, 1)
+        .unwrap();
+    buf.freeze()
+}
+
+#[tokio::test]
+async fn consumer_group_describe_v1_tells_classic_members_from_consumer_members() {
+    let dir = tempfile::tempdir().unwrap();
+    let (b, _) = broker(
+        dir.path(),
+        "classic,consumer",
+        Arc::new(MemoryLog::default()),
+    );
+    let r = heartbeat(&b, 1, &join("m")).await;
+    assert_eq!(r.error_code, NONE);
+    // A classic member joins the consumer group (KIP-848's online migration).
+    let classic = JoinGroupRequest::default()
+        .with_group_id(GroupId(s(GROUP)))
+        .with_session_timeout_ms(10_000)
+        .with_rebalance_timeout_ms(10_000)
+        .with_protocol_type(s("consumer"))
+        .with_protocols(vec![join_group_request::JoinGroupRequestProtocol::default(
+        )
+        .with_name(s("range"))
+        .with_metadata(classic_subscription())]);
+    let r: JoinGroupResponse = call(&b, ApiKey::JoinGroup, 9, &classic).await;
+    assert_eq!(r.error_code, ResponseError::MemberIdRequired.code());
+    let classic_id = r.member_id.to_string();
+    let r: JoinGroupResponse = call(
+        &b,
+        ApiKey::JoinGroup,
+        9,
+        &classic.with_member_id(s(&classic_id)),
+    )
+    .await;
+    assert_eq!(r.error_code, NONE);
+
+    let req = ConsumerGroupDescribeRequest::default().with_group_ids(vec![GroupId(s(GROUP))]);
+    let r: ConsumerGroupDescribeResponse = call(&b, ApiKey::ConsumerGroupDescribe, 1, &req).await;
+    let mut types: Vec<(String, i8)> = r.groups[0]
+        .members
+        .iter()
+        .map(|m| (m.member_id.to_string(), m.member_type))
+        .collect();
+    types.sort();
+    let mut expected = vec![(classic_id, 0), ("m".to_string(), 1)];
+    expected.sort();
+    assert_eq!(types, expected);
+    // v0 has no member type: it decodes as the field's default, -1 (unknown).
+    let r: ConsumerGroupDescribeResponse = call(&b, ApiKey::ConsumerGroupDescribe, 0, &req).await;
+    assert!(r.groups[0].members.iter().all(|m| m.member_type == -1));
 }
