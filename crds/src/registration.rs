@@ -200,13 +200,20 @@ impl Registration {
     /// The registration in `lease`, if it is a broker Lease of `cluster` with the annotations
     /// complete and a holder.
     pub fn from_lease(cluster: &str, lease: &Lease) -> Option<Registration> {
+        let holder = lease.spec.as_ref()?.holder_identity.as_deref()?;
+        if holder.is_empty() {
+            return None;
+        }
+        Registration::from_released_lease(cluster, lease)
+    }
+
+    /// The registration in `lease`, if it is a broker Lease of `cluster` with the annotations
+    /// complete, held or not: a broker that released its Lease at a clean shutdown stays
+    /// registered, fenced, as a KRaft broker does until it returns.
+    pub fn from_released_lease(cluster: &str, lease: &Lease) -> Option<Registration> {
         let name = lease.metadata.name.as_deref()?;
         let (of, id) = parse_broker_lease_name(name)?;
         if of != cluster {
-            return None;
-        }
-        let holder = lease.spec.as_ref()?.holder_identity.as_deref()?;
-        if holder.is_empty() {
             return None;
         }
         let annotations = lease.metadata.annotations.as_ref()?;

@@ -11,7 +11,8 @@ use super::RequestContext;
 const ENDPOINT_BROKERS: i8 = 1;
 
 /// Describes the cluster as Metadata does: every registered broker a client of the request's
-/// listener can reach (with that listener's address and its rack) and the same controller id.
+/// listener can reach (with that listener's address and its rack) and the same controller id;
+/// from v2, when asked, the fenced ones too, marked (KIP-1073).
 pub(crate) async fn handle(
     ctx: RequestContext,
     request: DescribeClusterRequest,
@@ -31,14 +32,23 @@ pub(crate) async fn handle(
             )));
     }
     let image = ctx.broker.metadata.image();
+    let listener: &str = &ctx.client.listener;
+    let fenced = image
+        .fenced_brokers
+        .values()
+        .filter(|_| request.include_fenced_brokers)
+        .filter_map(|b| b.endpoint(listener).map(|(host, port)| (b, host, port)));
     let brokers = image
-        .reachable_brokers(&ctx.client.listener)
-        .map(|(b, host, port)| {
+        .reachable_brokers(listener)
+        .map(|b| (b, false))
+        .chain(fenced.map(|b| (b, true)))
+        .map(|((b, host, port), is_fenced)| {
             DescribeClusterBroker::default()
                 .with_broker_id(BrokerId(b.id))
                 .with_host(StrBytes::from_string(host.to_string()))
                 .with_port(port)
                 .with_rack(b.rack.clone().map(StrBytes::from_string))
+                .with_is_fenced(is_fenced)
         })
         .collect();
     response

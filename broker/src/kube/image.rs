@@ -38,27 +38,16 @@ pub struct Objects<'a> {
 /// topic is created or grown. Clients hashing keys, and coordinators hashing group and
 /// transactional ids, would otherwise pick partitions by a count about to change.
 pub fn build(objects: &Objects<'_>) -> ClusterImage {
-    let brokers: Vec<BrokerInfo> = objects
+    let (held, released): (Vec<_>, Vec<_>) = objects
         .leases
         .iter()
-        .filter_map(|lease| Registration::from_lease(objects.cluster, lease))
-        .map(|r| BrokerInfo {
-            id: r.id,
-            host: r.host,
-            port: r.port,
-            rack: r.rack,
-            incarnation: r.incarnation,
-            endpoints: r
-                .listeners
-                .into_iter()
-                .map(|e| crate::metadata::Endpoint {
-                    listener: e.name,
-                    host: e.host,
-                    port: e.port,
-                })
-                .collect(),
+        .filter_map(|lease| {
+            let registration = Registration::from_released_lease(objects.cluster, lease)?;
+            let held = Registration::from_lease(objects.cluster, lease).is_some();
+            Some((broker_info(registration), held))
         })
-        .collect();
+        .partition(|(_, held)| *held);
+    let brokers: Vec<BrokerInfo> = held.into_iter().map(|(b, _)| b).collect();
     // A live broker: clients send controller-bound requests there (any broker serves them).
     let controller = brokers.iter().map(|b| b.id).min().unwrap_or(NO_LEADER);
     let mut by_topic: BTreeMap<(&str, &str), BTreeMap<i32, &KafkaPartition>> = BTreeMap::new();
@@ -72,6 +61,7 @@ pub fn build(objects: &Objects<'_>) -> ClusterImage {
             .insert(p.spec.partition, p);
     }
     let mut image = ClusterImage::new(objects.cluster_id.to_string(), controller, brokers);
+    image.fenced_brokers = released.into_iter().map(|(b, _)| (b.id, b)).collect();
     for topic in objects.topics {
         if topic.metadata.deletion_timestamp.is_some() || topic.spec.cluster_ref != objects.cluster
         {
@@ -98,6 +88,26 @@ pub fn build(objects: &Objects<'_>) -> ClusterImage {
         }));
     }
     image
+}
+
+/// A registration as the image keeps it.
+fn broker_info(r: Registration) -> BrokerInfo {
+    BrokerInfo {
+        id: r.id,
+        host: r.host,
+        port: r.port,
+        rack: r.rack,
+        incarnation: r.incarnation,
+        endpoints: r
+            .listeners
+            .into_iter()
+            .map(|e| crate::metadata::Endpoint {
+                listener: e.name,
+                host: e.host,
+                port: e.port,
+            })
+            .collect(),
+    }
 }
 
 /// How many of a topic's `seen` partitions (0 onwards, objects this broker has) to show: the

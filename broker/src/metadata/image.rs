@@ -172,6 +172,9 @@ pub struct ClusterImage {
     pub controller_id: i32,
     /// Registered brokers by id.
     pub brokers: BTreeMap<i32, BrokerInfo>,
+    /// Registered but fenced brokers by id (a Lease released at a clean shutdown): left out
+    /// of Metadata, listed by DescribeCluster v2 when asked (KIP-1073).
+    pub fenced_brokers: BTreeMap<i32, BrokerInfo>,
     topics: BTreeMap<String, Arc<TopicImage>>,
     ids: HashMap<Uuid, String>,
 }
@@ -183,6 +186,7 @@ impl ClusterImage {
             cluster_id,
             controller_id,
             brokers: brokers.into_iter().map(|b| (b.id, b)).collect(),
+            fenced_brokers: BTreeMap::new(),
             topics: BTreeMap::new(),
             ids: HashMap::new(),
         }

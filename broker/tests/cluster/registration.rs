@@ -230,6 +230,39 @@ async fn describe_cluster_lists_every_registered_broker_as_metadata_does() {
         );
         assert_ne!(described.cluster_authorized_operations, i32::MIN);
     }
+
+    // A broker that shut down cleanly released its Lease: still registered, fenced (KIP-1073).
+    // DescribeCluster v2 lists it only when asked to, marked; Metadata never does.
+    let mut running = running;
+    running.remove(2).shutdown().await;
+    let described = |include: bool| {
+        let asked = addresses[0].clone();
+        async move {
+            let request = DescribeClusterRequest::default().with_include_fenced_brokers(include);
+            let response: DescribeClusterResponse =
+                crate::support::kafka_call(&asked, ApiKey::DescribeCluster, 2, &request).await;
+            let mut listed: Vec<(i32, bool)> = response
+                .brokers
+                .iter()
+                .map(|b| (b.broker_id.0, b.is_fenced))
+                .collect();
+            listed.sort();
+            listed
+        }
+    };
+    wait_until("broker 2 fenced", || async {
+        (described(false).await == [(0, false), (1, false)]).then_some(())
+    })
+    .await;
+    assert_eq!(described(true).await, [(0, false), (1, false), (2, true)]);
+    let metadata: MetadataResponse = crate::support::kafka_call(
+        &addresses[0],
+        ApiKey::Metadata,
+        12,
+        &MetadataRequest::default().with_topics(Some(Vec::new())),
+    )
+    .await;
+    assert_eq!(metadata.brokers.len(), 2);
 }
 
 /// A broker SIGKILLed keeps its Lease until it expires and the image keeps listing it: the
