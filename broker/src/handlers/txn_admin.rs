@@ -30,8 +30,10 @@ const STATES: [TxnState; 6] = [
 ];
 
 /// ListTransactions: the transactional ids this broker coordinates matching every filter
-/// given (states, producer ids, open for at least `duration_filter` ms);
-/// COORDINATOR_LOAD_IN_PROGRESS while a partition of them is loading, as Kafka answers.
+/// given (states, producer ids, open for at least `duration_filter` ms, v2: the whole id
+/// matching `transactional_id_pattern`, KIP-1152); COORDINATOR_LOAD_IN_PROGRESS while a
+/// partition of them is loading, and INVALID_REGULAR_EXPRESSION for a pattern that does not
+/// compile, as Kafka answers.
 pub(crate) async fn list(
     ctx: RequestContext,
     request: ListTransactionsRequest,
@@ -39,6 +41,13 @@ pub(crate) async fn list(
     if ctx.broker.txns.is_loading() {
         return request.refuse(ResponseError::CoordinatorLoadInProgress);
     }
+    let pattern = match id_pattern(request.transactional_id_pattern.as_deref()) {
+        Ok(pattern) => pattern,
+        Err(error) => {
+            tracing::info!(%error, "ListTransactions refused: invalid transactional id pattern");
+            return request.refuse(ResponseError::InvalidRegularExpression);
+        }
+    };
     let unknown: Vec<StrBytes> = request
         .state_filters
         .iter()
@@ -52,7 +61,7 @@ pub(crate) async fn list(
         .snapshot()
         .into_iter()
         .filter(|(id, _)| ctx.sees(Operation::Describe, ResourceType::TransactionalId, id))
-        .filter(|(_, txn)| {
+        .filter(|(id, txn)| {
             let state_ok = request.state_filters.is_empty()
                 || request
                     .state_filters
@@ -65,7 +74,8 @@ pub(crate) async fn list(
             let duration_ok = request.duration_filter < 0
                 || (txn.state == TxnState::Ongoing
                     && now.saturating_sub(txn.started_ms) >= request.duration_filter);
-            state_ok && producer_ok && duration_ok
+            let id_ok = pattern.as_ref().is_none_or(|p| p.is_match(id));
+            state_ok && producer_ok && duration_ok && id_ok
         })
         .map(|(id, txn)| {
             list_transactions_response::TransactionState::default()
@@ -77,6 +87,15 @@ pub(crate) async fn list(
     ListTransactionsResponse::default()
         .with_unknown_state_filters(unknown)
         .with_transaction_states(states)
+}
+
+/// The compiled ListTransactions v2 id filter: none when absent or empty; matching the whole
+/// id, as Java's `Matcher.matches` does.
+fn id_pattern(pattern: Option<&str>) -> Result<Option<regex::Regex>, regex::Error> {
+    match pattern {
+        None | Some("") => Ok(None),
+        Some(p) => regex::Regex::new(&format!("^(?:{p})$")).map(Some),
+    }
 }
 
 /// DescribeTransactions: state, timeout, producer and partitions of each id asked about;

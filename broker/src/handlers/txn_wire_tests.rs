@@ -439,6 +439,33 @@ async fn transactions_are_listed_and_described_at_every_version() {
         assert!(filtered.transaction_states.is_empty(), "v{v}");
         assert_eq!(filtered.unknown_state_filters, vec![s("Sleeping")]);
     }
+
+    // v2 filters by a pattern the whole id must match (KIP-1152); empty means no filter.
+    let by_pattern = |pattern: &str| {
+        let request =
+            ListTransactionsRequest::default().with_transactional_id_pattern(Some(s(pattern)));
+        let b = b.clone();
+        async move {
+            let r: ListTransactionsResponse = call(&b, ApiKey::ListTransactions, 2, &request).await;
+            let ids: Vec<String> = r
+                .transaction_states
+                .iter()
+                .map(|t| t.transactional_id.to_string())
+                .collect();
+            (r.error_code, ids)
+        }
+    };
+    assert_eq!(by_pattern("list.*").await, (0, vec!["listed".to_string()]));
+    assert_eq!(by_pattern("").await, (0, vec!["listed".to_string()]));
+    assert_eq!(
+        by_pattern("list").await,
+        (0, vec![]),
+        "the whole id must match"
+    );
+    assert_eq!(
+        by_pattern("list(").await,
+        (ResponseError::InvalidRegularExpression.code(), vec![])
+    );
     let described: DescribeTransactionsResponse = call(
         &b,
         ApiKey::DescribeTransactions,
