@@ -197,6 +197,7 @@ fn answer_reassignments(
         Option<&[BrokerId]>,
     ) -> Option<(ResponseError, String)>,
 ) -> AlterPartitionReassignmentsResponse {
+    let allow_replication_factor_change = request.allow_replication_factor_change;
     let responses = request
         .topics
         .into_iter()
@@ -220,7 +221,9 @@ fn answer_reassignments(
                 .with_partitions(partitions)
         })
         .collect();
-    AlterPartitionReassignmentsResponse::default().with_responses(responses)
+    AlterPartitionReassignmentsResponse::default()
+        .with_allow_replication_factor_change(allow_replication_factor_change)
+        .with_responses(responses)
 }
 
 impl Refuse for AlterPartitionReassignmentsRequest {

@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use futures::StreamExt;
+use kafka_protocol::error::ResponseError;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::watcher;
 use serde_json::{json, Value};
@@ -335,9 +336,8 @@ async fn reassignments_are_listed_cancelled_refused_and_grow_the_replication_fac
         .unwrap_or_else(|e| panic!("read stuck-0: {e}"));
     assert_eq!(unchanged.spec, back.spec);
 
-    // Replication factor 1 -> 3 on a topic with data, among the brokers that replicate.
-    let acks = produce(&bootstrap, "grow", 200, "g").await;
-    assert_eq!(count(&acks, "ack"), 200, "{acks:?}");
+    // v1 (KIP-860): a request that does not allow replication factor changes is refused one,
+    // and the answer says what was allowed.
     let grow = partitions
         .get("grow-0")
         .await
@@ -345,6 +345,19 @@ async fn reassignments_are_listed_cancelled_refused_and_grow_the_replication_fac
     let only = grow.spec.replicas[0];
     let mut three = vec![only];
     three.extend((0..3).filter(|b| *b != only));
+    assert_eq!(
+        reassign_v1(&bootstrap, "grow", &three, false).await,
+        (false, ResponseError::InvalidReplicationFactor.code())
+    );
+    let unchanged = partitions
+        .get("grow-0")
+        .await
+        .unwrap_or_else(|e| panic!("read grow-0: {e}"));
+    assert_eq!(unchanged.spec, grow.spec);
+
+    // Replication factor 1 -> 3 on a topic with data, among the brokers that replicate.
+    let acks = produce(&bootstrap, "grow", 200, "g").await;
+    assert_eq!(count(&acks, "ack"), 200, "{acks:?}");
     assert_eq!(reassign(&bootstrap, "grow", 0, Some(&three)).await, None);
     let grown = partition_where(&cluster, "grow-0", "the replication factor to grow", |p| {
         p.spec.replicas == three && !p.spec.is_reassigning()
@@ -361,6 +374,33 @@ async fn reassignments_are_listed_cancelled_refused_and_grow_the_replication_fac
     let read = read_values(&consume_all(&bootstrap, "grow", 200).await);
     assert_eq!(read.len(), 200);
     cluster.stop().await;
+}
+
+/// AlterPartitionReassignments v1 moving partition 0 of `topic` onto `replicas`: the answer's
+/// echo of `allow_replication_factor_change` and the partition's error code.
+async fn reassign_v1(bootstrap: &str, topic: &str, replicas: &[i32], allow: bool) -> (bool, i16) {
+    use kafka_protocol::messages::alter_partition_reassignments_request::{
+        ReassignablePartition, ReassignableTopic,
+    };
+    use kafka_protocol::messages::{
+        AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse, ApiKey, BrokerId,
+        TopicName,
+    };
+    let request = AlterPartitionReassignmentsRequest::default()
+        .with_timeout_ms(30_000)
+        .with_allow_replication_factor_change(allow)
+        .with_topics(vec![ReassignableTopic::default()
+            .with_name(TopicName(topic.to_string().into()))
+            .with_partitions(vec![ReassignablePartition::default()
+                .with_partition_index(0)
+                .with_replicas(Some(
+                    replicas.iter().map(|&b| BrokerId(b)).collect(),
+                ))])]);
+    let response: AlterPartitionReassignmentsResponse =
+        crate::support::kafka_call(bootstrap, ApiKey::AlterPartitionReassignments, 1, &request)
+            .await;
+    let code = response.responses[0].partitions[0].error_code;
+    (response.allow_replication_factor_change, code)
 }
 
 /// Writes `bytes` of 1 KB records to `topic` (an idempotent acks=all producer).
