@@ -409,12 +409,11 @@ async fn versions_the_codec_knows_but_we_do_not_serve_get_unsupported_version() 
         crate::test_support::partition(&b, "t", 0).with_log(|l| l.log_end_offset()),
         0
     );
-    let (_, max) = supported_range(ApiKey::Metadata).unwrap();
-    let request = MetadataRequest::default().with_topics(Some(vec![
-        metadata_request::MetadataRequestTopic::default().with_name(Some(topic("t"))),
-    ]));
-    let response: MetadataResponse = call(&b, ApiKey::Metadata, max + 1, &request).await;
-    assert_eq!(response.topics[0].error_code, unsupported);
+    // EndTxn v4-v5 are transactions v2's, which the codec knows and this broker does not serve.
+    let (_, max) = supported_range(ApiKey::EndTxn).unwrap();
+    let request = EndTxnRequest::default().with_transactional_id(TransactionalId(s("t")));
+    let response: EndTxnResponse = call(&b, ApiKey::EndTxn, max + 1, &request).await;
+    assert_eq!(response.error_code, unsupported);
 }
 
 #[tokio::test]
