@@ -42,6 +42,9 @@ use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
+use kafka_protocol::messages::offset_fetch_request::{
+    OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
+};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::*;
@@ -454,18 +457,48 @@ fn valid_frames() -> &'static [ValidFrame] {
                         .with_unknown_tagged_field(4, tagged.clone()),
                     version,
                 ),
-                ApiKey::OffsetCommit => body_of(
-                    &OffsetCommitRequest::default()
+                ApiKey::OffsetCommit => {
+                    let topic = if version >= 10 {
+                        OffsetCommitRequestTopic::default().with_topic_id(uuid::Uuid::from_u128(7))
+                    } else {
+                        OffsetCommitRequestTopic::default().with_name(TopicName(name("t")))
+                    };
+                    body_of(
+                        &OffsetCommitRequest::default()
+                            .with_group_id(GroupId(name("g")))
+                            .with_member_id(name("m"))
+                            .with_topics(vec![topic.with_partitions(vec![
+                                OffsetCommitRequestPartition::default()
+                                    .with_partition_index(1)
+                                    .with_committed_offset(5)
+                                    .with_committed_metadata(Some(name("meta"))),
+                            ])]),
+                        version,
+                    )
+                }
+                ApiKey::OffsetFetch if version < 8 => body_of(
+                    &OffsetFetchRequest::default()
                         .with_group_id(GroupId(name("g")))
-                        .with_member_id(name("m"))
-                        .with_topics(vec![OffsetCommitRequestTopic::default()
+                        .with_topics(Some(vec![OffsetFetchRequestTopic::default()
                             .with_name(TopicName(name("t")))
-                            .with_partitions(vec![OffsetCommitRequestPartition::default()
-                                .with_partition_index(1)
-                                .with_committed_offset(5)
-                                .with_committed_metadata(Some(name("meta")))])]),
+                            .with_partition_indexes(vec![0, 1])])),
                     version,
                 ),
+                ApiKey::OffsetFetch => {
+                    let topic = if version >= 10 {
+                        OffsetFetchRequestTopics::default().with_topic_id(uuid::Uuid::from_u128(7))
+                    } else {
+                        OffsetFetchRequestTopics::default().with_name(TopicName(name("t")))
+                    };
+                    body_of(
+                        &OffsetFetchRequest::default()
+                            .with_groups(vec![OffsetFetchRequestGroup::default()
+                                .with_group_id(GroupId(name("g")))
+                                .with_topics(Some(vec![topic.with_partition_indexes(vec![0, 1])]))])
+                            .with_unknown_tagged_field(2, tagged.clone()),
+                        version,
+                    )
+                }
                 ApiKey::JoinGroup => body_of(
                     &JoinGroupRequest::default()
                         .with_group_id(GroupId(name("g")))
@@ -1434,6 +1467,33 @@ fn regression_lengths_claiming_gigabytes_and_overlong_varints() {
         RecordBatchDecoder::decode(&mut Bytes::from(batch)).expect_err("an over-long varint")
     );
     assert!(error.contains("UnsignedVarInt"), "{error}");
+}
+
+/// OffsetCommit and OffsetFetch v10 read a topic id (16 bytes) where v9 read a name: a frame
+/// that ends inside the id is an error, and so is one whose partition count, read after it,
+/// claims more than the bytes left.
+#[test]
+fn regression_topic_ids_cut_short_or_followed_by_a_huge_count() {
+    enter();
+    // OffsetCommit v10: group "g", generation -1, member "", no instance id, one topic.
+    let mut commit = vec![0x02, b'g'];
+    commit.put_i32(-1);
+    commit.extend_from_slice(&[0x01, 0x00, 0x02]);
+    // OffsetFetch v10: one group "g", no member id, epoch -1, one topic.
+    let mut fetch = vec![0x02, 0x02, b'g', 0x00];
+    fetch.put_i32(-1);
+    fetch.push(0x02);
+    for (api, body) in [(ApiKey::OffsetCommit, commit), (ApiKey::OffsetFetch, fetch)] {
+        let mut cut = body.clone();
+        cut.extend_from_slice(&[7; 8]);
+        let error = malformed(api, 10, &cut);
+        assert!(error.contains("Not enough bytes"), "{api:?}: {error}");
+        let mut huge = body;
+        huge.extend_from_slice(&[7; 16]);
+        huge.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x07]);
+        let error = malformed(api, 10, &huge);
+        assert!(error.contains("CompactArray length"), "{api:?}: {error}");
+    }
 }
 
 /// `decode_request_header_from_buffer` on fewer bytes than an API key and version.
