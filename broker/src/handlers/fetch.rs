@@ -46,14 +46,11 @@ pub(super) fn wanted_topics(
         .into_iter()
         .map(|t| {
             let topic = if version >= 13 {
-                image
-                    .topic_by_id(&t.topic_id)
-                    .ok_or(ResponseError::UnknownTopicId)
-                    .and_then(|found| {
-                        allowed(&found.name)
-                            .then_some(found)
-                            .ok_or(ResponseError::TopicAuthorizationFailed)
-                    })
+                topic_lookup::by_id(&image, &t.topic_id).and_then(|found| {
+                    allowed(&found.name)
+                        .then_some(found)
+                        .ok_or(ResponseError::TopicAuthorizationFailed)
+                })
             } else if !allowed(&t.topic) {
                 Err(ResponseError::TopicAuthorizationFailed)
             } else {

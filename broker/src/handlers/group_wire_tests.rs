@@ -217,7 +217,16 @@ async fn group_life(b: &Arc<Broker>, v: i16) {
     let r: HeartbeatResponse = call(b, ApiKey::Heartbeat, v.min(4), &hb).await;
     assert_eq!(r.error_code, NONE);
 
-    for cv in 2..=9 {
+    // From OffsetCommit and OffsetFetch v10 topics are named by id (KIP-848).
+    let t_id = crate::test_support::topic(b, "t").unwrap().id;
+    let by = |version: i16, name: &str, id: uuid::Uuid| {
+        if version >= 10 {
+            (topic(""), id)
+        } else {
+            (topic(name), uuid::Uuid::nil())
+        }
+    };
+    for cv in 2..=10 {
         let mut p = offset_commit_request::OffsetCommitRequestPartition::default()
             .with_partition_index(0)
             .with_committed_offset(100 + i64::from(cv))
@@ -225,16 +234,20 @@ async fn group_life(b: &Arc<Broker>, v: i16) {
         if cv >= 6 {
             p.committed_leader_epoch = 4;
         }
+        let ((t_name, t_topic_id), (nope_name, nope_id)) =
+            (by(cv, "t", t_id), by(cv, "nope", uuid::Uuid::from_u128(7)));
         let mut commit = OffsetCommitRequest::default()
             .with_group_id(group(&id))
             .with_generation_id_or_member_epoch(1)
             .with_member_id(member.clone())
             .with_topics(vec![
                 offset_commit_request::OffsetCommitRequestTopic::default()
-                    .with_name(topic("t"))
+                    .with_name(t_name)
+                    .with_topic_id(t_topic_id)
                     .with_partitions(vec![p.clone()]),
                 offset_commit_request::OffsetCommitRequestTopic::default()
-                    .with_name(topic("nope"))
+                    .with_name(nope_name)
+                    .with_topic_id(nope_id)
                     .with_partitions(vec![p]),
             ]);
         if cv <= 4 {
@@ -242,20 +255,24 @@ async fn group_life(b: &Arc<Broker>, v: i16) {
         }
         let r: OffsetCommitResponse = call(b, ApiKey::OffsetCommit, cv, &commit).await;
         assert_eq!(r.topics[0].partitions[0].error_code, NONE, "commit v{cv}");
-        assert_eq!(
-            r.topics[1].partitions[0].error_code,
-            ResponseError::UnknownTopicOrPartition.code()
-        );
+        let unknown = if cv >= 10 {
+            ResponseError::UnknownTopicId
+        } else {
+            ResponseError::UnknownTopicOrPartition
+        };
+        assert_eq!(r.topics[1].partitions[0].error_code, unknown.code());
     }
 
-    for fv in 1..=9 {
+    for fv in 1..=10 {
         let (offset, epoch) = if fv >= 8 {
+            let (t_name, t_topic_id) = by(fv, "t", t_id);
             let req = OffsetFetchRequest::default().with_groups(vec![
                 offset_fetch_request::OffsetFetchRequestGroup::default()
                     .with_group_id(group(&id))
                     .with_topics(Some(vec![
                         offset_fetch_request::OffsetFetchRequestTopics::default()
-                            .with_name(topic("t"))
+                            .with_name(t_name)
+                            .with_topic_id(t_topic_id)
                             .with_partition_indexes(vec![0, 1]),
                     ])),
             ]);
@@ -276,7 +293,7 @@ async fn group_life(b: &Arc<Broker>, v: i16) {
             assert_eq!((p[1].committed_offset, p[1].error_code), (-1, NONE));
             (p[0].committed_offset, p[0].committed_leader_epoch)
         };
-        assert_eq!(offset, 109, "fetch v{fv}");
+        assert_eq!(offset, 110, "fetch v{fv}");
         if fv >= 5 {
             assert_eq!(epoch, 4);
         }
@@ -293,7 +310,7 @@ async fn group_life(b: &Arc<Broker>, v: i16) {
         assert_eq!(r.groups[0].members[0].client_host.as_str(), "/127.0.0.1");
         assert_eq!(r.groups[1].group_state.as_str(), "Dead");
         // KIP-1043: from v6 an unknown group is an error with a message, not a Dead group.
-        let unknown = (dv >= 6).then(|| "Group unknown not found.");
+        let unknown = (dv >= 6).then_some("Group unknown not found.");
         let code = if dv >= 6 {
             ResponseError::GroupIdNotFound.code()
         } else {

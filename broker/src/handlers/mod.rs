@@ -68,6 +68,8 @@ mod share_state;
 mod share_state_wire_tests;
 mod sync_group;
 mod telemetry;
+#[cfg(test)]
+mod topic_id_wire_tests;
 pub(crate) mod topic_lookup;
 mod txn;
 mod txn_admin;

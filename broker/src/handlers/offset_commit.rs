@@ -1,5 +1,7 @@
 //! OffsetCommit: offsets of existing partitions are committed by the group coordinator and
-//! answered once durable; unknown partitions get UNKNOWN_TOPIC_OR_PARTITION, as in Kafka.
+//! answered once durable; unknown partitions get UNKNOWN_TOPIC_OR_PARTITION, as in Kafka. From
+//! v10 topics are named by id (KIP-848), an id the cluster does not know answers
+//! UNKNOWN_TOPIC_ID, and the coordinator keeps offsets by name whichever version committed them.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_commit_response::{
@@ -22,21 +24,22 @@ pub(crate) async fn handle(
     if !ctx.may(Operation::Read, ResourceType::Group, &request.group_id) {
         return request.refuse(ResponseError::GroupAuthorizationFailed);
     }
+    let image = ctx.broker.metadata.image();
     // Where each requested partition's answer comes from: an error now, or a commit slot.
     let mut plan: Vec<Vec<Result<usize, ResponseError>>> = Vec::new();
     let mut offsets = Vec::new();
     for topic in &request.topics {
-        let readable = ctx.may(Operation::Read, ResourceType::Topic, &topic.name);
+        let name =
+            topic_lookup::request_topic_name(&image, version >= 10, &topic.name, &topic.topic_id)
+                .and_then(|name| ctx.check_topic(Operation::Read, &name).map(|()| name));
         let row = topic
             .partitions
             .iter()
             .map(|p| {
-                if !readable {
-                    return Err(ResponseError::TopicAuthorizationFailed);
-                }
-                topic_lookup::exists(&ctx.broker, &topic.name, p.partition_index)?;
+                let name = name.as_ref().map_err(|e| *e)?;
+                topic_lookup::exists(&ctx.broker, name, p.partition_index)?;
                 offsets.push(CommitOffset {
-                    topic: topic.name.to_string(),
+                    topic: name.to_string(),
                     partition: p.partition_index,
                     offset: p.committed_offset,
                     leader_epoch: if version >= 6 {
@@ -86,6 +89,7 @@ pub(crate) async fn handle(
                 .collect();
             OffsetCommitResponseTopic::default()
                 .with_name(topic.name)
+                .with_topic_id(topic.topic_id)
                 .with_partitions(partitions)
         })
         .collect();
@@ -101,6 +105,7 @@ impl Refuse for OffsetCommitRequest {
                 .map(|t| {
                     OffsetCommitResponseTopic::default()
                         .with_name(t.name)
+                        .with_topic_id(t.topic_id)
                         .with_partitions(
                             t.partitions
                                 .iter()

@@ -1,20 +1,29 @@
 //! OffsetFetch: committed offsets of one group (v1-v7) or several (v8+); partitions without
 //! a commit report offset -1. With `require_stable` (KIP-447), partitions whose offsets an open
-//! transaction is about to commit answer UNSTABLE_OFFSET_COMMIT, which clients retry.
+//! transaction is about to commit answer UNSTABLE_OFFSET_COMMIT, which clients retry. From v10
+//! topics are named by id (KIP-848) in the request and the response; an id the cluster does not
+//! know answers UNKNOWN_TOPIC_ID, as Kafka's coordinator does.
+
+use std::collections::HashMap;
 
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::offset_fetch_request::{
+    OffsetFetchRequestGroup, OffsetFetchRequestTopics,
+};
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
 };
 use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
+use uuid::Uuid;
 
 use super::refuse::Refuse;
-use super::RequestContext;
+use super::{topic_lookup, RequestContext};
 use crate::acl::{Operation, ResourceType};
 use crate::group::coordinator::{FetchedTopic, MemberEpoch};
 use crate::group::records::OffsetValue;
+use crate::metadata::ClusterImage;
 
 /// One partition's answer, whichever response shape carries it.
 struct Answer {
@@ -33,36 +42,7 @@ pub(crate) async fn handle(
         let groups = request
             .groups
             .into_iter()
-            .map(|g| {
-                let topics = g.topics.map(|ts| {
-                    ts.into_iter()
-                        .map(|t| (t.name.to_string(), t.partition_indexes))
-                        .collect()
-                });
-                let member_id = g.member_id.as_deref().unwrap_or("");
-                let member = (version >= 9 && (g.member_id.is_some() || g.member_epoch != -1))
-                    .then_some(MemberEpoch {
-                        member_id,
-                        epoch: g.member_epoch,
-                    });
-                let (error, topics) =
-                    fetch(&ctx, &g.group_id, topics, request.require_stable, member);
-                OffsetFetchResponseGroup::default()
-                    .with_group_id(g.group_id)
-                    .with_error_code(error.map_or(0, |e| e.code()))
-                    .with_topics(
-                        topics
-                            .into_iter()
-                            .map(|(name, answers)| {
-                                OffsetFetchResponseTopics::default()
-                                    .with_name(TopicName(StrBytes::from_string(name)))
-                                    .with_partitions(
-                                        answers.into_iter().map(partitions_v8).collect(),
-                                    )
-                            })
-                            .collect(),
-                    )
-            })
+            .map(|g| group(&ctx, g, request.require_stable))
             .collect();
         return OffsetFetchResponse::default().with_groups(groups);
     }
@@ -107,6 +87,101 @@ pub(crate) async fn handle(
 }
 
 type Answers = Vec<(String, Vec<Answer>)>;
+
+/// One group's answer in the multi-group form (v8+).
+fn group(
+    ctx: &RequestContext,
+    g: OffsetFetchRequestGroup,
+    require_stable: bool,
+) -> OffsetFetchResponseGroup {
+    let version = ctx.version();
+    let image = ctx.broker.metadata.image();
+    let requested = g.topics.map(|ts| Requested::of(&image, version >= 10, ts));
+    let member_id = g.member_id.as_deref().unwrap_or("");
+    let member =
+        (version >= 9 && (g.member_id.is_some() || g.member_epoch != -1)).then_some(MemberEpoch {
+            member_id,
+            epoch: g.member_epoch,
+        });
+    let named = requested.as_ref().map(|r| r.named.clone());
+    let (error, answers) = fetch(ctx, &g.group_id, named, require_stable, member);
+    let asked_id = |name: &str| requested.as_ref().and_then(|r| r.ids.get(name).copied());
+    let mut topics: Vec<OffsetFetchResponseTopics> = answers
+        .into_iter()
+        .filter_map(|(name, answers)| {
+            let id = asked_id(&name).or_else(|| image.topic(&name).map(|t| t.id));
+            // From v10 a topic is only named by its id: one the cluster no longer has (the
+            // offsets of a deleted topic, in a fetch of all topics) is left out, as in Kafka.
+            if version >= 10 && id.is_none() {
+                return None;
+            }
+            Some(
+                OffsetFetchResponseTopics::default()
+                    .with_name(TopicName(StrBytes::from_string(name)))
+                    .with_topic_id(id.unwrap_or_default())
+                    .with_partitions(answers.into_iter().map(partitions_v8).collect()),
+            )
+        })
+        .collect();
+    let unknown = requested.map(|r| r.unknown).unwrap_or_default();
+    topics.extend(unknown.into_iter().map(|(id, partitions, error)| {
+        OffsetFetchResponseTopics::default()
+            .with_topic_id(id)
+            .with_partitions(
+                partitions
+                    .into_iter()
+                    .map(|partition| {
+                        partitions_v8(Answer {
+                            partition,
+                            value: None,
+                            error: Some(error),
+                        })
+                    })
+                    .collect(),
+            )
+    }));
+    OffsetFetchResponseGroup::default()
+        .with_group_id(g.group_id)
+        .with_error_code(error.map_or(0, |e| e.code()))
+        .with_topics(topics)
+}
+
+/// The topics one group's request names (v8+), by name.
+struct Requested {
+    /// The topics the cluster knows, with the partitions asked.
+    named: Vec<(String, Vec<i32>)>,
+    /// The id each was asked by (v10+), echoed in the response.
+    ids: HashMap<String, Uuid>,
+    /// Topics named by an id the cluster does not know, with their partitions and error.
+    unknown: Vec<(Uuid, Vec<i32>, ResponseError)>,
+}
+
+impl Requested {
+    /// Names `topics`, asked by id when `by_id` (v10+).
+    fn of(image: &ClusterImage, by_id: bool, topics: Vec<OffsetFetchRequestTopics>) -> Requested {
+        let mut requested = Requested {
+            named: Vec::with_capacity(topics.len()),
+            ids: HashMap::new(),
+            unknown: Vec::new(),
+        };
+        for t in topics {
+            match topic_lookup::request_topic_name(image, by_id, &t.name, &t.topic_id) {
+                Ok(name) => {
+                    if by_id {
+                        requested.ids.insert(name.to_string(), t.topic_id);
+                    }
+                    requested
+                        .named
+                        .push((name.to_string(), t.partition_indexes));
+                }
+                Err(error) => requested
+                    .unknown
+                    .push((t.topic_id, t.partition_indexes, error)),
+            }
+        }
+        requested
+    }
+}
 
 /// Offsets of one group; on a group-level error, the requested partitions with no offset.
 /// `member` is the consumer group member asking (OffsetFetch v9), whose epoch is checked.

@@ -6,10 +6,38 @@
 use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::TopicName;
+use kafka_protocol::protocol::StrBytes;
+use uuid::Uuid;
 
 use crate::broker::Broker;
-use crate::metadata::BrokerInfo;
+use crate::metadata::{BrokerInfo, ClusterImage, TopicImage};
 use crate::partition::Partition;
+
+/// The topic with id `id`, UNKNOWN_TOPIC_ID when the cluster has none: how every request that
+/// names topics by id (KIP-516) finds them, before anything is checked by name.
+pub(crate) fn by_id<'a>(
+    image: &'a ClusterImage,
+    id: &Uuid,
+) -> Result<&'a Arc<TopicImage>, ResponseError> {
+    image.topic_by_id(id).ok_or(ResponseError::UnknownTopicId)
+}
+
+/// The name of a request's topic: `name` as sent, or when the request's version names topics
+/// by id (`by_id`: Produce v13+, OffsetCommit and OffsetFetch v10+) the name of topic `id`.
+/// ACLs, quotas and the coordinators then go by that name, whichever way the client named it.
+pub(crate) fn request_topic_name(
+    image: &ClusterImage,
+    by_id: bool,
+    name: &TopicName,
+    id: &Uuid,
+) -> Result<TopicName, ResponseError> {
+    if !by_id {
+        return Ok(name.clone());
+    }
+    let found = self::by_id(image, id)?;
+    Ok(TopicName(StrBytes::from_string(found.name.clone())))
+}
 
 /// Whether the cluster has partition `index` of `topic` (UNKNOWN_TOPIC_OR_PARTITION if not),
 /// wherever it is led.
