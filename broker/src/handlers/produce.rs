@@ -52,24 +52,61 @@ pub(crate) enum Produce {
 /// mode, transactional batches whose producer's transaction the partition has not seen yet
 /// are first verified with the producer's transaction coordinator ([`txn_verify`], KIP-890);
 /// the appends then happen once that answer is in ([`Produce::Verifying`]).
-pub(crate) fn handle(ctx: RequestContext, request: ProduceRequest) -> Produce {
+pub(crate) fn handle(ctx: RequestContext, mut request: ProduceRequest) -> Produce {
+    let unknown_topics = name_topics(&ctx, &mut request.topic_data);
     let txn_denied = request
         .transactional_id
         .as_deref()
         .is_some_and(|id| !ctx.may(Operation::Write, ResourceType::TransactionalId, id));
+    let refusals = Refusals {
+        txn_denied,
+        unknown_topics,
+    };
     let verification = if txn_denied {
         None
     } else {
         txn_verify::start(&ctx.broker, &request)
     };
     match verification {
-        None => Produce::Appended(append(ctx, request, txn_denied, Verdicts::new()).boxed()),
+        None => Produce::Appended(append(ctx, request, refusals, Verdicts::new()).boxed()),
         Some(pending) => Produce::Verifying(
             pending
-                .map(move |verdicts| append(ctx, request, txn_denied, verdicts).boxed())
+                .map(move |verdicts| append(ctx, request, refusals, verdicts).boxed())
                 .boxed(),
         ),
     }
+}
+
+/// Names the topics of a Produce v13+ request, which carries topic ids only (KIP-516), so that
+/// everything after (verification, ACLs, the append, leader hints, metrics) goes by name as for
+/// earlier versions. Returns, by topic position, the refusal of a topic whose id the cluster
+/// does not know (UNKNOWN_TOPIC_ID; its name stays empty).
+fn name_topics(
+    ctx: &RequestContext,
+    topics: &mut [TopicProduceData],
+) -> Vec<Option<ResponseError>> {
+    let by_id = ctx.version() >= 13;
+    let image = ctx.broker.metadata.image();
+    topics
+        .iter_mut()
+        .map(|topic| {
+            match topic_lookup::request_topic_name(&image, by_id, &topic.name, &topic.topic_id) {
+                Ok(name) => {
+                    topic.name = name;
+                    None
+                }
+                Err(error) => Some(error),
+            }
+        })
+        .collect()
+}
+
+/// What refuses parts of a request before anything is appended.
+struct Refusals {
+    /// The client may not write the request's transactional id: every partition is refused.
+    txn_denied: bool,
+    /// By topic position, why a topic is refused whole (a topic id the cluster does not know).
+    unknown_topics: Vec<Option<ResponseError>>,
 }
 
 /// Where a partition's answer sits in the response: (topic, partition) positions.
@@ -83,13 +120,12 @@ struct Write {
     records: Option<Bytes>,
 }
 
-/// Appends every partition's batches now, transactional ones as `verdicts` allow (none when
-/// the client may not write its transactional id, `txn_denied`), and returns the future of the
-/// response.
+/// Appends every partition's batches now, transactional ones as `verdicts` allow, all but
+/// those `refusals` refuses, and returns the future of the response.
 fn append(
     ctx: RequestContext,
     request: ProduceRequest,
-    txn_denied: bool,
+    refusals: Refusals,
     verdicts: Verdicts,
 ) -> impl Future<Output = Option<ProduceResponse>> + Send + 'static {
     let broker = ctx.broker.clone();
@@ -103,7 +139,7 @@ fn append(
         has_transactional_id: request.transactional_id.is_some(),
         verdicts: &verdicts,
     };
-    let (mut responses, writes) = admit(&ctx, request.topic_data, txn_denied, acks.is_some());
+    let (mut responses, writes) = admit(&ctx, request.topic_data, &refusals, acks.is_some());
     let results = match acks {
         Some(acks) => {
             let origin = Origin::Client { acks, txn: &txns };
@@ -144,24 +180,26 @@ fn request_bytes(request: &ProduceRequest) -> usize {
         .sum()
 }
 
-/// The response's skeleton, the request-level refusals answered in it (acks Kafka does not
-/// know, a transactional id or topic the client may not write), and the partitions left to
-/// append.
+/// The response's skeleton, the request-level refusals answered in it (a topic id the cluster
+/// does not know, acks Kafka does not know, a transactional id or topic the client may not
+/// write), and the partitions left to append. The response echoes each topic's id (v13+).
 fn admit(
     ctx: &RequestContext,
     topics: Vec<TopicProduceData>,
-    txn_denied: bool,
+    refusals: &Refusals,
     valid_acks: bool,
 ) -> (Vec<TopicProduceResponse>, Vec<Write>) {
     let mut responses = Vec::with_capacity(topics.len());
     let mut writes = Vec::new();
     for (topic_slot, topic) in topics.into_iter().enumerate() {
-        let denied = denial(ctx, &topic.name, txn_denied);
-        let refusal = if valid_acks {
-            denied
-        } else {
-            Some(ResponseError::InvalidRequiredAcks)
-        };
+        let unknown = refusals.unknown_topics.get(topic_slot).copied().flatten();
+        let refusal = unknown.or_else(|| {
+            if valid_acks {
+                denial(ctx, &topic.name, refusals.txn_denied)
+            } else {
+                Some(ResponseError::InvalidRequiredAcks)
+            }
+        });
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
         for (partition_slot, data) in topic.partition_data.into_iter().enumerate() {
             let response = PartitionProduceResponse::default()
@@ -529,54 +567,60 @@ fn record_errors(error: &AppendError) -> Vec<BatchIndexAndErrorMessage> {
 
 #[cfg(test)]
 mod tests {
-    use kafka_protocol::messages::{produce_request, ApiKey};
-
-    use super::super::group_wire_tests::{broker, call, topic};
-    use super::super::wire_tests::plain_batch;
+    use super::super::group_wire_tests::broker;
+    use super::super::topic_id_wire_tests::{produce_at, produce_request};
     use super::*;
     use crate::partition::Role;
 
-    /// The error code of partition `index` of `t` answering a Produce v9 with `acks`.
-    async fn produce(broker: &std::sync::Arc<Broker>, acks: i16, index: i32) -> i16 {
-        let request = ProduceRequest::default()
-            .with_acks(acks)
-            .with_timeout_ms(5_000)
-            .with_topic_data(vec![produce_request::TopicProduceData::default()
-                .with_name(topic("t"))
-                .with_partition_data(vec![
-                    produce_request::PartitionProduceData::default()
-                        .with_index(index)
-                        .with_records(Some(plain_batch())),
-                ])]);
-        let response: ProduceResponse = call(broker, ApiKey::Produce, 9, &request).await;
+    /// The error code of partition `index` of `t` answering a Produce at `version` (by topic
+    /// id from v13) with `acks`.
+    async fn produce(b: &std::sync::Arc<Broker>, version: i16, acks: i16, index: i32) -> i16 {
+        let id = crate::test_support::topic(b, "t").expect("topic t").id;
+        let mut request = produce_request(version, "t", id, index, 1);
+        request.acks = acks;
+        let response = produce_at(b, version, &request).await;
         response.responses[0].partition_responses[0].error_code
     }
 
+    /// A topic named by id (v13) meets the same append path as one named by name (v9).
     #[tokio::test]
     async fn the_append_paths_refusals_reach_the_client_as_kafkas_codes() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let b = broker(dir.path()).await;
-        let configs = [("min.insync.replicas".to_string(), "2".to_string())].into();
-        crate::test_support::set_configs(&b, "t", configs);
-        assert_eq!(
-            produce(&b, -1, 0).await,
-            ResponseError::NotEnoughReplicas.code(),
-            "acks=all with one in-sync replica of two required"
-        );
-        assert_eq!(produce(&b, 1, 0).await, 0, "acks=1 takes the short ISR");
-        let follower = Role::Follower {
-            leader: 2,
-            epoch: 1,
-        };
-        crate::test_support::partition(&b, "t", 1).set_role(follower);
-        assert_eq!(
-            produce(&b, 1, 1).await,
-            ResponseError::NotLeaderOrFollower.code()
-        );
-        assert_eq!(
-            produce(&b, 1, 7).await,
-            ResponseError::UnknownTopicOrPartition.code()
-        );
+        for v in [9, 13] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let b = broker(dir.path()).await;
+            let configs = [("min.insync.replicas".to_string(), "2".to_string())].into();
+            crate::test_support::set_configs(&b, "t", configs);
+            assert_eq!(
+                produce(&b, v, -1, 0).await,
+                ResponseError::NotEnoughReplicas.code(),
+                "v{v}: acks=all with one in-sync replica of two required"
+            );
+            assert_eq!(
+                produce(&b, v, 1, 0).await,
+                0,
+                "v{v}: acks=1 takes the short ISR"
+            );
+            let follower = Role::Follower {
+                leader: 2,
+                epoch: 1,
+            };
+            crate::test_support::partition(&b, "t", 1).set_role(follower);
+            assert_eq!(
+                produce(&b, v, 1, 1).await,
+                ResponseError::NotLeaderOrFollower.code(),
+                "v{v}"
+            );
+            assert_eq!(
+                produce(&b, v, 1, 7).await,
+                ResponseError::UnknownTopicOrPartition.code(),
+                "v{v}"
+            );
+            assert_eq!(
+                produce(&b, v, 5, 0).await,
+                ResponseError::InvalidRequiredAcks.code(),
+                "v{v}"
+            );
+        }
     }
 
     #[test]

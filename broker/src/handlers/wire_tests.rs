@@ -7,6 +7,7 @@ use kafka_protocol::messages::*;
 use kafka_protocol::records::Compression;
 
 use super::group_wire_tests::{broker, call, s, topic};
+use super::topic_id_wire_tests::produce_topic;
 use crate::protocol::supported_range;
 use crate::storage::test_util::{encode, record};
 
@@ -41,17 +42,16 @@ async fn a_compacted_topic_refuses_keyless_records_and_names_them() {
     let configs = [("cleanup.policy".to_string(), "compact".to_string())].into();
     crate::test_support::set_configs(&b, "t", configs);
     let keys = [Some("a".to_string()), None, Some("c".to_string()), None];
+    let topic_id = crate::test_support::topic(&b, "t").unwrap().id;
     for v in versions(ApiKey::Produce) {
         let request = ProduceRequest::default()
             .with_acks(-1)
             .with_timeout_ms(5_000)
-            .with_topic_data(vec![produce_request::TopicProduceData::default()
-                .with_name(topic("t"))
-                .with_partition_data(vec![
-                    produce_request::PartitionProduceData::default()
-                        .with_index(0)
-                        .with_records(Some(keyed_batch(&keys))),
-                ])]);
+            .with_topic_data(vec![produce_topic(v, "t", topic_id).with_partition_data(
+                vec![produce_request::PartitionProduceData::default()
+                    .with_index(0)
+                    .with_records(Some(keyed_batch(&keys)))],
+            )]);
         let response: ProduceResponse = call(&b, ApiKey::Produce, v, &request).await;
         let p = &response.responses[0].partition_responses[0];
         assert_eq!(p.error_code, 87, "Produce v{v}: INVALID_RECORD");
@@ -89,13 +89,11 @@ async fn produce_fetch_and_offsets_at_every_version() {
         let request = ProduceRequest::default()
             .with_acks(-1)
             .with_timeout_ms(5_000)
-            .with_topic_data(vec![produce_request::TopicProduceData::default()
-                .with_name(topic("t"))
-                .with_partition_data(vec![
-                    produce_request::PartitionProduceData::default()
-                        .with_index(0)
-                        .with_records(Some(batch(2))),
-                ])]);
+            .with_topic_data(vec![produce_topic(v, "t", topic_id).with_partition_data(
+                vec![produce_request::PartitionProduceData::default()
+                    .with_index(0)
+                    .with_records(Some(batch(2)))],
+            )]);
         let response: ProduceResponse = call(&b, ApiKey::Produce, v, &request).await;
         let p = &response.responses[0].partition_responses[0];
         assert_eq!(
