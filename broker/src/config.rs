@@ -333,6 +333,10 @@ fn tiered_settings(
         fetch_max_wait: flags
             .remote_fetch_max_wait_ms
             .map_or(defaults.fetch_max_wait, std::time::Duration::from_millis),
+        list_offsets_timeout: flags.remote_list_offsets_request_timeout_ms.map_or(
+            defaults.list_offsets_timeout,
+            std::time::Duration::from_millis,
+        ),
         ..defaults
     };
     settings

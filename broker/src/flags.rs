@@ -310,6 +310,11 @@ pub struct Flags {
     /// KAFKA_STORAGE_ERROR, which clients retry, while the read goes on into the cache.
     #[arg(long, env = "TRIBUTARY_REMOTE_FETCH_MAX_WAIT_MS")]
     pub remote_fetch_max_wait_ms: Option<u64>,
+    /// Longest a ListOffsets by timestamp on a tiered topic waits for the bucket when the
+    /// request names no timeout (ListOffsets below v10, or `timeout_ms` 0), in milliseconds
+    /// (Kafka's remote.list.offsets.request.timeout.ms; default 30000).
+    #[arg(long, env = "TRIBUTARY_REMOTE_LIST_OFFSETS_REQUEST_TIMEOUT_MS")]
+    pub remote_list_offsets_request_timeout_ms: Option<u64>,
     /// group.share.enable: serve share groups (KIP-932; Kafka 4.0's switch, on by default as
     /// share groups are on a new Kafka 4.2 cluster); `false` serves and advertises none of
     /// their APIs.
@@ -456,6 +461,7 @@ impl Flags {
             remote_log_manager_task_interval_ms,
             remote_fetch_cache_bytes,
             remote_fetch_max_wait_ms,
+            remote_list_offsets_request_timeout_ms,
             group_share_enable,
             group_share_record_lock_duration_ms,
             group_share_min_record_lock_duration_ms,

@@ -133,6 +133,9 @@ impl Parsed {
             }
             "remote.fetch.cache.bytes" => f.remote_fetch_cache_bytes = Some(v.narrow()?),
             "remote.fetch.max.wait.ms" => f.remote_fetch_max_wait_ms = Some(v.narrow()?),
+            "remote.list.offsets.request.timeout.ms" => {
+                f.remote_list_offsets_request_timeout_ms = Some(v.narrow()?);
+            }
             "message.max.bytes" => f.message_max_bytes = Some(v.narrow()?),
             "max.uncompressed.batch.bytes" => f.max_uncompressed_batch_bytes = Some(v.narrow()?),
             "max.broker.partitions" => f.max_broker_partitions = Some(v.narrow()?),
@@ -261,7 +264,8 @@ mod tests {
                     remote.storage.endpoint=http://minio:9000\nremote.storage.region=eu-west-1\n\
                     remote.storage.path.style=false\nremote.storage.access.key.id=id\n\
                     remote.storage.secret.access.key=secret\nremote.fetch.cache.bytes=1024\n\
-                    remote.log.manager.task.interval.ms=500\nremote.fetch.max.wait.ms=750\n";
+                    remote.log.manager.task.interval.ms=500\nremote.fetch.max.wait.ms=750\n\
+                    remote.list.offsets.request.timeout.ms=2000\n";
         let flags = parse(text, |_: &str| None).unwrap();
         assert_eq!(flags.remote_log_storage_system_enable, Some(true));
         assert_eq!(flags.remote_storage_url.as_deref(), Some("s3://b/p"));
@@ -279,6 +283,7 @@ mod tests {
         assert_eq!(flags.remote_fetch_cache_bytes, Some(1024));
         assert_eq!(flags.remote_log_manager_task_interval_ms, Some(500));
         assert_eq!(flags.remote_fetch_max_wait_ms, Some(750));
+        assert_eq!(flags.remote_list_offsets_request_timeout_ms, Some(2000));
     }
 
     #[test]

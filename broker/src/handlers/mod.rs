@@ -40,6 +40,8 @@ mod leadership;
 mod leave_group;
 mod list_groups;
 mod list_offsets;
+#[cfg(test)]
+mod list_offsets_wire_tests;
 mod log_dirs;
 mod metadata;
 mod offset_commit;

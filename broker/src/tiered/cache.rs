@@ -13,11 +13,14 @@ use parking_lot::Mutex;
 use uuid::Uuid;
 
 /// What a cached piece is: the segment id and which piece of it (a chunk number, or
-/// [`INDEX_PIECE`] for its offset index).
+/// [`INDEX_PIECE`] and [`TIME_INDEX_PIECE`] for its indexes).
 pub type PieceKey = (Uuid, u64);
 
 /// The piece number of a segment's offset index.
 pub const INDEX_PIECE: u64 = u64::MAX;
+
+/// The piece number of a segment's time index (ListOffsets by timestamp).
+pub const TIME_INDEX_PIECE: u64 = u64::MAX - 1;
 
 /// Pieces of remote objects, at most `capacity` bytes in all.
 #[derive(Debug)]

@@ -14,7 +14,8 @@
 //!   [`credentials`]: S3 keys from a mounted Secret, re-read when it is rotated;
 //! - [`upload`]: one leader's pass over a partition; [`read`] and [`cache`]: remote fetches,
 //!   bounded in time, their downloads going on in [`downloads`];
-//! - [`snapshots`]: producer snapshots per segment; [`orphans`]: objects no manifest names.
+//! - [`snapshots`]: producer snapshots per segment; [`orphans`]: objects no manifest names;
+//! - [`timestamps`]: ListOffsets by timestamp over the remote log.
 //!
 //! Between replicas: only the leader writes the manifest, once per term read afresh from the
 //! bucket and written conditionally ([`store::RemoteStorage::write_manifest_over`]), so a
@@ -35,12 +36,15 @@ pub mod read;
 pub mod settings;
 pub mod snapshots;
 pub mod store;
+pub mod timestamps;
 mod upload;
 
 #[cfg(test)]
 mod cluster_tests;
 #[cfg(test)]
 mod fault_tests;
+#[cfg(test)]
+mod list_offsets_tests;
 #[cfg(test)]
 mod log_dirs_tests;
 #[cfg(test)]
@@ -58,7 +62,7 @@ pub use error::TieredError;
 pub use manifest::Manifest;
 pub use settings::RemoteStorageSettings;
 
-use cache::{SegmentCache, INDEX_PIECE};
+use cache::{SegmentCache, INDEX_PIECE, TIME_INDEX_PIECE};
 use metrics::TieredMetrics;
 use store::{ManifestBase, PartitionPath, RemoteStorage, EPOCHS, LOG};
 
@@ -634,8 +638,8 @@ impl TieredStorage {
 }
 
 /// Piece `piece` of `segment`'s objects from the bucket: a `chunk`-byte chunk of its `.log`
-/// (checked to be as long as the manifest says), or its offset index ([`INDEX_PIECE`]; empty
-/// if it has none).
+/// (checked to be as long as the manifest says), or its offset or time index ([`INDEX_PIECE`],
+/// [`TIME_INDEX_PIECE`]; empty if it has none).
 async fn download_piece(
     remote: RemoteStorage,
     at: PartitionPath,
@@ -643,8 +647,13 @@ async fn download_piece(
     piece: u64,
     chunk: u64,
 ) -> Result<Bytes, TieredError> {
-    if piece == INDEX_PIECE {
-        let path = at.segment(segment.base_offset, segment.id, store::INDEX);
+    let index = match piece {
+        INDEX_PIECE => Some(store::INDEX),
+        TIME_INDEX_PIECE => Some(store::TIME_INDEX),
+        _ => None,
+    };
+    if let Some(suffix) = index {
+        let path = at.segment(segment.base_offset, segment.id, suffix);
         return Ok(remote.get_optional(&path).await?.unwrap_or_default());
     }
     let path = at.segment(segment.base_offset, segment.id, LOG);

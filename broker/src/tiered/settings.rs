@@ -44,6 +44,10 @@ pub struct RemoteStorageSettings {
     /// partition is answered with a retriable error while the read goes on into the cache,
     /// rather than the fetch outlasting the client's request timeout.
     pub fetch_max_wait: Duration,
+    /// Longest a ListOffsets by timestamp waits for the bucket when the request sets no
+    /// `timeout_ms` (below v10, or 0; Kafka's `remote.list.offsets.request.timeout.ms`): past
+    /// it the partition is answered REQUEST_TIMED_OUT.
+    pub list_offsets_timeout: Duration,
 }
 
 impl Default for RemoteStorageSettings {
@@ -61,6 +65,7 @@ impl Default for RemoteStorageSettings {
             request_timeout: Duration::from_secs(30),
             read_ahead_bytes: 1 << 20,
             fetch_max_wait: Duration::from_millis(500),
+            list_offsets_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -82,6 +87,11 @@ impl RemoteStorageSettings {
         {
             return Err(TieredError::Settings(
                 "set either the access keys or a credentials directory, not both".to_owned(),
+            ));
+        }
+        if self.list_offsets_timeout.is_zero() {
+            return Err(TieredError::Settings(
+                "remote.list.offsets.request.timeout.ms must be at least 1".to_owned(),
             ));
         }
         if let (Some(dir), Target::Local { .. }) = (&self.credentials_dir, target) {

@@ -1,0 +1,73 @@
+//! ListOffsets v10 and v11 through `dispatch` on a topic without tiered storage: v10's
+//! `timeout_ms` is accepted, -6 (KIP-1023) is none there and needs v11, and a timestamp a
+//! version cannot ask for is UNSUPPORTED_VERSION, as Kafka answers.
+
+use kafka_protocol::messages::*;
+
+use super::group_wire_tests::{broker, call, topic};
+use super::wire_tests::batch;
+
+const UNSUPPORTED_VERSION: i16 = 35;
+
+/// ListOffsets of `t`'s partition 0 at `timestamp`, version `version`:
+/// (error code, offset, leader epoch).
+async fn list(
+    b: &std::sync::Arc<crate::broker::Broker>,
+    version: i16,
+    timestamp: i64,
+    timeout_ms: i32,
+) -> (i16, i64, i32) {
+    let request = ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_timeout_ms(timeout_ms)
+        .with_topics(vec![list_offsets_request::ListOffsetsTopic::default()
+            .with_name(topic("t"))
+            .with_partitions(vec![
+                list_offsets_request::ListOffsetsPartition::default()
+                    .with_partition_index(0)
+                    .with_timestamp(timestamp),
+            ])]);
+    let response: ListOffsetsResponse = call(b, ApiKey::ListOffsets, version, &request).await;
+    let p = &response.topics[0].partitions[0];
+    (p.error_code, p.offset, p.leader_epoch)
+}
+
+#[tokio::test]
+async fn v10_takes_a_timeout_and_v11_the_earliest_pending_upload_which_an_untiered_topic_has_not(
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path()).await;
+    let request = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(5_000)
+        .with_topic_data(vec![produce_request::TopicProduceData::default()
+            .with_name(topic("t"))
+            .with_partition_data(vec![produce_request::PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(batch(4)))])]);
+    let response: ProduceResponse = call(&b, ApiKey::Produce, 9, &request).await;
+    assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
+
+    // v10 with and without a timeout: the same answers.
+    for timeout_ms in [0, 1, 30_000] {
+        assert_eq!(list(&b, 10, -2, timeout_ms).await, (0, 0, 0));
+        assert_eq!(list(&b, 10, -1, timeout_ms).await, (0, 4, 0));
+        assert_eq!(list(&b, 10, 1_002, timeout_ms).await.1, 2);
+    }
+    // -6 without tiered storage: none (offset and epoch -1, no error), as Kafka's UnifiedLog.
+    assert_eq!(list(&b, 11, -6, 0).await, (0, -1, -1));
+    assert_eq!(list(&b, 11, -5, 0).await, (0, -1, -1));
+    // Each special timestamp from its version on; unknown ones never.
+    for (version, timestamp) in [(10, -6), (8, -5), (7, -4), (6, -3), (11, -7), (11, -100)] {
+        assert_eq!(
+            list(&b, version, timestamp, 0).await.0,
+            UNSUPPORTED_VERSION,
+            "{timestamp} at v{version}"
+        );
+    }
+    assert_eq!(
+        list(&b, 11, 1_004, 0).await,
+        (0, -1, -1),
+        "after the last record"
+    );
+}
