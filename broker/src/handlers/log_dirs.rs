@@ -98,7 +98,9 @@ fn topics_with(
         .collect()
 }
 
-/// A directory's result, with capacity from v4 on (-1 is Kafka's "unknown").
+/// A directory's result, with capacity from v4 on (-1 is Kafka's "unknown") and, from v5,
+/// `is_cordoned` (KIP-1066) false: this broker has no log directory cordoning (Kafka's
+/// `cordoned.log.dirs`), so it never stops placing partitions on a directory.
 fn dir_result(
     version: i16,
     name: String,
@@ -108,10 +110,12 @@ fn dir_result(
     let result = DescribeLogDirsResult::default()
         .with_log_dir(StrBytes::from_string(name))
         .with_topics(topics);
-    if version >= 4 {
-        result.with_total_bytes(total).with_usable_bytes(usable)
-    } else {
-        result
+    match version {
+        4.. => result
+            .with_total_bytes(total)
+            .with_usable_bytes(usable)
+            .with_is_cordoned(false),
+        _ => result,
     }
 }
 

@@ -1,6 +1,6 @@
 //! DescribeLogDirs with tiered storage: the local directory reports local bytes only (as
 //! Kafka does) and the remote tier is a second directory, `remote://...`, holding the bytes
-//! of the remote log of each tiered partition this broker leads.
+//! of the remote log of each tiered partition this broker leads; at v5 neither is cordoned.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -49,7 +49,7 @@ async fn describe_log_dirs_reports_local_and_remote_bytes_apart() {
     let in_bucket = i64::try_from(tiered.remote_size(&partition).expect("manifest")).expect("size");
     assert!(in_bucket > 0, "the bucket holds segments");
 
-    for version in [1, 4] {
+    for version in [1, 4, 5] {
         let response: DescribeLogDirsResponse = call(
             &b,
             ApiKey::DescribeLogDirs,
@@ -98,5 +98,7 @@ async fn describe_log_dirs_reports_local_and_remote_bytes_apart() {
             );
             assert!(local_dir.total_bytes > 0 && local_dir.usable_bytes >= 0);
         }
+        // v5 (KIP-1066): no directory is cordoned, this broker has no cordoning.
+        assert!(!local_dir.is_cordoned && !remote_dir.is_cordoned);
     }
 }
