@@ -6,6 +6,8 @@
 //! what a request does.
 
 mod frame;
+#[cfg(test)]
+mod kafka_4_3;
 mod versions;
 
 pub use frame::{encode_response, read_claimed, read_frame, read_sized, FrameError, RequestPrefix};
