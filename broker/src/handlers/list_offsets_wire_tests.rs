@@ -33,8 +33,7 @@ async fn list(
 }
 
 #[tokio::test]
-async fn v10_takes_a_timeout_and_v11_the_earliest_pending_upload_which_an_untiered_topic_has_not(
-) {
+async fn v10_takes_a_timeout_and_v11_the_earliest_pending_upload_which_an_untiered_topic_has_not() {
     let dir = tempfile::tempdir().unwrap();
     let b = broker(dir.path()).await;
     let request = ProduceRequest::default()
@@ -42,9 +41,11 @@ async fn v10_takes_a_timeout_and_v11_the_earliest_pending_upload_which_an_untier
         .with_timeout_ms(5_000)
         .with_topic_data(vec![produce_request::TopicProduceData::default()
             .with_name(topic("t"))
-            .with_partition_data(vec![produce_request::PartitionProduceData::default()
-                .with_index(0)
-                .with_records(Some(batch(4)))])]);
+            .with_partition_data(vec![
+                produce_request::PartitionProduceData::default()
+                    .with_index(0)
+                    .with_records(Some(batch(4))),
+            ])]);
     let response: ProduceResponse = call(&b, ApiKey::Produce, 9, &request).await;
     assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
 
