@@ -225,6 +225,12 @@ impl GroupConfigs {
         Ok(configs)
     }
 
+    /// The groups with an override, by id: the GROUP config resources ListConfigResources
+    /// lists (KIP-1142), whether or not the group exists.
+    pub fn groups(&self) -> Vec<String> {
+        self.groups.read().keys().cloned().collect()
+    }
+
     /// Group `group`'s overrides.
     pub fn overrides(&self, group: &str) -> BTreeMap<String, String> {
         self.groups.read().get(group).cloned().unwrap_or_default()

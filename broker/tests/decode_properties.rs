@@ -229,6 +229,7 @@ routed_requests! {
     DeleteTopics => DeleteTopicsRequest,
     CreatePartitions => CreatePartitionsRequest,
     DescribeConfigs => DescribeConfigsRequest,
+    ListConfigResources => ListConfigResourcesRequest,
     AlterConfigs => AlterConfigsRequest,
     IncrementalAlterConfigs => IncrementalAlterConfigsRequest,
     DescribeCluster => DescribeClusterRequest,

@@ -38,6 +38,9 @@ mod join_group;
 mod journal_wire_tests;
 mod leadership;
 mod leave_group;
+mod list_config_resources;
+#[cfg(test)]
+mod list_config_resources_wire_tests;
 mod list_groups;
 mod list_offsets;
 #[cfg(test)]
@@ -475,6 +478,9 @@ pub fn dispatch(
             route!(CreatePartitionsRequest, admin::create_partitions)
         }
         ApiKey::DescribeConfigs => route!(DescribeConfigsRequest, configs::describe),
+        ApiKey::ListConfigResources => {
+            route!(ListConfigResourcesRequest, list_config_resources::handle)
+        }
         ApiKey::AlterConfigs => route!(AlterConfigsRequest, configs::alter),
         ApiKey::IncrementalAlterConfigs => {
             route!(IncrementalAlterConfigsRequest, configs::incremental_alter)
@@ -620,7 +626,7 @@ fn cluster_operation(api: ApiKey) -> Option<Operation> {
         | ApiKey::AlterReplicaLogDirs
         | ApiKey::AlterUserScramCredentials
         | ApiKey::UpdateFeatures => Operation::Alter,
-        ApiKey::DescribeClientQuotas => Operation::DescribeConfigs,
+        ApiKey::DescribeClientQuotas | ApiKey::ListConfigResources => Operation::DescribeConfigs,
         ApiKey::AlterClientQuotas => Operation::AlterConfigs,
         ApiKey::WriteTxnMarkers
         | ApiKey::InitializeShareGroupState
