@@ -132,7 +132,6 @@ const DIFFERENCES: &[(ApiKey, &str)] = &[
         ApiKey::DeleteGroups,
         "v3 (an error message per group) is not served",
     ),
-    (ApiKey::ListConfigResources, "not served yet"),
     (
         ApiKey::CreateDelegationToken,
         "delegation tokens are not built",
