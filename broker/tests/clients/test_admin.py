@@ -255,6 +255,16 @@ def test_java_describe_log_dirs_lists_partitions_with_sizes(broker, topic, java)
     assert replicas[f"{topic}-1"] == 0
 
 
+@pytest.mark.same_on_cluster("each broker answers ListConfigResources from its own view of the configs")
+def test_java_lists_client_metrics_resources_which_this_broker_has_none_of(broker, java):
+    """The Java Admin's listClientMetricsResources (KIP-1000) sends ListConfigResources v0
+    (renamed by KIP-1142): answered, with no client metrics subscriptions, rather than refused
+    as an API the broker does not advertise."""
+    out = admin(java, broker, "list-client-metrics-resources")
+    assert out.events("error") == [], out.describe()
+    assert out.one("client-metrics-resources")["names"] == []
+
+
 @pytest.mark.peer_gap("Tansu 0.6 has no SCRAM credentials")
 def test_java_scram_credentials_are_stored_described_and_deleted(broker, java):
     def scram(op, *args):

@@ -24,6 +24,7 @@ import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.AlterClientQuotasOptions;
 import org.apache.kafka.clients.admin.AlterConfigOp;
+import org.apache.kafka.clients.admin.ClientMetricsResourceListing;
 import org.apache.kafka.clients.admin.Config;
 import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.admin.CreateTopicsOptions;
@@ -844,6 +845,14 @@ public final class KafkaCli {
                 for (AclOperation allowed : d.authorizedOperations()) ops.add(allowed.name());
                 Collections.sort(ops);
                 emit(obj("event", "operations", "topic", topic, "operations", ops));
+                break;
+            }
+            case "list-client-metrics-resources": {
+                // KIP-1000's ListClientMetricsResources: ListConfigResources v0 since KIP-1142.
+                List<String> names = new ArrayList<>();
+                for (ClientMetricsResourceListing l : admin.listClientMetricsResources().all().get()) names.add(l.name());
+                Collections.sort(names);
+                emit(obj("event", "client-metrics-resources", "names", names));
                 break;
             }
             case "describe-log-dirs": {
