@@ -194,6 +194,13 @@ class ClusterBroker:
         self.cluster.wait_restarted(self.cluster.signal_brokers(signal.SIGKILL, [broker_id]), timeout)
         return self
 
+    def shut_down(self, broker_id: int, timeout: float = 120.0) -> "ClusterBroker":
+        """SIGTERM to one broker's pod process: its controlled shutdown hands its leaderships to
+        the others while it still serves, then it exits; waits until its pod has started it
+        again and every ISR is whole."""
+        self.cluster.wait_restarted(self.cluster.signal_brokers(signal.SIGTERM, [broker_id]), timeout)
+        return self
+
     def start(self, timeout: float = 120.0) -> "ClusterBroker":
         """Waits until the brokers stopped or killed run again and every partition is led with
         its whole ISR."""

@@ -318,6 +318,11 @@ class BrokerProcess:
         (the cluster kind's `crash` kills one of three)."""
         return self.restart(hard=True, timeout=timeout)
 
+    def shut_down(self, broker_id: int, timeout: float = 30.0) -> "BrokerProcess":
+        """SIGTERM to broker `broker_id`, the only one here, and a start on the same data dir
+        (the cluster kind's `shut_down` moves one of three brokers' leaderships away)."""
+        return self.restart(hard=False, timeout=timeout)
+
     def log_text(self) -> str:
         try:
             return self.log_path.read_text(errors="replace")
