@@ -386,3 +386,48 @@ def test_records_whose_lock_expires_go_to_another_member_and_a_late_accept_fails
     finally:
         holder.close()
         other.close()
+
+
+@pytest.mark.same_on_cluster("the share-partition leader alone decides how much each fetch acquires")
+def test_a_poison_record_is_isolated_and_the_records_of_its_batch_consumed(broker_factory, topic):
+    """A member that cannot process a batch holding a poison record releases the whole batch,
+    every time. Past half the delivery limit each redelivery halves the batch, and the last one
+    goes a record at a time: the poison record is archived alone after its fifth delivery, and
+    every other record of its batch is accepted once."""
+    broker = broker_factory()
+    bootstrap = broker.bootstrap
+    ck_create_topic(bootstrap, topic, 1)
+    group = "share-poison"
+    group_config(bootstrap, group, {"share.auto.offset.reset": "earliest"})
+    values = [f"r{i}" for i in range(8)]
+    values[3] = "poison"
+    reports = ck_produce(bootstrap, topic, [{"value": v.encode(), "partition": 0} for v in values],
+                         config={"linger.ms": 200})
+    assert all(r.error is None for r in reports), reports
+    consumer = share_consumer(bootstrap, group, explicit=True)
+    accepted: dict[str, int] = {}
+    poison_deliveries: list[int] = []
+    try:
+        consumer.subscribe([topic])
+        deadline = time.monotonic() + 60
+        while set(accepted) != set(values) - {"poison"}:
+            assert time.monotonic() < deadline, f"accepted {sorted(accepted)} in 60 s"
+            got = records(consumer, 0.5)
+            poisoned = any(m.value() == b"poison" for m in got)
+            for m in got:
+                if m.value() == b"poison":
+                    poison_deliveries.append(m.delivery_count())
+                kind = AcknowledgeType.RELEASE if poisoned else AcknowledgeType.ACCEPT
+                consumer.acknowledge(m, kind)
+                if not poisoned:
+                    value = m.value().decode()
+                    accepted[value] = accepted.get(value, 0) + 1
+            if got:
+                consumer.commit_sync(30)
+        # Nothing comes back: the poison record is archived.
+        for _ in range(4):
+            assert records(consumer, 0.5) == []
+    finally:
+        consumer.close()
+    assert all(n == 1 for n in accepted.values()), accepted
+    assert poison_deliveries == [1, 2, 3, 4, 5], poison_deliveries

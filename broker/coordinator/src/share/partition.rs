@@ -116,6 +116,28 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// How many records one acquisition may take when it meets a record delivered
+    /// `deliveries` times so far, in a batch of `batch_len` records; `None` when not throttled.
+    /// From max(2, ceil(limit / 2)) deliveries on, each attempt takes half of the one before,
+    /// and the last attempt takes the record alone, as Kafka 4.3 does: a poison record that
+    /// makes its consumer release (or crash on) a whole batch ends up delivered alone and
+    /// archived alone, the records around it consumed.
+    pub fn throttled(&self, deliveries: u16, batch_len: u64) -> Option<usize> {
+        let limit = self.delivery_count_limit;
+        let from = limit.div_ceil(2).max(2);
+        if deliveries < from {
+            return None;
+        }
+        if deliveries.saturating_add(1) >= limit {
+            return Some(1);
+        }
+        let halvings = u32::from(deliveries - from) + 1;
+        let len = usize::try_from(batch_len).unwrap_or(usize::MAX);
+        Some(len.checked_shr(halvings).unwrap_or(0).max(1))
+    }
+}
+
 /// How much one fetch may acquire (ShareFetch v2's ShareAcquireMode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AcquireMode {
@@ -134,6 +156,13 @@ pub struct FetchedBatch {
     pub last: i64,
     /// Data of an aborted transaction read under read_committed: archived, never handed out.
     pub aborted: bool,
+}
+
+impl FetchedBatch {
+    /// How many offsets the batch spans.
+    pub fn offsets(&self) -> u64 {
+        u64::try_from(self.last.saturating_sub(self.first).saturating_add(1)).unwrap_or(0)
+    }
 }
 
 /// A range handed to a member (ShareFetch's AcquiredRecords).
@@ -360,6 +389,9 @@ impl SharePartition {
         // Offsets the log no longer has (compacted away) from where the fetch read on are
         // acquired with the batches around them, so the window never stalls on them.
         let mut previous_last: Option<i64> = self.fetch_offset().map(|from| from - 1);
+        // Records redelivered often (a poison record among them?) go out in ever smaller
+        // acquisitions: the first such record met sets how many this call may take.
+        let mut cap: Option<usize> = None;
         'batches: for batch in batches {
             if batch.last < batch.first || batch.last < self.start {
                 continue;
@@ -403,6 +435,21 @@ impl SharePartition {
                         break 'batches;
                     }
                     continue;
+                }
+                if let Some(n) = self
+                    .limits
+                    .throttled(record.delivery_count, batch.offsets())
+                {
+                    if cap.is_none() && !taken.is_empty() {
+                        // Left for the next acquisition, which starts with them.
+                        break 'batches;
+                    }
+                    let cap = *cap.get_or_insert(n);
+                    if taken.len() >= cap {
+                        break 'batches;
+                    }
+                } else if cap.is_some_and(|cap| taken.len() >= cap) {
+                    break 'batches;
                 }
                 record.state = RecordState::Acquired;
                 record.delivery_count = record.delivery_count.saturating_add(1);

@@ -214,6 +214,65 @@ fn released_records_return_with_a_higher_count_until_the_limit_archives_them() {
 }
 
 #[test]
+fn batches_redelivered_past_half_the_limit_are_halved_until_the_last_record_goes_alone() {
+    // Limit 5: throttled from 3 deliveries (max(2, ceil(5 / 2))).
+    let mut sp = SharePartition::new(
+        0,
+        Limits {
+            delivery_count_limit: 5,
+            ..limits()
+        },
+    );
+    let one_batch = batches(0, 7, 8);
+    let mut acquire =
+        |sp: &mut SharePartition| sp.acquire("a", &one_batch, AcquireMode::BatchOptimized, 500, 0);
+    for delivery in 1..=3 {
+        assert_eq!(acquire(&mut sp), vec![range(0, 7, delivery)], "whole");
+        settle(&mut sp, "a", &[ack(0, 7, AckType::Release)], 0);
+    }
+    // The 4th delivery takes half the batch, the rest stays available for the next fetch.
+    assert_eq!(acquire(&mut sp), vec![range(0, 3, 4)]);
+    assert_eq!(sp.state(4), Some((RecordState::Available, 3)));
+    assert_eq!(acquire(&mut sp), vec![range(4, 7, 4)]);
+    // The last one hands out one record at a time: offset 0 is the poison record, rejected
+    // again, and archived alone; 1 is accepted.
+    settle(&mut sp, "a", &[ack(0, 7, AckType::Release)], 0);
+    assert_eq!(acquire(&mut sp), vec![range(0, 0, 5)]);
+    let pending = sp
+        .acknowledge("a", &[ack(0, 0, AckType::Release)], 0)
+        .expect("acknowledged");
+    assert_eq!(pending.changes[0].state, RecordState::Archived);
+    sp.complete(pending.id, true, 0);
+    assert_eq!(acquire(&mut sp), vec![range(1, 1, 5)]);
+    settle(&mut sp, "a", &[ack(1, 1, AckType::Accept)], 0);
+    assert_eq!(sp.start_offset(), 2);
+}
+
+#[test]
+fn throttling_starts_at_half_the_limit_and_never_below_two_deliveries() {
+    let limits = |limit| Limits {
+        delivery_count_limit: limit,
+        ..Limits::default()
+    };
+    assert_eq!(limits(5).throttled(2, 100), None);
+    assert_eq!(limits(5).throttled(3, 100), Some(50));
+    assert_eq!(limits(5).throttled(4, 100), Some(1), "the last delivery");
+    assert_eq!(limits(10).throttled(5, 100), Some(50));
+    assert_eq!(limits(10).throttled(7, 100), Some(12));
+    assert_eq!(
+        limits(10).throttled(8, 3),
+        Some(1),
+        "never below one record"
+    );
+    assert_eq!(limits(2).throttled(1, 100), None, "limit 2 never throttles");
+    assert_eq!(
+        limits(3).throttled(1, 100),
+        None,
+        "from two deliveries at least"
+    );
+}
+
+#[test]
 fn rejected_records_and_gaps_are_archived_and_never_delivered_again() {
     let mut sp = SharePartition::new(0, limits());
     acquire_all(&mut sp, "a", 3, 0);
@@ -252,9 +311,16 @@ fn an_expired_lock_frees_the_record_for_another_member_and_a_late_ack_fails() {
         sp.acknowledge("slow", &[ack(0, 1, AckType::Accept)], LOCK + 1),
         Err(AckError::InvalidRecordState { offset: 0 })
     );
-    // Out of deliveries: an expiry archives.
+    // The last delivery goes one record at a time; out of deliveries, an expiry archives.
     sp.expire_locks(2 * LOCK);
-    acquire_all(&mut sp, "fast", 1, 2 * LOCK);
+    assert_eq!(
+        acquire_all(&mut sp, "fast", 1, 2 * LOCK),
+        vec![range(0, 0, 3)]
+    );
+    assert_eq!(
+        acquire_all(&mut sp, "fast", 1, 2 * LOCK),
+        vec![range(1, 1, 3)]
+    );
     let archived = sp.expire_locks(3 * LOCK);
     assert_eq!(archived[0].state, RecordState::Archived);
     assert_eq!(sp.start_offset(), 2);
