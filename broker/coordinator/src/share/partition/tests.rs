@@ -224,7 +224,7 @@ fn batches_redelivered_past_half_the_limit_are_halved_until_the_last_record_goes
         },
     );
     let one_batch = batches(0, 7, 8);
-    let mut acquire =
+    let acquire =
         |sp: &mut SharePartition| sp.acquire("a", &one_batch, AcquireMode::BatchOptimized, 500, 0);
     for delivery in 1..=3 {
         assert_eq!(acquire(&mut sp), vec![range(0, 7, delivery)], "whole");
