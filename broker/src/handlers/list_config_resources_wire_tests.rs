@@ -9,10 +9,8 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::*;
 
 use super::group_wire_tests::{broker, broker_with, call, s};
-use crate::acl::model::{PatternType, Permission};
-use crate::acl::{AclBinding, Operation, ResourceType};
+use crate::acl::{Operation, ResourceType};
 use crate::broker::Broker;
-use crate::config::Flags;
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
@@ -117,35 +115,16 @@ async fn v1_lists_groups_with_configs_brokers_and_topics_as_the_filter_asks() {
 #[tokio::test]
 async fn listing_config_resources_needs_describe_configs_on_the_cluster() {
     let dir = tempfile::tempdir().unwrap();
-    let security = BTreeMap::from([
-        (
-            "authorizer.class.name".to_owned(),
-            "org.apache.kafka.metadata.authorizer.StandardAuthorizer".to_owned(),
-        ),
-        (
-            "allow.everyone.if.no.acl.found".to_owned(),
-            "true".to_owned(),
-        ),
-    ]);
-    let flags = Flags {
-        security: Some(security),
-        ..Flags::default()
-    };
-    let b = broker_with(dir.path(), flags).await;
+    let b = broker_with(dir.path(), crate::test_support::acls_open_flags()).await;
     assert_eq!(list(&b, 1, &[TOPIC]).await.0, 0, "no ACL: allowed");
-
-    let deny = AclBinding::new(
-        ResourceType::Cluster.code(),
-        crate::acl::CLUSTER_NAME,
-        PatternType::Literal.code(),
-        "User:ANONYMOUS",
-        "*",
-        Operation::DescribeConfigs.code(),
-        Permission::Deny.code(),
+    let cluster = crate::acl::CLUSTER_NAME;
+    crate::test_support::deny_anonymous(
+        &b,
+        ResourceType::Cluster,
+        cluster,
+        Operation::DescribeConfigs,
     )
-    .unwrap();
-    let authorizer = b.authorizer.as_ref().expect("an authorizer");
-    authorizer.create(&[deny]).await.unwrap();
+    .await;
     let denied = ResponseError::ClusterAuthorizationFailed.code();
     for version in [0, 1] {
         assert_eq!(list(&b, version, &[]).await, (denied, vec![]), "v{version}");

@@ -4,8 +4,8 @@
 
 use kafka_protocol::messages::*;
 
-use super::group_wire_tests::{broker, call, topic};
-use super::wire_tests::batch;
+use super::group_wire_tests::{broker, call};
+use super::topic_id_wire_tests::produce_request;
 
 const UNSUPPORTED_VERSION: i16 = 35;
 
@@ -17,16 +17,8 @@ async fn list(
     timestamp: i64,
     timeout_ms: i32,
 ) -> (i16, i64, i32) {
-    let request = ListOffsetsRequest::default()
-        .with_replica_id(BrokerId(-1))
-        .with_timeout_ms(timeout_ms)
-        .with_topics(vec![list_offsets_request::ListOffsetsTopic::default()
-            .with_name(topic("t"))
-            .with_partitions(vec![
-                list_offsets_request::ListOffsetsPartition::default()
-                    .with_partition_index(0)
-                    .with_timestamp(timestamp),
-            ])]);
+    let request =
+        crate::test_support::list_offsets_request("t", 0, timestamp).with_timeout_ms(timeout_ms);
     let response: ListOffsetsResponse = call(b, ApiKey::ListOffsets, version, &request).await;
     let p = &response.topics[0].partitions[0];
     (p.error_code, p.offset, p.leader_epoch)
@@ -36,16 +28,7 @@ async fn list(
 async fn v10_takes_a_timeout_and_v11_the_earliest_pending_upload_which_an_untiered_topic_has_not() {
     let dir = tempfile::tempdir().unwrap();
     let b = broker(dir.path()).await;
-    let request = ProduceRequest::default()
-        .with_acks(-1)
-        .with_timeout_ms(5_000)
-        .with_topic_data(vec![produce_request::TopicProduceData::default()
-            .with_name(topic("t"))
-            .with_partition_data(vec![
-                produce_request::PartitionProduceData::default()
-                    .with_index(0)
-                    .with_records(Some(batch(4))),
-            ])]);
+    let request = produce_request(9, "t", uuid::Uuid::nil(), 0, 4);
     let response: ProduceResponse = call(&b, ApiKey::Produce, 9, &request).await;
     assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
 

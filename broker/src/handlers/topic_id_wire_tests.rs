@@ -16,10 +16,8 @@ use super::group_wire_tests::{broker, broker_with, call, s, topic};
 use super::produce::{self, Produce};
 use super::wire_tests::batch;
 use super::{Client, RequestContext};
-use crate::acl::model::{PatternType, Permission};
-use crate::acl::{AclBinding, Operation, ResourceType};
+use crate::acl::{Operation, ResourceType};
 use crate::broker::Broker;
-use crate::config::Flags;
 use crate::protocol::supported_range;
 
 const UNKNOWN_TOPIC_ID: i16 = 100;
@@ -318,34 +316,9 @@ async fn produce_v13_with_an_unknown_topic_id_is_unknown_topic_id() {
 #[tokio::test]
 async fn topics_named_by_id_are_authorized_by_their_name() {
     let dir = tempfile::tempdir().unwrap();
-    let security = BTreeMap::from([
-        (
-            "authorizer.class.name".to_owned(),
-            "org.apache.kafka.metadata.authorizer.StandardAuthorizer".to_owned(),
-        ),
-        (
-            "allow.everyone.if.no.acl.found".to_owned(),
-            "true".to_owned(),
-        ),
-    ]);
-    let flags = Flags {
-        security: Some(security),
-        ..Flags::default()
-    };
-    let b = broker_with(dir.path(), flags).await;
+    let b = broker_with(dir.path(), crate::test_support::acls_open_flags()).await;
     crate::test_support::create_topic(&b, "secret", 1, BTreeMap::new());
-    let deny = AclBinding::new(
-        ResourceType::Topic.code(),
-        "secret",
-        PatternType::Literal.code(),
-        "User:ANONYMOUS",
-        "*",
-        Operation::All.code(),
-        Permission::Deny.code(),
-    )
-    .unwrap();
-    let authorizer = b.authorizer.as_ref().expect("an authorizer");
-    authorizer.create(&[deny]).await.unwrap();
+    crate::test_support::deny_anonymous(&b, ResourceType::Topic, "secret", Operation::All).await;
     let (t, secret) = (id_of(&b, "t"), id_of(&b, "secret"));
     let denied = ResponseError::TopicAuthorizationFailed.code();
 

@@ -137,15 +137,7 @@ async fn produce_fetch_and_offsets_at_every_version() {
             cases.push((-5, -1)); // latest tiered: none without tiered storage
         }
         for (timestamp, want) in cases {
-            let request = ListOffsetsRequest::default()
-                .with_replica_id(BrokerId(-1))
-                .with_topics(vec![list_offsets_request::ListOffsetsTopic::default()
-                    .with_name(topic("t"))
-                    .with_partitions(vec![
-                        list_offsets_request::ListOffsetsPartition::default()
-                            .with_partition_index(0)
-                            .with_timestamp(timestamp),
-                    ])]);
+            let request = crate::test_support::list_offsets_request("t", 0, timestamp);
             let response: ListOffsetsResponse = call(&b, ApiKey::ListOffsets, v, &request).await;
             let p = &response.topics[0].partitions[0];
             assert_eq!(

@@ -6,17 +6,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use kafka_protocol::messages::{
-    produce_request, ApiKey, BrokerId, ListOffsetsRequest, ListOffsetsResponse, ProduceRequest,
-    ProduceResponse,
-};
-use kafka_protocol::records::Compression;
+use kafka_protocol::messages::{ApiKey, ListOffsetsResponse};
 
-use super::tests::{create_tiered_topic, name, tiered_flags, TOPIC};
+use super::tests::{create_tiered_topic, produce_records, tiered_flags, TOPIC};
 use crate::broker::Broker;
 use crate::handlers::group_wire_tests::{call, open_broker};
-use crate::storage::test_util::{encode, record};
+use crate::storage::test_util::record;
 
 const EARLIEST_PENDING_UPLOAD: i64 = -6;
 const LATEST_TIERED: i64 = -5;
@@ -38,32 +33,15 @@ async fn produce_stamped(b: &Arc<Broker>, batches: i64) {
                 r
             })
             .collect();
-        let request = ProduceRequest::default()
-            .with_acks(-1)
-            .with_timeout_ms(5_000)
-            .with_topic_data(vec![produce_request::TopicProduceData::default()
-                .with_name(name())
-                .with_partition_data(vec![
-                    produce_request::PartitionProduceData::default()
-                        .with_index(0)
-                        .with_records(Some(encode(&records, Compression::None).freeze())),
-                ])]);
-        let response: ProduceResponse = call(b, ApiKey::Produce, 9, &request).await;
-        assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
+        produce_records(b, 0, &records).await;
     }
 }
 
 /// ListOffsets of partition 0 at `timestamp`, version `version` (with `timeout_ms` from v10):
 /// (error code, offset, timestamp).
 async fn list(b: &Arc<Broker>, version: i16, timestamp: i64, timeout_ms: i32) -> (i16, i64, i64) {
-    let request = ListOffsetsRequest::default()
-        .with_replica_id(BrokerId(-1))
-        .with_timeout_ms(if version >= 10 { timeout_ms } else { 0 })
-        .with_topics(vec![ListOffsetsTopic::default()
-            .with_name(name())
-            .with_partitions(vec![ListOffsetsPartition::default()
-                .with_partition_index(0)
-                .with_timestamp(timestamp)])]);
+    let request = crate::test_support::list_offsets_request(TOPIC, 0, timestamp)
+        .with_timeout_ms(if version >= 10 { timeout_ms } else { 0 });
     let response: ListOffsetsResponse = call(b, ApiKey::ListOffsets, version, &request).await;
     let p = &response.topics[0].partitions[0];
     (p.error_code, p.offset, p.timestamp)

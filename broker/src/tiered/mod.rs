@@ -303,11 +303,6 @@ impl TieredStorage {
             return Ok(None);
         };
         let at = self.path_of(partition);
-        let path = at.segment(segment.base_offset, segment.id, LOG);
-        let corrupt = |reason: String| TieredError::Corrupt {
-            path: path.to_string(),
-            reason,
-        };
         let index = self.piece(&at, segment, INDEX_PIECE).await?;
         let from = read::start_position(&index, segment.base_offset, offset, segment.size_bytes);
         if max_bytes == 0 && !min_one {
@@ -317,31 +312,13 @@ impl TieredStorage {
                 log_start_offset,
             }));
         }
-        let mut want = u64::try_from(max_bytes.max(1)).unwrap_or(u64::MAX);
-        let records = loop {
-            let to = from.saturating_add(want).min(segment.size_bytes);
-            let window = self.window(&at, segment, from, to).await?;
-            let at_end = to == segment.size_bytes;
-            match read::cut(
-                &window,
-                at_end,
-                segment.base_offset,
-                offset,
-                max_bytes,
-                min_one,
-            )
-            .map_err(corrupt)?
-            {
-                read::Cut::Batches(records) => break records,
-                read::Cut::NeedBytes(n) => {
-                    let n = u64::try_from(n).unwrap_or(u64::MAX);
-                    if at_end || n <= want {
-                        return Err(corrupt(format!("no whole batch at byte {from}")));
-                    }
-                    want = n;
-                }
-            }
-        };
+        let want = u64::try_from(max_bytes.max(1)).unwrap_or(u64::MAX);
+        let records = self
+            .scan(&at, segment, from, want, |window, at_end| {
+                let base = segment.base_offset;
+                read::cut(window, at_end, base, offset, max_bytes, min_one).map(Into::into)
+            })
+            .await?;
         self.metrics
             .remote_fetches
             .with_label_values(&[partition.topic()])
@@ -351,6 +328,39 @@ impl TieredStorage {
             aborted: segment.aborted.iter().map(AbortedRange::from).collect(),
             log_start_offset,
         }))
+    }
+
+    /// What `look` finds in `segment` from byte `from` (a batch boundary), shown windows of
+    /// it: `want` bytes first, then as many as it says it needs, up to the segment's end. A
+    /// window that cannot grow to what `look` needs, or that `look` finds malformed, is a
+    /// corrupt segment.
+    async fn scan<T>(
+        &self,
+        at: &PartitionPath,
+        segment: &manifest::RemoteSegment,
+        from: u64,
+        mut want: u64,
+        look: impl Fn(&Bytes, bool) -> Result<read::Window<T>, String>,
+    ) -> Result<T, TieredError> {
+        let corrupt = |reason: String| TieredError::Corrupt {
+            path: at.segment(segment.base_offset, segment.id, LOG).to_string(),
+            reason,
+        };
+        loop {
+            let to = from.saturating_add(want).min(segment.size_bytes);
+            let window = self.window(at, segment, from, to).await?;
+            let at_end = to == segment.size_bytes;
+            match look(&window, at_end).map_err(corrupt)? {
+                read::Window::Found(found) => return Ok(found),
+                read::Window::NeedBytes(n) => {
+                    let n = u64::try_from(n).unwrap_or(u64::MAX);
+                    if at_end || n <= want {
+                        return Err(corrupt(format!("no whole batch at byte {from}")));
+                    }
+                    want = n;
+                }
+            }
+        }
     }
 
     /// Moves the partition's remote log start to `offset` (DeleteRecords) in its manifest;

@@ -24,6 +24,25 @@ pub enum Cut {
     NeedBytes(usize),
 }
 
+/// What a look at a window of a segment (bytes from a batch boundary) found, for
+/// [`super::TieredStorage`] to read on until it does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Window<T> {
+    /// What was looked for.
+    Found(T),
+    /// The window must reach this many bytes (from its start) to answer.
+    NeedBytes(usize),
+}
+
+impl From<Cut> for Window<Bytes> {
+    fn from(cut: Cut) -> Self {
+        match cut {
+            Cut::Batches(batches) => Window::Found(batches),
+            Cut::NeedBytes(n) => Window::NeedBytes(n),
+        }
+    }
+}
+
 /// Whole batches of `window` (bytes of a segment from a batch boundary; `to_segment_end`
 /// when it reaches the segment's end) from the batch holding `offset`, at most `max_bytes`
 /// unless `min_one` and the first batch alone is larger (Kafka gives the first partition of

@@ -8,11 +8,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::{
     fetch_request, produce_request, ApiKey, DeleteRecordsRequest, DeleteRecordsResponse,
-    FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse, ProduceRequest,
-    ProduceResponse, TopicName,
+    FetchRequest, FetchResponse, ListOffsetsResponse, ProduceRequest, ProduceResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Compression;
@@ -68,6 +66,15 @@ async fn produce_to(b: &Arc<Broker>, index: i32, batch: usize) {
             )
         })
         .collect();
+    produce_records(b, index, &records).await;
+}
+
+/// Produces `records` as one batch to partition `index`, acks=all, failing on an error.
+pub(super) async fn produce_records(
+    b: &Arc<Broker>,
+    index: i32,
+    records: &[kafka_protocol::records::Record],
+) {
     let request = ProduceRequest::default()
         .with_acks(-1)
         .with_timeout_ms(5_000)
@@ -76,7 +83,7 @@ async fn produce_to(b: &Arc<Broker>, index: i32, batch: usize) {
             .with_partition_data(vec![
                 produce_request::PartitionProduceData::default()
                     .with_index(index)
-                    .with_records(Some(encode(&records, Compression::None).freeze())),
+                    .with_records(Some(encode(records, Compression::None).freeze())),
             ])]);
     let response: ProduceResponse = call(b, ApiKey::Produce, 9, &request).await;
     assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
@@ -145,13 +152,7 @@ pub(super) fn next_offset(records: &[u8]) -> i64 {
 }
 
 async fn list_offset(b: &Arc<Broker>, timestamp: i64) -> i64 {
-    let request = ListOffsetsRequest::default()
-        .with_replica_id(kafka_protocol::messages::BrokerId(-1))
-        .with_topics(vec![ListOffsetsTopic::default()
-            .with_name(name())
-            .with_partitions(vec![ListOffsetsPartition::default()
-                .with_partition_index(0)
-                .with_timestamp(timestamp)])]);
+    let request = crate::test_support::list_offsets_request(TOPIC, 0, timestamp);
     let response: ListOffsetsResponse = call(b, ApiKey::ListOffsets, 9, &request).await;
     let p = &response.topics[0].partitions[0];
     assert_eq!(p.error_code, 0, "ListOffsets {timestamp}");

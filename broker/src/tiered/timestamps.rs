@@ -12,25 +12,16 @@ use kafka_protocol::records::RecordBatchDecoder;
 
 use super::cache::TIME_INDEX_PIECE;
 use super::error::TieredError;
+use super::manifest::RemoteSegment;
+use super::read::{self, Window};
 use super::store::LOG;
-use super::{read, TieredStorage, INDEX_PIECE};
+use super::{TieredStorage, INDEX_PIECE};
 use crate::partition::Partition;
 use crate::storage::batch::HEADER_LEN;
 use crate::storage::BatchView;
 
 /// Bytes of one time index entry: timestamp (i64) and offset relative to the base (u32).
 const TIME_ENTRY: usize = 12;
-
-/// What a window of a segment says about the first batch reaching a timestamp.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TimestampCut {
-    /// That batch, whole.
-    Batch(Bytes),
-    /// No batch of the segment from the window's start reaches it.
-    Absent,
-    /// The window must reach this many bytes (from its start) to answer.
-    NeedBytes(usize),
-}
 
 /// The offset a segment's time index (Kafka's `.timeindex`: timestamp i64 and offset relative
 /// to `base_offset` u32, big-endian, by growing timestamp) gives for `timestamp`: that of its
@@ -54,14 +45,14 @@ pub fn time_index_offset(index: &[u8], base_offset: i64, timestamp: i64) -> i64 
 
 /// The first whole batch of `window` (bytes of a segment from a batch boundary;
 /// `to_segment_end` when it reaches the segment's end) whose largest timestamp reaches
-/// `timestamp` and whose last offset reaches `start`, as Kafka's `lookupTimestamp` picks it.
-/// A corrupt batch header is an error, never a panic.
+/// `timestamp` and whose last offset reaches `start`, as Kafka's `lookupTimestamp` picks it,
+/// or none in the segment. A corrupt batch header is an error, never a panic.
 pub fn timestamp_batch(
     window: &Bytes,
     to_segment_end: bool,
     timestamp: i64,
     start: i64,
-) -> Result<TimestampCut, String> {
+) -> Result<Window<Option<Bytes>>, String> {
     let mut position = 0usize;
     while position < window.len() {
         let rest = window.get(position..).unwrap_or_default();
@@ -69,7 +60,7 @@ pub fn timestamp_batch(
             if to_segment_end {
                 return Err(format!("truncated batch header at byte {position}"));
             }
-            return Ok(TimestampCut::NeedBytes(position + HEADER_LEN));
+            return Ok(Window::NeedBytes(position + HEADER_LEN));
         }
         let header =
             BatchView::header(rest).map_err(|e| format!("batch at byte {position}: {e}"))?;
@@ -77,19 +68,19 @@ pub fn timestamp_batch(
         let wanted = header.max_timestamp() >= timestamp && header.last_offset() >= start;
         if wanted {
             return match window.get(position..end) {
-                Some(_) => Ok(TimestampCut::Batch(window.slice(position..end))),
+                Some(_) => Ok(Window::Found(Some(window.slice(position..end)))),
                 None if to_segment_end => Err(format!(
                     "batch at byte {position} runs past the segment's end"
                 )),
-                None => Ok(TimestampCut::NeedBytes(end)),
+                None => Ok(Window::NeedBytes(end)),
             };
         }
         if end > window.len() && !to_segment_end {
-            return Ok(TimestampCut::NeedBytes(end + HEADER_LEN));
+            return Ok(Window::NeedBytes(end + HEADER_LEN));
         }
         position = end;
     }
-    Ok(TimestampCut::Absent)
+    Ok(Window::Found(None))
 }
 
 /// (offset, timestamp) of the first record of `batch` at or after `timestamp` and `start`,
@@ -120,7 +111,8 @@ impl TieredStorage {
     /// The first record at or after `timestamp` from offset `start` (the log start) that the
     /// remote log alone holds, as (offset, timestamp); `Ok(None)` leaves the search to the
     /// local log from its start (`local_log_start`): the first segment that qualifies is
-    /// still local, or holds no such record, or none qualifies. Bucket failures are errors.
+    /// still local, or holds no such record, or none qualifies. Bucket failures are errors,
+    /// counted by kind.
     pub async fn offset_for_timestamp(
         &self,
         partition: &Partition,
@@ -128,63 +120,41 @@ impl TieredStorage {
         start: i64,
         local_log_start: i64,
     ) -> Result<Option<(i64, i64)>, TieredError> {
-        let result = self
-            .search_remote(partition, timestamp, start, local_log_start)
-            .await;
+        let search = async {
+            let manifest = self.manifest(partition).await?;
+            let qualifies =
+                |s: &&RemoteSegment| s.max_timestamp >= timestamp && s.end_offset > start;
+            let Some(segment) = manifest.readable().find(qualifies) else {
+                return Ok(None);
+            };
+            if segment.base_offset >= local_log_start {
+                return Ok(None);
+            }
+            let at = self.path_of(partition);
+            let time_index = self.piece(&at, segment, TIME_INDEX_PIECE).await?;
+            let base = segment.base_offset;
+            let indexed = time_index_offset(&time_index, base, timestamp).max(start);
+            let index = self.piece(&at, segment, INDEX_PIECE).await?;
+            let from = read::start_position(&index, base, indexed, segment.size_bytes);
+            let want = self.settings.read_ahead_bytes.max(1);
+            let batch = self
+                .scan(&at, segment, from, want, |window, at_end| {
+                    timestamp_batch(window, at_end, timestamp, start)
+                })
+                .await?;
+            let Some(batch) = batch else {
+                return Ok(None);
+            };
+            first_record_at(batch, timestamp, start).map_err(|reason| TieredError::Corrupt {
+                path: at.segment(base, segment.id, LOG).to_string(),
+                reason,
+            })
+        };
+        let result = search.await;
         if let Err(error) = &result {
             self.count_error(error);
         }
         result
-    }
-
-    async fn search_remote(
-        &self,
-        partition: &Partition,
-        timestamp: i64,
-        start: i64,
-        local_log_start: i64,
-    ) -> Result<Option<(i64, i64)>, TieredError> {
-        let manifest = self.manifest(partition).await?;
-        let Some(segment) = manifest
-            .readable()
-            .find(|s| s.max_timestamp >= timestamp && s.end_offset > start)
-        else {
-            return Ok(None);
-        };
-        if segment.base_offset >= local_log_start {
-            return Ok(None);
-        }
-        let at = self.path_of(partition);
-        let path = at.segment(segment.base_offset, segment.id, LOG);
-        let corrupt = |reason: String| TieredError::Corrupt {
-            path: path.to_string(),
-            reason,
-        };
-        let time_index = self.piece(&at, segment, TIME_INDEX_PIECE).await?;
-        let indexed = time_index_offset(&time_index, segment.base_offset, timestamp).max(start);
-        let index = self.piece(&at, segment, INDEX_PIECE).await?;
-        let from = read::start_position(&index, segment.base_offset, indexed, segment.size_bytes);
-        let mut want = self.settings.read_ahead_bytes.max(1);
-        let batch = loop {
-            let to = from.saturating_add(want).min(segment.size_bytes);
-            let window = self.window(&at, segment, from, to).await?;
-            let at_end = to == segment.size_bytes;
-            match timestamp_batch(&window, at_end, timestamp, start).map_err(corrupt)? {
-                TimestampCut::Batch(batch) => break batch,
-                TimestampCut::Absent => return Ok(None),
-                TimestampCut::NeedBytes(n) => {
-                    if at_end {
-                        return Err(corrupt(format!("no whole batch at byte {from}")));
-                    }
-                    // Doubling at least, so a long search reads each chunk a bounded number
-                    // of times (they are cached besides).
-                    want = u64::try_from(n)
-                        .unwrap_or(u64::MAX)
-                        .max(want.saturating_mul(2));
-                }
-            }
-        };
-        first_record_at(batch, timestamp, start).map_err(corrupt)
     }
 }
 
@@ -219,9 +189,9 @@ mod tests {
 
     fn found(timestamp: i64, start: i64) -> Option<(i64, i64)> {
         match timestamp_batch(&segment(), true, timestamp, start).expect("segment") {
-            TimestampCut::Batch(b) => first_record_at(b, timestamp, start).expect("batch"),
-            TimestampCut::Absent => None,
-            TimestampCut::NeedBytes(n) => panic!("needs {n} bytes of a whole segment"),
+            Window::Found(Some(b)) => first_record_at(b, timestamp, start).expect("batch"),
+            Window::Found(None) => None,
+            Window::NeedBytes(n) => panic!("needs {n} bytes of a whole segment"),
         }
     }
 
@@ -244,20 +214,17 @@ mod tests {
         let first = batch(100, &[1_000, 1_010], Compression::None).len();
         assert_eq!(
             timestamp_batch(&s.slice(..10), false, 1_050, 0),
-            Ok(TimestampCut::NeedBytes(HEADER_LEN))
+            Ok(Window::NeedBytes(HEADER_LEN))
         );
         assert!(matches!(
             timestamp_batch(&s.slice(..first + HEADER_LEN), false, 1_050, 0),
-            Ok(TimestampCut::NeedBytes(n)) if n > first + HEADER_LEN
+            Ok(Window::NeedBytes(n)) if n > first + HEADER_LEN
         ));
         assert!(matches!(
             timestamp_batch(&s.slice(..first + 5), false, 1_050, 0),
-            Ok(TimestampCut::NeedBytes(_))
+            Ok(Window::NeedBytes(_))
         ));
-        assert_eq!(
-            timestamp_batch(&s, true, 5_000, 0),
-            Ok(TimestampCut::Absent)
-        );
+        assert_eq!(timestamp_batch(&s, true, 5_000, 0), Ok(Window::Found(None)));
     }
 
     #[test]
@@ -268,7 +235,7 @@ mod tests {
         let mut bad = s.to_vec();
         bad[70] ^= 0xff;
         let first = batch(100, &[1_000, 1_010], Compression::None).len();
-        if let Ok(TimestampCut::Batch(b)) = timestamp_batch(&Bytes::from(bad), true, 0, 0) {
+        if let Ok(Window::Found(Some(b))) = timestamp_batch(&Bytes::from(bad), true, 0, 0) {
             assert_eq!(b.len(), first);
             // A damaged record body decodes to an error or to some record, never a panic.
             let _ = first_record_at(b, 0, 0);
