@@ -18,7 +18,7 @@ use super::wire_tests::batch;
 use super::{Client, RequestContext};
 use crate::acl::{Operation, ResourceType};
 use crate::broker::Broker;
-use crate::protocol::supported_range;
+use crate::protocol::served_range;
 
 const UNKNOWN_TOPIC_ID: i16 = 100;
 
@@ -178,15 +178,16 @@ async fn an_unknown_topic_id_is_unknown_topic_id_for_offset_commit_and_fetch() {
 }
 
 /// Produces `request` at `version` as a client does: through `dispatch` when the broker serves
-/// that version, else (Produce v12 and v13 while the served range stops at v11) through the
-/// same steps dispatch takes: the request encoded and decoded at `version`, the Produce
-/// handler, the response encoded and decoded at `version`.
+/// that version, else (Produce v12 and v13 below transactions v2) through the same steps
+/// dispatch takes: the request encoded and decoded at `version`, the Produce handler, the
+/// response encoded and decoded at `version`.
 pub(super) async fn produce_at(
     b: &Arc<Broker>,
     version: i16,
     request: &ProduceRequest,
 ) -> ProduceResponse {
-    let served = supported_range(ApiKey::Produce).is_some_and(|(_, max)| version <= max);
+    let sets = super::api_versions::api_sets(b);
+    let served = served_range(ApiKey::Produce, sets).is_some_and(|(_, max)| version <= max);
     if served {
         return call(b, ApiKey::Produce, version, request).await;
     }
