@@ -75,7 +75,12 @@ pub fn timestamp_batch(
                 None => Ok(Window::NeedBytes(end)),
             };
         }
-        if end > window.len() && !to_segment_end {
+        if end > window.len() {
+            if to_segment_end {
+                return Err(format!(
+                    "batch at byte {position} runs past the segment's end"
+                ));
+            }
             return Ok(Window::NeedBytes(end + HEADER_LEN));
         }
         position = end;
@@ -231,10 +236,14 @@ mod tests {
     fn corrupt_segments_are_errors() {
         let s = segment();
         assert!(timestamp_batch(&s.slice(..30), true, 0, 0).is_err());
+        let first = batch(100, &[1_000, 1_010], Compression::None).len();
+        assert!(
+            timestamp_batch(&s.slice(..first + HEADER_LEN + 5), true, 5_000, 0).is_err(),
+            "a batch cut by the segment's end"
+        );
         assert!(timestamp_batch(&Bytes::from(vec![0xff; 200]), false, 0, 0).is_err());
         let mut bad = s.to_vec();
         bad[70] ^= 0xff;
-        let first = batch(100, &[1_000, 1_010], Compression::None).len();
         if let Ok(Window::Found(Some(b))) = timestamp_batch(&Bytes::from(bad), true, 0, 0) {
             assert_eq!(b.len(), first);
             // A damaged record body decodes to an error or to some record, never a panic.
