@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use super::config::TxnConfig;
 use super::host::{TxnHost, MARKER_TIMEOUT};
-use super::metadata::{PendingOffset, TxnMetadata, TxnState};
+use super::metadata::{EndV2, PendingOffset, TxnMetadata, TxnState};
 use super::records::{encode_value, txn_key};
 use super::store::TxnMap;
 use crate::log::CoordinatorLog;
@@ -183,6 +183,7 @@ impl TransactionCoordinator {
         }
         txn.timeout_ms = timeout_ms;
         txn.last_producer_epoch = previous;
+        txn.transaction_version = 0;
         txn.updated_ms = now;
         let result = ProducerRef {
             id: txn.producer_id,
@@ -268,7 +269,7 @@ impl TransactionCoordinator {
         Ok(())
     }
 
-    /// EndTxn: commits or aborts the open transaction; a retried end that already
+    /// EndTxn before v5: commits or aborts the open transaction; a retried end that already
     /// completed is answered with success.
     pub async fn end_txn(
         self: &Arc<Self>,
@@ -279,14 +280,48 @@ impl TransactionCoordinator {
     ) -> Result<(), ResponseError> {
         self.check(transactional_id)?;
         let _serial = self.lock_id(transactional_id).await;
-        let txn = self.current(transactional_id, producer)?;
+        let mut txn = self.current(transactional_id, producer)?;
         if !txn.end_decision(commit)? {
             return Ok(());
         }
+        txn.transaction_version = 0;
         // Once the decision is saved the end happens, now or on a later retry.
         self.finish(host, transactional_id, txn, commit)
             .await
             .map(|_| ())
+    }
+
+    /// EndTxn v5 (transactions v2, KIP-890 part 2): every end bumps the producer epoch (to a
+    /// new producer id once the epochs are exhausted), the markers carry the bumped epoch, and
+    /// the answer is the producer the client continues with. A retry of a completed end is
+    /// answered with it too; an end from an older epoch is fenced
+    /// ([`TxnMetadata::end_decision_v2`]).
+    pub async fn end_txn_v2(
+        self: &Arc<Self>,
+        host: &dyn TxnHost,
+        transactional_id: &str,
+        producer: ProducerRef,
+        commit: bool,
+    ) -> Result<ProducerRef, ResponseError> {
+        self.check(transactional_id)?;
+        let _serial = self.lock_id(transactional_id).await;
+        let mut txn = self
+            .get(transactional_id)
+            .ok_or(ResponseError::InvalidProducerIdMapping)?;
+        match txn.end_decision_v2((producer.id, producer.epoch), commit)? {
+            EndV2::Retried => return Ok(continuing(&txn)),
+            EndV2::Finish | EndV2::EmptyAbort => {}
+        }
+        if txn.producer_epoch >= i16::MAX - 1 {
+            // The bump takes the last epoch: the transaction completes with a new producer id.
+            txn.next_producer_id = next_producer_id(host).await?;
+        }
+        txn.last_producer_epoch = txn.producer_epoch;
+        txn.producer_epoch = txn.producer_epoch.saturating_add(1);
+        txn.transaction_version = 2;
+        self.finish(host, transactional_id, txn.clone(), commit)
+            .await?;
+        Ok(continuing(&txn))
     }
 
     /// Every transactional id this broker coordinates, with its metadata, in id order
@@ -467,6 +502,16 @@ impl TransactionCoordinator {
         txn.pending_offsets.clear();
         txn.markers_written = false;
         txn.updated_ms = now_ms();
+        if txn.next_producer_id >= 0 {
+            // Transactions v2 past the last epoch: the markers went out with the old id, the
+            // client continues with the new one (a retry with the old id is still answered).
+            self.producers.write().remove(&txn.producer_id);
+            txn.previous_producer_id = txn.producer_id;
+            txn.producer_id = txn.next_producer_id;
+            txn.next_producer_id = -1;
+            txn.producer_epoch = 0;
+            txn.last_producer_epoch = -1;
+        }
         self.save(transactional_id, txn).await?;
         Ok(true)
     }
@@ -580,6 +625,22 @@ fn producer_view(txn: &TxnMetadata) -> ProducerView {
         epoch: txn.producer_epoch,
         open: txn.state == TxnState::Ongoing,
         partitions: txn.partitions.iter().cloned().collect(),
+    }
+}
+
+/// The producer a client continues with after a transactions v2 end of `txn`: the new
+/// producer id once the prepared end completes, else the current one.
+fn continuing(txn: &TxnMetadata) -> ProducerRef {
+    if txn.next_producer_id >= 0 {
+        ProducerRef {
+            id: txn.next_producer_id,
+            epoch: 0,
+        }
+    } else {
+        ProducerRef {
+            id: txn.producer_id,
+            epoch: txn.producer_epoch,
+        }
     }
 }
 

@@ -87,10 +87,38 @@ pub struct TxnMetadata {
     /// completion) remain, so a retried end does not write them again.
     #[serde(default)]
     pub markers_written: bool,
+    /// The transaction version (KIP-890) the client ended the last transaction with: 2 when
+    /// EndTxn v5 bumped the epoch, which is how a retried end is told from the next one.
+    #[serde(default)]
+    pub transaction_version: i16,
+    /// The producer id before the last end moved to a new one (epochs exhausted, transactions
+    /// v2), so a retry of that end with the old id is answered (-1 otherwise).
+    #[serde(default = "no_producer_id")]
+    pub previous_producer_id: i64,
+    /// In a Prepare state of transactions v2 with the epochs exhausted: the producer id the
+    /// transaction completes with (-1 otherwise).
+    #[serde(default = "no_producer_id")]
+    pub next_producer_id: i64,
 }
 
 fn no_epoch() -> i16 {
     -1
+}
+
+fn no_producer_id() -> i64 {
+    -1
+}
+
+/// What EndTxn does under transactions v2 (KIP-890 part 2), decided by [`TxnMetadata::end_decision_v2`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndV2 {
+    /// End the open transaction: prepare with the bumped epoch, write its markers, complete.
+    Finish,
+    /// Abort with nothing open (the client's produce may never have added a partition): bump
+    /// the epoch, write no marker.
+    EmptyAbort,
+    /// A retry of the end that already completed: answered with the current producer.
+    Retried,
 }
 
 impl TxnMetadata {
@@ -108,6 +136,9 @@ impl TxnMetadata {
             updated_ms: now_ms,
             last_producer_epoch: -1,
             markers_written: false,
+            transaction_version: 0,
+            previous_producer_id: -1,
+            next_producer_id: -1,
         }
     }
 
@@ -153,6 +184,64 @@ impl TxnMetadata {
             // The same end still being completed: retry later.
             (TxnState::PrepareCommit, true) | (TxnState::PrepareAbort, false) => {
                 Err(ResponseError::ConcurrentTransactions)
+            }
+            _ => Err(ResponseError::InvalidTxnState),
+        }
+    }
+
+    /// EndTxn v5 (transactions v2, Kafka 4.x's `endTransaction`): every end bumps the epoch, so
+    /// the client's epoch alone tells a retry (one below the current, or the last epoch of the
+    /// previous producer id when the bump moved to a new one) from a delayed end of an older
+    /// epoch (PRODUCER_FENCED) and from the next end.
+    pub fn end_decision_v2(
+        &self,
+        producer: (i64, i16),
+        commit: bool,
+    ) -> Result<EndV2, ResponseError> {
+        let (id, epoch) = producer;
+        let v2 = self.transaction_version >= 2;
+        let retry_on_bump =
+            v2 && id == self.producer_id && i32::from(epoch) + 1 == i32::from(self.producer_epoch);
+        let retry_on_overflow = v2
+            && self.previous_producer_id == id
+            && id != self.producer_id
+            && epoch == i16::MAX - 1
+            && self.producer_epoch == 0;
+        if id != self.producer_id && !retry_on_overflow {
+            return Err(ResponseError::InvalidProducerIdMapping);
+        }
+        let current = id == self.producer_id && epoch == self.producer_epoch;
+        let completed_outcome = match self.state {
+            TxnState::CompleteCommit => Some(true),
+            TxnState::CompleteAbort => Some(false),
+            _ => None,
+        };
+        let valid = match self.state {
+            TxnState::Ongoing | TxnState::Empty => current,
+            TxnState::PrepareCommit | TxnState::PrepareAbort => retry_on_bump,
+            TxnState::CompleteCommit | TxnState::CompleteAbort => {
+                retry_on_bump || retry_on_overflow || current
+            }
+        };
+        if !valid {
+            return Err(ResponseError::ProducerFenced);
+        }
+        let retry = retry_on_bump || retry_on_overflow;
+        match (self.state, completed_outcome) {
+            (TxnState::Ongoing, _) => Ok(EndV2::Finish),
+            (_, Some(outcome)) if retry => {
+                if outcome == commit {
+                    Ok(EndV2::Retried)
+                } else {
+                    Err(ResponseError::InvalidTxnState)
+                }
+            }
+            (TxnState::PrepareCommit, _) if commit => Err(ResponseError::ConcurrentTransactions),
+            (TxnState::PrepareAbort, _) if !commit => Err(ResponseError::ConcurrentTransactions),
+            (TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort, _)
+                if !commit =>
+            {
+                Ok(EndV2::EmptyAbort)
             }
             _ => Err(ResponseError::InvalidTxnState),
         }
@@ -204,6 +293,69 @@ mod tests {
         txn.state = TxnState::CompleteCommit;
         txn.begin(20).unwrap();
         assert!(txn.partitions.is_empty() && txn.started_ms == 20);
+    }
+
+    fn completed_v2(state: TxnState, epoch: i16) -> TxnMetadata {
+        let mut txn = TxnMetadata::new(7, 60_000, 0);
+        txn.state = state;
+        txn.producer_epoch = epoch;
+        txn.transaction_version = 2;
+        txn
+    }
+
+    #[test]
+    fn a_v2_end_is_told_from_its_retry_and_from_a_delayed_older_end() {
+        let mut ongoing = completed_v2(TxnState::Ongoing, 3);
+        ongoing.transaction_version = 0;
+        assert_eq!(ongoing.end_decision_v2((7, 3), true), Ok(EndV2::Finish));
+        assert_eq!(
+            ongoing.end_decision_v2((7, 2), true),
+            Err(ResponseError::ProducerFenced)
+        );
+        let done = completed_v2(TxnState::CompleteCommit, 4);
+        assert_eq!(done.end_decision_v2((7, 3), true), Ok(EndV2::Retried));
+        assert_eq!(
+            done.end_decision_v2((7, 3), false),
+            Err(ResponseError::InvalidTxnState)
+        );
+        assert_eq!(
+            done.end_decision_v2((7, 2), true),
+            Err(ResponseError::ProducerFenced),
+            "a delayed end of an older epoch"
+        );
+        assert_eq!(done.end_decision_v2((7, 4), false), Ok(EndV2::EmptyAbort));
+        assert_eq!(
+            done.end_decision_v2((7, 4), true),
+            Err(ResponseError::InvalidTxnState)
+        );
+        assert_eq!(
+            done.end_decision_v2((8, 4), true),
+            Err(ResponseError::InvalidProducerIdMapping)
+        );
+        let preparing = completed_v2(TxnState::PrepareCommit, 4);
+        assert_eq!(
+            preparing.end_decision_v2((7, 3), true),
+            Err(ResponseError::ConcurrentTransactions)
+        );
+        assert_eq!(
+            preparing.end_decision_v2((7, 4), true),
+            Err(ResponseError::ProducerFenced)
+        );
+    }
+
+    #[test]
+    fn a_v2_end_retried_across_a_new_producer_id_is_answered() {
+        let mut done = completed_v2(TxnState::CompleteAbort, 0);
+        done.producer_id = 9;
+        done.previous_producer_id = 7;
+        assert_eq!(
+            done.end_decision_v2((7, i16::MAX - 1), false),
+            Ok(EndV2::Retried)
+        );
+        assert_eq!(
+            done.end_decision_v2((7, i16::MAX - 2), false),
+            Err(ResponseError::InvalidProducerIdMapping)
+        );
     }
 
     #[test]

@@ -19,7 +19,7 @@ mod store;
 pub use config::TxnConfig;
 pub use coordinator::{Legacy, TransactionCoordinator};
 pub use host::{LocalWait, MarkerWrite, TxnHost, MARKER_TIMEOUT};
-pub use metadata::{PendingOffset, TxnMetadata, TxnState};
+pub use metadata::{EndV2, PendingOffset, TxnMetadata, TxnState};
 pub use records::TRANSACTION_TOPIC;
 pub use store::{StoreError, TxnMap, TxnStore};
 pub use tributary_storage::ProducerRef;

@@ -50,14 +50,44 @@ pub fn decode_key(bytes: &[u8]) -> Result<String, RecordError> {
     }
 }
 
-/// The value version to write: 0 (Kafka's default) unless `txn` holds state only
-/// Tributary's tagged field carries.
+/// Kafka's own tagged fields of value version 1 (transactions v2): the previous and next
+/// producer ids and the client's transaction version.
+const PREVIOUS_PRODUCER_ID_TAG: u32 = 0;
+const NEXT_PRODUCER_ID_TAG: u32 = 1;
+const CLIENT_TRANSACTION_VERSION_TAG: u32 = 2;
+
+/// The value version to write: 0 (Kafka's default) unless `txn` holds state only a tagged
+/// field carries (Kafka's transactions v2 fields or Tributary's).
 pub fn value_version(txn: &TxnMetadata) -> i16 {
-    if extension_is_empty(txn) {
+    if extension_is_empty(txn) && kafka_tags(txn).is_empty() {
         0
     } else {
         1
     }
+}
+
+/// Kafka's tagged fields of `txn` that differ from their defaults, in tag order.
+fn kafka_tags(txn: &TxnMetadata) -> Vec<(u32, Vec<u8>)> {
+    let mut tags = Vec::new();
+    if txn.previous_producer_id != -1 {
+        tags.push((
+            PREVIOUS_PRODUCER_ID_TAG,
+            txn.previous_producer_id.to_be_bytes().to_vec(),
+        ));
+    }
+    if txn.next_producer_id != -1 {
+        tags.push((
+            NEXT_PRODUCER_ID_TAG,
+            txn.next_producer_id.to_be_bytes().to_vec(),
+        ));
+    }
+    if txn.transaction_version != 0 {
+        tags.push((
+            CLIENT_TRANSACTION_VERSION_TAG,
+            txn.transaction_version.to_be_bytes().to_vec(),
+        ));
+    }
+    tags
 }
 
 fn extension_is_empty(txn: &TxnMetadata) -> bool {
@@ -94,7 +124,13 @@ pub fn encode_value(txn: &TxnMetadata) -> Bytes {
     w.i64(txn.updated_ms);
     w.i64(txn.started_ms);
     if version >= 1 {
-        w.tagged_fields(&[(TRIBUTARY_TAG, &encode_extension(txn))]);
+        let kafka = kafka_tags(txn);
+        let extension = encode_extension(txn);
+        let mut fields: Vec<(u32, &[u8])> = kafka.iter().map(|(t, d)| (*t, d.as_slice())).collect();
+        if !extension_is_empty(txn) {
+            fields.push((TRIBUTARY_TAG, &extension));
+        }
+        w.tagged_fields(&fields);
     }
     w.finish()
 }
@@ -143,11 +179,22 @@ pub fn decode_value(bytes: &[u8]) -> Result<TxnMetadata, RecordError> {
         updated_ms,
         last_producer_epoch: -1,
         markers_written: false,
+        transaction_version: 0,
+        previous_producer_id: -1,
+        next_producer_id: -1,
     };
     if r.flexible() {
         for (tag, data) in r.tagged_fields()? {
-            if tag == u64::from(TRIBUTARY_TAG) {
-                decode_extension(data, &mut txn)?;
+            match u32::try_from(tag) {
+                Ok(TRIBUTARY_TAG) => decode_extension(data, &mut txn)?,
+                Ok(PREVIOUS_PRODUCER_ID_TAG) => {
+                    txn.previous_producer_id = Reader::new(data, true).i64()?
+                }
+                Ok(NEXT_PRODUCER_ID_TAG) => txn.next_producer_id = Reader::new(data, true).i64()?,
+                Ok(CLIENT_TRANSACTION_VERSION_TAG) => {
+                    txn.transaction_version = Reader::new(data, true).i16()?;
+                }
+                _ => {}
             }
         }
     }

@@ -55,8 +55,8 @@ fn an_empty_transaction_has_a_null_partition_list() {
 }
 
 /// Version 1 as Kafka writes it with transaction version 2: compact arrays and strings,
-/// tagged fields PreviousProducerId (0) and ClientTransactionVersion (2), which this broker
-/// reads past.
+/// tagged fields PreviousProducerId (0) and ClientTransactionVersion (2), which transactions
+/// v2 reads (and writes back the same way).
 #[test]
 fn kafka_version_1_values_with_kafka_tags_decode() {
     let mut bytes = vec![0, 1];
@@ -75,7 +75,15 @@ fn kafka_version_1_values_with_kafka_tags_decode() {
     bytes.extend([2, 0, 8]); // two tags; tag 0, 8 bytes
     bytes.extend(999i64.to_be_bytes());
     bytes.extend([2, 2, 0, 2]); // tag 2, 2 bytes: transaction version 2
-    assert_eq!(decode_value(&bytes), Ok(ongoing()));
+    let mut txn = ongoing();
+    txn.previous_producer_id = 999;
+    txn.transaction_version = 2;
+    assert_eq!(decode_value(&bytes), Ok(txn.clone()));
+    assert_eq!(
+        &encode_value(&txn)[..],
+        &bytes[..],
+        "written as Kafka writes it"
+    );
 }
 
 #[test]
