@@ -32,8 +32,8 @@ pub const GROUP_VERSION: &str = "group.version";
 /// `share.version`: 1 serves share groups (KIP-932).
 pub const SHARE_VERSION: &str = "share.version";
 /// `transaction.version`: 1 is the classic transaction protocol with flexible coordinator
-/// records; 2 (KIP-890 part 2, which a new Kafka 4.3 cluster starts at) is not served yet, so
-/// clients keep to the protocol they already speak with a cluster at 1.
+/// records; 2 is transactions v2 (KIP-890 part 2: partitions added by the produce itself, an
+/// epoch bump at every transaction end), advertised to clients only at 2.
 pub const TRANSACTION_VERSION: &str = "transaction.version";
 
 /// Every feature served, by name.
@@ -53,7 +53,7 @@ pub const FEATURES: &[Feature] = &[
     Feature {
         name: TRANSACTION_VERSION,
         min: 0,
-        max: 1,
+        max: 2,
         initial: 1,
     },
 ];
@@ -339,7 +339,7 @@ mod tests {
         let fresh = FeatureLevels::default();
         for (name, level, reason) in [
             (SHARE_VERSION, 2, "only supports versions 0-1"),
-            (TRANSACTION_VERSION, 2, "only supports versions 0-1"),
+            (TRANSACTION_VERSION, 3, "only supports versions 0-2"),
             ("metadata.version", 27, "does not support this feature"),
             (GROUP_VERSION, -1, "cannot be less than 0"),
         ] {

@@ -110,15 +110,8 @@ const DIFFERENCES: &[(ApiKey, &str)] = &[
     ),
     // Not built yet (issue 44).
     (
-        ApiKey::Produce,
-        "v12-v13 wait for transactions v2 (Kafka too advertises v11 at most below \
-         transaction.version 2)",
-    ),
-    (ApiKey::AddOffsetsToTxn, "v4 is transactions v2's"),
-    (ApiKey::EndTxn, "v5 is transactions v2's (the epoch bump)"),
-    (
         ApiKey::TxnOffsetCommit,
-        "v5 is transactions v2's, v6 names topics by id",
+        "v6 names topics by id (v5, transactions v2's, is served)",
     ),
     (
         ApiKey::WriteTxnMarkers,

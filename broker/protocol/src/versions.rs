@@ -85,6 +85,19 @@ pub(super) const SHARE_GROUP_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ReadShareGroupStateSummary, 0, 1),
 ];
 
+/// Transactions v2 (KIP-890 part 2): the versions these APIs are advertised to, instead of
+/// [`SUPPORTED_APIS`]'s, while `transaction.version` is 2, as Kafka caps Produce at v11 below
+/// it. Produce v12 adds a transactional batch's partition to its transaction, EndTxn v5 bumps
+/// the producer epoch, TxnOffsetCommit v5 adds the group's offsets partition, and
+/// AddOffsetsToTxn v4, like the v4s of EndTxn and TxnOffsetCommit, admits
+/// TRANSACTION_ABORTABLE. Produce v13 is v12 naming topics by id.
+pub(super) const TRANSACTIONS_V2_APIS: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 3, 13),
+    (ApiKey::AddOffsetsToTxn, 0, 4),
+    (ApiKey::TxnOffsetCommit, 0, 5),
+    (ApiKey::EndTxn, 0, 5),
+];
+
 /// Which optional sets of APIs a broker serves and advertises.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ApiSets {
@@ -92,6 +105,8 @@ pub struct ApiSets {
     pub consumer_protocol: bool,
     /// Share groups' ([`SHARE_GROUP_APIS`]).
     pub share_groups: bool,
+    /// Transactions v2's versions ([`TRANSACTIONS_V2_APIS`]).
+    pub transactions_v2: bool,
 }
 
 impl ApiSets {
@@ -99,6 +114,7 @@ impl ApiSets {
     pub const ALL: ApiSets = ApiSets {
         consumer_protocol: true,
         share_groups: true,
+        transactions_v2: true,
     };
 
     /// The sets of a broker: the consumer group protocol and share groups as configured.
@@ -106,6 +122,15 @@ impl ApiSets {
         ApiSets {
             consumer_protocol,
             share_groups,
+            transactions_v2: false,
+        }
+    }
+
+    /// These sets with transactions v2's versions on or off (`transaction.version` 2).
+    pub fn with_transactions_v2(self, transactions_v2: bool) -> ApiSets {
+        ApiSets {
+            transactions_v2,
+            ..self
         }
     }
 }
@@ -135,8 +160,14 @@ const UNADVERTISED_APIS: &[(ApiKey, i16, i16)] = &[
 /// Every API advertised in ApiVersions, with the optional sets `sets` enables.
 pub fn served_apis(sets: ApiSets) -> impl Iterator<Item = &'static (ApiKey, i16, i16)> {
     let when = |on: bool, apis: &'static [(ApiKey, i16, i16)]| if on { apis } else { &[] };
+    let v2 = when(sets.transactions_v2, TRANSACTIONS_V2_APIS);
     SUPPORTED_APIS
         .iter()
+        .map(move |entry| {
+            v2.iter()
+                .find(|(key, _, _)| *key == entry.0)
+                .unwrap_or(entry)
+        })
         .chain(when(sets.consumer_protocol, CONSUMER_PROTOCOL_APIS))
         .chain(when(sets.share_groups, SHARE_GROUP_APIS))
 }

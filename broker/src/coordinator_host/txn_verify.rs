@@ -37,6 +37,10 @@ use crate::txn::{ProducerRef, TRANSACTION_TOPIC};
 /// The AddPartitionsToTxn version leaders verify with (the first with `verify_only`).
 const VERIFY_VERSION: i16 = 4;
 
+/// The AddPartitionsToTxn version leaders add partitions with for transactions v2 (Kafka's
+/// `AddPartitionsToTxnManager` sends v5, TRANSACTION_ABORTABLE's).
+const ADD_VERSION: i16 = 5;
+
 /// How long a verification may take at most, whatever the produce request's timeout.
 const MAX_VERIFY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -69,20 +73,28 @@ pub(crate) type Verdicts = HashMap<(String, i32), Verdict>;
 
 /// Starts verifying the transactional batches of `request` that need it, one request to the
 /// producer's coordinator for all of them; `None` when none does (the produce proceeds at
-/// once). Each such partition's guard is set before the coordinator is asked.
+/// once). Each such partition's guard is set before the coordinator is asked. From Produce
+/// v12 (transactions v2, KIP-890 part 2) the coordinator is asked to add each partition not
+/// yet in the producer's transaction instead, wherever it is: the client sends no
+/// AddPartitionsToTxn.
 pub(crate) fn start<H: VerifyHost + 'static>(
     broker: &Arc<H>,
     request: &ProduceRequest,
+    version: i16,
 ) -> Option<BoxFuture<'static, Verdicts>> {
-    if broker.config().cluster.is_none()
-        || !broker.config().transaction_partition_verification_enable
+    let implicit = version >= 12;
+    if !implicit
+        && (broker.config().cluster.is_none()
+            || !broker.config().transaction_partition_verification_enable)
     {
         return None;
     }
     // A transactional batch without an id is refused by the produce handler itself.
     let transactional_id = request.transactional_id.as_deref()?.to_string();
+    let local = broker.config().cluster.is_none() || broker.txns().coordinates(&transactional_id);
     let mut producer: Option<ProducerRef> = None;
     let mut asked: Vec<((String, i32), VerificationGuard)> = Vec::new();
+    let mut added_here: Vec<(String, i32)> = Vec::new();
     let mut verdicts = Verdicts::new();
     for topic in &request.topic_data {
         for data in &topic.partition_data {
@@ -99,17 +111,10 @@ pub(crate) fn start<H: VerifyHost + 'static>(
             };
             if !view.is_transactional()
                 || this.id < 0
-                || broker.txns().coordinates_producer(this.id)
+                || (!implicit && broker.txns().coordinates_producer(this.id))
             {
                 continue;
             }
-            let Ok(partition) =
-                broker
-                    .replicas()
-                    .leader(&broker.metadata().image(), &topic.name, data.index)
-            else {
-                continue;
-            };
             let key = (topic.name.to_string(), data.index);
             match producer {
                 None => producer = Some(this),
@@ -121,12 +126,26 @@ pub(crate) fn start<H: VerifyHost + 'static>(
                     continue;
                 }
             }
+            if implicit && local {
+                // The append checks the coordinator's state under the partition lock.
+                if broker.txns().check_produce(this, &key.0, key.1).is_err() {
+                    added_here.push(key);
+                }
+                continue;
+            }
+            let Ok(partition) =
+                broker
+                    .replicas()
+                    .leader(&broker.metadata().image(), &topic.name, data.index)
+            else {
+                continue;
+            };
             if let Some(guard) = partition.start_verification(this.id) {
                 asked.push((key, guard));
             }
         }
     }
-    if asked.is_empty() && verdicts.is_empty() {
+    if asked.is_empty() && added_here.is_empty() && verdicts.is_empty() {
         return None;
     }
     let producer = producer?;
@@ -135,12 +154,34 @@ pub(crate) fn start<H: VerifyHost + 'static>(
         .clamp(Duration::from_secs(1), MAX_VERIFY_TIMEOUT);
     Some(
         async move {
+            if !added_here.is_empty() {
+                let added = broker
+                    .txns()
+                    .add_partitions(&transactional_id, producer, &added_here)
+                    .await;
+                if let Err(error) = added {
+                    tracing::info!(
+                        transactional_id,
+                        ?error,
+                        "partitions not added to the transaction"
+                    );
+                    for key in added_here {
+                        verdicts.insert(key, Verdict::Refused(produce_error(error)));
+                    }
+                }
+            }
             if asked.is_empty() {
                 return verdicts;
             }
             let partitions: Vec<(String, i32)> = asked.iter().map(|(k, _)| k.clone()).collect();
-            let answers =
-                ask_coordinator(&*broker, &transactional_id, producer, &partitions, timeout).await;
+            let ask = Ask {
+                transactional_id: &transactional_id,
+                producer,
+                partitions: &partitions,
+                timeout,
+                add: implicit,
+            };
+            let answers = ask_coordinator(&*broker, ask).await;
             for ((key, guard), answer) in asked.into_iter().zip(answers) {
                 let verdict = match answer {
                     Ok(()) => Verdict::Verified(guard),
@@ -185,31 +226,41 @@ pub(crate) fn produce_error(coordinator: ResponseError) -> ResponseError {
 /// `producer`'s ongoing transaction (AddOffsetsToTxn put it there) before its offsets are
 /// written as transactional records, so a late retry of an ended transaction cannot leave
 /// records no marker will close. Asked of the coordinator wherever it is (only taken on
-/// trust when the coordinator is another broker and verification is off). Errors come as
-/// the group coordinator answers them: what the client should retry after looking the
-/// coordinator up again is COORDINATOR_NOT_AVAILABLE.
+/// trust when the coordinator is another broker and verification is off). With `add`
+/// (TxnOffsetCommit v5, transactions v2) the coordinator adds the partition and the group
+/// instead: the client sends no AddOffsetsToTxn. Errors come as the group coordinator
+/// answers them: what the client should retry after looking the coordinator up again is
+/// COORDINATOR_NOT_AVAILABLE.
 pub(crate) async fn verify_offsets(
     broker: &impl VerifyHost,
     transactional_id: &str,
     producer: ProducerRef,
-    offsets_partition: (String, i32),
+    group: (&str, (String, i32)),
+    add: bool,
 ) -> Result<(), ResponseError> {
+    let (group_id, offsets_partition) = group;
     let partitions = [offsets_partition];
     let local = broker.config().cluster.is_none() || broker.txns().coordinates(transactional_id);
-    let answer = if local {
+    let answer = if local && add {
+        let [partition] = partitions;
+        broker
+            .txns()
+            .add_offsets(transactional_id, producer, group_id, partition)
+            .await
+    } else if local {
         broker
             .txns()
             .verify_partitions(transactional_id, producer, &partitions)
             .and_then(|added| in_transaction(added.first().copied().unwrap_or(false)))
-    } else if broker.config().transaction_partition_verification_enable {
-        let answers = ask_coordinator(
-            broker,
+    } else if add || broker.config().transaction_partition_verification_enable {
+        let ask = Ask {
             transactional_id,
             producer,
-            &partitions,
-            OFFSETS_VERIFY_TIMEOUT,
-        )
-        .await;
+            partitions: &partitions,
+            timeout: OFFSETS_VERIFY_TIMEOUT,
+            add,
+        };
+        let answers = ask_coordinator(broker, ask).await;
         answers
             .into_iter()
             .next()
@@ -228,16 +279,27 @@ pub(crate) async fn verify_offsets(
     })
 }
 
+/// One question to a transaction coordinator about partitions of one producer's transaction.
+struct Ask<'a> {
+    transactional_id: &'a str,
+    producer: ProducerRef,
+    partitions: &'a [(String, i32)],
+    timeout: Duration,
+    /// Add the partitions (transactions v2) rather than only ask whether they are in.
+    add: bool,
+}
+
 /// Asks the coordinator of `transactional_id` (the leader of its `__transaction_state`
 /// partition, this broker or another) whether each partition is in `producer`'s ongoing
-/// transaction: one answer per partition, in order.
-async fn ask_coordinator(
-    broker: &impl VerifyHost,
-    transactional_id: &str,
-    producer: ProducerRef,
-    partitions: &[(String, i32)],
-    timeout: Duration,
-) -> Vec<Result<(), ResponseError>> {
+/// transaction, or with `add` to add them: one answer per partition, in order.
+async fn ask_coordinator(broker: &impl VerifyHost, ask: Ask<'_>) -> Vec<Result<(), ResponseError>> {
+    let Ask {
+        transactional_id,
+        producer,
+        partitions,
+        timeout,
+        add,
+    } = ask;
     let all = |error: ResponseError| vec![Err(error); partitions.len()];
     let (leader, address) = {
         let image = broker.metadata().image();
@@ -263,10 +325,15 @@ async fn ask_coordinator(
         (leader, address)
     };
     if leader == broker.config().broker_id {
-        return match broker
-            .txns()
-            .verify_partitions(transactional_id, producer, partitions)
-        {
+        let txns = broker.txns();
+        let answer = if add {
+            txns.add_partitions(transactional_id, producer, partitions)
+                .await
+                .map(|()| vec![true; partitions.len()])
+        } else {
+            txns.verify_partitions(transactional_id, producer, partitions)
+        };
+        return match answer {
             Ok(added) => added.into_iter().map(in_transaction).collect(),
             Err(error) => all(error),
         };
@@ -274,12 +341,13 @@ async fn ask_coordinator(
     let Some(address) = address else {
         return all(ResponseError::CoordinatorNotAvailable);
     };
-    let request = verify_request(transactional_id, producer, partitions);
+    let request = coordinator_request(transactional_id, producer, partitions, !add);
+    let version = if add { ADD_VERSION } else { VERIFY_VERSION };
     let answer: Result<AddPartitionsToTxnResponse, _> = crate::peer::call(
         &address,
         broker.peer_security().clone(),
         ApiKey::AddPartitionsToTxn,
-        VERIFY_VERSION,
+        version,
         &request,
         timeout,
     )
@@ -301,11 +369,13 @@ fn in_transaction(added: bool) -> Result<(), ResponseError> {
     }
 }
 
-/// The verify-only AddPartitionsToTxn of one transaction, its partitions grouped by topic.
-fn verify_request(
+/// The AddPartitionsToTxn of one transaction (`verify_only`, or adding for transactions v2),
+/// its partitions grouped by topic.
+fn coordinator_request(
     transactional_id: &str,
     producer: ProducerRef,
     partitions: &[(String, i32)],
+    verify_only: bool,
 ) -> AddPartitionsToTxnRequest {
     let mut topics: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
     for (topic, index) in partitions {
@@ -326,7 +396,7 @@ fn verify_request(
             )))
             .with_producer_id(ProducerId(producer.id))
             .with_producer_epoch(producer.epoch)
-            .with_verify_only(true)
+            .with_verify_only(verify_only)
             .with_topics(topics),
     ])
 }
@@ -407,7 +477,7 @@ mod tests {
             ("a".to_string(), 1),
             ("b".to_string(), 0),
         ];
-        let request = verify_request("tx", producer, &asked);
+        let request = coordinator_request("tx", producer, &asked, true);
         let txn = &request.transactions[0];
         assert!(txn.verify_only);
         assert_eq!((txn.producer_id.0, txn.producer_epoch), (4, 2));

@@ -12,7 +12,7 @@ use tributary_crds::features::{FeatureLevels, FEATURES};
 
 use super::{encode_or_log, Reply, RequestContext};
 use crate::broker::Broker;
-use crate::features::{GROUP_VERSION, SHARE_VERSION};
+use crate::features::{GROUP_VERSION, SHARE_VERSION, TRANSACTION_VERSION};
 use crate::protocol::{advertised_min, served_apis, ApiSets};
 
 /// Answers with the served version table and, from v3, the features.
@@ -30,13 +30,14 @@ pub(crate) async fn handle(
 
 /// The optional API sets `broker` serves: each as configured, and only while the cluster's
 /// feature level has it on (`group.version` for the consumer group protocol, `share.version`
-/// for share groups).
+/// for share groups, `transaction.version` 2 for transactions v2's versions).
 pub(crate) fn api_sets(broker: &Broker) -> ApiSets {
     let on = |name| broker.features.level(name) >= 1;
     ApiSets::of(
         broker.groups.config().consumer_protocol && on(GROUP_VERSION),
         broker.config.share_groups && on(SHARE_VERSION),
     )
+    .with_transactions_v2(broker.features.level(TRANSACTION_VERSION) >= 2)
 }
 
 /// The v0 error response to an ApiVersions request at a version this broker does not know.

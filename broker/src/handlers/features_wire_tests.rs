@@ -68,7 +68,7 @@ async fn api_versions_lists_features_as_kafka_4_answers_each_version() {
         [
             ("group.version".to_owned(), 0, 1),
             ("share.version".to_owned(), 0, 1),
-            ("transaction.version".to_owned(), 0, 1)
+            ("transaction.version".to_owned(), 0, 2)
         ]
     );
     let levels = [
@@ -174,11 +174,11 @@ async fn updates_are_refused_whole_with_kafkas_codes_and_messages() {
         (
             vec![
                 set("group.version", 0, SAFE_DOWNGRADE),
-                set("transaction.version", 2, 1),
+                set("transaction.version", 3, 1),
             ],
             ResponseError::InvalidUpdateVersion,
-            "Invalid update version 2 for feature transaction.version. This cluster only \
-             supports versions 0-1.",
+            "Invalid update version 3 for feature transaction.version. This cluster only \
+             supports versions 0-2.",
         ),
         (
             vec![set("share.version", 1, 1), set("share.version", 0, 2)],

@@ -79,6 +79,8 @@ pub(crate) mod topic_lookup;
 mod txn;
 mod txn_admin;
 #[cfg(test)]
+mod txn_v2_wire_tests;
+#[cfg(test)]
 mod txn_wire_tests;
 mod update_features;
 #[cfg(test)]

@@ -65,7 +65,7 @@ pub(crate) fn handle(ctx: RequestContext, mut request: ProduceRequest) -> Produc
     let verification = if txn_denied {
         None
     } else {
-        txn_verify::start(&ctx.broker, &request)
+        txn_verify::start(&ctx.broker, &request, ctx.version())
     };
     match verification {
         None => Produce::Appended(append(ctx, request, refusals, Verdicts::new()).boxed()),
@@ -495,8 +495,13 @@ fn verify_transactional(
     // In a cluster the producer's coordinator may be another broker: the leader asked it
     // before appending (KIP-890), unless verification is off, when the write is taken on
     // trust as Kafka did before KIP-890. The marker arrives by WriteTxnMarkers.
+    if let Some(Verdict::Refused(error)) = request.verdict {
+        // The coordinator refused to add or verify the partition (or the request names two
+        // producers).
+        return Err(AppendError::Transaction(error));
+    }
     if broker.config.cluster.is_some() && !broker.txns.coordinates_producer(batch.producer_id) {
-        if !broker.config.transaction_partition_verification_enable {
+        if !broker.config.transaction_partition_verification_enable && request.verdict.is_none() {
             return Ok(());
         }
         return admit_verified(txns, batch.producer_id, request.verdict)

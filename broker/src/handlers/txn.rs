@@ -17,7 +17,7 @@ use kafka_protocol::messages::txn_offset_commit_response::{
 };
 use kafka_protocol::messages::{
     AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, AddPartitionsToTxnRequest,
-    AddPartitionsToTxnResponse, EndTxnRequest, EndTxnResponse, TxnOffsetCommitRequest,
+    AddPartitionsToTxnResponse, EndTxnRequest, EndTxnResponse, ProducerId, TxnOffsetCommitRequest,
     TxnOffsetCommitResponse,
 };
 
@@ -237,7 +237,8 @@ pub(crate) async fn add_offsets(
 }
 
 /// TxnOffsetCommit: offsets held by the transaction until it ends. A consumer-group member
-/// sending its generation (KIP-447) is checked like an OffsetCommit.
+/// sending its generation (KIP-447) is checked like an OffsetCommit. From v5 (transactions
+/// v2) the group joins the transaction here, as AddOffsetsToTxn would have added it.
 pub(crate) async fn txn_offset_commit(
     ctx: RequestContext,
     request: TxnOffsetCommitRequest,
@@ -250,7 +251,8 @@ pub(crate) async fn txn_offset_commit(
         return request.refuse(ResponseError::GroupAuthorizationFailed);
     }
     let (refusals, offsets) = committable_offsets(&ctx, &request.topics);
-    let outcome = add_txn_offsets(&ctx.broker, &request, &group_id, offsets).await;
+    let implicit = ctx.version() >= 5;
+    let outcome = add_txn_offsets(&ctx.broker, &request, &group_id, offsets, implicit).await;
     // Every served version predates PRODUCER_FENCED here.
     let outcome = fencing_for_version(outcome, ctx.version(), i16::MAX);
     txn_offset_commit_response(request.topics, refusals, outcome)
@@ -317,12 +319,14 @@ fn pending_offset(topic: &str, p: &TxnOffsetCommitRequestPartition) -> CommitOff
 }
 
 /// Checks the committing member and that the group's partition is in the producer's
-/// transaction, then writes `offsets` there as records of the transaction.
+/// transaction (with `implicit`, TxnOffsetCommit v5, adds it), then writes `offsets` there as
+/// records of the transaction.
 async fn add_txn_offsets(
     broker: &Arc<Broker>,
     request: &TxnOffsetCommitRequest,
     group_id: &str,
     offsets: Vec<CommitOffset>,
+    implicit: bool,
 ) -> Result<(), ResponseError> {
     let committer = Committer {
         member_id: request.member_id.to_string(),
@@ -342,7 +346,8 @@ async fn add_txn_offsets(
         &**broker,
         &request.transactional_id,
         producer,
-        offsets_partition,
+        (group_id, offsets_partition),
+        implicit,
     )
     .await?;
     broker
@@ -379,7 +384,9 @@ fn txn_offset_commit_response(
     TxnOffsetCommitResponse::default().with_topics(topics)
 }
 
-/// EndTxn: commit or abort, answered once every marker is durable.
+/// EndTxn: commit or abort, answered once every marker is durable. From v5 (transactions v2)
+/// the coordinator bumps the epoch and the answer carries the producer the client continues
+/// with (Kafka's NO_PRODUCER_ID and NO_PRODUCER_EPOCH with an error).
 pub(crate) async fn end_txn(ctx: RequestContext, request: EndTxnRequest) -> EndTxnResponse {
     if !ctx.may_write_txn(&request.transactional_id) {
         return request.refuse(ResponseError::TransactionalIdAuthorizationFailed);
@@ -388,21 +395,24 @@ pub(crate) async fn end_txn(ctx: RequestContext, request: EndTxnRequest) -> EndT
         id: request.producer_id.0,
         epoch: request.producer_epoch,
     };
-    let outcome = ctx
-        .broker
-        .txns
-        .end_txn(
-            &*ctx.broker,
-            &request.transactional_id,
-            producer,
-            request.committed,
-        )
-        .await;
+    let txns = &ctx.broker.txns;
+    let id = &request.transactional_id;
+    let outcome = if ctx.version() >= 5 {
+        txns.end_txn_v2(&*ctx.broker, id, producer, request.committed)
+            .await
+    } else {
+        txns.end_txn(&*ctx.broker, id, producer, request.committed)
+            .await
+            .map(|()| producer)
+    };
     let outcome = fencing_for_version(outcome, ctx.version(), 2);
+    let continuing = outcome
+        .as_ref()
+        .map_or(ProducerRef { id: -1, epoch: -1 }, |p| *p);
     EndTxnResponse::default()
-        .with_error_code(code(outcome))
-        .with_producer_id(request.producer_id)
-        .with_producer_epoch(request.producer_epoch)
+        .with_error_code(code(outcome.map(drop)))
+        .with_producer_id(ProducerId(continuing.id))
+        .with_producer_epoch(continuing.epoch)
 }
 
 fn code(outcome: Result<(), ResponseError>) -> i16 {

@@ -14,7 +14,7 @@ use crate::Broker;
 
 /// A broker whose group coordinator writes to its real `__consumer_offsets` partitions, where
 /// the transactions' markers land, with topic "t" of two partitions.
-async fn broker(dir: &std::path::Path) -> Arc<Broker> {
+pub(super) async fn broker(dir: &std::path::Path) -> Arc<Broker> {
     broker_with(dir, Flags::default()).await
 }
 
@@ -35,7 +35,7 @@ async fn broker_with(dir: &std::path::Path, flags: Flags) -> Arc<Broker> {
 use crate::protocol::supported_range;
 use crate::storage::test_util::{encode, record};
 
-fn transactional_batch(producer_id: i64, epoch: i16, records: i32) -> Bytes {
+pub(super) fn transactional_batch(producer_id: i64, epoch: i16, records: i32) -> Bytes {
     let records: Vec<Record> = (0..records)
         .map(|i| Record {
             transactional: true,
@@ -49,7 +49,7 @@ fn transactional_batch(producer_id: i64, epoch: i16, records: i32) -> Bytes {
 }
 
 /// Polls until the transaction coordinator has loaded (or migrated) its state.
-async fn wait_until_loaded(b: &crate::broker::Broker) {
+pub(super) async fn wait_until_loaded(b: &crate::broker::Broker) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while b.txns.is_loading() {
         assert!(std::time::Instant::now() < deadline, "still loading");
@@ -58,7 +58,7 @@ async fn wait_until_loaded(b: &crate::broker::Broker) {
 }
 
 /// InitProducerId for a new producer of `id`.
-fn init_request(id: &str, timeout_ms: i32) -> InitProducerIdRequest {
+pub(super) fn init_request(id: &str, timeout_ms: i32) -> InitProducerIdRequest {
     InitProducerIdRequest::default()
         .with_transactional_id(Some(TransactionalId(s(id))))
         .with_transaction_timeout_ms(timeout_ms)
@@ -85,7 +85,7 @@ fn add_request(
 }
 
 /// EndTxn of `id`'s producer.
-fn end_request(id: &str, pid: ProducerId, epoch: i16, commit: bool) -> EndTxnRequest {
+pub(super) fn end_request(id: &str, pid: ProducerId, epoch: i16, commit: bool) -> EndTxnRequest {
     EndTxnRequest::default()
         .with_transactional_id(TransactionalId(s(id)))
         .with_producer_id(pid)
@@ -93,7 +93,7 @@ fn end_request(id: &str, pid: ProducerId, epoch: i16, commit: bool) -> EndTxnReq
         .with_committed(commit)
 }
 
-fn fetch_committed(offset: i64) -> FetchRequest {
+pub(super) fn fetch_committed(offset: i64) -> FetchRequest {
     FetchRequest::default()
         .with_max_wait_ms(0)
         .with_max_bytes(1 << 20)
@@ -566,7 +566,7 @@ async fn concurrent_transactions_of_different_ids_all_end_and_all_are_saved() {
 }
 
 /// WriteTxnMarkers for partitions `indexes` of topic `t`.
-fn markers_request(
+pub(super) fn markers_request(
     pid: ProducerId,
     epoch: i16,
     commit: bool,
