@@ -10,7 +10,7 @@ use kafka_protocol::messages::*;
 
 use super::group_wire_tests::{call, s, topic};
 use super::txn_wire_tests::{
-    broker, end_request, fetch_committed, init_request, markers_request, transactional_batch,
+    broker, end_request, fetch_committed, init_request, markers_request, transactional_produce,
     wait_until_loaded,
 };
 use crate::broker::Broker;
@@ -60,18 +60,7 @@ async fn produce_v12(
     index: i32,
     records: i32,
 ) -> i16 {
-    let (pid, epoch) = producer;
-    let request = ProduceRequest::default()
-        .with_acks(-1)
-        .with_timeout_ms(5_000)
-        .with_transactional_id(Some(TransactionalId(s(id))))
-        .with_topic_data(vec![produce_request::TopicProduceData::default()
-            .with_name(topic("t"))
-            .with_partition_data(vec![
-                produce_request::PartitionProduceData::default()
-                    .with_index(index)
-                    .with_records(Some(transactional_batch(pid.0, epoch, records))),
-            ])]);
+    let request = transactional_produce(id, producer, index, records);
     let response: ProduceResponse = call(b, ApiKey::Produce, 12, &request).await;
     response.responses[0].partition_responses[0].error_code
 }

@@ -48,6 +48,27 @@ pub(super) fn transactional_batch(producer_id: i64, epoch: i16, records: i32) ->
     encode(&records, Compression::None).freeze()
 }
 
+/// A Produce of `records` transactional records of `id`'s producer to partition `index` of
+/// "t".
+pub(super) fn transactional_produce(
+    id: &str,
+    (pid, epoch): (ProducerId, i16),
+    index: i32,
+    records: i32,
+) -> ProduceRequest {
+    ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(5_000)
+        .with_transactional_id(Some(TransactionalId(s(id))))
+        .with_topic_data(vec![produce_request::TopicProduceData::default()
+            .with_name(topic("t"))
+            .with_partition_data(vec![
+                produce_request::PartitionProduceData::default()
+                    .with_index(index)
+                    .with_records(Some(transactional_batch(pid.0, epoch, records))),
+            ])])
+}
+
 /// Polls until the transaction coordinator has loaded (or migrated) its state.
 pub(super) async fn wait_until_loaded(b: &crate::broker::Broker) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -620,17 +641,7 @@ async fn open_transaction(
         added.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code,
         0
     );
-    let produce = ProduceRequest::default()
-        .with_acks(-1)
-        .with_timeout_ms(5_000)
-        .with_transactional_id(Some(TransactionalId(s(id))))
-        .with_topic_data(vec![produce_request::TopicProduceData::default()
-            .with_name(topic("t"))
-            .with_partition_data(vec![
-                produce_request::PartitionProduceData::default()
-                    .with_index(0)
-                    .with_records(Some(transactional_batch(pid.0, epoch, 2))),
-            ])]);
+    let produce = transactional_produce(id, (pid, epoch), 0, 2);
     let produced: ProduceResponse = call(b, ApiKey::Produce, 11, &produce).await;
     (
         pid,
