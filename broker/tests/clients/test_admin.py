@@ -637,14 +637,14 @@ def test_java_admin_describes_and_updates_feature_levels_on_every_broker(broker,
     described = admin(java, broker, "describe-features").one("features")
     levels = {"group.version": [1, 1], "share.version": [1, 1], "transaction.version": [1, 1]}
     assert described["finalized"] == levels, described
-    for name, (low, high) in described["supported"].items():
-        assert name in levels and low == 0 and high == 1, described
+    supported = {"group.version": [0, 1], "share.version": [0, 1], "transaction.version": [0, 2]}
+    assert described["supported"] == supported, described
     epoch = described["epoch"]
     assert epoch >= 0, described
 
-    refused = admin(java, broker, "update-features", "--feature", "transaction.version=2").one("refused")
+    refused = admin(java, broker, "update-features", "--feature", "transaction.version=3").one("refused")
     assert refused["error"] == "InvalidUpdateVersionException", refused
-    assert "This cluster only supports versions 0-1" in refused["message"], refused
+    assert "This cluster only supports versions 0-2" in refused["message"], refused
     admin(java, broker, "update-features", "--feature", "share.version=0", "--validate-only",
           "--upgrade-type", "safe_downgrade").one("updated")
     assert admin(java, broker, "describe-features").one("features")["epoch"] == epoch
