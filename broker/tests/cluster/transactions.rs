@@ -1,7 +1,8 @@
-//! Transaction verification across brokers (KIP-890 part 1): the partition leader asks the
-//! producer's transaction coordinator, another broker, before it appends a transactional
-//! batch, so a delayed write of an aborted transaction is refused and leaves no hanging
-//! transaction behind, and a pipelined request never overtakes one still being verified.
+//! Transactions across brokers. KIP-890 part 1: the partition leader asks the producer's
+//! transaction coordinator, another broker, before it appends a transactional batch, so a
+//! delayed write of an aborted transaction is refused and leaves no hanging transaction
+//! behind, and a pipelined request never overtakes one still being verified. Part 2
+//! (transactions v2): the leader adds the partition itself, and every end bumps the epoch.
 
 use std::sync::Arc;
 
@@ -379,6 +380,133 @@ async fn a_pipelined_request_never_overtakes_one_held_in_verification() {
         *partition.watch_high_watermark().borrow(),
         3,
         "three batches of one record each on {TOPIC}-{open}"
+    );
+    cluster.stop().await;
+}
+
+/// Sets `transaction.version` to 2 through `address` and waits until every broker advertises
+/// transactions v2 (EndTxn v5).
+async fn transactions_v2(cluster: &Operated) {
+    use kafka_protocol::messages::update_features_request::FeatureUpdateKey;
+    use kafka_protocol::messages::{
+        ApiVersionsRequest, ApiVersionsResponse, UpdateFeaturesRequest, UpdateFeaturesResponse,
+    };
+    let request = UpdateFeaturesRequest::default()
+        .with_timeout_ms(30_000)
+        .with_feature_updates(vec![FeatureUpdateKey::default()
+            .with_feature(StrBytes::from_static_str("transaction.version"))
+            .with_max_version_level(2)
+            .with_upgrade_type(1)]);
+    let updated: UpdateFeaturesResponse = kafka_call(
+        &cluster.broker(0).address,
+        ApiKey::UpdateFeatures,
+        1,
+        &request,
+    )
+    .await;
+    assert_eq!(updated.error_code, 0, "{updated:?}");
+    for id in 0..3 {
+        let address = cluster.broker(id).address.clone();
+        wait_until(&format!("broker {id} to serve transactions v2"), || {
+            let address = address.clone();
+            async move {
+                let versions: ApiVersionsResponse = kafka_call(
+                    &address,
+                    ApiKey::ApiVersions,
+                    3,
+                    &ApiVersionsRequest::default(),
+                )
+                .await;
+                versions
+                    .api_keys
+                    .iter()
+                    .any(|k| k.api_key == ApiKey::EndTxn as i16 && k.max_version == 5)
+                    .then_some(())
+            }
+        })
+        .await;
+    }
+}
+
+/// Transactions v2 (KIP-890 part 2) across brokers: the partition leader adds the partition
+/// to the transaction at its coordinator, another broker, on the first Produce v12 (no
+/// AddPartitionsToTxn), and EndTxn v5 bumps the epoch, which the next transaction uses while
+/// the old one's writes are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn transactions_v2_add_partitions_on_produce_and_bump_the_epoch_at_each_end() {
+    const TOPIC: &str = "v2";
+    const TXN_ID: &str = "v2-writer";
+    let cluster = Operated::start().await;
+    cluster.plane.create_topic(TOPIC, 3, 1).await;
+    let leaders = served_leaders(&cluster, TOPIC, 3).await;
+    transactions_v2(&cluster).await;
+    // A producer id from the coordinator, and nothing added: `pick` adds no partition.
+    let begun = begin(&cluster, TXN_ID, TOPIC, |coordinator| (vec![], coordinator)).await;
+    let coordinator = cluster.broker(begun.coordinator).address.clone();
+    let (index, leader) = (0..)
+        .zip(leaders.iter().copied())
+        .find(|(_, l)| *l != begun.coordinator)
+        .unwrap_or_else(|| panic!("a partition led away from the coordinator: {leaders:?}"));
+    let leader_address = cluster.broker(leader).address.clone();
+    let produce_v12 = |epoch: i16, sequence: i32, value: &str| {
+        let request = produce_request(
+            TOPIC,
+            Some(TXN_ID),
+            vec![(index, transactional(begun.id, epoch, sequence, value))],
+        );
+        let address = leader_address.clone();
+        async move {
+            let response: ProduceResponse =
+                kafka_call(&address, ApiKey::Produce, 12, &request).await;
+            partition_codes(&response)[0].1
+        }
+    };
+    let end_v5 = |epoch: i16, committed: bool| {
+        let request = EndTxnRequest::default()
+            .with_transactional_id(TransactionalId(StrBytes::from_static_str(TXN_ID)))
+            .with_producer_id(ProducerId(begun.id))
+            .with_producer_epoch(epoch)
+            .with_committed(committed);
+        let address = coordinator.clone();
+        async move {
+            let end: EndTxnResponse = kafka_call(&address, ApiKey::EndTxn, 5, &request).await;
+            (end.error_code, end.producer_id.0, end.producer_epoch)
+        }
+    };
+    let partition = cluster
+        .broker(leader)
+        .broker
+        .replicas
+        .get(TOPIC, index)
+        .unwrap_or_else(|| panic!("broker {leader} has no {TOPIC}-{index}"));
+    let settled = || {
+        let high_watermark = *partition.watch_high_watermark().borrow();
+        (partition.last_stable_offset() == high_watermark).then_some(high_watermark)
+    };
+
+    assert_eq!(
+        produce_v12(begun.epoch, 0, "first").await,
+        0,
+        "added on produce"
+    );
+    assert_eq!(
+        end_v5(begun.epoch, true).await,
+        (0, begun.id, begun.epoch + 1),
+        "the commit bumps the epoch"
+    );
+    wait_until("the commit marker", || async { settled() }).await;
+    // The next transaction runs on the bumped epoch; the old epoch's writes are refused.
+    let bumped = begun.epoch + 1;
+    assert_eq!(
+        produce_v12(begun.epoch, 1, "late").await,
+        code(ResponseError::InvalidProducerEpoch)
+    );
+    assert_eq!(produce_v12(bumped, 0, "second").await, 0);
+    assert_eq!(end_v5(bumped, false).await, (0, begun.id, bumped + 1));
+    wait_until("the abort marker", || async { settled() }).await;
+    assert!(
+        partition.producers().iter().all(|(_, open)| *open < 0),
+        "no open transaction on the partition"
     );
     cluster.stop().await;
 }
