@@ -87,6 +87,30 @@ def test_java_commits_are_read_and_aborts_are_skipped(broker, topic, java):
     assert sorted(r["value"].encode() for r in consumed.events("record")) == want
 
 
+@pytest.mark.peer_gap("Tansu 0.6 does not implement transactions")
+def test_clients_of_the_classic_protocol_keep_working_at_transaction_version_2(broker, topic, java):
+    """A cluster at `transaction.version` 2 (transactions v2, KIP-890 part 2) still serves
+    producers that speak the classic protocol (AddPartitionsToTxn, EndTxn below v5): the Java
+    client 3.9.1 and librdkafka commit and abort as before."""
+    java.run("admin", "update-features", "--feature", "transaction.version=2",
+             "--upgrade-type", "upgrade", "--bootstrap", broker.bootstrap).one("updated")
+    ck_create_topic(broker.bootstrap, topic, partitions=3)
+    result = java.run("txn", "--bootstrap", broker.bootstrap, "--topic", topic,
+                      "--transactional-id", f"{topic}-tx", "--transactions", "3",
+                      "--count", "10", "--abort-every", "3")
+    assert [e["result"] for e in result.events("txn")] == ["committed", "committed", "aborted"], \
+        result.describe()
+    producer = txn_producer(broker.bootstrap, f"{topic}-rd")
+    for outcome in ("commit", "abort", "commit"):
+        producer.begin_transaction()
+        for i in range(5):
+            producer.produce(topic, f"rd-{outcome}-{i}".encode(), partition=i % 3)
+        getattr(producer, f"{outcome}_transaction")(20)
+    want = sorted([f"t{n}-{i}".encode() for n in (0, 1) for i in range(10)]
+                  + [f"rd-commit-{i}".encode() for i in range(5)] * 2)
+    assert committed_values(broker.bootstrap, topic, 3, expected=len(want)) == want
+
+
 # One record a batch and no linger: every partition has several produce requests in flight (the
 # default 5) whenever a transaction starts, and on a cluster the first of them waits for the
 # leader's verification with the coordinator (KIP-890) while the next ones arrive.
