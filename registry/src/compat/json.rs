@@ -14,7 +14,8 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde_json::{Map, Value};
 
-use super::json_bounds::{check_array, check_bounds};
+use super::json_array::check_array;
+use super::json_bounds::check_bounds;
 use super::json_combined::check_combined;
 use super::json_object::check_object;
 
@@ -272,6 +273,24 @@ impl<'a> Walk<'a> {
         ok
     }
 
+    /// Compares a property or item that only one side lists with the schema the other side's
+    /// partially open content model gives it: when `reader` does not accept all of `writer`,
+    /// records the differences found and then `not_covered` (Confluent's
+    /// `..._NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL`) at `path`.
+    pub(super) fn covered(
+        &mut self,
+        reader: Node<'a>,
+        writer: Node<'a>,
+        path: &str,
+        not_covered: &str,
+    ) {
+        let before = self.out.len();
+        self.accepts(reader, writer, path.to_string());
+        if self.out.len() > before {
+            self.report(not_covered, path, "");
+        }
+    }
+
     /// `node` with its `$ref`s followed, or as it is when they do not resolve.
     pub(super) fn resolved(&self, node: Node<'a>, reader_side: bool) -> Node<'a> {
         self.resolve(node.clone(), reader_side).unwrap_or(node)
@@ -428,7 +447,9 @@ impl<'a> Walk<'a> {
             let covered = reader_types.contains(t)
                 || (t == "integer" && reader_types.iter().any(|r| r == "number"));
             if !covered {
-                let kind = if reader_types.iter().any(|r| writer_types.contains(r)) {
+                let narrowed = reader_types.iter().any(|r| writer_types.contains(r))
+                    || (t == "number" && reader_types.iter().any(|r| r == "integer"));
+                let kind = if narrowed {
                     "TYPE_NARROWED"
                 } else {
                     "TYPE_CHANGED"
@@ -508,80 +529,121 @@ fn allowed_values(schema: &Value) -> Option<Vec<Value>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compat::{no, Verdict, OK};
     use serde_json::json;
 
     fn doc(v: Value) -> JsonSchemaDoc {
         JsonSchemaDoc::standalone(v)
     }
 
-    /// (rule, old schema, new schema, backward compatible, forward compatible).
-    type Case = (&'static str, Value, Value, bool, bool);
+    /// (rule, old schema, new schema, backward, forward): each direction compatible (`OK`) or
+    /// refused with Confluent's difference type (`no(..)`).
+    type Case = (&'static str, Value, Value, Verdict, Verdict);
 
     fn obj(props: Value) -> Value {
         json!({"type": "object", "properties": props})
     }
 
+    /// An object with these properties under a closed content model.
+    fn closed(props: Value) -> Value {
+        json!({"type": "object", "properties": props, "additionalProperties": false})
+    }
+
     #[rustfmt::skip]
     fn cases() -> Vec<Case> {
         vec![
-            ("TYPE_EXTENDED integer to number", json!({"type":"integer"}), json!({"type":"number"}), true, false),
-            ("TYPE_CHANGED string to integer", json!({"type":"string"}), json!({"type":"integer"}), false, false),
-            ("TYPE_EXTENDED to a union with null", json!({"type":"string"}), json!({"type":["string","null"]}), true, false),
-            ("boolean schema true to false", json!(true), json!(false), false, true),
-            ("MAX_LENGTH_ADDED", json!({"type":"string"}), json!({"type":"string","maxLength":5}), false, true),
-            ("MAX_LENGTH_INCREASED", json!({"type":"string","maxLength":5}), json!({"type":"string","maxLength":9}), true, false),
-            ("MIN_LENGTH_INCREASED", json!({"type":"string","minLength":1}), json!({"type":"string","minLength":3}), false, true),
-            ("MINIMUM_DECREASED", json!({"type":"number","minimum":3}), json!({"type":"number","minimum":1}), true, false),
-            ("MAXIMUM_REMOVED", json!({"type":"number","maximum":3}), json!({"type":"number"}), true, false),
-            ("EXCLUSIVE_MINIMUM_ADDED", json!({"type":"number"}), json!({"type":"number","exclusiveMinimum":0}), false, true),
-            ("EXCLUSIVE_MAXIMUM_DECREASED", json!({"type":"number","exclusiveMaximum":9}), json!({"type":"number","exclusiveMaximum":5}), false, true),
-            ("MULTIPLE_OF_REDUCED", json!({"type":"integer","multipleOf":4}), json!({"type":"integer","multipleOf":2}), true, false),
-            ("MULTIPLE_OF_CHANGED", json!({"type":"integer","multipleOf":3}), json!({"type":"integer","multipleOf":2}), false, false),
-            ("PATTERN_ADDED", json!({"type":"string"}), json!({"type":"string","pattern":"^a"}), false, true),
-            ("PATTERN_CHANGED", json!({"type":"string","pattern":"^a"}), json!({"type":"string","pattern":"^b"}), false, false),
-            ("MIN_ITEMS_ADDED", json!({"type":"array"}), json!({"type":"array","minItems":1}), false, true),
-            ("MAX_ITEMS_INCREASED", json!({"type":"array","maxItems":1}), json!({"type":"array","maxItems":2}), true, false),
-            ("UNIQUE_ITEMS_ADDED", json!({"type":"array"}), json!({"type":"array","uniqueItems":true}), false, true),
-            ("MIN_PROPERTIES_ADDED", json!({"type":"object"}), json!({"type":"object","minProperties":1}), false, true),
-            ("ENUM_ARRAY_EXTENDED", json!({"enum":["a"]}), json!({"enum":["a","b"]}), true, false),
-            ("ENUM_ARRAY_CHANGED", json!({"enum":["a","b"]}), json!({"enum":["a","c"]}), false, false),
-            ("const kept in an enum", json!({"const":"a"}), json!({"enum":["a","b"]}), true, false),
-            ("const changed", json!({"const":"a"}), json!({"const":"b"}), false, false),
-            ("PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL", obj(json!({"a":{"type":"string"}})), obj(json!({"a":{"type":"string"},"b":{"type":"integer"}})), false, true),
-            ("PROPERTY_WITH_EMPTY_SCHEMA_ADDED_TO_OPEN_CONTENT_MODEL", obj(json!({"a":{"type":"string"}})), obj(json!({"a":{"type":"string"},"b":{}})), true, true),
-            ("OPTIONAL_PROPERTY_ADDED_TO_CLOSED_CONTENT_MODEL", json!({"type":"object","properties":{"a":{"type":"string"}},"additionalProperties":false}), json!({"type":"object","properties":{"a":{"type":"string"},"b":{"type":"integer"}},"additionalProperties":false}), true, false),
-            ("PROPERTY_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL", json!({"type":"object","properties":{"a":{"type":"string"}},"additionalProperties":{"type":"integer"}}), json!({"type":"object","properties":{"a":{"type":"string"},"b":{"type":"number"}},"additionalProperties":{"type":"integer"}}), true, false),
-            ("PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL", json!({"type":"object","properties":{"a":{"type":"string"}},"additionalProperties":{"type":"integer"}}), json!({"type":"object","properties":{"a":{"type":"string"},"b":{"type":"string"}},"additionalProperties":{"type":"integer"}}), false, false),
-            ("property covered by a pattern property", json!({"type":"object","patternProperties":{"^x_":{"type":"integer"}},"additionalProperties":false}), json!({"type":"object","properties":{"x_a":{"type":"number"}},"patternProperties":{"^x_":{"type":"integer"}},"additionalProperties":false}), true, false),
-            ("ADDITIONAL_PROPERTIES_REMOVED", obj(json!({"a":{}})), json!({"type":"object","properties":{"a":{}},"additionalProperties":false}), false, true),
-            ("ADDITIONAL_PROPERTIES_EXTENDED", json!({"type":"object","additionalProperties":{"type":"integer"}}), json!({"type":"object","additionalProperties":{"type":"number"}}), true, false),
-            ("REQUIRED_ATTRIBUTE_ADDED", obj(json!({"a":{"type":"string"}})), json!({"type":"object","properties":{"a":{"type":"string"}},"required":["a"]}), false, true),
-            ("required names no property defines are not compared", json!({"type":"object","required":["foo"]}), json!({"type":"object","required":["bar"]}), true, true),
-            ("REQUIRED_ATTRIBUTE_ADDED for a property only the old schema defines", obj(json!({"a":{"type":"string"}})), json!({"type":"object","required":["a"]}), false, false),
-            ("a property whose schema is false removed from a closed model", json!({"type":"object","additionalProperties":false,"properties":{"foo":false}}), json!({"type":"object","additionalProperties":false}), true, true),
-            ("OPTIONAL_PROPERTY_ADDED_TO_CLOSED_CONTENT_MODEL by unevaluatedProperties", json!({"type":"object","properties":{"foo":{"type":"string"}},"unevaluatedProperties":false}), json!({"type":"object","properties":{"foo":{"type":"string"},"bar":{"type":"integer"}},"unevaluatedProperties":false}), true, false),
-            ("ITEM_ADDED_TO_CLOSED_CONTENT_MODEL by unevaluatedItems", json!({"type":"array","prefixItems":[{"type":"string"}],"unevaluatedItems":false}), json!({"type":"array","prefixItems":[{"type":"string"},{"type":"integer"}],"unevaluatedItems":false}), true, false),
-            ("COMBINED_TYPE_EXTENDED a single-option anyOf to a wider oneOf", json!({"anyOf":[{"type":"string"}]}), json!({"oneOf":[{"type":"number"},{"type":"string"}]}), true, false),
-            ("COMBINED_TYPE_CHANGED a two-option anyOf to oneOf", json!({"anyOf":[{"type":"string"},{"type":"integer"}]}), json!({"oneOf":[{"type":"string"},{"type":"integer"}]}), false, true),
-            ("a repeated allOf option counts once", json!({"allOf":[{"type":"object"}]}), json!({"allOf":[{"type":"object"},{"type":"object"}]}), true, true),
-            ("ADDITIONAL_ITEMS_REMOVED without a tuple", json!({"type":"array","additionalItems":true}), json!({"type":"array","additionalItems":false}), false, true),
-            ("REQUIRED_ATTRIBUTE_WITH_DEFAULT_ADDED", obj(json!({"a":{"type":"string"}})), json!({"type":"object","properties":{"a":{"type":"string","default":"x"}},"required":["a"]}), true, true),
-            ("DEPENDENCY_ARRAY_ADDED", obj(json!({"a":{},"b":{}})), json!({"type":"object","properties":{"a":{},"b":{}},"dependencies":{"a":["b"]}}), false, true),
-            ("DEPENDENCY_ARRAY_NARROWED", json!({"type":"object","properties":{"a":{},"b":{},"c":{}},"dependentRequired":{"a":["b","c"]}}), json!({"type":"object","properties":{"a":{},"b":{},"c":{}},"dependentRequired":{"a":["b"]}}), true, false),
-            ("DEPENDENCY_SCHEMA_ADDED", obj(json!({"a":{}})), json!({"type":"object","properties":{"a":{}},"dependentSchemas":{"a":{"required":["b"]}}}), false, true),
-            ("items narrowed", json!({"type":"array","items":{"type":"number"}}), json!({"type":"array","items":{"type":"integer"}}), false, true),
-            ("ITEM_ADDED_TO_CLOSED_CONTENT_MODEL", json!({"type":"array","items":[{"type":"string"}],"additionalItems":false}), json!({"type":"array","items":[{"type":"string"},{"type":"integer"}],"additionalItems":false}), true, false),
-            ("ITEM_ADDED_TO_OPEN_CONTENT_MODEL", json!({"type":"array","prefixItems":[{"type":"string"}]}), json!({"type":"array","prefixItems":[{"type":"string"},{"type":"integer"}]}), false, true),
-            ("SUM_TYPE_EXTENDED", json!({"oneOf":[{"type":"string"}]}), json!({"oneOf":[{"type":"string"},{"type":"integer"}]}), true, false),
-            ("PRODUCT_TYPE_NARROWED", json!({"allOf":[{"type":"object"},{"required":["a"]}]}), json!({"allOf":[{"type":"object"}]}), true, false),
-            ("COMBINED_TYPE_SUBSCHEMAS_CHANGED", json!({"anyOf":[{"type":"string"},{"type":"integer"}]}), json!({"anyOf":[{"type":"string"},{"type":"boolean"}]}), false, false),
-            ("COMBINED_TYPE_EXTENDED oneOf to anyOf", json!({"oneOf":[{"type":"string"},{"type":"integer"}]}), json!({"anyOf":[{"type":"string"},{"type":"integer"}]}), true, false),
-            ("COMBINED_TYPE_CHANGED anyOf to allOf", json!({"anyOf":[{"type":"string"},{"type":"integer"}]}), json!({"allOf":[{"type":"string"},{"type":"integer"}]}), false, true),
-            ("a type widened into a sum type", json!({"type":"string"}), json!({"anyOf":[{"type":"string"},{"type":"integer"}]}), true, false),
-            ("NOT_TYPE_NARROWED", json!({"not":{"type":["string","integer"]}}), json!({"not":{"type":"string"}}), true, false),
-            ("not added", json!({"type":"string"}), json!({"type":"string","not":{"const":"x"}}), false, true),
-            ("$ref to a changed definition", json!({"type":"object","properties":{"a":{"$ref":"#/definitions/A"}},"definitions":{"A":{"type":"integer"}}}), json!({"type":"object","properties":{"a":{"$ref":"#/$defs/A"}},"$defs":{"A":{"type":"number"}}}), true, false),
-            ("recursive $ref", json!({"$defs":{"N":{"type":"object","properties":{"next":{"$ref":"#/$defs/N"},"v":{"type":"integer"}}}},"$ref":"#/$defs/N"}), json!({"$defs":{"N":{"type":"object","properties":{"next":{"$ref":"#/$defs/N"},"v":{"type":"string"}}}},"$ref":"#/$defs/N"}), false, false),
+            // Types and boolean schemas.
+            ("TYPE_EXTENDED integer to number", json!({"type":"integer"}), json!({"type":"number"}), OK, no("TYPE_NARROWED")),
+            ("TYPE_CHANGED string to integer", json!({"type":"string"}), json!({"type":"integer"}), no("TYPE_CHANGED"), no("TYPE_CHANGED")),
+            ("TYPE_EXTENDED to a union with null", json!({"type":"string"}), json!({"type":["string","null"]}), OK, no("TYPE_NARROWED")),
+            ("boolean schema true to false", json!(true), json!(false), no("TYPE_NARROWED"), OK),
+            // Bounds, multipleOf, pattern, uniqueItems.
+            ("MAX_LENGTH_ADDED", json!({"type":"string"}), json!({"type":"string","maxLength":5}), no("MAX_LENGTH_ADDED"), OK),
+            ("MAX_LENGTH_INCREASED", json!({"type":"string","maxLength":5}), json!({"type":"string","maxLength":9}), OK, no("MAX_LENGTH_DECREASED")),
+            ("MIN_LENGTH_INCREASED", json!({"type":"string","minLength":1}), json!({"type":"string","minLength":3}), no("MIN_LENGTH_INCREASED"), OK),
+            ("MINIMUM_DECREASED", json!({"type":"number","minimum":3}), json!({"type":"number","minimum":1}), OK, no("MINIMUM_INCREASED")),
+            ("MAXIMUM_REMOVED", json!({"type":"number","maximum":3}), json!({"type":"number"}), OK, no("MAXIMUM_ADDED")),
+            ("EXCLUSIVE_MINIMUM_ADDED", json!({"type":"number"}), json!({"type":"number","exclusiveMinimum":0}), no("EXCLUSIVE_MINIMUM_ADDED"), OK),
+            ("EXCLUSIVE_MAXIMUM_DECREASED", json!({"type":"number","exclusiveMaximum":9}), json!({"type":"number","exclusiveMaximum":5}), no("EXCLUSIVE_MAXIMUM_DECREASED"), OK),
+            ("MULTIPLE_OF_REDUCED", json!({"type":"integer","multipleOf":4}), json!({"type":"integer","multipleOf":2}), OK, no("MULTIPLE_OF_EXPANDED")),
+            ("MULTIPLE_OF_CHANGED", json!({"type":"integer","multipleOf":3}), json!({"type":"integer","multipleOf":2}), no("MULTIPLE_OF_CHANGED"), no("MULTIPLE_OF_CHANGED")),
+            ("PATTERN_ADDED", json!({"type":"string"}), json!({"type":"string","pattern":"^a"}), no("PATTERN_ADDED"), OK),
+            ("PATTERN_CHANGED", json!({"type":"string","pattern":"^a"}), json!({"type":"string","pattern":"^b"}), no("PATTERN_CHANGED"), no("PATTERN_CHANGED")),
+            ("MIN_ITEMS_ADDED", json!({"type":"array"}), json!({"type":"array","minItems":1}), no("MIN_ITEMS_ADDED"), OK),
+            ("MAX_ITEMS_INCREASED", json!({"type":"array","maxItems":1}), json!({"type":"array","maxItems":2}), OK, no("MAX_ITEMS_DECREASED")),
+            ("MIN_CONTAINS_INCREASED", json!({"type":"array","contains":{"type":"number"},"minContains":1}), json!({"type":"array","contains":{"type":"number"},"minContains":2}), no("MIN_CONTAINS_INCREASED"), OK),
+            ("UNIQUE_ITEMS_ADDED", json!({"type":"array"}), json!({"type":"array","uniqueItems":true}), no("UNIQUE_ITEMS_ADDED"), OK),
+            ("MIN_PROPERTIES_ADDED", json!({"type":"object"}), json!({"type":"object","minProperties":1}), no("MIN_PROPERTIES_ADDED"), OK),
+            ("MAX_PROPERTIES_DECREASED", json!({"type":"object","maxProperties":3}), json!({"type":"object","maxProperties":2}), no("MAX_PROPERTIES_DECREASED"), OK),
+            // enum and const.
+            ("ENUM_ARRAY_EXTENDED", json!({"enum":["a"]}), json!({"enum":["a","b"]}), OK, no("ENUM_ARRAY_NARROWED")),
+            ("ENUM_ARRAY_CHANGED", json!({"enum":["a","b"]}), json!({"enum":["a","c"]}), no("ENUM_ARRAY_CHANGED"), no("ENUM_ARRAY_CHANGED")),
+            ("const kept in an enum", json!({"const":"a"}), json!({"enum":["a","b"]}), OK, no("ENUM_ARRAY_NARROWED")),
+            ("const changed", json!({"const":"a"}), json!({"const":"b"}), no("ENUM_ARRAY_CHANGED"), no("ENUM_ARRAY_CHANGED")),
+            // Properties and open content models.
+            ("OPTIONAL_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL", obj(json!({"a":{"type":"string"}})), obj(json!({"a":{"type":"string"},"b":{"type":"integer"}})), no("OPTIONAL_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL"), OK),
+            ("REQUIRED_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL", obj(json!({"a":{"type":"string"}})), json!({"type":"object","properties":{"a":{"type":"string"},"b":{"type":"integer"}},"required":["b"]}), no("REQUIRED_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL"), OK),
+            ("REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_OPEN_CONTENT_MODEL", obj(json!({"a":{"type":"string"}})), json!({"type":"object","properties":{"a":{"type":"string"},"b":{"type":"integer","default":0}},"required":["b"]}), no("REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_OPEN_CONTENT_MODEL"), OK),
+            ("PROPERTY_WITH_EMPTY_SCHEMA_ADDED_TO_OPEN_CONTENT_MODEL", obj(json!({"a":{"type":"string"}})), obj(json!({"a":{"type":"string"},"b":{}})), OK, OK),
+            // Closed content models (additionalProperties or, in draft 2020-12, unevaluatedProperties).
+            ("OPTIONAL_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL", closed(json!({"a":{"type":"string"}})), closed(json!({"a":{"type":"string"},"b":{"type":"integer"}})), OK, no("PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL")),
+            ("OPTIONAL_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL closed by unevaluatedProperties", json!({"properties":{"foo":{"type":"string"}},"unevaluatedProperties":false}), json!({"properties":{"foo":{"type":"string"},"bar":{"type":"integer"}},"unevaluatedProperties":false}), OK, no("PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL")),
+            ("REQUIRED_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL", closed(json!({"a":{"type":"string"}})), json!({"type":"object","properties":{"a":{"type":"string"},"b":{"type":"integer"}},"required":["b"],"additionalProperties":false}), no("REQUIRED_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL"), no("PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL")),
+            ("REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_UNOPEN_CONTENT_MODEL", closed(json!({"a":{"type":"string"}})), json!({"type":"object","properties":{"a":{"type":"string"},"b":{"type":"integer","default":0}},"required":["b"],"additionalProperties":false}), OK, no("PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL")),
+            ("PROPERTY_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL", json!({"additionalProperties":false,"properties":{"foo":false}}), json!({"additionalProperties":false}), OK, OK),
+            // Partially open content models.
+            ("PROPERTY_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL", json!({"type":"object","properties":{"a":{"type":"string"}},"additionalProperties":{"type":"integer"}}), json!({"type":"object","properties":{"a":{"type":"string"},"b":{"type":"number"}},"additionalProperties":{"type":"integer"}}), OK, no("PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL")),
+            ("PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL", json!({"type":"object","properties":{"a":{"type":"string"}},"additionalProperties":{"type":"integer"}}), json!({"type":"object","properties":{"a":{"type":"string"},"b":{"type":"string"}},"additionalProperties":{"type":"integer"}}), no("PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL"), no("PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL")),
+            ("PROPERTY_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL by a pattern", json!({"type":"object","patternProperties":{"^x_":{"type":"integer"}},"additionalProperties":false}), json!({"type":"object","properties":{"x_a":{"type":"number"}},"patternProperties":{"^x_":{"type":"integer"}},"additionalProperties":false}), OK, no("PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL")),
+            ("PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL by unevaluatedProperties", json!({"properties":{"a":{}},"unevaluatedProperties":{"type":"integer"}}), json!({"properties":{"a":{},"b":{"type":"string"}},"unevaluatedProperties":{"type":"integer"}}), no("PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL"), no("PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL")),
+            // The content-model keywords themselves.
+            ("ADDITIONAL_PROPERTIES_REMOVED", obj(json!({"a":{}})), closed(json!({"a":{}})), no("ADDITIONAL_PROPERTIES_REMOVED"), OK),
+            ("ADDITIONAL_PROPERTIES_NARROWED", obj(json!({"a":{}})), json!({"type":"object","properties":{"a":{}},"additionalProperties":{"type":"string"}}), no("ADDITIONAL_PROPERTIES_NARROWED"), OK),
+            ("ADDITIONAL_PROPERTIES_EXTENDED", json!({"type":"object","additionalProperties":{"type":"integer"}}), json!({"type":"object","additionalProperties":{"type":"number"}}), OK, no("TYPE_NARROWED")),
+            ("UNEVALUATED_PROPERTIES_REMOVED", obj(json!({"a":{}})), json!({"type":"object","properties":{"a":{}},"unevaluatedProperties":false}), no("UNEVALUATED_PROPERTIES_REMOVED"), OK),
+            ("UNEVALUATED_PROPERTIES_NARROWED", json!({"type":"object","unevaluatedProperties":true}), json!({"type":"object","unevaluatedProperties":{"type":"string"}}), no("UNEVALUATED_PROPERTIES_NARROWED"), OK),
+            // required.
+            ("REQUIRED_ATTRIBUTE_ADDED", obj(json!({"a":{"type":"string"}})), json!({"type":"object","properties":{"a":{"type":"string"}},"required":["a"]}), no("REQUIRED_ATTRIBUTE_ADDED"), OK),
+            ("REQUIRED_ATTRIBUTE_WITH_DEFAULT_ADDED", obj(json!({"a":{"type":"string"}})), json!({"type":"object","properties":{"a":{"type":"string","default":"x"}},"required":["a"]}), OK, OK),
+            ("required names no property defines are not compared", json!({"type":"object","required":["foo"]}), json!({"type":"object","required":["bar"]}), OK, OK),
+            ("required compared only where both define the property", obj(json!({"a":{"type":"string"}})), json!({"type":"object","required":["a"]}), OK, no("OPTIONAL_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL")),
+            // Dependencies.
+            ("DEPENDENCY_ARRAY_ADDED", obj(json!({"a":{},"b":{}})), json!({"type":"object","properties":{"a":{},"b":{}},"dependencies":{"a":["b"]}}), no("DEPENDENCY_ARRAY_ADDED"), OK),
+            ("DEPENDENCY_ARRAY_NARROWED", json!({"type":"object","properties":{"a":{},"b":{},"c":{}},"dependentRequired":{"a":["b","c"]}}), json!({"type":"object","properties":{"a":{},"b":{},"c":{}},"dependentRequired":{"a":["b"]}}), OK, no("DEPENDENCY_ARRAY_EXTENDED")),
+            ("DEPENDENCY_ARRAY_CHANGED", json!({"type":"object","properties":{"a":{},"b":{},"c":{}},"dependentRequired":{"a":["b"]}}), json!({"type":"object","properties":{"a":{},"b":{},"c":{}},"dependentRequired":{"a":["c"]}}), no("DEPENDENCY_ARRAY_CHANGED"), no("DEPENDENCY_ARRAY_CHANGED")),
+            ("DEPENDENCY_SCHEMA_ADDED", obj(json!({"a":{}})), json!({"type":"object","properties":{"a":{}},"dependentSchemas":{"a":{"required":["b"]}}}), no("DEPENDENCY_SCHEMA_ADDED"), OK),
+            // Arrays.
+            ("items narrowed", json!({"type":"array","items":{"type":"number"}}), json!({"type":"array","items":{"type":"integer"}}), no("TYPE_NARROWED"), OK),
+            ("SCHEMA_ADDED for all items", json!({"type":"array"}), json!({"type":"array","items":{"type":"string"}}), no("SCHEMA_ADDED"), OK),
+            ("ITEM_ADDED_TO_CLOSED_CONTENT_MODEL", json!({"type":"array","items":[{"type":"string"}],"additionalItems":false}), json!({"type":"array","items":[{"type":"string"},{"type":"integer"}],"additionalItems":false}), OK, no("ITEM_REMOVED_FROM_CLOSED_CONTENT_MODEL")),
+            ("ITEM_ADDED_TO_CLOSED_CONTENT_MODEL closed by unevaluatedItems", json!({"type":"array","prefixItems":[{"type":"string"}],"unevaluatedItems":false}), json!({"type":"array","prefixItems":[{"type":"string"},{"type":"integer"}],"unevaluatedItems":false}), OK, no("ITEM_REMOVED_FROM_CLOSED_CONTENT_MODEL")),
+            ("ITEM_ADDED_TO_OPEN_CONTENT_MODEL", json!({"type":"array","prefixItems":[{"type":"string"}]}), json!({"type":"array","prefixItems":[{"type":"string"},{"type":"integer"}]}), no("ITEM_ADDED_TO_OPEN_CONTENT_MODEL"), OK),
+            ("ITEM_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL", json!({"type":"array","additionalItems":false,"items":[{"type":"number"},false]}), json!({"type":"array","additionalItems":false,"items":[{"type":"number"}]}), OK, OK),
+            ("ITEM_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL", json!({"type":"array","items":[{"type":"string"}],"additionalItems":{"type":"integer"}}), json!({"type":"array","items":[{"type":"string"},{"type":"string"}],"additionalItems":{"type":"integer"}}), no("ITEM_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL"), no("ITEM_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL")),
+            ("ITEM_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL", json!({"type":"array","prefixItems":[{"type":"string"}],"items":{"type":"integer"}}), json!({"type":"array","prefixItems":[{"type":"string"},{"type":"number"}],"items":{"type":"integer"}}), OK, no("ITEM_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL")),
+            ("ADDITIONAL_ITEMS_REMOVED without a tuple", json!({"type":"array","additionalItems":true}), json!({"type":"array","additionalItems":false}), no("ADDITIONAL_ITEMS_REMOVED"), OK),
+            ("ADDITIONAL_ITEMS_REMOVED by a boolean items", json!({"items":true}), json!({"items":false}), no("ADDITIONAL_ITEMS_REMOVED"), OK),
+            ("ADDITIONAL_ITEMS_NARROWED", json!({"type":"array","items":[{}]}), json!({"type":"array","items":[{}],"additionalItems":{"type":"string"}}), no("ADDITIONAL_ITEMS_NARROWED"), OK),
+            ("additionalItems schemas compared without a tuple", json!({"additionalItems":{"type":"string"}}), json!({"additionalItems":{"type":"number"}}), no("TYPE_CHANGED"), no("TYPE_CHANGED")),
+            ("UNEVALUATED_ITEMS_REMOVED", json!({"type":"array","prefixItems":[{}]}), json!({"type":"array","prefixItems":[{}],"unevaluatedItems":false}), no("UNEVALUATED_ITEMS_REMOVED"), OK),
+            // Combined schemas.
+            ("SUM_TYPE_EXTENDED", json!({"oneOf":[{"type":"string"}]}), json!({"oneOf":[{"type":"string"},{"type":"integer"}]}), OK, no("SUM_TYPE_NARROWED")),
+            ("PRODUCT_TYPE_NARROWED", json!({"allOf":[{"type":"object"},{"required":["a"]}]}), json!({"allOf":[{"type":"object"}]}), OK, no("PRODUCT_TYPE_EXTENDED")),
+            ("a repeated allOf option counts once", json!({"allOf":[{"type":"object"}]}), json!({"allOf":[{"type":"object"},{"type":"object"}]}), OK, OK),
+            ("COMBINED_TYPE_SUBSCHEMAS_CHANGED", json!({"anyOf":[{"type":"string"},{"type":"integer"}]}), json!({"anyOf":[{"type":"string"},{"type":"boolean"}]}), no("COMBINED_TYPE_SUBSCHEMAS_CHANGED"), no("COMBINED_TYPE_SUBSCHEMAS_CHANGED")),
+            ("COMBINED_TYPE_EXTENDED oneOf to anyOf", json!({"oneOf":[{"type":"string"},{"type":"integer"}]}), json!({"anyOf":[{"type":"string"},{"type":"integer"}]}), OK, no("COMBINED_TYPE_CHANGED")),
+            ("COMBINED_TYPE_EXTENDED a single-option anyOf to a wider oneOf", json!({"anyOf":[{"type":"string"}]}), json!({"oneOf":[{"type":"number"},{"type":"string"}]}), OK, no("SUM_TYPE_NARROWED")),
+            ("COMBINED_TYPE_EXTENDED allOf to a single-option oneOf", json!({"allOf":[{"type":"number"},{"type":"string"}]}), json!({"oneOf":[{"type":"string"}]}), OK, no("COMBINED_TYPE_CHANGED")),
+            ("COMBINED_TYPE_EXTENDED allOf to a narrower anyOf", json!({"allOf":[{"type":"number"},{"type":"string"}]}), json!({"anyOf":[{"type":"string"}]}), OK, no("COMBINED_TYPE_CHANGED")),
+            ("COMBINED_TYPE_CHANGED a two-option anyOf to oneOf", json!({"anyOf":[{"type":"string"},{"type":"integer"}]}), json!({"oneOf":[{"type":"string"},{"type":"integer"}]}), no("COMBINED_TYPE_CHANGED"), OK),
+            ("COMBINED_TYPE_CHANGED anyOf to allOf", json!({"anyOf":[{"type":"string"},{"type":"integer"}]}), json!({"allOf":[{"type":"string"},{"type":"integer"}]}), no("COMBINED_TYPE_CHANGED"), OK),
+            ("a type widened into a sum type", json!({"type":"string"}), json!({"anyOf":[{"type":"string"},{"type":"integer"}]}), OK, no("TYPE_CHANGED")),
+            // not.
+            ("NOT_TYPE_NARROWED", json!({"not":{"type":["string","integer"]}}), json!({"not":{"type":"string"}}), OK, no("NOT_TYPE_EXTENDED")),
+            ("not added", json!({"type":"string"}), json!({"type":"string","not":{"const":"x"}}), no("NOT_TYPE_EXTENDED"), OK),
+            // $ref.
+            ("$ref to a changed definition", json!({"type":"object","properties":{"a":{"$ref":"#/definitions/A"}},"definitions":{"A":{"type":"integer"}}}), json!({"type":"object","properties":{"a":{"$ref":"#/$defs/A"}},"$defs":{"A":{"type":"number"}}}), OK, no("TYPE_NARROWED")),
+            ("recursive $ref", json!({"$defs":{"N":{"type":"object","properties":{"next":{"$ref":"#/$defs/N"},"v":{"type":"integer"}}}},"$ref":"#/$defs/N"}), json!({"$defs":{"N":{"type":"object","properties":{"next":{"$ref":"#/$defs/N"},"v":{"type":"string"}}}},"$ref":"#/$defs/N"}), no("TYPE_CHANGED"), no("TYPE_CHANGED")),
         ]
     }
 

@@ -3,11 +3,10 @@
 //! bound may be raised or removed but not added or lowered; `multipleOf` may only shrink to a
 //! divisor; `pattern`, `uniqueItems` and `propertyNames` may be dropped but not added or
 //! changed. `format` is an annotation (not asserted by default), so it is not compared.
-//! Arrays: `items` (a schema or a tuple), `prefixItems`, `additionalItems` and `contains`.
 
 use serde_json::Value;
 
-use super::json::{is_closed, is_open, Node, Walk};
+use super::json::{Node, Walk};
 
 /// Lower bounds: the keyword and the Confluent name of its differences.
 const LOWER: [(&str, &str); 6] = [
@@ -102,83 +101,6 @@ pub(super) fn check_bounds<'a>(
             .get("propertyNames")
             .unwrap_or_else(|| writer.anything());
         walk.accepts(rn, wn, format!("{path}/propertyNames"));
-    }
-}
-
-/// An array schema as a tuple of positional schemas and the schema of the items after them
-/// (draft 2020-12's `unevaluatedItems` where nothing else says).
-fn array_shape<'a>(node: &Node<'a>) -> (Vec<Node<'a>>, Node<'a>) {
-    let v = &*node.value;
-    let rest = |keyword: &str| {
-        node.get(keyword)
-            .or_else(|| node.get("unevaluatedItems"))
-            .unwrap_or_else(|| node.anything())
-    };
-    if v.get("prefixItems").is_some_and(Value::is_array) {
-        return (node.list("prefixItems"), rest("items"));
-    }
-    if v.get("items").is_some_and(Value::is_array) {
-        return (node.list("items"), rest("additionalItems"));
-    }
-    (Vec::new(), rest("items"))
-}
-
-/// Checks `items`, tuples and `contains`.
-pub(super) fn check_array<'a>(
-    walk: &mut Walk<'a>,
-    reader: &Node<'a>,
-    writer: &Node<'a>,
-    path: &str,
-) {
-    let r = &*reader.value;
-    if [
-        "items",
-        "prefixItems",
-        "additionalItems",
-        "unevaluatedItems",
-    ]
-    .iter()
-    .any(|k| r.get(*k).is_some())
-    {
-        let (r_tuple, r_rest) = array_shape(reader);
-        let (w_tuple, w_rest) = array_shape(writer);
-        // Confluent's schema model keeps whether additional items are permitted whatever
-        // `items` is, so `additionalItems: false` counts even without a tuple.
-        let forbids = |node: &Node<'a>| is_closed(node.value.get("additionalItems"));
-        if r_tuple.is_empty() && w_tuple.is_empty() && forbids(reader) && !forbids(writer) {
-            walk.report("ADDITIONAL_ITEMS_REMOVED", path, "");
-        }
-        for i in 0..r_tuple.len().max(w_tuple.len()) {
-            let here = format!("{path}/items/{i}");
-            match (r_tuple.get(i), w_tuple.get(i)) {
-                (Some(ri), None) if is_open(Some(&w_rest.value)) => {
-                    if !is_open(Some(&ri.value)) {
-                        walk.report("ITEM_ADDED_TO_OPEN_CONTENT_MODEL", &here, "");
-                    }
-                }
-                (Some(_), None) if is_closed(Some(&w_rest.value)) => {}
-                (Some(ri), None) => walk.accepts(ri.clone(), w_rest.clone(), here),
-                (None, Some(_)) if is_closed(Some(&r_rest.value)) => {
-                    walk.report("ITEM_REMOVED_FROM_CLOSED_CONTENT_MODEL", &here, "");
-                }
-                (None, Some(wi)) => walk.accepts(r_rest.clone(), wi.clone(), here),
-                (Some(ri), Some(wi)) => walk.accepts(ri.clone(), wi.clone(), here),
-                (None, None) => {}
-            }
-        }
-        if !is_closed(Some(&w_rest.value)) {
-            if is_closed(Some(&r_rest.value)) && !r_tuple.is_empty() {
-                walk.report("ADDITIONAL_ITEMS_REMOVED", path, "");
-            } else {
-                walk.accepts(r_rest, w_rest, format!("{path}/items"));
-            }
-        }
-    }
-    if let Some(rc) = reader.get("contains") {
-        match writer.get("contains") {
-            Some(wc) => walk.accepts(rc, wc, format!("{path}/contains")),
-            None => walk.report("CONTAINS_ADDED", path, ""),
-        }
     }
 }
 

@@ -1,8 +1,9 @@
 //! `allOf`, `anyOf` and `oneOf` under Confluent's rules: a product type (`allOf`) may lose
 //! sub-schemas but not gain them, a sum type (`anyOf`/`oneOf`) may gain but not lose them
-//! (repeated sub-schemas counted once), any combinator may become `anyOf` and one with a
-//! single option `oneOf`, and the sub-schemas of the two sides must pair up (a maximum
-//! matching of compatible pairs) or the change is COMBINED_TYPE_SUBSCHEMAS_CHANGED.
+//! (repeated sub-schemas counted once; the old kind decides a narrowing, the new kind an
+//! extension), any combinator may become `anyOf`, a single option `oneOf`, `allOf` a single
+//! option, and the sub-schemas of the two sides must pair up (a maximum matching of
+//! compatible pairs) or the change is COMBINED_TYPE_SUBSCHEMAS_CHANGED.
 //! When only one side is a combinator, the other side is compared with each sub-schema.
 
 use super::json::{Node, Walk};
@@ -81,22 +82,27 @@ fn both_combined<'a>(
     (wk, ws): (&str, &[Node<'a>]),
     path: &str,
 ) {
-    // Confluent lets any combinator become anyOf, a single-option one become oneOf, and a
-    // single option stay single under allOf; every other switch is a change of kind.
-    let extended = rk == wk
-        || rk == "anyOf"
-        || (rk == "oneOf" && ws.len() == 1)
-        || (rk == "allOf" && rs.len() == 1 && ws.len() == 1);
-    if !extended {
-        walk.report("COMBINED_TYPE_CHANGED", path, &format!("{wk} became {rk}"));
-        return;
+    // As Confluent weighs a switch of combinator: to anyOf, between two single options, from
+    // a single option to oneOf, or from allOf to a single option is COMBINED_TYPE_EXTENDED
+    // (compatible); any other switch is a change of kind.
+    if rk != wk {
+        let extended = rk == "anyOf"
+            || (ws.len() == 1 && rs.len() == 1)
+            || (ws.len() == 1 && rk == "oneOf")
+            || (rs.len() == 1 && wk == "allOf");
+        if !extended {
+            walk.report("COMBINED_TYPE_CHANGED", path, &format!("{wk} became {rk}"));
+            return;
+        }
     }
-    // Duplicated options count once.
+    // Duplicated options count once. More options are an extension of the new kind (a
+    // product type extended is incompatible); fewer a narrowing of the old kind (a sum type
+    // narrowed is incompatible).
     let (rs, ws) = (distinct(rs), distinct(ws));
-    if rk == "allOf" && rs.len() > ws.len() {
-        walk.report("PRODUCT_TYPE_EXTENDED", &format!("{path}/{rk}"), "");
-    } else if rk != "allOf" && rs.len() < ws.len() {
-        walk.report("SUM_TYPE_NARROWED", &format!("{path}/{rk}"), "");
+    if rs.len() > ws.len() && rk == "allOf" {
+        walk.report("PRODUCT_TYPE_EXTENDED", path, "");
+    } else if rs.len() < ws.len() && wk != "allOf" {
+        walk.report("SUM_TYPE_NARROWED", path, "");
     }
     let compatible: Vec<Vec<bool>> = ws
         .iter()
@@ -107,11 +113,7 @@ fn both_combined<'a>(
         })
         .collect();
     if max_matching(&compatible) < rs.len().min(ws.len()) {
-        walk.report(
-            "COMBINED_TYPE_SUBSCHEMAS_CHANGED",
-            &format!("{path}/{rk}"),
-            "",
-        );
+        walk.report("COMBINED_TYPE_SUBSCHEMAS_CHANGED", path, "");
     }
 }
 

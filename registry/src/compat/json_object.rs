@@ -1,40 +1,47 @@
-//! Objects under Confluent's JSON Schema rules: properties under open, closed and partially
-//! open content models (`additionalProperties`, `patternProperties`), `required` (a new
-//! required property is compatible only with a default), and dependencies (`dependencies`,
-//! `dependentRequired`, `dependentSchemas`: may be relaxed or removed, not added or extended).
+//! Objects under Confluent's JSON Schema rules: properties added to or removed from open,
+//! partially open and closed content models (`json_model`), `required` (compared for the
+//! properties both schemas define; a new required property is compatible only with a
+//! default), the content-model keywords themselves, and dependencies (`dependencies`,
+//! `dependentRequired`, `dependentSchemas`: may be narrowed or removed, not added, extended
+//! or changed).
 
 use serde_json::Value;
 
-use super::json::{is_closed, is_open, Node, Walk};
+use super::json::{is_open, Node, Walk};
+use super::json_model::{check_removed, compare_rest, content_model, ContentModel, Rest};
 
-/// The schema a content model gives a property name it does not list: the first matching
-/// `patternProperties` entry, else `additionalProperties` (absent means anything).
-fn cover<'a>(node: &Node<'a>, name: &str) -> Node<'a> {
-    for (pattern, schema) in node.entries("patternProperties") {
-        if regex::Regex::new(&pattern).is_ok_and(|re| re.is_match(name)) {
-            return schema;
-        }
-    }
-    additional(node).unwrap_or_else(|| node.anything())
+/// The content model of an object for a property `name` it does not list.
+fn model<'a>(node: &Node<'a>, name: &str) -> ContentModel<'a> {
+    content_model(
+        Rest::of(node, "additionalProperties", false),
+        Rest::of(node, "unevaluatedProperties", true),
+        &node.entries("patternProperties"),
+        Some(name),
+    )
 }
 
-/// The schema of properties the object does not name: `additionalProperties`, or draft
-/// 2020-12's `unevaluatedProperties` in its place (the content model either way).
-fn additional<'a>(node: &Node<'a>) -> Option<Node<'a>> {
-    node.get("additionalProperties")
-        .or_else(|| node.get("unevaluatedProperties"))
-}
-
-/// Checks properties, pattern and additional properties, `required` and dependencies.
+/// Checks properties, `required`, dependencies and the content-model keywords.
 pub(super) fn check_object<'a>(
     walk: &mut Walk<'a>,
     reader: &Node<'a>,
     writer: &Node<'a>,
     path: &str,
 ) {
-    check_properties(walk, reader, writer, path);
     check_required(walk, reader, writer, path);
+    check_properties(walk, reader, writer, path);
     check_dependencies(walk, reader, writer, path);
+    for (keyword, prefix, empty_is_anything) in [
+        ("additionalProperties", "ADDITIONAL_PROPERTIES", false),
+        ("unevaluatedProperties", "UNEVALUATED_PROPERTIES", true),
+    ] {
+        compare_rest(
+            walk,
+            Rest::of(reader, keyword, empty_is_anything),
+            Rest::of(writer, keyword, empty_is_anything),
+            prefix,
+            &format!("{path}/{keyword}"),
+        );
+    }
 }
 
 fn check_properties<'a>(walk: &mut Walk<'a>, reader: &Node<'a>, writer: &Node<'a>, path: &str) {
@@ -46,65 +53,40 @@ fn check_properties<'a>(walk: &mut Walk<'a>, reader: &Node<'a>, writer: &Node<'a
             walk.accepts(r.clone(), w.clone(), here);
             continue;
         }
-        if is_closed(Some(&w.value)) {
-            // The old schema allowed no value for it: no data has it to lose.
-            continue;
-        }
-        let r = cover(reader, name);
-        if is_closed(Some(&r.value)) {
-            walk.report("PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL", &here, "");
-        } else if !walk.quietly_accepts(r, w.clone()) {
-            walk.report(
-                "PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL",
-                &here,
-                "",
-            );
-        }
+        check_removed(walk, model(reader, name), w.clone(), &here, "PROPERTY");
     }
+    let required = names(&reader.value, "required");
     for (name, r) in &reader_props {
         if writer_props.iter().any(|(n, _)| n == name) {
             continue;
         }
         let here = format!("{path}/properties/{name}");
-        let w = cover(writer, name);
-        if is_open(Some(&w.value)) {
-            if !is_open(Some(&r.value)) {
-                walk.report("PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL", &here, "");
+        let with_default = r.value.get("default").is_some();
+        let required = required.contains(name);
+        match model(writer, name) {
+            ContentModel::Open if is_open(Some(&r.value)) => {}
+            ContentModel::Open => {
+                let kind = match (required, with_default) {
+                    (false, _) => "OPTIONAL_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL",
+                    (true, true) => "REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_OPEN_CONTENT_MODEL",
+                    (true, false) => "REQUIRED_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL",
+                };
+                walk.report(kind, &here, "");
             }
-        } else if !is_closed(Some(&w.value)) && !walk.quietly_accepts(r.clone(), w) {
-            walk.report(
-                "PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL",
-                &here,
-                "",
-            );
-        }
-    }
-    let writer_patterns = writer.entries("patternProperties");
-    for (pattern, r) in reader.entries("patternProperties") {
-        let here = format!("{path}/patternProperties/{pattern}");
-        match writer_patterns.iter().find(|(p, _)| *p == pattern) {
-            Some((_, w)) => walk.accepts(r, w.clone(), here),
-            None => {
-                let w = additional(writer).unwrap_or_else(|| writer.anything());
-                if !walk.quietly_accepts(r, w) {
-                    walk.report("PATTERN_PROPERTY_ADDED", &here, "");
+            unopen => {
+                if let ContentModel::Partial(w) = unopen {
+                    walk.covered(
+                        r.clone(),
+                        w,
+                        &here,
+                        "PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL",
+                    );
+                }
+                if required && !with_default {
+                    walk.report("REQUIRED_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL", &here, "");
                 }
             }
         }
-    }
-    let Some(r) = additional(reader) else {
-        return;
-    };
-    let w = additional(writer).unwrap_or_else(|| writer.anything());
-    if is_open(Some(&r.value)) || is_closed(Some(&w.value)) {
-        return;
-    }
-    if is_closed(Some(&r.value)) {
-        if writer.value.get("patternProperties").is_none() || is_open(Some(&w.value)) {
-            walk.report("ADDITIONAL_PROPERTIES_REMOVED", path, "");
-        }
-    } else if !walk.quietly_accepts(r, w) {
-        walk.report("ADDITIONAL_PROPERTIES_NARROWED", path, "");
     }
 }
 
@@ -123,26 +105,23 @@ fn names(schema: &Value, keyword: &str) -> Vec<String> {
     strings(schema.get(keyword))
 }
 
-/// A property required by the new schema only is incompatible unless the new schema gives it
-/// a default (Confluent's REQUIRED_ATTRIBUTE_WITH_DEFAULT_ADDED). As Confluent compares
-/// properties, a required name neither schema defines among its properties is not compared.
+/// `required`, compared for the properties both schemas define (as Confluent compares it):
+/// a property required by the new schema only is REQUIRED_ATTRIBUTE_ADDED, compatible when
+/// the new schema gives it a default (REQUIRED_ATTRIBUTE_WITH_DEFAULT_ADDED). A property only
+/// one side defines is judged with the content model (`check_properties`).
 fn check_required<'a>(walk: &mut Walk<'a>, reader: &Node<'a>, writer: &Node<'a>, path: &str) {
     let writer_required = names(&writer.value, "required");
-    let defined = |name: &str| {
-        [&reader.value, &writer.value]
-            .iter()
-            .any(|schema| schema.get("properties").and_then(|p| p.get(name)).is_some())
-    };
+    fn property<'v>(schema: &'v Value, name: &str) -> Option<&'v Value> {
+        schema.get("properties")?.get(name)
+    }
     for name in names(&reader.value, "required") {
-        if !defined(&name) {
+        let (Some(r), Some(_)) = (
+            property(&reader.value, &name),
+            property(&writer.value, &name),
+        ) else {
             continue;
-        }
-        let has_default = reader
-            .value
-            .get("properties")
-            .and_then(|p| p.get(&name))
-            .is_some_and(|p| p.get("default").is_some());
-        if !writer_required.contains(&name) && !has_default {
+        };
+        if !writer_required.contains(&name) && r.get("default").is_none() {
             walk.report(
                 "REQUIRED_ATTRIBUTE_ADDED",
                 &format!("{path}/required/{name}"),
@@ -181,7 +160,12 @@ fn check_dependencies<'a>(walk: &mut Walk<'a>, reader: &Node<'a>, writer: &Node<
         match (r, w) {
             (Dependency::Names(r), Some(Dependency::Names(w))) => {
                 if r.iter().any(|n| !w.contains(n)) {
-                    walk.report("DEPENDENCY_ARRAY_EXTENDED", &here, "");
+                    let kind = if w.iter().all(|n| r.contains(n)) {
+                        "DEPENDENCY_ARRAY_EXTENDED"
+                    } else {
+                        "DEPENDENCY_ARRAY_CHANGED"
+                    };
+                    walk.report(kind, &here, "");
                 }
             }
             (Dependency::Names(_), _) => walk.report("DEPENDENCY_ARRAY_ADDED", &here, ""),

@@ -410,6 +410,7 @@ fn describe(field: &ProtoField) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compat::{no, Verdict, OK};
 
     fn proto(text: &str) -> ProtoFile {
         match ProtoFile::parse(text) {
@@ -425,43 +426,50 @@ mod tests {
         )
     }
 
-    /// (rule, old, new, backward compatible, forward compatible).
+    /// (rule, old, new, backward, forward): each direction compatible (`OK`) or refused with
+    /// Confluent's difference type (`no(..)`).
     #[rustfmt::skip]
-    fn cases() -> Vec<(&'static str, String, String, bool, bool)> {
+    fn cases() -> Vec<(&'static str, String, String, Verdict, Verdict)> {
         vec![
-            ("FIELD_ADDED and FIELD_REMOVED", m("int32 a = 1;"), m("int32 a = 1; string b = 2;"), true, true),
-            ("field removed and its number reserved", m("int32 a = 1; string b = 2;"), m("int32 a = 1; reserved 2; reserved \"b\";"), true, true),
-            ("FIELD_NAME_CHANGED", m("int32 a = 1;"), m("int32 renamed = 1;"), true, true),
-            ("wire-compatible scalars int32 to int64", m("int32 a = 1;"), m("int64 a = 1;"), true, true),
-            ("uint64 to bool", m("uint64 a = 1;"), m("bool a = 1;"), true, true),
-            ("sint32 to sint64", m("sint32 a = 1;"), m("sint64 a = 1;"), true, true),
-            ("fixed32 to sfixed32", m("fixed32 a = 1;"), m("sfixed32 a = 1;"), true, true),
-            ("fixed64 to sfixed64", m("fixed64 a = 1;"), m("sfixed64 a = 1;"), true, true),
-            ("string to bytes", m("string a = 1;"), m("bytes a = 1;"), true, true),
-            ("enum to int32", m("E a = 1;"), m("int32 a = 1;"), true, true),
-            ("FIELD_SCALAR_KIND_CHANGED int32 to sint32", m("int32 a = 1;"), m("sint32 a = 1;"), false, false),
-            ("FIELD_SCALAR_KIND_CHANGED fixed32 to fixed64", m("fixed32 a = 1;"), m("fixed64 a = 1;"), false, false),
-            ("FIELD_SCALAR_KIND_CHANGED string to int32", m("string a = 1;"), m("int32 a = 1;"), false, false),
-            ("FIELD_KIND_CHANGED scalar to message", m("int32 a = 1;"), m("N a = 1;"), false, false),
-            ("FIELD_KIND_CHANGED map to scalar", m("map<string, int32> a = 1;"), m("string a = 1;"), false, false),
-            ("map value widened in its group", m("map<string, int32> a = 1;"), m("map<string, int64> a = 1;"), true, true),
-            ("map value kind changed", m("map<string, int32> a = 1;"), m("map<string, double> a = 1;"), false, false),
-            ("FIELD_NAMED_TYPE_CHANGED", m("N a = 1;"), m("M a = 1;"), false, false),
-            ("FIELD_NUMERIC_LABEL_CHANGED", m("optional int32 a = 1;"), m("repeated int32 a = 1;"), false, false),
-            ("FIELD_STRING_OR_BYTES_LABEL_CHANGED", m("optional string a = 1;"), m("repeated string a = 1;"), true, true),
-            ("a message field made repeated", m("optional N a = 1;"), m("repeated N a = 1;"), true, true),
-            ("MESSAGE_REMOVED", m("int32 a = 1; message Inner { int32 x = 1; }"), m("int32 a = 1;"), false, true),
-            ("nested message field changed", m("message Inner { int32 x = 1; }"), m("message Inner { string x = 1; }"), false, false),
-            ("ENUM_CONST_ADDED and _REMOVED", "package t; enum E { A = 0; } message M { E e = 1; }".into(), "package t; enum E { A = 0; B = 1; } message M { E e = 1; }".into(), true, true),
-            ("FIELD_KIND_CHANGED a top-level enum to a nested message of the same name", "enum Status { A = 0; } message TestMessage { message Status { int32 x = 1; } .Status s = 1; }".into(), "enum Status { A = 0; } message TestMessage { message Status { int32 x = 1; } .TestMessage.Status s = 1; }".into(), false, false),
-            ("a relative name resolves to the innermost scope", "package t; enum Status { A = 0; } message TestMessage { message Status { int32 x = 1; } Status s = 1; }".into(), "package t; enum Status { A = 0; } message TestMessage { message Status { int32 x = 1; } .t.TestMessage.Status s = 1; }".into(), true, true),
-            ("PACKAGE_CHANGED", "package a; message M { int32 x = 1; }".into(), "package b; message M { int32 x = 1; }".into(), false, false),
-            ("REQUIRED_FIELD_ADDED", "syntax = \"proto2\"; message M { optional int32 a = 1; }".into(), "syntax = \"proto2\"; message M { optional int32 a = 1; required int32 b = 2; }" .into(), false, false),
-            ("ONEOF_FIELD_ADDED", m("oneof o { int32 a = 1; }"), m("oneof o { int32 a = 1; string b = 2; }"), true, false),
-            ("ONEOF_REMOVED with all its fields", m("int32 x = 9; oneof o { int32 a = 1; string b = 2; }"), m("int32 x = 9;"), true, true),
-            ("a field moved into a new oneof", m("int32 a = 1;"), m("oneof o { int32 a = 1; }"), true, true),
-            ("MULTIPLE_FIELDS_MOVED_TO_ONEOF", m("int32 a = 1; int32 b = 2;"), m("oneof o { int32 a = 1; int32 b = 2; }"), false, true),
-            ("FIELD_MOVED_TO_EXISTING_ONEOF", m("int32 a = 1; oneof o { int32 b = 2; }"), m("oneof o { int32 a = 1; int32 b = 2; }"), false, true),
+            ("FIELD_ADDED and FIELD_REMOVED", m("int32 a = 1;"), m("int32 a = 1; string b = 2;"), OK, OK),
+            ("field removed and its number reserved", m("int32 a = 1; string b = 2;"), m("int32 a = 1; reserved 2; reserved \"b\";"), OK, OK),
+            ("FIELD_NAME_CHANGED", m("int32 a = 1;"), m("int32 renamed = 1;"), OK, OK),
+            ("wire-compatible scalars int32 to int64", m("int32 a = 1;"), m("int64 a = 1;"), OK, OK),
+            ("uint64 to bool", m("uint64 a = 1;"), m("bool a = 1;"), OK, OK),
+            ("sint32 to sint64", m("sint32 a = 1;"), m("sint64 a = 1;"), OK, OK),
+            ("fixed32 to sfixed32", m("fixed32 a = 1;"), m("sfixed32 a = 1;"), OK, OK),
+            ("fixed64 to sfixed64", m("fixed64 a = 1;"), m("sfixed64 a = 1;"), OK, OK),
+            ("string to bytes", m("string a = 1;"), m("bytes a = 1;"), OK, OK),
+            ("enum to int32", m("E a = 1;"), m("int32 a = 1;"), OK, OK),
+            ("FIELD_SCALAR_KIND_CHANGED int32 to sint32", m("int32 a = 1;"), m("sint32 a = 1;"), no("FIELD_SCALAR_KIND_CHANGED"), no("FIELD_SCALAR_KIND_CHANGED")),
+            ("FIELD_SCALAR_KIND_CHANGED fixed32 to fixed64", m("fixed32 a = 1;"), m("fixed64 a = 1;"), no("FIELD_SCALAR_KIND_CHANGED"), no("FIELD_SCALAR_KIND_CHANGED")),
+            ("FIELD_SCALAR_KIND_CHANGED string to int32", m("string a = 1;"), m("int32 a = 1;"), no("FIELD_SCALAR_KIND_CHANGED"), no("FIELD_SCALAR_KIND_CHANGED")),
+            ("FIELD_KIND_CHANGED scalar to message", m("int32 a = 1;"), m("N a = 1;"), no("FIELD_KIND_CHANGED"), no("FIELD_KIND_CHANGED")),
+            ("FIELD_KIND_CHANGED map to scalar", m("map<string, int32> a = 1;"), m("string a = 1;"), no("FIELD_KIND_CHANGED"), no("FIELD_KIND_CHANGED")),
+            ("map value widened in its group", m("map<string, int32> a = 1;"), m("map<string, int64> a = 1;"), OK, OK),
+            ("map value kind changed", m("map<string, int32> a = 1;"), m("map<string, double> a = 1;"), no("FIELD_SCALAR_KIND_CHANGED"), no("FIELD_SCALAR_KIND_CHANGED")),
+            ("FIELD_NAMED_TYPE_CHANGED", m("N a = 1;"), m("M a = 1;"), no("FIELD_NAMED_TYPE_CHANGED"), no("FIELD_NAMED_TYPE_CHANGED")),
+            ("FIELD_NUMERIC_LABEL_CHANGED", m("optional int32 a = 1;"), m("repeated int32 a = 1;"), no("FIELD_NUMERIC_LABEL_CHANGED"), no("FIELD_NUMERIC_LABEL_CHANGED")),
+            ("FIELD_STRING_OR_BYTES_LABEL_CHANGED", m("optional string a = 1;"), m("repeated string a = 1;"), OK, OK),
+            ("a message field made repeated", m("optional N a = 1;"), m("repeated N a = 1;"), OK, OK),
+            ("MESSAGE_REMOVED", m("int32 a = 1; message Inner { int32 x = 1; }"), m("int32 a = 1;"), no("MESSAGE_REMOVED"), OK),
+            ("nested message field changed", m("message Inner { int32 x = 1; }"), m("message Inner { string x = 1; }"), no("FIELD_SCALAR_KIND_CHANGED"), no("FIELD_SCALAR_KIND_CHANGED")),
+            ("ENUM_CONST_ADDED and _REMOVED", "package t; enum E { A = 0; } message M { E e = 1; }".into(), "package t; enum E { A = 0; B = 1; } message M { E e = 1; }".into(), OK, OK),
+            ("FIELD_KIND_CHANGED a top-level enum to a nested message of the same name", "enum Status { A = 0; } message TestMessage { message Status { int32 x = 1; } .Status s = 1; }".into(), "enum Status { A = 0; } message TestMessage { message Status { int32 x = 1; } .TestMessage.Status s = 1; }".into(), no("FIELD_KIND_CHANGED"), no("FIELD_KIND_CHANGED")),
+            ("a relative name resolves to the innermost scope", "package t; enum Status { A = 0; } message TestMessage { message Status { int32 x = 1; } Status s = 1; }".into(), "package t; enum Status { A = 0; } message TestMessage { message Status { int32 x = 1; } .t.TestMessage.Status s = 1; }".into(), OK, OK),
+            ("PACKAGE_CHANGED", "package a; message M { int32 x = 1; }".into(), "package b; message M { int32 x = 1; }".into(), no("PACKAGE_CHANGED"), no("PACKAGE_CHANGED")),
+            ("REQUIRED_FIELD_ADDED", "syntax = \"proto2\"; message M { optional int32 a = 1; }".into(), "syntax = \"proto2\"; message M { optional int32 a = 1; required int32 b = 2; }" .into(), no("REQUIRED_FIELD_ADDED"), no("REQUIRED_FIELD_REMOVED")),
+            ("ONEOF_FIELD_ADDED", m("oneof o { int32 a = 1; }"), m("oneof o { int32 a = 1; string b = 2; }"), OK, no("ONEOF_FIELD_REMOVED")),
+            ("ONEOF_REMOVED with all its fields", m("int32 x = 9; oneof o { int32 a = 1; string b = 2; }"), m("int32 x = 9;"), OK, OK),
+            ("a field moved into a new oneof", m("int32 a = 1;"), m("oneof o { int32 a = 1; }"), OK, OK),
+            ("MULTIPLE_FIELDS_MOVED_TO_ONEOF", m("int32 a = 1; int32 b = 2;"), m("oneof o { int32 a = 1; int32 b = 2; }"), no("MULTIPLE_FIELDS_MOVED_TO_ONEOF"), OK),
+            ("FIELD_MOVED_TO_EXISTING_ONEOF", m("int32 a = 1; oneof o { int32 b = 2; }"), m("oneof o { int32 a = 1; int32 b = 2; }"), no("FIELD_MOVED_TO_EXISTING_ONEOF"), OK),
+            ("ONEOF_FIELD_MOVED_TO_TOP_LEVEL", m("oneof o { int32 a = 1; int32 b = 2; }"), m("int32 a = 1; oneof o { int32 b = 2; }"), OK, no("FIELD_MOVED_TO_EXISTING_ONEOF")),
+            ("MESSAGE_MOVED: messages reordered", "package t; message A { int32 a = 1; } message B { int32 b = 1; }".into(), "package t; message B { int32 b = 1; } message A { int32 a = 1; }".into(), OK, OK),
+            ("ENUM_ADDED and ENUM_REMOVED", m("int32 a = 1;"), m("int32 a = 1; enum F { X = 0; }"), OK, OK),
+            ("options on an extension range parse", "syntax = \"proto2\"; package t; message M { optional int32 a = 1; extensions 1000 to max [declaration = { number: 1000, full_name: \".t.ext\", type: \"int32\" }]; }".into(), "syntax = \"proto2\"; package t; message M { optional int32 a = 1; optional string b = 2; extensions 1000 to max [declaration = { number: 1000, full_name: \".t.ext\", type: \"int32\" }]; }".into(), OK, OK),
+            ("a list inside an aggregate option parses", m("int32 a = 1;"), m("int32 a = 1 [(confluent.field_meta) = { params: [ {key: \"precision\", value: \"8\"} ] }];"), OK, OK),
+            ("a list inside an aggregate option parses, the field changed", m("int32 a = 1;"), m("string a = 1 [(confluent.field_meta) = { params: [ {key: \"precision\", value: \"8\"} ] }];"), no("FIELD_SCALAR_KIND_CHANGED"), no("FIELD_SCALAR_KIND_CHANGED")),
         ]
     }
 
