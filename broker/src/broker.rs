@@ -75,6 +75,12 @@ pub enum StartError {
     /// The SCRAM credentials are unreadable.
     #[error(transparent)]
     Scram(#[from] crate::security::credentials::LoadError),
+    /// The delegation tokens are unreadable.
+    #[error(transparent)]
+    Tokens(#[from] crate::security::tokens::LoadError),
+    /// A `delegation.token.*` setting is unusable.
+    #[error(transparent)]
+    TokenSettings(#[from] crate::security::tokens::TokenSettingsError),
     /// The authorizer cannot start.
     #[error(transparent)]
     Acl(#[from] crate::acl::AclError),
@@ -129,6 +135,8 @@ pub struct Broker {
     pub replication_quotas: crate::quotas::replication::ReplicationQuotas,
     /// Users' SCRAM credentials.
     pub scram: Arc<crate::security::credentials::ScramCredentials>,
+    /// Delegation tokens (KIP-48), which clients log in with over SCRAM.
+    pub tokens: Arc<crate::security::tokens::DelegationTokens>,
     /// The ACLs and their checks, when `authorizer.class.name` is set; without it every
     /// client may do everything.
     pub authorizer: Option<Arc<crate::acl::Authorizer>>,
@@ -189,6 +197,7 @@ impl Broker {
             reassignments: None,
             shared_acls: None,
             shared_scram: None,
+            shared_tokens: None,
             shared_quotas: None,
             shared_dynamic: None,
             shared_groups: None,
@@ -384,6 +393,8 @@ struct MetadataParts {
     shared_acls: Option<Arc<dyn crate::shared_state::Shared<crate::acl::AclSet>>>,
     /// Where the SCRAM credentials are shared (cluster mode).
     shared_scram: Option<Arc<dyn crate::shared_state::Shared<crate::security::credentials::Users>>>,
+    /// Where the delegation tokens are shared (cluster mode).
+    shared_tokens: Option<Arc<dyn crate::shared_state::Shared<crate::security::tokens::Tokens>>>,
     /// Where the client quotas are shared (cluster mode); a standalone broker keeps its own.
     shared_quotas:
         Option<Arc<dyn crate::shared_state::Shared<crate::quotas::store::ClientQuotaDocument>>>,
@@ -410,6 +421,7 @@ impl From<ClusterParts> for MetadataParts {
             reassignments: Some(parts.reassignments),
             shared_acls: Some(parts.shared_acls),
             shared_scram: Some(parts.shared_scram),
+            shared_tokens: Some(parts.shared_tokens),
             shared_quotas: Some(parts.shared_quotas),
             shared_dynamic: Some(parts.shared_dynamic),
             shared_groups: Some(parts.shared_groups),
@@ -481,6 +493,11 @@ impl Prepared {
         let features = crate::features::Features::open(&dir, parts.shared_features)?;
         let scram =
             crate::security::credentials::ScramCredentials::open_shared(&dir, parts.shared_scram)?;
+        let tokens = crate::security::tokens::DelegationTokens::open(
+            &dir,
+            crate::security::tokens::TokenSettings::from_props(&config.security)?,
+            parts.shared_tokens,
+        )?;
         let authorizer = crate::acl::from_settings(&config.security, &dir, parts.shared_acls)?;
         let peer_security = Arc::new(crate::security::peer::PeerSecurity::from_props(
             &config.listeners,
@@ -536,6 +553,7 @@ impl Prepared {
                 quotas,
                 replication_quotas: Default::default(),
                 scram,
+                tokens,
                 authorizer,
                 peer_security,
                 registrar: parts.registrar,
@@ -558,6 +576,7 @@ impl Prepared {
         }
         broker.groups.start();
         broker.txns.start(legacy_txns);
+        broker.tokens.start_sweeping();
         spawn_image_applier(&broker);
         spawn_transaction_expiry(Arc::downgrade(&broker));
         if broker.registrar.is_some() {

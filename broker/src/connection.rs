@@ -20,6 +20,7 @@ use crate::handlers::{dispatch, Client, Dispatched, PendingResponse, Reply};
 use crate::protocol::{read_sized, FrameError, RequestPrefix};
 use crate::security::runtime::{Gate, ListenerRuntime, MAX_UNAUTHENTICATED_FRAME};
 use crate::security::sasl::session::{Action, SaslSession};
+use crate::security::sasl::Stores;
 use crate::security::{x509, Principal};
 use kafka_protocol::messages::ApiKey;
 use std::time::Instant;
@@ -291,10 +292,11 @@ impl Session {
             return Flow::Dispatch;
         };
         let now = crate::clock::now_ms();
+        let stores = Stores::new(&self.broker.scram, Some(&self.broker.tokens));
         let step = if raw_token {
-            session.on_raw_token(frame, &self.broker.scram, now)
+            session.on_raw_token(frame, stores, now)
         } else {
-            session.on_request(frame, &self.broker.scram, now)
+            session.on_request(frame, stores, now)
         };
         if let Some(principal) = step.authenticated {
             let (peer, listener) = (&self.peer, &self.listener);

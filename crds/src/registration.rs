@@ -96,6 +96,10 @@ pub fn scram_credentials_name(cluster: &str) -> String {
 /// The key of the SCRAM Secret holding the credentials, as JSON.
 pub const SCRAM_CREDENTIALS_KEY: &str = "credentials.json";
 
+/// The key of the SCRAM Secret holding the delegation tokens (ids, owners, timestamps; never
+/// their HMACs), as JSON, which every broker logs tokens in against.
+pub const DELEGATION_TOKENS_KEY: &str = "delegation-tokens.json";
+
 /// Name of the ConfigMap holding `cluster`'s client quotas (AlterClientQuotas and KafkaUsers'
 /// `spec.quotas`), which every broker enforces.
 pub fn client_quotas_name(cluster: &str) -> String {

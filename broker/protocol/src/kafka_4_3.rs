@@ -126,22 +126,6 @@ const DIFFERENCES: &[(ApiKey, &str)] = &[
         "v3 (an error message per group) is not served",
     ),
     (
-        ApiKey::CreateDelegationToken,
-        "delegation tokens are not built",
-    ),
-    (
-        ApiKey::RenewDelegationToken,
-        "delegation tokens are not built",
-    ),
-    (
-        ApiKey::ExpireDelegationToken,
-        "delegation tokens are not built",
-    ),
-    (
-        ApiKey::DescribeDelegationToken,
-        "delegation tokens are not built",
-    ),
-    (
         ApiKey::WriteShareGroupState,
         "v1 (the share coordinator's delivery-complete count) is not served",
     ),

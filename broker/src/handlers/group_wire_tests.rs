@@ -59,6 +59,18 @@ pub(crate) async fn call<Q: Encodable, R: Decodable>(
     version: i16,
     request: &Q,
 ) -> R {
+    let client = Arc::new(Client::new(Arc::from("/127.0.0.1")));
+    call_as(broker, &client, api, version, request).await
+}
+
+/// [`call`] from `client` (its listener and principal).
+pub(crate) async fn call_as<Q: Encodable, R: Decodable>(
+    broker: &Arc<Broker>,
+    client: &Arc<Client>,
+    api: ApiKey,
+    version: i16,
+    request: &Q,
+) -> R {
     let header = RequestHeader::default()
         .with_request_api_key(api as i16)
         .with_request_api_version(version)
@@ -71,13 +83,9 @@ pub(crate) async fn call<Q: Encodable, R: Decodable>(
     request
         .encode(&mut buf, version)
         .unwrap_or_else(|e| panic!("{api:?} v{version} request: {e}"));
-    let pending = dispatch(
-        broker,
-        buf.freeze(),
-        &Arc::new(Client::new(Arc::from("/127.0.0.1"))),
-    )
-    .unwrap_or_else(|e| panic!("{api:?} v{version} refused: {e}"))
-    .into_pending();
+    let pending = dispatch(broker, buf.freeze(), client)
+        .unwrap_or_else(|e| panic!("{api:?} v{version} refused: {e}"))
+        .into_pending();
     let mut frame: Bytes = match pending.await {
         super::Reply::Frame(frame) => frame,
         other => panic!("{api:?} v{version}: no response frame ({other:?})"),

@@ -17,6 +17,9 @@ mod consumer_group_describe;
 mod consumer_group_heartbeat;
 #[cfg(test)]
 mod consumer_group_wire_tests;
+#[cfg(test)]
+mod delegation_token_wire_tests;
+mod delegation_tokens;
 mod delete_groups;
 mod delete_records;
 mod describe_cluster;
@@ -550,6 +553,18 @@ pub fn dispatch(
         }
         ApiKey::AlterUserScramCredentials => {
             route!(AlterUserScramCredentialsRequest, scram_credentials::alter)
+        }
+        ApiKey::CreateDelegationToken => {
+            route!(CreateDelegationTokenRequest, delegation_tokens::create)
+        }
+        ApiKey::RenewDelegationToken => {
+            route!(RenewDelegationTokenRequest, delegation_tokens::renew)
+        }
+        ApiKey::ExpireDelegationToken => {
+            route!(ExpireDelegationTokenRequest, delegation_tokens::expire)
+        }
+        ApiKey::DescribeDelegationToken => {
+            route!(DescribeDelegationTokenRequest, delegation_tokens::describe)
         }
         ApiKey::DescribeProducers => {
             route!(DescribeProducersRequest, txn_admin::describe_producers)

@@ -12,8 +12,8 @@ use kube::{Api, Client};
 use tributary_crds::features::FeatureLevels;
 use tributary_crds::registration::{
     acls_name, client_quotas_name, dynamic_configs_name, scram_credentials_name, Endpoint,
-    Registration, ACLS_KEY, CLIENT_QUOTAS_KEY, DYNAMIC_CONFIGS_KEY, FEATURES_KEY,
-    GROUP_CONFIGS_KEY, SCRAM_CREDENTIALS_KEY,
+    Registration, ACLS_KEY, CLIENT_QUOTAS_KEY, DELEGATION_TOKENS_KEY, DYNAMIC_CONFIGS_KEY,
+    FEATURES_KEY, GROUP_CONFIGS_KEY, SCRAM_CREDENTIALS_KEY,
 };
 use tributary_crds::KafkaCluster;
 
@@ -38,6 +38,7 @@ use crate::producer::IdAllocator;
 use crate::quotas::store::ClientQuotaDocument;
 use crate::replica::{ReplicaManager, ReplicaParts};
 use crate::security::credentials::Users;
+use crate::security::tokens::Tokens;
 use crate::shared_state::Shared;
 
 /// How long a start waits for the watches to list the cluster's objects.
@@ -65,6 +66,8 @@ pub struct ClusterParts {
     pub shared_acls: Arc<dyn Shared<AclSet>>,
     /// The SCRAM credentials every broker shares.
     pub shared_scram: Arc<dyn Shared<Users>>,
+    /// The delegation tokens every broker shares.
+    pub shared_tokens: Arc<dyn Shared<Tokens>>,
     /// The client quotas every broker shares.
     pub shared_quotas: Arc<dyn Shared<ClientQuotaDocument>>,
     /// The cluster-wide dynamic broker configs.
@@ -139,6 +142,7 @@ pub async fn cluster_parts(
         reassignments,
         shared_acls: Arc::new(documents.acls),
         shared_scram: Arc::new(documents.scram),
+        shared_tokens: Arc::new(documents.tokens),
         shared_quotas: Arc::new(documents.quotas),
         shared_dynamic: Arc::new(documents.dynamic),
         shared_groups: Arc::new(documents.groups),
@@ -244,6 +248,7 @@ struct SharedDocuments {
     acls: SharedDocument<ConfigMap, AclSet>,
     dynamic: SharedDocument<ConfigMap, Values>,
     scram: SharedDocument<Secret, Users>,
+    tokens: SharedDocument<Secret, Tokens>,
     quotas: SharedDocument<ConfigMap, ClientQuotaDocument>,
     groups: SharedDocument<ConfigMap, GroupOverrides>,
     features: SharedDocument<ConfigMap, FeatureLevels>,
@@ -270,6 +275,14 @@ impl SharedDocuments {
             scram_credentials_name(&settings.name),
             SCRAM_CREDENTIALS_KEY,
         );
+        // Delegation tokens are credentials too: they share the SCRAM credentials' Secret,
+        // which the brokers may already read and write, under their own key.
+        let tokens = SharedDocument::new(
+            client.clone(),
+            &settings.namespace,
+            scram_credentials_name(&settings.name),
+            DELEGATION_TOKENS_KEY,
+        );
         let quotas = SharedDocument::new(
             client.clone(),
             &settings.namespace,
@@ -295,6 +308,7 @@ impl SharedDocuments {
             acls,
             dynamic,
             scram,
+            tokens,
             quotas,
             groups,
             features,

@@ -16,6 +16,7 @@ pub mod runtime;
 pub mod sasl;
 pub mod settings;
 pub mod tls;
+pub mod tokens;
 pub mod x509;
 
 pub use principal::Principal;

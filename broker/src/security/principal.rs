@@ -11,6 +11,9 @@ pub struct Principal {
     pub kind: String,
     /// The name: a SASL user, a token's subject or the mapped certificate subject.
     pub name: String,
+    /// Whether it logged in with a delegation token (Kafka's `tokenAuthenticated`): such a
+    /// session may not create, renew, expire or describe tokens.
+    pub token_authenticated: bool,
 }
 
 impl Principal {
@@ -22,6 +25,15 @@ impl Principal {
         Principal {
             kind: Principal::USER.to_string(),
             name: name.into(),
+            token_authenticated: false,
+        }
+    }
+
+    /// `User:<name>`, authenticated with one of `name`'s delegation tokens.
+    pub fn token_user(name: impl Into<String>) -> Principal {
+        Principal {
+            token_authenticated: true,
+            ..Principal::user(name)
         }
     }
 

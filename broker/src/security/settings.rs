@@ -34,6 +34,11 @@ pub const KNOWN_KEYS: &[&str] = &[
     "authorizer.class.name",
     "super.users",
     "allow.everyone.if.no.acl.found",
+    "delegation.token.secret.key",
+    "delegation.token.master.key",
+    "delegation.token.max.lifetime.ms",
+    "delegation.token.expiry.time.ms",
+    "delegation.token.expiry.check.interval.ms",
 ];
 
 /// Whether a properties key belongs in [`SecurityProps`].

@@ -17,6 +17,24 @@ use super::reload::Reloading;
 use super::settings::SecurityProps;
 use super::Principal;
 use crate::security::credentials::ScramCredentials;
+use crate::security::tokens::DelegationTokens;
+
+/// What exchanges check credentials against: users' SCRAM credentials and, for a SCRAM
+/// login with `tokenauth=true`, the delegation tokens.
+#[derive(Debug, Clone, Copy)]
+pub struct Stores<'a> {
+    /// Users' SCRAM credentials.
+    pub scram: &'a ScramCredentials,
+    /// Delegation tokens (`None`: token logins fail).
+    pub tokens: Option<&'a DelegationTokens>,
+}
+
+impl<'a> Stores<'a> {
+    /// The stores `scram` and `tokens`.
+    pub fn new(scram: &'a ScramCredentials, tokens: Option<&'a DelegationTokens>) -> Stores<'a> {
+        Stores { scram, tokens }
+    }
+}
 
 /// A SASL mechanism this broker serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -208,7 +226,7 @@ impl Exchange {
         &mut self,
         message: &[u8],
         config: &SaslConfig,
-        credentials: &ScramCredentials,
+        stores: Stores<'_>,
         now_ms: i64,
     ) -> Result<Outcome, Failure> {
         let unavailable = || Failure {
@@ -222,9 +240,10 @@ impl Exchange {
             }
             Exchange::Scram(server) => {
                 let mechanism = server.mechanism();
-                server.step(
+                server.step_with_tokens(
                     message,
-                    |user| credentials.lookup(user, mechanism),
+                    |user| stores.scram.lookup(user, mechanism),
+                    |token_id| stores.tokens?.login(token_id, mechanism, now_ms),
                     server_nonce,
                 )
             }
@@ -371,6 +390,8 @@ mod tests {
         assert_eq!(config.max_reauth_ms(Mechanism::Plain), 60_000);
         let mut plain = config.start(Mechanism::Plain);
         let creds = ScramCredentials::default();
-        assert!(plain.step(b"\0a\0b", &config, &creds, 0).is_ok());
+        assert!(plain
+            .step(b"\0a\0b", &config, Stores::new(&creds, None), 0)
+            .is_ok());
     }
 }

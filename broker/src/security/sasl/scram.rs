@@ -6,6 +6,7 @@ use base64::Engine;
 
 use super::{Failure, Outcome};
 use crate::security::credentials::{Mechanism, StoredCredential};
+use crate::security::tokens::TokenLogin;
 use crate::security::Principal;
 
 /// Where an exchange stands.
@@ -14,16 +15,24 @@ enum State {
     /// Waiting for the client-first message.
     First,
     /// The server-first message was sent; waiting for the client-final message.
-    Final {
-        user: String,
-        gs2_header: String,
-        client_first_bare: String,
-        server_first: String,
-        nonce: String,
-        credential: StoredCredential,
-    },
+    Final(Box<Pending>),
     /// Finished or failed; any further message is a protocol error.
     Done,
+}
+
+/// What the client-final message is checked against.
+#[derive(Debug)]
+struct Pending {
+    user: String,
+    gs2_header: String,
+    client_first_bare: String,
+    server_first: String,
+    nonce: String,
+    credential: StoredCredential,
+    /// Who the client is once its proof checks: the user, or a token's owner.
+    principal: Principal,
+    /// When a token's session ends.
+    expires_at_ms: Option<i64>,
 }
 
 /// One SCRAM authentication in progress.
@@ -55,21 +64,37 @@ impl ScramServer {
         lookup: impl FnOnce(&str) -> Option<StoredCredential>,
         server_nonce: impl FnOnce() -> String,
     ) -> Result<Outcome, Failure> {
+        self.step_with_tokens(message, lookup, |_| None, server_nonce)
+    }
+
+    /// [`ScramServer::step`], where a client-first message with the `tokenauth=true`
+    /// extension logs in with a delegation token: `token` finds what the token id (the user
+    /// name) checks against, and the session is the token owner's.
+    pub fn step_with_tokens(
+        &mut self,
+        message: &[u8],
+        lookup: impl FnOnce(&str) -> Option<StoredCredential>,
+        token: impl FnOnce(&str) -> Option<TokenLogin>,
+        server_nonce: impl FnOnce() -> String,
+    ) -> Result<Outcome, Failure> {
         let state = std::mem::replace(&mut self.state, State::Done);
         match state {
             State::First => {
-                let (next, answer) = self.first(message, lookup, server_nonce)?;
+                let (next, answer) = self.first(message, lookup, token, server_nonce)?;
                 self.state = next;
                 Ok(Outcome::Continue(answer))
             }
-            State::Final {
-                user,
-                gs2_header,
-                client_first_bare,
-                server_first,
-                nonce,
-                credential,
-            } => {
+            State::Final(pending) => {
+                let Pending {
+                    user,
+                    gs2_header,
+                    client_first_bare,
+                    server_first,
+                    nonce,
+                    credential,
+                    principal,
+                    expires_at_ms,
+                } = *pending;
                 let text = utf8(message)?;
                 let (without_proof, proof) = text
                     .rsplit_once(",p=")
@@ -111,8 +136,8 @@ impl ScramServer {
                 let answer = format!("v={}", BASE64.encode(server_signature));
                 Ok(Outcome::Authenticated {
                     response: answer.into_bytes(),
-                    principal: Principal::user(user),
-                    expires_at_ms: None,
+                    principal,
+                    expires_at_ms,
                 })
             }
             State::Done => Err(malformed("the exchange is already finished")),
@@ -123,6 +148,7 @@ impl ScramServer {
         &self,
         message: &[u8],
         lookup: impl FnOnce(&str) -> Option<StoredCredential>,
+        token: impl FnOnce(&str) -> Option<TokenLogin>,
         server_nonce: impl FnOnce() -> String,
     ) -> Result<(State, Vec<u8>), Failure> {
         let text = utf8(message)?;
@@ -146,15 +172,9 @@ impl ScramServer {
             Some(("r", nonce)) if !nonce.is_empty() => *nonce,
             _ => return Err(malformed("client-first message without a nonce")),
         };
-        if attributes
+        let token_auth = attributes
             .iter()
-            .any(|(k, v)| *k == "tokenauth" && *v == "true")
-        {
-            return Err(Failure {
-                message: "Delegation tokens are not supported".into(),
-                detail: format!("user {user} asked for delegation token authentication"),
-            });
-        }
+            .any(|(k, v)| *k == "tokenauth" && v.eq_ignore_ascii_case("true"));
         if let Some(authzid) = authzid.strip_prefix("a=") {
             if decode_saslname(authzid)? != user {
                 return Err(Failure {
@@ -163,7 +183,14 @@ impl ScramServer {
                 });
             }
         }
-        let credential = lookup(&user).ok_or_else(|| self.invalid(&user, "unknown user"))?;
+        let (credential, principal, expires_at_ms) = if token_auth {
+            let login = token(&user)
+                .ok_or_else(|| self.invalid(&user, "unknown or expired delegation token"))?;
+            (login.credential, login.principal, Some(login.expires_at_ms))
+        } else {
+            let credential = lookup(&user).ok_or_else(|| self.invalid(&user, "unknown user"))?;
+            (credential, Principal::user(user.clone()), None)
+        };
         let nonce = format!("{client_nonce}{}", server_nonce());
         let server_first = format!(
             "r={nonce},s={},i={}",
@@ -172,14 +199,16 @@ impl ScramServer {
         );
         let answer = server_first.clone().into_bytes();
         Ok((
-            State::Final {
+            State::Final(Box::new(Pending {
                 user,
                 gs2_header,
                 client_first_bare: bare.to_string(),
                 server_first,
                 nonce,
                 credential,
-            },
+                principal,
+                expires_at_ms,
+            })),
             answer,
         ))
     }
@@ -251,6 +280,8 @@ pub struct ScramClient {
     user: String,
     password: String,
     client_nonce: String,
+    /// Whether it logs in with a delegation token (the `tokenauth=true` extension).
+    token: bool,
     state: Option<(String, Vec<u8>)>,
 }
 
@@ -267,14 +298,34 @@ impl ScramClient {
             user: user.to_string(),
             password: password.to_string(),
             client_nonce,
+            token: false,
             state: None,
         }
     }
 
+    /// A client logging in with delegation token `token_id` and its base64 HMAC.
+    pub fn for_token(
+        mechanism: Mechanism,
+        token_id: &str,
+        hmac_base64: &str,
+        client_nonce: String,
+    ) -> ScramClient {
+        ScramClient {
+            token: true,
+            ..ScramClient::new(mechanism, token_id, hmac_base64, client_nonce)
+        }
+    }
+
+    /// client-first-message-bare: the user, the nonce and any extension.
+    fn first_bare(&self) -> String {
+        let name = self.user.replace('=', "=3D").replace(',', "=2C");
+        let extension = if self.token { ",tokenauth=true" } else { "" };
+        format!("n={name},r={}{extension}", self.client_nonce)
+    }
+
     /// The client-first message.
     pub fn first(&self) -> Vec<u8> {
-        let name = self.user.replace('=', "=3D").replace(',', "=2C");
-        format!("n,,n={name},r={}", self.client_nonce).into_bytes()
+        format!("n,,{}", self.first_bare()).into_bytes()
     }
 
     /// The client-final message answering `server_first`, or `None` if it does not parse.
@@ -292,12 +343,8 @@ impl ScramClient {
         let salted = m.salted_password(self.password.as_bytes(), &salt, iterations)?;
         let client_key = m.hmac(&salted, b"Client Key")?;
         let stored_key = m.hash(&client_key);
-        let name = self.user.replace('=', "=3D").replace(',', "=2C");
         let without_proof = format!("c=biws,r={nonce}");
-        let auth_message = format!(
-            "n={name},r={},{server_first},{without_proof}",
-            self.client_nonce
-        );
+        let auth_message = format!("{},{server_first},{without_proof}", self.first_bare());
         let signature = m.hmac(&stored_key, auth_message.as_bytes())?;
         let proof: Vec<u8> = client_key
             .iter()

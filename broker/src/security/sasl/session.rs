@@ -15,9 +15,8 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::{Decodable, StrBytes};
 
-use super::{Exchange, Failure, Mechanism, Outcome, SaslConfig};
+use super::{Exchange, Failure, Mechanism, Outcome, SaslConfig, Stores};
 use crate::protocol::{encode_response, RequestPrefix};
-use crate::security::credentials::ScramCredentials;
 use crate::security::Principal;
 
 /// What the connection does with a frame.
@@ -116,18 +115,13 @@ impl SaslSession {
     }
 
     /// Decides what to do with request `frame`.
-    pub fn on_request(
-        &mut self,
-        frame: &Bytes,
-        credentials: &ScramCredentials,
-        now_ms: i64,
-    ) -> Step {
+    pub fn on_request(&mut self, frame: &Bytes, stores: Stores<'_>, now_ms: i64) -> Step {
         let Some(prefix) = RequestPrefix::parse(frame) else {
             return Step::act(Action::Dispatch);
         };
         match ApiKey::try_from(prefix.api_key) {
             Ok(ApiKey::SaslHandshake) => self.handshake(frame, prefix),
-            Ok(ApiKey::SaslAuthenticate) => self.authenticate(frame, prefix, credentials, now_ms),
+            Ok(ApiKey::SaslAuthenticate) => self.authenticate(frame, prefix, stores, now_ms),
             api => {
                 let name =
                     api.map_or_else(|_| format!("key {}", prefix.api_key), |a| format!("{a:?}"));
@@ -152,12 +146,7 @@ impl SaslSession {
     }
 
     /// Steps the exchange with a raw token (after a v0 handshake).
-    pub fn on_raw_token(
-        &mut self,
-        token: &[u8],
-        credentials: &ScramCredentials,
-        now_ms: i64,
-    ) -> Step {
+    pub fn on_raw_token(&mut self, token: &[u8], stores: Stores<'_>, now_ms: i64) -> Step {
         let Stage::RawTokens {
             mechanism,
             mut exchange,
@@ -165,7 +154,7 @@ impl SaslSession {
         else {
             return Step::close(None, "raw SASL token outside a v0 handshake");
         };
-        match exchange.step(token, &self.config, credentials, now_ms) {
+        match exchange.step(token, &self.config, stores, now_ms) {
             Ok(Outcome::Continue(challenge)) => {
                 self.stage = Stage::RawTokens {
                     mechanism,
@@ -263,7 +252,7 @@ impl SaslSession {
         &mut self,
         frame: &Bytes,
         prefix: RequestPrefix,
-        credentials: &ScramCredentials,
+        stores: Stores<'_>,
         now_ms: i64,
     ) -> Step {
         let version = prefix.api_version;
@@ -315,7 +304,7 @@ impl SaslSession {
                 ),
             )
         };
-        match exchange.step(&request.auth_bytes, &self.config, credentials, now_ms) {
+        match exchange.step(&request.auth_bytes, &self.config, stores, now_ms) {
             Ok(Outcome::Continue(challenge)) => {
                 self.stage = Stage::Authenticating {
                     mechanism,
@@ -414,6 +403,7 @@ fn raw_frame(token: &[u8]) -> Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::security::credentials::ScramCredentials;
     use crate::security::settings::SecurityProps;
     use kafka_protocol::messages::ApiVersionsRequest;
     use kafka_protocol::protocol::Encodable;
@@ -480,19 +470,20 @@ mod tests {
 
     #[test]
     fn only_api_versions_and_the_handshake_come_before_authentication() {
-        let creds = ScramCredentials::default();
+        let scram = ScramCredentials::default();
+        let creds = Stores::new(&scram, None);
         let mut s = SaslSession::new(config("0"));
         let api_versions = request(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
         assert!(matches!(
-            s.on_request(&api_versions, &creds, 0).action,
+            s.on_request(&api_versions, creds, 0).action,
             Action::Dispatch
         ));
         assert!(matches!(
-            s.on_request(&metadata(), &creds, 0).action,
+            s.on_request(&metadata(), creds, 0).action,
             Action::Close(None, _)
         ));
         let mut s = SaslSession::new(config("0"));
-        let early = s.on_request(&authenticate(b"\0alice\0pw"), &creds, 0);
+        let early = s.on_request(&authenticate(b"\0alice\0pw"), creds, 0);
         assert_eq!(
             authenticate_response(&early).error_code,
             ResponseError::IllegalSaslState.code()
@@ -502,23 +493,24 @@ mod tests {
 
     #[test]
     fn a_successful_exchange_sets_the_principal_and_a_failed_one_closes() {
-        let creds = ScramCredentials::default();
+        let scram = ScramCredentials::default();
+        let creds = Stores::new(&scram, None);
         let mut s = SaslSession::new(config("0"));
         assert!(matches!(
-            s.on_request(&handshake("PLAIN"), &creds, 0).action,
+            s.on_request(&handshake("PLAIN"), creds, 0).action,
             Action::Reply(_)
         ));
-        let done = s.on_request(&authenticate(b"\0alice\0pw"), &creds, 0);
+        let done = s.on_request(&authenticate(b"\0alice\0pw"), creds, 0);
         assert_eq!(done.authenticated, Some(Principal::user("alice")));
         assert_eq!(authenticate_response(&done).session_lifetime_ms, 0);
         assert!(matches!(
-            s.on_request(&metadata(), &creds, 0).action,
+            s.on_request(&metadata(), creds, 0).action,
             Action::Dispatch
         ));
 
         let mut s = SaslSession::new(config("0"));
-        s.on_request(&handshake("PLAIN"), &creds, 0);
-        let failed = s.on_request(&authenticate(b"\0alice\0nope"), &creds, 0);
+        s.on_request(&handshake("PLAIN"), creds, 0);
+        let failed = s.on_request(&authenticate(b"\0alice\0nope"), creds, 0);
         let response = authenticate_response(&failed);
         assert_eq!(
             response.error_code,
@@ -533,48 +525,50 @@ mod tests {
 
     #[test]
     fn unknown_mechanisms_and_garbage_close_the_connection() {
-        let creds = ScramCredentials::default();
+        let scram = ScramCredentials::default();
+        let creds = Stores::new(&scram, None);
         let mut s = SaslSession::new(config("0"));
         assert!(matches!(
-            s.on_request(&handshake("GSSAPI"), &creds, 0).action,
+            s.on_request(&handshake("GSSAPI"), creds, 0).action,
             Action::Close(Some(_), _)
         ));
         let mut s = SaslSession::new(config("0"));
         let garbage = Bytes::from_static(&[0, 17, 0, 1, 0, 0, 0, 1, 0xff, 0xff, 0xff]);
         assert!(matches!(
-            s.on_request(&garbage, &creds, 0).action,
+            s.on_request(&garbage, creds, 0).action,
             Action::Close(None, _)
         ));
     }
 
     #[test]
     fn sessions_expire_unless_renewed_by_the_same_principal() {
-        let creds = ScramCredentials::default();
+        let scram = ScramCredentials::default();
+        let creds = Stores::new(&scram, None);
         let mut s = SaslSession::new(config("1000"));
-        s.on_request(&handshake("PLAIN"), &creds, 0);
-        let done = s.on_request(&authenticate(b"\0alice\0pw"), &creds, 0);
+        s.on_request(&handshake("PLAIN"), creds, 0);
+        let done = s.on_request(&authenticate(b"\0alice\0pw"), creds, 0);
         assert_eq!(authenticate_response(&done).session_lifetime_ms, 1000);
         assert!(matches!(
-            s.on_request(&metadata(), &creds, 999).action,
+            s.on_request(&metadata(), creds, 999).action,
             Action::Dispatch
         ));
         // Re-authentication at 900 extends the session to 1900.
-        s.on_request(&handshake("PLAIN"), &creds, 900);
+        s.on_request(&handshake("PLAIN"), creds, 900);
         assert!(s
-            .on_request(&authenticate(b"\0alice\0pw"), &creds, 900)
+            .on_request(&authenticate(b"\0alice\0pw"), creds, 900)
             .authenticated
             .is_some());
         assert!(matches!(
-            s.on_request(&metadata(), &creds, 1500).action,
+            s.on_request(&metadata(), creds, 1500).action,
             Action::Dispatch
         ));
         assert!(matches!(
-            s.on_request(&metadata(), &creds, 1900).action,
+            s.on_request(&metadata(), creds, 1900).action,
             Action::Close(None, _)
         ));
         // Another principal cannot take the connection over.
-        s.on_request(&handshake("PLAIN"), &creds, 1000);
-        let other = s.on_request(&authenticate(b"\0bob\0pw2"), &creds, 1000);
+        s.on_request(&handshake("PLAIN"), creds, 1000);
+        let other = s.on_request(&authenticate(b"\0bob\0pw2"), creds, 1000);
         assert_eq!(
             authenticate_response(&other).error_code,
             ResponseError::SaslAuthenticationFailed.code()
@@ -583,7 +577,8 @@ mod tests {
 
     #[test]
     fn v0_handshakes_switch_to_raw_tokens() {
-        let creds = ScramCredentials::default();
+        let scram = ScramCredentials::default();
+        let creds = Stores::new(&scram, None);
         let mut s = SaslSession::new(config("0"));
         let v0 = request(
             ApiKey::SaslHandshake,
@@ -591,11 +586,11 @@ mod tests {
             &SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("PLAIN")),
         );
         assert!(matches!(
-            s.on_request(&v0, &creds, 0).action,
+            s.on_request(&v0, creds, 0).action,
             Action::Reply(_)
         ));
         assert!(s.expects_raw_token());
-        let step = s.on_raw_token(b"\0alice\0pw", &creds, 0);
+        let step = s.on_raw_token(b"\0alice\0pw", creds, 0);
         assert!(matches!(&step.action, Action::Reply(f) if f.as_ref() == [0, 0, 0, 0]));
         assert!(s.is_authenticated() && !s.expects_raw_token());
     }
