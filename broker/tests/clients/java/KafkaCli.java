@@ -28,7 +28,15 @@ import org.apache.kafka.clients.admin.ClientMetricsResourceListing;
 import org.apache.kafka.clients.admin.Config;
 import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.admin.CreateTopicsOptions;
+import org.apache.kafka.clients.admin.CreateDelegationTokenOptions;
 import org.apache.kafka.clients.admin.DescribeClusterResult;
+import org.apache.kafka.clients.admin.DescribeDelegationTokenOptions;
+import org.apache.kafka.clients.admin.ExpireDelegationTokenOptions;
+import org.apache.kafka.clients.admin.RenewDelegationTokenOptions;
+import org.apache.kafka.common.security.auth.KafkaPrincipal;
+import org.apache.kafka.common.security.token.delegation.DelegationToken;
+import org.apache.kafka.common.security.token.delegation.TokenInformation;
+import org.apache.kafka.common.utils.SecurityUtils;
 import org.apache.kafka.clients.admin.DescribeTopicsOptions;
 import org.apache.kafka.clients.admin.FeatureMetadata;
 import org.apache.kafka.clients.admin.FeatureUpdate;
@@ -115,6 +123,10 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  *          describe-quotas [--match type=name|type=<default>|type=<any>]... [--strict]
  *          alter-scram --user U --mechanism M (--iterations N --password P | --drop)
  *          describe-scram [--user U]...
+ *          create-token [--owner P] [--renewer P]... [--max-lifetime-ms MS]
+ *          renew-token --hmac B64 [--period-ms MS] | expire-token --hmac B64 [--period-ms MS]
+ *          describe-tokens [--owner P]...   (P: a principal, User:alice)
+ *                        each prints its result, or {"event":"refused","error","message"}
  * offsets  --bootstrap B --topic T --partition P [--time MS]...
  *          prints beginning, end, offsetsForTimes and the admin max-timestamp offset
  * txn      --bootstrap B --topic T --transactional-id X [--transactions N] [--count N]
@@ -516,6 +528,23 @@ public final class KafkaCli {
                 AclPermissionType.fromString(args.get("permission", "ANY"))));
     }
 
+    /** A delegation token as the tests read it, its HMAC in base64 (the password it logs in with). */
+    static Map<String, Object> tokenJson(String event, DelegationToken token) {
+        TokenInformation info = token.tokenInfo();
+        List<String> renewers = new ArrayList<>();
+        for (KafkaPrincipal r : info.renewers()) renewers.add(r.toString());
+        return obj("event", event, "tokenId", info.tokenId(), "hmac", token.hmacAsBase64String(),
+                "owner", info.owner().toString(), "requester", info.tokenRequester().toString(),
+                "renewers", renewers, "issue", info.issueTimestamp(), "expiry", info.expiryTimestamp(),
+                "max", info.maxTimestamp());
+    }
+
+    /** Prints why an admin call was refused: the exception's class and message. */
+    static void refused(ExecutionException e) {
+        emit(obj("event", "refused", "error", e.getCause().getClass().getSimpleName(),
+                "message", e.getCause().getMessage()));
+    }
+
     static Map<String, Object> aclJson(AclBinding b) {
         return obj("resourceType", b.pattern().resourceType().name(), "name", b.pattern().name(),
                 "pattern", b.pattern().patternType().name(), "principal", b.entry().principal(),
@@ -750,6 +779,54 @@ public final class KafkaCli {
                     out.put(e.getKey(), infos);
                 }
                 emit(obj("event", "scram", "users", out));
+                break;
+            }
+            case "create-token": {
+                CreateDelegationTokenOptions options = new CreateDelegationTokenOptions();
+                List<KafkaPrincipal> renewers = new ArrayList<>();
+                for (String r : args.all("renewer")) renewers.add(SecurityUtils.parseKafkaPrincipal(r));
+                options.renewers(renewers);
+                if (args.has("owner")) options.owner(SecurityUtils.parseKafkaPrincipal(args.get("owner")));
+                if (args.has("max-lifetime-ms")) options.maxlifeTimeMs(Long.parseLong(args.get("max-lifetime-ms")));
+                try {
+                    DelegationToken token = admin.createDelegationToken(options).delegationToken().get();
+                    emit(tokenJson("token", token));
+                } catch (ExecutionException e) {
+                    refused(e);
+                }
+                break;
+            }
+            case "renew-token":
+            case "expire-token": {
+                byte[] hmac = java.util.Base64.getDecoder().decode(args.required("hmac"));
+                try {
+                    long expiry = op.equals("renew-token")
+                        ? admin.renewDelegationToken(hmac, new RenewDelegationTokenOptions()
+                            .renewTimePeriodMs(Long.parseLong(args.get("period-ms", "-1")))).expiryTimestamp().get()
+                        : admin.expireDelegationToken(hmac, new ExpireDelegationTokenOptions()
+                            .expiryTimePeriodMs(Long.parseLong(args.get("period-ms", "-1")))).expiryTimestamp().get();
+                    emit(obj("event", op.equals("renew-token") ? "renewed" : "expired", "expiry", expiry));
+                } catch (ExecutionException e) {
+                    refused(e);
+                }
+                break;
+            }
+            case "describe-tokens": {
+                DescribeDelegationTokenOptions options = new DescribeDelegationTokenOptions();
+                if (args.has("owner")) {
+                    List<KafkaPrincipal> owners = new ArrayList<>();
+                    for (String o : args.all("owner")) owners.add(SecurityUtils.parseKafkaPrincipal(o));
+                    options.owners(owners);
+                }
+                try {
+                    List<Object> tokens = new ArrayList<>();
+                    for (DelegationToken t : admin.describeDelegationToken(options).delegationTokens().get()) {
+                        tokens.add(tokenJson("token", t));
+                    }
+                    emit(obj("event", "tokens", "tokens", tokens));
+                } catch (ExecutionException e) {
+                    refused(e);
+                }
                 break;
             }
             case "reassign": {
