@@ -105,7 +105,7 @@ async fn committed_records(b: &Arc<Broker>) -> usize {
             let in_aborted = aborted
                 .iter()
                 .any(|&(pid, first)| r.producer_id == pid && r.offset >= first);
-            !r.control && !(r.transactional && in_aborted)
+            !(r.control || r.transactional && in_aborted)
         })
         .filter(|r| r.offset < data.last_stable_offset)
         .count()
