@@ -2,7 +2,8 @@
 //! Kubernetes: an ACL created through any broker is enforced by every broker, so is a
 //! deletion, changes made at once on two brokers are both kept, and a broker that starts later
 //! applies them; a SCRAM credential set through one broker lets the user log in at every
-//! broker; a cluster-wide config set through one broker is every broker's default.
+//! broker, and so does a delegation token created through one; a cluster-wide config set
+//! through one broker is every broker's default.
 
 use std::collections::BTreeMap;
 
@@ -312,4 +313,67 @@ async fn brokers_taking_producer_id_blocks_at_once_never_hand_out_the_same_id() 
         .and_then(|v| v.parse().ok())
         .unwrap_or_default();
     assert!(ids.iter().all(|id| *id < next), "{ids:?} below {next}");
+}
+
+/// Delegation tokens switched on (`delegation.token.secret.key`), the same secret on every
+/// broker.
+fn with_tokens(flags: &mut Flags) {
+    flags.security = Some(BTreeMap::from([(
+        "delegation.token.secret.key".to_owned(),
+        "a-cluster-wide-secret".to_owned(),
+    )]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delegation_token_created_through_one_broker_logs_in_at_every_broker() {
+    use tributary_broker::security::credentials::Mechanism;
+    use tributary_broker::security::tokens::NewToken;
+
+    let plane = ControlPlane::new().await;
+    let mut running = Vec::new();
+    let mut dirs = Vec::new();
+    for id in 0..2 {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        running.push(
+            RunningBroker::start_tuned(plane.client.clone(), id, dir.path(), with_tokens).await,
+        );
+        dirs.push(dir);
+    }
+    let (b0, b1) = (&running[0], &running[1]);
+    let now = tributary_storage::clock::now_ms();
+    let created = b0
+        .broker
+        .tokens
+        .create(
+            NewToken {
+                owner: "User:alice".into(),
+                requester: "User:alice".into(),
+                renewers: vec![],
+                max_lifetime_ms: 0,
+            },
+            now,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("create: {e}"));
+    let id = created.info.token_id.clone();
+    let login = wait_until("broker 1 to accept a login with the token", || async {
+        b1.broker.tokens.login(&id, Mechanism::Sha512, now)
+    })
+    .await;
+    assert_eq!(login.principal.to_string(), "User:alice");
+
+    // Expired at once through broker 1: broker 0 refuses it too.
+    b1.broker
+        .tokens
+        .expire(&created.hmac, "User:alice", -1, now)
+        .await
+        .unwrap_or_else(|e| panic!("expire: {e}"));
+    wait_until("broker 0 to refuse the expired token", || async {
+        b0.broker
+            .tokens
+            .login(&id, Mechanism::Sha512, now)
+            .is_none()
+            .then_some(())
+    })
+    .await;
 }
