@@ -63,6 +63,9 @@ pub enum StartError {
     /// Metrics could not be registered.
     #[error(transparent)]
     Metrics(#[from] MetricsError),
+    /// The schema registry URL is unusable.
+    #[error("schema registry: {0}")]
+    SchemaRegistry(#[from] tributary_registry_client::ClientError),
     /// The transaction state is unusable.
     #[error(transparent)]
     Transactions(#[from] StoreError),
@@ -155,6 +158,8 @@ pub struct Broker {
     pub telemetry: crate::telemetry::ClientTelemetry,
     /// Tiered storage, when `remote.log.storage.system.enable` is on.
     pub tiered: Option<Arc<crate::tiered::TieredStorage>>,
+    /// The schema registry that schema validation asks, with its cache.
+    pub schemas: Arc<crate::schema_validation::lookup::Schemas>,
 }
 
 impl Broker {
@@ -491,6 +496,13 @@ impl Prepared {
         let group_configs =
             crate::group_configs::GroupConfigs::open(&dir, parts.shared_groups, &config.share)?;
         let features = crate::features::Features::open(&dir, parts.shared_features)?;
+        let schemas = Arc::new(crate::schema_validation::lookup::Schemas::new(
+            config.schema_registry_url.as_deref(),
+            crate::schema_validation::lookup::LookupMetrics {
+                lookups: metrics.schema_lookups.clone(),
+                cache_hits: metrics.schema_cache_hits.clone(),
+            },
+        )?);
         let scram =
             crate::security::credentials::ScramCredentials::open_shared(&dir, parts.shared_scram)?;
         let tokens = crate::security::tokens::DelegationTokens::open(
@@ -561,6 +573,7 @@ impl Prepared {
                 reassignments: parts.reassignments,
                 telemetry: Default::default(),
                 tiered,
+                schemas,
             }
         });
         start_journal(&broker, journal_path, last_journal_seq)?;

@@ -77,6 +77,8 @@ pub struct BrokerConfig {
     pub broker_id: i32,
     /// Optional rack id.
     pub rack: Option<String>,
+    /// The schema registry schema validation asks (`--schema-registry-url`).
+    pub schema_registry_url: Option<String>,
     /// Default partition count.
     pub num_partitions: i32,
     /// Default replication factor.
@@ -394,6 +396,11 @@ impl BrokerConfig {
             data_dir: flags.data_dir.unwrap_or_else(|| PathBuf::from("./data")),
             broker_id: flags.broker_id.unwrap_or(0),
             rack: flags.rack,
+            schema_registry_url: flags
+                .schema_registry_url
+                .as_deref()
+                .and_then(|urls| urls.split(',').map(str::trim).find(|u| !u.is_empty()))
+                .map(str::to_owned),
             num_partitions: flags.num_partitions.unwrap_or(1),
             default_replication_factor: flags.default_replication_factor.unwrap_or(1),
             auto_create_topics: flags.auto_create_topics.unwrap_or(true),

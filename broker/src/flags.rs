@@ -371,6 +371,11 @@ pub struct Flags {
     /// group.share.max.share.sessions (see `share_broker_config`).
     #[arg(long, env = "TRIBUTARY_GROUP_SHARE_MAX_SHARE_SESSIONS")]
     pub group_share_max_share_sessions: Option<i32>,
+    /// The schema registry that topics with `confluent.key/value.schema.validation` are
+    /// checked against (Confluent Server's `confluent.schema.registry.url`; of a list, the
+    /// first).
+    #[arg(long, env = "TRIBUTARY_SCHEMA_REGISTRY_URL")]
+    pub schema_registry_url: Option<String>,
 }
 
 impl Flags {
@@ -479,7 +484,8 @@ impl Flags {
             group_share_min_heartbeat_interval_ms,
             group_share_max_heartbeat_interval_ms,
             group_share_max_size,
-            group_share_max_share_sessions
+            group_share_max_share_sessions,
+            schema_registry_url
         )
     }
 }

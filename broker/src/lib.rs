@@ -94,6 +94,7 @@ pub mod peer;
 pub mod properties;
 pub mod quotas;
 pub mod replica;
+pub mod schema_validation;
 pub mod security;
 pub mod server;
 pub mod share_broker_config;

@@ -20,6 +20,12 @@ pub struct Metrics {
     pub messages_in: IntCounterVec,
     /// Produce requests refused per topic and error.
     pub failed_produce: IntCounterVec,
+    /// Records refused by schema validation, per topic and reason.
+    pub schema_refused_records: IntCounterVec,
+    /// Schema registry lookups of schema validation, per outcome.
+    pub schema_lookups: IntCounterVec,
+    /// Schema ids schema validation found in its cache.
+    pub schema_cache_hits: IntCounter,
     /// Requests per API.
     pub requests: IntCounterVec,
     /// Time from a request's arrival to its response being written, per API.
@@ -119,6 +125,21 @@ mod defs {
         name: "kafka_server_brokertopicmetrics_failedproducerequests_total",
         help: "Produce requests refused, per topic and error",
         labels: &["topic", "error"],
+    };
+    pub(super) const SCHEMA_REFUSED_RECORDS: Def = Def {
+        name: "tributary_schema_validation_refused_records_total",
+        help: "Records whose batch schema validation refused, per topic and reason",
+        labels: &["topic", "reason"],
+    };
+    pub(super) const SCHEMA_LOOKUPS: Def = Def {
+        name: "tributary_schema_validation_registry_lookups_total",
+        help: "Schema registry lookups of schema validation: found, unknown (no such id) or error",
+        labels: &["outcome"],
+    };
+    pub(super) const SCHEMA_CACHE_HITS: Def = Def {
+        name: "tributary_schema_validation_cache_hits_total",
+        help: "Schema ids schema validation answered from its cache",
+        labels: &[],
     };
     pub(super) const REQUESTS: Def = Def {
         name: "kafka_network_requestmetrics_requests_total",
@@ -315,6 +336,9 @@ impl Metrics {
             bytes_out: r.counter_vec(&defs::BYTES_OUT)?,
             messages_in: r.counter_vec(&defs::MESSAGES_IN)?,
             failed_produce: r.counter_vec(&defs::FAILED_PRODUCE)?,
+            schema_refused_records: r.counter_vec(&defs::SCHEMA_REFUSED_RECORDS)?,
+            schema_lookups: r.counter_vec(&defs::SCHEMA_LOOKUPS)?,
+            schema_cache_hits: r.counter(&defs::SCHEMA_CACHE_HITS)?,
             requests: r.counter_vec(&defs::REQUESTS)?,
             request_seconds: r.histogram_vec(
                 &defs::REQUEST_SECONDS,

@@ -94,6 +94,7 @@ impl Parsed {
             "advertised.host.suffix" => self.advertised_suffix = Some(v.text),
             "log.dirs" | "log.dir" => f.data_dir = v.text.split(',').next().map(PathBuf::from),
             "broker.rack" => f.rack = Some(v.text),
+            "confluent.schema.registry.url" => f.schema_registry_url = Some(v.text),
             "num.partitions" => f.num_partitions = Some(v.narrow()?),
             "default.replication.factor" => f.default_replication_factor = Some(v.narrow()?),
             "auto.create.topics.enable" => f.auto_create_topics = Some(v.boolean()?),

@@ -3,7 +3,7 @@
 //! checks, the append, what the answer waits for) is [`append_records`], the path the
 //! coordinators' writes take too.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::time::Duration;
 
@@ -31,6 +31,9 @@ use crate::quotas::entity::PRODUCER_BYTE_RATE;
 use crate::replica::append::{
     self, append_records, Accepted, Acks, AppendRecordsError, AppendRequest, Origin, PartitionData,
     TxnCheck, WaitError, WriteWait,
+};
+use crate::schema_validation::request::{
+    refusals as schema_refusals, request_rules, PartitionRefusal,
 };
 use crate::storage::{BatchError, StorageError};
 use crate::txn::ProducerRef;
@@ -61,7 +64,32 @@ pub(crate) fn handle(ctx: RequestContext, mut request: ProduceRequest) -> Produc
     let refusals = Refusals {
         txn_denied,
         unknown_topics,
+        schemas: HashMap::new(),
     };
+    let rules = request_rules(&ctx.broker, &request.topic_data);
+    if !rules.is_empty() {
+        // The registry is asked before anything is appended, outside any partition lock.
+        return Produce::Verifying(
+            async move {
+                let mut refusals = refusals;
+                refusals.schemas = schema_refusals(&ctx.broker, &request.topic_data, &rules).await;
+                let verification = if txn_denied {
+                    None
+                } else {
+                    txn_verify::start(&ctx.broker, &request, ctx.version())
+                };
+                let verdicts = match verification {
+                    None => Verdicts::new(),
+                    Some(pending) => pending.await,
+                };
+                (ctx, request, refusals, verdicts)
+            }
+            .map(|(ctx, request, refusals, verdicts)| {
+                append(ctx, request, refusals, verdicts).boxed()
+            })
+            .boxed(),
+        );
+    }
     let verification = if txn_denied {
         None
     } else {
@@ -107,6 +135,8 @@ struct Refusals {
     txn_denied: bool,
     /// By topic position, why a topic is refused whole (a topic id the cluster does not know).
     unknown_topics: Vec<Option<ResponseError>>,
+    /// By (topic, partition) position, the partitions schema validation refused.
+    schemas: HashMap<Slot, PartitionRefusal>,
 }
 
 /// Where a partition's answer sits in the response: (topic, partition) positions.
@@ -207,9 +237,13 @@ fn admit(
                 .with_base_offset(-1)
                 .with_log_append_time_ms(-1)
                 .with_log_start_offset(-1);
-            match refusal {
-                Some(code) => partitions.push(response.with_error_code(code.code())),
-                None => {
+            let schema = refusals.schemas.get(&(topic_slot, partition_slot));
+            match (refusal, schema) {
+                (Some(code), _) => partitions.push(response.with_error_code(code.code())),
+                (None, Some(schema)) => {
+                    partitions.push(answer_schema_refusal(response, schema, ctx.version()));
+                }
+                (None, None) => {
                     partitions.push(response);
                     writes.push(Write {
                         slot: (topic_slot, partition_slot),
@@ -228,6 +262,31 @@ fn admit(
         );
     }
     (responses, writes)
+}
+
+/// A partition schema validation refused: the code, and from Produce v8 the message and the
+/// records at fault (KIP-467).
+fn answer_schema_refusal(
+    response: PartitionProduceResponse,
+    refusal: &PartitionRefusal,
+    version: i16,
+) -> PartitionProduceResponse {
+    let response = response.with_error_code(refusal.code.code());
+    if version < 8 {
+        return response;
+    }
+    let records = refusal
+        .records
+        .iter()
+        .map(|(index, message)| {
+            BatchIndexAndErrorMessage::default()
+                .with_batch_index(*index)
+                .with_batch_index_error_message(Some(StrBytes::from_string(message.clone())))
+        })
+        .collect();
+    response
+        .with_error_message(Some(StrBytes::from_string(refusal.message.clone())))
+        .with_record_errors(records)
 }
 
 /// Why the client may not write `topic`, if it may not: its transactional id was refused
@@ -626,6 +685,42 @@ mod tests {
                 "v{v}"
             );
         }
+    }
+
+    /// A validated topic refuses records that are not in the registry wire format with
+    /// INVALID_RECORD, naming them (KIP-467), before any registry is asked; nothing is stored.
+    #[tokio::test]
+    async fn schema_validation_refuses_raw_records_whole_and_stores_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let b = broker(dir.path()).await;
+        let on = [(
+            "confluent.value.schema.validation".to_string(),
+            "true".to_string(),
+        )];
+        crate::test_support::set_configs(&b, "t", on.into());
+        let id = crate::test_support::topic(&b, "t").expect("topic t").id;
+        let request = produce_request(9, "t", id, 0, 3);
+        let response = produce_at(&b, 9, &request).await;
+        let partition = &response.responses[0].partition_responses[0];
+        assert_eq!(partition.error_code, ResponseError::InvalidRecord.code());
+        let indexes: Vec<i32> = partition
+            .record_errors
+            .iter()
+            .map(|e| e.batch_index)
+            .collect();
+        assert_eq!(indexes, [0, 1, 2]);
+        assert!(partition
+            .error_message
+            .as_deref()
+            .is_some_and(|m| m.contains("wire format")));
+        crate::test_support::set_configs(&b, "t", BTreeMap::new());
+        let response = produce_at(&b, 9, &request).await;
+        let partition = &response.responses[0].partition_responses[0];
+        assert_eq!(
+            (partition.error_code, partition.base_offset),
+            (0, 0),
+            "the refused batch left nothing behind"
+        );
     }
 
     #[test]

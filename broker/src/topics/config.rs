@@ -40,6 +40,10 @@ pub fn static_default(broker: &BrokerConfig, name: &str) -> String {
     match name {
         "cleanup.policy" => broker.cleanup_policy.clone(),
         "compression.type" => broker.compression_type.clone(),
+        "confluent.key.schema.validation" | "confluent.value.schema.validation" => "false".into(),
+        "confluent.key.subject.name.strategy" | "confluent.value.subject.name.strategy" => {
+            "io.confluent.kafka.serializers.subject.TopicNameStrategy".into()
+        }
         "delete.retention.ms" => "86400000".into(),
         "file.delete.delay.ms" => "60000".into(),
         "follower.replication.throttled.replicas" | "leader.replication.throttled.replicas" => {

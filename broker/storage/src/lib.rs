@@ -68,7 +68,7 @@ pub use epoch::EpochEntry;
 pub use error::{Result, StorageError};
 pub use log::{AppendInfo, PartitionLog};
 pub use read::ReadPlan;
-pub use records::{marker_batch, marker_is_commit};
+pub use records::{data_records_of, marker_batch, marker_is_commit};
 pub use replicated::Replicated;
 pub use retention::RetentionOutcome;
 pub use sync::{CheckpointPlan, FlushDue, PendingSync};

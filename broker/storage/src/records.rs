@@ -18,6 +18,21 @@ pub(crate) fn records_of(view: &BatchView<'_>) -> Option<Vec<Record>> {
     decode(view)
 }
 
+/// The keys and values of every data record in a produce request's `buf` (one or more
+/// batches), in order; `None` when a batch does not parse (bad CRC, truncated) or decode.
+/// Control batches hold no data records and are skipped.
+pub fn data_records_of(mut buf: &[u8]) -> Option<Vec<Record>> {
+    let mut out = Vec::new();
+    while !buf.is_empty() {
+        let view = BatchView::parse(buf).ok()?;
+        if !view.is_control() {
+            out.extend(decode(&view)?);
+        }
+        buf = buf.get(view.size()..)?;
+    }
+    Some(out)
+}
+
 /// Whether a control batch is a COMMIT marker (`Some(false)`: ABORT); `None` when it is not
 /// a transaction marker.
 pub fn marker_is_commit(view: &BatchView<'_>) -> Option<bool> {

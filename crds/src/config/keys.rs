@@ -47,6 +47,17 @@ pub enum Check {
     Assignors,
 }
 
+/// The subject name strategies of Confluent's schema validation, by short name or by the
+/// class name Confluent Server takes.
+const SUBJECT_NAME_STRATEGIES: &[&str] = &[
+    "TopicNameStrategy",
+    "RecordNameStrategy",
+    "TopicRecordNameStrategy",
+    "io.confluent.kafka.serializers.subject.TopicNameStrategy",
+    "io.confluent.kafka.serializers.subject.RecordNameStrategy",
+    "io.confluent.kafka.serializers.subject.TopicRecordNameStrategy",
+];
+
 /// A topic configuration key (Kafka's `LogConfig`).
 #[derive(Debug)]
 pub struct TopicKey {
@@ -92,6 +103,14 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
         "delete and/or compact old segments"),
     topic("compression.type", Str, OneOf(COMPRESSION), Some("compression.type"),
         "final compression of stored batches"),
+    topic("confluent.key.schema.validation", Boolean, Type, None,
+        "refuse batches whose keys lack a schema id registered under the key subject"),
+    topic("confluent.key.subject.name.strategy", Str, OneOf(SUBJECT_NAME_STRATEGIES), None,
+        "how the key subject is named: TopicNameStrategy, RecordNameStrategy, TopicRecordNameStrategy"),
+    topic("confluent.value.schema.validation", Boolean, Type, None,
+        "refuse batches whose values lack a schema id registered under the value subject"),
+    topic("confluent.value.subject.name.strategy", Str, OneOf(SUBJECT_NAME_STRATEGIES), None,
+        "how the value subject is named: TopicNameStrategy, RecordNameStrategy, TopicRecordNameStrategy"),
     topic("delete.retention.ms", Long, AtLeast(0), Some("log.cleaner.delete.retention.ms"),
         "how long tombstones are kept when compacting"),
     topic("file.delete.delay.ms", Long, AtLeast(0), None,

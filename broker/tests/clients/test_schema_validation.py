@@ -1,0 +1,108 @@
+"""Broker-side schema validation (Confluent Server's `confluent.value.schema.validation`)
+with a real registry process and confluent-kafka's AvroSerializer: serialized records are
+accepted, a raw record and a record with an unregistered id are refused with INVALID_RECORD and
+nothing is stored, and while the registry is down a new id is refused with a retriable error."""
+
+from __future__ import annotations
+
+import json
+import struct
+import uuid
+
+import pytest
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroSerializer
+from confluent_kafka.serialization import MessageField, SerializationContext
+
+from harness import metric_sum
+from pyclients import ck_create_topic, ck_produce
+from registryproc import RegistryProcess
+
+SCHEMA = json.dumps(
+    {"type": "record", "name": "User", "namespace": "test", "fields": [{"name": "id", "type": "int"}]}
+)
+OTHER = json.dumps(
+    {"type": "record", "name": "Other", "namespace": "test", "fields": [{"name": "n", "type": "string"}]}
+)
+
+
+@pytest.fixture
+def validated(broker_factory, tmp_path, broker_kind):
+    """A broker that knows the registry (`--schema-registry-url`), the registry on it, and a
+    topic with value validation on."""
+    if broker_kind != "tributary":
+        pytest.skip("the registry address is a standalone broker flag; the cluster wiring is not done")
+    registry = RegistryProcess("", tmp_path / "registry", f"_schemas-{uuid.uuid4().hex[:8]}")
+    broker = broker_factory(schema_registry_url=registry.url)
+    registry.bootstrap = broker.bootstrap
+    registry.start()
+    topic = f"validated-{uuid.uuid4().hex[:8]}"
+    ck_create_topic(broker.bootstrap, topic, config={"confluent.value.schema.validation": "true"})
+    yield broker, registry, topic
+    registry.stop()
+    print(registry.log_tail())
+
+
+def stored(bootstrap: str, topic: str) -> int:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "unused"})
+    try:
+        low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+        return high - low
+    finally:
+        consumer.close()
+
+
+def avro_bytes(registry: RegistryProcess, topic: str, value: dict, schema: str = SCHEMA) -> bytes:
+    serializer = AvroSerializer(SchemaRegistryClient({"url": registry.url}), schema)
+    return serializer(value, SerializationContext(topic, MessageField.VALUE))
+
+
+NO_RETRY = {"retries": 0, "enable.idempotence": False, "message.timeout.ms": 20000}
+
+
+def test_serialized_records_are_accepted_and_raw_or_unregistered_ones_refused(validated):
+    broker, registry, topic = validated
+    good = avro_bytes(registry, topic, {"id": 1})
+    reports = ck_produce(broker.bootstrap, topic, [{"value": good}, {"key": b"k", "value": good}])
+    assert [r.error for r in reports] == [None, None]
+    assert stored(broker.bootstrap, topic) == 2
+
+    # A raw record, an id nobody registered, and an id registered under another subject.
+    other = avro_bytes(registry, f"{topic}-elsewhere", {"n": "x"}, OTHER)
+    for bad in [b"plain text", b"\x00" + struct.pack(">i", 999_999) + b"\x02", other]:
+        [report] = ck_produce(broker.bootstrap, topic, [{"value": good}, {"value": bad}][1:], config=NO_RETRY)
+        assert report.error is not None and report.error.code() == KafkaError.INVALID_RECORD, (bad, report)
+    # A batch with a good and a bad record is refused whole.
+    reports = ck_produce(
+        broker.bootstrap, topic, [{"value": good}, {"value": b"raw"}], config={**NO_RETRY, "linger.ms": 200}
+    )
+    assert all(r.error is not None and r.error.code() == KafkaError.INVALID_RECORD for r in reports), reports
+    assert stored(broker.bootstrap, topic) == 2, "nothing of a refused batch is stored"
+    # A null value (a tombstone) is not validated, as in Confluent Server.
+    [tombstone] = ck_produce(broker.bootstrap, topic, [{"key": b"k"}], config=NO_RETRY)
+    assert tombstone.error is None
+    refused = f'tributary_schema_validation_refused_records_total{{reason="no_wire_format",topic="{topic}"}}'
+    assert metric_sum(broker, refused) >= 2
+    assert metric_sum(broker, 'tributary_schema_validation_registry_lookups_total{outcome="unknown"}') >= 1
+    assert metric_sum(broker, "tributary_schema_validation_cache_hits_total") >= 1
+
+
+def test_an_unreachable_registry_refuses_new_ids_with_a_retriable_error(validated):
+    broker, registry, topic = validated
+    fresh = avro_bytes(registry, topic, {"id": 2})
+    registry.stop()
+    [report] = ck_produce(broker.bootstrap, topic, [{"value": fresh}], config=NO_RETRY)
+    assert report.error is not None, report
+    assert report.error.code() == KafkaError.REQUEST_TIMED_OUT, report.error
+    assert stored(broker.bootstrap, topic) == 0
+    # A producer that retries gets the record in once the registry is back.
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "message.timeout.ms": 60000, "retry.backoff.ms": 200})
+    outcome = []
+    producer.produce(topic, value=fresh, on_delivery=lambda err, msg: outcome.append(err))
+    producer.poll(2)
+    assert outcome == [], "still retrying while the registry is down"
+    registry.start()
+    assert producer.flush(60) == 0
+    assert outcome == [None], outcome
+    assert stored(broker.bootstrap, topic) == 1
