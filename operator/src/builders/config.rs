@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use tributary_crds::cluster::ListenerType;
 use tributary_crds::KafkaCluster;
 
-use super::{security, tiered, Names, ADMIN_PORT, CONFIG_FILE, DATA_DIR};
+use super::{registry, security, tiered, Names, ADMIN_PORT, CONFIG_FILE, DATA_DIR};
 
 /// Settings of `KafkaCluster.spec.config` only the controller (this operator) reads: they stay
 /// out of `server.properties`, so changing one does not roll every broker.
@@ -64,6 +64,9 @@ pub fn server_properties(cluster: &KafkaCluster, names: &Names) -> String {
     }
     props.extend(security::security_properties(cluster, names));
     props.extend(tiered::properties(spec));
+    if let Some(url) = registry::broker_registry_url(cluster, names) {
+        set(&mut props, "confluent.schema.registry.url", url);
+    }
     set(
         &mut props,
         "advertised.host.suffix",
