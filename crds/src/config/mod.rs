@@ -272,6 +272,19 @@ mod tests {
             ("preallocate", "yes", false),
             ("compression.type", "none", false),
             ("message.timestamp.type", "LogAppendTime", true),
+            ("confluent.value.schema.validation", "true", true),
+            ("confluent.key.schema.validation", "on", false),
+            (
+                "confluent.value.subject.name.strategy",
+                "RecordNameStrategy",
+                true,
+            ),
+            (
+                "confluent.key.subject.name.strategy",
+                "io.confluent.kafka.serializers.subject.TopicRecordNameStrategy",
+                true,
+            ),
+            ("confluent.value.subject.name.strategy", "Custom", false),
         ] {
             let checked = check_value(Scope::Topic, key, value);
             assert_eq!(checked.is_ok(), ok, "{key}={value}: {checked:?}");
