@@ -1,6 +1,6 @@
-//! DescribeGroups: state, protocol and members of each classic group. An unknown group, or one
-//! of another type (consumer or share), is Dead below v6 and GROUP_ID_NOT_FOUND with a message
-//! from v6 (KIP-1043), as Kafka 4.x answers.
+//! DescribeGroups: state, protocol and members of each classic group. Below v6 an unknown or
+//! share group is Dead and a consumer group GROUP_ID_NOT_FOUND; from v6 (KIP-1043) each is
+//! GROUP_ID_NOT_FOUND with Kafka's message.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
