@@ -140,7 +140,8 @@ fuzz: tools
 # default and a tuned broker Lease; broker/bench/bench.py --cluster). `make bench BENCH_MODE=tls`:
 # our broker over TLS against plaintext in the same run (bench.py --tls). `make bench
 # BENCH_MODE=tiered`: consuming a tiered topic from the bucket (a moto S3 server) against a local
-# one, and the disk each uses (tiered_bench.py).
+# one, and the disk each uses (tiered_bench.py). `make bench BENCH_MODE=schema`: produce to a
+# topic with schema validation on against one without, in the same run (schema_bench.py).
 BENCH_MODE ?= standalone
 bench: tools
 ifeq ($(BENCH_MODE),cluster)
@@ -152,6 +153,10 @@ else ifeq ($(BENCH_MODE),tls)
 else ifeq ($(BENCH_MODE),tiered)
 	$(CARGO) build --release -p tributary-broker
 	$(PYTHON) broker/bench/tiered_bench.py --broker-bin target/release/tributary-broker $(BENCH_ARGS)
+else ifeq ($(BENCH_MODE),schema)
+	$(CARGO) build --release -p tributary-broker
+	$(CARGO) build -p tributary-registry
+	$(PYTHON) broker/bench/schema_bench.py --broker-bin target/release/tributary-broker $(BENCH_ARGS)
 else ifeq ($(BENCH_MODE),standalone)
 	$(CARGO) build --release -p tributary-broker
 	$(PYTHON) broker/bench/bench.py --broker-bin target/release/tributary-broker $(BENCH_ARGS)

@@ -2,12 +2,13 @@
 //! validated topic whose batches hold a record that fails is refused whole.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_request::TopicProduceData;
 
 use super::lookup::{LookupError, Schemas};
-use super::{check_id, schema_id, Refusal, Side, Strategy, TopicRules};
+use super::{check_id, schema_id, Refusal, SchemaFacts, Side, Strategy, TopicRules};
 use crate::broker::Broker;
 use crate::storage::data_records_of;
 
@@ -75,6 +76,8 @@ async fn check_partition(
         });
     };
     let mut failed = Vec::new();
+    // The ids of this batch already asked about: a batch mostly repeats one id.
+    let mut known = HashMap::new();
     for (index, record) in decoded.iter().enumerate() {
         let index = i32::try_from(index).unwrap_or(i32::MAX);
         let sides = [
@@ -86,7 +89,7 @@ async fn check_partition(
             let (Some(strategy), Some(payload)) = (strategy, payload) else {
                 continue;
             };
-            match check_payload(&broker.schemas, topic, side, strategy, payload).await {
+            match check_payload(&broker.schemas, &mut known, topic, side, strategy, payload).await {
                 Ok(()) => {}
                 Err(Checked::Refused(refusal)) => {
                     failed.push((index, refusal));
@@ -144,12 +147,20 @@ enum Checked {
 
 async fn check_payload(
     schemas: &Schemas,
+    known: &mut HashMap<i32, Option<Arc<SchemaFacts>>>,
     topic: &str,
     side: Side,
     strategy: Strategy,
     payload: &[u8],
 ) -> Result<(), Checked> {
     let id = schema_id(payload, side).map_err(Checked::Refused)?;
-    let facts = schemas.facts(id).await.map_err(Checked::Lookup)?;
+    let facts = match known.get(&id) {
+        Some(facts) => facts.clone(),
+        None => {
+            let facts = schemas.facts(id).await.map_err(Checked::Lookup)?;
+            known.insert(id, facts.clone());
+            facts
+        }
+    };
     check_id(strategy, topic, side, id, facts.as_deref()).map_err(Checked::Refused)
 }
