@@ -73,6 +73,8 @@ const BINARIES: &[(&str, &str, &[&str])] = &[
             "broker/vendor",
             "crds/src",
             "crds/Cargo.toml",
+            "registry/client/src",
+            "registry/client/Cargo.toml",
             "Cargo.lock",
         ],
     ),
