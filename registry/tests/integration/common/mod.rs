@@ -21,10 +21,22 @@ pub const DEADLINE: Duration = Duration::from_secs(90);
 
 /// A free port on 127.0.0.1 (free when asked; the process binding it may still race another).
 pub fn free_port() -> u16 {
-    match TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()) {
-        Ok(a) => a.port(),
-        Err(e) => panic!("no free port: {e}"),
+    // The kernel may hand the port it just freed out again: two instances of one test then
+    // shared an address (one never listened, the other answered for both). Never hand out a
+    // port twice in one test process.
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    for _ in 0..100 {
+        let port = match TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()) {
+            Ok(a) => a.port(),
+            Err(e) => panic!("no free port: {e}"),
+        };
+        let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
     }
+    panic!("no port not handed out before in 100 tries")
 }
 
 /// `<target>/debug`, found from this test executable (`<target>/debug/deps/<test>`).
