@@ -110,13 +110,16 @@ def test_a_released_record_is_delivered_again_to_another_member(broker_factory, 
                           '{ack_type="release"}') == len(released)
         first.close()
         second.subscribe([topic])
+        # The second member may also get warm-up records the first never handed over (produced
+        # after its last poll, or prefetched and released at its close): only the released ones
+        # are asserted on.
         again: dict = {}
         deadline = time.monotonic() + 60
-        while set(again) != released:
+        while not released <= set(again):
             assert time.monotonic() < deadline, f"redelivered {sorted(again)} of {sorted(released)}"
             for m in records(second, 0.5):
                 again[(m.partition(), m.offset())] = m.delivery_count()
-        assert set(again.values()) == {2}, again
+        assert {again[k] for k in released} == {2}, again
     finally:
         second.close()
 
