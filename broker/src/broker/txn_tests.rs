@@ -126,7 +126,7 @@ async fn only_added_partitions_of_the_current_epoch_may_be_written() {
     let c = txns(&b);
     assert_eq!(
         c.check_produce(producer, "t", 0),
-        Err(ResponseError::InvalidTxnState)
+        Err(ResponseError::TransactionAbortable)
     );
     c.add_partitions("tx", producer, &[("t".into(), 0)])
         .await
@@ -134,7 +134,7 @@ async fn only_added_partitions_of_the_current_epoch_may_be_written() {
     assert_eq!(c.check_produce(producer, "t", 0), Ok(()));
     assert_eq!(
         c.check_produce(producer, "t", 1),
-        Err(ResponseError::InvalidTxnState)
+        Err(ResponseError::TransactionAbortable)
     );
     assert_eq!(
         c.check_produce(old, "t", 0),

@@ -365,7 +365,24 @@ fn in_transaction(added: bool) -> Result<(), ResponseError> {
     if added {
         Ok(())
     } else {
-        Err(ResponseError::InvalidTxnState)
+        Err(ResponseError::TransactionAbortable)
+    }
+}
+
+/// The first Produce version whose clients know TRANSACTION_ABORTABLE (KIP-890).
+pub(crate) const PRODUCE_ABORTABLE_VERSION: i16 = 11;
+
+/// The first TxnOffsetCommit version whose clients know TRANSACTION_ABORTABLE (KIP-890).
+pub(crate) const TXN_OFFSET_COMMIT_ABORTABLE_VERSION: i16 = 4;
+
+/// `error` as a client that may not know TRANSACTION_ABORTABLE must see it: older clients get
+/// INVALID_TXN_STATE for a partition not in the transaction, as Kafka's
+/// `AddPartitionsToTxnManager` answers them.
+pub(crate) fn for_client(error: ResponseError, knows_abortable: bool) -> ResponseError {
+    if error == ResponseError::TransactionAbortable && !knows_abortable {
+        ResponseError::InvalidTxnState
+    } else {
+        error
     }
 }
 

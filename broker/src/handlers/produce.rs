@@ -392,7 +392,8 @@ fn answer_refused(
     error: &AppendRecordsError,
     version: i16,
 ) {
-    let code = error.code();
+    let knows_abortable = version >= txn_verify::PRODUCE_ABORTABLE_VERSION;
+    let code = txn_verify::for_client(error.code(), knows_abortable);
     response.error_code = code.code();
     let AppendRecordsError::Append(error) = error else {
         return;

@@ -150,7 +150,9 @@ async fn add_to_transaction(
 }
 
 /// `verify_only`: whether each partition is in the producer's ongoing transaction
-/// (INVALID_TXN_STATE where it is not), or why the coordinator cannot say, for all of them.
+/// (TRANSACTION_ABORTABLE where it is not, as Kafka's coordinator answers; the asking leader
+/// translates it for clients older than the error), or why the coordinator cannot say, for
+/// all of them.
 fn verify_in_transaction(
     ctx: &RequestContext,
     transactional_id: &str,
@@ -171,7 +173,7 @@ fn verify_in_transaction(
     let mut codes = asked.iter().enumerate().map(|(i, _)| match &verified {
         Err(error) => error.code(),
         Ok(added) if added.get(i).copied().unwrap_or(false) => 0,
-        Ok(_) => ResponseError::InvalidTxnState.code(),
+        Ok(_) => ResponseError::TransactionAbortable.code(),
     });
     topics
         .into_iter()
@@ -254,7 +256,10 @@ pub(crate) async fn txn_offset_commit(
     let implicit = ctx.version() >= 5;
     let outcome = add_txn_offsets(&ctx.broker, &request, &group_id, offsets, implicit).await;
     // Every served version predates PRODUCER_FENCED here.
-    let outcome = fencing_for_version(outcome, ctx.version(), i16::MAX);
+    let outcome = fencing_for_version(outcome, ctx.version(), i16::MAX).map_err(|error| {
+        let knows = ctx.version() >= txn_verify::TXN_OFFSET_COMMIT_ABORTABLE_VERSION;
+        txn_verify::for_client(error, knows)
+    });
     txn_offset_commit_response(request.topics, refusals, outcome)
 }
 

@@ -325,12 +325,20 @@ async fn transactional_writes_outside_an_open_transaction_or_from_a_fenced_epoch
         ResponseError::TransactionalIdAuthorizationFailed.code()
     );
     let produce = |epoch| anonymous(epoch).with_transactional_id(Some(TransactionalId(s("tx"))));
-    let outside: ProduceResponse =
-        call(&b, ApiKey::Produce, 11, &produce(first.producer_epoch)).await;
-    assert_eq!(
-        outside.responses[0].partition_responses[0].error_code,
-        ResponseError::InvalidTxnState.code()
-    );
+    // A partition not in the transaction: TRANSACTION_ABORTABLE from Produce v11 (KIP-890),
+    // INVALID_TXN_STATE for clients older than the error.
+    for (version, expected) in [
+        (11, ResponseError::TransactionAbortable),
+        (10, ResponseError::InvalidTxnState),
+    ] {
+        let outside: ProduceResponse =
+            call(&b, ApiKey::Produce, version, &produce(first.producer_epoch)).await;
+        assert_eq!(
+            outside.responses[0].partition_responses[0].error_code,
+            expected.code(),
+            "Produce v{version}"
+        );
+    }
     let second: InitProducerIdResponse = call(&b, ApiKey::InitProducerId, 4, &init(60_000)).await;
     assert_eq!(second.producer_id, first.producer_id);
     assert_eq!(second.producer_epoch, first.producer_epoch + 1);
@@ -648,6 +656,40 @@ async fn open_transaction(
         epoch,
         produced.responses[0].partition_responses[0].base_offset,
     )
+}
+
+#[tokio::test]
+async fn verify_only_answers_transaction_abortable_for_a_partition_not_in_the_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path()).await;
+    let (pid, epoch, _) = open_transaction(&b, "tx").await;
+    let verify = AddPartitionsToTxnRequest::default().with_transactions(vec![
+        add_partitions_to_txn_request::AddPartitionsToTxnTransaction::default()
+            .with_transactional_id(TransactionalId(s("tx")))
+            .with_producer_id(pid)
+            .with_producer_epoch(epoch)
+            .with_verify_only(true)
+            .with_topics(vec![
+                add_partitions_to_txn_request::AddPartitionsToTxnTopic::default()
+                    .with_name(topic("t"))
+                    .with_partitions(vec![0, 1]),
+            ]),
+    ]);
+    for version in [4, 5] {
+        let answer: AddPartitionsToTxnResponse =
+            call(&b, ApiKey::AddPartitionsToTxn, version, &verify).await;
+        assert_eq!(answer.error_code, 0, "v{version}");
+        let codes: Vec<(i32, i16)> = answer.results_by_transaction[0].topic_results[0]
+            .results_by_partition
+            .iter()
+            .map(|p| (p.partition_index, p.partition_error_code))
+            .collect();
+        assert_eq!(
+            codes,
+            [(0, 0), (1, ResponseError::TransactionAbortable.code())],
+            "v{version}: partition 0 was added, 1 was not"
+        );
+    }
 }
 
 #[tokio::test]

@@ -351,7 +351,9 @@ impl TransactionCoordinator {
     }
 
     /// Whether a transactional batch may be written: its producer's transaction is open with
-    /// this epoch and has added the partition.
+    /// this epoch and has added the partition. A partition not in the transaction is
+    /// TRANSACTION_ABORTABLE, as Kafka's verification answers it (the produce handler gives
+    /// clients older than the error INVALID_TXN_STATE).
     pub fn check_produce(
         &self,
         producer: ProducerRef,
@@ -367,7 +369,7 @@ impl TransactionCoordinator {
             return Err(ResponseError::InvalidProducerEpoch);
         }
         if !txn.open || !txn.partitions.contains(&(topic.to_string(), partition)) {
-            return Err(ResponseError::InvalidTxnState);
+            return Err(ResponseError::TransactionAbortable);
         }
         Ok(())
     }
