@@ -420,8 +420,20 @@ def test_confluent_admin_create_partitions(broker, topic):
     ck_create_topic(broker.bootstrap, topic, partitions=1)
     client = ck_admin(broker.bootstrap)
     client.create_partitions([NewPartitions(topic, 3)])[topic].result(20)
-    wait_until(lambda: len(client.list_topics(topic, timeout=10).topics[topic].partitions) == 3, 20,
-               "3 partitions in metadata")
+
+    def leaders_seen_by_each_broker() -> list[dict[int, int]]:
+        # Each broker learns of the new partitions on its own, as Kafka's brokers learn them
+        # from the metadata log: a fresh producer may ask any of them.
+        seen = []
+        for host, port in broker.addresses:
+            with kafkawire.Connection(f"{host}:{port}") as conn:
+                response = conn.request(kafkawire.metadata_request_v4(1, [topic], False))
+            seen.append(kafkawire.parse_metadata_v4(response)[2][0].leaders)
+        return seen
+
+    wait_until(lambda: all(len(leaders) == 3 and min(leaders.values()) >= 0
+                           for leaders in leaders_seen_by_each_broker()), 30,
+               "3 partitions with leaders in every broker's metadata")
     reports = ck_produce(broker.bootstrap, topic, [{"value": b"p2", "partition": 2}])
     assert reports[0].error is None and reports[0].partition == 2
 
