@@ -56,6 +56,16 @@ pub struct PartitionLog {
     pub(super) remote_copied_end: i64,
 }
 
+/// Bytes and offsets bound for the active segment but not yet written to it (a follower's
+/// batches written together), which a roll decision counts as held.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Pending {
+    /// Their size.
+    pub(super) bytes: u64,
+    /// How many offsets they hold.
+    pub(super) offsets: i64,
+}
+
 impl PartitionLog {
     /// Opens (creating if needed) the partition directory and recovers it: unflushed segments
     /// are validated batch by batch and cut at the first torn or corrupt batch.
@@ -256,20 +266,36 @@ impl PartitionLog {
     /// is non-empty and would grow past `segment.bytes`, is older than `segment.ms`, or could
     /// not address the new offsets with 32-bit relative offsets.
     pub(super) fn maybe_roll(&mut self, bytes: u64, offsets: i64, now_ms: i64) -> Result<()> {
-        let active = self.active();
-        if active.is_empty() {
-            return Ok(());
-        }
-        let too_big = active.size() + bytes > self.config.effective_segment_bytes();
-        let too_old = active
-            .rolling_base_ms()
-            .is_some_and(|t| now_ms - t >= self.config.roll_ms());
-        let overflow =
-            active.next_offset() + offsets - 1 - active.base_offset() > i64::from(i32::MAX);
-        if too_big || too_old || overflow {
+        if self.needs_roll(Pending::default(), bytes, offsets, now_ms) {
             self.roll()?;
         }
         Ok(())
+    }
+
+    /// Whether `bytes` holding `offsets` offsets, appended to the active segment after what it
+    /// holds and what is `pending` for it, need a new segment: the segment would be full
+    /// (`segment.bytes`), is old (`segment.ms`), or its relative offsets would overflow. An
+    /// empty segment takes anything.
+    pub(super) fn needs_roll(
+        &self,
+        pending: Pending,
+        bytes: u64,
+        offsets: i64,
+        now_ms: i64,
+    ) -> bool {
+        let active = self.active();
+        if active.is_empty() && pending.bytes == 0 {
+            return false;
+        }
+        let too_big = active.size() + pending.bytes + bytes > self.config.effective_segment_bytes();
+        // A segment starts ageing at its first write.
+        let too_old = active
+            .rolling_base_ms()
+            .or((pending.bytes > 0).then_some(now_ms))
+            .is_some_and(|t| now_ms - t >= self.config.roll_ms());
+        let next_offset = active.next_offset() + pending.offsets;
+        let overflow = next_offset + offsets - 1 - active.base_offset() > i64::from(i32::MAX);
+        too_big || too_old || overflow
     }
 
     /// Closes the active segment and starts a new one at the log end offset.
