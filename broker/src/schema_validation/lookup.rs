@@ -10,7 +10,7 @@ use prometheus::{IntCounter, IntCounterVec};
 use tributary_registry_client::{ClientError, RegistryHttp};
 
 use super::cache::FactsCache;
-use super::{record_name, SchemaFacts};
+use super::{record_names, SchemaFacts};
 
 /// Ids the cache keeps.
 const CACHE_CAPACITY: usize = 10_000;
@@ -133,7 +133,7 @@ impl Schemas {
             .collect();
         Ok(Some(SchemaFacts {
             subjects,
-            record_name: record_name(kind, text),
+            names: record_names(kind, text),
         }))
     }
 }

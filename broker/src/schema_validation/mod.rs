@@ -1,14 +1,18 @@
 //! Broker-side schema validation (Confluent Server's `confluent.key/value.schema.validation`):
 //! every key or value of a validated topic must carry the registry wire format (magic byte 0,
 //! a 4-byte big-endian schema id) with an id registered under the subject its strategy names.
-//! The decision is pure ([`check_payload`]); the lookups behind it are [`lookup`], cached by
+//! The decision is pure ([`check_id`]); the lookups behind it are [`lookup`], cached by
 //! [`cache`].
 
 pub mod cache;
 pub mod lookup;
+pub mod protobuf;
 pub mod request;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+
+use self::protobuf::{message_indexes, ProtoMessages};
 
 /// How a subject is named from a topic and a record (Confluent's `SubjectNameStrategy`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,14 +98,41 @@ impl TopicRules {
     }
 }
 
-/// What the registry says of a schema id: the subjects it is registered under, and the
-/// fully qualified record name its schema declares (for the record name strategies).
+/// What the registry says of a schema id: the subjects it is registered under, and how its
+/// schema names the records written with it (for the record name strategies).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SchemaFacts {
     /// Subjects holding a version with this id.
     pub subjects: Vec<String>,
-    /// The schema's record name, when it declares one.
-    pub record_name: Option<String>,
+    /// The record names the schema declares.
+    pub names: RecordNames,
+}
+
+/// How a registered schema names its records.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum RecordNames {
+    /// No name (an Avro primitive, a JSON Schema without a title).
+    #[default]
+    None,
+    /// One name for every record: an Avro record's `namespace.name`, a JSON Schema's `title`.
+    One(String),
+    /// A Protobuf file: each payload names its message by the indexes after its schema id.
+    Protobuf(ProtoMessages),
+}
+
+impl RecordNames {
+    /// The record name of `payload` (in the wire format), `Ok(None)` when the schema declares
+    /// none, an error when a Protobuf payload's indexes name no message of the file.
+    fn of<'a>(&'a self, payload: &[u8]) -> Result<Option<Cow<'a, str>>, ()> {
+        match self {
+            RecordNames::None => Ok(None),
+            RecordNames::One(name) => Ok(Some(Cow::Borrowed(name))),
+            RecordNames::Protobuf(messages) => message_indexes(payload)
+                .and_then(|path| messages.name_at(&path))
+                .map(|name| Some(Cow::Owned(name)))
+                .ok_or(()),
+        }
+    }
 }
 
 /// Why a key or value is refused; the label counts refusals in the metrics.
@@ -139,6 +170,14 @@ pub enum Refusal {
         /// The id.
         id: i32,
     },
+    /// A Protobuf payload's message indexes are malformed or name no message of its schema.
+    #[error("the {side}'s message indexes name no message of the Protobuf schema with id {id}")]
+    UnknownMessage {
+        /// Key or value.
+        side: &'static str,
+        /// The id.
+        id: i32,
+    },
 }
 
 impl Refusal {
@@ -149,6 +188,7 @@ impl Refusal {
             Refusal::UnknownId { .. } => "unknown_schema_id",
             Refusal::WrongSubject { .. } => "wrong_subject",
             Refusal::NoRecordName { .. } => "no_record_name",
+            Refusal::UnknownMessage { .. } => "unknown_message",
         }
     }
 }
@@ -177,13 +217,14 @@ pub fn subject(
     }
 }
 
-/// Whether the schema `id` (with `facts`, `None` when the registry does not know it) is
-/// registered under the subject `strategy` names for `topic`'s `side`.
+/// Whether `payload`, in the wire format with schema `id` (with `facts`, `None` when the
+/// registry does not know it), is registered under the subject `strategy` names for
+/// `topic`'s `side`. Only the record name strategies read a Protobuf payload's indexes.
 pub fn check_id(
     strategy: Strategy,
     topic: &str,
     side: Side,
-    id: i32,
+    (id, payload): (i32, &[u8]),
     facts: Option<&SchemaFacts>,
 ) -> Result<(), Refusal> {
     let side_name = side.as_str();
@@ -191,12 +232,23 @@ pub fn check_id(
         side: side_name,
         id,
     })?;
-    let subject = subject(strategy, topic, side, facts.record_name.as_deref()).ok_or(
-        Refusal::NoRecordName {
+    let record_name = match strategy {
+        Strategy::TopicName => None,
+        Strategy::RecordName | Strategy::TopicRecordName => {
+            facts
+                .names
+                .of(payload)
+                .map_err(|()| Refusal::UnknownMessage {
+                    side: side_name,
+                    id,
+                })?
+        }
+    };
+    let subject =
+        subject(strategy, topic, side, record_name.as_deref()).ok_or(Refusal::NoRecordName {
             side: side_name,
             id,
-        },
-    )?;
+        })?;
     if facts.subjects.contains(&subject) {
         Ok(())
     } else {
@@ -208,55 +260,27 @@ pub fn check_id(
     }
 }
 
-/// The fully qualified record name a registered schema declares: an Avro record's
-/// `namespace.name`, a JSON Schema's `title`, a Protobuf file's first message with its package.
-pub fn record_name(schema_type: &str, schema: &str) -> Option<String> {
+/// How a registered schema names its records: an Avro record's `namespace.name`, a JSON
+/// Schema's `title`, a Protobuf file's messages.
+pub fn record_names(schema_type: &str, schema: &str) -> RecordNames {
+    let one = |name: Option<String>| name.map_or(RecordNames::None, RecordNames::One);
     match schema_type {
-        "JSON" => {
-            let value: serde_json::Value = serde_json::from_str(schema).ok()?;
-            value.get("title")?.as_str().map(str::to_owned)
-        }
-        "PROTOBUF" => protobuf_record_name(schema),
-        _ => {
-            let value: serde_json::Value = serde_json::from_str(schema).ok()?;
-            let name = value.get("name")?.as_str()?;
-            match value.get("namespace").and_then(|n| n.as_str()) {
-                Some(ns) if !ns.is_empty() && !name.contains('.') => Some(format!("{ns}.{name}")),
-                _ => Some(name.to_owned()),
-            }
-        }
+        "JSON" => one(serde_json::from_str::<serde_json::Value>(schema)
+            .ok()
+            .and_then(|v| v.get("title")?.as_str().map(str::to_owned))),
+        "PROTOBUF" => ProtoMessages::parse(schema).map_or(RecordNames::None, RecordNames::Protobuf),
+        _ => one(avro_record_name(schema)),
     }
 }
 
-/// The first top-level message of a `.proto` text, qualified by its package.
-fn protobuf_record_name(schema: &str) -> Option<String> {
-    let mut package = None;
-    let mut depth = 0usize;
-    // Statements end at `;`, `{` or `}`; only those at depth 0 are looked at.
-    let mut rest = schema;
-    while let Some(pos) = rest.find(['{', '}', ';']) {
-        let (head, tail) = rest.split_at(pos);
-        let stmt: Vec<&str> = head.split_whitespace().collect();
-        if depth == 0 {
-            match stmt.as_slice() {
-                ["package", name] => package = Some((*name).to_owned()),
-                ["message", name] if tail.starts_with('{') => {
-                    return Some(match package {
-                        Some(p) => format!("{p}.{name}"),
-                        None => (*name).to_owned(),
-                    })
-                }
-                _ => {}
-            }
-        }
-        match tail.chars().next() {
-            Some('{') => depth += 1,
-            Some('}') => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-        rest = tail.get(1..)?;
+/// An Avro schema's fully qualified record name.
+fn avro_record_name(schema: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(schema).ok()?;
+    let name = value.get("name")?.as_str()?;
+    match value.get("namespace").and_then(|n| n.as_str()) {
+        Some(ns) if !ns.is_empty() && !name.contains('.') => Some(format!("{ns}.{name}")),
+        _ => Some(name.to_owned()),
     }
-    None
 }
 
 #[cfg(test)]

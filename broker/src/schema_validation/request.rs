@@ -162,5 +162,5 @@ async fn check_payload(
             facts
         }
     };
-    check_id(strategy, topic, side, id, facts.as_deref()).map_err(Checked::Refused)
+    check_id(strategy, topic, side, (id, payload), facts.as_deref()).map_err(Checked::Refused)
 }

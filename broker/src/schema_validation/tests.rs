@@ -8,8 +8,13 @@ use super::*;
 fn facts(subjects: &[&str], record_name: Option<&str>) -> SchemaFacts {
     SchemaFacts {
         subjects: subjects.iter().map(|s| (*s).to_owned()).collect(),
-        record_name: record_name.map(str::to_owned),
+        names: record_name.map_or(RecordNames::None, |n| RecordNames::One(n.to_owned())),
     }
+}
+
+/// A payload in the wire format with schema id `id` and `tail` after it.
+fn payload(id: i32, tail: &[u8]) -> Vec<u8> {
+    [&[0u8][..], &id.to_be_bytes(), tail].concat()
 }
 
 #[test]
@@ -64,21 +69,46 @@ fn strategies_parse_by_short_or_class_name() {
 fn an_id_passes_only_under_the_subject_its_strategy_names() {
     let f = facts(&["t-value", "other-value"], Some("a.R"));
     assert_eq!(
-        check_id(Strategy::TopicName, "t", Side::Value, 1, Some(&f)),
+        check_id(
+            Strategy::TopicName,
+            "t",
+            Side::Value,
+            (1, &payload(1, &[])),
+            Some(&f)
+        ),
         Ok(())
     );
     assert_eq!(
-        check_id(Strategy::TopicName, "t", Side::Key, 1, Some(&f)),
+        check_id(
+            Strategy::TopicName,
+            "t",
+            Side::Key,
+            (1, &payload(1, &[])),
+            Some(&f)
+        ),
         Err(Refusal::WrongSubject {
             side: "key",
             id: 1,
             subject: "t-key".into()
         })
     );
-    assert!(check_id(Strategy::RecordName, "t", Side::Value, 1, Some(&f)).is_err());
+    assert!(check_id(
+        Strategy::RecordName,
+        "t",
+        Side::Value,
+        (1, &payload(1, &[])),
+        Some(&f)
+    )
+    .is_err());
     let by_record = facts(&["a.R", "t-a.R"], Some("a.R"));
     assert_eq!(
-        check_id(Strategy::RecordName, "t", Side::Value, 1, Some(&by_record)),
+        check_id(
+            Strategy::RecordName,
+            "t",
+            Side::Value,
+            (1, &payload(1, &[])),
+            Some(&by_record)
+        ),
         Ok(())
     );
     assert_eq!(
@@ -86,13 +116,19 @@ fn an_id_passes_only_under_the_subject_its_strategy_names() {
             Strategy::TopicRecordName,
             "t",
             Side::Value,
-            1,
+            (1, &payload(1, &[])),
             Some(&by_record)
         ),
         Ok(())
     );
     assert_eq!(
-        check_id(Strategy::TopicName, "t", Side::Value, 7, None),
+        check_id(
+            Strategy::TopicName,
+            "t",
+            Side::Value,
+            (7, &payload(7, &[])),
+            None
+        ),
         Err(Refusal::UnknownId {
             side: "value",
             id: 7
@@ -100,7 +136,13 @@ fn an_id_passes_only_under_the_subject_its_strategy_names() {
     );
     let nameless = facts(&["x"], None);
     assert_eq!(
-        check_id(Strategy::RecordName, "t", Side::Value, 3, Some(&nameless)),
+        check_id(
+            Strategy::RecordName,
+            "t",
+            Side::Value,
+            (3, &payload(3, &[])),
+            Some(&nameless)
+        ),
         Err(Refusal::NoRecordName {
             side: "value",
             id: 3
@@ -111,16 +153,83 @@ fn an_id_passes_only_under_the_subject_its_strategy_names() {
 #[test]
 fn record_names_come_from_the_registered_schema() {
     let avro = r#"{"type":"record","name":"User","namespace":"com.acme","fields":[]}"#;
-    assert_eq!(record_name("AVRO", avro), Some("com.acme.User".into()));
-    let dotted = r#"{"type":"record","name":"x.y.User","namespace":"ignored","fields":[]}"#;
-    assert_eq!(record_name("AVRO", dotted), Some("x.y.User".into()));
-    assert_eq!(record_name("AVRO", r#""string""#), None);
     assert_eq!(
-        record_name("JSON", r#"{"title":"Order","type":"object"}"#),
-        Some("Order".into())
+        record_names("AVRO", avro),
+        RecordNames::One("com.acme.User".into())
+    );
+    let dotted = r#"{"type":"record","name":"x.y.User","namespace":"ignored","fields":[]}"#;
+    assert_eq!(
+        record_names("AVRO", dotted),
+        RecordNames::One("x.y.User".into())
+    );
+    assert_eq!(record_names("AVRO", r#""string""#), RecordNames::None);
+    assert_eq!(
+        record_names("JSON", r#"{"title":"Order","type":"object"}"#),
+        RecordNames::One("Order".into())
     );
     let proto = "syntax = \"proto3\";\npackage shop.v1;\nmessage Order { message Line { int32 n = 1; } }\nmessage Other {}";
-    assert_eq!(record_name("PROTOBUF", proto), Some("shop.v1.Order".into()));
+    assert!(matches!(
+        record_names("PROTOBUF", proto),
+        RecordNames::Protobuf(_)
+    ));
+    assert_eq!(
+        record_names("PROTOBUF", "syntax = \"proto3\";"),
+        RecordNames::None
+    );
+}
+
+#[test]
+fn a_protobuf_payload_is_checked_under_the_message_its_indexes_name() {
+    let proto = "syntax = \"proto3\";\npackage shop.v1;\nmessage Order { message Line { int32 n = 1; } }\nmessage Other {}";
+    let f = SchemaFacts {
+        subjects: vec!["t-shop.v1.Order.Line".into(), "shop.v1.Other".into()],
+        names: record_names("PROTOBUF", proto),
+    };
+    let check = |strategy, tail: &[u8]| {
+        check_id(strategy, "t", Side::Value, (9, &payload(9, tail)), Some(&f))
+    };
+    // [0, 0] (count 2, zigzag 4): Order.Line; [1] (count 1, zigzag 2): Other.
+    assert_eq!(check(Strategy::TopicRecordName, &[4, 0, 0]), Ok(()));
+    assert_eq!(check(Strategy::RecordName, &[2, 2]), Ok(()));
+    // No indexes written (count 0): the first message, Order, registered under neither.
+    assert_eq!(
+        check(Strategy::RecordName, &[0]),
+        Err(Refusal::WrongSubject {
+            side: "value",
+            id: 9,
+            subject: "shop.v1.Order".into()
+        })
+    );
+    let unknown = Err(Refusal::UnknownMessage {
+        side: "value",
+        id: 9,
+    });
+    assert_eq!(
+        check(Strategy::RecordName, &[2, 4]),
+        unknown,
+        "[2]: no third message"
+    );
+    assert_eq!(check(Strategy::RecordName, &[4, 0]), unknown, "cut short");
+    assert_eq!(
+        check(Strategy::RecordName, &[]),
+        unknown,
+        "no indexes at all"
+    );
+    // The topic name strategy looks at the id alone, as Confluent Server does.
+    let by_topic = SchemaFacts {
+        subjects: vec!["t-value".into()],
+        ..f.clone()
+    };
+    assert_eq!(
+        check_id(
+            Strategy::TopicName,
+            "t",
+            Side::Value,
+            (9, &payload(9, &[])),
+            Some(&by_topic)
+        ),
+        Ok(())
+    );
 }
 
 #[test]

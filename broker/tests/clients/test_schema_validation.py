@@ -106,3 +106,50 @@ def test_an_unreachable_registry_refuses_new_ids_with_a_retriable_error(validate
     assert producer.flush(60) == 0
     assert outcome == [None], outcome
     assert stored(broker.bootstrap, topic) == 1
+
+
+def shop_messages():
+    """`shop.v1.Order` with a nested `Line`, built at run time (no generated code): the
+    serializer writes Line's message indexes, [0, 0], after the schema id."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+    field = descriptor_pb2.FieldDescriptorProto
+    file = descriptor_pb2.FileDescriptorProto(name="shop_order.proto", package="shop.v1", syntax="proto3")
+    order = file.message_type.add(name="Order")
+    order.field.add(name="id", number=1, type=field.TYPE_INT32, label=field.LABEL_OPTIONAL)
+    line = order.nested_type.add(name="Line")
+    line.field.add(name="n", number=1, type=field.TYPE_INT32, label=field.LABEL_OPTIONAL)
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(file)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("shop.v1.Order.Line"))
+
+
+def test_protobuf_records_are_checked_under_the_message_their_indexes_name(validated):
+    from confluent_kafka.schema_registry import record_subject_name_strategy
+    from confluent_kafka.schema_registry.protobuf import ProtobufSerializer
+
+    broker, registry, _ = validated
+    topic = f"by-record-{uuid.uuid4().hex[:8]}"
+    ck_create_topic(broker.bootstrap, topic, config={
+        "confluent.value.schema.validation": "true",
+        "confluent.value.subject.name.strategy": "RecordNameStrategy",
+    })
+    line = shop_messages()
+    serializer = ProtobufSerializer(line, SchemaRegistryClient({"url": registry.url}), {
+        "use.deprecated.format": False,
+        "subject.name.strategy": record_subject_name_strategy,
+    })
+    good = serializer(line(n=7), SerializationContext(topic, MessageField.VALUE))
+    assert good[5:8] == b"\x04\x00\x00", "Line's indexes: a count of 2, then 0 and 0"
+    [report] = ck_produce(broker.bootstrap, topic, [{"value": good}], config=NO_RETRY)
+    assert report.error is None, report
+    # The same id claiming the file's first message (`Order`: a count of 0), whose subject
+    # nobody registered, and a message the file does not have ([5]).
+    as_order = good[:5] + b"\x00" + good[8:]
+    missing = good[:5] + b"\x02\x0a" + good[8:]
+    for bad, reason in [(as_order, "wrong_subject"), (missing, "unknown_message")]:
+        [report] = ck_produce(broker.bootstrap, topic, [{"value": bad}], config=NO_RETRY)
+        assert report.error is not None and report.error.code() == KafkaError.INVALID_RECORD, (reason, report)
+        refused = f'tributary_schema_validation_refused_records_total{{reason="{reason}",topic="{topic}"}}'
+        assert metric_sum(broker, refused) == 1, reason
+    assert stored(broker.bootstrap, topic) == 1
