@@ -10,7 +10,8 @@ use kafka_protocol::messages::produce_request::TopicProduceData;
 use super::lookup::{LookupError, Schemas};
 use super::{check_id, schema_id, Refusal, SchemaFacts, Side, Strategy, TopicRules};
 use crate::broker::Broker;
-use crate::storage::data_records_of;
+use crate::storage::data_keys_values;
+use bytes::Bytes;
 
 /// Why a partition's batches are refused: the code, the message, and the records at fault
 /// (index in the request's records for the partition, why) for KIP-467.
@@ -50,7 +51,7 @@ pub async fn refusals(
             continue;
         };
         for (partition_slot, data) in topic.partition_data.iter().enumerate() {
-            let Some(records) = data.records.as_deref() else {
+            let Some(records) = data.records.as_ref() else {
                 continue;
             };
             if let Err(refusal) = check_partition(broker, &topic.name, *rules, records).await {
@@ -66,9 +67,9 @@ async fn check_partition(
     broker: &Broker,
     topic: &str,
     rules: TopicRules,
-    records: &[u8],
+    records: &Bytes,
 ) -> Result<(), PartitionRefusal> {
-    let Some(decoded) = data_records_of(records) else {
+    let Some(decoded) = data_keys_values(records) else {
         return Err(PartitionRefusal {
             code: ResponseError::InvalidRecord,
             message: "the batch could not be decoded for schema validation".into(),

@@ -68,12 +68,12 @@ pub use epoch::EpochEntry;
 pub use error::{Result, StorageError};
 pub use log::{AppendInfo, PartitionLog};
 pub use read::ReadPlan;
-pub use records::{data_records_of, marker_batch, marker_is_commit};
+pub use records::{data_keys_values, marker_batch, marker_is_commit, KeyValue};
 pub use replicated::Replicated;
 pub use retention::RetentionOutcome;
 pub use sync::{CheckpointPlan, FlushDue, PendingSync};
 pub use tiering::SegmentSummary;
-pub use validate::{check_decompressed, check_records, OffsetDeltas, RecordInfo};
+pub use validate::{check_decompressed, check_records, OffsetDeltas, RecordInfo, Span};
 
 /// A producer's identity in a transactional request (and in the marker ending its
 /// transaction): the pair a RecordBatch header carries, shared by the producer state and the

@@ -1,6 +1,7 @@
 //! Decoding the records inside a batch, for the few places that look past batch headers:
-//! compaction (keys and values), produce validation of compacted topics (keys), and
-//! transaction markers (written by the broker, read back when rebuilding state).
+//! compaction (keys and values), schema validation (keys and values, located by the record
+//! walk rather than decoded), and transaction markers (written by the broker, read back when
+//! rebuilding state).
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::records::{
@@ -8,6 +9,7 @@ use kafka_protocol::records::{
 };
 
 use super::batch::{BatchView, HEADER_LEN, MIN_RECORD_BYTES};
+use super::validate::{check_decompressed, OffsetDeltas, Span};
 
 /// The decoded records of a batch, or `None` for control batches and anything that does not
 /// decode or claims more records than it can hold.
@@ -18,17 +20,52 @@ pub(crate) fn records_of(view: &BatchView<'_>) -> Option<Vec<Record>> {
     decode(view)
 }
 
-/// The keys and values of every data record in a produce request's `buf` (one or more
-/// batches), in order; `None` when a batch does not parse (bad CRC, truncated) or decode.
-/// Control batches hold no data records and are skipped.
-pub fn data_records_of(mut buf: &[u8]) -> Option<Vec<Record>> {
+/// A data record's key and value (`None` when null).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyValue {
+    /// The key.
+    pub key: Option<Bytes>,
+    /// The value.
+    pub value: Option<Bytes>,
+}
+
+/// The key and value of every data record in a produce request's `buf` (one or more
+/// batches), in order: slices of `buf` itself for uncompressed batches (nothing copied), of
+/// the decompressed records for compressed ones. `None` when a batch does not parse (bad CRC,
+/// truncated), decompress or walk, which its append would refuse too. Control batches hold
+/// no data records and are skipped.
+pub fn data_keys_values(buf: &Bytes) -> Option<Vec<KeyValue>> {
     let mut out = Vec::new();
-    while !buf.is_empty() {
-        let view = BatchView::parse(buf).ok()?;
+    let mut at = 0usize;
+    while at < buf.len() {
+        let view = BatchView::parse(buf.get(at..)?).ok()?;
+        let end = at
+            .checked_add(view.size())
+            .filter(|end| *end <= buf.len())?;
         if !view.is_control() {
-            out.extend(decode(&view)?);
+            let body = at.checked_add(HEADER_LEN).filter(|start| *start <= end)?;
+            let raw = match crate::codec::from_attributes(view.attributes())? {
+                Compression::None => buf.slice(body..end),
+                codec => crate::codec::decompress(
+                    codec,
+                    &buf[body..end],
+                    crate::codec::UNCOMPRESSED_BATCH_CEILING,
+                )
+                .ok()?,
+            };
+            let part = |span: Option<Span>| {
+                let range = span?.range()?;
+                (range.end <= raw.len()).then(|| raw.slice(range))
+            };
+            check_decompressed(&view, OffsetDeltas::Contiguous, &raw, |info| {
+                out.push(KeyValue {
+                    key: part(info.key),
+                    value: part(info.value),
+                });
+            })
+            .ok()?;
         }
-        buf = buf.get(view.size()..)?;
+        at = end;
     }
     Some(out)
 }
@@ -122,6 +159,42 @@ mod tests {
             .map(|(i, k)| record(i, *k, Some("value")))
             .collect();
         encode(&records, compression)
+    }
+
+    #[test]
+    fn keys_and_values_are_read_from_every_data_batch_without_decoding() {
+        let mut buf = batch(&[Some("a"), None], Compression::None);
+        buf.extend_from_slice(&super::marker_batch(7, 3, true, 0, 1_000).unwrap());
+        buf.extend_from_slice(&batch(&[Some("c")], Compression::Lz4));
+        let buf = buf.freeze();
+        let read = super::data_keys_values(&buf).expect("decoded");
+        let text = |b: &Option<bytes::Bytes>| {
+            b.as_deref()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+        };
+        let pairs: Vec<_> = read
+            .iter()
+            .map(|kv| (text(&kv.key), text(&kv.value)))
+            .collect();
+        let value = Some("value".to_owned());
+        assert_eq!(
+            pairs,
+            [
+                (Some("a".to_owned()), value.clone()),
+                (None, value.clone()),
+                (Some("c".to_owned()), value)
+            ]
+        );
+        // An uncompressed batch's fields are slices of the request's own bytes.
+        let key = read[0].key.as_ref().expect("key");
+        let inside = buf.as_ptr_range();
+        assert!(inside.contains(&key.as_ptr()), "not copied");
+        // A corrupted batch (its CRC no longer matches) or a cut one gives nothing.
+        let mut bad = buf.to_vec();
+        let last = bad.len() - 1;
+        bad[last] ^= 0xff;
+        assert_eq!(super::data_keys_values(&bad.into()), None);
+        assert_eq!(super::data_keys_values(&buf.slice(..buf.len() - 3)), None);
     }
 
     #[test]

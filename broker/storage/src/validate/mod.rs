@@ -26,6 +26,28 @@ pub struct RecordInfo {
     pub timestamp: i64,
     /// Whether the record has a key (compacted topics refuse records without one).
     pub has_key: bool,
+    /// Where the key's bytes are in the records section (decompressed), if it has any.
+    pub key: Option<Span>,
+    /// Where the value's bytes are in the records section, if not null.
+    pub value: Option<Span>,
+}
+
+/// A field's bytes within a batch's records section (after decompression), so a caller
+/// holding that section can look at a key or value without decoding the record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    /// Offset of the first byte.
+    pub start: u64,
+    /// Length in bytes.
+    pub len: u64,
+}
+
+impl Span {
+    /// The span as a range of `usize`, for slicing a buffer that holds the records section.
+    pub fn range(&self) -> Option<std::ops::Range<usize>> {
+        let start = usize::try_from(self.start).ok()?;
+        Some(start..start.checked_add(usize::try_from(self.len).ok()?)?)
+    }
 }
 
 /// How the records' offset deltas must run.

@@ -4,7 +4,7 @@
 //! (headerKeyLength varint | headerKey | headerValueLength varint | headerValue)*`.
 
 use super::source::{Source, SourceError};
-use super::{OffsetDeltas, RecordInfo};
+use super::{OffsetDeltas, RecordInfo, Span};
 
 /// Why the records section is not what its batch header declares.
 #[derive(Debug)]
@@ -104,8 +104,8 @@ fn record<S: Source>(
     r.source.read_u8().map_err(|e| r.source_error(e))?; // attributes: unused in v2
     let timestamp_delta = r.varlong()?;
     let offset_delta = r.varint()?;
-    let has_key = r.bytes_field("key", end, true)?;
-    r.bytes_field("value", end, true)?;
+    let key = r.bytes_field("key", end, true)?;
+    let value = r.bytes_field("value", end, true)?;
     let headers = r.varint()?;
     if headers < 0 {
         return Err(r.malformed(format!("negative header count {headers}")));
@@ -128,7 +128,9 @@ fn record<S: Source>(
     let info = RecordInfo {
         index,
         timestamp,
-        has_key,
+        has_key: key.is_some(),
+        key,
+        value,
     };
     Ok((info, offset_delta))
 }
@@ -184,12 +186,18 @@ impl<S: Source> RecordReader<'_, S> {
         Err(self.malformed(format!("varint longer than {max_bytes} bytes")))
     }
 
-    /// A length-prefixed byte field (-1 means null where `nullable`), skipped; true when
-    /// present. The field must end within the record (`end`, in source positions).
-    fn bytes_field(&mut self, what: &str, end: u64, nullable: bool) -> Result<bool, WalkError> {
+    /// A length-prefixed byte field (-1 means null where `nullable`), skipped; where its
+    /// bytes are when present. The field must end within the record (`end`, in source
+    /// positions).
+    fn bytes_field(
+        &mut self,
+        what: &str,
+        end: u64,
+        nullable: bool,
+    ) -> Result<Option<Span>, WalkError> {
         let len = self.varint()?;
         if len == -1 && nullable {
-            return Ok(false);
+            return Ok(None);
         }
         if len < 0 {
             return Err(self.malformed(format!("invalid {what} length {len}")));
@@ -198,7 +206,8 @@ impl<S: Source> RecordReader<'_, S> {
         if self.source.consumed() + len > end {
             return Err(self.malformed(format!("{what} of {len} bytes runs past the record's end")));
         }
+        let start = self.source.consumed();
         self.source.skip(len).map_err(|e| self.source_error(e))?;
-        Ok(true)
+        Ok(Some(Span { start, len }))
     }
 }
