@@ -8,7 +8,7 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_request::TopicProduceData;
 
 use super::lookup::{LookupError, Schemas};
-use super::{check_id, schema_id, Refusal, SchemaFacts, Side, Strategy, TopicRules};
+use super::{check_id, schema_id, RecordNames, Refusal, SchemaFacts, Side, Strategy, TopicRules};
 use crate::broker::Broker;
 use crate::storage::data_keys_values;
 use bytes::Bytes;
@@ -77,20 +77,23 @@ async fn check_partition(
         });
     };
     let mut failed = Vec::new();
-    // The ids of this batch already asked about: a batch mostly repeats one id.
-    let mut known = HashMap::new();
-    for (index, record) in decoded.iter().enumerate() {
+    let mut known = Known::default();
+    let records = decoded.iter().flat_map(|batch| batch.iter());
+    for (index, (key, value)) in records.enumerate() {
         let index = i32::try_from(index).unwrap_or(i32::MAX);
         let sides = [
-            (Side::Key, rules.key, record.key.as_deref()),
-            (Side::Value, rules.value, record.value.as_deref()),
+            (Side::Key, rules.key, key),
+            (Side::Value, rules.value, value),
         ];
         for (side, strategy, payload) in sides {
             // A null key or value passes, as in Confluent Server (tombstones).
             let (Some(strategy), Some(payload)) = (strategy, payload) else {
                 continue;
             };
-            match check_payload(&broker.schemas, &mut known, topic, side, strategy, payload).await {
+            let checked = known
+                .check(&broker.schemas, topic, (side, strategy), payload)
+                .await;
+            match checked {
                 Ok(()) => {}
                 Err(Checked::Refused(refusal)) => {
                     failed.push((index, refusal));
@@ -146,22 +149,45 @@ enum Checked {
     Lookup(LookupError),
 }
 
-async fn check_payload(
-    schemas: &Schemas,
-    known: &mut HashMap<i32, Option<Arc<SchemaFacts>>>,
-    topic: &str,
-    side: Side,
-    strategy: Strategy,
-    payload: &[u8],
-) -> Result<(), Checked> {
-    let id = schema_id(payload, side).map_err(Checked::Refused)?;
-    let facts = match known.get(&id) {
-        Some(facts) => facts.clone(),
-        None => {
-            let facts = schemas.facts(id).await.map_err(Checked::Lookup)?;
-            known.insert(id, facts.clone());
-            facts
+/// What one partition's check learned: the registry's facts of each id, and the verdicts
+/// that depend on the id alone (a batch mostly repeats one id, so most records cost a
+/// lookup in a list of one).
+#[derive(Default)]
+struct Known {
+    facts: HashMap<i32, Option<Arc<SchemaFacts>>>,
+    verdicts: Vec<((Side, i32), Result<(), Refusal>)>,
+}
+
+impl Known {
+    async fn check(
+        &mut self,
+        schemas: &Schemas,
+        topic: &str,
+        (side, strategy): (Side, Strategy),
+        payload: &[u8],
+    ) -> Result<(), Checked> {
+        let id = schema_id(payload, side).map_err(Checked::Refused)?;
+        if let Some((_, verdict)) = self.verdicts.iter().find(|(k, _)| *k == (side, id)) {
+            return verdict.clone().map_err(Checked::Refused);
         }
-    };
-    check_id(strategy, topic, side, (id, payload), facts.as_deref()).map_err(Checked::Refused)
+        let facts = match self.facts.get(&id) {
+            Some(facts) => facts.clone(),
+            None => {
+                let facts = schemas.facts(id).await.map_err(Checked::Lookup)?;
+                self.facts.insert(id, facts.clone());
+                facts
+            }
+        };
+        let verdict = check_id(strategy, topic, side, (id, payload), facts.as_deref());
+        // A Protobuf payload names its message itself: under a record name strategy its
+        // verdict is its own.
+        let per_payload = strategy != Strategy::TopicName
+            && facts
+                .as_deref()
+                .is_some_and(|f| matches!(f.names, RecordNames::Protobuf(_)));
+        if !per_payload {
+            self.verdicts.push(((side, id), verdict.clone()));
+        }
+        verdict.map_err(Checked::Refused)
+    }
 }

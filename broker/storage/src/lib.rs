@@ -68,7 +68,7 @@ pub use epoch::EpochEntry;
 pub use error::{Result, StorageError};
 pub use log::{AppendInfo, PartitionLog};
 pub use read::ReadPlan;
-pub use records::{data_keys_values, marker_batch, marker_is_commit, KeyValue};
+pub use records::{data_keys_values, marker_batch, marker_is_commit, DataRecords};
 pub use replicated::Replicated;
 pub use retention::RetentionOutcome;
 pub use sync::{CheckpointPlan, FlushDue, PendingSync};

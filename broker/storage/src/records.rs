@@ -20,21 +20,30 @@ pub(crate) fn records_of(view: &BatchView<'_>) -> Option<Vec<Record>> {
     decode(view)
 }
 
-/// A data record's key and value (`None` when null).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyValue {
-    /// The key.
-    pub key: Option<Bytes>,
-    /// The value.
-    pub value: Option<Bytes>,
+/// The data records of one batch as where their keys and values are in its records section
+/// (the request's own bytes when uncompressed, else the decompressed records).
+#[derive(Debug, Clone)]
+pub struct DataRecords {
+    raw: Bytes,
+    fields: Vec<(Option<Span>, Option<Span>)>,
 }
 
-/// The key and value of every data record in a produce request's `buf` (one or more
-/// batches), in order: slices of `buf` itself for uncompressed batches (nothing copied), of
-/// the decompressed records for compressed ones. `None` when a batch does not parse (bad CRC,
+impl DataRecords {
+    /// Each record's key and value (`None` when null), in order.
+    pub fn iter(&self) -> impl Iterator<Item = (Option<&[u8]>, Option<&[u8]>)> + '_ {
+        let part = |span: &Option<Span>| self.raw.get(span.as_ref()?.range()?);
+        self.fields
+            .iter()
+            .map(move |(key, value)| (part(key), part(value)))
+    }
+}
+
+/// The data records of every batch in a produce request's `buf`, in order, located by the
+/// record walk rather than decoded: nothing is copied from an uncompressed batch, a
+/// compressed one is decompressed once. `None` when a batch does not parse (bad CRC,
 /// truncated), decompress or walk, which its append would refuse too. Control batches hold
 /// no data records and are skipped.
-pub fn data_keys_values(buf: &Bytes) -> Option<Vec<KeyValue>> {
+pub fn data_keys_values(buf: &Bytes) -> Option<Vec<DataRecords>> {
     let mut out = Vec::new();
     let mut at = 0usize;
     while at < buf.len() {
@@ -53,17 +62,12 @@ pub fn data_keys_values(buf: &Bytes) -> Option<Vec<KeyValue>> {
                 )
                 .ok()?,
             };
-            let part = |span: Option<Span>| {
-                let range = span?.range()?;
-                (range.end <= raw.len()).then(|| raw.slice(range))
-            };
+            let mut fields = Vec::with_capacity(usize::try_from(view.record_count()).unwrap_or(0));
             check_decompressed(&view, OffsetDeltas::Contiguous, &raw, |info| {
-                out.push(KeyValue {
-                    key: part(info.key),
-                    value: part(info.value),
-                });
+                fields.push((info.key, info.value));
             })
             .ok()?;
+            out.push(DataRecords { raw, fields });
         }
         at = end;
     }
@@ -168,13 +172,11 @@ mod tests {
         buf.extend_from_slice(&batch(&[Some("c")], Compression::Lz4));
         let buf = buf.freeze();
         let read = super::data_keys_values(&buf).expect("decoded");
-        let text = |b: &Option<bytes::Bytes>| {
-            b.as_deref()
-                .map(|b| String::from_utf8_lossy(b).into_owned())
-        };
+        let text = |b: Option<&[u8]>| b.map(|b| String::from_utf8_lossy(b).into_owned());
         let pairs: Vec<_> = read
             .iter()
-            .map(|kv| (text(&kv.key), text(&kv.value)))
+            .flat_map(|batch| batch.iter())
+            .map(|(key, value)| (text(key), text(value)))
             .collect();
         let value = Some("value".to_owned());
         assert_eq!(
@@ -185,16 +187,16 @@ mod tests {
                 (Some("c".to_owned()), value)
             ]
         );
-        // An uncompressed batch's fields are slices of the request's own bytes.
-        let key = read[0].key.as_ref().expect("key");
+        // An uncompressed batch's fields are the request's own bytes.
+        let (key, _) = read[0].iter().next().expect("a record");
         let inside = buf.as_ptr_range();
-        assert!(inside.contains(&key.as_ptr()), "not copied");
+        assert!(inside.contains(&key.expect("key").as_ptr()), "not copied");
         // A corrupted batch (its CRC no longer matches) or a cut one gives nothing.
         let mut bad = buf.to_vec();
         let last = bad.len() - 1;
         bad[last] ^= 0xff;
-        assert_eq!(super::data_keys_values(&bad.into()), None);
-        assert_eq!(super::data_keys_values(&buf.slice(..buf.len() - 3)), None);
+        assert!(super::data_keys_values(&bad.into()).is_none());
+        assert!(super::data_keys_values(&buf.slice(..buf.len() - 3)).is_none());
     }
 
     #[test]

@@ -152,4 +152,8 @@ def test_protobuf_records_are_checked_under_the_message_their_indexes_name(valid
         assert report.error is not None and report.error.code() == KafkaError.INVALID_RECORD, (reason, report)
         refused = f'tributary_schema_validation_refused_records_total{{reason="{reason}",topic="{topic}"}}'
         assert metric_sum(broker, refused) == 1, reason
+    # In one batch each Protobuf record is judged by its own indexes, not by its id's first.
+    reports = ck_produce(broker.bootstrap, topic, [{"value": good}, {"value": missing}],
+                         config={**NO_RETRY, "linger.ms": 200})
+    assert all(r.error is not None and r.error.code() == KafkaError.INVALID_RECORD for r in reports), reports
     assert stored(broker.bootstrap, topic) == 1
