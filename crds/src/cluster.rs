@@ -309,6 +309,16 @@ pub struct Monitoring {
     #[serde(default = "default_interval")]
     #[schemars(regex(pattern = r"^[0-9]+(ms|s|m|h)$"))]
     pub interval: String,
+    /// Namespace Prometheus scrapes from: the NetworkPolicies the operator renders open the
+    /// brokers' admin port (`/metrics`) and the registry's port to it (selected by its
+    /// `kubernetes.io/metadata.name` label). The chart's KafkaCluster takes its
+    /// `monitoring.namespace` unless this is set.
+    #[serde(default = "default_monitoring_namespace")]
+    #[schemars(
+        length(min = 1, max = 63),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    )]
+    pub namespace: String,
 }
 
 impl Default for Monitoring {
@@ -318,12 +328,20 @@ impl Default for Monitoring {
             service_monitor: false,
             rules: false,
             interval: default_interval(),
+            namespace: default_monitoring_namespace(),
         }
     }
 }
 
 fn default_interval() -> String {
     "30s".to_owned()
+}
+
+/// Default of `spec.monitoring.namespace`: where kube-prometheus-stack is commonly installed.
+pub const DEFAULT_MONITORING_NAMESPACE: &str = "monitoring";
+
+fn default_monitoring_namespace() -> String {
+    DEFAULT_MONITORING_NAMESPACE.to_owned()
 }
 
 /// Broker Lease timing.

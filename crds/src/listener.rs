@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::api::networking::v1::NetworkPolicyPeer;
 use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -61,6 +62,12 @@ pub struct Listener {
     /// External listeners: node ports, advertised addresses and Service annotations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub configuration: Option<ExternalConfiguration>,
+    /// Who may connect to this listener's port, as Strimzi's `networkPolicyPeers`: the `from`
+    /// of the ingress rule in the brokers' NetworkPolicy. Unset: from anywhere. The cluster's
+    /// own brokers, its schema registry and the operator are added when they need the port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 100))]
+    pub network_policy_peers: Option<Vec<NetworkPolicyPeer>>,
 }
 
 /// Label on an external listener's Services: the listener's name.
@@ -173,6 +180,7 @@ impl Default for Listener {
             advertise: AdvertisedAddress::Dns,
             type_: ListenerType::Internal,
             configuration: None,
+            network_policy_peers: None,
         }
     }
 }

@@ -14,6 +14,7 @@
 #![allow(unreachable_pub)]
 
 use k8s_openapi::api::core::v1::ResourceRequirements;
+use k8s_openapi::api::networking::v1::NetworkPolicyPeer;
 use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -84,6 +85,13 @@ pub struct SchemaRegistry {
     /// (`secretName`, or issued by the operator from the cluster CA for the Service's names).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<ListenerTls>,
+    /// Who may connect to the registry's port: the `from` of the ingress rule in the
+    /// registry's NetworkPolicy. Unset: from anywhere. The cluster's brokers (which validate
+    /// records against it), the other registry pods (writes are forwarded to the writer), the
+    /// operator (KafkaSchemas) and the monitoring namespace (`/metrics`) are always added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 100))]
+    pub network_policy_peers: Option<Vec<NetworkPolicyPeer>>,
 }
 
 impl SchemaRegistry {
@@ -103,6 +111,7 @@ impl Default for SchemaRegistry {
             topic: default_topic(),
             authentication: None,
             tls: None,
+            network_policy_peers: None,
         }
     }
 }
