@@ -3,8 +3,8 @@
 
 use k8s_openapi::api::{
     apps::v1 as apps, batch::v1 as batch, coordination::v1 as coordination, core::v1 as core,
-    discovery::v1 as discovery, events::v1 as events, policy::v1 as policy, rbac::v1 as rbac,
-    storage::v1 as storage,
+    discovery::v1 as discovery, events::v1 as events, networking::v1 as networking,
+    policy::v1 as policy, rbac::v1 as rbac, storage::v1 as storage,
 };
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
 use serde::de::DeserializeOwned;
@@ -225,6 +225,15 @@ fn specs() -> Vec<Spec> {
         )
         .short(&["pdb"])
         .status()
+        .generation(),
+        spec(
+            "networking.k8s.io",
+            "v1",
+            "networkpolicies",
+            "NetworkPolicy",
+            round_trip::<networking::NetworkPolicy>,
+        )
+        .short(&["netpol"])
         .generation(),
         spec(
             "rbac.authorization.k8s.io",
