@@ -5,6 +5,7 @@
 
 mod config;
 pub mod monitoring;
+pub mod network_policy;
 mod pdb;
 mod producer_ids;
 mod rbac;
@@ -96,6 +97,22 @@ pub struct ClusterObjects {
     pub prometheus_rule: Option<DynamicObject>,
     /// Hash of the rendered config (also on the pod template).
     pub config_hash: String,
+}
+
+/// A KafkaCluster `kafka/demo` of 3 brokers as the API server hands it over, with `extra`
+/// merged into its spec: the input of the builders' unit tests.
+#[cfg(test)]
+pub(crate) fn test_cluster(extra: serde_json::Value) -> KafkaCluster {
+    let mut spec = serde_json::json!({"brokers": 3});
+    if let (Some(spec), Some(extra)) = (spec.as_object_mut(), extra.as_object()) {
+        spec.extend(extra.clone());
+    }
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "tributary.dev/v1alpha1", "kind": "KafkaCluster",
+        "metadata": {"name": "demo", "namespace": "kafka", "uid": "u-1"},
+        "spec": spec,
+    }))
+    .unwrap_or_else(|e| panic!("bad cluster: {e}"))
 }
 
 /// Renders every child object of `cluster`.

@@ -352,18 +352,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn cluster(extra: serde_json::Value) -> KafkaCluster {
-        let mut spec = json!({"brokers": 3});
-        if let (Some(spec), Some(extra)) = (spec.as_object_mut(), extra.as_object()) {
-            spec.extend(extra.clone());
-        }
-        serde_json::from_value(json!({
-            "apiVersion": "tributary.dev/v1alpha1", "kind": "KafkaCluster",
-            "metadata": {"name": "demo", "namespace": "kafka", "uid": "u-1"},
-            "spec": spec,
-        }))
-        .unwrap_or_else(|e| panic!("bad cluster: {e}"))
-    }
+    use crate::builders::test_cluster as cluster;
 
     fn deploy(c: &KafkaCluster) -> RegistryObjects {
         let names = Names::of(c).unwrap_or_else(|e| panic!("{e}"));

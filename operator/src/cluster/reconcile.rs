@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
@@ -36,6 +37,7 @@ use super::status::{
 };
 use crate::apply::{apply, apply_dynamic, delete_dynamic_if_exists, delete_if_exists};
 use crate::builders::monitoring::{self, pod_monitor_resource, prometheus_rule_resource};
+use crate::builders::network_policy;
 use crate::builders::{
     acls, build, client_quotas, dynamic_configs, producer_ids, scram_credentials, ClusterObjects,
     Names,
@@ -229,6 +231,9 @@ async fn apply_spec(
     let objects = build(&running)?;
     // Before the StatefulSet: broker pods wait for the Secrets they mount.
     ensure_certificates(ctx, cluster, names, SystemTime::now()).await?;
+    // Before the pods too: none runs without its policy.
+    let policy = network_policy::brokers(cluster, names, &ctx.settings.lease_namespace);
+    apply::<NetworkPolicy>(&ctx.client, &policy).await?;
     let external = apply_children(ctx, names, &objects).await?;
     let producer_ids = ensure_producer_ids(ctx, cluster, names).await?;
     ensure_shared(ctx, names).await?;

@@ -8,6 +8,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use std::time::SystemTime;
 
 use k8s_openapi::api::core::v1::{Secret, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::Api;
@@ -21,7 +22,7 @@ use super::certificates::{ensure_leaf, get};
 use crate::apply::{apply, delete_if_exists};
 use crate::builders::registry::{schema_registry, RegistryPlan};
 use crate::builders::registry_security::{operator_issues_certificate, registry_dns_names};
-use crate::builders::Names;
+use crate::builders::{network_policy, Names};
 use crate::certs::{CaState, LeafRequest, Lifetimes, Stored};
 use crate::context::Context;
 use crate::pki::Usage;
@@ -126,6 +127,11 @@ pub async fn reconcile_registry(
             if let Some(user) = &o.user {
                 apply::<KafkaUser>(c, user).await?;
             }
+            if let Some(policy) =
+                network_policy::registry(cluster, names, &ctx.settings.lease_namespace)
+            {
+                apply::<NetworkPolicy>(c, &policy).await?;
+            }
             apply::<ServiceAccount>(c, &o.service_account).await?;
             apply::<Role>(c, &o.role).await?;
             apply::<RoleBinding>(c, &o.role_binding).await?;
@@ -202,6 +208,7 @@ async fn remove(ctx: &Context, names: &Names) -> Result<()> {
     delete_if_exists::<RoleBinding>(c, ns, &name).await?;
     delete_if_exists::<Role>(c, ns, &name).await?;
     delete_if_exists::<ServiceAccount>(c, ns, &name).await?;
+    delete_if_exists::<NetworkPolicy>(c, ns, &name).await?;
     delete_if_exists::<KafkaUser>(c, ns, &name).await
 }
 
