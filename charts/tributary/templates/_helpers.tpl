@@ -141,6 +141,11 @@ every right that Role grants (Kubernetes forbids escalation), hence create on ka
 - apiGroups: ["policy"]
   resources: ["poddisruptionbudgets"]
   verbs: ["get", "create", "patch", "delete"]
+# The NetworkPolicies of each KafkaCluster (brokers, schema registry); the registry's is
+# deleted when spec.schemaRegistry goes.
+- apiGroups: ["networking.k8s.io"]
+  resources: ["networkpolicies"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
 - apiGroups: ["rbac.authorization.k8s.io"]
   resources: ["roles", "rolebindings"]
   verbs: ["get", "create", "patch", "delete"]

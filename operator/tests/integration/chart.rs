@@ -17,6 +17,7 @@ use std::process::Command;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Container, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -304,6 +305,7 @@ struct Rendered {
     services: Vec<Service>,
     deployments: Vec<Deployment>,
     pdbs: Vec<PodDisruptionBudget>,
+    network_policies: Vec<NetworkPolicy>,
     config_maps: Vec<ConfigMap>,
     crds: Vec<CustomResourceDefinition>,
     service_monitors: Vec<monitoring::ServiceMonitor>,
@@ -350,6 +352,7 @@ fn parse_all(docs: &[Value]) -> Rendered {
             ("v1", "Service") => r.services.push(typed(doc)),
             ("apps/v1", "Deployment") => r.deployments.push(typed(doc)),
             ("policy/v1", "PodDisruptionBudget") => r.pdbs.push(typed(doc)),
+            ("networking.k8s.io/v1", "NetworkPolicy") => r.network_policies.push(typed(doc)),
             ("v1", "ConfigMap") => r.config_maps.push(typed(doc)),
             ("apiextensions.k8s.io/v1", "CustomResourceDefinition") => r.crds.push(typed(doc)),
             ("monitoring.coreos.com/v1", "ServiceMonitor") => r.service_monitors.push(typed(doc)),
@@ -615,6 +618,7 @@ fn default_values_render_a_hardened_operator_with_least_privilege() {
             "ConfigMap",
             "CustomResourceDefinition",
             "Deployment",
+            "NetworkPolicy",
             "PodDisruptionBudget",
             "Role",
             "RoleBinding",
@@ -771,6 +775,49 @@ fn default_values_render_a_hardened_operator_with_least_privilege() {
         .iter()
         .flatten()
         .any(|p| p.name.as_deref() == Some("metrics")));
+
+    assert_operator_network_policy(&r, "monitoring");
+}
+
+/// The operator's NetworkPolicy selects the operator pods and lets in only `monitoring`'s
+/// pods, only on the container's metrics port.
+fn assert_operator_network_policy(r: &Rendered, monitoring: &str) {
+    let (d, c) = operator(r);
+    assert_eq!(
+        r.network_policies.len(),
+        1,
+        "one NetworkPolicy, the operator's"
+    );
+    let spec = r.network_policies[0].spec.clone().unwrap_or_default();
+    let selected = spec
+        .pod_selector
+        .and_then(|s| s.match_labels)
+        .unwrap_or_default();
+    assert!(!selected.is_empty() && is_subset(&selected, &pod_labels(d)));
+    assert_eq!(spec.policy_types, Some(vec!["Ingress".to_owned()]));
+    let metrics_port = c
+        .ports
+        .iter()
+        .flatten()
+        .find(|p| p.name.as_deref() == Some("metrics"))
+        .map(|p| p.container_port)
+        .unwrap_or_else(|| panic!("no metrics port"));
+    assert_eq!(
+        serde_json::to_value(&spec.ingress).unwrap_or_default(),
+        json!([{
+            "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": monitoring}}}],
+            "ports": [{"port": metrics_port, "protocol": "TCP"}],
+        }])
+    );
+}
+
+#[test]
+fn the_operator_network_policy_follows_its_values_and_can_be_switched_off() {
+    let r = parse_all(&render(&["--set", "monitoring.namespace=prometheus"]));
+    assert_operator_network_policy(&r, "prometheus");
+    let off = parse_all(&render(&["--set", "networkPolicy.enabled=false"]));
+    assert!(off.network_policies.is_empty());
+    assert!(!off.kinds.contains_key("NetworkPolicy"));
 }
 
 #[test]
@@ -833,6 +880,7 @@ fn full_values_render_every_optional_object_consistently() {
     let full = full_values();
     let r = parse_all(&render(&["--values", &full.to_string_lossy()]));
     for kind in [
+        "NetworkPolicy",
         "ServiceMonitor",
         "PodMonitor",
         "PrometheusRule",
@@ -842,6 +890,14 @@ fn full_values_render_every_optional_object_consistently() {
         assert!(r.kinds.contains_key(kind), "{kind} not rendered");
     }
     assert_eq!(r.topics.len(), 2);
+    // monitoring.namespace reaches the operator's policy and the release's KafkaCluster.
+    assert_operator_network_policy(&r, "observability");
+    assert_eq!(
+        r.clusters
+            .first()
+            .map(|c| c.spec.monitoring.namespace.as_str()),
+        Some("observability")
+    );
     let (d, c) = operator(&r);
     assert_eq!(d.spec.replicas, Some(3));
     assert_eq!(
@@ -1209,6 +1265,11 @@ fn operator_rbac_covers_the_role_it_grants_brokers() {
             ),
             ("", "services", &["delete"][..]),
             (
+                "networking.k8s.io",
+                "networkpolicies",
+                &["get", "create", "patch", "delete"][..],
+            ),
+            (
                 "tributary.dev",
                 "kafkaschemas",
                 &["list", "watch", "patch", "update"][..],
@@ -1339,6 +1400,14 @@ fn values_schema_rejects_bad_values() {
         "watchNamespace",
     );
     assert_rejected(&["--set", "operatr.replicas=2"], "operatr");
+    assert_rejected(
+        &["--set", "monitoring.namespace=Not_A_Namespace"],
+        "/monitoring/namespace",
+    );
+    assert_rejected(
+        &["--set", "networkPolicy.enabled=yes"],
+        "/networkPolicy/enabled",
+    );
     assert_rejected(&["--set", "kafkaTopics[0].name=orders"], "/kafkaTopics/0");
     assert_rejected(
         &["--set", "operator.leaderElection.renewIntervalSeconds=10"],
