@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use tributary_crds::KafkaCluster;
 use tributary_operator::builders::{
-    acls, build, dynamic_configs, producer_ids, scram_credentials, ClusterObjects, Names,
-    CONFIG_FILE, CONFIG_HASH_ANNOTATION,
+    acls, build, dynamic_configs, network_policy, producer_ids, scram_credentials, ClusterObjects,
+    Names, CONFIG_FILE, CONFIG_HASH_ANNOTATION,
 };
 
 fn golden_dir() -> PathBuf {
@@ -164,6 +164,49 @@ fn external_cluster_renders_the_golden_objects() {
         "external-cluster.yaml",
         &render_cluster(&external_cluster()),
     );
+}
+
+/// The NetworkPolicies of a cluster with peers on a plaintext listener (the registry's), an
+/// open SCRAM listener (so brokers replicate over REPLICATION), a registry with peers and a
+/// monitoring namespace of its own; the operator runs in `tributary-system`.
+#[test]
+fn guarded_cluster_renders_the_golden_network_policies() {
+    let c = stored(
+        "apiVersion: tributary.dev/v1alpha1
+kind: KafkaCluster
+metadata: {name: guarded}
+spec:
+  brokers: 3
+  monitoring: {namespace: prometheus}
+  listeners:
+    - name: PLAIN
+      port: 9092
+      networkPolicyPeers:
+        - podSelector: {matchLabels: {app: orders}}
+        - namespaceSelector: {matchLabels: {team: payments}}
+          podSelector: {matchLabels: {app: billing}}
+    - name: SCRAM
+      port: 9094
+      tls: {}
+      authentication: {type: scram-sha-512}
+  schemaRegistry:
+    networkPolicyPeers:
+      - ipBlock: {cidr: 10.20.0.0/16, except: [10.20.5.0/24]}
+",
+    );
+    let names = Names::of(&c).unwrap_or_else(|e| panic!("{e}"));
+    let mut out = String::new();
+    let api = "networking.k8s.io/v1";
+    doc(
+        &mut out,
+        "NetworkPolicy",
+        api,
+        &network_policy::brokers(&c, &names, "tributary-system"),
+    );
+    let registry = network_policy::registry(&c, &names, "tributary-system")
+        .unwrap_or_else(|| panic!("no registry policy"));
+    doc(&mut out, "NetworkPolicy", api, &registry);
+    check_golden("network-policies.yaml", &out);
 }
 
 #[test]
