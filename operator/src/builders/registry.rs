@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, EmptyDirVolumeSource, PodSecurityContext, PodSpec, PodTemplateSpec,
-    Probe, Service, ServiceAccount, ServicePort, ServiceSpec, Volume, VolumeMount,
+    Container, ContainerPort, EmptyDirVolumeSource, PodSpec, PodTemplateSpec, Probe, Service,
+    ServiceAccount, ServicePort, ServiceSpec, Volume, VolumeMount,
 };
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -25,7 +25,7 @@ use tributary_crds::{KafkaCluster, KafkaUser, CLUSTER_LABEL};
 
 use super::registry_security::{kafka_access, registry_security, KafkaAccess, RegistrySecurity};
 use super::registry_user::registry_user;
-use super::statefulset::{field_env, hardened, http_probe};
+use super::statefulset::{field_env, hardened, http_probe, pod_hardened};
 use super::Names;
 
 /// Name of the registry's HTTP port on its pods and Service.
@@ -327,13 +327,8 @@ fn deployment(
                 }),
                 spec: Some(PodSpec {
                     service_account_name: Some(registry_name(&names.cluster)),
-                    security_context: Some(PodSecurityContext {
-                        run_as_non_root: Some(true),
-                        run_as_user: Some(1000),
-                        // Secret volumes are readable by this group only.
-                        fs_group: Some(1000),
-                        ..PodSecurityContext::default()
-                    }),
+                    // Secret volumes are readable by the pod's group only.
+                    security_context: Some(pod_hardened()),
                     containers: vec![container],
                     // The root filesystem is read-only; librdkafka's scratch space lives in
                     // `tmp`; the others hold certificates and credentials.

@@ -11,7 +11,7 @@ use k8s_openapi::api::apps::v1::{
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
     EnvVarSource, HTTPGetAction, ObjectFieldSelector, PersistentVolumeClaim,
-    PersistentVolumeClaimSpec, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
+    PersistentVolumeClaimSpec, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, SeccompProfile,
     SecurityContext, TopologySpreadConstraint, Volume, VolumeMount, VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -119,12 +119,7 @@ fn pod_template(cluster: &KafkaCluster, names: &Names, config_hash: &str) -> Pod
         spec: Some(PodSpec {
             service_account_name: Some(names.broker()),
             termination_grace_period_seconds: Some(spec.termination_grace_period_seconds),
-            security_context: Some(PodSecurityContext {
-                run_as_non_root: Some(true),
-                run_as_user: Some(1000),
-                fs_group: Some(1000),
-                ..PodSecurityContext::default()
-            }),
+            security_context: Some(pod_hardened()),
             affinity: overrides.affinity.clone(),
             tolerations: (!overrides.tolerations.is_empty()).then(|| overrides.tolerations.clone()),
             node_selector: (!overrides.node_selector.is_empty())
@@ -188,6 +183,22 @@ fn spread(cluster: &KafkaCluster, names: &Names) -> Vec<TopologySpreadConstraint
             ..TopologySpreadConstraint::default()
         },
     ]
+}
+
+/// The pod-level hardening every pod of a cluster gets (Pod Security Standards' `restricted`
+/// with `hardened`): the images' own non-root user, its group owning Secret and data volumes,
+/// and the container runtime's default seccomp profile.
+pub(super) fn pod_hardened() -> PodSecurityContext {
+    PodSecurityContext {
+        run_as_non_root: Some(true),
+        run_as_user: Some(1000),
+        fs_group: Some(1000),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".to_owned(),
+            ..SeccompProfile::default()
+        }),
+        ..PodSecurityContext::default()
+    }
 }
 
 /// The container hardening every pod of a cluster gets: no privilege escalation, a read-only
