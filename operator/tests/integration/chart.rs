@@ -84,6 +84,16 @@ fn template_args<'a>(chart: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     args
 }
 
+/// `helm template` of the chart with every optional value on (`ci/full-values.yaml`), as helm
+/// prints it.
+pub(super) fn full_values_text() -> String {
+    let (chart, values) = (chart(), full_values());
+    let (chart, values) = (chart.to_string_lossy(), values.to_string_lossy());
+    let (ok, stdout, stderr) = run_helm(&template_args(&chart, &["-f", &values]));
+    assert!(ok, "helm template with the full values failed:\n{stderr}");
+    stdout
+}
+
 /// `helm template` output as JSON documents (empty documents dropped).
 fn render(extra: &[&str]) -> Vec<Value> {
     let chart = chart();

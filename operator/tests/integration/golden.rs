@@ -15,7 +15,7 @@ fn golden_dir() -> PathBuf {
 }
 
 /// A KafkaCluster as the API server would hand it over (namespace and uid set).
-fn stored(yaml: &str) -> KafkaCluster {
+pub(super) fn stored(yaml: &str) -> KafkaCluster {
     let mut c: KafkaCluster =
         serde_yaml::from_str(yaml).unwrap_or_else(|e| panic!("bad fixture: {e}"));
     c.metadata.namespace = Some("streaming".to_owned());
@@ -69,7 +69,8 @@ spec:
     )
 }
 
-fn doc<T: serde::Serialize>(out: &mut String, kind: &str, api: &str, obj: &T) {
+/// Appends `obj` to `out` as one YAML document of `kind` in `api`.
+pub(super) fn doc<T: serde::Serialize>(out: &mut String, kind: &str, api: &str, obj: &T) {
     let mut value = serde_json::to_value(obj).unwrap_or_else(|e| panic!("serialize {kind}: {e}"));
     if let Some(map) = value.as_object_mut() {
         map.insert("apiVersion".into(), api.into());
@@ -81,7 +82,7 @@ fn doc<T: serde::Serialize>(out: &mut String, kind: &str, api: &str, obj: &T) {
 }
 
 /// Every object of `c`: the applied children and the producer-id ConfigMap created once.
-fn render_cluster(c: &KafkaCluster) -> String {
+pub(super) fn render_cluster(c: &KafkaCluster) -> String {
     let mut out = render(&built(c));
     let names = Names::of(c).unwrap_or_else(|e| panic!("{e}"));
     doc(&mut out, "ConfigMap", "v1", &producer_ids(&names));

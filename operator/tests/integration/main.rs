@@ -14,6 +14,7 @@ mod fake_api;
 mod golden;
 mod kafka_schema;
 mod kafka_user;
+mod manifest_scan;
 mod network_policies;
 mod placement;
 mod rolling_update;
