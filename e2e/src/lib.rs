@@ -18,7 +18,8 @@
 //!   (namespaces, pods, services, configmaps, secrets, serviceaccounts, core and
 //!   `events.k8s.io` events sharing one storage, endpoints, endpointslices, PVCs, PVs, nodes,
 //!   deployments, replicasets, statefulsets, daemonsets, controllerrevisions, jobs, cronjobs,
-//!   PDBs, RBAC roles and bindings, leases, storageclasses, CRDs), each decoded through its
+//!   PDBs, RBAC roles and bindings, leases, storageclasses, networkpolicies (stored and
+//!   validated, not enforced), CRDs), each decoded through its
 //!   k8s-openapi type; custom resources registered by creating CustomResourceDefinitions
 //!   (served under their group, scope, versions, subresources, short names, categories and
 //!   printer columns once established); the prometheus-operator CRDs pre-installed.
