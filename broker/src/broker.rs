@@ -75,12 +75,9 @@ pub enum StartError {
     /// The client quotas are unreadable.
     #[error(transparent)]
     Quotas(#[from] QuotaStoreError),
-    /// The SCRAM credentials are unreadable.
+    /// A saved document (the SCRAM credentials, the delegation tokens) is unreadable.
     #[error(transparent)]
-    Scram(#[from] crate::security::credentials::LoadError),
-    /// The delegation tokens are unreadable.
-    #[error(transparent)]
-    Tokens(#[from] crate::security::tokens::LoadError),
+    Saved(#[from] crate::fsutil::JsonFileError),
     /// A `delegation.token.*` setting is unusable.
     #[error(transparent)]
     TokenSettings(#[from] crate::security::tokens::TokenSettingsError),

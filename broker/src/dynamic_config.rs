@@ -146,13 +146,8 @@ pub enum DynamicConfigError {
     #[error("saving the cluster-wide configs: {0}")]
     Shared(String),
     /// The file exists but does not parse.
-    #[error("reading {path}: {reason}")]
-    Load {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong with it.
-        reason: String,
-    },
+    #[error(transparent)]
+    Load(#[from] crate::fsutil::JsonFileError),
 }
 
 /// Both levels, as stored.
@@ -211,12 +206,7 @@ impl DynamicConfigs {
     /// Loads the values saved in `data_dir`, if any.
     pub fn open(data_dir: &Path) -> Result<DynamicConfigs, DynamicConfigError> {
         let path = data_dir.join(FILE);
-        let levels = crate::fsutil::read_json_or_default(&path).map_err(|reason| {
-            DynamicConfigError::Load {
-                path: path.clone(),
-                reason,
-            }
-        })?;
+        let levels = crate::fsutil::read_json_or_default(&path)?;
         Ok(DynamicConfigs {
             path: Some(path),
             levels: RwLock::new(levels),

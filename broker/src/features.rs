@@ -35,13 +35,8 @@ pub enum FeatureError {
     #[error("changing the shared feature levels: {0}")]
     Shared(String),
     /// The saved levels could not be read.
-    #[error("cannot read the feature levels from {path}: {reason}")]
-    Load {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        reason: String,
-    },
+    #[error(transparent)]
+    Load(#[from] crate::fsutil::JsonFileError),
 }
 
 /// The cluster's finalized feature levels as this broker knows them.
@@ -77,12 +72,7 @@ impl Features {
             Some(_) => (None, FeatureLevels::default()),
             None => {
                 let path = data_dir.join(FILE);
-                let levels = crate::fsutil::read_json_or_default(&path).map_err(|reason| {
-                    FeatureError::Load {
-                        path: path.clone(),
-                        reason,
-                    }
-                })?;
+                let levels = crate::fsutil::read_json_or_default(&path)?;
                 (Some(path), levels)
             }
         };

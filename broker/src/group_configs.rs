@@ -138,13 +138,8 @@ pub enum GroupConfigError {
     #[error("changing the shared group configs: {0}")]
     Shared(String),
     /// The saved overrides could not be read.
-    #[error("cannot read group configs from {path}: {reason}")]
-    Load {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        reason: String,
-    },
+    #[error(transparent)]
+    Load(#[from] crate::fsutil::JsonFileError),
 }
 
 /// One change of an IncrementalAlterConfigs request for a group.
@@ -202,12 +197,7 @@ impl GroupConfigs {
             },
             None => {
                 let path = data_dir.join(FILE);
-                let groups = crate::fsutil::read_json_or_default(&path).map_err(|reason| {
-                    GroupConfigError::Load {
-                        path: path.clone(),
-                        reason,
-                    }
-                })?;
+                let groups = crate::fsutil::read_json_or_default(&path)?;
                 GroupConfigs {
                     path: Some(path),
                     groups: RwLock::new(groups),

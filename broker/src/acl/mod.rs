@@ -25,13 +25,8 @@ const FILE: &str = "acls.json";
 #[derive(Debug, thiserror::Error)]
 pub enum AclError {
     /// The saved ACLs are unreadable.
-    #[error("cannot load ACLs from {path}: {reason}")]
-    Load {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        reason: String,
-    },
+    #[error(transparent)]
+    Load(#[from] crate::fsutil::JsonFileError),
     /// A setting has a value Kafka would refuse.
     #[error("{key}={value:?}: expected true or false")]
     Setting {
@@ -125,11 +120,7 @@ impl Authorizer {
     /// Loads the ACLs saved in `data_dir`, if any.
     pub fn open(data_dir: &Path, policy: Policy) -> Result<Authorizer, AclError> {
         let path = data_dir.join(FILE);
-        let acls: Vec<AclBinding> =
-            crate::fsutil::read_json_or_default(&path).map_err(|reason| AclError::Load {
-                path: path.clone(),
-                reason,
-            })?;
+        let acls: Vec<AclBinding> = crate::fsutil::read_json_or_default(&path)?;
         Ok(Authorizer {
             policy,
             path,

@@ -359,7 +359,7 @@ async fn alter_group_incrementally(
         .map_err(|error| {
             let code = match error {
                 GroupConfigError::Save { .. }
-                | GroupConfigError::Load { .. }
+                | GroupConfigError::Load(_)
                 | GroupConfigError::Shared(_) => ResponseError::UnknownServerError,
                 _ => ResponseError::InvalidConfig,
             };
@@ -400,7 +400,7 @@ fn dynamic_failure(error: DynamicConfigError) -> (ResponseError, String) {
         DynamicConfigError::NotDynamic(_) => ResponseError::InvalidRequest,
         DynamicConfigError::InvalidValue(_) => ResponseError::InvalidConfig,
         DynamicConfigError::Save { .. }
-        | DynamicConfigError::Load { .. }
+        | DynamicConfigError::Load(_)
         | DynamicConfigError::Shared(_) => ResponseError::UnknownServerError,
     };
     (code, error.to_string())

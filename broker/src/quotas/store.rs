@@ -34,13 +34,8 @@ pub enum QuotaStoreError {
     #[error("changing the shared client quotas: {0}")]
     Shared(String),
     /// The file exists but does not parse.
-    #[error("reading {path}: {reason}")]
-    Load {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong with it.
-        reason: String,
-    },
+    #[error(transparent)]
+    Load(#[from] crate::fsutil::JsonFileError),
 }
 
 /// Every client quota of the broker (of the cluster, when shared).
@@ -68,11 +63,7 @@ impl ClientQuotas {
     /// Loads the quotas saved in `data_dir`, if any.
     pub fn open(data_dir: &Path) -> Result<ClientQuotas, QuotaStoreError> {
         let path = data_dir.join(FILE);
-        let quotas: ClientQuotaDocument =
-            crate::fsutil::read_json_or_default(&path).map_err(|reason| QuotaStoreError::Load {
-                path: path.clone(),
-                reason,
-            })?;
+        let quotas: ClientQuotaDocument = crate::fsutil::read_json_or_default(&path)?;
         Ok(ClientQuotas {
             path: Some(path),
             quotas: RwLock::new(quotas),

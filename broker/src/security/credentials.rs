@@ -11,6 +11,7 @@ use parking_lot::RwLock;
 
 use crate::shared_state::{attach, Shared};
 
+use crate::fsutil::JsonFileError;
 pub use tributary_crds::scram::{Credential, Mechanism, StoredCredential, Users};
 use tributary_crds::scram::{MAX_ITERATIONS, MIN_ITERATIONS};
 
@@ -35,14 +36,6 @@ pub enum Refusal {
     /// The file could not be written; nothing changed (UNKNOWN_SERVER_ERROR).
     #[error("saving the credentials failed: {0}")]
     Save(String),
-}
-
-/// Why the saved credentials cannot be loaded.
-#[derive(Debug, thiserror::Error)]
-#[error("reading {path}: {reason}")]
-pub struct LoadError {
-    path: PathBuf,
-    reason: String,
 }
 
 /// A deletion: (user, mechanism code).
@@ -89,12 +82,9 @@ impl std::fmt::Debug for ScramCredentials {
 
 impl ScramCredentials {
     /// Loads the credentials saved in `data_dir`, if any.
-    pub fn open(data_dir: &Path) -> Result<ScramCredentials, LoadError> {
+    pub fn open(data_dir: &Path) -> Result<ScramCredentials, JsonFileError> {
         let path = data_dir.join(FILE);
-        let users = crate::fsutil::read_json_or_default(&path).map_err(|reason| LoadError {
-            path: path.clone(),
-            reason,
-        })?;
+        let users = crate::fsutil::read_json_or_default(&path)?;
         Ok(ScramCredentials {
             path: Some(path),
             users: RwLock::new(users),
@@ -108,7 +98,7 @@ impl ScramCredentials {
     pub fn open_shared(
         data_dir: &Path,
         shared: Option<Arc<dyn Shared<Users>>>,
-    ) -> Result<Arc<ScramCredentials>, LoadError> {
+    ) -> Result<Arc<ScramCredentials>, JsonFileError> {
         let credentials = Arc::new(ScramCredentials {
             shared,
             ..ScramCredentials::open(data_dir)?

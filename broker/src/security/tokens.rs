@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::credentials::{Mechanism, StoredCredential};
 use super::settings::SecurityProps;
 use super::Principal;
+use crate::fsutil::JsonFileError;
 use crate::shared_state::{attach, Shared};
 
 /// File holding the tokens, in the data directory (readable by the broker only).
@@ -156,14 +157,6 @@ pub enum TokenError {
     Save(String),
 }
 
-/// Why the saved tokens cannot be loaded.
-#[derive(Debug, thiserror::Error)]
-#[error("reading {path}: {reason}")]
-pub struct LoadError {
-    path: PathBuf,
-    reason: String,
-}
-
 /// A token to create.
 #[derive(Debug, Clone)]
 pub struct NewToken {
@@ -230,15 +223,12 @@ impl DelegationTokens {
         data_dir: &Path,
         settings: TokenSettings,
         shared: Option<Arc<dyn Shared<Tokens>>>,
-    ) -> Result<Arc<DelegationTokens>, LoadError> {
+    ) -> Result<Arc<DelegationTokens>, JsonFileError> {
         let path = data_dir.join(FILE);
         let tokens = if shared.is_some() {
             Tokens::default()
         } else {
-            crate::fsutil::read_json_or_default(&path).map_err(|reason| LoadError {
-                path: path.clone(),
-                reason,
-            })?
+            crate::fsutil::read_json_or_default(&path)?
         };
         let store = Arc::new(DelegationTokens {
             settings,
