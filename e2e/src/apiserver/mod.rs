@@ -14,6 +14,7 @@ mod names;
 mod openapi;
 mod patch;
 mod protobuf;
+pub mod rbac;
 mod resources;
 mod rest;
 mod route;
@@ -105,6 +106,7 @@ impl FakeApiServer {
         for ns in SYSTEM_NAMESPACES {
             server.create_namespace(ns);
         }
+        server.install_rbac_defaults();
         if server.config.monitoring_crds {
             for crd in monitoring_crds() {
                 server.system_create(
@@ -117,6 +119,24 @@ impl FakeApiServer {
             }
         }
         server
+    }
+
+    /// The built-in ClusterRoles and their bindings a fresh cluster has (cluster-admin bound to
+    /// `system:masters`, admin, edit, view, discovery, basic-user, public-info-viewer).
+    fn install_rbac_defaults(&self) {
+        for role in rbac::builtin_roles::cluster_roles() {
+            self.system_create("rbac.authorization.k8s.io", "v1", "clusterroles", "", role);
+        }
+        for binding in rbac::builtin_roles::cluster_role_bindings() {
+            let plural = "clusterrolebindings";
+            self.system_create("rbac.authorization.k8s.io", "v1", plural, "", binding);
+        }
+    }
+
+    /// The stored RBAC objects, for the authorizer and escalation checks of [`rbac`] (not yet
+    /// enforced on requests).
+    pub fn rbac_policy(&self) -> rbac::Policy {
+        self.with(|st| rbac::Policy::from_store(&st.store))
     }
 
     /// Creates namespace `name` (tests create the namespaces they use, as on a real cluster).

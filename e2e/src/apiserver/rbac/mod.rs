@@ -1,0 +1,18 @@
+//! RBAC as Kubernetes evaluates it, as pure functions over the stored Roles, ClusterRoles and
+//! bindings: the authorizer ([`Policy::authorize`]), its 403 ([`forbidden`]), escalation
+//! prevention for writes of RBAC objects ([`escalation`]), the built-in roles a fresh cluster
+//! has ([`builtin_roles`]) and the access reviews' answers ([`review`]). Not yet enforced on
+//! requests: the server does not authenticate, so it cannot know who asks.
+
+mod authorizer;
+pub mod builtin_roles;
+pub mod escalation;
+mod forbidden;
+pub mod review;
+mod rules;
+#[cfg(test)]
+mod tests;
+
+pub use self::authorizer::{Decision, Policy, ResolvedRules};
+pub use self::forbidden::forbidden;
+pub use self::rules::{rule_allows, service_account_username, Request, ResourceRequest, UserInfo};
