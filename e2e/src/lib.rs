@@ -48,6 +48,15 @@
 //!   dangling references); namespace deletion removing its contents; NamespaceLifecycle
 //!   admission; a `default` ServiceAccount per namespace; CRD establishment and cleanup;
 //!   graceful deletion of pods bound to an existing Node (the kubelet finishes it).
+//! - **RBAC, evaluated but not enforced** ([`apiserver::rbac`]): the built-in ClusterRoles
+//!   and bindings of a fresh cluster (cluster-admin for `system:masters`, admin, edit and view
+//!   with their `aggregate-to-*` aggregation, discovery, basic-user, public-info-viewer) are
+//!   installed at start; [`FakeApiServer::rbac_policy`] reads the stored objects into a
+//!   [`apiserver::rbac::Policy`] whose pure functions decide as Kubernetes' RBAC authorizer
+//!   (ClusterRole aggregation, subresources, `resourceNames`, non-resource URLs, User, Group
+//!   and ServiceAccount subjects), word the 403, check Role, ClusterRole and binding writes for
+//!   escalation (`escalate`, `bind`) and answer SubjectAccessReview and
+//!   SelfSubjectRulesReview for a given user.
 //! - **Output**: Tables for `kubectl get` (CRD printer columns, common built-in columns,
 //!   watch rows), PartialObjectMetadata; protobuf request bodies for the kinds client-go's
 //!   typed clients send that way here (Secret, ConfigMap, Namespace, DeleteOptions).
@@ -79,7 +88,9 @@
 //! # Not modelled
 //!
 //! Requests relying on these behave differently from a real cluster: authentication,
-//! authorization and RBAC enforcement (everything is allowed; RBAC objects are only stored);
+//! authorization and RBAC enforcement (everything is allowed: [`apiserver::rbac`] evaluates the
+//! stored RBAC objects and escalation as Kubernetes does, but no request is checked, RBAC
+//! writes are not refused for escalation and the access reviews are not served);
 //! admission webhooks, ValidatingAdmissionPolicies and admission plugins other than
 //! NamespaceLifecycle (no ServiceAccount, LimitRange, quota or pod security admission; the
 //! pvc-protection finalizer is added by the volume controller instead);

@@ -654,3 +654,47 @@ fn reviews_answer_from_the_authorizer() {
         .is_some_and(|u| u.contains(&"/healthz".to_owned()))));
     assert!(rules_review(&p, &user("broken"), "default").incomplete);
 }
+
+#[test]
+fn a_fresh_server_has_the_builtin_roles_and_bindings() {
+    let p = crate::apiserver::FakeApiServer::new().rbac_policy();
+    let names: Vec<&str> = p
+        .cluster_roles
+        .iter()
+        .filter_map(|r| r.metadata.name.as_deref())
+        .collect();
+    for want in [
+        "cluster-admin",
+        "admin",
+        "edit",
+        "view",
+        "system:discovery",
+        "system:basic-user",
+        "system:public-info-viewer",
+    ] {
+        assert!(names.contains(&want), "{want} missing from {names:?}");
+    }
+    let root = UserInfo::new("root", &["system:masters"]);
+    assert!(
+        p.authorize(
+            &root,
+            &res(
+                "create",
+                "rbac.authorization.k8s.io",
+                "clusterroles",
+                "",
+                ""
+            )
+        )
+        .allowed
+    );
+    let anyone = user("someone");
+    assert!(
+        p.authorize(&anyone, &Request::non_resource("get", "/apis/apps"))
+            .allowed
+    );
+    assert!(
+        !p.authorize(&anyone, &res("list", "", "pods", "", ""))
+            .allowed
+    );
+}
