@@ -229,15 +229,37 @@ fn full_authority() -> Vec<PolicyRule> {
     ]
 }
 
+/// Which write of a role is checked: the `escalate` check sees the name only when the URL
+/// carries it (an update), as Kubernetes reads it from the request, not the object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Write {
+    /// POST to the collection.
+    Create,
+    /// PUT or PATCH of the named object.
+    Update,
+}
+
+struct RoleWrite<'a> {
+    resource: &'a str,
+    namespace: &'a str,
+    name: &'a str,
+    rules: &'a [PolicyRule],
+}
+
 fn check_role(
     policy: &Policy,
     user: &UserInfo,
-    resource: &str,
-    namespace: &str,
-    name: &str,
-    rules: &[PolicyRule],
+    write: Write,
+    role: RoleWrite<'_>,
 ) -> Result<(), ApiError> {
-    if is_master(user) || may(policy, user, "escalate", resource, namespace, name) {
+    let RoleWrite {
+        resource,
+        namespace,
+        name,
+        rules,
+    } = role;
+    let url_name = if write == Write::Update { name } else { "" };
+    if is_master(user) || may(policy, user, "escalate", resource, namespace, url_name) {
         return Ok(());
     }
     confirm_no_escalation(policy, user, namespace, rules)
@@ -245,17 +267,19 @@ fn check_role(
 }
 
 /// Whether `user` may create or update `role` (403 Forbidden if not).
-pub fn check_role_write(policy: &Policy, user: &UserInfo, role: &Role) -> Result<(), ApiError> {
-    let ns = role.metadata.namespace.as_deref().unwrap_or_default();
-    let name = role.metadata.name.as_deref().unwrap_or_default();
-    check_role(
-        policy,
-        user,
-        "roles",
-        ns,
-        name,
-        role.rules.as_deref().unwrap_or_default(),
-    )
+pub fn check_role_write(
+    policy: &Policy,
+    user: &UserInfo,
+    write: Write,
+    role: &Role,
+) -> Result<(), ApiError> {
+    let target = RoleWrite {
+        resource: "roles",
+        namespace: role.metadata.namespace.as_deref().unwrap_or_default(),
+        name: role.metadata.name.as_deref().unwrap_or_default(),
+        rules: role.rules.as_deref().unwrap_or_default(),
+    };
+    check_role(policy, user, write, target)
 }
 
 /// Whether `user` may create or update `role`; an aggregated role counts as granting
@@ -263,6 +287,7 @@ pub fn check_role_write(policy: &Policy, user: &UserInfo, role: &Role) -> Result
 pub fn check_cluster_role_write(
     policy: &Policy,
     user: &UserInfo,
+    write: Write,
     role: &ClusterRole,
 ) -> Result<(), ApiError> {
     let name = role.metadata.name.as_deref().unwrap_or_default();
@@ -270,7 +295,13 @@ pub fn check_cluster_role_write(
         Some(_) => full_authority(),
         None => role.rules.clone().unwrap_or_default(),
     };
-    check_role(policy, user, "clusterroles", "", name, &rules)
+    let target = RoleWrite {
+        resource: "clusterroles",
+        namespace: "",
+        name,
+        rules: &rules,
+    };
+    check_role(policy, user, write, target)
 }
 
 fn check_binding(
@@ -292,9 +323,15 @@ fn check_binding(
     if role_resource.is_some_and(|r| may(policy, user, "bind", r, namespace, &role_ref.name)) {
         return Ok(());
     }
+    // The registry's own lookup fails as a Get would: 404 on the plural resource.
     let rules = policy
         .role_ref_rules(role_ref, namespace)
-        .map_err(|e| ApiError::internal(format!("Internal error occurred: {}", aggregate(&[e]))))?;
+        .map_err(|e| match role_resource {
+            Some(r) => {
+                ApiError::not_found(&format!("{r}.{RBAC_GROUP}"), RBAC_GROUP, &role_ref.name)
+            }
+            None => ApiError::bad_request(e),
+        })?;
     confirm_no_escalation(policy, user, namespace, &rules)
         .map_err(|why| forbidden_on(resource, RBAC_GROUP, name, &why))
 }

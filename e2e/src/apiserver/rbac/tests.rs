@@ -5,7 +5,9 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBind
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
-use super::escalation::{check_cluster_role_write, check_role_binding_write, check_role_write};
+use super::escalation::{
+    check_cluster_role_write, check_role_binding_write, check_role_write, Write,
+};
 use super::review::{access_review, rules_review};
 use super::*;
 
@@ -540,19 +542,23 @@ fn role_writes_need_held_permissions_or_escalate() {
         ("nobody", user("bob"), new_role(read_pods), false),
     ];
     for (what, u, r, want) in cases {
-        assert_eq!(check_role_write(&p, &u, &r).is_ok(), want, "{what}");
+        assert_eq!(
+            check_role_write(&p, &u, Write::Create, &r).is_ok(),
+            want,
+            "{what}"
+        );
     }
     let health: ClusterRole = cluster_role(
         "h",
         json!({}),
         json!([{"nonResourceURLs": ["/healthz/ready"], "verbs": ["get"]}]),
     );
-    assert!(check_cluster_role_write(&p, &user("prober"), &health).is_ok());
-    assert!(check_cluster_role_write(&p, &user("jane"), &health).is_err());
+    assert!(check_cluster_role_write(&p, &user("prober"), Write::Create, &health).is_ok());
+    assert!(check_cluster_role_write(&p, &user("jane"), Write::Update, &health).is_err());
     let agg: ClusterRole =
         de(json!({"metadata": {"name": "a"}, "aggregationRule": {"clusterRoleSelectors": []}}));
     assert!(
-        check_cluster_role_write(&p, &user("prober"), &agg).is_err(),
+        check_cluster_role_write(&p, &user("prober"), Write::Create, &agg).is_err(),
         "aggregation needs full authority"
     );
 }
@@ -562,7 +568,7 @@ fn escalation_refusal_is_worded_as_kubernetes_words_it() {
     let r = new_role(
         json!([{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "delete", "create"]}]),
     );
-    let e = check_role_write(&policy(), &user("jane"), &r)
+    let e = check_role_write(&policy(), &user("jane"), Write::Update, &r)
         .err()
         .unwrap_or_else(|| panic!("allowed"));
     assert_eq!(e.code, 403);
@@ -628,7 +634,9 @@ fn bindings_need_the_roles_permissions_or_bind() {
         );
     }
     let missing = check_role_binding_write(&p, &user("jane"), &bind("default", "Role", "nope"));
-    assert_eq!(missing.err().map(|e| e.code), Some(500));
+    let missing = missing.err().map(|e| (e.code, e.message));
+    let want = r#"roles.rbac.authorization.k8s.io "nope" not found"#;
+    assert_eq!(missing, Some((404, want.to_owned())));
 }
 
 #[test]
@@ -697,4 +705,25 @@ fn a_fresh_server_has_the_builtin_roles_and_bindings() {
         !p.authorize(&anyone, &res("list", "", "pods", "", ""))
             .allowed
     );
+}
+
+#[test]
+fn escalate_named_in_resource_names_covers_updates_not_creates() {
+    let mut p = policy();
+    p.roles.push(role(
+        "default",
+        "escalate-new",
+        json!([{"apiGroups": ["rbac.authorization.k8s.io"],
+        "resources": ["roles"], "resourceNames": ["new"], "verbs": ["escalate"]}]),
+    ));
+    p.role_bindings.push(rb(
+        "default",
+        "e",
+        "Role",
+        "escalate-new",
+        json!([{"kind": "User", "name": "named"}]),
+    ));
+    let r = new_role(json!([{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]));
+    assert!(check_role_write(&p, &user("named"), Write::Update, &r).is_ok());
+    assert!(check_role_write(&p, &user("named"), Write::Create, &r).is_err());
 }
