@@ -233,12 +233,26 @@ impl Partition {
             .read_plan(fetch.fetch_offset, max_bytes, end, true)?;
         let current_hw = state.log.high_watermark();
         let r = &mut state.replication;
-        r.followers
-            .entry(fetch.broker)
-            .or_insert_with(|| Follower::new(fetch.incarnation, now_ms))
-            .on_fetch(fetch.incarnation, fetch.fetch_offset, end, now_ms);
+        // A fetch from an incarnation older than the one registered now comes from a process
+        // already replaced (its fetchers still running while it shuts down): it is answered,
+        // but what the leader knows of the broker is its successor's, for the high watermark
+        // and the ISR alike (KIP-903's broker epoch check). Otherwise the two processes'
+        // fetches take turns resetting it, and the ISR flips between their incarnations.
+        let superseded = fetch
+            .registered_incarnation
+            .is_some_and(|registered| fetch.incarnation < registered);
+        if !superseded {
+            r.followers
+                .entry(fetch.broker)
+                .or_insert_with(|| Follower::new(fetch.incarnation, now_ms))
+                .on_fetch(fetch.incarnation, fetch.fetch_offset, end, now_ms);
+        }
         let hw = r.high_watermark(end, current_hw).min(end);
-        let proposal = self.propose_expansion(&mut state, fetch, hw);
+        let proposal = if superseded {
+            None
+        } else {
+            self.propose_expansion(&mut state, fetch, hw)
+        };
         state.log.set_high_watermark(hw);
         let last_stable_offset = state.last_stable_offset();
         drop(state);

@@ -801,3 +801,55 @@ fn a_new_leader_reads_every_record_it_holds_to_its_log_end_while_its_high_waterm
         "a coordinator replays every record"
     );
 }
+
+#[test]
+fn a_fetch_of_a_replaced_incarnation_does_not_overwrite_what_the_leader_knows_of_its_successor() {
+    use crate::partition::isr::IsrMember;
+    use crate::partition::Leadership;
+    let dir = tempfile::tempdir().expect("dir");
+    let leader = open(dir.path(), Role::Leader { epoch: 1 });
+    let member = |broker, incarnation| IsrMember {
+        broker,
+        incarnation,
+    };
+    leader.apply_leadership(
+        Leadership {
+            me: 0,
+            role: Role::Leader { epoch: 1 },
+            replicas: vec![0, 1],
+            isr: vec![member(0, 1), member(1, 2)],
+            partition_epoch: 1,
+        },
+        NOW,
+    );
+    write(&leader, 3);
+    let fetch = |incarnation, fetch_offset| ReplicaFetch {
+        broker: 1,
+        incarnation,
+        fetch_offset,
+        last_fetched_epoch: 1,
+        registered_incarnation: Some(2),
+    };
+    // Broker 1's current process (incarnation 2) is caught up: the high watermark follows it.
+    let (_, proposal) = leader
+        .read_for_follower(fetch(2, 6), 1 << 20, NOW)
+        .expect("fetch");
+    assert_eq!(proposal, None);
+    assert_eq!(leader.with_log(|l| l.high_watermark()), 6);
+    // The process it replaced (incarnation 1) still fetches from far behind while it stops.
+    let (_, proposal) = leader
+        .read_for_follower(fetch(1, 2), 1 << 20, NOW + 10)
+        .expect("fetch");
+    assert_eq!(proposal, None, "a replaced incarnation never joins the ISR");
+    assert_eq!(
+        leader.propose_shrink(NOW + 20, 10_000),
+        None,
+        "incarnation 2 caught up 20 ms ago: it stays in the ISR"
+    );
+    write(&leader, 1);
+    let (_, proposal) = leader
+        .read_for_follower(fetch(2, 8), 1 << 20, NOW + 30)
+        .expect("fetch");
+    assert_eq!(proposal, None);
+    assert_eq!(leader.with_log(|l| l.high_watermark()), 8);
+}
