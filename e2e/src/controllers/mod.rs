@@ -30,7 +30,6 @@
 
 pub mod deployment;
 pub mod endpoints;
-mod events;
 pub(crate) mod meta;
 pub mod network;
 pub mod replicaset;

@@ -4,18 +4,14 @@
 //! reports replica, ready and available counts. Orphaned pods matching the selector are not
 //! adopted.
 
-use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetCondition, ReplicaSetStatus};
+use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetStatus};
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
-use k8s_openapi::jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{DeleteParams, PostParams};
 use kube::{Api, Client};
 
 use super::meta::{self, active, available, controlled_by, owner_ref, ready};
-use super::{events, logged, Snapshot};
-
-/// The reason of a refused pod creation, in the event and the ReplicaFailure condition.
-const FAILED_CREATE: &str = "FailedCreate";
+use super::{logged, Snapshot};
 
 /// Pod creations per ReplicaSet and pass (the real controller's slow-start batches).
 const BURST: i32 = 50;
@@ -38,36 +34,6 @@ pub(crate) fn pods_of<'a>(snap: &'a Snapshot, rs: &ReplicaSet) -> Vec<&'a Pod> {
         .iter()
         .filter(|p| meta::namespace(&p.metadata) == ns && controlled_by(&p.metadata, uid))
         .collect()
-}
-
-/// The ReplicaSet's conditions after a pass: `ReplicaFailure` (reason FailedCreate) set while
-/// pods cannot be created, removed once a pass creates what it needs.
-fn replica_failure(rs: &ReplicaSet, failure: Option<String>) -> Option<Vec<ReplicaSetCondition>> {
-    let mut conditions = rs
-        .status
-        .as_ref()
-        .and_then(|s| s.conditions.clone())
-        .unwrap_or_default();
-    let had = conditions
-        .iter()
-        .position(|c| c.type_.as_deref() == Some("ReplicaFailure"));
-    match (failure, had) {
-        (Some(message), Some(i)) => {
-            conditions[i].message = Some(message);
-        }
-        (Some(message), None) => conditions.push(ReplicaSetCondition {
-            type_: Some("ReplicaFailure".to_owned()),
-            status: Some("True".to_owned()),
-            reason: Some(FAILED_CREATE.to_owned()),
-            message: Some(message),
-            last_transition_time: Some(Time(Timestamp::now())),
-        }),
-        (None, Some(i)) => {
-            conditions.remove(i);
-        }
-        (None, None) => {}
-    }
-    (!conditions.is_empty()).then_some(conditions)
 }
 
 /// Deletion preference: lower goes first.
@@ -104,7 +70,6 @@ async fn sync_one(client: &Client, snap: &Snapshot, rs: &ReplicaSet) {
     let mut live: Vec<&Pod> = pods.iter().copied().filter(|p| active(p)).collect();
     let have = i32::try_from(live.len()).unwrap_or(i32::MAX);
     let api: Api<Pod> = Api::namespaced(client.clone(), ns);
-    let mut failure = None;
     if have < want {
         let Some(template) = spec.template.as_ref() else {
             return;
@@ -123,23 +88,13 @@ async fn sync_one(client: &Client, snap: &Snapshot, rs: &ReplicaSet) {
                 spec: template.spec.clone(),
                 status: None,
             };
-            match api.create(&PostParams::default(), &pod).await {
-                Ok(_) => {}
-                Err(kube::Error::Api(s)) if s.code == 409 => break,
-                Err(e) => {
-                    // As the real controller: an event, and the ReplicaFailure condition.
-                    let message = format!("Error creating: {}", events::refusal(&e));
-                    events::warn(
-                        client,
-                        rs,
-                        "replicaset-controller",
-                        FAILED_CREATE,
-                        message.clone(),
-                    )
-                    .await;
-                    failure = Some(message);
-                    break;
-                }
+            if logged(
+                &format!("create a pod of ReplicaSet {ns}/{name}"),
+                api.create(&PostParams::default(), &pod).await,
+            )
+            .is_none()
+            {
+                break;
             }
         }
     } else if have > want {
@@ -175,7 +130,7 @@ async fn sync_one(client: &Client, snap: &Snapshot, rs: &ReplicaSet) {
         ready_replicas: Some(count(&ready)),
         available_replicas: Some(count(&|p| available(p, min_ready, snap.now))),
         observed_generation: rs.metadata.generation,
-        conditions: replica_failure(rs, failure),
+        conditions: rs.status.as_ref().and_then(|s| s.conditions.clone()),
         terminating_replicas: rs.status.as_ref().and_then(|s| s.terminating_replicas),
     };
     if rs.status.as_ref() != Some(&status) {
