@@ -8,7 +8,9 @@ use serde_json::{json, Value};
 
 use super::resources::{ResourceType, Version};
 
-const VERBS: &[&str] = &[
+/// The verbs every resource type serves, as discovery lists them (RBAC's read-write roles
+/// grant the same set).
+pub(super) const VERBS: &[&str] = &[
     "create",
     "delete",
     "deletecollection",

@@ -5,16 +5,7 @@ use serde_json::{json, Value};
 
 const READ: &[&str] = &["get", "list", "watch"];
 const WRITE: &[&str] = &["create", "delete", "deletecollection", "patch", "update"];
-const READ_WRITE: &[&str] = &[
-    "create",
-    "delete",
-    "deletecollection",
-    "get",
-    "list",
-    "patch",
-    "update",
-    "watch",
-];
+const READ_WRITE: &[&str] = crate::apiserver::discovery::VERBS;
 
 fn rule(verbs: &[&str], group: &str, resources: &[&str]) -> Value {
     json!({"apiGroups": [group], "resources": resources, "verbs": verbs})
