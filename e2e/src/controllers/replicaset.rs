@@ -4,9 +4,12 @@
 //! reports replica, ready and available counts. Orphaned pods matching the selector are not
 //! adopted.
 
-use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetStatus};
+use std::collections::BTreeSet;
+
+use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetCondition, ReplicaSetStatus};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::jiff::Timestamp;
 use kube::api::{DeleteParams, PostParams};
 use kube::{Api, Client};
 
@@ -34,6 +37,48 @@ pub(crate) fn pods_of<'a>(snap: &'a Snapshot, rs: &ReplicaSet) -> Vec<&'a Pod> {
         .iter()
         .filter(|p| meta::namespace(&p.metadata) == ns && controlled_by(&p.metadata, uid))
         .collect()
+}
+
+/// The status a pass leaves: the ReplicaSet's active pods less those the pass `deleted`. A
+/// deleted pod is no longer a replica, and counting it as available would let the Deployment
+/// controller scale old ReplicaSets below maxUnavailable on its next pass.
+fn counted_status(
+    rs: &ReplicaSet,
+    pods: &[&Pod],
+    deleted: &BTreeSet<&str>,
+    now: Timestamp,
+    conditions: Option<Vec<ReplicaSetCondition>>,
+) -> ReplicaSetStatus {
+    let spec = &rs.spec;
+    let min_ready = spec.min_ready_seconds.unwrap_or(0);
+    let template_labels = spec
+        .template
+        .as_ref()
+        .and_then(|t| t.metadata.as_ref())
+        .and_then(|m| m.labels.clone())
+        .unwrap_or_default();
+    let live: Vec<&Pod> = pods
+        .iter()
+        .copied()
+        .filter(|p| active(p) && !deleted.contains(meta::name(&p.metadata)))
+        .collect();
+    let count = |f: &dyn Fn(&Pod) -> bool| {
+        i32::try_from(live.iter().filter(|p| f(p)).count()).unwrap_or(i32::MAX)
+    };
+    ReplicaSetStatus {
+        replicas: count(&|_| true),
+        fully_labeled_replicas: Some(count(&|p| {
+            let labels = p.metadata.labels.clone().unwrap_or_default();
+            template_labels
+                .iter()
+                .all(|(k, v)| labels.get(k) == Some(v))
+        })),
+        ready_replicas: Some(count(&ready)),
+        available_replicas: Some(count(&|p| available(p, min_ready, now))),
+        observed_generation: rs.metadata.generation,
+        conditions,
+        terminating_replicas: rs.status.as_ref().and_then(|s| s.terminating_replicas),
+    }
 }
 
 /// Deletion preference: lower goes first.
@@ -70,6 +115,7 @@ async fn sync_one(client: &Client, snap: &Snapshot, rs: &ReplicaSet) {
     let mut live: Vec<&Pod> = pods.iter().copied().filter(|p| active(p)).collect();
     let have = i32::try_from(live.len()).unwrap_or(i32::MAX);
     let api: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let mut deleted = BTreeSet::new();
     if have < want {
         let Some(template) = spec.template.as_ref() else {
             return;
@@ -102,37 +148,18 @@ async fn sync_one(client: &Client, snap: &Snapshot, rs: &ReplicaSet) {
         let surplus = usize::try_from(have - want).unwrap_or(0);
         for pod in live.iter().take(surplus) {
             let pod_name = meta::name(&pod.metadata);
-            logged(
+            if logged(
                 &format!("delete pod {ns}/{pod_name}"),
                 api.delete(pod_name, &DeleteParams::default()).await,
-            );
+            )
+            .is_some()
+            {
+                deleted.insert(pod_name);
+            }
         }
     }
-    let min_ready = spec.min_ready_seconds.unwrap_or(0);
-    let template_labels = spec
-        .template
-        .as_ref()
-        .and_then(|t| t.metadata.as_ref())
-        .and_then(|m| m.labels.clone())
-        .unwrap_or_default();
-    let live: Vec<&Pod> = pods.iter().copied().filter(|p| active(p)).collect();
-    let count = |f: &dyn Fn(&Pod) -> bool| {
-        i32::try_from(live.iter().filter(|p| f(p)).count()).unwrap_or(i32::MAX)
-    };
-    let status = ReplicaSetStatus {
-        replicas: count(&|_| true),
-        fully_labeled_replicas: Some(count(&|p| {
-            let labels = p.metadata.labels.clone().unwrap_or_default();
-            template_labels
-                .iter()
-                .all(|(k, v)| labels.get(k) == Some(v))
-        })),
-        ready_replicas: Some(count(&ready)),
-        available_replicas: Some(count(&|p| available(p, min_ready, snap.now))),
-        observed_generation: rs.metadata.generation,
-        conditions: rs.status.as_ref().and_then(|s| s.conditions.clone()),
-        terminating_replicas: rs.status.as_ref().and_then(|s| s.terminating_replicas),
-    };
+    let conditions = rs.status.as_ref().and_then(|s| s.conditions.clone());
+    let status = counted_status(rs, &pods, &deleted, snap.now, conditions);
     if rs.status.as_ref() != Some(&status) {
         let mut updated = rs.clone();
         updated.status = Some(status);
@@ -143,5 +170,53 @@ async fn sync_one(client: &Client, snap: &Snapshot, rs: &ReplicaSet) {
                 .replace_status(name, &PostParams::default(), &updated)
                 .await,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(name: &str, ready: bool) -> Pod {
+        let status = if ready { "True" } else { "False" };
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "labels": {"app": "web"}},
+            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": status}]}
+        }))
+        .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_pod_the_pass_deleted_is_neither_a_replica_nor_available() {
+        let rs: ReplicaSet = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web-1", "generation": 2},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                     "template": {"metadata": {"labels": {"app": "web"}}}}
+        }))
+        .unwrap_or_default();
+        let pods = [pod("a", true), pod("b", true), pod("c", false)];
+        let pods: Vec<&Pod> = pods.iter().collect();
+        let none = BTreeSet::new();
+        let before = counted_status(&rs, &pods, &none, Timestamp::now(), None);
+        assert_eq!(
+            (
+                before.replicas,
+                before.ready_replicas,
+                before.available_replicas
+            ),
+            (3, Some(2), Some(2))
+        );
+        let deleted = BTreeSet::from(["a"]);
+        let after = counted_status(&rs, &pods, &deleted, Timestamp::now(), None);
+        assert_eq!(
+            (
+                after.replicas,
+                after.ready_replicas,
+                after.available_replicas
+            ),
+            (2, Some(1), Some(1))
+        );
+        assert_eq!(after.fully_labeled_replicas, Some(2));
+        assert_eq!(after.observed_generation, Some(2));
     }
 }
