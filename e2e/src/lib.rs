@@ -57,6 +57,22 @@
 //!   and ServiceAccount subjects), word the 403, check Role, ClusterRole and binding writes for
 //!   escalation (`escalate`, `bind`) and answer SubjectAccessReview and
 //!   SelfSubjectRulesReview for a given user.
+//! - **Pod Security admission** ([`apiserver::podsecurity`]): namespaces labelled
+//!   `pod-security.kubernetes.io/enforce|warn|audit` (and `-version`: `latest` or `v1.x`) at
+//!   `privileged`, `baseline` or `restricted` are judged as Kubernetes' PodSecurity plugin
+//!   judges them, each control of the Pod Security Standards worded as Kubernetes words it
+//!   (containers, initContainers and ephemeralContainers alike; every control at `latest`
+//!   whatever the version label says). Unlabelled namespaces are privileged; an invalid
+//!   `enforce` level fails closed (restricted), invalid `warn`/`audit` levels fail open. Pods
+//!   created directly that violate `enforce` are refused (403 `violates PodSecurity ...`);
+//!   `warn` violations, and those of a Deployment's, ReplicaSet's, StatefulSet's, DaemonSet's,
+//!   Job's or CronJob's pod template (checked at the `warn` level, which defaults to the
+//!   `enforce` one; workloads are never refused), come back as `Warning` headers; labelling a
+//!   namespace with a new `enforce` level warns about its existing violating pods. `audit`
+//!   violations are logged (tracing, with the `pod-security.kubernetes.io/audit-violations`
+//!   key) since the server keeps no audit log. Pod updates and exemptions are not evaluated.
+//!   The ReplicaSet and StatefulSet controllers record a `FailedCreate` Warning Event when a
+//!   pod is refused, and the ReplicaSet its `ReplicaFailure` condition.
 //! - **Output**: Tables for `kubectl get` (CRD printer columns, common built-in columns,
 //!   watch rows), PartialObjectMetadata; protobuf request bodies for the kinds client-go's
 //!   typed clients send that way here (Secret, ConfigMap, Namespace, DeleteOptions).
@@ -92,7 +108,7 @@
 //! stored RBAC objects and escalation as Kubernetes does, but no request is checked, RBAC
 //! writes are not refused for escalation and the access reviews are not served);
 //! admission webhooks, ValidatingAdmissionPolicies and admission plugins other than
-//! NamespaceLifecycle (no ServiceAccount, LimitRange, quota or pod security admission; the
+//! NamespaceLifecycle and PodSecurity (no ServiceAccount, LimitRange or quota admission; the
 //! pvc-protection finalizer is added by the volume controller instead);
 //! built-in kinds' defaulting and field validation beyond types and unknown fields (a
 //! Deployment without containers is accepted); immutable built-in fields; conversion webhooks

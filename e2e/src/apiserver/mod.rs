@@ -13,6 +13,7 @@ mod jsonpath;
 mod names;
 mod openapi;
 mod patch;
+pub mod podsecurity;
 mod protobuf;
 pub mod rbac;
 mod resources;

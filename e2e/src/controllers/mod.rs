@@ -30,6 +30,7 @@
 
 pub mod deployment;
 pub mod endpoints;
+mod events;
 pub(crate) mod meta;
 pub mod network;
 pub mod replicaset;

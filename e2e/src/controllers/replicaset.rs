@@ -8,13 +8,16 @@ use std::collections::BTreeSet;
 
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetCondition, ReplicaSetStatus};
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{DeleteParams, PostParams};
 use kube::{Api, Client};
 
 use super::meta::{self, active, available, controlled_by, owner_ref, ready};
-use super::{logged, Snapshot};
+use super::{events, logged, Snapshot};
+
+/// The reason of a refused pod creation, in the event and the ReplicaFailure condition.
+const FAILED_CREATE: &str = "FailedCreate";
 
 /// Pod creations per ReplicaSet and pass (the real controller's slow-start batches).
 const BURST: i32 = 50;
@@ -37,6 +40,37 @@ pub(crate) fn pods_of<'a>(snap: &'a Snapshot, rs: &ReplicaSet) -> Vec<&'a Pod> {
         .iter()
         .filter(|p| meta::namespace(&p.metadata) == ns && controlled_by(&p.metadata, uid))
         .collect()
+}
+
+/// The ReplicaSet's conditions after a pass: `ReplicaFailure` (reason FailedCreate) set while
+/// pods cannot be created, removed once a pass creates what it needs.
+fn replica_failure(rs: &ReplicaSet, failure: Option<String>) -> Option<Vec<ReplicaSetCondition>> {
+    let mut conditions = rs
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.clone())
+        .unwrap_or_default();
+    let had = conditions
+        .iter()
+        .position(|c| c.type_.as_deref() == Some("ReplicaFailure"));
+    match (failure, had) {
+        (Some(message), Some(i)) => {
+            conditions[i].message = Some(message);
+        }
+        (Some(message), None) => conditions.push(ReplicaSetCondition {
+            type_: Some("ReplicaFailure".to_owned()),
+            status: Some("True".to_owned()),
+            reason: Some(FAILED_CREATE.to_owned()),
+            message: Some(message),
+            last_transition_time: Some(Time(Timestamp::now())),
+        }),
+        (None, Some(i)) => {
+            conditions.remove(i);
+        }
+        (None, None) => {}
+    }
+    let had_list = rs.status.as_ref().is_some_and(|s| s.conditions.is_some());
+    (had_list || !conditions.is_empty()).then_some(conditions)
 }
 
 /// The status a pass leaves: the ReplicaSet's active pods less those the pass `deleted`. A
@@ -115,6 +149,7 @@ async fn sync_one(client: &Client, snap: &Snapshot, rs: &ReplicaSet) {
     let mut live: Vec<&Pod> = pods.iter().copied().filter(|p| active(p)).collect();
     let have = i32::try_from(live.len()).unwrap_or(i32::MAX);
     let api: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let mut failure = None;
     let mut deleted = BTreeSet::new();
     if have < want {
         let Some(template) = spec.template.as_ref() else {
@@ -134,13 +169,23 @@ async fn sync_one(client: &Client, snap: &Snapshot, rs: &ReplicaSet) {
                 spec: template.spec.clone(),
                 status: None,
             };
-            if logged(
-                &format!("create a pod of ReplicaSet {ns}/{name}"),
-                api.create(&PostParams::default(), &pod).await,
-            )
-            .is_none()
-            {
-                break;
+            match api.create(&PostParams::default(), &pod).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 409 => break,
+                Err(e) => {
+                    // As the real controller: an event, and the ReplicaFailure condition.
+                    let message = format!("Error creating: {}", events::refusal(&e));
+                    events::warn(
+                        client,
+                        rs,
+                        "replicaset-controller",
+                        FAILED_CREATE,
+                        message.clone(),
+                    )
+                    .await;
+                    failure = Some(message);
+                    break;
+                }
             }
         }
     } else if have > want {
@@ -158,8 +203,7 @@ async fn sync_one(client: &Client, snap: &Snapshot, rs: &ReplicaSet) {
             }
         }
     }
-    let conditions = rs.status.as_ref().and_then(|s| s.conditions.clone());
-    let status = counted_status(rs, &pods, &deleted, snap.now, conditions);
+    let status = counted_status(rs, &pods, &deleted, snap.now, replica_failure(rs, failure));
     if rs.status.as_ref() != Some(&status) {
         let mut updated = rs.clone();
         updated.status = Some(status);
@@ -218,5 +262,24 @@ mod tests {
         );
         assert_eq!(after.fully_labeled_replicas, Some(2));
         assert_eq!(after.observed_generation, Some(2));
+    }
+
+    #[test]
+    fn the_replica_failure_condition_comes_and_goes_without_touching_an_empty_list() {
+        let mut rs = ReplicaSet::default();
+        assert_eq!(replica_failure(&rs, None), None);
+        let failed = replica_failure(&rs, Some("Error creating: forbidden".to_owned()));
+        let condition = failed.as_ref().and_then(|c| c.first()).cloned();
+        assert_eq!(
+            condition.as_ref().and_then(|c| c.reason.as_deref()),
+            Some(FAILED_CREATE)
+        );
+        rs.status = Some(ReplicaSetStatus {
+            conditions: failed,
+            ..ReplicaSetStatus::default()
+        });
+        assert_eq!(replica_failure(&rs, None), Some(Vec::new()));
+        rs.status = Some(ReplicaSetStatus::default());
+        assert_eq!(replica_failure(&rs, None), None);
     }
 }

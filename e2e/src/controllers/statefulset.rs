@@ -307,10 +307,26 @@ impl<'a> Sync<'a> {
             spec: Some(pod_spec),
             status: None,
         };
-        logged(
-            &format!("create pod {}/{pod_name}", self.ns),
-            self.pod_api().create(&PostParams::default(), &pod).await,
-        );
+        match self.pod_api().create(&PostParams::default(), &pod).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 409 => {}
+            Err(e) => {
+                // As the real controller's event.
+                let message = format!(
+                    "create Pod {pod_name} in StatefulSet {} failed error: {}",
+                    self.name,
+                    super::events::refusal(&e)
+                );
+                super::events::warn(
+                    self.client,
+                    self.set,
+                    "statefulset-controller",
+                    "FailedCreate",
+                    message,
+                )
+                .await;
+            }
+        }
     }
 
     async fn delete_pod(&self, pod: &Pod) {

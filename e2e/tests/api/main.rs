@@ -7,6 +7,7 @@ mod support;
 mod crds;
 mod discovery;
 mod lifecycle;
+mod podsecurity;
 mod reads;
 mod robustness;
 mod watch;

@@ -17,5 +17,6 @@ mod kafka_user;
 mod manifest_scan;
 mod network_policies;
 mod placement;
+mod pod_security;
 mod rolling_update;
 mod startup;

@@ -83,7 +83,7 @@ spec:
 ";
 
 /// Every object the operator renders for [`FULL_CLUSTER`], as YAML documents.
-fn operator_objects() -> String {
+pub(super) fn operator_objects() -> String {
     let cluster = stored(FULL_CLUSTER);
     let names = Names::of(&cluster).unwrap_or_else(|e| panic!("{e}"));
     let mut out = render_cluster(&cluster);

@@ -116,4 +116,10 @@ impl Written {
             warnings: Vec::new(),
         }
     }
+
+    /// The answer with `warnings` added.
+    pub(crate) fn with_warnings(mut self, warnings: Vec<String>) -> Self {
+        self.warnings.extend(warnings);
+        self
+    }
 }

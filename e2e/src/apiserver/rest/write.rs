@@ -9,6 +9,7 @@ use super::{Target, WriteOptions, Written};
 use crate::apiserver::convert::{to_served, to_stored};
 use crate::apiserver::error::{ApiError, ApiResult};
 use crate::apiserver::patch::{self, strategic, PatchKind};
+use crate::apiserver::podsecurity;
 use crate::apiserver::ssa::{self, VersionTypes, Writer};
 use crate::apiserver::state::{now, State};
 use crate::apiserver::store::Key;
@@ -42,6 +43,27 @@ fn record(target: &Target, opts: &WriteOptions, old: Option<&Value>, new: &mut V
     ssa::record_update(old, new, &writer(target, opts, &api_version, &time), &types);
 }
 
+/// Pod Security admission of a write of the main resource: pods are admitted on creation
+/// (403 for `enforce`), workloads' pod templates and namespaces' `enforce` labels warn.
+fn pod_security(
+    st: &State,
+    target: &Target,
+    old: Option<&Value>,
+    new: &Value,
+) -> ApiResult<Vec<String>> {
+    let rt = &target.rt;
+    if !target.subresource().is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(match (rt.group.as_str(), rt.kind.as_str()) {
+        ("", "Pod") if old.is_none() => podsecurity::admit_pod(&st.store, &target.namespace, new)?,
+        ("", "Namespace") => podsecurity::admit_namespace(&st.store, old, new),
+        (group, kind) => {
+            podsecurity::admit_workload(&st.store, &target.namespace, group, kind, new)
+        }
+    })
+}
+
 impl State {
     /// POST: creates an object from `body`.
     pub(crate) fn create(
@@ -67,7 +89,7 @@ impl State {
             ));
         }
         let mut written = self.create_prepared(target, obj, opts)?;
-        written.warnings = decoded.warnings;
+        written.warnings.splice(0..0, decoded.warnings);
         Ok(written)
     }
 
@@ -111,16 +133,17 @@ impl State {
         let uid = self.store.next_uid();
         prepare_create(target, &mut obj, uid);
         validate(target, &obj, None)?;
+        let warnings = pod_security(self, target, None, &obj)?;
         record(target, opts, None, &mut obj);
         if opts.dry_run {
-            return Ok(Written::new(obj, 201));
+            return Ok(Written::new(obj, 201).with_warnings(warnings));
         }
         let storage = self.storage_type(target)?;
         let stored = self
             .store
             .put(&target.key(&name), to_stored(rt, &storage, &obj));
         self.settle();
-        Ok(Written::new(to_served(rt, &target.version, &stored), 201))
+        Ok(Written::new(to_served(rt, &target.version, &stored), 201).with_warnings(warnings))
     }
 
     fn storage_type(
@@ -150,7 +173,7 @@ impl State {
         let live = self.live(target, name)?;
         let decoded = decode(target, body, Some(name), opts.validation)?;
         let mut written = self.commit_update(target, name, &live, decoded.object, opts)?;
-        written.warnings = decoded.warnings;
+        written.warnings.splice(0..0, decoded.warnings);
         Ok(written)
     }
 
@@ -198,7 +221,7 @@ impl State {
         }
         let decoded = decode(target, patched, Some(name), opts.validation)?;
         let mut written = self.commit_update(target, name, &live, decoded.object, opts)?;
-        written.warnings = decoded.warnings;
+        written.warnings.splice(0..0, decoded.warnings);
         Ok(written)
     }
 
@@ -250,7 +273,7 @@ impl State {
                 self.commit_update(target, name, &live, merged, opts)?
             }
         };
-        written.warnings = decoded.warnings;
+        written.warnings.splice(0..0, decoded.warnings);
         Ok(written)
     }
 
@@ -281,13 +304,14 @@ impl State {
         }
         prepare_update(target, &old, &mut new);
         validate(target, &new, Some(&old))?;
+        let warnings = pod_security(self, target, Some(&old), &new)?;
         record(target, opts, Some(&old), &mut new);
         new["metadata"]["resourceVersion"] = Value::String(current_rv.to_owned());
         if new == old {
             return Ok(Written::new(old, 200));
         }
         if opts.dry_run {
-            return Ok(Written::new(new, 200));
+            return Ok(Written::new(new, 200).with_warnings(warnings));
         }
         let storage = self.storage_type(target)?;
         let key: Key = target.key(name);
@@ -302,6 +326,6 @@ impl State {
                 self.store.put(&key, stored)
             };
         self.settle();
-        Ok(Written::new(to_served(rt, &target.version, &result), 200))
+        Ok(Written::new(to_served(rt, &target.version, &result), 200).with_warnings(warnings))
     }
 }
