@@ -55,8 +55,9 @@
 //!   [`apiserver::rbac::Policy`] whose pure functions decide as Kubernetes' RBAC authorizer
 //!   (ClusterRole aggregation, subresources, `resourceNames`, non-resource URLs, User, Group
 //!   and ServiceAccount subjects), word the 403, check Role, ClusterRole and binding writes for
-//!   escalation (`escalate`, `bind`) and answer SubjectAccessReview and
-//!   SelfSubjectRulesReview for a given user.
+//!   escalation (`escalate`, `bind`) and answer the access reviews. Every request acts as the
+//!   administrator or as whom it impersonates ([`apiserver::identity`]); the access reviews
+//!   (`kubectl auth can-i`, `auth whoami`) are served for that identity.
 //! - **Pod Security admission** ([`apiserver::podsecurity`]): namespaces labelled
 //!   `pod-security.kubernetes.io/enforce|warn|audit` (and `-version`: `latest` or `v1.x`) at
 //!   `privileged`, `baseline` or `restricted` are judged as Kubernetes' PodSecurity plugin
@@ -105,8 +106,8 @@
 //!
 //! Requests relying on these behave differently from a real cluster: authentication,
 //! authorization and RBAC enforcement (everything is allowed: [`apiserver::rbac`] evaluates the
-//! stored RBAC objects and escalation as Kubernetes does, but no request is checked, RBAC
-//! writes are not refused for escalation and the access reviews are not served);
+//! stored RBAC objects and escalation as Kubernetes does and serves the access reviews, but
+//! no request is checked and RBAC writes are not refused for escalation);
 //! admission webhooks, ValidatingAdmissionPolicies and admission plugins other than
 //! NamespaceLifecycle and PodSecurity (no ServiceAccount, LimitRange or quota admission; the
 //! pvc-protection finalizer is added by the volume controller instead);

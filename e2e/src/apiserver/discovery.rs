@@ -22,6 +22,15 @@ pub(super) const VERBS: &[&str] = &[
 ];
 const SUB_VERBS: &[&str] = &["get", "patch", "update"];
 
+/// What discovery lists for `t`: an access review can only be created.
+fn verbs(t: &ResourceType) -> &'static [&'static str] {
+    if t.create_only {
+        &["create"]
+    } else {
+        VERBS
+    }
+}
+
 /// Served groups in discovery order (core first), each with its versions, preferred first.
 pub(crate) fn groups(types: &[Arc<ResourceType>]) -> Vec<(String, Vec<String>)> {
     let mut out: Vec<(String, Vec<String>)> = Vec::new();
@@ -124,7 +133,7 @@ pub(crate) fn api_resource_list(
         };
         let mut r = json!({
             "name": t.plural, "singularName": t.singular, "namespaced": t.namespaced,
-            "kind": t.kind, "verbs": VERBS,
+            "kind": t.kind, "verbs": verbs(t),
         });
         if !t.short_names.is_empty() {
             r["shortNames"] = json!(t.short_names);
@@ -213,7 +222,7 @@ fn discovery_resource(t: &ResourceType, version: &str, v: &Version) -> Value {
     let mut r = json!({
         "resource": t.plural, "responseKind": kind,
         "scope": if t.namespaced { "Namespaced" } else { "Cluster" },
-        "singularResource": t.singular, "verbs": VERBS,
+        "singularResource": t.singular, "verbs": verbs(t),
     });
     if !t.short_names.is_empty() {
         r["shortNames"] = json!(t.short_names);

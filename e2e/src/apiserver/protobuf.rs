@@ -1,7 +1,9 @@
 //! Reading the Kubernetes protobuf encoding (`application/vnd.kubernetes.protobuf`) for the
 //! few kinds client-go's typed clients send that way to us: since client-go 1.32 they prefer
 //! protobuf request bodies, so helm's release Secrets, `--create-namespace` and typed deletes
-//! arrive in it. Other kinds answer 415, as a real server does for custom resources.
+//! arrive in it, as do `kubectl create serviceaccount|role|clusterrole|rolebinding|
+//! clusterrolebinding` and `kubectl auth can-i|whoami`'s access reviews. Other kinds answer
+//! 415, as a real server does for custom resources.
 
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
@@ -20,6 +22,8 @@ enum Ty {
     Msg(&'static [Field]),
     MapStr,
     MapBytes,
+    /// `map<string, ExtraValue>`: each value a message of repeated strings (field 1).
+    MapStrList,
     Time,
     /// `FieldsV1`: a message whose field 1 holds raw JSON.
     RawJson,
@@ -120,6 +124,116 @@ const DELETE_OPTIONS: &[Field] = &[
     rep(5, "dryRun", Ty::Str),
 ];
 
+const LABEL_SELECTOR_REQUIREMENT: &[Field] = &[
+    f(1, "key", Ty::Str),
+    f(2, "operator", Ty::Str),
+    rep(3, "values", Ty::Str),
+];
+const LABEL_SELECTOR: &[Field] = &[
+    f(1, "matchLabels", Ty::MapStr),
+    rep(2, "matchExpressions", Ty::Msg(LABEL_SELECTOR_REQUIREMENT)),
+];
+
+const POLICY_RULE: &[Field] = &[
+    rep(1, "verbs", Ty::Str),
+    rep(2, "apiGroups", Ty::Str),
+    rep(3, "resources", Ty::Str),
+    rep(4, "resourceNames", Ty::Str),
+    rep(5, "nonResourceURLs", Ty::Str),
+];
+const AGGREGATION_RULE: &[Field] = &[rep(1, "clusterRoleSelectors", Ty::Msg(LABEL_SELECTOR))];
+const ROLE: &[Field] = &[
+    f(1, "metadata", Ty::Msg(OBJECT_META)),
+    rep(2, "rules", Ty::Msg(POLICY_RULE)),
+];
+const CLUSTER_ROLE: &[Field] = &[
+    f(1, "metadata", Ty::Msg(OBJECT_META)),
+    rep(2, "rules", Ty::Msg(POLICY_RULE)),
+    f(3, "aggregationRule", Ty::Msg(AGGREGATION_RULE)),
+];
+const SUBJECT: &[Field] = &[
+    f(1, "kind", Ty::Str),
+    f(2, "apiGroup", Ty::Str),
+    f(3, "name", Ty::Str),
+    f(4, "namespace", Ty::Str),
+];
+const ROLE_REF: &[Field] = &[
+    f(1, "apiGroup", Ty::Str),
+    f(2, "kind", Ty::Str),
+    f(3, "name", Ty::Str),
+];
+/// RoleBinding and ClusterRoleBinding.
+const BINDING: &[Field] = &[
+    f(1, "metadata", Ty::Msg(OBJECT_META)),
+    rep(2, "subjects", Ty::Msg(SUBJECT)),
+    f(3, "roleRef", Ty::Msg(ROLE_REF)),
+];
+
+const OBJECT_REFERENCE: &[Field] = &[
+    f(1, "kind", Ty::Str),
+    f(2, "namespace", Ty::Str),
+    f(3, "name", Ty::Str),
+    f(4, "uid", Ty::Str),
+    f(5, "apiVersion", Ty::Str),
+    f(6, "resourceVersion", Ty::Str),
+    f(7, "fieldPath", Ty::Str),
+];
+const LOCAL_OBJECT_REFERENCE: &[Field] = &[f(1, "name", Ty::Str)];
+const SERVICE_ACCOUNT: &[Field] = &[
+    f(1, "metadata", Ty::Msg(OBJECT_META)),
+    rep(2, "secrets", Ty::Msg(OBJECT_REFERENCE)),
+    rep(3, "imagePullSecrets", Ty::Msg(LOCAL_OBJECT_REFERENCE)),
+    f(4, "automountServiceAccountToken", Ty::Bool),
+];
+
+/// Field and label selector attributes of a ResourceAttributes (their requirements share the
+/// LabelSelectorRequirement shape).
+const SELECTOR_ATTRIBUTES: &[Field] = &[
+    f(1, "rawSelector", Ty::Str),
+    rep(2, "requirements", Ty::Msg(LABEL_SELECTOR_REQUIREMENT)),
+];
+const RESOURCE_ATTRIBUTES: &[Field] = &[
+    f(1, "namespace", Ty::Str),
+    f(2, "verb", Ty::Str),
+    f(3, "group", Ty::Str),
+    f(4, "version", Ty::Str),
+    f(5, "resource", Ty::Str),
+    f(6, "subresource", Ty::Str),
+    f(7, "name", Ty::Str),
+    f(8, "fieldSelector", Ty::Msg(SELECTOR_ATTRIBUTES)),
+    f(9, "labelSelector", Ty::Msg(SELECTOR_ATTRIBUTES)),
+];
+const NON_RESOURCE_ATTRIBUTES: &[Field] = &[f(1, "path", Ty::Str), f(2, "verb", Ty::Str)];
+const EXTRA_VALUE: &[Field] = &[rep(1, "items", Ty::Str)];
+const SELF_SUBJECT_ACCESS_REVIEW_SPEC: &[Field] = &[
+    f(1, "resourceAttributes", Ty::Msg(RESOURCE_ATTRIBUTES)),
+    f(2, "nonResourceAttributes", Ty::Msg(NON_RESOURCE_ATTRIBUTES)),
+];
+/// The spec of SubjectAccessReview and LocalSubjectAccessReview.
+const SUBJECT_ACCESS_REVIEW_SPEC: &[Field] = &[
+    f(1, "resourceAttributes", Ty::Msg(RESOURCE_ATTRIBUTES)),
+    f(2, "nonResourceAttributes", Ty::Msg(NON_RESOURCE_ATTRIBUTES)),
+    f(3, "user", Ty::Str),
+    rep(4, "groups", Ty::Str),
+    f(5, "extra", Ty::MapStrList),
+    f(6, "uid", Ty::Str),
+];
+const SELF_SUBJECT_RULES_REVIEW_SPEC: &[Field] = &[f(1, "namespace", Ty::Str)];
+const SELF_SUBJECT_ACCESS_REVIEW: &[Field] = &[
+    f(1, "metadata", Ty::Msg(OBJECT_META)),
+    f(2, "spec", Ty::Msg(SELF_SUBJECT_ACCESS_REVIEW_SPEC)),
+];
+const SUBJECT_ACCESS_REVIEW: &[Field] = &[
+    f(1, "metadata", Ty::Msg(OBJECT_META)),
+    f(2, "spec", Ty::Msg(SUBJECT_ACCESS_REVIEW_SPEC)),
+];
+const SELF_SUBJECT_RULES_REVIEW: &[Field] = &[
+    f(1, "metadata", Ty::Msg(OBJECT_META)),
+    f(2, "spec", Ty::Msg(SELF_SUBJECT_RULES_REVIEW_SPEC)),
+];
+/// A SelfSubjectReview request carries only its metadata.
+const SELF_SUBJECT_REVIEW: &[Field] = &[f(1, "metadata", Ty::Msg(OBJECT_META))];
+
 const TYPE_META: &[Field] = &[f(1, "apiVersion", Ty::Str), f(2, "kind", Ty::Str)];
 
 /// Why a body could not be read.
@@ -216,11 +330,11 @@ fn decode_message(buf: &[u8], fields: &[Field]) -> Result<Map<String, Value>, Pr
                     .and_then(|s| serde_json::from_str(s).ok())
                     .unwrap_or(Value::Null)
             }
-            Ty::MapStr | Ty::MapBytes => {
-                let value_ty = if matches!(field.ty, Ty::MapStr) {
-                    Ty::Str
-                } else {
-                    Ty::Bytes
+            Ty::MapStr | Ty::MapBytes | Ty::MapStrList => {
+                let value_ty = match field.ty {
+                    Ty::MapStr => Ty::Str,
+                    Ty::MapBytes => Ty::Bytes,
+                    _ => Ty::Msg(EXTRA_VALUE),
                 };
                 let entry = decode_message(r.bytes()?, &[f(1, "k", Ty::Str), f(2, "v", value_ty)])?;
                 let k = entry
@@ -228,10 +342,11 @@ fn decode_message(buf: &[u8], fields: &[Field]) -> Result<Map<String, Value>, Pr
                     .and_then(Value::as_str)
                     .unwrap_or_default()
                     .to_owned();
-                let v = entry
-                    .get("v")
-                    .cloned()
-                    .unwrap_or(Value::String(String::new()));
+                let v = match (field.ty, entry.get("v")) {
+                    (Ty::MapStrList, Some(v)) => v.get("items").cloned().unwrap_or(json!([])),
+                    (Ty::MapStrList, None) => json!([]),
+                    (_, v) => v.cloned().unwrap_or(Value::String(String::new())),
+                };
                 let map = out.entry(field.name).or_insert_with(|| json!({}));
                 if let Some(m) = map.as_object_mut() {
                     m.insert(k, v);
@@ -239,6 +354,11 @@ fn decode_message(buf: &[u8], fields: &[Field]) -> Result<Map<String, Value>, Pr
                 continue;
             }
         };
+        // Go's protobuf encoding sends a plain string field even when empty; its JSON leaves
+        // an empty optional string out, as the objects' JSON here does.
+        if !field.repeated && value.as_str() == Some("") {
+            continue;
+        }
         if field.repeated {
             let list = out.entry(field.name).or_insert_with(|| json!([]));
             if let Some(items) = list.as_array_mut() {
@@ -257,6 +377,14 @@ fn schema_of(kind: &str) -> Option<&'static [Field]> {
         "ConfigMap" => CONFIG_MAP,
         "Namespace" => NAMESPACE,
         "DeleteOptions" => DELETE_OPTIONS,
+        "ServiceAccount" => SERVICE_ACCOUNT,
+        "Role" => ROLE,
+        "ClusterRole" => CLUSTER_ROLE,
+        "RoleBinding" | "ClusterRoleBinding" => BINDING,
+        "SelfSubjectAccessReview" => SELF_SUBJECT_ACCESS_REVIEW,
+        "SubjectAccessReview" | "LocalSubjectAccessReview" => SUBJECT_ACCESS_REVIEW,
+        "SelfSubjectRulesReview" => SELF_SUBJECT_RULES_REVIEW,
+        "SelfSubjectReview" => SELF_SUBJECT_REVIEW,
         _ => return None,
     })
 }
@@ -338,6 +466,82 @@ mod tests {
         assert_eq!(v["metadata"]["labels"]["owner"], "helm");
         assert_eq!(v["data"]["release"], "AAE=");
         assert_eq!(v["type"], "helm.sh/release.v1");
+    }
+
+    fn envelope(api_version: &[u8], kind: &[u8], object: &[u8]) -> Vec<u8> {
+        let mut type_meta = Vec::new();
+        field(1, api_version, &mut type_meta);
+        field(2, kind, &mut type_meta);
+        let mut body = MAGIC.to_vec();
+        field(1, &type_meta, &mut body);
+        field(2, object, &mut body);
+        body
+    }
+
+    #[test]
+    fn decodes_what_kubectl_create_clusterrolebinding_sends() {
+        let mut meta = Vec::new();
+        field(1, b"crb1", &mut meta);
+        field(2, b"", &mut meta);
+        let mut subject = Vec::new();
+        field(1, b"User", &mut subject);
+        field(2, b"rbac.authorization.k8s.io", &mut subject);
+        field(3, b"alice", &mut subject);
+        let mut group = Vec::new();
+        field(1, b"Group", &mut group);
+        field(3, b"devs", &mut group);
+        let mut role_ref = Vec::new();
+        field(1, b"rbac.authorization.k8s.io", &mut role_ref);
+        field(2, b"ClusterRole", &mut role_ref);
+        field(3, b"view", &mut role_ref);
+        let mut binding = Vec::new();
+        field(1, &meta, &mut binding);
+        field(2, &subject, &mut binding);
+        field(2, &group, &mut binding);
+        field(3, &role_ref, &mut binding);
+        let body = envelope(
+            b"rbac.authorization.k8s.io/v1",
+            b"ClusterRoleBinding",
+            &binding,
+        );
+        let v = decode(&body).expect("decodes");
+        assert_eq!(
+            v,
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                "metadata": {"name": "crb1"},
+                "subjects": [
+                    {"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "alice"},
+                    {"kind": "Group", "name": "devs"}],
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"}})
+        );
+    }
+
+    #[test]
+    fn decodes_a_subject_access_review_with_extras() {
+        let mut attrs = Vec::new();
+        field(1, b"kafka", &mut attrs);
+        field(2, b"list", &mut attrs);
+        field(5, b"pods", &mut attrs);
+        let mut items = Vec::new();
+        field(1, b"a", &mut items);
+        field(1, b"b", &mut items);
+        let mut extra = Vec::new();
+        field(1, b"scopes", &mut extra);
+        field(2, &items, &mut extra);
+        let mut spec = Vec::new();
+        field(1, &attrs, &mut spec);
+        field(3, b"alice", &mut spec);
+        field(4, b"devs", &mut spec);
+        field(5, &extra, &mut spec);
+        let mut review = Vec::new();
+        field(2, &spec, &mut review);
+        let body = envelope(b"authorization.k8s.io/v1", b"SubjectAccessReview", &review);
+        let v = decode(&body).expect("decodes");
+        assert_eq!(
+            v["spec"],
+            json!({"resourceAttributes": {"namespace": "kafka", "verb": "list", "resource": "pods"},
+                "user": "alice", "groups": ["devs"], "extra": {"scopes": ["a", "b"]}})
+        );
     }
 
     #[test]

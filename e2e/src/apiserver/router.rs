@@ -15,10 +15,13 @@ use serde_json::{json, Value};
 
 use super::discovery;
 use super::error::{ApiError, ApiResult};
+use super::identity;
 use super::openapi;
 use super::patch::PatchKind;
 use super::protobuf::{self, ProtobufError};
+use super::rbac::Policy;
 use super::rest::{DeleteOptions, FieldValidation, ListOptions, Target, WriteOptions, Written};
+use super::reviews;
 use super::route::Route;
 use super::selector::FieldSelector;
 use super::ssa::manager_from_user_agent;
@@ -342,6 +345,9 @@ fn resource(
                 return Err(e);
             }
         }
+        if target.rt.create_only {
+            return review(st, &target, method, headers, content_type, body);
+        }
         if watching {
             return watch_response(server, st, target, q, accept);
         }
@@ -408,6 +414,31 @@ fn resource(
             ))),
         }
     })
+}
+
+/// An access review: only created, answered from the stored RBAC objects for whom the request
+/// acts as, never stored.
+fn review(
+    st: &State,
+    target: &Target,
+    method: &Method,
+    headers: &HeaderMap,
+    content_type: &str,
+    body: &Bytes,
+) -> ApiResult<Response<Body>> {
+    if *method != Method::POST || target.name.is_some() || target.sub.is_some() {
+        return Err(ApiError::method_not_allowed(format!(
+            "the server does not allow this method on the requested resource ({method})"
+        )));
+    }
+    let obj = decode_body(content_type, body)?
+        .ok_or_else(|| ApiError::bad_request("create needs a body"))?;
+    let policy = Policy::from_store(&st.store);
+    let user = identity::requester(headers, &policy)?;
+    Ok(json_response(
+        201,
+        &reviews::answer(&policy, &user, target, obj)?,
+    ))
 }
 
 /// GET `pods/<name>/log`: the container's output from the kubelet's [`PodLogs`] (read outside

@@ -9,4 +9,5 @@ mod cli;
 mod cluster;
 mod helm;
 mod kubectl;
+mod kubectl_auth;
 mod operator;

@@ -1,8 +1,8 @@
 //! RBAC as Kubernetes evaluates it, as pure functions over the stored Roles, ClusterRoles and
 //! bindings: the authorizer ([`Policy::authorize`]), its 403 ([`forbidden`]), escalation
 //! prevention for writes of RBAC objects ([`escalation`]), the built-in roles a fresh cluster
-//! has ([`builtin_roles`]) and the access reviews' answers ([`review`]). Not yet enforced on
-//! requests: the server does not authenticate, so it cannot know who asks.
+//! has ([`builtin_roles`]) and the access reviews' answers ([`review`]), which the server
+//! serves for whom a request acts as ([`identity`](super::identity)).
 
 mod authorizer;
 pub mod builtin_roles;

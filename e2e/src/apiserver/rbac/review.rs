@@ -1,6 +1,6 @@
 //! The answers of `authorization.k8s.io/v1` SubjectAccessReview, SelfSubjectAccessReview and
-//! SelfSubjectRulesReview, from the authorizer. Functions of the asking user: the server does
-//! not authenticate requests yet, so it cannot know who "self" is.
+//! SelfSubjectRulesReview, from the authorizer, as functions of the asking user (the server's
+//! `reviews` module serves them).
 
 use k8s_openapi::api::authorization::v1::{
     NonResourceRule, ResourceAttributes, ResourceRule, SubjectAccessReviewStatus,

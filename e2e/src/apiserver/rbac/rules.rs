@@ -7,7 +7,7 @@ use k8s_openapi::api::rbac::v1::PolicyRule;
 const ALL: &str = "*";
 
 /// Who asks: the name and groups an authenticator yields.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct UserInfo {
     /// `alice`, `system:serviceaccount:<ns>:<name>`.
     pub name: String,

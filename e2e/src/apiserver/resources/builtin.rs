@@ -2,7 +2,8 @@
 //! use, each decoded through its k8s-openapi type.
 
 use k8s_openapi::api::{
-    apps::v1 as apps, batch::v1 as batch, coordination::v1 as coordination, core::v1 as core,
+    apps::v1 as apps, authentication::v1 as authentication, authorization::v1 as authorization,
+    batch::v1 as batch, coordination::v1 as coordination, core::v1 as core,
     discovery::v1 as discovery, events::v1 as events, networking::v1 as networking,
     policy::v1 as policy, rbac::v1 as rbac, storage::v1 as storage,
 };
@@ -31,6 +32,7 @@ struct Spec {
     status: bool,
     scale: bool,
     generation: bool,
+    create_only: bool,
     round_trip: RoundTrip,
 }
 
@@ -52,6 +54,7 @@ const fn spec(
         status: false,
         scale: false,
         generation: false,
+        create_only: false,
         round_trip,
     }
 }
@@ -86,6 +89,11 @@ impl Spec {
     }
     const fn generation(mut self) -> Self {
         self.generation = true;
+        self
+    }
+    /// An access review: answered on creation, never stored.
+    const fn review(mut self) -> Self {
+        self.create_only = true;
         self
     }
 }
@@ -266,6 +274,50 @@ fn specs() -> Vec<Spec> {
         )
         .cluster(),
         spec(
+            "authorization.k8s.io",
+            "v1",
+            "selfsubjectaccessreviews",
+            "SelfSubjectAccessReview",
+            round_trip::<authorization::SelfSubjectAccessReview>,
+        )
+        .cluster()
+        .review(),
+        spec(
+            "authorization.k8s.io",
+            "v1",
+            "subjectaccessreviews",
+            "SubjectAccessReview",
+            round_trip::<authorization::SubjectAccessReview>,
+        )
+        .cluster()
+        .review(),
+        spec(
+            "authorization.k8s.io",
+            "v1",
+            "localsubjectaccessreviews",
+            "LocalSubjectAccessReview",
+            round_trip::<authorization::LocalSubjectAccessReview>,
+        )
+        .review(),
+        spec(
+            "authorization.k8s.io",
+            "v1",
+            "selfsubjectrulesreviews",
+            "SelfSubjectRulesReview",
+            round_trip::<authorization::SelfSubjectRulesReview>,
+        )
+        .cluster()
+        .review(),
+        spec(
+            "authentication.k8s.io",
+            "v1",
+            "selfsubjectreviews",
+            "SelfSubjectReview",
+            round_trip::<authentication::SelfSubjectReview>,
+        )
+        .cluster()
+        .review(),
+        spec(
             "coordination.k8s.io",
             "v1",
             "leases",
@@ -353,5 +405,6 @@ fn build(s: Spec) -> ResourceType {
         round_trip: Some(s.round_trip),
         generation: s.generation,
         crd: None,
+        create_only: s.create_only,
     }
 }

@@ -177,6 +177,7 @@ pub(crate) fn resource_type(crd: &Value) -> Option<ResourceType> {
         round_trip: None,
         generation: true,
         crd: crd["metadata"]["name"].as_str().map(str::to_owned),
+        create_only: false,
     })
 }
 

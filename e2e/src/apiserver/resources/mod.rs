@@ -95,6 +95,8 @@ pub(crate) struct ResourceType {
     pub(crate) generation: bool,
     /// Name of the CustomResourceDefinition that registered it.
     pub(crate) crd: Option<String>,
+    /// Answered on creation and never stored (the access reviews): `create` is its only verb.
+    pub(crate) create_only: bool,
 }
 
 impl ResourceType {

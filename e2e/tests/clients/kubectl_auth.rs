@@ -1,0 +1,182 @@
+//! Real kubectl's RBAC commands as against a real cluster: `create serviceaccount|role|
+//! clusterrole|rolebinding|clusterrolebinding` (sent as protobuf), and `auth can-i` (yes and
+//! no, `--list`, impersonating a service account or a user with groups) and `auth whoami`
+//! answered from the stored roles and bindings.
+
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleBinding};
+use kube::Api;
+
+use super::cluster::Cluster;
+
+const NS: &str = "kafka";
+const BROKER: &str = "system:serviceaccount:kafka:demo-broker";
+
+async fn can_i(c: &Cluster, args: &[&str]) -> String {
+    // `auth can-i` exits 1 for "no": the answer is what it prints.
+    let out = c.kubectl(&[&["auth", "can-i"], args].concat()).await;
+    assert!(
+        out.stderr.is_empty() || out.stderr.starts_with("Warning"),
+        "kubectl auth can-i {args:?}: {}",
+        out.stderr
+    );
+    out.stdout.trim().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_creates_rbac_objects_and_answers_auth_can_i_from_them() {
+    let c = Cluster::start(NS).await;
+    c.kubectl_ok(&["-n", NS, "create", "serviceaccount", "demo-broker"])
+        .await;
+    c.kubectl_ok(&[
+        "-n",
+        NS,
+        "create",
+        "role",
+        "pod-reader",
+        "--verb=get,list,watch",
+        "--resource=pods,pods/log",
+    ])
+    .await;
+    c.kubectl_ok(&[
+        "-n",
+        NS,
+        "create",
+        "rolebinding",
+        "broker-reads-pods",
+        "--role=pod-reader",
+        "--serviceaccount=kafka:demo-broker",
+    ])
+    .await;
+    c.kubectl_ok(&[
+        "create",
+        "clusterrole",
+        "node-reader",
+        "--verb=get",
+        "--resource=nodes",
+    ])
+    .await;
+    c.kubectl_ok(&[
+        "create",
+        "clusterrole",
+        "monitoring",
+        "--aggregation-rule=example.com/aggregate-to-monitoring=true",
+    ])
+    .await;
+    c.kubectl_ok(&[
+        "create",
+        "clusterrolebinding",
+        "ops-read-nodes",
+        "--clusterrole=node-reader",
+        "--group=ops",
+    ])
+    .await;
+
+    let binding: RoleBinding = Api::namespaced(c.client.clone(), NS)
+        .get("broker-reads-pods")
+        .await
+        .expect("role binding");
+    let subject = binding.subjects.unwrap_or_default();
+    assert_eq!(
+        subject
+            .iter()
+            .map(|s| (s.kind.as_str(), s.name.as_str(), s.namespace.as_deref()))
+            .collect::<Vec<_>>(),
+        [("ServiceAccount", "demo-broker", Some(NS))]
+    );
+    let aggregated: ClusterRole = Api::all(c.client.clone())
+        .get("monitoring")
+        .await
+        .expect("cluster role");
+    let selector = aggregated
+        .aggregation_rule
+        .and_then(|a| a.cluster_role_selectors)
+        .unwrap_or_default();
+    assert_eq!(
+        selector
+            .first()
+            .and_then(|s| s.match_labels.as_ref())
+            .and_then(|l| l.get("example.com/aggregate-to-monitoring"))
+            .map(String::as_str),
+        Some("true")
+    );
+    let ops: ClusterRoleBinding = Api::all(c.client.clone())
+        .get("ops-read-nodes")
+        .await
+        .expect("cluster role binding");
+    assert_eq!(ops.role_ref.name, "node-reader");
+
+    // The service account holds what its Role grants, in its namespace only.
+    let as_broker = ["--as", BROKER];
+    assert_eq!(
+        can_i(&c, &[&["list", "pods", "-n", NS], &as_broker[..]].concat()).await,
+        "yes"
+    );
+    assert_eq!(
+        can_i(
+            &c,
+            &[
+                &["get", "pods", "--subresource=log", "-n", NS],
+                &as_broker[..]
+            ]
+            .concat()
+        )
+        .await,
+        "yes"
+    );
+    assert_eq!(
+        can_i(
+            &c,
+            &[&["delete", "pods", "-n", NS], &as_broker[..]].concat()
+        )
+        .await,
+        "no"
+    );
+    assert_eq!(
+        can_i(
+            &c,
+            &[&["list", "pods", "-n", "default"], &as_broker[..]].concat()
+        )
+        .await,
+        "no"
+    );
+    // A user is granted through a group it is impersonated with, and only through it.
+    assert_eq!(
+        can_i(&c, &["get", "nodes", "--as", "alice", "--as-group", "ops"]).await,
+        "yes"
+    );
+    assert_eq!(can_i(&c, &["get", "nodes", "--as", "alice"]).await, "no");
+    // Discovery is open to every authenticated user; the admin may do anything.
+    assert_eq!(can_i(&c, &["get", "/api", "--as", "alice"]).await, "yes");
+    assert_eq!(can_i(&c, &["*", "*"]).await, "yes");
+
+    let list = c
+        .kubectl_ok(&[&["auth", "can-i", "--list", "-n", NS], &as_broker[..]].concat())
+        .await;
+    let pods = list
+        .lines()
+        .find(|l| l.starts_with("pods "))
+        .unwrap_or_else(|| panic!("no pods rule in:\n{list}"));
+    assert!(pods.ends_with("[get list watch]"), "{pods}");
+    assert!(
+        list.lines().any(|l| l.starts_with("pods/log ")),
+        "no pods/log rule in:\n{list}"
+    );
+    assert!(!list.contains("nodes"), "{list}");
+
+    let me = c.kubectl_ok(&["auth", "whoami", "-o", "json"]).await;
+    let me: serde_json::Value = serde_json::from_str(&me).expect("whoami json");
+    assert_eq!(me["status"]["userInfo"]["username"], "kubernetes-admin");
+    let broker = c
+        .kubectl_ok(&[&["auth", "whoami", "-o", "json"], &as_broker[..]].concat())
+        .await;
+    let broker: serde_json::Value = serde_json::from_str(&broker).expect("whoami json");
+    assert_eq!(broker["status"]["userInfo"]["username"], BROKER);
+    assert_eq!(
+        broker["status"]["userInfo"]["groups"],
+        serde_json::json!([
+            "system:serviceaccounts",
+            "system:serviceaccounts:kafka",
+            "system:authenticated"
+        ])
+    );
+}
