@@ -48,16 +48,16 @@
 //!   dangling references); namespace deletion removing its contents; NamespaceLifecycle
 //!   admission; a `default` ServiceAccount per namespace; CRD establishment and cleanup;
 //!   graceful deletion of pods bound to an existing Node (the kubelet finishes it).
-//! - **RBAC, evaluated but not enforced** ([`apiserver::rbac`]): the built-in ClusterRoles
-//!   and bindings of a fresh cluster (cluster-admin for `system:masters`, admin, edit and view
-//!   with their `aggregate-to-*` aggregation, discovery, basic-user, public-info-viewer) are
-//!   installed at start; [`FakeApiServer::rbac_policy`] reads the stored objects into a
-//!   [`apiserver::rbac::Policy`] whose pure functions decide as Kubernetes' RBAC authorizer
-//!   (ClusterRole aggregation, subresources, `resourceNames`, non-resource URLs, User, Group
-//!   and ServiceAccount subjects), word the 403, check Role, ClusterRole and binding writes for
-//!   escalation (`escalate`, `bind`) and answer the access reviews. Every request acts as the
-//!   administrator or as whom it impersonates ([`apiserver::identity`]); the access reviews
-//!   (`kubectl auth can-i`, `auth whoami`) are served for that identity.
+//! - **RBAC, enforced for whom a request acts as** ([`apiserver::rbac`]): the built-in
+//!   ClusterRoles and bindings of a fresh cluster (cluster-admin for `system:masters`, admin,
+//!   edit and view with their `aggregate-to-*` aggregation, discovery, basic-user,
+//!   public-info-viewer) are installed at start; every request is authorized from the stored
+//!   objects as Kubernetes' RBAC authorizer decides (ClusterRole aggregation, subresources,
+//!   `resourceNames`, non-resource URLs, User, Group and ServiceAccount subjects) and refused
+//!   with its 403; Role, ClusterRole and binding writes are checked for escalation (`escalate`,
+//!   `bind`); the access reviews (`kubectl auth can-i`, `auth whoami`) are served. Until the
+//!   server authenticates, a request acts as the administrator (`system:masters`) or as whom
+//!   it impersonates ([`apiserver::identity`]).
 //! - **Pod Security admission** ([`apiserver::podsecurity`]): namespaces labelled
 //!   `pod-security.kubernetes.io/enforce|warn|audit` (and `-version`: `latest` or `v1.x`) at
 //!   `privileged`, `baseline` or `restricted` are judged as Kubernetes' PodSecurity plugin
@@ -104,10 +104,9 @@
 //!
 //! # Not modelled
 //!
-//! Requests relying on these behave differently from a real cluster: authentication,
-//! authorization and RBAC enforcement (everything is allowed: [`apiserver::rbac`] evaluates the
-//! stored RBAC objects and escalation as Kubernetes does and serves the access reviews, but
-//! no request is checked and RBAC writes are not refused for escalation);
+//! Requests relying on these behave differently from a real cluster: authentication (every
+//! request not impersonating another user acts as the administrator, so RBAC never refuses
+//! the operator's or the brokers' own requests);
 //! admission webhooks, ValidatingAdmissionPolicies and admission plugins other than
 //! NamespaceLifecycle and PodSecurity (no ServiceAccount, LimitRange or quota admission; the
 //! pvc-protection finalizer is added by the volume controller instead);

@@ -119,14 +119,24 @@ fn impersonated(asked: Impersonation, user: String) -> UserInfo {
     UserInfo { name: user, groups }
 }
 
+/// Whether `user` is in `system:masters`, which no authorizer ever refuses.
+pub fn privileged(user: &UserInfo) -> bool {
+    user.groups.iter().any(|g| g == "system:masters")
+}
+
 /// The user `headers` make a request act as: the authenticated user, or whom it impersonates
-/// if `policy` allows that (403 naming the refused impersonation otherwise).
-pub fn requester(headers: &HeaderMap, policy: &Policy) -> ApiResult<UserInfo> {
+/// if the RBAC `policy` (read only when needed) allows that (403 naming the refused
+/// impersonation otherwise).
+pub fn requester<'p>(
+    headers: &HeaderMap,
+    policy: impl FnOnce() -> &'p Policy,
+) -> ApiResult<UserInfo> {
     let me = authenticated();
     let asked = impersonation(headers);
     if asked == Impersonation::default() {
         return Ok(me);
     }
+    let policy = policy();
     let Some(user) = asked.user.clone().filter(|u| !u.is_empty()) else {
         return Err(ApiError::bad_request(
             "requested impersonation of groups, a uid or extras without impersonating a user",
@@ -172,17 +182,19 @@ mod tests {
 
     #[test]
     fn without_headers_a_request_is_the_admin() {
-        let u = requester(&HeaderMap::new(), &Policy::default()).unwrap_or_default();
+        let none = Policy::default();
+        let u = requester(&HeaderMap::new(), || &none).unwrap_or_default();
         assert_eq!(u, authenticated());
     }
 
     #[test]
     fn a_service_account_is_impersonated_with_its_groups() {
+        let admin = admin_policy();
         let h = headers(&[(
             "impersonate-user",
             "system:serviceaccount:kafka:demo-broker",
         )]);
-        let u = requester(&h, &admin_policy()).unwrap_or_default();
+        let u = requester(&h, || &admin).unwrap_or_default();
         assert_eq!(u.name, "system:serviceaccount:kafka:demo-broker");
         assert_eq!(
             u.groups,
@@ -196,27 +208,28 @@ mod tests {
 
     #[test]
     fn asked_groups_replace_the_implied_ones_but_authenticated_stays() {
+        let admin = admin_policy();
         let h = headers(&[
             ("impersonate-user", "alice"),
             ("impersonate-group", "devs"),
             ("impersonate-group", "ops"),
         ]);
-        let u = requester(&h, &admin_policy()).unwrap_or_default();
+        let u = requester(&h, || &admin).unwrap_or_default();
         assert_eq!(u.groups, ["devs", "ops", "system:authenticated"]);
         let anon = headers(&[("impersonate-user", "system:anonymous")]);
-        let u = requester(&anon, &admin_policy()).unwrap_or_default();
+        let u = requester(&anon, || &admin).unwrap_or_default();
         assert_eq!(u.groups, ["system:unauthenticated"]);
     }
 
     #[test]
     fn impersonation_needs_the_impersonate_verb_and_a_user() {
+        let admin = admin_policy();
+        let none = Policy::default();
         let h = headers(&[("impersonate-user", "alice")]);
-        let refused = requester(&h, &Policy::default()).err().map(|e| e.code);
+        let refused = requester(&h, || &none).err().map(|e| e.code);
         assert_eq!(refused, Some(403));
         let groups_only = headers(&[("impersonate-group", "devs")]);
-        let refused = requester(&groups_only, &admin_policy())
-            .err()
-            .map(|e| e.code);
+        let refused = requester(&groups_only, || &admin).err().map(|e| e.code);
         assert_eq!(refused, Some(400));
     }
 

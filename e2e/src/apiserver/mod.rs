@@ -3,6 +3,7 @@
 //! `helm`, `tributary-operator` and `tributary-broker` binaries (HTTP on 127.0.0.1 and a
 //! kubeconfig). See the crate documentation for what is and is not modelled.
 
+mod authorize;
 mod controllers;
 mod convert;
 mod discovery;
@@ -166,6 +167,7 @@ impl FakeApiServer {
                 validation: FieldValidation::Strict,
                 dry_run: false,
                 force: false,
+                user: None,
             };
             if let Err(e) = st.create(&target, obj, &opts) {
                 tracing::debug!("system create of {plural}: {e}");

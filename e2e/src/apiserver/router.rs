@@ -13,13 +13,13 @@ use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Frame;
 use serde_json::{json, Value};
 
+use super::authorize;
 use super::discovery;
 use super::error::{ApiError, ApiResult};
-use super::identity;
 use super::openapi;
 use super::patch::PatchKind;
 use super::protobuf::{self, ProtobufError};
-use super::rbac::Policy;
+use super::rbac::{Policy, UserInfo};
 use super::rest::{DeleteOptions, FieldValidation, ListOptions, Target, WriteOptions, Written};
 use super::reviews;
 use super::route::Route;
@@ -182,17 +182,30 @@ pub(crate) async fn handle(server: &FakeApiServer, req: Request<Bytes>) -> Respo
 async fn answer(server: &FakeApiServer, req: Request<Bytes>) -> Response<Body> {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_owned();
+    let route = Route::parse(&path);
+    let q = query(&parts.uri);
+    let asked = authorize::attributes(&parts.method, &path, route.as_ref(), &q);
+    let user = match server.with(|st| authorize::check(&st.store, &parts.headers, &asked)) {
+        Ok(user) => user,
+        Err(e) => return error_for(&e),
+    };
     if let Some(resp) = fixed(server, &parts.method, &path, &parts.headers) {
         return resp;
     }
-    let Some(route) = Route::parse(&path) else {
+    let Some(route) = route else {
         return error_for(&ApiError::no_route());
     };
-    let q = query(&parts.uri);
     if route.sub.as_deref() == Some("log") && parts.method == Method::GET {
         return pod_log(server, &route, &q).unwrap_or_else(|e| error_for(&e));
     }
-    match resource(server, &route, &parts.method, &parts.headers, &q, &body) {
+    let request = RequestParts {
+        method: &parts.method,
+        headers: &parts.headers,
+        q: &q,
+        body: &body,
+        user,
+    };
+    match resource(server, &route, &request) {
         Ok(resp) => resp,
         Err(e) => error_for(&e),
     }
@@ -297,7 +310,11 @@ fn target(st: &State, route: &Route) -> ApiResult<Target> {
     })
 }
 
-fn write_options(q: &BTreeMap<String, String>, headers: &HeaderMap) -> ApiResult<WriteOptions> {
+fn write_options(
+    q: &BTreeMap<String, String>,
+    headers: &HeaderMap,
+    user: &UserInfo,
+) -> ApiResult<WriteOptions> {
     let manager = q
         .get("fieldManager")
         .filter(|m| !m.is_empty())
@@ -308,6 +325,7 @@ fn write_options(q: &BTreeMap<String, String>, headers: &HeaderMap) -> ApiResult
         validation: FieldValidation::parse(q.get("fieldValidation").map(String::as_str))?,
         dry_run: q.contains_key("dryRun"),
         force: q.get("force").map(String::as_str) == Some("true"),
+        user: Some(user.clone()),
     })
 }
 
@@ -315,14 +333,28 @@ fn written(w: Written) -> Response<Body> {
     with_warnings(json_response(w.code, &w.object), &w.warnings)
 }
 
+/// What a resource request carries besides its route.
+struct RequestParts<'a> {
+    method: &'a Method,
+    headers: &'a HeaderMap,
+    q: &'a BTreeMap<String, String>,
+    body: &'a Bytes,
+    /// Whom it acts as, authorized for it.
+    user: UserInfo,
+}
+
 fn resource(
     server: &FakeApiServer,
     route: &Route,
-    method: &Method,
-    headers: &HeaderMap,
-    q: &BTreeMap<String, String>,
-    body: &Bytes,
+    request: &RequestParts<'_>,
 ) -> ApiResult<Response<Body>> {
+    let (method, headers, q, body, user) = (
+        request.method,
+        request.headers,
+        request.q,
+        request.body,
+        &request.user,
+    );
     let content_type = header(headers, http::header::CONTENT_TYPE);
     let accept = header(headers, http::header::ACCEPT);
     let watching = *method == Method::GET
@@ -346,7 +378,7 @@ fn resource(
             }
         }
         if target.rt.create_only {
-            return review(st, &target, method, headers, content_type, body);
+            return review(st, &target, method, user, content_type, body);
         }
         if watching {
             return watch_response(server, st, target, q, accept);
@@ -370,11 +402,11 @@ fn resource(
             }
             (Method::POST, None) => {
                 let obj = decode_body(content_type, body)?.ok_or_else(|| ApiError::bad_request("create needs a body"))?;
-                Ok(written(st.create(&target, obj, &write_options(q, headers)?)?))
+                Ok(written(st.create(&target, obj, &write_options(q, headers, user)?)?))
             }
             (Method::PUT, Some(name)) => {
                 let obj = decode_body(content_type, body)?.ok_or_else(|| ApiError::bad_request("update needs a body"))?;
-                let opts = write_options(q, headers)?;
+                let opts = write_options(q, headers, user)?;
                 if sub == "scale" {
                     return Ok(written(st.write_scale(&target, &name, None, obj, &opts)?));
                 }
@@ -385,7 +417,7 @@ fn resource(
                     ApiError::unsupported_media_type(content_type, PatchKind::accepted(target.rt.is_custom()))
                 })?;
                 let patch = decode_body(content_type, body)?.ok_or_else(|| ApiError::bad_request("patch needs a body"))?;
-                let mut opts = write_options(q, headers)?;
+                let mut opts = write_options(q, headers, user)?;
                 if kind == PatchKind::Apply && !q.contains_key("fieldManager") {
                     return Err(ApiError::bad_request("PATCH with apply requires a fieldManager: fieldManager is required for apply requests"));
                 }
@@ -422,7 +454,7 @@ fn review(
     st: &State,
     target: &Target,
     method: &Method,
-    headers: &HeaderMap,
+    user: &UserInfo,
     content_type: &str,
     body: &Bytes,
 ) -> ApiResult<Response<Body>> {
@@ -434,10 +466,9 @@ fn review(
     let obj = decode_body(content_type, body)?
         .ok_or_else(|| ApiError::bad_request("create needs a body"))?;
     let policy = Policy::from_store(&st.store);
-    let user = identity::requester(headers, &policy)?;
     Ok(json_response(
         201,
-        &reviews::answer(&policy, &user, target, obj)?,
+        &reviews::answer(&policy, user, target, obj)?,
     ))
 }
 

@@ -180,3 +180,140 @@ async fn kubectl_creates_rbac_objects_and_answers_auth_can_i_from_them() {
         ])
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_are_authorized_for_whom_they_impersonate_and_rbac_writes_cannot_escalate() {
+    let c = Cluster::start(NS).await;
+    c.kubectl_ok(&["-n", NS, "create", "serviceaccount", "demo-broker"])
+        .await;
+    c.kubectl_ok(&[
+        "-n",
+        NS,
+        "create",
+        "configmap",
+        "settings",
+        "--from-literal=a=b",
+    ])
+    .await;
+    c.kubectl_ok(&[
+        "-n",
+        NS,
+        "create",
+        "role",
+        "config-reader",
+        "--verb=get,list",
+        "--resource=configmaps",
+    ])
+    .await;
+    c.kubectl_ok(&[
+        "-n",
+        NS,
+        "create",
+        "rolebinding",
+        "broker-reads-config",
+        "--role=config-reader",
+        "--serviceaccount=kafka:demo-broker",
+    ])
+    .await;
+    let listed = c
+        .kubectl_ok(&["-n", NS, "get", "configmaps", "-o", "name", "--as", BROKER])
+        .await;
+    assert!(listed.contains("configmap/settings"), "{listed}");
+    let refused = c
+        .kubectl(&["-n", NS, "delete", "configmap", "settings", "--as", BROKER])
+        .await;
+    assert!(!refused.ok, "a delete the role does not grant succeeded");
+    assert!(
+        refused.stderr.contains(
+            "configmaps \"settings\" is forbidden: User \"system:serviceaccount:kafka:demo-broker\" \
+             cannot delete resource \"configmaps\" in API group \"\" in the namespace \"kafka\""
+        ),
+        "{}",
+        refused.stderr
+    );
+    let elsewhere = c
+        .kubectl(&["-n", "default", "get", "configmaps", "--as", BROKER])
+        .await;
+    assert!(
+        !elsewhere.ok && elsewhere.stderr.contains("Forbidden"),
+        "{}",
+        elsewhere.stderr
+    );
+
+    // A user who may create Roles may grant only what it holds.
+    c.kubectl_ok(&[
+        "-n",
+        NS,
+        "create",
+        "role",
+        "role-writer",
+        "--verb=create,get",
+        "--resource=roles,configmaps",
+    ])
+    .await;
+    c.kubectl_ok(&[
+        "-n",
+        NS,
+        "create",
+        "rolebinding",
+        "alice-writes-roles",
+        "--role=role-writer",
+        "--user=alice",
+    ])
+    .await;
+    c.kubectl_ok(&[
+        "-n",
+        NS,
+        "create",
+        "role",
+        "within",
+        "--verb=get",
+        "--resource=configmaps",
+        "--as",
+        "alice",
+    ])
+    .await;
+    let beyond = c
+        .kubectl(&[
+            "-n",
+            NS,
+            "create",
+            "role",
+            "beyond",
+            "--verb=delete",
+            "--resource=secrets",
+            "--as",
+            "alice",
+        ])
+        .await;
+    assert!(!beyond.ok, "an escalating Role was created");
+    assert!(
+        beyond
+            .stderr
+            .contains("is attempting to grant RBAC permissions not currently held"),
+        "{}",
+        beyond.stderr
+    );
+    // She may not bind what she may not create bindings for, whatever the role.
+    let bind = c
+        .kubectl(&[
+            "-n",
+            NS,
+            "create",
+            "rolebinding",
+            "sneaky",
+            "--role=config-reader",
+            "--user=alice",
+            "--as",
+            "alice",
+        ])
+        .await;
+    assert!(
+        !bind.ok
+            && bind
+                .stderr
+                .contains("cannot create resource \"rolebindings\""),
+        "{}",
+        bind.stderr
+    );
+}

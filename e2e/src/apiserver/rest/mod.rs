@@ -6,6 +6,7 @@
 mod admission;
 mod defaults;
 mod delete;
+mod escalation;
 mod pods;
 mod read;
 mod scale;
@@ -22,6 +23,7 @@ pub use pods::PodLogs;
 pub(crate) use read::ListOptions;
 pub(crate) use strategy::has_finalizers;
 
+use super::rbac::UserInfo;
 use super::resources::ResourceType;
 use super::store::Key;
 
@@ -95,6 +97,8 @@ pub(crate) struct WriteOptions {
     pub(crate) dry_run: bool,
     /// Server-side apply `force`.
     pub(crate) force: bool,
+    /// Whom the write acts as; `None` for the server's own writes.
+    pub(crate) user: Option<UserInfo>,
 }
 
 /// A write's answer.

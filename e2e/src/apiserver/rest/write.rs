@@ -5,7 +5,7 @@ use serde_json::Value;
 use super::admission::{decode, namespace_admits, validate};
 use super::strategy::{has_finalizers, prepare_create, prepare_update};
 use super::{defaults, services};
-use super::{Target, WriteOptions, Written};
+use super::{escalation, Target, WriteOptions, Written};
 use crate::apiserver::convert::{to_served, to_stored};
 use crate::apiserver::error::{ApiError, ApiResult};
 use crate::apiserver::patch::{self, strategic, PatchKind};
@@ -133,6 +133,7 @@ impl State {
         let uid = self.store.next_uid();
         prepare_create(target, &mut obj, uid);
         validate(target, &obj, None)?;
+        escalation::admit(self, target, opts.user.as_ref(), &obj, false)?;
         let warnings = pod_security(self, target, None, &obj)?;
         record(target, opts, None, &mut obj);
         if opts.dry_run {
@@ -304,6 +305,7 @@ impl State {
         }
         prepare_update(target, &old, &mut new);
         validate(target, &new, Some(&old))?;
+        escalation::admit(self, target, opts.user.as_ref(), &new, true)?;
         let warnings = pod_security(self, target, Some(&old), &new)?;
         record(target, opts, Some(&old), &mut new);
         new["metadata"]["resourceVersion"] = Value::String(current_rv.to_owned());

@@ -1,0 +1,205 @@
+//! Authorization of every request, as kube-apiserver's RBAC authorizer does it: the request's
+//! attributes (verb, API group, resource, subresource, namespace, name; or the path of a
+//! non-resource URL) as its request-info resolver reads them from the method and URL, checked
+//! against the stored roles and bindings for whom the request acts as ([`identity`]), with the
+//! 403 Kubernetes answers. `system:masters` is allowed everything without evaluating RBAC, as
+//! the real server's privileged-group authorizer allows it.
+
+use std::cell::OnceCell;
+use std::collections::BTreeMap;
+
+use http::{HeaderMap, Method};
+
+use super::error::ApiResult;
+use super::identity;
+use super::rbac::{forbidden, Policy, Request, UserInfo};
+use super::route::Route;
+use super::store::Store;
+
+/// The attributes of a request for `path` by `method`: a resource request when `route` is one.
+pub(crate) fn attributes(
+    method: &Method,
+    path: &str,
+    route: Option<&Route>,
+    q: &BTreeMap<String, String>,
+) -> Request {
+    let Some(route) = route else {
+        let verb = if *method == Method::HEAD {
+            "get".to_owned()
+        } else {
+            method.as_str().to_lowercase()
+        };
+        return Request::non_resource(&verb, path);
+    };
+    let watching = route.watch || matches!(q.get("watch").map(String::as_str), Some("true" | "1"));
+    let named = route.name.is_some();
+    let verb = match *method {
+        Method::GET | Method::HEAD if watching => "watch",
+        Method::GET | Method::HEAD if named => "get",
+        Method::GET | Method::HEAD => "list",
+        Method::POST => "create",
+        Method::PUT => "update",
+        Method::PATCH => "patch",
+        Method::DELETE if named => "delete",
+        Method::DELETE => "deletecollection",
+        _ => "",
+    };
+    let request = Request::resource(
+        verb,
+        &route.group,
+        &route.plural,
+        route.namespace.as_deref().unwrap_or_default(),
+        route.name.as_deref().unwrap_or_default(),
+    );
+    match route.sub.as_deref() {
+        Some(sub) => request.with_subresource(sub),
+        None => request,
+    }
+}
+
+/// Whom the request acts as, if RBAC allows it what it asks (403 otherwise, or the
+/// impersonation's refusal).
+pub(crate) fn check(store: &Store, headers: &HeaderMap, request: &Request) -> ApiResult<UserInfo> {
+    let policy = OnceCell::new();
+    let user = identity::requester(headers, || policy.get_or_init(|| Policy::from_store(store)))?;
+    if identity::privileged(&user) {
+        return Ok(user);
+    }
+    let decision = policy
+        .get_or_init(|| Policy::from_store(store))
+        .authorize(&user, request);
+    if decision.allowed {
+        Ok(user)
+    } else {
+        tracing::info!(user = %user.name, ?request, "forbidden: {}", decision.reason);
+        Err(forbidden(&user, request, &decision.reason))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attrs(method: Method, path: &str, query: &[(&str, &str)]) -> Request {
+        let q = query
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        attributes(&method, path, Route::parse(path).as_ref(), &q)
+    }
+
+    fn res(verb: &str, group: &str, resource: &str, ns: &str, name: &str, sub: &str) -> Request {
+        Request::resource(verb, group, resource, ns, name).with_subresource(sub)
+    }
+
+    #[test]
+    fn verbs_follow_the_method_the_name_and_watching() {
+        let pods = "/api/v1/namespaces/kafka/pods";
+        assert_eq!(
+            attrs(Method::GET, pods, &[]),
+            res("list", "", "pods", "kafka", "", "")
+        );
+        assert_eq!(
+            attrs(Method::GET, pods, &[("watch", "true")]),
+            res("watch", "", "pods", "kafka", "", "")
+        );
+        assert_eq!(
+            attrs(Method::GET, "/api/v1/watch/namespaces/kafka/pods", &[]),
+            res("watch", "", "pods", "kafka", "", "")
+        );
+        assert_eq!(
+            attrs(Method::GET, &format!("{pods}/p-0"), &[]),
+            res("get", "", "pods", "kafka", "p-0", "")
+        );
+        assert_eq!(
+            attrs(Method::POST, pods, &[]),
+            res("create", "", "pods", "kafka", "", "")
+        );
+        assert_eq!(
+            attrs(Method::PUT, &format!("{pods}/p-0/status"), &[]),
+            res("update", "", "pods", "kafka", "p-0", "status")
+        );
+        assert_eq!(
+            attrs(Method::PATCH, &format!("{pods}/p-0"), &[]),
+            res("patch", "", "pods", "kafka", "p-0", "")
+        );
+        assert_eq!(
+            attrs(Method::DELETE, &format!("{pods}/p-0"), &[]),
+            res("delete", "", "pods", "kafka", "p-0", "")
+        );
+        assert_eq!(
+            attrs(Method::DELETE, pods, &[]),
+            res("deletecollection", "", "pods", "kafka", "", "")
+        );
+        assert_eq!(
+            attrs(Method::GET, &format!("{pods}/p-0/log"), &[]),
+            res("get", "", "pods", "kafka", "p-0", "log")
+        );
+    }
+
+    #[test]
+    fn groups_cluster_scope_and_non_resource_urls() {
+        assert_eq!(
+            attrs(
+                Method::GET,
+                "/apis/coordination.k8s.io/v1/namespaces/kafka/leases/demo-0",
+                &[]
+            ),
+            res(
+                "get",
+                "coordination.k8s.io",
+                "leases",
+                "kafka",
+                "demo-0",
+                ""
+            )
+        );
+        assert_eq!(
+            attrs(
+                Method::PUT,
+                "/apis/rbac.authorization.k8s.io/v1/clusterroles/view",
+                &[]
+            ),
+            res(
+                "update",
+                "rbac.authorization.k8s.io",
+                "clusterroles",
+                "",
+                "view",
+                ""
+            )
+        );
+        assert_eq!(
+            attrs(Method::GET, "/api/v1/namespaces/kafka", &[]),
+            res("get", "", "namespaces", "", "kafka", "")
+        );
+        assert_eq!(
+            attrs(Method::GET, "/healthz", &[]),
+            Request::non_resource("get", "/healthz")
+        );
+        assert_eq!(
+            attrs(Method::GET, "/apis/tributary.dev/v1alpha1", &[]),
+            Request::non_resource("get", "/apis/tributary.dev/v1alpha1")
+        );
+    }
+
+    #[test]
+    fn the_admin_passes_and_an_impersonated_user_gets_what_it_is_bound_to() {
+        use crate::apiserver::FakeApiServer;
+        let server = FakeApiServer::new();
+        let allowed = |headers: &HeaderMap, request: &Request| {
+            server.with(|st| check(&st.store, headers, request).map_err(|e| e.code))
+        };
+        let delete = res("delete", "", "pods", "kafka", "p-0", "");
+        assert!(allowed(&HeaderMap::new(), &delete).is_ok());
+        let mut as_sa = HeaderMap::new();
+        as_sa.insert(
+            "impersonate-user",
+            http::HeaderValue::from_static("system:serviceaccount:kafka:demo-broker"),
+        );
+        assert_eq!(allowed(&as_sa, &delete).err(), Some(403));
+        // Discovery is every authenticated user's (system:discovery).
+        let discovery = Request::non_resource("get", "/apis");
+        assert!(allowed(&as_sa, &discovery).is_ok());
+    }
+}
