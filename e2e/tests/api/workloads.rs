@@ -505,8 +505,12 @@ async fn a_stateful_set_pod_whose_claim_was_deleted_comes_back_on_a_new_empty_vo
     )
     .await
     .expect("sts");
-    let (old_uid, old_dir) = wait_until("db-1's claim bound", || {
-        bound_volume(&claims, &pvs, "data-db-1")
+    // Bound and in use: only a scheduled pod holds its claim (pvc-protection), and the claim
+    // can be bound before its pod is scheduled.
+    let (old_uid, old_dir) = wait_until("db-1 scheduled with its claim bound", || async {
+        let pod = pods.get("db-1").await.ok()?;
+        pod.spec.as_ref()?.node_name.as_ref()?;
+        bound_volume(&claims, &pvs, "data-db-1").await
     })
     .await;
     std::fs::write(old_dir.join("segment"), b"old data").expect("write into the volume");
