@@ -10,11 +10,21 @@ pub const CONTEXT: &str = "tributary-e2e";
 
 /// The kubeconfig YAML for a server at `url`, with `namespace` as the default namespace.
 pub fn render(url: &str, namespace: &str) -> String {
+    render_as(url, namespace, None)
+}
+
+/// [`render`] for a client that acts as `user` (`as:`, the `Impersonate-User` header client
+/// libraries send), as a pod acts as its ServiceAccount.
+pub fn render_as(url: &str, namespace: &str, user: Option<&str>) -> String {
+    let credentials = match user {
+        Some(u) => json!({"as": u}),
+        None => json!({}),
+    };
     let config = json!({
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": CONTEXT, "cluster": {"server": url}}],
-        "users": [{"name": CONTEXT, "user": {}}],
+        "users": [{"name": CONTEXT, "user": credentials}],
         "contexts": [{"name": CONTEXT, "context": {"cluster": CONTEXT, "user": CONTEXT, "namespace": namespace}}],
         "current-context": CONTEXT,
         "preferences": {},
@@ -24,6 +34,11 @@ pub fn render(url: &str, namespace: &str) -> String {
 
 /// Writes the kubeconfig for `url` to `path` (mode 0600, as kubectl expects of credentials).
 pub fn write(path: &Path, url: &str, namespace: &str) -> crate::Result<()> {
+    write_as(path, url, namespace, None)
+}
+
+/// [`write`] for a client that acts as `user` ([`render_as`]).
+pub fn write_as(path: &Path, url: &str, namespace: &str, user: Option<&str>) -> crate::Result<()> {
     let io = |source| crate::Error::Kubeconfig {
         path: path.to_owned(),
         source,
@@ -31,7 +46,7 @@ pub fn write(path: &Path, url: &str, namespace: &str) -> crate::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
-    std::fs::write(path, render(url, namespace)).map_err(io)?;
+    std::fs::write(path, render_as(url, namespace, user)).map_err(io)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -43,6 +58,21 @@ pub fn write(path: &Path, url: &str, namespace: &str) -> crate::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kube_rs_impersonates_the_rendered_user() {
+        let text = render_as(
+            "http://127.0.0.1:1234",
+            "kafka",
+            Some("system:serviceaccount:kafka:demo-broker"),
+        );
+        let kc: kube::config::Kubeconfig = serde_yaml::from_str(&text).expect("parses");
+        let user = kc.auth_infos[0].auth_info.as_ref().expect("user");
+        assert_eq!(
+            user.impersonate.as_deref(),
+            Some("system:serviceaccount:kafka:demo-broker")
+        );
+    }
 
     #[test]
     fn kube_rs_reads_the_rendered_kubeconfig() {

@@ -44,17 +44,33 @@ pub(crate) fn attributes(
         Method::DELETE => "deletecollection",
         _ => "",
     };
+    // A list or watch selecting one name by field is about that name, as kube-apiserver's
+    // request-info resolver reads it (so `resourceNames` rules can allow it).
+    let selected = matches!(verb, "list" | "watch")
+        .then(|| selected_name(q.get("fieldSelector")?))
+        .flatten();
     let request = Request::resource(
         verb,
         &route.group,
         &route.plural,
         route.namespace.as_deref().unwrap_or_default(),
-        route.name.as_deref().unwrap_or_default(),
+        route.name.as_deref().or(selected).unwrap_or_default(),
     );
     match route.sub.as_deref() {
         Some(sub) => request.with_subresource(sub),
         None => request,
     }
+}
+
+/// The name a field selector requires exactly (`metadata.name=<n>` or `==`), if any.
+fn selected_name(selector: &str) -> Option<&str> {
+    selector.split(',').find_map(|term| {
+        let value = term.trim().strip_prefix("metadata.name")?;
+        let value = value
+            .strip_prefix("==")
+            .or_else(|| value.strip_prefix('='))?;
+        (!value.is_empty()).then_some(value)
+    })
 }
 
 /// Whom the request acts as, if RBAC allows it what it asks (403 otherwise, or the
@@ -130,6 +146,30 @@ mod tests {
         assert_eq!(
             attrs(Method::DELETE, pods, &[]),
             res("deletecollection", "", "pods", "kafka", "", "")
+        );
+        assert_eq!(
+            attrs(
+                Method::GET,
+                pods,
+                &[("watch", "1"), ("fieldSelector", "metadata.name=p-0")]
+            ),
+            res("watch", "", "pods", "kafka", "p-0", "")
+        );
+        assert_eq!(
+            attrs(
+                Method::GET,
+                pods,
+                &[("fieldSelector", "status.phase=Running,metadata.name==p-1")]
+            ),
+            res("list", "", "pods", "kafka", "p-1", "")
+        );
+        assert_eq!(
+            attrs(
+                Method::GET,
+                pods,
+                &[("fieldSelector", "metadata.name!=p-1")]
+            ),
+            res("list", "", "pods", "kafka", "", "")
         );
         assert_eq!(
             attrs(Method::GET, &format!("{pods}/p-0/log"), &[]),

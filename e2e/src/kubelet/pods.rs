@@ -263,6 +263,25 @@ async fn fetch(ctx: &Ctx, pod: &Pod, ns: &str) -> Objects {
     objects
 }
 
+/// Whom a pod's processes act as towards the API server: its ServiceAccount (`default` unless
+/// named), or `system:anonymous` when the pod does not mount its token, as on a real cluster
+/// (where the token is the credential; here the kubeconfig impersonates it).
+fn pod_identity(pod: &Pod, namespace: &str) -> String {
+    let spec = pod.spec.as_ref();
+    if spec.and_then(|s| s.automount_service_account_token) == Some(false) {
+        return "system:anonymous".to_owned();
+    }
+    let account = spec
+        .and_then(|s| {
+            s.service_account_name
+                .as_deref()
+                .or(s.service_account.as_deref())
+        })
+        .filter(|a| !a.is_empty())
+        .unwrap_or("default");
+    crate::apiserver::rbac::service_account_username(namespace, account)
+}
+
 /// Sets up volumes and resolves every container's process.
 async fn prepare(ctx: &Ctx, shared: &PodShared, pod_ip: &str) -> Result<Vec<Prepared>, NotReady> {
     let pod = &shared.pod;
@@ -283,8 +302,14 @@ async fn prepare(ctx: &Ctx, shared: &PodShared, pod_ip: &str) -> Result<Vec<Prep
     let home = shared.dir.join("home");
     std::fs::create_dir_all(&home).map_err(io)?;
     let kubeconfig = shared.dir.join("kubeconfig");
-    crate::kubeconfig::write(&kubeconfig, &ctx.api_url, &shared.namespace)
-        .map_err(|e| ("ContainerCreating", e.to_string()))?;
+    let identity = pod_identity(pod, &shared.namespace);
+    crate::kubeconfig::write_as(
+        &kubeconfig,
+        &ctx.api_url,
+        &shared.namespace,
+        Some(&identity),
+    )
+    .map_err(|e| ("ContainerCreating", e.to_string()))?;
     let spec = pod.spec.clone().unwrap_or_default();
     let restart = spec
         .restart_policy
