@@ -57,7 +57,8 @@
 //!   with its 403; Role, ClusterRole and binding writes are checked for escalation (`escalate`,
 //!   `bind`); the access reviews (`kubectl auth can-i`, `auth whoami`) are served. Until the
 //!   server authenticates, a request acts as the administrator (`system:masters`) or as whom
-//!   it impersonates ([`apiserver::identity`]).
+//!   it impersonates ([`apiserver::identity`]); pods act as their ServiceAccount (the
+//!   kubelet's kubeconfig for them impersonates it).
 //! - **Pod Security admission** ([`apiserver::podsecurity`]): namespaces labelled
 //!   `pod-security.kubernetes.io/enforce|warn|audit` (and `-version`: `latest` or `v1.x`) at
 //!   `privileged`, `baseline` or `restricted` are judged as Kubernetes' PodSecurity plugin
@@ -104,9 +105,9 @@
 //!
 //! # Not modelled
 //!
-//! Requests relying on these behave differently from a real cluster: authentication (every
-//! request not impersonating another user acts as the administrator, so RBAC never refuses
-//! the operator's or the brokers' own requests);
+//! Requests relying on these behave differently from a real cluster: authentication (a
+//! request acts as the administrator unless it impersonates another user, as pods impersonate
+//! their ServiceAccount; no tokens are issued, checked or rotated);
 //! admission webhooks, ValidatingAdmissionPolicies and admission plugins other than
 //! NamespaceLifecycle and PodSecurity (no ServiceAccount, LimitRange or quota admission; the
 //! pvc-protection finalizer is added by the volume controller instead);
