@@ -1,6 +1,7 @@
 //! One timer for all of a shard's keys (groups, transactions): a heap of (deadline, key), and
 //! the task that fires it. Keys push their next deadline when it moves earlier; entries that
-//! turn out stale just cause a harmless extra tick.
+//! turn out stale just cause a harmless extra tick. The deadlines are on whatever millisecond
+//! clock the shard judges its keys by, which it hands to [`run`].
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -10,19 +11,27 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
-/// Pending deadlines (monotonic ms) by key.
-#[derive(Default)]
-pub(crate) struct Timers {
-    heap: Mutex<BinaryHeap<Reverse<(i64, String)>>>,
+/// Pending deadlines (ms on the shard's clock) by key: a group id, a transactional id.
+pub(crate) struct Timers<K = String> {
+    heap: Mutex<BinaryHeap<Reverse<(i64, K)>>>,
     wake: Notify,
 }
 
-impl Timers {
+impl<K: Ord> Default for Timers<K> {
+    fn default() -> Timers<K> {
+        Timers {
+            heap: Mutex::new(BinaryHeap::new()),
+            wake: Notify::new(),
+        }
+    }
+}
+
+impl<K: Ord + Clone> Timers<K> {
     /// Asks for `key` to be ticked at `deadline`.
-    pub(crate) fn schedule(&self, deadline: i64, key: &str) {
+    pub(crate) fn schedule<Q: ToOwned<Owned = K> + ?Sized>(&self, deadline: i64, key: &Q) {
         let mut heap = self.heap.lock();
         let earlier = heap.peek().is_none_or(|Reverse((d, _))| deadline < *d);
-        heap.push(Reverse((deadline, key.to_string())));
+        heap.push(Reverse((deadline, key.to_owned())));
         drop(heap);
         if earlier {
             self.wake.notify_one();
@@ -30,13 +39,13 @@ impl Timers {
     }
 
     /// Removes and returns the keys due at `now`, without duplicates.
-    pub(crate) fn take_due(&self, now: i64) -> Vec<String> {
+    pub(crate) fn take_due(&self, now: i64) -> Vec<K> {
         let mut heap = self.heap.lock();
-        let mut due: Vec<String> = Vec::new();
+        let mut due: Vec<K> = Vec::new();
         while heap.peek().is_some_and(|Reverse((d, _))| *d <= now) {
-            if let Some(Reverse((_, group))) = heap.pop() {
-                if !due.contains(&group) {
-                    due.push(group);
+            if let Some(Reverse((_, key))) = heap.pop() {
+                if !due.contains(&key) {
+                    due.push(key);
                 }
             }
         }
@@ -55,12 +64,12 @@ impl Timers {
 }
 
 /// Fires `timers` for `owner` until it is dropped: sleeps until the next deadline (or until an
-/// earlier one is scheduled) by the owner's monotonic clock `now`, then ticks each due key.
-pub(crate) async fn run<T>(
+/// earlier one is scheduled) by the owner's clock `now`, then ticks each due key.
+pub(crate) async fn run<T, K: Ord + Clone>(
     owner: Weak<T>,
-    timers: Arc<Timers>,
+    timers: Arc<Timers<K>>,
     now: impl Fn(&T) -> i64,
-    tick: impl Fn(&Arc<T>, &str),
+    tick: impl Fn(&Arc<T>, &K),
 ) {
     loop {
         let next = {
@@ -92,7 +101,7 @@ mod tests {
 
     #[test]
     fn due_groups_come_out_once_in_deadline_order() {
-        let t = Timers::default();
+        let t: Timers = Timers::default();
         t.schedule(30, "c");
         t.schedule(10, "a");
         t.schedule(20, "b");
