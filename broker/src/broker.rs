@@ -586,9 +586,9 @@ impl Prepared {
         }
         broker.groups.start();
         broker.txns.start(legacy_txns);
+        broker.txns.run_timers(Arc::<Broker>::downgrade(&broker));
         broker.tokens.start_sweeping();
         spawn_image_applier(&broker);
-        spawn_transaction_expiry(Arc::downgrade(&broker));
         if broker.registrar.is_some() {
             crate::replica::fetcher::spawn(&broker, broker.metrics.replica_max_lag.clone());
         }
@@ -745,24 +745,6 @@ fn forget_deleted(broker: &Broker, deleted: &[(String, i32)]) {
 /// How long a share-group state write may take to be committed (Kafka's
 /// `share.coordinator.write.timeout.ms`).
 const SHARE_STATE_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// How often transactions are checked for timeouts and unfinished ends.
-const TRANSACTION_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// Aborts timed-out transactions and finishes interrupted ends (also those prepared before a
-/// restart) until the broker is dropped.
-fn spawn_transaction_expiry(broker: Weak<Broker>) {
-    tokio::spawn(async move {
-        loop {
-            let Some(b) = broker.upgrade() else {
-                return;
-            };
-            b.txns.expire(&*b).await;
-            drop(b);
-            tokio::time::sleep(TRANSACTION_CHECK_INTERVAL).await;
-        }
-    });
-}
 
 #[cfg(test)]
 mod tests {

@@ -16,6 +16,10 @@ pub struct TxnConfig {
     /// How long a state record may take to become durable before the request fails (and the
     /// client retries).
     pub write_timeout: Duration,
+    /// transaction.remove.expired.transaction.cleanup.interval.ms: how often ids are checked
+    /// against the expiration. Kafka's default is an hour; this keeps the one second the
+    /// broker has always checked at.
+    pub remove_expired_interval_ms: i64,
 }
 
 impl Default for TxnConfig {
@@ -25,6 +29,7 @@ impl Default for TxnConfig {
             id_expiration_ms: 604_800_000,
             topic_partitions: 50,
             write_timeout: Duration::from_secs(30),
+            remove_expired_interval_ms: 1_000,
         }
     }
 }

@@ -2,7 +2,7 @@
 //! epochs, tracks the partitions and group offsets of each open transaction, and ends
 //! transactions by writing COMMIT or ABORT markers to every partition they touched (and
 //! committing their offsets). Transactions that outlive their timeout are aborted with an
-//! epoch bump that fences the producer.
+//! epoch bump that fences the producer, on the runtime's timer (see [`deadlines`]).
 //!
 //! A transactional id is coordinated by the leader of its `__transaction_state` partition,
 //! as in Kafka: the coordinator is a shard of the coordinator [`Runtime`], which loads and
@@ -11,6 +11,9 @@
 //! broker after a crash, finishes what was prepared. Requests of one transactional id run one
 //! at a time under that id's async lock; different ids proceed in parallel.
 
+mod deadlines;
+#[cfg(test)]
+mod fixtures;
 mod migrate;
 mod shard;
 
@@ -26,11 +29,16 @@ use super::records::{encode_value, txn_key};
 use super::store::TxnMap;
 use crate::log::CoordinatorLog;
 use crate::offset_commit::CommitOffset;
+use crate::runtime::timer::Timers;
 use crate::Runtime;
+use deadlines::{is_due, TxnTimer, RETRY_MS};
 use tributary_storage::clock::now_ms;
 use tributary_storage::ProducerRef;
 
 pub use migrate::Legacy;
+
+/// The wall clock (ms) transactions are timed by: the broker's, or one a test steps.
+type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
 /// What the produce path and OffsetFetch check of a transactional producer without waiting
 /// for its id's lock.
@@ -57,12 +65,27 @@ pub struct TransactionCoordinator {
     id_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Every transactional producer of the loaded ids by producer id; taken after `state`.
     producers: RwLock<HashMap<i64, ProducerView>>,
+    clock: Clock,
+    /// The ids' deadlines, fired by [`TransactionCoordinator::run_timers`].
+    timers: Arc<Timers<TxnTimer>>,
+    /// The earliest entry pending on `timers` for each id, so an entry is only added when it
+    /// comes earlier. Taken last.
+    scheduled: Mutex<HashMap<String, i64>>,
 }
 
 impl TransactionCoordinator {
     /// A coordinator keeping its state in `log`. Nothing is served until
     /// [`TransactionCoordinator::start`].
     pub fn new(config: TxnConfig, log: Arc<dyn CoordinatorLog>) -> TransactionCoordinator {
+        TransactionCoordinator::with_clock(config, log, Arc::new(now_ms))
+    }
+
+    /// A coordinator timing transactions by `clock` (wall ms).
+    fn with_clock(
+        config: TxnConfig,
+        log: Arc<dyn CoordinatorLog>,
+        clock: Clock,
+    ) -> TransactionCoordinator {
         let runtime = Runtime::new(log, config.topic_partitions);
         TransactionCoordinator {
             config,
@@ -70,11 +93,20 @@ impl TransactionCoordinator {
             state: Mutex::new(TxnMap::new()),
             id_locks: Mutex::new(HashMap::new()),
             producers: RwLock::new(HashMap::new()),
+            clock,
+            timers: Arc::new(Timers::default()),
+            scheduled: Mutex::new(HashMap::new()),
         }
     }
 
+    /// Now on the clock transactions are timed by.
+    fn now(&self) -> i64 {
+        (self.clock)()
+    }
+
     /// Moves `legacy` state into the topic first if there is some, then loads the partitions
-    /// led here. Needs a Tokio runtime.
+    /// led here. Needs a Tokio runtime. Transactions are timed out once
+    /// [`TransactionCoordinator::run_timers`] runs.
     pub fn start(self: &Arc<Self>, legacy: Option<Legacy>) {
         match legacy {
             Some(legacy) => {
@@ -132,7 +164,7 @@ impl TransactionCoordinator {
             return Err(ResponseError::InvalidTransactionTimeout);
         }
         self.check(transactional_id)?;
-        let now = now_ms();
+        let now = self.now();
         let _serial = self.lock_id(transactional_id).await;
         let Some(mut txn) = self.get(transactional_id) else {
             let id = next_producer_id(host).await?;
@@ -258,7 +290,7 @@ impl TransactionCoordinator {
         self.check(transactional_id)?;
         let _serial = self.lock_id(transactional_id).await;
         let mut txn = self.current(transactional_id, producer)?;
-        let now = now_ms();
+        let now = self.now();
         let before = txn.clone();
         txn.begin(now)?;
         add(&mut txn);
@@ -374,41 +406,20 @@ impl TransactionCoordinator {
         Ok(())
     }
 
-    /// Aborts transactions past their timeout (bumping the epoch, which fences the producer
-    /// until it re-initializes), finishes ends that could not complete earlier, and forgets
-    /// ids idle for transactional.id.expiration.ms.
+    /// At once, what the timer does when each deadline comes: aborts transactions past their
+    /// timeout (bumping the epoch, which fences the producer until it re-initializes),
+    /// finishes ends that could not complete earlier, and forgets ids idle for
+    /// transactional.id.expiration.ms.
     pub async fn expire(self: &Arc<Self>, host: &dyn TxnHost) {
-        self.end_overdue(host).await;
-        self.forget_idle().await;
-    }
-
-    async fn end_overdue(self: &Arc<Self>, host: &dyn TxnHost) {
-        let due = |t: &TxnMetadata, now: i64| {
-            t.is_expired(now) || matches!(t.state, TxnState::PrepareCommit | TxnState::PrepareAbort)
-        };
-        for id in self.ids_where(due) {
-            let _serial = self.lock_id(&id).await;
-            // Looked at again under the id's lock: a request may have ended it meanwhile.
-            let Some(mut txn) = self.get(&id).filter(|t| due(t, now_ms())) else {
-                continue;
-            };
-            let commit = txn.state == TxnState::PrepareCommit;
-            if txn.state == TxnState::Ongoing {
-                tracing::info!(transactional_id = %id, "aborting a transaction past its timeout");
-                let before = txn.producer_epoch;
-                if bump_epoch(&mut txn) {
-                    txn.last_producer_epoch = before;
-                }
-            }
-            if let Err(error) = self.finish(host, &id, txn, commit).await {
-                tracing::warn!(transactional_id = %id, ?error, "transaction end not saved");
-            }
+        for id in self.ids_where(is_due) {
+            self.end_if_due(host, &id).await;
         }
+        self.forget_idle().await;
     }
 
     /// The transactional ids whose metadata passes `test` now.
     fn ids_where(&self, test: impl Fn(&TxnMetadata, i64) -> bool) -> Vec<String> {
-        let now = now_ms();
+        let now = self.now();
         let state = self.state.lock();
         state
             .iter()
@@ -430,7 +441,7 @@ impl TransactionCoordinator {
         for id in self.ids_where(idle) {
             let serial = self.lock_id(&id).await;
             // Looked at again under the id's lock: a request may have used it meanwhile.
-            let Some(txn) = self.get(&id).filter(|t| idle(t, now_ms())) else {
+            let Some(txn) = self.get(&id).filter(|t| idle(t, self.now())) else {
                 continue;
             };
             // A tombstone: compaction removes the id from the topic too.
@@ -450,7 +461,7 @@ impl TransactionCoordinator {
 
     /// Saves the decision (a Prepare state), then writes the markers (and on commit the
     /// offsets) and completes `txn`. `Ok(false)`: the decision is saved but the rest failed
-    /// and is retried by [`TransactionCoordinator::expire`].
+    /// and is retried on the timer (see [`deadlines`]).
     async fn finish(
         self: &Arc<Self>,
         host: &dyn TxnHost,
@@ -466,7 +477,7 @@ impl TransactionCoordinator {
         if txn.state != prepared {
             txn.state = prepared;
             txn.markers_written = false;
-            txn.updated_ms = now_ms();
+            txn.updated_ms = self.now();
             self.save(transactional_id, txn.clone()).await?;
         }
         if !txn.markers_written {
@@ -503,7 +514,7 @@ impl TransactionCoordinator {
         txn.groups.clear();
         txn.pending_offsets.clear();
         txn.markers_written = false;
-        txn.updated_ms = now_ms();
+        txn.updated_ms = self.now();
         if txn.next_producer_id >= 0 {
             // Transactions v2 past the last epoch: the markers went out with the old id, the
             // client continues with the new one (a retry with the old id is still answered).
@@ -561,6 +572,9 @@ impl TransactionCoordinator {
                 match txn {
                     Some(txn) => {
                         self.publish(&txn);
+                        // Its deadline: an open transaction's timeout, or a retry of the
+                        // end in case the request making it is dropped before it completes.
+                        self.schedule(transactional_id, &txn, self.now().saturating_add(RETRY_MS));
                         state.insert(transactional_id.to_string(), txn);
                     }
                     None => {

@@ -1,8 +1,9 @@
 //! The transaction coordinator as a shard of the coordinator [`Runtime`]: replaying a
 //! `__transaction_state` partition keeps the last value of each id (a tombstone removes it);
 //! loading installs those ids with their producers' view, unloading drops both, after which
-//! the ids answer NOT_COORDINATOR from their next check or write on. Transactions found
-//! prepared are completed by the periodic expiry, as after a restart. When a partition is
+//! the ids answer NOT_COORDINATOR from their next check or write on. Loading sets each id's
+//! deadline on the timer: transactions found prepared (cut off by a restart or a leadership
+//! move) are completed at once, open ones time out as they would have. When a partition is
 //! loaded or unloaded is the runtime's decision.
 
 use super::{producer_view, TransactionCoordinator};
@@ -62,10 +63,12 @@ impl Shard for TransactionCoordinator {
 
     fn install(&self, _partition: i32, replay: Replay) -> usize {
         let count = replay.txns.len();
+        let now = self.now();
         let mut state = self.state.lock();
         let mut producers = self.producers.write();
         for (id, txn) in replay.txns {
             producers.insert(txn.producer_id, producer_view(&txn));
+            self.schedule(&id, &txn, now);
             state.insert(id, txn);
         }
         count

@@ -2,53 +2,19 @@
 //! elsewhere, COORDINATOR_LOAD_IN_PROGRESS while a partition loads, everything back after a
 //! load, nothing left (or written) after the leadership moves.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::BoxFuture;
-use futures::FutureExt;
 use kafka_protocol::error::ResponseError;
 
 use super::*;
 use crate::log::memory::MemoryLog;
 use crate::log::{Appended, Chunk, CoordinatorLog, Entry, LogError};
-use crate::offset_commit::CommitOffset;
-use crate::txn::{MarkerWrite, ProducerRef, TxnConfig, TxnHost, TxnState};
+use crate::txn::coordinator::fixtures::{open, Host, TIMEOUT_MS};
+use crate::txn::{ProducerRef, TxnConfig, TxnState};
 
 const PARTITIONS: i32 = 4;
-const TIMEOUT_MS: i32 = 60_000;
-
-/// Producer ids from a counter; every partition of a transaction is gone (no markers), and
-/// offsets commit at once.
-#[derive(Default)]
-struct Host(AtomicI64);
-
-impl TxnHost for Host {
-    fn next_producer_id(&self) -> BoxFuture<'_, Result<i64, ResponseError>> {
-        let id = self.0.fetch_add(1, Ordering::SeqCst) + 100;
-        async move { Ok(id) }.boxed()
-    }
-
-    fn append_marker(
-        &self,
-        _topic: &str,
-        _partition: i32,
-        _producer: ProducerRef,
-        _commit: bool,
-        _now_ms: i64,
-    ) -> Result<Option<MarkerWrite>, ResponseError> {
-        Ok(None)
-    }
-
-    fn commit_offsets<'a>(
-        &'a self,
-        _group: &'a str,
-        _offsets: Vec<CommitOffset>,
-    ) -> BoxFuture<'a, Result<(), ResponseError>> {
-        async { Ok(()) }.boxed()
-    }
-}
 
 /// A log whose reads return one record at a time, and block past the first record until
 /// `open` is set: partitions with more than one record load in the background.
@@ -110,17 +76,6 @@ fn coordinator(log: Arc<dyn CoordinatorLog>) -> Arc<TransactionCoordinator> {
     let c = Arc::new(TransactionCoordinator::new(config, log));
     c.start(None);
     c
-}
-
-async fn open(c: &Arc<TransactionCoordinator>, host: &Host, id: &str) -> ProducerRef {
-    let p = c
-        .init_producer_id(host, id, TIMEOUT_MS, None)
-        .await
-        .expect("init");
-    c.add_partitions(id, p, &[("t".into(), 0)])
-        .await
-        .expect("add");
-    p
 }
 
 async fn loaded(c: &TransactionCoordinator) {
