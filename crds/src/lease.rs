@@ -6,8 +6,9 @@
 //! - whether a held Lease has expired is judged by the observer's own monotonic clock, never
 //!   by the times written in it (another machine's clock): a Lease is expired once this
 //!   process has seen it unchanged for its lease duration ([`Watch`]); one already held at
-//!   this process's first look waits a grace more, so standbys that were watching all along
-//!   take over before a restarted holder does;
+//!   this process's first look (or found again after the watching was interrupted) waits a
+//!   grace more, so standbys that were watching all along take over before a restarted
+//!   holder does;
 //! - what to do at each look ([`decide`]): create a missing Lease, renew one this process
 //!   holds, take over one released or expired, follow anyone else's. A Lease naming this
 //!   identity that this process did not take belongs to an earlier run and is waited out;
@@ -60,7 +61,9 @@ pub fn decide(me: &str, holding: bool, lease: Option<&LeaseSpec>, expired: bool)
     }
 }
 
-/// When this process saw the Lease change: the only clock an expiry is judged by.
+/// When this process saw the Lease change: the only clock an expiry is judged by. A pure
+/// record of what was observed and when, for every component judging a Lease held by someone
+/// else (the electors here, the operator's view of broker liveness).
 #[derive(Debug, Default, Clone)]
 pub struct Watch {
     seen: Option<Seen>,
@@ -70,22 +73,18 @@ pub struct Watch {
 struct Seen {
     /// Holder, times and transitions as last seen: any change of them is a renewal.
     record: String,
-    /// When this process first saw `record`.
+    /// When this process saw `record` first, or observation restarted after it, whichever
+    /// came later.
     since: Instant,
-    /// Whether `record` was already there at this process's first look.
+    /// Whether `record` was already there when observation (re)started: no change of it has
+    /// been seen since.
     first_look: bool,
 }
 
 impl Watch {
-    /// Records `spec` as seen at `now` and says whether it has been unchanged for `duration`,
-    /// plus `grace` when it was already there at this process's first look.
-    pub fn expired(
-        &mut self,
-        spec: &LeaseSpec,
-        now: Instant,
-        duration: Duration,
-        grace: Duration,
-    ) -> bool {
+    /// Records `spec` as seen at `now`: a change of its holder, times or transitions is a
+    /// renewal, seen now; the same record again is no sign of life.
+    pub fn observe(&mut self, spec: &LeaseSpec, now: Instant) {
         let record = format!(
             "{:?}/{:?}/{:?}/{:?}",
             spec.holder_identity, spec.acquire_time, spec.renew_time, spec.lease_transitions
@@ -101,14 +100,48 @@ impl Watch {
                 })
             }
         }
-        self.seen.as_ref().is_some_and(|seen| {
+    }
+
+    /// When the Lease as last observed expires unless it changes: `duration` after the change
+    /// was seen, plus `grace` when none has been seen since observation (re)started. `None`
+    /// before anything was observed.
+    pub fn expires_at(&self, duration: Duration, grace: Duration) -> Option<Instant> {
+        self.seen.as_ref().map(|seen| {
             let wait = if seen.first_look {
                 duration + grace
             } else {
                 duration
             };
-            now.saturating_duration_since(seen.since) >= wait
+            seen.since + wait
         })
+    }
+
+    /// Whether a change was seen since observation (re)started: the holder is seen renewing,
+    /// not merely found unexpired (which a dead holder's Lease is for up to a duration).
+    pub fn renewed(&self) -> bool {
+        self.seen.as_ref().is_some_and(|seen| !seen.first_look)
+    }
+
+    /// Observation was interrupted until `now` (a broken watch): changes may have gone unseen,
+    /// so the count starts again at `now` and the Lease is judged as at a first look.
+    pub fn restart_grace(&mut self, now: Instant) {
+        if let Some(seen) = &mut self.seen {
+            seen.since = seen.since.max(now);
+            seen.first_look = true;
+        }
+    }
+
+    /// Records `spec` as seen at `now` and says whether it has been unchanged for `duration`,
+    /// plus `grace` when it was already there at this process's first look.
+    pub fn expired(
+        &mut self,
+        spec: &LeaseSpec,
+        now: Instant,
+        duration: Duration,
+        grace: Duration,
+    ) -> bool {
+        self.observe(spec, now);
+        self.expires_at(duration, grace).is_some_and(|at| now >= at)
     }
 }
 
@@ -385,6 +418,50 @@ mod tests {
         renewed.lease_transitions = Some(1);
         assert!(!late.expired(&renewed, t0 + 20 * SECOND, duration, grace));
         assert!(late.expired(&renewed, t0 + 30 * SECOND, duration, grace));
+    }
+
+    #[test]
+    fn a_broken_watch_restarts_the_count_and_renewals_are_told_from_a_first_look() {
+        let t0 = Instant::now();
+        let (duration, grace) = (10 * SECOND, 2 * SECOND);
+        let mut watch = Watch::default();
+        assert_eq!(watch.expires_at(duration, grace), None, "nothing observed");
+        watch.restart_grace(t0);
+        assert_eq!(watch.expires_at(duration, grace), None);
+        let spec = held_by(Some("b"));
+        watch.observe(&spec, t0);
+        assert!(
+            !watch.renewed(),
+            "found held: maybe dead for most of a duration"
+        );
+        assert_eq!(
+            watch.expires_at(duration, grace),
+            Some(t0 + duration + grace)
+        );
+        let mut renewed = spec.clone();
+        renewed.renew_time = Some(MicroTime(Timestamp::UNIX_EPOCH + 1 * SECOND));
+        watch.observe(&renewed, t0 + 3 * SECOND);
+        assert!(watch.renewed());
+        assert_eq!(watch.expires_at(duration, grace), Some(t0 + 13 * SECOND));
+        // Interrupted until t0 + 7 s: counted from then, with the grace, and not renewing.
+        watch.restart_grace(t0 + 7 * SECOND);
+        assert!(!watch.renewed(), "renewals may have gone unseen");
+        assert_eq!(
+            watch.expires_at(duration, grace),
+            Some(t0 + 7 * SECOND + duration + grace)
+        );
+        assert!(!watch.expired(&renewed, t0 + 18 * SECOND, duration, grace));
+        assert!(watch.expired(&renewed, t0 + 19 * SECOND, duration, grace));
+        // A restart never moves the count back.
+        watch.restart_grace(t0);
+        assert_eq!(
+            watch.expires_at(duration, grace),
+            Some(t0 + 7 * SECOND + duration + grace)
+        );
+        // The next change seen counts as a renewal again.
+        watch.observe(&spec, t0 + 20 * SECOND);
+        assert!(watch.renewed());
+        assert_eq!(watch.expires_at(duration, grace), Some(t0 + 30 * SECOND));
     }
 
     #[test]
