@@ -1,21 +1,21 @@
-//! Broker liveness by observation, as client-go's leader election judges a Lease: a broker is
-//! alive while the controller keeps seeing its Lease renewed. The time written in the Lease
-//! (`renewTime`) is another machine's clock and is never compared with ours; only whether it
-//! *changed*, and when (on this process's monotonic clock) we saw it change.
+//! Broker liveness by observation, by the clock rule every Lease of the project is judged by
+//! ([`tributary_crds::lease::Watch`], client-go's leader election's): a broker is alive while
+//! the controller keeps seeing its Lease renewed. The times written in the Lease are another
+//! machine's clock and are never compared with ours; only whether they *changed*, and when (on
+//! this process's monotonic clock) we saw them change.
 //!
-//! A Lease is expired once `leaseDurationSeconds` of our time has passed since we last saw its
-//! holder or `renewTime` change, counted at the earliest from when observation (re)started:
-//! a newly active controller, or one whose watch broke, has not watched long enough to tell a
-//! dead broker from a live one, so it waits one full lease duration before declaring anyone
-//! dead. A Lease with no holder (released at a clean shutdown), without complete registration
-//! annotations, or deleted, is not alive: that is the broker's own statement, not a timing
-//! judgement.
+//! A Lease is expired once `leaseDurationSeconds` of our time has passed since we last saw it
+//! change, counted at the earliest from when observation (re)started: a newly active
+//! controller, or one whose watch broke, has not watched long enough to tell a dead broker
+//! from a live one, so it waits one full lease duration before declaring anyone dead. A Lease
+//! with no holder (released at a clean shutdown), without complete registration annotations,
+//! or deleted, is not alive: that is the broker's own statement, not a timing judgement.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::jiff::Timestamp;
+use tributary_crds::lease::Watch;
 use tributary_crds::registration::{parse_broker_lease_name, Registration};
 
 /// Lease duration assumed when a broker Lease states none (the brokers' default, Kafka's
@@ -69,52 +69,35 @@ impl BrokerKey {
     }
 }
 
-/// What the broker writes at each renewal; a change is a sign of life. (Not the
-/// resourceVersion: any other writer's edit would change it too.)
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Fingerprint {
-    holder: Option<String>,
-    renew_time: Option<Timestamp>,
-}
-
 #[derive(Clone, Debug)]
 struct Observation {
-    fingerprint: Fingerprint,
-    /// When this process saw the fingerprint change (or first saw the Lease).
-    changed_at: Instant,
+    /// When this process saw the Lease change.
+    watch: Watch,
     duration: Duration,
     /// `None` without a holder or with incomplete annotations: not alive.
     registration: Option<Registration>,
-    /// A change of the fingerprint was seen since observation (re)started.
-    renewed: bool,
 }
 
 /// Every broker Lease the controller watches, with when it last saw each renewed.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Liveness {
-    /// Observation (re)started here: nobody expires before one lease duration after it.
-    observing_since: Instant,
     leases: BTreeMap<BrokerKey, Observation>,
     /// Keys seen since a re-list began; the rest are dropped when it ends.
     relisting: Option<BTreeSet<BrokerKey>>,
 }
 
 impl Liveness {
-    /// Starts observing at `now` (when this replica became the active controller).
-    pub fn new(now: Instant) -> Self {
-        Liveness {
-            observing_since: now,
-            leases: BTreeMap::new(),
-            relisting: None,
-        }
+    /// Starts observing (when this replica becomes the active controller): each Lease's count
+    /// starts when it is first seen, so none expires before a lease duration from now.
+    pub fn new() -> Self {
+        Liveness::default()
     }
 
     /// Observation was interrupted (the Lease watch failed): renewals may have gone unseen, so
     /// start the grace period again rather than declare brokers dead that merely went unseen.
     pub fn restart_grace(&mut self, now: Instant) {
-        self.observing_since = self.observing_since.max(now);
         for o in self.leases.values_mut() {
-            o.renewed = false;
+            o.watch.restart_grace(tokio_instant(now));
         }
     }
 
@@ -124,34 +107,26 @@ impl Liveness {
         let name = lease.metadata.name.as_deref()?;
         let key = BrokerKey::of(namespace, name)?;
         let spec = lease.spec.clone().unwrap_or_default();
-        let fingerprint = Fingerprint {
-            holder: spec.holder_identity.filter(|h| !h.is_empty()),
-            renew_time: spec.renew_time.map(|t| t.0),
-        };
         let duration = spec
             .lease_duration_seconds
             .and_then(|s| u64::try_from(s).ok())
             .filter(|s| *s > 0)
             .map_or(DEFAULT_LEASE_DURATION, Duration::from_secs);
         let registration = Registration::from_lease(&key.cluster, lease);
-        let (changed_at, renewed) = match self.leases.get(&key) {
-            Some(old) if old.fingerprint == fingerprint => (old.changed_at, old.renewed),
-            Some(_) => (now, true),
-            None => (now, false),
-        };
         if let Some(seen) = &mut self.relisting {
             seen.insert(key.clone());
         }
-        self.leases.insert(
-            key.clone(),
-            Observation {
-                fingerprint,
-                changed_at,
+        let o = self
+            .leases
+            .entry(key.clone())
+            .or_insert_with(|| Observation {
+                watch: Watch::default(),
                 duration,
-                registration,
-                renewed,
-            },
-        );
+                registration: None,
+            });
+        o.watch.observe(&spec, tokio_instant(now));
+        o.duration = duration;
+        o.registration = registration;
         Some(key)
     }
 
@@ -178,11 +153,9 @@ impl Liveness {
     fn expiry(&self, key: &BrokerKey) -> Option<(Instant, &Observation, &Registration)> {
         let o = self.leases.get(key)?;
         let registration = o.registration.as_ref()?;
-        Some((
-            o.changed_at.max(self.observing_since) + o.duration,
-            o,
-            registration,
-        ))
+        // No grace beyond the lease duration: a broker found held is judged from first sight.
+        let at = o.watch.expires_at(o.duration, Duration::ZERO)?;
+        Some((at.into_std(), o, registration))
     }
 
     /// Whether broker `key` is alive at `now`.
@@ -203,7 +176,7 @@ impl Liveness {
                         incarnation: r.incarnation,
                         shutting_down: r.shutting_down,
                         directory_epoch: r.directory_epoch,
-                        renewing: o.renewed,
+                        renewing: o.watch.renewed(),
                     },
                 ))
             })
@@ -241,12 +214,17 @@ impl Liveness {
     }
 }
 
+/// `now` on the clock [`Watch`] keeps (the same monotonic clock).
+fn tokio_instant(now: Instant) -> tokio::time::Instant {
+    tokio::time::Instant::from_std(now)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use k8s_openapi::api::coordination::v1::LeaseSpec;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
-    use k8s_openapi::jiff::SignedDuration;
+    use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
     const NS: &str = "ns";
     const SECOND: Duration = Duration::from_secs(1);
@@ -294,7 +272,7 @@ mod tests {
     /// then expect broker 0 to be live or not.
     fn run(steps: Vec<(u32, Option<Lease>, bool)>) {
         let t0 = Instant::now();
-        let mut l = Liveness::new(t0);
+        let mut l = Liveness::new();
         for (i, (t, lease, live)) in steps.into_iter().enumerate() {
             let now = t0 + SECOND * t;
             if let Some(lease) = &lease {
@@ -376,7 +354,7 @@ mod tests {
     fn the_view_carries_incarnation_and_shutting_down_and_ignores_other_clusters() {
         let t0 = Instant::now();
         let w = Timestamp::now();
-        let mut l = Liveness::new(t0);
+        let mut l = Liveness::new();
         let mut down = lease(1, Some("b1"), w, 7);
         let mut annotations = down.metadata.annotations.clone().unwrap_or_default();
         annotations.insert(
@@ -422,7 +400,7 @@ mod tests {
     fn a_relist_keeps_when_renewals_were_seen_and_drops_deleted_leases() {
         let t0 = Instant::now();
         let w = Timestamp::now();
-        let mut l = Liveness::new(t0);
+        let mut l = Liveness::new();
         l.observe(NS, &lease(0, Some("b0"), w, 1), t0);
         l.observe(NS, &lease(1, Some("b1"), w, 1), t0);
         // The watch breaks and lists again 8 s later: broker 0 unchanged, broker 1 gone.
@@ -443,7 +421,7 @@ mod tests {
     fn a_broker_counts_as_renewing_once_a_renewal_is_seen_and_again_after_a_broken_watch() {
         let t0 = Instant::now();
         let w = Timestamp::now();
-        let mut l = Liveness::new(t0);
+        let mut l = Liveness::new();
         let renewing = |l: &Liveness, t: Instant| l.view(NS, "demo", t).get(&0).map(|b| b.renewing);
         // Found unexpired at takeover: alive, but maybe dead for most of a lease already.
         l.observe(NS, &lease(0, Some("b0"), w, 1), t0);
@@ -471,7 +449,7 @@ mod tests {
     fn a_broken_watch_restarts_the_grace_period() {
         let t0 = Instant::now();
         let w = Timestamp::now();
-        let mut l = Liveness::new(t0);
+        let mut l = Liveness::new();
         l.observe(NS, &lease(0, Some("b0"), w, 1), t0);
         l.forget(NS, "not-a-broker");
         l.restart_grace(t0 + 7 * SECOND);

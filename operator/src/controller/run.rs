@@ -68,7 +68,7 @@ pub async fn run(
     stop: watch::Receiver<bool>,
 ) {
     let observed = Arc::new(Mutex::new(Observed {
-        liveness: Liveness::new(Instant::now()),
+        liveness: Liveness::new(),
         partitions: PartitionCache::default(),
         synced: Synced::default(),
     }));
