@@ -446,6 +446,23 @@ mod tests {
     }
 
     #[test]
+    fn a_new_term_or_transition_is_a_sign_of_life_as_for_every_lease() {
+        let w = Timestamp::now();
+        let mut taken = lease(0, Some("b0"), w, 1);
+        if let Some(spec) = &mut taken.spec {
+            spec.acquire_time = Some(MicroTime(at(w, 1)));
+            spec.lease_transitions = Some(1);
+        }
+        run(vec![
+            (0, Some(lease(0, Some("b0"), w, 1)), true),
+            // Same renew time, new term: seen changing, so counted from here.
+            (8, Some(taken.clone()), true),
+            (17, Some(taken), true),
+            (18, None, false),
+        ]);
+    }
+
+    #[test]
     fn a_broken_watch_restarts_the_grace_period() {
         let t0 = Instant::now();
         let w = Timestamp::now();
