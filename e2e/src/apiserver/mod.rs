@@ -178,11 +178,26 @@ impl FakeApiServer {
     /// A client whose requests this server answers in-process; `namespace` is the client's
     /// default.
     pub fn client(&self, namespace: &str) -> kube::Client {
+        self.client_impersonating(namespace, None)
+    }
+
+    /// An in-process client acting as `user` (`Impersonate-User`, as a pod acts as its
+    /// ServiceAccount), so its requests are authorized for that user.
+    pub fn client_as(&self, namespace: &str, user: &str) -> kube::Client {
+        self.client_impersonating(namespace, Some(user))
+    }
+
+    fn client_impersonating(&self, namespace: &str, user: Option<&str>) -> kube::Client {
         let server = self.clone();
+        let impersonate = user.and_then(|u| ::http::HeaderValue::from_str(u).ok());
         let service = tower::service_fn(move |req: ::http::Request<kube::client::Body>| {
             let server = server.clone();
+            let impersonate = impersonate.clone();
             async move {
-                let (parts, body) = req.into_parts();
+                let (mut parts, body) = req.into_parts();
+                if let Some(user) = impersonate {
+                    parts.headers.insert("impersonate-user", user);
+                }
                 let bytes = match body.collect().await {
                     Ok(b) => b.to_bytes(),
                     Err(e) => {
