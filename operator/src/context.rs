@@ -75,6 +75,9 @@ pub struct Context {
     /// When a failure Event was last published per object, so a failing object gets at most
     /// one per backoff period.
     failure_events: Mutex<FailureEvents>,
+    /// What the operator found it may not do when it started leading (see
+    /// [`permissions`](crate::permissions)).
+    missing_permissions: Mutex<Vec<String>>,
 }
 
 /// Rate limit for failure Events: at most one per object per `period`.
@@ -114,7 +117,24 @@ impl Context {
             settings,
             live_brokers: LiveBrokers::default(),
             failure_events: Mutex::new(FailureEvents::default()),
+            missing_permissions: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Records what the start-up check found missing.
+    pub fn set_missing_permissions(&self, missing: Vec<String>) {
+        *self
+            .missing_permissions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = missing;
+    }
+
+    /// What the start-up check found missing, `verb resource.group` each.
+    pub fn missing_permissions(&self) -> Vec<String> {
+        self.missing_permissions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Publishes an Event about `regarding`. Failing to publish is logged, never fatal: events

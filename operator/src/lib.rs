@@ -21,6 +21,7 @@ pub mod http;
 pub mod leader;
 pub mod metrics;
 pub mod pause;
+pub mod permissions;
 pub mod pki;
 pub mod placement;
 pub mod run;

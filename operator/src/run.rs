@@ -172,6 +172,7 @@ pub async fn run(
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let ctx = Context::new(client, metrics.clone(), settings.clone());
+    ctx.set_missing_permissions(missing_permissions(&ctx.client, &settings).await);
     let controllers = tokio::spawn(run_controllers(ctx, stop_rx));
     // If this future is dropped (its task aborted), the controllers must not run on without
     // anyone renewing the Lease: they stop with it, as they would with the process.
@@ -188,6 +189,32 @@ pub async fn run(
         }
     }
     outcome
+}
+
+/// What the operator may not do of what it needs where it works (the watched namespace, or
+/// its own when it watches every namespace), logged as an error naming each permission; the
+/// clusters' `Authorized` condition shows it too. A review that fails is logged and taken as
+/// nothing missing: the controllers' own requests will say more.
+async fn missing_permissions(client: &Client, settings: &Settings) -> Vec<String> {
+    let namespace = settings
+        .watch_namespace
+        .as_deref()
+        .unwrap_or(&settings.lease_namespace);
+    match crate::permissions::check(client, namespace).await {
+        Ok(missing) if missing.is_empty() => missing,
+        Ok(missing) => {
+            tracing::error!(
+                namespace,
+                missing = %missing.join(", "),
+                "the operator's ServiceAccount lacks permissions it needs: grant them (the chart's RBAC does) and restart the operator"
+            );
+            missing
+        }
+        Err(error) => {
+            tracing::warn!(%error, "could not review the operator's own permissions");
+            Vec::new()
+        }
+    }
 }
 
 /// Aborts a spawned task when dropped.

@@ -145,6 +145,8 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
         publish_monitoring(&ctx, &cluster, outcome).await;
     }
     set_tiered_storage(&ctx, &cluster, &names, &mut status.conditions).await;
+    let missing = ctx.missing_permissions();
+    crate::permissions::set_authorized(&mut status.conditions, &missing, generation);
     publish_changes(&ctx, &cluster, &status, spec_error.as_deref()).await;
     write_status(&ctx, &cluster, &names, &status).await?;
     Ok(next_action(NextCheck {

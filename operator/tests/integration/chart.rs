@@ -1549,3 +1549,125 @@ fn notes_commands_create_valid_objects() {
         r.clusters[0].metadata.name.clone().unwrap_or_default()
     );
 }
+
+/// Applies the chart's RBAC objects (with `drop` removed from every rule's resources) to a
+/// fresh local API server, then runs the operator's start-up permission check as the chart's
+/// ServiceAccount in `watched`.
+async fn missing_under_chart_rbac(
+    extra: &[&str],
+    watched: &str,
+    drop: Option<&str>,
+) -> Vec<String> {
+    use kube::api::{Api, PostParams};
+    let r = parse_all(&render(extra));
+    let server = tributary_e2e::FakeApiServer::new();
+    for ns in [NS, watched, "streams"] {
+        server.create_namespace(ns);
+    }
+    let admin = server.client(NS);
+    let trim = |rules: Option<Vec<PolicyRule>>| {
+        rules.map(|rules| {
+            rules
+                .into_iter()
+                .filter_map(|mut rule| {
+                    if let (Some(drop), Some(resources)) = (drop, rule.resources.as_mut()) {
+                        resources.retain(|res| res != drop);
+                        if resources.is_empty() {
+                            return None;
+                        }
+                    }
+                    Some(rule)
+                })
+                .collect()
+        })
+    };
+    let post = PostParams::default();
+    for mut role in r.cluster_roles {
+        role.rules = trim(role.rules.take());
+        Api::<ClusterRole>::all(admin.clone())
+            .create(&post, &role)
+            .await
+            .unwrap_or_else(|e| panic!("cluster role: {e}"));
+    }
+    for binding in r.cluster_role_bindings {
+        Api::<ClusterRoleBinding>::all(admin.clone())
+            .create(&post, &binding)
+            .await
+            .unwrap_or_else(|e| panic!("cluster role binding: {e}"));
+    }
+    for mut role in r.roles {
+        role.rules = trim(role.rules.take());
+        let ns = role
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| NS.to_owned());
+        Api::<Role>::namespaced(admin.clone(), &ns)
+            .create(&post, &role)
+            .await
+            .unwrap_or_else(|e| panic!("role: {e}"));
+    }
+    for binding in r.role_bindings {
+        let ns = binding
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| NS.to_owned());
+        Api::<RoleBinding>::namespaced(admin.clone(), &ns)
+            .create(&post, &binding)
+            .await
+            .unwrap_or_else(|e| panic!("role binding: {e}"));
+    }
+    let account = r
+        .service_accounts
+        .iter()
+        .find_map(|sa| sa.metadata.name.clone())
+        .unwrap_or_else(|| panic!("the chart renders no ServiceAccount"));
+    let operator = server.client_as(NS, &format!("system:serviceaccount:{NS}:{account}"));
+    tributary_operator::permissions::check(&operator, watched)
+        .await
+        .unwrap_or_else(|e| panic!("rules review: {e}"))
+}
+
+#[tokio::test]
+async fn the_chart_grants_the_operator_every_permission_it_checks_for_at_start() {
+    assert_eq!(
+        missing_under_chart_rbac(&[], "default", None).await,
+        Vec::<String>::new()
+    );
+    let watched = ["--set", "operator.watchNamespace=streams"];
+    assert_eq!(
+        missing_under_chart_rbac(&watched, "streams", None).await,
+        Vec::<String>::new()
+    );
+    let full = full_values().to_string_lossy().into_owned();
+    assert_eq!(
+        // The full values watch the release namespace only.
+        missing_under_chart_rbac(&["--values", &full], NS, None).await,
+        Vec::<String>::new()
+    );
+}
+
+#[tokio::test]
+async fn a_chart_missing_a_rule_the_operator_needs_is_named_by_its_start_up_check() {
+    let missing = missing_under_chart_rbac(&[], "default", Some("kafkatopics")).await;
+    assert_eq!(
+        missing,
+        [
+            "get kafkatopics.tributary.dev",
+            "list kafkatopics.tributary.dev",
+            "watch kafkatopics.tributary.dev",
+            "create kafkatopics.tributary.dev",
+            "update kafkatopics.tributary.dev",
+            "patch kafkatopics.tributary.dev",
+            "delete kafkatopics.tributary.dev",
+        ]
+    );
+    // Namespaced rights hold only in the watched namespace.
+    let watched = ["--set", "operator.watchNamespace=streams"];
+    let elsewhere = missing_under_chart_rbac(&watched, "default", None).await;
+    assert!(
+        elsewhere.contains(&"list kafkaclusters.tributary.dev".to_owned()),
+        "{elsewhere:?}"
+    );
+}
