@@ -5,8 +5,8 @@
 //! 403 Kubernetes answers. `system:masters` is allowed everything without evaluating RBAC, as
 //! the real server's privileged-group authorizer allows it.
 
-use std::cell::OnceCell;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use http::{HeaderMap, Method};
 
@@ -14,7 +14,7 @@ use super::error::ApiResult;
 use super::identity;
 use super::rbac::{forbidden, Policy, Request, UserInfo};
 use super::route::Route;
-use super::store::Store;
+use super::state::State;
 
 /// The attributes of a request for `path` by `method`: a resource request when `route` is one.
 pub(crate) fn attributes(
@@ -75,15 +75,14 @@ fn selected_name(selector: &str) -> Option<&str> {
 
 /// Whom the request acts as, if RBAC allows it what it asks (403 otherwise, or the
 /// impersonation's refusal).
-pub(crate) fn check(store: &Store, headers: &HeaderMap, request: &Request) -> ApiResult<UserInfo> {
-    let policy = OnceCell::new();
-    let user = identity::requester(headers, || policy.get_or_init(|| Policy::from_store(store)))?;
+pub(crate) fn check(st: &mut State, headers: &HeaderMap, request: &Request) -> ApiResult<UserInfo> {
+    let mut read: Option<Arc<Policy>> = None;
+    let user = identity::requester(headers, || &**read.insert(st.rbac_policy()))?;
     if identity::privileged(&user) {
         return Ok(user);
     }
-    let decision = policy
-        .get_or_init(|| Policy::from_store(store))
-        .authorize(&user, request);
+    let policy = read.unwrap_or_else(|| st.rbac_policy());
+    let decision = policy.authorize(&user, request);
     if decision.allowed {
         Ok(user)
     } else {
@@ -228,7 +227,7 @@ mod tests {
         use crate::apiserver::FakeApiServer;
         let server = FakeApiServer::new();
         let allowed = |headers: &HeaderMap, request: &Request| {
-            server.with(|st| check(&st.store, headers, request).map_err(|e| e.code))
+            server.with(|st| check(st, headers, request).map_err(|e| e.code))
         };
         let delete = res("delete", "", "pods", "kafka", "p-0", "");
         assert!(allowed(&HeaderMap::new(), &delete).is_ok());
@@ -241,5 +240,45 @@ mod tests {
         // Discovery is every authenticated user's (system:discovery).
         let discovery = Request::non_resource("get", "/apis");
         assert!(allowed(&as_sa, &discovery).is_ok());
+    }
+    #[tokio::test]
+    async fn a_role_granted_or_revoked_takes_effect_on_the_next_request() {
+        use crate::apiserver::FakeApiServer;
+        use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+        use kube::api::{Api, DeleteParams, PostParams};
+        let server = FakeApiServer::new();
+        server.create_namespace("kafka");
+        let admin = server.client("kafka");
+        let mut as_sa = HeaderMap::new();
+        as_sa.insert(
+            "impersonate-user",
+            http::HeaderValue::from_static("system:serviceaccount:kafka:demo-broker"),
+        );
+        let list = res("list", "", "configmaps", "kafka", "", "");
+        let allowed = || server.with(|st| check(st, &as_sa, &list).is_ok());
+        assert!(!allowed());
+        let role: Role = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "reader"},
+            "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["list"]}]
+        }))
+        .unwrap_or_default();
+        let binding: RoleBinding = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "reader"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "reader"},
+            "subjects": [{"kind": "ServiceAccount", "name": "demo-broker", "namespace": "kafka"}]
+        }))
+        .unwrap_or_default();
+        let post = PostParams::default();
+        let roles: Api<Role> = Api::namespaced(admin.clone(), "kafka");
+        let bindings: Api<RoleBinding> = Api::namespaced(admin, "kafka");
+        assert!(roles.create(&post, &role).await.is_ok());
+        assert!(!allowed(), "a role bound to no one grants nothing");
+        assert!(bindings.create(&post, &binding).await.is_ok());
+        assert!(allowed());
+        assert!(bindings
+            .delete("reader", &DeleteParams::default())
+            .await
+            .is_ok());
+        assert!(!allowed());
     }
 }

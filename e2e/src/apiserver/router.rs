@@ -185,7 +185,7 @@ async fn answer(server: &FakeApiServer, req: Request<Bytes>) -> Response<Body> {
     let route = Route::parse(&path);
     let q = query(&parts.uri);
     let asked = authorize::attributes(&parts.method, &path, route.as_ref(), &q);
-    let user = match server.with(|st| authorize::check(&st.store, &parts.headers, &asked)) {
+    let user = match server.with(|st| authorize::check(st, &parts.headers, &asked)) {
         Ok(user) => user,
         Err(e) => return error_for(&e),
     };

@@ -2,8 +2,10 @@
 //! tests inject.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use super::error::ApiError;
+use super::rbac::Policy;
 use super::resources::Registry;
 use super::store::Store;
 
@@ -56,7 +58,20 @@ pub(crate) struct State {
     pub(crate) faults: Faults,
     /// `uid:generation` of each CRD whose resources are registered, to re-register on change.
     pub(crate) crd_stamps: BTreeMap<String, String>,
+    /// The RBAC objects decoded, with the state of the store they were decoded from.
+    rbac: Option<(RbacStamp, Arc<Policy>)>,
 }
+
+/// What changes whenever a Role, ClusterRole or binding is written or deleted: per kind, the
+/// count and the highest resourceVersion.
+type RbacStamp = [(usize, u64); 4];
+
+const RBAC_RESOURCES: [&str; 4] = [
+    "rbac.authorization.k8s.io/roles",
+    "rbac.authorization.k8s.io/clusterroles",
+    "rbac.authorization.k8s.io/rolebindings",
+    "rbac.authorization.k8s.io/clusterrolebindings",
+];
 
 impl State {
     /// An empty state keeping `history` watch events.
@@ -66,6 +81,31 @@ impl State {
             registry: Registry::default(),
             faults: Faults::default(),
             crd_stamps: BTreeMap::new(),
+            rbac: None,
+        }
+    }
+
+    /// The stored RBAC objects, decoded again only after one of them changed: every request
+    /// of a user outside `system:masters` is authorized from them.
+    pub(crate) fn rbac_policy(&mut self) -> Arc<Policy> {
+        let stamp = RBAC_RESOURCES.map(|resource| {
+            self.store
+                .scan(resource, None)
+                .fold((0, 0), |(n, rv), (_, v)| {
+                    let this = v["metadata"]["resourceVersion"]
+                        .as_str()
+                        .and_then(|r| r.parse::<u64>().ok())
+                        .unwrap_or(0);
+                    (n + 1, rv.max(this))
+                })
+        });
+        match &self.rbac {
+            Some((cached, policy)) if *cached == stamp => Arc::clone(policy),
+            _ => {
+                let policy = Arc::new(Policy::from_store(&self.store));
+                self.rbac = Some((stamp, Arc::clone(&policy)));
+                policy
+            }
         }
     }
 }
