@@ -422,7 +422,11 @@ impl PartitionLog {
     /// leader's log start).
     pub fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<()> {
         // Create first so the log always has an active segment, even if a delete fails.
-        // A segment already based at `offset` has its files truncated and reused.
+        // A segment already based at `offset` has its files truncated and reused: reads
+        // planned on it must not send what the reused file holds next.
+        for reused in self.segments.iter().filter(|s| s.base_offset() == offset) {
+            reused.cuts().cut(0);
+        }
         let fresh = Segment::create(&self.dir, offset)?;
         let old = std::mem::replace(&mut self.segments, vec![fresh]);
         self.sync.segment_created();

@@ -9,11 +9,14 @@ use bytes::Bytes;
 
 use super::error::{Result, StorageError};
 use super::log::PartitionLog;
+use super::segment::{Cuts, Segment};
 
 /// A byte range of one segment file holding whole batches, to be read with
-/// [`ReadPlan::load`] after the partition lock is released. Appends only add bytes past the
-/// range and a deleted segment stays readable through the open handle, so the range stays
-/// valid; only a truncation (follower catching up with a new leader) can rewrite it.
+/// [`ReadPlan::load`] after the partition lock is released, or sent from the file
+/// ([`ReadPlan::while_unchanged`]) later still. Appends only add bytes past the range and a
+/// deleted or replaced (compacted) segment stays readable through the open handle, so the
+/// range stays valid; only a truncation in place (a follower catching up with a new leader)
+/// can rewrite it, and a read after one fails rather than return other bytes.
 #[derive(Debug, Clone)]
 pub struct ReadPlan {
     /// The segment file.
@@ -22,22 +25,51 @@ pub struct ReadPlan {
     pub position: u64,
     /// Bytes to read; 0 for nothing to return.
     pub length: usize,
+    /// Last offset of the last batch in the range; `None` when it is empty.
+    pub last_offset: Option<i64>,
+    /// The file's cuts in place, and how many there were when the range was planned.
+    cuts: Arc<Cuts>,
+    planned_at: usize,
 }
 
 impl ReadPlan {
+    fn of(segment: &Segment, position: u64, length: usize, last_offset: Option<i64>) -> Self {
+        let cuts = Arc::clone(segment.cuts());
+        let planned_at = cuts.count();
+        ReadPlan {
+            file: Arc::clone(segment.log_file()),
+            position,
+            length,
+            last_offset,
+            cuts,
+            planned_at,
+        }
+    }
+
     /// True when there is nothing to read.
     pub fn is_empty(&self) -> bool {
         self.length == 0
     }
 
-    /// Reads the planned bytes with `pread`; call without holding the partition lock.
+    /// Reads the planned bytes with `pread`; call without holding the partition lock. Fails
+    /// if the file was truncated in place since the plan.
     pub fn load(&self) -> io::Result<Bytes> {
         if self.length == 0 {
             return Ok(Bytes::new());
         }
         let mut buf = vec![0u8; self.length];
-        self.file.read_exact_at(&mut buf, self.position)?;
+        self.while_unchanged(|file| file.read_exact_at(&mut buf, self.position))?;
         Ok(Bytes::from(buf))
+    }
+
+    /// Runs `read` (a read of the planned range of `file`, such as a `sendfile` of part of it)
+    /// while nothing can cut the file; fails without running it if the file was truncated in
+    /// place since the plan, when the range may no longer hold the planned bytes. A truncation
+    /// waits for `read`, so it should not block for long (a non-blocking socket's send).
+    pub fn while_unchanged<T>(&self, read: impl FnOnce(&File) -> io::Result<T>) -> io::Result<T> {
+        let end = self.position + self.length as u64;
+        self.cuts
+            .while_uncut(self.planned_at, end, || read(&self.file))
     }
 }
 
@@ -64,24 +96,16 @@ impl PartitionLog {
             });
         }
         let active = self.active();
-        let empty = ReadPlan {
-            file: Arc::clone(active.log_file()),
-            position: active.size(),
-            length: 0,
-        };
+        let empty = ReadPlan::of(active, active.size(), 0, None);
         if offset == log_end || offset >= max_offset_exclusive {
             return Ok(empty);
         }
         let first = self.segment_index_for(offset);
         for segment in &self.segments[first..] {
-            if let Some((position, length)) =
+            if let Some((position, length, last_offset)) =
                 segment.plan_read(offset, max_bytes, max_offset_exclusive, min_one_batch)?
             {
-                return Ok(ReadPlan {
-                    file: Arc::clone(segment.log_file()),
-                    position,
-                    length,
-                });
+                return Ok(ReadPlan::of(segment, position, length, last_offset));
             }
         }
         Ok(empty)
@@ -168,6 +192,77 @@ mod tests {
             let expected: Vec<_> = (offset..(offset + 3).min(699)).map(|o| (o, o)).collect();
             assert_eq!(got, expected, "from offset {offset}");
         }
+    }
+
+    #[test]
+    fn a_plan_names_the_last_offset_of_its_last_batch() {
+        let (_dir, log) = log_with_batches_of(&[5, 5, 5]);
+        let batch_len = simple(5, 1_000).len();
+        for (offset, max_bytes, bound, want) in [
+            (0, usize::MAX, i64::MAX, Some(14)),
+            (7, batch_len, i64::MAX, Some(9)),
+            (0, usize::MAX, 10, Some(9)),
+            (15, usize::MAX, i64::MAX, None),
+            (0, 1, i64::MAX, Some(4)),
+        ] {
+            let plan = log.read_plan(offset, max_bytes, bound, true).expect("plan");
+            let loaded = batches_in(&plan.load().expect("load"));
+            assert_eq!(plan.last_offset, want, "from {offset}");
+            assert_eq!(loaded.last().map(|b| b.1), want, "from {offset}");
+        }
+    }
+
+    #[test]
+    fn a_plan_outlives_its_segment_being_deleted_or_rolled_past() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut log = open(dir.path(), crate::test_util::small_config());
+        for _ in 0..20 {
+            append(&mut log, simple(3, 1_000));
+        }
+        log.set_high_watermark(log.log_end_offset());
+        let plan = log.read_plan(0, usize::MAX, i64::MAX, true).expect("plan");
+        let before = plan.load().expect("load");
+        let end = log.log_end_offset();
+        log.delete_records(end).expect("delete records");
+        for _ in 0..20 {
+            append(&mut log, simple(3, 1_000));
+        }
+        assert!(log.log_start_offset() > 0, "the planned segment is gone");
+        assert_eq!(plan.load().expect("load after delete"), before);
+        let sent = plan
+            .while_unchanged(|file| {
+                let mut buf = vec![0; plan.length];
+                std::os::unix::fs::FileExt::read_exact_at(file, &mut buf, plan.position)?;
+                Ok(buf)
+            })
+            .expect("read after delete");
+        assert_eq!(sent, before);
+    }
+
+    #[test]
+    fn a_plan_refuses_once_its_file_was_truncated_in_place() {
+        let (_dir, mut log) = log_with_batches_of(&[5, 5, 5]);
+        let plan = log.read_plan(5, usize::MAX, i64::MAX, true).expect("plan");
+        let below = log.read_plan(0, 1, i64::MAX, true).expect("plan");
+        let before = below.load().expect("load");
+        log.truncate_to(5).expect("truncate");
+        append(&mut log, simple(5, 2_000));
+        let error = plan.load().expect_err("the range was rewritten");
+        assert!(error.to_string().contains("truncated"), "{error}");
+        assert!(plan.while_unchanged(|_| Ok(())).is_err());
+        // A range wholly below the cut holds what it held.
+        assert_eq!(below.load().expect("below the cut"), before);
+        let fresh = log.read_plan(5, usize::MAX, i64::MAX, true).expect("plan");
+        assert_eq!(batches_in(&fresh.load().expect("load")), vec![(5, 9)]);
+    }
+
+    #[test]
+    fn a_plan_refuses_once_its_file_was_reused_at_the_same_base() {
+        let (_dir, mut log) = log_with_batches_of(&[5, 5]);
+        let plan = log.read_plan(0, usize::MAX, i64::MAX, true).expect("plan");
+        log.truncate_fully_and_start_at(0).expect("restart at 0");
+        append(&mut log, simple(5, 2_000));
+        assert!(plan.load().is_err());
     }
 
     #[test]

@@ -4,9 +4,10 @@
 //! happen outside the partition lock; writes use `pwrite` at the known end.
 
 use std::fs::{self, File, OpenOptions};
+use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use super::batch::BatchHeaderInfo;
 use super::error::{Result, StorageError};
@@ -49,12 +50,65 @@ pub(crate) struct AppendedBatch {
     pub(crate) max_timestamp: i64,
 }
 
+/// The cuts of one segment file's bytes in place (a truncation, or the file reopened
+/// truncated at the same base offset), for reads planned before one: appends only add bytes
+/// past a planned range and a deleted or replaced file stays readable through its open handle,
+/// so a cut is the one thing that can change the bytes a plan names. Each cut waits for the
+/// reads of planned ranges under way ([`Cuts::while_uncut`]), then records where it cuts; a
+/// read that finds a cut below the end of its range since its plan refuses instead of
+/// returning other bytes. Cuts are rare (a follower's truncations), so all are kept.
+#[derive(Debug, Default)]
+pub(crate) struct Cuts(RwLock<Vec<u64>>);
+
+/// The error of a read whose planned range was cut since it was planned.
+pub(crate) const CUT_SINCE_PLANNED: &str =
+    "the segment file was truncated into the range since the read was planned";
+
+impl Cuts {
+    /// Cuts so far.
+    pub(crate) fn count(&self) -> usize {
+        self.0.read().unwrap_or_else(PoisonError::into_inner).len()
+    }
+
+    /// Records a cut to `size` bytes about to happen, once no read of a planned range is
+    /// under way.
+    pub(crate) fn cut(&self, size: u64) {
+        self.0
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(size);
+    }
+
+    /// Runs `read` of a range ending at byte `end` with no cut under way, unless a cut since
+    /// `planned_at` (the count when the range was planned) fell below `end`: then an error,
+    /// and `read` does not run.
+    pub(crate) fn while_uncut<T>(
+        &self,
+        planned_at: usize,
+        end: u64,
+        read: impl FnOnce() -> io::Result<T>,
+    ) -> io::Result<T> {
+        let cuts = self.0.read().unwrap_or_else(PoisonError::into_inner);
+        if cuts
+            .get(planned_at..)
+            .unwrap_or_default()
+            .iter()
+            .any(|&at| at < end)
+        {
+            return Err(io::Error::other(CUT_SINCE_PLANNED));
+        }
+        read()
+    }
+}
+
 /// A segment of the partition log.
 #[derive(Debug)]
 pub(crate) struct Segment {
     base_offset: i64,
     log_path: PathBuf,
     log: Arc<File>,
+    /// In-place cuts of `log`, shared with the reads planned on it.
+    cuts: Arc<Cuts>,
     /// Bytes of valid batches in the file.
     size: u64,
     /// Offset after the last batch (the base offset when empty).
@@ -121,6 +175,7 @@ impl Segment {
                 base_offset,
                 log_path,
                 log: Arc::new(log),
+                cuts: Arc::default(),
                 size,
                 next_offset: base_offset,
                 index,
@@ -153,6 +208,7 @@ impl Segment {
             base_offset,
             log_path,
             log: Arc::new(log),
+            cuts: Arc::default(),
             size: 0,
             next_offset: base_offset,
             index,
@@ -188,6 +244,11 @@ impl Segment {
     /// Shared handle of the log file for reads and fsyncs outside the lock.
     pub(crate) fn log_file(&self) -> &Arc<File> {
         &self.log
+    }
+
+    /// In-place cuts of the log file, for reads planned on it.
+    pub(crate) fn cuts(&self) -> &Arc<Cuts> {
+        &self.cuts
     }
 
     /// Path of the log file.
@@ -329,8 +390,9 @@ impl Segment {
         self.persist_indexes()
     }
 
-    /// Cuts the file to `size` bytes (recovery of a torn tail).
+    /// Cuts the file to `size` bytes (recovery of a torn tail, follower truncation).
     pub(crate) fn truncate_file(&mut self, size: u64) -> Result<()> {
+        self.cuts.cut(size);
         self.log
             .set_len(size)
             .map_err(|source| StorageError::SegmentWrite {
@@ -429,7 +491,8 @@ impl Segment {
     }
 
     /// Plans a read of whole batches from the one holding `offset` (see
-    /// [`super::PartitionLog::read_plan`]) as (position, length); `None` when no batch of this
+    /// [`super::PartitionLog::read_plan`]) as (position, length, last offset of the last batch
+    /// taken, if any); `None` when no batch of this
     /// segment reaches `offset`. Recent batches are planned from memory, older ones through
     /// the offset index and a header scan.
     pub(crate) fn plan_read(
@@ -438,13 +501,14 @@ impl Segment {
         max_bytes: usize,
         max_offset_exclusive: i64,
         min_one_batch: bool,
-    ) -> Result<Option<(u64, usize)>> {
+    ) -> Result<Option<(u64, usize, Option<i64>)>> {
         let mut plan = PlanBuilder {
             max_bytes,
             max_offset_exclusive,
             min_one_batch,
             position: None,
             length: 0,
+            last_offset: None,
         };
         if let Some(recent) = self.recent.starting_at(offset) {
             for span in recent {
@@ -555,6 +619,8 @@ struct PlanBuilder {
     min_one_batch: bool,
     position: Option<u64>,
     length: usize,
+    /// Last offset of the last batch taken.
+    last_offset: Option<i64>,
 }
 
 impl PlanBuilder {
@@ -573,10 +639,11 @@ impl PlanBuilder {
             return false;
         }
         self.length += size;
+        self.last_offset = Some(last_offset);
         true
     }
 
-    fn finish(self) -> Option<(u64, usize)> {
-        self.position.map(|p| (p, self.length))
+    fn finish(self) -> Option<(u64, usize, Option<i64>)> {
+        self.position.map(|p| (p, self.length, self.last_offset))
     }
 }

@@ -28,7 +28,7 @@ use tributary_storage::codec::CompressionPolicy;
 use tributary_storage::journal::{JournaledBatches, Replay};
 use tributary_storage::{
     marker_batch, marker_is_commit, AbortedRange, BatchView, CleanerTxns, CompactionOutcome,
-    FlushDue, LogConfig, PartitionLog, PendingSync, StorageError,
+    FlushDue, LogConfig, PartitionLog, PendingSync, ReadPlan, StorageError,
 };
 
 /// What an acknowledgement of a write waits for, beyond the in-sync replicas having it.
@@ -74,11 +74,12 @@ pub struct Appended {
     pub journaled: bool,
 }
 
-/// Data and positions returned to a fetch.
+/// Data and positions returned to a fetch: its record batches read into memory (`Bytes`), or
+/// planned on their segment file ([`ReadPlan`]) to be read or sent from it later.
 #[derive(Debug, Clone)]
-pub struct FetchedData {
+pub struct FetchedData<R = Bytes> {
     /// Whole record batches (possibly empty, never absent).
-    pub records: Bytes,
+    pub records: R,
     /// High watermark at the time of the read.
     pub high_watermark: i64,
     /// Log start offset at the time of the read.
@@ -507,6 +508,19 @@ impl Partition {
         min_one_batch: bool,
         isolation: Isolation,
     ) -> Result<FetchedData, StorageError> {
+        let planned = self.plan_read(offset, max_bytes, min_one_batch, isolation)?;
+        self.load(planned)
+    }
+
+    /// [`Partition::read`] without reading: the batches as a range of their segment file,
+    /// for [`Partition::load`] or to be sent from the file.
+    pub fn plan_read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one_batch: bool,
+        isolation: Isolation,
+    ) -> Result<FetchedData<ReadPlan>, StorageError> {
         let (plan, high_watermark, last_stable_offset, log_start_offset, txns) = {
             let state = self.state.lock();
             let hw = state.log.high_watermark();
@@ -527,23 +541,37 @@ impl Partition {
             };
             (plan, hw, lso, state.log.log_start_offset(), aborted)
         };
-        let records = plan.load().map_err(|source| StorageError::SegmentRead {
-            path: self.dir.clone(),
-            source,
-        })?;
         // Only the aborted transactions the returned batches can hold matter to the reader.
         let aborted = if txns.is_empty() {
             txns
         } else {
-            let end = last_offset_in(&records).map_or(offset, |last| last + 1);
+            let end = plan.last_offset.map_or(offset, |last| last + 1);
             txns.into_iter().filter(|a| a.first_offset < end).collect()
         };
         Ok(FetchedData {
-            records,
+            records: plan,
             high_watermark,
             log_start_offset,
             last_stable_offset,
             aborted,
+        })
+    }
+
+    /// Reads the batches `planned` names (see [`Partition::plan_read`]).
+    pub fn load(&self, planned: FetchedData<ReadPlan>) -> Result<FetchedData, StorageError> {
+        let records = planned
+            .records
+            .load()
+            .map_err(|source| StorageError::SegmentRead {
+                path: self.dir.clone(),
+                source,
+            })?;
+        Ok(FetchedData {
+            records,
+            high_watermark: planned.high_watermark,
+            log_start_offset: planned.log_start_offset,
+            last_stable_offset: planned.last_stable_offset,
+            aborted: planned.aborted,
         })
     }
 
@@ -969,20 +997,6 @@ fn own_batches(records: &[u8]) -> Result<Vec<CheckedBatch>, AppendError> {
         pos += view.size();
     }
     Ok(out)
-}
-
-/// Offset of the last record in `records` (whole batches, walked by their headers), if any.
-fn last_offset_in(records: &[u8]) -> Option<i64> {
-    let mut pos = 0;
-    let mut last = None;
-    while let Some(view) = records
-        .get(pos..)
-        .and_then(|rest| BatchView::header(rest).ok())
-    {
-        last = Some(view.last_offset());
-        pos += view.size();
-    }
-    last
 }
 
 /// Producer and transaction state rebuilt from the batch headers of `log` (start-up, and

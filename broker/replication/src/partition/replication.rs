@@ -5,6 +5,7 @@
 //! (divergence, truncation, leadership changes); this module applies them under the
 //! partition lock.
 
+use bytes::Bytes;
 use parking_lot::MutexGuard;
 
 use super::follower::{self, CatchUp, FetchPosition, Held, LeaderPositions, LocalLog, Term};
@@ -12,7 +13,9 @@ use super::isr::{self, Follower, Followers, JoinCheck};
 use super::{AppendError, FetchedData, Partition, Role, State};
 use crate::partition::isr::IsrMember;
 use crate::producer::{apply, AppliedBatch, BatchIdentity, ProducerSnapshot};
-use tributary_storage::{marker_is_commit, BatchView, FlushDue, Replicated, StorageError};
+use tributary_storage::{
+    marker_is_commit, BatchView, FlushDue, ReadPlan, Replicated, StorageError,
+};
 
 /// The partition's replication state from the metadata, applied by the replica manager.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,11 +65,12 @@ pub struct ReplicaFetch {
     pub registered_incarnation: Option<i64>,
 }
 
-/// The leader's answer to a follower's fetch.
+/// The leader's answer to a follower's fetch, its batches read (`Bytes`) or planned on
+/// their segment file ([`ReadPlan`]).
 #[derive(Debug, Clone)]
-pub enum ReplicaRead {
+pub enum ReplicaRead<R = Bytes> {
     /// Batches from the fetch offset up to the log end.
-    Data(FetchedData),
+    Data(FetchedData<R>),
     /// The follower's log diverges: it ends `last_fetched_epoch` after this leader did, so it
     /// truncates to at most `end_offset` of `epoch` and fetches again (KIP-595).
     Diverging {
@@ -209,6 +213,32 @@ impl Partition {
         max_bytes: usize,
         now_ms: i64,
     ) -> Result<(ReplicaRead, Option<IsrProposal>), StorageError> {
+        let (read, proposal) = self.plan_for_follower(fetch, max_bytes, now_ms)?;
+        let read = match read {
+            ReplicaRead::Data(planned) => ReplicaRead::Data(self.load(planned)?),
+            ReplicaRead::Diverging {
+                epoch,
+                end_offset,
+                high_watermark,
+                log_start_offset,
+            } => ReplicaRead::Diverging {
+                epoch,
+                end_offset,
+                high_watermark,
+                log_start_offset,
+            },
+        };
+        Ok((read, proposal))
+    }
+
+    /// [`Partition::read_for_follower`] without reading: the batches as a range of their
+    /// segment file, for [`Partition::load`] or to be sent from the file.
+    pub fn plan_for_follower(
+        &self,
+        fetch: ReplicaFetch,
+        max_bytes: usize,
+        now_ms: i64,
+    ) -> Result<(ReplicaRead<ReadPlan>, Option<IsrProposal>), StorageError> {
         let mut state = self.state.lock();
         let log_start_offset = state.log.log_start_offset();
         let position = FetchPosition {
@@ -257,12 +287,8 @@ impl Partition {
         let last_stable_offset = state.last_stable_offset();
         drop(state);
         publish(&self.high_watermark, hw);
-        let records = plan.load().map_err(|source| StorageError::SegmentRead {
-            path: self.dir.clone(),
-            source,
-        })?;
         let data = FetchedData {
-            records,
+            records: plan,
             high_watermark: hw,
             log_start_offset,
             last_stable_offset,
