@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use tokio::time::Instant as Deadline;
 
 use crate::broker::Broker;
+use crate::frame_parts::{write_parts, SendsFiles};
 use crate::handlers::{dispatch, Client, Dispatched, PendingResponse, Reply};
 use crate::protocol::{read_sized, FrameError, RequestPrefix};
 use crate::security::runtime::{Gate, ListenerRuntime, MAX_UNAUTHENTICATED_FRAME};
@@ -36,6 +37,9 @@ const FAILED_AUTHENTICATION_DELAY: std::time::Duration = std::time::Duration::fr
 struct Admission {
     /// Its listener.
     runtime: Arc<ListenerRuntime>,
+    /// Whether it is plain TCP: bytes written are the bytes sent, so record sets can be sent
+    /// from their segment files (not TLS, which encrypts them).
+    plaintext: bool,
     /// Who it is so far: from its certificate, or ANONYMOUS.
     principal: Principal,
     /// Held while it has not authenticated (`max.unauthenticated.connections`).
@@ -73,6 +77,7 @@ pub async fn accept(
     let Some(tls) = &runtime.tls else {
         let admission = Admission {
             runtime: runtime.clone(),
+            plaintext: true,
             principal: Principal::anonymous(),
             permit,
             deadline,
@@ -122,6 +127,7 @@ pub async fn accept(
     }
     let admission = Admission {
         runtime: runtime.clone(),
+        plaintext: false,
         principal,
         permit,
         deadline,
@@ -139,13 +145,14 @@ async fn serve<R, W>(
     admission: Admission,
 ) where
     R: AsyncRead + Unpin + Send + 'static,
-    W: AsyncWrite + Unpin + Send + 'static,
+    W: AsyncWrite + SendsFiles + Unpin + Send + 'static,
 {
     let mut session = Session::open(broker, peer_addr, admission);
     session.broker.metrics.connections.inc();
     let _open = ConnectionGuard(session.broker.clone());
     let (tx, rx) = mpsc::channel::<PendingResponse>(PIPELINE_DEPTH);
-    let writer = tokio::spawn(write_responses(rx, write_half));
+    let sent_from_files = session.broker.metrics.fetch_sendfile_bytes.clone();
+    let writer = tokio::spawn(write_responses(rx, write_half, sent_from_files));
     let mut reader = BufReader::with_capacity(64 * 1024, read_half);
     session.read_until_closed(&mut reader, &tx).await;
     // Answer what was already accepted, then close.
@@ -191,15 +198,19 @@ impl Session {
     fn open(broker: Arc<Broker>, peer_addr: SocketAddr, admission: Admission) -> Session {
         let Admission {
             runtime,
+            plaintext,
             principal,
             permit,
             deadline,
         } = admission;
         let listener = runtime.listener.name.clone();
-        let client = Arc::new(Client::on_listener(
-            format!("/{}", peer_addr.ip()).into(),
-            Arc::from(listener.as_str()),
-        ));
+        let client = Arc::new(
+            Client::on_listener(
+                format!("/{}", peer_addr.ip()).into(),
+                Arc::from(listener.as_str()),
+            )
+            .sending_files(plaintext),
+        );
         client.set_principal(principal);
         let max_frame = broker.config.socket_request_max_bytes;
         Session {
@@ -402,15 +413,25 @@ fn answered(frame: Bytes) -> PendingResponse {
     futures::future::ready(Reply::Frame(frame)).boxed()
 }
 
-async fn write_responses<W: AsyncWrite + Unpin>(
+/// Writes the answers in the order they were queued; a Fetch response's record sets go from
+/// their segment files when `write_half` is plain TCP (their bytes counted in
+/// `sent_from_files`).
+async fn write_responses<W: AsyncWrite + SendsFiles + Unpin>(
     mut rx: mpsc::Receiver<PendingResponse>,
     write_half: W,
+    sent_from_files: prometheus::IntCounter,
 ) {
     let mut writer = BufWriter::with_capacity(64 * 1024, write_half);
     while let Some(pending) = rx.recv().await {
         match pending.await {
             Reply::Frame(frame) => {
                 if writer.write_all(&frame).await.is_err() {
+                    return;
+                }
+            }
+            Reply::Parts(parts) => {
+                if let Err(error) = write_parts(&mut writer, &parts, &sent_from_files).await {
+                    tracing::debug!(%error, "cannot send a response; closing the connection");
                     return;
                 }
             }

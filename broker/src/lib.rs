@@ -11,6 +11,8 @@
 //! - [`protocol`] (the `tributary-protocol` crate): the wire format at the edge: frames, request
 //!   headers, served API versions.
 //! - [`handlers`]: one module per Kafka API behind one dispatch.
+//! - [`frame_parts`]: Fetch responses whose record sets are sent from their segment files
+//!   (`sendfile`) on plaintext connections.
 //! - [`http`]: the operators' HTTP endpoint: `/metrics`, `/healthz` and `/readyz`.
 //!
 //! The broker and its start:
@@ -82,6 +84,7 @@ pub mod dynamic_config;
 mod error_codes;
 pub mod features;
 pub mod flags;
+pub mod frame_parts;
 mod fsutil;
 pub mod group_configs;
 pub mod handlers;

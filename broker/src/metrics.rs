@@ -16,6 +16,8 @@ pub struct Metrics {
     pub bytes_in: IntCounterVec,
     /// Bytes returned to fetches per topic.
     pub bytes_out: IntCounterVec,
+    /// Record bytes of fetch responses sent from their segment files (`sendfile`).
+    pub fetch_sendfile_bytes: IntCounter,
     /// Records appended per topic.
     pub messages_in: IntCounterVec,
     /// Produce requests refused per topic and error.
@@ -115,6 +117,11 @@ mod defs {
         name: "kafka_server_brokertopicmetrics_bytesout_total",
         help: "Bytes returned to fetch requests",
         labels: TOPIC,
+    };
+    pub(super) const FETCH_SENDFILE_BYTES: Def = Def {
+        name: "tributary_fetch_sendfile_bytes_total",
+        help: "Record bytes of fetch responses sent from their segment files with sendfile (zero-copy) rather than copied through memory",
+        labels: &[],
     };
     pub(super) const MESSAGES_IN: Def = Def {
         name: "kafka_server_brokertopicmetrics_messagesin_total",
@@ -334,6 +341,7 @@ impl Metrics {
         Ok(Metrics {
             bytes_in: r.counter_vec(&defs::BYTES_IN)?,
             bytes_out: r.counter_vec(&defs::BYTES_OUT)?,
+            fetch_sendfile_bytes: r.counter(&defs::FETCH_SENDFILE_BYTES)?,
             messages_in: r.counter_vec(&defs::MESSAGES_IN)?,
             failed_produce: r.counter_vec(&defs::FAILED_PRODUCE)?,
             schema_refused_records: r.counter_vec(&defs::SCHEMA_REFUSED_RECORDS)?,

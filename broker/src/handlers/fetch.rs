@@ -19,11 +19,97 @@ use kafka_protocol::protocol::StrBytes;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::{topic_lookup, Client, RequestContext};
+use super::{encode_or_log, topic_lookup, Client, Reply, RequestContext};
 use crate::acl::{Operation, ResourceType};
 use crate::error_codes::storage_code;
-use crate::partition::{Isolation, Partition};
+use crate::frame_parts::{encode_fetch, EncodedFetch, FileRecords};
+use crate::partition::{FetchedData, Isolation, Partition};
 use crate::quotas::entity::CONSUMER_BYTE_RATE;
+use crate::storage::{ReadPlan, StorageError};
+
+/// A Fetch response and the record sets it sends from their segment files (a plaintext
+/// connection's, [`crate::frame_parts`]); those partitions' `records` are empty until encoded.
+pub(crate) struct FetchAnswer {
+    pub(crate) response: FetchResponse,
+    pub(crate) files: FileRecords,
+}
+
+impl FetchAnswer {
+    /// `response`, every record set in it.
+    pub(crate) fn in_memory(response: FetchResponse) -> FetchAnswer {
+        FetchAnswer {
+            response,
+            files: Vec::new(),
+        }
+    }
+
+    /// The reply answering request `correlation_id` at `version`: a frame of encoded bytes
+    /// and file ranges when record sets are sent from files, else one encoded frame. Should
+    /// the parts not be cut (which would be a bug), the record sets are read and the frame
+    /// encoded whole, as the copy path does.
+    pub(crate) fn encode(self, correlation_id: i32, version: i16) -> Reply {
+        let FetchAnswer {
+            mut response,
+            files,
+        } = self;
+        match encode_fetch(correlation_id, version, &mut response, &files) {
+            Ok(EncodedFetch::Frame(frame)) => return Reply::Frame(frame),
+            Ok(EncodedFetch::Parts(parts)) => return Reply::Parts(parts),
+            Err(error) if files.iter().flatten().all(Option::is_none) => {
+                tracing::error!(correlation_id, version, %error, "cannot encode response; closing");
+                return Reply::Close;
+            }
+            Err(error) => {
+                tracing::warn!(correlation_id, version, %error, "cannot send record sets from their files; copying them");
+            }
+        }
+        for (topic, partitions) in response.responses.iter_mut().zip(&files) {
+            for (data, file) in topic.partitions.iter_mut().zip(partitions) {
+                let Some(plan) = file else { continue };
+                match plan.load() {
+                    Ok(records) => data.records = Some(records),
+                    Err(error) => {
+                        tracing::warn!(correlation_id, %error, "cannot read a planned record set; closing");
+                        return Reply::Close;
+                    }
+                }
+            }
+        }
+        encode_or_log(correlation_id, version, &response)
+    }
+}
+
+/// The records `planned` names: read into memory, or for a client that sends from files (and
+/// a range that is not empty) left in the file and returned beside empty records.
+pub(super) fn take_records(
+    partition: &Partition,
+    planned: FetchedData<ReadPlan>,
+    from_files: bool,
+) -> Result<(FetchedData, Option<ReadPlan>), StorageError> {
+    if !from_files || planned.records.is_empty() {
+        return Ok((partition.load(planned)?, None));
+    }
+    let FetchedData {
+        records,
+        high_watermark,
+        log_start_offset,
+        last_stable_offset,
+        aborted,
+    } = planned;
+    let data = FetchedData {
+        records: Bytes::new(),
+        high_watermark,
+        log_start_offset,
+        last_stable_offset,
+        aborted,
+    };
+    Ok((data, Some(records)))
+}
+
+/// Bytes of a record set, wherever it is.
+pub(super) fn records_len(data: &PartitionData, file: &Option<ReadPlan>) -> usize {
+    data.records.as_ref().map_or(0, Bytes::len) + file.as_ref().map_or(0, |plan| plan.length)
+}
 
 /// Topic of one fetch entry, its partitions resolved to the replicas this broker leads once
 /// per request.
@@ -82,12 +168,14 @@ pub(super) fn wanted_topics(
 }
 
 /// Serves a fetch, waiting for data as the request allows.
-pub(crate) async fn handle(ctx: RequestContext, request: FetchRequest) -> FetchResponse {
+pub(crate) async fn handle(ctx: RequestContext, request: FetchRequest) -> FetchAnswer {
     let version = ctx.version();
     if request.session_id != 0 {
-        return FetchResponse::default()
-            .with_error_code(ResponseError::FetchSessionIdNotFound.code())
-            .with_session_id(0);
+        return FetchAnswer::in_memory(
+            FetchResponse::default()
+                .with_error_code(ResponseError::FetchSessionIdNotFound.code())
+                .with_session_id(0),
+        );
     }
     if let Some(follower) = super::replica_fetch::follower_of(&request, version) {
         return super::replica_fetch::handle(ctx, request, follower).await;
@@ -114,6 +202,12 @@ pub(crate) async fn handle(ctx: RequestContext, request: FetchRequest) -> FetchR
     } else {
         Isolation::ReadUncommitted
     };
+    let read = Read {
+        max_bytes,
+        version,
+        isolation,
+        from_files: ctx.client.sends_files(),
+    };
     let mut watchers: Vec<watch::Receiver<i64>> = wanted
         .iter()
         .flat_map(|t| &t.partitions)
@@ -124,7 +218,7 @@ pub(crate) async fn handle(ctx: RequestContext, request: FetchRequest) -> FetchR
         for w in &mut watchers {
             w.borrow_and_update();
         }
-        let (mut responses, mut bytes, failed) = read_all(&wanted, max_bytes, version, isolation);
+        let (mut responses, files, mut bytes, failed) = read_all(&wanted, read);
         if ctx.broker.tiered.is_some() {
             let budget = RemoteBudget {
                 remaining: max_bytes.saturating_sub(bytes),
@@ -133,7 +227,7 @@ pub(crate) async fn handle(ctx: RequestContext, request: FetchRequest) -> FetchR
             bytes += read_remote(&ctx, &wanted, &mut responses, isolation, budget).await;
         }
         if bytes >= min_bytes || failed || Instant::now() >= deadline {
-            return answer(&ctx, responses);
+            return answer(&ctx, responses, files);
         }
         wait_for_data(&mut watchers, deadline).await;
     }
@@ -229,16 +323,26 @@ async fn read_remote(
     read
 }
 
-/// The response carrying `responses`, unless sending them puts the client over its fetch
-/// quota: then, as in Kafka, an empty response with the throttle time.
-fn answer(ctx: &RequestContext, responses: Vec<FetchableTopicResponse>) -> FetchResponse {
+/// The response carrying `responses` (and the record sets `files` sends from their files),
+/// unless sending them puts the client over its fetch quota: then, as in Kafka, an empty
+/// response with the throttle time.
+fn answer(
+    ctx: &RequestContext,
+    responses: Vec<FetchableTopicResponse>,
+    files: FileRecords,
+) -> FetchAnswer {
     let sizes: Vec<usize> = responses
         .iter()
-        .map(|topic| {
+        .enumerate()
+        .map(|(t, topic)| {
             topic
                 .partitions
                 .iter()
-                .filter_map(|p| p.records.as_ref().map(Bytes::len))
+                .enumerate()
+                .map(|(p, data)| {
+                    let file = files.get(t).and_then(|f| f.get(p)).cloned().flatten();
+                    records_len(data, &file)
+                })
                 .sum()
         })
         .collect();
@@ -249,7 +353,7 @@ fn answer(ctx: &RequestContext, responses: Vec<FetchableTopicResponse>) -> Fetch
         .with_throttle_time_ms(throttle_time_ms);
     if throttle_time_ms > 0 {
         ctx.refund(CONSUMER_BYTE_RATE, total);
-        return response;
+        return FetchAnswer::in_memory(response);
     }
     let mut responses = responses;
     let response = if ctx.version() >= 16 {
@@ -266,7 +370,10 @@ fn answer(ctx: &RequestContext, responses: Vec<FetchableTopicResponse>) -> Fetch
                 .inc_by(bytes as u64);
         }
     }
-    response.with_responses(responses)
+    FetchAnswer {
+        response: response.with_responses(responses),
+        files,
+    }
 }
 
 /// Tells clients refused with NOT_LEADER_OR_FOLLOWER where each partition is led now
@@ -324,20 +431,39 @@ pub(super) async fn wait_for_data(watchers: &mut [watch::Receiver<i64>], deadlin
     let _ = tokio::time::timeout_at(deadline, changed).await;
 }
 
-/// Reads every requested partition within the byte budget; returns the responses, the bytes
-/// read and whether any partition failed (an error answers at once, as in Kafka).
-fn read_all(
-    wanted: &[WantedTopic],
+/// How a fetch reads its partitions.
+#[derive(Debug, Clone, Copy)]
+struct Read {
+    /// The response's byte budget.
     max_bytes: usize,
+    /// The request's version.
     version: i16,
     isolation: Isolation,
-) -> (Vec<FetchableTopicResponse>, usize, bool) {
+    /// Whether record sets stay in their files, to be sent from them.
+    from_files: bool,
+}
+
+/// Reads every requested partition within the byte budget; returns the responses, the record
+/// sets left in their files, the bytes read and whether any partition failed (an error
+/// answers at once, as in Kafka).
+fn read_all(
+    wanted: &[WantedTopic],
+    read: Read,
+) -> (Vec<FetchableTopicResponse>, FileRecords, usize, bool) {
+    let Read {
+        max_bytes,
+        version,
+        isolation,
+        from_files,
+    } = read;
     let mut remaining = max_bytes;
     let mut total = 0usize;
     let mut failed = false;
+    let mut files: FileRecords = Vec::with_capacity(wanted.len());
     let responses = wanted
         .iter()
         .map(|t| {
+            let mut topic_files = Vec::with_capacity(t.partitions.len());
             let partitions = t
                 .partitions
                 .iter()
@@ -353,23 +479,31 @@ fn read_all(
                                 p.current_leader_epoch,
                             ) {
                                 Err(code) => Err((code, Some(partition.clone()))),
-                                Ok(()) => {
-                                    read_one(partition, p, &mut remaining, total == 0, isolation)
-                                }
+                                Ok(()) => read_one(
+                                    partition,
+                                    p,
+                                    &mut remaining,
+                                    total == 0,
+                                    isolation,
+                                    from_files,
+                                ),
                             }
                         }
                     };
                     match data {
                         // logStartOffset exists from v5 on.
-                        Ok(data) if version < 5 => {
-                            total += data.records.as_ref().map_or(0, Bytes::len);
+                        Ok((data, file)) if version < 5 => {
+                            total += records_len(&data, &file);
+                            topic_files.push(file);
                             data.with_log_start_offset(-1)
                         }
-                        Ok(data) => {
-                            total += data.records.as_ref().map_or(0, Bytes::len);
+                        Ok((data, file)) => {
+                            total += records_len(&data, &file);
+                            topic_files.push(file);
                             data
                         }
                         Err((code, partition)) => {
+                            topic_files.push(None);
                             failed = true;
                             let data = error_data(p.partition, code, partition.as_deref());
                             if version >= 5 {
@@ -381,32 +515,38 @@ fn read_all(
                     }
                 })
                 .collect();
+            files.push(topic_files);
             FetchableTopicResponse::default()
                 .with_topic(t.name.clone())
                 .with_topic_id(t.id)
                 .with_partitions(partitions)
         })
         .collect();
-    (responses, total, failed)
+    (responses, files, total, failed)
 }
 
 type ReadError = (ResponseError, Option<Arc<Partition>>);
 
+/// Reads one partition within what is left of the budget; its records are in the answer, or
+/// left in their file for `from_files`.
 fn read_one(
     partition: &Arc<Partition>,
     wanted: &FetchPartition,
     remaining: &mut usize,
     first: bool,
     isolation: Isolation,
-) -> Result<PartitionData, ReadError> {
+    from_files: bool,
+) -> Result<(PartitionData, Option<ReadPlan>), ReadError> {
     let limit = usize::try_from(wanted.partition_max_bytes)
         .unwrap_or(0)
         .min(*remaining);
-    let data = partition
-        .read(wanted.fetch_offset, limit, first, isolation)
+    let (data, file) = partition
+        .plan_read(wanted.fetch_offset, limit, first, isolation)
+        .and_then(|planned| take_records(partition, planned, from_files))
         .map_err(|e| (storage_code(&e), Some(partition.clone())))?;
-    *remaining = remaining.saturating_sub(data.records.len());
-    Ok(PartitionData::default()
+    let len = data.records.len() + file.as_ref().map_or(0, |plan| plan.length);
+    *remaining = remaining.saturating_sub(len);
+    let data = PartitionData::default()
         .with_partition_index(wanted.partition)
         .with_high_watermark(data.high_watermark)
         .with_last_stable_offset(data.last_stable_offset)
@@ -422,7 +562,8 @@ fn read_one(
                 .collect()
         }))
         .with_preferred_read_replica(kafka_protocol::messages::BrokerId(-1))
-        .with_records(Some(data.records)))
+        .with_records(Some(data.records));
+    Ok((data, file))
 }
 
 pub(super) fn error_data(

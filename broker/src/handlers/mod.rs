@@ -88,6 +88,8 @@ mod txn_wire_tests;
 mod update_features;
 #[cfg(test)]
 mod wire_tests;
+#[cfg(test)]
+mod zero_copy_tests;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -110,6 +112,9 @@ use crate::protocol::{encode_response, served_range, RequestPrefix};
 pub enum Reply {
     /// Send this encoded response frame.
     Frame(Bytes),
+    /// Send this response frame of encoded bytes and segment file ranges (a plaintext
+    /// connection's Fetch response, [`crate::frame_parts`]).
+    Parts(crate::frame_parts::FrameParts),
     /// Send nothing (Produce with acks=0).
     Nothing,
     /// The response could not be encoded: close the connection so the client retries
@@ -127,6 +132,19 @@ pub enum Dispatched {
     /// Its effects wait for something first: the connection must drive this to its pending
     /// answer before it dispatches the next request, or a later request would overtake it.
     Ordered(BoxFuture<'static, PendingResponse>),
+}
+
+impl Reply {
+    /// The frame to send, in memory (a [`Reply::Parts`] read from its files), for callers
+    /// that take whole frames; `None` for [`Reply::Nothing`] and [`Reply::Close`], or when a
+    /// file cannot be read.
+    pub fn into_frame(self) -> Option<Bytes> {
+        match self {
+            Reply::Frame(frame) => Some(frame),
+            Reply::Parts(parts) => parts.load().ok(),
+            Reply::Nothing | Reply::Close => None,
+        }
+    }
 }
 
 impl Dispatched {
@@ -197,6 +215,9 @@ pub struct Client {
     muted_until: parking_lot::Mutex<Option<std::time::Instant>>,
     /// This connection among the process's, for what lives as long as it (share sessions).
     connection_id: u64,
+    /// Whether its Fetch responses may send record sets from their segment files: a
+    /// plaintext connection, whose writer sends the bytes as they are.
+    sends_files: bool,
 }
 
 impl Client {
@@ -213,7 +234,20 @@ impl Client {
             principal: parking_lot::RwLock::new(Arc::new(crate::security::Principal::anonymous())),
             muted_until: parking_lot::Mutex::new(None),
             connection_id: NEXT_CONNECTION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            sends_files: false,
         }
+    }
+
+    /// This client, its Fetch responses sending record sets from their segment files
+    /// ([`crate::frame_parts`]) when `on`: only for a connection that writes bytes as they are.
+    pub fn sending_files(mut self, on: bool) -> Client {
+        self.sends_files = on;
+        self
+    }
+
+    /// Whether its Fetch responses send record sets from their segment files.
+    pub fn sends_files(&self) -> bool {
+        self.sends_files
     }
 
     /// The connection's id, unique in this process.
@@ -472,7 +506,13 @@ pub fn dispatch(
                 }
             }
         }),
-        ApiKey::Fetch => route!(FetchRequest, fetch::handle),
+        ApiKey::Fetch => route!(@ FetchRequest, |ctx, request| -> PendingResponse {
+            async move {
+                let answer = fetch::handle(ctx, request).await;
+                answer.encode(correlation_id, version)
+            }
+            .boxed()
+        }),
         ApiKey::ListOffsets => route!(ListOffsetsRequest, list_offsets::handle),
         ApiKey::OffsetForLeaderEpoch => {
             route!(OffsetForLeaderEpochRequest, offset_for_leader_epoch::handle)

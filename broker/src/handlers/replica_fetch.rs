@@ -17,16 +17,19 @@ use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::fetch::{error_data, wait_for_data, wanted_topics, WantedTopic};
+use super::fetch::{
+    error_data, take_records, wait_for_data, wanted_topics, FetchAnswer, WantedTopic,
+};
 use super::{topic_lookup, RequestContext};
 use crate::acl::Operation;
 use crate::error_codes::storage_code;
+use crate::frame_parts::FileRecords;
 use crate::metadata::ClusterImage;
 use crate::partition::{Partition, ReplicaFetch, ReplicaRead};
 use crate::quotas::replication::{
     is_throttled, ReplicationQuota, LEADER_RATE_KEY, LEADER_REPLICAS_KEY,
 };
-use crate::storage::StorageError;
+use crate::storage::{ReadPlan, StorageError};
 
 /// The follower a fetch comes from: its broker id and process incarnation.
 #[derive(Debug, Clone, Copy)]
@@ -56,7 +59,7 @@ pub(crate) async fn handle(
     ctx: RequestContext,
     request: FetchRequest,
     follower: FollowerId,
-) -> FetchResponse {
+) -> FetchAnswer {
     let registered = ctx
         .broker
         .metadata
@@ -81,33 +84,38 @@ pub(crate) async fn handle(
         for w in &mut watchers {
             w.borrow_and_update();
         }
-        let (responses, bytes, answer_now) =
+        let (responses, files, bytes, answer_now) =
             read_all(&ctx, &wanted, follower, registered, max_bytes);
         if bytes >= min_bytes || answer_now || Instant::now() >= deadline {
-            return FetchResponse::default()
-                .with_session_id(0)
-                .with_responses(responses);
+            return FetchAnswer {
+                response: FetchResponse::default()
+                    .with_session_id(0)
+                    .with_responses(responses),
+                files,
+            };
         }
         wait_for_data(&mut watchers, deadline).await;
     }
 }
 
-/// Reads every partition for the follower; returns the responses, the bytes read, and
-/// whether to answer at once (an error or a divergence).
+/// Reads every partition for the follower; returns the responses, the record sets left in
+/// their files, the bytes read, and whether to answer at once (an error or a divergence).
 fn read_all(
     ctx: &RequestContext,
     wanted: &[WantedTopic],
     follower: FollowerId,
     registered: Option<i64>,
     max_bytes: usize,
-) -> (Vec<FetchableTopicResponse>, usize, bool) {
+) -> (Vec<FetchableTopicResponse>, FileRecords, usize, bool) {
     let reader = FollowerReader::new(ctx, follower, registered);
     let mut remaining = max_bytes;
     let mut total = 0;
     let mut answer_now = false;
+    let mut files: FileRecords = Vec::with_capacity(wanted.len());
     let responses = wanted
         .iter()
         .map(|t| {
+            let mut topic_files = Vec::with_capacity(t.partitions.len());
             let partitions = t
                 .partitions
                 .iter()
@@ -119,21 +127,25 @@ fn read_all(
                     remaining = remaining.saturating_sub(served.bytes);
                     total += served.bytes;
                     answer_now |= served.answer_now;
+                    topic_files.push(served.file);
                     served.data
                 })
                 .collect();
+            files.push(topic_files);
             FetchableTopicResponse::default()
                 .with_topic(t.name.clone())
                 .with_topic_id(t.id)
                 .with_partitions(partitions)
         })
         .collect();
-    (responses, total, answer_now)
+    (responses, files, total, answer_now)
 }
 
 /// One partition's answer to the follower.
 struct Served {
     data: PartitionData,
+    /// Its record set, when it is sent from its file (`data` then has empty records).
+    file: Option<ReadPlan>,
     /// The record bytes it carries.
     bytes: usize,
     /// Whether the fetch is answered without waiting for more (an error or a divergence).
@@ -145,6 +157,7 @@ impl Served {
     fn at_once(data: PartitionData) -> Served {
         Served {
             data,
+            file: None,
             bytes: 0,
             answer_now: true,
         }
@@ -198,16 +211,20 @@ impl<'a> FollowerReader<'a> {
         let throttled = self.throttled(topic, p.partition, partition);
         let held = throttled && self.quota.exceeded(self.bound, self.now_ms);
         let max_bytes = if held { 0 } else { limit };
-        match partition.read_for_follower(self.fetch_of(p), max_bytes, self.now_ms) {
-            Ok((mut read, proposal)) => {
-                self.apply_throttle(&mut read, held, throttled);
+        let from_files = self.ctx.client.sends_files();
+        let read = partition
+            .plan_for_follower(self.fetch_of(p), max_bytes, self.now_ms)
+            .and_then(|(read, proposal)| Ok((take(partition, read, from_files)?, proposal)));
+        match read {
+            Ok(((mut read, mut file), proposal)) => {
+                self.apply_throttle(&mut read, &mut file, held, throttled);
                 if let Some(proposal) = proposal {
                     self.ctx
                         .broker
                         .replicas
                         .submit_isr_change(partition.clone(), proposal);
                 }
-                served(p.partition, read)
+                served(p.partition, read, file)
             }
             Err(error) => {
                 let code = match &error {
@@ -261,14 +278,22 @@ impl<'a> FollowerReader<'a> {
             })
     }
 
-    /// Empties the records of a `held` read; counts those of a `throttled` one against the
-    /// leader's rate.
-    fn apply_throttle(&self, read: &mut ReplicaRead, held: bool, throttled: bool) {
+    /// Empties the records of a `held` read (in memory or in `file`); counts those of a
+    /// `throttled` one against the leader's rate.
+    fn apply_throttle(
+        &self,
+        read: &mut ReplicaRead,
+        file: &mut Option<ReadPlan>,
+        held: bool,
+        throttled: bool,
+    ) {
         if let ReplicaRead::Data(data) = read {
             if held {
                 data.records = Bytes::new();
+                *file = None;
             } else if throttled {
-                self.quota.record(data.records.len(), self.now_ms);
+                let len = data.records.len() + file.as_ref().map_or(0, |plan| plan.length);
+                self.quota.record(len, self.now_ms);
             }
         }
     }
@@ -288,11 +313,42 @@ fn servable(
     Ok(partition)
 }
 
-/// Partition `index`'s answer from what the leader read for the follower.
-fn served(index: i32, read: ReplicaRead) -> Served {
+/// What the leader planned for the follower, its records read into memory, or left in their
+/// file (returned beside) for a connection that sends from files.
+fn take(
+    partition: &Partition,
+    read: ReplicaRead<ReadPlan>,
+    from_files: bool,
+) -> Result<(ReplicaRead, Option<ReadPlan>), StorageError> {
+    Ok(match read {
+        ReplicaRead::Data(planned) => {
+            let (data, file) = take_records(partition, planned, from_files)?;
+            (ReplicaRead::Data(data), file)
+        }
+        ReplicaRead::Diverging {
+            epoch,
+            end_offset,
+            high_watermark,
+            log_start_offset,
+        } => (
+            ReplicaRead::Diverging {
+                epoch,
+                end_offset,
+                high_watermark,
+                log_start_offset,
+            },
+            None,
+        ),
+    })
+}
+
+/// Partition `index`'s answer from what the leader read for the follower (its record set in
+/// `file` when it is sent from there).
+fn served(index: i32, read: ReplicaRead, file: Option<ReadPlan>) -> Served {
     match read {
         ReplicaRead::Data(data) => Served {
-            bytes: data.records.len(),
+            bytes: data.records.len() + file.as_ref().map_or(0, |plan| plan.length),
+            file,
             answer_now: false,
             data: PartitionData::default()
                 .with_partition_index(index)

@@ -286,3 +286,118 @@ async fn the_inter_broker_client_rereads_its_trust_store_when_the_file_changes()
     let _ = stop.send(());
     let _ = server.await;
 }
+
+/// A Fetch of every partition of `topic` from offset 0, as a consumer or as follower 1.
+fn fetch_all(
+    topic: &str,
+    partitions: i32,
+    follower: bool,
+) -> kafka_protocol::messages::FetchRequest {
+    use kafka_protocol::messages::{fetch_request, BrokerId, FetchRequest, TopicName};
+    let request = FetchRequest::default()
+        .with_max_wait_ms(0)
+        .with_max_bytes(1 << 20)
+        .with_session_epoch(-1)
+        .with_topics(vec![fetch_request::FetchTopic::default()
+            .with_topic(TopicName(kafka_protocol::protocol::StrBytes::from_string(
+                topic.to_string(),
+            )))
+            .with_partitions(
+                (0..partitions)
+                    .map(|p| {
+                        fetch_request::FetchPartition::default()
+                            .with_partition(p)
+                            .with_partition_max_bytes(1 << 20)
+                    })
+                    .collect(),
+            )]);
+    if follower {
+        request.with_replica_id(BrokerId(1))
+    } else {
+        request
+    }
+}
+
+/// One batch of `records` records for partition `index` of `topic`.
+fn produce_data(
+    topic: &str,
+    index: i32,
+    records: i32,
+) -> kafka_protocol::messages::produce_request::TopicProduceData {
+    use kafka_protocol::messages::{produce_request, TopicName};
+    use kafka_protocol::records::Compression;
+    let values: Vec<String> = (0..records).map(|i| format!("value {index} {i}")).collect();
+    let batch: Vec<_> = (0..records)
+        .map(|i| crate::storage::test_util::record(i, Some("k"), Some(&values[i as usize])))
+        .collect();
+    produce_request::TopicProduceData::default()
+        .with_name(TopicName(kafka_protocol::protocol::StrBytes::from_string(
+            topic.to_string(),
+        )))
+        .with_partition_data(vec![produce_request::PartitionProduceData::default()
+            .with_index(index)
+            .with_records(Some(
+                crate::storage::test_util::encode(&batch, Compression::None).freeze(),
+            ))])
+}
+
+#[tokio::test]
+async fn fetches_over_tls_are_copied_not_sent_from_files() {
+    use kafka_protocol::messages::{FetchResponse, ProduceRequest, ProduceResponse};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (socket, port) = listening().await;
+    let certs = certificates(dir.path());
+    let (broker, stop, server) = serving(dir.path(), socket, &certs).await;
+    crate::test_support::create_topic(&broker, "tls", 2, BTreeMap::new());
+    for round in 0..5 {
+        for index in 0..2 {
+            let request = ProduceRequest::default()
+                .with_acks(-1)
+                .with_timeout_ms(5_000)
+                .with_topic_data(vec![produce_data("tls", index, round + 1)]);
+            let produced: ProduceResponse =
+                crate::handlers::group_wire_tests::call(&broker, ApiKey::Produce, 9, &request)
+                    .await;
+            assert_eq!(produced.responses[0].partition_responses[0].error_code, 0);
+        }
+    }
+    let address = format!("127.0.0.1:{port}");
+    let mut connection = PeerConnection::new(address, broker.peer_security.clone());
+    for (version, follower) in [
+        (11, false),
+        (12, false),
+        (13, false),
+        (12, true),
+        (14, true),
+    ] {
+        let mut request = fetch_all("tls", 2, follower);
+        if version >= 13 {
+            let id = crate::test_support::topic(&broker, "tls")
+                .expect("topic")
+                .id;
+            request.topics[0].topic_id = id;
+        }
+        let over_tls: FetchResponse = connection
+            .call(ApiKey::Fetch, version, &request, Duration::from_secs(10))
+            .await
+            .expect("fetch over SASL_SSL");
+        let copied: FetchResponse =
+            crate::handlers::group_wire_tests::call(&broker, ApiKey::Fetch, version, &request)
+                .await;
+        let records: usize = over_tls.responses[0]
+            .partitions
+            .iter()
+            .map(|p| p.records.as_ref().map_or(0, bytes::Bytes::len))
+            .sum();
+        assert!(records > 0, "v{version}: records");
+        assert_eq!(over_tls, copied, "v{version} follower {follower}");
+    }
+    assert_eq!(
+        broker.metrics.fetch_sendfile_bytes.get(),
+        0,
+        "TLS connections copy record sets through memory"
+    );
+    let _ = stop.send(());
+    let _ = server.await;
+}

@@ -22,7 +22,7 @@ from cryptography import x509
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.net.sasl.oauth import AbstractTokenProvider
 
-from harness import BrokerProcess, free_port, wait_until
+from harness import BrokerProcess, free_port, metric_sum, wait_until
 from kafkawire import Connection, api_versions_request, frame, int16, int32, request_header, string
 from pyclients import ck_create_topic, kcat
 from secmaterial import CLIENT_SUBJECT, PLAIN_USERS, Ports, TokenIssuer, free_ports, make_pki, secure_config
@@ -152,6 +152,20 @@ def test_confluent_kafka_over_ssl_sees_the_ssl_listeners_address(secure, topic):
     assert [(b.host, b.port) for b in md.brokers.values()] == [("127.0.0.1", secure.ports.ssl)]
     md = Producer({"bootstrap.servers": secure.plaintext}).list_topics(timeout=10)
     assert [b.port for b in md.brokers.values()] == [secure.ports.plaintext]
+
+
+def test_tls_consumers_get_record_sets_copied_and_plaintext_ones_sent_from_files(secure, topic):
+    # Zero-copy (sendfile from the segment files) only where the bytes written are the bytes
+    # sent: TLS encrypts them, so its connections keep the copy path (test_zero_copy.py).
+    produce({"bootstrap.servers": secure.plaintext}, topic, 40)
+    values = [f"v-{i}".encode() for i in range(40)]
+    sent_from_files = "tributary_fetch_sendfile_bytes_total"
+    before = metric_sum(secure.broker, sent_from_files)
+    for listener in ("ssl", "mtls", "scram512"):
+        assert consume(secure.ck(listener), topic, 40) == values, listener
+    assert metric_sum(secure.broker, sent_from_files) == before, "a TLS fetch was sent from files"
+    assert consume({"bootstrap.servers": secure.plaintext}, topic, 40) == values
+    assert metric_sum(secure.broker, sent_from_files) > before, "the plaintext fetch was copied"
 
 
 def test_kafka_python_over_ssl_and_mutual_tls(secure, topic):
