@@ -107,8 +107,8 @@ pub(super) fn take_records(
 }
 
 /// Bytes of a record set, wherever it is.
-pub(super) fn records_len(data: &PartitionData, file: &Option<ReadPlan>) -> usize {
-    data.records.as_ref().map_or(0, Bytes::len) + file.as_ref().map_or(0, |plan| plan.length)
+fn records_len(data: &PartitionData, file: Option<&ReadPlan>) -> usize {
+    data.records.as_ref().map_or(0, Bytes::len) + file.map_or(0, |plan| plan.length)
 }
 
 /// Topic of one fetch entry, its partitions resolved to the replicas this broker leads once
@@ -340,8 +340,8 @@ fn answer(
                 .iter()
                 .enumerate()
                 .map(|(p, data)| {
-                    let file = files.get(t).and_then(|f| f.get(p)).cloned().flatten();
-                    records_len(data, &file)
+                    let file = files.get(t).and_then(|f| f.get(p)).and_then(Option::as_ref);
+                    records_len(data, file)
                 })
                 .sum()
         })
@@ -493,12 +493,12 @@ fn read_all(
                     match data {
                         // logStartOffset exists from v5 on.
                         Ok((data, file)) if version < 5 => {
-                            total += records_len(&data, &file);
+                            total += records_len(&data, file.as_ref());
                             topic_files.push(file);
                             data.with_log_start_offset(-1)
                         }
                         Ok((data, file)) => {
-                            total += records_len(&data, &file);
+                            total += records_len(&data, file.as_ref());
                             topic_files.push(file);
                             data
                         }
