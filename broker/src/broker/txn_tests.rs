@@ -400,15 +400,7 @@ async fn a_prepared_commit_and_the_producer_epoch_survive_a_restart_through_the_
         .find(|(id, _)| id == "tx")
         .expect("loaded from the topic");
     assert_eq!((txn.producer_id, txn.producer_epoch), (p.id, 1));
-    // The coordinator's timer finishes a loaded end at once, so it may already be complete.
-    assert!(
-        matches!(
-            txn.state,
-            TxnState::PrepareCommit | TxnState::CompleteCommit
-        ),
-        "{:?}",
-        txn.state
-    );
+    assert_prepared_or_completed(txn.state);
     // The expiry completes what was prepared: the marker, then CompleteCommit.
     txns(&b).expire(&*b).await;
     assert_eq!(batches(&b, 0), [(true, p.id)]);
@@ -421,6 +413,15 @@ async fn a_prepared_commit_and_the_producer_epoch_survive_a_restart_through_the_
     // The producer keeps its id; an older epoch stays fenced.
     let next = init(&b, "tx").await;
     assert_eq!((next.id, next.epoch), (p.id, 2));
+}
+
+/// A commit prepared before a load: the coordinator's timer finishes a loaded end at once, so
+/// by the time a test looks it may already be complete.
+fn assert_prepared_or_completed(state: TxnState) {
+    assert!(
+        matches!(state, TxnState::PrepareCommit | TxnState::CompleteCommit),
+        "{state:?}"
+    );
 }
 
 #[tokio::test]
@@ -450,20 +451,11 @@ async fn a_state_file_from_before_the_topic_is_migrated_once() {
         file.get("idle"),
         "the idle id is in the topic"
     );
-    // The prepared commit is in the topic too; the coordinator's timer finishes a loaded end
-    // at once, so it may already be complete.
     let prepared = migrated
         .get("prepared")
         .expect("the prepared id is in the topic");
     assert_eq!(prepared.producer_id, 41);
-    assert!(
-        matches!(
-            prepared.state,
-            TxnState::PrepareCommit | TxnState::CompleteCommit
-        ),
-        "{:?}",
-        prepared.state
-    );
+    assert_prepared_or_completed(prepared.state);
     // The producer keeps its id and epoch.
     let again = init(&b, "idle").await;
     assert_eq!((again.id, again.epoch), (40, 6));
