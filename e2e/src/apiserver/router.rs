@@ -19,7 +19,7 @@ use super::error::{ApiError, ApiResult};
 use super::openapi;
 use super::patch::PatchKind;
 use super::protobuf::{self, ProtobufError};
-use super::rbac::{Policy, UserInfo};
+use super::rbac::UserInfo;
 use super::rest::{DeleteOptions, FieldValidation, ListOptions, Target, WriteOptions, Written};
 use super::reviews;
 use super::route::Route;
@@ -451,7 +451,7 @@ fn resource(
 /// An access review: only created, answered from the stored RBAC objects for whom the request
 /// acts as, never stored.
 fn review(
-    st: &State,
+    st: &mut State,
     target: &Target,
     method: &Method,
     user: &UserInfo,
@@ -465,7 +465,7 @@ fn review(
     }
     let obj = decode_body(content_type, body)?
         .ok_or_else(|| ApiError::bad_request("create needs a body"))?;
-    let policy = Policy::from_store(&st.store);
+    let policy = st.rbac_policy();
     Ok(json_response(
         201,
         &reviews::answer(&policy, user, target, obj)?,
