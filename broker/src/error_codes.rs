@@ -61,9 +61,9 @@ pub(crate) fn append_code(error: &AppendError) -> ResponseError {
             ResponseError::NotLeaderOrFollower
         }
         AppendError::Transaction(code) => *code,
-        AppendError::Sequence(SequenceError::StaleEpoch { .. }) => {
-            ResponseError::InvalidProducerEpoch
-        }
+        AppendError::Sequence(
+            SequenceError::StaleEpoch { .. } | SequenceError::MarkerNotBumped { .. },
+        ) => ResponseError::InvalidProducerEpoch,
         AppendError::Sequence(SequenceError::OutOfOrder { .. }) => {
             ResponseError::OutOfOrderSequenceNumber
         }

@@ -27,7 +27,7 @@ const KAFKA_4_3_BROKER_LISTENER: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeGroups, 0, 6),
     (ApiKey::ListGroups, 0, 5),
     (ApiKey::SaslHandshake, 0, 1),
-    (ApiKey::ApiVersions, 0, 5),
+    (ApiKey::ApiVersions, 0, 4),
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::DeleteTopics, 1, 6),
     (ApiKey::DeleteRecords, 0, 2),
@@ -37,7 +37,7 @@ const KAFKA_4_3_BROKER_LISTENER: &[(ApiKey, i16, i16)] = &[
     (ApiKey::AddOffsetsToTxn, 0, 4),
     (ApiKey::EndTxn, 0, 5),
     (ApiKey::WriteTxnMarkers, 1, 2),
-    (ApiKey::TxnOffsetCommit, 0, 6),
+    (ApiKey::TxnOffsetCommit, 0, 5),
     (ApiKey::DescribeAcls, 1, 3),
     (ApiKey::CreateAcls, 1, 3),
     (ApiKey::DeleteAcls, 1, 3),
@@ -51,7 +51,7 @@ const KAFKA_4_3_BROKER_LISTENER: &[(ApiKey, i16, i16)] = &[
     (ApiKey::RenewDelegationToken, 1, 2),
     (ApiKey::ExpireDelegationToken, 1, 2),
     (ApiKey::DescribeDelegationToken, 1, 3),
-    (ApiKey::DeleteGroups, 0, 3),
+    (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::ElectLeaders, 0, 2),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::AlterPartitionReassignments, 0, 1),
@@ -108,27 +108,6 @@ const DIFFERENCES: &[(ApiKey, &str)] = &[
         ApiKey::PushTelemetry,
         "served but, as Kafka does without a client metrics receiver, not advertised",
     ),
-    // Not built yet (issue 44).
-    (
-        ApiKey::TxnOffsetCommit,
-        "v6 names topics by id (v5, transactions v2's, is served)",
-    ),
-    (
-        ApiKey::WriteTxnMarkers,
-        "v2 carries the transaction version, transactions v2's",
-    ),
-    (
-        ApiKey::ApiVersions,
-        "v5 (the cluster and node the client expects) is not served",
-    ),
-    (
-        ApiKey::DeleteGroups,
-        "v3 (an error message per group) is not served",
-    ),
-    (
-        ApiKey::WriteShareGroupState,
-        "v1 (the share coordinator's delivery-complete count) is not served",
-    ),
 ];
 
 /// Kafka 4.3 broker listener APIs the vendored codec does not know (so neither served nor
@@ -143,6 +122,11 @@ const UNKNOWN_TO_THE_CODEC: &[(i16, &str, &str)] = &[
         89,
         "StreamsGroupDescribe",
         "streams groups (KIP-1071) are not built",
+    ),
+    (
+        93,
+        "GetReplicaLogInfo",
+        "an internal call of eligible leader replicas' recovery (KIP-966), which is not built",
     ),
 ];
 

@@ -22,7 +22,7 @@ use crate::quotas::replication::ReplicationQuota;
 use crate::replica::fetcher::FetcherHost;
 use crate::replica::{ReplicaHost, ReplicaManager};
 use crate::security::peer::PeerSecurity;
-use crate::txn::{MarkerWrite, ProducerRef, TransactionCoordinator, TxnHost};
+use crate::txn::{Marker, MarkerWrite, ProducerRef, TransactionCoordinator, TxnHost};
 
 impl VerifyHost for Broker {
     fn txns(&self) -> &Arc<TransactionCoordinator> {
@@ -115,14 +115,11 @@ impl TxnHost for Broker {
         &self,
         topic: &str,
         partition: i32,
-        producer: ProducerRef,
-        commit: bool,
+        marker: Marker,
         now_ms: i64,
     ) -> Result<Option<MarkerWrite>, ResponseError> {
-        let write = crate::coordinator_host::append_marker(
-            self, topic, partition, producer, commit, now_ms,
-        )?;
-        Ok(write.map(|w| self.after_marker(w, topic, partition, producer, commit)))
+        let write = crate::coordinator_host::append_marker(self, topic, partition, marker, now_ms)?;
+        Ok(write.map(|w| self.after_marker(w, topic, partition, marker.producer, marker.commit)))
     }
 
     fn commit_offsets<'a>(

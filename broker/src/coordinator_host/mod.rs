@@ -36,7 +36,7 @@ use crate::replica::ReplicaHost;
 use crate::security::peer::PeerSecurity;
 use crate::share::records::SHARE_STATE_TOPIC;
 use crate::storage::{BatchError, StorageError};
-use crate::txn::{MarkerWrite, ProducerRef, MARKER_TIMEOUT, TRANSACTION_TOPIC};
+use crate::txn::{Marker, MarkerWrite, ProducerRef, MARKER_TIMEOUT, TRANSACTION_TOPIC};
 
 /// What the coordinators' logs and the transaction markers need of the broker beyond the
 /// append path's parts: where internal topics are created, and how other brokers are
@@ -348,34 +348,30 @@ fn coordinator_uncommitted(
     }
 }
 
-/// The transaction coordinator's [`crate::txn::TxnHost::append_marker`]: appends
-/// `producer`'s marker to the partition here when this broker leads it (or it is gone), and
-/// sends it to the leader otherwise.
+/// The transaction coordinator's [`crate::txn::TxnHost::append_marker`]: appends the
+/// marker to the partition here when this broker leads it (or it is gone), and sends it to
+/// the leader otherwise.
 pub fn append_marker(
     broker: &dyn CoordinatorHost,
     topic: &str,
     partition: i32,
-    producer: ProducerRef,
-    commit: bool,
+    marker: Marker,
     now_ms: i64,
 ) -> Result<Option<MarkerWrite>, ResponseError> {
     let image = broker.metadata().image();
     match broker.replicas().leader(&image, topic, partition) {
-        Err(ResponseError::NotLeaderOrFollower) => {
-            forward_marker(broker, topic, partition, producer, commit)
-        }
-        _ => append_local_marker(broker, topic, partition, producer, commit, now_ms),
+        Err(ResponseError::NotLeaderOrFollower) => forward_marker(broker, topic, partition, marker),
+        _ => append_local_marker(broker, topic, partition, marker, now_ms),
     }
 }
 
-/// Appends `producer`'s marker to a partition this broker leads (WriteTxnMarkers from a
-/// coordinator lands here; it never forwards); `Ok(None)` when the partition is gone.
+/// Appends the marker to a partition this broker leads (WriteTxnMarkers from a coordinator
+/// lands here; it never forwards); `Ok(None)` when the partition is gone.
 pub fn append_local_marker(
     broker: &dyn ReplicaHost,
     topic: &str,
     partition: i32,
-    producer: ProducerRef,
-    commit: bool,
+    marker: Marker,
     now_ms: i64,
 ) -> Result<Option<MarkerWrite>, ResponseError> {
     let data = PartitionData {
@@ -383,7 +379,7 @@ pub fn append_local_marker(
         index: partition,
         records: None,
     };
-    let origin = Origin::TxnMarker { producer, commit };
+    let origin = Origin::TxnMarker(marker);
     match append_one(broker, origin, now_ms, data) {
         Ok(accepted) => {
             let write = accepted.wait;
@@ -415,8 +411,7 @@ fn forward_marker(
     broker: &dyn CoordinatorHost,
     topic: &str,
     partition: i32,
-    producer: ProducerRef,
-    commit: bool,
+    marker: Marker,
 ) -> Result<Option<MarkerWrite>, ResponseError> {
     let image = broker.metadata().image();
     let leader = image
@@ -429,10 +424,11 @@ fn forward_marker(
     let security = broker.peer_security().clone();
     let request = WriteTxnMarkersRequest::default().with_markers(vec![
         write_txn_markers_request::WritableTxnMarker::default()
-            .with_producer_id(ProducerId(producer.id))
-            .with_producer_epoch(producer.epoch)
-            .with_transaction_result(commit)
+            .with_producer_id(ProducerId(marker.producer.id))
+            .with_producer_epoch(marker.producer.epoch)
+            .with_transaction_result(marker.commit)
             .with_coordinator_epoch(0)
+            .with_transaction_version(marker.transaction_version)
             .with_topics(vec![
                 write_txn_markers_request::WritableTxnMarkerTopic::default()
                     .with_name(TopicName(StrBytes::from_string(topic.to_owned())))
@@ -445,7 +441,7 @@ fn forward_marker(
             &address,
             security,
             ApiKey::WriteTxnMarkers,
-            1,
+            2,
             &request,
             MARKER_TIMEOUT,
         )

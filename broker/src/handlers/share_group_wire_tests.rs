@@ -106,6 +106,7 @@ async fn a_broker_advertises_share_groups_apis_at_kafka_4_3s_versions() {
     for api in [
         ApiKey::DescribeShareGroupOffsets,
         ApiKey::ReadShareGroupStateSummary,
+        ApiKey::WriteShareGroupState,
     ] {
         assert_eq!(range(api), Some((0, 1)), "{api:?}");
     }
@@ -114,7 +115,6 @@ async fn a_broker_advertises_share_groups_apis_at_kafka_4_3s_versions() {
         ApiKey::DeleteShareGroupOffsets,
         ApiKey::InitializeShareGroupState,
         ApiKey::ReadShareGroupState,
-        ApiKey::WriteShareGroupState,
         ApiKey::DeleteShareGroupState,
     ] {
         assert_eq!(range(api), Some((0, 0)), "{api:?}");

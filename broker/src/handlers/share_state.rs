@@ -1,7 +1,10 @@
-//! The share coordinator's inter-broker APIs (KIP-932, v0): InitializeShareGroupState,
+//! The share coordinator's inter-broker APIs (KIP-932): InitializeShareGroupState,
 //! ReadShareGroupState, WriteShareGroupState, DeleteShareGroupState and
 //! ReadShareGroupStateSummary, which share-partition leaders and group coordinators on other
 //! brokers send to the broker serving a share-partition's state ([`crate::share_state`]).
+//! WriteShareGroupState v1's delivery-complete count (KIP-1226) is accepted and not stored:
+//! the count a summary reports is computed from the state the coordinator holds, which is
+//! what the writer counted.
 //! They need ClusterAction, as Kafka's do; a broker not serving a key's state partition
 //! answers NOT_COORDINATOR for it.
 

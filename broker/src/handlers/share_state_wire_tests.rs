@@ -100,8 +100,10 @@ async fn a_share_partitions_state_goes_through_its_whole_life_over_the_wire() {
     assert_eq!((p.error_code, p.state_epoch, p.start_offset), (NONE, 0, 5));
     assert!(p.state_batches.is_empty());
 
-    let w = write(GROUP, t, 3, 7, (8, 9, ACKNOWLEDGED, 1));
-    let r: WriteShareGroupStateResponse = call(&b, ApiKey::WriteShareGroupState, 0, &w).await;
+    // v1 (KIP-1226) carries the writer's count of offsets done with, 8 and 9.
+    let mut w = write(GROUP, t, 3, 7, (8, 9, ACKNOWLEDGED, 1));
+    w.topics[0].partitions[0].delivery_complete_count = 2;
+    let r: WriteShareGroupStateResponse = call(&b, ApiKey::WriteShareGroupState, 1, &w).await;
     assert_eq!(write_code(&r), NONE);
     // A leader older than the last reader is fenced.
     let stale = write(GROUP, t, 2, 7, (10, 10, ACKNOWLEDGED, 1));

@@ -18,7 +18,7 @@ use super::refuse::Refuse;
 use super::{topic_lookup, RequestContext};
 use crate::acl::{Operation, ResourceType};
 use crate::clock::now_ms;
-use crate::txn::{ProducerRef, TxnState, MARKER_TIMEOUT};
+use crate::txn::{Marker, ProducerRef, TxnState, MARKER_TIMEOUT};
 
 const STATES: [TxnState; 6] = [
     TxnState::Empty,
@@ -296,23 +296,30 @@ pub(crate) async fn write_markers(
         for wanted in marker.topics {
             let mut partitions = Vec::with_capacity(wanted.partition_indexes.len());
             for index in wanted.partition_indexes {
-                let producer = ProducerRef {
-                    id: marker.producer_id.0,
-                    epoch: marker.producer_epoch,
+                let end = Marker {
+                    producer: ProducerRef {
+                        id: marker.producer_id.0,
+                        epoch: marker.producer_epoch,
+                    },
+                    commit: marker.transaction_result,
+                    transaction_version: marker.transaction_version,
                 };
                 let written = crate::coordinator_host::append_local_marker(
                     broker,
                     &wanted.name,
                     index,
-                    producer,
-                    marker.transaction_result,
+                    end,
                     now,
                 );
                 let code = match written {
                     Ok(Some(write)) => {
-                        let commit = marker.transaction_result;
-                        let write =
-                            broker.after_marker(write, &wanted.name, index, producer, commit);
+                        let write = broker.after_marker(
+                            write,
+                            &wanted.name,
+                            index,
+                            end.producer,
+                            end.commit,
+                        );
                         write.committed(MARKER_TIMEOUT).await.err()
                     }
                     Ok(None) => Some(ResponseError::UnknownTopicOrPartition),

@@ -296,6 +296,35 @@ async fn writes_and_markers_of_the_epoch_before_the_end_are_refused() {
 }
 
 #[tokio::test]
+async fn a_late_copy_of_a_v2_end_marker_does_not_end_the_next_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = v2_broker(dir.path()).await;
+    let first = init(&b, "tx").await;
+    assert_eq!(produce_v12(&b, "tx", first, 0, 1).await, 0);
+    // The end's marker carries the bumped epoch, the one the next transaction writes with.
+    let (_, second) = end_v5(&b, "tx", first, true).await;
+    assert_eq!(produce_v12(&b, "tx", second, 0, 1).await, 0);
+    let stable = || crate::test_support::partition(&b, "t", 0).last_stable_offset();
+    let held = stable();
+    let late_copy = |version: i8| {
+        let mut request = markers_request(second.0, second.1, true, vec![0]);
+        request.markers[0].transaction_version = version;
+        request
+    };
+    let refused: WriteTxnMarkersResponse =
+        call(&b, ApiKey::WriteTxnMarkers, 2, &late_copy(2)).await;
+    assert_eq!(
+        refused.markers[0].topics[0].partitions[0].error_code,
+        ResponseError::InvalidProducerEpoch.code(),
+        "a v2 marker not above the producer's epoch (KIP-1228)"
+    );
+    assert_eq!(stable(), held, "the next transaction stays open");
+    let (code, _) = end_v5(&b, "tx", second, false).await;
+    assert_eq!(code, 0);
+    assert_eq!(committed_records(&b).await, 1, "only the first committed");
+}
+
+#[tokio::test]
 async fn txn_offset_commit_v5_adds_the_group_and_add_offsets_v4_still_works() {
     let dir = tempfile::tempdir().unwrap();
     let b = v2_broker(dir.path()).await;

@@ -19,7 +19,7 @@ use crate::config::BrokerConfig;
 use crate::error_codes::append_code;
 use crate::metadata::{ClusterImage, TopicImage};
 use crate::partition::{AppendError, Appended, CommitWaitError, Durability, Partition, Role};
-use crate::producer::{BatchIdentity, ProducerRef, TxnIndex};
+use crate::producer::{BatchIdentity, Marker, TxnIndex};
 use crate::storage::FlushDue;
 
 /// How many acknowledgements a producer asked for (the Produce request's `acks`).
@@ -79,12 +79,7 @@ pub enum Origin<'a> {
     /// The COMMIT or ABORT marker ending `producer`'s transaction (from the transaction
     /// coordinator or WriteTxnMarkers): answered once committed and fsynced, whatever the
     /// fsync settings for producers say, and not held to `min.insync.replicas`.
-    TxnMarker {
-        /// The producer whose transaction ends; its epoch fences older instances.
-        producer: ProducerRef,
-        /// COMMIT (true) or ABORT.
-        commit: bool,
-    },
+    TxnMarker(Marker),
 }
 
 impl Origin<'_> {
@@ -399,7 +394,7 @@ impl Policy {
                 sync_now: true,
                 journal: false,
             },
-            Origin::TxnMarker { .. } => Policy {
+            Origin::TxnMarker(_) => Policy {
                 wait_for: committed(Durability::Synced),
                 sync_now: true,
                 journal: false,
@@ -421,7 +416,7 @@ fn append_partition(
     let partition = leader(host, image, data)?;
     let min_isr = match request.origin {
         Origin::Client { .. } => admit_client(image, &partition, data, request)?,
-        Origin::Coordinator | Origin::TxnMarker { .. } => None,
+        Origin::Coordinator | Origin::TxnMarker(_) => None,
     };
     let appended = write(&partition, &request.origin, data, request.now_ms, journal)?;
     if !policy.sync_now {
@@ -540,9 +535,14 @@ fn write(
             let records = data.records.ok_or_else(no_records)?;
             Ok(partition.append(records, now_ms)?)
         }
-        Origin::TxnMarker { producer, commit } => {
-            let end_offset =
-                partition.append_marker(producer.id, producer.epoch, *commit, now_ms)?;
+        Origin::TxnMarker(marker) => {
+            let end_offset = partition.append_marker(
+                marker.producer.id,
+                marker.producer.epoch,
+                marker.commit,
+                marker.transaction_version,
+                now_ms,
+            )?;
             Ok(marker_appended(end_offset))
         }
     }

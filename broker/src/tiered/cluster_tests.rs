@@ -475,7 +475,7 @@ async fn a_transaction_open_across_remote_segments_is_known_to_a_rebuilt_replica
     );
     assert_eq!(a.append(&data, NOW).expect("transactional").base_offset, 0);
     write(&a, 12);
-    let marker_end = a.append_marker(50, 0, false, NOW).expect("abort");
+    let marker_end = a.append_marker(50, 0, false, 1, NOW).expect("abort");
     let marker = marker_end - 1;
     a_tiered.run_once(vec![a.clone()], NOW).await;
     a.enforce_retention(NOW).expect("retention");

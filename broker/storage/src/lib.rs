@@ -85,3 +85,16 @@ pub struct ProducerRef {
     /// Producer epoch.
     pub epoch: i16,
 }
+
+/// The COMMIT or ABORT marker ending a producer's transaction in one partition.
+#[derive(Debug, Clone, Copy)]
+pub struct Marker {
+    /// The producer whose transaction ends; its epoch fences older instances.
+    pub producer: ProducerRef,
+    /// COMMIT (true) or ABORT.
+    pub commit: bool,
+    /// The transaction version (KIP-890) the transaction ended with: at 2 every end bumps
+    /// the epoch, so the partition refuses a marker not above its producer's epoch
+    /// (KIP-1228); 0 and 1 the classic protocol.
+    pub transaction_version: i8,
+}

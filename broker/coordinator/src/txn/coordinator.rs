@@ -33,7 +33,7 @@ use crate::runtime::timer::Timers;
 use crate::Runtime;
 use deadlines::{is_due, TxnTimer, RETRY_MS};
 use tributary_storage::clock::now_ms;
-use tributary_storage::ProducerRef;
+use tributary_storage::{Marker, ProducerRef};
 
 pub use migrate::Legacy;
 
@@ -675,28 +675,52 @@ async fn next_producer_id(host: &dyn TxnHost) -> Result<i64, ResponseError> {
 }
 
 /// Appends the marker to every partition of the transaction and waits until all are
-/// committed.
+/// committed. A partition that refuses the marker's epoch already holds it or a later end
+/// (an earlier attempt of this end wrote it there), so, as Kafka's coordinator does, it is
+/// left as done.
 async fn write_markers(
     host: &dyn TxnHost,
     txn: &TxnMetadata,
     commit: bool,
 ) -> Result<(), ResponseError> {
     let now = now_ms();
-    let producer = ProducerRef {
-        id: txn.producer_id,
-        epoch: txn.producer_epoch,
+    let marker = Marker {
+        producer: ProducerRef {
+            id: txn.producer_id,
+            epoch: txn.producer_epoch,
+        },
+        commit,
+        transaction_version: i8::try_from(txn.transaction_version).unwrap_or(0),
     };
     let mut writes = Vec::with_capacity(txn.partitions.len());
     for (topic, index) in &txn.partitions {
         // A partition deleted since it was added has nothing left to mark.
-        if let Some(write) = host.append_marker(topic, *index, producer, commit, now)? {
-            writes.push(write);
+        match host.append_marker(topic, *index, marker, now) {
+            Ok(Some(write)) => writes.push((topic, *index, write)),
+            Ok(None) => {}
+            Err(error) => already_marked(error, topic, *index)?,
         }
     }
-    for write in writes {
-        write.committed(MARKER_TIMEOUT).await?;
+    for (topic, index, write) in writes {
+        if let Err(error) = write.committed(MARKER_TIMEOUT).await {
+            already_marked(error, topic, index)?;
+        }
     }
     Ok(())
+}
+
+/// `Ok` when a partition's refusal of a marker says it already holds it (INVALID_PRODUCER_EPOCH);
+/// any other refusal fails the end, which is retried.
+fn already_marked(error: ResponseError, topic: &str, partition: i32) -> Result<(), ResponseError> {
+    if error == ResponseError::InvalidProducerEpoch {
+        tracing::info!(
+            topic,
+            partition,
+            "a marker refused for its epoch is already written"
+        );
+        return Ok(());
+    }
+    Err(error)
 }
 
 /// Commits the transaction's offsets, group by group.

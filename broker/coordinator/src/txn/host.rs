@@ -8,7 +8,7 @@ use futures::future::BoxFuture;
 use kafka_protocol::error::ResponseError;
 
 use crate::offset_commit::CommitOffset;
-use tributary_storage::ProducerRef;
+use tributary_storage::Marker;
 
 /// How long a marker may take to be committed before the end is retried later.
 pub const MARKER_TIMEOUT: Duration = Duration::from_secs(30);
@@ -95,14 +95,13 @@ pub trait TxnHost: Send + Sync {
     /// A producer id no other producer has.
     fn next_producer_id(&self) -> BoxFuture<'_, Result<i64, ResponseError>>;
 
-    /// Appends `producer`'s COMMIT or ABORT marker to the partition and starts making it
-    /// durable; `Ok(None)` when the partition no longer exists (nothing is left to mark).
+    /// Appends the COMMIT or ABORT marker to the partition and starts making it durable;
+    /// `Ok(None)` when the partition no longer exists (nothing is left to mark).
     fn append_marker(
         &self,
         topic: &str,
         partition: i32,
-        producer: ProducerRef,
-        commit: bool,
+        marker: Marker,
         now_ms: i64,
     ) -> Result<Option<MarkerWrite>, ResponseError>;
 

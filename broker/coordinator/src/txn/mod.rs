@@ -22,4 +22,4 @@ pub use host::{LocalWait, MarkerWrite, TxnHost, MARKER_TIMEOUT};
 pub use metadata::{EndV2, PendingOffset, TxnMetadata, TxnState};
 pub use records::TRANSACTION_TOPIC;
 pub use store::{StoreError, TxnMap, TxnStore};
-pub use tributary_storage::ProducerRef;
+pub use tributary_storage::{Marker, ProducerRef};

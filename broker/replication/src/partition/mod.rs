@@ -594,12 +594,14 @@ impl Partition {
     /// Ends the producer's transaction here with a COMMIT or ABORT marker (written by the
     /// transaction coordinator, or by an admin aborting a hanging transaction) and returns the
     /// offset after it, for waiting on durability. The marker's epoch fences older instances
-    /// of the producer; a marker older than the producer's epoch here is refused.
+    /// of the producer; a marker older than the producer's epoch here is refused, and at
+    /// `transaction_version` 2 one not above it (KIP-1228: a v2 end always bumps the epoch).
     pub fn append_marker(
         &self,
         producer_id: i64,
         producer_epoch: i16,
         commit: bool,
+        transaction_version: i8,
         now_ms: i64,
     ) -> Result<i64, AppendError> {
         let mut batch = marker_batch(producer_id, producer_epoch, commit, 0, now_ms)
@@ -610,6 +612,13 @@ impl Partition {
         if let Some(current) = state.producers.epoch(producer_id) {
             if producer_epoch < current {
                 return Err(AppendError::Sequence(SequenceError::StaleEpoch {
+                    producer_id,
+                    epoch: producer_epoch,
+                    current,
+                }));
+            }
+            if transaction_version >= 2 && producer_epoch == current {
+                return Err(AppendError::Sequence(SequenceError::MarkerNotBumped {
                     producer_id,
                     epoch: producer_epoch,
                     current,

@@ -39,11 +39,15 @@ fn idempotent(pid: i64, base_sequence: i32, records: usize) -> BytesMut {
 
 /// A transactional batch of producer `pid` (epoch 0), `records` records from `base_sequence`.
 fn transactional(pid: i64, base_sequence: i32, records: i32) -> BytesMut {
+    transactional_at(pid, 0, base_sequence, records)
+}
+
+fn transactional_at(pid: i64, epoch: i16, base_sequence: i32, records: i32) -> BytesMut {
     let records: Vec<Record> = (0..records)
         .map(|i| Record {
             transactional: true,
             producer_id: pid,
-            producer_epoch: 0,
+            producer_epoch: epoch,
             sequence: base_sequence + i,
             timestamp: NOW,
             ..record(i, Some("k"), Some("v"))
@@ -123,7 +127,7 @@ fn an_open_transaction_holds_the_last_stable_offset_until_its_marker() {
     let (committed, data) = read_offsets(&p, 0, Isolation::ReadCommitted);
     assert_eq!(committed, [(0, 0)]);
     assert_eq!(data.last_stable_offset, 1);
-    let end = p.append_marker(9, 0, false, NOW).expect("abort marker");
+    let end = p.append_marker(9, 0, false, 1, NOW).expect("abort marker");
     assert_eq!(end, 5);
     assert_eq!(p.last_stable_offset(), 5);
     let (_, data) = read_offsets(&p, 0, Isolation::ReadCommitted);
@@ -144,8 +148,9 @@ fn a_marker_fences_older_epochs_of_its_producer() {
     let dir = tempfile::tempdir().expect("tempdir");
     let p = open(dir.path());
     append(&p, &transactional(9, 0, 1));
-    p.append_marker(9, 2, true, NOW).expect("commit at epoch 2");
-    let stale = p.append_marker(9, 1, true, NOW);
+    p.append_marker(9, 2, true, 1, NOW)
+        .expect("commit at epoch 2");
+    let stale = p.append_marker(9, 1, true, 1, NOW);
     assert!(matches!(
         stale,
         Err(AppendError::Sequence(SequenceError::StaleEpoch { .. }))
@@ -155,6 +160,32 @@ fn a_marker_fences_older_epochs_of_its_producer() {
         old_epoch.is_err(),
         "epoch 0 writes are fenced after an epoch-2 marker"
     );
+}
+
+#[test]
+fn a_transactions_v2_marker_must_be_above_the_epoch_of_the_transaction_it_ends() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = open(dir.path());
+    append(&p, &transactional_at(9, 0, 0, 1));
+    p.append_marker(9, 1, true, 2, NOW)
+        .expect("the end of epoch 0's transaction, bumped to 1");
+    let next = append(&p, &transactional_at(9, 1, 0, 1));
+    let held = p.last_stable_offset();
+    assert_eq!(held, next.base_offset, "epoch 1's transaction is open");
+    let late = p.append_marker(9, 1, true, 2, NOW);
+    assert!(
+        matches!(
+            late,
+            Err(AppendError::Sequence(SequenceError::MarkerNotBumped { .. }))
+        ),
+        "a late copy of the first end must not end the second transaction: {late:?}"
+    );
+    assert_eq!(p.last_stable_offset(), held, "still open");
+    p.append_marker(9, 2, false, 2, NOW)
+        .expect("the second transaction's own end");
+    assert!(p.last_stable_offset() > held);
+    p.append_marker(9, 2, false, 1, NOW)
+        .expect("a classic marker at the current epoch is accepted, as before KIP-1228");
 }
 
 #[test]
@@ -354,7 +385,7 @@ fn only_a_leader_takes_writes_and_a_new_epoch_stamps_the_next_batches() {
     let refused = p.append_verified(&simple(1, NOW), NOW, &|_, _| Ok(()), false);
     assert!(matches!(refused, Err(AppendError::NotLeader { .. })));
     assert!(matches!(
-        p.append_marker(9, 0, true, NOW),
+        p.append_marker(9, 0, true, 1, NOW),
         Err(AppendError::NotLeader { .. })
     ));
     p.set_role(Role::Leader { epoch: 5 });

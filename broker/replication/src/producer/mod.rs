@@ -14,4 +14,4 @@ pub use snapshot::{
 pub use state::{BatchIdentity, ProducerStateTable, ProducerSummary, SequenceCheck, SequenceError};
 pub use txn_index::{TxnIndex, VerificationGuard};
 
-pub use tributary_storage::ProducerRef;
+pub use tributary_storage::{Marker, ProducerRef};

@@ -65,6 +65,15 @@ pub enum SequenceError {
         epoch: i16,
         current: i16,
     },
+    /// A transactions v2 marker at or below the producer's current epoch: every v2 end bumps
+    /// the epoch, so such a marker is a late copy of an earlier end and must not end the
+    /// transaction now open at that epoch (KIP-1228; INVALID_PRODUCER_EPOCH).
+    #[error("producer {producer_id}: a transactions v2 marker at epoch {epoch} is not above the current epoch {current}")]
+    MarkerNotBumped {
+        producer_id: i64,
+        epoch: i16,
+        current: i16,
+    },
     /// The sequence does not follow the last one (OUT_OF_ORDER_SEQUENCE_NUMBER).
     #[error("producer {producer_id}: sequence {found} does not follow {last}")]
     OutOfOrder {

@@ -10,6 +10,7 @@ use super::*;
 use crate::config::Flags;
 use crate::coordinator_host::InternalTopic;
 use crate::metadata::TopicSpec;
+use crate::producer::ProducerRef;
 use crate::storage::test_util::simple;
 use crate::test_support::{create_topic, partition};
 
@@ -225,10 +226,11 @@ async fn a_marker_waits_for_its_fsync_whatever_the_producer_settings() {
         ..Flags::default()
     };
     let broker = broker_with(dir.path(), flags);
-    let marker = Origin::TxnMarker {
+    let marker = Origin::TxnMarker(Marker {
         producer: ProducerRef { id: 5, epoch: 0 },
         commit: false,
-    };
+        transaction_version: 1,
+    });
     let request = AppendRequest {
         origin: marker,
         now_ms: crate::clock::now_ms(),
@@ -344,10 +346,11 @@ fn each_origin_has_its_own_durability_and_fsync() {
         sync_now,
         journal,
     };
-    let marker = Origin::TxnMarker {
+    let marker = Origin::TxnMarker(Marker {
         producer: ProducerRef { id: 1, epoch: 0 },
         commit: true,
-    };
+        transaction_version: 1,
+    });
     let defaults = config(true, false);
     let cases = [
         (

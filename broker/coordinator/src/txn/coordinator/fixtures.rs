@@ -8,10 +8,11 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use kafka_protocol::error::ResponseError;
+use parking_lot::Mutex;
 
 use super::TransactionCoordinator;
 use crate::offset_commit::CommitOffset;
-use crate::txn::{MarkerWrite, ProducerRef, TxnHost};
+use crate::txn::{Marker, MarkerWrite, ProducerRef, TxnHost};
 
 /// The transaction timeout the tests' producers ask for.
 pub(super) const TIMEOUT_MS: i32 = 60_000;
@@ -22,6 +23,11 @@ pub(super) struct Host {
     ids: AtomicI64,
     /// Markers fail (NOT_LEADER_OR_FOLLOWER) while set.
     pub(super) failing: AtomicBool,
+    /// Markers are refused for their epoch (INVALID_PRODUCER_EPOCH, as a partition that
+    /// already holds them answers) while set.
+    pub(super) already_marked: AtomicBool,
+    /// Every marker asked for, in order.
+    pub(super) markers: Mutex<Vec<Marker>>,
 }
 
 impl TxnHost for Host {
@@ -34,12 +40,15 @@ impl TxnHost for Host {
         &self,
         _topic: &str,
         _partition: i32,
-        _producer: ProducerRef,
-        _commit: bool,
+        marker: Marker,
         _now_ms: i64,
     ) -> Result<Option<MarkerWrite>, ResponseError> {
+        self.markers.lock().push(marker);
         if self.failing.load(Ordering::SeqCst) {
             return Err(ResponseError::NotLeaderOrFollower);
+        }
+        if self.already_marked.load(Ordering::SeqCst) {
+            return Err(ResponseError::InvalidProducerEpoch);
         }
         Ok(None)
     }

@@ -185,6 +185,37 @@ async fn an_end_whose_markers_failed_is_tried_again_on_the_timer() {
 }
 
 #[tokio::test]
+async fn a_v2_end_marks_with_its_version_and_a_partition_already_marked_completes_it() {
+    let clock = Arc::new(AtomicI64::new(T0));
+    let host = Host::default();
+    let c = coordinator(Arc::new(MemoryLog::with_partitions(PARTITIONS)), &clock);
+    let p = open(&c, &host, "tx").await;
+    host.already_marked.store(true, Ordering::SeqCst);
+    let next = c
+        .end_txn_v2(&host, "tx", p, true)
+        .await
+        .expect("a refusal for the marker's epoch is a marker already written");
+    assert_eq!(
+        state(&c, "tx").map(|t| t.state),
+        Some(TxnState::CompleteCommit)
+    );
+    let markers = host.markers.lock().clone();
+    assert_eq!(markers.len(), 1);
+    let m = markers[0];
+    assert_eq!(
+        (
+            m.producer.id,
+            m.producer.epoch,
+            m.commit,
+            m.transaction_version
+        ),
+        (next.id, next.epoch, true, 2),
+        "the marker carries the bumped epoch and transactions v2's version"
+    );
+    assert_eq!(next.epoch, p.epoch + 1);
+}
+
+#[tokio::test]
 async fn the_timer_task_aborts_a_timed_out_transaction_without_a_request() {
     let host = Arc::new(Host::default());
     let config = TxnConfig {
