@@ -54,7 +54,7 @@ pub const FEATURES: &[Feature] = &[
         name: TRANSACTION_VERSION,
         min: 0,
         max: 2,
-        initial: 1,
+        initial: 2,
     },
 ];
 
@@ -290,7 +290,7 @@ mod tests {
         let fresh = FeatureLevels::default();
         assert_eq!(fresh.level(GROUP_VERSION), 1);
         assert_eq!(fresh.level(SHARE_VERSION), 1);
-        assert_eq!(fresh.level(TRANSACTION_VERSION), 1);
+        assert_eq!(fresh.level(TRANSACTION_VERSION), 2);
         assert_eq!(fresh.level("metadata.version"), 0);
     }
 

@@ -74,7 +74,7 @@ async fn api_versions_lists_features_as_kafka_4_answers_each_version() {
     let levels = [
         ("group.version".to_owned(), 1, 1),
         ("share.version".to_owned(), 1, 1),
-        ("transaction.version".to_owned(), 1, 1),
+        ("transaction.version".to_owned(), 2, 2),
     ];
     assert_eq!(finalized(&v4), levels, "a new cluster's levels");
     assert_eq!(v4.finalized_features_epoch, 0);

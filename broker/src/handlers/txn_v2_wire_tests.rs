@@ -17,7 +17,7 @@ use crate::broker::Broker;
 use crate::features::TRANSACTION_VERSION;
 
 /// UpdateFeatures of `transaction.version` to `level` (a safe downgrade when lower).
-async fn set_transaction_version(b: &Arc<Broker>, level: i16) -> i16 {
+pub(super) async fn set_transaction_version(b: &Arc<Broker>, level: i16) -> i16 {
     let upgrade_type = if level >= b.features.level(TRANSACTION_VERSION) {
         1
     } else {
@@ -131,6 +131,14 @@ async fn api_versions_advertise_transactions_v2_only_at_level_2() {
         ]
         .map(|api| advertised_max(r, api))
     };
+    let fresh: ApiVersionsResponse =
+        call(&b, ApiKey::ApiVersions, 3, &ApiVersionsRequest::default()).await;
+    assert_eq!(
+        maxima(&fresh),
+        [Some(13), Some(5), Some(4), Some(5)],
+        "a new cluster starts at level 2, as a new Kafka 4.3 cluster does"
+    );
+    assert_eq!(set_transaction_version(&b, 1).await, 0, "down to 1");
     let at_1: ApiVersionsResponse =
         call(&b, ApiKey::ApiVersions, 3, &ApiVersionsRequest::default()).await;
     assert_eq!(maxima(&at_1), [Some(11), Some(3), Some(3), Some(3)]);

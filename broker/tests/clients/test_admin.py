@@ -647,7 +647,7 @@ def test_java_admin_describes_and_updates_feature_levels_on_every_broker(broker,
     each broker itself, drop the share group APIs) until the upgrade brings them back."""
     share_group_heartbeat = 76
     described = admin(java, broker, "describe-features").one("features")
-    levels = {"group.version": [1, 1], "share.version": [1, 1], "transaction.version": [1, 1]}
+    levels = {"group.version": [1, 1], "share.version": [1, 1], "transaction.version": [2, 2]}
     assert described["finalized"] == levels, described
     supported = {"group.version": [0, 1], "share.version": [0, 1], "transaction.version": [0, 2]}
     assert described["supported"] == supported, described

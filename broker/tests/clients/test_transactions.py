@@ -89,30 +89,24 @@ def test_java_commits_are_read_and_aborts_are_skipped(broker, topic, java):
 
 @pytest.mark.peer_gap("Tansu 0.6 does not implement transactions")
 def test_clients_of_the_classic_protocol_keep_working_at_transaction_version_2(broker, topic, java):
-    """A cluster at `transaction.version` 2 (transactions v2, KIP-890 part 2) still serves
-    producers that speak the classic protocol (AddPartitionsToTxn, EndTxn below v5): the Java
-    client 3.9.1 and librdkafka commit and abort as before."""
-    def set_level(level: int, upgrade_type: str) -> None:
-        java.run("admin", "update-features", "--feature", f"transaction.version={level}",
-                 "--upgrade-type", upgrade_type, "--bootstrap", broker.bootstrap).one("updated")
-
-    set_level(2, "upgrade")
-    try:
-        ck_create_topic(broker.bootstrap, topic, partitions=3)
-        result = java.run("txn", "--bootstrap", broker.bootstrap, "--topic", topic,
-                          "--transactional-id", f"{topic}-tx", "--transactions", "3",
-                          "--count", "10", "--abort-every", "3")
-        outcomes = [e["result"] for e in result.events("txn")]
-        assert outcomes == ["committed", "committed", "aborted"], result.describe()
-        producer = txn_producer(broker.bootstrap, f"{topic}-rd")
-        for outcome in ("commit", "abort", "commit"):
-            producer.begin_transaction()
-            for i in range(5):
-                producer.produce(topic, f"rd-{outcome}-{i}".encode(), partition=i % 3)
-            getattr(producer, f"{outcome}_transaction")(20)
-    finally:
-        # The cluster kind's clusters serve later tests: back to a new cluster's level.
-        set_level(1, "safe_downgrade")
+    """A new cluster is at `transaction.version` 2 (transactions v2, KIP-890 part 2), as a new
+    Kafka 4.3 cluster is, and still serves producers that speak the classic protocol
+    (AddPartitionsToTxn, EndTxn below v5): the Java client 3.9.1 and librdkafka commit and
+    abort as before."""
+    described = java.run("admin", "describe-features", "--bootstrap", broker.bootstrap).one("features")
+    assert described["finalized"]["transaction.version"] == [2, 2], described
+    ck_create_topic(broker.bootstrap, topic, partitions=3)
+    result = java.run("txn", "--bootstrap", broker.bootstrap, "--topic", topic,
+                      "--transactional-id", f"{topic}-tx", "--transactions", "3",
+                      "--count", "10", "--abort-every", "3")
+    outcomes = [e["result"] for e in result.events("txn")]
+    assert outcomes == ["committed", "committed", "aborted"], result.describe()
+    producer = txn_producer(broker.bootstrap, f"{topic}-rd")
+    for outcome in ("commit", "abort", "commit"):
+        producer.begin_transaction()
+        for i in range(5):
+            producer.produce(topic, f"rd-{outcome}-{i}".encode(), partition=i % 3)
+        getattr(producer, f"{outcome}_transaction")(20)
     want = sorted([f"t{n}-{i}".encode() for n in (0, 1) for i in range(10)]
                   + [f"rd-commit-{i}".encode() for i in range(5)] * 2)
     assert committed_values(broker.bootstrap, topic, 3, expected=len(want)) == want

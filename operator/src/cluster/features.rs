@@ -76,7 +76,7 @@ mod tests {
             status.finalized,
             [
                 ("group.version".to_owned(), 1),
-                ("transaction.version".to_owned(), 1)
+                ("transaction.version".to_owned(), 2)
             ]
             .into()
         );

@@ -53,7 +53,7 @@ async fn spec_features_are_held_and_the_status_follows_the_brokers_levels() {
     .await;
     let pinned = status_becomes(
         &client,
-        &[("group.version", 1), ("transaction.version", 1)],
+        &[("group.version", 1), ("transaction.version", 2)],
         "share.version 0 finalized from the spec",
     )
     .await;
@@ -78,7 +78,7 @@ async fn spec_features_are_held_and_the_status_follows_the_brokers_levels() {
     }
     let followed = status_becomes(
         &client,
-        &[("transaction.version", 1)],
+        &[("transaction.version", 2)],
         "the status to follow the brokers' change",
     )
     .await;
