@@ -26,6 +26,7 @@ use crate::error_codes::metadata_code;
 use crate::group_configs::{GroupConfigError, GroupConfigOp};
 use crate::metadata::MetadataError;
 use crate::topics::alter::{dynamic_values_after, topic_configs_after, AlterError};
+use crate::topics::config::ConfigType;
 use crate::topics::describe::{self, Described};
 
 /// ConfigResource type of a topic.
@@ -132,7 +133,9 @@ fn encode(
     documentation: bool,
     version: i16,
 ) -> DescribeConfigsResourceResult {
-    let value = Some(StrBytes::from_string(entry.value));
+    // A secret's value is never sent (Kafka's sensitive PASSWORD configs).
+    let sensitive = entry.kind == ConfigType::Password;
+    let value = (!sensitive).then(|| StrBytes::from_string(entry.value));
     let synonyms = if synonyms {
         vec![DescribeConfigsSynonym::default()
             .with_name(StrBytes::from_string(entry.name.clone()))
@@ -145,6 +148,7 @@ fn encode(
         .with_name(StrBytes::from_string(entry.name))
         .with_value(value)
         .with_read_only(entry.read_only)
+        .with_is_sensitive(sensitive)
         .with_config_source(entry.source.code())
         .with_synonyms(synonyms);
     // Types and documentation exist from v3 on.

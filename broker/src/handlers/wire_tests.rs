@@ -284,6 +284,13 @@ async fn metadata_and_admin_apis_at_every_version() {
             response.results[1].error_code, 0,
             "DescribeConfigs v{v} broker"
         );
+        let secret = response.results[1]
+            .configs
+            .iter()
+            .find(|c| c.name.as_str() == "delegation.token.secret.key")
+            .expect("the delegation token secret is described");
+        assert_eq!(secret.value, None, "a secret's value is never sent (v{v})");
+        assert!(secret.is_sensitive || v == 0, "DescribeConfigs v{v}");
     }
     for v in versions(ApiKey::AlterConfigs) {
         let request = AlterConfigsRequest::default().with_resources(vec![

@@ -8,6 +8,9 @@ use std::collections::BTreeMap;
 use super::config::{static_default, ConfigType, TOPIC_KEYS};
 use crate::config::BrokerConfig;
 use crate::dynamic_config::{self as dynamic, Level, KERBEROS_KEYS, REPLICATION_RATE_KEYS};
+use crate::security::tokens::{
+    DEFAULT_CHECK_INTERVAL_MS, DEFAULT_EXPIRY_TIME_MS, DEFAULT_MAX_LIFETIME_MS,
+};
 
 /// Where a described value comes from (Kafka's `ConfigSource`, as its wire code).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,7 +106,8 @@ fn dynamic_default(broker: &BrokerConfig, topic_key: &str) -> Option<(String, So
 
 /// A BROKER resource's configs at `level`: for every broker (`Level::Cluster`, resource name
 /// "") its dynamic values alone, as Kafka describes that resource; for this broker its static
-/// settings, then its dynamic `log.*` defaults, replication rates and Kerberos settings.
+/// settings, then its dynamic `log.*` defaults, replication rates, Kerberos and delegation
+/// token settings.
 pub fn broker(config: &BrokerConfig, level: Level) -> Vec<Described> {
     if level == Level::Cluster {
         return config
@@ -145,7 +149,48 @@ pub fn broker(config: &BrokerConfig, level: Level) -> Vec<Described> {
         .chain(log_defaults)
         .chain(rates)
         .chain(kerberos)
+        .chain(token_settings(config))
         .collect()
+}
+
+/// The delegation token settings (KIP-48), read at start-up as Kafka reads them: the secret
+/// is a PASSWORD, described as sensitive without its value.
+fn token_settings(config: &BrokerConfig) -> impl Iterator<Item = Described> + '_ {
+    let ms = |ms: i64| ms.to_string();
+    [
+        ("delegation.token.secret.key", ConfigType::Password, None),
+        (
+            "delegation.token.max.lifetime.ms",
+            ConfigType::Long,
+            Some(ms(DEFAULT_MAX_LIFETIME_MS)),
+        ),
+        (
+            "delegation.token.expiry.time.ms",
+            ConfigType::Long,
+            Some(ms(DEFAULT_EXPIRY_TIME_MS)),
+        ),
+        (
+            "delegation.token.expiry.check.interval.ms",
+            ConfigType::Long,
+            Some(ms(DEFAULT_CHECK_INTERVAL_MS)),
+        ),
+    ]
+    .into_iter()
+    .map(|(name, kind, default)| {
+        let set = config.security.global(name);
+        Described {
+            name: name.to_owned(),
+            value: set.map(str::to_owned).or(default).unwrap_or_default(),
+            source: if set.is_some() {
+                Source::StaticBroker
+            } else {
+                Source::Default
+            },
+            kind,
+            doc: "",
+            read_only: true,
+        }
+    })
 }
 
 /// The name, value and type of each static setting a broker describes.
@@ -237,6 +282,38 @@ mod tests {
             .expect("set");
         config.dynamic = Arc::new(dynamic);
         config
+    }
+
+    #[tokio::test]
+    async fn a_broker_describes_its_delegation_token_settings_as_kafka_does() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = broker_with(dir.path(), &[]).await;
+        config.security = crate::security::settings::SecurityProps::from_pairs(&[
+            ("delegation.token.secret.key", "s3cret"),
+            ("delegation.token.expiry.time.ms", "1000"),
+        ]);
+        let described = broker(&config, Level::Broker);
+        let got = |name: &str| {
+            let d = find(&described, name);
+            (d.value.clone(), d.source, d.kind, d.read_only)
+        };
+        assert_eq!(
+            got("delegation.token.secret.key"),
+            ("s3cret".into(), Source::StaticBroker, ConfigType::Password, true),
+            "the encoder leaves a Password's value out"
+        );
+        assert_eq!(
+            got("delegation.token.expiry.time.ms"),
+            ("1000".into(), Source::StaticBroker, ConfigType::Long, true)
+        );
+        assert_eq!(
+            got("delegation.token.max.lifetime.ms"),
+            ("604800000".into(), Source::Default, ConfigType::Long, true)
+        );
+        assert_eq!(
+            got("delegation.token.expiry.check.interval.ms"),
+            ("3600000".into(), Source::Default, ConfigType::Long, true)
+        );
     }
 
     fn find<'a>(described: &'a [Described], name: &str) -> &'a Described {

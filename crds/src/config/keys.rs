@@ -19,6 +19,8 @@ pub enum ConfigType {
     Double = 6,
     /// Comma-separated list.
     List = 7,
+    /// A secret: described as sensitive, its value never sent.
+    Password = 9,
 }
 
 /// What a value of a key must look like, beyond parsing as its [`ConfigType`].

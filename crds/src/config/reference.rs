@@ -62,5 +62,6 @@ fn type_name(kind: ConfigType) -> &'static str {
         ConfigType::Long => "long",
         ConfigType::Double => "double",
         ConfigType::List => "list",
+        ConfigType::Password => "password",
     }
 }
