@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use tokio::time::Instant as Deadline;
 
 use crate::broker::Broker;
-use crate::frame_parts::{write_parts, SendsFiles};
+use crate::frame_parts::{cork, write_parts, SendsFiles};
 use crate::handlers::{dispatch, Client, Dispatched, PendingResponse, Reply};
 use crate::protocol::{read_sized, FrameError, RequestPrefix};
 use crate::security::runtime::{Gate, ListenerRuntime, MAX_UNAUTHENTICATED_FRAME};
@@ -422,6 +422,8 @@ async fn write_responses<W: AsyncWrite + SendsFiles + Unpin>(
     sent_from_files: prometheus::IntCounter,
 ) {
     let mut writer = BufWriter::with_capacity(64 * 1024, write_half);
+    // Set while responses sent from files are written, until the next flush.
+    let mut corked = false;
     while let Some(pending) = rx.recv().await {
         match pending.await {
             Reply::Frame(frame) => {
@@ -430,6 +432,7 @@ async fn write_responses<W: AsyncWrite + SendsFiles + Unpin>(
                 }
             }
             Reply::Parts(parts) => {
+                corked = corked || cork(writer.get_ref(), true);
                 if let Err(error) = write_parts(&mut writer, &parts, &sent_from_files).await {
                     tracing::debug!(%error, "cannot send a response; closing the connection");
                     return;
@@ -439,11 +442,20 @@ async fn write_responses<W: AsyncWrite + SendsFiles + Unpin>(
             Reply::Close => break,
         }
         // Flush when nothing else is ready, so back-to-back answers share a syscall.
-        if rx.is_empty() && writer.flush().await.is_err() {
-            return;
+        if rx.is_empty() {
+            if writer.flush().await.is_err() {
+                return;
+            }
+            if corked {
+                cork(writer.get_ref(), false);
+                corked = false;
+            }
         }
     }
     let _ = writer.flush().await;
+    if corked {
+        cork(writer.get_ref(), false);
+    }
     // A TLS stream says close_notify; a TCP one closes its write side.
     let _ = writer.shutdown().await;
 }

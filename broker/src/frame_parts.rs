@@ -222,6 +222,23 @@ impl SendsFiles for tokio::net::tcp::OwnedWriteHalf {
 
 impl<S> SendsFiles for tokio::io::WriteHalf<S> {}
 
+/// Holds back (`on`) or lets go (`off`) the partial segments of `writer`'s TCP stream
+/// (`TCP_CORK`): while responses with file ranges are written, each flush before a `sendfile`
+/// and each short encoded part would otherwise leave as a packet of its own on a `TCP_NODELAY`
+/// socket. True when the stream is a plain TCP stream and took the setting.
+pub fn cork<W: SendsFiles>(writer: &W, on: bool) -> bool {
+    let Some(stream) = writer.tcp_stream() else {
+        return false;
+    };
+    match rustix::net::sockopt::set_tcp_cork(stream, on) {
+        Ok(()) => true,
+        Err(error) => {
+            tracing::warn!(%error, on, "cannot set TCP_CORK");
+            false
+        }
+    }
+}
+
 /// Writes `frame` to `writer`: its encoded bytes through the buffer, its file ranges with
 /// `sendfile` on a plain TCP stream (counted in `sent_from_files`), else read and written
 /// (the copy path, as also when a file cannot be sent from). An error closes the connection.
@@ -469,6 +486,23 @@ mod tests {
             received == expected[..received.len()],
             "only planned bytes were sent ({} bytes)",
             received.len()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_plain_tcp_stream_is_corked_and_uncorked_and_other_streams_are_left_alone() {
+        let (sending, _receiving) = pair().await;
+        let (_, write_half) = sending.into_split();
+        assert!(cork(&write_half, true), "a plain TCP stream takes TCP_CORK");
+        let corked = rustix::net::sockopt::tcp_cork(write_half.as_ref()).expect("getsockopt");
+        assert!(corked);
+        assert!(cork(&write_half, false));
+        let corked = rustix::net::sockopt::tcp_cork(write_half.as_ref()).expect("getsockopt");
+        assert!(!corked, "let go, nothing is held back");
+        let (_, other) = tokio::io::split(tokio::io::empty());
+        assert!(
+            !cork(&other, true),
+            "a stream that is not plain TCP (TLS) is not corked"
         );
     }
 

@@ -299,7 +299,12 @@ mod tests {
         };
         assert_eq!(
             got("delegation.token.secret.key"),
-            ("s3cret".into(), Source::StaticBroker, ConfigType::Password, true),
+            (
+                "s3cret".into(),
+                Source::StaticBroker,
+                ConfigType::Password,
+                true
+            ),
             "the encoder leaves a Password's value out"
         );
         assert_eq!(
