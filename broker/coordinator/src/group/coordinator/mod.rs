@@ -77,11 +77,15 @@ pub(crate) enum GroupIdRule {
 }
 
 /// The coordinator of every group on this broker.
+/// The clock the groups are judged by: monotonic milliseconds for deadlines, wall time for
+/// what is stored. Tests step their own.
+pub(crate) type Clock = Arc<dyn Fn() -> Now + Send + Sync>;
+
 pub struct GroupCoordinator {
     config: GroupConfig,
     /// The `__consumer_offsets` partitions served here (led by this broker), and the log.
     runtime: Runtime,
-    epoch: Instant,
+    clock: Clock,
     groups: RwLock<HashMap<String, SharedSlot>>,
     timers: Arc<Timers>,
     /// Offsets of open transactions (TxnOffsetCommit), per `__consumer_offsets` partition
@@ -99,11 +103,25 @@ pub struct GroupCoordinator {
 impl GroupCoordinator {
     /// A coordinator writing to `log`. Nothing runs until [`GroupCoordinator::start`].
     pub fn new(config: GroupConfig, log: Arc<dyn CoordinatorLog>) -> GroupCoordinator {
+        let epoch = Instant::now();
+        let clock = Arc::new(move || Now {
+            mono: i64::try_from(epoch.elapsed().as_millis()).unwrap_or(i64::MAX),
+            wall: tributary_storage::clock::now_ms(),
+        });
+        GroupCoordinator::with_clock(config, log, clock)
+    }
+
+    /// A coordinator judging its groups by `clock`.
+    pub(crate) fn with_clock(
+        config: GroupConfig,
+        log: Arc<dyn CoordinatorLog>,
+        clock: Clock,
+    ) -> GroupCoordinator {
         let runtime = Runtime::new(log, config.offsets_topic_partitions);
         GroupCoordinator {
             config,
             runtime,
-            epoch: Instant::now(),
+            clock,
             groups: RwLock::new(HashMap::new()),
             timers: Arc::new(Timers::default()),
             txn_offsets: Mutex::new(HashMap::new()),
@@ -131,10 +149,7 @@ impl GroupCoordinator {
     }
 
     fn now(&self) -> Now {
-        Now {
-            mono: i64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(i64::MAX),
-            wall: tributary_storage::clock::now_ms(),
-        }
+        (self.clock)()
     }
 
     /// The `__consumer_offsets` partition holding `group_id`.

@@ -1,6 +1,7 @@
 //! The coordinator over an in-memory offsets log: effects reach waiting requests, records
 //! reach the log, and a new coordinator over the same log gets everything back.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -163,22 +164,62 @@ async fn a_group_forms_commits_and_survives_a_restart() {
     assert_eq!(c.commit(commit("g", who, 43)).await, vec![Ok(())]);
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn a_restarted_group_whose_member_is_gone_expires_to_empty() {
     let log = Arc::new(MemoryLog::with_partitions(PARTITIONS));
     let c = coordinator(&log);
     loaded(&c).await;
     one_member_group(&c, "g").await;
     drop(c);
-    let c = coordinator(&log);
+    let clock = Arc::new(AtomicI64::new(0));
+    let c = stepped(&log, &clock);
     loaded(&c).await;
-    tokio::time::sleep(Duration::from_millis(10_001)).await;
-    // Let the timer task run.
-    for _ in 0..10 {
-        tokio::task::yield_now().await;
-    }
-    let summary = c.describe("g").unwrap();
-    assert_eq!(summary.state, GroupState::Empty);
+    clock.store(9_999, Ordering::SeqCst);
+    c.fire_due();
+    assert_eq!(c.describe("g").map(|s| s.state), Ok(GroupState::Stable));
+    clock.store(10_000, Ordering::SeqCst);
+    c.fire_due();
+    assert_eq!(
+        c.describe("g").map(|s| s.state),
+        Ok(GroupState::Empty),
+        "a loaded member has a full session from the load to heartbeat in"
+    );
+}
+
+/// A coordinator over `log` judged by `clock` (milliseconds the test steps).
+fn stepped(log: &Arc<MemoryLog>, clock: &Arc<AtomicI64>) -> Arc<GroupCoordinator> {
+    let clock = clock.clone();
+    let now = Arc::new(move || {
+        let t = clock.load(Ordering::SeqCst);
+        Now {
+            mono: t,
+            wall: 1_700_000_000_000 + t,
+        }
+    });
+    let c = Arc::new(GroupCoordinator::with_clock(config(), log.clone(), now));
+    c.start();
+    c
+}
+
+#[tokio::test]
+async fn a_member_expires_once_its_session_has_passed_and_a_heartbeat_moves_that_on() {
+    let log = Arc::new(MemoryLog::with_partitions(PARTITIONS));
+    let clock = Arc::new(AtomicI64::new(0));
+    let c = stepped(&log, &clock);
+    loaded(&c).await;
+    let (member, generation) = one_member_group(&c, "g").await;
+    let state = |c: &Arc<GroupCoordinator>| c.describe("g").map(|s| s.state);
+    // join_req's session is 10 s: a heartbeat at 4 s moves the end to 14 s.
+    clock.store(4_000, Ordering::SeqCst);
+    c.fire_due();
+    assert_eq!(c.heartbeat("g", &member, None, generation), Ok(()));
+    clock.store(13_999, Ordering::SeqCst);
+    c.fire_due();
+    assert_eq!(state(&c), Ok(GroupState::Stable), "a millisecond before");
+    assert!(c.next_deadline().is_some_and(|d| d <= 14_000));
+    clock.store(14_000, Ordering::SeqCst);
+    c.fire_due();
+    assert_eq!(state(&c), Ok(GroupState::Empty), "expired at its deadline");
 }
 
 #[tokio::test]

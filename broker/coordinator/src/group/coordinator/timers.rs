@@ -22,4 +22,19 @@ impl GroupCoordinator {
         let effects = slot.group.tick(self.now());
         self.apply(&shared, &mut slot, effects);
     }
+
+    /// The earliest deadline on the timer (tests step the clock to it).
+    #[cfg(test)]
+    pub(crate) fn next_deadline(&self) -> Option<i64> {
+        self.timers.next()
+    }
+
+    /// Ticks every group due at the coordinator's clock now, as the timer task would (tests,
+    /// with a clock they step).
+    #[cfg(test)]
+    pub(crate) fn fire_due(self: &Arc<Self>) {
+        for group_id in self.timers.take_due(self.now().mono) {
+            self.tick(&group_id);
+        }
+    }
 }
