@@ -1,30 +1,57 @@
 //! The kubeconfig that points `kubectl`, `helm`, the operator and the brokers at a served
 //! control plane (`KUBECONFIG=<path>`; kube-rs reads it first in `Config::infer`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use serde_json::json;
+use serde_json::{json, Map, Value};
 
 /// Name of the cluster, context and user in the kubeconfig.
 pub const CONTEXT: &str = "tributary-e2e";
 
-/// The kubeconfig YAML for a server at `url`, with `namespace` as the default namespace.
-pub fn render(url: &str, namespace: &str) -> String {
-    render_as(url, namespace, None)
+/// What a kubeconfig's user presents to the API server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Credentials {
+    /// Nothing: the client acts as `system:anonymous`.
+    Anonymous,
+    /// A bearer token (`token:`), as the administrator's kubeconfig carries one.
+    Token(String),
+    /// A bearer token read from a file (`tokenFile:`) that client libraries read again as
+    /// it is rotated, as a pod's projected ServiceAccount token.
+    TokenFile(PathBuf),
 }
 
-/// [`render`] for a client that acts as `user` (`as:`, the `Impersonate-User` header client
-/// libraries send), as a pod acts as its ServiceAccount.
-pub fn render_as(url: &str, namespace: &str, user: Option<&str>) -> String {
-    let credentials = match user {
-        Some(u) => json!({"as": u}),
-        None => json!({}),
-    };
+/// The kubeconfig YAML for a server at `url` presenting `credentials`, with `namespace` as
+/// the default namespace.
+pub fn render(url: &str, namespace: &str, credentials: &Credentials) -> String {
+    render_as(url, namespace, credentials, None)
+}
+
+/// [`render`] for a client that also acts as `user` (`as:`, the `Impersonate-User` header
+/// client libraries send), which its credentials must allow.
+pub fn render_as(
+    url: &str,
+    namespace: &str,
+    credentials: &Credentials,
+    user: Option<&str>,
+) -> String {
+    let mut auth = Map::new();
+    match credentials {
+        Credentials::Anonymous => {}
+        Credentials::Token(t) => {
+            auth.insert("token".into(), json!(t));
+        }
+        Credentials::TokenFile(path) => {
+            auth.insert("tokenFile".into(), json!(path.to_string_lossy()));
+        }
+    }
+    if let Some(u) = user {
+        auth.insert("as".into(), json!(u));
+    }
     let config = json!({
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": CONTEXT, "cluster": {"server": url}}],
-        "users": [{"name": CONTEXT, "user": credentials}],
+        "users": [{"name": CONTEXT, "user": Value::Object(auth)}],
         "contexts": [{"name": CONTEXT, "context": {"cluster": CONTEXT, "user": CONTEXT, "namespace": namespace}}],
         "current-context": CONTEXT,
         "preferences": {},
@@ -32,13 +59,25 @@ pub fn render_as(url: &str, namespace: &str, user: Option<&str>) -> String {
     serde_yaml::to_string(&config).unwrap_or_default()
 }
 
-/// Writes the kubeconfig for `url` to `path` (mode 0600, as kubectl expects of credentials).
-pub fn write(path: &Path, url: &str, namespace: &str) -> crate::Result<()> {
-    write_as(path, url, namespace, None)
+/// Writes the kubeconfig for `url` presenting `credentials` to `path` (mode 0600, as kubectl
+/// expects of credentials).
+pub fn write(
+    path: &Path,
+    url: &str,
+    namespace: &str,
+    credentials: &Credentials,
+) -> crate::Result<()> {
+    write_as(path, url, namespace, credentials, None)
 }
 
-/// [`write`] for a client that acts as `user` ([`render_as`]).
-pub fn write_as(path: &Path, url: &str, namespace: &str, user: Option<&str>) -> crate::Result<()> {
+/// [`write`] for a client that also acts as `user` ([`render_as`]).
+pub fn write_as(
+    path: &Path,
+    url: &str,
+    namespace: &str,
+    credentials: &Credentials,
+    user: Option<&str>,
+) -> crate::Result<()> {
     let io = |source| crate::Error::Kubeconfig {
         path: path.to_owned(),
         source,
@@ -46,7 +85,7 @@ pub fn write_as(path: &Path, url: &str, namespace: &str, user: Option<&str>) -> 
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
-    std::fs::write(path, render_as(url, namespace, user)).map_err(io)?;
+    std::fs::write(path, render_as(url, namespace, credentials, user)).map_err(io)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -64,6 +103,7 @@ mod tests {
         let text = render_as(
             "http://127.0.0.1:1234",
             "kafka",
+            &Credentials::Token("t0k".into()),
             Some("system:serviceaccount:kafka:demo-broker"),
         );
         let kc: kube::config::Kubeconfig = serde_yaml::from_str(&text).expect("parses");
@@ -76,7 +116,11 @@ mod tests {
 
     #[test]
     fn kube_rs_reads_the_rendered_kubeconfig() {
-        let text = render("http://127.0.0.1:1234", "streaming");
+        let text = render(
+            "http://127.0.0.1:1234",
+            "streaming",
+            &Credentials::Token("t0k".into()),
+        );
         let kc: kube::config::Kubeconfig = serde_yaml::from_str(&text).expect("parses");
         assert_eq!(kc.current_context.as_deref(), Some(CONTEXT));
         let cluster = kc.clusters[0].cluster.as_ref().expect("cluster");
@@ -88,5 +132,24 @@ mod tests {
                 .and_then(|c| c.namespace.as_deref()),
             Some("streaming")
         );
+        let user = kc.auth_infos[0].auth_info.as_ref().expect("user");
+        assert!(user.token.is_some());
+        assert!(text.contains("token: t0k"), "{text}");
+    }
+
+    #[test]
+    fn kube_rs_reads_a_token_file_and_anonymous_has_no_credentials() {
+        let file = PathBuf::from("/run/pod/serviceaccount/token");
+        let text = render("http://h", "ns", &Credentials::TokenFile(file.clone()));
+        let kc: kube::config::Kubeconfig = serde_yaml::from_str(&text).expect("parses");
+        let user = kc.auth_infos[0].auth_info.as_ref().expect("user");
+        assert_eq!(
+            user.token_file.as_deref(),
+            Some("/run/pod/serviceaccount/token")
+        );
+        let text = render("http://h", "ns", &Credentials::Anonymous);
+        let kc: kube::config::Kubeconfig = serde_yaml::from_str(&text).expect("parses");
+        let user = kc.auth_infos[0].auth_info.as_ref().expect("user");
+        assert!(user.token.is_none() && user.token_file.is_none());
     }
 }

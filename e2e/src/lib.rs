@@ -132,6 +132,7 @@
 
 pub mod apiserver;
 pub mod clients;
+pub mod clock;
 pub mod controllers;
 pub mod history;
 pub mod kubeconfig;

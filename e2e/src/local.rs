@@ -9,8 +9,9 @@ use std::time::Duration;
 use crate::apiserver::Served;
 use crate::controllers::network::{NetworkConfig, ServiceNetwork};
 use crate::controllers::{Controllers, ControllersConfig};
+use crate::kubeconfig::{self, Credentials};
 use crate::kubelet::{ImageTable, Kubelet, KubeletConfig, MAX_CONTAINER_RESTART_PERIOD};
-use crate::{kubeconfig, FakeApiServer};
+use crate::FakeApiServer;
 
 /// Name of the one node.
 pub const NODE_NAME: &str = "tributary-e2e";
@@ -80,7 +81,12 @@ impl LocalCluster {
             .await
             .map_err(|source| crate::Error::Bind { addr, source })?;
         let kubeconfig = config.state_dir.join("kubeconfig");
-        kubeconfig::write(&kubeconfig, &served.url(), &config.namespace)?;
+        kubeconfig::write(
+            &kubeconfig,
+            &served.url(),
+            &config.namespace,
+            &Credentials::Token(server.admin_token()),
+        )?;
         let controllers = Controllers::start(
             &server,
             ControllersConfig {

@@ -277,7 +277,8 @@ async fn main() -> anyhow::Result<()> {
                 .serve_on(addr)
                 .await
                 .map_err(|source| tributary_e2e::Error::Bind { addr, source })?;
-            kubeconfig::write(&path, &served.url(), &namespace)?;
+            let admin = kubeconfig::Credentials::Token(server.admin_token());
+            kubeconfig::write(&path, &served.url(), &namespace, &admin)?;
             let shown = std::fs::canonicalize(&path).unwrap_or(path);
             tracing::info!(url = %served.url(), "serving the Kubernetes API");
             println!("{}", shown.display());

@@ -73,11 +73,12 @@ fn selected_name(selector: &str) -> Option<&str> {
     })
 }
 
-/// Whom the request acts as, if RBAC allows it what it asks (403 otherwise, or the
-/// impersonation's refusal).
+/// Whom the request acts as, if its credentials authenticate it (401 otherwise) and RBAC
+/// allows it what it asks (403 otherwise, or the impersonation's refusal).
 pub(crate) fn check(st: &mut State, headers: &HeaderMap, request: &Request) -> ApiResult<UserInfo> {
+    let me = identity::authenticate(headers, &st.tokens, &st.store, st.clock.now())?;
     let mut read: Option<Arc<Policy>> = None;
-    let user = identity::requester(headers, || &**read.insert(st.rbac_policy()))?;
+    let user = identity::requester(me, headers, || &**read.insert(st.rbac_policy()))?;
     if identity::privileged(&user) {
         return Ok(user);
     }
@@ -222,6 +223,12 @@ mod tests {
         );
     }
 
+    fn bearer(headers: &mut HeaderMap, token: &str) {
+        if let Ok(v) = http::HeaderValue::from_str(&format!("Bearer {token}")) {
+            headers.insert(http::header::AUTHORIZATION, v);
+        }
+    }
+
     #[test]
     fn the_admin_passes_and_an_impersonated_user_gets_what_it_is_bound_to() {
         use crate::apiserver::FakeApiServer;
@@ -230,8 +237,10 @@ mod tests {
             server.with(|st| check(st, headers, request).map_err(|e| e.code))
         };
         let delete = res("delete", "", "pods", "kafka", "p-0", "");
-        assert!(allowed(&HeaderMap::new(), &delete).is_ok());
-        let mut as_sa = HeaderMap::new();
+        let mut admin = HeaderMap::new();
+        bearer(&mut admin, &server.admin_token());
+        assert!(allowed(&admin, &delete).is_ok());
+        let mut as_sa = admin.clone();
         as_sa.insert(
             "impersonate-user",
             http::HeaderValue::from_static("system:serviceaccount:kafka:demo-broker"),
@@ -241,6 +250,40 @@ mod tests {
         let discovery = Request::non_resource("get", "/apis");
         assert!(allowed(&as_sa, &discovery).is_ok());
     }
+
+    #[test]
+    fn requests_are_authenticated_before_they_are_authorized() {
+        use crate::apiserver::FakeApiServer;
+        let server = FakeApiServer::new();
+        let mut bogus = HeaderMap::new();
+        bearer(&mut bogus, "not-a-token");
+        let mut admin = HeaderMap::new();
+        bearer(&mut admin, &server.admin_token());
+        let anonymous = HeaderMap::new();
+        let get = |path: &str| Request::non_resource("get", path);
+        let delete = res("delete", "", "pods", "kafka", "p-0", "");
+        // (credentials, request, the user it acts as or the refusal's code)
+        let cases: [(&HeaderMap, Request, Result<&str, u16>); 9] = [
+            (&admin, delete.clone(), Ok("kubernetes-admin")),
+            (&admin, get("/api"), Ok("kubernetes-admin")),
+            // Anonymous requests are authorized like any other: public-info-viewer lets
+            // everyone read the version and health, nothing else.
+            (&anonymous, delete.clone(), Err(403)),
+            (&anonymous, get("/version"), Ok("system:anonymous")),
+            (&anonymous, get("/readyz"), Ok("system:anonymous")),
+            (&anonymous, get("/api"), Err(403)),
+            (&anonymous, get("/apis"), Err(403)),
+            // A token the server does not know is refused before anything is authorized.
+            (&bogus, get("/version"), Err(401)),
+            (&bogus, delete, Err(401)),
+        ];
+        for (headers, request, expected) in cases {
+            let got = server.with(|st| check(st, headers, &request));
+            let got = got.as_ref().map(|u| u.name.as_str()).map_err(|e| e.code);
+            assert_eq!(got, expected, "{request:?}");
+        }
+    }
+
     #[tokio::test]
     async fn a_role_granted_or_revoked_takes_effect_on_the_next_request() {
         use crate::apiserver::FakeApiServer;
@@ -250,6 +293,7 @@ mod tests {
         server.create_namespace("kafka");
         let admin = server.client("kafka");
         let mut as_sa = HeaderMap::new();
+        bearer(&mut as_sa, &server.admin_token());
         as_sa.insert(
             "impersonate-user",
             http::HeaderValue::from_static("system:serviceaccount:kafka:demo-broker"),

@@ -148,6 +148,11 @@ pub(crate) fn api_resource_list(
                 "namespaced": t.namespaced, "kind": t.kind, "verbs": SUB_VERBS}),
             );
         }
+        if is_service_accounts(t) {
+            resources.push(json!({"name": "serviceaccounts/token", "singularName": "",
+                "namespaced": true, "group": "authentication.k8s.io", "version": "v1",
+                "kind": "TokenRequest", "verbs": ["create"]}));
+        }
         if v.scale.is_some() {
             resources.push(
                 json!({"name": format!("{}/scale", t.plural), "singularName": "",
@@ -208,12 +213,21 @@ pub(crate) fn aggregated(types: &[Arc<ResourceType>], core: bool, version: &str)
            "metadata": {}, "items": items})
 }
 
+/// Whether `t` is the core ServiceAccounts, whose `token` subresource issues tokens.
+fn is_service_accounts(t: &ResourceType) -> bool {
+    t.group.is_empty() && t.plural == "serviceaccounts"
+}
+
 fn discovery_resource(t: &ResourceType, version: &str, v: &Version) -> Value {
     let kind = json!({"group": t.group, "version": version, "kind": t.kind});
     let mut subresources = Vec::new();
     if v.scale.is_some() {
         subresources.push(json!({"subresource": "scale",
             "responseKind": {"group": "autoscaling", "version": "v1", "kind": "Scale"}, "verbs": SUB_VERBS}));
+    }
+    if is_service_accounts(t) {
+        subresources.push(json!({"subresource": "token", "verbs": ["create"],
+            "responseKind": {"group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest"}}));
     }
     if v.status {
         subresources

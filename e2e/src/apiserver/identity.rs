@@ -1,25 +1,61 @@
-//! Who a request acts as. The server does not authenticate yet, so every request comes from
-//! the cluster administrator (in `system:masters`, as the admin kubeconfig of a kubeadm or kind
-//! cluster), unless it impersonates another user with Kubernetes' `Impersonate-*` headers
-//! (`kubectl --as`, `--as-group`), which is authorized as the real server authorizes it: the
+//! Who a request acts as, as kube-apiserver decides it: authentication by the bearer token
+//! in `Authorization` ([`Tokens`]: the administrator's static token, or a ServiceAccount token
+//! TokenRequest issued), `system:anonymous` for a request without credentials (then
+//! authorized by RBAC like any other), 401 for a token the server does not accept; then,
+//! if the request impersonates another user with Kubernetes' `Impersonate-*` headers
+//! (`kubectl --as`, `--as-group`), that user, as the real server authorizes it: the
 //! `impersonate` verb on `users`, `groups`, `serviceaccounts`, `uids` and `userextras`.
 
 use http::HeaderMap;
 
 use super::error::{ApiError, ApiResult};
 use super::rbac::{forbidden, Policy, Request, UserInfo};
+use super::store::Store;
+use super::tokens::Tokens;
 
-/// The identity of every request until the server authenticates: the admin.
-pub const ADMIN: &str = "kubernetes-admin";
+pub use super::tokens::ADMIN;
 
 const AUTHENTICATED: &str = "system:authenticated";
 const UNAUTHENTICATED: &str = "system:unauthenticated";
 const ANONYMOUS: &str = "system:anonymous";
 const SA_PREFIX: &str = "system:serviceaccount:";
 
-/// The user a request comes from before impersonation.
-pub fn authenticated() -> UserInfo {
-    UserInfo::new(ADMIN, &["system:masters", AUTHENTICATED])
+/// The user of a request without credentials.
+pub fn anonymous() -> UserInfo {
+    UserInfo::new(ANONYMOUS, &[UNAUTHENTICATED])
+}
+
+/// 401 as Kubernetes answers a credential it does not accept (no hint why).
+pub(crate) fn unauthorized() -> ApiError {
+    ApiError::new(401, "Unauthorized", "Unauthorized")
+}
+
+/// The bearer token of `headers`: `None` without one (no `Authorization`, or another scheme,
+/// which no authenticator here reads), `Some("")` for an empty one.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ').unwrap_or((value.trim(), ""));
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
+/// Whom the credentials of `headers` authenticate at `now`: a bearer token's user, anonymous
+/// without credentials; 401 for a token that is unknown, expired, or whose ServiceAccount
+/// or bound pod is gone (a bad token is never taken as anonymous, as in Kubernetes).
+pub(crate) fn authenticate(
+    headers: &HeaderMap,
+    tokens: &Tokens,
+    store: &Store,
+    now: i64,
+) -> ApiResult<UserInfo> {
+    let Some(token) = bearer(headers) else {
+        return Ok(anonymous());
+    };
+    tokens.authenticate(token, store, now).map_err(|why| {
+        tracing::info!("unauthorized: {why}");
+        unauthorized()
+    })
 }
 
 /// What the `Impersonate-*` headers ask for.
@@ -124,14 +160,14 @@ pub fn privileged(user: &UserInfo) -> bool {
     user.groups.iter().any(|g| g == "system:masters")
 }
 
-/// The user `headers` make a request act as: the authenticated user, or whom it impersonates
-/// if the RBAC `policy` (read only when needed) allows that (403 naming the refused
-/// impersonation otherwise).
+/// The user `headers` make a request of authenticated user `me` act as: `me`, or whom it
+/// impersonates if the RBAC `policy` (read only when needed) allows that (403 naming the
+/// refused impersonation otherwise).
 pub fn requester<'p>(
+    me: UserInfo,
     headers: &HeaderMap,
     policy: impl FnOnce() -> &'p Policy,
 ) -> ApiResult<UserInfo> {
-    let me = authenticated();
     let asked = impersonation(headers);
     if asked == Impersonation::default() {
         return Ok(me);
@@ -180,11 +216,43 @@ mod tests {
         }
     }
 
+    fn the_admin() -> UserInfo {
+        UserInfo::new(ADMIN, &["system:masters", AUTHENTICATED])
+    }
+
     #[test]
-    fn without_headers_a_request_is_the_admin() {
+    fn without_impersonation_a_request_is_its_authenticated_user() {
         let none = Policy::default();
-        let u = requester(&HeaderMap::new(), || &none).unwrap_or_default();
-        assert_eq!(u, authenticated());
+        let u = requester(the_admin(), &HeaderMap::new(), || &none).unwrap_or_default();
+        assert_eq!(u, the_admin());
+    }
+
+    #[test]
+    fn credentials_decide_the_authenticated_user() {
+        let tokens = Tokens::default();
+        let store = Store::new(10);
+        let admin_token = format!("Bearer {}", tokens.admin());
+        let who = |h: &HeaderMap| authenticate(h, &tokens, &store, 0).map_err(|e| e.status());
+        assert_eq!(who(&HeaderMap::new()), Ok(anonymous()));
+        assert_eq!(anonymous().groups, ["system:unauthenticated"]);
+        assert_eq!(
+            who(&headers(&[("authorization", &admin_token)])),
+            Ok(the_admin())
+        );
+        let lower = admin_token.replacen("Bearer", "bearer", 1);
+        assert_eq!(who(&headers(&[("authorization", &lower)])), Ok(the_admin()));
+        // Another scheme is no credential this server reads: anonymous, as in Kubernetes.
+        let basic = headers(&[("authorization", "Basic YWRtaW46YWRtaW4=")]);
+        assert_eq!(who(&basic), Ok(anonymous()));
+        let status = serde_json::json!({"kind": "Status", "apiVersion": "v1", "metadata": {},
+            "status": "Failure", "message": "Unauthorized", "reason": "Unauthorized", "code": 401});
+        for refused in ["Bearer bogus", "Bearer ", "Bearer"] {
+            assert_eq!(
+                who(&headers(&[("authorization", refused)])),
+                Err(status.clone()),
+                "{refused}"
+            );
+        }
     }
 
     #[test]
@@ -194,7 +262,7 @@ mod tests {
             "impersonate-user",
             "system:serviceaccount:kafka:demo-broker",
         )]);
-        let u = requester(&h, || &admin).unwrap_or_default();
+        let u = requester(the_admin(), &h, || &admin).unwrap_or_default();
         assert_eq!(u.name, "system:serviceaccount:kafka:demo-broker");
         assert_eq!(
             u.groups,
@@ -214,10 +282,10 @@ mod tests {
             ("impersonate-group", "devs"),
             ("impersonate-group", "ops"),
         ]);
-        let u = requester(&h, || &admin).unwrap_or_default();
+        let u = requester(the_admin(), &h, || &admin).unwrap_or_default();
         assert_eq!(u.groups, ["devs", "ops", "system:authenticated"]);
         let anon = headers(&[("impersonate-user", "system:anonymous")]);
-        let u = requester(&anon, || &admin).unwrap_or_default();
+        let u = requester(the_admin(), &anon, || &admin).unwrap_or_default();
         assert_eq!(u.groups, ["system:unauthenticated"]);
     }
 
@@ -226,10 +294,12 @@ mod tests {
         let admin = admin_policy();
         let none = Policy::default();
         let h = headers(&[("impersonate-user", "alice")]);
-        let refused = requester(&h, || &none).err().map(|e| e.code);
+        let refused = requester(the_admin(), &h, || &none).err().map(|e| e.code);
         assert_eq!(refused, Some(403));
         let groups_only = headers(&[("impersonate-group", "devs")]);
-        let refused = requester(&groups_only, || &admin).err().map(|e| e.code);
+        let refused = requester(the_admin(), &groups_only, || &admin)
+            .err()
+            .map(|e| e.code);
         assert_eq!(refused, Some(400));
     }
 

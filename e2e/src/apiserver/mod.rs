@@ -29,6 +29,7 @@ mod ssa;
 mod state;
 mod store;
 mod table;
+mod tokens;
 mod watch;
 
 use std::convert::Infallible;
@@ -175,28 +176,49 @@ impl FakeApiServer {
         });
     }
 
-    /// A client whose requests this server answers in-process; `namespace` is the client's
-    /// default.
+    /// A client whose requests this server answers in-process, as the administrator (its
+    /// token, [`FakeApiServer::admin_token`]); `namespace` is the client's default.
     pub fn client(&self, namespace: &str) -> kube::Client {
-        self.client_impersonating(namespace, None)
+        let token = self.admin_token();
+        self.client_with_headers(namespace, &[("authorization", format!("Bearer {token}"))])
     }
 
-    /// An in-process client acting as `user` (`Impersonate-User`, as a pod acts as its
-    /// ServiceAccount), so its requests are authorized for that user.
+    /// An in-process administrator's client acting as `user` (`Impersonate-User`, which
+    /// `system:masters` may), so its requests are authorized for that user.
     pub fn client_as(&self, namespace: &str, user: &str) -> kube::Client {
-        self.client_impersonating(namespace, Some(user))
+        let token = self.admin_token();
+        self.client_with_headers(
+            namespace,
+            &[
+                ("authorization", format!("Bearer {token}")),
+                ("impersonate-user", user.to_owned()),
+            ],
+        )
     }
 
-    fn client_impersonating(&self, namespace: &str, user: Option<&str>) -> kube::Client {
+    /// An in-process client presenting bearer `token`, or no credentials at all (then it
+    /// acts as `system:anonymous`).
+    pub fn client_with_token(&self, namespace: &str, token: Option<&str>) -> kube::Client {
+        let headers: Vec<_> = token
+            .map(|t| ("authorization", format!("Bearer {t}")))
+            .into_iter()
+            .collect();
+        self.client_with_headers(namespace, &headers)
+    }
+
+    fn client_with_headers(&self, namespace: &str, add: &[(&'static str, String)]) -> kube::Client {
         let server = self.clone();
-        let impersonate = user.and_then(|u| ::http::HeaderValue::from_str(u).ok());
+        let add: Vec<_> = add
+            .iter()
+            .filter_map(|(k, v)| Some((*k, ::http::HeaderValue::from_str(v).ok()?)))
+            .collect();
         let service = tower::service_fn(move |req: ::http::Request<kube::client::Body>| {
             let server = server.clone();
-            let impersonate = impersonate.clone();
+            let add = add.clone();
             async move {
                 let (mut parts, body) = req.into_parts();
-                if let Some(user) = impersonate {
-                    parts.headers.insert("impersonate-user", user);
+                for (name, value) in add {
+                    parts.headers.insert(name, value);
                 }
                 let bytes = match body.collect().await {
                     Ok(b) => b.to_bytes(),
@@ -209,6 +231,19 @@ impl FakeApiServer {
             }
         });
         kube::Client::new(service, namespace)
+    }
+
+    /// The administrator's bearer token: identity `kubernetes-admin` in `system:masters`, a
+    /// random token per server (as `--token-auth-file` gives one to a real server), for the
+    /// kubeconfig `kubectl` and `helm` use.
+    pub fn admin_token(&self) -> String {
+        self.with(|st| st.tokens.admin().to_owned())
+    }
+
+    /// The clock tokens are issued and expire by (the kubelet rotates by it too); tests
+    /// advance it to expire tokens without waiting.
+    pub fn clock(&self) -> crate::clock::Clock {
+        self.with(|st| st.clock.clone())
     }
 
     /// Serves the API over HTTP on `127.0.0.1` (an ephemeral port) until the returned handle

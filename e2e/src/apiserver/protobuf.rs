@@ -2,7 +2,8 @@
 //! few kinds client-go's typed clients send that way to us: since client-go 1.32 they prefer
 //! protobuf request bodies, so helm's release Secrets, `--create-namespace` and typed deletes
 //! arrive in it, as do `kubectl create serviceaccount|role|clusterrole|rolebinding|
-//! clusterrolebinding` and `kubectl auth can-i|whoami`'s access reviews. Other kinds answer
+//! clusterrolebinding` and `kubectl auth can-i|whoami`'s access reviews, and `kubectl create
+//! token`'s TokenRequest. Other kinds answer
 //! 415, as a real server does for custom resources.
 
 use base64::Engine as _;
@@ -234,6 +235,23 @@ const SELF_SUBJECT_RULES_REVIEW: &[Field] = &[
 /// A SelfSubjectReview request carries only its metadata.
 const SELF_SUBJECT_REVIEW: &[Field] = &[f(1, "metadata", Ty::Msg(OBJECT_META))];
 
+const BOUND_OBJECT_REFERENCE: &[Field] = &[
+    f(1, "kind", Ty::Str),
+    f(2, "apiVersion", Ty::Str),
+    f(3, "name", Ty::Str),
+    f(4, "uid", Ty::Str),
+];
+const TOKEN_REQUEST_SPEC: &[Field] = &[
+    rep(1, "audiences", Ty::Str),
+    f(3, "boundObjectRef", Ty::Msg(BOUND_OBJECT_REFERENCE)),
+    f(4, "expirationSeconds", Ty::Int),
+];
+/// What `kubectl create token` sends.
+const TOKEN_REQUEST: &[Field] = &[
+    f(1, "metadata", Ty::Msg(OBJECT_META)),
+    f(2, "spec", Ty::Msg(TOKEN_REQUEST_SPEC)),
+];
+
 const TYPE_META: &[Field] = &[f(1, "apiVersion", Ty::Str), f(2, "kind", Ty::Str)];
 
 /// Why a body could not be read.
@@ -385,6 +403,7 @@ fn schema_of(kind: &str) -> Option<&'static [Field]> {
         "SubjectAccessReview" | "LocalSubjectAccessReview" => SUBJECT_ACCESS_REVIEW,
         "SelfSubjectRulesReview" => SELF_SUBJECT_RULES_REVIEW,
         "SelfSubjectReview" => SELF_SUBJECT_REVIEW,
+        "TokenRequest" => TOKEN_REQUEST,
         _ => return None,
     })
 }
@@ -476,6 +495,40 @@ mod tests {
         field(1, &type_meta, &mut body);
         field(2, object, &mut body);
         body
+    }
+
+    #[test]
+    fn decodes_what_kubectl_create_token_sends() {
+        let mut bound = Vec::new();
+        field(1, b"Pod", &mut bound);
+        field(2, b"v1", &mut bound);
+        field(3, b"p-0", &mut bound);
+        let mut spec = Vec::new();
+        field(
+            1,
+            b"https://kubernetes.default.svc.cluster.local",
+            &mut spec,
+        );
+        field(3, &bound, &mut spec);
+        varint(4 << 3, &mut spec);
+        varint(7200, &mut spec);
+        let mut request = Vec::new();
+        field(1, b"", &mut request);
+        field(2, &spec, &mut request);
+        let v = decode(&envelope(
+            b"authentication.k8s.io/v1",
+            b"TokenRequest",
+            &request,
+        ))
+        .expect("decodes");
+        assert_eq!(v["kind"], "TokenRequest");
+        assert_eq!(v["spec"]["expirationSeconds"], 7200);
+        assert_eq!(
+            v["spec"]["audiences"],
+            json!(["https://kubernetes.default.svc.cluster.local"])
+        );
+        assert_eq!(v["spec"]["boundObjectRef"]["name"], "p-0");
+        assert_eq!(v["spec"]["boundObjectRef"]["apiVersion"], "v1");
     }
 
     #[test]

@@ -295,6 +295,7 @@ fn target(st: &State, route: &Route) -> ApiResult<Target> {
             "status" => v.is_some_and(|v| v.status),
             "scale" => v.is_some_and(|v| v.scale.is_some()),
             "binding" | "log" => pod,
+            "token" => rt.group.is_empty() && rt.plural == "serviceaccounts",
             _ => false,
         };
         if !ok {
@@ -395,6 +396,10 @@ fn resource(
             (Method::GET, Some(name)) => {
                 let obj = st.get(&target, &name)?;
                 Ok(json_response(200, &shaped_object(&target, obj, accept, q)))
+            }
+            (Method::POST, Some(name)) if sub == "token" => {
+                let req = decode_body(content_type, body)?;
+                Ok(written(st.request_token(&target.namespace, &name, req)?))
             }
             (Method::POST, Some(name)) if sub == "binding" => {
                 let obj = decode_body(content_type, body)?.ok_or_else(|| ApiError::bad_request("binding needs a body"))?;

@@ -8,6 +8,8 @@ use super::error::ApiError;
 use super::rbac::Policy;
 use super::resources::Registry;
 use super::store::Store;
+use super::tokens::Tokens;
+use crate::clock::Clock;
 
 /// The fault key of one object's writes: `resource` (`group/plural[/sub]`) and its name.
 pub(crate) fn object_key(resource: &str, name: &str) -> String {
@@ -60,6 +62,10 @@ pub(crate) struct State {
     pub(crate) crd_stamps: BTreeMap<String, String>,
     /// The RBAC objects decoded, with the state of the store they were decoded from.
     rbac: Option<(RbacStamp, Arc<Policy>)>,
+    /// The bearer tokens requests authenticate with.
+    pub(crate) tokens: Tokens,
+    /// The time tokens are issued and expire by.
+    pub(crate) clock: Clock,
 }
 
 /// What changes whenever a Role, ClusterRole or binding is written or deleted: per kind, the
@@ -82,6 +88,8 @@ impl State {
             faults: Faults::default(),
             crd_stamps: BTreeMap::new(),
             rbac: None,
+            tokens: Tokens::default(),
+            clock: Clock::default(),
         }
     }
 

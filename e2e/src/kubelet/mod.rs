@@ -292,6 +292,7 @@ impl Kubelet {
             client: client.clone(),
             node_ip,
             api_url: config.api_url.clone(),
+            admin_token: server.admin_token(),
             images: config.images.clone(),
             pods_dir,
             logs_dir,

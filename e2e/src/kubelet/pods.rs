@@ -34,6 +34,9 @@ pub(crate) struct Ctx {
     pub(crate) client: Client,
     pub(crate) node_ip: Ipv4Addr,
     pub(crate) api_url: String,
+    /// The administrator's token, which pods' kubeconfigs present while impersonating the
+    /// pod's ServiceAccount.
+    pub(crate) admin_token: String,
     pub(crate) images: ImageTable,
     pub(crate) pods_dir: PathBuf,
     pub(crate) logs_dir: PathBuf,
@@ -307,6 +310,7 @@ async fn prepare(ctx: &Ctx, shared: &PodShared, pod_ip: &str) -> Result<Vec<Prep
         &kubeconfig,
         &ctx.api_url,
         &shared.namespace,
+        &crate::kubeconfig::Credentials::Token(ctx.admin_token.clone()),
         Some(&identity),
     )
     .map_err(|e| ("ContainerCreating", e.to_string()))?;

@@ -4,6 +4,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod authentication;
 mod crds;
 mod discovery;
 mod lifecycle;

@@ -203,8 +203,10 @@ async fn a_thousand_idle_keep_alive_connections_do_not_stop_a_new_request_being_
     let (server, _client) = server("ns");
     let served = server.serve().await.expect("serve the API");
     let request = format!(
-        "GET /api/v1/namespaces/ns HTTP/1.1\r\nhost: {}\r\nconnection: keep-alive\r\n\r\n",
-        served.addr()
+        "GET /api/v1/namespaces/ns HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {}\r\n\
+         connection: keep-alive\r\n\r\n",
+        served.addr(),
+        server.admin_token()
     );
     // Each connection is answered, then left open and idle, as a client's pool leaves it.
     async fn answered(stream: &mut TcpStream, request: &str) -> String {

@@ -32,7 +32,8 @@ impl Cluster {
         let served = server.serve().await.expect("serve the API");
         let home = tempfile::tempdir().expect("temp HOME");
         let path = home.path().join("kubeconfig");
-        kubeconfig::write(&path, &served.url(), ns).expect("kubeconfig");
+        let admin = kubeconfig::Credentials::Token(server.admin_token());
+        kubeconfig::write(&path, &served.url(), ns, &admin).expect("kubeconfig");
         let client = server.client(ns);
         let tools = Tools {
             kubeconfig: path,

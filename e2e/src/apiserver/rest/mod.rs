@@ -12,6 +12,7 @@ mod read;
 mod scale;
 mod services;
 mod strategy;
+mod token;
 mod write;
 
 use std::sync::Arc;

@@ -451,7 +451,12 @@ impl Elected {
         };
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
         let kubeconfig = dir.path().join("kubeconfig");
-        if let Err(e) = tributary_e2e::kubeconfig::write(&kubeconfig, &served.url(), NS) {
+        if let Err(e) = tributary_e2e::kubeconfig::write(
+            &kubeconfig,
+            &served.url(),
+            NS,
+            &tributary_e2e::kubeconfig::Credentials::Token(api.admin_token()),
+        ) {
             panic!("write the kubeconfig: {e}");
         }
         let lease_ref = format!("{NS}/{LEASE}");

@@ -1,0 +1,295 @@
+//! The bearer tokens the server knows, as kube-apiserver's token authenticators know them: one
+//! static admin token per server (what `--token-auth-file` gives a kubeadm or kind
+//! administrator), and the ServiceAccount tokens TokenRequest issues, bound to their
+//! ServiceAccount and optionally to a pod, valid until they expire.
+//!
+//! Tokens are opaque random strings kept in the server's state, not signed JWTs: only this
+//! server reads them, and looking one up answers what the real server reads from a JWT's
+//! claims (whom, until when, bound to which objects), then checks the same way that those
+//! objects still exist with the same uid.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{BuildHasher, RandomState};
+
+use serde_json::Value;
+
+use super::rbac::{service_account_username, UserInfo};
+use super::store::{Key, Store};
+
+/// Who the admin token authenticates as.
+pub const ADMIN: &str = "kubernetes-admin";
+
+/// The audience of tokens for this API server (a TokenRequest's default; a token for other
+/// audiences does not authenticate here), as a kind cluster's issuer names it.
+pub(crate) const API_AUDIENCE: &str = "https://kubernetes.default.svc.cluster.local";
+
+/// How long a terminating pod's tokens stay valid past its deletionTimestamp, as the real
+/// server allows (so a pod can still talk to the API during its grace period and a little
+/// after).
+const DELETED_POD_GRACE: i64 = 60;
+
+/// The pod a token is bound to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct BoundPod {
+    pub(crate) name: String,
+    pub(crate) uid: String,
+}
+
+/// What a ServiceAccount token stands for: the claims a real token carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Claims {
+    pub(crate) namespace: String,
+    pub(crate) account: String,
+    pub(crate) account_uid: String,
+    pub(crate) pod: Option<BoundPod>,
+    /// Whom it is for: only tokens for [`API_AUDIENCE`] authenticate to this server.
+    pub(crate) audiences: Vec<String>,
+    /// Seconds since the epoch when it was issued and when it stops being valid.
+    pub(crate) issued: i64,
+    pub(crate) expires: i64,
+}
+
+/// Why a presented token does not authenticate (logged; the client only sees 401).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    Unknown,
+    OtherAudience,
+    Expired,
+    AccountGone,
+    PodGone,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Refusal::Unknown => "invalid bearer token",
+            Refusal::OtherAudience => "token audiences do not include this API server",
+            Refusal::Expired => "token has expired",
+            Refusal::AccountGone => "service account has been deleted or recreated",
+            Refusal::PodGone => "the pod the token is bound to has been deleted or recreated",
+        })
+    }
+}
+
+/// The tokens of one server.
+pub(crate) struct Tokens {
+    admin: String,
+    issued: HashMap<String, Claims>,
+}
+
+impl Default for Tokens {
+    fn default() -> Self {
+        Tokens {
+            admin: random_token(),
+            issued: HashMap::new(),
+        }
+    }
+}
+
+/// 256 unpredictable bits, hex: std's `RandomState` keys come from the operating system's
+/// random source, and each state hashes differently.
+fn random_token() -> String {
+    (0..4)
+        .map(|i: u64| format!("{:016x}", RandomState::new().hash_one(i)))
+        .collect()
+}
+
+impl Tokens {
+    /// The administrator's token.
+    pub(crate) fn admin(&self) -> &str {
+        &self.admin
+    }
+
+    /// A new token standing for `claims`; tokens expired by `now` are forgotten.
+    pub(crate) fn issue(&mut self, claims: Claims, now: i64) -> String {
+        self.issued.retain(|_, c| c.expires > now);
+        let token = random_token();
+        self.issued.insert(token.clone(), claims);
+        token
+    }
+
+    /// Whom `token` authenticates as at `now`, given the objects in `store`.
+    pub(crate) fn authenticate(
+        &self,
+        token: &str,
+        store: &Store,
+        now: i64,
+    ) -> Result<UserInfo, Refusal> {
+        if token == self.admin {
+            return Ok(UserInfo::new(
+                ADMIN,
+                &["system:masters", "system:authenticated"],
+            ));
+        }
+        let claims = self.issued.get(token).ok_or(Refusal::Unknown)?;
+        if !claims.audiences.iter().any(|a| a == API_AUDIENCE) {
+            return Err(Refusal::OtherAudience);
+        }
+        if now >= claims.expires {
+            return Err(Refusal::Expired);
+        }
+        let account = Key::new("/serviceaccounts", &claims.namespace, &claims.account);
+        if uid(store.get(&account)) != Some(&claims.account_uid) {
+            return Err(Refusal::AccountGone);
+        }
+        if let Some(pod) = &claims.pod {
+            let stored = store.get(&Key::new("/pods", &claims.namespace, &pod.name));
+            if uid(stored) != Some(&pod.uid) || deleted_long_ago(stored, now) {
+                return Err(Refusal::PodGone);
+            }
+        }
+        Ok(UserInfo {
+            name: service_account_username(&claims.namespace, &claims.account),
+            groups: vec![
+                "system:serviceaccounts".to_owned(),
+                format!("system:serviceaccounts:{}", claims.namespace),
+                "system:authenticated".to_owned(),
+            ],
+        })
+    }
+}
+
+fn uid(obj: Option<&Value>) -> Option<&str> {
+    obj?["metadata"]["uid"].as_str()
+}
+
+/// Whether `obj` has been terminating for longer than its tokens stay valid.
+fn deleted_long_ago(obj: Option<&Value>, now: i64) -> bool {
+    obj.and_then(|o| o["metadata"]["deletionTimestamp"].as_str())
+        .and_then(crate::clock::parse_rfc3339)
+        .is_some_and(|at| at + DELETED_POD_GRACE < now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn store() -> Store {
+        let mut store = Store::new(10);
+        let sa = json!({"metadata": {"name": "broker", "namespace": "kafka", "uid": "sa-1"}});
+        store.put(&Key::new("/serviceaccounts", "kafka", "broker"), sa);
+        let pod = json!({"metadata": {"name": "b-0", "namespace": "kafka", "uid": "pod-1"}});
+        store.put(&Key::new("/pods", "kafka", "b-0"), pod);
+        store
+    }
+
+    fn claims(pod: Option<(&str, &str)>) -> Claims {
+        Claims {
+            namespace: "kafka".into(),
+            account: "broker".into(),
+            account_uid: "sa-1".into(),
+            pod: pod.map(|(name, uid)| BoundPod {
+                name: name.into(),
+                uid: uid.into(),
+            }),
+            audiences: vec![API_AUDIENCE.into()],
+            issued: NOW,
+            expires: NOW + 3600,
+        }
+    }
+
+    #[test]
+    fn the_admin_token_is_the_admin_in_system_masters() {
+        let tokens = Tokens::default();
+        let admin = tokens.admin().to_owned();
+        let user = tokens.authenticate(&admin, &store(), NOW);
+        assert_eq!(
+            user,
+            Ok(UserInfo::new(
+                ADMIN,
+                &["system:masters", "system:authenticated"]
+            ))
+        );
+        assert_eq!(admin.len(), 64);
+        assert_ne!(Tokens::default().admin(), admin, "a token per server");
+    }
+
+    #[test]
+    fn a_service_account_token_is_the_account_with_its_groups() {
+        let mut tokens = Tokens::default();
+        let token = tokens.issue(claims(Some(("b-0", "pod-1"))), NOW);
+        let user = tokens.authenticate(&token, &store(), NOW + 10);
+        assert_eq!(
+            user,
+            Ok(UserInfo::new(
+                "system:serviceaccount:kafka:broker",
+                &[
+                    "system:serviceaccounts",
+                    "system:serviceaccounts:kafka",
+                    "system:authenticated"
+                ]
+            ))
+        );
+    }
+
+    #[test]
+    fn tokens_are_refused_once_what_they_stand_for_is_gone() {
+        let mut tokens = Tokens::default();
+        let unbound = tokens.issue(claims(None), NOW);
+        let bound = tokens.issue(claims(Some(("b-0", "pod-1"))), NOW);
+        let mut s = store();
+        let at = |tokens: &Tokens, t: &str, s: &Store, now| tokens.authenticate(t, s, now).err();
+        assert_eq!(at(&tokens, "bogus", &s, NOW), Some(Refusal::Unknown));
+        assert_eq!(at(&tokens, &unbound, &s, NOW + 3599), None);
+        assert_eq!(
+            at(&tokens, &unbound, &s, NOW + 3600),
+            Some(Refusal::Expired)
+        );
+
+        // The pod recreated under its name (a StatefulSet's) is another pod.
+        let again = json!({"metadata": {"name": "b-0", "namespace": "kafka", "uid": "pod-2"}});
+        s.put(&Key::new("/pods", "kafka", "b-0"), again);
+        assert_eq!(at(&tokens, &bound, &s, NOW), Some(Refusal::PodGone));
+        assert_eq!(at(&tokens, &unbound, &s, NOW), None);
+        s.remove(&Key::new("/pods", "kafka", "b-0"));
+        assert_eq!(at(&tokens, &bound, &s, NOW), Some(Refusal::PodGone));
+
+        let sa = Key::new("/serviceaccounts", "kafka", "broker");
+        s.put(&sa, json!({"metadata": {"name": "broker", "uid": "sa-2"}}));
+        assert_eq!(at(&tokens, &unbound, &s, NOW), Some(Refusal::AccountGone));
+        s.remove(&sa);
+        assert_eq!(at(&tokens, &unbound, &s, NOW), Some(Refusal::AccountGone));
+    }
+
+    #[test]
+    fn a_terminating_pods_token_lasts_a_minute_past_its_deletion_timestamp() {
+        let mut tokens = Tokens::default();
+        let bound = tokens.issue(claims(Some(("b-0", "pod-1"))), NOW);
+        let mut s = store();
+        let deleting = json!({"metadata": {"name": "b-0", "uid": "pod-1",
+            "deletionTimestamp": crate::clock::rfc3339(NOW + 30)}});
+        s.put(&Key::new("/pods", "kafka", "b-0"), deleting);
+        assert!(tokens.authenticate(&bound, &s, NOW + 90).is_ok());
+        assert_eq!(
+            tokens.authenticate(&bound, &s, NOW + 91).err(),
+            Some(Refusal::PodGone)
+        );
+    }
+
+    #[test]
+    fn a_token_for_another_audience_does_not_authenticate_here() {
+        let mut tokens = Tokens::default();
+        let mut for_vault = claims(None);
+        for_vault.audiences = vec!["vault".into()];
+        let token = tokens.issue(for_vault, NOW);
+        assert_eq!(
+            tokens.authenticate(&token, &store(), NOW).err(),
+            Some(Refusal::OtherAudience)
+        );
+    }
+
+    #[test]
+    fn issuing_forgets_expired_tokens() {
+        let mut tokens = Tokens::default();
+        let old = tokens.issue(claims(None), NOW);
+        tokens.issue(claims(None), NOW + 3600);
+        assert_eq!(
+            tokens.authenticate(&old, &store(), NOW).err(),
+            Some(Refusal::Unknown)
+        );
+    }
+}
