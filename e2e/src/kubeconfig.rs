@@ -23,17 +23,6 @@ pub enum Credentials {
 /// The kubeconfig YAML for a server at `url` presenting `credentials`, with `namespace` as
 /// the default namespace.
 pub fn render(url: &str, namespace: &str, credentials: &Credentials) -> String {
-    render_as(url, namespace, credentials, None)
-}
-
-/// [`render`] for a client that also acts as `user` (`as:`, the `Impersonate-User` header
-/// client libraries send), which its credentials must allow.
-pub fn render_as(
-    url: &str,
-    namespace: &str,
-    credentials: &Credentials,
-    user: Option<&str>,
-) -> String {
     let mut auth = Map::new();
     match credentials {
         Credentials::Anonymous => {}
@@ -43,9 +32,6 @@ pub fn render_as(
         Credentials::TokenFile(path) => {
             auth.insert("tokenFile".into(), json!(path.to_string_lossy()));
         }
-    }
-    if let Some(u) = user {
-        auth.insert("as".into(), json!(u));
     }
     let config = json!({
         "apiVersion": "v1",
@@ -67,17 +53,6 @@ pub fn write(
     namespace: &str,
     credentials: &Credentials,
 ) -> crate::Result<()> {
-    write_as(path, url, namespace, credentials, None)
-}
-
-/// [`write`] for a client that also acts as `user` ([`render_as`]).
-pub fn write_as(
-    path: &Path,
-    url: &str,
-    namespace: &str,
-    credentials: &Credentials,
-    user: Option<&str>,
-) -> crate::Result<()> {
     let io = |source| crate::Error::Kubeconfig {
         path: path.to_owned(),
         source,
@@ -85,7 +60,7 @@ pub fn write_as(
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
-    std::fs::write(path, render_as(url, namespace, credentials, user)).map_err(io)?;
+    std::fs::write(path, render(url, namespace, credentials)).map_err(io)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -97,22 +72,6 @@ pub fn write_as(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn kube_rs_impersonates_the_rendered_user() {
-        let text = render_as(
-            "http://127.0.0.1:1234",
-            "kafka",
-            &Credentials::Token("t0k".into()),
-            Some("system:serviceaccount:kafka:demo-broker"),
-        );
-        let kc: kube::config::Kubeconfig = serde_yaml::from_str(&text).expect("parses");
-        let user = kc.auth_infos[0].auth_info.as_ref().expect("user");
-        assert_eq!(
-            user.impersonate.as_deref(),
-            Some("system:serviceaccount:kafka:demo-broker")
-        );
-    }
 
     #[test]
     fn kube_rs_reads_the_rendered_kubeconfig() {

@@ -9,9 +9,9 @@
 //! Not modelled: init and ephemeral containers (init containers are ignored), lifecycle
 //! hooks, resource limits and requests (only the QoS class is reported), security contexts
 //! (processes run as the invoking user with the host's root filesystem), images other than the
-//! table's, `exec`/`grpc`/HTTPS probes, the in-cluster service-account token (processes get a
-//! `KUBECONFIG` for the control plane instead, whose context's namespace is the pod's),
-//! Service environment variables, DNS, node heartbeats and eviction, refreshing of
+//! table's, `exec`/`grpc`/HTTPS probes, the in-cluster API address (processes get a
+//! `KUBECONFIG` for the control plane instead, whose context's namespace is the pod's and whose
+//! credential is the pod's projected ServiceAccount token file, see [`token`]), Service environment variables, DNS, node heartbeats and eviction, refreshing of
 //! ConfigMap/Secret volumes after the pod started.
 
 pub mod env;
@@ -21,6 +21,7 @@ mod pods;
 mod probes;
 mod process;
 mod status;
+pub mod token;
 pub mod volumes;
 
 use std::collections::BTreeMap;
@@ -292,7 +293,7 @@ impl Kubelet {
             client: client.clone(),
             node_ip,
             api_url: config.api_url.clone(),
-            admin_token: server.admin_token(),
+            clock: server.clock(),
             images: config.images.clone(),
             pods_dir,
             logs_dir,

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Container, PersistentVolume, PersistentVolumeClaim, Pod, Secret,
+    ConfigMap, Container, PersistentVolume, PersistentVolumeClaim, Pod, Secret, ServiceAccount,
 };
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
@@ -27,16 +27,17 @@ use super::network::PodNetwork;
 use super::probes::Prober;
 use super::process::{self, Groups, ProcessSpec};
 use super::status::{now, ContainerView, State, View};
+use super::token::{self, Lifetime, Projection};
 use super::volumes::{self, Objects};
+use crate::kubeconfig::Credentials;
 
 /// Everything the pods of one kubelet share.
 pub(crate) struct Ctx {
     pub(crate) client: Client,
     pub(crate) node_ip: Ipv4Addr,
     pub(crate) api_url: String,
-    /// The administrator's token, which pods' kubeconfigs present while impersonating the
-    /// pod's ServiceAccount.
-    pub(crate) admin_token: String,
+    /// The clock pods' tokens are rotated by (the API server's).
+    pub(crate) clock: crate::clock::Clock,
     pub(crate) images: ImageTable,
     pub(crate) pods_dir: PathBuf,
     pub(crate) logs_dir: PathBuf,
@@ -66,6 +67,9 @@ pub const MAX_CONTAINER_RESTART_PERIOD: Duration = Duration::from_secs(300);
 const BACKOFF_RESET: Duration = Duration::from_secs(600);
 /// First back-off after the immediate first restart (the cap, when that is lower).
 const FIRST_BACKOFF: Duration = Duration::from_secs(10);
+/// Where in the pod's directory its ServiceAccount token is projected (as the kubelet's
+/// `volumes/kubernetes.io~projected/kube-api-access-*`).
+const TOKEN_VOLUME: &str = "volumes/kubernetes.io~projected/kube-api-access";
 /// How often a pod whose volumes or image are not ready is tried again.
 const RETRY: Duration = Duration::from_secs(1);
 /// How often a running pod's configMap and secret volumes are brought up to date (kubelet's
@@ -266,32 +270,52 @@ async fn fetch(ctx: &Ctx, pod: &Pod, ns: &str) -> Objects {
     objects
 }
 
-/// Whom a pod's processes act as towards the API server: its ServiceAccount (`default` unless
-/// named), or `system:anonymous` when the pod does not mount its token, as on a real cluster
-/// (where the token is the credential; here the kubeconfig impersonates it).
-fn pod_identity(pod: &Pod, namespace: &str) -> String {
-    let spec = pod.spec.as_ref();
-    if spec.and_then(|s| s.automount_service_account_token) == Some(false) {
-        return "system:anonymous".to_owned();
+/// What a pod needs before its containers start: each container's process, and the token
+/// projected for it (None when it does not automount one).
+struct Ready {
+    containers: Vec<Prepared>,
+    token: Option<(Projection, Lifetime)>,
+}
+
+/// Projects the pod's ServiceAccount token into `dir` if it automounts one (the pod's, else
+/// its ServiceAccount's `automountServiceAccountToken`).
+async fn project_token(
+    ctx: &Ctx,
+    shared: &PodShared,
+    dir: PathBuf,
+) -> Result<Option<(Projection, Lifetime)>, NotReady> {
+    let account = token::account_name(&shared.pod).to_owned();
+    let accounts: Api<ServiceAccount> = Api::namespaced(ctx.client.clone(), &shared.namespace);
+    let stored = accounts.get_opt(&account).await.ok().flatten();
+    if !token::automount(&shared.pod, stored.as_ref()) {
+        return Ok(None);
     }
-    let account = spec
-        .and_then(|s| {
-            s.service_account_name
-                .as_deref()
-                .or(s.service_account.as_deref())
-        })
-        .filter(|a| !a.is_empty())
-        .unwrap_or("default");
-    crate::apiserver::rbac::service_account_username(namespace, account)
+    let projection = Projection {
+        client: ctx.client.clone(),
+        namespace: shared.namespace.clone(),
+        pod: shared.name.clone(),
+        pod_uid: shared.uid.clone(),
+        account,
+        dir,
+    };
+    match projection.project().await {
+        Ok(lifetime) => Ok(Some((projection, lifetime))),
+        Err(e) => Err(("ContainerCreating", e.to_string())),
+    }
 }
 
 /// Sets up volumes and resolves every container's process.
-async fn prepare(ctx: &Ctx, shared: &PodShared, pod_ip: &str) -> Result<Vec<Prepared>, NotReady> {
+async fn prepare(ctx: &Ctx, shared: &PodShared, pod_ip: &str) -> Result<Ready, NotReady> {
     let pod = &shared.pod;
     let objects = fetch(ctx, pod, &shared.namespace).await;
     let creating = |e: volumes::VolumeError| ("ContainerCreating", e.to_string());
     let dirs = volumes::host_dirs(pod, &shared.dir.join("volumes"), &objects).map_err(creating)?;
-    let mounts = volumes::mounts(pod, &dirs);
+    let token_dir = shared.dir.join(TOKEN_VOLUME);
+    let token = project_token(ctx, shared, token_dir.clone()).await?;
+    let mut mounts = volumes::mounts(pod, &dirs);
+    if token.is_some() {
+        mounts = mounts.with(token::MOUNT_PATH, token_dir);
+    }
     let host_ip = ctx.node_ip.to_string();
     let src = Sources {
         pod,
@@ -305,15 +329,12 @@ async fn prepare(ctx: &Ctx, shared: &PodShared, pod_ip: &str) -> Result<Vec<Prep
     let home = shared.dir.join("home");
     std::fs::create_dir_all(&home).map_err(io)?;
     let kubeconfig = shared.dir.join("kubeconfig");
-    let identity = pod_identity(pod, &shared.namespace);
-    crate::kubeconfig::write_as(
-        &kubeconfig,
-        &ctx.api_url,
-        &shared.namespace,
-        &crate::kubeconfig::Credentials::Token(ctx.admin_token.clone()),
-        Some(&identity),
-    )
-    .map_err(|e| ("ContainerCreating", e.to_string()))?;
+    let credentials = match &token {
+        Some((projection, _)) => Credentials::TokenFile(projection.token_file()),
+        None => Credentials::Anonymous,
+    };
+    crate::kubeconfig::write(&kubeconfig, &ctx.api_url, &shared.namespace, &credentials)
+        .map_err(|e| ("ContainerCreating", e.to_string()))?;
     let spec = pod.spec.clone().unwrap_or_default();
     let restart = spec
         .restart_policy
@@ -392,7 +413,10 @@ async fn prepare(ctx: &Ctx, shared: &PodShared, pod_ip: &str) -> Result<Vec<Prep
                 .map(|p| Prober::new(p, c, pod_ip)),
         });
     }
-    Ok(prepared)
+    Ok(Ready {
+        containers: prepared,
+        token,
+    })
 }
 
 /// The pod's life.
@@ -441,10 +465,13 @@ async fn run(ctx: Arc<Ctx>, shared: Arc<PodShared>, mut command: watch::Receiver
             }
         }
     };
-    if let Some(prepared) = prepared {
+    if let Some(ready) = prepared {
         shared.with(|v| v.prepared = true);
+        let rotation = ready.token.map(|(projection, lifetime)| {
+            tokio::spawn(projection.keep_fresh(ctx.clock.clone(), lifetime))
+        });
         let mut containers = JoinSet::new();
-        for p in prepared {
+        for p in ready.containers {
             containers.spawn(run_container(
                 ctx.clone(),
                 shared.clone(),
@@ -455,6 +482,9 @@ async fn run(ctx: Arc<Ctx>, shared: Arc<PodShared>, mut command: watch::Receiver
         let refresher = tokio::spawn(refresh_volumes(ctx.clone(), shared.clone(), pod_ip));
         while containers.join_next().await.is_some() {}
         refresher.abort();
+        if let Some(rotation) = rotation {
+            rotation.abort();
+        }
         shared.publish(&ctx).await;
     }
     finish(&ctx, &shared, &mut command, Some(ip)).await;

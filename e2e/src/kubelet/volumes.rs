@@ -87,6 +87,15 @@ impl Mounts {
         Mounts { entries }
     }
 
+    /// These mounts and `mount_path` mounted from `host`.
+    pub fn with(self, mount_path: &str, host: PathBuf) -> Self {
+        Mounts::new(
+            self.entries
+                .into_iter()
+                .chain([(mount_path.to_owned(), host)]),
+        )
+    }
+
     /// `text` with every mount path that starts and ends a path replaced by its host path.
     pub fn rewrite(&self, text: &str) -> String {
         let mut out = String::with_capacity(text.len());

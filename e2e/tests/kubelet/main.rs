@@ -9,7 +9,8 @@ mod support;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use k8s_openapi::api::authentication::v1::SelfSubjectReview;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, ServiceAccount};
 use kube::api::{DeleteParams, PostParams};
 use kube::{Api, Client};
 use serde_json::{json, Value};
@@ -26,6 +27,7 @@ const NS: &str = "node";
 
 /// A control plane with one kubelet that runs `test/sh` images as `/bin/sh`.
 struct Node {
+    server: FakeApiServer,
     client: Client,
     kubelet: Option<Kubelet>,
     _served: Served,
@@ -69,6 +71,7 @@ async fn node_with(max_restart_period: Duration) -> Node {
     .expect("start the kubelet");
     Node {
         client: server.client(NS),
+        server,
         kubelet: Some(kubelet),
         _served: served,
         _dir: dir,
@@ -316,4 +319,149 @@ async fn no_process_outlives_the_kubelet() {
         (!running(pid)).then_some(())
     })
     .await;
+}
+
+/// Whom `token` authenticates as, or the refusal's HTTP code.
+async fn whoami(server: &FakeApiServer, token: &str) -> Result<String, u16> {
+    let reviews: Api<SelfSubjectReview> = Api::all(server.client_with_token(NS, Some(token)));
+    match reviews
+        .create(&PostParams::default(), &SelfSubjectReview::default())
+        .await
+    {
+        Ok(r) => Ok(r
+            .status
+            .and_then(|s| s.user_info)
+            .and_then(|u| u.username)
+            .unwrap_or_default()),
+        Err(kube::Error::Api(s)) => Err(s.code),
+        Err(e) => panic!("SelfSubjectReview: {e}"),
+    }
+}
+
+/// The running pod `name`'s directory, once its containers started.
+async fn started_pod_dir(n: &Node, name: &str) -> PathBuf {
+    let pods: Api<Pod> = Api::namespaced(n.client.clone(), NS);
+    wait_until(&format!("pod {name} to run"), || async {
+        let p = pods.get(name).await.ok()?;
+        let running = p.status?.phase.as_deref() == Some("Running");
+        let kubelet = n.kubelet.as_ref()?;
+        running.then(|| kubelet.pod_dir(NS, name)).flatten()
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_gets_its_service_account_token_which_the_kubelet_rotates() {
+    let n = node().await;
+    let accounts: Api<ServiceAccount> = Api::namespaced(n.client.clone(), NS);
+    accounts
+        .create(
+            &PostParams::default(),
+            &typed(json!({"metadata": {"name": "reader"}})),
+        )
+        .await
+        .expect("service account");
+    let script =
+        "cat /var/run/secrets/kubernetes.io/serviceaccount/namespace; echo; exec sleep 600";
+    let pods: Api<Pod> = Api::namespaced(n.client.clone(), NS);
+    pods.create(
+        &PostParams::default(),
+        &pod(
+            "reader",
+            script,
+            json!({"spec": {"serviceAccountName": "reader"}}),
+        ),
+    )
+    .await
+    .expect("pod");
+    let dir = started_pod_dir(&n, "reader").await;
+    let token_file = dir.join("volumes/kubernetes.io~projected/kube-api-access/token");
+    let first = std::fs::read_to_string(&token_file).expect("the projected token");
+    assert_eq!(
+        whoami(&n.server, &first).await,
+        Ok("system:serviceaccount:node:reader".to_owned())
+    );
+    let kubeconfig = std::fs::read_to_string(dir.join("kubeconfig")).expect("kubeconfig");
+    assert!(
+        kubeconfig.contains(&format!("tokenFile: {}", token_file.display()))
+            && !kubeconfig.contains("as:"),
+        "{kubeconfig}"
+    );
+    // The token's directory is where the container looks for it.
+    let logs = wait_until("the container's output", || async {
+        let path = format!("/api/v1/namespaces/{NS}/pods/reader/log");
+        let logs = raw(&n.client, "GET", &path, &[], Vec::new()).await;
+        logs.text.contains(NS).then_some(logs.text)
+    })
+    .await;
+    assert_eq!(logs.trim(), NS);
+
+    // 80% of the kubelet's 3607 s lifetime later, it holds a new token.
+    n.server.clock().advance(Duration::from_secs(2886));
+    let second = wait_until("the token to be rotated", || async {
+        let now = std::fs::read_to_string(&token_file).ok()?;
+        (now != first).then_some(now)
+    })
+    .await;
+    assert_eq!(
+        whoami(&n.server, &second).await,
+        Ok("system:serviceaccount:node:reader".to_owned())
+    );
+
+    // Both are bound to the pod: gone with it.
+    pods.delete("reader", &DeleteParams::default().grace_period(1))
+        .await
+        .expect("delete");
+    wait_until("the pod to be removed", || async {
+        pods.get_opt("reader").await.ok()?.is_none().then_some(())
+    })
+    .await;
+    assert_eq!(whoami(&n.server, &second).await, Err(401));
+    assert_eq!(whoami(&n.server, &first).await, Err(401));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_whose_service_account_does_not_automount_gets_no_token() {
+    let n = node().await;
+    let accounts: Api<ServiceAccount> = Api::namespaced(n.client.clone(), NS);
+    accounts
+        .create(
+            &PostParams::default(),
+            &typed(json!({"metadata": {"name": "quiet"}, "automountServiceAccountToken": false})),
+        )
+        .await
+        .expect("service account");
+    let pods: Api<Pod> = Api::namespaced(n.client.clone(), NS);
+    pods.create(
+        &PostParams::default(),
+        &pod(
+            "quiet",
+            "exec sleep 600",
+            json!({"spec": {"serviceAccountName": "quiet"}}),
+        ),
+    )
+    .await
+    .expect("pod");
+    let dir = started_pod_dir(&n, "quiet").await;
+    assert!(!dir.join("volumes/kubernetes.io~projected").exists());
+    let kubeconfig = std::fs::read_to_string(dir.join("kubeconfig")).expect("kubeconfig");
+    assert!(
+        !kubeconfig.contains("token"),
+        "no credentials, so system:anonymous: {kubeconfig}"
+    );
+    // The pod's own setting wins over its account's.
+    pods.create(
+        &PostParams::default(),
+        &pod(
+            "loud",
+            "exec sleep 600",
+            json!({"spec": {"serviceAccountName": "quiet", "automountServiceAccountToken": true}}),
+        ),
+    )
+    .await
+    .expect("pod");
+    let dir = started_pod_dir(&n, "loud").await;
+    assert!(dir
+        .join("volumes/kubernetes.io~projected/kube-api-access/token")
+        .exists());
 }
