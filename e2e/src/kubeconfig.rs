@@ -3,10 +3,21 @@
 
 use std::path::{Path, PathBuf};
 
+use base64::prelude::{Engine as _, BASE64_STANDARD};
 use serde_json::{json, Map, Value};
 
 /// Name of the cluster, context and user in the kubeconfig.
 pub const CONTEXT: &str = "tributary-e2e";
+
+/// Where a kubeconfig's cluster is: the server's URL and the CA certificate (PEM) its
+/// serving certificate chains to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    /// `https://127.0.0.1:<port>`.
+    pub url: String,
+    /// `certificate-authority-data`, when the server is served over TLS.
+    pub ca_pem: Option<String>,
+}
 
 /// What a kubeconfig's user presents to the API server.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,9 +31,9 @@ pub enum Credentials {
     TokenFile(PathBuf),
 }
 
-/// The kubeconfig YAML for a server at `url` presenting `credentials`, with `namespace` as
-/// the default namespace.
-pub fn render(url: &str, namespace: &str, credentials: &Credentials) -> String {
+/// The kubeconfig YAML for the server at `endpoint` presenting `credentials`, with
+/// `namespace` as the default namespace.
+pub fn render(endpoint: &Endpoint, namespace: &str, credentials: &Credentials) -> String {
     let mut auth = Map::new();
     match credentials {
         Credentials::Anonymous => {}
@@ -33,10 +44,14 @@ pub fn render(url: &str, namespace: &str, credentials: &Credentials) -> String {
             auth.insert("tokenFile".into(), json!(path.to_string_lossy()));
         }
     }
+    let mut cluster = json!({"server": endpoint.url});
+    if let Some(ca) = &endpoint.ca_pem {
+        cluster["certificate-authority-data"] = json!(BASE64_STANDARD.encode(ca));
+    }
     let config = json!({
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": CONTEXT, "cluster": {"server": url}}],
+        "clusters": [{"name": CONTEXT, "cluster": cluster}],
         "users": [{"name": CONTEXT, "user": Value::Object(auth)}],
         "contexts": [{"name": CONTEXT, "context": {"cluster": CONTEXT, "user": CONTEXT, "namespace": namespace}}],
         "current-context": CONTEXT,
@@ -45,11 +60,11 @@ pub fn render(url: &str, namespace: &str, credentials: &Credentials) -> String {
     serde_yaml::to_string(&config).unwrap_or_default()
 }
 
-/// Writes the kubeconfig for `url` presenting `credentials` to `path` (mode 0600, as kubectl
-/// expects of credentials).
+/// Writes the kubeconfig for `endpoint` presenting `credentials` to `path` (mode 0600, as
+/// kubectl expects of credentials).
 pub fn write(
     path: &Path,
-    url: &str,
+    endpoint: &Endpoint,
     namespace: &str,
     credentials: &Credentials,
 ) -> crate::Result<()> {
@@ -60,7 +75,7 @@ pub fn write(
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
-    std::fs::write(path, render(url, namespace, credentials)).map_err(io)?;
+    std::fs::write(path, render(endpoint, namespace, credentials)).map_err(io)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -75,15 +90,16 @@ mod tests {
 
     #[test]
     fn kube_rs_reads_the_rendered_kubeconfig() {
-        let text = render(
-            "http://127.0.0.1:1234",
-            "streaming",
-            &Credentials::Token("t0k".into()),
-        );
+        let endpoint = Endpoint {
+            url: "https://127.0.0.1:1234".into(),
+            ca_pem: Some("PEM".into()),
+        };
+        let text = render(&endpoint, "streaming", &Credentials::Token("t0k".into()));
         let kc: kube::config::Kubeconfig = serde_yaml::from_str(&text).expect("parses");
         assert_eq!(kc.current_context.as_deref(), Some(CONTEXT));
         let cluster = kc.clusters[0].cluster.as_ref().expect("cluster");
-        assert_eq!(cluster.server.as_deref(), Some("http://127.0.0.1:1234"));
+        assert_eq!(cluster.server.as_deref(), Some("https://127.0.0.1:1234"));
+        assert_eq!(cluster.certificate_authority_data.as_deref(), Some("UEVN"));
         assert_eq!(
             kc.contexts[0]
                 .context
@@ -99,14 +115,18 @@ mod tests {
     #[test]
     fn kube_rs_reads_a_token_file_and_anonymous_has_no_credentials() {
         let file = PathBuf::from("/run/pod/serviceaccount/token");
-        let text = render("http://h", "ns", &Credentials::TokenFile(file.clone()));
+        let endpoint = Endpoint {
+            url: "https://h".into(),
+            ca_pem: None,
+        };
+        let text = render(&endpoint, "ns", &Credentials::TokenFile(file.clone()));
         let kc: kube::config::Kubeconfig = serde_yaml::from_str(&text).expect("parses");
         let user = kc.auth_infos[0].auth_info.as_ref().expect("user");
         assert_eq!(
             user.token_file.as_deref(),
             Some("/run/pod/serviceaccount/token")
         );
-        let text = render("http://h", "ns", &Credentials::Anonymous);
+        let text = render(&endpoint, "ns", &Credentials::Anonymous);
         let kc: kube::config::Kubeconfig = serde_yaml::from_str(&text).expect("parses");
         let user = kc.auth_infos[0].auth_info.as_ref().expect("user");
         assert!(user.token.is_none() && user.token_file.is_none());

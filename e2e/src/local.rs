@@ -83,7 +83,7 @@ impl LocalCluster {
         let kubeconfig = config.state_dir.join("kubeconfig");
         kubeconfig::write(
             &kubeconfig,
-            &served.url(),
+            &served.endpoint(),
             &config.namespace,
             &Credentials::Token(server.admin_token()),
         )?;

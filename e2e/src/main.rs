@@ -278,7 +278,7 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .map_err(|source| tributary_e2e::Error::Bind { addr, source })?;
             let admin = kubeconfig::Credentials::Token(server.admin_token());
-            kubeconfig::write(&path, &served.url(), &namespace, &admin)?;
+            kubeconfig::write(&path, &served.endpoint(), &namespace, &admin)?;
             let shown = std::fs::canonicalize(&path).unwrap_or(path);
             tracing::info!(url = %served.url(), "serving the Kubernetes API");
             println!("{}", shown.display());

@@ -191,6 +191,7 @@ async fn the_image_follows_changes_made_while_the_watch_was_broken_and_history_c
     let mut config = kube::Config::new(served.url().parse().expect("url"));
     config.default_namespace = NS.to_string();
     config.auth_info.token = Some(plane.server.admin_token().into());
+    config.root_cert = Some(vec![served.ca_der().to_vec()]);
     let client = kube::Client::try_from(config).expect("client");
     let dir = tempfile::tempdir().expect("tempdir");
     let b0 = RunningBroker::start_with(client, 0, dir.path()).await;

@@ -1,5 +1,6 @@
-//! Serving the API over plain HTTP/1.1 on a local address (kube-rs, client-go and helm accept
-//! an `http://` server in a kubeconfig), with a shutdown that also ends long-running watches.
+//! Serving the API over HTTPS (HTTP/1.1) on a local address with the server's own certificate
+//! ([`super::tls`]; client-go sends credentials only over TLS), with a shutdown that also ends
+//! long-running watches.
 //!
 //! Like kube-apiserver (Go's HTTP server), it caps no connections: an idle keep-alive connection
 //! costs a descriptor, nothing more. Clients keep idle connections pooled for 90 s, so a burst
@@ -21,7 +22,9 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use super::error::ApiError;
 use super::router;
+use super::tls::Identity;
 use super::FakeApiServer;
+use crate::kubeconfig::Endpoint;
 
 /// A request answered later than this is logged: the server serves one at a time, so a slow
 /// one stalls every client (the Leases' renewals included).
@@ -33,6 +36,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// A running HTTP server; dropping it stops it.
 pub struct Served {
     addr: SocketAddr,
+    tls: std::sync::Arc<Identity>,
     stop: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
 }
@@ -43,9 +47,22 @@ impl Served {
         self.addr
     }
 
-    /// `http://127.0.0.1:<port>`, the kubeconfig's server.
+    /// `https://127.0.0.1:<port>`, the kubeconfig's server.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("https://{}", self.addr)
+    }
+
+    /// The URL and the CA certificate clients verify the server by, for a kubeconfig.
+    pub fn endpoint(&self) -> Endpoint {
+        Endpoint {
+            url: self.url(),
+            ca_pem: Some(self.tls.ca_pem.clone()),
+        }
+    }
+
+    /// The CA certificate (DER), for clients that speak HTTPS themselves.
+    pub fn ca_der(&self) -> &[u8] {
+        &self.tls.ca_der
     }
 
     /// Stops accepting, closes every connection (watches included) and waits for that.
@@ -79,12 +96,17 @@ fn raise_fd_limit() {
     }
 }
 
-/// Binds `addr` and serves `server` on it.
-pub(super) async fn serve(server: FakeApiServer, addr: SocketAddr) -> std::io::Result<Served> {
+/// Binds `addr` and serves `server` on it over TLS with `tls`.
+pub(super) async fn serve(
+    server: FakeApiServer,
+    addr: SocketAddr,
+    tls: std::sync::Arc<Identity>,
+) -> std::io::Result<Served> {
     raise_fd_limit();
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let (stop, mut stopped) = watch::channel(false);
+    let acceptor = tls.acceptor.clone();
     let task = tokio::spawn(async move {
         let mut connections = JoinSet::new();
         loop {
@@ -101,7 +123,15 @@ pub(super) async fn serve(server: FakeApiServer, addr: SocketAddr) -> std::io::R
                 }
             };
             let server = server.clone();
+            let acceptor = acceptor.clone();
             connections.spawn(async move {
+                let stream = match acceptor.accept(stream).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::debug!("TLS handshake: {e}");
+                        return;
+                    }
+                };
                 let service = hyper::service::service_fn(
                     move |req: hyper::Request<hyper::body::Incoming>| {
                         let server = server.clone();
@@ -145,6 +175,7 @@ pub(super) async fn serve(server: FakeApiServer, addr: SocketAddr) -> std::io::R
     });
     Ok(Served {
         addr,
+        tls,
         stop,
         task: Some(task),
     })

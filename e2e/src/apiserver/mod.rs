@@ -29,6 +29,7 @@ mod ssa;
 mod state;
 mod store;
 mod table;
+pub mod tls;
 mod tokens;
 mod watch;
 
@@ -85,6 +86,8 @@ pub struct FakeApiServer {
     address: Arc<Mutex<String>>,
     /// Where `pods/log` reads from (the kubelet stand-in), once one registered.
     pod_logs: Arc<Mutex<Option<Arc<dyn PodLogs>>>>,
+    /// The serving certificate and its CA, made when first served.
+    tls: Arc<Mutex<Option<Arc<tls::Identity>>>>,
 }
 
 impl Default for FakeApiServer {
@@ -107,6 +110,7 @@ impl FakeApiServer {
             config: Arc::new(config),
             address: Arc::new(Mutex::new("127.0.0.1:6443".to_owned())),
             pod_logs: Arc::new(Mutex::new(None)),
+            tls: Arc::new(Mutex::new(None)),
         };
         for ns in SYSTEM_NAMESPACES {
             server.create_namespace(ns);
@@ -246,18 +250,39 @@ impl FakeApiServer {
         self.with(|st| st.clock.clone())
     }
 
-    /// Serves the API over HTTP on `127.0.0.1` (an ephemeral port) until the returned handle
+    /// Serves the API over HTTPS on `127.0.0.1` (an ephemeral port) until the returned handle
     /// is dropped or shut down.
     pub async fn serve(&self) -> std::io::Result<Served> {
         self.serve_on(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
             .await
     }
 
-    /// Serves the API over HTTP on `addr`.
+    /// Serves the API over HTTPS on `addr`, with the certificate every serving of this server
+    /// shares.
     pub async fn serve_on(&self, addr: std::net::SocketAddr) -> std::io::Result<Served> {
-        let served = http::serve(self.clone(), addr).await?;
+        let tls = self.tls_identity().map_err(std::io::Error::other)?;
+        let served = http::serve(self.clone(), addr, tls).await?;
         *self.address.lock().unwrap_or_else(PoisonError::into_inner) = served.addr().to_string();
         Ok(served)
+    }
+
+    fn tls_identity(&self) -> Result<Arc<tls::Identity>, tls::TlsError> {
+        let mut slot = self.tls.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(identity) = slot.as_ref() {
+            return Ok(Arc::clone(identity));
+        }
+        let identity = Arc::new(tls::Identity::generate()?);
+        *slot = Some(Arc::clone(&identity));
+        Ok(identity)
+    }
+
+    /// The CA certificate (PEM) the server's HTTPS certificate chains to, once served.
+    pub fn ca_pem(&self) -> Option<String> {
+        self.tls
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map(|t| t.ca_pem.clone())
     }
 
     fn address(&self) -> String {

@@ -84,7 +84,8 @@ pub struct KubeletConfig {
     pub state_dir: PathBuf,
     /// Which binary each image runs.
     pub images: ImageTable,
-    /// The API server's URL, for the kubeconfig every pod gets.
+    /// The API server's URL, for the kubeconfig every pod gets (which trusts the CA `server`
+    /// serves with).
     pub api_url: String,
     /// The `tributary-e2e` binary, run as the watchdog that kills the pods' processes if this
     /// process dies (None: only dropping the kubelet kills them).
@@ -292,7 +293,10 @@ impl Kubelet {
         let ctx = Arc::new(Ctx {
             client: client.clone(),
             node_ip,
-            api_url: config.api_url.clone(),
+            api: crate::kubeconfig::Endpoint {
+                url: config.api_url.clone(),
+                ca_pem: server.ca_pem(),
+            },
             clock: server.clock(),
             images: config.images.clone(),
             pods_dir,

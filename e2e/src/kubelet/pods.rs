@@ -35,7 +35,8 @@ use crate::kubeconfig::Credentials;
 pub(crate) struct Ctx {
     pub(crate) client: Client,
     pub(crate) node_ip: Ipv4Addr,
-    pub(crate) api_url: String,
+    /// The API server, for the kubeconfig every pod gets.
+    pub(crate) api: crate::kubeconfig::Endpoint,
     /// The clock pods' tokens are rotated by (the API server's).
     pub(crate) clock: crate::clock::Clock,
     pub(crate) images: ImageTable,
@@ -297,6 +298,7 @@ async fn project_token(
         pod_uid: shared.uid.clone(),
         account,
         dir,
+        ca_pem: ctx.api.ca_pem.clone(),
     };
     match projection.project().await {
         Ok(lifetime) => Ok(Some((projection, lifetime))),
@@ -333,7 +335,7 @@ async fn prepare(ctx: &Ctx, shared: &PodShared, pod_ip: &str) -> Result<Ready, N
         Some((projection, _)) => Credentials::TokenFile(projection.token_file()),
         None => Credentials::Anonymous,
     };
-    crate::kubeconfig::write(&kubeconfig, &ctx.api_url, &shared.namespace, &credentials)
+    crate::kubeconfig::write(&kubeconfig, &ctx.api, &shared.namespace, &credentials)
         .map_err(|e| ("ContainerCreating", e.to_string()))?;
     let spec = pod.spec.clone().unwrap_or_default();
     let restart = spec

@@ -1,7 +1,6 @@
 //! The pod's ServiceAccount token, as the kubelet projects it into the `kube-api-access-*`
 //! volume every pod gets unless automounting is off: `token` (from a TokenRequest bound to the
-//! pod) and `namespace` (and `ca.crt` where the API server has a CA; the local one serves
-//! plain HTTP, so there is none), the token requested again once 80% of its lifetime has
+//! pod), `ca.crt` (the CA the API server's certificate chains to) and `namespace`, the token requested again once 80% of its lifetime has
 //! passed or it is older than 24 hours, each file replaced atomically (written aside, then
 //! renamed) so a reader never sees half a token.
 
@@ -92,6 +91,8 @@ pub(crate) struct Projection {
     pub(crate) pod_uid: String,
     pub(crate) account: String,
     pub(crate) dir: PathBuf,
+    /// The CA the API server's certificate chains to (`ca.crt`), if it is served over TLS.
+    pub(crate) ca_pem: Option<String>,
 }
 
 impl Projection {
@@ -130,6 +131,9 @@ impl Projection {
             .spec
             .and_then(|s| s.expiration_seconds)
             .unwrap_or(EXPIRATION);
+        if let Some(ca) = &self.ca_pem {
+            write_atomically(&self.dir, "ca.crt", ca.as_bytes())?;
+        }
         write_atomically(&self.dir, "namespace", self.namespace.as_bytes())?;
         write_atomically(&self.dir, "token", token.as_bytes())?;
         Ok(Lifetime {

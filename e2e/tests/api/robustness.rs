@@ -199,6 +199,8 @@ async fn injected_faults_can_target_one_object_and_leave_the_others_alone() {
 async fn a_thousand_idle_keep_alive_connections_do_not_stop_a_new_request_being_served() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpStream;
+    use tokio_rustls::client::TlsStream;
+    use tokio_rustls::rustls::pki_types::ServerName;
 
     let (server, _client) = server("ns");
     let served = server.serve().await.expect("serve the API");
@@ -208,8 +210,16 @@ async fn a_thousand_idle_keep_alive_connections_do_not_stop_a_new_request_being_
         served.addr(),
         server.admin_token()
     );
+    let tls = tokio_rustls::TlsConnector::from(
+        tributary_e2e::apiserver::tls::client_config(served.ca_der()).expect("TLS client"),
+    );
+    let connect = || async {
+        let tcp = TcpStream::connect(served.addr()).await.expect("connect");
+        let name = ServerName::try_from("127.0.0.1").expect("server name");
+        tls.connect(name, tcp).await.expect("TLS handshake")
+    };
     // Each connection is answered, then left open and idle, as a client's pool leaves it.
-    async fn answered(stream: &mut TcpStream, request: &str) -> String {
+    async fn answered(stream: &mut TlsStream<TcpStream>, request: &str) -> String {
         stream.write_all(request.as_bytes()).await.expect("send");
         let mut buf = vec![0u8; 64 * 1024];
         let n = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut buf))
@@ -220,18 +230,14 @@ async fn a_thousand_idle_keep_alive_connections_do_not_stop_a_new_request_being_
     }
     let mut idle = Vec::new();
     for _ in 0..1100 {
-        let mut stream = TcpStream::connect(served.addr()).await.expect("connect");
+        let mut stream = connect().await;
         let answer = answered(&mut stream, &request).await;
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
         idle.push(stream);
     }
-    let mut fresh = tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        TcpStream::connect(served.addr()),
-    )
-    .await
-    .expect("a new connection is accepted within 10 s with 1,100 idle ones open")
-    .expect("connect");
+    let mut fresh = tokio::time::timeout(std::time::Duration::from_secs(10), connect())
+        .await
+        .expect("a new connection is accepted within 10 s with 1,100 idle ones open");
     let answer = answered(&mut fresh, &request).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert_eq!(idle.len(), 1100);

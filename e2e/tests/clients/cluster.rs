@@ -33,7 +33,7 @@ impl Cluster {
         let home = tempfile::tempdir().expect("temp HOME");
         let path = home.path().join("kubeconfig");
         let admin = kubeconfig::Credentials::Token(server.admin_token());
-        kubeconfig::write(&path, &served.url(), ns, &admin).expect("kubeconfig");
+        kubeconfig::write(&path, &served.endpoint(), ns, &admin).expect("kubeconfig");
         let client = server.client(ns);
         let tools = Tools {
             kubeconfig: path,

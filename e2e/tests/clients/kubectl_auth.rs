@@ -317,3 +317,92 @@ async fn requests_are_authorized_for_whom_they_impersonate_and_rbac_writes_canno
         bind.stderr
     );
 }
+
+/// A copy of the cluster's kubeconfig presenting `token` instead of the admin's.
+fn kubeconfig_with_token(c: &Cluster, name: &str, token: &str) -> String {
+    let admin = std::fs::read_to_string(&c.kubeconfig).expect("the admin kubeconfig");
+    let admin_token = c.server.admin_token();
+    assert!(
+        admin.contains(&admin_token),
+        "the admin kubeconfig carries the admin token"
+    );
+    let path = c.home.path().join(name);
+    std::fs::write(&path, admin.replace(&admin_token, token)).expect("write the kubeconfig");
+    path.to_string_lossy().into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_authenticates_with_the_admin_token_or_a_created_service_account_token_and_is_refused_a_bogus_one(
+) {
+    let c = Cluster::start(NS).await;
+    let me = c.kubectl_ok(&["auth", "whoami", "-o", "json"]).await;
+    let me: serde_json::Value = serde_json::from_str(&me).expect("whoami json");
+    assert_eq!(me["status"]["userInfo"]["username"], "kubernetes-admin");
+    assert_eq!(
+        me["status"]["userInfo"]["groups"],
+        serde_json::json!(["system:masters", "system:authenticated"])
+    );
+
+    c.kubectl_ok(&["-n", NS, "create", "serviceaccount", "demo-broker"])
+        .await;
+    let token = c
+        .kubectl_ok(&["-n", NS, "create", "token", "demo-broker", "--duration=20m"])
+        .await;
+    let broker = kubeconfig_with_token(&c, "broker.kubeconfig", token.trim());
+    let who = c
+        .kubectl_ok(&["--kubeconfig", &broker, "auth", "whoami", "-o", "json"])
+        .await;
+    let who: serde_json::Value = serde_json::from_str(&who).expect("whoami json");
+    assert_eq!(who["status"]["userInfo"]["username"], BROKER);
+    assert_eq!(
+        who["status"]["userInfo"]["groups"],
+        serde_json::json!([
+            "system:serviceaccounts",
+            "system:serviceaccounts:kafka",
+            "system:authenticated"
+        ])
+    );
+    // Authenticated, the account is still authorized by RBAC: bound to nothing, refused.
+    let refused = c
+        .kubectl(&["--kubeconfig", &broker, "-n", NS, "get", "pods"])
+        .await;
+    assert!(
+        !refused.ok && refused.stderr.contains("Forbidden"),
+        "{}",
+        refused.stderr
+    );
+    let short = c
+        .kubectl(&["-n", NS, "create", "token", "demo-broker", "--duration=5m"])
+        .await;
+    assert!(
+        !short.ok
+            && short
+                .stderr
+                .contains("may not specify a duration less than 10 minutes"),
+        "{}",
+        short.stderr
+    );
+
+    let bogus = kubeconfig_with_token(&c, "bogus.kubeconfig", "not-a-token");
+    for args in [&["auth", "whoami"][..], &["-n", NS, "get", "pods"][..]] {
+        let out = c
+            .kubectl(&[&["--kubeconfig", bogus.as_str()][..], args].concat())
+            .await;
+        assert!(
+            !out.ok && out.stderr.contains("Unauthorized"),
+            "kubectl {args:?} with a bogus token: {}",
+            out.stderr
+        );
+    }
+    // Deleting the account revokes its tokens.
+    c.kubectl_ok(&["-n", NS, "delete", "serviceaccount", "demo-broker"])
+        .await;
+    let revoked = c
+        .kubectl(&["--kubeconfig", &broker, "auth", "whoami"])
+        .await;
+    assert!(
+        !revoked.ok && revoked.stderr.contains("Unauthorized"),
+        "{}",
+        revoked.stderr
+    );
+}

@@ -67,7 +67,7 @@ pub(crate) async fn timed(name: &str, scenario: impl Future<Output = ()>) {
 
 /// The driver's part of an environment.
 pub(crate) enum Backend {
-    Local(local::Local),
+    Local(Box<local::Local>),
     Kind(kind::Kind),
 }
 

@@ -70,7 +70,7 @@ async fn start(keep: bool) -> Env {
     };
     Env {
         tools,
-        backend: Backend::Local(Local { cluster, _dir: dir }),
+        backend: Backend::Local(Box::new(Local { cluster, _dir: dir })),
     }
 }
 

@@ -453,7 +453,7 @@ impl Elected {
         let kubeconfig = dir.path().join("kubeconfig");
         if let Err(e) = tributary_e2e::kubeconfig::write(
             &kubeconfig,
-            &served.url(),
+            &served.endpoint(),
             NS,
             &tributary_e2e::kubeconfig::Credentials::Token(api.admin_token()),
         ) {
