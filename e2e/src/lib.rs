@@ -6,7 +6,7 @@
 //! # The API server ([`apiserver::FakeApiServer`])
 //!
 //! One in-memory store behind one lock, served in-process ([`FakeApiServer::client`]) or over
-//! HTTP on 127.0.0.1 ([`FakeApiServer::serve`], [`kubeconfig::write`]). Modelled, with the real
+//! HTTPS on 127.0.0.1 ([`FakeApiServer::serve`], [`kubeconfig::write`]). Modelled, with the real
 //! server's status codes, reasons and message shapes:
 //!
 //! - **Discovery**: `/api`, `/apis`, `/api/v1`, `/apis/<group>[/<version>]`, and aggregated
@@ -55,10 +55,14 @@
 //!   objects as Kubernetes' RBAC authorizer decides (ClusterRole aggregation, subresources,
 //!   `resourceNames`, non-resource URLs, User, Group and ServiceAccount subjects) and refused
 //!   with its 403; Role, ClusterRole and binding writes are checked for escalation (`escalate`,
-//!   `bind`); the access reviews (`kubectl auth can-i`, `auth whoami`) are served. Until the
-//!   server authenticates, a request acts as the administrator (`system:masters`) or as whom
-//!   it impersonates ([`apiserver::identity`]); pods act as their ServiceAccount (the
-//!   kubelet's kubeconfig for them impersonates it).
+//!   `bind`); the access reviews (`kubectl auth can-i`, `auth whoami`) are served.
+//! - **Authentication** ([`apiserver::identity`]): bearer tokens, the administrator's (random
+//!   per server, [`FakeApiServer::admin_token`]: `system:masters`) or ServiceAccount tokens
+//!   from TokenRequest (`kubectl create token`; bound to the ServiceAccount and optionally a
+//!   pod, refused once either is gone or the token expired); `system:anonymous` without
+//!   credentials, 401 for a token the server does not accept; impersonation authorized by the
+//!   `impersonate` verb. Served over HTTPS with a CA of its own (client-go sends credentials
+//!   only over TLS). The kubelet projects each pod's token and rotates it.
 //! - **Pod Security admission** ([`apiserver::podsecurity`]): namespaces labelled
 //!   `pod-security.kubernetes.io/enforce|warn|audit` (and `-version`: `latest` or `v1.x`) at
 //!   `privileged`, `baseline` or `restricted` are judged as Kubernetes' PodSecurity plugin
@@ -105,9 +109,9 @@
 //!
 //! # Not modelled
 //!
-//! Requests relying on these behave differently from a real cluster: authentication (a
-//! request acts as the administrator unless it impersonates another user, as pods impersonate
-//! their ServiceAccount; no tokens are issued, checked or rotated);
+//! Requests relying on these behave differently from a real cluster: authenticators other
+//! than bearer tokens (client certificates, OIDC, webhooks), signed JWT ServiceAccount tokens
+//! (tokens are opaque, and valid only at this server) and TokenReview;
 //! admission webhooks, ValidatingAdmissionPolicies and admission plugins other than
 //! NamespaceLifecycle and PodSecurity (no ServiceAccount, LimitRange or quota admission; the
 //! pvc-protection finalizer is added by the volume controller instead);
@@ -128,7 +132,7 @@
 //! balancers (cluster IPs are allocated but nothing routes them, `externalIPs`, UDP and SCTP
 //! ports, session affinity and traffic policies are ignored; there is no cluster DNS: clients
 //! use pod IPs); Event TTLs; API priority and fairness; `exec`, `attach`, `port-forward`,
-//! `proxy`; TLS (the server is plain HTTP on 127.0.0.1).
+//! `proxy`; TLS client certificates and HTTP/2 (the server is HTTPS/1.1 on 127.0.0.1).
 
 pub mod apiserver;
 pub mod clients;
