@@ -152,7 +152,16 @@ fn impersonated(asked: Impersonation, user: String) -> UserInfo {
     if !groups.iter().any(|g| g == implied) {
         groups.push(implied.to_owned());
     }
-    UserInfo { name: user, groups }
+    let mut extra = std::collections::BTreeMap::<String, Vec<String>>::new();
+    for (key, value) in asked.extra {
+        extra.entry(key).or_default().push(value);
+    }
+    UserInfo {
+        name: user,
+        groups,
+        uid: asked.uid.unwrap_or_default(),
+        extra,
+    }
 }
 
 /// Whether `user` is in `system:masters`, which no authorizer ever refuses.

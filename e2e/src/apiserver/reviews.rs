@@ -67,7 +67,11 @@ fn subject(target: &Target, body: &Value) -> ApiResult<UserInfo> {
             )],
         ));
     }
-    Ok(UserInfo { name, groups })
+    Ok(UserInfo {
+        name,
+        groups,
+        ..UserInfo::default()
+    })
 }
 
 /// The answer to creating review `body` of `target`'s kind as `requester`: the review with
@@ -124,9 +128,16 @@ pub(crate) fn answer(
                 .to_owned();
             serde_json::to_value(rules_review(policy, requester, &namespace))
         }
-        "selfsubjectreviews" => Ok(json!({"userInfo": {
-            "username": requester.name, "groups": requester.groups,
-        }})),
+        "selfsubjectreviews" => {
+            let mut user = json!({"username": requester.name, "groups": requester.groups});
+            if !requester.uid.is_empty() {
+                user["uid"] = json!(requester.uid);
+            }
+            if !requester.extra.is_empty() {
+                user["extra"] = json!(requester.extra);
+            }
+            Ok(json!({ "userInfo": user }))
+        }
         other => {
             return Err(ApiError::method_not_allowed(format!(
                 "the server does not allow this method on the requested resource ({other})"

@@ -14,7 +14,7 @@ use std::hash::{BuildHasher, RandomState};
 
 use serde_json::Value;
 
-use super::rbac::{service_account_username, UserInfo};
+use super::rbac::UserInfo;
 use super::store::{Key, Store};
 
 /// Who the admin token authenticates as.
@@ -139,14 +139,19 @@ impl Tokens {
                 return Err(Refusal::PodGone);
             }
         }
-        Ok(UserInfo {
-            name: service_account_username(&claims.namespace, &claims.account),
-            groups: vec![
-                "system:serviceaccounts".to_owned(),
-                format!("system:serviceaccounts:{}", claims.namespace),
-                "system:authenticated".to_owned(),
-            ],
-        })
+        let mut user = UserInfo::service_account(&claims.namespace, &claims.account);
+        user.uid = claims.account_uid.clone();
+        if let Some(pod) = &claims.pod {
+            let mut extra = |key: &str, value: &str| {
+                user.extra.insert(
+                    format!("authentication.kubernetes.io/{key}"),
+                    vec![value.to_owned()],
+                )
+            };
+            extra("pod-name", &pod.name);
+            extra("pod-uid", &pod.uid);
+        }
+        Ok(user)
     }
 }
 
@@ -213,17 +218,24 @@ mod tests {
         let mut tokens = Tokens::default();
         let token = tokens.issue(claims(Some(("b-0", "pod-1"))), NOW);
         let user = tokens.authenticate(&token, &store(), NOW + 10);
+        let user = user.unwrap_or_default();
+        assert_eq!(user.name, "system:serviceaccount:kafka:broker");
         assert_eq!(
-            user,
-            Ok(UserInfo::new(
-                "system:serviceaccount:kafka:broker",
-                &[
-                    "system:serviceaccounts",
-                    "system:serviceaccounts:kafka",
-                    "system:authenticated"
-                ]
-            ))
+            user.groups,
+            [
+                "system:serviceaccounts",
+                "system:serviceaccounts:kafka",
+                "system:authenticated"
+            ]
         );
+        assert_eq!(user.uid, "sa-1");
+        let extra = |k: &str| {
+            user.extra
+                .get(&format!("authentication.kubernetes.io/{k}"))
+                .cloned()
+        };
+        assert_eq!(extra("pod-name"), Some(vec!["b-0".to_owned()]));
+        assert_eq!(extra("pod-uid"), Some(vec!["pod-1".to_owned()]));
     }
 
     #[test]

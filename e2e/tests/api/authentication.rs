@@ -205,7 +205,22 @@ async fn a_pod_bound_token_is_refused_once_its_pod_is_gone() {
     let pod = create_pod(&admin, "p-0", "reader").await;
     let t = token(&admin, "reader", &request(None, Some(&pod))).await;
     let reader = server.client_with_token(NS, Some(&t));
-    assert!(whoami(&reader).await.is_ok());
+    let reviews: Api<SelfSubjectReview> = Api::all(reader.clone());
+    let review = reviews
+        .create(&PostParams::default(), &SelfSubjectReview::default())
+        .await
+        .unwrap_or_else(|e| panic!("SelfSubjectReview: {e}"));
+    let user = review.status.and_then(|s| s.user_info).unwrap_or_default();
+    assert!(user.uid.is_some(), "the ServiceAccount's uid");
+    let extra = user.extra.unwrap_or_default();
+    assert_eq!(
+        extra.get("authentication.kubernetes.io/pod-name"),
+        Some(&vec!["p-0".to_owned()])
+    );
+    assert_eq!(
+        extra.get("authentication.kubernetes.io/pod-uid"),
+        pod.metadata.uid.map(|u| vec![u]).as_ref()
+    );
     // No Node runs the pod, so deletion removes it at once.
     let pods: Api<Pod> = Api::namespaced(admin.clone(), NS);
     pods.delete("p-0", &DeleteParams::default())

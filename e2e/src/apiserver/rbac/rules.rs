@@ -6,13 +6,19 @@ use k8s_openapi::api::rbac::v1::PolicyRule;
 /// The wildcard of verbs, API groups, resources and non-resource URLs.
 const ALL: &str = "*";
 
-/// Who asks: the name and groups an authenticator yields.
+/// Who asks: the name and groups an authenticator yields (what RBAC reads), and the uid and
+/// extra attributes it knows (what `kubectl auth whoami` shows).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct UserInfo {
     /// `alice`, `system:serviceaccount:<ns>:<name>`.
     pub name: String,
     /// `system:authenticated`, `system:masters`, ...
     pub groups: Vec<String>,
+    /// A ServiceAccount's uid, or the impersonated `Impersonate-Uid`; empty when unknown.
+    pub uid: String,
+    /// A pod-bound token's `authentication.kubernetes.io/pod-name` and `pod-uid`, or the
+    /// impersonated `Impersonate-Extra-*`.
+    pub extra: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl UserInfo {
@@ -21,6 +27,7 @@ impl UserInfo {
         UserInfo {
             name: name.to_owned(),
             groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+            ..UserInfo::default()
         }
     }
 
@@ -34,6 +41,7 @@ impl UserInfo {
                 format!("system:serviceaccounts:{namespace}"),
                 "system:authenticated".to_owned(),
             ],
+            ..UserInfo::default()
         }
     }
 }
