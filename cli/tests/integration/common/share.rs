@@ -34,8 +34,18 @@ pub fn share_group_consumption(b: &Broker) {
     // The first member starts the share-partitions at their end (share.auto.offset.reset
     // latest): empty now, so they start at 0 and every record produced after is delivered.
     assert!(consume(b, &topic, &group, &["-e"]).is_empty());
+    // Half to each partition: records without a key may all go to one (the producer's
+    // sticky partitioning), which would leave the other share-partition at 0.
     let sent: Vec<String> = (1..=20).map(|i| format!("r{i}")).collect();
-    trib_with_input(&b.addr, &["produce", &topic], sent.join("\n").as_bytes()).ok();
+    for (partition, half) in [("0", &sent[..10]), ("1", &sent[10..])] {
+        let lines = half.join("\n");
+        trib_with_input(
+            &b.addr,
+            &["produce", &topic, "-p", partition],
+            lines.as_bytes(),
+        )
+        .ok();
+    }
 
     // Five printed and released, the rest acquired beyond -n released too.
     let released = consume(b, &topic, &group, &["-n", "5", "--ack", "release"]);
@@ -87,9 +97,12 @@ pub fn share_group_consumption(b: &Broker) {
         .cloned()
         .unwrap_or_default();
     assert_eq!(partitions.len(), 2, "{doc}");
-    assert!(partitions
-        .iter()
-        .all(|p| p["lag"] == 0 && p["start_offset"].as_i64() > Some(0)));
+    assert!(
+        partitions
+            .iter()
+            .all(|p| p["lag"] == 0 && p["start_offset"].as_i64() > Some(0)),
+        "every share-partition past its records, nothing left: {doc}"
+    );
 
     // A live member is listed with its assignment.
     let mut member = spawn_trib(&b.addr, &["consume", &topic, "--share-group", &group]);
