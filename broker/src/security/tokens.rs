@@ -30,6 +30,18 @@ pub const DEFAULT_EXPIRY_TIME_MS: i64 = 24 * 60 * 60 * 1000;
 /// Kafka's default `delegation.token.expiry.check.interval.ms`: 1 hour.
 pub const DEFAULT_CHECK_INTERVAL_MS: i64 = 60 * 60 * 1000;
 
+/// `delegation.token.secret.key`: the HMAC key; without it tokens are disabled.
+pub const SECRET_KEY: &str = "delegation.token.secret.key";
+/// The millisecond settings with their defaults, as the broker reads and describes them.
+pub const MS_SETTINGS: [(&str, i64); 3] = [
+    ("delegation.token.max.lifetime.ms", DEFAULT_MAX_LIFETIME_MS),
+    ("delegation.token.expiry.time.ms", DEFAULT_EXPIRY_TIME_MS),
+    (
+        "delegation.token.expiry.check.interval.ms",
+        DEFAULT_CHECK_INTERVAL_MS,
+    ),
+];
+
 /// One token, as every broker stores it (no HMAC: it follows from the id and the secret).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -108,7 +120,7 @@ impl TokenSettings {
     /// Reads the settings as Kafka names them (`delegation.token.master.key` is Kafka's
     /// deprecated name for the secret).
     pub fn from_props(props: &SecurityProps) -> Result<TokenSettings, TokenSettingsError> {
-        let ms = |key: &'static str, default: i64| match props.global(key) {
+        let ms = |(key, default): (&'static str, i64)| match props.global(key) {
             None => Ok(default),
             Some(value) => value
                 .trim()
@@ -121,18 +133,15 @@ impl TokenSettings {
                 }),
         };
         let secret = props
-            .global("delegation.token.secret.key")
+            .global(SECRET_KEY)
             .or_else(|| props.global("delegation.token.master.key"))
             .filter(|s| !s.is_empty())
             .map(str::to_owned);
         Ok(TokenSettings {
             secret,
-            max_lifetime_ms: ms("delegation.token.max.lifetime.ms", DEFAULT_MAX_LIFETIME_MS)?,
-            expiry_time_ms: ms("delegation.token.expiry.time.ms", DEFAULT_EXPIRY_TIME_MS)?,
-            check_interval_ms: ms(
-                "delegation.token.expiry.check.interval.ms",
-                DEFAULT_CHECK_INTERVAL_MS,
-            )?,
+            max_lifetime_ms: ms(MS_SETTINGS[0])?,
+            expiry_time_ms: ms(MS_SETTINGS[1])?,
+            check_interval_ms: ms(MS_SETTINGS[2])?,
         })
     }
 }

@@ -8,9 +8,7 @@ use std::collections::BTreeMap;
 use super::config::{static_default, ConfigType, TOPIC_KEYS};
 use crate::config::BrokerConfig;
 use crate::dynamic_config::{self as dynamic, Level, KERBEROS_KEYS, REPLICATION_RATE_KEYS};
-use crate::security::tokens::{
-    DEFAULT_CHECK_INTERVAL_MS, DEFAULT_EXPIRY_TIME_MS, DEFAULT_MAX_LIFETIME_MS,
-};
+use crate::security::tokens::{MS_SETTINGS, SECRET_KEY};
 
 /// Where a described value comes from (Kafka's `ConfigSource`, as its wire code).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,41 +154,27 @@ pub fn broker(config: &BrokerConfig, level: Level) -> Vec<Described> {
 /// The delegation token settings (KIP-48), read at start-up as Kafka reads them: the secret
 /// is a PASSWORD, described as sensitive without its value.
 fn token_settings(config: &BrokerConfig) -> impl Iterator<Item = Described> + '_ {
-    let ms = |ms: i64| ms.to_string();
-    [
-        ("delegation.token.secret.key", ConfigType::Password, None),
-        (
-            "delegation.token.max.lifetime.ms",
-            ConfigType::Long,
-            Some(ms(DEFAULT_MAX_LIFETIME_MS)),
-        ),
-        (
-            "delegation.token.expiry.time.ms",
-            ConfigType::Long,
-            Some(ms(DEFAULT_EXPIRY_TIME_MS)),
-        ),
-        (
-            "delegation.token.expiry.check.interval.ms",
-            ConfigType::Long,
-            Some(ms(DEFAULT_CHECK_INTERVAL_MS)),
-        ),
-    ]
-    .into_iter()
-    .map(|(name, kind, default)| {
-        let set = config.security.global(name);
-        Described {
-            name: name.to_owned(),
-            value: set.map(str::to_owned).or(default).unwrap_or_default(),
-            source: if set.is_some() {
-                Source::StaticBroker
-            } else {
-                Source::Default
-            },
-            kind,
-            doc: "",
-            read_only: true,
-        }
-    })
+    let secret = (SECRET_KEY, ConfigType::Password, None);
+    let durations = MS_SETTINGS
+        .iter()
+        .map(|&(name, default)| (name, ConfigType::Long, Some(default.to_string())));
+    std::iter::once(secret)
+        .chain(durations)
+        .map(|(name, kind, default)| {
+            let set = config.security.global(name);
+            Described {
+                name: name.to_owned(),
+                value: set.map(str::to_owned).or(default).unwrap_or_default(),
+                source: if set.is_some() {
+                    Source::StaticBroker
+                } else {
+                    Source::Default
+                },
+                kind,
+                doc: "",
+                read_only: true,
+            }
+        })
 }
 
 /// The name, value and type of each static setting a broker describes.
