@@ -68,7 +68,7 @@ async fn delete_share_group(ctx: &RequestContext, id: &str) -> Result<(), Respon
     for (key, _) in states.held(id).await? {
         states.delete(&key).await?;
     }
-    if !ctx.broker.groups.delete_share_group(id)? {
+    if !ctx.broker.groups.delete_share_group(id).await? {
         return Err(ResponseError::GroupIdNotFound);
     }
     Ok(())

@@ -51,7 +51,9 @@ pub(crate) async fn handle(
         .broker
         .group_configs
         .share_membership(&group_id, groups.config().share);
-    let answered = groups.share_heartbeat(&group_id, &heartbeat, &topics, &config);
+    let answered = groups
+        .share_heartbeat(&group_id, &heartbeat, &topics, &config)
+        .await;
     if answered
         .as_ref()
         .is_ok_and(|a| a.member_epoch == LEAVE_EPOCH)

@@ -8,7 +8,7 @@ import socket
 import struct
 import time
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Iterable, Optional
 
 API_PRODUCE = 0
 API_FETCH = 1
@@ -464,3 +464,42 @@ def record_batches(records: bytes) -> list[BatchHeader]:
         out.append(BatchHeader(base_offset, last_offset_delta, record_count, magic))
         pos += 12 + batch_length
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# ListGroups v5 (flexible; states and types filters, KIP-848)
+# ---------------------------------------------------------------------------------------------
+
+def list_groups_request_v5(correlation_id: int, types: Iterable[str] = ()) -> bytes:
+    """ListGroups v5 with no states filter and `types` as the types filter."""
+    types = list(types)
+    body = uvarint(1)  # no states filter: an empty compact array
+    body += uvarint(len(types) + 1) + b"".join(compact_string(t) for t in types)
+    body += uvarint(0)
+    return request_header(16, 5, correlation_id, "tributary-tests", True) + body
+
+
+def parse_list_groups_v5(response: bytes) -> tuple[int, list[tuple[str, str, str]]]:
+    """The error code and each group's (id, state, type) of a ListGroups v5 answer."""
+    r = Reader(response)
+    r.int32()  # correlation id
+    skip_tags(r)  # response header v1
+    r.int32()  # throttle_time_ms
+    error_code = r.int16()
+    groups = []
+    for _ in range(r.uvarint() - 1):
+        group_id = r.compact_string()
+        r.compact_string()  # protocol type
+        state = r.compact_string()
+        group_type = r.compact_string()
+        skip_tags(r)
+        groups.append((group_id, state, group_type))
+    return error_code, groups
+
+
+def list_groups(address: str, types: Iterable[str] = ()) -> list[tuple[str, str, str]]:
+    """The groups the broker at `address` coordinates, as (id, state, type)."""
+    with Connection(address) as conn:
+        error_code, groups = parse_list_groups_v5(conn.request(list_groups_request_v5(1, types)))
+    assert error_code == 0, f"ListGroups failed with error {error_code}"
+    return groups

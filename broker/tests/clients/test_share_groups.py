@@ -15,7 +15,8 @@ import pytest
 from confluent_kafka import AcknowledgeType, KafkaException, ShareConsumer
 from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
 
-from harness import metric_sum, metric_texts
+import kafkawire
+from harness import metric_sum, metric_texts, wait_until
 from pyclients import ck_admin, ck_create_topic, ck_produce
 
 PARTITIONS = 2
@@ -251,6 +252,47 @@ def test_a_group_set_to_earliest_reads_what_was_produced_before_it_joined(broker
         assert sorted(seen) == sorted(sent)
     finally:
         consumer.close()
+
+
+@pytest.mark.single_broker("restarts the only broker, the group's coordinator; a cluster's brokers "
+                           "each list only the groups they coordinate")
+def test_a_share_group_outlives_a_restart_of_its_coordinator(broker_factory, topic):
+    """A share group's membership is written to `__consumer_offsets`: after the broker
+    restarts, ListGroups lists the group as before, from its records, with no member back."""
+    broker = broker_factory()
+    bootstrap = broker.bootstrap
+    ck_create_topic(bootstrap, topic, PARTITIONS)
+    group = "share-restart"
+    group_config(bootstrap, group, {"share.auto.offset.reset": "earliest"})
+    produce(bootstrap, topic, [f"r{i}" for i in range(10)])
+    consumer = share_consumer(bootstrap, group, explicit=True)
+    try:
+        consumer.subscribe([topic])
+        got: list = []
+        wait_until(lambda: got.extend(records(consumer)) or len(got) >= 10, 60,
+                   "the member to read the 10 records")
+        for m in got:
+            consumer.acknowledge(m, AcknowledgeType.ACCEPT)
+        results = consumer.commit_sync(30)
+        assert all(error is None for error in results.values()), results
+        assert (group, "Stable", "share") in kafkawire.list_groups(bootstrap, ["share"])
+    finally:
+        consumer.close()
+    wait_until(lambda: (group, "Empty", "share") in kafkawire.list_groups(bootstrap, ["share"]),
+               30, "the group to be Empty once its member left")
+    broker.restart()
+    listed = wait_until(lambda: kafkawire.list_groups(bootstrap, ["share"]), 30,
+                        "ListGroups to list share groups after the restart")
+    assert listed == [(group, "Empty", "share")]
+    # Its share-partitions' state came back too: a new member has nothing left to read.
+    again = share_consumer(bootstrap, group)
+    try:
+        again.subscribe([topic])
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            assert records(again) == []
+    finally:
+        again.close()
 
 
 @pytest.mark.parametrize("how", ["crash", "shut_down"])

@@ -1,7 +1,8 @@
 //! Rebuilding groups from a `__consumer_offsets` partition (Kafka's `doLoadGroupsAndOffsets`):
 //! replay every record in order, the latest per key winning and tombstones removing, then
 //! build one group per group id that has metadata or offsets left. Consumer group records
-//! (types 3 to 8, KIP-848) go to the consumer groups' own replay. Offsets written in a
+//! (types 3 to 8, KIP-848) go to the consumer groups' own replay, share group records (types
+//! 10 to 15, KIP-932) to the share groups'. Offsets written in a
 //! transaction count from the COMMIT marker that follows them ([`PendingTxnOffsets`]).
 
 use std::collections::HashMap;
@@ -14,6 +15,7 @@ use super::offsets::{Committed, TopicPartition};
 use super::records::{decode_key, GroupValue, OffsetValue, RecordKey};
 use super::txn_offsets::PendingTxnOffsets;
 use crate::log::{LogRecord, RecordTxn};
+use crate::share::group_records::{is_share_key, ShareRecord, ShareReplay};
 
 /// What the records of one group add up to.
 #[derive(Debug, Default)]
@@ -28,6 +30,8 @@ pub struct Replay {
     groups: HashMap<String, Replayed>,
     /// The consumer groups (KIP-848) the partition's records build.
     consumer: ConsumerGroups,
+    /// The share groups (KIP-932) they build.
+    share: ShareReplay,
     /// Offsets of transactions without a marker so far.
     txn_offsets: PendingTxnOffsets,
     skipped: usize,
@@ -131,6 +135,16 @@ impl Replay {
                     }
                 }
             }
+            Ok(RecordKey::Other { .. }) if is_share_key(key) => {
+                match ShareRecord::decode(key, record.value.as_deref()) {
+                    Ok(Some(r)) => self.share.apply(r),
+                    Ok(None) => {}
+                    Err(error) => {
+                        tracing::warn!(offset = record.offset, %error, "skipping undecodable share group record");
+                        self.skipped += 1;
+                    }
+                }
+            }
             Ok(RecordKey::Other { .. }) => {
                 match ConsumerRecord::decode(key, record.value.as_deref()) {
                     Ok(Some(r)) => self.consumer.replay(&r),
@@ -161,6 +175,11 @@ impl Replay {
     /// Takes the consumer groups replayed (what is left is the classic groups and offsets).
     pub fn take_consumer_groups(&mut self) -> ConsumerGroups {
         std::mem::take(&mut self.consumer)
+    }
+
+    /// Takes the share groups replayed.
+    pub fn take_share_groups(&mut self) -> ShareReplay {
+        std::mem::take(&mut self.share)
     }
 
     /// The groups left standing: with metadata (Stable or Empty), or offsets only (Empty).

@@ -136,6 +136,9 @@ pub struct ShareGroup {
     target: BTreeMap<String, BTreeSet<TopicPartition>>,
     /// The subscribed topics as last seen, to notice partitions added or initialized.
     topics_seen: TopicsView,
+    /// After a load: the [`topics_hash`] of `topics_seen` when the group was written, which
+    /// the first heartbeat compares the topics it sees with.
+    restored_hash: Option<i64>,
     last_assignment_ms: Option<i64>,
 }
 
@@ -153,6 +156,38 @@ impl ShareGroup {
     /// The members by id.
     pub fn members(&self) -> &BTreeMap<String, ShareMember> {
         &self.members
+    }
+
+    /// The target assignment by member id.
+    pub fn target(&self) -> &BTreeMap<String, BTreeSet<TopicPartition>> {
+        &self.target
+    }
+
+    /// The [`topics_hash`] of the subscribed topics as last seen (Kafka's metadata hash).
+    pub fn metadata_hash(&self) -> i64 {
+        self.restored_hash
+            .unwrap_or_else(|| topics_hash(&self.topics_seen))
+    }
+
+    /// A group as its records left it, `metadata_hash` being what [`Self::metadata_hash`]
+    /// was: the first heartbeat takes the topics it sees as unchanged if they hash alike, and
+    /// starts a new group epoch otherwise.
+    pub fn restored(
+        group_epoch: i32,
+        assignment_epoch: i32,
+        metadata_hash: i64,
+        members: BTreeMap<String, ShareMember>,
+        target: BTreeMap<String, BTreeSet<TopicPartition>>,
+    ) -> ShareGroup {
+        ShareGroup {
+            group_epoch,
+            assignment_epoch,
+            members,
+            target,
+            topics_seen: TopicsView::new(),
+            restored_hash: Some(metadata_hash),
+            last_assignment_ms: None,
+        }
     }
 
     /// Whether the group has no member (it may be deleted, its offsets altered).
@@ -235,9 +270,10 @@ impl ShareGroup {
             }
         }
         let seen = self.subscribed_view(topics);
+        let restored = self.restored_hash.take();
         if seen != self.topics_seen {
+            changed |= restored != Some(topics_hash(&seen));
             self.topics_seen = seen;
-            changed = true;
         }
         if changed {
             // One new epoch per heartbeat, whatever changed.
@@ -326,6 +362,25 @@ impl ShareGroup {
         let partitions: BTreeMap<Uuid, Vec<i32>> = self.topics_seen.values().cloned().collect();
         assign(&specs, &partitions)
     }
+}
+
+/// A hash of the topics a group reads (names, ids, partitions), the same in every process,
+/// so a group loaded from its records can tell whether they changed meanwhile (FNV-1a).
+pub fn topics_hash(topics: &TopicsView) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |bytes: &[u8]| {
+        for b in bytes {
+            hash = (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    for (name, (id, partitions)) in topics {
+        feed(name.as_bytes());
+        feed(id.as_bytes());
+        for p in partitions {
+            feed(&p.to_be_bytes());
+        }
+    }
+    i64::from_ne_bytes(hash.to_ne_bytes())
 }
 
 #[cfg(test)]

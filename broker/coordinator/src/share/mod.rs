@@ -8,12 +8,14 @@
 //! durable state as the share coordinator keeps it, in the [`records`] of
 //! `__share_group_state`, which the [`coordinator`] (a shard of the coordinator runtime,
 //! beside the group and transaction coordinators) keeps. [`group`] decides a share group's
-//! membership (ShareGroupHeartbeat); the [`manager`] runs the share-partitions a broker leads
-//! over its log and the share coordinator. Serving them on the wire is the next step.
+//! membership (ShareGroupHeartbeat), which the [`group_records`] of `__consumer_offsets`
+//! persist; the [`manager`] runs the share-partitions a broker leads over its log and the
+//! share coordinator.
 
 pub mod assignor;
 pub mod coordinator;
 pub mod group;
+pub mod group_records;
 pub mod manager;
 pub mod partition;
 pub mod records;

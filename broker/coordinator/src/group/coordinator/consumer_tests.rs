@@ -58,7 +58,7 @@ fn join(member: &str) -> HeartbeatRequest {
 }
 
 /// Polls `condition` every few milliseconds for up to two seconds.
-async fn eventually(what: &str, condition: impl Fn() -> bool) {
+pub(super) async fn eventually(what: &str, condition: impl Fn() -> bool) {
     for _ in 0..400 {
         if condition() {
             return;

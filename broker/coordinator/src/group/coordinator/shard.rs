@@ -1,5 +1,5 @@
 //! The group coordinator as a shard of the coordinator [`Runtime`]: what loading one of its
-//! `__consumer_offsets` partitions installs (the classic and consumer groups [`Replay`]
+//! `__consumer_offsets` partitions installs (the classic, consumer and share groups [`Replay`]
 //! rebuilds, with their timers) and what unloading drops (the partition's groups, answering
 //! their waiting joins and syncs so clients look for the new coordinator). When either
 //! happens is the runtime's decision.
@@ -37,8 +37,9 @@ impl Shard for GroupCoordinator {
             .lock()
             .insert(partition, replay.take_txn_offsets());
         let consumer = self.install_consumer_groups(replay.take_consumer_groups(), self.now());
+        let share = self.install_share_groups(replay.take_share_groups());
         let loaded = replay.into_groups(self.now(), self.config.initial_rebalance_delay_ms);
-        let count = loaded.len() + consumer;
+        let count = loaded.len() + consumer + share;
         let mut shared = Vec::with_capacity(count);
         {
             let mut groups = self.groups.write();

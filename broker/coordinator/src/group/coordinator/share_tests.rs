@@ -8,6 +8,7 @@ use std::time::Duration;
 use kafka_protocol::error::ResponseError;
 use uuid::Uuid;
 
+use super::consumer_tests::eventually;
 use super::*;
 use crate::group::consumer::{Assignment, HeartbeatRequest, TopicMetadata, TopicsImage};
 use crate::log::memory::MemoryLog;
@@ -54,11 +55,13 @@ async fn members_join_cover_every_partition_and_are_described() {
     let c = coordinator(&log, 45_000);
     let a = c
         .share_heartbeat("q", &beat("a", 0), &topics(), &c.config().share)
+        .await
         .unwrap();
     assert_eq!(a.member_epoch, 1);
     assert_eq!(a.assignment, Some(all()));
     let b = c
         .share_heartbeat("q", &beat("b", 0), &topics(), &c.config().share)
+        .await
         .unwrap();
     assert_eq!(b.member_epoch, 2);
     // More partitions than members: the simple assignor spreads them (one member each).
@@ -66,6 +69,7 @@ async fn members_join_cover_every_partition_and_are_described() {
     assert!(!b_has.is_empty() && b_has.len() < 3, "{b_has:?}");
     let a = c
         .share_heartbeat("q", &beat("a", 1), &topics(), &c.config().share)
+        .await
         .unwrap();
     assert_eq!(a.member_epoch, 2);
     let d = c.describe_share_group("q").unwrap();
@@ -82,6 +86,7 @@ async fn members_join_cover_every_partition_and_are_described() {
     assert_eq!(d.assigned(), all());
     let left = c
         .share_heartbeat("q", &beat("a", -1), &topics(), &c.config().share)
+        .await
         .unwrap();
     assert_eq!(left.member_epoch, -1);
     assert_eq!(
@@ -95,6 +100,7 @@ async fn a_group_id_is_of_one_type_only() {
     let log = Arc::new(MemoryLog::with_partitions(PARTITIONS));
     let c = coordinator(&log, 45_000);
     c.share_heartbeat("q", &beat("a", 0), &topics(), &c.config().share)
+        .await
         .unwrap();
     let consumer = HeartbeatRequest {
         member_id: "c".into(),
@@ -122,6 +128,7 @@ async fn a_group_id_is_of_one_type_only() {
     c.consumer_heartbeat("cg", consumer, &image).await.unwrap();
     let refused = c
         .share_heartbeat("cg", &beat("a", 0), &topics(), &c.config().share)
+        .await
         .unwrap_err();
     assert_eq!(refused.code, ResponseError::GroupIdNotFound);
     assert_eq!(
@@ -130,6 +137,7 @@ async fn a_group_id_is_of_one_type_only() {
     );
     let refused = c
         .share_heartbeat("", &beat("a", 0), &topics(), &c.config().share)
+        .await
         .unwrap_err();
     assert_eq!(refused.code, ResponseError::InvalidRequest);
 }
@@ -139,6 +147,7 @@ async fn a_silent_member_is_dropped_when_the_group_is_next_looked_at() {
     let log = Arc::new(MemoryLog::with_partitions(PARTITIONS));
     let c = coordinator(&log, 50);
     c.share_heartbeat("q", &beat("a", 0), &topics(), &c.config().share)
+        .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(120)).await;
     let d = c.describe_share_group("q").unwrap();
@@ -146,34 +155,87 @@ async fn a_silent_member_is_dropped_when_the_group_is_next_looked_at() {
     assert_eq!(d.state(), "Empty");
     let refused = c
         .share_heartbeat("q", &beat("a", 1), &topics(), &c.config().share)
+        .await
         .unwrap_err();
     assert_eq!(refused.code, ResponseError::UnknownMemberId);
 }
 
 #[tokio::test]
-async fn membership_goes_with_the_offsets_partition_and_members_rejoin() {
+async fn membership_goes_with_the_offsets_partition_and_comes_back_from_its_records() {
     let log = Arc::new(MemoryLog::with_partitions(PARTITIONS));
     let c = coordinator(&log, 45_000);
     c.share_heartbeat("q", &beat("a", 0), &topics(), &c.config().share)
+        .await
         .unwrap();
     let partition = c.partition_for("q");
     log.set_leader(partition, None);
     let refused = c
         .share_heartbeat("q", &beat("a", 1), &topics(), &c.config().share)
+        .await
         .unwrap_err();
     assert_eq!(refused.code, ResponseError::NotCoordinator);
     assert!(!c.is_share_group("q"), "unloaded with its partition");
-    log.set_leader(partition, Some(1));
-    let refused = c
-        .share_heartbeat("q", &beat("a", 1), &topics(), &c.config().share)
-        .unwrap_err();
-    assert_eq!(
-        refused.code,
-        ResponseError::UnknownMemberId,
-        "the member rejoins"
-    );
+    // Back at a new epoch: loaded again from the log.
+    log.set_leader(partition, Some(3));
+    wait_for_share_group(&c, "q").await;
+    let d = c.describe_share_group("q").unwrap();
+    assert_eq!((d.group_epoch, d.assignment_epoch), (1, 1));
+    assert_eq!(d.assigned(), all());
+    // The member goes on at its epoch and assignment.
     let again = c
-        .share_heartbeat("q", &beat("a", 0), &topics(), &c.config().share)
+        .share_heartbeat("q", &beat("a", 1), &topics(), &c.config().share)
+        .await
+        .expect("the member is known after the load");
+    assert_eq!((again.member_epoch, again.assignment), (1, None));
+}
+
+/// Waits until the coordinator has loaded share group `id` (a load, which a request starts,
+/// runs in the background).
+async fn wait_for_share_group(c: &Arc<GroupCoordinator>, id: &str) {
+    let what = format!("share group {id} loaded");
+    eventually(&what, || c.describe_share_group(id).is_ok()).await;
+}
+
+#[tokio::test]
+async fn a_new_coordinator_over_the_same_log_has_the_members_and_not_what_was_deleted() {
+    let log = Arc::new(MemoryLog::with_partitions(PARTITIONS));
+    let c = coordinator(&log, 45_000);
+    for (group, member) in [("q", "a"), ("q", "b"), ("gone", "x")] {
+        c.share_heartbeat(group, &beat(member, 0), &topics(), &c.config().share)
+            .await
+            .unwrap();
+    }
+    let x = c.describe_share_group("gone").unwrap().group_epoch;
+    c.share_heartbeat("gone", &beat("x", -1), &topics(), &c.config().share)
+        .await
         .unwrap();
-    assert_eq!(again.assignment, Some(all()));
+    assert_eq!(c.delete_share_group("gone").await, Ok(true));
+    assert!(x > 0);
+    let written = c.describe_share_group("q").unwrap();
+
+    let restarted = coordinator(&log, 45_000);
+    wait_for_share_group(&restarted, "q").await;
+    let loaded = restarted.describe_share_group("q").unwrap();
+    assert_eq!(loaded, written);
+    assert!(
+        !restarted.is_share_group("gone"),
+        "deleted groups stay deleted"
+    );
+    assert_eq!(restarted.list_share_groups(), [("q".to_owned(), "Stable")]);
+}
+
+#[tokio::test]
+async fn an_expiry_noticed_by_a_describe_is_written() {
+    let log = Arc::new(MemoryLog::with_partitions(PARTITIONS));
+    let c = coordinator(&log, 50);
+    c.share_heartbeat("q", &beat("a", 0), &topics(), &c.config().share)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    assert!(c.describe_share_group("q").unwrap().members.is_empty());
+    let restarted = coordinator(&log, 45_000);
+    wait_for_share_group(&restarted, "q").await;
+    let loaded = restarted.describe_share_group("q").unwrap();
+    assert!(loaded.members.is_empty(), "{loaded:?}");
+    assert_eq!(loaded.state(), "Empty");
 }
