@@ -200,8 +200,7 @@ impl GroupCoordinator {
         // Members joining later get their assignment from a new target.
         let before = group.clone();
         group.bump_epoch();
-        let after = group.clone();
-        self.persist_lazily(group_id, &before, Some(&after), now);
+        self.persist_lazily(group_id, &before, Some(group), now);
         Ok(())
     }
 
@@ -272,8 +271,7 @@ impl GroupCoordinator {
             let before = group.clone();
             let expired = group.expire(now.mono);
             tracing::info!(group = %group_id, members = ?expired, "share group members' sessions expired");
-            let after = group.clone();
-            self.persist_lazily(group_id, &before, Some(&after), now);
+            self.persist_lazily(group_id, &before, Some(group), now);
         }
         Some(group)
     }
