@@ -63,9 +63,9 @@ pub enum StartError {
     /// Metrics could not be registered.
     #[error(transparent)]
     Metrics(#[from] MetricsError),
-    /// The schema registry URL is unusable.
+    /// The schema registry URL or the settings to reach it are unusable.
     #[error("schema registry: {0}")]
-    SchemaRegistry(#[from] tributary_registry_client::ClientError),
+    SchemaRegistry(#[from] crate::schema_validation::access::AccessError),
     /// The transaction state is unusable.
     #[error(transparent)]
     Transactions(#[from] StoreError),
@@ -495,6 +495,7 @@ impl Prepared {
         let features = crate::features::Features::open(&dir, parts.shared_features)?;
         let schemas = Arc::new(crate::schema_validation::lookup::Schemas::new(
             config.schema_registry_url.as_deref(),
+            &config.security,
             crate::schema_validation::lookup::LookupMetrics {
                 lookups: metrics.schema_lookups.clone(),
                 cache_hits: metrics.schema_cache_hits.clone(),

@@ -9,8 +9,10 @@ use http::Method;
 use prometheus::{IntCounter, IntCounterVec};
 use tributary_registry_client::{ClientError, RegistryHttp};
 
+use super::access::{registry_client, AccessError};
 use super::cache::FactsCache;
 use super::{record_names, SchemaFacts};
+use crate::security::settings::SecurityProps;
 
 /// Ids the cache keeps.
 const CACHE_CAPACITY: usize = 10_000;
@@ -56,10 +58,15 @@ pub struct Schemas {
 }
 
 impl Schemas {
-    /// A client of the registry at `url` (none: every validated batch is refused).
-    pub fn new(url: Option<&str>, metrics: LookupMetrics) -> Result<Schemas, ClientError> {
+    /// A client of the registry at `url` (none: every validated batch is refused), reached
+    /// as `props` say ([`super::access`]).
+    pub fn new(
+        url: Option<&str>,
+        props: &SecurityProps,
+        metrics: LookupMetrics,
+    ) -> Result<Schemas, AccessError> {
         let registry = url
-            .map(|url| RegistryHttp::new(url, None, CALL_TIMEOUT))
+            .map(|url| registry_client(url, props, CALL_TIMEOUT))
             .transpose()?;
         Ok(Schemas {
             registry,

@@ -2,8 +2,9 @@
 //! every key or value of a validated topic must carry the registry wire format (magic byte 0,
 //! a 4-byte big-endian schema id) with an id registered under the subject its strategy names.
 //! The decision is pure ([`check_id`]); the lookups behind it are [`lookup`], cached by
-//! [`cache`].
+//! [`cache`], over the registry client [`access`] makes.
 
+pub mod access;
 pub mod cache;
 pub mod lookup;
 pub mod protobuf;

@@ -1,5 +1,6 @@
 //! The security settings as Kafka names them (`ssl.*`, `sasl.*`, `connections.max.reauth.ms`,
-//! and their `listener.name.<listener>.` overrides), kept as one map so each listener reads
+//! the schema registry client's `confluent.ssl.*` and `confluent.basic.auth.*`, and their
+//! `listener.name.<listener>.` overrides), kept as one map so each listener reads
 //! its own value the way Kafka resolves it.
 
 use std::collections::BTreeMap;
@@ -39,12 +40,21 @@ pub const KNOWN_KEYS: &[&str] = &[
     "delegation.token.max.lifetime.ms",
     "delegation.token.expiry.time.ms",
     "delegation.token.expiry.check.interval.ms",
+    // How brokers reach the schema registry (Confluent Server's names).
+    "confluent.ssl.truststore.type",
+    "confluent.ssl.truststore.location",
+    "confluent.ssl.keystore.type",
+    "confluent.ssl.keystore.location",
+    "confluent.basic.auth.credentials.source",
+    "confluent.basic.auth.user.info",
 ];
 
 /// Whether a properties key belongs in [`SecurityProps`].
 pub fn is_security_key(key: &str) -> bool {
     key.starts_with("ssl.")
         || key.starts_with("sasl.")
+        || key.starts_with("confluent.ssl.")
+        || key.starts_with("confluent.basic.auth.")
         || key.starts_with("listener.name.")
         || KNOWN_KEYS.contains(&key)
 }

@@ -110,3 +110,81 @@ class RegistryProcess:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no registry log)"
+
+
+def scram_sha512_document(users: dict[str, str]) -> dict:
+    """The cluster's SCRAM credential document (crds/src/scram.rs) for `users` (name: password),
+    derived as RFC 5802 does, so the registry checks passwords it never stored."""
+    import base64
+    import hashlib
+    import hmac
+
+    doc = {}
+    for user, password in users.items():
+        salt, iterations = os.urandom(16), 4096
+        salted = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations)
+        client_key = hmac.new(salted, b"Client Key", hashlib.sha512).digest()
+        server_key = hmac.new(salted, b"Server Key", hashlib.sha512).digest()
+        b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
+        doc[user] = {
+            "SCRAM-SHA-512": {
+                "iterations": iterations,
+                "salt": b64(salt),
+                "stored_key": b64(hashlib.sha512(client_key).digest()),
+                "server_key": b64(server_key),
+            }
+        }
+    return doc
+
+
+def https_registry_files(dir: Path, users: dict[str, str]) -> tuple[tuple[str, ...], Path]:
+    """Writes, into `dir`, a CA, a registry certificate it signed for localhost and 127.0.0.1,
+    and the SCRAM credentials of `users`; returns the registry flags serving HTTPS with basic
+    authentication against them, and the CA file clients trust."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    validity = (now - datetime.timedelta(hours=1), now + datetime.timedelta(days=1))
+
+    def certificate(subject: str, key, issuer: str, signer, ca: bool):
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(validity[0])
+            .not_valid_after(validity[1])
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if not ca:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                critical=False,
+            )
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key, server_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_cert = certificate("test-ca", ca_key, "test-ca", ca_key, True)
+    server_cert = certificate("registry", server_key, "test-ca", ca_key, False)
+    pem = serialization.Encoding.PEM
+    dir.mkdir(parents=True, exist_ok=True)
+    files = {
+        "ca.crt": ca_cert.public_bytes(pem),
+        "tls.crt": server_cert.public_bytes(pem),
+        "tls.key": server_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
+        "credentials.json": json.dumps(scram_sha512_document(users)).encode(),
+    }
+    for name, content in files.items():
+        (dir / name).write_bytes(content)
+    flags = (
+        "--tls-cert", str(dir / "tls.crt"), "--tls-key", str(dir / "tls.key"),
+        "--authentication", "basic", "--scram-credentials", str(dir / "credentials.json"),
+    )
+    return flags, dir / "ca.crt"

@@ -23,7 +23,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 from harness import wait_until
-from registryproc import RegistryProcess
+from registryproc import RegistryProcess, https_registry_files
 
 VND = "application/vnd.schemaregistry.v1+json"
 
@@ -416,91 +416,16 @@ def test_json_schema_and_protobuf_changes_follow_confluents_rules(registry):
     assert (status, again) == (200, body)
 
 
-def scram_sha512_document(users: dict[str, str]) -> dict:
-    """The cluster's SCRAM credential document (crds/src/scram.rs) for `users` (name: password),
-    derived as RFC 5802 does, so the registry checks passwords it never stored."""
-    import base64
-    import hashlib
-    import hmac
-    import os
-
-    doc = {}
-    for user, password in users.items():
-        salt, iterations = os.urandom(16), 4096
-        salted = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations)
-        client_key = hmac.new(salted, b"Client Key", hashlib.sha512).digest()
-        server_key = hmac.new(salted, b"Server Key", hashlib.sha512).digest()
-        b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
-        doc[user] = {
-            "SCRAM-SHA-512": {
-                "iterations": iterations,
-                "salt": b64(salt),
-                "stored_key": b64(hashlib.sha512(client_key).digest()),
-                "server_key": b64(server_key),
-            }
-        }
-    return doc
-
-
 def test_https_registry_with_basic_auth_against_scram_credentials(broker_factory, tmp_path, topic):
     """Confluent's client over TLS (`ssl.ca.location`) with `basic.auth.user.info` against a
     registry that checks the password against the SCRAM credential document."""
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    now = datetime.datetime.now(datetime.timezone.utc)
-    validity = (now - datetime.timedelta(hours=1), now + datetime.timedelta(days=1))
-
-    def certificate(subject: str, key, issuer: str, signer, ca: bool):
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(validity[0])
-            .not_valid_after(validity[1])
-            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        )
-        if not ca:
-            builder = builder.add_extension(
-                x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                critical=False,
-            )
-        return builder.sign(signer, hashes.SHA256())
-
-    ca_key, server_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca_cert = certificate("test-ca", ca_key, "test-ca", ca_key, True)
-    server_cert = certificate("registry", server_key, "test-ca", ca_key, False)
-    pem = serialization.Encoding.PEM
-    files = {
-        "ca.crt": ca_cert.public_bytes(pem),
-        "tls.crt": server_cert.public_bytes(pem),
-        "tls.key": server_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
-        "credentials.json": json.dumps(scram_sha512_document({"alice": "alice-secret"})).encode(),
-    }
-    for name, content in files.items():
-        (tmp_path / name).write_bytes(content)
-
+    flags, ca = https_registry_files(tmp_path, {"alice": "alice-secret"})
     broker = broker_factory()
-    # fmt: off
-    flags = (
-        "--tls-cert", str(tmp_path / "tls.crt"), "--tls-key", str(tmp_path / "tls.key"),
-        "--authentication", "basic", "--scram-credentials", str(tmp_path / "credentials.json"),
-    )
-    # fmt: on
-    registry = RegistryProcess(
-        broker.bootstrap, tmp_path / "registry", f"_schemas-{uuid.uuid4().hex[:8]}", flags, ca=tmp_path / "ca.crt"
-    )
+    registry = RegistryProcess(broker.bootstrap, tmp_path / "registry", f"_schemas-{uuid.uuid4().hex[:8]}", flags, ca=ca)
     registry.start()
     try:
         assert registry.url.startswith("https://")
-        conf = {"url": registry.url, "ssl.ca.location": str(tmp_path / "ca.crt")}
+        conf = {"url": registry.url, "ssl.ca.location": str(ca)}
         client = SchemaRegistryClient({**conf, "basic.auth.user.info": "alice:alice-secret"})
         schema_id = client.register_schema(f"{topic}-value", Schema(avro_record(ID, NAME), "AVRO"))
         assert client.get_schema(schema_id).schema_str.startswith("{")

@@ -17,7 +17,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 
 from harness import metric_sum
 from pyclients import ck_create_topic, ck_produce
-from registryproc import RegistryProcess
+from registryproc import RegistryProcess, https_registry_files
 
 SCHEMA = json.dumps(
     {"type": "record", "name": "User", "namespace": "test", "fields": [{"name": "id", "type": "int"}]}
@@ -106,6 +106,53 @@ def test_an_unreachable_registry_refuses_new_ids_with_a_retriable_error(validate
     assert producer.flush(60) == 0
     assert outcome == [None], outcome
     assert stored(broker.bootstrap, topic) == 1
+
+
+@pytest.mark.single_broker("the registry's address and credentials are one standalone broker's properties")
+def test_a_registry_over_https_with_basic_auth_is_asked_with_the_brokers_credentials(broker_factory, tmp_path):
+    """Confluent Server's settings for an https:// registry with basic authentication: the
+    broker trusts the registry's CA (`confluent.ssl.truststore.*`) and presents its
+    `confluent.basic.auth.user.info`; with a wrong password every lookup fails, so records
+    with registered ids are refused with a retriable error and nothing is stored."""
+    flags, ca = https_registry_files(tmp_path / "pki", {"broker": "broker-secret", "alice": "alice-secret"})
+    registry = RegistryProcess("", tmp_path / "registry", f"_schemas-{uuid.uuid4().hex[:8]}", flags, ca=ca)
+
+    def broker_with(password: str):
+        props = tmp_path / f"broker-{password}.properties"
+        props.write_text(
+            f"confluent.schema.registry.url={registry.url}\n"
+            "confluent.ssl.truststore.type=PEM\n"
+            f"confluent.ssl.truststore.location={ca}\n"
+            "confluent.basic.auth.credentials.source=USER_INFO\n"
+            f"confluent.basic.auth.user.info=broker:{password}\n"
+        )
+        return broker_factory(config=str(props))
+
+    broker = broker_with("broker-secret")
+    registry.bootstrap = broker.bootstrap
+    registry.start()
+    try:
+        topic = f"validated-{uuid.uuid4().hex[:8]}"
+        ck_create_topic(broker.bootstrap, topic, config={"confluent.value.schema.validation": "true"})
+        client = SchemaRegistryClient({"url": registry.url, "ssl.ca.location": str(ca),
+                                       "basic.auth.user.info": "alice:alice-secret"})
+        good = AvroSerializer(client, SCHEMA)({"id": 1}, SerializationContext(topic, MessageField.VALUE))
+        reports = ck_produce(broker.bootstrap, topic, [{"value": good}], config=NO_RETRY)
+        assert [r.error for r in reports] == [None]
+        [raw] = ck_produce(broker.bootstrap, topic, [{"value": b"raw"}], config=NO_RETRY)
+        assert raw.error is not None and raw.error.code() == KafkaError.INVALID_RECORD, raw
+        assert stored(broker.bootstrap, topic) == 1
+
+        wrong = broker_with("wrong")
+        ck_create_topic(wrong.bootstrap, topic, config={"confluent.value.schema.validation": "true"})
+        [refused] = ck_produce(wrong.bootstrap, topic, [{"value": good}], config=NO_RETRY)
+        # The error Kafka clients retry, as while the registry is unreachable.
+        assert refused.error is not None and refused.error.code() == KafkaError.REQUEST_TIMED_OUT, refused
+        assert stored(wrong.bootstrap, topic) == 0
+        assert metric_sum(wrong, 'tributary_schema_validation_registry_lookups_total{outcome="error"}') >= 1
+    finally:
+        registry.stop()
+        print(registry.log_tail())
 
 
 def shop_messages():
