@@ -6,8 +6,9 @@
 //! `--features kind`; without the feature they are listed as ignored).
 //!
 //! Scenarios share one environment (the chart installed once) when they only add objects in
-//! namespaces of their own; `install` and `operator failover` get one of their own because they
-//! install, upgrade, uninstall or kill the operator.
+//! namespaces of their own; `install`, `missing rule` and `operator failover` get one of their
+//! own because they install, upgrade, uninstall or kill the operator, or install it unlike the
+//! others.
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -65,6 +66,8 @@ macro_rules! kind_test {
 scenarios! {
     helm_installs_the_chart_whose_operator_takes_its_lease_applies_the_crds_and_upgrades_and_uninstalls
         => crate::scenario::install::run;
+    a_chart_missing_one_rule_the_operator_needs_names_it_in_the_operator_log_and_the_cluster_condition_and_makes_no_broker
+        => crate::scenario::missing_rule::run;
     the_example_kafka_cluster_becomes_ready_and_every_broker_serves_kafka_and_metrics
         => crate::scenario::cluster::run;
     the_standby_operator_takes_over_within_the_lease_when_the_leader_is_killed_and_reconciles_the_next_change

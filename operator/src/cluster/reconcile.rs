@@ -13,6 +13,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::{Api, Resource, ResourceExt};
@@ -59,6 +60,7 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
     }
     let names = Names::of(&cluster)?;
     let ns = names.namespace.as_str();
+    mark_unauthorized(&cluster, &ctx).await?;
     let topics = list_topics(&ctx, &names).await?;
     let spec_error = validate_broker_config(&cluster.spec.config)
         .err()
@@ -322,6 +324,39 @@ async fn write_status(
     Ok(())
 }
 
+/// Writes the `Authorized` condition naming what the operator may not do, before any step
+/// those permissions could make fail: otherwise a reconcile ending on a 403 would never reach
+/// the status it is meant to explain. Nothing is written when the condition already says so.
+async fn mark_unauthorized(cluster: &KafkaCluster, ctx: &Context) -> Result<()> {
+    let missing = ctx.missing_permissions();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let old = cluster.status.clone().unwrap_or_default().conditions;
+    let mut conditions = old.clone();
+    crate::permissions::set_authorized(&mut conditions, &missing, cluster.metadata.generation);
+    if conditions == old {
+        return Ok(());
+    }
+    patch_conditions(cluster, ctx, &conditions).await
+}
+
+/// Replaces the cluster's status conditions (a merge patch of `status.conditions` alone).
+async fn patch_conditions(
+    cluster: &KafkaCluster,
+    ctx: &Context,
+    conditions: &[Condition],
+) -> Result<()> {
+    let ns = cluster.namespace().unwrap_or_default();
+    let name = cluster.name_any();
+    let patch = serde_json::json!({ "status": { "conditions": conditions } });
+    Api::<KafkaCluster>::namespaced(ctx.client.clone(), &ns)
+        .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(|e| Error::kube(format!("update status of KafkaCluster {ns}/{name}"), e))?;
+    Ok(())
+}
+
 /// Sets the `Paused` condition (once per generation) and says so in an Event.
 async fn mark_paused(cluster: &KafkaCluster, ctx: &Context) -> Result<()> {
     let mut status = cluster.status.clone().unwrap_or_default();
@@ -329,13 +364,7 @@ async fn mark_paused(cluster: &KafkaCluster, ctx: &Context) -> Result<()> {
     if !set_paused(&mut status.conditions, true, cluster.metadata.generation) {
         return Ok(());
     }
-    let ns = cluster.namespace().unwrap_or_default();
-    let name = cluster.name_any();
-    let patch = serde_json::json!({ "status": { "conditions": status.conditions } });
-    Api::<KafkaCluster>::namespaced(ctx.client.clone(), &ns)
-        .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .map_err(|e| Error::kube(format!("update status of KafkaCluster {ns}/{name}"), e))?;
+    patch_conditions(cluster, ctx, &status.conditions).await?;
     if !was_paused {
         let note =
             format!("{PAUSE_ANNOTATION} is set; changes are not applied until it is removed");

@@ -11,6 +11,7 @@ pub(crate) mod failure;
 pub(crate) mod freeze;
 pub(crate) mod fresh_topic;
 pub(crate) mod install;
+pub(crate) mod missing_rule;
 pub(crate) mod prometheus;
 pub(crate) mod reassignment;
 pub(crate) mod replicated;
