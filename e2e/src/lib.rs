@@ -46,7 +46,9 @@
 //! - **Lifecycle**: finalizers and `deletionTimestamp` (no new finalizers while deleting);
 //!   the garbage collector (background, foreground with `blockOwnerDeletion`, orphan,
 //!   dangling references); namespace deletion removing its contents; NamespaceLifecycle
-//!   admission; a `default` ServiceAccount per namespace; CRD establishment and cleanup;
+//!   admission; a `default` ServiceAccount per namespace and ServiceAccount admission (a pod
+//!   naming no account runs as `default`; one whose account is missing is refused, 403);
+//!   CRD establishment and cleanup;
 //!   graceful deletion of pods bound to an existing Node (the kubelet finishes it).
 //! - **RBAC, enforced for whom a request acts as** ([`apiserver::rbac`]): the built-in
 //!   ClusterRoles and bindings of a fresh cluster (cluster-admin for `system:masters`, admin,

@@ -11,6 +11,7 @@ mod lifecycle;
 mod podsecurity;
 mod reads;
 mod robustness;
+mod serviceaccounts;
 mod watch;
 mod workloads;
 mod writes;

@@ -4,13 +4,13 @@
 //! FailedCreate, and labelling a namespace warns about its existing violating pods.
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::{Event, Namespace, Pod};
+use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::api::{ListParams, PostParams};
 use kube::{Api, Client};
 use serde_json::{json, Value};
 use tributary_e2e::controllers::{Controllers, ControllersConfig};
 
-use crate::support::{api_error, raw, server, wait_until};
+use crate::support::{api_error, failed_creates, raw, server, wait_until};
 
 const NS: &str = "podsecurity";
 
@@ -249,29 +249,7 @@ async fn workloads_are_admitted_with_warnings_and_their_controllers_record_faile
         "{message}"
     );
 
-    let events: Api<Event> = Api::namespaced(client.clone(), NS);
-    let failed = wait_until(
-        "FailedCreate events of the ReplicaSet and the StatefulSet",
-        || async {
-            let list = events.list(&ListParams::default()).await.ok()?;
-            let failed: Vec<(String, String)> = list
-                .items
-                .into_iter()
-                .filter(|e| {
-                    e.reason.as_deref() == Some("FailedCreate")
-                        && e.type_.as_deref() == Some("Warning")
-                })
-                .map(|e| {
-                    (
-                        e.involved_object.kind.unwrap_or_default(),
-                        e.message.unwrap_or_default(),
-                    )
-                })
-                .collect();
-            (failed.len() >= 2).then_some(failed)
-        },
-    )
-    .await;
+    let failed = failed_creates(&client, NS, &["ReplicaSet", "StatefulSet"]).await;
     assert!(
         failed
             .iter()

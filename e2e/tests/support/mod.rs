@@ -152,3 +152,28 @@ where
         other => panic!("no line in time: {other:?}"),
     }
 }
+
+/// The `FailedCreate` Warning Events of namespace `ns` as (involved kind, message), once one
+/// about each of `kinds` is there (the workload controllers record them for refused pods).
+pub async fn failed_creates(client: &Client, ns: &str, kinds: &[&str]) -> Vec<(String, String)> {
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), ns);
+    wait_until(&format!("FailedCreate events of {kinds:?}"), || async {
+        let list = events.list(&Default::default()).await.ok()?;
+        let failed: Vec<(String, String)> = list
+            .items
+            .into_iter()
+            .filter(|e| {
+                e.reason.as_deref() == Some("FailedCreate") && e.type_.as_deref() == Some("Warning")
+            })
+            .map(|e| {
+                let kind = e.involved_object.kind.unwrap_or_default();
+                (kind, e.message.unwrap_or_default())
+            })
+            .collect();
+        kinds
+            .iter()
+            .all(|k| failed.iter().any(|(kind, _)| kind == k))
+            .then_some(failed)
+    })
+    .await
+}

@@ -10,6 +10,7 @@ mod escalation;
 mod pods;
 mod read;
 mod scale;
+mod service_account;
 mod services;
 mod strategy;
 mod token;

@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use super::admission::{decode, namespace_admits, validate};
 use super::strategy::{has_finalizers, prepare_create, prepare_update};
-use super::{defaults, services};
+use super::{defaults, service_account, services};
 use super::{escalation, Target, WriteOptions, Written};
 use crate::apiserver::convert::{to_served, to_stored};
 use crate::apiserver::error::{ApiError, ApiResult};
@@ -132,6 +132,13 @@ impl State {
         }
         let uid = self.store.next_uid();
         prepare_create(target, &mut obj, uid);
+        if rt.group.is_empty() && rt.kind == "Pod" && target.subresource().is_empty() {
+            let namespace = &target.namespace;
+            service_account::admit(namespace, &mut obj, |sa| {
+                let key = Key::new("/serviceaccounts", namespace, sa);
+                self.store.get(&key).is_some()
+            })?;
+        }
         validate(target, &obj, None)?;
         escalation::admit(self, target, opts.user.as_ref(), &obj, false)?;
         let warnings = pod_security(self, target, None, &obj)?;
