@@ -48,6 +48,7 @@
 //!   dangling references); namespace deletion removing its contents; NamespaceLifecycle
 //!   admission; a `default` ServiceAccount per namespace and ServiceAccount admission (a pod
 //!   naming no account runs as `default`; one whose account is missing is refused, 403);
+//!   ClusterRole aggregation (the aggregated rules stored, as the controller keeps them);
 //!   CRD establishment and cleanup;
 //!   graceful deletion of pods bound to an existing Node (the kubelet finishes it).
 //! - **RBAC, enforced for whom a request acts as** ([`apiserver::rbac`]): the built-in

@@ -7,13 +7,17 @@
 //! - garbage collection: orphan or delete dependents by ownerReferences (background,
 //!   foreground, orphan), drop dangling owner references;
 //! - namespaces: a `default` ServiceAccount in each, and deletion of a namespace's contents
-//!   before the namespace itself.
+//!   before the namespace itself;
+//! - ClusterRole aggregation: each ClusterRole with an `aggregationRule` stores the rules of
+//!   the ClusterRoles its selectors match.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde_json::{json, Value};
 
 use super::convert::to_stored;
+use super::rbac::aggregation::stale_aggregates;
 use super::resources::crd::{self, CLEANUP_FINALIZER};
 use super::rest::{has_finalizers, DeleteOptions, FOREGROUND, ORPHAN};
 use super::state::{now, State};
@@ -21,6 +25,7 @@ use super::store::Key;
 
 const CRDS: &str = "apiextensions.k8s.io/customresourcedefinitions";
 const NAMESPACES: &str = "/namespaces";
+const CLUSTER_ROLES: &str = "rbac.authorization.k8s.io/clusterroles";
 /// A bound on fixed-point passes, in case two rules ever fight.
 const MAX_PASSES: usize = 100;
 
@@ -46,7 +51,10 @@ impl State {
     /// Runs every controller until nothing changes.
     pub(crate) fn settle(&mut self) {
         for _ in 0..MAX_PASSES {
-            let changed = self.crds() | self.garbage_collect() | self.namespaces();
+            let changed = self.crds()
+                | self.garbage_collect()
+                | self.namespaces()
+                | self.aggregate_cluster_roles();
             if !changed {
                 return;
             }
@@ -297,6 +305,39 @@ impl State {
             }
         }
         changed
+    }
+
+    /// The clusterrole-aggregation controller: writes each aggregated ClusterRole's rules
+    /// when they differ from what its selectors match; true when any was written.
+    fn aggregate_cluster_roles(&mut self) -> bool {
+        let policy = self.rbac_policy();
+        if self
+            .aggregated
+            .as_ref()
+            .is_some_and(|done| Arc::ptr_eq(done, &policy))
+        {
+            return false;
+        }
+        let stale = stale_aggregates(&policy);
+        if stale.is_empty() {
+            self.aggregated = Some(policy);
+            return false;
+        }
+        for role in &stale {
+            let key = Key::new(CLUSTER_ROLES, "", &role.name);
+            let Some(mut obj) = self.store.get(&key).cloned() else {
+                continue;
+            };
+            if role.rules.is_empty() {
+                if let Some(m) = obj.as_object_mut() {
+                    m.remove("rules");
+                }
+            } else {
+                obj["rules"] = json!(role.rules);
+            }
+            self.store.put(&key, obj);
+        }
+        true
     }
 
     fn default_service_account(&mut self, namespace: &str) -> bool {

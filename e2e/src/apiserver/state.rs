@@ -62,6 +62,9 @@ pub(crate) struct State {
     pub(crate) crd_stamps: BTreeMap<String, String>,
     /// The RBAC objects decoded, with the state of the store they were decoded from.
     rbac: Option<(RbacStamp, Arc<Policy>)>,
+    /// The RBAC objects ClusterRole aggregation last found nothing stale in (it runs after
+    /// every write, and has nothing to do until one of them changes).
+    pub(crate) aggregated: Option<Arc<Policy>>,
     /// The bearer tokens requests authenticate with.
     pub(crate) tokens: Tokens,
     /// The time tokens are issued and expire by.
@@ -88,6 +91,7 @@ impl State {
             faults: Faults::default(),
             crd_stamps: BTreeMap::new(),
             rbac: None,
+            aggregated: None,
             tokens: Tokens::default(),
             clock: Clock::default(),
         }

@@ -4,6 +4,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod aggregation;
 mod authentication;
 mod crds;
 mod discovery;

@@ -1,7 +1,8 @@
 //! Real kubectl's RBAC commands as against a real cluster: `create serviceaccount|role|
 //! clusterrole|rolebinding|clusterrolebinding` (sent as protobuf), and `auth can-i` (yes and
 //! no, `--list`, impersonating a service account or a user with groups) and `auth whoami`
-//! answered from the stored roles and bindings.
+//! answered from the stored roles and bindings; `get clusterrole` shows the rules an
+//! aggregated ClusterRole stores.
 
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleBinding};
 use kube::Api;
@@ -20,6 +21,18 @@ async fn can_i(c: &Cluster, args: &[&str]) -> String {
         out.stderr
     );
     out.stdout.trim().to_owned()
+}
+
+/// `kubectl create clusterrole monitoring` aggregating the roles labelled
+/// `example.com/aggregate-to-monitoring=true`.
+async fn create_monitoring_aggregate(c: &Cluster) {
+    c.kubectl_ok(&[
+        "create",
+        "clusterrole",
+        "monitoring",
+        "--aggregation-rule=example.com/aggregate-to-monitoring=true",
+    ])
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -55,13 +68,7 @@ async fn kubectl_creates_rbac_objects_and_answers_auth_can_i_from_them() {
         "--resource=nodes",
     ])
     .await;
-    c.kubectl_ok(&[
-        "create",
-        "clusterrole",
-        "monitoring",
-        "--aggregation-rule=example.com/aggregate-to-monitoring=true",
-    ])
-    .await;
+    create_monitoring_aggregate(&c).await;
     c.kubectl_ok(&[
         "create",
         "clusterrolebinding",
@@ -404,5 +411,45 @@ async fn kubectl_authenticates_with_the_admin_token_or_a_created_service_account
         !revoked.ok && revoked.stderr.contains("Unauthorized"),
         "{}",
         revoked.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_get_shows_the_rules_an_aggregated_cluster_role_stores() {
+    let c = Cluster::start(NS).await;
+    let admin = c
+        .kubectl_ok(&["get", "clusterrole", "admin", "-o", "yaml"])
+        .await;
+    assert!(
+        admin.contains("rules:") && admin.contains("- rolebindings"),
+        "admin stores the rules it aggregates:\n{admin}"
+    );
+    create_monitoring_aggregate(&c).await;
+    c.kubectl_ok(&[
+        "create",
+        "clusterrole",
+        "endpoint-reader",
+        "--verb=get",
+        "--resource=endpoints",
+    ])
+    .await;
+    let rules = [
+        "get",
+        "clusterrole",
+        "monitoring",
+        "-o",
+        "jsonpath={.rules}",
+    ];
+    assert_eq!(c.kubectl_ok(&rules).await.trim(), "");
+    c.kubectl_ok(&[
+        "label",
+        "clusterrole",
+        "endpoint-reader",
+        "example.com/aggregate-to-monitoring=true",
+    ])
+    .await;
+    assert_eq!(
+        c.kubectl_ok(&rules).await.trim(),
+        r#"[{"apiGroups":[""],"resources":["endpoints"],"verbs":["get"]}]"#
     );
 }

@@ -85,18 +85,21 @@ impl Policy {
         };
         seen.insert(role.metadata.name.clone().unwrap_or_default());
         let selectors = agg.cluster_role_selectors.as_deref().unwrap_or_default();
-        let mut matching: Vec<&ClusterRole> = self
-            .cluster_roles
-            .iter()
-            .filter(|c| !seen.contains(c.metadata.name.as_deref().unwrap_or_default()))
-            .filter(|c| selectors.iter().any(|s| selector_matches(s, c)))
-            .collect();
-        matching.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
         let mut rules: Vec<PolicyRule> = Vec::new();
-        for c in matching {
-            for rule in self.aggregated(c, seen) {
-                if !rules.contains(&rule) {
-                    rules.push(rule);
+        // Selector by selector, each one's roles by name, as the controller orders them.
+        for selector in selectors {
+            let mut matching: Vec<&ClusterRole> = self
+                .cluster_roles
+                .iter()
+                .filter(|c| !seen.contains(c.metadata.name.as_deref().unwrap_or_default()))
+                .filter(|c| selector_matches(selector, c))
+                .collect();
+            matching.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+            for c in matching {
+                for rule in self.aggregated(c, seen) {
+                    if !rules.contains(&rule) {
+                        rules.push(rule);
+                    }
                 }
             }
         }

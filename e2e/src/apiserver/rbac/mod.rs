@@ -4,6 +4,7 @@
 //! has ([`builtin_roles`]) and the access reviews' answers ([`review`]), which the server
 //! serves for whom a request acts as ([`identity`](super::identity)).
 
+pub mod aggregation;
 mod authorizer;
 pub mod builtin_roles;
 pub mod escalation;
