@@ -54,7 +54,7 @@
 //! - **RBAC, enforced for whom a request acts as** ([`apiserver::rbac`]): the built-in
 //!   ClusterRoles and bindings of a fresh cluster (cluster-admin for `system:masters`, admin,
 //!   edit and view with their `aggregate-to-*` aggregation, discovery, basic-user,
-//!   public-info-viewer) are installed at start; every request is authorized from the stored
+//!   auth-delegator, public-info-viewer) are installed at start; every request is authorized from the stored
 //!   objects as Kubernetes' RBAC authorizer decides (ClusterRole aggregation, subresources,
 //!   `resourceNames`, non-resource URLs, User, Group and ServiceAccount subjects) and refused
 //!   with its 403; Role, ClusterRole and binding writes are checked for escalation (`escalate`,
@@ -63,7 +63,8 @@
 //!   per server, [`FakeApiServer::admin_token`]: `system:masters`) or ServiceAccount tokens
 //!   from TokenRequest (`kubectl create token`; bound to the ServiceAccount and optionally a
 //!   pod, refused once either is gone or the token expired); `system:anonymous` without
-//!   credentials, 401 for a token the server does not accept; impersonation authorized by the
+//!   credentials, 401 for a token the server does not accept; TokenReview answers whom a
+//!   token is for (and for which audiences); impersonation authorized by the
 //!   `impersonate` verb. Served over HTTPS with a CA of its own (client-go sends credentials
 //!   only over TLS). The kubelet projects each pod's token and rotates it.
 //! - **Pod Security admission** ([`apiserver::podsecurity`]): namespaces labelled

@@ -30,6 +30,7 @@ mod state;
 mod store;
 mod table;
 pub mod tls;
+mod token_review;
 mod tokens;
 mod watch;
 

@@ -2,7 +2,8 @@
 //! them: SelfSubjectAccessReview, SubjectAccessReview and LocalSubjectAccessReview from the
 //! RBAC authorizer, SelfSubjectRulesReview from the rules bound to the requester, and
 //! SelfSubjectReview (`kubectl auth whoami`) with the requester's identity. `kubectl auth
-//! can-i` asks the first and the rules review.
+//! can-i` asks the first and the rules review. TokenReview ([`token_review`](super::token_review))
+//! shares their shape.
 
 use k8s_openapi::api::authorization::v1::{NonResourceAttributes, ResourceAttributes};
 use serde_json::{json, Value};
@@ -80,7 +81,7 @@ pub(crate) fn answer(
     policy: &Policy,
     requester: &UserInfo,
     target: &Target,
-    mut body: Value,
+    body: Value,
 ) -> ApiResult<Value> {
     if !body.is_object() {
         return Err(ApiError::bad_request("a review must be an object"));
@@ -128,16 +129,7 @@ pub(crate) fn answer(
                 .to_owned();
             serde_json::to_value(rules_review(policy, requester, &namespace))
         }
-        "selfsubjectreviews" => {
-            let mut user = json!({"username": requester.name, "groups": requester.groups});
-            if !requester.uid.is_empty() {
-                user["uid"] = json!(requester.uid);
-            }
-            if !requester.extra.is_empty() {
-                user["extra"] = json!(requester.extra);
-            }
-            Ok(json!({ "userInfo": user }))
-        }
+        "selfsubjectreviews" => Ok(json!({ "userInfo": user_info(requester) })),
         other => {
             return Err(ApiError::method_not_allowed(format!(
                 "the server does not allow this method on the requested resource ({other})"
@@ -145,6 +137,24 @@ pub(crate) fn answer(
         }
     }
     .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(answered(target, body, status))
+}
+
+/// A user as the authentication reviews show one (`userInfo`, a TokenReview's `user`):
+/// `uid` and `extra` only when there are some.
+pub(crate) fn user_info(user: &UserInfo) -> Value {
+    let mut out = json!({"username": user.name, "groups": user.groups});
+    if !user.uid.is_empty() {
+        out["uid"] = json!(user.uid);
+    }
+    if !user.extra.is_empty() {
+        out["extra"] = json!(user.extra);
+    }
+    out
+}
+
+/// Review `body` of `target`'s kind answered with `status`, as the real server returns it.
+pub(crate) fn answered(target: &Target, mut body: Value, status: Value) -> Value {
     body["apiVersion"] = Value::String(target.api_version());
     body["kind"] = Value::String(target.rt.kind.clone());
     body["metadata"]["creationTimestamp"] = Value::Null;
@@ -152,5 +162,5 @@ pub(crate) fn answer(
         body["metadata"]["namespace"] = Value::String(target.namespace.clone());
     }
     body["status"] = status;
-    Ok(body)
+    body
 }

@@ -27,6 +27,7 @@ use super::selector::FieldSelector;
 use super::ssa::manager_from_user_agent;
 use super::state::State;
 use super::table::{self, Include};
+use super::token_review;
 use super::watch::{self, WatchRequest};
 use super::FakeApiServer;
 
@@ -470,11 +471,13 @@ fn review(
     }
     let obj = decode_body(content_type, body)?
         .ok_or_else(|| ApiError::bad_request("create needs a body"))?;
-    let policy = st.rbac_policy();
-    Ok(json_response(
-        201,
-        &reviews::answer(&policy, user, target, obj)?,
-    ))
+    let answer = if target.rt.plural == "tokenreviews" {
+        let now = st.clock.now();
+        token_review::answer(&st.tokens, &st.store, now, target, obj)?
+    } else {
+        reviews::answer(&st.rbac_policy(), user, target, obj)?
+    };
+    Ok(json_response(201, &answer))
 }
 
 /// GET `pods/<name>/log`: the container's output from the kubelet's [`PodLogs`] (read outside

@@ -50,26 +50,51 @@ pub(crate) struct Claims {
     pub(crate) expires: i64,
 }
 
-/// Why a presented token does not authenticate (logged; the client only sees 401).
+/// Why a presented token does not authenticate (logged, and a TokenReview's `status.error`;
+/// a request presenting it only sees 401).
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Refusal {
     Unknown,
-    OtherAudience,
+    /// Its audiences and those it was presented for have nothing in common.
+    OtherAudience {
+        token: Vec<String>,
+        wanted: Vec<String>,
+    },
     Expired,
     AccountGone,
     PodGone,
 }
 
+impl Refusal {
+    /// What a TokenReview reports as `status.error`: nothing for a token no authenticator
+    /// recognises (as Kubernetes' authenticators pass over a string that is not their
+    /// token), the service-account authenticator's words otherwise.
+    pub(crate) fn review_error(&self) -> Option<String> {
+        (*self != Refusal::Unknown).then(|| self.to_string())
+    }
+}
+
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Refusal::Unknown => "invalid bearer token",
-            Refusal::OtherAudience => "token audiences do not include this API server",
-            Refusal::Expired => "token has expired",
-            Refusal::AccountGone => "service account has been deleted or recreated",
-            Refusal::PodGone => "the pod the token is bound to has been deleted or recreated",
-        })
+        match self {
+            Refusal::Unknown => f.write_str("invalid bearer token"),
+            Refusal::OtherAudience { token, wanted } => write!(
+                f,
+                "token audiences {token:?} is invalid for the target audiences {wanted:?}"
+            ),
+            Refusal::Expired => f.write_str("service account token has expired"),
+            Refusal::AccountGone | Refusal::PodGone => {
+                f.write_str("service account token has been invalidated")
+            }
+        }
     }
+}
+
+/// Whom a token authenticates as, and for which of the audiences asked.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Authenticated {
+    pub(crate) user: UserInfo,
+    pub(crate) audiences: Vec<String>,
 }
 
 /// The tokens of one server.
@@ -109,22 +134,46 @@ impl Tokens {
         token
     }
 
-    /// Whom `token` authenticates as at `now`, given the objects in `store`.
+    /// Whom `token` authenticates as at `now` to this server, given the objects in `store`.
     pub(crate) fn authenticate(
         &self,
         token: &str,
         store: &Store,
         now: i64,
     ) -> Result<UserInfo, Refusal> {
+        let here = [API_AUDIENCE.to_owned()];
+        self.authenticate_for(token, store, now, &here)
+            .map(|a| a.user)
+    }
+
+    /// Whom `token` authenticates as at `now` for a client of `wanted` audiences (a
+    /// TokenReview's), and which of them it is for. The admin token, like any static token,
+    /// has no audiences of its own and is good for whatever is asked.
+    pub(crate) fn authenticate_for(
+        &self,
+        token: &str,
+        store: &Store,
+        now: i64,
+        wanted: &[String],
+    ) -> Result<Authenticated, Refusal> {
         if token == self.admin {
-            return Ok(UserInfo::new(
-                ADMIN,
-                &["system:masters", "system:authenticated"],
-            ));
+            return Ok(Authenticated {
+                user: UserInfo::new(ADMIN, &["system:masters", "system:authenticated"]),
+                audiences: wanted.to_vec(),
+            });
         }
         let claims = self.issued.get(token).ok_or(Refusal::Unknown)?;
-        if !claims.audiences.iter().any(|a| a == API_AUDIENCE) {
-            return Err(Refusal::OtherAudience);
+        let audiences: Vec<String> = claims
+            .audiences
+            .iter()
+            .filter(|a| wanted.contains(a))
+            .cloned()
+            .collect();
+        if audiences.is_empty() {
+            return Err(Refusal::OtherAudience {
+                token: claims.audiences.clone(),
+                wanted: wanted.to_vec(),
+            });
         }
         if now >= claims.expires {
             return Err(Refusal::Expired);
@@ -151,7 +200,7 @@ impl Tokens {
             extra("pod-name", &pod.name);
             extra("pod-uid", &pod.uid);
         }
-        Ok(user)
+        Ok(Authenticated { user, audiences })
     }
 }
 
@@ -290,8 +339,14 @@ mod tests {
         let token = tokens.issue(for_vault, NOW);
         assert_eq!(
             tokens.authenticate(&token, &store(), NOW).err(),
-            Some(Refusal::OtherAudience)
+            Some(Refusal::OtherAudience {
+                token: vec!["vault".into()],
+                wanted: vec![API_AUDIENCE.into()]
+            })
         );
+        let vault = ["vault".to_owned(), "other".to_owned()];
+        let answer = tokens.authenticate_for(&token, &store(), NOW, &vault);
+        assert_eq!(answer.map(|a| a.audiences), Ok(vec!["vault".to_owned()]));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::support::{api_error, raw, server};
 
-const NS: &str = "auth";
+pub(crate) const NS: &str = "auth";
 
 /// The user `client`'s credentials authenticate as (`kubectl auth whoami`).
 async fn whoami(client: &Client) -> Result<(String, Vec<String>), kube::Error> {
@@ -29,7 +29,7 @@ async fn whoami(client: &Client) -> Result<(String, Vec<String>), kube::Error> {
     ))
 }
 
-async fn create_account(client: &Client, name: &str) -> ServiceAccount {
+pub(crate) async fn create_account(client: &Client, name: &str) -> ServiceAccount {
     let api: Api<ServiceAccount> = Api::namespaced(client.clone(), NS);
     let sa: ServiceAccount = serde_json::from_value(json!({"metadata": {"name": name}}))
         .unwrap_or_else(|e| panic!("ServiceAccount: {e}"));
@@ -38,7 +38,7 @@ async fn create_account(client: &Client, name: &str) -> ServiceAccount {
         .unwrap_or_else(|e| panic!("create ServiceAccount {name}: {e}"))
 }
 
-async fn create_pod(client: &Client, name: &str, account: &str) -> Pod {
+pub(crate) async fn create_pod(client: &Client, name: &str, account: &str) -> Pod {
     let api: Api<Pod> = Api::namespaced(client.clone(), NS);
     let pod: Pod = serde_json::from_value(json!({
         "metadata": {"name": name},
@@ -50,7 +50,7 @@ async fn create_pod(client: &Client, name: &str, account: &str) -> Pod {
         .unwrap_or_else(|e| panic!("create Pod {name}: {e}"))
 }
 
-fn request(expiration: Option<i64>, pod: Option<&Pod>) -> TokenRequest {
+pub(crate) fn request(expiration: Option<i64>, pod: Option<&Pod>) -> TokenRequest {
     TokenRequest {
         spec: Some(TokenRequestSpec {
             expiration_seconds: expiration,
@@ -76,7 +76,7 @@ async fn token_for(
         .await
 }
 
-async fn token(client: &Client, account: &str, req: &TokenRequest) -> String {
+pub(crate) async fn token(client: &Client, account: &str, req: &TokenRequest) -> String {
     token_for(client, account, req)
         .await
         .unwrap_or_else(|e| panic!("TokenRequest for {account}: {e}"))

@@ -13,6 +13,7 @@ mod podsecurity;
 mod reads;
 mod robustness;
 mod serviceaccounts;
+mod token_review;
 mod watch;
 mod workloads;
 mod writes;

@@ -63,7 +63,8 @@ fn non_resource(name: &str, urls: &[&str]) -> Value {
 
 /// The built-in ClusterRoles: cluster-admin, admin, edit and view (aggregating the
 /// `system:aggregate-to-*` roles and anything labelled `aggregate-to-<role>`),
-/// system:discovery, system:basic-user and system:public-info-viewer.
+/// system:discovery, system:basic-user, system:auth-delegator (TokenReview and
+/// SubjectAccessReview, for delegated authentication) and system:public-info-viewer.
 pub fn cluster_roles() -> Vec<Value> {
     vec![
         cluster_role(
@@ -260,6 +261,14 @@ pub fn cluster_roles() -> Vec<Value> {
             json!({"rules": [
                 rule(&["create"], "authorization.k8s.io", &["selfsubjectaccessreviews", "selfsubjectrulesreviews"]),
                 rule(&["create"], "authentication.k8s.io", &["selfsubjectreviews"]),
+            ]}),
+        ),
+        cluster_role(
+            "system:auth-delegator",
+            bootstrap(None),
+            json!({"rules": [
+                rule(&["create"], "authentication.k8s.io", &["tokenreviews"]),
+                rule(&["create"], "authorization.k8s.io", &["subjectaccessreviews"]),
             ]}),
         ),
         non_resource(

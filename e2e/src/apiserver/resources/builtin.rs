@@ -311,6 +311,15 @@ fn specs() -> Vec<Spec> {
         spec(
             "authentication.k8s.io",
             "v1",
+            "tokenreviews",
+            "TokenReview",
+            round_trip::<authentication::TokenReview>,
+        )
+        .cluster()
+        .review(),
+        spec(
+            "authentication.k8s.io",
+            "v1",
             "selfsubjectreviews",
             "SelfSubjectReview",
             round_trip::<authentication::SelfSubjectReview>,
