@@ -8,7 +8,7 @@
 //! claims (whom, until when, bound to which objects), then checks the same way that those
 //! objects still exist with the same uid.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::hash::{BuildHasher, RandomState};
 
@@ -34,11 +34,23 @@ const DELETED_POD_GRACE: i64 = 60;
 pub(crate) struct BoundPod {
     pub(crate) name: String,
     pub(crate) uid: String,
+    /// The node the pod was scheduled to when the token was issued, as the real server
+    /// records it in a pod-bound token.
+    pub(crate) node: Option<PodNode>,
+}
+
+/// A pod's node as a token records it: its name, and its uid when the Node object exists.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct PodNode {
+    pub(crate) name: String,
+    pub(crate) uid: Option<String>,
 }
 
 /// What a ServiceAccount token stands for: the claims a real token carries.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Claims {
+    /// The token's own id (a JWT's `jti`), which its user carries as `credential-id`.
+    pub(crate) id: String,
     pub(crate) namespace: String,
     pub(crate) account: String,
     pub(crate) account_uid: String,
@@ -190,18 +202,33 @@ impl Tokens {
         }
         let mut user = UserInfo::service_account(&claims.namespace, &claims.account);
         user.uid = claims.account_uid.clone();
-        if let Some(pod) = &claims.pod {
-            let mut extra = |key: &str, value: &str| {
-                user.extra.insert(
-                    format!("authentication.kubernetes.io/{key}"),
-                    vec![value.to_owned()],
-                )
-            };
-            extra("pod-name", &pod.name);
-            extra("pod-uid", &pod.uid);
-        }
+        user.extra = extra(claims);
         Ok(Authenticated { user, audiences })
     }
+}
+
+/// The extra a ServiceAccount token's user carries, as Kubernetes' authenticator gives it:
+/// the token's id, and for a pod-bound token the pod's name and uid and its node's.
+fn extra(claims: &Claims) -> BTreeMap<String, Vec<String>> {
+    let mut extra = BTreeMap::new();
+    let mut add = |key: &str, value: &str| {
+        extra.insert(
+            format!("authentication.kubernetes.io/{key}"),
+            vec![value.to_owned()],
+        );
+    };
+    add("credential-id", &format!("JTI={}", claims.id));
+    if let Some(pod) = &claims.pod {
+        add("pod-name", &pod.name);
+        add("pod-uid", &pod.uid);
+        if let Some(node) = &pod.node {
+            add("node-name", &node.name);
+            if let Some(uid) = &node.uid {
+                add("node-uid", uid);
+            }
+        }
+    }
+    extra
 }
 
 fn uid(obj: Option<&Value>) -> Option<&str> {
@@ -233,12 +260,14 @@ mod tests {
 
     fn claims(pod: Option<(&str, &str)>) -> Claims {
         Claims {
+            id: "token-1".into(),
             namespace: "kafka".into(),
             account: "broker".into(),
             account_uid: "sa-1".into(),
             pod: pod.map(|(name, uid)| BoundPod {
                 name: name.into(),
                 uid: uid.into(),
+                node: None,
             }),
             audiences: vec![API_AUDIENCE.into()],
             issued: NOW,
@@ -285,6 +314,31 @@ mod tests {
         };
         assert_eq!(extra("pod-name"), Some(vec!["b-0".to_owned()]));
         assert_eq!(extra("pod-uid"), Some(vec!["pod-1".to_owned()]));
+        assert_eq!(extra("credential-id"), Some(vec!["JTI=token-1".to_owned()]));
+        assert_eq!(extra("node-name"), None, "the pod had no node");
+    }
+
+    #[test]
+    fn a_token_bound_to_a_scheduled_pod_names_its_node() {
+        let mut c = claims(Some(("b-0", "pod-1")));
+        if let Some(pod) = c.pod.as_mut() {
+            pod.node = Some(PodNode {
+                name: "node-a".into(),
+                uid: Some("node-uid-1".into()),
+            });
+        }
+        let all = extra(&c);
+        let get = |k: &str| {
+            all.get(&format!("authentication.kubernetes.io/{k}"))
+                .cloned()
+        };
+        assert_eq!(get("node-name"), Some(vec!["node-a".to_owned()]));
+        assert_eq!(get("node-uid"), Some(vec!["node-uid-1".to_owned()]));
+        let unbound = extra(&claims(None));
+        assert_eq!(
+            unbound.keys().collect::<Vec<_>>(),
+            ["authentication.kubernetes.io/credential-id"]
+        );
     }
 
     #[test]

@@ -221,6 +221,16 @@ async fn a_pod_bound_token_is_refused_once_its_pod_is_gone() {
         extra.get("authentication.kubernetes.io/pod-uid"),
         pod.metadata.uid.map(|u| vec![u]).as_ref()
     );
+    let credential = extra.get("authentication.kubernetes.io/credential-id");
+    assert!(
+        credential.is_some_and(|c| c.len() == 1 && c[0].starts_with("JTI=")),
+        "{credential:?}"
+    );
+    assert_eq!(
+        extra.get("authentication.kubernetes.io/node-name"),
+        None,
+        "the pod is on no node"
+    );
     // No Node runs the pod, so deletion removes it at once.
     let pods: Api<Pod> = Api::namespaced(admin.clone(), NS);
     pods.delete("p-0", &DeleteParams::default())

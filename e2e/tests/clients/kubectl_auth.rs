@@ -453,3 +453,64 @@ async fn kubectl_get_shows_the_rules_an_aggregated_cluster_role_stores() {
         r#"[{"apiGroups":[""],"resources":["endpoints"],"verbs":["get"]}]"#
     );
 }
+
+/// The uid of `kind/name` (in the test namespace when namespaced).
+async fn uid(c: &Cluster, kind: &str, name: &str) -> String {
+    let jsonpath = "jsonpath={.metadata.uid}";
+    c.kubectl_ok(&["-n", NS, "get", kind, name, "-o", jsonpath])
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_auth_whoami_shows_a_pod_bound_tokens_credential_id_pod_and_node() {
+    let c = Cluster::start(NS).await;
+    let manifest = c.home.path().join("pod.yaml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "apiVersion: v1\nkind: Node\nmetadata: {{name: node-a}}\n---\n\
+             apiVersion: v1\nkind: ServiceAccount\nmetadata: {{name: demo-broker, namespace: {NS}}}\n---\n\
+             apiVersion: v1\nkind: Pod\nmetadata: {{name: broker-0, namespace: {NS}}}\n\
+             spec: {{serviceAccountName: demo-broker, nodeName: node-a, containers: [{{name: c, image: i}}]}}\n"
+        ),
+    )
+    .expect("write the manifest");
+    c.kubectl_ok(&["create", "-f", &manifest.to_string_lossy()])
+        .await;
+    let (pod_uid, node_uid) = (
+        uid(&c, "pod", "broker-0").await,
+        uid(&c, "node", "node-a").await,
+    );
+    let token = c
+        .kubectl_ok(&[
+            "-n",
+            NS,
+            "create",
+            "token",
+            "demo-broker",
+            "--bound-object-kind=Pod",
+            "--bound-object-name=broker-0",
+        ])
+        .await;
+    let broker = kubeconfig_with_token(&c, "bound.kubeconfig", token.trim());
+    let who = c
+        .kubectl_ok(&["--kubeconfig", &broker, "auth", "whoami", "-o", "yaml"])
+        .await;
+    let who: serde_json::Value = serde_yaml::from_str(&who).expect("whoami yaml");
+    let extra = &who["status"]["userInfo"]["extra"];
+    let one = |key: &str| {
+        extra[format!("authentication.kubernetes.io/{key}")][0]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(one("pod-name"), "broker-0", "{who}");
+    assert_eq!(one("pod-uid"), pod_uid);
+    assert_eq!(one("node-name"), "node-a");
+    assert_eq!(one("node-uid"), node_uid);
+    let credential = one("credential-id");
+    assert!(
+        credential.len() > "JTI=".len() && credential.starts_with("JTI="),
+        "{credential}"
+    );
+}

@@ -8,7 +8,7 @@ use super::Written;
 use crate::apiserver::error::{ApiError, ApiResult, FieldError};
 use crate::apiserver::state::State;
 use crate::apiserver::store::Key;
-use crate::apiserver::tokens::{BoundPod, Claims, API_AUDIENCE};
+use crate::apiserver::tokens::{BoundPod, Claims, PodNode, API_AUDIENCE};
 
 /// The lifetime of a token whose request names none (Kubernetes' defaulting).
 const DEFAULT_EXPIRATION: i64 = 3600;
@@ -104,8 +104,10 @@ impl State {
         };
         let now = self.clock.now();
         let expires = now + secs;
+        let id = self.store.next_uid();
         let token = self.tokens.issue(
             Claims {
+                id,
                 namespace: namespace.to_owned(),
                 account: account.to_owned(),
                 account_uid,
@@ -167,9 +169,21 @@ impl State {
                 return Err(ApiError::conflict("Pod", "", name, &why));
             }
         }
+        let node = pod["spec"]["nodeName"]
+            .as_str()
+            .filter(|n| !n.is_empty())
+            .map(|node| PodNode {
+                name: node.to_owned(),
+                uid: self
+                    .store
+                    .get(&Key::new("/nodes", "", node))
+                    .and_then(|n| n["metadata"]["uid"].as_str())
+                    .map(str::to_owned),
+            });
         Ok(BoundPod {
             name: name.to_owned(),
             uid: uid.to_owned(),
+            node,
         })
     }
 }
