@@ -85,7 +85,9 @@
 //!   pod is refused, and the ReplicaSet its `ReplicaFailure` condition.
 //! - **Output**: Tables for `kubectl get` (CRD printer columns, common built-in columns,
 //!   watch rows), PartialObjectMetadata; protobuf request bodies for the kinds client-go's
-//!   typed clients send that way here (Secret, ConfigMap, Namespace, DeleteOptions).
+//!   typed clients send that way here (Secret, ConfigMap, Namespace, DeleteOptions, the RBAC
+//!   kinds and reviews, TokenRequest, and the Deployments, Jobs, CronJobs, Services and
+//!   PodDisruptionBudgets of `kubectl create`).
 //!
 //! # The rest of a cluster
 //!

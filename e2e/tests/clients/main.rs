@@ -10,4 +10,5 @@ mod cluster;
 mod helm;
 mod kubectl;
 mod kubectl_auth;
+mod kubectl_create;
 mod operator;

@@ -3,8 +3,11 @@
 //! protobuf request bodies, so helm's release Secrets, `--create-namespace` and typed deletes
 //! arrive in it, as do `kubectl create serviceaccount|role|clusterrole|rolebinding|
 //! clusterrolebinding` and `kubectl auth can-i|whoami`'s access reviews, and `kubectl create
-//! token`'s TokenRequest. Other kinds answer
-//! 415, as a real server does for custom resources.
+//! token`'s TokenRequest, and `kubectl create deployment|job|cronjob|service|
+//! poddisruptionbudget`'s workloads ([`workloads`]). Other kinds answer 415, as a real server
+//! does for custom resources.
+
+mod workloads;
 
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
@@ -28,6 +31,10 @@ enum Ty {
     Time,
     /// `FieldsV1`: a message whose field 1 holds raw JSON.
     RawJson,
+    /// `IntOrString`: `type` (1: string), `intVal`, `strVal`; a number or a string in JSON.
+    IntOrStr,
+    /// `map<string, Quantity>`: each value a message whose field 1 is the quantity's text.
+    MapQuantity,
 }
 
 #[derive(Clone, Copy)]
@@ -252,6 +259,8 @@ const TOKEN_REQUEST: &[Field] = &[
     f(2, "spec", Ty::Msg(TOKEN_REQUEST_SPEC)),
 ];
 
+const QUANTITY: &[Field] = &[f(1, "string", Ty::Str)];
+
 const TYPE_META: &[Field] = &[f(1, "apiVersion", Ty::Str), f(2, "kind", Ty::Str)];
 
 /// Why a body could not be read.
@@ -337,9 +346,29 @@ fn decode_message(buf: &[u8], fields: &[Field]) -> Result<Map<String, Value>, Pr
             Ty::Time => {
                 let t = decode_message(r.bytes()?, &[f(1, "seconds", Ty::Int)])?;
                 let secs = t.get("seconds").and_then(Value::as_i64).unwrap_or(0);
+                // Go sends the zero time (a template's creationTimestamp) as an empty
+                // Timestamp, which it reads back as no time at all.
+                if secs == 0 {
+                    continue;
+                }
                 k8s_openapi::jiff::Timestamp::from_second(secs)
                     .map(|ts| Value::String(ts.to_string()))
                     .unwrap_or(Value::Null)
+            }
+            Ty::IntOrStr => {
+                let v = decode_message(
+                    r.bytes()?,
+                    &[
+                        f(1, "type", Ty::Int),
+                        f(2, "intVal", Ty::Int),
+                        f(3, "strVal", Ty::Str),
+                    ],
+                )?;
+                if v.get("type").and_then(Value::as_i64) == Some(1) {
+                    v.get("strVal").cloned().unwrap_or(json!(""))
+                } else {
+                    v.get("intVal").cloned().unwrap_or(json!(0))
+                }
             }
             Ty::RawJson => {
                 let raw = decode_message(r.bytes()?, &[f(1, "raw", Ty::Str)])?;
@@ -348,10 +377,11 @@ fn decode_message(buf: &[u8], fields: &[Field]) -> Result<Map<String, Value>, Pr
                     .and_then(|s| serde_json::from_str(s).ok())
                     .unwrap_or(Value::Null)
             }
-            Ty::MapStr | Ty::MapBytes | Ty::MapStrList => {
+            Ty::MapStr | Ty::MapBytes | Ty::MapStrList | Ty::MapQuantity => {
                 let value_ty = match field.ty {
                     Ty::MapStr => Ty::Str,
                     Ty::MapBytes => Ty::Bytes,
+                    Ty::MapQuantity => Ty::Msg(QUANTITY),
                     _ => Ty::Msg(EXTRA_VALUE),
                 };
                 let entry = decode_message(r.bytes()?, &[f(1, "k", Ty::Str), f(2, "v", value_ty)])?;
@@ -363,6 +393,10 @@ fn decode_message(buf: &[u8], fields: &[Field]) -> Result<Map<String, Value>, Pr
                 let v = match (field.ty, entry.get("v")) {
                     (Ty::MapStrList, Some(v)) => v.get("items").cloned().unwrap_or(json!([])),
                     (Ty::MapStrList, None) => json!([]),
+                    (Ty::MapQuantity, v) => v
+                        .and_then(|q| q.get("string"))
+                        .cloned()
+                        .unwrap_or(json!("0")),
                     (_, v) => v.cloned().unwrap_or(Value::String(String::new())),
                 };
                 let map = out.entry(field.name).or_insert_with(|| json!({}));
@@ -404,6 +438,11 @@ fn schema_of(kind: &str) -> Option<&'static [Field]> {
         "SelfSubjectRulesReview" => SELF_SUBJECT_RULES_REVIEW,
         "SelfSubjectReview" => SELF_SUBJECT_REVIEW,
         "TokenRequest" => TOKEN_REQUEST,
+        "Deployment" => workloads::DEPLOYMENT,
+        "Job" => workloads::JOB,
+        "CronJob" => workloads::CRON_JOB,
+        "Service" => workloads::SERVICE,
+        "PodDisruptionBudget" => workloads::POD_DISRUPTION_BUDGET,
         _ => return None,
     })
 }
@@ -607,5 +646,55 @@ mod tests {
         assert!(matches!(decode(&body), Err(ProtobufError::Unsupported(k)) if k == "Pod"));
         let truncated = [MAGIC, &[0x0a, 0x50]].concat();
         assert!(decode(&truncated).is_err());
+    }
+
+    #[test]
+    fn decodes_int_or_string_quantities_and_a_zero_template_time() {
+        let number = |num: u64, n: u64, out: &mut Vec<u8>| {
+            varint(num << 3, out);
+            varint(n, out);
+        };
+        let mut max_unavailable = Vec::new();
+        number(1, 1, &mut max_unavailable);
+        field(3, b"25%", &mut max_unavailable);
+        let mut max_surge = Vec::new();
+        number(2, 1, &mut max_surge);
+        let mut rolling = Vec::new();
+        field(1, &max_unavailable, &mut rolling);
+        field(2, &max_surge, &mut rolling);
+        let mut strategy = Vec::new();
+        field(2, &rolling, &mut strategy);
+
+        let mut quantity = Vec::new();
+        field(1, b"500m", &mut quantity);
+        let mut resources = Vec::new();
+        field(1, &entry("cpu", &quantity), &mut resources);
+        let mut container = Vec::new();
+        field(1, b"web", &mut container);
+        field(8, &resources, &mut container);
+        let mut pod_spec = Vec::new();
+        field(2, &container, &mut pod_spec);
+        let mut template_meta = Vec::new();
+        field(8, b"", &mut template_meta);
+        let mut template = Vec::new();
+        field(1, &template_meta, &mut template);
+        field(2, &pod_spec, &mut template);
+
+        let mut spec = Vec::new();
+        field(3, &template, &mut spec);
+        field(4, &strategy, &mut spec);
+        let mut object = Vec::new();
+        field(2, &spec, &mut object);
+        let got = decode(&envelope(b"apps/v1", b"Deployment", &object)).expect("decodes");
+        let spec = &got["spec"];
+        assert_eq!(
+            spec["strategy"]["rollingUpdate"],
+            json!({"maxUnavailable": "25%", "maxSurge": 1})
+        );
+        assert_eq!(
+            spec["template"]["spec"]["containers"][0]["resources"],
+            json!({"limits": {"cpu": "500m"}})
+        );
+        assert_eq!(spec["template"]["metadata"], json!({}), "no 1970 timestamp");
     }
 }
