@@ -7,6 +7,7 @@
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tracing::warn;
 
@@ -54,9 +55,14 @@ fn write_atomic(dir: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {
     sync_dir(dir)
 }
 
+/// A temporary name of its own for each write (`<file>.<n>.tmp`, which recovery removes as
+/// any `.tmp`): one file's checkpoints may be written at once (a plan taken under the
+/// partition's lock is written without it, beside a truncation writing under the lock), and
+/// with a shared name one writer renames the other's file half written, or finds its own gone.
 fn tmp_path(path: &Path) -> PathBuf {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
     let mut name = path.as_os_str().to_owned();
-    name.push(".tmp");
+    name.push(format!(".{}.tmp", NEXT.fetch_add(1, Ordering::Relaxed)));
     PathBuf::from(name)
 }
 
@@ -128,6 +134,34 @@ pub(crate) fn read_offset(dir: &Path, name: &str) -> Result<Option<i64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn writes_of_one_checkpoint_at_once_each_land_whole() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().to_path_buf();
+        let writers: Vec<_> = (0..2_i64)
+            .map(|w| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    for i in 0..200 {
+                        write_offset(&path, RECOVERY_POINT_FILE, w * 1_000 + i)
+                            .expect("every write lands");
+                    }
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.join().expect("writer");
+        }
+        let last = read_offset(&path, RECOVERY_POINT_FILE).expect("read");
+        assert!(matches!(last, Some(199 | 1_199)), "{last:?}");
+        let leftovers: Vec<_> = fs::read_dir(&path)
+            .expect("dir")
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
 
     #[test]
     fn offset_checkpoint_round_trips_and_garbage_reads_as_missing() {
