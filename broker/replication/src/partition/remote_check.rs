@@ -70,20 +70,26 @@ impl Partition {
             }
             RemoteCheck::Restart(_) => return Ok(false),
         };
-        let held = std::mem::take(&mut state.held_journal);
         match restart {
-            None if held.is_empty() => {}
-            None => tracing::warn!(
-                partition = ?self,
-                entries = held.len(),
-                "journaled batches that do not continue the log are dropped"
-            ),
+            None => {
+                let held = std::mem::take(&mut state.held_journal);
+                if !held.is_empty() {
+                    tracing::warn!(
+                        partition = ?self,
+                        entries = held.len(),
+                        "journaled batches that do not continue the log are dropped"
+                    );
+                }
+            }
             Some(restart) => {
+                let first_held = state.held_journal.first().map(|(base, _)| *base);
                 let log = &mut state.log;
                 let local_end = log.log_end_offset();
-                let first_held = held.first().map(|(base, _)| *base);
                 log.truncate_fully_and_start_at(restart_offset(restart.offset, first_held))?;
                 log.restore_epochs(restart.epochs)?;
+                // Taken only now: a restart that failed above keeps them for the next check.
+                let held = std::mem::take(&mut state.held_journal);
+                let log = &mut state.log;
                 let replayed = log.replay_journaled(held, now_ms)?;
                 if replayed.appended > 0 {
                     log.flush()?;
