@@ -12,6 +12,7 @@ use tributary_registry_client::{ClientError, RegistryHttp};
 use super::access::{registry_client, AccessError};
 use super::cache::FactsCache;
 use super::{record_names, SchemaFacts};
+use crate::security::reload::Reloading;
 use crate::security::settings::SecurityProps;
 
 /// Ids the cache keeps.
@@ -52,7 +53,7 @@ pub struct LookupMetrics {
 /// The broker's way to the registry, with its cache.
 #[derive(Debug)]
 pub struct Schemas {
-    registry: Option<RegistryHttp>,
+    registry: Option<Reloading<RegistryHttp>>,
     cache: FactsCache,
     metrics: LookupMetrics,
 }
@@ -97,7 +98,11 @@ impl Schemas {
     }
 
     async fn ask(&self, id: i32) -> Result<Option<SchemaFacts>, LookupError> {
-        let registry = self.registry.as_ref().ok_or(LookupError::NoRegistry)?;
+        let registry = self
+            .registry
+            .as_ref()
+            .ok_or(LookupError::NoRegistry)?
+            .current();
         let path = format!("/schemas/ids/{id}");
         let schema = registry.call(Method::GET, &path, None).await?;
         match schema.status {

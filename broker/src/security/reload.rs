@@ -51,6 +51,23 @@ impl<T> Reloading<T> {
         })
     }
 
+    /// Starts from `first`, already built from the files by the caller (who reports its
+    /// failure with a type of its own); `load` rebuilds it when they change.
+    pub fn with_value(
+        what: &'static str,
+        paths: Vec<PathBuf>,
+        first: T,
+        load: Loader<T>,
+    ) -> Reloading<T> {
+        let fingerprint = fingerprint(&paths);
+        Reloading {
+            what,
+            paths,
+            load,
+            state: Mutex::new((fingerprint, Arc::new(first))),
+        }
+    }
+
     /// The value for the files as they are now.
     pub fn current(&self) -> Arc<T> {
         if self.paths.is_empty() {

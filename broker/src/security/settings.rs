@@ -45,6 +45,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "confluent.ssl.truststore.location",
     "confluent.ssl.keystore.type",
     "confluent.ssl.keystore.location",
+    "confluent.ssl.keystore.key.location",
     "confluent.basic.auth.credentials.source",
     "confluent.basic.auth.user.info",
 ];
