@@ -71,6 +71,7 @@ pub const DEFAULT_IMAGE: &str = "ghcr.io/tributary-dev/tributary-broker:0.1.0";
     )
 )]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = kube::core::Rule::new("!has(self.schemaRegistry) || !has(self.config) || !('confluent.schema.registry.url' in self.config)").message("config confluent.schema.registry.url names an external schema registry, and spec.schemaRegistry runs one the brokers are given: keep one of them"))]
 pub struct KafkaClusterSpec {
     /// Number of brokers (StatefulSet replicas); broker ids are the pod ordinals 0..brokers-1.
     /// Scaling down decommissions the highest ids: the operator moves their replicas first.

@@ -25,7 +25,8 @@ BROKERS = 3
 # default replication factor as the suite's clients ask) at RF 3, acks=all writes needing two.
 DEFAULT_CONFIG = {"default.replication.factor": "3", "min.insync.replicas": "2"}
 # Broker flags whose configuration key is not the flag with dots.
-FLAG_KEYS = {"auto_create_topics": "auto.create.topics.enable"}
+FLAG_KEYS = {"auto_create_topics": "auto.create.topics.enable",
+             "schema_registry_url": "confluent.schema.registry.url"}
 # Topics the suite reaches before a cluster is replaced by a fresh one: a long session's
 # hundreds of topics would otherwise slow every broker's and the control plane's work.
 RECYCLE_AFTER_TESTS = 40

@@ -47,6 +47,8 @@ pub enum Check {
     RebalanceProtocols,
     /// One or more of the KIP-848 server assignors.
     Assignors,
+    /// `http://` or `https://` URLs with a host, separated by commas.
+    HttpUrls,
 }
 
 /// The subject name strategies of Confluent's schema validation, by short name or by the
@@ -205,6 +207,12 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
     broker("auto.create.topics.enable", Boolean, Type),
     broker("auto.leader.rebalance.enable", Boolean, Type),
     topic_default("compression.type"),
+    // An external registry for schema validation (a cluster running its own is given that).
+    broker(
+        "confluent.schema.registry.url",
+        ConfigType::String,
+        Check::HttpUrls,
+    ),
     broker("default.replication.factor", Int, AtLeast(0)),
     broker("delete.topic.enable", Boolean, Type),
     broker("group.consumer.assignors", List, Check::Assignors),
@@ -348,7 +356,22 @@ fn fits(kind: ConfigType, check: Check, value: &str) -> bool {
                     .iter()
                     .all(|n| matches!(n.as_str(), "uniform" | "range"))
         }
+        Check::HttpUrls => {
+            let listed = comma_list(value);
+            !listed.is_empty() && listed.iter().all(|url| is_http_url(url))
+        }
     }
+}
+
+/// `http://` or `https://`, a host, and no spaces.
+fn is_http_url(value: &str) -> bool {
+    let rest = value
+        .strip_prefix("http://")
+        .or_else(|| value.strip_prefix("https://"));
+    rest.is_some_and(|rest| {
+        let host = rest.split(['/', ':']).next().unwrap_or_default();
+        !host.is_empty() && !rest.contains(char::is_whitespace)
+    })
 }
 
 /// What a valid value of a key of type `kind` held to `check` looks like, in words: the error
@@ -374,6 +397,7 @@ pub(super) fn expected(kind: ConfigType, check: Check) -> String {
         (_, KafkaVersion) => "a Kafka version such as 3.0-IV1".into(),
         (_, Check::RebalanceProtocols) => "`classic` or `classic,consumer`".into(),
         (_, Check::Assignors) => "one or more of uniform and range, separated by commas".into(),
+        (_, Check::HttpUrls) => "an http:// or https:// URL".into(),
         (_, Type | AtLeast(_)) => "any value".into(),
     }
 }

@@ -191,6 +191,21 @@ mod tests {
         for (k, v, ok) in [
             ("auto.leader.rebalance.enable", "false", true),
             ("auto.leader.rebalance.enable", "yes", false),
+            (
+                "confluent.schema.registry.url",
+                "http://registry:8081",
+                true,
+            ),
+            ("confluent.schema.registry.url", "https://10.0.0.1", true),
+            ("confluent.schema.registry.url", "registry:8081", false),
+            ("confluent.schema.registry.url", "http://", false),
+            (
+                "confluent.schema.registry.url",
+                "http://a:1, https://b",
+                true,
+            ),
+            ("confluent.schema.registry.url", "http://a:1,b:1", false),
+            ("confluent.schema.registry.url", "http://a b", false),
             ("leader.imbalance.per.broker.percentage", "0", true),
             ("leader.imbalance.per.broker.percentage", "-1", false),
             ("leader.imbalance.check.interval.seconds", "1", true),

@@ -548,6 +548,16 @@ fn schema_registry_accepts_defaults_and_tls_and_refuses_authentication_without_t
 }
 
 #[test]
+fn an_external_registry_is_a_config_key_and_not_beside_a_registry_of_the_cluster() {
+    let s = schema_of(CLUSTER_CRD);
+    let external = "  config: {confluent.schema.registry.url: 'http://registry.example:8081'}";
+    let alone = cluster(&format!("  brokers: 1\n{external}"));
+    assert_eq!(errors(&s, &alone, None), Vec::<String>::new());
+    let both = cluster(&format!("  brokers: 1\n{external}\n  schemaRegistry: {{}}"));
+    assert_rejected(&s, &both, None, "keep one of them");
+}
+
+#[test]
 fn tiered_storage_accepts_a_bucket_and_refuses_malformed_settings_with_reasons() {
     let s = schema_of(CLUSTER_CRD);
     let ok = cluster(

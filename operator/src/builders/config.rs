@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use tributary_crds::cluster::ListenerType;
 use tributary_crds::KafkaCluster;
 
-use super::{registry, security, tiered, Names, ADMIN_PORT, CONFIG_FILE, DATA_DIR};
+use super::{broker_registry, security, tiered, Names, ADMIN_PORT, CONFIG_FILE, DATA_DIR};
 
 /// Settings of `KafkaCluster.spec.config` only the controller (this operator) reads: they stay
 /// out of `server.properties`, so changing one does not roll every broker.
@@ -64,8 +64,8 @@ pub fn server_properties(cluster: &KafkaCluster, names: &Names) -> String {
     }
     props.extend(security::security_properties(cluster, names));
     props.extend(tiered::properties(spec));
-    if let Some(url) = registry::broker_registry_url(cluster, names) {
-        set(&mut props, "confluent.schema.registry.url", url);
+    for (key, value) in broker_registry::properties(cluster, names) {
+        set(&mut props, key, value);
     }
     set(
         &mut props,

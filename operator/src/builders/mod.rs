@@ -3,6 +3,7 @@
 //! No I/O here; the cluster reconciler applies what these return, and golden-file tests pin
 //! the output.
 
+pub mod broker_registry;
 mod config;
 pub mod monitoring;
 pub mod network_policy;

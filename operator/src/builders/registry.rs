@@ -84,21 +84,6 @@ pub fn schema_registry(cluster: &KafkaCluster, names: &Names) -> RegistryPlan {
     }))
 }
 
-/// The registry URL the brokers validate schemas against (`confluent.schema.registry.url`):
-/// the Service of the cluster's registry, while it serves plain HTTP (the brokers' client does
-/// not yet trust the cluster CA nor authenticate, and authentication needs TLS).
-pub fn broker_registry_url(cluster: &KafkaCluster, names: &Names) -> Option<String> {
-    let registry = cluster.spec.schema_registry.as_ref()?;
-    registry.tls.is_none().then(|| {
-        tributary_crds::cluster::registry_url(
-            &names.cluster,
-            &names.namespace,
-            registry.port,
-            false,
-        )
-    })
-}
-
 /// Labels selecting the registry's pods (never change: the selector is immutable).
 pub fn selector_labels(names: &Names) -> BTreeMap<String, String> {
     BTreeMap::from([
@@ -361,28 +346,6 @@ mod tests {
         let spec = o.deployment.spec.template.spec.as_ref();
         spec.and_then(|s| s.containers.first())
             .unwrap_or_else(|| panic!("no container"))
-    }
-
-    #[test]
-    fn brokers_are_given_a_plain_http_registry_only() {
-        let names = |c: &KafkaCluster| Names::of(c).unwrap_or_else(|e| panic!("{e}"));
-        let plain = cluster(json!({"schemaRegistry": {}}));
-        let url = "http://demo-schema-registry.kafka.svc:8081";
-        assert_eq!(
-            broker_registry_url(&plain, &names(&plain)).as_deref(),
-            Some(url)
-        );
-        let props = super::super::config::server_properties(&plain, &names(&plain));
-        assert!(
-            props.contains(&format!("confluent.schema.registry.url={url}\n")),
-            "{props}"
-        );
-        let tls = cluster(json!({"schemaRegistry": {"tls": {}}}));
-        assert_eq!(broker_registry_url(&tls, &names(&tls)), None);
-        let none = cluster(json!({}));
-        assert_eq!(broker_registry_url(&none, &names(&none)), None);
-        let props = super::super::config::server_properties(&none, &names(&none));
-        assert!(!props.contains("confluent.schema.registry.url"));
     }
 
     #[test]

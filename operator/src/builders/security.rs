@@ -60,10 +60,12 @@ pub fn uses_replication_listener(spec: &KafkaClusterSpec) -> bool {
     spec.authorization.is_some() || spec.listeners.iter().any(Listener::is_secured)
 }
 
-/// Whether the operator must issue the broker certificate: for the replication listener and
-/// for listeners with TLS but no certificate of their own.
+/// Whether the operator must issue the broker certificate: for the replication listener, for
+/// listeners with TLS but no certificate of their own, and to reach a TLS schema registry
+/// ([`super::broker_registry`]).
 pub fn needs_broker_certificate(spec: &KafkaClusterSpec) -> bool {
     uses_replication_listener(spec)
+        || super::broker_registry::needs_broker_certificate(spec)
         || spec
             .listeners
             .iter()

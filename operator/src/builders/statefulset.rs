@@ -23,7 +23,7 @@ use tributary_crds::cluster::{
 use tributary_crds::KafkaCluster;
 
 use super::security::{self, uses_replication_listener};
-use super::tiered;
+use super::{broker_registry, tiered};
 use super::{
     Names, ADMIN_PORT, ADMIN_PORT_NAME, CONFIG_DIR, CONFIG_FILE, CONFIG_HASH_ANNOTATION, DATA_DIR,
 };
@@ -152,6 +152,7 @@ fn pod_volumes(cluster: &KafkaCluster, names: &Names) -> Vec<Volume> {
         },
     ];
     volumes.extend(security::volumes(cluster, names).0);
+    volumes.extend(broker_registry::volumes(&cluster.spec).0);
     volumes.extend(tiered::volumes(&cluster.spec).0);
     volumes
 }
@@ -370,6 +371,7 @@ fn container_mounts(cluster: &KafkaCluster, names: &Names) -> Vec<VolumeMount> {
         },
     ];
     mounts.extend(security::volumes(cluster, names).1);
+    mounts.extend(broker_registry::volumes(&cluster.spec).1);
     mounts.extend(tiered::volumes(&cluster.spec).1);
     mounts
 }
