@@ -4,14 +4,17 @@
 //! without credentials or with a wrong password is refused with 401; a KafkaUser's password is
 //! accepted. A KafkaSchema applied with kubectl is registered (the operator calls the HTTPS
 //! registry with its client certificate) and reported in its status, and both pods serve it;
-//! an incompatible change is reported, not registered. The writer's process is killed while
-//! registrations go through the other pod: the other takes over, and every acknowledged
-//! registration keeps its own id.
+//! an incompatible change is reported, not registered. The brokers are given the registry for
+//! schema validation (its HTTPS URL, the cluster CA, their own certificate), and a KafkaTopic
+//! with validation on, applied with kubectl, refuses a record without a schema id. The writer's
+//! process is killed while registrations go through the other pod: the other takes over, and
+//! every acknowledged registration keeps its own id.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use tributary_e2e::clients::java;
 use tributary_registry_client::{RegistryHttp, TlsSettings};
 
 use crate::env::{wait, Env};
@@ -34,6 +37,8 @@ const HTTP: Duration = Duration::from_secs(10);
 const SERVICE_NAME: &str = "registered-schema-registry.schemas.svc";
 /// The KafkaUser whose SCRAM password the scenario's client authenticates with.
 const USER: &str = "schema-client";
+/// The topic whose values the brokers validate.
+const VALIDATED: &str = "validated";
 
 /// How the scenario's client reaches the registry: trusting the cluster CA, as `user`.
 struct Access {
@@ -183,7 +188,7 @@ fn is_true(status: &Value, type_: &str) -> bool {
 }
 
 pub(crate) async fn run(driver: crate::env::Driver) {
-    let cluster = Replicated::cluster(
+    let mut cluster = Replicated::cluster(
         driver,
         NS,
         CLUSTER,
@@ -293,6 +298,8 @@ pub(crate) async fn run(driver: crate::env::Driver) {
     .unwrap_or_else(|| panic!("{} answers", pods[0].0));
     assert_eq!(versions, json!([1]));
 
+    validated_topic(&mut cluster).await;
+
     // Kill the writer while registering through the other pod: it takes over, and no id is
     // lost or given twice.
     let holder = cluster.env.get_json(&["lease", LEASE, "-n", NS]).await["spec"]["holderIdentity"]
@@ -339,4 +346,71 @@ pub(crate) async fn run(driver: crate::env::Driver) {
         Some(v1.len()),
         "{body}"
     );
+}
+
+/// The brokers are given this registry for schema validation: their rendered config names its
+/// HTTPS URL, the cluster CA and their own certificate as their identity (files they read at
+/// start-up, or they would not run); a KafkaTopic with validation on, applied with kubectl,
+/// reaches them and a record without a schema id is refused with INVALID_RECORD. (Records with
+/// an id need the brokers to resolve the registry's Service, which the local control plane
+/// cannot: the client suite's cluster pass covers them with a registry named in spec.config.)
+async fn validated_topic(cluster: &mut Replicated) {
+    let config = cluster
+        .env
+        .get_json(&["configmap", &format!("{CLUSTER}-config"), "-n", NS])
+        .await;
+    let props = config["data"]["server.properties"]
+        .as_str()
+        .unwrap_or_default();
+    for line in [
+        format!("confluent.schema.registry.url=https://{SERVICE_NAME}:{PORT}"),
+        "confluent.ssl.truststore.location=/etc/tributary-tls/broker/ca.crt".to_owned(),
+        "confluent.ssl.keystore.location=/etc/tributary-tls/broker/tls.crt".to_owned(),
+        "confluent.ssl.keystore.key.location=/etc/tributary-tls/broker/tls.key".to_owned(),
+    ] {
+        assert!(props.lines().any(|l| l == line), "{line} not in\n{props}");
+    }
+    cluster
+        .topic(VALIDATED, 1, "confluent.value.schema.validation: \"true\"")
+        .await;
+    let bootstrap = cluster.bootstrap.clone();
+    let described = java(
+        &[
+            "admin",
+            "--bootstrap",
+            &bootstrap,
+            "describe-configs",
+            "--topic",
+            VALIDATED,
+        ],
+        None,
+    )
+    .await;
+    assert!(
+        described.iter().any(|l| l["event"] == "configs"
+            && l["configs"]["confluent.value.schema.validation"] == "true"),
+        "{described:?}"
+    );
+    let produced = java(
+        &[
+            "produce",
+            "--bootstrap",
+            &bootstrap,
+            "--topic",
+            VALIDATED,
+            "--count",
+            "1",
+            "--prop",
+            "retries=0",
+        ],
+        None,
+    )
+    .await;
+    assert!(
+        produced
+            .iter()
+            .any(|l| l["event"] == "error" && l["error"] == "InvalidRecordException"),
+        "{produced:?}"
+    );
+    cluster.log("the brokers validate: a KafkaTopic with validation on refuses a raw record");
 }
