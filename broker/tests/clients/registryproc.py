@@ -137,10 +137,12 @@ def scram_sha512_document(users: dict[str, str]) -> dict:
     return doc
 
 
-def https_registry_files(dir: Path, users: dict[str, str]) -> tuple[tuple[str, ...], Path]:
+def https_registry_files(dir: Path, users: dict[str, str], authentication: str = "basic") -> tuple[tuple[str, ...], Path]:
     """Writes, into `dir`, a CA, a registry certificate it signed for localhost and 127.0.0.1,
-    and the SCRAM credentials of `users`; returns the registry flags serving HTTPS with basic
-    authentication against them, and the CA file clients trust."""
+    a client certificate it signed (`client.crt`, `client.key`, CN=broker) and the SCRAM
+    credentials of `users`; returns the registry flags serving HTTPS with `authentication`
+    (`basic` against those credentials, or `tls`: client certificates of the CA), and the CA
+    file clients trust."""
     import datetime
     import ipaddress
 
@@ -171,20 +173,25 @@ def https_registry_files(dir: Path, users: dict[str, str]) -> tuple[tuple[str, .
         return builder.sign(signer, hashes.SHA256())
 
     ca_key, server_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    client_key = ec.generate_private_key(ec.SECP256R1())
     ca_cert = certificate("test-ca", ca_key, "test-ca", ca_key, True)
     server_cert = certificate("registry", server_key, "test-ca", ca_key, False)
+    client_cert = certificate("broker", client_key, "test-ca", ca_key, False)
     pem = serialization.Encoding.PEM
     dir.mkdir(parents=True, exist_ok=True)
     files = {
         "ca.crt": ca_cert.public_bytes(pem),
         "tls.crt": server_cert.public_bytes(pem),
         "tls.key": server_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
+        "client.crt": client_cert.public_bytes(pem),
+        "client.key": client_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
         "credentials.json": json.dumps(scram_sha512_document(users)).encode(),
     }
     for name, content in files.items():
         (dir / name).write_bytes(content)
-    flags = (
-        "--tls-cert", str(dir / "tls.crt"), "--tls-key", str(dir / "tls.key"),
-        "--authentication", "basic", "--scram-credentials", str(dir / "credentials.json"),
-    )
+    flags = ("--tls-cert", str(dir / "tls.crt"), "--tls-key", str(dir / "tls.key"), "--authentication", authentication)
+    if authentication == "tls":
+        flags += ("--tls-client-ca", str(dir / "ca.crt"))
+    else:
+        flags += ("--scram-credentials", str(dir / "credentials.json"))
     return flags, dir / "ca.crt"

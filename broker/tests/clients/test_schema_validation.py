@@ -110,33 +110,44 @@ def test_an_unreachable_registry_refuses_new_ids_with_a_retriable_error(validate
 
 
 @pytest.mark.single_broker("the registry's address and credentials are one standalone broker's properties")
-def test_a_registry_over_https_with_basic_auth_is_asked_with_the_brokers_credentials(broker_factory, tmp_path):
-    """Confluent Server's settings for an https:// registry with basic authentication: the
-    broker trusts the registry's CA (`confluent.ssl.truststore.*`) and presents its
-    `confluent.basic.auth.user.info`; with a wrong password every lookup fails, so records
+@pytest.mark.parametrize("authentication", ["basic", "tls"])
+def test_a_registry_over_https_is_asked_with_the_brokers_credentials(broker_factory, tmp_path, authentication):
+    """Confluent Server's settings for an https:// registry: the broker trusts the registry's
+    CA (`confluent.ssl.truststore.*`) and presents its `confluent.basic.auth.user.info` (basic)
+    or its client certificate, chain and key in files of their own
+    (`confluent.ssl.keystore.location`, `confluent.ssl.keystore.key.location`: a Kubernetes TLS
+    Secret's layout). With a wrong password, or no certificate, every lookup fails, so records
     with registered ids are refused with a retriable error and nothing is stored."""
-    flags, ca = https_registry_files(tmp_path / "pki", {"broker": "broker-secret", "alice": "alice-secret"})
+    pki = tmp_path / "pki"
+    flags, ca = https_registry_files(pki, {"broker": "broker-secret", "alice": "alice-secret"}, authentication)
     registry = RegistryProcess("", tmp_path / "registry", f"_schemas-{uuid.uuid4().hex[:8]}", flags, ca=ca)
+    if authentication == "basic":
+        good_credentials = "confluent.basic.auth.credentials.source=USER_INFO\nconfluent.basic.auth.user.info=broker:broker-secret\n"
+        wrong_credentials = "confluent.basic.auth.credentials.source=USER_INFO\nconfluent.basic.auth.user.info=broker:wrong\n"
+        client_credentials = {"basic.auth.user.info": "alice:alice-secret"}
+    else:
+        good_credentials = (f"confluent.ssl.keystore.location={pki / 'client.crt'}\n"
+                            f"confluent.ssl.keystore.key.location={pki / 'client.key'}\n")
+        wrong_credentials = ""
+        client_credentials = {"ssl.certificate.location": str(pki / "client.crt"),
+                              "ssl.key.location": str(pki / "client.key")}
 
-    def broker_with(password: str):
-        props = tmp_path / f"broker-{password}.properties"
+    def broker_with(name: str, credentials: str):
+        props = tmp_path / f"broker-{name}.properties"
         props.write_text(
             f"confluent.schema.registry.url={registry.url}\n"
             "confluent.ssl.truststore.type=PEM\n"
-            f"confluent.ssl.truststore.location={ca}\n"
-            "confluent.basic.auth.credentials.source=USER_INFO\n"
-            f"confluent.basic.auth.user.info=broker:{password}\n"
+            f"confluent.ssl.truststore.location={ca}\n" + credentials
         )
         return broker_factory(config=str(props))
 
-    broker = broker_with("broker-secret")
+    broker = broker_with("good", good_credentials)
     registry.bootstrap = broker.bootstrap
     registry.start()
     try:
         topic = f"validated-{uuid.uuid4().hex[:8]}"
         ck_create_topic(broker.bootstrap, topic, config={"confluent.value.schema.validation": "true"})
-        client = SchemaRegistryClient({"url": registry.url, "ssl.ca.location": str(ca),
-                                       "basic.auth.user.info": "alice:alice-secret"})
+        client = SchemaRegistryClient({"url": registry.url, "ssl.ca.location": str(ca), **client_credentials})
         good = AvroSerializer(client, SCHEMA)({"id": 1}, SerializationContext(topic, MessageField.VALUE))
         reports = ck_produce(broker.bootstrap, topic, [{"value": good}], config=NO_RETRY)
         assert [r.error for r in reports] == [None]
@@ -144,7 +155,7 @@ def test_a_registry_over_https_with_basic_auth_is_asked_with_the_brokers_credent
         assert raw.error is not None and raw.error.code() == KafkaError.INVALID_RECORD, raw
         assert stored(broker.bootstrap, topic) == 1
 
-        wrong = broker_with("wrong")
+        wrong = broker_with("wrong", wrong_credentials)
         ck_create_topic(wrong.bootstrap, topic, config={"confluent.value.schema.validation": "true"})
         [refused] = ck_produce(wrong.bootstrap, topic, [{"value": good}], config=NO_RETRY)
         # The error Kafka clients retry, as while the registry is unreachable.
