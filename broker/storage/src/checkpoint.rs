@@ -5,13 +5,12 @@
 //! line. Offset checkpoints hold one entry (the offset).
 
 use std::fs::{self, File};
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-
+use std::io;
+use std::path::Path;
 use tracing::warn;
 
 use super::error::{Result, StorageError};
+use crate::durable_file::write_atomic;
 
 const VERSION: &str = "0";
 
@@ -38,32 +37,10 @@ pub(crate) fn write_lines(dir: &Path, name: &str, lines: &[String]) -> Result<()
         text.push_str(line);
         text.push('\n');
     }
-    write_atomic(dir, &path, text.as_bytes()).map_err(|source| StorageError::Checkpoint {
+    write_atomic(&path, text.as_bytes()).map_err(|source| StorageError::Checkpoint {
         path: path.clone(),
         source,
     })
-}
-
-fn write_atomic(dir: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let tmp = tmp_path(path);
-    {
-        let mut file = File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-    }
-    fs::rename(&tmp, path)?;
-    sync_dir(dir)
-}
-
-/// A temporary name of its own for each write (`<file>.<n>.tmp`, which recovery removes as
-/// any `.tmp`): one file's checkpoints may be written at once (a plan taken under the
-/// partition's lock is written without it, beside a truncation writing under the lock), and
-/// with a shared name one writer renames the other's file half written, or finds its own gone.
-fn tmp_path(path: &Path) -> PathBuf {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let mut name = path.as_os_str().to_owned();
-    name.push(format!(".{}.tmp", NEXT.fetch_add(1, Ordering::Relaxed)));
-    PathBuf::from(name)
 }
 
 /// Fsyncs a directory so renames, creations and deletions in it are durable.
