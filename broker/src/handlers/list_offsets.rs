@@ -4,6 +4,7 @@
 //! by timestamp searches the remote log first, for at most the request's `timeout_ms` (KIP-1075,
 //! v10), as Kafka's delayed remote ListOffsets do.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -98,7 +99,7 @@ impl RemoteSearch {
     /// The remote log's answer, or the local log's when the bucket holds none; REQUEST_TIMED_OUT
     /// past `deadline` (Kafka's expired DelayedRemoteListOffsets), KAFKA_STORAGE_ERROR when the
     /// bucket fails (retriable, as for a remote fetch).
-    async fn run(self, deadline: Instant) -> Result<Found, ResponseError> {
+    async fn run(&self, deadline: Instant) -> Result<Found, ResponseError> {
         let remote = async {
             self.tiered
                 .offset_for_timestamp(
@@ -120,6 +121,11 @@ impl RemoteSearch {
                 .map_err(|e| storage_code(&e)),
         }
     }
+
+    /// The epoch of what [`Self::run`] found.
+    fn epoch_of(&self, found: &Result<Found, ResponseError>) -> i32 {
+        written_in(&self.partition, found)
+    }
 }
 
 /// What a remote search gave by `deadline`: its answer, REQUEST_TIMED_OUT past it, or
@@ -135,10 +141,22 @@ async fn within<T>(
     }
 }
 
+/// The leader epoch an answer carries (v4+): the epoch its offset was written in (Kafka's
+/// `epochForOffset`, so a consumer validating its position after a seek compares the right
+/// epoch), -1 when the epoch cache does not reach it or nothing was found.
+fn written_in(partition: &Partition, found: &Result<Found, ResponseError>) -> i32 {
+    match found {
+        Ok(Some((offset, _))) => partition
+            .with_log(|log| log.epoch_for_offset(*offset))
+            .unwrap_or(-1),
+        _ => -1,
+    }
+}
+
 /// One partition's answer as far as it is known without waiting.
 enum Plan {
-    /// Known.
-    Answered(Result<Found, ResponseError>),
+    /// Known, with its leader epoch.
+    Answered(Result<Found, ResponseError>, i32),
     /// Known once the remote log is searched, then held to the bounds.
     Remote(RemoteSearch, Bounds),
 }
@@ -162,26 +180,32 @@ pub(crate) async fn handle(
                 .as_ref()
                 .map_or(Duration::from_secs(30), |t| t.list_offsets_timeout())
         });
+    let duplicates = duplicate_partitions(&request);
+    let duplicates = &duplicates;
     let topics = request.topics.into_iter().map(|topic| {
         let allowed = ctx.check_topic(Operation::Describe, &topic.name);
-        let plans: Vec<(i32, i32, Plan)> = topic
+        let plans: Vec<(i32, Plan)> = topic
             .partitions
             .iter()
             .map(|wanted| {
-                let planned =
-                    allowed.and_then(|()| plan(&ctx, &topic.name, wanted, version, read_committed));
-                match planned {
-                    Ok((epoch, plan)) => (wanted.partition_index, epoch, plan),
-                    Err(code) => (wanted.partition_index, -1, Plan::Answered(Err(code))),
-                }
+                let index = wanted.partition_index;
+                let planned = allowed
+                    .and_then(|()| unique(duplicates, &topic.name, index))
+                    .and_then(|()| plan(&ctx, &topic.name, wanted, version, read_committed));
+                (
+                    index,
+                    planned.unwrap_or_else(|code| Plan::Answered(Err(code), -1)),
+                )
             })
             .collect();
         async move {
-            let partitions = join_all(plans.into_iter().map(|(index, epoch, plan)| async move {
-                let found = match plan {
-                    Plan::Answered(found) => found,
+            let partitions = join_all(plans.into_iter().map(|(index, plan)| async move {
+                let (found, epoch) = match plan {
+                    Plan::Answered(found, epoch) => (found, epoch),
                     Plan::Remote(search, bounds) => {
-                        search.run(deadline).await.and_then(|f| bounds.apply(f))
+                        let found = search.run(deadline).await.and_then(|f| bounds.apply(f));
+                        let epoch = search.epoch_of(&found);
+                        (found, epoch)
                     }
                 };
                 respond(index, epoch, found, version)
@@ -195,15 +219,15 @@ pub(crate) async fn handle(
     ListOffsetsResponse::default().with_topics(join_all(topics).await)
 }
 
-/// A partition's leader epoch and what it answers: authorized by the caller, refused as Kafka
-/// refuses (a timestamp the version cannot ask for, then leadership and epoch), else looked up.
+/// What a partition answers: authorized by the caller, refused as Kafka refuses (a timestamp
+/// the version cannot ask for, then leadership and epoch), else looked up.
 fn plan(
     ctx: &RequestContext,
     topic: &str,
     wanted: &ListOffsetsPartition,
     version: i16,
     read_committed: bool,
-) -> Result<(i32, Plan), ResponseError> {
+) -> Result<Plan, ResponseError> {
     if !supported(wanted.timestamp, version) {
         return Err(ResponseError::UnsupportedVersion);
     }
@@ -253,7 +277,7 @@ fn plan(
                     start,
                     local_start,
                 };
-                return Ok((epoch, Plan::Remote(search, bounds)));
+                return Ok(Plan::Remote(search, bounds));
             }
             None => p
                 .with_log(|log| log.offset_for_timestamp(timestamp))
@@ -264,7 +288,43 @@ fn plan(
         LATEST | EARLIEST | EARLIEST_LOCAL => found,
         _ => found.and_then(|f| bounds.apply(f)),
     };
-    Ok((epoch, Plan::Answered(found)))
+    // The latest offset carries the leader's epoch, as Kafka's `Partition` answers it.
+    let epoch = match wanted.timestamp {
+        LATEST => epoch,
+        _ => written_in(&p, &found),
+    };
+    Ok(Plan::Answered(found, epoch))
+}
+
+/// The partitions a request names more than once, which Kafka answers INVALID_REQUEST
+/// wherever they appear (`ListOffsetsRequest.duplicatePartitions`).
+fn duplicate_partitions(request: &ListOffsetsRequest) -> HashSet<(String, i32)> {
+    let mut seen = HashSet::new();
+    let mut twice = HashSet::new();
+    for topic in &request.topics {
+        for p in &topic.partitions {
+            let key = (topic.name.to_string(), p.partition_index);
+            if seen.contains(&key) {
+                twice.insert(key);
+            } else {
+                seen.insert(key);
+            }
+        }
+    }
+    twice
+}
+
+/// INVALID_REQUEST for a partition the request names more than once.
+fn unique(
+    duplicates: &HashSet<(String, i32)>,
+    topic: &str,
+    index: i32,
+) -> Result<(), ResponseError> {
+    if duplicates.contains(&(topic.to_owned(), index)) {
+        Err(ResponseError::InvalidRequest)
+    } else {
+        Ok(())
+    }
 }
 
 /// The partition's response at `version`: the offset with its timestamp and the leader epoch

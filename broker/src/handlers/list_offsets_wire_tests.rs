@@ -55,3 +55,66 @@ async fn v10_takes_a_timeout_and_v11_the_earliest_pending_upload_which_an_untier
         "after the last record"
     );
 }
+
+/// The leader epoch of an answer is the epoch its offset was written in (Kafka's
+/// `epochForOffset`); the latest offset carries the leader's current epoch.
+#[tokio::test]
+async fn each_offset_carries_the_epoch_it_was_written_in() {
+    use crate::metadata::IsrMember;
+    use crate::partition::{Leadership, Role};
+
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path()).await;
+    let request = produce_request(9, "t", uuid::Uuid::nil(), 0, 4);
+    let response: ProduceResponse = call(&b, ApiKey::Produce, 9, &request).await;
+    assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
+    let p = crate::test_support::partition(&b, "t", 0);
+    let me = b.config.broker_id;
+    p.apply_leadership(
+        Leadership {
+            me,
+            role: Role::Leader { epoch: 3 },
+            replicas: vec![me],
+            isr: vec![IsrMember {
+                broker: me,
+                incarnation: 0,
+            }],
+            partition_epoch: 7,
+        },
+        0,
+    );
+    let response: ProduceResponse = call(&b, ApiKey::Produce, 9, &request).await;
+    assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
+
+    assert_eq!(list(&b, 10, -2, 0).await, (0, 0, 0), "earliest: epoch 0");
+    assert_eq!(list(&b, 10, -1, 0).await, (0, 8, 3), "latest: the leader's");
+    assert_eq!(list(&b, 10, 1_002, 0).await, (0, 2, 0), "by timestamp");
+    assert_eq!(list(&b, 10, -4, 0).await, (0, 0, 0), "earliest local");
+    // Versions before 4 have no epoch field.
+    assert_eq!(list(&b, 3, -1, 0).await, (0, 8, -1));
+}
+
+/// A partition named twice is INVALID_REQUEST wherever it appears, as Kafka answers
+/// (`ListOffsetsRequest.duplicatePartitions`); the others are answered.
+#[tokio::test]
+async fn a_partition_asked_for_twice_is_an_invalid_request() {
+    use kafka_protocol::messages::list_offsets_request::ListOffsetsPartition;
+
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path()).await;
+    let request = produce_request(9, "t", uuid::Uuid::nil(), 0, 4);
+    let _: ProduceResponse = call(&b, ApiKey::Produce, 9, &request).await;
+    let mut request = crate::test_support::list_offsets_request("t", 0, -1);
+    let other = ListOffsetsPartition::default()
+        .with_partition_index(1)
+        .with_timestamp(-1);
+    let twice = request.topics[0].partitions[0].clone();
+    request.topics[0].partitions.extend([other, twice]);
+    let response: ListOffsetsResponse = call(&b, ApiKey::ListOffsets, 7, &request).await;
+    let codes: Vec<(i32, i16)> = response.topics[0]
+        .partitions
+        .iter()
+        .map(|p| (p.partition_index, p.error_code))
+        .collect();
+    assert_eq!(codes, [(0, 42), (1, 0), (0, 42)]);
+}

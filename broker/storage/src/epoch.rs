@@ -82,6 +82,13 @@ impl LeaderEpochCache {
         self.entries.last().map(|e| e.epoch)
     }
 
+    /// The epoch `offset` was written in (Kafka's `epochForOffset`): that of the latest entry
+    /// starting at or before it; `None` before the first entry.
+    pub(crate) fn epoch_for_offset(&self, offset: i64) -> Option<i32> {
+        let after = self.entries.partition_point(|e| e.start_offset <= offset);
+        after.checked_sub(1).map(|i| self.entries[i].epoch)
+    }
+
     /// Records that `epoch` starts at `start_offset` (Kafka's `assign`): a no-op for the
     /// current epoch, otherwise drops entries that conflict with it. Returns whether anything
     /// changed so the caller knows to persist.
@@ -222,6 +229,22 @@ mod tests {
             c.assign(e, o).expect("assign");
         }
         (dir, c)
+    }
+
+    #[test]
+    fn epoch_for_offset_matches_kafka() {
+        let (_d, c) = cache(&[(1, 5), (3, 10), (5, 20)]);
+        assert_eq!(c.epoch_for_offset(4), None, "before the first epoch");
+        assert_eq!(c.epoch_for_offset(5), Some(1), "an epoch's first offset");
+        assert_eq!(c.epoch_for_offset(19), Some(3));
+        assert_eq!(c.epoch_for_offset(20), Some(5));
+        assert_eq!(
+            c.epoch_for_offset(1_000),
+            Some(5),
+            "past the last start: the latest"
+        );
+        let (_e, empty) = cache(&[]);
+        assert_eq!(empty.epoch_for_offset(0), None);
     }
 
     #[test]

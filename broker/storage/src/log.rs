@@ -389,6 +389,12 @@ impl PartitionLog {
         self.epochs.end_offset_for(epoch, self.log_end_offset())
     }
 
+    /// The leader epoch `offset` was written in, as far as the epoch cache reaches: what
+    /// ListOffsets answers for a found offset (Kafka's `epochForOffset`).
+    pub fn epoch_for_offset(&self, offset: i64) -> Option<i32> {
+        self.epochs.epoch_for_offset(offset)
+    }
+
     /// The leader epoch cache entries, oldest first.
     pub fn epoch_entries(&self) -> &[super::epoch::EpochEntry] {
         self.epochs.entries()
