@@ -14,6 +14,8 @@
 //! - **OpenAPI v3**: the index and per group-version documents with each resource's
 //!   operations, the `fieldValidation` parameter and patch media types (so clients validate
 //!   server-side), and custom resources' schemas as components.
+//! - **OpenAPI v2** (`/openapi/v2`, JSON or protobuf): custom resources' schemas as
+//!   kube-apiserver publishes them in v2, which kubectl validates `kind: List` items against.
 //! - **Resources**: the built-in kinds the chart, operator, brokers, kubectl and helm use
 //!   (namespaces, pods, services, configmaps, secrets, serviceaccounts, core and
 //!   `events.k8s.io` events sharing one storage, endpoints, endpointslices, PVCs, PVs, nodes,
@@ -127,7 +129,7 @@
 //! and the CEL cost budget; strategic merge patch's `retainKeys` strategy semantics beyond the
 //! directive and `$setElementOrder` interleaving; server-side apply across versions and for
 //! `events.k8s.io` field renames, and maps recorded as members (`.`) in managedFields;
-//! duplicate JSON keys; OpenAPI v2 and built-in kinds' OpenAPI
+//! duplicate JSON keys; built-in kinds' OpenAPI
 //! schemas (kubectl falls back to its compiled-in types; `kubectl explain` works for custom
 //! resources only); protobuf and CBOR responses (answers are JSON); the controllers not listed
 //! above (DaemonSets, Jobs, CronJobs, HorizontalPodAutoscalers, PodDisruptionBudget status and

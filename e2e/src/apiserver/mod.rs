@@ -14,6 +14,7 @@ pub mod identity;
 mod jsonpath;
 mod names;
 mod openapi;
+mod openapi_v2;
 mod patch;
 pub mod podsecurity;
 mod protobuf;

@@ -12,7 +12,7 @@ use super::discovery::groups;
 use super::patch::PatchKind;
 use super::resources::ResourceType;
 
-const VERSION_TITLE: &str = "v1.34.0";
+pub(super) const VERSION_TITLE: &str = "v1.34.0";
 
 /// `core` group versions are `api/v1`; others `apis/<group>/<version>`.
 fn gv_path(group: &str, version: &str) -> String {
@@ -51,14 +51,14 @@ pub(crate) fn root(types: &[Arc<ResourceType>]) -> Value {
 }
 
 /// Reverse-DNS component name of a custom resource: `dev.tributary.v1alpha1.KafkaTopic`.
-fn component_name(t: &ResourceType, version: &str) -> String {
+pub(super) fn component_name(t: &ResourceType, version: &str) -> String {
     let reversed: Vec<&str> = t.group.split('.').rev().collect();
     format!("{}.{version}.{}", reversed.join("."), t.kind)
 }
 
-const OBJECT_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
+pub(super) const OBJECT_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
 
-fn object_meta_schema() -> Value {
+pub(super) fn object_meta_schema() -> Value {
     let s = |d: &str| json!({"type": "string", "description": d});
     json!({
         "type": "object",

@@ -17,6 +17,7 @@ use super::authorize;
 use super::discovery;
 use super::error::{ApiError, ApiResult};
 use super::openapi;
+use super::openapi_v2;
 use super::patch::PatchKind;
 use super::protobuf::{self, ProtobufError};
 use super::rbac::UserInfo;
@@ -245,6 +246,7 @@ fn fixed(
             ["api", v] => discovery::api_resource_list(&types, "", v).map(|d| (d, None)),
             ["apis", g] => discovery::api_group_doc(&types, g).map(|d| (d, None)),
             ["apis", g, v] => discovery::api_resource_list(&types, g, v).map(|d| (d, None)),
+            ["openapi", "v2"] => Some((openapi_v2::document(&types), None)),
             ["openapi", "v3"] => Some((openapi::root(&types), None)),
             ["openapi", "v3", "api", v] => openapi::group_version(&types, "", v).map(|d| (d, None)),
             ["openapi", "v3", "apis", g, v] => openapi::group_version(&types, g, v).map(|d| (d, None)),
@@ -255,6 +257,18 @@ fn fixed(
         return Some(respond(200, "text/plain", Bytes::from_static(b"ok")));
     }
     match doc {
+        Some((d, _))
+            if segs == ["openapi", "v2"]
+                && openapi_v2::PROTOBUF_ACCEPTED
+                    .iter()
+                    .any(|t| accept.contains(t)) =>
+        {
+            Some(respond(
+                200,
+                openapi_v2::PROTOBUF,
+                Bytes::from(openapi_v2::encode(&d)),
+            ))
+        }
         Some((d, content_type)) => {
             let mut resp = json_response(200, &d);
             if let Some(ct) = content_type.and_then(|c| HeaderValue::from_str(&c).ok()) {

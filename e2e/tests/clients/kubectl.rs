@@ -52,7 +52,8 @@ async fn with_examples() -> Cluster {
     c
 }
 
-fn write(c: &Cluster, name: &str, text: &str) -> String {
+/// Writes a manifest into the test's HOME and returns its path.
+pub(crate) fn write(c: &Cluster, name: &str, text: &str) -> String {
     let path = c.home.path().join(name);
     std::fs::write(&path, text).expect("write manifest");
     path.to_string_lossy().into_owned()

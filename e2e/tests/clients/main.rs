@@ -11,4 +11,5 @@ mod helm;
 mod kubectl;
 mod kubectl_auth;
 mod kubectl_create;
+mod kubectl_list;
 mod operator;
