@@ -396,8 +396,8 @@ async fn a_pod_gets_its_service_account_token_which_the_kubelet_rotates() {
     .await;
     assert_eq!(logs.trim(), NS);
 
-    // 80% of the kubelet's 3607 s lifetime later, it holds a new token.
-    n.server.clock().advance(Duration::from_secs(2886));
+    // Just past 80% of the kubelet's 3607 s lifetime (2886 s), it holds a new token.
+    n.server.clock().advance(Duration::from_secs(2887));
     let second = wait_until("the token to be rotated", || async {
         let now = std::fs::read_to_string(&token_file).ok()?;
         (now != first).then_some(now)
