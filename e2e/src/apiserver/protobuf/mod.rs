@@ -43,6 +43,10 @@ struct Field {
     name: &'static str,
     ty: Ty,
     repeated: bool,
+    /// A Go value field (not a pointer) with `omitempty`: Go's protobuf sends its zero value
+    /// (`false`, `0`) as it sends any other, but its JSON, and so what clients read back and
+    /// compare (a Deployment's template against its ReplicaSets'), leaves it out.
+    omit_zero: bool,
 }
 
 const fn f(num: u64, name: &'static str, ty: Ty) -> Field {
@@ -51,15 +55,22 @@ const fn f(num: u64, name: &'static str, ty: Ty) -> Field {
         name,
         ty,
         repeated: false,
+        omit_zero: false,
+    }
+}
+
+/// A field whose zero value is left out (see [`Field::omit_zero`]).
+const fn z(num: u64, name: &'static str, ty: Ty) -> Field {
+    Field {
+        omit_zero: true,
+        ..f(num, name, ty)
     }
 }
 
 const fn rep(num: u64, name: &'static str, ty: Ty) -> Field {
     Field {
-        num,
-        name,
-        ty,
         repeated: true,
+        ..f(num, name, ty)
     }
 }
 
@@ -89,7 +100,7 @@ const OBJECT_META: &[Field] = &[
     f(4, "selfLink", Ty::Str),
     f(5, "uid", Ty::Str),
     f(6, "resourceVersion", Ty::Str),
-    f(7, "generation", Ty::Int),
+    z(7, "generation", Ty::Int),
     f(8, "creationTimestamp", Ty::Time),
     f(9, "deletionTimestamp", Ty::Time),
     f(10, "deletionGracePeriodSeconds", Ty::Int),
@@ -411,6 +422,9 @@ fn decode_message(buf: &[u8], fields: &[Field]) -> Result<Map<String, Value>, Pr
         if !field.repeated && value.as_str() == Some("") {
             continue;
         }
+        if field.omit_zero && (value == json!(false) || value == json!(0)) {
+            continue;
+        }
         if field.repeated {
             let list = out.entry(field.name).or_insert_with(|| json!([]));
             if let Some(items) = list.as_array_mut() {
@@ -696,5 +710,41 @@ mod tests {
             json!({"limits": {"cpu": "500m"}})
         );
         assert_eq!(spec["template"]["metadata"], json!({}), "no 1970 timestamp");
+    }
+
+    #[test]
+    fn zero_values_of_go_value_fields_are_left_out_as_in_go_json_but_pointers_kept() {
+        let number = |num: u64, n: u64, out: &mut Vec<u8>| {
+            varint(num << 3, out);
+            varint(n, out);
+        };
+        let mut container = Vec::new();
+        field(1, b"web", &mut container);
+        number(16, 0, &mut container);
+        number(17, 0, &mut container);
+        number(18, 1, &mut container);
+        let mut pod_spec = Vec::new();
+        field(2, &container, &mut pod_spec);
+        number(11, 0, &mut pod_spec);
+        number(21, 0, &mut pod_spec);
+        let mut template_meta = Vec::new();
+        number(7, 0, &mut template_meta);
+        let mut template = Vec::new();
+        field(1, &template_meta, &mut template);
+        field(2, &pod_spec, &mut template);
+        let mut spec = Vec::new();
+        field(3, &template, &mut spec);
+        number(5, 0, &mut spec);
+        number(7, 0, &mut spec);
+        let mut object = Vec::new();
+        field(2, &spec, &mut object);
+        let got = decode(&envelope(b"apps/v1", b"Deployment", &object)).expect("decodes");
+        assert_eq!(
+            got["spec"],
+            json!({"template": {"metadata": {}, "spec": {
+                "containers": [{"name": "web", "tty": true}],
+                "automountServiceAccountToken": false,
+            }}})
+        );
     }
 }

@@ -3,11 +3,11 @@
 //! apps/v1, batch/v1 and policy/v1), as far as those commands and a pod template fill them.
 //! Status is left out: the server never takes it from a create.
 
-use super::{f, rep, Field, Ty, LABEL_SELECTOR, LOCAL_OBJECT_REFERENCE, OBJECT_META};
+use super::{f, rep, z, Field, Ty, LABEL_SELECTOR, LOCAL_OBJECT_REFERENCE, OBJECT_META};
 
 const CONTAINER_PORT: &[Field] = &[
     f(1, "name", Ty::Str),
-    f(2, "hostPort", Ty::Int),
+    z(2, "hostPort", Ty::Int),
     f(3, "containerPort", Ty::Int),
     f(4, "protocol", Ty::Str),
     f(5, "hostIP", Ty::Str),
@@ -28,9 +28,9 @@ const CONTAINER: &[Field] = &[
     f(8, "resources", Ty::Msg(RESOURCE_REQUIREMENTS)),
     f(13, "terminationMessagePath", Ty::Str),
     f(14, "imagePullPolicy", Ty::Str),
-    f(16, "stdin", Ty::Bool),
-    f(17, "stdinOnce", Ty::Bool),
-    f(18, "tty", Ty::Bool),
+    z(16, "stdin", Ty::Bool),
+    z(17, "stdinOnce", Ty::Bool),
+    z(18, "tty", Ty::Bool),
     f(20, "terminationMessagePolicy", Ty::Str),
 ];
 const POD_SPEC: &[Field] = &[
@@ -43,9 +43,9 @@ const POD_SPEC: &[Field] = &[
     f(8, "serviceAccountName", Ty::Str),
     f(9, "serviceAccount", Ty::Str),
     f(10, "nodeName", Ty::Str),
-    f(11, "hostNetwork", Ty::Bool),
-    f(12, "hostPID", Ty::Bool),
-    f(13, "hostIPC", Ty::Bool),
+    z(11, "hostNetwork", Ty::Bool),
+    z(12, "hostPID", Ty::Bool),
+    z(13, "hostIPC", Ty::Bool),
     rep(15, "imagePullSecrets", Ty::Msg(LOCAL_OBJECT_REFERENCE)),
     f(16, "hostname", Ty::Str),
     f(17, "subdomain", Ty::Str),
@@ -71,9 +71,9 @@ const DEPLOYMENT_SPEC: &[Field] = &[
     f(2, "selector", Ty::Msg(LABEL_SELECTOR)),
     f(3, "template", Ty::Msg(POD_TEMPLATE_SPEC)),
     f(4, "strategy", Ty::Msg(DEPLOYMENT_STRATEGY)),
-    f(5, "minReadySeconds", Ty::Int),
+    z(5, "minReadySeconds", Ty::Int),
     f(6, "revisionHistoryLimit", Ty::Int),
-    f(7, "paused", Ty::Bool),
+    z(7, "paused", Ty::Bool),
     f(9, "progressDeadlineSeconds", Ty::Int),
 ];
 /// apps/v1 Deployment.
@@ -124,7 +124,7 @@ const SERVICE_PORT: &[Field] = &[
     f(2, "protocol", Ty::Str),
     f(3, "port", Ty::Int),
     f(4, "targetPort", Ty::IntOrStr),
-    f(5, "nodePort", Ty::Int),
+    z(5, "nodePort", Ty::Int),
     f(6, "appProtocol", Ty::Str),
 ];
 const SERVICE_SPEC: &[Field] = &[
@@ -138,8 +138,8 @@ const SERVICE_SPEC: &[Field] = &[
     rep(9, "loadBalancerSourceRanges", Ty::Str),
     f(10, "externalName", Ty::Str),
     f(11, "externalTrafficPolicy", Ty::Str),
-    f(12, "healthCheckNodePort", Ty::Int),
-    f(13, "publishNotReadyAddresses", Ty::Bool),
+    z(12, "healthCheckNodePort", Ty::Int),
+    z(13, "publishNotReadyAddresses", Ty::Bool),
     f(17, "ipFamilyPolicy", Ty::Str),
     rep(18, "clusterIPs", Ty::Str),
     rep(19, "ipFamilies", Ty::Str),
