@@ -1,7 +1,9 @@
 //! The Deployment controller: one ReplicaSet per pod template (`<name>-<pod-template-hash>`,
 //! the hash also in its selector and pod labels), rolled out by the strategy (Recreate, or
 //! RollingUpdate within maxSurge and maxUnavailable), revision annotations
-//! (`deployment.kubernetes.io/revision`), old ReplicaSets pruned past
+//! (`deployment.kubernetes.io/revision`; a ReplicaSet whose template the Deployment has again,
+//! after `kubectl rollout undo`, becomes the newest revision with its former ones in
+//! `deployment.kubernetes.io/revision-history`), old ReplicaSets pruned past
 //! `revisionHistoryLimit`, and the status `kubectl rollout status` and helm's readiness
 //! checks read: observedGeneration, replicas, updated/ready/available/unavailable replicas,
 //! and the Available and Progressing conditions (NewReplicaSetCreated, ReplicaSetUpdated,
@@ -25,6 +27,9 @@ use super::{logged, Snapshot};
 pub const TEMPLATE_HASH_LABEL: &str = "pod-template-hash";
 /// Annotation with a ReplicaSet's (and its Deployment's current) revision number.
 pub const REVISION_ANNOTATION: &str = "deployment.kubernetes.io/revision";
+
+/// Annotation of a ReplicaSet rolled back to, with the revisions it had before.
+pub const REVISION_HISTORY_ANNOTATION: &str = "deployment.kubernetes.io/revision-history";
 
 /// One pass over every Deployment.
 pub(crate) async fn sync(client: &Client, snap: &Snapshot) {
@@ -54,6 +59,33 @@ fn status_of(rs: &ReplicaSet, f: fn(&k8s_openapi::api::apps::v1::ReplicaSetStatu
 
 fn available_of(rs: &ReplicaSet) -> i32 {
     status_of(rs, |s| s.available_replicas.unwrap_or(0))
+}
+
+/// The annotations a ReplicaSet whose template the Deployment has again (after `kubectl
+/// rollout undo`) gets, as the real controller's `SetNewReplicaSetAnnotations` gives them:
+/// the revision after every other ReplicaSet's, and its former revision appended to its
+/// revision history. None while it already is the newest.
+fn promoted(new: &ReplicaSet, old: &[&ReplicaSet]) -> Option<BTreeMap<String, String>> {
+    let next = old.iter().map(|r| revision(r)).max().unwrap_or(0) + 1;
+    let current = revision(new);
+    if current >= next {
+        return None;
+    }
+    let mut annotations = BTreeMap::from([(REVISION_ANNOTATION.to_owned(), next.to_string())]);
+    if current > 0 {
+        let before = new
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(REVISION_HISTORY_ANNOTATION))
+            .filter(|h| !h.is_empty());
+        let history = match before {
+            Some(h) => format!("{h},{current}"),
+            None => current.to_string(),
+        };
+        annotations.insert(REVISION_HISTORY_ANNOTATION.to_owned(), history);
+    }
+    Some(annotations)
 }
 
 /// The rollout step: new spec.replicas per ReplicaSet name, when they change.
@@ -194,6 +226,20 @@ async fn sync_one(client: &Client, snap: &Snapshot, d: &Deployment) {
         }
         return;
     };
+    let mut rev = revision(new).to_string();
+    if let Some(annotations) = promoted(new, &old) {
+        let rs_name = meta::name(&new.metadata);
+        let patch = json!({"metadata": {"annotations": annotations}});
+        let written = rs_api
+            .patch(rs_name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await;
+        if logged(&format!("revision of ReplicaSet {ns}/{rs_name}"), written).is_none() {
+            return;
+        }
+        if let Some(promoted) = annotations.get(REVISION_ANNOTATION) {
+            rev.clone_from(promoted);
+        }
+    }
     if !paused {
         let plan = plan(d, new, &old);
         for (rs_name, replicas) in &plan.scale {
@@ -207,7 +253,6 @@ async fn sync_one(client: &Client, snap: &Snapshot, d: &Deployment) {
         }
         prune_history(&rs_api, spec.revision_history_limit.unwrap_or(10), &old).await;
     }
-    let rev = revision(new).to_string();
     let current_rev = d
         .metadata
         .annotations
@@ -589,6 +634,35 @@ mod tests {
             json!({"metadata": {"name": "web", "namespace": "default"}, "spec": spec}),
         )
         .expect("deployment")
+    }
+
+    fn replica_set(revision: &str, history: Option<&str>) -> ReplicaSet {
+        let mut annotations = json!({REVISION_ANNOTATION: revision});
+        if let Some(h) = history {
+            annotations[REVISION_HISTORY_ANNOTATION] = json!(h);
+        }
+        serde_json::from_value(json!({"metadata": {"annotations": annotations}})).expect("rs")
+    }
+
+    #[test]
+    fn a_replica_set_rolled_back_to_becomes_the_newest_revision_and_keeps_its_former_ones() {
+        let (one, two, three) = (
+            replica_set("1", None),
+            replica_set("2", None),
+            replica_set("3", None),
+        );
+        // The newest already: nothing to change.
+        assert_eq!(promoted(&three, &[&one, &two]), None);
+        // `rollout undo` to revision 2 from 3.
+        let got = promoted(&two, &[&one, &three]).expect("promoted");
+        assert_eq!(got[REVISION_ANNOTATION], "4");
+        assert_eq!(got[REVISION_HISTORY_ANNOTATION], "2");
+        // Then back to it again from 5: its history grows.
+        let four = replica_set("4", Some("2"));
+        let five = replica_set("5", None);
+        let got = promoted(&four, &[&one, &five]).expect("promoted");
+        assert_eq!(got[REVISION_ANNOTATION], "6");
+        assert_eq!(got[REVISION_HISTORY_ANNOTATION], "2,4");
     }
 
     #[test]

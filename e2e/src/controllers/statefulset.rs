@@ -2,7 +2,9 @@
 //! identity (hostname, the governing Service as subdomain, the `apps.kubernetes.io/pod-index`,
 //! `statefulset.kubernetes.io/pod-name` and `controller-revision-hash` labels), created and
 //! removed one at a time in ordinal order (OrderedReady) or all at once (Parallel); revisions
-//! as ControllerRevisions `<set>-<hash>`, rolled out highest ordinal first down to the
+//! as ControllerRevisions `<set>-<hash>` (holding the patch that replaces the template, which
+//! `kubectl rollout undo` applies; a template of an older revision again makes that revision
+//! the newest, so `kubectl rollout history` lists what a cluster lists), rolled out highest ordinal first down to the
 //! partition (RollingUpdate, waiting for each updated pod to be Running and Ready) or only when
 //! pods are deleted (OnDelete); one PersistentVolumeClaim `<template>-<pod>` per
 //! volumeClaimTemplate and ordinal, created before its pod and kept or deleted as
@@ -21,7 +23,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use k8s_openapi::apimachinery::pkg::runtime::RawExtension;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::meta::{self, available, controlled_by, owner_ref, ready};
 use super::{logged, Snapshot};
@@ -56,6 +58,23 @@ fn pod_revision(pod: &Pod) -> &str {
 }
 
 /// Running, Ready and not being deleted: what ordered operations wait for.
+/// What a ControllerRevision of the set holds, as the real controller writes it: a
+/// strategic merge patch that replaces the template, which `kubectl rollout undo` applies.
+fn revision_data(template: &PodTemplateSpec) -> Value {
+    let mut t = serde_json::to_value(template).unwrap_or_default();
+    if let Some(m) = t.as_object_mut() {
+        m.insert("$patch".into(), json!("replace"));
+    }
+    json!({"spec": {"template": t}})
+}
+
+/// Whether `r` is older than the newest of the set's revisions `owned`, so that the set
+/// having its template again is a roll back to it.
+fn rolled_back_to(r: &ControllerRevision, owned: &[&ControllerRevision]) -> bool {
+    let newest = owned.iter().filter_map(|o| o.revision).max().unwrap_or(0);
+    r.revision.unwrap_or(0) < newest
+}
+
 fn healthy(pod: &Pod) -> bool {
     ready(pod) && !meta::terminating(&pod.metadata)
 }
@@ -223,8 +242,23 @@ impl<'a> Sync<'a> {
             .collect();
         let update = format!("{}-{}", self.name, meta::hash(&spec.template));
         let api: Api<ControllerRevision> = Api::namespaced(self.client.clone(), self.ns);
+        let next = owned.iter().filter_map(|r| r.revision).max().unwrap_or(0) + 1;
+        let existing = owned.iter().find(|r| meta::name(&r.metadata) == update);
+        if let Some(r) = existing.filter(|r| rolled_back_to(r, &owned)) {
+            // The template of an older revision again (`kubectl rollout undo`): it becomes
+            // the newest, as the real controller's UpdateControllerRevision makes it.
+            let patch = json!({"revision": next});
+            logged(
+                &format!("revision of ControllerRevision {}/{update}", self.ns),
+                api.patch(
+                    meta::name(&r.metadata),
+                    &PatchParams::default(),
+                    &Patch::Merge(&patch),
+                )
+                .await,
+            )?;
+        }
         if !templates.contains_key(&update) {
-            let next = owned.iter().filter_map(|r| r.revision).max().unwrap_or(0) + 1;
             let labels = spec.selector.match_labels.clone();
             let revision = ControllerRevision {
                 metadata: ObjectMeta {
@@ -234,7 +268,7 @@ impl<'a> Sync<'a> {
                     owner_references: owner_ref(self.set, true).map(|r| vec![r]),
                     ..ObjectMeta::default()
                 },
-                data: RawExtension(json!({"spec": {"template": spec.template}})),
+                data: RawExtension(revision_data(&spec.template)),
                 revision: Some(next),
             };
             logged(

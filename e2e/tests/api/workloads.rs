@@ -9,13 +9,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::core::v1::{Node, PersistentVolume, PersistentVolumeClaim, Pod};
+use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Pod};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use serde_json::{json, Value};
 use tributary_e2e::controllers::{Controllers, ControllersConfig};
-use tributary_e2e::FakeApiServer;
 
+use crate::support::kubelet::{ready_node, test_kubelet};
 use crate::support::{server, wait_until};
 
 const NS: &str = "workloads";
@@ -42,22 +42,7 @@ impl Drop for Plane {
 
 async fn plane() -> Plane {
     let (server, client) = server(NS);
-    let nodes: Api<Node> = Api::all(client.clone());
-    let node = nodes
-        .create(
-            &PostParams::default(),
-            &typed(json!({"metadata": {"name": "node-1"}})),
-        )
-        .await
-        .expect("node");
-    let mut node = node;
-    node.status = Some(typed(
-        json!({"conditions": [{"type": "Ready", "status": "True"}]}),
-    ));
-    nodes
-        .replace_status("node-1", &PostParams::default(), &node)
-        .await
-        .expect("node status");
+    ready_node(&client).await;
     let volumes = tempfile::tempdir().expect("volumes dir");
     let controllers = Controllers::start(
         &server,
@@ -66,55 +51,13 @@ async fn plane() -> Plane {
         },
     );
     let ready = Arc::new(AtomicBool::new(true));
-    let kubelet = tokio::spawn(test_kubelet(server, ready.clone()));
+    let kubelet = tokio::spawn(test_kubelet(server, NS, ready.clone()));
     Plane {
         client,
         ready,
         volumes,
         _controllers: controllers,
         kubelet,
-    }
-}
-
-/// Marks bound pods Running and Ready (while `ready`), and deletes terminating ones.
-async fn test_kubelet(server: FakeApiServer, ready: Arc<AtomicBool>) {
-    let pods: Api<Pod> = Api::namespaced(server.client(NS), NS);
-    loop {
-        for pod in pods
-            .list(&ListParams::default())
-            .await
-            .map(|l| l.items)
-            .unwrap_or_default()
-        {
-            let name = pod.name_any();
-            if pod.metadata.deletion_timestamp.is_some() {
-                let _ = pods
-                    .delete(
-                        &name,
-                        &DeleteParams {
-                            grace_period_seconds: Some(0),
-                            ..DeleteParams::default()
-                        },
-                    )
-                    .await;
-                continue;
-            }
-            let bound = pod
-                .spec
-                .as_ref()
-                .and_then(|s| s.node_name.as_deref())
-                .is_some();
-            let phase = pod.status.as_ref().and_then(|s| s.phase.clone());
-            if bound && ready.load(Ordering::SeqCst) && phase.as_deref() != Some("Running") {
-                let status = json!({"status": {"phase": "Running", "podIP": "127.0.0.9", "conditions": [
-                    {"type": "Ready", "status": "True", "lastTransitionTime": "2025-01-01T00:00:00Z"},
-                    {"type": "PodScheduled", "status": "True"}]}});
-                let _ = pods
-                    .patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
-                    .await;
-            }
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
 

@@ -12,4 +12,5 @@ mod kubectl;
 mod kubectl_auth;
 mod kubectl_create;
 mod kubectl_list;
+mod kubectl_rollout;
 mod operator;

@@ -6,6 +6,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+pub mod kubelet;
 pub mod tools;
 
 use bytes::Bytes;
