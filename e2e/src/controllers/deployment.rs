@@ -3,7 +3,8 @@
 //! RollingUpdate within maxSurge and maxUnavailable), revision annotations
 //! (`deployment.kubernetes.io/revision`; a ReplicaSet whose template the Deployment has again,
 //! after `kubectl rollout undo`, becomes the newest revision with its former ones in
-//! `deployment.kubernetes.io/revision-history`), old ReplicaSets pruned past
+//! `deployment.kubernetes.io/revision-history`; the Deployment's own annotations, such as
+//! `kubernetes.io/change-cause`, copied to its newest ReplicaSet), old ReplicaSets pruned past
 //! `revisionHistoryLimit`, and the status `kubectl rollout status` and helm's readiness
 //! checks read: observedGeneration, replicas, updated/ready/available/unavailable replicas,
 //! and the Available and Progressing conditions (NewReplicaSetCreated, ReplicaSetUpdated,
@@ -86,6 +87,41 @@ fn promoted(new: &ReplicaSet, old: &[&ReplicaSet]) -> Option<BTreeMap<String, St
         annotations.insert(REVISION_HISTORY_ANNOTATION.to_owned(), history);
     }
     Some(annotations)
+}
+
+/// The Deployment's annotations its newest ReplicaSet carries too (`kubernetes.io/change-cause`,
+/// which `kubectl rollout history` prints, among them): all but the controller's own and
+/// kubectl's last-applied configuration, as the real controller's
+/// `copyDeploymentAnnotationsToReplicaSet` copies them.
+fn copied_annotations(d: &Deployment) -> BTreeMap<String, String> {
+    const SKIPPED: [&str; 6] = [
+        "kubectl.kubernetes.io/last-applied-configuration",
+        REVISION_ANNOTATION,
+        REVISION_HISTORY_ANNOTATION,
+        "deployment.kubernetes.io/desired-replicas",
+        "deployment.kubernetes.io/max-replicas",
+        "deprecated.deployment.rollback.to",
+    ];
+    let all = d.metadata.annotations.iter().flatten();
+    all.filter(|(k, _)| !SKIPPED.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// The annotations of the newest ReplicaSet `new` to change: the Deployment's it lacks or
+/// holds otherwise, and its revision when rolled back to ([`promoted`]).
+fn new_annotations(
+    d: &Deployment,
+    new: &ReplicaSet,
+    old: &[&ReplicaSet],
+) -> BTreeMap<String, String> {
+    let held = new.metadata.annotations.as_ref();
+    let mut changed: BTreeMap<String, String> = copied_annotations(d)
+        .into_iter()
+        .filter(|(k, v)| held.and_then(|a| a.get(k)) != Some(v))
+        .collect();
+    changed.extend(promoted(new, old).unwrap_or_default());
+    changed
 }
 
 /// The rollout step: new spec.replicas per ReplicaSet name, when they change.
@@ -227,13 +263,19 @@ async fn sync_one(client: &Client, snap: &Snapshot, d: &Deployment) {
         return;
     };
     let mut rev = revision(new).to_string();
-    if let Some(annotations) = promoted(new, &old) {
+    let annotations = new_annotations(d, new, &old);
+    if !annotations.is_empty() {
         let rs_name = meta::name(&new.metadata);
         let patch = json!({"metadata": {"annotations": annotations}});
         let written = rs_api
             .patch(rs_name, &PatchParams::default(), &Patch::Merge(&patch))
             .await;
-        if logged(&format!("revision of ReplicaSet {ns}/{rs_name}"), written).is_none() {
+        if logged(
+            &format!("annotations of ReplicaSet {ns}/{rs_name}"),
+            written,
+        )
+        .is_none()
+        {
             return;
         }
         if let Some(promoted) = annotations.get(REVISION_ANNOTATION) {
@@ -312,13 +354,18 @@ async fn create_replica_set(client: &Client, d: &Deployment, hash: &str, old: &[
             name: Some(format!("{name}-{hash}")),
             namespace: Some(ns.to_owned()),
             labels,
-            annotations: Some(BTreeMap::from([
-                (REVISION_ANNOTATION.to_owned(), next_revision.to_string()),
-                (
-                    "deployment.kubernetes.io/desired-replicas".to_owned(),
-                    replicas.to_string(),
-                ),
-            ])),
+            annotations: Some(
+                copied_annotations(d)
+                    .into_iter()
+                    .chain([
+                        (REVISION_ANNOTATION.to_owned(), next_revision.to_string()),
+                        (
+                            "deployment.kubernetes.io/desired-replicas".to_owned(),
+                            replicas.to_string(),
+                        ),
+                    ])
+                    .collect(),
+            ),
             owner_references: owner_ref(d, true).map(|r| vec![r]),
             ..ObjectMeta::default()
         },
@@ -663,6 +710,33 @@ mod tests {
         let got = promoted(&four, &[&one, &five]).expect("promoted");
         assert_eq!(got[REVISION_ANNOTATION], "6");
         assert_eq!(got[REVISION_HISTORY_ANNOTATION], "2,4");
+    }
+
+    #[test]
+    fn the_newest_replica_set_gets_the_deployments_own_annotations_but_not_the_controllers() {
+        let mut d = deployment(json!({"selector": {}, "template": {}}));
+        d.metadata.annotations = Some(BTreeMap::from([
+            ("kubernetes.io/change-cause".into(), "image 2".into()),
+            ("team".into(), "web".into()),
+            (REVISION_ANNOTATION.into(), "7".into()),
+            (
+                "kubectl.kubernetes.io/last-applied-configuration".into(),
+                "{}".into(),
+            ),
+        ]));
+        let mut three = replica_set("3", None);
+        if let Some(a) = three.metadata.annotations.as_mut() {
+            a.insert("team".into(), "web".into());
+        }
+        let one = replica_set("1", None);
+        assert_eq!(
+            new_annotations(&d, &three, &[&one]),
+            BTreeMap::from([("kubernetes.io/change-cause".into(), "image 2".into())])
+        );
+        // Rolled back to: the revision too.
+        let got = new_annotations(&d, &one, &[&three]);
+        assert_eq!(got[REVISION_ANNOTATION], "4");
+        assert_eq!(got["kubernetes.io/change-cause"], "image 2");
     }
 
     #[test]

@@ -12,6 +12,7 @@ use tributary_e2e::controllers::{Controllers, ControllersConfig};
 use super::cluster::Cluster;
 use super::kubectl::write;
 use crate::support::kubelet::{ready_node, test_kubelet};
+use crate::support::wait_until;
 
 const NS: &str = "apps";
 
@@ -304,6 +305,23 @@ async fn kubectl_rollout_restarts_undoes_and_lists_a_deployments_revisions() {
         "{}",
         missing.stderr
     );
+    // The change cause annotated on the Deployment is the newest revision's in the history.
+    w.kubectl_ok(&[
+        "annotate",
+        "deployment/web",
+        "kubernetes.io/change-cause=back to web:1",
+    ])
+    .await;
+    let line = wait_until("the change cause in the rollout history", || async {
+        let out = w
+            .kubectl_ok(&["rollout", "history", "deployment/web"])
+            .await;
+        out.lines()
+            .find(|l| l.starts_with('5') && l.contains("back to web:1"))
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+    })
+    .await;
+    assert_eq!(line, "5 back to web:1");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
