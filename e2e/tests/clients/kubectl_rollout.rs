@@ -294,6 +294,13 @@ async fn kubectl_rollout_restarts_undoes_and_lists_a_deployments_revisions() {
         "no ReplicaSet is made for a template one already has"
     );
     undo_to_the_first_revision(&w, "deployment/web", "deployment.apps/web", "web").await;
+    let same = w
+        .kubectl_ok(&["rollout", "undo", "deployment/web", "--to-revision=5"])
+        .await;
+    assert_eq!(
+        same.trim(),
+        "deployment.apps/web skipped rollback (current template already matches revision 5)"
+    );
     let missing = w
         .kubectl(&["rollout", "undo", "deployment/web", "--to-revision=9"])
         .await;
