@@ -257,7 +257,11 @@ async fn sync_one(client: &Client, snap: &Snapshot, d: &Deployment) {
         .collect();
     let paused = spec.paused == Some(true);
     let Some(new) = new else {
-        if !paused {
+        if paused {
+            // As kube-controller-manager: a paused Deployment's change makes no ReplicaSet,
+            // yet its status says the change was observed, and that it is paused.
+            write_status(client, snap, d, None, &owned).await;
+        } else {
             create_replica_set(client, d, &hash, &old).await;
         }
         return;
@@ -309,7 +313,7 @@ async fn sync_one(client: &Client, snap: &Snapshot, d: &Deployment) {
                 .await,
         );
     }
-    write_status(client, snap, d, new, &owned).await;
+    write_status(client, snap, d, Some(new), &owned).await;
 }
 
 async fn create_replica_set(client: &Client, d: &Deployment, hash: &str, old: &[&ReplicaSet]) {
@@ -410,13 +414,13 @@ async fn prune_history(api: &Api<ReplicaSet>, limit: i32, old: &[&ReplicaSet]) {
 fn condition(
     old: Option<&DeploymentCondition>,
     type_: &str,
-    status: bool,
+    status: &str,
     reason: &str,
     message: String,
     now: &Time,
     progressed: bool,
 ) -> DeploymentCondition {
-    let status = if status { "True" } else { "False" }.to_owned();
+    let status = status.to_owned();
     let same = old.is_some_and(|o| {
         o.status.as_deref() == Some(status.as_str()) && o.reason.as_deref() == Some(reason)
     });
@@ -444,7 +448,7 @@ async fn write_status(
     client: &Client,
     snap: &Snapshot,
     d: &Deployment,
-    new: &ReplicaSet,
+    new: Option<&ReplicaSet>,
     owned: &[&ReplicaSet],
 ) {
     let status = desired_status(d, new, owned, snap.now);
@@ -467,7 +471,7 @@ async fn write_status(
 /// ReplicaSet, and the Available and Progressing conditions derived from them.
 fn desired_status(
     d: &Deployment,
-    new: &ReplicaSet,
+    new: Option<&ReplicaSet>,
     owned: &[&ReplicaSet],
     now: Timestamp,
 ) -> DeploymentStatus {
@@ -497,7 +501,7 @@ fn desired_status(
         previous,
         rollout,
         progressed,
-        meta::name(&new.metadata),
+        new.map_or("", |n| meta::name(&n.metadata)),
         &now_time,
     );
     status.conditions = Some(vec![available, progressing]);
@@ -506,7 +510,11 @@ fn desired_status(
 
 /// The replica counts summed over every owned ReplicaSet (old ones too, as their pods still
 /// serve), without conditions; fields this controller does not count are kept as they were.
-fn counted_status(d: &Deployment, new: &ReplicaSet, owned: &[&ReplicaSet]) -> DeploymentStatus {
+fn counted_status(
+    d: &Deployment,
+    new: Option<&ReplicaSet>,
+    owned: &[&ReplicaSet],
+) -> DeploymentStatus {
     let old_status = d.status.as_ref();
     let sum = |f: fn(&k8s_openapi::api::apps::v1::ReplicaSetStatus) -> i32| -> i32 {
         owned.iter().map(|r| status_of(r, f)).sum()
@@ -516,7 +524,7 @@ fn counted_status(d: &Deployment, new: &ReplicaSet, owned: &[&ReplicaSet]) -> De
     DeploymentStatus {
         observed_generation: d.metadata.generation,
         replicas: Some(sum(|s| s.replicas)),
-        updated_replicas: Some(status_of(new, |s| s.replicas)),
+        updated_replicas: Some(new.map_or(0, |n| status_of(n, |s| s.replicas))),
         ready_replicas: Some(sum(|s| s.ready_replicas.unwrap_or(0))),
         available_replicas: Some(available),
         unavailable_replicas: Some((total_spec - available).max(0)),
@@ -559,7 +567,10 @@ fn has_minimum_availability(d: &Deployment, available: i32) -> bool {
 
 /// Whether the rollout is done: the new ReplicaSet has every replica, all available, and no
 /// old pod is left.
-fn rollout_complete(d: &Deployment, new: &ReplicaSet, owned: &[&ReplicaSet]) -> bool {
+fn rollout_complete(d: &Deployment, new: Option<&ReplicaSet>, owned: &[&ReplicaSet]) -> bool {
+    let Some(new) = new else {
+        return false;
+    };
     let replicas = d.spec.replicas.unwrap_or(1);
     let old_pods: i32 = owned
         .iter()
@@ -587,14 +598,17 @@ enum Rollout {
     Complete,
     Progressing,
     TimedOut,
+    Paused,
 }
 
-/// The rollout's state: a paused or still-moving rollout never times out, as in the real
+/// The rollout's state: a paused one is reported paused and never times out, as in the real
 /// controller, so only a rollout stuck past its deadline is reported as failed.
 fn rollout_state(complete: bool, progressed: bool, stalled: bool, paused: bool) -> Rollout {
-    if complete {
+    if paused {
+        Rollout::Paused
+    } else if complete {
         Rollout::Complete
-    } else if progressed || !stalled || paused {
+    } else if progressed || !stalled {
         Rollout::Progressing
     } else {
         Rollout::TimedOut
@@ -621,7 +635,7 @@ fn available_condition(
     condition(
         previous,
         "Available",
-        minimum,
+        if minimum { "True" } else { "False" },
         reason,
         message.to_owned(),
         now,
@@ -641,24 +655,29 @@ fn progressing_condition(
 ) -> DeploymentCondition {
     let (status, reason, message) = match rollout {
         Rollout::Complete => (
-            true,
+            "True",
             "NewReplicaSetAvailable",
             format!("ReplicaSet {new_name:?} has successfully progressed."),
         ),
         Rollout::Progressing if previous.is_none() => (
-            true,
+            "True",
             "NewReplicaSetCreated",
             format!("Created new replica set {new_name:?}"),
         ),
         Rollout::Progressing => (
-            true,
+            "True",
             "ReplicaSetUpdated",
             format!("ReplicaSet {new_name:?} is progressing."),
         ),
         Rollout::TimedOut => (
-            false,
+            "False",
             "ProgressDeadlineExceeded",
             format!("ReplicaSet {new_name:?} has timed out progressing."),
+        ),
+        Rollout::Paused => (
+            "Unknown",
+            "DeploymentPaused",
+            "Deployment is paused".to_owned(),
         ),
     };
     condition(
@@ -747,10 +766,8 @@ mod tests {
             rollout_state(false, true, true, false),
             Rollout::Progressing
         );
-        assert_eq!(
-            rollout_state(false, false, true, true),
-            Rollout::Progressing
-        );
+        assert_eq!(rollout_state(false, false, true, true), Rollout::Paused);
+        assert_eq!(rollout_state(true, false, false, true), Rollout::Paused);
         assert_eq!(
             rollout_state(false, false, false, false),
             Rollout::Progressing
@@ -767,6 +784,9 @@ mod tests {
         let stuck = progressing_condition(Some(&next), Rollout::TimedOut, false, "web-1", &now);
         assert_eq!(stuck.status.as_deref(), Some("False"));
         assert_eq!(stuck.reason.as_deref(), Some("ProgressDeadlineExceeded"));
+        let paused = progressing_condition(Some(&next), Rollout::Paused, false, "", &now);
+        assert_eq!(paused.status.as_deref(), Some("Unknown"));
+        assert_eq!(paused.reason.as_deref(), Some("DeploymentPaused"));
     }
 
     #[test]

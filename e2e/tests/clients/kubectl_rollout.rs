@@ -96,6 +96,20 @@ async fn rolled_out(w: &Workloads, what: &str) -> String {
         .await
 }
 
+/// Creates Deployment `web` (two replicas of `web:1`) and waits for it to roll out; what
+/// `kubectl rollout status` printed.
+async fn web_rolled_out(w: &Workloads) -> String {
+    w.kubectl_ok(&[
+        "create",
+        "deployment",
+        "web",
+        "--image=registry.example/web:1",
+        "--replicas=2",
+    ])
+    .await;
+    rolled_out(w, "deployment/web").await
+}
+
 /// Revision 2 of `what` (printed by kubectl as `printed`) sets container `name`'s image to
 /// `<name>:2`; `kubectl rollout restart` then makes revision 3; each rolls out.
 async fn new_image_then_restart(w: &Workloads, what: &str, printed: &str, name: &str) {
@@ -246,15 +260,7 @@ async fn kubectl_scale_resizes_deployments_and_stateful_sets_through_the_scale_s
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_rollout_restarts_undoes_and_lists_a_deployments_revisions() {
     let w = workloads().await;
-    w.kubectl_ok(&[
-        "create",
-        "deployment",
-        "web",
-        "--image=registry.example/web:1",
-        "--replicas=2",
-    ])
-    .await;
-    let out = rolled_out(&w, "deployment/web").await;
+    let out = web_rolled_out(&w).await;
     assert!(
         out.trim_end()
             .ends_with("deployment \"web\" successfully rolled out"),
@@ -390,4 +396,55 @@ async fn kubectl_rollout_status_fails_when_the_rollout_does_not_finish_in_time()
     );
     w.ready.store(true, Ordering::SeqCst);
     rolled_out(&w, "deployment/web").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_rollout_pause_holds_template_changes_until_resume() {
+    let w = workloads().await;
+    web_rolled_out(&w).await;
+    let out = w.kubectl_ok(&["rollout", "pause", "deployment/web"]).await;
+    assert_eq!(out.trim(), "deployment.apps/web paused");
+    w.kubectl_ok(&[
+        "set",
+        "image",
+        "deployment/web",
+        "web=registry.example/web:2",
+    ])
+    .await;
+    // The controller has seen the change (observedGeneration) and made no ReplicaSet for it.
+    wait_until("the paused Deployment's change to be observed", || async {
+        let seen = field(
+            &w,
+            "deployment/web",
+            "{.metadata.generation} {.status.observedGeneration}",
+        )
+        .await;
+        let (generation, observed) = seen.split_once(' ')?;
+        (generation == observed).then_some(())
+    })
+    .await;
+    assert_eq!(replica_sets(&w).await, 1, "no rollout while paused");
+    let progressing = "{.status.conditions[?(@.type==\"Progressing\")].status} {.status.conditions[?(@.type==\"Progressing\")].reason}";
+    assert_eq!(
+        field(&w, "deployment/web", progressing).await,
+        "Unknown DeploymentPaused"
+    );
+    assert_eq!(history(&w, "deployment/web").await, ["1"]);
+    let out = w.kubectl_ok(&["rollout", "resume", "deployment/web"]).await;
+    assert_eq!(out.trim(), "deployment.apps/web resumed");
+    rolled_out(&w, "deployment/web").await;
+    assert_eq!(replica_sets(&w).await, 2);
+    assert_eq!(history(&w, "deployment/web").await, ["1", "2"]);
+    assert_eq!(
+        field(&w, "pods", "{.items[*].spec.containers[0].image}").await,
+        "registry.example/web:2 registry.example/web:2"
+    );
+}
+
+/// How many ReplicaSets `kubectl get rs` lists.
+async fn replica_sets(w: &Workloads) -> usize {
+    w.kubectl_ok(&["get", "rs", "-o", "name"])
+        .await
+        .lines()
+        .count()
 }
