@@ -29,6 +29,9 @@ pub const TEMPLATE_HASH_LABEL: &str = "pod-template-hash";
 /// Annotation with a ReplicaSet's (and its Deployment's current) revision number.
 pub const REVISION_ANNOTATION: &str = "deployment.kubernetes.io/revision";
 
+/// Annotation of a ReplicaSet with the replicas its Deployment asked for when it was made.
+const DESIRED_REPLICAS_ANNOTATION: &str = "deployment.kubernetes.io/desired-replicas";
+
 /// Annotation of a ReplicaSet rolled back to, with the revisions it had before.
 pub const REVISION_HISTORY_ANNOTATION: &str = "deployment.kubernetes.io/revision-history";
 
@@ -98,7 +101,7 @@ fn copied_annotations(d: &Deployment) -> BTreeMap<String, String> {
         "kubectl.kubernetes.io/last-applied-configuration",
         REVISION_ANNOTATION,
         REVISION_HISTORY_ANNOTATION,
-        "deployment.kubernetes.io/desired-replicas",
+        DESIRED_REPLICAS_ANNOTATION,
         "deployment.kubernetes.io/max-replicas",
         "deprecated.deployment.rollback.to",
     ];
@@ -363,10 +366,7 @@ async fn create_replica_set(client: &Client, d: &Deployment, hash: &str, old: &[
                     .into_iter()
                     .chain([
                         (REVISION_ANNOTATION.to_owned(), next_revision.to_string()),
-                        (
-                            "deployment.kubernetes.io/desired-replicas".to_owned(),
-                            replicas.to_string(),
-                        ),
+                        (DESIRED_REPLICAS_ANNOTATION.to_owned(), replicas.to_string()),
                     ])
                     .collect(),
             ),

@@ -662,12 +662,14 @@ mod tests {
         assert!(decode(&truncated).is_err());
     }
 
+    /// A varint field `num` holding `n`.
+    fn number(num: u64, n: u64, out: &mut Vec<u8>) {
+        varint(num << 3, out);
+        varint(n, out);
+    }
+
     #[test]
     fn decodes_int_or_string_quantities_and_a_zero_template_time() {
-        let number = |num: u64, n: u64, out: &mut Vec<u8>| {
-            varint(num << 3, out);
-            varint(n, out);
-        };
         let mut max_unavailable = Vec::new();
         number(1, 1, &mut max_unavailable);
         field(3, b"25%", &mut max_unavailable);
@@ -714,10 +716,6 @@ mod tests {
 
     #[test]
     fn zero_values_of_go_value_fields_are_left_out_as_in_go_json_but_pointers_kept() {
-        let number = |num: u64, n: u64, out: &mut Vec<u8>| {
-            varint(num << 3, out);
-            varint(n, out);
-        };
         let mut container = Vec::new();
         field(1, b"web", &mut container);
         number(16, 0, &mut container);
