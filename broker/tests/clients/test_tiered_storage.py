@@ -276,8 +276,8 @@ def test_a_broker_given_an_empty_volume_serves_the_whole_log_as_leader_from_the_
                           config={"linger.ms": 0, "batch.num.messages": 20, "acks": "all",
                                   "enable.idempotence": True})
     assert [d.offset for d in produced] == list(range(COUNT))
-    local_start = wait_until(lambda: (s := list_offset(broker.bootstrap, topic, EARLIEST_LOCAL)) > COUNT // 2 and s,
-                             90, "the leader to upload and delete locally")
+    local_start = wait_until(lambda: (s := list_offset(at_leader(broker, topic), topic, EARLIEST_LOCAL)) > COUNT // 2
+                             and s, 90, "the leader to upload and delete locally")
 
     # The preferred replica loses its volume: its claim is deleted, then its pod; the
     # StatefulSet recreates both, the pod on a new, empty volume.
