@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use tributary_crds::config::{broker_value, check_value, Scope};
+
 use crate::flags::Flags;
 
 /// Why a properties file was refused.
@@ -76,11 +78,20 @@ impl Parsed {
             .split_once(['=', ':'])
             .map(|(k, v)| (k.trim(), v.trim().to_string()))
             .ok_or_else(|| format!("`{line}` is not key=value"))?;
-        self.set(Value { key, text })
+        if !self.set(Value { key, text })? {
+            tracing::warn!(key, "ignoring unknown broker property");
+        }
+        Ok(())
     }
 
-    /// The table of known keys: where each one's value goes.
-    fn set(&mut self, v: Value<'_>) -> Result<(), String> {
+    /// Where each known key's value goes; false for a key this broker does not know. A key of
+    /// the shared configuration table (what a KafkaCluster may set) is first held to that
+    /// table's type and check, so a value is accepted or refused alike by the CRD, the
+    /// operator and the broker.
+    fn set(&mut self, v: Value<'_>) -> Result<bool, String> {
+        if broker_value(v.key).is_some() {
+            check_value(Scope::Broker, v.key, &v.text).map_err(|e| e.to_string())?;
+        }
         let f = &mut self.flags;
         match v.key {
             "broker.id" | "node.id" => f.broker_id = Some(v.narrow()?),
@@ -99,8 +110,8 @@ impl Parsed {
             "default.replication.factor" => f.default_replication_factor = Some(v.narrow()?),
             "auto.create.topics.enable" => f.auto_create_topics = Some(v.boolean()?),
             "log.retention.ms" => f.log_retention_ms = Some(v.int()?),
-            "log.retention.minutes" => f.log_retention_ms = Some(v.int()? * 60_000),
-            "log.retention.hours" => f.log_retention_ms = Some(v.int()? * 3_600_000),
+            "log.retention.minutes" => f.log_retention_ms = Some(retention(v.int()?, 60_000)),
+            "log.retention.hours" => f.log_retention_ms = Some(retention(v.int()?, 3_600_000)),
             "log.retention.bytes" => f.log_retention_bytes = Some(v.int()?),
             "log.segment.bytes" => f.log_segment_bytes = Some(v.narrow()?),
             "log.roll.ms" => f.log_segment_ms = Some(v.int()?),
@@ -212,12 +223,16 @@ impl Parsed {
             "external.listeners" => f.external_listeners = Some(v.text),
             // Always `<cluster>-broker-`, which cluster mode derives from cluster.name.
             "broker.lease.prefix" => {}
+            // Kafka's controller settings: the operator's controller acts on them.
+            "auto.leader.rebalance.enable"
+            | "leader.imbalance.check.interval.seconds"
+            | "leader.imbalance.per.broker.percentage" => {}
             key => match crate::share_broker_config::flag(f, key) {
                 Some(flag) => *flag = Some(v.narrow()?),
-                None => tracing::warn!(key, "ignoring unknown broker property"),
+                None => return Ok(false),
             },
         }
-        Ok(())
+        Ok(true)
     }
 
     /// The settings, completed from `env` where the file leaves the per-pod ones out.
@@ -242,6 +257,16 @@ impl Parsed {
     }
 }
 
+/// Retention in minutes or hours as milliseconds; any negative value is unlimited (-1), as
+/// Kafka reads `log.retention.minutes` and `log.retention.hours`.
+fn retention(count: i64, unit_ms: i64) -> i64 {
+    if count < 0 {
+        -1
+    } else {
+        count.saturating_mul(unit_ms)
+    }
+}
+
 /// Each listener advertises the pod's DNS name (`<pod>.<suffix>`) with its own port.
 fn pod_listeners(listeners: &str, pod: &str, suffix: &str) -> String {
     let advertised: Vec<String> = listeners
@@ -257,6 +282,8 @@ fn pod_listeners(listeners: &str, pod: &str, suffix: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use tributary_crds::config::{Check, ConfigType, BROKER_KEYS};
+
     use super::*;
 
     #[test]
@@ -393,6 +420,73 @@ mod tests {
             "SCRAM-SHA-512"
         );
         assert_eq!(security["connections.max.reauth.ms"], "60000");
+    }
+
+    /// A value `check` accepts, for a key of type `kind`.
+    fn sample(kind: ConfigType, check: Check) -> String {
+        match (kind, check) {
+            (ConfigType::Boolean, _) => "true".into(),
+            (_, Check::AtLeast(min)) => min.max(1).to_string(),
+            (ConfigType::Int | ConfigType::Long, _) => "1".into(),
+            (_, Check::OneOf(values) | Check::OneOfAnyCase(values)) => values[0].into(),
+            (_, Check::CleanupPolicy) => "delete".into(),
+            (_, Check::Ratio) => "0.5".into(),
+            (_, Check::ThrottledReplicas) => "*".into(),
+            (_, Check::KafkaVersion) => "3.9".into(),
+            (_, Check::RebalanceProtocols) => "classic,consumer".into(),
+            (_, Check::Assignors) => "uniform".into(),
+            (_, Check::HttpUrls) => "http://registry:8081".into(),
+            _ => "value".into(),
+        }
+    }
+
+    /// Every key a KafkaCluster may set reaches a setting (or is knowingly the operator's),
+    /// none is ignored as unknown: the shared table and the parser cannot drift apart.
+    #[test]
+    fn every_key_of_the_shared_table_is_known() {
+        for key in BROKER_KEYS {
+            let (kind, check) = broker_value(key.name).unwrap();
+            let text = sample(kind, check);
+            check_value(Scope::Broker, key.name, &text).unwrap();
+            let known = Parsed::default().set(Value {
+                key: key.name,
+                text: text.clone(),
+            });
+            assert_eq!(known, Ok(true), "{}={text}", key.name);
+        }
+    }
+
+    /// A value the shared table refuses is refused here too, with the same words the operator
+    /// and the config APIs use.
+    #[test]
+    fn values_are_held_to_the_shared_table() {
+        for line in [
+            "compression.type=brotli",
+            "min.insync.replicas=0",
+            "group.consumer.migration.policy=sideways",
+            "confluent.schema.registry.url=ftp://registry",
+            "auto.create.topics.enable=yes",
+        ] {
+            let err = parse(line, |_| None).unwrap_err().to_string();
+            let key = line.split('=').next().unwrap();
+            assert!(
+                err.contains(key) && err.contains("expected"),
+                "{line}: {err}"
+            );
+        }
+        let flags = parse(
+            "socket.receive.buffer.bytes=-1
+log.retention.hours=-1
+",
+            |_| None,
+        )
+        .unwrap();
+        assert_eq!(flags.socket_receive_buffer_bytes, Some(-1));
+        assert_eq!(
+            flags.log_retention_ms,
+            Some(-1),
+            "negative hours: unlimited"
+        );
     }
 
     #[test]

@@ -266,7 +266,8 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
     topic_default("log.flush.interval.messages"),
     topic_default("log.flush.interval.ms"),
     topic_default("log.retention.bytes"),
-    broker("log.retention.hours", Int, AtLeast(0)),
+    // Any negative count is unlimited, as Kafka reads it (no validator of its own).
+    broker("log.retention.hours", Int, Type),
     topic_default("log.retention.ms"),
     topic_default("log.roll.ms"),
     topic_default("log.segment.bytes"),
@@ -282,9 +283,10 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
     broker("offsets.topic.replication.factor", Int, AtLeast(0)),
     broker("replica.fsync.before.ack", Boolean, Type),
     broker("replica.lag.time.max.ms", Long, AtLeast(0)),
-    broker("socket.receive.buffer.bytes", Int, AtLeast(0)),
+    // -1 (any value below 1) keeps the operating system's buffer size; Kafka checks no more.
+    broker("socket.receive.buffer.bytes", Int, Type),
     broker("socket.request.max.bytes", Int, AtLeast(0)),
-    broker("socket.send.buffer.bytes", Int, AtLeast(0)),
+    broker("socket.send.buffer.bytes", Int, Type),
     broker("transaction.state.log.min.isr", Int, AtLeast(0)),
     broker("transaction.state.log.replication.factor", Int, AtLeast(0)),
     broker("unclean.leader.election.enable", Boolean, Type),
