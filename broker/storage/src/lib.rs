@@ -70,7 +70,7 @@ pub use log::{AppendInfo, PartitionLog};
 pub use read::ReadPlan;
 pub use records::{data_keys_values, marker_batch, marker_is_commit, DataRecords};
 pub use replicated::Replicated;
-pub use retention::RetentionOutcome;
+pub use retention::{RetentionOutcome, RetiredFiles};
 pub use sync::{CheckpointPlan, FlushDue, PendingSync};
 pub use tiering::SegmentSummary;
 pub use validate::{check_decompressed, check_records, OffsetDeltas, RecordInfo, Span};

@@ -54,6 +54,8 @@ pub struct PartitionLog {
     /// nothing above it. 0 until the tiered-storage task says otherwise, so a restart never
     /// frees an unuploaded segment.
     pub(super) remote_copied_end: i64,
+    /// Files of removed segments, renamed and waiting to be deleted outside the lock.
+    pub(super) retired: Vec<PathBuf>,
 }
 
 /// Bytes and offsets bound for the active segment but not yet written to it (a follower's
@@ -106,6 +108,7 @@ impl PartitionLog {
             scratch: Vec::new(),
             cleaner,
             remote_copied_end: 0,
+            retired: Vec::new(),
         };
         // Closed segments rebuilt by recovery still hold their indexes open: sync and release
         // them with the next group commit.

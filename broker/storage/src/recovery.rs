@@ -59,7 +59,7 @@ pub(crate) fn load_segments(
 }
 
 /// Base offsets of the `.log` files in `dir`, sorted; removes leftovers of interrupted
-/// writes (temporary checkpoints) and index files without a log.
+/// writes (temporary checkpoints), retired segments' files and index files without a log.
 fn list_segments(dir: &Path) -> Result<Vec<i64>> {
     super::compaction::complete_swaps(dir)?;
     let dir_error = |source| StorageError::Directory {
@@ -74,7 +74,7 @@ fn list_segments(dir: &Path) -> Result<Vec<i64>> {
         let Some(name) = name.to_str() else { continue };
         if let Some(base) = parse_log_file_name(name) {
             bases.push(base);
-        } else if name.ends_with(".tmp") {
+        } else if name.ends_with(".tmp") || super::segment::is_retired(name) {
             remove_leftover(&entry.path())?;
         } else if let Some(stem) = name
             .strip_suffix(TIME_INDEX_SUFFIX)

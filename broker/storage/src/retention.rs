@@ -2,6 +2,9 @@
 //! Kafka's `deleteOldSegments`, for `cleanup.policy=delete` logs and the local part of tiered
 //! ones. The active segment is never deleted.
 
+use std::fs;
+use std::path::PathBuf;
+
 use tracing::info;
 
 use super::error::{Result, StorageError};
@@ -18,6 +21,36 @@ pub struct RetentionOutcome {
     pub log_start_offset: i64,
     /// Whether the active segment was rolled because `segment.ms` elapsed.
     pub rolled: bool,
+}
+
+/// Files of segments removed from a log, renamed (`.deleted`) and not yet deleted: deleting
+/// a large file takes the file system a while, which no request waiting for the partition
+/// lock should wait for (Kafka deletes segments asynchronously too).
+#[derive(Debug, Default)]
+#[must_use = "retired files are only deleted by `delete`"]
+pub struct RetiredFiles(Vec<PathBuf>);
+
+impl RetiredFiles {
+    /// Deletes the files; one that is already gone is not an error. The rest are still
+    /// deleted when one fails; a restart deletes what is left.
+    pub fn delete(self) -> Result<()> {
+        let mut first_error = None;
+        for path in self.0 {
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    first_error.get_or_insert(StorageError::Delete { path, source });
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// True when there is nothing to delete.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 /// How many of the oldest segments (given by their end offsets, oldest first) lie wholly
@@ -100,8 +133,15 @@ impl PartitionLog {
         Ok(self.log_start_offset)
     }
 
-    /// Deletes the `count` oldest segments (never the active one) and moves the log start
-    /// offset past them. Returns bytes freed and segments deleted.
+    /// The files of the segments retention and DeleteRecords removed, to delete once the
+    /// partition lock is let go ([`RetiredFiles::delete`]).
+    pub fn take_retired(&mut self) -> RetiredFiles {
+        RetiredFiles(std::mem::take(&mut self.retired))
+    }
+
+    /// Removes the `count` oldest segments (never the active one), their files retired for
+    /// [`Self::take_retired`], and moves the log start offset past them. Returns bytes freed
+    /// and segments removed.
     fn delete_oldest_segments(&mut self, count: usize) -> Result<(u64, usize)> {
         let count = count.min(self.segments.len().saturating_sub(1));
         if count == 0 {
@@ -115,7 +155,7 @@ impl PartitionLog {
                 bytes = segment.size(),
                 "deleting segment by retention"
             );
-            segment.delete_files()?;
+            self.retired.extend(segment.retire()?);
         }
         self.sync.segment_created();
         let first_base = self.segments[0].base_offset();
@@ -164,6 +204,65 @@ mod tests {
             log.read_plan(0, 10, i64::MAX, true),
             Err(StorageError::OffsetOutOfRange { .. })
         ));
+    }
+
+    /// Files with the `.deleted` suffix in `dir`.
+    fn retired_in(dir: &std::path::Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .expect("read dir")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.ends_with(".deleted"))
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Retention only renames what it removes; the files are deleted when the caller lets the
+    /// partition lock go, a read planned before still reads them, and a restart deletes
+    /// retired files nobody deleted.
+    #[test]
+    fn removed_segments_are_renamed_then_deleted_outside_the_lock() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = LogConfig {
+            retention_ms: 10_000,
+            ..small_config()
+        };
+        let mut log = open(dir.path(), config);
+        for _ in 0..30 {
+            append(&mut log, simple(2, NOW - 60_000));
+        }
+        for _ in 0..30 {
+            append(&mut log, simple(2, NOW));
+        }
+        log.set_high_watermark(log.log_end_offset());
+        let first = log.segments[0].log_path().to_path_buf();
+        let planned = log.read_plan(0, 1 << 20, i64::MAX, true).expect("plan");
+        let expected = planned.load().expect("load before");
+
+        let outcome = log.enforce_retention(NOW).expect("retention");
+        assert!(outcome.deleted_segments > 0);
+        assert!(!first.exists(), "no longer under its name");
+        let retired = retired_in(dir.path());
+        assert_eq!(retired.len(), 3 * outcome.deleted_segments, "{retired:?}");
+        assert_eq!(planned.load().expect("load after"), expected);
+
+        let files = log.take_retired();
+        assert!(!files.is_empty());
+        assert!(log.take_retired().is_empty(), "taken once");
+        files.delete().expect("delete");
+        assert!(retired_in(dir.path()).is_empty());
+        assert_eq!(planned.load().expect("load after delete"), expected);
+
+        // Retired and never deleted (a crash in between): the next open deletes them.
+        let end = log.log_end_offset();
+        let start = log.log_start_offset();
+        log.delete_records(end - 1).expect("delete records");
+        assert!(!retired_in(dir.path()).is_empty());
+        drop(log);
+        let log = open(dir.path(), LogConfig::default());
+        assert!(retired_in(dir.path()).is_empty());
+        assert_eq!(log.log_end_offset(), end);
+        assert!(log.log_start_offset() > start);
     }
 
     #[test]

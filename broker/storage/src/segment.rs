@@ -22,6 +22,13 @@ pub(crate) const LOG_SUFFIX: &str = "log";
 pub(crate) const INDEX_SUFFIX: &str = "index";
 /// Extension of time index files.
 pub(crate) const TIME_INDEX_SUFFIX: &str = "timeindex";
+/// Appended to the names of a retired segment's files ([`Segment::retire`]).
+pub(crate) const DELETED_SUFFIX: &str = ".deleted";
+
+/// Whether `name` is a file of a retired segment, which a restart deletes.
+pub(crate) fn is_retired(name: &str) -> bool {
+    name.ends_with(DELETED_SUFFIX)
+}
 
 /// `<20-digit zero-padded base offset>.<suffix>`, Kafka's naming, so tools sort them.
 pub(crate) fn file_name(base_offset: i64, suffix: &str) -> String {
@@ -573,6 +580,35 @@ impl Segment {
         .into_iter()
         .flatten()
         .collect()
+    }
+
+    /// Renames the segment's files to `<name>.deleted` and returns their new paths (Kafka's
+    /// asynchronous segment deletion): a rename frees no blocks, so it is quick where the
+    /// partition lock is held, and [`crate::RetiredFiles::delete`] frees the space after the
+    /// lock is let go. Readers holding the files keep reading them; a restart deletes what
+    /// is left ([`is_retired`]).
+    pub(crate) fn retire(&self) -> Result<Vec<PathBuf>> {
+        let mut retired = Vec::with_capacity(3);
+        for path in [
+            self.log_path.as_path(),
+            self.index.path(),
+            self.time_index.path(),
+        ] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(DELETED_SUFFIX);
+            let to = PathBuf::from(name);
+            match fs::rename(path, &to) {
+                Ok(()) => retired.push(to),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(StorageError::Delete {
+                        path: path.to_path_buf(),
+                        source,
+                    })
+                }
+            }
+        }
+        Ok(retired)
     }
 
     /// Deletes the segment's files.

@@ -857,15 +857,19 @@ impl Partition {
     /// Moves the log start offset to `offset` (-1: the high watermark), for DeleteRecords;
     /// returns the new log start offset.
     pub fn delete_records(&self, offset: i64) -> Result<i64, StorageError> {
-        let mut state = self.state.lock();
-        let target = if offset == -1 {
-            state.log.high_watermark()
-        } else {
-            offset
+        let (start, retired) = {
+            let mut state = self.state.lock();
+            let target = if offset == -1 {
+                state.log.high_watermark()
+            } else {
+                offset
+            };
+            let start = state.log.delete_records(target)?;
+            state.log.checkpoint()?;
+            state.txns.drop_before(start);
+            (start, state.log.take_retired())
         };
-        let start = state.log.delete_records(target)?;
-        state.log.checkpoint()?;
-        state.txns.drop_before(start);
+        retired.delete()?;
         Ok(start)
     }
 
@@ -880,13 +884,20 @@ impl Partition {
         producers.expire(now_ms, expiration_ms, |pid| txns.open_since(pid).is_some())
     }
 
-    /// Applies retention and age-based rolling.
+    /// Applies retention and age-based rolling; the removed segments' files are deleted after
+    /// the partition lock is let go, so no produce or fetch waits for the file system to free
+    /// them. Blocking: call from a blocking thread.
     pub fn enforce_retention(&self, now_ms: i64) -> Result<(), StorageError> {
-        let mut state = self.state.lock();
-        state.log.enforce_retention(now_ms)?;
-        let start = state.log.log_start_offset();
-        state.txns.drop_before(start);
-        Ok(())
+        let (enforced, retired) = {
+            let mut state = self.state.lock();
+            let enforced = state.log.enforce_retention(now_ms);
+            let start = state.log.log_start_offset();
+            state.txns.drop_before(start);
+            // Taken even after a failure: the segments retired before it are gone from the log.
+            (enforced, state.log.take_retired())
+        };
+        retired.delete()?;
+        enforced.map(drop)
     }
 
     /// Compacts the closed segments of a `cleanup.policy=compact` partition; the reading and

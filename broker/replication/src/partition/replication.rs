@@ -437,8 +437,10 @@ impl Partition {
         }
         state.log.set_high_watermark(hw);
         let flush = state.log.flush_due();
+        let retired = state.log.take_retired();
         drop(state);
         publish(&self.high_watermark, hw);
+        retired.delete()?;
         Ok((appended, flush))
     }
 

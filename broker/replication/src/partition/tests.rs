@@ -345,6 +345,39 @@ fn delete_records_moves_the_log_start_and_older_reads_are_out_of_range() {
     assert_eq!(p.delete_records(-1).expect("to the high watermark"), 6);
 }
 
+/// Retention and DeleteRecords leave no file behind: what they retire under the partition
+/// lock is deleted once it is let go.
+#[test]
+fn retention_and_delete_records_delete_the_files_they_retire() {
+    let retired_left = |dir: &Path| {
+        std::fs::read_dir(dir)
+            .expect("read dir")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.ends_with(".deleted") || n.ends_with(".log"))
+            .count()
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = LogConfig {
+        retention_ms: 10_000,
+        ..tributary_storage::test_util::small_config()
+    };
+    let p = open_with(dir.path(), config);
+    for _ in 0..20 {
+        append(&p, &simple(2, NOW - 60_000));
+    }
+    for _ in 0..20 {
+        append(&p, &simple(2, NOW));
+    }
+    let before = retired_left(dir.path());
+    p.enforce_retention(NOW).expect("retention");
+    let after_retention = retired_left(dir.path());
+    assert!(after_retention < before, "{before} -> {after_retention}");
+    let end = p.with_log(|log| log.log_end_offset());
+    p.delete_records(-1).expect("delete records");
+    assert_eq!(p.with_log(|log| log.log_start_offset()), end);
+    assert_eq!(retired_left(dir.path()), 1, "only the active segment's log");
+}
+
 #[test]
 fn idle_producers_expire_unless_their_transaction_is_open() {
     let dir = tempfile::tempdir().expect("tempdir");
