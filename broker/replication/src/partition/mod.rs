@@ -869,7 +869,7 @@ impl Partition {
             state.txns.drop_before(start);
             (start, state.log.take_retired())
         };
-        retired.delete()?;
+        delete_off_the_workers(retired);
         Ok(start)
     }
 
@@ -1081,6 +1081,25 @@ mod remote_check;
 mod replication;
 #[cfg(test)]
 mod tests;
+
+/// Deletes `retired` on a blocking thread when called on the async runtime (DeleteRecords, a
+/// follower's fetch loop), so no worker serving requests waits for the file system; inline
+/// elsewhere. A failure is logged: the records are already gone from the log, and a restart
+/// deletes the files left.
+fn delete_off_the_workers(retired: tributary_storage::RetiredFiles) {
+    if retired.is_empty() {
+        return;
+    }
+    let delete = move || {
+        if let Err(error) = retired.delete() {
+            tracing::warn!(%error, "cannot delete a removed segment's files; a restart deletes them");
+        }
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => drop(runtime.spawn_blocking(delete)),
+        Err(_) => delete(),
+    }
+}
 
 pub use remote_check::{RemoteCheck, RemoteRestart};
 pub use replication::{IsrProposal, Leadership, ReplicaFetch, ReplicaRead};

@@ -440,7 +440,7 @@ impl Partition {
         let retired = state.log.take_retired();
         drop(state);
         publish(&self.high_watermark, hw);
-        retired.delete()?;
+        super::delete_off_the_workers(retired);
         Ok((appended, flush))
     }
 

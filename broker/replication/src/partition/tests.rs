@@ -345,17 +345,19 @@ fn delete_records_moves_the_log_start_and_older_reads_are_out_of_range() {
     assert_eq!(p.delete_records(-1).expect("to the high watermark"), 6);
 }
 
+/// Segment data files in `dir`, retired (`.deleted`) or not.
+fn segment_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .expect("read dir")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".deleted") || n.ends_with(".log"))
+        .count()
+}
+
 /// Retention and DeleteRecords leave no file behind: what they retire under the partition
 /// lock is deleted once it is let go.
 #[test]
 fn retention_and_delete_records_delete_the_files_they_retire() {
-    let retired_left = |dir: &Path| {
-        std::fs::read_dir(dir)
-            .expect("read dir")
-            .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .filter(|n| n.ends_with(".deleted") || n.ends_with(".log"))
-            .count()
-    };
     let dir = tempfile::tempdir().expect("tempdir");
     let config = LogConfig {
         retention_ms: 10_000,
@@ -368,14 +370,39 @@ fn retention_and_delete_records_delete_the_files_they_retire() {
     for _ in 0..20 {
         append(&p, &simple(2, NOW));
     }
-    let before = retired_left(dir.path());
+    let before = segment_files(dir.path());
     p.enforce_retention(NOW).expect("retention");
-    let after_retention = retired_left(dir.path());
+    let after_retention = segment_files(dir.path());
     assert!(after_retention < before, "{before} -> {after_retention}");
     let end = p.with_log(|log| log.log_end_offset());
     p.delete_records(-1).expect("delete records");
     assert_eq!(p.with_log(|log| log.log_start_offset()), end);
-    assert_eq!(retired_left(dir.path()), 1, "only the active segment's log");
+    assert_eq!(
+        segment_files(dir.path()),
+        1,
+        "only the active segment's log"
+    );
+}
+
+/// On the runtime (the DeleteRecords handler) the retired files are deleted on a blocking
+/// thread, not by the worker serving the request.
+#[tokio::test]
+async fn delete_records_on_the_runtime_deletes_its_files_on_a_blocking_thread() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = open_with(dir.path(), tributary_storage::test_util::small_config());
+    for _ in 0..20 {
+        append(&p, &simple(2, NOW));
+    }
+    assert!(segment_files(dir.path()) > 1);
+    p.delete_records(-1).expect("delete records");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while segment_files(dir.path()) > 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the retired files were not deleted within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 #[test]
