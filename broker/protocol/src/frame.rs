@@ -82,19 +82,27 @@ const FIRST_RESERVATION: usize = 64 * 1024;
 
 /// Reads exactly `len` bytes whose length the peer claimed, growing the buffer as they arrive
 /// rather than reserving `len` up front: a peer that claims 100 MB and sends nothing costs
-/// 64 KiB, not 100 MB per connection.
+/// 64 KiB, not 100 MB per connection. The buffer doubles, never past `len`, and the read stops
+/// at `len` (no probe for more, which would grow a full buffer once more and copy the frame).
 pub async fn read_claimed<R: AsyncRead + Unpin>(
     reader: &mut R,
     len: usize,
 ) -> std::io::Result<Vec<u8>> {
     let mut buf = Vec::with_capacity(len.min(FIRST_RESERVATION));
-    let wanted = u64::try_from(len).unwrap_or(u64::MAX);
-    let read = (&mut *reader).take(wanted).read_to_end(&mut buf).await?;
-    if read < len {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::UnexpectedEof,
-            format!("the peer closed after {read} of the {len} bytes it announced"),
-        ));
+    while buf.len() < len {
+        if buf.len() == buf.capacity() {
+            buf.reserve_exact(buf.capacity().max(FIRST_RESERVATION).min(len - buf.len()));
+        }
+        let rest = u64::try_from(len - buf.len()).unwrap_or(u64::MAX);
+        if (&mut *reader).take(rest).read_buf(&mut buf).await? == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!(
+                    "the peer closed after {} of the {len} bytes it announced",
+                    buf.len()
+                ),
+            ));
+        }
     }
     Ok(buf)
 }
@@ -119,4 +127,57 @@ pub fn encode_response<R: Encodable + HeaderVersion>(
         .map_err(encode_err)?;
     response.encode(&mut buf, version).map_err(encode_err)?;
     Ok(buf.freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::AsyncWriteExt;
+
+    use super::*;
+
+    /// A frame arriving in pieces is read whole, the bytes after it stay for the next read,
+    /// and the buffer never grows past the frame.
+    #[tokio::test]
+    async fn a_claimed_frame_is_read_exactly_and_its_buffer_not_grown_past_it() {
+        for len in [
+            0,
+            1,
+            1000,
+            FIRST_RESERVATION,
+            FIRST_RESERVATION + 1,
+            3 * FIRST_RESERVATION + 17,
+        ] {
+            let frame: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let (mut client, mut server) = tokio::io::duplex(4096);
+            let sent = frame.clone();
+            let writer = tokio::spawn(async move {
+                for piece in sent.chunks(5_000) {
+                    client.write_all(piece).await.expect("write");
+                }
+                client.write_all(b"next").await.expect("write");
+            });
+            let read = read_claimed(&mut server, len).await.expect("read");
+            assert_eq!(read, frame, "{len}");
+            assert_eq!(read.capacity(), len, "grown past the frame");
+            let mut next = [0u8; 4];
+            server.read_exact(&mut next).await.expect("next");
+            assert_eq!(&next, b"next");
+            writer.await.expect("writer");
+        }
+    }
+
+    /// A peer that closes mid-frame, even one that claimed 100 MiB, is an error saying how
+    /// far it got.
+    #[tokio::test]
+    async fn a_frame_cut_short_is_an_unexpected_end() {
+        let mut short: &[u8] = &[1, 2, 3];
+        let error = read_claimed(&mut short, 100 << 20)
+            .await
+            .expect_err("short");
+        assert_eq!(error.kind(), std::io::ErrorKind::UnexpectedEof);
+        assert!(
+            error.to_string().contains("after 3 of the 104857600 bytes"),
+            "{error}"
+        );
+    }
 }
