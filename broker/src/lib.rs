@@ -32,7 +32,8 @@
 //!   partitions, the transaction markers) and the leaders' transaction verification.
 //!
 //! The cluster and its partitions:
-//! - [`metadata`]: the cluster image (brokers, topics, leaders, ISRs) and where it comes from.
+//! - [`metadata`]: where the cluster image comes from (its sources, validation, elections and
+//!   reassignments); the image and its cache are the replication floor's `metadata`.
 //! - [`replica`]: the partitions this broker hosts and their roles, the one append path and the
 //!   follower fetchers.
 //! - the `tributary-replication` crate, re-exported under its modules' old names:

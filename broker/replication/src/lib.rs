@@ -12,11 +12,14 @@
 //! - [`producer`]: idempotent and transactional producers: ids, sequences, open transactions.
 //! - [`flusher`]: group-commit fsync: one round at a time for the whole broker.
 //! - [`fence`]: self-fencing, so a broker whose registration lapsed stops acting as leader.
+//! - [`metadata`]: the cluster image (brokers, topics, leaders, ISRs) and the cache holding
+//!   the current one, which the replica manager above compares to find what changed.
 
 pub mod append_error;
 pub mod client_batch;
 pub mod fence;
 pub mod flusher;
+pub mod metadata;
 pub mod partition;
 pub mod producer;
 pub mod role;

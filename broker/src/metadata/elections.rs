@@ -11,7 +11,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 pub use tributary_crds::ElectionType;
 
-use super::image::{BrokerInfo, PartitionState, NO_LEADER};
+use super::{BrokerInfo, PartitionState, NO_LEADER};
 
 /// Why a partition's election did not happen (or did not need to); the handler maps each to
 /// its Kafka error code.

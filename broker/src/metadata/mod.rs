@@ -1,21 +1,19 @@
-//! The broker's view of the cluster: immutable [`ClusterImage`]s in a [`MetadataCache`],
-//! fed by a [`MetadataSource`] (`crate::standalone` for a standalone broker, the Kubernetes
-//! objects of `crate::kube` in cluster mode). Handlers ask the cache; none assumes it is the
-//! only broker. The sources sit above the replica manager they drive; this module below it.
+//! The broker's view of the cluster: the immutable [`ClusterImage`]s in a [`MetadataCache`]
+//! (both on the replication floor), fed by a [`MetadataSource`] (`crate::standalone` for a
+//! standalone broker, the Kubernetes objects of `crate::kube` in cluster mode). Handlers ask
+//! the cache; none assumes it is the only broker. The sources sit above the replica manager
+//! they drive.
 
-mod cache;
 pub mod elections;
-mod image;
 pub mod reassignments;
 mod source;
 pub mod validate;
 
-pub use cache::MetadataCache;
-pub use image::{
-    is_internal_topic, BrokerInfo, ClusterImage, Endpoint, IsrMember, PartitionState, TopicImage,
-    NO_LEADER,
-};
 pub use source::{Growth, MetadataError, MetadataSource, TopicSpec};
+pub use tributary_replication::metadata::{
+    is_internal_topic, BrokerInfo, ClusterImage, Endpoint, IsrMember, MetadataCache,
+    PartitionState, TopicImage, NO_LEADER,
+};
 
 /// The advertised address of each of the broker's listeners, as the image and the broker's
 /// registration publish them.

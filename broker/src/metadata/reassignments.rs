@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 
-use super::image::BrokerInfo;
+use super::BrokerInfo;
 
 /// Why a partition's reassignment request was refused; the handler maps each to its Kafka
 /// error code.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 
-use super::image::TopicImage;
+use super::TopicImage;
 use crate::storage::StorageError;
 use crate::topics::StoreError;
 

@@ -5,8 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use super::image::ClusterImage;
 use super::source::{MetadataError, TopicSpec};
+use super::ClusterImage;
 use crate::config::BrokerConfig;
 use crate::topics::config;
 use crate::topics::names::validate_topic_name;
