@@ -174,20 +174,27 @@ mod tests {
     use crate::test_util::{append, open, read_all, simple, small_config, NOW};
     use crate::{LogConfig, StorageError};
 
-    #[test]
-    fn old_segments_are_deleted_by_time_but_never_the_active_one() {
-        let dir = tempfile::tempdir().expect("tempdir");
+    /// A log with `retention.ms` 10 s and small segments: 60 records a minute old, then 60
+    /// written now.
+    fn old_then_recent(dir: &std::path::Path) -> crate::PartitionLog {
         let config = LogConfig {
             retention_ms: 10_000,
             ..small_config()
         };
-        let mut log = open(dir.path(), config);
+        let mut log = open(dir, config);
         for _ in 0..30 {
             append(&mut log, simple(2, NOW - 60_000));
         }
         for _ in 0..30 {
             append(&mut log, simple(2, NOW));
         }
+        log
+    }
+
+    #[test]
+    fn old_segments_are_deleted_by_time_but_never_the_active_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut log = old_then_recent(dir.path());
         let segments = log.segment_count();
         let outcome = log.enforce_retention(NOW).expect("retention");
         assert!(outcome.deleted_segments > 0);
@@ -223,17 +230,7 @@ mod tests {
     #[test]
     fn removed_segments_are_renamed_then_deleted_outside_the_lock() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let config = LogConfig {
-            retention_ms: 10_000,
-            ..small_config()
-        };
-        let mut log = open(dir.path(), config);
-        for _ in 0..30 {
-            append(&mut log, simple(2, NOW - 60_000));
-        }
-        for _ in 0..30 {
-            append(&mut log, simple(2, NOW));
-        }
+        let mut log = old_then_recent(dir.path());
         log.set_high_watermark(log.log_end_offset());
         let first = log.segments[0].log_path().to_path_buf();
         let planned = log.read_plan(0, 1 << 20, i64::MAX, true).expect("plan");
