@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use tributary_crds::config::{broker_value, check_value, Scope};
+use tributary_crds::config::{check_value, ConfigError, Scope};
 
 use crate::flags::Flags;
 
@@ -89,8 +89,9 @@ impl Parsed {
     /// table's type and check, so a value is accepted or refused alike by the CRD, the
     /// operator and the broker.
     fn set(&mut self, v: Value<'_>) -> Result<bool, String> {
-        if broker_value(v.key).is_some() {
-            check_value(Scope::Broker, v.key, &v.text).map_err(|e| e.to_string())?;
+        match check_value(Scope::Broker, v.key, &v.text) {
+            Ok(()) | Err(ConfigError::UnknownKey { .. }) => {}
+            Err(refused) => return Err(refused.to_string()),
         }
         let f = &mut self.flags;
         match v.key {
@@ -282,7 +283,7 @@ fn pod_listeners(listeners: &str, pod: &str, suffix: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use tributary_crds::config::{Check, ConfigType, BROKER_KEYS};
+    use tributary_crds::config::{broker_value, Check, ConfigType, BROKER_KEYS};
 
     use super::*;
 
