@@ -5,14 +5,15 @@
 //! budget), keys on compacted topics and timestamps within `message.timestamp.before.max.ms`
 //! / `after.max.ms`. Nothing that fails here reaches a log.
 
+use bytes::Bytes;
 use kafka_protocol::records::Compression;
 
 use crate::append_error::AppendError;
 use crate::producer::BatchIdentity;
 use tributary_storage::codec::{self, CompressionPolicy};
 use tributary_storage::{
-    check_decompressed, check_records, BatchError, BatchView, BatchViewMut, OffsetDeltas,
-    RecordInfo, StorageError, TimestampType,
+    check_decompressed, check_records, BatchError, BatchView, OffsetDeltas, RecordInfo, SplitBatch,
+    StorageError, TimestampType,
 };
 
 /// Why a batch with the LogAppendTime timestamp type is refused.
@@ -58,8 +59,9 @@ impl Default for ClientBatchRules {
     }
 }
 
-/// A client batch that passed, ready to append: what idempotence needs, and the bytes to
-/// store (recompressed or with a corrected max timestamp when Kafka would have rewritten them).
+/// A client batch that passed, ready to append: what idempotence needs, and the batch to
+/// store (recompressed or with a corrected max timestamp when Kafka would have rewritten it),
+/// its records still the request's bytes unless recompressed.
 #[derive(Debug)]
 pub struct CheckedBatch {
     /// Producer id, epoch and sequences of the batch.
@@ -67,12 +69,36 @@ pub struct CheckedBatch {
     /// Whether the batch belongs to a transaction.
     pub transactional: bool,
     /// The batch as it will be stored.
-    pub bytes: Vec<u8>,
+    pub batch: SplitBatch,
+}
+
+impl CheckedBatch {
+    /// The checked `batch`, its header final but for what the append stamps.
+    pub(crate) fn new(batch: SplitBatch) -> CheckedBatch {
+        let view = batch.view();
+        CheckedBatch {
+            identity: BatchIdentity::of(&view),
+            transactional: view.is_transactional(),
+            batch,
+        }
+    }
+}
+
+/// Splits one whole batch that [`BatchView::parse`] accepted into header and records.
+pub(crate) fn split(batch: Bytes) -> Result<SplitBatch, AppendError> {
+    let available = batch.len();
+    SplitBatch::new(batch).ok_or(AppendError::Storage(StorageError::InvalidBatch {
+        index: 0,
+        source: BatchError::Truncated {
+            needed: HEADER_LEN,
+            available,
+        },
+    }))
 }
 
 /// Checks the records of one partition's produce data.
 pub fn check(
-    records: &[u8],
+    records: &Bytes,
     rules: &ClientBatchRules,
     now_ms: i64,
 ) -> Result<CheckedBatch, AppendError> {
@@ -102,7 +128,7 @@ pub fn check(
             check_decompressed(&view, OffsetDeltas::Contiguous, &raw, |r| findings.visit(r))
                 .map_err(invalid)?;
             findings.verdict()?;
-            Some(codec::repack(records, &raw, target)?)
+            Some(Bytes::from(codec::repack(records, &raw, target)?))
         }
         _ => {
             let limit = rules.max_uncompressed_bytes;
@@ -114,19 +140,13 @@ pub fn check(
             None
         }
     };
-    let mut bytes = repacked.unwrap_or_else(|| records.to_vec());
-    let mut batch = BatchViewMut::new_unchecked(&mut bytes);
+    let mut batch = split(repacked.unwrap_or_else(|| records.clone()))?;
     if rules.timestamp_type == TimestampType::CreateTime {
         if let Some(max) = findings.max_timestamp {
             batch.set_max_timestamp(max);
         }
     }
-    let view = batch.view();
-    Ok(CheckedBatch {
-        identity: BatchIdentity::of(&view),
-        transactional: view.is_transactional(),
-        bytes,
-    })
+    Ok(CheckedBatch::new(batch))
 }
 
 /// Kafka's batch-level rules for client writes (`validateBatch`).

@@ -279,11 +279,11 @@ impl Rounds {
         let entries: Vec<Entry<'_>> = taken
             .iter()
             .flat_map(|(p, batches, _)| {
-                batches.iter().map(|(base_offset, bytes)| Entry {
+                batches.iter().map(|(base_offset, batch)| Entry {
                     topic_id: p.topic_id(),
                     partition: p.index(),
                     base_offset: *base_offset,
-                    batches: bytes,
+                    batches: batch.parts(),
                 })
             })
             .collect();

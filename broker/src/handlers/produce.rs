@@ -312,7 +312,7 @@ fn append_writes(
         .map(|w| PartitionData {
             topic: &w.topic,
             index: w.index,
-            records: w.records.as_deref(),
+            records: w.records.as_ref(),
         })
         .collect();
     let request = AppendRequest {

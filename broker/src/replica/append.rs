@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use tokio::time::Instant;
 
@@ -104,7 +105,7 @@ pub struct PartitionData<'a> {
     pub index: i32,
     /// The record batches (`None`: the client sent none). Ignored for
     /// [`Origin::TxnMarker`], whose batch the partition builds.
-    pub records: Option<&'a [u8]>,
+    pub records: Option<&'a Bytes>,
 }
 
 /// One append of one writer to some partitions.

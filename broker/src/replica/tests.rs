@@ -184,7 +184,7 @@ fn config_changes_reach_hosted_partitions() {
     m.apply(&image(vec![compacted]));
     let p0 = m.get("t", 0).expect("p0");
     let keyless = p0.append_verified(
-        &crate::storage::test_util::simple(1, 1_000),
+        &crate::storage::test_util::simple(1, 1_000).freeze(),
         1_000,
         &|_, _| Ok(()),
         false,

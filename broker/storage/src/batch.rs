@@ -236,6 +236,17 @@ impl<'a> BatchView<'a> {
         Ok(view)
     }
 
+    /// Wraps bytes already checked to hold at least a header.
+    pub(crate) fn new_unchecked(buf: &'a [u8]) -> Self {
+        Self { buf }
+    }
+
+    /// The CRC-32C of the header's fields the batch CRC covers (attributes on): where the
+    /// CRC of a batch whose records lie elsewhere starts.
+    pub(crate) fn crc_of_header_fields(&self) -> u32 {
+        crc32c::crc32c(&self.buf[ATTRIBUTES..HEADER_LEN])
+    }
+
     /// The bytes this view covers (the whole batch when built by [`BatchView::parse`]).
     pub fn as_bytes(&self) -> &'a [u8] {
         self.buf
@@ -471,9 +482,8 @@ impl<'a> BatchViewMut<'a> {
         if self.view().max_timestamp() == max_timestamp {
             return;
         }
-        self.buf[MAX_TIMESTAMP..MAX_TIMESTAMP + 8].copy_from_slice(&max_timestamp.to_be_bytes());
-        let crc = crc32c::crc32c(&self.buf[ATTRIBUTES..]);
-        self.buf[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
+        self.write_max_timestamp(max_timestamp);
+        self.write_crc(crc32c::crc32c(&self.buf[ATTRIBUTES..]));
     }
 
     /// Stamps the batch with the broker's clock as Kafka does for LogAppendTime topics:
@@ -483,10 +493,24 @@ impl<'a> BatchViewMut<'a> {
         if view.is_log_append_time() && view.max_timestamp() == now_ms {
             return;
         }
-        let attributes = view.attributes() | TIMESTAMP_TYPE_BIT;
+        self.write_log_append_time(now_ms);
+        self.write_crc(crc32c::crc32c(&self.buf[ATTRIBUTES..]));
+    }
+
+    /// Writes the max timestamp field, leaving the CRC to the caller.
+    pub(crate) fn write_max_timestamp(&mut self, max_timestamp: i64) {
+        self.buf[MAX_TIMESTAMP..MAX_TIMESTAMP + 8].copy_from_slice(&max_timestamp.to_be_bytes());
+    }
+
+    /// Sets the timestamp-type bit and the max timestamp, leaving the CRC to the caller.
+    pub(crate) fn write_log_append_time(&mut self, now_ms: i64) {
+        let attributes = self.view().attributes() | TIMESTAMP_TYPE_BIT;
         self.buf[ATTRIBUTES..ATTRIBUTES + 2].copy_from_slice(&attributes.to_be_bytes());
-        self.buf[MAX_TIMESTAMP..MAX_TIMESTAMP + 8].copy_from_slice(&now_ms.to_be_bytes());
-        let crc = crc32c::crc32c(&self.buf[ATTRIBUTES..]);
+        self.write_max_timestamp(now_ms);
+    }
+
+    /// Writes the CRC field.
+    pub(crate) fn write_crc(&mut self, crc: u32) {
         self.buf[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
     }
 }

@@ -17,6 +17,7 @@ use super::epoch::LeaderEpochCache;
 use super::error::{Result, StorageError};
 use super::recovery::load_segments;
 use super::segment::{AppendedBatch, Segment};
+use super::split_batch::SplitBatch;
 use super::sync::SyncState;
 
 /// What an append assigned, for the produce response.
@@ -30,6 +31,15 @@ pub struct AppendInfo {
     pub log_append_time: i64,
     /// Log start offset after the append (reported in produce responses).
     pub log_start_offset: i64,
+}
+
+/// Where [`PartitionLog::place`] put an append.
+#[derive(Debug, Clone, Copy)]
+struct Placed {
+    base_offset: i64,
+    last_offset: i64,
+    /// The topic stamps batches with the broker's clock.
+    log_append: bool,
 }
 
 /// The log of one partition; see the module docs for the locking model.
@@ -203,7 +213,6 @@ impl PartitionLog {
         metas: &mut Vec<AppendedBatch>,
     ) -> Result<AppendInfo> {
         let max = self.config.max_message_bytes;
-        let mut offsets: i64 = 0;
         let split = if check_crc {
             split_batches(batches)
         } else {
@@ -218,49 +227,95 @@ impl PartitionLog {
                     source: BatchError::BatchTooLarge { size, max },
                 });
             }
-            offsets += i64::from(view.last_offset_delta()) + 1;
-            metas.push(AppendedBatch {
-                base_offset: 0,
-                size: size as u32,
-                last_offset: i64::from(view.last_offset_delta()),
-                max_timestamp: view.max_timestamp(),
+            metas.push(AppendedBatch::unplaced(size as u32, &view));
+        }
+        let placed = self.place(metas, batches.len() as u64, now_ms)?;
+        let mut position = 0usize;
+        for meta in metas.iter() {
+            let end = position + meta.size as usize;
+            let mut batch = BatchViewMut::new_unchecked(&mut batches[position..end]);
+            batch.set_base_offset(meta.base_offset);
+            batch.set_partition_leader_epoch(leader_epoch);
+            if placed.log_append {
+                batch.set_log_append_time(now_ms);
+            }
+            position = end;
+        }
+        self.write(&[batches], metas, leader_epoch, placed, now_ms)
+    }
+
+    /// Appends one client batch the partition checked whole (header, CRC, records, size)
+    /// while its records stay the request's bytes: as [`PartitionLog::append_verified`],
+    /// with the header rewritten apart and both parts written with one vectored write.
+    pub fn append_split(
+        &mut self,
+        batch: &mut SplitBatch,
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo> {
+        let (size, max) = (batch.len(), self.config.max_message_bytes);
+        if size > max as usize {
+            return Err(StorageError::InvalidBatch {
+                index: 0,
+                source: BatchError::BatchTooLarge { size, max },
             });
         }
+        let mut metas = [AppendedBatch::unplaced(size as u32, &batch.view())];
+        let placed = self.place(&mut metas, size as u64, now_ms)?;
+        batch.set_base_offset(placed.base_offset);
+        batch.set_partition_leader_epoch(leader_epoch);
+        if placed.log_append {
+            batch.set_log_append_time(now_ms);
+        }
+        self.write(&batch.parts(), &metas, leader_epoch, placed, now_ms)
+    }
+
+    /// Gives `metas` (each batch's size, and its last offset delta in `last_offset`) their
+    /// offsets from the log end, rolling first if due; the caller then stamps its bytes.
+    fn place(&mut self, metas: &mut [AppendedBatch], bytes: u64, now_ms: i64) -> Result<Placed> {
         if metas.is_empty() {
             return Err(StorageError::EmptyAppend);
         }
+        let offsets: i64 = metas.iter().map(|m| m.last_offset + 1).sum();
         if offsets > i64::from(i32::MAX) {
             return Err(StorageError::OffsetOverflow { offsets });
         }
-        self.maybe_roll(batches.len() as u64, offsets, now_ms)?;
-
+        self.maybe_roll(bytes, offsets, now_ms)?;
         let base_offset = self.log_end_offset();
         let log_append = self.config.timestamp_type == TimestampType::LogAppendTime;
         let mut offset = base_offset;
-        let mut position = 0usize;
         for meta in metas.iter_mut() {
-            let end = position + meta.size as usize;
-            let mut batch = BatchViewMut::new_unchecked(&mut batches[position..end]);
-            batch.set_base_offset(offset);
-            batch.set_partition_leader_epoch(leader_epoch);
             if log_append {
-                batch.set_log_append_time(now_ms);
                 meta.max_timestamp = now_ms;
             }
             // `last_offset` held the delta until now.
             meta.base_offset = offset;
             meta.last_offset += offset;
             offset = meta.last_offset + 1;
-            position = end;
         }
-        let last_offset = offset - 1;
-        self.epochs.assign(leader_epoch, base_offset)?;
-        let interval = self.config.index_interval_bytes;
-        self.active_mut().append(batches, metas, interval, now_ms)?;
-        Ok(AppendInfo {
+        Ok(Placed {
             base_offset,
-            last_offset,
-            log_append_time: if log_append { now_ms } else { -1 },
+            last_offset: offset - 1,
+            log_append,
+        })
+    }
+
+    /// Writes the stamped batches `parts` (in order) that `metas` describe.
+    fn write(
+        &mut self,
+        parts: &[&[u8]],
+        metas: &[AppendedBatch],
+        leader_epoch: i32,
+        placed: Placed,
+        now_ms: i64,
+    ) -> Result<AppendInfo> {
+        self.epochs.assign(leader_epoch, placed.base_offset)?;
+        let interval = self.config.index_interval_bytes;
+        self.active_mut().append(parts, metas, interval, now_ms)?;
+        Ok(AppendInfo {
+            base_offset: placed.base_offset,
+            last_offset: placed.last_offset,
+            log_append_time: if placed.log_append { now_ms } else { -1 },
             log_start_offset: self.log_start_offset,
         })
     }
@@ -628,6 +683,52 @@ mod tests {
         let view = BatchView::parse(&bytes).expect("crc recomputed");
         assert!(view.is_log_append_time());
         assert_eq!(view.max_timestamp(), NOW);
+    }
+
+    #[test]
+    fn a_split_batch_is_stored_as_the_same_batch_appended_whole() {
+        for timestamp_type in [TimestampType::CreateTime, TimestampType::LogAppendTime] {
+            let config = LogConfig {
+                timestamp_type,
+                ..LogConfig::default()
+            };
+            let (whole_dir, split_dir) =
+                (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+            let mut whole = open(whole_dir.path(), config.clone());
+            let mut split = open(split_dir.path(), config);
+            for records in [3, 1, 4] {
+                let mut bytes = simple(records, 5);
+                let mut parts = SplitBatch::new(bytes.clone().freeze()).unwrap();
+                let expected = whole.append_verified(&mut bytes, 2, NOW).unwrap();
+                assert_eq!(split.append_split(&mut parts, 2, NOW).unwrap(), expected);
+            }
+            let stored = |log: &PartitionLog| {
+                let plan = log.read_plan(0, usize::MAX, i64::MAX, true).unwrap();
+                plan.load().unwrap()
+            };
+            assert_eq!(stored(&split), stored(&whole), "{timestamp_type:?}");
+            assert_eq!(read_all(&split, 0), vec![(0, 2), (3, 3), (4, 7)]);
+        }
+    }
+
+    #[test]
+    fn a_split_batch_over_max_message_bytes_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig {
+            max_message_bytes: 100,
+            ..LogConfig::default()
+        };
+        let mut log = open(dir.path(), config);
+        let mut batch = SplitBatch::new(simple(10, 5).freeze()).unwrap();
+        let refused = log.append_split(&mut batch, 0, NOW).unwrap_err();
+        assert!(matches!(
+            refused,
+            StorageError::InvalidBatch {
+                source: BatchError::BatchTooLarge { max: 100, .. },
+                ..
+            }
+        ));
+        assert_eq!(log.log_end_offset(), 0);
     }
 
     #[test]

@@ -131,7 +131,7 @@ impl PartitionLog {
         let interval = self.config.index_interval_bytes;
         let appended = self
             .active_mut()
-            .append(bytes, &run.batches, interval, now_ms);
+            .append(&[bytes], &run.batches, interval, now_ms);
         *run = Run::default();
         appended
     }

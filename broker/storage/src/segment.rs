@@ -9,12 +9,13 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 
-use super::batch::BatchHeaderInfo;
+use super::batch::{BatchHeaderInfo, BatchView};
 use super::error::{Result, StorageError};
 use super::index::OffsetIndex;
 use super::recent::{BatchSpan, RecentBatches};
 use super::scan::{HeaderScan, ScanError};
 use super::time_index::TimeIndex;
+use super::vectored;
 
 /// Extension of segment data files.
 pub(crate) const LOG_SUFFIX: &str = "log";
@@ -55,6 +56,19 @@ pub(crate) struct AppendedBatch {
     pub(crate) last_offset: i64,
     /// Max timestamp after any LogAppendTime rewrite.
     pub(crate) max_timestamp: i64,
+}
+
+impl AppendedBatch {
+    /// A batch of `size` bytes not yet given offsets: `last_offset` holds its last offset
+    /// delta until the log places it.
+    pub(crate) fn unplaced(size: u32, view: &BatchView<'_>) -> AppendedBatch {
+        AppendedBatch {
+            base_offset: 0,
+            size,
+            last_offset: i64::from(view.last_offset_delta()),
+            max_timestamp: view.max_timestamp(),
+        }
+    }
 }
 
 /// The cuts of one segment file's bytes in place (a truncation, or the file reopened
@@ -287,16 +301,17 @@ impl Segment {
             .map_or(0, |d| d.as_millis() as i64)
     }
 
-    /// Writes already-validated batches at the end of the file with one `pwrite` and indexes
-    /// them. On failure the file is cut back so no partial batch stays visible.
+    /// Writes already-validated batches, whose bytes are `parts` in order, at the end of the
+    /// file with one (vectored) `pwrite` and indexes them. On failure the file is cut back so
+    /// no partial batch stays visible.
     pub(crate) fn append(
         &mut self,
-        bytes: &[u8],
+        parts: &[&[u8]],
         batches: &[AppendedBatch],
         index_interval: u32,
         now_ms: i64,
     ) -> Result<()> {
-        if let Err(source) = self.log.write_all_at(bytes, self.size) {
+        if let Err(source) = vectored::write_all_vectored_at(&self.log, parts, self.size) {
             let _ = self.log.set_len(self.size);
             return Err(StorageError::SegmentWrite {
                 path: self.log_path.clone(),

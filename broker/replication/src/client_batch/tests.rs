@@ -6,6 +6,20 @@ use tributary_storage::test_util::{batch, encode, record, BatchSpec};
 
 const NOW: i64 = 1_700_000_000_000;
 
+/// [`super::check`] of a copy of `records`, as a request would carry them.
+fn check(
+    records: &[u8],
+    rules: &ClientBatchRules,
+    now_ms: i64,
+) -> Result<CheckedBatch, AppendError> {
+    super::check(&Bytes::copy_from_slice(records), rules, now_ms)
+}
+
+/// The batch `checked` will store, whole.
+fn stored(checked: &CheckedBatch) -> Vec<u8> {
+    checked.batch.parts().concat()
+}
+
 fn rules() -> ClientBatchRules {
     ClientBatchRules::default()
 }
@@ -37,7 +51,7 @@ fn a_valid_batch_passes_unchanged_with_its_identity() {
         ..BatchSpec::default()
     });
     let checked = check(&buf, &rules(), NOW).expect("valid");
-    assert_eq!(checked.bytes, buf.to_vec());
+    assert_eq!(stored(&checked), buf.to_vec());
     assert_eq!(checked.identity.producer_id, 7);
     assert_eq!(checked.identity.base_sequence, 4);
     assert_eq!(checked.identity.last_offset_delta, 2);
@@ -156,7 +170,8 @@ fn a_wrong_max_timestamp_is_corrected_as_kafka_does() {
     buf[35..43].copy_from_slice(&(NOW + 1_000_000).to_be_bytes());
     resign(&mut buf);
     let checked = check(&buf, &rules(), NOW).expect("valid records");
-    let view = BatchView::parse(&checked.bytes).expect("CRC recomputed");
+    let stored = stored(&checked);
+    let view = BatchView::parse(&stored).expect("CRC recomputed");
     assert_eq!(view.max_timestamp(), NOW - 1);
     assert_eq!(checked.identity.max_timestamp, NOW - 1);
 }
@@ -172,7 +187,8 @@ fn a_forced_codec_recompresses_after_validating_once() {
         ..rules()
     };
     let checked = check(&buf, &rules, NOW).expect("recompressed");
-    let view = BatchView::parse(&checked.bytes).expect("valid batch");
+    let stored = stored(&checked);
+    let view = BatchView::parse(&stored).expect("valid batch");
     assert_eq!(
         codec::from_attributes(view.attributes()),
         Some(Compression::Zstd)

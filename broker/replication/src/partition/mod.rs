@@ -28,7 +28,7 @@ use tributary_storage::codec::CompressionPolicy;
 use tributary_storage::journal::{JournaledBatches, Replay};
 use tributary_storage::{
     marker_batch, marker_is_commit, AbortedRange, BatchView, CleanerTxns, CompactionOutcome,
-    FlushDue, LogConfig, PartitionLog, PendingSync, ReadPlan, StorageError,
+    FlushDue, LogConfig, PartitionLog, PendingSync, ReadPlan, SplitBatch, StorageError,
 };
 
 /// What an acknowledgement of a write waits for, beyond the in-sync replicas having it.
@@ -161,8 +161,8 @@ struct JournalChain {
     /// Everything below this offset is fsynced or journaled (or queued for the next round);
     /// appends continue the chain only from here, so replay never meets a gap.
     end: i64,
-    /// Batches appended since the last journal round took them: (base offset, stored bytes).
-    queued: JournaledBatches,
+    /// Batches appended since the last journal round took them: (base offset, batch).
+    queued: Vec<(i64, SplitBatch)>,
 }
 
 impl State {
@@ -413,7 +413,7 @@ impl Partition {
     /// everything before them is durable or journaled (see [`Appended::journaled`]).
     pub fn append_verified(
         &self,
-        records: &[u8],
+        records: &Bytes,
         now_ms: i64,
         verify: &dyn Fn(&BatchIdentity, &TxnIndex) -> Result<(), AppendError>,
         journal: bool,
@@ -449,7 +449,7 @@ impl Partition {
         for CheckedBatch {
             identity,
             transactional,
-            bytes: mut batch,
+            mut batch,
         } in batches
         {
             let appended = match state.producers.check(&identity, now_ms)? {
@@ -463,7 +463,7 @@ impl Partition {
                     journaled,
                 },
                 SequenceCheck::Append => {
-                    let info = state.log.append_verified(&mut batch, epoch, now_ms)?;
+                    let info = state.log.append_split(&mut batch, epoch, now_ms)?;
                     state.producers.record(&identity, info.base_offset);
                     if transactional {
                         state.txns.on_data(identity.producer_id, info.base_offset);
@@ -818,7 +818,7 @@ impl Partition {
     /// Takes the batches queued for the journal, with the offset below which everything is
     /// durable once they are; `None` if nothing is queued. Call from one journal round at a
     /// time, each finishing before the next takes.
-    pub(crate) fn take_journaled(&self) -> Option<(JournaledBatches, i64)> {
+    pub(crate) fn take_journaled(&self) -> Option<(Vec<(i64, SplitBatch)>, i64)> {
         self.journal_requested.store(false, Ordering::Release);
         let mut state = self.state.lock();
         if state.journal.queued.is_empty() {
@@ -1008,12 +1008,8 @@ fn own_batches(records: &[u8]) -> Result<Vec<CheckedBatch>, AppendError> {
         let index = out.len();
         let invalid = |source| StorageError::InvalidBatch { index, source };
         let view = BatchView::parse(&records[pos..]).map_err(invalid)?;
-        let bytes = view.as_bytes();
-        out.push(CheckedBatch {
-            identity: BatchIdentity::of(&view),
-            transactional: view.is_transactional(),
-            bytes: bytes.to_vec(),
-        });
+        let batch = client_batch::split(Bytes::copy_from_slice(view.as_bytes()))?;
+        out.push(CheckedBatch::new(batch));
         pos += view.size();
     }
     Ok(out)

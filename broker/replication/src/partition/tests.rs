@@ -57,7 +57,7 @@ fn transactional_at(pid: i64, epoch: i16, base_sequence: i32, records: i32) -> B
 }
 
 fn append(p: &Partition, bytes: &[u8]) -> Appended {
-    p.append_verified(bytes, NOW, &|_, _| Ok(()), false)
+    p.append_verified(&Bytes::copy_from_slice(bytes), NOW, &|_, _| Ok(()), false)
         .expect("append")
 }
 
@@ -104,7 +104,7 @@ fn a_sequence_gap_is_refused_and_nothing_is_written() {
     let dir = tempfile::tempdir().expect("tempdir");
     let p = open(dir.path());
     append(&p, &idempotent(7, 0, 2));
-    let gap = p.append_verified(&idempotent(7, 5, 1), NOW, &|_, _| Ok(()), false);
+    let gap = p.append_verified(&idempotent(7, 5, 1).freeze(), NOW, &|_, _| Ok(()), false);
     assert!(matches!(
         gap,
         Err(AppendError::Sequence(SequenceError::OutOfOrder { .. }))
@@ -155,7 +155,7 @@ fn a_marker_fences_older_epochs_of_its_producer() {
         stale,
         Err(AppendError::Sequence(SequenceError::StaleEpoch { .. }))
     ));
-    let old_epoch = p.append_verified(&transactional(9, 1, 1), NOW, &|_, _| Ok(()), false);
+    let old_epoch = p.append_verified(&transactional(9, 1, 1).freeze(), NOW, &|_, _| Ok(()), false);
     assert!(
         old_epoch.is_err(),
         "epoch 0 writes are fenced after an epoch-2 marker"
@@ -193,7 +193,7 @@ fn transactional_batches_must_pass_the_coordinators_check() {
     let dir = tempfile::tempdir().expect("tempdir");
     let p = open(dir.path());
     let refused = p.append_verified(
-        &transactional(9, 0, 1),
+        &transactional(9, 0, 1).freeze(),
         NOW,
         &|_, _| {
             Err(AppendError::Transaction(
@@ -205,7 +205,12 @@ fn transactional_batches_must_pass_the_coordinators_check() {
     assert!(matches!(refused, Err(AppendError::Transaction(_))));
     assert_eq!(p.with_log(|l| l.log_end_offset()), 0);
     // Plain batches never ask.
-    let plain = p.append_verified(&simple(1, NOW), NOW, &|_, _| panic!("asked"), false);
+    let plain = p.append_verified(
+        &simple(1, NOW).freeze(),
+        NOW,
+        &|_, _| panic!("asked"),
+        false,
+    );
     assert!(plain.is_ok());
 }
 
@@ -308,7 +313,7 @@ fn turning_on_compaction_makes_keys_required() {
         compression: CompressionPolicy::Producer,
         min_insync_replicas: 2,
     });
-    let keyless = p.append_verified(&simple(1, NOW), NOW, &|_, _| Ok(()), false);
+    let keyless = p.append_verified(&simple(1, NOW).freeze(), NOW, &|_, _| Ok(()), false);
     assert!(matches!(keyless, Err(AppendError::KeylessRecords { .. })));
     assert_eq!(
         p.min_insync_replicas(),
@@ -442,7 +447,7 @@ fn only_a_leader_takes_writes_and_a_new_epoch_stamps_the_next_batches() {
         leader: 2,
         epoch: 4,
     });
-    let refused = p.append_verified(&simple(1, NOW), NOW, &|_, _| Ok(()), false);
+    let refused = p.append_verified(&simple(1, NOW).freeze(), NOW, &|_, _| Ok(()), false);
     assert!(matches!(refused, Err(AppendError::NotLeader { .. })));
     assert!(matches!(
         p.append_marker(9, 0, true, 1, NOW),

@@ -51,7 +51,7 @@ fn client(acks: Acks) -> Origin<'static> {
 
 /// One batch of two records to partition `index` of `topic` from `origin`.
 fn append_one(broker: &Broker, origin: Origin<'_>, topic: &str, index: i32) -> PartitionResult {
-    let records = simple(2, crate::clock::now_ms());
+    let records = simple(2, crate::clock::now_ms()).freeze();
     let request = AppendRequest {
         origin,
         now_ms: crate::clock::now_ms(),
@@ -260,8 +260,8 @@ async fn a_marker_waits_for_its_fsync_whatever_the_producer_settings() {
 async fn a_client_partition_without_records_is_corrupt() {
     let dir = tempfile::tempdir().expect("tempdir");
     let broker = broker(dir.path());
-    let empty: &[u8] = &[];
-    for records in [None, Some(empty)] {
+    let empty = Bytes::new();
+    for records in [None, Some(&empty)] {
         let request = AppendRequest {
             origin: client(Acks::One),
             now_ms: crate::clock::now_ms(),

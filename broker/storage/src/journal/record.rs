@@ -31,16 +31,21 @@ pub struct Entry<'a> {
     pub partition: i32,
     /// Offset of the first record of `batches`.
     pub base_offset: i64,
-    /// Whole record batches, byte for byte as written to the segment.
-    pub batches: &'a [u8],
+    /// Whole record batches, byte for byte as written to the segment, in the pieces they
+    /// were written from (a client batch's rewritten header and its records), in order.
+    pub batches: [&'a [u8]; 2],
+}
+
+impl Entry<'_> {
+    /// Bytes of the entry's batches.
+    fn len(&self) -> usize {
+        self.batches.iter().map(|part| part.len()).sum()
+    }
 }
 
 /// The size of a record holding `entries`, padding included.
 pub(super) fn encoded_len(entries: &[Entry<'_>]) -> u64 {
-    let payload: usize = entries
-        .iter()
-        .map(|e| ENTRY_HEADER_LEN + e.batches.len())
-        .sum();
+    let payload: usize = entries.iter().map(|e| ENTRY_HEADER_LEN + e.len()).sum();
     padded(HEADER_LEN as u64 + payload as u64)
 }
 
@@ -62,8 +67,10 @@ pub(super) fn encode(seq: u64, entries: &[Entry<'_>], out: &mut [u8]) {
         put(entry.topic_id.as_bytes());
         put(&entry.partition.to_be_bytes());
         put(&entry.base_offset.to_be_bytes());
-        put(&(entry.batches.len() as u32).to_be_bytes());
-        put(entry.batches);
+        put(&(entry.len() as u32).to_be_bytes());
+        for part in entry.batches {
+            put(part);
+        }
     }
     let payload_len = (at - HEADER_LEN) as u32;
     out[at..].fill(0);
@@ -173,13 +180,13 @@ pub(crate) mod tests {
                 topic_id: id,
                 partition: 3,
                 base_offset: 42,
-                batches: b"first batches",
+                batches: [b"first", b" batches"],
             },
             Entry {
                 topic_id: id,
                 partition: 0,
                 base_offset: 7,
-                batches: b"",
+                batches: [b"", b""],
             },
         ]
     }
@@ -264,7 +271,7 @@ pub(crate) mod tests {
             topic_id: Uuid::nil(),
             partition: 0,
             base_offset: 0,
-            batches: &batches,
+            batches: [&batches, &[]],
         }];
         let out = encoded(1, &entries);
         assert_eq!(out.len() as u64, 3 * BLOCK);

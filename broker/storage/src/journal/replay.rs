@@ -135,7 +135,7 @@ mod tests {
             topic_id: id,
             partition: 0,
             base_offset,
-            batches,
+            batches: [batches, &[]],
         }
     }
 

@@ -140,7 +140,7 @@ mod tests {
             topic_id: id,
             partition: 1,
             base_offset,
-            batches: &batches,
+            batches: [&batches, &[]],
         };
         assert_eq!(journal.commit(&[entry(0)]).unwrap(), Some(1));
         assert_eq!(journal.commit(&[entry(10)]).unwrap(), Some(2));
