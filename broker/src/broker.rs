@@ -216,7 +216,7 @@ impl Broker {
         client: kube::Client,
     ) -> Result<Arc<Broker>, StartError> {
         let (prepared, replicas) = Prepared::new(config)?;
-        let parts = crate::kube::start::cluster_parts(client, replicas).await?;
+        let parts = crate::kube::start::cluster_parts(client, &prepared.config, replicas).await?;
         let offsets = InternalTopic::offsets(&prepared.config);
         prepared.assemble(parts.into(), |broker| {
             Arc::new(BrokerLog::new(broker, offsets))
@@ -457,7 +457,7 @@ impl Prepared {
                 expands: metrics.isr_expands.clone(),
                 failed: metrics.failed_isr_updates.clone(),
             }),
-            ..ReplicaParts::new(config.clone(), replay)
+            ..ReplicaParts::new(crate::topics::config::replica_settings(&config), replay)
         };
         let prepared = Prepared {
             config,

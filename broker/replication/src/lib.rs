@@ -1,8 +1,8 @@
 //! Tributary's replication floor: one partition replica (its log, producer state and the
 //! waiters of its appends under one lock), the leader's ISR and high-watermark decisions, the
 //! follower's fetch decisions, Kafka's checks on a produced batch, the broker-wide group-commit
-//! flusher and the self-fence. It sits on the storage floor only; the broker's replica manager,
-//! metadata and handlers drive it.
+//! flusher, the self-fence and the replica manager hosting a broker's partitions. It sits on
+//! the storage floor only; the broker's metadata sources, fetchers and handlers drive it.
 //!
 //! - [`partition`]: one replica, with [`partition::isr`] (who is in sync, the high watermark)
 //!   and [`partition::follower`] (what a follower does with a fetch answer).
@@ -12,6 +12,9 @@
 //! - [`producer`]: idempotent and transactional producers: ids, sequences, open transactions.
 //! - [`flusher`]: group-commit fsync: one round at a time for the whole broker.
 //! - [`fence`]: self-fencing, so a broker whose registration lapsed stops acting as leader.
+//! - [`replicas`]: the replica manager: which partitions this broker hosts, in which role.
+//! - [`settings`]: what the replica manager takes from the broker's configuration.
+//! - [`topic_names`]: Kafka's topic-name rule, which partition directory names follow.
 //! - [`metadata`]: the cluster image (brokers, topics, leaders, ISRs) and the cache holding
 //!   the current one, which the replica manager above compares to find what changed.
 
@@ -22,4 +25,7 @@ pub mod flusher;
 pub mod metadata;
 pub mod partition;
 pub mod producer;
+pub mod replicas;
 pub mod role;
+pub mod settings;
+pub mod topic_names;

@@ -84,9 +84,9 @@ pub struct ClusterParts {
 /// watches run.
 pub async fn cluster_parts(
     client: Client,
+    config: &Arc<BrokerConfig>,
     replicas: ReplicaParts,
 ) -> Result<ClusterParts, KubeError> {
-    let config = replicas.config.clone();
     let settings = config
         .cluster
         .clone()
@@ -97,7 +97,7 @@ pub async fn cluster_parts(
         NO_LEADER,
         vec![],
     )));
-    let registrar = register(&client, &settings, &config, &replicas.fence, &metadata).await?;
+    let registrar = register(&client, &settings, config, &replicas.fence, &metadata).await?;
     let stores = watch_until_first_image(&client, &settings, &cluster_id, &metadata).await?;
     let isr_writer = Arc::new(KubeIsrWriter::new(
         client.clone(),
@@ -125,7 +125,7 @@ pub async fn cluster_parts(
     let admin = Arc::new(KubeMetadata::new(
         client,
         settings,
-        config,
+        config.clone(),
         metadata.clone(),
         stores,
         replicas.clone(),

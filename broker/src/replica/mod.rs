@@ -3,18 +3,15 @@
 //! path every write to them takes ([`append`]).
 
 pub mod append;
-mod dirs;
 pub mod fetcher;
 pub mod fsync;
 mod host;
-mod isr_changes;
 pub mod lag;
-mod manager;
 
-pub(crate) use dirs::is_partition_dir_name;
 pub use host::ReplicaHost;
-pub use isr_changes::{IsrCounters, IsrWriter};
-pub use manager::{ReplicaManager, ReplicaParts};
+pub use tributary_replication::replicas::{
+    is_partition_dir_name, IsrCounters, IsrWriter, ReplicaManager, ReplicaParts,
+};
 
 #[cfg(test)]
 mod tests;

@@ -7,12 +7,13 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
-use super::manager::Applied;
 use super::ReplicaManager;
 use crate::config::{BrokerConfig, Flags};
 use crate::journal::Replay;
 use crate::metadata::{BrokerInfo, ClusterImage, IsrMember, PartitionState, TopicImage};
 use crate::partition::Role;
+use crate::topics::config::replica_settings;
+use tributary_replication::replicas::Applied;
 
 const ME: i32 = 1;
 
@@ -23,7 +24,7 @@ fn manager(dir: &std::path::Path) -> ReplicaManager {
         ..Flags::default()
     })
     .expect("config");
-    ReplicaManager::new(Arc::new(config), Replay::default())
+    ReplicaManager::new(replica_settings(&Arc::new(config)), Replay::default())
 }
 
 fn state(replicas: &[i32], leader: i32, epoch: i32) -> PartitionState {
@@ -230,7 +231,7 @@ fn a_restarted_broker_does_not_lead_what_the_image_recorded_under_its_earlier_in
     // This process registered as incarnation 2; the image still names incarnation 1 leader.
     let m = ReplicaManager::build(super::ReplicaParts {
         incarnation: Some(2),
-        ..super::ReplicaParts::new(Arc::new(config), Replay::default())
+        ..super::ReplicaParts::new(replica_settings(&Arc::new(config)), Replay::default())
     });
     let id = Uuid::new_v4();
     m.apply(&image(vec![topic("t", id, vec![state(&[1, 2], 1, 4)])]));

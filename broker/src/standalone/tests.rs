@@ -46,7 +46,10 @@ fn open_with(
         0,
         vec![me],
     )));
-    let replicas = Arc::new(ReplicaManager::new(config.clone(), Replay::default()));
+    let replicas = Arc::new(ReplicaManager::new(
+        crate::topics::config::replica_settings(&config),
+        Replay::default(),
+    ));
     let source =
         LocalMetadata::open(config, store, cache.clone(), replicas.clone()).expect("open metadata");
     Fixture {

@@ -529,7 +529,10 @@ fn rf1_broker(
     .expect("config");
     let parts = crate::replica::ReplicaParts {
         incarnation: Some(2),
-        ..crate::replica::ReplicaParts::new(Arc::new(config), Replay::default())
+        ..crate::replica::ReplicaParts::new(
+            crate::topics::config::replica_settings(&Arc::new(config)),
+            Replay::default(),
+        )
     };
     let configs = [
         ("remote.storage.enable", "true"),

@@ -3,8 +3,10 @@
 //! partitions run with ([`TopicSettings`], its [`LogConfig`]).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use tributary_crds::config::{self as crds_config, Scope};
+use tributary_replication::settings::ReplicaSettings;
 
 use crate::codec::CompressionPolicy;
 use crate::config::BrokerConfig;
@@ -193,6 +195,18 @@ pub fn topic_settings(
         log: log_config(broker, overrides),
         compression: CompressionPolicy::parse(&get("compression.type")),
         min_insync_replicas: get("min.insync.replicas").parse().unwrap_or(1),
+    }
+}
+
+/// What the replica manager takes from the broker's configuration; topics resolve against
+/// `broker`'s defaults.
+pub fn replica_settings(broker: &Arc<BrokerConfig>) -> ReplicaSettings {
+    let defaults = broker.clone();
+    ReplicaSettings {
+        broker_id: broker.broker_id,
+        data_dir: broker.data_dir.clone(),
+        tiered: broker.tiered.is_some(),
+        topic_settings: Arc::new(move |overrides| topic_settings(&defaults, overrides)),
     }
 }
 

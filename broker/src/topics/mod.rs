@@ -4,7 +4,7 @@
 pub mod alter;
 pub mod config;
 pub mod describe;
-pub mod names;
+pub use tributary_replication::topic_names as names;
 mod store;
 
 pub use store::{LocalStore, MetadataStore, StoreError, TopicRecord};

@@ -4,9 +4,9 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use crate::metadata::MetadataError;
-use crate::storage::StorageError;
-use crate::topics::names::validate_topic_name;
+use tributary_storage::StorageError;
+
+use crate::topic_names::validate_topic_name;
 
 /// The directory of partition `index` of `topic`.
 pub(super) fn partition_dir(data_dir: &Path, topic: &str, index: i32) -> PathBuf {
@@ -14,14 +14,14 @@ pub(super) fn partition_dir(data_dir: &Path, topic: &str, index: i32) -> PathBuf
 }
 
 /// Removes `dir` and everything in it; false if it did not exist.
-pub(super) fn remove_dir(dir: &Path) -> Result<bool, MetadataError> {
+pub(super) fn remove_dir(dir: &Path) -> Result<bool, StorageError> {
     match std::fs::remove_dir_all(dir) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(source) => Err(MetadataError::Storage(StorageError::Delete {
+        Err(source) => Err(StorageError::Delete {
             path: dir.to_path_buf(),
             source,
-        })),
+        }),
     }
 }
 
@@ -50,7 +50,7 @@ pub(super) fn remove_stray(data_dir: &Path, owned: &HashSet<(String, i32)>) {
 }
 
 /// Whether `name` is a partition directory's name.
-pub(crate) fn is_partition_dir_name(name: &str) -> bool {
+pub fn is_partition_dir_name(name: &str) -> bool {
     parse_partition_dir(name).is_some()
 }
 

@@ -7,17 +7,18 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
+use crate::settings::ReplicaSettings;
 use kafka_protocol::error::ResponseError;
 use parking_lot::{Mutex, RwLock};
 
+use tributary_storage::journal::Replay;
+use tributary_storage::StorageError;
+
 use super::dirs::{partition_dir, remove_dir, remove_stray};
 use super::{IsrCounters, IsrWriter};
-use crate::config::BrokerConfig;
 use crate::fence::Fence;
-use crate::journal::Replay;
-use crate::metadata::{ClusterImage, MetadataCache, MetadataError, PartitionState, TopicImage};
+use crate::metadata::{ClusterImage, MetadataCache, PartitionState, TopicImage, NO_LEADER};
 use crate::partition::{IsrProposal, Leadership, Partition, Recovery, Role};
-use crate::topics::config;
 
 /// A hosted partition's key: topic name and index.
 type Key = (String, i32);
@@ -37,7 +38,7 @@ pub struct Applied {
 /// The partitions this broker hosts.
 pub struct ReplicaManager {
     broker_id: i32,
-    config: Arc<BrokerConfig>,
+    settings: ReplicaSettings,
     partitions: RwLock<BTreeMap<Key, Arc<Partition>>>,
     /// The configs each hosted topic's partitions run with, to notice changes.
     applied_configs: Mutex<HashMap<String, BTreeMap<String, String>>>,
@@ -62,8 +63,8 @@ pub struct ReplicaManager {
 
 /// What a [`ReplicaManager`] is built from, each part complete before the manager exists.
 pub struct ReplicaParts {
-    /// The broker configuration partitions take their defaults from.
-    pub config: Arc<BrokerConfig>,
+    /// The broker's settings: its id, data directory and topic defaults.
+    pub settings: ReplicaSettings,
     /// What the commit journal kept, re-appended to the partitions opened at start-up.
     pub replay: Replay,
     /// The broker's self-fence, shared with whatever raises it (cluster mode's registration).
@@ -79,9 +80,9 @@ pub struct ReplicaParts {
 
 impl ReplicaParts {
     /// The parts of a manager with a fresh fence that records no ISR changes and counts none.
-    pub fn new(config: Arc<BrokerConfig>, replay: Replay) -> ReplicaParts {
+    pub fn new(settings: ReplicaSettings, replay: Replay) -> ReplicaParts {
         ReplicaParts {
-            config,
+            settings,
             replay,
             fence: Arc::default(),
             isr_writer: None,
@@ -94,14 +95,14 @@ impl ReplicaParts {
 impl ReplicaManager {
     /// A manager hosting nothing yet, with a fresh fence and no ISR changes recorded or
     /// counted; `replay` holds what the commit journal kept.
-    pub fn new(config: Arc<BrokerConfig>, replay: Replay) -> ReplicaManager {
-        ReplicaManager::build(ReplicaParts::new(config, replay))
+    pub fn new(settings: ReplicaSettings, replay: Replay) -> ReplicaManager {
+        ReplicaManager::build(ReplicaParts::new(settings, replay))
     }
 
     /// A manager hosting nothing yet, made of `parts`.
     pub fn build(parts: ReplicaParts) -> ReplicaManager {
         let ReplicaParts {
-            config,
+            settings,
             replay,
             fence,
             isr_writer,
@@ -109,8 +110,8 @@ impl ReplicaManager {
             incarnation,
         } = parts;
         ReplicaManager {
-            broker_id: config.broker_id,
-            config,
+            broker_id: settings.broker_id,
+            settings,
             partitions: RwLock::new(BTreeMap::new()),
             applied_configs: Mutex::new(HashMap::new()),
             replay: Mutex::new(Some(replay)),
@@ -188,7 +189,7 @@ impl ReplicaManager {
     /// Opens the replicas `topic` has here from partition `from` on, in fresh directories (a
     /// leftover of a deleted topic or an interrupted creation is removed first), and starts
     /// hosting them. All or nothing: on failure every one opened is removed again.
-    pub fn open_new(&self, topic: &TopicImage, from: i32) -> Result<(), MetadataError> {
+    pub fn open_new(&self, topic: &TopicImage, from: i32) -> Result<(), StorageError> {
         let _changes = self.changes.lock();
         let mut opened = Vec::new();
         for (index, state) in (0..)
@@ -198,7 +199,7 @@ impl ReplicaManager {
             if !state.has_replica(self.broker_id) {
                 continue;
             }
-            let dir = partition_dir(&self.config.data_dir, &topic.name, index);
+            let dir = partition_dir(&self.settings.data_dir, &topic.name, index);
             let fresh = remove_dir(&dir).and_then(|removed| {
                 if removed {
                     tracing::warn!(dir = %dir.display(), "replaced a leftover partition directory");
@@ -266,8 +267,8 @@ impl ReplicaManager {
     }
 
     /// [`ReplicaManager::apply_latest`] of a given image (tests).
-    #[cfg(test)]
-    pub(crate) fn apply(&self, image: &ClusterImage) -> Applied {
+    #[cfg(any(test, feature = "test-support"))]
+    pub fn apply(&self, image: &ClusterImage) -> Applied {
         let _changes = self.changes.lock();
         self.apply_locked(image)
     }
@@ -308,7 +309,7 @@ impl ReplicaManager {
         let mut replay = self.replay.lock();
         if replay.is_some() {
             let owned: HashSet<Key> = assigned.keys().cloned().collect();
-            remove_stray(&self.config.data_dir, &owned);
+            remove_stray(&self.settings.data_dir, &owned);
         }
         let journal = replay.take().unwrap_or_default();
         drop(replay);
@@ -327,7 +328,10 @@ impl ReplicaManager {
             let existing = self.get(&key.0, key.1);
             match existing {
                 Some(partition) => {
-                    partition.apply_leadership(self.leadership_in(state), crate::clock::now_ms());
+                    partition.apply_leadership(
+                        self.leadership_in(state),
+                        tributary_storage::clock::now_ms(),
+                    );
                     if configs_changed.contains(&topic.name) {
                         self.apply_configs(&partition, &topic.configs);
                     }
@@ -358,11 +362,6 @@ impl ReplicaManager {
         }
     }
 
-    /// The broker configuration partitions take their defaults from.
-    pub fn broker_config(&self) -> &BrokerConfig {
-        &self.config
-    }
-
     /// This broker's role in a partition with `state`.
     fn role_in(&self, state: &PartitionState) -> Role {
         let epoch = state.leader_epoch;
@@ -376,7 +375,7 @@ impl ReplicaManager {
         } else {
             // Named leader under an earlier incarnation: no one to follow until the election.
             Role::Follower {
-                leader: crate::metadata::NO_LEADER,
+                leader: NO_LEADER,
                 epoch,
             }
         }
@@ -400,12 +399,12 @@ impl ReplicaManager {
         state: &PartitionState,
         replay: &Replay,
         opened: Opened,
-    ) -> Result<Arc<Partition>, MetadataError> {
-        let dir = partition_dir(&self.config.data_dir, &topic.name, index);
-        let settings = config::topic_settings(&self.config, &topic.configs);
+    ) -> Result<Arc<Partition>, StorageError> {
+        let dir = partition_dir(&self.settings.data_dir, &topic.name, index);
+        let settings = self.settings.resolve(&topic.configs);
         // A tiered partition's disk may have lost what the bucket holds: it leads only once
         // tiered storage has checked the log against the remote log metadata.
-        let tiered = self.config.tiered.is_some() && settings.log.remote_storage;
+        let tiered = self.settings.tiered && settings.log.remote_storage;
         let recovery = Recovery {
             replay,
             awaits_remote_log: tiered && opened == Opened::FromDisk,
@@ -419,12 +418,15 @@ impl ReplicaManager {
             recovery,
         )?;
         partition.attach_fence(self.fence.clone());
-        partition.apply_leadership(self.leadership_in(state), crate::clock::now_ms());
+        partition.apply_leadership(
+            self.leadership_in(state),
+            tributary_storage::clock::now_ms(),
+        );
         Ok(Arc::new(partition))
     }
 
     fn apply_configs(&self, partition: &Partition, configs: &BTreeMap<String, String>) {
-        partition.configure(config::topic_settings(&self.config, configs));
+        partition.configure(self.settings.resolve(configs));
     }
 }
 
