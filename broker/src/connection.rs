@@ -360,7 +360,11 @@ impl Session {
                     Dispatched::Applied(pending) => pending,
                     Dispatched::Ordered(ordered) => ordered.await,
                 };
-                let timed = timed(self.broker.clone(), api, started, pending);
+                let times = Times {
+                    started,
+                    local_done: Instant::now(),
+                };
+                let timed = timed(self.broker.clone(), api, times, pending);
                 tx.send(timed).await.is_ok()
             }
             Err(error) => {
@@ -390,20 +394,40 @@ fn api_label(frame: &Bytes) -> String {
         .map_or_else(|| "Unknown".to_string(), |api| format!("{api:?}"))
 }
 
-/// `pending`, counting the request under `api` and observing its time once answered.
+/// When a request's phases ended, for the request metrics.
+#[derive(Debug, Clone, Copy)]
+struct Times {
+    /// Its frame was read and dispatch began.
+    started: Instant,
+    /// Dispatch returned what the response waits on.
+    local_done: Instant,
+}
+
+/// `pending`, counting the request under `api` and observing its time, whole and by phase,
+/// once answered.
 fn timed(
     broker: Arc<Broker>,
     api: String,
-    started: Instant,
+    times: Times,
     pending: PendingResponse,
 ) -> PendingResponse {
     Box::pin(async move {
         let response = pending.await;
+        let now = Instant::now();
         let m = &broker.metrics;
         m.requests.with_label_values(&[&api]).inc();
         m.request_seconds
             .with_label_values(&[&api])
-            .observe(started.elapsed().as_secs_f64());
+            .observe((now - times.started).as_secs_f64());
+        let phases = [
+            ("local", times.local_done - times.started),
+            ("remote", now - times.local_done),
+        ];
+        for (phase, took) in phases {
+            m.request_phase_seconds
+                .with_label_values(&[&api, phase])
+                .observe(took.as_secs_f64());
+        }
         response
     })
 }

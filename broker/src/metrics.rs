@@ -32,6 +32,11 @@ pub struct Metrics {
     pub requests: IntCounterVec,
     /// Time from a request's arrival to its response being written, per API.
     pub request_seconds: HistogramVec,
+    /// That time split by phase, per API (Kafka's LocalTimeMs and RemoteTimeMs): `local`,
+    /// the broker's own work on the request (decoding, checks, appends under the partition
+    /// lock); `remote`, waiting after it (for replicas or the group commit, a fetch's long
+    /// poll, and the responses queued before it on the connection).
+    pub request_phase_seconds: HistogramVec,
     /// Requests that closed their connection (malformed, unknown API or version).
     pub rejected_requests: IntCounter,
     /// Open client connections.
@@ -157,6 +162,13 @@ mod defs {
         name: "kafka_network_requestmetrics_request_duration_seconds",
         help: "Time from request arrival to response written, per API",
         labels: &["request"],
+    };
+    pub(super) const REQUEST_PHASE_SECONDS: Def = Def {
+        name: "kafka_network_requestmetrics_phase_seconds",
+        help: "Time of a request in each phase: local (the broker's own work) and remote \
+               (waiting for replicas, the group commit, a long poll or earlier responses), \
+               per API",
+        labels: &["request", "phase"],
     };
     pub(super) const REJECTED_REQUESTS: Def = Def {
         name: "kafka_network_requestmetrics_rejected_total",
@@ -351,6 +363,10 @@ impl Metrics {
             request_seconds: r.histogram_vec(
                 &defs::REQUEST_SECONDS,
                 &exponential_buckets(0.0001, 2.0, 18)?,
+            )?,
+            request_phase_seconds: r.histogram_vec(
+                &defs::REQUEST_PHASE_SECONDS,
+                &exponential_buckets(0.00005, 2.0, 20)?,
             )?,
             flush_seconds: r.histogram(
                 &defs::FLUSH_SECONDS,
