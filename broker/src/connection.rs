@@ -404,7 +404,8 @@ struct Times {
 }
 
 /// `pending`, counting the request under `api` and observing its time, whole and by phase,
-/// once answered.
+/// once answered. The writer polls responses in order, so this future first runs when every
+/// response before it was written: the time until then is `queued`, the rest `remote`.
 fn timed(
     broker: Arc<Broker>,
     api: String,
@@ -412,6 +413,7 @@ fn timed(
     pending: PendingResponse,
 ) -> PendingResponse {
     Box::pin(async move {
+        let reached = Instant::now();
         let response = pending.await;
         let now = Instant::now();
         let m = &broker.metrics;
@@ -421,7 +423,11 @@ fn timed(
             .observe((now - times.started).as_secs_f64());
         let phases = [
             ("local", times.local_done - times.started),
-            ("remote", now - times.local_done),
+            (
+                "queued",
+                reached.saturating_duration_since(times.local_done),
+            ),
+            ("remote", now - reached),
         ];
         for (phase, took) in phases {
             m.request_phase_seconds

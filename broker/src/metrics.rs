@@ -32,10 +32,11 @@ pub struct Metrics {
     pub requests: IntCounterVec,
     /// Time from a request's arrival to its response being written, per API.
     pub request_seconds: HistogramVec,
-    /// That time split by phase, per API (Kafka's LocalTimeMs and RemoteTimeMs): `local`,
-    /// the broker's own work on the request (decoding, checks, appends under the partition
-    /// lock); `remote`, waiting after it (for replicas or the group commit, a fetch's long
-    /// poll, and the responses queued before it on the connection).
+    /// That time split by phase, per API (Kafka's LocalTimeMs, ResponseQueueTimeMs and
+    /// RemoteTimeMs): `local`, the broker's own work on the request (decoding, checks,
+    /// appends under the partition lock); `queued`, waiting for the responses before it on
+    /// the connection to be written; `remote`, waiting after that (for replicas or the group
+    /// commit, a fetch's long poll).
     pub request_phase_seconds: HistogramVec,
     /// Requests that closed their connection (malformed, unknown API or version).
     pub rejected_requests: IntCounter,
@@ -165,9 +166,9 @@ mod defs {
     };
     pub(super) const REQUEST_PHASE_SECONDS: Def = Def {
         name: "kafka_network_requestmetrics_phase_seconds",
-        help: "Time of a request in each phase: local (the broker's own work) and remote \
-               (waiting for replicas, the group commit, a long poll or earlier responses), \
-               per API",
+        help: "Time of a request in each phase, per API: local (the broker's own work), \
+               queued (behind earlier responses on its connection) and remote (waiting for \
+               replicas, the group commit or a long poll)",
         labels: &["request", "phase"],
     };
     pub(super) const REJECTED_REQUESTS: Def = Def {

@@ -304,8 +304,9 @@ def run_traffic_scenario(prom: Prometheus, broker: BrokerProcess, http_addr: str
         p99 = prom.value('histogram_quantile(0.99, sum by (le) (kafka_network_requestmetrics_request_duration_seconds'
                          f'_bucket{{job="tributary-broker", request="{api}"}}))')
         assert p99 is not None and 0 < p99 < 30, (api, p99)
-        # The same requests' time by phase: the broker's own work, and waiting after it.
-        for phase in ("local", "remote"):
+        # The same requests' time by phase: the broker's own work, behind earlier responses,
+        # and waiting after that.
+        for phase in ("local", "queued", "remote"):
             by_phase = f'{{job="tributary-broker", request="{api}", phase="{phase}"}}'
             phase_count = prom.value(f"kafka_network_requestmetrics_phase_seconds_count{by_phase}")
             assert phase_count and phase_count > 0, (api, phase, phase_count)
