@@ -1,5 +1,6 @@
 //! Small text checkpoint files written atomically: write a temporary file, fsync it, rename
 //! it over the old one, fsync the directory. A crash leaves either the old or the new file.
+//! [`replace_lines`] skips the fsyncs, for checkpoints the log's loading repairs.
 //!
 //! Format, as Kafka's checkpoint files: a version line `0`, a count line, then one entry per
 //! line. Offset checkpoints hold one entry (the offset).
@@ -10,7 +11,7 @@ use std::path::Path;
 use tracing::warn;
 
 use super::error::{Result, StorageError};
-use crate::durable_file::write_atomic;
+use crate::durable_file::{replace_atomic, write_atomic};
 
 const VERSION: &str = "0";
 
@@ -25,8 +26,23 @@ pub(crate) const CLEANER_FILE: &str = "cleaner-checkpoint";
 /// Leader epoch checkpoint file name (Kafka's name and format).
 pub(crate) const LEADER_EPOCH_FILE: &str = "leader-epoch-checkpoint";
 
-/// Writes `lines` under the version and count header, atomically.
+/// Writes `lines` under the version and count header, atomically and durably.
 pub(crate) fn write_lines(dir: &Path, name: &str, lines: &[String]) -> Result<()> {
+    write_text(dir, name, lines, write_atomic)
+}
+
+/// [`write_lines`] without waiting for the device: for a checkpoint whose loss the log's
+/// loading repairs (see [`replace_atomic`]).
+pub(crate) fn replace_lines(dir: &Path, name: &str, lines: &[String]) -> Result<()> {
+    write_text(dir, name, lines, replace_atomic)
+}
+
+fn write_text(
+    dir: &Path,
+    name: &str,
+    lines: &[String],
+    write: fn(&Path, &[u8]) -> io::Result<()>,
+) -> Result<()> {
     let path = dir.join(name);
     let mut text = String::with_capacity(16 + lines.len() * 16);
     text.push_str(VERSION);
@@ -37,7 +53,7 @@ pub(crate) fn write_lines(dir: &Path, name: &str, lines: &[String]) -> Result<()
         text.push_str(line);
         text.push('\n');
     }
-    write_atomic(&path, text.as_bytes()).map_err(|source| StorageError::Checkpoint {
+    write(&path, text.as_bytes()).map_err(|source| StorageError::Checkpoint {
         path: path.clone(),
         source,
     })

@@ -10,7 +10,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.truncate(true).create(true);
-    write_atomic_with(path, data, &options)
+    write_atomic_with(path, data, &options, true)
+}
+
+/// [`write_atomic`] without the two fsyncs, for files whose loss a restart repairs: a crash
+/// may leave the old contents (or, on some filesystems, a damaged file) but never a mix of
+/// two writes, and the writer does not wait for the device.
+pub fn replace_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.truncate(true).create(true);
+    write_atomic_with(path, data, &options, false)
 }
 
 /// [`write_atomic`] for secrets: the file is readable by its owner only from its creation.
@@ -19,19 +28,22 @@ pub fn write_atomic_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
     options.create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    write_atomic_with(path, data, &options)
+    write_atomic_with(path, data, &options, true)
 }
 
 fn write_atomic_with(
     path: &Path,
     data: &[u8],
     options: &std::fs::OpenOptions,
+    durable: bool,
 ) -> std::io::Result<()> {
     let tmp = tmp_path(path);
     let written = (|| {
         let mut file = options.clone().write(true).open(&tmp)?;
         file.write_all(data)?;
-        file.sync_all()?;
+        if durable {
+            file.sync_all()?;
+        }
         std::fs::rename(&tmp, path)
     })();
     if let Err(e) = written {
@@ -39,7 +51,7 @@ fn write_atomic_with(
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
     }
-    if let Some(dir) = path.parent() {
+    if let Some(dir) = path.parent().filter(|_| durable) {
         std::fs::File::open(dir)?.sync_all()?;
     }
     Ok(())

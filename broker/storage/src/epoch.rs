@@ -159,7 +159,10 @@ impl LeaderEpochCache {
     }
 
     /// Drops epochs entirely before `start_offset` and moves the one spanning it to start
-    /// there (log start advanced).
+    /// there (log start advanced). The checkpoint is replaced without an fsync, as Kafka's
+    /// truncations are (KAFKA-15046): retention and DeleteRecords call this under the
+    /// partition lock, and a lost write is harmless, since loading the log truncates the
+    /// epochs to its log start again and rebuilds a damaged checkpoint from batch headers.
     pub(crate) fn truncate_from_start(&mut self, start_offset: i64) -> Result<()> {
         let first_kept = self
             .entries
@@ -173,7 +176,7 @@ impl LeaderEpochCache {
         }
         self.entries.drain(..floor);
         self.entries[0].start_offset = start_offset;
-        self.persist()
+        checkpoint::replace_lines(&self.dir, LEADER_EPOCH_FILE, &self.lines())
     }
 
     /// Forgets every epoch.
@@ -184,12 +187,14 @@ impl LeaderEpochCache {
 
     /// Writes the checkpoint atomically.
     pub(crate) fn persist(&self) -> Result<()> {
-        let lines: Vec<String> = self
-            .entries
+        checkpoint::write_lines(&self.dir, LEADER_EPOCH_FILE, &self.lines())
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.entries
             .iter()
             .map(|e| format!("{} {}", e.epoch, e.start_offset))
-            .collect();
-        checkpoint::write_lines(&self.dir, LEADER_EPOCH_FILE, &lines)
+            .collect()
     }
 }
 

@@ -446,4 +446,44 @@ mod tests {
         let log = open(dir.path(), small_config());
         assert_eq!(log.log_start_offset(), 45);
     }
+
+    /// DeleteRecords moves the first leader epoch to the new log start without waiting for
+    /// the device: whether a crash keeps that write, loses it (the older checkpoint) or
+    /// damages the file, the log opens with epochs that start at its log start.
+    #[test]
+    fn a_lost_or_damaged_epoch_truncation_is_repaired_when_the_log_opens() {
+        let epoch_file = |dir: &std::path::Path| dir.join("leader-epoch-checkpoint");
+        for crash_leaves in ["the new file", "the old file", "a damaged file"] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let mut log = open(dir.path(), small_config());
+            for i in 0..40 {
+                let epoch = if i < 20 { 1 } else { 3 };
+                log.append(&mut simple(2, 1_000), epoch, NOW)
+                    .expect("append");
+            }
+            log.set_high_watermark(80);
+            let before = std::fs::read(epoch_file(dir.path())).expect("checkpoint");
+            assert_eq!(log.delete_records(45).expect("delete"), 45);
+            let expected = [(3, 45)];
+            let entries = |log: &crate::PartitionLog| -> Vec<(i32, i64)> {
+                log.epoch_entries()
+                    .iter()
+                    .map(|e| (e.epoch, e.start_offset))
+                    .collect()
+            };
+            assert_eq!(entries(&log), expected);
+            log.checkpoint().expect("checkpoint");
+            drop(log);
+            match crash_leaves {
+                "the old file" => std::fs::write(epoch_file(dir.path()), &before),
+                "a damaged file" => std::fs::write(epoch_file(dir.path()), b""),
+                _ => Ok(()),
+            }
+            .expect("crash");
+            let log = open(dir.path(), small_config());
+            assert_eq!(log.log_start_offset(), 45, "{crash_leaves}");
+            assert_eq!(entries(&log), expected, "{crash_leaves}");
+            assert_eq!(log.epoch_for_offset(45), Some(3), "{crash_leaves}");
+        }
+    }
 }
