@@ -85,16 +85,18 @@ pub enum LogError {
 }
 
 impl LogError {
-    /// The Kafka error a client sees when its coordinator write fails (Kafka maps storage
-    /// failures of the coordinator topics to coordinator errors, which clients retry).
+    /// The Kafka error a client sees when its coordinator write fails. Kafka's coordinators
+    /// map storage failures of their topics to coordinator errors, which every client
+    /// retries; a write not replicated in time is COORDINATOR_NOT_AVAILABLE, never
+    /// REQUEST_TIMED_OUT, which the Java consumer's group heartbeat takes as fatal.
     pub fn code(&self) -> ResponseError {
         match self {
             LogError::TooLarge { .. } => ResponseError::InvalidCommitOffsetSize,
             LogError::Append { .. } | LogError::Read { .. } | LogError::Delete { .. } => {
                 ResponseError::NotCoordinator
             }
-            LogError::Timeout(_) => ResponseError::RequestTimedOut,
-            LogError::Closed
+            LogError::Timeout(_)
+            | LogError::Closed
             | LogError::Create { .. }
             | LogError::NoPartition { .. }
             | LogError::Creating { .. }
@@ -105,11 +107,10 @@ impl LogError {
 
     /// The Kafka error a coordinator's own state write answers (the transaction and share
     /// coordinators), as Kafka maps them (`TransactionStateManager.appendTransactionToLog`):
-    /// retriable coordinator errors (a timeout is COORDINATOR_NOT_AVAILABLE), except for a
-    /// record that cannot be stored, which is the broker's fault.
+    /// retriable coordinator errors, except for a record that cannot be stored, which is the
+    /// broker's fault.
     pub fn state_write_code(&self) -> ResponseError {
         match self.code() {
-            ResponseError::RequestTimedOut => ResponseError::CoordinatorNotAvailable,
             ResponseError::InvalidCommitOffsetSize | ResponseError::UnknownServerError => {
                 ResponseError::UnknownServerError
             }
@@ -536,6 +537,31 @@ mod tests {
             let _ = decode_batches(Bytes::copy_from_slice(bytes), 0);
             let _ = decode_batches(Bytes::copy_from_slice(bytes), i64::MAX);
         });
+    }
+
+    /// What Kafka's group coordinator answers for each way its write can fail
+    /// (`GroupCoordinatorService.handleOperationException`): only retriable coordinator
+    /// errors, never REQUEST_TIMED_OUT.
+    #[test]
+    fn failed_coordinator_writes_answer_retriable_coordinator_errors() {
+        let cases = [
+            (
+                LogError::Timeout(Duration::from_secs(5)),
+                ResponseError::CoordinatorNotAvailable,
+            ),
+            (LogError::Closed, ResponseError::CoordinatorNotAvailable),
+            (
+                LogError::Append {
+                    topic: "__consumer_offsets",
+                    source: std::io::Error::other("not the leader").into(),
+                },
+                ResponseError::NotCoordinator,
+            ),
+        ];
+        for (error, code) in cases {
+            assert_eq!(error.code(), code, "{error}");
+            assert_eq!(error.state_write_code(), code, "{error}");
+        }
     }
 
     #[test]
