@@ -192,21 +192,29 @@ class ClusterBroker:
     def crash(self, broker_id: int, timeout: float = 120.0) -> "ClusterBroker":
         """SIGKILL to one broker's pod process (its partitions fail over to the others); waits
         until its pod has started it again and every ISR is whole."""
-        self.cluster.wait_restarted(self.cluster.signal_brokers(signal.SIGKILL, [broker_id]), timeout)
-        return self
+        return self.restarted(self.cluster.signal_brokers(signal.SIGKILL, [broker_id]), timeout)
 
     def shut_down(self, broker_id: int, timeout: float = 120.0) -> "ClusterBroker":
         """SIGTERM to one broker's pod process: its controlled shutdown hands its leaderships to
         the others while it still serves, then it exits; waits until its pod has started it
         again and every ISR is whole."""
-        self.cluster.wait_restarted(self.cluster.signal_brokers(signal.SIGTERM, [broker_id]), timeout)
-        return self
+        return self.restarted(self.cluster.signal_brokers(signal.SIGTERM, [broker_id]), timeout)
 
     def start(self, timeout: float = 120.0) -> "ClusterBroker":
         """Waits until the brokers stopped or killed run again and every partition is led with
         its whole ISR."""
-        self.cluster.wait_restarted(self.pids_at_stop, timeout)
-        self.pids_at_stop = {}
+        old, self.pids_at_stop = self.pids_at_stop, {}
+        return self.restarted(old, timeout)
+
+    def restarted(self, old: dict[int, int], timeout: float) -> "ClusterBroker":
+        """Waits until the brokers in `old` run as new processes with every ISR whole, then
+        moves each leadership the restart left elsewhere back to its preferred replica, as
+        the pool does between tests. Otherwise the controller's imbalance check (due every
+        `leader.imbalance.check.interval.seconds` of a cluster that serves many tests) moves
+        them at a moment of its choosing: a group coordinator can move under a client call
+        that answers NOT_COORDINATOR without retrying, as librdkafka's `committed()` does."""
+        self.cluster.wait_restarted(old, timeout)
+        self.cluster.balance_leaders(timeout)
         return self
 
     def restart(self, hard: bool = False, timeout: float = 120.0) -> "ClusterBroker":
