@@ -34,8 +34,8 @@
 //! The cluster and its partitions:
 //! - [`metadata`]: where the cluster image comes from (its sources, validation, elections and
 //!   reassignments); the image and its cache are the replication floor's `metadata`.
-//! - [`replica`]: the partitions this broker hosts and their roles, the one append path and the
-//!   follower fetchers.
+//! - [`replica`]: the follower fetchers and the host the layers above write through; the
+//!   replica manager and the one append path are the replication floor's, re-exported here.
 //! - the `tributary-replication` crate, re-exported under its modules' old names:
 //!   [`partition`] (one replica: its log, producer state and waiters under one lock),
 //!   [`client_batch`] (Kafka's checks on a produced batch, outside the partition lock),
@@ -66,7 +66,8 @@
 //!
 //! Across the layers:
 //! - [`clock`]: the one wall clock every timestamp and expiry reads.
-//! - `error_codes`: the one place internal errors become Kafka error codes.
+//! - `error_codes`: where internal errors become Kafka error codes (storage and append
+//!   failures map on the replication floor, for the append path there).
 //! - `test_support` (tests only): setting up topics through the real metadata source.
 
 pub use tributary_coordinator as coordinator;

@@ -7,8 +7,10 @@
 //! - [`partition`]: one replica, with [`partition::isr`] (who is in sync, the high watermark)
 //!   and [`partition::follower`] (what a follower does with a fetch answer).
 //! - [`client_batch`]: Kafka's checks on a produced batch, made outside the partition lock.
+//! - [`append`]: the one append path (Kafka's `ReplicaManager.appendRecords`) every writer
+//!   takes, through the [`append::AppendHost`] the broker implements.
 //! - [`append_error`] and [`role`]: what the append path refuses with, and a replica's role,
-//!   below both the batch checks and the partition.
+//!   below both the batch checks and the partition; [`error_codes`]: their Kafka codes.
 //! - [`producer`]: idempotent and transactional producers: ids, sequences, open transactions.
 //! - [`flusher`]: group-commit fsync: one round at a time for the whole broker.
 //! - [`fence`]: self-fencing, so a broker whose registration lapsed stops acting as leader.
@@ -18,8 +20,10 @@
 //! - [`metadata`]: the cluster image (brokers, topics, leaders, ISRs) and the cache holding
 //!   the current one, which the replica manager above compares to find what changed.
 
+pub mod append;
 pub mod append_error;
 pub mod client_batch;
+pub mod error_codes;
 pub mod fence;
 pub mod flusher;
 pub mod metadata;

@@ -19,6 +19,7 @@ use crate::kube::registration::Registrar;
 use crate::kube::shutdown::Registered;
 use crate::metadata::{MetadataCache, MetadataSource};
 use crate::quotas::replication::ReplicationQuota;
+use crate::replica::append::{AckDurability, AppendHost};
 use crate::replica::fetcher::FetcherHost;
 use crate::replica::{ReplicaHost, ReplicaManager};
 use crate::security::peer::PeerSecurity;
@@ -37,6 +38,15 @@ impl VerifyHost for Broker {
 impl ReplicaHost for Broker {
     fn config(&self) -> &BrokerConfig {
         &self.config
+    }
+}
+
+impl AppendHost for Broker {
+    fn ack_durability(&self) -> AckDurability {
+        AckDurability {
+            fsync_acks_all: self.config.fsync_acks_all,
+            fsync_acks_one: self.config.fsync_acks_one,
+        }
     }
 
     fn metadata(&self) -> &MetadataCache {

@@ -6,11 +6,21 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use super::*;
-use crate::config::Flags;
+use std::sync::Arc;
+
+use kafka_protocol::error::ResponseError;
+use tokio::time::Instant;
+
+use super::append::*;
+use crate::broker::Broker;
+use crate::config::{BrokerConfig, Flags};
+use bytes::Bytes;
+
 use crate::coordinator_host::InternalTopic;
 use crate::metadata::TopicSpec;
+use crate::partition::{AppendError, CommitWaitError, Durability, Partition, Role};
 use crate::producer::ProducerRef;
+use crate::producer::{BatchIdentity, Marker, TxnIndex};
 use crate::storage::test_util::simple;
 use crate::test_support::{create_topic, partition};
 
@@ -209,13 +219,7 @@ async fn coordinators_write_internal_topics_and_are_not_held_to_min_insync_repli
     assert_eq!(accepted.appended.base_offset, 0);
 
     let accepted = append_one(&broker, Origin::Coordinator, "t", 0).expect("no min ISR");
-    let committed = WaitFor::Committed {
-        durability: Durability::Synced,
-        min_isr: None,
-    };
-    assert_eq!(accepted.wait.wait_for(), committed);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    assert_eq!(wait(&accepted.wait, deadline).await, Ok(()));
+    answered_once_committed_and_synced(&accepted).await;
 }
 
 #[tokio::test]
@@ -247,13 +251,7 @@ async fn a_marker_waits_for_its_fsync_whatever_the_producer_settings() {
         (accepted.appended.base_offset, accepted.appended.end_offset),
         (0, 1)
     );
-    let committed = WaitFor::Committed {
-        durability: Durability::Synced,
-        min_isr: None,
-    };
-    assert_eq!(accepted.wait.wait_for(), committed);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    assert_eq!(wait(&accepted.wait, deadline).await, Ok(()));
+    answered_once_committed_and_synced(&accepted).await;
 }
 
 #[tokio::test]
@@ -283,13 +281,13 @@ async fn a_write_committed_after_the_isr_shrank_below_min_insync_replicas_fails(
     let dir = tempfile::tempdir().expect("tempdir");
     let broker = broker(dir.path());
     let accepted = append_one(&broker, client(Acks::One), "t", 0).expect("appended");
-    let write = WriteWait {
-        wait_for: WaitFor::Committed {
+    let write = accepted.wait.retargeted(
+        accepted.wait.end_offset(),
+        WaitFor::Committed {
             durability: Durability::Written,
             min_isr: Some(2),
         },
-        ..accepted.wait
-    };
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     assert_eq!(
         wait(&write, deadline).await,
@@ -309,11 +307,7 @@ async fn a_wait_gives_up_at_its_deadline() {
             min_isr: None,
         },
     ] {
-        let write = WriteWait {
-            end_offset: 100,
-            wait_for,
-            ..accepted.wait.clone()
-        };
+        let write = accepted.wait.retargeted(100, wait_for);
         let deadline = Instant::now() + Duration::from_millis(20);
         assert!(
             matches!(
@@ -325,77 +319,14 @@ async fn a_wait_gives_up_at_its_deadline() {
     }
 }
 
-#[test]
-fn each_origin_has_its_own_durability_and_fsync() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = |fsync_acks_all, fsync_acks_one| {
-        BrokerConfig::resolve(Flags {
-            data_dir: Some(dir.path().to_path_buf()),
-            fsync_acks_all: Some(fsync_acks_all),
-            fsync_acks_one: Some(fsync_acks_one),
-            ..Flags::default()
-        })
-        .expect("config")
-    };
-    let committed = |durability| WaitFor::Committed {
-        durability,
+/// Asserts that `accepted` waits for its commit and fsync, not for min.insync.replicas, and
+/// gets them.
+async fn answered_once_committed_and_synced(accepted: &Accepted) {
+    let committed = WaitFor::Committed {
+        durability: Durability::Synced,
         min_isr: None,
     };
-    let policy = |wait_for, sync_now, journal| Policy {
-        wait_for,
-        sync_now,
-        journal,
-    };
-    let marker = Origin::TxnMarker(Marker {
-        producer: ProducerRef { id: 1, epoch: 0 },
-        commit: true,
-        transaction_version: 1,
-    });
-    let defaults = config(true, false);
-    let cases = [
-        (
-            client(Acks::Zero),
-            &defaults,
-            policy(WaitFor::Nothing, false, false),
-        ),
-        (
-            client(Acks::One),
-            &defaults,
-            policy(WaitFor::Nothing, false, false),
-        ),
-        (
-            client(Acks::All),
-            &defaults,
-            policy(committed(Durability::Synced), true, true),
-        ),
-        (
-            Origin::Coordinator,
-            &defaults,
-            policy(committed(Durability::Synced), true, false),
-        ),
-        (
-            marker,
-            &defaults,
-            policy(committed(Durability::Synced), true, false),
-        ),
-    ];
-    for (origin, config, expected) in cases {
-        assert_eq!(Policy::of(&origin, config), expected);
-    }
-    let unsynced = config(false, true);
-    let cases = [
-        (client(Acks::One), policy(WaitFor::Local, true, true)),
-        (
-            client(Acks::All),
-            policy(committed(Durability::Written), false, false),
-        ),
-        (
-            Origin::Coordinator,
-            policy(committed(Durability::Written), true, false),
-        ),
-        (marker, policy(committed(Durability::Synced), true, false)),
-    ];
-    for (origin, expected) in cases {
-        assert_eq!(Policy::of(&origin, &unsynced), expected);
-    }
+    assert_eq!(accepted.wait.wait_for(), committed);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    assert_eq!(wait(&accepted.wait, deadline).await, Ok(()));
 }

@@ -12,16 +12,60 @@ use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use tokio::time::Instant;
 
-use super::ReplicaHost;
-// The tests drive the append path through a whole standalone broker.
-#[cfg(test)]
-use crate::broker::Broker;
-use crate::config::BrokerConfig;
+use tributary_storage::FlushDue;
+
 use crate::error_codes::append_code;
-use crate::metadata::{ClusterImage, TopicImage};
+use crate::flusher::Flusher;
+use crate::metadata::{ClusterImage, MetadataCache, TopicImage};
 use crate::partition::{AppendError, Appended, CommitWaitError, Durability, Partition, Role};
 use crate::producer::{BatchIdentity, Marker, TxnIndex};
-use crate::storage::FlushDue;
+use crate::replicas::ReplicaManager;
+
+/// What the append path needs of the broker around it: the cluster as it sees it, the
+/// partitions it hosts, its group-commit flusher and its fsync settings. The broker
+/// implements it, so this floor depends on no broker type.
+pub trait AppendHost: Send + Sync {
+    /// The cluster as this broker sees it: which partitions exist, and their ISRs.
+    fn metadata(&self) -> &MetadataCache;
+
+    /// The partitions this broker hosts.
+    fn replicas(&self) -> &ReplicaManager;
+
+    /// The group-commit fsync queue the writes are made durable through.
+    fn flusher(&self) -> &Flusher;
+
+    /// Whether producers' acknowledged writes wait for an fsync (or the commit journal).
+    fn ack_durability(&self) -> AckDurability;
+}
+
+/// A shared host is a host: callers holding the broker in an `Arc` pass it as it is.
+impl<T: AppendHost + ?Sized> AppendHost for Arc<T> {
+    fn metadata(&self) -> &MetadataCache {
+        (**self).metadata()
+    }
+
+    fn replicas(&self) -> &ReplicaManager {
+        (**self).replicas()
+    }
+
+    fn flusher(&self) -> &Flusher {
+        (**self).flusher()
+    }
+
+    fn ack_durability(&self) -> AckDurability {
+        (**self).ack_durability()
+    }
+}
+
+/// The broker's fsync settings for producers' writes, which decide what their answers wait
+/// for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AckDurability {
+    /// acks=all writes are fsynced (or journaled) before they are answered.
+    pub fsync_acks_all: bool,
+    /// acks=1 writes are fsynced (or journaled) on the leader before they are answered.
+    pub fsync_acks_one: bool,
+}
 
 /// How many acknowledgements a producer asked for (the Produce request's `acks`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -229,6 +273,22 @@ impl WriteWait {
     pub fn wait_for(&self) -> WaitFor {
         self.wait_for
     }
+
+    /// The offset after the write: what must be committed.
+    pub fn end_offset(&self) -> i64 {
+        self.end_offset
+    }
+
+    /// The same partition's wait for another end offset and condition, for the broker's
+    /// tests of [`wait`] on a real partition.
+    #[cfg(feature = "test-support")]
+    pub fn retargeted(&self, end_offset: i64, wait_for: WaitFor) -> WriteWait {
+        WriteWait {
+            partition: Arc::clone(&self.partition),
+            end_offset,
+            wait_for,
+        }
+    }
 }
 
 /// A write a partition took.
@@ -279,8 +339,11 @@ impl WaitError {
 /// Appends each partition's data in order, then starts the fsyncs their answers wait for,
 /// one group-commit round for the whole request; returns each partition's outcome in the
 /// order of `request.partitions`.
-pub fn append_records(host: &dyn ReplicaHost, request: AppendRequest<'_>) -> Vec<PartitionResult> {
-    let policy = Policy::of(&request.origin, host.config());
+pub fn append_records<H: AppendHost + ?Sized>(
+    host: &H,
+    request: AppendRequest<'_>,
+) -> Vec<PartitionResult> {
+    let policy = Policy::of(&request.origin, host.ack_durability());
     let journal = policy.journal && host.flusher().journal_ready();
     // One image for the whole request: every partition is judged against the same metadata.
     let image = host.metadata().image();
@@ -296,8 +359,8 @@ pub fn append_records(host: &dyn ReplicaHost, request: AppendRequest<'_>) -> Vec
 }
 
 /// [`append_records`] of one partition: the coordinators' writes, one record batch at a time.
-pub fn append_one(
-    host: &dyn ReplicaHost,
+pub fn append_one<H: AppendHost + ?Sized>(
+    host: &H,
     origin: Origin<'_>,
     now_ms: i64,
     data: PartitionData<'_>,
@@ -355,7 +418,7 @@ struct Policy {
 }
 
 impl Policy {
-    fn of(origin: &Origin<'_>, config: &BrokerConfig) -> Policy {
+    fn of(origin: &Origin<'_>, config: AckDurability) -> Policy {
         let durability = |fsync: bool| {
             if fsync {
                 Durability::Synced
@@ -406,8 +469,8 @@ impl Policy {
 
 /// One partition of [`append_records`]: leader check, the client-only refusals, the append,
 /// and its wait.
-fn append_partition(
-    host: &dyn ReplicaHost,
+fn append_partition<H: AppendHost + ?Sized>(
+    host: &H,
     image: &ClusterImage,
     request: &AppendRequest<'_>,
     data: &PartitionData<'_>,
@@ -441,8 +504,8 @@ fn append_partition(
 }
 
 /// The replica of the partition this broker leads.
-fn leader(
-    host: &dyn ReplicaHost,
+fn leader<H: AppendHost + ?Sized>(
+    host: &H,
     image: &ClusterImage,
     data: &PartitionData<'_>,
 ) -> Result<Arc<Partition>, AppendRecordsError> {
@@ -564,7 +627,7 @@ fn marker_appended(end_offset: i64) -> Appended {
 
 /// Starts the fsyncs (or journal rounds) of the accepted writes, all partitions in one
 /// request to the flusher, so they share a round.
-fn start_syncs(host: &dyn ReplicaHost, results: &[PartitionResult]) {
+fn start_syncs<H: AppendHost + ?Sized>(host: &H, results: &[PartitionResult]) {
     let (journaled, fsynced): (Vec<&Accepted>, Vec<&Accepted>) =
         results.iter().flatten().partition(|a| a.appended.journaled);
     let flusher = host.flusher();
