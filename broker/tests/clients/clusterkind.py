@@ -22,8 +22,14 @@ from localcluster import ANSI, LocalCluster
 
 BROKERS = 3
 # What every cluster of the suite runs with: new topics (auto-created, or created with the
-# default replication factor as the suite's clients ask) at RF 3, acks=all writes needing two.
-DEFAULT_CONFIG = {"default.replication.factor": "3", "min.insync.replicas": "2"}
+# default replication factor as the suite's clients ask) at RF 3, acks=all writes needing two;
+# and no automatic leader rebalancing. The pool moves leaderships back to their preferred
+# replicas between tests (`balance_leaders`); the controller's own imbalance check, due five
+# seconds after it starts and then every `leader.imbalance.check.interval.seconds`, would
+# move them at a moment of its choosing, under whichever test runs then: a group coordinator
+# moved while librdkafka's committed() asked it, which answers NOT_COORDINATOR unretried.
+DEFAULT_CONFIG = {"default.replication.factor": "3", "min.insync.replicas": "2",
+                  "auto.leader.rebalance.enable": "false"}
 # Broker flags whose configuration key is not the flag with dots.
 FLAG_KEYS = {"auto_create_topics": "auto.create.topics.enable",
              "schema_registry_url": "confluent.schema.registry.url"}
@@ -192,29 +198,21 @@ class ClusterBroker:
     def crash(self, broker_id: int, timeout: float = 120.0) -> "ClusterBroker":
         """SIGKILL to one broker's pod process (its partitions fail over to the others); waits
         until its pod has started it again and every ISR is whole."""
-        return self.restarted(self.cluster.signal_brokers(signal.SIGKILL, [broker_id]), timeout)
+        self.cluster.wait_restarted(self.cluster.signal_brokers(signal.SIGKILL, [broker_id]), timeout)
+        return self
 
     def shut_down(self, broker_id: int, timeout: float = 120.0) -> "ClusterBroker":
         """SIGTERM to one broker's pod process: its controlled shutdown hands its leaderships to
         the others while it still serves, then it exits; waits until its pod has started it
         again and every ISR is whole."""
-        return self.restarted(self.cluster.signal_brokers(signal.SIGTERM, [broker_id]), timeout)
+        self.cluster.wait_restarted(self.cluster.signal_brokers(signal.SIGTERM, [broker_id]), timeout)
+        return self
 
     def start(self, timeout: float = 120.0) -> "ClusterBroker":
         """Waits until the brokers stopped or killed run again and every partition is led with
         its whole ISR."""
-        old, self.pids_at_stop = self.pids_at_stop, {}
-        return self.restarted(old, timeout)
-
-    def restarted(self, old: dict[int, int], timeout: float) -> "ClusterBroker":
-        """Waits until the brokers in `old` run as new processes with every ISR whole, then
-        moves each leadership the restart left elsewhere back to its preferred replica, as
-        the pool does between tests. Otherwise the controller's imbalance check (due every
-        `leader.imbalance.check.interval.seconds` of a cluster that serves many tests) moves
-        them at a moment of its choosing: a group coordinator can move under a client call
-        that answers NOT_COORDINATOR without retrying, as librdkafka's `committed()` does."""
-        self.cluster.wait_restarted(old, timeout)
-        self.cluster.balance_leaders(timeout)
+        self.cluster.wait_restarted(self.pids_at_stop, timeout)
+        self.pids_at_stop = {}
         return self
 
     def restart(self, hard: bool = False, timeout: float = 120.0) -> "ClusterBroker":

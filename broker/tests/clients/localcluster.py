@@ -217,11 +217,11 @@ class LocalCluster:
     def balance_leaders(self, timeout: float) -> None:
         """Elects the preferred replica (ElectLeaders, as `kafka-leader-election.sh` does) of
         every partition an earlier restart left led by another replica, and waits until it
-        leads. Otherwise the controller's own imbalance check, due every
-        `leader.imbalance.check.interval.seconds`, would move those leaderships back at a
-        moment of its choosing: under whichever test runs then, whose group or transaction
-        coordinator would move in the middle of a request. A partition whose preferred replica
-        is not in its ISR cannot be moved by any election yet, and is left as it is."""
+        leads: between tests, so no test's group or transaction coordinator moves in the
+        middle of a request (the suite's clusters run without the controller's automatic
+        rebalancing, which would move them at a moment of its choosing). A partition whose
+        preferred replica is not in its ISR cannot be moved by any election yet, and is left
+        as it is."""
         from confluent_kafka import ElectionType, KafkaException, TopicPartition
         from confluent_kafka.admin import AdminClient
 
