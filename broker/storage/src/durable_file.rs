@@ -1,5 +1,6 @@
 //! Files replaced whole and durably: a crash leaves either the old or the new contents, never
-//! a mix (checkpoints of producer ids, the broker's metadata documents, credentials).
+//! a mix (checkpoints of producer ids, the broker's metadata documents, credentials); and,
+//! for files a restart repairs, replaced whole without waiting for the device.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
