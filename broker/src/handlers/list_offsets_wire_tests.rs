@@ -60,29 +60,23 @@ async fn v10_takes_a_timeout_and_v11_the_earliest_pending_upload_which_an_untier
 /// `epochForOffset`); the latest offset carries the leader's current epoch.
 #[tokio::test]
 async fn each_offset_carries_the_epoch_it_was_written_in() {
-    use crate::metadata::IsrMember;
-    use crate::partition::{Leadership, Role};
+    use crate::metadata::TopicImage;
 
     let dir = tempfile::tempdir().unwrap();
     let b = broker(dir.path()).await;
     let request = produce_request(9, "t", uuid::Uuid::nil(), 0, 4);
     let response: ProduceResponse = call(&b, ApiKey::Produce, 9, &request).await;
     assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
-    let p = crate::test_support::partition(&b, "t", 0);
-    let me = b.config.broker_id;
-    p.apply_leadership(
-        Leadership {
-            me,
-            role: Role::Leader { epoch: 3 },
-            replicas: vec![me],
-            isr: vec![IsrMember {
-                broker: me,
-                incarnation: 0,
-            }],
-            partition_epoch: 7,
-        },
-        0,
-    );
+    // The leadership moves to epoch 3 as a controller moves it: in the image, which the
+    // replica manager applies. (Set on the partition alone, the broker's own image applier,
+    // still running behind the topic's creation, would set it back to the image's epoch.)
+    b.metadata.update(|image| {
+        let mut topic = TopicImage::clone(image.topic("t").expect("topic t"));
+        topic.partitions[0].leader_epoch = 3;
+        topic.partitions[0].partition_epoch = 7;
+        image.put_topic(std::sync::Arc::new(topic));
+    });
+    b.replicas.apply_latest(&b.metadata);
     let response: ProduceResponse = call(&b, ApiKey::Produce, 9, &request).await;
     assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
 
