@@ -9,13 +9,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use futures::future::BoxFuture;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
-    ApiKey, RequestHeader, ResponseHeader, SaslAuthenticateRequest, SaslAuthenticateResponse,
-    SaslHandshakeRequest, SaslHandshakeResponse,
+    ApiKey, FetchRequest, FetchResponse, RequestHeader, ResponseHeader, SaslAuthenticateRequest,
+    SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tributary_replication::fetcher::{HostError, LeaderLink};
 
 use crate::security::peer::{PeerCredentials, PeerSecurity};
 use crate::security::sasl::scram::ScramClient;
@@ -298,5 +300,24 @@ impl PeerConnection {
             )));
         }
         Ok(response)
+    }
+}
+
+/// A follower's connection to its leader is a peer connection to that broker.
+impl LeaderLink for PeerConnection {
+    fn address(&self) -> &str {
+        PeerConnection::address(self)
+    }
+
+    fn fetch<'a>(
+        &'a mut self,
+        request: &'a FetchRequest,
+        version: i16,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<FetchResponse, HostError>> {
+        Box::pin(async move {
+            let answer = self.call(ApiKey::Fetch, version, request, timeout).await;
+            answer.map_err(HostError::from)
+        })
     }
 }

@@ -2,7 +2,7 @@
 //! waiters of its appends under one lock), the leader's ISR and high-watermark decisions, the
 //! follower's fetch decisions, Kafka's checks on a produced batch, the broker-wide group-commit
 //! flusher, the self-fence and the replica manager hosting a broker's partitions. It sits on
-//! the storage floor only; the broker's metadata sources, fetchers and handlers drive it.
+//! the storage floor only; the broker's metadata sources and handlers drive it.
 //!
 //! - [`partition`]: one replica, with [`partition::isr`] (who is in sync, the high watermark)
 //!   and [`partition::follower`] (what a follower does with a fetch answer).
@@ -13,6 +13,8 @@
 //!   below both the batch checks and the partition; [`error_codes`]: their Kafka codes.
 //! - [`producer`]: idempotent and transactional producers: ids, sequences, open transactions.
 //! - [`flusher`]: group-commit fsync: one round at a time for the whole broker.
+//! - [`fetcher`]: the follower fetchers, one task per leader followed, through the
+//!   [`fetcher::FetcherHost`] the broker implements (peer connections, throttles, remote log).
 //! - [`fence`]: self-fencing, so a broker whose registration lapsed stops acting as leader.
 //! - [`replicas`]: the replica manager: which partitions this broker hosts, in which role.
 //! - [`settings`]: what the replica manager takes from the broker's configuration.
@@ -25,6 +27,7 @@ pub mod append_error;
 pub mod client_batch;
 pub mod error_codes;
 pub mod fence;
+pub mod fetcher;
 pub mod flusher;
 pub mod metadata;
 pub mod partition;

@@ -3,6 +3,7 @@
 //! transaction coordinator, the controlled shutdown), and the broker implements them here,
 //! so none of those parts depends on the broker.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
@@ -18,9 +19,12 @@ use crate::group::coordinator::CommitOffset;
 use crate::kube::registration::Registrar;
 use crate::kube::shutdown::Registered;
 use crate::metadata::{MetadataCache, MetadataSource};
-use crate::quotas::replication::ReplicationQuota;
+use crate::partition::Partition;
+use crate::peer::PeerConnection;
+use crate::quotas::replication::{is_throttled, FOLLOWER_RATE_KEY, FOLLOWER_REPLICAS_KEY};
 use crate::replica::append::{AckDurability, AppendHost};
-use crate::replica::fetcher::FetcherHost;
+use crate::replica::fetcher::lag::FollowedKey;
+use crate::replica::fetcher::{FetcherHost, FetcherSettings, LeaderLink, RemoteRebuild};
 use crate::replica::{ReplicaHost, ReplicaManager};
 use crate::security::peer::PeerSecurity;
 use crate::txn::{Marker, MarkerWrite, ProducerRef, TransactionCoordinator, TxnHost};
@@ -63,21 +67,62 @@ impl AppendHost for Broker {
 }
 
 impl FetcherHost for Broker {
-    fn peer_security(&self) -> &Arc<PeerSecurity> {
-        &self.peer_security
+    fn fetcher_settings(&self) -> FetcherSettings {
+        FetcherSettings {
+            broker_id: self.config.broker_id,
+            replica_lag_time_max_ms: self.config.replica_lag_time_max_ms,
+            replica_fetch_wait_max_ms: self.config.replica_fetch_wait_max_ms,
+            replica_fsync_before_ack: self.config.replica_fsync_before_ack,
+        }
     }
 
-    fn follower_quota(&self) -> &ReplicationQuota {
-        &self.replication_quotas.follower
+    fn link_to(&self, address: String) -> Box<dyn LeaderLink> {
+        Box::new(PeerConnection::new(address, self.peer_security.clone()))
     }
 
     fn incarnation(&self) -> i64 {
         self.registrar.as_ref().map_or(-1, |r| r.incarnation())
     }
 
-    fn tiered(&self) -> Option<Arc<crate::tiered::TieredStorage>> {
-        self.tiered.clone()
+    fn throttled_replicas(&self, sent: &[Arc<Partition>]) -> HashSet<FollowedKey> {
+        follower_throttled(self, sent)
     }
+
+    fn follower_throttle_used_up(&self, now_ms: i64) -> bool {
+        let bound = self.config.dynamic.replication_rate(FOLLOWER_RATE_KEY);
+        self.replication_quotas.follower.exceeded(bound, now_ms)
+    }
+
+    fn record_throttled_bytes(&self, bytes: usize, now_ms: i64) {
+        self.replication_quotas.follower.record(bytes, now_ms);
+    }
+
+    fn remote_rebuild(&self) -> Option<Arc<dyn RemoteRebuild>> {
+        self.tiered
+            .clone()
+            .map(|tiered| tiered as Arc<dyn RemoteRebuild>)
+    }
+}
+
+/// The replicas in `sent` the follower's replication throttle applies to (listed in their
+/// topic's `follower.replication.throttled.replicas`, not in the ISR), when it is bounded.
+fn follower_throttled(broker: &Broker, sent: &[Arc<Partition>]) -> HashSet<FollowedKey> {
+    let config = &broker.config;
+    if config.dynamic.replication_rate(FOLLOWER_RATE_KEY).is_none() {
+        return HashSet::new();
+    }
+    let image = broker.metadata.image();
+    let me = config.broker_id;
+    sent.iter()
+        .filter(|p| {
+            image.topic(p.topic()).is_some_and(|topic| {
+                is_throttled(&topic.configs, FOLLOWER_REPLICAS_KEY, p.index(), me, || {
+                    p.is_in_sync(me)
+                })
+            })
+        })
+        .map(|p| (p.topic_id(), p.index()))
+        .collect()
 }
 
 impl CoordinatorHost for Broker {

@@ -1,6 +1,7 @@
 //! What the replica layer above the append path needs of the broker around it, as a trait the
-//! broker implements: the follower fetchers and the coordinators' hosts work through it, so
-//! they depend on no broker type and the broker can be built from them without a circle.
+//! broker implements: the coordinators' hosts work through it, so they depend on no broker
+//! type and the broker can be built from them without a circle. (The follower fetchers, on
+//! the replication floor, have their own `FetcherHost`.)
 
 use tributary_replication::append::AppendHost;
 

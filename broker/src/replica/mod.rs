@@ -2,16 +2,13 @@
 //! by the [`ReplicaManager`]: become leader, become follower, stop and delete; and the one
 //! path every write to them takes ([`append`]).
 
-pub mod fetcher;
-pub mod fsync;
 mod host;
-pub mod lag;
 
 pub use host::ReplicaHost;
-pub use tributary_replication::append;
 pub use tributary_replication::replicas::{
     is_partition_dir_name, IsrCounters, IsrWriter, ReplicaManager, ReplicaParts,
 };
+pub use tributary_replication::{append, fetcher};
 
 #[cfg(test)]
 mod append_tests;

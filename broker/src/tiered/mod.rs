@@ -55,6 +55,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures::future::BoxFuture;
 use parking_lot::Mutex;
 use uuid::Uuid;
 
@@ -67,6 +68,7 @@ use metrics::TieredMetrics;
 use store::{ManifestBase, PartitionPath, RemoteStorage, EPOCHS, LOG};
 
 use crate::partition::Partition;
+use crate::replica::fetcher::{HostError, RemoteRebuild, RemoteRestart};
 use crate::storage::AbortedRange;
 
 /// Longest a partition waits before its next try after failures.
@@ -467,7 +469,7 @@ impl TieredStorage {
         &self,
         partition: &Partition,
         leader_local_start: i64,
-    ) -> Result<plan::Rebuild, TieredError> {
+    ) -> Result<RemoteRestart, TieredError> {
         let at = self.path_of(partition);
         let manifest = self.remote.read_manifest(&at).await?;
         self.install(partition, manifest.clone());
@@ -492,7 +494,7 @@ impl TieredStorage {
                 reason,
             })?;
         let producers = self.load_snapshot(&at, target).await?;
-        Ok(plan::Rebuild {
+        Ok(RemoteRestart {
             restart_at: leader_local_start,
             epochs: plan::epochs_before(&checkpoint, leader_local_start),
             producers,
@@ -644,6 +646,24 @@ impl TieredStorage {
                 }
             }
         }
+    }
+}
+
+/// A follower rebuilds from the tiered storage's remote log; each failure is counted in its
+/// error metrics.
+impl RemoteRebuild for TieredStorage {
+    fn plan<'a>(
+        &'a self,
+        partition: &'a Partition,
+        leader_local_start: i64,
+    ) -> BoxFuture<'a, Result<RemoteRestart, HostError>> {
+        Box::pin(async move {
+            let plan = self.rebuild_plan_for(partition, leader_local_start).await;
+            plan.map_err(|error| {
+                self.count_error(&error);
+                HostError::from(error)
+            })
+        })
     }
 }
 

@@ -6,7 +6,6 @@ use kafka_protocol::error::ResponseError;
 use uuid::Uuid;
 
 use super::manifest::{Manifest, RemoteSegment};
-use crate::producer::ProducerSnapshot;
 use crate::storage::SegmentSummary;
 
 /// The local segments to upload next, oldest first: closed (never the active one),
@@ -81,20 +80,6 @@ pub fn follower_out_of_range(
         }
         _ => ResponseError::OffsetOutOfRange,
     }
-}
-
-/// What a follower restarts its log with after OFFSET_MOVED_TO_TIERED_STORAGE (KIP-405).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rebuild {
-    /// The leader's local log start: the follower's log restarts empty there and fetches on.
-    pub restart_at: i64,
-    /// The leader-epoch entries below it, from the remote segment's checkpoint; the log's
-    /// epoch cache gets them (the one in force at `restart_at` moved to start there), so the
-    /// follower's next fetch carries its last epoch and the divergence check works.
-    pub epochs: Vec<(i32, i64)>,
-    /// The producer state as of the remote segment's end, when it was uploaded with one: the
-    /// follower's producer state starts from it.
-    pub producers: Option<ProducerSnapshot>,
 }
 
 /// The remote segment a follower rebuilds from: the readable one holding the offset just

@@ -6,12 +6,13 @@
 //! do with each answer is decided by the pure functions of [`crate::partition::follower`];
 //! this module is the I/O around them: a round connects, chooses the partitions, fsyncs their
 //! positions if asked to, sends, and applies the answer ([`apply`]).
-//! Each answer also records how far the replica still lags its leader ([`super::lag`], the
+//! Each answer also records how far the replica still lags its leader ([`lag`], the
 //! MaxLag metric); with `replica.fsync.before.ack` a fetch reports only fsynced positions
-//! ([`super::fsync`]). Replicas outside the ISR that their topic lists in
+//! ([`fsync`]). Replicas outside the ISR that their topic lists in
 //! `follower.replication.throttled.replicas` are left out of a fetch while the follower's
 //! replication throttle is used up. A supervisor re-plans the tasks whenever an image is
-//! applied; the leader's ISR-shrink check runs beside it.
+//! applied; the leader's ISR-shrink check runs beside it. The broker is reached only through
+//! [`FetcherHost`]: its peer connections, throttles and remote log stay above this floor.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Weak};
@@ -19,46 +20,25 @@ use std::time::Duration;
 
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ReplicaState};
 use kafka_protocol::messages::fetch_response::PartitionData;
-use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, FetchResponse};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
 use tokio::sync::watch;
 use uuid::Uuid;
 
 use self::apply::{apply, Applied};
-use super::fsync;
-use super::lag::{FetcherLag, FollowedKey};
-use super::ReplicaHost;
+pub use self::host::{
+    FetcherHost, FetcherSettings, HostError, LeaderLink, RemoteRebuild, RemoteRestart,
+};
+use self::lag::{FetcherLag, FollowedKey};
 use crate::partition::follower;
 use crate::partition::{Partition, Role};
-use crate::peer::{PeerConnection, PeerError};
-use crate::quotas::replication::{
-    is_throttled, ReplicationQuota, FOLLOWER_RATE_KEY, FOLLOWER_REPLICAS_KEY,
-};
-use crate::security::peer::PeerSecurity;
-use crate::tiered::TieredStorage;
+use tributary_storage::clock::now_ms;
 
 mod apply;
-
-/// What the fetchers need of the broker beyond the append path's parts: how to reach the
-/// leaders, the follower's replication throttle, and this process's incarnation. The broker
-/// implements it; the fetchers hold it weakly, so they end with the broker.
-pub trait FetcherHost: ReplicaHost {
-    /// How connections to other brokers are secured (the inter-broker listener's TLS and
-    /// SASL).
-    fn peer_security(&self) -> &Arc<PeerSecurity>;
-
-    /// The bytes this broker fetches as a follower, against its replication throttle.
-    fn follower_quota(&self) -> &ReplicationQuota;
-
-    /// This process's incarnation epoch in cluster mode (-1 without one), sent with every
-    /// fetch so the leader can tell this process from an earlier one.
-    fn incarnation(&self) -> i64;
-
-    /// The broker's tiered storage, if configured: a follower the leader answers
-    /// OFFSET_MOVED_TO_TIERED_STORAGE rebuilds from its remote log metadata.
-    fn tiered(&self) -> Option<Arc<TieredStorage>> {
-        None
-    }
-}
+pub mod fsync;
+mod host;
+pub mod lag;
+#[cfg(test)]
+mod tests;
 
 /// The broker as the fetchers see it.
 type Host = dyn FetcherHost;
@@ -124,7 +104,7 @@ fn spawn_supervisor(broker: &Arc<Host>, max_lag: prometheus::IntGauge) {
 
 /// The partitions this broker follows, by leader.
 fn plan(broker: &Host) -> BTreeMap<i32, Followed> {
-    let me = broker.config().broker_id;
+    let me = broker.fetcher_settings().broker_id;
     let mut plan: BTreeMap<i32, Followed> = BTreeMap::new();
     for partition in broker.replicas().all() {
         if let Role::Follower { leader, .. } = partition.role() {
@@ -142,8 +122,8 @@ fn spawn_shrink_check(broker: Weak<Host>) {
             let Some(b) = broker.upgrade() else {
                 return;
             };
-            let max_lag = b.config().replica_lag_time_max_ms;
-            b.replicas().shrink_lagging(crate::clock::now_ms(), max_lag);
+            let max_lag = b.fetcher_settings().replica_lag_time_max_ms;
+            b.replicas().shrink_lagging(now_ms(), max_lag);
             drop(b);
             let every = u64::try_from(max_lag / 2).unwrap_or(1).max(100);
             tokio::time::sleep(Duration::from_millis(every)).await;
@@ -189,7 +169,7 @@ struct Fetcher {
     broker: Weak<Host>,
     leader: i32,
     /// Kept across rounds; replaced when the leader's address changes.
-    connection: Option<PeerConnection>,
+    connection: Option<Box<dyn LeaderLink>>,
     /// Partitions left out until the instant given: their last answer was an error or could
     /// not be applied.
     held_back: HashMap<FollowedKey, tokio::time::Instant>,
@@ -222,9 +202,11 @@ impl Fetcher {
             return Round::BackOff;
         }
         let mut sent = self.ready(partitions);
-        let throttled = throttled_replicas(&*b, &sent);
-        leave_out_throttled(&*b, &mut sent, &throttled);
-        let b = if b.config().replica_fsync_before_ack {
+        let throttled = b.throttled_replicas(&sent);
+        if !throttled.is_empty() && b.follower_throttle_used_up(now_ms()) {
+            sent.retain(|p| !throttled.contains(&key(p)));
+        }
+        let b = if b.fetcher_settings().replica_fsync_before_ack {
             match sync_positions(&self.broker, b, &mut sent).await {
                 Some(b) => b,
                 None => return Round::Stop,
@@ -245,11 +227,11 @@ impl Fetcher {
             return Round::Stop;
         };
         let round = self.take(&*b, answer, &sent, &throttled);
-        let tiered = b.tiered();
+        let remote = b.remote_rebuild();
         drop(b);
         for (partition, role, leader_local_start) in std::mem::take(&mut self.from_remote) {
             let rebuilt =
-                rebuild_from_remote(tiered.as_deref(), &partition, role, leader_local_start).await;
+                rebuild_from_remote(remote.as_deref(), &partition, role, leader_local_start).await;
             if !rebuilt {
                 let until = tokio::time::Instant::now() + BACKOFF;
                 self.held_back.insert(key(&partition), until);
@@ -274,7 +256,7 @@ impl Fetcher {
             .as_ref()
             .is_none_or(|c| c.address() != address)
         {
-            self.connection = Some(PeerConnection::new(address, broker.peer_security().clone()));
+            self.connection = Some(broker.link_to(address));
         }
         true
     }
@@ -295,7 +277,7 @@ impl Fetcher {
     fn take(
         &mut self,
         broker: &Host,
-        answer: Result<FetchResponse, PeerError>,
+        answer: Result<FetchResponse, HostError>,
         sent: &[Arc<Partition>],
         throttled: &HashSet<FollowedKey>,
     ) -> Round {
@@ -318,9 +300,7 @@ impl Fetcher {
         for (partition, data) in match_partitions(sent, response) {
             if throttled.contains(&key(&partition)) {
                 let bytes = data.records.as_ref().map_or(0, |r| r.len());
-                broker
-                    .follower_quota()
-                    .record(bytes, crate::clock::now_ms());
+                broker.record_throttled_bytes(bytes, now_ms());
             }
             match apply(broker.flusher(), &partition, &data, &self.lag) {
                 Applied::Done => {}
@@ -343,12 +323,12 @@ impl Fetcher {
 /// then restart the log there with those epochs (never downloading the remote log). Bounded
 /// by [`REBUILD_TIMEOUT`]; false (back off, try again) when it could not.
 async fn rebuild_from_remote(
-    tiered: Option<&TieredStorage>,
+    remote: Option<&dyn RemoteRebuild>,
     partition: &Arc<Partition>,
     role: Role,
     leader_local_start: i64,
 ) -> bool {
-    let Some(tiered) = tiered else {
+    let Some(remote) = remote else {
         tracing::warn!(
             ?partition,
             "the leader moved this replica's fetch offset to tiered storage, but this broker \
@@ -358,13 +338,12 @@ async fn rebuild_from_remote(
     };
     let plan = match tokio::time::timeout(
         REBUILD_TIMEOUT,
-        tiered.rebuild_plan_for(partition, leader_local_start),
+        remote.plan(partition, leader_local_start),
     )
     .await
     {
         Ok(Ok(plan)) => plan,
         Ok(Err(error)) => {
-            tiered.count_error(&error);
             tracing::warn!(?partition, %error, "cannot rebuild the replica from the remote log yet");
             return false;
         }
@@ -403,25 +382,6 @@ fn key(partition: &Partition) -> FollowedKey {
     (partition.topic_id(), partition.index())
 }
 
-/// Leaves the throttled replicas out of this round while the follower's replication throttle
-/// is used up.
-fn leave_out_throttled(
-    broker: &Host,
-    sent: &mut Vec<Arc<Partition>>,
-    throttled: &HashSet<FollowedKey>,
-) {
-    if throttled.is_empty() {
-        return;
-    }
-    let bound = broker.config().dynamic.replication_rate(FOLLOWER_RATE_KEY);
-    if broker
-        .follower_quota()
-        .exceeded(bound, crate::clock::now_ms())
-    {
-        sent.retain(|p| !throttled.contains(&key(p)));
-    }
-}
-
 /// With `replica.fsync.before.ack`: the fetch reports each position to the leader, so fsync
 /// them and leave out those not durable yet. The broker is let go while the fsync runs (taken
 /// again from `weak`); `None` when it is gone.
@@ -439,43 +399,13 @@ async fn sync_positions(
 
 /// Sends `request` and waits for the answer: the leader's long poll, then ten seconds more.
 async fn send(
-    connection: &mut PeerConnection,
+    connection: &mut Box<dyn LeaderLink>,
     request: &FetchRequest,
-) -> Result<FetchResponse, PeerError> {
+) -> Result<FetchResponse, HostError> {
     let wait = Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0));
     connection
-        .call(
-            ApiKey::Fetch,
-            FETCH_VERSION,
-            request,
-            wait + Duration::from_secs(10),
-        )
+        .fetch(request, FETCH_VERSION, wait + Duration::from_secs(10))
         .await
-}
-
-/// The replicas in `sent` the follower's replication throttle applies to (listed in their
-/// topic's `follower.replication.throttled.replicas`, not in the ISR), when it is bounded.
-fn throttled_replicas(broker: &Host, sent: &[Arc<Partition>]) -> HashSet<FollowedKey> {
-    if broker
-        .config()
-        .dynamic
-        .replication_rate(FOLLOWER_RATE_KEY)
-        .is_none()
-    {
-        return HashSet::new();
-    }
-    let image = broker.metadata().image();
-    let me = broker.config().broker_id;
-    sent.iter()
-        .filter(|p| {
-            image.topic(p.topic()).is_some_and(|topic| {
-                is_throttled(&topic.configs, FOLLOWER_REPLICAS_KEY, p.index(), me, || {
-                    p.is_in_sync(me)
-                })
-            })
-        })
-        .map(|p| key(p))
-        .collect()
 }
 
 /// One fetch for every partition in `sent`, from where each log ends.
@@ -495,14 +425,15 @@ fn fetch_request(broker: &Host, sent: &[Arc<Partition>]) -> FetchRequest {
         );
     }
     let incarnation = broker.incarnation();
+    let settings = broker.fetcher_settings();
     FetchRequest::default()
         .with_replica_id(BrokerId(-1))
         .with_replica_state(
             ReplicaState::default()
-                .with_replica_id(BrokerId(broker.config().broker_id))
+                .with_replica_id(BrokerId(settings.broker_id))
                 .with_replica_epoch(incarnation),
         )
-        .with_max_wait_ms(broker.config().replica_fetch_wait_max_ms)
+        .with_max_wait_ms(settings.replica_fetch_wait_max_ms)
         .with_min_bytes(1)
         .with_max_bytes(RESPONSE_MAX_BYTES)
         .with_isolation_level(0)

@@ -53,10 +53,10 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
-    use crate::journal::Replay;
     use crate::partition::{Isolation, Role};
-    use crate::storage::test_util::{simple, NOW};
-    use crate::storage::LogConfig;
+    use tributary_storage::journal::Replay;
+    use tributary_storage::test_util::{simple, NOW};
+    use tributary_storage::LogConfig;
 
     fn open(dir: &Path, role: Role) -> Arc<Partition> {
         let topic = ("t", Uuid::nil());

@@ -6,11 +6,12 @@ use std::sync::Arc;
 use kafka_protocol::messages::fetch_response::PartitionData;
 
 use super::key;
+use super::lag::{fetch_lag, FetcherLag};
 use crate::flusher::Flusher;
 use crate::partition::follower::{self, Cause, EpochEnd, FollowerStep, LeaderAnswer, LocalLog};
 use crate::partition::Partition;
-use crate::replica::lag::{fetch_lag, FetcherLag};
-use crate::storage::StorageError;
+use tributary_storage::clock::now_ms;
+use tributary_storage::StorageError;
 
 /// What became of one partition's answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,7 +95,7 @@ fn append(
     lag: &FetcherLag,
 ) -> bool {
     let records = data.records.as_deref().unwrap_or_default();
-    let now_ms = crate::clock::now_ms();
+    let now_ms = now_ms();
     match partition.append_from_leader(records, data.high_watermark, data.log_start_offset, now_ms)
     {
         Ok((_, flush)) => {

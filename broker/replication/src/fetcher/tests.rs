@@ -1,0 +1,258 @@
+//! The fetchers through their host alone: a follower copies a leader served by an in-process
+//! [`LeaderLink`] that reads the leader's partition, with the leader's offsets and epochs, and
+//! keeps following as the leader's log grows.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse};
+use prometheus::IntGauge;
+use tributary_storage::journal::Replay;
+use tributary_storage::test_util::{simple, NOW};
+use tributary_storage::LogConfig;
+use uuid::Uuid;
+
+use super::*;
+use crate::append::{AckDurability, AppendHost};
+use crate::flusher::Flusher;
+use crate::metadata::{BrokerInfo, ClusterImage, MetadataCache, PartitionState, TopicImage};
+use crate::partition::{Isolation, TopicSettings};
+use crate::replicas::ReplicaManager;
+use crate::settings::ReplicaSettings;
+
+const TOPIC: &str = "t";
+const EPOCH: i32 = 2;
+const LEADER: i32 = 0;
+const FOLLOWER: i32 = 1;
+
+/// A leader's Fetch answered from its partition in this process.
+struct InProcessLeader {
+    partition: Arc<Partition>,
+    fetches: Arc<AtomicUsize>,
+}
+
+impl LeaderLink for InProcessLeader {
+    fn address(&self) -> &str {
+        "leader:9092"
+    }
+
+    fn fetch<'a>(
+        &'a mut self,
+        request: &'a FetchRequest,
+        _version: i16,
+        _timeout: Duration,
+    ) -> BoxFuture<'a, Result<FetchResponse, HostError>> {
+        Box::pin(async move {
+            self.fetches.fetch_add(1, Ordering::SeqCst);
+            let mut responses = Vec::new();
+            let mut empty = true;
+            for topic in &request.topics {
+                let mut partitions = Vec::new();
+                for asked in &topic.partitions {
+                    let max = usize::try_from(asked.partition_max_bytes)?;
+                    let read = self.partition.read(
+                        asked.fetch_offset,
+                        max,
+                        true,
+                        Isolation::ReadUncommitted,
+                    )?;
+                    empty &= read.records.is_empty();
+                    partitions.push(
+                        PartitionData::default()
+                            .with_partition_index(asked.partition)
+                            .with_high_watermark(read.high_watermark)
+                            .with_log_start_offset(read.log_start_offset)
+                            .with_records(Some(read.records)),
+                    );
+                }
+                responses.push(
+                    FetchableTopicResponse::default()
+                        .with_topic_id(topic.topic_id)
+                        .with_partitions(partitions),
+                );
+            }
+            if empty {
+                // The leader's long poll, shortened.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Ok(FetchResponse::default().with_responses(responses))
+        })
+    }
+}
+
+/// Broker 1, following partition 0 of [`TOPIC`] at broker 0.
+struct Follower {
+    metadata: MetadataCache,
+    replicas: ReplicaManager,
+    flusher: Flusher,
+    leader: Arc<Partition>,
+    fetches: Arc<AtomicUsize>,
+}
+
+impl AppendHost for Follower {
+    fn metadata(&self) -> &MetadataCache {
+        &self.metadata
+    }
+
+    fn replicas(&self) -> &ReplicaManager {
+        &self.replicas
+    }
+
+    fn flusher(&self) -> &Flusher {
+        &self.flusher
+    }
+
+    fn ack_durability(&self) -> AckDurability {
+        AckDurability {
+            fsync_acks_all: false,
+            fsync_acks_one: false,
+        }
+    }
+}
+
+impl FetcherHost for Follower {
+    fn fetcher_settings(&self) -> FetcherSettings {
+        FetcherSettings {
+            broker_id: FOLLOWER,
+            replica_lag_time_max_ms: 30_000,
+            replica_fetch_wait_max_ms: 100,
+            replica_fsync_before_ack: false,
+        }
+    }
+
+    fn link_to(&self, _address: String) -> Box<dyn LeaderLink> {
+        Box::new(InProcessLeader {
+            partition: self.leader.clone(),
+            fetches: self.fetches.clone(),
+        })
+    }
+
+    fn incarnation(&self) -> i64 {
+        -1
+    }
+
+    fn throttled_replicas(&self, _sent: &[Arc<Partition>]) -> HashSet<FollowedKey> {
+        HashSet::new()
+    }
+
+    fn follower_throttle_used_up(&self, _now_ms: i64) -> bool {
+        false
+    }
+
+    fn record_throttled_bytes(&self, _bytes: usize, _now_ms: i64) {}
+
+    fn remote_rebuild(&self) -> Option<Arc<dyn RemoteRebuild>> {
+        None
+    }
+}
+
+fn broker(id: i32) -> BrokerInfo {
+    BrokerInfo {
+        id,
+        host: format!("broker-{id}"),
+        port: 9092,
+        rack: None,
+        incarnation: 1,
+        endpoints: Vec::new(),
+    }
+}
+
+/// Waits (at most 10 s) until `done` holds.
+async fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not within 10 s: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_copies_its_leader_with_the_leaders_offsets_and_epochs() {
+    let leader_dir = tempfile::tempdir().expect("tempdir");
+    let follower_dir = tempfile::tempdir().expect("tempdir");
+    let id = Uuid::new_v4();
+    let settings = || TopicSettings::from(LogConfig::default());
+    let leader = Partition::open(
+        leader_dir.path(),
+        (TOPIC, id),
+        0,
+        Role::Leader { epoch: EPOCH },
+        settings(),
+        &Replay::default(),
+    );
+    let leader = Arc::new(leader.expect("open the leader"));
+    for _ in 0..3 {
+        leader.append(&simple(4, NOW), NOW).expect("append");
+    }
+
+    let state = PartitionState {
+        replicas: vec![LEADER, FOLLOWER],
+        ..PartitionState::sole(LEADER, 1, EPOCH)
+    };
+    let topic = TopicImage {
+        name: TOPIC.into(),
+        id,
+        configs: BTreeMap::new(),
+        replication_factor: 2,
+        partitions: vec![state],
+    };
+    let image = ClusterImage::new("c".into(), LEADER, vec![broker(LEADER), broker(FOLLOWER)])
+        .with_topic(topic);
+    let replicas = ReplicaManager::new(
+        ReplicaSettings {
+            broker_id: FOLLOWER,
+            data_dir: follower_dir.path().to_path_buf(),
+            tiered: false,
+            topic_settings: Arc::new(move |_| settings()),
+        },
+        Replay::default(),
+    );
+    let metadata = MetadataCache::new(image);
+    replicas.apply_latest(&metadata);
+    let seconds = prometheus::Histogram::with_opts(prometheus::histogram_opts!("f", "f"));
+    let host = Arc::new(Follower {
+        metadata,
+        replicas,
+        flusher: Flusher::new(seconds.expect("histogram"), None),
+        leader: leader.clone(),
+        fetches: Arc::default(),
+    });
+    let follower = host.replicas.get(TOPIC, 0).expect("the follower's replica");
+    assert_eq!(
+        follower.role(),
+        Role::Follower {
+            leader: LEADER,
+            epoch: EPOCH
+        }
+    );
+
+    spawn(&host, IntGauge::new("maxlag", "test").expect("gauge"));
+    wait_until("the follower copies 12 records", || {
+        follower.fetch_position() == (12, EPOCH)
+    })
+    .await;
+
+    // It keeps following as the leader's log grows.
+    leader.append(&simple(5, NOW), NOW).expect("append");
+    wait_until("the follower copies the next 5", || {
+        follower.fetch_position() == (17, EPOCH)
+    })
+    .await;
+    let read = |p: &Partition| {
+        let read = p.read(0, 1 << 20, true, Isolation::ReadUncommitted);
+        read.expect("read").records
+    };
+    assert_eq!(
+        read(&follower),
+        read(&leader),
+        "the same batches, byte for byte"
+    );
+    assert!(host.fetches.load(Ordering::SeqCst) >= 2);
+}
