@@ -3,7 +3,7 @@ PYTHON ?= python3
 CARGO ?= cargo
 
 .PHONY: test check tools docs nextest build rust-tests client-tests e2e-tests bench librdkafka-tests fuzz \
-	fuzz-short fuzz-short-run coordinator-kill-loop flake-hunt pytest-standalone pytest-cluster
+	fuzz-short fuzz-short-run coordinator-kill-loop flake-hunt pytest-standalone pytest-cluster code-shape
 
 # Installs (or checks) the real tools: kcat, the Python clients, the Kafka Java client, Tansu,
 # helm and kubectl, Prometheus and promtool, shellcheck, mdBook, the Node.js clients.
@@ -191,3 +191,9 @@ coordinator-kill-loop: tools build
 REPS ?= 20
 flake-hunt: tools nextest build
 	./.ci/flake-hunt $(REPS)
+
+# The code's shape: the crate graph, each crate's lines, the import cycles between its
+# top-level modules and its long functions (.ci/code-shape; `REPO=dir` for another checkout,
+# to compare a before and an after).
+code-shape:
+	$(PYTHON) .ci/code-shape --edges $(REPO)

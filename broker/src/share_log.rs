@@ -9,8 +9,8 @@ use std::sync::{Arc, Weak};
 use kafka_protocol::error::ResponseError;
 use uuid::Uuid;
 
-use crate::broker::Broker;
 use crate::partition::{Isolation, Partition};
+use crate::replica::append::AppendHost;
 use crate::share::manager::{LogChunk, ShareLog};
 use crate::share::partition::FetchedBatch;
 use crate::storage::batch::BatchView;
@@ -18,21 +18,21 @@ use crate::storage::AbortedRange;
 
 /// The broker's replicas as share fetches read them (weak: the broker owns the manager).
 pub struct ReplicaShareLog {
-    broker: Weak<Broker>,
+    broker: Weak<dyn AppendHost>,
 }
 
 impl ReplicaShareLog {
     /// Reads through `broker`.
-    pub fn new(broker: Weak<Broker>) -> ReplicaShareLog {
+    pub fn new(broker: Weak<dyn AppendHost>) -> ReplicaShareLog {
         ReplicaShareLog { broker }
     }
 
     /// Partition `index` of the topic with id `topic`, hosted here.
     fn replica(&self, topic: Uuid, index: i32) -> Option<Arc<Partition>> {
         let broker = self.broker.upgrade()?;
-        let image = broker.metadata.image();
+        let image = broker.metadata().image();
         let name = &image.topic_by_id(&topic)?.name;
-        broker.replicas.get(name, index)
+        broker.replicas().get(name, index)
     }
 
     /// The replica if this broker leads it.

@@ -25,7 +25,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use parking_lot::Mutex;
 
-use crate::broker::Broker;
+use crate::metadata::MetadataCache;
 use crate::peer::{PeerConnection, PeerError};
 use crate::security::peer::PeerSecurity;
 use crate::share::coordinator::{ShareCoordinator, StoredState, Summary};
@@ -48,9 +48,27 @@ enum Coordinator {
 /// Idle connections kept per share coordinator.
 const MAX_IDLE: usize = 4;
 
+/// What reaching share-partition state needs of the broker; the broker implements it.
+pub trait ShareStateHost: Send + Sync {
+    /// Whether this broker is one of a cluster: a standalone broker serves every state.
+    fn clustered(&self) -> bool;
+
+    /// This broker's node id.
+    fn node_id(&self) -> i32;
+
+    /// The cluster as this broker sees it: who leads each state partition.
+    fn cluster_metadata(&self) -> &MetadataCache;
+
+    /// This broker's share coordinator.
+    fn share_coordinator(&self) -> &Arc<ShareCoordinator>;
+
+    /// How connections to other brokers are secured.
+    fn peer_security(&self) -> &Arc<PeerSecurity>;
+}
+
 /// The share-partition state of every group, reached where it is served.
 pub struct ShareStates {
-    broker: Weak<Broker>,
+    broker: Weak<dyn ShareStateHost>,
     /// Idle connections to each other broker's share coordinator, reused: a connection per
     /// call would repeat the TLS handshake and SASL login at every acknowledgement.
     idle: Mutex<HashMap<String, Vec<PeerConnection>>>,
@@ -58,14 +76,14 @@ pub struct ShareStates {
 
 impl ShareStates {
     /// State reached from `broker` (weak: the broker owns its persister).
-    pub fn new(broker: Weak<Broker>) -> ShareStates {
+    pub fn new(broker: Weak<dyn ShareStateHost>) -> ShareStates {
         ShareStates {
             broker,
             idle: Mutex::new(HashMap::new()),
         }
     }
 
-    fn broker(&self) -> Result<Arc<Broker>, ResponseError> {
+    fn broker(&self) -> Result<Arc<dyn ShareStateHost>, ResponseError> {
         self.broker
             .upgrade()
             .ok_or(ResponseError::CoordinatorNotAvailable)
@@ -76,17 +94,18 @@ impl ShareStates {
     /// answers as Kafka's does while a partition has no leader).
     fn locate(&self, key: &SharePartitionKey) -> Result<Coordinator, ResponseError> {
         let broker = self.broker()?;
-        if broker.registrar.is_none() {
-            return Ok(Coordinator::Here(broker.shares.clone()));
+        let here = || Coordinator::Here(broker.share_coordinator().clone());
+        if !broker.clustered() {
+            return Ok(here());
         }
-        let partition = broker.shares.state_partition(key)?;
-        let image = broker.metadata.image();
+        let partition = broker.share_coordinator().state_partition(key)?;
+        let image = broker.cluster_metadata().image();
         let leader = image
             .partition(SHARE_STATE_TOPIC, partition)
             .map(|p| p.leader)
-            .filter(|l| *l >= 0 && *l != broker.config.broker_id);
+            .filter(|l| *l >= 0 && *l != broker.node_id());
         match leader {
-            None => Ok(Coordinator::Here(broker.shares.clone())),
+            None => Ok(here()),
             Some(id) => {
                 let node = image
                     .broker(id)
@@ -104,7 +123,7 @@ impl ShareStates {
         api: ApiKey,
         request: &Q,
     ) -> Result<R, ResponseError> {
-        let security: Arc<PeerSecurity> = self.broker()?.peer_security.clone();
+        let security: Arc<PeerSecurity> = self.broker()?.peer_security().clone();
         let version = crate::protocol::served_range(api, crate::protocol::ApiSets::ALL)
             .map_or(0, |(_, max)| max);
         let fresh = || PeerConnection::new(address.to_owned(), security.clone());
@@ -232,9 +251,9 @@ impl ShareStates {
         group: &str,
     ) -> Result<Vec<(SharePartitionKey, Summary)>, ResponseError> {
         let broker = self.broker()?;
-        let mut keys = broker.shares.keys_of(group);
-        if broker.registrar.is_some() {
-            let image = broker.metadata.image();
+        let mut keys = broker.share_coordinator().keys_of(group);
+        if broker.clustered() {
+            let image = broker.cluster_metadata().image();
             for topic in image.topics().filter(|t| !t.is_internal()) {
                 for index in 0..i32::try_from(topic.partitions.len()).unwrap_or(i32::MAX) {
                     keys.push(SharePartitionKey {

@@ -27,6 +27,8 @@ use crate::replica::fetcher::lag::FollowedKey;
 use crate::replica::fetcher::{FetcherHost, FetcherSettings, LeaderLink, RemoteRebuild};
 use crate::replica::{ReplicaHost, ReplicaManager};
 use crate::security::peer::PeerSecurity;
+use crate::share::coordinator::ShareCoordinator;
+use crate::share_state::ShareStateHost;
 use crate::txn::{Marker, MarkerWrite, ProducerRef, TransactionCoordinator, TxnHost};
 
 impl VerifyHost for Broker {
@@ -123,6 +125,28 @@ fn follower_throttled(broker: &Broker, sent: &[Arc<Partition>]) -> HashSet<Follo
         })
         .map(|p| (p.topic_id(), p.index()))
         .collect()
+}
+
+impl ShareStateHost for Broker {
+    fn clustered(&self) -> bool {
+        self.registrar.is_some()
+    }
+
+    fn node_id(&self) -> i32 {
+        self.config.broker_id
+    }
+
+    fn cluster_metadata(&self) -> &MetadataCache {
+        &self.metadata
+    }
+
+    fn share_coordinator(&self) -> &Arc<ShareCoordinator> {
+        &self.shares
+    }
+
+    fn peer_security(&self) -> &Arc<PeerSecurity> {
+        &self.peer_security
+    }
 }
 
 impl CoordinatorHost for Broker {

@@ -66,13 +66,18 @@ pub(crate) fn handle(ctx: RequestContext, mut request: ProduceRequest) -> Produc
         unknown_topics,
         schemas: HashMap::new(),
     };
-    let rules = request_rules(&ctx.broker, &request.topic_data);
+    let rules = request_rules(&ctx.broker.metadata.image(), &request.topic_data);
     if !rules.is_empty() {
         // The registry is asked before anything is appended, outside any partition lock.
         return Produce::Verifying(
             async move {
                 let mut refusals = refusals;
-                refusals.schemas = schema_refusals(&ctx.broker, &request.topic_data, &rules).await;
+                let (schemas, refused) = (
+                    &ctx.broker.schemas,
+                    &ctx.broker.metrics.schema_refused_records,
+                );
+                refusals.schemas =
+                    schema_refusals(schemas, refused, &request.topic_data, &rules).await;
                 let verification = if txn_denied {
                     None
                 } else {

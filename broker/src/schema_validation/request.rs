@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_request::TopicProduceData;
+use prometheus::IntCounterVec;
 
 use super::lookup::{LookupError, Schemas};
 use super::{check_id, schema_id, RecordNames, Refusal, SchemaFacts, Side, Strategy, TopicRules};
-use crate::broker::Broker;
+use crate::metadata::ClusterImage;
 use crate::storage::data_keys_values;
 use bytes::Bytes;
 
@@ -26,8 +27,10 @@ pub struct PartitionRefusal {
 }
 
 /// The rules of each topic of the request (by position) that validates anything.
-pub fn request_rules(broker: &Broker, topics: &[TopicProduceData]) -> Vec<(usize, TopicRules)> {
-    let image = broker.metadata.image();
+pub fn request_rules(
+    image: &ClusterImage,
+    topics: &[TopicProduceData],
+) -> Vec<(usize, TopicRules)> {
     topics
         .iter()
         .enumerate()
@@ -39,9 +42,11 @@ pub fn request_rules(broker: &Broker, topics: &[TopicProduceData]) -> Vec<(usize
 }
 
 /// The refusals of the partitions of `topics` (by topic and partition position) whose
-/// records `rules` refuse.
+/// records `rules` refuse, judged against the registry's `schemas`; each refused record is
+/// counted in `refused` (by topic and reason).
 pub async fn refusals(
-    broker: &Broker,
+    schemas: &Schemas,
+    refused: &IntCounterVec,
     topics: &[TopicProduceData],
     rules: &[(usize, TopicRules)],
 ) -> HashMap<(usize, usize), PartitionRefusal> {
@@ -54,7 +59,8 @@ pub async fn refusals(
             let Some(records) = data.records.as_ref() else {
                 continue;
             };
-            if let Err(refusal) = check_partition(broker, &topic.name, *rules, records).await {
+            let checked = check_partition(schemas, refused, &topic.name, *rules, records).await;
+            if let Err(refusal) = checked {
                 out.insert((*topic_slot, partition_slot), refusal);
             }
         }
@@ -64,7 +70,8 @@ pub async fn refusals(
 
 /// Checks every record of one partition's `records`.
 async fn check_partition(
-    broker: &Broker,
+    schemas: &Schemas,
+    refused: &IntCounterVec,
     topic: &str,
     rules: TopicRules,
     records: &Bytes,
@@ -90,9 +97,7 @@ async fn check_partition(
             let (Some(strategy), Some(payload)) = (strategy, payload) else {
                 continue;
             };
-            let checked = known
-                .check(&broker.schemas, topic, (side, strategy), payload)
-                .await;
+            let checked = known.check(schemas, topic, (side, strategy), payload).await;
             match checked {
                 Ok(()) => {}
                 Err(Checked::Refused(refusal)) => {
@@ -118,9 +123,7 @@ async fn check_partition(
         return Ok(());
     }
     for (_, refusal) in &failed {
-        broker
-            .metrics
-            .schema_refused_records
+        refused
             .with_label_values(&[topic, refusal.metric_label()])
             .inc();
     }

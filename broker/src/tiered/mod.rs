@@ -68,8 +68,8 @@ use metrics::TieredMetrics;
 use store::{ManifestBase, PartitionPath, RemoteStorage, EPOCHS, LOG};
 
 use crate::partition::Partition;
-use crate::replica::fetcher::{HostError, RemoteRebuild, RemoteRestart};
 use crate::storage::AbortedRange;
+use tributary_replication::fetcher::{HostError, RemoteRebuild, RemoteRestart};
 
 /// Longest a partition waits before its next try after failures.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
