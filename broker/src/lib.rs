@@ -34,8 +34,8 @@
 //! The cluster and its partitions:
 //! - [`metadata`]: where the cluster image comes from (its sources, validation, elections and
 //!   reassignments); the image and its cache are the replication floor's `metadata`.
-//! - [`replica`]: the follower fetchers and the host the layers above write through; the
-//!   replica manager and the one append path are the replication floor's, re-exported here.
+//! - [`replica`]: the host the coordinators write through; the replica manager, the one
+//!   append path and the follower fetchers are the replication floor's, re-exported here.
 //! - the `tributary-replication` crate, re-exported under its modules' old names:
 //!   [`partition`] (one replica: its log, producer state and waiters under one lock),
 //!   [`client_batch`] (Kafka's checks on a produced batch, outside the partition lock),
@@ -52,6 +52,9 @@
 //!   [`journal`], the commit journal (one sequential write per round instead of many fsyncs),
 //!   [`codec`], compression codecs and a topic's `compression.type` policy, and [`disk`], the
 //!   log directory's file system capacity. Re-exported under their old names.
+//! - [`tiered`] (the `tributary-tiered` crate, on the storage and replication floors): tiered
+//!   storage (KIP-405), segments copied to a bucket and read back; the broker keeps the tests
+//!   that drive whole brokers over it.
 //! - `fsutil`: a standalone broker's JSON documents, written with the storage floor's
 //!   `durable_file`.
 //!

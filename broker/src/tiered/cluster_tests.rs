@@ -291,11 +291,11 @@ async fn a_new_leader_continues_the_manifest_and_the_deposed_leader_is_fenced() 
 
     // a still believes it leads epoch 1 with its cached manifest: every write is refused.
     write(&a, 6);
-    let at = a_tiered.path_of(&a);
-    let stale = a_tiered.manifest_for_term(&a, &at, 1).await;
+    let at = a_tiered.probe().path_of(&a);
+    let stale = a_tiered.probe().manifest_for_term(&a, &at, 1).await;
     let result = match stale {
         Err(error) => Err(error),
-        Ok(manifest) => a_tiered.save(&a, &at, &manifest).await,
+        Ok(manifest) => a_tiered.probe().save(&a, &at, &manifest).await,
     };
     assert!(
         matches!(

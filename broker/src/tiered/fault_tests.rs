@@ -184,7 +184,15 @@ async fn an_unreachable_bucket_delays_uploads_and_local_retention_keeps_every_se
     pass(flaky.clone(), b.clone()).await;
     assert_eq!(partition.with_log(|l| l.segment_count()), segments);
     assert_eq!(partition.with_log(|l| l.log_start_offset()), 0);
-    assert_eq!(flaky.metrics.errors.with_label_values(&["store"]).get(), 1);
+    assert_eq!(
+        flaky
+            .probe()
+            .metrics()
+            .errors
+            .with_label_values(&["store"])
+            .get(),
+        1
+    );
     let requests = store.requests.load(Ordering::SeqCst);
     pass(flaky.clone(), b.clone()).await;
     assert_eq!(
@@ -196,14 +204,22 @@ async fn an_unreachable_bucket_delays_uploads_and_local_retention_keeps_every_se
     // An upload cut off after its STARTED record: the orphan is cleaned up, not served.
     store.mode.store(NO_SEGMENT_DATA, Ordering::SeqCst);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while flaky.metrics.errors.with_label_values(&["store"]).get() < 2 {
+    while flaky
+        .probe()
+        .metrics()
+        .errors
+        .with_label_values(&["store"])
+        .get()
+        < 2
+    {
         assert!(Instant::now() < deadline, "no second attempt within 10 s");
         pass(flaky.clone(), b.clone()).await;
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let manifest = flaky
-        .remote
-        .read_manifest(&flaky.path_of(&partition))
+        .probe()
+        .remote()
+        .read_manifest(&flaky.probe().path_of(&partition))
         .await
         .expect("read");
     assert_eq!(manifest.segments.len(), 1);
@@ -227,8 +243,9 @@ async fn an_unreachable_bucket_delays_uploads_and_local_retention_keeps_every_se
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let manifest = flaky
-        .remote
-        .read_manifest(&flaky.path_of(&partition))
+        .probe()
+        .remote()
+        .read_manifest(&flaky.probe().path_of(&partition))
         .await
         .expect("read");
     assert!(manifest.segments.iter().all(|s| s.is_readable()));
@@ -312,14 +329,20 @@ async fn a_fetch_the_bucket_does_not_answer_is_refused_in_time_and_counted_and_i
     );
     let counted = || {
         tiered
-            .metrics
+            .probe()
+            .metrics()
             .remote_fetch_errors
             .with_label_values(&[TOPIC])
             .get()
     };
     assert_eq!(counted(), 1);
     assert_eq!(
-        tiered.metrics.errors.with_label_values(&["timeout"]).get(),
+        tiered
+            .probe()
+            .metrics()
+            .errors
+            .with_label_values(&["timeout"])
+            .get(),
         1
     );
     // A retry joins the read under way rather than sending another request.

@@ -551,7 +551,7 @@ async fn read_ahead_downloads_a_chunk_once_and_later_fetches_in_it_come_from_the
             .expect("remote read")
             .expect("in the remote log");
         offset = next_offset(&read.records);
-        pieces.push(reader.cache.len());
+        pieces.push(reader.probe().cache().len());
     }
     let chunks = first.size_bytes.div_ceil(1024) as usize;
     assert!(pieces.len() > chunks * 2, "many small fetches: {pieces:?}");

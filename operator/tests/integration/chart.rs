@@ -413,7 +413,7 @@ fn known_metrics() -> BTreeSet<String> {
     assert!(names.contains("tributary_operator_reconcile_errors_total"));
     for (file, prefix) in [
         ("broker/src/metrics.rs", "tributary_log_dir_"),
-        ("broker/src/tiered/metrics.rs", "tributary_tiered_"),
+        ("broker/tiered/src/metrics.rs", "tributary_tiered_"),
         ("registry/src/metrics.rs", "tributary_schema_registry_"),
     ] {
         let found = literals_with_prefix(&read(file), prefix);

@@ -6,7 +6,7 @@ use kafka_protocol::error::ResponseError;
 use uuid::Uuid;
 
 use super::manifest::{Manifest, RemoteSegment};
-use crate::storage::SegmentSummary;
+use tributary_storage::SegmentSummary;
 
 /// The local segments to upload next, oldest first: closed (never the active one),
 /// non-empty, wholly below `stable_end` (the last stable offset, itself at most the high
@@ -158,7 +158,7 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-    use crate::tiered::manifest::{RemoteSegment, SegmentState};
+    use crate::manifest::{RemoteSegment, SegmentState};
 
     fn local(base: i64, end: i64, active: bool) -> SegmentSummary {
         SegmentSummary {

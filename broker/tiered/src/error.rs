@@ -32,7 +32,7 @@ pub enum TieredError {
         /// The partition directory.
         path: std::path::PathBuf,
         #[source]
-        source: crate::storage::StorageError,
+        source: tributary_storage::StorageError,
     },
     /// A manifest object is not a manifest.
     #[error("remote log manifest {path} is unreadable: {source}")]

@@ -19,7 +19,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::storage::AbortedRange;
+use tributary_storage::AbortedRange;
 
 /// Version of the manifest format, so a later format can be told apart.
 pub const MANIFEST_VERSION: u32 = 1;

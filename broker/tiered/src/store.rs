@@ -413,7 +413,7 @@ impl RemoteStorage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tiered::settings::RemoteStorageSettings;
+    use crate::settings::RemoteStorageSettings;
 
     fn storage(dir: &std::path::Path) -> RemoteStorage {
         let bucket = RemoteStorageSettings {

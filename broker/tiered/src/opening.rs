@@ -6,14 +6,14 @@
 //! start = remote log start, local log start = next offset = remote end), with the remote log's
 //! leader epochs and the producer state of its last segment; [`TieredStorage::check_leader`]
 //! reads the manifest at the start of the leader's term and applies the decision (see
-//! [`crate::partition::RemoteCheck`]). Until then the replica does not act as a leader.
+//! [`tributary_replication::partition::RemoteCheck`]). Until then the replica does not act as a leader.
 
 use std::sync::Arc;
 
 use super::error::TieredError;
 use super::manifest::{Manifest, RemoteSegment};
 use super::TieredStorage;
-use crate::partition::{Partition, RemoteCheck, RemoteRestart, Role};
+use tributary_replication::partition::{Partition, RemoteCheck, RemoteRestart, Role};
 
 /// What a leader does with its local log, given the remote log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,7 +82,7 @@ impl TieredStorage {
         let at = self.path_of(partition);
         let manifest = self.manifest_for_term(partition, &at, epoch).await?;
         let local_end = partition.with_log(|log| log.log_end_offset());
-        let now_ms = crate::clock::now_ms();
+        let now_ms = tributary_storage::clock::now_ms();
         let checked = match opening(&manifest, local_end) {
             Opening::Keep => partition.finish_remote_check(RemoteCheck::Keep, role, now_ms),
             Opening::RestartAfterRemote {
@@ -140,8 +140,8 @@ impl TieredStorage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tiered::manifest::tests::segment;
-    use crate::tiered::manifest::SegmentState;
+    use crate::manifest::tests::segment;
+    use crate::manifest::SegmentState;
 
     /// A remote segment: base, end, and its leader epochs (epoch, start).
     type Spec<'a> = (i64, i64, &'a [(i32, i64)]);

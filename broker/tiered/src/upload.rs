@@ -14,9 +14,9 @@ use super::plan::{remote_segments_to_delete, segments_to_upload, RemoteRetention
 use super::snapshots::SNAPSHOT;
 use super::store::{PartitionPath, EPOCHS, INDEX, LOG, TIME_INDEX};
 use super::TieredStorage;
-use crate::partition::{Partition, TieringView};
-use crate::producer::ProducerSnapshot;
-use crate::storage::SegmentSummary;
+use tributary_replication::partition::{Partition, TieringView};
+use tributary_replication::producer::ProducerSnapshot;
+use tributary_storage::SegmentSummary;
 
 impl TieredStorage {
     /// One pass over a partition this broker leads whose topic is tiered.

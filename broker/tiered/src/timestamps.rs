@@ -16,9 +16,9 @@ use super::manifest::RemoteSegment;
 use super::read::{self, Window};
 use super::store::LOG;
 use super::{TieredStorage, INDEX_PIECE};
-use crate::partition::Partition;
-use crate::storage::batch::HEADER_LEN;
-use crate::storage::BatchView;
+use tributary_replication::partition::Partition;
+use tributary_storage::batch::HEADER_LEN;
+use tributary_storage::BatchView;
 
 /// Bytes of one time index entry: timestamp (i64) and offset relative to the base (u32).
 const TIME_ENTRY: usize = 12;
@@ -168,7 +168,7 @@ mod tests {
     use kafka_protocol::records::Compression;
 
     use super::*;
-    use crate::storage::test_util::{encode, record};
+    use tributary_storage::test_util::{encode, record};
 
     /// One encoded batch of records at `base` with these timestamps.
     fn batch(base: i64, timestamps: &[i64], compression: Compression) -> Vec<u8> {

@@ -14,9 +14,9 @@ use super::error::TieredError;
 use super::manifest::{Manifest, RemoteSegment};
 use super::store::PartitionPath;
 use super::TieredStorage;
-use crate::producer::{apply, AppliedBatch, BatchIdentity, ProducerSnapshot};
-use crate::storage::batch::HEADER_LEN;
-use crate::storage::{marker_is_commit, BatchView, SegmentSummary};
+use tributary_replication::producer::{apply, AppliedBatch, BatchIdentity, ProducerSnapshot};
+use tributary_storage::batch::HEADER_LEN;
+use tributary_storage::{marker_is_commit, BatchView, SegmentSummary};
 
 /// Suffix of a segment's producer snapshot object (Kafka's `.snapshot`).
 pub const SNAPSHOT: &str = "snapshot";
@@ -156,7 +156,7 @@ fn advance(
     Ok(ProducerSnapshot::capture(&producers, &txns, end))
 }
 
-fn invalid(position: u64, error: crate::storage::BatchError) -> std::io::Error {
+fn invalid(position: u64, error: tributary_storage::BatchError) -> std::io::Error {
     std::io::Error::new(
         std::io::ErrorKind::InvalidData,
         format!("invalid batch at byte {position}: {error}"),
@@ -166,7 +166,7 @@ fn invalid(position: u64, error: crate::storage::BatchError) -> std::io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tiered::manifest::tests::segment;
+    use crate::manifest::tests::segment;
 
     #[test]
     fn the_base_is_the_snapshot_ending_furthest_inside_the_segment() {

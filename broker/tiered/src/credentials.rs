@@ -260,8 +260,8 @@ mod tests {
 
     #[tokio::test]
     async fn the_upload_after_a_secret_rotation_is_signed_with_the_new_key() {
-        use crate::tiered::settings::RemoteStorageSettings;
-        use crate::tiered::store::RemoteStorage;
+        use crate::settings::RemoteStorageSettings;
+        use crate::store::RemoteStorage;
         let (endpoint, seen) = recording_endpoint().await;
         let dir = tempfile::tempdir().expect("tempdir");
         kubelet_write(dir.path(), 1, "OLDKEY", "old-secret");

@@ -95,7 +95,12 @@ impl TieredStorage {
                 path: dir.to_string(),
                 source,
             })?;
-        let doomed = orphans(manifest, &listed, crate::clock::now_ms(), ORPHAN_GRACE);
+        let doomed = orphans(
+            manifest,
+            &listed,
+            tributary_storage::clock::now_ms(),
+            ORPHAN_GRACE,
+        );
         for path in &doomed {
             match self.objects.delete(path).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
@@ -116,14 +121,14 @@ impl TieredStorage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tiered::manifest::tests::segment;
+    use crate::manifest::tests::segment;
 
     #[test]
     fn only_old_segment_objects_the_manifest_does_not_name_are_orphans() {
         let mut manifest = Manifest::default();
         let kept = segment(0, 10);
         let mut started = segment(10, 20);
-        started.state = crate::tiered::manifest::SegmentState::CopySegmentStarted;
+        started.state = crate::manifest::SegmentState::CopySegmentStarted;
         let (kept_id, started_id, orphan_id) = (kept.id, started.id, Uuid::new_v4());
         manifest.segments = vec![kept, started];
         let at = PartitionPath::new("p", "t", Uuid::nil(), 0);
