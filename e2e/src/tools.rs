@@ -70,6 +70,8 @@ const BINARIES: &[(&str, &str, &[&str])] = &[
             "broker/replication/Cargo.toml",
             "broker/metrics/src",
             "broker/metrics/Cargo.toml",
+            "broker/tiered/src",
+            "broker/tiered/Cargo.toml",
             "broker/vendor",
             "crds/src",
             "crds/Cargo.toml",
