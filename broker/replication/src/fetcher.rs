@@ -22,6 +22,7 @@ use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, Replic
 use kafka_protocol::messages::fetch_response::PartitionData;
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
 use tokio::sync::watch;
+use tributary_storage::clock::now_ms;
 use uuid::Uuid;
 
 use self::apply::{apply, Applied};
@@ -31,7 +32,6 @@ pub use self::host::{
 use self::lag::{FetcherLag, FollowedKey};
 use crate::partition::follower;
 use crate::partition::{Partition, Role};
-use tributary_storage::clock::now_ms;
 
 mod apply;
 pub mod fsync;

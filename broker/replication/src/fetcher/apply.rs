@@ -4,14 +4,14 @@
 use std::sync::Arc;
 
 use kafka_protocol::messages::fetch_response::PartitionData;
+use tributary_storage::clock::now_ms;
+use tributary_storage::StorageError;
 
 use super::key;
 use super::lag::{fetch_lag, FetcherLag};
 use crate::flusher::Flusher;
 use crate::partition::follower::{self, Cause, EpochEnd, FollowerStep, LeaderAnswer, LocalLog};
 use crate::partition::Partition;
-use tributary_storage::clock::now_ms;
-use tributary_storage::StorageError;
 
 /// What became of one partition's answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
