@@ -25,7 +25,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use parking_lot::Mutex;
 
-use crate::metadata::MetadataCache;
+use crate::coordinator_host::CoordinatorHost;
 use crate::peer::{PeerConnection, PeerError};
 use crate::security::peer::PeerSecurity;
 use crate::share::coordinator::{ShareCoordinator, StoredState, Summary};
@@ -48,22 +48,14 @@ enum Coordinator {
 /// Idle connections kept per share coordinator.
 const MAX_IDLE: usize = 4;
 
-/// What reaching share-partition state needs of the broker; the broker implements it.
-pub trait ShareStateHost: Send + Sync {
+/// What reaching share-partition state needs of the broker beyond what its coordinators'
+/// logs do (its id, image and peer security); the broker implements it.
+pub trait ShareStateHost: CoordinatorHost {
     /// Whether this broker is one of a cluster: a standalone broker serves every state.
     fn clustered(&self) -> bool;
 
-    /// This broker's node id.
-    fn node_id(&self) -> i32;
-
-    /// The cluster as this broker sees it: who leads each state partition.
-    fn cluster_metadata(&self) -> &MetadataCache;
-
     /// This broker's share coordinator.
     fn share_coordinator(&self) -> &Arc<ShareCoordinator>;
-
-    /// How connections to other brokers are secured.
-    fn peer_security(&self) -> &Arc<PeerSecurity>;
 }
 
 /// The share-partition state of every group, reached where it is served.
@@ -99,11 +91,11 @@ impl ShareStates {
             return Ok(here());
         }
         let partition = broker.share_coordinator().state_partition(key)?;
-        let image = broker.cluster_metadata().image();
+        let image = broker.metadata().image();
         let leader = image
             .partition(SHARE_STATE_TOPIC, partition)
             .map(|p| p.leader)
-            .filter(|l| *l >= 0 && *l != broker.node_id());
+            .filter(|l| *l >= 0 && *l != broker.config().broker_id);
         match leader {
             None => Ok(here()),
             Some(id) => {
@@ -253,7 +245,7 @@ impl ShareStates {
         let broker = self.broker()?;
         let mut keys = broker.share_coordinator().keys_of(group);
         if broker.clustered() {
-            let image = broker.cluster_metadata().image();
+            let image = broker.metadata().image();
             for topic in image.topics().filter(|t| !t.is_internal()) {
                 for index in 0..i32::try_from(topic.partitions.len()).unwrap_or(i32::MAX) {
                     keys.push(SharePartitionKey {

@@ -377,8 +377,8 @@ async fn rebuild_from_remote(
     }
 }
 
-/// A followed partition's key.
-fn key(partition: &Partition) -> FollowedKey {
+/// A followed partition's key (what the lag and the throttle are kept by).
+pub fn key(partition: &Partition) -> FollowedKey {
     (partition.topic_id(), partition.index())
 }
 

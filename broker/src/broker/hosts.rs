@@ -24,7 +24,7 @@ use crate::peer::PeerConnection;
 use crate::quotas::replication::{is_throttled, FOLLOWER_RATE_KEY, FOLLOWER_REPLICAS_KEY};
 use crate::replica::append::{AckDurability, AppendHost};
 use crate::replica::fetcher::lag::FollowedKey;
-use crate::replica::fetcher::{FetcherHost, FetcherSettings, LeaderLink, RemoteRebuild};
+use crate::replica::fetcher::{self, FetcherHost, FetcherSettings, LeaderLink, RemoteRebuild};
 use crate::replica::{ReplicaHost, ReplicaManager};
 use crate::security::peer::PeerSecurity;
 use crate::share::coordinator::ShareCoordinator;
@@ -123,7 +123,7 @@ fn follower_throttled(broker: &Broker, sent: &[Arc<Partition>]) -> HashSet<Follo
                 })
             })
         })
-        .map(|p| (p.topic_id(), p.index()))
+        .map(|p| fetcher::key(p))
         .collect()
 }
 
@@ -132,20 +132,8 @@ impl ShareStateHost for Broker {
         self.registrar.is_some()
     }
 
-    fn node_id(&self) -> i32 {
-        self.config.broker_id
-    }
-
-    fn cluster_metadata(&self) -> &MetadataCache {
-        &self.metadata
-    }
-
     fn share_coordinator(&self) -> &Arc<ShareCoordinator> {
         &self.shares
-    }
-
-    fn peer_security(&self) -> &Arc<PeerSecurity> {
-        &self.peer_security
     }
 }
 
