@@ -264,6 +264,7 @@ pub fn log_config(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -
         local_retention_bytes: get("local.retention.bytes")
             .parse()
             .unwrap_or(d.local_retention_bytes),
+        preallocate: get("preallocate") == "true",
     }
 }
 

@@ -68,6 +68,9 @@ pub struct LogConfig {
     /// Local part of the log kept by size when tiered (Kafka `local.retention.bytes`; -2
     /// means `retention.bytes`).
     pub local_retention_bytes: i64,
+    /// Reserve a new segment's whole `segment.bytes` on disk at its first append (Kafka
+    /// `preallocate`); otherwise segments reserve a small window ahead of their appends.
+    pub preallocate: bool,
 }
 
 impl Default for LogConfig {
@@ -95,6 +98,7 @@ impl Default for LogConfig {
             remote_storage: false,
             local_retention_ms: -2,
             local_retention_bytes: -2,
+            preallocate: false,
         }
     }
 }
@@ -104,6 +108,11 @@ impl LogConfig {
     /// i32 positions.
     pub(crate) fn effective_segment_bytes(&self) -> u64 {
         self.segment_bytes.clamp(1, i32::MAX as u64)
+    }
+
+    /// What a segment reserves on disk at its first append when `preallocate` is on.
+    pub(crate) fn preallocated_bytes(&self) -> Option<u64> {
+        self.preallocate.then(|| self.effective_segment_bytes())
     }
 
     /// The limits local retention applies, (ms, bytes): `local.retention.*` on a tiered

@@ -33,6 +33,7 @@ mod records;
 mod recovery;
 mod replay;
 mod replicated;
+mod reservation;
 mod retention;
 mod scan;
 mod segment;

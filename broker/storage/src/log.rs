@@ -311,7 +311,9 @@ impl PartitionLog {
     ) -> Result<AppendInfo> {
         self.epochs.assign(leader_epoch, placed.base_offset)?;
         let interval = self.config.index_interval_bytes;
-        self.active_mut().append(parts, metas, interval, now_ms)?;
+        let preallocate = self.config.preallocated_bytes();
+        self.active_mut()
+            .append(parts, metas, interval, now_ms, preallocate)?;
         Ok(AppendInfo {
             base_offset: placed.base_offset,
             last_offset: placed.last_offset,
@@ -746,6 +748,61 @@ mod tests {
         for segment in &log.segments {
             assert!(segment.size() <= 1024);
         }
+    }
+
+    #[test]
+    fn only_the_active_segment_holds_blocks_past_its_data() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut log = open(dir.path(), small_config());
+        for _ in 0..50 {
+            append(&mut log, simple(2, 1_000));
+        }
+        let on_disk = |s: &Segment| {
+            let meta = s.log_file().metadata().unwrap();
+            (meta.len(), meta.blocks() * 512)
+        };
+        let (active, closed) = log.segments.split_last().unwrap();
+        assert!(closed.len() >= 3, "{} closed segments", closed.len());
+        for segment in closed {
+            let (len, allocated) = on_disk(segment);
+            assert_eq!(len, segment.size());
+            assert!(
+                allocated <= len.next_multiple_of(4096),
+                "{allocated} for {len}"
+            );
+        }
+        let (len, allocated) = on_disk(active);
+        assert_eq!(len, active.size());
+        assert!(
+            allocated >= len + crate::reservation::WINDOW,
+            "{allocated} for {len}"
+        );
+        let before = read_all(&log, 0);
+        drop(log);
+        let log = open(dir.path(), small_config());
+        assert_eq!(read_all(&log, 0), before, "the reserved blocks are no data");
+    }
+
+    #[test]
+    fn preallocate_reserves_the_whole_segment_at_its_first_append() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let segment_bytes = 8 << 20;
+        let config = LogConfig {
+            segment_bytes,
+            preallocate: true,
+            ..LogConfig::default()
+        };
+        let mut log = open(dir.path(), config);
+        append(&mut log, simple(2, 1_000));
+        let meta = log.segments[0].log_file().metadata().unwrap();
+        assert_eq!(meta.len(), log.segments[0].size());
+        assert!(
+            meta.blocks() * 512 >= segment_bytes,
+            "{}",
+            meta.blocks() * 512
+        );
     }
 
     #[test]

@@ -129,9 +129,10 @@ impl PartitionLog {
             });
         };
         let interval = self.config.index_interval_bytes;
-        let appended = self
-            .active_mut()
-            .append(&[bytes], &run.batches, interval, now_ms);
+        let preallocate = self.config.preallocated_bytes();
+        let appended =
+            self.active_mut()
+                .append(&[bytes], &run.batches, interval, now_ms, preallocate);
         *run = Run::default();
         appended
     }

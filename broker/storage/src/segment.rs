@@ -13,6 +13,7 @@ use super::batch::{BatchHeaderInfo, BatchView};
 use super::error::{Result, StorageError};
 use super::index::OffsetIndex;
 use super::recent::{BatchSpan, RecentBatches};
+use super::reservation::Reservation;
 use super::scan::{HeaderScan, ScanError};
 use super::time_index::TimeIndex;
 use super::vectored;
@@ -145,6 +146,8 @@ pub(crate) struct Segment {
     rolling_base_ms: Option<i64>,
     /// Positions of the latest batches, for planning tail reads without I/O.
     recent: RecentBatches,
+    /// Blocks reserved ahead of the appends.
+    reservation: Reservation,
 }
 
 fn open_log(path: &Path, truncate: bool) -> Result<File> {
@@ -206,6 +209,7 @@ impl Segment {
                 offset_of_max_timestamp: -1,
                 rolling_base_ms: None,
                 recent: RecentBatches::new(base_offset),
+                reservation: Reservation::new(size),
             },
             index_sane,
             time_sane,
@@ -239,6 +243,7 @@ impl Segment {
             offset_of_max_timestamp: -1,
             rolling_base_ms: None,
             recent: RecentBatches::new(base_offset),
+            reservation: Reservation::new(0),
         })
     }
 
@@ -310,9 +315,14 @@ impl Segment {
         batches: &[AppendedBatch],
         index_interval: u32,
         now_ms: i64,
+        preallocate: Option<u64>,
     ) -> Result<()> {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        self.reservation
+            .cover(&self.log, self.size + len as u64, preallocate);
         if let Err(source) = vectored::write_all_vectored_at(&self.log, parts, self.size) {
             let _ = self.log.set_len(self.size);
+            self.reservation.cut(self.size);
             return Err(StorageError::SegmentWrite {
                 path: self.log_path.clone(),
                 source,
@@ -405,6 +415,7 @@ impl Segment {
     /// now they lived in memory only).
     pub(crate) fn on_roll(&mut self) -> Result<()> {
         self.recent.clear();
+        self.reservation.release(&self.log, self.size);
         if self.max_timestamp >= 0 {
             self.time_index
                 .maybe_push(self.max_timestamp, self.offset_of_max_timestamp);
@@ -421,6 +432,7 @@ impl Segment {
                 path: self.log_path.clone(),
                 source,
             })?;
+        self.reservation.cut(size);
         self.size = size;
         Ok(())
     }

@@ -159,7 +159,7 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
     topic("min.insync.replicas", Int, AtLeast(1), Some("min.insync.replicas"),
         "replicas that must ack an acks=all write"),
     topic("preallocate", Boolean, Type, None,
-        "preallocate segment files"),
+        "reserve a segment's whole segment.bytes on disk at its first append"),
     topic("remote.storage.enable", Boolean, Type, None,
         "tier the log to the bucket (needs the broker's remote storage)"),
     topic("retention.bytes", Long, AtLeast(-1), Some("log.retention.bytes"),
