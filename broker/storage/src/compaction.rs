@@ -10,13 +10,16 @@
 //!
 //! A pass has three steps, like checkpoints: [`PartitionLog::compaction_job`] snapshots the
 //! closed segments under the partition lock, [`CompactionJob::run`] reads them (one at a
-//! time, twice: the latest offset of every key, then the cleaned copies) and writes the
-//! copies to temporary files without the lock, and [`PartitionLog::install_compaction`] swaps
-//! them in under the lock, unless the segments changed meanwhile. As in Kafka, runs of small
+//! time, twice: the latest offset of every key, then the cleaned copies), writes the copies to
+//! temporary files and builds their indexes without the lock, and
+//! [`PartitionLog::install_compaction`] swaps them in under the lock (renames and directory
+//! syncs only: appends and reads of the partition wait for no segment's read), unless the
+//! segments changed meanwhile. As in Kafka, runs of small
 //! consecutive segments that fit one segment together are merged into one copy, so a long-lived
 //! compacted topic does not pile up tiny segments. A copy first becomes a `.swap` file naming
 //! the offsets it stands for, then the old files go, then it takes the first one's name; a
-//! crash anywhere is finished or undone on open, and indexes are rebuilt from the new file.
+//! crash anywhere is finished or undone on open, and indexes a crash lost are rebuilt from
+//! the new file.
 //! Progress (cleaned up to, tombstones due) is kept in `cleaner-checkpoint`, so a restart does
 //! not count the whole log as dirty.
 
@@ -38,7 +41,7 @@ use super::error::{Result, StorageError};
 use super::log::PartitionLog;
 use super::records::records_of;
 use super::recovery::recover_segment;
-use super::segment::{file_name, Segment, LOG_SUFFIX};
+use super::segment::{file_name, Segment, LOG_SUFFIX, STAGED_SUFFIX};
 
 /// What the cleaner remembers between passes, to skip passes with nothing to do.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -134,6 +137,7 @@ pub struct CompactionJob {
     delete_retention_ms: i64,
     closed_end: i64,
     txns: CleanerTxns,
+    index_interval_bytes: u32,
 }
 
 /// A cleaned copy waiting to replace a run of segments.
@@ -144,7 +148,8 @@ struct Rewritten {
     /// Next offset after the last member: the range the copy stands for ends here.
     end: i64,
     new_size: u64,
-    tmp: PathBuf,
+    /// The copy, its files still staged, with its indexes built.
+    copy: Segment,
     removed: u64,
 }
 
@@ -205,6 +210,7 @@ impl PartitionLog {
             delete_retention_ms: self.config.delete_retention_ms,
             closed_end,
             txns,
+            index_interval_bytes: self.config.index_interval_bytes,
         })
     }
 
@@ -251,10 +257,10 @@ impl PartitionLog {
                 });
             let Some(i) = start else {
                 complete = false;
-                let _ = fs::remove_file(&r.tmp);
+                let _ = r.copy.delete_files();
                 continue;
             };
-            self.replace_segments(i, r.members.len(), &r.tmp, r.end)?;
+            self.replace_segments(i, r.members.len(), r.copy, r.end)?;
             let old_size: u64 = r.members.iter().map(|m| m.1).sum();
             outcome.segments_rewritten += r.members.len();
             outcome.records_removed += r.removed;
@@ -279,21 +285,22 @@ impl PartitionLog {
         Ok(outcome)
     }
 
-    /// Replaces the `count` segments from `i` on by the file at `tmp`, which holds their
-    /// cleaned records up to `end`, and rebuilds its indexes. Crash-safe like Kafka's swap:
-    /// the copy becomes a `.swap` file naming its range before the old files go, and opening
-    /// the log finishes an interrupted swap ([`complete_swaps`]).
-    fn replace_segments(&mut self, i: usize, count: usize, tmp: &Path, end: i64) -> Result<()> {
-        let base = self.segments[i].base_offset();
-        let swap = self.dir.join(swap_file_name(base, end));
-        fs::rename(tmp, &swap).map_err(|source| StorageError::SegmentWrite {
-            path: swap.clone(),
-            source,
-        })?;
+    /// Replaces the `count` segments from `i` on by `copy`, which holds their cleaned
+    /// records up to `end` and whose indexes were built off the lock. Crash-safe like Kafka's
+    /// swap: the copy becomes a `.swap` file naming its range before the old files go, and
+    /// opening the log finishes an interrupted swap ([`complete_swaps`]).
+    fn replace_segments(
+        &mut self,
+        i: usize,
+        count: usize,
+        mut copy: Segment,
+        end: i64,
+    ) -> Result<()> {
+        copy.rename_log(&self.dir.join(swap_file_name(copy.base_offset(), end)))?;
         // From here the swap must finish: memory and disk would disagree otherwise, and a later
         // pass could leave a second swap for the same base. On failure halt, as on a failed
         // fsync; opening the log finishes the swap.
-        match self.finish_swap(i, count, &swap, base) {
+        match self.finish_swap(i, count, copy) {
             Ok(()) => Ok(()),
             Err(error) => {
                 tracing::error!(dir = %self.dir.display(), %error, "compaction swap failed; halting the broker");
@@ -302,24 +309,17 @@ impl PartitionLog {
         }
     }
 
-    fn finish_swap(&mut self, i: usize, count: usize, swap: &Path, base: i64) -> Result<()> {
+    fn finish_swap(&mut self, i: usize, count: usize, mut copy: Segment) -> Result<()> {
         sync_dir(&self.dir)?;
         for old in &self.segments[i..i + count] {
             old.delete_files()?;
         }
-        let log_path = self.dir.join(file_name(base, LOG_SUFFIX));
-        fs::rename(swap, &log_path).map_err(|source| StorageError::SegmentWrite {
-            path: log_path.clone(),
-            source,
-        })?;
+        copy.rename_log(&self.dir.join(file_name(copy.base_offset(), LOG_SUFFIX)))?;
         sync_dir(&self.dir)?;
-        let (mut segment, _, _) = Segment::open_unchecked(&self.dir, base)?;
-        let previous_end = i.checked_sub(1).map(|p| self.segments[p].next_offset());
-        if !recover_segment(&mut segment, previous_end, self.config.index_interval_bytes)? {
-            warn!(segment = %log_path.display(), "compacted segment failed validation and was cut");
-        }
-        drop(segment.take_index_handles());
-        self.segments.splice(i..i + count, [segment]);
+        // The old indexes are gone for good; a crash that loses these renames leaves the
+        // segment without indexes, which opening the log rebuilds.
+        copy.unstage_indexes(&self.dir)?;
+        self.segments.splice(i..i + count, [copy]);
         Ok(())
     }
 }
@@ -438,7 +438,7 @@ impl CompactionJob {
                 continue;
             };
             let tmp = self.dir.join(format!(
-                "{}.compact.tmp",
+                "{}{STAGED_SUFFIX}",
                 file_name(first.base_offset, LOG_SUFFIX)
             ));
             let io = |source| StorageError::SegmentWrite {
@@ -468,11 +468,12 @@ impl CompactionJob {
                 continue;
             };
             file.sync_all().map_err(io)?;
+            drop(file);
             rewritten.push(Rewritten {
                 members: members.iter().map(|m| (m.base_offset, m.size)).collect(),
                 end: last.next_offset,
                 new_size,
-                tmp,
+                copy: self.indexed_copy(first.base_offset)?,
                 removed,
             });
         }
@@ -481,6 +482,17 @@ impl CompactionJob {
             closed_end: self.closed_end,
             tombstone_due,
         })
+    }
+
+    /// The staged copy at `base` with its indexes built (and its batches checked), so that
+    /// installing it under the partition lock reads none of it.
+    fn indexed_copy(&self, base: i64) -> Result<Segment> {
+        let mut copy = Segment::open_staged(&self.dir, base)?;
+        if !recover_segment(&mut copy, None, self.index_interval_bytes)? {
+            warn!(segment = %copy.log_path().display(), "compacted segment failed validation and was cut");
+        }
+        drop(copy.take_index_handles());
+        Ok(copy)
     }
 
     fn read(&self, s: &SnapshotSegment) -> Result<Vec<u8>> {
@@ -501,11 +513,7 @@ fn remove_stale_temporaries(dir: &Path) {
         return;
     };
     for entry in entries.flatten() {
-        if entry
-            .file_name()
-            .to_string_lossy()
-            .ends_with(".compact.tmp")
-        {
+        if entry.file_name().to_string_lossy().ends_with(STAGED_SUFFIX) {
             let _ = fs::remove_file(entry.path());
         }
     }
@@ -885,7 +893,7 @@ mod tests {
         // The crash came after the copy became a swap file and one old segment went.
         let (base, end) = (merge.members[0].0, merge.end);
         let swap = dir.path().join(super::swap_file_name(base, end));
-        std::fs::rename(&merge.tmp, &swap).unwrap();
+        std::fs::rename(merge.copy.log_path(), &swap).unwrap();
         std::fs::remove_file(dir.path().join(super::file_name(base, "log"))).unwrap();
         let before = contents(&log);
         let segments_before = log.segment_count();
@@ -900,6 +908,71 @@ mod tests {
         only_superseded_went(&before, &after);
         assert!(after.windows(2).all(|w| w[0].0 < w[1].0), "no offset twice");
         assert_eq!(after.last(), before.last());
+    }
+
+    #[test]
+    fn a_copy_is_indexed_during_the_pass_and_installed_with_those_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = shrunk(dir.path());
+        let done = log
+            .compaction_job(NOW, super::CleanerTxns::default())
+            .unwrap()
+            .run()
+            .unwrap();
+        // Built off the partition lock, beside the segments they will replace.
+        let staged: Vec<(i64, Vec<u8>, Vec<u8>)> = done
+            .rewritten
+            .iter()
+            .map(|r| {
+                let index = std::fs::read(r.copy.index.path()).unwrap();
+                let time_index = std::fs::read(r.copy.time_index.path()).unwrap();
+                (r.copy.base_offset(), index, time_index)
+            })
+            .collect();
+        assert!(
+            staged.iter().any(|(_, index, _)| !index.is_empty()),
+            "a copy's offset index was built during the pass"
+        );
+        let before = contents(&log);
+        assert!(log.install_compaction(done).unwrap().segments_rewritten > 0);
+        for (base, index, time_index) in &staged {
+            let read =
+                |kind| std::fs::read(dir.path().join(super::file_name(*base, kind))).unwrap();
+            assert_eq!((&read("index"), &read("timeindex")), (index, time_index));
+        }
+        assert!(std::fs::read_dir(dir.path()).unwrap().all(|e| !e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".tmp")));
+        let after = contents(&log);
+        only_superseded_went(&before, &after);
+        // Reads from every offset find their batch through those indexes, before and after a reopen.
+        let from_each = |log: &PartitionLog| -> Vec<i64> {
+            after
+                .iter()
+                .map(|(offset, _, _)| {
+                    let bytes = log
+                        .read_plan(*offset, 1, i64::MAX, true)
+                        .unwrap()
+                        .load()
+                        .unwrap();
+                    let mut buf = bytes.clone();
+                    let sets = RecordBatchDecoder::decode_all(&mut buf).unwrap();
+                    sets.iter()
+                        .flat_map(|s| &s.records)
+                        .map(|r| r.offset)
+                        .find(|o| o >= offset)
+                        .unwrap()
+                })
+                .collect()
+        };
+        let offsets: Vec<i64> = after.iter().map(|r| r.0).collect();
+        assert_eq!(from_each(&log), offsets);
+        drop(log);
+        let log = open(dir.path(), config());
+        assert_eq!(contents(&log), after);
+        assert_eq!(from_each(&log), offsets);
     }
 
     #[test]

@@ -110,6 +110,16 @@ impl IndexFile {
         &self.path
     }
 
+    /// Gives the file another name; an open handle stays valid.
+    pub(crate) fn rename_to(&mut self, to: &Path) -> Result<()> {
+        std::fs::rename(&self.path, to).map_err(|source| StorageError::SegmentWrite {
+            path: to.to_path_buf(),
+            source,
+        })?;
+        self.path = to.to_path_buf();
+        Ok(())
+    }
+
     fn write_error(&self, source: std::io::Error) -> StorageError {
         StorageError::SegmentWrite {
             path: self.path.clone(),
@@ -212,5 +222,10 @@ impl<E: IndexEntry> SparseIndex<E> {
     /// Path of the index file.
     pub(crate) fn path(&self) -> &Path {
         self.file.path()
+    }
+
+    /// Gives the mirror file another name.
+    pub(crate) fn rename_to(&mut self, to: &Path) -> Result<()> {
+        self.file.rename_to(to)
     }
 }

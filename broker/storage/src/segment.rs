@@ -26,6 +26,9 @@ pub(crate) const INDEX_SUFFIX: &str = "index";
 pub(crate) const TIME_INDEX_SUFFIX: &str = "timeindex";
 /// Appended to the names of a retired segment's files ([`Segment::retire`]).
 pub(crate) const DELETED_SUFFIX: &str = ".deleted";
+/// Appended to the file names of a cleaned copy until it replaces its segments (opening a
+/// log removes such leftovers, as every `.tmp` file).
+pub(crate) const STAGED_SUFFIX: &str = ".compact.tmp";
 
 /// Whether `name` is a file of a retired segment, which a restart deletes.
 pub(crate) fn is_retired(name: &str) -> bool {
@@ -175,7 +178,23 @@ impl Segment {
     /// Opens an existing segment's files without validating them; the caller recovers it
     /// ([`super::recovery`]) before use.
     pub(crate) fn open_unchecked(dir: &Path, base_offset: i64) -> Result<(Self, bool, bool)> {
-        let log_path = dir.join(file_name(base_offset, LOG_SUFFIX));
+        Self::open_unchecked_named(dir, base_offset, "")
+    }
+
+    /// Opens a cleaned copy written beside the segments it will replace, its files named
+    /// as the segment's with [`STAGED_SUFFIX`], so its indexes can be built before it is
+    /// swapped in; [`Self::rename_log`] and [`Self::unstage_indexes`] give it its names.
+    pub(crate) fn open_staged(dir: &Path, base_offset: i64) -> Result<Self> {
+        Ok(Self::open_unchecked_named(dir, base_offset, STAGED_SUFFIX)?.0)
+    }
+
+    fn open_unchecked_named(
+        dir: &Path,
+        base_offset: i64,
+        suffix: &str,
+    ) -> Result<(Self, bool, bool)> {
+        let path = |kind: &str| dir.join(format!("{}{suffix}", file_name(base_offset, kind)));
+        let log_path = path(LOG_SUFFIX);
         let log = open_log(&log_path, false)?;
         let size = log
             .metadata()
@@ -184,16 +203,9 @@ impl Segment {
                 source,
             })?
             .len();
-        let (index, index_sane) = OffsetIndex::open(
-            &dir.join(file_name(base_offset, INDEX_SUFFIX)),
-            base_offset,
-            size,
-        )?;
-        let (time_index, time_sane) = TimeIndex::open(
-            &dir.join(file_name(base_offset, TIME_INDEX_SUFFIX)),
-            base_offset,
-            i64::MAX,
-        )?;
+        let (index, index_sane) = OffsetIndex::open(&path(INDEX_SUFFIX), base_offset, size)?;
+        let (time_index, time_sane) =
+            TimeIndex::open(&path(TIME_INDEX_SUFFIX), base_offset, i64::MAX)?;
         Ok((
             Self {
                 base_offset,
@@ -280,6 +292,24 @@ impl Segment {
     /// Path of the log file.
     pub(crate) fn log_path(&self) -> &Path {
         &self.log_path
+    }
+
+    /// Gives the log file another name; readers holding it keep reading it.
+    pub(crate) fn rename_log(&mut self, to: &Path) -> Result<()> {
+        fs::rename(&self.log_path, to).map_err(|source| StorageError::SegmentWrite {
+            path: to.to_path_buf(),
+            source,
+        })?;
+        self.log_path = to.to_path_buf();
+        Ok(())
+    }
+
+    /// Gives a staged copy's index files the segment's own names in `dir`.
+    pub(crate) fn unstage_indexes(&mut self, dir: &Path) -> Result<()> {
+        self.index
+            .rename_to(&dir.join(file_name(self.base_offset, INDEX_SUFFIX)))?;
+        self.time_index
+            .rename_to(&dir.join(file_name(self.base_offset, TIME_INDEX_SUFFIX)))
     }
 
     /// Largest timestamp and the (last) offset of its batch; (-1, -1) when empty.
