@@ -1,5 +1,5 @@
-//! Zero-copy fetch responses: a Fetch response frame whose record sets are ranges of segment
-//! files, sent from the file with `sendfile` on a plaintext connection, as Kafka sends its
+//! Zero-copy fetch responses: a Fetch (or ShareFetch) response frame whose record sets are
+//! ranges of segment files, sent from the file with `sendfile` on a plaintext connection, as Kafka sends its
 //! `FileRecords` (`TransferableRecords`), instead of being read into memory and copied into
 //! the frame.
 //!
@@ -19,7 +19,8 @@
 use std::io;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::FetchResponse;
+use kafka_protocol::messages::{FetchResponse, ShareFetchResponse};
+use kafka_protocol::protocol::{Encodable, HeaderVersion};
 use prometheus::IntCounter;
 use tokio::io::{AsyncWrite, AsyncWriteExt, BufWriter, Interest};
 use tokio::net::TcpStream;
@@ -84,13 +85,45 @@ impl FrameParts {
     }
 }
 
-/// The record sets of a Fetch response to send from their files: for each topic of its
+/// The record sets of a response to send from their files: for each topic of its
 /// `responses` and each of that topic's `partitions`, in order, the range whose batches the
 /// partition carries, or `None` for a partition whose records (if any) are in the response
 /// itself. Those partitions' `records` are empty until encoded.
 pub type FileRecords = Vec<Vec<Option<ReadPlan>>>;
 
-/// What encoding a Fetch response gave.
+/// A response whose partitions carry record sets that may be sent from files.
+pub trait RecordSets: Encodable + HeaderVersion {
+    /// Whether `version` encodes record sets as COMPACT_RECORDS (an unsigned varint length
+    /// + 1) rather than with an INT32 length.
+    fn compact_records(version: i16) -> bool;
+    /// The record set of the `p`-th partition of the `t`-th topic.
+    fn records_mut(&mut self, t: usize, p: usize) -> Option<&mut Option<Bytes>>;
+}
+
+impl RecordSets for FetchResponse {
+    fn compact_records(version: i16) -> bool {
+        version >= FIRST_FLEXIBLE_FETCH
+    }
+
+    fn records_mut(&mut self, t: usize, p: usize) -> Option<&mut Option<Bytes>> {
+        let partition = self.responses.get_mut(t)?.partitions.get_mut(p)?;
+        Some(&mut partition.records)
+    }
+}
+
+impl RecordSets for ShareFetchResponse {
+    /// Flexible in every version.
+    fn compact_records(_: i16) -> bool {
+        true
+    }
+
+    fn records_mut(&mut self, t: usize, p: usize) -> Option<&mut Option<Bytes>> {
+        let partition = self.responses.get_mut(t)?.partitions.get_mut(p)?;
+        Some(&mut partition.records)
+    }
+}
+
+/// What encoding a response with [`FileRecords`] gave.
 #[derive(Debug)]
 pub enum EncodedFetch {
     /// The whole frame in memory: no record set is sent from a file.
@@ -103,10 +136,10 @@ pub enum EncodedFetch {
 /// record sets `files` names sent from their files ([`FileRecords`]). Fails as
 /// [`encode_response`] does, or when `files` does not match the response's shape; the
 /// partitions sent from files are left with placeholder records.
-pub fn encode_fetch(
+pub fn encode_fetch<R: RecordSets>(
     correlation_id: i32,
     version: i16,
-    response: &mut FetchResponse,
+    response: &mut R,
     files: &FileRecords,
 ) -> Result<EncodedFetch, FrameError> {
     let planned: Vec<(usize, usize)> = files
@@ -124,14 +157,9 @@ pub fn encode_fetch(
         return encode_response(correlation_id, version, response).map(EncodedFetch::Frame);
     }
     let mismatch = || FrameError::Encode("file record sets do not match the response".into());
-    let placeholders = |response: &mut FetchResponse, byte: &'static [u8; 1]| {
+    let placeholders = |response: &mut R, byte: &'static [u8; 1]| {
         for &(t, p) in &planned {
-            let partition = response
-                .responses
-                .get_mut(t)
-                .and_then(|topic| topic.partitions.get_mut(p))
-                .ok_or_else(mismatch)?;
-            partition.records = Some(Bytes::from_static(byte));
+            *response.records_mut(t, p).ok_or_else(mismatch)? = Some(Bytes::from_static(byte));
         }
         Ok::<(), FrameError>(())
     };
@@ -147,7 +175,7 @@ pub fn encode_fetch(
         return Err(mismatch());
     }
     let plans = planned.iter().map(|&(t, p)| files[t][p].clone());
-    let flexible = version >= FIRST_FLEXIBLE_FETCH;
+    let flexible = R::compact_records(version);
     let placeholder_prefix: &[u8] = if flexible { &[2] } else { &[0, 0, 0, 1] };
     let mut parts = Vec::with_capacity(2 * at.len() + 1);
     let mut head = BytesMut::with_capacity(zeros.len() + 4 * at.len());

@@ -22,22 +22,26 @@ use tokio::time::Instant;
 use super::{encode_or_log, topic_lookup, Client, Reply, RequestContext};
 use crate::acl::{Operation, ResourceType};
 use crate::error_codes::storage_code;
-use crate::frame_parts::{encode_fetch, EncodedFetch, FileRecords};
+use crate::frame_parts::{encode_fetch, EncodedFetch, FileRecords, RecordSets};
 use crate::partition::{FetchedData, Isolation, Partition};
 use crate::quotas::entity::CONSUMER_BYTE_RATE;
 use crate::storage::{ReadPlan, StorageError};
 
-/// A Fetch response and the record sets it sends from their segment files (a plaintext
-/// connection's, [`crate::frame_parts`]); those partitions' `records` are empty until encoded.
-pub(crate) struct FetchAnswer {
-    pub(crate) response: FetchResponse,
+/// A response (Fetch's, or ShareFetch's) and the record sets it sends from their segment files
+/// (a plaintext connection's, [`crate::frame_parts`]); those partitions' `records` are empty
+/// until encoded.
+pub(crate) struct FileAnswer<R> {
+    pub(crate) response: R,
     pub(crate) files: FileRecords,
 }
 
-impl FetchAnswer {
+/// A Fetch response and the record sets it sends from their files.
+pub(crate) type FetchAnswer = FileAnswer<FetchResponse>;
+
+impl<R: RecordSets> FileAnswer<R> {
     /// `response`, every record set in it.
-    pub(crate) fn in_memory(response: FetchResponse) -> FetchAnswer {
-        FetchAnswer {
+    pub(crate) fn in_memory(response: R) -> FileAnswer<R> {
+        FileAnswer {
             response,
             files: Vec::new(),
         }
@@ -48,7 +52,7 @@ impl FetchAnswer {
     /// the parts not be cut (which would be a bug), the record sets are read and the frame
     /// encoded whole, as the copy path does.
     pub(crate) fn encode(self, correlation_id: i32, version: i16) -> Reply {
-        let FetchAnswer {
+        let FileAnswer {
             mut response,
             files,
         } = self;
@@ -63,11 +67,13 @@ impl FetchAnswer {
                 tracing::warn!(correlation_id, version, %error, "cannot send record sets from their files; copying them");
             }
         }
-        for (topic, partitions) in response.responses.iter_mut().zip(&files) {
-            for (data, file) in topic.partitions.iter_mut().zip(partitions) {
-                let Some(plan) = file else { continue };
+        for (t, partitions) in files.iter().enumerate() {
+            for (p, file) in partitions.iter().enumerate() {
+                let (Some(plan), Some(slot)) = (file, response.records_mut(t, p)) else {
+                    continue;
+                };
                 match plan.load() {
-                    Ok(records) => data.records = Some(records),
+                    Ok(records) => *slot = Some(records),
                     Err(error) => {
                         tracing::warn!(correlation_id, %error, "cannot read a planned record set; closing");
                         return Reply::Close;
