@@ -11,10 +11,10 @@ use uuid::Uuid;
 
 use crate::partition::{Isolation, Partition};
 use crate::replica::append::AppendHost;
-use crate::share::manager::{LogChunk, ShareLog};
+use crate::share::manager::{LogChunk, ShareLog, ShareRecords};
 use crate::share::partition::FetchedBatch;
 use crate::storage::batch::BatchView;
-use crate::storage::AbortedRange;
+use crate::storage::{AbortedRange, StorageError};
 
 /// The broker's replicas as share fetches read them (weak: the broker owns the manager).
 pub struct ReplicaShareLog {
@@ -64,6 +64,7 @@ impl ShareLog for ReplicaShareLog {
         offset: i64,
         max_bytes: usize,
         read_committed: bool,
+        from_file: bool,
     ) -> Result<LogChunk, ResponseError> {
         let p = self
             .led(topic, partition)
@@ -73,16 +74,28 @@ impl ShareLog for ReplicaShareLog {
         } else {
             Isolation::ReadUncommitted
         };
-        let data = p
-            .read(offset, max_bytes, true, isolation)
-            .map_err(|error| {
-                tracing::debug!(?p, %error, offset, "share fetch read refused");
-                crate::error_codes::storage_code(&error)
-            })?;
-        let batches = batches_in(&data.records, &data.aborted);
+        let refused = |error: StorageError| {
+            tracing::debug!(?p, %error, offset, "share fetch read refused");
+            crate::error_codes::storage_code(&error)
+        };
+        let planned = p
+            .plan_read(offset, max_bytes, true, isolation)
+            .map_err(refused)?;
+        if from_file {
+            // The offsets come from the batches' headers; their bytes go from the file.
+            let batches = planned
+                .records
+                .batch_headers(|view| fetched_batch(view, &planned.aborted))
+                .map_err(|source| refused(p.read_error(source)))?;
+            return Ok(LogChunk {
+                records: ShareRecords::File(planned.records),
+                batches,
+            });
+        }
+        let data = p.load(planned).map_err(refused)?;
         Ok(LogChunk {
-            records: data.records,
-            batches,
+            batches: batches_in(&data.records, &data.aborted),
+            records: ShareRecords::Memory(data.records),
         })
     }
 
@@ -106,22 +119,25 @@ fn batches_in(records: &[u8], aborted: &[AbortedRange]) -> Vec<FetchedBatch> {
             .ok()
             .filter(|v| v.size() <= rest.len())
     }) {
-        let (first, last) = (view.base_offset(), view.last_offset());
-        let aborted = view.is_transactional()
-            && !view.is_control()
-            && aborted.iter().any(|a| {
-                a.producer_id == view.producer_id()
-                    && a.first_offset <= first
-                    && first < a.last_offset
-            });
-        batches.push(FetchedBatch {
-            first,
-            last,
-            aborted,
-        });
+        batches.push(fetched_batch(&view, aborted));
         pos += view.size();
     }
     batches
+}
+
+/// The batch `view` heads, flagged when it is inside one of the `aborted` transactions.
+fn fetched_batch(view: &BatchView<'_>, aborted: &[AbortedRange]) -> FetchedBatch {
+    let (first, last) = (view.base_offset(), view.last_offset());
+    let aborted = view.is_transactional()
+        && !view.is_control()
+        && aborted.iter().any(|a| {
+            a.producer_id == view.producer_id() && a.first_offset <= first && first < a.last_offset
+        });
+    FetchedBatch {
+        first,
+        last,
+        aborted,
+    }
 }
 
 #[cfg(test)]

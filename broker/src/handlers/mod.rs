@@ -632,7 +632,13 @@ pub fn dispatch(
         ApiKey::ShareGroupDescribe => {
             route!(ShareGroupDescribeRequest, share_group_describe::handle)
         }
-        ApiKey::ShareFetch => route!(ShareFetchRequest, share_fetch::handle),
+        ApiKey::ShareFetch => route!(@ ShareFetchRequest, |ctx, request| -> PendingResponse {
+            async move {
+                let answer = share_fetch::handle(ctx, request).await;
+                answer.encode(correlation_id, version)
+            }
+            .boxed()
+        }),
         ApiKey::ShareAcknowledge => route!(ShareAcknowledgeRequest, share_acknowledge::handle),
         ApiKey::DescribeShareGroupOffsets => {
             route!(

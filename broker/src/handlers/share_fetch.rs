@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::share_fetch_response::{
     AcquiredRecords, LeaderIdAndEpoch, NodeEndpoint, PartitionData, ShareFetchableTopicResponse,
@@ -17,15 +18,17 @@ use kafka_protocol::protocol::StrBytes;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use super::fetch::FileAnswer;
 use super::refuse::Refuse;
 use super::share_requests::{
     ack_ranges, acknowledge_all, current_leader, endpoints, member, node_endpoint,
     readable_partition, release_member, settings, share_key, SharedPartition,
 };
 use super::RequestContext;
-use crate::share::manager::{FetchAsk, ShareFetched};
+use crate::share::manager::{FetchAsk, ShareFetched, ShareRecords};
 use crate::share::partition::AcquireMode;
 use crate::share::session::{FetchSession, SessionError, SessionKey};
+use crate::storage::ReadPlan;
 
 /// Records acquired per fetch when the request names no limit (the Java client's
 /// `max.poll.records` default).
@@ -42,16 +45,19 @@ struct Answer {
 }
 
 /// Answers a ShareFetch.
-pub(crate) async fn handle(ctx: RequestContext, request: ShareFetchRequest) -> ShareFetchResponse {
+pub(crate) async fn handle(
+    ctx: RequestContext,
+    request: ShareFetchRequest,
+) -> FileAnswer<ShareFetchResponse> {
     let deadline =
         Instant::now() + Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0));
     let key = match member(&ctx, request.group_id.as_ref(), request.member_id.as_ref()) {
         Ok(key) => key,
-        Err(error) => return request.refuse(error),
+        Err(error) => return FileAnswer::in_memory(request.refuse(error)),
     };
     let mode = match fetch_mode(&request) {
         Ok(mode) => mode,
-        Err(error) => return request.refuse(error),
+        Err(error) => return FileAnswer::in_memory(request.refuse(error)),
     };
     let mut acks = BTreeMap::new();
     let mut added = Vec::new();
@@ -95,7 +101,7 @@ pub(crate) async fn handle(ctx: RequestContext, request: ShareFetchRequest) -> S
                 tokio::time::sleep_until(deadline).await;
             }
             tracing::debug!(group = %key.group, member = %key.member, %error, "share session refused");
-            return request.refuse(error.code());
+            return FileAnswer::in_memory(request.refuse(error.code()));
         }
     };
     let acknowledged = acknowledge_all(&ctx, &key, acks).await;
@@ -110,6 +116,7 @@ pub(crate) async fn handle(ctx: RequestContext, request: ShareFetchRequest) -> S
                 .filter(|n| *n > 0)
                 .unwrap_or(DEFAULT_MAX_RECORDS),
             max_bytes: usize::try_from(request.max_bytes).unwrap_or(0),
+            from_file: ctx.client.sends_files(),
         };
         answers = fetch_until(&ctx, &key, &granted.partitions, ask, deadline).await;
     }
@@ -237,13 +244,14 @@ async fn fetch_once(
 }
 
 /// The response: every partition answered, grouped by topic, with the leaders of those
-/// answered NOT_LEADER_OR_FOLLOWER.
+/// answered NOT_LEADER_OR_FOLLOWER; the record sets left in their files go beside it.
 fn response(
     ctx: &RequestContext,
     answers: BTreeMap<SharedPartition, Answer>,
     lock_ms: i64,
-) -> ShareFetchResponse {
+) -> FileAnswer<ShareFetchResponse> {
     let mut topics: BTreeMap<uuid::Uuid, Vec<PartitionData>> = BTreeMap::new();
+    let mut files: BTreeMap<uuid::Uuid, Vec<Option<ReadPlan>>> = BTreeMap::new();
     let mut leaders = BTreeSet::new();
     for ((topic, partition), answer) in answers {
         let mut data = PartitionData::default()
@@ -265,6 +273,7 @@ fn response(
                     .with_leader_epoch(-1),
             );
         }
+        let mut file = None;
         if !answer.fetched.acquired.is_empty() {
             let acquired = answer
                 .fetched
@@ -277,17 +286,25 @@ fn response(
                         .with_delivery_count(i16::try_from(a.delivery_count).unwrap_or(i16::MAX))
                 })
                 .collect();
+            let records = match answer.fetched.records {
+                ShareRecords::Memory(bytes) => bytes,
+                ShareRecords::File(plan) => {
+                    file = Some(plan);
+                    Bytes::new()
+                }
+            };
             data = data
-                .with_records(Some(answer.fetched.records))
+                .with_records(Some(records))
                 .with_acquired_records(acquired);
         }
         topics.entry(topic).or_default().push(data);
+        files.entry(topic).or_default().push(file);
     }
     let node_endpoints = endpoints(ctx, leaders)
         .into_iter()
         .map(node_endpoint!(NodeEndpoint))
         .collect();
-    ShareFetchResponse::default()
+    let response = ShareFetchResponse::default()
         .with_acquisition_lock_timeout_ms(i32::try_from(lock_ms).unwrap_or(i32::MAX))
         .with_responses(
             topics
@@ -299,7 +316,11 @@ fn response(
                 })
                 .collect(),
         )
-        .with_node_endpoints(node_endpoints)
+        .with_node_endpoints(node_endpoints);
+    FileAnswer {
+        response,
+        files: files.into_values().collect(),
+    }
 }
 
 impl Refuse for ShareFetchRequest {

@@ -7,10 +7,13 @@ use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::*;
+use kafka_protocol::protocol::Decodable;
 use uuid::Uuid;
 
 use super::group_wire_tests::{call, s, topic};
 use super::share_group_wire_tests::{broker, join, GROUP};
+use super::zero_copy_tests::{file_bytes, reply, request_frame, sent_over_tcp};
+use super::{Client, Reply};
 use crate::broker::Broker;
 
 const NONE: i16 = 0;
@@ -612,4 +615,64 @@ async fn renew_keeps_the_lock_where_the_group_allows_it_and_only_from_v2() {
     let r: ShareAcknowledgeResponse = call(&b, ApiKey::ShareAcknowledge, 2, &accept).await;
     assert_eq!(r.responses[0].partitions[0].error_code, NONE);
     assert_eq!(r.acquisition_lock_timeout_ms, 30_000);
+}
+
+/// A member on a plaintext connection is sent the batches it acquired from their segment files
+/// (zero-copy, as Fetch's): the frame is byte for byte the one a member of another group on a
+/// connection that copies gets for the same records, and over TCP every record byte goes with
+/// `sendfile`.
+#[tokio::test]
+async fn a_plaintext_member_is_sent_its_records_from_their_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let (b, t) = broker(dir.path());
+    let copying = Arc::new(Client::new(Arc::from("/127.0.0.1")));
+    let sending = Arc::new(Client::new(Arc::from("/127.0.0.1")).sending_files(true));
+    let groups = [(GROUP, &copying), ("other", &sending)];
+    let in_group = |group: &str, req: ShareFetchRequest| req.with_group_id(Some(GroupId(s(group))));
+    for (group, client) in groups {
+        let r: ShareGroupHeartbeatResponse = call(
+            &b,
+            ApiKey::ShareGroupHeartbeat,
+            1,
+            &join("m").with_group_id(GroupId(s(group))),
+        )
+        .await;
+        assert_eq!(r.error_code, NONE, "{group}");
+        // Initializes the share-partition at the log end: nothing yet.
+        let opened = in_group(group, fetch("m", 0, t, 500, &[]));
+        let frame = request_frame(ApiKey::ShareFetch, 1, 1, &opened);
+        assert!(
+            matches!(reply(&b, client, frame).await, Reply::Frame(_)),
+            "{group}"
+        );
+    }
+    for n in [3, 1, 5, 2] {
+        produce(&b, n).await;
+    }
+    let mut answers = Vec::new();
+    for (group, client) in groups {
+        let req = in_group(group, fetch("m", 1, t, 5_000, &[]));
+        answers.push(reply(&b, client, request_frame(ApiKey::ShareFetch, 1, 2, &req)).await);
+    }
+    let (Reply::Frame(copied), Reply::Parts(parts)) = (&answers[0], &answers[1]) else {
+        panic!("a frame for the copying connection, parts for the other: {answers:?}");
+    };
+    let mut body = copied.slice(4..);
+    ResponseHeader::decode(&mut body, ApiKey::ShareFetch.response_header_version(1)).unwrap();
+    let response = ShareFetchResponse::decode(&mut body, 1).unwrap();
+    assert_eq!(acquired(&response), [(0, 10, 1)]);
+    let records = partition(&response).records.as_ref().map_or(0, |r| r.len());
+    assert!(records > 0);
+    assert_eq!(
+        file_bytes(parts),
+        records,
+        "the record set is sent from its file"
+    );
+    assert!(
+        parts.load().unwrap() == copied,
+        "loaded parts are the copy path's frame"
+    );
+    let (sent, counted) = sent_over_tcp(parts).await;
+    assert!(sent == copied[..], "bytes sent with sendfile");
+    assert_eq!(counted as usize, records, "record bytes sent from files");
 }

@@ -73,7 +73,7 @@ fn batch(round: usize, index: i32, records: usize) -> Bytes {
     encode(&records, Compression::None).freeze()
 }
 
-fn request_frame<Q: Encodable>(
+pub(super) fn request_frame<Q: Encodable>(
     api: ApiKey,
     version: i16,
     correlation_id: i32,
@@ -92,7 +92,7 @@ fn request_frame<Q: Encodable>(
     buf.freeze()
 }
 
-async fn reply(broker: &Arc<Broker>, client: &Arc<Client>, frame: Bytes) -> Reply {
+pub(super) async fn reply(broker: &Arc<Broker>, client: &Arc<Client>, frame: Bytes) -> Reply {
     dispatch(broker, frame, client)
         .expect("dispatched")
         .into_pending()
@@ -149,7 +149,7 @@ fn fetch_request(version: i16, id: uuid::Uuid, fetch: &Fetch) -> FetchRequest {
 
 /// Sends `parts` with [`write_parts`] over a real TCP connection and returns what arrived,
 /// with the bytes the counter saw sent from files.
-async fn sent_over_tcp(parts: &FrameParts) -> (Vec<u8>, u64) {
+pub(super) async fn sent_over_tcp(parts: &FrameParts) -> (Vec<u8>, u64) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -264,14 +264,7 @@ async fn zero_copy_fetch_frames_are_byte_for_byte_the_copy_paths() {
             let records = record_bytes(&copied, version);
             match answer {
                 Reply::Parts(parts) => {
-                    let files: usize = parts
-                        .parts()
-                        .iter()
-                        .map(|p| match p {
-                            Part::File(plan) => plan.length,
-                            Part::Bytes(_) => 0,
-                        })
-                        .sum();
+                    let files = file_bytes(&parts);
                     assert_eq!(
                         files, records,
                         "{what}: every record set is sent from its file"
@@ -300,6 +293,18 @@ async fn zero_copy_fetch_frames_are_byte_for_byte_the_copy_paths() {
     }
     assert!(from_files > 100, "{from_files} responses sent from files");
     assert!(regions_over_tcp > 30, "{regions_over_tcp} sent over TCP");
+}
+
+/// Bytes of `parts` sent from files.
+pub(super) fn file_bytes(parts: &FrameParts) -> usize {
+    parts
+        .parts()
+        .iter()
+        .map(|p| match p {
+            Part::File(plan) => plan.length,
+            Part::Bytes(_) => 0,
+        })
+        .sum()
 }
 
 /// Bytes of record sets in a Fetch response frame at `version`, each checked to hold whole

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::batch::{BatchView, HEADER_LEN};
 use super::error::{Result, StorageError};
 use super::log::PartitionLog;
 use super::segment::{Cuts, Segment};
@@ -60,6 +61,34 @@ impl ReadPlan {
         let mut buf = vec![0u8; self.length];
         self.while_unchanged(|file| file.read_exact_at(&mut buf, self.position))?;
         Ok(Bytes::from(buf))
+    }
+
+    /// `each` of the headers of the planned batches, read from the file one header at a time:
+    /// for a caller that must know the batches (their offsets, producers) but sends their
+    /// bytes from the file. Fails as [`Self::load`] does, or on a header that does not fit
+    /// the range (the range holds whole batches, so only a damaged file has one).
+    pub fn batch_headers<T>(
+        &self,
+        mut each: impl FnMut(&BatchView<'_>) -> T,
+    ) -> io::Result<Vec<T>> {
+        let mut out = Vec::new();
+        let mut header = [0u8; HEADER_LEN];
+        let mut at = 0;
+        while at < self.length {
+            let position = self.position + at as u64;
+            self.while_unchanged(|file| file.read_exact_at(&mut header, position))?;
+            let view = BatchView::header(&header)
+                .map_err(|error| io::Error::new(io::ErrorKind::InvalidData, error))?;
+            if view.size() > self.length - at {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("the batch at {position} ends past the planned range"),
+                ));
+            }
+            out.push(each(&view));
+            at += view.size();
+        }
+        Ok(out)
     }
 
     /// Runs `read` (a read of the planned range of `file`, such as a `sendfile` of part of it)
@@ -125,6 +154,27 @@ mod tests {
                 (b.base_offset(), b.last_offset())
             })
             .collect()
+    }
+
+    #[test]
+    fn batch_headers_are_the_planned_batches() {
+        let (_dir, log) = log_with_batches_of(&[3, 1, 4, 2]);
+        for (from, budget) in [(0, usize::MAX), (3, usize::MAX), (4, 1), (5, 10_000)] {
+            let plan = log.read_plan(from, budget, i64::MAX, true).expect("plan");
+            let headers = plan
+                .batch_headers(|v| (v.base_offset(), v.last_offset()))
+                .expect("headers");
+            assert_eq!(
+                headers,
+                batches_in(&plan.load().expect("load")),
+                "from {from}"
+            );
+            assert!(!headers.is_empty());
+        }
+        let empty = log
+            .read_plan(log.log_end_offset(), 100, i64::MAX, true)
+            .expect("plan");
+        assert_eq!(empty.batch_headers(|_| ()).expect("headers"), vec![]);
     }
 
     fn log_with_batches_of(sizes: &[usize]) -> (tempfile::TempDir, crate::PartitionLog) {

@@ -10,8 +10,9 @@ import json
 
 import pytest
 
-from harness import metric_sum
+from harness import metric_sum, wait_until
 from pyclients import ck_consume, ck_create_topic, ck_produce, kcat
+from test_share_groups import group_config, records, share_consumer
 
 pytestmark = pytest.mark.peer_gap("a Tributary metric: the peer broker does not export it")
 
@@ -59,3 +60,29 @@ def test_consumers_read_back_exactly_what_was_produced_from_files(broker, topic)
     assert by_partition(consumed) == expected
     sent = metric_sum(broker, SENT_FROM_FILES) - before
     assert sent >= payload, f"kcat: {sent} record bytes sent from files, {payload} produced"
+
+
+def test_a_share_consumer_reads_back_exactly_what_was_produced_from_files(broker, topic):
+    """confluent-kafka's share consumer (KIP-932) over plaintext: the batches each ShareFetch
+    hands it go from the segment files too."""
+    ck_create_topic(broker.bootstrap, topic, partitions=PARTITIONS, config={"segment.bytes": "8192"})
+    produced = produced_records()
+    ck_produce(broker.bootstrap, topic, produced, config={"linger.ms": 5, "batch.size": 4000})
+    payload = sum(len(r["key"]) + len(r["value"]) for r in produced)
+    group = f"{topic}-share"
+    group_config(broker.bootstrap, group, {"share.auto.offset.reset": "earliest"})
+
+    before = metric_sum(broker, SENT_FROM_FILES)
+    consumer = share_consumer(broker.bootstrap, group)
+    try:
+        consumer.subscribe([topic])
+        got: list = []
+        wait_until(lambda: got.extend(records(consumer)) or len(got) >= COUNT, 90,
+                   f"the share consumer to read {COUNT} records")
+    finally:
+        consumer.close()
+    consumed = [(m.partition(), m.offset(), m.key(), m.value()) for m in got]
+    expected = by_partition([(r["partition"], i, r["key"], r["value"]) for i, r in enumerate(produced)])
+    assert by_partition(consumed) == expected
+    sent = metric_sum(broker, SENT_FROM_FILES) - before
+    assert sent >= payload, f"share consumer: {sent} record bytes sent from files, {payload} produced"

@@ -16,6 +16,7 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use kafka_protocol::error::ResponseError;
 use parking_lot::Mutex;
+use tributary_storage::ReadPlan;
 use uuid::Uuid;
 
 use super::coordinator::{ShareCoordinator, StoredState};
@@ -31,7 +32,8 @@ pub trait ShareLog: Send + Sync {
     /// The log start offset and the end a share fetch may read to (the high watermark, or
     /// the last stable offset under read_committed).
     fn bounds(&self, topic: Uuid, partition: i32, read_committed: bool) -> Option<(i64, i64)>;
-    /// Whole batches from `offset`, about `max_bytes`, below the readable end.
+    /// Whole batches from `offset`, about `max_bytes`, below the readable end; left in their
+    /// segment file when `from_file` (the member's connection sends from files).
     fn read(
         &self,
         topic: Uuid,
@@ -39,6 +41,7 @@ pub trait ShareLog: Send + Sync {
         offset: i64,
         max_bytes: usize,
         read_committed: bool,
+        from_file: bool,
     ) -> Result<LogChunk, ResponseError>;
     /// The first offset whose timestamp is at or after `timestamp_ms` (the log end if none).
     fn offset_for_time(&self, topic: Uuid, partition: i32, timestamp_ms: i64) -> Option<i64>;
@@ -48,10 +51,56 @@ pub trait ShareLog: Send + Sync {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LogChunk {
     /// The batches' bytes.
-    pub records: Bytes,
+    pub records: ShareRecords,
     /// Each batch's offsets (aborted ones flagged under read_committed).
     pub batches: Vec<FetchedBatch>,
 }
+
+/// The batches a share fetch hands a member: in memory, or a range of their segment file that
+/// a plaintext connection sends from the file, as it sends a Fetch's (zero-copy).
+#[derive(Debug, Clone)]
+pub enum ShareRecords {
+    /// The bytes, read.
+    Memory(Bytes),
+    /// Where the bytes are.
+    File(ReadPlan),
+}
+
+impl ShareRecords {
+    /// The batches' length in bytes.
+    pub fn len(&self) -> usize {
+        match self {
+            ShareRecords::Memory(bytes) => bytes.len(),
+            ShareRecords::File(plan) => plan.length,
+        }
+    }
+
+    /// True for no batches.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Default for ShareRecords {
+    fn default() -> Self {
+        ShareRecords::Memory(Bytes::new())
+    }
+}
+
+/// Equal when they are the same bytes, or the same range of the same open file.
+impl PartialEq for ShareRecords {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (ShareRecords::Memory(a), ShareRecords::Memory(b)) => a == b,
+            (ShareRecords::File(a), ShareRecords::File(b)) => {
+                Arc::ptr_eq(&a.file, &b.file) && (a.position, a.length) == (b.position, b.length)
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Eq for ShareRecords {}
 
 /// Where share-partition state is kept (Kafka's `Persister`): the share coordinator, in
 /// this process or over the wire.
@@ -149,13 +198,15 @@ pub struct FetchAsk {
     pub max_records: usize,
     /// Bytes to read.
     pub max_bytes: usize,
+    /// Whether the records may stay in their segment file (a plaintext connection).
+    pub from_file: bool,
 }
 
 /// What a member got from one share-partition.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ShareFetched {
     /// The batches holding the acquired records (empty when nothing was acquired).
-    pub records: Bytes,
+    pub records: ShareRecords,
     /// The offsets acquired, with their delivery counts.
     pub acquired: Vec<Acquired>,
 }
@@ -263,6 +314,7 @@ impl SharePartitionManager {
             from,
             ask.max_bytes,
             settings.read_committed,
+            ask.from_file,
         )?;
         let acquired =
             loaded

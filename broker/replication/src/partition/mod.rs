@@ -562,10 +562,7 @@ impl Partition {
         let records = planned
             .records
             .load()
-            .map_err(|source| StorageError::SegmentRead {
-                path: self.dir.clone(),
-                source,
-            })?;
+            .map_err(|source| self.read_error(source))?;
         Ok(FetchedData {
             records,
             high_watermark: planned.high_watermark,
@@ -573,6 +570,14 @@ impl Partition {
             last_stable_offset: planned.last_stable_offset,
             aborted: planned.aborted,
         })
+    }
+
+    /// A failed read of a range planned from this partition's files, as a storage error.
+    pub fn read_error(&self, source: std::io::Error) -> StorageError {
+        StorageError::SegmentRead {
+            path: self.dir.clone(),
+            source,
+        }
     }
 
     /// The producers that wrote here, with the start of their open transaction (-1 none).

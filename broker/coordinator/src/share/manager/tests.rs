@@ -64,6 +64,7 @@ impl ShareLog for FakeLog {
         offset: i64,
         _: usize,
         _: bool,
+        _: bool,
     ) -> Result<LogChunk, ResponseError> {
         let batches: Vec<FetchedBatch> = self
             .batches
@@ -72,7 +73,7 @@ impl ShareLog for FakeLog {
             .filter(|b| b.last >= offset)
             .copied()
             .collect();
-        let records = Bytes::from(format!("{batches:?}"));
+        let records = ShareRecords::Memory(Bytes::from(format!("{batches:?}")));
         Ok(LogChunk { records, batches })
     }
 
@@ -104,6 +105,7 @@ const ASK: FetchAsk = FetchAsk {
     mode: AcquireMode::BatchOptimized,
     max_records: 500,
     max_bytes: 1 << 20,
+    from_file: false,
 };
 
 fn persister() -> Arc<dyn StatePersister> {
