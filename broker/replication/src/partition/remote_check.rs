@@ -90,10 +90,24 @@ impl Partition {
                 // Taken only now: a restart that failed above keeps them for the next check.
                 let held = std::mem::take(&mut state.held_journal);
                 let log = &mut state.log;
-                let replayed = log.replay_journaled(held, now_ms)?;
-                if replayed.appended > 0 {
-                    log.flush()?;
-                }
+                let replayed = log
+                    .replay_journaled(held.clone(), now_ms)
+                    .and_then(|replayed| {
+                        if replayed.appended > 0 {
+                            log.flush()?;
+                        }
+                        Ok(replayed)
+                    });
+                let replayed = match replayed {
+                    Ok(replayed) => replayed,
+                    Err(error) => {
+                        // Acknowledged records the journal's space may no longer hold: they
+                        // stay held for the next check, which restarts the log again.
+                        state.held_journal = held;
+                        return Err(error);
+                    }
+                };
+                let log = &mut state.log;
                 if !replayed.rest.is_empty() {
                     tracing::warn!(
                         partition = ?self,
@@ -143,7 +157,75 @@ fn restart_offset(remote_end: i64, first_held: Option<i64>) -> i64 {
 
 #[cfg(test)]
 mod tests {
-    use super::restart_offset;
+    use tributary_storage::journal::{Entry, FileSystemSpace, Journal, Replay};
+    use tributary_storage::test_util::{simple, NOW};
+    use tributary_storage::LogConfig;
+    use uuid::Uuid;
+
+    use super::{restart_offset, RemoteCheck, RemoteRestart};
+    use crate::partition::{Partition, Recovery, Role};
+
+    /// Two-record batches at `base` as the journal holds them; `torn` spoils the CRC.
+    fn journaled(base: i64, torn: bool) -> Vec<u8> {
+        let mut batch = simple(2, NOW).to_vec();
+        batch[..8].copy_from_slice(&base.to_be_bytes());
+        if torn {
+            let last = batch.len() - 1;
+            batch[last] ^= 0xff;
+        }
+        batch
+    }
+
+    #[test]
+    fn a_restart_whose_replay_fails_keeps_the_held_batches_for_the_next_check() {
+        let (dir, journal_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let path = journal_dir.path().join("journal");
+        let topic = ("t", Uuid::from_u128(7));
+        // The journal kept batches past a lost stretch (offsets 100 on) of an empty log; the
+        // second no longer passes its CRC, so replaying them fails.
+        let (good, bad) = (journaled(100, false), journaled(102, true));
+        let entry = |base_offset, batch| Entry {
+            topic_id: topic.1,
+            partition: 0,
+            base_offset,
+            batches: [batch, &[][..]],
+        };
+        let mut journal = Journal::prepare(&path, 4 << 20, 0, &FileSystemSpace)
+            .unwrap()
+            .expect("room for a journal");
+        journal
+            .commit(&[entry(100, &good[..]), entry(102, &bad[..])])
+            .unwrap();
+        drop(journal);
+        let replay = Replay::scan(&path).unwrap();
+        let role = Role::Leader { epoch: 1 };
+        let recovery = Recovery {
+            replay: &replay,
+            awaits_remote_log: true,
+        };
+        let p = Partition::open(
+            dir.path(),
+            topic,
+            0,
+            role,
+            LogConfig::default().into(),
+            recovery,
+        )
+        .unwrap();
+        let held = || p.state.lock().held_journal.len();
+        assert_eq!(held(), 2);
+        let restart = RemoteRestart {
+            local_end: 0,
+            offset: 50,
+            epochs: &[(1, 0)],
+            producers: None,
+        };
+        assert!(p
+            .finish_remote_check(RemoteCheck::Restart(restart), role, NOW)
+            .is_err());
+        assert_eq!(held(), 2, "the held batches wait for the next check");
+        assert!(p.awaits_remote_log());
+    }
 
     #[test]
     fn a_restart_never_starts_below_the_journaled_batches_it_keeps() {
