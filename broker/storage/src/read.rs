@@ -33,6 +33,17 @@ pub struct ReadPlan {
     planned_at: usize,
 }
 
+/// Bytes [`ReadPlan::batch_headers`] reads at a time: dozens of small batches' headers.
+const HEADER_WINDOW: usize = 4096;
+
+/// A header at `position` that does not fit the planned range.
+fn past_range(position: u64) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("the batch at {position} ends past the planned range"),
+    )
+}
+
 impl ReadPlan {
     fn of(segment: &Segment, position: u64, length: usize, last_offset: Option<i64>) -> Self {
         let cuts = Arc::clone(segment.cuts());
@@ -63,32 +74,49 @@ impl ReadPlan {
         Ok(Bytes::from(buf))
     }
 
-    /// `each` of the headers of the planned batches, read from the file one header at a time:
-    /// for a caller that must know the batches (their offsets, producers) but sends their
-    /// bytes from the file. Fails as [`Self::load`] does, or on a header that does not fit
-    /// the range (the range holds whole batches, so only a damaged file has one).
-    pub fn batch_headers<T>(
+    /// `each` of the headers of the planned batches: for a caller that must know the batches
+    /// (their offsets, producers) but sends their bytes from the file. The headers are read
+    /// through a window of [`HEADER_WINDOW`] bytes refilled at the first header it does not
+    /// hold, so a range of small batches costs a read per window, not one per batch. Fails as
+    /// [`Self::load`] does, or on a header that does not fit the range (the range holds whole
+    /// batches, so only a damaged file has one).
+    pub fn batch_headers<T>(&self, each: impl FnMut(&BatchView<'_>) -> T) -> io::Result<Vec<T>> {
+        self.headers_through(HEADER_WINDOW, each)
+            .map(|(out, _)| out)
+    }
+
+    /// [`Self::batch_headers`] through a window of `window` bytes (at least a header's);
+    /// also answers how many reads it took.
+    fn headers_through<T>(
         &self,
+        window: usize,
         mut each: impl FnMut(&BatchView<'_>) -> T,
-    ) -> io::Result<Vec<T>> {
+    ) -> io::Result<(Vec<T>, usize)> {
         let mut out = Vec::new();
-        let mut header = [0u8; HEADER_LEN];
+        let mut buf = vec![0u8; window.max(HEADER_LEN).min(self.length)];
+        // The window holds the range's bytes `held_from..held_from + held`.
+        let (mut held_from, mut held, mut reads) = (0, 0, 0);
         let mut at = 0;
         while at < self.length {
             let position = self.position + at as u64;
-            self.while_unchanged(|file| file.read_exact_at(&mut header, position))?;
-            let view = BatchView::header(&header)
+            if at + HEADER_LEN > held_from + held {
+                let len = buf.len().min(self.length - at);
+                if len < HEADER_LEN {
+                    return Err(past_range(position));
+                }
+                self.while_unchanged(|file| file.read_exact_at(&mut buf[..len], position))?;
+                (held_from, held) = (at, len);
+                reads += 1;
+            }
+            let view = BatchView::header(&buf[at - held_from..held])
                 .map_err(|error| io::Error::new(io::ErrorKind::InvalidData, error))?;
             if view.size() > self.length - at {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("the batch at {position} ends past the planned range"),
-                ));
+                return Err(past_range(position));
             }
             out.push(each(&view));
             at += view.size();
         }
-        Ok(out)
+        Ok((out, reads))
     }
 
     /// Runs `read` (a read of the planned range of `file`, such as a `sendfile` of part of it)
@@ -175,6 +203,41 @@ mod tests {
             .read_plan(log.log_end_offset(), 100, i64::MAX, true)
             .expect("plan");
         assert_eq!(empty.batch_headers(|_| ()).expect("headers"), vec![]);
+    }
+
+    #[test]
+    fn batch_headers_are_read_a_window_at_a_time_whatever_the_window() {
+        let sizes: Vec<usize> = (0..200).map(|i| 1 + i % 7).collect();
+        let (_dir, log) = log_with_batches_of(&sizes);
+        let plan = log.read_plan(0, usize::MAX, i64::MAX, true).expect("plan");
+        let want = batches_in(&plan.load().expect("load"));
+        assert_eq!(want.len(), 200);
+        for window in [
+            0,
+            super::HEADER_LEN,
+            100,
+            1_000,
+            super::HEADER_WINDOW,
+            usize::MAX,
+        ] {
+            let (headers, reads) = plan
+                .headers_through(window, |v| (v.base_offset(), v.last_offset()))
+                .expect("headers");
+            assert_eq!(headers, want, "window {window}");
+            if window <= super::HEADER_LEN {
+                assert_eq!(reads, 200, "a header-sized window reads each header");
+            }
+            if window >= super::HEADER_WINDOW {
+                // Each read holds a whole window of the range less at most one batch (each
+                // under a quarter of a window here).
+                let least_advance = super::HEADER_WINDOW * 3 / 4;
+                assert!(
+                    reads <= plan.length.div_ceil(least_advance),
+                    "{reads} reads of {} bytes through a {window}-byte window",
+                    plan.length
+                );
+            }
+        }
     }
 
     fn log_with_batches_of(sizes: &[usize]) -> (tempfile::TempDir, crate::PartitionLog) {
