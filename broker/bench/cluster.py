@@ -518,6 +518,16 @@ def report(results: list[dict], failovers: dict[str, dict[str, list[dict]]], lea
     return "\n".join(lines)
 
 
+def durable_copy(source: Path, target: Path) -> Path:
+    """Copies `source` to `target` and fsyncs the copy: left dirty, its hundreds of megabytes
+    would be written back by the kernel about 30 s later, in the middle of the measurements,
+    and every fsync the brokers make then would queue behind them."""
+    shutil.copy2(source, target)
+    with open(target, "rb") as copy:
+        os.fsync(copy.fileno())
+    return target
+
+
 def run(args: argparse.Namespace, classpath: str, jars: list[Path]) -> int:
     """The cluster bench; prints the table and returns the exit status. `classpath` runs
     Bench.java; KafkaCli is built from the client tests' sources with `jars`."""
@@ -543,7 +553,7 @@ def run(args: argparse.Namespace, classpath: str, jars: list[Path]) -> int:
         # Both clusters, and every broker restart in them, run the binaries as they are now
         # (`make bench` builds them): copies, so a build in the tree meanwhile changes nothing.
         (scratch / "bin").mkdir()
-        binaries = {kind: Path(shutil.copy2(path, scratch / "bin" / path.name)) for kind, path in
+        binaries = {kind: durable_copy(path, scratch / "bin" / path.name) for kind, path in
                     (("broker", args.broker_bin.resolve()),
                      ("operator", operator_bin))}
         load_start = os.getloadavg()
