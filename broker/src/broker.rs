@@ -518,6 +518,7 @@ impl Prepared {
             usize::try_from(config.share.max_share_sessions).unwrap_or(usize::MAX);
         let flusher = Flusher::new(
             metrics.flush_seconds.clone(),
+            metrics.writeback_started_bytes.clone(),
             filesystem_handle(&dir, config.fsync_filesystem)?,
         );
         let tiered = match &config.tiered {

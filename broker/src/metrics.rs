@@ -65,6 +65,8 @@ pub struct Metrics {
     pub replica_max_lag: IntGauge,
     /// Duration of each group-commit fsync.
     pub flush_seconds: Histogram,
+    /// Bytes of follower appends whose writeback was started as they were written.
+    pub writeback_started_bytes: IntCounter,
     /// Consumer group lag per committed partition.
     pub consumer_lag: IntGaugeVec,
     /// Log size per partition.
@@ -237,6 +239,11 @@ mod defs {
         help: "Duration of each group-commit fsync of a partition",
         labels: &[],
     };
+    pub(super) const WRITEBACK_STARTED_BYTES: Def = Def {
+        name: "tributary_log_writeback_started_bytes_total",
+        help: "Bytes of follower appends whose writeback the broker started as they were written, so the page cache never holds a burst of them for the disk",
+        labels: &[],
+    };
     pub(super) const CONSUMER_LAG: Def = Def {
         name: "kafka_consumergroup_lag",
         help: "Records between a group's committed offset and the high watermark",
@@ -373,6 +380,7 @@ impl Metrics {
                 &defs::FLUSH_SECONDS,
                 &exponential_buckets(0.00005, 2.0, 18)?,
             )?,
+            writeback_started_bytes: r.counter(&defs::WRITEBACK_STARTED_BYTES)?,
             rejected_requests: r.counter(&defs::REJECTED_REQUESTS)?,
             connections: r.gauge(&defs::CONNECTIONS)?,
             partitions: r.gauge(&defs::PARTITIONS)?,

@@ -20,13 +20,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use prometheus::Histogram;
+use prometheus::{Histogram, IntCounter};
 use tokio::runtime::Handle;
 use uuid::Uuid;
 
 use crate::partition::Partition;
 use tributary_storage::journal::{Entry, FileSystemSpace, Journal};
-use tributary_storage::FlushDue;
+use tributary_storage::{FlushDue, Writeback};
 
 pub use tributary_storage::FSYNC_FAILURE_EXIT_CODE;
 
@@ -44,6 +44,8 @@ struct Rounds {
     /// The data directory, whose filesystem one `syncfs` makes durable at once.
     data_dir: Option<File>,
     flush_seconds: Histogram,
+    /// Bytes whose writeback [`Flusher::start_writeback`] started.
+    writeback_bytes: IntCounter,
     /// The last [`little_else_dirty`] answer and when it was read, reused briefly.
     dirty_check: Mutex<Option<(Instant, bool)>>,
     /// The commit journal, once created; rounds hold the lock from taking the partitions'
@@ -90,13 +92,18 @@ const QUIET_AFTER: Duration = Duration::from_millis(10);
 impl Flusher {
     /// A flusher running its fsyncs on the blocking pool of the current runtime; rounds
     /// covering several partitions sync `data_dir`'s filesystem once instead of each file.
-    pub fn new(flush_seconds: Histogram, data_dir: Option<File>) -> Flusher {
+    pub fn new(
+        flush_seconds: Histogram,
+        writeback_bytes: IntCounter,
+        data_dir: Option<File>,
+    ) -> Flusher {
         Flusher {
             rounds: Arc::new(Rounds {
                 runtime: Handle::current(),
                 queue: Mutex::new(Queue::default()),
                 data_dir,
                 flush_seconds,
+                writeback_bytes,
                 dirty_check: Mutex::new(None),
                 journal: Mutex::new(None),
                 journal_ready: AtomicBool::new(false),
@@ -203,6 +210,19 @@ impl Flusher {
                 }
             });
         }
+    }
+
+    /// Starts `writeback` on the blocking pool (it may wait for room in the device's queue),
+    /// counting its bytes.
+    pub fn start_writeback(&self, writeback: Writeback) {
+        let started = self.rounds.writeback_bytes.clone();
+        self.rounds
+            .runtime
+            .spawn_blocking(move || match writeback.start() {
+                Ok(()) => started.inc_by(writeback.bytes()),
+                // Nothing is lost: the pages stay dirty for the kernel or the next fsync.
+                Err(error) => tracing::debug!(%error, "cannot start writeback"),
+            });
     }
 
     /// Schedules the fsync `due` asks for, for writes no producer waits on.

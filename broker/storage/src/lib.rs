@@ -44,6 +44,7 @@ mod time_index;
 mod timestamp;
 mod validate;
 mod vectored;
+mod writeback;
 
 pub mod codec;
 pub mod disk;
@@ -78,6 +79,7 @@ pub use split_batch::SplitBatch;
 pub use sync::{CheckpointPlan, FlushDue, PendingSync};
 pub use tiering::SegmentSummary;
 pub use validate::{check_decompressed, check_records, OffsetDeltas, RecordInfo, Span};
+pub use writeback::{Writeback, WRITEBACK_STEP};
 
 /// A producer's identity in a transactional request (and in the marker ending its
 /// transaction): the pair a RecordBatch header carries, shared by the producer state and the

@@ -19,6 +19,7 @@ use super::recovery::load_segments;
 use super::segment::{AppendedBatch, Segment};
 use super::split_batch::SplitBatch;
 use super::sync::SyncState;
+use super::writeback::WritebackMark;
 
 /// What an append assigned, for the produce response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +67,8 @@ pub struct PartitionLog {
     pub(super) remote_copied_end: i64,
     /// Files of removed segments, renamed and waiting to be deleted outside the lock.
     pub(super) retired: Vec<PathBuf>,
+    /// How far writeback of the active segment was started.
+    pub(super) writeback: WritebackMark,
 }
 
 /// Bytes and offsets bound for the active segment but not yet written to it (a follower's
@@ -119,6 +122,7 @@ impl PartitionLog {
             cleaner,
             remote_copied_end: 0,
             retired: Vec::new(),
+            writeback: WritebackMark::default(),
         };
         // Closed segments rebuilt by recovery still hold their indexes open: sync and release
         // them with the next group commit.
@@ -500,6 +504,7 @@ impl PartitionLog {
         self.high_watermark = offset;
         self.recovery_point = offset;
         self.sync.truncated(offset);
+        self.writeback_cut();
         let deleted = old
             .iter()
             .filter(|s| s.base_offset() != offset)
@@ -524,6 +529,7 @@ impl PartitionLog {
         self.high_watermark = self.high_watermark.min(end);
         self.recovery_point = self.recovery_point.min(end);
         self.sync.truncated(end);
+        self.writeback_cut();
         Ok(())
     }
 

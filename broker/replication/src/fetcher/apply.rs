@@ -98,8 +98,11 @@ fn append(
     let now_ms = now_ms();
     match partition.append_from_leader(records, data.high_watermark, data.log_start_offset, now_ms)
     {
-        Ok((_, flush)) => {
-            flusher.after_write(partition, flush);
+        Ok(done) => {
+            flusher.after_write(partition, done.flush);
+            if let Some(writeback) = done.writeback {
+                flusher.start_writeback(writeback);
+            }
             let end = partition.with_log(|log| log.log_end_offset());
             lag.record(key(partition), fetch_lag(data.high_watermark, end));
             true

@@ -67,7 +67,11 @@ mod tests {
 
     fn flusher() -> Flusher {
         let seconds = prometheus::Histogram::with_opts(prometheus::histogram_opts!("f", "f"));
-        Flusher::new(seconds.expect("histogram"), None)
+        Flusher::new(
+            seconds.expect("histogram"),
+            prometheus::IntCounter::new("w", "w").expect("counter"),
+            None,
+        )
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,10 +10,10 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
-use prometheus::IntGauge;
+use prometheus::{IntCounter, IntGauge};
 use tributary_storage::journal::Replay;
-use tributary_storage::test_util::{simple, NOW};
-use tributary_storage::LogConfig;
+use tributary_storage::test_util::{batch, simple, BatchSpec, NOW};
+use tributary_storage::{LogConfig, WRITEBACK_STEP};
 use uuid::Uuid;
 
 use super::*;
@@ -173,25 +173,24 @@ async fn wait_until(what: &str, done: impl Fn() -> bool) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_follower_copies_its_leader_with_the_leaders_offsets_and_epochs() {
-    let leader_dir = tempfile::tempdir().expect("tempdir");
-    let follower_dir = tempfile::tempdir().expect("tempdir");
-    let id = Uuid::new_v4();
-    let settings = || TopicSettings::from(LogConfig::default());
+/// Partition 0 of [`TOPIC`], led here at [`EPOCH`].
+fn open_leader(dir: &std::path::Path) -> Arc<Partition> {
     let leader = Partition::open(
-        leader_dir.path(),
-        (TOPIC, id),
+        dir,
+        (TOPIC, Uuid::new_v4()),
         0,
         Role::Leader { epoch: EPOCH },
-        settings(),
+        TopicSettings::from(LogConfig::default()),
         &Replay::default(),
     );
-    let leader = Arc::new(leader.expect("open the leader"));
-    for _ in 0..3 {
-        leader.append(&simple(4, NOW), NOW).expect("append");
-    }
+    Arc::new(leader.expect("open the leader"))
+}
 
+/// A follower of `leader` (broker 1 of 2) with its data in `dir`, fetching through the
+/// in-process link once [`spawn`]ed; the counter is its flusher's started writeback bytes.
+fn follower_of(leader: &Arc<Partition>, dir: &std::path::Path) -> (Arc<Follower>, IntCounter) {
+    let id = leader.topic_id();
+    let settings = || TopicSettings::from(LogConfig::default());
     let state = PartitionState {
         replicas: vec![LEADER, FOLLOWER],
         ..PartitionState::sole(LEADER, 1, EPOCH)
@@ -208,7 +207,7 @@ async fn a_follower_copies_its_leader_with_the_leaders_offsets_and_epochs() {
     let replicas = ReplicaManager::new(
         ReplicaSettings {
             broker_id: FOLLOWER,
-            data_dir: follower_dir.path().to_path_buf(),
+            data_dir: dir.to_path_buf(),
             tiered: false,
             topic_settings: Arc::new(move |_| settings()),
         },
@@ -216,14 +215,28 @@ async fn a_follower_copies_its_leader_with_the_leaders_offsets_and_epochs() {
     );
     let metadata = MetadataCache::new(image);
     replicas.apply_latest(&metadata);
+    let writeback = IntCounter::new("writeback", "test").expect("counter");
     let seconds = prometheus::Histogram::with_opts(prometheus::histogram_opts!("f", "f"));
     let host = Arc::new(Follower {
         metadata,
         replicas,
-        flusher: Flusher::new(seconds.expect("histogram"), None),
+        flusher: Flusher::new(seconds.expect("histogram"), writeback.clone(), None),
         leader: leader.clone(),
         fetches: Arc::default(),
     });
+    (host, writeback)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_copies_its_leader_with_the_leaders_offsets_and_epochs() {
+    let leader_dir = tempfile::tempdir().expect("tempdir");
+    let follower_dir = tempfile::tempdir().expect("tempdir");
+    let leader = open_leader(leader_dir.path());
+    for _ in 0..3 {
+        leader.append(&simple(4, NOW), NOW).expect("append");
+    }
+
+    let (host, _) = follower_of(&leader, follower_dir.path());
     let follower = host.replicas.get(TOPIC, 0).expect("the follower's replica");
     assert_eq!(
         follower.role(),
@@ -255,4 +268,39 @@ async fn a_follower_copies_its_leader_with_the_leaders_offsets_and_epochs() {
         "the same batches, byte for byte"
     );
     assert!(host.fetches.load(Ordering::SeqCst) >= 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_starts_the_writeback_of_what_it_copies_a_step_at_a_time() {
+    let leader_dir = tempfile::tempdir().expect("tempdir");
+    let follower_dir = tempfile::tempdir().expect("tempdir");
+    let leader = open_leader(leader_dir.path());
+    let big = BatchSpec {
+        records: 4,
+        value_len: 64 << 10,
+        ..BatchSpec::default()
+    };
+    let batches = 40;
+    for _ in 0..batches {
+        leader.append(&batch(&big), NOW).expect("append");
+    }
+    let written = leader.with_log(|log| log.size_bytes());
+    assert!(written >= 2 * WRITEBACK_STEP, "{written} bytes to copy");
+
+    let (host, writeback) = follower_of(&leader, follower_dir.path());
+    let follower = host.replicas.get(TOPIC, 0).expect("the follower's replica");
+    spawn(&host, IntGauge::new("maxlag", "test").expect("gauge"));
+    let end = 4 * batches;
+    wait_until("the follower copies everything", || {
+        follower.fetch_position() == (end, EPOCH)
+    })
+    .await;
+    // Every whole step but the last partial one, started off the fetch path.
+    let steps = written / WRITEBACK_STEP;
+    wait_until("the copied steps' writeback starts", || {
+        writeback.get() >= steps * WRITEBACK_STEP
+    })
+    .await;
+    assert!(writeback.get() <= written, "{} started", writeback.get());
+    assert_eq!(follower.durable_offset(), 0, "started, not fsynced");
 }

@@ -1103,4 +1103,4 @@ fn delete_off_the_workers(retired: tributary_storage::RetiredFiles) {
 }
 
 pub use remote_check::{RemoteCheck, RemoteRestart};
-pub use replication::{IsrProposal, Leadership, ReplicaFetch, ReplicaRead};
+pub use replication::{FollowerAppend, IsrProposal, Leadership, ReplicaFetch, ReplicaRead};

@@ -14,7 +14,7 @@ use super::{AppendError, FetchedData, Partition, Role, State};
 use crate::partition::isr::IsrMember;
 use crate::producer::{apply, AppliedBatch, BatchIdentity, ProducerSnapshot};
 use tributary_storage::{
-    marker_is_commit, BatchView, FlushDue, ReadPlan, Replicated, StorageError,
+    marker_is_commit, BatchView, FlushDue, ReadPlan, Replicated, StorageError, Writeback,
 };
 
 /// The partition's replication state from the metadata, applied by the replica manager.
@@ -120,6 +120,18 @@ impl Replication {
             partition_epoch: self.partition_epoch,
         }
     }
+}
+
+/// What a follower's append wrote, and what it leaves to be done off the request path.
+#[derive(Debug)]
+pub struct FollowerAppend {
+    /// The batches written, if any.
+    pub appended: Option<Replicated>,
+    /// When the writes need an fsync by the topic's flush settings.
+    pub flush: FlushDue,
+    /// Writes whose writeback should start now: a follower's appends are not fsynced for
+    /// acks, so the broker paces their writeback rather than leave them to pile up.
+    pub writeback: Option<Writeback>,
 }
 
 impl Partition {
@@ -408,7 +420,7 @@ impl Partition {
         leader_high_watermark: i64,
         leader_log_start: i64,
         now_ms: i64,
-    ) -> Result<(Option<Replicated>, FlushDue), AppendError> {
+    ) -> Result<FollowerAppend, AppendError> {
         let mut state = self.state.lock();
         let role = *self.role.read();
         if role.is_leader() {
@@ -437,11 +449,19 @@ impl Partition {
         }
         state.log.set_high_watermark(hw);
         let flush = state.log.flush_due();
+        let writeback = appended
+            .is_some()
+            .then(|| state.log.writeback_due())
+            .flatten();
         let retired = state.log.take_retired();
         drop(state);
         publish(&self.high_watermark, hw);
         super::delete_off_the_workers(retired);
-        Ok((appended, flush))
+        Ok(FollowerAppend {
+            appended,
+            flush,
+            writeback,
+        })
     }
 
     /// Removes everything from `offset` on (a follower whose log diverged from its new
