@@ -61,21 +61,15 @@ impl PartitionLog {
     /// start now: `None` until it holds [`WRITEBACK_STEP`] bytes. A new segment starts its
     /// count at its beginning (the rolled one is fsynced whole).
     pub fn writeback_due(&mut self) -> Option<Writeback> {
-        let active = self.active();
-        let (segment, size) = (active.base_offset(), active.size());
+        let (segment, size, marked) = self.writeback_mark();
         let to = size / PAGE * PAGE;
-        let from = if self.writeback.segment == segment {
-            self.writeback.position.min(to)
-        } else {
-            0
-        };
-        let due = to >= from + WRITEBACK_STEP;
-        let position = if due { to } else { from };
-        let file = Arc::clone(active.log_file());
+        let from = marked.min(to);
+        let len = NonZeroU64::new(to - from).filter(|len| len.get() >= WRITEBACK_STEP);
+        let position = if len.is_some() { to } else { from };
         self.writeback = WritebackMark { segment, position };
-        let len = NonZeroU64::new(to - from).filter(|_| due)?;
+        let len = len?;
         Some(Writeback {
-            file,
+            file: Arc::clone(self.active().log_file()),
             offset: from,
             len,
         })
@@ -84,14 +78,24 @@ impl PartitionLog {
     /// Takes the mark back to the end of the log after a truncation, so what is written
     /// over the cut is counted again.
     pub(super) fn writeback_cut(&mut self) {
+        let (segment, size, marked) = self.writeback_mark();
+        self.writeback = WritebackMark {
+            segment,
+            position: marked.min(size),
+        };
+    }
+
+    /// The active segment's base offset and size, and the mark's position in it (its start
+    /// when the mark is in an earlier segment).
+    fn writeback_mark(&self) -> (i64, u64, u64) {
         let active = self.active();
-        let (segment, size) = (active.base_offset(), active.size());
-        let position = if self.writeback.segment == segment {
-            self.writeback.position.min(size)
+        let segment = active.base_offset();
+        let marked = if self.writeback.segment == segment {
+            self.writeback.position
         } else {
             0
         };
-        self.writeback = WritebackMark { segment, position };
+        (segment, active.size(), marked)
     }
 }
 
