@@ -116,6 +116,12 @@ impl Watch {
         })
     }
 
+    /// When the Lease was last seen changing (or observation restarted after that): news of
+    /// its holder that arrived later than this is news the holder has not answered since.
+    pub fn changed_at(&self) -> Option<Instant> {
+        self.seen.as_ref().map(|seen| seen.since)
+    }
+
     /// Whether a change was seen since observation (re)started: the holder is seen renewing,
     /// not merely found unexpired (which a dead holder's Lease is for up to a duration).
     pub fn renewed(&self) -> bool {

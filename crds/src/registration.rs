@@ -14,7 +14,7 @@
 //! Kafka's AllocateProducerIds: brokers take blocks of [`PRODUCER_ID_BLOCK_SIZE`] ids by a
 //! conditional update of the next free id, so no two producers ever share one.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::coordination::v1::Lease;
 
@@ -38,6 +38,11 @@ pub const DIRECTORY_EPOCH_ANNOTATION: &str = "tributary.dev/directory-epoch";
 /// Annotation set to `"true"` while the broker shuts down in a controlled way: the controller
 /// moves its leaderships away.
 pub const SHUTTING_DOWN_ANNOTATION: &str = "tributary.dev/shutting-down";
+/// Annotation: the other brokers' processes (`id@incarnation,...`) whose address refused this
+/// broker's connections. A refused connection means nothing listens there, so that process is
+/// gone: the controller takes a live broker's word for it rather than wait out the dead one's
+/// Lease, unless the dead one's Lease is renewed after the word arrives.
+pub const REFUSED_ANNOTATION: &str = "tributary.dev/refused-connections";
 
 /// Ids a broker takes at once.
 pub const PRODUCER_ID_BLOCK_SIZE: i64 = 1000;
@@ -177,6 +182,37 @@ pub fn format_endpoints(endpoints: &[Endpoint]) -> String {
         .join(",")
 }
 
+/// One broker process: the broker's id and the incarnation it registered as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BrokerIncarnation {
+    /// Broker id.
+    pub id: i32,
+    /// Incarnation epoch of the process.
+    pub incarnation: i64,
+}
+
+/// Parses `id@incarnation,...`, skipping entries that do not parse.
+pub fn parse_incarnations(text: &str) -> BTreeSet<BrokerIncarnation> {
+    text.split(',')
+        .filter_map(|entry| {
+            let (id, incarnation) = entry.trim().split_once('@')?;
+            Some(BrokerIncarnation {
+                id: id.parse().ok()?,
+                incarnation: incarnation.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+/// Formats broker processes as `id@incarnation,...`.
+pub fn format_incarnations(brokers: &BTreeSet<BrokerIncarnation>) -> String {
+    brokers
+        .iter()
+        .map(|b| format!("{}@{}", b.id, b.incarnation))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// What a broker's Lease says of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Registration {
@@ -198,6 +234,9 @@ pub struct Registration {
     /// Every listener's advertised address (empty from brokers that do not say: clients of
     /// every listener get `host:port`).
     pub listeners: Vec<Endpoint>,
+    /// The other brokers' processes whose address refused this broker's connections
+    /// ([`REFUSED_ANNOTATION`]).
+    pub refused: BTreeSet<BrokerIncarnation>,
 }
 
 impl Registration {
@@ -233,6 +272,9 @@ impl Registration {
             listeners: get(LISTENERS_ANNOTATION)
                 .map(parse_endpoints)
                 .unwrap_or_default(),
+            refused: get(REFUSED_ANNOTATION)
+                .map(parse_incarnations)
+                .unwrap_or_default(),
         })
     }
 
@@ -260,6 +302,12 @@ impl Registration {
         }
         if let Some(epoch) = self.directory_epoch {
             out.insert(DIRECTORY_EPOCH_ANNOTATION.to_string(), epoch.to_string());
+        }
+        if !self.refused.is_empty() {
+            out.insert(
+                REFUSED_ANNOTATION.to_string(),
+                format_incarnations(&self.refused),
+            );
         }
         out
     }
@@ -300,6 +348,16 @@ mod tests {
                 host: "b.example.com".into(),
                 port: 19092,
             }],
+            refused: BTreeSet::from([
+                BrokerIncarnation {
+                    id: 0,
+                    incarnation: 4,
+                },
+                BrokerIncarnation {
+                    id: 1,
+                    incarnation: 9,
+                },
+            ]),
         };
         let l = lease(&broker_lease_name("demo", 2), &r, Some("demo-broker-2"));
         assert_eq!(Registration::from_lease("demo", &l), Some(r.clone()));
@@ -314,6 +372,26 @@ mod tests {
             None,
             "no holder"
         );
+    }
+
+    #[test]
+    fn refused_processes_parse_and_skip_what_does_not() {
+        let parsed = parse_incarnations("1@4, 0@x,2,3@-1,@2,1@4");
+        assert_eq!(
+            parsed,
+            BTreeSet::from([
+                BrokerIncarnation {
+                    id: 1,
+                    incarnation: 4
+                },
+                BrokerIncarnation {
+                    id: 3,
+                    incarnation: -1
+                },
+            ])
+        );
+        assert_eq!(format_incarnations(&parsed), "1@4,3@-1");
+        assert!(parse_incarnations("").is_empty());
     }
 
     #[test]

@@ -192,6 +192,7 @@ mod tests {
             shutting_down: false,
             directory_epoch: Some(1),
             listeners: Vec::new(),
+            refused: Default::default(),
         };
         Arc::new(Lease {
             metadata: ObjectMeta {

@@ -16,7 +16,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::{Api, Client};
 use parking_lot::Mutex;
 use tributary_crds::lease::{held_spec, released_spec};
-use tributary_crds::registration::{broker_lease_name, Endpoint, Registration};
+use tributary_crds::registration::{broker_lease_name, BrokerIncarnation, Endpoint, Registration};
 use tributary_crds::update::{ConditionalUpdate, Decision, RetryPolicy, UpdateError};
 use tributary_crds::CLUSTER_LABEL;
 
@@ -104,9 +104,7 @@ impl Registrar {
     /// Publishes `address` as this broker's advertised address on `listener` (`None`: leaves
     /// the listener out of the Lease), renewing at once when that changes what it says.
     pub async fn advertise(&self, listener: &str, address: Option<(String, i32)>) {
-        let changed = {
-            let mut me = self.me.lock();
-            let before = me.listeners.clone();
+        self.amend("publishing a listener's address", |me| {
             me.listeners.retain(|e| e.name != listener);
             if let Some((host, port)) = address {
                 me.listeners.push(Endpoint {
@@ -115,12 +113,39 @@ impl Registrar {
                     port,
                 });
             }
-            me.listeners != before
+        })
+        .await;
+    }
+
+    /// Says in the Lease that broker `peer`'s process `incarnation` refused this broker's
+    /// connections (`None`: withdraws what it said of `peer`), renewing at once when that
+    /// changes what the Lease says: the controller then fails over a dead leader without
+    /// waiting for its Lease to run out.
+    pub async fn report_refusal(&self, peer: i32, incarnation: Option<i64>) {
+        self.amend("reporting a refused connection", |me| {
+            me.refused.retain(|p| p.id != peer);
+            if let Some(incarnation) = incarnation {
+                me.refused.insert(BrokerIncarnation {
+                    id: peer,
+                    incarnation,
+                });
+            }
+        })
+        .await;
+    }
+
+    /// Applies `change` to what the Lease says, and renews at once if it changed anything. A
+    /// failed renewal is retried by the next tick, which carries the change too.
+    async fn amend(&self, what: &str, change: impl FnOnce(&mut Registration)) {
+        let changed = {
+            let mut me = self.me.lock();
+            let before = me.clone();
+            change(&mut me);
+            *me != before
         };
         if changed {
-            // A failed renewal is retried by the next tick, which carries the address too.
             if let Err(error) = self.renew().await {
-                tracing::warn!(%error, listener, "publishing the listener's address");
+                tracing::warn!(%error, "{what}");
             }
         }
     }
@@ -343,6 +368,7 @@ fn lease_for(
         .get_or_insert_with(Default::default);
     annotations.remove(tributary_crds::registration::SHUTTING_DOWN_ANNOTATION);
     annotations.remove(tributary_crds::registration::RACK_ANNOTATION);
+    annotations.remove(tributary_crds::registration::REFUSED_ANNOTATION);
     annotations.extend(me.annotations());
     let renew = lease
         .spec
@@ -373,6 +399,7 @@ mod tests {
             shutting_down: true,
             directory_epoch,
             listeners: Vec::new(),
+            refused: Default::default(),
         }
     }
 

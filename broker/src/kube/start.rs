@@ -197,6 +197,7 @@ fn registration(
         shutting_down: false,
         directory_epoch: super::directory::read(&config.data_dir)?,
         listeners: published_listeners(config, settings),
+        refused: Default::default(),
     })
 }
 

@@ -10,13 +10,22 @@
 //! from a live one, so it waits one full lease duration before declaring anyone dead. A Lease
 //! with no holder (released at a clean shutdown), without complete registration annotations,
 //! or deleted, is not alive: that is the broker's own statement, not a timing judgement.
+//!
+//! One piece of news ends a Lease sooner: a live broker saying in its own Lease that another
+//! broker's process refused its connections ([`REFUSED_ANNOTATION`]). Nothing listens at that
+//! address, so the process is gone (a SIGKILLed broker in a running pod); a frozen one keeps
+//! its socket and is still judged by its Lease. The word holds for the incarnation it names,
+//! and only until that broker's Lease is seen changing after it arrived: a live broker whose
+//! connections were refused for another reason renews and is live again.
+//!
+//! [`REFUSED_ANNOTATION`]: tributary_crds::registration::REFUSED_ANNOTATION
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::Lease;
 use tributary_crds::lease::Watch;
-use tributary_crds::registration::{parse_broker_lease_name, Registration};
+use tributary_crds::registration::{parse_broker_lease_name, BrokerIncarnation, Registration};
 
 /// Lease duration assumed when a broker Lease states none (the brokers' default, Kafka's
 /// `broker.session.timeout.ms`).
@@ -76,6 +85,9 @@ struct Observation {
     duration: Duration,
     /// `None` without a holder or with incomplete annotations: not alive.
     registration: Option<Registration>,
+    /// A live broker's word that this broker's process refused its connections: the
+    /// incarnation named, and when the word first arrived.
+    refused: Option<(i64, Instant)>,
 }
 
 /// Every broker Lease the controller watches, with when it last saw each renewed.
@@ -123,11 +135,46 @@ impl Liveness {
                 watch: Watch::default(),
                 duration,
                 registration: None,
+                refused: None,
             });
         o.watch.observe(&spec, tokio_instant(now));
         o.duration = duration;
+        let before = o.registration.as_ref().map(|r| r.refused.clone());
+        let news: Vec<BrokerIncarnation> = registration.as_ref().map_or_else(Vec::new, |r| {
+            r.refused
+                .iter()
+                .filter(|p| before.as_ref().is_none_or(|b| !b.contains(p)))
+                .copied()
+                .collect()
+        });
         o.registration = registration;
+        for peer in news {
+            self.take_refusal(&key, peer, now);
+        }
         Some(key)
+    }
+
+    /// Broker `reporter` says `peer`'s process refused its connections (news seen at `now`).
+    fn take_refusal(&mut self, reporter: &BrokerKey, peer: BrokerIncarnation, now: Instant) {
+        let key = BrokerKey {
+            id: peer.id,
+            ..reporter.clone()
+        };
+        let Some(o) = self.leases.get_mut(&key) else {
+            return;
+        };
+        if o.registration.as_ref().map(|r| r.incarnation) != Some(peer.incarnation) {
+            return;
+        }
+        tracing::info!(
+            namespace = key.namespace,
+            cluster = key.cluster,
+            broker = peer.id,
+            incarnation = peer.incarnation,
+            reporter = reporter.id,
+            "a live broker's connections to this broker were refused: taking it as gone"
+        );
+        o.refused = Some((peer.incarnation, now));
     }
 
     /// The Lease `name` in `namespace` was deleted: its broker is no longer registered.
@@ -154,8 +201,13 @@ impl Liveness {
         let o = self.leases.get(key)?;
         let registration = o.registration.as_ref()?;
         // No grace beyond the lease duration: a broker found held is judged from first sight.
-        let at = o.watch.expires_at(o.duration, Duration::ZERO)?;
-        Some((at.into_std(), o, registration))
+        let at = o.watch.expires_at(o.duration, Duration::ZERO)?.into_std();
+        let gone = o.refused.filter(|(incarnation, seen)| {
+            *incarnation == registration.incarnation
+                && o.watch.changed_at().is_some_and(|c| c.into_std() < *seen)
+        });
+        let at = gone.map_or(at, |(_, seen)| at.min(seen));
+        Some((at, o, registration))
     }
 
     /// Whether broker `key` is alive at `now`.
@@ -240,6 +292,7 @@ mod tests {
             shutting_down: false,
             directory_epoch: None,
             listeners: Vec::new(),
+            refused: Default::default(),
         };
         Lease {
             metadata: ObjectMeta {
@@ -254,6 +307,22 @@ mod tests {
                 ..LeaseSpec::default()
             }),
         }
+    }
+
+    /// Broker `id`'s Lease saying that the processes `refused` refused its connections.
+    fn reporting(id: i32, renewed: Timestamp, refused: &[(i32, i64)]) -> Lease {
+        let mut l = lease(id, Some("b"), renewed, 1);
+        let refused = refused
+            .iter()
+            .map(|&(id, incarnation)| BrokerIncarnation { id, incarnation })
+            .collect();
+        if let Some(a) = &mut l.metadata.annotations {
+            a.insert(
+                tributary_crds::registration::REFUSED_ANNOTATION.into(),
+                tributary_crds::registration::format_incarnations(&refused),
+            );
+        }
+        l
     }
 
     fn key(id: i32) -> BrokerKey {
@@ -459,6 +528,44 @@ mod tests {
             (8, Some(taken.clone()), true),
             (17, Some(taken), true),
             (18, None, false),
+        ]);
+    }
+
+    #[test]
+    fn a_live_brokers_word_that_a_process_refused_its_connections_ends_its_lease_until_it_renews() {
+        let w = Timestamp::now();
+        let renewed = |s: i64| Some(lease(0, Some("b0"), at(w, s), 1));
+        let word = |s: i64| Some(reporting(1, at(w, s), &[(0, 1)]));
+        run(vec![
+            (0, renewed(0), true),
+            (2, renewed(2), true),
+            // Nine seconds of Lease left, but nothing listens at broker 0's address.
+            (3, word(3), false),
+            // The same word again with broker 1's next renewal is not news.
+            (5, word(5), false),
+            // Broker 0 renews after the word arrived: it is alive after all.
+            (6, renewed(6), true),
+            (7, word(7), true),
+            (15, None, true),
+            (16, None, false),
+        ]);
+    }
+
+    #[test]
+    fn the_word_is_news_again_once_withdrawn_and_holds_only_for_the_incarnation_it_names() {
+        let w = Timestamp::now();
+        let renewed = |s: i64, incarnation: i64| Some(lease(0, Some("b0"), at(w, s), incarnation));
+        run(vec![
+            (0, renewed(0, 1), true),
+            (1, Some(reporting(1, at(w, 1), &[(0, 1)])), false),
+            (2, renewed(2, 1), true),
+            (3, Some(reporting(1, at(w, 3), &[])), true),
+            (4, Some(reporting(1, at(w, 4), &[(0, 1), (5, 1)])), false),
+            // A new process of broker 0: the word was about the one before.
+            (5, renewed(5, 2), true),
+            (6, Some(reporting(1, at(w, 6), &[(0, 1)])), true),
+            (7, Some(reporting(1, at(w, 7), &[])), true),
+            (8, Some(reporting(1, at(w, 8), &[(0, 3)])), true),
         ]);
     }
 

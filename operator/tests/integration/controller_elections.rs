@@ -1,7 +1,9 @@
-//! The controller role's elections beyond failover, with the whole operator against the
-//! in-memory API and simulated brokers: leadership returns to the preferred replica once it is
-//! back in sync (auto leader rebalance), and election requests (the ElectLeaders annotation)
-//! are held or refused, answered with an Event and removed.
+//! The controller role's elections beyond failover by Lease expiry, with the whole operator
+//! against the in-memory API and simulated brokers: a leader a live broker reports gone (its
+//! address refused the broker's connections) is failed over without waiting for its Lease,
+//! leadership returns to the preferred replica once it is back in sync (auto leader
+//! rebalance), and election requests (the ElectLeaders annotation) are held or refused,
+//! answered with an Event and removed.
 
 use crate::common;
 
@@ -27,6 +29,46 @@ async fn operated(
     create_cluster(&client, json!({ "brokers": 3, "config": config })).await;
     let brokers = start_sim_brokers(&client, 3).await;
     (server, client, operator, brokers)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_a_live_broker_reports_refusing_its_connections_is_failed_over_before_its_lease_ends(
+) {
+    // Leases far longer than the test may wait: only the report can move the leadership.
+    let lease = 10 * common::DEADLINE;
+    let (_server, client) = setup().await;
+    let operator = Replica::start(&client, "operator-0");
+    create_cluster(&client, json!({ "brokers": 3 })).await;
+    let mut brokers = Vec::new();
+    for id in 0..3 {
+        brokers.push(SimBroker::start_with_lease(&client, id, lease).await);
+    }
+    create_topic(&client, "orders", 1, 3, json!({})).await;
+    let led = partitions_where(&client, "orders", 1, "led", |_, s| s.leader >= 0).await;
+    let name = led[0].name_any();
+    let status = expand_isr(&client, &name, &brokers.iter().collect::<Vec<_>>()).await;
+    let dead = status.leader;
+    let incarnation = brokers
+        .iter()
+        .find(|b| b.id == dead)
+        .map_or(-1, |b| b.incarnation);
+    kill_broker(&mut brokers, dead).await;
+    let Some(reporter) = brokers.first() else {
+        panic!("no live broker left to report");
+    };
+
+    reporter.report_refused(dead, incarnation).await;
+    let moved = partition_where(&client, &name, "failover on the report", |_, s| {
+        s.leader >= 0 && s.leader != dead
+    })
+    .await;
+    let moved = moved.status.unwrap_or_default();
+    assert_eq!(moved.leader_epoch, status.leader_epoch + 1, "{moved:?}");
+    assert!(
+        moved.isr.iter().all(|e| e.broker_id != dead),
+        "the dead broker left the ISR: {moved:?}"
+    );
+    operator.stop().await;
 }
 
 /// Whether `p` carries no election request.

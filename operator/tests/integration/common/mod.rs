@@ -398,8 +398,17 @@ impl SimBroker {
 
     /// As [`SimBroker::start`], with the broker's clock off by `skew`.
     pub(crate) async fn start_skewed(client: &Client, id: i32, skew: SignedDuration) -> SimBroker {
+        Self::run(client, id, skew, BROKER_LEASE).await
+    }
+
+    /// As [`SimBroker::start`], with a Lease duration of `lease`.
+    pub(crate) async fn start_with_lease(client: &Client, id: i32, lease: Duration) -> SimBroker {
+        Self::run(client, id, SignedDuration::ZERO, lease).await
+    }
+
+    async fn run(client: &Client, id: i32, skew: SignedDuration, duration: Duration) -> SimBroker {
         let api: Api<Lease> = Api::namespaced(client.clone(), NS);
-        let (lease, incarnation) = register(&api, id, skew).await;
+        let (lease, incarnation) = register(&api, id, skew, duration).await;
         let (stop, mut stopped) = watch::channel(false);
         let task = tokio::spawn(async move {
             let mut lease = lease;
@@ -443,21 +452,33 @@ impl SimBroker {
 
     /// Announces a controlled shutdown (the Lease annotation), still renewing.
     pub(crate) async fn announce_shutdown(&self) {
+        self.annotate(tributary_crds::registration::SHUTTING_DOWN_ANNOTATION, "true")
+            .await;
+    }
+
+    /// Says in its Lease, as a follower's fetcher does, that broker `peer`'s process
+    /// `incarnation` refused its connections.
+    pub(crate) async fn report_refused(&self, peer: i32, incarnation: i64) {
+        let refused = format!("{peer}@{incarnation}");
+        self.annotate(tributary_crds::registration::REFUSED_ANNOTATION, &refused)
+            .await;
+    }
+
+    /// Sets annotation `key` of its Lease to `value`; the renewals carry it from then on.
+    async fn annotate(&self, key: &str, value: &str) {
         let api: Api<Lease> = Api::namespaced(self.client.clone(), NS);
-        let patch = json!({ "metadata": { "annotations": {
-            tributary_crds::registration::SHUTTING_DOWN_ANNOTATION: "true" } } });
-        merge_patch(
-            &api,
-            &broker_lease_name("demo", self.id),
-            &patch,
-            "shutting down",
-        )
-        .await;
+        let patch = json!({ "metadata": { "annotations": { key: value } } });
+        merge_patch(&api, &broker_lease_name("demo", self.id), &patch, key).await;
     }
 }
 
 /// Registers broker `id` as its start-up does: a new incarnation by a conditional write.
-async fn register(api: &Api<Lease>, id: i32, skew: SignedDuration) -> (Lease, i64) {
+async fn register(
+    api: &Api<Lease>,
+    id: i32,
+    skew: SignedDuration,
+    duration: Duration,
+) -> (Lease, i64) {
     let name = broker_lease_name("demo", id);
     loop {
         let existing = api
@@ -484,11 +505,12 @@ async fn register(api: &Api<Lease>, id: i32, skew: SignedDuration) -> (Lease, i6
             shutting_down: false,
             directory_epoch: None,
             listeners: Vec::new(),
+            refused: Default::default(),
         };
         let now = MicroTime(Timestamp::now() + skew);
         let spec = LeaseSpec {
             holder_identity: Some(format!("demo-broker-{id}")),
-            lease_duration_seconds: Some(i32::try_from(BROKER_LEASE.as_secs()).unwrap_or(2)),
+            lease_duration_seconds: Some(i32::try_from(duration.as_secs()).unwrap_or(2)),
             acquire_time: Some(now.clone()),
             renew_time: Some(now),
             ..LeaseSpec::default()
