@@ -30,6 +30,7 @@ pub use self::host::{
     FetcherHost, FetcherSettings, HostError, LeaderLink, RemoteRebuild, RemoteRestart,
 };
 use self::lag::{FetcherLag, FollowedKey};
+use self::refusal::Refusals;
 use crate::partition::follower;
 use crate::partition::{Partition, Role};
 
@@ -37,6 +38,7 @@ mod apply;
 pub mod fsync;
 mod host;
 pub mod lag;
+mod refusal;
 #[cfg(test)]
 mod tests;
 
@@ -146,11 +148,12 @@ async fn fetch_from(
         held_back: HashMap::new(),
         lag,
         from_remote: Vec::new(),
+        refusals: Refusals::default(),
     };
     loop {
         let partitions = followed.borrow_and_update().clone();
         if partitions.is_empty() {
-            return;
+            break;
         }
         match fetcher.round(partitions).await {
             Round::Again => {}
@@ -160,6 +163,9 @@ async fn fetch_from(
             }
             Round::Stop => return,
         }
+    }
+    if let Some(b) = fetcher.broker.upgrade() {
+        fetcher.refusals.withdraw(&*b, leader);
     }
 }
 
@@ -177,6 +183,8 @@ struct Fetcher {
     /// Partitions the last answer sent to the remote log: (partition, the role it was
     /// answered in, the leader's local log start).
     from_remote: Vec<(Arc<Partition>, Role, i64)>,
+    /// What this follower said of the leader's refused connections.
+    refusals: Refusals,
 }
 
 /// How a round ended: what the task waits for before the next one.
@@ -283,20 +291,27 @@ impl Fetcher {
     ) -> Round {
         let leader = self.leader;
         let response = match answer {
-            Ok(response) if response.error_code == 0 => response,
-            Ok(response) => {
-                tracing::warn!(
-                    leader,
-                    error = response.error_code,
-                    "follower fetch refused"
-                );
-                return Round::BackOff;
-            }
             Err(error) => {
                 tracing::debug!(leader, %error, "follower fetch failed");
-                return Round::BackOff;
+                return if self.refusals.failed(broker, leader, &error) {
+                    Round::Again
+                } else {
+                    Round::BackOff
+                };
+            }
+            Ok(response) => {
+                self.refusals.answered(broker, leader);
+                response
             }
         };
+        if response.error_code != 0 {
+            tracing::warn!(
+                leader,
+                error = response.error_code,
+                "follower fetch refused"
+            );
+            return Round::BackOff;
+        }
         for (partition, data) in match_partitions(sent, response) {
             if throttled.contains(&key(&partition)) {
                 let bytes = data.records.as_ref().map_or(0, |r| r.len());

@@ -86,6 +86,12 @@ impl FetcherHost for Broker {
         self.registrar.as_ref().map_or(-1, |r| r.incarnation())
     }
 
+    fn report_refusal(&self, leader: i32, incarnation: Option<i64>) {
+        if let Some(registrar) = self.registrar.clone() {
+            tokio::spawn(async move { registrar.report_refusal(leader, incarnation).await });
+        }
+    }
+
     fn throttled_replicas(&self, sent: &[Arc<Partition>]) -> HashSet<FollowedKey> {
         follower_throttled(self, sent)
     }

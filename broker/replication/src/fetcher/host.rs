@@ -85,6 +85,12 @@ pub trait FetcherHost: AppendHost {
     /// fetch so the leader can tell this process from an earlier one.
     fn incarnation(&self) -> i64;
 
+    /// Says (in cluster mode, in this broker's registration) that `leader`'s process
+    /// `incarnation` refused the fetcher's connection, so the controller can fail it over
+    /// before its Lease runs out; `None` withdraws it once the leader answers or is no longer
+    /// followed.
+    fn report_refusal(&self, leader: i32, incarnation: Option<i64>);
+
     /// The replicas among `sent` the follower's replication throttle applies to (KIP-73:
     /// listed in their topic's `follower.replication.throttled.replicas`, not in the ISR),
     /// when the throttle is bounded.

@@ -1,9 +1,10 @@
 //! The fetchers through their host alone: a follower copies a leader served by an in-process
 //! [`LeaderLink`] that reads the leader's partition, with the leader's offsets and epochs, and
-//! keeps following as the leader's log grows.
+//! keeps following as the leader's log grows; and a leader whose address refuses the
+//! follower's connections is reported gone, and the report withdrawn once it answers.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,11 +30,17 @@ const EPOCH: i32 = 2;
 const LEADER: i32 = 0;
 const FOLLOWER: i32 = 1;
 
-/// A leader's Fetch answered from its partition in this process.
+/// A leader's Fetch answered from its partition in this process, or refused while `down`.
 struct InProcessLeader {
     partition: Arc<Partition>,
     fetches: Arc<AtomicUsize>,
+    down: Arc<AtomicBool>,
 }
+
+/// A failed connection as the broker's peer connections report one: an I/O error inside.
+#[derive(Debug, thiserror::Error)]
+#[error("broker leader:9092: {0}")]
+struct Unreachable(#[source] std::io::Error);
 
 impl LeaderLink for InProcessLeader {
     fn address(&self) -> &str {
@@ -48,6 +55,10 @@ impl LeaderLink for InProcessLeader {
     ) -> BoxFuture<'a, Result<FetchResponse, HostError>> {
         Box::pin(async move {
             self.fetches.fetch_add(1, Ordering::SeqCst);
+            if self.down.load(Ordering::SeqCst) {
+                let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+                return Err(Box::new(Unreachable(refused)) as HostError);
+            }
             let mut responses = Vec::new();
             let mut empty = true;
             for topic in &request.topics {
@@ -91,6 +102,10 @@ struct Follower {
     flusher: Flusher,
     leader: Arc<Partition>,
     fetches: Arc<AtomicUsize>,
+    /// The leader's address refuses connections while set.
+    leader_down: Arc<AtomicBool>,
+    /// What the fetcher said of refused connections, in order.
+    refusals: parking_lot::Mutex<Vec<(i32, Option<i64>)>>,
 }
 
 impl AppendHost for Follower {
@@ -128,11 +143,16 @@ impl FetcherHost for Follower {
         Box::new(InProcessLeader {
             partition: self.leader.clone(),
             fetches: self.fetches.clone(),
+            down: self.leader_down.clone(),
         })
     }
 
     fn incarnation(&self) -> i64 {
         -1
+    }
+
+    fn report_refusal(&self, leader: i32, incarnation: Option<i64>) {
+        self.refusals.lock().push((leader, incarnation));
     }
 
     fn throttled_replicas(&self, _sent: &[Arc<Partition>]) -> HashSet<FollowedKey> {
@@ -156,7 +176,7 @@ fn broker(id: i32) -> BrokerInfo {
         host: format!("broker-{id}"),
         port: 9092,
         rack: None,
-        incarnation: 1,
+        incarnation: 7 + i64::from(id),
         endpoints: Vec::new(),
     }
 }
@@ -223,6 +243,8 @@ fn follower_of(leader: &Arc<Partition>, dir: &std::path::Path) -> (Arc<Follower>
         flusher: Flusher::new(seconds.expect("histogram"), writeback.clone(), None),
         leader: leader.clone(),
         fetches: Arc::default(),
+        leader_down: Arc::default(),
+        refusals: parking_lot::Mutex::default(),
     });
     (host, writeback)
 }
@@ -303,4 +325,70 @@ async fn a_follower_starts_the_writeback_of_what_it_copies_a_step_at_a_time() {
     .await;
     assert!(writeback.get() <= written, "{} started", writeback.get());
     assert_eq!(follower.durable_offset(), 0, "started, not fsynced");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_reports_a_leader_whose_address_refuses_it_once_and_withdraws_when_it_answers() {
+    let leader_dir = tempfile::tempdir().expect("tempdir");
+    let follower_dir = tempfile::tempdir().expect("tempdir");
+    let leader = open_leader(leader_dir.path());
+    leader.append(&simple(4, NOW), NOW).expect("append");
+    let (host, _) = follower_of(&leader, follower_dir.path());
+    let follower = host.replicas.get(TOPIC, 0).expect("the follower's replica");
+    spawn(&host, IntGauge::new("maxlag", "test").expect("gauge"));
+    wait_until("the follower copies 4 records", || {
+        follower.fetch_position() == (4, EPOCH)
+    })
+    .await;
+    assert!(host.refusals.lock().is_empty(), "nothing refused yet");
+
+    host.leader_down.store(true, Ordering::SeqCst);
+    // The leader's incarnation as the image has it (broker 0's: 7).
+    let reported = vec![(LEADER, Some(7))];
+    wait_until("the refusal is reported", || {
+        *host.refusals.lock() == reported
+    })
+    .await;
+    let tried = host.fetches.load(Ordering::SeqCst);
+    wait_until("three more refused tries", || {
+        host.fetches.load(Ordering::SeqCst) >= tried + 3
+    })
+    .await;
+    assert_eq!(
+        *host.refusals.lock(),
+        reported,
+        "said once, not at every try"
+    );
+
+    host.leader_down.store(false, Ordering::SeqCst);
+    leader.append(&simple(2, NOW), NOW).expect("append");
+    wait_until("the follower copies on", || {
+        follower.fetch_position() == (6, EPOCH)
+    })
+    .await;
+    assert_eq!(
+        *host.refusals.lock(),
+        vec![(LEADER, Some(7)), (LEADER, None)],
+        "withdrawn once the leader answered"
+    );
+}
+
+#[test]
+fn only_a_refused_connection_counts_as_refused_wherever_it_is_in_the_chain() {
+    let io = |kind| std::io::Error::from(kind);
+    let refused = std::io::ErrorKind::ConnectionRefused;
+    assert!(refusal::refused(&(Box::new(io(refused)) as HostError)));
+    assert!(refusal::refused(
+        &(Box::new(Unreachable(io(refused))) as HostError)
+    ));
+    for other in [
+        std::io::ErrorKind::ConnectionReset,
+        std::io::ErrorKind::TimedOut,
+        std::io::ErrorKind::UnexpectedEof,
+    ] {
+        assert!(!refusal::refused(
+            &(Box::new(Unreachable(io(other))) as HostError)
+        ));
+    }
+    assert!(!refusal::refused(&HostError::from("timed out")));
 }
