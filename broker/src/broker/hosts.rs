@@ -87,8 +87,13 @@ impl FetcherHost for Broker {
     }
 
     fn report_refusal(&self, leader: i32, incarnation: Option<i64>) {
-        if let Some(registrar) = self.registrar.clone() {
-            tokio::spawn(async move { registrar.report_refusal(leader, incarnation).await });
+        let Some(registrar) = self.registrar.clone() else {
+            return;
+        };
+        if registrar.report_refusal(leader, incarnation) {
+            tokio::spawn(
+                async move { registrar.renew_now("reporting a refused connection").await },
+            );
         }
     }
 

@@ -104,7 +104,7 @@ impl Registrar {
     /// Publishes `address` as this broker's advertised address on `listener` (`None`: leaves
     /// the listener out of the Lease), renewing at once when that changes what it says.
     pub async fn advertise(&self, listener: &str, address: Option<(String, i32)>) {
-        self.amend("publishing a listener's address", |me| {
+        let changed = self.amend(|me| {
             me.listeners.retain(|e| e.name != listener);
             if let Some((host, port)) = address {
                 me.listeners.push(Endpoint {
@@ -113,16 +113,19 @@ impl Registrar {
                     port,
                 });
             }
-        })
-        .await;
+        });
+        if changed {
+            self.renew_now("publishing a listener's address").await;
+        }
     }
 
     /// Says in the Lease that broker `peer`'s process `incarnation` refused this broker's
-    /// connections (`None`: withdraws what it said of `peer`), renewing at once when that
-    /// changes what the Lease says: the controller then fails over a dead leader without
-    /// waiting for its Lease to run out.
-    pub async fn report_refusal(&self, peer: i32, incarnation: Option<i64>) {
-        self.amend("reporting a refused connection", |me| {
+    /// connections (`None`: withdraws what it said of `peer`), so the controller fails over a
+    /// dead leader without waiting for its Lease to run out. Returns whether that changed
+    /// what the Lease says, which then wants [`Registrar::renew_now`]: the change is made
+    /// here, in the caller's order, and any renewal carries the latest.
+    pub fn report_refusal(&self, peer: i32, incarnation: Option<i64>) -> bool {
+        self.amend(|me| {
             me.refused.retain(|p| p.id != peer);
             if let Some(incarnation) = incarnation {
                 me.refused.insert(BrokerIncarnation {
@@ -131,23 +134,22 @@ impl Registrar {
                 });
             }
         })
-        .await;
     }
 
-    /// Applies `change` to what the Lease says, and renews at once if it changed anything. A
-    /// failed renewal is retried by the next tick, which carries the change too.
-    async fn amend(&self, what: &str, change: impl FnOnce(&mut Registration)) {
-        let changed = {
-            let mut me = self.me.lock();
-            let before = me.clone();
-            change(&mut me);
-            *me != before
-        };
-        if changed {
-            if let Err(error) = self.renew().await {
-                tracing::warn!(%error, "{what}");
-            }
+    /// Renews at once because of `why`; a failure is logged and retried by the next tick,
+    /// which carries the same registration.
+    pub async fn renew_now(&self, why: &str) {
+        if let Err(error) = self.renew().await {
+            tracing::warn!(%error, "{why}");
         }
+    }
+
+    /// Applies `change` to what the Lease says; true if it changed anything.
+    fn amend(&self, change: impl FnOnce(&mut Registration)) -> bool {
+        let mut me = self.me.lock();
+        let before = me.clone();
+        change(&mut me);
+        *me != before
     }
 
     /// Stops `tasks` with the renewals, at release.

@@ -452,8 +452,11 @@ impl SimBroker {
 
     /// Announces a controlled shutdown (the Lease annotation), still renewing.
     pub(crate) async fn announce_shutdown(&self) {
-        self.annotate(tributary_crds::registration::SHUTTING_DOWN_ANNOTATION, "true")
-            .await;
+        self.annotate(
+            tributary_crds::registration::SHUTTING_DOWN_ANNOTATION,
+            "true",
+        )
+        .await;
     }
 
     /// Says in its Lease, as a follower's fetcher does, that broker `peer`'s process
