@@ -160,6 +160,9 @@ impl Liveness {
             id: peer.id,
             ..reporter.clone()
         };
+        if key == *reporter {
+            return;
+        }
         let Some(o) = self.leases.get_mut(&key) else {
             return;
         };
@@ -311,7 +314,11 @@ mod tests {
 
     /// Broker `id`'s Lease saying that the processes `refused` refused its connections.
     fn reporting(id: i32, renewed: Timestamp, refused: &[(i32, i64)]) -> Lease {
-        let mut l = lease(id, Some("b"), renewed, 1);
+        with_word(lease(id, Some("b"), renewed, 1), refused)
+    }
+
+    /// `l` saying that the processes `refused` refused its broker's connections.
+    fn with_word(mut l: Lease, refused: &[(i32, i64)]) -> Lease {
         let refused = refused
             .iter()
             .map(|&(id, incarnation)| BrokerIncarnation { id, incarnation })
@@ -566,6 +573,12 @@ mod tests {
             (6, Some(reporting(1, at(w, 6), &[(0, 1)])), true),
             (7, Some(reporting(1, at(w, 7), &[])), true),
             (8, Some(reporting(1, at(w, 8), &[(0, 3)])), true),
+            // A broker's word about itself is no news of anyone.
+            (
+                9,
+                Some(with_word(lease(0, Some("b0"), at(w, 5), 2), &[(0, 2)])),
+                true,
+            ),
         ]);
     }
 
