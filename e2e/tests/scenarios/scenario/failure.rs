@@ -1,7 +1,8 @@
 //! failure: a partition leader's process is SIGKILLed in the middle of idempotent acks=all
 //! production (the Java client at a steady rate, every send's outcome recorded) to a topic of
 //! three partitions, replication factor 3, min.insync.replicas 2. The controller hands each
-//! partition the dead broker led to an in-sync follower once its Lease expires, production
+//! partition the dead broker led to an in-sync follower once it knows the process gone (its
+//! followers' connections refused, its restart's new incarnation, or its Lease expired), production
 //! resumes, the kubelet restarts the container and the broker, a new incarnation, catches up
 //! and rejoins every ISR. The history checker then finds nothing lost, duplicated, reordered
 //! or read without an acknowledgement, and every record acknowledged.
@@ -15,8 +16,8 @@ use super::replicated::{acks_go_on, Replicated};
 const NS: &str = "failure";
 const CLUSTER: &str = "crash";
 const TOPIC: &str = "events";
-/// How long acknowledgements may stop across the failover: the 3 s Lease, the controller's
-/// reaction and the client's metadata refresh, with room for a loaded machine.
+/// How long acknowledgements may stop across the failover: at worst the 3 s Lease, the
+/// controller's reaction and the client's metadata refresh, with room for a loaded machine.
 const ACK_GAP_BOUND: Duration = Duration::from_secs(12);
 
 pub(crate) async fn run(driver: Driver) {
